@@ -1,0 +1,92 @@
+# kiln - plain GNU Makefile with pkg-config.
+#
+#   make            build build/kiln (installs Debian deps first if missing)
+#   make test       unit tests + fuzz corpus replay + end-to-end tests
+#   make demo       the main job end to end on generated data
+#   make asan       ASan+UBSan build running the whole test suite
+#   make bench      benchmarks against named peers (DuckDB, decompression)
+#   make fuzz       libFuzzer targets (clang), short runs
+#   make format     clang-format the sources
+#
+# BUILD=dir puts every output in another directory (asan uses build-asan).
+
+BUILD   ?= build
+CC      ?= cc
+PKGS    := zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl
+OPT     ?= -O2
+SAN     ?=
+WERROR  ?= -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra $(WERROR) -Wno-unused-parameter -Wno-format-truncation \
+           -fno-strict-aliasing -pthread $(SAN) -Isrc -Itests $(EXTRA_CFLAGS)
+LDLIBS  := -pthread -lm
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(shell find tests/unit -name '*.c')) $(sort $(wildcard tests/fuzz/fuzz_*.c)) tests/harness/harness.c
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS_STAMP := $(BUILD)/.deps-stamp
+
+.PHONY: all deps test unit e2e demo asan bench fuzz format clean headercheck
+
+all: $(BUILD)/kiln $(BUILD)/kiln-tests
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps.sh tests/node/package.json
+	@mkdir -p $(BUILD)
+	@bash scripts/deps.sh
+	@touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libkiln.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The CLI objects are linked directly (not from an archive) so each
+# command file's constructor registers its command.
+$(BUILD)/kiln: $(CLI_OBJ) $(BUILD)/libkiln.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libkiln.a $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/kiln-tests: $(TEST_OBJ) $(BUILD)/libkiln.a
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libkiln.a $(PKG_LIBS) $(LDLIBS)
+
+test: all
+	@bash tests/run.sh $(BUILD)
+
+unit: all
+	@$(BUILD)/kiln-tests
+
+demo: $(BUILD)/kiln
+	@bash scripts/demo.sh $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all
+	@bash bench/run.sh $(BUILD)
+
+FUZZ_BUILD := build-fuzz
+fuzz: $(DEPS_STAMP)
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) 30
+
+format:
+	clang-format -i $$(find src tests bench -name '*.c' -o -name '*.h' | grep -v node_modules)
+
+headercheck: $(DEPS_STAMP)
+	@for h in $$(find src -name '*.h'); do \
+	  echo "#include \"$${h#src/}\"" | $(CC) $(CFLAGS) $(PKG_CFLAGS) -x c -fsyntax-only - || exit 1; \
+	done; echo "headercheck: every header compiles on its own"
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

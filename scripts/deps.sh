@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install every Debian package kiln's build, tests and benchmarks need.
+# Idempotent: does nothing when all are present. Run as root (or with sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential pkg-config clang
+  zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libsnappy-dev
+  libsqlite3-dev libjansson-dev libpcre2-dev libyaml-dev libssl-dev
+  libcurl4-openssl-dev
+)
+# Node.js (with npm) runs the independent readers; only install Debian's when
+# no node/npm is on the machine, so a NodeSource install is left alone.
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages for the independent readers used by tests and benchmarks
+# (DuckDB, a Parquet reader of another lineage, an Avro reader).
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -d "$here/tests/node/node_modules/@duckdb/node-api" ] || \
+   [ ! -d "$here/tests/node/node_modules/hyparquet" ] || \
+   [ ! -d "$here/tests/node/node_modules/avsc" ]; then
+  echo "deps: installing npm test tools into tests/node" >&2
+  (cd "$here/tests/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi

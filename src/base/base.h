@@ -1,0 +1,231 @@
+/*
+ * base.h - kiln's foundation: errors, allocation, arenas, byte buffers with
+ * caps, vectors, a string hash map, UTC dates and ISO weeks, logging,
+ * SHA-256 and a thread pool.
+ *
+ * Every other module may include this header; it includes nothing of kiln's.
+ * Ownership is stated at each declaration ("caller frees with ...").
+ * Objects belong to one thread unless said otherwise.
+ */
+#ifndef KILN_BASE_H
+#define KILN_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KILN_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Error codes are negative and pinned by number: never renumber. */
+enum {
+    KILN_OK = 0,
+    KILN_EINVAL = -1,    /* bad argument or usage */
+    KILN_ENOMEM = -2,    /* allocation failed */
+    KILN_EIO = -3,       /* read/write/open failed (errno in message) */
+    KILN_EFORMAT = -4,   /* input is malformed */
+    KILN_ETRUNC = -5,    /* input ends early */
+    KILN_ELIMIT = -6,    /* a cap on input-grown memory was exceeded */
+    KILN_ENOTFOUND = -7, /* file, table, key or snapshot does not exist */
+    KILN_EEXIST = -8,    /* already exists */
+    KILN_ECONFLICT = -9, /* concurrent commit conflict */
+    KILN_EUNSUPP = -10,  /* valid but not supported (codec, type, ...) */
+    KILN_ECONFIG = -11,  /* configuration error */
+    KILN_EINTERNAL = -12 /* a bug: an invariant did not hold */
+};
+
+typedef struct kiln_err {
+    int code;        /* KILN_E*, negative; 0 when no error */
+    uint64_t offset; /* byte or line position in the input, when known */
+    char msg[512];
+} kiln_err;
+
+/* Set err (if not NULL) and return code. The message is printf-formatted. */
+int kiln_err_set(kiln_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, recording an input offset as well. */
+int kiln_err_set_at(kiln_err *err, int code, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Prefix an existing message with context ("file.json: "). Keeps the code. */
+int kiln_err_prefix(kiln_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void kiln_err_clear(kiln_err *err);
+/* Static name of a code, e.g. "EFORMAT". */
+const char *kiln_err_name(int code);
+
+/* ------------------------------------------------------------ allocation */
+
+/* All heap allocation goes through these so tests can count allocations
+ * and make the Nth one fail (kiln_alloc_fail_after). Thread-safe. */
+void *kiln_malloc(size_t n);
+void *kiln_calloc(size_t count, size_t n);
+void *kiln_realloc(void *p, size_t n);
+void kiln_free(void *p);
+char *kiln_strdup(const char *s);                /* caller frees with kiln_free */
+char *kiln_strndup(const char *s, size_t n);     /* caller frees with kiln_free */
+char *kiln_sprintf(const char *fmt, ...)         /* caller frees with kiln_free */
+    __attribute__((format(printf, 1, 2)));
+
+/* Fault injection: after n more successful allocations, every allocation
+ * fails until reset with n < 0. */
+void kiln_alloc_fail_after(long n);
+uint64_t kiln_alloc_count(void); /* allocations made so far (for tests) */
+
+/* Arena: bump allocation for work with one lifetime (a batch, a request).
+ * KILN_ARENA_DEBUG=1 in the environment makes every arena allocation a
+ * plain kiln_malloc so ASan/valgrind see each one. */
+typedef struct kiln_arena kiln_arena;
+kiln_arena *kiln_arena_new(size_t block_size);   /* caller frees with kiln_arena_free */
+void *kiln_arena_alloc(kiln_arena *a, size_t n); /* 16-byte aligned; NULL on OOM */
+char *kiln_arena_strndup(kiln_arena *a, const char *s, size_t n);
+void kiln_arena_reset(kiln_arena *a);            /* frees all but the first block */
+size_t kiln_arena_used(const kiln_arena *a);
+void kiln_arena_free(kiln_arena *a);             /* NULL is a no-op */
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer with a hard cap (0 = KILN_BUF_DEFAULT_CAP).
+ * data is always NUL-terminated past len. Owns data. */
+#define KILN_BUF_DEFAULT_CAP ((size_t)1 << 30)
+typedef struct kiln_buf {
+    char *data;
+    size_t len;
+    size_t alloc;
+    size_t cap;
+} kiln_buf;
+
+void kiln_buf_init(kiln_buf *b, size_t cap);
+int kiln_buf_reserve(kiln_buf *b, size_t extra, kiln_err *err);
+int kiln_buf_append(kiln_buf *b, const void *p, size_t n, kiln_err *err);
+int kiln_buf_putc(kiln_buf *b, char c, kiln_err *err);
+int kiln_buf_printf(kiln_buf *b, kiln_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kiln_buf_reset(kiln_buf *b); /* len = 0, keeps memory */
+void kiln_buf_free(kiln_buf *b);  /* releases data; b may be reused after init */
+/* Take ownership of data (caller frees with kiln_free); b is left empty. */
+char *kiln_buf_detach(kiln_buf *b, size_t *len_out);
+
+/* ---------------------------------------------------------------- vectors */
+
+/* Typed growable arrays: KILN_VEC(int) v = {0}; kiln_vec_push(&v, 3, err). */
+#define KILN_VEC(T) struct { T *items; size_t len, alloc; }
+int kiln__vec_grow(void **items, size_t *alloc, size_t elem, size_t need, kiln_err *err);
+#define kiln_vec_push(v, x, err)                                                   \
+    (((v)->len < (v)->alloc ||                                                     \
+      kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items),       \
+                     (v)->len + 1, (err)) == 0)                                    \
+         ? ((v)->items[(v)->len++] = (x), 0)                                       \
+         : KILN_ENOMEM)
+#define kiln_vec_reserve(v, n, err)                                                \
+    kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items), (n), (err))
+#define kiln_vec_free(v) (kiln_free((v)->items), (v)->items = NULL, (v)->len = (v)->alloc = 0)
+
+/* ------------------------------------------------------------- hash map */
+
+/* String-keyed hash map (open addressing). Keys are copied; values are
+ * borrowed pointers the caller manages. Not thread-safe. */
+typedef struct kiln_map kiln_map;
+kiln_map *kiln_map_new(void);                                  /* caller frees with kiln_map_free */
+int kiln_map_put(kiln_map *m, const char *key, size_t keylen, void *value, kiln_err *err);
+void *kiln_map_get(const kiln_map *m, const char *key, size_t keylen);
+int kiln_map_has(const kiln_map *m, const char *key, size_t keylen);
+int kiln_map_del(kiln_map *m, const char *key, size_t keylen); /* 1 if removed */
+size_t kiln_map_len(const kiln_map *m);
+/* Iterate: *pos starts at 0; returns 0 when done. */
+int kiln_map_next(const kiln_map *m, size_t *pos, const char **key, size_t *keylen, void **value);
+void kiln_map_free(kiln_map *m);                               /* NULL is a no-op */
+
+/* 64-bit integer set (open addressing), e.g. for event-id dedupe. */
+typedef struct kiln_i64set kiln_i64set;
+kiln_i64set *kiln_i64set_new(void);
+/* Returns 1 if x was added, 0 if it was already present, <0 on error. */
+int kiln_i64set_add(kiln_i64set *s, int64_t x, kiln_err *err);
+int kiln_i64set_has(const kiln_i64set *s, int64_t x);
+size_t kiln_i64set_len(const kiln_i64set *s);
+void kiln_i64set_free(kiln_i64set *s);
+
+uint64_t kiln_hash64(const void *p, size_t n); /* fast non-cryptographic */
+
+/* ------------------------------------------------------------ dates */
+
+/* Proleptic Gregorian, UTC. Days are counted from 1970-01-01. */
+int64_t kiln_days_from_civil(int y, int m, int d);
+void kiln_civil_from_days(int64_t days, int *y, int *m, int *d);
+int kiln_weekday(int64_t days);                           /* ISO: Monday=1 .. Sunday=7 */
+void kiln_iso_week(int64_t days, int *iso_year, int *iso_week);
+int64_t kiln_iso_week_monday(int64_t days);               /* days of that week's Monday */
+int kiln_is_leap(int y);
+int kiln_days_in_month(int y, int m);
+/* Parse "YYYY-MM-DD" into days. Returns 0 or KILN_EFORMAT. */
+int kiln_date_parse(const char *s, size_t n, int64_t *days_out);
+/* Parse "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" or with a space for T,
+ * into microseconds since the epoch (UTC). Returns 0 or KILN_EFORMAT. */
+int kiln_ts_parse(const char *s, size_t n, int64_t *micros_out);
+/* Format into out (>= 11 / 28 bytes): "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
+void kiln_date_format(int64_t days, char *out);
+void kiln_ts_format(int64_t micros, char *out);
+int64_t kiln_now_micros(void);   /* wall clock */
+double kiln_mono_seconds(void);  /* monotonic clock */
+
+/* ------------------------------------------------------------ logging */
+
+typedef enum { KILN_LOG_DEBUG = 0, KILN_LOG_INFO, KILN_LOG_WARN, KILN_LOG_ERROR, KILN_LOG_OFF } kiln_log_level;
+extern kiln_log_level kiln_log_min;     /* set from KILN_LOG or the CLI */
+void kiln_log_set_json(int on);         /* one JSON object per line when on */
+void kiln_log_set_stream(FILE *f);      /* default stderr */
+void kiln__log(kiln_log_level lvl, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The level is checked before arguments are evaluated. */
+#define KILN_LOG(lvl, ...) \
+    do { if ((lvl) >= kiln_log_min) kiln__log((lvl), __FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define kiln_debug(...) KILN_LOG(KILN_LOG_DEBUG, __VA_ARGS__)
+#define kiln_info(...) KILN_LOG(KILN_LOG_INFO, __VA_ARGS__)
+#define kiln_warn(...) KILN_LOG(KILN_LOG_WARN, __VA_ARGS__)
+#define kiln_error(...) KILN_LOG(KILN_LOG_ERROR, __VA_ARGS__)
+int kiln_log_level_parse(const char *s, kiln_log_level *out);
+
+/* ------------------------------------------------------------ SHA-256 */
+
+typedef struct kiln_sha256 {
+    uint32_t h[8];
+    uint64_t nbytes;
+    uint8_t block[64];
+    size_t blen;
+} kiln_sha256;
+void kiln_sha256_init(kiln_sha256 *s);
+void kiln_sha256_update(kiln_sha256 *s, const void *p, size_t n);
+void kiln_sha256_final(kiln_sha256 *s, uint8_t out[32]);
+void kiln_sha256_hex(const void *p, size_t n, char out[65]);
+void kiln_hex(const uint8_t *p, size_t n, char *out); /* out holds 2n+1 */
+
+/* ------------------------------------------------------------ thread pool */
+
+/* A fixed pool of worker threads running submitted tasks in FIFO order.
+ * kiln_pool_submit and kiln_pool_wait may be called from any thread. */
+typedef struct kiln_pool kiln_pool;
+typedef void (*kiln_task_fn)(void *arg, int worker_index);
+int kiln_pool_new(kiln_pool **out, int nthreads, kiln_err *err); /* caller frees with kiln_pool_free */
+int kiln_pool_submit(kiln_pool *p, kiln_task_fn fn, void *arg, kiln_err *err);
+void kiln_pool_wait(kiln_pool *p);       /* until every submitted task has finished */
+int kiln_pool_size(const kiln_pool *p);
+void kiln_pool_free(kiln_pool *p);       /* waits, then joins; NULL is a no-op */
+int kiln_ncpus(void);
+
+/* ------------------------------------------------------------ files */
+
+/* Read a whole file (capped). Caller frees *out with kiln_free. */
+int kiln_file_read(const char *path, size_t cap, char **out, size_t *len, kiln_err *err);
+/* Write data to path atomically: a temp file in the same directory, fsync,
+ * rename. Readers see the old or the new file, never a part. */
+int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_err *err);
+/* mkdir -p. */
+int kiln_mkdirs(const char *path, kiln_err *err);
+/* rm -rf of a directory tree we created (refuses "" and "/"). */
+int kiln_rmtree(const char *path, kiln_err *err);
+/* Is name a safe single path component (no '/', not "." or "..", no NUL,
+ * no leading '-' surprises)? */
+int kiln_path_component_ok(const char *name, size_t n);
+
+#endif /* KILN_BASE_H */

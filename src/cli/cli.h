@@ -1,0 +1,57 @@
+/*
+ * cli.h - the kiln command-line tool's internal interface. Each command
+ * group lives in its own src/cli/cmd_*.c and registers itself with
+ * KILN_COMMAND; main.c dispatches. The CLI uses module headers only.
+ *
+ * Exit codes (pinned; documented in docs/cli/exit-codes.md):
+ *   0 success, 1 the work failed (bad data, failed partition, failed test),
+ *   2 usage error, 3 configuration error, 4 not found, 5 conflict,
+ *   70 internal error.
+ */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+#include "base/base.h"
+
+enum {
+    KILN_EXIT_OK = 0,
+    KILN_EXIT_FAIL = 1,
+    KILN_EXIT_USAGE = 2,
+    KILN_EXIT_CONFIG = 3,
+    KILN_EXIT_NOTFOUND = 4,
+    KILN_EXIT_CONFLICT = 5,
+    KILN_EXIT_INTERNAL = 70
+};
+
+typedef struct kiln_command {
+    const char *name;    /* "gen", "job", ... */
+    const char *summary; /* one line for `kiln --help` */
+    const char *usage;   /* full text for `kiln NAME --help` */
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+    int rank;            /* order in `kiln --help` (lower first) */
+    struct kiln_command *next;
+} kiln_command;
+
+void kiln_cli_register(kiln_command *c);
+
+#define KILN_COMMAND(var, ...)                                                \
+    static kiln_command var = {__VA_ARGS__};                                  \
+    __attribute__((constructor)) static void var##_register(void)             \
+    {                                                                         \
+        kiln_cli_register(&var);                                              \
+    }
+
+/* Map a kiln error code to an exit code, print "kiln: MSG" to stderr. */
+int kiln_cli_fail(const kiln_err *err);
+/* Print usage error "kiln NAME: MSG (see kiln NAME --help)"; returns 2. */
+int kiln_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* True when argv has -h or --help before any "--". */
+int kiln_cli_wants_help(int argc, char **argv);
+/* Print the command's usage to stdout; returns 0. */
+int kiln_cli_print_help(const kiln_command *c);
+const kiln_command *kiln_cli_find(const char *name);
+/* Is stderr a terminal (progress bars)? Honors KILN_PROGRESS=0/1. */
+int kiln_cli_tty(void);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * harness.c - the runner behind harness.h: registration, selection with
+ * -s, per-test temp dirs, the summary line, and process helpers for tests
+ * that drive the real kiln binary.
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static kt_test *head, *tail;
+static int cur_failed;
+static char tmpdir[PATH_MAX];
+static char root[PATH_MAX];
+static char kiln_bin[PATH_MAX];
+
+void kt_register(kt_test *t)
+{
+    if (tail)
+        tail->next = t;
+    else
+        head = t;
+    tail = t;
+}
+
+void kt_fail(const char *file, int line, const char *fmt, ...)
+{
+    cur_failed = 1;
+    fprintf(stderr, "    %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int kt_failed(void) { return cur_failed; }
+
+static void rm_rf(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", "--", path, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+}
+
+const char *kt_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/kiln-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    return tmpdir;
+}
+
+const char *kt_root(void)
+{
+    if (!root[0]) {
+        const char *r = getenv("KILN_ROOT");
+        if (r && *r)
+            snprintf(root, sizeof root, "%s", r);
+        else if (!getcwd(root, sizeof root))
+            abort();
+    }
+    return root;
+}
+
+const char *kt_kiln_bin(void)
+{
+    if (!kiln_bin[0]) {
+        const char *b = getenv("KILN_BIN");
+        if (b && *b)
+            snprintf(kiln_bin, sizeof kiln_bin, "%s", b);
+        else
+            snprintf(kiln_bin, sizeof kiln_bin, "%s/build/kiln", kt_root());
+    }
+    return kiln_bin;
+}
+
+int kt_run(char *const argv[], char **out)
+{
+    char path[] = "/tmp/kiln-test-out-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    unlink(path);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (out) {
+        off_t n = lseek(fd, 0, SEEK_END);
+        *out = malloc((size_t)n + 1);
+        pread(fd, *out, (size_t)n, 0);
+        (*out)[n] = '\0';
+    }
+    close(fd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int kt_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
+
+char *kt_read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)len + 1);
+    size_t got = fread(p, 1, (size_t)len, f);
+    p[got] = '\0';
+    fclose(f);
+    if (n)
+        *n = got;
+    return p;
+}
+
+static int selected(const kt_test *t, const char *sel)
+{
+    if (!sel)
+        return 1;
+    size_t sl = strlen(t->suite);
+    if (strncmp(sel, t->suite, sl) != 0)
+        return 0;
+    if (sel[sl] == '\0')
+        return 1;
+    return sel[sl] == ':' && sel[sl + 1] == ':' && strcmp(sel + sl + 2, t->name) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sel = NULL;
+    int list = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            sel = argv[++i];
+        else if (strcmp(argv[i], "-l") == 0)
+            list = 1;
+        else {
+            fprintf(stderr, "usage: %s [-l] [-s suite[::name]]\n", argv[0]);
+            return 2;
+        }
+    }
+    int passed = 0, failed = 0;
+    for (kt_test *t = head; t; t = t->next) {
+        if (!selected(t, sel))
+            continue;
+        if (list) {
+            printf("%s::%s\n", t->suite, t->name);
+            continue;
+        }
+        cur_failed = 0;
+        tmpdir[0] = '\0';
+        t->fn();
+        if (cur_failed) {
+            fprintf(stderr, "FAIL %s::%s (tmp dir kept: %s)\n", t->suite, t->name,
+                    tmpdir[0] ? tmpdir : "none");
+            failed++;
+        } else {
+            printf("ok   %s::%s\n", t->suite, t->name);
+            if (tmpdir[0])
+                rm_rf(tmpdir);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    if (!list)
+        printf("unit: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
