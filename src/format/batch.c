@@ -1,0 +1,199 @@
+/*
+ * batch.c - columnar row batches (see batch.h).
+ */
+#include "format/batch.h"
+
+#include <string.h>
+
+const char *kiln_type_name(kiln_type t)
+{
+    switch (t) {
+    case KILN_T_BOOL: return "boolean";
+    case KILN_T_INT32: return "int";
+    case KILN_T_INT64: return "long";
+    case KILN_T_FLOAT: return "float";
+    case KILN_T_DOUBLE: return "double";
+    case KILN_T_STRING: return "string";
+    case KILN_T_BINARY: return "binary";
+    case KILN_T_DATE: return "date";
+    case KILN_T_TIMESTAMPTZ: return "timestamptz";
+    case KILN_T_TIMESTAMP: return "timestamp";
+    case KILN_T_DECIMAL: return "decimal";
+    }
+    return "unknown";
+}
+
+int kiln_schema_find(const kiln_schema *s, const char *name)
+{
+    for (int i = 0; i < s->ncols; i++)
+        if (strcmp(s->cols[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static size_t width(kiln_type t)
+{
+    switch (t) {
+    case KILN_T_BOOL: return 1;
+    case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
+    case KILN_T_INT64: case KILN_T_TIMESTAMPTZ: case KILN_T_TIMESTAMP: case KILN_T_DECIMAL:
+    case KILN_T_DOUBLE: return 8;
+    default: return 0;
+    }
+}
+
+int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity,
+                   size_t string_cap, kiln_err *err)
+{
+    *out = NULL;
+    if (capacity == 0 || capacity > (1u << 24))
+        return kiln_err_set(err, KILN_EINVAL, "batch capacity %zu out of range (1..16M)", capacity);
+    kiln_batch *b = kiln_calloc(1, sizeof *b);
+    if (!b)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory allocating a batch");
+    b->schema = schema;
+    b->capacity = capacity;
+    b->cols = kiln_calloc((size_t)(schema->ncols ? schema->ncols : 1), sizeof(kiln_col));
+    if (!b->cols)
+        goto oom;
+    for (int i = 0; i < schema->ncols; i++) {
+        kiln_col *c = &b->cols[i];
+        c->type = schema->cols[i].type;
+        size_t w = width(c->type);
+        if (w) {
+            c->v.b = kiln_malloc(w * capacity);
+            if (!c->v.b)
+                goto oom;
+        } else {
+            c->offsets = kiln_malloc(sizeof(uint32_t) * (capacity + 1));
+            if (!c->offsets)
+                goto oom;
+            c->offsets[0] = 0;
+            kiln_buf_init(&c->data, string_cap ? string_cap : (size_t)256 << 20);
+        }
+    }
+    *out = b;
+    return 0;
+oom:
+    kiln_batch_free(b);
+    return kiln_err_set(err, KILN_ENOMEM, "out of memory allocating a batch of %zu rows", capacity);
+}
+
+void kiln_batch_free(kiln_batch *b)
+{
+    if (!b)
+        return;
+    if (b->cols) {
+        for (int i = 0; i < b->schema->ncols; i++) {
+            kiln_col *c = &b->cols[i];
+            kiln_free(c->nulls);
+            kiln_free(c->v.b);
+            kiln_free(c->offsets);
+            kiln_buf_free(&c->data);
+        }
+        kiln_free(b->cols);
+    }
+    kiln_free(b);
+}
+
+void kiln_batch_clear(kiln_batch *b)
+{
+    for (int i = 0; i < b->schema->ncols; i++) {
+        kiln_col *c = &b->cols[i];
+        c->len = 0;
+        if (c->nulls)
+            memset(c->nulls, 0, b->capacity);
+        kiln_buf_reset(&c->data);
+    }
+    b->nrows = 0;
+}
+
+static int slot(kiln_batch *b, int c, kiln_err *err)
+{
+    kiln_col *col = &b->cols[c];
+    if (col->len != b->nrows || b->nrows >= b->capacity)
+        return kiln_err_set(err, KILN_EINTERNAL, "batch column %s: value appended out of order (row %zu, len %zu)",
+                            b->schema->cols[c].name, b->nrows, col->len);
+    return 0;
+}
+
+static void mark_string(kiln_col *col)
+{
+    if (col->offsets)
+        col->offsets[col->len + 1] = (uint32_t)col->data.len;
+}
+
+int kiln_batch_put_null(kiln_batch *b, int c, kiln_err *err)
+{
+    int rc = slot(b, c, err);
+    if (rc)
+        return rc;
+    kiln_col *col = &b->cols[c];
+    if (b->schema->cols[c].required)
+        return kiln_err_set(err, KILN_EFORMAT, "column %s is required but got a null", b->schema->cols[c].name);
+    if (!col->nulls) {
+        col->nulls = kiln_calloc(b->capacity, 1);
+        if (!col->nulls)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory allocating a null map");
+    }
+    col->nulls[col->len] = 1;
+    size_t w = width(col->type);
+    if (w)
+        memset(col->v.b + w * col->len, 0, w);
+    mark_string(col);
+    col->len++;
+    return 0;
+}
+
+#define PUT(fn, T, member)                                                   \
+    int fn(kiln_batch *b, int c, T v, kiln_err *err)                         \
+    {                                                                        \
+        int rc = slot(b, c, err);                                            \
+        if (rc)                                                              \
+            return rc;                                                       \
+        kiln_col *col = &b->cols[c];                                         \
+        col->v.member[col->len++] = v;                                       \
+        return 0;                                                            \
+    }
+PUT(kiln_batch_put_i32, int32_t, i32)
+PUT(kiln_batch_put_i64, int64_t, i64)
+PUT(kiln_batch_put_f32, float, f32)
+PUT(kiln_batch_put_f64, double, f64)
+
+int kiln_batch_put_bool(kiln_batch *b, int c, int v, kiln_err *err)
+{
+    int rc = slot(b, c, err);
+    if (rc)
+        return rc;
+    kiln_col *col = &b->cols[c];
+    col->v.b[col->len++] = v ? 1 : 0;
+    return 0;
+}
+
+int kiln_batch_put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err *err)
+{
+    int rc = slot(b, c, err);
+    if (rc)
+        return rc;
+    kiln_col *col = &b->cols[c];
+    if (!col->offsets)
+        return kiln_err_set(err, KILN_EINTERNAL, "column %s is not a string column", b->schema->cols[c].name);
+    if (col->data.len + n > UINT32_MAX)
+        return kiln_err_set(err, KILN_ELIMIT, "column %s: batch string data over 4 GB", b->schema->cols[c].name);
+    rc = kiln_buf_append(&col->data, p, n, err);
+    if (rc)
+        return kiln_err_prefix(err, "column %s: ", b->schema->cols[c].name);
+    mark_string(col);
+    col->len++;
+    return 0;
+}
+
+int kiln_batch_end_row(kiln_batch *b, kiln_err *err)
+{
+    for (int i = 0; i < b->schema->ncols; i++)
+        if (b->cols[i].len != b->nrows + 1)
+            return kiln_err_set(err, KILN_EINTERNAL, "batch row %zu: column %s has no value", b->nrows,
+                                b->schema->cols[i].name);
+    b->nrows++;
+    return 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * batch.h - columnar row batches: the unit of data between kiln's
+ * producers (the GitHub-events engine, scans) and sinks (CSV, NDJSON,
+ * Parquet, Iceberg). A schema names typed columns with Iceberg field ids;
+ * a batch holds up to `capacity` rows as one array per column plus a null
+ * map, strings as offsets into one byte buffer per column.
+ *
+ * Building: append values column by column for each row, then call
+ * kiln_batch_end_row(); kiln_batch_clear() empties it for reuse (memory is
+ * kept). A batch belongs to one thread.
+ */
+#ifndef KILN_BATCH_H
+#define KILN_BATCH_H
+
+#include "base/base.h"
+
+typedef enum kiln_type {
+    KILN_T_BOOL = 1,
+    KILN_T_INT32,
+    KILN_T_INT64,
+    KILN_T_FLOAT,
+    KILN_T_DOUBLE,
+    KILN_T_STRING,      /* UTF-8 */
+    KILN_T_BINARY,
+    KILN_T_DATE,        /* int32 days since 1970-01-01 */
+    KILN_T_TIMESTAMPTZ, /* int64 microseconds since epoch, UTC (Iceberg timestamptz) */
+    KILN_T_TIMESTAMP,   /* int64 microseconds, no zone (Iceberg timestamp) */
+    KILN_T_DECIMAL      /* int64 unscaled value; precision <= 18 */
+} kiln_type;
+
+const char *kiln_type_name(kiln_type t); /* "long", "string", ... (Iceberg names) */
+
+typedef struct kiln_column_def {
+    const char *name;  /* borrowed for the schema's lifetime */
+    kiln_type type;
+    int required;      /* 1: no nulls allowed */
+    int field_id;      /* Iceberg field id (> 0) */
+    int precision, scale; /* decimals only */
+} kiln_column_def;
+
+typedef struct kiln_schema {
+    int ncols;
+    const kiln_column_def *cols; /* borrowed */
+} kiln_schema;
+
+/* Index of a column by name, or -1. */
+int kiln_schema_find(const kiln_schema *s, const char *name);
+
+typedef struct kiln_col {
+    kiln_type type;
+    uint8_t *nulls;     /* one byte per row: 1 = null; NULL when no row is null */
+    union {
+        uint8_t *b;     /* BOOL: 0/1 */
+        int32_t *i32;   /* INT32, DATE */
+        int64_t *i64;   /* INT64, TIMESTAMP*, DECIMAL */
+        float *f32;
+        double *f64;
+    } v;                /* fixed-width values (unused for STRING/BINARY) */
+    uint32_t *offsets;  /* STRING/BINARY: capacity+1 offsets into data */
+    kiln_buf data;      /* STRING/BINARY bytes (capped) */
+    size_t len;         /* values appended for the current batch */
+} kiln_col;
+
+typedef struct kiln_batch {
+    const kiln_schema *schema; /* borrowed */
+    size_t nrows, capacity;
+    kiln_col *cols;            /* schema->ncols columns */
+} kiln_batch;
+
+/* Caller frees with kiln_batch_free. string_cap caps each string column's
+ * byte buffer (0 = 256 MB); exceeding it is KILN_ELIMIT. */
+int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity,
+                   size_t string_cap, kiln_err *err);
+void kiln_batch_free(kiln_batch *b);
+void kiln_batch_clear(kiln_batch *b);
+static inline int kiln_batch_full(const kiln_batch *b) { return b->nrows >= b->capacity; }
+
+/* Append to column c of the row being built. The caller appends exactly one
+ * value (or null) to every column, then kiln_batch_end_row. */
+int kiln_batch_put_null(kiln_batch *b, int c, kiln_err *err);
+int kiln_batch_put_bool(kiln_batch *b, int c, int v, kiln_err *err);
+int kiln_batch_put_i32(kiln_batch *b, int c, int32_t v, kiln_err *err);
+int kiln_batch_put_i64(kiln_batch *b, int c, int64_t v, kiln_err *err);
+int kiln_batch_put_f32(kiln_batch *b, int c, float v, kiln_err *err);
+int kiln_batch_put_f64(kiln_batch *b, int c, double v, kiln_err *err);
+int kiln_batch_put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err *err);
+/* Checks every column got one value; KILN_EINTERNAL otherwise. */
+int kiln_batch_end_row(kiln_batch *b, kiln_err *err);
+
+static inline int kiln_batch_is_null(const kiln_batch *b, int c, size_t row)
+{
+    return b->cols[c].nulls && b->cols[c].nulls[row];
+}
+static inline const char *kiln_batch_str(const kiln_batch *b, int c, size_t row, size_t *n)
+{
+    const kiln_col *col = &b->cols[c];
+    *n = col->offsets[row + 1] - col->offsets[row];
+    return col->data.data + col->offsets[row];
+}
+
+/* ------------------------------------------------------------------ sinks */
+
+/* A sink consumes batches for one output (a partition file, a table).
+ * write may be called many times; then exactly one of commit or abort.
+ * commit makes everything written visible atomically; abort leaves no
+ * trace (temp files removed). free releases the sink (after commit/abort). */
+typedef struct kiln_sink kiln_sink;
+typedef struct kiln_sink_ops {
+    int (*write)(kiln_sink *s, const kiln_batch *b, kiln_err *err);
+    int (*commit)(kiln_sink *s, kiln_err *err);
+    void (*abort)(kiln_sink *s);
+    void (*free)(kiln_sink *s);
+} kiln_sink_ops;
+struct kiln_sink {
+    const kiln_sink_ops *ops;
+};
+
+static inline int kiln_sink_write(kiln_sink *s, const kiln_batch *b, kiln_err *err) { return s->ops->write(s, b, err); }
+static inline int kiln_sink_commit(kiln_sink *s, kiln_err *err) { return s->ops->commit(s, err); }
+static inline void kiln_sink_abort(kiln_sink *s) { s->ops->abort(s); }
+static inline void kiln_sink_free(kiln_sink *s) { if (s) s->ops->free(s); }
+
+#endif
