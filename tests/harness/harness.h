@@ -37,6 +37,11 @@ int kt_run(char *const argv[], char **out);
 int kt_write_file(const char *path, const void *data, size_t n);
 char *kt_read_file(const char *path, size_t *n); /* caller frees with free */
 
+#ifdef KILN_LIBFUZZER
+/* In a libFuzzer build (tests/fuzz/run.sh) the corpus-replay tests compile
+ * but are not registered: libFuzzer owns main(). */
+#define TEST(suite, name) __attribute__((unused)) static void kt_fn_##suite##_##name(void)
+#else
 #define TEST(suite, name)                                                     \
     static void kt_fn_##suite##_##name(void);                                 \
     static kt_test kt_t_##suite##_##name = {#suite, #name,                    \
@@ -46,6 +51,7 @@ char *kt_read_file(const char *path, size_t *n); /* caller frees with free */
         kt_register(&kt_t_##suite##_##name);                                  \
     }                                                                         \
     static void kt_fn_##suite##_##name(void)
+#endif
 
 #define CHECK(cond)                                                           \
     do {                                                                      \

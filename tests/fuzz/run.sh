@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make fuzz`: build every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang,
+# ASan) and run each for SECONDS against its stored corpus, adding what it
+# finds to tests/fuzz/corpus/<name>/. `make test` replays the corpora.
+set -euo pipefail
+BUILD="${1:-build-fuzz}"
+SECONDS_EACH="${2:-30}"
+ROOT="$(cd "$(dirname "$0")/.." && cd .. && pwd)"
+cd "$ROOT"
+FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
+make -s -j2 BUILD="$BUILD" CC=clang OPT=-O1 SAN="$FLAGS" EXTRA_CFLAGS=-DKILN_LIBFUZZER "$BUILD/libkiln.a"
+PKGS="zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl"
+for f in tests/fuzz/fuzz_*.c; do
+  [ -e "$f" ] || continue
+  name="$(basename "$f" .c)"; name="${name#fuzz_}"
+  mkdir -p "tests/fuzz/corpus/$name" "$BUILD/fuzz"
+  clang -std=c11 -D_GNU_SOURCE -DKILN_LIBFUZZER -O1 -g -fsanitize=fuzzer,address,undefined \
+    -Isrc -Itests $(pkg-config --cflags $PKGS) "$f" "$BUILD/libkiln.a" \
+    $(pkg-config --libs $PKGS) -pthread -lm -o "$BUILD/fuzz/$name"
+  echo "fuzz: $name for ${SECONDS_EACH}s"
+  "$BUILD/fuzz/$name" -max_total_time="$SECONDS_EACH" -max_len=65536 "tests/fuzz/corpus/$name" 2>&1 | tail -n 3
+done
