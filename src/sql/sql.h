@@ -1,0 +1,110 @@
+/*
+ * sql.h - kiln's SQL layer over embedded SQLite: opening a connection with
+ * kiln's added functions registered, running SQL text and printing results
+ * (aligned table, CSV, JSON), reporting SQL errors with the statement and a
+ * caret, and the statement reader behind the `kiln sql` shell.
+ *
+ * Timestamps in kiln SQL are ISO-8601 UTC text, "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"
+ * (the form kiln_ts_format writes); dates are "YYYY-MM-DD". Functions also
+ * accept integer microseconds since 1970-01-01 and the other forms
+ * kiln_ts_parse reads. See docs/sql.md.
+ *
+ * A sqlite3 connection belongs to one thread (kiln opens SQLite in
+ * multi-thread mode: one connection per thread, no sharing).
+ */
+#ifndef KILN_SQL_H
+#define KILN_SQL_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "base/base.h"
+
+/* ------------------------------------------------------------ connections */
+
+enum {
+    KILN_SQL_OPEN_READONLY = 1 << 0, /* open an existing file read-only */
+    KILN_SQL_OPEN_NOCREATE = 1 << 1  /* fail with KILN_ENOTFOUND if the file is missing */
+};
+
+/* Open a SQLite connection with every kiln function registered.
+ * path NULL or ":memory:" opens a private in-memory database; otherwise a
+ * database file (created unless KILN_SQL_OPEN_NOCREATE/READONLY).
+ * OUT: *out, caller closes with kiln_sql_db_close. On error *out is NULL. */
+int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err);
+void kiln_sql_db_close(sqlite3 *db); /* NULL is a no-op */
+
+/* Register kiln's functions (date_trunc, iso_week, iso_year, date_add,
+ * datediff, ts_micros, md5, sha256, regexp_like, regexp_extract,
+ * regexp_replace, regexp, split_part, left, right) on a connection opened
+ * elsewhere. kiln_sql_db_open already does this. */
+int kiln_sql_functions_register(sqlite3 *db, kiln_err *err);
+
+/* Prepare the first statement of sql[0..len) on db (any connection).
+ * Use this rather than sqlite3_prepare_v2 so that kiln's left()/right()
+ * parse (SQLite 3.40 reads LEFT/RIGHT as join keywords; see sql_db.c).
+ * OUT: *out, caller finalizes with sqlite3_finalize; NULL when the text
+ * holds only blanks/comments. *used: bytes of sql consumed (the statement
+ * and its ';'). On error returns KILN_EFORMAT (or KILN_ENOMEM/ELIMIT) with
+ * SQLite's message in err and *err_offset (may be NULL) set to the byte
+ * offset of the error in sql, or -1. */
+int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used,
+                     long *err_offset, kiln_err *err);
+
+/* Timestamp argument parsing shared with the vtab layer: text in any form
+ * kiln_ts_parse or kiln_date_parse reads, or integer micros. *is_date is
+ * set to 1 when the input was a plain "YYYY-MM-DD" date (may be NULL).
+ * Returns 0 or KILN_EFORMAT (NULL and other types are rejected). */
+int kiln_sql_value_ts(sqlite3_value *v, int64_t *micros_out, int *is_date);
+
+/* ------------------------------------------------------------ output */
+
+typedef enum {
+    KILN_SQL_FMT_TABLE = 0, /* aligned, UTF-8 width aware, "(N rows)" footer */
+    KILN_SQL_FMT_CSV,       /* header + rows, RFC 4180 quoting, LF line ends */
+    KILN_SQL_FMT_JSON,      /* one JSON array of objects per statement */
+    KILN_SQL_FMT_PIPE       /* header + rows joined by '|', no footer (.sqltest) */
+} kiln_sql_format;
+
+/* Parse "table", "csv", "json" or "pipe". Returns 0 or KILN_EINVAL. */
+int kiln_sql_format_parse(const char *name, kiln_sql_format *out);
+
+/* Cap on the result buffered for one aligned table (bytes of cell text). */
+#define KILN_SQL_TABLE_CAP ((size_t)256 << 20)
+
+/* Where a failed statement went wrong, for kiln_sql_error_print. */
+typedef struct kiln_sql_errpos {
+    const char *stmt; /* borrowed: start of the failing statement in the SQL text */
+    size_t stmt_len;  /* its length in bytes (without trailing blanks) */
+    long offset;      /* byte offset of the error inside stmt, -1 if unknown */
+} kiln_sql_errpos;
+
+/* Prepare and run every statement in sql[0..len), writing the rows of each
+ * statement that returns columns to out in fmt. With explain set, each
+ * statement is not run: its EXPLAIN QUERY PLAN tree is printed instead.
+ * Stops at the first error: returns KILN_EFORMAT with err->msg set to
+ * SQLite's message, and *pos (if not NULL) locating the statement and the
+ * error offset inside it. */
+int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain,
+                  FILE *out, kiln_sql_errpos *pos, kiln_err *err);
+
+/* Print "PREFIX: error: MSG", then the statement line holding the error
+ * with a caret under the error position (indented two spaces). */
+void kiln_sql_error_print(FILE *f, const char *prefix, const char *msg, const kiln_sql_errpos *pos);
+
+/* Display width of UTF-8 text in terminal columns (East Asian wide = 2,
+ * combining marks = 0, invalid bytes = 1 each). */
+size_t kiln_sql_utf8_width(const char *s, size_t n);
+
+/* ------------------------------------------------------------ shell */
+
+/* Read statements from in (one line at a time, a statement ends when
+ * sqlite3_complete says so) and run each with kiln_sql_exec.
+ * interactive: print prompts to out, keep going after an error, append each
+ * statement to history_path (may be NULL) and accept dot-commands
+ * (.help .quit .mode .tables .schema). Not interactive: stop at the first
+ * error. Returns 0, or the first error's code. */
+int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt,
+                       int explain, int interactive, const char *history_path);
+
+#endif /* KILN_SQL_H */

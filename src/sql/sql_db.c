@@ -1,0 +1,182 @@
+/*
+ * sql_db.c - opening a kiln SQLite connection (kiln's functions registered;
+ * later the Iceberg virtual tables attach here) and preparing statements.
+ *
+ * kiln_sql_prepare exists because SQLite 3.40's grammar reads LEFT and
+ * RIGHT as join keywords, so `left(s, 2)` is a syntax error there. Before
+ * preparing, a token-aware scan quotes the name of every `left (` / `right (`
+ * call ("left"(s, 2) is a plain function call); nothing else in the text
+ * changes, and error offsets and statement tails are mapped back to the
+ * caller's text. LEFT/RIGHT directly followed by '(' is never valid SQL
+ * otherwise (a join is always LEFT JOIN / LEFT OUTER JOIN).
+ */
+#include "sql.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err)
+{
+    int rc = 0;
+    sqlite3 *db = NULL;
+    *out = NULL;
+    int memory = !path || strcmp(path, ":memory:") == 0;
+    struct stat st;
+    if (!memory && (flags & (KILN_SQL_OPEN_NOCREATE | KILN_SQL_OPEN_READONLY)) && stat(path, &st) != 0) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no such database file", path);
+        goto done;
+    }
+    int oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+                 ((flags & KILN_SQL_OPEN_READONLY) ? SQLITE_OPEN_READONLY
+                                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int src = sqlite3_open_v2(memory ? ":memory:" : path, &db, oflags, NULL);
+    if (src != SQLITE_OK) {
+        rc = kiln_err_set(err, src == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EIO, "%s: cannot open database: %s",
+                          memory ? ":memory:" : path, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+        goto done;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    /* a file that is not a SQLite database only fails at first use: check now */
+    if (!memory) {
+        char *emsg = NULL;
+        if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, &emsg) != SQLITE_OK) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", path, emsg ? emsg : sqlite3_errmsg(db));
+            sqlite3_free(emsg);
+            goto done;
+        }
+    }
+    rc = kiln_sql_functions_register(db, err);
+done:
+    if (rc) {
+        sqlite3_close_v2(db);
+        return rc;
+    }
+    *out = db;
+    return 0;
+}
+
+void kiln_sql_db_close(sqlite3 *db)
+{
+    if (db)
+        sqlite3_close_v2(db);
+}
+
+/* ------------------------------------------------------------ prepare */
+
+static int ident_char(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
+
+/* Find the next `left(`/`right(` call name at or after *pos. Returns 1 and
+ * sets [*start, *end) to the name, or 0 when there is none. */
+static int next_call(const char *s, size_t n, size_t *pos, size_t *start, size_t *end)
+{
+    size_t i = *pos;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\'' || c == '"' || c == '`' || c == '[') {
+            char close = c == '[' ? ']' : (char)c;
+            i++;
+            while (i < n) {
+                if (s[i] == close) {
+                    if (close != ']' && i + 1 < n && s[i + 1] == close) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i++;
+            }
+            i++;
+        } else if (c == '-' && i + 1 < n && s[i + 1] == '-') {
+            while (i < n && s[i] != '\n')
+                i++;
+        } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+            i += 2;
+            while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
+                i++;
+            i += 2;
+        } else if (ident_char(c)) {
+            size_t b = i;
+            while (i < n && ident_char((unsigned char)s[i]))
+                i++;
+            int param = b > 0 && (s[b - 1] == ':' || s[b - 1] == '@' || s[b - 1] == '.');
+            size_t wl = i - b;
+            if (!param && !isdigit(c) &&
+                ((wl == 4 && strncasecmp(s + b, "left", 4) == 0) ||
+                 (wl == 5 && strncasecmp(s + b, "right", 5) == 0))) {
+                size_t j = i;
+                while (j < n && isspace((unsigned char)s[j]))
+                    j++;
+                if (j < n && s[j] == '(') {
+                    *start = b;
+                    *end = i;
+                    *pos = i;
+                    return 1;
+                }
+            }
+        } else {
+            i++;
+        }
+    }
+    *pos = n;
+    return 0;
+}
+
+/* Map an offset in the rewritten text back to the caller's text: every
+ * rewrite inserted one quote before and one after a name. */
+static size_t map_back(const size_t *ins, size_t nins, size_t r)
+{
+    size_t k = 0;
+    while (k < nins && ins[k] < r)
+        k++;
+    return r - k;
+}
+
+int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used,
+                     long *err_offset, kiln_err *err)
+{
+    int rc = 0;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    KILN_VEC(size_t) ins = {0};
+    const char *text = sql;
+    size_t textlen = len;
+    *out = NULL;
+    *used = len;
+    if (err_offset)
+        *err_offset = -1;
+    if (len > (size_t)INT32_MAX) {
+        rc = kiln_err_set(err, KILN_ELIMIT, "SQL text of %zu bytes is too long (limit 2 GiB)", len);
+        goto done;
+    }
+    size_t pos = 0, start, end, copied = 0;
+    while (next_call(sql, len, &pos, &start, &end)) {
+        if ((rc = kiln_buf_append(&b, sql + copied, start - copied, err)) ||
+            (rc = kiln_vec_push(&ins, b.len, err)) || (rc = kiln_buf_putc(&b, '"', err)) ||
+            (rc = kiln_buf_append(&b, sql + start, end - start, err)) || (rc = kiln_vec_push(&ins, b.len, err)) ||
+            (rc = kiln_buf_putc(&b, '"', err)))
+            goto done;
+        copied = end;
+    }
+    if (ins.len) {
+        if ((rc = kiln_buf_append(&b, sql + copied, len - copied, err)))
+            goto done;
+        text = b.data;
+        textlen = b.len;
+    }
+    const char *tail = NULL;
+    int src = sqlite3_prepare_v2(db, text, (int)textlen, out, &tail);
+    if (src != SQLITE_OK) {
+        int off = sqlite3_error_offset(db);
+        if (err_offset && off >= 0)
+            *err_offset = (long)map_back(ins.items, ins.len, (size_t)off);
+        rc = kiln_err_set(err, (src & 0xff) == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+        *out = NULL;
+        goto done;
+    }
+    *used = tail ? map_back(ins.items, ins.len, (size_t)(tail - text)) : len;
+done:
+    kiln_buf_free(&b);
+    kiln_vec_free(&ins);
+    return rc;
+}
