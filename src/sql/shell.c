@@ -328,6 +328,17 @@ static int print_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
     for (size_t k = 0; k < cells.len; k++)
         if (cells.items[k].width > widths[k % (size_t)ncols])
             widths[k % (size_t)ncols] = cells.items[k].width;
+    /* a column whose values are all numbers (or NULL) aligns right, header included */
+    for (int i = 0; i < ncols; i++) {
+        int numeric = 0, other = 0;
+        for (size_t r = 1; r <= (size_t)nrows; r++) {
+            cellref *c = &cells.items[r * (size_t)ncols + (size_t)i];
+            numeric |= c->right;
+            other |= !c->right && !(c->len == 4 && memcmp(text.data + c->off, "NULL", 4) == 0);
+        }
+        for (size_t r = 0; r <= (size_t)nrows; r++)
+            cells.items[r * (size_t)ncols + (size_t)i].right = numeric && !other;
+    }
     for (size_t r = 0; r <= (size_t)nrows; r++) {
         for (int i = 0; i < ncols; i++) {
             cellref *c = &cells.items[r * (size_t)ncols + (size_t)i];

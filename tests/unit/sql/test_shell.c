@@ -1,0 +1,227 @@
+/* Unit tests for src/sql/shell.c: the table, CSV, JSON and pipe outputs,
+ * query plans, the caret under SQL errors, UTF-8 display width, and the
+ * statement reader (splitting on ';' outside quotes, stop at first error). */
+#include "harness/harness.h"
+#include "sql/sql.h"
+
+#include <stdlib.h>
+
+/* Run sql on a fresh connection in fmt; return what was printed (caller
+ * frees with free) and the exec result in *rc, error message in err. */
+static char *run(const char *sql, kiln_sql_format fmt, int explain, int *rc, kiln_err *err,
+                 kiln_sql_errpos *pos)
+{
+    sqlite3 *db = NULL;
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&text, &n);
+    kiln_sql_errpos dummy;
+    if (kiln_sql_db_open(&db, NULL, 0, err) != 0) {
+        *rc = err->code;
+    } else {
+        *rc = kiln_sql_exec(db, sql, strlen(sql), fmt, explain, out, pos ? pos : &dummy, err);
+    }
+    fclose(out);
+    kiln_sql_db_close(db);
+    return text;
+}
+
+#define CHECK_OUT(sql, fmt, want)                                                            \
+    do {                                                                                     \
+        int krc;                                                                             \
+        kiln_err kerr = {0};                                                                 \
+        char *kout = run(sql, fmt, 0, &krc, &kerr, NULL);                                    \
+        int kok = krc == 0 && kout && strcmp(kout, want) == 0;                               \
+        if (!kok)                                                                            \
+            kt_fail(__FILE__, __LINE__, "%s\n--- got (rc %d %s):\n%s--- want:\n%s", sql, krc, \
+                    kerr.msg, kout ? kout : "", want);                                       \
+        free(kout);                                                                          \
+        if (!kok)                                                                            \
+            return;                                                                          \
+    } while (0)
+
+TEST(sql_shell, table_aligns_by_display_width)
+{
+    CHECK_OUT("SELECT 1 AS n, 'abc' AS s UNION ALL SELECT 100, '日本' UNION ALL SELECT -5, NULL",
+              KILN_SQL_FMT_TABLE,
+              "  n | s\n"
+              "----+-----\n"
+              "  1 | abc\n"
+              "100 | 日本\n"
+              " -5 | NULL\n"
+              "(3 rows)\n");
+    CHECK_OUT("SELECT NULL AS n UNION ALL SELECT 10 UNION ALL SELECT 2.5", KILN_SQL_FMT_TABLE,
+              "   n\n"
+              "----\n"
+              "NULL\n"
+              "  10\n"
+              " 2.5\n"
+              "(3 rows)\n");
+    CHECK_OUT("SELECT 'a\nb' AS multi, x'0aff' AS b, 1.5 AS r", KILN_SQL_FMT_TABLE,
+              "multi | b       |   r\n"
+              "------+---------+----\n"
+              "a\\nb  | x'0aff' | 1.5\n"
+              "(1 row)\n");
+    CHECK_OUT("SELECT 1 AS a WHERE 0", KILN_SQL_FMT_TABLE, "a\n-\n(0 rows)\n");
+    /* statements without columns print nothing; each query prints its table */
+    CHECK_OUT("CREATE TABLE t(a); INSERT INTO t VALUES (1); SELECT a FROM t; SELECT 2 AS b", KILN_SQL_FMT_TABLE,
+              "a\n-\n1\n(1 row)\nb\n-\n2\n(1 row)\n");
+}
+
+TEST(sql_shell, csv_quotes_per_rfc4180)
+{
+    CHECK_OUT("SELECT 'a,b' AS \"x,y\", 'say \"hi\"' AS q, 'l1\nl2' AS nl, NULL AS z, 3 AS n, x'01ab' AS b",
+              KILN_SQL_FMT_CSV,
+              "\"x,y\",q,nl,z,n,b\n"
+              "\"a,b\",\"say \"\"hi\"\"\",\"l1\nl2\",,3,01ab\n");
+    CHECK_OUT("SELECT 'plain' AS p, ' sp ' AS s, 'ü' AS u", KILN_SQL_FMT_CSV, "p,s,u\nplain, sp ,ü\n");
+}
+
+TEST(sql_shell, json_array_of_objects)
+{
+    CHECK_OUT("SELECT 1 AS i, 2.5 AS r, 'q\"\\\n\t' AS s, NULL AS z, x'00ff' AS b, char(1) AS c, 'ü' AS u",
+              KILN_SQL_FMT_JSON,
+              "[\n{\"i\":1,\"r\":2.5,\"s\":\"q\\\"\\\\\\n\\t\",\"z\":null,\"b\":\"00ff\",\"c\":\"\\u0001\","
+              "\"u\":\"ü\"}\n]\n");
+    CHECK_OUT("SELECT 1 AS a WHERE 0", KILN_SQL_FMT_JSON, "[]\n");
+    /* repeated column names stay distinct keys; infinity has no JSON form */
+    CHECK_OUT("SELECT 1 AS a, 2 AS a, 1e308 * 10 AS inf, -9223372036854775808 AS big", KILN_SQL_FMT_JSON,
+              "[\n{\"a\":1,\"a_2\":2,\"inf\":null,\"big\":-9223372036854775808}\n]\n");
+    /* invalid UTF-8 becomes U+FFFD so the output stays valid JSON */
+    CHECK_OUT("SELECT CAST(x'61ff62' AS TEXT) AS s", KILN_SQL_FMT_JSON, "[\n{\"s\":\"a\xEF\xBF\xBD" "b\"}\n]\n");
+}
+
+TEST(sql_shell, pipe_format)
+{
+    CHECK_OUT("SELECT 1 AS a, 'x' AS b UNION ALL SELECT NULL, ''", KILN_SQL_FMT_PIPE, "a|b\n1|x\nNULL|\n");
+}
+
+TEST(sql_shell, explain_prints_plan_and_runs_other_statements)
+{
+    int rc;
+    kiln_err err = {0};
+    char *out = run("CREATE TABLE t(a, b); CREATE INDEX ia ON t(a); SELECT * FROM t WHERE a = 1 ORDER BY b",
+                    KILN_SQL_FMT_TABLE, 1, &rc, &err, NULL);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    CHECK_MSG(out && strcmp(out, "QUERY PLAN\n|--SEARCH t USING INDEX ia (a=?)\n`--USE TEMP B-TREE FOR ORDER BY\n") == 0,
+              "got:\n%s", out ? out : "");
+    free(out);
+}
+
+static char *error_text(const char *sql, int *rc)
+{
+    kiln_err err = {0};
+    kiln_sql_errpos pos = {0};
+    char *out = run(sql, KILN_SQL_FMT_TABLE, 0, rc, &err, &pos);
+    free(out);
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    kiln_sql_error_print(f, "kiln sql", err.msg, &pos);
+    fclose(f);
+    return text;
+}
+
+TEST(sql_shell, error_caret_points_at_position)
+{
+    int rc;
+    char *e = error_text("SELECT x FROM (SELECT 1 AS y)", &rc);
+    CHECK_EQ_INT(rc, KILN_EFORMAT);
+    CHECK_MSG(strcmp(e, "kiln sql: error: no such column: x\n  SELECT x FROM (SELECT 1 AS y)\n         ^\n") == 0,
+              "got:\n%s", e);
+    free(e);
+    /* second statement, second line, after a wide character and a rewritten left() */
+    e = error_text("SELECT 1;\nSELECT left('日本', 1),\n       '日本' || nope", &rc);
+    CHECK_MSG(strcmp(e, "kiln sql: error: no such column: nope\n"
+                        "  SELECT left('日本', 1),\n"
+                        "         '日本' || nope\n"
+                        "                   ^\n") == 0,
+              "got:\n%s", e);
+    free(e);
+    /* runtime error: no position, the statement is shown */
+    e = error_text("SELECT date_trunc('fortnight', '2024-01-01')", &rc);
+    CHECK_MSG(strstr(e, "kiln sql: error: date_trunc: unknown unit 'fortnight'") == e &&
+                  strstr(e, "\n  SELECT date_trunc('fortnight', '2024-01-01')\n") != NULL && !strchr(e, '^'),
+              "got:\n%s", e);
+    free(e);
+}
+
+TEST(sql_shell, utf8_width)
+{
+    CHECK_EQ_INT(kiln_sql_utf8_width("abc", 3), 3);
+    CHECK_EQ_INT(kiln_sql_utf8_width("日本", 6), 4);
+    CHECK_EQ_INT(kiln_sql_utf8_width("e\xCC\x81", 3), 1); /* e + combining acute */
+    CHECK_EQ_INT(kiln_sql_utf8_width("\xF0\x9F\x91\x8D", 4), 2); /* thumbs up */
+    CHECK_EQ_INT(kiln_sql_utf8_width("\xff\xfe", 2), 2);  /* invalid bytes count one each */
+    CHECK_EQ_INT(kiln_sql_utf8_width("\xE6\x97", 2), 2);  /* truncated sequence */
+}
+
+static char *shell(const char *input, int interactive, int *rc, char **errout)
+{
+    sqlite3 *db = NULL;
+    kiln_err err = {0};
+    char *text = NULL, *etext = NULL;
+    size_t n = 0, en = 0;
+    FILE *in = fmemopen((void *)input, strlen(input), "r");
+    FILE *out = open_memstream(&text, &n), *ef = open_memstream(&etext, &en);
+    *rc = kiln_sql_db_open(&db, NULL, 0, &err);
+    if (*rc == 0)
+        *rc = kiln_sql_shell_run(db, in, out, ef, KILN_SQL_FMT_PIPE, 0, interactive, NULL);
+    fclose(in);
+    fclose(out);
+    fclose(ef);
+    kiln_sql_db_close(db);
+    *errout = etext;
+    return text;
+}
+
+TEST(sql_shell, script_splits_statements_outside_quotes)
+{
+    int rc;
+    char *eo;
+    char *o = shell("CREATE TABLE t(a TEXT);\nINSERT INTO t VALUES ('x;y'), ('it''s;');\n"
+                    "SELECT a -- a comment; still the same statement\n  FROM t;\n"
+                    "SELECT 'no semicolon at end'",
+                    0, &rc, &eo);
+    CHECK_MSG(rc == 0, "rc %d: %s", rc, eo);
+    CHECK_MSG(strcmp(o, "a\nx;y\nit's;\n'no semicolon at end'\nno semicolon at end\n") == 0, "got:\n%s", o);
+    free(o);
+    free(eo);
+}
+
+TEST(sql_shell, script_stops_at_first_error_with_line)
+{
+    int rc;
+    char *eo;
+    char *o = shell("SELECT 1 AS a;\n\nSELECT\n  nope;\nSELECT 2 AS b;\n", 0, &rc, &eo);
+    CHECK_EQ_INT(rc, KILN_EFORMAT);
+    CHECK_MSG(strcmp(o, "a\n1\n") == 0, "stdout:\n%s", o);
+    CHECK_MSG(strcmp(eo, "kiln sql: error: line 4: no such column: nope\n  SELECT\n    nope;\n    ^\n") == 0,
+              "stderr:\n%s", eo);
+    free(o);
+    free(eo);
+}
+
+TEST(sql_shell, interactive_keeps_going_and_dot_commands)
+{
+    int rc;
+    char *eo;
+    char *o = shell("CREATE TABLE t(a);\nSELECT nope;\n.tables\n.mode csv\nSELECT 1 AS a,\n 2 AS b;\n.bogus\n.quit\n"
+                    "SELECT 'never';\n",
+                    1, &rc, &eo);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_MSG(strstr(o, "kiln> ") && strstr(o, "  ...> ") && strstr(o, "kiln> t\n") && strstr(o, "a,b\n1,2\n") &&
+                  !strstr(o, "never"),
+              "stdout:\n%s", o);
+    CHECK_MSG(strstr(eo, "no such column: nope") && strstr(eo, "unknown command .bogus"), "stderr:\n%s", eo);
+    free(o);
+    free(eo);
+}
+
+TEST(sql_shell, format_names)
+{
+    kiln_sql_format f;
+    CHECK_OK(kiln_sql_format_parse("json", &f), NULL);
+    CHECK_EQ_INT(f, KILN_SQL_FMT_JSON);
+    CHECK_EQ_INT(kiln_sql_format_parse("xml", &f), KILN_EINVAL);
+}
