@@ -405,6 +405,28 @@ int kiln_pq_dict_indices_decode(uint32_t *out, size_t count, uint32_t dict_size,
     return 0;
 }
 
+int kiln_pq_bitpacked_legacy_decode(uint32_t *out, size_t count, int width, const uint8_t *in,
+                                    size_t n, size_t *consumed, kiln_err *err)
+{
+    if (width < 0 || width > 32)
+        return kiln_err_set(err, KILN_EINVAL, "BIT_PACKED: bit width %d is outside 0..32", width);
+    size_t need = kiln_pq_bitpacked_size(count, width);
+    if (need > n)
+        return kiln_err_set_at(err, KILN_ETRUNC, n,
+                               "BIT_PACKED: %zu values of %d bits need %zu bytes, %zu present",
+                               count, width, need, n);
+    size_t bit = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t v = 0;
+        for (int k = 0; k < width; k++, bit++)
+            v = (v << 1) | ((in[bit >> 3] >> (7 - (bit & 7))) & 1);
+        out[i] = v;
+    }
+    if (consumed)
+        *consumed = need;
+    return 0;
+}
+
 static int rle_flush_literals(kiln_buf *out, const uint32_t *vals, size_t len, int width,
                               kiln_err *err)
 {

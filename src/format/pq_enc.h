@@ -82,6 +82,12 @@ int kiln_pq_rle_decode_prefixed(uint32_t *out, size_t count, int width, const ui
 int kiln_pq_dict_indices_decode(uint32_t *out, size_t count, uint32_t dict_size,
                                 const uint8_t *in, size_t n, kiln_err *err);
 
+/* Deprecated BIT_PACKED (encoding 4) levels from very old writers: values
+ * packed back to back MSB first, no header; consumes
+ * kiln_pq_bitpacked_size(count, width) bytes. */
+int kiln_pq_bitpacked_legacy_decode(uint32_t *out, size_t count, int width, const uint8_t *in,
+                                    size_t n, size_t *consumed, kiln_err *err);
+
 /* Encoders. Runs of >= 8 equal values (at a group-of-8 boundary) become RLE
  * runs; everything else is packed in bit-packed groups of 8 (the last group
  * zero-padded). Values must fit in `width` bits (KILN_EINVAL otherwise). */

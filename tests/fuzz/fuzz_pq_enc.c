@@ -32,7 +32,8 @@ static void fuzz_roundtrip(int mode, int p1, const uint8_t *d, size_t n)
     int64_t *l = malloc((count + 1) * 8), *lb = malloc((count + 1) * 8);
     for (size_t i = 0; i < count; i++) {
         memcpy(&u[i], d + 4 * i, 4);
-        l[i] = (int64_t)u[i] * (int64_t)(p1 - 128) - (int64_t)((uint64_t)u[i] << (p1 % 32));
+        l[i] = (int64_t)((((uint64_t)u[i] << (p1 % 33)) * (p1 & 1 ? 0x9E3779B97F4A7C15ull : 1)) ^
+                         (uint64_t)u[i]);
     }
     if (mode == 12) {
         int w = p1 % 33;
@@ -137,6 +138,7 @@ int kiln_fuzz_pq_enc(const uint8_t *d, size_t n)
     }
     case 11: {
         int64_t us;
+        kiln_pq_bitpacked_legacy_decode(out, count, p1 % 33, data, len, &used, &err);
         for (size_t i = 0; i + 12 <= len; i += 12)
             kiln_pq_int96_to_micros(&us, data + i);
         break;

@@ -255,6 +255,21 @@ TEST(pq_enc, rle_hostile)
     kiln_buf_free(&b);
 }
 
+/* Encodings.md, deprecated BIT_PACKED: 0..7 at width 3 is
+ * 00000101 00111001 01110111 (MSB first). */
+TEST(pq_enc, bitpacked_legacy)
+{
+    kiln_err err = {0};
+    const uint8_t in[] = {0x05, 0x39, 0x77};
+    uint32_t out[8];
+    size_t used = 0;
+    CHECK_OK(kiln_pq_bitpacked_legacy_decode(out, 8, 3, in, 3, &used, &err), &err);
+    CHECK_EQ_INT(used, 3);
+    for (int i = 0; i < 8; i++)
+        CHECK_EQ_INT(out[i], i);
+    CHECK_EQ_INT(kiln_pq_bitpacked_legacy_decode(out, 8, 3, in, 2, &used, &err), KILN_ETRUNC);
+}
+
 TEST(pq_enc, dict_indices)
 {
     kiln_err err = {0};
