@@ -295,9 +295,11 @@ void kiln_avro_reader_meta_at(const kiln_avro_reader *r, size_t i, const char **
  * KILN_EFORMAT if the schemas cannot be resolved. NULL = writer schema. */
 int kiln_avro_reader_set_schema(kiln_avro_reader *r, const kiln_avro_schema *reader_schema, kiln_err *err);
 
-/* Next record: returns 1 and *out (allocated in arena a; strings copied),
- * 0 at the end of the file, or a negative code (err->offset = the file
- * offset). */
+/* Next record: returns 1 and *out (allocated in arena a; strings and bytes
+ * are copied into a), 0 at the end of the file, or a negative code
+ * (err->offset = the file offset). Values' `schema` pointers point into
+ * the reader's (or the reader schema's) tree: use or copy the values
+ * before kiln_avro_reader_free. */
 int kiln_avro_reader_next(kiln_avro_reader *r, kiln_arena *a, kiln_avro_value **out, kiln_err *err);
 uint64_t kiln_avro_reader_count(const kiln_avro_reader *r); /* records returned so far */
 void kiln_avro_reader_free(kiln_avro_reader *r);            /* NULL is a no-op */

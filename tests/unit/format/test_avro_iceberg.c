@@ -13,7 +13,18 @@ static const char *fixture(const char *rel)
     return path;
 }
 
-/* Read every record of a file into an array (in arena a). */
+/* Read every record of a file into an array (in arena a). The values point
+ * at the reader's schema, so the reader stays open: when rd_out is NULL it
+ * is parked in `parked` and freed by free_parked(). */
+static kiln_avro_reader *parked[8];
+static int nparked;
+
+static void free_parked(void)
+{
+    while (nparked > 0)
+        kiln_avro_reader_free(parked[--nparked]);
+}
+
 static int read_records(const char *path, kiln_arena *a, kiln_avro_value **out, int max, kiln_avro_reader **rd_out,
                         kiln_err *err)
 {
@@ -37,6 +48,8 @@ static int read_records(const char *path, kiln_arena *a, kiln_avro_value **out, 
     }
     if (rd_out)
         *rd_out = r;
+    else if (nparked < 8)
+        parked[nparked++] = r;
     else
         kiln_avro_reader_free(r);
     return n;
@@ -138,7 +151,7 @@ TEST(avro_iceberg, lineitem_manifests)
     CHECK_STR(kiln_avro_reader_meta(r, "content", NULL), "data");
     CHECK_STR(kiln_avro_reader_meta(r, "format-version", NULL), "2");
     CHECK(strstr(kiln_avro_reader_meta(r, "schema", NULL), "l_orderkey") != NULL);
-    kiln_avro_reader_free(r);
+    parked[nparked++] = r;
     CHECK_EQ_INT(kiln_avro_value_field_by_id(rec[0], 0)->u.i, 2); /* DELETED */
     CHECK_EQ_INT(kiln_avro_value_field_by_id(rec[0], 3)->u.l, 1);
     kiln_avro_value *df = kiln_avro_value_field_by_id(rec[0], 2);
@@ -167,6 +180,7 @@ TEST(avro_iceberg, lineitem_manifests)
     n = read_records(fixture(LI "787a5996-87e9-4d93-b258-066d524e82cc-m0.avro"), a, rec, 4, NULL, &err);
     CHECK_MSG(n == 1, "n=%d %s", n, err.msg);
     CHECK_EQ_INT(kiln_avro_value_field_by_id(kiln_avro_value_field_by_id(rec[0], 2), 103)->u.l, 60175);
+    free_parked();
     kiln_arena_free(a);
 }
 
@@ -212,7 +226,8 @@ TEST(avro_iceberg, equality_delete_manifests)
         int n = read_records(fixture(cases[c].file), a, rec, 8, &r, &err);
         CHECK_MSG(n == 1, "%s: n=%d %s", cases[c].file, n, err.msg);
         CHECK_STR(kiln_avro_reader_meta(r, "content", NULL), cases[c].content ? "deletes" : "data");
-        kiln_avro_reader_free(r);
+        free_parked();
+        parked[nparked++] = r;
         CHECK_EQ_INT(kiln_avro_value_field_by_id(rec[0], 0)->u.i, 1);
         CHECK(kiln_avro_value_field_by_id(rec[0], 1)->u.l == cases[c].snapshot);
         kiln_avro_value *df = kiln_avro_value_field_by_id(rec[0], 2);
@@ -232,6 +247,7 @@ TEST(avro_iceberg, equality_delete_manifests)
         }
         kiln_arena_reset(a);
     }
+    free_parked();
     kiln_arena_free(a);
 }
 
@@ -256,6 +272,7 @@ TEST(avro_iceberg, partition_integer_manifest)
         CHECK_EQ_INT(kiln_avro_value_field_by_id(df, 103)->u.l, 1);
     }
     CHECK(seen42 && seen1337);
+    free_parked();
     kiln_arena_free(a);
 }
 
