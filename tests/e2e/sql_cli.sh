@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `kiln sql` end to end: the three output formats, --db files, --explain,
+# statements from stdin, SQL errors with a caret and exit 1, usage errors
+# with exit 2.
+set -euo pipefail
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+K="$KILN_BIN"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# default: aligned table, UTF-8 aware, row count
+out="$("$K" sql "SELECT '日本' AS s, 42 AS n UNION ALL SELECT 'abcdef', 7")"
+want=$'s      |  n\n-------+---\n日本   | 42\nabcdef |  7\n(2 rows)'
+[ "$out" = "$want" ] || fail "table output:"$'\n'"$out"$'\nwant:\n'"$want"
+
+# --csv: RFC 4180 quoting
+out="$("$K" sql --csv "SELECT 'a,b' AS x, 'say \"hi\"' AS y, NULL AS z")"
+[ "$out" = $'x,y,z\n"a,b","say ""hi""",' ] || fail "csv output: $out"
+
+# --json: valid JSON, numbers as numbers (checked by node's JSON.parse)
+"$K" sql --json "SELECT 1 AS i, 2.5 AS r, 'q\"'||char(10) AS s, NULL AS z, date_trunc('week', '2024-12-31') AS w" >"$tmp/out.json"
+node -e '
+const v = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const r = v[0];
+if (v.length !== 1 || r.i !== 1 || r.r !== 2.5 || r.s !== "q\"\n" || r.z !== null || r.w !== "2024-12-30")
+  { console.error("bad json", JSON.stringify(v)); process.exit(1); }' "$tmp/out.json" || fail "json output: $(cat "$tmp/out.json")"
+
+# --db: a file database persists between runs
+"$K" sql --db "$tmp/t.db" "CREATE TABLE c(repo TEXT, ts TEXT); INSERT INTO c VALUES ('kiln', '2024-12-30T10:00:00Z'), ('kiln', '2025-01-06T09:00:00Z')"
+out="$("$K" sql --db "$tmp/t.db" --csv "SELECT iso_year(ts) || '-W' || iso_week(ts) AS w, count(*) AS n FROM c GROUP BY 1 ORDER BY 1")"
+[ "$out" = $'w,n\n2025-W1,1\n2025-W2,1' ] || fail "--db output: $out"
+
+# --explain prints the plan instead of running the query
+out="$("$K" sql --db "$tmp/t.db" --explain "SELECT * FROM c WHERE repo = 'kiln'")"
+[[ "$out" == $'QUERY PLAN\n`--SCAN c'* ]] || fail "--explain output: $out"
+
+# statements from stdin, split on ';' outside quotes
+out="$(printf "CREATE TABLE t(a);\nINSERT INTO t VALUES ('x;y');\nSELECT a\n  FROM t;\n" | "$K" sql --csv)"
+[ "$out" = $'a\nx;y' ] || fail "stdin output: $out"
+
+# SQL error: statement, caret, exit 1
+set +e
+err="$("$K" sql "SELECT x FROM (SELECT 1 AS y)" 2>&1)"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "SQL error exit $rc, want 1"
+want=$'kiln sql: error: no such column: x\n  SELECT x FROM (SELECT 1 AS y)\n         ^'
+[ "$err" = "$want" ] || fail "error output:"$'\n'"$err"
+
+# an error in a stdin script names the line and stops there
+set +e
+err="$(printf "SELECT 1;\nSELECT bad(1);\nSELECT 3;\n" | "$K" sql 2>&1)"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "stdin SQL error exit $rc, want 1"
+[[ "$err" == *"kiln sql: error: line 2: no such function: bad"* ]] || fail "stdin error: $err"
+[[ "$err" != *"3"$'\n'"(1 row)"* ]] || fail "stdin script went on after an error: $err"
+
+# function errors name the function and the fix
+set +e
+err="$("$K" sql "SELECT date_trunc('fortnight', '2024-01-01')" 2>&1)"; rc=$?
+set -e
+[ $rc -eq 1 ] && [[ "$err" == *"date_trunc: unknown unit 'fortnight' (valid units: second, minute, hour, day, week, month, quarter, year)"* ]] \
+  || fail "unit error ($rc): $err"
+
+# usage errors exit 2
+set +e
+"$K" sql --csv --json "SELECT 1" >/dev/null 2>&1; rc1=$?
+"$K" sql --warehouse x "SELECT 1" >/dev/null 2>&1; rc2=$?
+"$K" sql "SELECT 1" "SELECT 2" >/dev/null 2>&1; rc3=$?
+set -e
+[ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] || fail "usage errors exit $rc1 $rc2 $rc3, want 2"
+
+# a file that is not a database
+echo "not a database, just some text that is long enough to look like a header" >"$tmp/junk.db"
+set +e
+err="$("$K" sql --db "$tmp/junk.db" "SELECT 1" 2>&1)"; rc=$?
+set -e
+[ $rc -eq 1 ] && [[ "$err" == *"junk.db"* ]] || fail "junk db ($rc): $err"
+echo ok
