@@ -707,6 +707,8 @@ static void history_add(const char *path, const char *stmt, size_t n)
 {
     if (!path)
         return;
+    while (n > 0 && isspace((unsigned char)stmt[n - 1]))
+        n--;
     FILE *h = fopen(path, "a");
     if (!h)
         return;

@@ -74,4 +74,15 @@ set +e
 err="$("$K" sql --db "$tmp/junk.db" "SELECT 1" 2>&1)"; rc=$?
 set -e
 [ $rc -eq 1 ] && [[ "$err" == *"junk.db"* ]] || fail "junk db ($rc): $err"
+# interactive shell on a pseudo-terminal (util-linux script): prompts,
+# continuation lines, history file
+if command -v script >/dev/null; then
+  export KILN_HISTORY="$tmp/history"
+  out="$(printf "SELECT 1+1 AS two;\nSELECT\n 'multi' AS m;\nSELECT nope;\n.quit\n" |
+         script -qfec "$K sql" /dev/null | tr -d '\r')"
+  [[ "$out" == *"kiln> "* && "$out" == *"  ...> "* && "$out" == *$'two\n---\n  2\n(1 row)'* &&
+     "$out" == *$'m\n-----\nmulti\n(1 row)'* && "$out" == *"no such column: nope"* ]] || fail "shell output: $out"
+  [ "$(cat "$KILN_HISTORY")" = $'SELECT 1+1 AS two;\nSELECT  \'multi\' AS m;\nSELECT nope;' ] ||
+    fail "history: $(cat "$KILN_HISTORY")"
+fi
 echo ok

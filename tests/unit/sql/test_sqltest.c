@@ -1,5 +1,5 @@
 /*
- * test_sqltest.c - the .sqltest runner: every tests/sql/*.sqltest file is run
+ * test_sqltest.c - the .sqltest runner: every .sqltest file in tests/sql/ is run
  * through a fresh kiln connection (kiln_sql_db_open, so kiln's functions are
  * there) and each block's result is compared with its expectation. A
  * mismatch reports FILE:LINE of the block and a line diff. The format is
