@@ -152,7 +152,8 @@ int kiln_pq_delta_encode_i64(kiln_buf *out, const int64_t *vals, size_t count, k
 
 /* DELTA_BINARY_PACKED lengths, then all the bytes concatenated.
  * out[i].ptr point INTO `in` (zero copy). Allocates a temporary of
- * count*4 bytes. */
+ * count*4 bytes. If the lengths header holds more than `count` values,
+ * *consumed ends after the bytes of the first `count` values. */
 int kiln_pq_dlba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n,
                         size_t *consumed, kiln_err *err);
 int kiln_pq_dlba_encode(kiln_buf *out, const kiln_pq_bytes *vals, size_t count, kiln_err *err);
