@@ -361,9 +361,19 @@ static void fn_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void *pcre_alloc(size_t n, void *ud) { return kiln_malloc(n); }
 static void pcre_release(void *p, void *ud) { kiln_free(p); }
 
+/* One process-wide PCRE2 context routing PCRE2's memory through
+ * kiln_malloc; created on first use, retried if that allocation failed. */
 static pcre2_general_context *gctx;
-static pthread_once_t gctx_once = PTHREAD_ONCE_INIT;
-static void gctx_init(void) { gctx = pcre2_general_context_create(pcre_alloc, pcre_release, NULL); }
+static pthread_mutex_t gctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static pcre2_general_context *gctx_get(void)
+{
+    pthread_mutex_lock(&gctx_lock);
+    if (!gctx)
+        gctx = pcre2_general_context_create(pcre_alloc, pcre_release, NULL);
+    pcre2_general_context *g = gctx;
+    pthread_mutex_unlock(&gctx_lock);
+    return g;
+}
 
 typedef struct regex {
     pcre2_code *code;
@@ -390,16 +400,20 @@ static regex *regex_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **ar
     regex *re = sqlite3_get_auxdata(ctx, i);
     if (re)
         return re;
-    pthread_once(&gctx_once, gctx_init);
+    pcre2_general_context *gc = gctx_get();
     const char *pat = (const char *)sqlite3_value_text(argv[i]);
     size_t patlen = (size_t)sqlite3_value_bytes(argv[i]);
-    if (!pat || !gctx) {
+    if (!pat || !gc) {
         sqlite3_result_error_nomem(ctx);
         return NULL;
     }
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
-    pcre2_compile_context *cctx = pcre2_compile_context_create(gctx);
+    pcre2_compile_context *cctx = pcre2_compile_context_create(gc);
+    if (!cctx) {
+        sqlite3_result_error_nomem(ctx);
+        return NULL;
+    }
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, patlen, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
                                      &erroff, cctx);
     pcre2_compile_context_free(cctx);
@@ -414,7 +428,7 @@ static regex *regex_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **ar
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* best effort: interpreted if JIT is unavailable */
     re = kiln_calloc(1, sizeof *re);
     if (re)
-        re->md = pcre2_match_data_create_from_pattern(code, gctx);
+        re->md = pcre2_match_data_create_from_pattern(code, gc);
     if (!re || !re->md) {
         kiln_free(re);
         pcre2_code_free(code);

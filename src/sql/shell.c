@@ -13,6 +13,8 @@
 #include "sql.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -751,6 +753,17 @@ static int shell_exec(sqlite3 *db, kiln_buf *stmt, long first_line, FILE *out, F
     return rc;
 }
 
+/* Ctrl-C in the interactive shell interrupts the running statement (or
+ * drops the statement being typed) instead of ending kiln. */
+static sqlite3 *volatile sigint_db;
+static volatile sig_atomic_t got_sigint;
+static void on_sigint(int sig)
+{
+    got_sigint = 1;
+    if (sigint_db)
+        sqlite3_interrupt(sigint_db);
+}
+
 int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt, int explain,
                        int interactive, const char *history_path)
 {
@@ -761,6 +774,15 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
     size_t linecap = 0;
     long lineno = 0, first_line = 1;
     kiln_err err = {0};
+    struct sigaction sa, old_sa;
+    if (interactive) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint; /* no SA_RESTART: Ctrl-C ends a pending read */
+        sigemptyset(&sa.sa_mask);
+        sigint_db = db;
+        got_sigint = 0;
+        sigaction(SIGINT, &sa, &old_sa);
+    }
     if (interactive)
         fprintf(out, "kiln %s SQL shell (SQLite %s). Statements end with ';'. .help for help.\n", KILN_VERSION,
                 sqlite3_libversion());
@@ -769,7 +791,15 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
             fputs(blank(stmt.data ? stmt.data : "", stmt.len) ? "kiln> " : "  ...> ", out);
             fflush(out);
         }
+        errno = 0;
         ssize_t got = getline(&line, &linecap, in);
+        if (got < 0 && interactive && (got_sigint || errno == EINTR)) {
+            clearerr(in);
+            got_sigint = 0;
+            kiln_buf_reset(&stmt);
+            fputc('\n', out);
+            continue;
+        }
         if (got < 0)
             break;
         lineno++;
@@ -795,6 +825,7 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
         if (interactive)
             history_add(history_path, stmt.data, stmt.len);
         rc = shell_exec(db, &stmt, first_line, out, errf, fmt, explain, interactive);
+        got_sigint = 0;
         kiln_buf_reset(&stmt);
         if (rc && !first_rc)
             first_rc = rc;
@@ -808,8 +839,11 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
         if (rc && !first_rc)
             first_rc = rc;
     }
-    if (interactive)
+    if (interactive) {
         fputc('\n', out);
+        sigaction(SIGINT, &old_sa, NULL);
+        sigint_db = NULL;
+    }
     free(line);
     kiln_buf_free(&stmt);
     return interactive ? 0 : first_rc;

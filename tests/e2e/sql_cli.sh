@@ -84,5 +84,11 @@ if command -v script >/dev/null; then
      "$out" == *$'m\n-----\nmulti\n(1 row)'* && "$out" == *"no such column: nope"* ]] || fail "shell output: $out"
   [ "$(cat "$KILN_HISTORY")" = $'SELECT 1+1 AS two;\nSELECT  \'multi\' AS m;\nSELECT nope;' ] ||
     fail "history: $(cat "$KILN_HISTORY")"
+  # Ctrl-C interrupts a runaway query, and drops a half-typed statement, without leaving the shell
+  out="$( (printf "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) SELECT count(*) FROM n;\n"
+           sleep 2; printf '\003'; sleep 0.5; printf "SELECT 1,\n"; sleep 0.5; printf '\003'; sleep 0.5
+           printf "SELECT 7 AS seven;\n.quit\n") | timeout 20 script -qfec "$K sql" /dev/null | tr -d '\r')"
+  [[ "$out" == *"kiln sql: error: interrupted"* && "$out" == *$'seven\n-----\n    7\n(1 row)'* ]] ||
+    fail "Ctrl-C in the shell: $out"
 fi
 echo ok

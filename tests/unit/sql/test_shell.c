@@ -225,3 +225,37 @@ TEST(sql_shell, format_names)
     CHECK_EQ_INT(f, KILN_SQL_FMT_JSON);
     CHECK_EQ_INT(kiln_sql_format_parse("xml", &f), KILN_EINVAL);
 }
+
+/* Fail every allocation kiln makes (PCRE2 and kiln's buffers go through
+ * kiln_malloc) from the 0th on: each run must end in success or a clean
+ * error — never a crash, a leak (ASan) or a wrong result reported as OK. */
+TEST(sql_shell, allocation_failures_are_clean)
+{
+    const char *sql = "SELECT regexp_replace('a1b22', '\\d+', '<$0>') AS r, regexp_extract('x9', '\\d') AS e, "
+                      "left('héllo', 2) AS l, 'ü' AS u UNION ALL SELECT 'x', 'y', 'z', NULL";
+    sqlite3 *db = NULL;
+    kiln_err err = {0};
+    CHECK_OK(kiln_sql_db_open(&db, NULL, 0, &err), &err);
+    int ok_runs = 0;
+    for (long n = 0; n < 400; n++) {
+        for (int f = 0; f < 3; f++) {
+            char *text = NULL;
+            size_t len = 0;
+            FILE *out = open_memstream(&text, &len);
+            kiln_sql_errpos pos = {0};
+            kiln_alloc_fail_after(n);
+            int rc = kiln_sql_exec(db, sql, strlen(sql), (kiln_sql_format)f, 0, out, &pos, &err);
+            kiln_alloc_fail_after(-1);
+            fclose(out);
+            if (rc == 0) {
+                ok_runs++;
+                CHECK_MSG(strstr(text, "a<1>b<22>") && strstr(text, "hé"), "n=%ld fmt=%d: output %s", n, f, text);
+            } else {
+                CHECK_MSG(rc == KILN_ENOMEM || rc == KILN_EFORMAT, "n=%ld fmt=%d: rc %d %s", n, f, rc, err.msg);
+            }
+            free(text);
+        }
+    }
+    CHECK(ok_runs > 0); /* enough headroom that later runs succeed */
+    kiln_sql_db_close(db);
+}
