@@ -1,0 +1,1599 @@
+/*
+ * parquet_read.c - kiln's Parquet reader (see parquet.h).
+ *
+ * DESIGN
+ * open() preads the 8-byte tail, checks the magic and the footer length
+ * against the file size, preads the footer and decodes it (parquet_thrift.c),
+ * then maps each leaf of the flat schema to a kiln type.
+ *
+ * next() walks row groups (skipping those the predicate's statistics rule
+ * out) and, for each projected column, keeps a cursor into its column
+ * chunk: it preads one page header and one page body at a time,
+ * decompresses it, decodes definition levels and the non-null values into
+ * kiln's representation (int64 micros for every timestamp flavour, int64
+ * unscaled decimals, pointers for byte strings), and copies rows into the
+ * output batch. Dictionary pages are decoded once per chunk into the same
+ * representation, so dictionary indices map straight to values.
+ *
+ * Limits: every offset and size is checked against the chunk and the file;
+ * a page may hold at most PAGE_VALUES_MAX values and PAGE_BYTES_MAX bytes
+ * uncompressed; page headers are at most HEADER_MAX bytes. Errors name the
+ * file and the byte offset.
+ */
+#include "format/parquet_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define FOOTER_MAX ((size_t)256 << 20)
+#define HEADER_MAX ((size_t)16 << 20)
+#define PAGE_BYTES_MAX ((size_t)512 << 20)
+#define PAGE_VALUES_MAX ((size_t)1 << 24)
+
+typedef struct rcol {
+    int ci;
+    int max_def;
+    /* chunk cursor */
+    uint64_t pos, end;
+    int64_t values_left;
+    int codec;
+    /* dictionary, in kiln representation */
+    int has_dict;
+    uint32_t ndict;
+    void *dict_vals;      /* int64/int32/float/double/uint8 or kiln_pq_bytes */
+    uint8_t *dict_raw;    /* decompressed dictionary page (byte strings point here) */
+    /* page */
+    uint8_t *hdr;
+    size_t hdr_alloc;
+    uint8_t *comp;
+    size_t comp_alloc;
+    uint8_t *raw;
+    size_t raw_alloc;
+    uint32_t *defs;
+    size_t defs_alloc;
+    void *vals;           /* non-null values of the page, kiln representation */
+    size_t vals_alloc;    /* bytes */
+    void *phys;           /* scratch for physical values */
+    size_t phys_alloc;
+    uint32_t *idx;
+    size_t idx_alloc;
+    size_t page_n, page_pos, val_pos, page_nonnull;
+    int page_has_defs;
+    kiln_arena *arena;    /* DELTA_BYTE_ARRAY values, FLBA views */
+} rcol;
+
+struct kiln_parquet_reader {
+    char *path;
+    int fd;
+    uint64_t file_size;
+    uint64_t data_end;    /* where the footer starts */
+    uint8_t *footer;
+    kiln_arena *arena;
+    pq_filemeta meta;
+    int ncols;
+    kiln_parquet_column *cols;
+    int *leaf_el;         /* schema element of each column */
+    kiln_column_def *defs;
+    kiln_schema file_schema;
+    /* projection */
+    int nproj;
+    int *proj;
+    kiln_column_def *pdefs;
+    kiln_schema out_schema;
+    rcol *rc;
+    kiln_batch *batch;
+    size_t batch_rows;
+    /* iteration */
+    int started;
+    int rg;               /* current row group, -1 before the first */
+    int64_t rg_left;
+    int pruned;
+    int has_pred;
+    kiln_parquet_pred pred;
+    ZSTD_DCtx *zd;
+};
+
+/* ------------------------------------------------------------ names */
+
+const char *kiln_parquet_type_name(int t)
+{
+    static const char *n[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
+                              "FIXED_LEN_BYTE_ARRAY"};
+    return t >= 0 && t < 8 ? n[t] : "UNKNOWN";
+}
+
+const char *kiln_parquet_encoding_name(int e)
+{
+    switch (e) {
+    case 0: return "PLAIN";
+    case 1: return "GROUP_VAR_INT";
+    case 2: return "PLAIN_DICTIONARY";
+    case 3: return "RLE";
+    case 4: return "BIT_PACKED";
+    case 5: return "DELTA_BINARY_PACKED";
+    case 6: return "DELTA_LENGTH_BYTE_ARRAY";
+    case 7: return "DELTA_BYTE_ARRAY";
+    case 8: return "RLE_DICTIONARY";
+    case 9: return "BYTE_STREAM_SPLIT";
+    }
+    return "UNKNOWN";
+}
+
+/* ------------------------------------------------------------ I/O */
+
+static int pread_all(kiln_parquet_reader *r, void *buf, size_t n, uint64_t off, kiln_err *err)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t k = pread(r->fd, p, n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return kiln_err_set_at(err, KILN_EIO, off, "%s: read at byte %llu failed: %s", r->path,
+                                   (unsigned long long)off, strerror(errno));
+        }
+        if (k == 0)
+            return kiln_err_set_at(err, KILN_ETRUNC, off, "%s: file ends at byte %llu", r->path,
+                                   (unsigned long long)off);
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static int grow(void **p, size_t *alloc, size_t need, kiln_err *err)
+{
+    if (need <= *alloc)
+        return 0;
+    size_t na = *alloc ? *alloc : 4096;
+    while (na < need)
+        na *= 2;
+    void *q = kiln_realloc(*p, na);
+    if (!q)
+        return kiln_err_set(err, KILN_ENOMEM, "parquet reader: out of memory (%zu bytes)", na);
+    *p = q;
+    *alloc = na;
+    return 0;
+}
+
+/* ------------------------------------------------------------ schema mapping */
+
+static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parquet_column *c,
+                      kiln_err *err)
+{
+    char logical[64] = "";
+    c->name = e->name;
+    c->field_id = e->has_field_id ? e->field_id : 0;
+    c->physical = e->type;
+    c->type_length = e->type_length;
+    c->optional = e->repetition != 0;
+    int dec = e->logical == PQ_LT_DECIMAL || e->converted == PQ_CT_DECIMAL;
+    if (dec) {
+        c->precision = e->logical == PQ_LT_DECIMAL ? e->lt_precision : e->precision;
+        c->scale = e->logical == PQ_LT_DECIMAL ? e->lt_scale : e->scale;
+        snprintf(logical, sizeof logical, "DECIMAL(%d,%d)", c->precision, c->scale);
+    }
+    int ts_utc = 1, ts_unit = 0, is_time = 0;
+    if (e->logical == PQ_LT_TIMESTAMP) {
+        ts_utc = e->lt_utc;
+        ts_unit = e->lt_unit;
+    } else if (e->converted == PQ_CT_TIMESTAMP_MILLIS) {
+        ts_unit = PQ_UNIT_MILLIS;
+    } else if (e->converted == PQ_CT_TIMESTAMP_MICROS) {
+        ts_unit = PQ_UNIT_MICROS;
+    }
+    if (e->logical == PQ_LT_TIME || e->converted == PQ_CT_TIME_MILLIS || e->converted == PQ_CT_TIME_MICROS)
+        is_time = 1;
+    if (ts_unit)
+        snprintf(logical, sizeof logical, "TIMESTAMP(%s,%s)", ts_utc ? "UTC" : "LOCAL",
+                 ts_unit == PQ_UNIT_MILLIS ? "MILLIS" : ts_unit == PQ_UNIT_MICROS ? "MICROS" : "NANOS");
+    switch (e->type) {
+    case KILN_PQT_BOOLEAN: c->type = KILN_T_BOOL; break;
+    case KILN_PQT_INT32:
+        if (dec) {
+            c->type = KILN_T_DECIMAL;
+        } else if (e->logical == PQ_LT_DATE || e->converted == PQ_CT_DATE) {
+            c->type = KILN_T_DATE;
+            strcpy(logical, "DATE");
+        } else if ((e->logical == PQ_LT_INTEGER && !e->lt_signed && e->lt_bits == 32) ||
+                   e->converted == PQ_CT_UINT_32) {
+            c->type = KILN_T_INT64;
+            strcpy(logical, "INT(32,unsigned)");
+        } else {
+            c->type = KILN_T_INT32;
+            if (is_time)
+                strcpy(logical, "TIME(MILLIS)");
+            else if (e->logical == PQ_LT_INTEGER)
+                snprintf(logical, sizeof logical, "INT(%d,%s)", e->lt_bits, e->lt_signed ? "signed" : "unsigned");
+            else if (e->converted >= PQ_CT_UINT_8 && e->converted <= PQ_CT_INT_64)
+                snprintf(logical, sizeof logical, "INT(%d,%s)",
+                         8 << ((e->converted - PQ_CT_UINT_8) % 4),
+                         e->converted >= PQ_CT_INT_8 ? "signed" : "unsigned");
+        }
+        break;
+    case KILN_PQT_INT64:
+        if (dec)
+            c->type = KILN_T_DECIMAL;
+        else if (ts_unit)
+            c->type = ts_utc ? KILN_T_TIMESTAMPTZ : KILN_T_TIMESTAMP;
+        else {
+            c->type = KILN_T_INT64;
+            if (is_time)
+                strcpy(logical, "TIME");
+            else if (e->logical == PQ_LT_INTEGER)
+                snprintf(logical, sizeof logical, "INT(%d,%s)", e->lt_bits, e->lt_signed ? "signed" : "unsigned");
+        }
+        break;
+    case KILN_PQT_INT96:
+        c->type = KILN_T_TIMESTAMPTZ;
+        strcpy(logical, "INT96 timestamp");
+        break;
+    case KILN_PQT_FLOAT: c->type = KILN_T_FLOAT; break;
+    case KILN_PQT_DOUBLE: c->type = KILN_T_DOUBLE; break;
+    case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
+        if (e->type == KILN_PQT_FLBA && (e->type_length < 1 || e->type_length > (1 << 20)))
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: FIXED_LEN_BYTE_ARRAY length %d out of range",
+                                r->path, e->name, e->type_length);
+        if (dec) {
+            c->type = KILN_T_DECIMAL;
+        } else if (e->logical == PQ_LT_STRING || e->converted == PQ_CT_UTF8 ||
+                   e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ||
+                   e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON) {
+            c->type = KILN_T_STRING;
+            strcpy(logical, e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON ? "JSON"
+                            : e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ? "ENUM" : "STRING");
+        } else {
+            c->type = KILN_T_BINARY;
+            if (e->logical == PQ_LT_UUID)
+                strcpy(logical, "UUID");
+        }
+        break;
+    default:
+        return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has unknown physical type %d", r->path,
+                            e->name, e->type);
+    }
+    if (dec && (c->precision < 1 || c->precision > 18 || c->scale < 0 || c->scale > c->precision))
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s: decimal(%d,%d) is not supported (precision 1..18)",
+                            r->path, e->name, c->precision, c->scale);
+    c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
+    if (!c->logical)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int map_schema(kiln_parquet_reader *r, kiln_err *err)
+{
+    pq_filemeta *m = &r->meta;
+    if (m->nschema < 2)
+        return kiln_err_set(err, KILN_EFORMAT, "%s: the schema has no columns", r->path);
+    const pq_schema_el *root = &m->schema[0];
+    if (root->num_children != m->nschema - 1)
+        goto nested;
+    r->ncols = m->nschema - 1;
+    r->cols = kiln_arena_alloc(r->arena, sizeof(kiln_parquet_column) * (size_t)r->ncols);
+    r->defs = kiln_arena_alloc(r->arena, sizeof(kiln_column_def) * (size_t)r->ncols);
+    r->leaf_el = kiln_arena_alloc(r->arena, sizeof(int) * (size_t)r->ncols);
+    if (!r->cols || !r->defs || !r->leaf_el)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (int i = 0; i < r->ncols; i++) {
+        const pq_schema_el *e = &m->schema[i + 1];
+        if (e->type < 0 || e->num_children > 0)
+            goto nested;
+        if (e->repetition == 2)
+            return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s is REPEATED; only flat schemas are supported",
+                                r->path, e->name);
+        memset(&r->cols[i], 0, sizeof r->cols[i]);
+        int rc = map_column(r, e, &r->cols[i], err);
+        if (rc)
+            return rc;
+        r->leaf_el[i] = i + 1;
+        kiln_column_def *d = &r->defs[i];
+        d->name = r->cols[i].name;
+        d->type = r->cols[i].type;
+        d->required = !r->cols[i].optional;
+        d->field_id = r->cols[i].field_id;
+        d->precision = r->cols[i].precision;
+        d->scale = r->cols[i].scale;
+    }
+    r->file_schema.ncols = r->ncols;
+    r->file_schema.cols = r->defs;
+    for (int g = 0; g < m->nrg; g++) {
+        if (m->rgs[g].ncols != r->ncols)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d has %d column chunks, the schema %d columns",
+                                r->path, g, m->rgs[g].ncols, r->ncols);
+        if (m->rgs[g].num_rows < 0)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d has a negative row count", r->path, g);
+        for (int c = 0; c < r->ncols; c++) {
+            const pq_chunk *ch = &m->rgs[g].cols[c];
+            if (!ch->has_meta)
+                return kiln_err_set(err, KILN_EUNSUPP, "%s: row group %d column %s has no metadata", r->path, g,
+                                    r->cols[c].name);
+            if (ch->meta.type != r->cols[c].physical)
+                return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: chunk type %s differs from the schema's %s",
+                                    r->path, g, r->cols[c].name, kiln_parquet_type_name(ch->meta.type),
+                                    kiln_parquet_type_name(r->cols[c].physical));
+        }
+    }
+    return 0;
+nested:
+    return kiln_err_set(err, KILN_EUNSUPP, "%s: nested (group) columns are not supported; kiln reads flat schemas",
+                        r->path);
+}
+
+/* ------------------------------------------------------------ open / free */
+
+int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
+                             const kiln_parquet_read_opts *opts, kiln_err *err)
+{
+    *out = NULL;
+    int rc = 0;
+    kiln_parquet_reader *r = kiln_calloc(1, sizeof *r);
+    if (!r)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    r->fd = -1;
+    r->rg = -1;
+    r->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 65536;
+    if (r->batch_rows > (1u << 20))
+        r->batch_rows = 1u << 20;
+    r->path = kiln_strdup(path);
+    r->arena = kiln_arena_new(64 * 1024);
+    r->zd = ZSTD_createDCtx();
+    if (!r->path || !r->arena || !r->zd) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    struct stat st;
+    if (fstat(r->fd, &st) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
+        goto done;
+    }
+    r->file_size = (uint64_t)st.st_size;
+    if (r->file_size < 12) {
+        rc = kiln_err_set_at(err, KILN_ETRUNC, r->file_size,
+                             "%s: %llu bytes is too small for a Parquet file (needs at least 12)", path,
+                             (unsigned long long)r->file_size);
+        goto done;
+    }
+    uint8_t head[4], tail[8];
+    if ((rc = pread_all(r, head, 4, 0, err)) || (rc = pread_all(r, tail, 8, r->file_size - 8, err)))
+        goto done;
+    if (memcmp(tail + 4, "PAR1", 4) != 0) {
+        rc = kiln_err_set_at(err, KILN_EFORMAT, r->file_size - 4,
+                             memcmp(tail + 4, "PARE", 4) == 0
+                                 ? "%s: encrypted Parquet files are not supported (footer magic at byte %llu)"
+                                 : "%s: not a Parquet file (no PAR1 footer magic at byte %llu)",
+                             path, (unsigned long long)(r->file_size - 4));
+        goto done;
+    }
+    if (memcmp(head, "PAR1", 4) != 0) {
+        rc = kiln_err_set_at(err, KILN_EFORMAT, 0, "%s: not a Parquet file (no PAR1 magic at byte 0)", path);
+        goto done;
+    }
+    uint32_t flen;
+    memcpy(&flen, tail, 4);
+    if ((uint64_t)flen + 12 > r->file_size || flen > FOOTER_MAX || flen == 0) {
+        rc = kiln_err_set_at(err, KILN_EFORMAT, r->file_size - 8,
+                             "%s: footer length %u (at byte %llu) does not fit in the %llu-byte file", path,
+                             flen, (unsigned long long)(r->file_size - 8), (unsigned long long)r->file_size);
+        goto done;
+    }
+    r->data_end = r->file_size - 8 - flen;
+    r->footer = kiln_malloc(flen);
+    if (!r->footer) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory reading a %u-byte footer", flen);
+        goto done;
+    }
+    if ((rc = pread_all(r, r->footer, flen, r->data_end, err)))
+        goto done;
+    if ((rc = kiln_parquet__decode_filemeta(&r->meta, r->footer, flen, r->arena, r->data_end, err))) {
+        kiln_err_prefix(err, "%s: ", path);
+        goto done;
+    }
+    if (r->meta.num_rows < 0) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: negative row count in the footer", path);
+        goto done;
+    }
+    if ((rc = map_schema(r, err)))
+        goto done;
+    rc = kiln_parquet_reader_project(r, NULL, -1, err);
+done:
+    if (rc) {
+        kiln_parquet_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+static void rcol_free(rcol *c)
+{
+    kiln_free(c->dict_vals);
+    kiln_free(c->dict_raw);
+    kiln_free(c->hdr);
+    kiln_free(c->comp);
+    kiln_free(c->raw);
+    kiln_free(c->defs);
+    kiln_free(c->vals);
+    kiln_free(c->phys);
+    kiln_free(c->idx);
+    kiln_arena_free(c->arena);
+    memset(c, 0, sizeof *c);
+}
+
+static void free_proj(kiln_parquet_reader *r)
+{
+    if (r->rc)
+        for (int i = 0; i < r->nproj; i++)
+            rcol_free(&r->rc[i]);
+    kiln_free(r->rc);
+    kiln_free(r->proj);
+    kiln_free(r->pdefs);
+    kiln_batch_free(r->batch);
+    r->rc = NULL;
+    r->proj = NULL;
+    r->pdefs = NULL;
+    r->batch = NULL;
+    r->nproj = 0;
+}
+
+void kiln_parquet_reader_free(kiln_parquet_reader *r)
+{
+    if (!r)
+        return;
+    free_proj(r);
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->zd)
+        ZSTD_freeDCtx(r->zd);
+    kiln_free(r->footer);
+    kiln_arena_free(r->arena);
+    kiln_free(r->path);
+    kiln_free(r);
+}
+
+/* ------------------------------------------------------------ accessors */
+
+int kiln_parquet_reader_ncolumns(const kiln_parquet_reader *r) { return r->ncols; }
+const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
+{
+    return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
+}
+const kiln_schema *kiln_parquet_reader_file_schema(const kiln_parquet_reader *r) { return &r->file_schema; }
+const kiln_schema *kiln_parquet_reader_schema(const kiln_parquet_reader *r) { return &r->out_schema; }
+int kiln_parquet_reader_find(const kiln_parquet_reader *r, const char *name)
+{
+    for (int i = 0; i < r->ncols; i++)
+        if (strcmp(r->cols[i].name, name) == 0)
+            return i;
+    return -1;
+}
+int kiln_parquet_reader_find_field_id(const kiln_parquet_reader *r, int id)
+{
+    for (int i = 0; i < r->ncols; i++)
+        if (r->cols[i].field_id == id && id > 0)
+            return i;
+    return -1;
+}
+int64_t kiln_parquet_reader_num_rows(const kiln_parquet_reader *r) { return r->meta.num_rows; }
+int kiln_parquet_reader_num_row_groups(const kiln_parquet_reader *r) { return r->meta.nrg; }
+int64_t kiln_parquet_reader_row_group_rows(const kiln_parquet_reader *r, int g)
+{
+    return g >= 0 && g < r->meta.nrg ? r->meta.rgs[g].num_rows : -1;
+}
+static int64_t chunk_start(const pq_colmeta *m)
+{
+    int64_t s = m->data_page_offset;
+    if (m->has_dict_offset && m->dictionary_page_offset > 0 && m->dictionary_page_offset < s)
+        s = m->dictionary_page_offset;
+    return s;
+}
+int64_t kiln_parquet_reader_row_group_offset(const kiln_parquet_reader *r, int g)
+{
+    if (g < 0 || g >= r->meta.nrg || r->meta.rgs[g].ncols < 1)
+        return -1;
+    return chunk_start(&r->meta.rgs[g].cols[0].meta);
+}
+int kiln_parquet_reader_nkv(const kiln_parquet_reader *r) { return r->meta.nkv; }
+const char *kiln_parquet_reader_kv(const kiln_parquet_reader *r, int i, const char **value)
+{
+    if (i < 0 || i >= r->meta.nkv) {
+        *value = NULL;
+        return NULL;
+    }
+    *value = r->meta.kv_values[i];
+    return r->meta.kv_keys[i];
+}
+const char *kiln_parquet_reader_created_by(const kiln_parquet_reader *r)
+{
+    return r->meta.created_by ? r->meta.created_by : "";
+}
+int kiln_parquet_reader_version(const kiln_parquet_reader *r) { return r->meta.version; }
+uint64_t kiln_parquet_reader_file_size(const kiln_parquet_reader *r) { return r->file_size; }
+int kiln_parquet_reader_pruned(const kiln_parquet_reader *r) { return r->pruned; }
+
+/* Statistics usable for ordering? New-style min_value/max_value always;
+ * the deprecated min/max only for types whose legacy order was signed. */
+static void chunk_minmax(const kiln_parquet_reader *r, int col, const pq_colmeta *m, pq_bin *mn, pq_bin *mx)
+{
+    memset(mn, 0, sizeof *mn);
+    memset(mx, 0, sizeof *mx);
+    if (!m->has_stats)
+        return;
+    const kiln_parquet_column *c = &r->cols[col];
+    if (c->physical == KILN_PQT_INT96)
+        return;
+    if (m->stats.min_value.set && m->stats.max_value.set) {
+        *mn = m->stats.min_value;
+        *mx = m->stats.max_value;
+        return;
+    }
+    int signed_legacy = c->physical != KILN_PQT_BYTE_ARRAY && c->physical != KILN_PQT_FLBA &&
+                        !(c->type == KILN_T_INT64 && c->physical == KILN_PQT_INT32); /* UINT_32 */
+    if (signed_legacy && m->stats.min.set && m->stats.max.set) {
+        *mn = m->stats.min;
+        *mx = m->stats.max;
+    }
+}
+
+int kiln_parquet_reader_chunk(const kiln_parquet_reader *r, int g, int col, kiln_parquet_chunk_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (g < 0 || g >= r->meta.nrg || col < 0 || col >= r->ncols)
+        return KILN_EINVAL;
+    const pq_colmeta *m = &r->meta.rgs[g].cols[col].meta;
+    out->codec = m->codec;
+    out->num_values = m->num_values;
+    out->compressed_size = m->total_compressed;
+    out->uncompressed_size = m->total_uncompressed;
+    out->data_page_offset = m->data_page_offset;
+    out->dictionary_page_offset = m->has_dict_offset ? m->dictionary_page_offset : -1;
+    out->encodings = m->encodings;
+    out->has_null_count = m->has_stats && m->stats.has_null_count;
+    out->null_count = m->stats.null_count;
+    pq_bin mn, mx;
+    chunk_minmax(r, col, m, &mn, &mx);
+    out->has_min = mn.set;
+    out->has_max = mx.set;
+    out->min = mn.p;
+    out->max = mx.p;
+    out->min_len = mn.n;
+    out->max_len = mx.n;
+    return 0;
+}
+
+/* ------------------------------------------------------------ projection */
+
+int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int ncols, kiln_err *err)
+{
+    if (r->started)
+        return kiln_err_set(err, KILN_EINVAL, "parquet reader: project must come before the first batch");
+    int all = ncols < 0;
+    if (all)
+        ncols = r->ncols;
+    if (ncols < 1)
+        return kiln_err_set(err, KILN_EINVAL, "parquet reader: project at least one column");
+    for (int i = 0; i < ncols && !all; i++)
+        if (cols[i] < 0 || cols[i] >= r->ncols)
+            return kiln_err_set(err, KILN_EINVAL, "parquet reader: column index %d out of range", cols[i]);
+    free_proj(r);
+    r->proj = kiln_malloc(sizeof(int) * (size_t)ncols);
+    r->pdefs = kiln_malloc(sizeof(kiln_column_def) * (size_t)ncols);
+    r->rc = kiln_calloc((size_t)ncols, sizeof(rcol));
+    if (!r->proj || !r->pdefs || !r->rc) {
+        free_proj(r);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    r->nproj = ncols;
+    for (int i = 0; i < ncols; i++) {
+        int ci = all ? i : cols[i];
+        r->proj[i] = ci;
+        r->pdefs[i] = r->defs[ci];
+        r->rc[i].ci = ci;
+        r->rc[i].max_def = r->cols[ci].optional ? 1 : 0;
+    }
+    r->out_schema.ncols = ncols;
+    r->out_schema.cols = r->pdefs;
+    return 0;
+}
+
+int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names, kiln_err *err)
+{
+    int idx[4096];
+    int n = 0, rc = 0;
+    const char *p = names;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' '))
+            p++, len--;
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len) {
+            char *nm = kiln_strndup(p, len);
+            if (!nm)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            int ci = kiln_parquet_reader_find(r, nm);
+            if (ci < 0)
+                rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no column named \"%s\"", r->path, nm);
+            kiln_free(nm);
+            if (rc)
+                return rc;
+            if (n >= 4096)
+                return kiln_err_set(err, KILN_ELIMIT, "too many columns in a projection (max 4096)");
+            idx[n++] = ci;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return kiln_parquet_reader_project(r, idx, n, err);
+}
+
+int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int n, kiln_err *err)
+{
+    int *idx = kiln_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!idx)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        idx[i] = kiln_parquet_reader_find_field_id(r, ids[i]);
+        if (idx[i] < 0)
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no column with field id %d", r->path, ids[i]);
+    }
+    if (!rc)
+        rc = kiln_parquet_reader_project(r, idx, n, err);
+    kiln_free(idx);
+    return rc;
+}
+
+/* ------------------------------------------------------------ value conversion */
+
+static size_t kiln_width(kiln_type t)
+{
+    switch (t) {
+    case KILN_T_BOOL: return 1;
+    case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
+    case KILN_T_STRING: case KILN_T_BINARY: return sizeof(kiln_pq_bytes);
+    default: return 8;
+    }
+}
+
+static int64_t ts_to_micros(int64_t v, int unit)
+{
+    if (unit == PQ_UNIT_MILLIS)
+        return v * 1000;
+    if (unit == PQ_UNIT_NANOS)
+        return v >= 0 ? v / 1000 : -((-(v + 1)) / 1000) - 1;
+    return v;
+}
+
+static int be_to_i64(const uint8_t *p, uint32_t n, int64_t *out)
+{
+    if (n == 0) {
+        *out = 0;
+        return 0;
+    }
+    int neg = p[0] & 0x80;
+    while (n > 8) { /* leading bytes must be sign extension */
+        if (p[0] != (neg ? 0xff : 0x00))
+            return -1;
+        p++;
+        n--;
+    }
+    uint64_t v = neg ? ~(uint64_t)0 : 0;
+    for (uint32_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* Physical values (count of them at src) -> kiln representation at dst. */
+static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const void *src,
+                   size_t count, void *dst, uint64_t off, kiln_err *err)
+{
+    const pq_schema_el *e = NULL;
+    for (int i = 0; i < r->ncols; i++)
+        if (&r->cols[i] == col)
+            e = &r->meta.schema[r->leaf_el[i]];
+    int unit = 0;
+    if (e) {
+        if (e->logical == PQ_LT_TIMESTAMP)
+            unit = e->lt_unit;
+        else if (e->converted == PQ_CT_TIMESTAMP_MILLIS)
+            unit = PQ_UNIT_MILLIS;
+        else if (e->converted == PQ_CT_TIMESTAMP_MICROS)
+            unit = PQ_UNIT_MICROS;
+    }
+    switch (col->physical) {
+    case KILN_PQT_BOOLEAN: case KILN_PQT_FLOAT: case KILN_PQT_DOUBLE:
+        memcpy(dst, src, count * kiln_width(col->type));
+        return 0;
+    case KILN_PQT_INT32:
+        if (col->type == KILN_T_INT32 || col->type == KILN_T_DATE) {
+            memcpy(dst, src, count * 4);
+        } else { /* decimal or unsigned 32 -> int64 */
+            const int32_t *s = src;
+            int64_t *d = dst;
+            for (size_t i = 0; i < count; i++)
+                d[i] = col->type == KILN_T_INT64 ? (int64_t)(uint32_t)s[i] : (int64_t)s[i];
+        }
+        return 0;
+    case KILN_PQT_INT64:
+        if (unit && unit != PQ_UNIT_MICROS) {
+            const int64_t *s = src;
+            int64_t *d = dst;
+            for (size_t i = 0; i < count; i++)
+                d[i] = ts_to_micros(s[i], unit);
+        } else {
+            memcpy(dst, src, count * 8);
+        }
+        return 0;
+    case KILN_PQT_INT96: {
+        const uint8_t *s = src;
+        int64_t *d = dst;
+        for (size_t i = 0; i < count; i++)
+            if (kiln_pq_int96_to_micros(&d[i], s + 12 * i) != 0)
+                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: INT96 timestamp out of range in the page at byte %llu",
+                                       r->path, col->name, (unsigned long long)off);
+        return 0;
+    }
+    default: { /* byte strings (kiln_pq_bytes at src) */
+        const kiln_pq_bytes *s = src;
+        if (col->type == KILN_T_DECIMAL) {
+            int64_t *d = dst;
+            for (size_t i = 0; i < count; i++)
+                if (be_to_i64(s[i].ptr, s[i].len, &d[i]) != 0)
+                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: decimal value wider than 64 bits in the page at byte %llu",
+                                           r->path, col->name, (unsigned long long)off);
+        } else {
+            memcpy(dst, src, count * sizeof(kiln_pq_bytes));
+        }
+        return 0;
+    }
+    }
+}
+
+static size_t phys_width(const kiln_parquet_column *c)
+{
+    switch (c->physical) {
+    case KILN_PQT_BOOLEAN: return 1;
+    case KILN_PQT_INT32: case KILN_PQT_FLOAT: return 4;
+    case KILN_PQT_INT64: case KILN_PQT_DOUBLE: return 8;
+    case KILN_PQT_INT96: return 12;
+    default: return sizeof(kiln_pq_bytes);
+    }
+}
+
+/* Decode count physical values of a non-dictionary encoding into rc->phys. */
+static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_column *col, int enc,
+                       const uint8_t *in, size_t n, size_t count, uint64_t off, kiln_err *err)
+{
+    int e = 0;
+    size_t pw = phys_width(col);
+    if ((e = grow(&rc->phys, &rc->phys_alloc, count * pw + 16, err)))
+        return e;
+    if (col->physical == KILN_PQT_FLBA && count * pw < count * (size_t)col->type_length)
+        if ((e = grow(&rc->phys, &rc->phys_alloc, count * (size_t)col->type_length + 16, err)))
+            return e;
+    switch (enc) {
+    case PQ_ENC_PLAIN:
+        switch (col->physical) {
+        case KILN_PQT_BOOLEAN: e = kiln_pq_plain_decode_bool(rc->phys, count, in, n, NULL, err); break;
+        case KILN_PQT_BYTE_ARRAY: e = kiln_pq_plain_decode_bytes(rc->phys, count, in, n, NULL, err); break;
+        case KILN_PQT_FLBA: {
+            size_t tl = (size_t)col->type_length;
+            if (count > n / tl) {
+                e = kiln_err_set_at(err, KILN_ETRUNC, 0, "page holds fewer FIXED_LEN_BYTE_ARRAY values than it claims");
+                break;
+            }
+            kiln_pq_bytes *b = rc->phys;
+            for (size_t i = 0; i < count; i++) {
+                b[i].ptr = in + i * tl;
+                b[i].len = (uint32_t)tl;
+            }
+            break;
+        }
+        default: e = kiln_pq_plain_decode_fixed(rc->phys, count, pw, in, n, NULL, err);
+        }
+        break;
+    case PQ_ENC_RLE:
+        if (col->physical != KILN_PQT_BOOLEAN)
+            goto unsupported;
+        if ((e = grow((void **)&rc->idx, &rc->idx_alloc, count * 4 + 4, err)))
+            return e;
+        e = kiln_pq_rle_decode_prefixed(rc->idx, count, 1, in, n, NULL, err);
+        if (!e)
+            for (size_t i = 0; i < count; i++)
+                ((uint8_t *)rc->phys)[i] = (uint8_t)rc->idx[i];
+        break;
+    case PQ_ENC_DELTA_BINARY_PACKED:
+        if (col->physical == KILN_PQT_INT32)
+            e = kiln_pq_delta_decode_i32(rc->phys, count, in, n, NULL, err);
+        else if (col->physical == KILN_PQT_INT64)
+            e = kiln_pq_delta_decode_i64(rc->phys, count, in, n, NULL, err);
+        else
+            goto unsupported;
+        break;
+    case PQ_ENC_DELTA_LENGTH_BYTE_ARRAY:
+        if (col->physical != KILN_PQT_BYTE_ARRAY)
+            goto unsupported;
+        e = kiln_pq_dlba_decode(rc->phys, count, in, n, NULL, err);
+        break;
+    case PQ_ENC_DELTA_BYTE_ARRAY:
+        if (col->physical != KILN_PQT_BYTE_ARRAY && col->physical != KILN_PQT_FLBA)
+            goto unsupported;
+        if (!rc->arena && !(rc->arena = kiln_arena_new(64 * 1024)))
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        kiln_arena_reset(rc->arena);
+        e = kiln_pq_dba_decode(rc->phys, count, in, n, rc->arena, NULL, err);
+        break;
+    case PQ_ENC_BYTE_STREAM_SPLIT:
+        if (col->physical == KILN_PQT_FLBA) {
+            size_t tl = (size_t)col->type_length;
+            if (!rc->arena && !(rc->arena = kiln_arena_new(64 * 1024)))
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            kiln_arena_reset(rc->arena);
+            uint8_t *tmp = count ? kiln_arena_alloc(rc->arena, count * tl) : NULL;
+            if (count && !tmp)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            e = kiln_pq_bss_decode(tmp, count, tl, in, n, NULL, err);
+            kiln_pq_bytes *b = rc->phys;
+            for (size_t i = 0; !e && i < count; i++) {
+                b[i].ptr = tmp + i * tl;
+                b[i].len = (uint32_t)tl;
+            }
+        } else if (col->physical == KILN_PQT_INT32 || col->physical == KILN_PQT_INT64 ||
+                   col->physical == KILN_PQT_FLOAT || col->physical == KILN_PQT_DOUBLE) {
+            e = kiln_pq_bss_decode(rc->phys, count, pw, in, n, NULL, err);
+        } else {
+            goto unsupported;
+        }
+        break;
+    default:
+        goto unsupported;
+    }
+    if (e) {
+        uint64_t at = off + err->offset;
+        return kiln_err_set_at(err, e, at, "%s: column %s: page at byte %llu: %s", r->path, col->name,
+                               (unsigned long long)off, err->msg);
+    }
+    if (col->physical == KILN_PQT_BYTE_ARRAY || col->physical == KILN_PQT_FLBA) {
+        if (col->physical == KILN_PQT_FLBA && enc == PQ_ENC_DELTA_BYTE_ARRAY) {
+            const kiln_pq_bytes *b = rc->phys;
+            for (size_t i = 0; i < count; i++)
+                if (b[i].len != (uint32_t)col->type_length)
+                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: fixed-length value of %u bytes in the page at byte %llu",
+                                           r->path, col->name, b[i].len, (unsigned long long)off);
+        }
+    }
+    return 0;
+unsupported:
+    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: encoding %s is not supported for %s (page at byte %llu)",
+                           r->path, col->name, kiln_parquet_encoding_name(enc),
+                           kiln_parquet_type_name(col->physical), (unsigned long long)off);
+}
+
+/* ------------------------------------------------------------ pages */
+
+static int decompress(kiln_parquet_reader *r, int codec, uint8_t *out, size_t out_len,
+                      const uint8_t *in, size_t n, uint64_t off, const char *colname, kiln_err *err)
+{
+    int rc;
+    if (codec == KILN_PQ_UNCOMPRESSED) {
+        if (n != out_len)
+            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: uncompressed page at byte %llu is %zu bytes but claims %zu",
+                                   r->path, colname, (unsigned long long)off, n, out_len);
+        memcpy(out, in, n);
+        return 0;
+    }
+    if (codec == KILN_PQ_ZSTD) {
+        size_t got = ZSTD_decompressDCtx(r->zd, out, out_len, in, n);
+        if (ZSTD_isError(got) || got != out_len)
+            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: ZSTD page at byte %llu is corrupt (%s)",
+                                   r->path, colname, (unsigned long long)off,
+                                   ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong decompressed size");
+        return 0;
+    }
+    if ((rc = kiln_pq_decompress(out, out_len, codec, in, n, err)))
+        return kiln_err_set_at(err, rc, off, "%s: column %s: page at byte %llu: %s", r->path, colname,
+                               (unsigned long long)off, err->msg);
+    return 0;
+}
+
+/* Read the next page header at c->pos. */
+static int read_header(kiln_parquet_reader *r, rcol *c, pq_page_header *h, size_t *hlen, kiln_err *err)
+{
+    uint64_t left = c->end - c->pos;
+    size_t want = left < 4096 ? (size_t)left : 4096;
+    for (;;) {
+        int rc = grow((void **)&c->hdr, &c->hdr_alloc, want, err);
+        if (rc)
+            return rc;
+        if ((rc = pread_all(r, c->hdr, want, c->pos, err)))
+            return rc;
+        rc = kiln_parquet__decode_page_header(h, c->hdr, want, hlen, c->pos, err);
+        if (rc == KILN_ETRUNC && want < left && want < HEADER_MAX) {
+            want = want * 4 > left ? (size_t)left : want * 4;
+            if (want > HEADER_MAX)
+                want = HEADER_MAX;
+            continue;
+        }
+        if (rc)
+            return kiln_err_prefix(err, "%s: column %s: ", r->path, r->cols[c->ci].name);
+        return 0;
+    }
+}
+
+static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, const uint8_t *body,
+                     uint64_t off, kiln_err *err)
+{
+    const kiln_parquet_column *col = &r->cols[c->ci];
+    int rc;
+    if (c->has_dict)
+        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: second dictionary page at byte %llu",
+                               r->path, col->name, (unsigned long long)off);
+    if (h->encoding != PQ_ENC_PLAIN && h->encoding != PQ_ENC_PLAIN_DICTIONARY)
+        return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: dictionary page encoding %s is not supported",
+                               r->path, col->name, kiln_parquet_encoding_name(h->encoding));
+    size_t ulen = (size_t)h->uncompressed_size;
+    if (h->num_values < 0 || (size_t)h->num_values > PAGE_VALUES_MAX ||
+        (col->physical != KILN_PQT_BOOLEAN && (size_t)h->num_values > ulen))
+        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu claims %d values in %zu bytes",
+                               r->path, col->name, (unsigned long long)off, h->num_values, ulen);
+    kiln_free(c->dict_raw);
+    c->dict_raw = kiln_malloc(ulen ? ulen : 1);
+    if (!c->dict_raw)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = decompress(r, c->codec, c->dict_raw, ulen, body, (size_t)h->compressed_size, off, col->name, err)))
+        return rc;
+    size_t count = (size_t)h->num_values;
+    if ((rc = decode_phys(r, c, col, PQ_ENC_PLAIN, c->dict_raw, ulen, count, off, err)))
+        return rc;
+    kiln_free(c->dict_vals);
+    c->dict_vals = kiln_malloc(count * kiln_width(col->type) + 8);
+    if (!c->dict_vals)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = convert(r, col, c->phys, count, c->dict_vals, off, err)))
+        return rc;
+    /* FLBA decimals in a dictionary are converted; FLBA binaries point into
+     * dict_raw which stays alive */
+    c->ndict = (uint32_t)count;
+    c->has_dict = 1;
+    return 0;
+}
+
+/* Load the next data page of column c (skipping dictionary/index pages). */
+static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
+{
+    const kiln_parquet_column *col = &r->cols[c->ci];
+    int rc;
+    for (;;) {
+        if (c->pos >= c->end)
+            return kiln_err_set_at(err, KILN_EFORMAT, c->pos, "%s: column %s: column chunk ends at byte %llu before all its values were read",
+                                   r->path, col->name, (unsigned long long)c->pos);
+        pq_page_header h;
+        size_t hlen;
+        uint64_t off = c->pos;
+        if ((rc = read_header(r, c, &h, &hlen, err)))
+            return rc;
+        uint64_t body_off = off + hlen;
+        if ((uint64_t)h.compressed_size > c->end - body_off)
+            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %d compressed bytes, past the end of its column chunk (byte %llu)",
+                                   r->path, col->name, (unsigned long long)off, h.compressed_size,
+                                   (unsigned long long)c->end);
+        if ((size_t)h.uncompressed_size > PAGE_BYTES_MAX)
+            return kiln_err_set_at(err, KILN_ELIMIT, off, "%s: column %s: page at byte %llu claims %d uncompressed bytes (limit %zu)",
+                                   r->path, col->name, (unsigned long long)off, h.uncompressed_size, PAGE_BYTES_MAX);
+        c->pos = body_off + (uint64_t)h.compressed_size;
+        if (h.type != PQ_PAGE_DATA && h.type != PQ_PAGE_DATA_V2 && h.type != PQ_PAGE_DICT)
+            continue; /* index pages and unknown pages are skipped */
+        if ((rc = grow((void **)&c->comp, &c->comp_alloc, (size_t)h.compressed_size + 1, err)))
+            return rc;
+        if ((rc = pread_all(r, c->comp, (size_t)h.compressed_size, body_off, err)))
+            return rc;
+        if (h.type == PQ_PAGE_DICT) {
+            if (!h.has_dict)
+                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu has no dictionary header",
+                                       r->path, col->name, (unsigned long long)off);
+            if ((rc = load_dict(r, c, &h, c->comp, off, err)))
+                return rc;
+            continue;
+        }
+        int v2 = h.type == PQ_PAGE_DATA_V2;
+        if ((v2 && !h.has_v2) || (!v2 && !h.has_data))
+            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: data page at byte %llu lacks its header",
+                                   r->path, col->name, (unsigned long long)off);
+        if (h.num_values < 0 || (size_t)h.num_values > PAGE_VALUES_MAX || h.num_values > c->values_left)
+            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %d values, %lld left in the chunk",
+                                   r->path, col->name, (unsigned long long)off, h.num_values, (long long)c->values_left);
+        size_t count = (size_t)h.num_values;
+        size_t ulen = (size_t)h.uncompressed_size;
+        const uint8_t *vals_in;
+        size_t vals_n;
+        if ((rc = grow((void **)&c->defs, &c->defs_alloc, count * 4 + 4, err)))
+            return rc;
+        if (!v2) {
+            if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
+                return rc;
+            if ((rc = decompress(r, c->codec, c->raw, ulen, c->comp, (size_t)h.compressed_size, off, col->name, err)))
+                return rc;
+            size_t used = 0;
+            if (c->max_def > 0) {
+                if (h.def_encoding != PQ_ENC_RLE)
+                    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: definition level encoding %s is not supported (page at byte %llu)",
+                                           r->path, col->name, kiln_parquet_encoding_name(h.def_encoding), (unsigned long long)off);
+                if ((rc = kiln_pq_rle_decode_prefixed(c->defs, count, 1, c->raw, ulen, &used, err)))
+                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the page at byte %llu: %s",
+                                           r->path, col->name, (unsigned long long)off, err->msg);
+            }
+            vals_in = c->raw + used;
+            vals_n = ulen - used;
+        } else {
+            if (h.def_len < 0 || h.rep_len < 0 || (uint64_t)h.def_len + (uint64_t)h.rep_len > (uint64_t)h.compressed_size ||
+                (uint64_t)h.def_len + (uint64_t)h.rep_len > ulen)
+                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu has level lengths past the page",
+                                       r->path, col->name, (unsigned long long)off);
+            size_t lv = (size_t)h.def_len + (size_t)h.rep_len;
+            if (c->max_def > 0) {
+                if ((rc = kiln_pq_rle_decode(c->defs, count, 1, c->comp + h.rep_len, (size_t)h.def_len, NULL, err)))
+                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the v2 page at byte %llu: %s",
+                                           r->path, col->name, (unsigned long long)off, err->msg);
+            }
+            size_t vulen = ulen - lv;
+            if ((rc = grow((void **)&c->raw, &c->raw_alloc, vulen + 1, err)))
+                return rc;
+            if (h.is_compressed) {
+                if ((rc = decompress(r, c->codec, c->raw, vulen, c->comp + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
+                    return rc;
+            } else {
+                if ((size_t)h.compressed_size - lv != vulen)
+                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu: sizes disagree",
+                                           r->path, col->name, (unsigned long long)off);
+                memcpy(c->raw, c->comp + lv, vulen);
+            }
+            vals_in = c->raw;
+            vals_n = vulen;
+        }
+        size_t nonnull = count;
+        if (c->max_def > 0) {
+            nonnull = 0;
+            for (size_t i = 0; i < count; i++)
+                nonnull += c->defs[i];
+        }
+        size_t kw = kiln_width(col->type);
+        if ((rc = grow(&c->vals, &c->vals_alloc, nonnull * kw + 8, err)))
+            return rc;
+        if (h.encoding == PQ_ENC_RLE_DICTIONARY || h.encoding == PQ_ENC_PLAIN_DICTIONARY) {
+            if (!c->has_dict)
+                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary-encoded page at byte %llu but no dictionary page",
+                                       r->path, col->name, (unsigned long long)off);
+            if ((rc = grow((void **)&c->idx, &c->idx_alloc, nonnull * 4 + 4, err)))
+                return rc;
+            if ((rc = kiln_pq_dict_indices_decode(c->idx, nonnull, c->ndict, vals_in, vals_n, err)))
+                return kiln_err_set_at(err, rc, off, "%s: column %s: dictionary indices of the page at byte %llu: %s",
+                                       r->path, col->name, (unsigned long long)off, err->msg);
+            const uint8_t *dv = c->dict_vals;
+            uint8_t *ov = c->vals;
+            switch (kw) {
+            case 1: for (size_t i = 0; i < nonnull; i++) ov[i] = dv[c->idx[i]]; break;
+            case 4: for (size_t i = 0; i < nonnull; i++) ((uint32_t *)ov)[i] = ((const uint32_t *)dv)[c->idx[i]]; break;
+            case 8: for (size_t i = 0; i < nonnull; i++) ((uint64_t *)ov)[i] = ((const uint64_t *)dv)[c->idx[i]]; break;
+            default:
+                for (size_t i = 0; i < nonnull; i++)
+                    ((kiln_pq_bytes *)ov)[i] = ((const kiln_pq_bytes *)dv)[c->idx[i]];
+            }
+        } else {
+            if ((rc = decode_phys(r, c, col, h.encoding, vals_in, vals_n, nonnull, off, err)))
+                return rc;
+            if ((rc = convert(r, col, c->phys, nonnull, c->vals, off, err)))
+                return rc;
+        }
+        c->values_left -= h.num_values;
+        c->page_n = count;
+        c->page_pos = 0;
+        c->val_pos = 0;
+        c->page_nonnull = nonnull;
+        c->page_has_defs = c->max_def > 0;
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------ predicates */
+
+static int cmp_val(kiln_type t, const kiln_parquet_value *a, const kiln_parquet_value *b)
+{
+    switch (t) {
+    case KILN_T_FLOAT: case KILN_T_DOUBLE: return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
+    case KILN_T_STRING: case KILN_T_BINARY: {
+        size_t m = a->n < b->n ? a->n : b->n;
+        int c = memcmp(a->s, b->s, m);
+        if (c)
+            return c < 0 ? -1 : 1;
+        return a->n < b->n ? -1 : a->n > b->n ? 1 : 0;
+    }
+    default: return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+    }
+}
+
+/* Decode a statistic (PLAIN bytes) into a kiln value. 0 ok, -1 unusable. */
+static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_parquet_value *v)
+{
+    const kiln_parquet_column *col = &r->cols[ci];
+    const pq_schema_el *e = &r->meta.schema[r->leaf_el[ci]];
+    memset(v, 0, sizeof *v);
+    switch (col->physical) {
+    case KILN_PQT_BOOLEAN: if (b.n < 1) return -1; v->i = b.p[0] != 0; return 0;
+    case KILN_PQT_INT32: {
+        if (b.n != 4) return -1;
+        int32_t x;
+        memcpy(&x, b.p, 4);
+        v->i = col->type == KILN_T_INT64 ? (int64_t)(uint32_t)x : x;
+        return 0;
+    }
+    case KILN_PQT_INT64: {
+        if (b.n != 8) return -1;
+        memcpy(&v->i, b.p, 8);
+        int unit = e->logical == PQ_LT_TIMESTAMP ? e->lt_unit
+                   : e->converted == PQ_CT_TIMESTAMP_MILLIS ? PQ_UNIT_MILLIS : 0;
+        if (unit)
+            v->i = ts_to_micros(v->i, unit);
+        return 0;
+    }
+    case KILN_PQT_FLOAT: { if (b.n != 4) return -1; float f; memcpy(&f, b.p, 4); v->d = f; return isnan(f) ? -1 : 0; }
+    case KILN_PQT_DOUBLE: { if (b.n != 8) return -1; memcpy(&v->d, b.p, 8); return isnan(v->d) ? -1 : 0; }
+    case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
+        if (col->type == KILN_T_DECIMAL)
+            return be_to_i64(b.p, b.n, &v->i);
+        v->s = (const char *)b.p;
+        v->n = b.n;
+        return 0;
+    default: return -1;
+    }
+}
+
+int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kiln_parquet_pred *p)
+{
+    if (!p || g < 0 || g >= r->meta.nrg || p->col < 0 || p->col >= r->ncols)
+        return 0;
+    const pq_colmeta *m = &r->meta.rgs[g].cols[p->col].meta;
+    int64_t rows = r->meta.rgs[g].num_rows;
+    int has_nc = m->has_stats && m->stats.has_null_count;
+    int64_t nc = m->stats.null_count;
+    if (rows == 0)
+        return 1;
+    if (p->op == KILN_PQ_ISNULL)
+        return (has_nc && nc == 0) || !r->cols[p->col].optional;
+    int all_null = has_nc && nc >= rows;
+    if (p->op == KILN_PQ_NOTNULL)
+        return all_null;
+    if (all_null)
+        return 1; /* comparisons never match nulls */
+    pq_bin bmn, bmx;
+    chunk_minmax(r, p->col, m, &bmn, &bmx);
+    if (!bmn.set || !bmx.set)
+        return 0;
+    kiln_parquet_value mn, mx;
+    if (stat_value(r, p->col, bmn, &mn) || stat_value(r, p->col, bmx, &mx))
+        return 0;
+    kiln_type t = r->cols[p->col].type;
+    switch (p->op) {
+    case KILN_PQ_EQ: return cmp_val(t, &p->v, &mn) < 0 || cmp_val(t, &p->v, &mx) > 0;
+    case KILN_PQ_NE: return cmp_val(t, &mn, &mx) == 0 && cmp_val(t, &mn, &p->v) == 0 && has_nc;
+    case KILN_PQ_LT: return cmp_val(t, &mn, &p->v) >= 0;
+    case KILN_PQ_LE: return cmp_val(t, &mn, &p->v) > 0;
+    case KILN_PQ_GT: return cmp_val(t, &mx, &p->v) <= 0;
+    case KILN_PQ_GE: return cmp_val(t, &mx, &p->v) < 0;
+    case KILN_PQ_BETWEEN: return cmp_val(t, &mx, &p->v) < 0 || cmp_val(t, &mn, &p->hi) > 0;
+    default: return 0;
+    }
+}
+
+int kiln_parquet_reader_filter(kiln_parquet_reader *r, const kiln_parquet_pred *p, kiln_err *err)
+{
+    if (!p) {
+        r->has_pred = 0;
+        return 0;
+    }
+    if (p->col < 0 || p->col >= r->ncols)
+        return kiln_err_set(err, KILN_EINVAL, "parquet reader: predicate column %d out of range", p->col);
+    r->pred = *p;
+    r->has_pred = 1;
+    return 0;
+}
+
+int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int bc, size_t row)
+{
+    int isnull = kiln_batch_is_null(b, bc, row);
+    if (p->op == KILN_PQ_ISNULL)
+        return isnull;
+    if (p->op == KILN_PQ_NOTNULL)
+        return !isnull;
+    if (isnull)
+        return 0;
+    const kiln_col *c = &b->cols[bc];
+    kiln_parquet_value v = {0};
+    switch (c->type) {
+    case KILN_T_BOOL: v.i = c->v.b[row]; break;
+    case KILN_T_INT32: case KILN_T_DATE: v.i = c->v.i32[row]; break;
+    case KILN_T_FLOAT: v.d = c->v.f32[row]; break;
+    case KILN_T_DOUBLE: v.d = c->v.f64[row]; break;
+    case KILN_T_STRING: case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
+    default: v.i = c->v.i64[row];
+    }
+    int k = cmp_val(c->type, &v, &p->v);
+    switch (p->op) {
+    case KILN_PQ_EQ: return k == 0;
+    case KILN_PQ_NE: return k != 0;
+    case KILN_PQ_LT: return k < 0;
+    case KILN_PQ_LE: return k <= 0;
+    case KILN_PQ_GT: return k > 0;
+    case KILN_PQ_GE: return k >= 0;
+    case KILN_PQ_BETWEEN: return k >= 0 && cmp_val(c->type, &v, &p->hi) <= 0;
+    default: return 0;
+    }
+}
+
+static int parse_value(kiln_parquet_reader *r, const kiln_parquet_column *col, const char *s, size_t n,
+                       kiln_parquet_value *v, kiln_err *err)
+{
+    memset(v, 0, sizeof *v);
+    while (n && *s == ' ')
+        s++, n--;
+    while (n && s[n - 1] == ' ')
+        n--;
+    if (n >= 2 && (s[0] == '\'' || s[0] == '"') && s[n - 1] == s[0])
+        s++, n -= 2;
+    char *t = kiln_arena_strndup(r->arena, s, n);
+    if (!t)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    char *end = NULL;
+    errno = 0;
+    switch (col->type) {
+    case KILN_T_BOOL:
+        if (!strcmp(t, "true") || !strcmp(t, "1"))
+            v->i = 1;
+        else if (!strcmp(t, "false") || !strcmp(t, "0"))
+            v->i = 0;
+        else
+            goto bad;
+        return 0;
+    case KILN_T_INT32: case KILN_T_INT64:
+        v->i = strtoll(t, &end, 10);
+        if (errno || !*t || *end)
+            goto bad;
+        return 0;
+    case KILN_T_FLOAT: case KILN_T_DOUBLE:
+        v->d = strtod(t, &end);
+        if (errno || !*t || *end)
+            goto bad;
+        return 0;
+    case KILN_T_DATE: {
+        int64_t d;
+        if (kiln_date_parse(t, n, &d))
+            goto bad;
+        v->i = d;
+        return 0;
+    }
+    case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ: {
+        int64_t us;
+        if (kiln_ts_parse(t, n, &us) == 0) {
+            v->i = us;
+            return 0;
+        }
+        char *z = kiln_arena_alloc(r->arena, n + 2);
+        if (!z)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        memcpy(z, t, n);
+        z[n] = 'Z';
+        z[n + 1] = 0;
+        if (kiln_ts_parse(z, n + 1, &us) == 0) {
+            v->i = us;
+            return 0;
+        }
+        int64_t d;
+        if (kiln_date_parse(t, n, &d) == 0) {
+            v->i = d * 86400000000LL;
+            return 0;
+        }
+        goto bad;
+    }
+    case KILN_T_DECIMAL: {
+        /* [-]digits[.digits] scaled to the column */
+        const char *p = t;
+        int neg = 0, frac = -1;
+        int64_t u = 0;
+        if (*p == '-' || *p == '+')
+            neg = *p++ == '-';
+        if (!*p)
+            goto bad;
+        for (; *p; p++) {
+            if (*p == '.' && frac < 0) {
+                frac = 0;
+                continue;
+            }
+            if (*p < '0' || *p > '9')
+                goto bad;
+            if (frac >= 0 && frac >= col->scale)
+                continue; /* extra digits truncate */
+            if (u > (INT64_MAX - 9) / 10)
+                goto bad;
+            u = u * 10 + (*p - '0');
+            if (frac >= 0)
+                frac++;
+        }
+        for (int k = frac < 0 ? 0 : frac; k < col->scale; k++) {
+            if (u > INT64_MAX / 10)
+                goto bad;
+            u *= 10;
+        }
+        v->i = neg ? -u : u;
+        return 0;
+    }
+    default:
+        v->s = t;
+        v->n = n;
+        return 0;
+    }
+bad:
+    return kiln_err_set(err, KILN_EINVAL, "cannot read \"%s\" as a value of column %s (%s)", t, col->name,
+                        kiln_type_name(col->type));
+}
+
+int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, const char *text, kiln_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = text;
+    while (*p == ' ')
+        p++;
+    const char *ns = p;
+    while (*p && *p != ' ' && !strchr("=<>!", *p))
+        p++;
+    size_t nl = (size_t)(p - ns);
+    char name[256];
+    if (nl == 0 || nl >= sizeof name)
+        return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": expected 'column OP value'", text);
+    memcpy(name, ns, nl);
+    name[nl] = 0;
+    int ci = kiln_parquet_reader_find(r, name);
+    if (ci < 0)
+        return kiln_err_set(err, KILN_ENOTFOUND, "predicate \"%s\": no column named \"%s\"", text, name);
+    out->col = ci;
+    const kiln_parquet_column *col = &r->cols[ci];
+    while (*p == ' ')
+        p++;
+    if (!strncasecmp(p, "is not null", 11) && !p[11]) {
+        out->op = KILN_PQ_NOTNULL;
+        return 0;
+    }
+    if (!strncasecmp(p, "is null", 7) && !p[7]) {
+        out->op = KILN_PQ_ISNULL;
+        return 0;
+    }
+    if (!strncasecmp(p, "between ", 8)) {
+        p += 8;
+        const char *and = strcasestr(p, " and ");
+        if (!and)
+            return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": expected 'column between A and B'", text);
+        out->op = KILN_PQ_BETWEEN;
+        int rc = parse_value(r, col, p, (size_t)(and - p), &out->v, err);
+        if (!rc)
+            rc = parse_value(r, col, and + 5, strlen(and + 5), &out->hi, err);
+        return rc;
+    }
+    static const struct { const char *s; kiln_parquet_op op; } ops[] = {
+        {"==", KILN_PQ_EQ}, {"!=", KILN_PQ_NE}, {"<>", KILN_PQ_NE}, {"<=", KILN_PQ_LE},
+        {">=", KILN_PQ_GE}, {"=", KILN_PQ_EQ}, {"<", KILN_PQ_LT}, {">", KILN_PQ_GT}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        size_t ol = strlen(ops[i].s);
+        if (!strncmp(p, ops[i].s, ol)) {
+            out->op = ops[i].op;
+            return parse_value(r, col, p + ol, strlen(p + ol), &out->v, err);
+        }
+    }
+    return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": unknown operator (use = != < <= > >= between, is null, is not null)",
+                        text);
+}
+
+/* ------------------------------------------------------------ batches */
+
+static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
+{
+    const pq_rowgroup *rg = &r->meta.rgs[g];
+    for (int i = 0; i < r->nproj; i++) {
+        rcol *c = &r->rc[i];
+        const pq_colmeta *m = &rg->cols[c->ci].meta;
+        int64_t start = chunk_start(m);
+        if (start < 4 || m->total_compressed < 0 || (uint64_t)start > r->data_end ||
+            (uint64_t)m->total_compressed > r->data_end - (uint64_t)start)
+            return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(start < 0 ? 0 : start),
+                                   "%s: row group %d column %s: chunk at byte %lld of %lld bytes lies outside the data (ends at %llu)",
+                                   r->path, g, r->cols[c->ci].name, (long long)start,
+                                   (long long)m->total_compressed, (unsigned long long)r->data_end);
+        if (m->num_values != rg->num_rows)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: %lld values for %lld rows",
+                                r->path, g, r->cols[c->ci].name, (long long)m->num_values, (long long)rg->num_rows);
+        if (!kiln_pq_codec_supported(m->codec))
+            return kiln_err_set_at(err, KILN_EUNSUPP, (uint64_t)start, "%s: column %s uses codec %s, which kiln does not support (supported: UNCOMPRESSED, SNAPPY, GZIP, ZSTD)",
+                                   r->path, r->cols[c->ci].name, kiln_pq_codec_name(m->codec));
+        c->pos = (uint64_t)start;
+        c->end = (uint64_t)start + (uint64_t)m->total_compressed;
+        c->values_left = m->num_values;
+        c->codec = m->codec;
+        c->has_dict = 0;
+        c->ndict = 0;
+        c->page_n = c->page_pos = 0;
+    }
+    r->rg_left = rg->num_rows;
+    return 0;
+}
+
+/* Copy n rows of column c into batch column bc starting at batch row at. */
+static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t n, kiln_err *err)
+{
+    kiln_col *bc = &b->cols[bcol];
+    size_t kw = kiln_width(bc->type);
+    int is_bytes = bc->type == KILN_T_STRING || bc->type == KILN_T_BINARY;
+    size_t at = 0;
+    int rc;
+    while (at < n) {
+        if (c->page_pos >= c->page_n)
+            if ((rc = next_page(r, c, err)))
+                return rc;
+        size_t k = c->page_n - c->page_pos;
+        if (k > n - at)
+            k = n - at;
+        for (size_t j = 0; j < k; j++) {
+            size_t row = at + j;
+            int present = !c->page_has_defs || c->defs[c->page_pos + j];
+            if (!present) {
+                if (!bc->nulls) {
+                    bc->nulls = kiln_calloc(b->capacity, 1);
+                    if (!bc->nulls)
+                        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                }
+                bc->nulls[row] = 1;
+                if (is_bytes)
+                    bc->offsets[row + 1] = (uint32_t)bc->data.len;
+                else
+                    memset(bc->v.b + kw * row, 0, kw);
+                continue;
+            }
+            if (is_bytes) {
+                const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos++;
+                if (bc->data.len + v->len > UINT32_MAX)
+                    return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB",
+                                        r->cols[c->ci].name);
+                if ((rc = kiln_buf_append(&bc->data, v->ptr, v->len, err)))
+                    return rc;
+                bc->offsets[row + 1] = (uint32_t)bc->data.len;
+            } else {
+                memcpy(bc->v.b + kw * row, (const uint8_t *)c->vals + kw * c->val_pos++, kw);
+            }
+        }
+        c->page_pos += k;
+        at += k;
+    }
+    bc->len = n;
+    return 0;
+}
+
+int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err)
+{
+    int rc;
+    *out = NULL;
+    r->started = 1;
+    while (r->rg_left == 0) {
+        if (r->rg + 1 >= r->meta.nrg)
+            return 0;
+        r->rg++;
+        if (r->meta.rgs[r->rg].num_rows == 0)
+            continue;
+        if (r->has_pred && kiln_parquet_reader_rg_pruned(r, r->rg, &r->pred)) {
+            r->pruned++;
+            continue;
+        }
+        if ((rc = start_rowgroup(r, r->rg, err)))
+            return rc;
+    }
+    if (!r->batch) {
+        size_t cap = r->batch_rows;
+        if ((rc = kiln_batch_new(&r->batch, &r->out_schema, cap, KILN_BUF_DEFAULT_CAP, err)))
+            return rc;
+    }
+    kiln_batch_clear(r->batch);
+    size_t n = (size_t)(r->rg_left < (int64_t)r->batch_rows ? r->rg_left : (int64_t)r->batch_rows);
+    for (int i = 0; i < r->nproj; i++)
+        if ((rc = fill(r, &r->rc[i], r->batch, i, n, err)))
+            return rc;
+    r->batch->nrows = n;
+    r->rg_left -= (int64_t)n;
+    *out = r->batch;
+    return 1;
+}
+
+/* ------------------------------------------------------------ formatting */
+
+int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t row, kiln_err *err)
+{
+    if (kiln_batch_is_null(b, c, row))
+        return 0;
+    const kiln_col *col = &b->cols[c];
+    char tmp[64];
+    switch (col->type) {
+    case KILN_T_BOOL: return kiln_buf_printf(buf, err, "%s", col->v.b[row] ? "true" : "false");
+    case KILN_T_INT32: return kiln_buf_printf(buf, err, "%d", col->v.i32[row]);
+    case KILN_T_INT64: return kiln_buf_printf(buf, err, "%lld", (long long)col->v.i64[row]);
+    case KILN_T_FLOAT: return kiln_buf_printf(buf, err, "%.9g", (double)col->v.f32[row]);
+    case KILN_T_DOUBLE: return kiln_buf_printf(buf, err, "%.17g", col->v.f64[row]);
+    case KILN_T_DATE: kiln_date_format(col->v.i32[row], tmp); return kiln_buf_printf(buf, err, "%s", tmp);
+    case KILN_T_TIMESTAMPTZ: kiln_ts_format(col->v.i64[row], tmp); return kiln_buf_printf(buf, err, "%s", tmp);
+    case KILN_T_TIMESTAMP: {
+        kiln_ts_format(col->v.i64[row], tmp);
+        size_t l = strlen(tmp);
+        if (l && tmp[l - 1] == 'Z')
+            tmp[l - 1] = 0;
+        return kiln_buf_printf(buf, err, "%s", tmp);
+    }
+    case KILN_T_DECIMAL: {
+        int scale = b->schema->cols[c].scale;
+        int64_t v = col->v.i64[row];
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        char digits[32];
+        int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)u);
+        char outs[48];
+        int o = 0;
+        if (v < 0)
+            outs[o++] = '-';
+        if (scale <= 0) {
+            memcpy(outs + o, digits, (size_t)nd);
+            o += nd;
+        } else {
+            int ip = nd - scale;
+            if (ip <= 0) {
+                outs[o++] = '0';
+                outs[o++] = '.';
+                for (int k = 0; k < -ip; k++)
+                    outs[o++] = '0';
+                memcpy(outs + o, digits, (size_t)nd);
+                o += nd;
+            } else {
+                memcpy(outs + o, digits, (size_t)ip);
+                o += ip;
+                outs[o++] = '.';
+                memcpy(outs + o, digits + ip, (size_t)scale);
+                o += scale;
+            }
+        }
+        return kiln_buf_append(buf, outs, (size_t)o, err);
+    }
+    case KILN_T_STRING: {
+        size_t n;
+        const char *s = kiln_batch_str(b, c, row, &n);
+        return kiln_buf_append(buf, s, n, err);
+    }
+    case KILN_T_BINARY: {
+        size_t n;
+        const char *s = kiln_batch_str(b, c, row, &n);
+        int rc = kiln_buf_reserve(buf, n * 2 + 1, err);
+        if (rc)
+            return rc;
+        kiln_hex((const uint8_t *)s, n, buf->data + buf->len);
+        buf->len += n * 2;
+        buf->data[buf->len] = 0;
+        return 0;
+    }
+    }
+    return 0;
+}
