@@ -551,7 +551,7 @@ static int run_stmt(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int expl
             ;
         return src == SQLITE_DONE ? 0 : step_error(db, src, err);
     }
-    if (explain)
+    if (explain && !sqlite3_stmt_isexplain(st)) /* an EXPLAIN statement prints as itself */
         return print_plan(db, st, out, err);
     if (fmt == KILN_SQL_FMT_TABLE)
         return print_table(db, st, out, err);
