@@ -243,6 +243,11 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
  * span row groups. */
 int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err);
 
+/* Format a raw statistic of column col (PLAIN bytes, as in
+ * kiln_parquet_chunk_info) as text in the column's kiln type; appends. */
+int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n,
+                             kiln_buf *out, kiln_err *err);
+
 /* Format one value as text (CSV/NDJSON friendly: ISO dates/timestamps,
  * decimals with their scale). Appends to buf; nulls append nothing. */
 int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t row,

@@ -66,6 +66,8 @@ typedef struct rcol {
     size_t page_n, page_pos, val_pos, page_nonnull;
     int page_has_defs;
     kiln_arena *arena;    /* DELTA_BYTE_ARRAY values, FLBA views */
+    kiln_arena *text;     /* wide decimals as text (page) */
+    kiln_arena *dict_text;/* same, for the dictionary */
 } rcol;
 
 struct kiln_parquet_reader {
@@ -259,9 +261,16 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has unknown physical type %d", r->path,
                             e->name, e->type);
     }
-    if (dec && (c->precision < 1 || c->precision > 18 || c->scale < 0 || c->scale > c->precision))
-        return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s: decimal(%d,%d) is not supported (precision 1..18)",
+    if (dec && (c->precision < 1 || c->precision > 38 || c->scale < 0 || c->scale > c->precision))
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s: decimal(%d,%d) is not supported (precision 1..38)",
                             r->path, e->name, c->precision, c->scale);
+    if (dec && c->precision > 18) {
+        /* wider than int64: delivered as exact decimal text */
+        if (e->type != KILN_PQT_FLBA && e->type != KILN_PQT_BYTE_ARRAY)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: decimal(%d,%d) cannot be stored in %s",
+                                r->path, e->name, c->precision, c->scale, kiln_parquet_type_name(e->type));
+        c->type = KILN_T_STRING;
+    }
     c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
     if (!c->logical)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
@@ -429,6 +438,8 @@ static void rcol_free(rcol *c)
     kiln_free(c->phys);
     kiln_free(c->idx);
     kiln_arena_free(c->arena);
+    kiln_arena_free(c->text);
+    kiln_arena_free(c->dict_text);
     memset(c, 0, sizeof *c);
 }
 
@@ -700,8 +711,47 @@ static int be_to_i64(const uint8_t *p, uint32_t n, int64_t *out)
 }
 
 /* Physical values (count of them at src) -> kiln representation at dst. */
+/* Big-endian two's complement (<= 16 bytes) scaled decimal as text. */
+static int wide_decimal_text(const uint8_t *p, uint32_t n, int scale, char *out)
+{
+    if (n == 0) {
+        strcpy(out, "0");
+        return 0;
+    }
+    int neg = p[0] & 0x80;
+    while (n > 16) {
+        if (p[0] != (neg ? 0xff : 0x00))
+            return -1;
+        p++;
+        n--;
+    }
+    unsigned __int128 v = neg ? ~(unsigned __int128)0 : 0;
+    for (uint32_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    if (neg)
+        v = ~v + 1;
+    char digits[48];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    while (nd <= scale)
+        digits[nd++] = '0';
+    int o = 0;
+    if (neg)
+        out[o++] = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+        out[o++] = digits[i];
+        if (i == scale && scale > 0)
+            out[o++] = '.';
+    }
+    out[o] = 0;
+    return 0;
+}
+
 static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const void *src,
-                   size_t count, void *dst, uint64_t off, kiln_err *err)
+                   size_t count, void *dst, kiln_arena *text, uint64_t off, kiln_err *err)
 {
     const pq_schema_el *e = NULL;
     for (int i = 0; i < r->ncols; i++)
@@ -751,7 +801,19 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
     }
     default: { /* byte strings (kiln_pq_bytes at src) */
         const kiln_pq_bytes *s = src;
-        if (col->type == KILN_T_DECIMAL) {
+        if (col->type == KILN_T_STRING && col->precision > 18) {
+            kiln_pq_bytes *d = dst;
+            for (size_t i = 0; i < count; i++) {
+                char *t = text ? kiln_arena_alloc(text, 48) : NULL;
+                if (!t)
+                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                if (wide_decimal_text(s[i].ptr, s[i].len, col->scale, t) != 0)
+                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: decimal value wider than 128 bits in the page at byte %llu",
+                                           r->path, col->name, (unsigned long long)off);
+                d[i].ptr = (const uint8_t *)t;
+                d[i].len = (uint32_t)strlen(t);
+            }
+        } else if (col->type == KILN_T_DECIMAL) {
             int64_t *d = dst;
             for (size_t i = 0; i < count; i++)
                 if (be_to_i64(s[i].ptr, s[i].len, &d[i]) != 0)
@@ -965,7 +1027,10 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
     c->dict_vals = kiln_malloc(count * kiln_width(col->type) + 8);
     if (!c->dict_vals)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    if ((rc = convert(r, col, c->phys, count, c->dict_vals, off, err)))
+    if (!c->dict_text && !(c->dict_text = kiln_arena_new(64 * 1024)))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    kiln_arena_reset(c->dict_text);
+    if ((rc = convert(r, col, c->phys, count, c->dict_vals, c->dict_text, off, err)))
         return rc;
     /* FLBA decimals in a dictionary are converted; FLBA binaries point into
      * dict_raw which stays alive */
@@ -1097,7 +1162,10 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         } else {
             if ((rc = decode_phys(r, c, col, h.encoding, vals_in, vals_n, nonnull, off, err)))
                 return rc;
-            if ((rc = convert(r, col, c->phys, nonnull, c->vals, off, err)))
+            if (!c->text && !(c->text = kiln_arena_new(64 * 1024)))
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            kiln_arena_reset(c->text);
+            if ((rc = convert(r, col, c->phys, nonnull, c->vals, c->text, off, err)))
                 return rc;
         }
         c->values_left -= h.num_values;
@@ -1156,6 +1224,8 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_parqu
     case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
         if (col->type == KILN_T_DECIMAL)
             return be_to_i64(b.p, b.n, &v->i);
+        if (col->precision > 18)
+            return -1; /* wide decimal: text order is not numeric order */
         v->s = (const char *)b.p;
         v->n = b.n;
         return 0;
@@ -1596,4 +1666,54 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
     }
     }
     return 0;
+}
+
+int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n,
+                             kiln_buf *out, kiln_err *err)
+{
+    if (col < 0 || col >= r->ncols)
+        return kiln_err_set(err, KILN_EINVAL, "column %d out of range", col);
+    kiln_parquet_value v;
+    pq_bin b = {p, n, 1};
+    const kiln_parquet_column *c = &r->cols[col];
+    if (!p)
+        return 0;
+    if (c->type == KILN_T_STRING && c->precision > 18) {
+        char t[48];
+        if (wide_decimal_text(p, n, c->scale, t) == 0)
+            return kiln_buf_printf(out, err, "%s", t);
+    }
+    if (stat_value(r, col, b, &v) != 0) {
+        char hex[2 * 64 + 1];
+        uint32_t k = n > 64 ? 64 : n;
+        kiln_hex(p, k, hex);
+        return kiln_buf_printf(out, err, "0x%s%s", hex, n > k ? "..." : "");
+    }
+    char tmp[64];
+    switch (c->type) {
+    case KILN_T_FLOAT: case KILN_T_DOUBLE: return kiln_buf_printf(out, err, "%.17g", v.d);
+    case KILN_T_BOOL: return kiln_buf_printf(out, err, "%s", v.i ? "true" : "false");
+    case KILN_T_DATE: kiln_date_format(v.i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ:
+        kiln_ts_format(v.i, tmp);
+        return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_STRING: return kiln_buf_append(out, v.s, v.n, err);
+    case KILN_T_BINARY: {
+        char hex[2 * 64 + 1];
+        size_t k = v.n > 64 ? 64 : v.n;
+        kiln_hex((const uint8_t *)v.s, k, hex);
+        return kiln_buf_printf(out, err, "0x%s%s", hex, v.n > k ? "..." : "");
+    }
+    case KILN_T_DECIMAL: {
+        /* reuse the batch formatter through a one-row view */
+        kiln_column_def d = {c->name, KILN_T_DECIMAL, 1, 0, c->precision, c->scale};
+        kiln_schema s = {1, &d};
+        kiln_col kc = {0};
+        kc.type = KILN_T_DECIMAL;
+        kc.v.i64 = &v.i;
+        kiln_batch b1 = {&s, 1, 1, &kc};
+        return kiln_parquet_format_value(out, &b1, 0, 0, err);
+    }
+    default: return kiln_buf_printf(out, err, "%lld", (long long)v.i);
+    }
 }

@@ -714,11 +714,16 @@ static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const v
     return 0;
 }
 
+static int abandon_dict(wcol *c, kiln_err *err);
+
 static int flush_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
 {
     if (c->ndefs == 0)
         return 0;
     int rc;
+    if (c->dict_mode && c->dict_pages == 0 && c->nidx >= 64 && (size_t)c->ndict * 2 > c->nidx &&
+        (rc = abandon_dict(c, err)))
+        return rc;
     kiln_buf *s = &w->scratch;
     kiln_buf_reset(s);
     if (!c->def->required && (rc = kiln_pq_rle_encode_prefixed(s, c->defs, c->ndefs, 1, err)))
@@ -754,9 +759,34 @@ static int flush_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
     return 0;
 }
 
+/* Turn the page being built from dictionary indices into PLAIN values and
+ * drop the dictionary: only while no page of this chunk refers to it. */
+static int abandon_dict(wcol *c, kiln_err *err)
+{
+    kiln_buf_reset(&c->vals);
+    for (size_t i = 0; i < c->nidx; i++) {
+        uint32_t e = c->idx[i];
+        int rc;
+        if (c->kind == K_BYTES) {
+            uint32_t n;
+            memcpy(&n, c->dict.data + c->dict_off[e], 4);
+            rc = kiln_buf_append(&c->vals, c->dict.data + c->dict_off[e], 4 + (size_t)n, err);
+        } else {
+            rc = kiln_buf_append(&c->vals, c->dict.data + (size_t)e * c->width, c->width, err);
+        }
+        if (rc)
+            return rc;
+    }
+    c->nidx = 0;
+    c->dict_mode = 0;
+    return 0;
+}
+
 /* Switch column c from dictionary to PLAIN for the rest of the chunk. */
 static int fallback(kiln_parquet_writer *w, wcol *c, kiln_err *err)
 {
+    if (c->dict_pages == 0)
+        return abandon_dict(c, err); /* the page continues as PLAIN */
     int rc = flush_page(w, c, err);
     if (rc)
         return rc;
@@ -845,7 +875,7 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
                         c->ndefs--; /* this row goes to the first PLAIN page */
                         if ((rc = fallback(w, c, err)))
                             return rc;
-                        /* the page restarted: this row's level must survive */
+                        /* the page may have restarted: this row's level must survive */
                         c->defs[c->ndefs++] = 1;
                         if ((rc = kiln_buf_reserve(&c->vals, (stop - row) * c->width, err)))
                             return rc;
