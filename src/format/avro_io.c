@@ -100,8 +100,26 @@ int kiln_avro_codec_parse(const char *name, kiln_avro_codec *out, kiln_err *err)
 typedef struct enc {
     kiln_buf *out;
     kiln_err *err;
+    /* field names from the root down; the "$.a.b" text is only built when
+     * an error needs it */
+    int nnames;
+    const char *names[AVRO_MAX_DEPTH + 2];
     char path[256];
 } enc;
+
+static const char *enc_path(enc *e)
+{
+    size_t len = 1;
+    e->path[0] = '$';
+    e->path[1] = 0;
+    for (int i = 0; i < e->nnames && len < sizeof e->path; i++) {
+        int n = snprintf(e->path + len, sizeof e->path - len, ".%s", e->names[i]);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    return e->path;
+}
 
 static int put_long(enc *e, int64_t x)
 {
@@ -119,7 +137,7 @@ static int put_blob(enc *e, const void *p, size_t n)
 static int mismatch(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v)
 {
     return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s the schema wants %s but the value is %s",
-                        e->path, s->name ? s->name : kiln_avro_type_name(s->type),
+                        enc_path(e), s->name ? s->name : kiln_avro_type_name(s->type),
                         kiln_avro_type_name(v->type));
 }
 
@@ -212,13 +230,13 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
             return mismatch(e, s, v);
         if (v->u.bytes.len != s->size)
             return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s fixed %s needs %zu bytes, got %zu",
-                                e->path, s->name, s->size, v->u.bytes.len);
+                                enc_path(e), s->name, s->size, v->u.bytes.len);
         return kiln_buf_append(e->out, v->u.bytes.ptr, s->size, e->err);
     case KILN_AVRO_ENUM:
         if (v->type == KILN_AVRO_ENUM) {
             if (v->u.i < 0 || (size_t)v->u.i >= s->nsymbols)
                 return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s enum index %d out of range",
-                                    e->path, (int)v->u.i);
+                                    enc_path(e), (int)v->u.i);
             return put_long(e, v->u.i);
         }
         if (v->type == KILN_AVRO_STRING) {
@@ -226,7 +244,7 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
                 if (strcmp(s->symbols[i], (const char *)v->u.bytes.ptr) == 0)
                     return put_long(e, (int64_t)i);
             return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s \"%.60s\" is not a symbol of enum %s",
-                                e->path, (const char *)v->u.bytes.ptr, s->name);
+                                enc_path(e), (const char *)v->u.bytes.ptr, s->name);
         }
         return mismatch(e, s, v);
     case KILN_AVRO_ARRAY:
@@ -258,14 +276,16 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
             return mismatch(e, s, v);
         if (v->u.array.n != s->nfields)
             return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s record %s has %zu fields, value has %zu",
-                                e->path, s->name, s->nfields, v->u.array.n);
-        size_t plen = strlen(e->path);
+                                enc_path(e), s->name, s->nfields, v->u.array.n);
+        int slot = e->nnames < AVRO_MAX_DEPTH + 2 ? e->nnames++ : -1;
         for (size_t i = 0; i < s->nfields; i++) {
-            snprintf(e->path + plen, sizeof e->path - plen, ".%s", s->fields[i].name);
+            if (slot >= 0)
+                e->names[slot] = s->fields[i].name;
             if ((rc = encode(e, s->fields[i].type, &v->u.array.items[i], depth + 1)))
                 return rc;
         }
-        e->path[plen] = 0;
+        if (slot >= 0)
+            e->nnames--;
         return 0;
     }
     case KILN_AVRO_UNION: {
@@ -274,7 +294,7 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
             if ((size_t)br >= s->nbranches || !fits(s->branches[br], v))
                 return kiln_err_set(e->err, KILN_EINVAL,
                                     "avro write: at %s union branch %d does not fit a %s value",
-                                    e->path, br, kiln_avro_type_name(v->type));
+                                    enc_path(e), br, kiln_avro_type_name(v->type));
         } else {
             for (size_t i = 0; i < s->nbranches && br < 0; i++)
                 if (s->branches[i]->type == v->type && fits(s->branches[i], v))
@@ -284,7 +304,7 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
                     br = (int)i;
             if (br < 0)
                 return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s no union branch takes a %s value",
-                                    e->path, kiln_avro_type_name(v->type));
+                                    enc_path(e), kiln_avro_type_name(v->type));
         }
         if ((rc = put_long(e, br)))
             return rc;
@@ -504,7 +524,7 @@ static int random_sync(uint8_t out[16], kiln_err *err)
 
 static int write_header(kiln_avro_writer *w, const kiln_avro_writer_opts *o, kiln_err *err)
 {
-    enc e = {w->sink, err, ""};
+    enc e = {.out = w->sink, .err = err};
     int rc;
     const char *sj = kiln_avro_schema_json(w->schema);
     kiln_buf tmp;
@@ -603,7 +623,7 @@ static int flush_block(kiln_avro_writer *w, kiln_err *err)
     if (w->block_count == 0)
         return 0;
     int rc = compress_block(w->codec, w->level, (const uint8_t *)w->block.data, w->block.len, &w->packed, err);
-    enc e = {w->sink, err, ""};
+    enc e = {.out = w->sink, .err = err};
     if (rc || (rc = put_long(&e, (int64_t)w->block_count)) || (rc = put_long(&e, (int64_t)w->packed.len)) ||
         (rc = kiln_buf_append(w->sink, w->packed.data, w->packed.len, err)) ||
         (rc = kiln_buf_append(w->sink, w->sync, 16, err)))
@@ -616,7 +636,7 @@ static int flush_block(kiln_avro_writer *w, kiln_err *err)
 int kiln_avro_writer_append(kiln_avro_writer *w, const kiln_avro_value *v, kiln_err *err)
 {
     size_t mark = w->block.len;
-    enc e = {&w->block, err, "$"};
+    enc e = {.out = &w->block, .err = err};
     int rc = encode(&e, w->schema, v, 0);
     if (rc) {
         w->block.len = mark;
