@@ -1,0 +1,1418 @@
+/*
+ * iceberg_scan.c - scan planning and reading for Iceberg v2 tables.
+ *
+ * DESIGN
+ *   view      kiln_lake_view_from_meta turns lake.h's metadata + a chosen
+ *             snapshot into what planning needs: the current schema as a
+ *             kiln_schema, every partition spec with kiln types resolved,
+ *             the manifest list path and the snapshot's sequence number.
+ *   predicate an AND of simple terms (=, !=, <, <=, >, >=, between, is
+ *             [not] null) on top-level columns. It prunes at three levels:
+ *             manifest partition summaries (507), each entry's partition
+ *             tuple (projected through the transform: identity exactly,
+ *             year/month/day/hour/truncate as monotonic ranges, bucket for
+ *             = only) and each entry's column bounds/null counts. The same
+ *             terms filter rows after reading.
+ *   plan      read the manifest list, drop manifests the summaries rule
+ *             out, read entries, skip DELETED ones; data entries become
+ *             tasks; each delete entry is attached to the data tasks it
+ *             applies to by the spec's rule: position deletes to data files
+ *             with data sequence number <= the delete's, equality deletes
+ *             to those strictly <; both only within the same spec and
+ *             partition, except that equality deletes written with an
+ *             unpartitioned spec apply to every partition.
+ *   read      for each task: Parquet reader projected by field id (by name
+ *             when the file carries no field ids); columns the file lacks
+ *             are filled from the identity partition value when there is
+ *             one (partition_integer fixture), else null. Position deletes
+ *             become a set of row positions of that file; equality deletes
+ *             a hash set of key tuples per delete file. Surviving rows that
+ *             match the predicate are copied into the output batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "format/parquet.h"
+#include "lake/lake.h"
+
+/* ================================================================ view */
+
+const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
+{
+    for (int i = 0; i < v->nspecs; i++)
+        if (v->specs[i].spec_id == spec_id)
+            return &v->specs[i];
+    return NULL;
+}
+
+int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *m, int64_t snapshot_id,
+                             const kiln_lake_remap *remap, kiln_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->location = m->location;
+    if (remap)
+        out->remap = *remap;
+    const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    if (!ls)
+        return kiln_err_set(err, KILN_EFORMAT, "table metadata has no current schema");
+    kiln_schema *sc = kiln_arena_alloc(a, sizeof *sc);
+    kiln_column_def *cols = kiln_arena_alloc(a, (ls->nfields ? ls->nfields : 1) * sizeof *cols);
+    if (!sc || !cols)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int nc = 0;
+    for (size_t i = 0; i < ls->nfields; i++) {
+        const kiln_lake_field *f = &ls->fields[i];
+        kiln_type t;
+        kiln_err tmp = {0};
+        if (kiln_lake_kind_to_type(f->type, &t, &tmp))
+            continue; /* nested/unsupported columns are not readable by the data path */
+        kiln_column_def *c = &cols[nc++];
+        memset(c, 0, sizeof *c);
+        c->name = f->name;
+        c->type = t;
+        c->required = f->required;
+        c->field_id = f->id;
+        c->precision = f->type->precision;
+        c->scale = f->type->scale;
+    }
+    sc->ncols = nc;
+    sc->cols = cols;
+    out->schema = sc;
+    kiln_lake_pspec *specs = kiln_arena_alloc(a, (m->nspecs ? m->nspecs : 1) * sizeof *specs);
+    if (!specs)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->nspecs; i++) {
+        const kiln_lake_spec *ms = &m->specs[i];
+        kiln_lake_pspec *ps = &specs[i];
+        ps->spec_id = ms->spec_id;
+        ps->nfields = (int)ms->nfields;
+        ps->fields = kiln_arena_alloc(a, (ms->nfields ? ms->nfields : 1) * sizeof *ps->fields);
+        if (!ps->fields)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        for (size_t k = 0; k < ms->nfields; k++) {
+            const kiln_lake_part_field *mf = &ms->fields[k];
+            kiln_lake_pfield *pf = &ps->fields[k];
+            memset(pf, 0, sizeof *pf);
+            pf->field_id = mf->field_id;
+            pf->source_id = mf->source_id;
+            pf->name = mf->name;
+            pf->xform = mf->transform.kind;
+            pf->param = mf->transform.param;
+            pf->source_type = KILN_T_INT64;
+            const kiln_lake_field *src = kiln_lake_schema_field(ls, mf->source_id);
+            kiln_err tmp = {0};
+            if (!src || kiln_lake_kind_to_type(src->type, &pf->source_type, &tmp))
+                pf->xform = KILN_LAKE_XF_UNKNOWN; /* cannot compute: no pruning on it */
+            if (pf->xform == KILN_LAKE_XF_UNKNOWN && src && src->type->kind == KILN_LAKE_UNKNOWN)
+                pf->source_type = KILN_T_BINARY;
+            pf->result_type = kiln_lake_xform_result(pf->xform, pf->source_type);
+        }
+    }
+    out->nspecs = (int)m->nspecs;
+    out->specs = specs;
+    out->default_spec_id = m->default_spec_id;
+    out->snapshot_id = -1;
+    if (snapshot_id >= 0) {
+        const kiln_lake_snapshot *s = kiln_lake_meta_snapshot(m, snapshot_id);
+        if (!s)
+            return kiln_err_set(err, KILN_ENOTFOUND, "snapshot %lld is not in the table metadata",
+                                (long long)snapshot_id);
+        out->snapshot_id = snapshot_id;
+        out->seq = s->sequence_number;
+        out->manifest_list = s->manifest_list;
+    }
+    return 0;
+}
+
+/* ================================================================ predicates */
+
+static int col_by_id(const kiln_schema *s, int id)
+{
+    for (int i = 0; i < s->ncols; i++)
+        if (s->cols[i].field_id == id)
+            return i;
+    return -1;
+}
+
+static int parse_literal(kiln_lake_value *out, kiln_arena *a, const kiln_column_def *c, const char *tok, size_t n,
+                         int quoted, kiln_err *err)
+{
+    memset(out, 0, sizeof *out);
+    char *s = kiln_arena_strndup(a, tok, n);
+    if (!s)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    char *end = NULL;
+    switch (c->type) {
+    case KILN_T_STRING:
+    case KILN_T_BINARY:
+        out->bytes = (const uint8_t *)s;
+        out->len = n;
+        return 0;
+    case KILN_T_BOOL:
+        if (!strcasecmp(s, "true") || !strcmp(s, "1")) out->i = 1;
+        else if (!strcasecmp(s, "false") || !strcmp(s, "0")) out->i = 0;
+        else break;
+        return 0;
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        out->i = strtoll(s, &end, 10);
+        if (end == s || *end)
+            break;
+        out->d = (double)out->i;
+        return 0;
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE:
+        out->d = strtod(s, &end);
+        if (end == s || *end)
+            break;
+        return 0;
+    case KILN_T_DATE: {
+        int64_t days;
+        if (kiln_date_parse(s, n, &days))
+            break;
+        out->i = days;
+        return 0;
+    }
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        int64_t us, days;
+        if (kiln_ts_parse(s, n, &us) == 0) {
+            out->i = us;
+            return 0;
+        }
+        if (kiln_date_parse(s, n, &days) == 0) {
+            out->i = days * 86400000000LL;
+            return 0;
+        }
+        break;
+    }
+    case KILN_T_DECIMAL: {
+        /* scale the literal to the column: "12.3" with scale 2 -> 1230 */
+        int neg = 0;
+        const char *p = s;
+        if (*p == '-' || *p == '+')
+            neg = *p++ == '-';
+        int64_t v = 0;
+        int frac = -1, digits = 0;
+        for (; *p; p++) {
+            if (*p == '.' && frac < 0) {
+                frac = 0;
+                continue;
+            }
+            if (*p < '0' || *p > '9')
+                goto bad;
+            if (frac >= 0) {
+                if (frac >= c->scale)
+                    continue; /* truncate extra digits */
+                frac++;
+            }
+            v = v * 10 + (*p - '0');
+            digits++;
+        }
+        if (!digits)
+            break;
+        for (int k = frac < 0 ? 0 : frac; k < c->scale; k++)
+            v *= 10;
+        out->i = neg ? -v : v;
+        return 0;
+    }
+    }
+bad:
+    (void)quoted;
+    return kiln_err_set(err, KILN_EINVAL, "--where: '%s' is not a valid %s value for column %s", s,
+                        kiln_type_name(c->type), c->name);
+}
+
+typedef struct lexer {
+    const char *p;
+} lexer;
+
+/* Next token: identifier/number/bare word, quoted string, or operator. */
+static int lex(lexer *lx, const char **tok, size_t *n, int *quoted)
+{
+    const char *p = lx->p;
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+        p++;
+    *quoted = 0;
+    if (!*p) {
+        lx->p = p;
+        return 0;
+    }
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        const char *s = p;
+        while (*p && *p != q)
+            p++;
+        if (!*p)
+            return -1;
+        *tok = s;
+        *n = (size_t)(p - s);
+        *quoted = 1;
+        lx->p = p + 1;
+        return 1;
+    }
+    if (strchr("=<>!", *p)) {
+        const char *s = p++;
+        if (*p == '=' || (*s == '<' && *p == '>'))
+            p++;
+        *tok = s;
+        *n = (size_t)(p - s);
+        lx->p = p;
+        return 1;
+    }
+    const char *s = p;
+    while (*p && !strchr(" \t\n=<>!'\"", *p))
+        p++;
+    *tok = s;
+    *n = (size_t)(p - s);
+    lx->p = p;
+    return 1;
+}
+
+static int tok_is(const char *t, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(t, word, n) == 0;
+}
+
+int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *schema, const char *text,
+                         kiln_err *err)
+{
+    memset(out, 0, sizeof *out);
+    lexer lx = {text};
+    size_t cap = 8;
+    out->terms = kiln_arena_alloc(a, cap * sizeof *out->terms);
+    if (!out->terms)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (;;) {
+        const char *t;
+        size_t n;
+        int q, r = lex(&lx, &t, &n, &q);
+        if (r == 0)
+            break;
+        if (r < 0 || q)
+            return kiln_err_set(err, KILN_EINVAL, "--where: expected a column name near '%.20s'", lx.p);
+        char name[256];
+        if (n >= sizeof name)
+            return kiln_err_set(err, KILN_EINVAL, "--where: column name too long");
+        memcpy(name, t, n);
+        name[n] = 0;
+        int ci = kiln_schema_find(schema, name);
+        if (ci < 0)
+            return kiln_err_set(err, KILN_ENOTFOUND, "--where: no column '%s' in the table", name);
+        const kiln_column_def *c = &schema->cols[ci];
+        if ((size_t)out->nterms == cap) {
+            kiln_lake_term *nt = kiln_arena_alloc(a, cap * 2 * sizeof *nt);
+            if (!nt)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            memcpy(nt, out->terms, cap * sizeof *nt);
+            out->terms = nt;
+            cap *= 2;
+        }
+        kiln_lake_term *term = &out->terms[out->nterms];
+        memset(term, 0, sizeof *term);
+        term->field_id = c->field_id;
+        term->type = c->type;
+        if (lex(&lx, &t, &n, &q) <= 0)
+            return kiln_err_set(err, KILN_EINVAL, "--where: expected an operator after %s", name);
+        if (tok_is(t, n, "is")) {
+            if (lex(&lx, &t, &n, &q) <= 0)
+                return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS");
+            if (tok_is(t, n, "not")) {
+                term->op = KILN_LAKE_OP_NOTNULL;
+                if (lex(&lx, &t, &n, &q) <= 0)
+                    return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS NOT");
+            } else {
+                term->op = KILN_LAKE_OP_ISNULL;
+            }
+            if (!tok_is(t, n, "null"))
+                return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS");
+        } else {
+            int between = 0;
+            if (tok_is(t, n, "=") || tok_is(t, n, "==")) term->op = KILN_LAKE_OP_EQ;
+            else if (tok_is(t, n, "!=") || tok_is(t, n, "<>")) term->op = KILN_LAKE_OP_NE;
+            else if (tok_is(t, n, "<")) term->op = KILN_LAKE_OP_LT;
+            else if (tok_is(t, n, "<=")) term->op = KILN_LAKE_OP_LE;
+            else if (tok_is(t, n, ">")) term->op = KILN_LAKE_OP_GT;
+            else if (tok_is(t, n, ">=")) term->op = KILN_LAKE_OP_GE;
+            else if (tok_is(t, n, "between")) term->op = KILN_LAKE_OP_BETWEEN, between = 1;
+            else
+                return kiln_err_set(err, KILN_EINVAL, "--where: unknown operator '%.*s' (use = != < <= > >= between, is null)",
+                                    (int)n, t);
+            int rc;
+            if (lex(&lx, &t, &n, &q) <= 0)
+                return kiln_err_set(err, KILN_EINVAL, "--where: expected a value after the operator on %s", name);
+            if ((rc = parse_literal(&term->v, a, c, t, n, q, err)))
+                return rc;
+            if (between) {
+                if (lex(&lx, &t, &n, &q) <= 0 || q || !tok_is(t, n, "and"))
+                    return kiln_err_set(err, KILN_EINVAL, "--where: expected AND in BETWEEN on %s", name);
+                if (lex(&lx, &t, &n, &q) <= 0)
+                    return kiln_err_set(err, KILN_EINVAL, "--where: expected the upper bound of BETWEEN on %s", name);
+                if ((rc = parse_literal(&term->hi, a, c, t, n, q, err)))
+                    return rc;
+            }
+        }
+        out->nterms++;
+        int r2 = lex(&lx, &t, &n, &q);
+        if (r2 == 0)
+            break;
+        if (r2 < 0 || q || !tok_is(t, n, "and"))
+            return kiln_err_set(err, KILN_EINVAL, "--where: expected AND between terms near '%.*s' (only AND is supported)",
+                                (int)n, t);
+    }
+    return 0;
+}
+
+/* May a value range [lo, hi] (either NULL = unbounded) contain a value
+ * satisfying term (value side already projected)? strict: keep < and >
+ * strict (identity); otherwise inclusive. */
+static int range_may(kiln_type t, kiln_lake_op op, const kiln_lake_value *v, const kiln_lake_value *vhi,
+                     const kiln_lake_value *lo, const kiln_lake_value *hi, int strict)
+{
+    switch (op) {
+    case KILN_LAKE_OP_EQ:
+        if (lo && kiln_lake_value_cmp(t, v, lo) < 0) return 0;
+        if (hi && kiln_lake_value_cmp(t, v, hi) > 0) return 0;
+        return 1;
+    case KILN_LAKE_OP_LT:
+        if (lo && kiln_lake_value_cmp(t, lo, v) >= (strict ? 0 : 1)) return 0;
+        return 1;
+    case KILN_LAKE_OP_LE:
+        if (lo && kiln_lake_value_cmp(t, lo, v) > 0) return 0;
+        return 1;
+    case KILN_LAKE_OP_GT:
+        if (hi && kiln_lake_value_cmp(t, hi, v) <= (strict ? 0 : -1)) return 0;
+        return 1;
+    case KILN_LAKE_OP_GE:
+        if (hi && kiln_lake_value_cmp(t, hi, v) < 0) return 0;
+        return 1;
+    case KILN_LAKE_OP_BETWEEN:
+        if (hi && kiln_lake_value_cmp(t, hi, v) < 0) return 0;
+        if (lo && kiln_lake_value_cmp(t, lo, vhi) > 0) return 0;
+        return 1;
+    case KILN_LAKE_OP_NE:
+        if (strict && lo && hi && kiln_lake_value_cmp(t, lo, v) == 0 && kiln_lake_value_cmp(t, hi, v) == 0)
+            return 0;
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+static int monotonic(kiln_lake_transform_kind x)
+{
+    return x == KILN_LAKE_XF_IDENTITY || x == KILN_LAKE_XF_YEAR || x == KILN_LAKE_XF_MONTH ||
+           x == KILN_LAKE_XF_DAY || x == KILN_LAKE_XF_HOUR || x == KILN_LAKE_XF_TRUNCATE;
+}
+
+/* Project term through pf: *ok = 0 when it says nothing about partitions. */
+static void project_term(const kiln_lake_term *tm, const kiln_lake_pfield *pf, kiln_lake_value *pv,
+                         kiln_lake_value *phi, int *ok)
+{
+    *ok = 0;
+    if (pf->source_id != tm->field_id || pf->xform == KILN_LAKE_XF_UNKNOWN || pf->xform == KILN_LAKE_XF_VOID)
+        return;
+    if (tm->op == KILN_LAKE_OP_ISNULL || tm->op == KILN_LAKE_OP_NOTNULL) {
+        *ok = 1;
+        return;
+    }
+    if (pf->source_type != tm->type)
+        return;
+    if (pf->xform == KILN_LAKE_XF_BUCKET && tm->op != KILN_LAKE_OP_EQ)
+        return;
+    if (pf->xform != KILN_LAKE_XF_BUCKET && !monotonic(pf->xform))
+        return;
+    if (tm->op == KILN_LAKE_OP_NE && pf->xform != KILN_LAKE_XF_IDENTITY)
+        return;
+    kiln_err e = {0};
+    if (kiln_lake_xform_apply(pf, &tm->v, pv, &e))
+        return;
+    if (tm->op == KILN_LAKE_OP_BETWEEN && kiln_lake_xform_apply(pf, &tm->hi, phi, &e))
+        return;
+    *ok = 1;
+}
+
+int kiln_lake_pred_may_match_partition(const kiln_lake_pred *p, const kiln_lake_pspec *spec,
+                                       const kiln_lake_value *part)
+{
+    if (!p || !spec)
+        return 1;
+    for (int i = 0; i < p->nterms; i++) {
+        const kiln_lake_term *tm = &p->terms[i];
+        for (int k = 0; k < spec->nfields; k++) {
+            const kiln_lake_pfield *pf = &spec->fields[k];
+            kiln_lake_value pv, phi;
+            int ok;
+            project_term(tm, pf, &pv, &phi, &ok);
+            if (!ok)
+                continue;
+            const kiln_lake_value *x = &part[k];
+            if (tm->op == KILN_LAKE_OP_ISNULL) {
+                if (!x->is_null) return 0;
+                continue;
+            }
+            if (tm->op == KILN_LAKE_OP_NOTNULL) {
+                if (x->is_null) return 0;
+                continue;
+            }
+            if (x->is_null)
+                return 0; /* null never satisfies a comparison */
+            if (!range_may(pf->result_type, tm->op, &pv, &phi, x, x, pf->xform == KILN_LAKE_XF_IDENTITY))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int kiln_lake_pred_may_match_summary(const kiln_lake_pred *p, const kiln_lake_pspec *spec, const kiln_lake_manifest *m)
+{
+    if (!p || !spec || m->npartitions != spec->nfields)
+        return 1;
+    for (int i = 0; i < p->nterms; i++) {
+        const kiln_lake_term *tm = &p->terms[i];
+        for (int k = 0; k < spec->nfields; k++) {
+            const kiln_lake_pfield *pf = &spec->fields[k];
+            const kiln_lake_psummary *s = &m->partitions[k];
+            kiln_lake_value pv, phi, lo, hi;
+            int ok;
+            project_term(tm, pf, &pv, &phi, &ok);
+            if (!ok)
+                continue;
+            int has_lo = s->lower && kiln_lake_value_from_bound(pf->result_type, s->lower, s->lower_len, &lo) == 0;
+            int has_hi = s->upper && kiln_lake_value_from_bound(pf->result_type, s->upper, s->upper_len, &hi) == 0;
+            if (tm->op == KILN_LAKE_OP_ISNULL) {
+                if (!s->contains_null) return 0;
+                continue;
+            }
+            if (tm->op == KILN_LAKE_OP_NOTNULL) {
+                if (s->contains_null && !s->lower && !s->upper && s->contains_nan <= 0) return 0;
+                continue;
+            }
+            if (pf->result_type == KILN_T_FLOAT || pf->result_type == KILN_T_DOUBLE)
+                continue;
+            if (!s->lower && !s->upper && s->contains_null)
+                return 0; /* only nulls */
+            if (!range_may(pf->result_type, tm->op, &pv, &phi, has_lo ? &lo : NULL, has_hi ? &hi : NULL,
+                           pf->xform == KILN_LAKE_XF_IDENTITY))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int kiln_lake_pred_may_match_stats(const kiln_lake_pred *p, const kiln_lake_datafile *df)
+{
+    if (!p)
+        return 1;
+    for (int i = 0; i < p->nterms; i++) {
+        const kiln_lake_term *tm = &p->terms[i];
+        const kiln_lake_colstat *cs = NULL;
+        for (int k = 0; k < df->ncolstats; k++)
+            if (df->colstats[k].field_id == tm->field_id)
+                cs = &df->colstats[k];
+        if (!cs)
+            continue;
+        if (tm->op == KILN_LAKE_OP_ISNULL) {
+            if (cs->null_count == 0) return 0;
+            continue;
+        }
+        int all_null = cs->value_count >= 0 && cs->null_count == cs->value_count;
+        if (tm->op == KILN_LAKE_OP_NOTNULL) {
+            if (all_null) return 0;
+            continue;
+        }
+        if (all_null)
+            return 0;
+        if (tm->type == KILN_T_FLOAT || tm->type == KILN_T_DOUBLE || tm->op == KILN_LAKE_OP_NE)
+            continue;
+        kiln_lake_value lo, hi;
+        int has_lo = cs->lower && kiln_lake_value_from_bound(tm->type, cs->lower, cs->lower_len, &lo) == 0;
+        int has_hi = cs->upper && kiln_lake_value_from_bound(tm->type, cs->upper, cs->upper_len, &hi) == 0;
+        if (!range_may(tm->type, tm->op, &tm->v, &tm->hi, has_lo ? &lo : NULL, has_hi ? &hi : NULL, 1))
+            return 0;
+    }
+    return 1;
+}
+
+static void cell_value(const kiln_batch *b, int c, size_t row, kiln_lake_value *v)
+{
+    const kiln_col *col = &b->cols[c];
+    memset(v, 0, sizeof *v);
+    if (kiln_batch_is_null(b, c, row)) {
+        v->is_null = 1;
+        return;
+    }
+    switch (col->type) {
+    case KILN_T_BOOL: v->i = col->v.b[row]; break;
+    case KILN_T_INT32:
+    case KILN_T_DATE: v->i = col->v.i32[row]; break;
+    case KILN_T_INT64:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+    case KILN_T_DECIMAL: v->i = col->v.i64[row]; break;
+    case KILN_T_FLOAT: v->d = col->v.f32[row]; break;
+    case KILN_T_DOUBLE: v->d = col->v.f64[row]; break;
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        size_t n;
+        v->bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
+        v->len = n;
+        break;
+    }
+    }
+}
+
+int kiln_lake_pred_match_row(const kiln_lake_pred *p, const kiln_batch *b, size_t row)
+{
+    if (!p)
+        return 1;
+    for (int i = 0; i < p->nterms; i++) {
+        const kiln_lake_term *tm = &p->terms[i];
+        int c = col_by_id(b->schema, tm->field_id);
+        if (c < 0)
+            continue;
+        kiln_lake_value v;
+        cell_value(b, c, row, &v);
+        if (tm->op == KILN_LAKE_OP_ISNULL) {
+            if (!v.is_null) return 0;
+            continue;
+        }
+        if (tm->op == KILN_LAKE_OP_NOTNULL) {
+            if (v.is_null) return 0;
+            continue;
+        }
+        if (v.is_null)
+            return 0;
+        if ((tm->type == KILN_T_FLOAT || tm->type == KILN_T_DOUBLE) && isnan(v.d))
+            return tm->op == KILN_LAKE_OP_NE;
+        int c1 = kiln_lake_value_cmp(tm->type, &v, &tm->v);
+        int ok;
+        switch (tm->op) {
+        case KILN_LAKE_OP_EQ: ok = c1 == 0; break;
+        case KILN_LAKE_OP_NE: ok = c1 != 0; break;
+        case KILN_LAKE_OP_LT: ok = c1 < 0; break;
+        case KILN_LAKE_OP_LE: ok = c1 <= 0; break;
+        case KILN_LAKE_OP_GT: ok = c1 > 0; break;
+        case KILN_LAKE_OP_GE: ok = c1 >= 0; break;
+        case KILN_LAKE_OP_BETWEEN: ok = c1 >= 0 && kiln_lake_value_cmp(tm->type, &v, &tm->hi) <= 0; break;
+        default: ok = 1; break;
+        }
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* ================================================================ planning */
+
+struct kiln_lake_plan {
+    kiln_arena *arena;
+    kiln_lake_manifest *manifests;
+    size_t nmanifests;
+    KILN_VEC(kiln_lake_entry *) live;
+    KILN_VEC(kiln_lake_task) tasks;
+    kiln_lake_plan_stats stats;
+};
+
+static int same_partition(const kiln_lake_datafile *a, const kiln_lake_datafile *b, const kiln_lake_pspec *spec)
+{
+    if (a->spec_id != b->spec_id || a->npart != b->npart)
+        return 0;
+    for (int i = 0; i < a->npart; i++) {
+        const kiln_lake_value *x = &a->partition[i], *y = &b->partition[i];
+        if (x->is_null != y->is_null)
+            return 0;
+        if (x->is_null)
+            continue;
+        kiln_type t = spec && i < spec->nfields ? spec->fields[i].result_type : KILN_T_INT64;
+        if ((t == KILN_T_STRING || t == KILN_T_BINARY) ? kiln_lake_value_cmp(t, x, y) != 0
+                                                      : (x->i != y->i || (x->d != y->d && !(isnan(x->d) && isnan(y->d)))))
+            return 0;
+    }
+    return 1;
+}
+
+int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred, kiln_err *err)
+{
+    int rc = 0;
+    kiln_lake_plan *p = kiln_calloc(1, sizeof *p);
+    KILN_VEC(kiln_lake_entry *) deletes = {0};
+    if (!p || !(p->arena = kiln_arena_new(256 * 1024))) {
+        kiln_free(p);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    if (view->snapshot_id < 0 || !view->manifest_list)
+        goto done;
+    char *mlpath = kiln_lake_local_path(p->arena, &view->remap, view->manifest_list);
+    if (!mlpath) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = kiln_lake_manifest_list_read(&p->manifests, &p->nmanifests, p->arena, mlpath, err)))
+        goto done;
+    p->stats.manifests_total = p->nmanifests;
+    for (size_t i = 0; i < p->nmanifests; i++) {
+        const kiln_lake_manifest *m = &p->manifests[i];
+        const kiln_lake_pspec *spec = kiln_lake_view_spec(view, m->spec_id);
+        if (m->content == 0 && pred && !kiln_lake_pred_may_match_summary(pred, spec, m)) {
+            p->stats.manifests_pruned++;
+            continue;
+        }
+        char *mpath = kiln_lake_local_path(p->arena, &view->remap, m->path);
+        kiln_lake_entry *ents = NULL;
+        size_t n = 0;
+        if (!mpath) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((rc = kiln_lake_manifest_read(&ents, &n, p->arena, m, mpath, spec, err)))
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            kiln_lake_entry *e = &ents[k];
+            if (e->status == KILN_LAKE_STATUS_DELETED)
+                continue;
+            if ((rc = kiln_vec_push(&p->live, e, err)))
+                goto done;
+            if (e->df.content != KILN_LAKE_CONTENT_DATA) {
+                p->stats.delete_files++;
+                if ((rc = kiln_vec_push(&deletes, e, err)))
+                    goto done;
+                continue;
+            }
+            p->stats.files_total++;
+            if (pred && !kiln_lake_pred_may_match_partition(pred, spec, e->df.partition)) {
+                p->stats.files_pruned_partition++;
+                continue;
+            }
+            if (pred && !kiln_lake_pred_may_match_stats(pred, &e->df)) {
+                p->stats.files_pruned_stats++;
+                continue;
+            }
+            kiln_lake_task t = {e, 0, NULL};
+            if ((rc = kiln_vec_push(&p->tasks, t, err)))
+                goto done;
+        }
+    }
+    /* attach deletes */
+    for (size_t i = 0; i < p->tasks.len && deletes.len; i++) {
+        kiln_lake_task *t = &p->tasks.items[i];
+        const kiln_lake_pspec *dspec = kiln_lake_view_spec(view, t->data->df.spec_id);
+        size_t cnt = 0;
+        for (size_t k = 0; k < deletes.len; k++) {
+            const kiln_lake_entry *d = deletes.items[k];
+            const kiln_lake_pspec *xspec = kiln_lake_view_spec(view, d->df.spec_id);
+            int applies;
+            if (d->df.content == KILN_LAKE_CONTENT_POS_DELETES)
+                applies = t->data->seq <= d->seq && same_partition(&t->data->df, &d->df, dspec);
+            else
+                applies = t->data->seq < d->seq &&
+                          ((xspec && xspec->nfields == 0) || d->df.npart == 0 ||
+                           same_partition(&t->data->df, &d->df, dspec));
+            if (applies)
+                cnt++;
+        }
+        if (!cnt)
+            continue;
+        t->deletes = kiln_arena_alloc(p->arena, cnt * sizeof *t->deletes);
+        if (!t->deletes) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < deletes.len; k++) {
+            const kiln_lake_entry *d = deletes.items[k];
+            const kiln_lake_pspec *xspec = kiln_lake_view_spec(view, d->df.spec_id);
+            int applies;
+            if (d->df.content == KILN_LAKE_CONTENT_POS_DELETES)
+                applies = t->data->seq <= d->seq && same_partition(&t->data->df, &d->df, dspec);
+            else
+                applies = t->data->seq < d->seq &&
+                          ((xspec && xspec->nfields == 0) || d->df.npart == 0 ||
+                           same_partition(&t->data->df, &d->df, dspec));
+            if (applies)
+                t->deletes[t->ndeletes++] = d;
+        }
+    }
+done:
+    kiln_vec_free(&deletes);
+    if (rc) {
+        kiln_lake_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+size_t kiln_lake_plan_ntasks(const kiln_lake_plan *p) { return p->tasks.len; }
+const kiln_lake_task *kiln_lake_plan_task(const kiln_lake_plan *p, size_t i) { return &p->tasks.items[i]; }
+const kiln_lake_plan_stats *kiln_lake_plan_stats_get(const kiln_lake_plan *p) { return &p->stats; }
+size_t kiln_lake_plan_nlive(const kiln_lake_plan *p) { return p->live.len; }
+const kiln_lake_entry *kiln_lake_plan_live(const kiln_lake_plan *p, size_t i) { return p->live.items[i]; }
+size_t kiln_lake_plan_nmanifests(const kiln_lake_plan *p) { return p->nmanifests; }
+const kiln_lake_manifest *kiln_lake_plan_manifest(const kiln_lake_plan *p, size_t i) { return &p->manifests[i]; }
+
+void kiln_lake_plan_free(kiln_lake_plan *p)
+{
+    if (!p)
+        return;
+    kiln_vec_free(&p->live);
+    kiln_vec_free(&p->tasks);
+    kiln_arena_free(p->arena);
+    kiln_free(p);
+}
+
+/* ================================================================ reading files */
+
+/* Append cell (file batch fb, column fc) to out column oc, converting to
+ * the out column's type (int -> long, float -> double promotions). */
+static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_t row, kiln_err *err)
+{
+    if (kiln_batch_is_null(fb, fc, row))
+        return kiln_batch_put_null(out, oc, err);
+    kiln_lake_value v;
+    cell_value(fb, fc, row, &v);
+    kiln_type ft = fb->cols[fc].type;
+    switch (out->cols[oc].type) {
+    case KILN_T_BOOL: return kiln_batch_put_bool(out, oc, (int)v.i, err);
+    case KILN_T_INT32:
+    case KILN_T_DATE: return kiln_batch_put_i32(out, oc, (int32_t)v.i, err);
+    case KILN_T_INT64:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+    case KILN_T_DECIMAL: return kiln_batch_put_i64(out, oc, v.i, err);
+    case KILN_T_FLOAT: return kiln_batch_put_f32(out, oc, (float)(ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i), err);
+    case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i, err);
+    case KILN_T_STRING:
+    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    }
+    return kiln_err_set(err, KILN_EINTERNAL, "unknown column type");
+}
+
+static int put_value(kiln_batch *out, int oc, const kiln_lake_value *v, kiln_err *err)
+{
+    if (v->is_null)
+        return kiln_batch_put_null(out, oc, err);
+    switch (out->cols[oc].type) {
+    case KILN_T_BOOL: return kiln_batch_put_bool(out, oc, (int)v->i, err);
+    case KILN_T_INT32:
+    case KILN_T_DATE: return kiln_batch_put_i32(out, oc, (int32_t)v->i, err);
+    case KILN_T_FLOAT: return kiln_batch_put_f32(out, oc, (float)v->d, err);
+    case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, v->d, err);
+    case KILN_T_STRING:
+    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v->bytes, v->len, err);
+    default: return kiln_batch_put_i64(out, oc, v->i, err);
+    }
+}
+
+/* Canonical key bytes of a cell for equality-delete matching. */
+static int key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
+{
+    if (c < 0 || kiln_batch_is_null(b, c, row))
+        return kiln_buf_putc(k, 'N', err);
+    kiln_lake_value v;
+    cell_value(b, c, row, &v);
+    switch (b->cols[c].type) {
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        uint32_t n = (uint32_t)v.len;
+        int rc = kiln_buf_putc(k, 'S', err);
+        if (!rc) rc = kiln_buf_append(k, &n, 4, err);
+        if (!rc && n) rc = kiln_buf_append(k, v.bytes, n, err);
+        return rc;
+    }
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: {
+        int rc = kiln_buf_putc(k, 'D', err);
+        return rc ? rc : kiln_buf_append(k, &v.d, 8, err);
+    }
+    default: {
+        int rc = kiln_buf_putc(k, 'I', err);
+        return rc ? rc : kiln_buf_append(k, &v.i, 8, err);
+    }
+    }
+}
+
+/* Column of a Parquet file for a table field: by field id, else by name
+ * (files written without ids). */
+static int file_col(kiln_parquet_reader *r, int field_id, const char *name, int file_has_ids)
+{
+    if (file_has_ids)
+        return kiln_parquet_reader_find_field_id(r, field_id);
+    return kiln_parquet_reader_find(r, name);
+}
+
+static int reader_has_ids(kiln_parquet_reader *r)
+{
+    for (int i = 0; i < kiln_parquet_reader_ncolumns(r); i++)
+        if (kiln_parquet_reader_column(r, i)->field_id > 0)
+            return 1;
+    return 0;
+}
+
+/* A loaded equality-delete file: its key columns and the set of keys. */
+typedef struct eqdel {
+    int nids;
+    int *ids;
+    kiln_map *keys;
+} eqdel;
+
+static void eqdel_free(eqdel *d)
+{
+    if (!d)
+        return;
+    kiln_free(d->ids);
+    kiln_map_free(d->keys);
+    kiln_free(d);
+}
+
+#define KILN_LAKE_MAX_DELETE_ROWS (64u * 1024 * 1024)
+
+static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_entry *e, kiln_arena *a, kiln_err *err)
+{
+    kiln_parquet_reader *r = NULL;
+    kiln_buf key;
+    kiln_buf_init(&key, 1 << 20);
+    eqdel *d = kiln_calloc(1, sizeof *d);
+    int rc = 0;
+    int *cols = NULL;
+    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    if (!d || !path || !(d->keys = kiln_map_new()) ||
+        !(d->ids = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int))) ||
+        !(cols = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int)))) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    d->nids = e->df.nequality_ids;
+    memcpy(d->ids, e->df.equality_ids, (size_t)d->nids * sizeof(int));
+    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+        goto done;
+    int has_ids = reader_has_ids(r);
+    int nproj = 0;
+    int *proj = kiln_arena_alloc(a, (size_t)(d->nids ? d->nids : 1) * sizeof *proj);
+    if (!proj) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < d->nids; i++) {
+        int ci = col_by_id(view->schema, d->ids[i]);
+        int fc = file_col(r, d->ids[i], ci >= 0 ? view->schema->cols[ci].name : "", has_ids);
+        cols[i] = fc < 0 ? -1 : nproj;
+        if (fc >= 0)
+            proj[nproj++] = fc;
+    }
+    if ((rc = kiln_parquet_reader_project(r, proj, nproj, err)))
+        goto done;
+    const kiln_batch *b;
+    size_t total = 0;
+    while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows; row++) {
+            kiln_buf_reset(&key);
+            for (int i = 0; i < d->nids; i++)
+                if ((rc = key_append(&key, b, cols[i], row, err)))
+                    goto done;
+            if ((rc = kiln_map_put(d->keys, key.data, key.len, d, err)))
+                goto done;
+            if (++total > KILN_LAKE_MAX_DELETE_ROWS) {
+                rc = kiln_err_set(err, KILN_ELIMIT, "%s: more than %u equality delete rows", path,
+                                  KILN_LAKE_MAX_DELETE_ROWS);
+                goto done;
+            }
+        }
+    }
+    if (rc < 0)
+        goto done;
+    rc = 0;
+done:
+    kiln_free(cols);
+    kiln_buf_free(&key);
+    kiln_parquet_reader_free(r);
+    if (rc) {
+        eqdel_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Positions deleted in data file `data_path` (as stored) by delete file e. */
+static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_lake_entry *e, const char *data_path,
+                       kiln_arena *a, kiln_err *err)
+{
+    kiln_parquet_reader *r = NULL;
+    int rc;
+    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    if (!path)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+        goto done;
+    int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);
+    if (fp < 0) fp = kiln_parquet_reader_find(r, "file_path");
+    if (pos < 0) pos = kiln_parquet_reader_find(r, "pos");
+    if (fp < 0 || pos < 0) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: position delete file without file_path/pos columns", path);
+        goto done;
+    }
+    int proj[2] = {fp, pos};
+    if ((rc = kiln_parquet_reader_project(r, proj, 2, err)))
+        goto done;
+    const kiln_batch *b;
+    size_t dl = strlen(data_path);
+    while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows; row++) {
+            if (kiln_batch_is_null(b, 0, row) || kiln_batch_is_null(b, 1, row))
+                continue;
+            size_t n;
+            const char *s = kiln_batch_str(b, 0, row, &n);
+            if (n != dl || memcmp(s, data_path, n) != 0)
+                continue;
+            int64_t p = b->cols[1].type == KILN_T_INT32 ? b->cols[1].v.i32[row] : b->cols[1].v.i64[row];
+            if ((rc = kiln_i64set_add(set, p, err)) < 0)
+                goto done;
+        }
+    }
+    if (rc < 0)
+        goto done;
+    rc = 0;
+done:
+    kiln_parquet_reader_free(r);
+    return rc;
+}
+
+/* State of reading one task into the work schema. */
+typedef struct task_reader {
+    const kiln_lake_view *view;
+    const kiln_lake_task *task;
+    const kiln_schema *work;   /* columns to produce */
+    kiln_parquet_reader *r;
+    int *src;                  /* per work column: batch column of the reader, or -1 */
+    kiln_lake_value *consts;   /* per work column: identity partition value when src < 0 */
+    int *has_const;
+    kiln_i64set *posdel;
+    eqdel **eq;
+    size_t neq;
+    int64_t pos;               /* row position in the file of the next row */
+    kiln_arena *arena;
+} task_reader;
+
+static void task_reader_close(task_reader *tr)
+{
+    kiln_parquet_reader_free(tr->r);
+    tr->r = NULL;
+    kiln_free(tr->src);
+    kiln_free(tr->consts);
+    kiln_free(tr->has_const);
+    tr->src = NULL;
+    tr->consts = NULL;
+    tr->has_const = NULL;
+    kiln_i64set_free(tr->posdel);
+    tr->posdel = NULL;
+    for (size_t i = 0; i < tr->neq; i++)
+        eqdel_free(tr->eq[i]);
+    kiln_free(tr->eq);
+    tr->eq = NULL;
+    tr->neq = 0;
+    kiln_arena_free(tr->arena);
+    tr->arena = NULL;
+}
+
+static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const kiln_lake_task *task,
+                            const kiln_schema *work, kiln_err *err)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->view = view;
+    tr->task = task;
+    tr->work = work;
+    int rc = 0;
+    int nw = work->ncols;
+    int *proj = NULL;
+    tr->arena = kiln_arena_new(16 * 1024);
+    tr->src = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
+    tr->consts = kiln_calloc((size_t)(nw ? nw : 1), sizeof(kiln_lake_value));
+    tr->has_const = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
+    proj = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
+    if (!tr->arena || !tr->src || !tr->consts || !tr->has_const || !proj) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    const kiln_lake_datafile *df = &task->data->df;
+    char *path = kiln_lake_local_path(tr->arena, &view->remap, df->file_path);
+    if (!path) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (strcasecmp(df->file_format, "PARQUET") != 0) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "%s: data file format %s is not supported (Parquet only)", path,
+                          df->file_format);
+        goto done;
+    }
+    if ((rc = kiln_parquet_reader_open(&tr->r, path, NULL, err)))
+        goto done;
+    int has_ids = reader_has_ids(tr->r);
+    const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);
+    int nproj = 0;
+    for (int i = 0; i < nw; i++) {
+        const kiln_column_def *c = &work->cols[i];
+        int fc = file_col(tr->r, c->field_id, c->name, has_ids);
+        tr->src[i] = -1;
+        if (fc >= 0) {
+            tr->src[i] = nproj;
+            proj[nproj++] = fc;
+            continue;
+        }
+        for (int k = 0; spec && k < spec->nfields && k < df->npart; k++)
+            if (spec->fields[k].source_id == c->field_id && spec->fields[k].xform == KILN_LAKE_XF_IDENTITY) {
+                tr->consts[i] = df->partition[k];
+                tr->has_const[i] = 1;
+            }
+    }
+    if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0)
+        proj[nproj++] = 0; /* read one column for the row count; nothing maps to it */
+    if ((rc = kiln_parquet_reader_project(tr->r, proj, nproj, err)))
+        goto done;
+    for (size_t k = 0; k < task->ndeletes; k++) {
+        const kiln_lake_entry *d = task->deletes[k];
+        if (d->df.content == KILN_LAKE_CONTENT_POS_DELETES) {
+            if (!tr->posdel && !(tr->posdel = kiln_i64set_new())) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            if ((rc = load_posdel(tr->posdel, view, d, df->file_path, tr->arena, err)))
+                goto done;
+        } else {
+            eqdel *e = NULL;
+            if ((rc = load_eqdel(&e, view, d, tr->arena, err)))
+                goto done;
+            eqdel **ne = kiln_realloc(tr->eq, (tr->neq + 1) * sizeof *ne);
+            if (!ne) {
+                eqdel_free(e);
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            tr->eq = ne;
+            tr->eq[tr->neq++] = e;
+        }
+    }
+done:
+    kiln_free(proj);
+    if (rc)
+        task_reader_close(tr);
+    return rc;
+}
+
+/* Is row `row` of file batch fb deleted by an equality delete? */
+static int eq_deleted(task_reader *tr, const kiln_batch *fb, size_t row, kiln_buf *key, kiln_err *err, int *out)
+{
+    *out = 0;
+    for (size_t k = 0; k < tr->neq; k++) {
+        eqdel *d = tr->eq[k];
+        kiln_buf_reset(key);
+        for (int i = 0; i < d->nids; i++) {
+            int wc = col_by_id(tr->work, d->ids[i]);
+            int rc;
+            if (wc >= 0 && tr->src[wc] >= 0) {
+                rc = key_append(key, fb, tr->src[wc], row, err);
+            } else if (wc >= 0 && tr->has_const[wc]) {
+                /* partition constant: encode like a cell of the column type */
+                const kiln_lake_value *v = &tr->consts[wc];
+                kiln_type t = tr->work->cols[wc].type;
+                if (v->is_null) rc = kiln_buf_putc(key, 'N', err);
+                else if (t == KILN_T_STRING || t == KILN_T_BINARY) {
+                    uint32_t n = (uint32_t)v->len;
+                    rc = kiln_buf_putc(key, 'S', err);
+                    if (!rc) rc = kiln_buf_append(key, &n, 4, err);
+                    if (!rc && n) rc = kiln_buf_append(key, v->bytes, n, err);
+                } else if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) {
+                    rc = kiln_buf_putc(key, 'D', err);
+                    if (!rc) rc = kiln_buf_append(key, &v->d, 8, err);
+                } else {
+                    rc = kiln_buf_putc(key, 'I', err);
+                    if (!rc) rc = kiln_buf_append(key, &v->i, 8, err);
+                }
+            } else {
+                rc = kiln_buf_putc(key, 'N', err);
+            }
+            if (rc)
+                return rc;
+        }
+        if (kiln_map_has(d->keys, key->data, key->len)) {
+            *out = 1;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Read the next file batch; append surviving rows (all work columns) to
+ * out. Returns 1 if a batch was consumed, 0 at end of file, <0. */
+static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pred *pred, kiln_buf *key,
+                            kiln_err *err)
+{
+    const kiln_batch *fb;
+    int rc = kiln_parquet_reader_next(tr->r, &fb, err);
+    if (rc <= 0)
+        return rc;
+    int nw = tr->work->ncols;
+    for (size_t row = 0; row < fb->nrows; row++) {
+        int64_t pos = tr->pos++;
+        if (tr->posdel && kiln_i64set_has(tr->posdel, pos))
+            continue;
+        if (tr->neq) {
+            int del;
+            if ((rc = eq_deleted(tr, fb, row, key, err, &del)))
+                return rc;
+            if (del)
+                continue;
+        }
+        size_t before = out->nrows;
+        for (int i = 0; i < nw; i++) {
+            if (tr->src[i] >= 0)
+                rc = put_cell(out, i, fb, tr->src[i], row, err);
+            else if (tr->has_const[i])
+                rc = put_value(out, i, &tr->consts[i], err);
+            else
+                rc = kiln_batch_put_null(out, i, err);
+            if (rc)
+                return rc;
+        }
+        if ((rc = kiln_batch_end_row(out, err)))
+            return rc;
+        if (pred && !kiln_lake_pred_match_row(pred, out, before)) {
+            /* drop the row just appended */
+            out->nrows = before;
+            for (int i = 0; i < nw; i++)
+                out->cols[i].len = before;
+        }
+    }
+    return 1;
+}
+
+int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
+                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
+{
+    task_reader tr;
+    kiln_batch *b = NULL;
+    kiln_buf key;
+    kiln_buf_init(&key, 1 << 20);
+    int rc = task_reader_open(&tr, view, task, view->schema, err);
+    if (rc) {
+        kiln_buf_free(&key);
+        return rc;
+    }
+    if ((rc = kiln_batch_new(&b, view->schema, 8192 + 65536, 0, err)))
+        goto done;
+    for (;;) {
+        kiln_batch_clear(b);
+        rc = task_reader_step(&tr, b, NULL, &key, err);
+        if (rc < 0)
+            goto done;
+        if (b->nrows && (rc = fn(ctx, b, err)))
+            goto done;
+        if (rc == 0)
+            break;
+    }
+    rc = 0;
+done:
+    kiln_batch_free(b);
+    kiln_buf_free(&key);
+    task_reader_close(&tr);
+    return rc;
+}
+
+/* ================================================================ scan */
+
+struct kiln_lake_scan {
+    kiln_arena *arena;
+    kiln_lake_view view;
+    kiln_arena *view_arena;    /* owns the view when the scan built it */
+    kiln_lake_plan *plan;
+    kiln_lake_pred pred;
+    int has_pred;
+    kiln_schema work;          /* projected columns + predicate columns */
+    kiln_schema outs;          /* projected columns */
+    kiln_batch *wb;            /* work batch */
+    kiln_batch *ob;            /* output batch */
+    size_t batch_rows;
+    size_t next_task;
+    int open;
+    task_reader tr;
+    kiln_buf key;
+};
+
+static int add_work_col(kiln_column_def *cols, int *n, const kiln_column_def *c)
+{
+    for (int i = 0; i < *n; i++)
+        if (cols[i].field_id == c->field_id)
+            return i;
+    cols[*n] = *c;
+    return (*n)++;
+}
+
+int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, const kiln_lake_scan_opts *opts,
+                             kiln_err *err)
+{
+    int rc = 0;
+    kiln_lake_scan *s = kiln_calloc(1, sizeof *s);
+    if (!s || !(s->arena = kiln_arena_new(64 * 1024))) {
+        kiln_free(s);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    kiln_buf_init(&s->key, 1 << 20);
+    s->view = *view;
+    s->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 8192;
+    const kiln_schema *ts = view->schema;
+    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols ? ts->ncols : 1) * sizeof *wcols);
+    if (!wcols) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    int nw = 0, nout = 0;
+    if (opts && opts->columns && *opts->columns) {
+        const char *p = opts->columns;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            while (n && *p == ' ')
+                p++, n--;
+            while (n && p[n - 1] == ' ')
+                n--;
+            char name[256];
+            if (n == 0 || n >= sizeof name) {
+                rc = kiln_err_set(err, KILN_EINVAL, "--columns: empty or too long column name");
+                goto done;
+            }
+            memcpy(name, p, n);
+            name[n] = 0;
+            int ci = kiln_schema_find(ts, name);
+            if (ci < 0) {
+                rc = kiln_err_set(err, KILN_ENOTFOUND, "--columns: no column '%s' in the table", name);
+                goto done;
+            }
+            add_work_col(wcols, &nw, &ts->cols[ci]);
+            p = e ? e + 1 : p + n;
+        }
+    } else {
+        for (int i = 0; i < ts->ncols; i++)
+            add_work_col(wcols, &nw, &ts->cols[i]);
+    }
+    nout = nw;
+    if (opts && opts->where && *opts->where) {
+        if ((rc = kiln_lake_pred_parse(&s->pred, s->arena, ts, opts->where, err)))
+            goto done;
+        s->has_pred = 1;
+        for (int i = 0; i < s->pred.nterms; i++) {
+            int ci = col_by_id(ts, s->pred.terms[i].field_id);
+            if (ci >= 0)
+                add_work_col(wcols, &nw, &ts->cols[ci]);
+        }
+    }
+    if ((rc = kiln_lake_plan_new(&s->plan, &s->view, s->has_pred ? &s->pred : NULL, err)))
+        goto done;
+    /* equality-delete key columns must be read even when not projected */
+    for (size_t i = 0; i < s->plan->live.len; i++) {
+        const kiln_lake_datafile *d = &s->plan->live.items[i]->df;
+        if (d->content != KILN_LAKE_CONTENT_EQ_DELETES)
+            continue;
+        for (int k = 0; k < d->nequality_ids; k++) {
+            int ci = col_by_id(ts, d->equality_ids[k]);
+            if (ci >= 0)
+                add_work_col(wcols, &nw, &ts->cols[ci]);
+        }
+    }
+    s->work.ncols = nw;
+    s->work.cols = wcols;
+    s->outs.ncols = nout;
+    s->outs.cols = wcols;
+    if ((rc = kiln_batch_new(&s->wb, &s->work, s->batch_rows + 65536, 0, err)) ||
+        (rc = kiln_batch_new(&s->ob, &s->outs, s->batch_rows + 65536, 0, err)))
+        goto done;
+done:
+    if (rc) {
+        kiln_lake_scan_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int kiln_lake_scan_open_meta(kiln_lake_scan **out, const kiln_lake_meta *meta, const kiln_lake_scan_opts *opts,
+                             kiln_err *err)
+{
+    kiln_arena *a = kiln_arena_new(16 * 1024);
+    kiln_lake_view v;
+    int64_t sid = -1;
+    int rc;
+    if (!a)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    const char *what = opts && opts->as_of && *opts->as_of ? opts->as_of : opts && opts->ref ? opts->ref : NULL;
+    if ((rc = kiln_lake_meta_resolve(meta, what, &sid, err)))
+        goto done;
+    if ((rc = kiln_lake_view_from_meta(&v, a, meta, sid, opts ? &opts->remap : NULL, err)))
+        goto done;
+    if ((rc = kiln_lake_scan_open_view(out, &v, opts, err)))
+        goto done;
+    (*out)->view_arena = a; /* the view's memory lives as long as the scan */
+    a = NULL;
+done:
+    kiln_arena_free(a);
+    return rc;
+}
+
+int kiln_lake_scan_open(kiln_lake_scan **out, kiln_lake_table *t, const kiln_lake_scan_opts *opts, kiln_err *err)
+{
+    return kiln_lake_scan_open_meta(out, kiln_lake_table_meta(t), opts, err);
+}
+
+const kiln_schema *kiln_lake_scan_schema(const kiln_lake_scan *s) { return &s->outs; }
+const kiln_lake_plan_stats *kiln_lake_scan_plan_stats(const kiln_lake_scan *s) { return &s->plan->stats; }
+int64_t kiln_lake_scan_snapshot_id(const kiln_lake_scan *s) { return s->view.snapshot_id; }
+
+int kiln_lake_scan_next(kiln_lake_scan *s, const kiln_batch **out, kiln_err *err)
+{
+    int rc;
+    kiln_batch_clear(s->wb);
+    while (s->wb->nrows < s->batch_rows) {
+        if (!s->open) {
+            if (s->next_task >= s->plan->tasks.len)
+                break;
+            if ((rc = task_reader_open(&s->tr, &s->view, &s->plan->tasks.items[s->next_task++], &s->work, err)))
+                return rc;
+            s->open = 1;
+        }
+        rc = task_reader_step(&s->tr, s->wb, s->has_pred ? &s->pred : NULL, &s->key, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            task_reader_close(&s->tr);
+            s->open = 0;
+        }
+    }
+    if (!s->wb->nrows)
+        return 0;
+    /* project: the output columns are the first nout work columns */
+    kiln_batch_clear(s->ob);
+    for (size_t row = 0; row < s->wb->nrows; row++) {
+        for (int c = 0; c < s->outs.ncols; c++)
+            if ((rc = put_cell(s->ob, c, s->wb, c, row, err)))
+                return rc;
+        if ((rc = kiln_batch_end_row(s->ob, err)))
+            return rc;
+    }
+    *out = s->ob;
+    return 1;
+}
+
+void kiln_lake_scan_free(kiln_lake_scan *s)
+{
+    if (!s)
+        return;
+    if (s->open)
+        task_reader_close(&s->tr);
+    kiln_arena_free(s->view_arena);
+    kiln_lake_plan_free(s->plan);
+    kiln_batch_free(s->wb);
+    kiln_batch_free(s->ob);
+    kiln_buf_free(&s->key);
+    kiln_arena_free(s->arena);
+    kiln_free(s);
+}
