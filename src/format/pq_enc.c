@@ -751,7 +751,10 @@ static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, siz
                                (unsigned long long)h.total, count);
     int32_t *o32 = is64 ? NULL : outv;
     int64_t *o64 = is64 ? outv : NULL;
-    int maxw = is64 ? 64 : 32;
+    /* The spec caps INT32 miniblocks at 32 bits, but DuckDB (1.5) computes
+     * INT32 deltas in 64 bits and writes widths up to 33; the sums are the
+     * same modulo 2^32, so accept up to 64 for both and truncate. */
+    const int maxw = 64;
     size_t produced = 0;
     uint64_t prev = h.first;
     if (count > 0) {
@@ -826,8 +829,8 @@ static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, siz
                 }
                 prev = pv;
             } else {
-                /* widths 33..64 (int64 only): groups of 8, with a padded
-                 * copy when near the end of the input */
+                /* widths 33..64: groups of 8, with a padded copy when
+                 * near the end of the input */
                 uint64_t vals[8];
                 uint64_t pv = prev;
                 while (done < want) {
@@ -843,7 +846,10 @@ static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, siz
                     size_t k = want - done < 8 ? want - done : 8;
                     for (size_t j = 0; j < k; j++) {
                         pv += min_delta + vals[j];
-                        o64[produced + done + j] = (int64_t)pv;
+                        if (is64)
+                            o64[produced + done + j] = (int64_t)pv;
+                        else
+                            o32[produced + done + j] = (int32_t)(uint32_t)pv;
                     }
                     done += k;
                 }

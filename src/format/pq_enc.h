@@ -136,7 +136,9 @@ void kiln_pq_int96_from_micros(uint8_t out[12], int64_t micros);
 /* Decode `count` values. The stream's header states its own total; fewer
  * than `count` is KILN_EFORMAT, more is allowed (only `count` are decoded)
  * but *consumed always covers the whole stream. Arithmetic wraps modulo
- * 2^32 / 2^64 as the spec says. */
+ * 2^32 / 2^64 as the spec says. Miniblock widths up to 64 are accepted for
+ * INT32 too (DuckDB writes 33-bit INT32 miniblocks); the encoder never
+ * writes more than 32. */
 int kiln_pq_delta_decode_i32(int32_t *out, size_t count, const uint8_t *in, size_t n,
                              size_t *consumed, kiln_err *err);
 int kiln_pq_delta_decode_i64(int64_t *out, size_t count, const uint8_t *in, size_t n,
