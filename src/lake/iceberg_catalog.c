@@ -1,0 +1,1079 @@
+/*
+ * iceberg_catalog.c - where Iceberg tables live and how a commit becomes
+ * visible: the SQLite catalog (WAREHOUSE/catalog.db) and the file-system
+ * ("hadoop") layout, which every kiln table also has.
+ *
+ * DESIGN
+ * - Layout: WAREHOUSE/<ns>/<table>/metadata/v<N>.metadata.json, plus
+ *   metadata/version-hint.text holding the bare N (no newline), and
+ *   WAREHOUSE/<ns>/<table>/data/. Names are checked so nothing escapes
+ *   the warehouse.
+ * - Commit point: the new metadata is written to metadata/<uuid>.metadata.json
+ *   (fsync), then linked to v<N+1>.metadata.json with link(2), which fails
+ *   with EEXIST if another committer got there first, then the temp name is
+ *   removed and the directory fsync'd. Whoever links v<N+1> wins.
+ * - SQLite catalog: the tables iceberg_tables / iceberg_namespace_properties
+ *   follow the Iceberg JDBC catalog's shape (catalog_name 'kiln') so
+ *   PyIceberg's SqlCatalog can open catalog.db. A commit holds the database
+ *   write lock (BEGIN IMMEDIATE) around: check metadata_location = old,
+ *   link v<N+1>, UPDATE ... WHERE metadata_location = old, write the hint,
+ *   COMMIT. If the process dies after the link but before COMMIT, the row
+ *   still names v<N>; loading a table rolls the row forward to the newest
+ *   v<N+k> whose metadata-log ends with the previous file (same table-uuid),
+ *   so the file-level commit stands in both views.
+ * - Hadoop catalog: no database; tables are directories; the current
+ *   version is the hint, then probed upward while v<N+1> exists.
+ */
+#include "lake/lake_meta_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CATALOG_NAME "kiln"
+#define MAX_VERSION 100000000
+
+/* ------------------------------------------------------------ paths, names */
+
+int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err)
+{
+    *out = NULL;
+    const char *p = uri;
+    if (strncmp(uri, "file://", 7) == 0) {
+        p = uri + 7;
+        if (*p != '/')
+            return kiln_err_set(err, KILN_EINVAL, "%s: only file:///absolute/path URIs are supported", uri);
+    } else if (strncmp(uri, "file:", 5) == 0) {
+        p = uri + 5;
+    } else if (strstr(uri, "://")) {
+        return kiln_err_set(err, KILN_EINVAL, "%s: not a local path (kiln reads file:// tables here)", uri);
+    }
+    *out = kiln_strdup(p);
+    return *out ? 0 : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+}
+
+char *kiln_lake_path_to_uri(const char *path)
+{
+    return kiln_sprintf("file://%s", path);
+}
+
+static int part_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 128 || !kiln_path_component_ok(s, n))
+        return 0;
+    if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int kiln_lake_name_split(const char *name, char ns[129], char table[129], kiln_err *err)
+{
+    const char *dot = name ? strchr(name, '.') : NULL;
+    if (!name || !dot || strchr(dot + 1, '.') || !part_ok(name, (size_t)(dot - name)) ||
+        !part_ok(dot + 1, strlen(dot + 1)))
+        return kiln_err_set(err, KILN_EINVAL,
+                            "bad table name \"%s\": use namespace.table, each part letters, digits, '_' or '-', "
+                            "starting with a letter or '_', at most 128 bytes",
+                            name ? name : "");
+    memcpy(ns, name, (size_t)(dot - name));
+    ns[dot - name] = 0;
+    strcpy(table, dot + 1);
+    return 0;
+}
+
+static int ns_check(const char *ns, kiln_err *err)
+{
+    if (!ns || !part_ok(ns, strlen(ns)))
+        return kiln_err_set(err, KILN_EINVAL,
+                            "bad namespace \"%s\": letters, digits, '_' or '-', starting with a letter or '_'",
+                            ns ? ns : "");
+    return 0;
+}
+
+/* ------------------------------------------------------------ catalog */
+
+static int db_err(kiln_lake_catalog *c, kiln_err *err, const char *what)
+{
+    return kiln_err_set(err, KILN_EIO, "%s/catalog.db: %s: %s", c->warehouse, what,
+                        sqlite3_errmsg((sqlite3 *)c->db));
+}
+
+static int db_exec(kiln_lake_catalog *c, const char *sql, kiln_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec((sqlite3 *)c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = kiln_err_set(err, KILN_EIO, "%s/catalog.db: %s", c->warehouse, msg ? msg : "error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind,
+                           kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_catalog *c = NULL;
+    char *dbpath = NULL;
+    char real[PATH_MAX];
+    int rc;
+    if (!warehouse || !*warehouse) {
+        rc = kiln_err_set(err, KILN_EINVAL, "no warehouse directory given (--warehouse DIR or KILN_WAREHOUSE)");
+        goto done;
+    }
+    if ((rc = kiln_mkdirs(warehouse, err)) != 0)
+        goto done;
+    if (!realpath(warehouse, real)) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", warehouse, strerror(errno));
+        goto done;
+    }
+    c = kiln_calloc(1, sizeof(*c));
+    if (!c || !(c->warehouse = kiln_strdup(real))) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    c->kind = kind;
+    if (kind == KILN_LAKE_CATALOG_SQLITE) {
+        dbpath = kiln_sprintf("%s/catalog.db", c->warehouse);
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
+            rc = kiln_err_set(err, KILN_EIO, "%s: cannot open: %s", dbpath, db ? sqlite3_errmsg(db) : "out of memory");
+            sqlite3_close(db);
+            goto done;
+        }
+        c->db = db;
+        sqlite3_busy_timeout(db, 30000);
+        if ((rc = db_exec(c,
+                          "PRAGMA journal_mode=WAL;"
+                          "CREATE TABLE IF NOT EXISTS iceberg_tables("
+                          " catalog_name VARCHAR(255) NOT NULL,"
+                          " table_namespace VARCHAR(255) NOT NULL,"
+                          " table_name VARCHAR(255) NOT NULL,"
+                          " metadata_location VARCHAR(1000),"
+                          " previous_metadata_location VARCHAR(1000),"
+                          " PRIMARY KEY (catalog_name, table_namespace, table_name));"
+                          "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties("
+                          " catalog_name VARCHAR(255) NOT NULL,"
+                          " namespace VARCHAR(255) NOT NULL,"
+                          " property_key VARCHAR(255),"
+                          " property_value VARCHAR(1000),"
+                          " PRIMARY KEY (catalog_name, namespace, property_key));",
+                          err)) != 0)
+            goto done;
+    }
+    *out = c;
+    c = NULL;
+done:
+    kiln_lake_catalog_free(c);
+    kiln_free(dbpath);
+    return rc;
+}
+
+void kiln_lake_catalog_free(kiln_lake_catalog *c)
+{
+    if (!c)
+        return;
+    if (c->db)
+        sqlite3_close((sqlite3 *)c->db);
+    kiln_free(c->warehouse);
+    kiln_free(c);
+}
+
+const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c)
+{
+    return c->warehouse;
+}
+
+/* ------------------------------------------------------------ namespaces */
+
+int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *err)
+{
+    int rc;
+    if ((rc = ns_check(ns, err)) != 0)
+        return rc;
+    char *dir = kiln_sprintf("%s/%s", c->warehouse, ns);
+    if (!dir)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    rc = kiln_mkdirs(dir, err);
+    kiln_free(dir);
+    if (rc != 0 || c->kind != KILN_LAKE_CATALOG_SQLITE)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT OR IGNORE INTO iceberg_namespace_properties VALUES (?, ?, 'exists', 'true')",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "create namespace");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int count_tables_cb(void *ctx, const char *name, const char *loc)
+{
+    (void)name;
+    (void)loc;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err)
+{
+    int rc, n = 0;
+    if ((rc = ns_check(ns, err)) != 0)
+        return rc;
+    if ((rc = kiln_lake_table_list(c, ns, count_tables_cb, &n, err)) != 0)
+        return rc;
+    if (n > 0)
+        return kiln_err_set(err, KILN_EEXIST, "namespace %s still has %d table(s); drop them first", ns, n);
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db, "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=?",
+                               -1, &st, NULL) != SQLITE_OK)
+            return db_err(c, err, "prepare");
+        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "drop namespace");
+        sqlite3_finalize(st);
+        if (rc != 0)
+            return rc;
+    }
+    char *dir = kiln_sprintf("%s/%s", c->warehouse, ns);
+    if (dir)
+        rmdir(dir); /* only if empty; leftovers of purged tables stay */
+    kiln_free(dir);
+    return 0;
+}
+
+typedef KILN_VEC(char *) name_vec;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted subdirectory names of dir with safe names. */
+static int list_dirs(const char *dir, name_vec *out, kiln_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : kiln_err_set(err, KILN_EIO, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!part_ok(e->d_name, strlen(e->d_name)))
+            continue;
+        char *p = kiln_sprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        int isdir = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+        kiln_free(p);
+        if (!isdir)
+            continue;
+        char *name = kiln_strdup(e->d_name);
+        if (!name || kiln_vec_push(out, name, err) != 0) {
+            kiln_free(name);
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    closedir(d);
+    if (out->len > 1)
+        qsort(out->items, out->len, sizeof(char *), cmp_str);
+    return rc;
+}
+
+static void free_names(name_vec *v)
+{
+    for (size_t i = 0; i < v->len; i++)
+        kiln_free(v->items[i]);
+    kiln_vec_free(v);
+}
+
+int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const char *ns), void *ctx,
+                             kiln_err *err)
+{
+    int rc = 0;
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db,
+                               "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1 "
+                               "UNION SELECT table_namespace FROM iceberg_tables WHERE catalog_name=?1 ORDER BY 1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return db_err(c, err, "prepare");
+        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        int s;
+        while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+            rc = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return rc;
+    }
+    name_vec names = {0};
+    if ((rc = list_dirs(c->warehouse, &names, err)) == 0)
+        for (size_t i = 0; rc == 0 && i < names.len; i++)
+            rc = fn(ctx, names.items[i]);
+    free_names(&names);
+    return rc;
+}
+
+/* ------------------------------------------------------------ versions */
+
+static char *meta_path(const char *dir, int version)
+{
+    return kiln_sprintf("%s/metadata/v%d.metadata.json", dir, version);
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0;
+}
+
+/* Parse N out of ".../vN.metadata.json"; -1 if it is not that shape. */
+static int version_of(const char *loc)
+{
+    const char *slash = strrchr(loc, '/');
+    const char *b = slash ? slash + 1 : loc;
+    if (b[0] != 'v')
+        return -1;
+    char *end;
+    long v = strtol(b + 1, &end, 10);
+    if (end == b + 1 || strcmp(end, ".metadata.json") != 0 || v < 0 || v > MAX_VERSION)
+        return -1;
+    return (int)v;
+}
+
+/* Hadoop view: the hint, then the highest v<N> probing upward. 0 = none. */
+static int hadoop_current_version(const char *dir)
+{
+    int v = 0;
+    char *hint = kiln_sprintf("%s/metadata/version-hint.text", dir);
+    char *data = NULL;
+    size_t n = 0;
+    kiln_err e = {0};
+    if (hint && kiln_file_read(hint, 64, &data, &n, &e) == 0) {
+        v = atoi(data);
+        if (v < 0 || v > MAX_VERSION)
+            v = 0;
+    }
+    kiln_free(hint);
+    kiln_free(data);
+    if (v == 0) {
+        /* no hint: list the directory */
+        char *mdir = kiln_sprintf("%s/metadata", dir);
+        DIR *d = mdir ? opendir(mdir) : NULL;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            int x = version_of(de->d_name);
+            if (x > v)
+                v = x;
+        }
+        if (d)
+            closedir(d);
+        kiln_free(mdir);
+    }
+    for (;;) {
+        char *next = meta_path(dir, v + 1);
+        int ok = file_exists(next);
+        kiln_free(next);
+        if (!ok)
+            break;
+        v++;
+    }
+    if (v > 0) {
+        char *cur = meta_path(dir, v);
+        if (!file_exists(cur))
+            v = 0;
+        kiln_free(cur);
+    }
+    return v;
+}
+
+static int write_hint(const char *dir, int version, kiln_err *err)
+{
+    char *hint = kiln_sprintf("%s/metadata/version-hint.text", dir);
+    char num[16];
+    int n = snprintf(num, sizeof(num), "%d", version);
+    int rc = hint ? kiln_file_write_atomic(hint, num, (size_t)n, err) : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    kiln_free(hint);
+    return rc;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static int write_file_synced(const char *path, const char *data, size_t n, kiln_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kiln_err_set(err, KILN_EIO, "%s: cannot create: %s", path, strerror(errno));
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, data + off, n - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(path);
+            return kiln_err_set(err, KILN_EIO, "%s: write failed: %s", path, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(path);
+        return kiln_err_set(err, KILN_EIO, "%s: fsync failed: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ table rows */
+
+static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char **loc_out, kiln_err *err)
+{
+    *loc_out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT metadata_location FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? "
+                           "AND table_name=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
+    int rc = 0, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!(*loc_out = kiln_strdup(v ? v : "")))
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    } else if (s == SQLITE_DONE) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s.%s in catalog %s/catalog.db (see 'kiln table list')", ns,
+                          tbl, c->warehouse);
+    } else {
+        rc = db_err(c, err, "read table");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* UPDATE ... WHERE metadata_location = old. KILN_ECONFLICT if 0 rows. */
+static int row_swap(kiln_lake_catalog *c, const char *ns, const char *tbl, const char *old, const char *new_loc,
+                    kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "UPDATE iceberg_tables SET metadata_location=?, previous_metadata_location=? "
+                           "WHERE catalog_name=? AND table_namespace=? AND table_name=? AND metadata_location=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, new_loc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, old, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, old, -1, SQLITE_STATIC);
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(c, err, "swap metadata location");
+    else if (sqlite3_changes(c->db) != 1)
+        rc = kiln_err_set(err, KILN_ECONFLICT, "table %s.%s was changed by another commit", ns, tbl);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------ load */
+
+static void table_free_fields(kiln_lake_table *t)
+{
+    kiln_free(t->name);
+    kiln_free(t->dir);
+    kiln_free(t->metadata_location);
+    kiln_lake_meta_free(t->meta);
+}
+
+void kiln_lake_table_free(kiln_lake_table *t)
+{
+    if (!t)
+        return;
+    table_free_fields(t);
+    kiln_free(t);
+}
+
+/* Roll the SQLite row forward over versions committed by link but not yet
+ * recorded (a crash between link and UPDATE, or a hadoop-mode writer). */
+static int roll_forward(kiln_lake_table *t, kiln_err *err)
+{
+    int rc = 0;
+    for (;;) {
+        char *next = meta_path(t->dir, t->version + 1);
+        if (!next)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        if (!file_exists(next)) {
+            kiln_free(next);
+            return 0;
+        }
+        kiln_lake_meta *m = NULL;
+        kiln_err e2 = {0};
+        int ok = kiln_lake_meta_read(&m, next, &e2) == 0 && m->table_uuid && t->meta->table_uuid &&
+                 strcmp(m->table_uuid, t->meta->table_uuid) == 0 && m->nmetadata_log > 0 &&
+                 strcmp(m->metadata_log[m->nmetadata_log - 1].metadata_file, t->metadata_location) == 0;
+        if (!ok) {
+            kiln_lake_meta_free(m);
+            kiln_free(next);
+            return kiln_err_set(err, KILN_EFORMAT,
+                                "%s exists but does not continue %s (a foreign or damaged file; move it away to "
+                                "let commits proceed)",
+                                next, t->metadata_location);
+        }
+        char *loc = kiln_lake_path_to_uri(next);
+        kiln_free(next);
+        if (!loc) {
+            kiln_lake_meta_free(m);
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        }
+        if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
+            rc = row_swap(t->cat, t->ns, t->tbl, t->metadata_location, loc, err);
+            if (rc == KILN_ECONFLICT) {
+                /* someone else rolled it forward or committed: re-read */
+                kiln_free(loc);
+                kiln_lake_meta_free(m);
+                char *cur = NULL;
+                if ((rc = row_get(t->cat, t->ns, t->tbl, &cur, err)) != 0)
+                    return rc;
+                kiln_lake_meta *cm = NULL;
+                if ((rc = kiln_lake_meta_read(&cm, cur, err)) != 0) {
+                    kiln_free(cur);
+                    return rc;
+                }
+                kiln_lake_meta_free(t->meta);
+                t->meta = cm;
+                kiln_free(t->metadata_location);
+                t->metadata_location = cur;
+                t->version = version_of(cur);
+                if (t->version < 0)
+                    return 0;
+                continue;
+            }
+            if (rc != 0) {
+                kiln_free(loc);
+                kiln_lake_meta_free(m);
+                return rc;
+            }
+            kiln_warn("table %s: recovered commit v%d (catalog row was behind the metadata files)", t->name,
+                      t->version + 1);
+        }
+        kiln_lake_meta_free(t->meta);
+        t->meta = m;
+        kiln_free(t->metadata_location);
+        t->metadata_location = loc;
+        t->version++;
+    }
+}
+
+static int table_read_current(kiln_lake_table *t, kiln_err *err)
+{
+    int rc;
+    char *loc = NULL;
+    kiln_lake_meta *m = NULL;
+    if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if ((rc = row_get(t->cat, t->ns, t->tbl, &loc, err)) != 0)
+            goto done;
+    } else {
+        int v = hadoop_current_version(t->dir);
+        if (v <= 0) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s under %s (no metadata/v*.metadata.json)", t->name,
+                              t->cat->warehouse);
+            goto done;
+        }
+        char *p = meta_path(t->dir, v);
+        loc = p ? kiln_lake_path_to_uri(p) : NULL;
+        kiln_free(p);
+        if (!loc) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if ((rc = kiln_lake_meta_read(&m, loc, err)) != 0)
+        goto done;
+    kiln_lake_meta_free(t->meta);
+    t->meta = m;
+    m = NULL;
+    kiln_free(t->metadata_location);
+    t->metadata_location = loc;
+    loc = NULL;
+    t->version = version_of(t->metadata_location);
+    if (t->version >= 0) {
+        /* the table directory is where its metadata is (a renamed table
+         * keeps its files where they were) */
+        char *path = NULL;
+        if ((rc = kiln_lake_uri_to_path(&path, t->metadata_location, err)) != 0)
+            goto done;
+        char *slash = strrchr(path, '/');
+        if (slash) {
+            *slash = 0;
+            slash = strrchr(path, '/');
+        }
+        if (slash && strcmp(slash, "/metadata") == 0) {
+            *slash = 0;
+            kiln_free(t->dir);
+            t->dir = path;
+            path = NULL;
+        }
+        kiln_free(path);
+        rc = roll_forward(t, err);
+    }
+done:
+    kiln_free(loc);
+    kiln_lake_meta_free(m);
+    return rc;
+}
+
+static int table_new(kiln_lake_table **out, kiln_lake_catalog *c, const char *name, kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_table *t = kiln_calloc(1, sizeof(*t));
+    if (!t)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = kiln_lake_name_split(name, t->ns, t->tbl, err);
+    if (rc != 0) {
+        kiln_free(t);
+        return rc;
+    }
+    t->cat = c;
+    t->name = kiln_sprintf("%s.%s", t->ns, t->tbl);
+    t->dir = kiln_sprintf("%s/%s/%s", c->warehouse, t->ns, t->tbl);
+    if (!t->name || !t->dir) {
+        kiln_lake_table_free(t);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    *out = t;
+    return 0;
+}
+
+int kiln_lake_table_load(kiln_lake_table **out, kiln_lake_catalog *c, const char *name, kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_table *t = NULL;
+    int rc = table_new(&t, c, name, err);
+    if (rc == 0 && (rc = table_read_current(t, err)) == 0) {
+        *out = t;
+        t = NULL;
+    }
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+int kiln_lake_table_refresh(kiln_lake_table *t, kiln_err *err)
+{
+    return table_read_current(t, err);
+}
+
+const kiln_lake_meta *kiln_lake_table_meta(const kiln_lake_table *t) { return t->meta; }
+const char *kiln_lake_table_name(const kiln_lake_table *t) { return t->name; }
+const char *kiln_lake_table_metadata_location(const kiln_lake_table *t) { return t->metadata_location; }
+int kiln_lake_table_version(const kiln_lake_table *t) { return t->version; }
+const char *kiln_lake_table_dir(const kiln_lake_table *t) { return t->dir; }
+kiln_lake_catalog *kiln_lake_table_catalog(const kiln_lake_table *t) { return t->cat; }
+
+/* ------------------------------------------------------------ list */
+
+typedef struct {
+    int (*fn)(void *ctx, const char *name, const char *loc);
+    void *ctx;
+    kiln_lake_catalog *c;
+    kiln_err *err;
+} list_ctx;
+
+static int list_ns_tables_hadoop(void *vctx, const char *ns)
+{
+    list_ctx *lc = vctx;
+    char *nsdir = kiln_sprintf("%s/%s", lc->c->warehouse, ns);
+    name_vec names = {0};
+    int rc = nsdir ? list_dirs(nsdir, &names, lc->err) : KILN_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < names.len; i++) {
+        char *dir = kiln_sprintf("%s/%s", nsdir, names.items[i]);
+        int v = dir ? hadoop_current_version(dir) : 0;
+        if (v > 0) {
+            char *p = meta_path(dir, v), *loc = p ? kiln_lake_path_to_uri(p) : NULL;
+            char *name = kiln_sprintf("%s.%s", ns, names.items[i]);
+            if (loc && name)
+                rc = lc->fn(lc->ctx, name, loc);
+            kiln_free(p);
+            kiln_free(loc);
+            kiln_free(name);
+        }
+        kiln_free(dir);
+    }
+    free_names(&names);
+    kiln_free(nsdir);
+    return rc;
+}
+
+int kiln_lake_table_list(kiln_lake_catalog *c, const char *ns,
+                         int (*fn)(void *ctx, const char *name, const char *metadata_location), void *ctx,
+                         kiln_err *err)
+{
+    int rc;
+    if (ns && (rc = ns_check(ns, err)) != 0)
+        return rc;
+    if (c->kind == KILN_LAKE_CATALOG_HADOOP) {
+        list_ctx lc = {fn, ctx, c, err};
+        if (ns)
+            return list_ns_tables_hadoop(&lc, ns);
+        return kiln_lake_namespace_list(c, list_ns_tables_hadoop, &lc, err);
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT table_namespace || '.' || table_name, metadata_location FROM iceberg_tables "
+                           "WHERE catalog_name=?1 AND (?2 IS NULL OR table_namespace=?2) ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+    if (ns)
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    rc = 0;
+    int s;
+    while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static int hook(const kiln_lake_commit_opts *opts, kiln_lake_hook_point where, kiln_err *err)
+{
+    if (opts && opts->test_hook) {
+        int rc = opts->test_hook(where, opts->test_hook_ctx);
+        if (rc != 0)
+            return kiln_err_set(err, rc < 0 ? rc : KILN_EIO, "commit stopped by test hook at point %d", (int)where);
+    }
+    return 0;
+}
+
+/* Write m as version `version` into t->dir: temp file then no-overwrite
+ * link. On success *loc_out is the new file:// URI. The SQLite lock (if
+ * any) is held by the caller. */
+static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, const kiln_lake_commit_opts *opts,
+                        char **loc_out, kiln_err *err)
+{
+    *loc_out = NULL;
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    char *mdir = kiln_sprintf("%s/metadata", t->dir);
+    char *tmp = kiln_sprintf("%s/metadata/%s.metadata.json", t->dir, uuid);
+    char *final = meta_path(t->dir, version);
+    int rc;
+    if (!mdir || !tmp || !final) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = kiln_mkdirs(mdir, err)) != 0)
+        goto done;
+    if ((rc = write_file_synced(tmp, json->data, json->len, err)) != 0)
+        goto done;
+    if ((rc = hook(opts, KILN_LAKE_HOOK_BEFORE_SWAP, err)) != 0) {
+        /* a crash here leaves only the temp file: invisible, an orphan */
+        goto done;
+    }
+    if (link(tmp, final) != 0) {
+        int e = errno;
+        unlink(tmp);
+        if (e == EEXIST)
+            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s: v%d.metadata.json was committed by someone else", t->name,
+                              version);
+        else
+            rc = kiln_err_set(err, KILN_EIO, "%s: cannot link: %s", final, strerror(e));
+        goto done;
+    }
+    unlink(tmp);
+    fsync_dir(mdir);
+    *loc_out = kiln_lake_path_to_uri(final);
+    if (!*loc_out)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+done:
+    kiln_free(mdir);
+    kiln_free(tmp);
+    kiln_free(final);
+    return rc;
+}
+
+/* After the hint is written, make sure it does not point behind a newer
+ * version someone else committed meanwhile (hadoop mode has no lock). */
+static void fix_hint(const char *dir, int version)
+{
+    int v = version;
+    for (;;) {
+        char *next = meta_path(dir, v + 1);
+        int ok = file_exists(next);
+        kiln_free(next);
+        if (!ok)
+            break;
+        v++;
+    }
+    if (v != version) {
+        kiln_err e = {0};
+        write_hint(dir, v, &e);
+    }
+}
+
+int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_lake_commit_opts *opts, kiln_err *err)
+{
+    kiln_buf json;
+    kiln_buf_init(&json, KILN_LAKE_META_MAX_BYTES);
+    char *loc = NULL, *cur = NULL;
+    int rc, in_txn = 0;
+    int version = t->version + 1;
+    kiln_lake_catalog *c = t->cat;
+
+    if (t->version < 0) {
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "table %s: current metadata %s is not named vN.metadata.json; kiln commits only to "
+                          "tables it can version",
+                          t->name, t->metadata_location);
+        goto done;
+    }
+    if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
+        goto done;
+    if ((rc = hook(opts, KILN_LAKE_HOOK_BEFORE_WRITE, err)) != 0)
+        goto done;
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if ((rc = db_exec(c, "BEGIN IMMEDIATE", err)) != 0)
+            goto done;
+        in_txn = 1;
+        if ((rc = row_get(c, t->ns, t->tbl, &cur, err)) != 0)
+            goto done;
+        if (strcmp(cur, t->metadata_location) != 0) {
+            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was changed by another commit (now %s)", t->name, cur);
+            goto done;
+        }
+    }
+    if ((rc = link_version(t, &json, version, opts, &loc, err)) != 0)
+        goto done;
+    /* Committed at the file level from here on. */
+    if ((rc = hook(opts, KILN_LAKE_HOOK_AFTER_SWAP, err)) != 0)
+        goto done; /* simulated crash: the SQLite txn rolls back; load rolls forward */
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if ((rc = row_swap(c, t->ns, t->tbl, t->metadata_location, loc, err)) != 0)
+            goto done;
+    }
+    {
+        kiln_err herr = {0};
+        if (write_hint(t->dir, version, &herr) != 0)
+            kiln_warn("table %s: version-hint.text not updated: %s", t->name, herr.msg);
+        else if (c->kind == KILN_LAKE_CATALOG_HADOOP)
+            fix_hint(t->dir, version);
+    }
+    if (in_txn) {
+        if ((rc = db_exec(c, "COMMIT", err)) != 0)
+            goto done; /* the file is linked: a later load rolls the row forward */
+        in_txn = 0;
+    }
+    kiln_lake_meta_free(t->meta);
+    t->meta = m;
+    m = NULL;
+    kiln_free(t->metadata_location);
+    t->metadata_location = loc;
+    loc = NULL;
+    t->version = version;
+done:
+    if (in_txn)
+        db_exec(c, "ROLLBACK", &(kiln_err){0});
+    kiln_buf_free(&json);
+    kiln_free(loc);
+    kiln_free(cur);
+    if (rc != 0)
+        kiln_lake_meta_free(m);
+    return rc;
+}
+
+int kiln_lake__table_register(kiln_lake_catalog *c, const char *name, kiln_lake_meta *m, kiln_lake_table **out,
+                              kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_buf json;
+    kiln_buf_init(&json, KILN_LAKE_META_MAX_BYTES);
+    char *loc = NULL, *datadir = NULL;
+    int rc, in_txn = 0;
+    if ((rc = table_new(&t, c, name, err)) != 0)
+        goto done;
+    if ((rc = kiln_lake_namespace_create(c, t->ns, err)) != 0)
+        goto done;
+    datadir = kiln_sprintf("%s/data", t->dir);
+    if (!datadir) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = kiln_mkdirs(datadir, err)) != 0)
+        goto done;
+    if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
+        goto done;
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if ((rc = db_exec(c, "BEGIN IMMEDIATE", err)) != 0)
+            goto done;
+        in_txn = 1;
+        char *cur = NULL;
+        kiln_err e2 = {0};
+        if (row_get(c, t->ns, t->tbl, &cur, &e2) == 0) {
+            kiln_free(cur);
+            rc = kiln_err_set(err, KILN_EEXIST, "table %s already exists", t->name);
+            goto done;
+        }
+    }
+    if (hadoop_current_version(t->dir) > 0) {
+        rc = kiln_err_set(err, KILN_EEXIST,
+                          "table %s: %s/metadata already holds table metadata (a dropped table's files? "
+                          "remove the directory or choose another name)",
+                          t->name, t->dir);
+        goto done;
+    }
+    if ((rc = link_version(t, &json, 1, NULL, &loc, err)) != 0) {
+        if (rc == KILN_ECONFLICT)
+            rc = kiln_err_set(err, KILN_EEXIST, "table %s was created concurrently", t->name);
+        goto done;
+    }
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db, "INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)", -1, &st, NULL) !=
+            SQLITE_OK) {
+            rc = db_err(c, err, "prepare");
+            goto done;
+        }
+        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, t->tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, loc, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "insert table");
+        sqlite3_finalize(st);
+        if (rc != 0)
+            goto done;
+    }
+    if ((rc = write_hint(t->dir, 1, err)) != 0)
+        goto done;
+    if (in_txn) {
+        if ((rc = db_exec(c, "COMMIT", err)) != 0)
+            goto done;
+        in_txn = 0;
+    }
+    t->meta = m;
+    m = NULL;
+    t->metadata_location = loc;
+    loc = NULL;
+    t->version = 1;
+    *out = t;
+    t = NULL;
+done:
+    if (in_txn)
+        db_exec(c, "ROLLBACK", &(kiln_err){0});
+    kiln_buf_free(&json);
+    kiln_free(loc);
+    kiln_free(datadir);
+    kiln_lake_meta_free(m);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------ drop, rename */
+
+int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln_err *err)
+{
+    char ns[129], tbl[129];
+    int rc = kiln_lake_name_split(name, ns, tbl, err);
+    if (rc != 0)
+        return rc;
+    char *dir = kiln_sprintf("%s/%s/%s", c->warehouse, ns, tbl);
+    if (!dir)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(c->db,
+                               "DELETE FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND table_name=?",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = db_err(c, err, "prepare");
+            goto done;
+        }
+        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_err(c, err, "drop table");
+        else if (sqlite3_changes(c->db) == 0)
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to drop", name);
+        sqlite3_finalize(st);
+        if (rc != 0)
+            goto done;
+    } else {
+        if (hadoop_current_version(dir) <= 0) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to drop", name);
+            goto done;
+        }
+        if (!purge) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "the hadoop catalog has no registry: dropping %s needs --purge (deletes its files)",
+                              name);
+            goto done;
+        }
+    }
+    if (purge)
+        rc = kiln_rmtree(dir, err);
+done:
+    kiln_free(dir);
+    return rc;
+}
+
+int kiln_lake_table_rename(kiln_lake_catalog *c, const char *from, const char *to, kiln_err *err)
+{
+    char ns1[129], t1[129], ns2[129], t2[129];
+    int rc;
+    if ((rc = kiln_lake_name_split(from, ns1, t1, err)) != 0 || (rc = kiln_lake_name_split(to, ns2, t2, err)) != 0)
+        return rc;
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE)
+        return kiln_err_set(err, KILN_EUNSUPP, "rename needs the SQLite catalog (hadoop tables are directories)");
+    char *cur = NULL;
+    kiln_err e2 = {0};
+    if (row_get(c, ns2, t2, &cur, &e2) == 0) {
+        kiln_free(cur);
+        return kiln_err_set(err, KILN_EEXIST, "table %s already exists", to);
+    }
+    if ((rc = kiln_lake_namespace_create(c, ns2, err)) != 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "UPDATE iceberg_tables SET table_namespace=?, table_name=? WHERE catalog_name=? AND "
+                           "table_namespace=? AND table_name=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, ns2, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ns1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t1, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_err(c, err, "rename table");
+    else if (sqlite3_changes(c->db) == 0)
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to rename", from);
+    sqlite3_finalize(st);
+    return rc;
+}

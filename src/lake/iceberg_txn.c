@@ -1,0 +1,1264 @@
+/*
+ * iceberg_txn.c - transactions on Iceberg table metadata: requirements and
+ * updates (named as in the REST catalog spec), applied to a copy of the
+ * latest metadata and committed with optimistic concurrency.
+ *
+ * How it works: a txn records requirements and updates as data (strings in
+ * the txn's own arena). kiln_lake_txn_commit() clones the table's current
+ * metadata, checks the requirements against it, applies the updates in
+ * order, appends the previous metadata file to metadata-log and hands the
+ * result to the catalog's compare-and-swap. If another committer won, it
+ * reloads, runs the caller's rebase hook, and tries again with jittered
+ * exponential backoff. Schema evolution updates (add/rename/widen column,
+ * add spec from text) are recorded as intents and resolved against the base
+ * at apply time, so a retry assigns fresh ids on top of whatever the winner
+ * committed.
+ */
+#include "lake/lake_meta_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum {
+    REQ_UUID,
+    REQ_REF,
+    REQ_SCHEMA,
+    REQ_LAST_COL,
+    REQ_LAST_PART,
+    REQ_SPEC,
+    REQ_SORT
+} req_kind;
+
+typedef struct {
+    req_kind kind;
+    const char *s;
+    int64_t v;
+} txn_req;
+
+typedef enum {
+    UP_ADD_SNAPSHOT,
+    UP_SET_REF,
+    UP_REMOVE_REF,
+    UP_REMOVE_SNAPSHOTS,
+    UP_SET_PROPS,
+    UP_REMOVE_PROPS,
+    UP_ADD_SCHEMA,
+    UP_SET_SCHEMA,
+    UP_ADD_COLUMN,
+    UP_RENAME_COLUMN,
+    UP_WIDEN_COLUMN,
+    UP_ADD_SPEC,
+    UP_SET_SPEC
+} up_kind;
+
+typedef struct {
+    up_kind kind;
+    kiln_lake_snapshot snap;
+    kiln_lake_ref ref;
+    const char *s1, *s2, *s3, *s4;
+    int64_t *ids;
+    size_t n;
+    kiln_lake_kv *kv;
+    const char **keys;
+    int64_t id;
+} txn_up;
+
+struct kiln_lake_txn {
+    kiln_lake_table *t;
+    kiln_lake_meta *store; /* arena for the recorded strings */
+    KILN_VEC(txn_req) reqs;
+    KILN_VEC(txn_up) ups;
+    kiln_lake_meta *preview;
+};
+
+static char *sdup(kiln_lake_txn *txn, const char *s)
+{
+    return kiln_lake__strdup(txn->store, s);
+}
+
+#define OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory in table transaction")
+
+int kiln_lake_txn_begin(kiln_lake_txn **out, kiln_lake_table *t, kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_txn *txn = kiln_calloc(1, sizeof(*txn));
+    if (!txn)
+        return OOM(err);
+    int rc = kiln_lake__meta_new(&txn->store, err);
+    if (rc != 0) {
+        kiln_free(txn);
+        return rc;
+    }
+    txn->t = t;
+    *out = txn;
+    return 0;
+}
+
+void kiln_lake_txn_free(kiln_lake_txn *txn)
+{
+    if (!txn)
+        return;
+    kiln_vec_free(&txn->reqs);
+    kiln_vec_free(&txn->ups);
+    kiln_lake_meta_free(txn->store);
+    kiln_lake_meta_free(txn->preview);
+    kiln_free(txn);
+}
+
+const kiln_lake_meta *kiln_lake_txn_base(const kiln_lake_txn *txn)
+{
+    return txn->t->meta;
+}
+
+int64_t kiln_lake_txn_next_sequence_number(const kiln_lake_txn *txn)
+{
+    return txn->t->meta->last_sequence_number + 1;
+}
+
+void kiln_lake_txn_clear(kiln_lake_txn *txn)
+{
+    txn->reqs.len = 0;
+    txn->ups.len = 0;
+}
+
+/* ------------------------------------------------------------ requirements */
+
+static int add_req(kiln_lake_txn *txn, req_kind k, const char *s, int64_t v, kiln_err *err)
+{
+    txn_req r = {k, NULL, v};
+    if (s && !(r.s = sdup(txn, s)))
+        return OOM(err);
+    return kiln_vec_push(&txn->reqs, r, err);
+}
+
+int kiln_lake_txn_require_uuid(kiln_lake_txn *txn, const char *uuid, kiln_err *err)
+{
+    return add_req(txn, REQ_UUID, uuid, 0, err);
+}
+int kiln_lake_txn_require_ref_snapshot(kiln_lake_txn *txn, const char *ref, int64_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_REF, ref, id, err);
+}
+int kiln_lake_txn_require_current_schema_id(kiln_lake_txn *txn, int32_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_SCHEMA, NULL, id, err);
+}
+int kiln_lake_txn_require_last_column_id(kiln_lake_txn *txn, int32_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_LAST_COL, NULL, id, err);
+}
+int kiln_lake_txn_require_last_partition_id(kiln_lake_txn *txn, int32_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_LAST_PART, NULL, id, err);
+}
+int kiln_lake_txn_require_default_spec_id(kiln_lake_txn *txn, int32_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_SPEC, NULL, id, err);
+}
+int kiln_lake_txn_require_default_sort_order_id(kiln_lake_txn *txn, int32_t id, kiln_err *err)
+{
+    return add_req(txn, REQ_SORT, NULL, id, err);
+}
+
+static int check_reqs(kiln_lake_txn *txn, const kiln_lake_meta *m, kiln_err *err)
+{
+    const char *tn = txn->t->name;
+    for (size_t i = 0; i < txn->reqs.len; i++) {
+        const txn_req *r = &txn->reqs.items[i];
+        int64_t have = 0;
+        const char *what = NULL;
+        switch (r->kind) {
+        case REQ_UUID:
+            if (!m->table_uuid || strcmp(m->table_uuid, r->s) != 0)
+                return kiln_err_set(err, KILN_ECONFLICT,
+                                    "table %s: assert-table-uuid failed: expected %s, found %s (the table was "
+                                    "dropped and re-created?)",
+                                    tn, r->s, m->table_uuid ? m->table_uuid : "none");
+            continue;
+        case REQ_REF: {
+            const kiln_lake_ref *ref = kiln_lake_meta_ref(m, r->s);
+            int64_t cur = ref ? ref->snapshot_id : -1;
+            if (cur != r->v)
+                return kiln_err_set(err, KILN_ECONFLICT,
+                                    "table %s: assert-ref-snapshot-id failed: ref %s is at %" PRId64
+                                    " but this commit expected %" PRId64 " (another commit moved it; retry)",
+                                    tn, r->s, cur, r->v);
+            continue;
+        }
+        case REQ_SCHEMA:
+            have = m->current_schema_id;
+            what = "assert-current-schema-id";
+            break;
+        case REQ_LAST_COL:
+            have = m->last_column_id;
+            what = "assert-last-assigned-field-id";
+            break;
+        case REQ_LAST_PART:
+            have = m->last_partition_id;
+            what = "assert-last-assigned-partition-id";
+            break;
+        case REQ_SPEC:
+            have = m->default_spec_id;
+            what = "assert-default-spec-id";
+            break;
+        case REQ_SORT:
+            have = m->default_sort_order_id;
+            what = "assert-default-sort-order-id";
+            break;
+        }
+        if (have != r->v)
+            return kiln_err_set(err, KILN_ECONFLICT,
+                                "table %s: %s failed: expected %" PRId64 ", found %" PRId64
+                                " (a concurrent schema or spec change; reload and retry)",
+                                tn, what, r->v, have);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ recording updates */
+
+static int push_up(kiln_lake_txn *txn, txn_up *u, kiln_err *err)
+{
+    return kiln_vec_push(&txn->ups, *u, err);
+}
+
+int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst, const kiln_lake_snapshot *src,
+                             kiln_err *err)
+{
+    *dst = *src;
+    dst->manifest_list = kiln_lake__strdup(m, src->manifest_list);
+    dst->extra_json = kiln_lake__strdup(m, src->extra_json);
+    kiln_lake_kv *kv = kiln_lake__alloc(m, (src->nsummary + 1) * sizeof(*kv));
+    if (!kv || (src->manifest_list && !dst->manifest_list))
+        return OOM(err);
+    size_t n = 0;
+    int has_op = 0;
+    for (size_t i = 0; i < src->nsummary; i++) {
+        kv[n].key = kiln_lake__strdup(m, src->summary[i].key);
+        kv[n].value = kiln_lake__strdup(m, src->summary[i].value);
+        if (!kv[n].key || !kv[n].value)
+            return OOM(err);
+        if (strcmp(kv[n].key, "operation") == 0)
+            has_op = 1;
+        n++;
+    }
+    if (!has_op) {
+        /* the spec requires summary.operation */
+        kv[n].key = "operation";
+        kv[n].value = kiln_lake__strdup(m, src->operation ? src->operation : "append");
+        if (!kv[n].value)
+            return OOM(err);
+        n++;
+    }
+    dst->summary = kv;
+    dst->nsummary = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(kv[i].key, "operation") == 0)
+            dst->operation = kv[i].value;
+    return 0;
+}
+
+int kiln_lake_txn_add_snapshot(kiln_lake_txn *txn, const kiln_lake_snapshot *snap, kiln_err *err)
+{
+    txn_up u = {.kind = UP_ADD_SNAPSHOT};
+    int rc = kiln_lake__snapshot_copy(txn->store, &u.snap, snap, err);
+    if (rc != 0)
+        return rc;
+    if (!u.snap.manifest_list)
+        return kiln_err_set(err, KILN_EINVAL, "add-snapshot: snapshot %" PRId64 " needs a manifest-list",
+                            snap->snapshot_id);
+    if (u.snap.snapshot_id <= 0)
+        return kiln_err_set(err, KILN_EINVAL, "add-snapshot: snapshot ids are positive (use kiln_lake_snapshot_id_new)");
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_set_ref(kiln_lake_txn *txn, const kiln_lake_ref *ref, kiln_err *err)
+{
+    txn_up u = {.kind = UP_SET_REF, .ref = *ref};
+    if (!ref->name || !*ref->name)
+        return kiln_err_set(err, KILN_EINVAL, "set-snapshot-ref: a ref needs a name");
+    if (!(u.ref.name = sdup(txn, ref->name)))
+        return OOM(err);
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_remove_ref(kiln_lake_txn *txn, const char *name, kiln_err *err)
+{
+    txn_up u = {.kind = UP_REMOVE_REF, .s1 = sdup(txn, name)};
+    if (!u.s1)
+        return OOM(err);
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_remove_snapshots(kiln_lake_txn *txn, const int64_t *ids, size_t n, kiln_err *err)
+{
+    txn_up u = {.kind = UP_REMOVE_SNAPSHOTS, .n = n};
+    u.ids = kiln_lake__alloc(txn->store, n * sizeof(int64_t));
+    if (!u.ids)
+        return OOM(err);
+    if (n)
+        memcpy(u.ids, ids, n * sizeof(int64_t));
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_set_properties(kiln_lake_txn *txn, const kiln_lake_kv *kv, size_t n, kiln_err *err)
+{
+    txn_up u = {.kind = UP_SET_PROPS, .n = n};
+    u.kv = kiln_lake__alloc(txn->store, n * sizeof(*u.kv));
+    if (!u.kv)
+        return OOM(err);
+    for (size_t i = 0; i < n; i++) {
+        u.kv[i].key = sdup(txn, kv[i].key);
+        u.kv[i].value = sdup(txn, kv[i].value);
+        if (!u.kv[i].key || !u.kv[i].value)
+            return OOM(err);
+    }
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_remove_properties(kiln_lake_txn *txn, const char *const *keys, size_t n, kiln_err *err)
+{
+    txn_up u = {.kind = UP_REMOVE_PROPS, .n = n};
+    u.keys = kiln_lake__alloc(txn->store, n * sizeof(char *));
+    if (!u.keys)
+        return OOM(err);
+    for (size_t i = 0; i < n; i++)
+        if (!(u.keys[i] = sdup(txn, keys[i])))
+            return OOM(err);
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_add_schema_json(kiln_lake_txn *txn, const char *schema_json, kiln_err *err)
+{
+    txn_up u = {.kind = UP_ADD_SCHEMA, .s1 = sdup(txn, schema_json)};
+    return u.s1 ? push_up(txn, &u, err) : OOM(err);
+}
+
+int kiln_lake_txn_set_current_schema(kiln_lake_txn *txn, int32_t schema_id, kiln_err *err)
+{
+    txn_up u = {.kind = UP_SET_SCHEMA, .id = schema_id};
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_add_column(kiln_lake_txn *txn, const char *parent, const char *name, const char *type_ddl,
+                             const char *doc, kiln_err *err)
+{
+    txn_up u = {.kind = UP_ADD_COLUMN, .s1 = parent ? sdup(txn, parent) : NULL, .s2 = sdup(txn, name),
+                .s3 = sdup(txn, type_ddl), .s4 = doc ? sdup(txn, doc) : NULL};
+    if (!u.s2 || !u.s3)
+        return OOM(err);
+    return push_up(txn, &u, err);
+}
+
+int kiln_lake_txn_rename_column(kiln_lake_txn *txn, const char *path, const char *new_name, kiln_err *err)
+{
+    txn_up u = {.kind = UP_RENAME_COLUMN, .s1 = sdup(txn, path), .s2 = sdup(txn, new_name)};
+    return u.s1 && u.s2 ? push_up(txn, &u, err) : OOM(err);
+}
+
+int kiln_lake_txn_widen_column(kiln_lake_txn *txn, const char *path, const char *type, kiln_err *err)
+{
+    txn_up u = {.kind = UP_WIDEN_COLUMN, .s1 = sdup(txn, path), .s2 = sdup(txn, type)};
+    return u.s1 && u.s2 ? push_up(txn, &u, err) : OOM(err);
+}
+
+int kiln_lake_txn_add_spec(kiln_lake_txn *txn, const char *partition, kiln_err *err)
+{
+    txn_up u = {.kind = UP_ADD_SPEC, .s1 = sdup(txn, partition ? partition : "")};
+    return u.s1 ? push_up(txn, &u, err) : OOM(err);
+}
+
+int kiln_lake_txn_set_default_spec(kiln_lake_txn *txn, int32_t spec_id, kiln_err *err)
+{
+    txn_up u = {.kind = UP_SET_SPEC, .id = spec_id};
+    return push_up(txn, &u, err);
+}
+
+/* ------------------------------------------------------------ DDL types */
+
+static void skip_ws(const char **p)
+{
+    while (isspace((unsigned char)**p))
+        (*p)++;
+}
+
+static int ddl_word(const char **p, char *buf, size_t cap)
+{
+    skip_ws(p);
+    size_t n = 0;
+    while ((isalnum((unsigned char)**p) || **p == '_' || **p == '-') && n + 1 < cap)
+        buf[n++] = *(*p)++;
+    buf[n] = 0;
+    return (int)n;
+}
+
+int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_type **out, int32_t *next_id,
+                             int depth, kiln_err *err)
+{
+    char word[64];
+    if (depth > KILN_LAKE_MAX_DEPTH)
+        return kiln_err_set(err, KILN_ELIMIT, "type nested deeper than %d", KILN_LAKE_MAX_DEPTH);
+    if (!ddl_word(p, word, sizeof(word)))
+        return kiln_err_set(err, KILN_EINVAL, "expected a type at \"%.20s\"", *p);
+    for (char *c = word; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    kiln_lake_type *t = kiln_lake__alloc(m, sizeof(*t));
+    if (!t)
+        return OOM(err);
+    int rc;
+    skip_ws(p);
+    if (strcmp(word, "list") == 0 || strcmp(word, "array") == 0) {
+        if (**p != '<')
+            return kiln_err_set(err, KILN_EINVAL, "list needs <element type>");
+        (*p)++;
+        t->kind = KILN_LAKE_LIST;
+        t->name = "list";
+        t->element_id = (*next_id)++;
+        if ((rc = kiln_lake__type_from_ddl(m, p, &t->element, next_id, depth + 1, err)) != 0)
+            return rc;
+        skip_ws(p);
+        if (**p != '>')
+            return kiln_err_set(err, KILN_EINVAL, "list<...> is not closed with '>'");
+        (*p)++;
+    } else if (strcmp(word, "map") == 0) {
+        if (**p != '<')
+            return kiln_err_set(err, KILN_EINVAL, "map needs <key type, value type>");
+        (*p)++;
+        t->kind = KILN_LAKE_MAP;
+        t->name = "map";
+        t->key_id = (*next_id)++;
+        t->value_id = (*next_id)++;
+        if ((rc = kiln_lake__type_from_ddl(m, p, &t->key, next_id, depth + 1, err)) != 0)
+            return rc;
+        skip_ws(p);
+        if (**p != ',')
+            return kiln_err_set(err, KILN_EINVAL, "map<key, value> needs a ','");
+        (*p)++;
+        if ((rc = kiln_lake__type_from_ddl(m, p, &t->value, next_id, depth + 1, err)) != 0)
+            return rc;
+        skip_ws(p);
+        if (**p != '>')
+            return kiln_err_set(err, KILN_EINVAL, "map<...> is not closed with '>'");
+        (*p)++;
+    } else if (strcmp(word, "struct") == 0) {
+        if (**p != '<')
+            return kiln_err_set(err, KILN_EINVAL, "struct needs <name: type, ...>");
+        (*p)++;
+        t->kind = KILN_LAKE_STRUCT;
+        t->name = "struct";
+        KILN_VEC(kiln_lake_field) fs = {0};
+        for (;;) {
+            char fname[129];
+            kiln_lake_field f = {0};
+            if (!ddl_word(p, fname, sizeof(fname))) {
+                kiln_vec_free(&fs);
+                return kiln_err_set(err, KILN_EINVAL, "struct field needs a name at \"%.20s\"", *p);
+            }
+            skip_ws(p);
+            if (**p == ':')
+                (*p)++;
+            f.id = (*next_id)++;
+            f.name = kiln_lake__strdup(m, fname);
+            if ((rc = kiln_lake__type_from_ddl(m, p, &f.type, next_id, depth + 1, err)) != 0 ||
+                (rc = kiln_vec_push(&fs, f, err)) != 0) {
+                kiln_vec_free(&fs);
+                return rc;
+            }
+            skip_ws(p);
+            if (strncasecmp(*p, "not null", 8) == 0) {
+                fs.items[fs.len - 1].required = 1;
+                *p += 8;
+                skip_ws(p);
+            }
+            if (**p == ',') {
+                (*p)++;
+                continue;
+            }
+            if (**p == '>') {
+                (*p)++;
+                break;
+            }
+            kiln_vec_free(&fs);
+            return kiln_err_set(err, KILN_EINVAL, "struct<...> is not closed with '>'");
+        }
+        kiln_lake_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
+        if (!arr) {
+            kiln_vec_free(&fs);
+            return OOM(err);
+        }
+        if (fs.len)
+            memcpy(arr, fs.items, fs.len * sizeof(*arr));
+        t->fields = arr;
+        t->nfields = fs.len;
+        kiln_vec_free(&fs);
+    } else {
+        char spelled[96];
+        if (strcmp(word, "decimal") == 0 || strcmp(word, "fixed") == 0) {
+            int dec = word[0] == 'd';
+            char open = dec ? '(' : '[', close = dec ? ')' : ']';
+            if (**p != open && !(!dec && **p == '('))
+                return kiln_err_set(err, KILN_EINVAL, "%s needs %s", word, dec ? "(precision, scale)" : "[length]");
+            (*p)++;
+            const char *start = *p;
+            while (**p && **p != close && **p != ')' && **p != ']')
+                (*p)++;
+            if (!**p)
+                return kiln_err_set(err, KILN_EINVAL, "%s%c... is not closed", word, open);
+            int len = (int)(*p - start);
+            (*p)++;
+            if (dec) {
+                int prec = 0, scale = 0;
+                if (sscanf(start, "%d , %d", &prec, &scale) != 2)
+                    return kiln_err_set(err, KILN_EINVAL, "decimal needs (precision, scale)");
+                snprintf(spelled, sizeof(spelled), "decimal(%d, %d)", prec, scale);
+            } else {
+                snprintf(spelled, sizeof(spelled), "fixed[%.*s]", len, start);
+            }
+        } else {
+            static const struct {
+                const char *alias, *name;
+            } aliases[] = {{"integer", "int"},     {"bigint", "long"},     {"int64", "long"},
+                           {"int32", "int"},       {"bool", "boolean"},    {"varchar", "string"},
+                           {"text", "string"},     {"real", "float"},      {"bytes", "binary"},
+                           {"timestamp_tz", "timestamptz"}};
+            const char *name = word;
+            for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+                if (strcmp(word, aliases[i].alias) == 0)
+                    name = aliases[i].name;
+            snprintf(spelled, sizeof(spelled), "%s", name);
+        }
+        const char *nm = kiln_lake__strdup(m, spelled);
+        if (!nm)
+            return OOM(err);
+        if ((rc = kiln_lake_type_parse_primitive(t, nm, err)) != 0)
+            return rc;
+        if (t->kind == KILN_LAKE_UNKNOWN)
+            return kiln_err_set(err, KILN_EINVAL,
+                                "unknown type \"%s\" (boolean int long float double decimal(P,S) date time "
+                                "timestamp timestamptz string uuid fixed[N] binary list<T> map<K,V> struct<a:T>)",
+                                word);
+    }
+    *out = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------ schema rewrite */
+
+const kiln_lake_field *kiln_lake__schema_path(const kiln_lake_schema *s, const char *path)
+{
+    const kiln_lake_field *fs = s->fields;
+    size_t n = s->nfields;
+    const char *p = path;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        const kiln_lake_field *hit = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strlen(fs[i].name) == len && strncmp(fs[i].name, p, len) == 0)
+                hit = &fs[i];
+        if (!hit || !dot)
+            return hit;
+        if (hit->type->kind != KILN_LAKE_STRUCT)
+            return NULL;
+        fs = hit->type->fields;
+        n = hit->type->nfields;
+        p = dot + 1;
+    }
+}
+
+typedef enum { OP_ADD, OP_RENAME, OP_WIDEN } field_op;
+
+typedef struct {
+    field_op op;
+    const char *name;             /* new name (rename/add) */
+    const kiln_lake_type *type;   /* new type (widen/add) */
+    int32_t id;                   /* add: new field id */
+    const char *doc;
+} op_args;
+
+/* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
+ * this level). Returns a new arena array in *out and *nout. */
+static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path,
+                          const op_args *a, const kiln_lake_field **out, size_t *nout, kiln_err *err)
+{
+    int adding_here = a->op == OP_ADD && (!path || !*path);
+    kiln_lake_field *nf = kiln_lake__alloc(m, (n + 1) * sizeof(*nf));
+    if (!nf)
+        return OOM(err);
+    if (n)
+        memcpy(nf, fs, n * sizeof(*nf));
+    if (adding_here) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(fs[i].name, a->name) == 0)
+                return kiln_err_set(err, KILN_EEXIST, "column \"%s\" already exists", a->name);
+        kiln_lake_field f = {.id = a->id, .name = kiln_lake__strdup(m, a->name), .required = 0, .type = a->type,
+                             .doc = kiln_lake__strdup(m, a->doc)};
+        nf[n] = f;
+        *out = nf;
+        *nout = n + 1;
+        return 0;
+    }
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(fs[i].name) != len || strncmp(fs[i].name, path, len) != 0)
+            continue;
+        int last = !dot && a->op != OP_ADD;
+        if (last) {
+            if (a->op == OP_RENAME) {
+                for (size_t j = 0; j < n; j++)
+                    if (j != i && strcmp(fs[j].name, a->name) == 0)
+                        return kiln_err_set(err, KILN_EEXIST, "column \"%s\" already exists", a->name);
+                nf[i].name = kiln_lake__strdup(m, a->name);
+            } else {
+                if (!kiln_lake_type_can_promote(fs[i].type, a->type))
+                    return kiln_err_set(err, KILN_EINVAL,
+                                        "column \"%s\": %s cannot be widened to %s (allowed: int->long, "
+                                        "float->double, decimal(P,S)->decimal(P2,S) with P2>=P)",
+                                        fs[i].name, fs[i].type->name, a->type->name);
+                nf[i].type = a->type;
+            }
+            *out = nf;
+            *nout = n;
+            return 0;
+        }
+        /* descend into a struct */
+        const kiln_lake_type *t = fs[i].type;
+        if (t->kind != KILN_LAKE_STRUCT)
+            return kiln_err_set(err, KILN_EINVAL, "\"%.*s\" is not a struct column", (int)len, path);
+        kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
+        if (!nt)
+            return OOM(err);
+        *nt = *t;
+        int rc = rewrite_fields(m, t->fields, t->nfields, dot ? dot + 1 : NULL, a, &nt->fields, &nt->nfields, err);
+        if (rc != 0)
+            return rc;
+        nf[i].type = nt;
+        *out = nf;
+        *nout = n;
+        return 0;
+    }
+    return kiln_err_set(err, KILN_ENOTFOUND, "no column \"%s\"", path);
+}
+
+static int32_t max_schema_id(const kiln_lake_meta *m)
+{
+    int32_t mx = -1;
+    for (size_t i = 0; i < m->nschemas; i++)
+        if (m->schemas[i].schema_id > mx)
+            mx = m->schemas[i].schema_id;
+    return mx;
+}
+
+static int add_schema(kiln_lake_meta *w, kiln_lake_schema *s, int32_t *last_added)
+{
+    s->schema_id = max_schema_id(w) + 1;
+    kiln_lake_schema *arr = kiln_lake__grow(w, w->schemas, w->nschemas, sizeof(*arr));
+    if (!arr)
+        return KILN_ENOMEM;
+    arr[w->nschemas++] = *s;
+    w->schemas = arr;
+    *last_added = s->schema_id;
+    return 0;
+}
+
+static int32_t max_field_id(const kiln_lake_field *fs, size_t n, int depth);
+
+static int32_t max_type_id(const kiln_lake_type *t, int depth)
+{
+    int32_t mx = 0;
+    if (!t || depth > KILN_LAKE_MAX_DEPTH)
+        return 0;
+    if (t->kind == KILN_LAKE_STRUCT)
+        return max_field_id(t->fields, t->nfields, depth + 1);
+    if (t->kind == KILN_LAKE_LIST) {
+        mx = t->element_id;
+        int32_t e = max_type_id(t->element, depth + 1);
+        return e > mx ? e : mx;
+    }
+    if (t->kind == KILN_LAKE_MAP) {
+        mx = t->key_id > t->value_id ? t->key_id : t->value_id;
+        int32_t k = max_type_id(t->key, depth + 1), v = max_type_id(t->value, depth + 1);
+        if (k > mx)
+            mx = k;
+        return v > mx ? v : mx;
+    }
+    return 0;
+}
+
+static int32_t max_field_id(const kiln_lake_field *fs, size_t n, int depth)
+{
+    int32_t mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].id > mx)
+            mx = fs[i].id;
+        int32_t t = max_type_id(fs[i].type, depth);
+        if (t > mx)
+            mx = t;
+    }
+    return mx;
+}
+
+int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n)
+{
+    return max_field_id(fs, n, 0);
+}
+
+static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_err *err)
+{
+    const kiln_lake_schema *cur = kiln_lake_meta_current_schema(w);
+    kiln_lake_schema ns = *cur;
+    ns.extra_json = cur->extra_json;
+    op_args a = {0};
+    const char *path = u->s1;
+    int rc;
+    if (u->kind == UP_ADD_COLUMN) {
+        a.op = OP_ADD;
+        a.name = u->s2;
+        a.doc = u->s4;
+        int32_t next = w->last_column_id + 1;
+        a.id = next++;
+        const char *p = u->s3;
+        if ((rc = kiln_lake__type_from_ddl(w, &p, &a.type, &next, 0, err)) != 0)
+            return kiln_err_prefix(err, "add column %s: ", u->s2);
+        skip_ws(&p);
+        if (*p)
+            return kiln_err_set(err, KILN_EINVAL, "add column %s: unexpected \"%s\" after the type", u->s2, p);
+        if (!a.name[0] || strchr(a.name, '.'))
+            return kiln_err_set(err, KILN_EINVAL, "add column: bad name \"%s\"", a.name);
+        w->last_column_id = next - 1;
+    } else if (u->kind == UP_RENAME_COLUMN) {
+        a.op = OP_RENAME;
+        a.name = u->s2;
+        if (!a.name[0] || strchr(a.name, '.'))
+            return kiln_err_set(err, KILN_EINVAL, "rename column: bad name \"%s\"", a.name);
+    } else {
+        a.op = OP_WIDEN;
+        kiln_lake_type *t = kiln_lake__alloc(w, sizeof(*t));
+        const char *p = u->s2;
+        int32_t dummy = 0;
+        const kiln_lake_type *pt = NULL;
+        if (!t)
+            return OOM(err);
+        if ((rc = kiln_lake__type_from_ddl(w, &p, &pt, &dummy, 0, err)) != 0)
+            return rc;
+        a.type = pt;
+    }
+    if ((rc = rewrite_fields(w, cur->fields, cur->nfields, path, &a, &ns.fields, &ns.nfields, err)) != 0)
+        return rc;
+    if ((rc = add_schema(w, &ns, last_added)) != 0)
+        return OOM(err);
+    w->current_schema_id = *last_added;
+    return 0;
+}
+
+/* ------------------------------------------------------------ partition text */
+
+int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, const char *text,
+                              kiln_lake_spec *out, kiln_err *err)
+{
+    KILN_VEC(kiln_lake_part_field) fs = {0};
+    const char *p = text ? text : "";
+    int rc = 0;
+    skip_ws(&p);
+    while (*p) {
+        char fn[32] = "identity", col[256], arg[32] = "";
+        const char *start = p;
+        size_t n = 0;
+        while (*p && *p != '(' && *p != ',' && !isspace((unsigned char)*p) && n + 1 < sizeof(col))
+            col[n++] = *p++;
+        col[n] = 0;
+        skip_ws(&p);
+        if (*p == '(') {
+            snprintf(fn, sizeof(fn), "%s", col);
+            p++;
+            const char *close = strchr(p, ')');
+            if (!close) {
+                rc = kiln_err_set(err, KILN_EINVAL, "partition \"%s\": missing ')'", start);
+                goto done;
+            }
+            char inner[300];
+            size_t len = (size_t)(close - p);
+            if (len >= sizeof(inner)) {
+                rc = kiln_err_set(err, KILN_EINVAL, "partition field too long");
+                goto done;
+            }
+            memcpy(inner, p, len);
+            inner[len] = 0;
+            p = close + 1;
+            char *comma = strchr(inner, ',');
+            char *c = inner;
+            if (comma) {
+                *comma = 0;
+                /* bucket(16, col) (Spark order) or bucket(col, 16) */
+                char *a1 = inner, *a2 = comma + 1;
+                while (isspace((unsigned char)*a1))
+                    a1++;
+                while (isspace((unsigned char)*a2))
+                    a2++;
+                if (isdigit((unsigned char)*a1)) {
+                    snprintf(arg, sizeof(arg), "%.*s", (int)strcspn(a1, " \t"), a1);
+                    c = a2;
+                } else {
+                    snprintf(arg, sizeof(arg), "%.*s", (int)strcspn(a2, " \t"), a2);
+                    c = a1;
+                }
+            }
+            while (isspace((unsigned char)*c))
+                c++;
+            size_t cl = strlen(c);
+            while (cl && isspace((unsigned char)c[cl - 1]))
+                c[--cl] = 0;
+            snprintf(col, sizeof(col), "%s", c);
+        }
+        for (char *q = fn; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        if (strcmp(fn, "years") == 0 || strcmp(fn, "months") == 0 || strcmp(fn, "days") == 0 ||
+            strcmp(fn, "hours") == 0)
+            fn[strlen(fn) - 1] = 0;
+        char xf[48];
+        if (strcmp(fn, "bucket") == 0 || strcmp(fn, "truncate") == 0) {
+            if (!arg[0]) {
+                rc = kiln_err_set(err, KILN_EINVAL, "partition %s(...) needs a width: %s(16, col)", fn, fn);
+                goto done;
+            }
+            snprintf(xf, sizeof(xf), "%s[%s]", fn, arg);
+        } else {
+            snprintf(xf, sizeof(xf), "%s", fn);
+        }
+        const kiln_lake_field *src = kiln_lake__schema_path(schema, col);
+        if (!src) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "partition: no column \"%s\" in the schema", col);
+            goto done;
+        }
+        kiln_lake_part_field pf = {.source_id = src->id};
+        const char *xtext = kiln_lake__strdup(m, xf);
+        if (!xtext) {
+            rc = OOM(err);
+            goto done;
+        }
+        if ((rc = kiln_lake_transform_parse(&pf.transform, xtext, err)) != 0)
+            goto done;
+        if (pf.transform.kind == KILN_LAKE_XF_UNKNOWN) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "partition: unknown transform \"%s\" (identity, year, month, day, hour, bucket(N, c), "
+                              "truncate(W, c), void)",
+                              fn);
+            goto done;
+        }
+        kiln_lake_type rt;
+        if ((rc = kiln_lake_transform_result(&rt, &pf.transform, src->type, err)) != 0)
+            goto done;
+        static const struct {
+            kiln_lake_transform_kind k;
+            const char *suffix;
+        } suffixes[] = {{KILN_LAKE_XF_IDENTITY, ""},     {KILN_LAKE_XF_BUCKET, "_bucket"},
+                        {KILN_LAKE_XF_TRUNCATE, "_trunc"}, {KILN_LAKE_XF_YEAR, "_year"},
+                        {KILN_LAKE_XF_MONTH, "_month"},   {KILN_LAKE_XF_DAY, "_day"},
+                        {KILN_LAKE_XF_HOUR, "_hour"},     {KILN_LAKE_XF_VOID, "_null"}};
+        const char *suffix = "";
+        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+            if (suffixes[i].k == pf.transform.kind)
+                suffix = suffixes[i].suffix;
+        char *fname = kiln_sprintf("%s%s", src->name, suffix);
+        pf.name = kiln_lake__strdup(m, fname);
+        kiln_free(fname);
+        if (!pf.name) {
+            rc = OOM(err);
+            goto done;
+        }
+        for (size_t i = 0; i < fs.len; i++)
+            if (strcmp(fs.items[i].name, pf.name) == 0) {
+                rc = kiln_err_set(err, KILN_EINVAL, "partition: field \"%s\" given twice", pf.name);
+                goto done;
+            }
+        /* reuse the id of an equal field in an existing spec */
+        pf.field_id = -1;
+        for (size_t s = 0; s < m->nspecs && pf.field_id < 0; s++)
+            for (size_t f = 0; f < m->specs[s].nfields; f++) {
+                const kiln_lake_part_field *o = &m->specs[s].fields[f];
+                if (o->source_id == pf.source_id && strcmp(o->transform.text, pf.transform.text) == 0) {
+                    pf.field_id = o->field_id;
+                    break;
+                }
+            }
+        if (pf.field_id < 0)
+            pf.field_id = ++m->last_partition_id;
+        if ((rc = kiln_vec_push(&fs, pf, err)) != 0)
+            goto done;
+        skip_ws(&p);
+        if (*p == ',') {
+            p++;
+            skip_ws(&p);
+        } else if (*p) {
+            rc = kiln_err_set(err, KILN_EINVAL, "partition: unexpected \"%s\" (separate fields with ',')", p);
+            goto done;
+        }
+    }
+    kiln_lake_part_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
+    if (!arr) {
+        rc = OOM(err);
+        goto done;
+    }
+    if (fs.len)
+        memcpy(arr, fs.items, fs.len * sizeof(*arr));
+    out->fields = arr;
+    out->nfields = fs.len;
+done:
+    kiln_vec_free(&fs);
+    return rc;
+}
+
+/* ------------------------------------------------------------ apply */
+
+static int snaplog_add(kiln_lake_meta *w, int64_t ts, int64_t id)
+{
+    kiln_lake_snaplog *l = kiln_lake__grow(w, w->snapshot_log, w->nsnapshot_log, sizeof(*l));
+    if (!l)
+        return KILN_ENOMEM;
+    l[w->nsnapshot_log].timestamp_ms = ts;
+    l[w->nsnapshot_log].snapshot_id = id;
+    w->nsnapshot_log++;
+    w->snapshot_log = l;
+    return 0;
+}
+
+static int apply_set_ref(kiln_lake_meta *w, const kiln_lake_ref *r, int64_t now, const char *tn, kiln_err *err)
+{
+    const kiln_lake_snapshot *s = kiln_lake_meta_snapshot(w, r->snapshot_id);
+    if (!s)
+        return kiln_err_set(err, KILN_ECONFLICT, "table %s: set-snapshot-ref %s: no snapshot %" PRId64, tn, r->name,
+                            r->snapshot_id);
+    if (strcmp(r->name, "main") == 0 && r->type != KILN_LAKE_BRANCH)
+        return kiln_err_set(err, KILN_EINVAL, "table %s: ref main must be a branch", tn);
+    kiln_lake_ref *refs = (kiln_lake_ref *)w->refs;
+    size_t i;
+    for (i = 0; i < w->nrefs; i++)
+        if (strcmp(refs[i].name, r->name) == 0)
+            break;
+    if (i == w->nrefs) {
+        refs = kiln_lake__grow(w, w->refs, w->nrefs, sizeof(*refs));
+        if (!refs)
+            return OOM(err);
+        w->refs = refs;
+        w->nrefs++;
+    } else if (refs[i].snapshot_id == r->snapshot_id && refs[i].type == r->type &&
+               refs[i].min_snapshots_to_keep == r->min_snapshots_to_keep &&
+               refs[i].max_snapshot_age_ms == r->max_snapshot_age_ms && refs[i].max_ref_age_ms == r->max_ref_age_ms) {
+        return 0; /* no change */
+    }
+    refs[i] = *r;
+    refs[i].name = kiln_lake__strdup(w, r->name);
+    if (!refs[i].name)
+        return OOM(err);
+    if (strcmp(r->name, "main") == 0 && w->current_snapshot_id != r->snapshot_id) {
+        w->current_snapshot_id = r->snapshot_id;
+        /* a snapshot added in this commit is logged at its own time */
+        int64_t ts = s->timestamp_ms > w->last_updated_ms ? s->timestamp_ms : now;
+        if (snaplog_add(w, ts, r->snapshot_id) != 0)
+            return OOM(err);
+    }
+    return 0;
+}
+
+static int apply_remove_snapshots(kiln_lake_meta *w, const int64_t *ids, size_t n, const char *tn, kiln_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = 0; r < w->nrefs; r++)
+            if (w->refs[r].snapshot_id == ids[i])
+                return kiln_err_set(err, KILN_ECONFLICT,
+                                    "table %s: cannot remove snapshot %" PRId64 ": ref %s points at it", tn, ids[i],
+                                    w->refs[r].name);
+    kiln_lake_snapshot *ss = (kiln_lake_snapshot *)w->snapshots;
+    size_t keep = 0;
+    for (size_t i = 0; i < w->nsnapshots; i++) {
+        int gone = 0;
+        for (size_t j = 0; j < n && !gone; j++)
+            gone = ss[i].snapshot_id == ids[j];
+        if (!gone)
+            ss[keep++] = ss[i];
+    }
+    w->nsnapshots = keep;
+    /* Like Java: keep only the snapshot-log after the last entry of a
+     * removed snapshot, so time travel never lands on a missing one. */
+    size_t cut = 0;
+    for (size_t i = 0; i < w->nsnapshot_log; i++)
+        if (!kiln_lake_meta_snapshot(w, w->snapshot_log[i].snapshot_id))
+            cut = i + 1;
+    if (cut) {
+        w->snapshot_log += cut;
+        w->nsnapshot_log -= cut;
+    }
+    return 0;
+}
+
+static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
+{
+    KILN_VEC(kiln_lake_kv) out = {0};
+    int rc = 0;
+    for (size_t i = 0; i < w->nproperties && rc == 0; i++) {
+        int drop = 0;
+        if (u->kind == UP_REMOVE_PROPS)
+            for (size_t j = 0; j < u->n; j++)
+                drop |= strcmp(w->properties[i].key, u->keys[j]) == 0;
+        else
+            for (size_t j = 0; j < u->n; j++)
+                drop |= strcmp(w->properties[i].key, u->kv[j].key) == 0;
+        if (!drop)
+            rc = kiln_vec_push(&out, w->properties[i], err);
+    }
+    if (u->kind == UP_SET_PROPS)
+        for (size_t j = 0; j < u->n && rc == 0; j++) {
+            kiln_lake_kv kv = {kiln_lake__strdup(w, u->kv[j].key), kiln_lake__strdup(w, u->kv[j].value)};
+            if (!kv.key || !kv.value)
+                rc = OOM(err);
+            else
+                rc = kiln_vec_push(&out, kv, err);
+        }
+    if (rc == 0) {
+        kiln_lake_kv *arr = kiln_lake__alloc(w, out.len * sizeof(*arr));
+        if (!arr)
+            rc = OOM(err);
+        else {
+            if (out.len)
+                memcpy(arr, out.items, out.len * sizeof(*arr));
+            w->properties = arr;
+            w->nproperties = out.len;
+        }
+    }
+    kiln_vec_free(&out);
+    return rc;
+}
+
+static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int64_t now, int32_t *last_schema,
+                     int32_t *last_spec, kiln_err *err)
+{
+    const char *tn = txn->t->name;
+    int rc;
+    switch (u->kind) {
+    case UP_ADD_SNAPSHOT: {
+        const kiln_lake_snapshot *s = &u->snap;
+        if (kiln_lake_meta_snapshot(w, s->snapshot_id))
+            return kiln_err_set(err, KILN_ECONFLICT, "table %s: snapshot id %" PRId64 " is already used", tn,
+                                s->snapshot_id);
+        if (s->sequence_number <= w->last_sequence_number)
+            return kiln_err_set(err, KILN_ECONFLICT,
+                                "table %s: snapshot %" PRId64 " has sequence number %" PRId64
+                                ", not above last-sequence-number %" PRId64
+                                " (rebase it: its manifest list must be rewritten)",
+                                tn, s->snapshot_id, s->sequence_number, w->last_sequence_number);
+        if (s->parent_id >= 0 && !kiln_lake_meta_snapshot(w, s->parent_id))
+            return kiln_err_set(err, KILN_ECONFLICT, "table %s: parent snapshot %" PRId64 " no longer exists", tn,
+                                s->parent_id);
+        if (s->schema_id >= 0 && !kiln_lake_meta_schema(w, s->schema_id))
+            return kiln_err_set(err, KILN_EINVAL, "table %s: snapshot names unknown schema %d", tn, s->schema_id);
+        kiln_lake_snapshot *arr = kiln_lake__grow(w, w->snapshots, w->nsnapshots, sizeof(*arr));
+        if (!arr)
+            return OOM(err);
+        if ((rc = kiln_lake__snapshot_copy(w, &arr[w->nsnapshots], s, err)) != 0)
+            return rc;
+        w->snapshots = arr;
+        w->nsnapshots++;
+        w->last_sequence_number = s->sequence_number;
+        return 0;
+    }
+    case UP_SET_REF:
+        return apply_set_ref(w, &u->ref, now, tn, err);
+    case UP_REMOVE_REF: {
+        if (strcmp(u->s1, "main") == 0)
+            return kiln_err_set(err, KILN_EINVAL, "table %s: the main branch cannot be removed", tn);
+        kiln_lake_ref *refs = (kiln_lake_ref *)w->refs;
+        size_t keep = 0;
+        for (size_t i = 0; i < w->nrefs; i++)
+            if (strcmp(refs[i].name, u->s1) != 0)
+                refs[keep++] = refs[i];
+        w->nrefs = keep;
+        return 0;
+    }
+    case UP_REMOVE_SNAPSHOTS:
+        return apply_remove_snapshots(w, u->ids, u->n, tn, err);
+    case UP_SET_PROPS:
+    case UP_REMOVE_PROPS:
+        return apply_props(w, u, err);
+    case UP_ADD_SCHEMA: {
+        json_error_t je;
+        json_t *j = json_loads(u->s1, 0, &je);
+        if (!j)
+            return kiln_err_set(err, KILN_EINVAL, "add-schema: bad JSON: %s", je.text);
+        kiln_lake_schema s;
+        rc = kiln_lake__schema_from_json(w, j, &s, err);
+        json_decref(j);
+        if (rc != 0)
+            return rc;
+        int32_t mx = max_field_id(s.fields, s.nfields, 0);
+        if (mx > w->last_column_id)
+            w->last_column_id = mx;
+        return add_schema(w, &s, last_schema) == 0 ? 0 : OOM(err);
+    }
+    case UP_SET_SCHEMA: {
+        int32_t id = u->id == -1 ? *last_schema : (int32_t)u->id;
+        if (id < 0 || !kiln_lake_meta_schema(w, id))
+            return kiln_err_set(err, KILN_EINVAL, "table %s: set-current-schema: no schema %" PRId64, tn, u->id);
+        w->current_schema_id = id;
+        return 0;
+    }
+    case UP_ADD_COLUMN:
+    case UP_RENAME_COLUMN:
+    case UP_WIDEN_COLUMN:
+        rc = evolve(w, u, last_schema, err);
+        return rc != 0 ? kiln_err_prefix(err, "table %s: ", tn) : 0;
+    case UP_ADD_SPEC: {
+        kiln_lake_spec spec = {0};
+        if ((rc = kiln_lake__spec_from_text(w, kiln_lake_meta_current_schema(w), u->s1, &spec, err)) != 0)
+            return kiln_err_prefix(err, "table %s: ", tn);
+        /* an equal spec already there is reused */
+        for (size_t i = 0; i < w->nspecs; i++) {
+            const kiln_lake_spec *o = &w->specs[i];
+            int same = o->nfields == spec.nfields;
+            for (size_t f = 0; same && f < spec.nfields; f++)
+                same = o->fields[f].field_id == spec.fields[f].field_id &&
+                       o->fields[f].source_id == spec.fields[f].source_id &&
+                       strcmp(o->fields[f].transform.text, spec.fields[f].transform.text) == 0;
+            if (same) {
+                *last_spec = o->spec_id;
+                return 0;
+            }
+        }
+        int32_t mx = -1;
+        for (size_t i = 0; i < w->nspecs; i++)
+            if (w->specs[i].spec_id > mx)
+                mx = w->specs[i].spec_id;
+        spec.spec_id = mx + 1;
+        kiln_lake_spec *arr = kiln_lake__grow(w, w->specs, w->nspecs, sizeof(*arr));
+        if (!arr)
+            return OOM(err);
+        arr[w->nspecs++] = spec;
+        w->specs = arr;
+        *last_spec = spec.spec_id;
+        return 0;
+    }
+    case UP_SET_SPEC: {
+        int32_t id = u->id == -1 ? *last_spec : (int32_t)u->id;
+        if (id < 0 || !kiln_lake_meta_spec(w, id))
+            return kiln_err_set(err, KILN_EINVAL, "table %s: set-default-spec: no spec %" PRId64, tn, u->id);
+        w->default_spec_id = id;
+        return 0;
+    }
+    }
+    return kiln_err_set(err, KILN_EINTERNAL, "unknown update kind");
+}
+
+/* Apply every update to a copy of base. The result's metadata-log gains
+ * the base file. */
+static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *base_location,
+                     kiln_lake_meta **out, kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_meta *w = NULL;
+    int rc = kiln_lake_meta_clone(&w, base, err);
+    if (rc != 0)
+        return rc;
+    int64_t now = kiln_now_micros() / 1000;
+    if (now <= base->last_updated_ms)
+        now = base->last_updated_ms + 1;
+    int32_t last_schema = -1, last_spec = -1;
+    for (size_t i = 0; i < txn->ups.len; i++)
+        if ((rc = apply_one(txn, w, &txn->ups.items[i], now, &last_schema, &last_spec, err)) != 0)
+            goto done;
+    if (w->format_version == 1 || !w->table_uuid) {
+        /* upgrade-format-version to 2: needs a table uuid */
+        char uuid[37];
+        kiln_lake_uuid_v4(uuid);
+        if (!w->table_uuid && !(w->table_uuid = kiln_lake__strdup(w, uuid))) {
+            rc = OOM(err);
+            goto done;
+        }
+    }
+    w->format_version = 2;
+    w->last_updated_ms = now;
+    if (base_location) {
+        long maxlog = 100;
+        const char *p = kiln_lake_meta_property(w, "write.metadata.previous-versions-max");
+        if (p && atol(p) > 0)
+            maxlog = atol(p);
+        kiln_lake_metalog *l = kiln_lake__grow(w, w->metadata_log, w->nmetadata_log, sizeof(*l));
+        if (!l) {
+            rc = OOM(err);
+            goto done;
+        }
+        l[w->nmetadata_log].timestamp_ms = base->last_updated_ms;
+        l[w->nmetadata_log].metadata_file = kiln_lake__strdup(w, base_location);
+        w->nmetadata_log++;
+        w->metadata_log = l;
+        if (w->nmetadata_log > (size_t)maxlog) {
+            w->metadata_log += w->nmetadata_log - (size_t)maxlog;
+            w->nmetadata_log = (size_t)maxlog;
+        }
+    }
+    *out = w;
+    w = NULL;
+done:
+    kiln_lake_meta_free(w);
+    return rc;
+}
+
+int kiln_lake_txn_preview(const kiln_lake_meta **out, kiln_lake_txn *txn, kiln_err *err)
+{
+    *out = NULL;
+    kiln_lake_meta_free(txn->preview);
+    txn->preview = NULL;
+    int rc = apply_all(txn, txn->t->meta, NULL, &txn->preview, err);
+    if (rc == 0)
+        *out = txn->preview;
+    return rc;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int kiln_lake_txn_commit(kiln_lake_txn *txn, const kiln_lake_commit_opts *opts, int *attempts_out, kiln_err *err)
+{
+    kiln_lake_table *t = txn->t;
+    int max_retries = opts && opts->max_retries > 0 ? opts->max_retries : 20;
+    long backoff = opts && opts->backoff_ms > 0 ? opts->backoff_ms : 5;
+    int rc = 0, attempt;
+    for (attempt = 0; attempt <= max_retries; attempt++) {
+        if (attempt > 0) {
+            /* lost a race: reload, let the caller rebase, back off */
+            long jitter = backoff / 2 + (long)((uint64_t)kiln_lake_snapshot_id_new() % (uint64_t)(backoff + 1));
+            sleep_ms(jitter);
+            if (backoff < 2000)
+                backoff *= 2;
+            if ((rc = kiln_lake_table_refresh(t, err)) != 0)
+                break;
+            if (opts && opts->rebase && (rc = opts->rebase(txn, opts->rebase_ctx, err)) != 0)
+                break;
+        }
+        if ((rc = check_reqs(txn, t->meta, err)) != 0)
+            break;
+        kiln_lake_meta *w = NULL;
+        if ((rc = apply_all(txn, t->meta, t->metadata_location, &w, err)) != 0)
+            break;
+        rc = kiln_lake__table_commit(t, w, opts, err); /* takes w */
+        if (rc != KILN_ECONFLICT)
+            break;
+        kiln_debug("table %s: commit attempt %d lost a race: %s", t->name, attempt + 1, err ? err->msg : "");
+    }
+    if (attempts_out)
+        *attempts_out = attempt + (attempt > max_retries ? 0 : 1);
+    if (rc == KILN_ECONFLICT && attempt > max_retries)
+        kiln_err_set(err, KILN_ECONFLICT,
+                     "table %s: gave up after %d attempts; other writers kept committing first (retry later)",
+                     t->name, max_retries + 1);
+    return rc;
+}
