@@ -395,7 +395,7 @@ static void repo_get(const gen_ctx *c, uint32_t r, repo_info *ri)
     uint64_t h2 = hash3(c->o.seed, r, 42);
     int nhours = c->T;
     /* a few popular repos get renamed inside the range (always repo 3) */
-    if (nhours >= 2 && (r == 3 || (r < 3000 && h2 % 150 == 0))) {
+    if (nhours >= 2 && (r == 3 || (r < 3000 && h2 % 700 == 0))) {
         ri->renamed = 1;
         int k = 1 + (int)((h2 >> 16) % (uint64_t)(nhours - 1));
         ri->rename_t = hour_start(c, k) + 1800;
@@ -1746,7 +1746,7 @@ static void write_renames(const gen_ctx *c, jbuf *b)
         repo_get(c, r, &ri);
         if (!ri.renamed)
             continue;
-        JS(b, first ? "\n  {\"repo_id\":" : ",\n  {\"repo_id\":");
+        jb_cstr(b, first ? "\n  {\"repo_id\":" : ",\n  {\"repo_id\":");
         first = 0;
         jb_u64(b, (uint64_t)ri.id);
         JS(b, ",\"old_name\":\"");
@@ -1782,7 +1782,7 @@ static int write_manifests(gen_ctx *c, kiln_gen_report *rep, kiln_err *err)
     for (int h = 0; h < c->T; h++) {
         hour_res *r = &c->res[h];
         hour_name(c, h, name);
-        JS(&b, h ? ",\n {\"file\":\"" : "\n {\"file\":\"");
+        jb_cstr(&b, h ? ",\n {\"file\":\"" : "\n {\"file\":\"");
         jb_cstr(&b, name);
         JS(&b, "\",\"hour_start\":");
         jb_ts(&b, hour_start(c, h));
