@@ -141,8 +141,12 @@ static int mismatch(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v)
                         kiln_avro_type_name(v->type));
 }
 
-/* Does value type vt fit schema node s (for union branch choice)? */
-static int fits(const kiln_avro_schema *s, const kiln_avro_value *v)
+/* Does value v fit schema node s (for union branch choice)? strict: named
+ * types must also match by name when the value knows its schema (to choose
+ * between two record branches); the lenient pass ignores names so records
+ * read from another writer (Iceberg's partition records are "r102" in one
+ * file and something else in another) can be written. */
+static int fits(const kiln_avro_schema *s, const kiln_avro_value *v, int strict)
 {
     kiln_avro_type t = s->type, vt = v->type;
     if (v->schema && v->schema == s)
@@ -155,7 +159,9 @@ static int fits(const kiln_avro_schema *s, const kiln_avro_value *v)
     case KILN_AVRO_FIXED:
         if (vt != t)
             return 0;
-        return !v->schema || !v->schema->name || strcmp(v->schema->name, s->name) == 0;
+        if (t == KILN_AVRO_RECORD && v->u.array.n != s->nfields)
+            return 0;
+        return !strict || !v->schema || !v->schema->name || strcmp(v->schema->name, s->name) == 0;
     default: return vt == t;
     }
 }
@@ -291,16 +297,20 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
     case KILN_AVRO_UNION: {
         int br = v->branch;
         if (br >= 0) {
-            if ((size_t)br >= s->nbranches || !fits(s->branches[br], v))
+            if ((size_t)br >= s->nbranches || !fits(s->branches[br], v, 0))
                 return kiln_err_set(e->err, KILN_EINVAL,
                                     "avro write: at %s union branch %d does not fit a %s value",
                                     enc_path(e), br, kiln_avro_type_name(v->type));
         } else {
+            /* same type and name, then same type, then a promotion */
             for (size_t i = 0; i < s->nbranches && br < 0; i++)
-                if (s->branches[i]->type == v->type && fits(s->branches[i], v))
+                if (s->branches[i]->type == v->type && fits(s->branches[i], v, 1))
                     br = (int)i;
             for (size_t i = 0; i < s->nbranches && br < 0; i++)
-                if (fits(s->branches[i], v))
+                if (s->branches[i]->type == v->type && fits(s->branches[i], v, 0))
+                    br = (int)i;
+            for (size_t i = 0; i < s->nbranches && br < 0; i++)
+                if (fits(s->branches[i], v, 0))
                     br = (int)i;
             if (br < 0)
                 return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s no union branch takes a %s value",

@@ -815,3 +815,85 @@ TEST(avro, nan_and_special_json)
     CHECK_STR(j, "\"a\\ufffdé\"");
     kiln_free(j);
 }
+
+TEST(avro, out_of_memory_is_clean)
+{
+    /* Fail the Nth allocation for every N a full read + rewrite needs:
+     * each run must end in 0 or KILN_ENOMEM, with no crash or leak (ASan). */
+    kiln_buf f;
+    make_file(&f, KILN_AVRO_CODEC_DEFLATE);
+    int saw_enomem = 0, saw_ok = 0;
+    for (long n = 0; n < 400 && !saw_ok; n++) {
+        kiln_err err = {0};
+        kiln_avro_reader *r = NULL;
+        kiln_avro_writer *w = NULL;
+        kiln_arena *a = NULL;
+        kiln_buf out;
+        kiln_buf_init(&out, 0);
+        kiln_alloc_fail_after(n);
+        int rc = kiln_avro_reader_open_mem(&r, f.data, f.len, &err);
+        if (rc == 0)
+            rc = kiln_avro_writer_open_buf(&w, &out, kiln_avro_reader_schema(r), NULL, &err);
+        if (rc == 0 && !(a = kiln_arena_new(256)))
+            rc = KILN_ENOMEM;
+        while (rc == 0) {
+            kiln_avro_value *v;
+            int got = kiln_avro_reader_next(r, a, &v, &err);
+            if (got <= 0) {
+                rc = got;
+                break;
+            }
+            rc = kiln_avro_writer_append(w, v, &err);
+        }
+        if (rc == 0) {
+            rc = kiln_avro_writer_close(w, NULL, &err);
+            w = NULL;
+        }
+        kiln_alloc_fail_after(-1);
+        kiln_avro_writer_free(w);
+        kiln_avro_reader_free(r);
+        kiln_arena_free(a);
+        kiln_buf_free(&out);
+        CHECK_MSG(rc == 0 || rc == KILN_ENOMEM, "fail_after %ld: rc %d %s", n, rc, err.msg);
+        saw_enomem |= rc == KILN_ENOMEM;
+        saw_ok |= rc == 0;
+    }
+    CHECK(saw_enomem && saw_ok);
+    kiln_buf_free(&f);
+}
+
+TEST(avro, union_record_branch_by_shape)
+{
+    /* a record read from one file (named r102) written where the union's
+     * record is named differently: the same-shape branch is taken */
+    const char *wjs = "{\"type\":\"record\",\"name\":\"r102\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}";
+    const char *ujs = "[\"null\",{\"type\":\"record\",\"name\":\"other\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}]";
+    kiln_err err = {0};
+    kiln_avro_schema *ws, *us;
+    CHECK_OK(kiln_avro_schema_parse(&ws, wjs, strlen(wjs), &err), &err);
+    CHECK_OK(kiln_avro_schema_parse(&us, ujs, strlen(ujs), &err), &err);
+    kiln_arena *a = kiln_arena_new(1024);
+    kiln_avro_value *v = kiln_avro_value_new_record(a, ws);
+    kiln_avro_value_set_int(&v->u.array.items[0], 7);
+    kiln_buf f;
+    kiln_buf_init(&f, 0);
+    kiln_avro_writer *w;
+    CHECK_OK(kiln_avro_writer_open_buf(&w, &f, us, NULL, &err), &err);
+    CHECK_OK(kiln_avro_writer_append(w, v, &err), &err);
+    kiln_avro_value nul = {.type = KILN_AVRO_NULL, .branch = -1};
+    CHECK_OK(kiln_avro_writer_append(w, &nul, &err), &err);
+    CHECK_OK(kiln_avro_writer_close(w, NULL, &err), &err);
+    kiln_avro_reader *r;
+    CHECK_OK(kiln_avro_reader_open_mem(&r, f.data, f.len, &err), &err);
+    kiln_avro_value *got;
+    CHECK_EQ_INT(kiln_avro_reader_next(r, a, &got, &err), 1);
+    CHECK_EQ_INT(got->branch, 1);
+    CHECK_EQ_INT(kiln_avro_value_field(got, "x")->u.i, 7);
+    CHECK_EQ_INT(kiln_avro_reader_next(r, a, &got, &err), 1);
+    CHECK_EQ_INT(got->branch, 0);
+    kiln_avro_reader_free(r);
+    kiln_buf_free(&f);
+    kiln_arena_free(a);
+    kiln_avro_schema_free(ws);
+    kiln_avro_schema_free(us);
+}
