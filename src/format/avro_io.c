@@ -969,7 +969,16 @@ static int promotes(kiln_avro_type w, kiln_avro_type r)
 static int writer_field_for(const kiln_avro_schema *ws, const kiln_avro_field *rf)
 {
     if (rf->field_id != KILN_AVRO_NO_ID) {
-        int i = kiln_avro_schema_field_index_by_id(ws, rf->field_id);
+        /* by id; if a (broken) writer schema repeats the id, prefer the
+         * field that also has the reader's name */
+        int i = -1;
+        for (size_t k = 0; k < ws->nfields; k++)
+            if (ws->fields[k].field_id == rf->field_id &&
+                (i < 0 || strcmp(ws->fields[k].name, rf->name) == 0)) {
+                i = (int)k;
+                if (strcmp(ws->fields[k].name, rf->name) == 0)
+                    break;
+            }
         if (i >= 0)
             return i;
         /* both sides use ids: a missing id means a missing field */
