@@ -538,11 +538,12 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
                  strcmp(m->metadata_log[m->nmetadata_log - 1].metadata_file, t->metadata_location) == 0;
         if (!ok) {
             kiln_lake_meta_free(m);
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "%s exists but does not continue %s (a foreign or damaged file; move it away to "
+                              "let commits proceed)",
+                              next, t->metadata_location);
             kiln_free(next);
-            return kiln_err_set(err, KILN_EFORMAT,
-                                "%s exists but does not continue %s (a foreign or damaged file; move it away to "
-                                "let commits proceed)",
-                                next, t->metadata_location);
+            return rc;
         }
         char *loc = kiln_lake_path_to_uri(next);
         kiln_free(next);
@@ -1007,6 +1008,22 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
     if (!dir)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if (purge) {
+            /* a renamed table keeps its files where they were: purge the
+             * directory its metadata is in, if that is in the warehouse */
+            kiln_lake_table *t = NULL;
+            kiln_err e2 = {0};
+            if (kiln_lake_table_load(&t, c, name, &e2) == 0) {
+                size_t wl = strlen(c->warehouse);
+                if (strncmp(t->dir, c->warehouse, wl) == 0 && t->dir[wl] == '/' && !strstr(t->dir + wl, "/../")) {
+                    kiln_free(dir);
+                    dir = kiln_strdup(t->dir);
+                }
+                kiln_lake_table_free(t);
+                if (!dir)
+                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            }
+        }
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db,
                                "DELETE FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND table_name=?",
