@@ -29,12 +29,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <snappy-c.h>
 #include <zstd.h>
 
 #define FOOTER_MAX ((size_t)256 << 20)
 #define HEADER_MAX ((size_t)16 << 20)
 #define PAGE_BYTES_MAX ((size_t)512 << 20)
-#define PAGE_VALUES_MAX ((size_t)1 << 24)
+#define PAGE_VALUES_MAX ((size_t)1 << 23)
 
 typedef struct rcol {
     int ci;
@@ -974,6 +975,40 @@ static int decompress(kiln_parquet_reader *r, int codec, uint8_t *out, size_t ou
     return 0;
 }
 
+/* Before allocating out_len bytes for a page, check the claim against
+ * what the compressed bytes can possibly hold, so a lying header cannot
+ * make the reader allocate much more than the file is worth. */
+static int check_claim(kiln_parquet_reader *r, int codec, const uint8_t *in, size_t n, size_t out_len,
+                       uint64_t off, const char *colname, kiln_err *err)
+{
+    int ok = 1;
+    switch (codec) {
+    case KILN_PQ_UNCOMPRESSED: ok = n == out_len; break;
+    case KILN_PQ_SNAPPY: {
+        size_t ulen = 0;
+        ok = snappy_uncompressed_length((const char *)in, n, &ulen) == SNAPPY_OK && ulen == out_len;
+        break;
+    }
+    case KILN_PQ_ZSTD: {
+        /* single frame (what writers emit): its declared size must match;
+         * otherwise (several frames, size not declared) a ratio cap */
+        unsigned long long fc = ZSTD_getFrameContentSize(in, n);
+        if (fc == ZSTD_CONTENTSIZE_ERROR)
+            ok = 0;
+        else if (fc != ZSTD_CONTENTSIZE_UNKNOWN && fc == out_len)
+            ok = 1;
+        else
+            ok = (fc == ZSTD_CONTENTSIZE_UNKNOWN || fc < out_len) && out_len <= n * 1100 + 65536;
+        break;
+    }
+    default: ok = out_len <= n * 1100 + 65536; break; /* deflate expands at most 1032:1 */
+    }
+    if (!ok)
+        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %zu uncompressed bytes, which its %zu %s bytes cannot hold",
+                               r->path, colname, (unsigned long long)off, out_len, n, kiln_pq_codec_name(codec));
+    return 0;
+}
+
 /* Read the next page header at c->pos. */
 static int read_header(kiln_parquet_reader *r, rcol *c, pq_page_header *h, size_t *hlen, kiln_err *err)
 {
@@ -1014,6 +1049,8 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
         (col->physical != KILN_PQT_BOOLEAN && (size_t)h->num_values > ulen))
         return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu claims %d values in %zu bytes",
                                r->path, col->name, (unsigned long long)off, h->num_values, ulen);
+    if ((rc = check_claim(r, c->codec, body, (size_t)h->compressed_size, ulen, off, col->name, err)))
+        return rc;
     kiln_free(c->dict_raw);
     c->dict_raw = kiln_malloc(ulen ? ulen : 1);
     if (!c->dict_raw)
@@ -1090,6 +1127,8 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         if ((rc = grow((void **)&c->defs, &c->defs_alloc, count * 4 + 4, err)))
             return rc;
         if (!v2) {
+            if ((rc = check_claim(r, c->codec, c->comp, (size_t)h.compressed_size, ulen, off, col->name, err)))
+                return rc;
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
                 return rc;
             if ((rc = decompress(r, c->codec, c->raw, ulen, c->comp, (size_t)h.compressed_size, off, col->name, err)))
@@ -1117,6 +1156,9 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
                                            r->path, col->name, (unsigned long long)off, err->msg);
             }
             size_t vulen = ulen - lv;
+            if ((rc = check_claim(r, h.is_compressed ? c->codec : KILN_PQ_UNCOMPRESSED, c->comp + lv,
+                                  (size_t)h.compressed_size - lv, vulen, off, col->name, err)))
+                return rc;
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, vulen + 1, err)))
                 return rc;
             if (h.is_compressed) {
