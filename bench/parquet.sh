@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench/parquet.sh - kiln's Parquet writer and projected scan against DuckDB
+# on the same data, codec (zstd) and machine.
+#
+# Data: a commits-shaped table (repo_id, repo_name, sha, push_id,
+# author_name, author_email, message, distinct, created_at), BENCH_ROWS rows
+# (default 3,000,000), generated once by DuckDB as uncompressed Parquet.
+#   write: read that file and write it as zstd Parquet
+#          kiln: `kiln parquet rewrite --codec zstd` (one thread)
+#          DuckDB: COPY (SELECT * FROM read_parquet(src)) TO out (COMPRESSION zstd)
+#                  (DuckDB's default threads: every core)
+#   scan:  read 2 columns (repo_id, sha) of the zstd file DuckDB wrote
+#          kiln: `kiln parquet scan --columns repo_id,sha` (sums them)
+#          DuckDB: SELECT count(*), sum(repo_id), sum(strlen(sha))
+# Prints the median of BENCH_RUNS runs (default 5), rows/s, MB/s (of the
+# uncompressed source / of the scanned file) and kiln/DuckDB speed ratios
+# (> 1 means kiln is faster). Measures only; never fails on timing.
+set -euo pipefail
+ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
+KILN="${KILN_BIN:-$ROOT/build/kiln}"
+RUNS="${BENCH_RUNS:-5}"
+ROWS="${BENCH_ROWS:-3000000}"
+HELPER="$ROOT/tests/node/parquet_bench.mjs"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+now() { date +%s.%N; }
+
+node "$HELPER" gen "$ROWS" "$TMP/src.parquet" >/dev/null
+SRC_MB=$(awk -v b="$(stat -c %s "$TMP/src.parquet")" 'BEGIN {printf "%.1f", b/1048576}')
+echo "data: $ROWS commits-shaped rows, ${SRC_MB} MB uncompressed Parquet; codec zstd; $(nproc) cores; runs $RUNS"
+
+kw=(); dw=(); ks=(); ds=()
+for i in $(seq "$RUNS"); do
+  t0=$(now); "$KILN" parquet rewrite --codec zstd "$TMP/src.parquet" "$TMP/kiln.parquet" 2>/dev/null; t1=$(now)
+  kw+=("$(echo "$t1 - $t0" | bc -l)")
+  rm -f "$TMP/duck.parquet"
+  dw+=("$(node "$HELPER" write "$TMP/src.parquet" "$TMP/duck.parquet" zstd | awk '/^seconds/ {print $2}')")
+done
+for i in $(seq "$RUNS"); do
+  t0=$(now); out=$("$KILN" parquet scan --columns repo_id,sha "$TMP/duck.parquet" 2>/dev/null); t1=$(now)
+  ks+=("$(echo "$t1 - $t0" | bc -l)")
+  ds+=("$(node "$HELPER" scan "$TMP/duck.parquet" | awk '/^seconds/ {print $2}')")
+done
+# the two scans must agree
+kres=$(echo "$out" | awk '/^rows:/ {r=$2} /^repo_id:/ {s=$3} /^sha:/ {b=$3} END {gsub(",","",s); gsub(",","",b); print r, s, b}')
+dres=$(node "$HELPER" scan "$TMP/duck.parquet" | awk '/^result/ {print $2, $3, $4}')
+[ "$kres" = "$dres" ] || echo "WARNING: scan results differ: kiln [$kres] DuckDB [$dres]"
+
+KW=$(printf '%s\n' "${kw[@]}" | median); DW=$(printf '%s\n' "${dw[@]}" | median)
+KS=$(printf '%s\n' "${ks[@]}" | median); DS=$(printf '%s\n' "${ds[@]}" | median)
+KSZ=$(stat -c %s "$TMP/kiln.parquet"); DSZ=$(stat -c %s "$TMP/duck.parquet")
+SCAN_MB=$(awk -v b="$DSZ" 'BEGIN {printf "%.1f", b/1048576}')
+awk -v r="$ROWS" -v mb="$SRC_MB" -v kw="$KW" -v dw="$DW" -v ksz="$KSZ" -v dsz="$DSZ" 'BEGIN {
+  printf "write  kiln   %.3f s  %.2f M rows/s  %.1f MB/s  file %.1f MB\n", kw, r/kw/1e6, mb/kw, ksz/1048576
+  printf "write  duckdb %.3f s  %.2f M rows/s  %.1f MB/s  file %.1f MB\n", dw, r/dw/1e6, mb/dw, dsz/1048576
+  printf "write  ratio kiln/duckdb speed: %.2f\n", dw/kw }'
+awk -v r="$ROWS" -v mb="$SCAN_MB" -v ks="$KS" -v ds="$DS" 'BEGIN {
+  printf "scan   kiln   %.3f s  %.2f M rows/s  %.1f MB/s (2 of 9 columns)\n", ks, r/ks/1e6, mb/ks
+  printf "scan   duckdb %.3f s  %.2f M rows/s  %.1f MB/s\n", ds, r/ds/1e6, mb/ds
+  printf "scan   ratio kiln/duckdb speed: %.2f\n", ds/ks }'
