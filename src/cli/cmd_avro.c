@@ -239,4 +239,4 @@ done:
     return exitc;
 }
 
-KILN_COMMAND(cmd_avro, "avro", "inspect Avro files (Iceberg manifests): schema, meta, records", usage, run_avro, 80, NULL)
+KILN_COMMAND(cmd_avro, "avro", "inspect or copy Avro files (Iceberg manifests): schema, meta, cat, rewrite", usage, run_avro, 80, NULL)

@@ -150,8 +150,10 @@ typedef struct kiln_avro_value kiln_avro_value;
 
 /* A value. `type` is never KILN_AVRO_UNION: a value at a union position is
  * the chosen branch's value with `branch` = its index in the union (-1 when
- * the position is not a union; the writer picks the first branch whose type
- * matches when branch is -1). `schema` is the node the value has (the
+ * the position is not a union). When branch is -1 at a union the writer
+ * picks the first branch of the same type and name, else of the same type
+ * (records also by field count), else one it promotes to (int->long,
+ * float->double). So ["null",T] needs no branch: set the value or null. `schema` is the node the value has (the
  * branch's node for unions); NULL is allowed for scalars built by hand.
  * Strings are NUL-terminated (len excludes the NUL); bytes/fixed are not. */
 struct kiln_avro_value {
@@ -183,7 +185,10 @@ struct kiln_avro_value {
 /* Builders: all memory comes from arena a (NULL on out of memory).
  * kiln_avro_value_new_record allocates nfields children, each initialised
  * to its field's default when that is null/number/string/bool, else to
- * null with branch -1 (set them before writing). */
+ * null; branch is -1 either way (set the others before writing). The
+ * encoder accepts a LONG value for an int field when it fits, an INT for
+ * long/double, STRING/FIXED for bytes, BYTES of the right size for fixed,
+ * and a STRING naming a symbol for an enum. */
 kiln_avro_value *kiln_avro_value_new(kiln_arena *a, kiln_avro_type t);
 kiln_avro_value *kiln_avro_value_new_record(kiln_arena *a, const kiln_avro_schema *record);
 /* In-place setters (v->branch is left as is). */
