@@ -323,4 +323,104 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                         int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx,
                         kiln_err *err);
 
+/* ============================================================ writing */
+
+/* Every operation below is one atomic commit (lake.h transaction with a
+ * rebase hook): data files are written under <table>/data/<partition dirs>/,
+ * then manifests, then the manifest list, then the metadata swap. A crash
+ * before the swap leaves the table at its previous snapshot and the files
+ * written so far as orphans (kiln_lake_orphans_list finds them).
+ *
+ * Concurrency: on a lost race the commit is rebuilt on the new head. An
+ * append always rebases. Overwrite, MERGE and delete rebase only if none
+ * of the files they remove was removed meanwhile and no data file was
+ * added meanwhile in a partition they touch; otherwise KILN_ECONFLICT. */
+
+typedef enum kiln_lake_write_mode {
+    KILN_LAKE_WRITE_APPEND = 1,
+    KILN_LAKE_WRITE_OVERWRITE,   /* dynamic: replace every partition the new rows fall in */
+    KILN_LAKE_WRITE_MERGE        /* upsert by key columns, copy-on-write */
+} kiln_lake_write_mode;
+
+/* Fault points for crash tests (besides lake.h's commit hooks). */
+typedef enum kiln_lake_fault_point {
+    KILN_LAKE_FAULT_AFTER_DATA_FILES = 1,
+    KILN_LAKE_FAULT_AFTER_MANIFESTS = 2   /* manifests and manifest list written */
+} kiln_lake_fault_point;
+
+typedef struct kiln_lake_write_opts {
+    kiln_lake_write_mode mode;
+    const char *branch;          /* NULL = "main"; a missing branch is created at main's head */
+    const char *merge_keys;      /* MERGE: "repo_id,sha" (columns of the table) */
+    uint64_t target_file_rows;   /* cut data files at this many rows; 0 = 1,000,000 */
+    /* Test only: a non-zero return aborts the write at that point. */
+    int (*fault)(kiln_lake_fault_point where, void *ctx);
+    void *fault_ctx;
+    const kiln_lake_commit_opts *commit; /* retries, backoff, commit test hooks; NULL = defaults */
+} kiln_lake_write_opts;
+
+typedef struct kiln_lake_write_result {
+    int64_t snapshot_id;         /* new snapshot, or -1 when nothing changed (no commit) */
+    int noop;                    /* 1: nothing to change, nothing committed */
+    int64_t rows_inserted;       /* appended / inserted by MERGE / written by overwrite */
+    int64_t rows_updated;        /* MERGE: matched rows whose values changed */
+    int64_t rows_deleted;        /* delete, overwrite (rows of replaced files) */
+    int64_t files_added, files_removed;
+    int attempts;                /* commit attempts (1 = no race) */
+} kiln_lake_write_result;
+
+typedef struct kiln_lake_writer kiln_lake_writer;
+
+/* Open a writer on t. opts NULL = append to main. Caller frees with
+ * kiln_lake_writer_free (after commit, or to abandon: nothing is written
+ * before commit). */
+int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
+                          kiln_err *err);
+/* The table schema rows should have (columns of supported types). */
+const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w);
+/* Stage a batch. Its columns are matched to the table's by name; table
+ * columns it lacks are null (KILN_EINVAL if such a column is required). */
+int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *err);
+/* Write files and commit. result may be NULL. */
+int kiln_lake_writer_commit(kiln_lake_writer *w, kiln_lake_write_result *result, kiln_err *err);
+void kiln_lake_writer_free(kiln_lake_writer *w);
+
+/* A kiln_sink over a writer: write = stage, commit = commit (result, if
+ * not NULL, is filled at commit), abort = drop. */
+int kiln_lake_sink_new(kiln_sink **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
+                       kiln_lake_write_result *result, kiln_err *err);
+
+/* Delete the rows matching `where` (copy-on-write: files with matching
+ * rows are rewritten without them; files wholly matching are dropped).
+ * opts may be NULL (mode is ignored). */
+int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lake_write_opts *opts,
+                           kiln_lake_write_result *result, kiln_err *err);
+
+/* ============================================================ files */
+
+/* Every live file (data and delete) of a snapshot (-1 = main's head):
+ * calls fn per entry. */
+int kiln_lake_files_list(kiln_lake_table *t, int64_t snapshot_id,
+                         int (*fn)(void *ctx, const kiln_lake_entry *e), void *ctx, kiln_err *err);
+
+typedef struct kiln_lake_orphan_opts {
+    int64_t older_than_ms;       /* only files modified before this (epoch ms); 0 = now - 3 days; -1 = any age */
+    int dry_run;                 /* list, do not delete */
+} kiln_lake_orphan_opts;
+
+/* Files under the table directory that no snapshot, manifest list,
+ * manifest or metadata file references (and metadata/v*.metadata.json,
+ * version-hint.text, catalog files are never orphans). fn is called per
+ * orphan (local path) before it is deleted (unless dry_run).
+ * *count_out (may be NULL) = orphans found. */
+int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *opts,
+                             int (*fn)(void *ctx, const char *path, int64_t size), void *ctx,
+                             size_t *count_out, kiln_err *err);
+
+/* lake.h expire hook (kiln_lake_expire_opts.on_expired; ctx = NULL or a
+ * size_t* counting deleted files): deletes the manifest lists, manifests
+ * and data/delete files reachable only from expired snapshots. */
+int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                  const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+
 #endif /* KILN_LAKE_DATA_H */

@@ -1,0 +1,314 @@
+/*
+ * iceberg_files.c - file-level maintenance of an Iceberg table: listing the
+ * live files of a snapshot, finding and removing orphan files, and the
+ * file-deletion half of expire snapshots.
+ *
+ * Reachability: a file is referenced if it is a metadata file
+ * (metadata/v*.metadata.json, *.metadata.json listed in the metadata log,
+ * version-hint.text) or the manifest list of any snapshot in the current
+ * metadata, a manifest in any of those lists, or a data/delete file in any
+ * of those manifests (any status: DELETED entries still name files an
+ * older snapshot reads). Everything else under the table directory that is
+ * older than the threshold is an orphan: leftovers of crashed or retried
+ * commits (a commit that lost a race leaves its manifest list behind).
+ * Files younger than the threshold are kept because a concurrent writer
+ * may be about to commit them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lake/lake.h"
+
+/* Add every file reachable from snapshot s to set (local paths). */
+static int reach_snapshot(kiln_map *set, kiln_arena *a, const kiln_lake_meta *m, const kiln_lake_snapshot *s,
+                          kiln_map *seen_manifests, kiln_err *err)
+{
+    kiln_lake_view view;
+    char *lp = NULL;
+    int rc;
+    if (!s->manifest_list)
+        return 0;
+    if ((rc = kiln_lake_uri_to_path(&lp, s->manifest_list, err)))
+        return rc;
+    rc = kiln_map_put(set, lp, strlen(lp), NULL, err);
+    kiln_lake_manifest *ms = NULL;
+    size_t nm = 0;
+    if (!rc) {
+        if (access(lp, F_OK) != 0) {
+            kiln_free(lp);
+            return 0; /* an expired or missing list: nothing more to reach */
+        }
+        rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
+    }
+    kiln_free(lp);
+    if (rc)
+        return rc;
+    if ((rc = kiln_lake_view_from_meta(&view, a, m, -1, NULL, err)))
+        return rc;
+    for (size_t i = 0; i < nm; i++) {
+        if ((rc = kiln_lake_uri_to_path(&lp, ms[i].path, err)))
+            return rc;
+        if (kiln_map_has(seen_manifests, lp, strlen(lp))) {
+            kiln_free(lp);
+            continue;
+        }
+        rc = kiln_map_put(seen_manifests, lp, strlen(lp), NULL, err);
+        if (!rc)
+            rc = kiln_map_put(set, lp, strlen(lp), NULL, err);
+        kiln_lake_entry *es = NULL;
+        size_t ne = 0;
+        if (!rc && access(lp, F_OK) == 0)
+            rc = kiln_lake_manifest_read(&es, &ne, a, &ms[i], lp, kiln_lake_view_spec(&view, ms[i].spec_id), err);
+        kiln_free(lp);
+        if (rc)
+            return rc;
+        for (size_t k = 0; k < ne; k++) {
+            char *dp = NULL;
+            if ((rc = kiln_lake_uri_to_path(&dp, es[k].df.file_path, err)))
+                return rc;
+            rc = kiln_map_put(set, dp, strlen(dp), NULL, err);
+            kiln_free(dp);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int kiln_lake_files_list(kiln_lake_table *t, int64_t snapshot_id, int (*fn)(void *ctx, const kiln_lake_entry *e),
+                         void *ctx, kiln_err *err)
+{
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    kiln_arena *a = kiln_arena_new(16 * 1024);
+    kiln_lake_plan *plan = NULL;
+    kiln_lake_view v;
+    int rc;
+    if (!a)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if (snapshot_id < 0)
+        snapshot_id = m->current_snapshot_id;
+    if ((rc = kiln_lake_view_from_meta(&v, a, m, snapshot_id, NULL, err)) ||
+        (rc = kiln_lake_plan_new(&plan, &v, NULL, err)))
+        goto done;
+    for (size_t i = 0; i < kiln_lake_plan_nlive(plan); i++)
+        if ((rc = fn(ctx, kiln_lake_plan_live(plan, i))))
+            goto done;
+done:
+    kiln_lake_plan_free(plan);
+    kiln_arena_free(a);
+    return rc;
+}
+
+/* All files reachable from the table's current metadata. */
+static int reachable(kiln_map *set, kiln_lake_table *t, kiln_err *err)
+{
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    kiln_arena *a = kiln_arena_new(64 * 1024);
+    kiln_map *seen = kiln_map_new();
+    int rc = 0;
+    if (!a || !seen) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m->nsnapshots; i++)
+        if ((rc = reach_snapshot(set, a, m, &m->snapshots[i], seen, err)))
+            goto done;
+    for (size_t i = 0; i < m->nmetadata_log; i++) {
+        char *p = NULL;
+        if (kiln_lake_uri_to_path(&p, m->metadata_log[i].metadata_file, err) == 0) {
+            rc = kiln_map_put(set, p, strlen(p), NULL, err);
+            kiln_free(p);
+            if (rc)
+                goto done;
+        }
+    }
+    char *cur = NULL;
+    if (kiln_lake_uri_to_path(&cur, kiln_lake_table_metadata_location(t), err) == 0) {
+        rc = kiln_map_put(set, cur, strlen(cur), NULL, err);
+        kiln_free(cur);
+    }
+done:
+    kiln_map_free(seen);
+    kiln_arena_free(a);
+    return rc;
+}
+
+static int never_orphan(const char *rel, const char *name)
+{
+    size_t n = strlen(name);
+    if (!strcmp(name, "version-hint.text"))
+        return 1;
+    /* every committed metadata version and catalog files */
+    if (!strncmp(rel, "metadata/", 9) && n > 14 && !strcmp(name + n - 14, ".metadata.json"))
+        return 1;
+    if (!strncmp(name, "catalog.db", 10))
+        return 1;
+    return 0;
+}
+
+typedef struct walk_ctx {
+    kiln_map *reach;
+    const kiln_lake_orphan_opts *opts;
+    int64_t cutoff_ms;
+    int (*fn)(void *ctx, const char *path, int64_t size);
+    void *fn_ctx;
+    size_t count;
+    size_t root_len;
+} walk_ctx;
+
+static int walk(walk_ctx *wc, const char *dir, int depth, kiln_err *err)
+{
+    if (depth > 32)
+        return kiln_err_set(err, KILN_ELIMIT, "%s: directories nested deeper than 32", dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : kiln_err_set(err, KILN_EIO, "%s: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *de;
+    /* collect names first so deletion does not disturb readdir */
+    KILN_VEC(char *) names = {0};
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *p = kiln_sprintf("%s/%s", dir, de->d_name);
+        if (!p || (rc = kiln_vec_push(&names, p, err))) {
+            kiln_free(p);
+            rc = rc ? rc : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; !rc && i < names.len; i++) {
+        const char *p = names.items[i];
+        struct stat st;
+        if (lstat(p, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            rc = walk(wc, p, depth + 1, err);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        const char *rel = p + wc->root_len + 1;
+        const char *name = strrchr(p, '/') + 1;
+        if (never_orphan(rel, name) || kiln_map_has(wc->reach, p, strlen(p)))
+            continue;
+        int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (wc->opts->older_than_ms >= 0 && mtime_ms >= wc->cutoff_ms)
+            continue;
+        wc->count++;
+        if (wc->fn && (rc = wc->fn(wc->fn_ctx, p, (int64_t)st.st_size)))
+            break;
+        if (!wc->opts->dry_run && unlink(p) != 0 && errno != ENOENT)
+            rc = kiln_err_set(err, KILN_EIO, "%s: cannot delete: %s", p, strerror(errno));
+    }
+    for (size_t i = 0; i < names.len; i++)
+        kiln_free(names.items[i]);
+    kiln_vec_free(&names);
+    return rc;
+}
+
+int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *opts,
+                             int (*fn)(void *ctx, const char *path, int64_t size), void *ctx, size_t *count_out,
+                             kiln_err *err)
+{
+    kiln_lake_orphan_opts o = {0, 1};
+    if (opts)
+        o = *opts;
+    int rc = kiln_lake_table_refresh(t, err);
+    if (rc)
+        return rc;
+    kiln_map *reach = kiln_map_new();
+    if (!reach)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = reachable(reach, t, err)))
+        goto done;
+    walk_ctx wc;
+    memset(&wc, 0, sizeof wc);
+    wc.reach = reach;
+    wc.opts = &o;
+    wc.cutoff_ms = o.older_than_ms > 0 ? o.older_than_ms : kiln_now_micros() / 1000 - 3LL * 86400 * 1000;
+    wc.fn = fn;
+    wc.fn_ctx = ctx;
+    const char *root = kiln_lake_table_dir(t);
+    wc.root_len = strlen(root);
+    char *dd = kiln_sprintf("%s/data", root), *md = kiln_sprintf("%s/metadata", root);
+    if (!dd || !md)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if (!rc)
+        rc = walk(&wc, dd, 0, err);
+    if (!rc)
+        rc = walk(&wc, md, 0, err);
+    kiln_free(dd);
+    kiln_free(md);
+    if (count_out)
+        *count_out = wc.count;
+done:
+    kiln_map_free(reach);
+    return rc;
+}
+
+/* Files reachable from a set of snapshots of m. */
+static int reach_ids(kiln_map *set, const kiln_lake_meta *m, const int64_t *ids, size_t n, int all, kiln_err *err)
+{
+    kiln_arena *a = kiln_arena_new(64 * 1024);
+    kiln_map *seen = kiln_map_new();
+    int rc = 0;
+    if (!a || !seen) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m->nsnapshots; i++) {
+        int want = all;
+        for (size_t k = 0; !want && k < n; k++)
+            want = m->snapshots[i].snapshot_id == ids[k];
+        if (want && (rc = reach_snapshot(set, a, m, &m->snapshots[i], seen, err)))
+            goto done;
+    }
+done:
+    kiln_map_free(seen);
+    kiln_arena_free(a);
+    return rc;
+}
+
+int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                  const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err)
+{
+    size_t *count = ctx;
+    kiln_map *gone = kiln_map_new(), *keep = kiln_map_new();
+    int rc = 0;
+    if (!gone || !keep) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = reach_ids(gone, before, expired_ids, n, 0, err)) || (rc = reach_ids(keep, after, NULL, 0, 1, err)))
+        goto done;
+    size_t pos = 0;
+    const char *key;
+    size_t klen;
+    void *val;
+    while (kiln_map_next(gone, &pos, &key, &klen, &val)) {
+        if (kiln_map_has(keep, key, klen))
+            continue;
+        char *p = kiln_strndup(key, klen);
+        if (!p) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (!dry_run && unlink(p) != 0 && errno != ENOENT) {
+            rc = kiln_err_set(err, KILN_EIO, "expire: cannot delete %s: %s", p, strerror(errno));
+            kiln_free(p);
+            goto done;
+        }
+        kiln_free(p);
+        if (count)
+            (*count)++;
+    }
+done:
+    kiln_map_free(gone);
+    kiln_map_free(keep);
+    return rc;
+}

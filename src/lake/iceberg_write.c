@@ -1,0 +1,1536 @@
+/*
+ * iceberg_write.c - operations that add snapshots to an Iceberg v2 table:
+ * append, dynamic partition overwrite, MERGE by key (upsert) and delete by
+ * predicate, all copy-on-write, each one atomic commit through lake.h's
+ * transaction.
+ *
+ * DESIGN
+ *   stage     rows given to the writer are copied into table-schema batches
+ *             ("stores"); nothing touches the table before commit.
+ *   group     at commit every staged row gets its partition tuple under the
+ *             default spec; rows are grouped by tuple (directory name
+ *             "name=value/..." is the group key).
+ *   files     APPEND/OVERWRITE write each group as Parquet files. MERGE
+ *             dedupes the source by key (last row wins), and for each group
+ *             reads only the live files of that partition whose key bounds
+ *             may hold a source key; a file is rewritten only if one of its
+ *             rows actually changes, so the same MERGE run twice changes
+ *             nothing the second time (no snapshot: result->noop = 1).
+ *             Unmatched source rows are inserted as new files. DELETE plans
+ *             with the predicate (partition + stats pruning) and rewrites
+ *             files that hold matching rows.
+ *   commit    one manifest of ADDED entries (null sequence numbers, so they
+ *             inherit), manifests holding removed files rewritten (removed
+ *             -> DELETED, others EXISTING with explicit sequence numbers),
+ *             the other manifests carried over, a new manifest list, then
+ *             add-snapshot + set-snapshot-ref with assert-ref-snapshot-id.
+ *             build_commit() derives all of that from a base metadata, so
+ *             the rebase hook simply rebuilds it on the new head after
+ *             checking the operation does not overlap what was committed
+ *             meanwhile (removed files still live; no new files in touched
+ *             partitions), else KILN_ECONFLICT.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "format/parquet.h"
+#include "lake/lake.h"
+
+/* ================================================================ row stores */
+
+typedef struct store {
+    const kiln_schema *schema;
+    KILN_VEC(kiln_batch *) chunks;
+    size_t nrows;
+} store;
+
+#define STORE_CHUNK 8192
+
+typedef struct rowref {
+    uint32_t chunk, row;
+} rowref;
+
+static void store_free(store *s)
+{
+    for (size_t i = 0; i < s->chunks.len; i++)
+        kiln_batch_free(s->chunks.items[i]);
+    kiln_vec_free(&s->chunks);
+    s->nrows = 0;
+}
+
+static void store_reset(store *s)
+{
+    store_free(s);
+}
+
+static kiln_lake_value cell(const kiln_batch *b, int c, size_t row)
+{
+    kiln_lake_value v;
+    memset(&v, 0, sizeof v);
+    const kiln_col *col = &b->cols[c];
+    if (kiln_batch_is_null(b, c, row)) {
+        v.is_null = 1;
+        return v;
+    }
+    switch (col->type) {
+    case KILN_T_BOOL: v.i = col->v.b[row]; break;
+    case KILN_T_INT32:
+    case KILN_T_DATE: v.i = col->v.i32[row]; break;
+    case KILN_T_FLOAT: v.d = col->v.f32[row]; break;
+    case KILN_T_DOUBLE: v.d = col->v.f64[row]; break;
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        size_t n;
+        v.bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
+        v.len = n;
+        break;
+    }
+    default: v.i = col->v.i64[row]; break;
+    }
+    return v;
+}
+
+/* Put v (of source type st) into column c of b (converting numbers). */
+static int put(kiln_batch *b, int c, const kiln_lake_value *v, kiln_type st, kiln_err *err)
+{
+    if (v->is_null)
+        return kiln_batch_put_null(b, c, err);
+    int st_float = st == KILN_T_FLOAT || st == KILN_T_DOUBLE;
+    switch (b->cols[c].type) {
+    case KILN_T_BOOL: return kiln_batch_put_bool(b, c, (int)v->i, err);
+    case KILN_T_INT32:
+    case KILN_T_DATE: return kiln_batch_put_i32(b, c, (int32_t)(st_float ? (int64_t)v->d : v->i), err);
+    case KILN_T_FLOAT: return kiln_batch_put_f32(b, c, (float)(st_float ? v->d : (double)v->i), err);
+    case KILN_T_DOUBLE: return kiln_batch_put_f64(b, c, st_float ? v->d : (double)v->i, err);
+    case KILN_T_STRING:
+    case KILN_T_BINARY:
+        if (st != KILN_T_STRING && st != KILN_T_BINARY)
+            return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
+                                b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
+        return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
+    default: return kiln_batch_put_i64(b, c, st_float ? (int64_t)v->d : v->i, err);
+    }
+}
+
+static int store_tail(store *s, kiln_batch **out, kiln_err *err)
+{
+    if (!s->chunks.len || kiln_batch_full(s->chunks.items[s->chunks.len - 1])) {
+        kiln_batch *b;
+        int rc = kiln_batch_new(&b, s->schema, STORE_CHUNK, 0, err);
+        if (rc)
+            return rc;
+        if ((rc = kiln_vec_push(&s->chunks, b, err))) {
+            kiln_batch_free(b);
+            return rc;
+        }
+    }
+    *out = s->chunks.items[s->chunks.len - 1];
+    return 0;
+}
+
+/* Append row `row` of b (same schema as the store) to s. */
+static int store_add_same(store *s, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    kiln_batch *t;
+    int rc = store_tail(s, &t, err);
+    for (int c = 0; !rc && c < s->schema->ncols; c++) {
+        kiln_lake_value v = cell(b, c, row);
+        rc = put(t, c, &v, b->cols[c].type, err);
+    }
+    if (!rc)
+        rc = kiln_batch_end_row(t, err);
+    if (!rc)
+        s->nrows++;
+    return rc;
+}
+
+static const kiln_batch *ref_batch(const store *s, rowref r) { return s->chunks.items[r.chunk]; }
+
+/* ================================================================ keys */
+
+static int key_cell(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
+{
+    kiln_lake_value v = cell(b, c, row);
+    if (v.is_null)
+        return kiln_buf_putc(k, 'N', err);
+    switch (b->cols[c].type) {
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        uint32_t n = (uint32_t)v.len;
+        int rc = kiln_buf_putc(k, 'S', err);
+        if (!rc) rc = kiln_buf_append(k, &n, 4, err);
+        if (!rc && n) rc = kiln_buf_append(k, v.bytes, n, err);
+        return rc;
+    }
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: {
+        int rc = kiln_buf_putc(k, 'D', err);
+        return rc ? rc : kiln_buf_append(k, &v.d, 8, err);
+    }
+    default: {
+        int rc = kiln_buf_putc(k, 'I', err);
+        return rc ? rc : kiln_buf_append(k, &v.i, 8, err);
+    }
+    }
+}
+
+static int key_of(kiln_buf *k, const kiln_batch *b, size_t row, const int *cols, int n, kiln_err *err)
+{
+    kiln_buf_reset(k);
+    for (int i = 0; i < n; i++) {
+        int rc = key_cell(k, b, cols[i], row, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    kiln_buf_reset(k);
+    for (int c = 0; c < b->schema->ncols; c++) {
+        int rc = key_cell(k, b, c, row, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ================================================================ schema JSON */
+
+static int json_str(kiln_buf *out, const char *s, kiln_err *err)
+{
+    int rc = kiln_buf_putc(out, '"', err);
+    for (; !rc && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            rc = kiln_buf_printf(out, err, "\\%c", c);
+        else if (c < 0x20)
+            rc = kiln_buf_printf(out, err, "\\u%04x", c);
+        else
+            rc = kiln_buf_putc(out, (char)c, err);
+    }
+    return rc ? rc : kiln_buf_putc(out, '"', err);
+}
+
+static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err);
+
+static int fields_json(kiln_buf *o, const kiln_lake_field *f, size_t n, int depth, kiln_err *err)
+{
+    int rc = kiln_buf_printf(o, err, "[");
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = kiln_buf_printf(o, err, "%s{\"id\":%d,\"name\":", i ? "," : "", (int)f[i].id);
+        if (!rc) rc = json_str(o, f[i].name, err);
+        if (!rc) rc = kiln_buf_printf(o, err, ",\"required\":%s,\"type\":", f[i].required ? "true" : "false");
+        if (!rc) rc = type_json(o, f[i].type, depth + 1, err);
+        if (!rc && f[i].doc) {
+            rc = kiln_buf_printf(o, err, ",\"doc\":");
+            if (!rc) rc = json_str(o, f[i].doc, err);
+        }
+        if (!rc) rc = kiln_buf_putc(o, '}', err);
+    }
+    return rc ? rc : kiln_buf_putc(o, ']', err);
+}
+
+static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err)
+{
+    int rc;
+    if (depth > 64)
+        return kiln_err_set(err, KILN_ELIMIT, "schema nested too deeply");
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT:
+        rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"fields\":");
+        if (!rc) rc = fields_json(o, t->fields, t->nfields, depth, err);
+        return rc ? rc : kiln_buf_putc(o, '}', err);
+    case KILN_LAKE_LIST:
+        rc = kiln_buf_printf(o, err, "{\"type\":\"list\",\"element-id\":%d,\"element-required\":%s,\"element\":",
+                             (int)t->element_id, t->element_required ? "true" : "false");
+        if (!rc) rc = type_json(o, t->element, depth + 1, err);
+        return rc ? rc : kiln_buf_putc(o, '}', err);
+    case KILN_LAKE_MAP:
+        rc = kiln_buf_printf(o, err, "{\"type\":\"map\",\"key-id\":%d,\"key\":", (int)t->key_id);
+        if (!rc) rc = type_json(o, t->key, depth + 1, err);
+        if (!rc)
+            rc = kiln_buf_printf(o, err, ",\"value-id\":%d,\"value-required\":%s,\"value\":", (int)t->value_id,
+                                 t->value_required ? "true" : "false");
+        if (!rc) rc = type_json(o, t->value, depth + 1, err);
+        return rc ? rc : kiln_buf_putc(o, '}', err);
+    default:
+        return json_str(o, t->name ? t->name : "string", err);
+    }
+}
+
+static int schema_json(kiln_buf *o, const kiln_lake_schema *s, kiln_err *err)
+{
+    int rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"schema-id\":%d,", (int)s->schema_id);
+    if (!rc && s->nidentifier) {
+        rc = kiln_buf_printf(o, err, "\"identifier-field-ids\":[");
+        for (size_t i = 0; !rc && i < s->nidentifier; i++)
+            rc = kiln_buf_printf(o, err, "%s%d", i ? "," : "", (int)s->identifier_field_ids[i]);
+        if (!rc) rc = kiln_buf_printf(o, err, "],");
+    }
+    if (!rc) rc = kiln_buf_printf(o, err, "\"fields\":");
+    if (!rc) rc = fields_json(o, s->fields, s->nfields, 0, err);
+    return rc ? rc : kiln_buf_putc(o, '}', err);
+}
+
+/* ================================================================ writer */
+
+typedef struct group {
+    kiln_lake_value *part;     /* spec nfields values (arena) */
+    char *dir;                 /* "name=value/..." ("" when unpartitioned) */
+    KILN_VEC(rowref) rows;
+} group;
+
+typedef KILN_VEC(group *) group_vec;
+
+struct kiln_lake_writer {
+    kiln_lake_table *t;
+    kiln_lake_write_opts opts;
+    char branch[129];
+    kiln_arena *arena;
+    kiln_lake_view view;       /* of the branch head when opened */
+    const kiln_lake_pspec *spec;
+    store src;
+    int nkeys;
+    int key_cols[16];
+    /* commit state */
+    KILN_VEC(kiln_lake_entry) added;
+    KILN_VEC(kiln_lake_entry) removed;
+    group_vec touched;          /* partitions whose files an overwrite/merge/delete read */
+    kiln_map *touched_live;     /* live data file paths in touched partitions at the first base */
+    int check_touched;
+    kiln_lake_manifest added_manifest;
+    int has_added_manifest;
+    int64_t snapshot_id;
+    int attempt;
+    int is_delete;
+    int64_t rows_deleted_by_remove;
+    char *schema_json;
+    int schema_id;
+    size_t nfile;
+    char uuid[37];
+};
+
+const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w) { return w->view.schema; }
+
+static int64_t branch_head(const kiln_lake_meta *m, const char *branch)
+{
+    const kiln_lake_ref *r = kiln_lake_meta_ref(m, branch);
+    if (r)
+        return r->snapshot_id;
+    if (!strcmp(branch, "main"))
+        return m->current_snapshot_id;
+    return -2; /* branch does not exist yet */
+}
+
+int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
+                          kiln_err *err)
+{
+    int rc = 0;
+    kiln_lake_writer *w = kiln_calloc(1, sizeof *w);
+    kiln_buf sj;
+    kiln_buf_init(&sj, 0);
+    if (!w || !(w->arena = kiln_arena_new(64 * 1024))) {
+        kiln_free(w);
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
+    w->t = t;
+    if (opts)
+        w->opts = *opts;
+    if (!w->opts.mode)
+        w->opts.mode = KILN_LAKE_WRITE_APPEND;
+    if (!w->opts.target_file_rows)
+        w->opts.target_file_rows = 1000000;
+    const char *br = w->opts.branch && *w->opts.branch ? w->opts.branch : "main";
+    if (strlen(br) >= sizeof w->branch) {
+        rc = kiln_err_set(err, KILN_EINVAL, "branch name too long");
+        goto done;
+    }
+    strcpy(w->branch, br);
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    int64_t head = branch_head(m, w->branch);
+    if (head == -2)
+        head = m->current_snapshot_id;
+    if ((rc = kiln_lake_view_from_meta(&w->view, w->arena, m, head, NULL, err)))
+        goto done;
+    w->spec = kiln_lake_view_spec(&w->view, m->default_spec_id);
+    for (int i = 0; w->spec && i < w->spec->nfields; i++)
+        if (w->spec->fields[i].xform == KILN_LAKE_XF_UNKNOWN) {
+            rc = kiln_err_set(err, KILN_EUNSUPP, "%s: partition field %s uses a transform kiln cannot compute",
+                              kiln_lake_table_name(t), w->spec->fields[i].name);
+            goto done;
+        }
+    w->src.schema = w->view.schema;
+    const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    if ((rc = schema_json(&sj, ls, err)))
+        goto done;
+    w->schema_json = kiln_arena_strndup(w->arena, sj.data, sj.len);
+    w->schema_id = ls->schema_id;
+    if (w->opts.mode == KILN_LAKE_WRITE_MERGE) {
+        const char *p = w->opts.merge_keys;
+        if (!p || !*p) {
+            rc = kiln_err_set(err, KILN_EINVAL, "MERGE needs key columns (e.g. --key id)");
+            goto done;
+        }
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            char name[256];
+            while (n && *p == ' ')
+                p++, n--;
+            while (n && p[n - 1] == ' ')
+                n--;
+            if (!n || n >= sizeof name || w->nkeys >= 16) {
+                rc = kiln_err_set(err, KILN_EINVAL, "MERGE keys: bad list '%s'", w->opts.merge_keys);
+                goto done;
+            }
+            memcpy(name, p, n);
+            name[n] = 0;
+            int c = kiln_schema_find(w->view.schema, name);
+            if (c < 0) {
+                rc = kiln_err_set(err, KILN_ENOTFOUND, "MERGE key '%s' is not a column of %s", name,
+                                  kiln_lake_table_name(t));
+                goto done;
+            }
+            w->key_cols[w->nkeys++] = c;
+            p = e ? e + 1 : p + n;
+        }
+    }
+    w->opts.merge_keys = NULL; /* borrowed text not kept */
+    w->opts.branch = NULL;
+    kiln_lake_uuid_v4(w->uuid);
+done:
+    kiln_buf_free(&sj);
+    if (rc) {
+        kiln_lake_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *err)
+{
+    const kiln_schema *ts = w->view.schema;
+    int map[1024];
+    if (ts->ncols > 1024)
+        return kiln_err_set(err, KILN_ELIMIT, "more than 1024 columns");
+    for (int c = 0; c < ts->ncols; c++) {
+        map[c] = kiln_schema_find(b->schema, ts->cols[c].name);
+        if (map[c] < 0 && ts->cols[c].required)
+            return kiln_err_set(err, KILN_EINVAL, "%s: required column %s is missing from the input",
+                                kiln_lake_table_name(w->t), ts->cols[c].name);
+    }
+    for (size_t row = 0; row < b->nrows; row++) {
+        kiln_batch *t = NULL;
+        int rc = store_tail(&w->src, &t, err);
+        for (int c = 0; !rc && c < ts->ncols; c++) {
+            if (map[c] < 0) {
+                rc = kiln_batch_put_null(t, c, err);
+                continue;
+            }
+            kiln_lake_value v = cell(b, map[c], row);
+            if (v.is_null && ts->cols[c].required)
+                rc = kiln_err_set(err, KILN_EINVAL, "%s: null in required column %s (input row %zu)",
+                                  kiln_lake_table_name(w->t), ts->cols[c].name, row + 1);
+            else
+                rc = put(t, c, &v, b->cols[map[c]].type, err);
+        }
+        if (!rc)
+            rc = kiln_batch_end_row(t, err);
+        if (rc) {
+            /* drop the partial row */
+            for (int c = 0; t && c < ts->ncols; c++)
+                t->cols[c].len = t->nrows;
+            return rc;
+        }
+        w->src.nrows++;
+    }
+    return 0;
+}
+
+/* Partition tuple + directory of a row of batch b (table schema). */
+static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, kiln_lake_value *part, kiln_buf *dir,
+                         kiln_err *err)
+{
+    kiln_buf_reset(dir);
+    for (int k = 0; w->spec && k < w->spec->nfields; k++) {
+        const kiln_lake_pfield *pf = &w->spec->fields[k];
+        int c = -1;
+        for (int i = 0; i < b->schema->ncols; i++)
+            if (b->schema->cols[i].field_id == pf->source_id)
+                c = i;
+        kiln_lake_value v;
+        memset(&v, 0, sizeof v);
+        v.is_null = 1;
+        if (c >= 0)
+            v = cell(b, c, row);
+        int rc = kiln_lake_xform_apply(pf, &v, &part[k], err);
+        if (rc)
+            return rc;
+        if ((rc = kiln_buf_printf(dir, err, "%s%s=", k ? "/" : "", pf->name)) ||
+            (rc = kiln_lake_pvalue_text(pf, &part[k], dir, err)))
+            return rc;
+    }
+    return 0;
+}
+
+static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, const kiln_batch *b,
+                      size_t row, kiln_buf *dir, group **out, kiln_err *err)
+{
+    int nf = w->spec ? w->spec->nfields : 0;
+    kiln_lake_value part[64];
+    if (nf > 64)
+        return kiln_err_set(err, KILN_ELIMIT, "more than 64 partition fields");
+    int rc = row_partition(w, b, row, part, dir, err);
+    if (rc)
+        return rc;
+    group *g = kiln_map_get(groups, dir->data, dir->len);
+    if (!g) {
+        g = kiln_arena_alloc(w->arena, sizeof *g);
+        if (!g)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        memset(g, 0, sizeof *g);
+        g->dir = kiln_arena_strndup(w->arena, dir->data, dir->len);
+        g->part = kiln_arena_alloc(w->arena, (size_t)(nf ? nf : 1) * sizeof *g->part);
+        if (!g->dir || !g->part)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        for (int k = 0; k < nf; k++) {
+            g->part[k] = part[k];
+            if (part[k].bytes) {
+                uint8_t *copy = kiln_arena_alloc(w->arena, part[k].len + 1);
+                if (!copy)
+                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                memcpy(copy, part[k].bytes, part[k].len);
+                g->part[k].bytes = copy;
+            }
+        }
+        if ((rc = kiln_map_put(groups, dir->data, dir->len, g, err)) || (rc = kiln_vec_push(list, g, err)))
+            return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- data files */
+
+typedef struct file_out {
+    kiln_lake_writer *w;
+    const group *g;
+    const kiln_lake_value *part;
+    kiln_parquet_writer *pw;
+    kiln_batch *buf;
+    char *local;
+    char *stored;
+    uint64_t rows;
+} file_out;
+
+static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *part, const char *dir, kiln_err *err)
+{
+    memset(f, 0, sizeof f[0]);
+    f->w = w;
+    f->part = part;
+    const char *tdir = kiln_lake_table_dir(w->t);
+    char *d = kiln_sprintf("%s/data%s%s", tdir, *dir ? "/" : "", dir);
+    int rc;
+    if (!d)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = kiln_mkdirs(d, err))) {
+        kiln_free(d);
+        return rc;
+    }
+    f->local = kiln_sprintf("%s/%05zu-%s.parquet", d, w->nfile++, w->uuid);
+    kiln_free(d);
+    if (!f->local)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    f->stored = kiln_lake_path_to_uri(f->local);
+    if (!f->stored)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if ((rc = kiln_batch_new(&f->buf, w->view.schema, STORE_CHUNK, 0, err)))
+        return rc;
+    return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, NULL, err);
+}
+
+static void file_free(file_out *f)
+{
+    kiln_parquet_writer_free(f->pw);
+    kiln_batch_free(f->buf);
+    kiln_free(f->local);
+    kiln_free(f->stored);
+    memset(f, 0, sizeof *f);
+}
+
+static int file_flush(file_out *f, kiln_err *err)
+{
+    if (!f->buf->nrows)
+        return 0;
+    int rc = kiln_parquet_writer_write(f->pw, f->buf, err);
+    kiln_batch_clear(f->buf);
+    return rc;
+}
+
+static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    for (int c = 0; c < b->schema->ncols; c++) {
+        kiln_lake_value v = cell(b, c, row);
+        int rc = put(f->buf, c, &v, b->cols[c].type, err);
+        if (rc)
+            return rc;
+    }
+    int rc = kiln_batch_end_row(f->buf, err);
+    if (rc)
+        return rc;
+    f->rows++;
+    return kiln_batch_full(f->buf) ? file_flush(f, err) : 0;
+}
+
+/* Close the file and record an ADDED entry. */
+static int file_close(file_out *f, kiln_err *err)
+{
+    kiln_lake_writer *w = f->w;
+    kiln_parquet_file_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = file_flush(f, err);
+    if (!rc)
+        rc = kiln_parquet_writer_close(f->pw, &st, err);
+    f->pw = NULL;
+    if (rc)
+        goto done;
+    kiln_lake_entry e;
+    memset(&e, 0, sizeof e);
+    e.status = KILN_LAKE_STATUS_ADDED;
+    e.snapshot_id = -1;
+    kiln_lake_datafile *d = &e.df;
+    kiln_arena *a = w->arena;
+    d->content = KILN_LAKE_CONTENT_DATA;
+    d->file_path = kiln_arena_strndup(a, f->stored, strlen(f->stored));
+    d->file_format = "PARQUET";
+    d->spec_id = w->spec ? w->spec->spec_id : 0;
+    d->npart = w->spec ? w->spec->nfields : 0;
+    d->partition = (kiln_lake_value *)f->part;
+    d->record_count = (int64_t)st.record_count;
+    d->file_size_in_bytes = (int64_t)st.file_size_in_bytes;
+    d->ncolstats = st.ncols;
+    d->colstats = kiln_arena_alloc(a, (size_t)(st.ncols ? st.ncols : 1) * sizeof *d->colstats);
+    if (!d->file_path || !d->colstats) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < st.ncols; i++) {
+        const kiln_parquet_col_stats *cs = &st.cols[i];
+        kiln_lake_colstat *o = &d->colstats[i];
+        kiln_type t = w->view.schema->cols[i].type;
+        memset(o, 0, sizeof *o);
+        o->field_id = cs->field_id;
+        o->column_size = (int64_t)cs->column_size;
+        o->value_count = (int64_t)cs->value_count;
+        o->null_count = (int64_t)cs->null_count;
+        o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
+        for (int side = 0; side < 2; side++) {
+            int has = side ? cs->has_upper : cs->has_lower;
+            const uint8_t *src = side ? cs->upper : cs->lower;
+            uint32_t n = side ? cs->upper_len : cs->lower_len;
+            if (!has)
+                continue;
+            uint8_t tmp[8];
+            if (t == KILN_T_DECIMAL && n == 8) {
+                int64_t v = 0;
+                for (int k = 7; k >= 0; k--)
+                    v = (int64_t)(((uint64_t)v << 8) | src[k]);
+                n = (uint32_t)kiln_parquet_decimal_bound(tmp, v);
+                src = tmp;
+            }
+            uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
+            if (!copy) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            if (n)
+                memcpy(copy, src, n);
+            if (side) {
+                o->upper = copy;
+                o->upper_len = n;
+            } else {
+                o->lower = copy;
+                o->lower_len = n;
+            }
+        }
+    }
+    if (st.nsplits) {
+        d->nsplits = (int)st.nsplits;
+        d->split_offsets = kiln_arena_alloc(a, st.nsplits * sizeof *d->split_offsets);
+        if (!d->split_offsets) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(d->split_offsets, st.split_offsets, st.nsplits * sizeof *d->split_offsets);
+    }
+    d->has_sort_order_id = 1;
+    d->sort_order_id = 0;
+    rc = kiln_vec_push(&w->added, e, err);
+done:
+    kiln_parquet_file_stats_free(&st);
+    file_free(f);
+    return rc;
+}
+
+/* Write rows (refs into s) of one partition as data files. */
+static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const rowref *refs, size_t n,
+                      kiln_err *err)
+{
+    file_out f;
+    int open = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!open) {
+            open = 1;
+            if ((rc = file_open(&f, w, g->part, g->dir, err)))
+                goto done;
+        }
+        if ((rc = file_add(&f, ref_batch(s, refs[i]), refs[i].row, err)))
+            goto done;
+        if (f.rows >= w->opts.target_file_rows) {
+            open = 0;
+            if ((rc = file_close(&f, err)))
+                goto done;
+        }
+    }
+    if (open) {
+        open = 0;
+        rc = file_close(&f, err);
+    }
+done:
+    if (open) {
+        if (f.local)
+            unlink(f.local);
+        file_free(&f);
+    }
+    return rc;
+}
+
+static int write_store(kiln_lake_writer *w, const group *g, const store *s, kiln_err *err)
+{
+    KILN_VEC(rowref) refs = {0};
+    int rc = 0;
+    for (size_t c = 0; c < s->chunks.len && !rc; c++)
+        for (size_t r = 0; r < s->chunks.items[c]->nrows && !rc; r++) {
+            rowref x = {(uint32_t)c, (uint32_t)r};
+            rc = kiln_vec_push(&refs, x, err);
+        }
+    if (!rc)
+        rc = write_refs(w, g, s, refs.items, refs.len, err);
+    kiln_vec_free(&refs);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- matching files */
+
+static int part_equal(const kiln_lake_pspec *spec, const kiln_lake_value *a, const kiln_lake_value *b)
+{
+    for (int k = 0; spec && k < spec->nfields; k++) {
+        if (a[k].is_null != b[k].is_null)
+            return 0;
+        if (!a[k].is_null && kiln_lake_value_cmp(spec->fields[k].result_type, &a[k], &b[k]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int in_group(const kiln_lake_writer *w, const kiln_lake_entry *e, const group *g)
+{
+    if (e->df.content != KILN_LAKE_CONTENT_DATA)
+        return 0;
+    int nf = w->spec ? w->spec->nfields : 0;
+    if (nf == 0)
+        return 1;
+    if (e->df.spec_id != w->spec->spec_id || e->df.npart != nf)
+        return 1; /* another spec: cannot tell, treat as overlapping */
+    return part_equal(w->spec, e->df.partition, g->part);
+}
+
+static int remove_entry(kiln_lake_writer *w, const kiln_lake_entry *e, kiln_err *err)
+{
+    kiln_lake_entry c = *e;
+    c.df.file_path = kiln_arena_strndup(w->arena, e->df.file_path, strlen(e->df.file_path));
+    if (!c.df.file_path)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    /* colstats etc. point into the plan arena: drop them, only path/count/size are used */
+    c.df.ncolstats = 0;
+    c.df.colstats = NULL;
+    c.df.nsplits = 0;
+    c.df.split_offsets = NULL;
+    c.df.partition = NULL;
+    c.df.npart = 0;
+    c.df.equality_ids = NULL;
+    c.df.nequality_ids = 0;
+    return kiln_vec_push(&w->removed, c, err);
+}
+
+/* Record the live files in touched partitions at the first base. */
+static int note_touched(kiln_lake_writer *w, const kiln_lake_plan *plan, kiln_err *err)
+{
+    if (!w->touched_live && !(w->touched_live = kiln_map_new()))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    w->check_touched = 1;
+    for (size_t i = 0; plan && i < kiln_lake_plan_nlive(plan); i++) {
+        const kiln_lake_entry *e = kiln_lake_plan_live(plan, i);
+        for (size_t k = 0; k < w->touched.len; k++)
+            if (in_group(w, e, w->touched.items[k])) {
+                int rc = kiln_map_put(w->touched_live, e->df.file_path, strlen(e->df.file_path), w, err);
+                if (rc)
+                    return rc;
+                break;
+            }
+    }
+    return 0;
+}
+
+/* MERGE over one file: collect output rows; count changes. */
+typedef struct merge_ctx {
+    kiln_lake_writer *w;
+    kiln_map *keys;          /* key -> (uintptr_t)(index+1) into srcrefs */
+    const rowref *srcrefs;
+    uint8_t *matched;
+    store out;
+    int64_t changed;
+    kiln_buf k1, k2;
+} merge_ctx;
+
+static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
+{
+    merge_ctx *mc = ctx;
+    kiln_lake_writer *w = mc->w;
+    for (size_t row = 0; row < b->nrows; row++) {
+        int rc = key_of(&mc->k1, b, row, w->key_cols, w->nkeys, err);
+        if (rc)
+            return rc;
+        uintptr_t hit = (uintptr_t)kiln_map_get(mc->keys, mc->k1.data, mc->k1.len);
+        if (!hit) {
+            if ((rc = store_add_same(&mc->out, b, row, err)))
+                return rc;
+            continue;
+        }
+        size_t idx = hit - 1;
+        mc->matched[idx] = 1;
+        rowref r = mc->srcrefs[idx];
+        const kiln_batch *sb = ref_batch(&w->src, r);
+        if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
+            return rc;
+        if (mc->k1.len == mc->k2.len && memcmp(mc->k1.data, mc->k2.data, mc->k1.len) == 0) {
+            rc = store_add_same(&mc->out, b, row, err);
+        } else {
+            mc->changed++;
+            rc = store_add_same(&mc->out, sb, r.row, err);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Might data file e hold one of the keys (bounds of each key column)? */
+static int file_may_hold_keys(const kiln_lake_writer *w, const kiln_lake_entry *e, const store *s, const rowref *refs,
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const kiln_batch *b = ref_batch(s, refs[i]);
+        int all = 1;
+        for (int k = 0; k < w->nkeys && all; k++) {
+            int c = w->key_cols[k];
+            const kiln_column_def *cd = &w->view.schema->cols[c];
+            if (cd->type == KILN_T_FLOAT || cd->type == KILN_T_DOUBLE)
+                continue;
+            kiln_lake_value v = cell(b, c, refs[i].row);
+            const kiln_lake_colstat *cs = NULL;
+            for (int j = 0; j < e->df.ncolstats; j++)
+                if (e->df.colstats[j].field_id == cd->field_id)
+                    cs = &e->df.colstats[j];
+            if (!cs)
+                continue;
+            if (v.is_null) {
+                if (cs->null_count == 0)
+                    all = 0;
+                continue;
+            }
+            kiln_lake_value lo, hi;
+            if (cs->lower && kiln_lake_value_from_bound(cd->type, cs->lower, cs->lower_len, &lo) == 0 &&
+                kiln_lake_value_cmp(cd->type, &v, &lo) < 0)
+                all = 0;
+            if (cs->upper && kiln_lake_value_from_bound(cd->type, cs->upper, cs->upper_len, &hi) == 0 &&
+                kiln_lake_value_cmp(cd->type, &v, &hi) > 0)
+                all = 0;
+            if (cs->value_count >= 0 && cs->null_count == cs->value_count)
+                all = 0;
+        }
+        if (all)
+            return 1;
+    }
+    return 0;
+}
+
+static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, kiln_lake_write_result *res,
+                          kiln_err *err)
+{
+    merge_ctx mc;
+    memset(&mc, 0, sizeof mc);
+    mc.w = w;
+    mc.out.schema = w->view.schema;
+    kiln_buf_init(&mc.k1, 0);
+    kiln_buf_init(&mc.k2, 0);
+    KILN_VEC(rowref) uniq = {0};
+    int rc = 0;
+    if (!(mc.keys = kiln_map_new())) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* dedupe: last row of a key wins, first appearance keeps its place */
+    for (size_t i = 0; i < g->rows.len; i++) {
+        rowref r = g->rows.items[i];
+        if ((rc = key_of(&mc.k1, ref_batch(&w->src, r), r.row, w->key_cols, w->nkeys, err)))
+            goto done;
+        uintptr_t hit = (uintptr_t)kiln_map_get(mc.keys, mc.k1.data, mc.k1.len);
+        if (hit) {
+            uniq.items[hit - 1] = r;
+            continue;
+        }
+        if ((rc = kiln_vec_push(&uniq, r, err)) ||
+            (rc = kiln_map_put(mc.keys, mc.k1.data, mc.k1.len, (void *)(uintptr_t)uniq.len, err)))
+            goto done;
+    }
+    mc.srcrefs = uniq.items;
+    if (!(mc.matched = kiln_calloc(uniq.len ? uniq.len : 1, 1))) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; plan && i < kiln_lake_plan_ntasks(plan); i++) {
+        const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
+        if (!in_group(w, task->data, g) || !file_may_hold_keys(w, task->data, &w->src, uniq.items, uniq.len))
+            continue;
+        store_reset(&mc.out);
+        mc.changed = 0;
+        if ((rc = kiln_lake_task_read(&w->view, task, merge_cb, &mc, err)))
+            goto done;
+        if (!mc.changed)
+            continue;
+        res->rows_updated += mc.changed;
+        if ((rc = remove_entry(w, task->data, err)))
+            goto done;
+        if (mc.out.nrows && (rc = write_store(w, g, &mc.out, err)))
+            goto done;
+    }
+    /* inserts */
+    KILN_VEC(rowref) ins = {0};
+    for (size_t i = 0; i < uniq.len && !rc; i++)
+        if (!mc.matched[i])
+            rc = kiln_vec_push(&ins, uniq.items[i], err);
+    if (!rc && ins.len) {
+        res->rows_inserted += (int64_t)ins.len;
+        rc = write_refs(w, g, &w->src, ins.items, ins.len, err);
+    }
+    kiln_vec_free(&ins);
+done:
+    store_free(&mc.out);
+    kiln_map_free(mc.keys);
+    kiln_free(mc.matched);
+    kiln_vec_free(&uniq);
+    kiln_buf_free(&mc.k1);
+    kiln_buf_free(&mc.k2);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- commit */
+
+typedef KILN_VEC(kiln_lake_kv) kv_vec;
+
+static int summary_add(kv_vec *kv, kiln_arena *a, const char *k, int64_t v, kiln_err *err)
+{
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    kiln_lake_kv x = {k, kiln_arena_strndup(a, tmp, strlen(tmp))};
+    if (!x.value)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    return kiln_vec_push(kv, x, err);
+}
+
+static int64_t summary_num(const kiln_lake_snapshot *s, const char *key, int *has)
+{
+    const char *v = s ? kiln_lake_snapshot_summary(s, key) : NULL;
+    *has = v != NULL;
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
+{
+    const kiln_lake_meta *base = kiln_lake_txn_base(txn);
+    kiln_arena *a = kiln_arena_new(64 * 1024);
+    kiln_lake_view view;
+    KILN_VEC(kiln_lake_manifest) rows = {0};
+    KILN_VEC(kiln_lake_entry) ents = {0};
+    kv_vec sum = {0};
+    kiln_map *removed = NULL;
+    char *mlpath = NULL, *mluri = NULL;
+    int rc = 0;
+    if (!a || !(removed = kiln_map_new())) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < w->removed.len; i++)
+        if ((rc = kiln_map_put(removed, w->removed.items[i].df.file_path, strlen(w->removed.items[i].df.file_path),
+                               NULL, err)))
+            goto done;
+    int64_t head = branch_head(base, w->branch);
+    int64_t parent = head >= 0 ? head : -1;
+    if (head == -2)
+        parent = base->current_snapshot_id; /* new branch starts at main */
+    int64_t seq = kiln_lake_txn_next_sequence_number(txn);
+    if ((rc = kiln_lake_view_from_meta(&view, a, base, parent, NULL, err)))
+        goto done;
+    if (w->has_added_manifest) {
+        kiln_lake_manifest m = w->added_manifest;
+        m.seq = m.min_seq = seq;
+        m.added_snapshot_id = w->snapshot_id;
+        if ((rc = kiln_vec_push(&rows, m, err)))
+            goto done;
+    }
+    size_t found = 0;
+    if (parent >= 0 && view.manifest_list) {
+        kiln_lake_manifest *ms = NULL;
+        size_t nm = 0;
+        char *lp = NULL;
+        if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
+            goto done;
+        rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
+        kiln_free(lp);
+        if (rc)
+            goto done;
+        for (size_t i = 0; i < nm; i++) {
+            const kiln_lake_manifest *m = &ms[i];
+            int need_read = m->content == 0 && (w->removed.len || w->check_touched);
+            if (!need_read) {
+                if (m->added_files == 0 && m->existing_files == 0)
+                    continue; /* no live files */
+                if ((rc = kiln_vec_push(&rows, *m, err)))
+                    goto done;
+                continue;
+            }
+            const kiln_lake_pspec *spec = kiln_lake_view_spec(&view, m->spec_id);
+            kiln_lake_entry *es = NULL;
+            size_t ne = 0;
+            if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
+                goto done;
+            rc = kiln_lake_manifest_read(&es, &ne, a, m, lp, spec, err);
+            kiln_free(lp);
+            if (rc)
+                goto done;
+            size_t hits = 0;
+            ents.len = 0;
+            for (size_t k = 0; k < ne; k++) {
+                kiln_lake_entry e = es[k];
+                if (e.status == KILN_LAKE_STATUS_DELETED)
+                    continue;
+                int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
+                if (!is_removed && w->check_touched && w->attempt > 1 &&
+                    !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
+                    for (size_t g = 0; g < w->touched.len; g++)
+                        if (in_group(w, &e, w->touched.items[g])) {
+                            rc = kiln_err_set(err, KILN_ECONFLICT,
+                                              "%s: a concurrent commit added %s to a partition this operation "
+                                              "rewrites; retry the operation",
+                                              kiln_lake_table_name(w->t), e.df.file_path);
+                            goto done;
+                        }
+                }
+                if (is_removed) {
+                    hits++;
+                    e.status = KILN_LAKE_STATUS_DELETED;
+                } else {
+                    e.status = KILN_LAKE_STATUS_EXISTING;
+                }
+                if ((rc = kiln_vec_push(&ents, e, err)))
+                    goto done;
+            }
+            if (!hits) {
+                if (m->added_files == 0 && m->existing_files == 0)
+                    continue;
+                if ((rc = kiln_vec_push(&rows, *m, err)))
+                    goto done;
+                continue;
+            }
+            found += hits;
+            char uuid[37];
+            kiln_lake_uuid_v4(uuid);
+            char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
+            char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
+            kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
+            kiln_lake_manifest row;
+            if (!local || !uri)
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            else
+                rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents.items, ents.len, err);
+            kiln_free(local);
+            kiln_free(uri);
+            if (rc)
+                goto done;
+            if (row.added_files == 0 && row.existing_files == 0 && row.deleted_files == 0)
+                continue;
+            if ((rc = kiln_vec_push(&rows, row, err)))
+                goto done;
+        }
+    }
+    if (found != w->removed.len) {
+        rc = kiln_err_set(err, KILN_ECONFLICT,
+                          "%s: %zu of the files this operation rewrites were removed by a concurrent commit; "
+                          "retry the operation",
+                          kiln_lake_table_name(w->t), w->removed.len - found);
+        goto done;
+    }
+    /* manifest list */
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    mlpath = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(w->t), (long long)w->snapshot_id,
+                          w->attempt, uuid);
+    mluri = mlpath ? kiln_lake_path_to_uri(mlpath) : NULL;
+    if (!mlpath || !mluri) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    kiln_lake_mlist_meta mlm = {w->snapshot_id, parent, seq};
+    if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
+        goto done;
+    if (w->attempt == 1 && w->opts.fault && (rc = w->opts.fault(KILN_LAKE_FAULT_AFTER_MANIFESTS, w->opts.fault_ctx))) {
+        rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
+        goto done;
+    }
+    /* summary */
+    int64_t added_rows = 0, removed_rows = 0, added_size = 0, removed_size = 0;
+    for (size_t i = 0; i < w->added.len; i++) {
+        added_rows += w->added.items[i].df.record_count;
+        added_size += w->added.items[i].df.file_size_in_bytes;
+    }
+    for (size_t i = 0; i < w->removed.len; i++) {
+        removed_rows += w->removed.items[i].df.record_count;
+        removed_size += w->removed.items[i].df.file_size_in_bytes;
+    }
+    int64_t tdf = 0, trec = 0, tdel = 0;
+    for (size_t i = 0; i < rows.len; i++) {
+        const kiln_lake_manifest *m = &rows.items[i];
+        if (m->content == 0) {
+            tdf += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
+        } else {
+            tdel += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+        }
+    }
+    const kiln_lake_snapshot *ps = parent >= 0 ? kiln_lake_meta_snapshot(base, parent) : NULL;
+    int has;
+    int64_t psize = summary_num(ps, "total-files-size", &has);
+    int64_t ppos = summary_num(ps, "total-position-deletes", &has);
+    int64_t peq = summary_num(ps, "total-equality-deletes", &has);
+    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
+                     : w->removed.len ? "overwrite" : "append";
+    /* changed partitions: distinct dirs of added files + removed files */
+    kiln_map *parts = kiln_map_new();
+    if (!parts) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
+        const char *p = i < w->added.len ? w->added.items[i].df.file_path
+                                         : w->removed.items[i - w->added.len].df.file_path;
+        const char *slash = strrchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : 0;
+        if (kiln_map_put(parts, p, n, NULL, err)) {
+            kiln_map_free(parts);
+            rc = err->code;
+            goto done;
+        }
+    }
+    int64_t nparts = (int64_t)kiln_map_len(parts);
+    kiln_map_free(parts);
+    kiln_lake_kv opkv = {"operation", op};
+    if ((rc = kiln_vec_push(&sum, opkv, err)))
+        goto done;
+    if ((w->added.len && ((rc = summary_add(&sum, a, "added-data-files", (int64_t)w->added.len, err)) ||
+                          (rc = summary_add(&sum, a, "added-records", added_rows, err)) ||
+                          (rc = summary_add(&sum, a, "added-files-size", added_size, err)))) ||
+        (w->removed.len && ((rc = summary_add(&sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
+                            (rc = summary_add(&sum, a, "deleted-records", removed_rows, err)) ||
+                            (rc = summary_add(&sum, a, "removed-files-size", removed_size, err)))) ||
+        (rc = summary_add(&sum, a, "changed-partition-count", nparts, err)) ||
+        (rc = summary_add(&sum, a, "total-records", trec, err)) ||
+        (rc = summary_add(&sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
+        (rc = summary_add(&sum, a, "total-data-files", tdf, err)) ||
+        (rc = summary_add(&sum, a, "total-delete-files", tdel, err)) ||
+        (rc = summary_add(&sum, a, "total-position-deletes", ppos, err)) ||
+        (rc = summary_add(&sum, a, "total-equality-deletes", peq, err)))
+        goto done;
+    kiln_lake_kv eng[] = {{"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
+    for (size_t i = 0; i < 2; i++)
+        if ((rc = kiln_vec_push(&sum, eng[i], err)))
+            goto done;
+    kiln_lake_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    snap.snapshot_id = w->snapshot_id;
+    snap.parent_id = parent;
+    snap.sequence_number = seq;
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = mluri;
+    snap.schema_id = w->schema_id;
+    snap.operation = op;
+    snap.nsummary = sum.len;
+    snap.summary = sum.items;
+    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, w->branch, head >= 0 ? head : -1, err)) ||
+        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
+        goto done;
+    kiln_lake_ref ref = {w->branch, KILN_LAKE_BRANCH, w->snapshot_id, -1, -1, -1};
+    if (head == -2 || !kiln_lake_meta_ref(base, w->branch)) {
+        /* keep nothing special: a new branch with default retention */
+    } else {
+        const kiln_lake_ref *old = kiln_lake_meta_ref(base, w->branch);
+        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
+        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
+        ref.max_ref_age_ms = old->max_ref_age_ms;
+    }
+    rc = kiln_lake_txn_set_ref(txn, &ref, err);
+done:
+    kiln_free(mlpath);
+    kiln_free(mluri);
+    kiln_vec_free(&rows);
+    kiln_vec_free(&ents);
+    kiln_vec_free(&sum);
+    kiln_map_free(removed);
+    kiln_arena_free(a);
+    return rc;
+}
+
+static int rebase_hook(kiln_lake_txn *txn, void *ctx, kiln_err *err)
+{
+    kiln_lake_writer *w = ctx;
+    kiln_lake_txn_clear(txn);
+    w->attempt++;
+    return build_commit(w, txn, err);
+}
+
+static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_err *err)
+{
+    int rc = 0;
+    kiln_lake_txn *txn = NULL;
+    kiln_arena *a = w->arena;
+    if (!w->added.len && !w->removed.len) {
+        res->noop = 1;
+        res->snapshot_id = -1;
+        return 0;
+    }
+    if (w->opts.fault && (rc = w->opts.fault(KILN_LAKE_FAULT_AFTER_DATA_FILES, w->opts.fault_ctx)))
+        return kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after data files");
+    w->snapshot_id = kiln_lake_snapshot_id_new();
+    if (w->added.len) {
+        const kiln_lake_meta *m = kiln_lake_table_meta(w->t);
+        char *local = kiln_sprintf("%s/metadata/%s-m-added.avro", kiln_lake_table_dir(w->t), w->uuid);
+        char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
+        kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id,
+                                      m->last_sequence_number + 1};
+        if (!local || !uri)
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        else
+            rc = kiln_lake_manifest_write(&w->added_manifest, a, local, uri, &mm, w->added.items, w->added.len, err);
+        kiln_free(local);
+        kiln_free(uri);
+        if (rc)
+            return rc;
+        w->has_added_manifest = 1;
+    }
+    w->attempt = 1;
+    if ((rc = kiln_lake_txn_begin(&txn, w->t, err)))
+        return rc;
+    if ((rc = build_commit(w, txn, err)))
+        goto done;
+    kiln_lake_commit_opts co;
+    memset(&co, 0, sizeof co);
+    if (w->opts.commit)
+        co = *w->opts.commit;
+    co.rebase = rebase_hook;
+    co.rebase_ctx = w;
+    int attempts = 0;
+    if ((rc = kiln_lake_txn_commit(txn, &co, &attempts, err)))
+        goto done;
+    res->snapshot_id = w->snapshot_id;
+    res->attempts = attempts;
+    res->files_added = (int64_t)w->added.len;
+    res->files_removed = (int64_t)w->removed.len;
+done:
+    kiln_lake_txn_free(txn);
+    return rc;
+}
+
+int kiln_lake_writer_commit(kiln_lake_writer *w, kiln_lake_write_result *result, kiln_err *err)
+{
+    kiln_lake_write_result res;
+    memset(&res, 0, sizeof res);
+    res.snapshot_id = -1;
+    kiln_map *groups = kiln_map_new();
+    group_vec list = {0};
+    kiln_lake_plan *plan = NULL;
+    kiln_buf dir;
+    kiln_buf_init(&dir, 0);
+    int rc = 0;
+    if (!groups) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t c = 0; c < w->src.chunks.len; c++) {
+        const kiln_batch *b = w->src.chunks.items[c];
+        for (size_t r = 0; r < b->nrows; r++) {
+            group *g;
+            if ((rc = find_group(w, groups, &list, b, r, &dir, &g, err)))
+                goto done;
+            rowref x = {(uint32_t)c, (uint32_t)r};
+            if ((rc = kiln_vec_push(&g->rows, x, err)))
+                goto done;
+        }
+    }
+    if (w->opts.mode != KILN_LAKE_WRITE_APPEND && w->view.snapshot_id >= 0 &&
+        (rc = kiln_lake_plan_new(&plan, &w->view, NULL, err)))
+        goto done;
+    for (size_t i = 0; i < list.len; i++) {
+        group *g = list.items[i];
+        switch (w->opts.mode) {
+        case KILN_LAKE_WRITE_APPEND:
+            rc = write_refs(w, g, &w->src, g->rows.items, g->rows.len, err);
+            res.rows_inserted += (int64_t)g->rows.len;
+            break;
+        case KILN_LAKE_WRITE_OVERWRITE:
+            for (size_t k = 0; plan && !rc && k < kiln_lake_plan_nlive(plan); k++) {
+                const kiln_lake_entry *e = kiln_lake_plan_live(plan, k);
+                if (in_group(w, e, g)) {
+                    res.rows_deleted += e->df.record_count;
+                    rc = remove_entry(w, e, err);
+                }
+            }
+            if (!rc)
+                rc = write_refs(w, g, &w->src, g->rows.items, g->rows.len, err);
+            res.rows_inserted += (int64_t)g->rows.len;
+            if (!rc)
+                rc = kiln_vec_push(&w->touched, g, err);
+            break;
+        case KILN_LAKE_WRITE_MERGE:
+            rc = do_merge_group(w, plan, g, &res, err);
+            if (!rc)
+                rc = kiln_vec_push(&w->touched, g, err);
+            break;
+        }
+        if (rc)
+            goto done;
+    }
+    if (w->touched.len && (rc = note_touched(w, plan, err)))
+        goto done;
+    if ((rc = commit_files(w, &res, err)))
+        goto done;
+done:
+    if (result)
+        *result = res;
+    kiln_buf_free(&dir);
+    for (size_t i = 0; i < list.len; i++)
+        kiln_vec_free(&list.items[i]->rows);
+    kiln_vec_free(&list);
+    kiln_map_free(groups);
+    kiln_lake_plan_free(plan);
+    return rc;
+}
+
+void kiln_lake_writer_free(kiln_lake_writer *w)
+{
+    if (!w)
+        return;
+    store_free(&w->src);
+    kiln_vec_free(&w->added);
+    kiln_vec_free(&w->removed);
+    kiln_vec_free(&w->touched);
+    kiln_map_free(w->touched_live);
+    kiln_arena_free(w->arena);
+    kiln_free(w);
+}
+
+/* ---------------------------------------------------------------- delete */
+
+typedef struct del_ctx {
+    const kiln_lake_pred *pred;
+    store keep;
+    int64_t dropped;
+} del_ctx;
+
+static int del_cb(void *ctx, const kiln_batch *b, kiln_err *err)
+{
+    del_ctx *dc = ctx;
+    for (size_t row = 0; row < b->nrows; row++) {
+        if (kiln_lake_pred_match_row(dc->pred, b, row)) {
+            dc->dropped++;
+            continue;
+        }
+        int rc = store_add_same(&dc->keep, b, row, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lake_write_opts *opts,
+                           kiln_lake_write_result *result, kiln_err *err)
+{
+    kiln_lake_write_opts o;
+    memset(&o, 0, sizeof o);
+    if (opts)
+        o = *opts;
+    o.mode = KILN_LAKE_WRITE_APPEND;
+    kiln_lake_writer *w = NULL;
+    kiln_lake_plan *plan = NULL;
+    kiln_lake_write_result res;
+    memset(&res, 0, sizeof res);
+    res.snapshot_id = -1;
+    del_ctx dc;
+    memset(&dc, 0, sizeof dc);
+    kiln_lake_pred pred;
+    int rc;
+    if (!where || !*where)
+        return kiln_err_set(err, KILN_EINVAL, "delete needs a predicate (--where); to empty a table drop it");
+    if ((rc = kiln_lake_writer_open(&w, t, &o, err)))
+        return rc;
+    w->is_delete = 1;
+    dc.keep.schema = w->view.schema;
+    if ((rc = kiln_lake_pred_parse(&pred, w->arena, w->view.schema, where, err)))
+        goto done;
+    dc.pred = &pred;
+    if (w->view.snapshot_id >= 0 && (rc = kiln_lake_plan_new(&plan, &w->view, &pred, err)))
+        goto done;
+    int nf = w->spec ? w->spec->nfields : 0;
+    for (size_t i = 0; plan && i < kiln_lake_plan_ntasks(plan); i++) {
+        const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
+        store_reset(&dc.keep);
+        dc.dropped = 0;
+        if ((rc = kiln_lake_task_read(&w->view, task, del_cb, &dc, err)))
+            goto done;
+        if (!dc.dropped)
+            continue;
+        res.rows_deleted += dc.dropped;
+        if ((rc = remove_entry(w, task->data, err)))
+            goto done;
+        group *g = kiln_arena_alloc(w->arena, sizeof *g);
+        if (!g) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+        memset(g, 0, sizeof *g);
+        g->part = task->data->df.partition;
+        g->dir = "";
+        if (nf && task->data->df.spec_id == w->spec->spec_id) {
+            /* same directory as the file it replaces */
+            kiln_buf d;
+            kiln_buf_init(&d, 0);
+            for (int k = 0; k < nf && !rc; k++) {
+                rc = kiln_buf_printf(&d, err, "%s%s=", k ? "/" : "", w->spec->fields[k].name);
+                if (!rc)
+                    rc = kiln_lake_pvalue_text(&w->spec->fields[k], &g->part[k], &d, err);
+            }
+            g->dir = rc ? NULL : kiln_arena_strndup(w->arena, d.data, d.len);
+            kiln_buf_free(&d);
+            if (rc || !g->dir) {
+                rc = rc ? rc : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            /* partition values must outlive the plan: copy */
+            kiln_lake_value *pc = kiln_arena_alloc(w->arena, (size_t)nf * sizeof *pc);
+            if (!pc) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            for (int k = 0; k < nf; k++) {
+                pc[k] = g->part[k];
+                if (pc[k].bytes) {
+                    uint8_t *cp = kiln_arena_alloc(w->arena, pc[k].len + 1);
+                    if (!cp) {
+                        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                        goto done;
+                    }
+                    memcpy(cp, pc[k].bytes, pc[k].len);
+                    pc[k].bytes = cp;
+                }
+            }
+            g->part = pc;
+        } else if (nf) {
+            rc = kiln_err_set(err, KILN_EUNSUPP, "delete: %s was written with an older partition spec",
+                              task->data->df.file_path);
+            goto done;
+        }
+        if (dc.keep.nrows && (rc = write_store(w, g, &dc.keep, err)))
+            goto done;
+        if ((rc = kiln_vec_push(&w->touched, g, err)))
+            goto done;
+    }
+    kiln_lake_plan_free(plan);
+    plan = NULL;
+    if (w->touched.len) {
+        kiln_lake_plan *all = NULL;
+        if ((rc = kiln_lake_plan_new(&all, &w->view, NULL, err)))
+            goto done;
+        rc = note_touched(w, all, err);
+        kiln_lake_plan_free(all);
+        if (rc)
+            goto done;
+    }
+    rc = commit_files(w, &res, err);
+done:
+    if (result)
+        *result = res;
+    store_free(&dc.keep);
+    kiln_lake_plan_free(plan);
+    kiln_lake_writer_free(w);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- sink */
+
+typedef struct lake_sink {
+    kiln_sink base;
+    kiln_lake_writer *w;
+    kiln_lake_write_result *result;
+} lake_sink;
+
+static int sink_write(kiln_sink *s, const kiln_batch *b, kiln_err *err)
+{
+    return kiln_lake_writer_write(((lake_sink *)s)->w, b, err);
+}
+static int sink_commit(kiln_sink *s, kiln_err *err)
+{
+    lake_sink *ls = (lake_sink *)s;
+    return kiln_lake_writer_commit(ls->w, ls->result, err);
+}
+static void sink_abort(kiln_sink *s)
+{
+    (void)s; /* nothing reaches the table before commit */
+}
+static void sink_free(kiln_sink *s)
+{
+    lake_sink *ls = (lake_sink *)s;
+    kiln_lake_writer_free(ls->w);
+    kiln_free(ls);
+}
+static const kiln_sink_ops lake_sink_ops = {sink_write, sink_commit, sink_abort, sink_free};
+
+int kiln_lake_sink_new(kiln_sink **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
+                       kiln_lake_write_result *result, kiln_err *err)
+{
+    lake_sink *s = kiln_calloc(1, sizeof *s);
+    if (!s)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = kiln_lake_writer_open(&s->w, t, opts, err);
+    if (rc) {
+        kiln_free(s);
+        return rc;
+    }
+    s->base.ops = &lake_sink_ops;
+    s->result = result;
+    *out = &s->base;
+    return 0;
+}
