@@ -136,16 +136,21 @@ done:
     return rc;
 }
 
+/* Committed metadata versions (v<N>.metadata.json) and the hint are never
+ * orphans, even when the metadata log was trimmed. A <uuid>.metadata.json
+ * left by a commit that crashed before its link is one. */
 static int never_orphan(const char *rel, const char *name)
 {
     size_t n = strlen(name);
     if (!strcmp(name, "version-hint.text"))
         return 1;
-    /* every committed metadata version and catalog files */
-    if (!strncmp(rel, "metadata/", 9) && n > 14 && !strcmp(name + n - 14, ".metadata.json"))
-        return 1;
-    if (!strncmp(name, "catalog.db", 10))
-        return 1;
+    if (!strncmp(rel, "metadata/", 9) && name[0] == 'v' && n > 15 && !strcmp(name + n - 14, ".metadata.json")) {
+        size_t i = 1;
+        while (i < n - 14 && name[i] >= '0' && name[i] <= '9')
+            i++;
+        if (i == n - 14)
+            return 1;
+    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness/harness.h"
 #include "lake/lake.h"
@@ -307,5 +308,161 @@ TEST(lake_write, concurrent_appends_rebase_overlapping_merge_conflicts)
     kiln_free(txt);
     kiln_lake_table_free(t1);
     kiln_lake_table_free(t2);
+    kiln_lake_catalog_free(cat);
+}
+
+/* ------------------------------------------------------------ crashes */
+
+typedef struct crash_at {
+    int fault;        /* kiln_lake_fault_point or 0 */
+    int hook;         /* kiln_lake_hook_point or 0 */
+} crash_at;
+
+static int fault_fn(kiln_lake_fault_point where, void *ctx)
+{
+    const crash_at *c = ctx;
+    return (int)where == c->fault ? KILN_EIO : 0;
+}
+
+static int hook_fn(kiln_lake_hook_point where, void *ctx)
+{
+    const crash_at *c = ctx;
+    return (int)where == c->hook ? KILN_EIO : 0;
+}
+
+static int count_orphans(kiln_lake_table *t, int dry, size_t *n, kiln_err *err)
+{
+    kiln_lake_orphan_opts o = {-1, dry};
+    return kiln_lake_orphans_remove(t, &o, NULL, NULL, n, err);
+}
+
+TEST(lake_write, crash_at_each_commit_step_then_rerun_converges)
+{
+    static const crash_at points[] = {
+        {KILN_LAKE_FAULT_AFTER_DATA_FILES, 0}, {KILN_LAKE_FAULT_AFTER_MANIFESTS, 0},
+        {0, KILN_LAKE_HOOK_BEFORE_WRITE},      {0, KILN_LAKE_HOOK_BEFORE_SWAP},
+        {0, KILN_LAKE_HOOK_AFTER_SWAP},
+    };
+    const char *expect_base = "00000001|2025-01-01|a\n00000002|2025-01-02|b\n";
+    const char *expect_merged = "00000001|2025-01-01|A\n00000002|2025-01-02|b\n00000003|2025-01-01|c\n";
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        kiln_err err = {0};
+        kiln_lake_catalog *cat = NULL;
+        kiln_lake_table *t = NULL, *t2 = NULL;
+        kiln_lake_write_result res;
+        int64_t n;
+        char *dir = kiln_sprintf("%s/w%zu", kt_tmpdir(), i);
+        CHECK_OK(open_table(&cat, &t, dir, 1, &err), &err);
+        row base[] = {{1, 1, "a"}, {2, 2, "b"}};
+        CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, base, 2, &res, &err), &err);
+        int nsnap = nsnapshots(t);
+        size_t orphans = 0;
+        CHECK_OK(count_orphans(t, 1, &orphans, &err), &err);
+        CHECK_EQ_INT(orphans, 0);
+
+        /* the MERGE that "crashes" */
+        row m[] = {{1, 1, "A"}, {3, 1, "c"}};
+        kiln_lake_write_opts o;
+        memset(&o, 0, sizeof o);
+        o.mode = KILN_LAKE_WRITE_MERGE;
+        o.merge_keys = "id";
+        o.fault = fault_fn;
+        o.fault_ctx = (void *)&points[i];
+        kiln_lake_commit_opts co;
+        memset(&co, 0, sizeof co);
+        co.test_hook = hook_fn;
+        co.test_hook_ctx = (void *)&points[i];
+        o.commit = &co;
+        kiln_lake_writer *w = NULL;
+        kiln_batch *b = make_batch(m, 2);
+        CHECK_OK(kiln_lake_writer_open(&w, t, &o, &err), &err);
+        CHECK_OK(kiln_lake_writer_write(w, b, &err), &err);
+        int rc = kiln_lake_writer_commit(w, &res, &err);
+        kiln_lake_writer_free(w);
+        kiln_batch_free(b);
+        CHECK_MSG(rc != 0, "point %zu: commit should have failed", i);
+
+        /* a fresh process' view of the table */
+        CHECK_OK(kiln_lake_table_load(&t2, cat, "db.events", &err), &err);
+        char *txt = scan_text(t2, NULL, NULL, NULL, &n, &err);
+        CHECK_MSG(txt, "point %zu: %s", i, err.msg);
+        if (points[i].hook == KILN_LAKE_HOOK_AFTER_SWAP) {
+            /* the link is the commit point: the snapshot is there */
+            CHECK_STR(txt, expect_merged);
+            CHECK_EQ_INT(nsnapshots(t2), nsnap + 1);
+        } else {
+            CHECK_STR(txt, expect_base);
+            CHECK_EQ_INT(nsnapshots(t2), nsnap);
+            CHECK_OK(count_orphans(t2, 1, &orphans, &err), &err);
+            CHECK_MSG(orphans > 0, "point %zu: the crashed commit's files should be orphans", i);
+        }
+        kiln_free(txt);
+
+        /* re-run converges to the clean result */
+        CHECK_OK(write_rows(t2, KILN_LAKE_WRITE_MERGE, NULL, m, 2, &res, &err), &err);
+        txt = scan_text(t2, NULL, NULL, NULL, &n, &err);
+        CHECK_STR(txt, expect_merged);
+        kiln_free(txt);
+        /* remove the orphans; the table still reads, nothing is left over */
+        CHECK_OK(count_orphans(t2, 0, &orphans, &err), &err);
+        CHECK_OK(count_orphans(t2, 1, &orphans, &err), &err);
+        CHECK_EQ_INT(orphans, 0);
+        txt = scan_text(t2, NULL, NULL, NULL, &n, &err);
+        CHECK_STR(txt, expect_merged);
+        kiln_free(txt);
+        kiln_lake_table_free(t);
+        kiln_lake_table_free(t2);
+        kiln_lake_catalog_free(cat);
+        kiln_free(dir);
+    }
+}
+
+TEST(lake_write, orphans_respect_age_and_expire_deletes_files)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_write_result res;
+    int64_t n;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), 1, &err), &err);
+    row r1[] = {{1, 1, "a"}, {2, 2, "b"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r1, 2, &res, &err), &err);
+    char *stray = kiln_sprintf("%s/data/stray.parquet", kiln_lake_table_dir(t));
+    CHECK(kt_write_file(stray, "x", 1) == 0);
+    /* default threshold (3 days): a fresh file is not an orphan yet */
+    size_t cnt = 9;
+    kiln_lake_orphan_opts o = {0, 1};
+    CHECK_OK(kiln_lake_orphans_remove(t, &o, NULL, NULL, &cnt, &err), &err);
+    CHECK_EQ_INT(cnt, 0);
+    o.older_than_ms = -1;
+    CHECK_OK(kiln_lake_orphans_remove(t, &o, NULL, NULL, &cnt, &err), &err);
+    CHECK_EQ_INT(cnt, 1);
+    CHECK(access(stray, F_OK) == 0); /* dry run */
+    o.dry_run = 0;
+    CHECK_OK(kiln_lake_orphans_remove(t, &o, NULL, NULL, &cnt, &err), &err);
+    CHECK(access(stray, F_OK) != 0);
+    kiln_free(stray);
+
+    /* overwrite day 1 twice; expiring the old snapshots deletes the replaced files */
+    row r2[] = {{1, 1, "x"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_OVERWRITE, NULL, r2, 1, &res, &err), &err);
+    row r3[] = {{1, 1, "y"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_OVERWRITE, NULL, r3, 1, &res, &err), &err);
+    size_t deleted = 0;
+    kiln_lake_expire_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.older_than_ms = kiln_now_micros() / 1000 + 1000;
+    eo.retain_last = 1;
+    eo.on_expired = kiln_lake_expire_delete_files;
+    eo.ctx = &deleted;
+    CHECK_OK(kiln_lake_expire(t, &eo, NULL, NULL, &err), &err);
+    CHECK(deleted >= 3); /* two replaced data files + manifest lists/manifests */
+    char *txt = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_MSG(txt, "%s", err.msg);
+    CHECK_STR(txt, "00000001|2025-01-01|y\n00000002|2025-01-02|b\n");
+    kiln_free(txt);
+    CHECK_OK(count_orphans(t, 1, &cnt, &err), &err);
+    CHECK_EQ_INT(cnt, 0);
+    kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
