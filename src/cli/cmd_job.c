@@ -1,0 +1,214 @@
+/*
+ * cmd_job.c - `kiln job`: run one engine job by hand. Today: gh-events,
+ * GH Archive hour files -> pushes and commits per day (src/engine/gh_events.c).
+ */
+#include "cli.h"
+#include "engine/gh_events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: kiln job gh-events --in DIR --out DIR [--format csv|ndjson]\n"
+    "                          [--start YYYY-MM-DD --end YYYY-MM-DD]\n"
+    "                          [--filter actor=LOGIN,org=LOGIN,repo=OWNER/NAME]\n"
+    "                          [--threads N] [--quarantine DIR] [--line-cap MB] [--json]\n"
+    "\n"
+    "Run an engine job by hand.\n"
+    "\n"
+    "  gh-events  read GH Archive hour files IN/YYYY-MM-DD-H.json.gz and write\n"
+    "             per UTC day OUT/pushes/date=D/part-HH.EXT and\n"
+    "             OUT/commits/date=D/part-HH.EXT (one row per PushEvent, one per\n"
+    "             entry of its payload.commits). A day is replaced atomically\n"
+    "             when all its hours succeed; a truncated or corrupt file fails\n"
+    "             its day and leaves that day's previous output in place.\n"
+    "\n"
+    "options:\n"
+    "  --in DIR             directory with the hour files\n"
+    "  --out DIR            output directory (created if missing)\n"
+    "  --format F           csv (default) or ndjson\n"
+    "  --start D, --end D   inclusive UTC date range; hours missing in it are\n"
+    "                       reported (default: every hour file in --in)\n"
+    "  --filter SPEC        keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys\n"
+    "                       actor, org, repo (owner/name); a key given twice\n"
+    "                       matches either value; case-insensitive\n"
+    "  --threads N          worker threads (default: number of CPUs)\n"
+    "  --quarantine DIR     where bad lines go (default OUT/_quarantine)\n"
+    "  --line-cap MB        longest line accepted, 4..1024 (default 64)\n"
+    "  --json               print the summary as one JSON object\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "exit codes: 0 ok, 1 a partition failed, 2 usage, 4 --in not found\n";
+
+typedef struct progress {
+    double t0;
+    int shown;
+} progress;
+
+static void show_progress(void *ctx, uint64_t files_done, uint64_t files_total, uint64_t gz_done, uint64_t gz_total,
+                          uint64_t json_bytes)
+{
+    progress *p = ctx;
+    double el = kiln_mono_seconds() - p->t0;
+    double mbs = el > 0 ? (double)json_bytes / 1e6 / el : 0;
+    double frac = gz_total ? (double)gz_done / (double)gz_total : 1.0;
+    if (frac > 1)
+        frac = 1;
+    int width = 30, fill = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    double eta = frac > 0.01 ? el * (1 - frac) / frac : 0;
+    fprintf(stderr, "\r[%s] %llu/%llu files  %.0f MB/s  ETA %d:%02d ", bar, (unsigned long long)files_done,
+            (unsigned long long)files_total, mbs, (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+    p->shown = 1;
+}
+
+static void print_counts_row(const char *label, const char *status, const kiln_gh_counts *c)
+{
+    printf("%-12s %-7s %5llu %7llu %10llu %9llu %9llu %11llu %10llu\n", label, status, (unsigned long long)c->files,
+           (unsigned long long)c->missing, (unsigned long long)c->events, (unsigned long long)c->pushes,
+           (unsigned long long)c->commits, (unsigned long long)c->quarantined, (unsigned long long)c->duplicates);
+}
+
+static int run_gh_events(int argc, char **argv)
+{
+    kiln_gh_opts o;
+    kiln_gh_opts_init(&o);
+    const char *start = NULL, *end = NULL;
+    int json = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_ARG                                                                   \
+    do {                                                                           \
+        if (!v)                                                                    \
+            return kiln_cli_usage_error("job", "%s needs a value", a);             \
+        i++;                                                                       \
+    } while (0)
+        if (strcmp(a, "--in") == 0) {
+            NEED_ARG;
+            o.in_dir = v;
+        } else if (strcmp(a, "--out") == 0) {
+            NEED_ARG;
+            o.out_dir = v;
+        } else if (strcmp(a, "--format") == 0) {
+            NEED_ARG;
+            o.format = kiln_gh_format_find(v);
+            if (!o.format)
+                return kiln_cli_usage_error("job", "--format %s: use one of %s", v, kiln_gh_format_names());
+        } else if (strcmp(a, "--start") == 0) {
+            NEED_ARG;
+            start = v;
+        } else if (strcmp(a, "--end") == 0) {
+            NEED_ARG;
+            end = v;
+        } else if (strcmp(a, "--filter") == 0) {
+            NEED_ARG;
+            o.filter = v;
+        } else if (strcmp(a, "--threads") == 0) {
+            NEED_ARG;
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 1 || n > 256)
+                return kiln_cli_usage_error("job", "--threads %s: use 1..256", v);
+            o.threads = (int)n;
+        } else if (strcmp(a, "--quarantine") == 0) {
+            NEED_ARG;
+            o.quarantine_dir = v;
+        } else if (strcmp(a, "--line-cap") == 0) {
+            NEED_ARG;
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 4 || n > 1024)
+                return kiln_cli_usage_error("job", "--line-cap %s: use 4..1024 (MB)", v);
+            o.line_cap = (size_t)n << 20;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else {
+            return kiln_cli_usage_error("job", "unknown option %s", a);
+        }
+#undef NEED_ARG
+    }
+    if (!o.in_dir || !o.out_dir)
+        return kiln_cli_usage_error("job", "gh-events needs --in DIR and --out DIR");
+    if ((start != NULL) != (end != NULL))
+        return kiln_cli_usage_error("job", "give both --start and --end, or neither");
+    if (start) {
+        if (kiln_date_parse(start, strlen(start), &o.start_day) != 0)
+            return kiln_cli_usage_error("job", "--start %s is not a date YYYY-MM-DD", start);
+        if (kiln_date_parse(end, strlen(end), &o.end_day) != 0)
+            return kiln_cli_usage_error("job", "--end %s is not a date YYYY-MM-DD", end);
+        if (o.end_day < o.start_day)
+            return kiln_cli_usage_error("job", "--end %s is before --start %s", end, start);
+        o.has_range = 1;
+    }
+    progress pr = {kiln_mono_seconds(), 0};
+    if (kiln_cli_tty()) {
+        o.progress = show_progress;
+        o.progress_ctx = &pr;
+    }
+    kiln_gh_report rep;
+    kiln_err err = {0};
+    int rc = kiln_gh_events_run(&o, &rep, &err);
+    if (pr.shown)
+        fputc('\n', stderr);
+    if (rc)
+        return kiln_cli_fail(&err);
+    if (json) {
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        if (kiln_gh_report_json(&rep, &b, &err) == 0)
+            printf("%s\n", b.data);
+        kiln_buf_free(&b);
+    } else {
+        printf("%-12s %-7s %5s %7s %10s %9s %9s %11s %10s\n", "partition", "status", "files", "missing", "events",
+               "pushes", "commits", "quarantined", "duplicates");
+        for (size_t i = 0; i < rep.nparts; i++) {
+            char d[16];
+            kiln_date_format(rep.parts[i].day, d);
+            const kiln_gh_partition *p = &rep.parts[i];
+            print_counts_row(d, p->failed ? "FAILED" : p->counts.files ? "ok" : "no-data", &p->counts);
+        }
+        print_counts_row("total", rep.failed ? "FAILED" : "ok", &rep.total);
+        double mb = (double)rep.total.json_bytes / 1e6;
+        printf("%.1f MB of JSON in %.2f s (%.0f MB/s)", mb, rep.seconds, rep.seconds > 0 ? mb / rep.seconds : 0);
+        if (rep.total.filtered)
+            printf(", %llu pushes filtered out", (unsigned long long)rep.total.filtered);
+        if (rep.total.utf8_repaired)
+            printf(", %llu invalid UTF-8/surrogates replaced by U+FFFD", (unsigned long long)rep.total.utf8_repaired);
+        printf("\n");
+        if (rep.nmissing) {
+            printf("missing hours (%zu):", rep.nmissing);
+            for (size_t i = 0; i < rep.nmissing && i < 48; i++)
+                printf(" %s", rep.missing[i]);
+            printf("%s\n", rep.nmissing > 48 ? " ..." : "");
+        }
+    }
+    for (size_t i = 0; i < rep.nparts; i++) {
+        if (rep.parts[i].failed) {
+            char d[16];
+            kiln_date_format(rep.parts[i].day, d);
+            fprintf(stderr, "kiln: partition %s failed, previous output kept: %s\n", d, rep.parts[i].error);
+        }
+    }
+    int exit_code = rep.failed ? KILN_EXIT_FAIL : KILN_EXIT_OK;
+    kiln_gh_report_free(&rep);
+    return exit_code;
+}
+
+static int run_job(int argc, char **argv)
+{
+    if (argc < 2 || kiln_cli_wants_help(argc, argv)) {
+        kiln_cli_print_help(kiln_cli_find("job"));
+        return argc < 2 ? KILN_EXIT_USAGE : KILN_EXIT_OK;
+    }
+    if (strcmp(argv[1], "gh-events") == 0)
+        return run_gh_events(argc, argv);
+    return kiln_cli_usage_error("job", "unknown job '%s' (jobs: gh-events)", argv[1]);
+}
+
+KILN_COMMAND(cmd_job, "job", "run an engine job by hand (gh-events: GH Archive -> pushes, commits)", usage, run_job,
+             40, NULL)

@@ -1,0 +1,1561 @@
+/*
+ * gh_events.c - the GitHub-events job: GH Archive hour files -> pushes and
+ * commits rows per UTC day (see gh_events.h, docs/engine.md).
+ *
+ * DESIGN
+ * Plan: the date range (or every hour file in IN) gives the days; each day
+ * gets 24 hour slots; a slot whose file exists becomes a task, the rest are
+ * reported missing. Tasks run on the base thread pool in time order.
+ *
+ * A task streams its file through the ISA-L reader into a window buffer,
+ * cuts lines with memchr, and scans each line for JSON objects (several if
+ * they were concatenated `}{`). The scanner reads "id" and "type" first; a
+ * non-push event is skipped to its closing brace without decoding anything.
+ * A PushEvent has its fields decoded into a per-worker scratch buffer and is
+ * appended to two columnar batches, flushed to the sinks at a row limit.
+ * Anything unparseable is quarantined (NDJSON record with file, line, byte
+ * offset, reason, raw prefix) and the scan resyncs at the next `{"id"` or
+ * the next line.
+ *
+ * Dedupe: an event id seen earlier in the same hour, or in the previous
+ * hour file, is a duplicate. Each task keeps the set of its ids; task h
+ * uses task h-1's set as an exclusion set when h-1 finished before h
+ * started; otherwise h checks its push ids against h-1's set at the end
+ * and, on a hit (rare), re-runs its file with the exclusion set. Every
+ * hour set is freed once its successor has used it, so memory holds a few
+ * hours of ids, never a day's.
+ *
+ * Output: each task writes OUT/<table>/.staging-date=D/part-HH.<ext>
+ * (temp file, fsync, rename). When the last task of a day finishes and all
+ * succeeded, the staged directory is swapped with OUT/<table>/date=D in one
+ * renameat2(RENAME_EXCHANGE) and the old one removed; on any failure the
+ * staging is removed and the previous output stays.
+ */
+#include "engine/gh_events.h"
+#include "engine/engine.h"
+#include "format/gzip_read.h"
+#include "format/json_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GH_WINDOW_INIT ((size_t)4 << 20)
+#define GH_READ_CHUNK ((size_t)1 << 20)
+#define GH_LINE_CAP_DEFAULT ((size_t)64 << 20)
+#define GH_BATCH_ROWS_DEFAULT 8192
+#define GH_BATCH_BYTES ((size_t)16 << 20)
+#define GH_QRAW_CAP 4096
+#define GH_SCRATCH_CAP ((size_t)256 << 20)
+#define GH_MAX_COMMITS 100000
+
+/* ------------------------------------------------------------------ schemas */
+
+static const kiln_column_def push_cols[KILN_GH_P_NCOLS] = {
+    {"event_id", KILN_T_INT64, 1, 1, 0, 0},       {"push_id", KILN_T_INT64, 0, 2, 0, 0},
+    {"repo_id", KILN_T_INT64, 1, 3, 0, 0},        {"repo_name", KILN_T_STRING, 0, 4, 0, 0},
+    {"actor_id", KILN_T_INT64, 0, 5, 0, 0},       {"actor_login", KILN_T_STRING, 0, 6, 0, 0},
+    {"org_login", KILN_T_STRING, 0, 7, 0, 0},     {"ref", KILN_T_STRING, 0, 8, 0, 0},
+    {"head", KILN_T_STRING, 0, 9, 0, 0},          {"before", KILN_T_STRING, 0, 10, 0, 0},
+    {"size", KILN_T_INT32, 0, 11, 0, 0},          {"distinct_size", KILN_T_INT32, 0, 12, 0, 0},
+    {"created_at", KILN_T_TIMESTAMPTZ, 1, 13, 0, 0},
+};
+static const kiln_column_def commit_cols[KILN_GH_C_NCOLS] = {
+    {"repo_id", KILN_T_INT64, 1, 1, 0, 0},        {"repo_name", KILN_T_STRING, 0, 2, 0, 0},
+    {"sha", KILN_T_STRING, 0, 3, 0, 0},           {"push_id", KILN_T_INT64, 0, 4, 0, 0},
+    {"author_name", KILN_T_STRING, 0, 5, 0, 0},   {"author_email", KILN_T_STRING, 0, 6, 0, 0},
+    {"message", KILN_T_STRING, 0, 7, 0, 0},       {"distinct", KILN_T_BOOL, 0, 8, 0, 0},
+    {"created_at", KILN_T_TIMESTAMPTZ, 1, 9, 0, 0},
+};
+static const kiln_schema push_schema = {KILN_GH_P_NCOLS, push_cols};
+static const kiln_schema commit_schema = {KILN_GH_C_NCOLS, commit_cols};
+
+const kiln_schema *kiln_gh_pushes_schema(void) { return &push_schema; }
+const kiln_schema *kiln_gh_commits_schema(void) { return &commit_schema; }
+
+/* ------------------------------------------------------------------ formats */
+
+static const kiln_gh_format formats[] = {
+    {"csv", ".csv", kiln_sink_csv_open},
+    {"ndjson", ".ndjson", kiln_sink_ndjson_open},
+    /* {"parquet", ".parquet", kiln_sink_parquet_open}, -- when the Parquet sink lands */
+};
+
+const kiln_gh_format *kiln_gh_format_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(formats[i].name, name) == 0)
+            return &formats[i];
+    return NULL;
+}
+
+const char *kiln_gh_format_names(void) { return "csv, ndjson"; }
+
+void kiln_gh_opts_init(kiln_gh_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->format = &formats[0];
+}
+
+int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour)
+{
+    size_t n = strlen(name);
+    if (n < 20 || strcmp(name + n - 8, ".json.gz") != 0 || name[10] != '-')
+        return KILN_EFORMAT;
+    if (kiln_date_parse(name, 10, day) != 0)
+        return KILN_EFORMAT;
+    const char *h = name + 11;
+    size_t hl = n - 8 - 11;
+    if (hl < 1 || hl > 2 || (hl == 2 && h[0] == '0'))
+        return KILN_EFORMAT;
+    int v = 0;
+    for (size_t i = 0; i < hl; i++) {
+        if (h[i] < '0' || h[i] > '9')
+            return KILN_EFORMAT;
+        v = v * 10 + (h[i] - '0');
+    }
+    if (v > 23)
+        return KILN_EFORMAT;
+    *hour = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ id set */
+
+/* Open-addressing set of event ids with iteration (0 is the empty slot). */
+typedef struct idset {
+    int64_t *keys;
+    size_t cap, len;
+    int has_zero;
+} idset;
+
+static inline size_t idslot(int64_t x, size_t mask)
+{
+    uint64_t h = (uint64_t)x * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & mask;
+}
+
+static int idset_has(const idset *s, int64_t x)
+{
+    if (x == 0)
+        return s->has_zero;
+    if (!s->cap)
+        return 0;
+    size_t mask = s->cap - 1;
+    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
+        if (s->keys[i] == x)
+            return 1;
+        if (s->keys[i] == 0)
+            return 0;
+    }
+}
+
+/* 1 added, 0 present, <0 error */
+static int idset_add(idset *s, int64_t x, kiln_err *err)
+{
+    if (x == 0) {
+        if (s->has_zero)
+            return 0;
+        s->has_zero = 1;
+        return 1;
+    }
+    if ((s->len + 1) * 4 >= s->cap * 3) {
+        size_t ncap = s->cap ? s->cap * 2 : 4096;
+        int64_t *nk = kiln_calloc(ncap, sizeof(int64_t));
+        if (!nk)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory growing the dedupe set to %zu ids", ncap);
+        for (size_t i = 0; i < s->cap; i++) {
+            int64_t k = s->keys[i];
+            if (!k)
+                continue;
+            size_t j = idslot(k, ncap - 1);
+            while (nk[j])
+                j = (j + 1) & (ncap - 1);
+            nk[j] = k;
+        }
+        kiln_free(s->keys);
+        s->keys = nk;
+        s->cap = ncap;
+    }
+    size_t mask = s->cap - 1;
+    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
+        if (s->keys[i] == x)
+            return 0;
+        if (s->keys[i] == 0) {
+            s->keys[i] = x;
+            s->len++;
+            return 1;
+        }
+    }
+}
+
+static void idset_free(idset *s)
+{
+    kiln_free(s->keys);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------ plan */
+
+typedef struct day_state day_state;
+
+typedef struct hour_task {
+    int64_t day;
+    int hour;
+    char name[40];
+    char *path;
+    day_state *dstate;
+    struct hour_task *prev; /* the previous hour's task, if that file is planned */
+    int has_next;           /* a task for the next hour exists (it frees our ids) */
+    int done, failed;
+    char error[512];
+    kiln_gh_counts counts;
+    idset ids;
+    KILN_VEC(int64_t) push_ids;
+    uint64_t gz_size;
+    struct job *job;
+} hour_task;
+
+struct day_state {
+    int64_t day;
+    int ntasks, pending, failed;
+    char error[512];
+    kiln_gh_counts counts;
+    int staged; /* staging dirs created */
+};
+
+/* A parsed filter: values per key (OR within a key, AND across keys). */
+typedef struct strvec {
+    char **items;
+    size_t len, alloc;
+} strvec;
+typedef struct gh_filter {
+    strvec actor, org, repo;
+} gh_filter;
+
+/* Per-worker reusable state. */
+typedef struct worker {
+    char *win;
+    size_t win_alloc;
+    kiln_buf scratch;
+    kiln_batch *pb, *cb;
+    kiln_buf qbuf;
+} worker;
+
+typedef struct job {
+    const kiln_gh_opts *o;
+    char *qdir;
+    gh_filter filter;
+    hour_task *tasks;
+    size_t ntasks;
+    day_state *days;
+    size_t ndays;
+    worker *workers;
+    int nworkers;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t tasks_done;
+    uint64_t gz_done, json_done; /* atomics */
+    uint64_t gz_total;
+    size_t line_cap, batch_rows;
+} job;
+
+/* ------------------------------------------------------------------ parsing */
+
+/* A decoded string in the worker scratch buffer; present = 0 is null. */
+typedef struct span {
+    uint32_t off, len;
+    int present;
+} span;
+
+typedef struct gh_commit {
+    span sha, name, email, message;
+    int distinct; /* -1 null */
+} gh_commit;
+
+typedef struct gh_event {
+    int64_t id;
+    int has_id;
+    int is_push; /* -1 unknown */
+    int64_t actor_id, repo_id, push_id;
+    int has_actor_id, has_repo_id, has_push_id;
+    span actor_login, repo_name, org_login, ref, head, before;
+    int64_t size, distinct_size;
+    int has_size, has_distinct_size;
+    int64_t created_at;
+    int has_created;
+    const char *payload, *payload_end; /* deferred when seen before "type" */
+    KILN_VEC(gh_commit) commits;
+} gh_event;
+
+typedef struct scan_ctx {
+    job *j;
+    hour_task *t;
+    worker *w;
+    gh_event ev;
+    const idset *exclude;
+    kiln_sink *psink, *csink;
+    FILE *qf;
+    char *qtmp, *qpath;
+    uint64_t line_no, line_off; /* current line (1-based) and its stream offset */
+    const char *line_start;
+    kiln_err err; /* a fatal error (I/O, memory) stops the task */
+    int fatal;
+} scan_ctx;
+
+#define KEYIS(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
+
+/* Decode a string-or-null value into scratch. */
+static const char *get_str(scan_ctx *c, const char *p, const char *end, span *out, const char **why)
+{
+    if (p < end && *p == 'n') {
+        out->present = 0;
+        return kiln_json_skip_value(p, end, why);
+    }
+    kiln_buf *s = &c->w->scratch;
+    size_t before = s->len;
+    const char *q = kiln_json_str_decode(p, end, s, &c->t->counts.utf8_repaired, why);
+    if (!q)
+        return NULL;
+    out->off = (uint32_t)before;
+    out->len = (uint32_t)(s->len - before);
+    out->present = 1;
+    return q;
+}
+
+/* An int64 (number, digit string) or null. */
+static const char *get_i64(const char *p, const char *end, int64_t *v, int *has, const char **why)
+{
+    if (p < end && *p == 'n') {
+        *has = 0;
+        return kiln_json_skip_value(p, end, why);
+    }
+    *has = 1;
+    return kiln_json_parse_i64(p, end, v, why);
+}
+
+/* Generic "object with a few wanted keys" walker: calls one of three
+ * small parsers depending on which sub-object we are in. */
+enum { OBJ_ACTOR, OBJ_REPO, OBJ_ORG, OBJ_AUTHOR };
+
+static const char *parse_small_obj(scan_ctx *c, int kind, const char *p, const char *end, gh_commit *cm,
+                                   const char **why)
+{
+    gh_event *e = &c->ev;
+    if (p < end && *p == 'n')
+        return kiln_json_skip_value(p, end, why);
+    p = kiln_json_obj_begin(p, end, why);
+    if (!p)
+        return NULL;
+    for (;;) {
+        const char *k;
+        size_t kl;
+        int done;
+        p = kiln_json_obj_key(p, end, &k, &kl, &done, why);
+        if (!p || done)
+            return p;
+        switch (kind) {
+        case OBJ_ACTOR:
+            if (KEYIS(k, kl, "id"))
+                p = get_i64(p, end, &e->actor_id, &e->has_actor_id, why);
+            else if (KEYIS(k, kl, "login"))
+                p = get_str(c, p, end, &e->actor_login, why);
+            else
+                p = kiln_json_skip_value(p, end, why);
+            break;
+        case OBJ_REPO:
+            if (KEYIS(k, kl, "id"))
+                p = get_i64(p, end, &e->repo_id, &e->has_repo_id, why);
+            else if (KEYIS(k, kl, "name"))
+                p = get_str(c, p, end, &e->repo_name, why);
+            else
+                p = kiln_json_skip_value(p, end, why);
+            break;
+        case OBJ_ORG:
+            if (KEYIS(k, kl, "login"))
+                p = get_str(c, p, end, &e->org_login, why);
+            else
+                p = kiln_json_skip_value(p, end, why);
+            break;
+        default: /* OBJ_AUTHOR */
+            if (KEYIS(k, kl, "name"))
+                p = get_str(c, p, end, &cm->name, why);
+            else if (KEYIS(k, kl, "email"))
+                p = get_str(c, p, end, &cm->email, why);
+            else
+                p = kiln_json_skip_value(p, end, why);
+            break;
+        }
+        if (!p)
+            return NULL;
+        p = kiln_json_obj_next(p, end, &done, why);
+        if (!p || done)
+            return p;
+    }
+}
+
+static const char *parse_commit(scan_ctx *c, const char *p, const char *end, gh_commit *cm, const char **why)
+{
+    memset(cm, 0, sizeof *cm);
+    cm->distinct = -1;
+    p = kiln_json_obj_begin(p, end, why);
+    if (!p)
+        return NULL;
+    for (;;) {
+        const char *k;
+        size_t kl;
+        int done;
+        p = kiln_json_obj_key(p, end, &k, &kl, &done, why);
+        if (!p || done)
+            return p;
+        if (KEYIS(k, kl, "sha"))
+            p = get_str(c, p, end, &cm->sha, why);
+        else if (KEYIS(k, kl, "message"))
+            p = get_str(c, p, end, &cm->message, why);
+        else if (KEYIS(k, kl, "author"))
+            p = parse_small_obj(c, OBJ_AUTHOR, p, end, cm, why);
+        else if (KEYIS(k, kl, "distinct"))
+            p = kiln_json_parse_bool(p, end, &cm->distinct, why);
+        else
+            p = kiln_json_skip_value(p, end, why);
+        if (!p)
+            return NULL;
+        p = kiln_json_obj_next(p, end, &done, why);
+        if (!p || done)
+            return p;
+    }
+}
+
+static const char *parse_commits(scan_ctx *c, const char *p, const char *end, const char **why)
+{
+    gh_event *e = &c->ev;
+    if (p < end && *p == 'n')
+        return kiln_json_skip_value(p, end, why);
+    if (p >= end || *p != '[') {
+        *why = "payload.commits is not an array";
+        return NULL;
+    }
+    p = kiln_json_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (;;) {
+        if (e->commits.len >= GH_MAX_COMMITS) {
+            *why = "payload.commits has more than 100000 entries";
+            return NULL;
+        }
+        gh_commit cm;
+        p = parse_commit(c, p, end, &cm, why);
+        if (!p)
+            return NULL;
+        if (kiln_vec_push(&e->commits, cm, &c->err)) {
+            c->fatal = 1;
+            *why = "out of memory";
+            return NULL;
+        }
+        p = kiln_json_ws(p, end);
+        if (p >= end) {
+            *why = "truncated JSON (unclosed commits array)";
+            return NULL;
+        }
+        if (*p == ']')
+            return p + 1;
+        if (*p != ',') {
+            *why = "expected ',' or ']' in payload.commits";
+            return NULL;
+        }
+        p = kiln_json_ws(p + 1, end);
+    }
+}
+
+static const char *parse_payload(scan_ctx *c, const char *p, const char *end, const char **why)
+{
+    gh_event *e = &c->ev;
+    p = kiln_json_obj_begin(p, end, why);
+    if (!p)
+        return NULL;
+    for (;;) {
+        const char *k;
+        size_t kl;
+        int done;
+        p = kiln_json_obj_key(p, end, &k, &kl, &done, why);
+        if (!p || done)
+            return p;
+        if (KEYIS(k, kl, "push_id"))
+            p = get_i64(p, end, &e->push_id, &e->has_push_id, why);
+        else if (KEYIS(k, kl, "size"))
+            p = get_i64(p, end, &e->size, &e->has_size, why);
+        else if (KEYIS(k, kl, "distinct_size"))
+            p = get_i64(p, end, &e->distinct_size, &e->has_distinct_size, why);
+        else if (KEYIS(k, kl, "ref"))
+            p = get_str(c, p, end, &e->ref, why);
+        else if (KEYIS(k, kl, "head"))
+            p = get_str(c, p, end, &e->head, why);
+        else if (KEYIS(k, kl, "before"))
+            p = get_str(c, p, end, &e->before, why);
+        else if (KEYIS(k, kl, "commits"))
+            p = parse_commits(c, p, end, why);
+        else
+            p = kiln_json_skip_value(p, end, why);
+        if (!p)
+            return NULL;
+        p = kiln_json_obj_next(p, end, &done, why);
+        if (!p || done)
+            return p;
+    }
+}
+
+static void event_reset(gh_event *e)
+{
+    size_t alloc = e->commits.alloc;
+    gh_commit *items = e->commits.items;
+    memset(e, 0, sizeof *e);
+    e->commits.items = items;
+    e->commits.alloc = alloc;
+    e->is_push = -1;
+}
+
+/* Parse one event object at p. Returns the position after it, or NULL. */
+static const char *parse_event(scan_ctx *c, const char *p, const char *end, const char **why)
+{
+    gh_event *e = &c->ev;
+    event_reset(e);
+    kiln_buf_reset(&c->w->scratch);
+    p = kiln_json_obj_begin(p, end, why);
+    if (!p)
+        return NULL;
+    for (;;) {
+        const char *k;
+        size_t kl;
+        int done;
+        p = kiln_json_obj_key(p, end, &k, &kl, &done, why);
+        if (!p)
+            return NULL;
+        if (done)
+            break;
+        if (KEYIS(k, kl, "id")) {
+            p = kiln_json_parse_i64(p, end, &e->id, why);
+            e->has_id = 1;
+        } else if (KEYIS(k, kl, "type")) {
+            const char *q = kiln_json_str_skip(p, end, why);
+            if (!q)
+                return NULL;
+            e->is_push = (q - p == 11 && memcmp(p + 1, "PushEvent", 9) == 0);
+            p = q;
+            if (!e->is_push && e->has_id) /* the fast exit: skip the rest undecoded */
+                return kiln_json_skip_rest(p, end, 1, why);
+        } else if (e->is_push == 0) {
+            p = kiln_json_skip_value(p, end, why);
+        } else if (KEYIS(k, kl, "payload")) {
+            if (e->is_push == 1) {
+                p = parse_payload(c, p, end, why);
+            } else {
+                e->payload = p;
+                p = kiln_json_skip_value(p, end, why);
+                e->payload_end = p;
+            }
+        } else if (KEYIS(k, kl, "actor")) {
+            p = parse_small_obj(c, OBJ_ACTOR, p, end, NULL, why);
+        } else if (KEYIS(k, kl, "repo")) {
+            p = parse_small_obj(c, OBJ_REPO, p, end, NULL, why);
+        } else if (KEYIS(k, kl, "org")) {
+            p = parse_small_obj(c, OBJ_ORG, p, end, NULL, why);
+        } else if (KEYIS(k, kl, "created_at")) {
+            const char *q = kiln_json_str_skip(p, end, why);
+            if (!q)
+                return NULL;
+            if (kiln_ts_parse(p + 1, (size_t)(q - p - 2), &e->created_at) != 0) {
+                *why = "created_at is not an ISO 8601 timestamp";
+                return NULL;
+            }
+            e->has_created = 1;
+            p = q;
+        } else {
+            p = kiln_json_skip_value(p, end, why);
+        }
+        if (!p)
+            return NULL;
+        p = kiln_json_obj_next(p, end, &done, why);
+        if (!p)
+            return NULL;
+        if (done)
+            break;
+    }
+    if (!e->has_id) {
+        *why = "event has no id";
+        return NULL;
+    }
+    if (e->is_push < 0) {
+        *why = "event has no type";
+        return NULL;
+    }
+    if (e->is_push && e->payload) {
+        const char *why2 = NULL;
+        if (!parse_payload(c, e->payload, e->payload_end, &why2)) {
+            *why = why2;
+            return NULL;
+        }
+    }
+    if (e->is_push) {
+        if (!e->has_repo_id) {
+            *why = "PushEvent has no repo.id";
+            return NULL;
+        }
+        if (!e->has_created) {
+            *why = "PushEvent has no created_at";
+            return NULL;
+        }
+        if ((e->has_size && (e->size < 0 || e->size > INT32_MAX)) ||
+            (e->has_distinct_size && (e->distinct_size < 0 || e->distinct_size > INT32_MAX))) {
+            *why = "payload.size or distinct_size out of range";
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static int flush_batch(scan_ctx *c, kiln_batch *b, kiln_sink *s)
+{
+    if (!b->nrows)
+        return 0;
+    int rc = kiln_sink_write(s, b, &c->err);
+    kiln_batch_clear(b);
+    return rc;
+}
+
+static int put_span(scan_ctx *c, kiln_batch *b, int col, const span *s)
+{
+    if (!s->present)
+        return kiln_batch_put_null(b, col, &c->err);
+    return kiln_batch_put_str(b, col, c->w->scratch.data + s->off, s->len, &c->err);
+}
+
+static int put_opt_i64(scan_ctx *c, kiln_batch *b, int col, int has, int64_t v)
+{
+    return has ? kiln_batch_put_i64(b, col, v, &c->err) : kiln_batch_put_null(b, col, &c->err);
+}
+
+static int filter_match(const strvec *vals, const char *scratch, const span *s)
+{
+    if (!vals->len)
+        return 1;
+    if (!s->present)
+        return 0;
+    for (size_t i = 0; i < vals->len; i++)
+        if (strlen(vals->items[i]) == s->len && strncasecmp(vals->items[i], scratch + s->off, s->len) == 0)
+            return 1;
+    return 0;
+}
+
+static int emit_push(scan_ctx *c)
+{
+    gh_event *e = &c->ev;
+    worker *w = c->w;
+    kiln_batch *pb = w->pb, *cb = w->cb;
+    int rc;
+    if ((rc = kiln_batch_put_i64(pb, KILN_GH_P_EVENT_ID, e->id, &c->err)) ||
+        (rc = put_opt_i64(c, pb, KILN_GH_P_PUSH_ID, e->has_push_id, e->push_id)) ||
+        (rc = kiln_batch_put_i64(pb, KILN_GH_P_REPO_ID, e->repo_id, &c->err)) ||
+        (rc = put_span(c, pb, KILN_GH_P_REPO_NAME, &e->repo_name)) ||
+        (rc = put_opt_i64(c, pb, KILN_GH_P_ACTOR_ID, e->has_actor_id, e->actor_id)) ||
+        (rc = put_span(c, pb, KILN_GH_P_ACTOR_LOGIN, &e->actor_login)) ||
+        (rc = put_span(c, pb, KILN_GH_P_ORG_LOGIN, &e->org_login)) ||
+        (rc = put_span(c, pb, KILN_GH_P_REF, &e->ref)) || (rc = put_span(c, pb, KILN_GH_P_HEAD, &e->head)) ||
+        (rc = put_span(c, pb, KILN_GH_P_BEFORE, &e->before)) ||
+        (rc = e->has_size ? kiln_batch_put_i32(pb, KILN_GH_P_SIZE, (int32_t)e->size, &c->err)
+                          : kiln_batch_put_null(pb, KILN_GH_P_SIZE, &c->err)) ||
+        (rc = e->has_distinct_size ? kiln_batch_put_i32(pb, KILN_GH_P_DISTINCT_SIZE, (int32_t)e->distinct_size, &c->err)
+                                   : kiln_batch_put_null(pb, KILN_GH_P_DISTINCT_SIZE, &c->err)) ||
+        (rc = kiln_batch_put_i64(pb, KILN_GH_P_CREATED_AT, e->created_at, &c->err)) ||
+        (rc = kiln_batch_end_row(pb, &c->err)))
+        return rc;
+    c->t->counts.pushes++;
+    if (kiln_batch_full(pb) && (rc = flush_batch(c, pb, c->psink)))
+        return rc;
+    for (size_t i = 0; i < e->commits.len; i++) {
+        gh_commit *cm = &e->commits.items[i];
+        if ((rc = kiln_batch_put_i64(cb, KILN_GH_C_REPO_ID, e->repo_id, &c->err)) ||
+            (rc = put_span(c, cb, KILN_GH_C_REPO_NAME, &e->repo_name)) ||
+            (rc = put_span(c, cb, KILN_GH_C_SHA, &cm->sha)) ||
+            (rc = put_opt_i64(c, cb, KILN_GH_C_PUSH_ID, e->has_push_id, e->push_id)) ||
+            (rc = put_span(c, cb, KILN_GH_C_AUTHOR_NAME, &cm->name)) ||
+            (rc = put_span(c, cb, KILN_GH_C_AUTHOR_EMAIL, &cm->email)) ||
+            (rc = put_span(c, cb, KILN_GH_C_MESSAGE, &cm->message)) ||
+            (rc = cm->distinct >= 0 ? kiln_batch_put_bool(cb, KILN_GH_C_DISTINCT, cm->distinct, &c->err)
+                                    : kiln_batch_put_null(cb, KILN_GH_C_DISTINCT, &c->err)) ||
+            (rc = kiln_batch_put_i64(cb, KILN_GH_C_CREATED_AT, e->created_at, &c->err)) ||
+            (rc = kiln_batch_end_row(cb, &c->err)))
+            return rc;
+        c->t->counts.commits++;
+        if ((kiln_batch_full(cb) || cb->cols[KILN_GH_C_MESSAGE].data.len > GH_BATCH_BYTES) &&
+            (rc = flush_batch(c, cb, c->csink)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ quarantine */
+
+static int quarantine(scan_ctx *c, const char *p, const char *end, const char *why)
+{
+    hour_task *t = c->t;
+    t->counts.quarantined++;
+    if (!c->qf) {
+        if (kiln_mkdirs(c->j->qdir, &c->err))
+            return c->err.code;
+        c->qf = fopen(c->qtmp, "w");
+        if (!c->qf)
+            return kiln_err_set(&c->err, KILN_EIO, "%s: cannot create: %s", c->qtmp, strerror(errno));
+    }
+    kiln_buf *q = &c->w->qbuf;
+    kiln_buf_reset(q);
+    size_t n = (size_t)(end - p);
+    int trunc = n > GH_QRAW_CAP;
+    int rc = kiln_buf_printf(q, &c->err, "{\"file\":\"%s\",\"line\":%llu,\"offset\":%llu,\"reason\":", t->name,
+                             (unsigned long long)c->line_no,
+                             (unsigned long long)(c->line_off + (uint64_t)(p - c->line_start)));
+    if (!rc)
+        rc = kiln_json_write_str(q, why, strlen(why), &c->err);
+    if (!rc)
+        rc = kiln_buf_printf(q, &c->err, ",\"bytes\":%zu,\"truncated\":%s,\"raw\":", n, trunc ? "true" : "false");
+    if (!rc)
+        rc = kiln_json_write_str(q, p, trunc ? GH_QRAW_CAP : n, &c->err);
+    if (!rc)
+        rc = kiln_buf_append(q, "}\n", 2, &c->err);
+    if (rc)
+        return rc;
+    if (fwrite(q->data, 1, q->len, c->qf) != q->len)
+        return kiln_err_set(&c->err, KILN_EIO, "%s: write failed", c->qtmp);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ lines */
+
+/* Find `{"id"` in [p, end). */
+static const char *find_resync(const char *p, const char *end)
+{
+    const char *r = memmem(p, (size_t)(end - p), "{\"id\"", 5);
+    return r ? r : end;
+}
+
+static int handle_event(scan_ctx *c)
+{
+    gh_event *e = &c->ev;
+    hour_task *t = c->t;
+    int rc;
+    t->counts.events++;
+    int dup = 0;
+    if (c->exclude && idset_has(c->exclude, e->id))
+        dup = 1;
+    rc = idset_add(&t->ids, e->id, &c->err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        dup = 1;
+    if (dup) {
+        t->counts.duplicates++;
+        return 0;
+    }
+    if (!e->is_push)
+        return 0;
+    if (kiln_vec_push(&t->push_ids, e->id, &c->err))
+        return KILN_ENOMEM;
+    gh_filter *f = &c->j->filter;
+    if ((f->actor.len || f->org.len || f->repo.len) &&
+        !(filter_match(&f->actor, c->w->scratch.data, &e->actor_login) &&
+          filter_match(&f->org, c->w->scratch.data, &e->org_login) &&
+          filter_match(&f->repo, c->w->scratch.data, &e->repo_name))) {
+        t->counts.filtered++;
+        return 0;
+    }
+    return emit_push(c);
+}
+
+/* Scan one line [p, end) (without its newline) for events. */
+static int scan_line(scan_ctx *c, const char *p, const char *end)
+{
+    int rc;
+    c->line_start = p;
+    while (p < end) {
+        p = kiln_json_ws(p, end);
+        if (p >= end)
+            break;
+        if (*p == '\0') {
+            const char *r = p;
+            while (r < end && *r == '\0')
+                r++;
+            if ((rc = quarantine(c, p, r, "run of NUL bytes")))
+                return rc;
+            p = r;
+            continue;
+        }
+        if (*p != '{') {
+            const char *r = memchr(p, '{', (size_t)(end - p));
+            if (!r)
+                r = end;
+            if ((rc = quarantine(c, p, r, "text outside a JSON object")))
+                return rc;
+            p = r;
+            continue;
+        }
+        const char *why = "malformed JSON";
+        const char *q = parse_event(c, p, end, &why);
+        if (c->fatal)
+            return c->err.code ? c->err.code : KILN_ENOMEM;
+        if (!q) {
+            /* resync: the next `{"id"` that parses as a whole event (nested
+             * objects also start with {"id", so candidates that fail are part
+             * of the same bad fragment) */
+            const char *r = p;
+            for (int tries = 0;; tries++) {
+                r = tries < 64 ? find_resync(r + 1, end) : end; /* bounded work on hostile lines */
+                if (r >= end)
+                    break;
+                const char *why2;
+                q = parse_event(c, r, end, &why2);
+                if (c->fatal)
+                    return c->err.code ? c->err.code : KILN_ENOMEM;
+                if (q)
+                    break;
+            }
+            if ((rc = quarantine(c, p, r, why)))
+                return rc;
+            if (r >= end)
+                break;
+            p = r; /* c->ev holds the event parsed at r */
+        }
+        if ((rc = handle_event(c)))
+            return rc;
+        p = q;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tasks */
+
+static char *table_dir(const job *j, const char *table, const char *prefix, int64_t day)
+{
+    char d[16];
+    kiln_date_format(day, d);
+    return kiln_sprintf("%s/%s/%sdate=%s", j->o->out_dir, table, prefix, d);
+}
+
+/* Process the file once. exclude: ids of the previous hour, or NULL. */
+static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_err *err)
+{
+    scan_ctx *c = kiln_calloc(1, sizeof *c);
+    if (!c)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = 0;
+    kiln_gz_reader *gz = NULL;
+    char *pdir = NULL, *cdir = NULL, *ppath = NULL, *cpath = NULL;
+    char d[16];
+    kiln_date_format(t->day, d);
+    c->j = j;
+    c->t = t;
+    c->w = w;
+    c->exclude = exclude;
+    event_reset(&c->ev);
+    memset(&t->counts, 0, sizeof t->counts);
+    idset_free(&t->ids);
+    t->push_ids.len = 0;
+    kiln_batch_clear(w->pb);
+    kiln_batch_clear(w->cb);
+    c->qpath = kiln_sprintf("%s/%s.ndjson", j->qdir, t->name);
+    c->qtmp = kiln_sprintf("%s/.%s.ndjson.tmp", j->qdir, t->name);
+    pdir = table_dir(j, "pushes", ".staging-", t->day);
+    cdir = table_dir(j, "commits", ".staging-", t->day);
+    if (!c->qpath || !c->qtmp || !pdir || !cdir) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    ppath = kiln_sprintf("%s/part-%02d%s", pdir, t->hour, j->o->format->ext);
+    cpath = kiln_sprintf("%s/part-%02d%s", cdir, t->hour, j->o->format->ext);
+    if (!ppath || !cpath) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
+        (rc = j->o->format->open(&c->csink, cpath, &commit_schema, err)))
+        goto done;
+    if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
+        goto done;
+
+    size_t start = 0, len = 0, scan = 0;
+    uint64_t base = 0; /* stream offset of win[0] */
+    int skipping = 0;
+    c->line_no = 1;
+    uint64_t gz_seen = 0;
+    for (;;) {
+        if (len == w->win_alloc) {
+            if (start > 0) {
+                memmove(w->win, w->win + start, len - start);
+                len -= start;
+                scan -= start;
+                base += start;
+                start = 0;
+            } else if (w->win_alloc < j->line_cap) {
+                size_t na = w->win_alloc * 2 > j->line_cap ? j->line_cap : w->win_alloc * 2;
+                char *nw = kiln_realloc(w->win, na);
+                if (!nw) {
+                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory growing the line window to %zu", na);
+                    goto done;
+                }
+                w->win = nw;
+                w->win_alloc = na;
+            } else {
+                /* one line longer than the cap: quarantine its head, skip the rest */
+                c->line_off = base;
+                c->line_start = w->win;
+                char reason[96];
+                snprintf(reason, sizeof reason, "line longer than the %zu MB cap (skipped to the next newline)",
+                         j->line_cap >> 20);
+                if ((rc = quarantine(c, w->win, w->win + len, reason))) {
+                    *err = c->err;
+                    goto done;
+                }
+                base += len;
+                start = len = scan = 0;
+                skipping = 1;
+            }
+        }
+        size_t want = w->win_alloc - len;
+        if (want > GH_READ_CHUNK * 4)
+            want = GH_READ_CHUNK * 4;
+        size_t got = 0;
+        rc = kiln_gz_reader_read(gz, w->win + len, want, &got, err);
+        uint64_t gz_now = kiln_gz_reader_in_offset(gz);
+        __atomic_fetch_add(&j->gz_done, gz_now - gz_seen, __ATOMIC_RELAXED);
+        gz_seen = gz_now;
+        if (rc)
+            goto done;
+        if (got == 0)
+            break;
+        t->counts.json_bytes += got;
+        __atomic_fetch_add(&j->json_done, got, __ATOMIC_RELAXED);
+        len += got;
+        for (;;) {
+            char *nl = memchr(w->win + scan, '\n', len - scan);
+            if (!nl) {
+                scan = len;
+                break;
+            }
+            if (skipping) {
+                skipping = 0;
+            } else {
+                c->line_off = base + start;
+                if ((rc = scan_line(c, w->win + start, nl))) {
+                    *err = c->err;
+                    goto done;
+                }
+            }
+            c->line_no++;
+            start = scan = (size_t)(nl - w->win) + 1;
+        }
+        if (skipping) { /* still inside the over-long line: drop what we have */
+            base += len;
+            start = len = scan = 0;
+        }
+    }
+    if (start < len && !skipping) {
+        c->line_off = base + start;
+        if ((rc = scan_line(c, w->win + start, w->win + len))) {
+            *err = c->err;
+            goto done;
+        }
+    }
+    if ((rc = flush_batch(c, w->pb, c->psink)) || (rc = flush_batch(c, w->cb, c->csink)) ||
+        (rc = kiln_sink_commit(c->psink, &c->err)) || (rc = kiln_sink_commit(c->csink, &c->err))) {
+        *err = c->err;
+        goto done;
+    }
+    if (c->qf) {
+        int bad = fflush(c->qf) != 0 || fsync(fileno(c->qf)) != 0;
+        bad |= fclose(c->qf) != 0;
+        c->qf = NULL;
+        if (bad || rename(c->qtmp, c->qpath) != 0) {
+            rc = kiln_err_set(err, KILN_EIO, "%s: cannot write the quarantine file: %s", c->qpath, strerror(errno));
+            goto done;
+        }
+    } else {
+        unlink(c->qpath); /* a re-run that found nothing bad */
+    }
+    t->counts.gz_bytes = kiln_gz_reader_file_size(gz);
+done:
+    if (rc) {
+        if (c->psink)
+            kiln_sink_abort(c->psink);
+        if (c->csink)
+            kiln_sink_abort(c->csink);
+        if (c->qf) {
+            fclose(c->qf);
+            c->qf = NULL;
+            unlink(c->qtmp);
+        }
+    }
+    kiln_sink_free(c->psink);
+    kiln_sink_free(c->csink);
+    kiln_gz_reader_free(gz);
+    kiln_vec_free(&c->ev.commits);
+    kiln_free(c->qpath);
+    kiln_free(c->qtmp);
+    kiln_free(pdir);
+    kiln_free(cdir);
+    kiln_free(ppath);
+    kiln_free(cpath);
+    kiln_free(c);
+    return rc;
+}
+
+/* Swap the staged directory of one table into place. */
+static int swap_in(const job *j, const char *table, int64_t day, kiln_err *err)
+{
+    char *staged = table_dir(j, table, ".staging-", day);
+    char *final = table_dir(j, table, "", day);
+    int rc = 0;
+    if (!staged || !final) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    struct stat sb;
+    if (stat(final, &sb) == 0) {
+        if (renameat2(AT_FDCWD, staged, AT_FDCWD, final, RENAME_EXCHANGE) != 0) {
+            rc = kiln_err_set(err, KILN_EIO, "swap %s <-> %s failed: %s", staged, final, strerror(errno));
+            goto done;
+        }
+        rc = kiln_rmtree(staged, err); /* now holds the old output */
+    } else if (rename(staged, final) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "rename %s -> %s failed: %s", staged, final, strerror(errno));
+    }
+    if (rc == 0) {
+        char *parent = kiln_sprintf("%s/%s", j->o->out_dir, table);
+        int fd = parent ? open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
+        }
+        kiln_free(parent);
+    }
+done:
+    kiln_free(staged);
+    kiln_free(final);
+    return rc;
+}
+
+static void drop_staging(const job *j, int64_t day)
+{
+    const char *tables[2] = {"pushes", "commits"};
+    for (int i = 0; i < 2; i++) {
+        char *s = table_dir(j, tables[i], ".staging-", day);
+        kiln_err e = {0};
+        if (s)
+            kiln_rmtree(s, &e);
+        kiln_free(s);
+    }
+}
+
+static void task_main(void *arg, int widx)
+{
+    hour_task *t = arg;
+    job *j = t->job;
+    worker *w = &j->workers[widx];
+    kiln_err err = {0};
+    hour_task *prev = t->prev;
+
+    pthread_mutex_lock(&j->lock);
+    int prev_ready = !prev || prev->done;
+    pthread_mutex_unlock(&j->lock);
+
+    int rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
+    if (rc == 0 && prev && !prev_ready) {
+        pthread_mutex_lock(&j->lock);
+        while (!prev->done)
+            pthread_cond_wait(&j->cond, &j->lock);
+        pthread_mutex_unlock(&j->lock);
+        int hit = 0;
+        for (size_t i = 0; i < t->push_ids.len && !hit; i++)
+            hit = idset_has(&prev->ids, t->push_ids.items[i]);
+        if (hit) {
+            kiln_debug("%s: pushes repeat events of the previous hour; re-running with its ids", t->name);
+            rc = run_hour(j, t, w, &prev->ids, &err);
+        } else {
+            uint64_t cross = 0;
+            for (size_t i = 0; i < t->ids.cap; i++)
+                if (t->ids.keys[i] && idset_has(&prev->ids, t->ids.keys[i]))
+                    cross++;
+            if (t->ids.has_zero && prev->ids.has_zero)
+                cross++;
+            t->counts.duplicates += cross;
+        }
+    }
+    if (prev)
+        idset_free(&prev->ids); /* we were its only consumer */
+    kiln_vec_free(&t->push_ids);
+    if (!t->has_next)
+        idset_free(&t->ids);
+
+    pthread_mutex_lock(&j->lock);
+    day_state *d = t->dstate;
+    t->failed = rc != 0;
+    if (rc) {
+        snprintf(t->error, sizeof t->error, "%s", err.msg);
+        if (!d->failed)
+            snprintf(d->error, sizeof d->error, "%s", err.msg);
+        d->failed = 1;
+    }
+    kiln_gh_counts *a = &d->counts, *b = &t->counts;
+    a->files++;
+    a->events += b->events;
+    a->pushes += b->pushes;
+    a->commits += b->commits;
+    a->quarantined += b->quarantined;
+    a->duplicates += b->duplicates;
+    a->filtered += b->filtered;
+    a->json_bytes += b->json_bytes;
+    a->gz_bytes += t->gz_size;
+    a->utf8_repaired += b->utf8_repaired;
+    int last = --d->pending == 0;
+    int day_failed = d->failed;
+    pthread_mutex_unlock(&j->lock);
+
+    if (last) {
+        kiln_err e2 = {0};
+        int rc2 = 0;
+        if (day_failed)
+            drop_staging(j, d->day);
+        else if ((rc2 = swap_in(j, "pushes", d->day, &e2)) == 0)
+            rc2 = swap_in(j, "commits", d->day, &e2);
+        if (rc2) {
+            pthread_mutex_lock(&j->lock);
+            d->failed = 1;
+            snprintf(d->error, sizeof d->error, "%s", e2.msg);
+            pthread_mutex_unlock(&j->lock);
+            drop_staging(j, d->day);
+        }
+    }
+    pthread_mutex_lock(&j->lock);
+    t->done = 1;
+    j->tasks_done++;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* ------------------------------------------------------------------ filter */
+
+static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
+{
+    if (!spec || !*spec)
+        return 0;
+    const char *p = spec;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (!eq || eq == p || eq + 1 == p + n)
+            return kiln_err_set(err, KILN_EINVAL, "--filter: '%.*s' is not KEY=VALUE (keys: actor, org, repo)",
+                                (int)n, p);
+        size_t kl = (size_t)(eq - p);
+        char *v = kiln_strndup(eq + 1, n - kl - 1);
+        if (!v)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        int rc;
+        if (kl == 5 && memcmp(p, "actor", 5) == 0)
+            rc = kiln_vec_push(&f->actor, v, err);
+        else if (kl == 3 && memcmp(p, "org", 3) == 0)
+            rc = kiln_vec_push(&f->org, v, err);
+        else if (kl == 4 && memcmp(p, "repo", 4) == 0)
+            rc = kiln_vec_push(&f->repo, v, err);
+        else {
+            kiln_free(v);
+            return kiln_err_set(err, KILN_EINVAL, "--filter: unknown key '%.*s' (use actor, org or repo)", (int)kl,
+                                p);
+        }
+        if (rc) {
+            kiln_free(v);
+            return rc;
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    return 0;
+}
+
+static void free_filter(gh_filter *f)
+{
+    for (size_t i = 0; i < f->actor.len; i++)
+        kiln_free(f->actor.items[i]);
+    for (size_t i = 0; i < f->org.len; i++)
+        kiln_free(f->org.items[i]);
+    for (size_t i = 0; i < f->repo.len; i++)
+        kiln_free(f->repo.items[i]);
+    kiln_vec_free(&f->actor);
+    kiln_vec_free(&f->org);
+    kiln_vec_free(&f->repo);
+}
+
+/* ------------------------------------------------------------------ run */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Days to plan: the range, or the days of every hour file in IN. */
+static int plan_days(const kiln_gh_opts *o, int64_t **days_out, size_t *n_out, kiln_err *err)
+{
+    *days_out = NULL;
+    *n_out = 0;
+    KILN_VEC(int64_t) days = {0};
+    if (o->has_range) {
+        if (o->end_day < o->start_day)
+            return kiln_err_set(err, KILN_EINVAL, "--end is before --start");
+        if (o->end_day - o->start_day > 366 * 20)
+            return kiln_err_set(err, KILN_EINVAL, "date range over 20 years; split the job");
+        for (int64_t d = o->start_day; d <= o->end_day; d++)
+            if (kiln_vec_push(&days, d, err)) {
+                kiln_vec_free(&days);
+                return KILN_ENOMEM;
+            }
+    } else {
+        DIR *dp = opendir(o->in_dir);
+        if (!dp)
+            return kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot read directory: %s",
+                                o->in_dir, strerror(errno));
+        struct dirent *de;
+        while ((de = readdir(dp))) {
+            int64_t day;
+            int hour;
+            if (kiln_gh_hour_name_parse(de->d_name, &day, &hour) != 0)
+                continue;
+            int seen = 0;
+            for (size_t i = 0; i < days.len && !seen; i++)
+                seen = days.items[i] == day;
+            if (!seen && kiln_vec_push(&days, day, err)) {
+                closedir(dp);
+                kiln_vec_free(&days);
+                return KILN_ENOMEM;
+            }
+        }
+        closedir(dp);
+        if (days.len)
+            qsort(days.items, days.len, sizeof(int64_t), cmp_i64);
+    }
+    *days_out = days.items;
+    *n_out = days.len;
+    return 0;
+}
+
+static int worker_init(worker *w, size_t batch_rows, kiln_err *err)
+{
+    int rc;
+    w->win_alloc = GH_WINDOW_INIT;
+    w->win = kiln_malloc(w->win_alloc);
+    if (!w->win)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    kiln_buf_init(&w->scratch, GH_SCRATCH_CAP);
+    kiln_buf_init(&w->qbuf, (size_t)1 << 20);
+    if ((rc = kiln_batch_new(&w->pb, &push_schema, batch_rows, 0, err)) ||
+        (rc = kiln_batch_new(&w->cb, &commit_schema, batch_rows, 0, err)))
+        return rc;
+    return 0;
+}
+
+static void worker_free(worker *w)
+{
+    kiln_free(w->win);
+    kiln_buf_free(&w->scratch);
+    kiln_buf_free(&w->qbuf);
+    kiln_batch_free(w->pb);
+    kiln_batch_free(w->cb);
+}
+
+int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
+{
+    memset(report, 0, sizeof *report);
+    double t0 = kiln_mono_seconds();
+    int rc = 0;
+    job j;
+    memset(&j, 0, sizeof j);
+    j.o = o;
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.cond, NULL);
+    kiln_pool *pool = NULL;
+    int64_t *days = NULL;
+    size_t ndays = 0;
+    KILN_VEC(char *) missing = {0};
+
+    if (!o->in_dir || !o->out_dir || !o->format) {
+        rc = kiln_err_set(err, KILN_EINVAL, "gh-events: --in, --out and --format are required");
+        goto done;
+    }
+    j.line_cap = o->line_cap ? o->line_cap : GH_LINE_CAP_DEFAULT;
+    if (j.line_cap < GH_WINDOW_INIT)
+        j.line_cap = GH_WINDOW_INIT;
+    j.batch_rows = o->batch_rows ? o->batch_rows : GH_BATCH_ROWS_DEFAULT;
+    if ((rc = parse_filter(&j.filter, o->filter, err)))
+        goto done;
+    struct stat sb;
+    if (stat(o->in_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory", o->in_dir);
+        goto done;
+    }
+    j.qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
+    if (!j.qdir) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = plan_days(o, &days, &ndays, err)))
+        goto done;
+    j.ndays = ndays;
+    j.days = kiln_calloc(ndays ? ndays : 1, sizeof(day_state));
+    j.tasks = kiln_calloc(ndays ? ndays * 24 : 1, sizeof(hour_task));
+    if (!j.days || !j.tasks) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory planning %zu days", ndays);
+        goto done;
+    }
+    hour_task *last = NULL;
+    int64_t last_slot = INT64_MIN;
+    for (size_t di = 0; di < ndays; di++) {
+        day_state *d = &j.days[di];
+        d->day = days[di];
+        for (int h = 0; h < 24; h++) {
+            char name[40];
+            char ds[16];
+            kiln_date_format(d->day, ds);
+            snprintf(name, sizeof name, "%s-%d.json.gz", ds, h);
+            char *path = kiln_sprintf("%s/%s", o->in_dir, name);
+            if (!path) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            struct stat fs;
+            if (stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
+                kiln_free(path);
+                char *m = kiln_strdup(name);
+                if (!m || kiln_vec_push(&missing, m, err)) {
+                    kiln_free(m);
+                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    goto done;
+                }
+                d->counts.missing++;
+                continue;
+            }
+            hour_task *t = &j.tasks[j.ntasks++];
+            t->day = d->day;
+            t->hour = h;
+            snprintf(t->name, sizeof t->name, "%s", name);
+            t->path = path;
+            t->dstate = d;
+            t->job = &j;
+            t->gz_size = (uint64_t)fs.st_size;
+            j.gz_total += t->gz_size;
+            int64_t slot = d->day * 24 + h;
+            if (last && last_slot == slot - 1) {
+                t->prev = last;
+                last->has_next = 1;
+            }
+            last = t;
+            last_slot = slot;
+            d->ntasks++;
+        }
+        d->pending = d->ntasks;
+    }
+    /* output dirs and clean staging left by a crashed run */
+    for (size_t di = 0; di < ndays; di++) {
+        day_state *d = &j.days[di];
+        if (!d->ntasks)
+            continue;
+        drop_staging(&j, d->day);
+        const char *tables[2] = {"pushes", "commits"};
+        for (int i = 0; i < 2; i++) {
+            char *s = table_dir(&j, tables[i], ".staging-", d->day);
+            if (!s) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
+            rc = kiln_mkdirs(s, err);
+            kiln_free(s);
+            if (rc)
+                goto done;
+        }
+    }
+    int nthreads = o->threads > 0 ? o->threads : kiln_ncpus();
+    if (nthreads > 256)
+        nthreads = 256;
+    j.nworkers = nthreads;
+    j.workers = kiln_calloc((size_t)nthreads, sizeof(worker));
+    if (!j.workers) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < nthreads; i++)
+        if ((rc = worker_init(&j.workers[i], j.batch_rows, err)))
+            goto done;
+    if ((rc = kiln_pool_new(&pool, nthreads, err)))
+        goto done;
+    for (size_t i = 0; i < j.ntasks; i++)
+        if ((rc = kiln_pool_submit(pool, task_main, &j.tasks[i], err))) {
+            kiln_pool_wait(pool);
+            goto done;
+        }
+    pthread_mutex_lock(&j.lock);
+    while (j.tasks_done < j.ntasks) {
+        if (o->progress) {
+            size_t td = j.tasks_done;
+            pthread_mutex_unlock(&j.lock);
+            o->progress(o->progress_ctx, td, j.ntasks, __atomic_load_n(&j.gz_done, __ATOMIC_RELAXED), j.gz_total,
+                        __atomic_load_n(&j.json_done, __ATOMIC_RELAXED));
+            pthread_mutex_lock(&j.lock);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j.cond, &j.lock, &ts);
+        } else {
+            pthread_cond_wait(&j.cond, &j.lock);
+        }
+    }
+    pthread_mutex_unlock(&j.lock);
+    kiln_pool_wait(pool);
+    if (o->progress)
+        o->progress(o->progress_ctx, j.ntasks, j.ntasks, j.gz_total, j.gz_total, j.json_done);
+
+    /* report */
+    report->parts = kiln_calloc(ndays ? ndays : 1, sizeof(kiln_gh_partition));
+    if (!report->parts) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    report->nparts = ndays;
+    for (size_t di = 0; di < ndays; di++) {
+        day_state *d = &j.days[di];
+        kiln_gh_partition *p = &report->parts[di];
+        p->day = d->day;
+        p->counts = d->counts;
+        p->failed = d->failed;
+        snprintf(p->error, sizeof p->error, "%s", d->error);
+        if (d->failed)
+            report->failed++;
+        kiln_gh_counts *a = &report->total, *b = &d->counts;
+        a->files += b->files;
+        a->missing += b->missing;
+        a->events += b->events;
+        a->pushes += b->pushes;
+        a->commits += b->commits;
+        a->quarantined += b->quarantined;
+        a->duplicates += b->duplicates;
+        a->filtered += b->filtered;
+        a->json_bytes += b->json_bytes;
+        a->gz_bytes += b->gz_bytes;
+        a->utf8_repaired += b->utf8_repaired;
+    }
+    report->missing = missing.items;
+    report->nmissing = missing.len;
+    missing.items = NULL;
+    missing.len = missing.alloc = 0;
+
+done:
+    kiln_pool_free(pool);
+    if (j.workers)
+        for (int i = 0; i < j.nworkers; i++)
+            worker_free(&j.workers[i]);
+    kiln_free(j.workers);
+    for (size_t i = 0; i < j.ntasks; i++) {
+        kiln_free(j.tasks[i].path);
+        idset_free(&j.tasks[i].ids);
+        kiln_vec_free(&j.tasks[i].push_ids);
+    }
+    if (rc) /* a job-level failure: nothing was committed past the staging */
+        for (size_t di = 0; di < j.ndays; di++)
+            if (j.days && j.days[di].ntasks && j.days[di].pending)
+                drop_staging(&j, j.days[di].day);
+    kiln_free(j.tasks);
+    kiln_free(j.days);
+    kiln_free(days);
+    for (size_t i = 0; i < missing.len; i++)
+        kiln_free(missing.items[i]);
+    kiln_vec_free(&missing);
+    free_filter(&j.filter);
+    kiln_free(j.qdir);
+    pthread_mutex_destroy(&j.lock);
+    pthread_cond_destroy(&j.cond);
+    report->seconds = kiln_mono_seconds() - t0;
+    if (rc) {
+        kiln_gh_report_free(report);
+        report->seconds = 0;
+    }
+    return rc;
+}
+
+void kiln_gh_report_free(kiln_gh_report *r)
+{
+    if (!r)
+        return;
+    kiln_free(r->parts);
+    for (size_t i = 0; i < r->nmissing; i++)
+        kiln_free(r->missing[i]);
+    kiln_free(r->missing);
+    memset(r, 0, sizeof *r);
+}
+
+static int counts_json(kiln_buf *b, const kiln_gh_counts *c, kiln_err *err)
+{
+    return kiln_buf_printf(b, err,
+                           "\"files\":%llu,\"missing_hours\":%llu,\"events\":%llu,\"pushes\":%llu,\"commits\":%llu,"
+                           "\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,\"utf8_repaired\":%llu,"
+                           "\"json_bytes\":%llu,\"gz_bytes\":%llu",
+                           (unsigned long long)c->files, (unsigned long long)c->missing,
+                           (unsigned long long)c->events, (unsigned long long)c->pushes,
+                           (unsigned long long)c->commits, (unsigned long long)c->quarantined,
+                           (unsigned long long)c->duplicates, (unsigned long long)c->filtered,
+                           (unsigned long long)c->utf8_repaired, (unsigned long long)c->json_bytes,
+                           (unsigned long long)c->gz_bytes);
+}
+
+int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
+{
+    int rc = kiln_buf_append(b, "{\"partitions\":[", 15, err);
+    for (size_t i = 0; rc == 0 && i < r->nparts; i++) {
+        const kiln_gh_partition *p = &r->parts[i];
+        char d[16];
+        kiln_date_format(p->day, d);
+        rc = kiln_buf_printf(b, err, "%s{\"date\":\"%s\",\"status\":\"%s\",", i ? "," : "", d,
+                             p->failed ? "failed" : p->counts.files ? "ok" : "no_data");
+        if (!rc)
+            rc = counts_json(b, &p->counts, err);
+        if (!rc && p->failed) {
+            rc = kiln_buf_append(b, ",\"error\":", 9, err);
+            if (!rc)
+                rc = kiln_json_write_str(b, p->error, strlen(p->error), err);
+        }
+        if (!rc)
+            rc = kiln_buf_putc(b, '}', err);
+    }
+    if (!rc)
+        rc = kiln_buf_append(b, "],\"total\":{", 11, err);
+    if (!rc)
+        rc = counts_json(b, &r->total, err);
+    if (!rc)
+        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"seconds\":%.3f,\"missing\":[", r->failed,
+                             r->seconds);
+    for (size_t i = 0; rc == 0 && i < r->nmissing; i++) {
+        if (i)
+            rc = kiln_buf_putc(b, ',', err);
+        if (!rc)
+            rc = kiln_json_write_str(b, r->missing[i], strlen(r->missing[i]), err);
+    }
+    if (!rc)
+        rc = kiln_buf_append(b, "]}", 2, err);
+    return rc;
+}

@@ -1,0 +1,99 @@
+/*
+ * gh_events.h - the GitHub-events job (`kiln job gh-events`): GH Archive
+ * hour files (IN/YYYY-MM-DD-H.json.gz) -> two row sets per UTC day:
+ * pushes (one row per PushEvent) and commits (one row per entry of a
+ * PushEvent's payload.commits, the list GitHub caps at 20).
+ *
+ * Work is split by hour file over a thread pool; a day partition commits
+ * only when all its hours succeeded, by swapping a staged directory in
+ * place (OUT/pushes/date=D/, OUT/commits/date=D/). Design, dedupe window
+ * and output layout: docs/engine.md.
+ */
+#ifndef KILN_ENGINE_GH_EVENTS_H
+#define KILN_ENGINE_GH_EVENTS_H
+
+#include "format/batch.h"
+
+/* Column indexes of the pushes schema. */
+enum {
+    KILN_GH_P_EVENT_ID, KILN_GH_P_PUSH_ID, KILN_GH_P_REPO_ID, KILN_GH_P_REPO_NAME, KILN_GH_P_ACTOR_ID,
+    KILN_GH_P_ACTOR_LOGIN, KILN_GH_P_ORG_LOGIN, KILN_GH_P_REF, KILN_GH_P_HEAD, KILN_GH_P_BEFORE, KILN_GH_P_SIZE,
+    KILN_GH_P_DISTINCT_SIZE, KILN_GH_P_CREATED_AT, KILN_GH_P_NCOLS
+};
+/* Column indexes of the commits schema. */
+enum {
+    KILN_GH_C_REPO_ID, KILN_GH_C_REPO_NAME, KILN_GH_C_SHA, KILN_GH_C_PUSH_ID, KILN_GH_C_AUTHOR_NAME,
+    KILN_GH_C_AUTHOR_EMAIL, KILN_GH_C_MESSAGE, KILN_GH_C_DISTINCT, KILN_GH_C_CREATED_AT, KILN_GH_C_NCOLS
+};
+
+/* The two output schemas, with Iceberg field ids 1..n (static; never free). */
+const kiln_schema *kiln_gh_pushes_schema(void);
+const kiln_schema *kiln_gh_commits_schema(void);
+
+/* Output formats: a sink constructor per format. Adding a format (Parquet)
+ * is one row in the table in gh_events.c. */
+typedef int (*kiln_gh_sink_open_fn)(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);
+typedef struct kiln_gh_format {
+    const char *name;         /* "csv" */
+    const char *ext;          /* ".csv" */
+    kiln_gh_sink_open_fn open;
+} kiln_gh_format;
+const kiln_gh_format *kiln_gh_format_find(const char *name); /* NULL if unknown */
+const char *kiln_gh_format_names(void);                      /* "csv, ndjson" */
+
+/* Progress callback, called from worker threads (must be thread-safe). */
+typedef void (*kiln_gh_progress_fn)(void *ctx, uint64_t files_done, uint64_t files_total, uint64_t gz_done,
+                                    uint64_t gz_total, uint64_t json_bytes);
+
+typedef struct kiln_gh_opts {
+    const char *in_dir;          /* borrowed */
+    const char *out_dir;         /* borrowed */
+    const char *quarantine_dir;  /* NULL: OUT/_quarantine */
+    int64_t start_day, end_day;  /* inclusive; has_range = 0: every file in in_dir */
+    int has_range;
+    const char *filter;          /* "actor=a,org=b,repo=o/r" or NULL; repeated keys OR */
+    const kiln_gh_format *format;
+    int threads;                 /* 0 = number of CPUs */
+    size_t line_cap;             /* longest line accepted (0 = 64 MB) */
+    size_t batch_rows;           /* rows per batch before a flush (0 = 8192) */
+    kiln_gh_progress_fn progress;
+    void *progress_ctx;
+} kiln_gh_opts;
+
+typedef struct kiln_gh_counts {
+    uint64_t files, missing, events, pushes, commits, quarantined, duplicates, filtered;
+    uint64_t json_bytes, gz_bytes, utf8_repaired;
+} kiln_gh_counts;
+
+typedef struct kiln_gh_partition {
+    int64_t day;
+    kiln_gh_counts counts;
+    int failed;          /* 1: output left untouched, see error */
+    char error[512];
+} kiln_gh_partition;
+
+typedef struct kiln_gh_report {
+    kiln_gh_partition *parts; /* one per planned day, ascending */
+    size_t nparts;
+    kiln_gh_counts total;
+    char **missing;           /* names of planned hour files not found */
+    size_t nmissing;
+    size_t failed;            /* partitions that failed */
+    double seconds;
+} kiln_gh_report;
+
+void kiln_gh_opts_init(kiln_gh_opts *o);
+/* Run the job. Returns 0 when it ran (check report->failed for failed
+ * partitions) or a negative code for a job-level error (bad options,
+ * unreadable IN, OUT not writable). Caller frees the report with
+ * kiln_gh_report_free. */
+int kiln_gh_events_run(const kiln_gh_opts *opts, kiln_gh_report *report, kiln_err *err);
+void kiln_gh_report_free(kiln_gh_report *r);
+/* The report as one JSON object (appended to out). */
+int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *out, kiln_err *err);
+
+/* Parse a GH Archive hour file name "YYYY-MM-DD-H.json.gz" (hour 0..23,
+ * not zero-padded). Returns 0 and sets day/hour, or KILN_EFORMAT. */
+int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour);
+
+#endif

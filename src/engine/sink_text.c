@@ -1,0 +1,277 @@
+/*
+ * sink_text.c - CSV and NDJSON sinks for row batches (see engine.h).
+ * Rows are formatted into a 1 MB buffer that is written with write(2);
+ * commit fsyncs the temp file and renames it into place.
+ */
+#include "engine/engine.h"
+#include "format/json_scan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TEXT_FLUSH (1u << 20)
+
+typedef struct text_sink {
+    kiln_sink base;
+    int json; /* 0 CSV, 1 NDJSON */
+    int fd;
+    char *path, *tmp;
+    const kiln_schema *schema;
+    kiln_buf out;
+    uint64_t written;
+    int64_t last_ts;
+    char last_ts_str[32];
+} text_sink;
+
+static int flush_out(text_sink *s, kiln_err *err)
+{
+    size_t off = 0;
+    while (off < s->out.len) {
+        ssize_t n = write(s->fd, s->out.data + off, s->out.len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return kiln_err_set(err, KILN_EIO, "%s: write failed: %s", s->tmp, strerror(errno));
+        }
+        off += (size_t)n;
+    }
+    s->written += s->out.len;
+    kiln_buf_reset(&s->out);
+    return 0;
+}
+
+static inline char *put_i64(char *o, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *o++ = '-';
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+static const char *ts_str(text_sink *s, int64_t micros)
+{
+    if (micros != s->last_ts || !s->last_ts_str[0]) {
+        kiln_ts_format(micros, s->last_ts_str);
+        s->last_ts = micros;
+    }
+    return s->last_ts_str;
+}
+
+/* Fixed-width value of column c, row r, as text (no quoting needed). */
+static int put_scalar(text_sink *s, const kiln_col *col, size_t r, kiln_err *err)
+{
+    int rc = kiln_buf_reserve(&s->out, 40, err);
+    if (rc)
+        return rc;
+    char *o = s->out.data + s->out.len;
+    switch (col->type) {
+    case KILN_T_BOOL: {
+        const char *t = col->v.b[r] ? "true" : "false";
+        size_t n = strlen(t);
+        memcpy(o, t, n);
+        o += n;
+        break;
+    }
+    case KILN_T_INT32:
+    case KILN_T_DATE: o = put_i64(o, col->v.i32[r]); break;
+    case KILN_T_INT64:
+    case KILN_T_DECIMAL: o = put_i64(o, col->v.i64[r]); break;
+    case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIMESTAMP: {
+        const char *t = ts_str(s, col->v.i64[r]);
+        size_t n = strlen(t);
+        if (s->json)
+            *o++ = '"';
+        memcpy(o, t, n);
+        o += n;
+        if (s->json)
+            *o++ = '"';
+        break;
+    }
+    case KILN_T_FLOAT: o += snprintf(o, 32, "%.9g", (double)col->v.f32[r]); break;
+    case KILN_T_DOUBLE: o += snprintf(o, 32, "%.17g", col->v.f64[r]); break;
+    default: return kiln_err_set(err, KILN_EINTERNAL, "text sink: unexpected column type");
+    }
+    s->out.len = (size_t)(o - s->out.data);
+    return 0;
+}
+
+static int csv_str(text_sink *s, const char *p, size_t n, kiln_err *err)
+{
+    int need = n == 0;
+    for (size_t i = 0; i < n && !need; i++) {
+        char c = p[i];
+        need = c == ',' || c == '"' || c == '\n' || c == '\r';
+    }
+    if (!need)
+        return kiln_buf_append(&s->out, p, n, err);
+    int rc = kiln_buf_reserve(&s->out, 2 * n + 2, err);
+    if (rc)
+        return rc;
+    char *o = s->out.data + s->out.len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"')
+            *o++ = '"';
+        *o++ = p[i];
+    }
+    *o++ = '"';
+    s->out.len = (size_t)(o - s->out.data);
+    return 0;
+}
+
+static int text_write(kiln_sink *base, const kiln_batch *b, kiln_err *err)
+{
+    text_sink *s = (text_sink *)base;
+    const kiln_schema *sc = s->schema;
+    int rc = 0;
+    for (size_t r = 0; r < b->nrows; r++) {
+        if (s->json && (rc = kiln_buf_putc(&s->out, '{', err)))
+            return rc;
+        for (int c = 0; c < sc->ncols; c++) {
+            const kiln_col *col = &b->cols[c];
+            if (s->json) {
+                if (c && (rc = kiln_buf_putc(&s->out, ',', err)))
+                    return rc;
+                if ((rc = kiln_buf_putc(&s->out, '"', err)) ||
+                    (rc = kiln_buf_append(&s->out, sc->cols[c].name, strlen(sc->cols[c].name), err)) ||
+                    (rc = kiln_buf_append(&s->out, "\":", 2, err)))
+                    return rc;
+            } else if (c && (rc = kiln_buf_putc(&s->out, ',', err))) {
+                return rc;
+            }
+            if (kiln_batch_is_null(b, c, r)) {
+                if (s->json)
+                    rc = kiln_buf_append(&s->out, "null", 4, err);
+            } else if (col->offsets) {
+                size_t n;
+                const char *p = kiln_batch_str(b, c, r, &n);
+                rc = s->json ? kiln_json_write_str(&s->out, p, n, err) : csv_str(s, p, n, err);
+            } else {
+                rc = put_scalar(s, col, r, err);
+            }
+            if (rc)
+                return rc;
+        }
+        if (s->json && (rc = kiln_buf_putc(&s->out, '}', err)))
+            return rc;
+        if ((rc = kiln_buf_putc(&s->out, '\n', err)))
+            return rc;
+        if (s->out.len >= TEXT_FLUSH && (rc = flush_out(s, err)))
+            return rc;
+    }
+    return 0;
+}
+
+static int text_commit(kiln_sink *base, kiln_err *err)
+{
+    text_sink *s = (text_sink *)base;
+    int rc = flush_out(s, err);
+    if (rc)
+        return rc;
+    if (fsync(s->fd) != 0)
+        return kiln_err_set(err, KILN_EIO, "%s: fsync failed: %s", s->tmp, strerror(errno));
+    if (close(s->fd) != 0) {
+        s->fd = -1;
+        return kiln_err_set(err, KILN_EIO, "%s: close failed: %s", s->tmp, strerror(errno));
+    }
+    s->fd = -1;
+    if (rename(s->tmp, s->path) != 0)
+        return kiln_err_set(err, KILN_EIO, "rename %s -> %s failed: %s", s->tmp, s->path, strerror(errno));
+    return 0;
+}
+
+static void text_abort(kiln_sink *base)
+{
+    text_sink *s = (text_sink *)base;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    unlink(s->tmp);
+}
+
+static void text_free(kiln_sink *base)
+{
+    text_sink *s = (text_sink *)base;
+    if (s->fd >= 0) {
+        close(s->fd);
+        unlink(s->tmp);
+    }
+    kiln_buf_free(&s->out);
+    kiln_free(s->path);
+    kiln_free(s->tmp);
+    kiln_free(s);
+}
+
+static const kiln_sink_ops text_ops = {text_write, text_commit, text_abort, text_free};
+
+static int text_open(kiln_sink **out, const char *path, const kiln_schema *schema, int json, kiln_err *err)
+{
+    *out = NULL;
+    text_sink *s = kiln_calloc(1, sizeof *s);
+    if (!s)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory opening %s", path);
+    s->base.ops = &text_ops;
+    s->json = json;
+    s->fd = -1;
+    s->schema = schema;
+    kiln_buf_init(&s->out, (size_t)1 << 30);
+    s->path = kiln_strdup(path);
+    s->tmp = kiln_sprintf("%s.tmp", path);
+    int rc = 0;
+    if (!s->path || !s->tmp) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory opening %s", path);
+        goto done;
+    }
+    s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: cannot create: %s", s->tmp, strerror(errno));
+        goto done;
+    }
+    if (!json) {
+        for (int c = 0; c < schema->ncols && rc == 0; c++) {
+            if (c)
+                rc = kiln_buf_putc(&s->out, ',', err);
+            if (rc == 0)
+                rc = kiln_buf_append(&s->out, schema->cols[c].name, strlen(schema->cols[c].name), err);
+        }
+        if (rc == 0)
+            rc = kiln_buf_putc(&s->out, '\n', err);
+    }
+done:
+    if (rc) {
+        text_free(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+int kiln_sink_csv_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err)
+{
+    return text_open(out, path, schema, 0, err);
+}
+
+int kiln_sink_ndjson_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err)
+{
+    return text_open(out, path, schema, 1, err);
+}
+
+uint64_t kiln_sink_text_bytes(const kiln_sink *s)
+{
+    if (!s || s->ops != &text_ops)
+        return 0;
+    const text_sink *t = (const text_sink *)s;
+    return t->written + t->out.len;
+}

@@ -1,0 +1,545 @@
+/*
+ * json_scan.c - the pull-style JSON scanner (see json_scan.h).
+ *
+ * How it is fast: the skip paths never decode. Skipping a value searches
+ * 16 bytes at a time (SSE2) for the next byte that matters - a quote or a
+ * bracket outside strings, a quote or backslash inside - and counts bracket
+ * depth iteratively, so deep nesting costs no stack. Decoding copies runs
+ * of plain ASCII in bulk and only looks closely at escapes and bytes >= 0x80
+ * (UTF-8 validation). Tails shorter than 16 bytes are done byte by byte so
+ * nothing is read past `end`.
+ */
+#include "format/json_scan.h"
+
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define HAVE_SSE2 1
+#endif
+
+/* Position of the first '"' or '\\' in [p, end), or end. */
+static inline const char *find_quote_or_bs(const char *p, const char *end)
+{
+#ifdef HAVE_SSE2
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* Position of the first '"', '{', '}', '[' or ']' in [p, end), or end. */
+static inline const char *find_structural(const char *p, const char *end)
+{
+#ifdef HAVE_SSE2
+    const __m128i q = _mm_set1_epi8('"'), open = _mm_set1_epi8(0x7b), close = _mm_set1_epi8(0x7d),
+                  low = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i f = _mm_or_si128(v, low); /* '[' 0x5b -> 0x7b, ']' 0x5d -> 0x7d */
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)));
+        unsigned mm = (unsigned)_mm_movemask_epi8(m);
+        if (mm)
+            return p + __builtin_ctz(mm);
+        p += 16;
+    }
+#endif
+    while (p < end) {
+        char c = *p;
+        if (c == '"' || c == '{' || c == '}' || c == '[' || c == ']')
+            return p;
+        p++;
+    }
+    return p;
+}
+
+const char *kiln_json_str_skip(const char *p, const char *end, const char **why)
+{
+    if (p >= end || *p != '"') {
+        *why = "expected a string";
+        return NULL;
+    }
+    p++;
+    for (;;) {
+        p = find_quote_or_bs(p, end);
+        if (p >= end) {
+            *why = "truncated string";
+            return NULL;
+        }
+        if (*p == '"')
+            return p + 1;
+        p += 2; /* backslash and the escaped byte */
+    }
+}
+
+const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+{
+    while (depth > 0) {
+        p = find_structural(p, end);
+        if (p >= end) {
+            *why = "truncated JSON (unclosed object or array)";
+            return NULL;
+        }
+        char c = *p;
+        if (c == '"') {
+            p = kiln_json_str_skip(p, end, why);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > KILN_JSON_MAX_DEPTH) {
+                *why = "nesting deeper than 100000";
+                return NULL;
+            }
+        } else {
+            depth--;
+        }
+        p++;
+    }
+    return p;
+}
+
+static int is_num_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+const char *kiln_json_skip_value(const char *p, const char *end, const char **why)
+{
+    if (p >= end) {
+        *why = "truncated JSON (expected a value)";
+        return NULL;
+    }
+    switch (*p) {
+    case '"': return kiln_json_str_skip(p, end, why);
+    case '{':
+    case '[': return kiln_json_skip_rest(p + 1, end, 1, why);
+    case 't':
+        if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+            return p + 4;
+        break;
+    case 'f':
+        if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+            return p + 5;
+        break;
+    case 'n':
+        if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+            return p + 4;
+        break;
+    default:
+        if ((*p >= '0' && *p <= '9') || *p == '-') {
+            const char *q = p + 1;
+            while (q < end && is_num_char(*q))
+                q++;
+            return q;
+        }
+    }
+    *why = p + 4 > end && (*p == 't' || *p == 'f' || *p == 'n') ? "truncated JSON literal" : "unexpected character";
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- UTF-8 */
+
+/* Length of a valid UTF-8 sequence at p (p[0] >= 0x80), or 0 if invalid. */
+static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t left = (size_t)(end - p);
+    if (c >= 0xC2 && c <= 0xDF) {
+        if (left >= 2 && (p[1] & 0xC0) == 0x80)
+            return 2;
+        return 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no encoded surrogates */
+        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
+    }
+    return 0;
+}
+
+static inline char *put_cp(char *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+static int hex4(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* First byte in [p, end) that is '"', '\\', < 0x20 or >= 0x80, or end. */
+static inline const char *find_special(const char *p, const char *end)
+{
+#ifdef HAVE_SSE2
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed compare: bytes >= 0x80 are negative, so < 0x20 catches both */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
+        unsigned mm = (unsigned)_mm_movemask_epi8(m);
+        if (mm)
+            return p + __builtin_ctz(mm);
+        p += 16;
+    }
+#endif
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+            return p;
+        p++;
+    }
+    return p;
+}
+
+#define REPL 0xFFFD
+
+const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl,
+                                 const char **why)
+{
+    if (p >= end || *p != '"') {
+        *why = "expected a string";
+        return NULL;
+    }
+    p++;
+    kiln_err e;
+    for (;;) {
+        const char *s = find_special(p, end);
+        if (s > p) {
+            if (kiln_buf_append(out, p, (size_t)(s - p), &e)) {
+                *why = "string longer than the buffer cap";
+                return NULL;
+            }
+            p = s;
+        }
+        if (p >= end) {
+            *why = "truncated string";
+            return NULL;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (kiln_buf_reserve(out, 8, &e)) {
+            *why = "string longer than the buffer cap";
+            return NULL;
+        }
+        char *o = out->data + out->len;
+        if (c >= 0x80) {
+            size_t n = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
+            if (n) {
+                memcpy(o, p, n);
+                o += n;
+                p += n;
+            } else {
+                o = put_cp(o, REPL);
+                (*nrepl)++;
+                p++;
+            }
+        } else if (c < 0x20) {
+            *why = "raw control character in string";
+            return NULL;
+        } else { /* backslash */
+            if (end - p < 2) {
+                *why = "truncated string";
+                return NULL;
+            }
+            char esc = p[1];
+            p += 2;
+            switch (esc) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '/': *o++ = '/'; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                uint32_t cp;
+                if (end - p < 4) {
+                    *why = "truncated \\u escape";
+                    return NULL;
+                }
+                if (hex4(p, &cp)) {
+                    *why = "bad \\u escape (not 4 hex digits)";
+                    return NULL;
+                }
+                p += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    uint32_t lo;
+                    if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, &lo) == 0 && lo >= 0xDC00 &&
+                        lo <= 0xDFFF) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        p += 6;
+                    } else {
+                        cp = REPL; /* lone high surrogate */
+                        (*nrepl)++;
+                    }
+                } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+                    cp = REPL; /* lone low surrogate, or NUL */
+                    (*nrepl)++;
+                }
+                o = put_cp(o, cp);
+                break;
+            }
+            default: *why = "bad escape in string"; return NULL;
+            }
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
+    }
+}
+
+const char *kiln_json_parse_i64(const char *p, const char *end, int64_t *out, const char **why)
+{
+    int quoted = 0;
+    if (p < end && *p == '"') {
+        quoted = 1;
+        p++;
+    }
+    int neg = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    const char *start = p;
+    uint64_t v = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_C(9223372036854775808) - d) / 10) {
+            *why = "integer out of int64 range";
+            return NULL;
+        }
+        v = v * 10 + d;
+        p++;
+    }
+    if (p == start) {
+        *why = quoted ? "id string is not an integer" : "expected an integer";
+        return NULL;
+    }
+    if (!neg && v > (uint64_t)INT64_MAX) {
+        *why = "integer out of int64 range";
+        return NULL;
+    }
+    if (quoted) {
+        if (p >= end || *p != '"') {
+            *why = p >= end ? "truncated string" : "id string is not an integer";
+            return NULL;
+        }
+        p++;
+    } else if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) {
+        *why = "expected an integer, got a fraction or exponent";
+        return NULL;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return p;
+}
+
+const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const char **why)
+{
+    if (end - p >= 4 && memcmp(p, "true", 4) == 0) {
+        *out = 1;
+        return p + 4;
+    }
+    if (end - p >= 5 && memcmp(p, "false", 5) == 0) {
+        *out = 0;
+        return p + 5;
+    }
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *out = -1;
+        return p + 4;
+    }
+    *why = "expected true, false or null";
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- objects */
+
+const char *kiln_json_obj_begin(const char *p, const char *end, const char **why)
+{
+    if (p >= end || *p != '{') {
+        *why = p >= end ? "truncated JSON (expected an object)" : "expected an object";
+        return NULL;
+    }
+    return kiln_json_ws(p + 1, end);
+}
+
+const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen, int *done,
+                              const char **why)
+{
+    *done = 0;
+    if (p >= end) {
+        *why = "truncated JSON (unclosed object)";
+        return NULL;
+    }
+    if (*p == '}') {
+        *done = 1;
+        return p + 1;
+    }
+    if (*p != '"') {
+        *why = "expected a key";
+        return NULL;
+    }
+    const char *k = p + 1;
+    const char *q = kiln_json_str_skip(p, end, why);
+    if (!q)
+        return NULL;
+    *key = k;
+    *keylen = (size_t)(q - 1 - k);
+    q = kiln_json_ws(q, end);
+    if (q >= end || *q != ':') {
+        *why = q >= end ? "truncated JSON (expected ':')" : "expected ':' after a key";
+        return NULL;
+    }
+    return kiln_json_ws(q + 1, end);
+}
+
+const char *kiln_json_obj_next(const char *p, const char *end, int *done, const char **why)
+{
+    p = kiln_json_ws(p, end);
+    *done = 0;
+    if (p >= end) {
+        *why = "truncated JSON (unclosed object)";
+        return NULL;
+    }
+    if (*p == ',')
+        return kiln_json_ws(p + 1, end);
+    if (*p == '}') {
+        *done = 1;
+        return p + 1;
+    }
+    *why = "expected ',' or '}' after a value";
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+int kiln_utf8_append_valid(kiln_buf *out, const char *p, size_t n, uint64_t *nrepl, kiln_err *err)
+{
+    const char *end = p + n;
+    int rc = kiln_buf_reserve(out, n, err);
+    if (rc)
+        return rc;
+    while (p < end) {
+        const char *s = p;
+        while (s < end && (unsigned char)*s < 0x80)
+            s++;
+        if (s > p && (rc = kiln_buf_append(out, p, (size_t)(s - p), err)))
+            return rc;
+        p = s;
+        if (p >= end)
+            break;
+        size_t l = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
+        if (l) {
+            rc = kiln_buf_append(out, p, l, err);
+            p += l;
+        } else {
+            rc = kiln_buf_append(out, "\xEF\xBF\xBD", 3, err);
+            if (nrepl)
+                (*nrepl)++;
+            p++;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err)
+{
+    static const char hexd[] = "0123456789abcdef";
+    const char *end = p + n;
+    int rc = kiln_buf_putc(out, '"', err);
+    while (rc == 0 && p < end) {
+        const char *s = find_special(p, end);
+        if (s > p && (rc = kiln_buf_append(out, p, (size_t)(s - p), err)))
+            return rc;
+        p = s;
+        if (p >= end)
+            break;
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            rc = kiln_buf_append(out, "\\\"", 2, err);
+            p++;
+        } else if (c == '\\') {
+            rc = kiln_buf_append(out, "\\\\", 2, err);
+            p++;
+        } else if (c < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            if (c == '\n')
+                rc = kiln_buf_append(out, "\\n", 2, err);
+            else if (c == '\t')
+                rc = kiln_buf_append(out, "\\t", 2, err);
+            else if (c == '\r')
+                rc = kiln_buf_append(out, "\\r", 2, err);
+            else
+                rc = kiln_buf_append(out, e, 6, err);
+            p++;
+        } else {
+            size_t l = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
+            if (l) {
+                rc = kiln_buf_append(out, p, l, err);
+                p += l;
+            } else {
+                rc = kiln_buf_append(out, "\xEF\xBF\xBD", 3, err);
+                p++;
+            }
+        }
+    }
+    if (rc == 0)
+        rc = kiln_buf_putc(out, '"', err);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/*
+ * json_scan.h - kiln's own JSON scanner: no DOM, no allocation. The caller
+ * walks a JSON text with a pointer, pulls out the few values it needs and
+ * skips everything else fast (SSE2 search for the next quote/bracket;
+ * strings skipped without decoding). Used by the GitHub-events engine.
+ *
+ * Conventions: every function takes [p, end) and returns the position just
+ * past what it consumed, or NULL when the text is malformed or ends early,
+ * with *why set to a static reason ("truncated string", ...). Nothing reads
+ * at or past end.
+ *
+ * Decoding (kiln_json_str_decode) is strict JSON plus two repairs that
+ * GH Archive needs: lone surrogates and \u0000 become U+FFFD, invalid UTF-8
+ * bytes become U+FFFD (one per bad byte); each repair is counted.
+ * Skipping is lenient: it tracks strings and bracket depth only.
+ */
+#ifndef KILN_JSON_SCAN_H
+#define KILN_JSON_SCAN_H
+
+#include "base/base.h"
+
+/* Nesting deeper than this is refused by kiln_json_skip_value (the skip is
+ * iterative, so the cap is about hostile input, not the stack). */
+#define KILN_JSON_MAX_DEPTH 100000
+
+static inline const char *kiln_json_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* p at an opening quote: past the closing quote, escapes not decoded. */
+const char *kiln_json_str_skip(const char *p, const char *end, const char **why);
+/* p at an opening quote: decode into out (appended, not NUL-counted);
+ * *nrepl += number of U+FFFD substitutions. Fails on a bad escape, a raw
+ * control character, a truncated string, or out's cap. */
+const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl,
+                                 const char **why);
+/* p at the first byte of any value: past its end. */
+const char *kiln_json_skip_value(const char *p, const char *end, const char **why);
+/* p just inside an object or array that is `depth` levels deep (1 = inside
+ * the outermost): past the bracket that closes depth 1. */
+const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why);
+/* An int64 written as a JSON number (integral) or as a string of digits
+ * ("45193154559"), optional leading '-'. Out of range is an error. */
+const char *kiln_json_parse_i64(const char *p, const char *end, int64_t *out, const char **why);
+/* p at a literal: true/false/null. *out is 1, 0 or -1 (null). */
+const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const char **why);
+
+/* Object member iteration. p at '{': kiln_json_obj_begin returns the
+ * position after '{' and whitespace. kiln_json_obj_key reads the next key
+ * (raw bytes between the quotes; a key with escapes is returned raw with
+ * *escaped = 1), skips the ':' and whitespace, and returns the value's
+ * position; it returns end-of-object via *done = 1 (position past '}').
+ * After consuming a value call kiln_json_obj_next (handles ',' / '}'). */
+const char *kiln_json_obj_begin(const char *p, const char *end, const char **why);
+const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen, int *done,
+                              const char **why);
+const char *kiln_json_obj_next(const char *p, const char *end, int *done, const char **why);
+
+/* Validate UTF-8 of [p, p+n) and append it to out with bad bytes replaced
+ * by U+FFFD; returns replacements or a negative code (cap). */
+int kiln_utf8_append_valid(kiln_buf *out, const char *p, size_t n, uint64_t *nrepl, kiln_err *err);
+/* Append p[0..n) as a JSON string literal (with quotes): escapes '"', '\\'
+ * and control characters; invalid UTF-8 becomes U+FFFD. */
+int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err);
+
+#endif
