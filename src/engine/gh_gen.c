@@ -265,7 +265,7 @@ typedef struct gen_ctx {
     uint64_t id_stride;
     int api;
     /* quirks: hour indexes, -1 when not injected */
-    int q_missing, q_trunc, q_nul, q_malformed, q_dup_src;
+    int q_missing, q_trunc, q_nul, q_malformed, q_unicode, q_dup_src;
     int ndup;
     /* per hour results */
     struct hour_res *res;
@@ -286,6 +286,9 @@ typedef struct hour_res {
     int64_t nul_after_id;
     uint64_t malformed_line;
     int64_t malformed_id;
+    uint64_t unicode_line;
+    int64_t unicode_id;
+    const char *unicode_field;
     int64_t dup_ids[8];
     int ndup;
 } hour_res;
@@ -1493,6 +1496,30 @@ static void hour_name(const gen_ctx *c, int h, char *out)
 
 #define FLUSH_AT (1u << 20)
 
+/* Put a lone surrogate escape and an escaped NUL into the first user-text
+ * field of the record at b->p[start..]: real commit messages and bodies carry
+ * them (reference: "Unicode"); strict readers such as DuckDB reject the line. */
+static int inject_bad_unicode(jbuf *b, size_t start, hour_res *hr)
+{
+    static const char *const fields[] = {"\"message\":\"", "\"body\":\"", "\"title\":\""};
+    static const char ins[] = "lone \\ud800 surrogate, NUL \\u0000 here: ";
+    size_t ilen = sizeof ins - 1;
+    for (size_t f = 0; f < NELEM(fields); f++) {
+        char *hit = memmem(b->p + start, b->len - start, fields[f], strlen(fields[f]));
+        if (!hit)
+            continue;
+        size_t at = (size_t)(hit - b->p) + strlen(fields[f]);
+        if (jb_grow(b, ilen))
+            return 0;
+        memmove(b->p + at + ilen, b->p + at, b->len - at);
+        memcpy(b->p + at, ins, ilen);
+        b->len += ilen;
+        hr->unicode_field = f == 0 ? "message" : f == 1 ? "body" : "title";
+        return 1;
+    }
+    return 0;
+}
+
 static void gharchive_hour(void *arg, int worker)
 {
     hour_task *ht = arg;
@@ -1534,6 +1561,7 @@ static void gharchive_hour(void *arg, int worker)
     }
     uint32_t nul_at = h == c->q_nul ? n / 2 : UINT32_MAX;
     uint32_t bad_at = h == c->q_malformed ? n / 3 : UINT32_MAX;
+    uint32_t uni_from = h == c->q_unicode ? n / 4 : UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
         gen_event(c, h, i, n, &e);
         size_t start = b.len;
@@ -1546,6 +1574,10 @@ static void gharchive_hour(void *arg, int worker)
             jb_ch(&b, '\n');
             hr->malformed_line = hr->lines;
             hr->malformed_id = e.id;
+        }
+        if (i >= uni_from && !hr->unicode_line && inject_bad_unicode(&b, start, hr)) {
+            hr->unicode_line = hr->lines;
+            hr->unicode_id = e.id;
         }
         if (i == nul_at) {
             size_t k = 1000 + (size_t)(hash3(c->o.seed, (uint64_t)h, 99) % 3000);
@@ -1644,7 +1676,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     c->n_actors = (uint32_t)fmax(600, 1.5e6 * o->scale);
     c->n_orgs = (uint32_t)fmax(80, 2e5 * o->scale);
     c->id_stride = 1000000ULL * (uint64_t)ceil(o->scale);
-    c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_dup_src = -1;
+    c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_unicode = c->q_dup_src = -1;
     if (o->quirks && !api) {
         /* distinct hours picked by a seeded shuffle; needs >= 2 hours for
          * duplicates, each other fault takes one more hour */
@@ -1668,8 +1700,8 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
                 c->ndup = 3 + (int)rbelow(&r, 4);
                 break;
             }
-        int *slots[] = {&c->q_missing, &c->q_trunc, &c->q_nul, &c->q_malformed};
-        for (int i = 0, s = 0; i < T && s < 4; i++) {
+        int *slots[] = {&c->q_missing, &c->q_trunc, &c->q_nul, &c->q_malformed, &c->q_unicode};
+        for (int i = 0, s = 0; i < T && s < (int)NELEM(slots); i++) {
             int hh = perm[i];
             if (hh == c->q_dup_src || hh == c->q_dup_src + 1)
                 continue;
@@ -1881,6 +1913,19 @@ static int write_manifests(gen_ctx *c, kiln_gen_report *rep, kiln_err *err)
         JS(&b, ",\"event_id\":\"");
         jb_u64(&b, (uint64_t)r->malformed_id);
         JS(&b, "\"}");
+    }
+    JS(&b, "],\n\"bad_unicode\":[");
+    if (c->q_unicode >= 0 && c->res[c->q_unicode].unicode_line) {
+        hour_res *r = &c->res[c->q_unicode];
+        hour_name(c, c->q_unicode, name);
+        JS(&b, "{\"file\":");
+        jb_s(&b, name);
+        jb_kv_u64(&b, "line", r->unicode_line, 1);
+        JS(&b, ",\"event_id\":\"");
+        jb_u64(&b, (uint64_t)r->unicode_id);
+        JS(&b, "\",\"field\":");
+        jb_s(&b, r->unicode_field);
+        jb_ch(&b, '}');
     }
     JS(&b, "],\n\"duplicates\":[");
     if (c->q_dup_src >= 0) {

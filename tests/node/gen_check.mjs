@@ -19,7 +19,7 @@ const faulty = new Set();
 const dupFiles = new Map();
 if (quirks) {
   for (const f of quirks.missing_hours) faulty.add(f);
-  for (const k of ['truncated', 'nul_runs', 'malformed']) for (const q of quirks[k]) faulty.add(q.file);
+  for (const k of ['truncated', 'nul_runs', 'malformed', 'bad_unicode']) for (const q of quirks[k]) faulty.add(q.file);
   for (const d of quirks.duplicates) dupFiles.set(d.file, d.ids.length);
 }
 const db = await DuckDBInstance.create(':memory:');
@@ -69,5 +69,20 @@ for (const h of manifest.hours) {
     fail(`${h.file}: created_at ${r.mints}..${r.maxts} outside hour ${h.hour_start}`);
   checked++;
 }
-console.log(`gen_check: ${checked} hour files match the manifest, ${failures} failures`);
+// the malformed and bad-unicode lines must really break a strict reader
+if (quirks) {
+  for (const k of ['malformed', 'bad_unicode']) {
+    for (const f of quirks[k] ?? []) {
+      let threw = false;
+      try {
+        await q(`SELECT count(*) FROM read_ndjson(${sq(join(dir, f.file))}, compression = 'gzip', columns = {id: 'VARCHAR'})`);
+      } catch (e) {
+        threw = true;
+      }
+      if (!threw) fail(`${f.file}: DuckDB read the ${k} file without error`);
+      else checked++;
+    }
+  }
+}
+console.log(`gen_check: ${checked} hour files checked, ${failures} failures`);
 process.exit(failures ? 1 : 0);

@@ -394,6 +394,29 @@ TEST(gh_gen, quirks_where_documented)
     free(txt);
     CHECK_EQ_INT(bad, 1);
     CHECK_EQ_INT(badline, MI(mf, "line"));
+    /* bad unicode: a lone surrogate + \u0000 in user text; jansson (strict,
+     * like DuckDB) rejects exactly that line */
+    json_t *bu = json_array_get(json_object_get(q, "bad_unicode"), 0);
+    CHECK(bu);
+    snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_object_get(bu, "file")));
+    txt = gunzip_file(path, &n, &ok);
+    CHECK(txt && ok);
+    lineno = bad = badline = 0;
+    for (char *l = txt, *e; l < txt + n; l = e + 1) {
+        e = memchr(l, '\n', (size_t)(txt + n - l));
+        lineno++;
+        json_t *j = json_loadb(l, (size_t)(e - l), 0, NULL);
+        if (!j) {
+            bad++;
+            badline = lineno;
+            const char *want_u = "\\ud800 surrogate, NUL \\u0000";
+            CHECK(memmem(l, (size_t)(e - l), want_u, strlen(want_u)));
+        }
+        json_decref(j);
+    }
+    free(txt);
+    CHECK_EQ_INT(bad, 1);
+    CHECK_EQ_INT(badline, MI(bu, "line"));
     /* duplicates: ids of the previous hour's last events open the next file */
     json_t *du = json_array_get(json_object_get(q, "duplicates"), 0);
     CHECK(du);
