@@ -595,8 +595,7 @@ static int file_close(file_out *f, kiln_err *err)
     memset(&st, 0, sizeof st);
     int rc = file_flush(f, err);
     if (!rc)
-        rc = kiln_parquet_writer_close(f->pw, &st, err);
-    f->pw = NULL;
+        rc = kiln_parquet_writer_close(f->pw, &st, err); /* pw is released by file_free */
     if (rc)
         goto done;
     kiln_lake_entry e;
