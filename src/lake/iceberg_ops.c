@@ -572,7 +572,12 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int6
                              strcmp(after->snapshots[j].manifest_list, s->manifest_list) == 0;
                 char *path = NULL;
                 kiln_err e2 = {0};
-                if (!shared && kiln_lake_uri_to_path(&path, s->manifest_list, &e2) == 0)
+                /* only files inside this table's directory, never a
+                 * relative or foreign path */
+                const char *tdir = kiln_lake_table_dir(t);
+                size_t tl = strlen(tdir);
+                if (!shared && kiln_lake_uri_to_path(&path, s->manifest_list, &e2) == 0 &&
+                    strncmp(path, tdir, tl) == 0 && path[tl] == '/' && !strstr(path + tl, "/../"))
                     unlink(path);
                 kiln_free(path);
             }
