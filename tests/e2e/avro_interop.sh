@@ -79,4 +79,12 @@ rc=$?
 set -e
 [ "$rc" = 1 ] || fail "truncated file: exit $rc, want 1"
 grep -q "offset" "$tmp/err.txt" || fail "truncated file message lacks an offset: $(cat "$tmp/err.txt")"
+# usage and not-found exit codes
+set +e
+"$KILN_BIN" avro cat --bogus "$f" >/dev/null 2>&1; [ $? = 2 ] || fail "unknown flag should exit 2"
+"$KILN_BIN" avro rewrite "$f" >/dev/null 2>&1; [ $? = 2 ] || fail "rewrite without OUT should exit 2"
+"$KILN_BIN" avro rewrite --codec lzma "$f" "$tmp/x.avro" >/dev/null 2>&1; [ $? = 1 ] || fail "unknown codec should exit 1"
+"$KILN_BIN" avro cat "$tmp/does-not-exist.avro" >/dev/null 2>&1; [ $? = 4 ] || fail "missing file should exit 4"
+set -e
+[ ! -e "$tmp/x.avro" ] || fail "a failed rewrite left an output file"
 echo "avro_interop: ok ($n avsc files, $m Java files)"
