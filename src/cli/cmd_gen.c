@@ -90,8 +90,8 @@ static int run_gen(int argc, char **argv)
             if (kiln_date_parse(v, strlen(v), &o.start_day) != 0)
                 return kiln_cli_usage_error("gen", "--start %s: expected YYYY-MM-DD", v);
         } else if (strcmp(a, "--days") == 0) {
-            if (parse_u64(v, 100000, &u) || u == 0)
-                return kiln_cli_usage_error("gen", "--days %s: expected 1..100000", v);
+            if (parse_u64(v, KILN_GEN_MAX_DAYS, &u) || u == 0)
+                return kiln_cli_usage_error("gen", "--days %s: expected 1..%d", v, KILN_GEN_MAX_DAYS);
             o.days = (int)u;
         } else if (strcmp(a, "--hours") == 0) {
             if (parse_u64(v, 24, &u) || u == 0)

@@ -120,6 +120,7 @@ static const char *const LOREM[] = {"the", "build", "now", "handles", "edge", "c
 
 /* ------------------------------------------------------------ JSON buffer */
 
+#define JB_CAP ((size_t)1 << 28)
 typedef struct jbuf {
     char *p;
     size_t len, cap;
@@ -131,6 +132,10 @@ static int jb_grow(jbuf *b, size_t extra)
     if (b->oom)
         return -1;
     size_t need = b->len + extra + 1;
+    if (need > JB_CAP) { /* flushes happen every ~1 MB: only a bug gets here */
+        b->oom = 1;
+        return -1;
+    }
     if (need <= b->cap)
         return 0;
     size_t nc = b->cap ? b->cap : 4096;
@@ -1255,9 +1260,18 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         JS(b, "{\"action\":\"started\"}");
         break;
     case T_FORK: {
-        repo_info fk;
-        repo_get(c, (uint32_t)(c->n_repos - 1 - rbelow(&r, c->n_repos / 2 + 1)), &fk);
+        /* the new fork: the forked repo's name and metadata under the
+         * actor's login, with a fresh id (forks do not appear as repo.*
+         * elsewhere in the data) */
+        repo_info fk = e->repo;
         fk.fork = 1;
+        fk.is_org = 0;
+        fk.owner = e->actor;
+        fk.renamed = 0;
+        fk.lang_t = INT64_MAX;
+        fk.lang = fk.lang2 = -1; /* forkee.language is nearly always null */
+        fk.id = 5000000000LL + (e->id - 10000000000LL) / 2;
+        fk.created_t = e->t;
         JS(b, "{\"forkee\":");
         write_repo_obj(c, b, &fk, e->t, 0);
         jb_ch(b, '}');
@@ -1660,8 +1674,8 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     c->hpd = o->hours ? o->hours : 24;
     if (!o->out_dir || !o->out_dir[0])
         return kiln_err_set(err, KILN_EINVAL, "gen: an output directory is required (--out DIR)");
-    if (o->days < 1 || o->days > 100000)
-        return kiln_err_set(err, KILN_EINVAL, "gen: --days %d out of range (1..100000)", o->days);
+    if (o->days < 1 || o->days > KILN_GEN_MAX_DAYS)
+        return kiln_err_set(err, KILN_EINVAL, "gen: --days %d out of range (1..%d)", o->days, KILN_GEN_MAX_DAYS);
     if (c->hpd < 1 || c->hpd > 24)
         return kiln_err_set(err, KILN_EINVAL, "gen: --hours %d out of range (1..24)", o->hours);
     if (!(o->scale > 0) || o->scale > KILN_GEN_MAX_SCALE)

@@ -17,6 +17,8 @@
 /* PushEvent payloads lose size/distinct_size/commits from this UTC day on
  * (2025-10-07, GitHub changelog 2025-08-08). Days since 1970-01-01. */
 #define KILN_GEN_PUSH_ERA_DAY 20368
+/* Longest range accepted (2015 to 2026 is ~4,400 days). */
+#define KILN_GEN_MAX_DAYS 5000
 /* Largest --scale accepted (keeps ids of consecutive hours apart). */
 #define KILN_GEN_MAX_SCALE 8.0
 
