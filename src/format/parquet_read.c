@@ -1566,6 +1566,13 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
         size_t k = c->page_n - c->page_pos;
         if (k > n - at)
             k = n - at;
+        if (!c->page_has_defs && !is_bytes) { /* no nulls possible: one copy */
+            memcpy(bc->v.b + kw * at, (const uint8_t *)c->vals + kw * c->val_pos, kw * k);
+            c->val_pos += k;
+            c->page_pos += k;
+            at += k;
+            continue;
+        }
         for (size_t j = 0; j < k; j++) {
             size_t row = at + j;
             int present = !c->page_has_defs || c->defs[c->page_pos + j];
