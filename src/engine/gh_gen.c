@@ -270,7 +270,7 @@ typedef struct gen_ctx {
     uint64_t id_stride;
     int api;
     /* quirks: hour indexes, -1 when not injected */
-    int q_missing, q_trunc, q_nul, q_malformed, q_unicode, q_dup_src;
+    int q_missing, q_trunc, q_nul, q_malformed, q_dup_src;
     int ndup;
     /* per hour results */
     struct hour_res *res;
@@ -1575,7 +1575,9 @@ static void gharchive_hour(void *arg, int worker)
     }
     uint32_t nul_at = h == c->q_nul ? n / 2 : UINT32_MAX;
     uint32_t bad_at = h == c->q_malformed ? n / 3 : UINT32_MAX;
-    uint32_t uni_from = h == c->q_unicode ? n / 4 : UINT32_MAX;
+    /* the lone-surrogate line goes into the malformed file (so readers that
+     * set the malformed file aside set this one aside too) */
+    uint32_t uni_from = h == c->q_malformed ? n / 4 : UINT32_MAX;
     for (uint32_t i = 0; i < n; i++) {
         gen_event(c, h, i, n, &e);
         size_t start = b.len;
@@ -1589,7 +1591,7 @@ static void gharchive_hour(void *arg, int worker)
             hr->malformed_line = hr->lines;
             hr->malformed_id = e.id;
         }
-        if (i >= uni_from && !hr->unicode_line && inject_bad_unicode(&b, start, hr)) {
+        if (i >= uni_from && i != bad_at && !hr->unicode_line && inject_bad_unicode(&b, start, hr)) {
             hr->unicode_line = hr->lines;
             hr->unicode_id = e.id;
         }
@@ -1690,7 +1692,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     c->n_actors = (uint32_t)fmax(600, 1.5e6 * o->scale);
     c->n_orgs = (uint32_t)fmax(80, 2e5 * o->scale);
     c->id_stride = 1000000ULL * (uint64_t)ceil(o->scale);
-    c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_unicode = c->q_dup_src = -1;
+    c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_dup_src = -1;
     if (o->quirks && !api) {
         /* distinct hours picked by a seeded shuffle; needs >= 2 hours for
          * duplicates, each other fault takes one more hour */
@@ -1714,7 +1716,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
                 c->ndup = 3 + (int)rbelow(&r, 4);
                 break;
             }
-        int *slots[] = {&c->q_missing, &c->q_trunc, &c->q_nul, &c->q_malformed, &c->q_unicode};
+        int *slots[] = {&c->q_missing, &c->q_trunc, &c->q_nul, &c->q_malformed};
         for (int i = 0, s = 0; i < T && s < (int)NELEM(slots); i++) {
             int hh = perm[i];
             if (hh == c->q_dup_src || hh == c->q_dup_src + 1)
@@ -1929,9 +1931,9 @@ static int write_manifests(gen_ctx *c, kiln_gen_report *rep, kiln_err *err)
         JS(&b, "\"}");
     }
     JS(&b, "],\n\"bad_unicode\":[");
-    if (c->q_unicode >= 0 && c->res[c->q_unicode].unicode_line) {
-        hour_res *r = &c->res[c->q_unicode];
-        hour_name(c, c->q_unicode, name);
+    if (c->q_malformed >= 0 && c->res[c->q_malformed].unicode_line) {
+        hour_res *r = &c->res[c->q_malformed];
+        hour_name(c, c->q_malformed, name);
         JS(&b, "{\"file\":");
         jb_s(&b, name);
         jb_kv_u64(&b, "line", r->unicode_line, 1);
