@@ -1178,10 +1178,16 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
         if ((rc = kiln_batch_end_row(out, err)))
             return rc;
         if (pred && !kiln_lake_pred_match_row(pred, out, before)) {
-            /* drop the row just appended */
+            /* drop the row just appended: lengths, string bytes, null flag */
             out->nrows = before;
-            for (int i = 0; i < nw; i++)
-                out->cols[i].len = before;
+            for (int i = 0; i < nw; i++) {
+                kiln_col *col = &out->cols[i];
+                col->len = before;
+                if (col->offsets)
+                    col->data.len = col->offsets[before];
+                if (col->nulls)
+                    col->nulls[before] = 0;
+            }
         }
     }
     return 1;

@@ -443,8 +443,14 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
             rc = kiln_batch_end_row(t, err);
         if (rc) {
             /* drop the partial row */
-            for (int c = 0; t && c < ts->ncols; c++)
-                t->cols[c].len = t->nrows;
+            for (int c = 0; t && c < ts->ncols; c++) {
+                kiln_col *col = &t->cols[c];
+                col->len = t->nrows;
+                if (col->offsets)
+                    col->data.len = col->offsets[t->nrows];
+                if (col->nulls)
+                    col->nulls[t->nrows] = 0;
+            }
             return rc;
         }
         w->src.nrows++;
