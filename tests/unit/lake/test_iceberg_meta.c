@@ -407,3 +407,34 @@ TEST(lake_meta, ids)
     CHECK(u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');
     CHECK(strcmp(u, u2) != 0);
 }
+
+TEST(lake_meta, allocation_failures_are_clean_errors)
+{
+    /* fail the Nth allocation for every N until parsing succeeds: each
+     * attempt must return KILN_ENOMEM (no crash, no leak under ASan) */
+    char *p = fixture(ED "mytable_partitioned/metadata/v6.metadata.json");
+    char *data = NULL;
+    size_t n = 0;
+    kiln_err err = {0};
+    CHECK_OK(kiln_file_read(p, 1 << 24, &data, &n, &err), &err);
+    int ok = 0;
+    for (long k = 0; k < 20000 && !ok; k++) {
+        kiln_lake_meta *m = NULL, *c = NULL;
+        kiln_alloc_fail_after(k);
+        int rc = kiln_lake_meta_parse(&m, data, n, &err);
+        if (rc == 0)
+            rc = kiln_lake_meta_clone(&c, m, &err);
+        kiln_alloc_fail_after(-1);
+        if (rc == 0) {
+            ok = 1;
+            CHECK_EQ_INT(c->nsnapshots, 5);
+        } else {
+            CHECK_MSG(rc == KILN_ENOMEM, "after %ld allocations: %d %s", k, rc, err.msg);
+        }
+        kiln_lake_meta_free(m);
+        kiln_lake_meta_free(c);
+    }
+    CHECK(ok);
+    kiln_free(data);
+    kiln_free(p);
+}
