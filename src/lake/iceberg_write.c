@@ -557,7 +557,14 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if ((rc = kiln_batch_new(&f->buf, w->view.schema, STORE_CHUNK, 0, err)))
         return rc;
-    return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, NULL, err);
+    /* like Iceberg Java: the file carries the schema it was written with, so
+     * readers that map columns by name (icebird) survive renames */
+    kiln_parquet_write_opts po;
+    kiln_parquet_write_opts_init(&po);
+    kiln_parquet_kv kv = {"iceberg.schema", w->schema_json};
+    po.kv = &kv;
+    po.nkv = 1;
+    return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, &po, err);
 }
 
 static void file_free(file_out *f)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness/harness.h"
@@ -72,7 +73,7 @@ static char *scan_text(kiln_lake_table *t, const char *as_of, const char *ref, c
     o.as_of = as_of;
     o.ref = ref;
     o.where = where;
-    o.columns = "id,ts,name";
+    o.columns = NULL; /* id, ts, name (or label after the rename) */
     if (kiln_lake_scan_open(&s, t, &o, err))
         return NULL;
     KILN_VEC(char *) lines = {0};
@@ -465,4 +466,250 @@ TEST(lake_write, orphans_respect_age_and_expire_deletes_files)
     CHECK_EQ_INT(cnt, 0);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
+}
+
+/* ------------------------------------------------------------ tables for independent readers */
+
+/* Builds the tables tests/e2e/table_data.sh hands to icebird and avsc:
+ * db.events (day(ts)) after append, overwrite, MERGE, delete, a column
+ * rename and a write on branch "dev"; db.types (month(dt)) with every
+ * primitive kiln writes, nulls included, after a MERGE. Written to
+ * $KILN_LAKEDATA_EXPORT when set, else to the test's temp dir. */
+static const kiln_column_def TCOLS[] = {
+    {"i", KILN_T_INT32, 1, 1, 0, 0},     {"l", KILN_T_INT64, 0, 2, 0, 0},  {"d", KILN_T_DOUBLE, 0, 3, 0, 0},
+    {"b", KILN_T_BOOL, 0, 4, 0, 0},      {"dt", KILN_T_DATE, 0, 5, 0, 0},  {"dec", KILN_T_DECIMAL, 0, 6, 9, 2},
+    {"s", KILN_T_STRING, 0, 7, 0, 0},    {"f", KILN_T_FLOAT, 0, 8, 0, 0},
+};
+static const kiln_schema TSCHEMA = {8, TCOLS};
+
+static kiln_batch *types_batch(int first, int n, const char *tag)
+{
+    kiln_batch *b = NULL;
+    kiln_err err = {0};
+    if (kiln_batch_new(&b, &TSCHEMA, (size_t)n, 0, &err))
+        return NULL;
+    for (int k = 0; k < n; k++) {
+        int i = first + k;
+        kiln_batch_put_i32(b, 0, i, &err);
+        if (i % 3 == 0) kiln_batch_put_null(b, 1, &err); else kiln_batch_put_i64(b, 1, (int64_t)i * 1000000007LL, &err);
+        kiln_batch_put_f64(b, 2, i * 1.25, &err);
+        kiln_batch_put_bool(b, 3, i % 2, &err);
+        kiln_batch_put_i32(b, 4, (int32_t)kiln_days_from_civil(2024, 1 + i % 3, 1 + i % 27), &err);
+        kiln_batch_put_i64(b, 5, (int64_t)i * 12345 - 50000, &err);
+        char s[64];
+        int sl = snprintf(s, sizeof s, "%s-%d, \"q\"", tag, i);
+        if (i % 4 == 0) kiln_batch_put_null(b, 6, &err); else kiln_batch_put_str(b, 6, s, (size_t)sl, &err);
+        kiln_batch_put_f32(b, 7, (float)i / 4, &err);
+        kiln_batch_end_row(b, &err);
+    }
+    return b;
+}
+
+static int export_dir(char **out)
+{
+    const char *e = getenv("KILN_LAKEDATA_EXPORT");
+    *out = e && *e ? kiln_strdup(e) : kiln_sprintf("%s/export", kt_tmpdir());
+    return e && *e;
+}
+
+TEST(lake_export, tables_for_readers)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL, *tt = NULL;
+    kiln_lake_write_result res;
+    int64_t n;
+    char *dir = NULL;
+    export_dir(&dir);
+    CHECK_OK(open_table(&cat, &t, dir, 1, &err), &err);
+    row r1[] = {{1, 1, "a"}, {2, 1, "b"}, {3, 1, "c"}, {4, 2, "d"}, {5, 2, "e"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r1, 5, &res, &err), &err);
+    row r2[] = {{10, 2, "x"}, {11, 2, "y"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_OVERWRITE, NULL, r2, 2, &res, &err), &err);
+    row m[] = {{1, 1, "A"}, {20, 1, "new"}, {21, 5, "five"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_MERGE, NULL, m, 3, &res, &err), &err);
+    CHECK_OK(kiln_lake_delete_where(t, "name = 'c'", NULL, &res, &err), &err);
+    /* schema evolution: rename name -> label (by field id), then write more */
+    kiln_lake_txn *txn = NULL;
+    CHECK_OK(kiln_lake_txn_begin(&txn, t, &err), &err);
+    CHECK_OK(kiln_lake_txn_rename_column(txn, "name", "label", &err), &err);
+    CHECK_OK(kiln_lake_txn_commit(txn, NULL, NULL, &err), &err);
+    kiln_lake_txn_free(txn);
+    static const kiln_column_def C2[] = {
+        {"id", KILN_T_INT64, 1, 1, 0, 0}, {"ts", KILN_T_TIMESTAMPTZ, 0, 2, 0, 0}, {"label", KILN_T_STRING, 0, 3, 0, 0}};
+    static const kiln_schema S2 = {3, C2};
+    kiln_batch *b = NULL;
+    CHECK_OK(kiln_batch_new(&b, &S2, 4, 0, &err), &err);
+    kiln_batch_put_i64(b, 0, 30, &err);
+    kiln_batch_put_i64(b, 1, kiln_days_from_civil(2025, 1, 3) * 86400000000LL, &err);
+    kiln_batch_put_str(b, 2, "after-rename", 12, &err);
+    CHECK_OK(kiln_batch_end_row(b, &err), &err);
+    kiln_lake_writer *w = NULL;
+    CHECK_OK(kiln_lake_writer_open(&w, t, NULL, &err), &err);
+    CHECK_OK(kiln_lake_writer_write(w, b, &err), &err);
+    CHECK_OK(kiln_lake_writer_commit(w, &res, &err), &err);
+    kiln_lake_writer_free(w);
+    kiln_batch_free(b);
+    /* a branch */
+    row r3[] = {{40, 4, "dev-only"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, "dev", r3, 1, &res, &err), &err);
+    char *txt = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_MSG(txt, "%s", err.msg);
+    kiln_free(txt);
+    CHECK_EQ_INT(n, 7); /* 1 A, 2 b, 10 x, 11 y, 20 new, 21 five, 30 after-rename */
+    kiln_lake_table_free(t);
+
+    /* db.types */
+    kiln_lake_create_opts co;
+    memset(&co, 0, sizeof co);
+    co.schema_ddl = "i int not null, l long, d double, b boolean, dt date, dec decimal(9,2), s string, f float";
+    co.partition = "month(dt)";
+    CHECK_OK(kiln_lake_table_create(&tt, cat, "db.types", &co, &err), &err);
+    kiln_lake_write_opts o;
+    memset(&o, 0, sizeof o);
+    kiln_batch *tb = types_batch(1, 30, "v1");
+    CHECK_OK(kiln_lake_writer_open(&w, tt, &o, &err), &err);
+    CHECK_OK(kiln_lake_writer_write(w, tb, &err), &err);
+    CHECK_OK(kiln_lake_writer_commit(w, &res, &err), &err);
+    kiln_lake_writer_free(w);
+    kiln_batch_free(tb);
+    o.mode = KILN_LAKE_WRITE_MERGE;
+    o.merge_keys = "i";
+    tb = types_batch(25, 10, "v2");
+    CHECK_OK(kiln_lake_writer_open(&w, tt, &o, &err), &err);
+    CHECK_OK(kiln_lake_writer_write(w, tb, &err), &err);
+    CHECK_OK(kiln_lake_writer_commit(w, &res, &err), &err);
+    kiln_lake_writer_free(w);
+    kiln_batch_free(tb);
+    CHECK_EQ_INT(res.rows_inserted, 4);  /* 31..34 */
+    CHECK_EQ_INT(res.rows_updated, 5);   /* 25..30 changed their tag, except 28 whose s is null in both */
+    kiln_lake_table_free(tt);
+    kiln_lake_catalog_free(cat);
+    kiln_free(dir);
+}
+
+/* ------------------------------------------------------------ a writer that really dies */
+
+static int die_fault(kiln_lake_fault_point where, void *ctx)
+{
+    if ((int)where == ((const crash_at *)ctx)->fault)
+        _exit(137);
+    return 0;
+}
+
+static int die_hook(kiln_lake_hook_point where, void *ctx)
+{
+    if ((int)where == ((const crash_at *)ctx)->hook)
+        _exit(137);
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    crash_at at;
+} KILL_POINTS[] = {
+    {"after-data", {KILN_LAKE_FAULT_AFTER_DATA_FILES, 0}},
+    {"after-manifests", {KILN_LAKE_FAULT_AFTER_MANIFESTS, 0}},
+    {"before-swap", {0, KILN_LAKE_HOOK_BEFORE_SWAP}},
+    {"after-swap", {0, KILN_LAKE_HOOK_AFTER_SWAP}},
+};
+
+/* The MERGE the killed writer runs (also the re-run). */
+static const row KILL_MERGE[] = {{1, 1, "killed-merge"}, {50, 1, "inserted"}};
+
+static int merge_dying(kiln_lake_table *t, const crash_at *at, kiln_err *err)
+{
+    kiln_lake_write_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = KILN_LAKE_WRITE_MERGE;
+    o.merge_keys = "id";
+    o.fault = die_fault;
+    o.fault_ctx = (void *)at;
+    kiln_lake_commit_opts co;
+    memset(&co, 0, sizeof co);
+    co.test_hook = die_hook;
+    co.test_hook_ctx = (void *)at;
+    o.commit = &co;
+    kiln_lake_writer *w = NULL;
+    kiln_batch *b = make_batch(KILL_MERGE, 2);
+    kiln_lake_write_result res;
+    int rc = kiln_lake_writer_open(&w, t, &o, err);
+    if (!rc)
+        rc = kiln_lake_writer_write(w, b, err);
+    if (!rc)
+        rc = kiln_lake_writer_commit(w, &res, err);
+    kiln_lake_writer_free(w);
+    kiln_batch_free(b);
+    return rc;
+}
+
+/* With KILN_LAKEDATA_CRASH_AT=<point> and KILN_LAKEDATA_EXPORT=<warehouse>
+ * (tests/e2e/table_data.sh), this process dies (exit 137) in the middle of
+ * a MERGE on db.events. Without them, it forks such a writer for every
+ * point and checks what a fresh reader sees afterwards. */
+TEST(lake_export, killed_writer)
+{
+    kiln_err err = {0};
+    const char *at_env = getenv("KILN_LAKEDATA_CRASH_AT");
+    if (at_env && *at_env) {
+        const crash_at *at = NULL;
+        for (size_t i = 0; i < sizeof KILL_POINTS / sizeof KILL_POINTS[0]; i++)
+            if (!strcmp(KILL_POINTS[i].name, at_env))
+                at = &KILL_POINTS[i].at;
+        CHECK_MSG(at, "KILN_LAKEDATA_CRASH_AT=%s: use after-data, after-manifests, before-swap, after-swap", at_env);
+        char *dir = NULL;
+        CHECK_MSG(export_dir(&dir), "KILN_LAKEDATA_EXPORT must name the warehouse");
+        kiln_lake_catalog *cat = NULL;
+        kiln_lake_table *t = NULL;
+        CHECK_OK(open_table(&cat, &t, dir, 0, &err), &err);
+        int rc = merge_dying(t, at, &err);
+        CHECK_MSG(0, "the writer should have died at %s (rc %d: %s)", at_env, rc, err.msg);
+    }
+    for (size_t i = 0; i < sizeof KILL_POINTS / sizeof KILL_POINTS[0]; i++) {
+        kiln_lake_catalog *cat = NULL;
+        kiln_lake_table *t = NULL;
+        kiln_lake_write_result res;
+        int64_t n;
+        char *dir = kiln_sprintf("%s/k%zu", kt_tmpdir(), i);
+        CHECK_OK(open_table(&cat, &t, dir, 1, &err), &err);
+        row base[] = {{1, 1, "a"}, {2, 2, "b"}};
+        CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, base, 2, &res, &err), &err);
+        char *before = scan_text(t, NULL, NULL, NULL, &n, &err);
+        fflush(NULL);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            merge_dying(t, &KILL_POINTS[i].at, &err);
+            _exit(3); /* did not die where asked */
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 137, "%s: child status %d", KILL_POINTS[i].name, status);
+        kiln_lake_table *t2 = NULL;
+        CHECK_OK(kiln_lake_table_load(&t2, cat, "db.events", &err), &err);
+        char *after = scan_text(t2, NULL, NULL, NULL, &n, &err);
+        CHECK_MSG(after, "%s: %s", KILL_POINTS[i].name, err.msg);
+        size_t orphans = 0;
+        CHECK_OK(count_orphans(t2, 1, &orphans, &err), &err);
+        if (KILL_POINTS[i].at.hook == KILN_LAKE_HOOK_AFTER_SWAP) {
+            CHECK_MSG(strstr(after, "killed-merge") != NULL, "after-swap: the commit is durable");
+        } else {
+            CHECK_STR(after, before);
+            CHECK_MSG(orphans > 0, "%s: orphans expected", KILL_POINTS[i].name);
+        }
+        /* re-run converges; orphans go away */
+        CHECK_OK(write_rows(t2, KILN_LAKE_WRITE_MERGE, NULL, KILL_MERGE, 2, &res, &err), &err);
+        char *final = scan_text(t2, NULL, NULL, NULL, &n, &err);
+        CHECK_STR(final, "00000001|2025-01-01|killed-merge\n00000002|2025-01-02|b\n00000050|2025-01-01|inserted\n");
+        CHECK_OK(count_orphans(t2, 0, &orphans, &err), &err);
+        CHECK_OK(count_orphans(t2, 1, &orphans, &err), &err);
+        CHECK_EQ_INT(orphans, 0);
+        kiln_free(before);
+        kiln_free(after);
+        kiln_free(final);
+        kiln_free(dir);
+        kiln_lake_table_free(t);
+        kiln_lake_table_free(t2);
+        kiln_lake_catalog_free(cat);
+    }
 }
