@@ -274,8 +274,8 @@ typedef struct gen_ctx {
     int ndup;
     /* per hour results */
     struct hour_res *res;
-    /* api mode: last push time + 1 per repo (0 = never seen) */
-    int64_t *repo_seen;
+    /* api mode, per repo: last event time + 1, last push time + 1 (0 = none) */
+    int64_t *repo_seen, *repo_push;
     kiln_err first_err;
     int failed;
     pthread_mutex_t lock;
@@ -520,7 +520,8 @@ static void write_owner_user(const gen_ctx *c, jbuf *b, const repo_info *ri)
 
 /* Full repository object (~4-5 KB): the shape of forkee, PR head/base repo
  * and GET /repos/{o}/{r}. */
-static void write_repo_obj(const gen_ctx *c, jbuf *b, const repo_info *ri, int64_t t, int api_extra)
+/* pushed_t > 0: the pushed_at to report (API files); else a synthetic one. */
+static void write_repo_obj(const gen_ctx *c, jbuf *b, const repo_info *ri, int64_t t, int api_extra, int64_t pushed_t)
 {
     char fn[200];
     jbuf f = {fn, 0, sizeof fn, 0};
@@ -585,7 +586,7 @@ static void write_repo_obj(const gen_ctx *c, jbuf *b, const repo_info *ri, int64
     JS(b, ",\"updated_at\":");
     jb_ts(b, t - 3600 - (int64_t)(h % 86400));
     JS(b, ",\"pushed_at\":");
-    jb_ts(b, t - (int64_t)(h % 7200));
+    jb_ts(b, pushed_t > 0 ? pushed_t : t - (int64_t)(h % 7200));
     JS(b, ",\"git_url\":\"git://github.com/");
     jb_cstr(b, fn);
     JS(b, ".git\",\"ssh_url\":\"git@github.com:");
@@ -1006,7 +1007,7 @@ static void write_branch_side(const gen_ctx *c, const gev *e, rng *r, jbuf *b, c
         /* the side's "user" duplicates repo.owner; left out to keep PR
          * events near the 2025 sample's mean size (docs/gen.md) */
         JS(b, ",\"repo\":");
-        write_repo_obj(c, b, ri, e->t, 0);
+        write_repo_obj(c, b, ri, e->t, 0, 0);
     } else {
         JS(b, ",\"repo\":{\"id\":");
         jb_u64(b, (uint64_t)ri->id);
@@ -1273,7 +1274,7 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         fk.id = 5000000000LL + (e->id - 10000000000LL) / 2;
         fk.created_t = e->t;
         JS(b, "{\"forkee\":");
-        write_repo_obj(c, b, &fk, e->t, 0);
+        write_repo_obj(c, b, &fk, e->t, 0, 0);
         jb_ch(b, '}');
         break;
     }
@@ -1734,6 +1735,7 @@ static void ctx_free(gen_ctx *c)
 {
     kiln_free(c->res);
     kiln_free(c->repo_seen);
+    kiln_free(c->repo_push);
     pthread_mutex_destroy(&c->lock);
 }
 
@@ -2113,6 +2115,10 @@ static void api_hour(void *arg, int worker)
         }
         if (e.type != T_PUSH)
             continue;
+        cur = __atomic_load_n(&c->repo_push[e.repo.idx], __ATOMIC_RELAXED);
+        while (cur < v && !__atomic_compare_exchange_n(&c->repo_push[e.repo.idx], &cur, v, 1, __ATOMIC_RELAXED,
+                                                       __ATOMIC_RELAXED)) {
+        }
         hr->pushes++;
         hr->intended_size_sum += (uint64_t)e.size;
         hr->intended_distinct_sum += (uint64_t)e.distinct;
@@ -2142,8 +2148,8 @@ static int write_repo_files(gen_ctx *c, kiln_gen_report *rep, kiln_err *err)
         repo_get(c, r, &ri);
         /* the API answers with the current state: name and language at the end */
         b.len = 0;
-        write_repo_obj(c, &b, &ri, end_t, 1);
-        /* pushed_at: the last event seen (replace the synthetic one) */
+        /* pushed_at: the last push in the range, if any */
+        write_repo_obj(c, &b, &ri, end_t, 1, c->repo_push[r] ? c->repo_push[r] - 1 : 0);
         jb_ch(&b, '\n');
         for (int pass = 0; pass < (ri.renamed ? 2 : 1); pass++) {
             pb.len = 0;
@@ -2221,7 +2227,8 @@ int kiln_gen_github_api(const kiln_gen_opts *opts, kiln_gen_report *out, kiln_er
     if (rc)
         goto done;
     c.repo_seen = kiln_calloc(c.n_repos, sizeof(int64_t));
-    if (!c.repo_seen) {
+    c.repo_push = kiln_calloc(c.n_repos, sizeof(int64_t));
+    if (!c.repo_seen || !c.repo_push) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto done;
     }

@@ -528,6 +528,16 @@ TEST(gh_gen, api_compare_matches_pushes)
                  * for renamed repos, the old name answers the same) */
                 snprintf(path, sizeof path, "%s/repos/%s.json", adir, rn);
                 CHECK_MSG(file_exists(path), "missing %s", path);
+                if (strcmp(json_string_value(json_object_get(j, "type")), "PushEvent") == 0) {
+                    /* pushed_at is the repo's last push in the range */
+                    json_t *rj = json_load_file(path, 0, NULL);
+                    CHECK(rj);
+                    const char *pa = json_string_value(json_object_get(rj, "pushed_at"));
+                    const char *ca = json_string_value(json_object_get(j, "created_at"));
+                    int later = pa && ca && strcmp(pa, ca) >= 0;
+                    json_decref(rj);
+                    CHECK_MSG(later, "%s pushed_at before a push at %s", rn, ca);
+                }
                 if (strcmp(json_string_value(json_object_get(j, "type")), "PushEvent") == 0 && day == 1) {
                     json_t *pl = json_object_get(j, "payload");
                     const char *before = json_string_value(json_object_get(pl, "before"));
