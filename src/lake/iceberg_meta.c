@@ -1180,7 +1180,10 @@ json_t *kiln_lake__meta_to_json(const kiln_lake_meta *m)
         for (size_t i = 0; i < m->nspecs; i++)
             if (m->specs[i].spec_id == m->default_spec_id)
                 dflt = json_object_get(json_array_get(a, i), "fields");
-        json_object_set(o, "partition-spec", dflt ? dflt : json_array());
+        if (dflt)
+            json_object_set(o, "partition-spec", dflt);
+        else
+            json_object_set_new(o, "partition-spec", json_array());
     }
     json_object_set_new(o, "last-partition-id", json_integer(m->last_partition_id));
     json_object_set_new(o, "default-sort-order-id", json_integer(m->default_sort_order_id));
