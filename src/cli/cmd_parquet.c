@@ -14,9 +14,10 @@ static const char usage[] =
     "usage: kiln parquet schema FILE\n"
     "       kiln parquet meta FILE\n"
     "       kiln parquet cat [--columns a,b] [--format csv|ndjson] [--limit N] [--where EXPR] FILE\n"
-    "       kiln parquet scan [--columns a,b] [--where EXPR] FILE\n"
+    "       kiln parquet scan [--columns a,b] [--where EXPR] [--threads N] FILE\n"
     "       kiln parquet rewrite [--codec C] [--level N] [--no-dictionary] [--row-group-rows N]\n"
-    "                            [--row-group-bytes N] [--page-bytes N] [--dict-max-bytes N] FILE OUT\n"
+    "                            [--row-group-bytes N] [--page-bytes N] [--dict-max-bytes N]\n"
+    "                            [--threads N] FILE OUT\n"
     "\n"
     "Inspect a Parquet file (kiln's, Spark's, DuckDB's, ...).\n"
     "\n"
@@ -47,6 +48,8 @@ static const char usage[] =
     "  --page-bytes N         cut data pages at about N bytes (rewrite; default 1048576)\n"
     "  --dict-max-bytes N     fall back to PLAIN when a dictionary passes N bytes\n"
     "                         (rewrite; default 1048576)\n"
+    "  --threads N            decode (scan) or encode and compress (rewrite) columns\n"
+    "                         on N threads (default: every core; 1 = no threads)\n"
     "  -h, --help             show this help\n"
     "\n"
     "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n";
@@ -57,7 +60,7 @@ KILN_COMMAND(cmd_parquet, "parquet", "inspect, scan and rewrite Parquet files", 
 typedef struct opts {
     const char *sub, *file, *out;
     const char *columns, *format, *where, *codec;
-    long long limit, level, rg_rows, rg_bytes, page_bytes, dict_bytes;
+    long long limit, level, rg_rows, rg_bytes, page_bytes, dict_bytes, threads;
     int no_dict;
 } opts;
 
@@ -97,6 +100,7 @@ static int parse_args(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--row-group-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->rg_bytes)) return KILN_EXIT_USAGE; }
         else if (!strcmp(a, "--page-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->page_bytes)) return KILN_EXIT_USAGE; }
         else if (!strcmp(a, "--dict-max-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->dict_bytes)) return KILN_EXIT_USAGE; }
+        else if (!strcmp(a, "--threads")) { NEEDVAL(); if (parse_num(a, val, &o->threads)) return KILN_EXIT_USAGE; }
         else if (!strcmp(a, "--no-dictionary")) o->no_dict = 1;
         else if (a[0] == '-' && a[1])
             return kiln_cli_usage_error("parquet", "unknown option %s", a);
@@ -426,6 +430,7 @@ static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     wo.row_group_bytes = (uint64_t)o->rg_bytes;
     wo.page_bytes = (size_t)o->page_bytes;
     wo.dict_max_bytes = (size_t)o->dict_bytes;
+    wo.threads = (int)o->threads;
     int nkv = kiln_parquet_reader_nkv(r);
     kiln_parquet_kv *kv = kiln_calloc((size_t)(nkv ? nkv : 1), sizeof *kv);
     if (!kv)
@@ -490,7 +495,14 @@ static int cmd_run(int argc, char **argv)
         return kiln_cli_usage_error("parquet", "unknown subcommand \"%s\"", o.sub);
     kiln_err err = {0};
     kiln_parquet_reader *r = NULL;
-    if ((rc = kiln_parquet_reader_open(&r, o.file, NULL, &err)))
+    if (o.threads == 0)
+        o.threads = kiln_ncpus();
+    if (o.threads > 64)
+        o.threads = 64;
+    kiln_parquet_read_opts ro = {0};
+    /* rewrite: the writer gets the threads; the reader keeps up on one */
+    ro.threads = !strcmp(o.sub, "scan") ? (int)o.threads : 1;
+    if ((rc = kiln_parquet_reader_open(&r, o.file, &ro, &err)))
         return kiln_cli_fail(&err);
     if (!strcmp(o.sub, "schema"))
         rc = do_schema(r);

@@ -48,6 +48,7 @@ typedef struct kiln_parquet_write_opts {
     size_t page_bytes;         /* cut data pages at about this size; 0 = 1 MB */
     size_t dict_max_bytes;     /* dictionary page limit before PLAIN fallback; 0 = 1 MB */
     int no_dictionary;         /* 1: PLAIN only */
+    int threads;               /* encode/compress columns on this many threads; 0/1 = caller's thread */
     size_t stats_max_bytes;    /* truncate string/binary min/max to this; 0 = 64 */
     const kiln_parquet_kv *kv; /* key-value metadata, copied at open */
     int nkv;
@@ -163,6 +164,7 @@ typedef struct kiln_parquet_reader kiln_parquet_reader;
 
 typedef struct kiln_parquet_read_opts {
     size_t batch_rows;  /* rows per batch; 0 = 65536 */
+    int threads;        /* decode projected columns on this many threads; 0/1 = caller's */
 } kiln_parquet_read_opts;
 
 /* Open path and read its footer. opts may be NULL. Caller frees with

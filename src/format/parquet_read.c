@@ -39,6 +39,13 @@
 
 typedef struct rcol {
     int ci;
+    struct kiln_parquet_reader *r;
+    ZSTD_DCtx *zd;        /* of the thread working on this column now */
+    kiln_batch *task_batch;
+    int task_bcol;
+    size_t task_n;
+    int task_rc;
+    kiln_err task_err;
     int max_def;
     /* chunk cursor */
     uint64_t pos, end;
@@ -99,7 +106,9 @@ struct kiln_parquet_reader {
     int pruned;
     int has_pred;
     kiln_parquet_pred pred;
-    ZSTD_DCtx *zd;
+    int nzd;
+    ZSTD_DCtx **zds;      /* one per thread */
+    kiln_pool *pool;      /* NULL when single-threaded */
 };
 
 /* ------------------------------------------------------------ names */
@@ -354,11 +363,19 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
         r->batch_rows = 1u << 20;
     r->path = kiln_strdup(path);
     r->arena = kiln_arena_new(64 * 1024);
-    r->zd = ZSTD_createDCtx();
-    if (!r->path || !r->arena || !r->zd) {
+    r->nzd = opts && opts->threads > 1 ? (opts->threads > 64 ? 64 : opts->threads) : 1;
+    r->zds = kiln_calloc((size_t)r->nzd, sizeof(ZSTD_DCtx *));
+    if (!r->path || !r->arena || !r->zds) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto done;
     }
+    for (int i = 0; i < r->nzd; i++)
+        if (!(r->zds[i] = ZSTD_createDCtx())) {
+            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            goto done;
+        }
+    if (r->nzd > 1 && (rc = kiln_pool_new(&r->pool, r->nzd, err)))
+        goto done;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: %s", path, strerror(errno));
@@ -467,8 +484,13 @@ void kiln_parquet_reader_free(kiln_parquet_reader *r)
     free_proj(r);
     if (r->fd >= 0)
         close(r->fd);
-    if (r->zd)
-        ZSTD_freeDCtx(r->zd);
+    kiln_pool_free(r->pool);
+    if (r->zds) {
+        for (int i = 0; i < r->nzd; i++)
+            if (r->zds[i])
+                ZSTD_freeDCtx(r->zds[i]);
+        kiln_free(r->zds);
+    }
     kiln_free(r->footer);
     kiln_arena_free(r->arena);
     kiln_free(r->path);
@@ -613,6 +635,8 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
         r->proj[i] = ci;
         r->pdefs[i] = r->defs[ci];
         r->rc[i].ci = ci;
+        r->rc[i].r = r;
+        r->rc[i].zd = r->zds[0];
         r->rc[i].max_def = r->cols[ci].optional ? 1 : 0;
     }
     r->out_schema.ncols = ncols;
@@ -950,7 +974,7 @@ unsupported:
 
 /* ------------------------------------------------------------ pages */
 
-static int decompress(kiln_parquet_reader *r, int codec, uint8_t *out, size_t out_len,
+static int decompress(kiln_parquet_reader *r, ZSTD_DCtx *zd, int codec, uint8_t *out, size_t out_len,
                       const uint8_t *in, size_t n, uint64_t off, const char *colname, kiln_err *err)
 {
     int rc;
@@ -962,7 +986,7 @@ static int decompress(kiln_parquet_reader *r, int codec, uint8_t *out, size_t ou
         return 0;
     }
     if (codec == KILN_PQ_ZSTD) {
-        size_t got = ZSTD_decompressDCtx(r->zd, out, out_len, in, n);
+        size_t got = ZSTD_decompressDCtx(zd, out, out_len, in, n);
         if (ZSTD_isError(got) || got != out_len)
             return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: ZSTD page at byte %llu is corrupt (%s)",
                                    r->path, colname, (unsigned long long)off,
@@ -1055,7 +1079,7 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
     c->dict_raw = kiln_malloc(ulen ? ulen : 1);
     if (!c->dict_raw)
         return kiln_err_set(err, KILN_ENOMEM, "out of memory");
-    if ((rc = decompress(r, c->codec, c->dict_raw, ulen, body, (size_t)h->compressed_size, off, col->name, err)))
+    if ((rc = decompress(r, c->zd, c->codec, c->dict_raw, ulen, body, (size_t)h->compressed_size, off, col->name, err)))
         return rc;
     size_t count = (size_t)h->num_values;
     if ((rc = decode_phys(r, c, col, PQ_ENC_PLAIN, c->dict_raw, ulen, count, off, err)))
@@ -1131,7 +1155,7 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
                 return rc;
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
                 return rc;
-            if ((rc = decompress(r, c->codec, c->raw, ulen, c->comp, (size_t)h.compressed_size, off, col->name, err)))
+            if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, c->comp, (size_t)h.compressed_size, off, col->name, err)))
                 return rc;
             size_t used = 0;
             if (c->max_def > 0) {
@@ -1162,7 +1186,7 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, vulen + 1, err)))
                 return rc;
             if (h.is_compressed) {
-                if ((rc = decompress(r, c->codec, c->raw, vulen, c->comp + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
+                if ((rc = decompress(r, c->zd, c->codec, c->raw, vulen, c->comp + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
                     return rc;
             } else {
                 if ((size_t)h.compressed_size - lv != vulen)
@@ -1608,6 +1632,14 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
     return 0;
 }
 
+static void fill_task(void *arg, int worker)
+{
+    rcol *c = arg;
+    c->zd = c->r->zds[worker];
+    kiln_err_clear(&c->task_err);
+    c->task_rc = fill(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
+}
+
 int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err)
 {
     int rc;
@@ -1633,9 +1665,29 @@ int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kil
     }
     kiln_batch_clear(r->batch);
     size_t n = (size_t)(r->rg_left < (int64_t)r->batch_rows ? r->rg_left : (int64_t)r->batch_rows);
-    for (int i = 0; i < r->nproj; i++)
-        if ((rc = fill(r, &r->rc[i], r->batch, i, n, err)))
-            return rc;
+    if (!r->pool || r->nproj < 2) {
+        for (int i = 0; i < r->nproj; i++)
+            if ((rc = fill(r, &r->rc[i], r->batch, i, n, err)))
+                return rc;
+    } else {
+        for (int i = 0; i < r->nproj; i++) {
+            rcol *c = &r->rc[i];
+            c->task_batch = r->batch;
+            c->task_bcol = i;
+            c->task_n = n;
+            c->task_rc = 0;
+            if ((rc = kiln_pool_submit(r->pool, fill_task, c, err))) {
+                kiln_pool_wait(r->pool);
+                return rc;
+            }
+        }
+        kiln_pool_wait(r->pool);
+        for (int i = 0; i < r->nproj; i++)
+            if (r->rc[i].task_rc) {
+                *err = r->rc[i].task_err;
+                return r->rc[i].task_rc;
+            }
+    }
     r->batch->nrows = n;
     r->rg_left -= (int64_t)n;
     *out = r->batch;

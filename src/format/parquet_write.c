@@ -43,8 +43,22 @@ typedef struct bound {
     kiln_buf s; /* K_BYTES: full value */
 } bound;
 
+/* Per-thread scratch: page assembly, compression output, a ZSTD context. */
+typedef struct wworker {
+    kiln_buf scratch, comp;
+    ZSTD_CCtx *zc;
+} wworker;
+
 typedef struct wcol {
     const kiln_column_def *def;
+    struct kiln_parquet_writer *w;
+    wworker *wk;           /* the thread working on this column right now */
+    /* a task (one slice of a batch, or the end of a row group) */
+    const kiln_col *task_bc;
+    size_t task_start, task_end;
+    int task_rc;
+    kiln_err task_err;
+    kiln_buf dictpage;     /* encoded dictionary page at the end of a row group */
     int kind;
     int phys;
     size_t width; /* fixed-width PLAIN size (0 for bytes / bool) */
@@ -83,8 +97,9 @@ struct kiln_parquet_writer {
     kiln_parquet_write_opts o;
     wcol *cols;
     uint64_t rows, rg_rows;
-    kiln_buf scratch, comp;
-    ZSTD_CCtx *zc;
+    int nwk;
+    wworker *wks;
+    kiln_pool *pool;       /* NULL when single-threaded */
     kiln_arena *meta;      /* footer metadata */
     KILN_VEC(pq_rowgroup) rgs;
     KILN_VEC(int64_t) splits;
@@ -229,8 +244,6 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
     if (w->o.stats_max_bytes < 8)
         w->o.stats_max_bytes = 8;
     w->schema = schema;
-    kiln_buf_init(&w->scratch, 0);
-    kiln_buf_init(&w->comp, 0);
     if (!kiln_pq_codec_supported(w->o.codec)) {
         rc = kiln_err_set(err, KILN_EUNSUPP, "parquet writer: codec %s is not supported (use none, snappy, gzip or zstd)",
                           kiln_pq_codec_name(w->o.codec));
@@ -251,7 +264,9 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         const kiln_column_def *d = &schema->cols[i];
         wcol *c = &w->cols[i];
         c->def = d;
+        c->w = w;
         col_kind(c);
+        kiln_buf_init(&c->dictpage, 0);
         if (d->type == KILN_T_DECIMAL && (d->precision < 1 || d->precision > 18 || d->scale < 0 ||
                                           d->scale > d->precision)) {
             rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 1 <= precision <= 18 and 0 <= scale <= precision",
@@ -287,13 +302,24 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         w->nkv = w->o.nkv;
     }
     w->o.kv = NULL;
-    if (w->o.codec == KILN_PQ_ZSTD) {
-        w->zc = ZSTD_createCCtx();
-        if (!w->zc) {
+    w->nwk = w->o.threads > 1 ? (w->o.threads > 64 ? 64 : w->o.threads) : 1;
+    if (w->nwk > schema->ncols)
+        w->nwk = schema->ncols;
+    w->wks = kiln_calloc((size_t)w->nwk, sizeof(wworker));
+    if (!w->wks) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < w->nwk; i++) {
+        kiln_buf_init(&w->wks[i].scratch, 0);
+        kiln_buf_init(&w->wks[i].comp, 0);
+        if (w->o.codec == KILN_PQ_ZSTD && !(w->wks[i].zc = ZSTD_createCCtx())) {
             rc = kiln_err_set(err, KILN_ENOMEM, "out of memory creating a ZSTD context");
             goto done;
         }
     }
+    if (w->nwk > 1 && (rc = kiln_pool_new(&w->pool, w->nwk, err)))
+        goto done;
     w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot create: %s",
@@ -325,6 +351,7 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
             kiln_free(c->idx);
             kiln_buf_free(&c->vals);
             kiln_buf_free(&c->chunk);
+            kiln_buf_free(&c->dictpage);
             kiln_buf_free(&c->dict);
             kiln_free(c->dict_off);
             kiln_free(c->dict_hash);
@@ -336,10 +363,16 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
         }
         kiln_free(w->cols);
     }
-    kiln_buf_free(&w->scratch);
-    kiln_buf_free(&w->comp);
-    if (w->zc)
-        ZSTD_freeCCtx(w->zc);
+    kiln_pool_free(w->pool);
+    if (w->wks) {
+        for (int i = 0; i < w->nwk; i++) {
+            kiln_buf_free(&w->wks[i].scratch);
+            kiln_buf_free(&w->wks[i].comp);
+            if (w->wks[i].zc)
+                ZSTD_freeCCtx(w->wks[i].zc);
+        }
+        kiln_free(w->wks);
+    }
     kiln_vec_free(&w->rgs);
     kiln_vec_free(&w->splits);
     kiln_arena_free(w->meta);
@@ -662,31 +695,31 @@ static int dict_bytes(kiln_parquet_writer *w, wcol *c, const uint8_t *p, uint32_
 
 /* ------------------------------------------------------------ pages */
 
-static int compress_into(kiln_parquet_writer *w, const void *in, size_t n, const void **outp,
-                         size_t *outn, kiln_err *err)
+static int compress_into(kiln_parquet_writer *w, wworker *wk, const void *in, size_t n,
+                         const void **outp, size_t *outn, kiln_err *err)
 {
     if (w->o.codec == KILN_PQ_UNCOMPRESSED) {
         *outp = in;
         *outn = n;
         return 0;
     }
-    kiln_buf_reset(&w->comp);
+    kiln_buf_reset(&wk->comp);
     int rc;
     if (w->o.codec == KILN_PQ_ZSTD) {
         /* a reused context: ZSTD_compress would allocate one per page */
         size_t bound = ZSTD_compressBound(n);
-        if ((rc = kiln_buf_reserve(&w->comp, bound, err)))
+        if ((rc = kiln_buf_reserve(&wk->comp, bound, err)))
             return rc;
-        size_t got = ZSTD_compressCCtx(w->zc, w->comp.data, bound, in, n, w->o.level ? w->o.level : 3);
+        size_t got = ZSTD_compressCCtx(wk->zc, wk->comp.data, bound, in, n, w->o.level ? w->o.level : 3);
         if (ZSTD_isError(got))
             return kiln_err_set(err, KILN_EINTERNAL, "ZSTD: compressing %zu bytes failed: %s", n,
                                 ZSTD_getErrorName(got));
-        w->comp.len = got;
-    } else if ((rc = kiln_pq_compress(&w->comp, w->o.codec, w->o.level, in, n, err))) {
+        wk->comp.len = got;
+    } else if ((rc = kiln_pq_compress(&wk->comp, w->o.codec, w->o.level, in, n, err))) {
         return rc;
     }
-    *outp = w->comp.data;
-    *outn = w->comp.len;
+    *outp = wk->comp.data;
+    *outn = wk->comp.len;
     return 0;
 }
 
@@ -695,7 +728,7 @@ static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const v
 {
     const void *cp = NULL;
     size_t cn = 0;
-    int rc = compress_into(w, raw, rawn, &cp, &cn, err);
+    int rc = compress_into(w, c->wk, raw, rawn, &cp, &cn, err);
     if (rc)
         return rc;
     if (rawn > INT32_MAX || cn > INT32_MAX)
@@ -724,7 +757,7 @@ static int flush_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
     if (c->dict_mode && c->dict_pages == 0 && c->nidx >= 64 && (size_t)c->ndict * 2 > c->nidx &&
         (rc = abandon_dict(c, err)))
         return rc;
-    kiln_buf *s = &w->scratch;
+    kiln_buf *s = &c->wk->scratch;
     kiln_buf_reset(s);
     if (!c->def->required && (rc = kiln_pq_rle_encode_prefixed(s, c->defs, c->ndefs, 1, err)))
         return rc;
@@ -970,6 +1003,68 @@ static int flush_col_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
     return flush_page(w, c, err);
 }
 
+/* Run fn on every column, on the pool when there is one. The first
+ * column's error (in column order) is returned. */
+static int run_tasks(kiln_parquet_writer *w, kiln_task_fn fn, kiln_err *err)
+{
+    int ncols = w->schema->ncols;
+    if (!w->pool) {
+        for (int i = 0; i < ncols; i++) {
+            wcol *c = &w->cols[i];
+            c->task_rc = 0;
+            fn(c, 0);
+            if (c->task_rc) {
+                *err = c->task_err;
+                return c->task_rc;
+            }
+        }
+        return 0;
+    }
+    int rc = 0;
+    for (int i = 0; i < ncols; i++) {
+        w->cols[i].task_rc = 0;
+        if ((rc = kiln_pool_submit(w->pool, fn, &w->cols[i], err))) {
+            kiln_pool_wait(w->pool);
+            return rc;
+        }
+    }
+    kiln_pool_wait(w->pool);
+    for (int i = 0; i < ncols; i++)
+        if (w->cols[i].task_rc) {
+            *err = w->cols[i].task_err;
+            return w->cols[i].task_rc;
+        }
+    return 0;
+}
+
+/* End of a row group, per column: last data page and the dictionary page. */
+static void prep_task(void *arg, int worker)
+{
+    wcol *c = arg;
+    kiln_parquet_writer *w = c->w;
+    c->wk = &w->wks[worker];
+    kiln_err_clear(&c->task_err);
+    int rc = flush_col_page(w, c, &c->task_err);
+    kiln_buf_reset(&c->dictpage);
+    if (!rc && c->dict_pages > 0) {
+        pq_page_header h = {0};
+        h.type = PQ_PAGE_DICT;
+        h.num_values = (int32_t)c->ndict;
+        h.encoding = PQ_ENC_PLAIN;
+        rc = emit_page(w, c, &h, c->dict.data, c->dict.len, &c->dictpage, &c->task_err);
+    }
+    c->task_rc = rc;
+}
+
+/* One slice of a batch, per column. */
+static void append_task(void *arg, int worker)
+{
+    wcol *c = arg;
+    c->wk = &c->w->wks[worker];
+    kiln_err_clear(&c->task_err);
+    c->task_rc = col_append(c->w, c, c->task_bc, c->task_start, c->task_end, &c->task_err);
+}
+
 static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
 {
     int rc = 0;
@@ -987,10 +1082,10 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
     rg.file_offset = (int64_t)w->pos;
     if ((rc = kiln_vec_push(&w->splits, (int64_t)w->pos, err)))
         return rc;
+    if ((rc = run_tasks(w, prep_task, err)))
+        return rc;
     for (int i = 0; i < ncols; i++) {
         wcol *c = &w->cols[i];
-        if ((rc = flush_col_page(w, c, err)))
-            return rc;
         pq_chunk *ch = &rg.cols[i];
         pq_colmeta *m = &ch->meta;
         ch->has_meta = 1;
@@ -1004,20 +1099,9 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         m->path[0] = c->def->name;
         m->npath = 1;
         if (c->dict_pages > 0) {
-            kiln_buf dictpage;
-            kiln_buf_init(&dictpage, 0);
-            pq_page_header h = {0};
-            h.type = PQ_PAGE_DICT;
-            h.num_values = (int32_t)c->ndict;
-            h.encoding = PQ_ENC_PLAIN;
-            rc = emit_page(w, c, &h, c->dict.data, c->dict.len, &dictpage, err);
-            if (!rc) {
-                m->has_dict_offset = 1;
-                m->dictionary_page_offset = (int64_t)w->pos;
-                rc = put(w, dictpage.data, dictpage.len, err);
-            }
-            kiln_buf_free(&dictpage);
-            if (rc)
+            m->has_dict_offset = 1;
+            m->dictionary_page_offset = (int64_t)w->pos;
+            if ((rc = put(w, c->dictpage.data, c->dictpage.len, err)))
                 return rc;
             c->encodings |= 1u << PQ_ENC_PLAIN;
         }
@@ -1103,8 +1187,9 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
     int rc = 0;
     while (row < b->nrows) {
         size_t n = b->nrows - row;
-        if (n > 16384)
-            n = 16384;
+        size_t slice = w->pool ? 65536 : 16384;
+        if (n > slice)
+            n = slice;
         if (w->o.row_group_rows && w->rg_rows + n > w->o.row_group_rows)
             n = (size_t)(w->o.row_group_rows - w->rg_rows);
         for (int i = 0; i < w->schema->ncols; i++) {
@@ -1117,10 +1202,13 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
                         goto done;
                     }
             }
-            if ((rc = col_append(w, c, &b->cols[i], row, row + n, err)))
-                goto done;
+            c->task_bc = &b->cols[i];
+            c->task_start = row;
+            c->task_end = row + n;
             c->chunk_values += (int64_t)n;
         }
+        if ((rc = run_tasks(w, append_task, err)))
+            goto done;
         row += n;
         w->rows += n;
         w->rg_rows += n;
