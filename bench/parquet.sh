@@ -6,11 +6,11 @@
 # author_name, author_email, message, distinct, created_at), BENCH_ROWS rows
 # (default 3,000,000), generated once by DuckDB as uncompressed Parquet.
 #   write: read that file and write it as zstd Parquet
-#          kiln: `kiln parquet rewrite --codec zstd` (one thread)
+#          kiln: `kiln parquet rewrite --codec zstd` (columns on every core)
 #          DuckDB: COPY (SELECT * FROM read_parquet(src)) TO out (COMPRESSION zstd)
 #                  (DuckDB's default threads: every core)
 #   scan:  read 2 columns (repo_id, sha) of the zstd file DuckDB wrote
-#          kiln: `kiln parquet scan --columns repo_id,sha` (sums them)
+#          kiln: `kiln parquet scan --columns repo_id,sha` (sums them; a thread per column)
 #          DuckDB: SELECT count(*), sum(repo_id), sum(strlen(sha))
 # Prints the median of BENCH_RUNS runs (default 5), rows/s, MB/s (of the
 # uncompressed source / of the scanned file) and kiln/DuckDB speed ratios
