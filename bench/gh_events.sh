@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/gh_events.sh - kiln job gh-events against its two named peers, on the
+# same generated GH Archive hours and the same cores:
+#   (a) DuckDB (@duckdb/node-api, same thread count): read_ndjson over the
+#       .json.gz files, PushEvents deduped by id, commits unnested, both
+#       written to CSV (tests/node/engine_gh_duckdb.mjs export);
+#   (b) decompression alone with the same library (ISA-L isal_inflate,
+#       streaming, bench/gunzip_isal.c), files spread over the same threads.
+# Prints wall time and peak RSS (median of $BENCH_RUNS runs each) and the
+# ratios. Targets: kiln >= 3x faster than DuckDB, <= 1.5x decompression,
+# <= 256 MB peak. Measures only; never fails on timing.
+#   BENCH_RUNS (default 5)  BENCH_HOURS (2)  BENCH_SCALE (0.5: ~870 MB JSON)
+#   BENCH_THREADS (nproc)   BENCH_DATA (cache dir for the generated files)
+set -euo pipefail
+ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
+KILN="${KILN_BIN:-$ROOT/build/kiln}"
+RUNS="${BENCH_RUNS:-5}"
+HOURS="${BENCH_HOURS:-2}"
+SCALE="${BENCH_SCALE:-0.5}"
+THREADS="${BENCH_THREADS:-$(nproc)}"
+DATA="${BENCH_DATA:-${TMPDIR:-/tmp}/kiln-bench-gh-$HOURS-$SCALE}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+[ -x "$KILN" ] || { echo "no kiln binary at $KILN (make first)"; exit 1; }
+if [ ! -d "$ROOT/tests/node/node_modules/@duckdb/node-api" ]; then
+  echo "installing @duckdb/node-api (npm, tests/node)"
+  (cd "$ROOT/tests/node" && npm install --no-audit --no-fund >/dev/null)
+fi
+cc -O2 -o "$WORK/gunzip_isal" "$ROOT/bench/gunzip_isal.c" -lisal -pthread
+
+if [ ! -f "$DATA/_manifest.json" ]; then
+  echo "generating $HOURS hours at scale $SCALE into $DATA"
+  "$KILN" gen gharchive --out "$DATA" --start 2025-01-01 --hours "$HOURS" --scale "$SCALE" --seed 42 >/dev/null
+fi
+FILES=("$DATA"/*.json.gz)
+GZ_MB=$(du -cm "${FILES[@]}" | tail -1 | cut -f1)
+
+# run NAME CMD... : wall seconds and peak RSS (KB) of one run, appended to $WORK/NAME
+run() {
+  local name="$1"; shift
+  /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || {
+    echo "$name failed:"; tail -5 "$WORK/$name.err"; exit 1; }
+  cat "$WORK/t" >>"$WORK/$name"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+for i in $(seq 1 "$RUNS"); do
+  rm -rf "$WORK/kout" "$WORK/dout"; mkdir -p "$WORK/dout"
+  run kiln "$KILN" job gh-events --in "$DATA" --out "$WORK/kout" --format csv --threads "$THREADS"
+  run gunzip "$WORK/gunzip_isal" "$THREADS" "${FILES[@]}"
+  run duckdb node "$ROOT/tests/node/engine_gh_duckdb.mjs" export "$THREADS" "$WORK/dout" "${FILES[@]}"
+done
+
+JSON_MB=$(awk '{printf "%.0f", $1/1e6}' "$WORK/gunzip.out")
+kt=$(cut -d' ' -f1 "$WORK/kiln" | median); km=$(cut -d' ' -f2 "$WORK/kiln" | median)
+gt=$(cut -d' ' -f1 "$WORK/gunzip" | median); gm=$(cut -d' ' -f2 "$WORK/gunzip" | median)
+dt=$(cut -d' ' -f1 "$WORK/duckdb" | median); dm=$(cut -d' ' -f2 "$WORK/duckdb" | median)
+kpush=$(awk '$1=="total"{print $6" pushes, "$7" commits"}' "$WORK/kiln.out")
+echo "input: ${#FILES[@]} hour files, $GZ_MB MB gz, $JSON_MB MB JSON ($kpush); $THREADS threads; median of $RUNS runs"
+printf '  %-34s %8s s  %7s MB peak\n' "kiln job gh-events (csv)" "$kt" "$((km / 1024))"
+printf '  %-34s %8s s  %7s MB peak\n' "DuckDB read_ndjson -> csv" "$dt" "$((dm / 1024))"
+printf '  %-34s %8s s  %7s MB peak\n' "ISA-L decompression alone" "$gt" "$((gm / 1024))"
+awk -v k="$kt" -v d="$dt" -v g="$gt" -v m="$km" -v j="$JSON_MB" 'BEGIN {
+  printf "  kiln vs DuckDB: %.1fx faster (target >= 3x)\n", d / k;
+  printf "  kiln / decompression: %.2fx (target <= 1.5x)\n", k / g;
+  printf "  kiln peak RSS: %.0f MB (target <= 256 MB); kiln %.0f MB/s of JSON\n", m / 1024, j / k }'
