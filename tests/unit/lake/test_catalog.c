@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int exists(const char *fmt, const char *a, const char *b)
@@ -392,4 +394,99 @@ TEST(lake_catalog, crash_before_and_after_swap)
     CHECK(strstr(err.msg, "v4.metadata.json"));
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(c);
+}
+
+static int kill_at;
+static int kill_hook(kiln_lake_hook_point where, void *ctx)
+{
+    (void)ctx;
+    if ((int)where == kill_at)
+        raise(SIGKILL); /* a real crash: no cleanup, the SQLite txn is left open */
+    return 0;
+}
+
+TEST(lake_catalog, killed_committer)
+{
+    /* a child process is SIGKILLed at each commit point; the table must stay
+     * readable at the last good version, or at the new one once it was linked */
+    const char *wh = kt_tmpdir();
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    CHECK_OK(kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err), &err);
+    kiln_lake_create_opts o = {.schema_ddl = "a int"};
+    CHECK_OK(kiln_lake_table_create(&t, c, "ns.t", &o, &err), &err);
+    kiln_lake_table_free(t);
+    t = NULL;
+    kiln_lake_catalog_free(c);
+    c = NULL;
+    static const struct {
+        int point, version_after;
+    } cases[] = {{KILN_LAKE_HOOK_BEFORE_WRITE, 1}, {KILN_LAKE_HOOK_BEFORE_SWAP, 1}, {KILN_LAKE_HOOK_AFTER_SWAP, 2}};
+    int expect = 1;
+    for (size_t i = 0; i < 3; i++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            kiln_lake_catalog *cc = NULL;
+            kiln_lake_table *tt = NULL;
+            kiln_lake_txn *txn = NULL;
+            kiln_err e = {0};
+            kiln_lake_kv kv = {"k", "v"};
+            kill_at = cases[i].point;
+            kiln_lake_commit_opts co = {.test_hook = kill_hook};
+            if (kiln_lake_catalog_open(&cc, wh, KILN_LAKE_CATALOG_SQLITE, &e) || kiln_lake_table_load(&tt, cc, "ns.t", &e) ||
+                kiln_lake_txn_begin(&txn, tt, &e) || kiln_lake_txn_set_properties(txn, &kv, 1, &e))
+                _exit(3);
+            kiln_lake_txn_commit(txn, &co, NULL, &e);
+            _exit(4); /* not reached */
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child was not killed (status %d)", st);
+        expect = expect - 1 + cases[i].version_after;
+        CHECK_OK(kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err), &err);
+        CHECK_OK(kiln_lake_table_load(&t, c, "ns.t", &err), &err);
+        CHECK_EQ_INT(kiln_lake_table_version(t), expect);
+        /* and the table still takes commits */
+        kiln_lake_kv kv = {"after", "1"};
+        CHECK_OK(kiln_lake_set_properties(t, &kv, 1, &err), &err);
+        expect = kiln_lake_table_version(t);
+        kiln_lake_table_free(t);
+        t = NULL;
+        kiln_lake_catalog_free(c);
+        c = NULL;
+    }
+    CHECK_EQ_INT(expect, 5);
+}
+
+TEST(lake_catalog, hadoop_writer_on_sqlite_table)
+{
+    /* a commit made through the file-system layout alone (another kiln in
+     * hadoop mode, or any engine) is picked up by the SQLite catalog */
+    const char *wh = kt_tmpdir();
+    kiln_lake_catalog *c = NULL, *hc = NULL;
+    kiln_lake_table *t = NULL, *ht = NULL;
+    kiln_err err = {0};
+    CHECK_OK(kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err), &err);
+    CHECK_OK(kiln_lake_catalog_open(&hc, wh, KILN_LAKE_CATALOG_HADOOP, &err), &err);
+    kiln_lake_create_opts o = {.schema_ddl = "a int"};
+    CHECK_OK(kiln_lake_table_create(&t, c, "ns.t", &o, &err), &err);
+    CHECK_OK(kiln_lake_table_load(&ht, hc, "ns.t", &err), &err);
+    kiln_lake_kv kv = {"via", "hadoop"};
+    CHECK_OK(kiln_lake_set_properties(ht, &kv, 1, &err), &err);
+    /* the sqlite handle is stale: its commit conflicts, reloads (rolling the
+     * row forward to v2) and lands as v3 */
+    kiln_lake_kv kv2 = {"via2", "sqlite"};
+    CHECK_OK(kiln_lake_set_properties(t, &kv2, 1, &err), &err);
+    CHECK_EQ_INT(kiln_lake_table_version(t), 3);
+    CHECK_STR(kiln_lake_meta_property(kiln_lake_table_meta(t), "via"), "hadoop");
+    kiln_lake_table_free(t);
+    t = NULL;
+    CHECK_OK(kiln_lake_table_load(&t, c, "ns.t", &err), &err);
+    CHECK_EQ_INT(kiln_lake_table_version(t), 3);
+    kiln_lake_table_free(t);
+    kiln_lake_table_free(ht);
+    kiln_lake_catalog_free(c);
+    kiln_lake_catalog_free(hc);
 }
