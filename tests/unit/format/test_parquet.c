@@ -697,3 +697,220 @@ TEST(parquet, threads_give_identical_files)
     CHECK_EQ_INT(sum, expect);
     kiln_parquet_reader_free(r);
 }
+
+/* ------------------------------------------------ hand-built legacy file */
+
+typedef struct hb_col {
+    pq_schema_el el;
+    pq_colmeta meta;
+} hb_col;
+
+static void hb_page(kiln_buf *f, pq_colmeta *m, pq_page_header *h, const kiln_buf *body, int64_t *first)
+{
+    kiln_err err = {0};
+    h->uncompressed_size = h->compressed_size = (int32_t)body->len;
+    if (*first < 0)
+        *first = (int64_t)f->len;
+    size_t before = f->len;
+    kiln_parquet__encode_page_header(f, h, &err);
+    kiln_buf_append(f, body->data, body->len, &err);
+    m->total_compressed += (int64_t)(f->len - before);
+    m->total_uncompressed += (int64_t)(f->len - before);
+}
+
+/* What Spark/Impala/old parquet-mr write: INT96 timestamps, converted types
+ * without logical types, fixed/binary decimals, RLE booleans,
+ * PLAIN_DICTIONARY, NANOS timestamps, an uncompressed v2 page. */
+TEST(parquet, reads_legacy_types_and_encodings)
+{
+    enum { NC = 10, NV = 3 };
+    kiln_err err = {0};
+    kiln_buf f, body;
+    kiln_buf_init(&f, 0);
+    kiln_buf_init(&body, 0);
+    kiln_buf_append(&f, "PAR1", 4, &err);
+    static hb_col cols[NC];
+    memset(cols, 0, sizeof cols);
+    static const char *names[NC] = {"t96", "tms", "i8", "u32", "fdec", "bdec", "brle", "dict", "tns", "v2s"};
+    static const char *paths[NC][1];
+    for (int c = 0; c < NC; c++) {
+        pq_schema_el *e = &cols[c].el;
+        e->name = names[c];
+        e->repetition = 0;
+        e->converted = PQ_CT_NONE;
+        e->has_field_id = 1;
+        e->field_id = c + 1;
+        paths[c][0] = names[c];
+        cols[c].meta.path = paths[c];
+        cols[c].meta.npath = 1;
+        cols[c].meta.num_values = NV;
+        cols[c].meta.codec = KILN_PQ_UNCOMPRESSED;
+    }
+    cols[0].el.type = KILN_PQT_INT96;
+    cols[1].el.type = KILN_PQT_INT64; cols[1].el.converted = PQ_CT_TIMESTAMP_MILLIS;
+    cols[2].el.type = KILN_PQT_INT32; cols[2].el.converted = PQ_CT_INT_8;
+    cols[3].el.type = KILN_PQT_INT32; cols[3].el.converted = PQ_CT_UINT_32;
+    cols[4].el.type = KILN_PQT_FLBA; cols[4].el.type_length = 4; cols[4].el.converted = PQ_CT_DECIMAL;
+    cols[4].el.precision = 9; cols[4].el.scale = 2;
+    cols[5].el.type = KILN_PQT_BYTE_ARRAY; cols[5].el.converted = PQ_CT_DECIMAL;
+    cols[5].el.precision = 18; cols[5].el.scale = 4;
+    cols[6].el.type = KILN_PQT_BOOLEAN;
+    cols[7].el.type = KILN_PQT_INT64; cols[7].el.repetition = 1;
+    cols[8].el.type = KILN_PQT_INT64; cols[8].el.logical = PQ_LT_TIMESTAMP;
+    cols[8].el.lt_utc = 0; cols[8].el.lt_unit = PQ_UNIT_NANOS;
+    cols[9].el.type = KILN_PQT_BYTE_ARRAY; cols[9].el.converted = PQ_CT_UTF8; cols[9].el.repetition = 1;
+    for (int c = 0; c < NC; c++) {
+        pq_colmeta *m = &cols[c].meta;
+        m->type = cols[c].el.type;
+        int64_t first = -1;
+        pq_page_header h = {0};
+        h.type = PQ_PAGE_DATA;
+        h.num_values = NV;
+        h.encoding = PQ_ENC_PLAIN;
+        h.def_encoding = h.rep_encoding = PQ_ENC_RLE;
+        kiln_buf_reset(&body);
+        switch (c) {
+        case 0: {
+            int64_t us[NV] = {0, 1700000000123456LL, -86400000001LL};
+            for (int i = 0; i < NV; i++) {
+                uint8_t b[12];
+                kiln_pq_int96_from_micros(b, us[i]);
+                kiln_buf_append(&body, b, 12, &err);
+            }
+            break;
+        }
+        case 1: { int64_t v[NV] = {1, -1, 1700000000123LL}; kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err); break; }
+        case 2: { int32_t v[NV] = {-128, 0, 127}; kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err); break; }
+        case 3: { uint32_t v[NV] = {0, 0xffffffffu, 7}; kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err); break; }
+        case 4: { uint8_t v[NV * 4] = {0, 0, 0x30, 0x39, 0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0};
+                  kiln_buf_append(&body, v, sizeof v, &err); break; }
+        case 5: {
+            kiln_pq_bytes v[NV] = {{(const uint8_t *)"\x01", 1}, {(const uint8_t *)"\xff\x00", 2},
+                                   {(const uint8_t *)"\x0d\xe0\xb6\xb3\xa7\x63\xff\xff", 8}};
+            kiln_pq_plain_encode_bytes(&body, v, NV, &err);
+            break;
+        }
+        case 6: { uint32_t v[NV] = {1, 0, 1}; h.encoding = PQ_ENC_RLE;
+                  kiln_pq_rle_encode_prefixed(&body, v, NV, 1, &err); break; }
+        case 7: {
+            /* dictionary page then a PLAIN_DICTIONARY data page, rows 42, null, 7 */
+            int64_t dv[2] = {7, 42};
+            kiln_pq_plain_encode_fixed(&body, dv, 2, 8, &err);
+            pq_page_header dh = {0};
+            dh.type = PQ_PAGE_DICT;
+            dh.num_values = 2;
+            dh.encoding = PQ_ENC_PLAIN_DICTIONARY;
+            m->has_dict_offset = 1;
+            m->dictionary_page_offset = (int64_t)f.len;
+            hb_page(&f, m, &dh, &body, &first);
+            first = -1;
+            kiln_buf_reset(&body);
+            uint32_t defs[NV] = {1, 0, 1}, idx[2] = {1, 0};
+            kiln_pq_rle_encode_prefixed(&body, defs, NV, 1, &err);
+            kiln_pq_dict_indices_encode(&body, idx, 2, 1, &err);
+            h.encoding = PQ_ENC_PLAIN_DICTIONARY;
+            break;
+        }
+        case 8: { int64_t v[NV] = {1500, -1500, 1700000000123456789LL}; kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err); break; }
+        case 9: {
+            /* v2 page, not compressed: def levels (bare hybrid) then values */
+            uint32_t defs[NV] = {0, 1, 1};
+            kiln_pq_rle_encode(&body, defs, NV, 1, &err);
+            h.def_len = (int32_t)body.len;
+            kiln_pq_bytes v[2] = {{(const uint8_t *)"h\xc3\xa9", 3}, {(const uint8_t *)"", 0}};
+            kiln_pq_dlba_encode(&body, v, 2, &err);
+            h.type = PQ_PAGE_DATA_V2;
+            h.num_nulls = 1;
+            h.num_rows = NV;
+            h.encoding = PQ_ENC_DELTA_LENGTH_BYTE_ARRAY;
+            h.is_compressed = 0;
+            break;
+        }
+        }
+        hb_page(&f, m, &h, &body, &first);
+        m->data_page_offset = first;
+        m->encodings = 1u << h.encoding | 1u << PQ_ENC_RLE;
+    }
+    pq_schema_el schema[NC + 1];
+    memset(&schema[0], 0, sizeof schema[0]);
+    schema[0].type = -1;
+    schema[0].repetition = -1;
+    schema[0].converted = PQ_CT_NONE;
+    schema[0].name = "spark_schema";
+    schema[0].num_children = NC;
+    pq_chunk chunks[NC];
+    memset(chunks, 0, sizeof chunks);
+    for (int c = 0; c < NC; c++) {
+        schema[c + 1] = cols[c].el;
+        chunks[c].has_meta = 1;
+        chunks[c].meta = cols[c].meta;
+        chunks[c].file_offset = cols[c].meta.data_page_offset;
+    }
+    pq_rowgroup rg = {NC, chunks, 100, NV, 0, 0, 100};
+    pq_filemeta fm = {0};
+    fm.version = 1;
+    fm.nschema = NC + 1;
+    fm.schema = schema;
+    fm.num_rows = NV;
+    fm.nrg = 1;
+    fm.rgs = &rg;
+    fm.created_by = "parquet-mr version 1.10.1 (hand-built)";
+    kiln_buf foot;
+    kiln_buf_init(&foot, 0);
+    CHECK_OK(kiln_parquet__encode_filemeta(&foot, &fm, &err), &err);
+    uint32_t flen = (uint32_t)foot.len;
+    kiln_buf_append(&f, foot.data, foot.len, &err);
+    kiln_buf_append(&f, &flen, 4, &err);
+    kiln_buf_append(&f, "PAR1", 4, &err);
+    char path[512];
+    snprintf(path, sizeof path, "%s/legacy.parquet", kt_tmpdir());
+    kt_write_file(path, f.data, f.len);
+    kiln_buf_free(&foot);
+    kiln_buf_free(&f);
+    kiln_buf_free(&body);
+
+    kiln_parquet_reader *r = NULL;
+    CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
+    kiln_type expect_types[NC] = {KILN_T_TIMESTAMPTZ, KILN_T_TIMESTAMPTZ, KILN_T_INT32, KILN_T_INT64, KILN_T_DECIMAL,
+                                  KILN_T_DECIMAL, KILN_T_BOOL, KILN_T_INT64, KILN_T_TIMESTAMP, KILN_T_STRING};
+    for (int c = 0; c < NC; c++)
+        CHECK_MSG(kiln_parquet_reader_column(r, c)->type == expect_types[c], "column %s type %d", names[c],
+                  kiln_parquet_reader_column(r, c)->type);
+    const kiln_batch *b;
+    CHECK_EQ_INT(kiln_parquet_reader_next(r, &b, &err), 1);
+    CHECK_EQ_INT(b->nrows, NV);
+    CHECK_EQ_INT(b->cols[0].v.i64[0], 0);
+    CHECK_EQ_INT(b->cols[0].v.i64[1], 1700000000123456LL);
+    CHECK_EQ_INT(b->cols[0].v.i64[2], -86400000001LL);
+    CHECK_EQ_INT(b->cols[1].v.i64[0], 1000);
+    CHECK_EQ_INT(b->cols[1].v.i64[1], -1000);
+    CHECK_EQ_INT(b->cols[1].v.i64[2], 1700000000123000LL);
+    CHECK_EQ_INT(b->cols[2].v.i32[0], -128);
+    CHECK_EQ_INT(b->cols[3].v.i64[1], 4294967295LL);
+    CHECK_EQ_INT(b->cols[4].v.i64[0], 12345);
+    CHECK_EQ_INT(b->cols[4].v.i64[1], -1);
+    CHECK_EQ_INT(b->cols[4].v.i64[2], INT32_MIN);
+    CHECK_EQ_INT(b->cols[5].v.i64[0], 1);
+    CHECK_EQ_INT(b->cols[5].v.i64[1], -256);
+    CHECK_EQ_INT(b->cols[5].v.i64[2], 999999999999999999LL);
+    CHECK(b->cols[6].v.b[0] == 1 && b->cols[6].v.b[1] == 0 && b->cols[6].v.b[2] == 1);
+    CHECK_EQ_INT(b->cols[7].v.i64[0], 42);
+    CHECK(kiln_batch_is_null(b, 7, 1));
+    CHECK_EQ_INT(b->cols[7].v.i64[2], 7);
+    CHECK_EQ_INT(b->cols[8].v.i64[0], 1);
+    CHECK_EQ_INT(b->cols[8].v.i64[1], -2); /* floor, not truncation */
+    CHECK_EQ_INT(b->cols[8].v.i64[2], 1700000000123456LL);
+    CHECK(kiln_batch_is_null(b, 9, 0));
+    size_t n;
+    const char *s = kiln_batch_str(b, 9, 1, &n);
+    CHECK(n == 3 && memcmp(s, "h\xc3\xa9", 3) == 0);
+    kiln_batch_str(b, 9, 2, &n);
+    CHECK_EQ_INT(n, 0);
+    kiln_buf txt;
+    kiln_buf_init(&txt, 0);
+    CHECK_OK(kiln_parquet_format_value(&txt, b, 5, 2, &err), &err);
+    CHECK_STR(txt.data, "99999999999999.9999");
+    kiln_buf_free(&txt);
+    CHECK_EQ_INT(kiln_parquet_reader_next(r, &b, &err), 0);
+    kiln_parquet_reader_free(r);
+}
