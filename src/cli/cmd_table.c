@@ -8,10 +8,12 @@
  * SUBS[] below: {name, function, usage line}. The function has the type
  * kiln_table_sub_fn from src/cli/table_cli.h and gets the opened catalog
  * plus its own argv (argv[0] = the subcommand name); it returns an exit
- * code. scan, files and remove-orphans already have rows pointing at the
- * weak symbols kiln_table_cmd_scan / _files / _remove_orphans declared in
- * table_cli.h: define those functions in your own src/cli/cmd_table_data.c
- * and they are live, no edit here needed. To add another one, add a row
+ * code. scan, files, remove-orphans, append, overwrite, merge and delete
+ * already have rows pointing at the weak symbols kiln_table_cmd_<name>
+ * declared in table_cli.h: define those functions in your own
+ * src/cli/cmd_table_data.c and they are live, no edit here needed.
+ * `kiln table help NAME` calls NAME's function with argv {NAME, "--help"}
+ * (main.c answers `kiln table NAME --help` with this file's usage). To add another one, add a row
  * and a line to `usage` and docs/cli/table.md (a test checks every --flag
  * of `kiln table --help` is documented there).
  */
@@ -49,9 +51,11 @@ static const char usage[] =
     "  fast-forward TABLE BRANCH [--to TARGET]   move TARGET (default main) to BRANCH's head\n"
     "  rollback TABLE REF                        main back to an ancestor (id, tag, time)\n"
     "  expire TABLE [--older-than TIME] [--retain-last N] [--dry-run] [--json]\n"
-    "  scan TABLE ...                            rows (see 'kiln table scan --help')\n"
+    "  scan TABLE ...                            rows (CSV or NDJSON)\n"
     "  files TABLE ...                           data and delete files of a snapshot\n"
     "  remove-orphans TABLE ...                  delete files no snapshot references\n"
+    "  append | overwrite | merge | delete TABLE ...   write rows (one commit each)\n"
+    "  help SUBCOMMAND                           the options of scan, files, append, ...\n"
     "\n"
     "options:\n"
     "  --warehouse DIR    warehouse directory (default $KILN_WAREHOUSE, else ./warehouse)\n"
@@ -922,6 +926,10 @@ static const table_sub SUBS[] = {
     {"scan", kiln_table_cmd_scan},
     {"files", kiln_table_cmd_files},
     {"remove-orphans", kiln_table_cmd_remove_orphans},
+    {"append", kiln_table_cmd_append},
+    {"overwrite", kiln_table_cmd_overwrite},
+    {"merge", kiln_table_cmd_merge},
+    {"delete", kiln_table_cmd_delete},
 };
 
 static int run_table(int argc, char **argv)
@@ -953,6 +961,17 @@ static int run_table(int argc, char **argv)
     }
     if (i >= argc)
         return kiln_cli_usage_error("table", "which subcommand? (list, describe, snapshots, ...)");
+    /* `kiln table help SUB` runs SUB with --help (main.c answers a plain
+     * `kiln table SUB --help` with this command's usage) */
+    char *help_argv[3] = {NULL, "--help", NULL};
+    if (strcmp(argv[i], "help") == 0) {
+        if (i + 1 >= argc)
+            return kiln_cli_print_help(kiln_cli_find("table"));
+        help_argv[0] = argv[i + 1];
+        argv = help_argv;
+        argc = 2;
+        i = 0;
+    }
     const table_sub *sub = NULL;
     for (size_t k = 0; k < sizeof SUBS / sizeof SUBS[0]; k++)
         if (strcmp(SUBS[k].name, argv[i]) == 0)
@@ -965,7 +984,7 @@ static int run_table(int argc, char **argv)
     }
     cli.warehouse = warehouse && *warehouse ? warehouse : "warehouse";
     kiln_err err = {0};
-    if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
+    if (argv != help_argv && kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
         return kiln_cli_fail(&err);
     int rc = sub->fn(&cli, argc - i, argv + i);
     kiln_lake_catalog_free(cli.cat);

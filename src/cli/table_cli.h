@@ -26,6 +26,10 @@ typedef int (*kiln_table_sub_fn)(kiln_table_cli *cli, int argc, char **argv);
 int kiln_table_cmd_scan(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 int kiln_table_cmd_files(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 int kiln_table_cmd_remove_orphans(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
+int kiln_table_cmd_append(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
+int kiln_table_cmd_overwrite(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
+int kiln_table_cmd_merge(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
+int kiln_table_cmd_delete(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 
 /* Helpers for subcommands. */
 /* Print a usage error for `kiln table SUB` and return 2. */
