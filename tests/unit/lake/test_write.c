@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness/harness.h"
+#include "format/parquet.h"
 #include "lake/lake.h"
 
 static const kiln_column_def COLS[] = {
@@ -802,6 +803,167 @@ TEST(lake_write, concurrent_processes_merge_different_partitions)
             CHECK_MSG(strstr(txt, want), "missing %s in\n%s", want, txt);
         }
     }
+    kiln_free(txt);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
+/* ------------------------------------------------------------ position deletes */
+
+typedef struct live_files {
+    char path[8][512];
+    int64_t day[8];
+    int64_t size[8];
+    int n;
+} live_files;
+
+static int collect_live(void *ctx, const kiln_lake_entry *e)
+{
+    live_files *lf = ctx;
+    if (lf->n < 8 && e->df.content == KILN_LAKE_CONTENT_DATA) {
+        snprintf(lf->path[lf->n], sizeof lf->path[0], "%s", e->df.file_path);
+        lf->day[lf->n] = e->df.npart ? e->df.partition[0].i : -1;
+        lf->size[lf->n] = e->df.file_size_in_bytes;
+        lf->n++;
+    }
+    return 0;
+}
+
+/* Commit a position-delete file (rows: file path + pos) in partition `day`
+ * the way another engine would (kiln itself writes copy-on-write). */
+static int commit_pos_deletes(kiln_lake_table *t, int64_t day, const char *const *paths, const int64_t *pos, int n,
+                              kiln_err *err)
+{
+    static const kiln_column_def DC[] = {{"file_path", KILN_T_STRING, 1, 2147483546, 0, 0},
+                                         {"pos", KILN_T_INT64, 1, 2147483545, 0, 0}};
+    static const kiln_schema DS = {2, DC};
+    kiln_arena *a = kiln_arena_new(4096);
+    kiln_lake_view v;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    char *local = kiln_sprintf("%s/data/pos-delete-%lld.parquet", kiln_lake_table_dir(t), (long long)day);
+    char *uri = NULL, *mlocal = NULL, *muri = NULL, *oldlist = NULL;
+    kiln_parquet_writer *pw = NULL;
+    kiln_parquet_file_stats st;
+    memset(&st, 0, sizeof st);
+    kiln_batch *b = NULL;
+    int rc = kiln_lake_view_from_meta(&v, a, m, m->current_snapshot_id, NULL, err);
+    if (rc)
+        goto done;
+    if ((rc = kiln_batch_new(&b, &DS, (size_t)n, 0, err)))
+        goto done;
+    for (int i = 0; i < n; i++) {
+        kiln_batch_put_str(b, 0, paths[i], strlen(paths[i]), err);
+        kiln_batch_put_i64(b, 1, pos[i], err);
+        kiln_batch_end_row(b, err);
+    }
+    if ((rc = kiln_parquet_writer_open(&pw, local, &DS, NULL, err)) || (rc = kiln_parquet_writer_write(pw, b, err)) ||
+        (rc = kiln_parquet_writer_close(pw, &st, err)))
+        goto done;
+    kiln_lake_value part;
+    memset(&part, 0, sizeof part);
+    part.i = day;
+    kiln_lake_entry e;
+    memset(&e, 0, sizeof e);
+    e.status = KILN_LAKE_STATUS_ADDED;
+    e.df.content = KILN_LAKE_CONTENT_POS_DELETES;
+    uri = kiln_lake_path_to_uri(local);
+    e.df.file_path = uri;
+    e.df.file_format = "PARQUET";
+    e.df.npart = 1;
+    e.df.partition = &part;
+    e.df.record_count = n;
+    e.df.file_size_in_bytes = (int64_t)st.file_size_in_bytes;
+    int64_t sid = kiln_lake_snapshot_id_new(), seq = m->last_sequence_number + 1;
+    kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq};
+    mlocal = kiln_sprintf("%s/metadata/pos-delete-m-%lld.avro", kiln_lake_table_dir(t), (long long)sid);
+    muri = kiln_lake_path_to_uri(mlocal);
+    kiln_lake_manifest rows[16];
+    size_t nrows = 0;
+    kiln_lake_manifest *old = NULL;
+    size_t nold = 0;
+    if ((rc = kiln_lake_manifest_write(&rows[0], a, mlocal, muri, &mm, &e, 1, err)))
+        goto done;
+    rows[0].seq = rows[0].min_seq = seq;
+    nrows = 1;
+    if ((rc = kiln_lake_uri_to_path(&oldlist, v.manifest_list, err)) ||
+        (rc = kiln_lake_manifest_list_read(&old, &nold, a, oldlist, err)))
+        goto done;
+    for (size_t i = 0; i < nold && nrows < 16; i++)
+        rows[nrows++] = old[i];
+    char *llocal = kiln_sprintf("%s/metadata/snap-%lld-1-posdel.avro", kiln_lake_table_dir(t), (long long)sid);
+    char *luri = kiln_lake_path_to_uri(llocal);
+    kiln_lake_mlist_meta lm = {sid, m->current_snapshot_id, seq};
+    rc = kiln_lake_manifest_list_write(llocal, &lm, rows, nrows, err);
+    kiln_lake_txn *txn = NULL;
+    if (!rc)
+        rc = kiln_lake_txn_begin(&txn, t, err);
+    if (!rc) {
+        kiln_lake_kv sum[] = {{"operation", "delete"}, {"added-delete-files", "1"}};
+        kiln_lake_snapshot s;
+        memset(&s, 0, sizeof s);
+        s.snapshot_id = sid;
+        s.parent_id = m->current_snapshot_id;
+        s.sequence_number = seq;
+        s.timestamp_ms = kiln_now_micros() / 1000;
+        s.manifest_list = luri;
+        s.schema_id = m->current_schema_id;
+        s.operation = "delete";
+        s.nsummary = 2;
+        s.summary = sum;
+        kiln_lake_ref r = {"main", KILN_LAKE_BRANCH, sid, -1, -1, -1};
+        if (!(rc = kiln_lake_txn_require_ref_snapshot(txn, "main", m->current_snapshot_id, err)) &&
+            !(rc = kiln_lake_txn_add_snapshot(txn, &s, err)) && !(rc = kiln_lake_txn_set_ref(txn, &r, err)))
+            rc = kiln_lake_txn_commit(txn, NULL, NULL, err);
+    }
+    kiln_lake_txn_free(txn);
+    kiln_free(llocal);
+    kiln_free(luri);
+done:
+    kiln_free(oldlist);
+    kiln_free(mlocal);
+    kiln_free(muri);
+    kiln_free(uri);
+    kiln_parquet_file_stats_free(&st);
+    kiln_parquet_writer_free(pw);
+    kiln_batch_free(b);
+    kiln_free(local);
+    kiln_arena_free(a);
+    return rc;
+}
+
+TEST(lake_write, position_deletes_apply_by_file_partition_and_sequence)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_write_result res;
+    int64_t n;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), 1, &err), &err);
+    row r1[] = {{1, 1, "a"}, {2, 1, "b"}, {3, 1, "c"}, {4, 2, "d"}, {5, 2, "e"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r1, 5, &res, &err), &err);
+    live_files lf;
+    memset(&lf, 0, sizeof lf);
+    CHECK_OK(kiln_lake_files_list(t, -1, collect_live, &lf, &err), &err);
+    CHECK_EQ_INT(lf.n, 2);
+    int a = lf.day[0] == kiln_days_from_civil(2025, 1, 1) ? 0 : 1, b = 1 - a;
+    /* day 1's delete file: rows 0 and 2 of day 1's file, and row 0 of day
+     * 2's file, which must be ignored (another partition) */
+    const char *paths[] = {lf.path[a], lf.path[a], lf.path[b]};
+    int64_t pos[] = {0, 2, 0};
+    CHECK_OK(commit_pos_deletes(t, lf.day[a], paths, pos, 3, &err), &err);
+    char *txt = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_MSG(txt, "%s", err.msg);
+    CHECK_STR(txt, "00000002|2025-01-01|b\n00000004|2025-01-02|d\n00000005|2025-01-02|e\n");
+    kiln_free(txt);
+    /* a later append to day 1 is not touched (different file, newer) */
+    row r2[] = {{6, 1, "f"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r2, 1, &res, &err), &err);
+    /* MERGE rewrites day 1's file with the deletes applied */
+    row m[] = {{2, 1, "B"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_MERGE, NULL, m, 1, &res, &err), &err);
+    CHECK_EQ_INT(res.rows_updated, 1);
+    txt = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_STR(txt, "00000002|2025-01-01|B\n00000004|2025-01-02|d\n00000005|2025-01-02|e\n00000006|2025-01-01|f\n");
     kiln_free(txt);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
