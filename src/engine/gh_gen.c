@@ -1557,6 +1557,10 @@ static void gharchive_hour(void *arg, int worker)
         }
         hr->events = n;
         hr->status = 1;
+        /* a file left by an earlier run into the same directory must go */
+        snprintf(path, sizeof path, "%s/%s", c->o.out_dir, name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            kiln_err_set(&err, KILN_EIO, "cannot remove stale %s: %s", path, strerror(errno));
         goto done;
     }
     snprintf(path, sizeof path, "%s/%s", c->o.out_dir, name);
@@ -1887,8 +1891,14 @@ static int write_manifests(gen_ctx *c, kiln_gen_report *rep, kiln_err *err)
         rep->json_bytes = tot[4];
         rep->gz_bytes = tot[5];
     }
-    if (!c->o.quirks)
+    if (!c->o.quirks) {
+        /* no stale fault list from an earlier --quirks run */
+        char qpath[4200];
+        snprintf(qpath, sizeof qpath, "%s/_quirks.json", c->o.out_dir);
+        if (unlink(qpath) != 0 && errno != ENOENT)
+            rc = kiln_err_set(err, KILN_EIO, "cannot remove stale %s: %s", qpath, strerror(errno));
         goto done;
+    }
     b.len = 0;
     JS(&b, "{\"_comment\":\"faults injected by kiln gen gharchive --quirks; lines are 1-based in the "
            "decompressed file\",\n\"missing_hours\":[");

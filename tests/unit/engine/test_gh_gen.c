@@ -623,3 +623,26 @@ TEST(gh_gen, rejects_bad_options)
     o.hours = 25;
     CHECK_EQ_INT(kiln_gen_github_api(&o, NULL, &err), KILN_EINVAL);
 }
+
+TEST(gh_gen, rerun_into_same_dir_leaves_no_stale_files)
+{
+    char dir[1024], path[1200];
+    snprintf(dir, sizeof dir, "%s/rerun", kt_tmpdir());
+    kiln_gen_opts o;
+    kiln_gen_opts_init(&o);
+    o.out_dir = dir;
+    o.hours = 8;
+    kiln_err err = {0};
+    CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err); /* all 8 files */
+    o.quirks = 1;
+    CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err);
+    json_t *q = load_json(dir, "_quirks.json");
+    CHECK(q);
+    snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_array_get(json_object_get(q, "missing_hours"), 0)));
+    json_decref(q);
+    CHECK_MSG(!file_exists(path), "%s from the first run survived", path);
+    o.quirks = 0;
+    CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err);
+    snprintf(path, sizeof path, "%s/_quirks.json", dir);
+    CHECK(!file_exists(path));
+}
