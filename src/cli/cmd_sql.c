@@ -8,10 +8,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: kiln sql [QUERY] [--db FILE] [--csv | --json | --table] [--explain]\n"
+    "usage: kiln sql [QUERY] [--warehouse DIR | --no-warehouse] [--db FILE]\n"
+    "                [--csv | --json | --table] [--explain]\n"
     "\n"
     "Run SQL (SQLite's dialect plus kiln's functions: date_trunc, iso_week, iso_year,\n"
     "date_add, datediff, ts_micros, md5, sha256, regexp_like, regexp_extract,\n"
@@ -21,14 +23,26 @@ static const char usage[] =
     "~/.kiln_history, or $KILN_HISTORY) and otherwise reads statements from stdin,\n"
     "stopping at the first error.\n"
     "\n"
+    "Iceberg tables of the warehouse read as ns.table (each namespace is a\n"
+    "schema); \"ns\".\"table@REF\" or WHERE _ref = 'b' / _as_of = TIME|ID picks a\n"
+    "branch, tag or snapshot. CREATE TABLE ns.t [PARTITIONED BY (...)] AS SELECT,\n"
+    "INSERT INTO ns.t SELECT, INSERT OVERWRITE ns.t SELECT and MERGE INTO write\n"
+    "them, one Iceberg commit each.\n"
+    "\n"
     "options:\n"
+    "  --warehouse DIR  Iceberg warehouse (SQLite catalog) whose tables to expose;\n"
+    "                default $KILN_WAREHOUSE, else ./warehouse when that\n"
+    "                directory exists, else none\n"
+    "  --no-warehouse  expose no Iceberg tables even if one is found\n"
     "  --db FILE     a SQLite database file (created if missing); default: an\n"
     "                in-memory database that is gone when kiln exits\n"
     "  --table       aligned table with a row count (the default)\n"
     "  --csv         CSV with a header row, RFC 4180 quoting\n"
     "  --json        a JSON array of objects per statement; numbers as numbers\n"
-    "  --explain     print the query plan of each query instead of running it\n"
-    "                (statements that return no rows still run)\n"
+    "  --explain     print the query plan of each query instead of its rows; with\n"
+    "                Iceberg tables the query then runs (rows discarded) and each\n"
+    "                table scan's pushed predicate, columns and skipped files print\n"
+    "                (statements that return no rows still run; writes do not)\n"
     "  -h, --help    this help\n"
     "\n"
     "exit codes: 0 ok, 1 SQL error or unusable --db file, 2 usage\n"
@@ -36,7 +50,8 @@ static const char usage[] =
 
 static int run_sql(int argc, char **argv)
 {
-    const char *query = NULL, *dbpath = NULL;
+    const char *query = NULL, *dbpath = NULL, *warehouse = NULL;
+    int no_wh = 0;
     kiln_sql_format fmt = KILN_SQL_FMT_TABLE;
     int explain = 0, nfmt = 0, rc = 0;
     sqlite3 *db = NULL;
@@ -44,7 +59,15 @@ static int run_sql(int argc, char **argv)
     char *history = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--db") == 0) {
+        if (strcmp(a, "--warehouse") == 0) {
+            if (i + 1 >= argc)
+                return kiln_cli_usage_error("sql", "--warehouse needs a DIR");
+            warehouse = argv[++i];
+        } else if (strncmp(a, "--warehouse=", 12) == 0) {
+            warehouse = a + 12;
+        } else if (strcmp(a, "--no-warehouse") == 0) {
+            no_wh = 1;
+        } else if (strcmp(a, "--db") == 0) {
             if (i + 1 >= argc)
                 return kiln_cli_usage_error("sql", "--db needs a FILE");
             dbpath = argv[++i];
@@ -76,6 +99,26 @@ static int run_sql(int argc, char **argv)
     if (kiln_sql_db_open(&db, dbpath, 0, &err) != 0) {
         rc = kiln_cli_fail(&err);
         goto done;
+    }
+    if (!warehouse && !no_wh) {
+        const char *env = getenv("KILN_WAREHOUSE");
+        struct stat st;
+        if (env && *env)
+            warehouse = env;
+        else if (stat("warehouse", &st) == 0 && S_ISDIR(st.st_mode))
+            warehouse = "warehouse";
+    }
+    if (warehouse && !no_wh) {
+        struct stat st;
+        if (stat(warehouse, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            kiln_err_set(&err, KILN_ENOTFOUND, "%s: no such warehouse directory", warehouse);
+            rc = kiln_cli_fail(&err);
+            goto done;
+        }
+        if (kiln_sql_lake_attach(db, warehouse, &err) != 0) {
+            rc = kiln_cli_fail(&err);
+            goto done;
+        }
     }
     if (query) {
         kiln_sql_errpos pos = {0};

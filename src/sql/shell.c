@@ -543,6 +543,42 @@ done:
     return rc;
 }
 
+/* --explain, after the plan: run the query (rows discarded) with the
+ * Iceberg scan log on and print what each virtual-table scan was given
+ * and what planning pruned. Nothing is printed without Iceberg scans. */
+static int print_scans(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
+{
+    if (!kiln_sql_lake_catalog(db))
+        return 0;
+    kiln_sql_lake_scanlog(db, 1);
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    int rc = 0;
+    if (src != SQLITE_DONE) {
+        rc = step_error(db, src, err);
+        goto done;
+    }
+    size_t n;
+    const kiln_sql_scan_rec *r = kiln_sql_lake_scans(db, &n);
+    if (n)
+        fprintf(out, "ICEBERG SCANS\n");
+    for (size_t i = 0; i < n; i++) {
+        size_t read = r[i].files_total - r[i].files_pruned_partition - r[i].files_pruned_stats;
+        fprintf(out, "%s %s (snapshot %lld)\n", i + 1 < n ? "|--" : "`--", r[i].table, (long long)r[i].snapshot_id);
+        const char *ind = i + 1 < n ? "|   " : "    ";
+        fprintf(out, "%scolumns: %s\n", ind, r[i].columns);
+        fprintf(out, "%spushed: %s\n", ind, r[i].where[0] ? r[i].where : "(nothing)");
+        fprintf(out, "%sfiles: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n", ind, read,
+                r[i].files_pruned_partition, r[i].files_pruned_stats, r[i].files_total);
+        fprintf(out, "%smanifests: %zu skipped of %zu; scans: %zu; rows out: %lld\n", ind, r[i].manifests_pruned,
+                r[i].manifests_total, r[i].filters, (long long)r[i].rows);
+    }
+done:
+    kiln_sql_lake_scanlog(db, 0);
+    return rc;
+}
+
 static int run_stmt(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int explain, FILE *out, kiln_err *err)
 {
     if (sqlite3_column_count(st) == 0) {
@@ -552,7 +588,7 @@ static int run_stmt(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int expl
         return src == SQLITE_DONE ? 0 : step_error(db, src, err);
     }
     if (explain && !sqlite3_stmt_isexplain(st)) /* an EXPLAIN statement prints as itself */
-        return print_plan(db, st, out, err);
+        return print_plan(db, st, out, err) || print_scans(db, st, out, err);
     if (fmt == KILN_SQL_FMT_TABLE)
         return print_table(db, st, out, err);
     return print_stream(db, st, fmt, out, err);
@@ -571,7 +607,38 @@ int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt,
         sqlite3_stmt *st = NULL;
         size_t used = 0;
         long eoff = -1;
-        rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eoff, err);
+        int handled = 0;
+        rc = kiln_sql_write_try(db, sql + off, len - off,
+                               explain ? KILN_SQL_WRITE_EXPLAIN
+                               : fmt == KILN_SQL_FMT_TABLE ? KILN_SQL_WRITE_SUMMARY : KILN_SQL_WRITE_QUIET,
+                               &handled, &used, &eoff, out, err);
+        if (!handled && rc == 0) {
+            rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eoff, err);
+            for (int tries = 0; rc == KILN_EFORMAT && tries < 4; tries++) {
+                /* "ns"."table@REF" is created on first use */
+                kiln_err e2 = {0};
+                int r = kiln_sql_lake_resolve_missing(db, err->msg, &e2);
+                if (r < 0) {
+                    kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
+                    break;
+                }
+                if (r == 0)
+                    break;
+                rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eoff, err);
+            }
+            if (rc == KILN_EFORMAT && strncmp(err->msg, "no such table: ", 15) == 0) {
+                kiln_buf names;
+                kiln_buf_init(&names, 0);
+                if (kiln_sql_lake_tables_text(db, &names) > 0 || names.len) {
+                    kiln_buf_putc(&names, 0, NULL);
+                    char *m = kiln_sprintf("%s (Iceberg tables: %s)", err->msg, names.data);
+                    if (m)
+                        kiln_err_set(err, KILN_EFORMAT, "%s", m);
+                    kiln_free(m);
+                }
+                kiln_buf_free(&names);
+            }
+        }
         if (rc == 0 && st)
             rc = run_stmt(db, st, fmt, explain, out, err);
         sqlite3_finalize(st);

@@ -107,4 +107,62 @@ size_t kiln_sql_utf8_width(const char *s, size_t n);
 int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt,
                        int explain, int interactive, const char *history_path);
 
+/* ------------------------------------------------------------ Iceberg tables (vtab_iceberg.c) */
+
+typedef struct kiln_lake_catalog kiln_lake_catalog;
+
+/* Register the "iceberg" virtual-table module on db (kiln_sql_db_open does). */
+int kiln_sql_lake_register(sqlite3 *db, kiln_err *err);
+/* Open the warehouse (SQLite catalog) on db: each namespace becomes an
+ * attached schema, each table a virtual table ns.table. */
+int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err);
+/* The attached catalog, or NULL. Owned by the connection. */
+kiln_lake_catalog *kiln_sql_lake_catalog(sqlite3 *db);
+/* Create the virtual table for name ("ns.table"; ref NULL, or a ref/
+ * snapshot id/time making "ns"."table@ref"), attaching ns if needed. */
+int kiln_sql_lake_add_table(sqlite3 *db, const char *name, const char *ref, kiln_err *err);
+/* Given SQLite's "no such table: ns.t@REF" message, create that table.
+ * Returns 1 when created (prepare again), 0 when not applicable, <0. */
+int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err);
+/* Append the warehouse's table names ("a.b, c.d") to out; returns the
+ * count (0 when no warehouse is attached). */
+int kiln_sql_lake_tables_text(sqlite3 *db, kiln_buf *out);
+
+/* Test/debug hook: with tracing on, every xBestIndex and xFilter call of
+ * an Iceberg vtab appends a line to the connection's trace (what SQLite
+ * passed: constraints, colUsed, and what was pushed to the scan).
+ * kiln_sql_lake_trace resets the text. */
+void kiln_sql_lake_trace(sqlite3 *db, int on);
+const char *kiln_sql_lake_trace_text(sqlite3 *db); /* owned by db */
+
+/* One Iceberg scan of a statement (repeated xFilter calls of the same
+ * scan are summed), for `kiln sql --explain`. */
+typedef struct kiln_sql_scan_rec {
+    char *table, *where, *columns;
+    int64_t snapshot_id;
+    size_t filters; /* xFilter calls */
+    size_t manifests_total, manifests_pruned;
+    size_t files_total, files_pruned_partition, files_pruned_stats;
+    int64_t rows;   /* rows returned to SQLite */
+} kiln_sql_scan_rec;
+void kiln_sql_lake_scanlog(sqlite3 *db, int on); /* on/off; clears the log */
+const kiln_sql_scan_rec *kiln_sql_lake_scans(sqlite3 *db, size_t *n);
+
+/* ------------------------------------------------------------ writes (sql_write.c) */
+
+enum {
+    KILN_SQL_WRITE_QUIET = 0,   /* run, print nothing */
+    KILN_SQL_WRITE_SUMMARY = 1, /* run, print a one-line summary to out */
+    KILN_SQL_WRITE_EXPLAIN = 2  /* do not run; print what would run */
+};
+
+/* If sql[0..len) starts with a statement kiln runs itself (CREATE TABLE
+ * ns.t [PARTITIONED BY (...)] AS SELECT, INSERT INTO ns.t ..., INSERT
+ * OVERWRITE ns.t ..., MERGE INTO ...) over an Iceberg table, run it as one
+ * Iceberg commit. *handled = 0 when it is not such a statement (nothing
+ * done). *used = bytes consumed. On error *err_offset (may be NULL) is the
+ * byte offset of the problem in sql, or -1. */
+int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
+                       long *err_offset, FILE *out, kiln_err *err);
+
 #endif /* KILN_SQL_H */

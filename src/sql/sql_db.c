@@ -1,6 +1,7 @@
 /*
- * sql_db.c - opening a kiln SQLite connection (kiln's functions registered;
- * later the Iceberg virtual tables attach here) and preparing statements.
+ * sql_db.c - opening a kiln SQLite connection (kiln's functions and the
+ * "iceberg" virtual-table module registered; kiln_sql_lake_attach adds a
+ * warehouse's tables) and preparing statements.
  *
  * kiln_sql_prepare exists because SQLite 3.40's grammar reads LEFT and
  * RIGHT as join keywords, so `left(s, 2)` is a syntax error there. Before
@@ -46,7 +47,9 @@ int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err)
             goto done;
         }
     }
-    rc = kiln_sql_functions_register(db, err);
+    if ((rc = kiln_sql_functions_register(db, err)))
+        goto done;
+    rc = kiln_sql_lake_register(db, err);
 done:
     if (rc) {
         sqlite3_close_v2(db);

@@ -1,0 +1,1276 @@
+/*
+ * sql_write.c - the SQL statements that write Iceberg tables. SQLite has
+ * no writes into kiln's virtual tables and no MERGE, so kiln recognises
+ * these forms itself before SQLite sees the text:
+ *
+ *   CREATE TABLE [IF NOT EXISTS] ns.t [PARTITIONED BY (day(ts), ...)] AS query
+ *   INSERT INTO ns.t [(col, ...)] query              -- append
+ *   INSERT OVERWRITE [TABLE] ns.t [(col, ...)] query -- dynamic partition overwrite
+ *   MERGE INTO ns.t [[AS] t] USING (query) [AS] s | USING ns.s [[AS] s]
+ *     ON t.k = s.k [AND t.k2 = s.k2 ...]
+ *     [WHEN MATCHED [AND cond] THEN UPDATE SET c = expr, ... | UPDATE SET *]
+ *     [WHEN NOT MATCHED [AND cond] THEN INSERT [(c, ...)] VALUES (expr, ...) | INSERT *]
+ *
+ * A small tokenizer (quotes, comments, parentheses) finds the parts; the
+ * query runs through SQLite (kiln_sql_prepare) and its rows stream into a
+ * kiln_lake_writer (lake_data.h), whose commit is the one atomic Iceberg
+ * commit of the statement: on any error nothing is committed.
+ *
+ * MERGE is rewritten into one SELECT that yields, for every source row
+ * that a WHEN clause applies to, the complete new target row:
+ *   SELECT CASE WHEN <matched> THEN <SET expr or t.c> ELSE <INSERT expr> END, ...
+ *   FROM (source) AS s LEFT JOIN (target, materialized) AS t ON <on>
+ *   WHERE (<matched> AND <matched cond>) OR (NOT <matched> AND <insert cond>)
+ * and those rows go to the lake's MERGE (upsert by the ON keys, copy-on-
+ * write; rows whose values do not change are not rewritten).
+ *
+ * CREATE TABLE AS takes column types from the query's declared types
+ * (columns read from Iceberg tables keep theirs); for computed columns
+ * from the values: integers -> long, reals -> double, text that is all
+ * ISO timestamps -> timestamptz, all dates -> date, other text -> string,
+ * blobs -> binary. The table is created and then appended to; if the
+ * append fails the new table is dropped again.
+ */
+#include "sql.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lake/lake.h"
+
+/* ------------------------------------------------------------ tokenizer */
+
+typedef struct tok {
+    size_t b, e;   /* [b, e) in the statement text */
+    char kind;     /* 'w' word, 'q' "quoted" ident, 's' 'string', 'n' number, 'p' punctuation, 0 end */
+} tok;
+
+typedef struct lexer {
+    const char *s;
+    size_t n, pos;
+} lexer;
+
+static int is_ident(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
+
+static void skip_blank(lexer *lx)
+{
+    const char *s = lx->s;
+    size_t i = lx->pos, n = lx->n;
+    for (;;) {
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
+        if (i + 1 < n && s[i] == '-' && s[i + 1] == '-') {
+            while (i < n && s[i] != '\n')
+                i++;
+        } else if (i + 1 < n && s[i] == '/' && s[i + 1] == '*') {
+            i += 2;
+            while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
+                i++;
+            i = i + 2 < n ? i + 2 : n;
+        } else {
+            break;
+        }
+    }
+    lx->pos = i;
+}
+
+static tok next(lexer *lx)
+{
+    skip_blank(lx);
+    tok t = {lx->pos, lx->pos, 0};
+    const char *s = lx->s;
+    size_t i = lx->pos, n = lx->n;
+    if (i >= n)
+        return t;
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\'' || c == '"' || c == '`' || c == '[') {
+        char close = c == '[' ? ']' : (char)c;
+        i++;
+        while (i < n) {
+            if (s[i] == close) {
+                if (close != ']' && i + 1 < n && s[i + 1] == close) {
+                    i += 2;
+                    continue;
+                }
+                break;
+            }
+            i++;
+        }
+        i = i < n ? i + 1 : n;
+        t.kind = c == '\'' ? 's' : 'q';
+    } else if (is_ident(c) && !isdigit(c)) {
+        while (i < n && is_ident((unsigned char)s[i]))
+            i++;
+        t.kind = 'w';
+    } else if (isdigit(c)) {
+        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '.'))
+            i++;
+        t.kind = 'n';
+    } else {
+        i++;
+        if (i < n && ((c == '<' && (s[i] == '=' || s[i] == '>')) || (c == '>' && s[i] == '=') ||
+                      (c == '!' && s[i] == '=') || (c == '=' && s[i] == '=') || (c == '|' && s[i] == '|')))
+            i++;
+        t.kind = 'p';
+    }
+    t.e = i;
+    lx->pos = i;
+    return t;
+}
+
+static tok peek(lexer *lx)
+{
+    size_t p = lx->pos;
+    tok t = next(lx);
+    lx->pos = p;
+    return t;
+}
+
+static int is_kw(const lexer *lx, tok t, const char *kw)
+{
+    size_t n = strlen(kw);
+    return t.kind == 'w' && t.e - t.b == n && strncasecmp(lx->s + t.b, kw, n) == 0;
+}
+
+static int is_p(const lexer *lx, tok t, char c) { return t.kind == 'p' && t.e - t.b == 1 && lx->s[t.b] == c; }
+
+/* Identifier text (unquoted) into out (cap 129). 0 or -1. */
+static int ident(const lexer *lx, tok t, char *out, size_t cap)
+{
+    const char *s = lx->s + t.b;
+    size_t n = t.e - t.b, k = 0;
+    if (t.kind == 'w') {
+        if (n >= cap)
+            return -1;
+        memcpy(out, s, n);
+        out[n] = 0;
+        return 0;
+    }
+    if (t.kind != 'q' || n < 2)
+        return -1;
+    char q = s[n - 1];
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (k + 1 >= cap)
+            return -1;
+        out[k++] = s[i];
+        if (s[i] == q && i + 2 < n && s[i + 1] == q)
+            i++;
+    }
+    out[k] = 0;
+    return 0;
+}
+
+/* Skip to the matching ')' of an already consumed '('; returns its token. */
+static tok skip_parens(lexer *lx)
+{
+    int depth = 1;
+    for (;;) {
+        tok t = next(lx);
+        if (!t.kind)
+            return t;
+        if (is_p(lx, t, '('))
+            depth++;
+        else if (is_p(lx, t, ')') && --depth == 0)
+            return t;
+    }
+}
+
+/* End of the statement: the ';' at depth 0 (its offset) or n. */
+static size_t stmt_end(lexer *lx)
+{
+    int depth = 0;
+    for (;;) {
+        tok t = next(lx);
+        if (!t.kind)
+            return lx->n;
+        if (is_p(lx, t, '('))
+            depth++;
+        else if (is_p(lx, t, ')'))
+            depth--;
+        else if (is_p(lx, t, ';') && depth <= 0)
+            return t.b;
+    }
+}
+
+/* ------------------------------------------------------------ statement model */
+
+enum { W_CTAS = 1, W_INSERT, W_OVERWRITE, W_MERGE };
+
+typedef struct wstmt {
+    int kind;
+    int if_not_exists;
+    char ns[129], tb[129], name[260];
+    char *partition;               /* CTAS */
+    KILN_VEC(char *) cols;         /* INSERT column list */
+    size_t query_b, query_e;       /* INSERT/CTAS query */
+    /* MERGE */
+    char talias[129], salias[129];
+    char *source_sql;
+    size_t on_b, on_e;
+    int has_update, update_star, has_insert, insert_star;
+    size_t ucond_b, ucond_e, icond_b, icond_e;
+    size_t set_b, set_e;           /* SET list */
+    size_t ivals_b, ivals_e;       /* VALUES list (inside parens) */
+    KILN_VEC(char *) icols;
+} wstmt;
+
+static void wstmt_free(wstmt *w)
+{
+    kiln_free(w->partition);
+    kiln_free(w->source_sql);
+    for (size_t i = 0; i < w->cols.len; i++)
+        kiln_free(w->cols.items[i]);
+    for (size_t i = 0; i < w->icols.len; i++)
+        kiln_free(w->icols.items[i]);
+    kiln_vec_free(&w->cols);
+    kiln_vec_free(&w->icols);
+}
+
+static int perr(long *eoff, size_t at, kiln_err *err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int perr(long *eoff, size_t at, kiln_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = NULL;
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    if (eoff)
+        *eoff = (long)at;
+    int rc = kiln_err_set(err, KILN_EFORMAT, "%s", m ? m : "syntax error");
+    free(m);
+    return rc;
+}
+
+/* ns.t; 0, or 1 when the text there is not a two-part name. */
+static int table_name(lexer *lx, wstmt *w)
+{
+    tok a = next(lx);
+    if (ident(lx, a, w->ns, sizeof w->ns) != 0)
+        return 1;
+    tok d = peek(lx);
+    if (!is_p(lx, d, '.'))
+        return 1;
+    next(lx);
+    tok b = next(lx);
+    if (ident(lx, b, w->tb, sizeof w->tb) != 0)
+        return 1;
+    snprintf(w->name, sizeof w->name, "%s.%s", w->ns, w->tb);
+    return 0;
+}
+
+/* "(a, b, c)" list of names into v; the '(' is next. */
+static int name_list(lexer *lx, void *vv, long *eoff, kiln_err *err)
+{
+    KILN_VEC(char *) *v = vv;
+    tok t = next(lx);
+    if (!is_p(lx, t, '('))
+        return perr(eoff, t.b, err, "expected '('");
+    for (;;) {
+        char nm[129];
+        t = next(lx);
+        if (ident(lx, t, nm, sizeof nm) != 0)
+            return perr(eoff, t.b, err, "expected a column name");
+        /* t.c -> c */
+        if (is_p(lx, peek(lx), '.')) {
+            next(lx);
+            t = next(lx);
+            if (ident(lx, t, nm, sizeof nm) != 0)
+                return perr(eoff, t.b, err, "expected a column name");
+        }
+        char *d = kiln_strdup(nm);
+        if (!d || kiln_vec_push(v, d, err)) {
+            kiln_free(d);
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        }
+        t = next(lx);
+        if (is_p(lx, t, ')'))
+            return 0;
+        if (!is_p(lx, t, ','))
+            return perr(eoff, t.b, err, "expected ',' or ')' in the column list");
+    }
+}
+
+static int is_lake_schema(sqlite3 *db, const char *ns)
+{
+    if (!strcasecmp(ns, "main") || !strcasecmp(ns, "temp"))
+        return 0;
+    const char *f = sqlite3_db_filename(db, ns);
+    return !f || !*f; /* not attached, or attached in memory (kiln's namespaces) */
+}
+
+/* Parse; *handled = 0 when not a kiln write statement. */
+static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handled, size_t *used, long *eoff,
+                 kiln_err *err)
+{
+    lexer lx = {sql, len, 0};
+    *handled = 0;
+    tok t = next(&lx);
+    if (is_kw(&lx, t, "CREATE")) {
+        tok t2 = next(&lx);
+        if (!is_kw(&lx, t2, "TABLE"))
+            return 0;
+        size_t save = lx.pos;
+        if (is_kw(&lx, peek(&lx), "IF")) {
+            next(&lx);
+            if (!is_kw(&lx, next(&lx), "NOT") || !is_kw(&lx, next(&lx), "EXISTS"))
+                return 0;
+            w->if_not_exists = 1;
+        }
+        (void)save;
+        if (table_name(&lx, w) || !is_lake_schema(db, w->ns))
+            return 0;
+        tok t3 = next(&lx);
+        if (is_kw(&lx, t3, "PARTITIONED")) {
+            if (!is_kw(&lx, next(&lx), "BY"))
+                return 0;
+            tok o = next(&lx);
+            if (!is_p(&lx, o, '('))
+                return perr(eoff, o.b, err, "PARTITIONED BY: expected '(' (e.g. PARTITIONED BY (day(created_at)))");
+            tok c = skip_parens(&lx);
+            if (!c.kind)
+                return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
+            w->partition = kiln_malloc(c.b - o.e + 1);
+            memcpy(w->partition, sql + o.e, c.b - o.e);
+            w->partition[c.b - o.e] = 0;
+            t3 = next(&lx);
+        }
+        if (!is_kw(&lx, t3, "AS"))
+            return 0; /* a plain CREATE TABLE: SQLite's (it will refuse the namespace schema) */
+        *handled = 1;
+        w->kind = W_CTAS;
+        w->query_b = lx.pos;
+    } else if (is_kw(&lx, t, "INSERT")) {
+        tok t2 = next(&lx);
+        if (is_kw(&lx, t2, "OVERWRITE")) {
+            w->kind = W_OVERWRITE;
+            if (is_kw(&lx, peek(&lx), "TABLE") || is_kw(&lx, peek(&lx), "INTO"))
+                next(&lx);
+        } else if (is_kw(&lx, t2, "INTO")) {
+            w->kind = W_INSERT;
+        } else {
+            return 0;
+        }
+        if (table_name(&lx, w) || !is_lake_schema(db, w->ns)) {
+            if (w->kind == W_OVERWRITE) {
+                *handled = 1;
+                return perr(eoff, t2.b, err, "INSERT OVERWRITE needs an Iceberg table named ns.table");
+            }
+            return 0;
+        }
+        *handled = 1;
+        if (is_p(&lx, peek(&lx), '(')) {
+            /* a column list, unless this is a parenthesized query */
+            size_t p = lx.pos;
+            next(&lx);
+            tok in = next(&lx);
+            lx.pos = p;
+            if (!is_kw(&lx, in, "SELECT") && !is_kw(&lx, in, "WITH") && !is_kw(&lx, in, "VALUES")) {
+                int rc = name_list(&lx, &w->cols, eoff, err);
+                if (rc)
+                    return rc;
+            }
+        }
+        w->query_b = lx.pos;
+    } else if (is_kw(&lx, t, "MERGE")) {
+        *handled = 1;
+        w->kind = W_MERGE;
+        tok t2 = next(&lx);
+        if (!is_kw(&lx, t2, "INTO"))
+            return perr(eoff, t2.b, err, "expected INTO after MERGE");
+        size_t nb = lx.pos;
+        if (table_name(&lx, w) || !is_lake_schema(db, w->ns))
+            return perr(eoff, nb, err, "MERGE INTO needs an Iceberg table named ns.table");
+        snprintf(w->talias, sizeof w->talias, "%s", w->tb);
+        tok a = next(&lx);
+        if (is_kw(&lx, a, "AS"))
+            a = next(&lx);
+        if (!is_kw(&lx, a, "USING")) {
+            if (ident(&lx, a, w->talias, sizeof w->talias) != 0)
+                return perr(eoff, a.b, err, "expected an alias or USING");
+            a = next(&lx);
+        }
+        if (!is_kw(&lx, a, "USING"))
+            return perr(eoff, a.b, err, "expected USING");
+        tok u = next(&lx);
+        if (is_p(&lx, u, '(')) {
+            tok c = skip_parens(&lx);
+            if (!c.kind)
+                return perr(eoff, u.b, err, "USING (query): missing ')'");
+            w->source_sql = kiln_malloc(c.b - u.e + 1);
+            memcpy(w->source_sql, sql + u.e, c.b - u.e);
+            w->source_sql[c.b - u.e] = 0;
+            w->salias[0] = 0;
+        } else {
+            lx.pos = u.b;
+            wstmt tmp = {0};
+            if (table_name(&lx, &tmp))
+                return perr(eoff, u.b, err, "USING: expected (query) or ns.table");
+            char *q = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", tmp.ns, tmp.tb);
+            w->source_sql = kiln_strdup(q);
+            sqlite3_free(q);
+            snprintf(w->salias, sizeof w->salias, "%s", tmp.tb);
+        }
+        tok s = next(&lx);
+        if (is_kw(&lx, s, "AS"))
+            s = next(&lx);
+        if (!is_kw(&lx, s, "ON")) {
+            if (ident(&lx, s, w->salias, sizeof w->salias) != 0)
+                return perr(eoff, s.b, err, "expected the source alias or ON");
+            s = next(&lx);
+        }
+        if (!w->salias[0])
+            return perr(eoff, s.b, err, "USING (query) needs an alias: USING (...) AS s");
+        if (!is_kw(&lx, s, "ON"))
+            return perr(eoff, s.b, err, "expected ON");
+        w->on_b = lx.pos;
+        /* ON runs to the first WHEN at depth 0 */
+        int depth = 0;
+        tok x;
+        for (;;) {
+            x = next(&lx);
+            if (!x.kind || (is_p(&lx, x, ';') && depth == 0))
+                return perr(eoff, x.b, err, "MERGE: expected WHEN MATCHED / WHEN NOT MATCHED");
+            if (is_p(&lx, x, '('))
+                depth++;
+            else if (is_p(&lx, x, ')'))
+                depth--;
+            else if (depth == 0 && is_kw(&lx, x, "WHEN"))
+                break;
+        }
+        w->on_e = x.b;
+        while (x.kind && is_kw(&lx, x, "WHEN")) {
+            tok m = next(&lx);
+            int notm = 0;
+            if (is_kw(&lx, m, "NOT")) {
+                notm = 1;
+                m = next(&lx);
+            }
+            if (!is_kw(&lx, m, "MATCHED"))
+                return perr(eoff, m.b, err, "expected MATCHED or NOT MATCHED");
+            size_t cb = 0, ce = 0;
+            tok a2 = next(&lx);
+            if (is_kw(&lx, a2, "AND")) {
+                cb = lx.pos;
+                int d2 = 0;
+                for (;;) {
+                    a2 = next(&lx);
+                    if (!a2.kind)
+                        return perr(eoff, cb, err, "expected THEN");
+                    if (is_p(&lx, a2, '('))
+                        d2++;
+                    else if (is_p(&lx, a2, ')'))
+                        d2--;
+                    else if (d2 == 0 && is_kw(&lx, a2, "THEN"))
+                        break;
+                }
+                ce = a2.b;
+            }
+            if (!is_kw(&lx, a2, "THEN"))
+                return perr(eoff, a2.b, err, "expected THEN");
+            tok act = next(&lx);
+            if (!notm) {
+                if (is_kw(&lx, act, "DELETE"))
+                    return perr(eoff, act.b, err,
+                                "WHEN MATCHED THEN DELETE is not supported (the lake's MERGE is an upsert); "
+                                "delete with kiln table tools");
+                if (!is_kw(&lx, act, "UPDATE") || !is_kw(&lx, next(&lx), "SET"))
+                    return perr(eoff, act.b, err, "expected UPDATE SET after WHEN MATCHED THEN");
+                if (w->has_update)
+                    return perr(eoff, act.b, err, "only one WHEN MATCHED clause is supported");
+                w->has_update = 1;
+                w->ucond_b = cb;
+                w->ucond_e = ce;
+                if (is_p(&lx, peek(&lx), '*')) {
+                    next(&lx);
+                    w->update_star = 1;
+                    x = next(&lx);
+                } else {
+                    w->set_b = lx.pos;
+                    int d3 = 0;
+                    for (;;) {
+                        x = next(&lx);
+                        if (!x.kind || (is_p(&lx, x, ';') && d3 == 0))
+                            break;
+                        if (is_p(&lx, x, '('))
+                            d3++;
+                        else if (is_p(&lx, x, ')'))
+                            d3--;
+                        else if (d3 == 0 && is_kw(&lx, x, "WHEN"))
+                            break;
+                    }
+                    w->set_e = x.b;
+                }
+            } else {
+                if (!is_kw(&lx, act, "INSERT"))
+                    return perr(eoff, act.b, err, "expected INSERT after WHEN NOT MATCHED THEN");
+                if (w->has_insert)
+                    return perr(eoff, act.b, err, "only one WHEN NOT MATCHED clause is supported");
+                w->has_insert = 1;
+                w->icond_b = cb;
+                w->icond_e = ce;
+                if (is_p(&lx, peek(&lx), '*')) {
+                    next(&lx);
+                    w->insert_star = 1;
+                } else {
+                    if (is_p(&lx, peek(&lx), '(')) {
+                        int rc = name_list(&lx, &w->icols, eoff, err);
+                        if (rc)
+                            return rc;
+                    }
+                    tok v = next(&lx);
+                    if (!is_kw(&lx, v, "VALUES"))
+                        return perr(eoff, v.b, err, "expected VALUES (...) or *");
+                    tok o = next(&lx);
+                    if (!is_p(&lx, o, '('))
+                        return perr(eoff, o.b, err, "expected '(' after VALUES");
+                    tok c = skip_parens(&lx);
+                    if (!c.kind)
+                        return perr(eoff, o.b, err, "VALUES: missing ')'");
+                    w->ivals_b = o.e;
+                    w->ivals_e = c.b;
+                }
+                x = next(&lx);
+            }
+        }
+        if (x.kind && !is_p(&lx, x, ';'))
+            return perr(eoff, x.b, err, "unexpected text after the WHEN clauses");
+        *used = x.kind ? x.e : len;
+        return 0;
+    } else {
+        return 0;
+    }
+    size_t e = stmt_end(&lx);
+    w->query_e = e;
+    *used = e < len ? e + 1 : len;
+    if (w->query_e <= w->query_b)
+        return perr(eoff, w->query_b, err, "expected a query");
+    return 0;
+}
+
+/* ------------------------------------------------------------ rows -> batches */
+
+static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stmt *st, int i, int64_t rowno,
+                   kiln_err *err)
+{
+    int vt = sqlite3_column_type(st, i);
+    if (vt == SQLITE_NULL) {
+        if (cd->required)
+            return kiln_err_set(err, KILN_EINVAL, "row %lld: column %s is required but the query gave NULL",
+                                (long long)rowno, cd->name);
+        return kiln_batch_put_null(b, ci, err);
+    }
+    switch (cd->type) {
+    case KILN_T_BOOL:
+        if (vt == SQLITE_INTEGER || vt == SQLITE_FLOAT)
+            return kiln_batch_put_bool(b, ci, sqlite3_column_double(st, i) != 0, err);
+        {
+            const char *s = (const char *)sqlite3_column_text(st, i);
+            if (!strcasecmp(s, "true"))
+                return kiln_batch_put_bool(b, ci, 1, err);
+            if (!strcasecmp(s, "false"))
+                return kiln_batch_put_bool(b, ci, 0, err);
+        }
+        break;
+    case KILN_T_INT32:
+    case KILN_T_INT64: {
+        sqlite3_int64 v;
+        if (vt == SQLITE_INTEGER) {
+            v = sqlite3_column_int64(st, i);
+        } else if (vt == SQLITE_FLOAT) {
+            double d = sqlite3_column_double(st, i);
+            if (d != floor(d) || fabs(d) > 9.2e18)
+                break;
+            v = (sqlite3_int64)d;
+        } else {
+            const char *s = (const char *)sqlite3_column_text(st, i);
+            char *e;
+            v = strtoll(s, &e, 10);
+            if (e == s || *e)
+                break;
+        }
+        if (cd->type == KILN_T_INT32) {
+            if (v < INT32_MIN || v > INT32_MAX)
+                return kiln_err_set(err, KILN_EINVAL, "row %lld: %lld does not fit column %s (int)", (long long)rowno,
+                                    (long long)v, cd->name);
+            return kiln_batch_put_i32(b, ci, (int32_t)v, err);
+        }
+        return kiln_batch_put_i64(b, ci, v, err);
+    }
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE:
+        if (vt == SQLITE_INTEGER || vt == SQLITE_FLOAT) {
+            double d = sqlite3_column_double(st, i);
+            return cd->type == KILN_T_FLOAT ? kiln_batch_put_f32(b, ci, (float)d, err) : kiln_batch_put_f64(b, ci, d, err);
+        }
+        break;
+    case KILN_T_DECIMAL: {
+        double d = sqlite3_column_double(st, i);
+        if (vt == SQLITE_TEXT || vt == SQLITE_BLOB)
+            break;
+        for (int k = 0; k < cd->scale; k++)
+            d *= 10.0;
+        if (fabs(d) > 9.2e18)
+            break;
+        return kiln_batch_put_i64(b, ci, (int64_t)llround(d), err);
+    }
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        const void *p = vt == SQLITE_BLOB ? sqlite3_column_blob(st, i) : (const void *)sqlite3_column_text(st, i);
+        int n = sqlite3_column_bytes(st, i);
+        return kiln_batch_put_str(b, ci, p ? p : "", (size_t)n, err);
+    }
+    case KILN_T_DATE:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        if (vt != SQLITE_TEXT && vt != SQLITE_INTEGER)
+            break;
+        int64_t us;
+        int is_date = 0;
+        if (kiln_sql_value_ts(sqlite3_column_value(st, i), &us, &is_date) != 0)
+            break;
+        if (cd->type == KILN_T_DATE) {
+            int64_t days = us >= 0 ? us / 86400000000LL : -((-us + 86400000000LL - 1) / 86400000000LL);
+            return kiln_batch_put_i32(b, ci, (int32_t)days, err);
+        }
+        return kiln_batch_put_i64(b, ci, us, err);
+    }
+    }
+    const char *txt = (const char *)sqlite3_column_text(st, i);
+    return kiln_err_set(err, KILN_EINVAL, "row %lld: value '%.60s' cannot be stored in column %s (%s)",
+                        (long long)rowno, txt ? txt : "", cd->name, kiln_type_name(cd->type));
+}
+
+/* Run st and stage its rows into w. map[i] = writer column of result
+ * column i, -1 = none; writer columns no result column maps to get NULL. */
+static int stream_rows(sqlite3 *db, sqlite3_stmt *st, kiln_lake_writer *w, const int *map, int64_t *nrows,
+                       kiln_err *err)
+{
+    const kiln_schema *ws = kiln_lake_writer_schema(w);
+    kiln_batch *b = NULL;
+    int rc = kiln_batch_new(&b, ws, 8192, 0, err);
+    int nres = sqlite3_column_count(st);
+    int *rev = kiln_calloc((size_t)ws->ncols + 1, sizeof *rev);
+    if (rc)
+        goto done;
+    if (!rev) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int c = 0; c < ws->ncols; c++)
+        rev[c] = -1;
+    for (int i = 0; i < nres; i++)
+        if (map[i] >= 0)
+            rev[map[i]] = i;
+    *nrows = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        (*nrows)++;
+        for (int c = 0; c < ws->ncols; c++) {
+            if (rev[c] < 0) {
+                if (ws->cols[c].required) {
+                    rc = kiln_err_set(err, KILN_EINVAL, "column %s is required and the query does not give it",
+                                      ws->cols[c].name);
+                    goto done;
+                }
+                rc = kiln_batch_put_null(b, c, err);
+            } else {
+                rc = col_put(b, c, &ws->cols[c], st, rev[c], *nrows, err);
+            }
+            if (rc)
+                goto done;
+        }
+        if ((rc = kiln_batch_end_row(b, err)))
+            goto done;
+        if (kiln_batch_full(b)) {
+            if ((rc = kiln_lake_writer_write(w, b, err)))
+                goto done;
+            kiln_batch_clear(b);
+        }
+    }
+    if (src != SQLITE_DONE) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+        goto done;
+    }
+    if (b->nrows && (rc = kiln_lake_writer_write(w, b, err)))
+        goto done;
+done:
+    kiln_free(rev);
+    kiln_batch_free(b);
+    return rc;
+}
+
+/* Map result columns to writer columns: by position when named is 0 and
+ * there is no column list, else by name (case-insensitive). */
+static int build_map(sqlite3_stmt *st, const kiln_schema *ws, char **names, size_t nnames, int by_name, int **out,
+                     kiln_err *err)
+{
+    int n = sqlite3_column_count(st);
+    int *map = kiln_calloc((size_t)n + 1, sizeof *map);
+    if (!map)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    if (nnames && (size_t)n != nnames) {
+        kiln_free(map);
+        return kiln_err_set(err, KILN_EINVAL, "the column list names %zu columns but the query returns %d", nnames, n);
+    }
+    if (!nnames && !by_name && n > ws->ncols) {
+        kiln_free(map);
+        return kiln_err_set(err, KILN_EINVAL, "the query returns %d columns but the table has %d", n, ws->ncols);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!nnames && !by_name) {
+            map[i] = i;
+            continue;
+        }
+        const char *nm = nnames ? names[i] : sqlite3_column_name(st, i);
+        map[i] = -1;
+        for (int c = 0; c < ws->ncols; c++)
+            if (!strcasecmp(ws->cols[c].name, nm))
+                map[i] = c;
+        if (map[i] < 0) {
+            kiln_free(map);
+            return kiln_err_set(err, KILN_ENOTFOUND, "the table has no column '%s'", nm);
+        }
+    }
+    *out = map;
+    return 0;
+}
+
+/* ------------------------------------------------------------ CTAS types */
+
+static const char *type_from_decl(const char *decl)
+{
+    if (!decl)
+        return NULL;
+    char up[64];
+    size_t k = 0;
+    for (; decl[k] && k + 1 < sizeof up; k++)
+        up[k] = (char)toupper((unsigned char)decl[k]);
+    up[k] = 0;
+    if (!strncmp(up, "TIMESTAMPTZ", 11))
+        return "timestamptz";
+    if (!strncmp(up, "TIMESTAMP", 9))
+        return "timestamp";
+    if (!strncmp(up, "DATE", 4))
+        return "date";
+    if (!strncmp(up, "BOOLEAN", 7))
+        return "boolean";
+    if (!strncmp(up, "DECIMAL", 7))
+        return "double";
+    if (!strcmp(up, "INT"))
+        return "long";
+    if (strstr(up, "INT"))
+        return "long";
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
+        return "string";
+    if (strstr(up, "BLOB"))
+        return "binary";
+    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB"))
+        return "double";
+    return NULL;
+}
+
+static int canon_ts(const char *s, int n)
+{
+    int64_t us;
+    return n >= 20 && s[10] == 'T' && s[n - 1] == 'Z' && kiln_ts_parse(s, (size_t)n, &us) == 0;
+}
+
+static int canon_date(const char *s, int n)
+{
+    int64_t d;
+    return n == 10 && kiln_date_parse(s, 10, &d) == 0;
+}
+
+enum { SEEN_INT = 1, SEEN_REAL = 2, SEEN_TS = 4, SEEN_DATE = 8, SEEN_TEXT = 16, SEEN_BLOB = 32 };
+
+static int valid_col_name(const char *s)
+{
+    if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* Schema DDL for CTAS from the query (runs it once more when a column's
+ * type must be read from its values). */
+static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
+{
+    int n = sqlite3_column_count(st), rc = 0;
+    const char **types = kiln_calloc((size_t)n + 1, sizeof *types);
+    int *seen = kiln_calloc((size_t)n + 1, sizeof *seen);
+    if (!types || !seen) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    int need = 0;
+    for (int i = 0; i < n; i++) {
+        const char *nm = sqlite3_column_name(st, i);
+        if (!valid_col_name(nm)) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "result column %d '%s' is not a valid column name: give it an alias (expr AS name)",
+                              i + 1, nm);
+            goto done;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcasecmp(nm, sqlite3_column_name(st, j))) {
+                rc = kiln_err_set(err, KILN_EINVAL, "result column name '%s' appears twice", nm);
+                goto done;
+            }
+        types[i] = type_from_decl(sqlite3_column_decltype(st, i));
+        need |= !types[i];
+    }
+    if (need) {
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            for (int i = 0; i < n; i++) {
+                if (types[i])
+                    continue;
+                switch (sqlite3_column_type(st, i)) {
+                case SQLITE_INTEGER: seen[i] |= SEEN_INT; break;
+                case SQLITE_FLOAT: seen[i] |= SEEN_REAL; break;
+                case SQLITE_BLOB: seen[i] |= SEEN_BLOB; break;
+                case SQLITE_TEXT: {
+                    const char *s = (const char *)sqlite3_column_text(st, i);
+                    int len = sqlite3_column_bytes(st, i);
+                    seen[i] |= canon_ts(s, len) ? SEEN_TS : canon_date(s, len) ? SEEN_DATE : SEEN_TEXT;
+                    break;
+                }
+                }
+            }
+        }
+        if (src != SQLITE_DONE) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+            goto done;
+        }
+        sqlite3_reset(st);
+        for (int i = 0; i < n; i++) {
+            if (types[i])
+                continue;
+            int s = seen[i];
+            types[i] = s & (SEEN_TEXT | SEEN_BLOB) ? (s & SEEN_BLOB && !(s & ~SEEN_BLOB) ? "binary" : "string")
+                       : (s & (SEEN_TS | SEEN_DATE)) && (s & (SEEN_INT | SEEN_REAL)) ? "string"
+                       : s == SEEN_TS ? "timestamptz"
+                       : s == SEEN_DATE ? "date"
+                       : (s & SEEN_TS) ? "string"
+                       : s & SEEN_REAL ? "double"
+                       : s & SEEN_INT ? "long"
+                                      : "string";
+        }
+    }
+    for (int i = 0; i < n; i++)
+        kiln_buf_printf(ddl, NULL, "%s%s %s", i ? ", " : "", sqlite3_column_name(st, i), types[i]);
+    kiln_buf_putc(ddl, 0, NULL);
+done:
+    kiln_free(types);
+    kiln_free(seen);
+    return rc;
+}
+
+/* ------------------------------------------------------------ MERGE rewrite */
+
+static int merge_sql(const char *sql, wstmt *w, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys, long *eoff,
+                     kiln_err *err)
+{
+    int rc = 0;
+    /* keys from ON: AND-ed equalities with a target column on one side */
+    lexer lx = {sql, w->on_e, w->on_b};
+    for (;;) {
+        tok a = next(&lx);
+        if (!a.kind)
+            break;
+        char al[129], cn[129];
+        tok d = next(&lx), c = next(&lx), eq = next(&lx);
+        int ok = ident(&lx, a, al, sizeof al) == 0 && is_p(&lx, d, '.') && ident(&lx, c, cn, sizeof cn) == 0 &&
+                 (is_p(&lx, eq, '=') || (eq.kind == 'p' && eq.e - eq.b == 2 && sql[eq.b] == '='));
+        if (!ok || strcasecmp(al, w->talias) != 0) {
+            /* maybe "s.k = t.k": find the target side after the '=' */
+            lx.pos = a.b;
+            int depth = 0;
+            size_t eqpos = 0;
+            for (;;) {
+                tok x = next(&lx);
+                if (!x.kind || (depth == 0 && is_kw(&lx, x, "AND")))
+                    break;
+                if (is_p(&lx, x, '('))
+                    depth++;
+                else if (is_p(&lx, x, ')'))
+                    depth--;
+                else if (depth == 0 && !eqpos && (is_p(&lx, x, '=') || (x.kind == 'p' && sql[x.b] == '=')))
+                    eqpos = x.e;
+            }
+            lexer l2 = {sql, w->on_e, eqpos};
+            tok a2 = next(&l2), d2 = next(&l2), c2 = next(&l2), after = peek(&l2);
+            if (!eqpos || ident(&l2, a2, al, sizeof al) != 0 || strcasecmp(al, w->talias) != 0 || !is_p(&l2, d2, '.') ||
+                ident(&l2, c2, cn, sizeof cn) != 0 || !(after.kind == 0 || is_kw(&l2, after, "AND")))
+                return perr(eoff, a.b, err,
+                            "MERGE: ON must be equalities joined by AND, each naming a target column "
+                            "(%s.col = expr)",
+                            w->talias);
+            lx.pos = l2.pos;
+        } else {
+            int depth = 0;
+            for (;;) {
+                size_t p = lx.pos;
+                tok x = next(&lx);
+                if (!x.kind)
+                    break;
+                if (depth == 0 && is_kw(&lx, x, "AND")) {
+                    lx.pos = p;
+                    break;
+                }
+                if (is_p(&lx, x, '('))
+                    depth++;
+                else if (is_p(&lx, x, ')'))
+                    depth--;
+            }
+        }
+        if (kiln_schema_find(ws, cn) < 0)
+            return perr(eoff, a.b, err, "MERGE: the target has no column '%s'", cn);
+        kiln_buf_printf(keys, NULL, "%s%s", keys->len ? "," : "", cn);
+        tok an = next(&lx);
+        if (!an.kind)
+            break;
+        if (!is_kw(&lx, an, "AND"))
+            return perr(eoff, an.b, err, "MERGE: only AND may join the ON equalities");
+    }
+    if (!keys->len)
+        return perr(eoff, w->on_b, err, "MERGE: ON names no key");
+    kiln_buf_putc(keys, 0, NULL);
+    keys->len--;
+    char first_key[129];
+    {
+        const char *c = strchr(keys->data, ',');
+        size_t n = c ? (size_t)(c - keys->data) : keys->len;
+        memcpy(first_key, keys->data, n);
+        first_key[n] = 0;
+    }
+    /* SET list: col = expr, ... */
+    int nc = ws->ncols;
+    char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
+    char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
+    if (!setx || !insx) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (w->has_update && !w->update_star) {
+        lexer sl = {sql, w->set_e, w->set_b};
+        for (;;) {
+            tok a = next(&sl);
+            if (!a.kind)
+                break;
+            char cn[129];
+            if (ident(&sl, a, cn, sizeof cn) != 0) {
+                rc = perr(eoff, a.b, err, "UPDATE SET: expected a column name");
+                goto done;
+            }
+            if (is_p(&sl, peek(&sl), '.')) {
+                next(&sl);
+                tok c2 = next(&sl);
+                if (ident(&sl, c2, cn, sizeof cn) != 0) {
+                    rc = perr(eoff, c2.b, err, "UPDATE SET: expected a column name");
+                    goto done;
+                }
+            }
+            int ci = kiln_schema_find(ws, cn);
+            for (int k = 0; ci < 0 && k < nc; k++)
+                if (!strcasecmp(ws->cols[k].name, cn))
+                    ci = k;
+            if (ci < 0) {
+                rc = perr(eoff, a.b, err, "UPDATE SET: the target has no column '%s'", cn);
+                goto done;
+            }
+            tok eq = next(&sl);
+            if (!is_p(&sl, eq, '=')) {
+                rc = perr(eoff, eq.b, err, "UPDATE SET: expected '='");
+                goto done;
+            }
+            size_t eb = sl.pos;
+            int depth = 0;
+            size_t ee = w->set_e;
+            for (;;) {
+                size_t p = sl.pos;
+                tok x = next(&sl);
+                if (!x.kind)
+                    break;
+                if (is_p(&sl, x, '('))
+                    depth++;
+                else if (is_p(&sl, x, ')'))
+                    depth--;
+                else if (depth == 0 && is_p(&sl, x, ',')) {
+                    ee = p;
+                    break;
+                }
+            }
+            for (const char *k = keys->data; k;) {
+                const char *c = strchr(k, ',');
+                size_t n = c ? (size_t)(c - k) : strlen(k);
+                if (n == strlen(ws->cols[ci].name) && !strncasecmp(k, ws->cols[ci].name, n)) {
+                    rc = perr(eoff, a.b, err, "UPDATE SET: '%s' is a MERGE key (named in ON) and cannot be set", cn);
+                    goto done;
+                }
+                k = c ? c + 1 : NULL;
+            }
+            kiln_free(setx[ci]);
+            setx[ci] = kiln_malloc(ee - eb + 1);
+            memcpy(setx[ci], sql + eb, ee - eb);
+            setx[ci][ee - eb] = 0;
+        }
+    }
+    if (w->has_insert && !w->insert_star) {
+        lexer vl = {sql, w->ivals_e, w->ivals_b};
+        size_t k = 0;
+        for (;;) {
+            size_t eb = vl.pos;
+            int depth = 0;
+            size_t ee = w->ivals_e;
+            int any = 0;
+            for (;;) {
+                size_t p = vl.pos;
+                tok x = next(&vl);
+                if (!x.kind)
+                    break;
+                any = 1;
+                if (is_p(&vl, x, '('))
+                    depth++;
+                else if (is_p(&vl, x, ')'))
+                    depth--;
+                else if (depth == 0 && is_p(&vl, x, ',')) {
+                    ee = p;
+                    break;
+                }
+            }
+            if (!any)
+                break;
+            int ci;
+            if (w->icols.len) {
+                if (k >= w->icols.len) {
+                    rc = perr(eoff, eb, err, "INSERT: more VALUES than columns");
+                    goto done;
+                }
+                ci = -1;
+                for (int j = 0; j < nc; j++)
+                    if (!strcasecmp(ws->cols[j].name, w->icols.items[k]))
+                        ci = j;
+                if (ci < 0) {
+                    rc = perr(eoff, eb, err, "INSERT: the target has no column '%s'", w->icols.items[k]);
+                    goto done;
+                }
+            } else {
+                if ((int)k >= nc) {
+                    rc = perr(eoff, eb, err, "INSERT: more VALUES than the target has columns");
+                    goto done;
+                }
+                ci = (int)k;
+            }
+            insx[ci] = kiln_malloc(ee - eb + 1);
+            memcpy(insx[ci], sql + eb, ee - eb);
+            insx[ci][ee - eb] = 0;
+            k++;
+            if (ee == w->ivals_e)
+                break;
+        }
+        if (w->icols.len && k != w->icols.len) {
+            rc = perr(eoff, w->ivals_b, err, "INSERT: %zu columns but %zu VALUES", w->icols.len, k);
+            goto done;
+        }
+    }
+    char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
+    kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
+                    w->source_sql, w->ns, w->tb);
+    for (int c = 0; c < nc; c++) {
+        const char *cn = ws->cols[c].name;
+        char *upd = w->update_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
+                    : setx[c]      ? sqlite3_mprintf("(%s)", setx[c])
+                                   : sqlite3_mprintf("\"%w\".\"%w\"", w->talias, cn);
+        char *ins = w->insert_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
+                    : insx[c]      ? sqlite3_mprintf("(%s)", insx[c])
+                                   : sqlite3_mprintf("NULL");
+        kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
+        sqlite3_free(upd);
+        sqlite3_free(ins);
+    }
+    kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ", w->salias,
+                    w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
+    if (w->has_update)
+        kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
+                        w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
+    else
+        kiln_buf_printf(q, NULL, "0");
+    if (w->has_insert)
+        kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m, w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
+                        w->icond_e > w->icond_b ? sql + w->icond_b : "1");
+    kiln_buf_putc(q, 0, NULL);
+    sqlite3_free(m);
+done:
+    for (int c = 0; setx && c < nc; c++)
+        kiln_free(setx[c]);
+    for (int c = 0; insx && c < nc; c++)
+        kiln_free(insx[c]);
+    kiln_free(setx);
+    kiln_free(insx);
+    return rc;
+}
+
+/* ------------------------------------------------------------ entry */
+
+int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
+                       long *err_offset, FILE *out, kiln_err *err)
+{
+    int rc = 0;
+    wstmt w = {0};
+    kiln_lake_table *t = NULL;
+    kiln_lake_writer *wr = NULL;
+    sqlite3_stmt *st = NULL;
+    int *map = NULL;
+    int created = 0;
+    kiln_buf ddl, mq, keys;
+    kiln_buf_init(&ddl, 0);
+    kiln_buf_init(&mq, 0);
+    kiln_buf_init(&keys, 0);
+    *handled = 0;
+    *used = 0;
+    if (err_offset)
+        *err_offset = -1;
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
+    if (!cat)
+        return 0; /* no warehouse: everything is SQLite's */
+    if ((rc = parse(db, sql, len, &w, handled, used, err_offset, err)) || !*handled)
+        goto done;
+    static const char *const verbs[] = {"", "CREATE TABLE AS", "INSERT INTO", "INSERT OVERWRITE", "MERGE INTO"};
+    if (mode == KILN_SQL_WRITE_EXPLAIN) {
+        if (out)
+            fprintf(out, "KILN WRITE %s %s (one Iceberg commit; not run under --explain)\n", verbs[w.kind], w.name);
+        goto done;
+    }
+    kiln_lake_write_opts wo = {0};
+    wo.mode = w.kind == W_OVERWRITE ? KILN_LAKE_WRITE_OVERWRITE : w.kind == W_MERGE ? KILN_LAKE_WRITE_MERGE
+                                                                                    : KILN_LAKE_WRITE_APPEND;
+    size_t qoff = w.query_b;
+    if (w.kind == W_CTAS) {
+        size_t u;
+        long eo = -1;
+        if ((rc = kiln_sql_prepare(db, sql + w.query_b, w.query_e - w.query_b, &st, &u, &eo, err))) {
+            if (err_offset && eo >= 0)
+                *err_offset = (long)(qoff + (size_t)eo);
+            goto done;
+        }
+        if (!st || sqlite3_column_count(st) == 0) {
+            rc = perr(err_offset, w.query_b, err, "CREATE TABLE ... AS needs a query that returns rows");
+            goto done;
+        }
+        kiln_lake_table *ex = NULL;
+        kiln_err e2 = {0};
+        if (kiln_lake_table_load(&ex, cat, w.name, &e2) == 0) {
+            kiln_lake_table_free(ex);
+            if (w.if_not_exists) {
+                if (mode == KILN_SQL_WRITE_SUMMARY && out)
+                    fprintf(out, "%s exists: nothing done\n", w.name);
+                goto done;
+            }
+            rc = kiln_err_set(err, KILN_EEXIST, "table %s already exists (use INSERT INTO or INSERT OVERWRITE)", w.name);
+            goto done;
+        }
+        if ((rc = ctas_ddl(db, st, &ddl, err)))
+            goto done;
+        kiln_lake_create_opts co = {0};
+        co.schema_ddl = ddl.data;
+        co.partition = w.partition;
+        if ((rc = kiln_lake_table_create(&t, cat, w.name, &co, err)))
+            goto done;
+        created = 1;
+    } else {
+        if ((rc = kiln_lake_table_load(&t, cat, w.name, err))) {
+            if (rc == KILN_ENOTFOUND && w.kind == W_INSERT) {
+                /* not an Iceberg table: leave it to SQLite */
+                kiln_err_clear(err);
+                rc = 0;
+                *handled = 0;
+                *used = 0;
+            }
+            goto done;
+        }
+    }
+    if (w.kind == W_MERGE) {
+        /* need the writer's schema to build the SELECT */
+        kiln_lake_write_opts so = {0};
+        so.mode = KILN_LAKE_WRITE_APPEND;
+        if ((rc = kiln_lake_writer_open(&wr, t, &so, err)))
+            goto done;
+        if ((rc = merge_sql(sql, &w, kiln_lake_writer_schema(wr), &mq, &keys, err_offset, err)))
+            goto done;
+        kiln_lake_writer_free(wr);
+        wr = NULL;
+        wo.merge_keys = keys.data;
+        size_t u;
+        if ((rc = kiln_sql_prepare(db, mq.data, mq.len - 1, &st, &u, NULL, err))) {
+            kiln_err_prefix(err, "MERGE (rewritten query): ");
+            goto done;
+        }
+    } else if (!st) {
+        size_t u;
+        long eo = -1;
+        if ((rc = kiln_sql_prepare(db, sql + w.query_b, w.query_e - w.query_b, &st, &u, &eo, err))) {
+            if (err_offset && eo >= 0)
+                *err_offset = (long)(qoff + (size_t)eo);
+            goto done;
+        }
+        if (!st || sqlite3_column_count(st) == 0) {
+            rc = perr(err_offset, w.query_b, err, "expected a query that returns rows");
+            goto done;
+        }
+    }
+    if ((rc = kiln_lake_writer_open(&wr, t, &wo, err)))
+        goto done;
+    const kiln_schema *ws = kiln_lake_writer_schema(wr);
+    if ((rc = build_map(st, ws, w.cols.items, w.cols.len, w.kind == W_CTAS || w.kind == W_MERGE, &map, err)))
+        goto done;
+    int64_t nrows = 0;
+    if ((rc = stream_rows(db, st, wr, map, &nrows, err)))
+        goto done;
+    sqlite3_finalize(st);
+    st = NULL;
+    kiln_lake_write_result res = {0};
+    if ((rc = kiln_lake_writer_commit(wr, &res, err)))
+        goto done;
+    created = 0;
+    if (w.kind == W_CTAS) {
+        kiln_err e3 = {0};
+        if (kiln_sql_lake_add_table(db, w.name, NULL, &e3) != 0 && out)
+            fprintf(stderr, "kiln sql: warning: %s created but not visible in this session: %s\n", w.name, e3.msg);
+    }
+    if (mode == KILN_SQL_WRITE_SUMMARY && out) {
+        if (res.noop)
+            fprintf(out, "%s %s: nothing changed (no commit)\n", verbs[w.kind], w.name);
+        else if (w.kind == W_MERGE)
+            fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", verbs[w.kind], w.name,
+                    (long long)res.rows_inserted, (long long)res.rows_updated, (long long)res.snapshot_id);
+        else
+            fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", verbs[w.kind],
+                    w.name, (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
+                    (long long)res.snapshot_id);
+    }
+done:
+    if (rc && *handled)
+        kiln_err_prefix(err, "%s %s: ", w.kind ? verbs[w.kind] : "write", w.name[0] ? w.name : "");
+    if (created) {
+        /* CREATE TABLE AS failed after creating the table: remove it again */
+        kiln_err e4 = {0};
+        kiln_lake_table_free(t);
+        t = NULL;
+        kiln_lake_table_drop(cat, w.name, 1, &e4);
+    }
+    kiln_free(map);
+    sqlite3_finalize(st);
+    kiln_lake_writer_free(wr);
+    kiln_lake_table_free(t);
+    kiln_buf_free(&ddl);
+    kiln_buf_free(&mq);
+    kiln_buf_free(&keys);
+    wstmt_free(&w);
+    return rc;
+}

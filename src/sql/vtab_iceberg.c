@@ -1,0 +1,1068 @@
+/*
+ * vtab_iceberg.c - kiln's Iceberg tables as SQLite virtual tables.
+ *
+ * kiln_sql_lake_attach opens a warehouse catalog on a connection: every
+ * namespace becomes an attached in-memory schema (ATTACH ':memory:' AS ns)
+ * and every table a virtual table ns.table of module "iceberg" created in
+ * it. Names like "ns"."table@REF" (REF a branch, tag, snapshot id or time)
+ * are created on demand by kiln_sql_lake_resolve_missing when SQLite reports
+ * "no such table".
+ *
+ * Pushdown (xBestIndex / xFilter):
+ *  - projection: colUsed decides the columns read from Parquet;
+ *  - constraints =, <, <=, >, >=, IS NULL, IS NOT NULL on columns whose
+ *    type allows an exact-or-wider translation become a kiln_lake_pred
+ *    text handed to scan planning (partition and file-stats pruning, row
+ *    filter). Every pushed term is a superset of what SQLite tests, so
+ *    omit stays 0 and SQLite re-checks (see docs/sql.md for why timestamp
+ *    text bounds are widened to whole seconds/days);
+ *  - hidden columns _as_of (snapshot id or time) and _ref (branch/tag)
+ *    select the snapshot; those constraints are consumed (omit = 1).
+ * idxNum bits: 1 = a predicate is pushed, 2 = _as_of, 4 = _ref.
+ * idxStr: "<colUsed hex>|" then one entry per pushed constraint in argv
+ * order, "<column index><op>" joined by ',', op one of = > g(>=) < l(<=)
+ * N(IS NULL) M(IS NOT NULL) A(_as_of) R(_ref); N and M take no argument.
+ *
+ * Every xBestIndex and xFilter call is recorded (when tracing is on) in the
+ * connection's trace text, and every xFilter in the scan log `kiln sql
+ * --explain` prints (pushed predicate, columns, snapshot, pruning stats).
+ */
+#include "sql.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lake/lake.h"
+
+#define COL_AS_OF 0 /* offsets after the table's columns */
+#define COL_REF 1
+#define MAX_PUSH 24
+
+/* ------------------------------------------------------------ connection context */
+
+typedef struct lake_ctx {
+    sqlite3 *db;
+    kiln_lake_catalog *cat;
+    char *warehouse;
+    int tracing;
+    kiln_buf trace;
+    KILN_VEC(kiln_sql_scan_rec) scans;
+    int logging;
+    struct lake_ctx *next;
+} lake_ctx;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static lake_ctx *g_ctxs;
+
+static lake_ctx *ctx_get(sqlite3 *db)
+{
+    pthread_mutex_lock(&g_lock);
+    lake_ctx *c = g_ctxs;
+    while (c && c->db != db)
+        c = c->next;
+    pthread_mutex_unlock(&g_lock);
+    return c;
+}
+
+static void scans_clear(lake_ctx *c)
+{
+    for (size_t i = 0; i < c->scans.len; i++) {
+        kiln_free(c->scans.items[i].table);
+        kiln_free(c->scans.items[i].where);
+        kiln_free(c->scans.items[i].columns);
+    }
+    c->scans.len = 0;
+}
+
+static void ctx_destroy(void *p)
+{
+    lake_ctx *c = p;
+    if (!c)
+        return;
+    pthread_mutex_lock(&g_lock);
+    lake_ctx **pp = &g_ctxs;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    pthread_mutex_unlock(&g_lock);
+    scans_clear(c);
+    kiln_vec_free(&c->scans);
+    kiln_buf_free(&c->trace);
+    kiln_lake_catalog_free(c->cat);
+    kiln_free(c->warehouse);
+    kiln_free(c);
+}
+
+static void trace(lake_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(lake_ctx *c, const char *fmt, ...)
+{
+    if (!c->tracing)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) >= 0 && s) {
+        kiln_buf_append(&c->trace, s, strlen(s), NULL);
+        kiln_buf_putc(&c->trace, '\n', NULL);
+    }
+    free(s);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ vtab structs */
+
+typedef struct ice_col {
+    char *name;
+    kiln_type type;
+    int scale;
+} ice_col;
+
+typedef struct ice_vtab {
+    sqlite3_vtab base;
+    lake_ctx *ctx;
+    char *name;      /* "ns.table" */
+    char *fixed_ref; /* from "table@REF", or NULL */
+    int ncols;
+    ice_col *cols;
+    int64_t est_rows;
+} ice_vtab;
+
+typedef struct ice_cursor {
+    sqlite3_vtab_cursor base;
+    kiln_lake_table *table;
+    kiln_lake_scan *scan;
+    const kiln_batch *batch;
+    size_t row;
+    int64_t rowid;
+    int eof;
+    int *map; /* vtab column -> scan column, -1 when not read */
+    char *as_of, *ref;
+    long rec; /* index into ctx->scans, -1 */
+} ice_cursor;
+
+static int vt_error(sqlite3_vtab *vt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int vt_error(sqlite3_vtab *vt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_free(vt->zErrMsg);
+    vt->zErrMsg = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    return SQLITE_ERROR;
+}
+
+static const char *sql_type(kiln_type t)
+{
+    switch (t) {
+    case KILN_T_BOOL: return "BOOLEAN INTEGER";
+    case KILN_T_INT32: return "INT";
+    case KILN_T_INT64: return "BIGINT";
+    case KILN_T_FLOAT: return "FLOAT";
+    case KILN_T_DOUBLE: return "DOUBLE";
+    case KILN_T_STRING: return "TEXT";
+    case KILN_T_BINARY: return "BLOB";
+    case KILN_T_DATE: return "DATE TEXT";
+    case KILN_T_TIMESTAMPTZ: return "TIMESTAMPTZ TEXT";
+    case KILN_T_TIMESTAMP: return "TIMESTAMP TEXT";
+    case KILN_T_DECIMAL: return "DECIMAL REAL";
+    }
+    return "";
+}
+
+/* Strip SQL quotes from a module argument ('x', "x" or x). */
+static char *unquote(const char *s)
+{
+    size_t n = strlen(s);
+    while (n && (*s == ' '))
+        s++, n--;
+    while (n && s[n - 1] == ' ')
+        n--;
+    if (n >= 2 && (s[0] == '\'' || s[0] == '"') && s[n - 1] == s[0]) {
+        char q = s[0];
+        char *o = kiln_malloc(n);
+        size_t k = 0;
+        for (size_t i = 1; i + 1 < n; i++) {
+            o[k++] = s[i];
+            if (s[i] == q && i + 2 < n && s[i + 1] == q)
+                i++;
+        }
+        o[k] = 0;
+        return o;
+    }
+    char *o = kiln_malloc(n + 1);
+    memcpy(o, s, n);
+    o[n] = 0;
+    return o;
+}
+
+static void vtab_free(ice_vtab *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < v->ncols; i++)
+        kiln_free(v->cols[i].name);
+    kiln_free(v->cols);
+    kiln_free(v->name);
+    kiln_free(v->fixed_ref);
+    sqlite3_free(v->base.zErrMsg);
+    kiln_free(v);
+}
+
+/* USING iceberg('ns.table' [, 'REF']) */
+static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out, char **errmsg)
+{
+    lake_ctx *c = aux;
+    ice_vtab *v = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_arena *a = NULL;
+    kiln_buf ddl;
+    kiln_buf_init(&ddl, 0);
+    kiln_err err = {0};
+    int src = SQLITE_OK;
+    if (!c->cat) {
+        *errmsg = sqlite3_mprintf("iceberg: no warehouse attached (kiln sql --warehouse DIR)");
+        return SQLITE_ERROR;
+    }
+    if (argc < 4 || argc > 5) {
+        *errmsg = sqlite3_mprintf("iceberg: usage: USING iceberg('ns.table' [, 'ref'])");
+        return SQLITE_ERROR;
+    }
+    v = kiln_calloc(1, sizeof *v);
+    v->ctx = c;
+    v->name = unquote(argv[3]);
+    if (argc == 5)
+        v->fixed_ref = unquote(argv[4]);
+    if (kiln_lake_table_load(&t, c->cat, v->name, &err) != 0) {
+        *errmsg = sqlite3_mprintf("iceberg: %s", err.msg);
+        src = SQLITE_ERROR;
+        goto done;
+    }
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    int64_t sid = m->current_snapshot_id;
+    if (v->fixed_ref && kiln_lake_meta_resolve(m, v->fixed_ref, &sid, &err) != 0) {
+        *errmsg = sqlite3_mprintf("iceberg: %s: %s", v->name, err.msg);
+        src = SQLITE_ERROR;
+        goto done;
+    }
+    a = kiln_arena_new(16 * 1024);
+    kiln_lake_view view;
+    if (!a || kiln_lake_view_from_meta(&view, a, m, sid, NULL, &err) != 0) {
+        *errmsg = sqlite3_mprintf("iceberg: %s: %s", v->name, a ? err.msg : "out of memory");
+        src = SQLITE_ERROR;
+        goto done;
+    }
+    const kiln_lake_snapshot *snap = kiln_lake_meta_snapshot(m, sid);
+    const char *tr = snap ? kiln_lake_snapshot_summary(snap, "total-records") : NULL;
+    v->est_rows = tr ? atoll(tr) : 0;
+    v->ncols = view.schema->ncols;
+    v->cols = kiln_calloc((size_t)v->ncols + 1, sizeof *v->cols);
+    kiln_buf_printf(&ddl, NULL, "CREATE TABLE x(");
+    for (int i = 0; i < v->ncols; i++) {
+        const kiln_column_def *cd = &view.schema->cols[i];
+        v->cols[i].name = kiln_strdup(cd->name);
+        v->cols[i].type = cd->type;
+        v->cols[i].scale = cd->scale;
+        char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name, sql_type(cd->type));
+        kiln_buf_append(&ddl, q, strlen(q), NULL);
+        sqlite3_free(q);
+    }
+    kiln_buf_printf(&ddl, NULL, "%s_as_of HIDDEN, _ref HIDDEN)", v->ncols ? ", " : "");
+    kiln_buf_putc(&ddl, 0, NULL);
+    if ((src = sqlite3_declare_vtab(db, ddl.data)) != SQLITE_OK) {
+        *errmsg = sqlite3_mprintf("iceberg: %s: cannot declare columns: %s", v->name, sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+done:
+    kiln_arena_free(a);
+    kiln_lake_table_free(t);
+    kiln_buf_free(&ddl);
+    if (src != SQLITE_OK) {
+        vtab_free(v);
+        return src;
+    }
+    *out = &v->base;
+    return SQLITE_OK;
+}
+
+static int x_disconnect(sqlite3_vtab *vt)
+{
+    vtab_free((ice_vtab *)vt);
+    return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------ planning */
+
+static const char *op_name(unsigned char op)
+{
+    switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ: return "=";
+    case SQLITE_INDEX_CONSTRAINT_GT: return ">";
+    case SQLITE_INDEX_CONSTRAINT_GE: return ">=";
+    case SQLITE_INDEX_CONSTRAINT_LT: return "<";
+    case SQLITE_INDEX_CONSTRAINT_LE: return "<=";
+    case SQLITE_INDEX_CONSTRAINT_ISNULL: return "IS NULL";
+    case SQLITE_INDEX_CONSTRAINT_ISNOTNULL: return "IS NOT NULL";
+    case SQLITE_INDEX_CONSTRAINT_NE: return "!=";
+    case SQLITE_INDEX_CONSTRAINT_LIKE: return "LIKE";
+    case SQLITE_INDEX_CONSTRAINT_GLOB: return "GLOB";
+    case SQLITE_INDEX_CONSTRAINT_MATCH: return "MATCH";
+    case SQLITE_INDEX_CONSTRAINT_IS: return "IS";
+    case SQLITE_INDEX_CONSTRAINT_ISNOT: return "IS NOT";
+    case SQLITE_INDEX_CONSTRAINT_LIMIT: return "LIMIT";
+    case SQLITE_INDEX_CONSTRAINT_OFFSET: return "OFFSET";
+    }
+    return "?";
+}
+
+static char op_code(unsigned char op)
+{
+    switch (op) {
+    case SQLITE_INDEX_CONSTRAINT_EQ: return '=';
+    case SQLITE_INDEX_CONSTRAINT_GT: return '>';
+    case SQLITE_INDEX_CONSTRAINT_GE: return 'g';
+    case SQLITE_INDEX_CONSTRAINT_LT: return '<';
+    case SQLITE_INDEX_CONSTRAINT_LE: return 'l';
+    case SQLITE_INDEX_CONSTRAINT_ISNULL: return 'N';
+    case SQLITE_INDEX_CONSTRAINT_ISNOTNULL: return 'M';
+    }
+    return 0;
+}
+
+/* Can a constraint on a column of type t with operator code op be pushed at
+ * all (the value's type is checked again in xFilter)? */
+static int pushable(kiln_type t, char op)
+{
+    if (op == 'N' || op == 'M')
+        return 1;
+    switch (t) {
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+    case KILN_T_DOUBLE:
+    case KILN_T_STRING:
+    case KILN_T_DATE:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+        return 1;
+    case KILN_T_BOOL:
+        return op == '=';
+    default:
+        return 0;
+    }
+}
+
+static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+    ice_vtab *v = (ice_vtab *)vt;
+    lake_ctx *c = v->ctx;
+    kiln_buf s, tr;
+    kiln_buf_init(&s, 0);
+    kiln_buf_init(&tr, 0);
+    int idx = 0, argn = 0, neq = 0, nrange = 0;
+    kiln_buf_printf(&s, NULL, "%llx|", (unsigned long long)info->colUsed);
+    for (int i = 0; i < info->nConstraint; i++) {
+        const struct sqlite3_index_constraint *k = &info->aConstraint[i];
+        const char *cname = k->iColumn < 0 ? "rowid"
+                            : k->iColumn < v->ncols ? v->cols[k->iColumn].name
+                            : k->iColumn == v->ncols + COL_AS_OF ? "_as_of" : "_ref";
+        kiln_buf_printf(&tr, NULL, " %s %s%s", cname, op_name(k->op), k->usable ? "" : " (unusable)");
+        if (!k->usable || k->iColumn < 0 || argn >= MAX_PUSH)
+            continue;
+        if (k->iColumn >= v->ncols) {
+            if (k->op != SQLITE_INDEX_CONSTRAINT_EQ)
+                continue;
+            int hid = k->iColumn - v->ncols;
+            int bit = hid == COL_AS_OF ? 2 : 4;
+            if (idx & bit)
+                continue;
+            idx |= bit;
+            info->aConstraintUsage[i].argvIndex = ++argn;
+            info->aConstraintUsage[i].omit = 1;
+            kiln_buf_printf(&s, NULL, "%s%d%c", s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, hid == COL_AS_OF ? 'A' : 'R');
+            continue;
+        }
+        char op = op_code(k->op);
+        if (!op || !pushable(v->cols[k->iColumn].type, op))
+            continue;
+        if (v->cols[k->iColumn].type == KILN_T_STRING && op != 'N' && op != 'M') {
+            const char *coll = sqlite3_vtab_collation(info, i);
+            if (coll && strcasecmp(coll, "BINARY") != 0)
+                continue;
+        }
+        idx |= 1;
+        if (op != 'N' && op != 'M')
+            info->aConstraintUsage[i].argvIndex = ++argn;
+        kiln_buf_printf(&s, NULL, "%s%d%c", s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, op);
+        if (op == '=')
+            neq++;
+        else
+            nrange++;
+    }
+    double rows = v->est_rows > 0 ? (double)v->est_rows : 1000.0;
+    for (int i = 0; i < neq; i++)
+        rows /= 10.0;
+    for (int i = 0; i < nrange; i++)
+        rows /= 3.0;
+    if (rows < 1)
+        rows = 1;
+    int nused = 0;
+    for (int i = 0; i < 64; i++)
+        if (info->colUsed & ((sqlite3_uint64)1 << i))
+            nused++;
+    info->estimatedRows = (sqlite3_int64)rows;
+    info->estimatedCost = rows * (1.0 + nused) + 100.0;
+    info->idxNum = idx;
+    kiln_buf_putc(&s, 0, NULL);
+    info->idxStr = sqlite3_mprintf("%s", s.data);
+    info->needToFreeIdxStr = 1;
+    kiln_buf_putc(&tr, 0, NULL);
+    trace(c, "bestindex %s colUsed=%llx constraints:%s -> idxNum=%d idxStr=%s rows=%lld", v->name,
+          (unsigned long long)info->colUsed, tr.data ? tr.data : "", idx, s.data, (long long)info->estimatedRows);
+    kiln_buf_free(&s);
+    kiln_buf_free(&tr);
+    return SQLITE_OK;
+}
+
+/* ------------------------------------------------------------ cursor */
+
+static int x_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+{
+    ice_vtab *v = (ice_vtab *)vt;
+    kiln_err err = {0};
+    ice_cursor *cur = kiln_calloc(1, sizeof *cur);
+    if (!cur)
+        return SQLITE_NOMEM;
+    cur->rec = -1;
+    if (kiln_lake_table_load(&cur->table, v->ctx->cat, v->name, &err) != 0) {
+        kiln_free(cur);
+        return vt_error(vt, "iceberg: %s", err.msg);
+    }
+    cur->map = kiln_calloc((size_t)v->ncols + 1, sizeof *cur->map);
+    cur->eof = 1;
+    *out = &cur->base;
+    return SQLITE_OK;
+}
+
+static void cursor_reset(ice_cursor *cur)
+{
+    kiln_lake_scan_free(cur->scan);
+    cur->scan = NULL;
+    cur->batch = NULL;
+    kiln_free(cur->as_of);
+    kiln_free(cur->ref);
+    cur->as_of = cur->ref = NULL;
+}
+
+static int x_close(sqlite3_vtab_cursor *vc)
+{
+    ice_cursor *cur = (ice_cursor *)vc;
+    cursor_reset(cur);
+    kiln_lake_table_free(cur->table);
+    kiln_free(cur->map);
+    kiln_free(cur);
+    return SQLITE_OK;
+}
+
+/* Append a literal for pred text: 'x' or "x"; 0 or -1 when it cannot be
+ * quoted. */
+static int put_quoted(kiln_buf *b, const char *s, size_t n)
+{
+    char q = memchr(s, '\'', n) == NULL ? '\'' : memchr(s, '"', n) == NULL ? '"' : 0;
+    if (!q || memchr(s, 0, n))
+        return -1;
+    kiln_buf_putc(b, q, NULL);
+    kiln_buf_append(b, s, n, NULL);
+    kiln_buf_putc(b, q, NULL);
+    return 0;
+}
+
+static int two_digits(const char *p, int *v)
+{
+    if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+        return -1;
+    *v = (p[0] - '0') * 10 + (p[1] - '0');
+    return 0;
+}
+
+/* Bounds [lo, hi] of the canonical timestamps X (micros) that can satisfy
+ * the text comparison X op C. Returns 0, or -1 when nothing safe exists. */
+static int ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi)
+{
+    int64_t days;
+    if (n < 10 || kiln_date_parse(cs, 10, &days) != 0)
+        return -1;
+    int64_t unit = is_date_col ? 1 : 86400000000LL;
+    int64_t base = days * unit, width = unit;
+    int h, m, s;
+    if (!is_date_col && n >= 19 && cs[10] == 'T' && cs[13] == ':' && cs[16] == ':' && two_digits(cs + 11, &h) == 0 &&
+        two_digits(cs + 14, &m) == 0 && two_digits(cs + 17, &s) == 0 && h <= 23 && m <= 59 && s <= 59) {
+        base += ((int64_t)h * 3600 + m * 60 + s) * 1000000LL;
+        width = 1000000LL;
+    }
+    *lo = base;
+    *hi = base + width - 1;
+    return 0;
+}
+
+/* Append one pred term for column col op value; 0 = appended, 1 = skipped. */
+static int add_term(kiln_buf *w, const ice_col *col, char op, sqlite3_value *val)
+{
+    size_t mark = w->len;
+    if (w->len)
+        kiln_buf_printf(w, NULL, " and ");
+    kiln_buf_printf(w, NULL, "%s ", col->name);
+    if (op == 'N' || op == 'M') {
+        kiln_buf_printf(w, NULL, op == 'N' ? "is null" : "is not null");
+        return 0;
+    }
+    const char *ops = op == '=' ? "=" : op == '>' ? ">" : op == 'g' ? ">=" : op == '<' ? "<" : "<=";
+    int vt = sqlite3_value_type(val);
+    switch (col->type) {
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        if (vt != SQLITE_INTEGER)
+            goto skip;
+        kiln_buf_printf(w, NULL, "%s %lld", ops, (long long)sqlite3_value_int64(val));
+        return 0;
+    case KILN_T_DOUBLE:
+        if (vt == SQLITE_INTEGER)
+            kiln_buf_printf(w, NULL, "%s %lld", ops, (long long)sqlite3_value_int64(val));
+        else if (vt == SQLITE_FLOAT && isfinite(sqlite3_value_double(val)))
+            kiln_buf_printf(w, NULL, "%s %.17g", ops, sqlite3_value_double(val));
+        else
+            goto skip;
+        return 0;
+    case KILN_T_BOOL:
+        if (vt != SQLITE_INTEGER || op != '=')
+            goto skip;
+        {
+            long long b = sqlite3_value_int64(val);
+            if (b != 0 && b != 1)
+                goto skip;
+            kiln_buf_printf(w, NULL, "= %s", b ? "true" : "false");
+        }
+        return 0;
+    case KILN_T_STRING:
+        if (vt != SQLITE_TEXT)
+            goto skip;
+        kiln_buf_printf(w, NULL, "%s ", ops);
+        if (put_quoted(w, (const char *)sqlite3_value_text(val), (size_t)sqlite3_value_bytes(val)) != 0)
+            goto skip;
+        return 0;
+    case KILN_T_DATE:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        if (vt != SQLITE_TEXT)
+            goto skip;
+        int is_date = col->type == KILN_T_DATE;
+        int64_t lo, hi;
+        if (ts_text_bounds((const char *)sqlite3_value_text(val), (size_t)sqlite3_value_bytes(val), is_date, &lo,
+                           &hi) != 0)
+            goto skip;
+        char a[40], b[40];
+        if (is_date) {
+            kiln_date_format(lo, a);
+            kiln_date_format(hi, b);
+        } else {
+            kiln_ts_format(lo, a);
+            kiln_ts_format(hi, b);
+        }
+        size_t cn = (size_t)sqlite3_value_bytes(val);
+        if (!is_date && cn == 10 && (op == '<' || op == 'l')) {
+            /* a canonical timestamp is never equal to a bare date and sorts
+             * after it when it starts with it: X < 'D' means X < D 00:00 */
+            kiln_ts_format(lo - 1, b);
+        }
+        if (op == '=')
+            kiln_buf_printf(w, NULL, "between '%s' and '%s'", a, b);
+        else if (op == '>' || op == 'g')
+            kiln_buf_printf(w, NULL, ">= '%s'", a);
+        else
+            kiln_buf_printf(w, NULL, "<= '%s'", b);
+        return 0;
+    }
+    default:
+        goto skip;
+    }
+skip:
+    w->len = mark;
+    return 1;
+}
+
+static char *text_dup(sqlite3_value *v)
+{
+    if (sqlite3_value_type(v) == SQLITE_NULL)
+        return NULL;
+    const unsigned char *t = sqlite3_value_text(v);
+    return t ? kiln_strdup((const char *)t) : NULL;
+}
+
+static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, int argc, sqlite3_value **argv)
+{
+    ice_cursor *cur = (ice_cursor *)vc;
+    ice_vtab *v = (ice_vtab *)vc->pVtab;
+    lake_ctx *c = v->ctx;
+    kiln_err err = {0};
+    kiln_buf where, cols;
+    kiln_buf_init(&where, 0);
+    kiln_buf_init(&cols, 0);
+    int src = SQLITE_OK;
+    cursor_reset(cur);
+    cur->eof = 1;
+    cur->rowid = 0;
+    const char *p = idx_str ? idx_str : "";
+    unsigned long long used = strtoull(p, NULL, 16);
+    if (!idx_str)
+        used = ~0ULL;
+    p = strchr(p, '|');
+    p = p ? p + 1 : "";
+    int argi = 0;
+    while (*p) {
+        char *e;
+        long ci = strtol(p, &e, 10);
+        char op = *e;
+        if (!op)
+            break;
+        p = e + 1;
+        if (*p == ',')
+            p++;
+        sqlite3_value *val = NULL;
+        if (op != 'N' && op != 'M') {
+            if (argi >= argc)
+                break;
+            val = argv[argi++];
+        }
+        if (op == 'A') {
+            if (sqlite3_value_type(val) == SQLITE_NULL) {
+                src = vt_error(vc->pVtab, "iceberg: %s: _as_of is NULL", v->name);
+                goto done;
+            }
+            cur->as_of = text_dup(val);
+            continue;
+        }
+        if (op == 'R') {
+            if (sqlite3_value_type(val) == SQLITE_NULL) {
+                src = vt_error(vc->pVtab, "iceberg: %s: _ref is NULL", v->name);
+                goto done;
+            }
+            cur->ref = text_dup(val);
+            continue;
+        }
+        if (ci < 0 || ci >= v->ncols)
+            continue;
+        if (val && sqlite3_value_type(val) == SQLITE_NULL) {
+            /* a comparison with NULL is never true */
+            trace(c, "filter %s: comparison with NULL on %s: no rows", v->name, v->cols[ci].name);
+            goto done;
+        }
+        add_term(&where, &v->cols[ci], op, val);
+    }
+    if (cur->as_of && cur->ref) {
+        src = vt_error(vc->pVtab, "iceberg: %s: give _as_of or _ref, not both", v->name);
+        goto done;
+    }
+    if (v->fixed_ref && (cur->as_of || cur->ref)) {
+        src = vt_error(vc->pVtab, "iceberg: %s@%s already names a snapshot; drop the _as_of/_ref condition", v->name,
+                       v->fixed_ref);
+        goto done;
+    }
+    /* projection */
+    int first = -1;
+    for (int i = 0; i < v->ncols; i++) {
+        cur->map[i] = -1;
+        if (used & (1ULL << (i < 63 ? i : 63))) {
+            kiln_buf_printf(&cols, NULL, "%s%s", cols.len ? "," : "", v->cols[i].name);
+            if (first < 0)
+                first = i;
+        }
+    }
+    if (first < 0 && v->ncols > 0) /* count(*): read the narrowest column we can */
+    {
+        int pick = 0;
+        for (int i = 0; i < v->ncols; i++)
+            if (v->cols[i].type != KILN_T_STRING && v->cols[i].type != KILN_T_BINARY) {
+                pick = i;
+                break;
+            }
+        kiln_buf_printf(&cols, NULL, "%s", v->cols[pick].name);
+    }
+    kiln_buf_putc(&where, 0, NULL);
+    kiln_buf_putc(&cols, 0, NULL);
+    kiln_lake_scan_opts so = {0};
+    so.columns = cols.data;
+    so.where = where.len > 1 ? where.data : NULL;
+    so.as_of = cur->as_of;
+    so.ref = cur->ref;
+    if (v->fixed_ref) {
+        /* a ref name goes to ref, anything else (id/time) to as_of */
+        if (kiln_lake_meta_ref(kiln_lake_table_meta(cur->table), v->fixed_ref))
+            so.ref = v->fixed_ref;
+        else
+            so.as_of = v->fixed_ref;
+    }
+    if (kiln_lake_scan_open(&cur->scan, cur->table, &so, &err) != 0) {
+        src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
+        goto done;
+    }
+    const kiln_schema *ss = kiln_lake_scan_schema(cur->scan);
+    for (int i = 0; i < v->ncols; i++)
+        if (used & (1ULL << (i < 63 ? i : 63)))
+            cur->map[i] = kiln_schema_find(ss, v->cols[i].name);
+    const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
+    size_t files_read = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
+    trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num,
+          idx_str ? idx_str : "", cols.data, so.where ? so.where : "", so.as_of ? so.as_of : "",
+          so.ref ? so.ref : "", files_read, st->files_total);
+    if (c->logging) {
+        kiln_sql_scan_rec r = {0};
+        r.table = kiln_strdup(v->name);
+        r.where = kiln_strdup(so.where ? so.where : "");
+        r.columns = kiln_strdup(cols.data);
+        r.snapshot_id = kiln_lake_scan_snapshot_id(cur->scan);
+        r.manifests_total = st->manifests_total;
+        r.manifests_pruned = st->manifests_pruned;
+        r.files_total = st->files_total;
+        r.files_pruned_partition = st->files_pruned_partition;
+        r.files_pruned_stats = st->files_pruned_stats;
+        r.filters = 1;
+        /* merge repeated filters of the same scan (inner loops) */
+        long found = -1;
+        for (size_t i = 0; i < c->scans.len; i++)
+            if (!strcmp(c->scans.items[i].table, r.table) && !strcmp(c->scans.items[i].where, r.where) &&
+                !strcmp(c->scans.items[i].columns, r.columns))
+                found = (long)i;
+        if (found >= 0) {
+            kiln_sql_scan_rec *o = &c->scans.items[found];
+            o->filters++;
+            o->files_total += r.files_total;
+            o->files_pruned_partition += r.files_pruned_partition;
+            o->files_pruned_stats += r.files_pruned_stats;
+            o->manifests_total += r.manifests_total;
+            o->manifests_pruned += r.manifests_pruned;
+            kiln_free(r.table);
+            kiln_free(r.where);
+            kiln_free(r.columns);
+            cur->rec = found;
+        } else if (kiln_vec_push(&c->scans, r, NULL) == 0) {
+            cur->rec = (long)c->scans.len - 1;
+        } else {
+            kiln_free(r.table);
+            kiln_free(r.where);
+            kiln_free(r.columns);
+        }
+    }
+    int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
+    if (r < 0) {
+        src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
+        goto done;
+    }
+    cur->eof = r == 0;
+    cur->row = 0;
+    if (!cur->eof && cur->rec >= 0)
+        c->scans.items[cur->rec].rows++;
+done:
+    kiln_buf_free(&where);
+    kiln_buf_free(&cols);
+    return src;
+}
+
+static int x_next(sqlite3_vtab_cursor *vc)
+{
+    ice_cursor *cur = (ice_cursor *)vc;
+    ice_vtab *v = (ice_vtab *)vc->pVtab;
+    kiln_err err = {0};
+    cur->rowid++;
+    if (++cur->row < cur->batch->nrows)
+        goto counted;
+    int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
+    if (r < 0)
+        return vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
+    cur->row = 0;
+    if (r == 0) {
+        cur->eof = 1;
+        return SQLITE_OK;
+    }
+counted:
+    if (cur->rec >= 0 && (size_t)cur->rec < v->ctx->scans.len)
+        v->ctx->scans.items[cur->rec].rows++;
+    return SQLITE_OK;
+}
+
+static int x_eof(sqlite3_vtab_cursor *vc) { return ((ice_cursor *)vc)->eof; }
+
+static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
+{
+    ice_cursor *cur = (ice_cursor *)vc;
+    ice_vtab *v = (ice_vtab *)vc->pVtab;
+    if (i >= v->ncols) {
+        const char *s = i - v->ncols == COL_AS_OF ? cur->as_of : cur->ref;
+        if (s)
+            sqlite3_result_text(ctx, s, -1, SQLITE_TRANSIENT);
+        return SQLITE_OK;
+    }
+    int sc = cur->map[i];
+    const kiln_batch *b = cur->batch;
+    size_t row = cur->row;
+    if (sc < 0 || !b || kiln_batch_is_null(b, sc, row))
+        return SQLITE_OK;
+    const kiln_col *col = &b->cols[sc];
+    char buf[40];
+    switch (col->type) {
+    case KILN_T_BOOL: sqlite3_result_int(ctx, col->v.b[row] != 0); break;
+    case KILN_T_INT32: sqlite3_result_int(ctx, col->v.i32[row]); break;
+    case KILN_T_INT64: sqlite3_result_int64(ctx, col->v.i64[row]); break;
+    case KILN_T_FLOAT: sqlite3_result_double(ctx, col->v.f32[row]); break;
+    case KILN_T_DOUBLE: sqlite3_result_double(ctx, col->v.f64[row]); break;
+    case KILN_T_DATE:
+        kiln_date_format(col->v.i32[row], buf);
+        sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+        break;
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+        kiln_ts_format(col->v.i64[row], buf);
+        sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+        break;
+    case KILN_T_DECIMAL: {
+        double d = (double)col->v.i64[row];
+        for (int k = 0; k < v->cols[i].scale; k++)
+            d /= 10.0;
+        sqlite3_result_double(ctx, d);
+        break;
+    }
+    case KILN_T_STRING: {
+        size_t n;
+        const char *s = kiln_batch_str(b, sc, row, &n);
+        sqlite3_result_text(ctx, s, (int)n, SQLITE_TRANSIENT);
+        break;
+    }
+    case KILN_T_BINARY: {
+        size_t n;
+        const char *s = kiln_batch_str(b, sc, row, &n);
+        sqlite3_result_blob(ctx, s, (int)n, SQLITE_TRANSIENT);
+        break;
+    }
+    }
+    return SQLITE_OK;
+}
+
+static int x_rowid(sqlite3_vtab_cursor *vc, sqlite3_int64 *out)
+{
+    *out = ((ice_cursor *)vc)->rowid;
+    return SQLITE_OK;
+}
+
+static int x_update(sqlite3_vtab *vt, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
+{
+    ice_vtab *v = (ice_vtab *)vt;
+    return vt_error(vt,
+                    "%s is an Iceberg table: change it with INSERT INTO %s SELECT ..., INSERT OVERWRITE, "
+                    "MERGE INTO or CREATE TABLE ... AS SELECT (row-by-row INSERT/UPDATE/DELETE is not supported)",
+                    v->name, v->name);
+}
+
+static sqlite3_module g_module = {
+    .iVersion = 1,
+    .xCreate = x_connect,
+    .xConnect = x_connect,
+    .xBestIndex = x_best_index,
+    .xDisconnect = x_disconnect,
+    .xDestroy = x_disconnect,
+    .xOpen = x_open,
+    .xClose = x_close,
+    .xFilter = x_filter,
+    .xNext = x_next,
+    .xEof = x_eof,
+    .xColumn = x_column,
+    .xRowid = x_rowid,
+    .xUpdate = x_update,
+};
+
+/* ------------------------------------------------------------ public */
+
+int kiln_sql_lake_register(sqlite3 *db, kiln_err *err)
+{
+    lake_ctx *c = kiln_calloc(1, sizeof *c);
+    if (!c)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    c->db = db;
+    kiln_buf_init(&c->trace, 0);
+    pthread_mutex_lock(&g_lock);
+    c->next = g_ctxs;
+    g_ctxs = c;
+    pthread_mutex_unlock(&g_lock);
+    /* the destructor runs on close (or at once when registration fails) */
+    if (sqlite3_create_module_v2(db, "iceberg", &g_module, c, ctx_destroy) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EINTERNAL, "cannot register the iceberg module: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+kiln_lake_catalog *kiln_sql_lake_catalog(sqlite3 *db)
+{
+    lake_ctx *c = ctx_get(db);
+    return c ? c->cat : NULL;
+}
+
+static int exec_fmt(sqlite3 *db, kiln_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *q = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (!q)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    char *emsg = NULL;
+    int rc = 0;
+    if (sqlite3_exec(db, q, NULL, NULL, &emsg) != SQLITE_OK)
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s", emsg ? emsg : sqlite3_errmsg(db));
+    sqlite3_free(emsg);
+    sqlite3_free(q);
+    return rc;
+}
+
+static int schema_exists(sqlite3 *db, const char *name)
+{
+    for (int i = 0;; i++) {
+        const char *n = sqlite3_db_name(db, i);
+        if (!n)
+            return 0;
+        if (strcasecmp(n, name) == 0)
+            return 1;
+    }
+}
+
+int kiln_sql_lake_add_table(sqlite3 *db, const char *name, const char *ref, kiln_err *err)
+{
+    char ns[129], tb[129];
+    int rc = kiln_lake_name_split(name, ns, tb, err);
+    if (rc)
+        return rc;
+    if (!strcasecmp(ns, "main") || !strcasecmp(ns, "temp"))
+        return kiln_err_set(err, KILN_EINVAL, "namespace '%s' clashes with SQLite's schema of that name", ns);
+    if (!schema_exists(db, ns) && (rc = exec_fmt(db, err, "ATTACH ':memory:' AS \"%w\"", ns)))
+        return rc;
+    if (ref)
+        return exec_fmt(db, err, "CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\".\"%w@%w\" USING iceberg(%Q, %Q)", ns, tb,
+                        ref, name, ref);
+    return exec_fmt(db, err, "CREATE VIRTUAL TABLE IF NOT EXISTS \"%w\".\"%w\" USING iceberg(%Q)", ns, tb, name);
+}
+
+typedef struct add_ctx {
+    sqlite3 *db;
+    kiln_err *err;
+    int rc;
+} add_ctx;
+
+static int add_one(void *p, const char *name, const char *loc)
+{
+    add_ctx *a = p;
+    (void)loc;
+    kiln_err e = {0};
+    /* a table that cannot be opened is skipped with a note on the err line, not fatal */
+    if (kiln_sql_lake_add_table(a->db, name, NULL, &e) != 0)
+        fprintf(stderr, "kiln sql: warning: table %s skipped: %s\n", name, e.msg);
+    return 0;
+}
+
+int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
+{
+    lake_ctx *c = ctx_get(db);
+    if (!c)
+        return kiln_err_set(err, KILN_EINTERNAL, "connection was not opened with kiln_sql_db_open");
+    if (c->cat)
+        return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
+    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    if (rc)
+        return rc;
+    c->warehouse = kiln_strdup(warehouse);
+    add_ctx a = {db, err, 0};
+    rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
+    return rc;
+}
+
+int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err)
+{
+    lake_ctx *c = ctx_get(db);
+    const char *pfx = "no such table: ";
+    if (!c || !c->cat || strncmp(errmsg, pfx, strlen(pfx)) != 0)
+        return 0;
+    const char *name = errmsg + strlen(pfx);
+    const char *at = strchr(name, '@');
+    const char *dot = strchr(name, '.');
+    if (!at || !dot || dot > at || strlen(name) > 400)
+        return 0;
+    char base[260];
+    size_t bn = (size_t)(at - name);
+    if (bn >= sizeof base)
+        return 0;
+    memcpy(base, name, bn);
+    base[bn] = 0;
+    int rc = kiln_sql_lake_add_table(db, base, at + 1, err);
+    return rc ? rc : 1;
+}
+
+typedef struct list_ctx {
+    kiln_buf *out;
+    int n;
+} list_ctx;
+
+static int list_one(void *p, const char *name, const char *loc)
+{
+    list_ctx *l = p;
+    (void)loc;
+    if (l->n++ < 50)
+        kiln_buf_printf(l->out, NULL, "%s%s", l->n > 1 ? ", " : "", name);
+    return 0;
+}
+
+int kiln_sql_lake_tables_text(sqlite3 *db, kiln_buf *out)
+{
+    lake_ctx *c = ctx_get(db);
+    kiln_err e = {0};
+    if (!c || !c->cat)
+        return 0;
+    list_ctx l = {out, 0};
+    kiln_lake_table_list(c->cat, NULL, list_one, &l, &e);
+    if (l.n > 50)
+        kiln_buf_printf(out, NULL, ", ... (%d tables)", l.n);
+    if (l.n == 0)
+        kiln_buf_printf(out, NULL, "(none: the warehouse %s has no tables)", c->warehouse);
+    return l.n;
+}
+
+void kiln_sql_lake_trace(sqlite3 *db, int on)
+{
+    lake_ctx *c = ctx_get(db);
+    if (!c)
+        return;
+    c->tracing = on;
+    kiln_buf_reset(&c->trace);
+}
+
+const char *kiln_sql_lake_trace_text(sqlite3 *db)
+{
+    lake_ctx *c = ctx_get(db);
+    if (!c)
+        return "";
+    kiln_buf_putc(&c->trace, 0, NULL);
+    c->trace.len--;
+    return c->trace.data ? c->trace.data : "";
+}
+
+void kiln_sql_lake_scanlog(sqlite3 *db, int on)
+{
+    lake_ctx *c = ctx_get(db);
+    if (!c)
+        return;
+    c->logging = on;
+    scans_clear(c);
+}
+
+const kiln_sql_scan_rec *kiln_sql_lake_scans(sqlite3 *db, size_t *n)
+{
+    lake_ctx *c = ctx_get(db);
+    *n = c ? c->scans.len : 0;
+    return c ? c->scans.items : NULL;
+}
