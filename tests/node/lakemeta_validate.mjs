@@ -29,7 +29,8 @@ const bad = (m) => problems.push(m);
 // Parse JSON keeping integers exact: numbers become BigInt when they are
 // integers outside the safe range (snapshot ids written by other engines).
 function parseExact(text) {
-  const marked = text.replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]\}])/g, '$1"__big:$2"');
+  const marked = text.replace(/([:\[,]\s*)(-?\d{16,})(?=\s*[,\]\}])/g, (all, pre, num) =>
+    (Number.isSafeInteger(Number(num)) && BigInt(Number(num)) === BigInt(num) ? all : `${pre}"__big:${num}"`));
   return JSON.parse(marked, (k, v) => (typeof v === 'string' && v.startsWith('__big:') ? BigInt(v.slice(6)) : v));
 }
 const isInt = (v) => (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
