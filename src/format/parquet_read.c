@@ -1597,6 +1597,20 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
             at += k;
             continue;
         }
+        if (is_bytes) { /* reserve the run's bytes once */
+            size_t nv = 0;
+            uint64_t total = 0;
+            for (size_t j = 0; j < k; j++)
+                nv += !c->page_has_defs || c->defs[c->page_pos + j];
+            const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos;
+            for (size_t j = 0; j < nv; j++)
+                total += v[j].len;
+            if (bc->data.len + total > UINT32_MAX)
+                return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB",
+                                    r->cols[c->ci].name);
+            if ((rc = kiln_buf_reserve(&bc->data, (size_t)total + 1, err)))
+                return rc;
+        }
         for (size_t j = 0; j < k; j++) {
             size_t row = at + j;
             int present = !c->page_has_defs || c->defs[c->page_pos + j];
@@ -1615,16 +1629,16 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
             }
             if (is_bytes) {
                 const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos++;
-                if (bc->data.len + v->len > UINT32_MAX)
-                    return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB",
-                                        r->cols[c->ci].name);
-                if ((rc = kiln_buf_append(&bc->data, v->ptr, v->len, err)))
-                    return rc;
+                if (v->len)
+                    memcpy(bc->data.data + bc->data.len, v->ptr, v->len); /* reserved above */
+                bc->data.len += v->len;
                 bc->offsets[row + 1] = (uint32_t)bc->data.len;
             } else {
                 memcpy(bc->v.b + kw * row, (const uint8_t *)c->vals + kw * c->val_pos++, kw);
             }
         }
+        if (is_bytes)
+            bc->data.data[bc->data.len] = 0; /* kiln_buf stays NUL-terminated */
         c->page_pos += k;
         at += k;
     }
