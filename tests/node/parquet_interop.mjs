@@ -59,7 +59,8 @@ const source = `SELECT
   (i % 100)::TINYINT AS ti,
   (i % 30000)::SMALLINT AS si,
   i::UINTEGER AS ui,
-  make_timestamp(1700000000000000 + i::BIGINT * 1000)::TIMESTAMP_MS AS tms
+  make_timestamp(1700000000000000 + i::BIGINT * 1000)::TIMESTAMP_MS AS tms,
+  make_timestamp(1700000000000000 - i::BIGINT * 1001)::TIMESTAMP_NS AS tns
 FROM range(${rows}) t(i)`;
 
 // ---------------------------------------------------------------- 1+2
