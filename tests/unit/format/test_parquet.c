@@ -593,7 +593,8 @@ TEST(parquet, thrift_roundtrip_page_header)
 
 static int open_err(const char *path, const void *data, size_t n, kiln_err *err)
 {
-    kt_write_file(path, data, n);
+    if (data)
+        kt_write_file(path, data, n);
     kiln_parquet_reader *r = NULL;
     int rc = kiln_parquet_reader_open(&r, path, NULL, err);
     if (rc == 0) {
@@ -913,4 +914,124 @@ TEST(parquet, reads_legacy_types_and_encodings)
     kiln_buf_free(&txt);
     CHECK_EQ_INT(kiln_parquet_reader_next(r, &b, &err), 0);
     kiln_parquet_reader_free(r);
+}
+
+/* Rewrite a file's footer through fn, keeping the data. */
+static char *patch_footer(const char *src, size_t *outn, void (*fn)(pq_filemeta *))
+{
+    size_t n;
+    char *d = kt_read_file(src, &n);
+    uint32_t flen;
+    memcpy(&flen, d + n - 8, 4);
+    size_t start = n - 8 - flen;
+    kiln_arena *a = kiln_arena_new(0);
+    pq_filemeta m;
+    kiln_err err = {0};
+    kiln_buf out;
+    kiln_buf_init(&out, 0);
+    if (kiln_parquet__decode_filemeta(&m, (const uint8_t *)d + start, flen, a, start, &err) == 0) {
+        fn(&m);
+        kiln_buf_append(&out, d, start, &err);
+        size_t before = out.len;
+        kiln_parquet__encode_filemeta(&out, &m, &err);
+        uint32_t nl = (uint32_t)(out.len - before);
+        kiln_buf_append(&out, &nl, 4, &err);
+        kiln_buf_append(&out, "PAR1", 4, &err);
+    }
+    kiln_arena_free(a);
+    free(d);
+    return kiln_buf_detach(&out, outn);
+}
+
+static void set_lzo(pq_filemeta *m) { m->rgs[0].cols[0].meta.codec = KILN_PQ_LZO; }
+static void chunk_past_end(pq_filemeta *m) { m->rgs[0].cols[1].meta.total_compressed = 1LL << 40; }
+static void more_rows(pq_filemeta *m) { m->rgs[0].num_rows = 1LL << 40; m->num_rows = 1LL << 40;
+                                        for (int c = 0; c < m->rgs[0].ncols; c++) m->rgs[0].cols[c].meta.num_values = 1LL << 40; }
+
+TEST(parquet, lying_sizes_and_unsupported_codec)
+{
+    static const kiln_column_def cols[] = {{"a", KILN_T_INT64, 0, 1, 0, 0}, {"s", KILN_T_STRING, 0, 2, 0, 0}};
+    kiln_schema s = {2, cols};
+    char good[512], bad[512];
+    kiln_err err = {0};
+    snprintf(good, sizeof good, "%s/g.parquet", kt_tmpdir());
+    snprintf(bad, sizeof bad, "%s/b.parquet", kt_tmpdir());
+    kiln_parquet_write_opts o;
+    kiln_parquet_write_opts_init(&o);
+    o.codec = KILN_PQ_UNCOMPRESSED;
+    CHECK_OK(write_file(good, &s, 1000, NULLS_SOME, 1, &o, NULL, &err), &err);
+
+    /* the first page header (at byte 4) claims a huge body */
+    size_t n;
+    char *d = kt_read_file(good, &n);
+    pq_page_header h;
+    size_t used;
+    CHECK_OK(kiln_parquet__decode_page_header(&h, (const uint8_t *)d + 4, n - 4, &used, 4, &err), &err);
+    kiln_buf p;
+    kiln_buf_init(&p, 0);
+    kiln_buf_append(&p, d, 4, &err);
+    pq_page_header h2 = h;
+    h2.compressed_size = 1 << 30;
+    kiln_parquet__encode_page_header(&p, &h2, &err);
+    kiln_buf_append(&p, d + 4 + used, n - 4 - used, &err);
+    kt_write_file(bad, p.data, p.len);
+    CHECK_EQ_INT(open_err(bad, NULL, 0, &err), KILN_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "past the end of its column chunk") && err.offset == 4, "%s (offset %llu)", err.msg,
+              (unsigned long long)err.offset);
+    /* ... or a wrong uncompressed size for an UNCOMPRESSED page */
+    kiln_buf_reset(&p);
+    kiln_buf_append(&p, d, 4, &err);
+    h2 = h;
+    h2.uncompressed_size = h.uncompressed_size + 1; /* same varint length: the layout stays */
+    kiln_parquet__encode_page_header(&p, &h2, &err);
+    kiln_buf_append(&p, d + 4 + used, n - 4 - used, &err);
+    kt_write_file(bad, p.data, p.len);
+    CHECK_EQ_INT(open_err(bad, NULL, 0, &err), KILN_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "cannot hold"), "%s", err.msg);
+    kiln_buf_free(&p);
+    free(d);
+
+    /* footer patches */
+    char *f = patch_footer(good, &n, set_lzo);
+    CHECK_EQ_INT(open_err(bad, f, n, &err), KILN_EUNSUPP);
+    CHECK_MSG(strstr(err.msg, "LZO"), "%s", err.msg);
+    free(f);
+    f = patch_footer(good, &n, chunk_past_end);
+    CHECK_EQ_INT(open_err(bad, f, n, &err), KILN_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "outside the data"), "%s", err.msg);
+    free(f);
+    f = patch_footer(good, &n, more_rows); /* pages hold fewer values than claimed */
+    CHECK_EQ_INT(open_err(bad, f, n, &err), KILN_EFORMAT);
+    CHECK_MSG(strstr(err.msg, "before all its values were read"), "%s", err.msg);
+    free(f);
+}
+
+TEST(parquet, row_groups_cut_by_bytes)
+{
+    static const kiln_column_def cols[] = {{"a", KILN_T_INT64, 1, 1, 0, 0}, {"s", KILN_T_STRING, 1, 2, 0, 0}};
+    kiln_schema s = {2, cols};
+    char path[512];
+    kiln_err err = {0};
+    snprintf(path, sizeof path, "%s/rg.parquet", kt_tmpdir());
+    kiln_parquet_write_opts o;
+    kiln_parquet_write_opts_init(&o);
+    o.row_group_bytes = 1 << 20;
+    o.no_dictionary = 1;
+    kiln_parquet_file_stats st;
+    CHECK_OK(write_file(path, &s, 200000, NULLS_NONE, 1, &o, &st, &err), &err);
+    /* ~24 bytes per row: about 4.6 MB, so 4-6 row groups of ~1 MB */
+    CHECK_MSG(st.nsplits >= 4 && st.nsplits <= 6, "%zu row groups", st.nsplits);
+    kiln_parquet_reader *r = NULL;
+    CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
+    int64_t total = 0;
+    for (int g = 0; g < kiln_parquet_reader_num_row_groups(r); g++) {
+        kiln_parquet_chunk_info a, b;
+        kiln_parquet_reader_chunk(r, g, 0, &a);
+        kiln_parquet_reader_chunk(r, g, 1, &b);
+        CHECK_MSG(a.uncompressed_size + b.uncompressed_size < (1 << 20) + 600000, "row group %d too big", g);
+        total += kiln_parquet_reader_row_group_rows(r, g);
+    }
+    CHECK_EQ_INT(total, 200000);
+    kiln_parquet_reader_free(r);
+    kiln_parquet_file_stats_free(&st);
 }
