@@ -776,7 +776,7 @@ static const char *const SNAPSHOT_KEYS[] = {"snapshot-id", "parent-snapshot-id",
                                             "timestamp-ms", "manifest-list", "summary", "schema-id",
                                             NULL};
 
-static int spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec,
+int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec,
                                  int v1_ids, kiln_err *err)
 {
     int rc;
@@ -805,7 +805,7 @@ static int spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_sp
     return 0;
 }
 
-static int snapshot_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_snapshot *s, kiln_err *err)
+int kiln_lake__snapshot_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_snapshot *s, kiln_err *err)
 {
     int rc;
     if (!json_is_object(j))
@@ -916,7 +916,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         for (size_t i = 0; i < m->nspecs; i++) {
             json_t *sj = json_array_get(specs, i);
             if ((rc = get_i32(sj, "spec-id", &sp[i].spec_id, 1, err)) != 0 ||
-                (rc = spec_fields_from_json(m, json_object_get(sj, "fields"), &sp[i], v1, err)) != 0)
+                (rc = kiln_lake__spec_fields_from_json(m, json_object_get(sj, "fields"), &sp[i], v1, err)) != 0)
                 return rc;
         }
         m->specs = sp;
@@ -928,7 +928,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         kiln_lake_spec *sp = kiln_lake__alloc(m, sizeof(*sp));
         if (!sp)
             return OOM(err);
-        if ((rc = spec_fields_from_json(m, json_object_get(root, "partition-spec"), sp, 1, err)) != 0)
+        if ((rc = kiln_lake__spec_fields_from_json(m, json_object_get(root, "partition-spec"), sp, 1, err)) != 0)
             return rc;
         m->specs = sp;
         m->nspecs = 1;
@@ -1002,7 +1002,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         if (!ss)
             return OOM(err);
         for (size_t i = 0; i < m->nsnapshots; i++)
-            if ((rc = snapshot_from_json(m, json_array_get(snaps, i), &ss[i], err)) != 0)
+            if ((rc = kiln_lake__snapshot_from_json(m, json_array_get(snaps, i), &ss[i], err)) != 0)
                 return rc;
         m->snapshots = ss;
     } else if (snaps && !json_is_null(snaps)) {

@@ -52,6 +52,7 @@ typedef enum {
     UP_RENAME_COLUMN,
     UP_WIDEN_COLUMN,
     UP_ADD_SPEC,
+    UP_ADD_SPEC_JSON,
     UP_SET_SPEC
 } up_kind;
 
@@ -376,6 +377,206 @@ int kiln_lake_txn_set_default_spec(kiln_lake_txn *txn, int32_t spec_id, kiln_err
 {
     txn_up u = {.kind = UP_SET_SPEC, .id = spec_id};
     return push_up(txn, &u, err);
+}
+
+/* ------------------------------------------------------------ REST JSON */
+
+static int rest_i64(json_t *o, const char *key, int64_t *out, kiln_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return kiln_err_set(err, KILN_EINVAL, "REST commit: \"%s\" must be an integer", key);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int rest_requirement(kiln_lake_txn *txn, json_t *r, kiln_err *err)
+{
+    const char *type = json_string_value(json_object_get(r, "type"));
+    int64_t v = 0;
+    int rc;
+    if (!type)
+        return kiln_err_set(err, KILN_EINVAL, "REST commit: a requirement needs \"type\"");
+    if (strcmp(type, "assert-create") == 0)
+        return kiln_err_set(err, KILN_ECONFLICT, "REST commit: assert-create failed: the table exists");
+    if (strcmp(type, "assert-table-uuid") == 0) {
+        const char *u = json_string_value(json_object_get(r, "uuid"));
+        return u ? kiln_lake_txn_require_uuid(txn, u, err)
+                 : kiln_err_set(err, KILN_EINVAL, "REST commit: assert-table-uuid needs \"uuid\"");
+    }
+    if (strcmp(type, "assert-ref-snapshot-id") == 0) {
+        const char *ref = json_string_value(json_object_get(r, "ref"));
+        json_t *id = json_object_get(r, "snapshot-id");
+        if (!ref || (id && !json_is_null(id) && !json_is_integer(id)))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: assert-ref-snapshot-id needs ref and snapshot-id");
+        return kiln_lake_txn_require_ref_snapshot(txn, ref, json_is_integer(id) ? json_integer_value(id) : -1, err);
+    }
+    static const struct {
+        const char *type, *field;
+        int (*fn)(kiln_lake_txn *, int32_t, kiln_err *);
+    } simple[] = {{"assert-last-assigned-field-id", "last-assigned-field-id", kiln_lake_txn_require_last_column_id},
+                  {"assert-current-schema-id", "current-schema-id", kiln_lake_txn_require_current_schema_id},
+                  {"assert-last-assigned-partition-id", "last-assigned-partition-id",
+                   kiln_lake_txn_require_last_partition_id},
+                  {"assert-default-spec-id", "default-spec-id", kiln_lake_txn_require_default_spec_id},
+                  {"assert-default-sort-order-id", "default-sort-order-id",
+                   kiln_lake_txn_require_default_sort_order_id}};
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
+        if (strcmp(type, simple[i].type) == 0) {
+            if ((rc = rest_i64(r, simple[i].field, &v, err)) != 0)
+                return rc;
+            return simple[i].fn(txn, (int32_t)v, err);
+        }
+    return kiln_err_set(err, KILN_EUNSUPP, "REST commit: unknown requirement type \"%s\"", type);
+}
+
+static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
+{
+    const char *action = json_string_value(json_object_get(u, "action"));
+    int64_t v = 0;
+    int rc;
+    if (!action)
+        return kiln_err_set(err, KILN_EINVAL, "REST commit: an update needs \"action\"");
+    if (strcmp(action, "add-snapshot") == 0) {
+        kiln_lake_snapshot s;
+        memset(&s, 0, sizeof s);
+        if ((rc = kiln_lake__snapshot_from_json(txn->store, json_object_get(u, "snapshot"), &s, err)) != 0)
+            return rc;
+        return kiln_lake_txn_add_snapshot(txn, &s, err);
+    }
+    if (strcmp(action, "set-snapshot-ref") == 0) {
+        kiln_lake_ref r = {json_string_value(json_object_get(u, "ref-name")), KILN_LAKE_BRANCH, 0, -1, -1, -1};
+        const char *type = json_string_value(json_object_get(u, "type"));
+        if (!r.name || !type || (strcmp(type, "branch") && strcmp(type, "tag")))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: set-snapshot-ref needs ref-name and type branch|tag");
+        r.type = strcmp(type, "tag") == 0 ? KILN_LAKE_TAG : KILN_LAKE_BRANCH;
+        if ((rc = rest_i64(u, "snapshot-id", &r.snapshot_id, err)) != 0)
+            return rc;
+        if (json_is_integer(json_object_get(u, "min-snapshots-to-keep")))
+            r.min_snapshots_to_keep = json_integer_value(json_object_get(u, "min-snapshots-to-keep"));
+        if (json_is_integer(json_object_get(u, "max-snapshot-age-ms")))
+            r.max_snapshot_age_ms = json_integer_value(json_object_get(u, "max-snapshot-age-ms"));
+        if (json_is_integer(json_object_get(u, "max-ref-age-ms")))
+            r.max_ref_age_ms = json_integer_value(json_object_get(u, "max-ref-age-ms"));
+        return kiln_lake_txn_set_ref(txn, &r, err);
+    }
+    if (strcmp(action, "remove-snapshot-ref") == 0) {
+        const char *name = json_string_value(json_object_get(u, "ref-name"));
+        return name ? kiln_lake_txn_remove_ref(txn, name, err)
+                    : kiln_err_set(err, KILN_EINVAL, "REST commit: remove-snapshot-ref needs ref-name");
+    }
+    if (strcmp(action, "remove-snapshots") == 0) {
+        json_t *ids = json_object_get(u, "snapshot-ids");
+        if (!json_is_array(ids))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: remove-snapshots needs snapshot-ids");
+        size_t n = json_array_size(ids);
+        int64_t *arr = kiln_lake__alloc(txn->store, n * sizeof(int64_t));
+        if (!arr)
+            return OOM(err);
+        for (size_t i = 0; i < n; i++) {
+            if (!json_is_integer(json_array_get(ids, i)))
+                return kiln_err_set(err, KILN_EINVAL, "REST commit: snapshot-ids must be integers");
+            arr[i] = json_integer_value(json_array_get(ids, i));
+        }
+        return kiln_lake_txn_remove_snapshots(txn, arr, n, err);
+    }
+    if (strcmp(action, "set-properties") == 0) {
+        json_t *upd = json_object_get(u, "updates");
+        if (!json_is_object(upd))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: set-properties needs an \"updates\" object");
+        size_t n = json_object_size(upd), i = 0;
+        kiln_lake_kv *kv = kiln_lake__alloc(txn->store, n * sizeof(*kv));
+        const char *k;
+        json_t *val;
+        if (!kv)
+            return OOM(err);
+        json_object_foreach(upd, k, val) {
+            if (!json_is_string(val))
+                return kiln_err_set(err, KILN_EINVAL, "REST commit: property %s must be a string", k);
+            kv[i].key = k;
+            kv[i].value = json_string_value(val);
+            i++;
+        }
+        return kiln_lake_txn_set_properties(txn, kv, n, err);
+    }
+    if (strcmp(action, "remove-properties") == 0) {
+        json_t *rm = json_object_get(u, "removals");
+        if (!json_is_array(rm))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: remove-properties needs \"removals\"");
+        size_t n = json_array_size(rm);
+        const char **keys = kiln_lake__alloc(txn->store, n * sizeof(char *));
+        if (!keys)
+            return OOM(err);
+        for (size_t i = 0; i < n; i++)
+            if (!(keys[i] = json_string_value(json_array_get(rm, i))))
+                return kiln_err_set(err, KILN_EINVAL, "REST commit: removals must be strings");
+        return kiln_lake_txn_remove_properties(txn, keys, n, err);
+    }
+    if (strcmp(action, "add-schema") == 0 || strcmp(action, "add-spec") == 0) {
+        int schema = action[4] == 's' && action[5] == 'c';
+        json_t *obj = json_object_get(u, schema ? "schema" : "spec");
+        if (!json_is_object(obj))
+            return kiln_err_set(err, KILN_EINVAL, "REST commit: %s needs a \"%s\" object", action,
+                                schema ? "schema" : "spec");
+        char *text = json_dumps(obj, JSON_COMPACT);
+        if (!text)
+            return OOM(err);
+        if (schema) {
+            rc = kiln_lake_txn_add_schema_json(txn, text, err);
+        } else {
+            txn_up up = {.kind = UP_ADD_SPEC_JSON, .s1 = sdup(txn, text)};
+            rc = up.s1 ? push_up(txn, &up, err) : OOM(err);
+        }
+        free(text);
+        return rc;
+    }
+    if (strcmp(action, "set-current-schema") == 0) {
+        if ((rc = rest_i64(u, "schema-id", &v, err)) != 0)
+            return rc;
+        return kiln_lake_txn_set_current_schema(txn, (int32_t)v, err);
+    }
+    if (strcmp(action, "set-default-spec") == 0) {
+        if ((rc = rest_i64(u, "spec-id", &v, err)) != 0)
+            return rc;
+        return kiln_lake_txn_set_default_spec(txn, (int32_t)v, err);
+    }
+    if (strcmp(action, "upgrade-format-version") == 0) {
+        if ((rc = rest_i64(u, "format-version", &v, err)) != 0)
+            return rc;
+        if (v == 2)
+            return 0; /* every kiln commit writes v2 */
+        return kiln_err_set(err, KILN_EUNSUPP, "REST commit: format-version %lld is not supported (kiln writes 2)",
+                            (long long)v);
+    }
+    return kiln_err_set(err, KILN_EUNSUPP, "REST commit: update action \"%s\" is not supported", action);
+}
+
+int kiln_lake_txn_add_rest_json(kiln_lake_txn *txn, const char *requirements_json, const char *updates_json,
+                                kiln_err *err)
+{
+    json_t *reqs = NULL, *ups = NULL;
+    json_error_t je;
+    int rc = 0;
+    if (requirements_json && !(reqs = json_loads(requirements_json, 0, &je))) {
+        rc = kiln_err_set(err, KILN_EINVAL, "REST commit: requirements: bad JSON: %s", je.text);
+        goto done;
+    }
+    if (updates_json && !(ups = json_loads(updates_json, 0, &je))) {
+        rc = kiln_err_set(err, KILN_EINVAL, "REST commit: updates: bad JSON: %s", je.text);
+        goto done;
+    }
+    if ((reqs && !json_is_array(reqs)) || (ups && !json_is_array(ups))) {
+        rc = kiln_err_set(err, KILN_EINVAL, "REST commit: requirements and updates must be arrays");
+        goto done;
+    }
+    for (size_t i = 0; rc == 0 && reqs && i < json_array_size(reqs); i++)
+        rc = rest_requirement(txn, json_array_get(reqs, i), err);
+    for (size_t i = 0; rc == 0 && ups && i < json_array_size(ups); i++)
+        rc = rest_update(txn, json_array_get(ups, i), err);
+done:
+    json_decref(reqs);
+    json_decref(ups);
+    return rc;
 }
 
 /* ------------------------------------------------------------ DDL types */
@@ -1111,10 +1312,33 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
     case UP_WIDEN_COLUMN:
         rc = evolve(w, u, last_schema, err);
         return rc != 0 ? kiln_err_prefix(err, "table %s: ", tn) : 0;
-    case UP_ADD_SPEC: {
+    case UP_ADD_SPEC:
+    case UP_ADD_SPEC_JSON: {
         kiln_lake_spec spec = {0};
-        if ((rc = kiln_lake__spec_from_text(w, kiln_lake_meta_current_schema(w), u->s1, &spec, err)) != 0)
-            return kiln_err_prefix(err, "table %s: ", tn);
+        if (u->kind == UP_ADD_SPEC) {
+            if ((rc = kiln_lake__spec_from_text(w, kiln_lake_meta_current_schema(w), u->s1, &spec, err)) != 0)
+                return kiln_err_prefix(err, "table %s: ", tn);
+        } else {
+            json_t *j = json_loads(u->s1, 0, NULL);
+            rc = j ? kiln_lake__spec_fields_from_json(w, json_object_get(j, "fields"), &spec, 0, err)
+                   : kiln_err_set(err, KILN_EINVAL, "add-spec: bad JSON");
+            json_decref(j);
+            if (rc != 0)
+                return rc;
+            const kiln_lake_schema *cs = kiln_lake_meta_current_schema(w);
+            for (size_t f = 0; f < spec.nfields; f++) {
+                const kiln_lake_field *src = kiln_lake_schema_field(cs, spec.fields[f].source_id);
+                kiln_lake_type rt;
+                if (!src)
+                    return kiln_err_set(err, KILN_EINVAL, "add-spec: source-id %d is not in the current schema",
+                                        spec.fields[f].source_id);
+                if (spec.fields[f].transform.kind != KILN_LAKE_XF_UNKNOWN &&
+                    (rc = kiln_lake_transform_result(&rt, &spec.fields[f].transform, src->type, err)) != 0)
+                    return rc;
+                if (spec.fields[f].field_id > w->last_partition_id)
+                    w->last_partition_id = spec.fields[f].field_id;
+            }
+        }
         /* an equal spec already there is reused */
         for (size_t i = 0; i < w->nspecs; i++) {
             const kiln_lake_spec *o = &w->specs[i];

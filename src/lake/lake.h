@@ -450,6 +450,17 @@ int kiln_lake_txn_widen_column(kiln_lake_txn *txn, const char *path, const char 
 int kiln_lake_txn_add_spec(kiln_lake_txn *txn, const char *partition, kiln_err *err);
 int kiln_lake_txn_set_default_spec(kiln_lake_txn *txn, int32_t spec_id, kiln_err *err);
 
+/* Add requirements and updates given as Iceberg REST catalog JSON: the
+ * "requirements" and "updates" arrays of a CommitTableRequest (either may be
+ * NULL). Supported: every assert-* requirement (assert-create fails with
+ * KILN_ECONFLICT: the table exists) and the actions add-snapshot,
+ * set-snapshot-ref, remove-snapshot-ref, remove-snapshots, set-properties,
+ * remove-properties, add-schema, set-current-schema, add-spec,
+ * set-default-spec, upgrade-format-version (to 2). Anything else is
+ * KILN_EUNSUPP (REST 400); malformed input KILN_EINVAL. */
+int kiln_lake_txn_add_rest_json(kiln_lake_txn *txn, const char *requirements_json, const char *updates_json,
+                                kiln_err *err);
+
 /* Rebase hook: called after a lost race with the freshly loaded metadata as
  * the new base (kiln_lake_txn_base). It may inspect it, clear and rebuild the
  * txn (e.g. rewrite the manifest list with the new sequence number and

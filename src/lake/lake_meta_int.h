@@ -36,6 +36,10 @@ int kiln_lake__type_from_json(kiln_lake_meta *m, json_t *j, const kiln_lake_type
 int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst,
                              const kiln_lake_snapshot *src, kiln_err *err);
 json_t *kiln_lake__meta_to_json(const kiln_lake_meta *m);
+int kiln_lake__snapshot_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_snapshot *s, kiln_err *err);
+/* v1_ids: field-id may be absent (assigned 1000 + index). */
+int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec, int v1_ids,
+                                     kiln_err *err);
 
 /* Parse a type in DDL spelling ("list<string>", "struct<a:int>", "decimal(9,2)")
  * assigning fresh ids from *next_id. */

@@ -524,3 +524,89 @@ TEST(lake_txn, concurrent_processes_hadoop)
 {
     concurrent(KILN_LAKE_CATALOG_HADOOP);
 }
+
+static int rest_commit(kiln_lake_table *t, const char *reqs, const char *ups, kiln_err *err)
+{
+    kiln_lake_txn *txn = NULL;
+    int rc = kiln_lake_txn_begin(&txn, t, err);
+    if (rc == 0)
+        rc = kiln_lake_txn_add_rest_json(txn, reqs, ups, err);
+    if (rc == 0)
+        rc = kiln_lake_txn_commit(txn, NULL, NULL, err);
+    kiln_lake_txn_free(txn);
+    return rc;
+}
+
+TEST(lake_txn, rest_catalog_json)
+{
+    kiln_lake_catalog *c = open_cat(kt_tmpdir(), KILN_LAKE_CATALOG_SQLITE);
+    kiln_lake_table *t = new_table(c, "ns.t", "id long not null, ts timestamptz");
+    kiln_err err = {0};
+    CHECK(t);
+    char reqs[512], ups[2048];
+    const char *uuid = kiln_lake_table_meta(t)->table_uuid;
+    /* an append as a REST client sends it */
+    snprintf(reqs, sizeof reqs,
+             "[{\"type\":\"assert-table-uuid\",\"uuid\":\"%s\"},"
+             "{\"type\":\"assert-ref-snapshot-id\",\"ref\":\"main\",\"snapshot-id\":null}]",
+             uuid);
+    snprintf(ups, sizeof ups,
+             "[{\"action\":\"add-snapshot\",\"snapshot\":{\"snapshot-id\":42,\"sequence-number\":1,"
+             "\"timestamp-ms\":1700000000000,\"manifest-list\":\"file:///x/snap-42.avro\","
+             "\"summary\":{\"operation\":\"append\",\"added-records\":\"3\"},\"schema-id\":0}},"
+             "{\"action\":\"set-snapshot-ref\",\"ref-name\":\"main\",\"type\":\"branch\",\"snapshot-id\":42}]");
+    CHECK_OK(rest_commit(t, reqs, ups, &err), &err);
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    CHECK_EQ_INT(m->current_snapshot_id, 42);
+    CHECK_EQ_INT(m->last_sequence_number, 1);
+    CHECK_STR(kiln_lake_meta_snapshot(m, 42)->operation, "append");
+    /* the same requirements now fail: main exists */
+    CHECK(rest_commit(t, reqs, "[]", &err) == KILN_ECONFLICT);
+    CHECK(strstr(err.msg, "assert-ref-snapshot-id"));
+    /* properties, schema, spec, tag */
+    CHECK_OK(rest_commit(t, "[{\"type\":\"assert-current-schema-id\",\"current-schema-id\":0},"
+                            "{\"type\":\"assert-last-assigned-field-id\",\"last-assigned-field-id\":2},"
+                            "{\"type\":\"assert-default-spec-id\",\"default-spec-id\":0}]",
+                         "[{\"action\":\"set-properties\",\"updates\":{\"a\":\"1\",\"b\":\"2\"}},"
+                         "{\"action\":\"remove-properties\",\"removals\":[\"a\"]},"
+                         "{\"action\":\"add-schema\",\"schema\":{\"type\":\"struct\",\"schema-id\":1,\"fields\":["
+                         "{\"id\":1,\"name\":\"id\",\"required\":true,\"type\":\"long\"},"
+                         "{\"id\":2,\"name\":\"ts\",\"required\":false,\"type\":\"timestamptz\"},"
+                         "{\"id\":3,\"name\":\"n\",\"required\":false,\"type\":\"int\"}]},\"last-column-id\":3},"
+                         "{\"action\":\"set-current-schema\",\"schema-id\":-1},"
+                         "{\"action\":\"add-spec\",\"spec\":{\"spec-id\":1,\"fields\":[{\"name\":\"ts_day\","
+                         "\"transform\":\"day\",\"source-id\":2,\"field-id\":1000}]}},"
+                         "{\"action\":\"set-default-spec\",\"spec-id\":-1},"
+                         "{\"action\":\"set-snapshot-ref\",\"ref-name\":\"t1\",\"type\":\"tag\",\"snapshot-id\":42,"
+                         "\"max-ref-age-ms\":1000},"
+                         "{\"action\":\"upgrade-format-version\",\"format-version\":2}]",
+                         &err),
+             &err);
+    m = kiln_lake_table_meta(t);
+    CHECK(kiln_lake_meta_property(m, "a") == NULL);
+    CHECK_STR(kiln_lake_meta_property(m, "b"), "2");
+    CHECK_EQ_INT(m->current_schema_id, 1);
+    CHECK_EQ_INT(m->last_column_id, 3);
+    CHECK_EQ_INT(m->default_spec_id, 1);
+    CHECK_EQ_INT(m->last_partition_id, 1000);
+    CHECK_STR(kiln_lake_meta_default_spec(m)->fields[0].transform.text, "day");
+    CHECK(kiln_lake_meta_ref(m, "t1")->type == KILN_LAKE_TAG);
+    CHECK_EQ_INT(kiln_lake_meta_ref(m, "t1")->max_ref_age_ms, 1000);
+    /* remove the tag and the snapshot is still protected by main */
+    CHECK_OK(rest_commit(t, NULL, "[{\"action\":\"remove-snapshot-ref\",\"ref-name\":\"t1\"}]", &err), &err);
+    CHECK(kiln_lake_meta_ref(kiln_lake_table_meta(t), "t1") == NULL);
+    CHECK(rest_commit(t, NULL, "[{\"action\":\"remove-snapshots\",\"snapshot-ids\":[42]}]", &err) == KILN_ECONFLICT);
+    /* a spec with a transform that does not fit its source */
+    CHECK(rest_commit(t, NULL, "[{\"action\":\"add-spec\",\"spec\":{\"fields\":[{\"name\":\"x\",\"transform\":\"hour\","
+                               "\"source-id\":3,\"field-id\":1001}]}}]",
+                      &err) == KILN_EINVAL);
+    /* unsupported / malformed */
+    CHECK(rest_commit(t, NULL, "[{\"action\":\"set-location\",\"location\":\"file:///elsewhere\"}]", &err) ==
+          KILN_EUNSUPP);
+    CHECK(rest_commit(t, "[{\"type\":\"assert-something\"}]", NULL, &err) == KILN_EUNSUPP);
+    CHECK(rest_commit(t, "{}", NULL, &err) == KILN_EINVAL);
+    CHECK(rest_commit(t, NULL, "[{\"action\":\"set-current-schema\"}]", &err) == KILN_EINVAL);
+    CHECK(rest_commit(t, "[{\"type\":\"assert-create\"}]", NULL, &err) == KILN_ECONFLICT);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+}
