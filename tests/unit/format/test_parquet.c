@@ -1035,3 +1035,43 @@ TEST(parquet, row_groups_cut_by_bytes)
     kiln_parquet_reader_free(r);
     kiln_parquet_file_stats_free(&st);
 }
+
+/* Every allocation in a write and a read may fail: each failure must come
+ * back as an error (no crash, no leak under ASan). */
+TEST(parquet, allocation_failures)
+{
+    char path[512];
+    kiln_err err = {0};
+    snprintf(path, sizeof path, "%s/af.parquet", kt_tmpdir());
+    int failures = 0, successes = 0;
+    for (long k = 0; k < 400; k += 3) {
+        kiln_alloc_fail_after(k);
+        kiln_parquet_write_opts o;
+        kiln_parquet_write_opts_init(&o);
+        o.page_bytes = 512;
+        int rc = write_file(path, &all_schema, 300, NULLS_SOME, 0, &o, NULL, &err);
+        kiln_alloc_fail_after(-1);
+        if (rc) {
+            failures++;
+            continue;
+        }
+        successes++;
+    }
+    CHECK(failures > 50);
+    /* a good file, then reads under failing allocations */
+    CHECK_OK(write_file(path, &all_schema, 300, NULLS_SOME, 0, NULL, NULL, &err), &err);
+    for (long k = 0; k < 300; k += 2) {
+        kiln_alloc_fail_after(k);
+        kiln_parquet_reader *r = NULL;
+        int rc = kiln_parquet_reader_open(&r, path, NULL, &err);
+        if (rc == 0) {
+            const kiln_batch *b;
+            while ((rc = kiln_parquet_reader_next(r, &b, &err)) == 1)
+                ;
+            kiln_parquet_reader_free(r);
+        }
+        kiln_alloc_fail_after(-1);
+        CHECK(rc <= 0);
+    }
+    (void)successes;
+}
