@@ -28,11 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages for the independent readers used by tests and benchmarks
-# (DuckDB, a Parquet reader of another lineage, an Avro reader).
+# (DuckDB, hyparquet, avsc, icebird). Reinstalled whenever package.json or
+# the lock file changes (a stamp inside node_modules records their hash).
 here="$(cd "$(dirname "$0")/.." && pwd)"
-if [ ! -d "$here/tests/node/node_modules/@duckdb/node-api" ] || \
-   [ ! -d "$here/tests/node/node_modules/hyparquet" ] || \
-   [ ! -d "$here/tests/node/node_modules/avsc" ]; then
+node_dir="$here/tests/node"
+want="$(cat "$node_dir/package.json" "$node_dir/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+have="$(cat "$node_dir/node_modules/.kiln-stamp" 2>/dev/null || true)"
+if [ "$want" != "$have" ]; then
   echo "deps: installing npm test tools into tests/node" >&2
-  (cd "$here/tests/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" > "$node_dir/node_modules/.kiln-stamp"
 fi
