@@ -30,9 +30,9 @@ static const char usage[] =
     "them, one Iceberg commit each.\n"
     "\n"
     "options:\n"
-    "  --warehouse DIR  Iceberg warehouse (SQLite catalog) whose tables to expose;\n"
-    "                default $KILN_WAREHOUSE, else ./warehouse when that\n"
-    "                directory exists, else none\n"
+    "  --warehouse DIR  Iceberg warehouse (SQLite catalog) whose tables to expose,\n"
+    "                created if missing; default $KILN_WAREHOUSE, else ./warehouse\n"
+    "                when that directory exists, else none\n"
     "  --no-warehouse  expose no Iceberg tables even if one is found\n"
     "  --db FILE     a SQLite database file (created if missing); default: an\n"
     "                in-memory database that is gone when kiln exits\n"
@@ -109,12 +109,7 @@ static int run_sql(int argc, char **argv)
             warehouse = "warehouse";
     }
     if (warehouse && !no_wh) {
-        struct stat st;
-        if (stat(warehouse, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            kiln_err_set(&err, KILN_ENOTFOUND, "%s: no such warehouse directory", warehouse);
-            rc = kiln_cli_fail(&err);
-            goto done;
-        }
+        /* an explicit warehouse is created when missing (as kiln table does) */
         if (kiln_sql_lake_attach(db, warehouse, &err) != 0) {
             rc = kiln_cli_fail(&err);
             goto done;

@@ -10,6 +10,9 @@
  *                           header first, values joined by '|'
  *   -- error: NAME          SQL that must fail, then "-- expect:" and lines
  *                           that must each appear in the error message
+ *
+ * A file whose name starts with "iceberg" runs with a fresh, empty Iceberg
+ * warehouse attached (kiln_sql_lake_attach) under the test's temp dir.
  */
 #include "harness/harness.h"
 #include "sql/sql.h"
@@ -174,6 +177,20 @@ static int run_sqltest(const char *full, const char *path, kiln_buf *rep, int *n
         kiln_buf_printf(rep, NULL, "%s: %s\n", path, err.msg);
         kiln_free(text);
         return 1;
+    }
+    /* files named iceberg*.sqltest get a fresh empty warehouse */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (strncmp(base, "iceberg", 7) == 0) {
+        char *wh = kiln_sprintf("%s/wh_%s", kt_tmpdir(), base);
+        int arc = kiln_sql_lake_attach(db, wh, &err);
+        kiln_free(wh);
+        if (arc != 0) {
+            kiln_buf_printf(rep, NULL, "%s: warehouse: %s\n", path, err.msg);
+            kiln_sql_db_close(db);
+            kiln_free(text);
+            return 1;
+        }
     }
     block b = {0};
     int open = 0, lineno = 0;
