@@ -10,6 +10,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define TEXT_FLUSH (1u << 20)
 
@@ -20,7 +23,7 @@ typedef struct text_sink {
     char *path, *tmp;
     const kiln_schema *schema;
     kiln_buf out;
-    uint64_t written;
+    uint64_t written, synced;
     int64_t last_ts;
     char last_ts_str[32];
 } text_sink;
@@ -39,6 +42,11 @@ static int flush_out(text_sink *s, kiln_err *err)
     }
     s->written += s->out.len;
     kiln_buf_reset(&s->out);
+    /* start writeback now (no wait) so the fsync at commit has little left */
+    if (s->written - s->synced >= ((uint64_t)8 << 20)) {
+        sync_file_range(s->fd, (off64_t)s->synced, (off64_t)(s->written - s->synced), SYNC_FILE_RANGE_WRITE);
+        s->synced = s->written;
+    }
     return 0;
 }
 
@@ -106,13 +114,32 @@ static int put_scalar(text_sink *s, const kiln_col *col, size_t r, kiln_err *err
     return 0;
 }
 
+/* Does a CSV field need quoting (',', '"', CR, LF)? 16 bytes at a time. */
+static int csv_needs_quotes(const char *p, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'),
+                  cr = _mm_set1_epi8('\r');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        if (_mm_movemask_epi8(m))
+            return 1;
+    }
+#endif
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == ',' || c == '"' || c == '\n' || c == '\r')
+            return 1;
+    }
+    return 0;
+}
+
 static int csv_str(text_sink *s, const char *p, size_t n, kiln_err *err)
 {
-    int need = n == 0;
-    for (size_t i = 0; i < n && !need; i++) {
-        char c = p[i];
-        need = c == ',' || c == '"' || c == '\n' || c == '\r';
-    }
+    int need = n == 0 || csv_needs_quotes(p, n);
     if (!need)
         return kiln_buf_append(&s->out, p, n, err);
     int rc = kiln_buf_reserve(&s->out, 2 * n + 2, err);

@@ -36,25 +36,12 @@ static inline const char *find_quote_or_bs(const char *p, const char *end)
     return p;
 }
 
-/* Position of the first '"', '{', '}', '[' or ']' in [p, end), or end. */
-static inline const char *find_structural(const char *p, const char *end)
+/* find_structural plus '\\' (the reference skipper only; plain bytes). */
+static const char *find_structural_bs(const char *p, const char *end)
 {
-#ifdef HAVE_SSE2
-    const __m128i q = _mm_set1_epi8('"'), open = _mm_set1_epi8(0x7b), close = _mm_set1_epi8(0x7d),
-                  low = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        __m128i f = _mm_or_si128(v, low); /* '[' 0x5b -> 0x7b, ']' 0x5d -> 0x7d */
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)));
-        unsigned mm = (unsigned)_mm_movemask_epi8(m);
-        if (mm)
-            return p + __builtin_ctz(mm);
-        p += 16;
-    }
-#endif
     while (p < end) {
         char c = *p;
-        if (c == '"' || c == '{' || c == '}' || c == '[' || c == ']')
+        if (c == '"' || c == '{' || c == '}' || c == '[' || c == ']' || c == '\\')
             return p;
         p++;
     }
@@ -80,15 +67,19 @@ const char *kiln_json_str_skip(const char *p, const char *end, const char **why)
     }
 }
 
-const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+const char *kiln_json__skip_rest_ref(const char *p, const char *end, int depth, const char **why)
 {
     while (depth > 0) {
-        p = find_structural(p, end);
+        p = find_structural_bs(p, end);
         if (p >= end) {
             *why = "truncated JSON (unclosed object or array)";
             return NULL;
         }
         char c = *p;
+        if (c == '\\') { /* invalid outside a string; skipped like an escape, as the block skipper does */
+            p += 2;
+            continue;
+        }
         if (c == '"') {
             p = kiln_json_str_skip(p, end, why);
             if (!p)
@@ -107,6 +98,126 @@ const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const
     }
     return p;
 }
+
+#ifdef HAVE_SSE2
+/* Bit masks of one 64-byte block: quotes, backslashes, openers, closers. */
+static inline void block_masks(const char *p, uint64_t *q, uint64_t *bs, uint64_t *op, uint64_t *cl)
+{
+    const __m128i Q = _mm_set1_epi8('"'), B = _mm_set1_epi8('\\'), O = _mm_set1_epi8(0x7b), C = _mm_set1_epi8(0x7d),
+                  low = _mm_set1_epi8(0x20);
+    uint64_t mq = 0, mb = 0, mo = 0, mc = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        __m128i f = _mm_or_si128(v, low); /* '[' -> '{', ']' -> '}' */
+        mq |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, Q)) << (16 * i);
+        mb |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, B)) << (16 * i);
+        mo |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(f, O)) << (16 * i);
+        mc |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(f, C)) << (16 * i);
+    }
+    *q = mq;
+    *bs = mb;
+    *op = mo;
+    *cl = mc;
+}
+
+/* SWAR popcount: baseline x86-64 has no POPCNT instruction and the libgcc
+ * call showed up in profiles. */
+static inline int pop64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (int)((x * 0x0101010101010101ull) >> 56);
+}
+
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
+/* The block skipper: 64 bytes at a time, strings found by a prefix XOR of
+ * the unescaped quotes (as in simdjson's stage 1), brackets counted with
+ * popcount; only a block where the depth can reach zero is walked bit by
+ * bit. The tail is copied into a space-padded block, so nothing past end
+ * is read. */
+const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+{
+    uint64_t in_str = 0;   /* all ones when the block starts inside a string */
+    uint64_t esc_next = 0; /* 1 when the block's first byte is escaped */
+    char pad[64];
+    while (p < end) {
+        const char *blk = p;
+        size_t left = (size_t)(end - p);
+        if (left < 64) {
+            memset(pad, ' ', sizeof pad);
+            memcpy(pad, p, left);
+            blk = pad;
+        }
+        uint64_t q, bs, op, cl;
+        block_masks(blk, &q, &bs, &op, &cl);
+        uint64_t escaped = 0;
+        if (bs | esc_next) {
+            uint64_t b = bs;
+            if (esc_next) {
+                escaped = 1;
+                b &= ~(uint64_t)1;
+            }
+            esc_next = 0;
+            while (b) {
+                int i = __builtin_ctzll(b);
+                b &= b - 1;
+                if (i == 63) {
+                    esc_next = 1;
+                } else {
+                    escaped |= (uint64_t)1 << (i + 1);
+                    b &= ~((uint64_t)1 << (i + 1));
+                }
+            }
+        }
+        q &= ~escaped;
+        uint64_t instr = prefix_xor(q) ^ in_str;
+        in_str = (uint64_t)0 - (instr >> 63);
+        op &= ~(instr | escaped);
+        cl &= ~(instr | escaped);
+        int nc = cl ? pop64(cl) : 0;
+        if (nc < depth) {
+            depth += (op ? pop64(op) : 0) - nc;
+            if (depth > KILN_JSON_MAX_DEPTH) {
+                *why = "nesting deeper than 100000";
+                return NULL;
+            }
+        } else {
+            uint64_t sm = op | cl;
+            while (sm) {
+                int i = __builtin_ctzll(sm);
+                sm &= sm - 1;
+                if ((op >> i) & 1) {
+                    if (++depth > KILN_JSON_MAX_DEPTH) {
+                        *why = "nesting deeper than 100000";
+                        return NULL;
+                    }
+                } else if (--depth == 0) {
+                    return p + i + 1;
+                }
+            }
+        }
+        p += left < 64 ? left : 64;
+    }
+    *why = in_str ? "truncated string" : "truncated JSON (unclosed object or array)";
+    return NULL;
+}
+#else
+const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+{
+    return kiln_json__skip_rest_ref(p, end, depth, why);
+}
+#endif
 
 static int is_num_char(char c)
 {

@@ -42,6 +42,9 @@ const char *kiln_json_skip_value(const char *p, const char *end, const char **wh
 /* p just inside an object or array that is `depth` levels deep (1 = inside
  * the outermost): past the bracket that closes depth 1. */
 const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why);
+/* The same, byte by byte (the reference the fuzz target checks the block
+ * skipper against; not for production use). */
+const char *kiln_json__skip_rest_ref(const char *p, const char *end, int depth, const char **why);
 /* An int64 written as a JSON number (integral) or as a string of digits
  * ("45193154559"), optional leading '-'. Out of range is an error. */
 const char *kiln_json_parse_i64(const char *p, const char *end, int64_t *out, const char **why);

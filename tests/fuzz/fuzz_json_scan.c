@@ -53,6 +53,18 @@ int kiln_fuzz_json_scan(const uint8_t *d, size_t n)
         check_pos(q, s, e);
         p = q && q > p ? q : p + 1;
     }
+    /* 1b. the block skipper agrees with the byte-by-byte reference */
+    for (const char *b = s; b < e; b++) {
+        if (*b != '{' && *b != '[')
+            continue;
+        const char *w1, *w2;
+        const char *x = kiln_json_skip_rest(b + 1, e, 1, &w1), *y = kiln_json__skip_rest_ref(b + 1, e, 1, &w2);
+        if (x != y)
+            fz_abort("block skipper and reference skipper disagree");
+        check_pos(x, s, e);
+        if (b - s > 256)
+            break;
+    }
     /* 2. object walk from the first '{' */
     const char *o = memchr(s, '{', n);
     if (o) {
