@@ -636,6 +636,12 @@ static int same_partition(const kiln_lake_datafile *a, const kiln_lake_datafile 
 
 int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred, kiln_err *err)
 {
+    return kiln_lake__plan_new_ex(out, view, pred, NULL, NULL, err);
+}
+
+int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred,
+                           int (*keep)(void *ctx, const kiln_lake_manifest *m), void *keep_ctx, kiln_err *err)
+{
     int rc = 0;
     kiln_lake_plan *p = kiln_calloc(1, sizeof *p);
     KILN_VEC(kiln_lake_entry *) deletes = {0};
@@ -656,7 +662,8 @@ int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const k
     for (size_t i = 0; i < p->nmanifests; i++) {
         const kiln_lake_manifest *m = &p->manifests[i];
         const kiln_lake_pspec *spec = kiln_lake_view_spec(view, m->spec_id);
-        if (m->content == 0 && pred && !kiln_lake_pred_may_match_summary(pred, spec, m)) {
+        if (m->content == 0 && ((pred && !kiln_lake_pred_may_match_summary(pred, spec, m)) ||
+                                (keep && !keep(keep_ctx, m)))) {
             p->stats.manifests_pruned++;
             continue;
         }

@@ -762,6 +762,52 @@ static int in_group(const kiln_lake_writer *w, const kiln_lake_entry *e, const g
     return part_equal(w->spec, e->df.partition, g->part);
 }
 
+/* May manifest m (by its partition summaries) hold files of partition g? */
+static int manifest_may_hold(const kiln_lake_writer *w, const kiln_lake_manifest *m, const group *g)
+{
+    int nf = w->spec ? w->spec->nfields : 0;
+    if (nf == 0 || m->spec_id != w->spec->spec_id || m->npartitions != nf)
+        return 1;
+    for (int k = 0; k < nf; k++) {
+        const kiln_lake_psummary *s = &m->partitions[k];
+        const kiln_lake_value *v = &g->part[k];
+        kiln_type t = w->spec->fields[k].result_type;
+        if (v->is_null) {
+            if (!s->contains_null)
+                return 0;
+            continue;
+        }
+        if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE)
+            continue;
+        kiln_lake_value lo, hi;
+        if (!s->lower && !s->upper && s->contains_null)
+            return 0; /* only nulls in this manifest */
+        if (s->lower && kiln_lake_value_from_bound(t, s->lower, s->lower_len, &lo) == 0 &&
+            kiln_lake_value_cmp(t, v, &lo) < 0)
+            return 0;
+        if (s->upper && kiln_lake_value_from_bound(t, s->upper, s->upper_len, &hi) == 0 &&
+            kiln_lake_value_cmp(t, v, &hi) > 0)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct keep_ctx {
+    const kiln_lake_writer *w;
+    const group *const *groups;
+    size_t ngroups;
+} keep_ctx;
+
+/* Plan filter: read a data manifest only if it may hold a partition of groups. */
+static int keep_manifest(void *ctx, const kiln_lake_manifest *m)
+{
+    const keep_ctx *kc = ctx;
+    for (size_t i = 0; i < kc->ngroups; i++)
+        if (manifest_may_hold(kc->w, m, kc->groups[i]))
+            return 1;
+    return 0;
+}
+
 static int remove_entry(kiln_lake_writer *w, const kiln_lake_entry *e, kiln_err *err)
 {
     kiln_lake_entry c = *e;
@@ -1020,6 +1066,12 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         for (size_t i = 0; i < nm; i++) {
             const kiln_lake_manifest *m = &ms[i];
             int need_read = m->content == 0 && (w->removed.len || w->check_touched);
+            if (need_read && w->check_touched) {
+                /* removed files all lie in touched partitions: skip manifests
+                 * whose partition summaries rule every touched partition out */
+                keep_ctx kc = {w, (const group *const *)w->touched.items, w->touched.len};
+                need_read = keep_manifest(&kc, m);
+            }
             if (!need_read) {
                 if (m->added_files == 0 && m->existing_files == 0)
                     continue; /* no live files */
@@ -1303,9 +1355,11 @@ int kiln_lake_writer_commit(kiln_lake_writer *w, kiln_lake_write_result *result,
                 goto done;
         }
     }
-    if (w->opts.mode != KILN_LAKE_WRITE_APPEND && w->view.snapshot_id >= 0 &&
-        (rc = kiln_lake_plan_new(&plan, &w->view, NULL, err)))
-        goto done;
+    if (w->opts.mode != KILN_LAKE_WRITE_APPEND && w->view.snapshot_id >= 0) {
+        keep_ctx kc = {w, (const group *const *)list.items, list.len};
+        if ((rc = kiln_lake__plan_new_ex(&plan, &w->view, NULL, keep_manifest, &kc, err)))
+            goto done;
+    }
     for (size_t i = 0; i < list.len; i++) {
         group *g = list.items[i];
         switch (w->opts.mode) {
@@ -1484,7 +1538,8 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
     plan = NULL;
     if (w->touched.len) {
         kiln_lake_plan *all = NULL;
-        if ((rc = kiln_lake_plan_new(&all, &w->view, NULL, err)))
+        keep_ctx kc = {w, (const group *const *)w->touched.items, w->touched.len};
+        if ((rc = kiln_lake__plan_new_ex(&all, &w->view, NULL, keep_manifest, &kc, err)))
             goto done;
         rc = note_touched(w, all, err);
         kiln_lake_plan_free(all);

@@ -275,6 +275,11 @@ typedef struct kiln_lake_plan kiln_lake_plan;
  * kiln_lake_plan_free. */
 int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred,
                        kiln_err *err);
+/* Module-internal: as kiln_lake_plan_new, but data manifests for which
+ * keep(ctx, manifest) returns 0 are skipped unread (writers use it to read
+ * only the manifests that may hold the partitions they touch). */
+int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred,
+                           int (*keep)(void *ctx, const kiln_lake_manifest *m), void *ctx, kiln_err *err);
 size_t kiln_lake_plan_ntasks(const kiln_lake_plan *p);
 const kiln_lake_task *kiln_lake_plan_task(const kiln_lake_plan *p, size_t i);
 const kiln_lake_plan_stats *kiln_lake_plan_stats_get(const kiln_lake_plan *p);
