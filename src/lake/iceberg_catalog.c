@@ -14,7 +14,8 @@
  *   removed and the directory fsync'd. Whoever links v<N+1> wins.
  * - SQLite catalog: the tables iceberg_tables / iceberg_namespace_properties
  *   follow the Iceberg JDBC catalog's shape (catalog_name 'kiln') so
- *   PyIceberg's SqlCatalog can open catalog.db. A commit holds the database
+ *   JDBC-catalog readers (e.g. PyIceberg's SqlCatalog; untested here) can
+ *   open catalog.db. A commit holds the database
  *   write lock (BEGIN IMMEDIATE) around: check metadata_location = old,
  *   link v<N+1>, UPDATE ... WHERE metadata_location = old, write the hint,
  *   COMMIT. If the process dies after the link but before COMMIT, the row
