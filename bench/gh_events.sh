@@ -39,7 +39,7 @@ GZ_MB=$(du -cm "${FILES[@]}" | tail -1 | cut -f1)
 # run NAME CMD... : wall seconds and peak RSS (KB) of one run, appended to $WORK/NAME
 run() {
   local name="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || {
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/t" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || {
     echo "$name failed:"; tail -5 "$WORK/$name.err"; exit 1; }
   cat "$WORK/t" >>"$WORK/$name"
 }
@@ -53,15 +53,17 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 JSON_MB=$(awk '{printf "%.0f", $1/1e6}' "$WORK/gunzip.out")
-kt=$(cut -d' ' -f1 "$WORK/kiln" | median); km=$(cut -d' ' -f2 "$WORK/kiln" | median)
-gt=$(cut -d' ' -f1 "$WORK/gunzip" | median); gm=$(cut -d' ' -f2 "$WORK/gunzip" | median)
-dt=$(cut -d' ' -f1 "$WORK/duckdb" | median); dm=$(cut -d' ' -f2 "$WORK/duckdb" | median)
+cpu() { awk '{printf "%.2f\n", $3 + $4}' "$1" | median; }
+kt=$(cut -d' ' -f1 "$WORK/kiln" | median); km=$(cut -d' ' -f2 "$WORK/kiln" | median); kc=$(cpu "$WORK/kiln")
+gt=$(cut -d' ' -f1 "$WORK/gunzip" | median); gm=$(cut -d' ' -f2 "$WORK/gunzip" | median); gc=$(cpu "$WORK/gunzip")
+dt=$(cut -d' ' -f1 "$WORK/duckdb" | median); dm=$(cut -d' ' -f2 "$WORK/duckdb" | median); dc=$(cpu "$WORK/duckdb")
 kpush=$(awk '$1=="total"{print $6" pushes, "$7" commits"}' "$WORK/kiln.out")
 echo "input: ${#FILES[@]} hour files, $GZ_MB MB gz, $JSON_MB MB JSON ($kpush); $THREADS threads; median of $RUNS runs"
-printf '  %-34s %8s s  %7s MB peak\n' "kiln job gh-events (csv)" "$kt" "$((km / 1024))"
-printf '  %-34s %8s s  %7s MB peak\n' "DuckDB read_ndjson -> csv" "$dt" "$((dm / 1024))"
-printf '  %-34s %8s s  %7s MB peak\n' "ISA-L decompression alone" "$gt" "$((gm / 1024))"
-awk -v k="$kt" -v d="$dt" -v g="$gt" -v m="$km" -v j="$JSON_MB" 'BEGIN {
-  printf "  kiln vs DuckDB: %.1fx faster (target >= 3x)\n", d / k;
-  printf "  kiln / decompression: %.2fx (target <= 1.5x)\n", k / g;
+echo "  (wall = elapsed seconds; cpu = user+sys seconds over all threads, steadier on a busy machine)"
+printf '  %-34s %7s s wall %7s s cpu %6s MB peak\n' "kiln job gh-events (csv)" "$kt" "$kc" "$((km / 1024))"
+printf '  %-34s %7s s wall %7s s cpu %6s MB peak\n' "DuckDB read_ndjson -> csv" "$dt" "$dc" "$((dm / 1024))"
+printf '  %-34s %7s s wall %7s s cpu %6s MB peak\n' "ISA-L decompression alone" "$gt" "$gc" "$((gm / 1024))"
+awk -v k="$kt" -v d="$dt" -v g="$gt" -v m="$km" -v j="$JSON_MB" -v kc="$kc" -v dc="$dc" -v gc="$gc" 'BEGIN {
+  printf "  kiln vs DuckDB: %.1fx faster wall, %.1fx less cpu (target >= 3x)\n", d / k, dc / kc;
+  printf "  kiln / decompression: %.2fx wall, %.2fx cpu (target <= 1.5x)\n", k / g, kc / gc;
   printf "  kiln peak RSS: %.0f MB (target <= 256 MB); kiln %.0f MB/s of JSON\n", m / 1024, j / k }'
