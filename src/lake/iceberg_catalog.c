@@ -372,6 +372,13 @@ static int hadoop_current_version(const char *dir)
     }
     kiln_free(hint);
     kiln_free(data);
+    if (v > 0) {
+        /* a hint naming a missing file (damaged or hand-edited) is ignored */
+        char *cur = meta_path(dir, v);
+        if (!file_exists(cur))
+            v = 0;
+        kiln_free(cur);
+    }
     if (v == 0) {
         /* no hint: list the directory */
         char *mdir = kiln_sprintf("%s/metadata", dir);

@@ -244,6 +244,12 @@ TEST(lake_catalog, hadoop_catalog)
     CHECK_EQ_INT(kiln_lake_table_version(t2), 2);
     kiln_lake_table_free(t2);
     t2 = NULL;
+    /* a hint naming a missing version: the listing wins */
+    kt_write_file(hint, "9", 1);
+    CHECK_OK(kiln_lake_table_load(&t2, c, "ns.t", &err), &err);
+    CHECK_EQ_INT(kiln_lake_table_version(t2), 2);
+    kiln_lake_table_free(t2);
+    t2 = NULL;
     CHECK(kiln_lake_table_drop(c, "ns.t", 0, &err) == KILN_EINVAL);
     CHECK_OK(kiln_lake_table_drop(c, "ns.t", 1, &err), &err);
     CHECK(kiln_lake_table_load(&t2, c, "ns.t", &err) == KILN_ENOTFOUND);
