@@ -38,6 +38,18 @@ out=$("$KILN_BIN" table scan "${EQ[@]}" --columns id,name | tail -n +2 | sort)
 EQP=(--metadata "$FIX/equality_deletes/warehouse/mydb/mytable_partitioned/metadata/v6.metadata.json" --remap "data/persistent/=$FIX/")
 out=$("$KILN_BIN" table scan "${EQP[@]}" --columns id,name | tail -n +2 | sort)
 [ "$out" = "$(printf '1,a\n4,d\n5,e')" ] || fail "mytable_partitioned after equality deletes: $out"
+# the same rows from an independent evaluation (avsc + DuckDB, the spec's
+# delete rules applied in JavaScript)
+for t in mytable mytable_partitioned; do
+  T=$FIX/equality_deletes/warehouse/mydb/$t
+  "$KILN_BIN" table scan --metadata "$T/metadata/v$(cat "$T/metadata/version-hint.text").metadata.json" \
+    --remap "data/persistent/=$FIX/" --format ndjson >"$tmp/$t.ndjson"
+  (cd "$NODE_DIR" && node lakedata_eqdel.mjs "$T" "data/persistent/=$FIX/" "$tmp/$t.ndjson") \
+    || fail "$t: kiln and the independent evaluation differ"
+done
+"$KILN_BIN" table scan "${PI[@]}" --format ndjson >"$tmp/pi.ndjson"
+(cd "$NODE_DIR" && node lakedata_eqdel.mjs "$FIX/partition_integer" "data/persistent/=$FIX/" "$tmp/pi.ndjson") \
+  || fail "partition_integer: kiln and the independent evaluation differ"
 # pruning: name = 'e' skips the manifest of partitions a-d by its partition
 # summary and file f by its partition value
 "$KILN_BIN" table scan "${EQP[@]}" --where "name = 'e'" --stats >/dev/null 2>"$tmp/stats"
@@ -54,6 +66,12 @@ for t in events types; do
 done
 "$KILN_BIN" table --warehouse "$WH" scan db.events --ref dev --format ndjson >"$tmp/dev.ndjson"
 (cd "$NODE_DIR" && node lakedata_icebird.mjs "$WH/db/events" "$tmp/dev.ndjson" --ref dev) || fail "icebird disagrees on branch dev"
+# CSV quoting, a where on a non-projected column, files listing
+out=$("$KILN_BIN" table --warehouse "$WH" scan db.types --columns i,s --where "i = 1 and dt >= '2024-01-01'")
+[ "$out" = "$(printf 'i,s\n1,"v1-1, ""q"""')" ] || fail "CSV quoting: $out"
+nfiles=$("$KILN_BIN" table --warehouse "$WH" files db.events --json | grep -c '"content":"data"')
+want=$(node -e 'const fs=require("fs");const d=process.argv[1];const v=fs.readFileSync(d+"/metadata/version-hint.text","utf8").trim();const m=JSON.parse(fs.readFileSync(d+"/metadata/v"+v+".metadata.json","utf8"));const s=m.snapshots.find(x=>x["snapshot-id"]===m["current-snapshot-id"]);console.log(s.summary["total-data-files"])' "$WH/db/events")
+[ "$nfiles" -eq "$want" ] || fail "files lists $nfiles data files, summary says $want"
 first=$(node -e 'const fs=require("fs");const d=process.argv[1];const v=fs.readFileSync(d+"/metadata/version-hint.text","utf8").trim();const m=JSON.parse(fs.readFileSync(d+"/metadata/v"+v+".metadata.json","utf8"));console.log(m.snapshots[0]["snapshot-id"])' "$WH/db/events")
 "$KILN_BIN" table --warehouse "$WH" scan db.events --as-of "$first" --format ndjson >"$tmp/first.ndjson"
 [ "$(wc -l <"$tmp/first.ndjson")" -eq 5 ] || fail "time travel to $first: $(wc -l <"$tmp/first.ndjson") rows, want 5"
