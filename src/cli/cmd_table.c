@@ -879,6 +879,14 @@ static int sub_expire(kiln_table_cli *cli, int argc, char **argv)
         }
         o.retain_last = (int)x;
     }
+    size_t nfiles = 0;
+#ifdef KILN_LAKE_DATA_H
+    /* the data half deletes manifest lists, manifests and data files
+     * reachable only from the expired snapshots */
+    o.on_expired = kiln_lake_expire_delete_files;
+    o.ctx = &nfiles;
+    o.delete_manifest_lists = 0;
+#endif
     if (o.dry_run)
         o.delete_manifest_lists = 0;
     if (kiln_lake_expire(t, &o, &ids, &n, &err) != 0) {
@@ -889,11 +897,13 @@ static int sub_expire(kiln_table_cli *cli, int argc, char **argv)
         printf("{\"dry_run\":%s,\"expired_snapshot_ids\":[", o.dry_run ? "true" : "false");
         for (size_t i = 0; i < n; i++)
             printf("%s%" PRId64, i ? "," : "", ids[i]);
-        printf("],\"remaining_snapshots\":%zu}\n", kiln_lake_table_meta(t)->nsnapshots - (o.dry_run ? 0 : 0));
+        printf("],\"remaining_snapshots\":%zu,\"files_%s\":%zu}\n", kiln_lake_table_meta(t)->nsnapshots,
+               o.dry_run ? "to_delete" : "deleted", nfiles);
     } else {
         for (size_t i = 0; i < n; i++)
             printf("%s %" PRId64 "\n", o.dry_run ? "would expire" : "expired", ids[i]);
-        printf("%zu snapshot(s) %s\n", n, o.dry_run ? "would be expired (dry run)" : "expired");
+        printf("%zu snapshot(s) %s; %zu file(s) %s\n", n, o.dry_run ? "would be expired (dry run)" : "expired",
+               nfiles, o.dry_run ? "would be deleted" : "deleted");
     }
 done:
     kiln_free(ids);

@@ -72,6 +72,7 @@ ML_BEFORE=$(ls "$W/gh/ev/metadata" | grep -c '^snap-' || true)
 k expire gh.ev --older-than 0s --retain-last 1 --json >"$T/e.json"
 N=$(jget 'j.expired_snapshot_ids.length' <"$T/e.json")
 [ "$N" = $((NSNAP - 1)) ] || fail "expire removed $N of $NSNAP snapshots, expected $((NSNAP - 1))"
+[ "$(jget 'j.files_deleted' <"$T/e.json")" -ge $((NSNAP - 1)) ] || fail "expire reported too few deleted files"
 ML_AFTER=$(ls "$W/gh/ev/metadata" | grep -c '^snap-' || true)
 [ "$ML_AFTER" -lt "$ML_BEFORE" ] || fail "expired manifest lists were not deleted ($ML_BEFORE -> $ML_AFTER)"
 [ "$(rows gh.ev)" = 18 ] || fail "current snapshot unreadable after expire"
