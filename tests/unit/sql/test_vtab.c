@@ -1,0 +1,336 @@
+/*
+ * test_vtab.c - the Iceberg virtual tables: what xBestIndex/xFilter receive
+ * and push down (read from the connection's trace hook), partition pruning
+ * measured from plan stats, pushdown never changing results (every
+ * comparison form against a plain SQLite copy of the rows), time travel by
+ * _as_of/_ref and table@REF, and writes that fail leaving the table as it
+ * was.
+ */
+#include "harness/harness.h"
+#include "lake/lake.h"
+#include "sql/sql.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Run sql in pipe format; returns the output (caller frees) or NULL with
+ * the error in err. */
+static char *q(sqlite3 *db, const char *sql, kiln_err *err)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return NULL;
+    int rc = kiln_sql_exec(db, sql, strlen(sql), KILN_SQL_FMT_PIPE, 0, f, NULL, err);
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static sqlite3 *open_wh(const char *wh)
+{
+    sqlite3 *db = NULL;
+    kiln_err err = {0};
+    if (kiln_sql_db_open(&db, NULL, 0, &err) != 0)
+        return NULL;
+    if (kiln_sql_lake_attach(db, wh, &err) != 0) {
+        kiln_sql_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* 30 days x 4 repos, 240 rows, partitioned by day. */
+static const char *k_ctas =
+    "CREATE TABLE gh.c PARTITIONED BY (day(created_at)) AS "
+    "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 239) "
+    "SELECT i % 4 AS repo_id, 'sha' || i AS sha, "
+    "date_add(date_add('2024-01-01T00:00:00Z', i / 8, 'day'), (i % 8) * 3, 'hour') AS created_at, "
+    "CASE WHEN i % 7 = 0 THEN NULL ELSE i END AS n, i * 0.5 AS score, "
+    "CASE WHEN i % 3 = 0 THEN 'Alpha' ELSE 'beta' END AS tag FROM s";
+
+TEST(sql_vtab, bestindex_and_filter_receive_and_push)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db, k_ctas, &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    kiln_sql_lake_trace(db, 1);
+    r = q(db, "SELECT sha FROM gh.c WHERE repo_id = 2 AND created_at >= '2024-01-03' AND n IS NOT NULL "
+              "AND tag LIKE 'a%' ORDER BY sha",
+          &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    const char *t = kiln_sql_lake_trace_text(db);
+    /* what SQLite handed xBestIndex */
+    CHECK_MSG(strstr(t, "bestindex gh.c colUsed=2f ") != NULL, "trace:\n%s", t); /* repo_id,sha,created_at,n,tag = bits 0,1,2,3,5 */
+    CHECK_MSG(strstr(t, "repo_id =") && strstr(t, "created_at >=") && strstr(t, "n IS NOT NULL") &&
+                  strstr(t, "tag LIKE"),
+              "trace:\n%s", t);
+    /* what xFilter pushed: LIKE is not pushed, the rest is; only used columns read */
+    CHECK_MSG(strstr(t, "where=repo_id = 2 and created_at >= '2024-01-03T00:00:00Z' and n is not null ") != NULL,
+              "trace:\n%s", t);
+    CHECK_MSG(strstr(t, "columns=repo_id,sha,created_at,n,tag ") != NULL, "trace:\n%s", t);
+    CHECK_MSG(strstr(t, "idxNum=1 idxStr=2f|0=,2g,3M") != NULL, "trace:\n%s", t);
+    free(r);
+
+    /* count(*) reads one column; nothing pushed */
+    kiln_sql_lake_trace(db, 1);
+    r = q(db, "SELECT count(*) FROM gh.c", &err);
+    CHECK_STR(r, "count(*)\n240\n");
+    t = kiln_sql_lake_trace_text(db);
+    CHECK_MSG(strstr(t, "columns=repo_id where= ") != NULL, "trace:\n%s", t);
+    free(r);
+
+    /* not pushed: NOCASE collation, a REAL against an integer column, a function of a column */
+    kiln_sql_lake_trace(db, 1);
+    r = q(db, "SELECT count(*) FROM gh.c WHERE tag = 'alpha' COLLATE NOCASE AND n > 10.5 AND abs(repo_id) = 1", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    t = kiln_sql_lake_trace_text(db);
+    CHECK_MSG(strstr(t, "where= ") != NULL, "trace:\n%s", t);
+    free(r);
+    char *r2 = q(db, "CREATE TABLE main.copy AS SELECT * FROM gh.c", &err);
+    free(r2);
+    r = q(db, "SELECT count(*) FROM gh.c WHERE tag = 'alpha' COLLATE NOCASE AND n > 10.5 AND abs(repo_id) = 1", &err);
+    r2 = q(db, "SELECT count(*) FROM main.copy WHERE tag = 'alpha' COLLATE NOCASE AND n > 10.5 AND abs(repo_id) = 1",
+           &err);
+    CHECK(r && r2);
+    CHECK_STR(r, r2);
+    free(r);
+    free(r2);
+    kiln_sql_lake_trace(db, 0);
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
+
+TEST(sql_vtab, one_day_opens_only_that_days_files)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db, k_ctas, &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    kiln_sql_lake_scanlog(db, 1);
+    r = q(db, "SELECT count(*) FROM gh.c WHERE created_at >= '2024-01-15' AND created_at < '2024-01-16'", &err);
+    CHECK_STR(r, "count(*)\n8\n");
+    size_t n;
+    const kiln_sql_scan_rec *s = kiln_sql_lake_scans(db, &n);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(s[0].files_total, 30);
+    CHECK_EQ_INT(s[0].files_pruned_partition, 29);
+    CHECK_EQ_INT(s[0].files_total - s[0].files_pruned_partition - s[0].files_pruned_stats, 1);
+    CHECK_EQ_INT(s[0].rows, 8);
+    free(r);
+    /* equality on a timestamp inside one second prunes the same way */
+    kiln_sql_lake_scanlog(db, 1);
+    r = q(db, "SELECT sha FROM gh.c WHERE created_at = '2024-01-20T06:00:00Z'", &err);
+    CHECK_STR(r, "sha\nsha154\n");
+    s = kiln_sql_lake_scans(db, &n);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(s[0].files_total - s[0].files_pruned_partition - s[0].files_pruned_stats, 1);
+    free(r);
+    /* --explain prints it */
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    const char *sql = "SELECT count(*) FROM gh.c WHERE created_at >= '2024-01-15' AND created_at < '2024-01-16'";
+    CHECK_EQ_INT(kiln_sql_exec(db, sql, strlen(sql), KILN_SQL_FMT_TABLE, 1, f, NULL, &err), 0);
+    fclose(f);
+    CHECK_MSG(strstr(buf, "files: 1 read, 29 skipped by partition, 0 by column stats, of 30") != NULL, "%s", buf);
+    CHECK_MSG(strstr(buf, "pushed: created_at >= '2024-01-15T00:00:00Z' and created_at <= '2024-01-15T23:59:59.999999Z'"),
+              "%s", buf);
+    free(buf);
+    kiln_sql_lake_scanlog(db, 0);
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
+
+/* Pushdown only ever widens: for every operator and constant form, the
+ * count over the Iceberg table equals the count over a plain copy. */
+TEST(sql_vtab, pushdown_never_changes_results)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db,
+                "CREATE TABLE gh.t PARTITIONED BY (day(ts)) AS "
+                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 199) "
+                "SELECT i AS id, date_add('2024-03-10T23:59:58Z', i * 250000 * (i % 3), 'second') AS ts, "
+                "date_trunc('day', date_add('2024-03-08', i % 5, 'day')) AS d, "
+                "CASE i % 4 WHEN 0 THEN 'a' WHEN 1 THEN 'b''q' WHEN 2 THEN '' ELSE NULL END AS s, "
+                "i * 1.5 AS x FROM s",
+                &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    r = q(db, "INSERT INTO gh.t SELECT 1000, '2024-03-11T00:00:00.500000Z', NULL, 'z', NULL", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    r = q(db, "CREATE TABLE main.copy AS SELECT * FROM gh.t", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    /* the comparisons below are really pushed (widened), not skipped */
+    kiln_sql_lake_trace(db, 1);
+    r = q(db, "SELECT count(*) FROM gh.t WHERE ts > '2024-03-11T00:00:00.5Z' AND s = 'b''q' AND d <= '2024-03-09' "
+              "AND x >= 3",
+          &err);
+    CHECK(r != NULL);
+    free(r);
+    const char *t = kiln_sql_lake_trace_text(db);
+    CHECK_MSG(strstr(t, "where=ts >= '2024-03-11T00:00:00Z' and s = \"b'q\" and d <= '2024-03-09' and x >= 3 ") != NULL,
+              "trace:\n%s", t);
+    kiln_sql_lake_trace(db, 0);
+    static const char *const cols[] = {"ts", "d", "s", "id", "x"};
+    static const char *const ops[] = {"=", "<", "<=", ">", ">=", "!="};
+    static const char *const vals[] = {"'2024-03-11'", "'2024-03-11T00:00:00Z'", "'2024-03-11T00:00:00.5Z'",
+                                       "'2024-03-11 00:00:00'", "'2024-03-11T00:00:00+01:00'", "'2024-03-1'",
+                                       "'2024-03-10T23:59:59.999Z'", "'2024-03-12T00:00'", "'a'", "'b''q'", "''",
+                                       "5", "5.5", "-1", "300", "NULL", "'2024-03-09'"};
+    int checked = 0;
+    for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
+        for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
+            for (size_t v = 0; v < sizeof vals / sizeof *vals; v++) {
+                char *a = kiln_sprintf("SELECT count(*), total(id) FROM gh.t WHERE %s %s %s", cols[c], ops[o], vals[v]);
+                char *b = kiln_sprintf("SELECT count(*), total(id) FROM main.copy WHERE %s %s %s", cols[c], ops[o], vals[v]);
+                char *ra = q(db, a, &err), *rb = q(db, b, &err);
+                CHECK_MSG(ra && rb, "%s: %s", a, err.msg);
+                CHECK_MSG(strcmp(ra, rb) == 0, "%s\n iceberg: %s plain: %s", a, ra, rb);
+                checked++;
+                free(ra);
+                free(rb);
+                kiln_free(a);
+                kiln_free(b);
+            }
+    CHECK_EQ_INT(checked, 5 * 6 * 17);
+    const char *nulls[] = {"SELECT count(*) FROM %s WHERE s IS NULL", "SELECT count(*) FROM %s WHERE d IS NOT NULL",
+                           "SELECT count(*) FROM %s WHERE ts BETWEEN '2024-03-10T23:59:59' AND '2024-03-11T00:00:00.5Z'"};
+    for (size_t i = 0; i < 3; i++) {
+        char *a = kiln_sprintf(nulls[i], "gh.t"), *b = kiln_sprintf(nulls[i], "main.copy");
+        char *ra = q(db, a, &err), *rb = q(db, b, &err);
+        CHECK(ra && rb);
+        CHECK_MSG(strcmp(ra, rb) == 0, "%s\n iceberg: %s plain: %s", a, ra, rb);
+        free(ra);
+        free(rb);
+        kiln_free(a);
+        kiln_free(b);
+    }
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
+
+TEST(sql_vtab, time_travel_refs_and_failed_writes)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db, "CREATE TABLE a.t AS SELECT 1 AS k, 'one' AS v", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    /* a branch at the first snapshot, then main moves on */
+    kiln_lake_table *t = NULL;
+    CHECK_OK(kiln_lake_table_load(&t, kiln_sql_lake_catalog(db), "a.t", &err), &err);
+    kiln_lake_ref ref = {"old", KILN_LAKE_BRANCH, -1, -1, -1, -1};
+    CHECK_OK(kiln_lake_ref_create(t, &ref, &err), &err);
+    int64_t first = kiln_lake_table_meta(t)->current_snapshot_id;
+    kiln_lake_table_free(t);
+    r = q(db, "INSERT INTO a.t VALUES (2, 'two'), (3, 'three')", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    r = q(db, "SELECT count(*) FROM a.t", &err);
+    CHECK_STR(r, "count(*)\n3\n");
+    free(r);
+    r = q(db, "SELECT count(*) AS n FROM a.t WHERE _ref = 'old'", &err);
+    CHECK_STR(r, "n\n1\n");
+    free(r);
+    char *sql = kiln_sprintf("SELECT count(*) AS n FROM a.t WHERE _as_of = %lld", (long long)first);
+    r = q(db, sql, &err);
+    CHECK_STR(r, "n\n1\n");
+    free(r);
+    kiln_free(sql);
+    r = q(db, "SELECT group_concat(v) AS v FROM \"a\".\"t@old\"", &err);
+    CHECK_STR(r, "v\none\n");
+    free(r);
+    /* join the branch with main */
+    r = q(db, "SELECT m.k FROM a.t m LEFT JOIN \"a\".\"t@old\" o ON o.k = m.k WHERE o.k IS NULL ORDER BY 1", &err);
+    CHECK_STR(r, "k\n2\n3\n");
+    free(r);
+    r = q(db, "SELECT count(*) FROM a.t WHERE _ref = 'nope'", &err);
+    CHECK(r == NULL);
+    CHECK_MSG(strstr(err.msg, "nope") != NULL, "%s", err.msg);
+    r = q(db, "SELECT count(*) FROM \"a\".\"t@nope\"", &err);
+    CHECK(r == NULL);
+    /* failed writes leave the table at its snapshot */
+    CHECK_OK(kiln_lake_table_load(&t, kiln_sql_lake_catalog(db), "a.t", &err), &err);
+    int64_t before = kiln_lake_table_meta(t)->current_snapshot_id;
+    int ver = kiln_lake_table_version(t);
+    kiln_lake_table_free(t);
+    static const char *const bad[] = {
+        "INSERT INTO a.t SELECT 'x', 'y'",                                       /* type */
+        "INSERT INTO a.t SELECT k, v FROM a.t UNION ALL SELECT 1/0, abs(-9223372036854775807 - 1)", /* runtime error */
+        "INSERT INTO a.t (k, nope) SELECT 1, 2",                                  /* unknown column */
+        "INSERT OVERWRITE a.t SELECT 1, 2, 3",                                    /* too many columns */
+        "MERGE INTO a.t t USING (SELECT 1 AS k) s ON t.k = s.k WHEN MATCHED THEN UPDATE SET k = 5",
+        "MERGE INTO a.t t USING (SELECT 1 AS k) s ON t.k = s.k WHEN MATCHED THEN DELETE",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        kiln_err e = {0};
+        r = q(db, bad[i], &e);
+        CHECK_MSG(r == NULL, "should fail: %s", bad[i]);
+        free(r);
+    }
+    CHECK_OK(kiln_lake_table_load(&t, kiln_sql_lake_catalog(db), "a.t", &err), &err);
+    CHECK_EQ_INT(kiln_lake_table_meta(t)->current_snapshot_id, before);
+    CHECK_EQ_INT(kiln_lake_table_version(t), ver);
+    kiln_lake_table_free(t);
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
+
+/* The statement recogniser: quotes, comments and error positions. */
+TEST(sql_vtab, write_statements_parse)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db,
+                "/* c */ CREATE TABLE \"n s\".\"t\" AS SELECT 'a;b' AS \"x\" -- ; not the end\n; "
+                "INSERT INTO main.plain_missing SELECT 1",
+                &err);
+    CHECK(r == NULL); /* "n s" is not a valid namespace name */
+    CHECK_MSG(strstr(err.msg, "n s") != NULL, "%s", err.msg);
+    r = q(db, "/* c */ CREATE TABLE ns.t AS SELECT 'a;b' AS x -- ; not the end\n; SELECT x FROM ns.t", &err);
+    CHECK_MSG(r && strcmp(r, "x\na;b\n") == 0, "%s", r ? r : err.msg);
+    free(r);
+    /* INSERT into a plain SQLite table is SQLite's */
+    r = q(db, "CREATE TABLE main.p(a); INSERT INTO main.p SELECT 7; SELECT a FROM p", &err);
+    CHECK_STR(r, "a\n7\n");
+    free(r);
+    /* syntax errors point into the statement */
+    const char *bad = "MERGE INTO ns.t t USING (SELECT 1 AS x) s ON t.x = s.x WHEN SOMETIMES THEN UPDATE SET x = 1";
+    kiln_sql_errpos pos = {0};
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    CHECK(kiln_sql_exec(db, bad, strlen(bad), KILN_SQL_FMT_PIPE, 0, f, &pos, &err) != 0);
+    fclose(f);
+    free(buf);
+    CHECK_EQ_INT(pos.offset, (long)(strstr(bad, "SOMETIMES") - bad));
+    CHECK_MSG(strstr(err.msg, "expected MATCHED") != NULL, "%s", err.msg);
+    const char *bad2 = "INSERT INTO ns.t SELECT x FROM ns.t WHERE GROUP";
+    CHECK(kiln_sql_exec(db, bad2, strlen(bad2), KILN_SQL_FMT_PIPE, 0, stderr, &pos, &err) != 0);
+    CHECK_MSG(strstr(err.msg, "INSERT INTO ns.t") && strstr(err.msg, "syntax error"), "%s", err.msg);
+    CHECK_EQ_INT(pos.offset, (long)(strstr(bad2, "GROUP") - bad2));
+    CHECK(pos.stmt == bad2);
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
