@@ -165,10 +165,15 @@ static int csv_row(text_sink *s, const kiln_batch *b, size_t r, kiln_err *err)
                 o += n;
             } else {
                 *o++ = '"';
-                for (size_t i = 0; i < n; i++) {
-                    if (p[i] == '"')
+                const char *e = p + n;
+                while (p < e) { /* copy up to and including each '"', then double it */
+                    const char *q = memchr(p, '"', (size_t)(e - p));
+                    size_t k = q ? (size_t)(q - p) + 1 : (size_t)(e - p);
+                    memcpy(o, p, k);
+                    o += k;
+                    p += k;
+                    if (q)
                         *o++ = '"';
-                    *o++ = p[i];
                 }
                 *o++ = '"';
             }
