@@ -15,6 +15,7 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#include <immintrin.h>
 #define HAVE_SSE2 1
 #endif
 
@@ -141,12 +142,30 @@ static inline uint64_t prefix_xor(uint64_t x)
     return x;
 }
 
+/* The same masks with two 32-byte AVX2 loads (chosen at run time). */
+__attribute__((target("avx2"))) static inline void block_masks_avx2(const char *p, uint64_t *q, uint64_t *bs,
+                                                                     uint64_t *op, uint64_t *cl)
+{
+    const __m256i Q = _mm256_set1_epi8('"'), B = _mm256_set1_epi8('\\'), O = _mm256_set1_epi8(0x7b),
+                  C = _mm256_set1_epi8(0x7d), low = _mm256_set1_epi8(0x20);
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)p), v1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+    __m256i f0 = _mm256_or_si256(v0, low), f1 = _mm256_or_si256(v1, low);
+#define M2(x0, x1) \
+    ((uint64_t)(uint32_t)_mm256_movemask_epi8(x0) | ((uint64_t)(uint32_t)_mm256_movemask_epi8(x1) << 32))
+    *q = M2(_mm256_cmpeq_epi8(v0, Q), _mm256_cmpeq_epi8(v1, Q));
+    *bs = M2(_mm256_cmpeq_epi8(v0, B), _mm256_cmpeq_epi8(v1, B));
+    *op = M2(_mm256_cmpeq_epi8(f0, O), _mm256_cmpeq_epi8(f1, O));
+    *cl = M2(_mm256_cmpeq_epi8(f0, C), _mm256_cmpeq_epi8(f1, C));
+#undef M2
+}
+
 /* The block skipper: 64 bytes at a time, strings found by a prefix XOR of
  * the unescaped quotes (as in simdjson's stage 1), brackets counted with
  * popcount; only a block where the depth can reach zero is walked bit by
  * bit. The tail is copied into a space-padded block, so nothing past end
  * is read. */
-const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+static inline __attribute__((always_inline)) const char *
+skip_blocks(const char *p, const char *end, int depth, const char **why, int avx2)
 {
     uint64_t in_str = 0;   /* all ones when the block starts inside a string */
     uint64_t esc_next = 0; /* 1 when the block's first byte is escaped */
@@ -160,7 +179,10 @@ const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const
             blk = pad;
         }
         uint64_t q, bs, op, cl;
-        block_masks(blk, &q, &bs, &op, &cl);
+        if (avx2)
+            block_masks_avx2(blk, &q, &bs, &op, &cl);
+        else
+            block_masks(blk, &q, &bs, &op, &cl);
         uint64_t escaped = 0;
         if (bs | esc_next) {
             uint64_t b = bs;
@@ -211,6 +233,28 @@ const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const
     }
     *why = in_str ? "truncated string" : "truncated JSON (unclosed object or array)";
     return NULL;
+}
+
+__attribute__((target("avx2"))) static const char *skip_rest_avx2(const char *p, const char *end, int depth,
+                                                                   const char **why)
+{
+    return skip_blocks(p, end, depth, why, 1);
+}
+
+static const char *skip_rest_sse2(const char *p, const char *end, int depth, const char **why)
+{
+    return skip_blocks(p, end, depth, why, 0);
+}
+
+const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
+{
+    static int use_avx2 = -1; /* every thread computes the same value; atomics keep it race-free */
+    int u = __atomic_load_n(&use_avx2, __ATOMIC_RELAXED);
+    if (u < 0) {
+        u = __builtin_cpu_supports("avx2") ? 1 : 0;
+        __atomic_store_n(&use_avx2, u, __ATOMIC_RELAXED);
+    }
+    return u ? skip_rest_avx2(p, end, depth, why) : skip_rest_sse2(p, end, depth, why);
 }
 #else
 const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const char **why)
