@@ -63,7 +63,7 @@ set -e
 # usage errors exit 2
 set +e
 "$K" sql --csv --json "SELECT 1" >/dev/null 2>&1; rc1=$?
-"$K" sql --warehouse x "SELECT 1" >/dev/null 2>&1; rc2=$?
+"$K" sql --no-such-flag "SELECT 1" >/dev/null 2>&1; rc2=$?
 "$K" sql "SELECT 1" "SELECT 2" >/dev/null 2>&1; rc3=$?
 set -e
 [ $rc1 -eq 2 ] && [ $rc2 -eq 2 ] && [ $rc3 -eq 2 ] || fail "usage errors exit $rc1 $rc2 $rc3, want 2"
