@@ -36,6 +36,7 @@
 #define HEADER_MAX ((size_t)16 << 20)
 #define PAGE_BYTES_MAX ((size_t)512 << 20)
 #define PAGE_VALUES_MAX ((size_t)1 << 23)
+#define BATCH_STRING_BUDGET ((size_t)64 << 20)
 
 typedef struct rcol {
     int ci;
@@ -99,6 +100,7 @@ struct kiln_parquet_reader {
     rcol *rc;
     kiln_batch *batch;
     size_t batch_rows;
+    size_t rg_batch_rows; /* batch_rows, fewer when the row group's strings are long */
     /* iteration */
     int started;
     int rg;               /* current row group, -1 before the first */
@@ -1572,6 +1574,20 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
         c->page_n = c->page_pos = 0;
     }
     r->rg_left = rg->num_rows;
+    /* keep a batch's string bytes near BATCH_STRING_BUDGET (the batch's
+     * buffers are capped at 1 GB): estimate bytes per row from the chunk
+     * sizes of the projected string columns */
+    double per_row = 0;
+    for (int i = 0; i < r->nproj; i++) {
+        kiln_type t = r->cols[r->rc[i].ci].type;
+        if ((t == KILN_T_STRING || t == KILN_T_BINARY) && rg->num_rows > 0)
+            per_row += (double)rg->cols[r->rc[i].ci].meta.total_uncompressed / (double)rg->num_rows;
+    }
+    r->rg_batch_rows = r->batch_rows;
+    if (per_row * (double)r->batch_rows > (double)BATCH_STRING_BUDGET) {
+        double rows = (double)BATCH_STRING_BUDGET / per_row;
+        r->rg_batch_rows = rows < 1 ? 1 : (size_t)rows;
+    }
     return 0;
 }
 
@@ -1678,7 +1694,7 @@ int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kil
             return rc;
     }
     kiln_batch_clear(r->batch);
-    size_t n = (size_t)(r->rg_left < (int64_t)r->batch_rows ? r->rg_left : (int64_t)r->batch_rows);
+    size_t n = (size_t)(r->rg_left < (int64_t)r->rg_batch_rows ? r->rg_left : (int64_t)r->rg_batch_rows);
     if (!r->pool || r->nproj < 2) {
         for (int i = 0; i < r->nproj; i++)
             if ((rc = fill(r, &r->rc[i], r->batch, i, n, err)))

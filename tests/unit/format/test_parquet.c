@@ -1075,3 +1075,50 @@ TEST(parquet, allocation_failures)
     }
     (void)successes;
 }
+
+/* Long strings: the reader shrinks its batches so one batch stays near
+ * 64 MB of string data instead of hitting the 1 GB batch cap. */
+TEST(parquet, batches_shrink_for_long_strings)
+{
+    static const kiln_column_def cols[] = {{"s", KILN_T_STRING, 1, 1, 0, 0}};
+    kiln_schema s = {1, cols};
+    char path[512];
+    kiln_err err = {0};
+    snprintf(path, sizeof path, "%s/ls.parquet", kt_tmpdir());
+    kiln_parquet_writer *w = NULL;
+    kiln_batch *b = NULL;
+    CHECK_OK(kiln_parquet_writer_open(&w, path, &s, NULL, &err), &err);
+    CHECK_OK(kiln_batch_new(&b, &s, 16, 0, &err), &err);
+    enum { ROWS = 400, LEN = 200000 };
+    char *v = malloc(LEN);
+    for (int row = 0; row < ROWS; row++) {
+        memset(v, 'a' + row % 26, LEN);
+        CHECK_OK(kiln_batch_put_str(b, 0, v, LEN, &err), &err);
+        CHECK_OK(kiln_batch_end_row(b, &err), &err);
+        if (kiln_batch_full(b)) {
+            CHECK_OK(kiln_parquet_writer_write(w, b, &err), &err);
+            kiln_batch_clear(b);
+        }
+    }
+    free(v);
+    CHECK_OK(kiln_parquet_writer_close(w, NULL, &err), &err);
+    kiln_parquet_writer_free(w);
+    kiln_batch_free(b);
+    kiln_parquet_reader *r = NULL;
+    CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
+    const kiln_batch *rb;
+    int rc, batches = 0;
+    size_t rows = 0;
+    while ((rc = kiln_parquet_reader_next(r, &rb, &err)) == 1) {
+        CHECK_MSG(rb->nrows * (size_t)LEN <= ((size_t)64 << 20) + LEN, "batch of %zu rows", rb->nrows);
+        size_t n;
+        const char *p = kiln_batch_str(rb, 0, rb->nrows - 1, &n);
+        CHECK(n == LEN && p[0] == 'a' + (int)((rows + rb->nrows - 1) % 26));
+        rows += rb->nrows;
+        batches++;
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(rows, ROWS);
+    CHECK(batches >= 2);
+    kiln_parquet_reader_free(r);
+}
