@@ -1122,3 +1122,58 @@ TEST(parquet, batches_shrink_for_long_strings)
     CHECK(batches >= 2);
     kiln_parquet_reader_free(r);
 }
+
+static int count_files(const char *dir)
+{
+    char *argv[] = {"/bin/ls", "-A", (char *)dir, NULL};
+    char *out = NULL;
+    kt_run(argv, &out);
+    int n = 0;
+    for (char *p = out; p && *p; p++)
+        n += *p == '\n';
+    free(out);
+    return n;
+}
+
+TEST(parquet, sink_commit_and_abort)
+{
+    static const kiln_column_def cols[] = {{"a", KILN_T_INT64, 1, 1, 0, 0}};
+    kiln_schema s = {1, cols};
+    kiln_err err = {0};
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/sink", kt_tmpdir());
+    CHECK_OK(kiln_mkdirs(dir, &err), &err);
+    snprintf(path, sizeof path, "%s/out.parquet", dir);
+    kiln_batch *b = NULL;
+    CHECK_OK(kiln_batch_new(&b, &s, 8, 0, &err), &err);
+    kiln_batch_put_i64(b, 0, 5, &err);
+    kiln_batch_end_row(b, &err);
+    /* abort: nothing left */
+    kiln_sink *k = NULL;
+    CHECK_OK(kiln_parquet_sink_new(&k, path, &s, NULL, NULL, &err), &err);
+    CHECK_OK(kiln_sink_write(k, b, &err), &err);
+    CHECK_EQ_INT(count_files(dir), 1); /* the temp file */
+    kiln_sink_abort(k);
+    kiln_sink_free(k);
+    CHECK_EQ_INT(count_files(dir), 0);
+    /* freed without commit: nothing left */
+    CHECK_OK(kiln_parquet_sink_new(&k, path, &s, NULL, NULL, &err), &err);
+    CHECK_OK(kiln_sink_write(k, b, &err), &err);
+    kiln_sink_free(k);
+    CHECK_EQ_INT(count_files(dir), 0);
+    /* commit: exactly the file, with stats */
+    kiln_parquet_file_stats st;
+    CHECK_OK(kiln_parquet_sink_new(&k, path, &s, NULL, &st, &err), &err);
+    CHECK_OK(kiln_sink_write(k, b, &err), &err);
+    CHECK_OK(kiln_sink_write(k, b, &err), &err);
+    CHECK_OK(kiln_sink_commit(k, &err), &err);
+    kiln_sink_free(k);
+    CHECK_EQ_INT(count_files(dir), 1);
+    CHECK_EQ_INT(st.record_count, 2);
+    kiln_parquet_file_stats_free(&st);
+    kiln_parquet_reader *r = NULL;
+    CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
+    CHECK_EQ_INT(kiln_parquet_reader_num_rows(r), 2);
+    kiln_parquet_reader_free(r);
+    kiln_batch_free(b);
+}
