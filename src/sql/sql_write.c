@@ -202,6 +202,7 @@ typedef struct wstmt {
     int kind;
     int if_not_exists;
     char ns[129], tb[129], name[260];
+    char branch[129], shown[400]; /* target branch ("" = main); "ns.t[@branch]" for messages */
     char *partition;               /* CTAS */
     KILN_VEC(char *) cols;         /* INSERT column list */
     size_t query_b, query_e;       /* INSERT/CTAS query */
@@ -257,7 +258,14 @@ static int table_name(lexer *lx, wstmt *w)
     tok b = next(lx);
     if (ident(lx, b, w->tb, sizeof w->tb) != 0)
         return 1;
+    /* "table@branch": write to (and MERGE against) that branch */
+    char *at = strchr(w->tb, '@');
+    if (at) {
+        *at = 0;
+        snprintf(w->branch, sizeof w->branch, "%s", at + 1);
+    }
     snprintf(w->name, sizeof w->name, "%s.%s", w->ns, w->tb);
+    snprintf(w->shown, sizeof w->shown, "%s%s%s", w->name, w->branch[0] ? "@" : "", w->branch);
     return 0;
 }
 
@@ -873,8 +881,8 @@ done:
 
 /* ------------------------------------------------------------ MERGE rewrite */
 
-static int merge_sql(const char *sql, wstmt *w, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys, long *eoff,
-                     kiln_err *err)
+static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
+                     long *eoff, kiln_err *err)
 {
     int rc = 0;
     /* keys from ON: AND-ed equalities with a target column on one side */
@@ -1081,7 +1089,7 @@ static int merge_sql(const char *sql, wstmt *w, const kiln_schema *ws, kiln_buf 
     }
     char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
     kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
-                    w->source_sql, w->ns, w->tb);
+                    w->source_sql, w->ns, tgt);
     for (int c = 0; c < nc; c++) {
         const char *cn = ws->cols[c].name;
         char *upd = w->update_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
@@ -1144,13 +1152,18 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     static const char *const verbs[] = {"", "CREATE TABLE AS", "INSERT INTO", "INSERT OVERWRITE", "MERGE INTO"};
     if (mode == KILN_SQL_WRITE_EXPLAIN) {
         if (out)
-            fprintf(out, "KILN WRITE %s %s (one Iceberg commit; not run under --explain)\n", verbs[w.kind], w.name);
+            fprintf(out, "KILN WRITE %s %s (one Iceberg commit; not run under --explain)\n", verbs[w.kind], w.shown);
         goto done;
     }
     kiln_lake_write_opts wo = {0};
     wo.mode = w.kind == W_OVERWRITE ? KILN_LAKE_WRITE_OVERWRITE : w.kind == W_MERGE ? KILN_LAKE_WRITE_MERGE
                                                                                     : KILN_LAKE_WRITE_APPEND;
     size_t qoff = w.query_b;
+    wo.branch = w.branch[0] ? w.branch : NULL;
+    if (w.kind == W_CTAS && w.branch[0]) {
+        rc = perr(err_offset, 0, err, "CREATE TABLE AS makes a new table: it cannot name a branch (%s)", w.shown);
+        goto done;
+    }
     if (w.kind == W_CTAS) {
         size_t u;
         long eo = -1;
@@ -1201,7 +1214,14 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
         so.mode = KILN_LAKE_WRITE_APPEND;
         if ((rc = kiln_lake_writer_open(&wr, t, &so, err)))
             goto done;
-        if ((rc = merge_sql(sql, &w, kiln_lake_writer_schema(wr), &mq, &keys, err_offset, err)))
+        /* MERGE into a branch matches against the branch's rows (main's
+         * when the branch does not exist yet: the lake creates it there) */
+        int on_branch = w.branch[0] && kiln_lake_meta_ref(kiln_lake_table_meta(t), w.branch) != NULL;
+        if (on_branch && (rc = kiln_sql_lake_add_table(db, w.name, w.branch, err)))
+            goto done;
+        char tgt[400];
+        snprintf(tgt, sizeof tgt, "%s%s%s", w.tb, on_branch ? "@" : "", on_branch ? w.branch : "");
+        if ((rc = merge_sql(sql, &w, tgt, kiln_lake_writer_schema(wr), &mq, &keys, err_offset, err)))
             goto done;
         kiln_lake_writer_free(wr);
         wr = NULL;
@@ -1245,18 +1265,18 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     }
     if (mode == KILN_SQL_WRITE_SUMMARY && out) {
         if (res.noop)
-            fprintf(out, "%s %s: nothing changed (no commit)\n", verbs[w.kind], w.name);
+            fprintf(out, "%s %s: nothing changed (no commit)\n", verbs[w.kind], w.shown);
         else if (w.kind == W_MERGE)
-            fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", verbs[w.kind], w.name,
+            fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", verbs[w.kind], w.shown,
                     (long long)res.rows_inserted, (long long)res.rows_updated, (long long)res.snapshot_id);
         else
             fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", verbs[w.kind],
-                    w.name, (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
+                    w.shown, (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
                     (long long)res.snapshot_id);
     }
 done:
     if (rc && *handled)
-        kiln_err_prefix(err, "%s %s: ", w.kind ? verbs[w.kind] : "write", w.name[0] ? w.name : "");
+        kiln_err_prefix(err, "%s %s: ", w.kind ? verbs[w.kind] : "write", w.shown[0] ? w.shown : "");
     if (created) {
         /* CREATE TABLE AS failed after creating the table: remove it again */
         kiln_err e4 = {0};
