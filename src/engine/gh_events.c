@@ -1075,11 +1075,15 @@ static void task_main(void *arg, int widx)
     pthread_mutex_unlock(&j->lock);
 
     int rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
-    if (rc == 0 && prev && !prev_ready) {
+    if (prev && !prev_ready) {
+        /* wait even when we failed: prev's ids are ours to free, and prev is
+         * still filling them */
         pthread_mutex_lock(&j->lock);
         while (!prev->done)
             pthread_cond_wait(&j->cond, &j->lock);
         pthread_mutex_unlock(&j->lock);
+    }
+    if (rc == 0 && prev && !prev_ready) {
         int hit = 0;
         for (size_t i = 0; i < t->push_ids.len && !hit; i++)
             hit = idset_has(&prev->ids, t->push_ids.items[i]);

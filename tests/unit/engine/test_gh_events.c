@@ -392,3 +392,36 @@ TEST(gh_events, hour_names)
     CHECK_EQ_INT(kiln_gh_commits_schema()->ncols, 9);
     CHECK(kiln_gh_format_find("parquet") == NULL && kiln_gh_format_find("ndjson") != NULL);
 }
+
+/* A failing hour must not free the previous hour's id set while that hour
+ * is still running (found by TSan; under ASan this was a use-after-free). */
+TEST(gh_events, failed_hour_waits_for_previous)
+{
+    char in[4096], out[4096];
+    snprintf(in, sizeof in, "%s/in", kt_tmpdir());
+    snprintf(out, sizeof out, "%s/out", kt_tmpdir());
+    kiln_err err = {0};
+    CHECK_OK(kiln_mkdirs(in, &err), &err);
+    kiln_buf big;
+    kiln_buf_init(&big, 0);
+    char *dup = push_old("77", "2025-05-05T00:00:00Z", "o/dup");
+    kiln_buf_printf(&big, &err, "%s\n", dup); /* first and last line: the same event */
+    for (int i = 0; i < 30000; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", 100000 + i);
+        char *l = push_old(id, "2025-05-05T00:00:00Z", "o/r");
+        kiln_buf_printf(&big, &err, "%s\n", l);
+        kiln_free(l);
+    }
+    kiln_buf_printf(&big, &err, "%s\n", dup);
+    kiln_free(dup);
+    write_gz(in, "2025-05-05-0.json.gz", big.data, big.len, 0);
+    write_gz(in, "2025-05-05-1.json.gz", big.data, big.len, 100);
+    kiln_gh_report rep;
+    CHECK_OK(run_job(in, out, NULL, NULL, "csv", 2, &rep, &err), &err);
+    CHECK_EQ_INT(rep.failed, 1);
+    /* hour 0 kept its id set to the end: the repeat of event 77 was caught */
+    CHECK_EQ_INT(rep.parts[0].counts.duplicates, 1);
+    kiln_gh_report_free(&rep);
+    kiln_buf_free(&big);
+}
