@@ -49,6 +49,7 @@ typedef struct lake_ctx {
     int tracing;
     kiln_buf trace;
     KILN_VEC(kiln_sql_scan_rec) scans;
+    KILN_VEC(char *) scan_keys; /* idxStr of each scan record (merge key) */
     int logging;
     struct lake_ctx *next;
 } lake_ctx;
@@ -72,8 +73,10 @@ static void scans_clear(lake_ctx *c)
         kiln_free(c->scans.items[i].table);
         kiln_free(c->scans.items[i].where);
         kiln_free(c->scans.items[i].columns);
+        kiln_free(c->scan_keys.items[i]);
     }
     c->scans.len = 0;
+    c->scan_keys.len = 0;
 }
 
 static void ctx_destroy(void *p)
@@ -90,6 +93,7 @@ static void ctx_destroy(void *p)
     pthread_mutex_unlock(&g_lock);
     scans_clear(c);
     kiln_vec_free(&c->scans);
+    kiln_vec_free(&c->scan_keys);
     kiln_buf_free(&c->trace);
     kiln_lake_catalog_free(c->cat);
     kiln_free(c->warehouse);
@@ -130,6 +134,28 @@ typedef struct ice_vtab {
     int64_t est_rows;
 } ice_vtab;
 
+/* A cell of the join cache. */
+typedef struct jcell {
+    int type; /* SQLITE_NULL/INTEGER/FLOAT/TEXT/BLOB */
+    int64_t i;
+    double d;
+    const char *p;
+    int n;
+} jcell;
+
+typedef struct join_cache {
+    int ready, failed;
+    size_t nrows, cap;
+    jcell *cells;       /* nrows x ncols (unused columns stay NULL cells) */
+    kiln_arena *arena;  /* text/blob bytes */
+    size_t bytes;
+    int nkey;
+    int keycol[MAX_PUSH];
+    uint32_t *heads;    /* nb buckets of row chains */
+    uint32_t *next;
+    size_t nb;
+} join_cache;
+
 typedef struct ice_cursor {
     sqlite3_vtab_cursor base;
     kiln_lake_table *table;
@@ -141,7 +167,18 @@ typedef struct ice_cursor {
     int *map; /* vtab column -> scan column, -1 when not read */
     char *as_of, *ref;
     long rec; /* index into ctx->scans, -1 */
+    /* inner-loop cache (see "join cache" below) */
+    char *last_idx;  /* idxStr of the previous xFilter */
+    int repeats;     /* consecutive xFilter calls with that idxStr */
+    join_cache jc;
+    int serving;     /* rows come from jc, not the scan */
+    uint32_t crow;   /* current cached row (UINT32_MAX = none) */
+    int nkey;
+    int keycol[MAX_PUSH];
+    sqlite3_value *keyval[MAX_PUSH];
 } ice_cursor;
+
+static void keyvals_free(ice_cursor *cur);
 
 static int vt_error(sqlite3_vtab *vt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int vt_error(sqlite3_vtab *vt, const char *fmt, ...)
@@ -463,10 +500,22 @@ static void cursor_reset(ice_cursor *cur)
     cur->as_of = cur->ref = NULL;
 }
 
+static void jc_free(join_cache *jc)
+{
+    kiln_free(jc->cells);
+    kiln_free(jc->heads);
+    kiln_free(jc->next);
+    kiln_arena_free(jc->arena);
+    memset(jc, 0, sizeof *jc);
+}
+
 static int x_close(sqlite3_vtab_cursor *vc)
 {
     ice_cursor *cur = (ice_cursor *)vc;
     cursor_reset(cur);
+    keyvals_free(cur);
+    jc_free(&cur->jc);
+    kiln_free(cur->last_idx);
     kiln_lake_table_free(cur->table);
     kiln_free(cur->map);
     kiln_free(cur);
@@ -607,6 +656,290 @@ static char *text_dup(sqlite3_value *v)
     return t ? kiln_strdup((const char *)t) : NULL;
 }
 
+/* ------------------------------------------------------------ join cache
+ *
+ * The inner loop of a join calls xFilter once per outer row with the same
+ * idxStr and new '=' values; each call would plan the scan and read the
+ * files again (SQLite builds no automatic index on a virtual table). From
+ * the second such call on, the cursor reads the table once (the used
+ * columns, no predicate) into memory, hashes the rows by the '=' columns and
+ * answers later calls from the hash. A lookup returns every row whose key
+ * values are equal as numbers or as text (SQLite re-checks them). Tables
+ * over JC_MAX_CELLS cells or JC_MAX_BYTES of text are not cached (the
+ * rescans go on).
+ */
+#define JC_MAX_CELLS ((size_t)32 << 20)
+#define JC_MAX_BYTES ((size_t)512 << 20)
+#define JC_NONE UINT32_MAX
+
+static int numeric_type(kiln_type t)
+{
+    return t == KILN_T_BOOL || t == KILN_T_INT32 || t == KILN_T_INT64 || t == KILN_T_FLOAT || t == KILN_T_DOUBLE ||
+           t == KILN_T_DECIMAL;
+}
+
+static uint64_t hash1(int type, int64_t i, double d, const char *p, int n)
+{
+    if (type == SQLITE_FLOAT && d == floor(d) && fabs(d) < 9.2e18) {
+        type = SQLITE_INTEGER;
+        i = (int64_t)d;
+    }
+    if (type == SQLITE_INTEGER)
+        return kiln_hash64(&i, sizeof i);
+    if (type == SQLITE_FLOAT)
+        return kiln_hash64(&d, sizeof d);
+    if (type == SQLITE_TEXT)
+        return kiln_hash64(p, (size_t)n) ^ 0x5bd1e995u;
+    return 0;
+}
+
+static uint64_t cell_hash(const jcell *c) { return hash1(c->type, c->i, c->d, c->p, c->n); }
+
+static uint64_t value_hash(sqlite3_value *v)
+{
+    int t = sqlite3_value_type(v);
+    return hash1(t, t == SQLITE_INTEGER ? sqlite3_value_int64(v) : 0, t == SQLITE_FLOAT ? sqlite3_value_double(v) : 0,
+                 t == SQLITE_TEXT ? (const char *)sqlite3_value_text(v) : NULL, t == SQLITE_TEXT ? sqlite3_value_bytes(v) : 0);
+}
+
+static int cell_eq(const jcell *c, sqlite3_value *v)
+{
+    int t = sqlite3_value_type(v);
+    if (t == SQLITE_INTEGER || t == SQLITE_FLOAT) {
+        double x = sqlite3_value_double(v);
+        if (c->type == SQLITE_INTEGER)
+            return t == SQLITE_INTEGER ? c->i == sqlite3_value_int64(v) : (double)c->i == x;
+        if (c->type == SQLITE_FLOAT)
+            return c->d == x;
+        return 0;
+    }
+    if (t == SQLITE_TEXT)
+        return c->type == SQLITE_TEXT && c->n == sqlite3_value_bytes(v) &&
+               memcmp(c->p, sqlite3_value_text(v), (size_t)c->n) == 0;
+    return 0;
+}
+
+/* The cell of column i (vtab column ci) of batch row; 0 or KILN_ELIMIT/ENOMEM. */
+static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_batch *b, int sc, size_t row)
+{
+    memset(out, 0, sizeof *out);
+    out->type = SQLITE_NULL;
+    if (kiln_batch_is_null(b, sc, row))
+        return 0;
+    const kiln_col *c = &b->cols[sc];
+    char buf[40];
+    const char *p = NULL;
+    size_t n = 0;
+    switch (c->type) {
+    case KILN_T_BOOL: out->type = SQLITE_INTEGER; out->i = c->v.b[row] != 0; return 0;
+    case KILN_T_INT32: out->type = SQLITE_INTEGER; out->i = c->v.i32[row]; return 0;
+    case KILN_T_INT64: out->type = SQLITE_INTEGER; out->i = c->v.i64[row]; return 0;
+    case KILN_T_FLOAT: out->type = SQLITE_FLOAT; out->d = c->v.f32[row]; return 0;
+    case KILN_T_DOUBLE: out->type = SQLITE_FLOAT; out->d = c->v.f64[row]; return 0;
+    case KILN_T_DECIMAL:
+        out->type = SQLITE_FLOAT;
+        out->d = (double)c->v.i64[row];
+        for (int k = 0; k < col->scale; k++)
+            out->d /= 10.0;
+        return 0;
+    case KILN_T_DATE:
+        kiln_date_format(c->v.i32[row], buf);
+        p = buf;
+        n = strlen(buf);
+        out->type = SQLITE_TEXT;
+        break;
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+        kiln_ts_format(c->v.i64[row], buf);
+        p = buf;
+        n = strlen(buf);
+        out->type = SQLITE_TEXT;
+        break;
+    case KILN_T_STRING:
+    case KILN_T_BINARY:
+        p = kiln_batch_str(b, sc, row, &n);
+        out->type = c->type == KILN_T_STRING ? SQLITE_TEXT : SQLITE_BLOB;
+        break;
+    }
+    if (jc->bytes + n > JC_MAX_BYTES)
+        return KILN_ELIMIT;
+    char *d = kiln_arena_alloc(jc->arena, n + 1);
+    if (!d)
+        return KILN_ENOMEM;
+    memcpy(d, p ? p : "", n);
+    d[n] = 0;
+    jc->bytes += n;
+    out->p = d;
+    out->n = (int)n;
+    return 0;
+}
+
+/* Read the whole table (columns in cur->map) into jc and hash it by keycol. */
+static int jc_build(ice_cursor *cur, ice_vtab *v, const kiln_lake_scan_opts *so0, int nkey, const int *keycol,
+                    kiln_err *err)
+{
+    join_cache *jc = &cur->jc;
+    kiln_lake_scan *scan = NULL;
+    int rc = 0;
+    if ((size_t)(v->est_rows > 0 ? v->est_rows : 0) * (size_t)(v->ncols ? v->ncols : 1) > JC_MAX_CELLS)
+        return KILN_ELIMIT;
+    jc_free(jc);
+    if (!(jc->arena = kiln_arena_new(1 << 20)))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    kiln_lake_scan_opts so = *so0;
+    so.where = NULL;
+    if ((rc = kiln_lake_scan_open(&scan, cur->table, &so, err)))
+        goto done;
+    const kiln_schema *ss = kiln_lake_scan_schema(scan);
+    int *smap = cur->map;
+    for (int i = 0; i < v->ncols; i++)
+        if (smap[i] >= 0)
+            smap[i] = kiln_schema_find(ss, v->cols[i].name);
+    const kiln_batch *b;
+    int r;
+    while ((r = kiln_lake_scan_next(scan, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows; row++) {
+            if (jc->nrows == jc->cap) {
+                size_t nc = jc->cap ? jc->cap * 2 : 1024;
+                if (nc * (size_t)v->ncols > JC_MAX_CELLS || nc >= JC_NONE) {
+                    rc = KILN_ELIMIT;
+                    goto done;
+                }
+                jcell *n2 = kiln_realloc(jc->cells, nc * (size_t)v->ncols * sizeof *n2);
+                if (!n2) {
+                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    goto done;
+                }
+                jc->cells = n2;
+                jc->cap = nc;
+            }
+            jcell *rowc = &jc->cells[jc->nrows * (size_t)v->ncols];
+            for (int i = 0; i < v->ncols; i++) {
+                if (smap[i] < 0) {
+                    memset(&rowc[i], 0, sizeof rowc[i]);
+                    rowc[i].type = SQLITE_NULL;
+                } else if ((rc = make_cell(&rowc[i], jc, &v->cols[i], b, smap[i], row))) {
+                    goto done;
+                }
+            }
+            jc->nrows++;
+        }
+    }
+    if (r < 0) {
+        rc = r;
+        goto done;
+    }
+    jc->nb = 1;
+    while (jc->nb < jc->nrows * 2 + 2)
+        jc->nb <<= 1;
+    jc->heads = kiln_malloc(jc->nb * sizeof *jc->heads);
+    jc->next = kiln_malloc((jc->nrows + 1) * sizeof *jc->next);
+    if (!jc->heads || !jc->next) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < jc->nb; i++)
+        jc->heads[i] = JC_NONE;
+    jc->nkey = nkey;
+    memcpy(jc->keycol, keycol, (size_t)nkey * sizeof *keycol);
+    for (size_t rr = jc->nrows; rr-- > 0;) {
+        uint64_t h = 0;
+        for (int k = 0; k < nkey; k++)
+            h = h * 0x100000001b3ULL ^ cell_hash(&jc->cells[rr * (size_t)v->ncols + keycol[k]]);
+        size_t bkt = h & (jc->nb - 1);
+        jc->next[rr] = jc->heads[bkt];
+        jc->heads[bkt] = (uint32_t)rr;
+    }
+    jc->ready = 1;
+done:
+    kiln_lake_scan_free(scan);
+    if (rc) {
+        jc_free(jc);
+        jc->failed = 1;
+    }
+    return rc;
+}
+
+static uint32_t jc_seek(ice_cursor *cur, int ncols, uint32_t r)
+{
+    join_cache *jc = &cur->jc;
+    for (; r != JC_NONE; r = jc->next[r]) {
+        int ok = 1;
+        for (int k = 0; ok && k < cur->nkey; k++)
+            ok = cell_eq(&jc->cells[(size_t)r * (size_t)ncols + cur->keycol[k]], cur->keyval[k]);
+        if (ok)
+            return r;
+    }
+    return JC_NONE;
+}
+
+static void keyvals_free(ice_cursor *cur)
+{
+    for (int k = 0; k < cur->nkey; k++)
+        sqlite3_value_free(cur->keyval[k]);
+    cur->nkey = 0;
+}
+
+/* Record a scan for --explain; returns its index or -1. Repeated xFilter
+ * calls of one plan (same table, idxStr and columns) add up. */
+static long log_scan(lake_ctx *c, ice_vtab *v, const char *idx_str, const char *where, const char *cols, int64_t snap,
+                     const kiln_lake_plan_stats *st)
+{
+    if (!c->logging)
+        return -1;
+    for (size_t i = 0; i < c->scans.len; i++) {
+        kiln_sql_scan_rec *o = &c->scans.items[i];
+        if (!strcmp(o->table, v->name) && !strcmp(o->columns, cols) && !strcmp(c->scan_keys.items[i], idx_str)) {
+            o->filters++;
+            if (st) {
+                o->files_total += st->files_total;
+                o->files_pruned_partition += st->files_pruned_partition;
+                o->files_pruned_stats += st->files_pruned_stats;
+                o->manifests_total += st->manifests_total;
+                o->manifests_pruned += st->manifests_pruned;
+            }
+            if (strcmp(o->where, where) != 0 && !strstr(o->where, " (first of ")) {
+                char *w2 = kiln_sprintf("%s (first of several values)", o->where);
+                if (w2) {
+                    kiln_free(o->where);
+                    o->where = w2;
+                }
+            }
+            return (long)i;
+        }
+    }
+    kiln_sql_scan_rec r = {0};
+    r.table = kiln_strdup(v->name);
+    r.where = kiln_strdup(where);
+    r.columns = kiln_strdup(cols);
+    char *key = kiln_strdup(idx_str);
+    r.snapshot_id = snap;
+    r.filters = 1;
+    if (st) {
+        r.manifests_total = st->manifests_total;
+        r.manifests_pruned = st->manifests_pruned;
+        r.files_total = st->files_total;
+        r.files_pruned_partition = st->files_pruned_partition;
+        r.files_pruned_stats = st->files_pruned_stats;
+    }
+    if (!r.table || !r.where || !r.columns || !key || kiln_vec_push(&c->scans, r, NULL) != 0) {
+        kiln_free(r.table);
+        kiln_free(r.where);
+        kiln_free(r.columns);
+        kiln_free(key);
+        return -1;
+    }
+    if (kiln_vec_push(&c->scan_keys, key, NULL) != 0) {
+        c->scans.len--;
+        kiln_free(r.table);
+        kiln_free(r.where);
+        kiln_free(r.columns);
+        kiln_free(key);
+        return -1;
+    }
+    return (long)c->scans.len - 1;
+}
+
 static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, int argc, sqlite3_value **argv)
 {
     ice_cursor *cur = (ice_cursor *)vc;
@@ -619,7 +952,12 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
     int src = SQLITE_OK;
     cursor_reset(cur);
     cur->eof = 1;
+    cur->serving = 0;
+    cur->rec = -1;
     cur->rowid = 0;
+    keyvals_free(cur);
+    int eqcol[MAX_PUSH], neq = 0, hidden = 0;
+    sqlite3_value *eqval[MAX_PUSH];
     const char *p = idx_str ? idx_str : "";
     unsigned long long used = strtoull(p, NULL, 16);
     if (!idx_str)
@@ -642,20 +980,16 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
                 break;
             val = argv[argi++];
         }
-        if (op == 'A') {
+        if (op == 'A' || op == 'R') {
+            hidden = 1;
             if (sqlite3_value_type(val) == SQLITE_NULL) {
-                src = vt_error(vc->pVtab, "iceberg: %s: _as_of is NULL", v->name);
+                src = vt_error(vc->pVtab, "iceberg: %s: %s is NULL", v->name, op == 'A' ? "_as_of" : "_ref");
                 goto done;
             }
-            cur->as_of = text_dup(val);
-            continue;
-        }
-        if (op == 'R') {
-            if (sqlite3_value_type(val) == SQLITE_NULL) {
-                src = vt_error(vc->pVtab, "iceberg: %s: _ref is NULL", v->name);
-                goto done;
-            }
-            cur->ref = text_dup(val);
+            if (op == 'A')
+                cur->as_of = text_dup(val);
+            else
+                cur->ref = text_dup(val);
             continue;
         }
         if (ci < 0 || ci >= v->ncols)
@@ -664,6 +998,10 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
             /* a comparison with NULL is never true */
             trace(c, "filter %s: comparison with NULL on %s: no rows", v->name, v->cols[ci].name);
             goto done;
+        }
+        if (op == '=' && neq < MAX_PUSH) {
+            eqcol[neq] = (int)ci;
+            eqval[neq++] = val;
         }
         add_term(&where, &v->cols[ci], op, val);
     }
@@ -682,6 +1020,7 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
         cur->map[i] = -1;
         if (used & (1ULL << (i < 63 ? i : 63))) {
             kiln_buf_printf(&cols, NULL, "%s%s", cols.len ? "," : "", v->cols[i].name);
+            cur->map[i] = i; /* set to the scan column below */
             if (first < 0)
                 first = i;
         }
@@ -710,57 +1049,81 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
         else
             so.as_of = v->fixed_ref;
     }
+
+    /* join cache: repeated '=' lookups with the same plan */
+    const char *ikey = idx_str ? idx_str : "";
+    if (neq > 0 && !hidden) {
+        if (cur->last_idx && strcmp(cur->last_idx, ikey) == 0) {
+            cur->repeats++;
+        } else {
+            kiln_free(cur->last_idx);
+            cur->last_idx = kiln_strdup(ikey);
+            cur->repeats = 1;
+            jc_free(&cur->jc);
+        }
+        int fits = 1;
+        for (int k = 0; k < neq; k++) {
+            int t = sqlite3_value_type(eqval[k]);
+            int num = numeric_type(v->cols[eqcol[k]].type);
+            fits &= num ? (t == SQLITE_INTEGER || t == SQLITE_FLOAT) : t == SQLITE_TEXT;
+        }
+        if (fits && cur->repeats >= 2 && !cur->jc.ready && !cur->jc.failed) {
+            int brc = jc_build(cur, v, &so, neq, eqcol, &err);
+            if (brc && brc != KILN_ELIMIT) {
+                src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
+                goto done;
+            }
+            trace(c, "filter %s: join cache %s (%zu rows, keyed on %d column(s))", v->name,
+                  brc ? "not built: table too big" : "built", cur->jc.nrows, neq);
+            if (!brc) {
+                char *w2 = kiln_sprintf("(join cache: whole table read once, hashed on the = columns)");
+                cur->rec = log_scan(c, v, ikey, w2 ? w2 : "", cols.data, -1, NULL);
+                kiln_free(w2);
+            }
+        }
+        if (fits && cur->jc.ready) {
+            cur->serving = 1;
+            cur->nkey = 0;
+            uint64_t h = 0;
+            for (int k = 0; k < neq; k++) {
+                cur->keycol[k] = cur->jc.keycol[k];
+                cur->keyval[k] = sqlite3_value_dup(eqval[k]);
+                if (!cur->keyval[k]) {
+                    keyvals_free(cur);
+                    src = SQLITE_NOMEM;
+                    goto done;
+                }
+                cur->nkey++;
+                h = h * 0x100000001b3ULL ^ value_hash(eqval[k]);
+            }
+            cur->crow = jc_seek(cur, v->ncols, cur->jc.heads[h & (cur->jc.nb - 1)]);
+            cur->eof = cur->crow == JC_NONE;
+            if (c->logging)
+                cur->rec = log_scan(c, v, ikey, "(join cache: whole table read once, hashed on the = columns)",
+                                    cols.data, -1, NULL);
+            if (cur->rec >= 0 && !cur->eof)
+                c->scans.items[cur->rec].rows++;
+            trace(c, "filter %s idxNum=%d idxStr=%s from join cache", v->name, idx_num, ikey);
+            goto done;
+        }
+    } else {
+        cur->repeats = 0;
+    }
+
     if (kiln_lake_scan_open(&cur->scan, cur->table, &so, &err) != 0) {
         src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
         goto done;
     }
     const kiln_schema *ss = kiln_lake_scan_schema(cur->scan);
     for (int i = 0; i < v->ncols; i++)
-        if (used & (1ULL << (i < 63 ? i : 63)))
+        if (cur->map[i] >= 0)
             cur->map[i] = kiln_schema_find(ss, v->cols[i].name);
     const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
     size_t files_read = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
     trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num,
-          idx_str ? idx_str : "", cols.data, so.where ? so.where : "", so.as_of ? so.as_of : "",
-          so.ref ? so.ref : "", files_read, st->files_total);
-    if (c->logging) {
-        kiln_sql_scan_rec r = {0};
-        r.table = kiln_strdup(v->name);
-        r.where = kiln_strdup(so.where ? so.where : "");
-        r.columns = kiln_strdup(cols.data);
-        r.snapshot_id = kiln_lake_scan_snapshot_id(cur->scan);
-        r.manifests_total = st->manifests_total;
-        r.manifests_pruned = st->manifests_pruned;
-        r.files_total = st->files_total;
-        r.files_pruned_partition = st->files_pruned_partition;
-        r.files_pruned_stats = st->files_pruned_stats;
-        r.filters = 1;
-        /* merge repeated filters of the same scan (inner loops) */
-        long found = -1;
-        for (size_t i = 0; i < c->scans.len; i++)
-            if (!strcmp(c->scans.items[i].table, r.table) && !strcmp(c->scans.items[i].where, r.where) &&
-                !strcmp(c->scans.items[i].columns, r.columns))
-                found = (long)i;
-        if (found >= 0) {
-            kiln_sql_scan_rec *o = &c->scans.items[found];
-            o->filters++;
-            o->files_total += r.files_total;
-            o->files_pruned_partition += r.files_pruned_partition;
-            o->files_pruned_stats += r.files_pruned_stats;
-            o->manifests_total += r.manifests_total;
-            o->manifests_pruned += r.manifests_pruned;
-            kiln_free(r.table);
-            kiln_free(r.where);
-            kiln_free(r.columns);
-            cur->rec = found;
-        } else if (kiln_vec_push(&c->scans, r, NULL) == 0) {
-            cur->rec = (long)c->scans.len - 1;
-        } else {
-            kiln_free(r.table);
-            kiln_free(r.where);
-            kiln_free(r.columns);
-        }
-    }
+          ikey, cols.data, so.where ? so.where : "", so.as_of ? so.as_of : "", so.ref ? so.ref : "", files_read,
+          st->files_total);
+    cur->rec = log_scan(c, v, ikey, so.where ? so.where : "", cols.data, kiln_lake_scan_snapshot_id(cur->scan), st);
     int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
     if (r < 0) {
         src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
@@ -782,6 +1145,13 @@ static int x_next(sqlite3_vtab_cursor *vc)
     ice_vtab *v = (ice_vtab *)vc->pVtab;
     kiln_err err = {0};
     cur->rowid++;
+    if (cur->serving) {
+        cur->crow = jc_seek(cur, v->ncols, cur->jc.next[cur->crow]);
+        cur->eof = cur->crow == JC_NONE;
+        if (cur->eof)
+            return SQLITE_OK;
+        goto counted;
+    }
     if (++cur->row < cur->batch->nrows)
         goto counted;
     int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
@@ -808,6 +1178,17 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
         const char *s = i - v->ncols == COL_AS_OF ? cur->as_of : cur->ref;
         if (s)
             sqlite3_result_text(ctx, s, -1, SQLITE_TRANSIENT);
+        return SQLITE_OK;
+    }
+    if (cur->serving) {
+        const jcell *cl = &cur->jc.cells[(size_t)cur->crow * (size_t)v->ncols + i];
+        switch (cl->type) {
+        case SQLITE_INTEGER: sqlite3_result_int64(ctx, cl->i); break;
+        case SQLITE_FLOAT: sqlite3_result_double(ctx, cl->d); break;
+        case SQLITE_TEXT: sqlite3_result_text(ctx, cl->p, cl->n, SQLITE_STATIC); break;
+        case SQLITE_BLOB: sqlite3_result_blob(ctx, cl->p, cl->n, SQLITE_STATIC); break;
+        default: break;
+        }
         return SQLITE_OK;
     }
     int sc = cur->map[i];
