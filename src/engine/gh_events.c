@@ -228,7 +228,6 @@ struct day_state {
     int ntasks, pending, failed;
     char error[512];
     kiln_gh_counts counts;
-    int staged; /* staging dirs created */
 };
 
 /* A parsed filter: values per key (OR within a key, AND across keys). */
@@ -834,6 +833,10 @@ static int scan_line(scan_ctx *c, const char *p, const char *end)
         }
         if ((rc = handle_event(c)))
             return rc;
+        if (c->w->scratch.alloc > ((size_t)16 << 20)) { /* one huge event: give the memory back */
+            kiln_buf_free(&c->w->scratch);
+            kiln_buf_init(&c->w->scratch, GH_SCRATCH_CAP);
+        }
         p = q;
     }
     return 0;
