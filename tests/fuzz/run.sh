@@ -13,10 +13,10 @@ PKGS="zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1
 for f in tests/fuzz/fuzz_*.c; do
   [ -e "$f" ] || continue
   name="$(basename "$f" .c)"; name="${name#fuzz_}"
-  mkdir -p "tests/fuzz/corpus/$name" "$BUILD/fuzz"
+  mkdir -p "tests/fuzz/corpus/$name" "$BUILD/fuzz" "$BUILD/corpus-new/$name"
   clang -std=c11 -D_GNU_SOURCE -DKILN_LIBFUZZER -O1 -g -fsanitize=fuzzer,address,undefined \
     -Isrc -Itests $(pkg-config --cflags $PKGS) "$f" "$BUILD/libkiln.a" \
     $(pkg-config --libs $PKGS) -pthread -lm -o "$BUILD/fuzz/$name"
   echo "fuzz: $name for ${SECONDS_EACH}s"
-  "$BUILD/fuzz/$name" -max_total_time="$SECONDS_EACH" -max_len=65536 "tests/fuzz/corpus/$name" 2>&1 | tail -n 3
+  "$BUILD/fuzz/$name" -max_total_time="$SECONDS_EACH" -max_len=65536 "$BUILD/corpus-new/$name" "tests/fuzz/corpus/$name" 2>&1 | tail -n 3
 done
