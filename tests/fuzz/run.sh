@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make fuzz`: build every tests/fuzz/fuzz_*.c as a libFuzzer binary (clang,
-# ASan) and run each for SECONDS against its stored corpus, adding what it
-# finds to tests/fuzz/corpus/<name>/. `make test` replays the corpora.
+# ASan) and run each for SECONDS against its stored corpus. New inputs go to
+# BUILD/corpus-new/<name>/, never straight into the stored corpus: merge the
+# ones worth keeping with libFuzzer's -merge=1 so the stored corpus stays
+# small. `make test` replays tests/fuzz/corpus/.
 set -euo pipefail
 BUILD="${1:-build-fuzz}"
 SECONDS_EACH="${2:-30}"
