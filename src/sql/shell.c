@@ -726,7 +726,7 @@ static void shell_help(FILE *out)
     fputs("Statements end with ';'. Commands:\n"
           "  .help               this text\n"
           "  .mode table|csv|json|pipe   output format\n"
-          "  .tables             list tables and views\n"
+          "  .tables             list tables and views (Iceberg tables as ns.table)\n"
           "  .schema [NAME]      CREATE statements\n"
           "  .quit, .exit        leave (or end of input, Ctrl-D)\n"
           "Functions kiln adds: see docs/sql.md.\n",
@@ -752,8 +752,10 @@ static int shell_dot(sqlite3 *db, char *line, FILE *out, FILE *errf, kiln_sql_fo
     } else if (strcmp(cmd, ".tables") == 0 || strcmp(cmd, ".schema") == 0) {
         int tables = cmd[1] == 't';
         sqlite3_stmt *st = NULL;
-        const char *q = tables ? "SELECT name FROM sqlite_schema WHERE type IN ('table','view') "
-                                 "AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        /* attached schemas too: Iceberg namespaces list as ns.table */
+        const char *q = tables ? "SELECT CASE WHEN schema = 'main' THEN name ELSE schema || '.' || name END "
+                                 "FROM pragma_table_list WHERE type IN ('table','view','virtual') "
+                                 "AND name NOT LIKE 'sqlite_%' AND schema <> 'temp' ORDER BY schema <> 'main', 1"
                                : "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL "
                                  "AND (?1 IS NULL OR tbl_name = ?1) ORDER BY tbl_name, type DESC, name";
         if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {

@@ -384,3 +384,27 @@ TEST(sql_vtab, join_cache_gives_the_same_rows)
     kiln_sql_db_close(db);
     kiln_free(wh);
 }
+
+/* The shell's .tables lists Iceberg tables as ns.table after main's. */
+TEST(sql_vtab, shell_tables_lists_namespaces)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh);
+    CHECK(db != NULL);
+    kiln_err err = {0};
+    char *r = q(db, "CREATE TABLE b.two AS SELECT 1 AS a; CREATE TABLE a.one AS SELECT 1 AS a; CREATE TABLE main.p(x)", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    const char *script = ".tables\n";
+    FILE *in = fmemopen((void *)script, strlen(script), "r");
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&buf, &n);
+    CHECK_EQ_INT(kiln_sql_shell_run(db, in, out, stderr, KILN_SQL_FMT_PIPE, 0, 1, NULL), 0);
+    fclose(in);
+    fclose(out);
+    CHECK_MSG(strstr(buf, "p\na.one\nb.two\n") != NULL, "%s", buf);
+    free(buf);
+    kiln_sql_db_close(db);
+    kiln_free(wh);
+}
