@@ -967,6 +967,20 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
             base += len;
             start = len = scan = 0;
         }
+        if (w->win_alloc > GH_WINDOW_INIT && len - start <= GH_WINDOW_INIT / 2) {
+            /* a long line grew the window; shrink it back once it is behind us */
+            char *nw = kiln_malloc(GH_WINDOW_INIT);
+            if (nw) {
+                memcpy(nw, w->win + start, len - start);
+                kiln_free(w->win);
+                w->win = nw;
+                w->win_alloc = GH_WINDOW_INIT;
+                base += start;
+                len -= start;
+                scan -= start;
+                start = 0;
+            }
+        }
     }
     if (start < len && !skipping) {
         c->line_off = base + start;

@@ -425,3 +425,47 @@ TEST(gh_events, failed_hour_waits_for_previous)
     kiln_gh_report_free(&rep);
     kiln_buf_free(&big);
 }
+
+/* A line longer than the 4 MB window but under the cap grows the window,
+ * which shrinks back afterwards; positions after it stay exact. */
+TEST(gh_events, long_line_grows_then_shrinks_window)
+{
+    char in[4096], out[4096];
+    snprintf(in, sizeof in, "%s/in", kt_tmpdir());
+    snprintf(out, sizeof out, "%s/out", kt_tmpdir());
+    kiln_err err = {0};
+    CHECK_OK(kiln_mkdirs(in, &err), &err);
+    kiln_buf t;
+    kiln_buf_init(&t, 0);
+    size_t huge = 6u << 20;
+    kiln_buf_append(&t, "{\"id\":\"7\",\"type\":\"WatchEvent\",\"payload\":{\"s\":\"", 46, &err);
+    kiln_buf_reserve(&t, huge, &err);
+    memset(t.data + t.len, 'y', huge);
+    t.len += huge;
+    kiln_buf_append(&t, "\"}}\n", 4, &err);
+    char *p1 = push_old("8", "2025-06-01T00:00:00Z", "o/a");
+    kiln_buf_printf(&t, &err, "%s\n", p1);
+    size_t bad_off = t.len;
+    kiln_buf_printf(&t, &err, "oops\n%s\n", p1); /* line 3 bad, line 4 a duplicate */
+    write_gz(in, "2025-06-01-0.json.gz", t.data, t.len, 0);
+    kiln_gh_opts o;
+    kiln_gh_opts_init(&o);
+    o.in_dir = in;
+    o.out_dir = out;
+    o.threads = 1;
+    o.line_cap = 16u << 20;
+    kiln_gh_report rep;
+    CHECK_OK(kiln_gh_events_run(&o, &rep, &err), &err);
+    CHECK_EQ_INT(rep.total.events, 3);
+    CHECK_EQ_INT(rep.total.pushes, 1);
+    CHECK_EQ_INT(rep.total.duplicates, 1);
+    CHECK_EQ_INT(rep.total.quarantined, 1);
+    kiln_gh_report_free(&rep);
+    char *q = readf("%s/_quarantine/%s.ndjson", out, "2025-06-01-0.json.gz");
+    char want[128];
+    snprintf(want, sizeof want, "\"line\":3,\"offset\":%zu,", bad_off);
+    CHECK_MSG(q && strstr(q, want), "want %s in %s", want, q ? q : "(none)");
+    free(q);
+    kiln_free(p1);
+    kiln_buf_free(&t);
+}
