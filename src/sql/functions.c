@@ -146,18 +146,81 @@ static int ts_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int64_
 
 /* Return a timestamp: a date when the input was a date and the unit is a
  * day or more, else the canonical timestamp text. */
+/* Hot-path formatting (a scan formats every timestamp it returns): the
+ * date part of the last day is cached per thread, the time of day is
+ * written digit by digit. Same text as kiln_date_format/kiln_ts_format,
+ * which remain the fallback outside years 0000-9999. */
+static _Thread_local int64_t g_day = INT64_MIN;
+static _Thread_local char g_date[16];
+
+#define DAY_0000 (-719528)  /* 0000-01-01 */
+#define DAY_9999 2932896     /* 9999-12-31 */
+
+size_t kiln_sql_date_text(int64_t days, char *out)
+{
+    if (days < DAY_0000 || days > DAY_9999) {
+        kiln_date_format(days, out);
+        return strlen(out);
+    }
+    if (days != g_day) {
+        char tmp[32];
+        kiln_date_format(days, tmp);
+        size_t n = strlen(tmp);
+        if (n != 10) {
+            memcpy(out, tmp, n + 1);
+            return n;
+        }
+        memcpy(g_date, tmp, 11);
+        g_day = days;
+    }
+    memcpy(out, g_date, 11);
+    return 10;
+}
+
+static void two(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+size_t kiln_sql_ts_text(int64_t us, char *out)
+{
+    int64_t days = floor_div(us, US_PER_DAY);
+    int64_t rem = us - days * US_PER_DAY;
+    if (days < DAY_0000 || days > DAY_9999 || kiln_sql_date_text(days, out) != 10) {
+        kiln_ts_format(us, out);
+        return strlen(out);
+    }
+    int64_t secs = rem / US_PER_SEC, frac = rem % US_PER_SEC;
+    out[10] = 'T';
+    two(out + 11, (int)(secs / 3600));
+    out[13] = ':';
+    two(out + 14, (int)(secs / 60 % 60));
+    out[16] = ':';
+    two(out + 17, (int)(secs % 60));
+    size_t n = 19;
+    if (frac) {
+        out[n++] = '.';
+        for (int k = 5; k >= 0; k--) {
+            out[n + (size_t)k] = (char)('0' + frac % 10);
+            frac /= 10;
+        }
+        n += 6;
+    }
+    out[n++] = 'Z';
+    out[n] = 0;
+    return n;
+}
+
 static void result_ts(sqlite3_context *ctx, const char *fn, int64_t us, int as_date)
 {
     if (us < TS_MIN || us > TS_MAX) {
         result_errorf(ctx, "%s: result is outside years 0000-9999", fn);
         return;
     }
-    char out[32];
-    if (as_date)
-        kiln_date_format(floor_div(us, US_PER_DAY), out);
-    else
-        kiln_ts_format(us, out);
-    sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+    char out[40];
+    size_t n = as_date ? kiln_sql_date_text(floor_div(us, US_PER_DAY), out) : kiln_sql_ts_text(us, out);
+    sqlite3_result_text(ctx, out, (int)n, SQLITE_TRANSIENT);
 }
 
 static int64_t trunc_us(int64_t us, unit_t u)

@@ -57,6 +57,12 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
  * Returns 0 or KILN_EFORMAT (NULL and other types are rejected). */
 int kiln_sql_value_ts(sqlite3_value *v, int64_t *micros_out, int *is_date);
 
+/* The text of a timestamp (micros) / date (days) exactly as kiln_ts_format /
+ * kiln_date_format write it, faster (hot paths: scans, date functions).
+ * out holds >= 40 bytes; returns the length. */
+size_t kiln_sql_ts_text(int64_t micros, char *out);
+size_t kiln_sql_date_text(int64_t days, char *out);
+
 /* ------------------------------------------------------------ output */
 
 typedef enum {

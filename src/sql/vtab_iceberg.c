@@ -743,16 +743,14 @@ static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_
             out->d /= 10.0;
         return 0;
     case KILN_T_DATE:
-        kiln_date_format(c->v.i32[row], buf);
+        n = kiln_sql_date_text(c->v.i32[row], buf);
         p = buf;
-        n = strlen(buf);
         out->type = SQLITE_TEXT;
         break;
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
-        kiln_ts_format(c->v.i64[row], buf);
+        n = kiln_sql_ts_text(c->v.i64[row], buf);
         p = buf;
-        n = strlen(buf);
         out->type = SQLITE_TEXT;
         break;
     case KILN_T_STRING:
@@ -1204,15 +1202,17 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
     case KILN_T_INT64: sqlite3_result_int64(ctx, col->v.i64[row]); break;
     case KILN_T_FLOAT: sqlite3_result_double(ctx, col->v.f32[row]); break;
     case KILN_T_DOUBLE: sqlite3_result_double(ctx, col->v.f64[row]); break;
-    case KILN_T_DATE:
-        kiln_date_format(col->v.i32[row], buf);
-        sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+    case KILN_T_DATE: {
+        size_t n = kiln_sql_date_text(col->v.i32[row], buf);
+        sqlite3_result_text(ctx, buf, (int)n, SQLITE_TRANSIENT);
         break;
+    }
     case KILN_T_TIMESTAMP:
-    case KILN_T_TIMESTAMPTZ:
-        kiln_ts_format(col->v.i64[row], buf);
-        sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+    case KILN_T_TIMESTAMPTZ: {
+        size_t n = kiln_sql_ts_text(col->v.i64[row], buf);
+        sqlite3_result_text(ctx, buf, (int)n, SQLITE_TRANSIENT);
         break;
+    }
     case KILN_T_DECIMAL: {
         double d = (double)col->v.i64[row];
         for (int k = 0; k < v->cols[i].scale; k++)

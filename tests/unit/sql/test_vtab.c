@@ -408,3 +408,34 @@ TEST(sql_vtab, shell_tables_lists_namespaces)
     kiln_sql_db_close(db);
     kiln_free(wh);
 }
+
+/* The fast formatters write exactly what kiln_ts_format/kiln_date_format do. */
+TEST(sql_vtab, fast_timestamp_text_matches_kiln_ts_format)
+{
+    uint64_t x = 88172645463325252ULL;
+    static const int64_t fixed[] = {0, -1, 1, 86400000000LL - 1, 86400000000LL, -86400000000LL, 951782400000000LL,
+                                    253402300799999999LL, 253402300800000000LL, -62167219200000000LL,
+                                    -62167219200000001LL, 1723729530250000LL};
+    for (int i = 0; i < 200000; i++) {
+        int64_t us;
+        if (i < (int)(sizeof fixed / sizeof *fixed)) {
+            us = fixed[i];
+        } else {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* mostly years 1900-2100, some whole seconds, a few anywhere */
+            us = (int64_t)(x % 6311520000000000ULL) - 2208988800000000LL;
+            if (i % 3 == 0)
+                us -= us % 1000000;
+            if (i % 1000 == 0)
+                us = (int64_t)x;
+        }
+        char a[64], b[64];
+        size_t n = kiln_sql_ts_text(us, a);
+        kiln_ts_format(us, b);
+        CHECK_MSG(strcmp(a, b) == 0 && n == strlen(b), "%lld: %s vs %s", (long long)us, a, b);
+        int64_t days = us / 86400000000LL;
+        n = kiln_sql_date_text(days, a);
+        kiln_date_format(days, b);
+        CHECK_MSG(strcmp(a, b) == 0 && n == strlen(b), "day %lld: %s vs %s", (long long)days, a, b);
+    }
+}
