@@ -391,13 +391,62 @@ static int pushable(kiln_type t, char op)
     }
 }
 
+static int add_term(kiln_buf *w, const ice_col *col, char op, sqlite3_value *val);
+
+/* Plan the scan of the current snapshot under where (constant constraints
+ * known at xBestIndex time): *rows = records in the files that survive
+ * pruning. 0, or <0 when planning is not possible (then heuristics apply). */
+static int plan_rows(ice_vtab *v, const char *where, double *rows, size_t *kept, size_t *total)
+{
+    kiln_lake_table *t = NULL;
+    kiln_arena *a = NULL;
+    kiln_lake_plan *plan = NULL;
+    kiln_err err = {0};
+    int rc = kiln_lake_table_load(&t, v->ctx->cat, v->name, &err);
+    if (rc)
+        goto done;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    int64_t sid = m->current_snapshot_id;
+    if (v->fixed_ref && (rc = kiln_lake_meta_resolve(m, v->fixed_ref, &sid, &err)))
+        goto done;
+    kiln_lake_view view;
+    kiln_lake_pred pred;
+    if (!(a = kiln_arena_new(16 * 1024))) {
+        rc = KILN_ENOMEM;
+        goto done;
+    }
+    if ((rc = kiln_lake_view_from_meta(&view, a, m, sid, NULL, &err)) ||
+        (rc = kiln_lake_pred_parse(&pred, a, view.schema, where, &err)))
+        goto done;
+    if (view.snapshot_id < 0) {
+        *rows = 0;
+        *kept = *total = 0;
+        goto done;
+    }
+    if ((rc = kiln_lake_plan_new(&plan, &view, &pred, &err)))
+        goto done;
+    double n = 0;
+    for (size_t i = 0; i < kiln_lake_plan_ntasks(plan); i++)
+        n += (double)kiln_lake_plan_task(plan, i)->data->df.record_count;
+    const kiln_lake_plan_stats *st = kiln_lake_plan_stats_get(plan);
+    *rows = n;
+    *kept = kiln_lake_plan_ntasks(plan);
+    *total = st->files_total;
+done:
+    kiln_lake_plan_free(plan);
+    kiln_arena_free(a);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
 static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
 {
     ice_vtab *v = (ice_vtab *)vt;
     lake_ctx *c = v->ctx;
-    kiln_buf s, tr;
+    kiln_buf s, tr, cw;
     kiln_buf_init(&s, 0);
     kiln_buf_init(&tr, 0);
+    kiln_buf_init(&cw, 0);
     int idx = 0, argn = 0, neq = 0, nrange = 0;
     kiln_buf_printf(&s, NULL, "%llx|", (unsigned long long)info->colUsed);
     for (int i = 0; i < info->nConstraint; i++) {
@@ -433,12 +482,29 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         if (op != 'N' && op != 'M')
             info->aConstraintUsage[i].argvIndex = ++argn;
         kiln_buf_printf(&s, NULL, "%s%d%c", s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, op);
-        if (op == '=')
+        /* a constant right-hand side goes into a trial plan below; a join
+         * value (known only in xFilter) gets the heuristic */
+        sqlite3_value *rv = NULL;
+        if (op == 'N' || op == 'M')
+            add_term(&cw, &v->cols[k->iColumn], op, NULL);
+        else if (sqlite3_vtab_rhs_value(info, i, &rv) == SQLITE_OK && rv && add_term(&cw, &v->cols[k->iColumn], op, rv) == 0)
+            ;
+        else if (op == '=')
             neq++;
         else
             nrange++;
     }
     double rows = v->est_rows > 0 ? (double)v->est_rows : 1000.0;
+    char planned[96] = "";
+    if (cw.len && !(idx & 6)) {
+        double pr;
+        size_t kept = 0, total = 0;
+        kiln_buf_putc(&cw, 0, NULL);
+        if (plan_rows(v, cw.data, &pr, &kept, &total) == 0) {
+            rows = pr;
+            snprintf(planned, sizeof planned, " planned=%.0f rows in %zu/%zu files", pr, kept, total);
+        }
+    }
     for (int i = 0; i < neq; i++)
         rows /= 10.0;
     for (int i = 0; i < nrange; i++)
@@ -456,6 +522,8 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
      * where rowids are only positions within one scan. */
     double full = v->est_rows > 0 ? (double)v->est_rows : 1000.0;
     double sel = rows / full;
+    if (sel > 1)
+        sel = 1;
     info->estimatedRows = (sqlite3_int64)rows;
     info->estimatedCost = (full * (1.0 + nused) + 100.0) * (0.5 + 0.5 * sel);
     info->idxNum = idx;
@@ -463,9 +531,11 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     info->idxStr = sqlite3_mprintf("%s", s.data);
     info->needToFreeIdxStr = 1;
     kiln_buf_putc(&tr, 0, NULL);
-    trace(c, "bestindex %s colUsed=%llx constraints:%s -> idxNum=%d idxStr=%s rows=%lld", v->name,
-          (unsigned long long)info->colUsed, tr.data ? tr.data : "", idx, s.data, (long long)info->estimatedRows);
+    trace(c, "bestindex %s colUsed=%llx constraints:%s -> idxNum=%d idxStr=%s rows=%lld%s", v->name,
+          (unsigned long long)info->colUsed, tr.data ? tr.data : "", idx, s.data, (long long)info->estimatedRows,
+          planned);
     kiln_buf_free(&s);
+    kiln_buf_free(&cw);
     kiln_buf_free(&tr);
     return SQLITE_OK;
 }

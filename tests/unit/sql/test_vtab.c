@@ -119,8 +119,13 @@ TEST(sql_vtab, one_day_opens_only_that_days_files)
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
     kiln_sql_lake_scanlog(db, 1);
+    kiln_sql_lake_trace(db, 1);
     r = q(db, "SELECT count(*) FROM gh.c WHERE created_at >= '2024-01-15' AND created_at < '2024-01-16'", &err);
     CHECK_STR(r, "count(*)\n8\n");
+    /* xBestIndex planned the constant constraints: estimatedRows = the rows of the one file left */
+    CHECK_MSG(strstr(kiln_sql_lake_trace_text(db), "rows=8 planned=8 rows in 1/30 files") != NULL, "%s",
+              kiln_sql_lake_trace_text(db));
+    kiln_sql_lake_trace(db, 0);
     size_t n;
     const kiln_sql_scan_rec *s = kiln_sql_lake_scans(db, &n);
     CHECK_EQ_INT(n, 1);
