@@ -17,7 +17,7 @@ static const char usage[] =
     "\n"
     "Run SQL (SQLite's dialect plus kiln's functions: date_trunc, iso_week, iso_year,\n"
     "date_add, datediff, ts_micros, md5, sha256, regexp_like, regexp_extract,\n"
-    "regexp_replace, split_part, left, right; see docs/sql.md).\n"
+    "regexp_replace, split_part, left, right, iceberg_snapshot; see docs/sql.md).\n"
     "QUERY may hold several statements separated by ';'. Without QUERY, kiln sql\n"
     "opens an interactive shell when stdin is a terminal (history in\n"
     "~/.kiln_history, or $KILN_HISTORY) and otherwise reads statements from stdin,\n"

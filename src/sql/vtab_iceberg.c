@@ -1494,7 +1494,19 @@ int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err
     const char *name = errmsg + strlen(pfx);
     const char *at = strchr(name, '@');
     const char *dot = strchr(name, '.');
-    if (!at || !dot || dot > at || strlen(name) > 400)
+    if (!dot || strlen(name) > 400)
+        return 0;
+    if (!at) {
+        /* a table another process created after the warehouse was attached */
+        kiln_lake_table *t = NULL;
+        kiln_err e = {0};
+        if (kiln_lake_table_load(&t, c->cat, name, &e) != 0)
+            return 0;
+        kiln_lake_table_free(t);
+        int rc = kiln_sql_lake_add_table(db, name, NULL, err);
+        return rc ? rc : 1;
+    }
+    if (dot > at)
         return 0;
     char base[260];
     size_t bn = (size_t)(at - name);

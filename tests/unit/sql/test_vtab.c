@@ -444,3 +444,25 @@ TEST(sql_vtab, fast_timestamp_text_matches_kiln_ts_format)
         CHECK_MSG(strcmp(a, b) == 0 && n == strlen(b), "day %lld: %s vs %s", (long long)days, a, b);
     }
 }
+
+/* A table created by someone else after the warehouse was attached is
+ * found on first use. */
+TEST(sql_vtab, tables_created_later_are_found)
+{
+    char *wh = kiln_sprintf("%s/wh", kt_tmpdir());
+    sqlite3 *db = open_wh(wh), *db2 = open_wh(wh);
+    CHECK(db != NULL && db2 != NULL);
+    kiln_err err = {0};
+    char *r = q(db2, "CREATE TABLE late.t AS SELECT 5 AS a", &err);
+    CHECK_MSG(r != NULL, "%s", err.msg);
+    free(r);
+    r = q(db, "SELECT a FROM late.t", &err);
+    CHECK_MSG(r && strcmp(r, "a\n5\n") == 0, "%s", r ? r : err.msg);
+    free(r);
+    r = q(db, "SELECT a FROM late.nope", &err);
+    CHECK(r == NULL);
+    CHECK_MSG(strstr(err.msg, "late.t") != NULL, "%s", err.msg);
+    kiln_sql_db_close(db);
+    kiln_sql_db_close(db2);
+    kiln_free(wh);
+}
