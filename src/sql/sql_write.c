@@ -340,7 +340,8 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             tok c = skip_parens(&lx);
             if (!c.kind)
                 return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
-            w->partition = kiln_malloc(c.b - o.e + 1);
+            if (!(w->partition = kiln_malloc(c.b - o.e + 1)))
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
             memcpy(w->partition, sql + o.e, c.b - o.e);
             w->partition[c.b - o.e] = 0;
             t3 = next(&lx);
@@ -407,7 +408,8 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             tok c = skip_parens(&lx);
             if (!c.kind)
                 return perr(eoff, u.b, err, "USING (query): missing ')'");
-            w->source_sql = kiln_malloc(c.b - u.e + 1);
+            if (!(w->source_sql = kiln_malloc(c.b - u.e + 1)))
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
             memcpy(w->source_sql, sql + u.e, c.b - u.e);
             w->source_sql[c.b - u.e] = 0;
             w->salias[0] = 0;
@@ -417,8 +419,10 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             if (table_name(&lx, &tmp))
                 return perr(eoff, u.b, err, "USING: expected (query) or ns.table");
             char *q = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", tmp.ns, tmp.tb);
-            w->source_sql = kiln_strdup(q);
+            w->source_sql = q ? kiln_strdup(q) : NULL;
             sqlite3_free(q);
+            if (!w->source_sql)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
             snprintf(w->salias, sizeof w->salias, "%s", tmp.tb);
         }
         tok s = next(&lx);
@@ -870,9 +874,12 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
                                       : "string";
         }
     }
+    int bad = 0;
     for (int i = 0; i < n; i++)
-        kiln_buf_printf(ddl, NULL, "%s%s %s", i ? ", " : "", sqlite3_column_name(st, i), types[i]);
-    kiln_buf_putc(ddl, 0, NULL);
+        bad |= kiln_buf_printf(ddl, NULL, "%s%s %s", i ? ", " : "", sqlite3_column_name(st, i), types[i]);
+    bad |= kiln_buf_putc(ddl, 0, NULL);
+    if (bad)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
 done:
     kiln_free(types);
     kiln_free(seen);
@@ -884,7 +891,7 @@ done:
 static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
                      long *eoff, kiln_err *err)
 {
-    int rc = 0;
+    int rc = 0, bad = 0;
     /* keys from ON: AND-ed equalities with a target column on one side */
     lexer lx = {sql, w->on_e, w->on_b};
     for (;;) {
@@ -939,16 +946,19 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         }
         if (kiln_schema_find(ws, cn) < 0)
             return perr(eoff, a.b, err, "MERGE: the target has no column '%s'", cn);
-        kiln_buf_printf(keys, NULL, "%s%s", keys->len ? "," : "", cn);
+        bad |= kiln_buf_printf(keys, NULL, "%s%s", keys->len ? "," : "", cn);
         tok an = next(&lx);
         if (!an.kind)
             break;
         if (!is_kw(&lx, an, "AND"))
             return perr(eoff, an.b, err, "MERGE: only AND may join the ON equalities");
     }
+    if (bad)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     if (!keys->len)
         return perr(eoff, w->on_b, err, "MERGE: ON names no key");
-    kiln_buf_putc(keys, 0, NULL);
+    if (kiln_buf_putc(keys, 0, NULL))
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
     keys->len--;
     char first_key[129];
     {
@@ -1024,7 +1034,10 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
                 k = c ? c + 1 : NULL;
             }
             kiln_free(setx[ci]);
-            setx[ci] = kiln_malloc(ee - eb + 1);
+            if (!(setx[ci] = kiln_malloc(ee - eb + 1))) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
             memcpy(setx[ci], sql + eb, ee - eb);
             setx[ci][ee - eb] = 0;
         }
@@ -1075,7 +1088,11 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
                 }
                 ci = (int)k;
             }
-            insx[ci] = kiln_malloc(ee - eb + 1);
+            kiln_free(insx[ci]);
+            if (!(insx[ci] = kiln_malloc(ee - eb + 1))) {
+                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                goto done;
+            }
             memcpy(insx[ci], sql + eb, ee - eb);
             insx[ci][ee - eb] = 0;
             k++;
@@ -1088,7 +1105,11 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         }
     }
     char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
-    kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
+    if (!m) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    bad |= kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
                     w->source_sql, w->ns, tgt);
     for (int c = 0; c < nc; c++) {
         const char *cn = ws->cols[c].name;
@@ -1098,21 +1119,23 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         char *ins = w->insert_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
                     : insx[c]      ? sqlite3_mprintf("(%s)", insx[c])
                                    : sqlite3_mprintf("NULL");
-        kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
+        bad |= kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
         sqlite3_free(upd);
         sqlite3_free(ins);
     }
-    kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ", w->salias,
+    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ", w->salias,
                     w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
     if (w->has_update)
-        kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
+        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
                         w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
     else
-        kiln_buf_printf(q, NULL, "0");
+        bad |= kiln_buf_printf(q, NULL, "0");
     if (w->has_insert)
-        kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m, w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
+        bad |= kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m, w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
                         w->icond_e > w->icond_b ? sql + w->icond_b : "1");
-    kiln_buf_putc(q, 0, NULL);
+    bad |= kiln_buf_putc(q, 0, NULL);
+    if (bad)
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
     sqlite3_free(m);
 done:
     for (int c = 0; setx && c < nc; c++)

@@ -220,6 +220,8 @@ static char *unquote(const char *s)
     if (n >= 2 && (s[0] == '\'' || s[0] == '"') && s[n - 1] == s[0]) {
         char q = s[0];
         char *o = kiln_malloc(n);
+        if (!o)
+            return NULL;
         size_t k = 0;
         for (size_t i = 1; i + 1 < n; i++) {
             o[k++] = s[i];
@@ -230,6 +232,8 @@ static char *unquote(const char *s)
         return o;
     }
     char *o = kiln_malloc(n + 1);
+    if (!o)
+        return NULL;
     memcpy(o, s, n);
     o[n] = 0;
     return o;
@@ -268,10 +272,16 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         return SQLITE_ERROR;
     }
     v = kiln_calloc(1, sizeof *v);
+    if (!v)
+        return SQLITE_NOMEM;
     v->ctx = c;
     v->name = unquote(argv[3]);
     if (argc == 5)
         v->fixed_ref = unquote(argv[4]);
+    if (!v->name || (argc == 5 && !v->fixed_ref)) {
+        src = SQLITE_NOMEM;
+        goto done;
+    }
     if (kiln_lake_table_load(&t, c->cat, v->name, &err) != 0) {
         *errmsg = sqlite3_mprintf("iceberg: %s", err.msg);
         src = SQLITE_ERROR;
@@ -296,10 +306,18 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
     v->est_rows = tr ? atoll(tr) : 0;
     v->ncols = view.schema->ncols;
     v->cols = kiln_calloc((size_t)v->ncols + 1, sizeof *v->cols);
+    if (!v->cols) {
+        v->ncols = 0;
+        src = SQLITE_NOMEM;
+        goto done;
+    }
     kiln_buf_printf(&ddl, NULL, "CREATE TABLE x(");
     for (int i = 0; i < v->ncols; i++) {
         const kiln_column_def *cd = &view.schema->cols[i];
-        v->cols[i].name = kiln_strdup(cd->name);
+        if (!(v->cols[i].name = kiln_strdup(cd->name))) {
+            src = SQLITE_NOMEM;
+            goto done;
+        }
         v->cols[i].type = cd->type;
         v->cols[i].scale = cd->scale;
         char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name, sql_type(cd->type));
@@ -307,7 +325,10 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         sqlite3_free(q);
     }
     kiln_buf_printf(&ddl, NULL, "%s_as_of HIDDEN, _ref HIDDEN)", v->ncols ? ", " : "");
-    kiln_buf_putc(&ddl, 0, NULL);
+    if (kiln_buf_putc(&ddl, 0, NULL) != 0) {
+        src = SQLITE_NOMEM;
+        goto done;
+    }
     if ((src = sqlite3_declare_vtab(db, ddl.data)) != SQLITE_OK) {
         *errmsg = sqlite3_mprintf("iceberg: %s: cannot declare columns: %s", v->name, sqlite3_errmsg(db));
         goto done;
@@ -447,8 +468,8 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     kiln_buf_init(&s, 0);
     kiln_buf_init(&tr, 0);
     kiln_buf_init(&cw, 0);
-    int idx = 0, argn = 0, neq = 0, nrange = 0;
-    kiln_buf_printf(&s, NULL, "%llx|", (unsigned long long)info->colUsed);
+    int idx = 0, argn = 0, neq = 0, nrange = 0, bad = 0;
+    bad |= kiln_buf_printf(&s, NULL, "%llx|", (unsigned long long)info->colUsed);
     for (int i = 0; i < info->nConstraint; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
         const char *cname = k->iColumn < 0 ? "rowid"
@@ -467,7 +488,8 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
             idx |= bit;
             info->aConstraintUsage[i].argvIndex = ++argn;
             info->aConstraintUsage[i].omit = 1;
-            kiln_buf_printf(&s, NULL, "%s%d%c", s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, hid == COL_AS_OF ? 'A' : 'R');
+            bad |= kiln_buf_printf(&s, NULL, "%s%d%c", s.data && s.data[s.len - 1] == '|' ? "" : ",", k->iColumn,
+                                   hid == COL_AS_OF ? 'A' : 'R');
             continue;
         }
         char op = op_code(k->op);
@@ -481,7 +503,7 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         idx |= 1;
         if (op != 'N' && op != 'M')
             info->aConstraintUsage[i].argvIndex = ++argn;
-        kiln_buf_printf(&s, NULL, "%s%d%c", s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, op);
+        bad |= kiln_buf_printf(&s, NULL, "%s%d%c", s.data && s.data[s.len - 1] == '|' ? "" : ",", k->iColumn, op);
         /* a constant right-hand side goes into a trial plan below; a join
          * value (known only in xFilter) gets the heuristic */
         sqlite3_value *rv = NULL;
@@ -527,9 +549,15 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     info->estimatedRows = (sqlite3_int64)rows;
     info->estimatedCost = (full * (1.0 + nused) + 100.0) * (0.5 + 0.5 * sel);
     info->idxNum = idx;
-    kiln_buf_putc(&s, 0, NULL);
-    info->idxStr = sqlite3_mprintf("%s", s.data);
+    bad |= kiln_buf_putc(&s, 0, NULL);
+    info->idxStr = bad ? NULL : sqlite3_mprintf("%s", s.data);
     info->needToFreeIdxStr = 1;
+    if (!info->idxStr) {
+        kiln_buf_free(&s);
+        kiln_buf_free(&tr);
+        kiln_buf_free(&cw);
+        return SQLITE_NOMEM;
+    }
     kiln_buf_putc(&tr, 0, NULL);
     trace(c, "bestindex %s colUsed=%llx constraints:%s -> idxNum=%d idxStr=%s rows=%lld%s", v->name,
           (unsigned long long)info->colUsed, tr.data ? tr.data : "", idx, s.data, (long long)info->estimatedRows,
@@ -555,6 +583,11 @@ static int x_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
         return vt_error(vt, "iceberg: %s", err.msg);
     }
     cur->map = kiln_calloc((size_t)v->ncols + 1, sizeof *cur->map);
+    if (!cur->map) {
+        kiln_lake_table_free(cur->table);
+        kiln_free(cur);
+        return SQLITE_NOMEM;
+    }
     cur->eof = 1;
     *out = &cur->base;
     return SQLITE_OK;
@@ -1083,11 +1116,11 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
         goto done;
     }
     /* projection */
-    int first = -1;
+    int first = -1, bad = 0;
     for (int i = 0; i < v->ncols; i++) {
         cur->map[i] = -1;
         if (used & (1ULL << (i < 63 ? i : 63))) {
-            kiln_buf_printf(&cols, NULL, "%s%s", cols.len ? "," : "", v->cols[i].name);
+            bad |= kiln_buf_printf(&cols, NULL, "%s%s", cols.len ? "," : "", v->cols[i].name);
             cur->map[i] = i; /* set to the scan column below */
             if (first < 0)
                 first = i;
@@ -1101,10 +1134,14 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
                 pick = i;
                 break;
             }
-        kiln_buf_printf(&cols, NULL, "%s", v->cols[pick].name);
+        bad |= kiln_buf_printf(&cols, NULL, "%s", v->cols[pick].name);
     }
-    kiln_buf_putc(&where, 0, NULL);
-    kiln_buf_putc(&cols, 0, NULL);
+    bad |= kiln_buf_putc(&where, 0, NULL);
+    bad |= kiln_buf_putc(&cols, 0, NULL);
+    if (bad) {
+        src = SQLITE_NOMEM;
+        goto done;
+    }
     kiln_lake_scan_opts so = {0};
     so.columns = cols.data;
     so.where = where.len > 1 ? where.data : NULL;
@@ -1479,7 +1516,11 @@ int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
     int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
     if (rc)
         return rc;
-    c->warehouse = kiln_strdup(warehouse);
+    if (!(c->warehouse = kiln_strdup(warehouse))) {
+        kiln_lake_catalog_free(c->cat);
+        c->cat = NULL;
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    }
     add_ctx a = {db, err, 0};
     rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
     return rc;
