@@ -332,8 +332,11 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             return 0;
         tok t3 = next(&lx);
         if (is_kw(&lx, t3, "PARTITIONED")) {
-            if (!is_kw(&lx, next(&lx), "BY"))
-                return 0;
+            *handled = 1; /* kiln syntax: errors from here on are ours */
+            w->kind = W_CTAS;
+            tok by = next(&lx);
+            if (!is_kw(&lx, by, "BY"))
+                return perr(eoff, by.b, err, "expected BY after PARTITIONED");
             tok o = next(&lx);
             if (!is_p(&lx, o, '('))
                 return perr(eoff, o.b, err, "PARTITIONED BY: expected '(' (e.g. PARTITIONED BY (day(created_at)))");
@@ -346,8 +349,11 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             w->partition[c.b - o.e] = 0;
             t3 = next(&lx);
         }
-        if (!is_kw(&lx, t3, "AS"))
-            return 0; /* a plain CREATE TABLE: SQLite's (it will refuse the namespace schema) */
+        if (!is_kw(&lx, t3, "AS")) {
+            if (*handled)
+                return perr(eoff, t3.b, err, "expected AS query after PARTITIONED BY (...)");
+            return 0; /* a plain CREATE TABLE: SQLite's */
+        }
         *handled = 1;
         w->kind = W_CTAS;
         w->query_b = lx.pos;
