@@ -758,7 +758,7 @@ static int build_map(sqlite3_stmt *st, const kiln_schema *ws, char **names, size
 
 /* ------------------------------------------------------------ CTAS types */
 
-static const char *type_from_decl(const char *decl)
+static const char *type_from_decl(const char *decl, char *scratch, size_t cap)
 {
     if (!decl)
         return NULL;
@@ -767,6 +767,14 @@ static const char *type_from_decl(const char *decl)
     for (; decl[k] && k + 1 < sizeof up; k++)
         up[k] = (char)toupper((unsigned char)decl[k]);
     up[k] = 0;
+    /* an Iceberg decimal column reads as "REAL DECIMAL(P,S)" */
+    const char *dp = strstr(up, "DECIMAL(");
+    int prec, scale;
+    if (dp && sscanf(dp, "DECIMAL(%d,%d)", &prec, &scale) == 2 && prec >= 1 && prec <= 18 && scale >= 0 &&
+        scale <= prec) {
+        snprintf(scratch, cap, "decimal(%d,%d)", prec, scale);
+        return scratch;
+    }
     if (!strncmp(up, "TIMESTAMPTZ", 11))
         return "timestamptz";
     if (!strncmp(up, "TIMESTAMP", 9))
@@ -777,8 +785,12 @@ static const char *type_from_decl(const char *decl)
         return "boolean";
     if (!strncmp(up, "DECIMAL", 7))
         return "double";
-    if (!strcmp(up, "INT"))
-        return "long";
+    /* the vtab declares Iceberg int/float as INT32/FLOAT32; SQLite's own
+     * INT and FLOAT hold 64-bit values */
+    if (!strcmp(up, "INT32"))
+        return "int";
+    if (!strcmp(up, "FLOAT32"))
+        return "float";
     if (strstr(up, "INT"))
         return "long";
     if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT"))
@@ -821,7 +833,8 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
     int n = sqlite3_column_count(st), rc = 0;
     const char **types = kiln_calloc((size_t)n + 1, sizeof *types);
     int *seen = kiln_calloc((size_t)n + 1, sizeof *seen);
-    if (!types || !seen) {
+    char *decs = kiln_calloc((size_t)n + 1, 24);
+    if (!types || !seen || !decs) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto done;
     }
@@ -839,7 +852,7 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
                 rc = kiln_err_set(err, KILN_EINVAL, "result column name '%s' appears twice", nm);
                 goto done;
             }
-        types[i] = type_from_decl(sqlite3_column_decltype(st, i));
+        types[i] = type_from_decl(sqlite3_column_decltype(st, i), decs + (size_t)i * 24, 24);
         need |= !types[i];
     }
     if (need) {
@@ -889,6 +902,7 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
 done:
     kiln_free(types);
     kiln_free(seen);
+    kiln_free(decs);
     return rc;
 }
 

@@ -195,16 +195,16 @@ static const char *sql_type(kiln_type t)
 {
     switch (t) {
     case KILN_T_BOOL: return "BOOLEAN INTEGER";
-    case KILN_T_INT32: return "INT";
+    case KILN_T_INT32: return "INT32";
     case KILN_T_INT64: return "BIGINT";
-    case KILN_T_FLOAT: return "FLOAT";
+    case KILN_T_FLOAT: return "FLOAT32";
     case KILN_T_DOUBLE: return "DOUBLE";
     case KILN_T_STRING: return "TEXT";
     case KILN_T_BINARY: return "BLOB";
     case KILN_T_DATE: return "DATE TEXT";
     case KILN_T_TIMESTAMPTZ: return "TIMESTAMPTZ TEXT";
     case KILN_T_TIMESTAMP: return "TIMESTAMP TEXT";
-    case KILN_T_DECIMAL: return "DECIMAL REAL";
+    case KILN_T_DECIMAL: return "REAL DECIMAL"; /* declared with (P,S) in x_connect */
     }
     return "";
 }
@@ -320,7 +320,10 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         }
         v->cols[i].type = cd->type;
         v->cols[i].scale = cd->scale;
-        char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name, sql_type(cd->type));
+        char dec[48];
+        snprintf(dec, sizeof dec, "REAL DECIMAL(%d,%d)", cd->precision, cd->scale);
+        char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
+                                  cd->type == KILN_T_DECIMAL ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
     }
