@@ -24,7 +24,7 @@ static int scan_fixture(const char *meta_rel, const char *from, const char *to_r
     char *mp = fixture(meta_rel), *to = fixture(to_rel);
     kiln_lake_meta *m = NULL;
     kiln_lake_scan *s = NULL;
-    int rc = kiln_lake_meta_read(&m, mp, err);
+    int rc = !mp || !to ? kiln_err_set(err, KILN_ENOMEM, "out of memory") : kiln_lake_meta_read(&m, mp, err);
     if (rc)
         goto done;
     kiln_lake_scan_opts o;
@@ -180,4 +180,28 @@ TEST(lake_scan, lineitem_q6_matches_spark)
     kiln_lake_meta_free(m);
     kiln_free(mp);
     kiln_free(to);
+}
+
+/* Every allocation failure on the scan path is an error, never a crash or
+ * a leak (run under ASan). */
+TEST(lake_scan, allocation_failures_are_errors)
+{
+    int failures = 0, successes = 0;
+    for (long k = 0; k < 4000; k += 7) {
+        kiln_err err = {0};
+        int64_t n = 0, ids[16];
+        kiln_alloc_fail_after(k);
+        int rc = scan_fixture("equality_deletes/warehouse/mydb/mytable_partitioned/metadata/v6.metadata.json",
+                              "data/persistent/", "", NULL, "id", "name >= 'b'", &n, ids, 16, &err);
+        kiln_alloc_fail_after(-1);
+        if (rc == 0) {
+            CHECK_EQ_INT(n, 2);
+            successes++;
+        } else {
+            CHECK(err.code != 0);
+            failures++;
+        }
+    }
+    CHECK(failures > 0);
+    CHECK(successes > 0);
 }
