@@ -494,13 +494,14 @@ static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, co
     int rc = row_partition(w, b, row, part, dir, err);
     if (rc)
         return rc;
-    group *g = kiln_map_get(groups, dir->data, dir->len);
+    const char *key = dir->data ? dir->data : ""; /* unpartitioned: one group "" */
+    group *g = kiln_map_get(groups, key, dir->len);
     if (!g) {
         g = kiln_arena_alloc(w->arena, sizeof *g);
         if (!g)
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
         memset(g, 0, sizeof *g);
-        g->dir = kiln_arena_strndup(w->arena, dir->data, dir->len);
+        g->dir = kiln_arena_strndup(w->arena, key, dir->len);
         g->part = kiln_arena_alloc(w->arena, (size_t)(nf ? nf : 1) * sizeof *g->part);
         if (!g->dir || !g->part)
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
@@ -514,7 +515,7 @@ static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, co
                 g->part[k].bytes = copy;
             }
         }
-        if ((rc = kiln_map_put(groups, dir->data, dir->len, g, err)) || (rc = kiln_vec_push(list, g, err)))
+        if ((rc = kiln_map_put(groups, key, dir->len, g, err)) || (rc = kiln_vec_push(list, g, err)))
             return rc;
     }
     *out = g;
