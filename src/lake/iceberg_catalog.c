@@ -531,12 +531,20 @@ void kiln_lake_table_free(kiln_lake_table *t)
 static int roll_forward(kiln_lake_table *t, kiln_err *err)
 {
     int rc = 0;
+    const int start_version = t->version;
     for (;;) {
         char *next = meta_path(t->dir, t->version + 1);
         if (!next)
             return kiln_err_set(err, KILN_ENOMEM, "out of memory");
         if (!file_exists(next)) {
             kiln_free(next);
+            if (t->version > start_version) {
+                /* readers that follow version-hint.text (Hadoop tables,
+                 * icebird) must see the recovered version too */
+                kiln_err he = {0};
+                if (write_hint(t->dir, t->version, &he) != 0)
+                    kiln_warn("table %s: version-hint.text not updated: %s", t->name, he.msg);
+            }
             return 0;
         }
         kiln_lake_meta *m = NULL;
