@@ -30,12 +30,18 @@ typedef struct kiln_command {
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
     int rank;            /* order in `kiln --help` (lower first) */
     struct kiln_command *next;
+    int own_help;        /* 1: `kiln NAME SUB --help` goes to run (subcommand help);
+                          * a bare `kiln NAME --help` still prints usage */
 } kiln_command;
 
 void kiln_cli_register(kiln_command *c);
 
+/* Trailing fields (own_help) may be left out: they default to 0. */
 #define KILN_COMMAND(var, ...)                                                \
+    _Pragma("GCC diagnostic push")                                            \
+    _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")        \
     static kiln_command var = {__VA_ARGS__};                                  \
+    _Pragma("GCC diagnostic pop")                                             \
     __attribute__((constructor)) static void var##_register(void)             \
     {                                                                         \
         kiln_cli_register(&var);                                              \

@@ -13,7 +13,7 @@
  * declared in table_cli.h: define those functions in your own
  * src/cli/cmd_table_data.c and they are live, no edit here needed.
  * `kiln table help NAME` calls NAME's function with argv {NAME, "--help"}
- * (main.c answers `kiln table NAME --help` with this file's usage). To add another one, add a row
+ * (main.c passes `kiln table NAME --help` through to NAME: own_help). To add another one, add a row
  * and a line to `usage` and docs/cli/table.md (a test checks every --flag
  * of `kiln table --help` is documented there).
  */
@@ -916,30 +916,31 @@ done:
 typedef struct {
     const char *name;
     kiln_table_sub_fn fn;
+    int own_help; /* 1: the function prints its own --help (the data half's) */
 } table_sub;
 
 static const table_sub SUBS[] = {
-    {"list", sub_list},
-    {"namespaces", sub_namespaces},
-    {"describe", sub_describe},
-    {"snapshots", sub_snapshots},
-    {"history", sub_history},
-    {"create", sub_create},
-    {"drop", sub_drop},
-    {"alter", sub_alter},
-    {"branch", sub_branch},
-    {"tag", sub_tag},
-    {"fast-forward", sub_fast_forward},
-    {"rollback", sub_rollback},
-    {"expire", sub_expire},
+    {"list", sub_list, 0},
+    {"namespaces", sub_namespaces, 0},
+    {"describe", sub_describe, 0},
+    {"snapshots", sub_snapshots, 0},
+    {"history", sub_history, 0},
+    {"create", sub_create, 0},
+    {"drop", sub_drop, 0},
+    {"alter", sub_alter, 0},
+    {"branch", sub_branch, 0},
+    {"tag", sub_tag, 0},
+    {"fast-forward", sub_fast_forward, 0},
+    {"rollback", sub_rollback, 0},
+    {"expire", sub_expire, 0},
     /* data half (lake-data): weak until defined in src/cli/cmd_table_data.c */
-    {"scan", kiln_table_cmd_scan},
-    {"files", kiln_table_cmd_files},
-    {"remove-orphans", kiln_table_cmd_remove_orphans},
-    {"append", kiln_table_cmd_append},
-    {"overwrite", kiln_table_cmd_overwrite},
-    {"merge", kiln_table_cmd_merge},
-    {"delete", kiln_table_cmd_delete},
+    {"scan", kiln_table_cmd_scan, 1},
+    {"files", kiln_table_cmd_files, 1},
+    {"remove-orphans", kiln_table_cmd_remove_orphans, 1},
+    {"append", kiln_table_cmd_append, 1},
+    {"overwrite", kiln_table_cmd_overwrite, 1},
+    {"merge", kiln_table_cmd_merge, 1},
+    {"delete", kiln_table_cmd_delete, 1},
 };
 
 static int run_table(int argc, char **argv)
@@ -971,8 +972,7 @@ static int run_table(int argc, char **argv)
     }
     if (i >= argc)
         return kiln_cli_usage_error("table", "which subcommand? (list, describe, snapshots, ...)");
-    /* `kiln table help SUB` runs SUB with --help (main.c answers a plain
-     * `kiln table SUB --help` with this command's usage) */
+    /* `kiln table help SUB` is `kiln table SUB --help` */
     char *help_argv[3] = {NULL, "--help", NULL};
     if (strcmp(argv[i], "help") == 0) {
         if (i + 1 >= argc)
@@ -992,9 +992,16 @@ static int run_table(int argc, char **argv)
         fprintf(stderr, "kiln table %s: not available in this build\n", sub->name);
         return KILN_EXIT_FAIL;
     }
+    if (kiln_cli_wants_help(argc - i, argv + i)) {
+        /* the data half's subcommands print their own options; the others
+         * are described in this command's usage */
+        if (!sub->own_help)
+            return kiln_cli_print_help(kiln_cli_find("table"));
+        return sub->fn(&cli, argc - i, argv + i);
+    }
     cli.warehouse = warehouse && *warehouse ? warehouse : "warehouse";
     kiln_err err = {0};
-    if (argv != help_argv && kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
+    if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
         return kiln_cli_fail(&err);
     int rc = sub->fn(&cli, argc - i, argv + i);
     kiln_lake_catalog_free(cli.cat);
@@ -1002,4 +1009,4 @@ static int run_table(int argc, char **argv)
 }
 
 KILN_COMMAND(cmd_table, "table", "Iceberg tables: list, describe, snapshots, branches, rollback, expire", usage,
-             run_table, 40, NULL)
+             run_table, 40, NULL, 1)

@@ -134,7 +134,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "kiln: unknown command '%s' (see 'kiln --help')\n", argv[i]);
         return KILN_EXIT_USAGE;
     }
-    if (kiln_cli_wants_help(argc - i, argv + i))
-        return kiln_cli_print_help(c);
+    if (kiln_cli_wants_help(argc - i, argv + i)) {
+        int bare = argc - i == 2; /* `kiln NAME --help` */
+        if (!c->own_help || bare)
+            return kiln_cli_print_help(c);
+    }
     return c->run(argc - i, argv + i);
 }

@@ -15,6 +15,10 @@ check docs/cli/kiln.md "$("$KILN_BIN" --help)"
 for c in $("$KILN_BIN" --list-commands); do
   check "docs/cli/$c.md" "$("$KILN_BIN" "$c" --help)"
 done
+# subcommands that print their own options
+for s in scan files remove-orphans append overwrite merge delete; do
+  check docs/cli/table.md "$("$KILN_BIN" table "$s" --help)"
+done
 # and the opposite direction for the exit codes page
 grep -q "70" docs/cli/exit-codes.md || { echo "docs/cli/exit-codes.md lacks code 70"; fail=1; }
 exit $fail
