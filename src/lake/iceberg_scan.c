@@ -1000,6 +1000,17 @@ typedef struct task_reader {
     size_t neq;
     int64_t pos;               /* row position in the file of the next row */
     kiln_arena *arena;
+    /* row-group skipping (scans only; see choose_filter) */
+    kiln_lake_plan_stats *stats; /* row group counts go here; NULL = none */
+    int nrg;                   /* row groups of the file */
+    int64_t *rg_start;         /* nrg + 1 row positions: first row of each row group (arena) */
+    int cur_rg;                /* row group of the last batch, -1 before the first */
+    int64_t rg_left;           /* rows of cur_rg not yet returned */
+    int npq;                   /* one-column terms mapped to the file's columns */
+    kiln_parquet_pred *pq;     /* (arena) */
+    int has_filter;            /* the filter currently set on the reader */
+    kiln_parquet_pred filter;
+    int skipped;               /* row groups we know the reader skipped */
 } task_reader;
 
 static void task_reader_close(task_reader *tr)
@@ -1021,12 +1032,149 @@ static void task_reader_close(task_reader *tr)
     tr->neq = 0;
     kiln_arena_free(tr->arena);
     tr->arena = NULL;
+    tr->rg_start = NULL; /* arena memory */
+    tr->pq = NULL;
+    tr->npq = 0;
 }
 
+/* The Parquet predicate for lake term tm on file column fc, when the
+ * file's statistics can decide it soundly: 1 and *out, else 0. Terms are
+ * matched to file columns the way the data is read (file_col: by field id,
+ * by name only in files without ids), so the statistics describe exactly
+ * the values the row filter later sees. Left out, so never skipping on:
+ * NaN literals and != on floats (NaN rows match != but are not in the
+ * min/max), != on strings/binary (min/max may be truncated), and columns
+ * whose file type is not the table type or a lossless promotion of it. */
+static int term_to_pq(const kiln_lake_term *tm, const kiln_column_def *tc, kiln_parquet_reader *r, int fc,
+                      kiln_parquet_pred *out)
+{
+    const kiln_parquet_column *col = kiln_parquet_reader_column(r, fc);
+    kiln_type tt = tm->type, ft = col->type;
+    memset(out, 0, sizeof *out);
+    out->col = fc;
+    switch (tm->op) {
+    case KILN_LAKE_OP_ISNULL: out->op = KILN_PQ_ISNULL; return 1;
+    case KILN_LAKE_OP_NOTNULL: out->op = KILN_PQ_NOTNULL; return 1;
+    case KILN_LAKE_OP_EQ: out->op = KILN_PQ_EQ; break;
+    case KILN_LAKE_OP_NE: out->op = KILN_PQ_NE; break;
+    case KILN_LAKE_OP_LT: out->op = KILN_PQ_LT; break;
+    case KILN_LAKE_OP_LE: out->op = KILN_PQ_LE; break;
+    case KILN_LAKE_OP_GT: out->op = KILN_PQ_GT; break;
+    case KILN_LAKE_OP_GE: out->op = KILN_PQ_GE; break;
+    case KILN_LAKE_OP_BETWEEN: out->op = KILN_PQ_BETWEEN; break;
+    default: return 0;
+    }
+    int same = ft == tt || (tt == KILN_T_INT64 && ft == KILN_T_INT32) || (tt == KILN_T_DOUBLE && ft == KILN_T_FLOAT) ||
+               ((tt == KILN_T_TIMESTAMP || tt == KILN_T_TIMESTAMPTZ) &&
+                (ft == KILN_T_TIMESTAMP || ft == KILN_T_TIMESTAMPTZ)) ||
+               ((tt == KILN_T_STRING || tt == KILN_T_BINARY) && (ft == KILN_T_STRING || ft == KILN_T_BINARY));
+    if (!same || (tt == KILN_T_DECIMAL && (!tc || col->scale != tc->scale)))
+        return 0;
+    int isfloat = tt == KILN_T_FLOAT || tt == KILN_T_DOUBLE;
+    int isbytes = tt == KILN_T_STRING || tt == KILN_T_BINARY;
+    if (tm->op == KILN_LAKE_OP_NE && (isfloat || isbytes))
+        return 0;
+    if (isfloat && (isnan(tm->v.d) || (tm->op == KILN_LAKE_OP_BETWEEN && isnan(tm->hi.d))))
+        return 0;
+    out->v.i = tm->v.i;
+    out->v.d = tm->v.d;
+    out->v.s = (const char *)tm->v.bytes;
+    out->v.n = tm->v.len;
+    out->hi.i = tm->hi.i;
+    out->hi.d = tm->hi.d;
+    out->hi.s = (const char *)tm->hi.bytes;
+    out->hi.n = tm->hi.len;
+    if (isbytes && (!out->v.s || (tm->op == KILN_LAKE_OP_BETWEEN && !out->hi.s))) {
+        out->v.s = out->v.s ? out->v.s : "";
+        out->hi.s = out->hi.s ? out->hi.s : "";
+    }
+    return 1;
+}
+
+/* At a row-group boundary, set the reader's (single) filter so that its
+ * next() skips the row groups the predicate rules out. The reader takes
+ * one one-column predicate; when the next row group is to be skipped we
+ * give it the term that rules out the longest run of row groups from
+ * there (a range on a sorted column: the "below" term, then none, then
+ * the "above" term). A row group after that run that another term would
+ * rule out is then read and its rows filtered (never a wrong answer, only
+ * a missed skip). */
+static int choose_filter(task_reader *tr, kiln_err *err)
+{
+    int g0 = tr->cur_rg + 1;
+    while (g0 < tr->nrg && tr->rg_start[g0 + 1] == tr->rg_start[g0])
+        g0++; /* empty row groups: the reader passes over them anyway */
+    int best = -1, best_run = 0;
+    if (g0 < tr->nrg) {
+        for (int k = 0; k < tr->npq; k++) {
+            int run = 0;
+            for (int g = g0; g < tr->nrg && kiln_parquet_reader_rg_pruned(tr->r, g, &tr->pq[k]); g++)
+                run++;
+            if (run > best_run)
+                best = k, best_run = run;
+        }
+    }
+    int rc = kiln_parquet_reader_filter(tr->r, best >= 0 ? &tr->pq[best] : NULL, err);
+    if (rc)
+        return rc;
+    tr->has_filter = best >= 0;
+    if (best >= 0)
+        tr->filter = tr->pq[best];
+    return 0;
+}
+
+/* Would the reader, with its current filter, pass over row group g? (The
+ * same test kiln_parquet_reader_next makes.) */
+static int reader_passes(const task_reader *tr, int g)
+{
+    return tr->rg_start[g + 1] == tr->rg_start[g] ||
+           (tr->has_filter && kiln_parquet_reader_rg_pruned(tr->r, g, &tr->filter));
+}
+
+/* Set up row-group skipping for pred on the opened reader. */
+static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, int has_ids, kiln_err *err)
+{
+    kiln_parquet_reader *r = tr->r;
+    tr->nrg = kiln_parquet_reader_num_row_groups(r);
+    tr->cur_rg = -1;
+    tr->rg_start = kiln_arena_alloc(tr->arena, ((size_t)tr->nrg + 1) * sizeof *tr->rg_start);
+    if (!tr->rg_start)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    tr->rg_start[0] = 0;
+    for (int g = 0; g < tr->nrg; g++) {
+        int64_t n = kiln_parquet_reader_row_group_rows(r, g);
+        tr->rg_start[g + 1] = tr->rg_start[g] + (n > 0 ? n : 0);
+        if (n > 0 && tr->stats)
+            tr->stats->row_groups_total++;
+    }
+    if (!pred || !pred->nterms || tr->nrg < 1)
+        return 0;
+    tr->pq = kiln_arena_alloc(tr->arena, (size_t)pred->nterms * sizeof *tr->pq);
+    if (!tr->pq)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    const kiln_schema *ts = tr->view->schema;
+    for (int i = 0; i < pred->nterms; i++) {
+        const kiln_lake_term *tm = &pred->terms[i];
+        int ci = col_by_id(ts, tm->field_id);
+        const kiln_column_def *tc = ci >= 0 ? &ts->cols[ci] : NULL;
+        int fc = file_col(r, tm->field_id, tc ? tc->name : "", has_ids);
+        if (fc < 0)
+            continue; /* absent from the file (null or an identity partition value): planning's job */
+        if (term_to_pq(tm, tc, r, fc, &tr->pq[tr->npq]))
+            tr->npq++;
+    }
+    return 0;
+}
+
+/* Open task's data file for reading into work. pred (may be NULL) lets
+ * whole row groups be skipped; stats (may be NULL) receives the row group
+ * counts. Delete files are always read whole. */
 static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const kiln_lake_task *task,
-                            const kiln_schema *work, kiln_err *err)
+                            const kiln_schema *work, const kiln_lake_pred *pred, kiln_lake_plan_stats *stats,
+                            kiln_err *err)
 {
     memset(tr, 0, sizeof *tr);
+    tr->stats = stats;
     tr->view = view;
     tr->task = task;
     tr->work = work;
@@ -1076,6 +1224,8 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0)
         proj[nproj++] = 0; /* read one column for the row count; nothing maps to it */
     if ((rc = kiln_parquet_reader_project(tr->r, proj, nproj, err)))
+        goto done;
+    if ((rc = task_reader_prune_setup(tr, pred, has_ids, err)))
         goto done;
     for (size_t k = 0; k < task->ndeletes; k++) {
         const kiln_lake_entry *d = task->deletes[k];
@@ -1156,9 +1306,41 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
                             kiln_err *err)
 {
     const kiln_batch *fb;
-    int rc = kiln_parquet_reader_next(tr->r, &fb, err);
-    if (rc <= 0)
+    int rc;
+    if (tr->cur_rg >= tr->nrg)
+        return 0;
+    if (tr->rg_left == 0 && tr->npq && (rc = choose_filter(tr, err)))
         return rc;
+    rc = kiln_parquet_reader_next(tr->r, &fb, err);
+    if (rc < 0)
+        return rc;
+    /* follow the reader through the row groups: which one this batch
+     * came from (so file positions stay right for position deletes) and
+     * which it passed over */
+    if (rc == 0 || tr->rg_left == 0) {
+        int g = tr->cur_rg + 1;
+        while (g < tr->nrg && reader_passes(tr, g)) {
+            if (tr->rg_start[g + 1] > tr->rg_start[g])
+                tr->skipped++;
+            g++;
+        }
+        if (tr->skipped != kiln_parquet_reader_pruned(tr->r) || (rc == 0) != (g >= tr->nrg))
+            return kiln_err_set(err, KILN_EINTERNAL, "%s: row group tracking lost step with the Parquet reader",
+                                tr->task->data->df.file_path);
+        if (rc == 0) {
+            if (tr->stats)
+                tr->stats->row_groups_skipped += (size_t)tr->skipped;
+            tr->skipped = 0; /* counted once even if step is called again */
+            tr->cur_rg = tr->nrg;
+            return 0;
+        }
+        tr->cur_rg = g;
+        tr->rg_left = tr->rg_start[g + 1] - tr->rg_start[g];
+        tr->pos = tr->rg_start[g];
+    }
+    if ((int64_t)fb->nrows > tr->rg_left)
+        return kiln_err_set(err, KILN_EINTERNAL, "%s: a Parquet batch spans row groups", tr->task->data->df.file_path);
+    tr->rg_left -= (int64_t)fb->nrows;
     int nw = tr->work->ncols;
     for (size_t row = 0; row < fb->nrows; row++) {
         int64_t pos = tr->pos++;
@@ -1207,7 +1389,7 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
     kiln_batch *b = NULL;
     kiln_buf key;
     kiln_buf_init(&key, 1 << 20);
-    int rc = task_reader_open(&tr, view, task, view->schema, err);
+    int rc = task_reader_open(&tr, view, task, view->schema, NULL, NULL, err);
     if (rc) {
         kiln_buf_free(&key);
         return rc;
@@ -1388,7 +1570,8 @@ int kiln_lake_scan_next(kiln_lake_scan *s, const kiln_batch **out, kiln_err *err
         if (!s->open) {
             if (s->next_task >= s->plan->tasks.len)
                 break;
-            if ((rc = task_reader_open(&s->tr, &s->view, &s->plan->tasks.items[s->next_task++], &s->work, err)))
+            if ((rc = task_reader_open(&s->tr, &s->view, &s->plan->tasks.items[s->next_task++], &s->work,
+                                       s->has_pred ? &s->pred : NULL, &s->plan->stats, err)))
                 return rc;
             s->open = 1;
         }

@@ -565,6 +565,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     kiln_parquet_kv kv = {"iceberg.schema", w->schema_json};
     po.kv = &kv;
     po.nkv = 1;
+    po.row_group_rows = w->opts.row_group_rows;
     return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, &po, err);
 }
 

@@ -267,6 +267,11 @@ typedef struct kiln_lake_plan_stats {
     size_t manifests_total, manifests_pruned;
     size_t files_total, files_pruned_partition, files_pruned_stats;
     size_t delete_files;
+    /* Filled by scans (kiln_lake_scan_next) as data files are opened, 0
+     * after planning alone: row groups of the data files read, and how
+     * many of them the Parquet reader skipped because their column
+     * statistics rule out every one-column term of the predicate. */
+    size_t row_groups_total, row_groups_skipped;
 } kiln_lake_plan_stats;
 
 typedef struct kiln_lake_plan kiln_lake_plan;
@@ -362,6 +367,7 @@ typedef struct kiln_lake_write_opts {
     int (*fault)(kiln_lake_fault_point where, void *ctx);
     void *fault_ctx;
     const kiln_lake_commit_opts *commit; /* retries, backoff, commit test hooks; NULL = defaults */
+    uint64_t row_group_rows;     /* cut Parquet row groups at this many rows; 0 = by size only (128 MB) */
 } kiln_lake_write_opts;
 
 typedef struct kiln_lake_write_result {
