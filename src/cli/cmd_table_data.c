@@ -91,13 +91,14 @@ static const char scan_usage[] =
     "options:\n"
     "  --columns A,B      columns to print, in this order (default: all)\n"
     "  --where PRED       AND of: col = v, col != v, <, <=, >, >=, col between a and b,\n"
-    "                     col is [not] null; prunes partitions and files by their\n"
-    "                     statistics, then filters rows\n"
+    "                     col is [not] null; prunes partitions, files and Parquet\n"
+    "                     row groups by their statistics, then filters rows\n"
     "  --as-of REF        snapshot id, branch/tag name or time (ISO, date, ms:N)\n"
     "  --ref NAME         branch or tag to read (default main)\n"
     "  --limit N          stop after N rows\n"
     "  --format F         csv (default, with a header) or ndjson\n"
-    "  --stats            print planning figures (files pruned) to stderr as JSON\n"
+    "  --stats            print planning figures (files pruned) and the row groups of\n"
+    "                     the files read (total, skipped by column stats) to stderr as JSON\n"
     "  --metadata FILE    read the table from a metadata file instead of the catalog\n"
     "  --remap FROM=TO    replace the prefix FROM of paths stored in the metadata\n"
     "                     with TO (tables moved after they were written)\n"
@@ -275,9 +276,11 @@ int kiln_table_cmd_scan(kiln_table_cli *cli, int argc, char **argv)
         const kiln_lake_plan_stats *ps = kiln_lake_scan_plan_stats(s);
         fprintf(stderr,
                 "{\"snapshot_id\":%" PRId64 ",\"manifests\":%zu,\"manifests_pruned\":%zu,\"data_files\":%zu,"
-                "\"files_pruned_partition\":%zu,\"files_pruned_stats\":%zu,\"delete_files\":%zu,\"rows\":%" PRId64 "}\n",
+                "\"files_pruned_partition\":%zu,\"files_pruned_stats\":%zu,\"delete_files\":%zu,"
+                "\"row_groups\":%zu,\"row_groups_skipped\":%zu,\"rows\":%" PRId64 "}\n",
                 kiln_lake_scan_snapshot_id(s), ps->manifests_total, ps->manifests_pruned, ps->files_total,
-                ps->files_pruned_partition, ps->files_pruned_stats, ps->delete_files, printed);
+                ps->files_pruned_partition, ps->files_pruned_stats, ps->delete_files, ps->row_groups_total,
+                ps->row_groups_skipped, printed);
     }
     rc = 0;
 done:

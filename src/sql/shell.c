@@ -571,6 +571,8 @@ static int print_scans(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
         fprintf(out, "%spushed: %s\n", ind, r[i].where[0] ? r[i].where : "(nothing)");
         fprintf(out, "%sfiles: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n", ind, read,
                 r[i].files_pruned_partition, r[i].files_pruned_stats, r[i].files_total);
+        fprintf(out, "%srow groups: %zu read, %zu skipped by column stats, of %zu (in the files read)\n", ind,
+                r[i].row_groups_total - r[i].row_groups_skipped, r[i].row_groups_skipped, r[i].row_groups_total);
         fprintf(out, "%smanifests: %zu skipped of %zu; scans: %zu; rows out: %lld\n", ind, r[i].manifests_pruned,
                 r[i].manifests_total, r[i].filters, (long long)r[i].rows);
     }

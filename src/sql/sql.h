@@ -150,6 +150,9 @@ typedef struct kiln_sql_scan_rec {
     size_t manifests_total, manifests_pruned;
     size_t files_total, files_pruned_partition, files_pruned_stats;
     int64_t rows;   /* rows returned to SQLite */
+    /* Parquet row groups of the data files the scans opened, and how many
+     * were skipped by their column statistics (added when a scan ends) */
+    size_t row_groups_total, row_groups_skipped;
 } kiln_sql_scan_rec;
 void kiln_sql_lake_scanlog(sqlite3 *db, int on); /* on/off; clears the log */
 const kiln_sql_scan_rec *kiln_sql_lake_scans(sqlite3 *db, size_t *n);

@@ -598,6 +598,15 @@ static int x_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
 
 static void cursor_reset(ice_cursor *cur)
 {
+    /* row groups are known only as the scan reads: add them to the
+     * --explain record of this scan when it ends */
+    ice_vtab *v = (ice_vtab *)cur->base.pVtab;
+    if (cur->scan && v && v->ctx->logging && cur->rec >= 0 && (size_t)cur->rec < v->ctx->scans.len) {
+        const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
+        kiln_sql_scan_rec *o = &v->ctx->scans.items[cur->rec];
+        o->row_groups_total += st->row_groups_total;
+        o->row_groups_skipped += st->row_groups_skipped;
+    }
     kiln_lake_scan_free(cur->scan);
     cur->scan = NULL;
     cur->batch = NULL;
