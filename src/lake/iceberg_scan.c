@@ -1008,6 +1008,7 @@ typedef struct task_reader {
     int64_t rg_left;           /* rows of cur_rg not yet returned */
     int npq;                   /* one-column terms mapped to the file's columns */
     kiln_parquet_pred *pq;     /* (arena) */
+    int *runs;                 /* npq x (nrg + 1), see task_reader_prune_setup (arena) */
     int has_filter;            /* the filter currently set on the reader */
     kiln_parquet_pred filter;
     int skipped;               /* row groups we know the reader skipped */
@@ -1034,6 +1035,7 @@ static void task_reader_close(task_reader *tr)
     tr->arena = NULL;
     tr->rg_start = NULL; /* arena memory */
     tr->pq = NULL;
+    tr->runs = NULL;
     tr->npq = 0;
 }
 
@@ -1107,9 +1109,7 @@ static int choose_filter(task_reader *tr, kiln_err *err)
     int best = -1, best_run = 0;
     if (g0 < tr->nrg) {
         for (int k = 0; k < tr->npq; k++) {
-            int run = 0;
-            for (int g = g0; g < tr->nrg && kiln_parquet_reader_rg_pruned(tr->r, g, &tr->pq[k]); g++)
-                run++;
+            int run = tr->runs[(size_t)k * ((size_t)tr->nrg + 1) + (size_t)g0];
             if (run > best_run)
                 best = k, best_run = run;
         }
@@ -1163,6 +1163,25 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
         if (term_to_pq(tm, tc, r, fc, &tr->pq[tr->npq]))
             tr->npq++;
     }
+    if (!tr->npq)
+        return 0;
+    /* runs[k][g]: row groups from g on that term k rules out in a row
+     * (empty ones included), so choose_filter is O(terms) per boundary */
+    size_t stride = (size_t)tr->nrg + 1;
+    tr->runs = kiln_arena_alloc(tr->arena, (size_t)tr->npq * stride * sizeof *tr->runs);
+    if (!tr->runs)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int any = 0;
+    for (int k = 0; k < tr->npq; k++) {
+        int *run = &tr->runs[(size_t)k * stride];
+        run[tr->nrg] = 0;
+        for (int g = tr->nrg - 1; g >= 0; g--) {
+            run[g] = kiln_parquet_reader_rg_pruned(r, g, &tr->pq[k]) ? run[g + 1] + 1 : 0;
+            any |= run[g] > 0 && tr->rg_start[g + 1] > tr->rg_start[g];
+        }
+    }
+    if (!any)
+        tr->npq = 0; /* nothing to skip in this file: read it plainly */
     return 0;
 }
 
