@@ -28,6 +28,15 @@
  *             become a set of row positions of that file; equality deletes
  *             a hash set of key tuples per delete file. Surviving rows that
  *             match the predicate are copied into the output batch.
+ *   row groups  in scans, each one-column term is mapped to the data file's
+ *             column (as the data is read: by field id) and handed to the
+ *             Parquet reader as its row-group filter (one term at a time,
+ *             chosen at each row-group boundary: choose_filter), so whole
+ *             row groups the statistics rule out are never decoded. The
+ *             scan follows the reader through the row groups to keep file
+ *             positions exact for position deletes and counts row groups
+ *             total/skipped into the plan stats. Delete files and
+ *             kiln_lake_task_read (copy-on-write rewrites) read everything.
  */
 #include <math.h>
 #include <stdlib.h>
