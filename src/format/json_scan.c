@@ -19,24 +19,6 @@
 #define HAVE_SSE2 1
 #endif
 
-/* Position of the first '"' or '\\' in [p, end), or end. */
-static inline const char *find_quote_or_bs(const char *p, const char *end)
-{
-#ifdef HAVE_SSE2
-    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
-        if (m)
-            return p + __builtin_ctz(m);
-        p += 16;
-    }
-#endif
-    while (p < end && *p != '"' && *p != '\\')
-        p++;
-    return p;
-}
-
 /* find_structural plus '\\' (the reference skipper only; plain bytes). */
 static const char *find_structural_bs(const char *p, const char *end)
 {
@@ -47,25 +29,6 @@ static const char *find_structural_bs(const char *p, const char *end)
         p++;
     }
     return p;
-}
-
-const char *kiln_json_str_skip(const char *p, const char *end, const char **why)
-{
-    if (p >= end || *p != '"') {
-        *why = "expected a string";
-        return NULL;
-    }
-    p++;
-    for (;;) {
-        p = find_quote_or_bs(p, end);
-        if (p >= end) {
-            *why = "truncated string";
-            return NULL;
-        }
-        if (*p == '"')
-            return p + 1;
-        p += 2; /* backslash and the escaped byte */
-    }
 }
 
 const char *kiln_json__skip_rest_ref(const char *p, const char *end, int depth, const char **why)
@@ -402,6 +365,17 @@ static inline const char *find_special(const char *p, const char *end)
 
 #define REPL 0xFFFD
 
+/* Make room for n more bytes plus the NUL (inline when there is room). */
+static inline int room(kiln_buf *out, size_t n)
+{
+    kiln_err e;
+    return out->alloc - out->len > n ? 0 : kiln_buf_reserve(out, n, &e);
+}
+
+/* Decoding: copy 16 bytes at a time straight into out (one unconditional
+ * store, then keep only the clean prefix) while both sides have 16 bytes;
+ * stop at the first special byte and handle it; near the end of the input
+ * or out's cap fall back to a search plus an exact append. */
 const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl,
                                  const char **why)
 {
@@ -412,22 +386,56 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
     p++;
     kiln_err e;
     for (;;) {
-        const char *s = find_special(p, end);
-        if (s > p) {
-            if (kiln_buf_append(out, p, (size_t)(s - p), &e)) {
-                *why = "string longer than the buffer cap";
-                return NULL;
+#ifdef HAVE_SSE2
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        while (end - p >= 16 && room(out, 64) == 0) {
+            __m128i v = _mm_loadu_si128((const __m128i *)p);
+            _mm_storeu_si128((__m128i *)(out->data + out->len), v);
+            /* signed compare: bytes >= 0x80 are negative, so < 0x20 catches both */
+            __m128i m =
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
+            unsigned mm = (unsigned)_mm_movemask_epi8(m);
+            if (mm) {
+                unsigned k = (unsigned)__builtin_ctz(mm);
+                out->len += k;
+                p += k;
+                goto special;
             }
-            p = s;
+            out->len += 16;
+            p += 16;
         }
+#endif
+        {
+            const char *s = find_special(p, end);
+            if (s > p) {
+                if (kiln_buf_append(out, p, (size_t)(s - p), &e)) {
+                    *why = "string longer than the buffer cap";
+                    return NULL;
+                }
+                p = s;
+            }
+        }
+#ifdef HAVE_SSE2
+    special:
+#endif
         if (p >= end) {
+            if (out->data)
+                out->data[out->len] = '\0';
             *why = "truncated string";
             return NULL;
         }
         unsigned char c = (unsigned char)*p;
-        if (c == '"')
+        if (c == '"') {
+            if (room(out, 0)) {
+                *why = "string longer than the buffer cap";
+                return NULL;
+            }
+            out->data[out->len] = '\0';
             return p + 1;
-        if (kiln_buf_reserve(out, 8, &e)) {
+        }
+        if (room(out, 8)) {
+            if (out->data)
+                out->data[out->len] = '\0';
             *why = "string longer than the buffer cap";
             return NULL;
         }
@@ -444,10 +452,12 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
                 p++;
             }
         } else if (c < 0x20) {
+            out->data[out->len] = '\0';
             *why = "raw control character in string";
             return NULL;
         } else { /* backslash */
             if (end - p < 2) {
+                out->data[out->len] = '\0';
                 *why = "truncated string";
                 return NULL;
             }
@@ -465,10 +475,12 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
             case 'u': {
                 uint32_t cp;
                 if (end - p < 4) {
+                    out->data[out->len] = '\0';
                     *why = "truncated \\u escape";
                     return NULL;
                 }
                 if (hex4(p, &cp)) {
+                    out->data[out->len] = '\0';
                     *why = "bad \\u escape (not 4 hex digits)";
                     return NULL;
                 }
@@ -490,11 +502,10 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
                 o = put_cp(o, cp);
                 break;
             }
-            default: *why = "bad escape in string"; return NULL;
+            default: out->data[out->len] = '\0'; *why = "bad escape in string"; return NULL;
             }
         }
         out->len = (size_t)(o - out->data);
-        out->data[out->len] = '\0';
     }
 }
 
@@ -512,6 +523,12 @@ const char *kiln_json_parse_i64(const char *p, const char *end, int64_t *out, co
     }
     const char *start = p;
     uint64_t v = 0;
+    /* 18 digits always fit in int64: no overflow checks for those */
+    const char *fast_end = end - p > 18 ? p + 18 : end;
+    while (p < fast_end && *p >= '0' && *p <= '9') {
+        v = v * 10 + (unsigned)(*p - '0');
+        p++;
+    }
     while (p < end && *p >= '0' && *p <= '9') {
         unsigned d = (unsigned)(*p - '0');
         if (v > (UINT64_C(9223372036854775808) - d) / 10) {
@@ -563,62 +580,7 @@ const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const
 
 /* ---------------------------------------------------------------- objects */
 
-const char *kiln_json_obj_begin(const char *p, const char *end, const char **why)
-{
-    if (p >= end || *p != '{') {
-        *why = p >= end ? "truncated JSON (expected an object)" : "expected an object";
-        return NULL;
-    }
-    return kiln_json_ws(p + 1, end);
-}
-
-const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen, int *done,
-                              const char **why)
-{
-    *done = 0;
-    if (p >= end) {
-        *why = "truncated JSON (unclosed object)";
-        return NULL;
-    }
-    if (*p == '}') {
-        *done = 1;
-        return p + 1;
-    }
-    if (*p != '"') {
-        *why = "expected a key";
-        return NULL;
-    }
-    const char *k = p + 1;
-    const char *q = kiln_json_str_skip(p, end, why);
-    if (!q)
-        return NULL;
-    *key = k;
-    *keylen = (size_t)(q - 1 - k);
-    q = kiln_json_ws(q, end);
-    if (q >= end || *q != ':') {
-        *why = q >= end ? "truncated JSON (expected ':')" : "expected ':' after a key";
-        return NULL;
-    }
-    return kiln_json_ws(q + 1, end);
-}
-
-const char *kiln_json_obj_next(const char *p, const char *end, int *done, const char **why)
-{
-    p = kiln_json_ws(p, end);
-    *done = 0;
-    if (p >= end) {
-        *why = "truncated JSON (unclosed object)";
-        return NULL;
-    }
-    if (*p == ',')
-        return kiln_json_ws(p + 1, end);
-    if (*p == '}') {
-        *done = 1;
-        return p + 1;
-    }
-    *why = "expected ',' or '}' after a value";
-    return NULL;
-}
+/* kiln_json_obj_begin/_key/_next are inline in json_scan.h. */
 
 /* ---------------------------------------------------------------- writing */
 

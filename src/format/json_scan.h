@@ -19,6 +19,10 @@
 
 #include "base/base.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* Nesting deeper than this is refused by kiln_json_skip_value (the skip is
  * iterative, so the cap is about hostile input, not the stack). */
 #define KILN_JSON_MAX_DEPTH 100000
@@ -30,8 +34,47 @@ static inline const char *kiln_json_ws(const char *p, const char *end)
     return p;
 }
 
-/* p at an opening quote: past the closing quote, escapes not decoded. */
-const char *kiln_json_str_skip(const char *p, const char *end, const char **why);
+/* Position of the first '"' or '\\' in [p, end), or end (16 bytes at a
+ * time with SSE2; never reads at or past end). */
+static inline const char *kiln_json__find_quote_bs(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+        if (m)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\')
+        p++;
+    return p;
+}
+
+/* p at an opening quote: past the closing quote, escapes not decoded.
+ * (This and the object walkers below are inline: the event parser calls
+ * them for every key and small value, where a call costs as much as the
+ * work.) */
+static inline const char *kiln_json_str_skip(const char *p, const char *end, const char **why)
+{
+    if (p >= end || *p != '"') {
+        *why = "expected a string";
+        return NULL;
+    }
+    p++;
+    for (;;) {
+        p = kiln_json__find_quote_bs(p, end);
+        if (p >= end) {
+            *why = "truncated string";
+            return NULL;
+        }
+        if (*p == '"')
+            return p + 1;
+        p += 2; /* backslash and the escaped byte */
+    }
+}
 /* p at an opening quote: decode into out (appended, not NUL-counted);
  * *nrepl += number of U+FFFD substitutions. Fails on a bad escape, a raw
  * control character, a truncated string, or out's cap. */
@@ -57,10 +100,64 @@ const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const
  * *escaped = 1), skips the ':' and whitespace, and returns the value's
  * position; it returns end-of-object via *done = 1 (position past '}').
  * After consuming a value call kiln_json_obj_next (handles ',' / '}'). */
-const char *kiln_json_obj_begin(const char *p, const char *end, const char **why);
-const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen, int *done,
-                              const char **why);
-const char *kiln_json_obj_next(const char *p, const char *end, int *done, const char **why);
+static inline const char *kiln_json_obj_begin(const char *p, const char *end, const char **why)
+{
+    if (p >= end || *p != '{') {
+        *why = p >= end ? "truncated JSON (expected an object)" : "expected an object";
+        return NULL;
+    }
+    return kiln_json_ws(p + 1, end);
+}
+
+static inline const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen,
+                                            int *done, const char **why)
+{
+    *done = 0;
+    if (p >= end) {
+        *why = "truncated JSON (unclosed object)";
+        return NULL;
+    }
+    if (*p == '}') {
+        *done = 1;
+        return p + 1;
+    }
+    if (*p != '"') {
+        *why = "expected a key";
+        return NULL;
+    }
+    const char *k = p + 1;
+    const char *q = kiln_json_str_skip(p, end, why);
+    if (!q)
+        return NULL;
+    *key = k;
+    *keylen = (size_t)(q - 1 - k);
+    if (q < end && *q == ':') /* the usual case: no whitespace */
+        return kiln_json_ws(q + 1, end);
+    q = kiln_json_ws(q, end);
+    if (q >= end || *q != ':') {
+        *why = q >= end ? "truncated JSON (expected ':')" : "expected ':' after a key";
+        return NULL;
+    }
+    return kiln_json_ws(q + 1, end);
+}
+
+static inline const char *kiln_json_obj_next(const char *p, const char *end, int *done, const char **why)
+{
+    p = kiln_json_ws(p, end);
+    *done = 0;
+    if (p >= end) {
+        *why = "truncated JSON (unclosed object)";
+        return NULL;
+    }
+    if (*p == ',')
+        return kiln_json_ws(p + 1, end);
+    if (*p == '}') {
+        *done = 1;
+        return p + 1;
+    }
+    *why = "expected ',' or '}' after a value";
+    return NULL;
+}
 
 /* Validate UTF-8 of [p, p+n) and append it to out with bad bytes replaced
  * by U+FFFD; returns replacements or a negative code (cap). */
