@@ -105,6 +105,14 @@ static inline uint64_t prefix_xor(uint64_t x)
     return x;
 }
 
+/* prefix_xor as one carry-less multiply by all ones (AVX2 machines have
+ * PCLMULQDQ; checked at run time with AVX2). */
+__attribute__((target("pclmul,sse2"))) static inline uint64_t prefix_xor_clmul(uint64_t x)
+{
+    __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, (long long)x), _mm_set1_epi8((char)0xFF), 0);
+    return (uint64_t)_mm_cvtsi128_si64(r);
+}
+
 /* The same masks with two 32-byte AVX2 loads (chosen at run time). */
 __attribute__((target("avx2"))) static inline void block_masks_avx2(const char *p, uint64_t *q, uint64_t *bs,
                                                                      uint64_t *op, uint64_t *cl)
@@ -166,7 +174,7 @@ skip_blocks(const char *p, const char *end, int depth, const char **why, int avx
             }
         }
         q &= ~escaped;
-        uint64_t instr = prefix_xor(q) ^ in_str;
+        uint64_t instr = (avx2 ? prefix_xor_clmul(q) : prefix_xor(q)) ^ in_str;
         in_str = (uint64_t)0 - (instr >> 63);
         op &= ~(instr | escaped);
         cl &= ~(instr | escaped);
@@ -198,7 +206,8 @@ skip_blocks(const char *p, const char *end, int depth, const char **why, int avx
     return NULL;
 }
 
-__attribute__((target("avx2"))) static const char *skip_rest_avx2(const char *p, const char *end, int depth,
+__attribute__((target("avx2,pclmul,popcnt"))) static const char *skip_rest_avx2(const char *p, const char *end,
+                                                                                int depth,
                                                                    const char **why)
 {
     return skip_blocks(p, end, depth, why, 1);
@@ -214,7 +223,7 @@ const char *kiln_json_skip_rest(const char *p, const char *end, int depth, const
     static int use_avx2 = -1; /* every thread computes the same value; atomics keep it race-free */
     int u = __atomic_load_n(&use_avx2, __ATOMIC_RELAXED);
     if (u < 0) {
-        u = __builtin_cpu_supports("avx2") ? 1 : 0;
+        u = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("popcnt");
         __atomic_store_n(&use_avx2, u, __ATOMIC_RELAXED);
     }
     return u ? skip_rest_avx2(p, end, depth, why) : skip_rest_sse2(p, end, depth, why);
