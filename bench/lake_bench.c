@@ -16,6 +16,7 @@
  * so a fast-but-wrong build never prints a figure.
  */
 #include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,23 @@ static live_stats live(kiln_lake_table *t)
     live_stats s = {0, 0};
     OK(kiln_lake_files_list(t, -1, live_cb, &s, &err), "files list");
     return s;
+}
+
+/* Manifests in main's head's manifest list. */
+static long long manifests_of(kiln_lake_table *t)
+{
+    const kiln_lake_snapshot *sn = kiln_lake_meta_current_snapshot(kiln_lake_table_meta(t));
+    if (!sn)
+        return 0;
+    char *lp = NULL;
+    kiln_lake_manifest *ms = NULL;
+    size_t n = 0;
+    kiln_arena *a = kiln_arena_new(0);
+    OK(kiln_lake_uri_to_path(&lp, sn->manifest_list, &err), "manifest list path");
+    OK(kiln_lake_manifest_list_read(&ms, &n, a, lp, &err), "manifest list read");
+    kiln_free(lp);
+    kiln_arena_free(a);
+    return (long long)n;
 }
 
 /* ================================================================ 1. commit latency */
@@ -236,8 +254,16 @@ static int bench_commit(const char *warehouse)
            em, ep, target / em);
     printf("commit  set-properties (metadata only) median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n",
            pm, pp, target / pm);
-    printf("commit  metadata file v%d.metadata.json, %zu snapshots\n", kiln_lake_table_version(t),
-           kiln_lake_table_meta(t)->nsnapshots);
+    {
+        char *mp = NULL;
+        struct stat st = {0};
+        OK(kiln_lake_uri_to_path(&mp, kiln_lake_table_metadata_location(t), &err), "metadata path");
+        stat(mp, &st);
+        printf("commit  metadata file v%d.metadata.json: %.1f KB, %zu snapshots, %lld manifests in the head's list\n",
+               kiln_lake_table_version(t), st.st_size / 1024.0, kiln_lake_table_meta(t)->nsnapshots,
+               manifests_of(t));
+        kiln_free(mp);
+    }
     free(lt), free(ct), free(pt), free(et);
     kiln_batch_free(b);
     kiln_lake_table_free(t);
@@ -419,26 +445,33 @@ static int bench_merge(const char *warehouse)
     OK(kiln_lake_table_create(&t, c, "bench.year", &co, &err), "table create");
     OK(kiln_batch_new(&sc.b, &commit_schema, 8192, 0, &err), "batch");
 
-    /* build: one append of every day */
+    /* build: one append per day (as a daily pipeline would: one manifest and
+     * one snapshot per day), or with LAKE_YEAR_BUILD=once a single append */
+    const char *how = getenv("LAKE_YEAR_BUILD");
+    int once = how && !strcmp(how, "once");
     long long total = 0;
     double t0 = kiln_mono_seconds();
     kiln_lake_write_opts ao = {0};
     ao.mode = KILN_LAKE_WRITE_APPEND;
     kiln_lake_write_result r;
-    OK(kiln_lake_writer_open(&sc.w, t, &ao, &err), "writer open");
     for (int d = 0; d < days; d++) {
+        if (d == 0 || !once)
+            OK(kiln_lake_writer_open(&sc.w, t, &ao, &err), "writer open");
         put_day(&sc, d, 0);
         total += day_rows(d);
+        if (d == days - 1 || !once) {
+            flush(&sc);
+            OK(kiln_lake_writer_commit(sc.w, &r, &err), "build commit");
+            kiln_lake_writer_free(sc.w);
+        }
     }
-    flush(&sc);
-    OK(kiln_lake_writer_commit(sc.w, &r, &err), "build commit");
-    kiln_lake_writer_free(sc.w);
     double build_s = kiln_mono_seconds() - t0;
     live_stats ls = live(t);
     check(ls.rows == total, "%s: table has %lld rows, want %lld", "merge", ls.rows, total);
-    printf("merge: built %d-day table partitioned by day(created_at): %lld rows, %lld data files, in %.1f s "
-           "(one append)\n",
-           days, total, ls.files, build_s);
+    printf("merge: built %d-day table partitioned by day(created_at): %lld rows, %lld data files, %zu snapshots, "
+           "in %.1f s (%s)\n",
+           days, total, ls.files, kiln_lake_table_meta(t)->nsnapshots, build_s,
+           once ? "one append" : "one append per day");
 
     /* 2. MERGE one day per run (different days, so each run does the same work) */
     double *mt = calloc((size_t)runs, sizeof *mt), *it = calloc((size_t)runs, sizeof *it),
