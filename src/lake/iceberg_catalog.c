@@ -801,8 +801,11 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
     char *mdir = kiln_sprintf("%s/metadata", t->dir);
     char *tmp = kiln_sprintf("%s/metadata/%s.metadata.json", t->dir, uuid);
     char *final = meta_path(t->dir, version);
+    /* everything the success path needs is allocated before the link: once
+     * the link is made the commit has happened and must not fail */
+    char *loc = final ? kiln_lake_path_to_uri(final) : NULL;
     int rc;
-    if (!mdir || !tmp || !final) {
+    if (!mdir || !tmp || !final || !loc) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto done;
     }
@@ -826,10 +829,10 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
     }
     unlink(tmp);
     fsync_dir(mdir);
-    *loc_out = kiln_lake_path_to_uri(final);
-    if (!*loc_out)
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    *loc_out = loc;
+    loc = NULL;
 done:
+    kiln_free(loc);
     kiln_free(mdir);
     kiln_free(tmp);
     kiln_free(final);
@@ -891,21 +894,27 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
     /* Committed at the file level from here on. */
     if ((rc = hook(opts, KILN_LAKE_HOOK_AFTER_SWAP, err)) != 0)
         goto done; /* simulated crash: the SQLite txn rolls back; load rolls forward */
-    if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
-        if ((rc = row_swap(c, t->ns, t->tbl, t->metadata_location, loc, err)) != 0)
-            goto done;
-    }
+    /* From here nothing may turn the commit into a failure: the linked
+     * file IS the commit, and reporting an error for it would make a caller
+     * believe a change that a later load will show did not happen. A
+     * catalog row that cannot be updated (out of memory, disk) is only
+     * behind; the next load rolls it forward. */
     {
+        kiln_err cerr = {0};
+        int row_rc = 0;
+        if (c->kind == KILN_LAKE_CATALOG_SQLITE)
+            row_rc = row_swap(c, t->ns, t->tbl, t->metadata_location, loc, &cerr);
         kiln_err herr = {0};
         if (write_hint(t->dir, version, &herr) != 0)
             kiln_warn("table %s: version-hint.text not updated: %s", t->name, herr.msg);
         else if (c->kind == KILN_LAKE_CATALOG_HADOOP)
             fix_hint(t->dir, version);
-    }
-    if (in_txn) {
-        if ((rc = db_exec(c, "COMMIT", err)) != 0)
-            goto done; /* the file is linked: a later load rolls the row forward */
-        in_txn = 0;
+        if (in_txn && row_rc == 0 && (row_rc = db_exec(c, "COMMIT", &cerr)) == 0)
+            in_txn = 0;
+        if (row_rc != 0)
+            kiln_warn("table %s: v%d is committed but the catalog row was not updated (%s); the next load "
+                      "records it",
+                      t->name, version, cerr.msg);
     }
     kiln_lake_meta_free(t->meta);
     t->meta = m;
