@@ -27,7 +27,7 @@ if [ ! -f "$BUILD_DIR/libkiln.a" ]; then
   make -C "$ROOT" -j2 BUILD="$(realpath --relative-to="$ROOT" "$BUILD_DIR")" \
     "$(realpath --relative-to="$ROOT" "$BUILD_DIR")/libkiln.a" >/dev/null
 fi
-PKGS="zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl"
+PKGS="$(sed -n 's/^PKGS *:= *//p' "$ROOT/Makefile")" # the same libraries as the Makefile
 # shellcheck disable=SC2046
 cc -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -pthread \
   -I"$ROOT/src" -o "$TMP/lake_bench" "$ROOT/bench/lake_bench.c" "$BUILD_DIR/libkiln.a" \
