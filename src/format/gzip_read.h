@@ -3,6 +3,11 @@
  * .gz file in fixed-size input chunks and hands out decompressed bytes
  * into the caller's buffer, so memory stays bounded whatever the file size.
  * Multi-member files (concatenated gzip streams) are read as one stream.
+ * A regular file is mmap'ed read-only (inflate reads the page cache with no
+ * read() copy; the mapping is address space, not heap); anything else
+ * (FIFO, mapping refused) is read in 256 KB chunks. A file truncated by
+ * another process while mapped would fault (SIGBUS): inputs are expected
+ * to be complete files, as GH Archive downloads are.
  *
  * Errors name the file and the compressed byte offset where decoding
  * stopped: a truncated file is KILN_ETRUNC, a corrupt one KILN_EFORMAT.

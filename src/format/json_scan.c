@@ -206,9 +206,8 @@ skip_blocks(const char *p, const char *end, int depth, const char **why, int avx
     return NULL;
 }
 
-__attribute__((target("avx2,pclmul,popcnt"))) static const char *skip_rest_avx2(const char *p, const char *end,
-                                                                                int depth,
-                                                                   const char **why)
+__attribute__((target("avx2,pclmul,popcnt"))) static const char *
+skip_rest_avx2(const char *p, const char *end, int depth, const char **why)
 {
     return skip_blocks(p, end, depth, why, 1);
 }
