@@ -39,6 +39,7 @@ static unsigned long long inflate_file(const char *path)
     st.avail_in = 0;
     struct stat sb;
     void *map = MAP_FAILED;
+    size_t dropped = 0;
     if (getenv("GUNZIP_READ") == NULL && fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < (1ll << 32))
         map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map != MAP_FAILED) {
@@ -63,6 +64,13 @@ static unsigned long long inflate_file(const char *path)
             exit(1);
         }
         n += (4u << 20) - st.avail_out;
+        if (map != MAP_FAILED) { /* release consumed input as kiln's reader does */
+            size_t pos = (size_t)(st.next_in - (unsigned char *)map) & ~(size_t)((1u << 20) - 1);
+            if (pos >= dropped + (2u << 20)) {
+                madvise((char *)map + dropped, pos - dropped, MADV_DONTNEED);
+                dropped = pos;
+            }
+        }
         if (st.block_state == ISAL_BLOCK_FINISH) {
             if (st.avail_in == 0 && eof)
                 break;

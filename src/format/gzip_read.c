@@ -9,7 +9,9 @@
  * A regular file is mapped instead (measured: -3 to -5 % CPU for the
  * gh-events job, mostly the kernel's read() copy and page-cache lookups);
  * inflate is then given the mapping in pieces of at most 1 GB (avail_in is
- * 32-bit) and the error offsets are positions in the mapping.
+ * 32-bit) and the error offsets are positions in the mapping. Consumed
+ * input is released every 2 MB (MADV_DONTNEED: the pages stay in the page
+ * cache, but leave our RSS), so resident memory does not grow with the file.
  */
 #include "format/gzip_read.h"
 
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #define GZ_IN_CHUNK (256u * 1024u)
+#define GZ_MAP_DROP ((uint64_t)2 << 20) /* release consumed mapped input every 2 MB */
 
 struct kiln_gz_reader {
     int fd;
@@ -29,6 +32,7 @@ struct kiln_gz_reader {
     uint64_t file_size;
     const uint8_t *map;  /* the whole file mapped read-only, or NULL (then in[] and read()) */
     uint64_t in_base;    /* file offset of in[0] (of map[0] when mapped: 0) */
+    uint64_t map_dropped; /* mapped bytes before this were released (MADV_DONTNEED) */
     size_t in_len;       /* valid bytes in in[] */
     int eof;             /* read() returned 0 */
     int done;            /* stream finished cleanly */
@@ -208,6 +212,13 @@ int kiln_gz_reader_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out,
                                    "%s: corrupt gzip: %s at compressed byte offset %llu (member %llu); "
                                    "re-download the file",
                                    r->path, why, (unsigned long long)at, (unsigned long long)r->members);
+        }
+        if (r->map) { /* inflate never looks back at input: drop what it has read, so RSS stays small */
+            uint64_t pos = (uint64_t)(r->st.next_in - r->map) & ~(uint64_t)((1u << 20) - 1);
+            if (pos >= r->map_dropped + GZ_MAP_DROP) {
+                madvise((void *)(r->map + r->map_dropped), (size_t)(pos - r->map_dropped), MADV_DONTNEED);
+                r->map_dropped = pos;
+            }
         }
         if (r->st.block_state == ISAL_BLOCK_FINISH) {
             int rc = next_member(r, err);
