@@ -4,7 +4,7 @@
  * (same library and input path as kiln's reader: the file mmap'ed, or read
  * in 256 KB chunks if mapping fails; 4 MB output chunks),
  * files spread over T threads, output discarded. Prints total bytes.
- *   gunzip_isal THREADS FILE...
+ *   gunzip_isal THREADS FILE...    (GUNZIP_READ=1: read() only, no mmap)
  * Built by the bench script: cc -O2 gunzip_isal.c -lisal -pthread
  */
 #include <fcntl.h>
