@@ -380,6 +380,13 @@ static inline int room(kiln_buf *out, size_t n)
     return out->alloc - out->len > n ? 0 : kiln_buf_reserve(out, n, &e);
 }
 
+/* Keep out NUL-terminated (when it has memory) on the error paths. */
+static inline void terminate(kiln_buf *out)
+{
+    if (out->data)
+        out->data[out->len] = '\0';
+}
+
 /* Decoding: copy 16 bytes at a time straight into out (one unconditional
  * store, then keep only the clean prefix) while both sides have 16 bytes;
  * stop at the first special byte and handle it; near the end of the input
@@ -427,8 +434,7 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
     special:
 #endif
         if (p >= end) {
-            if (out->data)
-                out->data[out->len] = '\0';
+            terminate(out);
             *why = "truncated string";
             return NULL;
         }
@@ -441,13 +447,8 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
             out->data[out->len] = '\0';
             return p + 1;
         }
-        if (room(out, 8)) {
-            if (out->data)
-                out->data[out->len] = '\0';
-            *why = "string longer than the buffer cap";
-            return NULL;
-        }
-        char *o = out->data + out->len;
+        char unit[8]; /* one escape or UTF-8 sequence, decoded (<= 4 bytes) */
+        char *o = unit;
         if (c >= 0x80) {
             size_t n = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
             if (n) {
@@ -460,12 +461,12 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
                 p++;
             }
         } else if (c < 0x20) {
-            out->data[out->len] = '\0';
+            terminate(out);
             *why = "raw control character in string";
             return NULL;
         } else { /* backslash */
             if (end - p < 2) {
-                out->data[out->len] = '\0';
+                terminate(out);
                 *why = "truncated string";
                 return NULL;
             }
@@ -483,12 +484,12 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
             case 'u': {
                 uint32_t cp;
                 if (end - p < 4) {
-                    out->data[out->len] = '\0';
+                    terminate(out);
                     *why = "truncated \\u escape";
                     return NULL;
                 }
                 if (hex4(p, &cp)) {
-                    out->data[out->len] = '\0';
+                    terminate(out);
                     *why = "bad \\u escape (not 4 hex digits)";
                     return NULL;
                 }
@@ -510,10 +511,17 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
                 o = put_cp(o, cp);
                 break;
             }
-            default: out->data[out->len] = '\0'; *why = "bad escape in string"; return NULL;
+            default: terminate(out); *why = "bad escape in string"; return NULL;
             }
         }
-        out->len = (size_t)(o - out->data);
+        size_t k = (size_t)(o - unit);
+        if (room(out, k)) {
+            terminate(out);
+            *why = "string longer than the buffer cap";
+            return NULL;
+        }
+        memcpy(out->data + out->len, unit, k);
+        out->len += k;
     }
 }
 
