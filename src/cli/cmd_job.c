@@ -9,7 +9,9 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: kiln job gh-events --in DIR --out DIR [--format csv|ndjson]\n"
+    "usage: kiln job gh-events --in DIR --out DIR [--format csv|ndjson|parquet]\n"
+    "       kiln job gh-events --in DIR --format iceberg --warehouse DIR [--out DIR]\n"
+    "                          [--commit job|partition] [--branch NAME]\n"
     "                          [--start YYYY-MM-DD --end YYYY-MM-DD]\n"
     "                          [--filter actor=LOGIN,org=LOGIN,repo=OWNER/NAME]\n"
     "                          [--threads N] [--quarantine DIR] [--line-cap MB] [--json]\n"
@@ -26,7 +28,17 @@ static const char usage[] =
     "options:\n"
     "  --in DIR             directory with the hour files\n"
     "  --out DIR            output directory (created if missing)\n"
-    "  --format F           csv (default) or ndjson\n"
+    "  --format F           csv (default), ndjson, parquet (one file per table\n"
+    "                       per hour) or iceberg (tables github.pushes and\n"
+    "                       github.commits, MERGE on push_id / repo_id,sha,\n"
+    "                       partitioned by day(created_at); --out is then the\n"
+    "                       Parquet staging directory, default\n"
+    "                       WAREHOUSE/_staging/gh-events)\n"
+    "  --warehouse DIR      iceberg: warehouse directory (sqlite catalog)\n"
+    "  --commit MODE        iceberg: job (default: one snapshot per table per\n"
+    "                       run) or partition (one per table per day)\n"
+    "  --branch NAME        iceberg: commit to this branch (default main;\n"
+    "                       created at main's head when missing)\n"
     "  --start D, --end D   inclusive UTC date range; hours missing in it are\n"
     "                       reported (default: every hour file in --in)\n"
     "  --filter SPEC        keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys\n"
@@ -38,7 +50,8 @@ static const char usage[] =
     "  --json               print the summary as one JSON object\n"
     "  -h, --help           show this help\n"
     "\n"
-    "exit codes: 0 ok, 1 a partition failed, 2 usage, 4 --in not found\n";
+    "exit codes: 0 ok, 1 a partition failed (iceberg: the other days were\n"
+    "committed), 2 usage, 4 --in not found\n";
 
 typedef struct progress {
     double t0;
@@ -78,7 +91,9 @@ static int run_gh_events(int argc, char **argv)
     kiln_gh_opts o;
     kiln_gh_opts_init(&o);
     const char *start = NULL, *end = NULL;
-    int json = 0;
+    int json = 0, iceberg = 0;
+    kiln_gh_iceberg_opts io = {0};
+    char *stage = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -96,9 +111,24 @@ static int run_gh_events(int argc, char **argv)
             o.out_dir = v;
         } else if (strcmp(a, "--format") == 0) {
             NEED_ARG;
-            o.format = kiln_gh_format_find(v);
+            iceberg = strcmp(v, "iceberg") == 0;
+            o.format = kiln_gh_format_find(iceberg ? "parquet" : v);
             if (!o.format)
-                return kiln_cli_usage_error("job", "--format %s: use one of %s", v, kiln_gh_format_names());
+                return kiln_cli_usage_error("job", "--format %s: use one of %s, iceberg", v, kiln_gh_format_names());
+        } else if (strcmp(a, "--warehouse") == 0) {
+            NEED_ARG;
+            io.warehouse = v;
+        } else if (strcmp(a, "--branch") == 0) {
+            NEED_ARG;
+            io.branch = v;
+        } else if (strcmp(a, "--commit") == 0) {
+            NEED_ARG;
+            if (strcmp(v, "job") == 0)
+                io.per_partition = 0;
+            else if (strcmp(v, "partition") == 0)
+                io.per_partition = 1;
+            else
+                return kiln_cli_usage_error("job", "--commit %s: use job or partition", v);
         } else if (strcmp(a, "--start") == 0) {
             NEED_ARG;
             start = v;
@@ -132,6 +162,12 @@ static int run_gh_events(int argc, char **argv)
         }
 #undef NEED_ARG
     }
+    if (!iceberg && (io.warehouse || io.branch))
+        return kiln_cli_usage_error("job", "--warehouse and --branch go with --format iceberg");
+    if (iceberg && !io.warehouse)
+        return kiln_cli_usage_error("job", "--format iceberg needs --warehouse DIR");
+    if (iceberg && !o.out_dir)
+        o.out_dir = stage = kiln_sprintf("%s/_staging/gh-events", io.warehouse);
     if (!o.in_dir || !o.out_dir)
         return kiln_cli_usage_error("job", "gh-events needs --in DIR and --out DIR");
     if ((start != NULL) != (end != NULL))
@@ -155,13 +191,31 @@ static int run_gh_events(int argc, char **argv)
     int rc = kiln_gh_events_run(&o, &rep, &err);
     if (pr.shown)
         fputc('\n', stderr);
-    if (rc)
+    if (rc) {
+        kiln_free(stage);
         return kiln_cli_fail(&err);
+    }
+    kiln_gh_iceberg_result ir;
+    if (iceberg) {
+        rc = kiln_gh_iceberg_load(&io, o.out_dir, &rep, &ir, &err);
+        if (rc) {
+            kiln_gh_report_free(&rep);
+            kiln_free(stage);
+            return kiln_cli_fail(&err);
+        }
+    }
+    kiln_free(stage);
     if (json) {
         kiln_buf b;
         kiln_buf_init(&b, 0);
-        if (kiln_gh_report_json(&rep, &b, &err) == 0)
+        if (kiln_gh_report_json(&rep, &b, &err) == 0) {
+            if (iceberg && b.len && b.data[b.len - 1] == '}') {
+                b.len--;
+                if (kiln_buf_printf(&b, &err, ",\"iceberg\":") == 0 && kiln_gh_iceberg_result_json(&ir, &b, &err) == 0)
+                    kiln_buf_printf(&b, &err, "}");
+            }
             printf("%s\n", b.data);
+        }
         kiln_buf_free(&b);
     } else {
         printf("%-12s %-7s %5s %7s %10s %9s %9s %11s %10s\n", "partition", "status", "files", "missing", "events",
@@ -185,6 +239,15 @@ static int run_gh_events(int argc, char **argv)
             for (size_t i = 0; i < rep.nmissing && i < 48; i++)
                 printf(" %s", rep.missing[i]);
             printf("%s\n", rep.nmissing > 48 ? " ..." : "");
+        }
+        for (int i = 0; iceberg && i < 2; i++) {
+            const kiln_gh_iceberg_table_result *t = &ir.tables[i];
+            printf("iceberg %s: %d snapshot(s)", t->name, t->snapshots);
+            if (t->last_snapshot_id >= 0)
+                printf(" (last %lld)", (long long)t->last_snapshot_id);
+            printf(", %d commit(s) without change, %lld rows inserted, %lld updated, %lld files added, %lld removed\n",
+                   t->noop_commits, (long long)t->rows_inserted, (long long)t->rows_updated,
+                   (long long)t->files_added, (long long)t->files_removed);
         }
     }
     for (size_t i = 0; i < rep.nparts; i++) {

@@ -39,7 +39,7 @@ typedef struct kiln_gh_format {
     kiln_gh_sink_open_fn open;
 } kiln_gh_format;
 const kiln_gh_format *kiln_gh_format_find(const char *name); /* NULL if unknown */
-const char *kiln_gh_format_names(void);                      /* "csv, ndjson" */
+const char *kiln_gh_format_names(void);                      /* "csv, ndjson, parquet" */
 
 /* Progress callback, called from worker threads (must be thread-safe). */
 typedef void (*kiln_gh_progress_fn)(void *ctx, uint64_t files_done, uint64_t files_total, uint64_t gz_done,
@@ -91,6 +91,37 @@ int kiln_gh_events_run(const kiln_gh_opts *opts, kiln_gh_report *report, kiln_er
 void kiln_gh_report_free(kiln_gh_report *r);
 /* The report as one JSON object (appended to out). */
 int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *out, kiln_err *err);
+
+/* ---- Iceberg output (gh_iceberg.c): the job runs with the Parquet format
+ * into a staging directory, then kiln_gh_iceberg_load MERGEs the days that
+ * succeeded into github.pushes (key push_id) and github.commits (key
+ * repo_id,sha) in warehouse (sqlite catalog), partitioned by
+ * day(created_at); tables are created on first use. */
+typedef struct kiln_gh_iceberg_opts {
+    const char *warehouse;   /* borrowed */
+    const char *branch;      /* NULL = main */
+    int per_partition;       /* 1: one commit per table per day; 0: one per table per run */
+} kiln_gh_iceberg_opts;
+
+typedef struct kiln_gh_iceberg_table_result {
+    char name[32];           /* "github.pushes" */
+    int snapshots;           /* snapshots added */
+    int noop_commits;        /* commits that changed nothing (no snapshot) */
+    int64_t last_snapshot_id; /* -1 if none added */
+    int64_t rows_inserted, rows_updated, files_added, files_removed;
+} kiln_gh_iceberg_table_result;
+
+typedef struct kiln_gh_iceberg_result {
+    kiln_gh_iceberg_table_result tables[2]; /* pushes, commits */
+} kiln_gh_iceberg_result;
+
+/* stage: the --out directory of the Parquet run that produced report rep.
+ * Failed partitions of rep are skipped. Returns 0 or a negative code (a
+ * commit already made for the other table stays). */
+int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const kiln_gh_report *rep,
+                         kiln_gh_iceberg_result *res, kiln_err *err);
+/* The result as a JSON array of per-table objects (appended to out). */
+int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, kiln_err *err);
 
 /* Parse a GH Archive hour file name "YYYY-MM-DD-H.json.gz" (hour 0..23,
  * not zero-padded). Returns 0 and sets day/hour, or KILN_EFORMAT. */
