@@ -390,7 +390,7 @@ TEST(gh_events, hour_names)
     CHECK_EQ_INT(s->cols[KILN_GH_P_CREATED_AT].field_id, 13);
     CHECK(s->cols[KILN_GH_P_SIZE].type == KILN_T_INT32 && !s->cols[KILN_GH_P_SIZE].required);
     CHECK_EQ_INT(kiln_gh_commits_schema()->ncols, 9);
-    CHECK(kiln_gh_format_find("parquet") == NULL && kiln_gh_format_find("ndjson") != NULL);
+    CHECK(kiln_gh_format_find("parquet") != NULL && kiln_gh_format_find("ndjson") != NULL && kiln_gh_format_find("iceberg") == NULL && kiln_gh_format_find("xml") == NULL);
 }
 
 /* A failing hour must not free the previous hour's id set while that hour
