@@ -11,7 +11,7 @@
 static const char usage[] =
     "usage: kiln job gh-events --in DIR --out DIR [--format csv|ndjson|parquet]\n"
     "       kiln job gh-events --in DIR --format iceberg --warehouse DIR [--out DIR]\n"
-    "                          [--commit job|partition] [--branch NAME]\n"
+    "                          [--commit job|partition] [--branch NAME] [--stage-mb N]\n"
     "                          [--start YYYY-MM-DD --end YYYY-MM-DD]\n"
     "                          [--filter actor=LOGIN,org=LOGIN,repo=OWNER/NAME]\n"
     "                          [--threads N] [--quarantine DIR] [--line-cap MB] [--json]\n"
@@ -39,6 +39,9 @@ static const char usage[] =
     "                       run) or partition (one per table per day)\n"
     "  --branch NAME        iceberg: commit to this branch (default main;\n"
     "                       created at main's head when missing)\n"
+    "  --stage-mb N         iceberg: rows held in memory for one commit, 8..4096\n"
+    "                       (default 48); past it the rows so far are committed\n"
+    "                       at the next hour file (more snapshots, bounded RSS)\n"
     "  --start D, --end D   inclusive UTC date range; hours missing in it are\n"
     "                       reported (default: every hour file in --in)\n"
     "  --filter SPEC        keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys\n"
@@ -121,6 +124,13 @@ static int run_gh_events(int argc, char **argv)
         } else if (strcmp(a, "--branch") == 0) {
             NEED_ARG;
             io.branch = v;
+        } else if (strcmp(a, "--stage-mb") == 0) {
+            NEED_ARG;
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 8 || n > 4096)
+                return kiln_cli_usage_error("job", "--stage-mb %s: use 8..4096", v);
+            io.stage_bytes = (uint64_t)n << 20;
         } else if (strcmp(a, "--commit") == 0) {
             NEED_ARG;
             if (strcmp(v, "job") == 0)
@@ -162,8 +172,8 @@ static int run_gh_events(int argc, char **argv)
         }
 #undef NEED_ARG
     }
-    if (!iceberg && (io.warehouse || io.branch))
-        return kiln_cli_usage_error("job", "--warehouse and --branch go with --format iceberg");
+    if (!iceberg && (io.warehouse || io.branch || io.stage_bytes))
+        return kiln_cli_usage_error("job", "--warehouse, --branch and --stage-mb go with --format iceberg");
     if (iceberg && !io.warehouse)
         return kiln_cli_usage_error("job", "--format iceberg needs --warehouse DIR");
     if (iceberg && !o.out_dir)

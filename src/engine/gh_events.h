@@ -101,6 +101,9 @@ typedef struct kiln_gh_iceberg_opts {
     const char *warehouse;   /* borrowed */
     const char *branch;      /* NULL = main */
     int per_partition;       /* 1: one commit per table per day; 0: one per table per run */
+    uint64_t stage_bytes;    /* staging budget (0 = 48 MB): when the rows held for a
+                                commit pass it, they are committed at the next hour
+                                file, so one run (or day) may give several snapshots */
 } kiln_gh_iceberg_opts;
 
 typedef struct kiln_gh_iceberg_table_result {
