@@ -1,0 +1,218 @@
+/*
+ * test_gh_iceberg.c - the Iceberg output of the gh-events job
+ * (kiln_gh_iceberg_load) on tiny hand-made hour files: tables created with
+ * the job's field ids and day(created_at); a second load is a no-op (no
+ * snapshot); a changed row is an update, not an insert; a failed partition
+ * contributes nothing while the other day commits (one snapshot per day with
+ * per_partition); a staging budget splits a run into several commits;
+ * options are checked.
+ */
+#include "harness/harness.h"
+#include "engine/gh_events.h"
+#include "lake/lake.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+static void write_hour(const char *dir, const char *name, const char *text)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t n = strlen(text);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+    size_t cap = deflateBound(&z, n) + 64;
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)text;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    kt_write_file(path, out, z.total_out);
+    deflateEnd(&z);
+    free(out);
+}
+
+/* An old-era PushEvent with one commit (sha) on repo repo_id. */
+static char *push(int id, int push_id, int repo_id, const char *sha, const char *ref, const char *ts)
+{
+    return kiln_sprintf(
+        "{\"id\":\"%d\",\"type\":\"PushEvent\",\"actor\":{\"id\":11,\"login\":\"alice\"},"
+        "\"repo\":{\"id\":%d,\"name\":\"o/r%d\"},\"payload\":{\"push_id\":%d,\"size\":1,\"distinct_size\":1,"
+        "\"ref\":\"%s\",\"head\":\"h\",\"before\":\"b\",\"commits\":[{\"sha\":\"%s\",\"author\":{\"email\":\"e\","
+        "\"name\":\"n\"},\"message\":\"m\",\"distinct\":true}]},\"public\":true,\"created_at\":\"%s\"}\n",
+        id, repo_id, repo_id, push_id, ref, sha, ts);
+}
+
+/* Day 2025-10-05 hour 0: pushes 1, 2; day 2025-10-06 hour 0: push 3 (ref of push 1 = ref1). */
+static void write_input(const char *in, const char *ref1)
+{
+    char *a = push(1, 101, 7, "s1", ref1, "2025-10-05T00:00:01Z");
+    char *b = push(2, 102, 8, "s2", "refs/heads/x", "2025-10-05T00:00:02Z");
+    char *c = push(3, 103, 7, "s3", "refs/heads/y", "2025-10-06T00:00:03Z");
+    char *d1 = kiln_sprintf("%s%s", a, b);
+    write_hour(in, "2025-10-05-0.json.gz", d1);
+    write_hour(in, "2025-10-06-0.json.gz", c);
+    kiln_free(a);
+    kiln_free(b);
+    kiln_free(c);
+    kiln_free(d1);
+}
+
+static int run_parquet(const char *in, const char *stage, kiln_gh_report *rep, kiln_err *err)
+{
+    kiln_gh_opts o;
+    kiln_gh_opts_init(&o);
+    o.in_dir = in;
+    o.out_dir = stage;
+    o.threads = 1;
+    o.format = kiln_gh_format_find("parquet");
+    return kiln_gh_events_run(&o, rep, err);
+}
+
+static int64_t count_rows(const char *wh, const char *name, const char *where)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_scan *s = NULL;
+    int64_t n = -1;
+    if (kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err) || kiln_lake_table_load(&t, c, name, &err))
+        goto done;
+    kiln_lake_scan_opts so = {0};
+    so.where = where;
+    if (kiln_lake_scan_open(&s, t, &so, &err))
+        goto done;
+    const kiln_batch *b;
+    int rc;
+    n = 0;
+    while ((rc = kiln_lake_scan_next(s, &b, &err)) == 1)
+        n += (int64_t)b->nrows;
+    if (rc < 0)
+        n = -1;
+done:
+    kiln_lake_scan_free(s);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+    return n;
+}
+
+static int nsnapshots(const char *wh, const char *name)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    int n = -1;
+    if (!kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err) && !kiln_lake_table_load(&t, c, name, &err))
+        n = (int)kiln_lake_table_meta(t)->nsnapshots;
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+    return n;
+}
+
+TEST(gh_iceberg, load_noop_update)
+{
+    char in[4096], stage[4096], wh[4096];
+    snprintf(in, sizeof in, "%s/in", kt_tmpdir());
+    snprintf(stage, sizeof stage, "%s/stage", kt_tmpdir());
+    snprintf(wh, sizeof wh, "%s/wh", kt_tmpdir());
+    mkdir(in, 0755);
+    write_input(in, "refs/heads/main");
+    kiln_err err = {0};
+    kiln_gh_report rep;
+    CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
+    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0};
+    kiln_gh_iceberg_result r;
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_STR(r.tables[0].name, "github.pushes");
+    CHECK_EQ_INT(r.tables[0].snapshots, 1);
+    CHECK_EQ_INT(r.tables[0].rows_inserted, 3);
+    CHECK_EQ_INT(r.tables[1].snapshots, 1);
+    CHECK_EQ_INT(r.tables[1].rows_inserted, 3);
+    CHECK_EQ_INT(count_rows(wh, "github.commits", NULL), 3);
+    CHECK_EQ_INT(count_rows(wh, "github.pushes", "created_at >= '2025-10-06T00:00:00Z'"), 1);
+
+    /* schema, field ids and partition spec come from gh_events.h */
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    CHECK_OK(kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err), &err);
+    CHECK_OK(kiln_lake_table_load(&t, c, "github.pushes", &err), &err);
+    kiln_buf js;
+    kiln_buf_init(&js, 0);
+    CHECK_OK(kiln_lake_meta_write(kiln_lake_table_meta(t), 0, &js, &err), &err);
+    CHECK(strstr(js.data, "\"id\":13,\"name\":\"created_at\",\"required\":true,\"type\":\"timestamptz\"") != NULL);
+    CHECK(strstr(js.data, "\"transform\":\"day\"") != NULL);
+    kiln_buf_free(&js);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+
+    /* the same input again: nothing changes, no snapshot */
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[0].snapshots, 0);
+    CHECK_EQ_INT(r.tables[0].noop_commits, 1);
+    CHECK_EQ_INT(r.tables[1].snapshots, 0);
+    CHECK_EQ_INT(nsnapshots(wh, "github.pushes"), 1);
+    kiln_gh_report_free(&rep);
+
+    /* push 1 changes its ref: one update in pushes, commits unchanged */
+    write_input(in, "refs/heads/other");
+    CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[0].snapshots, 1);
+    CHECK_EQ_INT(r.tables[0].rows_updated, 1);
+    CHECK_EQ_INT(r.tables[0].rows_inserted, 0);
+    CHECK_EQ_INT(r.tables[1].snapshots, 0);
+    CHECK_EQ_INT(count_rows(wh, "github.pushes", "ref = 'refs/heads/other'"), 1);
+    CHECK_EQ_INT(count_rows(wh, "github.pushes", NULL), 3);
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    CHECK_OK(kiln_gh_iceberg_result_json(&r, &b, &err), &err);
+    CHECK(strstr(b.data, "{\"table\":\"github.pushes\",\"snapshots\":1,\"noop_commits\":0,") == b.data + 1);
+    kiln_buf_free(&b);
+    kiln_gh_report_free(&rep);
+}
+
+TEST(gh_iceberg, failed_partition_and_budget)
+{
+    char in[4096], stage[4096], wh[4096], wh2[4096];
+    snprintf(in, sizeof in, "%s/in", kt_tmpdir());
+    snprintf(stage, sizeof stage, "%s/stage", kt_tmpdir());
+    snprintf(wh, sizeof wh, "%s/wh", kt_tmpdir());
+    snprintf(wh2, sizeof wh2, "%s/wh2", kt_tmpdir());
+    mkdir(in, 0755);
+    write_input(in, "refs/heads/main");
+    kiln_err err = {0};
+    kiln_gh_report rep;
+    CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
+    CHECK_EQ_INT(rep.nparts, 2);
+
+    /* day 1 failed (as if its hour were truncated): only day 2 is loaded */
+    rep.parts[0].failed = 1;
+    kiln_gh_iceberg_opts io = {wh, NULL, 1, 0};
+    kiln_gh_iceberg_result r;
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[0].snapshots, 1);
+    CHECK_EQ_INT(r.tables[0].rows_inserted, 1);
+    CHECK_EQ_INT(count_rows(wh, "github.pushes", NULL), 1);
+    /* both days, one commit per day: one new snapshot (day 2 is unchanged) */
+    rep.parts[0].failed = 0;
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[0].snapshots, 1);
+    CHECK_EQ_INT(r.tables[0].noop_commits, 1);
+    CHECK_EQ_INT(nsnapshots(wh, "github.pushes"), 2);
+
+    /* a tiny staging budget commits after every hour file: 2 snapshots per
+     * table for one job-mode run, on a branch (main stays empty) */
+    kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1};
+    CHECK_OK(kiln_gh_iceberg_load(&io2, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[0].snapshots, 2);
+    CHECK_EQ_INT(r.tables[1].snapshots, 2);
+    CHECK_EQ_INT(count_rows(wh2, "github.pushes", NULL), 0);
+
+    /* options */
+    kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0};
+    CHECK_EQ_INT(kiln_gh_iceberg_load(&bad, stage, &rep, &r, &err), KILN_EINVAL);
+    kiln_gh_report_free(&rep);
+}
