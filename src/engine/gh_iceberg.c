@@ -9,12 +9,13 @@
  * directory (STAGE/pushes/date=D/part-HH.parquet, ...), so the scan keeps its
  * threads, dedupe and per-day atomic swap. Then, on the caller's thread, the
  * days that succeeded are read back hour file by hour file and given to a
- * lake writer in MERGE mode:
- *   commit=job        one writer per table for the whole run: one snapshot
- *                     per table (rows of the run are staged in the writer's
- *                     memory, see docs/engine.md for the figures);
- *   commit=partition  one writer per table per day: a snapshot per day that
- *                     changed, memory bounded by one day.
+ * lake writer in MERGE mode (the writer stages a commit's rows in memory):
+ *   commit=job        one commit per table for the whole run;
+ *   commit=partition  one commit per table per day;
+ *   either way, when the rows staged for a commit pass the budget
+ *   (stage_bytes, default 48 MB estimated), they are committed at the next
+ *   hour-file boundary, so memory stays bounded (peak ~75 MB + 3 x budget,
+ *   figures in docs/engine.md) at the price of more snapshots.
  * A day that failed in the scan (truncated gzip, ...) is not given to the
  * writer at all: it contributes nothing and the others commit. MERGE
  * rewrites only files whose rows change, so a re-run of the same input adds
@@ -254,7 +255,9 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         }
         loader l = {t, &wo, NULL, 0, o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
         for (size_t i = 0; i < rep->nparts; i++) {
-            if (rep->parts[i].failed)
+            /* failed days contribute nothing; days without an hour file in this
+             * run may hold an older run's staging, which is not this input */
+            if (rep->parts[i].failed || rep->parts[i].counts.files == 0)
                 continue;
             rc = load_day(&l, stage, gt, rep->parts[i].day, err);
             if (!rc && o->per_partition)
