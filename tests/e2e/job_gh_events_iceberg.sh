@@ -10,7 +10,8 @@
 #  3. crash: SIGKILL after the commits table's data files are written
 #     (KILN_TEST_GH_ICEBERG_KILL, a test hook) leaves commits at its previous
 #     snapshot with orphans listed by remove-orphans --dry-run; a re-run
-#     converges to the clean run's contents (sorted scan output);
+#     converges to the clean run's contents (sorted scan output); the same
+#     for a kill after the pushes' manifests (orphan .avro and .parquet);
 #  4. --commit partition with a truncated hour file: exit 1, the failed day
 #     contributes nothing, the other days commit (one snapshot per day), and
 #     equal the CSV output of the same input;
@@ -125,6 +126,20 @@ cmp -s "$T/clean.txt" "$T/conv.txt" || fail "re-run after the crash differs from
 "$K" table --warehouse "$T/wc" remove-orphans github.commits --older-than 0s >/dev/null
 scan_sorted "$T/wc" >"$T/conv2.txt"
 cmp -s "$T/clean.txt" "$T/conv2.txt" || fail "removing the orphans changed the contents"
+
+# ... and killed after the pushes' manifests and manifest list are written
+"$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wm" --start 2025-10-04 --end 2025-10-04 >/dev/null
+set +e
+KILN_TEST_GH_ICEBERG_KILL=pushes:manifests "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wm" >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" = 137 ] || fail "crash run (manifests): exit $rc, want 137"
+[ "$(nsnap "$T/wm" github.pushes)" = 1 ] && [ "$(nsnap "$T/wm" github.commits)" = 1 ] || fail "kill after manifests changed a table"
+"$K" table --warehouse "$T/wm" remove-orphans github.pushes --dry-run --older-than 0s >"$T/orph2.txt"
+grep -q '\.avro' "$T/orph2.txt" && grep -q '\.parquet' "$T/orph2.txt" || fail "orphan manifests/data not listed: $(cat "$T/orph2.txt")"
+"$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wm" >/dev/null
+scan_sorted "$T/wm" >"$T/conv3.txt"
+cmp -s "$T/clean.txt" "$T/conv3.txt" || fail "re-run after the manifests crash differs from the clean run"
 
 # ---- 4. per-partition commits, a failed day
 cp -r "$T/in" "$T/q"
