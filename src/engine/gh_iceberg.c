@@ -40,12 +40,6 @@
 /* Row groups of the table's data files are cut at this many rows: the
  * writer then buffers ~30 MB of encoded columns instead of up to 128 MB. */
 #define GH_ICEBERG_RG_ROWS 131072
-/* Data files are cut at this many rows. Work-around: the lake's MERGE
- * (src/lake/iceberg_write.c as of this commit) matches keys only against
- * the first 65536 rows of an existing data file (one reader batch), so a
- * re-run over bigger files re-inserts the rest; files of at most 65536
- * rows keep MERGE exact. Reported with a reproducer; drop when fixed. */
-#define GH_ICEBERG_FILE_ROWS 65536
 /* Default staging budget (estimated bytes of rows held by the lake writer,
  * which stages a commit's rows in memory): past it, the rows so far are
  * committed at the next hour-file boundary. */
@@ -244,7 +238,6 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         wo.branch = o->branch;
         wo.merge_keys = gt->keys;
         wo.row_group_rows = GH_ICEBERG_RG_ROWS;
-        wo.target_file_rows = GH_ICEBERG_FILE_ROWS;
         if (kill_spec) {
             char *colon = strchr(kill_spec, ':');
             if (colon && (size_t)(colon - kill_spec) == strlen(gt->sub) &&

@@ -1426,12 +1426,14 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
         goto done;
     for (;;) {
         kiln_batch_clear(b);
-        rc = task_reader_step(&tr, b, NULL, &key, err);
-        if (rc < 0)
+        int more = task_reader_step(&tr, b, NULL, &key, err);
+        if (more < 0) {
+            rc = more;
             goto done;
+        }
         if (b->nrows && (rc = fn(ctx, b, err)))
             goto done;
-        if (rc == 0)
+        if (more == 0)
             break;
     }
     rc = 0;
