@@ -550,6 +550,16 @@ static const char *parse_event(scan_ctx *c, const char *p, const char *end, cons
         if (KEYIS(k, kl, "id")) {
             p = kiln_json_parse_i64(p, end, &e->id, why);
             e->has_id = 1;
+            /* the dedupe probes in handle_event miss the cache (the sets are
+             * MBs, the slots random): start those loads now, so they overlap
+             * the parse or skip of the rest of the event */
+            if (p) {
+                const idset *own = &c->t->ids;
+                if (own->cap)
+                    __builtin_prefetch(&own->keys[idslot(e->id, own->cap - 1)], 1);
+                if (c->exclude && c->exclude->cap)
+                    __builtin_prefetch(&c->exclude->keys[idslot(e->id, c->exclude->cap - 1)], 0);
+            }
         } else if (KEYIS(k, kl, "type")) {
             const char *q = kiln_json_str_skip(p, end, why);
             if (!q)

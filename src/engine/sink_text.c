@@ -52,18 +52,28 @@ static int flush_out(text_sink *s, kiln_err *err)
 
 static inline char *put_i64(char *o, int64_t v)
 {
+    static const char d2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
     char tmp[24];
-    int n = 0;
+    int n = 24;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) { /* two digits per division */
+        unsigned k = (unsigned)(u % 100);
+        u /= 100;
+        n -= 2;
+        memcpy(tmp + n, d2 + 2 * k, 2);
+    }
+    if (u >= 10) {
+        n -= 2;
+        memcpy(tmp + n, d2 + 2 * u, 2);
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
     if (v < 0)
         *o++ = '-';
-    while (n)
-        *o++ = tmp[--n];
-    return o;
+    memcpy(o, tmp + n, (size_t)(24 - n));
+    return o + (24 - n);
 }
 
 static const char *ts_str(text_sink *s, int64_t micros)
@@ -127,6 +137,12 @@ static int csv_needs_quotes(const char *p, size_t n)
                                  _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
         if (_mm_movemask_epi8(m))
             return 1;
+    }
+    if (i < n && n >= 16) { /* the tail: one more load, overlapping bytes already checked */
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + n - 16));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+        return _mm_movemask_epi8(m) != 0;
     }
 #endif
     for (; i < n; i++) {
