@@ -159,27 +159,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 }
 #endif
 
-TEST(fuzz, avro_corpus)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/avro", kt_root());
-    DIR *dp = opendir(dir);
-    CHECK_MSG(dp != NULL, "no corpus directory %s", dir);
-    struct dirent *de;
-    int files = 0;
-    while ((de = readdir(dp))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        size_t n = 0;
-        char *data = kt_read_file(path, &n);
-        if (!data)
-            continue;
-        kiln_fuzz_avro((const uint8_t *)data, n);
-        free(data);
-        files++;
-    }
-    closedir(dp);
-    CHECK_MSG(files > 0, "corpus %s is empty", dir);
-}
+KT_FUZZ_CORPUS_TEST(avro, kiln_fuzz_avro)

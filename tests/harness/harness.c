@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -143,6 +144,32 @@ char *kt_read_file(const char *path, size_t *n)
     if (n)
         *n = got;
     return p;
+}
+
+int kt_replay_corpus(const char *name, int (*fn)(const uint8_t *d, size_t n))
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", kt_root(), name);
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -1;
+    int files = 0;
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        size_t n = 0;
+        char *data = kt_read_file(path, &n);
+        if (!data)
+            continue;
+        fn((const uint8_t *)data, n);
+        free(data);
+        files++;
+    }
+    closedir(dp);
+    return files;
 }
 
 static int selected(const kt_test *t, const char *sel)

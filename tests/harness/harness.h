@@ -36,6 +36,17 @@ int kt_run(char *const argv[], char **out);
 /* Write/read a whole file (test-only helpers; abort the test on error). */
 int kt_write_file(const char *path, const void *data, size_t n);
 char *kt_read_file(const char *path, size_t *n); /* caller frees with free */
+/* Feed every file of tests/fuzz/corpus/<name>/ to fn (a fuzz target's entry
+ * point). Returns the number of files, or -1 when the directory is missing. */
+int kt_replay_corpus(const char *name, int (*fn)(const uint8_t *d, size_t n));
+/* The corpus-replay test of a fuzz target: `make test` runs every stored input. */
+#define KT_FUZZ_CORPUS_TEST(name, fn)                                         \
+    TEST(fuzz, name##_corpus)                                                 \
+    {                                                                         \
+        int kt_files = kt_replay_corpus(#name, fn);                           \
+        CHECK_MSG(kt_files >= 0, "no corpus directory tests/fuzz/corpus/%s", #name); \
+        CHECK_MSG(kt_files > 0, "corpus tests/fuzz/corpus/%s is empty", #name);      \
+    }
 
 #ifdef KILN_LIBFUZZER
 /* In a libFuzzer build (tests/fuzz/run.sh) the corpus-replay tests compile
