@@ -7,7 +7,8 @@ PKGS=(
   build-essential pkg-config clang
   zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libsnappy-dev
   libsqlite3-dev libjansson-dev libpcre2-dev libyaml-dev libssl-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libedit-dev
+  tmux
 )
 # Node.js (with npm) runs the independent readers; only install Debian's when
 # no node/npm is on the machine, so a NodeSource install is left alone.

@@ -10,6 +10,7 @@
  * so it buffers cell text up to KILN_SQL_TABLE_CAP; the other formats
  * stream row by row.
  */
+#include <editline/readline.h>
 #include "sql.h"
 
 #include <ctype.h>
@@ -857,13 +858,59 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
     if (interactive)
         fprintf(out, "kiln %s SQL shell (SQLite %s). Statements end with ';'. .help for help.\n", KILN_VERSION,
                 sqlite3_libversion());
+    /* Line editing and history recall (libedit) when typing at a terminal;
+     * the history file keeps one statement a line, loaded at start. */
+    int edit = interactive && in == stdin && isatty(fileno(stdin)) && out == stdout;
+    if (edit) {
+        rl_readline_name = "kiln";
+        using_history();
+        FILE *h = history_path ? fopen(history_path, "r") : NULL;
+        if (h) {
+            char *hl = NULL;
+            size_t hcap = 0;
+            ssize_t hn;
+            while ((hn = getline(&hl, &hcap, h)) > 0) {
+                if (hl[hn - 1] == '\n')
+                    hl[hn - 1] = '\0';
+                if (hl[0])
+                    add_history(hl);
+            }
+            free(hl);
+            fclose(h);
+        }
+    }
     for (;;) {
-        if (interactive) {
-            fputs(blank(stmt.data ? stmt.data : "", stmt.len) ? "kiln> " : "  ...> ", out);
+        const char *prompt = blank(stmt.data ? stmt.data : "", stmt.len) ? "kiln> " : "  ...> ";
+        if (interactive && !edit) {
+            fputs(prompt, out);
             fflush(out);
         }
         errno = 0;
-        ssize_t got = getline(&line, &linecap, in);
+        ssize_t got;
+        if (edit) {
+            char *el = readline(prompt);
+            if (el) {
+                size_t n = strlen(el);
+                if (n + 2 > linecap) {
+                    char *nl = realloc(line, n + 2);
+                    if (!nl) {
+                        free(el);
+                        break;
+                    }
+                    line = nl;
+                    linecap = n + 2;
+                }
+                memcpy(line, el, n);
+                line[n] = '\n';
+                line[n + 1] = '\0';
+                got = (ssize_t)n + 1;
+                free(el);
+            } else {
+                got = -1;
+            }
+        } else {
+            got = getline(&line, &linecap, in);
+        }
         if (got < 0 && interactive && (got_sigint || errno == EINTR)) {
             clearerr(in);
             got_sigint = 0;
@@ -895,6 +942,19 @@ int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_fo
             continue;
         if (interactive)
             history_add(history_path, stmt.data, stmt.len);
+        if (edit) {
+            char *flat = kiln_strndup(stmt.data, stmt.len);
+            if (flat) {
+                size_t n = stmt.len;
+                while (n > 0 && isspace((unsigned char)flat[n - 1]))
+                    flat[--n] = '\0';
+                for (size_t k = 0; k < n; k++)
+                    if (flat[k] == '\n' || flat[k] == '\r')
+                        flat[k] = ' ';
+                add_history(flat);
+                kiln_free(flat);
+            }
+        }
         rc = shell_exec(db, &stmt, first_line, out, errf, fmt, explain, interactive);
         got_sigint = 0;
         kiln_buf_reset(&stmt);

@@ -91,4 +91,22 @@ if command -v script >/dev/null; then
   [[ "$out" == *"kiln sql: error: interrupted"* && "$out" == *$'seven\n-----\n    7\n(1 row)'* ]] ||
     fail "Ctrl-C in the shell: $out"
 fi
+# line editing: Up recalls the previous statement (libedit), in a real
+# terminal under tmux; history is loaded from the file at start
+if command -v tmux >/dev/null; then
+  sock="$tmp/tmux.sock"
+  export KILN_HISTORY="$tmp/history2"
+  printf 'SELECT 6*7 AS from_file;\n' >"$KILN_HISTORY"
+  tmux -S "$sock" new-session -d -x 100 -y 40 "$K sql --no-warehouse; sleep 3"
+  sleep 1
+  tmux -S "$sock" send-keys 'SELECT 40+2 AS answer'; tmux -S "$sock" send-keys -H 3b; tmux -S "$sock" send-keys Enter
+  sleep 0.5; tmux -S "$sock" send-keys Up; sleep 0.3; tmux -S "$sock" send-keys Enter
+  sleep 0.5; tmux -S "$sock" send-keys Up Up Up; sleep 0.3; tmux -S "$sock" send-keys Enter
+  sleep 0.5
+  screen="$(tmux -S "$sock" capture-pane -p)"
+  tmux -S "$sock" kill-server 2>/dev/null || true
+  n=$(printf '%s\n' "$screen" | grep -c '^    42$' || true)
+  [ "$n" -eq 2 ] || fail "Up did not recall the statement (42 shown $n times): $screen"
+  printf '%s\n' "$screen" | grep -q 'from_file' || fail "history file not loaded: $screen"
+fi
 echo ok
