@@ -74,12 +74,13 @@ set +e
 err="$("$K" sql --db "$tmp/junk.db" "SELECT 1" 2>&1)"; rc=$?
 set -e
 [ $rc -eq 1 ] && [[ "$err" == *"junk.db"* ]] || fail "junk db ($rc): $err"
-# interactive shell on a pseudo-terminal (util-linux script): prompts,
+# interactive shell on a pseudo-terminal (util-linux script; "exec" so that
+# no /bin/sh sits between the pty and kiln and dies of the Ctrl-C): prompts,
 # continuation lines, history file
 if command -v script >/dev/null; then
   export KILN_HISTORY="$tmp/history"
   out="$(printf "SELECT 1+1 AS two;\nSELECT\n 'multi' AS m;\nSELECT nope;\n.quit\n" |
-         script -qfec "$K sql" /dev/null | tr -d '\r')"
+         script -qfec "exec $K sql" /dev/null | tr -d '\r')"
   [[ "$out" == *"kiln> "* && "$out" == *"  ...> "* && "$out" == *$'two\n---\n  2\n(1 row)'* &&
      "$out" == *$'m\n-----\nmulti\n(1 row)'* && "$out" == *"no such column: nope"* ]] || fail "shell output: $out"
   [ "$(cat "$KILN_HISTORY")" = $'SELECT 1+1 AS two;\nSELECT  \'multi\' AS m;\nSELECT nope;' ] ||
@@ -87,7 +88,7 @@ if command -v script >/dev/null; then
   # Ctrl-C interrupts a runaway query, and drops a half-typed statement, without leaving the shell
   out="$( (printf "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) SELECT count(*) FROM n;\n"
            sleep 2; printf '\003'; sleep 0.5; printf "SELECT 1,\n"; sleep 0.5; printf '\003'; sleep 0.5
-           printf "SELECT 7 AS seven;\n.quit\n") | timeout 20 script -qfec "$K sql" /dev/null | tr -d '\r')"
+           printf "SELECT 7 AS seven;\n.quit\n") | timeout 20 script -qfec "exec $K sql" /dev/null | tr -d '\r')"
   [[ "$out" == *"kiln sql: error: interrupted"* && "$out" == *$'seven\n-----\n    7\n(1 row)'* ]] ||
     fail "Ctrl-C in the shell: $out"
 fi
