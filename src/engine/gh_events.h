@@ -102,13 +102,15 @@ typedef struct kiln_gh_iceberg_opts {
     const char *branch;      /* NULL = main */
     int per_partition;       /* 1: one commit per table per day; 0: one per table per run */
     uint64_t stage_bytes;    /* staging budget (0 = 48 MB): when the rows held for a
-                                commit pass it, they are committed at the next hour
-                                file, so one run (or day) may give several snapshots */
+                                commit pass it, they are committed to the staging
+                                branch at the next hour file; the target still moves
+                                once per run (or day) */
 } kiln_gh_iceberg_opts;
 
 typedef struct kiln_gh_iceberg_table_result {
     char name[32];           /* "github.pushes" */
-    int snapshots;           /* snapshots added */
+    int snapshots;           /* snapshots written (a big run's chunks on the staging branch count) */
+    int published;           /* times the target ref moved: 1 per run (commit=job) or per day */
     int noop_commits;        /* commits that changed nothing (no snapshot) */
     int64_t last_snapshot_id; /* -1 if none added */
     int64_t rows_inserted, rows_updated, files_added, files_removed;

@@ -9,28 +9,40 @@
  * directory (STAGE/pushes/date=D/part-HH.parquet, ...), so the scan keeps its
  * threads, dedupe and per-day atomic swap. Then, on the caller's thread, the
  * days that succeeded are read back hour file by hour file and given to a
- * lake writer in MERGE mode (the writer stages a commit's rows in memory):
- *   commit=job        one commit per table for the whole run;
- *   commit=partition  one commit per table per day;
- *   either way, when the rows staged for a commit pass the budget
- *   (stage_bytes, default 48 MB estimated), they are committed at the next
- *   hour-file boundary, so memory stays bounded (peak ~75 MB + 3 x budget,
- *   figures in docs/engine.md) at the price of more snapshots.
+ * lake writer in MERGE mode. The lake writer stages a commit's rows in
+ * memory, so a big load is cut into chunks: when the rows staged pass the
+ * budget (stage_bytes, default 48 MB estimated) they are committed at the
+ * next hour-file boundary. Chunks never land on the target ref directly
+ * (write-audit-publish): they are committed to a private staging branch
+ * "kiln-stage-gh-events-PID" cut from the target's head, and when the unit
+ * is loaded (the run for commit=job, each day for commit=partition) one
+ * commit fast-forwards the target to the staging head and drops the branch
+ * (kiln_lake_publish). Readers of the target therefore see one change per
+ * run (or day), never a half-loaded day, while memory stays bounded (peak
+ * ~75 MB + 3 x budget, figures in docs/engine.md); a big run's chunk
+ * snapshots are ancestors of the published head. If the target moved
+ * meanwhile (another writer), the publish fails with a conflict, the
+ * staging branch is dropped and the target is left as the other writer
+ * made it; re-running the job converges.
  * A day that failed in the scan (truncated gzip, ...) is not given to the
  * writer at all: it contributes nothing and the others commit. MERGE
  * rewrites only files whose rows change, so a re-run of the same input adds
- * no snapshot (the writer reports noop). A crash at any point before the
- * metadata swap leaves the previous snapshot; files written meanwhile are
- * orphans (`kiln table remove-orphans`).
+ * no snapshot (the writer reports noop, the staging branch is never
+ * created). A crash at any point leaves the target at its previous
+ * snapshot; files written meanwhile are orphans (`kiln table
+ * remove-orphans`), and a staging branch left by a killed run is dropped by
+ * the next run on this machine (its PID no longer runs).
  *
- * Test hook: KILN_TEST_GH_ICEBERG_KILL=TABLE:POINT (TABLE pushes|commits,
- * POINT data|manifests) SIGKILLs the process at that lake fault point.
+ * Test hook: KILN_TEST_GH_ICEBERG_KILL=TABLE:POINT[:N] (TABLE pushes|commits,
+ * POINT data|manifests) SIGKILLs the process the Nth time (default 1) the
+ * writer of that table reaches that lake fault point.
  */
 #include "engine/gh_events.h"
 #include "format/parquet.h"
 #include "lake/lake.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,13 +64,53 @@ typedef struct gh_table {
     const kiln_schema *schema;
 } gh_table;
 
+#define STAGE_PREFIX "kiln-stage-gh-events-"
+
+typedef struct kill_spec {
+    char point[16]; /* "data" | "manifests" */
+    int nth, seen;
+} kill_spec;
+
 static int kill_fault(kiln_lake_fault_point where, void *ctx)
 {
-    const char *want = ctx;
-    if ((where == KILN_LAKE_FAULT_AFTER_DATA_FILES && strcmp(want, "data") == 0) ||
-        (where == KILN_LAKE_FAULT_AFTER_MANIFESTS && strcmp(want, "manifests") == 0))
+    kill_spec *k = ctx;
+    if (((where == KILN_LAKE_FAULT_AFTER_DATA_FILES && strcmp(k->point, "data") == 0) ||
+         (where == KILN_LAKE_FAULT_AFTER_MANIFESTS && strcmp(k->point, "manifests") == 0)) &&
+        ++k->seen >= k->nth)
         kill(getpid(), SIGKILL);
     return 0;
+}
+
+/* Drop staging branches that killed runs on this machine left behind
+ * (their PID is gone). A live run's branch is left alone. */
+static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
+{
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    KILN_VEC(char *) stale = {0};
+    int rc = 0;
+    for (size_t i = 0; i < m->nrefs && !rc; i++) {
+        const char *n = m->refs[i].name;
+        if (strncmp(n, STAGE_PREFIX, strlen(STAGE_PREFIX)) != 0)
+            continue;
+        char *end;
+        long pid = strtol(n + strlen(STAGE_PREFIX), &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        char *s = kiln_sprintf("%s", n);
+        if ((rc = kiln_vec_push(&stale, s, err)))
+            kiln_free(s);
+    }
+    for (size_t i = 0; i < stale.len; i++) {
+        if (!rc) {
+            rc = kiln_lake_ref_drop(t, stale.items[i], err);
+            if (!rc)
+                kiln_info("%s: dropped staging branch %s of a run that did not finish", kiln_lake_table_name(t),
+                          stale.items[i]);
+        }
+        kiln_free(stale.items[i]);
+    }
+    kiln_vec_free(&stale);
+    return rc;
 }
 
 /* Iceberg schema JSON of a kiln schema (ids and requiredness kept). */
@@ -104,7 +156,8 @@ static void add_result(kiln_gh_iceberg_table_result *t, const kiln_lake_write_re
 /* One table's load: the open writer and how much it has staged. */
 typedef struct loader {
     kiln_lake_table *t;
-    const kiln_lake_write_opts *wo;
+    const kiln_lake_write_opts *wo; /* branch = the staging branch, branch_from = target */
+    const char *target;            /* the ref the run publishes to */
     kiln_lake_writer *w;           /* NULL until rows arrive */
     uint64_t staged;               /* estimated bytes of rows staged in w */
     uint64_t budget;               /* commit at an hour boundary past this */
@@ -122,6 +175,24 @@ static int loader_commit(loader *l, kiln_err *err)
     kiln_lake_writer_free(l->w);
     l->w = NULL;
     l->staged = 0;
+    return rc;
+}
+
+/* The unit (run or day) is loaded: commit what is staged, then publish the
+ * staging branch onto the target in one commit. On failure the staging
+ * branch is dropped (best effort), so the target is as it was. */
+static int loader_publish(loader *l, kiln_err *err)
+{
+    int rc = loader_commit(l, err);
+    if (!kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch))
+        return rc; /* nothing was committed: every chunk was a no-op, or failed before its commit */
+    if (!rc && (rc = kiln_lake_publish(l->t, l->target, l->wo->branch, err)) == 0) {
+        l->tr->published++;
+        return 0;
+    }
+    kiln_err e2 = {0};
+    if (kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
+        kiln_warn("%s: could not drop staging branch %s: %s", kiln_lake_table_name(l->t), l->wo->branch, e2.msg);
     return rc;
 }
 
@@ -216,16 +287,17 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
     };
     kiln_lake_catalog *cat = NULL;
     kiln_lake_table *t = NULL;
-    char *kill_spec = NULL;
     int rc;
     memset(res, 0, sizeof *res);
     if (!o->warehouse)
         return kiln_err_set(err, KILN_EINVAL, "gh-events --format iceberg needs --warehouse DIR");
     if ((rc = kiln_lake_catalog_open(&cat, o->warehouse, KILN_LAKE_CATALOG_SQLITE, err)))
         goto done;
-    const char *ks = getenv("KILN_TEST_GH_ICEBERG_KILL");
-    if (ks && *ks)
-        kill_spec = kiln_sprintf("%s", ks);
+    const char *kill_env = getenv("KILN_TEST_GH_ICEBERG_KILL");
+    if (kill_env && !*kill_env)
+        kill_env = NULL;
+    char staging[64];
+    snprintf(staging, sizeof staging, STAGE_PREFIX "%ld", (long)getpid());
     for (int ti = 0; ti < 2; ti++) {
         const gh_table *gt = &tables[ti];
         kiln_gh_iceberg_table_result *tr = &res->tables[ti];
@@ -233,20 +305,29 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         tr->last_snapshot_id = -1;
         if ((rc = table_open(&t, cat, gt, err)))
             goto done;
+        if ((rc = drop_stale_staging(t, err)))
+            goto done;
         kiln_lake_write_opts wo = {0};
         wo.mode = KILN_LAKE_WRITE_MERGE;
-        wo.branch = o->branch;
+        wo.branch = staging;
+        wo.branch_from = o->branch;
         wo.merge_keys = gt->keys;
         wo.row_group_rows = GH_ICEBERG_RG_ROWS;
-        if (kill_spec) {
-            char *colon = strchr(kill_spec, ':');
-            if (colon && (size_t)(colon - kill_spec) == strlen(gt->sub) &&
-                strncmp(kill_spec, gt->sub, strlen(gt->sub)) == 0) {
+        kill_spec ks = {{0}, 1, 0};
+        if (kill_env) {
+            const char *colon = strchr(kill_env, ':');
+            if (colon && (size_t)(colon - kill_env) == strlen(gt->sub) &&
+                strncmp(kill_env, gt->sub, strlen(gt->sub)) == 0) {
+                snprintf(ks.point, sizeof ks.point, "%.*s", (int)strcspn(colon + 1, ":"), colon + 1);
+                const char *nth = strchr(colon + 1, ':');
+                if (nth && atoi(nth + 1) > 0)
+                    ks.nth = atoi(nth + 1);
                 wo.fault = kill_fault;
-                wo.fault_ctx = colon + 1;
+                wo.fault_ctx = &ks;
             }
         }
-        loader l = {t, &wo, NULL, 0, o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
+        loader l = {t, &wo, o->branch && *o->branch ? o->branch : "main", NULL, 0,
+                    o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
         for (size_t i = 0; i < rep->nparts; i++) {
             /* failed days contribute nothing; days without an hour file in this
              * run may hold an older run's staging, which is not this input */
@@ -254,13 +335,17 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                 continue;
             rc = load_day(&l, stage, gt, rep->parts[i].day, err);
             if (!rc && o->per_partition)
-                rc = loader_commit(&l, err);
+                rc = loader_publish(&l, err);
             if (rc) {
                 kiln_lake_writer_free(l.w);
+                l.w = NULL;
+                kiln_err e2 = {0};
+                if (kiln_lake_meta_ref(kiln_lake_table_meta(t), staging) && kiln_lake_ref_drop(t, staging, &e2))
+                    kiln_warn("%s: could not drop staging branch %s: %s", gt->name, staging, e2.msg);
                 goto done;
             }
         }
-        if ((rc = loader_commit(&l, err)))
+        if ((rc = loader_publish(&l, err)))
             goto done;
         kiln_lake_table_free(t);
         t = NULL;
@@ -269,7 +354,6 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
 done:
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
-    kiln_free(kill_spec);
     return rc;
 }
 
@@ -279,10 +363,10 @@ int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, 
     for (int i = 0; !rc && i < 2; i++) {
         const kiln_gh_iceberg_table_result *t = &r->tables[i];
         rc = kiln_buf_printf(out, err,
-                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
+                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
                              "\"rows_inserted\":%lld,\"rows_updated\":%lld,\"files_added\":%lld,"
                              "\"files_removed\":%lld}",
-                             i ? "," : "", t->name, t->snapshots, t->noop_commits, (long long)t->last_snapshot_id,
+                             i ? "," : "", t->name, t->snapshots, t->published, t->noop_commits, (long long)t->last_snapshot_id,
                              (long long)t->rows_inserted, (long long)t->rows_updated, (long long)t->files_added,
                              (long long)t->files_removed);
     }

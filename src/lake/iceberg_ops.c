@@ -378,6 +378,7 @@ int kiln_lake_ref_drop(kiln_lake_table *t, const char *name, kiln_err *err)
 
 typedef struct {
     const char *to, *from;
+    int publish; /* also drop `from`; a missing `to` is created at its head */
 } ff_ctx;
 
 static int build_ff(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vctx, kiln_err *err)
@@ -386,10 +387,12 @@ static int build_ff(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vctx, 
     const kiln_lake_ref *to = kiln_lake_meta_ref(base, c->to), *from = kiln_lake_meta_ref(base, c->from);
     if (!from)
         return kiln_err_set(err, KILN_ENOTFOUND, "no branch or tag %s", c->from);
-    if (!to && strcmp(c->to, "main") != 0)
+    if (!to && strcmp(c->to, "main") != 0 && !c->publish)
         return kiln_err_set(err, KILN_ENOTFOUND, "no branch %s", c->to);
     if (to && to->type != KILN_LAKE_BRANCH)
         return kiln_err_set(err, KILN_EINVAL, "%s is a tag; only branches move", c->to);
+    if (c->publish && (from->type != KILN_LAKE_BRANCH || strcmp(c->from, "main") == 0 || !strcmp(c->from, c->to)))
+        return kiln_err_set(err, KILN_EINVAL, "publish: %s must be a branch other than main and %s", c->from, c->to);
     int64_t to_head = to ? to->snapshot_id : -1;
     if (to_head >= 0 && !kiln_lake_meta_is_ancestor(base, from->snapshot_id, to_head))
         return kiln_err_set(err, KILN_ECONFLICT,
@@ -405,16 +408,26 @@ static int build_ff(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vctx, 
     if ((rc = kiln_lake_txn_require_ref_snapshot(txn, c->to, to_head, err)) != 0 ||
         (rc = kiln_lake_txn_require_ref_snapshot(txn, c->from, from->snapshot_id, err)) != 0)
         return rc;
-    if (to_head == from->snapshot_id)
-        return 0; /* already there */
-    return kiln_lake_txn_set_ref(txn, &r, err);
+    if (to_head != from->snapshot_id && (rc = kiln_lake_txn_set_ref(txn, &r, err)) != 0)
+        return rc;
+    if (c->publish)
+        rc = kiln_lake_txn_remove_ref(txn, c->from, err);
+    return rc;
 }
 
 int kiln_lake_fast_forward(kiln_lake_table *t, const char *to, const char *from, kiln_err *err)
 {
-    ff_ctx c = {to && *to ? to : "main", from};
+    ff_ctx c = {to && *to ? to : "main", from, 0};
     if (!from)
         return kiln_err_set(err, KILN_EINVAL, "fast-forward needs a source branch");
+    return run_op(t, build_ff, &c, err);
+}
+
+int kiln_lake_publish(kiln_lake_table *t, const char *to, const char *from, kiln_err *err)
+{
+    ff_ctx c = {to && *to ? to : "main", from, 1};
+    if (!from)
+        return kiln_err_set(err, KILN_EINVAL, "publish needs a source branch");
     return run_op(t, build_ff, &c, err);
 }
 

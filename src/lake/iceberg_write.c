@@ -290,6 +290,7 @@ struct kiln_lake_writer {
     kiln_lake_table *t;
     kiln_lake_write_opts opts;
     char branch[129];
+    char branch_from[129];     /* "" = main */
     kiln_arena *arena;
     kiln_lake_view view;       /* of the branch head when opened */
     const kiln_lake_pspec *spec;
@@ -326,6 +327,14 @@ static int64_t branch_head(const kiln_lake_meta *m, const char *branch)
     return -2; /* branch does not exist yet */
 }
 
+/* Where a branch that does not exist yet starts: branch_from's head, or
+ * main's when that is missing too (-1: the table has no snapshot). */
+static int64_t fork_head(const kiln_lake_meta *m, const char *from)
+{
+    int64_t h = from[0] ? branch_head(m, from) : -2;
+    return h == -2 ? m->current_snapshot_id : h;
+}
+
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
                           kiln_err *err)
 {
@@ -350,10 +359,16 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         goto done;
     }
     strcpy(w->branch, br);
+    const char *from = w->opts.branch_from ? w->opts.branch_from : "";
+    if (strlen(from) >= sizeof w->branch_from) {
+        rc = kiln_err_set(err, KILN_EINVAL, "branch name too long");
+        goto done;
+    }
+    strcpy(w->branch_from, from);
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     int64_t head = branch_head(m, w->branch);
     if (head == -2)
-        head = m->current_snapshot_id;
+        head = fork_head(m, w->branch_from);
     if ((rc = kiln_lake_view_from_meta(&w->view, w->arena, m, head, NULL, err)))
         goto done;
     w->spec = kiln_lake_view_spec(&w->view, m->default_spec_id);
@@ -401,6 +416,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
     }
     w->opts.merge_keys = NULL; /* borrowed text not kept */
     w->opts.branch = NULL;
+    w->opts.branch_from = NULL;
     kiln_lake_uuid_v4(w->uuid);
 done:
     kiln_buf_free(&sj);
@@ -1043,7 +1059,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     int64_t head = branch_head(base, w->branch);
     int64_t parent = head >= 0 ? head : -1;
     if (head == -2)
-        parent = base->current_snapshot_id; /* new branch starts at main */
+        parent = fork_head(base, w->branch_from); /* a new branch starts at branch_from (or main) */
     int64_t seq = kiln_lake_txn_next_sequence_number(txn);
     if ((rc = kiln_lake_view_from_meta(&view, a, base, parent, NULL, err)))
         goto done;

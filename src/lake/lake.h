@@ -502,6 +502,11 @@ int kiln_lake_ref_create(kiln_lake_table *t, const kiln_lake_ref *ref, kiln_err 
 int kiln_lake_ref_drop(kiln_lake_table *t, const char *name, kiln_err *err);       /* never "main" */
 /* Move `to` (default "main") to `from`'s head if to's head is an ancestor. */
 int kiln_lake_fast_forward(kiln_lake_table *t, const char *to, const char *from, kiln_err *err);
+/* Write-audit-publish: in one commit, fast-forward `to` (default "main";
+ * created when missing) to branch `from`'s head and drop `from`.
+ * KILN_ECONFLICT when to's head is not an ancestor of from's (to moved on
+ * since `from` was cut); nothing changes then. */
+int kiln_lake_publish(kiln_lake_table *t, const char *to, const char *from, kiln_err *err);
 int kiln_lake_set_properties(kiln_lake_table *t, const kiln_lake_kv *kv, size_t n, kiln_err *err);
 
 typedef struct kiln_lake_expire_opts {

@@ -360,7 +360,8 @@ typedef enum kiln_lake_fault_point {
 
 typedef struct kiln_lake_write_opts {
     kiln_lake_write_mode mode;
-    const char *branch;          /* NULL = "main"; a missing branch is created at main's head */
+    const char *branch;          /* NULL = "main"; a missing branch is created at branch_from's head */
+    const char *branch_from;     /* NULL = "main"; if it is missing too, main's head */
     const char *merge_keys;      /* MERGE: "repo_id,sha" (columns of the table) */
     uint64_t target_file_rows;   /* cut data files at this many rows; 0 = 1,000,000 */
     /* Test only: a non-zero return aborts the write at that point. */

@@ -7,6 +7,10 @@
 #  2. idempotent re-run: no new snapshot (kiln table snapshots --json), the
 #     summary reports no-op commits; again with > 65536 rows per partition,
 #     re-run in chunks (--stage-mb 8);
+#  2b. a chunked first run (--stage-mb 8) moves main once (write-audit-
+#     publish through a staging branch): one history entry, several
+#     snapshots, no branch left; killed after its first chunk, main is
+#     untouched and the next run drops the staging branch and converges;
 #  3. crash: SIGKILL after the commits table's data files are written
 #     (KILN_TEST_GH_ICEBERG_KILL, a test hook) leaves commits at its previous
 #     snapshot with orphans listed by remove-orphans --dry-run; a re-run
@@ -107,6 +111,37 @@ PY
 n="$("$K" table --warehouse "$T/wbig" scan github.commits --format ndjson | wc -l)"
 [ "$n" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["commits"])' "$T/b1.json")" ] ||
   fail "github.commits holds $n rows after the re-run"
+
+# ---- 2b. chunks are published in one commit
+refs_of() { "$K" table --warehouse "$1" branch "$2" --json | python3 -c 'import json,sys; print(" ".join(sorted(r["name"] for r in json.load(sys.stdin))))'; }
+nhist() { "$K" table --warehouse "$1" history "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wch" --stage-mb 8 --json >"$T/b3.json"
+python3 - "$T/b3.json" <<'PY' || fail "chunked first run: want several snapshots published once"
+import json, sys
+for t in json.load(open(sys.argv[1]))["iceberg"]:
+    if t["table"] == "github.commits":
+        assert t["snapshots"] >= 2 and t["published"] == 1, t
+PY
+[ "$(nhist "$T/wch" github.commits)" = 1 ] || fail "chunked run: main's history has $(nhist "$T/wch" github.commits) entries, want 1"
+[ "$(refs_of "$T/wch" github.commits)" = main ] || fail "chunked run left refs: $(refs_of "$T/wch" github.commits)"
+"$K" table --warehouse "$T/wbig" scan github.commits --format csv | sort >"$T/big1.txt"
+"$K" table --warehouse "$T/wch" scan github.commits --format csv | sort >"$T/big2.txt"
+cmp -s "$T/big1.txt" "$T/big2.txt" || fail "chunked run differs from the one-commit run"
+# killed after the first chunk's commit (at the second chunk's data files)
+set +e
+KILN_TEST_GH_ICEBERG_KILL=commits:data:2 "$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" = 137 ] || fail "chunk kill: exit $rc, want 137"
+[ "$(nhist "$T/wck" github.commits)" = 0 ] || fail "a killed chunked run made main move"
+n="$("$K" table --warehouse "$T/wck" scan github.commits --format csv | tail -n +2 | wc -l)"
+[ "$n" = 0 ] || fail "a killed chunked run left $n rows visible on main"
+[[ "$(refs_of "$T/wck" github.commits)" == kiln-stage-gh-events-* ]] || fail "no staging branch after the kill: $(refs_of "$T/wck" github.commits)"
+"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >/dev/null 2>"$T/ck.err"
+[ "$(refs_of "$T/wck" github.commits)" = main ] || fail "the stale staging branch was not dropped: $(refs_of "$T/wck" github.commits)"
+grep -q "dropped staging branch" "$T/ck.err" || fail "dropping the stale staging branch was not reported: $(cat "$T/ck.err")"
+"$K" table --warehouse "$T/wck" scan github.commits --format csv | sort >"$T/big3.txt"
+cmp -s "$T/big1.txt" "$T/big3.txt" || fail "the run after the chunk kill differs from the clean run"
 
 # ---- 3. crash, orphans, converge
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wc" --start 2025-10-04 --end 2025-10-04 >/dev/null

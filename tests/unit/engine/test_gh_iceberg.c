@@ -4,8 +4,9 @@
  * the job's field ids and day(created_at); a second load is a no-op (no
  * snapshot); a changed row is an update, not an insert; a failed partition
  * contributes nothing while the other day commits (one snapshot per day with
- * per_partition); a staging budget splits a run into several commits;
- * options are checked.
+ * per_partition); a staging budget splits a run into several commits on a
+ * staging branch that is published in one (write-audit-publish), and a
+ * staging branch left by a killed run is dropped; options are checked.
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
@@ -13,6 +14,8 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static void write_hour(const char *dir, const char *name, const char *text)
@@ -99,18 +102,23 @@ done:
     return n;
 }
 
-static int nsnapshots(const char *wh, const char *name)
+/* what: 's' snapshots, 'l' entries of main's snapshot log, 'r' refs */
+static int meta_count(const char *wh, const char *name, char what)
 {
     kiln_err err = {0};
     kiln_lake_catalog *c = NULL;
     kiln_lake_table *t = NULL;
     int n = -1;
-    if (!kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err) && !kiln_lake_table_load(&t, c, name, &err))
-        n = (int)kiln_lake_table_meta(t)->nsnapshots;
+    if (!kiln_lake_catalog_open(&c, wh, KILN_LAKE_CATALOG_SQLITE, &err) && !kiln_lake_table_load(&t, c, name, &err)) {
+        const kiln_lake_meta *m = kiln_lake_table_meta(t);
+        n = (int)(what == 's' ? m->nsnapshots : what == 'l' ? m->nsnapshot_log : m->nrefs);
+    }
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(c);
     return n;
 }
+
+static int nsnapshots(const char *wh, const char *name) { return meta_count(wh, name, 's'); }
 
 TEST(gh_iceberg, load_noop_update)
 {
@@ -151,9 +159,11 @@ TEST(gh_iceberg, load_noop_update)
     /* the same input again: nothing changes, no snapshot */
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 0);
+    CHECK_EQ_INT(r.tables[0].published, 0);
     CHECK_EQ_INT(r.tables[0].noop_commits, 1);
     CHECK_EQ_INT(r.tables[1].snapshots, 0);
     CHECK_EQ_INT(nsnapshots(wh, "github.pushes"), 1);
+    CHECK_EQ_INT(meta_count(wh, "github.pushes", 'r'), 1); /* main only: no staging branch left */
     kiln_gh_report_free(&rep);
 
     /* push 1 changes its ref: one update in pushes, commits unchanged */
@@ -169,7 +179,8 @@ TEST(gh_iceberg, load_noop_update)
     kiln_buf b;
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_gh_iceberg_result_json(&r, &b, &err), &err);
-    CHECK(strstr(b.data, "{\"table\":\"github.pushes\",\"snapshots\":1,\"noop_commits\":0,") == b.data + 1);
+    CHECK(strstr(b.data, "{\"table\":\"github.pushes\",\"snapshots\":1,\"published\":1,\"noop_commits\":0,") ==
+          b.data + 1);
     kiln_buf_free(&b);
     kiln_gh_report_free(&rep);
 }
@@ -204,12 +215,51 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK_EQ_INT(nsnapshots(wh, "github.pushes"), 2);
 
     /* a tiny staging budget commits after every hour file: 2 snapshots per
-     * table for one job-mode run, on a branch (main stays empty) */
+     * table for one job-mode run, published once, on a branch (main stays
+     * empty, only "dev" is left) */
     kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1};
     CHECK_OK(kiln_gh_iceberg_load(&io2, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 2);
+    CHECK_EQ_INT(r.tables[0].published, 1);
     CHECK_EQ_INT(r.tables[1].snapshots, 2);
+    CHECK_EQ_INT(r.tables[1].published, 1);
     CHECK_EQ_INT(count_rows(wh2, "github.pushes", NULL), 0);
+    CHECK_EQ_INT(meta_count(wh2, "github.pushes", 'r'), 1);
+    /* ... and on main: main's history gains one entry for the two chunks */
+    char wh3[4096];
+    snprintf(wh3, sizeof wh3, "%s/wh3", kt_tmpdir());
+    kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1};
+    CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[1].snapshots, 2);
+    CHECK_EQ_INT(r.tables[1].published, 1);
+    CHECK_EQ_INT(nsnapshots(wh3, "github.commits"), 2);
+    CHECK_EQ_INT(meta_count(wh3, "github.commits", 'l'), 1);
+    CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 1);
+    CHECK_EQ_INT(count_rows(wh3, "github.commits", NULL), 3);
+
+    /* a staging branch left by a run that was killed (its PID is gone) is
+     * dropped by the next run; one of a live process is kept */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    CHECK_OK(kiln_lake_catalog_open(&c, wh3, KILN_LAKE_CATALOG_SQLITE, &err), &err);
+    CHECK_OK(kiln_lake_table_load(&t, c, "github.commits", &err), &err);
+    char stale[64], live[64];
+    snprintf(stale, sizeof stale, "kiln-stage-gh-events-%ld", (long)dead);
+    snprintf(live, sizeof live, "kiln-stage-gh-events-%ld", (long)getppid());
+    kiln_lake_ref ref = {stale, KILN_LAKE_BRANCH, -1, -1, -1, -1};
+    CHECK_OK(kiln_lake_ref_create(t, &ref, &err), &err);
+    ref.name = live;
+    CHECK_OK(kiln_lake_ref_create(t, &ref, &err), &err);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+    CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 3);
+    CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(r.tables[1].snapshots, 0); /* a no-op re-run */
+    CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
 
     /* options */
     kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0};

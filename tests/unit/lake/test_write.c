@@ -60,13 +60,15 @@ static kiln_batch *make_batch_for(kiln_lake_table *t, const row *rows, size_t n)
     return make_batch_s(rows, n, kiln_lake_schema_column(s, "label") ? &SCHEMA_LABEL : &SCHEMA);
 }
 
-static int write_rows(kiln_lake_table *t, kiln_lake_write_mode mode, const char *branch, const row *rows, size_t n,
-                      kiln_lake_write_result *res, kiln_err *err)
+/* branch_from: where `branch` starts if it does not exist (NULL = main). */
+static int write_rows_from(kiln_lake_table *t, kiln_lake_write_mode mode, const char *branch, const char *branch_from,
+                           const row *rows, size_t n, kiln_lake_write_result *res, kiln_err *err)
 {
     kiln_lake_write_opts o;
     memset(&o, 0, sizeof o);
     o.mode = mode;
     o.branch = branch;
+    o.branch_from = branch_from;
     o.merge_keys = "id";
     kiln_lake_writer *w = NULL;
     kiln_batch *b = make_batch_for(t, rows, n);
@@ -78,6 +80,12 @@ static int write_rows(kiln_lake_table *t, kiln_lake_write_mode mode, const char 
     kiln_lake_writer_free(w);
     kiln_batch_free(b);
     return rc;
+}
+
+static int write_rows(kiln_lake_table *t, kiln_lake_write_mode mode, const char *branch, const row *rows, size_t n,
+                      kiln_lake_write_result *res, kiln_err *err)
+{
+    return write_rows_from(t, mode, branch, NULL, rows, n, res, err);
 }
 
 /* Scan into a canonical text "id|day|name\n..." sorted by id. */
@@ -279,6 +287,82 @@ TEST(lake_write, branch_write_leaves_main)
     dev_txt = scan_text(t, NULL, "dev", "id = 1", &n, &err);
     CHECK_STR(dev_txt, "00000001|2025-01-01|z\n");
     kiln_free(dev_txt);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
+/* Write-audit-publish: chunks committed to a staging branch cut from the
+ * target (branch_from), then one commit moves the target and drops the
+ * staging branch; the target's history gains one entry however many chunks
+ * there were. A target that moved meanwhile is a conflict that changes
+ * nothing. */
+TEST(lake_write, staging_branch_publish)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_write_result res;
+    int64_t n;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), 1, &err), &err);
+    row r1[] = {{1, 1, "a"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r1, 1, &res, &err), &err);
+    int64_t main1 = res.snapshot_id;
+    row r2[] = {{2, 2, "b"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, "dev", r2, 1, &res, &err), &err);
+    int64_t dev1 = res.snapshot_id;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    size_t log0 = m->nsnapshot_log;
+
+    /* two chunks on "stage", cut from dev (not main) */
+    row c1[] = {{3, 3, "c"}}, c2[] = {{3, 3, "C"}, {4, 3, "d"}};
+    CHECK_OK(write_rows_from(t, KILN_LAKE_WRITE_MERGE, "stage", "dev", c1, 1, &res, &err), &err);
+    m = kiln_lake_table_meta(t);
+    CHECK_EQ_INT(kiln_lake_meta_snapshot(m, res.snapshot_id)->parent_id, dev1);
+    CHECK_OK(write_rows_from(t, KILN_LAKE_WRITE_MERGE, "stage", "dev", c2, 2, &res, &err), &err);
+    CHECK_EQ_INT(res.rows_updated, 1); /* the second chunk sees the first */
+    int64_t stage2 = res.snapshot_id;
+    char *dev_before = scan_text(t, NULL, "dev", NULL, &n, &err);
+    CHECK_EQ_INT(n, 2);
+    CHECK_OK(kiln_lake_publish(t, "dev", "stage", &err), &err);
+    m = kiln_lake_table_meta(t);
+    CHECK(kiln_lake_meta_ref(m, "stage") == NULL);
+    CHECK_EQ_INT(kiln_lake_meta_ref(m, "dev")->snapshot_id, stage2);
+    CHECK_EQ_INT(m->current_snapshot_id, main1);   /* main untouched */
+    CHECK_EQ_INT(m->nsnapshot_log, log0);          /* the log is main's */
+    char *dev_after = scan_text(t, NULL, "dev", NULL, &n, &err);
+    CHECK_STR(dev_after, "00000001|2025-01-01|a\n00000002|2025-01-02|b\n00000003|2025-01-03|C\n"
+                         "00000004|2025-01-03|d\n");
+    kiln_free(dev_before);
+    kiln_free(dev_after);
+
+    /* onto main: one snapshot-log entry for two chunks */
+    row c3[] = {{5, 4, "e"}}, c4[] = {{6, 4, "f"}};
+    CHECK_OK(write_rows_from(t, KILN_LAKE_WRITE_APPEND, "stage", NULL, c3, 1, &res, &err), &err);
+    CHECK_OK(write_rows_from(t, KILN_LAKE_WRITE_APPEND, "stage", NULL, c4, 1, &res, &err), &err);
+    CHECK_EQ_INT(kiln_lake_table_meta(t)->current_snapshot_id, main1); /* not visible yet */
+    CHECK_OK(kiln_lake_publish(t, NULL, "stage", &err), &err);
+    m = kiln_lake_table_meta(t);
+    CHECK_EQ_INT(m->current_snapshot_id, res.snapshot_id);
+    CHECK_EQ_INT(m->nsnapshot_log, log0 + 1);
+    kiln_free(scan_text(t, NULL, NULL, NULL, &n, &err));
+    CHECK_EQ_INT(n, 3);
+
+    /* main moves on while a staging branch is open: conflict, nothing changes */
+    row c5[] = {{7, 5, "g"}}, c6[] = {{8, 6, "h"}};
+    CHECK_OK(write_rows_from(t, KILN_LAKE_WRITE_APPEND, "stage", NULL, c5, 1, &res, &err), &err);
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, c6, 1, &res, &err), &err);
+    int64_t main3 = res.snapshot_id;
+    CHECK_EQ_INT(kiln_lake_publish(t, NULL, "stage", &err), KILN_ECONFLICT);
+    CHECK(strstr(err.msg, "diverged") != NULL);
+    m = kiln_lake_table_meta(t);
+    CHECK_EQ_INT(m->current_snapshot_id, main3);
+    CHECK(kiln_lake_meta_ref(m, "stage") != NULL);
+
+    /* a missing target is created; main cannot be the source */
+    kiln_err_clear(&err);
+    CHECK_OK(kiln_lake_publish(t, "fresh", "stage", &err), &err);
+    CHECK(kiln_lake_meta_ref(kiln_lake_table_meta(t), "fresh") != NULL);
+    CHECK_EQ_INT(kiln_lake_publish(t, "dev", "main", &err), KILN_EINVAL);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
