@@ -256,6 +256,7 @@ static int run_gh_events(int argc, char **argv)
             printf("iceberg %s: %d snapshot(s)", t->name, t->snapshots);
             if (t->last_snapshot_id >= 0)
                 printf(" (last %lld)", (long long)t->last_snapshot_id);
+            printf(", %s moved %d time(s)", io.branch ? io.branch : "main", t->published);
             printf(", %d commit(s) without change, %lld rows inserted, %lld updated, %lld files added, %lld removed\n",
                    t->noop_commits, (long long)t->rows_inserted, (long long)t->rows_updated,
                    (long long)t->files_added, (long long)t->files_removed);
