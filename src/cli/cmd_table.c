@@ -54,6 +54,7 @@ static const char usage[] =
     "  scan TABLE ...                            rows (CSV or NDJSON)\n"
     "  files TABLE ...                           data and delete files of a snapshot\n"
     "  remove-orphans TABLE ...                  delete files no snapshot references\n"
+    "  rewrite-manifests TABLE ...               compact small manifests (one commit)\n"
     "  append | overwrite | merge | delete TABLE ...   write rows (one commit each)\n"
     "  help SUBCOMMAND                           the options of scan, files, append, ...\n"
     "\n"
@@ -941,6 +942,7 @@ static const table_sub SUBS[] = {
     {"overwrite", kiln_table_cmd_overwrite, 1},
     {"merge", kiln_table_cmd_merge, 1},
     {"delete", kiln_table_cmd_delete, 1},
+    {"rewrite-manifests", kiln_table_cmd_rewrite_manifests, 1},
 };
 
 static int run_table(int argc, char **argv)

@@ -451,6 +451,69 @@ int kiln_table_cmd_remove_orphans(kiln_table_cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* ------------------------------------------------------------ rewrite-manifests */
+
+static const char rewrite_usage[] =
+    "usage: kiln table rewrite-manifests TABLE [--branch NAME] [--target-size-mb N] [--json]\n"
+    "\n"
+    "Compact the table's data manifests: the small ones of each partition spec\n"
+    "are bin-packed into manifests of about the target size, in one snapshot\n"
+    "with operation \"replace\" (same files, same rows, sequence numbers kept).\n"
+    "Scan planning then reads fewer manifest files. Nothing to merge: no\n"
+    "snapshot. Commits also merge by themselves once a spec has\n"
+    "commit.manifest.min-count-to-merge (default 100) manifests, unless the\n"
+    "table property commit.manifest-merge.enabled is false.\n"
+    "\n"
+    "options:\n"
+    "  --branch NAME      branch to compact (default main)\n"
+    "  --target-size-mb N target manifest size, 1..1024 (default: the table's\n"
+    "                     commit.manifest.target-size-bytes, else 8 MB)\n"
+    "  --json             print the result as one JSON object\n"
+    "  -h, --help         show this help\n";
+
+int kiln_table_cmd_rewrite_manifests(kiln_table_cli *cli, int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        fputs(rewrite_usage, stdout);
+        return 0;
+    }
+    dflag flags[] = {{"--branch", 1, 0, 0}, {"--target-size-mb", 1, 0, 0}, {"--json", 0, 0, 0}, {NULL, 0, 0, 0}};
+    const char *pos[1] = {NULL};
+    int npos, rc = parse_args("rewrite-manifests", argc, argv, flags, pos, 1, &npos);
+    if (rc)
+        return rc;
+    if (!npos)
+        return kiln_table_usage("rewrite-manifests", "which table?");
+    int64_t target = 0;
+    const char *tv = find_flag(flags, "--target-size-mb")->value;
+    if (tv) {
+        char *end;
+        long long mb = strtoll(tv, &end, 10);
+        if (*end || mb < 1 || mb > 1024)
+            return kiln_table_usage("rewrite-manifests", "--target-size-mb %s: use 1..1024", tv);
+        target = (int64_t)mb << 20;
+    }
+    kiln_lake_table *t = NULL;
+    if ((rc = kiln_table_open(cli, pos[0], &t)))
+        return rc;
+    kiln_err err = {0};
+    kiln_lake_rewrite_result r;
+    if (kiln_lake_rewrite_manifests(t, find_flag(flags, "--branch")->value, target, &r, &err) != 0) {
+        rc = kiln_cli_fail(&err);
+    } else if (find_flag(flags, "--json")->present) {
+        printf("{\"snapshot_id\":%" PRId64 ",\"manifests_before\":%d,\"manifests_after\":%d,"
+               "\"manifests_replaced\":%d}\n",
+               r.snapshot_id, r.manifests_before, r.manifests_after, r.manifests_replaced);
+    } else if (r.snapshot_id < 0) {
+        printf("%d manifest(s): nothing to merge, no snapshot\n", r.manifests_before);
+    } else {
+        printf("%d manifest(s) -> %d (%d merged) in snapshot %" PRId64 "\n", r.manifests_before, r.manifests_after,
+               r.manifests_replaced, r.snapshot_id);
+    }
+    kiln_lake_table_free(t);
+    return rc;
+}
+
 /* ------------------------------------------------------------ writes (to be wired) */
 
 static const char write_usage[] =

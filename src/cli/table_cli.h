@@ -30,6 +30,7 @@ int kiln_table_cmd_append(kiln_table_cli *cli, int argc, char **argv) __attribut
 int kiln_table_cmd_overwrite(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 int kiln_table_cmd_merge(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 int kiln_table_cmd_delete(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
+int kiln_table_cmd_rewrite_manifests(kiln_table_cli *cli, int argc, char **argv) __attribute__((weak));
 
 /* Helpers for subcommands. */
 /* Print a usage error for `kiln table SUB` and return 2. */

@@ -1037,12 +1037,162 @@ static int64_t summary_num(const kiln_lake_snapshot *s, const char *key, int *ha
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
+typedef KILN_VEC(kiln_lake_manifest) manifest_vec;
+
+/* ---------------------------------------------------------------- manifest merging
+ *
+ * Every commit adds a manifest, so a table appended to daily would make scan
+ * planning read ever more small Avro files. Like Java's MergingSnapshotProducer,
+ * a commit bin-packs the small data manifests of a partition spec into
+ * manifests of about commit.manifest.target-size-bytes (8 MB) once the spec
+ * has commit.manifest.min-count-to-merge (100) of them, unless
+ * commit.manifest-merge.enabled is false. `kiln table rewrite-manifests`
+ * does the same for every spec regardless of the count (operation
+ * "replace"). In a merged manifest, entries this snapshot added stay ADDED,
+ * entries it deleted stay DELETED, deletions of older snapshots are dropped
+ * and the rest become EXISTING with their sequence numbers written out. */
+
+typedef struct merge_env {
+    kiln_lake_table *t;
+    kiln_arena *a;
+    const kiln_lake_view *view;
+    const char *schema_json;
+    int schema_id;
+    int64_t snapshot_id, seq;
+    int64_t target;      /* bytes */
+    int64_t min_count;   /* merge a spec's manifests once it has this many; 0 = always */
+    int created, replaced, kept;
+} merge_env;
+
+static int64_t prop_num(const kiln_lake_meta *m, const char *k, int64_t dflt)
+{
+    const char *v = kiln_lake_meta_property(m, k);
+    if (!v || !*v)
+        return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return *end || x < 0 ? dflt : x;
+}
+
+static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx, size_t n, manifest_vec *out,
+                     int k, kiln_err *err)
+{
+    KILN_VEC(kiln_lake_entry) ents = {0};
+    const kiln_lake_pspec *spec = kiln_lake_view_spec(env->view, rows->items[idx[0]].spec_id);
+    char *local = NULL, *uri = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const kiln_lake_manifest *m = &rows->items[idx[i]];
+        kiln_lake_entry *es = NULL;
+        size_t ne = 0;
+        char *lp = NULL;
+        if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
+            break;
+        rc = kiln_lake_manifest_read(&es, &ne, env->a, m, lp, spec, err);
+        kiln_free(lp);
+        for (size_t j = 0; j < ne && !rc; j++) {
+            kiln_lake_entry e = es[j];
+            int mine = e.snapshot_id == env->snapshot_id;
+            if (e.status == KILN_LAKE_STATUS_DELETED && !mine)
+                continue;
+            if (e.status == KILN_LAKE_STATUS_ADDED && !mine)
+                e.status = KILN_LAKE_STATUS_EXISTING;
+            rc = kiln_vec_push(&ents, e, err);
+        }
+    }
+    if (rc)
+        goto done;
+    env->replaced += (int)n;
+    if (!ents.len)
+        goto done; /* only old deletions: nothing to carry */
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    local = kiln_sprintf("%s/metadata/%s-m%d-merged.avro", kiln_lake_table_dir(env->t), uuid, k);
+    uri = local ? kiln_lake_path_to_uri(local) : NULL;
+    if (!local || !uri) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq};
+    kiln_lake_manifest row;
+    if ((rc = kiln_lake_manifest_write(&row, env->a, local, uri, &mm, ents.items, ents.len, err)))
+        goto done;
+    rc = kiln_vec_push(out, row, err);
+    env->created++;
+done:
+    kiln_free(local);
+    kiln_free(uri);
+    kiln_vec_free(&ents);
+    return rc;
+}
+
+/* Rewrites *rows: merged manifests first, then those left as they were. */
+static int merge_manifests(merge_env *env, manifest_vec *rows, kiln_err *err)
+{
+    manifest_vec out = {0};
+    KILN_VEC(size_t) idx = {0};
+    uint8_t *gone = kiln_calloc(rows->len ? rows->len : 1, 1);
+    int rc = 0, k = 0;
+    if (!gone)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (size_t i = 0; i < rows->len && !rc; i++) {
+        const kiln_lake_manifest *m = &rows->items[i];
+        if (m->content != 0)
+            continue;
+        int seen = 0; /* each spec once, at its first manifest */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = rows->items[j].content == 0 && rows->items[j].spec_id == m->spec_id;
+        if (seen)
+            continue;
+        int64_t count = 0;
+        idx.len = 0;
+        for (size_t j = i; j < rows->len && !rc; j++) {
+            const kiln_lake_manifest *x = &rows->items[j];
+            if (x->content != 0 || x->spec_id != m->spec_id)
+                continue;
+            count++;
+            if (x->length < env->target)
+                rc = kiln_vec_push(&idx, j, err);
+        }
+        if (rc || (env->min_count && count < env->min_count) || !kiln_lake_view_spec(env->view, m->spec_id))
+            continue;
+        /* bins in manifest-list order, each up to the target size */
+        size_t b0 = 0;
+        while (b0 < idx.len && !rc) {
+            size_t b1 = b0;
+            int64_t size = 0;
+            while (b1 < idx.len && (b1 == b0 || size + rows->items[idx.items[b1]].length <= env->target))
+                size += rows->items[idx.items[b1++]].length;
+            if (b1 - b0 >= 2) {
+                rc = merge_bin(env, rows, idx.items + b0, b1 - b0, &out, k++, err);
+                for (size_t q = b0; q < b1; q++)
+                    gone[idx.items[q]] = 1;
+            }
+            b0 = b1;
+        }
+    }
+    for (size_t i = 0; i < rows->len && !rc; i++)
+        if (!gone[i]) {
+            rc = kiln_vec_push(&out, rows->items[i], err);
+            env->kept++;
+        }
+    if (!rc) {
+        kiln_vec_free(rows);
+        *rows = out;
+        out.items = NULL;
+    }
+    kiln_vec_free(&out);
+    kiln_vec_free(&idx);
+    kiln_free(gone);
+    return rc;
+}
+
 static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
 {
     const kiln_lake_meta *base = kiln_lake_txn_base(txn);
     kiln_arena *a = kiln_arena_new(64 * 1024);
     kiln_lake_view view;
-    KILN_VEC(kiln_lake_manifest) rows = {0};
+    manifest_vec rows = {0};
     KILN_VEC(kiln_lake_entry) ents = {0};
     kv_vec sum = {0};
     kiln_map *removed = NULL;
@@ -1167,6 +1317,15 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
                           "retry the operation",
                           kiln_lake_table_name(w->t), w->removed.len - found);
         goto done;
+    }
+    if (strcmp(kiln_lake_meta_property(base, "commit.manifest-merge.enabled") ?: "true", "false") != 0) {
+        merge_env env = {w->t, a, &view, w->schema_json, w->schema_id, w->snapshot_id, seq,
+                         prop_num(base, "commit.manifest.target-size-bytes", 8 << 20),
+                         prop_num(base, "commit.manifest.min-count-to-merge", 100), 0, 0, 0};
+        if (env.min_count < 2)
+            env.min_count = 2;
+        if ((rc = merge_manifests(&env, &rows, err)))
+            goto done;
     }
     /* manifest list */
     char uuid[37];
@@ -1435,6 +1594,158 @@ void kiln_lake_writer_free(kiln_lake_writer *w)
     kiln_map_free(w->touched_live);
     kiln_arena_free(w->arena);
     kiln_free(w);
+}
+
+/* ---------------------------------------------------------------- rewrite manifests */
+
+typedef struct rewrite_ctx {
+    kiln_lake_table *t;
+    const char *branch;
+    int64_t target;
+    int64_t snapshot_id;
+    int attempt;
+    kiln_lake_rewrite_result *res;
+} rewrite_ctx;
+
+static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
+{
+    rewrite_ctx *c = vctx;
+    const kiln_lake_meta *base = kiln_lake_txn_base(txn);
+    kiln_arena *a = kiln_arena_new(64 * 1024);
+    manifest_vec rows = {0};
+    kv_vec sum = {0};
+    kiln_buf sj;
+    kiln_buf_init(&sj, 0);
+    char *mlpath = NULL, *mluri = NULL;
+    kiln_lake_manifest *ms = NULL;
+    size_t nm = 0;
+    kiln_lake_view view;
+    int rc = 0;
+    c->attempt++;
+    memset(c->res, 0, sizeof *c->res);
+    c->res->snapshot_id = -1;
+    if (!a)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int64_t head = branch_head(base, c->branch);
+    if (head == -2) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(c->t), c->branch);
+        goto done;
+    }
+    if (head < 0) /* an empty table: nothing to rewrite */
+        goto done;
+    if ((rc = kiln_lake_view_from_meta(&view, a, base, head, NULL, err)))
+        goto done;
+    char *lp = NULL;
+    if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
+        goto done;
+    rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
+    kiln_free(lp);
+    if (rc)
+        goto done;
+    for (size_t i = 0; i < nm; i++)
+        if ((rc = kiln_vec_push(&rows, ms[i], err)))
+            goto done;
+    const kiln_lake_schema *ls = kiln_lake_meta_current_schema(base);
+    if ((rc = schema_json(&sj, ls, err)))
+        goto done;
+    int64_t seq = kiln_lake_txn_next_sequence_number(txn);
+    merge_env env = {c->t, a, &view, sj.data, ls->schema_id, c->snapshot_id, seq, c->target, 0, 0, 0, 0};
+    if ((rc = merge_manifests(&env, &rows, err)))
+        goto done;
+    c->res->manifests_before = (int)nm;
+    c->res->manifests_after = (int)rows.len;
+    c->res->manifests_replaced = env.replaced;
+    if (!env.replaced)
+        goto done; /* already compact: no snapshot */
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    mlpath = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(c->t), (long long)c->snapshot_id,
+                          c->attempt, uuid);
+    mluri = mlpath ? kiln_lake_path_to_uri(mlpath) : NULL;
+    if (!mlpath || !mluri) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        goto done;
+    }
+    kiln_lake_mlist_meta mlm = {c->snapshot_id, head, seq};
+    if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
+        goto done;
+    /* summary: what Java's RewriteManifests reports, totals carried over */
+    const kiln_lake_snapshot *ps = kiln_lake_meta_snapshot(base, head);
+    kiln_lake_kv opkv = {"operation", "replace"};
+    if ((rc = kiln_vec_push(&sum, opkv, err)) ||
+        (rc = summary_add(&sum, a, "manifests-created", env.created, err)) ||
+        (rc = summary_add(&sum, a, "manifests-kept", env.kept, err)) ||
+        (rc = summary_add(&sum, a, "manifests-replaced", env.replaced, err)))
+        goto done;
+    static const char *const totals[] = {"total-records", "total-files-size", "total-data-files",
+                                         "total-delete-files", "total-position-deletes", "total-equality-deletes"};
+    for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
+        int has;
+        int64_t v = summary_num(ps, totals[i], &has);
+        if (has && (rc = summary_add(&sum, a, totals[i], v, err)))
+            goto done;
+    }
+    kiln_lake_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    snap.snapshot_id = c->snapshot_id;
+    snap.parent_id = head;
+    snap.sequence_number = seq;
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = mluri;
+    snap.schema_id = ls->schema_id;
+    snap.operation = "replace";
+    snap.nsummary = sum.len;
+    snap.summary = sum.items;
+    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, c->branch, head, err)) ||
+        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
+        goto done;
+    kiln_lake_ref ref = {c->branch, KILN_LAKE_BRANCH, c->snapshot_id, -1, -1, -1};
+    const kiln_lake_ref *old = kiln_lake_meta_ref(base, c->branch);
+    if (old) {
+        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
+        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
+        ref.max_ref_age_ms = old->max_ref_age_ms;
+    }
+    if ((rc = kiln_lake_txn_set_ref(txn, &ref, err)))
+        goto done;
+    c->res->snapshot_id = c->snapshot_id;
+done:
+    kiln_free(mlpath);
+    kiln_free(mluri);
+    kiln_buf_free(&sj);
+    kiln_vec_free(&rows);
+    kiln_vec_free(&sum);
+    kiln_arena_free(a);
+    return rc;
+}
+
+static int rewrite_rebase(kiln_lake_txn *txn, void *ctx, kiln_err *err)
+{
+    kiln_lake_txn_clear(txn);
+    return build_rewrite(txn, ctx, err);
+}
+
+int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t target_bytes,
+                                kiln_lake_rewrite_result *result, kiln_err *err)
+{
+    kiln_lake_rewrite_result res;
+    rewrite_ctx c = {t, branch && *branch ? branch : "main", target_bytes, kiln_lake_snapshot_id_new(), 0, &res};
+    if (c.target <= 0)
+        c.target = prop_num(kiln_lake_table_meta(t), "commit.manifest.target-size-bytes", 8 << 20);
+    kiln_lake_txn *txn = NULL;
+    int rc = kiln_lake_txn_begin(&txn, t, err);
+    if (!rc)
+        rc = build_rewrite(txn, &c, err);
+    if (!rc && res.snapshot_id >= 0) {
+        kiln_lake_commit_opts co = {.rebase = rewrite_rebase, .rebase_ctx = &c};
+        rc = kiln_lake_txn_commit(txn, &co, NULL, err);
+    }
+    kiln_lake_txn_free(txn);
+    if (rc)
+        res.snapshot_id = -1;
+    if (result)
+        *result = res;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- delete */

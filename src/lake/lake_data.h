@@ -408,6 +408,20 @@ int kiln_lake_sink_new(kiln_sink **out, kiln_lake_table *t, const kiln_lake_writ
 int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lake_write_opts *opts,
                            kiln_lake_write_result *result, kiln_err *err);
 
+/* Compact the data manifests of a branch (NULL = main): the small ones of
+ * each partition spec are bin-packed into manifests of about target_bytes
+ * (<= 0: the table's commit.manifest.target-size-bytes, default 8 MB), in
+ * one snapshot with operation "replace" (same rows, same files, sequence
+ * numbers kept). Nothing to merge = no snapshot (snapshot_id -1). Commits
+ * also merge by themselves once a spec has commit.manifest.min-count-to-merge
+ * (default 100) manifests, unless commit.manifest-merge.enabled=false. */
+typedef struct kiln_lake_rewrite_result {
+    int64_t snapshot_id;      /* -1: nothing rewritten */
+    int manifests_before, manifests_after, manifests_replaced;
+} kiln_lake_rewrite_result;
+int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t target_bytes,
+                                kiln_lake_rewrite_result *result, kiln_err *err);
+
 /* ============================================================ files */
 
 /* Every live file (data and delete) of a snapshot (-1 = main's head):

@@ -16,7 +16,7 @@ for c in $("$KILN_BIN" --list-commands); do
   check "docs/cli/$c.md" "$("$KILN_BIN" "$c" --help)"
 done
 # subcommands that print their own options
-for s in scan files remove-orphans append overwrite merge delete; do
+for s in scan files remove-orphans rewrite-manifests append overwrite merge delete; do
   check docs/cli/table.md "$("$KILN_BIN" table "$s" --help)"
 done
 # and the opposite direction for the exit codes page

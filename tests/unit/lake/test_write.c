@@ -367,6 +367,151 @@ TEST(lake_write, staging_branch_publish)
     kiln_lake_catalog_free(cat);
 }
 
+/* The manifests of main's head (count), and every live file's path with
+ * its data sequence number, as "path seq\n" sorted. */
+typedef struct files_acc {
+    KILN_VEC(char *) lines;
+} files_acc;
+
+static int files_cb(void *ctx, const kiln_lake_entry *e)
+{
+    files_acc *f = ctx;
+    char *l = kiln_sprintf("%s %lld", e->df.file_path, (long long)e->seq);
+    kiln_err err = {0};
+    return kiln_vec_push(&f->lines, l, &err);
+}
+
+static int cmp_strp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static char *live_file_list(kiln_lake_table *t)
+{
+    files_acc f = {{0}};
+    kiln_err err = {0};
+    kiln_buf out;
+    kiln_buf_init(&out, 0);
+    if (kiln_lake_files_list(t, -1, files_cb, &f, &err) == 0) {
+        qsort(f.lines.items, f.lines.len, sizeof(char *), cmp_strp);
+        for (size_t i = 0; i < f.lines.len; i++)
+            kiln_buf_printf(&out, &err, "%s\n", f.lines.items[i]);
+    }
+    for (size_t i = 0; i < f.lines.len; i++)
+        kiln_free(f.lines.items[i]);
+    kiln_vec_free(&f.lines);
+    return out.data ? kiln_buf_detach(&out, NULL) : kiln_strdup("");
+}
+
+static int nmanifests(kiln_lake_table *t)
+{
+    const kiln_lake_snapshot *s = kiln_lake_meta_current_snapshot(kiln_lake_table_meta(t));
+    kiln_arena *a = kiln_arena_new(4096);
+    kiln_lake_manifest *ms = NULL;
+    size_t n = 0;
+    char *lp = NULL;
+    kiln_err err = {0};
+    int r = -1;
+    if (s && !kiln_lake_uri_to_path(&lp, s->manifest_list, &err) &&
+        !kiln_lake_manifest_list_read(&ms, &n, a, lp, &err))
+        r = (int)n;
+    kiln_free(lp);
+    kiln_arena_free(a);
+    return r;
+}
+
+/* Manifest merging: commits bin-pack small manifests once a spec has
+ * commit.manifest.min-count-to-merge of them (sequence numbers kept, rows
+ * unchanged, MERGE still finds its files); rewrite_manifests compacts on
+ * demand in a "replace" snapshot, and does nothing the second time. */
+TEST(lake_write, manifests_merge_on_commit_and_rewrite)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_write_result res;
+    int64_t n;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), 1, &err), &err);
+    kiln_lake_kv off = {"commit.manifest-merge.enabled", "false"};
+    CHECK_OK(kiln_lake_set_properties(t, &off, 1, &err), &err);
+    for (int i = 0; i < 6; i++) {
+        row r[] = {{i + 1, i + 1, "a"}};
+        CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r, 1, &res, &err), &err);
+    }
+    CHECK_EQ_INT(nmanifests(t), 6);
+    char *files0 = live_file_list(t), *rows0 = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_EQ_INT(n, 6);
+    int64_t before = kiln_lake_table_meta(t)->current_snapshot_id;
+
+    /* on demand */
+    kiln_lake_rewrite_result rr;
+    CHECK_OK(kiln_lake_rewrite_manifests(t, NULL, 0, &rr, &err), &err);
+    CHECK(rr.snapshot_id > 0);
+    CHECK_EQ_INT(rr.manifests_before, 6);
+    CHECK_EQ_INT(rr.manifests_after, 1);
+    CHECK_EQ_INT(rr.manifests_replaced, 6);
+    CHECK_EQ_INT(nmanifests(t), 1);
+    const kiln_lake_snapshot *cur = kiln_lake_meta_current_snapshot(kiln_lake_table_meta(t));
+    CHECK_STR(cur->operation, "replace");
+    CHECK_EQ_INT(cur->parent_id, before);
+    CHECK_STR(kiln_lake_snapshot_summary(cur, "manifests-replaced"), "6");
+    CHECK_STR(kiln_lake_snapshot_summary(cur, "total-records"), "6");
+    char *files1 = live_file_list(t), *rows1 = scan_text(t, NULL, NULL, NULL, &n, &err);
+    CHECK_STR(files1, files0); /* same files, same data sequence numbers */
+    CHECK_STR(rows1, rows0);
+    char asof[32];
+    snprintf(asof, sizeof asof, "%lld", (long long)before);
+    char *rows_old = scan_text(t, asof, NULL, NULL, &n, &err);
+    CHECK_STR(rows_old, rows0); /* time travel before the rewrite */
+    kiln_free(rows_old);
+    int nsnap = nsnapshots(t);
+    CHECK_OK(kiln_lake_rewrite_manifests(t, NULL, 0, &rr, &err), &err);
+    CHECK_EQ_INT(rr.snapshot_id, -1); /* already compact */
+    CHECK_EQ_INT(nsnapshots(t), nsnap);
+    CHECK_EQ_INT(kiln_lake_rewrite_manifests(t, "nope", 0, &rr, &err), KILN_ENOTFOUND);
+
+    /* on commit: with min-count 4, the manifest count stays below it */
+    kiln_lake_kv on[] = {{"commit.manifest-merge.enabled", "true"}, {"commit.manifest.min-count-to-merge", "4"}};
+    CHECK_OK(kiln_lake_set_properties(t, on, 2, &err), &err);
+    int most = 0;
+    for (int i = 0; i < 8; i++) {
+        row r[] = {{100 + i, 10 + i, "b"}};
+        CHECK_OK(write_rows(t, KILN_LAKE_WRITE_APPEND, NULL, r, 1, &res, &err), &err);
+        int m = nmanifests(t);
+        most = m > most ? m : most;
+    }
+    CHECK(most < 4);
+    cur = kiln_lake_meta_current_snapshot(kiln_lake_table_meta(t));
+    CHECK_STR(cur->operation, "append");
+    CHECK_STR(kiln_lake_snapshot_summary(cur, "added-data-files"), "1");
+    CHECK_STR(kiln_lake_snapshot_summary(cur, "total-data-files"), "14");
+    kiln_free(scan_text(t, NULL, NULL, NULL, &n, &err));
+    CHECK_EQ_INT(n, 14);
+    /* the first six files kept their sequence numbers through two merges */
+    char *files2 = live_file_list(t);
+    char *p = files0;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        *nl = 0;
+        CHECK_MSG(strstr(files2, p) != NULL, "lost or renumbered: %s", p);
+        p = nl + 1;
+    }
+    /* MERGE finds a file inside a merged manifest; the old one is DELETED */
+    row m[] = {{3, 3, "updated"}};
+    CHECK_OK(write_rows(t, KILN_LAKE_WRITE_MERGE, NULL, m, 1, &res, &err), &err);
+    CHECK_EQ_INT(res.rows_updated, 1);
+    CHECK_EQ_INT(res.files_removed, 1);
+    char *one = scan_text(t, NULL, NULL, "id = 3", &n, &err);
+    CHECK_STR(one, "00000003|2025-01-03|updated\n");
+    kiln_free(scan_text(t, NULL, NULL, NULL, &n, &err));
+    CHECK_EQ_INT(n, 14);
+    kiln_free(one);
+    kiln_free(files0);
+    kiln_free(files1);
+    kiln_free(files2);
+    kiln_free(rows0);
+    kiln_free(rows1);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
 TEST(lake_write, concurrent_appends_rebase_overlapping_merge_conflicts)
 {
     kiln_err err = {0};
