@@ -214,6 +214,22 @@ static int run_gh_events(int argc, char **argv)
             kiln_free(stage);
             return kiln_cli_fail(&err);
         }
+        /* the default staging directory (under the warehouse) is kiln's own:
+         * once the tables hold a day, its Parquet copy is only disk space.
+         * Failed days and _quarantine stay; an explicit --out is the user's. */
+        for (size_t i = 0; stage && i < rep.nparts; i++) {
+            if (rep.parts[i].failed || rep.parts[i].counts.files == 0)
+                continue;
+            char d[16];
+            kiln_date_format(rep.parts[i].day, d);
+            for (int k = 0; k < 2; k++) {
+                char *dir = kiln_sprintf("%s/%s/date=%s", stage, k ? "commits" : "pushes", d);
+                kiln_err e2 = {0};
+                if (kiln_rmtree(dir, &e2) != 0)
+                    kiln_warn("could not remove the staged copy %s: %s", dir, e2.msg);
+                kiln_free(dir);
+            }
+        }
     }
     kiln_free(stage);
     if (json) {

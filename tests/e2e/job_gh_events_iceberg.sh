@@ -64,6 +64,9 @@ for name, key in (("github.pushes", "pushes"), ("github.commits", "commits")):
     assert t["snapshots"] == 1 and t["rows_inserted"] == s["total"][key] > 0, (t, s["total"])
 PY
 [ "$(nsnap "$T/wh" github.pushes)" = 1 ] && [ "$(nsnap "$T/wh" github.commits)" = 1 ] || fail "first run: want one snapshot per table"
+# the default staging directory keeps no Parquet copy of the loaded days
+left="$(find "$T/wh/_staging/gh-events" -name '*.parquet' | wc -l)"
+[ "$left" = 0 ] || fail "$left staged Parquet files left after the load"
 "$K" table --warehouse "$T/wh" describe github.commits --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin); s = json.dumps(d)
