@@ -121,8 +121,10 @@ typedef struct kiln_gh_iceberg_result {
 } kiln_gh_iceberg_result;
 
 /* stage: the --out directory of the Parquet run that produced report rep.
- * Failed partitions of rep are skipped. Returns 0 or a negative code (a
- * commit already made for the other table stays). */
+ * Failed partitions of rep are skipped. Both tables are loaded into staging
+ * branches, then published together per run (or per day). Returns 0 or a
+ * negative code (units published before the failure stay; the failing unit
+ * shows nothing, unless the failure is the second table's publish). */
 int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const kiln_gh_report *rep,
                          kiln_gh_iceberg_result *res, kiln_err *err);
 /* The result as a JSON array of per-table objects (appended to out). */

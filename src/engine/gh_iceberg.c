@@ -17,8 +17,11 @@
  * "kiln-stage-gh-events-PID" cut from the target's head, and when the unit
  * is loaded (the run for commit=job, each day for commit=partition) one
  * commit fast-forwards the target to the staging head and drops the branch
- * (kiln_lake_publish). Readers of the target therefore see one change per
- * run (or day), never a half-loaded day, while memory stays bounded (peak
+ * (kiln_lake_publish). Both tables are loaded into their staging branches
+ * before either is published, and then published back to back. Readers of
+ * the target therefore see one change per run (or day), never a half-loaded
+ * day, and pushes and commits out of step only for the moment between the
+ * two publishes; memory stays bounded (peak
  * ~75 MB + 3 x budget, figures in docs/engine.md); a big run's chunk
  * snapshots are ancestors of the published head. If the target moved
  * meanwhile (another writer), the publish fails with a conflict, the
@@ -178,22 +181,28 @@ static int loader_commit(loader *l, kiln_err *err)
     return rc;
 }
 
-/* The unit (run or day) is loaded: commit what is staged, then publish the
- * staging branch onto the target in one commit. On failure the staging
- * branch is dropped (best effort), so the target is as it was. */
+/* The unit (run or day) is loaded and flushed to the staging branch: move
+ * the target to the staging head and drop the branch, in one commit. */
 static int loader_publish(loader *l, kiln_err *err)
 {
-    int rc = loader_commit(l, err);
     if (!kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch))
-        return rc; /* nothing was committed: every chunk was a no-op, or failed before its commit */
-    if (!rc && (rc = kiln_lake_publish(l->t, l->target, l->wo->branch, err)) == 0) {
+        return 0; /* nothing was committed: every chunk was a no-op */
+    int rc = kiln_lake_publish(l->t, l->target, l->wo->branch, err);
+    if (!rc)
         l->tr->published++;
-        return 0;
-    }
-    kiln_err e2 = {0};
-    if (kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
-        kiln_warn("%s: could not drop staging branch %s: %s", kiln_lake_table_name(l->t), l->wo->branch, e2.msg);
     return rc;
+}
+
+/* After a failure: drop the staging branch (best effort), so the target is
+ * as it was and no ref keeps the chunks alive. */
+static void loader_abandon(loader *l)
+{
+    kiln_lake_writer_free(l->w);
+    l->w = NULL;
+    kiln_err e2 = {0};
+    if (l->t && kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch) &&
+        kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
+        kiln_warn("%s: could not drop staging branch %s: %s", kiln_lake_table_name(l->t), l->wo->branch, e2.msg);
 }
 
 /* Rough in-memory size of a batch once the writer has copied it. */
@@ -286,9 +295,12 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         {"github.commits", "commits", "repo_id,sha", kiln_gh_commits_schema()},
     };
     kiln_lake_catalog *cat = NULL;
-    kiln_lake_table *t = NULL;
+    kiln_lake_write_opts wo[2];
+    kill_spec ks[2];
+    loader ls[2];
     int rc;
     memset(res, 0, sizeof *res);
+    memset(ls, 0, sizeof ls);
     if (!o->warehouse)
         return kiln_err_set(err, KILN_EINVAL, "gh-events --format iceberg needs --warehouse DIR");
     if ((rc = kiln_lake_catalog_open(&cat, o->warehouse, KILN_LAKE_CATALOG_SQLITE, err)))
@@ -303,56 +315,62 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         kiln_gh_iceberg_table_result *tr = &res->tables[ti];
         snprintf(tr->name, sizeof tr->name, "%s", gt->name);
         tr->last_snapshot_id = -1;
-        if ((rc = table_open(&t, cat, gt, err)))
-            goto done;
-        if ((rc = drop_stale_staging(t, err)))
-            goto done;
-        kiln_lake_write_opts wo = {0};
-        wo.mode = KILN_LAKE_WRITE_MERGE;
-        wo.branch = staging;
-        wo.branch_from = o->branch;
-        wo.merge_keys = gt->keys;
-        wo.row_group_rows = GH_ICEBERG_RG_ROWS;
-        kill_spec ks = {{0}, 1, 0};
+        memset(&wo[ti], 0, sizeof wo[ti]);
+        wo[ti].mode = KILN_LAKE_WRITE_MERGE;
+        wo[ti].branch = staging;
+        wo[ti].branch_from = o->branch;
+        wo[ti].merge_keys = gt->keys;
+        wo[ti].row_group_rows = GH_ICEBERG_RG_ROWS;
+        ks[ti] = (kill_spec){{0}, 1, 0};
         if (kill_env) {
             const char *colon = strchr(kill_env, ':');
             if (colon && (size_t)(colon - kill_env) == strlen(gt->sub) &&
                 strncmp(kill_env, gt->sub, strlen(gt->sub)) == 0) {
-                snprintf(ks.point, sizeof ks.point, "%.*s", (int)strcspn(colon + 1, ":"), colon + 1);
+                snprintf(ks[ti].point, sizeof ks[ti].point, "%.*s", (int)strcspn(colon + 1, ":"), colon + 1);
                 const char *nth = strchr(colon + 1, ':');
                 if (nth && atoi(nth + 1) > 0)
-                    ks.nth = atoi(nth + 1);
-                wo.fault = kill_fault;
-                wo.fault_ctx = &ks;
+                    ks[ti].nth = atoi(nth + 1);
+                wo[ti].fault = kill_fault;
+                wo[ti].fault_ctx = &ks[ti];
             }
         }
-        loader l = {t, &wo, o->branch && *o->branch ? o->branch : "main", NULL, 0,
-                    o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
-        for (size_t i = 0; i < rep->nparts; i++) {
-            /* failed days contribute nothing; days without an hour file in this
-             * run may hold an older run's staging, which is not this input */
-            if (rep->parts[i].failed || rep->parts[i].counts.files == 0)
-                continue;
-            rc = load_day(&l, stage, gt, rep->parts[i].day, err);
-            if (!rc && o->per_partition)
-                rc = loader_publish(&l, err);
-            if (rc) {
-                kiln_lake_writer_free(l.w);
-                l.w = NULL;
-                kiln_err e2 = {0};
-                if (kiln_lake_meta_ref(kiln_lake_table_meta(t), staging) && kiln_lake_ref_drop(t, staging, &e2))
-                    kiln_warn("%s: could not drop staging branch %s: %s", gt->name, staging, e2.msg);
-                goto done;
-            }
-        }
-        if ((rc = loader_publish(&l, err)))
+        ls[ti] = (loader){NULL, &wo[ti], o->branch && *o->branch ? o->branch : "main", NULL, 0,
+                          o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
+        if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, err)))
             goto done;
-        kiln_lake_table_free(t);
-        t = NULL;
+    }
+    /* A unit is the run (commit=job) or one day (commit=partition). Both
+     * tables are loaded into their staging branches (one writer at a time,
+     * so memory stays that of one), then both are published back to back:
+     * a failure before the publishes shows nothing of the unit, and readers
+     * see the two tables out of step only for the ~30 ms between them. */
+    size_t first = 0;
+    while (first < rep->nparts) {
+        size_t last = o->per_partition ? first + 1 : rep->nparts;
+        for (int ti = 0; ti < 2; ti++) {
+            for (size_t i = first; i < last; i++) {
+                /* failed days contribute nothing; days without an hour file in
+                 * this run may hold an older run's staging, not this input */
+                if (rep->parts[i].failed || rep->parts[i].counts.files == 0)
+                    continue;
+                if ((rc = load_day(&ls[ti], stage, &tables[ti], rep->parts[i].day, err)))
+                    goto done;
+            }
+            if ((rc = loader_commit(&ls[ti], err)))
+                goto done;
+        }
+        for (int ti = 0; ti < 2; ti++)
+            if ((rc = loader_publish(&ls[ti], err)))
+                goto done;
+        first = last;
     }
     rc = 0;
 done:
-    kiln_lake_table_free(t);
+    for (int ti = 0; ti < 2; ti++) {
+        if (rc)
+            loader_abandon(&ls[ti]);
+        kiln_lake_table_free(ls[ti].t);
+    }
     kiln_lake_catalog_free(cat);
     return rc;
 }
