@@ -1229,7 +1229,12 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                           df->file_format);
         goto done;
     }
-    if ((rc = kiln_parquet_reader_open(&tr->r, path, NULL, err)))
+    /* file batches of 16K rows: each reader batch is copied into the work
+     * batch, so this bounds a scan's memory at a few MB per open file even
+     * for long strings (65K-row batches of commit messages were ~30 MB,
+     * twice) at no measurable cost in scan speed */
+    kiln_parquet_read_opts ro = {16384, 0};
+    if ((rc = kiln_parquet_reader_open(&tr->r, path, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);

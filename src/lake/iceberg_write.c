@@ -864,15 +864,41 @@ static int note_touched(kiln_lake_writer *w, const kiln_lake_plan *plan, kiln_er
 }
 
 /* MERGE over one file: collect output rows; count changes. */
+/* MERGE reads a candidate data file twice at most, a batch at a time:
+ * pass 1 only finds out whether a row changes (and marks the source keys
+ * it matches); only if one does, pass 2 streams the file again into new
+ * data files with the changed rows replaced. Memory stays one batch plus
+ * the Parquet writer's row group, whatever the size of the file. */
 typedef struct merge_ctx {
     kiln_lake_writer *w;
     kiln_map *keys;          /* key -> (uintptr_t)(index+1) into srcrefs */
     const rowref *srcrefs;
     uint8_t *matched;
-    store out;
     int64_t changed;
     kiln_buf k1, k2;
+    int pass;                /* 1 detect, 2 write */
+    const group *g;
+    file_out f;              /* pass 2: the file being written */
+    int fopen;
 } merge_ctx;
+
+static int merge_emit(merge_ctx *mc, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    kiln_lake_writer *w = mc->w;
+    int rc;
+    if (!mc->fopen) {
+        if ((rc = file_open(&mc->f, w, mc->g->part, mc->g->dir, err)))
+            return rc;
+        mc->fopen = 1;
+    }
+    if ((rc = file_add(&mc->f, b, row, err)))
+        return rc;
+    if (mc->f.rows >= w->opts.target_file_rows) {
+        mc->fopen = 0;
+        return file_close(&mc->f, err);
+    }
+    return 0;
+}
 
 static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
 {
@@ -883,24 +909,24 @@ static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
         if (rc)
             return rc;
         uintptr_t hit = (uintptr_t)kiln_map_get(mc->keys, mc->k1.data, mc->k1.len);
-        if (!hit) {
-            if ((rc = store_add_same(&mc->out, b, row, err)))
+        const kiln_batch *ob = b;
+        size_t orow = row;
+        if (hit) {
+            size_t idx = hit - 1;
+            rowref r = mc->srcrefs[idx];
+            const kiln_batch *sb = ref_batch(&w->src, r);
+            if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
                 return rc;
-            continue;
+            if (mc->k1.len != mc->k2.len || memcmp(mc->k1.data, mc->k2.data, mc->k1.len) != 0) {
+                ob = sb;
+                orow = r.row;
+                if (mc->pass == 1)
+                    mc->changed++;
+            }
+            if (mc->pass == 1)
+                mc->matched[idx] = 1;
         }
-        size_t idx = hit - 1;
-        mc->matched[idx] = 1;
-        rowref r = mc->srcrefs[idx];
-        const kiln_batch *sb = ref_batch(&w->src, r);
-        if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
-            return rc;
-        if (mc->k1.len == mc->k2.len && memcmp(mc->k1.data, mc->k2.data, mc->k1.len) == 0) {
-            rc = store_add_same(&mc->out, b, row, err);
-        } else {
-            mc->changed++;
-            rc = store_add_same(&mc->out, sb, r.row, err);
-        }
-        if (rc)
+        if (mc->pass == 2 && (rc = merge_emit(mc, ob, orow, err)))
             return rc;
     }
     return 0;
@@ -952,7 +978,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
     merge_ctx mc;
     memset(&mc, 0, sizeof mc);
     mc.w = w;
-    mc.out.schema = w->view.schema;
+    mc.g = g;
     kiln_buf_init(&mc.k1, 0);
     kiln_buf_init(&mc.k2, 0);
     KILN_VEC(rowref) uniq = {0};
@@ -984,8 +1010,8 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
         const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
         if (!in_group(w, task->data, g) || !file_may_hold_keys(w, task->data, &w->src, uniq.items, uniq.len))
             continue;
-        store_reset(&mc.out);
         mc.changed = 0;
+        mc.pass = 1;
         if ((rc = kiln_lake_task_read(&w->view, task, merge_cb, &mc, err)))
             goto done;
         if (!mc.changed)
@@ -993,8 +1019,14 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
         res->rows_updated += mc.changed;
         if ((rc = remove_entry(w, task->data, err)))
             goto done;
-        if (mc.out.nrows && (rc = write_store(w, g, &mc.out, err)))
+        mc.pass = 2;
+        if ((rc = kiln_lake_task_read(&w->view, task, merge_cb, &mc, err)))
             goto done;
+        if (mc.fopen) {
+            mc.fopen = 0;
+            if ((rc = file_close(&mc.f, err)))
+                goto done;
+        }
     }
     /* inserts */
     KILN_VEC(rowref) ins = {0};
@@ -1007,7 +1039,11 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
     }
     kiln_vec_free(&ins);
 done:
-    store_free(&mc.out);
+    if (mc.fopen) { /* a failure while writing: the partial file is not referenced */
+        if (mc.f.local)
+            unlink(mc.f.local);
+        file_free(&mc.f);
+    }
     kiln_map_free(mc.keys);
     kiln_free(mc.matched);
     kiln_vec_free(&uniq);
