@@ -101,9 +101,9 @@ typedef struct kiln_gh_iceberg_opts {
     const char *warehouse;   /* borrowed */
     const char *branch;      /* NULL = main */
     int per_partition;       /* 1: one commit per table per day; 0: one per table per run */
-    uint64_t stage_bytes;    /* staging budget (0 = 48 MB): when the rows held for a
+    uint64_t stage_bytes;    /* staging budget (0 = 32 MB): when the rows held for a
                                 commit pass it, they are committed to the staging
-                                branch at the next hour file; the target still moves
+                                branch at once; the target still moves
                                 once per run (or day) */
 } kiln_gh_iceberg_opts;
 

@@ -11,8 +11,8 @@
  * days that succeeded are read back hour file by hour file and given to a
  * lake writer in MERGE mode. The lake writer stages a commit's rows in
  * memory, so a big load is cut into chunks: when the rows staged pass the
- * budget (stage_bytes, default 48 MB estimated) they are committed at the
- * next hour-file boundary. Chunks never land on the target ref directly
+ * budget (stage_bytes, default 32 MB estimated) they are committed, at the
+ * next reader batch. Chunks never land on the target ref directly
  * (write-audit-publish): they are committed to a private staging branch
  * "kiln-stage-gh-events-PID" cut from the target's head, and when the unit
  * is loaded (the run for commit=job, each day for commit=partition) one
@@ -57,8 +57,8 @@
 #define GH_ICEBERG_RG_ROWS 131072
 /* Default staging budget (estimated bytes of rows held by the lake writer,
  * which stages a commit's rows in memory): past it, the rows so far are
- * committed at the next hour-file boundary. */
-#define GH_ICEBERG_STAGE_DEFAULT ((uint64_t)48 << 20)
+ * committed to the staging branch. */
+#define GH_ICEBERG_STAGE_DEFAULT ((uint64_t)32 << 20)
 
 typedef struct gh_table {
     const char *name;       /* "github.pushes" */
@@ -163,7 +163,7 @@ typedef struct loader {
     const char *target;            /* the ref the run publishes to */
     kiln_lake_writer *w;           /* NULL until rows arrive */
     uint64_t staged;               /* estimated bytes of rows staged in w */
-    uint64_t budget;               /* commit at an hour boundary past this */
+    uint64_t budget;               /* commit a chunk past this */
     kiln_gh_iceberg_table_result *tr;
 } loader;
 
@@ -216,7 +216,7 @@ static uint64_t batch_bytes(const kiln_batch *b)
 }
 
 /* Give every STAGE/<sub>/date=D/part-*.parquet of day d to the loader,
- * hours ascending; commits at an hour boundary when the budget is passed. */
+ * hours ascending; commits a chunk whenever the budget is passed. */
 static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t day, kiln_err *err)
 {
     char ds[16];
@@ -242,7 +242,8 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     qsort(names.items, names.len, sizeof names.items[0], cmp_str);
     for (size_t i = 0; i < names.len; i++) {
         char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
-        rc = kiln_parquet_reader_open(&r, p, NULL, err);
+        kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
+        rc = kiln_parquet_reader_open(&r, p, &ro, err);
         kiln_free(p);
         if (rc)
             goto done;
@@ -253,13 +254,17 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
             if ((rc = kiln_lake_writer_write(l->w, b, err)))
                 goto done;
             l->staged += batch_bytes(b);
+            /* past the budget, commit to the staging branch now, even
+             * inside an hour file (one hour at --scale 1 holds ~100 MB of
+             * commit rows): chunks are MERGEd in order, so where they are
+             * cut does not change the result */
+            if (l->budget && l->staged >= l->budget && (rc = loader_commit(l, err)))
+                goto done;
         }
         if (rc < 0)
             goto done;
         kiln_parquet_reader_free(r);
         r = NULL;
-        if (l->budget && l->staged >= l->budget && (rc = loader_commit(l, err)))
-            goto done;
     }
     rc = 0;
 done:
