@@ -1223,6 +1223,22 @@ static int merge_manifests(merge_env *env, manifest_vec *rows, kiln_err *err)
     return rc;
 }
 
+/* Write a snapshot's manifest list (named per attempt, so a retried commit
+ * never reuses a file); *path and *uri are the caller's to free. */
+static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int64_t parent, int64_t seq,
+                       const manifest_vec *rows, char **path, char **uri, kiln_err *err)
+{
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    *path = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(t), (long long)snapshot_id, attempt,
+                         uuid);
+    *uri = *path ? kiln_lake_path_to_uri(*path) : NULL;
+    if (!*path || !*uri)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq};
+    return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
+}
+
 static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
 {
     const kiln_lake_meta *base = kiln_lake_txn_base(txn);
@@ -1363,18 +1379,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         if ((rc = merge_manifests(&env, &rows, err)))
             goto done;
     }
-    /* manifest list */
-    char uuid[37];
-    kiln_lake_uuid_v4(uuid);
-    mlpath = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(w->t), (long long)w->snapshot_id,
-                          w->attempt, uuid);
-    mluri = mlpath ? kiln_lake_path_to_uri(mlpath) : NULL;
-    if (!mlpath || !mluri) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        goto done;
-    }
-    kiln_lake_mlist_meta mlm = {w->snapshot_id, parent, seq};
-    if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
+    if ((rc = write_mlist(w->t, w->snapshot_id, w->attempt, parent, seq, &rows, &mlpath, &mluri, err)))
         goto done;
     if (w->attempt == 1 && w->opts.fault && (rc = w->opts.fault(KILN_LAKE_FAULT_AFTER_MANIFESTS, w->opts.fault_ctx))) {
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
@@ -1693,17 +1698,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     c->res->manifests_replaced = env.replaced;
     if (!env.replaced)
         goto done; /* already compact: no snapshot */
-    char uuid[37];
-    kiln_lake_uuid_v4(uuid);
-    mlpath = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(c->t), (long long)c->snapshot_id,
-                          c->attempt, uuid);
-    mluri = mlpath ? kiln_lake_path_to_uri(mlpath) : NULL;
-    if (!mlpath || !mluri) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        goto done;
-    }
-    kiln_lake_mlist_meta mlm = {c->snapshot_id, head, seq};
-    if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
+    if ((rc = write_mlist(c->t, c->snapshot_id, c->attempt, head, seq, &rows, &mlpath, &mluri, err)))
         goto done;
     /* summary: what Java's RewriteManifests reports, totals carried over */
     const kiln_lake_snapshot *ps = kiln_lake_meta_snapshot(base, head);
