@@ -48,8 +48,9 @@ static const char usage[] =
     "  --page-bytes N         cut data pages at about N bytes (rewrite; default 1048576)\n"
     "  --dict-max-bytes N     fall back to PLAIN when a dictionary passes N bytes\n"
     "                         (rewrite; default 1048576)\n"
-    "  --threads N            decode (scan) or encode and compress (rewrite) columns\n"
-    "                         on N threads (default: every core; 1 = no threads)\n"
+    "  --threads N            scan: N readers share the row groups; rewrite: encode\n"
+    "                         and compress columns on N threads (default: every\n"
+    "                         core; 1 = no threads)\n"
     "  -h, --help             show this help\n"
     "\n"
     "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n";
@@ -355,65 +356,157 @@ static int do_cat(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     return rc < 0 ? rc : 0;
 }
 
-static int do_scan(kiln_parquet_reader *r, const opts *o, kiln_err *err)
+/* A scan worker: its own reader of the file, its own sums. Workers share
+ * the row groups through the reader's claim hook (an atomic flag per row
+ * group), so a file with a few heavy columns still keeps every core busy:
+ * each thread decodes whole row groups, as DuckDB does. */
+typedef struct scan_part {
+    const opts *o;
+    kiln_parquet_reader *r;
+    uint8_t *claimed;            /* shared: one flag per row group */
+    double *fsum;
+    int64_t *isum, *nulls;
+    long long rows;
+    int rc;
+    kiln_err err;
+} scan_part;
+
+static int claim_rg(void *ctx, int rg)
 {
+    scan_part *p = ctx;
+    return __atomic_exchange_n(&p->claimed[rg], 1, __ATOMIC_ACQ_REL) == 0;
+}
+
+static void scan_worker(void *arg, int worker_index)
+{
+    (void)worker_index;
+    scan_part *p = arg;
     kiln_parquet_pred pred;
-    int pred_col, rc, appended;
-    if ((rc = setup_reader(r, o, &pred, &pred_col, &appended, err)))
-        return rc;
+    int pred_col, appended;
+    kiln_parquet_reader *r = p->r;
+    if ((p->rc = setup_reader(r, p->o, &pred, &pred_col, &appended, &p->err)))
+        return;
     const kiln_schema *s = kiln_parquet_reader_schema(r);
-    double *fsum = kiln_calloc((size_t)s->ncols, sizeof(double));
-    int64_t *isum = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
-    int64_t *nulls = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
-    if (!fsum || !isum || !nulls) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
-        goto done;
+    p->fsum = kiln_calloc((size_t)s->ncols, sizeof(double));
+    p->isum = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
+    p->nulls = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
+    if (!p->fsum || !p->isum || !p->nulls) {
+        p->rc = kiln_err_set(&p->err, KILN_ENOMEM, "out of memory");
+        return;
     }
-    long long rows = 0;
     const kiln_batch *b;
-    double t0 = kiln_mono_seconds();
-    while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+    int rc;
+    while ((rc = kiln_parquet_reader_next(r, &b, &p->err)) == 1) {
         for (size_t i = 0; i < b->nrows; i++) {
             if (pred_col >= 0 && !kiln_parquet_pred_match(&pred, b, pred_col, i))
                 continue;
-            rows++;
+            p->rows++;
             for (int c = 0; c < s->ncols; c++) {
                 const kiln_col *col = &b->cols[c];
                 if (kiln_batch_is_null(b, c, i)) {
-                    nulls[c]++;
+                    p->nulls[c]++;
                     continue;
                 }
                 switch (col->type) {
-                case KILN_T_BOOL: isum[c] += col->v.b[i]; break;
-                case KILN_T_INT32: case KILN_T_DATE: isum[c] += col->v.i32[i]; break;
-                case KILN_T_FLOAT: fsum[c] += col->v.f32[i]; break;
-                case KILN_T_DOUBLE: fsum[c] += col->v.f64[i]; break;
-                case KILN_T_STRING: case KILN_T_BINARY: isum[c] += col->offsets[i + 1] - col->offsets[i]; break;
-                default: isum[c] = (int64_t)((uint64_t)isum[c] + (uint64_t)col->v.i64[i]);
+                case KILN_T_BOOL: p->isum[c] += col->v.b[i]; break;
+                case KILN_T_INT32: case KILN_T_DATE: p->isum[c] += col->v.i32[i]; break;
+                case KILN_T_FLOAT: p->fsum[c] += col->v.f32[i]; break;
+                case KILN_T_DOUBLE: p->fsum[c] += col->v.f64[i]; break;
+                case KILN_T_STRING: case KILN_T_BINARY: p->isum[c] += col->offsets[i + 1] - col->offsets[i]; break;
+                default: p->isum[c] = (int64_t)((uint64_t)p->isum[c] + (uint64_t)col->v.i64[i]);
                 }
             }
         }
     }
-    if (rc < 0)
+    p->rc = rc < 0 ? rc : 0;
+}
+
+static int do_scan(kiln_parquet_reader *r, const opts *o, kiln_err *err)
+{
+    int nrg = kiln_parquet_reader_num_row_groups(r);
+    int n = (int)o->threads;
+    if (n > nrg)
+        n = nrg;
+    if (n < 1)
+        n = 1;
+    scan_part *parts = kiln_calloc((size_t)n, sizeof *parts);
+    uint8_t *claimed = kiln_calloc((size_t)(nrg ? nrg : 1), 1);
+    kiln_pool *pool = NULL;
+    int rc = 0;
+    if (!parts || !claimed) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
         goto done;
-    rc = 0;
+    }
+    /* worker 0 uses the caller's reader; the others open their own */
+    for (int i = 0; i < n; i++) {
+        parts[i].o = o;
+        parts[i].claimed = claimed;
+        if (i == 0) {
+            parts[i].r = r;
+        } else {
+            kiln_parquet_read_opts ro = {0, 1};
+            if ((rc = kiln_parquet_reader_open(&parts[i].r, o->file, &ro, err)))
+                goto done;
+        }
+        if (n > 1)
+            kiln_parquet_reader_claim(parts[i].r, claim_rg, &parts[i]);
+    }
+    double t0 = kiln_mono_seconds();
+    if (n == 1) {
+        scan_worker(&parts[0], 0);
+    } else {
+        if ((rc = kiln_pool_new(&pool, n, err)))
+            goto done;
+        for (int i = 0; i < n; i++)
+            if ((rc = kiln_pool_submit(pool, scan_worker, &parts[i], err))) {
+                kiln_pool_wait(pool);
+                goto done;
+            }
+        kiln_pool_wait(pool);
+    }
     double secs = kiln_mono_seconds() - t0;
+    for (int i = 0; i < n; i++)
+        if (parts[i].rc) {
+            *err = parts[i].err;
+            rc = parts[i].rc;
+            goto done;
+        }
+    const kiln_schema *s = kiln_parquet_reader_schema(r);
+    long long rows = 0;
+    int pruned = 0;
+    for (int i = 0; i < n; i++) {
+        rows += parts[i].rows;
+        pruned += kiln_parquet_reader_pruned(parts[i].r);
+        for (int c = 0; i && c < s->ncols; c++) {
+            parts[0].fsum[c] += parts[i].fsum[c];
+            parts[0].isum[c] = (int64_t)((uint64_t)parts[0].isum[c] + (uint64_t)parts[i].isum[c]);
+            parts[0].nulls[c] += parts[i].nulls[c];
+        }
+    }
     printf("rows: %lld\n", rows);
-    printf("row_groups: %d, pruned: %d\n", kiln_parquet_reader_num_row_groups(r), kiln_parquet_reader_pruned(r));
+    printf("row_groups: %d, pruned: %d\n", nrg, pruned);
     for (int c = 0; c < s->ncols; c++) {
         kiln_type t = s->cols[c].type;
+        const char *name = s->cols[c].name;
         if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE)
-            printf("%s: sum %.17g, nulls %lld\n", s->cols[c].name, fsum[c], (long long)nulls[c]);
+            printf("%s: sum %.17g, nulls %lld\n", name, parts[0].fsum[c], (long long)parts[0].nulls[c]);
         else if (t == KILN_T_STRING || t == KILN_T_BINARY)
-            printf("%s: bytes %lld, nulls %lld\n", s->cols[c].name, (long long)isum[c], (long long)nulls[c]);
+            printf("%s: bytes %lld, nulls %lld\n", name, (long long)parts[0].isum[c], (long long)parts[0].nulls[c]);
         else
-            printf("%s: sum %lld, nulls %lld\n", s->cols[c].name, (long long)isum[c], (long long)nulls[c]);
+            printf("%s: sum %lld, nulls %lld\n", name, (long long)parts[0].isum[c], (long long)parts[0].nulls[c]);
     }
-    fprintf(stderr, "scan: %.3f s\n", secs);
+    fprintf(stderr, "scan: %.3f s (%d thread%s)\n", secs, n, n == 1 ? "" : "s");
 done:
-    kiln_free(fsum);
-    kiln_free(isum);
-    kiln_free(nulls);
+    kiln_pool_free(pool);
+    for (int i = 0; parts && i < n; i++) {
+        if (i)
+            kiln_parquet_reader_free(parts[i].r);
+        kiln_free(parts[i].fsum);
+        kiln_free(parts[i].isum);
+        kiln_free(parts[i].nulls);
+    }
+    kiln_free(parts);
+    kiln_free(claimed);
     return rc;
 }
 
@@ -500,8 +593,9 @@ static int cmd_run(int argc, char **argv)
     if (o.threads > 64)
         o.threads = 64;
     kiln_parquet_read_opts ro = {0};
-    /* rewrite: the writer gets the threads; the reader keeps up on one */
-    ro.threads = !strcmp(o.sub, "scan") ? (int)o.threads : 1;
+    /* rewrite: the writer gets the threads; the reader keeps up on one.
+     * scan: one reader per thread, sharing the row groups (do_scan) */
+    ro.threads = 1;
     if ((rc = kiln_parquet_reader_open(&r, o.file, &ro, &err)))
         return kiln_cli_fail(&err);
     if (!strcmp(o.sub, "schema"))

@@ -235,6 +235,11 @@ int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, cons
 int kiln_parquet_reader_filter(kiln_parquet_reader *r, const kiln_parquet_pred *p, kiln_err *err);
 /* Would row group rg be skipped under pred? 1 yes, 0 no. */
 int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int rg, const kiln_parquet_pred *p);
+/* Share a file's row groups among several readers (one per thread): before
+ * reading row group rg, next() asks fn(ctx, rg); 0 means another reader
+ * takes it (skipped, not counted as pruned). fn is typically an atomic
+ * test-and-set on a per-row-group flag, so work is balanced dynamically. */
+void kiln_parquet_reader_claim(kiln_parquet_reader *r, int (*fn)(void *ctx, int rg), void *ctx);
 /* Row groups skipped so far by next(). */
 int kiln_parquet_reader_pruned(const kiln_parquet_reader *r);
 /* Does row `row` of batch column `bcol` satisfy pred? */

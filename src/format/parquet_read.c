@@ -107,6 +107,8 @@ struct kiln_parquet_reader {
     int64_t rg_left;
     int pruned;
     int has_pred;
+    int (*claim)(void *ctx, int rg); /* NULL: read every row group */
+    void *claim_ctx;
     kiln_parquet_pred pred;
     int nzd;
     ZSTD_DCtx **zds;      /* one per thread */
@@ -1338,6 +1340,12 @@ int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kil
     }
 }
 
+void kiln_parquet_reader_claim(kiln_parquet_reader *r, int (*fn)(void *ctx, int rg), void *ctx)
+{
+    r->claim = fn;
+    r->claim_ctx = ctx;
+}
+
 int kiln_parquet_reader_filter(kiln_parquet_reader *r, const kiln_parquet_pred *p, kiln_err *err)
 {
     if (!p) {
@@ -1681,6 +1689,8 @@ int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kil
         r->rg++;
         if (r->meta.rgs[r->rg].num_rows == 0)
             continue;
+        if (r->claim && !r->claim(r->claim_ctx, r->rg))
+            continue; /* another reader of the file takes it */
         if (r->has_pred && kiln_parquet_reader_rg_pruned(r, r->rg, &r->pred)) {
             r->pruned++;
             continue;

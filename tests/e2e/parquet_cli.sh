@@ -51,6 +51,14 @@ grep -q '^rows: 4$' <<< "$out" || die "scan between: $out"
 grep -q 'pruned: 3$' <<< "$out" || die "scan between did not prune 3 row groups: $out"
 out="$("$K" parquet scan --where 'b is null' "$T/k.parquet" 2>/dev/null)"
 grep -q '^rows: 14$' <<< "$out" || die "is null count: $out"
+# scan threads share the row groups: same sums, rows and pruning on 1, 2, 3 threads
+for w in "" "a >= 10" "b is null"; do
+  one="$("$K" parquet scan --threads 1 ${w:+--where "$w"} "$T/k.parquet" 2>/dev/null)"
+  for n in 2 3; do
+    many="$("$K" parquet scan --threads $n ${w:+--where "$w"} "$T/k.parquet" 2>/dev/null)"
+    [ "$one" = "$many" ] || die "scan on $n threads (where '$w') differs:"$'\n'"$many"$'\nvs one thread:\n'"$one"
+  done
+done
 
 # Spark (parquet-mr, zstd, PLAIN_DICTIONARY) file
 if [ -f "$SPARK" ]; then
