@@ -7,6 +7,7 @@
 #include "format/parquet.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -510,6 +511,102 @@ done:
     return rc;
 }
 
+/* rewrite with threads: a producer thread decodes the next batch (into one
+ * of two batches) while the writer encodes the previous one, so reading the
+ * source does not stall the writer's pool. */
+typedef struct rw_pipe {
+    kiln_parquet_reader *r;
+    kiln_batch *slot[2];
+    int state[2];          /* 0 free, 1 full, 2 end (or error) */
+    int stop;
+    int rc;
+    kiln_err err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} rw_pipe;
+
+static void *rw_producer(void *arg)
+{
+    rw_pipe *p = arg;
+    for (int i = 0;; i ^= 1) {
+        pthread_mutex_lock(&p->mu);
+        while (p->state[i] != 0 && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        int stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return NULL;
+        kiln_err e = {0};
+        int rc = kiln_parquet_reader_next_into(p->r, p->slot[i], &e);
+        pthread_mutex_lock(&p->mu);
+        if (rc == 1) {
+            p->state[i] = 1;
+        } else {
+            p->state[i] = 2;
+            p->rc = rc < 0 ? rc : 0;
+            if (rc < 0)
+                p->err = e;
+        }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (rc != 1)
+            return NULL;
+    }
+}
+
+/* Write every batch of r to sink (batches re-labelled with schema ws). */
+static int rewrite_pipelined(kiln_parquet_reader *r, kiln_sink *sink, const kiln_schema *ws, kiln_err *err)
+{
+    rw_pipe p;
+    memset(&p, 0, sizeof p);
+    p.r = r;
+    int rc;
+    if ((rc = kiln_parquet_reader_batch_new(r, &p.slot[0], err)) ||
+        (rc = kiln_parquet_reader_batch_new(r, &p.slot[1], err))) {
+        kiln_batch_free(p.slot[0]);
+        return rc;
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    pthread_t th;
+    if (pthread_create(&th, NULL, rw_producer, &p) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "cannot start a reader thread");
+        goto done;
+    }
+    for (int i = 0;; i ^= 1) {
+        pthread_mutex_lock(&p.mu);
+        while (p.state[i] == 0)
+            pthread_cond_wait(&p.cv, &p.mu);
+        int st = p.state[i];
+        pthread_mutex_unlock(&p.mu);
+        if (st == 2) {
+            if (p.rc) {
+                *err = p.err;
+                rc = p.rc;
+            }
+            break;
+        }
+        kiln_batch view = *p.slot[i];
+        view.schema = ws;
+        rc = kiln_sink_write(sink, &view, err);
+        pthread_mutex_lock(&p.mu);
+        p.state[i] = 0;
+        if (rc)
+            p.stop = 1;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        if (rc)
+            break;
+    }
+    pthread_join(th, NULL);
+done:
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    kiln_batch_free(p.slot[0]);
+    kiln_batch_free(p.slot[1]);
+    return rc;
+}
+
 static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
 {
     kiln_parquet_write_opts wo;
@@ -552,11 +649,15 @@ static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
         goto done;
     const kiln_batch *b;
     double t0 = kiln_mono_seconds();
-    while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
-        kiln_batch view = *b;
-        view.schema = &ws;
-        if ((rc = kiln_sink_write(sink, &view, err)))
-            break;
+    if (o->threads > 1) {
+        rc = rewrite_pipelined(r, sink, &ws, err);
+    } else {
+        while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+            kiln_batch view = *b;
+            view.schema = &ws;
+            if ((rc = kiln_sink_write(sink, &view, err)))
+                break;
+        }
     }
     if (rc == 0)
         rc = kiln_sink_commit(sink, err);

@@ -249,6 +249,11 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
  * until the next call), 0 at the end, or a negative error. Batches never
  * span row groups. */
 int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err);
+/* The same into a batch the caller owns (made by kiln_parquet_reader_batch_new
+ * after the projection is set), so a consumer can hold one batch while the
+ * reader fills another (double buffering across threads). */
+int kiln_parquet_reader_batch_new(kiln_parquet_reader *r, kiln_batch **out, kiln_err *err);
+int kiln_parquet_reader_next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err);
 
 /* Format a raw statistic of column col (PLAIN bytes, as in
  * kiln_parquet_chunk_info) as text in the column's kiln type; appends. */

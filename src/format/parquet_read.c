@@ -1678,10 +1678,9 @@ static void fill_task(void *arg, int worker)
     c->task_rc = fill(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
 }
 
-int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err)
+static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
 {
     int rc;
-    *out = NULL;
     r->started = 1;
     while (r->rg_left == 0) {
         if (r->rg + 1 >= r->meta.nrg)
@@ -1698,21 +1697,16 @@ int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kil
         if ((rc = start_rowgroup(r, r->rg, err)))
             return rc;
     }
-    if (!r->batch) {
-        size_t cap = r->batch_rows;
-        if ((rc = kiln_batch_new(&r->batch, &r->out_schema, cap, KILN_BUF_DEFAULT_CAP, err)))
-            return rc;
-    }
-    kiln_batch_clear(r->batch);
+    kiln_batch_clear(b);
     size_t n = (size_t)(r->rg_left < (int64_t)r->rg_batch_rows ? r->rg_left : (int64_t)r->rg_batch_rows);
     if (!r->pool || r->nproj < 2) {
         for (int i = 0; i < r->nproj; i++)
-            if ((rc = fill(r, &r->rc[i], r->batch, i, n, err)))
+            if ((rc = fill(r, &r->rc[i], b, i, n, err)))
                 return rc;
     } else {
         for (int i = 0; i < r->nproj; i++) {
             rcol *c = &r->rc[i];
-            c->task_batch = r->batch;
+            c->task_batch = b;
             c->task_bcol = i;
             c->task_n = n;
             c->task_rc = 0;
@@ -1728,10 +1722,32 @@ int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kil
                 return r->rc[i].task_rc;
             }
     }
-    r->batch->nrows = n;
+    b->nrows = n;
     r->rg_left -= (int64_t)n;
-    *out = r->batch;
     return 1;
+}
+
+int kiln_parquet_reader_next(kiln_parquet_reader *r, const kiln_batch **out, kiln_err *err)
+{
+    int rc;
+    *out = NULL;
+    if (!r->batch && (rc = kiln_parquet_reader_batch_new(r, &r->batch, err)))
+        return rc;
+    if ((rc = next_into(r, r->batch, err)) == 1)
+        *out = r->batch;
+    return rc;
+}
+
+int kiln_parquet_reader_batch_new(kiln_parquet_reader *r, kiln_batch **out, kiln_err *err)
+{
+    return kiln_batch_new(out, &r->out_schema, r->batch_rows, KILN_BUF_DEFAULT_CAP, err);
+}
+
+int kiln_parquet_reader_next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
+{
+    if (b->schema->ncols != r->out_schema.ncols || b->capacity < r->batch_rows)
+        return kiln_err_set(err, KILN_EINVAL, "parquet reader: next_into needs a batch from kiln_parquet_reader_batch_new");
+    return next_into(r, b, err);
 }
 
 /* ------------------------------------------------------------ formatting */

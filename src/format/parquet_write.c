@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -49,6 +50,25 @@ typedef struct wworker {
     ZSTD_CCtx *zc;
 } wworker;
 
+/* A page encoded but not yet compressed (threaded writers). Compression
+ * runs as one pool task per page, submitted after each round of column
+ * tasks without waiting (submit_pending), so it overlaps the next round's
+ * encoding and a heavy column's pages spread over every thread instead of
+ * one thread compressing a whole column chunk. The pages are appended to
+ * their chunks in order at the end of the row group (finish_pending), so
+ * the file is byte-identical to compressing inline. */
+typedef struct pend_page {
+    pq_page_header h;
+    kiln_buf raw;          /* encoded page; freed once compressed */
+    size_t len;
+    kiln_buf *dst;         /* the column's chunk or dictpage */
+    kiln_buf out;          /* compressed bytes */
+    struct kiln_parquet_writer *w;
+    int submitted;
+    int rc;
+    kiln_err err;
+} pend_page;
+
 typedef struct wcol {
     const kiln_column_def *def;
     struct kiln_parquet_writer *w;
@@ -59,6 +79,7 @@ typedef struct wcol {
     int task_rc;
     kiln_err task_err;
     kiln_buf dictpage;     /* encoded dictionary page at the end of a row group */
+    KILN_VEC(pend_page *) pend; /* pages waiting for compression (threaded writers) */
     int kind;
     int phys;
     size_t width; /* fixed-width PLAIN size (0 for bytes / bool) */
@@ -74,6 +95,7 @@ typedef struct wcol {
     uint32_t encodings;
     int64_t chunk_values, chunk_nulls, chunk_nan;
     uint64_t chunk_uncomp, chunk_comp;
+    uint64_t chunk_raw;    /* page bodies before compression: what cuts row groups */
     int dict_mode, dict_pages; /* dict pages written in this chunk */
     /* dictionary */
     kiln_buf dict;         /* PLAIN-encoded distinct values */
@@ -100,6 +122,9 @@ struct kiln_parquet_writer {
     int nwk;
     wworker *wks;
     kiln_pool *pool;       /* NULL when single-threaded */
+    pthread_mutex_t spare_mu; /* page buffers handed back by compression tasks */
+    kiln_buf spare[16];
+    int nspare;
     kiln_arena *meta;      /* footer metadata */
     KILN_VEC(pq_rowgroup) rgs;
     KILN_VEC(int64_t) splits;
@@ -305,6 +330,7 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
     w->nwk = w->o.threads > 1 ? (w->o.threads > 64 ? 64 : w->o.threads) : 1;
     if (w->nwk > schema->ncols)
         w->nwk = schema->ncols;
+    pthread_mutex_init(&w->spare_mu, NULL);
     w->wks = kiln_calloc((size_t)w->nwk, sizeof(wworker));
     if (!w->wks) {
         rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
@@ -352,6 +378,12 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
             kiln_buf_free(&c->vals);
             kiln_buf_free(&c->chunk);
             kiln_buf_free(&c->dictpage);
+            for (size_t k = 0; k < c->pend.len; k++) {
+                kiln_buf_free(&c->pend.items[k]->raw);
+                kiln_buf_free(&c->pend.items[k]->out);
+                kiln_free(c->pend.items[k]);
+            }
+            kiln_vec_free(&c->pend);
             kiln_buf_free(&c->dict);
             kiln_free(c->dict_off);
             kiln_free(c->dict_hash);
@@ -364,6 +396,10 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
         kiln_free(w->cols);
     }
     kiln_pool_free(w->pool);
+    for (int i = 0; i < w->nspare; i++)
+        kiln_buf_free(&w->spare[i]);
+    if (w->wks)
+        pthread_mutex_destroy(&w->spare_mu);
     if (w->wks) {
         for (int i = 0; i < w->nwk; i++) {
             kiln_buf_free(&w->wks[i].scratch);
@@ -723,20 +759,17 @@ static int compress_into(kiln_parquet_writer *w, wworker *wk, const void *in, si
     return 0;
 }
 
-static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const void *raw,
-                     size_t rawn, kiln_buf *dst, kiln_err *err)
+/* Append header + body of a page whose compressed bytes are cp/cn. */
+static int put_page(wcol *c, pq_page_header *h, size_t rawn, const void *cp, size_t cn, kiln_buf *dst,
+                    kiln_err *err)
 {
-    const void *cp = NULL;
-    size_t cn = 0;
-    int rc = compress_into(w, c->wk, raw, rawn, &cp, &cn, err);
-    if (rc)
-        return rc;
     if (rawn > INT32_MAX || cn > INT32_MAX)
         return kiln_err_set(err, KILN_ELIMIT, "parquet writer: column %s: a page of %zu bytes is over 2 GB",
                             c->def->name, rawn);
     h->uncompressed_size = (int32_t)rawn;
     h->compressed_size = (int32_t)cn;
     size_t before = dst->len;
+    int rc;
     if ((rc = kiln_parquet__encode_page_header(dst, h, err)))
         return rc;
     size_t hlen = dst->len - before;
@@ -745,6 +778,123 @@ static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const v
     c->chunk_uncomp += hlen + rawn;
     c->chunk_comp += hlen + cn;
     return 0;
+}
+
+static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const void *raw,
+                     size_t rawn, kiln_buf *dst, kiln_err *err)
+{
+    int rc;
+    if (dst == &c->chunk)
+        c->chunk_raw += rawn;
+    if (w->pool && w->o.codec != KILN_PQ_UNCOMPRESSED) {
+        /* threaded: keep the page; a pool task compresses it later */
+        pend_page *pp = kiln_calloc(1, sizeof *pp);
+        if (!pp)
+            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        pp->h = *h;
+        pp->len = rawn;
+        pp->dst = dst;
+        pp->w = w;
+        kiln_buf_init(&pp->raw, 0);
+        kiln_buf_init(&pp->out, 0);
+        kiln_buf *scr = &c->wk->scratch;
+        if (raw == scr->data && rawn == scr->len) {
+            /* the page was built in the worker's scratch: take that buffer
+             * and give the worker a recycled one (no copy) */
+            pp->raw = *scr;
+            kiln_buf_init(scr, 0);
+            pthread_mutex_lock(&w->spare_mu);
+            if (w->nspare)
+                *scr = w->spare[--w->nspare];
+            pthread_mutex_unlock(&w->spare_mu);
+            kiln_buf_reset(scr);
+            rc = 0;
+        } else {
+            rc = kiln_buf_append(&pp->raw, raw, rawn, err);
+        }
+        if (rc || (rc = kiln_vec_push(&c->pend, pp, err))) {
+            kiln_buf_free(&pp->raw);
+            kiln_free(pp);
+        }
+        return rc;
+    }
+    const void *cp = NULL;
+    size_t cn = 0;
+    if ((rc = compress_into(w, c->wk, raw, rawn, &cp, &cn, err)))
+        return rc;
+    return put_page(c, h, rawn, cp, cn, dst, err);
+}
+
+static void compress_task(void *arg, int worker)
+{
+    pend_page *pp = arg;
+    kiln_parquet_writer *w = pp->w;
+    kiln_err_clear(&pp->err);
+    const void *cp = NULL;
+    size_t cn = 0;
+    pp->rc = compress_into(w, &w->wks[worker], pp->raw.data, pp->len, &cp, &cn, &pp->err);
+    if (!pp->rc)
+        pp->rc = kiln_buf_append(&pp->out, cp, cn, &pp->err);
+    /* hand the page buffer back for the next page (a few are enough) */
+    int kept = 0;
+    pthread_mutex_lock(&w->spare_mu);
+    if (w->nspare < (int)(sizeof w->spare / sizeof w->spare[0])) {
+        w->spare[w->nspare++] = pp->raw;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&w->spare_mu);
+    if (!kept)
+        kiln_buf_free(&pp->raw);
+    kiln_buf_init(&pp->raw, 0);
+}
+
+/* Submit a compression task for every page not submitted yet; no wait.
+ * Called between rounds of column tasks (no column task is running). */
+static int submit_pending(kiln_parquet_writer *w, kiln_err *err)
+{
+    for (int i = 0; i < w->schema->ncols; i++) {
+        wcol *c = &w->cols[i];
+        for (size_t j = 0; j < c->pend.len; j++) {
+            pend_page *pp = c->pend.items[j];
+            if (pp->submitted)
+                continue;
+            pp->submitted = 1;
+            int rc = kiln_pool_submit(w->pool, compress_task, pp, err);
+            if (rc) {
+                pp->submitted = 0;
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Compress what is left, wait, and append every page to its chunk in order. */
+static int finish_pending(kiln_parquet_writer *w, kiln_err *err)
+{
+    if (!w->pool)
+        return 0;
+    int rc = submit_pending(w, err);
+    kiln_pool_wait(w->pool);
+    for (int i = 0; i < w->schema->ncols; i++) {
+        wcol *c = &w->cols[i];
+        for (size_t j = 0; j < c->pend.len; j++) {
+            pend_page *pp = c->pend.items[j];
+            if (!rc && !pp->submitted)
+                rc = kiln_err_set(err, KILN_EINTERNAL, "parquet writer: a page was never compressed");
+            if (!rc && pp->rc) {
+                *err = pp->err;
+                rc = pp->rc;
+            }
+            if (!rc)
+                rc = put_page(c, &pp->h, pp->len, pp->out.data, pp->out.len, pp->dst, err);
+            kiln_buf_free(&pp->raw);
+            kiln_buf_free(&pp->out);
+            kiln_free(pp);
+        }
+        c->pend.len = 0;
+    }
+    return rc;
 }
 
 static int abandon_dict(wcol *c, kiln_err *err);
@@ -1082,7 +1232,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
     rg.file_offset = (int64_t)w->pos;
     if ((rc = kiln_vec_push(&w->splits, (int64_t)w->pos, err)))
         return rc;
-    if ((rc = run_tasks(w, prep_task, err)))
+    if ((rc = run_tasks(w, prep_task, err)) || (rc = finish_pending(w, err)))
         return rc;
     for (int i = 0; i < ncols; i++) {
         wcol *c = &w->cols[i];
@@ -1145,7 +1295,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         kiln_buf_reset(&c->chunk);
         c->encodings = 0;
         c->chunk_values = c->chunk_nulls = c->chunk_nan = 0;
-        c->chunk_uncomp = c->chunk_comp = 0;
+        c->chunk_uncomp = c->chunk_comp = c->chunk_raw = 0;
         c->cmin.has = c->cmax.has = 0;
         col_reset_dict(w, c);
         /* keep memory bounded after a big row group */
@@ -1165,7 +1315,10 @@ static uint64_t rg_estimate(const kiln_parquet_writer *w)
     uint64_t n = 0;
     for (int i = 0; i < w->schema->ncols; i++) {
         const wcol *c = &w->cols[i];
-        n += c->chunk_uncomp + c->vals.len + c->nidx + c->ndefs / 8;
+        /* raw page sizes, not header + body: the same whether the pages are
+         * compressed inline or later by the pool, so the row groups (and
+         * the file) do not depend on the thread count */
+        n += c->chunk_raw + c->vals.len + c->nidx + c->ndefs / 8;
     }
     return n;
 }
@@ -1187,7 +1340,7 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
     int rc = 0;
     while (row < b->nrows) {
         size_t n = b->nrows - row;
-        size_t slice = w->pool ? 65536 : 16384;
+        size_t slice = 65536; /* the same with or without threads: pages and row groups, hence the file, do not depend on the thread count */
         if (n > slice)
             n = slice;
         if (w->o.row_group_rows && w->rg_rows + n > w->o.row_group_rows)
@@ -1208,6 +1361,9 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
             c->chunk_values += (int64_t)n;
         }
         if ((rc = run_tasks(w, append_task, err)))
+            goto done;
+        /* the pages this round finished compress while the next round encodes */
+        if (w->pool && (rc = submit_pending(w, err)))
             goto done;
         row += n;
         w->rows += n;

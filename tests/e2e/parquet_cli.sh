@@ -51,6 +51,11 @@ grep -q '^rows: 4$' <<< "$out" || die "scan between: $out"
 grep -q 'pruned: 3$' <<< "$out" || die "scan between did not prune 3 row groups: $out"
 out="$("$K" parquet scan --where 'b is null' "$T/k.parquet" 2>/dev/null)"
 grep -q '^rows: 14$' <<< "$out" || die "is null count: $out"
+# rewrite: the file does not depend on the thread count (pages are
+# compressed by pool tasks, in any order, and put back in order)
+"$K" parquet rewrite --threads 1 --row-group-rows 10 --page-bytes 64 "$DUCK" "$T/t1.parquet" 2>/dev/null
+"$K" parquet rewrite --threads 3 --row-group-rows 10 --page-bytes 64 "$DUCK" "$T/t3.parquet" 2>/dev/null
+cmp -s "$T/t1.parquet" "$T/t3.parquet" || die "rewrite on 1 and 3 threads wrote different files"
 # scan threads share the row groups: same sums, rows and pruning on 1, 2, 3 threads
 for w in "" "a >= 10" "b is null"; do
   one="$("$K" parquet scan --threads 1 ${w:+--where "$w"} "$T/k.parquet" 2>/dev/null)"
