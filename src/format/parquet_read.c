@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <snappy-c.h>
 #include <zstd.h>
@@ -107,6 +108,7 @@ struct kiln_parquet_reader {
     int64_t rg_left;
     int pruned;
     int has_pred;
+    const uint8_t *map;     /* the whole file, read-only, or NULL (then pread) */
     int (*claim)(void *ctx, int rg); /* NULL: read every row group */
     void *claim_ctx;
     kiln_parquet_pred pred;
@@ -391,6 +393,14 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
         goto done;
     }
     r->file_size = (uint64_t)st.st_size;
+    if (S_ISREG(st.st_mode) && r->file_size >= 12 && r->file_size <= (uint64_t)SIZE_MAX) {
+        /* page bodies are read straight from a private read-only map; a
+         * file truncated by another process while it is read raises SIGBUS
+         * (Parquet and Iceberg files are immutable once written) */
+        void *m = mmap(NULL, (size_t)r->file_size, PROT_READ, MAP_PRIVATE, r->fd, 0);
+        if (m != MAP_FAILED)
+            r->map = m;
+    }
     if (r->file_size < 12) {
         rc = kiln_err_set_at(err, KILN_ETRUNC, r->file_size,
                              "%s: %llu bytes is too small for a Parquet file (needs at least 12)", path,
@@ -486,6 +496,8 @@ void kiln_parquet_reader_free(kiln_parquet_reader *r)
     if (!r)
         return;
     free_proj(r);
+    if (r->map)
+        munmap((void *)r->map, (size_t)r->file_size);
     if (r->fd >= 0)
         close(r->fd);
     kiln_pool_free(r->pool);
@@ -1129,15 +1141,21 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         c->pos = body_off + (uint64_t)h.compressed_size;
         if (h.type != PQ_PAGE_DATA && h.type != PQ_PAGE_DATA_V2 && h.type != PQ_PAGE_DICT)
             continue; /* index pages and unknown pages are skipped */
-        if ((rc = grow((void **)&c->comp, &c->comp_alloc, (size_t)h.compressed_size + 1, err)))
-            return rc;
-        if ((rc = pread_all(r, c->comp, (size_t)h.compressed_size, body_off, err)))
-            return rc;
+        const uint8_t *body;
+        if (r->map && body_off + (uint64_t)h.compressed_size < r->file_size) { /* a byte to spare, like comp */
+            body = r->map + body_off; /* the mapped file: no read() copy */
+        } else {
+            if ((rc = grow((void **)&c->comp, &c->comp_alloc, (size_t)h.compressed_size + 1, err)))
+                return rc;
+            if ((rc = pread_all(r, c->comp, (size_t)h.compressed_size, body_off, err)))
+                return rc;
+            body = c->comp;
+        }
         if (h.type == PQ_PAGE_DICT) {
             if (!h.has_dict)
                 return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu has no dictionary header",
                                        r->path, col->name, (unsigned long long)off);
-            if ((rc = load_dict(r, c, &h, c->comp, off, err)))
+            if ((rc = load_dict(r, c, &h, body, off, err)))
                 return rc;
             continue;
         }
@@ -1155,11 +1173,11 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         if ((rc = grow((void **)&c->defs, &c->defs_alloc, count * 4 + 4, err)))
             return rc;
         if (!v2) {
-            if ((rc = check_claim(r, c->codec, c->comp, (size_t)h.compressed_size, ulen, off, col->name, err)))
+            if ((rc = check_claim(r, c->codec, body, (size_t)h.compressed_size, ulen, off, col->name, err)))
                 return rc;
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
                 return rc;
-            if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, c->comp, (size_t)h.compressed_size, off, col->name, err)))
+            if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, body, (size_t)h.compressed_size, off, col->name, err)))
                 return rc;
             size_t used = 0;
             if (c->max_def > 0) {
@@ -1179,24 +1197,24 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
                                        r->path, col->name, (unsigned long long)off);
             size_t lv = (size_t)h.def_len + (size_t)h.rep_len;
             if (c->max_def > 0) {
-                if ((rc = kiln_pq_rle_decode(c->defs, count, 1, c->comp + h.rep_len, (size_t)h.def_len, NULL, err)))
+                if ((rc = kiln_pq_rle_decode(c->defs, count, 1, body + h.rep_len, (size_t)h.def_len, NULL, err)))
                     return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the v2 page at byte %llu: %s",
                                            r->path, col->name, (unsigned long long)off, err->msg);
             }
             size_t vulen = ulen - lv;
-            if ((rc = check_claim(r, h.is_compressed ? c->codec : KILN_PQ_UNCOMPRESSED, c->comp + lv,
+            if ((rc = check_claim(r, h.is_compressed ? c->codec : KILN_PQ_UNCOMPRESSED, body + lv,
                                   (size_t)h.compressed_size - lv, vulen, off, col->name, err)))
                 return rc;
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, vulen + 1, err)))
                 return rc;
             if (h.is_compressed) {
-                if ((rc = decompress(r, c->zd, c->codec, c->raw, vulen, c->comp + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
+                if ((rc = decompress(r, c->zd, c->codec, c->raw, vulen, body + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
                     return rc;
             } else {
                 if ((size_t)h.compressed_size - lv != vulen)
                     return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu: sizes disagree",
                                            r->path, col->name, (unsigned long long)off);
-                memcpy(c->raw, c->comp + lv, vulen);
+                memcpy(c->raw, body + lv, vulen);
             }
             vals_in = c->raw;
             vals_n = vulen;
@@ -1600,6 +1618,41 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
 }
 
 /* Copy n rows of column c into batch column bc starting at batch row at. */
+/* Copy n bytes for the short strings typical of columns (ids, shas,
+ * names): overlapping 16/8/4-byte moves that stay inside [s, s+n) and
+ * [d, d+n), instead of a libc call per value. */
+static inline void copy_str(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n >= 16) {
+        if (n > 64) {
+            memcpy(d, s, n);
+            return;
+        }
+        uint8_t t[16];
+        for (size_t i = 0; i + 16 < n; i += 16) {
+            memcpy(t, s + i, 16);
+            memcpy(d + i, t, 16);
+        }
+        memcpy(t, s + n - 16, 16);
+        memcpy(d + n - 16, t, 16);
+    } else if (n >= 8) {
+        uint64_t a, z;
+        memcpy(&a, s, 8);
+        memcpy(&z, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &z, 8);
+    } else if (n >= 4) {
+        uint32_t a, z;
+        memcpy(&a, s, 4);
+        memcpy(&z, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &z, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
 static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t n, kiln_err *err)
 {
     kiln_col *bc = &b->cols[bcol];
@@ -1653,8 +1706,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
             }
             if (is_bytes) {
                 const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos++;
-                if (v->len)
-                    memcpy(bc->data.data + bc->data.len, v->ptr, v->len); /* reserved above */
+                copy_str((uint8_t *)bc->data.data + bc->data.len, v->ptr, v->len); /* reserved above */
                 bc->data.len += v->len;
                 bc->offsets[row + 1] = (uint32_t)bc->data.len;
             } else {
