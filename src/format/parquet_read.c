@@ -1175,20 +1175,26 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         if (!v2) {
             if ((rc = check_claim(r, c->codec, body, (size_t)h.compressed_size, ulen, off, col->name, err)))
                 return rc;
-            if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
-                return rc;
-            if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, body, (size_t)h.compressed_size, off, col->name, err)))
-                return rc;
+            const uint8_t *page = c->raw;
+            if (c->codec == KILN_PQ_UNCOMPRESSED && body != c->comp && (size_t)h.compressed_size == ulen) {
+                page = body; /* mapped and stored as is: decode in place */
+            } else {
+                if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
+                    return rc;
+                if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, body, (size_t)h.compressed_size, off, col->name, err)))
+                    return rc;
+                page = c->raw;
+            }
             size_t used = 0;
             if (c->max_def > 0) {
                 if (h.def_encoding != PQ_ENC_RLE)
                     return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: definition level encoding %s is not supported (page at byte %llu)",
                                            r->path, col->name, kiln_parquet_encoding_name(h.def_encoding), (unsigned long long)off);
-                if ((rc = kiln_pq_rle_decode_prefixed(c->defs, count, 1, c->raw, ulen, &used, err)))
+                if ((rc = kiln_pq_rle_decode_prefixed(c->defs, count, 1, page, ulen, &used, err)))
                     return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the page at byte %llu: %s",
                                            r->path, col->name, (unsigned long long)off, err->msg);
             }
-            vals_in = c->raw + used;
+            vals_in = page + used;
             vals_n = ulen - used;
         } else {
             if (h.def_len < 0 || h.rep_len < 0 || (uint64_t)h.def_len + (uint64_t)h.rep_len > (uint64_t)h.compressed_size ||

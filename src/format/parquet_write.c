@@ -76,6 +76,7 @@ typedef struct wcol {
     /* a task (one slice of a batch, or the end of a row group) */
     const kiln_col *task_bc;
     size_t task_start, task_end;
+    uint64_t task_weight;  /* for ordering a round's tasks, heaviest first */
     int task_rc;
     kiln_err task_err;
     kiln_buf dictpage;     /* encoded dictionary page at the end of a row group */
@@ -115,6 +116,7 @@ struct kiln_parquet_writer {
     char *path;
     int fd;
     uint64_t pos;
+    uint64_t synced;       /* writeback started up to here */
     const kiln_schema *schema;
     kiln_parquet_write_opts o;
     wcol *cols;
@@ -869,6 +871,37 @@ static int submit_pending(kiln_parquet_writer *w, kiln_err *err)
     return 0;
 }
 
+/* The pages not yet given to the pool (marked as given), biggest first. */
+static int take_unsubmitted(kiln_parquet_writer *w, pend_page ***out, size_t *n, kiln_err *err)
+{
+    size_t k = 0;
+    *out = NULL;
+    *n = 0;
+    for (int i = 0; i < w->schema->ncols; i++)
+        for (size_t j = 0; j < w->cols[i].pend.len; j++)
+            k += !w->cols[i].pend.items[j]->submitted;
+    if (!k)
+        return 0;
+    pend_page **v = kiln_malloc(k * sizeof *v);
+    if (!v)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    k = 0;
+    for (int i = 0; i < w->schema->ncols; i++)
+        for (size_t j = 0; j < w->cols[i].pend.len; j++) {
+            pend_page *pp = w->cols[i].pend.items[j];
+            if (pp->submitted)
+                continue;
+            pp->submitted = 1;
+            size_t q = k++;
+            for (; q > 0 && v[q - 1]->len < pp->len; q--)
+                v[q] = v[q - 1];
+            v[q] = pp;
+        }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 /* Compress what is left, wait, and append every page to its chunk in order. */
 static int finish_pending(kiln_parquet_writer *w, kiln_err *err)
 {
@@ -1155,7 +1188,19 @@ static int flush_col_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
 
 /* Run fn on every column, on the pool when there is one. The first
  * column's error (in column order) is returned. */
+static void append_task(void *arg, int worker);
+static void compress_task(void *arg, int worker);
+
+/* Run fn on every column (heaviest first), then the extra page
+ * compressions behind them, and wait for all. */
+static int run_tasks_with(kiln_parquet_writer *w, kiln_task_fn fn, pend_page **extra, size_t nextra, kiln_err *err);
+
 static int run_tasks(kiln_parquet_writer *w, kiln_task_fn fn, kiln_err *err)
+{
+    return run_tasks_with(w, fn, NULL, 0, err);
+}
+
+static int run_tasks_with(kiln_parquet_writer *w, kiln_task_fn fn, pend_page **extra, size_t nextra, kiln_err *err)
 {
     int ncols = w->schema->ncols;
     if (!w->pool) {
@@ -1170,13 +1215,42 @@ static int run_tasks(kiln_parquet_writer *w, kiln_task_fn fn, kiln_err *err)
         }
         return 0;
     }
+    /* heaviest column first (bytes it will encode), so the long task does
+     * not start last and leave the other threads idle at the barrier */
+    int order[256], *ord = ncols <= 256 ? order : kiln_malloc(sizeof(int) * (size_t)ncols);
+    if (!ord)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    for (int i = 0; i < ncols; i++) {
+        wcol *c = &w->cols[i];
+        c->task_weight = c->vals.len + c->dict.len + 64;
+        if (fn == append_task && c->task_bc) {
+            size_t n = c->task_end - c->task_start;
+            c->task_weight = c->kind == K_BYTES ? (uint64_t)(c->task_bc->offsets[c->task_end] -
+                                                             c->task_bc->offsets[c->task_start]) + 4 * n
+                                                : (uint64_t)n * 8;
+        }
+        int j = i;
+        for (; j > 0 && w->cols[ord[j - 1]].task_weight < c->task_weight; j--)
+            ord[j] = ord[j - 1];
+        ord[j] = i;
+    }
     int rc = 0;
     for (int i = 0; i < ncols; i++) {
-        w->cols[i].task_rc = 0;
-        if ((rc = kiln_pool_submit(w->pool, fn, &w->cols[i], err))) {
+        w->cols[ord[i]].task_rc = 0;
+        if ((rc = kiln_pool_submit(w->pool, fn, &w->cols[ord[i]], err))) {
             kiln_pool_wait(w->pool);
-            return rc;
+            break;
         }
+    }
+    if (ord != order)
+        kiln_free(ord);
+    for (size_t i = 0; !rc && i < nextra; i++)
+        if ((rc = kiln_pool_submit(w->pool, compress_task, extra[i], err)))
+            for (size_t j = i; j < nextra; j++)
+                extra[j]->submitted = 0;
+    if (rc) {
+        kiln_pool_wait(w->pool);
+        return rc;
     }
     kiln_pool_wait(w->pool);
     for (int i = 0; i < ncols; i++)
@@ -1307,6 +1381,12 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
     if ((rc = kiln_vec_push(&w->rgs, rg, err)))
         return rc;
     w->rg_rows = 0;
+    /* start writing the row group to disk now (asynchronously), so the
+     * fsync at close has little left to wait for */
+    if (w->pos > w->synced) {
+        (void)sync_file_range(w->fd, (off64_t)w->synced, (off64_t)(w->pos - w->synced), SYNC_FILE_RANGE_WRITE);
+        w->synced = w->pos;
+    }
     return 0;
 }
 
@@ -1360,10 +1440,16 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
             c->task_end = row + n;
             c->chunk_values += (int64_t)n;
         }
-        if ((rc = run_tasks(w, append_task, err)))
+        /* pages the last round finished are compressed behind this round's
+         * column tasks: the heaviest column starts first, the compressions
+         * fill the other threads */
+        pend_page **extra = NULL;
+        size_t nextra = 0;
+        if (w->pool && (rc = take_unsubmitted(w, &extra, &nextra, err)))
             goto done;
-        /* the pages this round finished compress while the next round encodes */
-        if (w->pool && (rc = submit_pending(w, err)))
+        rc = run_tasks_with(w, append_task, extra, nextra, err);
+        kiln_free(extra);
+        if (rc)
             goto done;
         row += n;
         w->rows += n;
