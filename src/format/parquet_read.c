@@ -1599,6 +1599,12 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
                                    r->path, r->cols[c->ci].name, kiln_pq_codec_name(m->codec));
         c->pos = (uint64_t)start;
         c->end = (uint64_t)start + (uint64_t)m->total_compressed;
+        if (r->map && c->end <= r->file_size && c->end > c->pos) {
+            /* map the chunk's pages in one call instead of a fault per few
+             * pages (MADV_POPULATE_READ, Linux 5.14; a no-op if refused) */
+            uintptr_t a = (uintptr_t)(r->map + c->pos) & ~(uintptr_t)4095;
+            (void)madvise((void *)a, (size_t)((uintptr_t)(r->map + c->end) - a), 22 /* MADV_POPULATE_READ */);
+        }
         c->values_left = m->num_values;
         c->codec = m->codec;
         c->has_dict = 0;
