@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "engine/gh_events.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,19 @@ static int run_gh_events(int argc, char **argv)
         if (o.end_day < o.start_day)
             return kiln_cli_usage_error("job", "--end %s is before --start %s", end, start);
         o.has_range = 1;
+    }
+    /* Memory: the workers allocate and free MB-sized buffers per hour file
+     * (Parquet pages, column chunks). With glibc's defaults the threshold
+     * for mmap-ing a block rises as such blocks are freed, after which they
+     * come from per-thread arenas that fragmentation keeps resident: the
+     * job with Parquet output peaked at 261 MB on 12 hours at --scale 1 for
+     * ~80 MB of live heap. Fixed thresholds give big blocks back to the
+     * kernel on free: 203 MB, ~5 % slower. Only for this long-running job
+     * (short commands keep the faster defaults); an explicit GLIBC_TUNABLES
+     * setting wins. */
+    if (!getenv("GLIBC_TUNABLES")) {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     }
     progress pr = {kiln_mono_seconds(), 0};
     if (kiln_cli_tty()) {

@@ -111,6 +111,7 @@ typedef struct kiln_gh_iceberg_table_result {
     char name[32];           /* "github.pushes" */
     int snapshots;           /* snapshots written (a big run's chunks on the staging branch count) */
     int published;           /* times the target ref moved: 1 per run (commit=job) or per day */
+    int buckets;             /* key-range buckets of days bigger than the budget (one chunk each) */
     int noop_commits;        /* commits that changed nothing (no snapshot) */
     int64_t last_snapshot_id; /* -1 if none added */
     int64_t rows_inserted, rows_updated, files_added, files_removed;

@@ -46,7 +46,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +62,15 @@
  * which stages a commit's rows in memory): past it, the rows so far are
  * committed to the staging branch. */
 #define GH_ICEBERG_STAGE_DEFAULT ((uint64_t)32 << 20)
+/* At most this many key-range buckets for one big day (bigger buckets then). */
+#define GH_SPILL_MAX 256
 
 typedef struct gh_table {
     const char *name;       /* "github.pushes" */
     const char *sub;        /* "pushes" */
     const char *keys;       /* merge keys */
     const kiln_schema *schema;
+    const char *range_col;  /* big days are bucketed by ranges of this key column */
 } gh_table;
 
 #define STAGE_PREFIX "kiln-stage-gh-events-"
@@ -215,8 +221,212 @@ static uint64_t batch_bytes(const kiln_batch *b)
     return n;
 }
 
+/* Give rows to the loader's writer; commits a chunk whenever the budget is
+ * passed (even inside an hour file: chunks are MERGEd in order, so where
+ * they are cut does not change the result). */
+static int loader_put(loader *l, const kiln_batch *b, kiln_err *err)
+{
+    int rc;
+    if (!l->w && (rc = kiln_lake_writer_open(&l->w, l->t, l->wo, err)))
+        return rc;
+    if ((rc = kiln_lake_writer_write(l->w, b, err)))
+        return rc;
+    l->staged += batch_bytes(b);
+    if (l->budget && l->staged >= l->budget)
+        return loader_commit(l, err);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- big days
+ *
+ * A day bigger than the budget is loaded in several chunks. Cut in arrival
+ * order, every chunk would overlap all the others in key space (sha is
+ * random), so each chunk's MERGE would read every file the earlier chunks
+ * of the day wrote: k chunks, ~k^2/2 file reads. Instead the day is first
+ * spilled into P buckets by *range* of one key column (commits: the first
+ * four hex digits of sha; pushes: push_id between the day's min and max
+ * from the Parquet footers), in arrival order within a bucket, and each
+ * bucket is one chunk. A bucket's data files then have tight bounds on that
+ * column, so the next buckets' MERGEs skip them by their statistics, and so
+ * does a re-run: bucket b only reads the files of the same key range. The
+ * spill format is kiln's own: one record per row (per column: a null flag,
+ * then the value; strings as u32 length + bytes), buffered per bucket. */
+
+typedef struct spill {
+    int n;                 /* buckets */
+    int fds[GH_SPILL_MAX];
+    char *paths[GH_SPILL_MAX];
+    kiln_buf bufs[GH_SPILL_MAX];
+    size_t flush_at;       /* per-bucket buffer size */
+} spill;
+
+static int spill_flush(spill *sp, int k, kiln_err *err)
+{
+    kiln_buf *b = &sp->bufs[k];
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(sp->fds[k], b->data + off, b->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return kiln_err_set(err, KILN_EIO, "%s: write: %s", sp->paths[k], strerror(errno));
+        off += (size_t)w;
+    }
+    kiln_buf_reset(b);
+    return 0;
+}
+
+static int spill_put(kiln_buf *o, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    int rc = 0;
+    for (int c = 0; c < b->schema->ncols && !rc; c++) {
+        const kiln_col *col = &b->cols[c];
+        if (kiln_batch_is_null(b, c, row)) {
+            rc = kiln_buf_putc(o, 0, err);
+            continue;
+        }
+        if ((rc = kiln_buf_putc(o, 1, err)))
+            break;
+        switch (col->type) {
+        case KILN_T_BOOL: rc = kiln_buf_putc(o, (char)col->v.b[row], err); break;
+        case KILN_T_INT32:
+        case KILN_T_DATE:
+        case KILN_T_FLOAT: rc = kiln_buf_append(o, (const char *)col->v.i32 + 4 * row, 4, err); break;
+        case KILN_T_STRING:
+        case KILN_T_BINARY: {
+            size_t n;
+            const char *p = kiln_batch_str(b, c, row, &n);
+            uint32_t n32 = (uint32_t)n;
+            if (!(rc = kiln_buf_append(o, (const char *)&n32, 4, err)))
+                rc = kiln_buf_append(o, p, n, err);
+            break;
+        }
+        default: rc = kiln_buf_append(o, (const char *)col->v.i64 + 8 * row, 8, err); /* 8-byte types */
+        }
+    }
+    return rc;
+}
+
+/* Read one record at *p into dst; 0 ok, KILN_EFORMAT if the file is cut. */
+static int spill_get(const uint8_t **pp, const uint8_t *end, kiln_batch *dst, const char *path, kiln_err *err)
+{
+    const uint8_t *p = *pp;
+    int rc = 0;
+#define NEED(k) \
+    if ((size_t)(end - p) < (size_t)(k)) \
+        return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut at byte %zu", path, (size_t)(p - *pp));
+    for (int c = 0; c < dst->schema->ncols && !rc; c++) {
+        NEED(1);
+        if (*p++ == 0) {
+            rc = kiln_batch_put_null(dst, c, err);
+            continue;
+        }
+        switch (dst->cols[c].type) {
+        case KILN_T_BOOL: NEED(1); rc = kiln_batch_put_bool(dst, c, *p, err); p += 1; break;
+        case KILN_T_INT32:
+        case KILN_T_DATE: { NEED(4); int32_t v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_i32(dst, c, v, err); break; }
+        case KILN_T_FLOAT: { NEED(4); float v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_f32(dst, c, v, err); break; }
+        case KILN_T_DOUBLE: { NEED(8); double v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_f64(dst, c, v, err); break; }
+        case KILN_T_STRING:
+        case KILN_T_BINARY: {
+            NEED(4);
+            uint32_t n;
+            memcpy(&n, p, 4);
+            p += 4;
+            NEED(n);
+            rc = kiln_batch_put_str(dst, c, (const char *)p, n, err);
+            p += n;
+            break;
+        }
+        default: { NEED(8); int64_t v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_i64(dst, c, v, err); }
+        }
+    }
+#undef NEED
+    if (!rc)
+        rc = kiln_batch_end_row(dst, err);
+    *pp = p;
+    return rc;
+}
+
+static int hexval(int ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : 0;
+}
+
+/* The bucket of a row: ranges of the table's range column, in order. */
+static int bucket_of(const kiln_batch *b, size_t row, int col, int n, int64_t lo, int64_t hi)
+{
+    if (kiln_batch_is_null(b, col, row))
+        return 0;
+    if (b->cols[col].type == KILN_T_STRING) { /* hex digits: uniform */
+        size_t len;
+        const char *p = kiln_batch_str(b, col, row, &len);
+        unsigned v = 0;
+        for (size_t i = 0; i < 4; i++)
+            v = v * 16 + (unsigned)(i < len ? hexval((unsigned char)p[i]) : 0);
+        return (int)(((uint64_t)v * (uint64_t)n) >> 16);
+    }
+    int64_t v = b->cols[col].v.i64[row];
+    if (v <= lo || hi <= lo)
+        return 0;
+    if (v >= hi)
+        return n - 1;
+    int k = (int)(((double)(v - lo) / ((double)(hi - lo) + 1.0)) * n);
+    return k < 0 ? 0 : k >= n ? n - 1 : k;
+}
+
+static void spill_free(spill *sp)
+{
+    for (int k = 0; k < sp->n; k++) {
+        if (sp->fds[k] >= 0)
+            close(sp->fds[k]);
+        if (sp->paths[k]) {
+            unlink(sp->paths[k]);
+            kiln_free(sp->paths[k]);
+        }
+        kiln_buf_free(&sp->bufs[k]);
+    }
+    sp->n = 0;
+}
+
+/* Load bucket k of a spill: map its file and give its rows to the loader. */
+static int load_bucket(loader *l, spill *sp, int k, const kiln_schema *schema, kiln_err *err)
+{
+    struct stat st;
+    kiln_batch *b = NULL;
+    void *map = NULL;
+    int rc = 0;
+    if (fstat(sp->fds[k], &st) != 0)
+        return kiln_err_set(err, KILN_EIO, "%s: %s", sp->paths[k], strerror(errno));
+    if (st.st_size == 0)
+        return 0;
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, sp->fds[k], 0);
+    if (map == MAP_FAILED)
+        return kiln_err_set(err, KILN_EIO, "%s: mmap: %s", sp->paths[k], strerror(errno));
+    madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+    if ((rc = kiln_batch_new(&b, schema, 16384, 0, err)))
+        goto done;
+    const uint8_t *p = map, *end = p + st.st_size;
+    while (p < end) {
+        if ((rc = spill_get(&p, end, b, sp->paths[k], err)))
+            goto done;
+        if (kiln_batch_full(b)) {
+            if ((rc = loader_put(l, b, err)))
+                goto done;
+            kiln_batch_clear(b);
+        }
+    }
+    if (b->nrows)
+        rc = loader_put(l, b, err);
+done:
+    kiln_batch_free(b);
+    munmap(map, (size_t)st.st_size);
+    return rc;
+}
+
 /* Give every STAGE/<sub>/date=D/part-*.parquet of day d to the loader,
- * hours ascending; commits a chunk whenever the budget is passed. */
+ * hours ascending; a day bigger than the budget goes through key-range
+ * buckets (above). */
 static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t day, kiln_err *err)
 {
     char ds[16];
@@ -225,10 +435,13 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     DIR *dh = opendir(dir);
     KILN_VEC(char *) names = {0};
     kiln_parquet_reader *r = NULL;
+    spill sp;
+    memset(&sp, 0, sizeof sp);
     int rc = 0;
     if (!dh) /* a day without rows still has a directory; absent = nothing to load */
         goto done;
     struct dirent *de;
+    uint64_t comp = 0;
     while ((de = readdir(dh))) {
         size_t n = strlen(de->d_name);
         if (n > 8 && strncmp(de->d_name, "part-", 5) == 0 && strcmp(de->d_name + n - 8, ".parquet") == 0) {
@@ -237,9 +450,69 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
                 kiln_free(s);
                 goto done;
             }
+            struct stat st;
+            char *p = kiln_sprintf("%s/%s", dir, de->d_name);
+            if (p && stat(p, &st) == 0)
+                comp += (uint64_t)st.st_size;
+            kiln_free(p);
         }
     }
     qsort(names.items, names.len, sizeof names.items[0], cmp_str);
+    /* rows in memory are ~4-5x their ZSTD Parquet size; 6x errs on the side
+     * of more, smaller buckets */
+    uint64_t est = comp * 6;
+    int nb = l->budget && est > l->budget ? (int)((est + l->budget - 1) / l->budget) : 1;
+    if (nb > GH_SPILL_MAX)
+        nb = GH_SPILL_MAX;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int rcol = -1;
+    if (nb > 1) {
+        if ((rc = loader_commit(l, err))) /* earlier days' rows: their own chunk */
+            goto done;
+        sp.n = nb;
+        for (int k = 0; k < nb; k++) {
+            sp.fds[k] = -1;
+            kiln_buf_init(&sp.bufs[k], 0);
+        }
+        sp.flush_at = (size_t)(16u << 20) / (size_t)nb;
+        if (sp.flush_at < 4096)
+            sp.flush_at = 4096;
+        for (int k = 0; k < nb; k++) {
+            sp.paths[k] = kiln_sprintf("%s/_spill-%s-%s-%d", stage, gt->sub, ds, k);
+            sp.fds[k] = sp.paths[k] ? open(sp.paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+            if (sp.fds[k] < 0) {
+                rc = kiln_err_set(err, KILN_EIO, "%s: %s", sp.paths[k] ? sp.paths[k] : stage, strerror(errno));
+                goto done;
+            }
+        }
+    }
+    if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING) {
+        /* the range column's bounds for the day, from the footers (pushes) */
+        for (size_t i = 0; i < names.len; i++) {
+            char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
+            rc = kiln_parquet_reader_open(&r, p, NULL, err);
+            kiln_free(p);
+            if (rc)
+                goto done;
+            int c = kiln_parquet_reader_find(r, gt->range_col);
+            for (int g = 0; c >= 0 && g < kiln_parquet_reader_num_row_groups(r); g++) {
+                kiln_parquet_chunk_info ci;
+                if (kiln_parquet_reader_chunk(r, g, c, &ci) != 0)
+                    continue;
+                int64_t v;
+                if (ci.has_min && ci.min_len == 8) {
+                    memcpy(&v, ci.min, 8);
+                    lo = v < lo ? v : lo;
+                }
+                if (ci.has_max && ci.max_len == 8) {
+                    memcpy(&v, ci.max, 8);
+                    hi = v > hi ? v : hi;
+                }
+            }
+            kiln_parquet_reader_free(r);
+            r = NULL;
+        }
+    }
     for (size_t i = 0; i < names.len; i++) {
         char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
         kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
@@ -249,25 +522,43 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
             goto done;
         const kiln_batch *b;
         while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
-            if (!l->w && (rc = kiln_lake_writer_open(&l->w, l->t, l->wo, err)))
+            if (nb <= 1) {
+                if ((rc = loader_put(l, b, err)))
+                    goto done;
+                continue;
+            }
+            if (rcol < 0 && (rcol = kiln_schema_find(b->schema, gt->range_col)) < 0) {
+                rc = kiln_err_set(err, KILN_EINTERNAL, "%s: staged file lacks column %s", gt->name, gt->range_col);
                 goto done;
-            if ((rc = kiln_lake_writer_write(l->w, b, err)))
-                goto done;
-            l->staged += batch_bytes(b);
-            /* past the budget, commit to the staging branch now, even
-             * inside an hour file (one hour at --scale 1 holds ~100 MB of
-             * commit rows): chunks are MERGEd in order, so where they are
-             * cut does not change the result */
-            if (l->budget && l->staged >= l->budget && (rc = loader_commit(l, err)))
-                goto done;
+            }
+            for (size_t row = 0; row < b->nrows; row++) {
+                int k = bucket_of(b, row, rcol, nb, lo, hi);
+                if ((rc = spill_put(&sp.bufs[k], b, row, err)))
+                    goto done;
+                if (sp.bufs[k].len >= sp.flush_at && (rc = spill_flush(&sp, k, err)))
+                    goto done;
+            }
         }
         if (rc < 0)
             goto done;
+        rc = 0;
         kiln_parquet_reader_free(r);
         r = NULL;
     }
+    /* one chunk per bucket, in key order */
+    for (int k = 0; k < sp.n; k++) {
+        if ((rc = spill_flush(&sp, k, err)))
+            goto done;
+        kiln_buf_free(&sp.bufs[k]);
+        struct stat st;
+        if (fstat(sp.fds[k], &st) == 0 && st.st_size > 0)
+            l->tr->buckets++;
+        if ((rc = load_bucket(l, &sp, k, gt->schema, err)) || (rc = loader_commit(l, err)))
+            goto done;
+    }
     rc = 0;
 done:
+    spill_free(&sp);
     kiln_parquet_reader_free(r);
     if (dh)
         closedir(dh);
@@ -296,8 +587,8 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                          kiln_gh_iceberg_result *res, kiln_err *err)
 {
     const gh_table tables[2] = {
-        {"github.pushes", "pushes", "push_id", kiln_gh_pushes_schema()},
-        {"github.commits", "commits", "repo_id,sha", kiln_gh_commits_schema()},
+        {"github.pushes", "pushes", "push_id", kiln_gh_pushes_schema(), "push_id"},
+        {"github.commits", "commits", "repo_id,sha", kiln_gh_commits_schema(), "sha"},
     };
     kiln_lake_catalog *cat = NULL;
     kiln_lake_write_opts wo[2];
@@ -386,10 +677,10 @@ int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, 
     for (int i = 0; !rc && i < 2; i++) {
         const kiln_gh_iceberg_table_result *t = &r->tables[i];
         rc = kiln_buf_printf(out, err,
-                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
+                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"buckets\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
                              "\"rows_inserted\":%lld,\"rows_updated\":%lld,\"files_added\":%lld,"
                              "\"files_removed\":%lld}",
-                             i ? "," : "", t->name, t->snapshots, t->published, t->noop_commits, (long long)t->last_snapshot_id,
+                             i ? "," : "", t->name, t->snapshots, t->published, t->buckets, t->noop_commits, (long long)t->last_snapshot_id,
                              (long long)t->rows_inserted, (long long)t->rows_updated, (long long)t->files_added,
                              (long long)t->files_removed);
     }

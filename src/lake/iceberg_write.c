@@ -887,9 +887,9 @@ static int merge_emit(merge_ctx *mc, const kiln_batch *b, size_t row, kiln_err *
     kiln_lake_writer *w = mc->w;
     int rc;
     if (!mc->fopen) {
+        mc->fopen = 1; /* even if opening fails half-way: do_merge_group frees it */
         if ((rc = file_open(&mc->f, w, mc->g->part, mc->g->dir, err)))
             return rc;
-        mc->fopen = 1;
     }
     if ((rc = file_add(&mc->f, b, row, err)))
         return rc;

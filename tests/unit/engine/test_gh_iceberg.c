@@ -179,8 +179,8 @@ TEST(gh_iceberg, load_noop_update)
     kiln_buf b;
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_gh_iceberg_result_json(&r, &b, &err), &err);
-    CHECK(strstr(b.data, "{\"table\":\"github.pushes\",\"snapshots\":1,\"published\":1,\"noop_commits\":0,") ==
-          b.data + 1);
+    CHECK(strstr(b.data, "{\"table\":\"github.pushes\",\"snapshots\":1,\"published\":1,\"buckets\":0,"
+                         "\"noop_commits\":0,") == b.data + 1);
     kiln_buf_free(&b);
     kiln_gh_report_free(&rep);
 }
@@ -214,15 +214,18 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK_EQ_INT(r.tables[0].noop_commits, 1);
     CHECK_EQ_INT(nsnapshots(wh, "github.pushes"), 2);
 
-    /* a tiny staging budget commits after every hour file: 2 snapshots per
-     * table for one job-mode run, published once, on a branch (main stays
-     * empty, only "dev" is left) */
+    /* a tiny staging budget: every day is bigger than it, so each day goes
+     * through key-range buckets, one chunk per non-empty bucket (day 1: two
+     * pushes, day 2: one) = 3 snapshots per table for one job-mode run,
+     * published once, on a branch (main stays empty, only "dev" is left) */
     kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1};
     CHECK_OK(kiln_gh_iceberg_load(&io2, stage, &rep, &r, &err), &err);
-    CHECK_EQ_INT(r.tables[0].snapshots, 2);
+    CHECK_EQ_INT(r.tables[0].snapshots, 3);
+    CHECK_EQ_INT(r.tables[0].buckets, 3);
     CHECK_EQ_INT(r.tables[0].published, 1);
-    CHECK_EQ_INT(r.tables[1].snapshots, 2);
+    CHECK_EQ_INT(r.tables[1].snapshots, 3);
     CHECK_EQ_INT(r.tables[1].published, 1);
+    CHECK_EQ_INT(count_rows(wh2, "github.pushes", "created_at >= '2025-01-01T00:00:00Z'"), 0); /* main */
     CHECK_EQ_INT(count_rows(wh2, "github.pushes", NULL), 0);
     CHECK_EQ_INT(meta_count(wh2, "github.pushes", 'r'), 1);
     /* ... and on main: main's history gains one entry for the two chunks */
@@ -230,9 +233,9 @@ TEST(gh_iceberg, failed_partition_and_budget)
     snprintf(wh3, sizeof wh3, "%s/wh3", kt_tmpdir());
     kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1};
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
-    CHECK_EQ_INT(r.tables[1].snapshots, 2);
+    CHECK_EQ_INT(r.tables[1].snapshots, 3);
     CHECK_EQ_INT(r.tables[1].published, 1);
-    CHECK_EQ_INT(nsnapshots(wh3, "github.commits"), 2);
+    CHECK_EQ_INT(nsnapshots(wh3, "github.commits"), 3);
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'l'), 1);
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 1);
     CHECK_EQ_INT(count_rows(wh3, "github.commits", NULL), 3);
