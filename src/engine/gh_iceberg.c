@@ -606,6 +606,13 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         kill_env = NULL;
     char staging[64];
     snprintf(staging, sizeof staging, STAGE_PREFIX "%ld", (long)getpid());
+    /* spill files a killed run left in the staging directory */
+    DIR *sd = opendir(stage);
+    for (struct dirent *de; sd && (de = readdir(sd));)
+        if (strncmp(de->d_name, "_spill-", 7) == 0)
+            unlinkat(dirfd(sd), de->d_name, 0);
+    if (sd)
+        closedir(sd);
     for (int ti = 0; ti < 2; ti++) {
         const gh_table *gt = &tables[ti];
         kiln_gh_iceberg_table_result *tr = &res->tables[ti];
