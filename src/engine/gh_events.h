@@ -105,6 +105,10 @@ typedef struct kiln_gh_iceberg_opts {
                                 commit pass it, they are committed to the staging
                                 branch at once; the target still moves
                                 once per run (or day) */
+    /* Test hook: called before each table's publish (e.g. to commit as
+     * another writer would). NULL in production. */
+    void (*before_publish)(void *ctx, const char *table);
+    void *hook_ctx;
 } kiln_gh_iceberg_opts;
 
 typedef struct kiln_gh_iceberg_table_result {

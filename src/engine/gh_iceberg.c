@@ -21,12 +21,13 @@
  * before either is published, and then published back to back. Readers of
  * the target therefore see one change per run (or day), never a half-loaded
  * day, and pushes and commits out of step only for the moment between the
- * two publishes; memory stays bounded (peak
- * ~75 MB + 3 x budget, figures in docs/engine.md); a big run's chunk
- * snapshots are ancestors of the published head. If the target moved
- * meanwhile (another writer), the publish fails with a conflict, the
- * staging branch is dropped and the target is left as the other writer
- * made it; re-running the job converges.
+ * two publishes; memory stays bounded (figures in docs/engine.md); a big
+ * run's chunk snapshots are ancestors of the published head. A day bigger
+ * than the budget is spilled into key-range buckets first, one chunk each
+ * (see "big days" below). If the target moved meanwhile (another writer),
+ * the publish conflicts: the staging branch is dropped and the unit is
+ * loaded again on the target's new head (up to 3 attempts; MERGE makes that
+ * correct whatever the other writer did).
  * A day that failed in the scan (truncated gzip, ...) is not given to the
  * writer at all: it contributes nothing and the others commit. MERGE
  * rewrites only files whose rows change, so a re-run of the same input adds
@@ -583,6 +584,22 @@ static void add_result(kiln_gh_iceberg_table_result *t, const kiln_lake_write_re
     t->files_removed += r->files_removed;
 }
 
+/* Load days [first, last) of rep for one table into its staging branch. */
+static int load_unit(loader *l, const char *stage, const gh_table *gt, const kiln_gh_report *rep, size_t first,
+                     size_t last, kiln_err *err)
+{
+    int rc;
+    for (size_t i = first; i < last; i++) {
+        /* failed days contribute nothing; days without an hour file in this
+         * run may hold an older run's staging, not this input */
+        if (rep->parts[i].failed || rep->parts[i].counts.files == 0)
+            continue;
+        if ((rc = load_day(l, stage, gt, rep->parts[i].day, err)))
+            return rc;
+    }
+    return loader_commit(l, err);
+}
+
 int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const kiln_gh_report *rep,
                          kiln_gh_iceberg_result *res, kiln_err *err)
 {
@@ -650,21 +667,34 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
     size_t first = 0;
     while (first < rep->nparts) {
         size_t last = o->per_partition ? first + 1 : rep->nparts;
+        kiln_gh_iceberg_table_result saved[2];
         for (int ti = 0; ti < 2; ti++) {
-            for (size_t i = first; i < last; i++) {
-                /* failed days contribute nothing; days without an hour file in
-                 * this run may hold an older run's staging, not this input */
-                if (rep->parts[i].failed || rep->parts[i].counts.files == 0)
-                    continue;
-                if ((rc = load_day(&ls[ti], stage, &tables[ti], rep->parts[i].day, err)))
-                    goto done;
-            }
-            if ((rc = loader_commit(&ls[ti], err)))
+            saved[ti] = res->tables[ti];
+            if ((rc = load_unit(&ls[ti], stage, &tables[ti], rep, first, last, err)))
                 goto done;
         }
-        for (int ti = 0; ti < 2; ti++)
-            if ((rc = loader_publish(&ls[ti], err)))
+        for (int ti = 0; ti < 2; ti++) {
+            for (int attempt = 1;; attempt++) {
+                if (o->before_publish)
+                    o->before_publish(o->hook_ctx, tables[ti].name);
+                rc = loader_publish(&ls[ti], err);
+                if (rc != KILN_ECONFLICT || attempt >= 3)
+                    break;
+                /* another writer moved the target while this run loaded (a
+                 * concurrent job on other days, say): load the unit again on
+                 * the new head; MERGE makes the second load see its rows */
+                kiln_info("%s: %s moved while this run loaded (%s); loading again on its new head (attempt %d)",
+                          tables[ti].name, ls[ti].target, err->msg, attempt + 1);
+                loader_abandon(&ls[ti]);
+                kiln_err_clear(err);
+                res->tables[ti] = saved[ti];
+                if ((rc = kiln_lake_table_refresh(ls[ti].t, err)) ||
+                    (rc = load_unit(&ls[ti], stage, &tables[ti], rep, first, last, err)))
+                    break;
+            }
+            if (rc)
                 goto done;
+        }
         first = last;
     }
     rc = 0;

@@ -134,7 +134,7 @@ TEST(gh_iceberg, load_noop_update)
     kiln_err err = {0};
     kiln_gh_report rep;
     CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
-    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0};
+    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
     CHECK_STR(r.tables[0].name, "github.pushes");
@@ -204,7 +204,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
 
     /* day 1 failed (as if its hour were truncated): only day 2 is loaded */
     rep.parts[0].failed = 1;
-    kiln_gh_iceberg_opts io = {wh, NULL, 1, 0};
+    kiln_gh_iceberg_opts io = {wh, NULL, 1, 0, NULL, NULL};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 1);
@@ -221,7 +221,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
      * through key-range buckets, one chunk per non-empty bucket (day 1: two
      * pushes, day 2: one) = 3 snapshots per table for one job-mode run,
      * published once, on a branch (main stays empty, only "dev" is left) */
-    kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1};
+    kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1, NULL, NULL};
     CHECK_OK(kiln_gh_iceberg_load(&io2, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 3);
     CHECK_EQ_INT(r.tables[0].buckets, 3);
@@ -234,7 +234,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
     /* ... and on main: main's history gains one entry for the two chunks */
     char wh3[4096];
     snprintf(wh3, sizeof wh3, "%s/wh3", kt_tmpdir());
-    kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1};
+    kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1, NULL, NULL};
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].snapshots, 3);
     CHECK_EQ_INT(r.tables[1].published, 1);
@@ -268,7 +268,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
 
     /* options */
-    kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0};
+    kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL};
     CHECK_EQ_INT(kiln_gh_iceberg_load(&bad, stage, &rep, &r, &err), KILN_EINVAL);
     kiln_gh_report_free(&rep);
 }
@@ -354,12 +354,12 @@ TEST(gh_iceberg, big_day_buckets_match_one_chunk)
     kiln_err err = {0};
     kiln_gh_report rep;
     CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
-    kiln_gh_iceberg_opts one = {wh1, NULL, 0, (uint64_t)1 << 30};
+    kiln_gh_iceberg_opts one = {wh1, NULL, 0, (uint64_t)1 << 30, NULL, NULL};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&one, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].buckets, 0);
     CHECK_EQ_INT(r.tables[1].snapshots, 1);
-    kiln_gh_iceberg_opts small = {wh2, NULL, 0, 512};
+    kiln_gh_iceberg_opts small = {wh2, NULL, 0, 512, NULL, NULL};
     CHECK_OK(kiln_gh_iceberg_load(&small, stage, &rep, &r, &err), &err);
     CHECK(r.tables[1].buckets >= 4);
     CHECK_EQ_INT(r.tables[1].snapshots, r.tables[1].buckets);
@@ -381,5 +381,96 @@ TEST(gh_iceberg, big_day_buckets_match_one_chunk)
     CHECK_OK(kiln_gh_iceberg_load(&small, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].snapshots, 0);
     CHECK_EQ_INT(r.tables[1].rows_updated, 0);
+    kiln_gh_report_free(&rep);
+}
+
+/* Another writer commits to github.commits while the job is loading (the
+ * hook runs just before the publish): the publish conflicts, the job loads
+ * its unit again on the new head and publishes; both writers' rows are on
+ * main, no staging branch is left. */
+typedef struct other_writer {
+    const char *wh;
+    int done;
+    int rc;
+} other_writer;
+
+static void commit_as_other(void *ctx, const char *table)
+{
+    other_writer *ow = ctx;
+    if (ow->done || strcmp(table, "github.commits") != 0)
+        return;
+    ow->done = 1;
+    kiln_err err = {0};
+    kiln_lake_catalog *c = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_writer *w = NULL;
+    kiln_batch *b = NULL;
+    if ((ow->rc = kiln_lake_catalog_open(&c, ow->wh, KILN_LAKE_CATALOG_SQLITE, &err)) ||
+        (ow->rc = kiln_lake_table_load(&t, c, "github.commits", &err)))
+        goto done;
+    kiln_lake_write_opts wo = {0};
+    wo.mode = KILN_LAKE_WRITE_APPEND;
+    if ((ow->rc = kiln_lake_writer_open(&w, t, &wo, &err)))
+        goto done;
+    const kiln_schema *s = kiln_lake_writer_schema(w);
+    if ((ow->rc = kiln_batch_new(&b, s, 4, 0, &err)))
+        goto done;
+    for (int col = 0; col < s->ncols; col++) {
+        const char *nm = s->cols[col].name;
+        if (!strcmp(nm, "created_at"))
+            kiln_batch_put_i64(b, col, (int64_t)kiln_days_from_civil(2025, 9, 1) * 86400000000LL, &err);
+        else if (s->cols[col].type == KILN_T_STRING)
+            kiln_batch_put_str(b, col, "other", 5, &err);
+        else if (s->cols[col].type == KILN_T_BOOL)
+            kiln_batch_put_bool(b, col, 1, &err);
+        else
+            kiln_batch_put_i64(b, col, 424242, &err);
+    }
+    kiln_batch_end_row(b, &err);
+    if (!(ow->rc = kiln_lake_writer_write(w, b, &err)))
+        ow->rc = kiln_lake_writer_commit(w, NULL, &err);
+done:
+    kiln_batch_free(b);
+    kiln_lake_writer_free(w);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(c);
+}
+
+TEST(gh_iceberg, publish_conflict_reloads_on_new_head)
+{
+    char in[4096], stage[4096], wh[4096];
+    snprintf(in, sizeof in, "%s/in", kt_tmpdir());
+    snprintf(stage, sizeof stage, "%s/stage", kt_tmpdir());
+    snprintf(wh, sizeof wh, "%s/wh", kt_tmpdir());
+    mkdir(in, 0755);
+    write_input(in, "refs/heads/main");
+    kiln_err err = {0};
+    kiln_gh_report rep;
+    CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
+    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL};
+    kiln_gh_iceberg_result r;
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err); /* tables exist, 3 commits */
+    /* new rows for the job (push 1 changes ref), another writer in between */
+    kiln_gh_report_free(&rep);
+    write_input(in, "refs/heads/other");
+    char *extra = push(4, 104, 9, "s4", "refs/heads/z", "2025-10-06T01:00:04Z"); /* a new commit */
+    write_hour(in, "2025-10-06-1.json.gz", extra);
+    kiln_free(extra);
+    CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
+    other_writer ow = {wh, 0, 0};
+    io.before_publish = commit_as_other;
+    io.hook_ctx = &ow;
+    /* without the reload, this publish would fail: main moved under it */
+    CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
+    CHECK_EQ_INT(ow.done, 1);
+    CHECK_EQ_INT(ow.rc, 0);
+    CHECK_EQ_INT(r.tables[1].published, 1);
+    CHECK_EQ_INT(r.tables[1].rows_inserted, 1); /* counted once, not per attempt */
+    CHECK_EQ_INT(count_rows(wh, "github.commits", NULL), 5); /* 3 + the job's new one + the other writer's */
+    CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 's4'"), 1);
+    CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 'other'"), 1);
+    CHECK_EQ_INT(count_rows(wh, "github.pushes", "ref = 'refs/heads/other'"), 1);
+    CHECK_EQ_INT(meta_count(wh, "github.commits", 'r'), 1);
+    CHECK_EQ_INT(meta_count(wh, "github.pushes", 'r'), 1);
     kiln_gh_report_free(&rep);
 }
