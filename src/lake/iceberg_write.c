@@ -1223,6 +1223,33 @@ static int merge_manifests(merge_env *env, manifest_vec *rows, kiln_err *err)
     return rc;
 }
 
+/* Add snap (summary: sum plus engine name and version; timestamp now) and
+ * point branch at it, requiring the branch to be at expect_head (-1: not
+ * to exist); an existing branch keeps its retention settings. */
+static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *branch, int64_t expect_head,
+                           kiln_lake_snapshot *snap, kv_vec *sum, kiln_err *err)
+{
+    kiln_lake_kv eng[] = {{"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
+    int rc;
+    for (size_t i = 0; i < 2; i++)
+        if ((rc = kiln_vec_push(sum, eng[i], err)))
+            return rc;
+    snap->timestamp_ms = kiln_now_micros() / 1000;
+    snap->nsummary = sum->len;
+    snap->summary = sum->items;
+    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, branch, expect_head, err)) ||
+        (rc = kiln_lake_txn_add_snapshot(txn, snap, err)))
+        return rc;
+    kiln_lake_ref ref = {branch, KILN_LAKE_BRANCH, snap->snapshot_id, -1, -1, -1};
+    const kiln_lake_ref *old = kiln_lake_meta_ref(base, branch);
+    if (old) { /* keep its retention; a new branch gets the defaults */
+        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
+        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
+        ref.max_ref_age_ms = old->max_ref_age_ms;
+    }
+    return kiln_lake_txn_set_ref(txn, &ref, err);
+}
+
 /* Write a snapshot's manifest list (named per attempt, so a retried commit
  * never reuses a file); *path and *uri are the caller's to free. */
 static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int64_t parent, int64_t seq,
@@ -1448,34 +1475,15 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         (rc = summary_add(&sum, a, "total-position-deletes", ppos, err)) ||
         (rc = summary_add(&sum, a, "total-equality-deletes", peq, err)))
         goto done;
-    kiln_lake_kv eng[] = {{"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
-    for (size_t i = 0; i < 2; i++)
-        if ((rc = kiln_vec_push(&sum, eng[i], err)))
-            goto done;
     kiln_lake_snapshot snap;
     memset(&snap, 0, sizeof snap);
     snap.snapshot_id = w->snapshot_id;
     snap.parent_id = parent;
     snap.sequence_number = seq;
-    snap.timestamp_ms = kiln_now_micros() / 1000;
     snap.manifest_list = mluri;
     snap.schema_id = w->schema_id;
     snap.operation = op;
-    snap.nsummary = sum.len;
-    snap.summary = sum.items;
-    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, w->branch, head >= 0 ? head : -1, err)) ||
-        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
-        goto done;
-    kiln_lake_ref ref = {w->branch, KILN_LAKE_BRANCH, w->snapshot_id, -1, -1, -1};
-    if (head == -2 || !kiln_lake_meta_ref(base, w->branch)) {
-        /* keep nothing special: a new branch with default retention */
-    } else {
-        const kiln_lake_ref *old = kiln_lake_meta_ref(base, w->branch);
-        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
-        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
-        ref.max_ref_age_ms = old->max_ref_age_ms;
-    }
-    rc = kiln_lake_txn_set_ref(txn, &ref, err);
+    rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &snap, &sum, err);
 done:
     kiln_free(mlpath);
     kiln_free(mluri);
@@ -1721,23 +1729,10 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     snap.snapshot_id = c->snapshot_id;
     snap.parent_id = head;
     snap.sequence_number = seq;
-    snap.timestamp_ms = kiln_now_micros() / 1000;
     snap.manifest_list = mluri;
     snap.schema_id = ls->schema_id;
     snap.operation = "replace";
-    snap.nsummary = sum.len;
-    snap.summary = sum.items;
-    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, c->branch, head, err)) ||
-        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
-        goto done;
-    kiln_lake_ref ref = {c->branch, KILN_LAKE_BRANCH, c->snapshot_id, -1, -1, -1};
-    const kiln_lake_ref *old = kiln_lake_meta_ref(base, c->branch);
-    if (old) {
-        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
-        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
-        ref.max_ref_age_ms = old->max_ref_age_ms;
-    }
-    if ((rc = kiln_lake_txn_set_ref(txn, &ref, err)))
+    if ((rc = add_snapshot_on(txn, base, c->branch, head, &snap, &sum, err)))
         goto done;
     c->res->snapshot_id = c->snapshot_id;
 done:
