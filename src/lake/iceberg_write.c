@@ -1223,24 +1223,39 @@ static int merge_manifests(merge_env *env, manifest_vec *rows, kiln_err *err)
     return rc;
 }
 
-/* Add snap (summary: sum plus engine name and version; timestamp now) and
+/* Add a snapshot (summary: sum plus engine name and version; timestamp now) and
  * point branch at it, requiring the branch to be at expect_head (-1: not
  * to exist); an existing branch keeps its retention settings. */
+typedef struct snap_spec {
+    int64_t snapshot_id, parent_id, seq;
+    const char *manifest_list;
+    int32_t schema_id;
+    const char *operation;
+} snap_spec;
+
 static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *branch, int64_t expect_head,
-                           kiln_lake_snapshot *snap, kv_vec *sum, kiln_err *err)
+                           const snap_spec *sp, kv_vec *sum, kiln_err *err)
 {
     kiln_lake_kv eng[] = {{"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
     int rc;
     for (size_t i = 0; i < 2; i++)
         if ((rc = kiln_vec_push(sum, eng[i], err)))
             return rc;
-    snap->timestamp_ms = kiln_now_micros() / 1000;
-    snap->nsummary = sum->len;
-    snap->summary = sum->items;
+    kiln_lake_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    snap.snapshot_id = sp->snapshot_id;
+    snap.parent_id = sp->parent_id;
+    snap.sequence_number = sp->seq;
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = sp->manifest_list;
+    snap.schema_id = sp->schema_id;
+    snap.operation = sp->operation;
+    snap.nsummary = sum->len;
+    snap.summary = sum->items;
     if ((rc = kiln_lake_txn_require_ref_snapshot(txn, branch, expect_head, err)) ||
-        (rc = kiln_lake_txn_add_snapshot(txn, snap, err)))
+        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
         return rc;
-    kiln_lake_ref ref = {branch, KILN_LAKE_BRANCH, snap->snapshot_id, -1, -1, -1};
+    kiln_lake_ref ref = {branch, KILN_LAKE_BRANCH, sp->snapshot_id, -1, -1, -1};
     const kiln_lake_ref *old = kiln_lake_meta_ref(base, branch);
     if (old) { /* keep its retention; a new branch gets the defaults */
         ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
@@ -1475,15 +1490,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         (rc = summary_add(&sum, a, "total-position-deletes", ppos, err)) ||
         (rc = summary_add(&sum, a, "total-equality-deletes", peq, err)))
         goto done;
-    kiln_lake_snapshot snap;
-    memset(&snap, 0, sizeof snap);
-    snap.snapshot_id = w->snapshot_id;
-    snap.parent_id = parent;
-    snap.sequence_number = seq;
-    snap.manifest_list = mluri;
-    snap.schema_id = w->schema_id;
-    snap.operation = op;
-    rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &snap, &sum, err);
+    snap_spec sp = {w->snapshot_id, parent, seq, mluri, w->schema_id, op};
+    rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &sp, &sum, err);
 done:
     kiln_free(mlpath);
     kiln_free(mluri);
@@ -1724,15 +1732,8 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         if (has && (rc = summary_add(&sum, a, totals[i], v, err)))
             goto done;
     }
-    kiln_lake_snapshot snap;
-    memset(&snap, 0, sizeof snap);
-    snap.snapshot_id = c->snapshot_id;
-    snap.parent_id = head;
-    snap.sequence_number = seq;
-    snap.manifest_list = mluri;
-    snap.schema_id = ls->schema_id;
-    snap.operation = "replace";
-    if ((rc = add_snapshot_on(txn, base, c->branch, head, &snap, &sum, err)))
+    snap_spec sp = {c->snapshot_id, head, seq, mluri, ls->schema_id, "replace"};
+    if ((rc = add_snapshot_on(txn, base, c->branch, head, &sp, &sum, err)))
         goto done;
     c->res->snapshot_id = c->snapshot_id;
 done:
