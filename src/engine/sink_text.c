@@ -26,6 +26,9 @@ typedef struct text_sink {
     uint64_t written, synced;
     int64_t last_ts;
     char last_ts_str[32];
+    size_t last_ts_len;
+    uint8_t *quote;      /* CSV: per string column, per row of the batch: 1 = needs quotes */
+    size_t quote_alloc;
 } text_sink;
 
 static int flush_out(text_sink *s, kiln_err *err)
@@ -81,8 +84,45 @@ static const char *ts_str(text_sink *s, int64_t micros)
     if (micros != s->last_ts || !s->last_ts_str[0]) {
         kiln_ts_format(micros, s->last_ts_str);
         s->last_ts = micros;
+        s->last_ts_len = strlen(s->last_ts_str);
     }
     return s->last_ts_str;
+}
+
+/* Copy n bytes with no libc call for the short values most fields are
+ * (overlapping fixed-size moves; o has room, p is read only in [p, p+n)). */
+static inline char *put_bytes(char *o, const char *p, size_t n)
+{
+    if (n <= 16) {
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, p, 8);
+            memcpy(&b, p + n - 8, 8);
+            memcpy(o, &a, 8);
+            memcpy(o + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            memcpy(o, &a, 4);
+            memcpy(o + n - 4, &b, 4);
+        } else if (n) {
+            o[0] = p[0];
+            o[n / 2] = p[n / 2];
+            o[n - 1] = p[n - 1];
+        }
+    } else if (n <= 48) {
+        char a[16], b[16], c[16];
+        memcpy(a, p, 16);
+        memcpy(b, p + (n > 32 ? 16 : n - 16), 16);
+        memcpy(c, p + n - 16, 16);
+        memcpy(o, a, 16);
+        memcpy(o + (n > 32 ? 16 : n - 16), b, 16);
+        memcpy(o + n - 16, c, 16);
+    } else {
+        memcpy(o, p, n);
+    }
+    return o + n;
 }
 
 /* Fixed-width value of column c, row r, as text (no quoting needed). */
@@ -124,39 +164,65 @@ static int put_scalar(text_sink *s, const kiln_col *col, size_t r, kiln_err *err
     return 0;
 }
 
-/* Does a CSV field need quoting (',', '"', CR, LF)? 16 bytes at a time. */
-static int csv_needs_quotes(const char *p, size_t n)
+/* Mark the rows of string column col whose value holds ',', '"', CR or LF
+ * (q[r] = 1): one SIMD pass over the column's bytes instead of a check per
+ * value (such bytes are rare: a hit jumps to the next value). */
+static void csv_mark_quotes(const kiln_col *col, size_t nrows, uint8_t *q)
 {
-    size_t i = 0;
+    memset(q, 0, nrows);
+    const char *d = col->data.data;
+    const uint32_t *off = col->offsets;
+    size_t n = off[nrows], i = 0, r = 0;
+    while (i < n) {
+        size_t hit = n;
 #ifdef __SSE2__
-    const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'),
-                  cr = _mm_set1_epi8('\r');
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
-        if (_mm_movemask_epi8(m))
-            return 1;
-    }
-    if (i < n && n >= 16) { /* the tail: one more load, overlapping bytes already checked */
-        __m128i v = _mm_loadu_si128((const __m128i *)(p + n - 16));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
-        return _mm_movemask_epi8(m) != 0;
-    }
+        const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"'), lf = _mm_set1_epi8('\n'),
+                      cr = _mm_set1_epi8('\r');
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(d + i));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)));
+            unsigned mm = (unsigned)_mm_movemask_epi8(m);
+            if (mm) {
+                hit = i + (size_t)__builtin_ctz(mm);
+                break;
+            }
+        }
 #endif
-    for (; i < n; i++) {
-        char c = p[i];
-        if (c == ',' || c == '"' || c == '\n' || c == '\r')
-            return 1;
+        if (hit == n) {
+            for (; i < n; i++) {
+                char c = d[i];
+                if (c == ',' || c == '"' || c == '\n' || c == '\r') {
+                    hit = i;
+                    break;
+                }
+            }
+        }
+        if (hit >= n)
+            break;
+        /* the row holding byte hit: the last r with off[r] <= hit (values
+         * are contiguous, so off[r] <= hit < off[r + 1]); hits only grow */
+        size_t lo = r, hi = nrows - 1;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo + 1) / 2;
+            if (off[mid] <= hit)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        while (off[lo + 1] <= hit) /* skip empty values sharing the offset */
+            lo++;
+        r = lo;
+        q[r] = 1;
+        i = off[r + 1];
     }
-    return 0;
 }
 
 /* One CSV row: reserve a bound once, then write through a raw pointer
  * (the hot path of the CSV sink; no per-value calls into kiln_buf). */
 static int csv_row(text_sink *s, const kiln_batch *b, size_t r, kiln_err *err)
 {
+    size_t nrows = b->nrows;
     int ncols = s->schema->ncols;
     size_t bound = 1;
     for (int c = 0; c < ncols; c++) {
@@ -176,9 +242,8 @@ static int csv_row(text_sink *s, const kiln_batch *b, size_t r, kiln_err *err)
         if (col->offsets) {
             size_t n = col->offsets[r + 1] - col->offsets[r];
             const char *p = col->data.data + col->offsets[r];
-            if (n && !csv_needs_quotes(p, n)) {
-                memcpy(o, p, n);
-                o += n;
+            if (n && !s->quote[(size_t)c * nrows + r]) {
+                o = put_bytes(o, p, n);
             } else {
                 *o++ = '"';
                 const char *e = p + n;
@@ -204,6 +269,11 @@ static int csv_row(text_sink *s, const kiln_batch *b, size_t r, kiln_err *err)
             memcpy(o, col->v.b[r] ? "true" : "false", col->v.b[r] ? 4 : 5);
             o += col->v.b[r] ? 4 : 5;
             break;
+        case KILN_T_TIMESTAMPTZ:
+        case KILN_T_TIMESTAMP:
+            ts_str(s, col->v.i64[r]);
+            o = put_bytes(o, s->last_ts_str, s->last_ts_len);
+            break;
         default:
             s->out.len = (size_t)(o - s->out.data);
             if ((rc = put_scalar(s, col, r, err)))
@@ -223,6 +293,17 @@ static int text_write(kiln_sink *base, const kiln_batch *b, kiln_err *err)
     const kiln_schema *sc = s->schema;
     int rc = 0;
     if (!s->json) {
+        size_t need = (size_t)sc->ncols * b->nrows;
+        if (need > s->quote_alloc) {
+            uint8_t *nq = kiln_realloc(s->quote, need);
+            if (!nq)
+                return kiln_err_set(err, KILN_ENOMEM, "out of memory formatting CSV");
+            s->quote = nq;
+            s->quote_alloc = need;
+        }
+        for (int c = 0; c < sc->ncols; c++)
+            if (b->cols[c].offsets && b->nrows)
+                csv_mark_quotes(&b->cols[c], b->nrows, s->quote + (size_t)c * b->nrows);
         for (size_t r = 0; r < b->nrows; r++) {
             if ((rc = csv_row(s, b, r, err)))
                 return rc;
@@ -305,6 +386,7 @@ static void text_free(kiln_sink *base)
         unlink(s->tmp);
     }
     kiln_buf_free(&s->out);
+    kiln_free(s->quote);
     kiln_free(s->path);
     kiln_free(s->tmp);
     kiln_free(s);
