@@ -963,9 +963,11 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
                 skipping = 1;
             }
         }
+        /* inflate 512 KB at a time: the scanner then reads it while it is
+         * still in L2 (4 MB pieces went to L3; 2 threads: -2 % CPU) */
         size_t want = w->win_alloc - len;
-        if (want > GH_READ_CHUNK * 4)
-            want = GH_READ_CHUNK * 4;
+        if (want > GH_READ_CHUNK / 2)
+            want = GH_READ_CHUNK / 2;
         size_t got = 0;
         rc = kiln_gz_reader_read(gz, w->win + len, want, &got, err);
         uint64_t gz_now = kiln_gz_reader_in_offset(gz);
