@@ -4,6 +4,10 @@
  * (same library and input path as kiln's reader: the file mmap'ed, or read
  * in 256 KB chunks if mapping fails; 4 MB output chunks),
  * files spread over T threads, output discarded. Prints total bytes.
+ * Same decompression work as kiln's reader: crc_flag = ISAL_GZIP, so ISA-L
+ * parses each member header, computes the CRC32 of the output and checks
+ * the CRC32/ISIZE trailer (a flipped trailer bit fails with error -6 here
+ * and "CRC32/length check failed" in kiln); multi-member files continue.
  *   gunzip_isal THREADS FILE...    (GUNZIP_READ=1: read() only, no mmap)
  * Built by the bench script: cc -O2 gunzip_isal.c -lisal -pthread
  */
