@@ -155,8 +155,8 @@ int kiln_batch_put_null(kiln_batch *b, int c, kiln_err *err)
         col->v.member[col->len++] = v;                                       \
         return 0;                                                            \
     }
-PUT(kiln_batch_put_i32, int32_t, i32)
-PUT(kiln_batch_put_i64, int64_t, i64)
+PUT(kiln_batch__put_i32, int32_t, i32)
+PUT(kiln_batch__put_i64, int64_t, i64)
 PUT(kiln_batch_put_f32, float, f32)
 PUT(kiln_batch_put_f64, double, f64)
 
@@ -170,7 +170,7 @@ int kiln_batch_put_bool(kiln_batch *b, int c, int v, kiln_err *err)
     return 0;
 }
 
-int kiln_batch_put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err *err)
+int kiln_batch__put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err *err)
 {
     int rc = slot(b, c, err);
     if (rc)
