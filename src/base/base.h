@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define KILN_VERSION "0.1.0"
 
@@ -103,6 +104,44 @@ int kiln_buf_putc(kiln_buf *b, char c, kiln_err *err);
 int kiln_buf_printf(kiln_buf *b, kiln_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kiln_buf_reset(kiln_buf *b); /* len = 0, keeps memory */
+
+/* Copy n bytes, without a libc call for the short values most fields are
+ * (overlapping fixed-size moves that stay inside [s, s+n) and [d, d+n));
+ * memcpy past 48 bytes. For per-value copies in hot loops. */
+static inline void kiln_copy_short(void *d, const void *s, size_t n)
+{
+    char *o = d;
+    const char *p = s;
+    if (n <= 16) {
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, p, 8);
+            memcpy(&b, p + n - 8, 8);
+            memcpy(o, &a, 8);
+            memcpy(o + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            memcpy(o, &a, 4);
+            memcpy(o + n - 4, &b, 4);
+        } else if (n) {
+            o[0] = p[0];
+            o[n / 2] = p[n / 2];
+            o[n - 1] = p[n - 1];
+        }
+    } else if (n <= 48) {
+        char a[16], b[16], c[16];
+        memcpy(a, p, 16);
+        memcpy(b, p + (n > 32 ? 16 : n - 16), 16);
+        memcpy(c, p + n - 16, 16);
+        memcpy(o, a, 16);
+        memcpy(o + (n > 32 ? 16 : n - 16), b, 16);
+        memcpy(o + n - 16, c, 16);
+    } else {
+        memcpy(o, p, n);
+    }
+}
 void kiln_buf_free(kiln_buf *b);  /* releases data; b may be reused after init */
 /* Take ownership of data (caller frees with kiln_free); b is left empty. */
 char *kiln_buf_detach(kiln_buf *b, size_t *len_out);

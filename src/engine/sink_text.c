@@ -91,39 +91,10 @@ static const char *ts_str(text_sink *s, int64_t micros)
     return s->last_ts_str;
 }
 
-/* Copy n bytes with no libc call for the short values most fields are
- * (overlapping fixed-size moves; o has room, p is read only in [p, p+n)). */
+/* Copy n bytes (kiln_copy_short: no libc call for short values); o has room. */
 static inline char *put_bytes(char *o, const char *p, size_t n)
 {
-    if (n <= 16) {
-        if (n >= 8) {
-            uint64_t a, b;
-            memcpy(&a, p, 8);
-            memcpy(&b, p + n - 8, 8);
-            memcpy(o, &a, 8);
-            memcpy(o + n - 8, &b, 8);
-        } else if (n >= 4) {
-            uint32_t a, b;
-            memcpy(&a, p, 4);
-            memcpy(&b, p + n - 4, 4);
-            memcpy(o, &a, 4);
-            memcpy(o + n - 4, &b, 4);
-        } else if (n) {
-            o[0] = p[0];
-            o[n / 2] = p[n / 2];
-            o[n - 1] = p[n - 1];
-        }
-    } else if (n <= 48) {
-        char a[16], b[16], c[16];
-        memcpy(a, p, 16);
-        memcpy(b, p + (n > 32 ? 16 : n - 16), 16);
-        memcpy(c, p + n - 16, 16);
-        memcpy(o, a, 16);
-        memcpy(o + (n > 32 ? 16 : n - 16), b, 16);
-        memcpy(o + n - 16, c, 16);
-    } else {
-        memcpy(o, p, n);
-    }
+    kiln_copy_short(o, p, n);
     return o + n;
 }
 

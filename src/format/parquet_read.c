@@ -1630,41 +1630,6 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
 }
 
 /* Copy n rows of column c into batch column bc starting at batch row at. */
-/* Copy n bytes for the short strings typical of columns (ids, shas,
- * names): overlapping 16/8/4-byte moves that stay inside [s, s+n) and
- * [d, d+n), instead of a libc call per value. */
-static inline void copy_str(uint8_t *d, const uint8_t *s, size_t n)
-{
-    if (n >= 16) {
-        if (n > 64) {
-            memcpy(d, s, n);
-            return;
-        }
-        uint8_t t[16];
-        for (size_t i = 0; i + 16 < n; i += 16) {
-            memcpy(t, s + i, 16);
-            memcpy(d + i, t, 16);
-        }
-        memcpy(t, s + n - 16, 16);
-        memcpy(d + n - 16, t, 16);
-    } else if (n >= 8) {
-        uint64_t a, z;
-        memcpy(&a, s, 8);
-        memcpy(&z, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &z, 8);
-    } else if (n >= 4) {
-        uint32_t a, z;
-        memcpy(&a, s, 4);
-        memcpy(&z, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &z, 4);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            d[i] = s[i];
-    }
-}
-
 static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t n, kiln_err *err)
 {
     kiln_col *bc = &b->cols[bcol];
@@ -1718,7 +1683,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
             }
             if (is_bytes) {
                 const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos++;
-                copy_str((uint8_t *)bc->data.data + bc->data.len, v->ptr, v->len); /* reserved above */
+                kiln_copy_short(bc->data.data + bc->data.len, v->ptr, v->len); /* reserved above */
                 bc->data.len += v->len;
                 bc->offsets[row + 1] = (uint32_t)bc->data.len;
             } else {

@@ -278,3 +278,20 @@ TEST(base, path_components)
     CHECK(!kiln_path_component_ok("", 0));
     CHECK(!kiln_path_component_ok("a\0b", 3));
 }
+
+/* kiln_copy_short equals memcpy for every length, and touches nothing
+ * outside [d, d+n). */
+TEST(base, copy_short_every_length)
+{
+    char src[160], dst[160], want[160];
+    for (int i = 0; i < 160; i++)
+        src[i] = (char)(i * 7 + 1);
+    for (size_t off = 0; off < 3; off++)
+        for (size_t n = 0; n <= 100; n++) {
+            memset(dst, 0x5a, sizeof dst);
+            memset(want, 0x5a, sizeof want);
+            memcpy(want + 20 + off, src + off, n);
+            kiln_copy_short(dst + 20 + off, src + off, n);
+            CHECK_MSG(memcmp(dst, want, sizeof dst) == 0, "length %zu, offset %zu", n, off);
+        }
+}
