@@ -53,6 +53,11 @@ int kiln_err_set_at(kiln_err *err, int code, uint64_t offset, const char *fmt, .
 int kiln_err_prefix(kiln_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void kiln_err_clear(kiln_err *err);
+/* The one out-of-memory idiom: sets err to KILN_ENOMEM naming the function
+ * that failed to allocate, and evaluates to KILN_ENOMEM. Checks chain as
+ * `if ((rc = f(...))) goto done;` and allocation failures as
+ * `if (!p) { rc = KILN_OOM(err); goto done; }`. */
+#define KILN_OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory (in %s)", __func__)
 /* Static name of a code, e.g. "EFORMAT". */
 const char *kiln_err_name(int code);
 
@@ -145,6 +150,80 @@ static inline void kiln_copy_short(void *d, const void *s, size_t n)
 void kiln_buf_free(kiln_buf *b);  /* releases data; b may be reused after init */
 /* Take ownership of data (caller frees with kiln_free); b is left empty. */
 char *kiln_buf_detach(kiln_buf *b, size_t *len_out);
+
+/* ------------------------------------------------------------ text: UTF-8 and JSON strings
+ * The one JSON string writer (src/base/text.c): the logger, the lake's
+ * metadata and manifests, the CLI's --json output and the sinks all use it.
+ * Lives in base because the logger (base) needs it. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* Length of the valid UTF-8 sequence (2..4 bytes) starting at p[0] >= 0x80,
+ * or 0 when it is not one (overlong, surrogate, truncated, > U+10FFFF). */
+static inline size_t kiln_utf8_valid_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t left = (size_t)(end - p);
+    if (c >= 0xC2 && c <= 0xDF) {
+        if (left >= 2 && (p[1] & 0xC0) == 0x80)
+            return 2;
+        return 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no encoded surrogates */
+        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
+    }
+    return 0;
+}
+
+/* The first byte at or after p that a JSON string writer must look at:
+ * '"', '\\', a control character or a non-ASCII byte (end when none). */
+static inline const char *kiln_json_find_special(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed compare: bytes >= 0x80 are negative, so < 0x20 catches both */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
+        unsigned mm = (unsigned)_mm_movemask_epi8(m);
+        if (mm)
+            return p + __builtin_ctz(mm);
+        p += 16;
+    }
+#endif
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
+            return p;
+        p++;
+    }
+    return p;
+}
+
+/* Validate UTF-8 of [p, p+n) and append it to out with bad bytes replaced
+ * by U+FFFD; returns replacements or a negative code (cap). */
+int kiln_utf8_append_valid(kiln_buf *out, const char *p, size_t n, uint64_t *nrepl, kiln_err *err);
+/* Append p[0..n) as a JSON string literal (with quotes): escapes '"', '\\'
+ * and control characters; invalid UTF-8 becomes U+FFFD. */
+int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err);
 
 /* ---------------------------------------------------------------- vectors */
 

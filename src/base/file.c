@@ -64,7 +64,7 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_er
     int rc = 0;
     char *tmp = kiln_sprintf("%s.tmp.%d", path, (int)getpid());
     if (!tmp)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = kiln_err_set(err, KILN_EIO, "%s: %s", tmp, strerror(errno));
@@ -140,7 +140,7 @@ int kiln_rmtree(const char *path, kiln_err *err)
             continue;
         char *child = kiln_sprintf("%s/%s", path, e->d_name);
         if (!child) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             break;
         }
         rc = kiln_rmtree(child, err);

@@ -103,7 +103,7 @@ int kiln_map_put(kiln_map *m, const char *key, size_t keylen, void *value, kiln_
     }
     char *k = kiln_strndup(key, keylen);
     if (!k)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory copying a map key");
+        return KILN_OOM(err);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].key && m->slots[i].key != TOMB)
         i = (i + 1) & mask;

@@ -68,7 +68,7 @@ int kiln_pool_new(kiln_pool **out, int nthreads, kiln_err *err)
         nthreads = kiln_ncpus();
     kiln_pool *p = kiln_calloc(1, sizeof *p);
     if (!p)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory creating a thread pool");
+        return KILN_OOM(err);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->has_work, NULL);
     pthread_cond_init(&p->idle, NULL);
@@ -76,7 +76,7 @@ int kiln_pool_new(kiln_pool **out, int nthreads, kiln_err *err)
     p->args = kiln_calloc((size_t)nthreads, sizeof(worker_arg));
     if (!p->threads || !p->args) {
         kiln_pool_free(p);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory creating a thread pool");
+        return KILN_OOM(err);
     }
     for (int i = 0; i < nthreads; i++) {
         p->args[i] = (worker_arg){p, i};
@@ -94,7 +94,7 @@ int kiln_pool_submit(kiln_pool *p, kiln_task_fn fn, void *arg, kiln_err *err)
 {
     task *t = kiln_malloc(sizeof *t);
     if (!t)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory queueing a task");
+        return KILN_OOM(err);
     *t = (task){NULL, fn, arg};
     pthread_mutex_lock(&p->lock);
     if (p->tail)

@@ -6,6 +6,7 @@
  * Exit codes (pinned; documented in docs/cli/exit-codes.md):
  *   0 success, 1 the work failed (bad data, failed partition, failed test),
  *   2 usage error, 3 configuration error, 4 not found, 5 conflict,
+ *   6 partial success (some partitions/nodes failed, the others succeeded),
  *   70 internal error.
  */
 #ifndef KILN_CLI_H
@@ -20,6 +21,7 @@ enum {
     KILN_EXIT_CONFIG = 3,
     KILN_EXIT_NOTFOUND = 4,
     KILN_EXIT_CONFLICT = 5,
+    KILN_EXIT_PARTIAL = 6,
     KILN_EXIT_INTERNAL = 70
 };
 

@@ -4,7 +4,7 @@
  * metadata, and the records as NDJSON.
  */
 #include "cli.h"
-#include "format/avro.h"
+#include "format/avro/avro.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +66,7 @@ static int do_rewrite(kiln_avro_reader *r, const char *out_path, const char *cod
         goto done;
     size_t nm = kiln_avro_reader_meta_count(r);
     if (!(meta = kiln_calloc(nm + 1, sizeof *meta)) || !(arena = kiln_arena_new(65536))) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < nm; i++) {

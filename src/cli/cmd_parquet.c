@@ -4,7 +4,7 @@
  * benchmarks, and rewrite them with kiln's writer.
  */
 #include "cli.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -263,7 +263,7 @@ static int setup_reader(kiln_parquet_reader *r, const opts *o, kiln_parquet_pred
             int n = s->ncols + 1;
             int *idx = kiln_malloc(sizeof(int) * (size_t)n);
             if (!idx)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             for (int i = 0; i < s->ncols; i++)
                 idx[i] = kiln_parquet_reader_find(r, s->cols[i].name);
             idx[n - 1] = pred->col;
@@ -435,7 +435,7 @@ static int do_scan(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     kiln_pool *pool = NULL;
     int rc = 0;
     if (!parts || !claimed) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     /* worker 0 uses the caller's reader; the others open their own */
@@ -624,7 +624,7 @@ static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     int nkv = kiln_parquet_reader_nkv(r);
     kiln_parquet_kv *kv = kiln_calloc((size_t)(nkv ? nkv : 1), sizeof *kv);
     if (!kv)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (int i = 0; i < nkv; i++)
         kv[i].key = kiln_parquet_reader_kv(r, i, &kv[i].value);
     wo.kv = kv;
@@ -634,7 +634,7 @@ static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     kiln_column_def *defs = kiln_calloc((size_t)fs->ncols, sizeof *defs);
     kiln_sink *sink = NULL;
     if (!defs) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < fs->ncols; i++) {

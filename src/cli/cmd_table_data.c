@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "table_cli.h"
 
 /* ------------------------------------------------------------ flag parsing */

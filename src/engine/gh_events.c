@@ -33,9 +33,9 @@
  */
 #include "engine/gh_events.h"
 #include "engine/engine.h"
-#include "format/gzip_read.h"
-#include "format/json_scan.h"
-#include "format/parquet.h"
+#include "format/gzip/gzip_read.h"
+#include "format/json/json_scan.h"
+#include "format/parquet/parquet.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -889,7 +889,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
 {
     scan_ctx *c = kiln_calloc(1, sizeof *c);
     if (!c)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int rc = 0;
     kiln_gz_reader *gz = NULL;
     char *pdir = NULL, *cdir = NULL, *ppath = NULL, *cpath = NULL;
@@ -910,13 +910,13 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
     pdir = table_dir(j, "pushes", ".staging-", t->day);
     cdir = table_dir(j, "commits", ".staging-", t->day);
     if (!c->qpath || !c->qtmp || !pdir || !cdir) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     ppath = kiln_sprintf("%s/part-%02d%s", pdir, t->hour, j->o->format->ext);
     cpath = kiln_sprintf("%s/part-%02d%s", cdir, t->hour, j->o->format->ext);
     if (!ppath || !cpath) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
@@ -1074,7 +1074,7 @@ static int swap_in(const job *j, const char *table, int64_t day, kiln_err *err)
     char *final = table_dir(j, table, "", day);
     int rc = 0;
     if (!staged || !final) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     struct stat sb;
@@ -1221,7 +1221,7 @@ static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
         size_t kl = (size_t)(eq - p);
         char *v = kiln_strndup(eq + 1, n - kl - 1);
         if (!v)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         int rc;
         if (kl == 5 && memcmp(p, "actor", 5) == 0)
             rc = kiln_vec_push(&f->actor, v, err);
@@ -1315,7 +1315,7 @@ static int worker_init(worker *w, size_t batch_rows, kiln_err *err)
     w->win_alloc = GH_WINDOW_INIT;
     w->win = kiln_malloc(w->win_alloc);
     if (!w->win)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     kiln_buf_init(&w->scratch, GH_SCRATCH_CAP);
     kiln_buf_init(&w->qbuf, (size_t)1 << 20);
     if ((rc = kiln_batch_new(&w->pb, &push_schema, batch_rows, 0, err)) ||
@@ -1365,7 +1365,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
     }
     j.qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
     if (!j.qdir) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = plan_days(o, &days, &ndays, err)))
@@ -1389,7 +1389,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
             snprintf(name, sizeof name, "%s-%d.json.gz", ds, h);
             char *path = kiln_sprintf("%s/%s", o->in_dir, name);
             if (!path) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             struct stat fs;
@@ -1398,7 +1398,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
                 char *m = kiln_strdup(name);
                 if (!m || kiln_vec_push(&missing, m, err)) {
                     kiln_free(m);
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    rc = KILN_OOM(err);
                     goto done;
                 }
                 d->counts.missing++;
@@ -1434,7 +1434,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
         for (int i = 0; i < 2; i++) {
             char *s = table_dir(&j, tables[i], ".staging-", d->day);
             if (!s) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             rc = kiln_mkdirs(s, err);
@@ -1449,7 +1449,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
     j.nworkers = nthreads;
     j.workers = kiln_calloc((size_t)nthreads, sizeof(worker));
     if (!j.workers) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < nthreads; i++)
@@ -1490,7 +1490,7 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
     /* report */
     report->parts = kiln_calloc(ndays ? ndays : 1, sizeof(kiln_gh_partition));
     if (!report->parts) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     report->nparts = ndays;

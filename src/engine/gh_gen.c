@@ -1429,7 +1429,7 @@ static int gz_open(gzout *g, const char *path, kiln_err *err)
     g->lvl = kiln_malloc(ISAL_DEF_LVL1_DEFAULT);
     g->obuf = kiln_malloc(GZ_OBUF);
     if (!g->lvl || !g->obuf)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory for the gzip writer");
+        return KILN_OOM(err);
     isal_deflate_init(&g->zs);
     g->zs.level = 1;
     g->zs.level_buf = g->lvl;
@@ -1704,7 +1704,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
         int T = c->T;
         int *perm = kiln_malloc(sizeof(int) * (size_t)T);
         if (!perm)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         for (int i = 0; i < T; i++)
             perm[i] = i;
         rng r = {hash3(o->seed, 0x9a1c5ULL, 1)};
@@ -1732,7 +1732,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     }
     c->res = kiln_calloc((size_t)c->T, sizeof *c->res);
     if (!c->res)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     return kiln_mkdirs(o->out_dir, err);
 }
 static void ctx_free(gen_ctx *c)
@@ -1749,7 +1749,7 @@ static int run_hours(gen_ctx *c, kiln_task_fn fn, kiln_err *err)
     kiln_pool *pool = NULL;
     hour_task *tasks = kiln_calloc((size_t)c->T, sizeof *tasks);
     if (!tasks)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int nt = c->o.threads > 0 ? c->o.threads : kiln_ncpus();
     if (nt > c->T)
         nt = c->T;
@@ -2239,7 +2239,7 @@ int kiln_gen_github_api(const kiln_gen_opts *opts, kiln_gen_report *out, kiln_er
     c.repo_seen = kiln_calloc(c.n_repos, sizeof(int64_t));
     c.repo_push = kiln_calloc(c.n_repos, sizeof(int64_t));
     if (!c.repo_seen || !c.repo_push) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = run_hours(&c, api_hour, err)))

@@ -42,7 +42,7 @@
  * writer of that table reaches that lake fault point.
  */
 #include "engine/gh_events.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 #include <dirent.h>

@@ -4,7 +4,7 @@
  * commit fsyncs the temp file and renames it into place.
  */
 #include "engine/engine.h"
-#include "format/json_scan.h"
+#include "format/json/json_scan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -270,7 +270,7 @@ static int text_write(kiln_sink *base, const kiln_batch *b, kiln_err *err)
         if (need > s->quote_alloc) {
             uint8_t *nq = kiln_realloc(s->quote, need);
             if (!nq)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory formatting CSV");
+                return KILN_OOM(err);
             s->quote = nq;
             s->quote_alloc = need;
         }

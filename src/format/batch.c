@@ -50,7 +50,7 @@ int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity,
         return kiln_err_set(err, KILN_EINVAL, "batch capacity %zu out of range (1..16M)", capacity);
     kiln_batch *b = kiln_calloc(1, sizeof *b);
     if (!b)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory allocating a batch");
+        return KILN_OOM(err);
     b->schema = schema;
     b->capacity = capacity;
     b->cols = kiln_calloc((size_t)(schema->ncols ? schema->ncols : 1), sizeof(kiln_col));
@@ -134,7 +134,7 @@ int kiln_batch_put_null(kiln_batch *b, int c, kiln_err *err)
     if (!col->nulls) {
         col->nulls = kiln_calloc(b->capacity, 1);
         if (!col->nulls)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory allocating a null map");
+            return KILN_OOM(err);
     }
     col->nulls[col->len] = 1;
     size_t w = width(col->type);

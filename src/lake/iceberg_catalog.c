@@ -57,7 +57,7 @@ int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err)
         return kiln_err_set(err, KILN_EINVAL, "%s: not a local path (kiln reads file:// tables here)", uri);
     }
     *out = kiln_strdup(p);
-    return *out ? 0 : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    return *out ? 0 : KILN_OOM(err);
 }
 
 char *kiln_lake_path_to_uri(const char *path)
@@ -142,7 +142,7 @@ int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_
     }
     c = kiln_calloc(1, sizeof(*c));
     if (!c || !(c->warehouse = kiln_strdup(real))) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     c->kind = kind;
@@ -207,7 +207,7 @@ int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *e
         return rc;
     char *dir = kiln_sprintf("%s/%s", c->warehouse, ns);
     if (!dir)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     rc = kiln_mkdirs(dir, err);
     kiln_free(dir);
     if (rc != 0 || c->kind != KILN_LAKE_CATALOG_SQLITE)
@@ -287,7 +287,7 @@ static int list_dirs(const char *dir, name_vec *out, kiln_err *err)
         char *name = kiln_strdup(e->d_name);
         if (!name || kiln_vec_push(out, name, err) != 0) {
             kiln_free(name);
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             break;
         }
     }
@@ -415,7 +415,7 @@ static int write_hint(const char *dir, int version, kiln_err *err)
     char *hint = kiln_sprintf("%s/metadata/version-hint.text", dir);
     char num[16];
     int n = snprintf(num, sizeof(num), "%d", version);
-    int rc = hint ? kiln_file_write_atomic(hint, num, (size_t)n, err) : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = hint ? kiln_file_write_atomic(hint, num, (size_t)n, err) : KILN_OOM(err);
     kiln_free(hint);
     return rc;
 }
@@ -472,7 +472,7 @@ static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char *
     if (s == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (!(*loc_out = kiln_strdup(v ? v : "")))
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
     } else if (s == SQLITE_DONE) {
         rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s.%s in catalog %s/catalog.db (see 'kiln table list')", ns,
                           tbl, c->warehouse);
@@ -535,7 +535,7 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
     for (;;) {
         char *next = meta_path(t->dir, t->version + 1);
         if (!next)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         if (!file_exists(next)) {
             kiln_free(next);
             if (t->version > start_version) {
@@ -565,7 +565,7 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
         kiln_free(next);
         if (!loc) {
             kiln_lake_meta_free(m);
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         }
         if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
             rc = row_swap(t->cat, t->ns, t->tbl, t->metadata_location, loc, err);
@@ -625,7 +625,7 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
         loc = p ? kiln_lake_path_to_uri(p) : NULL;
         kiln_free(p);
         if (!loc) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
     }
@@ -669,7 +669,7 @@ static int table_new(kiln_lake_table **out, kiln_lake_catalog *c, const char *na
     *out = NULL;
     kiln_lake_table *t = kiln_calloc(1, sizeof(*t));
     if (!t)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int rc = kiln_lake_name_split(name, t->ns, t->tbl, err);
     if (rc != 0) {
         kiln_free(t);
@@ -680,7 +680,7 @@ static int table_new(kiln_lake_table **out, kiln_lake_catalog *c, const char *na
     t->dir = kiln_sprintf("%s/%s/%s", c->warehouse, t->ns, t->tbl);
     if (!t->name || !t->dir) {
         kiln_lake_table_free(t);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     *out = t;
     return 0;
@@ -806,7 +806,7 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
     char *loc = final ? kiln_lake_path_to_uri(final) : NULL;
     int rc;
     if (!mdir || !tmp || !final || !loc) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = kiln_mkdirs(mdir, err)) != 0)
@@ -949,7 +949,7 @@ int kiln_lake__table_register(kiln_lake_catalog *c, const char *name, kiln_lake_
         goto done;
     datadir = kiln_sprintf("%s/data", t->dir);
     if (!datadir) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = kiln_mkdirs(datadir, err)) != 0)
@@ -1031,7 +1031,7 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
         return rc;
     char *dir = kiln_sprintf("%s/%s/%s", c->warehouse, ns, tbl);
     if (!dir)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
         if (purge) {
             /* a renamed table keeps its files where they were: purge the
@@ -1046,7 +1046,7 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
                 }
                 kiln_lake_table_free(t);
                 if (!dir)
-                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    return KILN_OOM(err);
             }
         }
         sqlite3_stmt *st = NULL;

@@ -87,7 +87,7 @@ int kiln_lake_files_list(kiln_lake_table *t, int64_t snapshot_id, int (*fn)(void
     kiln_lake_view v;
     int rc;
     if (!a)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if (snapshot_id < 0)
         snapshot_id = m->current_snapshot_id;
     if ((rc = kiln_lake_view_from_meta(&v, a, m, snapshot_id, NULL, err)) ||
@@ -110,7 +110,7 @@ static int reachable(kiln_map *set, kiln_lake_table *t, kiln_err *err)
     kiln_map *seen = kiln_map_new();
     int rc = 0;
     if (!a || !seen) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < m->nsnapshots; i++)
@@ -181,7 +181,7 @@ static int walk(walk_ctx *wc, const char *dir, int depth, kiln_err *err)
         char *p = kiln_sprintf("%s/%s", dir, de->d_name);
         if (!p || (rc = kiln_vec_push(&names, p, err))) {
             kiln_free(p);
-            rc = rc ? rc : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = rc ? rc : KILN_OOM(err);
             break;
         }
     }
@@ -228,7 +228,7 @@ int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *op
         return rc;
     kiln_map *reach = kiln_map_new();
     if (!reach)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = reachable(reach, t, err)))
         goto done;
     walk_ctx wc;
@@ -242,7 +242,7 @@ int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *op
     wc.root_len = strlen(root);
     char *dd = kiln_sprintf("%s/data", root), *md = kiln_sprintf("%s/metadata", root);
     if (!dd || !md)
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
     if (!rc)
         rc = walk(&wc, dd, 0, err);
     if (!rc)
@@ -263,7 +263,7 @@ static int reach_ids(kiln_map *set, const kiln_lake_meta *m, const int64_t *ids,
     kiln_map *seen = kiln_map_new();
     int rc = 0;
     if (!a || !seen) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < m->nsnapshots; i++) {
@@ -286,7 +286,7 @@ int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const
     kiln_map *gone = kiln_map_new(), *keep = kiln_map_new();
     int rc = 0;
     if (!gone || !keep) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = reach_ids(gone, before, expired_ids, n, 0, err)) || (rc = reach_ids(keep, after, NULL, 0, 1, err)))
@@ -300,7 +300,7 @@ int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const
             continue;
         char *p = kiln_strndup(key, klen);
         if (!p) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         if (!dry_run && unlink(p) != 0 && errno != ENOENT) {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/avro.h"
+#include "format/avro/avro.h"
 #include "lake/lake.h"
 
 int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *err)
@@ -621,7 +621,7 @@ int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_ar
             m.npartitions = (int)np;
             m.partitions = kiln_arena_alloc(a, (np ? np : 1) * sizeof *m.partitions);
             if (!m.partitions) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (size_t i = 0; i < np; i++) {
@@ -640,7 +640,7 @@ int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_ar
     rc = 0;
     *out = kiln_arena_alloc(a, (v.len ? v.len : 1) * sizeof **out);
     if (!*out) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if (v.len)
@@ -779,7 +779,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             d->npart = np;
             d->partition = kiln_arena_alloc(a, (size_t)(np ? np : 1) * sizeof *d->partition);
             if (!d->partition) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (int i = 0; i < np; i++) {
@@ -803,7 +803,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
         static const int map_ids[] = {108, 109, 110, 137, 125, 128};
         for (size_t k = 0; k < sizeof map_ids / sizeof map_ids[0]; k++)
             if (read_long_map(fld(df, map_ids[k]), &d->colstats, &d->ncolstats, a, map_ids[k])) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
         const kiln_avro_value *so = fld(df, 132);
@@ -811,7 +811,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             d->nsplits = (int)so->u.array.n;
             d->split_offsets = kiln_arena_alloc(a, so->u.array.n * sizeof *d->split_offsets);
             if (!d->split_offsets) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (size_t i = 0; i < so->u.array.n; i++)
@@ -822,7 +822,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             d->nequality_ids = (int)eq->u.array.n;
             d->equality_ids = kiln_arena_alloc(a, eq->u.array.n * sizeof *d->equality_ids);
             if (!d->equality_ids) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (size_t i = 0; i < eq->u.array.n; i++)
@@ -840,7 +840,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
     rc = 0;
     *out = kiln_arena_alloc(a, (v.len ? v.len : 1) * sizeof **out);
     if (!*out) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if (v.len)
@@ -964,12 +964,12 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
     psum_acc *acc = NULL;
     int rc;
     if (!va) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     acc = kiln_calloc((size_t)(nf ? nf : 1), sizeof *acc);
     if (!acc) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = kiln_lake_manifest_schema_json(spec, &sj, err)) || (rc = kiln_lake_pspec_fields_json(spec, &pj, err)))
@@ -1010,7 +1010,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         kiln_arena_reset(va);
         kiln_avro_value *rec = kiln_avro_value_new_record(va, schema);
         if (!rec) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         kiln_avro_value_set_int(fld(rec, 0), e->status);
@@ -1026,18 +1026,18 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         }
         kiln_avro_value *dv = fld(rec, 2);
         if ((rc = kiln_avro_value_set_record(dv, va, dfs))) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         kiln_avro_value_set_int(fld(dv, 134), d->content);
         if (kiln_avro_value_set_string(fld(dv, 100), va, d->file_path, strlen(d->file_path)) ||
             kiln_avro_value_set_string(fld(dv, 101), va, "PARQUET", 7)) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         kiln_avro_value *pv = fld(dv, 102);
         if (kiln_avro_value_set_record(pv, va, ps)) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         for (int k = 0; k < nf && k < d->npart; k++) {
@@ -1067,14 +1067,14 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         static const int map_ids[] = {108, 109, 110, 137, 125, 128};
         for (size_t k = 0; k < 6; k++)
             if (put_map(fld(dv, map_ids[k]), va, field_schema(dfs, map_ids[k]), d, map_ids[k])) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
         kiln_avro_value_set_null(fld(dv, 131));
         kiln_avro_value *so = fld(dv, 132);
         if (d->nsplits > 0) {
             if (kiln_avro_value_set_array(so, va, (size_t)d->nsplits)) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (int k = 0; k < d->nsplits; k++)
@@ -1083,7 +1083,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         kiln_avro_value *eq = fld(dv, 135);
         if (d->nequality_ids > 0) {
             if (kiln_avro_value_set_array(eq, va, (size_t)d->nequality_ids)) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (int k = 0; k < d->nequality_ids; k++)
@@ -1125,7 +1125,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
     out->npartitions = nf;
     out->partitions = kiln_arena_alloc(a, (size_t)(nf ? nf : 1) * sizeof *out->partitions);
     if (!out->path || !out->partitions) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int k = 0; k < nf; k++) {
@@ -1143,7 +1143,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
             uint8_t *lo = kiln_arena_alloc(a, (size_t)(ln > 0 ? ln : 1));
             uint8_t *hi = kiln_arena_alloc(a, (size_t)(hn > 0 ? hn : 1));
             if (!lo || !hi || ln < 0 || hn < 0) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             kiln_lake_value_to_bound(t, &acc[k].lo, lo, (size_t)(ln > 0 ? ln : 1));
@@ -1172,7 +1172,7 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     kiln_arena *va = kiln_arena_new(16 * 1024);
     int rc;
     if (!va)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = kiln_avro_schema_parse(&schema, MANIFEST_LIST_SCHEMA, strlen(MANIFEST_LIST_SCHEMA), err)))
         goto done;
     char sid[24], psid[24], seq[24];
@@ -1197,7 +1197,7 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
         kiln_arena_reset(va);
         kiln_avro_value *rec = kiln_avro_value_new_record(va, schema);
         if (!rec || kiln_avro_value_set_string(fld(rec, 500), va, mf->path, strlen(mf->path))) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         kiln_avro_value_set_long(fld(rec, 501), mf->length);
@@ -1215,25 +1215,25 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
         kiln_avro_value *pv = fld(rec, 507);
         if (mf->npartitions >= 0) {
             if (kiln_avro_value_set_array(pv, va, (size_t)mf->npartitions)) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (int k = 0; k < mf->npartitions; k++) {
                 kiln_avro_value *it = &pv->u.array.items[k];
                 const kiln_lake_psummary *s = &mf->partitions[k];
                 if (kiln_avro_value_set_record(it, va, parts_t->items)) {
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    rc = KILN_OOM(err);
                     goto done;
                 }
                 kiln_avro_value_set_bool(fld(it, 509), s->contains_null);
                 if (s->contains_nan >= 0)
                     kiln_avro_value_set_bool(fld(it, 518), s->contains_nan);
                 if (s->lower && kiln_avro_value_set_bytes(fld(it, 510), va, s->lower, s->lower_len)) {
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    rc = KILN_OOM(err);
                     goto done;
                 }
                 if (s->upper && kiln_avro_value_set_bytes(fld(it, 511), va, s->upper, s->upper_len)) {
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    rc = KILN_OOM(err);
                     goto done;
                 }
             }

@@ -33,7 +33,7 @@ int kiln_lake__meta_new(kiln_lake_meta **out, kiln_err *err)
         kiln_free(m);
         kiln_free(p);
         kiln_arena_free(a);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory for table metadata");
+        return KILN_OOM(err);
     }
     p->arena = a;
     m->priv = p;
@@ -80,7 +80,6 @@ void *kiln_lake__grow(kiln_lake_meta *m, const void *items, size_t n, size_t ele
 
 /* ------------------------------------------------------------ JSON helpers */
 
-#define OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory parsing table metadata")
 
 static int get_i64(json_t *o, const char *key, int64_t *out, int required, kiln_err *err)
 {
@@ -121,7 +120,7 @@ static int get_str(kiln_lake_meta *m, json_t *o, const char *key, const char **o
     if (!json_is_string(v))
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: field \"%s\" must be a string", key);
     *out = kiln_arena_strndup(m->priv->arena, json_string_value(v), json_string_length(v));
-    return *out ? 0 : OOM(err);
+    return *out ? 0 : KILN_OOM(err);
 }
 
 /* Gather keys of o not in known[] into compact JSON text (NULL if none). */
@@ -142,7 +141,7 @@ static int collect_extra(kiln_lake_meta *m, json_t *o, const char *const *known,
         if (is_known)
             continue;
         if (!extra && !(extra = json_object()))
-            return OOM(err);
+            return KILN_OOM(err);
         json_object_set(extra, k, v);
     }
     if (!extra)
@@ -150,10 +149,10 @@ static int collect_extra(kiln_lake_meta *m, json_t *o, const char *const *known,
     char *s = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(extra);
     if (!s)
-        return OOM(err);
+        return KILN_OOM(err);
     *out = kiln_lake__strdup(m, s);
     free(s);
-    return *out ? 0 : OOM(err);
+    return *out ? 0 : KILN_OOM(err);
 }
 
 static void merge_extra(json_t *o, const char *extra_json)
@@ -184,7 +183,7 @@ static int kv_from_json(kiln_lake_meta *m, json_t *o, const char *what, const ki
     size_t n = json_object_size(o), i = 0;
     kiln_lake_kv *kv = kiln_lake__alloc(m, n * sizeof(*kv));
     if (!kv)
-        return OOM(err);
+        return KILN_OOM(err);
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v) {
@@ -195,12 +194,12 @@ static int kv_from_json(kiln_lake_meta *m, json_t *o, const char *what, const ki
             /* Some writers put numbers in summaries; keep their text. */
             char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!s)
-                return OOM(err);
+                return KILN_OOM(err);
             kv[i].value = kiln_lake__strdup(m, s);
             free(s);
         }
         if (!kv[i].key || !kv[i].value)
-            return OOM(err);
+            return KILN_OOM(err);
         i++;
     }
     *out = kv;
@@ -318,12 +317,12 @@ int kiln_lake__type_from_json(kiln_lake_meta *m, json_t *j, const kiln_lake_type
         return kiln_err_set(err, KILN_ELIMIT, "table metadata: types nested deeper than %d", KILN_LAKE_MAX_DEPTH);
     kiln_lake_type *t = kiln_lake__alloc(m, sizeof(*t));
     if (!t)
-        return OOM(err);
+        return KILN_OOM(err);
     int rc;
     if (json_is_string(j)) {
         const char *name = kiln_lake__strdup(m, json_string_value(j));
         if (!name)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake_type_parse_primitive(t, name, err)) != 0)
             return rc;
         *out = t;
@@ -343,7 +342,7 @@ int kiln_lake__type_from_json(kiln_lake_meta *m, json_t *j, const kiln_lake_type
         t->nfields = json_array_size(fields);
         kiln_lake_field *fs = kiln_lake__alloc(m, t->nfields * sizeof(*fs));
         if (!fs)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < t->nfields; i++)
             if ((rc = field_from_json(m, json_array_get(fields, i), &fs[i], depth, err)) != 0)
                 return rc;
@@ -450,7 +449,7 @@ int kiln_lake__schema_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_schema *
         size_t n = json_array_size(ids);
         int32_t *v = kiln_lake__alloc(m, n * sizeof(*v));
         if (!v)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_array_get(ids, i);
             if (!json_is_integer(e))
@@ -785,7 +784,7 @@ int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lak
     spec->nfields = json_array_size(fields);
     kiln_lake_part_field *pf = kiln_lake__alloc(m, spec->nfields * sizeof(*pf));
     if (!pf)
-        return OOM(err);
+        return KILN_OOM(err);
     for (size_t i = 0; i < spec->nfields; i++) {
         json_t *f = json_array_get(fields, i);
         const char *xf;
@@ -838,7 +837,7 @@ static int ref_from_json(kiln_lake_meta *m, const char *name, json_t *j, kiln_la
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: ref \"%s\" must be an object", name);
     r->name = kiln_lake__strdup(m, name);
     if (!r->name)
-        return OOM(err);
+        return KILN_OOM(err);
     r->min_snapshots_to_keep = r->max_snapshot_age_ms = r->max_ref_age_ms = -1;
     if ((rc = get_i64(j, "snapshot-id", &r->snapshot_id, 1, err)) != 0)
         return rc;
@@ -881,7 +880,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nschemas = json_array_size(schemas);
         kiln_lake_schema *ss = kiln_lake__alloc(m, m->nschemas * sizeof(*ss));
         if (!ss)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nschemas; i++)
             if ((rc = kiln_lake__schema_from_json(m, json_array_get(schemas, i), &ss[i], err)) != 0)
                 return rc;
@@ -893,7 +892,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     } else if (v1 && json_object_get(root, "schema")) {
         kiln_lake_schema *ss = kiln_lake__alloc(m, sizeof(*ss));
         if (!ss)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake__schema_from_json(m, json_object_get(root, "schema"), ss, err)) != 0)
             return rc;
         m->schemas = ss;
@@ -912,7 +911,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nspecs = json_array_size(specs);
         kiln_lake_spec *sp = kiln_lake__alloc(m, m->nspecs * sizeof(*sp));
         if (!sp)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nspecs; i++) {
             json_t *sj = json_array_get(specs, i);
             if ((rc = get_i32(sj, "spec-id", &sp[i].spec_id, 1, err)) != 0 ||
@@ -927,7 +926,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     } else if (v1 && json_is_array(json_object_get(root, "partition-spec"))) {
         kiln_lake_spec *sp = kiln_lake__alloc(m, sizeof(*sp));
         if (!sp)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake__spec_fields_from_json(m, json_object_get(root, "partition-spec"), sp, 1, err)) != 0)
             return rc;
         m->specs = sp;
@@ -950,7 +949,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nsort_orders = json_array_size(orders);
         kiln_lake_sort_order *so = kiln_lake__alloc(m, m->nsort_orders * sizeof(*so));
         if (!so)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nsort_orders; i++) {
             json_t *oj = json_array_get(orders, i), *fields = json_object_get(oj, "fields");
             if ((rc = get_i32(oj, "order-id", &so[i].order_id, 1, err)) != 0)
@@ -960,7 +959,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
             so[i].nfields = json_array_size(fields);
             kiln_lake_sort_field *sf = kiln_lake__alloc(m, so[i].nfields * sizeof(*sf));
             if (!sf)
-                return OOM(err);
+                return KILN_OOM(err);
             for (size_t f = 0; f < so[i].nfields; f++) {
                 json_t *fj = json_array_get(fields, f);
                 const char *xf, *dir, *no;
@@ -984,7 +983,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     } else {
         kiln_lake_sort_order *so = kiln_lake__alloc(m, sizeof(*so));
         if (!so)
-            return OOM(err);
+            return KILN_OOM(err);
         m->sort_orders = so;
         m->nsort_orders = 1;
         m->default_sort_order_id = 0;
@@ -1000,7 +999,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nsnapshots = json_array_size(snaps);
         kiln_lake_snapshot *ss = kiln_lake__alloc(m, m->nsnapshots * sizeof(*ss));
         if (!ss)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nsnapshots; i++)
             if ((rc = kiln_lake__snapshot_from_json(m, json_array_get(snaps, i), &ss[i], err)) != 0)
                 return rc;
@@ -1022,7 +1021,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         size_t n = json_object_size(refs), i = 0;
         kiln_lake_ref *rs = kiln_lake__alloc(m, (n + 1) * sizeof(*rs));
         if (!rs)
-            return OOM(err);
+            return KILN_OOM(err);
         const char *k;
         json_t *v;
         json_object_foreach(refs, k, v) {
@@ -1040,7 +1039,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         kiln_lake_ref main = {"main", KILN_LAKE_BRANCH, m->current_snapshot_id, -1, -1, -1};
         kiln_lake_ref *rs = kiln_lake__grow(m, m->refs, m->nrefs, sizeof(*rs));
         if (!rs)
-            return OOM(err);
+            return KILN_OOM(err);
         rs[m->nrefs++] = main;
         m->refs = rs;
     } else if (has_main) {
@@ -1060,7 +1059,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nsnapshot_log = json_array_size(slog);
         kiln_lake_snaplog *sl = kiln_lake__alloc(m, m->nsnapshot_log * sizeof(*sl));
         if (!sl)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nsnapshot_log; i++) {
             json_t *e = json_array_get(slog, i);
             if ((rc = get_i64(e, "timestamp-ms", &sl[i].timestamp_ms, 1, err)) != 0 ||
@@ -1074,7 +1073,7 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nmetadata_log = json_array_size(mlog);
         kiln_lake_metalog *ml = kiln_lake__alloc(m, m->nmetadata_log * sizeof(*ml));
         if (!ml)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < m->nmetadata_log; i++) {
             json_t *e = json_array_get(mlog, i);
             if ((rc = get_i64(e, "timestamp-ms", &ml[i].timestamp_ms, 1, err)) != 0 ||
@@ -1265,7 +1264,7 @@ int kiln_lake_meta_write(const kiln_lake_meta *m, int pretty, kiln_buf *out, kil
     char *s = o ? json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory serializing table metadata");
+        return KILN_OOM(err);
     int rc = kiln_buf_append(out, s, strlen(s), err);
     free(s);
     return rc;

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory")
 
 typedef int (*build_fn)(kiln_lake_txn *txn, const kiln_lake_meta *base, void *ctx, kiln_err *err);
 
@@ -75,7 +74,7 @@ static int schema_from_ddl(kiln_lake_meta *m, const char *ddl, kiln_lake_schema 
             }
         kiln_lake_field f = {.id = next++, .name = kiln_lake__strdup(m, name)};
         if (!f.name) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         if ((rc = kiln_lake__type_from_ddl(m, &p, &f.type, &next, 0, err)) != 0) {
@@ -110,7 +109,7 @@ static int schema_from_ddl(kiln_lake_meta *m, const char *ddl, kiln_lake_schema 
     }
     kiln_lake_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
     if (!arr) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     memcpy(arr, fs.items, fs.len * sizeof(*arr));
@@ -129,7 +128,7 @@ static int sort_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, con
     char *copy = kiln_strdup(text);
     int rc = 0;
     if (!copy)
-        return OOM(err);
+        return KILN_OOM(err);
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char col[129] = "", w1[16] = "", w2[16] = "", w3[16] = "";
@@ -165,7 +164,7 @@ static int sort_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, con
     }
     kiln_lake_sort_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
     if (!arr) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     if (fs.len)
@@ -200,12 +199,12 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
     m->table_uuid = kiln_lake__strdup(m, uuid);
     m->location = kiln_lake__strdup(m, loc);
     if (!loc || !m->table_uuid || !m->location) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     kiln_lake_schema *schema = kiln_lake__alloc(m, sizeof(*schema));
     if (!schema) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     if (opts->schema_ddl) {
@@ -232,7 +231,7 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
 
     kiln_lake_spec *spec = kiln_lake__alloc(m, sizeof(*spec));
     if (!spec) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     if (opts->partition && (rc = kiln_lake__spec_from_text(m, schema, opts->partition, spec, err)) != 0)
@@ -243,7 +242,7 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
 
     kiln_lake_sort_order *so = kiln_lake__alloc(m, sizeof(*so));
     if (!so) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     if (opts->sort && (rc = sort_from_text(m, schema, opts->sort, so, err)) != 0)
@@ -255,14 +254,14 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
     if (opts->nproperties) {
         kiln_lake_kv *kv = kiln_lake__alloc(m, opts->nproperties * sizeof(*kv));
         if (!kv) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         for (size_t i = 0; i < opts->nproperties; i++) {
             kv[i].key = kiln_lake__strdup(m, opts->properties[i].key);
             kv[i].value = kiln_lake__strdup(m, opts->properties[i].value);
             if (!kv[i].key || !kv[i].value) {
-                rc = OOM(err);
+                rc = KILN_OOM(err);
                 goto done;
             }
         }
@@ -481,7 +480,7 @@ static int build_expire(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vc
     kiln_i64set *keep = kiln_i64set_new();
     int rc = 0;
     if (!keep)
-        return OOM(err);
+        return KILN_OOM(err);
     for (size_t i = 0; i < base->nrefs && rc == 0; i++) {
         const kiln_lake_ref *r = &base->refs[i];
         const kiln_lake_snapshot *s = kiln_lake_meta_snapshot(base, r->snapshot_id);
@@ -602,7 +601,7 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int6
     if (expired_out && c.expired.len) {
         *expired_out = kiln_malloc(c.expired.len * sizeof(int64_t));
         if (!*expired_out) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         memcpy(*expired_out, c.expired.items, c.expired.len * sizeof(int64_t));

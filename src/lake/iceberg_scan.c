@@ -43,7 +43,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 /* ================================================================ view */
@@ -69,7 +69,7 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
     kiln_schema *sc = kiln_arena_alloc(a, sizeof *sc);
     kiln_column_def *cols = kiln_arena_alloc(a, (ls->nfields ? ls->nfields : 1) * sizeof *cols);
     if (!sc || !cols)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int nc = 0;
     for (size_t i = 0; i < ls->nfields; i++) {
         const kiln_lake_field *f = &ls->fields[i];
@@ -91,7 +91,7 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
     out->schema = sc;
     kiln_lake_pspec *specs = kiln_arena_alloc(a, (m->nspecs ? m->nspecs : 1) * sizeof *specs);
     if (!specs)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (size_t i = 0; i < m->nspecs; i++) {
         const kiln_lake_spec *ms = &m->specs[i];
         kiln_lake_pspec *ps = &specs[i];
@@ -99,7 +99,7 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         ps->nfields = (int)ms->nfields;
         ps->fields = kiln_arena_alloc(a, (ms->nfields ? ms->nfields : 1) * sizeof *ps->fields);
         if (!ps->fields)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         for (size_t k = 0; k < ms->nfields; k++) {
             const kiln_lake_part_field *mf = &ms->fields[k];
             kiln_lake_pfield *pf = &ps->fields[k];
@@ -151,7 +151,7 @@ static int parse_literal(kiln_lake_value *out, kiln_arena *a, const kiln_column_
     memset(out, 0, sizeof *out);
     char *s = kiln_arena_strndup(a, tok, n);
     if (!s)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     char *end = NULL;
     switch (c->type) {
     case KILN_T_STRING:
@@ -293,7 +293,7 @@ int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *
     size_t cap = 8;
     out->terms = kiln_arena_alloc(a, cap * sizeof *out->terms);
     if (!out->terms)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (;;) {
         const char *t;
         size_t n;
@@ -314,7 +314,7 @@ int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *
         if ((size_t)out->nterms == cap) {
             kiln_lake_term *nt = kiln_arena_alloc(a, cap * 2 * sizeof *nt);
             if (!nt)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             memcpy(nt, out->terms, cap * sizeof *nt);
             out->terms = nt;
             cap *= 2;
@@ -656,13 +656,13 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
     KILN_VEC(kiln_lake_entry *) deletes = {0};
     if (!p || !(p->arena = kiln_arena_new(256 * 1024))) {
         kiln_free(p);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     if (view->snapshot_id < 0 || !view->manifest_list)
         goto done;
     char *mlpath = kiln_lake_local_path(p->arena, &view->remap, view->manifest_list);
     if (!mlpath) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = kiln_lake_manifest_list_read(&p->manifests, &p->nmanifests, p->arena, mlpath, err)))
@@ -680,7 +680,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
         kiln_lake_entry *ents = NULL;
         size_t n = 0;
         if (!mpath) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         if ((rc = kiln_lake_manifest_read(&ents, &n, p->arena, m, mpath, spec, err)))
@@ -733,7 +733,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
             continue;
         t->deletes = kiln_arena_alloc(p->arena, cnt * sizeof *t->deletes);
         if (!t->deletes) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         for (size_t k = 0; k < deletes.len; k++) {
@@ -896,7 +896,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     if (!d || !path || !(d->keys = kiln_map_new()) ||
         !(d->ids = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int))) ||
         !(cols = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int)))) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     d->nids = e->df.nequality_ids;
@@ -907,7 +907,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     int nproj = 0;
     int *proj = kiln_arena_alloc(a, (size_t)(d->nids ? d->nids : 1) * sizeof *proj);
     if (!proj) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < d->nids; i++) {
@@ -959,7 +959,7 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
     int rc;
     char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
     if (!path)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);
@@ -1148,7 +1148,7 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
     tr->cur_rg = -1;
     tr->rg_start = kiln_arena_alloc(tr->arena, ((size_t)tr->nrg + 1) * sizeof *tr->rg_start);
     if (!tr->rg_start)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     tr->rg_start[0] = 0;
     for (int g = 0; g < tr->nrg; g++) {
         int64_t n = kiln_parquet_reader_row_group_rows(r, g);
@@ -1160,7 +1160,7 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
         return 0;
     tr->pq = kiln_arena_alloc(tr->arena, (size_t)pred->nterms * sizeof *tr->pq);
     if (!tr->pq)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     const kiln_schema *ts = tr->view->schema;
     for (int i = 0; i < pred->nterms; i++) {
         const kiln_lake_term *tm = &pred->terms[i];
@@ -1179,7 +1179,7 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
     size_t stride = (size_t)tr->nrg + 1;
     tr->runs = kiln_arena_alloc(tr->arena, (size_t)tr->npq * stride * sizeof *tr->runs);
     if (!tr->runs)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int any = 0;
     for (int k = 0; k < tr->npq; k++) {
         int *run = &tr->runs[(size_t)k * stride];
@@ -1215,13 +1215,13 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     tr->has_const = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
     proj = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
     if (!tr->arena || !tr->src || !tr->consts || !tr->has_const || !proj) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     const kiln_lake_datafile *df = &task->data->df;
     char *path = kiln_lake_local_path(tr->arena, &view->remap, df->file_path);
     if (!path) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if (strcasecmp(df->file_format, "PARQUET") != 0) {
@@ -1264,7 +1264,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         const kiln_lake_entry *d = task->deletes[k];
         if (d->df.content == KILN_LAKE_CONTENT_POS_DELETES) {
             if (!tr->posdel && !(tr->posdel = kiln_i64set_new())) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             if ((rc = load_posdel(tr->posdel, view, d, df->file_path, tr->arena, err)))
@@ -1276,7 +1276,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
             eqdel **ne = kiln_realloc(tr->eq, (tr->neq + 1) * sizeof *ne);
             if (!ne) {
                 eqdel_free(e);
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             tr->eq = ne;
@@ -1485,7 +1485,7 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     kiln_lake_scan *s = kiln_calloc(1, sizeof *s);
     if (!s || !(s->arena = kiln_arena_new(64 * 1024))) {
         kiln_free(s);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     kiln_buf_init(&s->key, 1 << 20);
     s->view = *view;
@@ -1493,7 +1493,7 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     const kiln_schema *ts = view->schema;
     kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols ? ts->ncols : 1) * sizeof *wcols);
     if (!wcols) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     int nw = 0, nout = 0;
@@ -1573,7 +1573,7 @@ int kiln_lake_scan_open_meta(kiln_lake_scan **out, const kiln_lake_meta *meta, c
     int64_t sid = -1;
     int rc;
     if (!a)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     const char *what = opts && opts->as_of && *opts->as_of ? opts->as_of : opts && opts->ref ? opts->ref : NULL;
     if ((rc = kiln_lake_meta_resolve(meta, what, &sid, err)))
         goto done;

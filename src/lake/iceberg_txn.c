@@ -81,14 +81,13 @@ static char *sdup(kiln_lake_txn *txn, const char *s)
     return kiln_lake__strdup(txn->store, s);
 }
 
-#define OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory in table transaction")
 
 int kiln_lake_txn_begin(kiln_lake_txn **out, kiln_lake_table *t, kiln_err *err)
 {
     *out = NULL;
     kiln_lake_txn *txn = kiln_calloc(1, sizeof(*txn));
     if (!txn)
-        return OOM(err);
+        return KILN_OOM(err);
     int rc = kiln_lake__meta_new(&txn->store, err);
     if (rc != 0) {
         kiln_free(txn);
@@ -132,7 +131,7 @@ static int add_req(kiln_lake_txn *txn, req_kind k, const char *s, int64_t v, kil
 {
     txn_req r = {k, NULL, v};
     if (s && !(r.s = sdup(txn, s)))
-        return OOM(err);
+        return KILN_OOM(err);
     return kiln_vec_push(&txn->reqs, r, err);
 }
 
@@ -235,14 +234,14 @@ int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst, const k
     dst->extra_json = kiln_lake__strdup(m, src->extra_json);
     kiln_lake_kv *kv = kiln_lake__alloc(m, (src->nsummary + 1) * sizeof(*kv));
     if (!kv || (src->manifest_list && !dst->manifest_list))
-        return OOM(err);
+        return KILN_OOM(err);
     size_t n = 0;
     int has_op = 0;
     for (size_t i = 0; i < src->nsummary; i++) {
         kv[n].key = kiln_lake__strdup(m, src->summary[i].key);
         kv[n].value = kiln_lake__strdup(m, src->summary[i].value);
         if (!kv[n].key || !kv[n].value)
-            return OOM(err);
+            return KILN_OOM(err);
         if (strcmp(kv[n].key, "operation") == 0)
             has_op = 1;
         n++;
@@ -252,7 +251,7 @@ int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst, const k
         kv[n].key = "operation";
         kv[n].value = kiln_lake__strdup(m, src->operation ? src->operation : "append");
         if (!kv[n].value)
-            return OOM(err);
+            return KILN_OOM(err);
         n++;
     }
     dst->summary = kv;
@@ -283,7 +282,7 @@ int kiln_lake_txn_set_ref(kiln_lake_txn *txn, const kiln_lake_ref *ref, kiln_err
     if (!ref->name || !*ref->name)
         return kiln_err_set(err, KILN_EINVAL, "set-snapshot-ref: a ref needs a name");
     if (!(u.ref.name = sdup(txn, ref->name)))
-        return OOM(err);
+        return KILN_OOM(err);
     return push_up(txn, &u, err);
 }
 
@@ -291,7 +290,7 @@ int kiln_lake_txn_remove_ref(kiln_lake_txn *txn, const char *name, kiln_err *err
 {
     txn_up u = {.kind = UP_REMOVE_REF, .s1 = sdup(txn, name)};
     if (!u.s1)
-        return OOM(err);
+        return KILN_OOM(err);
     return push_up(txn, &u, err);
 }
 
@@ -300,7 +299,7 @@ int kiln_lake_txn_remove_snapshots(kiln_lake_txn *txn, const int64_t *ids, size_
     txn_up u = {.kind = UP_REMOVE_SNAPSHOTS, .n = n};
     u.ids = kiln_lake__alloc(txn->store, n * sizeof(int64_t));
     if (!u.ids)
-        return OOM(err);
+        return KILN_OOM(err);
     if (n)
         memcpy(u.ids, ids, n * sizeof(int64_t));
     return push_up(txn, &u, err);
@@ -311,12 +310,12 @@ int kiln_lake_txn_set_properties(kiln_lake_txn *txn, const kiln_lake_kv *kv, siz
     txn_up u = {.kind = UP_SET_PROPS, .n = n};
     u.kv = kiln_lake__alloc(txn->store, n * sizeof(*u.kv));
     if (!u.kv)
-        return OOM(err);
+        return KILN_OOM(err);
     for (size_t i = 0; i < n; i++) {
         u.kv[i].key = sdup(txn, kv[i].key);
         u.kv[i].value = sdup(txn, kv[i].value);
         if (!u.kv[i].key || !u.kv[i].value)
-            return OOM(err);
+            return KILN_OOM(err);
     }
     return push_up(txn, &u, err);
 }
@@ -326,17 +325,17 @@ int kiln_lake_txn_remove_properties(kiln_lake_txn *txn, const char *const *keys,
     txn_up u = {.kind = UP_REMOVE_PROPS, .n = n};
     u.keys = kiln_lake__alloc(txn->store, n * sizeof(char *));
     if (!u.keys)
-        return OOM(err);
+        return KILN_OOM(err);
     for (size_t i = 0; i < n; i++)
         if (!(u.keys[i] = sdup(txn, keys[i])))
-            return OOM(err);
+            return KILN_OOM(err);
     return push_up(txn, &u, err);
 }
 
 int kiln_lake_txn_add_schema_json(kiln_lake_txn *txn, const char *schema_json, kiln_err *err)
 {
     txn_up u = {.kind = UP_ADD_SCHEMA, .s1 = sdup(txn, schema_json)};
-    return u.s1 ? push_up(txn, &u, err) : OOM(err);
+    return u.s1 ? push_up(txn, &u, err) : KILN_OOM(err);
 }
 
 int kiln_lake_txn_set_current_schema(kiln_lake_txn *txn, int32_t schema_id, kiln_err *err)
@@ -351,26 +350,26 @@ int kiln_lake_txn_add_column(kiln_lake_txn *txn, const char *parent, const char 
     txn_up u = {.kind = UP_ADD_COLUMN, .s1 = parent ? sdup(txn, parent) : NULL, .s2 = sdup(txn, name),
                 .s3 = sdup(txn, type_ddl), .s4 = doc ? sdup(txn, doc) : NULL};
     if (!u.s2 || !u.s3)
-        return OOM(err);
+        return KILN_OOM(err);
     return push_up(txn, &u, err);
 }
 
 int kiln_lake_txn_rename_column(kiln_lake_txn *txn, const char *path, const char *new_name, kiln_err *err)
 {
     txn_up u = {.kind = UP_RENAME_COLUMN, .s1 = sdup(txn, path), .s2 = sdup(txn, new_name)};
-    return u.s1 && u.s2 ? push_up(txn, &u, err) : OOM(err);
+    return u.s1 && u.s2 ? push_up(txn, &u, err) : KILN_OOM(err);
 }
 
 int kiln_lake_txn_widen_column(kiln_lake_txn *txn, const char *path, const char *type, kiln_err *err)
 {
     txn_up u = {.kind = UP_WIDEN_COLUMN, .s1 = sdup(txn, path), .s2 = sdup(txn, type)};
-    return u.s1 && u.s2 ? push_up(txn, &u, err) : OOM(err);
+    return u.s1 && u.s2 ? push_up(txn, &u, err) : KILN_OOM(err);
 }
 
 int kiln_lake_txn_add_spec(kiln_lake_txn *txn, const char *partition, kiln_err *err)
 {
     txn_up u = {.kind = UP_ADD_SPEC, .s1 = sdup(txn, partition ? partition : "")};
-    return u.s1 ? push_up(txn, &u, err) : OOM(err);
+    return u.s1 ? push_up(txn, &u, err) : KILN_OOM(err);
 }
 
 int kiln_lake_txn_set_default_spec(kiln_lake_txn *txn, int32_t spec_id, kiln_err *err)
@@ -472,7 +471,7 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         size_t n = json_array_size(ids);
         int64_t *arr = kiln_lake__alloc(txn->store, n * sizeof(int64_t));
         if (!arr)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < n; i++) {
             if (!json_is_integer(json_array_get(ids, i)))
                 return kiln_err_set(err, KILN_EINVAL, "REST commit: snapshot-ids must be integers");
@@ -489,7 +488,7 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         const char *k;
         json_t *val;
         if (!kv)
-            return OOM(err);
+            return KILN_OOM(err);
         json_object_foreach(upd, k, val) {
             if (!json_is_string(val))
                 return kiln_err_set(err, KILN_EINVAL, "REST commit: property %s must be a string", k);
@@ -506,7 +505,7 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         size_t n = json_array_size(rm);
         const char **keys = kiln_lake__alloc(txn->store, n * sizeof(char *));
         if (!keys)
-            return OOM(err);
+            return KILN_OOM(err);
         for (size_t i = 0; i < n; i++)
             if (!(keys[i] = json_string_value(json_array_get(rm, i))))
                 return kiln_err_set(err, KILN_EINVAL, "REST commit: removals must be strings");
@@ -520,12 +519,12 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
                                 schema ? "schema" : "spec");
         char *text = json_dumps(obj, JSON_COMPACT);
         if (!text)
-            return OOM(err);
+            return KILN_OOM(err);
         if (schema) {
             rc = kiln_lake_txn_add_schema_json(txn, text, err);
         } else {
             txn_up up = {.kind = UP_ADD_SPEC_JSON, .s1 = sdup(txn, text)};
-            rc = up.s1 ? push_up(txn, &up, err) : OOM(err);
+            rc = up.s1 ? push_up(txn, &up, err) : KILN_OOM(err);
         }
         free(text);
         return rc;
@@ -609,7 +608,7 @@ int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_
         *c = (char)tolower((unsigned char)*c);
     kiln_lake_type *t = kiln_lake__alloc(m, sizeof(*t));
     if (!t)
-        return OOM(err);
+        return KILN_OOM(err);
     int rc;
     skip_ws(p);
     if (strcmp(word, "list") == 0 || strcmp(word, "array") == 0) {
@@ -689,7 +688,7 @@ int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_
         kiln_lake_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
         if (!arr) {
             kiln_vec_free(&fs);
-            return OOM(err);
+            return KILN_OOM(err);
         }
         if (fs.len)
             memcpy(arr, fs.items, fs.len * sizeof(*arr));
@@ -734,7 +733,7 @@ int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_
         }
         const char *nm = kiln_lake__strdup(m, spelled);
         if (!nm)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake_type_parse_primitive(t, nm, err)) != 0)
             return rc;
         if (t->kind == KILN_LAKE_UNKNOWN)
@@ -789,7 +788,7 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
     int adding_here = a->op == OP_ADD && (!path || !*path);
     kiln_lake_field *nf = kiln_lake__alloc(m, (n + 1) * sizeof(*nf));
     if (!nf)
-        return OOM(err);
+        return KILN_OOM(err);
     if (n)
         memcpy(nf, fs, n * sizeof(*nf));
     if (adding_here) {
@@ -833,7 +832,7 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
             return kiln_err_set(err, KILN_EINVAL, "\"%.*s\" is not a struct column", (int)len, path);
         kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
         if (!nt)
-            return OOM(err);
+            return KILN_OOM(err);
         *nt = *t;
         int rc = rewrite_fields(m, t->fields, t->nfields, dot ? dot + 1 : NULL, a, &nt->fields, &nt->nfields, err);
         if (rc != 0)
@@ -944,7 +943,7 @@ static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_
         int32_t dummy = 0;
         const kiln_lake_type *pt = NULL;
         if (!t)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake__type_from_ddl(w, &p, &pt, &dummy, 0, err)) != 0)
             return rc;
         a.type = pt;
@@ -952,7 +951,7 @@ static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_
     if ((rc = rewrite_fields(w, cur->fields, cur->nfields, path, &a, &ns.fields, &ns.nfields, err)) != 0)
         return rc;
     if ((rc = add_schema(w, &ns, last_added)) != 0)
-        return OOM(err);
+        return KILN_OOM(err);
     w->current_schema_id = *last_added;
     return 0;
 }
@@ -1039,7 +1038,7 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
         kiln_lake_part_field pf = {.source_id = src->id};
         const char *xtext = kiln_lake__strdup(m, xf);
         if (!xtext) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         if ((rc = kiln_lake_transform_parse(&pf.transform, xtext, err)) != 0)
@@ -1069,7 +1068,7 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
         pf.name = kiln_lake__strdup(m, fname);
         kiln_free(fname);
         if (!pf.name) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         for (size_t i = 0; i < fs.len; i++)
@@ -1102,7 +1101,7 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
     }
     kiln_lake_part_field *arr = kiln_lake__alloc(m, fs.len * sizeof(*arr));
     if (!arr) {
-        rc = OOM(err);
+        rc = KILN_OOM(err);
         goto done;
     }
     if (fs.len)
@@ -1144,7 +1143,7 @@ static int apply_set_ref(kiln_lake_meta *w, const kiln_lake_ref *r, int64_t now,
     if (i == w->nrefs) {
         refs = kiln_lake__grow(w, w->refs, w->nrefs, sizeof(*refs));
         if (!refs)
-            return OOM(err);
+            return KILN_OOM(err);
         w->refs = refs;
         w->nrefs++;
     } else if (refs[i].snapshot_id == r->snapshot_id && refs[i].type == r->type &&
@@ -1155,13 +1154,13 @@ static int apply_set_ref(kiln_lake_meta *w, const kiln_lake_ref *r, int64_t now,
     refs[i] = *r;
     refs[i].name = kiln_lake__strdup(w, r->name);
     if (!refs[i].name)
-        return OOM(err);
+        return KILN_OOM(err);
     if (strcmp(r->name, "main") == 0 && w->current_snapshot_id != r->snapshot_id) {
         w->current_snapshot_id = r->snapshot_id;
         /* a snapshot added in this commit is logged at its own time */
         int64_t ts = s->timestamp_ms > w->last_updated_ms ? s->timestamp_ms : now;
         if (snaplog_add(w, ts, r->snapshot_id) != 0)
-            return OOM(err);
+            return KILN_OOM(err);
     }
     return 0;
 }
@@ -1216,14 +1215,14 @@ static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
         for (size_t j = 0; j < u->n && rc == 0; j++) {
             kiln_lake_kv kv = {kiln_lake__strdup(w, u->kv[j].key), kiln_lake__strdup(w, u->kv[j].value)};
             if (!kv.key || !kv.value)
-                rc = OOM(err);
+                rc = KILN_OOM(err);
             else
                 rc = kiln_vec_push(&out, kv, err);
         }
     if (rc == 0) {
         kiln_lake_kv *arr = kiln_lake__alloc(w, out.len * sizeof(*arr));
         if (!arr)
-            rc = OOM(err);
+            rc = KILN_OOM(err);
         else {
             if (out.len)
                 memcpy(arr, out.items, out.len * sizeof(*arr));
@@ -1259,7 +1258,7 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
             return kiln_err_set(err, KILN_EINVAL, "table %s: snapshot names unknown schema %d", tn, s->schema_id);
         kiln_lake_snapshot *arr = kiln_lake__grow(w, w->snapshots, w->nsnapshots, sizeof(*arr));
         if (!arr)
-            return OOM(err);
+            return KILN_OOM(err);
         if ((rc = kiln_lake__snapshot_copy(w, &arr[w->nsnapshots], s, err)) != 0)
             return rc;
         w->snapshots = arr;
@@ -1298,7 +1297,7 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
         int32_t mx = max_field_id(s.fields, s.nfields, 0);
         if (mx > w->last_column_id)
             w->last_column_id = mx;
-        return add_schema(w, &s, last_schema) == 0 ? 0 : OOM(err);
+        return add_schema(w, &s, last_schema) == 0 ? 0 : KILN_OOM(err);
     }
     case UP_SET_SCHEMA: {
         int32_t id = u->id == -1 ? *last_schema : (int32_t)u->id;
@@ -1359,7 +1358,7 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
         spec.spec_id = mx + 1;
         kiln_lake_spec *arr = kiln_lake__grow(w, w->specs, w->nspecs, sizeof(*arr));
         if (!arr)
-            return OOM(err);
+            return KILN_OOM(err);
         arr[w->nspecs++] = spec;
         w->specs = arr;
         *last_spec = spec.spec_id;
@@ -1398,7 +1397,7 @@ static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char 
         char uuid[37];
         kiln_lake_uuid_v4(uuid);
         if (!w->table_uuid && !(w->table_uuid = kiln_lake__strdup(w, uuid))) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
     }
@@ -1411,7 +1410,7 @@ static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char 
             maxlog = atol(p);
         kiln_lake_metalog *l = kiln_lake__grow(w, w->metadata_log, w->nmetadata_log, sizeof(*l));
         if (!l) {
-            rc = OOM(err);
+            rc = KILN_OOM(err);
             goto done;
         }
         l[w->nmetadata_log].timestamp_ms = base->last_updated_ms;

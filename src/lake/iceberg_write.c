@@ -35,7 +35,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 /* ================================================================ row stores */
@@ -344,7 +344,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
     kiln_buf_init(&sj, 0);
     if (!w || !(w->arena = kiln_arena_new(64 * 1024))) {
         kiln_free(w);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     w->t = t;
     if (opts)
@@ -515,18 +515,18 @@ static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, co
     if (!g) {
         g = kiln_arena_alloc(w->arena, sizeof *g);
         if (!g)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         memset(g, 0, sizeof *g);
         g->dir = kiln_arena_strndup(w->arena, key, dir->len);
         g->part = kiln_arena_alloc(w->arena, (size_t)(nf ? nf : 1) * sizeof *g->part);
         if (!g->dir || !g->part)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         for (int k = 0; k < nf; k++) {
             g->part[k] = part[k];
             if (part[k].bytes) {
                 uint8_t *copy = kiln_arena_alloc(w->arena, part[k].len + 1);
                 if (!copy)
-                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    return KILN_OOM(err);
                 memcpy(copy, part[k].bytes, part[k].len);
                 g->part[k].bytes = copy;
             }
@@ -560,7 +560,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     char *d = kiln_sprintf("%s/data%s%s", tdir, *dir ? "/" : "", dir);
     int rc;
     if (!d)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = kiln_mkdirs(d, err))) {
         kiln_free(d);
         return rc;
@@ -568,10 +568,10 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     f->local = kiln_sprintf("%s/%05zu-%s.parquet", d, w->nfile++, w->uuid);
     kiln_free(d);
     if (!f->local)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     f->stored = kiln_lake_path_to_uri(f->local);
     if (!f->stored)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = kiln_batch_new(&f->buf, w->view.schema, STORE_CHUNK, 0, err)))
         return rc;
     /* like Iceberg Java: the file carries the schema it was written with, so
@@ -646,7 +646,7 @@ static int file_close(file_out *f, kiln_err *err)
     d->ncolstats = st.ncols;
     d->colstats = kiln_arena_alloc(a, (size_t)(st.ncols ? st.ncols : 1) * sizeof *d->colstats);
     if (!d->file_path || !d->colstats) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < st.ncols; i++) {
@@ -675,7 +675,7 @@ static int file_close(file_out *f, kiln_err *err)
             }
             uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
             if (!copy) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             if (n)
@@ -693,7 +693,7 @@ static int file_close(file_out *f, kiln_err *err)
         d->nsplits = (int)st.nsplits;
         d->split_offsets = kiln_arena_alloc(a, st.nsplits * sizeof *d->split_offsets);
         if (!d->split_offsets) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         memcpy(d->split_offsets, st.split_offsets, st.nsplits * sizeof *d->split_offsets);
@@ -831,7 +831,7 @@ static int remove_entry(kiln_lake_writer *w, const kiln_lake_entry *e, kiln_err 
     kiln_lake_entry c = *e;
     c.df.file_path = kiln_arena_strndup(w->arena, e->df.file_path, strlen(e->df.file_path));
     if (!c.df.file_path)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     /* colstats etc. point into the plan arena: drop them, only path/count/size are used */
     c.df.ncolstats = 0;
     c.df.colstats = NULL;
@@ -848,7 +848,7 @@ static int remove_entry(kiln_lake_writer *w, const kiln_lake_entry *e, kiln_err 
 static int note_touched(kiln_lake_writer *w, const kiln_lake_plan *plan, kiln_err *err)
 {
     if (!w->touched_live && !(w->touched_live = kiln_map_new()))
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     w->check_touched = 1;
     for (size_t i = 0; plan && i < kiln_lake_plan_nlive(plan); i++) {
         const kiln_lake_entry *e = kiln_lake_plan_live(plan, i);
@@ -984,7 +984,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
     KILN_VEC(rowref) uniq = {0};
     int rc = 0;
     if (!(mc.keys = kiln_map_new())) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     /* dedupe: last row of a key wins, first appearance keeps its place */
@@ -1003,7 +1003,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
     }
     mc.srcrefs = uniq.items;
     if (!(mc.matched = kiln_calloc(uniq.len ? uniq.len : 1, 1))) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; plan && i < kiln_lake_plan_ntasks(plan); i++) {
@@ -1062,7 +1062,7 @@ static int summary_add(kv_vec *kv, kiln_arena *a, const char *k, int64_t v, kiln
     snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     kiln_lake_kv x = {k, kiln_arena_strndup(a, tmp, strlen(tmp))};
     if (!x.value)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     return kiln_vec_push(kv, x, err);
 }
 
@@ -1146,7 +1146,7 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
     local = kiln_sprintf("%s/metadata/%s-m%d-merged.avro", kiln_lake_table_dir(env->t), uuid, k);
     uri = local ? kiln_lake_path_to_uri(local) : NULL;
     if (!local || !uri) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq};
@@ -1170,7 +1170,7 @@ static int merge_manifests(merge_env *env, manifest_vec *rows, kiln_err *err)
     uint8_t *gone = kiln_calloc(rows->len ? rows->len : 1, 1);
     int rc = 0, k = 0;
     if (!gone)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (size_t i = 0; i < rows->len && !rc; i++) {
         const kiln_lake_manifest *m = &rows->items[i];
         if (m->content != 0)
@@ -1276,7 +1276,7 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
                          uuid);
     *uri = *path ? kiln_lake_path_to_uri(*path) : NULL;
     if (!*path || !*uri)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq};
     return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
 }
@@ -1293,7 +1293,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     char *mlpath = NULL, *mluri = NULL;
     int rc = 0;
     if (!a || !(removed = kiln_map_new())) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < w->removed.len; i++)
@@ -1392,7 +1392,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
             kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
             kiln_lake_manifest row;
             if (!local || !uri)
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
             else
                 rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents.items, ents.len, err);
             kiln_free(local);
@@ -1457,7 +1457,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     /* changed partitions: distinct dirs of added files + removed files */
     kiln_map *parts = kiln_map_new();
     if (!parts) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
@@ -1531,7 +1531,7 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
         kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id,
                                       m->last_sequence_number + 1};
         if (!local || !uri)
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
         else
             rc = kiln_lake_manifest_write(&w->added_manifest, a, local, uri, &mm, w->added.items, w->added.len, err);
         kiln_free(local);
@@ -1575,7 +1575,7 @@ int kiln_lake_writer_commit(kiln_lake_writer *w, kiln_lake_write_result *result,
     kiln_buf_init(&dir, 0);
     int rc = 0;
     if (!groups) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t c = 0; c < w->src.chunks.len; c++) {
@@ -1682,7 +1682,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     memset(c->res, 0, sizeof *c->res);
     c->res->snapshot_id = -1;
     if (!a)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int64_t head = branch_head(base, c->branch);
     if (head == -2) {
         rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(c->t), c->branch);
@@ -1840,7 +1840,7 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
             goto done;
         group *g = kiln_arena_alloc(w->arena, sizeof *g);
         if (!g) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         memset(g, 0, sizeof *g);
@@ -1858,13 +1858,13 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
             g->dir = rc ? NULL : kiln_arena_strndup(w->arena, d.data, d.len);
             kiln_buf_free(&d);
             if (rc || !g->dir) {
-                rc = rc ? rc : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = rc ? rc : KILN_OOM(err);
                 goto done;
             }
             /* partition values must outlive the plan: copy */
             kiln_lake_value *pc = kiln_arena_alloc(w->arena, (size_t)nf * sizeof *pc);
             if (!pc) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             for (int k = 0; k < nf; k++) {
@@ -1872,7 +1872,7 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
                 if (pc[k].bytes) {
                     uint8_t *cp = kiln_arena_alloc(w->arena, pc[k].len + 1);
                     if (!cp) {
-                        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                        rc = KILN_OOM(err);
                         goto done;
                     }
                     memcpy(cp, pc[k].bytes, pc[k].len);
@@ -1946,7 +1946,7 @@ int kiln_lake_sink_new(kiln_sink **out, kiln_lake_table *t, const kiln_lake_writ
 {
     lake_sink *s = kiln_calloc(1, sizeof *s);
     if (!s)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int rc = kiln_lake_writer_open(&s->w, t, opts, err);
     if (rc) {
         kiln_free(s);

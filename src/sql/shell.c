@@ -125,7 +125,7 @@ static int cell_text(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
     const char *s = (const char *)sqlite3_column_text(st, i);
     size_t n = (size_t)sqlite3_column_bytes(st, i);
     if (!s)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory reading a result value");
+        return KILN_OOM(err);
     size_t run = 0;
     int rc = 0;
     for (size_t k = 0; k < n && rc == 0; k++) {
@@ -228,7 +228,7 @@ static int json_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
     default: {
         const char *s = (const char *)sqlite3_column_text(st, i);
         if (!s)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory reading a result value");
+            return KILN_OOM(err);
         return json_string(b, s, (size_t)sqlite3_column_bytes(st, i), err);
     }
     }
@@ -256,7 +256,7 @@ static int csv_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
         return put_hex(b, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i), err);
     const char *s = (const char *)sqlite3_column_text(st, i);
     if (!s)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory reading a result value");
+        return KILN_OOM(err);
     return csv_field(b, s, (size_t)sqlite3_column_bytes(st, i), err);
 }
 
@@ -291,7 +291,7 @@ static int print_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
     size_t *widths = kiln_calloc((size_t)ncols, sizeof *widths);
     long long nrows = 0;
     if (!widths) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < ncols; i++) {
@@ -396,7 +396,7 @@ static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, FILE
     if (fmt == KILN_SQL_FMT_JSON) {
         keys = kiln_calloc((size_t)ncols, sizeof *keys);
         if (!keys) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         for (int i = 0; i < ncols; i++) {
@@ -407,7 +407,7 @@ static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, FILE
                 dup += strcmp(sqlite3_column_name(st, j) ? sqlite3_column_name(st, j) : "?", name) == 0;
             keys[i] = dup > 1 ? kiln_sprintf("%s_%d", name, dup) : kiln_strdup(name);
             if (!keys[i]) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
         }
@@ -511,7 +511,7 @@ static int print_plan(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
     kiln_buf_init(&prefix, 1 << 16);
     char *q = kiln_sprintf("EXPLAIN QUERY PLAN %s", sqlite3_sql(st));
     if (!q) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if (sqlite3_prepare_v2(db, q, -1, &eqp, NULL) != SQLITE_OK) {
@@ -524,7 +524,7 @@ static int print_plan(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
                       kiln_strdup((const char *)sqlite3_column_text(eqp, 3) ? (const char *)sqlite3_column_text(eqp, 3) : "")};
         if (!r.detail || (rc = kiln_vec_push(&rows, r, err))) {
             kiln_free(r.detail);
-            rc = rc ? rc : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = rc ? rc : KILN_OOM(err);
             goto done;
         }
     }

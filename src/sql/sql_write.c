@@ -291,7 +291,7 @@ static int name_list(lexer *lx, void *vv, long *eoff, kiln_err *err)
         char *d = kiln_strdup(nm);
         if (!d || kiln_vec_push(v, d, err)) {
             kiln_free(d);
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         }
         t = next(lx);
         if (is_p(lx, t, ')'))
@@ -344,7 +344,7 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             if (!c.kind)
                 return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
             if (!(w->partition = kiln_malloc(c.b - o.e + 1)))
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             memcpy(w->partition, sql + o.e, c.b - o.e);
             w->partition[c.b - o.e] = 0;
             t3 = next(&lx);
@@ -415,7 +415,7 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             if (!c.kind)
                 return perr(eoff, u.b, err, "USING (query): missing ')'");
             if (!(w->source_sql = kiln_malloc(c.b - u.e + 1)))
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             memcpy(w->source_sql, sql + u.e, c.b - u.e);
             w->source_sql[c.b - u.e] = 0;
             w->salias[0] = 0;
@@ -428,7 +428,7 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
             w->source_sql = q ? kiln_strdup(q) : NULL;
             sqlite3_free(q);
             if (!w->source_sql)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             snprintf(w->salias, sizeof w->salias, "%s", tmp.tb);
         }
         tok s = next(&lx);
@@ -674,7 +674,7 @@ static int stream_rows(sqlite3 *db, sqlite3_stmt *st, kiln_lake_writer *w, const
     if (rc)
         goto done;
     if (!rev) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int c = 0; c < ws->ncols; c++)
@@ -728,7 +728,7 @@ static int build_map(sqlite3_stmt *st, const kiln_schema *ws, char **names, size
     int n = sqlite3_column_count(st);
     int *map = kiln_calloc((size_t)n + 1, sizeof *map);
     if (!map)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if (nnames && (size_t)n != nnames) {
         kiln_free(map);
         return kiln_err_set(err, KILN_EINVAL, "the column list names %zu columns but the query returns %d", nnames, n);
@@ -835,7 +835,7 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
     int *seen = kiln_calloc((size_t)n + 1, sizeof *seen);
     char *decs = kiln_calloc((size_t)n + 1, 24);
     if (!types || !seen || !decs) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     int need = 0;
@@ -898,7 +898,7 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
         bad |= kiln_buf_printf(ddl, NULL, "%s%s %s", i ? ", " : "", sqlite3_column_name(st, i), types[i]);
     bad |= kiln_buf_putc(ddl, 0, NULL);
     if (bad)
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
 done:
     kiln_free(types);
     kiln_free(seen);
@@ -974,11 +974,11 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
             return perr(eoff, an.b, err, "MERGE: only AND may join the ON equalities");
     }
     if (bad)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if (!keys->len)
         return perr(eoff, w->on_b, err, "MERGE: ON names no key");
     if (kiln_buf_putc(keys, 0, NULL))
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     keys->len--;
     char first_key[129];
     {
@@ -992,7 +992,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
     char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
     char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
     if (!setx || !insx) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     if (w->has_update && !w->update_star) {
@@ -1055,7 +1055,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
             }
             kiln_free(setx[ci]);
             if (!(setx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             memcpy(setx[ci], sql + eb, ee - eb);
@@ -1110,7 +1110,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
             }
             kiln_free(insx[ci]);
             if (!(insx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
             memcpy(insx[ci], sql + eb, ee - eb);
@@ -1126,7 +1126,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
     }
     char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
     if (!m) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     bad |= kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
@@ -1155,7 +1155,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
                         w->icond_e > w->icond_b ? sql + w->icond_b : "1");
     bad |= kiln_buf_putc(q, 0, NULL);
     if (bad)
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
     sqlite3_free(m);
 done:
     for (int c = 0; setx && c < nc; c++)

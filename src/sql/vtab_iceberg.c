@@ -898,7 +898,7 @@ static int jc_build(ice_cursor *cur, ice_vtab *v, const kiln_lake_scan_opts *so0
         return KILN_ELIMIT;
     jc_free(jc);
     if (!(jc->arena = kiln_arena_new(1 << 20)))
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     kiln_lake_scan_opts so = *so0;
     so.where = NULL;
     if ((rc = kiln_lake_scan_open(&scan, cur->table, &so, err)))
@@ -920,7 +920,7 @@ static int jc_build(ice_cursor *cur, ice_vtab *v, const kiln_lake_scan_opts *so0
                 }
                 jcell *n2 = kiln_realloc(jc->cells, nc * (size_t)v->ncols * sizeof *n2);
                 if (!n2) {
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    rc = KILN_OOM(err);
                     goto done;
                 }
                 jc->cells = n2;
@@ -948,7 +948,7 @@ static int jc_build(ice_cursor *cur, ice_vtab *v, const kiln_lake_scan_opts *so0
     jc->heads = kiln_malloc(jc->nb * sizeof *jc->heads);
     jc->next = kiln_malloc((jc->nrows + 1) * sizeof *jc->next);
     if (!jc->heads || !jc->next) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (size_t i = 0; i < jc->nb; i++)
@@ -1436,7 +1436,7 @@ int kiln_sql_lake_register(sqlite3 *db, kiln_err *err)
 {
     lake_ctx *c = kiln_calloc(1, sizeof *c);
     if (!c)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     c->db = db;
     kiln_buf_init(&c->trace, 0);
     pthread_mutex_lock(&g_lock);
@@ -1464,7 +1464,7 @@ static int exec_fmt(sqlite3 *db, kiln_err *err, const char *fmt, ...)
     char *q = sqlite3_vmprintf(fmt, ap);
     va_end(ap);
     if (!q)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     char *emsg = NULL;
     int rc = 0;
     if (sqlite3_exec(db, q, NULL, NULL, &emsg) != SQLITE_OK)
@@ -1531,7 +1531,7 @@ int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
     if (!(c->warehouse = kiln_strdup(warehouse))) {
         kiln_lake_catalog_free(c->cat);
         c->cat = NULL;
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     add_ctx a = {db, err, 0};
     rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);

@@ -8,7 +8,7 @@
  * serialize, parse again; the two serializations must be identical.
  */
 #include "harness/harness.h"
-#include "format/avro.h"
+#include "format/avro/avro.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  *    by U+FFFD (the writer and the decoder agree).
  */
 #include "harness/harness.h"
-#include "format/json_scan.h"
+#include "format/json/json_scan.h"
 
 #include <dirent.h>
 #include <stdlib.h>

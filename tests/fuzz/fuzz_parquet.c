@@ -7,7 +7,7 @@
  * are read so a tiny file describing billions of rows cannot stall a run.
  */
 #include "harness/harness.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * Value counts are capped at 4096 so memory stays small.
  */
 #include "harness/harness.h"
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 #include <dirent.h>
 #include <stdlib.h>

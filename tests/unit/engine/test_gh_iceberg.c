@@ -10,7 +10,7 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 #include <stdlib.h>

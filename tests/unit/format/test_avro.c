@@ -1,7 +1,7 @@
 /* Unit tests for Avro: varints, schemas, value DOM, OCF writer/reader round
  * trips for every type and codec, projection, and hostile inputs. */
 #include "harness/harness.h"
-#include "format/avro.h"
+#include "format/avro/avro.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Avro reader against Java-written Iceberg manifests and manifest lists
  * (../shared/fixtures/iceberg, see its README for the expected values). */
 #include "harness/harness.h"
-#include "format/avro.h"
+#include "format/avro/avro.h"
 
 #include <stdlib.h>
 #include <dirent.h>

@@ -4,7 +4,7 @@
  * with the compressed byte offset, empty files and trailing garbage.
  */
 #include "harness/harness.h"
-#include "format/gzip_read.h"
+#include "format/gzip/gzip_read.h"
 
 #include <stdlib.h>
 #include <zlib.h>

@@ -6,7 +6,7 @@
  * truncation with the compressed byte offset.
  */
 #include "harness/harness.h"
-#include "format/gzip_read.h"
+#include "format/gzip/gzip_read.h"
 
 #include <fcntl.h>
 #include <pthread.h>

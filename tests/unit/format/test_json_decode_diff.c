@@ -6,7 +6,7 @@
  * decoded length (the fast path must neither overrun nor refuse a fit).
  */
 #include "harness/harness.h"
-#include "format/json_scan.h"
+#include "format/json/json_scan.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * writer.
  */
 #include "harness/harness.h"
-#include "format/json_scan.h"
+#include "format/json/json_scan.h"
 
 #include <stdlib.h>
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "format/parquet.h"
-#include "format/parquet_int.h"
+#include "format/parquet/parquet.h"
+#include "format/parquet/parquet_int.h"
 
 enum { NULLS_NONE, NULLS_ALL, NULLS_ALT, NULLS_SOME };
 

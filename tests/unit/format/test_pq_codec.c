@@ -3,7 +3,7 @@
  * corrupt and truncated data, gzip multi-member and zlib input, and the
  * unsupported codecs. */
 #include "harness/harness.h"
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 #include <libdeflate.h>
 #include <stdlib.h>

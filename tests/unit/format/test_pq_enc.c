@@ -4,7 +4,7 @@
  * known-answer vectors from the Parquet spec (Encodings.md), and hostile
  * input (every truncation of valid streams, bad headers). */
 #include "harness/harness.h"
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 #include <stdlib.h>
 

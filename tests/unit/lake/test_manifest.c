@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "format/avro.h"
+#include "format/avro/avro.h"
 #include "harness/harness.h"
 #include "lake/lake.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 static char *fixture(const char *rel)
@@ -27,7 +27,7 @@ static int scan_fixture(const char *meta_rel, const char *from, const char *to_r
     char *mp = fixture(meta_rel), *to = fixture(to_rel);
     kiln_lake_meta *m = NULL;
     kiln_lake_scan *s = NULL;
-    int rc = !mp || !to ? kiln_err_set(err, KILN_ENOMEM, "out of memory") : kiln_lake_meta_read(&m, mp, err);
+    int rc = !mp || !to ? KILN_OOM(err) : kiln_lake_meta_read(&m, mp, err);
     if (rc)
         goto done;
     kiln_lake_scan_opts o;
@@ -270,7 +270,7 @@ static int rg_scan(kiln_lake_table *t, const char *where, const char *filter, ki
     o.where = where;
     o.batch_rows = 64; /* batches smaller than row groups: several per row group */
     kiln_lake_pred p;
-    int rc = a ? kiln_lake_scan_open(&s, t, &o, err) : kiln_err_set(err, KILN_ENOMEM, "out of memory");
+    int rc = a ? kiln_lake_scan_open(&s, t, &o, err) : KILN_OOM(err);
     if (rc)
         goto done;
     if (filter && (rc = kiln_lake_pred_parse(&p, a, kiln_lake_scan_schema(s), filter, err)))

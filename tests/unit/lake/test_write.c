@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "harness/harness.h"
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 static const kiln_column_def COLS[] = {

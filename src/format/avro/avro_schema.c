@@ -9,8 +9,8 @@
  * fields are parsed, so later references and recursion resolve to the
  * same node.
  */
-#include "format/avro.h"
-#include "format/avro_int.h"
+#include "format/avro/avro.h"
+#include "format/avro/avro_int.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -72,7 +72,7 @@ static const char *astr(parse_ctx *c, const char *s)
 
 static int oom(parse_ctx *c)
 {
-    return kiln_err_set(c->err, KILN_ENOMEM, "avro schema: out of memory");
+    return KILN_OOM(c->err);
 }
 
 /* A valid Avro name: [A-Za-z_][A-Za-z0-9_]*, dotted parts for full names. */
@@ -445,7 +445,7 @@ int kiln_avro_schema_parse(kiln_avro_schema **out, const char *json, size_t len,
     root = kiln_calloc(1, sizeof *root);
     if (!root || !(root->arena = kiln_arena_new(16384)) || !(root->names = kiln_map_new()) ||
         !(root->text = kiln_strndup(json, len))) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "avro schema: out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     json_error_t jerr;

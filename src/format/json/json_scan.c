@@ -9,7 +9,7 @@
  * (UTF-8 validation). Tails shorter than 16 bytes are done byte by byte so
  * nothing is read past `end`.
  */
-#include "format/json_scan.h"
+#include "format/json/json_scan.h"
 
 #include <string.h>
 
@@ -277,37 +277,6 @@ const char *kiln_json_skip_value(const char *p, const char *end, const char **wh
 /* ---------------------------------------------------------------- UTF-8 */
 
 /* Length of a valid UTF-8 sequence at p (p[0] >= 0x80), or 0 if invalid. */
-static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t left = (size_t)(end - p);
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (left >= 2 && (p[1] & 0xC0) == 0x80)
-            return 2;
-        return 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (left < 3 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no encoded surrogates */
-        return (p[1] >= lo && p[1] <= hi) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (left < 4 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        return (p[1] >= lo && p[1] <= hi) ? 4 : 0;
-    }
-    return 0;
-}
 
 static inline char *put_cp(char *o, uint32_t cp)
 {
@@ -349,28 +318,6 @@ static int hex4(const char *p, uint32_t *out)
 }
 
 /* First byte in [p, end) that is '"', '\\', < 0x20 or >= 0x80, or end. */
-static inline const char *find_special(const char *p, const char *end)
-{
-#ifdef HAVE_SSE2
-    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)p);
-        /* signed compare: bytes >= 0x80 are negative, so < 0x20 catches both */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
-        unsigned mm = (unsigned)_mm_movemask_epi8(m);
-        if (mm)
-            return p + __builtin_ctz(mm);
-        p += 16;
-    }
-#endif
-    while (p < end) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
-            return p;
-        p++;
-    }
-    return p;
-}
 
 #define REPL 0xFFFD
 
@@ -422,7 +369,7 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
         }
 #endif
         {
-            const char *s = find_special(p, end);
+            const char *s = kiln_json_find_special(p, end);
             if (s > p) {
                 if (kiln_buf_append(out, p, (size_t)(s - p), &e)) {
                     *why = "string longer than the buffer cap";
@@ -451,7 +398,7 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
         char unit[8]; /* one escape or UTF-8 sequence, decoded (<= 4 bytes) */
         char *o = unit;
         if (c >= 0x80) {
-            size_t n = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
+            size_t n = kiln_utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
             if (n) {
                 memcpy(o, p, n);
                 o += n;
@@ -601,79 +548,4 @@ const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const
 
 /* ---------------------------------------------------------------- writing */
 
-int kiln_utf8_append_valid(kiln_buf *out, const char *p, size_t n, uint64_t *nrepl, kiln_err *err)
-{
-    const char *end = p + n;
-    int rc = kiln_buf_reserve(out, n, err);
-    if (rc)
-        return rc;
-    while (p < end) {
-        const char *s = p;
-        while (s < end && (unsigned char)*s < 0x80)
-            s++;
-        if (s > p && (rc = kiln_buf_append(out, p, (size_t)(s - p), err)))
-            return rc;
-        p = s;
-        if (p >= end)
-            break;
-        size_t l = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
-        if (l) {
-            rc = kiln_buf_append(out, p, l, err);
-            p += l;
-        } else {
-            rc = kiln_buf_append(out, "\xEF\xBF\xBD", 3, err);
-            if (nrepl)
-                (*nrepl)++;
-            p++;
-        }
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
 
-int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err)
-{
-    static const char hexd[] = "0123456789abcdef";
-    const char *end = p + n;
-    int rc = kiln_buf_putc(out, '"', err);
-    while (rc == 0 && p < end) {
-        const char *s = find_special(p, end);
-        if (s > p && (rc = kiln_buf_append(out, p, (size_t)(s - p), err)))
-            return rc;
-        p = s;
-        if (p >= end)
-            break;
-        unsigned char c = (unsigned char)*p;
-        if (c == '"') {
-            rc = kiln_buf_append(out, "\\\"", 2, err);
-            p++;
-        } else if (c == '\\') {
-            rc = kiln_buf_append(out, "\\\\", 2, err);
-            p++;
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
-            if (c == '\n')
-                rc = kiln_buf_append(out, "\\n", 2, err);
-            else if (c == '\t')
-                rc = kiln_buf_append(out, "\\t", 2, err);
-            else if (c == '\r')
-                rc = kiln_buf_append(out, "\\r", 2, err);
-            else
-                rc = kiln_buf_append(out, e, 6, err);
-            p++;
-        } else {
-            size_t l = utf8_valid_len((const unsigned char *)p, (const unsigned char *)end);
-            if (l) {
-                rc = kiln_buf_append(out, p, l, err);
-                p += l;
-            } else {
-                rc = kiln_buf_append(out, "\xEF\xBF\xBD", 3, err);
-                p++;
-            }
-        }
-    }
-    if (rc == 0)
-        rc = kiln_buf_putc(out, '"', err);
-    return rc;
-}

@@ -159,11 +159,4 @@ static inline const char *kiln_json_obj_next(const char *p, const char *end, int
     return NULL;
 }
 
-/* Validate UTF-8 of [p, p+n) and append it to out with bad bytes replaced
- * by U+FFFD; returns replacements or a negative code (cap). */
-int kiln_utf8_append_valid(kiln_buf *out, const char *p, size_t n, uint64_t *nrepl, kiln_err *err);
-/* Append p[0..n) as a JSON string literal (with quotes): escapes '"', '\\'
- * and control characters; invalid UTF-8 becomes U+FFFD. */
-int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err);
-
 #endif

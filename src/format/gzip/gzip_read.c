@@ -13,7 +13,7 @@
  * input is released every 2 MB (MADV_DONTNEED: the pages stay in the page
  * cache, but leave our RSS), so resident memory does not grow with the file.
  */
-#include "format/gzip_read.h"
+#include "format/gzip/gzip_read.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -31,7 +31,7 @@
 
 #include "base/base.h"
 #include "format/batch.h"
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 /* ================================================================ writer */
 

@@ -6,7 +6,7 @@
 #ifndef KILN_PARQUET_INT_H
 #define KILN_PARQUET_INT_H
 
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 
 /* Encodings (Thrift Encoding). */
 enum {

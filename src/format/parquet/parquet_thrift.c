@@ -10,7 +10,7 @@
  * All memory comes from the caller's arena; binary fields point into the
  * input buffer.
  */
-#include "format/parquet_int.h"
+#include "format/parquet/parquet_int.h"
 
 #include <string.h>
 
@@ -112,7 +112,7 @@ static int rd_str(tr *t, const char **out)
         return rc;
     char *s = kiln_arena_strndup(t->arena, (const char *)b.p, b.n);
     if (!s)
-        return kiln_err_set(t->err, KILN_ENOMEM, "parquet thrift: out of memory");
+        return KILN_OOM(t->err);
     *out = s;
     return 0;
 }
@@ -500,7 +500,7 @@ static int rd_colmeta(tr *t, pq_colmeta *m)
                 return tr_bad(t, "ColumnMetaData.path_in_schema element type");
             m->path = kiln_arena_alloc(t->arena, sizeof(char *) * (n ? n : 1));
             if (!m->path)
-                return kiln_err_set(t->err, KILN_ENOMEM, "parquet thrift: out of memory");
+                return KILN_OOM(t->err);
             m->npath = (int)n;
             for (uint32_t i = 0; i < n && !rc; i++)
                 rc = rd_str(t, &m->path[i]);
@@ -584,7 +584,7 @@ static int rd_rowgroup(tr *t, pq_rowgroup *g)
                 return tr_bad(t, "RowGroup.columns element type");
             g->cols = kiln_arena_alloc(t->arena, sizeof(pq_chunk) * (n ? n : 1));
             if (!g->cols)
-                return kiln_err_set(t->err, KILN_ENOMEM, "parquet thrift: out of memory");
+                return KILN_OOM(t->err);
             memset(g->cols, 0, sizeof(pq_chunk) * (n ? n : 1));
             g->ncols = (int)n;
             for (uint32_t i = 0; i < n && !rc; i++)
@@ -660,7 +660,7 @@ int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n,
                 return tr_bad(tp, "FileMetaData.schema element type");
             m->schema = kiln_arena_alloc(arena, sizeof(pq_schema_el) * (cnt ? cnt : 1));
             if (!m->schema)
-                return kiln_err_set(err, KILN_ENOMEM, "parquet thrift: out of memory");
+                return KILN_OOM(err);
             m->nschema = (int)cnt;
             for (uint32_t i = 0; i < cnt && !rc; i++)
                 rc = rd_schema_el(tp, &m->schema[i]);
@@ -677,7 +677,7 @@ int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n,
                 return tr_bad(tp, "FileMetaData.row_groups element type");
             m->rgs = kiln_arena_alloc(arena, sizeof(pq_rowgroup) * (cnt ? cnt : 1));
             if (!m->rgs)
-                return kiln_err_set(err, KILN_ENOMEM, "parquet thrift: out of memory");
+                return KILN_OOM(err);
             memset(m->rgs, 0, sizeof(pq_rowgroup) * (cnt ? cnt : 1));
             m->nrg = (int)cnt;
             for (uint32_t i = 0; i < cnt && !rc; i++)
@@ -692,7 +692,7 @@ int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n,
             m->kv_keys = kiln_arena_alloc(arena, sizeof(char *) * (cnt ? cnt : 1));
             m->kv_values = kiln_arena_alloc(arena, sizeof(char *) * (cnt ? cnt : 1));
             if (!m->kv_keys || !m->kv_values)
-                return kiln_err_set(err, KILN_ENOMEM, "parquet thrift: out of memory");
+                return KILN_OOM(err);
             m->nkv = (int)cnt;
             for (uint32_t i = 0; i < cnt && !rc; i++)
                 rc = rd_kv(tp, &m->kv_keys[i], &m->kv_values[i]);

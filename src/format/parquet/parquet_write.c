@@ -23,7 +23,7 @@
  * and per file (for Iceberg's data_file bounds). In dictionary mode only
  * new dictionary entries are compared.
  */
-#include "format/parquet_int.h"
+#include "format/parquet/parquet_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,7 +252,7 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
     int rc = 0;
     kiln_parquet_writer *w = kiln_calloc(1, sizeof *w);
     if (!w)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory opening a Parquet writer");
+        return KILN_OOM(err);
     w->fd = -1;
     if (opts)
         w->o = *opts;
@@ -284,7 +284,7 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
     w->path = kiln_strdup(path);
     w->cols = kiln_calloc((size_t)schema->ncols, sizeof(wcol));
     if (!w->meta || !w->path || !w->cols) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory opening a Parquet writer");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < schema->ncols; i++) {
@@ -313,7 +313,7 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         w->kv_keys = kiln_arena_alloc(w->meta, sizeof(char *) * (size_t)w->o.nkv);
         w->kv_values = kiln_arena_alloc(w->meta, sizeof(char *) * (size_t)w->o.nkv);
         if (!w->kv_keys || !w->kv_values) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         for (int i = 0; i < w->o.nkv; i++) {
@@ -322,7 +322,7 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
             w->kv_keys[i] = kiln_arena_strndup(w->meta, k, strlen(k));
             w->kv_values[i] = v ? kiln_arena_strndup(w->meta, v, strlen(v)) : NULL;
             if (!w->kv_keys[i] || (v && !w->kv_values[i])) {
-                rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                rc = KILN_OOM(err);
                 goto done;
             }
         }
@@ -335,14 +335,14 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
     pthread_mutex_init(&w->spare_mu, NULL);
     w->wks = kiln_calloc((size_t)w->nwk, sizeof(wworker));
     if (!w->wks) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < w->nwk; i++) {
         kiln_buf_init(&w->wks[i].scratch, 0);
         kiln_buf_init(&w->wks[i].comp, 0);
         if (w->o.codec == KILN_PQ_ZSTD && !(w->wks[i].zc = ZSTD_createCCtx())) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory creating a ZSTD context");
+            rc = KILN_OOM(err);
             goto done;
         }
     }
@@ -608,7 +608,7 @@ static int ht_grow(wcol *c, kiln_err *err)
     size_t nsize = c->ht_size ? c->ht_size * 2 : 1024;
     uint32_t *nt = kiln_calloc(nsize, sizeof(uint32_t));
     if (!nt)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory growing a dictionary");
+        return KILN_OOM(err);
     for (uint32_t e = 0; e < c->ndict; e++) {
         uint64_t h;
         if (c->kind == K_BYTES) {
@@ -635,7 +635,7 @@ static int idx_push(wcol *c, uint32_t v, kiln_err *err)
         size_t na = c->idx_alloc ? c->idx_alloc * 2 : 4096;
         uint32_t *p = kiln_realloc(c->idx, na * sizeof(uint32_t));
         if (!p)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         c->idx = p;
         c->idx_alloc = na;
     }
@@ -710,11 +710,11 @@ static int dict_bytes(kiln_parquet_writer *w, wcol *c, const uint8_t *p, uint32_
         size_t na = c->dict_alloc ? c->dict_alloc * 2 : 1024;
         uint32_t *o = kiln_realloc(c->dict_off, na * sizeof(uint32_t));
         if (!o)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         c->dict_off = o;
         uint64_t *hh = kiln_realloc(c->dict_hash, na * sizeof(uint64_t));
         if (!hh)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         c->dict_hash = hh;
         c->dict_alloc = na;
     }
@@ -792,7 +792,7 @@ static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const v
         /* threaded: keep the page; a pool task compresses it later */
         pend_page *pp = kiln_calloc(1, sizeof *pp);
         if (!pp)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         pp->h = *h;
         pp->len = rawn;
         pp->dst = dst;
@@ -884,7 +884,7 @@ static int take_unsubmitted(kiln_parquet_writer *w, pend_page ***out, size_t *n,
         return 0;
     pend_page **v = kiln_malloc(k * sizeof *v);
     if (!v)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     k = 0;
     for (int i = 0; i < w->schema->ncols; i++)
         for (size_t j = 0; j < w->cols[i].pend.len; j++) {
@@ -1030,7 +1030,7 @@ static int defs_reserve(wcol *c, size_t n, kiln_err *err)
         na *= 2;
     uint32_t *p = kiln_realloc(c->defs, na * sizeof(uint32_t));
     if (!p)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     c->defs = p;
     c->defs_alloc = na;
     return 0;
@@ -1219,7 +1219,7 @@ static int run_tasks_with(kiln_parquet_writer *w, kiln_task_fn fn, pend_page **e
      * not start last and leave the other threads idle at the barrier */
     int order[256], *ord = ncols <= 256 ? order : kiln_malloc(sizeof(int) * (size_t)ncols);
     if (!ord)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (int i = 0; i < ncols; i++) {
         wcol *c = &w->cols[i];
         c->task_weight = c->vals.len + c->dict.len + 64;
@@ -1299,7 +1299,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
     rg.ncols = ncols;
     rg.cols = kiln_arena_alloc(w->meta, sizeof(pq_chunk) * (size_t)ncols);
     if (!rg.cols)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     memset(rg.cols, 0, sizeof(pq_chunk) * (size_t)ncols);
     rg.num_rows = (int64_t)w->rg_rows;
     rg.has_file_offset = 1;
@@ -1319,7 +1319,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         m->num_values = c->chunk_values;
         m->path = kiln_arena_alloc(w->meta, sizeof(char *));
         if (!m->path)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         m->path[0] = c->def->name;
         m->npath = 1;
         if (c->dict_pages > 0) {
@@ -1346,14 +1346,14 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         if (bound_bytes(c, &c->cmin, 0, w->o.stats_max_bytes, tmp, &len)) {
             uint8_t *p = kiln_arena_alloc(w->meta, len ? len : 1);
             if (!p)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             memcpy(p, tmp, len);
             m->stats.min_value = (pq_bin){p, len, 1};
         }
         if (bound_bytes(c, &c->cmax, 1, w->o.stats_max_bytes, tmp, &len)) {
             uint8_t *p = kiln_arena_alloc(w->meta, len ? len : 1);
             if (!p)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             memcpy(p, tmp, len);
             m->stats.max_value = (pq_bin){p, len, 1};
         }
@@ -1486,7 +1486,7 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
     m.nschema = ncols + 1;
     m.schema = kiln_arena_alloc(w->meta, sizeof(pq_schema_el) * (size_t)(ncols + 1));
     if (!m.schema) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     memset(&m.schema[0], 0, sizeof m.schema[0]);
@@ -1530,7 +1530,7 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
         stats->split_offsets = kiln_malloc(sizeof(int64_t) * (w->splits.len ? w->splits.len : 1));
         if (!stats->cols || !stats->split_offsets) {
             kiln_parquet_file_stats_free(stats);
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
         stats->nsplits = w->splits.len;

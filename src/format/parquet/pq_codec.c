@@ -8,7 +8,7 @@
  * data is a KILN_EFORMAT error naming the codec, never an overflow. None of
  * the libraries writes past the capacity it is given.
  */
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 #include <libdeflate.h>
 #include <snappy-c.h>

@@ -20,7 +20,7 @@
  * uncompressed; page headers are at most HEADER_MAX bytes. Errors name the
  * file and the byte offset.
  */
-#include "format/parquet_int.h"
+#include "format/parquet/parquet_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -289,7 +289,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
     }
     c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
     if (!c->logical)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     return 0;
 }
 
@@ -306,7 +306,7 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
     r->defs = kiln_arena_alloc(r->arena, sizeof(kiln_column_def) * (size_t)r->ncols);
     r->leaf_el = kiln_arena_alloc(r->arena, sizeof(int) * (size_t)r->ncols);
     if (!r->cols || !r->defs || !r->leaf_el)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     for (int i = 0; i < r->ncols; i++) {
         const pq_schema_el *e = &m->schema[i + 1];
         if (e->type < 0 || e->num_children > 0)
@@ -361,7 +361,7 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
     int rc = 0;
     kiln_parquet_reader *r = kiln_calloc(1, sizeof *r);
     if (!r)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     r->fd = -1;
     r->rg = -1;
     r->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 65536;
@@ -372,12 +372,12 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
     r->nzd = opts && opts->threads > 1 ? (opts->threads > 64 ? 64 : opts->threads) : 1;
     r->zds = kiln_calloc((size_t)r->nzd, sizeof(ZSTD_DCtx *));
     if (!r->path || !r->arena || !r->zds) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        rc = KILN_OOM(err);
         goto done;
     }
     for (int i = 0; i < r->nzd; i++)
         if (!(r->zds[i] = ZSTD_createDCtx())) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            rc = KILN_OOM(err);
             goto done;
         }
     if (r->nzd > 1 && (rc = kiln_pool_new(&r->pool, r->nzd, err)))
@@ -643,7 +643,7 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
     r->rc = kiln_calloc((size_t)ncols, sizeof(rcol));
     if (!r->proj || !r->pdefs || !r->rc) {
         free_proj(r);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     r->nproj = ncols;
     for (int i = 0; i < ncols; i++) {
@@ -675,7 +675,7 @@ int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names,
         if (len) {
             char *nm = kiln_strndup(p, len);
             if (!nm)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             int ci = kiln_parquet_reader_find(r, nm);
             if (ci < 0)
                 rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no column named \"%s\"", r->path, nm);
@@ -697,7 +697,7 @@ int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int 
 {
     int *idx = kiln_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
     if (!idx)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         idx[i] = kiln_parquet_reader_find_field_id(r, ids[i]);
@@ -847,7 +847,7 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
             for (size_t i = 0; i < count; i++) {
                 char *t = text ? kiln_arena_alloc(text, 48) : NULL;
                 if (!t)
-                    return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                    return KILN_OOM(err);
                 if (wide_decimal_text(s[i].ptr, s[i].len, col->scale, t) != 0)
                     return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: decimal value wider than 128 bits in the page at byte %llu",
                                            r->path, col->name, (unsigned long long)off);
@@ -938,7 +938,7 @@ static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_colu
         if (col->physical != KILN_PQT_BYTE_ARRAY && col->physical != KILN_PQT_FLBA)
             goto unsupported;
         if (!rc->arena && !(rc->arena = kiln_arena_new(64 * 1024)))
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         kiln_arena_reset(rc->arena);
         e = kiln_pq_dba_decode(rc->phys, count, in, n, rc->arena, NULL, err);
         break;
@@ -946,11 +946,11 @@ static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_colu
         if (col->physical == KILN_PQT_FLBA) {
             size_t tl = (size_t)col->type_length;
             if (!rc->arena && !(rc->arena = kiln_arena_new(64 * 1024)))
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             kiln_arena_reset(rc->arena);
             uint8_t *tmp = count ? kiln_arena_alloc(rc->arena, count * tl) : NULL;
             if (count && !tmp)
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             e = kiln_pq_bss_decode(tmp, count, tl, in, n, NULL, err);
             kiln_pq_bytes *b = rc->phys;
             for (size_t i = 0; !e && i < count; i++) {
@@ -1094,7 +1094,7 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
     kiln_free(c->dict_raw);
     c->dict_raw = kiln_malloc(ulen ? ulen : 1);
     if (!c->dict_raw)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if ((rc = decompress(r, c->zd, c->codec, c->dict_raw, ulen, body, (size_t)h->compressed_size, off, col->name, err)))
         return rc;
     size_t count = (size_t)h->num_values;
@@ -1103,9 +1103,9 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
     kiln_free(c->dict_vals);
     c->dict_vals = kiln_malloc(count * kiln_width(col->type) + 8);
     if (!c->dict_vals)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     if (!c->dict_text && !(c->dict_text = kiln_arena_new(64 * 1024)))
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     kiln_arena_reset(c->dict_text);
     if ((rc = convert(r, col, c->phys, count, c->dict_vals, c->dict_text, off, err)))
         return rc;
@@ -1257,7 +1257,7 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             if ((rc = decode_phys(r, c, col, h.encoding, vals_in, vals_n, nonnull, off, err)))
                 return rc;
             if (!c->text && !(c->text = kiln_arena_new(64 * 1024)))
-                return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                return KILN_OOM(err);
             kiln_arena_reset(c->text);
             if ((rc = convert(r, col, c->phys, nonnull, c->vals, c->text, off, err)))
                 return rc;
@@ -1427,7 +1427,7 @@ static int parse_value(kiln_parquet_reader *r, const kiln_parquet_column *col, c
         s++, n -= 2;
     char *t = kiln_arena_strndup(r->arena, s, n);
     if (!t)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     char *end = NULL;
     errno = 0;
     switch (col->type) {
@@ -1464,7 +1464,7 @@ static int parse_value(kiln_parquet_reader *r, const kiln_parquet_column *col, c
         }
         char *z = kiln_arena_alloc(r->arena, n + 2);
         if (!z)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+            return KILN_OOM(err);
         memcpy(z, t, n);
         z[n] = 'Z';
         z[n + 1] = 0;
@@ -1672,7 +1672,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
                 if (!bc->nulls) {
                     bc->nulls = kiln_calloc(b->capacity, 1);
                     if (!bc->nulls)
-                        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+                        return KILN_OOM(err);
                 }
                 bc->nulls[row] = 1;
                 if (is_bytes)

@@ -18,8 +18,8 @@
  *           the bytes left before anything is allocated; arrays/maps of
  *           zero-byte items are capped by count; nesting is capped.
  */
-#include "format/avro.h"
-#include "format/avro_int.h"
+#include "format/avro/avro.h"
+#include "format/avro/avro_int.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -606,7 +606,7 @@ int kiln_avro_writer_open_buf(kiln_avro_writer **out, kiln_buf *sink, const kiln
         return kiln_err_set(err, KILN_EINVAL, "avro write: sink and schema are required");
     kiln_avro_writer *w = kiln_calloc(1, sizeof *w);
     if (!w)
-        return kiln_err_set(err, KILN_ENOMEM, "avro write: out of memory");
+        return KILN_OOM(err);
     kiln_buf_init(&w->own_sink, 0);
     w->sink = sink;
     return writer_init(out, w, schema, opts, err);
@@ -621,7 +621,7 @@ int kiln_avro_writer_open(kiln_avro_writer **out, const char *path, const kiln_a
     kiln_avro_writer *w = kiln_calloc(1, sizeof *w);
     if (!w || !(w->path = kiln_strdup(path))) {
         kiln_free(w);
-        return kiln_err_set(err, KILN_ENOMEM, "avro write: out of memory");
+        return KILN_OOM(err);
     }
     kiln_buf_init(&w->own_sink, 0);
     w->sink = &w->own_sink;
@@ -1127,7 +1127,7 @@ static int project(kiln_arena *a, const kiln_avro_value *wv, const kiln_avro_sch
             n = wv->u.map.n;
         kiln_avro_value *items = kiln_arena_alloc(a, (n ? n : 1) * sizeof *items);
         if (!items)
-            return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+            return KILN_OOM(err);
         const kiln_avro_value *src = rs->type == KILN_AVRO_MAP ? wv->u.map.vals : wv->u.array.items;
         for (size_t i = 0; i < n; i++) {
             int rc = project(a, &src[i], rs->items, &items[i], depth + 1, err);
@@ -1144,7 +1144,7 @@ static int project(kiln_arena *a, const kiln_avro_value *wv, const kiln_avro_sch
         size_t n = rs->nfields;
         kiln_avro_value *kids = kiln_arena_alloc(a, (n ? n : 1) * sizeof *kids);
         if (!kids)
-            return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+            return KILN_OOM(err);
         for (size_t i = 0; i < n; i++) {
             const kiln_avro_field *rf = &rs->fields[i];
             int wi = wv->schema ? writer_field_for(wv->schema, rf) : -1;
@@ -1234,7 +1234,7 @@ static int read_header(kiln_avro_reader *r, kiln_err *err)
             size_t ncap = r->nmeta + (size_t)cnt;
             meta_kv *nm = kiln_realloc(r->meta, ncap * sizeof *nm);
             if (!nm)
-                return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+                return KILN_OOM(err);
             r->meta = nm;
             cap = ncap;
         }
@@ -1253,7 +1253,7 @@ static int read_header(kiln_avro_reader *r, kiln_err *err)
             if (!m->key || !m->value) {
                 kiln_free(m->key);
                 kiln_free(m->value);
-                return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+                return KILN_OOM(err);
             }
             r->nmeta++;
             d.p += vl;
@@ -1297,7 +1297,7 @@ int kiln_avro_reader_open_mem(kiln_avro_reader **out, const void *data, size_t l
     *out = NULL;
     kiln_avro_reader *r = kiln_calloc(1, sizeof *r);
     if (!r)
-        return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+        return KILN_OOM(err);
     r->data = data;
     r->len = len;
     return reader_init(out, r, err);
@@ -1314,7 +1314,7 @@ int kiln_avro_reader_open(kiln_avro_reader **out, const char *path, kiln_err *er
     kiln_avro_reader *r = kiln_calloc(1, sizeof *r);
     if (!r) {
         kiln_free(buf);
-        return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+        return KILN_OOM(err);
     }
     r->owned = buf;
     r->data = (const uint8_t *)buf;
@@ -1432,7 +1432,7 @@ int kiln_avro_reader_next(kiln_avro_reader *r, kiln_arena *a, kiln_avro_value **
     r->d.err = err;
     kiln_avro_value *v = kiln_arena_alloc(a, sizeof *v);
     if (!v)
-        return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+        return KILN_OOM(err);
     if ((rc = decode(&r->d, r->schema, v, 0)))
         return rc;
     r->left--;
@@ -1443,7 +1443,7 @@ int kiln_avro_reader_next(kiln_avro_reader *r, kiln_arena *a, kiln_avro_value **
     if (proj) {
         kiln_avro_value *pv = kiln_arena_alloc(a, sizeof *pv);
         if (!pv)
-            return kiln_err_set(err, KILN_ENOMEM, "avro: out of memory");
+            return KILN_OOM(err);
         if ((rc = project(a, v, r->reader_schema, pv, 0, err))) {
             kiln_err_prefix(err, "avro: record %llu: ", (unsigned long long)r->count);
             return rc;

@@ -4,8 +4,8 @@
  * field's JSON default into a value. All value memory comes from a
  * caller-owned kiln_arena.
  */
-#include "format/avro.h"
-#include "format/avro_int.h"
+#include "format/avro/avro.h"
+#include "format/avro/avro_int.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #ifndef KILN_FORMAT_AVRO_INT_H
 #define KILN_FORMAT_AVRO_INT_H
 
-#include "format/avro.h"
+#include "format/avro/avro.h"
 
 /* Build a value of schema s from a JSON default (Avro default rules: a union
  * default is for its first branch; bytes/fixed are strings of U+0000..U+00FF).

@@ -4,7 +4,7 @@
  * commit writes the footer, fsyncs and renames onto path; abort (or free
  * without commit) removes the temp file.
  */
-#include "format/parquet.h"
+#include "format/parquet/parquet.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -75,7 +75,7 @@ int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *
     *out = NULL;
     pq_sink *p = kiln_calloc(1, sizeof *p);
     if (!p)
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     p->base.ops = &ops;
     p->stats_out = stats_out;
     p->path = kiln_strdup(path);
@@ -83,7 +83,7 @@ int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *
     if (!p->path || !p->tmp) {
         p->done = 1;
         sink_free(&p->base);
-        return kiln_err_set(err, KILN_ENOMEM, "out of memory");
+        return KILN_OOM(err);
     }
     int rc = kiln_parquet_writer_open(&p->w, p->tmp, schema, opts, err);
     if (rc) {

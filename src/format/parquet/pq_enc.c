@@ -18,7 +18,7 @@
  * Arithmetic on DELTA values is done in unsigned types so it wraps as the
  * spec requires (no signed-overflow UB).
  */
-#include "format/pq_enc.h"
+#include "format/parquet/pq_enc.h"
 
 #include <string.h>
 
