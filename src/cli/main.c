@@ -92,6 +92,18 @@ int kiln_cli_print_help(const kiln_command *c)
     return 0;
 }
 
+void kiln_cli_json_str(FILE *f, const char *s)
+{
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    kiln_err err = {0};
+    if (!s)
+        s = "";
+    if (kiln_json_write_str(&b, s, strlen(s), &err) == 0)
+        fwrite(b.data, 1, b.len, f);
+    kiln_buf_free(&b);
+}
+
 int kiln_cli_tty(void)
 {
     const char *p = getenv("KILN_PROGRESS");
