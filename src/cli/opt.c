@@ -334,6 +334,7 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
     const kiln_subcmd *sub = out->sub;
     kiln_cli_set_component(cmd->name, sub ? sub->name : NULL);
     int only_pos = 0;
+    const kiln_opt *took_last = NULL; /* the option whose value was the last argument */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i == subi)
@@ -362,6 +363,8 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
                 v = iv;
             } else if (i + 1 < argc && (i + 1 != subi)) {
                 v = argv[++i];
+                if (i == argc - 1)
+                    took_last = o;
             } else {
                 out->exit = usage(cmd, sub, "%s needs a value (%s)", o->name, o->value_name ? o->value_name : "VALUE");
                 return 1;
@@ -388,7 +391,11 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
     int min = sub ? sub->min_args : cmd->min_args, max = sub ? sub->max_args : cmd->max_args;
     const char *syn = sub ? sub->args : cmd->args;
     if (out->npos < min) {
-        out->exit = usage(cmd, sub, "missing argument: expected %s", syn ? syn : "more arguments");
+        if (took_last)
+            out->exit = usage(cmd, sub, "missing argument: expected %s (%s took '%s' as its value; %s needs a value)",
+                              syn ? syn : "more arguments", took_last->name, argv[argc - 1], took_last->name);
+        else
+            out->exit = usage(cmd, sub, "missing argument: expected %s", syn ? syn : "more arguments");
         return 1;
     }
     if (max >= 0 && out->npos > max) {
