@@ -146,6 +146,8 @@ static int sub_list(kiln_table_cli *cli, const kiln_args *a)
     kiln_err err = {0};
     if (s.json)
         printf("[");
+    else
+        printf("name\tmetadata_location\n"); /* TSV: always a header line */
     int rc = kiln_lake_table_list(cli->cat, a->npos ? a->pos[0] : NULL, list_cb, &s, &err);
     if (s.json)
         printf("]\n");
@@ -839,6 +841,7 @@ static int run_table(int argc, char **argv)
         return kiln_opt_usage(&a, "--catalog %s: use sqlite or hadoop", kind);
     cli.warehouse = kiln_cli_warehouse() ? kiln_cli_warehouse() : "warehouse";
     kiln_err err = {0};
+    kiln_debug("warehouse %s, %s catalog", cli.warehouse, cli.kind == KILN_LAKE_CATALOG_HADOOP ? "hadoop" : "sqlite");
     if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
         return kiln_cli_fail(&err);
     int rc = sub_fns[a.sub - table_subs](&cli, &a);

@@ -197,6 +197,8 @@ int kiln_table_cmd_files(kiln_table_cli *cli, const kiln_args *a)
     memset(&fc, 0, sizeof fc);
     kiln_buf_init(&fc.buf, 0);
     fc.json = kiln_opt_has(a, "--json");
+    if (!fc.json) /* TSV: always a header line */
+        printf("content\trecord_count\tfile_size_in_bytes\tpartition\tfile_path\n");
     fc.view = &view;
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     if (kiln_lake_meta_resolve(m, kiln_opt_get(a, "--snapshot"), &sid, &err) ||

@@ -356,8 +356,9 @@ int main(int argc, char **argv)
 {
     const char *env_level = getenv("KILN_LOG");
     if (env_level && kiln_log_level_parse(env_level, &kiln_log_min) != 0) {
+        /* the environment is configuration: exit 3 */
         fprintf(stderr, "kiln: error: KILN_LOG=%s is not a level (debug, info, warn, error, off)\n", env_level);
-        return KILN_EXIT_USAGE;
+        return KILN_EXIT_CONFIG;
     }
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -402,6 +402,8 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
         out->exit = usage(cmd, sub, "unexpected argument '%s'", out->pos[max]);
         return 1;
     }
+    kiln_debug("%s%s%s: %d option(s), %d argument(s)", cmd->name, sub ? " " : "", sub ? sub->name : "", out->nseen,
+                out->npos);
     return 0;
 }
 

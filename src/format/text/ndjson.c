@@ -65,7 +65,7 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
         return kiln_batch_put_i64(b, c, (int64_t)(d < 0 ? d - 0.5 : d + 0.5), err);
     }
     }
-    return kiln_err_set(err, KILN_EINVAL, "column %s: value of the wrong JSON type for %s", cd->name,
+    return kiln_err_set(err, KILN_EFORMAT, "column %s: value of the wrong JSON type for %s", cd->name,
                         kiln_type_name(cd->type));
 }
 
@@ -77,7 +77,7 @@ static int check_keys(json_t *o, const kiln_schema *sc, kiln_err *err)
     json_object_foreach(o, key, val)
     {
         if (kiln_schema_find(sc, key) < 0)
-            return kiln_err_set(err, KILN_EINVAL, "key \"%s\" is not a column (--ignore-unknown-keys to skip it)",
+            return kiln_err_set(err, KILN_EFORMAT, "key \"%s\" is not a column (--ignore-unknown-keys to skip it)",
                                 key);
     }
     return 0;
