@@ -596,3 +596,24 @@ void kiln_opt_complete_words(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd
     words_tab(f, global_opts);
     fprintf(f, " --help");
 }
+
+static void value_opts_tab(FILE *f, const kiln_opt *tab)
+{
+    for (; tab && tab->name; tab++)
+        if (tab->flags & KILN_OPT_VALUE) {
+            fprintf(f, "|%s", tab->name);
+            if (tab->short_name)
+                fprintf(f, "|-%c", tab->short_name);
+        }
+}
+
+void kiln_opt_complete_value_opts(FILE *f, const kiln_cmdspec *cmd)
+{
+    if (!cmd) {
+        value_opts_tab(f, global_opts);
+        return;
+    }
+    value_opts_tab(f, cmd->opts);
+    for (int i = 0; i < cmd->nsubs; i++)
+        value_opts_tab(f, cmd->subs[i].opts);
+}

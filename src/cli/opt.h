@@ -120,6 +120,9 @@ void kiln_opt_help_globals(FILE *f);
 void kiln_opt_dump(FILE *f, const kiln_cmdspec *cmd);
 /* Candidates for shell completion of one command: subcommands and options. */
 void kiln_opt_complete_words(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd *sub);
+/* "|--name|-x" for every option that takes a value (cmd NULL: the global
+ * ones), for the completion scripts' word scan. */
+void kiln_opt_complete_value_opts(FILE *f, const kiln_cmdspec *cmd);
 /* Levenshtein distance, capped (for "did you mean"). */
 int kiln_opt_distance(const char *a, const char *b);
 

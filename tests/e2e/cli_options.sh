@@ -115,6 +115,7 @@ comp() { # comp WORD... -> the candidates bash offers for the last word
 comp kiln ta | grep -qx table || fail "completion of a command: $(comp kiln ta)"
 comp kiln table sc | grep -qx scan || fail "completion of a subcommand"
 comp kiln table scan ns.t --wh | grep -qx -- --where || fail "completion of a subcommand option"
+comp kiln table --catalog hadoop li | grep -qx list || fail "completion after an option's value"
 comp kiln -w "$W" table describe ns.t --j | grep -qx -- --json || fail "completion after a global option"
 ! comp kiln table list --wh | grep -qx -- --where || fail "list offers scan's --where"
 comp kiln job gh-events --for | grep -qx -- --format || fail "completion of an old-style command"
