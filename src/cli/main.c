@@ -334,12 +334,8 @@ static int strip_globals(int argc, char **argv, char **out)
         }
         out[n++] = argv[i];
     }
-    const char *w = kiln_cli_warehouse();
-    int given = 0;
-    for (int i = 0; i < argc; i++)
-        given |= strcmp(argv[i], "--warehouse") == 0 || strcmp(argv[i], "-w") == 0 ||
-                 strncmp(argv[i], "--warehouse=", 12) == 0;
-    if (given && w) {
+    const char *w = kiln_cli_warehouse_option(); /* given anywhere on the line */
+    if (w) {
         /* insert before "--" (or at the end) */
         int at = dashdash >= 0 ? dashdash : n;
         memmove(out + at + 2, out + at, sizeof *out * (size_t)(n - at));

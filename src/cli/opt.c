@@ -29,6 +29,11 @@ static const kiln_opt help_opt = {"--help", 'h', 0, NULL, "show this help"};
 
 static const char *global_warehouse;
 
+const char *kiln_cli_warehouse_option(void)
+{
+    return global_warehouse;
+}
+
 const char *kiln_cli_warehouse(void)
 {
     if (global_warehouse && *global_warehouse)

@@ -30,6 +30,12 @@ x=$("$K" -w "$W" table list) && y=$("$K" table -w "$W" list) && z=$("$K" table l
 [ "$(head -1 <<<"$x")" = $'name\tmetadata_location' ] || fail "TSV without header: $x"
 grep -q '^ns.t' <<<"$x" || fail "table not listed: $x"
 
+# ... also for a command that parses its own line (sql): main passes --warehouse on
+for line in "-w $W sql" "sql -w $W" "sql --warehouse=$W"; do
+  # shellcheck disable=SC2086
+  [ "$("$K" $line --csv "select count(*) AS n from ns.t")" = $'n\n2' ] || fail "kiln $line: warehouse not passed on"
+done
+
 # -- ends the options
 "$K" parquet schema -- "-not-an-option.parquet" 2>"$T/err"
 [ $? = 4 ] && grep -q -- "-not-an-option.parquet" "$T/err" || fail "-- did not end the options: $(cat "$T/err")"
