@@ -410,7 +410,7 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
     char *owned[32] = {0};
     const char *vals[32];
     int nvals;
-    if (a->nseen == 0)
+    if (a->nseen == kiln_opt_has(a, "--json"))
         return kiln_opt_usage(a, "nothing to change (--add-column, --rename-column, ...)");
     int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
@@ -487,7 +487,13 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
         goto fail;
     if (kiln_lake_txn_commit(txn, NULL, NULL, &err) != 0)
         goto fail;
-    printf("altered %s (v%d)\n", kiln_lake_table_name(t), kiln_lake_table_version(t));
+    if (kiln_opt_has(a, "--json")) {
+        printf("{\"name\":");
+        kiln_cli_json_str(stdout, kiln_lake_table_name(t));
+        printf(",\"version\":%d}\n", kiln_lake_table_version(t));
+    } else {
+        printf("altered %s (v%d)\n", kiln_lake_table_name(t), kiln_lake_table_version(t));
+    }
     goto done;
 fail:
     rc = kiln_cli_fail(&err);
@@ -734,6 +740,7 @@ static const kiln_opt alter_opts[] = {
     {"--partition", 0, KILN_OPT_VALUE, "SPEC", "a new default partition spec"},
     {"--set-property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K=V", "set a table property (repeatable)"},
     {"--remove-property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K", "remove a table property (repeatable)"},
+    JSON_OPT("{name, version}: the table's metadata version after the commit"),
     KILN_OPT_END};
 static const kiln_opt branch_opts[] = {
     {"--snapshot", 0, KILN_OPT_VALUE, "REF", "snapshot id, ref name or time for the new branch\n(default main)"},
