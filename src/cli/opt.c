@@ -285,45 +285,52 @@ static int find_sub_index(const kiln_cmdspec *cmd, int argc, char **argv)
     return -1;
 }
 
+/* Step 1 for a command with subcommands: find the subcommand (out->sub),
+ * or handle `kiln CMD help [SUB]` and unknown names. Returns its argv index
+ * (-1: none given), or -2 when parsing stops (out->exit set). */
+static int pick_sub(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **argv)
+{
+    int subi = find_sub_index(cmd, argc, argv);
+    if (subi < 0)
+        return -1;
+    const char *name = argv[subi];
+    if (strcmp(name, "help") == 0) {
+        /* kiln CMD help [SUB] */
+        const kiln_subcmd *s = subi + 1 < argc ? find_sub(cmd, argv[subi + 1]) : NULL;
+        if (subi + 1 < argc && !s) {
+            out->exit = usage(cmd, NULL, "unknown subcommand '%s'", argv[subi + 1]);
+            return -2;
+        }
+        kiln_opt_help(stdout, cmd, s);
+        out->exit = 0;
+        return -2;
+    }
+    out->sub = find_sub(cmd, name);
+    if (out->sub)
+        return subi;
+    const char *best = NULL;
+    int bestd = 99;
+    for (int i = 0; i < cmd->nsubs; i++) {
+        int d = kiln_opt_distance(name, cmd->subs[i].name);
+        if (d < bestd) {
+            bestd = d;
+            best = cmd->subs[i].name;
+        }
+    }
+    if (best && bestd <= 1 + (int)strlen(name) / 3)
+        out->exit = usage(cmd, NULL, "unknown subcommand '%s'; did you mean %s?", name, best);
+    else
+        out->exit = usage(cmd, NULL, "unknown subcommand '%s'", name);
+    return -2;
+}
+
 int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **argv)
 {
     memset(out, 0, sizeof *out);
     out->cmd = cmd;
     int subi = -1;
-    if (cmd->subs) {
-        subi = find_sub_index(cmd, argc, argv);
-        if (subi > 0) {
-            const char *name = argv[subi];
-            if (strcmp(name, "help") == 0) {
-                /* kiln CMD help [SUB] */
-                const kiln_subcmd *s = subi + 1 < argc ? find_sub(cmd, argv[subi + 1]) : NULL;
-                if (subi + 1 < argc && !s) {
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'", argv[subi + 1]);
-                    return 1;
-                }
-                kiln_opt_help(stdout, cmd, s);
-                out->exit = 0;
-                return 1;
-            }
-            out->sub = find_sub(cmd, name);
-            if (!out->sub) {
-                const char *best = NULL;
-                int bestd = 99;
-                for (int i = 0; i < cmd->nsubs; i++) {
-                    int d = kiln_opt_distance(name, cmd->subs[i].name);
-                    if (d < bestd) {
-                        bestd = d;
-                        best = cmd->subs[i].name;
-                    }
-                }
-                if (best && bestd <= 1 + (int)strlen(name) / 3)
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'; did you mean %s?", name, best);
-                else
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'", name);
-                return 1;
-            }
-        }
-    }
+    if (cmd->subs && (subi = pick_sub(out, cmd, argc, argv)) == -2)
+        return 1;
     /* help wins over every other error */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (is_help(argv[i])) {
