@@ -412,13 +412,18 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
     int nvals;
     if (a->nseen == kiln_opt_has(a, "--json"))
         return kiln_opt_usage(a, "nothing to change (--add-column, --rename-column, ...)");
+    static const char *const repeatable[] = {"--add-column", "--rename-column", "--widen-column", "--set-property",
+                                             "--remove-property"};
+    for (size_t i = 0; i < sizeof repeatable / sizeof repeatable[0]; i++)
+        if (kiln_opt_has(a, repeatable[i]) > 32)
+            return kiln_opt_usage(a, "at most 32 %s in one alter", repeatable[i]);
     int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     if (kiln_lake_txn_begin(&txn, t, &err) != 0)
         goto fail;
     nvals = kiln_opt_values(a, "--add-column", vals, 32);
-    for (int i = 0; i < nvals && i < 32; i++) {
+    for (int i = 0; i < nvals; i++) {
         const char *spec = vals[i];
         const char *sp = strpbrk(spec, " \t");
         if (!sp) {
@@ -441,7 +446,7 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
             goto fail;
     }
     nvals = kiln_opt_values(a, "--rename-column", vals, 32);
-    for (int i = 0; i < nvals && i < 32; i++) {
+    for (int i = 0; i < nvals; i++) {
         kiln_lake_kv kv;
         if ((rc = split_kv(a, vals[i], &kv, &owned[0])) != 0)
             goto done;
@@ -452,7 +457,7 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
             goto fail;
     }
     nvals = kiln_opt_values(a, "--widen-column", vals, 32);
-    for (int i = 0; i < nvals && i < 32; i++) {
+    for (int i = 0; i < nvals; i++) {
         kiln_lake_kv kv;
         if ((rc = split_kv(a, vals[i], &kv, &owned[0])) != 0)
             goto done;
@@ -468,10 +473,6 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
             goto fail;
     }
     nvals = kiln_opt_values(a, "--set-property", vals, 32);
-    if (nvals > 32) {
-        rc = kiln_opt_usage(a, "at most 32 --set-property");
-        goto done;
-    }
     kiln_lake_kv kv[32];
     for (int i = 0; i < nvals; i++)
         if ((rc = split_kv(a, vals[i], &kv[i], &owned[i])) != 0)
@@ -479,10 +480,6 @@ static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
     if (nvals && kiln_lake_txn_set_properties(txn, kv, (size_t)nvals, &err) != 0)
         goto fail;
     nvals = kiln_opt_values(a, "--remove-property", vals, 32);
-    if (nvals > 32) {
-        rc = kiln_opt_usage(a, "at most 32 --remove-property");
-        goto done;
-    }
     if (nvals && kiln_lake_txn_remove_properties(txn, vals, (size_t)nvals, &err) != 0)
         goto fail;
     if (kiln_lake_txn_commit(txn, NULL, NULL, &err) != 0)
