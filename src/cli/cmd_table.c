@@ -835,6 +835,7 @@ static int run_table(int argc, char **argv)
     kiln_args a;
     if (kiln_opt_parse(&a, &table_spec, argc, argv))
         return a.exit;
+    const kiln_subcmd *sub = a.sub;
     kiln_table_cli cli = {.kind = KILN_LAKE_CATALOG_SQLITE};
     const char *kind = kiln_opt_get(&a, "--catalog");
     if (kind && strcmp(kind, "sqlite") == 0)
@@ -848,7 +849,7 @@ static int run_table(int argc, char **argv)
     kiln_debug("warehouse %s, %s catalog", cli.warehouse, cli.kind == KILN_LAKE_CATALOG_HADOOP ? "hadoop" : "sqlite");
     if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
         return kiln_cli_fail(&err);
-    int rc = sub_fns[a.sub - table_subs](&cli, &a);
+    int rc = sub_fns[sub - table_subs](&cli, &a);
     kiln_lake_catalog_free(cli.cat);
     return rc;
 }
