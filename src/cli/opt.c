@@ -328,6 +328,18 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
 {
     memset(out, 0, sizeof *out);
     out->cmd = cmd;
+    kiln_cli_set_component(cmd->name, NULL);
+    /* global options first, wherever they are, so that a usage error found
+     * below is already printed the way they ask (--log-json) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        int used = kiln_opt_global(argc, argv, i);
+        if (used < 0) {
+            out->exit = KILN_EXIT_USAGE;
+            return 1;
+        }
+        if (used > 0)
+            i += used - 1;
+    }
     int subi = -1;
     if (cmd->subs && (subi = pick_sub(out, cmd, argc, argv)) == -2)
         return 1;

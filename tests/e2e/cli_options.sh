@@ -65,6 +65,9 @@ grep -q -- "--warehouse DIR" <<<"$h1" || fail "scan help lacks the global option
 [ $? = 4 ] || fail "--log-json changed the exit code"
 isjson lines <"$T/err" || fail "--log-json error line is not JSON: $(cat "$T/err")"
 grep -q '"level":"error","component":"table describe","msg":"no table ns.nope' "$T/err" || fail "JSON fields: $(cat "$T/err")"
+"$K" table list --bogus --log-json 2>"$T/err"
+[ $? = 2 ] && isjson lines <"$T/err" && grep -q '"level":"error","component":"table list"' "$T/err" ||
+  fail "usage error before --log-json not JSON: $(cat "$T/err")"
 "$K" job gh-events --bogus --log-json 2>"$T/err"
 [ $? = 2 ] && isjson lines <"$T/err" && grep -q '"level":"error"' "$T/err" || fail "job usage error not JSON: $(cat "$T/err")"
 "$K" table -w "$W" list >/dev/null 2>"$T/err"
