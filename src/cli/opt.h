@@ -13,7 +13,9 @@
  * with a short form, `--` ends the options (what follows is positional),
  * `-h`/`--help` prints the help of the command (or subcommand) and stops.
  * An unknown option is a usage error with "did you mean --X?"; a missing
- * value names the option that wanted it. Usage errors exit 2.
+ * value names the option that wanted it. Usage errors exit 2. A listing
+ * or reporting command offers --json (documented field names); --format is
+ * for data outputs only.
  *
  * Use in a command file:
  *
@@ -103,7 +105,8 @@ int kiln_opt_values(const kiln_args *a, const char *name, const char **out, int 
 /* An integer in [lo, hi]: 0 when absent (*out untouched) or valid; else a
  * usage error naming the option is printed and 2 returned. */
 int kiln_opt_int(const kiln_args *a, const char *name, long long lo, long long hi, long long *out);
-/* Print "kiln CMD [SUB]: MSG (see 'kiln CMD [SUB] --help')"; returns 2. */
+/* Print the usage error "kiln: error CMD [SUB]: MSG (see 'kiln CMD [SUB] --help')"
+ * (a JSON line with --log-json); returns 2. */
 int kiln_opt_usage(const kiln_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Global options, for commands and main. kiln_cli_warehouse: --warehouse
