@@ -122,6 +122,14 @@ int kiln_sql_lake_register(sqlite3 *db, kiln_err *err);
 /* Open the warehouse (SQLite catalog) on db: each namespace becomes an
  * attached schema, each table a virtual table ns.table. */
 int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err);
+/* kiln_sql_lake_attach with flags: KILN_SQL_LAKE_DEFER leaves a warehouse
+ * that has no catalog.db unopened and uncreated: reads find no tables,
+ * kiln_sql_lake_missing returns its path, and the first statement that
+ * creates an Iceberg table creates the warehouse. */
+enum { KILN_SQL_LAKE_DEFER = 1 };
+int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err);
+/* The path of a deferred warehouse that does not exist (yet), else NULL. */
+const char *kiln_sql_lake_missing(sqlite3 *db);
 /* The attached catalog, or NULL. Owned by the connection. */
 kiln_lake_catalog *kiln_sql_lake_catalog(sqlite3 *db);
 /* Create the virtual table for name ("ns.table"; ref NULL, or a ref/

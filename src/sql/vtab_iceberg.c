@@ -27,12 +27,13 @@
  * connection's trace text, and every xFilter in the scan log `kiln sql
  * --explain` prints (pushed predicate, columns, snapshot, pruning stats).
  */
-#include "sql.h"
+#include "sql_int.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lake/lake.h"
 
@@ -46,6 +47,7 @@ typedef struct lake_ctx {
     sqlite3 *db;
     kiln_lake_catalog *cat;
     char *warehouse;
+    int missing; /* attached with KILN_SQL_LAKE_DEFER and not there: cat is NULL until a write creates it */
     int tracing;
     kiln_buf trace;
     KILN_VEC(kiln_sql_scan_rec) scans;
@@ -1520,22 +1522,100 @@ static int add_one(void *p, const char *name, const char *loc)
 
 int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
 {
+    return kiln_sql_lake_attach_ex(db, warehouse, 0, err);
+}
+
+int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err)
+{
     lake_ctx *c = ctx_get(db);
     if (!c)
         return kiln_err_set(err, KILN_EINTERNAL, "connection was not opened with kiln_sql_db_open");
-    if (c->cat)
+    if (c->cat || c->missing)
         return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
-    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
-    if (rc)
-        return rc;
-    if (!(c->warehouse = kiln_strdup(warehouse))) {
-        kiln_lake_catalog_free(c->cat);
-        c->cat = NULL;
+    if (!(c->warehouse = kiln_strdup(warehouse)))
         return KILN_OOM(err);
+    if (flags & KILN_SQL_LAKE_DEFER) {
+        /* a warehouse without catalog.db is not opened (that would create
+         * it) until a statement creates a table in it */
+        char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
+        int there = cdb && access(cdb, F_OK) == 0;
+        kiln_free(cdb);
+        if (!there) {
+            c->missing = 1;
+            return 0;
+        }
+    }
+    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    if (rc) {
+        kiln_free(c->warehouse);
+        c->warehouse = NULL;
+        return rc;
     }
     add_ctx a = {db, err, 0};
     rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
     return rc;
+}
+
+const char *kiln_sql_lake_missing(sqlite3 *db)
+{
+    lake_ctx *c = ctx_get(db);
+    return c && c->missing ? c->warehouse : NULL;
+}
+
+kiln_lake_catalog *kiln_sql_lake_catalog_for_write(sqlite3 *db, int create, int *rc, kiln_err *err)
+{
+    lake_ctx *c = ctx_get(db);
+    *rc = 0;
+    if (!c || (!c->cat && !c->missing))
+        return NULL;
+    if (c->cat)
+        return c->cat;
+    if (!create) {
+        *rc = kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s (no catalog.db)", c->warehouse);
+        return NULL;
+    }
+    if ((*rc = kiln_lake_catalog_open(&c->cat, c->warehouse, KILN_LAKE_CATALOG_SQLITE, err)))
+        return NULL;
+    c->missing = 0;
+    return c->cat;
+}
+
+int kiln_sql_lake_refresh_table(sqlite3 *db, const char *name_was, const char *name_now, kiln_err *err)
+{
+    char ns[129], tb[129];
+    int rc = kiln_lake_name_split(name_was, ns, tb, err);
+    if (rc)
+        return rc;
+    if (schema_exists(db, ns)) {
+        /* the table and every "t@ref" snapshot table declared from it */
+        KILN_VEC(char *) names = {0};
+        char *q = sqlite3_mprintf("SELECT name FROM \"%w\".sqlite_schema WHERE type = 'table' AND "
+                                  "(name = %Q OR substr(name, 1, %d) = %Q || '@')",
+                                  ns, tb, (int)strlen(tb) + 1, tb);
+        sqlite3_stmt *st = NULL;
+        if (!q)
+            return KILN_OOM(err);
+        if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+        while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            char *nm = kiln_strdup((const char *)sqlite3_column_text(st, 0));
+            if (!nm || kiln_vec_push(&names, nm, err)) {
+                kiln_free(nm);
+                rc = KILN_OOM(err);
+            }
+        }
+        sqlite3_finalize(st);
+        sqlite3_free(q);
+        for (size_t i = 0; i < names.len; i++) {
+            if (rc == 0)
+                rc = exec_fmt(db, err, "DROP TABLE \"%w\".\"%w\"", ns, names.items[i]);
+            kiln_free(names.items[i]);
+        }
+        kiln_vec_free(&names);
+        if (rc)
+            return rc;
+    }
+    return name_now ? kiln_sql_lake_add_table(db, name_now, NULL, err) : 0;
 }
 
 int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err)

@@ -1,0 +1,618 @@
+/*
+ * sql_ddl.c - DDL on Iceberg tables in kiln SQL. SQLite sees an Iceberg
+ * table as a virtual table in an in-memory schema, so left to itself it
+ * would refuse some statements with messages about virtual tables and,
+ * worse, carry out others on the in-memory schema where they vanish at
+ * exit (CREATE VIEW ns.v, CREATE TABLE ns.t (...)). kiln recognises these
+ * statements first and does the lake operation, or fails naming the
+ * statement:
+ *
+ *   CREATE TABLE [IF NOT EXISTS] ns.t (col type [NOT NULL], ...) [PARTITIONED BY (...)]
+ *   DROP TABLE [IF EXISTS] ns.t [PURGE]      -- PURGE also deletes the files
+ *   ALTER TABLE ns.t RENAME TO [ns2.]t2
+ *   ALTER TABLE ns.t ADD [COLUMN] c type
+ *   ALTER TABLE ns.t RENAME [COLUMN] a TO b
+ *   ALTER TABLE ns.t DROP [COLUMN] c
+ *   ALTER TABLE ns.t ALTER [COLUMN] c [SET DATA] TYPE type   -- widening only
+ *   CREATE INDEX / VIEW / TRIGGER in an Iceberg namespace: an error
+ *
+ * Each change is one catalog or metadata commit; afterwards the virtual
+ * table is declared again so the session sees the new columns or name.
+ * Also here: the column listing of an Iceberg table with its Iceberg types
+ * (DESCRIBE, .schema).
+ */
+#include "sql_int.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+typedef kiln_sql_tok tok;
+typedef kiln_sql_lexer lexer;
+#define next(lx) kiln_sql_lex_next(lx)
+#define peek(lx) kiln_sql_lex_peek(lx)
+#define is_kw(lx, t, kw) kiln_sql_lex_kw(lx, t, kw)
+#define is_p(lx, t, c) kiln_sql_lex_p(lx, t, c)
+
+enum { D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL };
+
+typedef struct ddl {
+    int kind;
+    int if_exists, purge;
+    char ns[129], tb[129], name[260];
+    char to[260];         /* RENAME TO: "ns.t" */
+    char col[129], col2[129];
+    kiln_buf type;        /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL */
+    char *partition;      /* CREATE: PARTITIONED BY text */
+} ddl;
+
+#define perr kiln_sql_perr
+
+/* Consume "IF [NOT] EXISTS" when it is next; 1 if it was there. */
+static int if_exists(lexer *lx, int not)
+{
+    if (!is_kw(lx, peek(lx), "IF"))
+        return 0;
+    size_t p = lx->pos;
+    next(lx);
+    if (not && !is_kw(lx, next(lx), "NOT")) {
+        lx->pos = p;
+        return 0;
+    }
+    if (!is_kw(lx, next(lx), "EXISTS")) {
+        lx->pos = p;
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ types */
+
+/* A column type written in a DDL statement, as Iceberg DDL: Iceberg's own
+ * spelling first (int is 32-bit, as in Iceberg), nested types as given,
+ * else SQL's names (INTEGER/BIGINT -> long, TEXT/VARCHAR -> string, REAL ->
+ * double, BLOB -> binary, NUMERIC(p,s) -> decimal(p,s), ...). */
+static int type_text(const char *raw, size_t n, kiln_buf *out, kiln_err *err)
+{
+    char low[256];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < sizeof low; i++)
+        if (!isspace((unsigned char)raw[i]))
+            low[k++] = (char)tolower((unsigned char)raw[i]);
+    low[k] = 0;
+    kiln_lake_type t;
+    kiln_err e2 = {0};
+    const char *use = low;
+    char scratch[32];
+    if (!strchr(low, '<') && (kiln_lake_type_parse_primitive(&t, low, &e2) != 0 || t.kind == KILN_LAKE_UNKNOWN)) {
+        if (!strncmp(low, "numeric(", 8)) {
+            snprintf(scratch, sizeof scratch, "decimal(%s", low + 8);
+            use = scratch;
+        } else {
+            char decl[256];
+            snprintf(decl, sizeof decl, "%.*s", (int)n, raw);
+            use = kiln_sql_decl_lake_type(decl, scratch, sizeof scratch);
+        }
+        if (!use)
+            return kiln_err_set(err, KILN_EINVAL,
+                                "unknown column type '%.*s' (Iceberg types: boolean, int, long, float, double, "
+                                "decimal(P,S), date, timestamp, timestamptz, string, binary, uuid, "
+                                "list<T>, map<K,V>, struct<a:T,...>; or SQL's INTEGER, TEXT, REAL, BLOB)",
+                                (int)n, raw);
+    }
+    return kiln_buf_append(out, use, strlen(use), err);
+}
+
+/* The type of a column definition: tokens up to ',' or ')' at depth 0 (or
+ * the end), with NOT NULL taken off into *required. Other constraints are
+ * not Iceberg's. */
+static int column_type(lexer *lx, const char *sql, int *required, kiln_buf *out, long *eoff, kiln_err *err)
+{
+    size_t b = lx->pos, e = b;
+    int depth = 0;
+    *required = 0;
+    for (;;) {
+        size_t p = lx->pos;
+        tok x = next(lx);
+        if (!x.kind || is_p(lx, x, ';') || (depth == 0 && (is_p(lx, x, ',') || is_p(lx, x, ')')))) {
+            lx->pos = p;
+            break;
+        }
+        if (is_p(lx, x, '(') || is_p(lx, x, '<'))
+            depth++;
+        else if (is_p(lx, x, ')') || is_p(lx, x, '>'))
+            depth--;
+        if (depth == 0 && is_kw(lx, x, "NOT") && is_kw(lx, peek(lx), "NULL")) {
+            next(lx);
+            *required = 1;
+            continue;
+        }
+        if (depth == 0 && (is_kw(lx, x, "NULL") || is_kw(lx, x, "PRIMARY") || is_kw(lx, x, "UNIQUE") ||
+                           is_kw(lx, x, "DEFAULT") || is_kw(lx, x, "CHECK") || is_kw(lx, x, "REFERENCES") ||
+                           is_kw(lx, x, "COLLATE") || is_kw(lx, x, "GENERATED") || is_kw(lx, x, "CONSTRAINT"))) {
+            if (is_kw(lx, x, "NULL"))
+                continue;
+            return perr(eoff, x.b, err, "column constraint %.*s is not supported on Iceberg tables (only NOT NULL)",
+                        (int)(x.e - x.b), sql + x.b);
+        }
+        if (*required)
+            return perr(eoff, x.b, err, "expected ',' or ')' after NOT NULL");
+        e = x.e;
+    }
+    if (e == b)
+        return perr(eoff, b, err, "expected a column type");
+    return type_text(sql + b, e - b, out, err);
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static int parse_create(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err *err)
+{
+    int rc = 0;
+    tok o = next(lx); /* '(' */
+    for (int i = 0;; i++) {
+        tok c = next(lx);
+        char nm[129];
+        if (kiln_sql_lex_ident(lx, c, nm, sizeof nm) != 0)
+            return perr(eoff, c.b, err, "expected a column name");
+        if (i && (rc = kiln_buf_append(&d->type, ", ", 2, err)))
+            return rc;
+        if ((rc = kiln_buf_append(&d->type, nm, strlen(nm), err)) || (rc = kiln_buf_putc(&d->type, ' ', err)))
+            return rc;
+        int req = 0;
+        if ((rc = column_type(lx, sql, &req, &d->type, eoff, err)))
+            return rc;
+        if (req && (rc = kiln_buf_append(&d->type, " not null", 9, err)))
+            return rc;
+        tok x = next(lx);
+        if (is_p(lx, x, ')'))
+            break;
+        if (!is_p(lx, x, ','))
+            return perr(eoff, x.b, err, "expected ',' or ')' in the column list%s",
+                        is_kw(lx, x, "PRIMARY") || is_kw(lx, x, "UNIQUE") || is_kw(lx, x, "FOREIGN")
+                            ? " (table constraints are not supported on Iceberg tables)"
+                            : "");
+    }
+    (void)o;
+    if ((rc = kiln_buf_putc(&d->type, 0, err)))
+        return rc;
+    d->type.len--;
+    tok t = peek(lx);
+    if (is_kw(lx, t, "PARTITIONED")) {
+        next(lx);
+        if (!is_kw(lx, next(lx), "BY") || !is_p(lx, (o = next(lx)), '('))
+            return perr(eoff, t.b, err, "expected PARTITIONED BY (...)");
+        tok c = kiln_sql_lex_skip_parens(lx);
+        if (!c.kind)
+            return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
+        if (!(d->partition = kiln_strndup(sql + o.e, c.b - o.e)))
+            return KILN_OOM(err);
+    }
+    return 0;
+}
+
+static int parse_alter(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err *err)
+{
+    tok a = next(lx);
+    char nm[129];
+    if (is_kw(lx, a, "RENAME")) {
+        tok t = next(lx);
+        if (is_kw(lx, t, "TO")) {
+            d->kind = D_RENAME;
+            size_t p = lx->pos;
+            char ns2[129], tb2[129];
+            if (kiln_sql_lex_name2(lx, ns2, tb2) == 0) {
+                snprintf(d->to, sizeof d->to, "%s.%s", ns2, tb2);
+            } else {
+                lx->pos = p;
+                tok n = next(lx);
+                if (kiln_sql_lex_ident(lx, n, nm, sizeof nm) != 0)
+                    return perr(eoff, n.b, err, "RENAME TO: expected the new name");
+                snprintf(d->to, sizeof d->to, "%s.%s", d->ns, nm);
+            }
+            return 0;
+        }
+        if (is_kw(lx, t, "COLUMN"))
+            t = next(lx);
+        d->kind = D_RENAME_COL;
+        if (kiln_sql_lex_ident(lx, t, d->col, sizeof d->col) != 0)
+            return perr(eoff, t.b, err, "RENAME COLUMN: expected a column name");
+        tok to = next(lx);
+        if (!is_kw(lx, to, "TO"))
+            return perr(eoff, to.b, err, "RENAME COLUMN: expected TO");
+        tok n = next(lx);
+        if (kiln_sql_lex_ident(lx, n, d->col2, sizeof d->col2) != 0)
+            return perr(eoff, n.b, err, "RENAME COLUMN: expected the new name");
+        return 0;
+    }
+    if (is_kw(lx, a, "ADD") || is_kw(lx, a, "DROP") || is_kw(lx, a, "ALTER")) {
+        d->kind = is_kw(lx, a, "ADD") ? D_ADD_COL : is_kw(lx, a, "DROP") ? D_DROP_COL : D_WIDEN_COL;
+        tok t = next(lx);
+        if (is_kw(lx, t, "COLUMN"))
+            t = next(lx);
+        if (kiln_sql_lex_ident(lx, t, d->col, sizeof d->col) != 0)
+            return perr(eoff, t.b, err, "expected a column name");
+        if (d->kind == D_DROP_COL)
+            return 0;
+        if (d->kind == D_WIDEN_COL) {
+            tok x = next(lx);
+            if (is_kw(lx, x, "SET") && is_kw(lx, next(lx), "DATA"))
+                x = next(lx);
+            if (!is_kw(lx, x, "TYPE"))
+                return perr(eoff, x.b, err, "ALTER COLUMN: expected [SET DATA] TYPE type");
+        }
+        int req = 0;
+        int rc = column_type(lx, sql, &req, &d->type, eoff, err);
+        if (rc == 0 && req)
+            rc = perr(eoff, a.b, err, "a column added to an Iceberg table must allow NULL (existing rows have no value)");
+        if (rc == 0)
+            rc = kiln_buf_putc(&d->type, 0, err);
+        return rc;
+    }
+    return perr(eoff, a.b, err,
+                "ALTER TABLE %s: expected RENAME TO, ADD COLUMN, RENAME COLUMN, DROP COLUMN or ALTER COLUMN", d->name);
+}
+
+static const char *verb(const ddl *d)
+{
+    static const char *const v[] = {"",           "CREATE TABLE",  "DROP TABLE", "ALTER TABLE RENAME",
+                                    "ALTER TABLE ADD COLUMN", "ALTER TABLE RENAME COLUMN",
+                                    "ALTER TABLE DROP COLUMN", "ALTER TABLE ALTER COLUMN"};
+    return v[d->kind];
+}
+
+/* What the statement is; *handled 0 when not ours. */
+static int parse(sqlite3 *db, const char *sql, size_t len, ddl *d, int *handled, size_t *used, long *eoff,
+                 kiln_err *err)
+{
+    lexer lx = {sql, len, 0};
+    tok t = next(&lx);
+    size_t start = t.b;
+    *handled = 0;
+    if (is_kw(&lx, t, "CREATE")) {
+        tok k = next(&lx);
+        if (is_kw(&lx, k, "UNIQUE"))
+            k = next(&lx);
+        const char *what = is_kw(&lx, k, "INDEX") ? "INDEX" : is_kw(&lx, k, "VIEW") ? "VIEW"
+                           : is_kw(&lx, k, "TRIGGER") ? "TRIGGER" : is_kw(&lx, k, "TABLE") ? "TABLE" : NULL;
+        if (!what)
+            return 0; /* TEMP objects, VIRTUAL TABLE, OR REPLACE: not here */
+        int ine = if_exists(&lx, 1);
+        if (kiln_sql_lex_name2(&lx, d->ns, d->tb) || !kiln_sql_is_lake_schema(db, d->ns))
+            return 0;
+        snprintf(d->name, sizeof d->name, "%s.%s", d->ns, d->tb);
+        if (what[1] != 'A') { /* INDEX, VIEW, TRIGGER */
+            *handled = 1;
+            if (what[0] == 'I')
+                return perr(NULL, start, err,
+                            "CREATE INDEX %s: %s is an Iceberg namespace and Iceberg tables have no indexes "
+                            "(scans prune files by partition and column statistics instead)",
+                            d->name, d->ns);
+            return perr(NULL, start, err,
+                        "CREATE %s %s: %s is an Iceberg namespace, which holds only Iceberg tables (Iceberg "
+                        "%ss are not supported); create a TEMP %s for this session, or one in a --db file",
+                        what, d->name, d->ns, what[0] == 'V' ? "view" : "trigger", what);
+        }
+        if (!is_p(&lx, peek(&lx), '('))
+            return 0; /* CREATE TABLE ... AS: sql_write.c */
+        *handled = 1;
+        d->kind = D_CREATE;
+        d->if_exists = ine;
+        int rc = parse_create(&lx, sql, d, eoff, err);
+        if (rc)
+            return rc;
+    } else if (is_kw(&lx, t, "DROP")) {
+        if (!is_kw(&lx, next(&lx), "TABLE"))
+            return 0;
+        int ie = if_exists(&lx, 0);
+        if (kiln_sql_lex_name2(&lx, d->ns, d->tb) || !kiln_sql_is_lake_schema(db, d->ns))
+            return 0;
+        snprintf(d->name, sizeof d->name, "%s.%s", d->ns, d->tb);
+        *handled = 1;
+        d->kind = D_DROP;
+        d->if_exists = ie;
+        if (is_kw(&lx, peek(&lx), "PURGE")) {
+            d->purge = 1;
+            next(&lx);
+        }
+    } else if (is_kw(&lx, t, "ALTER")) {
+        if (!is_kw(&lx, next(&lx), "TABLE"))
+            return 0;
+        if (kiln_sql_lex_name2(&lx, d->ns, d->tb) || !kiln_sql_is_lake_schema(db, d->ns))
+            return 0;
+        snprintf(d->name, sizeof d->name, "%s.%s", d->ns, d->tb);
+        *handled = 1;
+        int rc = parse_alter(&lx, sql, d, eoff, err);
+        if (rc)
+            return rc;
+    } else {
+        return 0;
+    }
+    tok x = next(&lx);
+    if (x.kind && !is_p(&lx, x, ';'))
+        return perr(eoff, x.b, err, "%s %s: unexpected text here", verb(d), d->name);
+    *used = x.kind ? x.e : len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ running */
+
+static int alter_columns(kiln_lake_catalog *cat, const ddl *d, kiln_err *err)
+{
+    kiln_lake_table *t = NULL;
+    kiln_lake_txn *txn = NULL;
+    int rc;
+    if ((rc = kiln_lake_table_load(&t, cat, d->name, err)) || (rc = kiln_lake_txn_begin(&txn, t, err)))
+        goto done;
+    switch (d->kind) {
+    case D_ADD_COL: rc = kiln_lake_txn_add_column(txn, NULL, d->col, d->type.data, NULL, err); break;
+    case D_RENAME_COL: rc = kiln_lake_txn_rename_column(txn, d->col, d->col2, err); break;
+    case D_DROP_COL: rc = kiln_lake_txn_drop_column(txn, d->col, err); break;
+    default: rc = kiln_lake_txn_widen_column(txn, d->col, d->type.data, err); break;
+    }
+    if (rc == 0)
+        rc = kiln_lake_txn_commit(txn, NULL, NULL, err);
+done:
+    kiln_lake_txn_free(txn);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
+{
+    int rc = 0;
+    int summary = mode == KILN_SQL_WRITE_SUMMARY && out;
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog_for_write(db, d->kind == D_CREATE, &rc, err);
+    if (!cat) {
+        if (rc == KILN_ENOTFOUND && d->kind == D_DROP && d->if_exists) {
+            kiln_err_clear(err);
+            if (summary)
+                fprintf(out, "DROP TABLE %s: no such table, nothing done\n", d->name);
+            return 0;
+        }
+        return rc ? rc : kiln_err_set(err, KILN_EINVAL, "no warehouse attached (kiln sql --warehouse DIR)");
+    }
+    switch (d->kind) {
+    case D_CREATE: {
+        kiln_lake_table *t = NULL;
+        kiln_lake_create_opts co = {0};
+        co.schema_ddl = d->type.data;
+        co.partition = d->partition;
+        rc = kiln_lake_table_create(&t, cat, d->name, &co, err);
+        kiln_lake_table_free(t);
+        if (rc == KILN_EEXIST && d->if_exists) {
+            kiln_err_clear(err);
+            if (summary)
+                fprintf(out, "CREATE TABLE %s: exists, nothing done\n", d->name);
+            return 0;
+        }
+        if (rc == 0)
+            rc = kiln_sql_lake_refresh_table(db, d->name, d->name, err);
+        if (rc == 0 && summary)
+            fprintf(out, "CREATE TABLE %s: created (%s)\n", d->name, d->type.data);
+        return rc;
+    }
+    case D_DROP:
+        rc = kiln_lake_table_drop(cat, d->name, d->purge, err);
+        if (rc == KILN_ENOTFOUND && d->if_exists) {
+            kiln_err_clear(err);
+            if (summary)
+                fprintf(out, "DROP TABLE %s: no such table, nothing done\n", d->name);
+            return 0;
+        }
+        if (rc == 0)
+            rc = kiln_sql_lake_refresh_table(db, d->name, NULL, err);
+        if (rc == 0 && summary)
+            fprintf(out, "DROP TABLE %s: %s\n", d->name,
+                    d->purge ? "dropped from the catalog and its files deleted"
+                             : "dropped from the catalog; its files are kept (DROP TABLE ... PURGE deletes them)");
+        return rc;
+    case D_RENAME:
+        rc = kiln_lake_table_rename(cat, d->name, d->to, err);
+        if (rc == 0)
+            rc = kiln_sql_lake_refresh_table(db, d->name, d->to, err);
+        if (rc == 0 && summary)
+            fprintf(out, "ALTER TABLE %s: renamed to %s\n", d->name, d->to);
+        return rc;
+    default:
+        rc = alter_columns(cat, d, err);
+        if (rc == 0)
+            rc = kiln_sql_lake_refresh_table(db, d->name, d->name, err);
+        if (rc == 0 && summary)
+            fprintf(out, "ALTER TABLE %s: %s %s%s%s (one metadata commit)\n", d->name, verb(d) + 12, d->col,
+                    d->kind == D_RENAME_COL ? " TO " : d->type.len ? " " : "",
+                    d->kind == D_RENAME_COL ? d->col2 : d->type.len ? d->type.data : "");
+        return rc;
+    }
+}
+
+/* CREATE OR REPLACE TABLE t AS query on a SQLite table (SQLite has no OR
+ * REPLACE for tables), in one savepoint so that a failing query leaves the
+ * old table: the query fills temp._kiln_replace first (it may read t), then
+ * t is dropped and created from it. With a column list instead of AS, the
+ * statement runs with "OR REPLACE" blanked out after DROP TABLE IF EXISTS.
+ * Error offsets stay the caller's. 1 when it is such a statement (run, rc
+ * in *rc), else 0. */
+static int sqlite_replace(sqlite3 *db, const char *sql, size_t len, int mode, size_t *used, long *eoff, FILE *out,
+                          int *rc, kiln_err *err)
+{
+    lexer lx = {sql, len, 0};
+    tok c = next(&lx), o = next(&lx), r = next(&lx), t = next(&lx);
+    if (!is_kw(&lx, c, "CREATE") || !is_kw(&lx, o, "OR") || !is_kw(&lx, r, "REPLACE") || !is_kw(&lx, t, "TABLE"))
+        return 0;
+    size_t nb = lx.pos, ne = nb, qb = 0;
+    char ns[129], tb[129];
+    size_t p = lx.pos;
+    if (kiln_sql_lex_name2(&lx, ns, tb) == 0 && kiln_sql_is_lake_schema(db, ns) &&
+        (kiln_sql_lake_catalog(db) || kiln_sql_lake_missing(db)))
+        return 0; /* an Iceberg table: sql_write.c */
+    lx.pos = p;
+    for (;;) {
+        tok x = next(&lx);
+        if (!x.kind || is_p(&lx, x, ';') || is_p(&lx, x, '('))
+            break;
+        if (is_kw(&lx, x, "AS")) {
+            qb = x.e;
+            break;
+        }
+        ne = x.e;
+    }
+    size_t end = kiln_sql_lex_stmt_end(&lx);
+    *used = end < len ? end + 1 : len;
+    *rc = 0;
+    if (mode == KILN_SQL_WRITE_EXPLAIN) {
+        if (out)
+            fprintf(out, "KILN DDL CREATE OR REPLACE TABLE %.*s (not run under --explain)\n", (int)(ne - nb), sql + nb);
+        return 1;
+    }
+    const char *pre = "CREATE TABLE temp._kiln_replace AS ";
+    char *text = qb ? kiln_sprintf("%s%.*s", pre, (int)(end - qb), sql + qb) : kiln_strndup(sql, end);
+    char *prep = sqlite3_mprintf("SAVEPOINT kiln_replace; DROP TABLE IF EXISTS temp._kiln_replace;%s%.*s",
+                                 qb ? "" : " DROP TABLE IF EXISTS ", qb ? 0 : (int)(ne - nb), sql + nb);
+    char *fin = sqlite3_mprintf("DROP TABLE IF EXISTS %.*s; CREATE TABLE %.*s AS SELECT * FROM temp._kiln_replace; "
+                                "DROP TABLE temp._kiln_replace",
+                                (int)(ne - nb), sql + nb, (int)(ne - nb), sql + nb);
+    sqlite3_stmt *st = NULL;
+    if (!text || !prep || !fin) {
+        *rc = KILN_OOM(err);
+        goto done;
+    }
+    if (!qb)
+        memset(text + o.b, ' ', r.e - o.b);
+    if (sqlite3_exec(db, prep, NULL, NULL, NULL) != SQLITE_OK) {
+        *rc = kiln_err_set(err, KILN_EFORMAT, "CREATE OR REPLACE TABLE: %s", sqlite3_errmsg(db));
+        goto undo;
+    }
+    size_t u;
+    long off = -1;
+    if ((*rc = kiln_sql_prepare(db, text, strlen(text), &st, &u, &off, err)) == 0 && st) {
+        int src;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (src != SQLITE_DONE)
+            *rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+    }
+    if (eoff && off >= 0)
+        *eoff = qb ? (off >= (long)strlen(pre) ? off - (long)strlen(pre) + (long)qb : -1) : off;
+    sqlite3_finalize(st);
+    if (*rc == 0 && qb && sqlite3_exec(db, fin, NULL, NULL, NULL) != SQLITE_OK)
+        *rc = kiln_err_set(err, KILN_EFORMAT, "CREATE OR REPLACE TABLE: %s", sqlite3_errmsg(db));
+undo:
+    sqlite3_exec(db, *rc ? "ROLLBACK TO kiln_replace; RELEASE kiln_replace" : "RELEASE kiln_replace", NULL, NULL,
+                 NULL);
+done:
+    kiln_free(text);
+    sqlite3_free(prep);
+    sqlite3_free(fin);
+    return 1;
+}
+
+int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
+                     long *err_offset, FILE *out, kiln_err *err)
+{
+    int rc = 0;
+    if ((*handled = sqlite_replace(db, sql, len, mode, used, err_offset, out, &rc, err)))
+        return rc;
+    if (!kiln_sql_lake_catalog(db) && !kiln_sql_lake_missing(db))
+        return 0; /* no warehouse: no Iceberg tables */
+    ddl d = {0};
+    kiln_buf_init(&d.type, 1 << 16);
+    rc = parse(db, sql, len, &d, handled, used, err_offset, err);
+    if (rc == 0 && *handled) {
+        if (mode == KILN_SQL_WRITE_EXPLAIN) {
+            if (out)
+                fprintf(out, "KILN DDL %s %s (not run under --explain)\n", verb(&d), d.name);
+        } else {
+            rc = run(db, &d, mode, out, err);
+        }
+    }
+    if (rc && *handled && d.kind)
+        kiln_err_prefix(err, "%s %s: ", verb(&d), d.name);
+    kiln_buf_free(&d.type);
+    kiln_free(d.partition);
+    return rc;
+}
+
+/* ------------------------------------------------------------ describing */
+
+int kiln_sql_lake_type_text(kiln_buf *out, const kiln_lake_type *t, kiln_err *err)
+{
+    int rc = 0;
+    switch (t->kind) {
+    case KILN_LAKE_LIST:
+        if ((rc = kiln_buf_append(out, "list<", 5, err)) || (rc = kiln_sql_lake_type_text(out, t->element, err)))
+            return rc;
+        return kiln_buf_putc(out, '>', err);
+    case KILN_LAKE_MAP:
+        if ((rc = kiln_buf_append(out, "map<", 4, err)) || (rc = kiln_sql_lake_type_text(out, t->key, err)) ||
+            (rc = kiln_buf_putc(out, ',', err)) || (rc = kiln_sql_lake_type_text(out, t->value, err)))
+            return rc;
+        return kiln_buf_putc(out, '>', err);
+    case KILN_LAKE_STRUCT:
+        if ((rc = kiln_buf_append(out, "struct<", 7, err)))
+            return rc;
+        for (size_t i = 0; i < t->nfields; i++) {
+            const kiln_lake_field *f = &t->fields[i];
+            if ((i && (rc = kiln_buf_putc(out, ',', err))) ||
+                (rc = kiln_buf_printf(out, err, "%s:", f->name)) ||
+                (rc = kiln_sql_lake_type_text(out, f->type, err)))
+                return rc;
+        }
+        return kiln_buf_putc(out, '>', err);
+    default: return kiln_buf_append(out, t->name, strlen(t->name), err);
+    }
+}
+
+int kiln_sql_lake_columns(sqlite3 *db, const char *name,
+                          int (*fn)(void *ctx, const char *col, const char *type, int required), void *ctx,
+                          char **partition, kiln_err *err)
+{
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
+    kiln_lake_table *t = NULL;
+    kiln_buf ty;
+    kiln_buf_init(&ty, 0);
+    *partition = NULL;
+    int rc;
+    if (!cat)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no warehouse attached");
+    if ((rc = kiln_lake_table_load(&t, cat, name, err)))
+        goto done;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
+    for (size_t i = 0; s && i < s->nfields; i++) {
+        kiln_buf_reset(&ty);
+        if ((rc = kiln_sql_lake_type_text(&ty, s->fields[i].type, err)) || (rc = kiln_buf_putc(&ty, 0, err)) ||
+            (rc = fn(ctx, s->fields[i].name, ty.data, s->fields[i].required)))
+            goto done;
+    }
+    /* the default spec as PARTITIONED BY text: day(ts), bucket(16, id) */
+    const kiln_lake_spec *sp = kiln_lake_meta_default_spec(m);
+    kiln_buf_reset(&ty);
+    for (size_t i = 0; sp && s && i < sp->nfields; i++) {
+        const kiln_lake_part_field *pf = &sp->fields[i];
+        const kiln_lake_field *src = kiln_lake_schema_field(s, pf->source_id);
+        const char *col = src ? src->name : "?";
+        const kiln_lake_transform *x = &pf->transform;
+        int bad = i ? kiln_buf_append(&ty, ", ", 2, NULL) : 0;
+        switch (x->kind) {
+        case KILN_LAKE_XF_IDENTITY: bad |= kiln_buf_printf(&ty, NULL, "%s", col); break;
+        case KILN_LAKE_XF_BUCKET: bad |= kiln_buf_printf(&ty, NULL, "bucket(%d, %s)", (int)x->param, col); break;
+        case KILN_LAKE_XF_TRUNCATE: bad |= kiln_buf_printf(&ty, NULL, "truncate(%d, %s)", (int)x->param, col); break;
+        case KILN_LAKE_XF_YEAR: bad |= kiln_buf_printf(&ty, NULL, "year(%s)", col); break;
+        case KILN_LAKE_XF_MONTH: bad |= kiln_buf_printf(&ty, NULL, "month(%s)", col); break;
+        case KILN_LAKE_XF_DAY: bad |= kiln_buf_printf(&ty, NULL, "day(%s)", col); break;
+        case KILN_LAKE_XF_HOUR: bad |= kiln_buf_printf(&ty, NULL, "hour(%s)", col); break;
+        default: bad |= kiln_buf_printf(&ty, NULL, "%s(%s)", x->text ? x->text : "void", col); break;
+        }
+        if (bad) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
+    if (!(*partition = kiln_strndup(ty.data ? ty.data : "", ty.len)))
+        rc = KILN_OOM(err);
+done:
+    kiln_buf_free(&ty);
+    kiln_lake_table_free(t);
+    return rc;
+}
