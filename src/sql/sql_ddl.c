@@ -108,7 +108,7 @@ static int type_text(const char *raw, size_t n, kiln_buf *out, kiln_err *err)
  * not Iceberg's. */
 static int column_type(lexer *lx, const char *sql, int *required, kiln_buf *out, long *eoff, kiln_err *err)
 {
-    size_t b = lx->pos, e = b;
+    size_t b = peek(lx).b, e = b;
     int depth = 0;
     *required = 0;
     for (;;) {
