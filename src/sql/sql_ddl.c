@@ -616,3 +616,173 @@ done:
     kiln_lake_table_free(t);
     return rc;
 }
+
+/* ------------------------------------------------------------ DESCRIBE, SHOW TABLES */
+
+typedef struct vals_ctx {
+    kiln_buf *q;
+    int n;
+} vals_ctx;
+
+static int add_val(void *p, const char *col, const char *type, int required)
+{
+    vals_ctx *v = p;
+    char *row = sqlite3_mprintf("%s(%Q, %Q, %Q)", v->n++ ? ", " : "", col, type, required ? "NO" : "YES");
+    int rc = row ? kiln_buf_append(v->q, row, strlen(row), NULL) : KILN_ENOMEM;
+    sqlite3_free(row);
+    return rc;
+}
+
+/* "col type [NOT NULL]" for .schema's CREATE TABLE */
+static int schema_col(void *p, const char *col, const char *type, int required)
+{
+    vals_ctx *v = p;
+    return kiln_buf_printf(v->q, NULL, "%s%s %s%s", v->n++ ? ", " : "", col, type, required ? " NOT NULL" : "");
+}
+
+static const char show_tables_sql[] =
+    "SELECT CASE WHEN schema = 'main' THEN name ELSE schema || '.' || name END AS name, "
+    "CASE WHEN type = 'virtual' THEN 'iceberg' ELSE type END AS type FROM pragma_table_list "
+    "WHERE type IN ('table', 'view', 'virtual') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%@%' "
+    "ORDER BY schema <> 'main', schema = 'temp', 1";
+
+/* The query behind DESCRIBE name: Iceberg tables from their current schema
+ * (Iceberg types), others from SQLite's pragma_table_info. */
+static int describe_query(sqlite3 *db, const char *ns, const char *tb, sqlite3_stmt **st, kiln_err *err)
+{
+    int rc = 0;
+    char *part = NULL;
+    kiln_buf q;
+    kiln_buf_init(&q, 0);
+    char name[260];
+    snprintf(name, sizeof name, "%s.%s", ns, tb);
+    if (ns[0] && kiln_sql_is_lake_schema(db, ns) && kiln_sql_lake_catalog(db)) {
+        vals_ctx v = {&q, 0};
+        kiln_buf_printf(&q, NULL, "SELECT column1 AS column_name, column2 AS column_type, column3 AS \"null\" "
+                                  "FROM (VALUES ");
+        if ((rc = kiln_sql_lake_columns(db, name, add_val, &v, &part, err))) {
+            if (rc == KILN_ENOTFOUND)
+                rc = kiln_err_set(err, KILN_EFORMAT, "DESCRIBE: no such table: %s", name);
+            goto done;
+        }
+        if (!v.n)
+            kiln_buf_printf(&q, NULL, "(NULL, NULL, NULL)) WHERE 0");
+        else
+            kiln_buf_putc(&q, ')', NULL);
+    } else {
+        char *s = sqlite3_mprintf("SELECT name AS column_name, type AS column_type, CASE WHEN \"notnull\" THEN 'NO' "
+                                  "ELSE 'YES' END AS \"null\" FROM pragma_table_info(%Q%s%Q) ORDER BY cid",
+                                  tb, ns[0] ? ", " : "", ns[0] ? ns : NULL);
+        char *chk = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(%Q%s%Q)", tb, ns[0] ? ", " : "",
+                                    ns[0] ? ns : NULL);
+        sqlite3_stmt *c = NULL;
+        int found = chk && sqlite3_prepare_v2(db, chk, -1, &c, NULL) == SQLITE_OK && sqlite3_step(c) == SQLITE_ROW;
+        sqlite3_finalize(c);
+        sqlite3_free(chk);
+        if (s)
+            kiln_buf_append(&q, s, strlen(s), NULL);
+        sqlite3_free(s);
+        if (!found) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "DESCRIBE: no such table: %s%s%s", ns, ns[0] ? "." : "", tb);
+            goto done;
+        }
+    }
+    if (kiln_buf_putc(&q, 0, NULL)) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if (sqlite3_prepare_v2(db, q.data, -1, st, NULL) != SQLITE_OK)
+        rc = kiln_err_set(err, KILN_EFORMAT, "DESCRIBE: %s", sqlite3_errmsg(db));
+done:
+    kiln_free(part);
+    kiln_buf_free(&q);
+    return rc;
+}
+
+int kiln_sql_meta_prepare(sqlite3 *db, const char *sql, size_t len, int *handled, sqlite3_stmt **st, size_t *used,
+                          long *eoff, kiln_err *err)
+{
+    lexer lx = {sql, len, 0};
+    tok t = next(&lx);
+    *handled = 0;
+    *st = NULL;
+    char ns[129] = "", tb[129] = "";
+    int describe = is_kw(&lx, t, "DESCRIBE") || is_kw(&lx, t, "DESC");
+    if (is_kw(&lx, t, "SHOW")) {
+        tok x = next(&lx);
+        if (!is_kw(&lx, x, "TABLES"))
+            return 0;
+    } else if (describe) {
+        if (is_kw(&lx, peek(&lx), "TABLE"))
+            next(&lx);
+        tok x = peek(&lx);
+        if (x.kind && !is_p(&lx, x, ';')) {
+            size_t p = lx.pos;
+            if (kiln_sql_lex_name2(&lx, ns, tb) != 0) {
+                lx.pos = p;
+                ns[0] = 0;
+                tok n = next(&lx);
+                if (kiln_sql_lex_ident(&lx, n, tb, sizeof tb) != 0)
+                    return 0; /* DESCRIBE SELECT ...: not ours */
+            }
+        }
+    } else {
+        return 0;
+    }
+    *handled = 1;
+    tok x = next(&lx);
+    if (x.kind && !is_p(&lx, x, ';'))
+        return perr(eoff, x.b, err, "%s: unexpected text here", describe ? "DESCRIBE" : "SHOW TABLES");
+    *used = x.kind ? x.e : len;
+    if (describe && tb[0])
+        return describe_query(db, ns, tb, st, err);
+    if (sqlite3_prepare_v2(db, show_tables_sql, -1, st, NULL) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EFORMAT, "SHOW TABLES: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+int kiln_sql_schema_print(sqlite3 *db, const char *name, FILE *out, kiln_err *err)
+{
+    /* SQLite's own objects, as .schema in sqlite3 prints them */
+    sqlite3_stmt *st = NULL;
+    const char *dot = name ? strchr(name, '.') : NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL AND (?1 IS NULL OR "
+                           "tbl_name = ?1) ORDER BY tbl_name, type DESC, name",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+    if (name && !dot)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    while (!(name && dot) && sqlite3_step(st) == SQLITE_ROW)
+        fprintf(out, "%s\n", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    /* Iceberg tables as the CREATE TABLE that would make them again */
+    if (!kiln_sql_lake_catalog(db))
+        return 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT schema || '.' || name FROM pragma_table_list WHERE type = 'virtual' AND "
+                           "name NOT LIKE '%@%' AND (?1 IS NULL OR schema || '.' || name = ?1) ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+    if (name && dot)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    else if (name)
+        sqlite3_bind_text(st, 1, "", -1, SQLITE_STATIC); /* an unqualified name is not an Iceberg table */
+    kiln_buf q;
+    kiln_buf_init(&q, 0);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *tn = (const char *)sqlite3_column_text(st, 0);
+        vals_ctx v = {&q, 0};
+        char *part = NULL;
+        kiln_buf_reset(&q);
+        if ((rc = kiln_sql_lake_columns(db, tn, schema_col, &v, &part, err)))
+            break;
+        fprintf(out, "CREATE TABLE %s (%.*s)%s%s%s;\n", tn, (int)q.len, q.data ? q.data : "",
+                part[0] ? " PARTITIONED BY (" : "", part, part[0] ? ")" : "");
+        kiln_free(part);
+    }
+    kiln_buf_free(&q);
+    sqlite3_finalize(st);
+    return rc;
+}

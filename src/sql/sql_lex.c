@@ -192,3 +192,25 @@ int kiln_sql_perr(long *eoff, size_t at, kiln_err *err, const char *fmt, ...)
     free(m);
     return rc;
 }
+
+int kiln_sql_text_creates_table(const char *sql, size_t len)
+{
+    kiln_sql_lexer lx = {sql, len, 0};
+    while (lx.pos < len) {
+        kiln_sql_tok t = kiln_sql_lex_next(&lx);
+        if (!t.kind)
+            return 0;
+        if (kiln_sql_lex_kw(&lx, t, "CREATE")) {
+            kiln_sql_tok k = kiln_sql_lex_next(&lx);
+            if (kiln_sql_lex_kw(&lx, k, "OR") && kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "REPLACE"))
+                k = kiln_sql_lex_next(&lx);
+            if (kiln_sql_lex_kw(&lx, k, "TABLE"))
+                return 1;
+        }
+        if (!kiln_sql_lex_p(&lx, t, ';')) {
+            size_t e = kiln_sql_lex_stmt_end(&lx);
+            lx.pos = e < len ? e + 1 : len;
+        }
+    }
+    return 0;
+}
