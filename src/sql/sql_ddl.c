@@ -670,11 +670,11 @@ static int describe_query(sqlite3 *db, const char *ns, const char *tb, sqlite3_s
         else
             kiln_buf_putc(&q, ')', NULL);
     } else {
+        /* pragma_table_info(table, schema): schema NULL searches them all */
         char *s = sqlite3_mprintf("SELECT name AS column_name, type AS column_type, CASE WHEN \"notnull\" THEN 'NO' "
-                                  "ELSE 'YES' END AS \"null\" FROM pragma_table_info(%Q%s%Q) ORDER BY cid",
-                                  tb, ns[0] ? ", " : "", ns[0] ? ns : NULL);
-        char *chk = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(%Q%s%Q)", tb, ns[0] ? ", " : "",
-                                    ns[0] ? ns : NULL);
+                                  "ELSE 'YES' END AS \"null\" FROM pragma_table_info(%Q, %Q) ORDER BY cid",
+                                  tb, ns[0] ? ns : NULL);
+        char *chk = sqlite3_mprintf("SELECT 1 FROM pragma_table_info(%Q, %Q)", tb, ns[0] ? ns : NULL);
         sqlite3_stmt *c = NULL;
         int found = chk && sqlite3_prepare_v2(db, chk, -1, &c, NULL) == SQLITE_OK && sqlite3_step(c) == SQLITE_ROW;
         sqlite3_finalize(c);

@@ -98,21 +98,4 @@ int kiln_sql_meta_prepare(sqlite3 *db, const char *sql, size_t len, int *handled
  * CREATE TABLE ns.t (col type [NOT NULL], ...) [PARTITIONED BY (...)]. */
 int kiln_sql_schema_print(sqlite3 *db, const char *name, FILE *out, kiln_err *err);
 
-/* How kiln_sql_exec_ex prints and goes on. */
-typedef struct kiln_sql_print {
-    kiln_sql_format fmt;
-    int explain;
-    int headers;       /* column names first (table, box, csv, pipe) */
-    size_t max_width;  /* table/box: fit rows into this many columns, cutting cells with "…" (0 = no limit) */
-    int timer;         /* "Run Time: real S.sss user S.ssssss sys S.ssssss" after each statement */
-    /* keep going: each failed statement is reported here and the next one runs */
-    void (*on_error)(void *ctx, const kiln_err *err, const kiln_sql_errpos *pos);
-    void *ctx;
-} kiln_sql_print;
-
-/* kiln_sql_exec with print options; with on_error set it runs every
- * statement and returns the first failure's code (0 if none). */
-int kiln_sql_exec_ex(sqlite3 *db, const char *sql, size_t len, const kiln_sql_print *po, FILE *out,
-                     kiln_sql_errpos *pos, kiln_err *err);
-
 #endif /* KILN_SQL_INT_H */
