@@ -781,11 +781,34 @@ done:
 
 /* ------------------------------------------------------------ MERGE rewrite */
 
-static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
-                     long *eoff, kiln_err *err)
+/* Tokens from lx up to a ',' (or AND when and_stops) at parenthesis depth
+ * 0, or the end; lx is left before that token. Returns where it stopped. */
+static size_t until_sep(lexer *lx, int and_stops, size_t end)
 {
-    int rc = 0, bad = 0;
-    /* keys from ON: AND-ed equalities with a target column on one side */
+    int depth = 0;
+    for (;;) {
+        size_t p = lx->pos;
+        tok x = next(lx);
+        if (!x.kind)
+            return end;
+        if (is_p(lx, x, '('))
+            depth++;
+        else if (is_p(lx, x, ')'))
+            depth--;
+        else if (depth == 0 && (and_stops ? is_kw(lx, x, "AND") : is_p(lx, x, ','))) {
+            lx->pos = p;
+            return p;
+        }
+    }
+}
+
+static int is_eq(const lexer *lx, tok t) { return t.kind == 'p' && lx->s[t.b] == '=' && t.e - t.b <= 2; }
+
+/* MERGE keys from ON: AND-ed equalities with a target column on one side
+ * ("t.k = expr" or "expr = t.k"); the column names go to keys, comma-separated. */
+static int merge_keys(const char *sql, wstmt *w, const kiln_schema *ws, kiln_buf *keys, long *eoff, kiln_err *err)
+{
+    int bad = 0;
     lexer lx = {sql, w->on_e, w->on_b};
     for (;;) {
         tok a = next(&lx);
@@ -794,7 +817,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         char al[129], cn[129];
         tok d = next(&lx), c = next(&lx), eq = next(&lx);
         int ok = ident(&lx, a, al, sizeof al) == 0 && is_p(&lx, d, '.') && ident(&lx, c, cn, sizeof cn) == 0 &&
-                 (is_p(&lx, eq, '=') || (eq.kind == 'p' && eq.e - eq.b == 2 && sql[eq.b] == '='));
+                 is_eq(&lx, eq);
         if (!ok || strcasecmp(al, w->talias) != 0) {
             /* maybe "s.k = t.k": find the target side after the '=' */
             lx.pos = a.b;
@@ -821,21 +844,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
                             w->talias);
             lx.pos = l2.pos;
         } else {
-            int depth = 0;
-            for (;;) {
-                size_t p = lx.pos;
-                tok x = next(&lx);
-                if (!x.kind)
-                    break;
-                if (depth == 0 && is_kw(&lx, x, "AND")) {
-                    lx.pos = p;
-                    break;
-                }
-                if (is_p(&lx, x, '('))
-                    depth++;
-                else if (is_p(&lx, x, ')'))
-                    depth--;
-            }
+            until_sep(&lx, 1, w->on_e);
         }
         if (kiln_schema_find(ws, cn) < 0)
             return perr(eoff, a.b, err, "MERGE: the target has no column '%s'", cn);
@@ -853,158 +862,119 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
     if (kiln_buf_putc(keys, 0, NULL))
         return KILN_OOM(err);
     keys->len--;
-    char first_key[129];
-    {
-        const char *c = strchr(keys->data, ',');
-        size_t n = c ? (size_t)(c - keys->data) : keys->len;
-        memcpy(first_key, keys->data, n);
-        first_key[n] = 0;
+    return 0;
+}
+
+/* 1 if name is one of the comma-separated keys (ASCII case-insensitive). */
+static int is_key(const char *keys, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *k = keys; k;) {
+        const char *c = strchr(k, ',');
+        size_t n = c ? (size_t)(c - k) : strlen(k);
+        if (n == nl && !strncasecmp(k, name, n))
+            return 1;
+        k = c ? c + 1 : NULL;
     }
-    /* SET list: col = expr, ... */
-    int nc = ws->ncols;
-    char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
-    char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
-    if (!setx || !insx) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    if (w->has_update && !w->update_star) {
-        lexer sl = {sql, w->set_e, w->set_b};
-        for (;;) {
-            tok a = next(&sl);
-            if (!a.kind)
-                break;
-            char cn[129];
-            if (ident(&sl, a, cn, sizeof cn) != 0) {
-                rc = perr(eoff, a.b, err, "UPDATE SET: expected a column name");
-                goto done;
-            }
-            if (is_p(&sl, peek(&sl), '.')) {
-                next(&sl);
-                tok c2 = next(&sl);
-                if (ident(&sl, c2, cn, sizeof cn) != 0) {
-                    rc = perr(eoff, c2.b, err, "UPDATE SET: expected a column name");
-                    goto done;
-                }
-            }
-            int ci = kiln_schema_find(ws, cn);
-            for (int k = 0; ci < 0 && k < nc; k++)
-                if (!strcasecmp(ws->cols[k].name, cn))
-                    ci = k;
-            if (ci < 0) {
-                rc = perr(eoff, a.b, err, "UPDATE SET: the target has no column '%s'", cn);
-                goto done;
-            }
-            tok eq = next(&sl);
-            if (!is_p(&sl, eq, '=')) {
-                rc = perr(eoff, eq.b, err, "UPDATE SET: expected '='");
-                goto done;
-            }
-            size_t eb = sl.pos;
-            int depth = 0;
-            size_t ee = w->set_e;
-            for (;;) {
-                size_t p = sl.pos;
-                tok x = next(&sl);
-                if (!x.kind)
-                    break;
-                if (is_p(&sl, x, '('))
-                    depth++;
-                else if (is_p(&sl, x, ')'))
-                    depth--;
-                else if (depth == 0 && is_p(&sl, x, ',')) {
-                    ee = p;
-                    break;
-                }
-            }
-            for (const char *k = keys->data; k;) {
-                const char *c = strchr(k, ',');
-                size_t n = c ? (size_t)(c - k) : strlen(k);
-                if (n == strlen(ws->cols[ci].name) && !strncasecmp(k, ws->cols[ci].name, n)) {
-                    rc = perr(eoff, a.b, err, "UPDATE SET: '%s' is a MERGE key (named in ON) and cannot be set", cn);
-                    goto done;
-                }
-                k = c ? c + 1 : NULL;
-            }
-            kiln_free(setx[ci]);
-            if (!(setx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            memcpy(setx[ci], sql + eb, ee - eb);
-            setx[ci][ee - eb] = 0;
+    return 0;
+}
+
+/* Table column index of a name (case-insensitive), or -1. */
+static int col_index(const kiln_schema *ws, const char *name)
+{
+    int ci = kiln_schema_find(ws, name);
+    for (int k = 0; ci < 0 && k < ws->ncols; k++)
+        if (!strcasecmp(ws->cols[k].name, name))
+            ci = k;
+    return ci;
+}
+
+/* UPDATE SET col = expr, ...: setx[column] = expr text. */
+static int merge_set_list(const char *sql, wstmt *w, const kiln_schema *ws, const char *keys, char **setx,
+                          long *eoff, kiln_err *err)
+{
+    lexer sl = {sql, w->set_e, w->set_b};
+    for (;;) {
+        tok a = next(&sl);
+        if (!a.kind)
+            return 0;
+        char cn[129];
+        if (ident(&sl, a, cn, sizeof cn) != 0)
+            return perr(eoff, a.b, err, "UPDATE SET: expected a column name");
+        if (is_p(&sl, peek(&sl), '.')) {
+            next(&sl);
+            tok c2 = next(&sl);
+            if (ident(&sl, c2, cn, sizeof cn) != 0)
+                return perr(eoff, c2.b, err, "UPDATE SET: expected a column name");
         }
+        int ci = col_index(ws, cn);
+        if (ci < 0)
+            return perr(eoff, a.b, err, "UPDATE SET: the target has no column '%s'", cn);
+        tok eq = next(&sl);
+        if (!is_p(&sl, eq, '='))
+            return perr(eoff, eq.b, err, "UPDATE SET: expected '='");
+        size_t eb = sl.pos, ee = until_sep(&sl, 0, w->set_e);
+        if (sl.pos < w->set_e)
+            next(&sl); /* the ',' */
+        if (is_key(keys, ws->cols[ci].name))
+            return perr(eoff, a.b, err, "UPDATE SET: '%s' is a MERGE key (named in ON) and cannot be set", cn);
+        kiln_free(setx[ci]);
+        if (!(setx[ci] = kiln_strndup(sql + eb, ee - eb)))
+            return KILN_OOM(err);
     }
-    if (w->has_insert && !w->insert_star) {
-        lexer vl = {sql, w->ivals_e, w->ivals_b};
-        size_t k = 0;
-        for (;;) {
-            size_t eb = vl.pos;
-            int depth = 0;
-            size_t ee = w->ivals_e;
-            int any = 0;
-            for (;;) {
-                size_t p = vl.pos;
-                tok x = next(&vl);
-                if (!x.kind)
-                    break;
-                any = 1;
-                if (is_p(&vl, x, '('))
-                    depth++;
-                else if (is_p(&vl, x, ')'))
-                    depth--;
-                else if (depth == 0 && is_p(&vl, x, ',')) {
-                    ee = p;
-                    break;
-                }
-            }
-            if (!any)
-                break;
-            int ci;
-            if (w->icols.len) {
-                if (k >= w->icols.len) {
-                    rc = perr(eoff, eb, err, "INSERT: more VALUES than columns");
-                    goto done;
-                }
-                ci = -1;
-                for (int j = 0; j < nc; j++)
-                    if (!strcasecmp(ws->cols[j].name, w->icols.items[k]))
-                        ci = j;
-                if (ci < 0) {
-                    rc = perr(eoff, eb, err, "INSERT: the target has no column '%s'", w->icols.items[k]);
-                    goto done;
-                }
-            } else {
-                if ((int)k >= nc) {
-                    rc = perr(eoff, eb, err, "INSERT: more VALUES than the target has columns");
-                    goto done;
-                }
-                ci = (int)k;
-            }
-            kiln_free(insx[ci]);
-            if (!(insx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            memcpy(insx[ci], sql + eb, ee - eb);
-            insx[ci][ee - eb] = 0;
-            k++;
-            if (ee == w->ivals_e)
-                break;
+}
+
+/* INSERT [(cols)] VALUES (expr, ...): insx[column] = expr text. */
+static int merge_values(const char *sql, wstmt *w, const kiln_schema *ws, char **insx, long *eoff, kiln_err *err)
+{
+    lexer vl = {sql, w->ivals_e, w->ivals_b};
+    size_t k = 0;
+    for (;;) {
+        if (!peek(&vl).kind)
+            break;
+        size_t eb = vl.pos, ee = until_sep(&vl, 0, w->ivals_e);
+        int ci;
+        if (w->icols.len) {
+            if (k >= w->icols.len)
+                return perr(eoff, eb, err, "INSERT: more VALUES than columns");
+            ci = -1;
+            for (int j = 0; j < ws->ncols; j++)
+                if (!strcasecmp(ws->cols[j].name, w->icols.items[k]))
+                    ci = j;
+            if (ci < 0)
+                return perr(eoff, eb, err, "INSERT: the target has no column '%s'", w->icols.items[k]);
+        } else {
+            if ((int)k >= ws->ncols)
+                return perr(eoff, eb, err, "INSERT: more VALUES than the target has columns");
+            ci = (int)k;
         }
-        if (w->icols.len && k != w->icols.len) {
-            rc = perr(eoff, w->ivals_b, err, "INSERT: %zu columns but %zu VALUES", w->icols.len, k);
-            goto done;
-        }
+        kiln_free(insx[ci]);
+        if (!(insx[ci] = kiln_strndup(sql + eb, ee - eb)))
+            return KILN_OOM(err);
+        k++;
+        if (ee == w->ivals_e)
+            break;
+        next(&vl); /* the ',' */
     }
+    if (w->icols.len && k != w->icols.len)
+        return perr(eoff, w->ivals_b, err, "INSERT: %zu columns but %zu VALUES", w->icols.len, k);
+    return 0;
+}
+
+/* The one SELECT that yields the complete new row for each source row a
+ * WHEN clause applies to (see the top of this file). */
+static int merge_select(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, const char *first_key,
+                        char **setx, char **insx, kiln_buf *q, kiln_err *err)
+{
+    int bad = 0;
     char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
-    if (!m) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    bad |= kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
-                    w->source_sql, w->ns, tgt);
-    for (int c = 0; c < nc; c++) {
+    if (!m)
+        return KILN_OOM(err);
+    bad |= kiln_buf_printf(q, NULL,
+                           "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM "
+                           "\"%s\".\"%s\") SELECT ",
+                           w->source_sql, w->ns, tgt);
+    for (int c = 0; c < ws->ncols; c++) {
         const char *cn = ws->cols[c].name;
         char *upd = w->update_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
                     : setx[c]      ? sqlite3_mprintf("(%s)", setx[c])
@@ -1012,25 +982,48 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         char *ins = w->insert_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
                     : insx[c]      ? sqlite3_mprintf("(%s)", insx[c])
                                    : sqlite3_mprintf("NULL");
-        bad |= kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
+        bad |= !upd || !ins ||
+               kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
         sqlite3_free(upd);
         sqlite3_free(ins);
     }
-    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ", w->salias,
-                    w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
+    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ",
+                           w->salias, w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
     if (w->has_update)
-        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
-                        w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
+        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m,
+                               w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
+                               w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
     else
         bad |= kiln_buf_printf(q, NULL, "0");
     if (w->has_insert)
-        bad |= kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m, w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
-                        w->icond_e > w->icond_b ? sql + w->icond_b : "1");
+        bad |= kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m,
+                               w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
+                               w->icond_e > w->icond_b ? sql + w->icond_b : "1");
     bad |= kiln_buf_putc(q, 0, NULL);
-    if (bad)
-        rc = KILN_OOM(err);
     sqlite3_free(m);
-done:
+    return bad ? KILN_OOM(err) : 0;
+}
+
+/* MERGE rewritten into a SELECT (q) and its keys ("k1,k2"). */
+static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
+                     long *eoff, kiln_err *err)
+{
+    int rc, nc = ws->ncols;
+    if ((rc = merge_keys(sql, w, ws, keys, eoff, err)))
+        return rc;
+    char first_key[129];
+    const char *comma = strchr(keys->data, ',');
+    snprintf(first_key, sizeof first_key, "%.*s", (int)(comma ? (size_t)(comma - keys->data) : keys->len), keys->data);
+    char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
+    char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
+    if (!setx || !insx)
+        rc = KILN_OOM(err);
+    if (rc == 0 && w->has_update && !w->update_star)
+        rc = merge_set_list(sql, w, ws, keys->data, setx, eoff, err);
+    if (rc == 0 && w->has_insert && !w->insert_star)
+        rc = merge_values(sql, w, ws, insx, eoff, err);
+    if (rc == 0)
+        rc = merge_select(sql, w, tgt, ws, first_key, setx, insx, q, err);
     for (int c = 0; setx && c < nc; c++)
         kiln_free(setx[c]);
     for (int c = 0; insx && c < nc; c++)
