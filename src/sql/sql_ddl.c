@@ -21,18 +21,13 @@
  * Also here: the column listing of an Iceberg table with its Iceberg types
  * (DESCRIBE, .schema).
  */
+#define KILN_SQL_LEX_SHORT_NAMES
 #include "sql_int.h"
 
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
-typedef kiln_sql_tok tok;
-typedef kiln_sql_lexer lexer;
-#define next(lx) kiln_sql_lex_next(lx)
-#define peek(lx) kiln_sql_lex_peek(lx)
-#define is_kw(lx, t, kw) kiln_sql_lex_kw(lx, t, kw)
-#define is_p(lx, t, c) kiln_sql_lex_p(lx, t, c)
 
 enum { D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL };
 
@@ -46,7 +41,6 @@ typedef struct ddl {
     char *partition;      /* CREATE: PARTITIONED BY text */
 } ddl;
 
-#define perr kiln_sql_perr
 
 /* Consume "IF [NOT] EXISTS" when it is next; 1 if it was there. */
 static int if_exists(lexer *lx, int not)
@@ -358,18 +352,26 @@ done:
     return rc;
 }
 
+/* IF [NOT] EXISTS: rc is the expected "exists" / "not found" code, which
+ * then means nothing to do (summary to out when not NULL). 1 if so. */
+static int nothing_done(int rc, int code, const ddl *d, FILE *out, const char *why, kiln_err *err)
+{
+    if (rc != code || !d->if_exists)
+        return 0;
+    kiln_err_clear(err);
+    if (out)
+        fprintf(out, "%s %s: %s, nothing done\n", verb(d), d->name, why);
+    return 1;
+}
+
 static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
 {
     int rc = 0;
     int summary = mode == KILN_SQL_WRITE_SUMMARY && out;
     kiln_lake_catalog *cat = kiln_sql_lake_catalog_for_write(db, d->kind == D_CREATE, &rc, err);
     if (!cat) {
-        if (rc == KILN_ENOTFOUND && d->kind == D_DROP && d->if_exists) {
-            kiln_err_clear(err);
-            if (summary)
-                fprintf(out, "DROP TABLE %s: no such table, nothing done\n", d->name);
+        if (d->kind == D_DROP && nothing_done(rc, KILN_ENOTFOUND, d, summary ? out : NULL, "no such table", err))
             return 0;
-        }
         return rc ? rc : kiln_err_set(err, KILN_EINVAL, "no warehouse attached (kiln sql --warehouse DIR)");
     }
     switch (d->kind) {
@@ -380,12 +382,8 @@ static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
         co.partition = d->partition;
         rc = kiln_lake_table_create(&t, cat, d->name, &co, err);
         kiln_lake_table_free(t);
-        if (rc == KILN_EEXIST && d->if_exists) {
-            kiln_err_clear(err);
-            if (summary)
-                fprintf(out, "CREATE TABLE %s: exists, nothing done\n", d->name);
+        if (nothing_done(rc, KILN_EEXIST, d, summary ? out : NULL, "exists", err))
             return 0;
-        }
         if (rc == 0)
             rc = kiln_sql_lake_refresh_table(db, d->name, d->name, err);
         if (rc == 0 && summary)
@@ -394,12 +392,8 @@ static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
     }
     case D_DROP:
         rc = kiln_lake_table_drop(cat, d->name, d->purge, err);
-        if (rc == KILN_ENOTFOUND && d->if_exists) {
-            kiln_err_clear(err);
-            if (summary)
-                fprintf(out, "DROP TABLE %s: no such table, nothing done\n", d->name);
+        if (nothing_done(rc, KILN_ENOTFOUND, d, summary ? out : NULL, "no such table", err))
             return 0;
-        }
         if (rc == 0)
             rc = kiln_sql_lake_refresh_table(db, d->name, NULL, err);
         if (rc == 0 && summary)

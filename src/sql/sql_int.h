@@ -40,6 +40,21 @@ kiln_sql_tok kiln_sql_lex_skip_parens(kiln_sql_lexer *lx);
  * 0), or n when there is none. */
 size_t kiln_sql_lex_stmt_end(kiln_sql_lexer *lx);
 
+#ifdef KILN_SQL_LEX_SHORT_NAMES
+/* Short names for the scanner in the parsers (sql_write.c, sql_ddl.c),
+ * which call it on every line. */
+typedef kiln_sql_tok tok;
+typedef kiln_sql_lexer lexer;
+#define next(lx) kiln_sql_lex_next(lx)
+#define peek(lx) kiln_sql_lex_peek(lx)
+#define is_kw(lx, t, kw) kiln_sql_lex_kw(lx, t, kw)
+#define is_p(lx, t, c) kiln_sql_lex_p(lx, t, c)
+#define ident(lx, t, out, cap) kiln_sql_lex_ident(lx, t, out, cap)
+#define skip_parens(lx) kiln_sql_lex_skip_parens(lx)
+#define stmt_end(lx) kiln_sql_lex_stmt_end(lx)
+#define perr kiln_sql_perr
+#endif
+
 /* A two-part name "ns.t" (each part a word or quoted identifier) at the
  * lexer's position: 0 with the parts copied (each cap 129), or 1 when the
  * text there is not such a name (position then undefined). */

@@ -31,6 +31,7 @@
  * blobs -> binary. The table is created and then appended to; if the
  * append fails the new table is dropped again.
  */
+#define KILN_SQL_LEX_SHORT_NAMES
 #include "sql_int.h"
 
 #include <ctype.h>
@@ -42,16 +43,7 @@
 
 /* ------------------------------------------------------------ tokenizer */
 
-/* The shared scanner (sql_lex.c), under short local names. */
-typedef kiln_sql_tok tok;
-typedef kiln_sql_lexer lexer;
-#define next(lx) kiln_sql_lex_next(lx)
-#define peek(lx) kiln_sql_lex_peek(lx)
-#define is_kw(lx, t, kw) kiln_sql_lex_kw(lx, t, kw)
-#define is_p(lx, t, c) kiln_sql_lex_p(lx, t, c)
-#define ident(lx, t, out, cap) kiln_sql_lex_ident(lx, t, out, cap)
-#define skip_parens(lx) kiln_sql_lex_skip_parens(lx)
-#define stmt_end(lx) kiln_sql_lex_stmt_end(lx)
+/* The shared scanner (sql_lex.c), under its short names (sql_int.h). */
 
 /* ------------------------------------------------------------ statement model */
 
@@ -88,7 +80,6 @@ static void wstmt_free(wstmt *w)
     kiln_vec_free(&w->icols);
 }
 
-#define perr kiln_sql_perr
 
 /* ns.t; 0, or 1 when the text there is not a two-part name. */
 static int table_name(lexer *lx, wstmt *w)
