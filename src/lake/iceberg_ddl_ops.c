@@ -113,16 +113,20 @@ int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char
         return kiln_err_set(err, KILN_EUNSUPP, "replacing a table needs the SQLite catalog");
     kiln_lake_table *old = NULL, *neu = NULL;
     int rc, in_txn = 0;
+    char trash[129];
     if ((rc = kiln_lake_table_load(&old, c, target, err)) || (rc = kiln_lake_table_load(&neu, c, staged, err)))
         goto done;
+    snprintf(trash, sizeof trash, "_kiln_replaced_%llx", (unsigned long long)kiln_lake_snapshot_id_new());
     if ((rc = exec1(c, "BEGIN IMMEDIATE", err)))
         goto done;
     in_txn = 1;
-    /* the target must still be what was loaded: a commit in between wins */
+    /* the old table steps aside under a trash name, if it is still what
+     * was loaded (a commit in between wins), and the staged one takes its
+     * name: one transaction, so readers see one table or the other */
     rc = row_change(c,
-                    "DELETE FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND table_name=? "
-                    "AND metadata_location=?",
-                    NULL, NULL, old->ns, old->tbl, old->metadata_location, err);
+                    "UPDATE iceberg_tables SET table_name=? WHERE catalog_name=? AND table_namespace=? AND "
+                    "table_name=? AND metadata_location=?",
+                    trash, NULL, old->ns, old->tbl, old->metadata_location, err);
     if (rc == 0)
         rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was changed by another commit during the replace", target);
     if (rc < 0)
@@ -138,15 +142,13 @@ int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char
     if ((rc = exec1(c, "COMMIT", err)))
         goto done;
     in_txn = 0;
-    /* the replaced table's files: only when they are in the warehouse
-     * (a failure leaves orphans, not a wrong table) */
-    size_t wl = strlen(c->warehouse);
-    if (strncmp(old->dir, c->warehouse, wl) == 0 && old->dir[wl] == '/' && !strstr(old->dir + wl, "/../") &&
-        strcmp(old->dir, neu->dir) != 0) {
-        kiln_err e2 = {0};
-        if (kiln_rmtree(old->dir, &e2) != 0)
-            kiln_warn("table %s replaced; the old files under %s were not all removed: %s", target, old->dir, e2.msg);
-    }
+    /* the replaced table goes the way DROP TABLE ... PURGE goes; a failure
+     * leaves files behind, not a wrong table */
+    char trash_name[260];
+    snprintf(trash_name, sizeof trash_name, "%s.%s", old->ns, trash);
+    kiln_err e2 = {0};
+    if (kiln_lake_table_drop(c, trash_name, 1, &e2) != 0)
+        kiln_warn("table %s replaced; the old table (now %s) was not removed: %s", target, trash_name, e2.msg);
 done:
     if (in_txn)
         exec1(c, "ROLLBACK", &(kiln_err){0});

@@ -544,10 +544,10 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts,
  * KILN_ENOTFOUND when there is no such column. */
 int kiln_lake_txn_drop_column(kiln_lake_txn *txn, const char *name, kiln_err *err);
 /* Make `target` the table that `staged` is, in one catalog transaction
- * (SQLite catalog only): target's row is removed (KILN_ECONFLICT when it
- * changed since this call loaded it) and staged's row renamed to target.
- * The replaced table's directory is then deleted when it is inside the
- * warehouse; the new table keeps its files where staged wrote them. */
+ * (SQLite catalog only): target's row steps aside (KILN_ECONFLICT when it
+ * changed since this call loaded it) and staged's row is renamed to target.
+ * The replaced table is then dropped with PURGE (its files deleted); the
+ * new table keeps its files where staged wrote them. */
 int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char *staged, kiln_err *err);
 
 #endif /* KILN_LAKE_H */
