@@ -1547,38 +1547,44 @@ static int add_one(void *p, const char *name, const char *loc)
 
 int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
 {
-    return kiln_sql_lake_attach_ex(db, warehouse, 0, err);
+    lake_ctx *c = ctx_get(db);
+    if (!c)
+        return kiln_err_set(err, KILN_EINTERNAL, "connection was not opened with kiln_sql_db_open");
+    if (c->cat)
+        return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
+    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    if (rc)
+        return rc;
+    if (!(c->warehouse = kiln_strdup(warehouse))) {
+        kiln_lake_catalog_free(c->cat);
+        c->cat = NULL;
+        return KILN_OOM(err);
+    }
+    add_ctx a = {db, err, 0};
+    rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
+    return rc;
 }
 
 int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err)
 {
     lake_ctx *c = ctx_get(db);
-    if (!c)
-        return kiln_err_set(err, KILN_EINTERNAL, "connection was not opened with kiln_sql_db_open");
+    if (!c || !(flags & KILN_SQL_LAKE_DEFER))
+        return kiln_sql_lake_attach(db, warehouse, err);
     if (c->cat || c->missing)
         return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
+    /* a warehouse without catalog.db is not opened (that would create it)
+     * until a statement creates a table in it */
+    char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
+    if (!cdb)
+        return KILN_OOM(err);
+    int there = access(cdb, F_OK) == 0;
+    kiln_free(cdb);
+    if (there)
+        return kiln_sql_lake_attach(db, warehouse, err);
     if (!(c->warehouse = kiln_strdup(warehouse)))
         return KILN_OOM(err);
-    if (flags & KILN_SQL_LAKE_DEFER) {
-        /* a warehouse without catalog.db is not opened (that would create
-         * it) until a statement creates a table in it */
-        char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
-        int there = cdb && access(cdb, F_OK) == 0;
-        kiln_free(cdb);
-        if (!there) {
-            c->missing = 1;
-            return 0;
-        }
-    }
-    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
-    if (rc) {
-        kiln_free(c->warehouse);
-        c->warehouse = NULL;
-        return rc;
-    }
-    add_ctx a = {db, err, 0};
-    rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
-    return rc;
+    c->missing = 1;
+    return 0;
 }
 
 const char *kiln_sql_lake_missing(sqlite3 *db)
