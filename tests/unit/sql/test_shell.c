@@ -418,3 +418,89 @@ TEST(sql_shell, headers_off_and_timer)
               "got:\n%s", o);
     free(o);
 }
+
+/* The JSON string escaper kiln sql had before it used kiln_json_write_str
+ * (base.h), kept here as the reference: the shared writer must give the
+ * same bytes for any text, valid UTF-8 or not. */
+static void old_json_string(kiln_buf *b, const unsigned char *s, size_t n)
+{
+    static const uint32_t minv[5] = {0, 0, 0x80, 0x800, 0x10000};
+    kiln_buf_putc(b, '"', NULL);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            kiln_buf_putc(b, '\\', NULL);
+            kiln_buf_putc(b, (char)c, NULL);
+            i++;
+        } else if (c < 0x20) {
+            const char *esc = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
+            if (esc)
+                kiln_buf_append(b, esc, 2, NULL);
+            else
+                kiln_buf_printf(b, NULL, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            kiln_buf_putc(b, (char)c, NULL);
+            i++;
+        } else {
+            size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            int ok = len && len <= n - i;
+            uint32_t v = c & (0x7F >> len);
+            for (size_t k = 1; ok && k < len; k++) {
+                ok = (s[i + k] & 0xC0) == 0x80;
+                v = (v << 6) | (s[i + k] & 0x3F);
+            }
+            ok = ok && v >= minv[len] && v <= 0x10FFFF && !(v >= 0xD800 && v <= 0xDFFF);
+            if (ok) {
+                kiln_buf_append(b, (const char *)s + i, len, NULL);
+                i += len;
+            } else {
+                kiln_buf_append(b, "\xEF\xBF\xBD", 3, NULL);
+                i++;
+            }
+        }
+    }
+    kiln_buf_putc(b, '"', NULL);
+}
+
+TEST(sql_shell, json_strings_byte_identical_to_the_old_escaper)
+{
+    sqlite3 *db = NULL;
+    kiln_err err = {0};
+    CHECK_OK(kiln_sql_db_open(&db, NULL, 0, &err), &err);
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    static const unsigned char pool[] = {0x00, 0x01, 0x0a, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xdf,
+                                         0xe0, 0xed, 0xa0, 0x9f, 0xef, 0xf0, 0x90, 0xf4, 0x8f, 0xf5, 0xff};
+    for (int iter = 0; iter < 3000; iter++) {
+        unsigned char s[12];
+        size_t n = (size_t)(iter % 12) + 1;
+        for (size_t k = 0; k < n; k++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            s[k] = pool[(seed >> 33) % sizeof pool];
+        }
+        kiln_buf hex, want;
+        kiln_buf_init(&hex, 0);
+        kiln_buf_init(&want, 0);
+        for (size_t k = 0; k < n; k++)
+            kiln_buf_printf(&hex, NULL, "%02x", s[k]);
+        kiln_buf_append(&want, "[\n{\"s\":", 7, NULL);
+        old_json_string(&want, s, n);
+        kiln_buf_append(&want, "}\n]\n", 4, NULL);
+        kiln_buf_putc(&want, 0, NULL);
+        char *sql = kiln_sprintf("SELECT CAST(x'%.*s' AS TEXT) AS s", (int)hex.len, hex.data);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        int rc = kiln_sql_exec(db, sql, strlen(sql), KILN_SQL_FMT_JSON, 0, out, NULL, &err);
+        fclose(out);
+        int same = rc == 0 && len == want.len - 1 && memcmp(text, want.data, len) == 0;
+        CHECK_MSG(same, "bytes %.*s: got %s want %s", (int)hex.len, hex.data, text, want.data);
+        free(text);
+        kiln_free(sql);
+        kiln_buf_free(&hex);
+        kiln_buf_free(&want);
+        if (!same)
+            break;
+    }
+    kiln_sql_db_close(db);
+}
