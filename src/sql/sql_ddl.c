@@ -28,7 +28,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 enum { D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL };
 
 typedef struct ddl {
@@ -40,7 +39,6 @@ typedef struct ddl {
     kiln_buf type;        /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL */
     char *partition;      /* CREATE: PARTITIONED BY text */
 } ddl;
-
 
 /* Consume "IF [NOT] EXISTS" when it is next; 1 if it was there. */
 static int if_exists(lexer *lx, int not)

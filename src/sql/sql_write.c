@@ -80,7 +80,6 @@ static void wstmt_free(wstmt *w)
     kiln_vec_free(&w->icols);
 }
 
-
 /* ns.t; 0, or 1 when the text there is not a two-part name. */
 static int table_name(lexer *lx, wstmt *w)
 {
