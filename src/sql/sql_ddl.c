@@ -646,7 +646,22 @@ static int describe_query(sqlite3 *db, const char *ns, const char *tb, sqlite3_s
     char *part = NULL;
     kiln_buf q;
     kiln_buf_init(&q, 0);
-    char name[260];
+    char name[260], found_ns[129] = "";
+    if (!ns[0] && kiln_sql_lake_catalog(db)) {
+        /* an unqualified name that is an Iceberg table (in one namespace) */
+        sqlite3_stmt *f = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT schema FROM pragma_table_list WHERE name = ?1 AND type = 'virtual'", -1,
+                               &f, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(f, 1, tb, -1, SQLITE_STATIC);
+            if (sqlite3_step(f) == SQLITE_ROW)
+                snprintf(found_ns, sizeof found_ns, "%s", (const char *)sqlite3_column_text(f, 0));
+            if (sqlite3_step(f) == SQLITE_ROW)
+                found_ns[0] = 0; /* in several: SQLite's rules below */
+        }
+        sqlite3_finalize(f);
+        if (found_ns[0])
+            ns = found_ns;
+    }
     snprintf(name, sizeof name, "%s.%s", ns, tb);
     if (ns[0] && kiln_sql_is_lake_schema(db, ns) && kiln_sql_lake_catalog(db)) {
         vals_ctx v = {&q, 0};
@@ -754,13 +769,12 @@ int kiln_sql_schema_print(sqlite3 *db, const char *name, FILE *out, kiln_err *er
         return 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT schema || '.' || name FROM pragma_table_list WHERE type = 'virtual' AND "
-                           "name NOT LIKE '%@%' AND (?1 IS NULL OR schema || '.' || name = ?1) ORDER BY 1",
+                           "name NOT LIKE '%@%' AND (?1 IS NULL OR schema || '.' || name = ?1 OR name = ?1) "
+                           "ORDER BY 1",
                            -1, &st, NULL) != SQLITE_OK)
         return kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
-    if (name && dot)
+    if (name)
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    else if (name)
-        sqlite3_bind_text(st, 1, "", -1, SQLITE_STATIC); /* an unqualified name is not an Iceberg table */
     kiln_buf q;
     kiln_buf_init(&q, 0);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {

@@ -92,9 +92,9 @@ out="$("$K" sql --box "CREATE TABLE r AS SELECT 1 AS a; CREATE OR REPLACE TABLE 
 # Iceberg tables: .tables, .schema, DESCRIBE, SHOW TABLES show Iceberg types
 wh="$tmp/wh"
 "$K" sql --warehouse "$wh" -c "CREATE TABLE gh.ev (id long NOT NULL, repo string, price decimal(9,2), at timestamptz, tags list<string>) PARTITIONED BY (day(at))" >/dev/null
-out="$("$K" sql --warehouse "$wh" -c ".tables" -c ".schema gh.ev")"
-[ "$out" = $'gh.ev\nCREATE TABLE gh.ev (id long NOT NULL, repo string, price decimal(9, 2), at timestamptz, tags list<string>) PARTITIONED BY (day(at));' ] ||
-  fail ".tables/.schema: $out"
+out="$("$K" sql --warehouse "$wh" -c ".tables" -c ".schema gh.ev" -c ".schema ev")"
+ddl='CREATE TABLE gh.ev (id long NOT NULL, repo string, price decimal(9, 2), at timestamptz, tags list<string>) PARTITIONED BY (day(at));'
+[ "$out" = "gh.ev"$'\n'"$ddl"$'\n'"$ddl" ] || fail ".tables/.schema: $out"
 out="$("$K" sql --warehouse "$wh" --csv -c "DESCRIBE gh.ev" -c "SHOW TABLES")"
 [ "$out" = $'column_name,column_type,null\nid,long,NO\nrepo,string,YES\nprice,"decimal(9, 2)",YES\nat,timestamptz,YES\ntags,list<string>,YES\nname,type\ngh.ev,iceberg' ] ||
   fail "DESCRIBE/SHOW TABLES: $out"
