@@ -555,6 +555,25 @@ int kiln_sql_lake_type_text(kiln_buf *out, const kiln_lake_type *t, kiln_err *er
     }
 }
 
+/* The dotted path ("s.b") of field id among fs (structs searched), into
+ * out (cap 400); 1 if found. */
+static int field_path(const kiln_lake_field *fs, size_t n, int32_t id, char *out, size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].id == id) {
+            snprintf(out, cap, "%s", fs[i].name);
+            return 1;
+        }
+        const kiln_lake_type *t = fs[i].type;
+        char sub[400];
+        if (t->kind == KILN_LAKE_STRUCT && field_path(t->fields, t->nfields, id, sub, sizeof sub)) {
+            snprintf(out, cap, "%s.%s", fs[i].name, sub);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int kiln_sql_lake_columns(sqlite3 *db, const char *name,
                           int (*fn)(void *ctx, const char *col, const char *type, int required), void *ctx,
                           char **partition, kiln_err *err)
@@ -582,8 +601,9 @@ int kiln_sql_lake_columns(sqlite3 *db, const char *name,
     kiln_buf_reset(&ty);
     for (size_t i = 0; sp && s && i < sp->nfields; i++) {
         const kiln_lake_part_field *pf = &sp->fields[i];
-        const kiln_lake_field *src = kiln_lake_schema_field(s, pf->source_id);
-        const char *col = src ? src->name : "?";
+        char col[400];
+        if (!field_path(s->fields, s->nfields, pf->source_id, col, sizeof col))
+            snprintf(col, sizeof col, "?");
         const kiln_lake_transform *x = &pf->transform;
         int bad = i ? kiln_buf_append(&ty, ", ", 2, NULL) : 0;
         switch (x->kind) {

@@ -95,6 +95,12 @@ wh="$tmp/wh"
 out="$("$K" sql --warehouse "$wh" -c ".tables" -c ".schema gh.ev" -c ".schema ev")"
 ddl='CREATE TABLE gh.ev (id long NOT NULL, repo string, price decimal(9, 2), at timestamptz, tags list<string>) PARTITIONED BY (day(at));'
 [ "$out" = "gh.ev"$'\n'"$ddl"$'\n'"$ddl" ] || fail ".tables/.schema: $out"
+# .schema's CREATE TABLE makes the same table again (nested types, every transform)
+"$K" sql --warehouse "$tmp/rt1" -c "CREATE TABLE n.t (id long NOT NULL, k string, m map<string,double>, s struct<a:int,b:string>, ts timestamp) PARTITIONED BY (k, bucket(8, id), truncate(4, s.b), hour(ts))" >/dev/null
+ddl1="$("$K" sql --warehouse "$tmp/rt1" -c .schema)"
+"$K" sql --warehouse "$tmp/rt2" -c "$ddl1" >/dev/null
+ddl2="$("$K" sql --warehouse "$tmp/rt2" -c .schema)"
+[ "$ddl1" = "$ddl2" ] && [[ "$ddl1" == *"truncate(4, s.b)"* ]] || fail ".schema round trip:"$'\n'"$ddl1"$'\n'"$ddl2"
 out="$("$K" sql --warehouse "$wh" --csv -c "DESCRIBE gh.ev" -c "SHOW TABLES")"
 [ "$out" = $'column_name,column_type,null\nid,long,NO\nrepo,string,YES\nprice,"decimal(9, 2)",YES\nat,timestamptz,YES\ntags,list<string>,YES\nname,type\ngh.ev,iceberg' ] ||
   fail "DESCRIBE/SHOW TABLES: $out"
