@@ -443,12 +443,15 @@ int kiln_sql_shell_feed(kiln_sql_shell *sh, FILE *in, const char *name)
 
 int kiln_sql_shell_text(kiln_sql_shell *sh, const char *text)
 {
+    if (!*text)
+        return sh->first_rc;
     FILE *in = fmemopen((void *)text, strlen(text), "r");
     if (!in) {
         sh->failures++;
         return sh->first_rc = KILN_ENOMEM;
     }
-    int ml = strchr(text, '\n') != NULL && strchr(text, '\n')[1] != '\0';
+    const char *nl = strchr(text, '\n');
+    int ml = nl && nl[1] != '\0'; /* line numbers only for text of several lines */
     int interactive = sh->o.interactive;
     sh->o.interactive = 0;
     sh->depth++; /* no prompts, no history */
