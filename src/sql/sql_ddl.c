@@ -14,6 +14,8 @@
  *   ALTER TABLE ns.t RENAME [COLUMN] a TO b
  *   ALTER TABLE ns.t DROP [COLUMN] c
  *   ALTER TABLE ns.t ALTER [COLUMN] c [SET DATA] TYPE type   -- widening only
+ *   ALTER TABLE ns.t SET TBLPROPERTIES ('k' = 'v', ...) | UNSET TBLPROPERTIES [IF EXISTS] ('k', ...)
+ *   ALTER TABLE ns.t ADD PARTITION FIELD bucket(16, id) | DROP PARTITION FIELD day(ts)
  *   CREATE INDEX / VIEW / TRIGGER in an Iceberg namespace: an error
  *
  * Each change is one catalog or metadata commit; afterwards the virtual
@@ -28,7 +30,10 @@
 #include <string.h>
 #include <strings.h>
 
-enum { D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL };
+enum {
+    D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL,
+    D_SET_PROPS, D_UNSET_PROPS, D_ADD_PART, D_DROP_PART
+};
 
 typedef struct ddl {
     int kind;
@@ -36,8 +41,9 @@ typedef struct ddl {
     char ns[129], tb[129], name[260];
     char to[260];         /* RENAME TO: "ns.t" */
     char col[129], col2[129];
-    kiln_buf type;        /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL */
+    kiln_buf type;        /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL; ADD/DROP PARTITION FIELD: it */
     char *partition;      /* CREATE: PARTITIONED BY text */
+    KILN_VEC(char *) keys, vals; /* SET / UNSET TBLPROPERTIES */
 } ddl;
 
 /* Consume "IF [NOT] EXISTS" when it is next; 1 if it was there. */
@@ -183,6 +189,61 @@ static int parse_create(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err
     return 0;
 }
 
+/* The text of a 'string' token, quotes removed and '' undoubled. */
+static char *unquote(const lexer *lx, tok t)
+{
+    const char *s = lx->s + t.b;
+    size_t n = t.e - t.b;
+    if (t.kind != 's' || n < 2)
+        return kiln_strndup(s, n); /* a number or word stands for itself */
+    char *out = kiln_malloc(n);
+    size_t k = 0;
+    for (size_t i = 1; out && i + 1 < n; i++) {
+        out[k++] = s[i];
+        if (s[i] == '\'' && s[i + 1] == '\'')
+            i++;
+    }
+    if (out)
+        out[k] = 0;
+    return out;
+}
+
+/* ('k' = 'v', ...) for SET TBLPROPERTIES, ('k', ...) for UNSET. */
+static int parse_props(lexer *lx, ddl *d, long *eoff, kiln_err *err)
+{
+    tok o = next(lx);
+    if (!is_p(lx, o, '('))
+        return perr(eoff, o.b, err, "expected ( after TBLPROPERTIES");
+    for (;;) {
+        tok k = next(lx);
+        if (k.kind != 's')
+            return perr(eoff, k.b, err, "expected a property name in quotes ('name')");
+        char *key = unquote(lx, k), *val = NULL;
+        int rc = !key || kiln_vec_push(&d->keys, key, err) ? KILN_OOM(err) : 0;
+        if (rc) {
+            kiln_free(key);
+            return rc;
+        }
+        if (d->kind == D_SET_PROPS) {
+            tok eq = next(lx), v = next(lx);
+            if (!is_p(lx, eq, '='))
+                return perr(eoff, eq.b, err, "expected = after the property name");
+            if (v.kind != 's' && v.kind != 'n' && v.kind != 'w')
+                return perr(eoff, v.b, err, "expected a property value ('value')");
+            val = unquote(lx, v);
+            if (!val || kiln_vec_push(&d->vals, val, err)) {
+                kiln_free(val);
+                return KILN_OOM(err);
+            }
+        }
+        tok x = next(lx);
+        if (is_p(lx, x, ')'))
+            return 0;
+        if (!is_p(lx, x, ','))
+            return perr(eoff, x.b, err, "expected , or ) in the property list");
+    }
+}
+
 static int parse_alter(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err *err)
 {
     tok a = next(lx);
@@ -217,6 +278,39 @@ static int parse_alter(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err 
             return perr(eoff, n.b, err, "RENAME COLUMN: expected the new name");
         return 0;
     }
+    if ((is_kw(lx, a, "SET") || is_kw(lx, a, "UNSET")) && is_kw(lx, peek(lx), "TBLPROPERTIES")) {
+        next(lx);
+        d->kind = is_kw(lx, a, "SET") ? D_SET_PROPS : D_UNSET_PROPS;
+        if (d->kind == D_UNSET_PROPS)
+            d->if_exists = if_exists(lx, 0);
+        return parse_props(lx, d, eoff, err);
+    }
+    if ((is_kw(lx, a, "ADD") || is_kw(lx, a, "DROP")) && is_kw(lx, peek(lx), "PARTITION")) {
+        next(lx);
+        tok f = next(lx);
+        if (!is_kw(lx, f, "FIELD"))
+            return perr(eoff, f.b, err, "expected PARTITION FIELD");
+        d->kind = is_kw(lx, a, "ADD") ? D_ADD_PART : D_DROP_PART;
+        /* the transform (day(ts), bucket(16, id), col), or for DROP a partition field's name */
+        size_t b = peek(lx).b, e = b;
+        for (;;) {
+            size_t p = lx->pos;
+            tok x = next(lx);
+            if (!x.kind || is_p(lx, x, ';')) {
+                lx->pos = p;
+                break;
+            }
+            if (is_kw(lx, x, "AS"))
+                return perr(eoff, x.b, err, "ADD PARTITION FIELD ... AS name: naming the field is not supported");
+            if (is_p(lx, x, '('))
+                x = kiln_sql_lex_skip_parens(lx);
+            e = x.e;
+        }
+        if (e == b)
+            return perr(eoff, b, err, "expected a partition transform, e.g. bucket(16, id) or day(ts)");
+        int rc = kiln_buf_append(&d->type, sql + b, e - b, err);
+        return rc ? rc : kiln_buf_putc(&d->type, 0, err);
+    }
     if (is_kw(lx, a, "ADD") || is_kw(lx, a, "DROP") || is_kw(lx, a, "ALTER")) {
         d->kind = is_kw(lx, a, "ADD") ? D_ADD_COL : is_kw(lx, a, "DROP") ? D_DROP_COL : D_WIDEN_COL;
         tok t = next(lx);
@@ -242,14 +336,25 @@ static int parse_alter(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err 
         return rc;
     }
     return perr(eoff, a.b, err,
-                "ALTER TABLE %s: expected RENAME TO, ADD COLUMN, RENAME COLUMN, DROP COLUMN or ALTER COLUMN", d->name);
+                "ALTER TABLE %s: expected RENAME TO, ADD COLUMN, RENAME COLUMN, DROP COLUMN, ALTER COLUMN, "
+                "SET/UNSET TBLPROPERTIES or ADD/DROP PARTITION FIELD",
+                d->name);
 }
 
 static const char *verb(const ddl *d)
 {
-    static const char *const v[] = {"",           "CREATE TABLE",  "DROP TABLE", "ALTER TABLE RENAME",
-                                    "ALTER TABLE ADD COLUMN", "ALTER TABLE RENAME COLUMN",
-                                    "ALTER TABLE DROP COLUMN", "ALTER TABLE ALTER COLUMN"};
+    static const char *const v[] = {"",
+                                    "CREATE TABLE",
+                                    "DROP TABLE",
+                                    "ALTER TABLE RENAME",
+                                    "ALTER TABLE ADD COLUMN",
+                                    "ALTER TABLE RENAME COLUMN",
+                                    "ALTER TABLE DROP COLUMN",
+                                    "ALTER TABLE ALTER COLUMN",
+                                    "ALTER TABLE SET TBLPROPERTIES",
+                                    "ALTER TABLE UNSET TBLPROPERTIES",
+                                    "ALTER TABLE ADD PARTITION FIELD",
+                                    "ALTER TABLE DROP PARTITION FIELD"};
     return v[d->kind];
 }
 
@@ -327,22 +432,159 @@ static int parse(sqlite3 *db, const char *sql, size_t len, ddl *d, int *handled,
     return 0;
 }
 
+/* ------------------------------------------------------------ partition specs, properties */
+
+/* The dotted path ("s.b") of field id among fs (structs searched), into
+ * out (cap 400); 1 if found. */
+static int field_path(const kiln_lake_field *fs, size_t n, int32_t id, char *out, size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i].id == id) {
+            snprintf(out, cap, "%s", fs[i].name);
+            return 1;
+        }
+        const kiln_lake_type *t = fs[i].type;
+        char sub[400];
+        if (t->kind == KILN_LAKE_STRUCT && field_path(t->fields, t->nfields, id, sub, sizeof sub)) {
+            snprintf(out, cap, "%s.%s", fs[i].name, sub);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One partition field as PARTITIONED BY text: day(ts), bucket(16, id), col. */
+static int spec_field_text(const kiln_lake_schema *s, const kiln_lake_part_field *pf, kiln_buf *out, kiln_err *err)
+{
+    char col[400];
+    if (!field_path(s->fields, s->nfields, pf->source_id, col, sizeof col))
+        snprintf(col, sizeof col, "?");
+    const kiln_lake_transform *x = &pf->transform;
+    switch (x->kind) {
+    case KILN_LAKE_XF_IDENTITY: return kiln_buf_printf(out, err, "%s", col);
+    case KILN_LAKE_XF_BUCKET: return kiln_buf_printf(out, err, "bucket(%d, %s)", (int)x->param, col);
+    case KILN_LAKE_XF_TRUNCATE: return kiln_buf_printf(out, err, "truncate(%d, %s)", (int)x->param, col);
+    case KILN_LAKE_XF_YEAR: return kiln_buf_printf(out, err, "year(%s)", col);
+    case KILN_LAKE_XF_MONTH: return kiln_buf_printf(out, err, "month(%s)", col);
+    case KILN_LAKE_XF_DAY: return kiln_buf_printf(out, err, "day(%s)", col);
+    case KILN_LAKE_XF_HOUR: return kiln_buf_printf(out, err, "hour(%s)", col);
+    default: return kiln_buf_printf(out, err, "%s(%s)", x->text ? x->text : "void", col);
+    }
+}
+
+/* Compare partition texts ignoring blanks and case. */
+static int same_text(const char *a, const char *b)
+{
+    for (;;) {
+        while (isspace((unsigned char)*a))
+            a++;
+        while (isspace((unsigned char)*b))
+            b++;
+        if (!*a || !*b)
+            return *a == *b;
+        if (tolower((unsigned char)*a++) != tolower((unsigned char)*b++))
+            return 0;
+    }
+}
+
+/* The new default spec for ADD / DROP PARTITION FIELD: the current fields
+ * with d->type added, or without the field whose text or name it is. */
+static int new_spec(const kiln_lake_meta *m, const ddl *d, kiln_buf *out, kiln_err *err)
+{
+    const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
+    const kiln_lake_spec *sp = kiln_lake_meta_default_spec(m);
+    kiln_buf one;
+    kiln_buf_init(&one, 0);
+    int rc = 0, dropped = 0;
+    for (size_t i = 0; s && sp && i < sp->nfields; i++) {
+        kiln_buf_reset(&one);
+        if ((rc = spec_field_text(s, &sp->fields[i], &one, err)) || (rc = kiln_buf_putc(&one, 0, err)))
+            break;
+        if (d->kind == D_DROP_PART && (same_text(one.data, d->type.data) || !strcmp(sp->fields[i].name, d->type.data))) {
+            dropped++;
+            continue;
+        }
+        if (d->kind == D_ADD_PART && same_text(one.data, d->type.data)) {
+            rc = kiln_err_set(err, KILN_EEXIST, "the table is already partitioned by %s", one.data);
+            break;
+        }
+        if ((out->len && (rc = kiln_buf_append(out, ", ", 2, err))) || (rc = kiln_buf_append(out, one.data, one.len - 1, err)))
+            break;
+    }
+    if (rc == 0 && d->kind == D_ADD_PART)
+        rc = kiln_buf_printf(out, err, "%s%s", out->len ? ", " : "", d->type.data);
+    if (rc == 0 && d->kind == D_DROP_PART && !dropped)
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "the table has no partition field %s", d->type.data);
+    if (rc == 0)
+        rc = kiln_buf_putc(out, 0, err);
+    kiln_buf_free(&one);
+    return rc;
+}
+
+/* SET / UNSET TBLPROPERTIES on the transaction; *noop = 1 when UNSET ...
+ * IF EXISTS finds none of its properties (nothing to commit). */
+static int alter_props(kiln_lake_txn *txn, const ddl *d, int *noop, kiln_err *err)
+{
+    if (d->kind == D_SET_PROPS) {
+        kiln_lake_kv *kv = kiln_calloc(d->keys.len + 1, sizeof *kv);
+        if (!kv)
+            return KILN_OOM(err);
+        for (size_t i = 0; i < d->keys.len; i++)
+            kv[i] = (kiln_lake_kv){d->keys.items[i], d->vals.items[i]};
+        int rc = kiln_lake_txn_set_properties(txn, kv, d->keys.len, err);
+        kiln_free(kv);
+        return rc;
+    }
+    const kiln_lake_meta *m = kiln_lake_txn_base(txn);
+    const char **keys = kiln_calloc(d->keys.len + 1, sizeof *keys);
+    size_t n = 0;
+    if (!keys)
+        return KILN_OOM(err);
+    for (size_t i = 0; i < d->keys.len; i++) {
+        if (kiln_lake_meta_property(m, d->keys.items[i]))
+            keys[n++] = d->keys.items[i];
+        else if (!d->if_exists) {
+            kiln_free(keys);
+            return kiln_err_set(err, KILN_ENOTFOUND, "no property '%s' (UNSET TBLPROPERTIES IF EXISTS ignores it)",
+                                d->keys.items[i]);
+        }
+    }
+    *noop = n == 0;
+    int rc = n ? kiln_lake_txn_remove_properties(txn, keys, n, err) : 0;
+    kiln_free(keys);
+    return rc;
+}
+
 /* ------------------------------------------------------------ running */
 
-static int alter_columns(kiln_lake_catalog *cat, const ddl *d, kiln_err *err)
+/* One metadata commit for an ALTER TABLE that changes the schema, spec or
+ * properties; *noop = 1 when there was nothing to change (no commit). */
+static int alter_table(kiln_lake_catalog *cat, const ddl *d, int *noop, kiln_err *err)
 {
     kiln_lake_table *t = NULL;
     kiln_lake_txn *txn = NULL;
     int rc;
+    *noop = 0;
     if ((rc = kiln_lake_table_load(&t, cat, d->name, err)) || (rc = kiln_lake_txn_begin(&txn, t, err)))
         goto done;
     switch (d->kind) {
     case D_ADD_COL: rc = kiln_lake_txn_add_column(txn, NULL, d->col, d->type.data, NULL, err); break;
     case D_RENAME_COL: rc = kiln_lake_txn_rename_column(txn, d->col, d->col2, err); break;
     case D_DROP_COL: rc = kiln_lake_txn_drop_column(txn, d->col, err); break;
-    default: rc = kiln_lake_txn_widen_column(txn, d->col, d->type.data, err); break;
+    case D_WIDEN_COL: rc = kiln_lake_txn_widen_column(txn, d->col, d->type.data, err); break;
+    case D_SET_PROPS:
+    case D_UNSET_PROPS: rc = alter_props(txn, d, noop, err); break;
+    default: {
+        kiln_buf spec;
+        kiln_buf_init(&spec, 0);
+        if ((rc = new_spec(kiln_lake_txn_base(txn), d, &spec, err)) == 0 &&
+            (rc = kiln_lake_txn_add_spec(txn, spec.data, err)) == 0)
+            rc = kiln_lake_txn_set_default_spec(txn, -1, err);
+        kiln_buf_free(&spec);
+        break;
     }
-    if (rc == 0)
+    }
+    if (rc == 0 && !*noop)
         rc = kiln_lake_txn_commit(txn, NULL, NULL, err);
 done:
     kiln_lake_txn_free(txn);
@@ -364,7 +606,7 @@ static int nothing_done(int rc, int code, const ddl *d, FILE *out, const char *w
 
 static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
 {
-    int rc = 0;
+    int rc = 0, noop = 0;
     int summary = mode == KILN_SQL_WRITE_SUMMARY && out;
     kiln_lake_catalog *cat = kiln_sql_lake_catalog_for_write(db, d->kind == D_CREATE, &rc, err);
     if (!cat) {
@@ -407,10 +649,15 @@ static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
             fprintf(out, "ALTER TABLE %s: renamed to %s\n", d->name, d->to);
         return rc;
     default:
-        rc = alter_columns(cat, d, err);
+        rc = alter_table(cat, d, &noop, err);
         if (rc == 0)
             rc = kiln_sql_lake_refresh_table(db, d->name, d->name, err);
-        if (rc == 0 && summary)
+        if (rc == 0 && summary && noop)
+            fprintf(out, "ALTER TABLE %s: %s: nothing to change, nothing done\n", d->name, verb(d) + 12);
+        else if (rc == 0 && summary && d->kind >= D_SET_PROPS)
+            fprintf(out, "ALTER TABLE %s: %s%s%s (one metadata commit)\n", d->name, verb(d) + 12,
+                    d->type.len ? " " : "", d->type.len ? d->type.data : "");
+        else if (rc == 0 && summary)
             fprintf(out, "ALTER TABLE %s: %s %s%s%s (one metadata commit)\n", d->name, verb(d) + 12, d->col,
                     d->kind == D_RENAME_COL ? " TO " : d->type.len ? " " : "",
                     d->kind == D_RENAME_COL ? d->col2 : d->type.len ? d->type.data : "");
@@ -522,6 +769,12 @@ int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *ha
         kiln_err_prefix(err, "%s %s: ", verb(&d), d.name);
     kiln_buf_free(&d.type);
     kiln_free(d.partition);
+    for (size_t i = 0; i < d.keys.len; i++)
+        kiln_free(d.keys.items[i]);
+    for (size_t i = 0; i < d.vals.len; i++)
+        kiln_free(d.vals.items[i]);
+    kiln_vec_free(&d.keys);
+    kiln_vec_free(&d.vals);
     return rc;
 }
 
@@ -555,25 +808,6 @@ int kiln_sql_lake_type_text(kiln_buf *out, const kiln_lake_type *t, kiln_err *er
     }
 }
 
-/* The dotted path ("s.b") of field id among fs (structs searched), into
- * out (cap 400); 1 if found. */
-static int field_path(const kiln_lake_field *fs, size_t n, int32_t id, char *out, size_t cap)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (fs[i].id == id) {
-            snprintf(out, cap, "%s", fs[i].name);
-            return 1;
-        }
-        const kiln_lake_type *t = fs[i].type;
-        char sub[400];
-        if (t->kind == KILN_LAKE_STRUCT && field_path(t->fields, t->nfields, id, sub, sizeof sub)) {
-            snprintf(out, cap, "%s.%s", fs[i].name, sub);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int kiln_sql_lake_columns(sqlite3 *db, const char *name,
                           int (*fn)(void *ctx, const char *col, const char *type, int required), void *ctx,
                           char **partition, kiln_err *err)
@@ -599,28 +833,9 @@ int kiln_sql_lake_columns(sqlite3 *db, const char *name,
     /* the default spec as PARTITIONED BY text: day(ts), bucket(16, id) */
     const kiln_lake_spec *sp = kiln_lake_meta_default_spec(m);
     kiln_buf_reset(&ty);
-    for (size_t i = 0; sp && s && i < sp->nfields; i++) {
-        const kiln_lake_part_field *pf = &sp->fields[i];
-        char col[400];
-        if (!field_path(s->fields, s->nfields, pf->source_id, col, sizeof col))
-            snprintf(col, sizeof col, "?");
-        const kiln_lake_transform *x = &pf->transform;
-        int bad = i ? kiln_buf_append(&ty, ", ", 2, NULL) : 0;
-        switch (x->kind) {
-        case KILN_LAKE_XF_IDENTITY: bad |= kiln_buf_printf(&ty, NULL, "%s", col); break;
-        case KILN_LAKE_XF_BUCKET: bad |= kiln_buf_printf(&ty, NULL, "bucket(%d, %s)", (int)x->param, col); break;
-        case KILN_LAKE_XF_TRUNCATE: bad |= kiln_buf_printf(&ty, NULL, "truncate(%d, %s)", (int)x->param, col); break;
-        case KILN_LAKE_XF_YEAR: bad |= kiln_buf_printf(&ty, NULL, "year(%s)", col); break;
-        case KILN_LAKE_XF_MONTH: bad |= kiln_buf_printf(&ty, NULL, "month(%s)", col); break;
-        case KILN_LAKE_XF_DAY: bad |= kiln_buf_printf(&ty, NULL, "day(%s)", col); break;
-        case KILN_LAKE_XF_HOUR: bad |= kiln_buf_printf(&ty, NULL, "hour(%s)", col); break;
-        default: bad |= kiln_buf_printf(&ty, NULL, "%s(%s)", x->text ? x->text : "void", col); break;
-        }
-        if (bad) {
-            rc = KILN_OOM(err);
+    for (size_t i = 0; sp && s && i < sp->nfields; i++)
+        if ((i && (rc = kiln_buf_append(&ty, ", ", 2, err))) || (rc = spec_field_text(s, &sp->fields[i], &ty, err)))
             goto done;
-        }
-    }
     if (!(*partition = kiln_strndup(ty.data ? ty.data : "", ty.len)))
         rc = KILN_OOM(err);
 done:
