@@ -536,4 +536,18 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts,
 #endif
 #endif
 
+/* ============================================================ DDL operations (iceberg_ddl_ops.c) */
+
+/* Drop a top-level column: a new current schema without it (data files
+ * keep their values; old snapshots still read them). KILN_EINVAL when a
+ * partition spec or the identifier fields use it, or it is the only column;
+ * KILN_ENOTFOUND when there is no such column. */
+int kiln_lake_txn_drop_column(kiln_lake_txn *txn, const char *name, kiln_err *err);
+/* Make `target` the table that `staged` is, in one catalog transaction
+ * (SQLite catalog only): target's row steps aside (KILN_ECONFLICT when it
+ * changed since this call loaded it) and staged's row is renamed to target.
+ * The replaced table is then dropped with PURGE (its files deleted); the
+ * new table keeps its files where staged wrote them. */
+int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char *staged, kiln_err *err);
+
 #endif /* KILN_LAKE_H */

@@ -2,27 +2,28 @@
  * shell.c - running SQL text and printing results for `kiln sql`: the
  * aligned table (UTF-8 width aware), CSV (RFC 4180 quoting), JSON (an
  * array of objects per statement, numbers as numbers) and the '|' form the
- * .sqltest runner compares; EXPLAIN QUERY PLAN trees; SQL errors printed
- * with the statement and a caret; and the statement reader behind the
- * shell (interactive on a TTY, a script on stdin otherwise).
+ * .sqltest runner compares, and the aligned table with box lines, fitted
+ * to a terminal width; EXPLAIN QUERY PLAN trees; SQL errors printed with
+ * the statement and a caret; DESCRIBE / SHOW TABLES; .timer figures. The
+ * statement reader and the dot-commands are in shell_run.c.
  *
  * The aligned table has to see every row before it can size its columns,
  * so it buffers cell text up to KILN_SQL_TABLE_CAP; the other formats
  * stream row by row.
  */
-#include <editline/readline.h>
-#include "sql.h"
+#include "sql_int.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 int kiln_sql_format_parse(const char *name, kiln_sql_format *out)
 {
-    static const char *const names[] = {"table", "csv", "json", "pipe"};
-    for (int i = 0; i < 4; i++) {
+    static const char *const names[] = {"table", "csv", "json", "pipe", "box"};
+    for (int i = 0; i < 5; i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (kiln_sql_format)i;
             return 0;
@@ -177,36 +178,10 @@ static int is_json_number(const char *s)
     return *p == '\0';
 }
 
-static int json_string(kiln_buf *b, const char *s, size_t n, kiln_err *err)
-{
-    int rc = kiln_buf_putc(b, '"', err);
-    size_t i = 0;
-    while (rc == 0 && i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            rc = kiln_buf_putc(b, '\\', err);
-            if (rc == 0)
-                rc = kiln_buf_putc(b, (char)c, err);
-            i++;
-        } else if (c < 0x20) {
-            const char *esc = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
-            rc = esc ? kiln_buf_append(b, esc, 2, err) : kiln_buf_printf(b, err, "\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            rc = kiln_buf_putc(b, (char)c, err);
-            i++;
-        } else {
-            uint32_t cp;
-            size_t len = utf8_decode((const unsigned char *)s + i, n - i, &cp);
-            if (cp == 0xFFFD && len == 1) /* invalid UTF-8: U+FFFD keeps the JSON valid */
-                rc = kiln_buf_append(b, "\xEF\xBF\xBD", 3, err);
-            else
-                rc = kiln_buf_append(b, s + i, len, err);
-            i += len;
-        }
-    }
-    return rc ? rc : kiln_buf_putc(b, '"', err);
-}
+/* JSON text: base's writer (short escapes for \n \t \r, \u00XX for other
+ * control characters, U+FFFD for each invalid UTF-8 byte: the output kiln
+ * sql always had). */
+#define json_string kiln_json_write_str
 
 static int json_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
 {
@@ -281,111 +256,192 @@ typedef struct cellref {
     int right; /* numbers align right */
 } cellref;
 
-static int print_table(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
+/* The aligned result of one statement, all cells buffered. */
+typedef struct table_buf {
+    int ncols;
+    long long nrows;
+    kiln_buf text;               /* every cell's text, the header first */
+    KILN_VEC(cellref) cells;     /* (nrows + 1) * ncols */
+    size_t *widths;
+} table_buf;
+
+/* Step the statement to its end, keeping every cell's text and width. */
+static int table_collect(sqlite3 *db, sqlite3_stmt *st, table_buf *tb, kiln_err *err)
 {
-    int rc = 0, ncols = sqlite3_column_count(st);
-    kiln_buf text, line;
-    kiln_buf_init(&text, KILN_SQL_TABLE_CAP);
-    kiln_buf_init(&line, 0);
-    KILN_VEC(cellref) cells = {0};
-    size_t *widths = kiln_calloc((size_t)ncols, sizeof *widths);
-    long long nrows = 0;
-    if (!widths) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    for (int i = 0; i < ncols; i++) {
+    int rc;
+    for (int i = 0; i < tb->ncols; i++) {
         const char *name = sqlite3_column_name(st, i);
         if (!name)
             name = "?";
-        cellref c = {text.len, strlen(name), kiln_sql_utf8_width(name, strlen(name)), 0};
-        if ((rc = kiln_buf_append(&text, name, c.len, err)) || (rc = kiln_vec_push(&cells, c, err)))
-            goto done;
+        cellref c = {tb->text.len, strlen(name), kiln_sql_utf8_width(name, strlen(name)), 0};
+        if ((rc = kiln_buf_append(&tb->text, name, c.len, err)) || (rc = kiln_vec_push(&tb->cells, c, err)))
+            return rc;
     }
     for (;;) {
         int src = sqlite3_step(st);
         if (src == SQLITE_DONE)
-            break;
-        if (src != SQLITE_ROW) {
-            rc = step_error(db, src, err);
-            goto done;
-        }
-        nrows++;
-        for (int i = 0; i < ncols; i++) {
-            size_t off = text.len;
-            if ((rc = cell_text(&text, st, i, err))) {
+            return 0;
+        if (src != SQLITE_ROW)
+            return step_error(db, src, err);
+        tb->nrows++;
+        for (int i = 0; i < tb->ncols; i++) {
+            size_t off = tb->text.len;
+            if ((rc = cell_text(&tb->text, st, i, err))) {
                 if (rc == KILN_ELIMIT)
                     kiln_err_set(err, KILN_ELIMIT,
                                  "result too large for an aligned table (over %zu MiB of text): "
                                  "use --csv or --json, which stream",
                                  (size_t)(KILN_SQL_TABLE_CAP >> 20));
-                goto done;
+                return rc;
             }
             int t = sqlite3_column_type(st, i);
-            cellref c = {off, text.len - off, kiln_sql_utf8_width(text.data + off, text.len - off),
+            cellref c = {off, tb->text.len - off, kiln_sql_utf8_width(tb->text.data + off, tb->text.len - off),
                          t == SQLITE_INTEGER || t == SQLITE_FLOAT};
-            if ((rc = kiln_vec_push(&cells, c, err)))
-                goto done;
+            if ((rc = kiln_vec_push(&tb->cells, c, err)))
+                return rc;
         }
     }
-    for (size_t k = 0; k < cells.len; k++)
-        if (cells.items[k].width > widths[k % (size_t)ncols])
-            widths[k % (size_t)ncols] = cells.items[k].width;
-    /* a column whose values are all numbers (or NULL) aligns right, header included */
-    for (int i = 0; i < ncols; i++) {
+}
+
+/* Column widths; a column whose values are all numbers (or NULL) aligns
+ * right, header included. */
+static void table_align(table_buf *tb)
+{
+    size_t nc = (size_t)tb->ncols;
+    for (size_t k = 0; k < tb->cells.len; k++)
+        if (tb->cells.items[k].width > tb->widths[k % nc])
+            tb->widths[k % nc] = tb->cells.items[k].width;
+    for (size_t i = 0; i < nc; i++) {
         int numeric = 0, other = 0;
-        for (size_t r = 1; r <= (size_t)nrows; r++) {
-            cellref *c = &cells.items[r * (size_t)ncols + (size_t)i];
+        for (size_t r = 1; r <= (size_t)tb->nrows; r++) {
+            cellref *c = &tb->cells.items[r * nc + i];
             numeric |= c->right;
-            other |= !c->right && !(c->len == 4 && memcmp(text.data + c->off, "NULL", 4) == 0);
+            other |= !c->right && !(c->len == 4 && memcmp(tb->text.data + c->off, "NULL", 4) == 0);
         }
-        for (size_t r = 0; r <= (size_t)nrows; r++)
-            cells.items[r * (size_t)ncols + (size_t)i].right = numeric && !other;
+        for (size_t r = 0; r <= (size_t)tb->nrows; r++)
+            tb->cells.items[r * nc + i].right = numeric && !other;
     }
-    for (size_t r = 0; r <= (size_t)nrows; r++) {
-        for (int i = 0; i < ncols; i++) {
-            cellref *c = &cells.items[r * (size_t)ncols + (size_t)i];
-            size_t pad = widths[i] - c->width;
-            int last = i == ncols - 1;
-            if (i > 0 && (rc = kiln_buf_append(&line, " | ", 3, err)))
-                goto done;
-            for (size_t p = 0; c->right && p < pad; p++)
-                if ((rc = kiln_buf_putc(&line, ' ', err)))
-                    goto done;
-            if ((rc = kiln_buf_append(&line, text.data + c->off, c->len, err)))
-                goto done;
-            for (size_t p = 0; !c->right && !last && p < pad; p++)
-                if ((rc = kiln_buf_putc(&line, ' ', err)))
-                    goto done;
-        }
-        if ((rc = kiln_buf_putc(&line, '\n', err)))
+}
+
+/* Narrow the widest columns, one terminal column at a time, until a row
+ * fits max_width (cells then end in an ellipsis); no column goes below
+ * 3 (or its own width). */
+static void table_fit(table_buf *tb, size_t max_width, int box)
+{
+    size_t total = box ? 4 : 0;
+    for (int i = 0; i < tb->ncols; i++)
+        total += tb->widths[i] + (i ? 3 : 0);
+    while (max_width && total > max_width) {
+        int widest = 0;
+        for (int i = 1; i < tb->ncols; i++)
+            if (tb->widths[i] > tb->widths[widest])
+                widest = i;
+        if (tb->widths[widest] <= 3)
+            break;
+        tb->widths[widest]--;
+        total--;
+    }
+}
+
+/* Cell text cut to width columns with a trailing "…" when it is wider. */
+static int put_cell(kiln_buf *line, const char *s, const cellref *c, size_t width, size_t *shown, kiln_err *err)
+{
+    if (c->width <= width) {
+        *shown = c->width;
+        return kiln_buf_append(line, s, c->len, err);
+    }
+    size_t i = 0, w = 0;
+    while (i < c->len) {
+        uint32_t cp;
+        size_t l = utf8_decode((const unsigned char *)s + i, c->len - i, &cp);
+        size_t cw = (size_t)cp_width(cp);
+        if (w + cw + 1 > width)
+            break;
+        w += cw;
+        i += l;
+    }
+    *shown = w + 1;
+    int rc = kiln_buf_append(line, s, i, err);
+    return rc ? rc : kiln_buf_append(line, "\xE2\x80\xA6", 3, err);
+}
+
+static int rule(kiln_buf *line, const table_buf *tb, int box, const char *l, const char *m, const char *r,
+                kiln_err *err)
+{
+    int rc = kiln_buf_append(line, l, strlen(l), err);
+    for (int i = 0; rc == 0 && i < tb->ncols; i++) {
+        if (i > 0)
+            rc = kiln_buf_append(line, m, strlen(m), err);
+        for (size_t p = 0; rc == 0 && p < tb->widths[i] + (box ? 2 : 0); p++)
+            rc = box ? kiln_buf_append(line, "\xE2\x94\x80", 3, err) : kiln_buf_putc(line, '-', err);
+    }
+    if (rc == 0)
+        rc = kiln_buf_append(line, r, strlen(r), err);
+    return rc ? rc : kiln_buf_putc(line, '\n', err);
+}
+
+static int table_row(kiln_buf *line, const table_buf *tb, size_t r, int box, kiln_err *err)
+{
+    int rc = box ? kiln_buf_append(line, "\xE2\x94\x82 ", 4, err) : 0;
+    for (int i = 0; rc == 0 && i < tb->ncols; i++) {
+        const cellref *c = &tb->cells.items[r * (size_t)tb->ncols + (size_t)i];
+        size_t shown = 0, w = tb->widths[i];
+        size_t pad = c->width < w ? w - c->width : 0;
+        int last = i == tb->ncols - 1 && !box;
+        if (i > 0)
+            rc = box ? kiln_buf_append(line, " \xE2\x94\x82 ", 5, err) : kiln_buf_append(line, " | ", 3, err);
+        for (size_t p = 0; rc == 0 && c->right && p < pad; p++)
+            rc = kiln_buf_putc(line, ' ', err);
+        if (rc == 0)
+            rc = put_cell(line, tb->text.data + c->off, c, w, &shown, err);
+        for (size_t p = shown; rc == 0 && !c->right && !last && p < w; p++)
+            rc = kiln_buf_putc(line, ' ', err);
+    }
+    if (rc == 0 && box)
+        rc = kiln_buf_append(line, " \xE2\x94\x82", 4, err);
+    return rc ? rc : kiln_buf_putc(line, '\n', err);
+}
+
+static int print_table(sqlite3 *db, sqlite3_stmt *st, const kiln_sql_print *po, FILE *out, kiln_err *err)
+{
+    int rc = 0, box = po->fmt == KILN_SQL_FMT_BOX;
+    table_buf tb = {.ncols = sqlite3_column_count(st)};
+    kiln_buf line;
+    kiln_buf_init(&tb.text, KILN_SQL_TABLE_CAP);
+    kiln_buf_init(&line, 0);
+    if (!(tb.widths = kiln_calloc((size_t)tb.ncols, sizeof *tb.widths))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = table_collect(db, st, &tb, err)))
+        goto done;
+    table_align(&tb);
+    table_fit(&tb, po->max_width, box);
+    if (box && (rc = rule(&line, &tb, 1, "\xE2\x94\x8C", "\xE2\x94\xAC", "\xE2\x94\x90", err)))
+        goto done;
+    for (size_t r = po->headers ? 0 : 1; r <= (size_t)tb.nrows; r++) {
+        if ((rc = table_row(&line, &tb, r, box, err)))
             goto done;
-        if (r == 0) {
-            for (int i = 0; i < ncols; i++) {
-                if (i > 0 && (rc = kiln_buf_append(&line, "-+-", 3, err)))
-                    goto done;
-                for (size_t p = 0; p < widths[i]; p++)
-                    if ((rc = kiln_buf_putc(&line, '-', err)))
-                        goto done;
-            }
-            if ((rc = kiln_buf_putc(&line, '\n', err)))
-                goto done;
-        }
+        if (r == 0 && (rc = box ? rule(&line, &tb, 1, "\xE2\x94\x9C", "\xE2\x94\xBC", "\xE2\x94\xA4", err)
+                                : rule(&line, &tb, 0, "", "-+-", "", err)))
+            goto done;
         if (line.len > 65536 && (rc = flush_buf(&line, out, err)))
             goto done;
     }
-    if ((rc = kiln_buf_printf(&line, err, "(%lld row%s)\n", nrows, nrows == 1 ? "" : "s")) ||
+    if (box && (rc = rule(&line, &tb, 1, "\xE2\x94\x94", "\xE2\x94\xB4", "\xE2\x94\x98", err)))
+        goto done;
+    if ((rc = kiln_buf_printf(&line, err, "(%lld row%s)\n", tb.nrows, tb.nrows == 1 ? "" : "s")) ||
         (rc = flush_buf(&line, out, err)))
         goto done;
 done:
-    kiln_free(widths);
-    kiln_vec_free(&cells);
-    kiln_buf_free(&text);
+    kiln_free(tb.widths);
+    kiln_vec_free(&tb.cells);
+    kiln_buf_free(&tb.text);
     kiln_buf_free(&line);
     return rc;
 }
 
-static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, FILE *out, kiln_err *err)
+static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int headers, FILE *out, kiln_err *err)
 {
     int rc = 0, ncols = sqlite3_column_count(st);
     long long nrows = 0;
@@ -412,7 +468,7 @@ static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, FILE
             }
         }
         rc = kiln_buf_putc(&b, '[', err);
-    } else {
+    } else if (headers) {
         for (int i = 0; i < ncols && rc == 0; i++) {
             const char *name = sqlite3_column_name(st, i);
             name = name ? name : "?";
@@ -582,7 +638,7 @@ done:
     return rc;
 }
 
-static int run_stmt(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int explain, FILE *out, kiln_err *err)
+static int run_stmt(sqlite3 *db, sqlite3_stmt *st, const kiln_sql_print *po, FILE *out, kiln_err *err)
 {
     if (sqlite3_column_count(st) == 0) {
         int src;
@@ -590,76 +646,142 @@ static int run_stmt(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int expl
             ;
         return src == SQLITE_DONE ? 0 : step_error(db, src, err);
     }
-    if (explain && !sqlite3_stmt_isexplain(st)) /* an EXPLAIN statement prints as itself */
+    if (po->explain && !sqlite3_stmt_isexplain(st)) /* an EXPLAIN statement prints as itself */
         return print_plan(db, st, out, err) || print_scans(db, st, out, err);
-    if (fmt == KILN_SQL_FMT_TABLE)
-        return print_table(db, st, out, err);
-    return print_stream(db, st, fmt, out, err);
+    if (po->fmt == KILN_SQL_FMT_TABLE || po->fmt == KILN_SQL_FMT_BOX)
+        return print_table(db, st, po, out, err);
+    return print_stream(db, st, po->fmt, po->headers, out, err);
 }
 
-int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain, FILE *out,
-                  kiln_sql_errpos *pos, kiln_err *err)
+/* Prepare the statement at sql[0..len): DESCRIBE / SHOW TABLES, then
+ * SQLite's (creating "ns"."table@REF" tables on first use); an unknown
+ * table's message lists the Iceberg tables, or says the warehouse is
+ * missing. */
+static int prepare_one(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **st, size_t *used, long *eoff,
+                       kiln_err *err)
 {
-    int rc = 0;
+    int handled = 0;
+    int rc = kiln_sql_meta_prepare(db, sql, len, &handled, st, used, eoff, err);
+    if (handled || rc)
+        return rc;
+    rc = kiln_sql_prepare(db, sql, len, st, used, eoff, err);
+    for (int tries = 0; rc == KILN_EFORMAT && tries < 4; tries++) {
+        /* "ns"."table@REF" is created on first use */
+        kiln_err e2 = {0};
+        int r = kiln_sql_lake_resolve_missing(db, err->msg, &e2);
+        if (r < 0) {
+            kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
+            break;
+        }
+        if (r == 0)
+            break;
+        rc = kiln_sql_prepare(db, sql, len, st, used, eoff, err);
+    }
+    if (rc == KILN_EFORMAT && strncmp(err->msg, "no such table: ", 15) == 0) {
+        const char *missing = kiln_sql_lake_missing(db);
+        kiln_buf names;
+        kiln_buf_init(&names, 0);
+        if (missing) {
+            char *m = kiln_sprintf("%s (warehouse not found: %s)", err->msg, missing);
+            rc = kiln_err_set(err, m ? KILN_ENOTFOUND : KILN_ENOMEM, "%s", m ? m : "out of memory");
+            kiln_free(m);
+        }
+        else if (kiln_sql_lake_tables_text(db, &names) > 0 || names.len) {
+            kiln_buf_putc(&names, 0, NULL);
+            char *m = kiln_sprintf("%s (Iceberg tables: %s)", err->msg, names.data);
+            if (m)
+                kiln_err_set(err, KILN_EFORMAT, "%s", m);
+            kiln_free(m);
+        }
+        kiln_buf_free(&names);
+    }
+    return rc;
+}
+
+/* Wall clock, user and system CPU seconds, for .timer. */
+static void times_now(double t[3])
+{
+    struct timespec ts;
+    struct rusage ru;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    getrusage(RUSAGE_SELF, &ru);
+    t[0] = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    t[1] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    t[2] = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* One statement at sql[0..len): kiln's writes and DDL, else prepared and
+ * printed. *used = its length (with the ';'), or 0 when unknown. */
+static int exec_one(sqlite3 *db, const char *sql, size_t len, const kiln_sql_print *po, FILE *out, size_t *used,
+                    long *eoff, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int handled = 0;
+    double t0[3] = {0}, t1[3];
+    if (po->timer)
+        times_now(t0);
+    int rc = kiln_sql_write_try(db, sql, len,
+                                po->explain ? KILN_SQL_WRITE_EXPLAIN
+                                : po->fmt == KILN_SQL_FMT_TABLE || po->fmt == KILN_SQL_FMT_BOX
+                                    ? KILN_SQL_WRITE_SUMMARY
+                                    : KILN_SQL_WRITE_QUIET,
+                                &handled, used, eoff, out, err);
+    if (!handled && rc == 0 && (rc = prepare_one(db, sql, len, &st, used, eoff, err)))
+        *used = 0; /* where the statement ends is not known */
+    if (rc == 0 && st)
+        rc = run_stmt(db, st, po, out, err);
+    sqlite3_finalize(st);
+    if (po->timer && (handled || st)) {
+        times_now(t1); /* as sqlite3's .timer prints it */
+        fprintf(out, "Run Time: real %.3f user %.6f sys %.6f\n", t1[0] - t0[0], t1[1] - t0[1], t1[2] - t0[2]);
+    }
+    return rc;
+}
+
+int kiln_sql_exec_ex(sqlite3 *db, const char *sql, size_t len, const kiln_sql_print *po, FILE *out,
+                     kiln_sql_errpos *pos, kiln_err *err)
+{
+    int rc = 0, first = 0;
     size_t off = 0;
     while (off < len) {
         while (off < len && isspace((unsigned char)sql[off]))
             off++;
         if (off == len)
             break;
-        sqlite3_stmt *st = NULL;
         size_t used = 0;
         long eoff = -1;
-        int handled = 0;
-        rc = kiln_sql_write_try(db, sql + off, len - off,
-                               explain ? KILN_SQL_WRITE_EXPLAIN
-                               : fmt == KILN_SQL_FMT_TABLE ? KILN_SQL_WRITE_SUMMARY : KILN_SQL_WRITE_QUIET,
-                               &handled, &used, &eoff, out, err);
-        if (!handled && rc == 0) {
-            rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eoff, err);
-            for (int tries = 0; rc == KILN_EFORMAT && tries < 4; tries++) {
-                /* "ns"."table@REF" is created on first use */
-                kiln_err e2 = {0};
-                int r = kiln_sql_lake_resolve_missing(db, err->msg, &e2);
-                if (r < 0) {
-                    kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
-                    break;
-                }
-                if (r == 0)
-                    break;
-                rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eoff, err);
-            }
-            if (rc == KILN_EFORMAT && strncmp(err->msg, "no such table: ", 15) == 0) {
-                kiln_buf names;
-                kiln_buf_init(&names, 0);
-                if (kiln_sql_lake_tables_text(db, &names) > 0 || names.len) {
-                    kiln_buf_putc(&names, 0, NULL);
-                    char *m = kiln_sprintf("%s (Iceberg tables: %s)", err->msg, names.data);
-                    if (m)
-                        kiln_err_set(err, KILN_EFORMAT, "%s", m);
-                    kiln_free(m);
-                }
-                kiln_buf_free(&names);
-            }
+        rc = exec_one(db, sql + off, len - off, po, out, &used, &eoff, err);
+        if (rc == 0) {
+            off += used ? used : len - off;
+            continue;
         }
-        if (rc == 0 && st)
-            rc = run_stmt(db, st, fmt, explain, out, err);
-        sqlite3_finalize(st);
-        if (rc) {
-            if (pos) {
-                size_t slen = rc && eoff >= 0 ? len - off : used;
-                while (slen > 0 && isspace((unsigned char)sql[off + slen - 1]))
-                    slen--;
-                pos->stmt = sql + off;
-                pos->stmt_len = slen;
-                pos->offset = eoff;
-            }
+        /* where the failed statement ends: what prepare consumed, else the
+         * next ';' outside quotes */
+        if (!used) {
+            kiln_sql_lexer lx = {sql + off, len - off, 0};
+            size_t e = kiln_sql_lex_stmt_end(&lx);
+            used = e < len - off ? e + 1 : len - off;
+        }
+        kiln_sql_errpos ep = {sql + off, eoff >= 0 && !po->on_error ? len - off : used, eoff};
+        while (ep.stmt_len > 0 && isspace((unsigned char)sql[off + ep.stmt_len - 1]))
+            ep.stmt_len--;
+        if (pos)
+            *pos = ep;
+        if (!po->on_error)
             break;
-        }
-        off += used ? used : len - off;
+        po->on_error(po->ctx, err, &ep);
+        first = first ? first : rc;
+        off += used;
     }
     fflush(out);
-    return rc;
+    return po->on_error ? first : rc;
+}
+
+int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain, FILE *out,
+                  kiln_sql_errpos *pos, kiln_err *err)
+{
+    kiln_sql_print po = {.fmt = fmt, .explain = explain, .headers = 1};
+    return kiln_sql_exec_ex(db, sql, len, &po, out, pos, err);
 }
 
 /* ------------------------------------------------------------ errors */
@@ -718,264 +840,4 @@ void kiln_sql_error_print(FILE *f, const char *prefix, const char *msg, const ki
     for (size_t i = 0; i < col; i++)
         fputc(' ', f);
     fputs("^\n", f);
-}
-
-/* ------------------------------------------------------------ shell */
-
-#define STMT_CAP ((size_t)64 << 20)
-
-static void shell_help(FILE *out)
-{
-    fputs("Statements end with ';'. Commands:\n"
-          "  .help               this text\n"
-          "  .mode table|csv|json|pipe   output format\n"
-          "  .tables             list tables and views (Iceberg tables as ns.table)\n"
-          "  .schema [NAME]      CREATE statements\n"
-          "  .quit, .exit        leave (or end of input, Ctrl-D)\n"
-          "Functions kiln adds: see docs/sql.md.\n",
-          out);
-}
-
-/* Dot-command; returns 1 to quit. */
-static int shell_dot(sqlite3 *db, char *line, FILE *out, FILE *errf, kiln_sql_format *fmt)
-{
-    char *save = NULL;
-    char *cmd = strtok_r(line, " \t\r\n", &save);
-    char *arg = strtok_r(NULL, " \t\r\n", &save);
-    kiln_err err = {0};
-    if (!cmd)
-        return 0;
-    if (strcmp(cmd, ".quit") == 0 || strcmp(cmd, ".exit") == 0)
-        return 1;
-    if (strcmp(cmd, ".help") == 0) {
-        shell_help(out);
-    } else if (strcmp(cmd, ".mode") == 0) {
-        if (!arg || kiln_sql_format_parse(arg, fmt) != 0)
-            fprintf(errf, ".mode: use table, csv, json or pipe\n");
-    } else if (strcmp(cmd, ".tables") == 0 || strcmp(cmd, ".schema") == 0) {
-        int tables = cmd[1] == 't';
-        sqlite3_stmt *st = NULL;
-        /* attached schemas too: Iceberg namespaces list as ns.table */
-        const char *q = tables ? "SELECT CASE WHEN schema = 'main' THEN name ELSE schema || '.' || name END "
-                                 "FROM pragma_table_list WHERE type IN ('table','view','virtual') "
-                                 "AND name NOT LIKE 'sqlite_%' AND schema <> 'temp' ORDER BY schema <> 'main', 1"
-                               : "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL "
-                                 "AND (?1 IS NULL OR tbl_name = ?1) ORDER BY tbl_name, type DESC, name";
-        if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
-            if (!tables && arg)
-                sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
-            while (sqlite3_step(st) == SQLITE_ROW)
-                fprintf(out, "%s\n", (const char *)sqlite3_column_text(st, 0));
-        } else {
-            kiln_err_set(&err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
-            fprintf(errf, "%s: %s\n", cmd, err.msg);
-        }
-        sqlite3_finalize(st);
-    } else {
-        fprintf(errf, "unknown command %s (try .help)\n", cmd);
-    }
-    return 0;
-}
-
-static void history_add(const char *path, const char *stmt, size_t n)
-{
-    if (!path)
-        return;
-    while (n > 0 && isspace((unsigned char)stmt[n - 1]))
-        n--;
-    FILE *h = fopen(path, "a");
-    if (!h)
-        return;
-    for (size_t i = 0; i < n; i++)
-        fputc(stmt[i] == '\n' || stmt[i] == '\r' ? ' ' : stmt[i], h);
-    fputc('\n', h);
-    fclose(h);
-}
-
-static int blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isspace((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
-
-/* Run one complete statement text; report an error with its line. */
-static int shell_exec(sqlite3 *db, kiln_buf *stmt, long first_line, FILE *out, FILE *errf, kiln_sql_format fmt,
-                      int explain, int interactive)
-{
-    kiln_err err = {0};
-    kiln_sql_errpos pos = {0};
-    pos.offset = -1;
-    int rc = kiln_sql_exec(db, stmt->data, stmt->len, fmt, explain, out, &pos, &err);
-    if (rc) {
-        char msg[600];
-        if (interactive) {
-            snprintf(msg, sizeof msg, "%s", err.msg);
-        } else {
-            /* line of the failing position in the whole input */
-            long line = first_line;
-            const char *upto = pos.stmt ? pos.stmt + (pos.offset > 0 ? pos.offset : 0) : stmt->data;
-            for (const char *p = stmt->data; p < upto; p++)
-                line += *p == '\n';
-            snprintf(msg, sizeof msg, "line %ld: %s", line, err.msg);
-        }
-        kiln_sql_error_print(errf, "kiln sql", msg, &pos);
-    }
-    return rc;
-}
-
-/* Ctrl-C in the interactive shell interrupts the running statement (or
- * drops the statement being typed) instead of ending kiln. */
-static sqlite3 *volatile sigint_db;
-static volatile sig_atomic_t got_sigint;
-static void on_sigint(int sig)
-{
-    got_sigint = 1;
-    if (sigint_db)
-        sqlite3_interrupt(sigint_db);
-}
-
-int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt, int explain,
-                       int interactive, const char *history_path)
-{
-    int rc = 0, first_rc = 0;
-    kiln_buf stmt;
-    kiln_buf_init(&stmt, STMT_CAP);
-    char *line = NULL;
-    size_t linecap = 0;
-    long lineno = 0, first_line = 1;
-    kiln_err err = {0};
-    struct sigaction sa, old_sa;
-    if (interactive) {
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_sigint; /* no SA_RESTART: Ctrl-C ends a pending read */
-        sigemptyset(&sa.sa_mask);
-        sigint_db = db;
-        got_sigint = 0;
-        sigaction(SIGINT, &sa, &old_sa);
-    }
-    if (interactive)
-        fprintf(out, "kiln %s SQL shell (SQLite %s). Statements end with ';'. .help for help.\n", KILN_VERSION,
-                sqlite3_libversion());
-    /* Line editing and history recall (libedit) when typing at a terminal;
-     * the history file keeps one statement a line, loaded at start. */
-    int edit = interactive && in == stdin && isatty(fileno(stdin)) && out == stdout;
-    if (edit) {
-        rl_readline_name = "kiln";
-        using_history();
-        FILE *h = history_path ? fopen(history_path, "r") : NULL;
-        if (h) {
-            char *hl = NULL;
-            size_t hcap = 0;
-            ssize_t hn;
-            while ((hn = getline(&hl, &hcap, h)) > 0) {
-                if (hl[hn - 1] == '\n')
-                    hl[hn - 1] = '\0';
-                if (hl[0])
-                    add_history(hl);
-            }
-            free(hl);
-            fclose(h);
-        }
-    }
-    for (;;) {
-        const char *prompt = blank(stmt.data ? stmt.data : "", stmt.len) ? "kiln> " : "  ...> ";
-        if (interactive && !edit) {
-            fputs(prompt, out);
-            fflush(out);
-        }
-        errno = 0;
-        ssize_t got;
-        if (edit) {
-            char *el = readline(prompt);
-            if (el) {
-                size_t n = strlen(el);
-                if (n + 2 > linecap) {
-                    char *nl = realloc(line, n + 2);
-                    if (!nl) {
-                        free(el);
-                        break;
-                    }
-                    line = nl;
-                    linecap = n + 2;
-                }
-                memcpy(line, el, n);
-                line[n] = '\n';
-                line[n + 1] = '\0';
-                got = (ssize_t)n + 1;
-                free(el);
-            } else {
-                got = -1;
-            }
-        } else {
-            got = getline(&line, &linecap, in);
-        }
-        if (got < 0 && interactive && (got_sigint || errno == EINTR)) {
-            clearerr(in);
-            got_sigint = 0;
-            kiln_buf_reset(&stmt);
-            fputc('\n', out);
-            continue;
-        }
-        if (got < 0)
-            break;
-        lineno++;
-        if (blank(stmt.data ? stmt.data : "", stmt.len)) {
-            kiln_buf_reset(&stmt);
-            first_line = lineno;
-            const char *p = line;
-            while (*p == ' ' || *p == '\t')
-                p++;
-            if (interactive && *p == '.') {
-                if (shell_dot(db, line, out, errf, &fmt))
-                    break;
-                continue;
-            }
-        }
-        if ((rc = kiln_buf_append(&stmt, line, (size_t)got, &err))) {
-            fprintf(errf, "kiln sql: error: line %ld: statement longer than %zu MiB\n", lineno, STMT_CAP >> 20);
-            first_rc = first_rc ? first_rc : rc;
-            break;
-        }
-        if (!sqlite3_complete(stmt.data))
-            continue;
-        if (interactive)
-            history_add(history_path, stmt.data, stmt.len);
-        if (edit) {
-            char *flat = kiln_strndup(stmt.data, stmt.len);
-            if (flat) {
-                size_t n = stmt.len;
-                while (n > 0 && isspace((unsigned char)flat[n - 1]))
-                    flat[--n] = '\0';
-                for (size_t k = 0; k < n; k++)
-                    if (flat[k] == '\n' || flat[k] == '\r')
-                        flat[k] = ' ';
-                add_history(flat);
-                kiln_free(flat);
-            }
-        }
-        rc = shell_exec(db, &stmt, first_line, out, errf, fmt, explain, interactive);
-        got_sigint = 0;
-        kiln_buf_reset(&stmt);
-        if (rc && !first_rc)
-            first_rc = rc;
-        if (rc && !interactive)
-            break;
-    }
-    /* input ended inside a statement: run what there is (SQLite reports
-     * an incomplete statement as a syntax error) */
-    if (!(first_rc && !interactive) && stmt.len && !blank(stmt.data, stmt.len)) {
-        rc = shell_exec(db, &stmt, first_line, out, errf, fmt, explain, interactive);
-        if (rc && !first_rc)
-            first_rc = rc;
-    }
-    if (interactive) {
-        fputc('\n', out);
-        sigaction(SIGINT, &old_sa, NULL);
-        sigint_db = NULL;
-    }
-    free(line);
-    kiln_buf_free(&stmt);
-    return interactive ? 0 : first_rc;
 }

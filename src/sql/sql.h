@@ -69,10 +69,11 @@ typedef enum {
     KILN_SQL_FMT_TABLE = 0, /* aligned, UTF-8 width aware, "(N rows)" footer */
     KILN_SQL_FMT_CSV,       /* header + rows, RFC 4180 quoting, LF line ends */
     KILN_SQL_FMT_JSON,      /* one JSON array of objects per statement */
-    KILN_SQL_FMT_PIPE       /* header + rows joined by '|', no footer (.sqltest) */
+    KILN_SQL_FMT_PIPE,      /* header + rows joined by '|', no footer (.sqltest) */
+    KILN_SQL_FMT_BOX        /* the aligned table drawn with Unicode box lines */
 } kiln_sql_format;
 
-/* Parse "table", "csv", "json" or "pipe". Returns 0 or KILN_EINVAL. */
+/* Parse "table", "csv", "json", "pipe" or "box". Returns 0 or KILN_EINVAL. */
 int kiln_sql_format_parse(const char *name, kiln_sql_format *out);
 
 /* Cap on the result buffered for one aligned table (bytes of cell text). */
@@ -94,6 +95,23 @@ typedef struct kiln_sql_errpos {
 int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain,
                   FILE *out, kiln_sql_errpos *pos, kiln_err *err);
 
+/* How kiln_sql_exec_ex prints and goes on. */
+typedef struct kiln_sql_print {
+    kiln_sql_format fmt;
+    int explain;
+    int headers;       /* column names first (table, box, csv, pipe) */
+    size_t max_width;  /* table/box: fit rows into this many columns, cutting cells with "…" (0 = no limit) */
+    int timer;         /* "Run Time: real S.sss user S.ssssss sys S.ssssss" after each statement */
+    /* keep going: each failed statement is reported here and the next one runs */
+    void (*on_error)(void *ctx, const kiln_err *err, const kiln_sql_errpos *pos);
+    void *ctx;
+} kiln_sql_print;
+
+/* kiln_sql_exec with print options; with on_error set it runs every
+ * statement and returns the first failure's code (0 if none). */
+int kiln_sql_exec_ex(sqlite3 *db, const char *sql, size_t len, const kiln_sql_print *po, FILE *out,
+                     kiln_sql_errpos *pos, kiln_err *err);
+
 /* Print "PREFIX: error: MSG", then the statement line holding the error
  * with a caret under the error position (indented two spaces). */
 void kiln_sql_error_print(FILE *f, const char *prefix, const char *msg, const kiln_sql_errpos *pos);
@@ -104,12 +122,42 @@ size_t kiln_sql_utf8_width(const char *s, size_t n);
 
 /* ------------------------------------------------------------ shell */
 
-/* Read statements from in (one line at a time, a statement ends when
- * sqlite3_complete says so) and run each with kiln_sql_exec.
- * interactive: print prompts to out, keep going after an error, append each
- * statement to history_path (may be NULL) and accept dot-commands
- * (.help .quit .mode .tables .schema). Not interactive: stop at the first
- * error. Returns 0, or the first error's code. */
+/* The `kiln sql` shell (shell_run.c): SQL and dot-commands (.help .quit
+ * .exit .mode .headers .timer .tables .schema .read) from a terminal, a
+ * pipe, a file or -c text; a statement ends when sqlite3_complete says so.
+ * Settings (.mode, .headers, .timer) carry over between inputs. */
+typedef struct kiln_sql_shell_opts {
+    kiln_sql_format fmt;
+    int explain;
+    int interactive;          /* prompts, banner, history, libedit on a TTY */
+    int bail;                 /* not interactive: stop at the first failed statement */
+    const char *history_path; /* interactive: statements are appended here (may be NULL) */
+    int fit;                  /* table/box rows fitted to out's terminal width (cells cut with "…") */
+    int pager;                /* a result longer than out's terminal goes through $PAGER */
+} kiln_sql_shell_opts;
+
+typedef struct kiln_sql_shell kiln_sql_shell;
+
+/* db, out and errf are borrowed. Caller frees with kiln_sql_shell_free. */
+int kiln_sql_shell_new(kiln_sql_shell **out, sqlite3 *db, FILE *o, FILE *errf, const kiln_sql_shell_opts *opts,
+                       kiln_err *err);
+void kiln_sql_shell_free(kiln_sql_shell *sh);
+/* Read and run in to its end (or .quit). Errors print to errf as
+ * "kiln sql: error: [NAME:N: | line N: ]message" with the statement and a
+ * caret, and the next statement runs (unless bail). name NULL = stdin.
+ * Returns the first failure's code so far (0 if none). */
+int kiln_sql_shell_feed(kiln_sql_shell *sh, FILE *in, const char *name);
+/* The same for text given on the command line (-c): errors name the line
+ * only when the text has several. */
+int kiln_sql_shell_text(kiln_sql_shell *sh, const char *text);
+/* The interactive session on in: banner, prompts, Ctrl-C interrupts. */
+int kiln_sql_shell_interact(kiln_sql_shell *sh, FILE *in);
+long kiln_sql_shell_failures(const kiln_sql_shell *sh);
+int kiln_sql_shell_first_error(const kiln_sql_shell *sh); /* KILN_E* code, 0 if none */
+int kiln_sql_shell_quitted(const kiln_sql_shell *sh);     /* 1 after .quit / .exit */
+
+/* Compatibility: one input with a fresh shell; interactive keeps going and
+ * returns 0; otherwise stops at the first error and returns its code. */
 int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt,
                        int explain, int interactive, const char *history_path);
 
@@ -122,6 +170,17 @@ int kiln_sql_lake_register(sqlite3 *db, kiln_err *err);
 /* Open the warehouse (SQLite catalog) on db: each namespace becomes an
  * attached schema, each table a virtual table ns.table. */
 int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err);
+/* kiln_sql_lake_attach with flags: KILN_SQL_LAKE_DEFER leaves a warehouse
+ * that has no catalog.db unopened and uncreated: reads find no tables,
+ * kiln_sql_lake_missing returns its path, and the first statement that
+ * creates an Iceberg table creates the warehouse. */
+enum { KILN_SQL_LAKE_DEFER = 1 };
+int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err);
+/* 1 if some statement of sql[0..len) is CREATE [OR REPLACE] TABLE (one
+ * that may create a table in a deferred warehouse), else 0. */
+int kiln_sql_text_creates_table(const char *sql, size_t len);
+/* The path of a deferred warehouse that does not exist (yet), else NULL. */
+const char *kiln_sql_lake_missing(sqlite3 *db);
 /* The attached catalog, or NULL. Owned by the connection. */
 kiln_lake_catalog *kiln_sql_lake_catalog(sqlite3 *db);
 /* Create the virtual table for name ("ns.table"; ref NULL, or a ref/

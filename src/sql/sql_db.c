@@ -11,7 +11,7 @@
  * caller's text. LEFT/RIGHT directly followed by '(' is never valid SQL
  * otherwise (a join is always LEFT JOIN / LEFT OUTER JOIN).
  */
-#include "sql.h"
+#include "sql_int.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -67,62 +67,34 @@ void kiln_sql_db_close(sqlite3 *db)
 
 /* ------------------------------------------------------------ prepare */
 
-static int ident_char(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
-
-/* Find the next `left(`/`right(` call name at or after *pos. Returns 1 and
- * sets [*start, *end) to the name, or 0 when there is none. */
+/* Find the next `left(`/`right(` call name at or after *pos (tokens of
+ * the shared scanner, so strings, quoted names and comments are skipped).
+ * Returns 1 and sets [*start, *end) to the name, or 0 when there is none. */
 static int next_call(const char *s, size_t n, size_t *pos, size_t *start, size_t *end)
 {
-    size_t i = *pos;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\'' || c == '"' || c == '`' || c == '[') {
-            char close = c == '[' ? ']' : (char)c;
-            i++;
-            while (i < n) {
-                if (s[i] == close) {
-                    if (close != ']' && i + 1 < n && s[i + 1] == close) {
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                i++;
-            }
-            i++;
-        } else if (c == '-' && i + 1 < n && s[i + 1] == '-') {
-            while (i < n && s[i] != '\n')
-                i++;
-        } else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
-            i += 2;
-            while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
-                i++;
-            i += 2;
-        } else if (ident_char(c)) {
-            size_t b = i;
-            while (i < n && ident_char((unsigned char)s[i]))
-                i++;
-            int param = b > 0 && (s[b - 1] == ':' || s[b - 1] == '@' || s[b - 1] == '.');
-            size_t wl = i - b;
-            if (!param && !isdigit(c) &&
-                ((wl == 4 && strncasecmp(s + b, "left", 4) == 0) ||
-                 (wl == 5 && strncasecmp(s + b, "right", 5) == 0))) {
-                size_t j = i;
-                while (j < n && isspace((unsigned char)s[j]))
-                    j++;
-                if (j < n && s[j] == '(') {
-                    *start = b;
-                    *end = i;
-                    *pos = i;
-                    return 1;
-                }
-            }
-        } else {
-            i++;
+    kiln_sql_lexer lx = {s, n, *pos};
+    for (;;) {
+        kiln_sql_tok t = kiln_sql_lex_next(&lx);
+        if (!t.kind) {
+            *pos = n;
+            return 0;
+        }
+        if (t.kind != 'w')
+            continue;
+        /* :left, @left, $left are parameters; t.left a column */
+        int param = t.b > 0 && (s[t.b - 1] == ':' || s[t.b - 1] == '@' || s[t.b - 1] == '.');
+        if (param || !(kiln_sql_lex_kw(&lx, t, "left") || kiln_sql_lex_kw(&lx, t, "right")))
+            continue;
+        size_t j = t.e;
+        while (j < n && isspace((unsigned char)s[j]))
+            j++;
+        if (j < n && s[j] == '(') {
+            *start = t.b;
+            *end = t.e;
+            *pos = t.e;
+            return 1;
         }
     }
-    *pos = n;
-    return 0;
 }
 
 /* Map an offset in the rewritten text back to the caller's text: every

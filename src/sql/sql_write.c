@@ -31,7 +31,8 @@
  * blobs -> binary. The table is created and then appended to; if the
  * append fails the new table is dropped again.
  */
-#include "sql.h"
+#define KILN_SQL_LEX_SHORT_NAMES
+#include "sql_int.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -42,157 +43,7 @@
 
 /* ------------------------------------------------------------ tokenizer */
 
-typedef struct tok {
-    size_t b, e;   /* [b, e) in the statement text */
-    char kind;     /* 'w' word, 'q' "quoted" ident, 's' 'string', 'n' number, 'p' punctuation, 0 end */
-} tok;
-
-typedef struct lexer {
-    const char *s;
-    size_t n, pos;
-} lexer;
-
-static int is_ident(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
-
-static void skip_blank(lexer *lx)
-{
-    const char *s = lx->s;
-    size_t i = lx->pos, n = lx->n;
-    for (;;) {
-        while (i < n && isspace((unsigned char)s[i]))
-            i++;
-        if (i + 1 < n && s[i] == '-' && s[i + 1] == '-') {
-            while (i < n && s[i] != '\n')
-                i++;
-        } else if (i + 1 < n && s[i] == '/' && s[i + 1] == '*') {
-            i += 2;
-            while (i + 1 < n && !(s[i] == '*' && s[i + 1] == '/'))
-                i++;
-            i = i + 2 < n ? i + 2 : n;
-        } else {
-            break;
-        }
-    }
-    lx->pos = i;
-}
-
-static tok next(lexer *lx)
-{
-    skip_blank(lx);
-    tok t = {lx->pos, lx->pos, 0};
-    const char *s = lx->s;
-    size_t i = lx->pos, n = lx->n;
-    if (i >= n)
-        return t;
-    unsigned char c = (unsigned char)s[i];
-    if (c == '\'' || c == '"' || c == '`' || c == '[') {
-        char close = c == '[' ? ']' : (char)c;
-        i++;
-        while (i < n) {
-            if (s[i] == close) {
-                if (close != ']' && i + 1 < n && s[i + 1] == close) {
-                    i += 2;
-                    continue;
-                }
-                break;
-            }
-            i++;
-        }
-        i = i < n ? i + 1 : n;
-        t.kind = c == '\'' ? 's' : 'q';
-    } else if (is_ident(c) && !isdigit(c)) {
-        while (i < n && is_ident((unsigned char)s[i]))
-            i++;
-        t.kind = 'w';
-    } else if (isdigit(c)) {
-        while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '.'))
-            i++;
-        t.kind = 'n';
-    } else {
-        i++;
-        if (i < n && ((c == '<' && (s[i] == '=' || s[i] == '>')) || (c == '>' && s[i] == '=') ||
-                      (c == '!' && s[i] == '=') || (c == '=' && s[i] == '=') || (c == '|' && s[i] == '|')))
-            i++;
-        t.kind = 'p';
-    }
-    t.e = i;
-    lx->pos = i;
-    return t;
-}
-
-static tok peek(lexer *lx)
-{
-    size_t p = lx->pos;
-    tok t = next(lx);
-    lx->pos = p;
-    return t;
-}
-
-static int is_kw(const lexer *lx, tok t, const char *kw)
-{
-    size_t n = strlen(kw);
-    return t.kind == 'w' && t.e - t.b == n && strncasecmp(lx->s + t.b, kw, n) == 0;
-}
-
-static int is_p(const lexer *lx, tok t, char c) { return t.kind == 'p' && t.e - t.b == 1 && lx->s[t.b] == c; }
-
-/* Identifier text (unquoted) into out (cap 129). 0 or -1. */
-static int ident(const lexer *lx, tok t, char *out, size_t cap)
-{
-    const char *s = lx->s + t.b;
-    size_t n = t.e - t.b, k = 0;
-    if (t.kind == 'w') {
-        if (n >= cap)
-            return -1;
-        memcpy(out, s, n);
-        out[n] = 0;
-        return 0;
-    }
-    if (t.kind != 'q' || n < 2)
-        return -1;
-    char q = s[n - 1];
-    for (size_t i = 1; i + 1 < n; i++) {
-        if (k + 1 >= cap)
-            return -1;
-        out[k++] = s[i];
-        if (s[i] == q && i + 2 < n && s[i + 1] == q)
-            i++;
-    }
-    out[k] = 0;
-    return 0;
-}
-
-/* Skip to the matching ')' of an already consumed '('; returns its token. */
-static tok skip_parens(lexer *lx)
-{
-    int depth = 1;
-    for (;;) {
-        tok t = next(lx);
-        if (!t.kind)
-            return t;
-        if (is_p(lx, t, '('))
-            depth++;
-        else if (is_p(lx, t, ')') && --depth == 0)
-            return t;
-    }
-}
-
-/* End of the statement: the ';' at depth 0 (its offset) or n. */
-static size_t stmt_end(lexer *lx)
-{
-    int depth = 0;
-    for (;;) {
-        tok t = next(lx);
-        if (!t.kind)
-            return lx->n;
-        if (is_p(lx, t, '('))
-            depth++;
-        else if (is_p(lx, t, ')'))
-            depth--;
-        else if (is_p(lx, t, ';') && depth <= 0)
-            return t.b;
-    }
-}
+/* The shared scanner (sql_lex.c), under its short names (sql_int.h). */
 
 /* ------------------------------------------------------------ statement model */
 
@@ -200,7 +51,7 @@ enum { W_CTAS = 1, W_INSERT, W_OVERWRITE, W_MERGE };
 
 typedef struct wstmt {
     int kind;
-    int if_not_exists;
+    int if_not_exists, replace;
     char ns[129], tb[129], name[260];
     char branch[129], shown[400]; /* target branch ("" = main); "ns.t[@branch]" for messages */
     char *partition;               /* CTAS */
@@ -229,34 +80,10 @@ static void wstmt_free(wstmt *w)
     kiln_vec_free(&w->icols);
 }
 
-static int perr(long *eoff, size_t at, kiln_err *err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int perr(long *eoff, size_t at, kiln_err *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
-    va_end(ap);
-    if (eoff)
-        *eoff = (long)at;
-    int rc = kiln_err_set(err, KILN_EFORMAT, "%s", m ? m : "syntax error");
-    free(m);
-    return rc;
-}
-
 /* ns.t; 0, or 1 when the text there is not a two-part name. */
 static int table_name(lexer *lx, wstmt *w)
 {
-    tok a = next(lx);
-    if (ident(lx, a, w->ns, sizeof w->ns) != 0)
-        return 1;
-    tok d = peek(lx);
-    if (!is_p(lx, d, '.'))
-        return 1;
-    next(lx);
-    tok b = next(lx);
-    if (ident(lx, b, w->tb, sizeof w->tb) != 0)
+    if (kiln_sql_lex_name2(lx, w->ns, w->tb))
         return 1;
     /* "table@branch": write to (and MERGE against) that branch */
     char *at = strchr(w->tb, '@');
@@ -301,12 +128,279 @@ static int name_list(lexer *lx, void *vv, long *eoff, kiln_err *err)
     }
 }
 
-static int is_lake_schema(sqlite3 *db, const char *ns)
+/* CREATE [OR REPLACE] TABLE [IF NOT EXISTS] ns.t [PARTITIONED BY (...)] AS
+ * query, after CREATE. */
+static int parse_ctas(sqlite3 *db, lexer *lx, const char *sql, wstmt *w, int *handled, long *eoff, kiln_err *err)
 {
-    if (!strcasecmp(ns, "main") || !strcasecmp(ns, "temp"))
+    tok t2 = next(lx);
+    if (is_kw(lx, t2, "OR")) {
+        if (!is_kw(lx, next(lx), "REPLACE"))
+            return 0;
+        w->replace = 1;
+        t2 = next(lx);
+    }
+    if (!is_kw(lx, t2, "TABLE"))
         return 0;
-    const char *f = sqlite3_db_filename(db, ns);
-    return !f || !*f; /* not attached, or attached in memory (kiln's namespaces) */
+    if (is_kw(lx, peek(lx), "IF")) {
+        next(lx);
+        if (!is_kw(lx, next(lx), "NOT") || !is_kw(lx, next(lx), "EXISTS"))
+            return 0;
+        w->if_not_exists = 1;
+    }
+    if (w->replace && w->if_not_exists) {
+        *handled = 1;
+        return perr(eoff, t2.b, err, "CREATE OR REPLACE TABLE cannot have IF NOT EXISTS");
+    }
+    if (table_name(lx, w) || !kiln_sql_is_lake_schema(db, w->ns))
+        return 0;
+    tok t3 = next(lx);
+    if (is_kw(lx, t3, "PARTITIONED")) {
+        *handled = 1; /* kiln syntax: errors from here on are ours */
+        w->kind = W_CTAS;
+        tok by = next(lx);
+        if (!is_kw(lx, by, "BY"))
+            return perr(eoff, by.b, err, "expected BY after PARTITIONED");
+        tok o = next(lx);
+        if (!is_p(lx, o, '('))
+            return perr(eoff, o.b, err, "PARTITIONED BY: expected '(' (e.g. PARTITIONED BY (day(created_at)))");
+        tok c = skip_parens(lx);
+        if (!c.kind)
+            return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
+        if (!(w->partition = kiln_strndup(sql + o.e, c.b - o.e)))
+            return KILN_OOM(err);
+        t3 = next(lx);
+    }
+    if (!is_kw(lx, t3, "AS")) {
+        if (*handled || w->replace)
+            return perr(eoff, t3.b, err, "expected AS query (CREATE %sTABLE ns.t [PARTITIONED BY (...)] AS query)",
+                        w->replace ? "OR REPLACE " : "");
+        return 0; /* a plain CREATE TABLE: sql_ddl.c or SQLite's */
+    }
+    *handled = 1;
+    w->kind = W_CTAS;
+    w->query_b = lx->pos;
+    return 0;
+}
+
+/* INSERT INTO | INSERT OVERWRITE [TABLE] ns.t [(col, ...)] query, after INSERT. */
+static int parse_insert(sqlite3 *db, lexer *lx, wstmt *w, int *handled, long *eoff, kiln_err *err)
+{
+    tok t2 = next(lx);
+    if (is_kw(lx, t2, "OVERWRITE")) {
+        w->kind = W_OVERWRITE;
+        if (is_kw(lx, peek(lx), "TABLE") || is_kw(lx, peek(lx), "INTO"))
+            next(lx);
+    } else if (is_kw(lx, t2, "INTO")) {
+        w->kind = W_INSERT;
+    } else {
+        return 0;
+    }
+    if (table_name(lx, w) || !kiln_sql_is_lake_schema(db, w->ns)) {
+        if (w->kind == W_OVERWRITE) {
+            *handled = 1;
+            return perr(eoff, t2.b, err, "INSERT OVERWRITE needs an Iceberg table named ns.table");
+        }
+        return 0;
+    }
+    *handled = 1;
+    if (is_p(lx, peek(lx), '(')) {
+        /* a column list, unless this is a parenthesized query */
+        size_t p = lx->pos;
+        next(lx);
+        tok in = next(lx);
+        lx->pos = p;
+        if (!is_kw(lx, in, "SELECT") && !is_kw(lx, in, "WITH") && !is_kw(lx, in, "VALUES")) {
+            int rc = name_list(lx, &w->cols, eoff, err);
+            if (rc)
+                return rc;
+        }
+    }
+    w->query_b = lx->pos;
+    return 0;
+}
+
+/* Tokens up to the first WHEN (or ';' / the end) at parenthesis depth 0;
+ * returns that token. */
+static tok until_when(lexer *lx)
+{
+    int depth = 0;
+    for (;;) {
+        tok x = next(lx);
+        if (!x.kind || (is_p(lx, x, ';') && depth == 0))
+            return x;
+        if (is_p(lx, x, '('))
+            depth++;
+        else if (is_p(lx, x, ')'))
+            depth--;
+        else if (depth == 0 && is_kw(lx, x, "WHEN"))
+            return x;
+    }
+}
+
+/* MERGE's USING part: (query) [AS] s | ns.s [[AS] s], then ON. */
+static int parse_merge_source(lexer *lx, const char *sql, wstmt *w, long *eoff, kiln_err *err)
+{
+    tok u = next(lx);
+    if (is_p(lx, u, '(')) {
+        tok c = skip_parens(lx);
+        if (!c.kind)
+            return perr(eoff, u.b, err, "USING (query): missing ')'");
+        if (!(w->source_sql = kiln_strndup(sql + u.e, c.b - u.e)))
+            return KILN_OOM(err);
+        w->salias[0] = 0;
+    } else {
+        lx->pos = u.b;
+        wstmt tmp = {0};
+        if (table_name(lx, &tmp))
+            return perr(eoff, u.b, err, "USING: expected (query) or ns.table");
+        char *q = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", tmp.ns, tmp.tb);
+        w->source_sql = q ? kiln_strdup(q) : NULL;
+        sqlite3_free(q);
+        if (!w->source_sql)
+            return KILN_OOM(err);
+        snprintf(w->salias, sizeof w->salias, "%s", tmp.tb);
+    }
+    tok s = next(lx);
+    if (is_kw(lx, s, "AS"))
+        s = next(lx);
+    if (!is_kw(lx, s, "ON")) {
+        if (ident(lx, s, w->salias, sizeof w->salias) != 0)
+            return perr(eoff, s.b, err, "expected the source alias or ON");
+        s = next(lx);
+    }
+    if (!w->salias[0])
+        return perr(eoff, s.b, err, "USING (query) needs an alias: USING (...) AS s");
+    if (!is_kw(lx, s, "ON"))
+        return perr(eoff, s.b, err, "expected ON");
+    return 0;
+}
+
+/* One WHEN [NOT] MATCHED [AND cond] THEN action clause, after WHEN; *x is
+ * set to the token after it. */
+static int parse_merge_when(lexer *lx, wstmt *w, tok *x, long *eoff, kiln_err *err)
+{
+    tok m = next(lx);
+    int notm = 0;
+    if (is_kw(lx, m, "NOT")) {
+        notm = 1;
+        m = next(lx);
+    }
+    if (!is_kw(lx, m, "MATCHED"))
+        return perr(eoff, m.b, err, "expected MATCHED or NOT MATCHED");
+    size_t cb = 0, ce = 0;
+    tok a2 = next(lx);
+    if (is_kw(lx, a2, "AND")) {
+        cb = lx->pos;
+        int d2 = 0;
+        for (;;) {
+            a2 = next(lx);
+            if (!a2.kind)
+                return perr(eoff, cb, err, "expected THEN");
+            if (is_p(lx, a2, '('))
+                d2++;
+            else if (is_p(lx, a2, ')'))
+                d2--;
+            else if (d2 == 0 && is_kw(lx, a2, "THEN"))
+                break;
+        }
+        ce = a2.b;
+    }
+    if (!is_kw(lx, a2, "THEN"))
+        return perr(eoff, a2.b, err, "expected THEN");
+    tok act = next(lx);
+    if (!notm) {
+        if (is_kw(lx, act, "DELETE"))
+            return perr(eoff, act.b, err,
+                        "WHEN MATCHED THEN DELETE is not supported (the lake's MERGE is an upsert); "
+                        "delete with kiln table tools");
+        if (!is_kw(lx, act, "UPDATE") || !is_kw(lx, next(lx), "SET"))
+            return perr(eoff, act.b, err, "expected UPDATE SET after WHEN MATCHED THEN");
+        if (w->has_update)
+            return perr(eoff, act.b, err, "only one WHEN MATCHED clause is supported");
+        w->has_update = 1;
+        w->ucond_b = cb;
+        w->ucond_e = ce;
+        if (is_p(lx, peek(lx), '*')) {
+            next(lx);
+            w->update_star = 1;
+            *x = next(lx);
+        } else {
+            w->set_b = lx->pos;
+            *x = until_when(lx);
+            w->set_e = x->b;
+        }
+        return 0;
+    }
+    if (!is_kw(lx, act, "INSERT"))
+        return perr(eoff, act.b, err, "expected INSERT after WHEN NOT MATCHED THEN");
+    if (w->has_insert)
+        return perr(eoff, act.b, err, "only one WHEN NOT MATCHED clause is supported");
+    w->has_insert = 1;
+    w->icond_b = cb;
+    w->icond_e = ce;
+    if (is_p(lx, peek(lx), '*')) {
+        next(lx);
+        w->insert_star = 1;
+    } else {
+        if (is_p(lx, peek(lx), '(')) {
+            int rc = name_list(lx, &w->icols, eoff, err);
+            if (rc)
+                return rc;
+        }
+        tok v = next(lx);
+        if (!is_kw(lx, v, "VALUES"))
+            return perr(eoff, v.b, err, "expected VALUES (...) or *");
+        tok o = next(lx);
+        if (!is_p(lx, o, '('))
+            return perr(eoff, o.b, err, "expected '(' after VALUES");
+        tok c = skip_parens(lx);
+        if (!c.kind)
+            return perr(eoff, o.b, err, "VALUES: missing ')'");
+        w->ivals_b = o.e;
+        w->ivals_e = c.b;
+    }
+    *x = next(lx);
+    return 0;
+}
+
+/* MERGE INTO ns.t [[AS] t] USING ... ON ... WHEN ..., after MERGE. */
+static int parse_merge(sqlite3 *db, lexer *lx, const char *sql, size_t len, wstmt *w, size_t *used, long *eoff,
+                       kiln_err *err)
+{
+    int rc;
+    w->kind = W_MERGE;
+    tok t2 = next(lx);
+    if (!is_kw(lx, t2, "INTO"))
+        return perr(eoff, t2.b, err, "expected INTO after MERGE");
+    size_t nb = lx->pos;
+    if (table_name(lx, w) || !kiln_sql_is_lake_schema(db, w->ns))
+        return perr(eoff, nb, err, "MERGE INTO needs an Iceberg table named ns.table");
+    snprintf(w->talias, sizeof w->talias, "%s", w->tb);
+    tok a = next(lx);
+    if (is_kw(lx, a, "AS"))
+        a = next(lx);
+    if (!is_kw(lx, a, "USING")) {
+        if (ident(lx, a, w->talias, sizeof w->talias) != 0)
+            return perr(eoff, a.b, err, "expected an alias or USING");
+        a = next(lx);
+    }
+    if (!is_kw(lx, a, "USING"))
+        return perr(eoff, a.b, err, "expected USING");
+    if ((rc = parse_merge_source(lx, sql, w, eoff, err)))
+        return rc;
+    /* ON runs to the first WHEN at depth 0 */
+    w->on_b = lx->pos;
+    tok x = until_when(lx);
+    if (!is_kw(lx, x, "WHEN"))
+        return perr(eoff, x.b, err, "MERGE: expected WHEN MATCHED / WHEN NOT MATCHED");
+    w->on_e = x.b;
+    while (x.kind && is_kw(lx, x, "WHEN"))
+        if ((rc = parse_merge_when(lx, w, &x, eoff, err)))
+            return rc;
+    if (x.kind && !is_p(lx, x, ';'))
+        return perr(eoff, x.b, err, "unexpected text after the WHEN clauses");
+    *used = x.kind ? x.e : len;
+    return 0;
 }
 
 /* Parse; *handled = 0 when not a kiln write statement. */
@@ -314,252 +408,21 @@ static int parse(sqlite3 *db, const char *sql, size_t len, wstmt *w, int *handle
                  kiln_err *err)
 {
     lexer lx = {sql, len, 0};
+    int rc;
     *handled = 0;
     tok t = next(&lx);
-    if (is_kw(&lx, t, "CREATE")) {
-        tok t2 = next(&lx);
-        if (!is_kw(&lx, t2, "TABLE"))
-            return 0;
-        size_t save = lx.pos;
-        if (is_kw(&lx, peek(&lx), "IF")) {
-            next(&lx);
-            if (!is_kw(&lx, next(&lx), "NOT") || !is_kw(&lx, next(&lx), "EXISTS"))
-                return 0;
-            w->if_not_exists = 1;
-        }
-        (void)save;
-        if (table_name(&lx, w) || !is_lake_schema(db, w->ns))
-            return 0;
-        tok t3 = next(&lx);
-        if (is_kw(&lx, t3, "PARTITIONED")) {
-            *handled = 1; /* kiln syntax: errors from here on are ours */
-            w->kind = W_CTAS;
-            tok by = next(&lx);
-            if (!is_kw(&lx, by, "BY"))
-                return perr(eoff, by.b, err, "expected BY after PARTITIONED");
-            tok o = next(&lx);
-            if (!is_p(&lx, o, '('))
-                return perr(eoff, o.b, err, "PARTITIONED BY: expected '(' (e.g. PARTITIONED BY (day(created_at)))");
-            tok c = skip_parens(&lx);
-            if (!c.kind)
-                return perr(eoff, o.b, err, "PARTITIONED BY: missing ')'");
-            if (!(w->partition = kiln_malloc(c.b - o.e + 1)))
-                return KILN_OOM(err);
-            memcpy(w->partition, sql + o.e, c.b - o.e);
-            w->partition[c.b - o.e] = 0;
-            t3 = next(&lx);
-        }
-        if (!is_kw(&lx, t3, "AS")) {
-            if (*handled)
-                return perr(eoff, t3.b, err, "expected AS query after PARTITIONED BY (...)");
-            return 0; /* a plain CREATE TABLE: SQLite's */
-        }
+    if (is_kw(&lx, t, "MERGE")) {
         *handled = 1;
-        w->kind = W_CTAS;
-        w->query_b = lx.pos;
-    } else if (is_kw(&lx, t, "INSERT")) {
-        tok t2 = next(&lx);
-        if (is_kw(&lx, t2, "OVERWRITE")) {
-            w->kind = W_OVERWRITE;
-            if (is_kw(&lx, peek(&lx), "TABLE") || is_kw(&lx, peek(&lx), "INTO"))
-                next(&lx);
-        } else if (is_kw(&lx, t2, "INTO")) {
-            w->kind = W_INSERT;
-        } else {
-            return 0;
-        }
-        if (table_name(&lx, w) || !is_lake_schema(db, w->ns)) {
-            if (w->kind == W_OVERWRITE) {
-                *handled = 1;
-                return perr(eoff, t2.b, err, "INSERT OVERWRITE needs an Iceberg table named ns.table");
-            }
-            return 0;
-        }
-        *handled = 1;
-        if (is_p(&lx, peek(&lx), '(')) {
-            /* a column list, unless this is a parenthesized query */
-            size_t p = lx.pos;
-            next(&lx);
-            tok in = next(&lx);
-            lx.pos = p;
-            if (!is_kw(&lx, in, "SELECT") && !is_kw(&lx, in, "WITH") && !is_kw(&lx, in, "VALUES")) {
-                int rc = name_list(&lx, &w->cols, eoff, err);
-                if (rc)
-                    return rc;
-            }
-        }
-        w->query_b = lx.pos;
-    } else if (is_kw(&lx, t, "MERGE")) {
-        *handled = 1;
-        w->kind = W_MERGE;
-        tok t2 = next(&lx);
-        if (!is_kw(&lx, t2, "INTO"))
-            return perr(eoff, t2.b, err, "expected INTO after MERGE");
-        size_t nb = lx.pos;
-        if (table_name(&lx, w) || !is_lake_schema(db, w->ns))
-            return perr(eoff, nb, err, "MERGE INTO needs an Iceberg table named ns.table");
-        snprintf(w->talias, sizeof w->talias, "%s", w->tb);
-        tok a = next(&lx);
-        if (is_kw(&lx, a, "AS"))
-            a = next(&lx);
-        if (!is_kw(&lx, a, "USING")) {
-            if (ident(&lx, a, w->talias, sizeof w->talias) != 0)
-                return perr(eoff, a.b, err, "expected an alias or USING");
-            a = next(&lx);
-        }
-        if (!is_kw(&lx, a, "USING"))
-            return perr(eoff, a.b, err, "expected USING");
-        tok u = next(&lx);
-        if (is_p(&lx, u, '(')) {
-            tok c = skip_parens(&lx);
-            if (!c.kind)
-                return perr(eoff, u.b, err, "USING (query): missing ')'");
-            if (!(w->source_sql = kiln_malloc(c.b - u.e + 1)))
-                return KILN_OOM(err);
-            memcpy(w->source_sql, sql + u.e, c.b - u.e);
-            w->source_sql[c.b - u.e] = 0;
-            w->salias[0] = 0;
-        } else {
-            lx.pos = u.b;
-            wstmt tmp = {0};
-            if (table_name(&lx, &tmp))
-                return perr(eoff, u.b, err, "USING: expected (query) or ns.table");
-            char *q = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", tmp.ns, tmp.tb);
-            w->source_sql = q ? kiln_strdup(q) : NULL;
-            sqlite3_free(q);
-            if (!w->source_sql)
-                return KILN_OOM(err);
-            snprintf(w->salias, sizeof w->salias, "%s", tmp.tb);
-        }
-        tok s = next(&lx);
-        if (is_kw(&lx, s, "AS"))
-            s = next(&lx);
-        if (!is_kw(&lx, s, "ON")) {
-            if (ident(&lx, s, w->salias, sizeof w->salias) != 0)
-                return perr(eoff, s.b, err, "expected the source alias or ON");
-            s = next(&lx);
-        }
-        if (!w->salias[0])
-            return perr(eoff, s.b, err, "USING (query) needs an alias: USING (...) AS s");
-        if (!is_kw(&lx, s, "ON"))
-            return perr(eoff, s.b, err, "expected ON");
-        w->on_b = lx.pos;
-        /* ON runs to the first WHEN at depth 0 */
-        int depth = 0;
-        tok x;
-        for (;;) {
-            x = next(&lx);
-            if (!x.kind || (is_p(&lx, x, ';') && depth == 0))
-                return perr(eoff, x.b, err, "MERGE: expected WHEN MATCHED / WHEN NOT MATCHED");
-            if (is_p(&lx, x, '('))
-                depth++;
-            else if (is_p(&lx, x, ')'))
-                depth--;
-            else if (depth == 0 && is_kw(&lx, x, "WHEN"))
-                break;
-        }
-        w->on_e = x.b;
-        while (x.kind && is_kw(&lx, x, "WHEN")) {
-            tok m = next(&lx);
-            int notm = 0;
-            if (is_kw(&lx, m, "NOT")) {
-                notm = 1;
-                m = next(&lx);
-            }
-            if (!is_kw(&lx, m, "MATCHED"))
-                return perr(eoff, m.b, err, "expected MATCHED or NOT MATCHED");
-            size_t cb = 0, ce = 0;
-            tok a2 = next(&lx);
-            if (is_kw(&lx, a2, "AND")) {
-                cb = lx.pos;
-                int d2 = 0;
-                for (;;) {
-                    a2 = next(&lx);
-                    if (!a2.kind)
-                        return perr(eoff, cb, err, "expected THEN");
-                    if (is_p(&lx, a2, '('))
-                        d2++;
-                    else if (is_p(&lx, a2, ')'))
-                        d2--;
-                    else if (d2 == 0 && is_kw(&lx, a2, "THEN"))
-                        break;
-                }
-                ce = a2.b;
-            }
-            if (!is_kw(&lx, a2, "THEN"))
-                return perr(eoff, a2.b, err, "expected THEN");
-            tok act = next(&lx);
-            if (!notm) {
-                if (is_kw(&lx, act, "DELETE"))
-                    return perr(eoff, act.b, err,
-                                "WHEN MATCHED THEN DELETE is not supported (the lake's MERGE is an upsert); "
-                                "delete with kiln table tools");
-                if (!is_kw(&lx, act, "UPDATE") || !is_kw(&lx, next(&lx), "SET"))
-                    return perr(eoff, act.b, err, "expected UPDATE SET after WHEN MATCHED THEN");
-                if (w->has_update)
-                    return perr(eoff, act.b, err, "only one WHEN MATCHED clause is supported");
-                w->has_update = 1;
-                w->ucond_b = cb;
-                w->ucond_e = ce;
-                if (is_p(&lx, peek(&lx), '*')) {
-                    next(&lx);
-                    w->update_star = 1;
-                    x = next(&lx);
-                } else {
-                    w->set_b = lx.pos;
-                    int d3 = 0;
-                    for (;;) {
-                        x = next(&lx);
-                        if (!x.kind || (is_p(&lx, x, ';') && d3 == 0))
-                            break;
-                        if (is_p(&lx, x, '('))
-                            d3++;
-                        else if (is_p(&lx, x, ')'))
-                            d3--;
-                        else if (d3 == 0 && is_kw(&lx, x, "WHEN"))
-                            break;
-                    }
-                    w->set_e = x.b;
-                }
-            } else {
-                if (!is_kw(&lx, act, "INSERT"))
-                    return perr(eoff, act.b, err, "expected INSERT after WHEN NOT MATCHED THEN");
-                if (w->has_insert)
-                    return perr(eoff, act.b, err, "only one WHEN NOT MATCHED clause is supported");
-                w->has_insert = 1;
-                w->icond_b = cb;
-                w->icond_e = ce;
-                if (is_p(&lx, peek(&lx), '*')) {
-                    next(&lx);
-                    w->insert_star = 1;
-                } else {
-                    if (is_p(&lx, peek(&lx), '(')) {
-                        int rc = name_list(&lx, &w->icols, eoff, err);
-                        if (rc)
-                            return rc;
-                    }
-                    tok v = next(&lx);
-                    if (!is_kw(&lx, v, "VALUES"))
-                        return perr(eoff, v.b, err, "expected VALUES (...) or *");
-                    tok o = next(&lx);
-                    if (!is_p(&lx, o, '('))
-                        return perr(eoff, o.b, err, "expected '(' after VALUES");
-                    tok c = skip_parens(&lx);
-                    if (!c.kind)
-                        return perr(eoff, o.b, err, "VALUES: missing ')'");
-                    w->ivals_b = o.e;
-                    w->ivals_e = c.b;
-                }
-                x = next(&lx);
-            }
-        }
-        if (x.kind && !is_p(&lx, x, ';'))
-            return perr(eoff, x.b, err, "unexpected text after the WHEN clauses");
-        *used = x.kind ? x.e : len;
-        return 0;
-    } else {
-        return 0;
+        return parse_merge(db, &lx, sql, len, w, used, eoff, err);
     }
+    if (is_kw(&lx, t, "CREATE"))
+        rc = parse_ctas(db, &lx, sql, w, handled, eoff, err);
+    else if (is_kw(&lx, t, "INSERT"))
+        rc = parse_insert(db, &lx, w, handled, eoff, err);
+    else
+        return 0;
+    if (rc || !*handled)
+        return rc;
     size_t e = stmt_end(&lx);
     w->query_e = e;
     *used = e < len ? e + 1 : len;
@@ -758,7 +621,7 @@ static int build_map(sqlite3_stmt *st, const kiln_schema *ws, char **names, size
 
 /* ------------------------------------------------------------ CTAS types */
 
-static const char *type_from_decl(const char *decl, char *scratch, size_t cap)
+const char *kiln_sql_decl_lake_type(const char *decl, char *scratch, size_t cap)
 {
     if (!decl)
         return NULL;
@@ -852,7 +715,7 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
                 rc = kiln_err_set(err, KILN_EINVAL, "result column name '%s' appears twice", nm);
                 goto done;
             }
-        types[i] = type_from_decl(sqlite3_column_decltype(st, i), decs + (size_t)i * 24, 24);
+        types[i] = kiln_sql_decl_lake_type(sqlite3_column_decltype(st, i), decs + (size_t)i * 24, 24);
         need |= !types[i];
     }
     if (need) {
@@ -908,11 +771,34 @@ done:
 
 /* ------------------------------------------------------------ MERGE rewrite */
 
-static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
-                     long *eoff, kiln_err *err)
+/* Tokens from lx up to a ',' (or AND when and_stops) at parenthesis depth
+ * 0, or the end; lx is left before that token. Returns where it stopped. */
+static size_t until_sep(lexer *lx, int and_stops, size_t end)
 {
-    int rc = 0, bad = 0;
-    /* keys from ON: AND-ed equalities with a target column on one side */
+    int depth = 0;
+    for (;;) {
+        size_t p = lx->pos;
+        tok x = next(lx);
+        if (!x.kind)
+            return end;
+        if (is_p(lx, x, '('))
+            depth++;
+        else if (is_p(lx, x, ')'))
+            depth--;
+        else if (depth == 0 && (and_stops ? is_kw(lx, x, "AND") : is_p(lx, x, ','))) {
+            lx->pos = p;
+            return p;
+        }
+    }
+}
+
+static int is_eq(const lexer *lx, tok t) { return t.kind == 'p' && lx->s[t.b] == '=' && t.e - t.b <= 2; }
+
+/* MERGE keys from ON: AND-ed equalities with a target column on one side
+ * ("t.k = expr" or "expr = t.k"); the column names go to keys, comma-separated. */
+static int merge_keys(const char *sql, wstmt *w, const kiln_schema *ws, kiln_buf *keys, long *eoff, kiln_err *err)
+{
+    int bad = 0;
     lexer lx = {sql, w->on_e, w->on_b};
     for (;;) {
         tok a = next(&lx);
@@ -921,7 +807,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         char al[129], cn[129];
         tok d = next(&lx), c = next(&lx), eq = next(&lx);
         int ok = ident(&lx, a, al, sizeof al) == 0 && is_p(&lx, d, '.') && ident(&lx, c, cn, sizeof cn) == 0 &&
-                 (is_p(&lx, eq, '=') || (eq.kind == 'p' && eq.e - eq.b == 2 && sql[eq.b] == '='));
+                 is_eq(&lx, eq);
         if (!ok || strcasecmp(al, w->talias) != 0) {
             /* maybe "s.k = t.k": find the target side after the '=' */
             lx.pos = a.b;
@@ -948,21 +834,7 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
                             w->talias);
             lx.pos = l2.pos;
         } else {
-            int depth = 0;
-            for (;;) {
-                size_t p = lx.pos;
-                tok x = next(&lx);
-                if (!x.kind)
-                    break;
-                if (depth == 0 && is_kw(&lx, x, "AND")) {
-                    lx.pos = p;
-                    break;
-                }
-                if (is_p(&lx, x, '('))
-                    depth++;
-                else if (is_p(&lx, x, ')'))
-                    depth--;
-            }
+            until_sep(&lx, 1, w->on_e);
         }
         if (kiln_schema_find(ws, cn) < 0)
             return perr(eoff, a.b, err, "MERGE: the target has no column '%s'", cn);
@@ -980,158 +852,119 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
     if (kiln_buf_putc(keys, 0, NULL))
         return KILN_OOM(err);
     keys->len--;
-    char first_key[129];
-    {
-        const char *c = strchr(keys->data, ',');
-        size_t n = c ? (size_t)(c - keys->data) : keys->len;
-        memcpy(first_key, keys->data, n);
-        first_key[n] = 0;
+    return 0;
+}
+
+/* 1 if name is one of the comma-separated keys (ASCII case-insensitive). */
+static int is_key(const char *keys, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *k = keys; k;) {
+        const char *c = strchr(k, ',');
+        size_t n = c ? (size_t)(c - k) : strlen(k);
+        if (n == nl && !strncasecmp(k, name, n))
+            return 1;
+        k = c ? c + 1 : NULL;
     }
-    /* SET list: col = expr, ... */
-    int nc = ws->ncols;
-    char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
-    char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
-    if (!setx || !insx) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    if (w->has_update && !w->update_star) {
-        lexer sl = {sql, w->set_e, w->set_b};
-        for (;;) {
-            tok a = next(&sl);
-            if (!a.kind)
-                break;
-            char cn[129];
-            if (ident(&sl, a, cn, sizeof cn) != 0) {
-                rc = perr(eoff, a.b, err, "UPDATE SET: expected a column name");
-                goto done;
-            }
-            if (is_p(&sl, peek(&sl), '.')) {
-                next(&sl);
-                tok c2 = next(&sl);
-                if (ident(&sl, c2, cn, sizeof cn) != 0) {
-                    rc = perr(eoff, c2.b, err, "UPDATE SET: expected a column name");
-                    goto done;
-                }
-            }
-            int ci = kiln_schema_find(ws, cn);
-            for (int k = 0; ci < 0 && k < nc; k++)
-                if (!strcasecmp(ws->cols[k].name, cn))
-                    ci = k;
-            if (ci < 0) {
-                rc = perr(eoff, a.b, err, "UPDATE SET: the target has no column '%s'", cn);
-                goto done;
-            }
-            tok eq = next(&sl);
-            if (!is_p(&sl, eq, '=')) {
-                rc = perr(eoff, eq.b, err, "UPDATE SET: expected '='");
-                goto done;
-            }
-            size_t eb = sl.pos;
-            int depth = 0;
-            size_t ee = w->set_e;
-            for (;;) {
-                size_t p = sl.pos;
-                tok x = next(&sl);
-                if (!x.kind)
-                    break;
-                if (is_p(&sl, x, '('))
-                    depth++;
-                else if (is_p(&sl, x, ')'))
-                    depth--;
-                else if (depth == 0 && is_p(&sl, x, ',')) {
-                    ee = p;
-                    break;
-                }
-            }
-            for (const char *k = keys->data; k;) {
-                const char *c = strchr(k, ',');
-                size_t n = c ? (size_t)(c - k) : strlen(k);
-                if (n == strlen(ws->cols[ci].name) && !strncasecmp(k, ws->cols[ci].name, n)) {
-                    rc = perr(eoff, a.b, err, "UPDATE SET: '%s' is a MERGE key (named in ON) and cannot be set", cn);
-                    goto done;
-                }
-                k = c ? c + 1 : NULL;
-            }
-            kiln_free(setx[ci]);
-            if (!(setx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            memcpy(setx[ci], sql + eb, ee - eb);
-            setx[ci][ee - eb] = 0;
+    return 0;
+}
+
+/* Table column index of a name (case-insensitive), or -1. */
+static int col_index(const kiln_schema *ws, const char *name)
+{
+    int ci = kiln_schema_find(ws, name);
+    for (int k = 0; ci < 0 && k < ws->ncols; k++)
+        if (!strcasecmp(ws->cols[k].name, name))
+            ci = k;
+    return ci;
+}
+
+/* UPDATE SET col = expr, ...: setx[column] = expr text. */
+static int merge_set_list(const char *sql, wstmt *w, const kiln_schema *ws, const char *keys, char **setx,
+                          long *eoff, kiln_err *err)
+{
+    lexer sl = {sql, w->set_e, w->set_b};
+    for (;;) {
+        tok a = next(&sl);
+        if (!a.kind)
+            return 0;
+        char cn[129];
+        if (ident(&sl, a, cn, sizeof cn) != 0)
+            return perr(eoff, a.b, err, "UPDATE SET: expected a column name");
+        if (is_p(&sl, peek(&sl), '.')) {
+            next(&sl);
+            tok c2 = next(&sl);
+            if (ident(&sl, c2, cn, sizeof cn) != 0)
+                return perr(eoff, c2.b, err, "UPDATE SET: expected a column name");
         }
+        int ci = col_index(ws, cn);
+        if (ci < 0)
+            return perr(eoff, a.b, err, "UPDATE SET: the target has no column '%s'", cn);
+        tok eq = next(&sl);
+        if (!is_p(&sl, eq, '='))
+            return perr(eoff, eq.b, err, "UPDATE SET: expected '='");
+        size_t eb = sl.pos, ee = until_sep(&sl, 0, w->set_e);
+        if (sl.pos < w->set_e)
+            next(&sl); /* the ',' */
+        if (is_key(keys, ws->cols[ci].name))
+            return perr(eoff, a.b, err, "UPDATE SET: '%s' is a MERGE key (named in ON) and cannot be set", cn);
+        kiln_free(setx[ci]);
+        if (!(setx[ci] = kiln_strndup(sql + eb, ee - eb)))
+            return KILN_OOM(err);
     }
-    if (w->has_insert && !w->insert_star) {
-        lexer vl = {sql, w->ivals_e, w->ivals_b};
-        size_t k = 0;
-        for (;;) {
-            size_t eb = vl.pos;
-            int depth = 0;
-            size_t ee = w->ivals_e;
-            int any = 0;
-            for (;;) {
-                size_t p = vl.pos;
-                tok x = next(&vl);
-                if (!x.kind)
-                    break;
-                any = 1;
-                if (is_p(&vl, x, '('))
-                    depth++;
-                else if (is_p(&vl, x, ')'))
-                    depth--;
-                else if (depth == 0 && is_p(&vl, x, ',')) {
-                    ee = p;
-                    break;
-                }
-            }
-            if (!any)
-                break;
-            int ci;
-            if (w->icols.len) {
-                if (k >= w->icols.len) {
-                    rc = perr(eoff, eb, err, "INSERT: more VALUES than columns");
-                    goto done;
-                }
-                ci = -1;
-                for (int j = 0; j < nc; j++)
-                    if (!strcasecmp(ws->cols[j].name, w->icols.items[k]))
-                        ci = j;
-                if (ci < 0) {
-                    rc = perr(eoff, eb, err, "INSERT: the target has no column '%s'", w->icols.items[k]);
-                    goto done;
-                }
-            } else {
-                if ((int)k >= nc) {
-                    rc = perr(eoff, eb, err, "INSERT: more VALUES than the target has columns");
-                    goto done;
-                }
-                ci = (int)k;
-            }
-            kiln_free(insx[ci]);
-            if (!(insx[ci] = kiln_malloc(ee - eb + 1))) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            memcpy(insx[ci], sql + eb, ee - eb);
-            insx[ci][ee - eb] = 0;
-            k++;
-            if (ee == w->ivals_e)
-                break;
+}
+
+/* INSERT [(cols)] VALUES (expr, ...): insx[column] = expr text. */
+static int merge_values(const char *sql, wstmt *w, const kiln_schema *ws, char **insx, long *eoff, kiln_err *err)
+{
+    lexer vl = {sql, w->ivals_e, w->ivals_b};
+    size_t k = 0;
+    for (;;) {
+        if (!peek(&vl).kind)
+            break;
+        size_t eb = vl.pos, ee = until_sep(&vl, 0, w->ivals_e);
+        int ci;
+        if (w->icols.len) {
+            if (k >= w->icols.len)
+                return perr(eoff, eb, err, "INSERT: more VALUES than columns");
+            ci = -1;
+            for (int j = 0; j < ws->ncols; j++)
+                if (!strcasecmp(ws->cols[j].name, w->icols.items[k]))
+                    ci = j;
+            if (ci < 0)
+                return perr(eoff, eb, err, "INSERT: the target has no column '%s'", w->icols.items[k]);
+        } else {
+            if ((int)k >= ws->ncols)
+                return perr(eoff, eb, err, "INSERT: more VALUES than the target has columns");
+            ci = (int)k;
         }
-        if (w->icols.len && k != w->icols.len) {
-            rc = perr(eoff, w->ivals_b, err, "INSERT: %zu columns but %zu VALUES", w->icols.len, k);
-            goto done;
-        }
+        kiln_free(insx[ci]);
+        if (!(insx[ci] = kiln_strndup(sql + eb, ee - eb)))
+            return KILN_OOM(err);
+        k++;
+        if (ee == w->ivals_e)
+            break;
+        next(&vl); /* the ',' */
     }
+    if (w->icols.len && k != w->icols.len)
+        return perr(eoff, w->ivals_b, err, "INSERT: %zu columns but %zu VALUES", w->icols.len, k);
+    return 0;
+}
+
+/* The one SELECT that yields the complete new row for each source row a
+ * WHEN clause applies to (see the top of this file). */
+static int merge_select(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, const char *first_key,
+                        char **setx, char **insx, kiln_buf *q, kiln_err *err)
+{
+    int bad = 0;
     char *m = sqlite3_mprintf("\"%w\".\"%w\" IS NOT NULL", w->talias, first_key);
-    if (!m) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    bad |= kiln_buf_printf(q, NULL, "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM \"%s\".\"%s\") SELECT ",
-                    w->source_sql, w->ns, tgt);
-    for (int c = 0; c < nc; c++) {
+    if (!m)
+        return KILN_OOM(err);
+    bad |= kiln_buf_printf(q, NULL,
+                           "WITH \"__kiln_src\" AS MATERIALIZED (%s), \"__kiln_tgt\" AS MATERIALIZED (SELECT * FROM "
+                           "\"%s\".\"%s\") SELECT ",
+                           w->source_sql, w->ns, tgt);
+    for (int c = 0; c < ws->ncols; c++) {
         const char *cn = ws->cols[c].name;
         char *upd = w->update_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
                     : setx[c]      ? sqlite3_mprintf("(%s)", setx[c])
@@ -1139,25 +972,48 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
         char *ins = w->insert_star ? sqlite3_mprintf("\"%w\".\"%w\"", w->salias, cn)
                     : insx[c]      ? sqlite3_mprintf("(%s)", insx[c])
                                    : sqlite3_mprintf("NULL");
-        bad |= kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
+        bad |= !upd || !ins ||
+               kiln_buf_printf(q, NULL, "%sCASE WHEN %s THEN %s ELSE %s END AS \"%s\"", c ? ", " : "", m, upd, ins, cn);
         sqlite3_free(upd);
         sqlite3_free(ins);
     }
-    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ", w->salias,
-                    w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
+    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ",
+                           w->salias, w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
     if (w->has_update)
-        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
-                        w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
+        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m,
+                               w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
+                               w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
     else
         bad |= kiln_buf_printf(q, NULL, "0");
     if (w->has_insert)
-        bad |= kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m, w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
-                        w->icond_e > w->icond_b ? sql + w->icond_b : "1");
+        bad |= kiln_buf_printf(q, NULL, " OR (NOT %s AND (%.*s))", m,
+                               w->icond_e > w->icond_b ? (int)(w->icond_e - w->icond_b) : 1,
+                               w->icond_e > w->icond_b ? sql + w->icond_b : "1");
     bad |= kiln_buf_putc(q, 0, NULL);
-    if (bad)
-        rc = KILN_OOM(err);
     sqlite3_free(m);
-done:
+    return bad ? KILN_OOM(err) : 0;
+}
+
+/* MERGE rewritten into a SELECT (q) and its keys ("k1,k2"). */
+static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_schema *ws, kiln_buf *q, kiln_buf *keys,
+                     long *eoff, kiln_err *err)
+{
+    int rc, nc = ws->ncols;
+    if ((rc = merge_keys(sql, w, ws, keys, eoff, err)))
+        return rc;
+    char first_key[129];
+    const char *comma = strchr(keys->data, ',');
+    snprintf(first_key, sizeof first_key, "%.*s", (int)(comma ? (size_t)(comma - keys->data) : keys->len), keys->data);
+    char **setx = kiln_calloc((size_t)nc + 1, sizeof *setx);
+    char **insx = kiln_calloc((size_t)nc + 1, sizeof *insx);
+    if (!setx || !insx)
+        rc = KILN_OOM(err);
+    if (rc == 0 && w->has_update && !w->update_star)
+        rc = merge_set_list(sql, w, ws, keys->data, setx, eoff, err);
+    if (rc == 0 && w->has_insert && !w->insert_star)
+        rc = merge_values(sql, w, ws, insx, eoff, err);
+    if (rc == 0)
+        rc = merge_select(sql, w, tgt, ws, first_key, setx, insx, q, err);
     for (int c = 0; setx && c < nc; c++)
         kiln_free(setx[c]);
     for (int c = 0; insx && c < nc; c++)
@@ -1179,6 +1035,8 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     sqlite3_stmt *st = NULL;
     int *map = NULL;
     int created = 0;
+    char staged[300] = "";
+    const char *vb = "write";
     kiln_buf ddl, mq, keys;
     kiln_buf_init(&ddl, 0);
     kiln_buf_init(&mq, 0);
@@ -1187,17 +1045,22 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     *used = 0;
     if (err_offset)
         *err_offset = -1;
+    if ((rc = kiln_sql_ddl_try(db, sql, len, mode, handled, used, err_offset, out, err)) || *handled)
+        return rc;
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
-    if (!cat)
+    if (!cat && !kiln_sql_lake_missing(db))
         return 0; /* no warehouse: everything is SQLite's */
     if ((rc = parse(db, sql, len, &w, handled, used, err_offset, err)) || !*handled)
         goto done;
     static const char *const verbs[] = {"", "CREATE TABLE AS", "INSERT INTO", "INSERT OVERWRITE", "MERGE INTO"};
+    vb = w.replace ? "CREATE OR REPLACE TABLE AS" : verbs[w.kind];
     if (mode == KILN_SQL_WRITE_EXPLAIN) {
         if (out)
-            fprintf(out, "KILN WRITE %s %s (one Iceberg commit; not run under --explain)\n", verbs[w.kind], w.shown);
+            fprintf(out, "KILN WRITE %s %s (one Iceberg commit; not run under --explain)\n", vb, w.shown);
         goto done;
     }
+    if (!(cat = kiln_sql_lake_catalog_for_write(db, w.kind == W_CTAS, &rc, err)))
+        goto done;
     kiln_lake_write_opts wo = {0};
     wo.mode = w.kind == W_OVERWRITE ? KILN_LAKE_WRITE_OVERWRITE : w.kind == W_MERGE ? KILN_LAKE_WRITE_MERGE
                                                                                     : KILN_LAKE_WRITE_APPEND;
@@ -1221,7 +1084,12 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
         }
         kiln_lake_table *ex = NULL;
         kiln_err e2 = {0};
-        if (kiln_lake_table_load(&ex, cat, w.name, &e2) == 0) {
+        if (kiln_lake_table_load(&ex, cat, w.name, &e2) == 0 && w.replace) {
+            /* written under a staging name, then swapped in (one catalog commit) */
+            kiln_lake_table_free(ex);
+            snprintf(staged, sizeof staged, "%s._kiln_replace_%llx", w.ns,
+                     (unsigned long long)kiln_lake_snapshot_id_new());
+        } else if (ex) {
             kiln_lake_table_free(ex);
             if (w.if_not_exists) {
                 if (mode == KILN_SQL_WRITE_SUMMARY && out)
@@ -1236,7 +1104,7 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
         kiln_lake_create_opts co = {0};
         co.schema_ddl = ddl.data;
         co.partition = w.partition;
-        if ((rc = kiln_lake_table_create(&t, cat, w.name, &co, err)))
+        if ((rc = kiln_lake_table_create(&t, cat, staged[0] ? staged : w.name, &co, err)))
             goto done;
         created = 1;
     } else {
@@ -1300,32 +1168,41 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     kiln_lake_write_result res = {0};
     if ((rc = kiln_lake_writer_commit(wr, &res, err)))
         goto done;
+    if (staged[0]) {
+        kiln_lake_table_free(t);
+        t = NULL;
+        if ((rc = kiln_lake_table_replace(cat, w.name, staged, err)))
+            goto done;
+        created = 0;
+        if ((rc = kiln_sql_lake_refresh_table(db, w.name, w.name, err)))
+            goto done;
+    }
     created = 0;
-    if (w.kind == W_CTAS) {
+    if (w.kind == W_CTAS && !staged[0]) {
         kiln_err e3 = {0};
         if (kiln_sql_lake_add_table(db, w.name, NULL, &e3) != 0 && out)
             fprintf(stderr, "kiln sql: warning: %s created but not visible in this session: %s\n", w.name, e3.msg);
     }
     if (mode == KILN_SQL_WRITE_SUMMARY && out) {
         if (res.noop)
-            fprintf(out, "%s %s: nothing changed (no commit)\n", verbs[w.kind], w.shown);
+            fprintf(out, "%s %s: nothing changed (no commit)\n", vb, w.shown);
         else if (w.kind == W_MERGE)
-            fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", verbs[w.kind], w.shown,
+            fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", vb, w.shown,
                     (long long)res.rows_inserted, (long long)res.rows_updated, (long long)res.snapshot_id);
         else
-            fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", verbs[w.kind],
+            fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", vb,
                     w.shown, (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
                     (long long)res.snapshot_id);
     }
 done:
     if (rc && *handled)
-        kiln_err_prefix(err, "%s %s: ", w.kind ? verbs[w.kind] : "write", w.shown[0] ? w.shown : "");
+        kiln_err_prefix(err, "%s %s: ", vb, w.shown[0] ? w.shown : "");
     if (created) {
         /* CREATE TABLE AS failed after creating the table: remove it again */
         kiln_err e4 = {0};
         kiln_lake_table_free(t);
         t = NULL;
-        kiln_lake_table_drop(cat, w.name, 1, &e4);
+        kiln_lake_table_drop(cat, staged[0] ? staged : w.name, 1, &e4);
     }
     kiln_free(map);
     sqlite3_finalize(st);

@@ -27,12 +27,13 @@
  * connection's trace text, and every xFilter in the scan log `kiln sql
  * --explain` prints (pushed predicate, columns, snapshot, pruning stats).
  */
-#include "sql.h"
+#include "sql_int.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lake/lake.h"
 
@@ -46,6 +47,7 @@ typedef struct lake_ctx {
     sqlite3 *db;
     kiln_lake_catalog *cat;
     char *warehouse;
+    int missing; /* attached with KILN_SQL_LAKE_DEFER and not there: cat is NULL until a write creates it */
     int tracing;
     kiln_buf trace;
     KILN_VEC(kiln_sql_scan_rec) scans;
@@ -1053,28 +1055,22 @@ static long log_scan(lake_ctx *c, ice_vtab *v, const char *idx_str, const char *
     return (long)c->scans.len - 1;
 }
 
-static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, int argc, sqlite3_value **argv)
-{
-    ice_cursor *cur = (ice_cursor *)vc;
-    ice_vtab *v = (ice_vtab *)vc->pVtab;
-    lake_ctx *c = v->ctx;
-    kiln_err err = {0};
-    kiln_buf where, cols;
-    kiln_buf_init(&where, 0);
-    kiln_buf_init(&cols, 0);
-    int src = SQLITE_OK;
-    cursor_reset(cur);
-    cur->eof = 1;
-    cur->serving = 0;
-    cur->rec = -1;
-    cur->rowid = 0;
-    keyvals_free(cur);
-    int eqcol[MAX_PUSH], neq = 0, hidden = 0;
+/* What one xFilter call was given, decoded from idxStr and argv. */
+typedef struct filter_args {
+    unsigned long long used;           /* colUsed */
+    int eqcol[MAX_PUSH], neq;          /* '=' constraints (join cache keys) */
     sqlite3_value *eqval[MAX_PUSH];
+    int hidden;                        /* _as_of / _ref given */
+    int none;                          /* a comparison with NULL: no rows */
+} filter_args;
+
+/* Decode idxStr ("<colUsed hex>|<col><op>,...") with argv into the pushed
+ * predicate text (where) and fa; _as_of / _ref go to the cursor. */
+static int filter_terms(ice_cursor *cur, ice_vtab *v, const char *idx_str, int argc, sqlite3_value **argv,
+                        filter_args *fa, kiln_buf *where)
+{
     const char *p = idx_str ? idx_str : "";
-    unsigned long long used = strtoull(p, NULL, 16);
-    if (!idx_str)
-        used = ~0ULL;
+    fa->used = idx_str ? strtoull(p, NULL, 16) : ~0ULL;
     p = strchr(p, '|');
     p = p ? p + 1 : "";
     int argi = 0;
@@ -1094,11 +1090,9 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
             val = argv[argi++];
         }
         if (op == 'A' || op == 'R') {
-            hidden = 1;
-            if (sqlite3_value_type(val) == SQLITE_NULL) {
-                src = vt_error(vc->pVtab, "iceberg: %s: %s is NULL", v->name, op == 'A' ? "_as_of" : "_ref");
-                goto done;
-            }
+            fa->hidden = 1;
+            if (sqlite3_value_type(val) == SQLITE_NULL)
+                return vt_error(&v->base, "iceberg: %s: %s is NULL", v->name, op == 'A' ? "_as_of" : "_ref");
             if (op == 'A')
                 cur->as_of = text_dup(val);
             else
@@ -1109,48 +1103,161 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
             continue;
         if (val && sqlite3_value_type(val) == SQLITE_NULL) {
             /* a comparison with NULL is never true */
-            trace(c, "filter %s: comparison with NULL on %s: no rows", v->name, v->cols[ci].name);
-            goto done;
+            trace(v->ctx, "filter %s: comparison with NULL on %s: no rows", v->name, v->cols[ci].name);
+            fa->none = 1;
+            return SQLITE_OK;
         }
-        if (op == '=' && neq < MAX_PUSH) {
-            eqcol[neq] = (int)ci;
-            eqval[neq++] = val;
+        if (op == '=' && fa->neq < MAX_PUSH) {
+            fa->eqcol[fa->neq] = (int)ci;
+            fa->eqval[fa->neq++] = val;
         }
-        add_term(&where, &v->cols[ci], op, val);
+        add_term(where, &v->cols[ci], op, val);
     }
-    if (cur->as_of && cur->ref) {
-        src = vt_error(vc->pVtab, "iceberg: %s: give _as_of or _ref, not both", v->name);
-        goto done;
-    }
-    if (v->fixed_ref && (cur->as_of || cur->ref)) {
-        src = vt_error(vc->pVtab, "iceberg: %s@%s already names a snapshot; drop the _as_of/_ref condition", v->name,
-                       v->fixed_ref);
-        goto done;
-    }
-    /* projection */
+    if (cur->as_of && cur->ref)
+        return vt_error(&v->base, "iceberg: %s: give _as_of or _ref, not both", v->name);
+    if (v->fixed_ref && (cur->as_of || cur->ref))
+        return vt_error(&v->base, "iceberg: %s@%s already names a snapshot; drop the _as_of/_ref condition", v->name,
+                        v->fixed_ref);
+    return SQLITE_OK;
+}
+
+/* The columns to read (cols, comma-separated) and cur->map; a query that
+ * uses none (count(*)) reads the narrowest column there is. */
+static int filter_columns(ice_cursor *cur, ice_vtab *v, unsigned long long used, kiln_buf *cols)
+{
     int first = -1, bad = 0;
     for (int i = 0; i < v->ncols; i++) {
         cur->map[i] = -1;
         if (used & (1ULL << (i < 63 ? i : 63))) {
-            bad |= kiln_buf_printf(&cols, NULL, "%s%s", cols.len ? "," : "", v->cols[i].name);
-            cur->map[i] = i; /* set to the scan column below */
+            bad |= kiln_buf_printf(cols, NULL, "%s%s", cols->len ? "," : "", v->cols[i].name);
+            cur->map[i] = i; /* set to the scan column once the scan is open */
             if (first < 0)
                 first = i;
         }
     }
-    if (first < 0 && v->ncols > 0) /* count(*): read the narrowest column we can */
-    {
+    if (first < 0 && v->ncols > 0) {
         int pick = 0;
         for (int i = 0; i < v->ncols; i++)
             if (v->cols[i].type != KILN_T_STRING && v->cols[i].type != KILN_T_BINARY) {
                 pick = i;
                 break;
             }
-        bad |= kiln_buf_printf(&cols, NULL, "%s", v->cols[pick].name);
+        bad |= kiln_buf_printf(cols, NULL, "%s", v->cols[pick].name);
     }
-    bad |= kiln_buf_putc(&where, 0, NULL);
-    bad |= kiln_buf_putc(&cols, 0, NULL);
-    if (bad) {
+    return bad || kiln_buf_putc(cols, 0, NULL) ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+/* Repeated '=' lookups with the same plan (the inner side of a join):
+ * from the second one, read the table once into a hash and answer from
+ * it. *served = 1 when this call was answered from the cache. */
+static int filter_join_cache(ice_cursor *cur, ice_vtab *v, int idx_num, const char *ikey,
+                             const kiln_lake_scan_opts *so, const filter_args *fa, const char *cols, int *served)
+{
+    lake_ctx *c = v->ctx;
+    kiln_err err = {0};
+    *served = 0;
+    if (fa->neq == 0 || fa->hidden) {
+        cur->repeats = 0;
+        return SQLITE_OK;
+    }
+    if (cur->last_idx && strcmp(cur->last_idx, ikey) == 0) {
+        cur->repeats++;
+    } else {
+        kiln_free(cur->last_idx);
+        cur->last_idx = kiln_strdup(ikey);
+        cur->repeats = 1;
+        jc_free(&cur->jc);
+    }
+    int fits = 1;
+    for (int k = 0; k < fa->neq; k++) {
+        int t = sqlite3_value_type(fa->eqval[k]);
+        int num = numeric_type(v->cols[fa->eqcol[k]].type);
+        fits &= num ? (t == SQLITE_INTEGER || t == SQLITE_FLOAT) : t == SQLITE_TEXT;
+    }
+    static const char what[] = "(join cache: whole table read once, hashed on the = columns)";
+    if (fits && cur->repeats >= 2 && !cur->jc.ready && !cur->jc.failed) {
+        int brc = jc_build(cur, v, so, fa->neq, fa->eqcol, &err);
+        if (brc && brc != KILN_ELIMIT)
+            return vt_error(&v->base, "iceberg: %s: %s", v->name, err.msg);
+        trace(c, "filter %s: join cache %s (%zu rows, keyed on %d column(s))", v->name,
+              brc ? "not built: table too big" : "built", cur->jc.nrows, fa->neq);
+        if (!brc)
+            cur->rec = log_scan(c, v, ikey, what, cols, -1, NULL);
+    }
+    if (!fits || !cur->jc.ready)
+        return SQLITE_OK;
+    cur->serving = 1;
+    cur->nkey = 0;
+    uint64_t h = 0;
+    for (int k = 0; k < fa->neq; k++) {
+        cur->keycol[k] = cur->jc.keycol[k];
+        cur->keyval[k] = sqlite3_value_dup(fa->eqval[k]);
+        if (!cur->keyval[k]) {
+            keyvals_free(cur);
+            return SQLITE_NOMEM;
+        }
+        cur->nkey++;
+        h = h * 0x100000001b3ULL ^ value_hash(fa->eqval[k]);
+    }
+    cur->crow = jc_seek(cur, v->ncols, cur->jc.heads[h & (cur->jc.nb - 1)]);
+    cur->eof = cur->crow == JC_NONE;
+    if (c->logging)
+        cur->rec = log_scan(c, v, ikey, what, cols, -1, NULL);
+    if (cur->rec >= 0 && !cur->eof)
+        c->scans.items[cur->rec].rows++;
+    trace(c, "filter %s idxNum=%d idxStr=%s from join cache", v->name, idx_num, ikey);
+    *served = 1;
+    return SQLITE_OK;
+}
+
+/* Open the Iceberg scan and read its first batch. */
+static int filter_scan(ice_cursor *cur, ice_vtab *v, int idx_num, const char *ikey, const kiln_lake_scan_opts *so)
+{
+    lake_ctx *c = v->ctx;
+    kiln_err err = {0};
+    if (kiln_lake_scan_open(&cur->scan, cur->table, so, &err) != 0)
+        return vt_error(&v->base, "iceberg: %s: %s", v->name, err.msg);
+    const kiln_schema *ss = kiln_lake_scan_schema(cur->scan);
+    for (int i = 0; i < v->ncols; i++)
+        if (cur->map[i] >= 0)
+            cur->map[i] = kiln_schema_find(ss, v->cols[i].name);
+    const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
+    size_t files_read = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
+    trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num,
+          ikey, so->columns, so->where ? so->where : "", so->as_of ? so->as_of : "", so->ref ? so->ref : "",
+          files_read, st->files_total);
+    cur->rec = log_scan(c, v, ikey, so->where ? so->where : "", so->columns, kiln_lake_scan_snapshot_id(cur->scan), st);
+    int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
+    if (r < 0)
+        return vt_error(&v->base, "iceberg: %s: %s", v->name, err.msg);
+    cur->eof = r == 0;
+    cur->row = 0;
+    if (!cur->eof && cur->rec >= 0)
+        c->scans.items[cur->rec].rows++;
+    return SQLITE_OK;
+}
+
+static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, int argc, sqlite3_value **argv)
+{
+    ice_cursor *cur = (ice_cursor *)vc;
+    ice_vtab *v = (ice_vtab *)vc->pVtab;
+    filter_args fa = {0};
+    kiln_buf where, cols;
+    kiln_buf_init(&where, 0);
+    kiln_buf_init(&cols, 0);
+    cursor_reset(cur);
+    cur->eof = 1;
+    cur->serving = 0;
+    cur->rec = -1;
+    cur->rowid = 0;
+    keyvals_free(cur);
+    int served = 0;
+    int src = filter_terms(cur, v, idx_str, argc, argv, &fa, &where);
+    if (src != SQLITE_OK || fa.none)
+        goto done;
+    if ((src = filter_columns(cur, v, fa.used, &cols)) != SQLITE_OK)
+        goto done;
+    if (kiln_buf_putc(&where, 0, NULL)) {
         src = SQLITE_NOMEM;
         goto done;
     }
@@ -1166,90 +1273,10 @@ static int x_filter(sqlite3_vtab_cursor *vc, int idx_num, const char *idx_str, i
         else
             so.as_of = v->fixed_ref;
     }
-
-    /* join cache: repeated '=' lookups with the same plan */
     const char *ikey = idx_str ? idx_str : "";
-    if (neq > 0 && !hidden) {
-        if (cur->last_idx && strcmp(cur->last_idx, ikey) == 0) {
-            cur->repeats++;
-        } else {
-            kiln_free(cur->last_idx);
-            cur->last_idx = kiln_strdup(ikey);
-            cur->repeats = 1;
-            jc_free(&cur->jc);
-        }
-        int fits = 1;
-        for (int k = 0; k < neq; k++) {
-            int t = sqlite3_value_type(eqval[k]);
-            int num = numeric_type(v->cols[eqcol[k]].type);
-            fits &= num ? (t == SQLITE_INTEGER || t == SQLITE_FLOAT) : t == SQLITE_TEXT;
-        }
-        if (fits && cur->repeats >= 2 && !cur->jc.ready && !cur->jc.failed) {
-            int brc = jc_build(cur, v, &so, neq, eqcol, &err);
-            if (brc && brc != KILN_ELIMIT) {
-                src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
-                goto done;
-            }
-            trace(c, "filter %s: join cache %s (%zu rows, keyed on %d column(s))", v->name,
-                  brc ? "not built: table too big" : "built", cur->jc.nrows, neq);
-            if (!brc) {
-                char *w2 = kiln_sprintf("(join cache: whole table read once, hashed on the = columns)");
-                cur->rec = log_scan(c, v, ikey, w2 ? w2 : "", cols.data, -1, NULL);
-                kiln_free(w2);
-            }
-        }
-        if (fits && cur->jc.ready) {
-            cur->serving = 1;
-            cur->nkey = 0;
-            uint64_t h = 0;
-            for (int k = 0; k < neq; k++) {
-                cur->keycol[k] = cur->jc.keycol[k];
-                cur->keyval[k] = sqlite3_value_dup(eqval[k]);
-                if (!cur->keyval[k]) {
-                    keyvals_free(cur);
-                    src = SQLITE_NOMEM;
-                    goto done;
-                }
-                cur->nkey++;
-                h = h * 0x100000001b3ULL ^ value_hash(eqval[k]);
-            }
-            cur->crow = jc_seek(cur, v->ncols, cur->jc.heads[h & (cur->jc.nb - 1)]);
-            cur->eof = cur->crow == JC_NONE;
-            if (c->logging)
-                cur->rec = log_scan(c, v, ikey, "(join cache: whole table read once, hashed on the = columns)",
-                                    cols.data, -1, NULL);
-            if (cur->rec >= 0 && !cur->eof)
-                c->scans.items[cur->rec].rows++;
-            trace(c, "filter %s idxNum=%d idxStr=%s from join cache", v->name, idx_num, ikey);
-            goto done;
-        }
-    } else {
-        cur->repeats = 0;
-    }
-
-    if (kiln_lake_scan_open(&cur->scan, cur->table, &so, &err) != 0) {
-        src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
+    if ((src = filter_join_cache(cur, v, idx_num, ikey, &so, &fa, cols.data, &served)) != SQLITE_OK || served)
         goto done;
-    }
-    const kiln_schema *ss = kiln_lake_scan_schema(cur->scan);
-    for (int i = 0; i < v->ncols; i++)
-        if (cur->map[i] >= 0)
-            cur->map[i] = kiln_schema_find(ss, v->cols[i].name);
-    const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
-    size_t files_read = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
-    trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num,
-          ikey, cols.data, so.where ? so.where : "", so.as_of ? so.as_of : "", so.ref ? so.ref : "", files_read,
-          st->files_total);
-    cur->rec = log_scan(c, v, ikey, so.where ? so.where : "", cols.data, kiln_lake_scan_snapshot_id(cur->scan), st);
-    int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
-    if (r < 0) {
-        src = vt_error(vc->pVtab, "iceberg: %s: %s", v->name, err.msg);
-        goto done;
-    }
-    cur->eof = r == 0;
-    cur->row = 0;
-    if (!cur->eof && cur->rec >= 0)
-        c->scans.items[cur->rec].rows++;
+    src = filter_scan(cur, v, idx_num, ikey, &so);
 done:
     kiln_buf_free(&where);
     kiln_buf_free(&cols);
@@ -1536,6 +1563,90 @@ int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
     add_ctx a = {db, err, 0};
     rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
     return rc;
+}
+
+int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err)
+{
+    lake_ctx *c = ctx_get(db);
+    if (!c || !(flags & KILN_SQL_LAKE_DEFER))
+        return kiln_sql_lake_attach(db, warehouse, err);
+    if (c->cat || c->missing)
+        return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
+    /* a warehouse without catalog.db is not opened (that would create it)
+     * until a statement creates a table in it */
+    char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
+    if (!cdb)
+        return KILN_OOM(err);
+    int there = access(cdb, F_OK) == 0;
+    kiln_free(cdb);
+    if (there)
+        return kiln_sql_lake_attach(db, warehouse, err);
+    if (!(c->warehouse = kiln_strdup(warehouse)))
+        return KILN_OOM(err);
+    c->missing = 1;
+    return 0;
+}
+
+const char *kiln_sql_lake_missing(sqlite3 *db)
+{
+    lake_ctx *c = ctx_get(db);
+    return c && c->missing ? c->warehouse : NULL;
+}
+
+kiln_lake_catalog *kiln_sql_lake_catalog_for_write(sqlite3 *db, int create, int *rc, kiln_err *err)
+{
+    lake_ctx *c = ctx_get(db);
+    *rc = 0;
+    if (!c || (!c->cat && !c->missing))
+        return NULL;
+    if (c->cat)
+        return c->cat;
+    if (!create) {
+        *rc = kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s (no catalog.db)", c->warehouse);
+        return NULL;
+    }
+    if ((*rc = kiln_lake_catalog_open(&c->cat, c->warehouse, KILN_LAKE_CATALOG_SQLITE, err)))
+        return NULL;
+    c->missing = 0;
+    return c->cat;
+}
+
+int kiln_sql_lake_refresh_table(sqlite3 *db, const char *name_was, const char *name_now, kiln_err *err)
+{
+    char ns[129], tb[129];
+    int rc = kiln_lake_name_split(name_was, ns, tb, err);
+    if (rc)
+        return rc;
+    if (schema_exists(db, ns)) {
+        /* the table and every "t@ref" snapshot table declared from it */
+        KILN_VEC(char *) names = {0};
+        char *q = sqlite3_mprintf("SELECT name FROM \"%w\".sqlite_schema WHERE type = 'table' AND "
+                                  "(name = %Q OR substr(name, 1, %d) = %Q || '@')",
+                                  ns, tb, (int)strlen(tb) + 1, tb);
+        sqlite3_stmt *st = NULL;
+        if (!q)
+            return KILN_OOM(err);
+        if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
+        while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            char *nm = kiln_strdup((const char *)sqlite3_column_text(st, 0));
+            if (!nm || kiln_vec_push(&names, nm, err)) {
+                kiln_free(nm);
+                rc = KILN_OOM(err);
+            }
+        }
+        sqlite3_finalize(st);
+        sqlite3_free(q);
+        for (size_t i = 0; i < names.len; i++) {
+            if (rc == 0)
+                rc = exec_fmt(db, err, "DROP TABLE \"%w\".\"%w\"", ns, names.items[i]);
+            kiln_free(names.items[i]);
+        }
+        kiln_vec_free(&names);
+        if (rc)
+            return rc;
+    }
+    return name_now ? kiln_sql_lake_add_table(db, name_now, NULL, err) : 0;
 }
 
 int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err)
