@@ -12,68 +12,63 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char usage[] =
-    "usage: kiln sql [QUERY] [-c TEXT]... [-f FILE]... [--warehouse DIR | --no-warehouse] [--db FILE]\n"
-    "                [--table | --box | --csv | --json] [--explain] [--bail] [--no-pager]\n"
-    "\n"
-    "Run SQL (SQLite's dialect plus kiln's functions: date_trunc, iso_week, iso_year,\n"
-    "date_add, datediff, ts_micros, md5, sha256, regexp_like, regexp_extract,\n"
-    "regexp_replace, split_part, left, right, iceberg_snapshot; see docs/sql.md).\n"
-    "QUERY (the same as -c QUERY) may hold several statements separated by ';' and\n"
-    "dot-commands on lines of their own (.tables, .schema [T], .mode M, .headers on|off,\n"
-    ".timer on|off, .read FILE). -c and -f run in the order given. Without them,\n"
-    "kiln sql opens an interactive shell when stdin is a terminal (history in\n"
-    "~/.kiln_history, or $KILN_HISTORY) and otherwise reads statements from stdin.\n"
-    "A failed statement is reported and the next one runs (--bail stops instead);\n"
-    "the exit code is 1 when any failed. Also: DESCRIBE t, SHOW TABLES,\n"
-    "CREATE OR REPLACE TABLE t AS ...\n"
-    "\n"
-    "Iceberg tables of the warehouse read as ns.table (each namespace is a\n"
-    "schema); \"ns\".\"table@REF\" or WHERE _ref = 'b' / _as_of = TIME|ID picks a\n"
-    "branch, tag or snapshot. CREATE TABLE ns.t [PARTITIONED BY (...)] AS SELECT,\n"
-    "INSERT INTO ns.t SELECT, INSERT OVERWRITE ns.t SELECT and MERGE INTO write\n"
-    "them, one Iceberg commit each; CREATE TABLE ns.t (cols), DROP TABLE [PURGE]\n"
-    "and ALTER TABLE change them in the catalog.\n"
-    "\n"
-    "options:\n"
-    "  -c TEXT       run TEXT (SQL and dot-commands); repeatable\n"
-    "  -f FILE       run the statements and dot-commands in FILE ('-' = stdin); repeatable\n"
-    "  --warehouse DIR  Iceberg warehouse (SQLite catalog) whose tables to expose;\n"
-    "                default $KILN_WAREHOUSE, else ./warehouse when that directory\n"
-    "                exists, else none. A missing one is created only by CREATE TABLE;\n"
-    "                -c/QUERY text without one fails with exit 4 (warehouse not found)\n"
-    "  --no-warehouse  expose no Iceberg tables even if one is found\n"
-    "  --db FILE     a SQLite database file (created if missing); default: an\n"
-    "                in-memory database that is gone when kiln exits\n"
-    "  --table       aligned table with a row count (the default)\n"
-    "  --box         the aligned table drawn with box lines\n"
-    "  --csv         CSV with a header row, RFC 4180 quoting\n"
-    "  --json        a JSON array of objects per statement; numbers as numbers\n"
-    "  --explain     print the query plan of each query instead of its rows; with\n"
-    "                Iceberg tables the query then runs (rows discarded) and each\n"
-    "                table scan's pushed predicate, columns and skipped files print\n"
-    "                (statements that return no rows still run; writes do not)\n"
-    "  --bail        stop at the first failed statement (scripts, -c, -f)\n"
-    "  --no-pager    on a terminal, never page long results (default: $PAGER, else\n"
-    "                less -FRX, for results longer than the screen)\n"
-    "  -h, --help    this help\n"
-    "\n"
-    "exit codes: 0 ok, 1 a statement failed or unusable --db file, 2 usage,\n"
-    "4 warehouse not found (or a DROP/ALTER of a missing Iceberg table), 70 internal\n"
-    "docs: docs/cli/sql.md, docs/sql.md\n";
+static const kiln_opt sql_opts[] = {
+    {"--command", 'c', KILN_OPT_VALUE | KILN_OPT_REPEAT, "TEXT", "run TEXT (SQL and dot-commands); repeatable"},
+    {"--file", 'f', KILN_OPT_VALUE | KILN_OPT_REPEAT, "FILE",
+     "run the statements and dot-commands in FILE ('-' = stdin);\nrepeatable; -c and -f run in the order given"},
+    {"--no-warehouse", 0, 0, NULL, "expose no Iceberg tables even if a warehouse is found"},
+    {"--db", 0, KILN_OPT_VALUE, "FILE",
+     "a SQLite database file (created if missing); default: an\nin-memory database that is gone when kiln exits"},
+    {"--table", 0, 0, NULL, "aligned table with a row count (the default)"},
+    {"--box", 0, 0, NULL, "the aligned table drawn with box lines"},
+    {"--csv", 0, 0, NULL, "CSV with a header row, RFC 4180 quoting"},
+    {"--json", 'j', 0, NULL, "a JSON array of objects per statement; numbers as numbers"},
+    {"--explain", 0, 0, NULL,
+     "print the query plan of each query instead of its rows; with\nIceberg tables the query then runs (rows "
+     "discarded) and each\ntable scan's pushed predicate, columns and skipped files print\n(statements that "
+     "return no rows still run; writes do not)"},
+    {"--bail", 0, 0, NULL, "stop at the first failed statement (scripts, -c, -f)"},
+    {"--no-pager", 0, 0, NULL,
+     "on a terminal, never page long results (default: $PAGER, else\nless -FRX, for results longer than the "
+     "screen)"},
+    KILN_OPT_END};
+
+static const kiln_cmdspec sql_spec = {
+    .name = "sql",
+    .args = "[QUERY]",
+    .min_args = 0,
+    .max_args = 1,
+    .text = "Run SQL (SQLite's dialect plus kiln's functions: date_trunc, iso_week, iso_year,\n"
+            "date_add, datediff, ts_micros, md5, sha256, regexp_like, regexp_extract,\n"
+            "regexp_replace, split_part, left, right, iceberg_snapshot; see docs/sql.md).\n"
+            "QUERY (the same as -c QUERY) may hold several statements separated by ';' and\n"
+            "dot-commands on lines of their own (.tables, .schema [T], .mode M, .headers on|off,\n"
+            ".timer on|off, .read FILE). -c and -f run in the order given. Without them,\n"
+            "kiln sql opens an interactive shell when stdin is a terminal (history in\n"
+            "~/.kiln_history, or $KILN_HISTORY) and otherwise reads statements from stdin.\n"
+            "A failed statement is reported and the next one runs (--bail stops instead);\n"
+            "the exit code is 1 when any failed. Also: DESCRIBE t, SHOW TABLES,\n"
+            "CREATE OR REPLACE TABLE t AS ...\n"
+            "\n"
+            "Iceberg tables of the warehouse (--warehouse DIR, default $KILN_WAREHOUSE,\n"
+            "else ./warehouse when that directory exists, else none) read as ns.table\n"
+            "(each namespace is a schema); \"ns\".\"table@REF\" or WHERE _ref = 'b' /\n"
+            "_as_of = TIME|ID picks a branch, tag or snapshot. CREATE TABLE ns.t\n"
+            "[PARTITIONED BY (...)] AS SELECT, INSERT INTO ns.t SELECT, INSERT OVERWRITE\n"
+            "ns.t SELECT and MERGE INTO write them, one Iceberg commit each; CREATE TABLE\n"
+            "ns.t (cols), DROP TABLE [PURGE] and ALTER TABLE change them in the catalog.\n"
+            "A missing warehouse is created only by CREATE TABLE; -c/QUERY text without\n"
+            "one fails with exit 4 (warehouse not found).",
+    .opts = sql_opts,
+    .footer = "exit codes: 0 ok, 1 a statement failed or unusable --db file, 2 usage,\n"
+              "4 warehouse not found (or a DROP/ALTER of a missing Iceberg table), 70 internal\n"
+              "docs: docs/cli/sql.md, docs/sql.md\n",
+};
 
 typedef struct sql_input {
     char kind; /* 'c' text, 'f' file */
     const char *value;
 } sql_input;
-
-static int exit_code(int code)
-{
-    return code == 0 ? KILN_EXIT_OK
-           : code == KILN_ENOTFOUND ? KILN_EXIT_NOTFOUND
-           : code == KILN_ENOMEM || code == KILN_EINTERNAL ? KILN_EXIT_INTERNAL
-                                                           : KILN_EXIT_FAIL;
-}
 
 /* Run the -c/-f inputs in order. */
 static int run_inputs(kiln_sql_shell *sh, const sql_input *in, int n)
@@ -98,10 +93,14 @@ static int run_inputs(kiln_sql_shell *sh, const sql_input *in, int n)
 
 static int run_sql(int argc, char **argv)
 {
-    const char *dbpath = NULL, *warehouse = NULL;
-    int no_wh = 0, bail = 0, no_pager = 0;
+    kiln_args a;
+    if (kiln_opt_parse(&a, &sql_spec, argc, argv))
+        return a.exit;
+    const char *dbpath = kiln_opt_get(&a, "--db"), *warehouse = kiln_cli_warehouse_option();
+    int no_wh = kiln_opt_has(&a, "--no-warehouse"), bail = kiln_opt_has(&a, "--bail");
+    int no_pager = kiln_opt_has(&a, "--no-pager"), explain = kiln_opt_has(&a, "--explain");
+    int nfmt = 0, rc = 0, nin = 0;
     kiln_sql_format fmt = KILN_SQL_FMT_TABLE;
-    int explain = 0, nfmt = 0, rc = 0, nin = 0, positional = 0;
     sqlite3 *db = NULL;
     kiln_sql_shell *sh = NULL;
     kiln_err err = {0};
@@ -109,66 +108,23 @@ static int run_sql(int argc, char **argv)
     sql_input *inputs = kiln_calloc((size_t)argc + 1, sizeof *inputs);
     if (!inputs)
         return KILN_EXIT_INTERNAL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--warehouse") == 0) {
-            if (i + 1 >= argc) {
-                rc = kiln_cli_usage_error("sql", "--warehouse needs a DIR");
-                goto done;
-            }
-            warehouse = argv[++i];
-        } else if (strncmp(a, "--warehouse=", 12) == 0) {
-            warehouse = a + 12;
-        } else if (strcmp(a, "--no-warehouse") == 0) {
-            no_wh = 1;
-        } else if (strcmp(a, "--db") == 0) {
-            if (i + 1 >= argc) {
-                rc = kiln_cli_usage_error("sql", "--db needs a FILE");
-                goto done;
-            }
-            dbpath = argv[++i];
-        } else if (strncmp(a, "--db=", 5) == 0) {
-            dbpath = a + 5;
-        } else if (strcmp(a, "-c") == 0 || strcmp(a, "-f") == 0) {
-            if (i + 1 >= argc) {
-                rc = kiln_cli_usage_error("sql", "%s needs %s", a, a[1] == 'c' ? "a TEXT" : "a FILE");
-                goto done;
-            }
-            inputs[nin++] = (sql_input){a[1], argv[++i]};
-        } else if (strcmp(a, "--csv") == 0) {
-            fmt = KILN_SQL_FMT_CSV;
+    const char *name, *value;
+    for (int i = 0; kiln_opt_nth(&a, i, &name, &value); i++) {
+        if (strcmp(name, "--command") == 0 || strcmp(name, "--file") == 0)
+            inputs[nin++] = (sql_input){name[2] == 'c' ? 'c' : 'f', value};
+        else if (strcmp(name, "--csv") == 0 || strcmp(name, "--json") == 0 || strcmp(name, "--table") == 0 ||
+                 strcmp(name, "--box") == 0) {
+            fmt = name[2] == 'c'   ? KILN_SQL_FMT_CSV
+                  : name[2] == 'j' ? KILN_SQL_FMT_JSON
+                  : name[2] == 't' ? KILN_SQL_FMT_TABLE
+                                   : KILN_SQL_FMT_BOX;
             nfmt++;
-        } else if (strcmp(a, "--json") == 0) {
-            fmt = KILN_SQL_FMT_JSON;
-            nfmt++;
-        } else if (strcmp(a, "--table") == 0) {
-            fmt = KILN_SQL_FMT_TABLE;
-            nfmt++;
-        } else if (strcmp(a, "--box") == 0) {
-            fmt = KILN_SQL_FMT_BOX;
-            nfmt++;
-        } else if (strcmp(a, "--explain") == 0) {
-            explain = 1;
-        } else if (strcmp(a, "--bail") == 0) {
-            bail = 1;
-        } else if (strcmp(a, "--no-pager") == 0) {
-            no_pager = 1;
-        } else if (strcmp(a, "--") == 0 && i + 1 < argc && !positional && i + 2 == argc) {
-            inputs[nin++] = (sql_input){'c', argv[++i]};
-            positional = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            rc = kiln_cli_usage_error("sql", "unknown option '%s'", a);
-            goto done;
-        } else if (positional) {
-            rc = kiln_cli_usage_error("sql", "one QUERY argument expected (quote it, or use -c TEXT for each)");
-            goto done;
-        } else {
-            inputs[nin++] = (sql_input){'c', a};
-            positional = 1;
         }
     }
+    if (a.npos == 1)
+        inputs[nin++] = (sql_input){'c', a.pos[0]};
     if (nfmt > 1) {
-        rc = kiln_cli_usage_error("sql", "choose one of --table, --box, --csv, --json");
+        rc = kiln_opt_usage(&a, "choose one of --table, --box, --csv, --json");
         goto done;
     }
     if (kiln_sql_db_open(&db, dbpath, 0, &err) != 0) {
@@ -176,7 +132,7 @@ static int run_sql(int argc, char **argv)
         goto done;
     }
     if (!warehouse && !no_wh) {
-        const char *env = getenv("KILN_WAREHOUSE");
+        const char *env = kiln_cli_warehouse();
         struct stat st;
         if (env && *env)
             warehouse = env;
@@ -232,7 +188,12 @@ static int run_sql(int argc, char **argv)
         kiln_sql_shell_feed(sh, stdin, NULL);
     /* the interactive shell reports errors as they happen and exits 0 */
     if (rc == 0 && !interactive)
-        rc = exit_code(kiln_sql_shell_first_error(sh));
+    {
+        /* a statement or dot-command that failed is failed work (1), not a
+         * usage error of kiln sql itself, even when the shell says EINVAL */
+        int first = kiln_sql_shell_first_error(sh);
+        rc = first == KILN_EINVAL ? KILN_EXIT_FAIL : kiln_cli_exit_code(first);
+    }
 done:
     kiln_sql_shell_free(sh);
     kiln_free(inputs);
@@ -242,4 +203,5 @@ done:
     return rc;
 }
 
-KILN_COMMAND(cmd_sql, "sql", "run SQL (SQLite + kiln functions); a shell without a query", usage, run_sql, 60, NULL)
+KILN_COMMAND(cmd_sql, "sql", "run SQL (SQLite + kiln functions); a shell without a query", NULL, run_sql, 60, NULL,
+             0, &sql_spec)

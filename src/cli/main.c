@@ -45,6 +45,7 @@ void kiln_cli_print_error(const char *msg)
 int kiln_cli_exit_code(int code)
 {
     switch (code) {
+    case 0: return KILN_EXIT_OK;
     case KILN_EINVAL: return KILN_EXIT_USAGE;
     case KILN_ECONFIG: return KILN_EXIT_CONFIG;
     case KILN_ENOTFOUND: return KILN_EXIT_NOTFOUND;

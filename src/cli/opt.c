@@ -477,6 +477,15 @@ int kiln_opt_values(const kiln_args *a, const char *name, const char **out, int 
     return n;
 }
 
+int kiln_opt_nth(const kiln_args *a, int i, const char **name, const char **value)
+{
+    if (i < 0 || i >= a->nseen)
+        return 0;
+    *name = a->seen[i].opt->name;
+    *value = a->seen[i].value;
+    return 1;
+}
+
 int kiln_opt_int(const kiln_args *a, const char *name, long long lo, long long hi, long long *out)
 {
     const char *v = kiln_opt_get(a, name);

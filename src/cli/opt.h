@@ -102,6 +102,10 @@ int kiln_opt_has(const kiln_args *a, const char *name);         /* times given *
 const char *kiln_opt_get(const kiln_args *a, const char *name); /* last value, or NULL */
 /* Values of a repeatable option in order; returns how many (at most cap are stored). */
 int kiln_opt_values(const kiln_args *a, const char *name, const char **out, int cap);
+/* The i-th option given on the line, in command-line order (for options
+ * whose relative order matters, e.g. `kiln sql -c A -f B -c C`): returns 1
+ * and sets *name (long form) and *value (NULL for a switch), or 0 past the end. */
+int kiln_opt_nth(const kiln_args *a, int i, const char **name, const char **value);
 /* An integer in [lo, hi]: 0 when absent (*out untouched) or valid; else a
  * usage error naming the option is printed and 2 returned. */
 int kiln_opt_int(const kiln_args *a, const char *name, long long lo, long long hi, long long *out);
