@@ -346,4 +346,13 @@ int kiln_rmtree(const char *path, kiln_err *err);
  * no leading '-' surprises)? */
 int kiln_path_component_ok(const char *name, size_t n);
 
+/* ------------------------------------------------------------ decimals (decimal.c) */
+
+/* Parse "[-+]digits[.digits]" (s[0..n), no spaces) as a decimal scaled by
+ * 10^scale: *out = floor(value * 10^scale), *exact = 1 when nothing non-zero
+ * was beyond the scale. Returns 0; KILN_EINVAL when it is not a decimal;
+ * KILN_ELIMIT when the scaled value does not fit in int64 (then *out is
+ * INT64_MAX or INT64_MIN by sign and *exact 0). Never overflows. */
+int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int scale);
+
 #endif /* KILN_BASE_H */

@@ -24,6 +24,7 @@
 
 #include "base/base.h"
 #include "format/batch.h"
+#include "format/pred.h"
 #include "lake/lake.h"
 
 /* ============================================================ partition specs, values */
@@ -199,9 +200,11 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
 
 /* ============================================================ predicates */
 
+/* The operators of format/pred.h (the one filter parser), same values. */
 typedef enum kiln_lake_op {
-    KILN_LAKE_OP_EQ = 1, KILN_LAKE_OP_LT, KILN_LAKE_OP_LE, KILN_LAKE_OP_GT, KILN_LAKE_OP_GE,
-    KILN_LAKE_OP_BETWEEN, KILN_LAKE_OP_ISNULL, KILN_LAKE_OP_NOTNULL, KILN_LAKE_OP_NE
+    KILN_LAKE_OP_EQ = KILN_PRED_EQ, KILN_LAKE_OP_LT = KILN_PRED_LT, KILN_LAKE_OP_LE = KILN_PRED_LE,
+    KILN_LAKE_OP_GT = KILN_PRED_GT, KILN_LAKE_OP_GE = KILN_PRED_GE, KILN_LAKE_OP_BETWEEN = KILN_PRED_BETWEEN,
+    KILN_LAKE_OP_ISNULL = KILN_PRED_ISNULL, KILN_LAKE_OP_NOTNULL = KILN_PRED_NOTNULL, KILN_LAKE_OP_NE = KILN_PRED_NE
 } kiln_lake_op;
 
 /* One comparison on a column; a predicate is an AND of terms. */
@@ -218,8 +221,8 @@ typedef struct kiln_lake_pred {
 } kiln_lake_pred;
 
 /* Parse "a = 1 and b between '2025-01-01' and '2025-01-31' and c is null"
- * against schema (column names). Literals: numbers, 'strings', bare words,
- * dates, ISO timestamps, true/false, decimals. OUT in arena a. */
+ * against schema (column names) with kiln_pred_parse (format/pred.h: the
+ * literal forms, and how out-of-range decimals fold). OUT in arena a. */
 int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *schema,
                          const char *text, kiln_err *err);
 /* Can a file with these partition values / stats hold a matching row?
