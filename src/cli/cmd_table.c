@@ -1003,7 +1003,13 @@ static int run_table(int argc, char **argv)
     }
     cli.warehouse = warehouse && *warehouse ? warehouse : "warehouse";
     kiln_err err = {0};
-    if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
+    /* subcommands that only read create nothing: a missing warehouse is "not found" */
+    static const char *const readers[] = {"list", "namespaces", "describe", "snapshots", "history", "scan", "files"};
+    kiln_lake_open_mode mode = KILN_LAKE_OPEN_CREATE;
+    for (size_t k = 0; k < sizeof readers / sizeof readers[0]; k++)
+        if (strcmp(sub->name, readers[k]) == 0)
+            mode = KILN_LAKE_OPEN_READONLY;
+    if (kiln_lake_catalog_open_mode(&cli.cat, cli.warehouse, cli.kind, mode, &err) != 0)
         return kiln_cli_fail(&err);
     int rc = sub->fn(&cli, argc - i, argv + i);
     kiln_lake_catalog_free(cli.cat);

@@ -11,6 +11,7 @@
  * fields Java writes (current-snapshot-id -1 when none, empty refs/logs), so
  * a Spark-written file round-trips to an equal JSON value.
  */
+#include "lake/lake_io.h"
 #include "lake/lake_meta_int.h"
 
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ arena helpers */
@@ -1118,17 +1118,14 @@ done:
 int kiln_lake_meta_read(kiln_lake_meta **out, const char *path, kiln_err *err)
 {
     *out = NULL;
-    char *local = NULL, *data = NULL;
+    char *data = NULL;
     size_t n = 0;
     int rc;
-    if ((rc = kiln_lake_uri_to_path(&local, path, err)) != 0)
-        goto done;
-    if ((rc = kiln_file_read(local, KILN_LAKE_META_MAX_BYTES, &data, &n, err)) != 0)
+    if ((rc = kiln_lake__io_read_all(path, KILN_LAKE_META_MAX_BYTES, &data, &n, err)) != 0)
         goto done;
     if ((rc = kiln_lake_meta_parse(out, data, n, err)) != 0)
-        kiln_err_prefix(err, "%s: ", local);
+        kiln_err_prefix(err, "%s: ", path);
 done:
-    kiln_free(local);
     kiln_free(data);
     return rc;
 }
@@ -1426,51 +1423,4 @@ int kiln_lake_meta_resolve(const kiln_lake_meta *m, const char *what, int64_t *o
         return kiln_lake_meta_snapshot_as_of(m, (days + 1) * 86400000 - 1, out, err);
     return kiln_err_set(err, KILN_ENOTFOUND,
                         "\"%s\" is not a snapshot id, ref name or timestamp (e.g. 2024-03-03T10:00:00Z)", what);
-}
-
-/* ------------------------------------------------------------ ids */
-
-static void random_bytes(void *p, size_t n)
-{
-    uint8_t *b = p;
-    while (n > 0) {
-        ssize_t r = getrandom(b, n, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            /* fall back to a weak source rather than failing a commit */
-            for (size_t i = 0; i < n; i++)
-                b[i] = (uint8_t)(kiln_now_micros() >> (i % 8)) ^ (uint8_t)rand();
-            return;
-        }
-        b += r;
-        n -= (size_t)r;
-    }
-}
-
-int64_t kiln_lake_snapshot_id_new(void)
-{
-    uint64_t v = 0;
-    while (v == 0) {
-        random_bytes(&v, sizeof(v));
-        v &= (UINT64_C(1) << 53) - 1;
-    }
-    return (int64_t)v;
-}
-
-void kiln_lake_uuid_v4(char out[37])
-{
-    uint8_t b[16];
-    random_bytes(b, sizeof(b));
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = 0;
 }

@@ -312,10 +312,25 @@ typedef enum {
 
 typedef struct kiln_lake_catalog kiln_lake_catalog;
 
-/* Open (creating the directory and catalog.db if needed) a warehouse.
- * Caller frees with kiln_lake_catalog_free. */
+/* How a warehouse is opened. */
+typedef enum kiln_lake_open_mode {
+    KILN_LAKE_OPEN_CREATE = 0,   /* create the directory and catalog.db when missing */
+    KILN_LAKE_OPEN_READONLY = 1, /* create and change nothing: a missing warehouse is KILN_ENOTFOUND
+                                    ("warehouse not found: PATH"), a missing catalog.db an empty
+                                    catalog, every change KILN_EINVAL; a commit found behind the
+                                    catalog row is followed in memory only */
+    KILN_LAKE_OPEN_LAZY = 2      /* read as READONLY (a missing warehouse is empty) until the first
+                                    change, which creates the directory and catalog.db */
+} kiln_lake_open_mode;
+
+/* Open a warehouse: a local directory, given as a path or a file:// URI.
+ * Any other scheme (s3://, gs://, http://...) is KILN_EUNSUPP naming it.
+ * kiln_lake_catalog_open is mode KILN_LAKE_OPEN_CREATE. Caller frees with
+ * kiln_lake_catalog_free. */
 int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse,
                            kiln_lake_catalog_kind kind, kiln_err *err);
+int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse,
+                                kiln_lake_catalog_kind kind, kiln_lake_open_mode mode, kiln_err *err);
 void kiln_lake_catalog_free(kiln_lake_catalog *c);
 const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c); /* absolute path */
 
@@ -369,7 +384,7 @@ int kiln_lake_table_version(const kiln_lake_table *t);                /* N of vN
 const char *kiln_lake_table_dir(const kiln_lake_table *t);            /* local path of the table */
 kiln_lake_catalog *kiln_lake_table_catalog(const kiln_lake_table *t);
 /* Local path for a table URI/path ("file:///w/ns/t/data/x.parquet" -> "/w/ns/t/data/x.parquet").
- * Caller frees. KILN_EINVAL if it is not a local path. */
+ * Caller frees. KILN_EUNSUPP (naming the scheme) if it is not a local path. */
 int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err);
 /* "file://" + absolute path. Caller frees. */
 char *kiln_lake_path_to_uri(const char *path);
