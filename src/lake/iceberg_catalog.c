@@ -150,6 +150,19 @@ done:
     return rc;
 }
 
+/* Before a read: a warehouse or catalog.db missing at open may have been
+ * created since (by another process or connection). */
+static int catalog_readable(kiln_lake_catalog *c, kiln_err *err)
+{
+    if (!c->present && kiln_lake__io_exists(c->warehouse))
+        c->present = 1;
+    if (!c->present && c->mode == KILN_LAKE_OPEN_READONLY)
+        return kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", c->warehouse);
+    if (c->present && c->kind == KILN_LAKE_CATALOG_SQLITE && !c->db)
+        return db_open(c, 0, err);
+    return 0;
+}
+
 /* Before any change to the catalog: refuse in a read-only open; in a lazy
  * one, create the warehouse directory and catalog.db now. */
 static int catalog_writable(kiln_lake_catalog *c, kiln_err *err)
@@ -164,27 +177,6 @@ static int catalog_writable(kiln_lake_catalog *c, kiln_err *err)
     }
     if (c->kind == KILN_LAKE_CATALOG_SQLITE && !c->db && (rc = db_open(c, 1, err)))
         return rc;
-    return 0;
-}
-
-/* The absolute form of a warehouse path (which may not exist yet). */
-static int warehouse_abs(char **out, const char *path, kiln_err *err)
-{
-    char real[PATH_MAX], cwd[PATH_MAX];
-    *out = NULL;
-    if (realpath(path, real))
-        *out = kiln_strdup(real);
-    else if (path[0] == '/')
-        *out = kiln_strdup(path);
-    else if (getcwd(cwd, sizeof cwd))
-        *out = kiln_sprintf("%s/%s", cwd, path);
-    else
-        return kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
-    if (!*out)
-        return KILN_OOM(err);
-    size_t n = strlen(*out);
-    while (n > 1 && (*out)[n - 1] == '/')
-        (*out)[--n] = 0;
     return 0;
 }
 
@@ -223,10 +215,8 @@ int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse, 
     }
     c->present = rc == 0;
     if (rc == KILN_ENOTFOUND) {
-        if (mode == KILN_LAKE_OPEN_READONLY) {
-            rc = kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", path);
-            goto done;
-        }
+        /* read-only: the first read says "warehouse not found" (a command
+         * that reads a metadata file directly needs no warehouse) */
         if (mode == KILN_LAKE_OPEN_CREATE) {
             if ((rc = kiln_lake__io_mkdirs(path, err)))
                 goto done;
@@ -236,7 +226,7 @@ int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse, 
     }
     if (rc)
         goto done;
-    if ((rc = warehouse_abs(&c->warehouse, path, err)))
+    if ((rc = kiln_lake__io_abspath(&c->warehouse, warehouse, err)))
         goto done;
     if (kind == KILN_LAKE_CATALOG_SQLITE && c->present && (rc = db_open(c, mode == KILN_LAKE_OPEN_CREATE, err)))
         goto done;
@@ -374,8 +364,8 @@ int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const ch
 {
     int rc = 0;
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
-        if (!c->db)
-            return 0; /* no catalog.db (yet): no namespaces */
+        if ((rc = catalog_readable(c, err)) != 0 || !c->db)
+            return rc; /* no catalog.db (yet): no namespaces */
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db,
                                "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1 "
@@ -390,7 +380,7 @@ int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const ch
         return rc;
     }
     name_vec names = {0};
-    if ((rc = list_dirs(c->warehouse, &names, err)) == 0)
+    if ((rc = catalog_readable(c, err)) == 0 && (rc = list_dirs(c->warehouse, &names, err)) == 0)
         for (size_t i = 0; rc == 0 && i < names.len; i++)
             rc = fn(ctx, names.items[i]);
     free_names(&names);
@@ -492,6 +482,9 @@ static int write_hint(const char *dir, int version, kiln_err *err)
 static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char **loc_out, kiln_err *err)
 {
     *loc_out = NULL;
+    int rc = catalog_readable(c, err);
+    if (rc)
+        return rc;
     if (!c->present)
         return kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", c->warehouse);
     if (!c->db)
@@ -505,7 +498,7 @@ static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char *
     sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
-    int rc = 0, s = sqlite3_step(st);
+    int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (!(*loc_out = kiln_strdup(v ? v : "")))
@@ -648,6 +641,8 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
     int rc;
     char *loc = NULL;
     kiln_lake_meta *m = NULL;
+    if ((rc = catalog_readable(t->cat, err)) != 0)
+        goto done;
     if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
         if ((rc = row_get(t->cat, t->ns, t->tbl, &loc, err)) != 0)
             goto done;
@@ -795,8 +790,8 @@ int kiln_lake_table_list(kiln_lake_catalog *c, const char *ns,
             return list_ns_tables_hadoop(&lc, ns);
         return kiln_lake_namespace_list(c, list_ns_tables_hadoop, &lc, err);
     }
-    if (!c->db)
-        return 0; /* no catalog.db (yet): no tables */
+    if ((rc = catalog_readable(c, err)) != 0 || !c->db)
+        return rc; /* no catalog.db (yet): no tables */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT table_namespace || '.' || table_name, metadata_location FROM iceberg_tables "

@@ -45,6 +45,7 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_io.h"
 
 /* ================================================================ view */
 
@@ -133,6 +134,20 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         out->manifest_list = s->manifest_list;
     }
     return 0;
+}
+
+/* ================================================================ data files */
+
+/* Open a Parquet reader on a stored location: the reader opens and maps a
+ * local file, which the lake's io hands out (lake_io.h). */
+static int data_open(kiln_parquet_reader **r, const char *loc, const kiln_parquet_read_opts *ro, kiln_err *err)
+{
+    char *local = NULL;
+    int rc = kiln_lake__io_local_file(&local, loc, err);
+    if (!rc)
+        rc = kiln_parquet_reader_open(r, local, ro, err);
+    kiln_free(local);
+    return rc;
 }
 
 /* ================================================================ predicates */
@@ -467,7 +482,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
     }
     if (view->snapshot_id < 0 || !view->manifest_list)
         goto done;
-    char *mlpath = kiln_lake_local_path(p->arena, &view->remap, view->manifest_list);
+    char *mlpath = kiln_lake_remap_path(p->arena, &view->remap, view->manifest_list);
     if (!mlpath) {
         rc = KILN_OOM(err);
         goto done;
@@ -483,7 +498,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
             p->stats.manifests_pruned++;
             continue;
         }
-        char *mpath = kiln_lake_local_path(p->arena, &view->remap, m->path);
+        char *mpath = kiln_lake_remap_path(p->arena, &view->remap, m->path);
         kiln_lake_entry *ents = NULL;
         size_t n = 0;
         if (!mpath) {
@@ -699,7 +714,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     eqdel *d = kiln_calloc(1, sizeof *d);
     int rc = 0;
     int *cols = NULL;
-    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!d || !path || !(d->keys = kiln_map_new()) ||
         !(d->ids = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int))) ||
         !(cols = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int)))) {
@@ -708,7 +723,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     }
     d->nids = e->df.nequality_ids;
     memcpy(d->ids, e->df.equality_ids, (size_t)d->nids * sizeof(int));
-    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int has_ids = reader_has_ids(r);
     int nproj = 0;
@@ -764,10 +779,10 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
 {
     kiln_parquet_reader *r = NULL;
     int rc;
-    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!path)
         return KILN_OOM(err);
-    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);
     if (fp < 0) fp = kiln_parquet_reader_find(r, "file_path");
@@ -1026,7 +1041,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         goto done;
     }
     const kiln_lake_datafile *df = &task->data->df;
-    char *path = kiln_lake_local_path(tr->arena, &view->remap, df->file_path);
+    char *path = kiln_lake_remap_path(tr->arena, &view->remap, df->file_path);
     if (!path) {
         rc = KILN_OOM(err);
         goto done;
@@ -1041,7 +1056,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
      * for long strings (65K-row batches of commit messages were ~30 MB,
      * twice) at no measurable cost in scan speed */
     kiln_parquet_read_opts ro = {16384, 0};
-    if ((rc = kiln_parquet_reader_open(&tr->r, path, &ro, err)))
+    if ((rc = data_open(&tr->r, path, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);

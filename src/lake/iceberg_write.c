@@ -37,6 +37,7 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_io.h"
 
 /* ================================================================ row stores */
 
@@ -561,7 +562,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     int rc;
     if (!d)
         return KILN_OOM(err);
-    if ((rc = kiln_mkdirs(d, err))) {
+    if ((rc = kiln_lake__io_mkdirs(d, err))) {
         kiln_free(d);
         return rc;
     }
@@ -582,7 +583,13 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     po.kv = &kv;
     po.nkv = 1;
     po.row_group_rows = w->opts.row_group_rows;
-    return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, &po, err);
+    /* the Parquet writer writes a local file, which the lake's io hands out */
+    char *out = NULL;
+    if ((rc = kiln_lake__io_local_file(&out, f->local, err)))
+        return rc;
+    rc = kiln_parquet_writer_open(&f->pw, out, w->view.schema, &po, err);
+    kiln_free(out);
+    return rc;
 }
 
 static void file_free(file_out *f)
@@ -734,7 +741,7 @@ static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const
 done:
     if (open) {
         if (f.local)
-            unlink(f.local);
+            kiln_lake__io_remove(f.local, &(kiln_err){0});
         file_free(&f);
     }
     return rc;
@@ -1041,7 +1048,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
 done:
     if (mc.fopen) { /* a failure while writing: the partial file is not referenced */
         if (mc.f.local)
-            unlink(mc.f.local);
+            kiln_lake__io_remove(mc.f.local, &(kiln_err){0});
         file_free(&mc.f);
     }
     kiln_map_free(mc.keys);
@@ -1121,11 +1128,7 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
         const kiln_lake_manifest *m = &rows->items[idx[i]];
         kiln_lake_entry *es = NULL;
         size_t ne = 0;
-        char *lp = NULL;
-        if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
-            break;
-        rc = kiln_lake_manifest_read(&es, &ne, env->a, m, lp, spec, err);
-        kiln_free(lp);
+        rc = kiln_lake_manifest_read(&es, &ne, env->a, m, m->path, spec, err);
         for (size_t j = 0; j < ne && !rc; j++) {
             kiln_lake_entry e = es[j];
             int mine = e.snapshot_id == env->snapshot_id;
@@ -1318,12 +1321,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     if (parent >= 0 && view.manifest_list) {
         kiln_lake_manifest *ms = NULL;
         size_t nm = 0;
-        char *lp = NULL;
-        if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
-            goto done;
-        rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
-        kiln_free(lp);
-        if (rc)
+        if ((rc = kiln_lake_manifest_list_read(&ms, &nm, a, view.manifest_list, err)))
             goto done;
         for (size_t i = 0; i < nm; i++) {
             const kiln_lake_manifest *m = &ms[i];
@@ -1344,11 +1342,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
             const kiln_lake_pspec *spec = kiln_lake_view_spec(&view, m->spec_id);
             kiln_lake_entry *es = NULL;
             size_t ne = 0;
-            if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
-                goto done;
-            rc = kiln_lake_manifest_read(&es, &ne, a, m, lp, spec, err);
-            kiln_free(lp);
-            if (rc)
+            if ((rc = kiln_lake_manifest_read(&es, &ne, a, m, m->path, spec, err)))
                 goto done;
             size_t hits = 0;
             ents.len = 0;
@@ -1692,12 +1686,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         goto done;
     if ((rc = kiln_lake_view_from_meta(&view, a, base, head, NULL, err)))
         goto done;
-    char *lp = NULL;
-    if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
-        goto done;
-    rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
-    kiln_free(lp);
-    if (rc)
+    if ((rc = kiln_lake_manifest_list_read(&ms, &nm, a, view.manifest_list, err)))
         goto done;
     for (size_t i = 0; i < nm; i++)
         if ((rc = kiln_vec_push(&rows, ms[i], err)))

@@ -315,10 +315,10 @@ typedef struct kiln_lake_catalog kiln_lake_catalog;
 /* How a warehouse is opened. */
 typedef enum kiln_lake_open_mode {
     KILN_LAKE_OPEN_CREATE = 0,   /* create the directory and catalog.db when missing */
-    KILN_LAKE_OPEN_READONLY = 1, /* create and change nothing: a missing warehouse is KILN_ENOTFOUND
-                                    ("warehouse not found: PATH"), a missing catalog.db an empty
-                                    catalog, every change KILN_EINVAL; a commit found behind the
-                                    catalog row is followed in memory only */
+    KILN_LAKE_OPEN_READONLY = 1, /* create and change nothing: reading a missing warehouse is
+                                    KILN_ENOTFOUND ("warehouse not found: PATH"), a missing
+                                    catalog.db an empty catalog, every change KILN_EINVAL; a commit
+                                    found behind the catalog row is followed in memory only */
     KILN_LAKE_OPEN_LAZY = 2      /* read as READONLY (a missing warehouse is empty) until the first
                                     change, which creates the directory and catalog.db */
 } kiln_lake_open_mode;

@@ -146,8 +146,10 @@ typedef struct kiln_lake_remap {
     const char *to;
 } kiln_lake_remap;
 
-/* Local filesystem path for a stored path (arena-allocated). */
-char *kiln_lake_local_path(kiln_arena *a, const kiln_lake_remap *remap, const char *stored);
+/* The location to read for a stored path: remapped when it starts with
+ * remap->from (with or without "file://"), else as stored; the lake's io
+ * (lake_io.c) resolves it. Arena-allocated; NULL when out of memory. */
+char *kiln_lake_remap_path(kiln_arena *a, const kiln_lake_remap *remap, const char *stored);
 
 /* --- manifest list I/O --- */
 

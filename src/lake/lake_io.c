@@ -10,10 +10,12 @@
  */
 #include "lake/lake_io.h"
 #include "lake/lake.h"
+#include "lake/lake_data.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -159,10 +161,31 @@ static int local_local_file(char **out, const char *path, kiln_err *err)
     return *out ? 0 : KILN_OOM(err);
 }
 
+/* local: realpath when it exists, else made absolute by hand */
+static int local_abspath(char **out, const char *path, kiln_err *err)
+{
+    char real[PATH_MAX], cwd[PATH_MAX];
+    *out = NULL;
+    if (realpath(path, real))
+        *out = kiln_strdup(real);
+    else if (path[0] == '/')
+        *out = kiln_strdup(path);
+    else if (getcwd(cwd, sizeof cwd))
+        *out = kiln_sprintf("%s/%s", cwd, path);
+    else
+        return kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
+    if (!*out)
+        return KILN_OOM(err);
+    size_t n = strlen(*out);
+    while (n > 1 && (*out)[n - 1] == '/')
+        (*out)[--n] = 0;
+    return 0;
+}
+
 static const kiln_lake_io_ops LOCAL = {
     "local",         local_read_all, local_write_atomic, local_write_new,   local_link_new,
     local_stat,      local_list,     local_remove,       local_mkdirs,      local_rmdir_empty,
-    local_rmtree,    local_sync_dir, local_local_file,
+    local_rmtree,    local_sync_dir, local_local_file,   local_abspath,
 };
 
 /* ------------------------------------------------------------ resolution */
@@ -224,6 +247,29 @@ int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err)
 char *kiln_lake_path_to_uri(const char *path)
 {
     return kiln_sprintf("file://%s", path);
+}
+
+char *kiln_lake_remap_path(kiln_arena *a, const kiln_lake_remap *remap, const char *stored)
+{
+    if (remap && remap->from && remap->to) {
+        const char *p = stored;
+        if (!strncmp(p, "file://", 7))
+            p += 7;
+        else if (!strncmp(p, "file:", 5))
+            p += 5;
+        size_t fl = strlen(remap->from);
+        const char *q = strncmp(stored, remap->from, fl) == 0 ? stored : p;
+        if (strncmp(q, remap->from, fl) == 0) {
+            size_t tl = strlen(remap->to), rl = strlen(q + fl);
+            char *out = kiln_arena_alloc(a, tl + rl + 1);
+            if (!out)
+                return NULL;
+            memcpy(out, remap->to, tl);
+            memcpy(out + tl, q + fl, rl + 1);
+            return out;
+        }
+    }
+    return kiln_arena_strndup(a, stored, strlen(stored));
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -347,6 +393,18 @@ int kiln_lake__io_local_file(char **out, const char *loc, kiln_err *err)
     *out = NULL;
     RESOLVE(loc);
     rc = ops->local_file(out, path, err);
+    kiln_free(path);
+    return rc;
+}
+
+int kiln_lake__io_abspath(char **out, const char *loc, kiln_err *err)
+{
+    const kiln_lake_io_ops *ops;
+    char *path = NULL;
+    int rc = kiln_lake__io_resolve(&ops, &path, loc, err);
+    if (rc)
+        return rc;
+    rc = ops->abspath(out, path, err);
     kiln_free(path);
     return rc;
 }

@@ -59,6 +59,8 @@ typedef struct kiln_lake_io_ops {
     /* A local file a format reader or writer may open (and map) itself:
      * locally the path; an object store would stage a copy. Caller frees. */
     int (*local_file)(char **out, const char *path, kiln_err *err);
+    /* The canonical absolute form of a path that may not exist yet. */
+    int (*abspath)(char **out, const char *path, kiln_err *err);
 } kiln_lake_io_ops;
 
 /* Resolve a stored location: its backend and the backend's path (caller
@@ -82,5 +84,6 @@ void kiln_lake__io_rmdir_empty(const char *dir);
 int kiln_lake__io_rmtree(const char *dir, kiln_err *err);
 void kiln_lake__io_sync_dir(const char *dir);
 int kiln_lake__io_local_file(char **out, const char *loc, kiln_err *err);
+int kiln_lake__io_abspath(char **out, const char *loc, kiln_err *err);
 
 #endif /* KILN_LAKE_IO_H */
