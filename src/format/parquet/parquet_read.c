@@ -395,8 +395,8 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
     r->file_size = (uint64_t)st.st_size;
     if (S_ISREG(st.st_mode) && r->file_size >= 12 && r->file_size <= (uint64_t)SIZE_MAX) {
         /* page bodies are read straight from a private read-only map; a
-         * file truncated by another process while it is read raises SIGBUS
-         * (Parquet and Iceberg files are immutable once written) */
+         * file truncated by another process while it is read raises SIGBUS,
+         * which fill_guarded turns into an error naming the file */
         void *m = mmap(NULL, (size_t)r->file_size, PROT_READ, MAP_PRIVATE, r->fd, 0);
         if (m != MAP_FAILED)
             r->map = m;
@@ -1552,12 +1552,33 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
     return 0;
 }
 
+/* fill() under a mapping guard: page bodies (and the strings copied out
+ * of uncompressed pages) are read from the map, and a file truncated by
+ * another process meanwhile must give an error, not SIGBUS. */
+static int fill_guarded(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t n, kiln_err *err)
+{
+    if (!r->map)
+        return fill(r, c, b, bcol, n, err);
+    kiln_map_guard g;
+    if (sigsetjmp(g.env, 0)) {
+        c->page_pos = c->page_n = 0;
+        c->pos = c->end; /* the chunk cannot be continued */
+        return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
+                            "rewritten by another process; it was %llu bytes)",
+                            r->path, r->cols[c->ci].name, (unsigned long long)r->file_size);
+    }
+    kiln_map_guard_push(&g, r->map, (size_t)r->file_size);
+    int rc = fill(r, c, b, bcol, n, err);
+    kiln_map_guard_pop(&g);
+    return rc;
+}
+
 static void fill_task(void *arg, int worker)
 {
     rcol *c = arg;
     c->zd = c->r->zds[worker];
     kiln_err_clear(&c->task_err);
-    c->task_rc = fill(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
+    c->task_rc = fill_guarded(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
 }
 
 static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
@@ -1583,7 +1604,7 @@ static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
     size_t n = (size_t)(r->rg_left < (int64_t)r->rg_batch_rows ? r->rg_left : (int64_t)r->rg_batch_rows);
     if (!r->pool || r->nproj < 2) {
         for (int i = 0; i < r->nproj; i++)
-            if ((rc = fill(r, &r->rc[i], b, i, n, err)))
+            if ((rc = fill_guarded(r, &r->rc[i], b, i, n, err)))
                 return rc;
     } else {
         for (int i = 0; i < r->nproj; i++) {
