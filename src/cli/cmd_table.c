@@ -238,38 +238,6 @@ static void fmt_ms(int64_t ms, char out[40])
     kiln_ts_format(ms * 1000, out);
 }
 
-static const char *type_text(const kiln_lake_type *t, char *buf, size_t cap, int depth);
-
-static const char *type_text(const kiln_lake_type *t, char *buf, size_t cap, int depth)
-{
-    char a[512], b[512];
-    if (depth > 8) {
-        snprintf(buf, cap, "...");
-        return buf;
-    }
-    switch (t->kind) {
-    case KILN_LAKE_LIST:
-        snprintf(buf, cap, "list<%s>", type_text(t->element, a, sizeof a, depth + 1));
-        break;
-    case KILN_LAKE_MAP:
-        snprintf(buf, cap, "map<%s, %s>", type_text(t->key, a, sizeof a, depth + 1),
-                 type_text(t->value, b, sizeof b, depth + 1));
-        break;
-    case KILN_LAKE_STRUCT: {
-        size_t off = (size_t)snprintf(buf, cap, "struct<");
-        for (size_t i = 0; i < t->nfields && off < cap; i++)
-            off += (size_t)snprintf(buf + off, cap - off, "%s%s: %s", i ? ", " : "", t->fields[i].name,
-                                    type_text(t->fields[i].type, a, sizeof a, depth + 1));
-        if (off < cap)
-            snprintf(buf + off, cap - off, ">");
-        break;
-    }
-    default:
-        snprintf(buf, cap, "%s", t->name ? t->name : "?");
-    }
-    return buf;
-}
-
 /* ------------------------------------------------------------ list */
 
 typedef struct {
@@ -394,7 +362,7 @@ static int sub_describe(kiln_table_cli *cli, int argc, char **argv)
     printf("\nschema %d (last column id %d)\n", s->schema_id, m->last_column_id);
     for (size_t i = 0; i < s->nfields; i++)
         printf("  %4d  %-24s %s%s\n", s->fields[i].id, s->fields[i].name,
-               type_text(s->fields[i].type, tb, sizeof tb, 0), s->fields[i].required ? " not null" : "");
+               kiln_lake_type_str(s->fields[i].type, tb, sizeof tb), s->fields[i].required ? " not null" : "");
     const kiln_lake_spec *spec = kiln_lake_meta_default_spec(m);
     printf("\npartition spec %d%s\n", spec ? spec->spec_id : -1, spec && spec->nfields ? "" : " (unpartitioned)");
     for (size_t i = 0; spec && i < spec->nfields; i++) {
@@ -881,13 +849,11 @@ static int sub_expire(kiln_table_cli *cli, int argc, char **argv)
         o.retain_last = (int)x;
     }
     size_t nfiles = 0;
-#ifdef KILN_LAKE_DATA_H
     /* the data half deletes manifest lists, manifests and data files
      * reachable only from the expired snapshots */
     o.on_expired = kiln_lake_expire_delete_files;
     o.ctx = &nfiles;
     o.delete_manifest_lists = 0;
-#endif
     if (o.dry_run)
         o.delete_manifest_lists = 0;
     if (kiln_lake_expire(t, &o, &ids, &n, &err) != 0) {

@@ -10,7 +10,6 @@
  */
 #include "lake/lake_io.h"
 #include "lake/lake.h"
-#include "lake/lake_data.h"
 
 #include <dirent.h>
 #include <errno.h>
