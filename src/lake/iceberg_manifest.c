@@ -415,21 +415,6 @@ static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
     return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported", kiln_type_name(t));
 }
 
-static int json_str(kiln_buf *out, const char *s, kiln_err *err)
-{
-    int rc = kiln_buf_putc(out, '"', err);
-    for (; !rc && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = kiln_buf_printf(out, err, "\\%c", c);
-        else if (c < 0x20)
-            rc = kiln_buf_printf(out, err, "\\u%04x", c);
-        else
-            rc = kiln_buf_putc(out, (char)c, err);
-    }
-    return rc ? rc : kiln_buf_putc(out, '"', err);
-}
-
 /* Avro names allow [A-Za-z_][A-Za-z0-9_]*; Java escapes others as _x<hex>. */
 static int avro_name(kiln_buf *out, const char *s, kiln_err *err)
 {
@@ -510,7 +495,7 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
         const kiln_lake_pfield *pf = &spec->fields[i];
         char tmp[32];
         rc = kiln_buf_printf(out, err, "%s{\"name\":", i ? "," : "");
-        if (!rc) rc = json_str(out, pf->name, err);
+        if (!rc) rc = kiln_json_write_str(out, pf->name, strlen(pf->name), err);
         if (!rc)
             rc = kiln_buf_printf(out, err, ",\"transform\":\"%s\",\"source-id\":%d,\"field-id\":%d}",
                                  xform_text(pf, tmp, sizeof tmp), pf->source_id, pf->field_id);

@@ -12,6 +12,7 @@
  * a Spark-written file round-trips to an equal JSON value.
  */
 #include "lake/lake_io.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_meta_int.h"
 
 #include <errno.h>
@@ -479,6 +480,18 @@ json_t *kiln_lake__schema_to_json(const kiln_lake_schema *s)
     json_object_set_new(o, "fields", fs);
     merge_extra(o, s->extra_json);
     return o;
+}
+
+int kiln_lake__schema_json_text(kiln_buf *out, const kiln_lake_schema *s, kiln_err *err)
+{
+    json_t *j = kiln_lake__schema_to_json(s);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return KILN_OOM(err);
+    int rc = kiln_buf_append(out, text, strlen(text), err);
+    free(text); /* jansson's allocator */
+    return rc;
 }
 
 static const kiln_lake_field *find_field(const kiln_lake_field *fs, size_t n, int32_t id, int depth)

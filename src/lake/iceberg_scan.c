@@ -45,6 +45,7 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_io.h"
 
 /* ================================================================ view */
@@ -367,7 +368,7 @@ int kiln_lake_pred_may_match_stats(const kiln_lake_pred *p, const kiln_lake_data
     return 1;
 }
 
-static void cell_value(const kiln_batch *b, int c, size_t row, kiln_lake_value *v)
+void kiln_lake__cell(kiln_lake_value *v, const kiln_batch *b, int c, size_t row)
 {
     const kiln_col *col = &b->cols[c];
     memset(v, 0, sizeof *v);
@@ -405,7 +406,7 @@ int kiln_lake_pred_match_row(const kiln_lake_pred *p, const kiln_batch *b, size_
         if (c < 0)
             continue;
         kiln_lake_value v;
-        cell_value(b, c, row, &v);
+        kiln_lake__cell(&v, b, c, row);
         if (tm->op == KILN_LAKE_OP_ISNULL) {
             if (!v.is_null) return 0;
             continue;
@@ -609,7 +610,7 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     if (kiln_batch_is_null(fb, fc, row))
         return kiln_batch_put_null(out, oc, err);
     kiln_lake_value v;
-    cell_value(fb, fc, row, &v);
+    kiln_lake__cell(&v, fb, fc, row);
     kiln_type ft = fb->cols[fc].type;
     switch (out->cols[oc].type) {
     case KILN_T_BOOL: return kiln_batch_put_bool(out, oc, (int)v.i, err);
@@ -644,12 +645,12 @@ static int put_value(kiln_batch *out, int oc, const kiln_lake_value *v, kiln_err
 }
 
 /* Canonical key bytes of a cell for equality-delete matching. */
-static int key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
+int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
 {
     if (c < 0 || kiln_batch_is_null(b, c, row))
         return kiln_buf_putc(k, 'N', err);
     kiln_lake_value v;
-    cell_value(b, c, row, &v);
+    kiln_lake__cell(&v, b, c, row);
     switch (b->cols[c].type) {
     case KILN_T_STRING:
     case KILN_T_BINARY: {
@@ -747,7 +748,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
         for (size_t row = 0; row < b->nrows; row++) {
             kiln_buf_reset(&key);
             for (int i = 0; i < d->nids; i++)
-                if ((rc = key_append(&key, b, cols[i], row, err)))
+                if ((rc = kiln_lake__key_append(&key, b, cols[i], row, err)))
                     goto done;
             if ((rc = kiln_map_put(d->keys, key.data, key.len, d, err)))
                 goto done;
@@ -1123,7 +1124,7 @@ static int eq_deleted(task_reader *tr, const kiln_batch *fb, size_t row, kiln_bu
             int wc = col_by_id(tr->work, d->ids[i]);
             int rc;
             if (wc >= 0 && tr->src[wc] >= 0) {
-                rc = key_append(key, fb, tr->src[wc], row, err);
+                rc = kiln_lake__key_append(key, fb, tr->src[wc], row, err);
             } else if (wc >= 0 && tr->has_const[wc]) {
                 /* partition constant: encode like a cell of the column type */
                 const kiln_lake_value *v = &tr->consts[wc];

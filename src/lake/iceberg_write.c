@@ -37,6 +37,7 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_io.h"
 
 /* ================================================================ row stores */
@@ -69,27 +70,7 @@ static void store_reset(store *s)
 static kiln_lake_value cell(const kiln_batch *b, int c, size_t row)
 {
     kiln_lake_value v;
-    memset(&v, 0, sizeof v);
-    const kiln_col *col = &b->cols[c];
-    if (kiln_batch_is_null(b, c, row)) {
-        v.is_null = 1;
-        return v;
-    }
-    switch (col->type) {
-    case KILN_T_BOOL: v.i = col->v.b[row]; break;
-    case KILN_T_INT32:
-    case KILN_T_DATE: v.i = col->v.i32[row]; break;
-    case KILN_T_FLOAT: v.d = col->v.f32[row]; break;
-    case KILN_T_DOUBLE: v.d = col->v.f64[row]; break;
-    case KILN_T_STRING:
-    case KILN_T_BINARY: {
-        size_t n;
-        v.bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
-        v.len = n;
-        break;
-    }
-    default: v.i = col->v.i64[row]; break;
-    }
+    kiln_lake__cell(&v, b, c, row);
     return v;
 }
 
@@ -151,37 +132,11 @@ static const kiln_batch *ref_batch(const store *s, rowref r) { return s->chunks.
 
 /* ================================================================ keys */
 
-static int key_cell(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
-{
-    kiln_lake_value v = cell(b, c, row);
-    if (v.is_null)
-        return kiln_buf_putc(k, 'N', err);
-    switch (b->cols[c].type) {
-    case KILN_T_STRING:
-    case KILN_T_BINARY: {
-        uint32_t n = (uint32_t)v.len;
-        int rc = kiln_buf_putc(k, 'S', err);
-        if (!rc) rc = kiln_buf_append(k, &n, 4, err);
-        if (!rc && n) rc = kiln_buf_append(k, v.bytes, n, err);
-        return rc;
-    }
-    case KILN_T_FLOAT:
-    case KILN_T_DOUBLE: {
-        int rc = kiln_buf_putc(k, 'D', err);
-        return rc ? rc : kiln_buf_append(k, &v.d, 8, err);
-    }
-    default: {
-        int rc = kiln_buf_putc(k, 'I', err);
-        return rc ? rc : kiln_buf_append(k, &v.i, 8, err);
-    }
-    }
-}
-
 static int key_of(kiln_buf *k, const kiln_batch *b, size_t row, const int *cols, int n, kiln_err *err)
 {
     kiln_buf_reset(k);
     for (int i = 0; i < n; i++) {
-        int rc = key_cell(k, b, cols[i], row, err);
+        int rc = kiln_lake__key_append(k, b, cols[i], row, err);
         if (rc)
             return rc;
     }
@@ -192,89 +147,11 @@ static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, kiln_err *err)
 {
     kiln_buf_reset(k);
     for (int c = 0; c < b->schema->ncols; c++) {
-        int rc = key_cell(k, b, c, row, err);
+        int rc = kiln_lake__key_append(k, b, c, row, err);
         if (rc)
             return rc;
     }
     return 0;
-}
-
-/* ================================================================ schema JSON */
-
-static int json_str(kiln_buf *out, const char *s, kiln_err *err)
-{
-    int rc = kiln_buf_putc(out, '"', err);
-    for (; !rc && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = kiln_buf_printf(out, err, "\\%c", c);
-        else if (c < 0x20)
-            rc = kiln_buf_printf(out, err, "\\u%04x", c);
-        else
-            rc = kiln_buf_putc(out, (char)c, err);
-    }
-    return rc ? rc : kiln_buf_putc(out, '"', err);
-}
-
-static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err);
-
-static int fields_json(kiln_buf *o, const kiln_lake_field *f, size_t n, int depth, kiln_err *err)
-{
-    int rc = kiln_buf_printf(o, err, "[");
-    for (size_t i = 0; !rc && i < n; i++) {
-        rc = kiln_buf_printf(o, err, "%s{\"id\":%d,\"name\":", i ? "," : "", (int)f[i].id);
-        if (!rc) rc = json_str(o, f[i].name, err);
-        if (!rc) rc = kiln_buf_printf(o, err, ",\"required\":%s,\"type\":", f[i].required ? "true" : "false");
-        if (!rc) rc = type_json(o, f[i].type, depth + 1, err);
-        if (!rc && f[i].doc) {
-            rc = kiln_buf_printf(o, err, ",\"doc\":");
-            if (!rc) rc = json_str(o, f[i].doc, err);
-        }
-        if (!rc) rc = kiln_buf_putc(o, '}', err);
-    }
-    return rc ? rc : kiln_buf_putc(o, ']', err);
-}
-
-static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err)
-{
-    int rc;
-    if (depth > 64)
-        return kiln_err_set(err, KILN_ELIMIT, "schema nested too deeply");
-    switch (t->kind) {
-    case KILN_LAKE_STRUCT:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"fields\":");
-        if (!rc) rc = fields_json(o, t->fields, t->nfields, depth, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    case KILN_LAKE_LIST:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"list\",\"element-id\":%d,\"element-required\":%s,\"element\":",
-                             (int)t->element_id, t->element_required ? "true" : "false");
-        if (!rc) rc = type_json(o, t->element, depth + 1, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    case KILN_LAKE_MAP:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"map\",\"key-id\":%d,\"key\":", (int)t->key_id);
-        if (!rc) rc = type_json(o, t->key, depth + 1, err);
-        if (!rc)
-            rc = kiln_buf_printf(o, err, ",\"value-id\":%d,\"value-required\":%s,\"value\":", (int)t->value_id,
-                                 t->value_required ? "true" : "false");
-        if (!rc) rc = type_json(o, t->value, depth + 1, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    default:
-        return json_str(o, t->name ? t->name : "string", err);
-    }
-}
-
-static int schema_json(kiln_buf *o, const kiln_lake_schema *s, kiln_err *err)
-{
-    int rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"schema-id\":%d,", (int)s->schema_id);
-    if (!rc && s->nidentifier) {
-        rc = kiln_buf_printf(o, err, "\"identifier-field-ids\":[");
-        for (size_t i = 0; !rc && i < s->nidentifier; i++)
-            rc = kiln_buf_printf(o, err, "%s%d", i ? "," : "", (int)s->identifier_field_ids[i]);
-        if (!rc) rc = kiln_buf_printf(o, err, "],");
-    }
-    if (!rc) rc = kiln_buf_printf(o, err, "\"fields\":");
-    if (!rc) rc = fields_json(o, s->fields, s->nfields, 0, err);
-    return rc ? rc : kiln_buf_putc(o, '}', err);
 }
 
 /* ================================================================ writer */
@@ -381,7 +258,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         }
     w->src.schema = w->view.schema;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
-    if ((rc = schema_json(&sj, ls, err)))
+    if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     w->schema_json = kiln_arena_strndup(w->arena, sj.data, sj.len);
     w->schema_id = ls->schema_id;
@@ -1692,7 +1569,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         if ((rc = kiln_vec_push(&rows, ms[i], err)))
             goto done;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(base);
-    if ((rc = schema_json(&sj, ls, err)))
+    if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     int64_t seq = kiln_lake_txn_next_sequence_number(txn);
     merge_env env = {c->t, a, &view, sj.data, ls->schema_id, c->snapshot_id, seq, c->target, 0, 0, 0, 0};
