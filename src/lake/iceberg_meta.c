@@ -865,7 +865,11 @@ static int ref_from_json(kiln_lake_meta *m, const char *name, json_t *j, kiln_la
     return 0;
 }
 
-static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
+/* parse_root's steps, in file order; each reads its keys of the root
+ * object into m (v1: the format-version 1 spellings and defaults). */
+
+/* format-version, table-uuid, location, sequence number, column id */
+static int parse_header(kiln_lake_meta *m, json_t *root, kiln_err *err)
 {
     int rc;
     int64_t fv = 0;
@@ -886,8 +890,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         (rc = get_i64(root, "last-updated-ms", &m->last_updated_ms, 1, err)) != 0 ||
         (rc = get_i32(root, "last-column-id", &m->last_column_id, 1, err)) != 0)
         return rc;
+    return 0;
+}
 
-    /* schemas */
+/* schemas (v1: "schema") and the current one */
+static int parse_schemas(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *schemas = json_object_get(root, "schemas");
     if (json_is_array(schemas) && json_array_size(schemas) > 0) {
         m->nschemas = json_array_size(schemas);
@@ -917,8 +926,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     if (!kiln_lake_meta_current_schema(m))
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: current-schema-id %d names no schema",
                             m->current_schema_id);
+    return 0;
+}
 
-    /* partition specs */
+/* partition specs (v1: "partition-spec") and last-partition-id */
+static int parse_specs(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *specs = json_object_get(root, "partition-specs");
     if (json_is_array(specs) && json_array_size(specs) > 0) {
         m->nspecs = json_array_size(specs);
@@ -955,8 +969,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
                 m->last_partition_id = m->specs[i].fields[f].field_id;
     if ((rc = get_i32(root, "last-partition-id", &m->last_partition_id, !v1, err)) < 0)
         return rc;
+    return 0;
+}
 
-    /* sort orders */
+/* sort orders (none: the unsorted order 0) */
+static int parse_sort_orders(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *orders = json_object_get(root, "sort-orders");
     if (json_is_array(orders) && json_array_size(orders) > 0) {
         m->nsort_orders = json_array_size(orders);
@@ -1001,12 +1020,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nsort_orders = 1;
         m->default_sort_order_id = 0;
     }
+    return 0;
+}
 
-    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties,
-                           &m->nproperties, err)) != 0)
-        return rc;
-
-    /* snapshots */
+/* snapshots and current-snapshot-id */
+static int parse_snapshots(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *snaps = json_object_get(root, "snapshots");
     if (json_is_array(snaps)) {
         m->nsnapshots = json_array_size(snaps);
@@ -1026,8 +1046,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         return rc;
     if (m->current_snapshot_id < 0)
         m->current_snapshot_id = -1;
+    return 0;
+}
 
-    /* refs */
+/* refs; "main" made explicit, and it decides the current snapshot */
+static int parse_refs(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *refs = json_object_get(root, "refs");
     int has_main = 0;
     if (json_is_object(refs)) {
@@ -1065,8 +1090,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         return kiln_err_set(err, KILN_EFORMAT,
                             "table metadata: current snapshot %" PRId64 " is not in \"snapshots\"",
                             m->current_snapshot_id);
+    return 0;
+}
 
-    /* logs */
+/* snapshot-log and metadata-log */
+static int parse_logs(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *slog = json_object_get(root, "snapshot-log");
     if (json_is_array(slog)) {
         m->nsnapshot_log = json_array_size(slog);
@@ -1095,6 +1125,24 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         }
         m->metadata_log = ml;
     }
+    return 0;
+}
+
+static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
+    if ((rc = parse_header(m, root, err)) != 0)
+        return rc;
+    int v1 = m->format_version == 1;
+    if ((rc = parse_schemas(m, root, v1, err)) != 0 || (rc = parse_specs(m, root, v1, err)) != 0 ||
+        (rc = parse_sort_orders(m, root, v1, err)) != 0)
+        return rc;
+    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties,
+                           &m->nproperties, err)) != 0)
+        return rc;
+    if ((rc = parse_snapshots(m, root, err)) != 0 || (rc = parse_refs(m, root, err)) != 0 ||
+        (rc = parse_logs(m, root, err)) != 0)
+        return rc;
     return collect_extra(m, root, TABLE_KEYS, &m->extra_json, err);
 }
 
