@@ -1161,13 +1161,155 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
     return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
 }
 
+typedef KILN_VEC(kiln_lake_entry) entry_vec;
+
+/* build_commit step: carry manifest m (the i-th of the parent's list) into
+ * the new snapshot. Entries of files this commit removes become DELETED in
+ * a rewritten manifest; *found counts them. A concurrent commit that added
+ * a file to a partition this operation rewrites is KILN_ECONFLICT. */
+static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const kiln_lake_manifest *m, size_t i,
+                          int64_t seq, kiln_map *removed, kiln_arena *a, entry_vec *ents, manifest_vec *rows,
+                          size_t *found, kiln_err *err)
+{
+    int rc;
+    const kiln_lake_pspec *spec = kiln_lake_view_spec(view, m->spec_id);
+    kiln_lake_entry *es = NULL;
+    size_t ne = 0;
+    if ((rc = kiln_lake_manifest_read(&es, &ne, a, m, m->path, spec, err)))
+        return rc;
+    size_t hits = 0;
+    ents->len = 0;
+    for (size_t k = 0; k < ne; k++) {
+        kiln_lake_entry e = es[k];
+        if (e.status == KILN_LAKE_STATUS_DELETED)
+            continue;
+        int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
+        if (!is_removed && w->check_touched && w->attempt > 1 &&
+            !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
+            for (size_t g = 0; g < w->touched.len; g++)
+                if (in_group(w, &e, w->touched.items[g])) {
+                    rc = kiln_err_set(err, KILN_ECONFLICT,
+                                      "%s: a concurrent commit added %s to a partition this operation "
+                                      "rewrites; retry the operation",
+                                      kiln_lake_table_name(w->t), e.df.file_path);
+                    return rc;
+                }
+        }
+        if (is_removed) {
+            hits++;
+            e.status = KILN_LAKE_STATUS_DELETED;
+        } else {
+            e.status = KILN_LAKE_STATUS_EXISTING;
+        }
+        if ((rc = kiln_vec_push(ents, e, err)))
+            return rc;
+    }
+    if (!hits) {
+        if (m->added_files == 0 && m->existing_files == 0)
+            return 0;
+        return kiln_vec_push(rows, *m, err);
+    }
+    *found += hits;
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
+    char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
+    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
+    kiln_lake_manifest row;
+    if (!local || !uri)
+        rc = KILN_OOM(err);
+    else
+        rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents->items, ents->len, err);
+    kiln_free(local);
+    kiln_free(uri);
+    if (rc)
+        return rc;
+    if (row.added_files == 0 && row.existing_files == 0 && row.deleted_files == 0)
+        return 0;
+    return kiln_vec_push(rows, row, err);
+}
+
+/* build_commit step: the snapshot summary (operation, added/deleted
+ * files, records and sizes, changed partitions, totals) into *sum; *op is
+ * the operation. */
+static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int64_t parent, const manifest_vec *rows,
+                            kiln_arena *a, kv_vec *sum, const char **op_out, kiln_err *err)
+{
+    int rc;
+    int64_t added_rows = 0, removed_rows = 0, added_size = 0, removed_size = 0;
+    for (size_t i = 0; i < w->added.len; i++) {
+        added_rows += w->added.items[i].df.record_count;
+        added_size += w->added.items[i].df.file_size_in_bytes;
+    }
+    for (size_t i = 0; i < w->removed.len; i++) {
+        removed_rows += w->removed.items[i].df.record_count;
+        removed_size += w->removed.items[i].df.file_size_in_bytes;
+    }
+    int64_t tdf = 0, trec = 0, tdel = 0;
+    for (size_t i = 0; i < rows->len; i++) {
+        const kiln_lake_manifest *m = &rows->items[i];
+        if (m->content == 0) {
+            tdf += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
+        } else {
+            tdel += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+        }
+    }
+    const kiln_lake_snapshot *ps = parent >= 0 ? kiln_lake_meta_snapshot(base, parent) : NULL;
+    int has;
+    int64_t psize = summary_num(ps, "total-files-size", &has);
+    int64_t ppos = summary_num(ps, "total-position-deletes", &has);
+    int64_t peq = summary_num(ps, "total-equality-deletes", &has);
+    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
+                     : w->removed.len ? "overwrite" : "append";
+    /* changed partitions: distinct dirs of added files + removed files */
+    kiln_map *parts = kiln_map_new();
+    if (!parts) {
+        return KILN_OOM(err);
+    }
+    for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
+        const char *p = i < w->added.len ? w->added.items[i].df.file_path
+                                         : w->removed.items[i - w->added.len].df.file_path;
+        const char *slash = strrchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : 0;
+        if (kiln_map_put(parts, p, n, NULL, err)) {
+            kiln_map_free(parts);
+            return err->code;
+        }
+    }
+    int64_t nparts = (int64_t)kiln_map_len(parts);
+    kiln_map_free(parts);
+    kiln_lake_kv opkv = {"operation", op};
+    if ((rc = kiln_vec_push(sum, opkv, err)))
+        return rc;
+    if ((w->added.len && ((rc = summary_add(sum, a, "added-data-files", (int64_t)w->added.len, err)) ||
+                          (rc = summary_add(sum, a, "added-records", added_rows, err)) ||
+                          (rc = summary_add(sum, a, "added-files-size", added_size, err)))) ||
+        (w->removed.len && ((rc = summary_add(sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
+                            (rc = summary_add(sum, a, "deleted-records", removed_rows, err)) ||
+                            (rc = summary_add(sum, a, "removed-files-size", removed_size, err)))) ||
+        (rc = summary_add(sum, a, "changed-partition-count", nparts, err)) ||
+        (rc = summary_add(sum, a, "total-records", trec, err)) ||
+        (rc = summary_add(sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
+        (rc = summary_add(sum, a, "total-data-files", tdf, err)) ||
+        (rc = summary_add(sum, a, "total-delete-files", tdel, err)) ||
+        (rc = summary_add(sum, a, "total-position-deletes", ppos, err)) ||
+        (rc = summary_add(sum, a, "total-equality-deletes", peq, err)))
+        return rc;
+    *op_out = op;
+    return 0;
+}
+
+/* The new snapshot of a writer's commit on txn's base: the parent's
+ * manifests carried (rewritten where this commit removes files), the
+ * added manifest, manifest merging, the manifest list and the summary. */
 static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
 {
     const kiln_lake_meta *base = kiln_lake_txn_base(txn);
     kiln_arena *a = kiln_arena_new(64 * 1024);
     kiln_lake_view view;
     manifest_vec rows = {0};
-    KILN_VEC(kiln_lake_entry) ents = {0};
+    entry_vec ents = {0};
     kv_vec sum = {0};
     kiln_map *removed = NULL;
     char *mlpath = NULL, *mluri = NULL;
@@ -1216,63 +1358,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
                     goto done;
                 continue;
             }
-            const kiln_lake_pspec *spec = kiln_lake_view_spec(&view, m->spec_id);
-            kiln_lake_entry *es = NULL;
-            size_t ne = 0;
-            if ((rc = kiln_lake_manifest_read(&es, &ne, a, m, m->path, spec, err)))
-                goto done;
-            size_t hits = 0;
-            ents.len = 0;
-            for (size_t k = 0; k < ne; k++) {
-                kiln_lake_entry e = es[k];
-                if (e.status == KILN_LAKE_STATUS_DELETED)
-                    continue;
-                int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
-                if (!is_removed && w->check_touched && w->attempt > 1 &&
-                    !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
-                    for (size_t g = 0; g < w->touched.len; g++)
-                        if (in_group(w, &e, w->touched.items[g])) {
-                            rc = kiln_err_set(err, KILN_ECONFLICT,
-                                              "%s: a concurrent commit added %s to a partition this operation "
-                                              "rewrites; retry the operation",
-                                              kiln_lake_table_name(w->t), e.df.file_path);
-                            goto done;
-                        }
-                }
-                if (is_removed) {
-                    hits++;
-                    e.status = KILN_LAKE_STATUS_DELETED;
-                } else {
-                    e.status = KILN_LAKE_STATUS_EXISTING;
-                }
-                if ((rc = kiln_vec_push(&ents, e, err)))
-                    goto done;
-            }
-            if (!hits) {
-                if (m->added_files == 0 && m->existing_files == 0)
-                    continue;
-                if ((rc = kiln_vec_push(&rows, *m, err)))
-                    goto done;
-                continue;
-            }
-            found += hits;
-            char uuid[37];
-            kiln_lake_uuid_v4(uuid);
-            char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
-            char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-            kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
-            kiln_lake_manifest row;
-            if (!local || !uri)
-                rc = KILN_OOM(err);
-            else
-                rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents.items, ents.len, err);
-            kiln_free(local);
-            kiln_free(uri);
-            if (rc)
-                goto done;
-            if (row.added_files == 0 && row.existing_files == 0 && row.deleted_files == 0)
-                continue;
-            if ((rc = kiln_vec_push(&rows, row, err)))
+            if ((rc = carry_manifest(w, &view, m, i, seq, removed, a, &ents, &rows, &found, err)))
                 goto done;
         }
     }
@@ -1298,68 +1384,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
         goto done;
     }
-    /* summary */
-    int64_t added_rows = 0, removed_rows = 0, added_size = 0, removed_size = 0;
-    for (size_t i = 0; i < w->added.len; i++) {
-        added_rows += w->added.items[i].df.record_count;
-        added_size += w->added.items[i].df.file_size_in_bytes;
-    }
-    for (size_t i = 0; i < w->removed.len; i++) {
-        removed_rows += w->removed.items[i].df.record_count;
-        removed_size += w->removed.items[i].df.file_size_in_bytes;
-    }
-    int64_t tdf = 0, trec = 0, tdel = 0;
-    for (size_t i = 0; i < rows.len; i++) {
-        const kiln_lake_manifest *m = &rows.items[i];
-        if (m->content == 0) {
-            tdf += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
-            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
-        } else {
-            tdel += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
-        }
-    }
-    const kiln_lake_snapshot *ps = parent >= 0 ? kiln_lake_meta_snapshot(base, parent) : NULL;
-    int has;
-    int64_t psize = summary_num(ps, "total-files-size", &has);
-    int64_t ppos = summary_num(ps, "total-position-deletes", &has);
-    int64_t peq = summary_num(ps, "total-equality-deletes", &has);
-    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
-                     : w->removed.len ? "overwrite" : "append";
-    /* changed partitions: distinct dirs of added files + removed files */
-    kiln_map *parts = kiln_map_new();
-    if (!parts) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
-        const char *p = i < w->added.len ? w->added.items[i].df.file_path
-                                         : w->removed.items[i - w->added.len].df.file_path;
-        const char *slash = strrchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : 0;
-        if (kiln_map_put(parts, p, n, NULL, err)) {
-            kiln_map_free(parts);
-            rc = err->code;
-            goto done;
-        }
-    }
-    int64_t nparts = (int64_t)kiln_map_len(parts);
-    kiln_map_free(parts);
-    kiln_lake_kv opkv = {"operation", op};
-    if ((rc = kiln_vec_push(&sum, opkv, err)))
-        goto done;
-    if ((w->added.len && ((rc = summary_add(&sum, a, "added-data-files", (int64_t)w->added.len, err)) ||
-                          (rc = summary_add(&sum, a, "added-records", added_rows, err)) ||
-                          (rc = summary_add(&sum, a, "added-files-size", added_size, err)))) ||
-        (w->removed.len && ((rc = summary_add(&sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
-                            (rc = summary_add(&sum, a, "deleted-records", removed_rows, err)) ||
-                            (rc = summary_add(&sum, a, "removed-files-size", removed_size, err)))) ||
-        (rc = summary_add(&sum, a, "changed-partition-count", nparts, err)) ||
-        (rc = summary_add(&sum, a, "total-records", trec, err)) ||
-        (rc = summary_add(&sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
-        (rc = summary_add(&sum, a, "total-data-files", tdf, err)) ||
-        (rc = summary_add(&sum, a, "total-delete-files", tdel, err)) ||
-        (rc = summary_add(&sum, a, "total-position-deletes", ppos, err)) ||
-        (rc = summary_add(&sum, a, "total-equality-deletes", peq, err)))
+    const char *op = NULL;
+    if ((rc = snapshot_summary(w, base, parent, &rows, a, &sum, &op, err)))
         goto done;
     snap_spec sp = {w->snapshot_id, parent, seq, mluri, w->schema_id, op};
     rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &sp, &sum, err);
