@@ -32,7 +32,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_STAMP := $(BUILD)/.deps-stamp
 
-.PHONY: all deps test unit e2e demo asan bench fuzz format clean headercheck
+.PHONY: all deps test unit e2e demo asan bench fuzz format format-check clean headercheck
 
 all: $(BUILD)/kiln $(BUILD)/kiln-tests
 
@@ -65,6 +65,10 @@ test: all
 unit: all
 	@$(BUILD)/kiln-tests
 
+# end-to-end scripts only; `make e2e T=docs_examples` runs one
+e2e: all
+	@bash tests/run.sh $(BUILD) e2e $(T)
+
 demo: $(BUILD)/kiln
 	@bash scripts/demo.sh $(BUILD)
 
@@ -78,8 +82,13 @@ FUZZ_BUILD := build-fuzz
 fuzz: $(DEPS_STAMP)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) 30
 
+FORMAT_FILES = $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'bench/*.h')
 format:
-	clang-format -i $$(find src tests bench -name '*.c' -o -name '*.h' | grep -v node_modules)
+	clang-format -i $(FORMAT_FILES)
+
+# fails (and shows the diff) when a source file is not as `make format` leaves it
+format-check: $(DEPS_STAMP)
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: every source file is formatted"
 
 headercheck: $(DEPS_STAMP)
 	@for h in $$(find src -name '*.h'); do \

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config clang
+  build-essential pkg-config clang clang-format
   zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libsnappy-dev
   libsqlite3-dev libjansson-dev libpcre2-dev libyaml-dev libssl-dev
   libcurl4-openssl-dev libedit-dev
@@ -31,12 +31,14 @@ fi
 # npm packages for the independent readers used by tests and benchmarks
 # (DuckDB, hyparquet, avsc, icebird). Reinstalled whenever package.json or
 # the lock file changes (a stamp inside node_modules records their hash).
+# `npm ci` installs exactly what the lock file pins and never rewrites it,
+# so a fresh clone stays clean after `make test`.
 here="$(cd "$(dirname "$0")/.." && pwd)"
 node_dir="$here/tests/node"
 want="$(cat "$node_dir/package.json" "$node_dir/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
 have="$(cat "$node_dir/node_modules/.kiln-stamp" 2>/dev/null || true)"
 if [ "$want" != "$have" ]; then
   echo "deps: installing npm test tools into tests/node" >&2
-  (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   echo "$want" > "$node_dir/node_modules/.kiln-stamp"
 fi
