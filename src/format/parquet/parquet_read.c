@@ -19,6 +19,11 @@
  * a page may hold at most PAGE_VALUES_MAX values and PAGE_BYTES_MAX bytes
  * uncompressed; page headers are at most HEADER_MAX bytes. Errors name the
  * file and the byte offset.
+ *
+ * Page bodies are read from a read-only map of the file (no read() copy).
+ * Column fills run under base's mapping guard (kiln_map_guard), so a file
+ * another process truncates while it is mapped gives an error naming it
+ * instead of SIGBUS; the guard costs a register save per column per batch.
  */
 #include "format/parquet/parquet_int.h"
 
