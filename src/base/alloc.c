@@ -14,15 +14,22 @@
 static atomic_ulong alloc_count;
 static atomic_long fail_after = -1; /* <0: never fail */
 
+/* Fail once the countdown has reached 0 (and from then on). The countdown
+ * is taken with a compare-and-swap so that two threads allocating at once
+ * can neither both consume the last "pass" nor push it below 0 (which would
+ * turn fault injection off). */
 static int should_fail(void)
 {
     long n = atomic_load_explicit(&fail_after, memory_order_relaxed);
-    if (n < 0)
-        return 0;
-    if (n == 0)
-        return 1;
-    atomic_fetch_sub(&fail_after, 1);
-    return 0;
+    for (;;) {
+        if (n < 0)
+            return 0;
+        if (n == 0)
+            return 1;
+        if (atomic_compare_exchange_weak_explicit(&fail_after, &n, n - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return 0;
+    }
 }
 
 void kiln_alloc_fail_after(long n) { atomic_store(&fail_after, n); }

@@ -352,4 +352,41 @@ int kiln_rmtree(const char *path, kiln_err *err);
  * no leading '-' surprises)? */
 int kiln_path_component_ok(const char *name, size_t n);
 
+/* ------------------------------------------------------------ decimals (decimal.c) */
+
+/* Parse "[-+]digits[.digits]" (s[0..n), no spaces) as a decimal scaled by
+ * 10^scale: *out = floor(value * 10^scale), *exact = 1 when nothing non-zero
+ * was beyond the scale. Returns 0; KILN_EINVAL when it is not a decimal;
+ * KILN_ELIMIT when the scaled value does not fit in int64 (then *out is
+ * INT64_MAX or INT64_MIN by sign and *exact 0). Never overflows. */
+int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int scale);
+
+/* ------------------------------------------------------------ mapping fault guard (mapguard.c) */
+
+#include <setjmp.h>
+
+/* A read of a file mapping that another process truncated raises SIGBUS.
+ * A guard turns it into an error return instead of a dead process:
+ *
+ *     kiln_map_guard g;
+ *     if (sigsetjmp(g.env, 0))
+ *         return kiln_err_set(err, KILN_EIO, "%s: the file shrank while it was read", path);
+ *     kiln_map_guard_push(&g, map, size);
+ *     rc = read_from(map);            (no other exit between push and pop)
+ *     kiln_map_guard_pop(&g);
+ *
+ * sigsetjmp must be in the frame that pushes; a fault inside [map,
+ * map+size) of the thread's innermost guard pops it and returns there with
+ * 1 (locals changed after sigsetjmp are indeterminate unless volatile, and
+ * memory the interrupted code allocated may leak: it is an error path).
+ * Other SIGBUS signals keep their previous handling. Guards are per thread
+ * and nest. */
+typedef struct kiln_map_guard {
+    sigjmp_buf env;
+    const uint8_t *lo, *hi;
+    struct kiln_map_guard *prev;
+} kiln_map_guard;
+void kiln_map_guard_push(kiln_map_guard *g, const void *map, size_t n);
+void kiln_map_guard_pop(kiln_map_guard *g);
+
 #endif /* KILN_BASE_H */

@@ -73,38 +73,6 @@ static void fmt_ms(int64_t ms, char out[40])
     kiln_ts_format(ms * 1000, out);
 }
 
-static const char *type_text(const kiln_lake_type *t, char *buf, size_t cap, int depth);
-
-static const char *type_text(const kiln_lake_type *t, char *buf, size_t cap, int depth)
-{
-    char a[512], b[512];
-    if (depth > 8) {
-        snprintf(buf, cap, "...");
-        return buf;
-    }
-    switch (t->kind) {
-    case KILN_LAKE_LIST:
-        snprintf(buf, cap, "list<%s>", type_text(t->element, a, sizeof a, depth + 1));
-        break;
-    case KILN_LAKE_MAP:
-        snprintf(buf, cap, "map<%s, %s>", type_text(t->key, a, sizeof a, depth + 1),
-                 type_text(t->value, b, sizeof b, depth + 1));
-        break;
-    case KILN_LAKE_STRUCT: {
-        size_t off = (size_t)snprintf(buf, cap, "struct<");
-        for (size_t i = 0; i < t->nfields && off < cap; i++)
-            off += (size_t)snprintf(buf + off, cap - off, "%s%s: %s", i ? ", " : "", t->fields[i].name,
-                                    type_text(t->fields[i].type, a, sizeof a, depth + 1));
-        if (off < cap)
-            snprintf(buf + off, cap - off, ">");
-        break;
-    }
-    default:
-        snprintf(buf, cap, "%s", t->name ? t->name : "?");
-    }
-    return buf;
-}
-
 /* ------------------------------------------------------------ list */
 
 typedef struct {
@@ -207,7 +175,7 @@ static int sub_describe(kiln_table_cli *cli, const kiln_args *a)
     printf("\nschema %d (last column id %d)\n", s->schema_id, m->last_column_id);
     for (size_t i = 0; i < s->nfields; i++)
         printf("  %4d  %-24s %s%s\n", s->fields[i].id, s->fields[i].name,
-               type_text(s->fields[i].type, tb, sizeof tb, 0), s->fields[i].required ? " not null" : "");
+               kiln_lake_type_str(s->fields[i].type, tb, sizeof tb), s->fields[i].required ? " not null" : "");
     const kiln_lake_spec *spec = kiln_lake_meta_default_spec(m);
     printf("\npartition spec %d%s\n", spec ? spec->spec_id : -1, spec && spec->nfields ? "" : " (unpartitioned)");
     for (size_t i = 0; spec && i < spec->nfields; i++) {
@@ -847,7 +815,13 @@ static int run_table(int argc, char **argv)
     cli.warehouse = kiln_cli_warehouse() ? kiln_cli_warehouse() : "warehouse";
     kiln_err err = {0};
     kiln_debug("warehouse %s, %s catalog", cli.warehouse, cli.kind == KILN_LAKE_CATALOG_HADOOP ? "hadoop" : "sqlite");
-    if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
+    /* subcommands that only read create nothing: a missing warehouse is "not found" */
+    static const char *const readers[] = {"list", "namespaces", "describe", "snapshots", "history", "scan", "files"};
+    kiln_lake_open_mode mode = KILN_LAKE_OPEN_CREATE;
+    for (size_t k = 0; k < sizeof readers / sizeof readers[0]; k++)
+        if (strcmp(sub->name, readers[k]) == 0)
+            mode = KILN_LAKE_OPEN_READONLY;
+    if (kiln_lake_catalog_open_mode(&cli.cat, cli.warehouse, cli.kind, mode, &err) != 0)
         return kiln_cli_fail(&err);
     int rc = sub_fns[sub - table_subs](&cli, &a);
     kiln_lake_catalog_free(cli.cat);

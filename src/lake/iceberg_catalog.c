@@ -25,6 +25,7 @@
  * - Hadoop catalog: no database; tables are directories; the current
  *   version is the hint, then probed upward while v<N+1> exists.
  */
+#include "lake/lake_io.h"
 #include "lake/lake_meta_int.h"
 
 #include <dirent.h>
@@ -42,28 +43,6 @@
 #define MAX_VERSION 100000000
 
 /* ------------------------------------------------------------ paths, names */
-
-int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err)
-{
-    *out = NULL;
-    const char *p = uri;
-    if (strncmp(uri, "file://", 7) == 0) {
-        p = uri + 7;
-        if (*p != '/')
-            return kiln_err_set(err, KILN_EINVAL, "%s: only file:///absolute/path URIs are supported", uri);
-    } else if (strncmp(uri, "file:", 5) == 0) {
-        p = uri + 5;
-    } else if (strstr(uri, "://")) {
-        return kiln_err_set(err, KILN_EINVAL, "%s: not a local path (kiln reads file:// tables here)", uri);
-    }
-    *out = kiln_strdup(p);
-    return *out ? 0 : KILN_OOM(err);
-}
-
-char *kiln_lake_path_to_uri(const char *path)
-{
-    return kiln_sprintf("file://%s", path);
-}
 
 static int part_ok(const char *s, size_t n)
 {
@@ -122,64 +101,140 @@ static int db_exec(kiln_lake_catalog *c, const char *sql, kiln_err *err)
     return 0;
 }
 
+static const char CATALOG_SCHEMA[] = "PRAGMA journal_mode=WAL;"
+                                     "CREATE TABLE IF NOT EXISTS iceberg_tables("
+                                     " catalog_name VARCHAR(255) NOT NULL,"
+                                     " table_namespace VARCHAR(255) NOT NULL,"
+                                     " table_name VARCHAR(255) NOT NULL,"
+                                     " metadata_location VARCHAR(1000),"
+                                     " previous_metadata_location VARCHAR(1000),"
+                                     " PRIMARY KEY (catalog_name, table_namespace, table_name));"
+                                     "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties("
+                                     " catalog_name VARCHAR(255) NOT NULL,"
+                                     " namespace VARCHAR(255) NOT NULL,"
+                                     " property_key VARCHAR(255),"
+                                     " property_value VARCHAR(1000),"
+                                     " PRIMARY KEY (catalog_name, namespace, property_key));";
+
+/* Open WAREHOUSE/catalog.db (create: make it and its tables when missing).
+ * Not creating and missing: c->db stays NULL (an empty catalog). */
+static int db_open(kiln_lake_catalog *c, int create, kiln_err *err)
+{
+    char *loc = kiln_sprintf("%s/catalog.db", c->warehouse), *dbpath = NULL;
+    sqlite3 *db = NULL;
+    int rc;
+    if (!loc) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if (!create && !kiln_lake__io_exists(loc)) {
+        rc = 0;
+        goto done;
+    }
+    /* SQLite opens the file itself: the store hands it a local one */
+    if ((rc = kiln_lake__io_local_file(&dbpath, loc, err)))
+        goto done;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(dbpath, &db, flags, NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: cannot open: %s", dbpath, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        goto done;
+    }
+    c->db = db;
+    sqlite3_busy_timeout(db, 30000);
+    if (create)
+        rc = db_exec(c, CATALOG_SCHEMA, err);
+done:
+    kiln_free(loc);
+    kiln_free(dbpath);
+    return rc;
+}
+
+/* Before a read: a warehouse or catalog.db missing at open may have been
+ * created since (by another process or connection). */
+static int catalog_readable(kiln_lake_catalog *c, kiln_err *err)
+{
+    if (!c->present && kiln_lake__io_exists(c->warehouse))
+        c->present = 1;
+    if (!c->present && c->mode == KILN_LAKE_OPEN_READONLY)
+        return kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", c->warehouse);
+    if (c->present && c->kind == KILN_LAKE_CATALOG_SQLITE && !c->db)
+        return db_open(c, 0, err);
+    return 0;
+}
+
+/* Before any change to the catalog: refuse in a read-only open; in a lazy
+ * one, create the warehouse directory and catalog.db now. */
+static int catalog_writable(kiln_lake_catalog *c, kiln_err *err)
+{
+    int rc;
+    if (c->mode == KILN_LAKE_OPEN_READONLY)
+        return kiln_err_set(err, KILN_EINVAL, "warehouse %s was opened read-only", c->warehouse);
+    if (!c->present) {
+        if ((rc = kiln_lake__io_mkdirs(c->warehouse, err)))
+            return rc;
+        c->present = 1;
+    }
+    if (c->kind == KILN_LAKE_CATALOG_SQLITE && !c->db && (rc = db_open(c, 1, err)))
+        return rc;
+    return 0;
+}
+
 int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind,
                            kiln_err *err)
 {
+    return kiln_lake_catalog_open_mode(out, warehouse, kind, KILN_LAKE_OPEN_CREATE, err);
+}
+
+int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind,
+                                kiln_lake_open_mode mode, kiln_err *err)
+{
     *out = NULL;
     kiln_lake_catalog *c = NULL;
-    char *dbpath = NULL;
-    char real[PATH_MAX];
+    char *path = NULL;
+    const kiln_lake_io_ops *ops;
+    kiln_lake_io_stat st;
     int rc;
     if (!warehouse || !*warehouse) {
         rc = kiln_err_set(err, KILN_EINVAL, "no warehouse directory given (--warehouse DIR or KILN_WAREHOUSE)");
         goto done;
     }
-    if ((rc = kiln_mkdirs(warehouse, err)) != 0)
+    /* a scheme kiln cannot serve is an error here, not a folder named "s3:" */
+    if ((rc = kiln_lake__io_resolve(&ops, &path, warehouse, err)))
         goto done;
-    if (!realpath(warehouse, real)) {
-        rc = kiln_err_set(err, KILN_EIO, "%s: %s", warehouse, strerror(errno));
-        goto done;
-    }
-    c = kiln_calloc(1, sizeof(*c));
-    if (!c || !(c->warehouse = kiln_strdup(real))) {
+    if (!(c = kiln_calloc(1, sizeof(*c)))) {
         rc = KILN_OOM(err);
         goto done;
     }
     c->kind = kind;
-    if (kind == KILN_LAKE_CATALOG_SQLITE) {
-        dbpath = kiln_sprintf("%s/catalog.db", c->warehouse);
-        sqlite3 *db = NULL;
-        if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: cannot open: %s", dbpath, db ? sqlite3_errmsg(db) : "out of memory");
-            sqlite3_close(db);
-            goto done;
-        }
-        c->db = db;
-        sqlite3_busy_timeout(db, 30000);
-        if ((rc = db_exec(c,
-                          "PRAGMA journal_mode=WAL;"
-                          "CREATE TABLE IF NOT EXISTS iceberg_tables("
-                          " catalog_name VARCHAR(255) NOT NULL,"
-                          " table_namespace VARCHAR(255) NOT NULL,"
-                          " table_name VARCHAR(255) NOT NULL,"
-                          " metadata_location VARCHAR(1000),"
-                          " previous_metadata_location VARCHAR(1000),"
-                          " PRIMARY KEY (catalog_name, table_namespace, table_name));"
-                          "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties("
-                          " catalog_name VARCHAR(255) NOT NULL,"
-                          " namespace VARCHAR(255) NOT NULL,"
-                          " property_key VARCHAR(255),"
-                          " property_value VARCHAR(1000),"
-                          " PRIMARY KEY (catalog_name, namespace, property_key));",
-                          err)) != 0)
-            goto done;
+    c->mode = mode;
+    rc = kiln_lake__io_stat(path, &st, err);
+    if (rc == 0 && !st.is_dir) {
+        rc = kiln_err_set(err, KILN_EINVAL, "warehouse %s is not a directory", warehouse);
+        goto done;
     }
+    c->present = rc == 0;
+    if (rc == KILN_ENOTFOUND) {
+        /* read-only: the first read says "warehouse not found" (a command
+         * that reads a metadata file directly needs no warehouse) */
+        if (mode == KILN_LAKE_OPEN_CREATE) {
+            if ((rc = kiln_lake__io_mkdirs(path, err)))
+                goto done;
+            c->present = 1;
+        }
+        rc = 0;
+    }
+    if (rc)
+        goto done;
+    if ((rc = kiln_lake__io_abspath(&c->warehouse, warehouse, err)))
+        goto done;
+    if (kind == KILN_LAKE_CATALOG_SQLITE && c->present && (rc = db_open(c, mode == KILN_LAKE_OPEN_CREATE, err)))
+        goto done;
     *out = c;
     c = NULL;
 done:
     kiln_lake_catalog_free(c);
-    kiln_free(dbpath);
+    kiln_free(path);
     return rc;
 }
 
@@ -203,12 +258,12 @@ const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c)
 int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *err)
 {
     int rc;
-    if ((rc = ns_check(ns, err)) != 0)
+    if ((rc = ns_check(ns, err)) != 0 || (rc = catalog_writable(c, err)) != 0)
         return rc;
     char *dir = kiln_sprintf("%s/%s", c->warehouse, ns);
     if (!dir)
         return KILN_OOM(err);
-    rc = kiln_mkdirs(dir, err);
+    rc = kiln_lake__io_mkdirs(dir, err);
     kiln_free(dir);
     if (rc != 0 || c->kind != KILN_LAKE_CATALOG_SQLITE)
         return rc;
@@ -241,6 +296,8 @@ int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err
         return rc;
     if (n > 0)
         return kiln_err_set(err, KILN_EEXIST, "namespace %s still has %d table(s); drop them first", ns, n);
+    if ((rc = catalog_writable(c, err)) != 0)
+        return rc;
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db, "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=?",
@@ -255,7 +312,7 @@ int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err
     }
     char *dir = kiln_sprintf("%s/%s", c->warehouse, ns);
     if (dir)
-        rmdir(dir); /* only if empty; leftovers of purged tables stay */
+        kiln_lake__io_rmdir_empty(dir); /* only if empty; leftovers of purged tables stay */
     kiln_free(dir);
     return 0;
 }
@@ -267,31 +324,29 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+typedef struct dirs_ctx {
+    name_vec *out;
+    kiln_err *err;
+} dirs_ctx;
+
+static int dirs_add(void *vctx, const char *name, const kiln_lake_io_stat *st)
+{
+    dirs_ctx *dc = vctx;
+    if (!st->is_dir || !part_ok(name, strlen(name)))
+        return 0;
+    char *copy = kiln_strdup(name);
+    if (!copy || kiln_vec_push(dc->out, copy, dc->err) != 0) {
+        kiln_free(copy);
+        return KILN_OOM(dc->err);
+    }
+    return 0;
+}
+
 /* Sorted subdirectory names of dir with safe names. */
 static int list_dirs(const char *dir, name_vec *out, kiln_err *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : kiln_err_set(err, KILN_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d))) {
-        if (!part_ok(e->d_name, strlen(e->d_name)))
-            continue;
-        char *p = kiln_sprintf("%s/%s", dir, e->d_name);
-        struct stat st;
-        int isdir = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-        kiln_free(p);
-        if (!isdir)
-            continue;
-        char *name = kiln_strdup(e->d_name);
-        if (!name || kiln_vec_push(out, name, err) != 0) {
-            kiln_free(name);
-            rc = KILN_OOM(err);
-            break;
-        }
-    }
-    closedir(d);
+    dirs_ctx dc = {out, err};
+    int rc = kiln_lake__io_list(dir, dirs_add, &dc, err);
     if (out->len > 1)
         qsort(out->items, out->len, sizeof(char *), cmp_str);
     return rc;
@@ -309,6 +364,8 @@ int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const ch
 {
     int rc = 0;
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if ((rc = catalog_readable(c, err)) != 0 || !c->db)
+            return rc; /* no catalog.db (yet): no namespaces */
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db,
                                "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1 "
@@ -323,7 +380,7 @@ int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const ch
         return rc;
     }
     name_vec names = {0};
-    if ((rc = list_dirs(c->warehouse, &names, err)) == 0)
+    if ((rc = catalog_readable(c, err)) == 0 && (rc = list_dirs(c->warehouse, &names, err)) == 0)
         for (size_t i = 0; rc == 0 && i < names.len; i++)
             rc = fn(ctx, names.items[i]);
     free_names(&names);
@@ -339,8 +396,7 @@ static char *meta_path(const char *dir, int version)
 
 static int file_exists(const char *p)
 {
-    struct stat st;
-    return p && stat(p, &st) == 0;
+    return kiln_lake__io_exists(p);
 }
 
 /* Parse N out of ".../vN.metadata.json"; -1 if it is not that shape. */
@@ -357,6 +413,14 @@ static int version_of(const char *loc)
     return (int)v;
 }
 
+static int max_version_cb(void *ctx, const char *name, const kiln_lake_io_stat *st)
+{
+    int x = st->is_dir ? -1 : version_of(name);
+    if (x > *(int *)ctx)
+        *(int *)ctx = x;
+    return 0;
+}
+
 /* Hadoop view: the hint, then the highest v<N> probing upward. 0 = none. */
 static int hadoop_current_version(const char *dir)
 {
@@ -365,7 +429,7 @@ static int hadoop_current_version(const char *dir)
     char *data = NULL;
     size_t n = 0;
     kiln_err e = {0};
-    if (hint && kiln_file_read(hint, 64, &data, &n, &e) == 0) {
+    if (hint && kiln_lake__io_read_all(hint, 64, &data, &n, &e) == 0) {
         v = atoi(data);
         if (v < 0 || v > MAX_VERSION)
             v = 0;
@@ -382,15 +446,8 @@ static int hadoop_current_version(const char *dir)
     if (v == 0) {
         /* no hint: list the directory */
         char *mdir = kiln_sprintf("%s/metadata", dir);
-        DIR *d = mdir ? opendir(mdir) : NULL;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            int x = version_of(de->d_name);
-            if (x > v)
-                v = x;
-        }
-        if (d)
-            closedir(d);
+        if (mdir)
+            kiln_lake__io_list(mdir, max_version_cb, &v, &e);
         kiln_free(mdir);
     }
     for (;;) {
@@ -415,43 +472,9 @@ static int write_hint(const char *dir, int version, kiln_err *err)
     char *hint = kiln_sprintf("%s/metadata/version-hint.text", dir);
     char num[16];
     int n = snprintf(num, sizeof(num), "%d", version);
-    int rc = hint ? kiln_file_write_atomic(hint, num, (size_t)n, err) : KILN_OOM(err);
+    int rc = hint ? kiln_lake__io_write_atomic(hint, num, (size_t)n, err) : KILN_OOM(err);
     kiln_free(hint);
     return rc;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-static int write_file_synced(const char *path, const char *data, size_t n, kiln_err *err)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return kiln_err_set(err, KILN_EIO, "%s: cannot create: %s", path, strerror(errno));
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, data + off, n - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            unlink(path);
-            return kiln_err_set(err, KILN_EIO, "%s: write failed: %s", path, strerror(e));
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        unlink(path);
-        return kiln_err_set(err, KILN_EIO, "%s: fsync failed: %s", path, strerror(errno));
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------ table rows */
@@ -459,6 +482,13 @@ static int write_file_synced(const char *path, const char *data, size_t n, kiln_
 static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char **loc_out, kiln_err *err)
 {
     *loc_out = NULL;
+    int rc = catalog_readable(c, err);
+    if (rc)
+        return rc;
+    if (!c->present)
+        return kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", c->warehouse);
+    if (!c->db)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no table %s.%s: %s has no catalog.db", ns, tbl, c->warehouse);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT metadata_location FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? "
@@ -468,7 +498,7 @@ static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char *
     sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
-    int rc = 0, s = sqlite3_step(st);
+    int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
         if (!(*loc_out = kiln_strdup(v ? v : "")))
@@ -538,7 +568,7 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
             return KILN_OOM(err);
         if (!file_exists(next)) {
             kiln_free(next);
-            if (t->version > start_version) {
+            if (t->version > start_version && t->cat->mode != KILN_LAKE_OPEN_READONLY) {
                 /* readers that follow version-hint.text (Hadoop tables,
                  * icebird) must see the recovered version too */
                 kiln_err he = {0};
@@ -567,7 +597,7 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
             kiln_lake_meta_free(m);
             return KILN_OOM(err);
         }
-        if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
+        if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE && t->cat->mode != KILN_LAKE_OPEN_READONLY) {
             rc = row_swap(t->cat, t->ns, t->tbl, t->metadata_location, loc, err);
             if (rc == KILN_ECONFLICT) {
                 /* someone else rolled it forward or committed: re-read */
@@ -611,6 +641,8 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
     int rc;
     char *loc = NULL;
     kiln_lake_meta *m = NULL;
+    if ((rc = catalog_readable(t->cat, err)) != 0)
+        goto done;
     if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE) {
         if ((rc = row_get(t->cat, t->ns, t->tbl, &loc, err)) != 0)
             goto done;
@@ -758,6 +790,8 @@ int kiln_lake_table_list(kiln_lake_catalog *c, const char *ns,
             return list_ns_tables_hadoop(&lc, ns);
         return kiln_lake_namespace_list(c, list_ns_tables_hadoop, &lc, err);
     }
+    if ((rc = catalog_readable(c, err)) != 0 || !c->db)
+        return rc; /* no catalog.db (yet): no tables */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT table_namespace || '.' || table_name, metadata_location FROM iceberg_tables "
@@ -809,26 +843,23 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
         rc = KILN_OOM(err);
         goto done;
     }
-    if ((rc = kiln_mkdirs(mdir, err)) != 0)
+    if ((rc = kiln_lake__io_mkdirs(mdir, err)) != 0)
         goto done;
-    if ((rc = write_file_synced(tmp, json->data, json->len, err)) != 0)
+    if ((rc = kiln_lake__io_write_new(tmp, json->data, json->len, err)) != 0)
         goto done;
     if ((rc = hook(opts, KILN_LAKE_HOOK_BEFORE_SWAP, err)) != 0) {
         /* a crash here leaves only the temp file: invisible, an orphan */
         goto done;
     }
-    if (link(tmp, final) != 0) {
-        int e = errno;
-        unlink(tmp);
-        if (e == EEXIST)
+    if ((rc = kiln_lake__io_link_new(tmp, final, err)) != 0) {
+        kiln_lake__io_remove(tmp, &(kiln_err){0});
+        if (rc == KILN_EEXIST)
             rc = kiln_err_set(err, KILN_ECONFLICT, "table %s: v%d.metadata.json was committed by someone else", t->name,
                               version);
-        else
-            rc = kiln_err_set(err, KILN_EIO, "%s: cannot link: %s", final, strerror(e));
         goto done;
     }
-    unlink(tmp);
-    fsync_dir(mdir);
+    kiln_lake__io_remove(tmp, &(kiln_err){0});
+    kiln_lake__io_sync_dir(mdir);
     *loc_out = loc;
     loc = NULL;
 done:
@@ -867,6 +898,8 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
     int version = t->version + 1;
     kiln_lake_catalog *c = t->cat;
 
+    if ((rc = catalog_writable(c, err)) != 0)
+        goto done;
     if (t->version < 0) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "table %s: current metadata %s is not named vN.metadata.json; kiln commits only to "
@@ -952,7 +985,7 @@ int kiln_lake__table_register(kiln_lake_catalog *c, const char *name, kiln_lake_
         rc = KILN_OOM(err);
         goto done;
     }
-    if ((rc = kiln_mkdirs(datadir, err)) != 0)
+    if ((rc = kiln_lake__io_mkdirs(datadir, err)) != 0)
         goto done;
     if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
         goto done;
@@ -1027,7 +1060,7 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
 {
     char ns[129], tbl[129];
     int rc = kiln_lake_name_split(name, ns, tbl, err);
-    if (rc != 0)
+    if (rc != 0 || (rc = catalog_writable(c, err)) != 0)
         return rc;
     char *dir = kiln_sprintf("%s/%s/%s", c->warehouse, ns, tbl);
     if (!dir)
@@ -1079,7 +1112,7 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
         }
     }
     if (purge)
-        rc = kiln_rmtree(dir, err);
+        rc = kiln_lake__io_rmtree(dir, err);
 done:
     kiln_free(dir);
     return rc;
@@ -1093,6 +1126,8 @@ int kiln_lake_table_rename(kiln_lake_catalog *c, const char *from, const char *t
         return rc;
     if (c->kind != KILN_LAKE_CATALOG_SQLITE)
         return kiln_err_set(err, KILN_EUNSUPP, "rename needs the SQLite catalog (hadoop tables are directories)");
+    if ((rc = catalog_writable(c, err)) != 0)
+        return rc;
     char *cur = NULL;
     kiln_err e2 = {0};
     if (row_get(c, ns2, t2, &cur, &e2) == 0) {

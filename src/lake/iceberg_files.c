@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "lake/lake.h"
+#include "lake/lake_io.h"
 
 /* Add every file reachable from snapshot s to set (local paths). */
 static int reach_snapshot(kiln_map *set, kiln_arena *a, const kiln_lake_meta *m, const kiln_lake_snapshot *s,
@@ -37,7 +38,7 @@ static int reach_snapshot(kiln_map *set, kiln_arena *a, const kiln_lake_meta *m,
     kiln_lake_manifest *ms = NULL;
     size_t nm = 0;
     if (!rc) {
-        if (access(lp, F_OK) != 0) {
+        if (!kiln_lake__io_exists(lp)) {
             kiln_free(lp);
             return 0; /* an expired or missing list: nothing more to reach */
         }
@@ -60,7 +61,7 @@ static int reach_snapshot(kiln_map *set, kiln_arena *a, const kiln_lake_meta *m,
             rc = kiln_map_put(set, lp, strlen(lp), NULL, err);
         kiln_lake_entry *es = NULL;
         size_t ne = 0;
-        if (!rc && access(lp, F_OK) == 0)
+        if (!rc && kiln_lake__io_exists(lp))
             rc = kiln_lake_manifest_read(&es, &ne, a, &ms[i], lp, kiln_lake_view_spec(&view, ms[i].spec_id), err);
         kiln_free(lp);
         if (rc)
@@ -164,56 +165,50 @@ typedef struct walk_ctx {
     size_t root_len;
 } walk_ctx;
 
+static int walk(walk_ctx *wc, const char *dir, int depth, kiln_err *err);
+
+typedef struct walk_dir {
+    walk_ctx *wc;
+    const char *dir;
+    int depth;
+    kiln_err *err;
+} walk_dir;
+
+static int walk_entry(void *vctx, const char *name, const kiln_lake_io_stat *st)
+{
+    walk_dir *wd = vctx;
+    walk_ctx *wc = wd->wc;
+    char *p = kiln_sprintf("%s/%s", wd->dir, name);
+    int rc = 0;
+    if (!p)
+        return KILN_OOM(wd->err);
+    if (st->is_dir) {
+        rc = walk(wc, p, wd->depth + 1, wd->err);
+        goto done;
+    }
+    const char *rel = p + wc->root_len + 1;
+    if (never_orphan(rel, name) || kiln_map_has(wc->reach, p, strlen(p)))
+        goto done;
+    if (wc->opts->older_than_ms >= 0 && st->mtime_ms >= wc->cutoff_ms)
+        goto done;
+    wc->count++;
+    if (wc->fn && (rc = wc->fn(wc->fn_ctx, p, st->size)))
+        goto done;
+    if (!wc->opts->dry_run)
+        rc = kiln_lake__io_remove(p, wd->err);
+done:
+    kiln_free(p);
+    return rc;
+}
+
+/* Orphans under dir: every regular file not reachable (symlinks and other
+ * kinds are never followed or deleted). */
 static int walk(walk_ctx *wc, const char *dir, int depth, kiln_err *err)
 {
     if (depth > 32)
         return kiln_err_set(err, KILN_ELIMIT, "%s: directories nested deeper than 32", dir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : kiln_err_set(err, KILN_EIO, "%s: %s", dir, strerror(errno));
-    int rc = 0;
-    struct dirent *de;
-    /* collect names first so deletion does not disturb readdir */
-    KILN_VEC(char *) names = {0};
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char *p = kiln_sprintf("%s/%s", dir, de->d_name);
-        if (!p || (rc = kiln_vec_push(&names, p, err))) {
-            kiln_free(p);
-            rc = rc ? rc : KILN_OOM(err);
-            break;
-        }
-    }
-    closedir(d);
-    for (size_t i = 0; !rc && i < names.len; i++) {
-        const char *p = names.items[i];
-        struct stat st;
-        if (lstat(p, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            rc = walk(wc, p, depth + 1, err);
-            continue;
-        }
-        if (!S_ISREG(st.st_mode))
-            continue;
-        const char *rel = p + wc->root_len + 1;
-        const char *name = strrchr(p, '/') + 1;
-        if (never_orphan(rel, name) || kiln_map_has(wc->reach, p, strlen(p)))
-            continue;
-        int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-        if (wc->opts->older_than_ms >= 0 && mtime_ms >= wc->cutoff_ms)
-            continue;
-        wc->count++;
-        if (wc->fn && (rc = wc->fn(wc->fn_ctx, p, (int64_t)st.st_size)))
-            break;
-        if (!wc->opts->dry_run && unlink(p) != 0 && errno != ENOENT)
-            rc = kiln_err_set(err, KILN_EIO, "%s: cannot delete: %s", p, strerror(errno));
-    }
-    for (size_t i = 0; i < names.len; i++)
-        kiln_free(names.items[i]);
-    kiln_vec_free(&names);
-    return rc;
+    walk_dir wd = {wc, dir, depth, err};
+    return kiln_lake__io_list(dir, walk_entry, &wd, err);
 }
 
 int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *opts,
@@ -303,8 +298,8 @@ int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const
             rc = KILN_OOM(err);
             goto done;
         }
-        if (!dry_run && unlink(p) != 0 && errno != ENOENT) {
-            rc = kiln_err_set(err, KILN_EIO, "expire: cannot delete %s: %s", p, strerror(errno));
+        if (!dry_run && (rc = kiln_lake__io_remove(p, err))) {
+            kiln_err_prefix(err, "expire: ");
             kiln_free(p);
             goto done;
         }

@@ -17,6 +17,7 @@
 
 #include "format/avro/avro.h"
 #include "lake/lake.h"
+#include "lake/lake_io.h"
 
 int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *err)
 {
@@ -365,31 +366,6 @@ int kiln_lake_pvalue_text(const kiln_lake_pfield *pf, const kiln_lake_value *v, 
     }
 }
 
-char *kiln_lake_local_path(kiln_arena *a, const kiln_lake_remap *remap, const char *stored)
-{
-    const char *p = stored;
-    if (!strncmp(p, "file://", 7))
-        p += 7;
-    else if (!strncmp(p, "file:", 5))
-        p += 5;
-    if (remap && remap->from && remap->to) {
-        size_t fl = strlen(remap->from);
-        const char *q = stored;
-        if (strncmp(q, remap->from, fl) != 0)
-            q = p;
-        if (strncmp(q, remap->from, fl) == 0) {
-            size_t tl = strlen(remap->to), rl = strlen(q + fl);
-            char *out = kiln_arena_alloc(a, tl + rl + 1);
-            if (!out)
-                return NULL;
-            memcpy(out, remap->to, tl);
-            memcpy(out + tl, q + fl, rl + 1);
-            return out;
-        }
-    }
-    return kiln_arena_strndup(a, p, strlen(p));
-}
-
 /* ================================================================ schemas */
 
 static const char MANIFEST_LIST_SCHEMA[] =
@@ -437,21 +413,6 @@ static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
         break;
     }
     return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported", kiln_type_name(t));
-}
-
-static int json_str(kiln_buf *out, const char *s, kiln_err *err)
-{
-    int rc = kiln_buf_putc(out, '"', err);
-    for (; !rc && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = kiln_buf_printf(out, err, "\\%c", c);
-        else if (c < 0x20)
-            rc = kiln_buf_printf(out, err, "\\u%04x", c);
-        else
-            rc = kiln_buf_putc(out, (char)c, err);
-    }
-    return rc ? rc : kiln_buf_putc(out, '"', err);
 }
 
 /* Avro names allow [A-Za-z_][A-Za-z0-9_]*; Java escapes others as _x<hex>. */
@@ -534,7 +495,7 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
         const kiln_lake_pfield *pf = &spec->fields[i];
         char tmp[32];
         rc = kiln_buf_printf(out, err, "%s{\"name\":", i ? "," : "");
-        if (!rc) rc = json_str(out, pf->name, err);
+        if (!rc) rc = kiln_json_write_str(out, pf->name, strlen(pf->name), err);
         if (!rc)
             rc = kiln_buf_printf(out, err, ",\"transform\":\"%s\",\"source-id\":%d,\"field-id\":%d}",
                                  xform_text(pf, tmp, sizeof tmp), pf->source_id, pf->field_id);
@@ -578,14 +539,42 @@ static void as_bytes(const kiln_avro_value *v, const uint8_t **p, uint32_t *n)
     *n = (uint32_t)v->u.bytes.len;
 }
 
+/* ================================================================ file access */
+
+/* Avro files are read and written whole through the lake's io (lake_io.h):
+ * manifests are small, and a store hands back bytes, not a file. */
+#define MANIFEST_MAX_BYTES ((size_t)1 << 30)
+
+/* A reader over the object at loc; *data holds its bytes (free it after
+ * the reader). */
+static int avro_open_read(kiln_avro_reader **r, char **data, const char *loc, kiln_err *err)
+{
+    size_t n = 0;
+    *r = NULL;
+    int rc = kiln_lake__io_read_all(loc, MANIFEST_MAX_BYTES, data, &n, err);
+    if (!rc && (rc = kiln_avro_reader_open_mem(r, *data, n, err)))
+        kiln_err_prefix(err, "%s: ", loc);
+    return rc;
+}
+
+/* Finish w (writing into buf) and store the file at loc at once. */
+static int avro_close_store(kiln_avro_writer *w, kiln_buf *buf, const char *loc, uint64_t *bytes, kiln_err *err)
+{
+    int rc = kiln_avro_writer_close(w, bytes, err);
+    if (!rc && (rc = kiln_lake__io_write_atomic(loc, buf->data, buf->len, err)))
+        kiln_err_prefix(err, "avro write %s: ", loc);
+    return rc;
+}
+
 /* ================================================================ manifest list read */
 
 int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_arena *a, const char *path,
                                  kiln_err *err)
 {
     kiln_avro_reader *r = NULL;
+    char *data = NULL;
     KILN_VEC(kiln_lake_manifest) v = {0};
-    int rc = kiln_avro_reader_open(&r, path, err);
+    int rc = avro_open_read(&r, &data, path, err);
     if (rc)
         goto done;
     for (;;) {
@@ -651,6 +640,7 @@ done:
         kiln_err_prefix(err, "manifest list %s: ", path);
     kiln_vec_free(&v);
     kiln_avro_reader_free(r);
+    kiln_free(data);
     return rc;
 }
 
@@ -727,8 +717,9 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
                             const char *path, const kiln_lake_pspec *spec, kiln_err *err)
 {
     kiln_avro_reader *r = NULL;
+    char *data = NULL;
     KILN_VEC(kiln_lake_entry) v = {0};
-    int rc = kiln_avro_reader_open(&r, path, err);
+    int rc = avro_open_read(&r, &data, path, err);
     if (rc)
         goto done;
     for (;;) {
@@ -851,6 +842,7 @@ done:
         kiln_err_prefix(err, "manifest %s: ", path);
     kiln_vec_free(&v);
     kiln_avro_reader_free(r);
+    kiln_free(data);
     return rc;
 }
 
@@ -953,9 +945,10 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
                              const char *stored_path, const kiln_lake_manifest_meta *meta,
                              const kiln_lake_entry *entries, size_t n, kiln_err *err)
 {
-    kiln_buf sj, pj;
+    kiln_buf sj, pj, file;
     kiln_buf_init(&sj, 0);
     kiln_buf_init(&pj, 0);
+    kiln_buf_init(&file, 0);
     kiln_avro_schema *schema = NULL;
     kiln_avro_writer *w = NULL;
     kiln_arena *va = kiln_arena_new(64 * 1024);
@@ -993,7 +986,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
     wo.codec = KILN_AVRO_CODEC_DEFLATE;
     wo.meta = md;
     wo.nmeta = sizeof md / sizeof md[0];
-    if ((rc = kiln_avro_writer_open(&w, local_path, schema, &wo, err)))
+    if ((rc = kiln_avro_writer_open_buf(&w, &file, schema, &wo, err)))
         goto done;
     const kiln_avro_schema *dfs = field_schema(schema, 2);
     const kiln_avro_schema *ps = field_schema(dfs, 102);
@@ -1116,7 +1109,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
     if (out->min_seq == INT64_MAX)
         out->min_seq = meta->seq;
     uint64_t bytes = 0;
-    rc = kiln_avro_writer_close(w, &bytes, err);
+    rc = avro_close_store(w, &file, local_path, &bytes, err);
     w = NULL;
     if (rc)
         goto done;
@@ -1159,6 +1152,7 @@ done:
     kiln_avro_schema_free(schema);
     kiln_arena_free(va);
     kiln_free(acc);
+    kiln_buf_free(&file);
     kiln_buf_free(&sj);
     kiln_buf_free(&pj);
     return rc;
@@ -1170,6 +1164,8 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     kiln_avro_schema *schema = NULL;
     kiln_avro_writer *w = NULL;
     kiln_arena *va = kiln_arena_new(16 * 1024);
+    kiln_buf file;
+    kiln_buf_init(&file, 0);
     int rc;
     if (!va)
         return KILN_OOM(err);
@@ -1189,7 +1185,7 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     wo.codec = KILN_AVRO_CODEC_DEFLATE;
     wo.meta = md;
     wo.nmeta = 4;
-    if ((rc = kiln_avro_writer_open(&w, path, schema, &wo, err)))
+    if ((rc = kiln_avro_writer_open_buf(&w, &file, schema, &wo, err)))
         goto done;
     const kiln_avro_schema *parts_t = nn(field_schema(schema, 507));
     for (size_t i = 0; i < n; i++) {
@@ -1241,11 +1237,12 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
         if ((rc = kiln_avro_writer_append(w, rec, err)))
             goto done;
     }
-    rc = kiln_avro_writer_close(w, NULL, err);
+    rc = avro_close_store(w, &file, path, NULL, err);
     w = NULL;
 done:
     kiln_avro_writer_free(w);
     kiln_avro_schema_free(schema);
     kiln_arena_free(va);
+    kiln_buf_free(&file);
     return rc;
 }

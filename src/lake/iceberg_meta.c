@@ -11,6 +11,8 @@
  * fields Java writes (current-snapshot-id -1 when none, empty refs/logs), so
  * a Spark-written file round-trips to an equal JSON value.
  */
+#include "lake/lake_io.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_meta_int.h"
 
 #include <errno.h>
@@ -18,7 +20,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ arena helpers */
@@ -481,6 +482,18 @@ json_t *kiln_lake__schema_to_json(const kiln_lake_schema *s)
     return o;
 }
 
+int kiln_lake__schema_json_text(kiln_buf *out, const kiln_lake_schema *s, kiln_err *err)
+{
+    json_t *j = kiln_lake__schema_to_json(s);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return KILN_OOM(err);
+    int rc = kiln_buf_append(out, text, strlen(text), err);
+    free(text); /* jansson's allocator */
+    return rc;
+}
+
 static const kiln_lake_field *find_field(const kiln_lake_field *fs, size_t n, int32_t id, int depth)
 {
     if (depth > KILN_LAKE_MAX_DEPTH)
@@ -852,7 +865,11 @@ static int ref_from_json(kiln_lake_meta *m, const char *name, json_t *j, kiln_la
     return 0;
 }
 
-static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
+/* parse_root's steps, in file order; each reads its keys of the root
+ * object into m (v1: the format-version 1 spellings and defaults). */
+
+/* format-version, table-uuid, location, sequence number, column id */
+static int parse_header(kiln_lake_meta *m, json_t *root, kiln_err *err)
 {
     int rc;
     int64_t fv = 0;
@@ -873,8 +890,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         (rc = get_i64(root, "last-updated-ms", &m->last_updated_ms, 1, err)) != 0 ||
         (rc = get_i32(root, "last-column-id", &m->last_column_id, 1, err)) != 0)
         return rc;
+    return 0;
+}
 
-    /* schemas */
+/* schemas (v1: "schema") and the current one */
+static int parse_schemas(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *schemas = json_object_get(root, "schemas");
     if (json_is_array(schemas) && json_array_size(schemas) > 0) {
         m->nschemas = json_array_size(schemas);
@@ -904,8 +926,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     if (!kiln_lake_meta_current_schema(m))
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: current-schema-id %d names no schema",
                             m->current_schema_id);
+    return 0;
+}
 
-    /* partition specs */
+/* partition specs (v1: "partition-spec") and last-partition-id */
+static int parse_specs(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *specs = json_object_get(root, "partition-specs");
     if (json_is_array(specs) && json_array_size(specs) > 0) {
         m->nspecs = json_array_size(specs);
@@ -942,8 +969,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
                 m->last_partition_id = m->specs[i].fields[f].field_id;
     if ((rc = get_i32(root, "last-partition-id", &m->last_partition_id, !v1, err)) < 0)
         return rc;
+    return 0;
+}
 
-    /* sort orders */
+/* sort orders (none: the unsorted order 0) */
+static int parse_sort_orders(kiln_lake_meta *m, json_t *root, int v1, kiln_err *err)
+{
+    int rc;
     json_t *orders = json_object_get(root, "sort-orders");
     if (json_is_array(orders) && json_array_size(orders) > 0) {
         m->nsort_orders = json_array_size(orders);
@@ -988,12 +1020,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->nsort_orders = 1;
         m->default_sort_order_id = 0;
     }
+    return 0;
+}
 
-    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties,
-                           &m->nproperties, err)) != 0)
-        return rc;
-
-    /* snapshots */
+/* snapshots and current-snapshot-id */
+static int parse_snapshots(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *snaps = json_object_get(root, "snapshots");
     if (json_is_array(snaps)) {
         m->nsnapshots = json_array_size(snaps);
@@ -1013,8 +1046,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         return rc;
     if (m->current_snapshot_id < 0)
         m->current_snapshot_id = -1;
+    return 0;
+}
 
-    /* refs */
+/* refs; "main" made explicit, and it decides the current snapshot */
+static int parse_refs(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *refs = json_object_get(root, "refs");
     int has_main = 0;
     if (json_is_object(refs)) {
@@ -1052,8 +1090,13 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         return kiln_err_set(err, KILN_EFORMAT,
                             "table metadata: current snapshot %" PRId64 " is not in \"snapshots\"",
                             m->current_snapshot_id);
+    return 0;
+}
 
-    /* logs */
+/* snapshot-log and metadata-log */
+static int parse_logs(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
     json_t *slog = json_object_get(root, "snapshot-log");
     if (json_is_array(slog)) {
         m->nsnapshot_log = json_array_size(slog);
@@ -1082,6 +1125,24 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
         }
         m->metadata_log = ml;
     }
+    return 0;
+}
+
+static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
+{
+    int rc;
+    if ((rc = parse_header(m, root, err)) != 0)
+        return rc;
+    int v1 = m->format_version == 1;
+    if ((rc = parse_schemas(m, root, v1, err)) != 0 || (rc = parse_specs(m, root, v1, err)) != 0 ||
+        (rc = parse_sort_orders(m, root, v1, err)) != 0)
+        return rc;
+    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties,
+                           &m->nproperties, err)) != 0)
+        return rc;
+    if ((rc = parse_snapshots(m, root, err)) != 0 || (rc = parse_refs(m, root, err)) != 0 ||
+        (rc = parse_logs(m, root, err)) != 0)
+        return rc;
     return collect_extra(m, root, TABLE_KEYS, &m->extra_json, err);
 }
 
@@ -1118,17 +1179,14 @@ done:
 int kiln_lake_meta_read(kiln_lake_meta **out, const char *path, kiln_err *err)
 {
     *out = NULL;
-    char *local = NULL, *data = NULL;
+    char *data = NULL;
     size_t n = 0;
     int rc;
-    if ((rc = kiln_lake_uri_to_path(&local, path, err)) != 0)
-        goto done;
-    if ((rc = kiln_file_read(local, KILN_LAKE_META_MAX_BYTES, &data, &n, err)) != 0)
+    if ((rc = kiln_lake__io_read_all(path, KILN_LAKE_META_MAX_BYTES, &data, &n, err)) != 0)
         goto done;
     if ((rc = kiln_lake_meta_parse(out, data, n, err)) != 0)
-        kiln_err_prefix(err, "%s: ", local);
+        kiln_err_prefix(err, "%s: ", path);
 done:
-    kiln_free(local);
     kiln_free(data);
     return rc;
 }
@@ -1426,51 +1484,4 @@ int kiln_lake_meta_resolve(const kiln_lake_meta *m, const char *what, int64_t *o
         return kiln_lake_meta_snapshot_as_of(m, (days + 1) * 86400000 - 1, out, err);
     return kiln_err_set(err, KILN_ENOTFOUND,
                         "\"%s\" is not a snapshot id, ref name or timestamp (e.g. 2024-03-03T10:00:00Z)", what);
-}
-
-/* ------------------------------------------------------------ ids */
-
-static void random_bytes(void *p, size_t n)
-{
-    uint8_t *b = p;
-    while (n > 0) {
-        ssize_t r = getrandom(b, n, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            /* fall back to a weak source rather than failing a commit */
-            for (size_t i = 0; i < n; i++)
-                b[i] = (uint8_t)(kiln_now_micros() >> (i % 8)) ^ (uint8_t)rand();
-            return;
-        }
-        b += r;
-        n -= (size_t)r;
-    }
-}
-
-int64_t kiln_lake_snapshot_id_new(void)
-{
-    uint64_t v = 0;
-    while (v == 0) {
-        random_bytes(&v, sizeof(v));
-        v &= (UINT64_C(1) << 53) - 1;
-    }
-    return (int64_t)v;
-}
-
-void kiln_lake_uuid_v4(char out[37])
-{
-    uint8_t b[16];
-    random_bytes(b, sizeof(b));
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = 0;
 }

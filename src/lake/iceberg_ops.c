@@ -9,6 +9,7 @@
  * (e.g. "main must be an ancestor of the branch") is always done against
  * the metadata the commit will actually replace.
  */
+#include "lake/lake_io.h"
 #include "lake/lake_meta_int.h"
 
 #include <ctype.h>
@@ -590,7 +591,7 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int6
                 size_t tl = strlen(tdir);
                 if (!shared && kiln_lake_uri_to_path(&path, s->manifest_list, &e2) == 0 &&
                     strncmp(path, tdir, tl) == 0 && path[tl] == '/' && !strstr(path + tl, "/../"))
-                    unlink(path);
+                    kiln_lake__io_remove(path, &e2);
                 kiln_free(path);
             }
         }

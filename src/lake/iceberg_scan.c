@@ -45,6 +45,8 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_data_int.h"
+#include "lake/lake_io.h"
 
 /* ================================================================ view */
 
@@ -135,6 +137,20 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
     return 0;
 }
 
+/* ================================================================ data files */
+
+/* Open a Parquet reader on a stored location: the reader opens and maps a
+ * local file, which the lake's io hands out (lake_io.h). */
+static int data_open(kiln_parquet_reader **r, const char *loc, const kiln_parquet_read_opts *ro, kiln_err *err)
+{
+    char *local = NULL;
+    int rc = kiln_lake__io_local_file(&local, loc, err);
+    if (!rc)
+        rc = kiln_parquet_reader_open(r, local, ro, err);
+    kiln_free(local);
+    return rc;
+}
+
 /* ================================================================ predicates */
 
 static int col_by_id(const kiln_schema *s, int id)
@@ -145,232 +161,39 @@ static int col_by_id(const kiln_schema *s, int id)
     return -1;
 }
 
-static int parse_literal(kiln_lake_value *out, kiln_arena *a, const kiln_column_def *c, const char *tok, size_t n,
-                         int quoted, kiln_err *err)
+/* The text is parsed by the one filter parser (format/pred.h); a term
+ * becomes a lake term on the column's field id. */
+static void pred_value_to_lake(kiln_lake_value *out, const kiln_pred_value *v)
 {
     memset(out, 0, sizeof *out);
-    char *s = kiln_arena_strndup(a, tok, n);
-    if (!s)
-        return KILN_OOM(err);
-    char *end = NULL;
-    switch (c->type) {
-    case KILN_T_STRING:
-    case KILN_T_BINARY:
-        out->bytes = (const uint8_t *)s;
-        out->len = n;
-        return 0;
-    case KILN_T_BOOL:
-        if (!strcasecmp(s, "true") || !strcmp(s, "1")) out->i = 1;
-        else if (!strcasecmp(s, "false") || !strcmp(s, "0")) out->i = 0;
-        else break;
-        return 0;
-    case KILN_T_INT32:
-    case KILN_T_INT64:
-        out->i = strtoll(s, &end, 10);
-        if (end == s || *end)
-            break;
-        out->d = (double)out->i;
-        return 0;
-    case KILN_T_FLOAT:
-    case KILN_T_DOUBLE:
-        out->d = strtod(s, &end);
-        if (end == s || *end)
-            break;
-        return 0;
-    case KILN_T_DATE: {
-        int64_t days;
-        if (kiln_date_parse(s, n, &days))
-            break;
-        out->i = days;
-        return 0;
-    }
-    case KILN_T_TIMESTAMP:
-    case KILN_T_TIMESTAMPTZ: {
-        int64_t us, days;
-        if (kiln_ts_parse(s, n, &us) == 0) {
-            out->i = us;
-            return 0;
-        }
-        if (kiln_date_parse(s, n, &days) == 0) {
-            out->i = days * 86400000000LL;
-            return 0;
-        }
-        break;
-    }
-    case KILN_T_DECIMAL: {
-        /* scale the literal to the column: "12.3" with scale 2 -> 1230 */
-        int neg = 0;
-        const char *p = s;
-        if (*p == '-' || *p == '+')
-            neg = *p++ == '-';
-        int64_t v = 0;
-        int frac = -1, digits = 0;
-        for (; *p; p++) {
-            if (*p == '.' && frac < 0) {
-                frac = 0;
-                continue;
-            }
-            if (*p < '0' || *p > '9')
-                goto bad;
-            if (frac >= 0) {
-                if (frac >= c->scale)
-                    continue; /* truncate extra digits */
-                frac++;
-            }
-            v = v * 10 + (*p - '0');
-            digits++;
-        }
-        if (!digits)
-            break;
-        for (int k = frac < 0 ? 0 : frac; k < c->scale; k++)
-            v *= 10;
-        out->i = neg ? -v : v;
-        return 0;
-    }
-    }
-bad:
-    (void)quoted;
-    return kiln_err_set(err, KILN_EINVAL, "--where: '%s' is not a valid %s value for column %s", s,
-                        kiln_type_name(c->type), c->name);
-}
-
-typedef struct lexer {
-    const char *p;
-} lexer;
-
-/* Next token: identifier/number/bare word, quoted string, or operator. */
-static int lex(lexer *lx, const char **tok, size_t *n, int *quoted)
-{
-    const char *p = lx->p;
-    while (*p == ' ' || *p == '\t' || *p == '\n')
-        p++;
-    *quoted = 0;
-    if (!*p) {
-        lx->p = p;
-        return 0;
-    }
-    if (*p == '\'' || *p == '"') {
-        char q = *p++;
-        const char *s = p;
-        while (*p && *p != q)
-            p++;
-        if (!*p)
-            return -1;
-        *tok = s;
-        *n = (size_t)(p - s);
-        *quoted = 1;
-        lx->p = p + 1;
-        return 1;
-    }
-    if (strchr("=<>!", *p)) {
-        const char *s = p++;
-        if (*p == '=' || (*s == '<' && *p == '>'))
-            p++;
-        *tok = s;
-        *n = (size_t)(p - s);
-        lx->p = p;
-        return 1;
-    }
-    const char *s = p;
-    while (*p && !strchr(" \t\n=<>!'\"", *p))
-        p++;
-    *tok = s;
-    *n = (size_t)(p - s);
-    lx->p = p;
-    return 1;
-}
-
-static int tok_is(const char *t, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(t, word, n) == 0;
+    out->i = v->i;
+    out->d = v->d;
+    out->bytes = (const uint8_t *)v->s;
+    out->len = v->n;
 }
 
 int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *schema, const char *text,
                          kiln_err *err)
 {
     memset(out, 0, sizeof *out);
-    lexer lx = {text};
-    size_t cap = 8;
-    out->terms = kiln_arena_alloc(a, cap * sizeof *out->terms);
+    kiln_pred_term *pt = NULL;
+    int n = 0, rc;
+    if ((rc = kiln_pred_parse(&pt, &n, a, schema, text, err)))
+        return rc;
+    out->terms = kiln_arena_alloc(a, (size_t)(n ? n : 1) * sizeof *out->terms);
     if (!out->terms)
         return KILN_OOM(err);
-    for (;;) {
-        const char *t;
-        size_t n;
-        int q, r = lex(&lx, &t, &n, &q);
-        if (r == 0)
-            break;
-        if (r < 0 || q)
-            return kiln_err_set(err, KILN_EINVAL, "--where: expected a column name near '%.20s'", lx.p);
-        char name[256];
-        if (n >= sizeof name)
-            return kiln_err_set(err, KILN_EINVAL, "--where: column name too long");
-        memcpy(name, t, n);
-        name[n] = 0;
-        int ci = kiln_schema_find(schema, name);
-        if (ci < 0)
-            return kiln_err_set(err, KILN_ENOTFOUND, "--where: no column '%s' in the table", name);
-        const kiln_column_def *c = &schema->cols[ci];
-        if ((size_t)out->nterms == cap) {
-            kiln_lake_term *nt = kiln_arena_alloc(a, cap * 2 * sizeof *nt);
-            if (!nt)
-                return KILN_OOM(err);
-            memcpy(nt, out->terms, cap * sizeof *nt);
-            out->terms = nt;
-            cap *= 2;
-        }
-        kiln_lake_term *term = &out->terms[out->nterms];
-        memset(term, 0, sizeof *term);
-        term->field_id = c->field_id;
-        term->type = c->type;
-        if (lex(&lx, &t, &n, &q) <= 0)
-            return kiln_err_set(err, KILN_EINVAL, "--where: expected an operator after %s", name);
-        if (tok_is(t, n, "is")) {
-            if (lex(&lx, &t, &n, &q) <= 0)
-                return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS");
-            if (tok_is(t, n, "not")) {
-                term->op = KILN_LAKE_OP_NOTNULL;
-                if (lex(&lx, &t, &n, &q) <= 0)
-                    return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS NOT");
-            } else {
-                term->op = KILN_LAKE_OP_ISNULL;
-            }
-            if (!tok_is(t, n, "null"))
-                return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS");
-        } else {
-            int between = 0;
-            if (tok_is(t, n, "=") || tok_is(t, n, "==")) term->op = KILN_LAKE_OP_EQ;
-            else if (tok_is(t, n, "!=") || tok_is(t, n, "<>")) term->op = KILN_LAKE_OP_NE;
-            else if (tok_is(t, n, "<")) term->op = KILN_LAKE_OP_LT;
-            else if (tok_is(t, n, "<=")) term->op = KILN_LAKE_OP_LE;
-            else if (tok_is(t, n, ">")) term->op = KILN_LAKE_OP_GT;
-            else if (tok_is(t, n, ">=")) term->op = KILN_LAKE_OP_GE;
-            else if (tok_is(t, n, "between")) term->op = KILN_LAKE_OP_BETWEEN, between = 1;
-            else
-                return kiln_err_set(err, KILN_EINVAL, "--where: unknown operator '%.*s' (use = != < <= > >= between, is null)",
-                                    (int)n, t);
-            int rc;
-            if (lex(&lx, &t, &n, &q) <= 0)
-                return kiln_err_set(err, KILN_EINVAL, "--where: expected a value after the operator on %s", name);
-            if ((rc = parse_literal(&term->v, a, c, t, n, q, err)))
-                return rc;
-            if (between) {
-                if (lex(&lx, &t, &n, &q) <= 0 || q || !tok_is(t, n, "and"))
-                    return kiln_err_set(err, KILN_EINVAL, "--where: expected AND in BETWEEN on %s", name);
-                if (lex(&lx, &t, &n, &q) <= 0)
-                    return kiln_err_set(err, KILN_EINVAL, "--where: expected the upper bound of BETWEEN on %s", name);
-                if ((rc = parse_literal(&term->hi, a, c, t, n, q, err)))
-                    return rc;
-            }
-        }
-        out->nterms++;
-        int r2 = lex(&lx, &t, &n, &q);
-        if (r2 == 0)
-            break;
-        if (r2 < 0 || q || !tok_is(t, n, "and"))
-            return kiln_err_set(err, KILN_EINVAL, "--where: expected AND between terms near '%.*s' (only AND is supported)",
-                                (int)n, t);
+    for (int i = 0; i < n; i++) {
+        kiln_lake_term *t = &out->terms[i];
+        const kiln_column_def *c = &schema->cols[pt[i].col];
+        memset(t, 0, sizeof *t);
+        t->field_id = c->field_id;
+        t->type = c->type;
+        t->op = (kiln_lake_op)pt[i].op;
+        pred_value_to_lake(&t->v, &pt[i].v);
+        pred_value_to_lake(&t->hi, &pt[i].hi);
     }
+    out->nterms = n;
     return 0;
 }
 
@@ -545,7 +368,7 @@ int kiln_lake_pred_may_match_stats(const kiln_lake_pred *p, const kiln_lake_data
     return 1;
 }
 
-static void cell_value(const kiln_batch *b, int c, size_t row, kiln_lake_value *v)
+void kiln_lake__cell(kiln_lake_value *v, const kiln_batch *b, int c, size_t row)
 {
     const kiln_col *col = &b->cols[c];
     memset(v, 0, sizeof *v);
@@ -583,7 +406,7 @@ int kiln_lake_pred_match_row(const kiln_lake_pred *p, const kiln_batch *b, size_
         if (c < 0)
             continue;
         kiln_lake_value v;
-        cell_value(b, c, row, &v);
+        kiln_lake__cell(&v, b, c, row);
         if (tm->op == KILN_LAKE_OP_ISNULL) {
             if (!v.is_null) return 0;
             continue;
@@ -660,7 +483,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
     }
     if (view->snapshot_id < 0 || !view->manifest_list)
         goto done;
-    char *mlpath = kiln_lake_local_path(p->arena, &view->remap, view->manifest_list);
+    char *mlpath = kiln_lake_remap_path(p->arena, &view->remap, view->manifest_list);
     if (!mlpath) {
         rc = KILN_OOM(err);
         goto done;
@@ -676,7 +499,7 @@ int kiln_lake__plan_new_ex(kiln_lake_plan **out, const kiln_lake_view *view, con
             p->stats.manifests_pruned++;
             continue;
         }
-        char *mpath = kiln_lake_local_path(p->arena, &view->remap, m->path);
+        char *mpath = kiln_lake_remap_path(p->arena, &view->remap, m->path);
         kiln_lake_entry *ents = NULL;
         size_t n = 0;
         if (!mpath) {
@@ -787,7 +610,7 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     if (kiln_batch_is_null(fb, fc, row))
         return kiln_batch_put_null(out, oc, err);
     kiln_lake_value v;
-    cell_value(fb, fc, row, &v);
+    kiln_lake__cell(&v, fb, fc, row);
     kiln_type ft = fb->cols[fc].type;
     switch (out->cols[oc].type) {
     case KILN_T_BOOL: return kiln_batch_put_bool(out, oc, (int)v.i, err);
@@ -822,12 +645,12 @@ static int put_value(kiln_batch *out, int oc, const kiln_lake_value *v, kiln_err
 }
 
 /* Canonical key bytes of a cell for equality-delete matching. */
-static int key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
+int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
 {
     if (c < 0 || kiln_batch_is_null(b, c, row))
         return kiln_buf_putc(k, 'N', err);
     kiln_lake_value v;
-    cell_value(b, c, row, &v);
+    kiln_lake__cell(&v, b, c, row);
     switch (b->cols[c].type) {
     case KILN_T_STRING:
     case KILN_T_BINARY: {
@@ -892,7 +715,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     eqdel *d = kiln_calloc(1, sizeof *d);
     int rc = 0;
     int *cols = NULL;
-    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!d || !path || !(d->keys = kiln_map_new()) ||
         !(d->ids = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int))) ||
         !(cols = kiln_calloc((size_t)(e->df.nequality_ids ? e->df.nequality_ids : 1), sizeof(int)))) {
@@ -901,7 +724,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     }
     d->nids = e->df.nequality_ids;
     memcpy(d->ids, e->df.equality_ids, (size_t)d->nids * sizeof(int));
-    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int has_ids = reader_has_ids(r);
     int nproj = 0;
@@ -925,7 +748,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
         for (size_t row = 0; row < b->nrows; row++) {
             kiln_buf_reset(&key);
             for (int i = 0; i < d->nids; i++)
-                if ((rc = key_append(&key, b, cols[i], row, err)))
+                if ((rc = kiln_lake__key_append(&key, b, cols[i], row, err)))
                     goto done;
             if ((rc = kiln_map_put(d->keys, key.data, key.len, d, err)))
                 goto done;
@@ -957,10 +780,10 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
 {
     kiln_parquet_reader *r = NULL;
     int rc;
-    char *path = kiln_lake_local_path(a, &view->remap, e->df.file_path);
+    char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!path)
         return KILN_OOM(err);
-    if ((rc = kiln_parquet_reader_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);
     if (fp < 0) fp = kiln_parquet_reader_find(r, "file_path");
@@ -1064,15 +887,15 @@ static int term_to_pq(const kiln_lake_term *tm, const kiln_column_def *tc, kiln_
     memset(out, 0, sizeof *out);
     out->col = fc;
     switch (tm->op) {
-    case KILN_LAKE_OP_ISNULL: out->op = KILN_PQ_ISNULL; return 1;
-    case KILN_LAKE_OP_NOTNULL: out->op = KILN_PQ_NOTNULL; return 1;
-    case KILN_LAKE_OP_EQ: out->op = KILN_PQ_EQ; break;
-    case KILN_LAKE_OP_NE: out->op = KILN_PQ_NE; break;
-    case KILN_LAKE_OP_LT: out->op = KILN_PQ_LT; break;
-    case KILN_LAKE_OP_LE: out->op = KILN_PQ_LE; break;
-    case KILN_LAKE_OP_GT: out->op = KILN_PQ_GT; break;
-    case KILN_LAKE_OP_GE: out->op = KILN_PQ_GE; break;
-    case KILN_LAKE_OP_BETWEEN: out->op = KILN_PQ_BETWEEN; break;
+    case KILN_LAKE_OP_ISNULL: out->op = KILN_PRED_ISNULL; return 1;
+    case KILN_LAKE_OP_NOTNULL: out->op = KILN_PRED_NOTNULL; return 1;
+    case KILN_LAKE_OP_EQ: out->op = KILN_PRED_EQ; break;
+    case KILN_LAKE_OP_NE: out->op = KILN_PRED_NE; break;
+    case KILN_LAKE_OP_LT: out->op = KILN_PRED_LT; break;
+    case KILN_LAKE_OP_LE: out->op = KILN_PRED_LE; break;
+    case KILN_LAKE_OP_GT: out->op = KILN_PRED_GT; break;
+    case KILN_LAKE_OP_GE: out->op = KILN_PRED_GE; break;
+    case KILN_LAKE_OP_BETWEEN: out->op = KILN_PRED_BETWEEN; break;
     default: return 0;
     }
     int same = ft == tt || (tt == KILN_T_INT64 && ft == KILN_T_INT32) || (tt == KILN_T_DOUBLE && ft == KILN_T_FLOAT) ||
@@ -1219,7 +1042,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         goto done;
     }
     const kiln_lake_datafile *df = &task->data->df;
-    char *path = kiln_lake_local_path(tr->arena, &view->remap, df->file_path);
+    char *path = kiln_lake_remap_path(tr->arena, &view->remap, df->file_path);
     if (!path) {
         rc = KILN_OOM(err);
         goto done;
@@ -1234,7 +1057,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
      * for long strings (65K-row batches of commit messages were ~30 MB,
      * twice) at no measurable cost in scan speed */
     kiln_parquet_read_opts ro = {16384, 0};
-    if ((rc = kiln_parquet_reader_open(&tr->r, path, &ro, err)))
+    if ((rc = data_open(&tr->r, path, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);
@@ -1301,7 +1124,7 @@ static int eq_deleted(task_reader *tr, const kiln_batch *fb, size_t row, kiln_bu
             int wc = col_by_id(tr->work, d->ids[i]);
             int rc;
             if (wc >= 0 && tr->src[wc] >= 0) {
-                rc = key_append(key, fb, tr->src[wc], row, err);
+                rc = kiln_lake__key_append(key, fb, tr->src[wc], row, err);
             } else if (wc >= 0 && tr->has_const[wc]) {
                 /* partition constant: encode like a cell of the column type */
                 const kiln_lake_value *v = &tr->consts[wc];

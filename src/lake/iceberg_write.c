@@ -37,6 +37,8 @@
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
+#include "lake/lake_data_int.h"
+#include "lake/lake_io.h"
 
 /* ================================================================ row stores */
 
@@ -68,27 +70,7 @@ static void store_reset(store *s)
 static kiln_lake_value cell(const kiln_batch *b, int c, size_t row)
 {
     kiln_lake_value v;
-    memset(&v, 0, sizeof v);
-    const kiln_col *col = &b->cols[c];
-    if (kiln_batch_is_null(b, c, row)) {
-        v.is_null = 1;
-        return v;
-    }
-    switch (col->type) {
-    case KILN_T_BOOL: v.i = col->v.b[row]; break;
-    case KILN_T_INT32:
-    case KILN_T_DATE: v.i = col->v.i32[row]; break;
-    case KILN_T_FLOAT: v.d = col->v.f32[row]; break;
-    case KILN_T_DOUBLE: v.d = col->v.f64[row]; break;
-    case KILN_T_STRING:
-    case KILN_T_BINARY: {
-        size_t n;
-        v.bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
-        v.len = n;
-        break;
-    }
-    default: v.i = col->v.i64[row]; break;
-    }
+    kiln_lake__cell(&v, b, c, row);
     return v;
 }
 
@@ -150,37 +132,11 @@ static const kiln_batch *ref_batch(const store *s, rowref r) { return s->chunks.
 
 /* ================================================================ keys */
 
-static int key_cell(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err)
-{
-    kiln_lake_value v = cell(b, c, row);
-    if (v.is_null)
-        return kiln_buf_putc(k, 'N', err);
-    switch (b->cols[c].type) {
-    case KILN_T_STRING:
-    case KILN_T_BINARY: {
-        uint32_t n = (uint32_t)v.len;
-        int rc = kiln_buf_putc(k, 'S', err);
-        if (!rc) rc = kiln_buf_append(k, &n, 4, err);
-        if (!rc && n) rc = kiln_buf_append(k, v.bytes, n, err);
-        return rc;
-    }
-    case KILN_T_FLOAT:
-    case KILN_T_DOUBLE: {
-        int rc = kiln_buf_putc(k, 'D', err);
-        return rc ? rc : kiln_buf_append(k, &v.d, 8, err);
-    }
-    default: {
-        int rc = kiln_buf_putc(k, 'I', err);
-        return rc ? rc : kiln_buf_append(k, &v.i, 8, err);
-    }
-    }
-}
-
 static int key_of(kiln_buf *k, const kiln_batch *b, size_t row, const int *cols, int n, kiln_err *err)
 {
     kiln_buf_reset(k);
     for (int i = 0; i < n; i++) {
-        int rc = key_cell(k, b, cols[i], row, err);
+        int rc = kiln_lake__key_append(k, b, cols[i], row, err);
         if (rc)
             return rc;
     }
@@ -191,89 +147,11 @@ static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, kiln_err *err)
 {
     kiln_buf_reset(k);
     for (int c = 0; c < b->schema->ncols; c++) {
-        int rc = key_cell(k, b, c, row, err);
+        int rc = kiln_lake__key_append(k, b, c, row, err);
         if (rc)
             return rc;
     }
     return 0;
-}
-
-/* ================================================================ schema JSON */
-
-static int json_str(kiln_buf *out, const char *s, kiln_err *err)
-{
-    int rc = kiln_buf_putc(out, '"', err);
-    for (; !rc && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = kiln_buf_printf(out, err, "\\%c", c);
-        else if (c < 0x20)
-            rc = kiln_buf_printf(out, err, "\\u%04x", c);
-        else
-            rc = kiln_buf_putc(out, (char)c, err);
-    }
-    return rc ? rc : kiln_buf_putc(out, '"', err);
-}
-
-static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err);
-
-static int fields_json(kiln_buf *o, const kiln_lake_field *f, size_t n, int depth, kiln_err *err)
-{
-    int rc = kiln_buf_printf(o, err, "[");
-    for (size_t i = 0; !rc && i < n; i++) {
-        rc = kiln_buf_printf(o, err, "%s{\"id\":%d,\"name\":", i ? "," : "", (int)f[i].id);
-        if (!rc) rc = json_str(o, f[i].name, err);
-        if (!rc) rc = kiln_buf_printf(o, err, ",\"required\":%s,\"type\":", f[i].required ? "true" : "false");
-        if (!rc) rc = type_json(o, f[i].type, depth + 1, err);
-        if (!rc && f[i].doc) {
-            rc = kiln_buf_printf(o, err, ",\"doc\":");
-            if (!rc) rc = json_str(o, f[i].doc, err);
-        }
-        if (!rc) rc = kiln_buf_putc(o, '}', err);
-    }
-    return rc ? rc : kiln_buf_putc(o, ']', err);
-}
-
-static int type_json(kiln_buf *o, const kiln_lake_type *t, int depth, kiln_err *err)
-{
-    int rc;
-    if (depth > 64)
-        return kiln_err_set(err, KILN_ELIMIT, "schema nested too deeply");
-    switch (t->kind) {
-    case KILN_LAKE_STRUCT:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"fields\":");
-        if (!rc) rc = fields_json(o, t->fields, t->nfields, depth, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    case KILN_LAKE_LIST:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"list\",\"element-id\":%d,\"element-required\":%s,\"element\":",
-                             (int)t->element_id, t->element_required ? "true" : "false");
-        if (!rc) rc = type_json(o, t->element, depth + 1, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    case KILN_LAKE_MAP:
-        rc = kiln_buf_printf(o, err, "{\"type\":\"map\",\"key-id\":%d,\"key\":", (int)t->key_id);
-        if (!rc) rc = type_json(o, t->key, depth + 1, err);
-        if (!rc)
-            rc = kiln_buf_printf(o, err, ",\"value-id\":%d,\"value-required\":%s,\"value\":", (int)t->value_id,
-                                 t->value_required ? "true" : "false");
-        if (!rc) rc = type_json(o, t->value, depth + 1, err);
-        return rc ? rc : kiln_buf_putc(o, '}', err);
-    default:
-        return json_str(o, t->name ? t->name : "string", err);
-    }
-}
-
-static int schema_json(kiln_buf *o, const kiln_lake_schema *s, kiln_err *err)
-{
-    int rc = kiln_buf_printf(o, err, "{\"type\":\"struct\",\"schema-id\":%d,", (int)s->schema_id);
-    if (!rc && s->nidentifier) {
-        rc = kiln_buf_printf(o, err, "\"identifier-field-ids\":[");
-        for (size_t i = 0; !rc && i < s->nidentifier; i++)
-            rc = kiln_buf_printf(o, err, "%s%d", i ? "," : "", (int)s->identifier_field_ids[i]);
-        if (!rc) rc = kiln_buf_printf(o, err, "],");
-    }
-    if (!rc) rc = kiln_buf_printf(o, err, "\"fields\":");
-    if (!rc) rc = fields_json(o, s->fields, s->nfields, 0, err);
-    return rc ? rc : kiln_buf_putc(o, '}', err);
 }
 
 /* ================================================================ writer */
@@ -380,7 +258,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         }
     w->src.schema = w->view.schema;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
-    if ((rc = schema_json(&sj, ls, err)))
+    if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     w->schema_json = kiln_arena_strndup(w->arena, sj.data, sj.len);
     w->schema_id = ls->schema_id;
@@ -561,7 +439,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     int rc;
     if (!d)
         return KILN_OOM(err);
-    if ((rc = kiln_mkdirs(d, err))) {
+    if ((rc = kiln_lake__io_mkdirs(d, err))) {
         kiln_free(d);
         return rc;
     }
@@ -582,7 +460,13 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     po.kv = &kv;
     po.nkv = 1;
     po.row_group_rows = w->opts.row_group_rows;
-    return kiln_parquet_writer_open(&f->pw, f->local, w->view.schema, &po, err);
+    /* the Parquet writer writes a local file, which the lake's io hands out */
+    char *out = NULL;
+    if ((rc = kiln_lake__io_local_file(&out, f->local, err)))
+        return rc;
+    rc = kiln_parquet_writer_open(&f->pw, out, w->view.schema, &po, err);
+    kiln_free(out);
+    return rc;
 }
 
 static void file_free(file_out *f)
@@ -734,7 +618,7 @@ static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const
 done:
     if (open) {
         if (f.local)
-            unlink(f.local);
+            kiln_lake__io_remove(f.local, &(kiln_err){0});
         file_free(&f);
     }
     return rc;
@@ -1041,7 +925,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
 done:
     if (mc.fopen) { /* a failure while writing: the partial file is not referenced */
         if (mc.f.local)
-            unlink(mc.f.local);
+            kiln_lake__io_remove(mc.f.local, &(kiln_err){0});
         file_free(&mc.f);
     }
     kiln_map_free(mc.keys);
@@ -1121,11 +1005,7 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
         const kiln_lake_manifest *m = &rows->items[idx[i]];
         kiln_lake_entry *es = NULL;
         size_t ne = 0;
-        char *lp = NULL;
-        if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
-            break;
-        rc = kiln_lake_manifest_read(&es, &ne, env->a, m, lp, spec, err);
-        kiln_free(lp);
+        rc = kiln_lake_manifest_read(&es, &ne, env->a, m, m->path, spec, err);
         for (size_t j = 0; j < ne && !rc; j++) {
             kiln_lake_entry e = es[j];
             int mine = e.snapshot_id == env->snapshot_id;
@@ -1281,13 +1161,155 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
     return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
 }
 
+typedef KILN_VEC(kiln_lake_entry) entry_vec;
+
+/* build_commit step: carry manifest m (the i-th of the parent's list) into
+ * the new snapshot. Entries of files this commit removes become DELETED in
+ * a rewritten manifest; *found counts them. A concurrent commit that added
+ * a file to a partition this operation rewrites is KILN_ECONFLICT. */
+static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const kiln_lake_manifest *m, size_t i,
+                          int64_t seq, kiln_map *removed, kiln_arena *a, entry_vec *ents, manifest_vec *rows,
+                          size_t *found, kiln_err *err)
+{
+    int rc;
+    const kiln_lake_pspec *spec = kiln_lake_view_spec(view, m->spec_id);
+    kiln_lake_entry *es = NULL;
+    size_t ne = 0;
+    if ((rc = kiln_lake_manifest_read(&es, &ne, a, m, m->path, spec, err)))
+        return rc;
+    size_t hits = 0;
+    ents->len = 0;
+    for (size_t k = 0; k < ne; k++) {
+        kiln_lake_entry e = es[k];
+        if (e.status == KILN_LAKE_STATUS_DELETED)
+            continue;
+        int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
+        if (!is_removed && w->check_touched && w->attempt > 1 &&
+            !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
+            for (size_t g = 0; g < w->touched.len; g++)
+                if (in_group(w, &e, w->touched.items[g])) {
+                    rc = kiln_err_set(err, KILN_ECONFLICT,
+                                      "%s: a concurrent commit added %s to a partition this operation "
+                                      "rewrites; retry the operation",
+                                      kiln_lake_table_name(w->t), e.df.file_path);
+                    return rc;
+                }
+        }
+        if (is_removed) {
+            hits++;
+            e.status = KILN_LAKE_STATUS_DELETED;
+        } else {
+            e.status = KILN_LAKE_STATUS_EXISTING;
+        }
+        if ((rc = kiln_vec_push(ents, e, err)))
+            return rc;
+    }
+    if (!hits) {
+        if (m->added_files == 0 && m->existing_files == 0)
+            return 0;
+        return kiln_vec_push(rows, *m, err);
+    }
+    *found += hits;
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
+    char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
+    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
+    kiln_lake_manifest row;
+    if (!local || !uri)
+        rc = KILN_OOM(err);
+    else
+        rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents->items, ents->len, err);
+    kiln_free(local);
+    kiln_free(uri);
+    if (rc)
+        return rc;
+    if (row.added_files == 0 && row.existing_files == 0 && row.deleted_files == 0)
+        return 0;
+    return kiln_vec_push(rows, row, err);
+}
+
+/* build_commit step: the snapshot summary (operation, added/deleted
+ * files, records and sizes, changed partitions, totals) into *sum; *op is
+ * the operation. */
+static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int64_t parent, const manifest_vec *rows,
+                            kiln_arena *a, kv_vec *sum, const char **op_out, kiln_err *err)
+{
+    int rc;
+    int64_t added_rows = 0, removed_rows = 0, added_size = 0, removed_size = 0;
+    for (size_t i = 0; i < w->added.len; i++) {
+        added_rows += w->added.items[i].df.record_count;
+        added_size += w->added.items[i].df.file_size_in_bytes;
+    }
+    for (size_t i = 0; i < w->removed.len; i++) {
+        removed_rows += w->removed.items[i].df.record_count;
+        removed_size += w->removed.items[i].df.file_size_in_bytes;
+    }
+    int64_t tdf = 0, trec = 0, tdel = 0;
+    for (size_t i = 0; i < rows->len; i++) {
+        const kiln_lake_manifest *m = &rows->items[i];
+        if (m->content == 0) {
+            tdf += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
+        } else {
+            tdel += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+        }
+    }
+    const kiln_lake_snapshot *ps = parent >= 0 ? kiln_lake_meta_snapshot(base, parent) : NULL;
+    int has;
+    int64_t psize = summary_num(ps, "total-files-size", &has);
+    int64_t ppos = summary_num(ps, "total-position-deletes", &has);
+    int64_t peq = summary_num(ps, "total-equality-deletes", &has);
+    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
+                     : w->removed.len ? "overwrite" : "append";
+    /* changed partitions: distinct dirs of added files + removed files */
+    kiln_map *parts = kiln_map_new();
+    if (!parts) {
+        return KILN_OOM(err);
+    }
+    for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
+        const char *p = i < w->added.len ? w->added.items[i].df.file_path
+                                         : w->removed.items[i - w->added.len].df.file_path;
+        const char *slash = strrchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : 0;
+        if (kiln_map_put(parts, p, n, NULL, err)) {
+            kiln_map_free(parts);
+            return err->code;
+        }
+    }
+    int64_t nparts = (int64_t)kiln_map_len(parts);
+    kiln_map_free(parts);
+    kiln_lake_kv opkv = {"operation", op};
+    if ((rc = kiln_vec_push(sum, opkv, err)))
+        return rc;
+    if ((w->added.len && ((rc = summary_add(sum, a, "added-data-files", (int64_t)w->added.len, err)) ||
+                          (rc = summary_add(sum, a, "added-records", added_rows, err)) ||
+                          (rc = summary_add(sum, a, "added-files-size", added_size, err)))) ||
+        (w->removed.len && ((rc = summary_add(sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
+                            (rc = summary_add(sum, a, "deleted-records", removed_rows, err)) ||
+                            (rc = summary_add(sum, a, "removed-files-size", removed_size, err)))) ||
+        (rc = summary_add(sum, a, "changed-partition-count", nparts, err)) ||
+        (rc = summary_add(sum, a, "total-records", trec, err)) ||
+        (rc = summary_add(sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
+        (rc = summary_add(sum, a, "total-data-files", tdf, err)) ||
+        (rc = summary_add(sum, a, "total-delete-files", tdel, err)) ||
+        (rc = summary_add(sum, a, "total-position-deletes", ppos, err)) ||
+        (rc = summary_add(sum, a, "total-equality-deletes", peq, err)))
+        return rc;
+    *op_out = op;
+    return 0;
+}
+
+/* The new snapshot of a writer's commit on txn's base: the parent's
+ * manifests carried (rewritten where this commit removes files), the
+ * added manifest, manifest merging, the manifest list and the summary. */
 static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
 {
     const kiln_lake_meta *base = kiln_lake_txn_base(txn);
     kiln_arena *a = kiln_arena_new(64 * 1024);
     kiln_lake_view view;
     manifest_vec rows = {0};
-    KILN_VEC(kiln_lake_entry) ents = {0};
+    entry_vec ents = {0};
     kv_vec sum = {0};
     kiln_map *removed = NULL;
     char *mlpath = NULL, *mluri = NULL;
@@ -1318,12 +1340,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     if (parent >= 0 && view.manifest_list) {
         kiln_lake_manifest *ms = NULL;
         size_t nm = 0;
-        char *lp = NULL;
-        if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
-            goto done;
-        rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
-        kiln_free(lp);
-        if (rc)
+        if ((rc = kiln_lake_manifest_list_read(&ms, &nm, a, view.manifest_list, err)))
             goto done;
         for (size_t i = 0; i < nm; i++) {
             const kiln_lake_manifest *m = &ms[i];
@@ -1341,67 +1358,7 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
                     goto done;
                 continue;
             }
-            const kiln_lake_pspec *spec = kiln_lake_view_spec(&view, m->spec_id);
-            kiln_lake_entry *es = NULL;
-            size_t ne = 0;
-            if ((rc = kiln_lake_uri_to_path(&lp, m->path, err)))
-                goto done;
-            rc = kiln_lake_manifest_read(&es, &ne, a, m, lp, spec, err);
-            kiln_free(lp);
-            if (rc)
-                goto done;
-            size_t hits = 0;
-            ents.len = 0;
-            for (size_t k = 0; k < ne; k++) {
-                kiln_lake_entry e = es[k];
-                if (e.status == KILN_LAKE_STATUS_DELETED)
-                    continue;
-                int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
-                if (!is_removed && w->check_touched && w->attempt > 1 &&
-                    !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
-                    for (size_t g = 0; g < w->touched.len; g++)
-                        if (in_group(w, &e, w->touched.items[g])) {
-                            rc = kiln_err_set(err, KILN_ECONFLICT,
-                                              "%s: a concurrent commit added %s to a partition this operation "
-                                              "rewrites; retry the operation",
-                                              kiln_lake_table_name(w->t), e.df.file_path);
-                            goto done;
-                        }
-                }
-                if (is_removed) {
-                    hits++;
-                    e.status = KILN_LAKE_STATUS_DELETED;
-                } else {
-                    e.status = KILN_LAKE_STATUS_EXISTING;
-                }
-                if ((rc = kiln_vec_push(&ents, e, err)))
-                    goto done;
-            }
-            if (!hits) {
-                if (m->added_files == 0 && m->existing_files == 0)
-                    continue;
-                if ((rc = kiln_vec_push(&rows, *m, err)))
-                    goto done;
-                continue;
-            }
-            found += hits;
-            char uuid[37];
-            kiln_lake_uuid_v4(uuid);
-            char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
-            char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-            kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
-            kiln_lake_manifest row;
-            if (!local || !uri)
-                rc = KILN_OOM(err);
-            else
-                rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, ents.items, ents.len, err);
-            kiln_free(local);
-            kiln_free(uri);
-            if (rc)
-                goto done;
-            if (row.added_files == 0 && row.existing_files == 0 && row.deleted_files == 0)
-                continue;
-            if ((rc = kiln_vec_push(&rows, row, err)))
+            if ((rc = carry_manifest(w, &view, m, i, seq, removed, a, &ents, &rows, &found, err)))
                 goto done;
         }
     }
@@ -1427,68 +1384,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
         goto done;
     }
-    /* summary */
-    int64_t added_rows = 0, removed_rows = 0, added_size = 0, removed_size = 0;
-    for (size_t i = 0; i < w->added.len; i++) {
-        added_rows += w->added.items[i].df.record_count;
-        added_size += w->added.items[i].df.file_size_in_bytes;
-    }
-    for (size_t i = 0; i < w->removed.len; i++) {
-        removed_rows += w->removed.items[i].df.record_count;
-        removed_size += w->removed.items[i].df.file_size_in_bytes;
-    }
-    int64_t tdf = 0, trec = 0, tdel = 0;
-    for (size_t i = 0; i < rows.len; i++) {
-        const kiln_lake_manifest *m = &rows.items[i];
-        if (m->content == 0) {
-            tdf += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
-            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
-        } else {
-            tdel += (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
-        }
-    }
-    const kiln_lake_snapshot *ps = parent >= 0 ? kiln_lake_meta_snapshot(base, parent) : NULL;
-    int has;
-    int64_t psize = summary_num(ps, "total-files-size", &has);
-    int64_t ppos = summary_num(ps, "total-position-deletes", &has);
-    int64_t peq = summary_num(ps, "total-equality-deletes", &has);
-    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
-                     : w->removed.len ? "overwrite" : "append";
-    /* changed partitions: distinct dirs of added files + removed files */
-    kiln_map *parts = kiln_map_new();
-    if (!parts) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
-        const char *p = i < w->added.len ? w->added.items[i].df.file_path
-                                         : w->removed.items[i - w->added.len].df.file_path;
-        const char *slash = strrchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : 0;
-        if (kiln_map_put(parts, p, n, NULL, err)) {
-            kiln_map_free(parts);
-            rc = err->code;
-            goto done;
-        }
-    }
-    int64_t nparts = (int64_t)kiln_map_len(parts);
-    kiln_map_free(parts);
-    kiln_lake_kv opkv = {"operation", op};
-    if ((rc = kiln_vec_push(&sum, opkv, err)))
-        goto done;
-    if ((w->added.len && ((rc = summary_add(&sum, a, "added-data-files", (int64_t)w->added.len, err)) ||
-                          (rc = summary_add(&sum, a, "added-records", added_rows, err)) ||
-                          (rc = summary_add(&sum, a, "added-files-size", added_size, err)))) ||
-        (w->removed.len && ((rc = summary_add(&sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
-                            (rc = summary_add(&sum, a, "deleted-records", removed_rows, err)) ||
-                            (rc = summary_add(&sum, a, "removed-files-size", removed_size, err)))) ||
-        (rc = summary_add(&sum, a, "changed-partition-count", nparts, err)) ||
-        (rc = summary_add(&sum, a, "total-records", trec, err)) ||
-        (rc = summary_add(&sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
-        (rc = summary_add(&sum, a, "total-data-files", tdf, err)) ||
-        (rc = summary_add(&sum, a, "total-delete-files", tdel, err)) ||
-        (rc = summary_add(&sum, a, "total-position-deletes", ppos, err)) ||
-        (rc = summary_add(&sum, a, "total-equality-deletes", peq, err)))
+    const char *op = NULL;
+    if ((rc = snapshot_summary(w, base, parent, &rows, a, &sum, &op, err)))
         goto done;
     snap_spec sp = {w->snapshot_id, parent, seq, mluri, w->schema_id, op};
     rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &sp, &sum, err);
@@ -1692,18 +1589,13 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         goto done;
     if ((rc = kiln_lake_view_from_meta(&view, a, base, head, NULL, err)))
         goto done;
-    char *lp = NULL;
-    if ((rc = kiln_lake_uri_to_path(&lp, view.manifest_list, err)))
-        goto done;
-    rc = kiln_lake_manifest_list_read(&ms, &nm, a, lp, err);
-    kiln_free(lp);
-    if (rc)
+    if ((rc = kiln_lake_manifest_list_read(&ms, &nm, a, view.manifest_list, err)))
         goto done;
     for (size_t i = 0; i < nm; i++)
         if ((rc = kiln_vec_push(&rows, ms[i], err)))
             goto done;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(base);
-    if ((rc = schema_json(&sj, ls, err)))
+    if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     int64_t seq = kiln_lake_txn_next_sequence_number(txn);
     merge_env env = {c->t, a, &view, sj.data, ls->schema_id, c->snapshot_id, seq, c->target, 0, 0, 0, 0};

@@ -60,7 +60,9 @@ const kiln_lake_field *kiln_lake__schema_path(const kiln_lake_schema *s, const c
 struct kiln_lake_catalog {
     char *warehouse; /* absolute, no trailing slash */
     kiln_lake_catalog_kind kind;
-    void *db; /* sqlite3* */
+    kiln_lake_open_mode mode;
+    int present;     /* the warehouse directory exists */
+    void *db;        /* sqlite3*; NULL while there is no catalog.db (read-only, lazy) */
 };
 
 struct kiln_lake_table {

@@ -13,7 +13,7 @@
  *
  * A small tokenizer (quotes, comments, parentheses) finds the parts; the
  * query runs through SQLite (kiln_sql_prepare) and its rows stream into a
- * kiln_lake_writer (lake_data.h), whose commit is the one atomic Iceberg
+ * kiln_lake_writer (lake.h), whose commit is the one atomic Iceberg
  * commit of the statement: on any error nothing is committed.
  *
  * MERGE is rewritten into one SELECT that yields, for every source row

@@ -1552,7 +1552,8 @@ int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
         return kiln_err_set(err, KILN_EINTERNAL, "connection was not opened with kiln_sql_db_open");
     if (c->cat)
         return kiln_err_set(err, KILN_EEXIST, "a warehouse is already attached (%s)", c->warehouse);
-    int rc = kiln_lake_catalog_open(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    /* lazy: reading a missing warehouse creates nothing; the first write creates it */
+    int rc = kiln_lake_catalog_open_mode(&c->cat, warehouse, KILN_LAKE_CATALOG_SQLITE, KILN_LAKE_OPEN_LAZY, err);
     if (rc)
         return rc;
     if (!(c->warehouse = kiln_strdup(warehouse))) {

@@ -12,6 +12,8 @@
  * 32-bit) and the error offsets are positions in the mapping. Consumed
  * input is released every 2 MB (MADV_DONTNEED: the pages stay in the page
  * cache, but leave our RSS), so resident memory does not grow with the file.
+ * A mapped file truncated by another process while it is read is an error
+ * (base's mapping guard), not SIGBUS.
  */
 #include "format/gzip/gzip_read.h"
 
@@ -37,6 +39,7 @@ struct kiln_gz_reader {
     int eof;             /* read() returned 0 */
     int done;            /* stream finished cleanly */
     int member_open;     /* inside a member (header seen, trailer not yet) */
+    int failed;          /* the mapped file shrank: nothing more can be read */
     uint64_t members;
     uint64_t out_total;
     struct inflate_state st;
@@ -166,7 +169,32 @@ static int next_member(kiln_gz_reader *r, kiln_err *err)
     }
 }
 
+static int gz_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out, kiln_err *err);
+
+/* Mapped input is read under a mapping guard: a file truncated by another
+ * process meanwhile gives an error naming it, not SIGBUS. */
 int kiln_gz_reader_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out, kiln_err *err)
+{
+    *n_out = 0;
+    if (!r->map)
+        return gz_read(r, dst, cap, n_out, err);
+    if (r->failed)
+        return kiln_err_set(err, KILN_EIO, "%s: the file shrank while it was read", r->path);
+    kiln_map_guard g;
+    if (sigsetjmp(g.env, 0)) {
+        r->failed = 1;
+        return kiln_err_set(err, KILN_EIO,
+                            "%s: the file shrank while it was read (truncated or rewritten by another process; "
+                            "it was %llu bytes)",
+                            r->path, (unsigned long long)r->file_size);
+    }
+    kiln_map_guard_push(&g, r->map, (size_t)r->file_size);
+    int rc = gz_read(r, dst, cap, n_out, err);
+    kiln_map_guard_pop(&g);
+    return rc;
+}
+
+static int gz_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out, kiln_err *err)
 {
     *n_out = 0;
     if (cap > UINT32_MAX)

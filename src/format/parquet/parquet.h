@@ -32,6 +32,7 @@
 #include "base/base.h"
 #include "format/batch.h"
 #include "format/parquet/pq_enc.h"
+#include "format/pred.h"
 
 /* ================================================================ writer */
 
@@ -203,30 +204,16 @@ int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int 
 /* Schema of the batches next() returns (borrowed; valid after project). */
 const kiln_schema *kiln_parquet_reader_schema(const kiln_parquet_reader *r);
 
-/* A simple predicate on one column, for row-group skipping. Values are
- * given in the column's kiln type: i (bool/ints/date/timestamps/decimal
+/* A simple predicate on one column, for row-group skipping: one term of
+ * kiln's filter parser (format/pred.h) whose col is the file column index.
+ * Values are in the column's kiln type: i (bool/ints/date/timestamps/decimal
  * unscaled), d (float/double), s/n (string/binary). */
-typedef enum kiln_parquet_op {
-    KILN_PQ_EQ = 1, KILN_PQ_LT, KILN_PQ_LE, KILN_PQ_GT, KILN_PQ_GE, KILN_PQ_BETWEEN,
-    KILN_PQ_ISNULL, KILN_PQ_NOTNULL, KILN_PQ_NE
-} kiln_parquet_op;
-typedef struct kiln_parquet_value {
-    int64_t i;
-    double d;
-    const char *s; /* borrowed until the reader is freed */
-    size_t n;
-} kiln_parquet_value;
-typedef struct kiln_parquet_pred {
-    int col;              /* file column index */
-    kiln_parquet_op op;
-    kiln_parquet_value v, hi; /* hi: BETWEEN's upper bound (inclusive) */
-} kiln_parquet_pred;
+typedef kiln_pred_term kiln_parquet_pred;
 
 /* Parse "col OP value" (OP: = == != < <= > >= , "col between A and B",
- * "col is null", "col is not null") against the file's columns. Values:
- * numbers, true/false, 'quoted' or bare strings, dates YYYY-MM-DD,
- * timestamps ISO-8601, decimals 12.34 (scaled to the column). The value
- * strings are copied into the reader. */
+ * "col is null", "col is not null") against the file's columns with
+ * kiln_pred_parse (one term only; literal forms and decimal folding as
+ * there). The value strings are copied into the reader. */
 int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, const char *text,
                             kiln_err *err);
 /* Set the row-group filter (NULL clears). Row groups whose statistics

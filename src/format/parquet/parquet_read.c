@@ -19,6 +19,11 @@
  * a page may hold at most PAGE_VALUES_MAX values and PAGE_BYTES_MAX bytes
  * uncompressed; page headers are at most HEADER_MAX bytes. Errors name the
  * file and the byte offset.
+ *
+ * Page bodies are read from a read-only map of the file (no read() copy).
+ * Column fills run under base's mapping guard (kiln_map_guard), so a file
+ * another process truncates while it is mapped gives an error naming it
+ * instead of SIGBUS; the guard costs a register save per column per batch.
  */
 #include "format/parquet/parquet_int.h"
 
@@ -395,8 +400,8 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
     r->file_size = (uint64_t)st.st_size;
     if (S_ISREG(st.st_mode) && r->file_size >= 12 && r->file_size <= (uint64_t)SIZE_MAX) {
         /* page bodies are read straight from a private read-only map; a
-         * file truncated by another process while it is read raises SIGBUS
-         * (Parquet and Iceberg files are immutable once written) */
+         * file truncated by another process while it is read raises SIGBUS,
+         * which fill_guarded turns into an error naming the file */
         void *m = mmap(NULL, (size_t)r->file_size, PROT_READ, MAP_PRIVATE, r->fd, 0);
         if (m != MAP_FAILED)
             r->map = m;
@@ -1274,7 +1279,7 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
 
 /* ------------------------------------------------------------ predicates */
 
-static int cmp_val(kiln_type t, const kiln_parquet_value *a, const kiln_parquet_value *b)
+static int cmp_val(kiln_type t, const kiln_pred_value *a, const kiln_pred_value *b)
 {
     switch (t) {
     case KILN_T_FLOAT: case KILN_T_DOUBLE: return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
@@ -1290,7 +1295,7 @@ static int cmp_val(kiln_type t, const kiln_parquet_value *a, const kiln_parquet_
 }
 
 /* Decode a statistic (PLAIN bytes) into a kiln value. 0 ok, -1 unusable. */
-static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_parquet_value *v)
+static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_value *v)
 {
     const kiln_parquet_column *col = &r->cols[ci];
     const pq_schema_el *e = &r->meta.schema[r->leaf_el[ci]];
@@ -1337,10 +1342,10 @@ int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kil
     int64_t nc = m->stats.null_count;
     if (rows == 0)
         return 1;
-    if (p->op == KILN_PQ_ISNULL)
+    if (p->op == KILN_PRED_ISNULL)
         return (has_nc && nc == 0) || !r->cols[p->col].optional;
     int all_null = has_nc && nc >= rows;
-    if (p->op == KILN_PQ_NOTNULL)
+    if (p->op == KILN_PRED_NOTNULL)
         return all_null;
     if (all_null)
         return 1; /* comparisons never match nulls */
@@ -1348,18 +1353,18 @@ int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kil
     chunk_minmax(r, p->col, m, &bmn, &bmx);
     if (!bmn.set || !bmx.set)
         return 0;
-    kiln_parquet_value mn, mx;
+    kiln_pred_value mn, mx;
     if (stat_value(r, p->col, bmn, &mn) || stat_value(r, p->col, bmx, &mx))
         return 0;
     kiln_type t = r->cols[p->col].type;
     switch (p->op) {
-    case KILN_PQ_EQ: return cmp_val(t, &p->v, &mn) < 0 || cmp_val(t, &p->v, &mx) > 0;
-    case KILN_PQ_NE: return cmp_val(t, &mn, &mx) == 0 && cmp_val(t, &mn, &p->v) == 0 && has_nc;
-    case KILN_PQ_LT: return cmp_val(t, &mn, &p->v) >= 0;
-    case KILN_PQ_LE: return cmp_val(t, &mn, &p->v) > 0;
-    case KILN_PQ_GT: return cmp_val(t, &mx, &p->v) <= 0;
-    case KILN_PQ_GE: return cmp_val(t, &mx, &p->v) < 0;
-    case KILN_PQ_BETWEEN: return cmp_val(t, &mx, &p->v) < 0 || cmp_val(t, &mn, &p->hi) > 0;
+    case KILN_PRED_EQ: return cmp_val(t, &p->v, &mn) < 0 || cmp_val(t, &p->v, &mx) > 0;
+    case KILN_PRED_NE: return cmp_val(t, &mn, &mx) == 0 && cmp_val(t, &mn, &p->v) == 0 && has_nc;
+    case KILN_PRED_LT: return cmp_val(t, &mn, &p->v) >= 0;
+    case KILN_PRED_LE: return cmp_val(t, &mn, &p->v) > 0;
+    case KILN_PRED_GT: return cmp_val(t, &mx, &p->v) <= 0;
+    case KILN_PRED_GE: return cmp_val(t, &mx, &p->v) < 0;
+    case KILN_PRED_BETWEEN: return cmp_val(t, &mx, &p->v) < 0 || cmp_val(t, &mn, &p->hi) > 0;
     default: return 0;
     }
 }
@@ -1386,14 +1391,14 @@ int kiln_parquet_reader_filter(kiln_parquet_reader *r, const kiln_parquet_pred *
 int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int bc, size_t row)
 {
     int isnull = kiln_batch_is_null(b, bc, row);
-    if (p->op == KILN_PQ_ISNULL)
+    if (p->op == KILN_PRED_ISNULL)
         return isnull;
-    if (p->op == KILN_PQ_NOTNULL)
+    if (p->op == KILN_PRED_NOTNULL)
         return !isnull;
     if (isnull)
         return 0;
     const kiln_col *c = &b->cols[bc];
-    kiln_parquet_value v = {0};
+    kiln_pred_value v = {0};
     switch (c->type) {
     case KILN_T_BOOL: v.i = c->v.b[row]; break;
     case KILN_T_INT32: case KILN_T_DATE: v.i = c->v.i32[row]; break;
@@ -1404,176 +1409,29 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
     }
     int k = cmp_val(c->type, &v, &p->v);
     switch (p->op) {
-    case KILN_PQ_EQ: return k == 0;
-    case KILN_PQ_NE: return k != 0;
-    case KILN_PQ_LT: return k < 0;
-    case KILN_PQ_LE: return k <= 0;
-    case KILN_PQ_GT: return k > 0;
-    case KILN_PQ_GE: return k >= 0;
-    case KILN_PQ_BETWEEN: return k >= 0 && cmp_val(c->type, &v, &p->hi) <= 0;
+    case KILN_PRED_EQ: return k == 0;
+    case KILN_PRED_NE: return k != 0;
+    case KILN_PRED_LT: return k < 0;
+    case KILN_PRED_LE: return k <= 0;
+    case KILN_PRED_GT: return k > 0;
+    case KILN_PRED_GE: return k >= 0;
+    case KILN_PRED_BETWEEN: return k >= 0 && cmp_val(c->type, &v, &p->hi) <= 0;
     default: return 0;
     }
-}
-
-static int parse_value(kiln_parquet_reader *r, const kiln_parquet_column *col, const char *s, size_t n,
-                       kiln_parquet_value *v, kiln_err *err)
-{
-    memset(v, 0, sizeof *v);
-    while (n && *s == ' ')
-        s++, n--;
-    while (n && s[n - 1] == ' ')
-        n--;
-    if (n >= 2 && (s[0] == '\'' || s[0] == '"') && s[n - 1] == s[0])
-        s++, n -= 2;
-    char *t = kiln_arena_strndup(r->arena, s, n);
-    if (!t)
-        return KILN_OOM(err);
-    char *end = NULL;
-    errno = 0;
-    switch (col->type) {
-    case KILN_T_BOOL:
-        if (!strcmp(t, "true") || !strcmp(t, "1"))
-            v->i = 1;
-        else if (!strcmp(t, "false") || !strcmp(t, "0"))
-            v->i = 0;
-        else
-            goto bad;
-        return 0;
-    case KILN_T_INT32: case KILN_T_INT64:
-        v->i = strtoll(t, &end, 10);
-        if (errno || !*t || *end)
-            goto bad;
-        return 0;
-    case KILN_T_FLOAT: case KILN_T_DOUBLE:
-        v->d = strtod(t, &end);
-        if (errno || !*t || *end)
-            goto bad;
-        return 0;
-    case KILN_T_DATE: {
-        int64_t d;
-        if (kiln_date_parse(t, n, &d))
-            goto bad;
-        v->i = d;
-        return 0;
-    }
-    case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ: {
-        int64_t us;
-        if (kiln_ts_parse(t, n, &us) == 0) {
-            v->i = us;
-            return 0;
-        }
-        char *z = kiln_arena_alloc(r->arena, n + 2);
-        if (!z)
-            return KILN_OOM(err);
-        memcpy(z, t, n);
-        z[n] = 'Z';
-        z[n + 1] = 0;
-        if (kiln_ts_parse(z, n + 1, &us) == 0) {
-            v->i = us;
-            return 0;
-        }
-        int64_t d;
-        if (kiln_date_parse(t, n, &d) == 0) {
-            v->i = d * 86400000000LL;
-            return 0;
-        }
-        goto bad;
-    }
-    case KILN_T_DECIMAL: {
-        /* [-]digits[.digits] scaled to the column */
-        const char *p = t;
-        int neg = 0, frac = -1;
-        int64_t u = 0;
-        if (*p == '-' || *p == '+')
-            neg = *p++ == '-';
-        if (!*p)
-            goto bad;
-        for (; *p; p++) {
-            if (*p == '.' && frac < 0) {
-                frac = 0;
-                continue;
-            }
-            if (*p < '0' || *p > '9')
-                goto bad;
-            if (frac >= 0 && frac >= col->scale)
-                continue; /* extra digits truncate */
-            if (u > (INT64_MAX - 9) / 10)
-                goto bad;
-            u = u * 10 + (*p - '0');
-            if (frac >= 0)
-                frac++;
-        }
-        for (int k = frac < 0 ? 0 : frac; k < col->scale; k++) {
-            if (u > INT64_MAX / 10)
-                goto bad;
-            u *= 10;
-        }
-        v->i = neg ? -u : u;
-        return 0;
-    }
-    default:
-        v->s = t;
-        v->n = n;
-        return 0;
-    }
-bad:
-    return kiln_err_set(err, KILN_EINVAL, "cannot read \"%s\" as a value of column %s (%s)", t, col->name,
-                        kiln_type_name(col->type));
 }
 
 int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, const char *text, kiln_err *err)
 {
     memset(out, 0, sizeof *out);
-    const char *p = text;
-    while (*p == ' ')
-        p++;
-    const char *ns = p;
-    while (*p && *p != ' ' && !strchr("=<>!", *p))
-        p++;
-    size_t nl = (size_t)(p - ns);
-    char name[256];
-    if (nl == 0 || nl >= sizeof name)
-        return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": expected 'column OP value'", text);
-    memcpy(name, ns, nl);
-    name[nl] = 0;
-    int ci = kiln_parquet_reader_find(r, name);
-    if (ci < 0)
-        return kiln_err_set(err, KILN_ENOTFOUND, "predicate \"%s\": no column named \"%s\"", text, name);
-    out->col = ci;
-    const kiln_parquet_column *col = &r->cols[ci];
-    while (*p == ' ')
-        p++;
-    if (!strncasecmp(p, "is not null", 11) && !p[11]) {
-        out->op = KILN_PQ_NOTNULL;
-        return 0;
-    }
-    if (!strncasecmp(p, "is null", 7) && !p[7]) {
-        out->op = KILN_PQ_ISNULL;
-        return 0;
-    }
-    if (!strncasecmp(p, "between ", 8)) {
-        p += 8;
-        const char *and = strcasestr(p, " and ");
-        if (!and)
-            return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": expected 'column between A and B'", text);
-        out->op = KILN_PQ_BETWEEN;
-        int rc = parse_value(r, col, p, (size_t)(and - p), &out->v, err);
-        if (!rc)
-            rc = parse_value(r, col, and + 5, strlen(and + 5), &out->hi, err);
+    kiln_pred_term *terms = NULL;
+    int n = 0;
+    int rc = kiln_pred_parse(&terms, &n, r->arena, &r->file_schema, text, err);
+    if (rc)
         return rc;
-    }
-    static const struct { const char *s; kiln_parquet_op op; } ops[] = {
-        {"==", KILN_PQ_EQ}, {"!=", KILN_PQ_NE}, {"<>", KILN_PQ_NE}, {"<=", KILN_PQ_LE},
-        {">=", KILN_PQ_GE}, {"=", KILN_PQ_EQ}, {"<", KILN_PQ_LT}, {">", KILN_PQ_GT}};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-        size_t ol = strlen(ops[i].s);
-        if (!strncmp(p, ops[i].s, ol)) {
-            out->op = ops[i].op;
-            return parse_value(r, col, p + ol, strlen(p + ol), &out->v, err);
-        }
-    }
-    return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": unknown operator (use = != < <= > >= between, is null, is not null)",
-                        text);
+    if (n != 1)
+        return kiln_err_set(err, KILN_EINVAL, "predicate \"%s\": expected one term 'column OP value'", text);
+    *out = terms[0];
+    return 0;
 }
 
 /* ------------------------------------------------------------ batches */
@@ -1699,12 +1557,33 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
     return 0;
 }
 
+/* fill() under a mapping guard: page bodies (and the strings copied out
+ * of uncompressed pages) are read from the map, and a file truncated by
+ * another process meanwhile must give an error, not SIGBUS. */
+static int fill_guarded(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t n, kiln_err *err)
+{
+    if (!r->map)
+        return fill(r, c, b, bcol, n, err);
+    kiln_map_guard g;
+    if (sigsetjmp(g.env, 0)) {
+        c->page_pos = c->page_n = 0;
+        c->pos = c->end; /* the chunk cannot be continued */
+        return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
+                            "rewritten by another process; it was %llu bytes)",
+                            r->path, r->cols[c->ci].name, (unsigned long long)r->file_size);
+    }
+    kiln_map_guard_push(&g, r->map, (size_t)r->file_size);
+    int rc = fill(r, c, b, bcol, n, err);
+    kiln_map_guard_pop(&g);
+    return rc;
+}
+
 static void fill_task(void *arg, int worker)
 {
     rcol *c = arg;
     c->zd = c->r->zds[worker];
     kiln_err_clear(&c->task_err);
-    c->task_rc = fill(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
+    c->task_rc = fill_guarded(c->r, c, c->task_batch, c->task_bcol, c->task_n, &c->task_err);
 }
 
 static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
@@ -1730,7 +1609,7 @@ static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
     size_t n = (size_t)(r->rg_left < (int64_t)r->rg_batch_rows ? r->rg_left : (int64_t)r->rg_batch_rows);
     if (!r->pool || r->nproj < 2) {
         for (int i = 0; i < r->nproj; i++)
-            if ((rc = fill(r, &r->rc[i], b, i, n, err)))
+            if ((rc = fill_guarded(r, &r->rc[i], b, i, n, err)))
                 return rc;
     } else {
         for (int i = 0; i < r->nproj; i++) {
@@ -1859,7 +1738,7 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
 {
     if (col < 0 || col >= r->ncols)
         return kiln_err_set(err, KILN_EINVAL, "column %d out of range", col);
-    kiln_parquet_value v;
+    kiln_pred_value v;
     pq_bin b = {p, n, 1};
     const kiln_parquet_column *c = &r->cols[col];
     if (!p)

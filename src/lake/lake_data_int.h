@@ -1,0 +1,28 @@
+/*
+ * lake_data_int.h - private to src/lake (data half): what the scan and the
+ * writers must do identically. The equality-delete scan and the MERGE
+ * writer compare rows by the same key bytes, so there is one encoding.
+ * Not for other modules.
+ */
+#ifndef KILN_LAKE_DATA_INT_H
+#define KILN_LAKE_DATA_INT_H
+
+#include "lake/lake.h"
+
+/* The value in row `row` of batch column c (is_null set for a null;
+ * strings point into the batch). */
+void kiln_lake__cell(kiln_lake_value *out, const kiln_batch *b, int c, size_t row);
+
+/* Append the key encoding of one cell to k: 'N' for null (or c < 0: a
+ * column the batch lacks), 'S' + 4-byte length + bytes for strings and
+ * binaries, 'D' + 8 bytes for floats (as double), 'I' + 8 bytes for
+ * everything else (as int64). Equal values of one column type give equal
+ * bytes; a key is the concatenation over its columns. */
+int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err);
+
+/* The schema as compact Iceberg JSON (the metadata writer's own
+ * serializer), appended to out: what data files ("iceberg.schema") and
+ * manifests carry. */
+int kiln_lake__schema_json_text(kiln_buf *out, const kiln_lake_schema *s, kiln_err *err);
+
+#endif /* KILN_LAKE_DATA_INT_H */
