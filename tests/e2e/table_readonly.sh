@@ -59,7 +59,7 @@ printf "%s\n" "$out" | grep -q "^ns\.t\b" || fail "plain path does not list the 
 # an existing directory without catalog.db reads as empty and stays so
 mkdir "$T/empty"
 out=$("$KILN_BIN" table --warehouse "$T/empty" list)
-[ -z "$out" ] || fail "empty warehouse lists: $out"
+[ "$out" = "$(printf "name\tmetadata_location")" ] || fail "empty warehouse lists: $out"
 run 4 "$KILN_BIN" table --warehouse "$T/empty" describe ns.t
 [ -z "$(ls -A "$T/empty")" ] || fail "read-only list wrote into the warehouse: $(ls -A "$T/empty")"
 echo "table_readonly: ok"
