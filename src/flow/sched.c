@@ -271,7 +271,7 @@ static int store_ti(sched *s, ti *t, const char *note)
                         " try_number = max(try_number, ?5), idem_key = ?6, note = ?7,"
                         " started = CASE WHEN ?4 = 'running' THEN ?8 ELSE started END,"
                         " ended = CASE WHEN ?9 THEN ?8 ELSE NULL END",
-                        "sssssisssi", s->d->id, s->d->tasks[t->task].id, t->r->lds, state_names[t->state],
+                        "ssssisssi", s->d->id, s->d->tasks[t->task].id, t->r->lds, state_names[t->state],
                         (int64_t)t->try_number, t->key, note, now, (int64_t)TERMINAL(t->state)) == 0
                ? 0
                : s->err->code;
