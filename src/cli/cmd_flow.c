@@ -209,6 +209,15 @@ static int run_dags(int argc, char **argv)
             if ((ex = date_arg(&a, d, "--start", &o.start)) || (ex = date_arg(&a, d, "--end", &o.end)) ||
                 (ex = kiln_opt_int(&a, "--max-active-runs", 1, 10000, &mar)))
                 goto done;
+            /* a bare date as --end means that whole day (its runs included) */
+            const char *es = kiln_opt_get(&a, "--end");
+            int64_t days;
+            if (strlen(es) == 10 && kiln_date_parse(es, 10, &days) == 0) {
+                char next[16];
+                kiln_date_format(days + 1, next);
+                if (kiln_flow_parse_date(d, next, &o.end, &err) == 0)
+                    o.end -= 1;
+            }
             if (o.end < o.start) {
                 ex = kiln_opt_usage(&a, "--end is before --start");
                 goto done;

@@ -98,6 +98,7 @@ typedef struct sched {
     int *pool_used; /* per project pool */
     size_t *task_pool;
     int force; /* tasks run: run even when the key succeeded */
+    uint64_t moves; /* state changes so far (the loop repeats while they happen) */
     kiln_err *err;
 } sched;
 
@@ -367,7 +368,7 @@ static int evaluate(sched *s, ti *t)
     size_t total = k->nup, done = t->up_done, succ = t->up_succ, fail = t->up_fail, skip = t->up_skip;
     int all = done == total;
     enum { WAIT, RUN, SKIP, UPFAIL } v = WAIT;
-    if (total == 0 || k->trigger == KILN_TR_ALWAYS)
+    if (total == 0 || k->trigger == KILN_TR_ALWAYS || s->o->only_task)
         v = RUN;
     else
         switch (k->trigger) {
@@ -425,6 +426,7 @@ static int finish_ti(sched *s, ti *t, int state, const char *note)
     int rc;
     t->state = state;
     t->gen++;
+    s->moves++;
     if ((rc = store_ti(s, t, note)))
         return rc;
     switch (state) {
@@ -779,6 +781,7 @@ static int activate_run(sched *s, run *r)
     kiln_flow__ts(r->iend, ie);
     r->active = 1;
     s->nactive++;
+    s->moves++;
     if (!s->o->only_task &&
         (rc = kiln_flow__x(&s->st, s->err,
                            "INSERT INTO dag_run(dag, logical_date, run_id, interval_start, interval_end, state, started)"
@@ -863,7 +866,15 @@ static int loop(sched *s)
     ti **fdti = NULL;
     size_t cap = 0;
     while (s->nfinished < s->nruns) {
-        if ((rc = activate_more(s)) || (rc = start_ready(s)))
+        /* activating runs and starting (or key-skipping) TIs can finish
+         * runs, which frees room for more runs: repeat until nothing moves */
+        uint64_t moved;
+        do {
+            moved = s->moves;
+            if ((rc = activate_more(s)) || (rc = start_ready(s)))
+                break;
+        } while (moved != s->moves);
+        if (rc)
             break;
         if (s->nfinished == s->nruns)
             break;
