@@ -496,7 +496,10 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     int ok = exit_code == 0 && !t->timed_out;
     double secs = (double)(now_ms() - t->try_start_ms) / 1000.0;
-    if (t->timed_out)
+    if (t->timed_out == 2)
+        snprintf(note, sizeof note, "killed: the run's dagrun_timeout (%.3gs) passed",
+                 (double)s->d->dagrun_timeout_ms / 1000.0);
+    else if (t->timed_out)
         snprintf(note, sizeof note, "timeout after %.3gs (process group killed)", (double)k->timeout_ms / 1000.0);
     else if (why)
         snprintf(note, sizeof note, "%s", why);
@@ -824,12 +827,22 @@ static int on_timer(sched *s, hent e)
         r->timed_out = 1;
         if (s->o->progress)
             fprintf(s->o->progress, "%s: dagrun_timeout passed; killing its running tasks\n", r->lds);
-        for (size_t i = 0; i < s->nrunning; i++)
-            if (s->running[i]->r == r) {
-                s->running[i]->timed_out = 1;
-                s->ex->kill(s->ex, &s->running[i]->proc, SIGKILL);
+        /* once per run: running tries are killed (their end is reported by
+         * the pidfd), waiting ones end now; ready and pending ones are
+         * skipped when they come up */
+        int rc = 0;
+        for (size_t i = 0; i < s->d->ntasks && !rc && !r->finished; i++) {
+            ti *x = &r->tis[i];
+            if (x->state == S_RUNNING) {
+                x->timed_out = 2;
+                s->ex->kill(s->ex, &x->proc, SIGKILL);
+            } else if (x->state == S_RETRY_WAIT) {
+                rc = finish_ti(s, x, S_FAILED, "dagrun_timeout passed while waiting to retry");
+            } else if (x->state == S_LOCK_WAIT) {
+                rc = finish_ti(s, x, S_SKIPPED, "dagrun_timeout passed while waiting for the lock");
             }
-        return 0;
+        }
+        return rc;
     }
     if (e.gen != t->gen)
         return 0; /* stale: the TI moved on */

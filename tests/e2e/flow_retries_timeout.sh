@@ -67,4 +67,23 @@ sqlite3 "$P/.kiln/flow.db" "SELECT note FROM task_try WHERE task='slow'" | grep 
 pg=$(cat "$P/pgid.txt")
 for i in $(seq 50); do pgrep -g "$pg" >/dev/null || break; sleep 0.1; done
 if pgrep -g "$pg" >/dev/null; then fail "process group $pg still has members"; fi
+# dagrun_timeout: the running task is killed (no retry), waiting ones end,
+# the run fails
+cat > "$P/dags/rt.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+dagrun_timeout: 500ms
+tasks:
+  long: {type: command, command: [sleep, '60'], retries: 3, retry_delay: 1m}
+  next: {type: command, command: ['true'], needs: [long], trigger_rule: all_done}
+  wait: {type: command, command: ['false'], retries: 5, retry_delay: 10m}
+YML
+start=$(date +%s)
+expect_rc 1 K dags run rt --date 2024-01-01
+[ $(( $(date +%s) - start )) -lt 30 ] || fail "dagrun_timeout did not end the run"
+want "$(state rt long 2024-01-01)" failed "long killed"
+want "$(tries rt long 2024-01-01)" 1 "no retry after dagrun_timeout"
+want "$(state rt next 2024-01-01)" skipped "downstream skipped after dagrun_timeout"
+want "$(state rt wait 2024-01-01)" failed "a retry wait ends at dagrun_timeout"
+sqlite3 "$P/.kiln/flow.db" "SELECT note FROM task_try WHERE task='long'" | grep -q "dagrun_timeout" || fail "kill note"
 echo ok
