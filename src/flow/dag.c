@@ -600,6 +600,7 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
     kiln_flow_task def = {0};
     def.pool_slots = 1;
     def.priority_weight = 1;
+    def.retry_delay_ms = 300000; /* Airflow's default_task_retry_delay */
     const ynode *n;
     kiln_err e = {0};
     if (!d || !(d->task_index = kiln_map_new())) {
