@@ -18,6 +18,13 @@ static char *put(const char *dir, const char *rel, const char *text)
     return path;
 }
 
+static void mkdir_in(const char *dir, const char *rel)
+{
+    char *path = kiln_sprintf("%s/%s", dir, rel);
+    mkdir(path, 0755);
+    kiln_free(path);
+}
+
 static const char good_dag[] =
     "dag: good_one\n"
     "schedule: 'CRON_TZ=Europe/Berlin 30 2 * * 1-5'\n"
@@ -51,7 +58,7 @@ TEST(flow, loader_reads_every_field)
     const char *dir = kt_tmpdir();
     kiln_err err = {0};
     kiln_free(put(dir, "kiln.yml", "pools:\n  io: 3\nflow:\n  parallelism: 4\nmodels: {ignored: yes}\n"));
-    mkdir(kiln_sprintf("%s/dags", dir), 0755);
+    mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/good.yml", good_dag));
     kiln_flow_project *p = NULL;
     CHECK_OK(kiln_flow_project_load(&p, dir, &err), &err);
@@ -100,7 +107,7 @@ TEST(flow, bad_files_report_line_col_and_others_load)
 {
     const char *dir = kt_tmpdir();
     kiln_err err = {0};
-    mkdir(kiln_sprintf("%s/dags", dir), 0755);
+    mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/a_good.yml", "tasks: {t: {type: command, command: ['true']}}\n"));
     kiln_free(put(dir, "dags/b_bad.yml",
                   "schedule: '@daily'\n"            /* no start_date */
@@ -132,7 +139,9 @@ TEST(flow, bad_files_report_line_col_and_others_load)
     CHECK_EQ_INT(kiln_flow_project_need_dag(p, "nope", &d, &err), KILN_ENOTFOUND);
     kiln_flow_project_free(p);
     /* a project without dags/ is a configuration error */
-    CHECK_EQ_INT(kiln_flow_project_load(&p, kiln_sprintf("%s/dags/x", dir), &err), KILN_ECONFIG);
+    char *nodir = kiln_sprintf("%s/dags/x", dir);
+    CHECK_EQ_INT(kiln_flow_project_load(&p, nodir, &err), KILN_ECONFIG);
+    kiln_free(nodir);
 }
 
 TEST(flow, durations)
@@ -155,7 +164,7 @@ TEST(flow, durations)
 static int load_one(kiln_flow_project **p, const char *dir, const char *text)
 {
     kiln_err err = {0};
-    mkdir(kiln_sprintf("%s/dags", dir), 0755);
+    mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/k.yml", text));
     return kiln_flow_project_load(p, dir, &err) || (*p)->ndags != 1;
 }
