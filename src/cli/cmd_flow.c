@@ -54,6 +54,8 @@ static const kiln_subcmd dags_subs[] = {
      NULL},
     {"show", "DAG", 1, 1, "a text picture of a DAG", NULL, NULL},
     {"run", "DAG", 1, 1, "one run for --date, in the foreground", NULL, date_opt},
+    {"pause", "DAG", 1, 1, "the scheduler starts no runs of DAG", NULL, NULL},
+    {"unpause", "DAG", 1, 1, "the scheduler runs DAG again (with catchup: the missed intervals)", NULL, NULL},
     {"backfill", "DAG", 1, 1, "a run per scheduled date in [--start, --end]",
      "Runs every logical date of the DAG's schedule in the range, up to\n"
      "max_active_runs at once. Exit 0 when every run succeeded, 6 when some\n"
@@ -66,7 +68,7 @@ static const kiln_cmdspec dags_spec = {
             "See docs/flow.md.",
     .opts = common_opts,
     .subs = dags_subs,
-    .nsubs = 5,
+    .nsubs = 7,
     .footer = "exit codes: 0 ok, 1 a run failed, 2 usage, 3 bad DAG file, 4 unknown DAG,\n"
               "6 backfill with some runs failed and others succeeded\n",
 };
@@ -187,6 +189,12 @@ static int run_dags(int argc, char **argv)
             ex = KILN_EXIT_CONFIG;
         else
             printf("%zu DAGs ok\n", p->ndags);
+    } else if (!strcmp(sub, "pause") || !strcmp(sub, "unpause")) {
+        int paused = !strcmp(sub, "pause");
+        if (kiln_flow_dag_pause(p, a.pos[0], paused, &err))
+            ex = kiln_cli_fail(&err);
+        else
+            printf("%s %s\n", a.pos[0], paused ? "paused" : "unpaused");
     } else if (!strcmp(sub, "show")) {
         if (!(ex = need_dag(p, a.pos[0], &d)))
             ex = print_buf(&b, kiln_flow_dag_show(d, &b, &err), &err);
@@ -253,6 +261,34 @@ done:
     kiln_buf_free(&b);
     kiln_flow_project_free(p);
     return ex;
+}
+
+static const kiln_opt scheduler_opts[] = {
+    PROJECT_OPT,
+    {"--once", 0, 0, NULL, "start the runs due now, wait for them, exit (no daemon)"},
+    KILN_OPT_END};
+static const kiln_cmdspec scheduler_spec = {
+    .name = "scheduler",
+    .text = "Run scheduled DAGs in the foreground: every unpaused DAG with a schedule\n"
+            "gets a run for each data interval that has ended (with catchup: every one\n"
+            "since start_date; without: the latest), up to max_active_runs at once.\n"
+            "Sleeps until the next interval ends or a DAG file changes. SIGTERM drains:\n"
+            "no new tasks, running ones finish; a second SIGTERM stops them.",
+    .opts = scheduler_opts,
+    .footer = "exit codes: 0 stopped (or --once: the runs were started and ended), 3 bad project\n",
+};
+
+static int run_scheduler(int argc, char **argv)
+{
+    kiln_args a;
+    if (kiln_opt_parse(&a, &scheduler_spec, argc, argv))
+        return a.exit;
+    const char *dir = kiln_opt_get(&a, "--project-dir");
+    kiln_flow_sched_opts o = {.once = kiln_opt_has(&a, "--once") > 0, .progress = stderr};
+    kiln_err err = {0};
+    if (kiln_flow_scheduler(dir ? dir : ".", &o, &err))
+        return kiln_cli_fail(&err);
+    return KILN_EXIT_OK;
 }
 
 static int cat_file(const char *path)
@@ -394,4 +430,6 @@ KILN_COMMAND(cmd_dags, "dags", "DAG files: list, validate, show, run, backfill",
 KILN_COMMAND(cmd_tasks, "tasks", "task instances: run one, clear", NULL, run_tasks, 71, NULL, 0, &tasks_spec)
 KILN_COMMAND(cmd_runs, "runs", "DAG runs and why a task will or will not run", NULL, run_runs, 72, NULL, 0,
              &runs_spec)
+KILN_COMMAND(cmd_scheduler, "scheduler", "run scheduled DAGs (foreground daemon)", NULL, run_scheduler, 69, NULL, 0,
+             &scheduler_spec)
 KILN_COMMAND(cmd_logs, "logs", "the log of a task try", NULL, run_logs, 73, NULL, 0, &logs_spec)

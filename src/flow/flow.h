@@ -165,12 +165,14 @@ typedef struct kiln_flow_run_opts {
     int backfill;         /* run ids "backfill__...", else "manual__..." */
     int max_active_runs;  /* 0 = the DAG's */
     const char *only_task; /* tasks run: one task, upstream ignored */
+    const char *run_type; /* run id prefix; NULL: "backfill" or "manual" */
     FILE *progress;       /* one line per event, or NULL */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {
     int runs_total, runs_success, runs_failed, runs_left_alone;
     int tries_started, tasks_success, tasks_failed, tasks_skipped_by_key, tasks_upstream_failed, tasks_skipped;
+    int drained; /* SIGUSR1 stopped it: running tries finished, the rest left queued */
 } kiln_flow_result;
 
 /* Run the DAG for every scheduled logical date in [start, end] (one date
@@ -187,6 +189,25 @@ typedef struct kiln_flow_clear_opts {
 /* Forget the state and idempotency keys of the matching task instances so
  * the next run executes them. *ncleared = task instances cleared. */
 int kiln_flow_clear(kiln_flow_project *p, const kiln_flow_clear_opts *o, int *ncleared, kiln_err *err);
+
+/* `kiln dags pause|unpause`: a paused DAG gets no scheduled runs (runs
+ * already going continue; `dags run`/`backfill` still work). Wakes a
+ * running scheduler. */
+int kiln_flow_dag_pause(kiln_flow_project *p, const char *dag, int paused, kiln_err *err);
+
+typedef struct kiln_flow_sched_opts {
+    int once;       /* start the runs due now, wait for them, return */
+    FILE *progress; /* one line per run started/ended, or NULL */
+} kiln_flow_sched_opts;
+/* `kiln scheduler`: for every unpaused scheduled DAG, start a runner (a
+ * forked child running kiln_flow_run) for each due interval - the latest
+ * complete one, or with catchup every one since start_date that has no
+ * run - up to max_active_runs per DAG; sleep in poll() until the next
+ * interval ends, a runner exits or a DAG file changes (inotify). SIGTERM
+ * or SIGINT drains (runners start no new task; running tries finish),
+ * a second one stops the runners' tasks. Returns 0 after a drain or, with
+ * once, when the due runs have ended. */
+int kiln_flow_scheduler(const char *project_dir, const kiln_flow_sched_opts *o, kiln_err *err);
 
 /* `kiln runs`: runs (of dag, or all when NULL) with their task states. */
 int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_buf *out, kiln_err *err);

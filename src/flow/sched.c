@@ -102,11 +102,18 @@ typedef struct sched {
     kiln_err *err;
 } sched;
 
-static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_stop, g_drain;
 static void on_stop(int sig)
 {
     (void)sig;
     g_stop = 1;
+}
+/* SIGUSR1 (sent by `kiln scheduler` on SIGTERM): drain - start nothing
+ * new, let running tries finish (or hit their timeout), then exit. */
+static void on_drain(int sig)
+{
+    (void)sig;
+    g_drain = 1;
 }
 
 static int64_t now_ms(void) { return (int64_t)(kiln_mono_seconds() * 1000.0); }
@@ -738,7 +745,7 @@ static int start_ready(sched *s)
     hent aside[256];
     size_t naside = 0;
     int rc = 0;
-    while (s->ready.n && !g_stop) {
+    while (s->ready.n && !g_stop && !g_drain) {
         if ((int)s->nrunning >= s->p->parallelism || (int)s->nrunning >= s->d->max_active_tasks)
             break;
         hent e = heap_pop(&s->ready);
@@ -810,7 +817,7 @@ static int activate_run(sched *s, run *r)
 static int activate_more(sched *s)
 {
     int rc = 0;
-    while (!rc && s->next_run < s->nruns && (int)s->nactive < s->max_active_runs && !g_stop)
+    while (!rc && s->next_run < s->nruns && (int)s->nactive < s->max_active_runs && !g_stop && !g_drain)
         rc = activate_run(s, &s->runs[s->next_run++]);
     return rc;
 }
@@ -891,6 +898,19 @@ static int loop(sched *s)
             break;
         if (s->nfinished == s->nruns)
             break;
+        if (g_drain && !g_stop && s->nrunning == 0) {
+            /* unfinished runs go back to queued: the next run resumes them
+             * (tasks whose key succeeded are skipped) */
+            for (size_t i = 0; i < s->nruns && !rc; i++)
+                if (s->runs[i].active && !s->runs[i].finished && !s->o->only_task)
+                    rc = kiln_flow__x(&s->st, s->err,
+                                      "UPDATE dag_run SET state='queued' WHERE dag=?1 AND logical_date=?2", "ss",
+                                      s->d->id, s->runs[i].lds);
+            s->res->drained = 1;
+            if (s->o->progress)
+                fprintf(s->o->progress, "drained: %zu runs left queued\n", s->nruns - s->nfinished);
+            break;
+        }
         if (g_stop && s->nrunning == 0) {
             rc = kiln_err_set(s->err, KILN_EIO, "interrupted: the running tasks were stopped; runs left unfinished");
             break;
@@ -1002,7 +1022,8 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
         if (run_id[0])
             snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
         else
-            snprintf(r->run_id, sizeof r->run_id, "%s__%s", s->o->backfill ? "backfill" : "manual", lds);
+            snprintf(r->run_id, sizeof r->run_id, "%s__%s",
+                     s->o->run_type ? s->o->run_type : s->o->backfill ? "backfill" : "manual", lds);
         r->tis = kiln_calloc(d->ntasks, sizeof *r->tis);
         if (!r->tis)
             return KILN_OOM(s->err);
@@ -1088,17 +1109,21 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
         rc = dry_run(&s);
         goto done;
     }
-    g_stop = 0;
+    g_stop = g_drain = 0;
+    struct sigaction old_usr1;
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = on_drain;
+    sigaction(SIGUSR1, &sa, &old_usr1);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
     rc = loop(&s);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
 done:
     /* on an error, do not leave children behind holding locks unseen */
     for (size_t i = 0; i < s.nrunning; i++) {

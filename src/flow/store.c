@@ -9,6 +9,7 @@
  *   task_try       one row per try: pid, start/end, exit status, log path
  *   idem_key       keys whose task instance succeeded (with the definition
  *                  hash and kiln version, so --explain can say what changed)
+ *   dag_pause      DAGs paused for the scheduler
  */
 #include "flow_int.h"
 
@@ -29,7 +30,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS idem_key(key TEXT PRIMARY KEY, dag TEXT NOT NULL, task TEXT NOT NULL,"
     " logical_date TEXT NOT NULL, def_hash TEXT NOT NULL, kiln_version TEXT NOT NULL, try_number INTEGER,"
     " succeeded_at TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS idem_key_ti ON idem_key(dag, task, logical_date);";
+    "CREATE INDEX IF NOT EXISTS idem_key_ti ON idem_key(dag, task, logical_date);"
+    "CREATE TABLE IF NOT EXISTS dag_pause(dag TEXT PRIMARY KEY, paused INTEGER NOT NULL);";
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {
