@@ -75,4 +75,14 @@ expect_rc 4 K dags run nosuch --date 2024-01-02
 expect_rc 4 K tasks run demo nosuch --date 2024-01-02
 expect_rc 2 K dags run demo
 expect_rc 2 K dags run demo --date yesterday
+# a DAG in a time zone: --date is midnight there, stored as UTC
+cat > "$P/dags/berlin.yml" <<'YML'
+schedule: "@daily"
+timezone: Europe/Berlin
+start_date: 2024-01-01
+tasks: {t: {type: command, command: [sh, -c, 'echo "$KILN_DATA_INTERVAL_START $KILN_DATA_INTERVAL_END" >> berlin.txt']}}
+YML
+expect_rc 0 K dags run berlin --date 2024-03-31
+want "$(cat "$P/berlin.txt")" "2024-03-30T23:00:00Z 2024-03-31T22:00:00Z" "Berlin's 23-hour DST day"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT run_id FROM dag_run WHERE dag='berlin'")" "manual__2024-03-30T23:00:00Z" "run id in UTC"
 echo ok
