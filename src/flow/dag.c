@@ -594,37 +594,11 @@ static const char *const dag_keys[] = {"dag",        "description", "schedule", 
                                        "tags",       "default_task", "on_failure",    "on_success",       "on_retry",
                                        "dagrun_timeout", "tasks",   NULL};
 
-static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_dag **out)
+/* The DAG-level settings: schedule and zone, dates, limits, lists, params. */
+static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
 {
-    kiln_flow_dag *d = kiln_calloc(1, sizeof *d);
-    kiln_flow_task def = {0};
-    def.pool_slots = 1;
-    def.priority_weight = 1;
-    def.retry_delay_ms = 300000; /* Airflow's default_task_retry_delay */
     const ynode *n;
     kiln_err e = {0};
-    if (!d || !(d->task_index = kiln_map_new())) {
-        L->oom = 1;
-        goto done;
-    }
-    d->max_active_runs = 16;
-    d->max_active_tasks = 16;
-    d->catchup = 0;
-    if (!root || root->kind != 'm') {
-        diag(L, root, "a DAG file is a map with 'tasks:' (and schedule, start_date, ...)");
-        goto done;
-    }
-    check_keys(L, root, dag_keys, "DAG");
-    d->path = kiln_strdup(L->path);
-    read_str(L, map_get(root, "dag"), "dag", &d->id);
-    if (!d->id)
-        d->id = kiln_strdup(stem);
-    if (!d->id || !d->path) {
-        L->oom = 1;
-        goto done;
-    }
-    if (!id_ok(d->id))
-        diag(L, map_get(root, "dag"), "DAG id '%s': use letters, digits, '_', '-' and '.'", d->id);
     read_str(L, map_get(root, "timezone"), "timezone", &d->timezone);
     read_str(L, map_get(root, "schedule"), "schedule", &d->schedule);
     if (d->schedule && strcmp(d->schedule, "@once") != 0 && strcmp(d->schedule, "none") != 0) {
@@ -671,104 +645,96 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
                     continue;
                 }
                 char *ks = kiln_strdup(k->text), *vs = kiln_strdup(v->text);
-                if (!ks || !vs || kiln_vec_push(&d->param_keys, ks, &e) || kiln_vec_push(&d->param_vals, vs, &e)) {
+                if (!ks || !vs || kiln_vec_push(&d->param_keys, ks, &e)) {
+                    kiln_free(ks);
+                    kiln_free(vs);
                     L->oom = 1;
-                    goto done;
+                    return;
+                }
+                if (kiln_vec_push(&d->param_vals, vs, &e)) {
+                    kiln_free(vs);
+                    L->oom = 1;
+                    return;
                 }
             }
     }
-    if ((n = map_get(root, "default_task")) && !is_null(n)) {
-        if (n->kind != 'm')
-            diag(L, n, "default_task: want a map of task settings");
-        else {
-            check_keys(L, n, task_keys, "default_task");
-            task_apply(L, &def, n, 1);
-        }
-    }
-    const ynode *tasks = map_get(root, "tasks");
-    if (!tasks || tasks->kind != 'm' || tasks->nkids == 0) {
-        diag(L, tasks ? tasks : root, "tasks: want a map of task id: settings (at least one)");
-        goto done;
-    }
-    d->tasks = kiln_calloc(tasks->nkids / 2, sizeof *d->tasks);
-    if (!d->tasks) {
+}
+
+/* One entry of tasks: (key k, settings v), starting from the defaults. */
+static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v, const kiln_flow_task *def)
+{
+    kiln_err e = {0};
+    kiln_flow_task *t = &d->tasks[d->ntasks];
+    if (task_init_from(t, def) != 0) {
         L->oom = 1;
-        goto done;
+        return;
     }
-    for (size_t i = 0; i + 1 < tasks->nkids; i += 2) {
-        const ynode *k = tasks->kids[i], *v = tasks->kids[i + 1];
-        kiln_flow_task *t = &d->tasks[d->ntasks];
-        if (task_init_from(t, &def) != 0) {
-            L->oom = 1;
-            goto done;
-        }
-        d->ntasks++;
-        t->line = k->line;
-        t->col = k->col;
-        if (k->kind != 's' || !id_ok(k->text)) {
-            diag(L, k, "task id: use letters, digits, '_', '-' and '.'");
-            t->id = kiln_strdup("?");
-            continue;
-        }
-        if (!(t->id = kiln_strdup(k->text))) {
-            L->oom = 1;
-            goto done;
-        }
-        if (kiln_map_has(d->task_index, t->id, strlen(t->id)))
-            diag(L, k, "task '%s' defined twice", t->id);
-        else if (kiln_map_put(d->task_index, t->id, strlen(t->id), (void *)(uintptr_t)d->ntasks, &e) != 0) {
-            L->oom = 1;
-            goto done;
-        }
-        if (v->kind != 'm') {
-            diag(L, v, "task '%s': want a map of settings", t->id);
-            continue;
-        }
-        check_keys(L, v, task_keys, "task");
-        task_apply(L, t, v, 0);
-        const ynode *at = map_get(v, "type") ? map_get(v, "type") : k;
-        if (!t->type)
-            diag(L, k, "task '%s': no type (type: command)", t->id);
-        else if (!strcmp(t->type, "command")) {
-            if (t->argv.len == 0)
-                diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': command: want a non-empty list",
-                     t->id);
-        } else if (!strcmp(t->type, "job.gh_events") || !strcmp(t->type, "models.build") ||
-                   !strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
-            diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
-        else
-            diag(L, at, "task '%s': unknown task type '%s' (command)", t->id, t->type);
-        check_templates(L, map_get(v, "command") ? map_get(v, "command") : k, &t->argv, "command");
-        check_templates(L, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
-        if (t->cwd && (strstr(t->cwd, "{{") || strstr(t->cwd, "{%")))
-            diag(L, map_get(v, "cwd"), "cwd: templating is not available yet (see docs/flow.md)");
-        if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {
-            L->oom = 1;
-            goto done;
-        }
-        const kiln_flow_pool *pool = find_pool(L->proj, t->pool);
-        const ynode *pat = map_get(v, "pool") ? map_get(v, "pool") : k;
-        if (!pool)
-            diag(L, pat, "task '%s': unknown pool '%s' (pools are defined in kiln.yml)", t->id, t->pool);
-        else if (t->pool_slots > pool->slots)
-            diag(L, pat, "task '%s': pool_slots %d exceeds pool '%s' size %d", t->id, t->pool_slots, t->pool,
-                 pool->slots);
-        if (t->depends_on_past && !d->has_cron)
-            diag(L, k, "task '%s': depends_on_past needs a schedule (it compares with the previous interval)", t->id);
+    d->ntasks++;
+    t->line = k->line;
+    t->col = k->col;
+    if (k->kind != 's' || !id_ok(k->text)) {
+        diag(L, k, "task id: use letters, digits, '_', '-' and '.'");
+        t->id = kiln_strdup("?");
+        return;
     }
-    /* resolve needs */
+    if (!(t->id = kiln_strdup(k->text))) {
+        L->oom = 1;
+        return;
+    }
+    if (kiln_map_has(d->task_index, t->id, strlen(t->id)))
+        diag(L, k, "task '%s' defined twice", t->id);
+    else if (kiln_map_put(d->task_index, t->id, strlen(t->id), (void *)(uintptr_t)d->ntasks, &e) != 0) {
+        L->oom = 1;
+        return;
+    }
+    if (v->kind != 'm') {
+        diag(L, v, "task '%s': want a map of settings", t->id);
+        return;
+    }
+    check_keys(L, v, task_keys, "task");
+    task_apply(L, t, v, 0);
+    const ynode *at = map_get(v, "type") ? map_get(v, "type") : k;
+    if (!t->type)
+        diag(L, k, "task '%s': no type (type: command)", t->id);
+    else if (!strcmp(t->type, "command")) {
+        if (t->argv.len == 0)
+            diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': command: want a non-empty list",
+                 t->id);
+    } else if (!strcmp(t->type, "job.gh_events") || !strcmp(t->type, "models.build") ||
+               !strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
+        diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
+    else
+        diag(L, at, "task '%s': unknown task type '%s' (command)", t->id, t->type);
+    check_templates(L, map_get(v, "command") ? map_get(v, "command") : k, &t->argv, "command");
+    check_templates(L, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
+    if (t->cwd && (strstr(t->cwd, "{{") || strstr(t->cwd, "{%")))
+        diag(L, map_get(v, "cwd"), "cwd: templating is not available yet (see docs/flow.md)");
+    if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {
+        L->oom = 1;
+        return;
+    }
+    const kiln_flow_pool *pool = find_pool(L->proj, t->pool);
+    const ynode *pat = map_get(v, "pool") ? map_get(v, "pool") : k;
+    if (!pool)
+        diag(L, pat, "task '%s': unknown pool '%s' (pools are defined in kiln.yml)", t->id, t->pool);
+    else if (t->pool_slots > pool->slots)
+        diag(L, pat, "task '%s': pool_slots %d exceeds pool '%s' size %d", t->id, t->pool_slots, t->pool,
+             pool->slots);
+    if (t->depends_on_past && !d->has_cron)
+        diag(L, k, "task '%s': depends_on_past needs a schedule (it compares with the previous interval)", t->id);
+}
+
+/* needs -> up/down indices; unknown and self needs are diagnosed. */
+static void resolve_needs(loader *L, kiln_flow_dag *d, const ynode *tasks)
+{
     for (size_t i = 0; i < d->ntasks; i++) {
         kiln_flow_task *t = &d->tasks[i];
         t->up = kiln_calloc(t->needs.len ? t->needs.len : 1, sizeof *t->up);
         if (!t->up) {
             L->oom = 1;
-            goto done;
+            return;
         }
-        const ynode *tv = NULL;
-        for (size_t j = 0; j + 1 < tasks->nkids; j += 2)
-            if (tasks->kids[j]->kind == 's' && !strcmp(tasks->kids[j]->text, t->id))
-                tv = tasks->kids[j + 1];
-        const ynode *nn = map_get(tv, "needs");
+        const ynode *nn = map_get(tasks->kids[2 * i + 1], "needs"); /* task i is entry i of the map */
         for (size_t j = 0; j < t->needs.len; j++) {
             long u = kiln_flow_dag_task(d, t->needs.items[j]);
             const ynode *at = nn && nn->kind == 'q' && j < nn->nkids ? nn->kids[j] : nn;
@@ -794,7 +760,7 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
         d->tasks[i].down = kiln_calloc(d->tasks[i].ndown ? d->tasks[i].ndown : 1, sizeof(size_t));
         if (!d->tasks[i].down) {
             L->oom = 1;
-            goto done;
+            return;
         }
         d->tasks[i].ndown = 0;
     }
@@ -803,7 +769,65 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
             kiln_flow_task *u = &d->tasks[d->tasks[i].up[j]];
             u->down[u->ndown++] = i;
         }
-    check_cycles(L, d, tasks);
+}
+
+static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_dag **out)
+{
+    kiln_flow_dag *d = kiln_calloc(1, sizeof *d);
+    kiln_flow_task def = {0};
+    def.pool_slots = 1;
+    def.priority_weight = 1;
+    def.retry_delay_ms = 300000; /* Airflow's default_task_retry_delay */
+    const ynode *n;
+    if (!d || !(d->task_index = kiln_map_new())) {
+        L->oom = 1;
+        goto done;
+    }
+    d->max_active_runs = 16;
+    d->max_active_tasks = 16;
+    d->catchup = 0;
+    if (!root || root->kind != 'm') {
+        diag(L, root, "a DAG file is a map with 'tasks:' (and schedule, start_date, ...)");
+        goto done;
+    }
+    check_keys(L, root, dag_keys, "DAG");
+    d->path = kiln_strdup(L->path);
+    read_str(L, map_get(root, "dag"), "dag", &d->id);
+    if (!d->id)
+        d->id = kiln_strdup(stem);
+    if (!d->id || !d->path) {
+        L->oom = 1;
+        goto done;
+    }
+    if (!id_ok(d->id))
+        diag(L, map_get(root, "dag"), "DAG id '%s': use letters, digits, '_', '-' and '.'", d->id);
+    dag_settings(L, d, root);
+    if (L->oom)
+        goto done;
+    if ((n = map_get(root, "default_task")) && !is_null(n)) {
+        if (n->kind != 'm')
+            diag(L, n, "default_task: want a map of task settings");
+        else {
+            check_keys(L, n, task_keys, "default_task");
+            task_apply(L, &def, n, 1);
+        }
+    }
+    const ynode *tasks = map_get(root, "tasks");
+    if (!tasks || tasks->kind != 'm' || tasks->nkids == 0) {
+        diag(L, tasks ? tasks : root, "tasks: want a map of task id: settings (at least one)");
+        goto done;
+    }
+    d->tasks = kiln_calloc(tasks->nkids / 2, sizeof *d->tasks);
+    if (!d->tasks) {
+        L->oom = 1;
+        goto done;
+    }
+    for (size_t i = 0; i + 1 < tasks->nkids && !L->oom; i += 2)
+        dag_task(L, d, tasks->kids[i], tasks->kids[i + 1], &def);
+    if (!L->oom)
+        resolve_needs(L, d, tasks);
+    if (!L->oom)
+        check_cycles(L, d, tasks);
 done:
     task_free_fields(&def);
     if (L->nerr || L->oom) {
