@@ -574,13 +574,15 @@ static int mkdirs_for(const char *path, kiln_err *err)
     return rc;
 }
 
-/* Returns 1 started (or finished without running), 0 could not take
- * the lock (re-check scheduled), <0 error. */
-static int start_ti(sched *s, ti *t)
+/* Take t's lock and read the store under it: a try left "running" by a
+ * dead runner is marked failed; a key that already succeeded finishes t
+ * without running it. Returns 1 when t should run (*fd_out holds the
+ * lock, *prev_tries_out the tries so far), 0 when it was handled (waiting
+ * for the lock, or skipped by its key), <0 on error. */
+static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
-    char *lock_path = kiln_flow__lock_path(s->p, s->d->id, k->id, t->r->lds), *log_path = NULL, *cwd = NULL;
-    char **argv = NULL, **env = NULL;
+    char *lock_path = kiln_flow__lock_path(s->p, s->d->id, k->id, t->r->lds);
     sqlite3_stmt *st = NULL;
     int rc = 0, fd = -1;
     if (!lock_path) {
@@ -598,8 +600,9 @@ static int start_ti(sched *s, ti *t)
         if (t->state != S_LOCK_WAIT)
             say(s, t, "another process holds this task instance; waiting for it");
         t->state = S_LOCK_WAIT;
+        pool_release(s, t);
         rc = timer_add(s, now_ms() + 200, T_LOCK, t, NULL);
-        goto done_wait;
+        goto done;
     }
     /* under the lock: what does the store say now? */
     if ((rc = kiln_flow__q(&s->st, &st, s->err,
@@ -644,10 +647,29 @@ static int start_ti(sched *s, ti *t)
         t->try_number = prev_tries;
         pool_release(s, t);
         rc = finish_ti(s, t, S_SUCCESS, note);
-        if (!rc)
-            rc = 1;
         goto done;
     }
+    *fd_out = fd;
+    fd = -1;
+    *prev_tries_out = prev_tries;
+    rc = 1;
+done:
+    sqlite3_finalize(st);
+    if (fd >= 0)
+        close(fd);
+    kiln_free(lock_path);
+    return rc;
+}
+
+
+/* Start try prev_tries + 1 of t under its lock fd (owned from here on).
+ * Returns 0 or <0 on error; a program that cannot start is a failed try. */
+static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *log_path = NULL, *cwd = NULL;
+    char **argv = NULL, **env = NULL;
+    int rc = 0;
     t->attempts++;
     t->try_number = prev_tries + 1;
     t->timed_out = 0;
@@ -711,17 +733,12 @@ static int start_ti(sched *s, ti *t)
         goto done;
     if (sr != 0) {
         rc = try_ended(s, t, 127, 0, serr.msg);
-        if (!rc)
-            rc = 1;
         goto done;
     }
     say(s, t, "try %d started (pid %d)", t->try_number, t->proc.pid);
     if (k->timeout_ms > 0 && (rc = timer_add(s, t->try_start_ms + k->timeout_ms, T_TIMEOUT, t, NULL)))
         goto done;
-    rc = 1;
-    goto done;
-done_wait:
-    pool_release(s, t);
+    rc = 0;
 done:
     if (fd >= 0)
         close(fd);
@@ -735,8 +752,18 @@ done:
     kiln_free(env);
     kiln_free(cwd);
     kiln_free(log_path);
-    kiln_free(lock_path);
     return rc;
+}
+
+/* Returns <0 on error, else 0 (started, finished without running, or
+ * waiting for the lock). */
+static int start_ti(sched *s, ti *t)
+{
+    int fd = -1, prev_tries = 0;
+    int rc = claim_ti(s, t, &fd, &prev_tries);
+    if (rc <= 0)
+        return rc;
+    return spawn_try(s, t, fd, prev_tries);
 }
 
 /* Start ready TIs while slots allow. */
@@ -771,7 +798,6 @@ static int start_ready(sched *s)
         s->pool_used[pi] += k->pool_slots;
         if ((rc = start_ti(s, t)) < 0)
             break;
-        rc = 0;
     }
     for (size_t i = 0; i < naside; i++)
         if (!rc)
