@@ -1101,6 +1101,22 @@ int kiln_flow_dag_show(const kiln_flow_dag *d, kiln_buf *out, kiln_err *err)
 
 /* ------------------------------------------------------- rendering */
 
+void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, int64_t logical, int64_t istart,
+                               int64_t iend, const char *run_id, int try_number)
+{
+    memset(c, 0, sizeof *c);
+    c->dag = d;
+    kiln_ts_format(logical * 1000000, c->logical_date);
+    kiln_ts_format(istart * 1000000, c->data_interval_start);
+    kiln_ts_format(iend * 1000000, c->data_interval_end);
+    memcpy(c->ds, c->logical_date, 10);
+    memcpy(c->ds_nodash, c->ds, 4);
+    memcpy(c->ds_nodash + 4, c->ds + 5, 2);
+    memcpy(c->ds_nodash + 6, c->ds + 8, 2);
+    c->run_id = run_id ? run_id : "";
+    c->try_number = try_number;
+}
+
 int kiln_flow_render(char **out, const char *s, const kiln_flow_render_ctx *ctx, kiln_err *err)
 {
     /* The models layer's Jinja interpreter (src/models) will render here;

@@ -111,12 +111,17 @@ int kiln_flow_dag_show(const kiln_flow_dag *d, kiln_buf *out, kiln_err *err);
 
 /* ------------------------------------------------------------ rendering */
 
-/* Template context of one task instance (all strings borrowed). */
+/* Template context of one task instance (Airflow's names; dates in UTC,
+ * as Airflow's template dates are). */
 typedef struct kiln_flow_render_ctx {
-    const kiln_flow_dag *dag;
-    const char *ds, *ds_nodash, *logical_date, *data_interval_start, *data_interval_end, *run_id;
-    int try_number;
+    const kiln_flow_dag *dag; /* params.x come from dag->param_keys/vals */
+    char ds[11], ds_nodash[9];                       /* "2024-01-02", "20240102" */
+    char logical_date[32], data_interval_start[32], data_interval_end[32]; /* ISO, Z */
+    const char *run_id; /* "" when rendering the definition for the idempotency key */
+    int try_number;     /* 0 then too, so neither changes the key */
 } kiln_flow_render_ctx;
+void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, int64_t logical, int64_t istart,
+                               int64_t iend, const char *run_id, int try_number);
 /* Render one task string. Until the models layer's Jinja interpreter is
  * merged this copies plain strings and refuses any "{{" / "{%" with
  * KILN_EUNSUPP ("templating not available yet"). Caller frees *out. */

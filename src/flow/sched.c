@@ -197,7 +197,8 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
     kiln_sha256_init(&h);
     kiln_sha256_update(&h, "def-v1", 7);
     kiln_sha256_update(&h, t->type, strlen(t->type) + 1);
-    kiln_flow_render_ctx ctx = {.dag = d};
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, d, istart, istart, iend, "", 0);
     const kiln_flow_strv *lists[2] = {&t->argv, &t->env};
     for (int l = 0; l < 2; l++) {
         char n[32];
@@ -687,7 +688,8 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         rc = KILN_OOM(s->err);
         goto done;
     }
-    kiln_flow_render_ctx ctx = {.dag = s->d, .logical_date = t->r->lds, .run_id = t->r->run_id, .try_number = t->try_number};
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
     for (size_t i = 0; i < k->argv.len; i++)
         if ((rc = kiln_flow_render(&argv[i], k->argv.items[i], &ctx, s->err)))
             goto done;

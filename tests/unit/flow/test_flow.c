@@ -210,6 +210,14 @@ TEST(flow, render_refuses_templates_until_jinja_lands)
     CHECK_STR(out, "plain {text}");
     kiln_free(out);
     CHECK_EQ_INT(kiln_flow_render(&out, "day={{ ds }}", &ctx, &err), KILN_EUNSUPP);
+    /* the context the Jinja interpreter will get */
+    kiln_flow_render_ctx_init(&ctx, NULL, 1704153600, 1704153600, 1704240000, "manual__x", 2);
+    CHECK_STR(ctx.ds, "2024-01-02");
+    CHECK_STR(ctx.ds_nodash, "20240102");
+    CHECK_STR(ctx.logical_date, "2024-01-02T00:00:00Z");
+    CHECK_STR(ctx.data_interval_end, "2024-01-03T00:00:00Z");
+    CHECK_STR(ctx.run_id, "manual__x");
+    CHECK_EQ_INT(ctx.try_number, 2);
     CHECK(strstr(err.msg, "templating is not available yet") != NULL);
 }
 
