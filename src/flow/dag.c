@@ -893,6 +893,18 @@ static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
                           pools->col);
         goto done;
     }
+    const ynode *lin = map_get(map_get(flow, "lineage"), "file");
+    if (lin && !is_null(lin)) {
+        if (lin->kind != 's' || !*lin->text) {
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.lineage.file: want a path", path, lin->line, lin->col);
+            goto done;
+        }
+        p->lineage_file = lin->text[0] == '/' ? kiln_strdup(lin->text) : kiln_sprintf("%s/%s", p->dir, lin->text);
+        if (!p->lineage_file) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
     const ynode *par = map_get(flow, "parallelism");
     if (par) {
         char *end = NULL;
@@ -926,6 +938,7 @@ void kiln_flow_project_free(kiln_flow_project *p)
     kiln_free(p->pools);
     kiln_free(p->dir);
     kiln_free(p->state_dir);
+    kiln_free(p->lineage_file);
     kiln_free(p);
 }
 

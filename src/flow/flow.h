@@ -83,6 +83,7 @@ typedef struct kiln_flow_project {
     kiln_flow_pool *pools;  /* default_pool (128 slots) first */
     size_t npools;
     int parallelism;        /* kiln.yml flow.parallelism, default 32 */
+    char *lineage_file;     /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
 } kiln_flow_project;
 
 /* Load dir/kiln.yml (optional) and every dir/dags/NAME.yml|*.yaml. Returns an

@@ -35,4 +35,12 @@ int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t
 /* Data interval of the run with logical date t. */
 void kiln_flow__interval(const kiln_flow_dag *d, int64_t t, int64_t *start, int64_t *end);
 
+/* OpenLineage (lineage.c). A time-ordered UUIDv7 into out (37 bytes). */
+void kiln_flow__uuid7(char out[37]);
+/* Append one RunEvent (event_type START, COMPLETE or FAIL) for a try of
+ * task to p->lineage_file; nothing when lineage is off. */
+int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
+                            int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
+                            const char *error_msg, kiln_err *err);
+
 #endif

@@ -58,6 +58,7 @@ struct ti {
     int64_t try_start_ms;
     uint32_t gen;
     char key[65], def_hash[65];
+    char ol_run[37]; /* OpenLineage runId of the current try */
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
 };
 struct run {
@@ -496,6 +497,15 @@ static int64_t retry_delay_ms(const sched *s, const ti *t)
     return d;
 }
 
+/* OpenLineage event for t's current try; a failure is only reported. */
+static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
+{
+    kiln_err e = {0};
+    if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type,
+                                error_msg, &e) != 0)
+        say(s, t, "lineage event not written: %s", e.msg);
+}
+
 /* A try ended (exit_code, or -1 when it could not start). */
 static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
@@ -534,6 +544,7 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
                           k->id, t->r->lds, (int64_t)t->try_number);
     if (rc)
         return rc;
+    lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
     if (ok) {
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
         if ((rc = kiln_flow__x(&s->st, s->err,
@@ -720,6 +731,8 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     kiln_err serr = {0};
     t->try_start_ms = now_ms();
     int sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    kiln_flow__uuid7(t->ol_run);
+    lineage(s, t, "START", NULL);
     if ((rc = kiln_flow__x(&s->st, s->err,
                            "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
                            " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
