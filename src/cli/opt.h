@@ -109,6 +109,7 @@ int kiln_opt_usage(const kiln_args *a, const char *fmt, ...) __attribute__((form
 /* Global options, for commands and main. kiln_cli_warehouse: --warehouse
  * from anywhere on the line, else $KILN_WAREHOUSE, else NULL. */
 const char *kiln_cli_warehouse(void);
+const char *kiln_cli_warehouse_option(void); /* --warehouse only, or NULL */
 /* If argv[i] is a global option, apply it and return how many arguments it
  * used (1 or 2); 0 when it is not one; -1 after a usage error was printed. */
 int kiln_opt_global(int argc, char **argv, int i);
@@ -120,6 +121,9 @@ void kiln_opt_help_globals(FILE *f);
 void kiln_opt_dump(FILE *f, const kiln_cmdspec *cmd);
 /* Candidates for shell completion of one command: subcommands and options. */
 void kiln_opt_complete_words(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd *sub);
+/* "|--name|-x" for every option that takes a value (cmd NULL: the global
+ * ones), for the completion scripts' word scan. */
+void kiln_opt_complete_value_opts(FILE *f, const kiln_cmdspec *cmd);
 /* Levenshtein distance, capped (for "did you mean"). */
 int kiln_opt_distance(const char *a, const char *b);
 
