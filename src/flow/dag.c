@@ -634,6 +634,18 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
     read_list(L, map_get(root, "on_failure"), "on_failure", &d->on_failure);
     read_list(L, map_get(root, "on_success"), "on_success", &d->on_success);
     read_list(L, map_get(root, "on_retry"), "on_retry", &d->on_retry);
+    const char *const on_keys[] = {"on_failure", "on_success", "on_retry"};
+    const kiln_flow_strv *on_lists[] = {&d->on_failure, &d->on_success, &d->on_retry};
+    for (int li = 0; li < 3; li++)
+        for (size_t j = 0; j < on_lists[li]->len; j++) {
+            size_t a = 0;
+            while (a < L->proj->nalerts && (!L->proj->alerts[a].name ||
+                                            strcmp(L->proj->alerts[a].name, on_lists[li]->items[j])))
+                a++;
+            if (a == L->proj->nalerts)
+                diag(L, map_get(root, on_keys[li]), "%s: unknown alert target '%s' (alerts are defined in kiln.yml)",
+                     on_keys[li], on_lists[li]->items[j]);
+        }
     if ((n = map_get(root, "params")) && !is_null(n)) {
         if (n->kind != 'm')
             diag(L, n, "params: want a map of name: default");
@@ -839,6 +851,8 @@ done:
 
 /* ------------------------------------------------------- project */
 
+static int load_alerts(kiln_flow_project *p, const char *path, const ynode *alerts, kiln_err *err);
+
 static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
 {
     char *path = kiln_sprintf("%s/kiln.yml", p->dir), *text = NULL;
@@ -893,6 +907,8 @@ static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
                           pools->col);
         goto done;
     }
+    if ((rc = load_alerts(p, path, map_get(root, "alerts"), err)))
+        goto done;
     const ynode *lin = map_get(map_get(flow, "lineage"), "file");
     if (lin && !is_null(lin)) {
         if (lin->kind != 's' || !*lin->text) {
@@ -923,6 +939,74 @@ done:
     return rc;
 }
 
+static const char *const alert_keys[] = {"type", "command", "url", "url_env", "routing_key_env", "timeout", "retries",
+                                         NULL};
+
+/* kiln.yml alerts: NAME: {type: command|webhook|slack|pagerduty, ...} */
+static int load_alerts(kiln_flow_project *p, const char *path, const ynode *alerts, kiln_err *err)
+{
+    if (is_null(alerts))
+        return 0;
+    if (alerts->kind != 'm')
+        return kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: alerts: want a map of NAME: {type: ...}", path, alerts->line,
+                            alerts->col);
+    p->alerts = kiln_calloc(alerts->nkids / 2 + 1, sizeof *p->alerts);
+    if (!p->alerts)
+        return KILN_OOM(err);
+    kiln_flow_strv diags = {0};
+    loader L = {.path = path, .diags = &diags, .proj = p};
+    static const char *const types[] = {"command", "webhook", "slack", "pagerduty"};
+    for (size_t i = 0; i + 1 < alerts->nkids; i += 2) {
+        const ynode *k = alerts->kids[i], *v = alerts->kids[i + 1];
+        kiln_flow_alert *a = &p->alerts[p->nalerts++];
+        a->timeout_ms = 10000;
+        a->retries = 2;
+        if (k->kind != 's' || !id_ok(k->text) || !(a->name = kiln_strdup(k->text))) {
+            diag(&L, k, "alerts: names are letters, digits, '_', '-' and '.'");
+            continue;
+        }
+        if (v->kind != 'm') {
+            diag(&L, v, "alert '%s': want a map with type:", a->name);
+            continue;
+        }
+        check_keys(&L, v, alert_keys, "alert");
+        const ynode *t = map_get(v, "type");
+        size_t ti = 0;
+        if (t && t->kind == 's')
+            for (; ti < 4 && strcmp(types[ti], t->text); ti++)
+                ;
+        if (!t || t->kind != 's' || ti == 4) {
+            diag(&L, t ? t : k, "alert '%s': type is command, webhook, slack or pagerduty", a->name);
+            continue;
+        }
+        a->type = (int)ti;
+        read_list(&L, map_get(v, "command"), "command", &a->argv);
+        read_str(&L, map_get(v, "url"), "url", &a->url);
+        read_str(&L, map_get(v, "url_env"), "url_env", &a->url_env);
+        read_str(&L, map_get(v, "routing_key_env"), "routing_key_env", &a->routing_key_env);
+        read_dur(&L, map_get(v, "timeout"), "timeout", &a->timeout_ms);
+        read_int(&L, map_get(v, "retries"), "retries", 0, 10, &a->retries);
+        if (a->type == KILN_ALERT_COMMAND && a->argv.len == 0)
+            diag(&L, k, "alert '%s': command: want a non-empty list", a->name);
+        if (a->type == KILN_ALERT_PAGERDUTY && !a->url && !a->url_env &&
+            !(a->url = kiln_strdup("https://events.pagerduty.com/v2/enqueue")))
+            L.oom = 1;
+        if (a->type != KILN_ALERT_COMMAND && !a->url && !a->url_env)
+            diag(&L, k, "alert '%s': needs url or url_env (a variable holding the URL)", a->name);
+        if (a->type == KILN_ALERT_PAGERDUTY && !a->routing_key_env)
+            diag(&L, k, "alert '%s': needs routing_key_env (the variable holding the routing key)", a->name);
+        if (a->url && strncmp(a->url, "http://", 7) && strncmp(a->url, "https://", 8))
+            diag(&L, map_get(v, "url"), "alert '%s': url must be http:// or https://", a->name);
+    }
+    int rc = 0;
+    if (L.oom)
+        rc = KILN_OOM(err);
+    else if (diags.len)
+        rc = kiln_err_set(err, KILN_ECONFIG, "%s", diags.items[0]);
+    strv_free(&diags);
+    return rc;
+}
+
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void kiln_flow_project_free(kiln_flow_project *p)
@@ -939,6 +1023,15 @@ void kiln_flow_project_free(kiln_flow_project *p)
     kiln_free(p->dir);
     kiln_free(p->state_dir);
     kiln_free(p->lineage_file);
+    for (size_t i = 0; i < p->nalerts; i++) {
+        kiln_flow_alert *a = &p->alerts[i];
+        kiln_free(a->name);
+        strv_free(&a->argv);
+        kiln_free(a->url);
+        kiln_free(a->url_env);
+        kiln_free(a->routing_key_env);
+    }
+    kiln_free(p->alerts);
     kiln_free(p);
 }
 

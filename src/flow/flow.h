@@ -72,6 +72,18 @@ typedef struct kiln_flow_pool {
     int slots;
 } kiln_flow_pool;
 
+/* An alert target from kiln.yml's alerts: (docs/flow.md#alerts). */
+enum { KILN_ALERT_COMMAND = 0, KILN_ALERT_WEBHOOK, KILN_ALERT_SLACK, KILN_ALERT_PAGERDUTY };
+typedef struct kiln_flow_alert {
+    char *name;
+    int type;               /* KILN_ALERT_* */
+    kiln_flow_strv argv;    /* command */
+    char *url, *url_env;    /* webhook, slack, pagerduty: the URL, or the variable holding it */
+    char *routing_key_env;  /* pagerduty: the variable holding the routing key */
+    int64_t timeout_ms;     /* per attempt, default 10 s */
+    int retries;            /* extra attempts after a failed one, default 2 */
+} kiln_flow_alert;
+
 /* A project: every DAG that loaded, and one diagnostic per problem found
  * ("path:line:col: message"). A DAG file with an error is left out; the
  * others still load. */
@@ -84,6 +96,8 @@ typedef struct kiln_flow_project {
     size_t npools;
     int parallelism;        /* kiln.yml flow.parallelism, default 32 */
     char *lineage_file;     /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
+    kiln_flow_alert *alerts;
+    size_t nalerts;
 } kiln_flow_project;
 
 /* Load dir/kiln.yml (optional) and every dir/dags/NAME.yml|*.yaml. Returns an

@@ -43,4 +43,16 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
                             const char *error_msg, kiln_err *err);
 
+/* Alerts (alert.c). event: "failure" (a task failed after its last
+ * retry), "retry", "success" (a run succeeded; task NULL), "resolve" (a
+ * task that raised a PagerDuty incident succeeded). */
+typedef struct kiln_flow_alert_event {
+    const char *event, *dag, *task, *logical_date, *run_id, *message, *log_path;
+    int try_number;
+} kiln_flow_alert_event;
+/* Deliver ev to the targets named in names without waiting (a detached
+ * process; outcomes in STATE_DIR/alerts.ndjson). */
+int kiln_flow__alert_fire(const kiln_flow_project *p, const kiln_flow_strv *names, const kiln_flow_alert_event *ev,
+                          kiln_err *err);
+
 #endif

@@ -290,6 +290,7 @@ static int store_ti(sched *s, ti *t, const char *note)
 /* ------------------------------------------------------------ state changes */
 
 static int finish_ti(sched *s, ti *t, int state, const char *note);
+static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message);
 
 static void pool_release(sched *s, ti *t)
 {
@@ -423,10 +424,51 @@ static int finish_run(sched *s, run *r)
         s->res->runs_success++;
     if (s->o->progress)
         fprintf(s->o->progress, "%s: run %s %s\n", r->lds, r->run_id, failed ? "failed" : "success");
+    if (!failed) {
+        int rc = alert(s, NULL, r, &s->d->on_success, "success", NULL);
+        if (rc)
+            return rc;
+    }
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     return kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
                         "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
+}
+
+/* Alerts for t (never for `kiln tasks run`, local development). A
+ * delivery that cannot even be handed off is reported, not fatal. */
+static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message)
+{
+    if (!targets->len || s->o->only_task)
+        return 0;
+    char *log = t ? kiln_flow__log_path(s->p, s->d->id, s->d->tasks[t->task].id, r->lds, t->try_number) : NULL;
+    kiln_flow_alert_event ev = {.event = event, .dag = s->d->id, .task = t ? s->d->tasks[t->task].id : NULL,
+                                .logical_date = r->lds, .run_id = r->run_id, .message = message, .log_path = log,
+                                .try_number = t ? t->try_number : 0};
+    kiln_err e = {0};
+    int rc = 0;
+    if (kiln_flow__alert_fire(s->p, targets, &ev, &e) != 0 && s->o->progress)
+        fprintf(s->o->progress, "%s: alert '%s' not sent: %s\n", r->lds, event, e.msg);
+    if (t && !strcmp(event, "failure"))
+        rc = kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO alert_open(dag, task, logical_date, raised) VALUES(?1, ?2, ?3,"
+                          " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                          "sss", s->d->id, ev.task, r->lds);
+    kiln_free(log);
+    return rc;
+}
+
+/* t succeeded: resolve its open failure alert, if any (PagerDuty). */
+static int alert_resolve(sched *s, ti *t)
+{
+    if (!s->d->on_failure.len || s->o->only_task)
+        return 0;
+    const char *task = s->d->tasks[t->task].id;
+    int rc = kiln_flow__x(&s->st, s->err, "DELETE FROM alert_open WHERE dag=?1 AND task=?2 AND logical_date=?3", "sss",
+                          s->d->id, task, t->r->lds);
+    if (rc || sqlite3_changes(s->st.db) == 0)
+        return rc;
+    return alert(s, t, t->r, &s->d->on_failure, "resolve", NULL);
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -437,6 +479,10 @@ static int finish_ti(sched *s, ti *t, int state, const char *note)
     t->gen++;
     s->moves++;
     if ((rc = store_ti(s, t, note)))
+        return rc;
+    if (state == S_FAILED && (rc = alert(s, t, t->r, &s->d->on_failure, "failure", note)))
+        return rc;
+    if (state == S_SUCCESS && (rc = alert_resolve(s, t)))
         return rc;
     switch (state) {
     case S_SUCCESS: s->res->tasks_success++; break;
@@ -561,7 +607,7 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
             (double)delay / 1000.0);
         t->state = S_RETRY_WAIT;
         t->gen++;
-        if ((rc = store_ti(s, t, note)))
+        if ((rc = store_ti(s, t, note)) || (rc = alert(s, t, t->r, &s->d->on_retry, "retry", note)))
             return rc;
         return timer_add(s, now_ms() + delay, T_RETRY, t, NULL);
     }

@@ -10,6 +10,7 @@
  *   idem_key       keys whose task instance succeeded (with the definition
  *                  hash and kiln version, so --explain can say what changed)
  *   dag_pause      DAGs paused for the scheduler
+ *   alert_open     task instances whose failure alert is not resolved yet
  */
 #include "flow_int.h"
 
@@ -31,7 +32,9 @@ static const char schema[] =
     " logical_date TEXT NOT NULL, def_hash TEXT NOT NULL, kiln_version TEXT NOT NULL, try_number INTEGER,"
     " succeeded_at TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS idem_key_ti ON idem_key(dag, task, logical_date);"
-    "CREATE TABLE IF NOT EXISTS dag_pause(dag TEXT PRIMARY KEY, paused INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS dag_pause(dag TEXT PRIMARY KEY, paused INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alert_open(dag TEXT NOT NULL, task TEXT NOT NULL, logical_date TEXT NOT NULL,"
+    " raised TEXT NOT NULL, PRIMARY KEY(dag, task, logical_date));";
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {

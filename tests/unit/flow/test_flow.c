@@ -57,7 +57,7 @@ TEST(flow, loader_reads_every_field)
 {
     const char *dir = kt_tmpdir();
     kiln_err err = {0};
-    kiln_free(put(dir, "kiln.yml", "pools:\n  io: 3\nflow:\n  parallelism: 4\nmodels: {ignored: yes}\n"));
+    kiln_free(put(dir, "kiln.yml", "pools:\n  io: 3\nflow:\n  parallelism: 4\nmodels: {ignored: yes}\nalerts: {pager: {type: command, command: ['true']}}\n"));
     mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/good.yml", good_dag));
     kiln_flow_project *p = NULL;
