@@ -43,6 +43,9 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
                             const char *error_msg, kiln_err *err);
 
+/* Rewrite STATE_DIR/metrics.prom from the store (metrics.c). */
+int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err);
+
 /* Alerts (alert.c). event: "failure" (a task failed after its last
  * retry), "retry", "success" (a run succeeded; task NULL), "resolve" (a
  * task that raised a PagerDuty incident succeeded). */

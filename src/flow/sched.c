@@ -290,6 +290,7 @@ static int store_ti(sched *s, ti *t, const char *note)
 /* ------------------------------------------------------------ state changes */
 
 static int finish_ti(sched *s, ti *t, int state, const char *note);
+static void metrics(sched *s);
 static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message);
 
 static void pool_release(sched *s, ti *t)
@@ -431,8 +432,11 @@ static int finish_run(sched *s, run *r)
     }
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
-    return kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
-                        "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
+    int rc = kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
+                          "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
+    if (!rc)
+        metrics(s);
+    return rc;
 }
 
 /* Alerts for t (never for `kiln tasks run`, local development). A
@@ -469,6 +473,14 @@ static int alert_resolve(sched *s, ti *t)
     if (rc || sqlite3_changes(s->st.db) == 0)
         return rc;
     return alert(s, t, t->r, &s->d->on_failure, "resolve", NULL);
+}
+
+/* metrics.prom is a by-product: a failure to write it is reported only. */
+static void metrics(sched *s)
+{
+    kiln_err e = {0};
+    if (kiln_flow__metrics_write(&s->st, s->p, &e) != 0 && s->o->progress)
+        fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -584,10 +596,10 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
     t->lock_fd = -1;
     t->proc.pid = -1;
     int rc = kiln_flow__x(&s->st, s->err,
-                          "UPDATE task_try SET state=?1, ended=?2, exit_code=?3, note=?4"
+                          "UPDATE task_try SET state=?1, ended=?2, exit_code=?3, note=?4, duration_ms=?9"
                           " WHERE dag=?5 AND task=?6 AND logical_date=?7 AND try_number=?8",
-                          "ssissssi", ok ? "success" : "failed", now, (int64_t)exit_code, ok ? NULL : note, s->d->id,
-                          k->id, t->r->lds, (int64_t)t->try_number);
+                          "ssissssii", ok ? "success" : "failed", now, (int64_t)exit_code, ok ? NULL : note, s->d->id,
+                          k->id, t->r->lds, (int64_t)t->try_number, (int64_t)(now_ms() - t->try_start_ms));
     if (rc)
         return rc;
     lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
@@ -1207,6 +1219,8 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
     rc = loop(&s);
+    if (s.st.db)
+        metrics(&s);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
