@@ -316,7 +316,8 @@ const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t
 static const char *const task_keys[] = {"type",        "command",  "env",        "cwd",   "needs",
                                         "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
                                         "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight",
-                                        "depends_on_past", "produces", "consumes", NULL};
+                                        "depends_on_past", "produces", "consumes", "path", "poke_interval", "mode",
+                                        NULL};
 
 static int key_known(const char *const *keys, const char *k)
 {
@@ -400,6 +401,14 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_int(L, map_get(m, "pool_slots"), "pool_slots", 1, 100000, &t->pool_slots);
     read_int(L, map_get(m, "priority_weight"), "priority_weight", -1000000, 1000000, &t->priority_weight);
     read_bool(L, map_get(m, "depends_on_past"), "depends_on_past", &t->depends_on_past);
+    read_str(L, map_get(m, "path"), "path", &t->sensor_path);
+    read_dur(L, map_get(m, "poke_interval"), "poke_interval", &t->poke_interval_ms);
+    if ((n = map_get(m, "mode")) && want_scalar(L, n, "mode")) {
+        if (!strcmp(n->text, "poke") || !strcmp(n->text, "reschedule"))
+            t->reschedule = !strcmp(n->text, "reschedule");
+        else
+            diag(L, n, "mode: '%s' is poke or reschedule", n->text);
+    }
     read_list(L, map_get(m, "produces"), "produces", &t->produces);
     read_list(L, map_get(m, "consumes"), "consumes", &t->consumes);
 }
@@ -428,6 +437,7 @@ static void task_free_fields(kiln_flow_task *t)
     kiln_free(t->up);
     kiln_free(t->down);
     kiln_free(t->pool);
+    kiln_free(t->sensor_path);
     strv_free(&t->produces);
     strv_free(&t->consumes);
 }
@@ -445,6 +455,8 @@ static int task_init_from(kiln_flow_task *t, const kiln_flow_task *def)
     t->pool_slots = def->pool_slots;
     t->priority_weight = def->priority_weight;
     t->depends_on_past = def->depends_on_past;
+    t->poke_interval_ms = def->poke_interval_ms;
+    t->reschedule = def->reschedule;
     if ((def->type && !(t->type = kiln_strdup(def->type))) || (def->cwd && !(t->cwd = kiln_strdup(def->cwd))) ||
         (def->pool && !(t->pool = kiln_strdup(def->pool))) || strv_copy(&t->argv, &def->argv) ||
         strv_copy(&t->env, &def->env) || strv_copy(&t->produces, &def->produces) ||
@@ -712,6 +724,13 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         if (t->argv.len == 0)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': command: want a non-empty list",
                  t->id);
+    } else if (!strcmp(t->type, "sensor.file")) {
+        if (!t->sensor_path)
+            diag(L, k, "task '%s': sensor.file needs path: (the file to wait for)", t->id);
+        if (t->argv.len)
+            diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': a sensor has no command", t->id);
+        if (!t->timeout_ms)
+            t->timeout_ms = 7 * 86400000LL; /* Airflow's sensor default: 7 days */
     } else if (!strcmp(t->type, "job.gh_events") || !strcmp(t->type, "models.build") ||
                !strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
         diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
@@ -719,6 +738,8 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         diag(L, at, "task '%s': unknown task type '%s' (command)", t->id, t->type);
     check_templates(L, map_get(v, "command") ? map_get(v, "command") : k, &t->argv, "command");
     check_templates(L, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
+    if (t->sensor_path && (strstr(t->sensor_path, "{{") || strstr(t->sensor_path, "{%")))
+        diag(L, map_get(v, "path"), "path: templating is not available yet (see docs/flow.md)");
     if (t->cwd && (strstr(t->cwd, "{{") || strstr(t->cwd, "{%")))
         diag(L, map_get(v, "cwd"), "cwd: templating is not available yet (see docs/flow.md)");
     if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {
@@ -790,6 +811,7 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
     def.pool_slots = 1;
     def.priority_weight = 1;
     def.retry_delay_ms = 300000; /* Airflow's default_task_retry_delay */
+    def.poke_interval_ms = 60000; /* Airflow's BaseSensorOperator default */
     const ynode *n;
     if (!d || !(d->task_index = kiln_map_new())) {
         L->oom = 1;

@@ -31,7 +31,7 @@ typedef KILN_VEC(char *) kiln_flow_strv; /* owned strings */
 
 typedef struct kiln_flow_task {
     char *id;
-    char *type;           /* "command" (the only type that runs yet) */
+    char *type;           /* "command" or "sensor.file" */
     kiln_flow_strv argv;  /* command: program and arguments, never a shell */
     kiln_flow_strv env;   /* "NAME=value" added to the environment */
     char *cwd;            /* relative to the project dir; NULL = project dir */
@@ -42,6 +42,9 @@ typedef struct kiln_flow_task {
     int retries;
     int64_t retry_delay_ms, max_retry_delay_ms, timeout_ms; /* 0 = none (timeout) */
     int exp_backoff;
+    char *sensor_path;     /* sensor.file: the file to wait for (relative to the project) */
+    int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
+    int reschedule;        /* sensors: mode reschedule (no slot held between pokes) */
     char *pool;           /* "default_pool" when not set */
     int pool_slots;
     int priority_weight;

@@ -34,14 +34,19 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum { S_PENDING, S_READY, S_RUNNING, S_RETRY_WAIT, S_LOCK_WAIT, S_SUCCESS, S_FAILED, S_UPSTREAM_FAILED, S_SKIPPED, S_OUT };
+enum {
+    S_PENDING, S_READY, S_RUNNING, S_RETRY_WAIT, S_LOCK_WAIT, S_RESCHEDULE,
+    S_SUCCESS, S_FAILED, S_UPSTREAM_FAILED, S_SKIPPED, S_OUT /* terminal from S_SUCCESS on */
+};
 static const char *const state_names[] = {"none",    "scheduled", "running",         "up_for_retry", "queued",
-                                          "success", "failed",    "upstream_failed", "skipped",      "none"};
+                                          "up_for_reschedule", "success", "failed", "upstream_failed", "skipped",
+                                          "none"};
 #define TERMINAL(s) ((s) >= S_SUCCESS)
 
-enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT };
+enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE };
 
 typedef struct run run;
 typedef struct ti ti;
@@ -59,6 +64,9 @@ struct ti {
     uint32_t gen;
     char key[65], def_hash[65];
     char ol_run[37]; /* OpenLineage runId of the current try */
+    int sensing;     /* a sensor try is going on (pokes left) */
+    int pokes;
+    int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
 };
 struct run {
@@ -96,6 +104,7 @@ typedef struct sched {
     int64_t timer_seq;
     ti **running;
     size_t nrunning;
+    size_t nsensing; /* poke-mode sensors: they hold a slot but have no process */
     int *pool_used; /* per project pool */
     size_t *task_pool;
     int force; /* tasks run: run even when the key succeeded */
@@ -213,6 +222,8 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
         }
     }
     kiln_sha256_update(&h, t->cwd ? t->cwd : "", (t->cwd ? strlen(t->cwd) : 0) + 1);
+    if (t->sensor_path)
+        kiln_sha256_update(&h, t->sensor_path, strlen(t->sensor_path) + 1);
     kiln_sha256_final(&h, dig);
     kiln_hex(dig, 32, def_hash);
     char a[32], b[32];
@@ -828,14 +839,130 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ sensors */
+
+static void log_append(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_append(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+}
+
+/* One poke of a sensor.file try. Found: the try succeeds. Past the
+ * sensor's timeout: it fails and is not retried (Airflow's
+ * AirflowSensorTimeout). Else: the next poke goes on the timer heap; in
+ * reschedule mode the slot is given back meanwhile. */
+static int sensor_poke(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *path = k->sensor_path[0] == '/' ? kiln_strdup(k->sensor_path) : kiln_sprintf("%s/%s", s->p->dir, k->sensor_path);
+    char *log = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
+    int rc = 0;
+    if (!path || !log) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    struct stat sb;
+    int there = stat(path, &sb) == 0;
+    int64_t waited = now_ms() - t->sensor_start_ms;
+    t->pokes++;
+    log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
+               there ? "is there" : "is not there yet");
+    if (there || waited >= k->timeout_ms) {
+        char note[300];
+        if (!k->reschedule)
+            s->nsensing--;
+        t->sensing = 0;
+        if (there) {
+            rc = try_ended(s, t, 0, 0, NULL);
+        } else {
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (not retried)",
+                     (double)k->timeout_ms / 1000.0, k->sensor_path);
+            t->attempts = k->retries + 1;
+            rc = try_ended(s, t, 1, 0, note);
+        }
+        goto done;
+    }
+    if (k->reschedule) {
+        pool_release(s, t);
+        t->state = S_RESCHEDULE;
+        t->gen++;
+        if ((rc = store_ti(s, t, "waiting for the file (reschedule mode: no slot held)")))
+            goto done;
+    } else {
+        t->state = S_RUNNING;
+    }
+    int64_t next = k->poke_interval_ms;
+    if (waited + next > k->timeout_ms)
+        next = k->timeout_ms - waited; /* one last poke at the timeout */
+    rc = timer_add(s, now_ms() + next, T_POKE, t, NULL);
+done:
+    kiln_free(path);
+    kiln_free(log);
+    return rc;
+}
+
+/* Start a sensor try under its lock (no process: the runner pokes). */
+static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char now[40];
+    char *log_path = NULL;
+    int rc;
+    t->attempts++;
+    t->try_number = prev_tries + 1;
+    t->timed_out = 0;
+    t->gen++;
+    t->lock_fd = fd;
+    if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
+        return KILN_OOM(s->err);
+    if ((rc = mkdirs_for(log_path, s->err)))
+        goto done;
+    unlink(log_path);
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    t->try_start_ms = t->sensor_start_ms = now_ms();
+    if ((rc = kiln_flow__x(&s->st, s->err,
+                           "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
+                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7)",
+                           "sssisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key)))
+        goto done;
+    t->state = S_RUNNING;
+    t->sensing = 1;
+    t->pokes = 0;
+    if (!k->reschedule)
+        s->nsensing++;
+    s->res->tries_started++;
+    if ((rc = store_ti(s, t, NULL)))
+        goto done;
+    kiln_flow__uuid7(t->ol_run);
+    lineage(s, t, "START", NULL);
+    say(s, t, "try %d: sensor waiting for %s (%s mode, every %.3gs, timeout %.3gs)", t->try_number, k->sensor_path,
+        k->reschedule ? "reschedule" : "poke", (double)k->poke_interval_ms / 1000.0, (double)k->timeout_ms / 1000.0);
+    rc = sensor_poke(s, t);
+done:
+    kiln_free(log_path);
+    return rc;
+}
+
 /* Returns <0 on error, else 0 (started, finished without running, or
  * waiting for the lock). */
 static int start_ti(sched *s, ti *t)
 {
     int fd = -1, prev_tries = 0;
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (t->sensing) /* a rescheduled sensor's next poke: it holds its lock */
+        return sensor_poke(s, t);
     int rc = claim_ti(s, t, &fd, &prev_tries);
     if (rc <= 0)
         return rc;
+    if (!strcmp(k->type, "sensor.file"))
+        return sensor_begin(s, t, fd, prev_tries);
     return spawn_try(s, t, fd, prev_tries);
 }
 
@@ -846,7 +973,8 @@ static int start_ready(sched *s)
     size_t naside = 0;
     int rc = 0;
     while (s->ready.n && !g_stop && !g_drain) {
-        if ((int)s->nrunning >= s->p->parallelism || (int)s->nrunning >= s->d->max_active_tasks)
+        size_t busy = s->nrunning + s->nsensing;
+        if ((int)busy >= s->p->parallelism || (int)busy >= s->d->max_active_tasks)
             break;
         hent e = heap_pop(&s->ready);
         ti *t = e.t;
@@ -939,7 +1067,18 @@ static int on_timer(sched *s, hent e)
         int rc = 0;
         for (size_t i = 0; i < s->d->ntasks && !rc && !r->finished; i++) {
             ti *x = &r->tis[i];
-            if (x->state == S_RUNNING) {
+            if (x->sensing) {
+                /* between pokes a reschedule-mode sensor holds no slot;
+                 * try_ended gives one back, so take it first */
+                if (s->d->tasks[x->task].reschedule)
+                    s->pool_used[s->task_pool[x->task]] += s->d->tasks[x->task].pool_slots;
+                else
+                    s->nsensing--;
+                x->sensing = 0;
+                x->attempts = s->d->tasks[x->task].retries + 1;
+                x->timed_out = 2;
+                rc = try_ended(s, x, 1, 0, NULL);
+            } else if (x->state == S_RUNNING) {
                 x->timed_out = 2;
                 s->ex->kill(s->ex, &x->proc, SIGKILL);
             } else if (x->state == S_RETRY_WAIT) {
@@ -974,6 +1113,12 @@ static int on_timer(sched *s, hent e)
         if (t->state == S_RUNNING)
             s->ex->kill(s->ex, &t->proc, SIGKILL);
         return 0;
+    case T_POKE:
+        if (!t->sensing)
+            return 0;
+        if (t->state == S_RESCHEDULE)
+            return make_ready(s, t); /* needs a slot again */
+        return sensor_poke(s, t);
     }
     return 0;
 }
