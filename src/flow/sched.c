@@ -68,6 +68,7 @@ struct ti {
     int pokes;
     int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
+    int dop_waiting;            /* on the previous run's instance's waiter list */
 };
 struct run {
     size_t idx;
@@ -325,6 +326,7 @@ static int dop_check(sched *s, ti *t, char *note, size_t nn)
         if (!TERMINAL(pt->state)) {
             t->dop_next = pt->dop_waiters;
             pt->dop_waiters = t;
+            t->dop_waiting = 1;
             return 0;
         }
         if (pt->state == S_SUCCESS || pt->state == S_SKIPPED)
@@ -384,7 +386,9 @@ static int want_run(sched *s, ti *t)
 /* Evaluate t's trigger rule after an upstream change. */
 static int evaluate(sched *s, ti *t)
 {
-    if (t->state != S_PENDING)
+    /* one_success/one_failed decide before every upstream is done: a TI
+     * already waiting for depends_on_past must not be queued twice */
+    if (t->state != S_PENDING || t->dop_waiting)
         return 0;
     const kiln_flow_task *k = &s->d->tasks[t->task];
     size_t total = k->nup, done = t->up_done, succ = t->up_succ, fail = t->up_fail, skip = t->up_skip;
@@ -528,12 +532,14 @@ static int finish_ti(sched *s, ti *t, int state, const char *note)
             if ((rc = evaluate(s, dt)))
                 return rc;
         }
-    for (ti *w = t->dop_waiters, *next; w; w = next) {
+    ti *w = t->dop_waiters;
+    t->dop_waiters = NULL;
+    for (ti *next; w; w = next) {
         next = w->dop_next;
-        if ((rc = want_run(s, w)))
+        w->dop_waiting = 0;
+        if (w->state == S_PENDING && (rc = want_run(s, w)))
             return rc;
     }
-    t->dop_waiters = NULL;
     if (++r->nterminal == r->nparticipating)
         return finish_run(s, r);
     return 0;

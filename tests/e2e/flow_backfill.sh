@@ -64,4 +64,24 @@ YML
 expect_rc 1 K dags backfill allbad --start 2024-01-01 --end 2024-01-02
 expect_rc 2 K dags backfill bf --start 2024-01-03 --end 2024-01-01
 expect_rc 2 K dags backfill bf --start 2024-01-01 --end 2024-01-02 --rerun sometimes
+# one_success decides before all upstreams are done; with depends_on_past
+# the instance waits for the previous date's and must be queued once only
+cat > "$P/dags/os.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+max_active_runs: 3
+tasks:
+  slow: {type: command, command: [sleep, '0.3']}
+  fast: {type: command, command: ['true']}
+  c:
+    type: command
+    command: [sh, -c, 'echo "$KILN_LOGICAL_DATE" >> os.txt; sleep 0.2']
+    needs: [slow, fast]
+    trigger_rule: one_success
+    depends_on_past: true
+YML
+expect_rc 0 K dags backfill os --start 2024-01-01 --end 2024-01-03
+want "$(sort "$P/os.txt" | uniq -c | awk '{print $1}' | sort -u)" 1 "each date's c ran once"
+want "$(lines "$P/os.txt")" 3 "three dates"
+want "$(cat "$P/os.txt" | tr '\n' ' ')" "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z 2024-01-03T00:00:00Z " "depends_on_past keeps date order"
 echo ok
