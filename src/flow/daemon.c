@@ -127,11 +127,7 @@ static int launch(daemon_st *d, const kiln_flow_dag *dag, int64_t logical)
         kiln_free(log);
         return KILN_OOM(d->err);
     }
-    int rc;
-    char *slash = strrchr(log, '/');
-    *slash = 0;
-    rc = kiln_mkdirs(log, d->err);
-    *slash = '/';
+    int rc = kiln_flow__mkdirs_for(log, d->err);
     if (rc) {
         kiln_free(log);
         kiln_free(r.dag);

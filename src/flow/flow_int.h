@@ -25,6 +25,8 @@ int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char 
 
 /* "2024-01-01T00:00:00Z" of seconds (out holds 28 bytes). */
 void kiln_flow__ts(int64_t secs, char *out);
+/* mkdir -p of the directory holding path. */
+int kiln_flow__mkdirs_for(const char *path, kiln_err *err);
 /* Path of a try's log / a task instance's lock file. Caller frees. */
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number);

@@ -34,6 +34,28 @@ static int family(kiln_buf *b, kiln_err *err, const char *name, const char *type
     return kiln_buf_printf(b, err, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family whose samples are the rows of sql: label columns first (named
+ * by labels), the value last. */
+static int rows_family(kiln_buf *b, kiln_flow_store *st, kiln_err *err, const char *name, const char *type,
+                       const char *help, const char *sql, const char *const *labels, int nlabels)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = family(b, err, name, type, help);
+    if (!rc)
+        rc = kiln_flow__q(st, &q, err, sql, "");
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        rc = kiln_buf_printf(b, err, "%s{", name);
+        for (int i = 0; i < nlabels && !rc; i++) {
+            const unsigned char *v = sqlite3_column_text(q, i);
+            rc = label(b, err, labels[i], v ? (const char *)v : "", i == 0);
+        }
+        if (!rc)
+            rc = kiln_buf_printf(b, err, "} %lld\n", (long long)sqlite3_column_int64(q, nlabels));
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 static const double buckets[] = {0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600, 14400};
 #define NBUCKETS (sizeof buckets / sizeof *buckets)
 
@@ -46,47 +68,15 @@ int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, ki
     if ((rc = family(&b, err, "kiln_up", "gauge", "1 when the orchestrator wrote this file")) ||
         (rc = kiln_buf_printf(&b, err, "kiln_up 1\n")))
         goto done;
-    /* tries by outcome */
-    if ((rc = family(&b, err, "kiln_task_runs_total", "counter", "Task tries by final state of the try.")) ||
-        (rc = kiln_flow__q(st, &q, err,
-                           "SELECT dag, task, state, count(*) FROM task_try WHERE state <> 'running'"
-                           " GROUP BY dag, task, state ORDER BY dag, task, state",
-                           "")))
-        goto done;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        rc = kiln_buf_printf(&b, err, "kiln_task_runs_total{");
-        if (!rc)
-            rc = label(&b, err, "dag", (const char *)sqlite3_column_text(q, 0), 1);
-        if (!rc)
-            rc = label(&b, err, "task", (const char *)sqlite3_column_text(q, 1), 0);
-        if (!rc)
-            rc = label(&b, err, "state", (const char *)sqlite3_column_text(q, 2), 0);
-        if (!rc)
-            rc = kiln_buf_printf(&b, err, "} %lld\n", (long long)sqlite3_column_int64(q, 3));
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc)
-        goto done;
-    /* retries: tries beyond the first of a task instance */
-    if ((rc = family(&b, err, "kiln_task_retries_total", "counter", "Task tries after the first, per task.")) ||
-        (rc = kiln_flow__q(st, &q, err,
-                           "SELECT dag, task, count(*) FROM task_try WHERE try_number > 1 GROUP BY dag, task"
-                           " ORDER BY dag, task",
-                           "")))
-        goto done;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        rc = kiln_buf_printf(&b, err, "kiln_task_retries_total{");
-        if (!rc)
-            rc = label(&b, err, "dag", (const char *)sqlite3_column_text(q, 0), 1);
-        if (!rc)
-            rc = label(&b, err, "task", (const char *)sqlite3_column_text(q, 1), 0);
-        if (!rc)
-            rc = kiln_buf_printf(&b, err, "} %lld\n", (long long)sqlite3_column_int64(q, 2));
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc)
+    static const char *const dts[] = {"dag", "task", "state"}, *const ds[] = {"dag", "state"};
+    if ((rc = rows_family(&b, st, err, "kiln_task_runs_total", "counter", "Task tries by final state of the try.",
+                          "SELECT dag, task, state, count(*) FROM task_try WHERE state <> 'running'"
+                          " GROUP BY dag, task, state ORDER BY dag, task, state",
+                          dts, 3)) ||
+        (rc = rows_family(&b, st, err, "kiln_task_retries_total", "counter", "Task tries after the first, per task.",
+                          "SELECT dag, task, count(*) FROM task_try WHERE try_number > 1 GROUP BY dag, task"
+                          " ORDER BY dag, task",
+                          dts, 2)))
         goto done;
     /* try durations (monotonic clock, ms) */
     if ((rc = family(&b, err, "kiln_task_duration_seconds", "histogram", "Duration of finished task tries.")) ||
@@ -157,41 +147,13 @@ int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, ki
     q = NULL;
     if (rc)
         goto done;
-    /* runs by state, and freshness */
-    if ((rc = family(&b, err, "kiln_dag_runs", "gauge", "DAG runs in the state store by state.")) ||
-        (rc = kiln_flow__q(st, &q, err, "SELECT dag, state, count(*) FROM dag_run GROUP BY dag, state ORDER BY dag, state",
-                           "")))
-        goto done;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        rc = kiln_buf_printf(&b, err, "kiln_dag_runs{");
-        if (!rc)
-            rc = label(&b, err, "dag", (const char *)sqlite3_column_text(q, 0), 1);
-        if (!rc)
-            rc = label(&b, err, "state", (const char *)sqlite3_column_text(q, 1), 0);
-        if (!rc)
-            rc = kiln_buf_printf(&b, err, "} %lld\n", (long long)sqlite3_column_int64(q, 2));
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc)
-        goto done;
-    if ((rc = family(&b, err, "kiln_dag_last_success_timestamp_seconds", "gauge",
-                     "When a run of the DAG last succeeded (alert on time since).")) ||
-        (rc = kiln_flow__q(st, &q, err,
-                           "SELECT dag, CAST(strftime('%s', max(ended)) AS INTEGER) FROM dag_run WHERE state='success'"
-                           " GROUP BY dag ORDER BY dag",
-                           "")))
-        goto done;
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-        rc = kiln_buf_printf(&b, err, "kiln_dag_last_success_timestamp_seconds{");
-        if (!rc)
-            rc = label(&b, err, "dag", (const char *)sqlite3_column_text(q, 0), 1);
-        if (!rc)
-            rc = kiln_buf_printf(&b, err, "} %lld\n", (long long)sqlite3_column_int64(q, 1));
-    }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc)
+    if ((rc = rows_family(&b, st, err, "kiln_dag_runs", "gauge", "DAG runs in the state store by state.",
+                          "SELECT dag, state, count(*) FROM dag_run GROUP BY dag, state ORDER BY dag, state", ds, 2)) ||
+        (rc = rows_family(&b, st, err, "kiln_dag_last_success_timestamp_seconds", "gauge",
+                          "When a run of the DAG last succeeded (alert on time since).",
+                          "SELECT dag, CAST(strftime('%s', max(ended)) AS INTEGER) FROM dag_run WHERE state='success'"
+                          " GROUP BY dag ORDER BY dag",
+                          ds, 1)))
         goto done;
     char *path = kiln_sprintf("%s/metrics.prom", p->state_dir);
     if (!path) {

@@ -646,17 +646,6 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 
 /* ------------------------------------------------------------ starting */
 
-static int mkdirs_for(const char *path, kiln_err *err)
-{
-    char *dir = kiln_strdup(path);
-    if (!dir)
-        return KILN_OOM(err);
-    char *slash = strrchr(dir, '/');
-    int rc = 0;
-    if (slash) {
-        *slash = 0;
-        rc = kiln_mkdirs(dir, err);
-    }
     kiln_free(dir);
     return rc;
 }
@@ -676,7 +665,7 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
         rc = KILN_OOM(s->err);
         goto done;
     }
-    if ((rc = mkdirs_for(lock_path, s->err)))
+    if ((rc = kiln_flow__mkdirs_for(lock_path, s->err)))
         goto done;
     fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -764,7 +753,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
         rc = KILN_OOM(s->err);
     else
-        rc = mkdirs_for(log_path, s->err);
+        rc = kiln_flow__mkdirs_for(log_path, s->err);
     if (rc)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
@@ -928,7 +917,7 @@ static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
     t->lock_fd = fd;
     if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
         return KILN_OOM(s->err);
-    if ((rc = mkdirs_for(log_path, s->err)))
+    if ((rc = kiln_flow__mkdirs_for(log_path, s->err)))
         goto done;
     unlink(log_path);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);

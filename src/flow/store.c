@@ -123,6 +123,18 @@ int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char 
 
 void kiln_flow__ts(int64_t secs, char *out) { kiln_ts_format(secs * 1000000, out); }
 
+int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
+{
+    char *dir = kiln_strdup(path);
+    if (!dir)
+        return KILN_OOM(err);
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash) {
+        *slash = 0;
+        rc = kiln_mkdirs(dir, err);
+    }
+
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number)
 {
