@@ -646,10 +646,6 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 
 /* ------------------------------------------------------------ starting */
 
-    kiln_free(dir);
-    return rc;
-}
-
 /* Take t's lock and read the store under it: a try left "running" by a
  * dead runner is marked failed; a key that already succeeded finishes t
  * without running it. Returns 1 when t should run (*fd_out holds the

@@ -134,6 +134,9 @@ int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
         *slash = 0;
         rc = kiln_mkdirs(dir, err);
     }
+    kiln_free(dir);
+    return rc;
+}
 
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number)
