@@ -581,8 +581,21 @@ static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
         say(s, t, "lineage event not written: %s", e.msg);
 }
 
-/* A try ended (exit_code, or -1 when it could not start). */
+/* A try ended: record it (and its key on success) while the task
+ * instance's lock is still held, so another runner that takes the lock
+ * next sees the outcome. */
+static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why);
 static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
+{
+    int fd = t->lock_fd;
+    t->lock_fd = -1;
+    int rc = try_record(s, t, exit_code, signo, why);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
     char now[40], note[256];
@@ -608,9 +621,6 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
             break;
         }
     pool_release(s, t);
-    if (t->lock_fd >= 0)
-        close(t->lock_fd);
-    t->lock_fd = -1;
     t->proc.pid = -1;
     int rc = kiln_flow__x(&s->st, s->err,
                           "UPDATE task_try SET state=?1, ended=?2, exit_code=?3, note=?4, duration_ms=?9"
