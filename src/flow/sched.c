@@ -110,6 +110,8 @@ typedef struct sched {
     size_t *task_pool;
     int force; /* tasks run: run even when the key succeeded */
     uint64_t moves; /* state changes so far (the loop repeats while they happen) */
+    int in_txn;     /* one write transaction per loop iteration (committed before sleeping) */
+    KILN_VEC(int) unlock_after_commit; /* lock fds of ended tries: closed once their outcome is committed */
     kiln_err *err;
 } sched;
 
@@ -590,8 +592,11 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
     int fd = t->lock_fd;
     t->lock_fd = -1;
     int rc = try_record(s, t, exit_code, signo, why);
-    if (fd >= 0)
+    if (fd >= 0) {
+        if (s->in_txn && kiln_vec_push(&s->unlock_after_commit, fd, s->err) == 0)
+            return rc; /* released by txn_commit */
         close(fd);
+    }
     return rc;
 }
 
@@ -1124,6 +1129,35 @@ static int on_timer(sched *s, hent e)
     return 0;
 }
 
+/* Batching: the writes of one loop iteration (a few per task) go into
+ * one transaction. BEGIN IMMEDIATE takes the write lock up front, so what
+ * this runner reads under a task-instance lock is current: no other runner
+ * can commit until we do. Locks of ended tries are released only after
+ * the commit that records their outcome. */
+static int txn_begin(sched *s)
+{
+    if (s->in_txn)
+        return 0;
+    int rc = kiln_flow__x(&s->st, s->err, "BEGIN IMMEDIATE", "");
+    s->in_txn = rc == 0;
+    return rc;
+}
+
+static int txn_commit(sched *s)
+{
+    int rc = 0;
+    if (s->in_txn) {
+        rc = kiln_flow__x(&s->st, s->err, "COMMIT", "");
+        if (rc)
+            sqlite3_exec(s->st.db, "ROLLBACK", NULL, NULL, NULL);
+        s->in_txn = 0;
+    }
+    for (size_t i = 0; i < s->unlock_after_commit.len; i++)
+        close(s->unlock_after_commit.items[i]);
+    s->unlock_after_commit.len = 0;
+    return rc;
+}
+
 static int loop(sched *s)
 {
     int rc = 0;
@@ -1131,6 +1165,8 @@ static int loop(sched *s)
     ti **fdti = NULL;
     size_t cap = 0;
     while (s->nfinished < s->nruns) {
+        if ((rc = txn_begin(s)))
+            break;
         /* activating runs and starting (or key-skipping) TIs can finish
          * runs, which frees room for more runs: repeat until nothing moves */
         uint64_t moved;
@@ -1188,6 +1224,8 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
+        if ((rc = txn_commit(s)))
+            break;
         int pr = poll(fds, n, timeout);
         if (pr < 0 && errno != EINTR) {
             rc = kiln_err_set(s->err, KILN_EIO, "poll: %s", strerror(errno));
@@ -1218,9 +1256,11 @@ static int loop(sched *s)
         if (rc)
             break;
     }
+    int crc = txn_commit(s);
+    kiln_vec_free(&s->unlock_after_commit);
     kiln_free(fds);
     kiln_free(fdti);
-    return rc;
+    return rc ? rc : crc;
 }
 
 /* ------------------------------------------------------------ entry */
