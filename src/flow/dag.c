@@ -1245,6 +1245,40 @@ void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, 
     c->try_number = try_number;
 }
 
+static int json_member(kiln_buf *out, kiln_err *err, const char *k, const char *v, int comma)
+{
+    int rc = kiln_buf_printf(out, err, "%s\"%s\":", comma ? "," : "", k);
+    return rc ? rc : kiln_json_write_str(out, v, strlen(v), err);
+}
+
+int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err)
+{
+    int rc = kiln_buf_putc(out, '{', err);
+    if (!rc)
+        rc = json_member(out, err, "ds", ctx->ds, 0);
+    if (!rc)
+        rc = json_member(out, err, "ds_nodash", ctx->ds_nodash, 1);
+    if (!rc)
+        rc = json_member(out, err, "logical_date", ctx->logical_date, 1);
+    if (!rc)
+        rc = json_member(out, err, "data_interval_start", ctx->data_interval_start, 1);
+    if (!rc)
+        rc = json_member(out, err, "data_interval_end", ctx->data_interval_end, 1);
+    if (!rc)
+        rc = json_member(out, err, "run_id", ctx->run_id ? ctx->run_id : "", 1);
+    if (!rc)
+        rc = kiln_buf_printf(out, err, ",\"params\":{");
+    for (size_t i = 0; !rc && ctx->dag && i < ctx->dag->param_keys.len; i++)
+        rc = json_member(out, err, ctx->dag->param_keys.items[i], ctx->dag->param_vals.items[i], i > 0);
+    if (!rc)
+        rc = kiln_buf_printf(out, err, "},\"task\":{\"try_number\":%d},\"dag\":{", ctx->try_number);
+    if (!rc && ctx->dag)
+        rc = json_member(out, err, "dag_id", ctx->dag->id, 0);
+    if (!rc)
+        rc = kiln_buf_printf(out, err, "}}");
+    return rc;
+}
+
 int kiln_flow_render(char **out, const char *s, const kiln_flow_render_ctx *ctx, kiln_err *err)
 {
     /* The models layer's Jinja interpreter (src/models) will render here;

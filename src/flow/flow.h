@@ -140,6 +140,11 @@ typedef struct kiln_flow_render_ctx {
 } kiln_flow_render_ctx;
 void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, int64_t logical, int64_t istart,
                                int64_t iend, const char *run_id, int try_number);
+/* The context as the JSON object of template variables the models
+ * layer's renderer takes (vars_json of kiln_models_render_file): ds,
+ * ds_nodash, logical_date, data_interval_start, data_interval_end, run_id,
+ * params {name: default}, task {try_number}, dag {dag_id}. Appends to out. */
+int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err);
 /* Render one task string. Until the models layer's Jinja interpreter is
  * merged this copies plain strings and refuses any "{{" / "{%" with
  * KILN_EUNSUPP ("templating not available yet"). Caller frees *out. */

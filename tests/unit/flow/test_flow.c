@@ -218,6 +218,13 @@ TEST(flow, render_refuses_templates_until_jinja_lands)
     CHECK_STR(ctx.data_interval_end, "2024-01-03T00:00:00Z");
     CHECK_STR(ctx.run_id, "manual__x");
     CHECK_EQ_INT(ctx.try_number, 2);
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    CHECK_OK(kiln_flow_render_vars_json(&ctx, &b, &err), &err);
+    CHECK_STR(b.data, "{\"ds\":\"2024-01-02\",\"ds_nodash\":\"20240102\",\"logical_date\":\"2024-01-02T00:00:00Z\","
+                      "\"data_interval_start\":\"2024-01-02T00:00:00Z\",\"data_interval_end\":\"2024-01-03T00:00:00Z\","
+                      "\"run_id\":\"manual__x\",\"params\":{},\"task\":{\"try_number\":2},\"dag\":{}}");
+    kiln_buf_free(&b);
     CHECK(strstr(err.msg, "templating is not available yet") != NULL);
 }
 
