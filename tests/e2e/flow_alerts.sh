@@ -59,7 +59,7 @@ tasks:
 YML
 expect_rc 1 K dags run al --date 2024-01-02
 # deliveries are asynchronous: wait for them (bounded), never for timing
-wait_for() { for i in $(seq 150); do [ "$(lines "$1" "$2")" -ge "$3" ] && return 0; sleep 0.1; done; fail "waited for $3 x '$2' in $1"; }
+wait_for() { for i in $(seq 300); do [ "$(lines "$1" "$2")" -ge "$3" ] && return 0; sleep 0.1; done; fail "waited for $3 x '$2' in $1"; }
 wait_for "$P/.kiln/alerts.ndjson" '"target":"hook"' 1
 wait_for "$P/.kiln/alerts.ndjson" '"target":"pager"' 1
 wait_for "$P/.kiln/alerts.ndjson" '"target":"chat"' 1

@@ -11,7 +11,7 @@ start_date: 2024-01-01
 tasks:
   slow:
     type: command
-    command: [sh, -c, 'if mkdir slow.lock; then echo start >> s.txt; sleep 1.5; echo end >> s.txt; rmdir slow.lock; else echo overlap >> overlap.txt; fi']
+    command: [sh, -c, 'if mkdir slow.lock; then echo start >> s.txt; sleep 3; echo end >> s.txt; rmdir slow.lock; else echo overlap >> overlap.txt; fi']
   after:
     type: command
     command: [sh, -c, 'echo after >> after.txt']
@@ -24,7 +24,7 @@ tasks:
 YML
 "$KILN_BIN" dags run k --date 2024-01-01 --project-dir "$P" >/dev/null 2>&1 &
 runner=$!
-for i in $(seq 100); do [ "$(lines "$P/s.txt" start)" -ge 1 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(lines "$P/s.txt" start)" -ge 1 ] && break; sleep 0.1; done
 [ "$(lines "$P/s.txt" start)" -ge 1 ] || fail "the task never started"
 kill -9 "$runner"
 wait "$runner" 2>/dev/null || true

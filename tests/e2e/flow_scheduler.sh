@@ -41,7 +41,7 @@ want "$(lines "$P/paused.txt")" 1 "unpaused DAG ran"
 log="$P/sched.log"
 "$KILN_BIN" scheduler --project-dir "$P" 2>"$log" &
 pid=$!
-for i in $(seq 100); do grep -q "watching" "$log" && break; sleep 0.1; done
+for i in $(seq 300); do grep -q "watching" "$log" && break; sleep 0.1; done
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 t0=$(ticks); sleep 2; t1=$(ticks)
 [ $((t1 - t0)) -le 20 ] || fail "idle scheduler used $((t1 - t0)) CPU ticks in 2 s"
@@ -49,10 +49,10 @@ cat > "$P/dags/drain.yml" <<YML
 schedule: "@daily"
 start_date: $yesterday
 tasks:
-  first: {type: command, command: [sh, -c, 'echo start >> drain.txt; sleep 1.5; echo end >> drain.txt']}
+  first: {type: command, command: [sh, -c, 'echo start >> drain.txt; sleep 3; echo end >> drain.txt']}
   second: {type: command, command: [sh, -c, 'echo second >> drain.txt'], needs: [first]}
 YML
-for i in $(seq 100); do [ "$(lines "$P/drain.txt" start)" -ge 1 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(lines "$P/drain.txt" start)" -ge 1 ] && break; sleep 0.1; done
 [ "$(lines "$P/drain.txt" start)" -ge 1 ] || { cat "$log" >&2; fail "the new DAG file was not picked up"; }
 kill -TERM "$pid"
 set +e; wait "$pid"; rc=$?; set -e

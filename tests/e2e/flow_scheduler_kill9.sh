@@ -18,13 +18,13 @@ tasks:
 YML
 "$KILN_BIN" scheduler --project-dir "$P" 2>"$P/sched.log" &
 pid=$!
-for i in $(seq 100); do [ "$(lines "$P/s.txt" start)" -ge 2 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(lines "$P/s.txt" start)" -ge 2 ] && break; sleep 0.1; done
 [ "$(lines "$P/s.txt" start)" -ge 2 ] || { cat "$P/sched.log" >&2; fail "runs did not start"; }
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 expect_rc 0 K scheduler --once
 # the orphaned runners may still be finishing their last steps
-for i in $(seq 100); do [ "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM dag_run WHERE state='success'")" = 2 ] && break; sleep 0.1; done
+for i in $(seq 300); do [ "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM dag_run WHERE state='success'")" = 2 ] && break; sleep 0.1; done
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM dag_run WHERE state='success'")" 2 "both runs converged"
 want "$(lines "$P/overlap.txt")" 0 "no task ran twice at once"
 want "$(lines "$P/s.txt" start)" 2 "each slow task started once"

@@ -9,6 +9,8 @@ cat > "$P/kiln.yml" <<'YML'
 flow: {parallelism: 1}
 YML
 for mode in reschedule poke; do
+# poke mode must time out (3 s); reschedule mode ends as soon as the file is there
+limit=3s; [ "$mode" = reschedule ] && limit=60s
 cat > "$P/dags/s_$mode.yml" <<YML
 schedule: "@daily"
 start_date: 2024-01-01
@@ -18,7 +20,7 @@ tasks:
     path: flag-$mode
     mode: $mode
     poke_interval: 100ms
-    timeout: 3s
+    timeout: $limit
     retries: 2
     priority_weight: 10     # starts before make
   make:
