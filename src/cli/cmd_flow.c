@@ -231,6 +231,7 @@ static int run_dags(int argc, char **argv)
                 goto done;
             }
             o.backfill = 1;
+            o.bar = kiln_cli_tty();
             o.max_active_runs = (int)mar;
             o.dry_run = kiln_opt_has(&a, "--dry-run") > 0;
             if (!rr || !strcmp(rr, "none"))

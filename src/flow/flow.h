@@ -195,6 +195,8 @@ typedef struct kiln_flow_run_opts {
     const char *only_task; /* tasks run: one task, upstream ignored */
     const char *run_type; /* run id prefix; NULL: "backfill" or "manual" */
     FILE *progress;       /* one line per event, or NULL */
+    int bar;              /* progress is a terminal: one redrawn bar (runs done/failed/left,
+                           * ETA) instead of a line per task event; failed runs still get a line */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {

@@ -111,6 +111,8 @@ typedef struct sched {
     int force; /* tasks run: run even when the key succeeded */
     uint64_t moves; /* state changes so far (the loop repeats while they happen) */
     int in_txn;     /* one write transaction per loop iteration (committed before sleeping) */
+    size_t bar_failed;
+    double bar_start;
     KILN_VEC(int) unlock_after_commit; /* lock fds of ended tries: closed once their outcome is committed */
     kiln_err *err;
 } sched;
@@ -182,9 +184,32 @@ static int timer_add(sched *s, int64_t at, int kind, ti *t, run *r)
 
 /* ------------------------------------------------------------ progress */
 
+/* The terminal bar: runs done, failed, left and an ETA from the pace so far. */
+static void draw_bar(sched *s, int final)
+{
+    if (!s->o->progress || !s->o->bar)
+        return;
+    size_t done = s->nfinished, total = s->nruns, width = 30, fill = total ? done * width / total : width;
+    char bar[64];
+    for (size_t i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    double el = kiln_mono_seconds() - s->bar_start;
+    char eta[32] = "--:--";
+    if (done && done < total) {
+        long e = (long)(el / (double)done * (double)(total - done) + 0.5);
+        snprintf(eta, sizeof eta, "%02ld:%02ld", e / 60, e % 60);
+    } else if (done == total) {
+        snprintf(eta, sizeof eta, "done in %.1fs", el);
+    }
+    fprintf(s->o->progress, "\r\033[K[%s] %zu/%zu runs, %zu failed, %zu left, ETA %s%s", bar, done, total,
+            s->bar_failed, total - done, eta, final ? "\n" : "");
+    fflush(s->o->progress);
+}
+
 __attribute__((format(printf, 3, 4))) static void say(sched *s, const ti *t, const char *fmt, ...)
 {
-    if (!s->o->progress)
+    if (!s->o->progress || s->o->bar)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -440,8 +465,15 @@ static int finish_run(sched *s, run *r)
         s->res->runs_failed++;
     else
         s->res->runs_success++;
-    if (s->o->progress)
+    if (failed)
+        s->bar_failed++;
+    if (s->o->progress && s->o->bar) {
+        if (failed)
+            fprintf(s->o->progress, "\r\033[K%s: run %s failed (kiln runs %s)\n", r->lds, r->run_id, s->d->id);
+        draw_bar(s, 0);
+    } else if (s->o->progress) {
         fprintf(s->o->progress, "%s: run %s %s\n", r->lds, r->run_id, failed ? "failed" : "success");
+    }
     if (!failed) {
         int rc = alert(s, NULL, r, &s->d->on_success, "success", NULL);
         if (rc)
@@ -1032,7 +1064,7 @@ static int activate_run(sched *s, run *r)
                            " state='running', started=?6, ended=NULL",
                            "ssssss", d->id, r->lds, r->run_id, is, ie, now)))
         return rc;
-    if (s->o->progress && !s->o->only_task)
+    if (s->o->progress && !s->o->only_task && !s->o->bar)
         fprintf(s->o->progress, "%s: run %s started\n", r->lds, r->run_id);
     if (d->dagrun_timeout_ms > 0 && !s->o->only_task &&
         (rc = timer_add(s, now_ms() + d->dagrun_timeout_ms, T_RUN_TIMEOUT, NULL, r)))
@@ -1404,7 +1436,10 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     sigaction(SIGUSR1, &sa, &old_usr1);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, &old_pipe);
+    s.bar_start = kiln_mono_seconds();
+    draw_bar(&s, 0);
     rc = loop(&s);
+    draw_bar(&s, 1);
     if (s.st.db)
         metrics(&s);
     sigaction(SIGINT, &old_int, NULL);

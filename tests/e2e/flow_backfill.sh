@@ -84,4 +84,18 @@ expect_rc 0 K dags backfill os --start 2024-01-01 --end 2024-01-03
 want "$(sort "$P/os.txt" | uniq -c | awk '{print $1}' | sort -u)" 1 "each date's c ran once"
 want "$(lines "$P/os.txt")" 3 "three dates"
 want "$(cat "$P/os.txt" | tr '\n' ' ')" "2024-01-01T00:00:00Z 2024-01-02T00:00:00Z 2024-01-03T00:00:00Z " "depends_on_past keeps date order"
+# on a terminal (KILN_PROGRESS=1): one redrawn bar with runs done/failed/left
+# and an ETA, a line for each failed run, no per-task lines
+cat > "$P/dags/bar.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+max_active_runs: 1
+tasks: {t: {type: command, command: [sh, -c, 'test "$KILN_LOGICAL_DATE" != 2024-01-02T00:00:00Z']}}
+YML
+set +e; OUT="$(KILN_PROGRESS=1 "$KILN_BIN" dags backfill bar --start 2024-01-01 --end 2024-01-03 --project-dir "$P" 2>&1)"; rc=$?; set -e
+want "$rc" 6 "bar backfill exit"
+echo "$OUT" | tr '\r' '\n' | grep -q '^.*\[#*\.*\] 1/3 runs, 0 failed, 2 left, ETA ' || fail "bar: $OUT"
+echo "$OUT" | tr '\r' '\n' | grep -q '3/3 runs, 1 failed, 0 left, ETA done in' || fail "final bar: $OUT"
+echo "$OUT" | grep -q 'run backfill__2024-01-02T00:00:00Z failed' || fail "failed run line: $OUT"
+echo "$OUT" | grep -q 'try 1 started' && fail "per-task lines on a terminal"
 echo ok
