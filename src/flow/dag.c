@@ -1177,11 +1177,29 @@ int kiln_flow_project_need_dag(const kiln_flow_project *p, const char *id, const
 int kiln_flow_dags_list(const kiln_flow_project *p, kiln_buf *out, kiln_err *err)
 {
     int rc = 0;
+    /* paused DAGs, from the store when there is one (listing creates none) */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    char *path = kiln_sprintf("%s/flow.db", p->state_dir);
+    if (!path)
+        return KILN_OOM(err);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT paused FROM dag_pause WHERE dag=?1", -1, &q, NULL) != SQLITE_OK)
+        q = NULL;
     for (size_t i = 0; i < p->ndags && !rc; i++) {
         const kiln_flow_dag *d = p->dags[i];
-        rc = kiln_buf_printf(out, err, "%-24s %-16s %3zu tasks  %s\n", d->id, d->schedule ? d->schedule : "(manual)",
-                             d->ntasks, d->path);
+        int paused = 0;
+        if (q) {
+            sqlite3_reset(q);
+            sqlite3_bind_text(q, 1, d->id, -1, SQLITE_STATIC);
+            paused = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
+        }
+        rc = kiln_buf_printf(out, err, "%-24s %-16s %3zu tasks  %-7s %s\n", d->id,
+                             d->schedule ? d->schedule : "(manual)", d->ntasks, paused ? "paused" : "active", d->path);
     }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    kiln_free(path);
     return rc;
 }
 
