@@ -389,4 +389,53 @@ typedef struct kiln_map_guard {
 void kiln_map_guard_push(kiln_map_guard *g, const void *map, size_t n);
 void kiln_map_guard_pop(kiln_map_guard *g);
 
+/* ------------------------------------------------------------ cron, time zones, data intervals
+ * (src/base/cron.c; appended for the orchestrator, used by src/flow)
+ * Times here are whole seconds since the epoch (UTC); cron has minute
+ * granularity. A NULL kiln_tz means UTC. */
+typedef struct kiln_tz kiln_tz;
+/* Load zone NAME ("Europe/Berlin", "UTC") from the system tz database
+ * ($TZDIR or /usr/share/zoneinfo), TZif v2+ read by kiln itself (no
+ * setenv("TZ")/tzset, so it is thread-safe). Caller frees with kiln_tz_free. */
+int kiln_tz_load(kiln_tz **out, const char *name, kiln_err *err);
+void kiln_tz_free(kiln_tz *tz); /* NULL is a no-op */
+const char *kiln_tz_name(const kiln_tz *tz); /* "UTC" for NULL */
+/* Offset east of UTC in seconds in force at instant t. */
+int kiln_tz_offset(const kiln_tz *tz, int64_t t);
+
+/* A parsed cron schedule: 5 fields (minute hour day-of-month month
+ * day-of-week) with lists, ranges, steps and names, or @hourly, @daily,
+ * @midnight, @weekly, @monthly, @yearly, @annually; an optional
+ * "CRON_TZ=Zone " prefix. When day-of-month and day-of-week are both
+ * restricted (neither starts with '*'), a day matches either (Vixie cron). */
+typedef struct kiln_cron {
+    uint64_t minute; /* bit per minute 0..59 */
+    uint32_t hour;   /* bit per hour 0..23 */
+    uint32_t dom;    /* bit per day 1..31 */
+    uint16_t month;  /* bit per month 1..12 */
+    uint8_t dow;     /* bit per weekday, 0 = Sunday */
+    uint8_t dom_star, dow_star;
+    kiln_tz *tz;     /* owned; NULL = UTC */
+} kiln_cron;
+/* Parse expr. On error err->offset is the 0-based column of the bad field.
+ * tz_name (may be NULL) is the zone when expr has no CRON_TZ= prefix.
+ * Release with kiln_cron_free. */
+int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_err *err);
+void kiln_cron_free(kiln_cron *c);
+int kiln_cron_matches(const kiln_cron *c, int64_t t); /* 1 when t is a fire time */
+/* First fire time strictly after t / last one strictly before t. Wall times
+ * that fall in a DST gap fire shifted forward by the gap (as pendulum and
+ * Python's zoneinfo normalize them); wall times that occur twice (DST end)
+ * fire once, at the first occurrence. KILN_ENOTFOUND when none within ~28
+ * years (e.g. "0 0 30 2 *"). */
+int kiln_cron_next(const kiln_cron *c, int64_t t, int64_t *out);
+int kiln_cron_prev(const kiln_cron *c, int64_t t, int64_t *out);
+/* Data intervals (Airflow's CronDataIntervalTimetable): a run covers
+ * [start, end) between two consecutive fire times and is due at end.
+ * interval_for: the interval starting at the latest fire time <= t (what
+ * `--date D` names). last_complete: the latest interval with end <= now. */
+int kiln_cron_interval_for(const kiln_cron *c, int64_t t, int64_t *start, int64_t *end);
+int kiln_cron_last_complete(const kiln_cron *c, int64_t now, int64_t *start, int64_t *end);
+/* ------------------------------------------------------------ end cron */
+
 #endif /* KILN_BASE_H */

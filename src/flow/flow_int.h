@@ -1,0 +1,63 @@
+/*
+ * flow_int.h - src/flow's private interface: the state store (SQLite) and
+ * helpers shared by the loader, the scheduler and the reports.
+ */
+#ifndef KILN_FLOW_INT_H
+#define KILN_FLOW_INT_H
+
+#include "flow/flow.h"
+
+#include <sqlite3.h>
+
+void kiln_flow__dag_free(kiln_flow_dag *d);
+
+/* The state store: STATE_DIR/flow.db (WAL). One per thread. */
+typedef struct kiln_flow_store {
+    sqlite3 *db;
+} kiln_flow_store;
+int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err);
+void kiln_flow__store_close(kiln_flow_store *s);
+/* Prepare sql and bind the arguments described by types: 's' const char *
+ * (NULL binds NULL), 'i' int64_t. Caller steps and finalizes *out. */
+int kiln_flow__q(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, ...);
+/* Same, run to completion (no rows wanted). */
+int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char *types, ...);
+
+/* "2024-01-01T00:00:00Z" of seconds (out holds 28 bytes). */
+void kiln_flow__ts(int64_t secs, char *out);
+/* mkdir -p of the directory holding path. */
+int kiln_flow__mkdirs_for(const char *path, kiln_err *err);
+/* Path of a try's log / a task instance's lock file. Caller frees. */
+char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
+                          int try_number);
+char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical);
+/* The logical dates of dag's runs in [start, end] (inclusive): the fire
+ * times of its schedule, or start alone for a DAG without one. */
+int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t **out, size_t *n, kiln_err *err);
+/* Data interval of the run with logical date t. */
+void kiln_flow__interval(const kiln_flow_dag *d, int64_t t, int64_t *start, int64_t *end);
+
+/* OpenLineage (lineage.c). A time-ordered UUIDv7 into out (37 bytes). */
+void kiln_flow__uuid7(char out[37]);
+/* Append one RunEvent (event_type START, COMPLETE or FAIL) for a try of
+ * task to p->lineage_file; nothing when lineage is off. */
+int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
+                            int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
+                            const char *error_msg, kiln_err *err);
+
+/* Rewrite STATE_DIR/metrics.prom from the store (metrics.c). */
+int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err);
+
+/* Alerts (alert.c). event: "failure" (a task failed after its last
+ * retry), "retry", "success" (a run succeeded; task NULL), "resolve" (a
+ * task that raised a PagerDuty incident succeeded). */
+typedef struct kiln_flow_alert_event {
+    const char *event, *dag, *task, *logical_date, *run_id, *message, *log_path;
+    int try_number;
+} kiln_flow_alert_event;
+/* Deliver ev to the targets named in names without waiting (a detached
+ * process; outcomes in STATE_DIR/alerts.ndjson). */
+int kiln_flow__alert_fire(const kiln_flow_project *p, const kiln_flow_strv *names, const kiln_flow_alert_event *ev,
+                          kiln_err *err);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * metrics.c - .kiln/metrics.prom, Prometheus text exposition format 0.0.4
+ * (node_exporter's textfile-collector convention), so Prometheus can
+ * scrape the orchestrator before `kiln serve` exists.
+ *
+ * The numbers are computed from the state store, not kept in a process:
+ * several runners (a backfill, the scheduler's children) write the same
+ * file, each a complete picture of the shared store, replaced atomically
+ * (temp file + rename), so a scrape never reads half a file and the last
+ * writer is always right. Written when a run finishes and when a runner
+ * ends. Labels are bounded: dag, task, state (no run ids or dates).
+ */
+#include "flow_int.h"
+
+static int label(kiln_buf *b, kiln_err *err, const char *k, const char *v, int first)
+{
+    /* label values escape \, " and newline */
+    int rc = kiln_buf_printf(b, err, "%s%s=\"", first ? "" : ",", k);
+    for (const char *p = v; !rc && *p; p++) {
+        if (*p == '\\' || *p == '"')
+            rc = kiln_buf_printf(b, err, "\\%c", *p);
+        else if (*p == '\n')
+            rc = kiln_buf_printf(b, err, "\\n");
+        else
+            rc = kiln_buf_putc(b, *p, err);
+    }
+    if (!rc)
+        rc = kiln_buf_putc(b, '"', err);
+    return rc;
+}
+
+static int family(kiln_buf *b, kiln_err *err, const char *name, const char *type, const char *help)
+{
+    return kiln_buf_printf(b, err, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family whose samples are the rows of sql: label columns first (named
+ * by labels), the value last. */
+static int rows_family(kiln_buf *b, kiln_flow_store *st, kiln_err *err, const char *name, const char *type,
+                       const char *help, const char *sql, const char *const *labels, int nlabels)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = family(b, err, name, type, help);
+    if (!rc)
+        rc = kiln_flow__q(st, &q, err, sql, "");
+    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        rc = kiln_buf_printf(b, err, "%s{", name);
+        for (int i = 0; i < nlabels && !rc; i++) {
+            const unsigned char *v = sqlite3_column_text(q, i);
+            rc = label(b, err, labels[i], v ? (const char *)v : "", i == 0);
+        }
+        if (!rc)
+            rc = kiln_buf_printf(b, err, "} %lld\n", (long long)sqlite3_column_int64(q, nlabels));
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
+static const double buckets[] = {0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600, 14400};
+#define NBUCKETS (sizeof buckets / sizeof *buckets)
+
+int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err)
+{
+    kiln_buf b;
+    sqlite3_stmt *q = NULL;
+    int rc;
+    kiln_buf_init(&b, 64 << 20);
+    if ((rc = family(&b, err, "kiln_up", "gauge", "1 when the orchestrator wrote this file")) ||
+        (rc = kiln_buf_printf(&b, err, "kiln_up 1\n")))
+        goto done;
+    static const char *const dts[] = {"dag", "task", "state"}, *const ds[] = {"dag", "state"};
+    if ((rc = rows_family(&b, st, err, "kiln_task_runs_total", "counter", "Task tries by final state of the try.",
+                          "SELECT dag, task, state, count(*) FROM task_try WHERE state <> 'running'"
+                          " GROUP BY dag, task, state ORDER BY dag, task, state",
+                          dts, 3)) ||
+        (rc = rows_family(&b, st, err, "kiln_task_retries_total", "counter", "Task tries after the first, per task.",
+                          "SELECT dag, task, count(*) FROM task_try WHERE try_number > 1 GROUP BY dag, task"
+                          " ORDER BY dag, task",
+                          dts, 2)))
+        goto done;
+    /* try durations (monotonic clock, ms) */
+    if ((rc = family(&b, err, "kiln_task_duration_seconds", "histogram", "Duration of finished task tries.")) ||
+        (rc = kiln_flow__q(st, &q, err,
+                           "SELECT dag, task, duration_ms / 1000.0 FROM task_try"
+                           " WHERE duration_ms IS NOT NULL ORDER BY dag, task",
+                           "")))
+        goto done;
+    {
+        char dag[256] = "", task[256] = "";
+        uint64_t cnt[NBUCKETS + 1] = {0}, total = 0;
+        double sum = 0;
+        int have = 0, more;
+        do {
+            more = sqlite3_step(q) == SQLITE_ROW;
+            const char *rd = more ? (const char *)sqlite3_column_text(q, 0) : "";
+            const char *rt = more ? (const char *)sqlite3_column_text(q, 1) : "";
+            if (have && (!more || strcmp(rd, dag) || strcmp(rt, task))) {
+                uint64_t cum = 0;
+                for (size_t i = 0; i <= NBUCKETS && !rc; i++) {
+                    cum += cnt[i];
+                    char le[32];
+                    if (i < NBUCKETS)
+                        snprintf(le, sizeof le, "%g", buckets[i]);
+                    else
+                        snprintf(le, sizeof le, "+Inf");
+                    rc = kiln_buf_printf(&b, err, "kiln_task_duration_seconds_bucket{");
+                    if (!rc)
+                        rc = label(&b, err, "dag", dag, 1);
+                    if (!rc)
+                        rc = label(&b, err, "task", task, 0);
+                    if (!rc)
+                        rc = kiln_buf_printf(&b, err, ",le=\"%s\"} %llu\n", le, (unsigned long long)cum);
+                }
+                const char *suffix[2] = {"sum", "count"};
+                for (int k = 0; k < 2 && !rc; k++) {
+                    rc = kiln_buf_printf(&b, err, "kiln_task_duration_seconds_%s{", suffix[k]);
+                    if (!rc)
+                        rc = label(&b, err, "dag", dag, 1);
+                    if (!rc)
+                        rc = label(&b, err, "task", task, 0);
+                    if (!rc)
+                        rc = k ? kiln_buf_printf(&b, err, "} %llu\n", (unsigned long long)total)
+                               : kiln_buf_printf(&b, err, "} %.3f\n", sum);
+                }
+                memset(cnt, 0, sizeof cnt);
+                total = 0;
+                sum = 0;
+                have = 0;
+            }
+            if (!more || rc)
+                break;
+            snprintf(dag, sizeof dag, "%s", rd);
+            snprintf(task, sizeof task, "%s", rt);
+            double secs = sqlite3_column_double(q, 2);
+            if (secs < 0)
+                secs = 0;
+            size_t i = 0;
+            while (i < NBUCKETS && secs > buckets[i])
+                i++;
+            cnt[i]++;
+            total++;
+            sum += secs;
+            have = 1;
+        } while (1);
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc)
+        goto done;
+    if ((rc = rows_family(&b, st, err, "kiln_dag_runs", "gauge", "DAG runs in the state store by state.",
+                          "SELECT dag, state, count(*) FROM dag_run GROUP BY dag, state ORDER BY dag, state", ds, 2)) ||
+        (rc = rows_family(&b, st, err, "kiln_dag_last_success_timestamp_seconds", "gauge",
+                          "When a run of the DAG last succeeded (alert on time since).",
+                          "SELECT dag, CAST(strftime('%s', max(ended)) AS INTEGER) FROM dag_run WHERE state='success'"
+                          " GROUP BY dag ORDER BY dag",
+                          ds, 1)))
+        goto done;
+    char *path = kiln_sprintf("%s/metrics.prom", p->state_dir);
+    if (!path) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    rc = kiln_file_write_atomic(path, b.data ? b.data : "", b.len, err);
+    kiln_free(path);
+done:
+    sqlite3_finalize(q);
+    kiln_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,1471 @@
+/*
+ * sched.c - the scheduler core: runs one DAG for a list of logical dates
+ * (`kiln dags run`, `kiln dags backfill`, `kiln tasks run`) in the
+ * foreground until every run has finished.
+ *
+ * DESIGN
+ * - Event-driven readiness. Each task instance (TI) keeps counters of its
+ *   upstreams' outcomes (done, succeeded, failed, skipped). When a TI
+ *   finishes, only its downstream TIs are updated and their trigger rule
+ *   evaluated; nothing rescans all TIs.
+ * - A ready heap orders runnable TIs by priority_weight, then logical date,
+ *   then file order. Slots: global parallelism (kiln.yml), the DAG's
+ *   max_active_tasks and pools (pool_slots each).
+ * - A timer heap holds retry delays, timeouts, the SIGKILL grace after a
+ *   timeout's SIGTERM, lock re-checks and dagrun_timeout. The loop sleeps
+ *   in poll() on the running tries' pidfds with the earliest timer as its
+ *   timeout: idle costs no CPU.
+ * - Idempotency: before a TI runs, its key (flow.h: kiln_flow_task_key) is
+ *   looked up; a key that already succeeded makes the TI a success without
+ *   running anything, recorded with a note saying so.
+ * - Restart safety: a TI is started only under its lock file (flock,
+ *   inherited by the task as fd 3). A TI the store says is running whose
+ *   lock we can take belongs to a dead runner and a finished process: that
+ *   try is marked failed and the TI runs again under the current policy. A
+ *   TI whose lock is held (an orphaned task still running, or another
+ *   runner) is re-checked every 200 ms until the lock is free.
+ */
+#include "flow_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum {
+    S_PENDING, S_READY, S_RUNNING, S_RETRY_WAIT, S_LOCK_WAIT, S_RESCHEDULE,
+    S_SUCCESS, S_FAILED, S_UPSTREAM_FAILED, S_SKIPPED, S_OUT /* terminal from S_SUCCESS on */
+};
+static const char *const state_names[] = {"none",    "scheduled", "running",         "up_for_retry", "queued",
+                                          "up_for_reschedule", "success", "failed", "upstream_failed", "skipped",
+                                          "none"};
+#define TERMINAL(s) ((s) >= S_SUCCESS)
+
+enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE };
+
+typedef struct run run;
+typedef struct ti ti;
+struct ti {
+    run *r;
+    size_t task;
+    int state;
+    size_t up_done, up_succ, up_fail, up_skip;
+    int attempts;   /* tries started in this invocation */
+    int try_number; /* the try being run (global across invocations) */
+    kiln_flow_proc proc;
+    int lock_fd;
+    int timed_out;
+    int64_t try_start_ms;
+    uint32_t gen;
+    char key[65], def_hash[65];
+    char ol_run[37]; /* OpenLineage runId of the current try */
+    int sensing;     /* a sensor try is going on (pokes left) */
+    int pokes;
+    int64_t sensor_start_ms;
+    ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
+    int dop_waiting;            /* on the previous run's instance's waiter list */
+};
+struct run {
+    size_t idx;
+    int64_t logical, istart, iend;
+    char lds[32], run_id[64];
+    ti *tis;
+    size_t nterminal, nparticipating;
+    int active, finished, timed_out;
+};
+
+typedef struct hent {
+    int64_t k1, k2;
+    ti *t;
+    run *r;
+    uint32_t gen;
+    int kind;
+} hent;
+typedef struct heap {
+    hent *v;
+    size_t n, alloc;
+} heap;
+
+typedef struct sched {
+    kiln_flow_project *p;
+    const kiln_flow_dag *d;
+    const kiln_flow_run_opts *o;
+    kiln_flow_result *res;
+    kiln_flow_store st;
+    kiln_flow_executor *ex;
+    run *runs;
+    size_t nruns, next_run, nactive, nfinished;
+    int max_active_runs;
+    heap ready, timers;
+    int64_t timer_seq;
+    ti **running;
+    size_t nrunning;
+    size_t nsensing; /* poke-mode sensors: they hold a slot but have no process */
+    int *pool_used; /* per project pool */
+    size_t *task_pool;
+    int force; /* tasks run: run even when the key succeeded */
+    uint64_t moves; /* state changes so far (the loop repeats while they happen) */
+    int in_txn;     /* one write transaction per loop iteration (committed before sleeping) */
+    size_t bar_failed;
+    double bar_start;
+    KILN_VEC(int) unlock_after_commit; /* lock fds of ended tries: closed once their outcome is committed */
+    kiln_err *err;
+} sched;
+
+static volatile sig_atomic_t g_stop, g_drain;
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+/* SIGUSR1 (sent by `kiln scheduler` on SIGTERM): drain - start nothing
+ * new, let running tries finish (or hit their timeout), then exit. */
+static void on_drain(int sig)
+{
+    (void)sig;
+    g_drain = 1;
+}
+
+static int64_t now_ms(void) { return (int64_t)(kiln_mono_seconds() * 1000.0); }
+
+/* ------------------------------------------------------------ heaps */
+
+static int hless(const hent *a, const hent *b) { return a->k1 < b->k1 || (a->k1 == b->k1 && a->k2 < b->k2); }
+
+static int heap_push(heap *h, hent e, kiln_err *err)
+{
+    if (h->n == h->alloc) {
+        size_t na = h->alloc ? h->alloc * 2 : 64;
+        hent *nv = kiln_realloc(h->v, na * sizeof *nv);
+        if (!nv)
+            return KILN_OOM(err);
+        h->v = nv;
+        h->alloc = na;
+    }
+    size_t i = h->n++;
+    while (i > 0 && hless(&e, &h->v[(i - 1) / 2])) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = e;
+    return 0;
+}
+
+static hent heap_pop(heap *h)
+{
+    hent top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && hless(&h->v[c + 1], &h->v[c]))
+            c++;
+        if (!hless(&h->v[c], &last))
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = last;
+    return top;
+}
+
+static int timer_add(sched *s, int64_t at, int kind, ti *t, run *r)
+{
+    hent e = {.k1 = at, .k2 = s->timer_seq++, .t = t, .r = r, .gen = t ? t->gen : 0, .kind = kind};
+    return heap_push(&s->timers, e, s->err);
+}
+
+/* ------------------------------------------------------------ progress */
+
+/* The terminal bar: runs done, failed, left and an ETA from the pace so far. */
+static void draw_bar(sched *s, int final)
+{
+    if (!s->o->progress || !s->o->bar)
+        return;
+    size_t done = s->nfinished, total = s->nruns, width = 30, fill = total ? done * width / total : width;
+    char bar[64];
+    for (size_t i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    double el = kiln_mono_seconds() - s->bar_start;
+    char eta[32] = "--:--";
+    if (done && done < total) {
+        long e = (long)(el / (double)done * (double)(total - done) + 0.5);
+        snprintf(eta, sizeof eta, "%02ld:%02ld", e / 60, e % 60);
+    } else if (done == total) {
+        snprintf(eta, sizeof eta, "done in %.1fs", el);
+    }
+    fprintf(s->o->progress, "\r\033[K[%s] %zu/%zu runs, %zu failed, %zu left, ETA %s%s", bar, done, total,
+            s->bar_failed, total - done, eta, final ? "\n" : "");
+    fflush(s->o->progress);
+}
+
+__attribute__((format(printf, 3, 4))) static void say(sched *s, const ti *t, const char *fmt, ...)
+{
+    if (!s->o->progress || s->o->bar)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(s->o->progress, "%s %s: ", t->r->lds, s->d->tasks[t->task].id);
+    vfprintf(s->o->progress, fmt, ap);
+    fputc('\n', s->o->progress);
+    fflush(s->o->progress);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ keys */
+
+int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, char out[65],
+                       char def_hash[65], kiln_err *err)
+{
+    const kiln_flow_task *t = &d->tasks[task];
+    kiln_sha256 h;
+    uint8_t dig[32];
+    char *r = NULL;
+    int rc = 0;
+    /* the rendered definition: what decides what the task does (type,
+     * argv, env, cwd); retries, timeouts, pools and priorities do not */
+    kiln_sha256_init(&h);
+    kiln_sha256_update(&h, "def-v1", 7);
+    kiln_sha256_update(&h, t->type, strlen(t->type) + 1);
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, d, istart, istart, iend, "", 0);
+    const kiln_flow_strv *lists[2] = {&t->argv, &t->env};
+    for (int l = 0; l < 2; l++) {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", lists[l]->len);
+        kiln_sha256_update(&h, n, strlen(n) + 1);
+        for (size_t i = 0; i < lists[l]->len; i++) {
+            if ((rc = kiln_flow_render(&r, lists[l]->items[i], &ctx, err)))
+                return rc;
+            kiln_sha256_update(&h, r, strlen(r) + 1);
+            kiln_free(r);
+        }
+    }
+    kiln_sha256_update(&h, t->cwd ? t->cwd : "", (t->cwd ? strlen(t->cwd) : 0) + 1);
+    if (t->sensor_path)
+        kiln_sha256_update(&h, t->sensor_path, strlen(t->sensor_path) + 1);
+    kiln_sha256_final(&h, dig);
+    kiln_hex(dig, 32, def_hash);
+    char a[32], b[32];
+    kiln_flow__ts(istart, a);
+    kiln_flow__ts(iend, b);
+    kiln_sha256_init(&h);
+    kiln_sha256_update(&h, "key-v1", 7);
+    const char *parts[] = {d->id, t->id, a, b, def_hash, KILN_VERSION};
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        kiln_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+    kiln_sha256_final(&h, dig);
+    kiln_hex(dig, 32, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------ dates */
+
+void kiln_flow__interval(const kiln_flow_dag *d, int64_t t, int64_t *start, int64_t *end)
+{
+    *start = *end = t;
+    if (d->has_cron && kiln_cron_interval_for(&d->cron, t, start, end) != 0)
+        *start = *end = t;
+}
+
+int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t **out, size_t *n, kiln_err *err)
+{
+    KILN_VEC(int64_t) v = {0};
+    *out = NULL;
+    *n = 0;
+    if (!d->has_cron) {
+        if (kiln_vec_push(&v, start, err))
+            return KILN_OOM(err);
+    } else {
+        int64_t t = start;
+        if (!kiln_cron_matches(&d->cron, t) && kiln_cron_next(&d->cron, t, &t) != 0)
+            t = end + 1;
+        while (t <= end) {
+            if (v.len >= 100000) {
+                kiln_vec_free(&v);
+                return kiln_err_set(err, KILN_ELIMIT, "more than 100000 runs in the range; split the backfill");
+            }
+            if ((!d->start_date || t >= d->start_date) && (!d->end_date || t <= d->end_date) &&
+                kiln_vec_push(&v, t, err)) {
+                kiln_vec_free(&v);
+                return KILN_OOM(err);
+            }
+            if (kiln_cron_next(&d->cron, t, &t) != 0)
+                break;
+        }
+    }
+    *out = v.items;
+    *n = v.len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ store writes */
+
+static int store_ti(sched *s, ti *t, const char *note)
+{
+    char now[40];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    return kiln_flow__x(&s->st, s->err,
+                        "INSERT INTO task_instance(dag, task, logical_date, state, try_number, idem_key, note, started, ended)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ?8 END)"
+                        " ON CONFLICT(dag, task, logical_date) DO UPDATE SET state = ?4,"
+                        " try_number = max(try_number, ?5), idem_key = ?6, note = ?7,"
+                        " started = CASE WHEN ?4 = 'running' THEN ?8 ELSE started END,"
+                        " ended = CASE WHEN ?9 THEN ?8 ELSE NULL END",
+                        "ssssisssi", s->d->id, s->d->tasks[t->task].id, t->r->lds, state_names[t->state],
+                        (int64_t)t->try_number, t->key, note, now, (int64_t)TERMINAL(t->state)) == 0
+               ? 0
+               : s->err->code;
+}
+
+/* ------------------------------------------------------------ state changes */
+
+static int finish_ti(sched *s, ti *t, int state, const char *note);
+static void metrics(sched *s);
+static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message);
+
+static void pool_release(sched *s, ti *t)
+{
+    s->pool_used[s->task_pool[t->task]] -= s->d->tasks[t->task].pool_slots;
+}
+
+/* depends_on_past: 1 ok, 0 wait (registered on the previous TI), -1 not
+ * satisfiable (note filled), <-1 error. */
+static int dop_check(sched *s, ti *t, char *note, size_t nn)
+{
+    const kiln_flow_dag *d = s->d;
+    int64_t prev;
+    if (!d->has_cron || kiln_cron_prev(&d->cron, t->r->logical, &prev) != 0 || (d->start_date && prev < d->start_date))
+        return 1;
+    run *r = t->r;
+    if (r->idx > 0 && s->runs[r->idx - 1].logical == prev) {
+        ti *pt = &s->runs[r->idx - 1].tis[t->task];
+        if (pt->state == S_OUT)
+            goto from_store;
+        if (!TERMINAL(pt->state)) {
+            t->dop_next = pt->dop_waiters;
+            pt->dop_waiters = t;
+            t->dop_waiting = 1;
+            return 0;
+        }
+        if (pt->state == S_SUCCESS || pt->state == S_SKIPPED)
+            return 1;
+        snprintf(note, nn, "depends_on_past: the previous run's instance (%s) is %s", pt->r->lds,
+                 state_names[pt->state]);
+        return -1;
+    }
+from_store:;
+    char pl[32];
+    kiln_flow__ts(prev, pl);
+    sqlite3_stmt *st;
+    if (kiln_flow__q(&s->st, &st, s->err, "SELECT state FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date=?3",
+                     "sss", d->id, d->tasks[t->task].id, pl))
+        return s->err->code;
+    int ok = -1;
+    char stname[32] = "never run";
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(stname, sizeof stname, "%s", (const char *)sqlite3_column_text(st, 0));
+        ok = !strcmp(stname, "success") || !strcmp(stname, "skipped") ? 1 : -1;
+    }
+    sqlite3_finalize(st);
+    if (ok < 0)
+        snprintf(note, nn, "depends_on_past: the previous interval's instance (%s) is %s", pl, stname);
+    return ok;
+}
+
+static int make_ready(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    t->state = S_READY;
+    hent e = {.k1 = -(int64_t)k->priority_weight, .k2 = (int64_t)(t->r->idx * s->d->ntasks + t->task), .t = t,
+              .gen = t->gen};
+    return heap_push(&s->ready, e, s->err);
+}
+
+/* The trigger rule says run: check depends_on_past, then queue. */
+static int want_run(sched *s, ti *t)
+{
+    if (t->r->timed_out)
+        return finish_ti(s, t, S_SKIPPED, "dagrun_timeout passed");
+    if (s->d->tasks[t->task].depends_on_past && !s->o->only_task) {
+        char note[256];
+        int ok = dop_check(s, t, note, sizeof note);
+        if (ok < -1)
+            return ok;
+        if (ok == 0)
+            return 0;
+        if (ok < 0) {
+            say(s, t, "upstream_failed (%s)", note);
+            return finish_ti(s, t, S_UPSTREAM_FAILED, note);
+        }
+    }
+    return make_ready(s, t);
+}
+
+/* Evaluate t's trigger rule after an upstream change. */
+static int evaluate(sched *s, ti *t)
+{
+    /* one_success/one_failed decide before every upstream is done: a TI
+     * already waiting for depends_on_past must not be queued twice */
+    if (t->state != S_PENDING || t->dop_waiting)
+        return 0;
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    size_t total = k->nup, done = t->up_done, succ = t->up_succ, fail = t->up_fail, skip = t->up_skip;
+    int all = done == total;
+    enum { WAIT, RUN, SKIP, UPFAIL } v = WAIT;
+    if (total == 0 || k->trigger == KILN_TR_ALWAYS || s->o->only_task)
+        v = RUN;
+    else
+        switch (k->trigger) {
+        case KILN_TR_ALL_SUCCESS: v = fail ? UPFAIL : skip ? SKIP : all ? RUN : WAIT; break;
+        case KILN_TR_ALL_FAILED: v = succ || skip ? SKIP : all ? RUN : WAIT; break;
+        case KILN_TR_ALL_DONE: v = all ? RUN : WAIT; break;
+        case KILN_TR_ONE_SUCCESS: v = succ ? RUN : !all ? WAIT : skip == total ? SKIP : UPFAIL; break;
+        case KILN_TR_ONE_FAILED: v = fail ? RUN : all ? SKIP : WAIT; break;
+        case KILN_TR_NONE_FAILED: v = fail ? UPFAIL : all ? RUN : WAIT; break;
+        case KILN_TR_NONE_FAILED_MIN_ONE_SUCCESS: v = fail ? UPFAIL : !all ? WAIT : succ ? RUN : SKIP; break;
+        case KILN_TR_ALWAYS: v = RUN; break;
+        }
+    char note[160];
+    switch (v) {
+    case WAIT: return 0;
+    case RUN: return want_run(s, t);
+    case SKIP:
+        snprintf(note, sizeof note, "trigger rule %s: upstream outcome says skip", kiln_flow_trigger_name(k->trigger));
+        say(s, t, "skipped (%s)", note);
+        return finish_ti(s, t, S_SKIPPED, note);
+    default:
+        snprintf(note, sizeof note, "trigger rule %s: an upstream failed", kiln_flow_trigger_name(k->trigger));
+        say(s, t, "upstream_failed (%s)", note);
+        return finish_ti(s, t, S_UPSTREAM_FAILED, note);
+    }
+}
+
+static int finish_run(sched *s, run *r)
+{
+    r->finished = 1;
+    s->nfinished++;
+    s->nactive--;
+    if (s->o->only_task)
+        return 0;
+    /* Airflow's rule: the run failed when a leaf failed or was upstream_failed */
+    int failed = r->timed_out;
+    for (size_t i = 0; i < s->d->ntasks; i++)
+        if (s->d->tasks[i].ndown == 0 && (r->tis[i].state == S_FAILED || r->tis[i].state == S_UPSTREAM_FAILED))
+            failed = 1;
+    if (failed)
+        s->res->runs_failed++;
+    else
+        s->res->runs_success++;
+    if (failed)
+        s->bar_failed++;
+    if (s->o->progress && s->o->bar) {
+        if (failed)
+            fprintf(s->o->progress, "\r\033[K%s: run %s failed (kiln runs %s)\n", r->lds, r->run_id, s->d->id);
+        draw_bar(s, 0);
+    } else if (s->o->progress) {
+        fprintf(s->o->progress, "%s: run %s %s\n", r->lds, r->run_id, failed ? "failed" : "success");
+    }
+    if (!failed) {
+        int rc = alert(s, NULL, r, &s->d->on_success, "success", NULL);
+        if (rc)
+            return rc;
+    }
+    char now[40];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    int rc = kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
+                          "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
+    if (!rc)
+        metrics(s);
+    return rc;
+}
+
+/* Alerts for t (never for `kiln tasks run`, local development). A
+ * delivery that cannot even be handed off is reported, not fatal. */
+static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message)
+{
+    if (!targets->len || s->o->only_task)
+        return 0;
+    char *log = t ? kiln_flow__log_path(s->p, s->d->id, s->d->tasks[t->task].id, r->lds, t->try_number) : NULL;
+    kiln_flow_alert_event ev = {.event = event, .dag = s->d->id, .task = t ? s->d->tasks[t->task].id : NULL,
+                                .logical_date = r->lds, .run_id = r->run_id, .message = message, .log_path = log,
+                                .try_number = t ? t->try_number : 0};
+    kiln_err e = {0};
+    int rc = 0;
+    if (kiln_flow__alert_fire(s->p, targets, &ev, &e) != 0 && s->o->progress)
+        fprintf(s->o->progress, "%s: alert '%s' not sent: %s\n", r->lds, event, e.msg);
+    if (t && !strcmp(event, "failure"))
+        rc = kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO alert_open(dag, task, logical_date, raised) VALUES(?1, ?2, ?3,"
+                          " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                          "sss", s->d->id, ev.task, r->lds);
+    kiln_free(log);
+    return rc;
+}
+
+/* t succeeded: resolve its open failure alert, if any (PagerDuty). */
+static int alert_resolve(sched *s, ti *t)
+{
+    if (!s->d->on_failure.len || s->o->only_task)
+        return 0;
+    const char *task = s->d->tasks[t->task].id;
+    int rc = kiln_flow__x(&s->st, s->err, "DELETE FROM alert_open WHERE dag=?1 AND task=?2 AND logical_date=?3", "sss",
+                          s->d->id, task, t->r->lds);
+    if (rc || sqlite3_changes(s->st.db) == 0)
+        return rc;
+    return alert(s, t, t->r, &s->d->on_failure, "resolve", NULL);
+}
+
+/* metrics.prom is a by-product: a failure to write it is reported only. */
+static void metrics(sched *s)
+{
+    kiln_err e = {0};
+    if (kiln_flow__metrics_write(&s->st, s->p, &e) != 0 && s->o->progress)
+        fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
+}
+
+/* t reached a terminal state: record, tell downstream and waiters. */
+static int finish_ti(sched *s, ti *t, int state, const char *note)
+{
+    int rc;
+    t->state = state;
+    t->gen++;
+    s->moves++;
+    if ((rc = store_ti(s, t, note)))
+        return rc;
+    if (state == S_FAILED && (rc = alert(s, t, t->r, &s->d->on_failure, "failure", note)))
+        return rc;
+    if (state == S_SUCCESS && (rc = alert_resolve(s, t)))
+        return rc;
+    switch (state) {
+    case S_SUCCESS: s->res->tasks_success++; break;
+    case S_FAILED: s->res->tasks_failed++; break;
+    case S_UPSTREAM_FAILED: s->res->tasks_upstream_failed++; break;
+    default: s->res->tasks_skipped++; break;
+    }
+    run *r = t->r;
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (!s->o->only_task)
+        for (size_t i = 0; i < k->ndown; i++) {
+            ti *dt = &r->tis[k->down[i]];
+            dt->up_done++;
+            if (state == S_SUCCESS)
+                dt->up_succ++;
+            else if (state == S_SKIPPED)
+                dt->up_skip++;
+            else
+                dt->up_fail++;
+            if ((rc = evaluate(s, dt)))
+                return rc;
+        }
+    ti *w = t->dop_waiters;
+    t->dop_waiters = NULL;
+    for (ti *next; w; w = next) {
+        next = w->dop_next;
+        w->dop_waiting = 0;
+        if (w->state == S_PENDING && (rc = want_run(s, w)))
+            return rc;
+    }
+    if (++r->nterminal == r->nparticipating)
+        return finish_run(s, r);
+    return 0;
+}
+
+static int64_t retry_delay_ms(const sched *s, const ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    int64_t d = k->retry_delay_ms;
+    if (k->exp_backoff && d > 0) {
+        /* Airflow's formula (taskinstance.py next_retry_datetime), in ms:
+         * base d*2^(n-1), plus a deterministic jitter in [0, base) from a
+         * hash of dag#task#logical_date#try (SHA-256 here, SHA-1 there) */
+        double base = ceil((double)d * pow(2.0, (double)(t->attempts - 1)));
+        if (base > 86400000.0)
+            base = 86400000.0;
+        int64_t b = base < 1 ? 1 : (int64_t)base;
+        char in[512], hex[65];
+        snprintf(in, sizeof in, "%s#%s#%s#%d", s->d->id, k->id, t->r->lds, t->try_number);
+        kiln_sha256_hex(in, strlen(in), hex);
+        uint64_t h = strtoull((char[17]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], hex[8],
+                                         hex[9], hex[10], hex[11], hex[12], hex[13], hex[14], hex[15], 0},
+                              NULL, 16);
+        d = b + (int64_t)(h % (uint64_t)b);
+        if (d > 86400000)
+            d = 86400000;
+    }
+    if (k->max_retry_delay_ms > 0 && d > k->max_retry_delay_ms)
+        d = k->max_retry_delay_ms;
+    return d;
+}
+
+/* OpenLineage event for t's current try; a failure is only reported. */
+static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
+{
+    kiln_err e = {0};
+    if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type,
+                                error_msg, &e) != 0)
+        say(s, t, "lineage event not written: %s", e.msg);
+}
+
+/* A try ended: record it (and its key on success) while the task
+ * instance's lock is still held, so another runner that takes the lock
+ * next sees the outcome. */
+static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why);
+static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
+{
+    int fd = t->lock_fd;
+    t->lock_fd = -1;
+    int rc = try_record(s, t, exit_code, signo, why);
+    if (fd >= 0) {
+        if (s->in_txn && kiln_vec_push(&s->unlock_after_commit, fd, s->err) == 0)
+            return rc; /* released by txn_commit */
+        close(fd);
+    }
+    return rc;
+}
+
+static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char now[40], note[256];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    int ok = exit_code == 0 && !t->timed_out;
+    double secs = (double)(now_ms() - t->try_start_ms) / 1000.0;
+    if (t->timed_out == 2)
+        snprintf(note, sizeof note, "killed: the run's dagrun_timeout (%.3gs) passed",
+                 (double)s->d->dagrun_timeout_ms / 1000.0);
+    else if (t->timed_out)
+        snprintf(note, sizeof note, "timeout after %.3gs (process group killed)", (double)k->timeout_ms / 1000.0);
+    else if (why)
+        snprintf(note, sizeof note, "%s", why);
+    else if (signo)
+        snprintf(note, sizeof note, "killed by signal %d", signo);
+    else
+        snprintf(note, sizeof note, "exit %d", exit_code);
+    if (t->proc.pid > 0 && t->timed_out)
+        s->ex->kill(s->ex, &t->proc, SIGKILL); /* what the task left behind */
+    for (size_t i = 0; i < s->nrunning; i++)
+        if (s->running[i] == t) {
+            s->running[i] = s->running[--s->nrunning];
+            break;
+        }
+    pool_release(s, t);
+    t->proc.pid = -1;
+    int rc = kiln_flow__x(&s->st, s->err,
+                          "UPDATE task_try SET state=?1, ended=?2, exit_code=?3, note=?4, duration_ms=?9"
+                          " WHERE dag=?5 AND task=?6 AND logical_date=?7 AND try_number=?8",
+                          "ssissssii", ok ? "success" : "failed", now, (int64_t)exit_code, ok ? NULL : note, s->d->id,
+                          k->id, t->r->lds, (int64_t)t->try_number, (int64_t)(now_ms() - t->try_start_ms));
+    if (rc)
+        return rc;
+    lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
+    if (ok) {
+        say(s, t, "try %d success (%.2fs)", t->try_number, secs);
+        if ((rc = kiln_flow__x(&s->st, s->err,
+                               "INSERT OR REPLACE INTO idem_key(key, dag, task, logical_date, def_hash, kiln_version,"
+                               " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               "ssssssis", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
+                               (int64_t)t->try_number, now)))
+            return rc;
+        return finish_ti(s, t, S_SUCCESS, NULL);
+    }
+    if (t->attempts <= k->retries && !t->r->timed_out) {
+        int64_t delay = retry_delay_ms(s, t);
+        say(s, t, "try %d failed (%s), retry %d of %d in %.3gs", t->try_number, note, t->attempts, k->retries,
+            (double)delay / 1000.0);
+        t->state = S_RETRY_WAIT;
+        t->gen++;
+        if ((rc = store_ti(s, t, note)) || (rc = alert(s, t, t->r, &s->d->on_retry, "retry", note)))
+            return rc;
+        return timer_add(s, now_ms() + delay, T_RETRY, t, NULL);
+    }
+    say(s, t, "try %d failed (%s)", t->try_number, note);
+    return finish_ti(s, t, S_FAILED, note);
+}
+
+/* ------------------------------------------------------------ starting */
+
+/* Take t's lock and read the store under it: a try left "running" by a
+ * dead runner is marked failed; a key that already succeeded finishes t
+ * without running it. Returns 1 when t should run (*fd_out holds the
+ * lock, *prev_tries_out the tries so far), 0 when it was handled (waiting
+ * for the lock, or skipped by its key), <0 on error. */
+static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *lock_path = kiln_flow__lock_path(s->p, s->d->id, k->id, t->r->lds);
+    sqlite3_stmt *st = NULL;
+    int rc = 0, fd = -1;
+    if (!lock_path) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    if ((rc = kiln_flow__mkdirs_for(lock_path, s->err)))
+        goto done;
+    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = kiln_err_set(s->err, KILN_EIO, "%s: %s", lock_path, strerror(errno));
+        goto done;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (t->state != S_LOCK_WAIT)
+            say(s, t, "another process holds this task instance; waiting for it");
+        t->state = S_LOCK_WAIT;
+        pool_release(s, t);
+        rc = timer_add(s, now_ms() + 200, T_LOCK, t, NULL);
+        goto done;
+    }
+    /* under the lock: what does the store say now? */
+    if ((rc = kiln_flow__q(&s->st, &st, s->err,
+                           "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
+                           " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
+                           " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
+                           " LEFT JOIN idem_key k ON k.key=?4",
+                           "ssss", s->d->id, k->id, t->r->lds, t->key)))
+        goto done;
+    int prev_tries = 0, stale = 0;
+    char key_at[40] = "";
+    int key_try = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+        prev_tries = sqlite3_column_int(st, 1);
+        stale = state && !strcmp(state, "running");
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+            snprintf(key_at, sizeof key_at, "%s", (const char *)sqlite3_column_text(st, 2));
+            key_try = sqlite3_column_int(st, 3);
+        }
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (stale) {
+        /* we hold the lock, so the process of that try is gone */
+        char now[40];
+        kiln_flow__ts(kiln_now_micros() / 1000000, now);
+        if ((rc = kiln_flow__x(&s->st, s->err,
+                               "UPDATE task_try SET state='failed', ended=?1,"
+                               " note='the runner died and the process is gone (found at restart)'"
+                               " WHERE dag=?2 AND task=?3 AND logical_date=?4 AND state='running'",
+                               "ssss", now, s->d->id, k->id, t->r->lds)))
+            goto done;
+        say(s, t, "try %d was left running by a runner that died; marked failed", prev_tries);
+    }
+    if (key_at[0] && !s->force) {
+        char note[200];
+        snprintf(note, sizeof note, "skipped: idempotency key already succeeded at %s (try %d)", key_at, key_try);
+        say(s, t, "%s", note);
+        s->res->tasks_skipped_by_key++;
+        s->res->tasks_success--; /* finish_ti counts it as a success; count it here instead */
+        t->try_number = prev_tries;
+        pool_release(s, t);
+        rc = finish_ti(s, t, S_SUCCESS, note);
+        goto done;
+    }
+    *fd_out = fd;
+    fd = -1;
+    *prev_tries_out = prev_tries;
+    rc = 1;
+done:
+    sqlite3_finalize(st);
+    if (fd >= 0)
+        close(fd);
+    kiln_free(lock_path);
+    return rc;
+}
+
+
+/* Start try prev_tries + 1 of t under its lock fd (owned from here on).
+ * Returns 0 or <0 on error; a program that cannot start is a failed try. */
+static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *log_path = NULL, *cwd = NULL;
+    char **argv = NULL, **env = NULL;
+    int rc = 0;
+    t->attempts++;
+    t->try_number = prev_tries + 1;
+    t->timed_out = 0;
+    t->gen++;
+    if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
+        rc = KILN_OOM(s->err);
+    else
+        rc = kiln_flow__mkdirs_for(log_path, s->err);
+    if (rc)
+        goto done;
+    unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
+    argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
+    env = kiln_calloc(k->env.len + 8, sizeof *env);
+    if (!argv || !env) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
+    for (size_t i = 0; i < k->argv.len; i++)
+        if ((rc = kiln_flow_render(&argv[i], k->argv.items[i], &ctx, s->err)))
+            goto done;
+    size_t ne = 0;
+    for (; ne < k->env.len; ne++)
+        if ((rc = kiln_flow_render(&env[ne], k->env.items[ne], &ctx, s->err)))
+            goto done;
+    /* what a task can read about itself (Airflow sets AIRFLOW_CTX_*) */
+    char is[32], ie[32];
+    kiln_flow__ts(t->r->istart, is);
+    kiln_flow__ts(t->r->iend, ie);
+    if (!(env[ne++] = kiln_sprintf("KILN_DAG=%s", s->d->id)) || !(env[ne++] = kiln_sprintf("KILN_TASK=%s", k->id)) ||
+        !(env[ne++] = kiln_sprintf("KILN_LOGICAL_DATE=%s", t->r->lds)) ||
+        !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_START=%s", is)) ||
+        !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
+        !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
+        !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number))) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    if (k->cwd && !(cwd = k->cwd[0] == '/' ? kiln_strdup(k->cwd) : kiln_sprintf("%s/%s", s->p->dir, k->cwd))) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    kiln_flow_spawn sp = {.argv = argv, .env_extra = env, .cwd = cwd ? cwd : s->p->dir, .log_path = log_path, .lock_fd = fd};
+    char now[40];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    kiln_err serr = {0};
+    t->try_start_ms = now_ms();
+    int sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    kiln_flow__uuid7(t->ol_run);
+    lineage(s, t, "START", NULL);
+    if ((rc = kiln_flow__x(&s->st, s->err,
+                           "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
+                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
+                           "sssiisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, (int64_t)t->proc.pid, now,
+                           log_path, t->key)))
+        goto done;
+    t->state = S_RUNNING;
+    t->lock_fd = fd;
+    fd = -1;
+    s->running[s->nrunning++] = t;
+    s->res->tries_started++;
+    if ((rc = store_ti(s, t, NULL)))
+        goto done;
+    if (sr != 0) {
+        rc = try_ended(s, t, 127, 0, serr.msg);
+        goto done;
+    }
+    say(s, t, "try %d started (pid %d)", t->try_number, t->proc.pid);
+    if (k->timeout_ms > 0 && (rc = timer_add(s, t->try_start_ms + k->timeout_ms, T_TIMEOUT, t, NULL)))
+        goto done;
+    rc = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (argv)
+        for (size_t i = 0; i < k->argv.len; i++)
+            kiln_free(argv[i]);
+    if (env)
+        for (size_t i = 0; env[i]; i++)
+            kiln_free(env[i]);
+    kiln_free(argv);
+    kiln_free(env);
+    kiln_free(cwd);
+    kiln_free(log_path);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sensors */
+
+static void log_append(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_append(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fclose(f);
+}
+
+/* One poke of a sensor.file try. Found: the try succeeds. Past the
+ * sensor's timeout: it fails and is not retried (Airflow's
+ * AirflowSensorTimeout). Else: the next poke goes on the timer heap; in
+ * reschedule mode the slot is given back meanwhile. */
+static int sensor_poke(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *path = k->sensor_path[0] == '/' ? kiln_strdup(k->sensor_path) : kiln_sprintf("%s/%s", s->p->dir, k->sensor_path);
+    char *log = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
+    int rc = 0;
+    if (!path || !log) {
+        rc = KILN_OOM(s->err);
+        goto done;
+    }
+    struct stat sb;
+    int there = stat(path, &sb) == 0;
+    int64_t waited = now_ms() - t->sensor_start_ms;
+    t->pokes++;
+    log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
+               there ? "is there" : "is not there yet");
+    if (there || waited >= k->timeout_ms) {
+        char note[300];
+        if (!k->reschedule)
+            s->nsensing--;
+        t->sensing = 0;
+        if (there) {
+            rc = try_ended(s, t, 0, 0, NULL);
+        } else {
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (not retried)",
+                     (double)k->timeout_ms / 1000.0, k->sensor_path);
+            t->attempts = k->retries + 1;
+            rc = try_ended(s, t, 1, 0, note);
+        }
+        goto done;
+    }
+    if (k->reschedule) {
+        pool_release(s, t);
+        t->state = S_RESCHEDULE;
+        t->gen++;
+        if ((rc = store_ti(s, t, "waiting for the file (reschedule mode: no slot held)")))
+            goto done;
+    } else {
+        t->state = S_RUNNING;
+    }
+    int64_t next = k->poke_interval_ms;
+    if (waited + next > k->timeout_ms)
+        next = k->timeout_ms - waited; /* one last poke at the timeout */
+    rc = timer_add(s, now_ms() + next, T_POKE, t, NULL);
+done:
+    kiln_free(path);
+    kiln_free(log);
+    return rc;
+}
+
+/* Start a sensor try under its lock (no process: the runner pokes). */
+static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char now[40];
+    char *log_path = NULL;
+    int rc;
+    t->attempts++;
+    t->try_number = prev_tries + 1;
+    t->timed_out = 0;
+    t->gen++;
+    t->lock_fd = fd;
+    if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
+        return KILN_OOM(s->err);
+    if ((rc = kiln_flow__mkdirs_for(log_path, s->err)))
+        goto done;
+    unlink(log_path);
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    t->try_start_ms = t->sensor_start_ms = now_ms();
+    if ((rc = kiln_flow__x(&s->st, s->err,
+                           "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
+                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7)",
+                           "sssisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key)))
+        goto done;
+    t->state = S_RUNNING;
+    t->sensing = 1;
+    t->pokes = 0;
+    if (!k->reschedule)
+        s->nsensing++;
+    s->res->tries_started++;
+    if ((rc = store_ti(s, t, NULL)))
+        goto done;
+    kiln_flow__uuid7(t->ol_run);
+    lineage(s, t, "START", NULL);
+    say(s, t, "try %d: sensor waiting for %s (%s mode, every %.3gs, timeout %.3gs)", t->try_number, k->sensor_path,
+        k->reschedule ? "reschedule" : "poke", (double)k->poke_interval_ms / 1000.0, (double)k->timeout_ms / 1000.0);
+    rc = sensor_poke(s, t);
+done:
+    kiln_free(log_path);
+    return rc;
+}
+
+/* Returns <0 on error, else 0 (started, finished without running, or
+ * waiting for the lock). */
+static int start_ti(sched *s, ti *t)
+{
+    int fd = -1, prev_tries = 0;
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (t->sensing) /* a rescheduled sensor's next poke: it holds its lock */
+        return sensor_poke(s, t);
+    int rc = claim_ti(s, t, &fd, &prev_tries);
+    if (rc <= 0)
+        return rc;
+    if (!strcmp(k->type, "sensor.file"))
+        return sensor_begin(s, t, fd, prev_tries);
+    return spawn_try(s, t, fd, prev_tries);
+}
+
+/* Start ready TIs while slots allow. */
+static int start_ready(sched *s)
+{
+    hent aside[256];
+    size_t naside = 0;
+    int rc = 0;
+    while (s->ready.n && !g_stop && !g_drain) {
+        size_t busy = s->nrunning + s->nsensing;
+        if ((int)busy >= s->p->parallelism || (int)busy >= s->d->max_active_tasks)
+            break;
+        hent e = heap_pop(&s->ready);
+        ti *t = e.t;
+        if (t->state != S_READY || e.gen != t->gen)
+            continue;
+        if (t->r->timed_out) {
+            if ((rc = finish_ti(s, t, S_SKIPPED, "dagrun_timeout passed")))
+                break;
+            continue;
+        }
+        const kiln_flow_task *k = &s->d->tasks[t->task];
+        size_t pi = s->task_pool[t->task];
+        if (s->pool_used[pi] + k->pool_slots > s->p->pools[pi].slots) {
+            if (naside < sizeof aside / sizeof *aside) {
+                aside[naside++] = e;
+                continue;
+            }
+            if ((rc = heap_push(&s->ready, e, s->err)))
+                break;
+            break;
+        }
+        s->pool_used[pi] += k->pool_slots;
+        if ((rc = start_ti(s, t)) < 0)
+            break;
+    }
+    for (size_t i = 0; i < naside; i++)
+        if (!rc)
+            rc = heap_push(&s->ready, aside[i], s->err);
+    return rc;
+}
+
+/* ------------------------------------------------------------ runs */
+
+static int activate_run(sched *s, run *r)
+{
+    int rc;
+    const kiln_flow_dag *d = s->d;
+    char now[40], is[32], ie[32];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    kiln_flow__ts(r->istart, is);
+    kiln_flow__ts(r->iend, ie);
+    r->active = 1;
+    s->nactive++;
+    s->moves++;
+    if (!s->o->only_task &&
+        (rc = kiln_flow__x(&s->st, s->err,
+                           "INSERT INTO dag_run(dag, logical_date, run_id, interval_start, interval_end, state, started)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6) ON CONFLICT(dag, logical_date) DO UPDATE SET"
+                           " state='running', started=?6, ended=NULL",
+                           "ssssss", d->id, r->lds, r->run_id, is, ie, now)))
+        return rc;
+    if (s->o->progress && !s->o->only_task && !s->o->bar)
+        fprintf(s->o->progress, "%s: run %s started\n", r->lds, r->run_id);
+    if (d->dagrun_timeout_ms > 0 && !s->o->only_task &&
+        (rc = timer_add(s, now_ms() + d->dagrun_timeout_ms, T_RUN_TIMEOUT, NULL, r)))
+        return rc;
+    for (size_t i = 0; i < d->ntasks; i++) {
+        ti *t = &r->tis[i];
+        if (t->state == S_OUT)
+            continue;
+        if ((rc = evaluate(s, t)))
+            return rc;
+    }
+    return 0;
+}
+
+static int activate_more(sched *s)
+{
+    int rc = 0;
+    while (!rc && s->next_run < s->nruns && (int)s->nactive < s->max_active_runs && !g_stop && !g_drain)
+        rc = activate_run(s, &s->runs[s->next_run++]);
+    return rc;
+}
+
+/* ------------------------------------------------------------ events */
+
+static int on_timer(sched *s, hent e)
+{
+    ti *t = e.t;
+    if (e.kind == T_RUN_TIMEOUT) {
+        run *r = e.r;
+        if (r->finished)
+            return 0;
+        r->timed_out = 1;
+        if (s->o->progress)
+            fprintf(s->o->progress, "%s: dagrun_timeout passed; killing its running tasks\n", r->lds);
+        /* once per run: running tries are killed (their end is reported by
+         * the pidfd), waiting ones end now; ready and pending ones are
+         * skipped when they come up */
+        int rc = 0;
+        for (size_t i = 0; i < s->d->ntasks && !rc && !r->finished; i++) {
+            ti *x = &r->tis[i];
+            if (x->sensing) {
+                /* between pokes a reschedule-mode sensor holds no slot;
+                 * try_ended gives one back, so take it first */
+                if (s->d->tasks[x->task].reschedule)
+                    s->pool_used[s->task_pool[x->task]] += s->d->tasks[x->task].pool_slots;
+                else
+                    s->nsensing--;
+                x->sensing = 0;
+                x->attempts = s->d->tasks[x->task].retries + 1;
+                x->timed_out = 2;
+                rc = try_ended(s, x, 1, 0, NULL);
+            } else if (x->state == S_RUNNING) {
+                x->timed_out = 2;
+                s->ex->kill(s->ex, &x->proc, SIGKILL);
+            } else if (x->state == S_RETRY_WAIT) {
+                rc = finish_ti(s, x, S_FAILED, "dagrun_timeout passed while waiting to retry");
+            } else if (x->state == S_LOCK_WAIT) {
+                rc = finish_ti(s, x, S_SKIPPED, "dagrun_timeout passed while waiting for the lock");
+            }
+        }
+        return rc;
+    }
+    if (e.gen != t->gen)
+        return 0; /* stale: the TI moved on */
+    switch (e.kind) {
+    case T_RETRY:
+        if (t->state != S_RETRY_WAIT)
+            return 0;
+        if (t->r->timed_out)
+            return finish_ti(s, t, S_FAILED, "dagrun_timeout passed while waiting to retry");
+        return make_ready(s, t);
+    case T_LOCK:
+        if (t->state != S_LOCK_WAIT)
+            return 0;
+        return make_ready(s, t);
+    case T_TIMEOUT:
+        if (t->state != S_RUNNING)
+            return 0;
+        t->timed_out = 1;
+        say(s, t, "timeout: sending SIGTERM to the process group");
+        s->ex->kill(s->ex, &t->proc, SIGTERM);
+        return timer_add(s, now_ms() + 2000, T_KILL, t, NULL);
+    case T_KILL:
+        if (t->state == S_RUNNING)
+            s->ex->kill(s->ex, &t->proc, SIGKILL);
+        return 0;
+    case T_POKE:
+        if (!t->sensing)
+            return 0;
+        if (t->state == S_RESCHEDULE)
+            return make_ready(s, t); /* needs a slot again */
+        return sensor_poke(s, t);
+    }
+    return 0;
+}
+
+/* Batching: the writes of one loop iteration (a few per task) go into
+ * one transaction. BEGIN IMMEDIATE takes the write lock up front, so what
+ * this runner reads under a task-instance lock is current: no other runner
+ * can commit until we do. Locks of ended tries are released only after
+ * the commit that records their outcome. */
+static int txn_begin(sched *s)
+{
+    if (s->in_txn)
+        return 0;
+    int rc = kiln_flow__x(&s->st, s->err, "BEGIN IMMEDIATE", "");
+    s->in_txn = rc == 0;
+    return rc;
+}
+
+static int txn_commit(sched *s)
+{
+    int rc = 0;
+    if (s->in_txn) {
+        rc = kiln_flow__x(&s->st, s->err, "COMMIT", "");
+        if (rc)
+            sqlite3_exec(s->st.db, "ROLLBACK", NULL, NULL, NULL);
+        s->in_txn = 0;
+    }
+    for (size_t i = 0; i < s->unlock_after_commit.len; i++)
+        close(s->unlock_after_commit.items[i]);
+    s->unlock_after_commit.len = 0;
+    return rc;
+}
+
+static int loop(sched *s)
+{
+    int rc = 0;
+    struct pollfd *fds = NULL;
+    ti **fdti = NULL;
+    size_t cap = 0;
+    while (s->nfinished < s->nruns) {
+        if ((rc = txn_begin(s)))
+            break;
+        /* activating runs and starting (or key-skipping) TIs can finish
+         * runs, which frees room for more runs: repeat until nothing moves */
+        uint64_t moved;
+        do {
+            moved = s->moves;
+            if ((rc = activate_more(s)) || (rc = start_ready(s)))
+                break;
+        } while (moved != s->moves);
+        if (rc)
+            break;
+        if (s->nfinished == s->nruns)
+            break;
+        if (g_drain && !g_stop && s->nrunning == 0) {
+            /* unfinished runs go back to queued: the next run resumes them
+             * (tasks whose key succeeded are skipped) */
+            for (size_t i = 0; i < s->nruns && !rc; i++)
+                if (s->runs[i].active && !s->runs[i].finished && !s->o->only_task)
+                    rc = kiln_flow__x(&s->st, s->err,
+                                      "UPDATE dag_run SET state='queued' WHERE dag=?1 AND logical_date=?2", "ss",
+                                      s->d->id, s->runs[i].lds);
+            s->res->drained = 1;
+            if (s->o->progress)
+                fprintf(s->o->progress, "drained: %zu runs left queued\n", s->nruns - s->nfinished);
+            break;
+        }
+        if (g_stop && s->nrunning == 0) {
+            rc = kiln_err_set(s->err, KILN_EIO, "interrupted: the running tasks were stopped; runs left unfinished");
+            break;
+        }
+        if (s->nrunning == 0 && s->timers.n == 0) {
+            rc = kiln_err_set(s->err, KILN_EINTERNAL, "scheduler stalled: %zu runs unfinished, nothing running",
+                              s->nruns - s->nfinished);
+            break;
+        }
+        if (s->nrunning > cap) {
+            cap = s->nrunning * 2;
+            kiln_free(fds);
+            kiln_free(fdti);
+            fds = kiln_malloc(cap * sizeof *fds);
+            fdti = kiln_malloc(cap * sizeof *fdti);
+            if (!fds || !fdti) {
+                rc = KILN_OOM(s->err);
+                break;
+            }
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < s->nrunning; i++) {
+            fds[n].fd = s->running[i]->proc.wait_fd;
+            fds[n].events = POLLIN;
+            fds[n].revents = 0;
+            fdti[n++] = s->running[i];
+        }
+        int timeout = -1;
+        if (s->timers.n) {
+            int64_t w = s->timers.v[0].k1 - now_ms();
+            timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
+        }
+        if ((rc = txn_commit(s)))
+            break;
+        int pr = poll(fds, n, timeout);
+        if (pr < 0 && errno != EINTR) {
+            rc = kiln_err_set(s->err, KILN_EIO, "poll: %s", strerror(errno));
+            break;
+        }
+        if (g_stop == 1) {
+            g_stop = 2;
+            if (s->o->progress)
+                fprintf(s->o->progress, "interrupted: stopping %zu running tasks\n", s->nrunning);
+            for (size_t i = 0; i < s->nrunning; i++)
+                s->ex->kill(s->ex, &s->running[i]->proc, SIGTERM);
+        }
+        for (size_t i = 0; pr > 0 && i < n && !rc; i++) {
+            if (!fds[i].revents)
+                continue;
+            ti *t = fdti[i];
+            int done = 0, code = 0, signo = 0;
+            if ((rc = s->ex->poll(s->ex, &t->proc, &done, &code, &signo, s->err)))
+                break;
+            if (done)
+                rc = try_ended(s, t, code, signo, g_stop ? "interrupted (SIGINT/SIGTERM to the runner)" : NULL);
+        }
+        if (rc)
+            break;
+        int64_t now = now_ms();
+        while (s->timers.n && s->timers.v[0].k1 <= now && !rc)
+            rc = on_timer(s, heap_pop(&s->timers));
+        if (rc)
+            break;
+    }
+    int crc = txn_commit(s);
+    kiln_vec_free(&s->unlock_after_commit);
+    kiln_free(fds);
+    kiln_free(fdti);
+    return rc ? rc : crc;
+}
+
+/* ------------------------------------------------------------ entry */
+
+static int plan_runs(sched *s, int64_t *dates, size_t ndates)
+{
+    const kiln_flow_dag *d = s->d;
+    int rc = 0;
+    s->runs = kiln_calloc(ndates ? ndates : 1, sizeof *s->runs);
+    if (!s->runs)
+        return KILN_OOM(s->err);
+    long only = s->o->only_task ? kiln_flow_dag_task(d, s->o->only_task) : -1;
+    for (size_t i = 0; i < ndates; i++) {
+        char lds[32];
+        kiln_flow__ts(dates[i], lds);
+        /* which existing runs to look at again (--rerun) */
+        sqlite3_stmt *st;
+        char state[32] = "", run_id[64] = "";
+        if ((rc = kiln_flow__q(&s->st, &st, s->err, "SELECT state, run_id FROM dag_run WHERE dag=?1 AND logical_date=?2",
+                               "ss", d->id, lds)))
+            return rc;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(run_id, sizeof run_id, "%s", (const char *)sqlite3_column_text(st, 1));
+        }
+        sqlite3_finalize(st);
+        s->res->runs_total++;
+        if (state[0] && s->o->backfill && !s->o->only_task &&
+            (s->o->rerun == KILN_FLOW_RERUN_NONE || (s->o->rerun == KILN_FLOW_RERUN_FAILED && !strcmp(state, "success")))) {
+            s->res->runs_left_alone++;
+            if (s->o->progress)
+                fprintf(s->o->progress, "%s: run exists (%s); left alone (--rerun)\n", lds, state);
+            if (!strcmp(state, "success"))
+                s->res->runs_success++;
+            else
+                s->res->runs_failed++;
+            continue;
+        }
+        run *r = &s->runs[s->nruns];
+        r->idx = s->nruns;
+        r->logical = dates[i];
+        memcpy(r->lds, lds, sizeof lds);
+        kiln_flow__interval(d, dates[i], &r->istart, &r->iend);
+        if (run_id[0])
+            snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
+        else
+            snprintf(r->run_id, sizeof r->run_id, "%s__%s",
+                     s->o->run_type ? s->o->run_type : s->o->backfill ? "backfill" : "manual", lds);
+        r->tis = kiln_calloc(d->ntasks, sizeof *r->tis);
+        if (!r->tis)
+            return KILN_OOM(s->err);
+        s->nruns++;
+        for (size_t k = 0; k < d->ntasks; k++) {
+            ti *t = &r->tis[k];
+            t->r = r;
+            t->task = k;
+            t->lock_fd = -1;
+            t->proc.pid = -1;
+            if (only >= 0 && (long)k != only) {
+                t->state = S_OUT;
+                continue;
+            }
+            r->nparticipating++;
+            if ((rc = kiln_flow_task_key(d, k, r->istart, r->iend, t->key, t->def_hash, s->err)))
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int dry_run(sched *s)
+{
+    int rc = 0;
+    FILE *out = s->o->progress ? s->o->progress : stdout;
+    for (size_t i = 0; i < s->nruns && !rc; i++) {
+        run *r = &s->runs[i];
+        fprintf(out, "%s: run %s would be examined\n", r->lds, r->run_id);
+        for (size_t k = 0; k < s->d->ntasks; k++) {
+            ti *t = &r->tis[k];
+            if (t->state == S_OUT)
+                continue;
+            sqlite3_stmt *st;
+            if ((rc = kiln_flow__q(&s->st, &st, s->err, "SELECT succeeded_at FROM idem_key WHERE key=?1", "s", t->key)))
+                break;
+            int done = sqlite3_step(st) == SQLITE_ROW;
+            fprintf(out, "  %-24s %s\n", s->d->tasks[k].id,
+                    done ? "skip: idempotency key already succeeded" : "would run (when its trigger rule allows)");
+            sqlite3_finalize(st);
+        }
+    }
+    return rc;
+}
+
+int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_result *res, kiln_err *err)
+{
+    sched s = {0};
+    int64_t *dates = NULL;
+    size_t ndates = 0;
+    int rc;
+    struct sigaction sa = {0}, old_int, old_term, old_pipe;
+    memset(res, 0, sizeof *res);
+    s.p = p;
+    s.o = o;
+    s.res = res;
+    s.err = err;
+    s.ex = &kiln_flow_local_executor;
+    s.force = o->only_task != NULL;
+    if ((rc = kiln_flow_project_need_dag(p, o->dag, &s.d, err)))
+        return rc;
+    if (o->only_task && kiln_flow_dag_task(s.d, o->only_task) < 0)
+        return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", o->dag, o->only_task);
+    s.max_active_runs = o->max_active_runs > 0 ? o->max_active_runs : s.d->max_active_runs;
+    if ((rc = kiln_flow__dates(s.d, o->start, o->end, &dates, &ndates, err)))
+        return rc;
+    if ((rc = kiln_flow__store_open(&s.st, p->state_dir, err)))
+        goto done;
+    s.pool_used = kiln_calloc(p->npools, sizeof *s.pool_used);
+    s.task_pool = kiln_calloc(s.d->ntasks, sizeof *s.task_pool);
+    s.running = kiln_calloc((size_t)p->parallelism + 1, sizeof *s.running);
+    if (!s.pool_used || !s.task_pool || !s.running) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t k = 0; k < s.d->ntasks; k++)
+        for (size_t i = 0; i < p->npools; i++)
+            if (!strcmp(p->pools[i].name, s.d->tasks[k].pool))
+                s.task_pool[k] = i;
+    if ((rc = plan_runs(&s, dates, ndates)))
+        goto done;
+    if (o->dry_run) {
+        rc = dry_run(&s);
+        goto done;
+    }
+    g_stop = g_drain = 0;
+    struct sigaction old_usr1;
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = on_drain;
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    s.bar_start = kiln_mono_seconds();
+    draw_bar(&s, 0);
+    rc = loop(&s);
+    draw_bar(&s, 1);
+    if (s.st.db)
+        metrics(&s);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
+done:
+    /* on an error, do not leave children behind holding locks unseen */
+    for (size_t i = 0; i < s.nrunning; i++) {
+        s.ex->kill(s.ex, &s.running[i]->proc, SIGKILL);
+        int dn, c, sg;
+        kiln_err e2;
+        while (s.ex->poll(s.ex, &s.running[i]->proc, &dn, &c, &sg, &e2) == 0 && !dn)
+            usleep(1000);
+        if (s.running[i]->lock_fd >= 0)
+            close(s.running[i]->lock_fd);
+    }
+    for (size_t i = 0; i < s.nruns; i++)
+        kiln_free(s.runs[i].tis);
+    kiln_free(s.runs);
+    kiln_free(s.ready.v);
+    kiln_free(s.timers.v);
+    kiln_free(s.running);
+    kiln_free(s.pool_used);
+    kiln_free(s.task_pool);
+    kiln_free(dates);
+    kiln_flow__store_close(&s.st);
+    return rc;
+}

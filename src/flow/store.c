@@ -1,0 +1,150 @@
+/*
+ * store.c - the orchestrator's state in SQLite: .kiln/flow.db in WAL mode
+ * (readers such as `kiln runs` never block the runner), busy timeout for a
+ * second runner, and the schema:
+ *
+ *   dag_run        one row per (dag, logical_date): run id, interval, state
+ *   task_instance  one row per (dag, task, logical_date): state, tries so
+ *                  far, the idempotency key of the last decision, a note
+ *   task_try       one row per try: pid, start/end, exit status, log path
+ *   idem_key       keys whose task instance succeeded (with the definition
+ *                  hash and kiln version, so --explain can say what changed)
+ *   dag_pause      DAGs paused for the scheduler
+ *   alert_open     task instances whose failure alert is not resolved yet
+ */
+#include "flow_int.h"
+
+#include <stdarg.h>
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS dag_run(dag TEXT NOT NULL, logical_date TEXT NOT NULL, run_id TEXT NOT NULL,"
+    " interval_start TEXT, interval_end TEXT, state TEXT NOT NULL, started TEXT, ended TEXT,"
+    " PRIMARY KEY(dag, logical_date));"
+    "CREATE TABLE IF NOT EXISTS task_instance(dag TEXT NOT NULL, task TEXT NOT NULL, logical_date TEXT NOT NULL,"
+    " state TEXT NOT NULL, try_number INTEGER NOT NULL DEFAULT 0, idem_key TEXT, note TEXT, started TEXT, ended TEXT,"
+    " PRIMARY KEY(dag, task, logical_date));"
+    "CREATE TABLE IF NOT EXISTS task_try(dag TEXT NOT NULL, task TEXT NOT NULL, logical_date TEXT NOT NULL,"
+    " try_number INTEGER NOT NULL, state TEXT NOT NULL, pid INTEGER, started TEXT, ended TEXT, exit_code INTEGER,"
+    " log_path TEXT, idem_key TEXT, note TEXT, duration_ms INTEGER,"
+    " PRIMARY KEY(dag, task, logical_date, try_number));"
+    "CREATE TABLE IF NOT EXISTS idem_key(key TEXT PRIMARY KEY, dag TEXT NOT NULL, task TEXT NOT NULL,"
+    " logical_date TEXT NOT NULL, def_hash TEXT NOT NULL, kiln_version TEXT NOT NULL, try_number INTEGER,"
+    " succeeded_at TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS idem_key_ti ON idem_key(dag, task, logical_date);"
+    "CREATE TABLE IF NOT EXISTS dag_pause(dag TEXT PRIMARY KEY, paused INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alert_open(dag TEXT NOT NULL, task TEXT NOT NULL, logical_date TEXT NOT NULL,"
+    " raised TEXT NOT NULL, PRIMARY KEY(dag, task, logical_date));";
+
+int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
+{
+    s->db = NULL;
+    int rc = kiln_mkdirs(state_dir, err);
+    if (rc)
+        return rc;
+    char *path = kiln_sprintf("%s/flow.db", state_dir);
+    if (!path)
+        return KILN_OOM(err);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        goto done;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, msg ? msg : "schema");
+        sqlite3_free(msg);
+    }
+done:
+    if (rc) {
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+    kiln_free(path);
+    return rc;
+}
+
+void kiln_flow__store_close(kiln_flow_store *s)
+{
+    if (s->db)
+        sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+static int vq(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, va_list ap)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EINTERNAL, "state store: %s (%s)", sqlite3_errmsg(s->db), sql);
+    for (int i = 0; types[i]; i++) {
+        if (types[i] == 's') {
+            const char *v = va_arg(ap, const char *);
+            if (v)
+                sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i + 1);
+        } else {
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        }
+    }
+    *out = st;
+    return 0;
+}
+
+int kiln_flow__q(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = vq(s, out, err, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char *types, ...)
+{
+    sqlite3_stmt *st;
+    va_list ap;
+    va_start(ap, types);
+    int rc = vq(s, &st, err, sql, types, ap);
+    va_end(ap);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (r != SQLITE_DONE)
+        rc = kiln_err_set(err, KILN_EIO, "state store: %s", sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void kiln_flow__ts(int64_t secs, char *out) { kiln_ts_format(secs * 1000000, out); }
+
+int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
+{
+    char *dir = kiln_strdup(path);
+    if (!dir)
+        return KILN_OOM(err);
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash) {
+        *slash = 0;
+        rc = kiln_mkdirs(dir, err);
+    }
+    kiln_free(dir);
+    return rc;
+}
+
+char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
+                          int try_number)
+{
+    return kiln_sprintf("%s/logs/%s/%s/%s/try-%d.log", p->state_dir, dag, task, logical, try_number);
+}
+
+char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical)
+{
+    return kiln_sprintf("%s/locks/%s/%s/%s.lock", p->state_dir, dag, task, logical);
+}

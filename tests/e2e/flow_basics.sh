@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The orchestrator end to end: list/show/validate, a run, an idempotent
+# re-run that executes nothing, a changed task definition re-running only
+# that task, --explain, logs, runs --json, tasks run.
+source "$(dirname "$0")/flow_lib.bash"
+cat > "$P/dags/demo.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+tags: [test]
+tasks:
+  a:
+    type: command
+    command: [sh, -c, 'echo "a $KILN_LOGICAL_DATE" >> count.txt']
+  b:
+    type: command
+    command: [sh, -c, 'echo b >> count.txt; echo out-of-b; echo err-of-b >&2']
+    needs: [a]
+  c:
+    type: command
+    command: [sh, -c, 'echo c >> count.txt']
+    needs: [a, b]
+YML
+expect_rc 0 K dags list
+echo "$OUT" | grep -q '^demo .*@daily .*3 tasks' || fail "list: $OUT"
+expect_rc 0 K dags validate
+echo "$OUT" | grep -q "1 DAGs ok" || fail "validate: $OUT"
+expect_rc 0 K dags show demo
+echo "$OUT" | grep -q "c \[command\] <- a, b" || fail "show: $OUT"
+
+expect_rc 0 K dags run demo --date 2024-01-02
+want "$(lines "$P/count.txt")" 3 "first run executes every task"
+grep -qx "a 2024-01-02T00:00:00Z" "$P/count.txt" || fail "task env lacks KILN_LOGICAL_DATE"
+for t in a b c; do want "$(state demo $t 2024-01-02)" success "state of $t"; done
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT state FROM dag_run WHERE dag='demo'")" success "run state"
+
+# idempotent re-run: nothing executes, every task recorded as skipped by its key
+expect_rc 0 K dags run demo --date 2024-01-02
+want "$(lines "$P/count.txt")" 3 "re-run executes nothing"
+echo "$OUT" | grep -q "0 tries started" || fail "re-run summary: $OUT"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM task_instance WHERE note LIKE 'skipped: idempotency key already succeeded%'")" 3 "skips recorded"
+expect_rc 0 K runs demo --explain b --date 2024-01-02
+echo "$OUT" | grep -q "WILL NOT RUN: this key succeeded" || fail "explain: $OUT"
+
+# a date inside the interval names the same run
+expect_rc 0 K dags run demo --date 2024-01-02T13:00:00Z
+want "$(lines "$P/count.txt")" 3 "same interval, nothing executes"
+
+# change c's definition: only c runs again, and --explain says why first
+sed -i "s/echo c >> count.txt/echo c2 >> count.txt/" "$P/dags/demo.yml"
+expect_rc 0 K runs demo --explain c --date 2024-01-02
+echo "$OUT" | grep -q "WILL RUN: .*definition changed" || fail "explain after change: $OUT"
+expect_rc 0 K dags run demo --date 2024-01-02
+want "$(lines "$P/count.txt")" 4 "changed definition re-runs one task"
+want "$(tail -n1 "$P/count.txt")" c2 "the changed task ran"
+want "$(tries demo c 2024-01-02)" 2 "c's try number"
+
+# logs of a try: stdout and stderr captured
+expect_rc 0 K logs demo b --date 2024-01-02
+echo "$OUT" | grep -q out-of-b || fail "logs lack stdout: $OUT"
+echo "$OUT" | grep -q err-of-b || fail "logs lack stderr: $OUT"
+expect_rc 4 K logs demo b --date 2024-01-02 --try 7
+
+# runs --json parses and carries the states
+expect_rc 0 K runs --json
+echo "$OUT" | jq -e '.[0].dag == "demo" and .[0].state == "success" and (.[0].tasks | length) == 3' >/dev/null || fail "json: $OUT"
+
+# tasks run: one task, always runs, prints its log
+expect_rc 0 K tasks run demo b --date 2024-01-03
+echo "$OUT" | grep -q out-of-b || fail "tasks run prints the log: $OUT"
+want "$(lines "$P/count.txt" '^a')" 1 "tasks run ignores upstream"
+want "$(state demo b 2024-01-03)" success "tasks run records the try"
+
+# exit codes for unknown DAG/task and usage
+expect_rc 4 K dags run nosuch --date 2024-01-02
+expect_rc 4 K tasks run demo nosuch --date 2024-01-02
+expect_rc 2 K dags run demo
+expect_rc 2 K dags run demo --date yesterday
+# a DAG in a time zone: --date is midnight there, stored as UTC
+cat > "$P/dags/berlin.yml" <<'YML'
+schedule: "@daily"
+timezone: Europe/Berlin
+start_date: 2024-01-01
+tasks: {t: {type: command, command: [sh, -c, 'echo "$KILN_DATA_INTERVAL_START $KILN_DATA_INTERVAL_END" >> berlin.txt']}}
+YML
+expect_rc 0 K dags run berlin --date 2024-03-31
+want "$(cat "$P/berlin.txt")" "2024-03-30T23:00:00Z 2024-03-31T22:00:00Z" "Berlin's 23-hour DST day"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT run_id FROM dag_run WHERE dag='berlin'")" "manual__2024-03-30T23:00:00Z" "run id in UTC"
+echo ok

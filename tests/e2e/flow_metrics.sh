@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# .kiln/metrics.prom: Prometheus text format 0.0.4 computed from the store
+# after every run: HELP/TYPE once per family before its samples, counters
+# per dag/task/state, a histogram whose buckets are cumulative and whose
+# +Inf bucket equals _count, and the last-success timestamp.
+source "$(dirname "$0")/flow_lib.bash"
+cat > "$P/dags/m.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+tasks:
+  ok: {type: command, command: ['true']}
+  flaky: {type: command, command: [sh, -c, 'test "$KILN_LOGICAL_DATE $KILN_TRY_NUMBER" != "2024-01-01T00:00:00Z 1"'], retries: 1, retry_delay: 10ms}
+YML
+expect_rc 0 K dags backfill m --start 2024-01-01 --end 2024-01-02
+m="$P/.kiln/metrics.prom"
+[ -f "$m" ] || fail "no metrics.prom"
+grep -qx 'kiln_task_runs_total{dag="m",task="ok",state="success"} 2' "$m" || fail "ok successes: $(cat "$m")"
+grep -qx 'kiln_task_runs_total{dag="m",task="flaky",state="failed"} 1' "$m" || fail "flaky failures"
+grep -qx 'kiln_task_runs_total{dag="m",task="flaky",state="success"} 2' "$m" || fail "flaky successes"
+grep -qx 'kiln_task_retries_total{dag="m",task="flaky"} 1' "$m" || fail "retries"
+grep -qx 'kiln_dag_runs{dag="m",state="success"} 2' "$m" || fail "runs"
+ts=$(sed -n 's/^kiln_dag_last_success_timestamp_seconds{dag="m"} //p' "$m")
+[ -n "$ts" ] && [ $(( $(date +%s) - ts )) -lt 3600 ] || fail "last success timestamp '$ts'"
+# format: every sample's family has HELP and TYPE before it, names and labels valid
+awk '
+  /^# HELP / { help[$3] = NR; next }
+  /^# TYPE / { type[$3] = $4; if (!($3 in help)) { print "TYPE before HELP: " $3; bad = 1 } next }
+  /^#/ { next }
+  {
+    name = $1; sub(/\{.*/, "", name); fam = name; sub(/_(bucket|sum|count)$/, "", fam)
+    if (!(name in type) && !(fam in type)) { print "no TYPE for " name; bad = 1 }
+    if (name !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) { print "bad name " name; bad = 1 }
+    if ($NF !~ /^-?[0-9.e+]+$|^[+-]Inf$|^NaN$/) { print "bad value " $0; bad = 1 }
+  }
+  END { exit bad }' "$m" || fail "exposition format"
+# histogram: cumulative buckets, +Inf == count
+for t in ok flaky; do
+  vals=$(grep "^kiln_task_duration_seconds_bucket{dag=\"m\",task=\"$t\"" "$m" | awk '{print $2}')
+  [ "$(echo "$vals" | sort -n | tr '\n' ' ')" = "$(echo "$vals" | tr '\n' ' ')" ] || fail "buckets not cumulative for $t"
+  inf=$(grep "^kiln_task_duration_seconds_bucket{dag=\"m\",task=\"$t\",le=\"+Inf\"}" "$m" | awk '{print $2}')
+  cnt=$(grep "^kiln_task_duration_seconds_count{dag=\"m\",task=\"$t\"}" "$m" | awk '{print $2}')
+  want "$inf" "$cnt" "+Inf bucket equals count ($t)"
+done
+want "$(grep "^kiln_task_duration_seconds_count{dag=\"m\",task=\"flaky\"}" "$m" | awk '{print $2}')" 3 "flaky tries measured"
+[ "$(tail -c1 "$m" | od -An -c | tr -d ' ')" = '\n' ] || fail "last line must end with a newline"
+echo ok

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Bad DAG files: each problem reported as file:line:col by `kiln dags
+# validate` (exit 3), and a bad file does not stop the good DAG from
+# listing and running; running a bad DAG exits 3, an unknown one 4.
+source "$(dirname "$0")/flow_lib.bash"
+cat > "$P/dags/good.yml" <<'YML'
+schedule: "@hourly"
+start_date: 2024-01-01
+tasks:
+  t: {type: command, command: [sh, -c, 'echo ran >> good.txt']}
+YML
+cat > "$P/dags/cycle.yml" <<'YML'
+tasks:
+  a: {type: command, command: ['true'], needs: [c]}
+  b: {type: command, command: ['true'], needs: [a]}
+  c: {type: command, command: ['true'], needs: [b]}
+YML
+cat > "$P/dags/needs.yml" <<'YML'
+tasks:
+  a:
+    type: command
+    command: ['true']
+    needs: [a_typo]
+YML
+cat > "$P/dags/types.yml" <<'YML'
+tasks:
+  a: {type: shell, command: ['true']}
+  b: {type: models.build}
+YML
+cat > "$P/dags/cron.yml" <<'YML'
+schedule: "0 25 * * *"
+start_date: 2024-01-01
+tasks: {a: {type: command, command: ['true']}}
+YML
+cat > "$P/dags/syntax.yml" <<'YML'
+tasks:
+  a: {type: command
+  b: [
+YML
+cat > "$P/dags/keys.yml" <<'YML'
+schedul: "@daily"
+tasks:
+  a: {type: command, command: ['true'], retrys: 2, trigger_rule: sometimes}
+YML
+cat > "$P/dags/tmpl.yml" <<'YML'
+tasks:
+  a:
+    type: command
+    command: [echo, '{{ ds }}']
+YML
+expect_rc 3 K dags validate
+v="$OUT"
+has() { echo "$v" | grep -qF -- "$1" || { echo "$v" >&2; fail "validate lacks: $1"; }; }
+has "dags/cycle.yml:2:3: cycle in needs: "
+echo "$v" | grep "cycle.yml" | grep -qE "a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c" || fail "cycle path: $v"
+has "dags/needs.yml:5:13: task 'a' needs unknown task 'a_typo'"
+has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command)"
+has "dags/types.yml:3:13: task 'b': type 'models.build' is planned but not available yet"
+has "dags/cron.yml:1:14: schedule: cron '0 25 * * *': bad hour field '25'"
+has "dags/syntax.yml:3:4: YAML:"
+has "dags/keys.yml:1:1: DAG: unknown key 'schedul'"
+has "dags/keys.yml:3:41: task: unknown key 'retrys'"
+has "dags/keys.yml:3:66: trigger_rule: unknown rule 'sometimes'"
+has "dags/tmpl.yml:4:14: command: '{{ ds }}' uses a template, and templating is not available yet"
+# the good DAG still lists and runs
+expect_rc 0 K dags list
+want "$(echo "$OUT" | grep -c '^good ')" 1 "good DAG listed"
+echo "$OUT" | grep -q "problems in DAG files" || fail "list mentions problems"
+expect_rc 0 K dags run good --date 2024-01-01T05:00:00Z
+want "$(lines "$P/good.txt")" 1 "good DAG ran"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT logical_date FROM dag_run")" "2024-01-01T05:00:00Z" "hourly logical date"
+expect_rc 3 K dags run cycle --date 2024-01-01
+echo "$OUT" | grep -q "cycle.yml:2:3" || fail "run of a bad DAG names the problem: $OUT"
+expect_rc 4 K dags show nosuch
+# no dags/ directory at all is a configuration error
+expect_rc 3 "$KILN_BIN" dags list --project-dir "$P/dags/nothing-here"
+echo ok
