@@ -32,7 +32,7 @@
  * staging is removed and the previous output stays.
  */
 #include "engine/gh_events.h"
-#include "engine/engine.h"
+#include "format/text/text.h"
 #include "format/gzip/gzip_read.h"
 #include "format/json/json_scan.h"
 #include "format/parquet/parquet.h"
