@@ -129,7 +129,7 @@ int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour)
         return KILN_EFORMAT;
     const char *h = name + 11;
     size_t hl = n - 8 - 11;
-    if (hl < 1 || hl > 2 || (hl == 2 && h[0] == '0'))
+    if (hl < 1 || hl > 2) /* "5" (GH Archive) or "05" (zero-padded) */
         return KILN_EFORMAT;
     int v = 0;
     for (size_t i = 0; i < hl; i++) {
@@ -237,7 +237,7 @@ typedef struct hour_task {
     day_state *dstate;
     struct hour_task *prev; /* the previous hour's task, if that file is planned */
     int has_next;           /* a task for the next hour exists (it frees our ids) */
-    int done, failed;
+    int done, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
     idset ids;
@@ -248,7 +248,7 @@ typedef struct hour_task {
 
 struct day_state {
     int64_t day;
-    int ntasks, pending, failed;
+    int ntasks, pending, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
 };
@@ -284,6 +284,7 @@ typedef struct job {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t tasks_done;
+    int stop;                    /* an hour failed and keep_going is 0: start no more */
     uint64_t gz_done, json_done; /* atomics */
     uint64_t gz_total;
     size_t line_cap, batch_rows;
@@ -1124,9 +1125,14 @@ static void task_main(void *arg, int widx)
 
     pthread_mutex_lock(&j->lock);
     int prev_ready = !prev || prev->done;
+    int skip = j->stop;
     pthread_mutex_unlock(&j->lock);
 
-    int rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
+    int rc = 0;
+    if (skip) /* an earlier hour failed and keep_going is off: do not start */
+        t->skipped = 1;
+    else
+        rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
     if (prev && !prev_ready) {
         /* wait even when we failed: prev's ids are ours to free, and prev is
          * still filling them */
@@ -1135,7 +1141,7 @@ static void task_main(void *arg, int widx)
             pthread_cond_wait(&j->cond, &j->lock);
         pthread_mutex_unlock(&j->lock);
     }
-    if (rc == 0 && prev && !prev_ready) {
+    if (rc == 0 && !skip && prev && !prev_ready) {
         int hit = 0;
         for (size_t i = 0; i < t->push_ids.len && !hit; i++)
             hit = idset_has(&prev->ids, t->push_ids.items[i]);
@@ -1166,9 +1172,13 @@ static void task_main(void *arg, int widx)
         if (!d->failed)
             snprintf(d->error, sizeof d->error, "%s", err.msg);
         d->failed = 1;
+        if (!j->o->keep_going)
+            j->stop = 1;
     }
+    if (skip)
+        d->skipped++;
     kiln_gh_counts *a = &d->counts, *b = &t->counts;
-    a->files++;
+    a->files += !skip;
     a->events += b->events;
     a->pushes += b->pushes;
     a->commits += b->commits;
@@ -1176,10 +1186,10 @@ static void task_main(void *arg, int widx)
     a->duplicates += b->duplicates;
     a->filtered += b->filtered;
     a->json_bytes += b->json_bytes;
-    a->gz_bytes += t->gz_size;
+    a->gz_bytes += skip ? 0 : t->gz_size;
     a->utf8_repaired += b->utf8_repaired;
     int last = --d->pending == 0;
-    int day_failed = d->failed;
+    int day_failed = d->failed || d->skipped;
     pthread_mutex_unlock(&j->lock);
 
     if (last) {
@@ -1258,14 +1268,192 @@ static void free_filter(gh_filter *f)
 
 /* ------------------------------------------------------------------ run */
 
-static int cmp_i64(const void *a, const void *b)
+/* ------------------------------------------------------------------ plan
+ *
+ * IN is listed once. Every name that parses as an hour file (GH Archive's
+ * "YYYY-MM-DD-H.json.gz" or the zero-padded "-HH") is a candidate; an hour
+ * spelled both ways is refused (which one would be the data?). Names that
+ * look like hour files but do not parse are kept to be reported, never
+ * read silently past. Nothing to read is an error unless allow_missing. */
+
+typedef struct hour_file {
+    int64_t slot; /* day * 24 + hour */
+    char *name;
+} hour_file;
+
+typedef struct in_listing {
+    KILN_VEC(hour_file) hours; /* sorted by slot */
+    KILN_VEC(char *) ignored;  /* look like hour files, do not parse */
+    KILN_VEC(char *) others;   /* the other names (hints in errors) */
+} in_listing;
+
+static int cmp_hour_file(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    const hour_file *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot ? 1 : strcmp(x->name, y->name);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void listing_free(in_listing *l)
+{
+    for (size_t i = 0; i < l->hours.len; i++)
+        kiln_free(l->hours.items[i].name);
+    for (size_t i = 0; i < l->ignored.len; i++)
+        kiln_free(l->ignored.items[i]);
+    for (size_t i = 0; i < l->others.len; i++)
+        kiln_free(l->others.items[i]);
+    kiln_vec_free(&l->hours);
+    kiln_vec_free(&l->ignored);
+    kiln_vec_free(&l->others);
+}
+
+/* Names that look like an hour file a user meant: *.gz or *.json*, not the
+ * generator's _manifest.json / _quirks.json, not hidden files. */
+static int looks_like_hour(const char *name)
+{
+    return name[0] != '_' && name[0] != '.' && (strstr(name, ".json") || strstr(name, ".gz"));
+}
+
+/* Edit distance of two short names, capped (for "did you mean"). */
+static size_t name_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* IN does not exist: not found, with the closest sibling directory. */
+static int in_not_found(const char *in, kiln_err *err)
+{
+    char *parent = kiln_strdup(in);
+    if (!parent)
+        return KILN_OOM(err);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    const char *pdir = slash ? (slash == parent ? "/" : parent) : ".";
+    if (slash && slash != parent)
+        *slash = 0;
+    char best[256] = "";
+    size_t bestd = 3;
+    DIR *dp = opendir(pdir);
+    for (struct dirent *de; dp && (de = readdir(dp));) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t d = name_distance(base, de->d_name);
+        if (d < bestd) {
+            bestd = d;
+            snprintf(best, sizeof best, "%s", de->d_name);
+        }
+    }
+    if (dp)
+        closedir(dp);
+    int rc = best[0] ? kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory (did you mean %s%s%s?)", in,
+                                    slash ? pdir : "", slash ? (strcmp(pdir, "/") ? "/" : "") : "", best)
+                     : kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory", in);
+    kiln_free(parent);
+    return rc;
+}
+
+static int list_in_dir(const char *in, in_listing *l, kiln_err *err)
+{
+    struct stat sb;
+    if (stat(in, &sb) != 0)
+        return errno == ENOENT ? in_not_found(in, err)
+                               : kiln_err_set(err, KILN_EIO, "--in %s: %s", in, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return kiln_err_set(err, KILN_ENOTFOUND, "--in %s: not a directory", in);
+    DIR *dp = opendir(in);
+    if (!dp)
+        return kiln_err_set(err, KILN_EIO, "--in %s: cannot read directory: %s", in, strerror(errno));
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(dp));) {
+        const char *nm = de->d_name;
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
+            continue;
+        int64_t day;
+        int hour;
+        char *copy = kiln_strdup(nm);
+        if (!copy) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        if (kiln_gh_hour_name_parse(nm, &day, &hour) == 0) {
+            hour_file hf = {day * 24 + hour, copy};
+            rc = kiln_vec_push(&l->hours, hf, err);
+        } else if (looks_like_hour(nm)) {
+            rc = kiln_vec_push(&l->ignored, copy, err);
+        } else {
+            rc = kiln_vec_push(&l->others, copy, err);
+        }
+        if (rc)
+            kiln_free(copy);
+    }
+    closedir(dp);
+    if (rc)
+        return rc;
+    if (l->hours.len)
+        qsort(l->hours.items, l->hours.len, sizeof(hour_file), cmp_hour_file);
+    if (l->ignored.len)
+        qsort(l->ignored.items, l->ignored.len, sizeof(char *), cmp_name);
+    if (l->others.len)
+        qsort(l->others.items, l->others.len, sizeof(char *), cmp_name);
+    return 0;
+}
+
+static int in_range(const kiln_gh_opts *o, int64_t slot)
+{
+    return !o->has_range || (slot / 24 >= o->start_day && slot / 24 <= o->end_day);
+}
+
+/* One hour spelled both ways ("-5" and "-05") inside the run: refuse. */
+static int check_spellings(const kiln_gh_opts *o, const in_listing *l, kiln_err *err)
+{
+    for (size_t i = 1; i < l->hours.len; i++) {
+        const hour_file *a = &l->hours.items[i - 1], *b = &l->hours.items[i];
+        if (a->slot == b->slot && in_range(o, a->slot))
+            return kiln_err_set(err, KILN_EFORMAT, "--in %s: one hour is there twice, as %s and as %s; keep one of them",
+                                o->in_dir, a->name, b->name);
+    }
+    return 0;
+}
+
+static const hour_file *find_hour(const in_listing *l, int64_t slot)
+{
+    size_t lo = 0, hi = l->hours.len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->hours.items[mid].slot < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->hours.len && l->hours.items[lo].slot == slot ? &l->hours.items[lo] : NULL;
 }
 
 /* Days to plan: the range, or the days of every hour file in IN. */
-static int plan_days(const kiln_gh_opts *o, int64_t **days_out, size_t *n_out, kiln_err *err)
+static int plan_days(const kiln_gh_opts *o, const in_listing *l, int64_t **days_out, size_t *n_out, kiln_err *err)
 {
     *days_out = NULL;
     *n_out = 0;
@@ -1281,31 +1469,129 @@ static int plan_days(const kiln_gh_opts *o, int64_t **days_out, size_t *n_out, k
                 return KILN_ENOMEM;
             }
     } else {
-        DIR *dp = opendir(o->in_dir);
-        if (!dp)
-            return kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot read directory: %s",
-                                o->in_dir, strerror(errno));
-        struct dirent *de;
-        while ((de = readdir(dp))) {
-            int64_t day;
-            int hour;
-            if (kiln_gh_hour_name_parse(de->d_name, &day, &hour) != 0)
-                continue;
-            int seen = 0;
-            for (size_t i = 0; i < days.len && !seen; i++)
-                seen = days.items[i] == day;
-            if (!seen && kiln_vec_push(&days, day, err)) {
-                closedir(dp);
+        for (size_t i = 0; i < l->hours.len; i++) {
+            int64_t d = l->hours.items[i].slot / 24;
+            if ((!days.len || days.items[days.len - 1] != d) && kiln_vec_push(&days, d, err)) {
                 kiln_vec_free(&days);
                 return KILN_ENOMEM;
             }
         }
-        closedir(dp);
-        if (days.len)
-            qsort(days.items, days.len, sizeof(int64_t), cmp_i64);
     }
     *days_out = days.items;
     *n_out = days.len;
+    return 0;
+}
+
+/* Nothing to read: say what was looked for and what is there. */
+static int nothing_found(const kiln_gh_opts *o, const in_listing *l, kiln_err *err)
+{
+    char range[48] = "", hint[160] = "";
+    if (o->has_range) {
+        char a[16], b[16];
+        kiln_date_format(o->start_day, a);
+        kiln_date_format(o->end_day, b);
+        snprintf(range, sizeof range, " for %s..%s", a, b);
+    }
+    if (l->hours.len) {
+        char a[16], b[16];
+        kiln_date_format(l->hours.items[0].slot / 24, a);
+        kiln_date_format(l->hours.items[l->hours.len - 1].slot / 24, b);
+        snprintf(hint, sizeof hint, "; its %zu hour files cover %s..%s", l->hours.len, a, b);
+    } else if (l->ignored.len) {
+        snprintf(hint, sizeof hint, "; not hour names: %s%s%s%s", l->ignored.items[0], l->ignored.len > 1 ? ", " : "",
+                 l->ignored.len > 1 ? l->ignored.items[1] : "", l->ignored.len > 2 ? ", ..." : "");
+    } else if (l->others.len) {
+        snprintf(hint, sizeof hint, "; it holds %zu other entries (%s%s)", l->others.len, l->others.items[0],
+                 l->others.len > 1 ? ", ..." : "");
+    } else {
+        snprintf(hint, sizeof hint, "; the folder is empty");
+    }
+    return kiln_err_set(err, KILN_ENOTFOUND,
+                        "--in %s: no hour files%s (looked for YYYY-MM-DD-H.json.gz or -HH.json.gz)%s; "
+                        "--allow-missing accepts an empty run",
+                        o->in_dir, range, hint);
+}
+
+/* Tasks: one per hour file of the planned days, in time order; the other
+ * slots are reported missing. */
+static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t ndays, char ***missing,
+                      size_t *nmissing, kiln_err *err)
+{
+    const kiln_gh_opts *o = j->o;
+    KILN_VEC(char *) miss = {0};
+    int rc = 0;
+    j->ndays = ndays;
+    j->days = kiln_calloc(ndays ? ndays : 1, sizeof(day_state));
+    j->tasks = kiln_calloc(ndays ? ndays * 24 : 1, sizeof(hour_task));
+    if (!j->days || !j->tasks)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory planning %zu days", ndays);
+    hour_task *last = NULL;
+    for (size_t di = 0; di < ndays && !rc; di++) {
+        day_state *d = &j->days[di];
+        d->day = days[di];
+        for (int h = 0; h < 24 && !rc; h++) {
+            const hour_file *hf = find_hour(l, d->day * 24 + h);
+            struct stat fs;
+            char *path = hf ? kiln_sprintf("%s/%s", o->in_dir, hf->name) : NULL;
+            if (hf && !path) {
+                rc = KILN_OOM(err);
+                break;
+            }
+            if (!hf || stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
+                char ds[16];
+                kiln_date_format(d->day, ds);
+                char *m = kiln_sprintf("%s-%d.json.gz", ds, h);
+                kiln_free(path);
+                if (!m || kiln_vec_push(&miss, m, err)) {
+                    kiln_free(m);
+                    rc = KILN_OOM(err);
+                    break;
+                }
+                d->counts.missing++;
+                continue;
+            }
+            hour_task *t = &j->tasks[j->ntasks++];
+            t->day = d->day;
+            t->hour = h;
+            snprintf(t->name, sizeof t->name, "%s", hf->name);
+            t->path = path;
+            t->dstate = d;
+            t->job = j;
+            t->gz_size = (uint64_t)fs.st_size;
+            j->gz_total += t->gz_size;
+            if (last && last->day * 24 + last->hour == d->day * 24 + h - 1) {
+                t->prev = last;
+                last->has_next = 1;
+            }
+            last = t;
+            d->ntasks++;
+        }
+        d->pending = d->ntasks;
+    }
+    *missing = miss.items;
+    *nmissing = miss.len;
+    return rc;
+}
+
+/* Output directories, and staging a crashed run left behind. */
+static int prepare_output(job *j, kiln_err *err)
+{
+    for (size_t di = 0; di < j->ndays; di++) {
+        day_state *d = &j->days[di];
+        if (!d->ntasks)
+            continue;
+        drop_staging(j, d->day);
+        const char *tables[2] = {"pushes", "commits"};
+        for (int i = 0; i < 2; i++) {
+            char *s = table_dir(j, tables[i], ".staging-", d->day);
+            if (!s)
+                return KILN_OOM(err);
+            int rc = kiln_mkdirs(s, err);
+            kiln_free(s);
+            if (rc)
+                return rc;
+        }
+    }
     return 0;
 }
 
@@ -1333,143 +1619,38 @@ static void worker_free(worker *w)
     kiln_batch_free(w->cb);
 }
 
-int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
-{
-    memset(report, 0, sizeof *report);
-    double t0 = kiln_mono_seconds();
-    int rc = 0;
-    job j;
-    memset(&j, 0, sizeof j);
-    j.o = o;
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.cond, NULL);
-    kiln_pool *pool = NULL;
-    int64_t *days = NULL;
-    size_t ndays = 0;
-    KILN_VEC(char *) missing = {0};
 
-    if (!o->in_dir || !o->out_dir || !o->format) {
-        rc = kiln_err_set(err, KILN_EINVAL, "gh-events: --in, --out and --format are required");
-        goto done;
-    }
-    j.line_cap = o->line_cap ? o->line_cap : GH_LINE_CAP_DEFAULT;
-    if (j.line_cap < GH_WINDOW_INIT)
-        j.line_cap = GH_WINDOW_INIT;
-    j.batch_rows = o->batch_rows ? o->batch_rows : GH_BATCH_ROWS_DEFAULT;
-    if ((rc = parse_filter(&j.filter, o->filter, err)))
-        goto done;
-    struct stat sb;
-    if (stat(o->in_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        rc = kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory", o->in_dir);
-        goto done;
-    }
-    j.qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
-    if (!j.qdir) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    if ((rc = plan_days(o, &days, &ndays, err)))
-        goto done;
-    j.ndays = ndays;
-    j.days = kiln_calloc(ndays ? ndays : 1, sizeof(day_state));
-    j.tasks = kiln_calloc(ndays ? ndays * 24 : 1, sizeof(hour_task));
-    if (!j.days || !j.tasks) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory planning %zu days", ndays);
-        goto done;
-    }
-    hour_task *last = NULL;
-    int64_t last_slot = INT64_MIN;
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
-        d->day = days[di];
-        for (int h = 0; h < 24; h++) {
-            char name[40];
-            char ds[16];
-            kiln_date_format(d->day, ds);
-            snprintf(name, sizeof name, "%s-%d.json.gz", ds, h);
-            char *path = kiln_sprintf("%s/%s", o->in_dir, name);
-            if (!path) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            struct stat fs;
-            if (stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
-                kiln_free(path);
-                char *m = kiln_strdup(name);
-                if (!m || kiln_vec_push(&missing, m, err)) {
-                    kiln_free(m);
-                    rc = KILN_OOM(err);
-                    goto done;
-                }
-                d->counts.missing++;
-                continue;
-            }
-            hour_task *t = &j.tasks[j.ntasks++];
-            t->day = d->day;
-            t->hour = h;
-            snprintf(t->name, sizeof t->name, "%s", name);
-            t->path = path;
-            t->dstate = d;
-            t->job = &j;
-            t->gz_size = (uint64_t)fs.st_size;
-            j.gz_total += t->gz_size;
-            int64_t slot = d->day * 24 + h;
-            if (last && last_slot == slot - 1) {
-                t->prev = last;
-                last->has_next = 1;
-            }
-            last = t;
-            last_slot = slot;
-            d->ntasks++;
-        }
-        d->pending = d->ntasks;
-    }
-    /* output dirs and clean staging left by a crashed run */
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
-        if (!d->ntasks)
-            continue;
-        drop_staging(&j, d->day);
-        const char *tables[2] = {"pushes", "commits"};
-        for (int i = 0; i < 2; i++) {
-            char *s = table_dir(&j, tables[i], ".staging-", d->day);
-            if (!s) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            rc = kiln_mkdirs(s, err);
-            kiln_free(s);
-            if (rc)
-                goto done;
-        }
-    }
+/* Run every task on the pool; report progress every 200 ms meanwhile. */
+static int run_tasks(job *j, kiln_err *err)
+{
+    const kiln_gh_opts *o = j->o;
+    kiln_pool *pool = NULL;
     int nthreads = o->threads > 0 ? o->threads : kiln_ncpus();
     if (nthreads > 256)
         nthreads = 256;
-    j.nworkers = nthreads;
-    j.workers = kiln_calloc((size_t)nthreads, sizeof(worker));
-    if (!j.workers) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
+    j->nworkers = nthreads;
+    j->workers = kiln_calloc((size_t)nthreads, sizeof(worker));
+    if (!j->workers)
+        return KILN_OOM(err);
+    int rc;
     for (int i = 0; i < nthreads; i++)
-        if ((rc = worker_init(&j.workers[i], j.batch_rows, err)))
-            goto done;
+        if ((rc = worker_init(&j->workers[i], j->batch_rows, err)))
+            return rc;
     if ((rc = kiln_pool_new(&pool, nthreads, err)))
-        goto done;
-    for (size_t i = 0; i < j.ntasks; i++)
-        if ((rc = kiln_pool_submit(pool, task_main, &j.tasks[i], err))) {
-            kiln_pool_wait(pool);
-            goto done;
+        return rc;
+    for (size_t i = 0; i < j->ntasks; i++)
+        if ((rc = kiln_pool_submit(pool, task_main, &j->tasks[i], err))) {
+            kiln_pool_free(pool);
+            return rc;
         }
-    pthread_mutex_lock(&j.lock);
-    while (j.tasks_done < j.ntasks) {
+    pthread_mutex_lock(&j->lock);
+    while (j->tasks_done < j->ntasks) {
         if (o->progress) {
-            size_t td = j.tasks_done;
-            pthread_mutex_unlock(&j.lock);
-            o->progress(o->progress_ctx, td, j.ntasks, __atomic_load_n(&j.gz_done, __ATOMIC_RELAXED), j.gz_total,
-                        __atomic_load_n(&j.json_done, __ATOMIC_RELAXED));
-            pthread_mutex_lock(&j.lock);
+            size_t td = j->tasks_done;
+            pthread_mutex_unlock(&j->lock);
+            o->progress(o->progress_ctx, td, j->ntasks, __atomic_load_n(&j->gz_done, __ATOMIC_RELAXED), j->gz_total,
+                        __atomic_load_n(&j->json_done, __ATOMIC_RELAXED));
+            pthread_mutex_lock(&j->lock);
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 200 * 1000000L;
@@ -1477,80 +1658,178 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&j.cond, &j.lock, &ts);
+            pthread_cond_timedwait(&j->cond, &j->lock, &ts);
         } else {
-            pthread_cond_wait(&j.cond, &j.lock);
+            pthread_cond_wait(&j->cond, &j->lock);
         }
     }
-    pthread_mutex_unlock(&j.lock);
-    kiln_pool_wait(pool);
+    pthread_mutex_unlock(&j->lock);
+    kiln_pool_free(pool);
     if (o->progress)
-        o->progress(o->progress_ctx, j.ntasks, j.ntasks, j.gz_total, j.gz_total, j.json_done);
+        o->progress(o->progress_ctx, j->ntasks, j->ntasks, j->gz_total, j->gz_total, j->json_done);
+    return 0;
+}
 
-    /* report */
-    report->parts = kiln_calloc(ndays ? ndays : 1, sizeof(kiln_gh_partition));
-    if (!report->parts) {
-        rc = KILN_OOM(err);
-        goto done;
+static void counts_add(kiln_gh_counts *a, const kiln_gh_counts *b)
+{
+    a->files += b->files;
+    a->missing += b->missing;
+    a->events += b->events;
+    a->pushes += b->pushes;
+    a->commits += b->commits;
+    a->quarantined += b->quarantined;
+    a->duplicates += b->duplicates;
+    a->filtered += b->filtered;
+    a->json_bytes += b->json_bytes;
+    a->gz_bytes += b->gz_bytes;
+    a->utf8_repaired += b->utf8_repaired;
+    a->commits_superseded += b->commits_superseded;
+}
+
+/* Every failed hour's error of one day, "FILE: message", hours ascending;
+ * a day that failed after its hours (the swap) has that error alone. */
+static int part_errors(const job *j, const day_state *d, kiln_gh_partition *p, kiln_err *err)
+{
+    KILN_VEC(char *) errs = {0};
+    for (size_t i = 0; i < j->ntasks; i++) {
+        const hour_task *t = &j->tasks[i];
+        if (t->dstate != d || !t->failed)
+            continue;
+        char *e = kiln_sprintf("%s: %s", t->name, t->error);
+        if (!e || kiln_vec_push(&errs, e, err)) {
+            kiln_free(e);
+            goto oom;
+        }
     }
-    report->nparts = ndays;
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
+    if (!errs.len && d->error[0]) {
+        char *e = kiln_strdup(d->error);
+        if (!e || kiln_vec_push(&errs, e, err)) {
+            kiln_free(e);
+            goto oom;
+        }
+    }
+    p->errors = errs.items;
+    p->nerrors = errs.len;
+    return 0;
+oom:
+    for (size_t i = 0; i < errs.len; i++)
+        kiln_free(errs.items[i]);
+    kiln_vec_free(&errs);
+    return KILN_OOM(err);
+}
+
+static int build_report(const job *j, kiln_gh_report *report, kiln_err *err)
+{
+    report->parts = kiln_calloc(j->ndays ? j->ndays : 1, sizeof(kiln_gh_partition));
+    if (!report->parts)
+        return KILN_OOM(err);
+    report->nparts = j->ndays;
+    for (size_t di = 0; di < j->ndays; di++) {
+        const day_state *d = &j->days[di];
         kiln_gh_partition *p = &report->parts[di];
         p->day = d->day;
         p->counts = d->counts;
-        p->failed = d->failed;
-        snprintf(p->error, sizeof p->error, "%s", d->error);
-        if (d->failed)
-            report->failed++;
-        kiln_gh_counts *a = &report->total, *b = &d->counts;
-        a->files += b->files;
-        a->missing += b->missing;
-        a->events += b->events;
-        a->pushes += b->pushes;
-        a->commits += b->commits;
-        a->quarantined += b->quarantined;
-        a->duplicates += b->duplicates;
-        a->filtered += b->filtered;
-        a->json_bytes += b->json_bytes;
-        a->gz_bytes += b->gz_bytes;
-        a->utf8_repaired += b->utf8_repaired;
+        p->status = d->failed    ? KILN_GH_PART_FAILED
+                    : d->skipped ? KILN_GH_PART_SKIPPED
+                    : d->ntasks  ? KILN_GH_PART_OK
+                                 : KILN_GH_PART_NO_DATA;
+        p->failed = p->status == KILN_GH_PART_FAILED || p->status == KILN_GH_PART_SKIPPED;
+        if (p->status == KILN_GH_PART_SKIPPED)
+            snprintf(p->error, sizeof p->error,
+                     "not run: an earlier hour failed (--keep-going loads every other hour)");
+        else
+            snprintf(p->error, sizeof p->error, "%s", d->error);
+        int rc;
+        if (p->status == KILN_GH_PART_FAILED && (rc = part_errors(j, d, p, err)))
+            return rc;
+        report->failed += p->failed;
+        report->loaded += p->status == KILN_GH_PART_OK;
+        counts_add(&report->total, &d->counts);
     }
-    report->missing = missing.items;
-    report->nmissing = missing.len;
-    missing.items = NULL;
-    missing.len = missing.alloc = 0;
+    return 0;
+}
 
+static int job_init(job *j, const kiln_gh_opts *o, kiln_err *err)
+{
+    memset(j, 0, sizeof *j);
+    j->o = o;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    if (!o->in_dir || !o->out_dir || !o->format)
+        return kiln_err_set(err, KILN_EINVAL, "gh-events: --in, --out and --format are required");
+    j->line_cap = o->line_cap ? o->line_cap : GH_LINE_CAP_DEFAULT;
+    if (j->line_cap < GH_WINDOW_INIT)
+        j->line_cap = GH_WINDOW_INIT;
+    j->batch_rows = o->batch_rows ? o->batch_rows : GH_BATCH_ROWS_DEFAULT;
+    int rc = parse_filter(&j->filter, o->filter, err);
+    if (rc)
+        return rc;
+    j->qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
+    return j->qdir ? 0 : KILN_OOM(err);
+}
+
+static void job_free(job *j, int failed)
+{
+    if (j->workers)
+        for (int i = 0; i < j->nworkers; i++)
+            worker_free(&j->workers[i]);
+    kiln_free(j->workers);
+    for (size_t i = 0; i < j->ntasks; i++) {
+        kiln_free(j->tasks[i].path);
+        idset_free(&j->tasks[i].ids);
+        kiln_vec_free(&j->tasks[i].push_ids);
+    }
+    if (failed) /* a job-level failure: nothing was committed past the staging */
+        for (size_t di = 0; di < j->ndays; di++)
+            if (j->days && j->days[di].ntasks && j->days[di].pending)
+                drop_staging(j, j->days[di].day);
+    kiln_free(j->tasks);
+    kiln_free(j->days);
+    free_filter(&j->filter);
+    kiln_free(j->qdir);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kiln_free(v[i]);
+    kiln_free(v);
+}
+
+int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
+{
+    memset(report, 0, sizeof *report);
+    double t0 = kiln_mono_seconds();
+    job j;
+    in_listing l;
+    memset(&l, 0, sizeof l);
+    int64_t *days = NULL;
+    size_t ndays = 0;
+    int rc;
+    if ((rc = job_init(&j, o, err)) || (rc = list_in_dir(o->in_dir, &l, err)) ||
+        (rc = check_spellings(o, &l, err)) || (rc = plan_days(o, &l, &days, &ndays, err)) ||
+        (rc = plan_tasks(&j, &l, days, ndays, &report->missing, &report->nmissing, err)))
+        goto done;
+    if (j.ntasks == 0 && !o->allow_missing) {
+        rc = nothing_found(o, &l, err);
+        goto done;
+    }
+    /* names that look like hour files but are not: listed, never read */
+    report->ignored = l.ignored.items;
+    report->nignored = l.ignored.len;
+    l.ignored.items = NULL;
+    l.ignored.len = l.ignored.alloc = 0;
+    if ((rc = prepare_output(&j, err)) || (rc = run_tasks(&j, err)) || (rc = build_report(&j, report, err)))
+        goto done;
 done:
-    kiln_pool_free(pool);
-    if (j.workers)
-        for (int i = 0; i < j.nworkers; i++)
-            worker_free(&j.workers[i]);
-    kiln_free(j.workers);
-    for (size_t i = 0; i < j.ntasks; i++) {
-        kiln_free(j.tasks[i].path);
-        idset_free(&j.tasks[i].ids);
-        kiln_vec_free(&j.tasks[i].push_ids);
-    }
-    if (rc) /* a job-level failure: nothing was committed past the staging */
-        for (size_t di = 0; di < j.ndays; di++)
-            if (j.days && j.days[di].ntasks && j.days[di].pending)
-                drop_staging(&j, j.days[di].day);
-    kiln_free(j.tasks);
-    kiln_free(j.days);
+    job_free(&j, rc != 0);
+    listing_free(&l);
     kiln_free(days);
-    for (size_t i = 0; i < missing.len; i++)
-        kiln_free(missing.items[i]);
-    kiln_vec_free(&missing);
-    free_filter(&j.filter);
-    kiln_free(j.qdir);
-    pthread_mutex_destroy(&j.lock);
-    pthread_cond_destroy(&j.cond);
     report->seconds = kiln_mono_seconds() - t0;
-    if (rc) {
+    if (rc)
         kiln_gh_report_free(report);
-        report->seconds = 0;
-    }
     return rc;
 }
 
@@ -1558,25 +1837,49 @@ void kiln_gh_report_free(kiln_gh_report *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; r->parts && i < r->nparts; i++)
+        free_names(r->parts[i].errors, r->parts[i].nerrors);
     kiln_free(r->parts);
-    for (size_t i = 0; i < r->nmissing; i++)
-        kiln_free(r->missing[i]);
-    kiln_free(r->missing);
+    free_names(r->missing, r->nmissing);
+    free_names(r->ignored, r->nignored);
     memset(r, 0, sizeof *r);
 }
 
+const char *kiln_gh_part_status_name(kiln_gh_part_status s)
+{
+    switch (s) {
+    case KILN_GH_PART_OK: return "ok";
+    case KILN_GH_PART_NO_DATA: return "no_data";
+    case KILN_GH_PART_FAILED: return "failed";
+    default: return "skipped";
+    }
+}
+
+/* Counters as JSON members (numbers only: no string to escape). */
 static int counts_json(kiln_buf *b, const kiln_gh_counts *c, kiln_err *err)
 {
     return kiln_buf_printf(b, err,
                            "\"files\":%llu,\"missing_hours\":%llu,\"events\":%llu,\"pushes\":%llu,\"commits\":%llu,"
-                           "\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,\"utf8_repaired\":%llu,"
-                           "\"json_bytes\":%llu,\"gz_bytes\":%llu",
+                           "\"commits_superseded\":%llu,\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,"
+                           "\"utf8_repaired\":%llu,\"json_bytes\":%llu,\"gz_bytes\":%llu",
                            (unsigned long long)c->files, (unsigned long long)c->missing,
                            (unsigned long long)c->events, (unsigned long long)c->pushes,
-                           (unsigned long long)c->commits, (unsigned long long)c->quarantined,
-                           (unsigned long long)c->duplicates, (unsigned long long)c->filtered,
-                           (unsigned long long)c->utf8_repaired, (unsigned long long)c->json_bytes,
-                           (unsigned long long)c->gz_bytes);
+                           (unsigned long long)c->commits, (unsigned long long)c->commits_superseded,
+                           (unsigned long long)c->quarantined, (unsigned long long)c->duplicates,
+                           (unsigned long long)c->filtered, (unsigned long long)c->utf8_repaired,
+                           (unsigned long long)c->json_bytes, (unsigned long long)c->gz_bytes);
+}
+
+static int names_json(kiln_buf *b, char *const *v, size_t n, kiln_err *err)
+{
+    int rc = kiln_buf_putc(b, '[', err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i)
+            rc = kiln_buf_putc(b, ',', err);
+        if (!rc)
+            rc = kiln_json_write_str(b, v[i], strlen(v[i]), err);
+    }
+    return rc ? rc : kiln_buf_putc(b, ']', err);
 }
 
 int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
@@ -1587,13 +1890,17 @@ int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
         char d[16];
         kiln_date_format(p->day, d);
         rc = kiln_buf_printf(b, err, "%s{\"date\":\"%s\",\"status\":\"%s\",", i ? "," : "", d,
-                             p->failed ? "failed" : p->counts.files ? "ok" : "no_data");
+                             kiln_gh_part_status_name(p->status));
         if (!rc)
             rc = counts_json(b, &p->counts, err);
         if (!rc && p->failed) {
             rc = kiln_buf_append(b, ",\"error\":", 9, err);
             if (!rc)
                 rc = kiln_json_write_str(b, p->error, strlen(p->error), err);
+            if (!rc)
+                rc = kiln_buf_append(b, ",\"errors\":", 10, err);
+            if (!rc)
+                rc = names_json(b, p->errors, p->nerrors, err);
         }
         if (!rc)
             rc = kiln_buf_putc(b, '}', err);
@@ -1603,15 +1910,15 @@ int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
     if (!rc)
         rc = counts_json(b, &r->total, err);
     if (!rc)
-        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"seconds\":%.3f,\"missing\":[", r->failed,
-                             r->seconds);
-    for (size_t i = 0; rc == 0 && i < r->nmissing; i++) {
-        if (i)
-            rc = kiln_buf_putc(b, ',', err);
-        if (!rc)
-            rc = kiln_json_write_str(b, r->missing[i], strlen(r->missing[i]), err);
-    }
+        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"loaded_partitions\":%zu,\"seconds\":%.3f,\"missing\":",
+                             r->failed, r->loaded, r->seconds);
     if (!rc)
-        rc = kiln_buf_append(b, "]}", 2, err);
+        rc = names_json(b, r->missing, r->nmissing, err);
+    if (!rc)
+        rc = kiln_buf_append(b, ",\"ignored\":", 11, err);
+    if (!rc)
+        rc = names_json(b, r->ignored, r->nignored, err);
+    if (!rc)
+        rc = kiln_buf_putc(b, '}', err);
     return rc;
 }

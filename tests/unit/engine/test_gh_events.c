@@ -381,7 +381,11 @@ TEST(gh_events, hour_names)
     CHECK(d == kiln_days_from_civil(2015, 1, 1));
     CHECK_EQ_INT(kiln_gh_hour_name_parse("2014-12-01-9.json.gz", &d, &h), 0);
     CHECK_EQ_INT(h, 9);
-    CHECK(kiln_gh_hour_name_parse("2014-12-01-09.json.gz", &d, &h) != 0); /* zero-padded: not GH Archive */
+    CHECK_EQ_INT(kiln_gh_hour_name_parse("2014-12-01-09.json.gz", &d, &h), 0); /* zero-padded: accepted too */
+    CHECK_EQ_INT(h, 9);
+    CHECK_EQ_INT(kiln_gh_hour_name_parse("2014-12-01-00.json.gz", &d, &h), 0);
+    CHECK_EQ_INT(h, 0);
+    CHECK(kiln_gh_hour_name_parse("2014-12-01-009.json.gz", &d, &h) != 0);
     CHECK(kiln_gh_hour_name_parse("2014-12-01-24.json.gz", &d, &h) != 0);
     CHECK(kiln_gh_hour_name_parse("2014-12-01-1.json", &d, &h) != 0);
     CHECK(kiln_gh_hour_name_parse("_manifest.json", &d, &h) != 0);
