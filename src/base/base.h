@@ -293,8 +293,14 @@ typedef enum { KILN_LOG_DEBUG = 0, KILN_LOG_INFO, KILN_LOG_WARN, KILN_LOG_ERROR,
 extern kiln_log_level kiln_log_min;     /* set from KILN_LOG or the CLI */
 void kiln_log_set_json(int on);         /* one JSON object per line when on */
 void kiln_log_set_stream(FILE *f);      /* default stderr */
+int kiln_log_json(void);               /* is JSON on? */
+/* Every line is "kiln: LEVEL COMPONENT: MESSAGE" (COMPONENT: the module, from
+ * src/MODULE/...), or with JSON on {"ts","level","component","src","msg"}. */
 void kiln__log(kiln_log_level lvl, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Print one line in the log format whatever the level (the CLI's final error
+ * line); component may be NULL. */
+void kiln_log_line(kiln_log_level lvl, const char *component, const char *msg);
 /* The level is checked before arguments are evaluated. */
 #define KILN_LOG(lvl, ...) \
     do { if ((lvl) >= kiln_log_min) kiln__log((lvl), __FILE__, __LINE__, __VA_ARGS__); } while (0)

@@ -13,6 +13,7 @@
 #define KILN_CLI_H
 
 #include "base/base.h"
+#include "opt.h"
 
 enum {
     KILN_EXIT_OK = 0,
@@ -34,11 +35,18 @@ typedef struct kiln_command {
     struct kiln_command *next;
     int own_help;        /* 1: `kiln NAME SUB --help` goes to run (subcommand help);
                           * a bare `kiln NAME --help` still prints usage */
+    const kiln_cmdspec *spec; /* the option tables (opt.h): help, completion and
+                               * the docs check come from them; run parses with
+                               * kiln_opt_parse. NULL: an old-style command
+                               * (usage text, own parsing; main strips the
+                               * global options for it) */
 } kiln_command;
 
 void kiln_cli_register(kiln_command *c);
 
-/* Trailing fields (own_help) may be left out: they default to 0. */
+/* Trailing fields (own_help, spec) may be left out: they default to 0.
+ * A command with option tables: KILN_COMMAND(var, "name", "summary", NULL,
+ * run, rank, NULL, 0, &spec). */
 #define KILN_COMMAND(var, ...)                                                \
     _Pragma("GCC diagnostic push")                                            \
     _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")        \
@@ -49,9 +57,17 @@ void kiln_cli_register(kiln_command *c);
         kiln_cli_register(&var);                                              \
     }
 
-/* Map a kiln error code to an exit code, print "kiln: MSG" to stderr. */
+/* Map a kiln error code to an exit code and print the error as one log
+ * line ("kiln: error COMMAND: MSG", JSON with --log-json). */
 int kiln_cli_fail(const kiln_err *err);
-/* Print usage error "kiln NAME: MSG (see kiln NAME --help)"; returns 2. */
+/* The exit code for a kiln error code (KILN_EINVAL 2, ECONFIG 3, ENOTFOUND 4,
+ * ECONFLICT 5, EINTERNAL 70, else 1). */
+int kiln_cli_exit_code(int kiln_code);
+/* Print msg as the CLI's error line (log format, component = the command
+ * being run, as set by main and kiln_opt_parse). */
+void kiln_cli_print_error(const char *msg);
+void kiln_cli_set_component(const char *cmd, const char *sub);
+/* Print usage error "NAME: MSG (see kiln NAME --help)" as an error line; returns 2. */
 int kiln_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* True when argv has -h or --help before any "--". */
