@@ -195,21 +195,22 @@ grep -q '\.avro' "$T/orph2.txt" && grep -q '\.parquet' "$T/orph2.txt" || fail "o
 scan_sorted "$T/wm" >"$T/conv3.txt"
 cmp -s "$T/clean.txt" "$T/conv3.txt" || fail "re-run after the manifests crash differs from the clean run"
 
-# ---- 4. per-partition commits, a failed day
+# ---- 4. per-partition commits, a failed day (--keep-going: the days after it still load)
 cp -r "$T/in" "$T/q"
 f="$T/q/2025-10-05-1.json.gz"
 head -c $(( $(stat -c %s "$f") / 2 )) "$f" >"$f.cut" && mv "$f.cut" "$f"
-"$K" job gh-events --in "$T/q" --out "$T/qcsv" >/dev/null 2>&1 || true
+"$K" job gh-events --in "$T/q" --out "$T/qcsv" --keep-going >/dev/null 2>&1 || true
 set +e
-"$K" job gh-events --in "$T/q" --format iceberg --warehouse "$T/wp" --commit partition --json >"$T/r4.json" 2>"$T/r4.err"
+"$K" job gh-events --in "$T/q" --format iceberg --warehouse "$T/wp" --commit partition --keep-going --json >"$T/r4.json" 2>"$T/r4.err"
 rc=$?
 set -e
-[ "$rc" = 1 ] || fail "truncated input: exit $rc, want 1; $(cat "$T/r4.err")"
+[ "$rc" = 6 ] || fail "truncated input: exit $rc, want 6 (partial); $(cat "$T/r4.err")"
 python3 - "$T/r4.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 st = {p["date"]: p["status"] for p in s["partitions"]}
 assert st == {"2025-10-04": "ok", "2025-10-05": "failed", "2025-10-06": "ok"}, st
+assert s["status"] == "partial", s["status"]
 for t in s["iceberg"]:
     assert t["snapshots"] == 2, t   # one per day that committed
 PY
