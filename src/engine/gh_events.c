@@ -32,6 +32,7 @@
  * staging is removed and the previous output stays.
  */
 #include "engine/gh_events.h"
+#include "engine/gh_int.h"
 #include "format/text/text.h"
 #include "format/gzip/gzip_read.h"
 #include "format/json/json_scan.h"
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,6 +231,17 @@ static void idset_free(idset *s)
 
 typedef struct day_state day_state;
 
+/* One commit row of an hour, for the grain (see commit_grain): the key's
+ * hash (64 bits, plus 32 independent ones), where the row is, and the
+ * push that carried it. */
+typedef struct commit_key {
+    uint64_t h;
+    uint32_t fp;
+    uint32_t loc;    /* row index in the hour; at the day's end task index << 27 | row */
+    int64_t push_id; /* INT64_MIN for null: the lowest */
+} commit_key;
+#define GH_ROW_BITS 27
+
 typedef struct hour_task {
     int64_t day;
     int hour;
@@ -242,12 +255,14 @@ typedef struct hour_task {
     kiln_gh_counts counts;
     idset ids;
     KILN_VEC(int64_t) push_ids;
+    KILN_VEC(commit_key) ckeys; /* one per commit row written to the spill */
     uint64_t gz_size;
     struct job *job;
 } hour_task;
 
 struct day_state {
     int64_t day;
+    size_t first_task; /* its tasks are j->tasks[first_task .. first_task + ntasks) */
     int ntasks, pending, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
@@ -688,6 +703,36 @@ static int filter_match(const strvec *vals, const char *scratch, const span *s)
     return 0;
 }
 
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Remember a commit row's key for the day's grain: two independent hashes
+ * of (repo_id, sha) (96 bits: a false match on a 5M-commit day ~1e-16). */
+static int note_commit_key(scan_ctx *c, const gh_commit *cm)
+{
+    const gh_event *e = &c->ev;
+    const char *sha = cm->sha.present ? c->w->scratch.data + cm->sha.off : "";
+    size_t n = cm->sha.present ? cm->sha.len : 0;
+    uint32_t fnv = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        fnv = (fnv ^ (uint8_t)sha[i]) * 16777619u;
+    uint64_t hs = cm->sha.present ? kiln_hash64(sha, n) : 0x5bd1e9955bd1e995ULL;
+    uint64_t rid = mix64((uint64_t)e->repo_id + 0x9E3779B97F4A7C15ULL);
+    commit_key k = {mix64(hs ^ rid), fnv ^ (uint32_t)(rid >> 32) ^ (cm->sha.present ? 0u : 0x80000000u),
+                    (uint32_t)c->t->ckeys.len, e->has_push_id ? e->push_id : INT64_MIN};
+    if (c->t->ckeys.len >= ((size_t)1 << GH_ROW_BITS))
+        return kiln_err_set(&c->err, KILN_ELIMIT, "%s: more than %zu commit rows in one hour", c->t->name,
+                            (size_t)1 << GH_ROW_BITS);
+    return kiln_vec_push(&c->t->ckeys, k, &c->err);
+}
+
 static int emit_push(scan_ctx *c)
 {
     gh_event *e = &c->ev;
@@ -725,7 +770,7 @@ static int emit_push(scan_ctx *c)
             (rc = cm->distinct >= 0 ? kiln_batch_put_bool(cb, KILN_GH_C_DISTINCT, cm->distinct, &c->err)
                                     : kiln_batch_put_null(cb, KILN_GH_C_DISTINCT, &c->err)) ||
             (rc = kiln_batch_put_i64(cb, KILN_GH_C_CREATED_AT, e->created_at, &c->err)) ||
-            (rc = kiln_batch_end_row(cb, &c->err)))
+            (rc = kiln_batch_end_row(cb, &c->err)) || (rc = note_commit_key(c, cm)))
             return rc;
         c->t->counts.commits++;
         if ((kiln_batch_full(cb) || cb->cols[KILN_GH_C_MESSAGE].data.len > GH_BATCH_BYTES) &&
@@ -904,6 +949,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
     memset(&t->counts, 0, sizeof t->counts);
     idset_free(&t->ids);
     t->push_ids.len = 0;
+    t->ckeys.len = 0;
     kiln_batch_clear(w->pb);
     kiln_batch_clear(w->cb);
     c->qpath = kiln_sprintf("%s/%s.ndjson", j->qdir, t->name);
@@ -915,13 +961,13 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
         goto done;
     }
     ppath = kiln_sprintf("%s/part-%02d%s", pdir, t->hour, j->o->format->ext);
-    cpath = kiln_sprintf("%s/part-%02d%s", cdir, t->hour, j->o->format->ext);
+    cpath = kiln_sprintf("%s/.part-%02d.spill", cdir, t->hour); /* written for real at the day's end */
     if (!ppath || !cpath) {
         rc = KILN_OOM(err);
         goto done;
     }
     if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
-        (rc = j->o->format->open(&c->csink, cpath, &commit_schema, err)))
+        (rc = kiln_gh__spill_sink_open(&c->csink, cpath, &commit_schema, err)))
         goto done;
     if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
         goto done;
@@ -1115,6 +1161,168 @@ static void drop_staging(const job *j, int64_t day)
     }
 }
 
+/* ------------------------------------------------------------------ grain
+ *
+ * The commits table's grain is (repo_id, sha) per day, as the Iceberg
+ * MERGE keeps it (it matches keys within a partition): when pushes of the
+ * same day carry the same commit (a branch pushed, then merged; a re-push),
+ * one row stays, the one of the later push: the greater push_id (GitHub
+ * numbers pushes in time order; null is the lowest), then the later hour,
+ * then the later entry of the push's commits list. The hours write their
+ * commit rows to spill files and remember each row's key; when the day's
+ * last hour is done, the keys are sorted, every row but the last of each
+ * key is marked, and the spills are written to the real commit files
+ * without the marked rows. Every output format gets the same rows. */
+
+static int cmp_commit_key(const void *pa, const void *pb)
+{
+    const commit_key *a = pa, *b = pb;
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    if (a->fp != b->fp)
+        return a->fp < b->fp ? -1 : 1;
+    if (a->push_id != b->push_id)
+        return a->push_id < b->push_id ? -1 : 1;
+    return a->loc < b->loc ? -1 : a->loc > b->loc;
+}
+
+/* Write hour t's spilled commit rows, without the dropped ones, to its
+ * commit file in the day's staging directory. */
+static int write_commits(job *j, hour_task *t, const uint8_t *drop, kiln_batch *b, kiln_err *err)
+{
+    char *dir = table_dir(j, "commits", ".staging-", t->day);
+    char *spath = dir ? kiln_sprintf("%s/.part-%02d.spill", dir, t->hour) : NULL;
+    char *path = dir ? kiln_sprintf("%s/part-%02d%s", dir, t->hour, j->o->format->ext) : NULL;
+    kiln_sink *sink = NULL;
+    void *map = NULL;
+    size_t len = 0;
+    int fd = -1, rc = 0;
+    if (!spath || !path) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    struct stat st;
+    fd = open(spath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", spath, strerror(errno));
+        goto done;
+    }
+    len = (size_t)st.st_size;
+    if (len && (map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        map = NULL;
+        rc = kiln_err_set(err, KILN_EIO, "%s: mmap: %s", spath, strerror(errno));
+        goto done;
+    }
+    if (map)
+        madvise(map, len, MADV_SEQUENTIAL);
+    if ((rc = j->o->format->open(&sink, path, &commit_schema, err)))
+        goto done;
+    kiln_batch_clear(b);
+    const uint8_t *p = map, *end = p + len;
+    for (size_t row = 0; p < end && rc == 0; row++) {
+        if (row >= t->ckeys.len) {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "%s: more rows than keys", spath);
+            break;
+        }
+        rc = kiln_gh__spill_get(&p, end, &commit_schema, drop[row] ? NULL : b, spath, err);
+        if (rc == 0 && (kiln_batch_full(b) || b->cols[KILN_GH_C_MESSAGE].data.len > GH_BATCH_BYTES)) {
+            rc = kiln_sink_write(sink, b, err);
+            kiln_batch_clear(b);
+        }
+    }
+    if (rc == 0 && b->nrows)
+        rc = kiln_sink_write(sink, b, err);
+    kiln_batch_clear(b);
+    if (rc == 0)
+        rc = kiln_sink_commit(sink, err);
+    if (rc)
+        kiln_sink_abort(sink);
+done:
+    kiln_sink_free(sink);
+    if (map)
+        munmap(map, len);
+    if (fd >= 0)
+        close(fd);
+    if (spath)
+        unlink(spath);
+    kiln_free(spath);
+    kiln_free(path);
+    kiln_free(dir);
+    return rc;
+}
+
+/* The day's hours are done: apply the grain and write its commit files. */
+static int commit_grain(job *j, day_state *d, kiln_batch *b, kiln_err *err)
+{
+    size_t n = 0;
+    hour_task *tasks = &j->tasks[d->first_task];
+    for (int i = 0; i < d->ntasks; i++)
+        n += tasks[i].ckeys.len;
+    commit_key *all = kiln_malloc((n ? n : 1) * sizeof *all);
+    uint8_t **drop = kiln_calloc((size_t)d->ntasks, sizeof *drop);
+    int rc = 0;
+    if (!all || !drop) {
+        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory sorting the %zu commit keys of a day", n);
+        goto done;
+    }
+    size_t k = 0;
+    for (int i = 0; i < d->ntasks; i++) {
+        for (size_t r = 0; r < tasks[i].ckeys.len; r++) {
+            all[k] = tasks[i].ckeys.items[r];
+            all[k++].loc = (uint32_t)i << GH_ROW_BITS | (uint32_t)r;
+        }
+        if (!(drop[i] = kiln_calloc(tasks[i].ckeys.len ? tasks[i].ckeys.len : 1, 1))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
+    qsort(all, n, sizeof *all, cmp_commit_key);
+    uint64_t superseded = 0;
+    for (size_t i = 0; i + 1 < n; i++) /* every row but the last of its key */
+        if (all[i].h == all[i + 1].h && all[i].fp == all[i + 1].fp) {
+            drop[all[i].loc >> GH_ROW_BITS][all[i].loc & (((uint32_t)1 << GH_ROW_BITS) - 1)] = 1;
+            superseded++;
+        }
+    kiln_free(all);
+    all = NULL;
+    for (int i = 0; i < d->ntasks && rc == 0; i++)
+        rc = write_commits(j, &tasks[i], drop[i], b, err);
+    pthread_mutex_lock(&j->lock);
+    d->counts.commits -= superseded;
+    d->counts.commits_superseded += superseded;
+    pthread_mutex_unlock(&j->lock);
+done:
+    for (int i = 0; drop && i < d->ntasks; i++)
+        kiln_free(drop[i]);
+    kiln_free(drop);
+    kiln_free(all);
+    for (int i = 0; i < d->ntasks; i++)
+        kiln_vec_free(&tasks[i].ckeys);
+    return rc;
+}
+
+/* The day's last hour is done: publish the day (grain, swap) or drop it. */
+static void finish_day(job *j, day_state *d, worker *w, int day_failed)
+{
+    kiln_err e2 = {0};
+    int rc2 = 0;
+    if (day_failed) {
+        for (int i = 0; i < d->ntasks; i++)
+            kiln_vec_free(&j->tasks[d->first_task + (size_t)i].ckeys);
+        drop_staging(j, d->day);
+        return;
+    }
+    if ((rc2 = commit_grain(j, d, w->cb, &e2)) == 0 && (rc2 = swap_in(j, "pushes", d->day, &e2)) == 0)
+        rc2 = swap_in(j, "commits", d->day, &e2);
+    if (rc2) {
+        pthread_mutex_lock(&j->lock);
+        d->failed = 1;
+        snprintf(d->error, sizeof d->error, "%s", e2.msg);
+        pthread_mutex_unlock(&j->lock);
+        drop_staging(j, d->day);
+    }
+}
+
 static void task_main(void *arg, int widx)
 {
     hour_task *t = arg;
@@ -1192,21 +1400,8 @@ static void task_main(void *arg, int widx)
     int day_failed = d->failed || d->skipped;
     pthread_mutex_unlock(&j->lock);
 
-    if (last) {
-        kiln_err e2 = {0};
-        int rc2 = 0;
-        if (day_failed)
-            drop_staging(j, d->day);
-        else if ((rc2 = swap_in(j, "pushes", d->day, &e2)) == 0)
-            rc2 = swap_in(j, "commits", d->day, &e2);
-        if (rc2) {
-            pthread_mutex_lock(&j->lock);
-            d->failed = 1;
-            snprintf(d->error, sizeof d->error, "%s", e2.msg);
-            pthread_mutex_unlock(&j->lock);
-            drop_staging(j, d->day);
-        }
-    }
+    if (last)
+        finish_day(j, d, w, day_failed);
     pthread_mutex_lock(&j->lock);
     t->done = 1;
     j->tasks_done++;
@@ -1529,6 +1724,7 @@ static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t n
     for (size_t di = 0; di < ndays && !rc; di++) {
         day_state *d = &j->days[di];
         d->day = days[di];
+        d->first_task = j->ntasks;
         for (int h = 0; h < 24 && !rc; h++) {
             const hour_file *hf = find_hour(l, d->day * 24 + h);
             struct stat fs;
@@ -1778,6 +1974,7 @@ static void job_free(job *j, int failed)
         kiln_free(j->tasks[i].path);
         idset_free(&j->tasks[i].ids);
         kiln_vec_free(&j->tasks[i].push_ids);
+        kiln_vec_free(&j->tasks[i].ckeys);
     }
     if (failed) /* a job-level failure: nothing was committed past the staging */
         for (size_t di = 0; di < j->ndays; di++)

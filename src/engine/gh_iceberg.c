@@ -42,6 +42,7 @@
  * writer of that table reaches that lake fault point.
  */
 #include "engine/gh_events.h"
+#include "engine/gh_int.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
@@ -251,7 +252,8 @@ static int loader_put(loader *l, const kiln_batch *b, kiln_err *err)
  * column, so the next buckets' MERGEs skip them by their statistics, and so
  * does a re-run: bucket b only reads the files of the same key range. The
  * spill format is kiln's own: one record per row (per column: a null flag,
- * then the value; strings as u32 length + bytes), buffered per bucket. */
+ * then the value; strings as u32 length + bytes; gh_int.h), buffered per
+ * bucket. */
 
 typedef struct spill {
     int n;                 /* buckets */
@@ -275,78 +277,6 @@ static int spill_flush(spill *sp, int k, kiln_err *err)
     }
     kiln_buf_reset(b);
     return 0;
-}
-
-static int spill_put(kiln_buf *o, const kiln_batch *b, size_t row, kiln_err *err)
-{
-    int rc = 0;
-    for (int c = 0; c < b->schema->ncols && !rc; c++) {
-        const kiln_col *col = &b->cols[c];
-        if (kiln_batch_is_null(b, c, row)) {
-            rc = kiln_buf_putc(o, 0, err);
-            continue;
-        }
-        if ((rc = kiln_buf_putc(o, 1, err)))
-            break;
-        switch (col->type) {
-        case KILN_T_BOOL: rc = kiln_buf_putc(o, (char)col->v.b[row], err); break;
-        case KILN_T_INT32:
-        case KILN_T_DATE:
-        case KILN_T_FLOAT: rc = kiln_buf_append(o, (const char *)col->v.i32 + 4 * row, 4, err); break;
-        case KILN_T_STRING:
-        case KILN_T_BINARY: {
-            size_t n;
-            const char *p = kiln_batch_str(b, c, row, &n);
-            uint32_t n32 = (uint32_t)n;
-            if (!(rc = kiln_buf_append(o, (const char *)&n32, 4, err)))
-                rc = kiln_buf_append(o, p, n, err);
-            break;
-        }
-        default: rc = kiln_buf_append(o, (const char *)col->v.i64 + 8 * row, 8, err); /* 8-byte types */
-        }
-    }
-    return rc;
-}
-
-/* Read one record at *p into dst; 0 ok, KILN_EFORMAT if the file is cut. */
-static int spill_get(const uint8_t **pp, const uint8_t *end, kiln_batch *dst, const char *path, kiln_err *err)
-{
-    const uint8_t *p = *pp;
-    int rc = 0;
-#define NEED(k) \
-    if ((size_t)(end - p) < (size_t)(k)) \
-        return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut at byte %zu", path, (size_t)(p - *pp));
-    for (int c = 0; c < dst->schema->ncols && !rc; c++) {
-        NEED(1);
-        if (*p++ == 0) {
-            rc = kiln_batch_put_null(dst, c, err);
-            continue;
-        }
-        switch (dst->cols[c].type) {
-        case KILN_T_BOOL: NEED(1); rc = kiln_batch_put_bool(dst, c, *p, err); p += 1; break;
-        case KILN_T_INT32:
-        case KILN_T_DATE: { NEED(4); int32_t v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_i32(dst, c, v, err); break; }
-        case KILN_T_FLOAT: { NEED(4); float v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_f32(dst, c, v, err); break; }
-        case KILN_T_DOUBLE: { NEED(8); double v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_f64(dst, c, v, err); break; }
-        case KILN_T_STRING:
-        case KILN_T_BINARY: {
-            NEED(4);
-            uint32_t n;
-            memcpy(&n, p, 4);
-            p += 4;
-            NEED(n);
-            rc = kiln_batch_put_str(dst, c, (const char *)p, n, err);
-            p += n;
-            break;
-        }
-        default: { NEED(8); int64_t v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_i64(dst, c, v, err); }
-        }
-    }
-#undef NEED
-    if (!rc)
-        rc = kiln_batch_end_row(dst, err);
-    *pp = p;
-    return rc;
 }
 
 static int hexval(int ch)
@@ -409,7 +339,7 @@ static int load_bucket(loader *l, spill *sp, int k, const kiln_schema *schema, k
         goto done;
     const uint8_t *p = map, *end = p + st.st_size;
     while (p < end) {
-        if ((rc = spill_get(&p, end, b, sp->paths[k], err)))
+        if ((rc = kiln_gh__spill_get(&p, end, schema, b, sp->paths[k], err)))
             goto done;
         if (kiln_batch_full(b)) {
             if ((rc = loader_put(l, b, err)))
@@ -534,7 +464,7 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
             }
             for (size_t row = 0; row < b->nrows; row++) {
                 int k = bucket_of(b, row, rcol, nb, lo, hi);
-                if ((rc = spill_put(&sp.bufs[k], b, row, err)))
+                if ((rc = kiln_gh__spill_put(&sp.bufs[k], b, row, err)))
                     goto done;
                 if (sp.bufs[k].len >= sp.flush_at && (rc = spill_flush(&sp, k, err)))
                     goto done;
