@@ -1698,9 +1698,14 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     c->n_orgs = (uint32_t)fmax(80, 2e5 * o->scale);
     c->id_stride = 1000000ULL * (uint64_t)ceil(o->scale);
     c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_dup_src = -1;
+    if (o->quirks && !api && c->T < KILN_GEN_QUIRKS_MIN_HOURS)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "gen: --quirks needs a span of at least %d hours (--days x --hours) to hold all its "
+                            "faults; this one has %d",
+                            KILN_GEN_QUIRKS_MIN_HOURS, c->T);
     if (o->quirks && !api) {
-        /* distinct hours picked by a seeded shuffle; needs >= 2 hours for
-         * duplicates, each other fault takes one more hour */
+        /* distinct hours picked by a seeded shuffle: the duplicates take
+         * two adjacent hours, each other fault one more */
         int T = c->T;
         int *perm = kiln_malloc(sizeof(int) * (size_t)T);
         if (!perm)
