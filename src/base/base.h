@@ -263,6 +263,12 @@ int kiln_i64set_add(kiln_i64set *s, int64_t x, kiln_err *err);
 int kiln_i64set_has(const kiln_i64set *s, int64_t x);
 size_t kiln_i64set_len(const kiln_i64set *s);
 void kiln_i64set_free(kiln_i64set *s);
+/* NULL is the empty set for has, len, next and prefetch. Iterate with
+ * pos = 0 first: returns 1 and sets *x while members remain (any order). */
+int kiln_i64set_next(const kiln_i64set *s, size_t *pos, int64_t *x);
+/* Start loading x's slot into the cache (a probe that will miss: hot loops
+ * call it early so the load overlaps other work). */
+void kiln_i64set_prefetch(const kiln_i64set *s, int64_t x);
 
 uint64_t kiln_hash64(const void *p, size_t n); /* fast non-cryptographic */
 

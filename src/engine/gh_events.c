@@ -145,88 +145,6 @@ int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour)
     return 0;
 }
 
-/* ------------------------------------------------------------------ id set */
-
-/* Open-addressing set of event ids with iteration (0 is the empty slot). */
-typedef struct idset {
-    int64_t *keys;
-    size_t cap, len;
-    int has_zero;
-} idset;
-
-static inline size_t idslot(int64_t x, size_t mask)
-{
-    uint64_t h = (uint64_t)x * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & mask;
-}
-
-static int idset_has(const idset *s, int64_t x)
-{
-    if (x == 0)
-        return s->has_zero;
-    if (!s->cap)
-        return 0;
-    size_t mask = s->cap - 1;
-    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
-        if (s->keys[i] == x)
-            return 1;
-        if (s->keys[i] == 0)
-            return 0;
-    }
-}
-
-/* 1 added, 0 present, <0 error */
-static int idset_add(idset *s, int64_t x, kiln_err *err)
-{
-    if (x == 0) {
-        if (s->has_zero)
-            return 0;
-        s->has_zero = 1;
-        return 1;
-    }
-    if ((s->len + 1) * 4 >= s->cap * 3) {
-        size_t ncap = s->cap ? s->cap * 2 : 4096;
-        /* malloc + memset, not calloc: a calloc'ed table is fresh mmap
-         * memory whose pages the random probes would first map read-only
-         * (the shared zero page), so every first insert into a page took a
-         * copy-on-write fault and a TLB flush interrupting the other
-         * workers (~5 % of the job's CPU at 2 threads); written first,
-         * each page faults once, with nothing to flush */
-        int64_t *nk = kiln_malloc(ncap * sizeof(int64_t));
-        if (!nk)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory growing the dedupe set to %zu ids", ncap);
-        memset(nk, 0, ncap * sizeof(int64_t));
-        for (size_t i = 0; i < s->cap; i++) {
-            int64_t k = s->keys[i];
-            if (!k)
-                continue;
-            size_t j = idslot(k, ncap - 1);
-            while (nk[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = k;
-        }
-        kiln_free(s->keys);
-        s->keys = nk;
-        s->cap = ncap;
-    }
-    size_t mask = s->cap - 1;
-    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
-        if (s->keys[i] == x)
-            return 0;
-        if (s->keys[i] == 0) {
-            s->keys[i] = x;
-            s->len++;
-            return 1;
-        }
-    }
-}
-
-static void idset_free(idset *s)
-{
-    kiln_free(s->keys);
-    memset(s, 0, sizeof *s);
-}
-
 /* ------------------------------------------------------------------ plan */
 
 typedef struct day_state day_state;
@@ -253,7 +171,7 @@ typedef struct hour_task {
     int done, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
-    idset ids;
+    kiln_i64set *ids;       /* this hour's event ids (NULL until it runs) */
     KILN_VEC(int64_t) push_ids;
     KILN_VEC(commit_key) ckeys; /* one per commit row written to the spill */
     uint64_t gz_size;
@@ -338,7 +256,7 @@ typedef struct scan_ctx {
     hour_task *t;
     worker *w;
     gh_event ev;
-    const idset *exclude;
+    const kiln_i64set *exclude;
     kiln_sink *psink, *csink;
     FILE *qf;
     char *qtmp, *qpath;
@@ -584,11 +502,8 @@ static const char *parse_event(scan_ctx *c, const char *p, const char *end, cons
              * MBs, the slots random): start those loads now, so they overlap
              * the parse or skip of the rest of the event */
             if (p) {
-                const idset *own = &c->t->ids;
-                if (own->cap)
-                    __builtin_prefetch(&own->keys[idslot(e->id, own->cap - 1)], 1);
-                if (c->exclude && c->exclude->cap)
-                    __builtin_prefetch(&c->exclude->keys[idslot(e->id, c->exclude->cap - 1)], 0);
+                kiln_i64set_prefetch(c->t->ids, e->id);
+                kiln_i64set_prefetch(c->exclude, e->id);
             }
         } else if (KEYIS(k, kl, "type")) {
             const char *q = kiln_json_str_skip(p, end, why);
@@ -831,9 +746,9 @@ static int handle_event(scan_ctx *c)
     int rc;
     t->counts.events++;
     int dup = 0;
-    if (c->exclude && idset_has(c->exclude, e->id))
+    if (kiln_i64set_has(c->exclude, e->id))
         dup = 1;
-    rc = idset_add(&t->ids, e->id, &c->err);
+    rc = kiln_i64set_add(t->ids, e->id, &c->err);
     if (rc < 0)
         return rc;
     if (rc == 0)
@@ -931,7 +846,7 @@ static char *table_dir(const job *j, const char *table, const char *prefix, int6
 }
 
 /* Process the file once. exclude: ids of the previous hour, or NULL. */
-static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_err *err)
+static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude, kiln_err *err)
 {
     scan_ctx *c = kiln_calloc(1, sizeof *c);
     if (!c)
@@ -947,7 +862,11 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
     c->exclude = exclude;
     event_reset(&c->ev);
     memset(&t->counts, 0, sizeof t->counts);
-    idset_free(&t->ids);
+    kiln_i64set_free(t->ids);
+    if (!(t->ids = kiln_i64set_new())) {
+        kiln_free(c);
+        return KILN_OOM(err);
+    }
     t->push_ids.len = 0;
     t->ckeys.len = 0;
     kiln_batch_clear(w->pb);
@@ -1340,7 +1259,7 @@ static void task_main(void *arg, int widx)
     if (skip) /* an earlier hour failed and keep_going is off: do not start */
         t->skipped = 1;
     else
-        rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
+        rc = run_hour(j, t, w, prev && prev_ready ? prev->ids : NULL, &err);
     if (prev && !prev_ready) {
         /* wait even when we failed: prev's ids are ours to free, and prev is
          * still filling them */
@@ -1352,25 +1271,27 @@ static void task_main(void *arg, int widx)
     if (rc == 0 && !skip && prev && !prev_ready) {
         int hit = 0;
         for (size_t i = 0; i < t->push_ids.len && !hit; i++)
-            hit = idset_has(&prev->ids, t->push_ids.items[i]);
+            hit = kiln_i64set_has(prev->ids, t->push_ids.items[i]);
         if (hit) {
             kiln_debug("%s: pushes repeat events of the previous hour; re-running with its ids", t->name);
-            rc = run_hour(j, t, w, &prev->ids, &err);
+            rc = run_hour(j, t, w, prev->ids, &err);
         } else {
             uint64_t cross = 0;
-            for (size_t i = 0; i < t->ids.cap; i++)
-                if (t->ids.keys[i] && idset_has(&prev->ids, t->ids.keys[i]))
-                    cross++;
-            if (t->ids.has_zero && prev->ids.has_zero)
-                cross++;
+            int64_t id;
+            for (size_t pos = 0; kiln_i64set_next(t->ids, &pos, &id);)
+                cross += (uint64_t)kiln_i64set_has(prev->ids, id);
             t->counts.duplicates += cross;
         }
     }
-    if (prev)
-        idset_free(&prev->ids); /* we were its only consumer */
+    if (prev) { /* we were its only consumer */
+        kiln_i64set_free(prev->ids);
+        prev->ids = NULL;
+    }
     kiln_vec_free(&t->push_ids);
-    if (!t->has_next)
-        idset_free(&t->ids);
+    if (!t->has_next) {
+        kiln_i64set_free(t->ids);
+        t->ids = NULL;
+    }
 
     pthread_mutex_lock(&j->lock);
     day_state *d = t->dstate;
@@ -1972,7 +1893,7 @@ static void job_free(job *j, int failed)
     kiln_free(j->workers);
     for (size_t i = 0; i < j->ntasks; i++) {
         kiln_free(j->tasks[i].path);
-        idset_free(&j->tasks[i].ids);
+        kiln_i64set_free(j->tasks[i].ids);
         kiln_vec_free(&j->tasks[i].push_ids);
         kiln_vec_free(&j->tasks[i].ckeys);
     }
