@@ -1089,9 +1089,10 @@ static void drop_staging(const job *j, int64_t day)
  * numbers pushes in time order; null is the lowest), then the later hour,
  * then the later entry of the push's commits list. The hours write their
  * commit rows to spill files and remember each row's key; when the day's
- * last hour is done, the keys are sorted, every row but the last of each
- * key is marked, and the spills are written to the real commit files
- * without the marked rows. Every output format gets the same rows. */
+ * last hour is done, the keys seen more than once are sorted, every row but
+ * the last of each key is marked, and the spills are written to the real
+ * commit files without the marked rows. Every output format gets the same
+ * rows. */
 
 static int cmp_commit_key(const void *pa, const void *pb)
 {
@@ -1170,40 +1171,53 @@ done:
     return rc;
 }
 
-/* The day's hours are done: apply the grain and write its commit files. */
+/* The day's hours are done: apply the grain and write its commit files.
+ * A key seen once (nearly all) needs no sort: one pass through a set finds
+ * the hashes seen twice, and only their rows are sorted. */
 static int commit_grain(job *j, day_state *d, kiln_batch *b, kiln_err *err)
 {
-    size_t n = 0;
     hour_task *tasks = &j->tasks[d->first_task];
-    for (int i = 0; i < d->ntasks; i++)
-        n += tasks[i].ckeys.len;
-    commit_key *all = kiln_malloc((n ? n : 1) * sizeof *all);
+    kiln_i64set *seen = kiln_i64set_new(), *twice = kiln_i64set_new();
     uint8_t **drop = kiln_calloc((size_t)d->ntasks, sizeof *drop);
+    KILN_VEC(commit_key) cand = {0};
+    uint64_t superseded = 0;
     int rc = 0;
-    if (!all || !drop) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory sorting the %zu commit keys of a day", n);
+    if (!seen || !twice || !drop) {
+        rc = KILN_OOM(err);
         goto done;
     }
-    size_t k = 0;
-    for (int i = 0; i < d->ntasks; i++) {
-        for (size_t r = 0; r < tasks[i].ckeys.len; r++) {
-            all[k] = tasks[i].ckeys.items[r];
-            all[k++].loc = (uint32_t)i << GH_ROW_BITS | (uint32_t)r;
-        }
+    for (int i = 0; i < d->ntasks && rc == 0; i++) {
         if (!(drop[i] = kiln_calloc(tasks[i].ckeys.len ? tasks[i].ckeys.len : 1, 1))) {
             rc = KILN_OOM(err);
-            goto done;
+            break;
+        }
+        for (size_t r = 0; r < tasks[i].ckeys.len && rc == 0; r++) {
+            int64_t h = (int64_t)tasks[i].ckeys.items[r].h;
+            if ((rc = kiln_i64set_add(seen, h, err)) == 0)
+                rc = kiln_i64set_add(twice, h, err);
+            rc = rc < 0 ? rc : 0;
         }
     }
-    qsort(all, n, sizeof *all, cmp_commit_key);
-    uint64_t superseded = 0;
-    for (size_t i = 0; i + 1 < n; i++) /* every row but the last of its key */
-        if (all[i].h == all[i + 1].h && all[i].fp == all[i + 1].fp) {
-            drop[all[i].loc >> GH_ROW_BITS][all[i].loc & (((uint32_t)1 << GH_ROW_BITS) - 1)] = 1;
+    kiln_i64set_free(seen);
+    seen = NULL;
+    for (int i = 0; i < d->ntasks && rc == 0 && kiln_i64set_len(twice); i++)
+        for (size_t r = 0; r < tasks[i].ckeys.len && rc == 0; r++) {
+            commit_key k = tasks[i].ckeys.items[r];
+            if (!kiln_i64set_has(twice, (int64_t)k.h))
+                continue;
+            k.loc = (uint32_t)i << GH_ROW_BITS | (uint32_t)r;
+            rc = kiln_vec_push(&cand, k, err);
+        }
+    if (rc)
+        goto done;
+    if (cand.len)
+        qsort(cand.items, cand.len, sizeof *cand.items, cmp_commit_key);
+    for (size_t i = 0; i + 1 < cand.len; i++) /* every row but the last of its key */
+        if (cand.items[i].h == cand.items[i + 1].h && cand.items[i].fp == cand.items[i + 1].fp) {
+            uint32_t loc = cand.items[i].loc;
+            drop[loc >> GH_ROW_BITS][loc & (((uint32_t)1 << GH_ROW_BITS) - 1)] = 1;
             superseded++;
         }
-    kiln_free(all);
-    all = NULL;
     for (int i = 0; i < d->ntasks && rc == 0; i++)
         rc = write_commits(j, &tasks[i], drop[i], b, err);
     pthread_mutex_lock(&j->lock);
@@ -1211,10 +1225,12 @@ static int commit_grain(job *j, day_state *d, kiln_batch *b, kiln_err *err)
     d->counts.commits_superseded += superseded;
     pthread_mutex_unlock(&j->lock);
 done:
+    kiln_i64set_free(seen);
+    kiln_i64set_free(twice);
+    kiln_vec_free(&cand);
     for (int i = 0; drop && i < d->ntasks; i++)
         kiln_free(drop[i]);
     kiln_free(drop);
-    kiln_free(all);
     for (int i = 0; i < d->ntasks; i++)
         kiln_vec_free(&tasks[i].ckeys);
     return rc;
