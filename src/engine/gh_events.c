@@ -1289,8 +1289,8 @@ static void task_main(void *arg, int widx)
         for (size_t i = 0; i < t->push_ids.len && !hit; i++)
             hit = kiln_i64set_has(prev->ids, t->push_ids.items[i]);
         if (hit) {
-            kiln_debug("%s: pushes repeat events of the previous hour; re-running with its ids", t->name);
             rc = run_hour(j, t, w, prev->ids, &err);
+            t->counts.reruns = 1;
         } else {
             uint64_t cross = 0;
             int64_t id;
@@ -1333,6 +1333,7 @@ static void task_main(void *arg, int widx)
     a->json_bytes += b->json_bytes;
     a->gz_bytes += skip ? 0 : t->gz_size;
     a->utf8_repaired += b->utf8_repaired;
+    a->reruns += b->reruns;
     int last = --d->pending == 0;
     int day_failed = d->failed || d->skipped;
     pthread_mutex_unlock(&j->lock);
@@ -1817,6 +1818,7 @@ static void counts_add(kiln_gh_counts *a, const kiln_gh_counts *b)
     a->gz_bytes += b->gz_bytes;
     a->utf8_repaired += b->utf8_repaired;
     a->commits_superseded += b->commits_superseded;
+    a->reruns += b->reruns;
 }
 
 /* Every failed hour's error of one day, "FILE: message", hours ascending;
@@ -1995,13 +1997,14 @@ static int counts_json(kiln_buf *b, const kiln_gh_counts *c, kiln_err *err)
     return kiln_buf_printf(b, err,
                            "\"files\":%llu,\"missing_hours\":%llu,\"events\":%llu,\"pushes\":%llu,\"commits\":%llu,"
                            "\"commits_superseded\":%llu,\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,"
-                           "\"utf8_repaired\":%llu,\"json_bytes\":%llu,\"gz_bytes\":%llu",
+                           "\"utf8_repaired\":%llu,\"reruns\":%llu,\"json_bytes\":%llu,\"gz_bytes\":%llu",
                            (unsigned long long)c->files, (unsigned long long)c->missing,
                            (unsigned long long)c->events, (unsigned long long)c->pushes,
                            (unsigned long long)c->commits, (unsigned long long)c->commits_superseded,
                            (unsigned long long)c->quarantined, (unsigned long long)c->duplicates,
                            (unsigned long long)c->filtered, (unsigned long long)c->utf8_repaired,
-                           (unsigned long long)c->json_bytes, (unsigned long long)c->gz_bytes);
+                           (unsigned long long)c->reruns, (unsigned long long)c->json_bytes,
+                           (unsigned long long)c->gz_bytes);
 }
 
 static int names_json(kiln_buf *b, char *const *v, size_t n, kiln_err *err)

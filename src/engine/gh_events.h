@@ -69,6 +69,8 @@ typedef struct kiln_gh_counts {
     uint64_t json_bytes, gz_bytes, utf8_repaired;
     uint64_t commits_superseded; /* commit rows dropped for the grain: a later push in
                                     the same day carried the same (repo_id, sha) */
+    uint64_t reruns;             /* hours read twice: their pushes repeated events of the
+                                    previous hour, found only after both ran */
 } kiln_gh_counts;
 
 typedef enum kiln_gh_part_status {
@@ -143,6 +145,10 @@ typedef struct kiln_gh_iceberg_table_result {
     int noop_commits;        /* commits that changed nothing (no snapshot) */
     int64_t last_snapshot_id; /* -1 if none added */
     int64_t rows_inserted, rows_updated, files_added, files_removed;
+    int stale_branches_dropped; /* staging branches of killed runs, dropped */
+    int reloads;             /* publishes that conflicted (another writer moved the
+                                target) and were loaded again on the new head */
+    char warning[256];       /* a cleanup that failed (staging branch left), or "" */
 } kiln_gh_iceberg_table_result;
 
 typedef struct kiln_gh_iceberg_result {
@@ -185,6 +191,7 @@ typedef struct kiln_gh_job_result {
     kiln_gh_report report;          /* the scan: partitions, counts, errors, missing hours */
     char *out_dir;                  /* where the files went (iceberg: the staging dir) */
     char *quarantine_dir;           /* where bad lines went (when report.total.quarantined) */
+    int staged_left;                /* iceberg: staged day copies that could not be removed */
     int iceberg;                    /* 1: iceberg_result is set */
     char branch[128];               /* iceberg: the target ref */
     kiln_gh_iceberg_result iceberg_result;

@@ -94,7 +94,7 @@ static int kill_fault(kiln_lake_fault_point where, void *ctx)
 
 /* Drop staging branches that killed runs on this machine left behind
  * (their PID is gone). A live run's branch is left alone. */
-static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
+static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *tr, kiln_err *err)
 {
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     KILN_VEC(char *) stale = {0};
@@ -114,9 +114,7 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
     for (size_t i = 0; i < stale.len; i++) {
         if (!rc) {
             rc = kiln_lake_ref_drop(t, stale.items[i], err);
-            if (!rc)
-                kiln_info("%s: dropped staging branch %s of a run that did not finish", kiln_lake_table_name(t),
-                          stale.items[i]);
+            tr->stale_branches_dropped += rc == 0;
         }
         kiln_free(stale.items[i]);
     }
@@ -210,7 +208,8 @@ static void loader_abandon(loader *l)
     kiln_err e2 = {0};
     if (l->t && kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch) &&
         kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
-        kiln_warn("%s: could not drop staging branch %s: %s", kiln_lake_table_name(l->t), l->wo->branch, e2.msg);
+        snprintf(l->tr->warning, sizeof l->tr->warning, "could not drop staging branch %s: %s", l->wo->branch,
+                 e2.msg);
 }
 
 /* Rough in-memory size of a batch once the writer has copied it. */
@@ -586,7 +585,7 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         }
         ls[ti] = (loader){NULL, &wo[ti], o->branch && *o->branch ? o->branch : "main", NULL, 0,
                           o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
-        if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, err)))
+        if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, tr, err)))
             goto done;
     }
     /* A unit is the run (commit=job) or one day (commit=partition). Both
@@ -613,11 +612,12 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                 /* another writer moved the target while this run loaded (a
                  * concurrent job on other days, say): load the unit again on
                  * the new head; MERGE makes the second load see its rows */
-                kiln_info("%s: %s moved while this run loaded (%s); loading again on its new head (attempt %d)",
-                          tables[ti].name, ls[ti].target, err->msg, attempt + 1);
                 loader_abandon(&ls[ti]);
                 kiln_err_clear(err);
-                res->tables[ti] = saved[ti];
+                kiln_gh_iceberg_table_result now = res->tables[ti];
+                res->tables[ti] = saved[ti]; /* the unit's counts start again... */
+                res->tables[ti].reloads = now.reloads + 1; /* ...not what happened to it */
+                memcpy(res->tables[ti].warning, now.warning, sizeof now.warning);
                 if ((rc = kiln_lake_table_refresh(ls[ti].t, err)) ||
                     (rc = load_unit(&ls[ti], stage, &tables[ti], rep, first, last, err)))
                     break;
@@ -646,10 +646,15 @@ int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, 
         rc = kiln_buf_printf(out, err,
                              "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"buckets\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
                              "\"rows_inserted\":%lld,\"rows_updated\":%lld,\"files_added\":%lld,"
-                             "\"files_removed\":%lld}",
+                             "\"files_removed\":%lld,\"stale_branches_dropped\":%d,\"reloads\":%d,\"warning\":",
                              i ? "," : "", t->name, t->snapshots, t->published, t->buckets, t->noop_commits, (long long)t->last_snapshot_id,
                              (long long)t->rows_inserted, (long long)t->rows_updated, (long long)t->files_added,
-                             (long long)t->files_removed);
+                             (long long)t->files_removed, t->stale_branches_dropped, t->reloads);
+        if (!rc)
+            rc = t->warning[0] ? kiln_json_write_str(out, t->warning, strlen(t->warning), err)
+                               : kiln_buf_append(out, "null", 4, err);
+        if (!rc)
+            rc = kiln_buf_putc(out, '}', err);
     }
     if (!rc)
         rc = kiln_buf_printf(out, err, "]");

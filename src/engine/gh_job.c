@@ -28,8 +28,9 @@ const char *kiln_gh_job_status_name(kiln_gh_job_status s)
 /* The staged Parquet copy of the days now in the tables is only disk space
  * once they are loaded; failed days and _quarantine stay. Only for kiln's
  * own staging directory: an explicit --out is the user's. */
-static void drop_staged_days(const char *stage, const kiln_gh_report *rep)
+static int drop_staged_days(const char *stage, const kiln_gh_report *rep)
 {
+    int left = 0;
     for (size_t i = 0; i < rep->nparts; i++) {
         if (rep->parts[i].status != KILN_GH_PART_OK)
             continue;
@@ -38,11 +39,11 @@ static void drop_staged_days(const char *stage, const kiln_gh_report *rep)
         for (int k = 0; k < 2; k++) {
             char *dir = kiln_sprintf("%s/%s/date=%s", stage, k ? "commits" : "pushes", d);
             kiln_err e2 = {0};
-            if (dir && kiln_rmtree(dir, &e2) != 0)
-                kiln_debug("could not remove the staged copy %s: %s", dir, e2.msg);
+            left += !dir || kiln_rmtree(dir, &e2) != 0; /* reported, the run still succeeded */
             kiln_free(dir);
         }
     }
+    return left;
 }
 
 static kiln_gh_job_status job_status(const kiln_gh_report *rep)
@@ -84,7 +85,7 @@ int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *o, kiln_
         if ((rc = kiln_gh_iceberg_load(&o->iceberg_opts, out->out_dir, &out->report, &out->iceberg_result, err)))
             return rc;
         if (own_stage)
-            drop_staged_days(out->out_dir, &out->report);
+            out->staged_left = drop_staged_days(out->out_dir, &out->report);
     }
     out->status = job_status(&out->report);
     return 0;
@@ -113,6 +114,8 @@ int kiln_gh_job_result_json(const kiln_gh_job_result *r, kiln_buf *b, kiln_err *
         return rc;
     rc = r->report.total.quarantined ? kiln_json_write_str(b, r->quarantine_dir, strlen(r->quarantine_dir), err)
                                      : kiln_buf_append(b, "null", 4, err);
+    if (!rc && r->iceberg)
+        rc = kiln_buf_printf(b, err, ",\"staged_left\":%d", r->staged_left);
     if (!rc && r->iceberg) {
         if (!(rc = kiln_buf_append(b, ",\"iceberg\":", 11, err)))
             rc = kiln_gh_iceberg_result_json(&r->iceberg_result, b, err);
@@ -153,7 +156,18 @@ static int text_iceberg(kiln_buf *b, const kiln_gh_job_result *r, kiln_err *err)
                                  "updated, %lld files added, %lld removed\n",
                                  r->branch, t->published, t->noop_commits, (long long)t->rows_inserted,
                                  (long long)t->rows_updated, (long long)t->files_added, (long long)t->files_removed);
+        if (!rc && t->stale_branches_dropped)
+            rc = kiln_buf_printf(b, err, "iceberg %s: dropped %d staging branch(es) of runs that did not finish\n",
+                                 t->name, t->stale_branches_dropped);
+        if (!rc && t->reloads)
+            rc = kiln_buf_printf(b, err, "iceberg %s: %s moved while this run loaded; loaded again %d time(s)\n",
+                                 t->name, r->branch, t->reloads);
+        if (!rc && t->warning[0])
+            rc = kiln_buf_printf(b, err, "iceberg %s: warning: %s\n", t->name, t->warning);
     }
+    if (!rc && r->staged_left)
+        rc = kiln_buf_printf(b, err, "warning: %d staged day copies could not be removed from %s\n", r->staged_left,
+                             r->out_dir);
     return rc;
 }
 

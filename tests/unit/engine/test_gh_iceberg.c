@@ -266,6 +266,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].snapshots, 0); /* a no-op re-run */
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
+    CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);  /* reported in the result, not printed */
 
     /* options */
     kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL};
@@ -466,6 +467,7 @@ TEST(gh_iceberg, publish_conflict_reloads_on_new_head)
     CHECK_EQ_INT(ow.rc, 0);
     CHECK_EQ_INT(r.tables[1].published, 1);
     CHECK_EQ_INT(r.tables[1].rows_inserted, 1); /* counted once, not per attempt */
+    CHECK_EQ_INT(r.tables[1].reloads, 1);
     CHECK_EQ_INT(count_rows(wh, "github.commits", NULL), 5); /* 3 + the job's new one + the other writer's */
     CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 's4'"), 1);
     CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 'other'"), 1);
