@@ -178,26 +178,20 @@ static void jb_u64(jbuf *b, uint64_t v)
     while (n)
         b->p[b->len++] = t[--n];
 }
-/* JSON string from raw UTF-8 text: escape quotes, backslashes, controls. */
+/* JSON string from raw UTF-8 text: the one JSON string writer
+ * (kiln_json_write_str) appending to this buffer, viewed as a kiln_buf
+ * (both grow with kiln_realloc and keep room for a NUL). */
 static void jb_str(jbuf *b, const char *s, size_t n)
 {
-    jb_ch(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            jb_ch(b, '\\');
-            jb_ch(b, (char)c);
-        } else if (c == '\n') {
-            JS(b, "\\n");
-        } else if (c < 0x20) {
-            char t[8];
-            snprintf(t, sizeof t, "\\u%04x", c);
-            jb_put(b, t, 6);
-        } else {
-            jb_ch(b, (char)c);
-        }
-    }
-    jb_ch(b, '"');
+    if (b->oom)
+        return;
+    kiln_buf kb = {b->p, b->len, b->cap, JB_CAP};
+    kiln_err err;
+    if (kiln_json_write_str(&kb, s, n, &err))
+        b->oom = 1;
+    b->p = kb.data;
+    b->len = kb.len;
+    b->cap = kb.alloc;
 }
 static inline void jb_s(jbuf *b, const char *s) { jb_str(b, s, strlen(s)); }
 static void jb_hex(jbuf *b, uint64_t a, uint64_t c, int n)
