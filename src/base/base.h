@@ -358,4 +358,10 @@ int kiln_rmtree(const char *path, kiln_err *err);
  * no leading '-' surprises)? */
 int kiln_path_component_ok(const char *name, size_t n);
 
+/* ------------------------------------------------ string distance (strdist.c) */
+
+/* Levenshtein distance of two names, for "did you mean" hints; names over
+ * 64 bytes count as far apart (returns 99). */
+size_t kiln_str_distance(const char *a, const char *b);
+
 #endif /* KILN_BASE_H */

@@ -618,16 +618,6 @@ static int filter_match(const strvec *vals, const char *scratch, const span *s)
     return 0;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Remember a commit row's key for the day's grain: two independent hashes
  * of (repo_id, sha) (96 bits: a false match on a 5M-commit day ~1e-16). */
 static int note_commit_key(scan_ctx *c, const gh_commit *cm)
@@ -635,12 +625,14 @@ static int note_commit_key(scan_ctx *c, const gh_commit *cm)
     const gh_event *e = &c->ev;
     const char *sha = cm->sha.present ? c->w->scratch.data + cm->sha.off : "";
     size_t n = cm->sha.present ? cm->sha.len : 0;
+    /* FNV-1a over repo_id, then sha: the 32 bits independent of kiln_hash64 */
     uint32_t fnv = 2166136261u;
+    for (size_t i = 0; i < sizeof e->repo_id; i++)
+        fnv = (fnv ^ (uint8_t)((uint64_t)e->repo_id >> (8 * i))) * 16777619u;
     for (size_t i = 0; i < n; i++)
         fnv = (fnv ^ (uint8_t)sha[i]) * 16777619u;
-    uint64_t hs = cm->sha.present ? kiln_hash64(sha, n) : 0x5bd1e9955bd1e995ULL;
-    uint64_t rid = mix64((uint64_t)e->repo_id + 0x9E3779B97F4A7C15ULL);
-    commit_key k = {mix64(hs ^ rid), fnv ^ (uint32_t)(rid >> 32) ^ (cm->sha.present ? 0u : 0x80000000u),
+    uint64_t pair[2] = {cm->sha.present ? kiln_hash64(sha, n) : 0x5bd1e9955bd1e995ULL, (uint64_t)e->repo_id};
+    commit_key k = {kiln_hash64(pair, sizeof pair), fnv ^ (cm->sha.present ? 0u : 0x80000000u),
                     (uint32_t)c->t->ckeys.len, e->has_push_id ? e->push_id : INT64_MIN};
     if (c->t->ckeys.len >= ((size_t)1 << GH_ROW_BITS))
         return kiln_err_set(&c->err, KILN_ELIMIT, "%s: more than %zu commit rows in one hour", c->t->name,
@@ -1386,20 +1378,19 @@ static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
     return 0;
 }
 
-static void free_filter(gh_filter *f)
+static void strvec_free(strvec *v)
 {
-    for (size_t i = 0; i < f->actor.len; i++)
-        kiln_free(f->actor.items[i]);
-    for (size_t i = 0; i < f->org.len; i++)
-        kiln_free(f->org.items[i]);
-    for (size_t i = 0; i < f->repo.len; i++)
-        kiln_free(f->repo.items[i]);
-    kiln_vec_free(&f->actor);
-    kiln_vec_free(&f->org);
-    kiln_vec_free(&f->repo);
+    for (size_t i = 0; i < v->len; i++)
+        kiln_free(v->items[i]);
+    kiln_vec_free(v);
 }
 
-/* ------------------------------------------------------------------ run */
+static void free_filter(gh_filter *f)
+{
+    strvec_free(&f->actor);
+    strvec_free(&f->org);
+    strvec_free(&f->repo);
+}
 
 /* ------------------------------------------------------------------ plan
  *
@@ -1416,8 +1407,8 @@ typedef struct hour_file {
 
 typedef struct in_listing {
     KILN_VEC(hour_file) hours; /* sorted by slot */
-    KILN_VEC(char *) ignored;  /* look like hour files, do not parse */
-    KILN_VEC(char *) others;   /* the other names (hints in errors) */
+    strvec ignored;            /* look like hour files, do not parse */
+    strvec others;             /* the other names (hints in errors) */
 } in_listing;
 
 static int cmp_hour_file(const void *a, const void *b)
@@ -1432,13 +1423,9 @@ static void listing_free(in_listing *l)
 {
     for (size_t i = 0; i < l->hours.len; i++)
         kiln_free(l->hours.items[i].name);
-    for (size_t i = 0; i < l->ignored.len; i++)
-        kiln_free(l->ignored.items[i]);
-    for (size_t i = 0; i < l->others.len; i++)
-        kiln_free(l->others.items[i]);
     kiln_vec_free(&l->hours);
-    kiln_vec_free(&l->ignored);
-    kiln_vec_free(&l->others);
+    strvec_free(&l->ignored);
+    strvec_free(&l->others);
 }
 
 /* Names that look like an hour file a user meant: *.gz or *.json*, not the
@@ -1446,32 +1433,6 @@ static void listing_free(in_listing *l)
 static int looks_like_hour(const char *name)
 {
     return name[0] != '_' && name[0] != '.' && (strstr(name, ".json") || strstr(name, ".gz"));
-}
-
-/* Edit distance of two short names, capped (for "did you mean"). */
-static size_t name_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
 }
 
 /* IN does not exist: not found, with the closest sibling directory. */
@@ -1494,7 +1455,7 @@ static int in_not_found(const char *in, kiln_err *err)
     for (struct dirent *de; dp && (de = readdir(dp));) {
         if (de->d_name[0] == '.')
             continue;
-        size_t d = name_distance(base, de->d_name);
+        size_t d = kiln_str_distance(base, de->d_name);
         if (d < bestd) {
             bestd = d;
             snprintf(best, sizeof best, "%s", de->d_name);

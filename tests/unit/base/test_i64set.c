@@ -2,7 +2,7 @@
  * test_i64set.c - the int64 set (map.c) as the gh-events dedupe set uses
  * it: members near-sequential and random, the reserved value INT64_MIN and
  * 0 as ordinary members, growth, iteration yielding each member once, NULL
- * as the empty set.
+ * as the empty set; and the edit distance (strdist.c) of "did you mean".
  */
 #include "harness/harness.h"
 
@@ -60,4 +60,17 @@ TEST(i64set, add_has_iterate)
     free(want);
     free(got);
     kiln_i64set_free(s);
+}
+
+TEST(strdist, levenshtein)
+{
+    CHECK_EQ_INT(kiln_str_distance("gen", "gen"), 0);
+    CHECK_EQ_INT(kiln_str_distance("gne", "gen"), 2);
+    CHECK_EQ_INT(kiln_str_distance("in", "inn"), 1);
+    CHECK_EQ_INT(kiln_str_distance("", "abc"), 3);
+    CHECK_EQ_INT(kiln_str_distance("kitten", "sitting"), 3);
+    char long_name[80];
+    memset(long_name, 'a', 79);
+    long_name[79] = 0;
+    CHECK_EQ_INT(kiln_str_distance(long_name, "a"), 99);
 }
