@@ -1250,6 +1250,8 @@ static void finish_day(job *j, day_state *d, worker *w, int day_failed)
     }
 }
 
+static void counts_add(kiln_gh_counts *a, const kiln_gh_counts *b);
+
 static void task_main(void *arg, int widx)
 {
     hour_task *t = arg;
@@ -1314,18 +1316,9 @@ static void task_main(void *arg, int widx)
     }
     if (skip)
         d->skipped++;
-    kiln_gh_counts *a = &d->counts, *b = &t->counts;
-    a->files += !skip;
-    a->events += b->events;
-    a->pushes += b->pushes;
-    a->commits += b->commits;
-    a->quarantined += b->quarantined;
-    a->duplicates += b->duplicates;
-    a->filtered += b->filtered;
-    a->json_bytes += b->json_bytes;
-    a->gz_bytes += skip ? 0 : t->gz_size;
-    a->utf8_repaired += b->utf8_repaired;
-    a->reruns += b->reruns;
+    t->counts.files = !skip;
+    t->counts.gz_bytes = skip ? 0 : t->gz_size;
+    counts_add(&d->counts, &t->counts);
     int last = --d->pending == 0;
     int day_failed = d->failed || d->skipped;
     pthread_mutex_unlock(&j->lock);
