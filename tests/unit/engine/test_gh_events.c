@@ -8,35 +8,11 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
+#include "gh_fixture.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <zlib.h>
-
-static void write_gz(const char *dir, const char *name, const char *data, size_t n, size_t cut)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    size_t cap = deflateBound(&z, n) + 64;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)data;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    deflate(&z, Z_FINISH);
-    size_t len = z.total_out;
-    deflateEnd(&z);
-    kt_write_file(path, out, cut && cut < len ? cut : len);
-    free(out);
-}
-
-static void write_hour(const char *dir, const char *name, const char *text)
-{
-    write_gz(dir, name, text, strlen(text), 0);
-}
 
 /* A PushEvent line of the old era (size, distinct_size, one commit). */
 static char *push_old(const char *id, const char *ts, const char *repo)

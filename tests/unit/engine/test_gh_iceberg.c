@@ -10,6 +10,7 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
+#include "gh_fixture.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
@@ -18,26 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static void write_hour(const char *dir, const char *name, const char *text)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t n = strlen(text);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    size_t cap = deflateBound(&z, n) + 64;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)text;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    deflate(&z, Z_FINISH);
-    kt_write_file(path, out, z.total_out);
-    deflateEnd(&z);
-    free(out);
-}
 
 /* An old-era PushEvent with one commit (sha) on repo repo_id. */
 static char *push(int id, int push_id, int repo_id, const char *sha, const char *ref, const char *ts)

@@ -8,30 +8,11 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
+#include "gh_fixture.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <zlib.h>
-
-static void write_gz(const char *dir, const char *name, const char *data, size_t cut)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t n = strlen(data);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    size_t cap = deflateBound(&z, n) + 64;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)data;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    deflate(&z, Z_FINISH);
-    kt_write_file(path, out, cut && cut < z.total_out ? cut : z.total_out);
-    deflateEnd(&z);
-    free(out);
-}
 
 /* n PushEvents (ids from id0) of one commit each, at ts. */
 static char *pushes(int id0, int n, const char *ts)
@@ -57,12 +38,12 @@ static void write_input(const char *in)
     kiln_mkdirs(in, &err);
     char *a = pushes(100, 3, "2025-03-01T00:00:01Z");
     char *a2 = kiln_sprintf("%snot json at all\n", a);
-    write_gz(in, "2025-03-01-0.json.gz", a2, 0);
+    write_gz(in, "2025-03-01-0.json.gz", a2, strlen(a2), 0);
     char *b = pushes(200, 300, "2025-03-02T01:00:00Z");
-    write_gz(in, "2025-03-02-1.json.gz", b, 100);
-    write_gz(in, "2025-03-02-2.json.gz", b, 150);
+    write_gz(in, "2025-03-02-1.json.gz", b, strlen(b), 100);
+    write_gz(in, "2025-03-02-2.json.gz", b, strlen(b), 150);
     char *c = pushes(900, 2, "2025-03-03T05:00:00Z");
-    write_gz(in, "2025-03-03-05.json.gz", c, 0); /* zero-padded */
+    write_gz(in, "2025-03-03-05.json.gz", c, strlen(c), 0); /* zero-padded */
     free(a);
     kiln_free(a2);
     free(b);
@@ -160,8 +141,8 @@ TEST(gh_job, nothing_to_read)
     kiln_gh_job_result_free(&r);
     /* one hour spelled both ways */
     char *a = pushes(1, 1, "2025-03-01T04:00:00Z");
-    write_gz(in, "2025-03-01-4.json.gz", a, 0);
-    write_gz(in, "2025-03-01-04.json.gz", a, 0);
+    write_gz(in, "2025-03-01-4.json.gz", a, strlen(a), 0);
+    write_gz(in, "2025-03-01-04.json.gz", a, strlen(a), 0);
     free(a);
     CHECK_EQ_INT(kiln_gh_events_job(&r, &o, &err), KILN_EFORMAT);
     CHECK(strstr(err.msg, "2025-03-01-4.json.gz") && strstr(err.msg, "2025-03-01-04.json.gz"));
