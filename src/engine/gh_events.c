@@ -174,6 +174,8 @@ typedef struct hour_task {
     kiln_i64set *ids;       /* this hour's event ids (NULL until it runs) */
     KILN_VEC(int64_t) push_ids;
     KILN_VEC(commit_key) ckeys; /* one per commit row written to the spill */
+    uint8_t *drop;              /* at the day's end: 1 per commit row the grain drops */
+    size_t ncrows;              /* commit rows in the spill (ckeys.len, kept once ckeys is freed) */
     uint64_t gz_size;
     struct job *job;
 } hour_task;
@@ -182,6 +184,7 @@ struct day_state {
     int64_t day;
     size_t first_task; /* its tasks are j->tasks[first_task .. first_task + ntasks) */
     int ntasks, pending, failed, skipped;
+    int writes_pending;         /* hours whose commit file is still being written */
     char error[512];
     kiln_gh_counts counts;
 };
@@ -217,6 +220,8 @@ typedef struct job {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t tasks_done;
+    size_t tasks_started;        /* atomic: hour tasks a worker has picked up */
+    kiln_pool *pool;             /* the day's commit files are written as tasks too */
     int stop;                    /* an hour failed and keep_going is 0: start no more */
     uint64_t gz_done, json_done; /* atomics */
     uint64_t gz_total;
@@ -837,6 +842,138 @@ static char *table_dir(const job *j, const char *table, const char *prefix, int6
     return kiln_sprintf("%s/%s/%sdate=%s", j->o->out_dir, table, prefix, d);
 }
 
+/* Stream the file through the line window: cut lines, scan each. */
+static int stream_lines(scan_ctx *c, kiln_gz_reader *gz, kiln_err *err)
+{
+    job *j = c->j;
+    hour_task *t = c->t;
+    worker *w = c->w;
+    int rc = 0;
+    size_t start = 0, len = 0, scan = 0;
+    uint64_t base = 0; /* stream offset of win[0] */
+    int skipping = 0;
+    c->line_no = 1;
+    uint64_t gz_seen = 0;
+    for (;;) {
+        if (len == w->win_alloc) {
+            if (start > 0) {
+                memmove(w->win, w->win + start, len - start);
+                len -= start;
+                scan -= start;
+                base += start;
+                start = 0;
+            } else if (w->win_alloc < j->line_cap) {
+                size_t na = w->win_alloc * 2 > j->line_cap ? j->line_cap : w->win_alloc * 2;
+                char *nw = kiln_realloc(w->win, na);
+                if (!nw) {
+                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory growing the line window to %zu", na);
+                    return rc;
+                }
+                w->win = nw;
+                w->win_alloc = na;
+            } else {
+                /* one line longer than the cap: quarantine its head, skip the rest */
+                c->line_off = base;
+                c->line_start = w->win;
+                char reason[96];
+                snprintf(reason, sizeof reason, "line longer than the %zu MB cap (skipped to the next newline)",
+                         j->line_cap >> 20);
+                if ((rc = quarantine(c, w->win, w->win + len, reason))) {
+                    *err = c->err;
+                    return rc;
+                }
+                base += len;
+                start = len = scan = 0;
+                skipping = 1;
+            }
+        }
+        /* inflate 512 KB at a time: the scanner then reads it while it is
+         * still in L2 (4 MB pieces went to L3; 2 threads: -2 % CPU) */
+        size_t want = w->win_alloc - len;
+        if (want > GH_READ_CHUNK / 2)
+            want = GH_READ_CHUNK / 2;
+        size_t got = 0;
+        rc = kiln_gz_reader_read(gz, w->win + len, want, &got, err);
+        uint64_t gz_now = kiln_gz_reader_in_offset(gz);
+        __atomic_fetch_add(&j->gz_done, gz_now - gz_seen, __ATOMIC_RELAXED);
+        gz_seen = gz_now;
+        if (rc)
+            return rc;
+        if (got == 0)
+            break;
+        t->counts.json_bytes += got;
+        __atomic_fetch_add(&j->json_done, got, __ATOMIC_RELAXED);
+        len += got;
+        for (;;) {
+            char *nl = memchr(w->win + scan, '\n', len - scan);
+            if (!nl) {
+                scan = len;
+                break;
+            }
+            if (skipping) {
+                skipping = 0;
+            } else {
+                c->line_off = base + start;
+                if ((rc = scan_line(c, w->win + start, nl))) {
+                    *err = c->err;
+                    return rc;
+                }
+            }
+            c->line_no++;
+            start = scan = (size_t)(nl - w->win) + 1;
+        }
+        if (skipping) { /* still inside the over-long line: drop what we have */
+            base += len;
+            start = len = scan = 0;
+        }
+        if (w->win_alloc > GH_WINDOW_INIT && len - start <= GH_WINDOW_INIT / 2) {
+            /* a long line grew the window; shrink it back once it is behind us */
+            char *nw = kiln_malloc(GH_WINDOW_INIT);
+            if (nw) {
+                memcpy(nw, w->win + start, len - start);
+                kiln_free(w->win);
+                w->win = nw;
+                w->win_alloc = GH_WINDOW_INIT;
+                base += start;
+                len -= start;
+                scan -= start;
+                start = 0;
+            }
+        }
+    }
+    if (start < len && !skipping) {
+        c->line_off = base + start;
+        if ((rc = scan_line(c, w->win + start, w->win + len))) {
+            *err = c->err;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The hour is read: flush the batches, commit the sinks, publish the
+ * quarantine file (or remove a stale one). */
+static int finish_hour(scan_ctx *c, kiln_err *err)
+{
+    worker *w = c->w;
+    int rc;
+    if ((rc = flush_batch(c, w->pb, c->psink)) || (rc = flush_batch(c, w->cb, c->csink)) ||
+        (rc = kiln_sink_commit(c->psink, &c->err)) || (rc = kiln_sink_commit(c->csink, &c->err))) {
+        *err = c->err;
+        return rc;
+    }
+    if (c->qf) {
+        int bad = fflush(c->qf) != 0 || fsync(fileno(c->qf)) != 0;
+        bad |= fclose(c->qf) != 0;
+        c->qf = NULL;
+        if (bad || rename(c->qtmp, c->qpath) != 0)
+            return kiln_err_set(err, KILN_EIO, "%s: cannot write the quarantine file: %s", c->qpath, strerror(errno));
+    } else {
+        unlink(c->qpath); /* a re-run that found nothing bad */
+    }
+    return 0;
+}
+
 /* Process the file once. exclude: ids of the previous hour, or NULL. */
 static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude, kiln_err *err)
 {
@@ -882,122 +1019,8 @@ static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude,
         goto done;
     if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
         goto done;
-
-    size_t start = 0, len = 0, scan = 0;
-    uint64_t base = 0; /* stream offset of win[0] */
-    int skipping = 0;
-    c->line_no = 1;
-    uint64_t gz_seen = 0;
-    for (;;) {
-        if (len == w->win_alloc) {
-            if (start > 0) {
-                memmove(w->win, w->win + start, len - start);
-                len -= start;
-                scan -= start;
-                base += start;
-                start = 0;
-            } else if (w->win_alloc < j->line_cap) {
-                size_t na = w->win_alloc * 2 > j->line_cap ? j->line_cap : w->win_alloc * 2;
-                char *nw = kiln_realloc(w->win, na);
-                if (!nw) {
-                    rc = kiln_err_set(err, KILN_ENOMEM, "out of memory growing the line window to %zu", na);
-                    goto done;
-                }
-                w->win = nw;
-                w->win_alloc = na;
-            } else {
-                /* one line longer than the cap: quarantine its head, skip the rest */
-                c->line_off = base;
-                c->line_start = w->win;
-                char reason[96];
-                snprintf(reason, sizeof reason, "line longer than the %zu MB cap (skipped to the next newline)",
-                         j->line_cap >> 20);
-                if ((rc = quarantine(c, w->win, w->win + len, reason))) {
-                    *err = c->err;
-                    goto done;
-                }
-                base += len;
-                start = len = scan = 0;
-                skipping = 1;
-            }
-        }
-        /* inflate 512 KB at a time: the scanner then reads it while it is
-         * still in L2 (4 MB pieces went to L3; 2 threads: -2 % CPU) */
-        size_t want = w->win_alloc - len;
-        if (want > GH_READ_CHUNK / 2)
-            want = GH_READ_CHUNK / 2;
-        size_t got = 0;
-        rc = kiln_gz_reader_read(gz, w->win + len, want, &got, err);
-        uint64_t gz_now = kiln_gz_reader_in_offset(gz);
-        __atomic_fetch_add(&j->gz_done, gz_now - gz_seen, __ATOMIC_RELAXED);
-        gz_seen = gz_now;
-        if (rc)
-            goto done;
-        if (got == 0)
-            break;
-        t->counts.json_bytes += got;
-        __atomic_fetch_add(&j->json_done, got, __ATOMIC_RELAXED);
-        len += got;
-        for (;;) {
-            char *nl = memchr(w->win + scan, '\n', len - scan);
-            if (!nl) {
-                scan = len;
-                break;
-            }
-            if (skipping) {
-                skipping = 0;
-            } else {
-                c->line_off = base + start;
-                if ((rc = scan_line(c, w->win + start, nl))) {
-                    *err = c->err;
-                    goto done;
-                }
-            }
-            c->line_no++;
-            start = scan = (size_t)(nl - w->win) + 1;
-        }
-        if (skipping) { /* still inside the over-long line: drop what we have */
-            base += len;
-            start = len = scan = 0;
-        }
-        if (w->win_alloc > GH_WINDOW_INIT && len - start <= GH_WINDOW_INIT / 2) {
-            /* a long line grew the window; shrink it back once it is behind us */
-            char *nw = kiln_malloc(GH_WINDOW_INIT);
-            if (nw) {
-                memcpy(nw, w->win + start, len - start);
-                kiln_free(w->win);
-                w->win = nw;
-                w->win_alloc = GH_WINDOW_INIT;
-                base += start;
-                len -= start;
-                scan -= start;
-                start = 0;
-            }
-        }
-    }
-    if (start < len && !skipping) {
-        c->line_off = base + start;
-        if ((rc = scan_line(c, w->win + start, w->win + len))) {
-            *err = c->err;
-            goto done;
-        }
-    }
-    if ((rc = flush_batch(c, w->pb, c->psink)) || (rc = flush_batch(c, w->cb, c->csink)) ||
-        (rc = kiln_sink_commit(c->psink, &c->err)) || (rc = kiln_sink_commit(c->csink, &c->err))) {
-        *err = c->err;
+    if ((rc = stream_lines(c, gz, err)) || (rc = finish_hour(c, err)))
         goto done;
-    }
-    if (c->qf) {
-        int bad = fflush(c->qf) != 0 || fsync(fileno(c->qf)) != 0;
-        bad |= fclose(c->qf) != 0;
-        c->qf = NULL;
-        if (bad || rename(c->qtmp, c->qpath) != 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: cannot write the quarantine file: %s", c->qpath, strerror(errno));
-            goto done;
-        }
-    } else {
-        unlink(c->qpath); /* a re-run that found nothing bad */
-    }
     t->counts.gz_bytes = kiln_gz_reader_file_size(gz);
 done:
     if (rc) {
@@ -1132,7 +1155,7 @@ static int write_commits(job *j, hour_task *t, const uint8_t *drop, kiln_batch *
     kiln_batch_clear(b);
     const uint8_t *p = map, *end = p + len;
     for (size_t row = 0; p < end && rc == 0; row++) {
-        if (row >= t->ckeys.len) {
+        if (row >= t->ncrows) {
             rc = kiln_err_set(err, KILN_EINTERNAL, "%s: more rows than keys", spath);
             break;
         }
@@ -1163,15 +1186,16 @@ done:
     return rc;
 }
 
-/* The day's hours are done: apply the grain and write its commit files.
+/* The day's hours are done: mark the rows the grain drops (tasks' drop).
  * A key seen once (nearly all) needs no sort: one pass through a set finds
  * the hashes seen twice, and only their rows are sorted. */
-static int commit_grain(job *j, day_state *d, kiln_batch *b, kiln_err *err)
+static int commit_grain(job *j, day_state *d, kiln_err *err)
 {
     hour_task *tasks = &j->tasks[d->first_task];
     kiln_i64set *seen = kiln_i64set_new(), *twice = kiln_i64set_new();
     uint8_t **drop = kiln_calloc((size_t)d->ntasks, sizeof *drop);
     KILN_VEC(commit_key) cand = {0};
+    int i;
     uint64_t superseded = 0;
     int rc = 0;
     if (!seen || !twice || !drop) {
@@ -1210,8 +1234,12 @@ static int commit_grain(job *j, day_state *d, kiln_batch *b, kiln_err *err)
             drop[loc >> GH_ROW_BITS][loc & (((uint32_t)1 << GH_ROW_BITS) - 1)] = 1;
             superseded++;
         }
-    for (int i = 0; i < d->ntasks && rc == 0; i++)
-        rc = write_commits(j, &tasks[i], drop[i], b, err);
+    for (i = 0; i < d->ntasks; i++) { /* handed over to the writes; the keys are done */
+        tasks[i].drop = drop[i];
+        drop[i] = NULL;
+        tasks[i].ncrows = tasks[i].ckeys.len;
+        kiln_vec_free(&tasks[i].ckeys);
+    }
     pthread_mutex_lock(&j->lock);
     d->counts.commits -= superseded;
     d->counts.commits_superseded += superseded;
@@ -1220,33 +1248,87 @@ done:
     kiln_i64set_free(seen);
     kiln_i64set_free(twice);
     kiln_vec_free(&cand);
-    for (int i = 0; drop && i < d->ntasks; i++)
+    for (i = 0; drop && i < d->ntasks; i++)
         kiln_free(drop[i]);
     kiln_free(drop);
-    for (int i = 0; i < d->ntasks; i++)
-        kiln_vec_free(&tasks[i].ckeys);
     return rc;
 }
 
-/* The day's last hour is done: publish the day (grain, swap) or drop it. */
-static void finish_day(job *j, day_state *d, worker *w, int day_failed)
+static void day_fail(job *j, day_state *d, const char *msg)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!d->failed)
+        snprintf(d->error, sizeof d->error, "%s", msg);
+    d->failed = 1;
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void day_release(job *j, day_state *d)
+{
+    for (int i = 0; i < d->ntasks; i++) {
+        hour_task *t = &j->tasks[d->first_task + (size_t)i];
+        kiln_vec_free(&t->ckeys);
+        kiln_free(t->drop);
+        t->drop = NULL;
+    }
+}
+
+/* Every commit file of the day is written: swap the day into place, or
+ * drop its staging if anything failed. */
+static void publish_day(job *j, day_state *d)
 {
     kiln_err e2 = {0};
-    int rc2 = 0;
+    day_release(j, d);
+    if (!d->failed && swap_in(j, "pushes", d->day, &e2) == 0 && swap_in(j, "commits", d->day, &e2) == 0)
+        return;
+    if (!d->failed)
+        day_fail(j, d, e2.msg);
+    drop_staging(j, d->day);
+}
+
+/* One hour's commit file, on whichever worker is free; the last of the
+ * day publishes it. */
+static void write_task_main(void *arg, int widx)
+{
+    hour_task *t = arg;
+    job *j = t->job;
+    day_state *d = t->dstate;
+    kiln_err e2 = {0};
+    if (write_commits(j, t, t->drop, j->workers[widx].cb, &e2))
+        day_fail(j, d, e2.msg);
+    pthread_mutex_lock(&j->lock);
+    int last = --d->writes_pending == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (last)
+        publish_day(j, d);
+}
+
+/* The day's last hour is done: apply the grain and write the day's commit
+ * files in parallel (one pool task per hour; the last publishes), or drop
+ * the day if an hour failed. */
+static void finish_day(job *j, day_state *d, int widx, int day_failed)
+{
+    kiln_err e2 = {0};
     if (day_failed) {
-        for (int i = 0; i < d->ntasks; i++)
-            kiln_vec_free(&j->tasks[d->first_task + (size_t)i].ckeys);
+        day_release(j, d);
         drop_staging(j, d->day);
         return;
     }
-    if ((rc2 = commit_grain(j, d, w->cb, &e2)) == 0 && (rc2 = swap_in(j, "pushes", d->day, &e2)) == 0)
-        rc2 = swap_in(j, "commits", d->day, &e2);
-    if (rc2) {
-        pthread_mutex_lock(&j->lock);
-        d->failed = 1;
-        snprintf(d->error, sizeof d->error, "%s", e2.msg);
-        pthread_mutex_unlock(&j->lock);
-        drop_staging(j, d->day);
+    if (commit_grain(j, d, &e2)) {
+        day_fail(j, d, e2.msg);
+        publish_day(j, d);
+        return;
+    }
+    /* While hours are still queued the other workers are busy with them:
+     * write here, so the day is published now, not behind every queued
+     * hour. Once every hour has started (the run's tail), the pool is
+     * idle but for this: one task per hour file. */
+    int tail = __atomic_load_n(&j->tasks_started, __ATOMIC_RELAXED) >= j->ntasks;
+    d->writes_pending = d->ntasks; /* no write of this day ends before it is set */
+    for (int i = 0; i < d->ntasks; i++) {
+        hour_task *t = &j->tasks[d->first_task + (size_t)i];
+        if (!tail || kiln_pool_submit(j->pool, write_task_main, t, &e2) != 0)
+            write_task_main(t, widx);
     }
 }
 
@@ -1259,6 +1341,7 @@ static void task_main(void *arg, int widx)
     worker *w = &j->workers[widx];
     kiln_err err = {0};
     hour_task *prev = t->prev;
+    __atomic_fetch_add(&j->tasks_started, 1, __ATOMIC_RELAXED);
 
     pthread_mutex_lock(&j->lock);
     int prev_ready = !prev || prev->done;
@@ -1324,7 +1407,7 @@ static void task_main(void *arg, int widx)
     pthread_mutex_unlock(&j->lock);
 
     if (last)
-        finish_day(j, d, w, day_failed);
+        finish_day(j, d, widx, day_failed);
     pthread_mutex_lock(&j->lock);
     t->done = 1;
     j->tasks_done++;
@@ -1726,9 +1809,11 @@ static int run_tasks(job *j, kiln_err *err)
             return rc;
     if ((rc = kiln_pool_new(&pool, nthreads, err)))
         return rc;
+    j->pool = pool;
     for (size_t i = 0; i < j->ntasks; i++)
         if ((rc = kiln_pool_submit(pool, task_main, &j->tasks[i], err))) {
             kiln_pool_free(pool);
+            j->pool = NULL;
             return rc;
         }
     pthread_mutex_lock(&j->lock);
@@ -1752,7 +1837,8 @@ static int run_tasks(job *j, kiln_err *err)
         }
     }
     pthread_mutex_unlock(&j->lock);
-    kiln_pool_free(pool);
+    kiln_pool_free(pool); /* waits for the days' commit-file tasks too */
+    j->pool = NULL;
     if (o->progress)
         o->progress(o->progress_ctx, j->ntasks, j->ntasks, j->gz_total, j->gz_total, j->json_done);
     return 0;
@@ -1868,6 +1954,7 @@ static void job_free(job *j, int failed)
         kiln_i64set_free(j->tasks[i].ids);
         kiln_vec_free(&j->tasks[i].push_ids);
         kiln_vec_free(&j->tasks[i].ckeys);
+        kiln_free(j->tasks[i].drop);
     }
     if (failed) /* a job-level failure: nothing was committed past the staging */
         for (size_t di = 0; di < j->ndays; di++)

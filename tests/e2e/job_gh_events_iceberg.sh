@@ -151,9 +151,9 @@ set -e
 n="$(KILN_WAREHOUSE="$T/wck" "$K" table scan github.commits --format csv | tail -n +2 | wc -l)"
 [ "$n" = 0 ] || fail "a killed chunked run left $n rows visible on main"
 [[ "$(refs_of "$T/wck" github.commits)" == kiln-stage-gh-events-* ]] || fail "no staging branch after the kill: $(refs_of "$T/wck" github.commits)"
-"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >/dev/null 2>"$T/ck.err"
+"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >"$T/ck.out" 2>"$T/ck.err"
 [ "$(refs_of "$T/wck" github.commits)" = main ] || fail "the stale staging branch was not dropped: $(refs_of "$T/wck" github.commits)"
-grep -q "dropped staging branch" "$T/ck.err" || fail "dropping the stale staging branch was not reported: $(cat "$T/ck.err")"
+grep -q "iceberg github.commits: dropped 1 staging branch" "$T/ck.out" || fail "dropping the stale staging branch was not reported: $(cat "$T/ck.out" "$T/ck.err")"
 KILN_WAREHOUSE="$T/wck" "$K" table scan github.commits --format csv | sort >"$T/big3.txt"
 cmp -s "$T/big1.txt" "$T/big3.txt" || fail "the run after the chunk kill differs from the clean run"
 
