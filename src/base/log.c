@@ -40,7 +40,7 @@ static void emit(kiln_log_level lvl, const char *component, const char *src, con
 {
     FILE *f = log_stream ? log_stream : stderr;
     kiln_buf b;
-    kiln_buf_init(&b, 256);
+    kiln_buf_init(&b, 0);
     kiln_err err = {0};
     int rc = 0;
     if (log_json) {

@@ -13,6 +13,7 @@
 #define KILN_CLI_H
 
 #include "base/base.h"
+#include "format/batch.h"
 #include "opt.h"
 
 enum {
@@ -75,6 +76,17 @@ int kiln_cli_wants_help(int argc, char **argv);
 /* Print the command's usage to stdout; returns 0. */
 int kiln_cli_print_help(const kiln_command *c);
 const kiln_command *kiln_cli_find(const char *name);
+/* Write s (NULL: "") as a JSON string literal to f (kiln_json_write_str). */
+void kiln_cli_json_str(FILE *f, const char *s);
+
+/* Rows as text (rows.c), shared by `table scan` and `parquet cat`: the CSV
+ * header line (always written for CSV) and one row as CSV or one NDJSON
+ * object, appended to line. Columns [0, ncols) of b; cell is scratch.
+ * decimal_number: decimals print as JSON numbers (else as strings). */
+int kiln_cli_csv_header(kiln_buf *line, const kiln_schema *s, int ncols, kiln_err *err);
+int kiln_cli_format_row(kiln_buf *line, kiln_buf *cell, const kiln_batch *b, size_t row, int ncols, int ndjson,
+                        int decimal_number, kiln_err *err);
+
 /* Is stderr a terminal (progress bars)? Honors KILN_PROGRESS=0/1. */
 int kiln_cli_tty(void);
 

@@ -9,45 +9,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: kiln avro schema FILE\n"
-    "       kiln avro meta FILE\n"
-    "       kiln avro cat [--limit N] [--reader-schema SCHEMA.json] FILE\n"
-    "       kiln avro rewrite [--codec C] [--block-bytes N] FILE OUT\n"
-    "\n"
-    "Inspect an Avro object container file (e.g. an Iceberg manifest).\n"
-    "\n"
-    "  schema   print the writer schema JSON as stored in the file\n"
-    "  meta     print the file metadata (avro.codec, Iceberg keys, ...) as one\n"
-    "           JSON object; avro.schema is left out (see 'schema')\n"
-    "  cat      print every record as one JSON object per line (NDJSON);\n"
-    "           unions print as their value, bytes as \\u00XX characters\n"
-    "  rewrite  copy FILE to OUT record by record with kiln's writer (same\n"
-    "           schema and metadata; new codec and block size if given)\n"
-    "\n"
-    "options:\n"
-    "  --limit N                  stop after N records (cat)\n"
-    "  --reader-schema FILE       project records onto this Avro schema,\n"
-    "                             matching fields by field-id, then name (cat)\n"
-    "  --codec C                  null, deflate, snappy or zstandard (rewrite;\n"
-    "                             default: the input's codec)\n"
-    "  --block-bytes N            cut blocks at N uncompressed bytes (rewrite;\n"
-    "                             default 262144)\n"
-    "  -h, --help                 show this help\n"
-    "\n"
-    "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n";
+static const kiln_opt cat_opts[] = {
+    {"--limit", 'n', KILN_OPT_VALUE, "N", "stop after N records"},
+    {"--reader-schema", 0, KILN_OPT_VALUE, "FILE",
+     "project records onto this Avro schema, matching fields by\nfield-id, then name"},
+    KILN_OPT_END};
+static const kiln_opt rewrite_opts[] = {
+    {"--codec", 0, KILN_OPT_VALUE, "C", "null, deflate, snappy or zstandard (default: the input's)"},
+    {"--block-bytes", 0, KILN_OPT_VALUE, "N", "cut blocks at N uncompressed bytes (default 262144)"},
+    {"--json", 'j', 0, NULL, "print {records, bytes, path} to stdout (else a line on stderr)"},
+    KILN_OPT_END};
 
+static const kiln_subcmd avro_subs[] = {
+    {"schema", "FILE", 1, 1, "print the writer schema JSON as stored in the file", NULL, NULL},
+    {"meta", "FILE", 1, 1, "the file metadata as one JSON object",
+     "Print the file metadata (avro.codec, Iceberg keys, ...) as one JSON object;\n"
+     "avro.schema is left out (see 'schema'). The output is JSON already.",
+     NULL},
+    {"cat", "FILE", 1, 1, "every record as one JSON object per line (NDJSON)",
+     "Print every record as one JSON object per line (NDJSON); unions print as\n"
+     "their value, bytes as \\u00XX characters (Avro's JSON encoding).",
+     cat_opts},
+    {"rewrite", "FILE OUT", 2, 2, "copy FILE to OUT record by record with kiln's writer",
+     "Copy FILE to OUT record by record with kiln's writer (same schema and\n"
+     "metadata; new codec and block size if given).",
+     rewrite_opts},
+};
+
+static const kiln_cmdspec avro_spec = {
+    .name = "avro",
+    .text = "Inspect an Avro object container file (e.g. an Iceberg manifest).",
+    .subs = avro_subs,
+    .nsubs = (int)(sizeof avro_subs / sizeof avro_subs[0]),
+    .footer = "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n",
+};
+
+/* A metadata key or value (bytes, nearly always UTF-8 text) as a JSON string. */
 static int print_json_string(const char *s, size_t n)
 {
-    kiln_avro_value v = {.type = KILN_AVRO_BYTES, .branch = -1};
-    v.u.bytes.ptr = (const uint8_t *)s;
-    v.u.bytes.len = n;
-    /* metadata values are bytes but nearly always UTF-8 text: print as string */
-    v.type = KILN_AVRO_STRING;
     kiln_buf b;
     kiln_buf_init(&b, 0);
     kiln_err err = {0};
-    int rc = kiln_avro_value_to_json(&v, &b, &err);
+    int rc = kiln_json_write_str(&b, s, n, &err);
     if (rc == 0)
         fwrite(b.data, 1, b.len, stdout);
     kiln_buf_free(&b);
@@ -55,7 +58,7 @@ static int print_json_string(const char *s, size_t n)
 }
 
 static int do_rewrite(kiln_avro_reader *r, const char *out_path, const char *codec_name, long long block_bytes,
-                      kiln_err *err)
+                      int json, kiln_err *err)
 {
     int rc = 0;
     kiln_avro_writer *w = NULL;
@@ -93,9 +96,14 @@ static int do_rewrite(kiln_avro_reader *r, const char *out_path, const char *cod
         uint64_t n = kiln_avro_writer_count(w);
         rc = kiln_avro_writer_close(w, &bytes, err);
         w = NULL;
-        if (rc == 0)
+        if (rc == 0 && json) {
+            printf("{\"records\":%llu,\"bytes\":%llu,\"path\":", (unsigned long long)n, (unsigned long long)bytes);
+            kiln_cli_json_str(stdout, out_path);
+            printf("}\n");
+        } else if (rc == 0) {
             fprintf(stderr, "kiln avro: wrote %llu records, %llu bytes to %s\n", (unsigned long long)n,
                     (unsigned long long)bytes, out_path);
+        }
     }
 done:
     kiln_avro_writer_free(w);
@@ -114,60 +122,25 @@ static int run_avro(int argc, char **argv)
     kiln_buf_init(&line, 0);
     int exitc = KILN_EXIT_OK;
     long long limit = -1, block_bytes = 0;
-    const char *sub = NULL, *file = NULL, *out_path = NULL, *rs_path = NULL, *codec = NULL;
-
-    if (kiln_cli_wants_help(argc, argv))
-        return kiln_cli_print_help(kiln_cli_find("avro"));
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--limit") == 0 || strcmp(a, "--block-bytes") == 0) {
-            if (i + 1 >= argc)
-                return kiln_cli_usage_error("avro", "%s needs a value", a);
-            char *end;
-            long long x = strtoll(argv[++i], &end, 10);
-            if (*end || !*argv[i] || x < 0 || (a[2] == 'b' && (x < 1 || x > (64 << 20))))
-                return kiln_cli_usage_error("avro", "%s wants a %s integer, got \"%s\"", a,
-                                            a[2] == 'b' ? "1..67108864" : "non-negative", argv[i]);
-            if (a[2] == 'l')
-                limit = x;
-            else
-                block_bytes = x;
-        } else if (strcmp(a, "--reader-schema") == 0 || strcmp(a, "--codec") == 0) {
-            if (i + 1 >= argc)
-                return kiln_cli_usage_error("avro", "%s needs a value", a);
-            if (a[2] == 'r')
-                rs_path = argv[++i];
-            else
-                codec = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return kiln_cli_usage_error("avro", "unknown option %s", a);
-        } else if (!sub) {
-            sub = a;
-        } else if (!file) {
-            file = a;
-        } else if (!out_path && strcmp(sub, "rewrite") == 0) {
-            out_path = a;
-        } else {
-            return kiln_cli_usage_error("avro", "unexpected argument \"%s\"", a);
-        }
+    kiln_args a;
+    if (kiln_opt_parse(&a, &avro_spec, argc, argv))
+        return a.exit;
+    const char *sub = a.sub->name, *file = a.pos[0], *out_path = a.npos > 1 ? a.pos[1] : NULL;
+    const char *rs_path = NULL, *codec = NULL;
+    if (!strcmp(sub, "cat")) {
+        if ((exitc = kiln_opt_int(&a, "--limit", 0, (long long)(~0ULL >> 1), &limit)))
+            return exitc;
+        rs_path = kiln_opt_get(&a, "--reader-schema");
+    } else if (!strcmp(sub, "rewrite")) {
+        if ((exitc = kiln_opt_int(&a, "--block-bytes", 1, 64 << 20, &block_bytes)))
+            return exitc;
+        codec = kiln_opt_get(&a, "--codec");
     }
-    if (!sub)
-        return kiln_cli_usage_error("avro", "missing subcommand (schema, meta, cat or rewrite)");
-    if (strcmp(sub, "schema") && strcmp(sub, "meta") && strcmp(sub, "cat") && strcmp(sub, "rewrite"))
-        return kiln_cli_usage_error("avro", "unknown subcommand \"%s\"", sub);
-    if (!file)
-        return kiln_cli_usage_error("avro", "missing FILE");
-    if ((limit >= 0 || rs_path) && strcmp(sub, "cat") != 0)
-        return kiln_cli_usage_error("avro", "--limit and --reader-schema go with 'cat'");
-    if ((codec || block_bytes) && strcmp(sub, "rewrite") != 0)
-        return kiln_cli_usage_error("avro", "--codec and --block-bytes go with 'rewrite'");
-    if (strcmp(sub, "rewrite") == 0 && !out_path)
-        return kiln_cli_usage_error("avro", "rewrite needs FILE and OUT");
 
     if (kiln_avro_reader_open(&r, file, &err))
         goto fail;
     if (strcmp(sub, "rewrite") == 0) {
-        if (do_rewrite(r, out_path, codec, block_bytes, &err))
+        if (do_rewrite(r, out_path, codec, block_bytes, kiln_opt_has(&a, "--json"), &err))
             goto fail;
         goto done;
     }
@@ -209,7 +182,7 @@ static int run_avro(int argc, char **argv)
             goto fail;
     }
     if (!(arena = kiln_arena_new(65536))) {
-        kiln_err_set(&err, KILN_ENOMEM, "out of memory");
+        KILN_OOM(&err);
         goto fail;
     }
     for (long long n = 0; limit < 0 || n < limit; n++) {
@@ -239,4 +212,5 @@ done:
     return exitc;
 }
 
-KILN_COMMAND(cmd_avro, "avro", "inspect or copy Avro files (Iceberg manifests): schema, meta, cat, rewrite", usage, run_avro, 80, NULL)
+KILN_COMMAND(cmd_avro, "avro", "inspect or copy Avro files (Iceberg manifests): schema, meta, cat, rewrite", NULL,
+             run_avro, 80, NULL, 0, &avro_spec)

@@ -18,6 +18,9 @@ static const kiln_opt gen_opts[] = {
      "events per hour = 250000 * F on average (default 0.001;\n1 is a 2024-like hour of ~750 MB JSON; at most 8)"},
     {"--seed", 0, KILN_OPT_VALUE, "S", "PRNG seed, an unsigned integer (default 1)"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "worker threads (default: number of CPUs); output does\nnot depend on it"},
+    {"--json", 'j', 0, NULL,
+     "print the summary as {subcommand, hours, events, push_events,\nfiles, json_bytes, gz_bytes, seconds, out, "
+     "quirks}"},
     KILN_OPT_END};
 
 static const kiln_opt gharchive_opts[] = {
@@ -111,6 +114,16 @@ static int run_gen(int argc, char **argv)
     rc = api ? kiln_gen_github_api(&o, &rep, &err) : kiln_gen_gharchive(&o, &rep, &err);
     if (rc)
         return kiln_cli_fail(&err);
+    if (kiln_opt_has(&a, "--json")) {
+        printf("{\"subcommand\":\"%s\",\"hours\":%llu,\"events\":%llu,\"push_events\":%llu,\"files\":%llu,"
+               "\"json_bytes\":%llu,\"gz_bytes\":%llu,\"seconds\":%.3f,\"out\":",
+               sub, (unsigned long long)rep.hours, (unsigned long long)rep.events,
+               (unsigned long long)rep.push_events, (unsigned long long)rep.files, (unsigned long long)rep.json_bytes,
+               (unsigned long long)rep.gz_bytes, rep.seconds);
+        kiln_cli_json_str(stdout, o.out_dir);
+        printf(",\"quirks\":%s}\n", o.quirks ? "true" : "false");
+        return KILN_EXIT_OK;
+    }
     double mb = (double)rep.json_bytes / 1e6;
     printf("kiln gen %s: %llu hours, %llu events (%llu pushes), %llu files, %.1f MB JSON", sub,
            (unsigned long long)rep.hours, (unsigned long long)rep.events, (unsigned long long)rep.push_events,

@@ -1,155 +1,211 @@
 /*
  * cmd_parquet.c - `kiln parquet`: look inside Parquet files (schema with
  * field ids, row groups with statistics, rows as CSV/NDJSON), scan them for
- * benchmarks, and rewrite them with kiln's writer.
+ * benchmarks, and rewrite them with kiln's writer. The scan and the rewrite
+ * are library calls (src/format/parquet/parquet_copy.c); this file parses
+ * and prints.
  */
 #include "cli.h"
 #include "format/parquet/parquet.h"
 
-#include <math.h>
-#include <pthread.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: kiln parquet schema FILE\n"
-    "       kiln parquet meta FILE\n"
-    "       kiln parquet cat [--columns a,b] [--format csv|ndjson] [--limit N] [--where EXPR] FILE\n"
-    "       kiln parquet scan [--columns a,b] [--where EXPR] [--threads N] FILE\n"
-    "       kiln parquet rewrite [--codec C] [--level N] [--no-dictionary] [--row-group-rows N]\n"
-    "                            [--row-group-bytes N] [--page-bytes N] [--dict-max-bytes N]\n"
-    "                            [--threads N] FILE OUT\n"
-    "\n"
-    "Inspect a Parquet file (kiln's, Spark's, DuckDB's, ...).\n"
-    "\n"
-    "  schema   one line per column: name, Iceberg field id, physical type,\n"
-    "           logical annotation, kiln type, required/optional\n"
-    "  meta     file facts (created_by, rows, key-value metadata) and, per row\n"
-    "           group and column chunk: codec, encodings, sizes, null count, min, max\n"
-    "  cat      print rows (CSV with a header line, or one JSON object per line)\n"
-    "  scan     read the rows and print the row count, the row groups pruned and a\n"
-    "           checksum per column (sum of numbers, total bytes of strings)\n"
-    "  rewrite  read FILE and write its rows to OUT with kiln's Parquet writer\n"
-    "           (atomically: a temp file renamed into place)\n"
-    "\n"
-    "options:\n"
-    "  --columns a,b          read only these columns (cat, scan)\n"
-    "  --format csv|ndjson    output format for cat (default csv)\n"
-    "  --limit N              stop after N rows (cat)\n"
-    "  --where EXPR           keep rows where EXPR holds and skip row groups whose\n"
-    "                         statistics rule it out: 'col OP value' with OP one of\n"
-    "                         = != < <= > >=, 'col between A and B', 'col is null',\n"
-    "                         'col is not null' (cat, scan)\n"
-    "  --codec C              none, snappy, gzip or zstd (rewrite; default zstd)\n"
-    "  --level N              compression level (rewrite; default zstd 3, gzip 6)\n"
-    "  --no-dictionary        PLAIN encoding only (rewrite)\n"
-    "  --row-group-rows N     cut row groups at N rows (rewrite; default no limit)\n"
-    "  --row-group-bytes N    cut row groups at N uncompressed bytes (rewrite;\n"
-    "                         default 134217728)\n"
-    "  --page-bytes N         cut data pages at about N bytes (rewrite; default 1048576)\n"
-    "  --dict-max-bytes N     fall back to PLAIN when a dictionary passes N bytes\n"
-    "                         (rewrite; default 1048576)\n"
-    "  --threads N            scan: N readers share the row groups; rewrite: encode\n"
-    "                         and compress columns on N threads (default: every\n"
-    "                         core; 1 = no threads)\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n";
+#define JSON_OPT(what) {"--json", 'j', 0, NULL, what}
+#define COLUMNS_OPT {"--columns", 0, KILN_OPT_VALUE, "A,B", "read only these columns"}
+#define WHERE_OPT                                                                                                  \
+    {"--where", 0, KILN_OPT_VALUE, "EXPR",                                                                         \
+     "keep rows where EXPR holds and skip row groups whose\nstatistics rule it out: 'col OP value' with OP one of\n"  \
+     "= != < <= > >=, 'col between A and B', 'col is null',\n'col is not null'"}
+#define THREADS_OPT(what) {"--threads", 0, KILN_OPT_VALUE, "N", what}
 
-static int cmd_run(int argc, char **argv);
-KILN_COMMAND(cmd_parquet, "parquet", "inspect, scan and rewrite Parquet files", usage, cmd_run, 45, NULL)
+static const kiln_opt schema_opts[] = {
+    JSON_OPT("a JSON array of {index, name, field_id, physical, logical,\nkiln_type, repetition} (field_id, logical: "
+             "null when absent)"),
+    KILN_OPT_END};
+static const kiln_opt meta_opts[] = {
+    JSON_OPT("one object: {file_size, created_by, version, num_rows,\nnum_columns, num_row_groups, key_value_metadata, "
+             "row_groups:\n[{rows, offset, columns: [{name, codec, encodings,\nnum_values, compressed_size, "
+             "uncompressed_size,\nnull_count, min, max}]}]} (absent statistics: null)"),
+    KILN_OPT_END};
+static const kiln_opt cat_opts[] = {
+    COLUMNS_OPT,
+    {"--format", 'f', KILN_OPT_VALUE, "F", "csv (default, with a header line) or ndjson"},
+    {"--limit", 'n', KILN_OPT_VALUE, "N", "stop after N rows"},
+    WHERE_OPT,
+    KILN_OPT_END};
+static const kiln_opt scan_opts[] = {
+    COLUMNS_OPT,
+    WHERE_OPT,
+    THREADS_OPT("N readers share the row groups (default: every core)"),
+    JSON_OPT("{rows, row_groups, row_groups_pruned, threads, seconds,\ncolumns: [{name, sum | bytes, nulls}]}"),
+    KILN_OPT_END};
+static const kiln_opt rewrite_opts[] = {
+    {"--codec", 0, KILN_OPT_VALUE, "C", "none, snappy, gzip or zstd (default zstd)"},
+    {"--level", 0, KILN_OPT_VALUE, "N", "compression level (default zstd 3, gzip 6)"},
+    {"--no-dictionary", 0, 0, NULL, "PLAIN encoding only"},
+    {"--row-group-rows", 0, KILN_OPT_VALUE, "N", "cut row groups at N rows (default no limit)"},
+    {"--row-group-bytes", 0, KILN_OPT_VALUE, "N", "cut row groups at N uncompressed bytes\n(default 134217728)"},
+    {"--page-bytes", 0, KILN_OPT_VALUE, "N", "cut data pages at about N bytes (default 1048576)"},
+    {"--dict-max-bytes", 0, KILN_OPT_VALUE, "N", "fall back to PLAIN when a dictionary passes N bytes\n(default 1048576)"},
+    THREADS_OPT("encode and compress columns on N threads, decode on\nanother (default: every core; 1 = no threads)"),
+    JSON_OPT("print {rows, bytes, row_groups, seconds} to stdout (else a\nline on stderr)"),
+    KILN_OPT_END};
 
-typedef struct opts {
-    const char *sub, *file, *out;
-    const char *columns, *format, *where, *codec;
-    long long limit, level, rg_rows, rg_bytes, page_bytes, dict_bytes, threads;
-    int no_dict;
-} opts;
+static const kiln_subcmd parquet_subs[] = {
+    {"schema", "FILE", 1, 1, "one line per column",
+     "One line per column: name, Iceberg field id, physical type, logical\n"
+     "annotation, kiln type, required/optional.",
+     schema_opts},
+    {"meta", "FILE", 1, 1, "file facts, row groups and column chunk statistics",
+     "File facts (created_by, rows, key-value metadata) and, per row group and\n"
+     "column chunk: codec, encodings, sizes, null count, min, max.",
+     meta_opts},
+    {"cat", "FILE", 1, 1, "print rows (CSV with a header line, or NDJSON)", NULL, cat_opts},
+    {"scan", "FILE", 1, 1, "row count, pruned row groups and a checksum per column",
+     "Read the rows and print the row count, the row groups pruned and a checksum\n"
+     "per column (sum of numbers, total bytes of strings); the time on stderr.",
+     scan_opts},
+    {"rewrite", "FILE OUT", 2, 2, "write FILE's rows to OUT with kiln's writer",
+     "Read FILE and write its rows to OUT with kiln's Parquet writer (atomically:\n"
+     "a temp file renamed into place), keeping key-value metadata and field ids.",
+     rewrite_opts},
+};
 
-static int parse_num(const char *flag, const char *s, long long *out)
-{
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0)
-        return kiln_cli_usage_error("parquet", "%s wants a non-negative number, got \"%s\"", flag, s);
-    *out = v;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, opts *o)
-{
-    memset(o, 0, sizeof *o);
-    o->limit = -1;
-    o->format = "csv";
-    int npos = 0;
-    const char *pos[3] = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDVAL()                                                                          \
-    do {                                                                                   \
-        if (!val)                                                                          \
-            return kiln_cli_usage_error("parquet", "%s needs a value", a);                 \
-        i++;                                                                               \
-    } while (0)
-        if (!strcmp(a, "--columns")) { NEEDVAL(); o->columns = val; }
-        else if (!strcmp(a, "--format")) { NEEDVAL(); o->format = val; }
-        else if (!strcmp(a, "--where")) { NEEDVAL(); o->where = val; }
-        else if (!strcmp(a, "--codec")) { NEEDVAL(); o->codec = val; }
-        else if (!strcmp(a, "--limit")) { NEEDVAL(); if (parse_num(a, val, &o->limit)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--level")) { NEEDVAL(); if (parse_num(a, val, &o->level)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--row-group-rows")) { NEEDVAL(); if (parse_num(a, val, &o->rg_rows)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--row-group-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->rg_bytes)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--page-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->page_bytes)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--dict-max-bytes")) { NEEDVAL(); if (parse_num(a, val, &o->dict_bytes)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--threads")) { NEEDVAL(); if (parse_num(a, val, &o->threads)) return KILN_EXIT_USAGE; }
-        else if (!strcmp(a, "--no-dictionary")) o->no_dict = 1;
-        else if (a[0] == '-' && a[1])
-            return kiln_cli_usage_error("parquet", "unknown option %s", a);
-        else if (npos < 3)
-            pos[npos++] = a;
-        else
-            return kiln_cli_usage_error("parquet", "too many arguments");
-#undef NEEDVAL
-    }
-    if (npos < 2)
-        return kiln_cli_usage_error("parquet", "expected a subcommand and a FILE");
-    o->sub = pos[0];
-    o->file = pos[1];
-    o->out = pos[2];
-    if (!strcmp(o->sub, "rewrite") ? !o->out : !!o->out)
-        return kiln_cli_usage_error("parquet", "%s takes %s", o->sub, !strcmp(o->sub, "rewrite") ? "FILE OUT" : "one FILE");
-    if (strcmp(o->format, "csv") && strcmp(o->format, "ndjson"))
-        return kiln_cli_usage_error("parquet", "--format must be csv or ndjson");
-    return 0;
-}
+static const kiln_cmdspec parquet_spec = {
+    .name = "parquet",
+    .text = "Inspect a Parquet file (kiln's, Spark's, DuckDB's, ...).",
+    .subs = parquet_subs,
+    .nsubs = (int)(sizeof parquet_subs / sizeof parquet_subs[0]),
+    .footer = "exit codes: 0 ok, 1 unreadable or malformed file, 2 usage, 4 file not found\n",
+};
 
 /* ------------------------------------------------------------ schema / meta */
 
-static const char *codec_name(int c) { return kiln_pq_codec_name(c); }
-
-static int do_schema(kiln_parquet_reader *r)
+static void physical_text(const kiln_parquet_column *c, char *out, size_t cap)
 {
-    printf("%-4s %-32s %-8s %-21s %-24s %-12s %s\n", "#", "name", "field_id", "physical", "logical", "kiln_type", "repetition");
+    if (c->physical == KILN_PQT_FLBA)
+        snprintf(out, cap, "FIXED_LEN_BYTE_ARRAY(%d)", c->type_length);
+    else
+        snprintf(out, cap, "%s", kiln_parquet_type_name(c->physical));
+}
+
+static void kiln_type_text(const kiln_parquet_column *c, char *out, size_t cap)
+{
+    if (c->type == KILN_T_DECIMAL)
+        snprintf(out, cap, "decimal(%d,%d)", c->precision, c->scale);
+    else
+        snprintf(out, cap, "%s", kiln_type_name(c->type));
+}
+
+static int do_schema(kiln_parquet_reader *r, int json)
+{
+    if (json)
+        printf("[");
+    else
+        printf("%-4s %-32s %-8s %-21s %-24s %-12s %s\n", "#", "name", "field_id", "physical", "logical", "kiln_type",
+               "repetition");
     for (int i = 0; i < kiln_parquet_reader_ncolumns(r); i++) {
         const kiln_parquet_column *c = kiln_parquet_reader_column(r, i);
+        char phys[48], kt[32];
+        physical_text(c, phys, sizeof phys);
+        kiln_type_text(c, kt, sizeof kt);
+        if (json) {
+            printf("%s{\"index\":%d,\"name\":", i ? "," : "", i);
+            kiln_cli_json_str(stdout, c->name);
+            if (c->field_id)
+                printf(",\"field_id\":%d", c->field_id);
+            else
+                printf(",\"field_id\":null");
+            printf(",\"physical\":\"%s\",\"logical\":", phys);
+            if (c->logical[0])
+                kiln_cli_json_str(stdout, c->logical);
+            else
+                printf("null");
+            printf(",\"kiln_type\":\"%s\",\"repetition\":\"%s\"}", kt, c->optional ? "optional" : "required");
+            continue;
+        }
         char fid[16] = "-";
         if (c->field_id)
             snprintf(fid, sizeof fid, "%d", c->field_id);
-        char phys[48];
-        if (c->physical == KILN_PQT_FLBA)
-            snprintf(phys, sizeof phys, "FIXED_LEN_BYTE_ARRAY(%d)", c->type_length);
-        else
-            snprintf(phys, sizeof phys, "%s", kiln_parquet_type_name(c->physical));
-        char kt[32];
-        if (c->type == KILN_T_DECIMAL)
-            snprintf(kt, sizeof kt, "decimal(%d,%d)", c->precision, c->scale);
-        else
-            snprintf(kt, sizeof kt, "%s", kiln_type_name(c->type));
         printf("%-4d %-32s %-8s %-21s %-24s %-12s %s\n", i, c->name, fid, phys, c->logical[0] ? c->logical : "-", kt,
                c->optional ? "optional" : "required");
     }
+    if (json)
+        printf("]\n");
     return 0;
+}
+
+/* A statistic as text, or NULL when absent (b holds the text). */
+static int stat_text(kiln_parquet_reader *r, int c, int has, const uint8_t *p, uint32_t n, kiln_buf *b,
+                     kiln_err *err)
+{
+    kiln_buf_reset(b);
+    return has ? kiln_parquet_stat_format(r, c, p, n, b, err) : 0;
+}
+
+static int do_meta_json(kiln_parquet_reader *r, kiln_err *err)
+{
+    printf("{\"file_size\":%llu,\"created_by\":", (unsigned long long)kiln_parquet_reader_file_size(r));
+    kiln_cli_json_str(stdout, kiln_parquet_reader_created_by(r));
+    printf(",\"version\":%d,\"num_rows\":%lld,\"num_columns\":%d,\"num_row_groups\":%d,\"key_value_metadata\":{",
+           kiln_parquet_reader_version(r), (long long)kiln_parquet_reader_num_rows(r), kiln_parquet_reader_ncolumns(r),
+           kiln_parquet_reader_num_row_groups(r));
+    for (int i = 0; i < kiln_parquet_reader_nkv(r); i++) {
+        const char *v;
+        const char *k = kiln_parquet_reader_kv(r, i, &v);
+        printf("%s", i ? "," : "");
+        kiln_cli_json_str(stdout, k);
+        printf(":");
+        if (v)
+            kiln_cli_json_str(stdout, v);
+        else
+            printf("null");
+    }
+    printf("},\"row_groups\":[");
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    int rc = 0;
+    for (int g = 0; g < kiln_parquet_reader_num_row_groups(r) && !rc; g++) {
+        printf("%s{\"rows\":%lld,\"offset\":%lld,\"columns\":[", g ? "," : "",
+               (long long)kiln_parquet_reader_row_group_rows(r, g), (long long)kiln_parquet_reader_row_group_offset(r, g));
+        for (int c = 0; c < kiln_parquet_reader_ncolumns(r) && !rc; c++) {
+            kiln_parquet_chunk_info ci;
+            kiln_parquet_reader_chunk(r, g, c, &ci);
+            printf("%s{\"name\":", c ? "," : "");
+            kiln_cli_json_str(stdout, kiln_parquet_reader_column(r, c)->name);
+            printf(",\"codec\":\"%s\",\"encodings\":[", kiln_pq_codec_name(ci.codec));
+            for (int e = 0, n = 0; e < 32; e++)
+                if ((ci.encodings >> e) & 1)
+                    printf("%s\"%s\"", n++ ? "," : "", kiln_parquet_encoding_name(e));
+            printf("],\"num_values\":%lld,\"compressed_size\":%lld,\"uncompressed_size\":%lld,\"null_count\":",
+                   (long long)ci.num_values, (long long)ci.compressed_size, (long long)ci.uncompressed_size);
+            if (ci.has_null_count)
+                printf("%lld", (long long)ci.null_count);
+            else
+                printf("null");
+            printf(",\"min\":");
+            if ((rc = stat_text(r, c, ci.has_min, ci.min, ci.min_len, &b, err)))
+                break;
+            if (ci.has_min)
+                kiln_cli_json_str(stdout, b.data);
+            else
+                printf("null");
+            printf(",\"max\":");
+            if ((rc = stat_text(r, c, ci.has_max, ci.max, ci.max_len, &b, err)))
+                break;
+            if (ci.has_max)
+                kiln_cli_json_str(stdout, b.data);
+            else
+                printf("null");
+            printf("}");
+        }
+        printf("]}");
+    }
+    printf("]}\n");
+    kiln_buf_free(&b);
+    return rc;
 }
 
 static int do_meta(kiln_parquet_reader *r, kiln_err *err)
@@ -180,7 +236,7 @@ static int do_meta(kiln_parquet_reader *r, kiln_err *err)
         for (int c = 0; c < kiln_parquet_reader_ncolumns(r) && !rc; c++) {
             kiln_parquet_chunk_info ci;
             kiln_parquet_reader_chunk(r, g, c, &ci);
-            printf("  %s: %s", kiln_parquet_reader_column(r, c)->name, codec_name(ci.codec));
+            printf("  %s: %s", kiln_parquet_reader_column(r, c)->name, kiln_pq_codec_name(ci.codec));
             for (int e = 0; e < 32; e++)
                 if ((ci.encodings >> e) & 1)
                     printf(" %s", kiln_parquet_encoding_name(e));
@@ -205,149 +261,69 @@ static int do_meta(kiln_parquet_reader *r, kiln_err *err)
     return rc;
 }
 
-/* ------------------------------------------------------------ cat / scan */
+/* ------------------------------------------------------------ cat / scan / rewrite */
 
-static int csv_field(kiln_buf *o, const char *s, size_t n, kiln_err *err)
-{
-    int quote = 0;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!quote)
-        return kiln_buf_append(o, s, n, err);
-    int rc = kiln_buf_putc(o, '"', err);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = s[i] == '"' ? kiln_buf_append(o, "\"\"", 2, err) : kiln_buf_putc(o, s[i], err);
-    return rc ? rc : kiln_buf_putc(o, '"', err);
-}
+/* Numbers checked before the file is opened. */
+typedef struct nums {
+    long long threads, limit, level, rg_rows, rg_bytes, page_bytes, dict_bytes;
+} nums;
 
-static int json_string(kiln_buf *o, const char *s, size_t n, kiln_err *err)
+static int check_args(const kiln_args *a, nums *n)
 {
-    int rc = kiln_buf_putc(o, '"', err);
-    for (size_t i = 0; i < n && !rc; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            rc = kiln_buf_printf(o, err, "\\%c", ch);
-        else if (ch == '\n')
-            rc = kiln_buf_append(o, "\\n", 2, err);
-        else if (ch == '\t')
-            rc = kiln_buf_append(o, "\\t", 2, err);
-        else if (ch == '\r')
-            rc = kiln_buf_append(o, "\\r", 2, err);
-        else if (ch < 0x20)
-            rc = kiln_buf_printf(o, err, "\\u%04x", ch);
-        else
-            rc = kiln_buf_putc(o, (char)ch, err);
+    const char *sub = a->sub->name;
+    const long long big = (long long)(~0ULL >> 1);
+    int rc = 0;
+    n->limit = -1;
+    if (!strcmp(sub, "cat")) {
+        const char *fmt = kiln_opt_get(a, "--format");
+        if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "ndjson"))
+            return kiln_opt_usage(a, "--format %s: use csv or ndjson", fmt);
+        rc = kiln_opt_int(a, "--limit", 0, big, &n->limit);
     }
-    return rc ? rc : kiln_buf_putc(o, '"', err);
-}
-
-/* *appended: the predicate column was added to the projection only to
- * filter rows (not shown). */
-static int setup_reader(kiln_parquet_reader *r, const opts *o, kiln_parquet_pred *pred, int *pred_col,
-                        int *appended, kiln_err *err)
-{
-    int rc;
-    *pred_col = -1;
-    *appended = 0;
-    if (o->columns && (rc = kiln_parquet_reader_project_names(r, o->columns, err)))
+    if (!rc && (!strcmp(sub, "scan") || !strcmp(sub, "rewrite")))
+        rc = kiln_opt_int(a, "--threads", 0, 1 << 20, &n->threads);
+    if (!rc && !strcmp(sub, "rewrite") &&
+        ((rc = kiln_opt_int(a, "--level", 0, 22, &n->level)) ||
+         (rc = kiln_opt_int(a, "--row-group-rows", 0, big, &n->rg_rows)) ||
+         (rc = kiln_opt_int(a, "--row-group-bytes", 0, big, &n->rg_bytes)) ||
+         (rc = kiln_opt_int(a, "--page-bytes", 0, big, &n->page_bytes)) ||
+         (rc = kiln_opt_int(a, "--dict-max-bytes", 0, big, &n->dict_bytes))))
         return rc;
-    if (o->where) {
-        if ((rc = kiln_parquet_pred_parse(pred, r, o->where, err)))
-            return rc;
-        if ((rc = kiln_parquet_reader_filter(r, pred, err)))
-            return rc;
-        const kiln_schema *s = kiln_parquet_reader_schema(r);
-        const char *name = kiln_parquet_reader_column(r, pred->col)->name;
-        *pred_col = kiln_schema_find(s, name);
-        if (*pred_col < 0) { /* filter on a column not shown: read it too */
-            int n = s->ncols + 1;
-            int *idx = kiln_malloc(sizeof(int) * (size_t)n);
-            if (!idx)
-                return KILN_OOM(err);
-            for (int i = 0; i < s->ncols; i++)
-                idx[i] = kiln_parquet_reader_find(r, s->cols[i].name);
-            idx[n - 1] = pred->col;
-            rc = kiln_parquet_reader_project(r, idx, n, err);
-            kiln_free(idx);
-            if (rc)
-                return rc;
-            *pred_col = n - 1;
-            *appended = 1;
-        }
-    }
-    return 0;
+    if (n->threads == 0)
+        n->threads = kiln_ncpus();
+    if (n->threads > 64)
+        n->threads = 64;
+    return rc;
 }
 
-static int do_cat(kiln_parquet_reader *r, const opts *o, kiln_err *err)
+static int do_cat(kiln_parquet_reader *r, const kiln_args *a, long long limit, kiln_err *err)
 {
     kiln_parquet_pred pred;
     int pred_col, rc, appended;
-    if ((rc = setup_reader(r, o, &pred, &pred_col, &appended, err)))
+    const char *fmt = kiln_opt_get(a, "--format") ? kiln_opt_get(a, "--format") : "csv";
+    if ((rc = kiln_parquet_reader_select(r, kiln_opt_get(a, "--columns"), kiln_opt_get(a, "--where"), &pred,
+                                         &pred_col, &appended, err)))
         return rc;
     const kiln_schema *s = kiln_parquet_reader_schema(r);
     int shown = appended ? s->ncols - 1 : s->ncols;
-    int csv = !strcmp(o->format, "csv");
+    int csv = !strcmp(fmt, "csv");
     kiln_buf line, val;
     kiln_buf_init(&line, 0);
     kiln_buf_init(&val, 0);
-    if (csv) {
-        for (int c = 0; c < shown && !rc; c++) {
-            if (c)
-                rc = kiln_buf_putc(&line, ',', err);
-            if (!rc)
-                rc = csv_field(&line, s->cols[c].name, strlen(s->cols[c].name), err);
-        }
-        if (!rc)
-            rc = kiln_buf_putc(&line, '\n', err);
+    if (csv && !(rc = kiln_cli_csv_header(&line, s, shown, err)))
         fwrite(line.data, 1, line.len, stdout);
-    }
     long long printed = 0;
     const kiln_batch *b;
-    while (!rc && (o->limit < 0 || printed < o->limit)) {
+    while (!rc && (limit < 0 || printed < limit)) {
         rc = kiln_parquet_reader_next(r, &b, err);
         if (rc <= 0)
             break;
         rc = 0;
-        for (size_t i = 0; i < b->nrows && !rc && (o->limit < 0 || printed < o->limit); i++) {
+        for (size_t i = 0; i < b->nrows && !rc && (limit < 0 || printed < limit); i++) {
             if (pred_col >= 0 && !kiln_parquet_pred_match(&pred, b, pred_col, i))
                 continue;
             kiln_buf_reset(&line);
-            if (!csv)
-                rc = kiln_buf_putc(&line, '{', err);
-            for (int c = 0; c < shown && !rc; c++) {
-                kiln_type t = b->cols[c].type;
-                if (c)
-                    rc = kiln_buf_putc(&line, ',', err);
-                if (!csv && !rc) {
-                    rc = json_string(&line, s->cols[c].name, strlen(s->cols[c].name), err);
-                    if (!rc)
-                        rc = kiln_buf_putc(&line, ':', err);
-                }
-                if (rc)
-                    break;
-                if (kiln_batch_is_null(b, c, i)) {
-                    if (!csv)
-                        rc = kiln_buf_append(&line, "null", 4, err);
-                    continue;
-                }
-                kiln_buf_reset(&val);
-                if ((rc = kiln_parquet_format_value(&val, b, c, i, err)))
-                    break;
-                if (csv) {
-                    rc = csv_field(&line, val.data, val.len, err);
-                } else {
-                    int number = t == KILN_T_INT32 || t == KILN_T_INT64 || t == KILN_T_DECIMAL || t == KILN_T_BOOL ||
-                                 ((t == KILN_T_FLOAT || t == KILN_T_DOUBLE) &&
-                                  isfinite(t == KILN_T_FLOAT ? b->cols[c].v.f32[i] : b->cols[c].v.f64[i]));
-                    rc = number ? kiln_buf_append(&line, val.data, val.len, err)
-                                : json_string(&line, val.data, val.len, err);
-                }
-            }
-            if (!rc && !csv)
-                rc = kiln_buf_putc(&line, '}', err);
-            if (!rc)
-                rc = kiln_buf_putc(&line, '\n', err);
-            if (!rc)
+            if (!(rc = kiln_cli_format_row(&line, &val, b, i, shown, !csv, 1, err)))
                 fwrite(line.data, 1, line.len, stdout);
             printed++;
         }
@@ -357,359 +333,112 @@ static int do_cat(kiln_parquet_reader *r, const opts *o, kiln_err *err)
     return rc < 0 ? rc : 0;
 }
 
-/* A scan worker: its own reader of the file, its own sums. Workers share
- * the row groups through the reader's claim hook (an atomic flag per row
- * group), so a file with a few heavy columns still keeps every core busy:
- * each thread decodes whole row groups, as DuckDB does. */
-typedef struct scan_part {
-    const opts *o;
-    kiln_parquet_reader *r;
-    uint8_t *claimed;            /* shared: one flag per row group */
-    double *fsum;
-    int64_t *isum, *nulls;
-    long long rows;
-    int rc;
-    kiln_err err;
-} scan_part;
-
-static int claim_rg(void *ctx, int rg)
+static int do_scan(kiln_parquet_reader *r, const char *path, int threads, const kiln_args *a, kiln_err *err)
 {
-    scan_part *p = ctx;
-    return __atomic_exchange_n(&p->claimed[rg], 1, __ATOMIC_ACQ_REL) == 0;
-}
-
-static void scan_worker(void *arg, int worker_index)
-{
-    (void)worker_index;
-    scan_part *p = arg;
-    kiln_parquet_pred pred;
-    int pred_col, appended;
-    kiln_parquet_reader *r = p->r;
-    if ((p->rc = setup_reader(r, p->o, &pred, &pred_col, &appended, &p->err)))
-        return;
+    kiln_parquet_scan_opts o = {kiln_opt_get(a, "--columns"), kiln_opt_get(a, "--where"), threads};
+    kiln_parquet_scan_result res;
+    int rc = kiln_parquet_scan_file(&res, r, path, &o, err);
+    if (rc)
+        return rc;
     const kiln_schema *s = kiln_parquet_reader_schema(r);
-    p->fsum = kiln_calloc((size_t)s->ncols, sizeof(double));
-    p->isum = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
-    p->nulls = kiln_calloc((size_t)s->ncols, sizeof(int64_t));
-    if (!p->fsum || !p->isum || !p->nulls) {
-        p->rc = kiln_err_set(&p->err, KILN_ENOMEM, "out of memory");
-        return;
-    }
-    const kiln_batch *b;
-    int rc;
-    while ((rc = kiln_parquet_reader_next(r, &b, &p->err)) == 1) {
-        for (size_t i = 0; i < b->nrows; i++) {
-            if (pred_col >= 0 && !kiln_parquet_pred_match(&pred, b, pred_col, i))
-                continue;
-            p->rows++;
-            for (int c = 0; c < s->ncols; c++) {
-                const kiln_col *col = &b->cols[c];
-                if (kiln_batch_is_null(b, c, i)) {
-                    p->nulls[c]++;
-                    continue;
-                }
-                switch (col->type) {
-                case KILN_T_BOOL: p->isum[c] += col->v.b[i]; break;
-                case KILN_T_INT32: case KILN_T_DATE: p->isum[c] += col->v.i32[i]; break;
-                case KILN_T_FLOAT: p->fsum[c] += col->v.f32[i]; break;
-                case KILN_T_DOUBLE: p->fsum[c] += col->v.f64[i]; break;
-                case KILN_T_STRING: case KILN_T_BINARY: p->isum[c] += col->offsets[i + 1] - col->offsets[i]; break;
-                default: p->isum[c] = (int64_t)((uint64_t)p->isum[c] + (uint64_t)col->v.i64[i]);
-                }
-            }
-        }
-    }
-    p->rc = rc < 0 ? rc : 0;
-}
-
-static int do_scan(kiln_parquet_reader *r, const opts *o, kiln_err *err)
-{
-    int nrg = kiln_parquet_reader_num_row_groups(r);
-    int n = (int)o->threads;
-    if (n > nrg)
-        n = nrg;
-    if (n < 1)
-        n = 1;
-    scan_part *parts = kiln_calloc((size_t)n, sizeof *parts);
-    uint8_t *claimed = kiln_calloc((size_t)(nrg ? nrg : 1), 1);
-    kiln_pool *pool = NULL;
-    int rc = 0;
-    if (!parts || !claimed) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    /* worker 0 uses the caller's reader; the others open their own */
-    for (int i = 0; i < n; i++) {
-        parts[i].o = o;
-        parts[i].claimed = claimed;
-        if (i == 0) {
-            parts[i].r = r;
-        } else {
-            kiln_parquet_read_opts ro = {0, 1};
-            if ((rc = kiln_parquet_reader_open(&parts[i].r, o->file, &ro, err)))
-                goto done;
-        }
-        if (n > 1)
-            kiln_parquet_reader_claim(parts[i].r, claim_rg, &parts[i]);
-    }
-    double t0 = kiln_mono_seconds();
-    if (n == 1) {
-        scan_worker(&parts[0], 0);
-    } else {
-        if ((rc = kiln_pool_new(&pool, n, err)))
-            goto done;
-        for (int i = 0; i < n; i++)
-            if ((rc = kiln_pool_submit(pool, scan_worker, &parts[i], err))) {
-                kiln_pool_wait(pool);
-                goto done;
-            }
-        kiln_pool_wait(pool);
-    }
-    double secs = kiln_mono_seconds() - t0;
-    for (int i = 0; i < n; i++)
-        if (parts[i].rc) {
-            *err = parts[i].err;
-            rc = parts[i].rc;
-            goto done;
-        }
-    const kiln_schema *s = kiln_parquet_reader_schema(r);
-    long long rows = 0;
-    int pruned = 0;
-    for (int i = 0; i < n; i++) {
-        rows += parts[i].rows;
-        pruned += kiln_parquet_reader_pruned(parts[i].r);
-        for (int c = 0; i && c < s->ncols; c++) {
-            parts[0].fsum[c] += parts[i].fsum[c];
-            parts[0].isum[c] = (int64_t)((uint64_t)parts[0].isum[c] + (uint64_t)parts[i].isum[c]);
-            parts[0].nulls[c] += parts[i].nulls[c];
-        }
-    }
-    printf("rows: %lld\n", rows);
-    printf("row_groups: %d, pruned: %d\n", nrg, pruned);
+    int json = kiln_opt_has(a, "--json");
+    if (json)
+        printf("{\"rows\":%lld,\"row_groups\":%d,\"row_groups_pruned\":%d,\"threads\":%d,\"seconds\":%.3f,"
+               "\"columns\":[",
+               res.rows, res.row_groups, res.row_groups_pruned, res.threads, res.seconds);
+    else
+        printf("rows: %lld\nrow_groups: %d, pruned: %d\n", res.rows, res.row_groups, res.row_groups_pruned);
     for (int c = 0; c < s->ncols; c++) {
         kiln_type t = s->cols[c].type;
         const char *name = s->cols[c].name;
-        if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE)
-            printf("%s: sum %.17g, nulls %lld\n", name, parts[0].fsum[c], (long long)parts[0].nulls[c]);
-        else if (t == KILN_T_STRING || t == KILN_T_BINARY)
-            printf("%s: bytes %lld, nulls %lld\n", name, (long long)parts[0].isum[c], (long long)parts[0].nulls[c]);
-        else
-            printf("%s: sum %lld, nulls %lld\n", name, (long long)parts[0].isum[c], (long long)parts[0].nulls[c]);
-    }
-    fprintf(stderr, "scan: %.3f s (%d thread%s)\n", secs, n, n == 1 ? "" : "s");
-done:
-    kiln_pool_free(pool);
-    for (int i = 0; parts && i < n; i++) {
-        if (i)
-            kiln_parquet_reader_free(parts[i].r);
-        kiln_free(parts[i].fsum);
-        kiln_free(parts[i].isum);
-        kiln_free(parts[i].nulls);
-    }
-    kiln_free(parts);
-    kiln_free(claimed);
-    return rc;
-}
-
-/* rewrite with threads: a producer thread decodes the next batch (into one
- * of two batches) while the writer encodes the previous one, so reading the
- * source does not stall the writer's pool. */
-typedef struct rw_pipe {
-    kiln_parquet_reader *r;
-    kiln_batch *slot[2];
-    int state[2];          /* 0 free, 1 full, 2 end (or error) */
-    int stop;
-    int rc;
-    kiln_err err;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} rw_pipe;
-
-static void *rw_producer(void *arg)
-{
-    rw_pipe *p = arg;
-    for (int i = 0;; i ^= 1) {
-        pthread_mutex_lock(&p->mu);
-        while (p->state[i] != 0 && !p->stop)
-            pthread_cond_wait(&p->cv, &p->mu);
-        int stop = p->stop;
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
-            return NULL;
-        kiln_err e = {0};
-        int rc = kiln_parquet_reader_next_into(p->r, p->slot[i], &e);
-        pthread_mutex_lock(&p->mu);
-        if (rc == 1) {
-            p->state[i] = 1;
+        if (json) {
+            printf("%s{\"name\":", c ? "," : "");
+            kiln_cli_json_str(stdout, name);
+            if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE)
+                printf(",\"sum\":%.17g", res.fsum[c]);
+            else if (t == KILN_T_STRING || t == KILN_T_BINARY)
+                printf(",\"bytes\":%lld", (long long)res.isum[c]);
+            else
+                printf(",\"sum\":%lld", (long long)res.isum[c]);
+            printf(",\"nulls\":%lld}", (long long)res.nulls[c]);
+        } else if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) {
+            printf("%s: sum %.17g, nulls %lld\n", name, res.fsum[c], (long long)res.nulls[c]);
+        } else if (t == KILN_T_STRING || t == KILN_T_BINARY) {
+            printf("%s: bytes %lld, nulls %lld\n", name, (long long)res.isum[c], (long long)res.nulls[c]);
         } else {
-            p->state[i] = 2;
-            p->rc = rc < 0 ? rc : 0;
-            if (rc < 0)
-                p->err = e;
+            printf("%s: sum %lld, nulls %lld\n", name, (long long)res.isum[c], (long long)res.nulls[c]);
         }
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        if (rc != 1)
-            return NULL;
     }
+    if (json)
+        printf("]}\n");
+    else
+        fprintf(stderr, "scan: %.3f s (%d thread%s)\n", res.seconds, res.threads, res.threads == 1 ? "" : "s");
+    kiln_parquet_scan_result_free(&res);
+    return 0;
 }
 
-/* Write every batch of r to sink (batches re-labelled with schema ws). */
-static int rewrite_pipelined(kiln_parquet_reader *r, kiln_sink *sink, const kiln_schema *ws, kiln_err *err)
-{
-    rw_pipe p;
-    memset(&p, 0, sizeof p);
-    p.r = r;
-    int rc;
-    if ((rc = kiln_parquet_reader_batch_new(r, &p.slot[0], err)) ||
-        (rc = kiln_parquet_reader_batch_new(r, &p.slot[1], err))) {
-        kiln_batch_free(p.slot[0]);
-        return rc;
-    }
-    pthread_mutex_init(&p.mu, NULL);
-    pthread_cond_init(&p.cv, NULL);
-    pthread_t th;
-    if (pthread_create(&th, NULL, rw_producer, &p) != 0) {
-        rc = kiln_err_set(err, KILN_EIO, "cannot start a reader thread");
-        goto done;
-    }
-    for (int i = 0;; i ^= 1) {
-        pthread_mutex_lock(&p.mu);
-        while (p.state[i] == 0)
-            pthread_cond_wait(&p.cv, &p.mu);
-        int st = p.state[i];
-        pthread_mutex_unlock(&p.mu);
-        if (st == 2) {
-            if (p.rc) {
-                *err = p.err;
-                rc = p.rc;
-            }
-            break;
-        }
-        kiln_batch view = *p.slot[i];
-        view.schema = ws;
-        rc = kiln_sink_write(sink, &view, err);
-        pthread_mutex_lock(&p.mu);
-        p.state[i] = 0;
-        if (rc)
-            p.stop = 1;
-        pthread_cond_broadcast(&p.cv);
-        pthread_mutex_unlock(&p.mu);
-        if (rc)
-            break;
-    }
-    pthread_join(th, NULL);
-done:
-    pthread_cond_destroy(&p.cv);
-    pthread_mutex_destroy(&p.mu);
-    kiln_batch_free(p.slot[0]);
-    kiln_batch_free(p.slot[1]);
-    return rc;
-}
-
-static int do_rewrite(kiln_parquet_reader *r, const opts *o, kiln_err *err)
+static int do_rewrite(kiln_parquet_reader *r, const char *out, const nums *n, const kiln_args *a, kiln_err *err)
 {
     kiln_parquet_write_opts wo;
     kiln_parquet_write_opts_init(&wo);
-    int rc = 0;
-    if (o->codec && (rc = kiln_pq_codec_parse(&wo.codec, o->codec, err)))
+    int rc;
+    const char *codec = kiln_opt_get(a, "--codec");
+    if (codec && (rc = kiln_pq_codec_parse(&wo.codec, codec, err)))
         return rc;
-    wo.level = (int)o->level;
-    wo.no_dictionary = o->no_dict;
-    wo.row_group_rows = (uint64_t)o->rg_rows;
-    wo.row_group_bytes = (uint64_t)o->rg_bytes;
-    wo.page_bytes = (size_t)o->page_bytes;
-    wo.dict_max_bytes = (size_t)o->dict_bytes;
-    wo.threads = (int)o->threads;
-    int nkv = kiln_parquet_reader_nkv(r);
-    kiln_parquet_kv *kv = kiln_calloc((size_t)(nkv ? nkv : 1), sizeof *kv);
-    if (!kv)
-        return KILN_OOM(err);
-    for (int i = 0; i < nkv; i++)
-        kv[i].key = kiln_parquet_reader_kv(r, i, &kv[i].value);
-    wo.kv = kv;
-    wo.nkv = nkv;
-    /* field ids: keep the file's; number the columns 1.. when it has none */
-    const kiln_schema *fs = kiln_parquet_reader_schema(r);
-    kiln_column_def *defs = kiln_calloc((size_t)fs->ncols, sizeof *defs);
-    kiln_sink *sink = NULL;
-    if (!defs) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    for (int i = 0; i < fs->ncols; i++) {
-        defs[i] = fs->cols[i];
-        if (defs[i].field_id <= 0)
-            defs[i].field_id = i + 1;
-    }
-    kiln_schema ws = {fs->ncols, defs};
+    wo.level = (int)n->level;
+    wo.no_dictionary = kiln_opt_has(a, "--no-dictionary");
+    wo.row_group_rows = (uint64_t)n->rg_rows;
+    wo.row_group_bytes = (uint64_t)n->rg_bytes;
+    wo.page_bytes = (size_t)n->page_bytes;
+    wo.dict_max_bytes = (size_t)n->dict_bytes;
+    wo.threads = (int)n->threads;
     kiln_parquet_file_stats st;
-    memset(&st, 0, sizeof st);
-    if ((rc = kiln_parquet_sink_new(&sink, o->out, &ws, &wo, &st, err)))
-        goto done;
-    const kiln_batch *b;
     double t0 = kiln_mono_seconds();
-    if (o->threads > 1) {
-        rc = rewrite_pipelined(r, sink, &ws, err);
-    } else {
-        while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
-            kiln_batch view = *b;
-            view.schema = &ws;
-            if ((rc = kiln_sink_write(sink, &view, err)))
-                break;
-        }
-    }
-    if (rc == 0)
-        rc = kiln_sink_commit(sink, err);
+    if ((rc = kiln_parquet_rewrite(r, out, &wo, &st, err)))
+        return rc;
+    double secs = kiln_mono_seconds() - t0;
+    if (kiln_opt_has(a, "--json"))
+        printf("{\"rows\":%llu,\"bytes\":%llu,\"row_groups\":%zu,\"seconds\":%.3f}\n",
+               (unsigned long long)st.record_count, (unsigned long long)st.file_size_in_bytes, st.nsplits, secs);
     else
-        kiln_sink_abort(sink);
-    if (rc == 0) {
         fprintf(stderr, "rewrite: %llu rows, %llu bytes, %zu row groups in %.3f s\n",
-                (unsigned long long)st.record_count, (unsigned long long)st.file_size_in_bytes, st.nsplits,
-                kiln_mono_seconds() - t0);
-        kiln_parquet_file_stats_free(&st);
-    }
-done:
-    kiln_sink_free(sink);
-    kiln_free(defs);
-    kiln_free(kv);
-    return rc;
+                (unsigned long long)st.record_count, (unsigned long long)st.file_size_in_bytes, st.nsplits, secs);
+    kiln_parquet_file_stats_free(&st);
+    return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-    if (kiln_cli_wants_help(argc, argv))
-        return kiln_cli_print_help(&cmd_parquet);
-    opts o;
-    int rc = parse_args(argc, argv, &o);
-    if (rc)
+    kiln_args a;
+    if (kiln_opt_parse(&a, &parquet_spec, argc, argv))
+        return a.exit;
+    const char *sub = a.sub->name;
+    nums n = {0};
+    int rc;
+    if ((rc = check_args(&a, &n)))
         return rc;
-    if (strcmp(o.sub, "schema") && strcmp(o.sub, "meta") && strcmp(o.sub, "cat") && strcmp(o.sub, "scan") &&
-        strcmp(o.sub, "rewrite"))
-        return kiln_cli_usage_error("parquet", "unknown subcommand \"%s\"", o.sub);
     kiln_err err = {0};
     kiln_parquet_reader *r = NULL;
-    if (o.threads == 0)
-        o.threads = kiln_ncpus();
-    if (o.threads > 64)
-        o.threads = 64;
     kiln_parquet_read_opts ro = {0};
     /* rewrite: the writer gets the threads; the reader keeps up on one.
-     * scan: one reader per thread, sharing the row groups (do_scan) */
+     * scan: one reader per thread, sharing the row groups */
     ro.threads = 1;
-    if ((rc = kiln_parquet_reader_open(&r, o.file, &ro, &err)))
+    if ((rc = kiln_parquet_reader_open(&r, a.pos[0], &ro, &err)))
         return kiln_cli_fail(&err);
-    if (!strcmp(o.sub, "schema"))
-        rc = do_schema(r);
-    else if (!strcmp(o.sub, "meta"))
-        rc = do_meta(r, &err);
-    else if (!strcmp(o.sub, "cat"))
-        rc = do_cat(r, &o, &err);
-    else if (!strcmp(o.sub, "scan"))
-        rc = do_scan(r, &o, &err);
+    if (!strcmp(sub, "schema"))
+        rc = do_schema(r, kiln_opt_has(&a, "--json"));
+    else if (!strcmp(sub, "meta"))
+        rc = kiln_opt_has(&a, "--json") ? do_meta_json(r, &err) : do_meta(r, &err);
+    else if (!strcmp(sub, "cat"))
+        rc = do_cat(r, &a, n.limit, &err);
+    else if (!strcmp(sub, "scan"))
+        rc = do_scan(r, a.pos[0], (int)n.threads, &a, &err);
     else
-        rc = do_rewrite(r, &o, &err);
+        rc = do_rewrite(r, a.pos[1], &n, &a, &err);
     kiln_parquet_reader_free(r);
     fflush(stdout);
     return rc ? kiln_cli_fail(&err) : 0;
 }
+
+KILN_COMMAND(cmd_parquet, "parquet", "inspect, scan and rewrite Parquet files", NULL, cmd_run, 45, NULL, 0,
+             &parquet_spec)

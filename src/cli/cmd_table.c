@@ -1,21 +1,13 @@
 /*
  * cmd_table.c - `kiln table`: Iceberg tables in a warehouse directory —
  * list, describe, snapshots, history, create, drop, alter, branch, tag,
- * fast-forward, rollback, expire (metadata; lake-meta) and scan, files,
- * remove-orphans (data; lake-data).
+ * fast-forward, rollback, expire (metadata) and, from cmd_table_data.c,
+ * scan, files, remove-orphans, rewrite-manifests and the writes.
  *
- * ADDING A SUBCOMMAND (lake-data, read this): every subcommand is one row of
- * SUBS[] below: {name, function, usage line}. The function has the type
- * kiln_table_sub_fn from src/cli/table_cli.h and gets the opened catalog
- * plus its own argv (argv[0] = the subcommand name); it returns an exit
- * code. scan, files, remove-orphans, append, overwrite, merge and delete
- * already have rows pointing at the weak symbols kiln_table_cmd_<name>
- * declared in table_cli.h: define those functions in your own
- * src/cli/cmd_table_data.c and they are live, no edit here needed.
- * `kiln table help NAME` calls NAME's function with argv {NAME, "--help"}
- * (main.c passes `kiln table NAME --help` through to NAME: own_help). To add another one, add a row
- * and a line to `usage` and docs/cli/table.md (a test checks every --flag
- * of `kiln table --help` is documented there).
+ * Every subcommand is one row of table_subs[] (name, positionals, options;
+ * src/cli/opt.h) and one function of type kiln_table_sub_fn in sub_fns[],
+ * in the same order. The option tables drive parsing, help, completion and
+ * the docs check (docs/cli/table.md).
  */
 #include "table_cli.h"
 
@@ -25,86 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: kiln table [--warehouse DIR] [--catalog sqlite|hadoop] SUBCOMMAND [ARGS]\n"
-    "\n"
-    "Apache Iceberg (format v2) tables in a warehouse directory. TABLE is\n"
-    "namespace.table. Tables live in DIR/<namespace>/<table>/ with metadata/\n"
-    "(vN.metadata.json + version-hint.text, readable by any engine as a\n"
-    "Hadoop table) and data/.\n"
-    "\n"
-    "subcommands:\n"
-    "  list [NAMESPACE] [--json]                 tables (and their metadata files)\n"
-    "  namespaces [--json]                       namespaces\n"
-    "  describe TABLE [--json]                   schema, partitioning, refs, properties\n"
-    "  snapshots TABLE [--json]                  every snapshot with its summary\n"
-    "  history TABLE [--json]                    when each snapshot became current\n"
-    "  create TABLE --schema DDL [--partition SPEC] [--sort ORDER]\n"
-    "         [--property K=V]... [--json]\n"
-    "  drop TABLE [--purge]                      remove from the catalog (--purge: and its files)\n"
-    "  alter TABLE [--add-column 'NAME TYPE'] [--rename-column OLD=NEW]\n"
-    "         [--widen-column NAME=TYPE] [--partition SPEC]\n"
-    "         [--set-property K=V] [--remove-property K]   (one commit)\n"
-    "  branch TABLE [NAME [--snapshot REF] [--min-snapshots N]\n"
-    "         [--max-snapshot-age-ms MS] [--max-ref-age-ms MS]] [--drop NAME] [--json]\n"
-    "  tag TABLE [NAME [--snapshot REF] [--max-ref-age-ms MS]] [--drop NAME] [--json]\n"
-    "  fast-forward TABLE BRANCH [--to TARGET]   move TARGET (default main) to BRANCH's head\n"
-    "  rollback TABLE REF                        main back to an ancestor (id, tag, time)\n"
-    "  expire TABLE [--older-than TIME] [--retain-last N] [--dry-run] [--json]\n"
-    "  scan TABLE ...                            rows (CSV or NDJSON)\n"
-    "  files TABLE ...                           data and delete files of a snapshot\n"
-    "  remove-orphans TABLE ...                  delete files no snapshot references\n"
-    "  rewrite-manifests TABLE ...               compact small manifests (one commit)\n"
-    "  append | overwrite | merge | delete TABLE ...   write rows (one commit each)\n"
-    "  help SUBCOMMAND                           the options of scan, files, append, ...\n"
-    "\n"
-    "options:\n"
-    "  --warehouse DIR    warehouse directory (default $KILN_WAREHOUSE, else ./warehouse)\n"
-    "  --catalog KIND     sqlite (default; DIR/catalog.db) or hadoop (directories only)\n"
-    "  --json             print data as JSON\n"
-    "  --schema DDL       columns: 'id long not null, name string, ts timestamptz,\n"
-    "                     tags list<string>, m map<string,double>, s struct<a:int>,\n"
-    "                     price decimal(9,2), key fixed[16]'\n"
-    "  --partition SPEC   'day(ts), bucket(16, id), truncate(4, name), identity(x)'\n"
-    "                     (also year, month, hour, void)\n"
-    "  --sort ORDER       'ts desc nulls last, id'\n"
-    "  --property K=V     table property (repeatable)\n"
-    "  --purge            drop also deletes the table's directory\n"
-    "  --add-column SPEC  'NAME TYPE' (new optional column; 'PARENT.NAME TYPE' in a struct)\n"
-    "  --rename-column OLD=NEW    rename by field id (data files are untouched)\n"
-    "  --widen-column NAME=TYPE   int->long, float->double, decimal(P,S)->decimal(P2,S)\n"
-    "  --set-property K=V         set a table property (repeatable)\n"
-    "  --remove-property K        remove a table property (repeatable)\n"
-    "  --snapshot REF     snapshot id, ref name or time for a new branch/tag (default main)\n"
-    "  --min-snapshots N  branch retention: keep at least N snapshots\n"
-    "  --max-snapshot-age-ms MS   branch retention: snapshot age limit\n"
-    "  --max-ref-age-ms MS        drop the ref itself when older than this\n"
-    "  --drop NAME        remove a branch or tag\n"
-    "  --to TARGET        branch to move (fast-forward; default main)\n"
-    "  --older-than TIME  expire snapshots older than TIME: ISO time, date, ms:N,\n"
-    "                     or an age 7d / 12h / 30m (default: property or 5 days)\n"
-    "  --retain-last N    keep at least N snapshots of each branch (default 1)\n"
-    "  --dry-run          show what would be expired, change nothing\n"
-    "  -h, --help         show this help\n"
-    "\n"
-    "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"
-    "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>.\n"
-    "\n"
-    "exit codes: 0 ok, 1 failed, 2 usage, 4 table/snapshot not found,\n"
-    "5 conflict (a concurrent commit won and this one could not be rebased)\n";
-
 /* ------------------------------------------------------------ helpers */
-
-int kiln_table_usage(const char *sub, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "kiln table %s: %s (see 'kiln table --help')\n", sub, msg);
-    return KILN_EXIT_USAGE;
-}
 
 int kiln_table_open(kiln_table_cli *cli, const char *name, kiln_lake_table **out)
 {
@@ -112,24 +25,6 @@ int kiln_table_open(kiln_table_cli *cli, const char *name, kiln_lake_table **out
     if (kiln_lake_table_load(out, cli->cat, name, &err) != 0)
         return kiln_cli_fail(&err);
     return 0;
-}
-
-void kiln_table_json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 int kiln_table_parse_time_ms(const char *s, int64_t *out, kiln_err *err)
@@ -164,73 +59,13 @@ int kiln_table_parse_time_ms(const char *s, int64_t *out, kiln_err *err)
     return kiln_err_set(err, KILN_EINVAL, "bad time \"%s\" (2024-03-03T10:00:00Z, 2024-03-03, ms:N, or 7d/12h/30m)", s);
 }
 
-/* A tiny flag parser: flags with a value take the next argument (or
- * --flag=value); repeatable ones collect up to 32 values. */
-typedef struct {
-    const char *name;
-    int has_value; /* 0 switch, 1 value, 2 repeatable value */
-    int present;
-    const char *value;
-    const char *values[32];
-    int nvalues;
-} flag;
-#define F(n, v) {.name = (n), .has_value = (v)}
-
-static int parse(const char *sub, int argc, char **argv, flag *flags, const char **pos, int maxpos, int *npos)
+/* A non-negative integer option into *out (left as is when absent). */
+static int opt_i64(const kiln_args *a, const char *name, int64_t *out)
 {
-    *npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] == '-' && a[1] == '-' && a[2]) {
-            const char *eq = strchr(a, '=');
-            size_t len = eq ? (size_t)(eq - a) : strlen(a);
-            flag *f = NULL;
-            for (flag *g = flags; g && g->name; g++)
-                if (strlen(g->name) == len && strncmp(g->name, a, len) == 0)
-                    f = g;
-            if (!f)
-                return kiln_table_usage(sub, "unknown option '%.*s'", (int)len, a);
-            f->present = 1;
-            if (!f->has_value) {
-                if (eq)
-                    return kiln_table_usage(sub, "%s takes no value", f->name);
-                continue;
-            }
-            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v)
-                return kiln_table_usage(sub, "%s needs a value", f->name);
-            f->value = v;
-            if (f->has_value == 2) {
-                if (f->nvalues >= 32)
-                    return kiln_table_usage(sub, "too many %s", f->name);
-                f->values[f->nvalues++] = v;
-            }
-        } else {
-            if (*npos >= maxpos)
-                return kiln_table_usage(sub, "unexpected argument '%s'", a);
-            pos[(*npos)++] = a;
-        }
-    }
-    return 0;
-}
-
-static flag *fl(flag *flags, const char *name)
-{
-    for (flag *g = flags; g->name; g++)
-        if (strcmp(g->name, name) == 0)
-            return g;
-    return NULL;
-}
-
-static int parse_i64(const char *sub, const char *what, const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || end == s || errno || v < 0)
-        return kiln_table_usage(sub, "%s: '%s' is not a non-negative integer", what, s);
-    *out = v;
-    return 0;
+    long long x = *out;
+    int rc = kiln_opt_int(a, name, 0, (long long)(~0ULL >> 1), &x);
+    *out = x;
+    return rc;
 }
 
 static void fmt_ms(int64_t ms, char out[40])
@@ -281,9 +116,9 @@ static int list_cb(void *ctx, const char *name, const char *loc)
     list_state *s = ctx;
     if (s->json) {
         printf("%s{\"name\":", s->n ? "," : "");
-        kiln_table_json_str(stdout, name);
+        kiln_cli_json_str(stdout, name);
         printf(",\"metadata_location\":");
-        kiln_table_json_str(stdout, loc);
+        kiln_cli_json_str(stdout, loc);
         printf("}");
     } else {
         printf("%s\t%s\n", name, loc);
@@ -297,7 +132,7 @@ static int ns_cb(void *ctx, const char *ns)
     list_state *s = ctx;
     if (s->json) {
         printf("%s", s->n ? "," : "");
-        kiln_table_json_str(stdout, ns);
+        kiln_cli_json_str(stdout, ns);
     } else {
         printf("%s\n", ns);
     }
@@ -305,35 +140,27 @@ static int ns_cb(void *ctx, const char *ns)
     return 0;
 }
 
-static int sub_list(kiln_table_cli *cli, int argc, char **argv)
+static int sub_list(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos, rc;
-    if ((rc = parse("list", argc, argv, flags, pos, 1, &npos)) != 0)
-        return rc;
-    list_state s = {flags[0].present, 0};
+    list_state s = {kiln_opt_has(a, "--json"), 0};
     kiln_err err = {0};
     if (s.json)
         printf("[");
-    rc = kiln_lake_table_list(cli->cat, npos ? pos[0] : NULL, list_cb, &s, &err);
+    else
+        printf("name\tmetadata_location\n"); /* TSV: always a header line */
+    int rc = kiln_lake_table_list(cli->cat, a->npos ? a->pos[0] : NULL, list_cb, &s, &err);
     if (s.json)
         printf("]\n");
     return rc ? kiln_cli_fail(&err) : 0;
 }
 
-static int sub_namespaces(kiln_table_cli *cli, int argc, char **argv)
+static int sub_namespaces(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos, rc;
-    if ((rc = parse("namespaces", argc, argv, flags, pos, 0, &npos)) != 0)
-        return rc;
-    list_state s = {flags[0].present, 0};
+    list_state s = {kiln_opt_has(a, "--json"), 0};
     kiln_err err = {0};
     if (s.json)
         printf("[");
-    rc = kiln_lake_namespace_list(cli->cat, ns_cb, &s, &err);
+    int rc = kiln_lake_namespace_list(cli->cat, ns_cb, &s, &err);
     if (s.json)
         printf("]\n");
     return rc ? kiln_cli_fail(&err) : 0;
@@ -341,28 +168,14 @@ static int sub_namespaces(kiln_table_cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------ describe */
 
-static int one_table(const char *sub, kiln_table_cli *cli, int argc, char **argv, flag *flags,
-                     kiln_lake_table **t, const char **pos, int maxpos, int *npos)
+static int sub_describe(kiln_table_cli *cli, const kiln_args *a)
 {
-    int rc = parse(sub, argc, argv, flags, pos, maxpos, npos);
-    if (rc)
-        return rc;
-    if (*npos < 1)
-        return kiln_table_usage(sub, "which table? (namespace.table)");
-    return kiln_table_open(cli, pos[0], t);
-}
-
-static int sub_describe(kiln_table_cli *cli, int argc, char **argv)
-{
-    flag flags[] = {F("--json", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos;
     kiln_lake_table *t = NULL;
-    int rc = one_table("describe", cli, argc, argv, flags, &t, pos, 1, &npos);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
-    if (flags[0].present) {
+    if (kiln_opt_has(a, "--json")) {
         kiln_buf b;
         kiln_buf_init(&b, 0);
         kiln_err err = {0};
@@ -372,9 +185,9 @@ static int sub_describe(kiln_table_cli *cli, int argc, char **argv)
             return kiln_cli_fail(&err);
         }
         printf("{\"name\":");
-        kiln_table_json_str(stdout, kiln_lake_table_name(t));
+        kiln_cli_json_str(stdout, kiln_lake_table_name(t));
         printf(",\"metadata_location\":");
-        kiln_table_json_str(stdout, kiln_lake_table_metadata_location(t));
+        kiln_cli_json_str(stdout, kiln_lake_table_metadata_location(t));
         printf(",\"version\":%d,\"metadata\":%s}\n", kiln_lake_table_version(t), b.data);
         kiln_buf_free(&b);
         kiln_lake_table_free(t);
@@ -429,17 +242,14 @@ static int sub_describe(kiln_table_cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------ snapshots, history */
 
-static int sub_snapshots(kiln_table_cli *cli, int argc, char **argv)
+static int sub_snapshots(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos;
     kiln_lake_table *t = NULL;
-    int rc = one_table("snapshots", cli, argc, argv, flags, &t, pos, 1, &npos);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
-    int json = flags[0].present;
+    int json = kiln_opt_has(a, "--json");
     if (json)
         printf("[");
     else
@@ -458,15 +268,15 @@ static int sub_snapshots(kiln_table_cli *cli, int argc, char **argv)
             printf(",\"sequence_number\":%" PRId64 ",\"timestamp_ms\":%" PRId64 ",\"committed_at\":\"%s\","
                    "\"operation\":",
                    s->sequence_number, s->timestamp_ms, when);
-            kiln_table_json_str(stdout, s->operation);
+            kiln_cli_json_str(stdout, s->operation);
             printf(",\"manifest_list\":");
-            kiln_table_json_str(stdout, s->manifest_list);
+            kiln_cli_json_str(stdout, s->manifest_list);
             printf(",\"current\":%s,\"summary\":{", s->snapshot_id == m->current_snapshot_id ? "true" : "false");
             for (size_t k = 0; k < s->nsummary; k++) {
                 printf("%s", k ? "," : "");
-                kiln_table_json_str(stdout, s->summary[k].key);
+                kiln_cli_json_str(stdout, s->summary[k].key);
                 printf(":");
-                kiln_table_json_str(stdout, s->summary[k].value);
+                kiln_cli_json_str(stdout, s->summary[k].value);
             }
             printf("}}");
         } else {
@@ -486,17 +296,14 @@ static int sub_snapshots(kiln_table_cli *cli, int argc, char **argv)
     return 0;
 }
 
-static int sub_history(kiln_table_cli *cli, int argc, char **argv)
+static int sub_history(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos;
     kiln_lake_table *t = NULL;
-    int rc = one_table("history", cli, argc, argv, flags, &t, pos, 1, &npos);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
-    int json = flags[0].present;
+    int json = kiln_opt_has(a, "--json");
     if (json)
         printf("[");
     else
@@ -525,50 +332,47 @@ static int sub_history(kiln_table_cli *cli, int argc, char **argv)
 
 /* ------------------------------------------------------------ create, drop */
 
-static int split_kv(const char *sub, const char *s, kiln_lake_kv *out, char **owned)
+static int split_kv(const kiln_args *a, const char *s, kiln_lake_kv *out, char **owned)
 {
     const char *eq = strchr(s, '=');
     if (!eq || eq == s)
-        return kiln_table_usage(sub, "'%s': expected KEY=VALUE", s);
+        return kiln_opt_usage(a, "'%s': expected KEY=VALUE", s);
     *owned = kiln_strndup(s, (size_t)(eq - s));
     out->key = *owned;
     out->value = eq + 1;
     return 0;
 }
 
-static int sub_create(kiln_table_cli *cli, int argc, char **argv)
+static int sub_create(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), F("--schema", 1), F("--partition", 1), F("--sort", 1), F("--property", 2), {.name = NULL}};
-    const char *pos[1];
-    int npos, rc;
-    if ((rc = parse("create", argc, argv, flags, pos, 1, &npos)) != 0)
-        return rc;
-    if (npos < 1)
-        return kiln_table_usage("create", "which table? (namespace.table)");
-    if (!fl(flags, "--schema")->value)
-        return kiln_table_usage("create", "--schema is required, e.g. --schema 'id long not null, name string'");
-    flag *props = fl(flags, "--property");
+    int rc = 0;
+    if (!kiln_opt_get(a, "--schema"))
+        return kiln_opt_usage(a, "--schema is required, e.g. --schema 'id long not null, name string'");
+    const char *props[32];
+    int nprops = kiln_opt_values(a, "--property", props, 32);
+    if (nprops > 32)
+        return kiln_opt_usage(a, "at most 32 --property");
     kiln_lake_kv kv[32];
     char *owned[32] = {0};
-    for (int i = 0; i < props->nvalues; i++)
-        if ((rc = split_kv("create", props->values[i], &kv[i], &owned[i])) != 0)
+    for (int i = 0; i < nprops; i++)
+        if ((rc = split_kv(a, props[i], &kv[i], &owned[i])) != 0)
             goto done;
-    kiln_lake_create_opts o = {.schema_ddl = fl(flags, "--schema")->value,
-                               .partition = fl(flags, "--partition")->value,
-                               .sort = fl(flags, "--sort")->value,
-                               .nproperties = (size_t)props->nvalues,
+    kiln_lake_create_opts o = {.schema_ddl = kiln_opt_get(a, "--schema"),
+                               .partition = kiln_opt_get(a, "--partition"),
+                               .sort = kiln_opt_get(a, "--sort"),
+                               .nproperties = (size_t)nprops,
                                .properties = kv};
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    if (kiln_lake_table_create(&t, cli->cat, pos[0], &o, &err) != 0) {
+    if (kiln_lake_table_create(&t, cli->cat, a->pos[0], &o, &err) != 0) {
         rc = kiln_cli_fail(&err);
         goto done;
     }
-    if (flags[0].present) {
+    if (kiln_opt_has(a, "--json")) {
         printf("{\"name\":");
-        kiln_table_json_str(stdout, kiln_lake_table_name(t));
+        kiln_cli_json_str(stdout, kiln_lake_table_name(t));
         printf(",\"table_uuid\":\"%s\",\"metadata_location\":", kiln_lake_table_meta(t)->table_uuid);
-        kiln_table_json_str(stdout, kiln_lake_table_metadata_location(t));
+        kiln_cli_json_str(stdout, kiln_lake_table_metadata_location(t));
         printf("}\n");
     } else {
         printf("created %s at %s\n", kiln_lake_table_name(t), kiln_lake_table_meta(t)->location);
@@ -580,52 +384,50 @@ done:
     return rc;
 }
 
-static int sub_drop(kiln_table_cli *cli, int argc, char **argv)
+static int sub_drop(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--purge", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos, rc;
-    if ((rc = parse("drop", argc, argv, flags, pos, 1, &npos)) != 0)
-        return rc;
-    if (npos < 1)
-        return kiln_table_usage("drop", "which table? (namespace.table)");
     kiln_err err = {0};
-    if (kiln_lake_table_drop(cli->cat, pos[0], flags[0].present, &err) != 0)
+    int purge = kiln_opt_has(a, "--purge");
+    if (kiln_lake_table_drop(cli->cat, a->pos[0], purge, &err) != 0)
         return kiln_cli_fail(&err);
-    printf("dropped %s%s\n", pos[0], flags[0].present ? " (files deleted)" : "");
+    if (kiln_opt_has(a, "--json")) {
+        printf("{\"name\":");
+        kiln_cli_json_str(stdout, a->pos[0]);
+        printf(",\"dropped\":true,\"purged\":%s}\n", purge ? "true" : "false");
+    } else {
+        printf("dropped %s%s\n", a->pos[0], purge ? " (files deleted)" : "");
+    }
     return 0;
 }
 
 /* ------------------------------------------------------------ alter */
 
-static int sub_alter(kiln_table_cli *cli, int argc, char **argv)
+static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--add-column", 2),     F("--rename-column", 2),   F("--widen-column", 2), F("--partition", 1),
-                    F("--set-property", 2), F("--remove-property", 2), {.name = NULL}};
-    const char *pos[1];
-    int npos;
     kiln_lake_table *t = NULL;
     kiln_lake_txn *txn = NULL;
     kiln_err err = {0};
     char *owned[32] = {0};
-    int rc = one_table("alter", cli, argc, argv, flags, &t, pos, 1, &npos);
+    const char *vals[32];
+    int nvals;
+    if (a->nseen == kiln_opt_has(a, "--json"))
+        return kiln_opt_usage(a, "nothing to change (--add-column, --rename-column, ...)");
+    static const char *const repeatable[] = {"--add-column", "--rename-column", "--widen-column", "--set-property",
+                                             "--remove-property"};
+    for (size_t i = 0; i < sizeof repeatable / sizeof repeatable[0]; i++)
+        if (kiln_opt_has(a, repeatable[i]) > 32)
+            return kiln_opt_usage(a, "at most 32 %s in one alter", repeatable[i]);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
-    int any = 0;
-    for (flag *f = flags; f->name; f++)
-        any |= f->present;
-    if (!any) {
-        rc = kiln_table_usage("alter", "nothing to change (--add-column, --rename-column, ...)");
-        goto done;
-    }
     if (kiln_lake_txn_begin(&txn, t, &err) != 0)
         goto fail;
-    flag *f = fl(flags, "--add-column");
-    for (int i = 0; i < f->nvalues; i++) {
-        const char *spec = f->values[i];
+    nvals = kiln_opt_values(a, "--add-column", vals, 32);
+    for (int i = 0; i < nvals; i++) {
+        const char *spec = vals[i];
         const char *sp = strpbrk(spec, " \t");
         if (!sp) {
-            rc = kiln_table_usage("alter", "--add-column '%s': expected 'NAME TYPE'", spec);
+            rc = kiln_opt_usage(a, "--add-column '%s': expected 'NAME TYPE'", spec);
             goto done;
         }
         char *path = kiln_strndup(spec, (size_t)(sp - spec));
@@ -643,10 +445,10 @@ static int sub_alter(kiln_table_cli *cli, int argc, char **argv)
         if (r != 0)
             goto fail;
     }
-    f = fl(flags, "--rename-column");
-    for (int i = 0; i < f->nvalues; i++) {
+    nvals = kiln_opt_values(a, "--rename-column", vals, 32);
+    for (int i = 0; i < nvals; i++) {
         kiln_lake_kv kv;
-        if ((rc = split_kv("alter", f->values[i], &kv, &owned[0])) != 0)
+        if ((rc = split_kv(a, vals[i], &kv, &owned[0])) != 0)
             goto done;
         int r = kiln_lake_txn_rename_column(txn, kv.key, kv.value, &err);
         kiln_free(owned[0]);
@@ -654,10 +456,10 @@ static int sub_alter(kiln_table_cli *cli, int argc, char **argv)
         if (r != 0)
             goto fail;
     }
-    f = fl(flags, "--widen-column");
-    for (int i = 0; i < f->nvalues; i++) {
+    nvals = kiln_opt_values(a, "--widen-column", vals, 32);
+    for (int i = 0; i < nvals; i++) {
         kiln_lake_kv kv;
-        if ((rc = split_kv("alter", f->values[i], &kv, &owned[0])) != 0)
+        if ((rc = split_kv(a, vals[i], &kv, &owned[0])) != 0)
             goto done;
         int r = kiln_lake_txn_widen_column(txn, kv.key, kv.value, &err);
         kiln_free(owned[0]);
@@ -665,24 +467,30 @@ static int sub_alter(kiln_table_cli *cli, int argc, char **argv)
         if (r != 0)
             goto fail;
     }
-    if (fl(flags, "--partition")->present) {
-        if (kiln_lake_txn_add_spec(txn, fl(flags, "--partition")->value, &err) != 0 ||
+    if (kiln_opt_get(a, "--partition")) {
+        if (kiln_lake_txn_add_spec(txn, kiln_opt_get(a, "--partition"), &err) != 0 ||
             kiln_lake_txn_set_default_spec(txn, -1, &err) != 0)
             goto fail;
     }
-    f = fl(flags, "--set-property");
+    nvals = kiln_opt_values(a, "--set-property", vals, 32);
     kiln_lake_kv kv[32];
-    for (int i = 0; i < f->nvalues; i++)
-        if ((rc = split_kv("alter", f->values[i], &kv[i], &owned[i])) != 0)
+    for (int i = 0; i < nvals; i++)
+        if ((rc = split_kv(a, vals[i], &kv[i], &owned[i])) != 0)
             goto done;
-    if (f->nvalues && kiln_lake_txn_set_properties(txn, kv, (size_t)f->nvalues, &err) != 0)
+    if (nvals && kiln_lake_txn_set_properties(txn, kv, (size_t)nvals, &err) != 0)
         goto fail;
-    f = fl(flags, "--remove-property");
-    if (f->nvalues && kiln_lake_txn_remove_properties(txn, f->values, (size_t)f->nvalues, &err) != 0)
+    nvals = kiln_opt_values(a, "--remove-property", vals, 32);
+    if (nvals && kiln_lake_txn_remove_properties(txn, vals, (size_t)nvals, &err) != 0)
         goto fail;
     if (kiln_lake_txn_commit(txn, NULL, NULL, &err) != 0)
         goto fail;
-    printf("altered %s (v%d)\n", kiln_lake_table_name(t), kiln_lake_table_version(t));
+    if (kiln_opt_has(a, "--json")) {
+        printf("{\"name\":");
+        kiln_cli_json_str(stdout, kiln_lake_table_name(t));
+        printf(",\"version\":%d}\n", kiln_lake_table_version(t));
+    } else {
+        printf("altered %s (v%d)\n", kiln_lake_table_name(t), kiln_lake_table_version(t));
+    }
     goto done;
 fail:
     rc = kiln_cli_fail(&err);
@@ -707,7 +515,7 @@ static void print_refs(const kiln_lake_meta *m, kiln_lake_ref_type type, int jso
             continue;
         if (json) {
             printf("%s{\"name\":", n ? "," : "");
-            kiln_table_json_str(stdout, r->name);
+            kiln_cli_json_str(stdout, r->name);
             printf(",\"type\":\"%s\",\"snapshot_id\":%" PRId64, type == KILN_LAKE_TAG ? "tag" : "branch",
                    r->snapshot_id);
             if (r->min_snapshots_to_keep >= 0)
@@ -726,66 +534,59 @@ static void print_refs(const kiln_lake_meta *m, kiln_lake_ref_type type, int jso
         printf("]\n");
 }
 
-static int sub_ref(kiln_table_cli *cli, int argc, char **argv, kiln_lake_ref_type type)
+static int sub_ref(kiln_table_cli *cli, const kiln_args *a, kiln_lake_ref_type type)
 {
     const char *sub = type == KILN_LAKE_TAG ? "tag" : "branch";
-    flag bflags[] = {F("--json", 0),
-                     F("--snapshot", 1),
-                     F("--drop", 1),
-                     F("--max-ref-age-ms", 1),
-                     F("--min-snapshots", 1),
-                     F("--max-snapshot-age-ms", 1),
-                     {.name = NULL}};
-    if (type == KILN_LAKE_TAG)
-        bflags[4].name = NULL;
-    const char *pos[2];
-    int npos;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    int rc = one_table(sub, cli, argc, argv, bflags, &t, pos, 2, &npos);
+    int json = kiln_opt_has(a, "--json");
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
-    flag *drop = fl(bflags, "--drop");
-    if (drop->present) {
-        const kiln_lake_ref *r = kiln_lake_meta_ref(m, drop->value);
+    const char *drop = kiln_opt_get(a, "--drop");
+    if (drop) {
+        const kiln_lake_ref *r = kiln_lake_meta_ref(m, drop);
         if (r && r->type != type) {
-            rc = kiln_table_usage(sub, "%s is a %s, not a %s", drop->value, r->type == KILN_LAKE_TAG ? "tag" : "branch",
-                                  sub);
+            rc = kiln_opt_usage(a, "%s is a %s, not a %s", drop, r->type == KILN_LAKE_TAG ? "tag" : "branch", sub);
             goto done;
         }
-        if (kiln_lake_ref_drop(t, drop->value, &err) != 0)
+        if (kiln_lake_ref_drop(t, drop, &err) != 0)
             goto fail;
-        printf("dropped %s %s\n", sub, drop->value);
+        if (json) {
+            printf("{\"name\":");
+            kiln_cli_json_str(stdout, drop);
+            printf(",\"type\":\"%s\",\"dropped\":true}\n", sub);
+        } else {
+            printf("dropped %s %s\n", sub, drop);
+        }
         goto done;
     }
-    if (npos < 2) {
-        print_refs(m, type, bflags[0].present);
+    if (a->npos < 2) {
+        print_refs(m, type, json);
         goto done;
     }
-    kiln_lake_ref r = {pos[1], type, -1, -1, -1, -1};
-    flag *snap = fl(bflags, "--snapshot");
-    if (snap->present && kiln_lake_meta_resolve(m, snap->value, &r.snapshot_id, &err) != 0)
+    kiln_lake_ref r = {a->pos[1], type, -1, -1, -1, -1};
+    const char *snap = kiln_opt_get(a, "--snapshot");
+    if (snap && kiln_lake_meta_resolve(m, snap, &r.snapshot_id, &err) != 0)
         goto fail;
-    const char *v;
-    if ((v = fl(bflags, "--max-ref-age-ms")->value) && (rc = parse_i64(sub, "--max-ref-age-ms", v, &r.max_ref_age_ms)))
+    if ((rc = opt_i64(a, "--max-ref-age-ms", &r.max_ref_age_ms)))
         goto done;
     if (type == KILN_LAKE_BRANCH) {
-        if ((v = fl(bflags, "--min-snapshots")->value) &&
-            (rc = parse_i64(sub, "--min-snapshots", v, &r.min_snapshots_to_keep)))
-            goto done;
-        if ((v = fl(bflags, "--max-snapshot-age-ms")->value) &&
-            (rc = parse_i64(sub, "--max-snapshot-age-ms", v, &r.max_snapshot_age_ms)))
+        if ((rc = opt_i64(a, "--min-snapshots", &r.min_snapshots_to_keep)) ||
+            (rc = opt_i64(a, "--max-snapshot-age-ms", &r.max_snapshot_age_ms)))
             goto done;
     }
     if (kiln_lake_ref_create(t, &r, &err) != 0)
         goto fail;
-    const kiln_lake_ref *made = kiln_lake_meta_ref(kiln_lake_table_meta(t), pos[1]);
-    if (bflags[0].present)
-        printf("{\"name\":\"%s\",\"type\":\"%s\",\"snapshot_id\":%" PRId64 "}\n", pos[1], sub,
-               made ? made->snapshot_id : -1);
-    else
-        printf("created %s %s at snapshot %" PRId64 "\n", sub, pos[1], made ? made->snapshot_id : -1);
+    const kiln_lake_ref *made = kiln_lake_meta_ref(kiln_lake_table_meta(t), a->pos[1]);
+    if (json) {
+        printf("{\"name\":");
+        kiln_cli_json_str(stdout, a->pos[1]);
+        printf(",\"type\":\"%s\",\"snapshot_id\":%" PRId64 "}\n", sub, made ? made->snapshot_id : -1);
+    } else {
+        printf("created %s %s at snapshot %" PRId64 "\n", sub, a->pos[1], made ? made->snapshot_id : -1);
+    }
     goto done;
 fail:
     rc = kiln_cli_fail(&err);
@@ -794,56 +595,55 @@ done:
     return rc;
 }
 
-static int sub_branch(kiln_table_cli *cli, int argc, char **argv)
+static int sub_branch(kiln_table_cli *cli, const kiln_args *a)
 {
-    return sub_ref(cli, argc, argv, KILN_LAKE_BRANCH);
+    return sub_ref(cli, a, KILN_LAKE_BRANCH);
 }
 
-static int sub_tag(kiln_table_cli *cli, int argc, char **argv)
+static int sub_tag(kiln_table_cli *cli, const kiln_args *a)
 {
-    return sub_ref(cli, argc, argv, KILN_LAKE_TAG);
+    return sub_ref(cli, a, KILN_LAKE_TAG);
 }
 
-static int sub_fast_forward(kiln_table_cli *cli, int argc, char **argv)
+static int sub_fast_forward(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--to", 1), {.name = NULL}};
-    const char *pos[2];
-    int npos;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    int rc = one_table("fast-forward", cli, argc, argv, flags, &t, pos, 2, &npos);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
-    if (npos < 2) {
-        kiln_lake_table_free(t);
-        return kiln_table_usage("fast-forward", "which branch to fast-forward to?");
-    }
-    const char *to = flags[0].value ? flags[0].value : "main";
-    if (kiln_lake_fast_forward(t, to, pos[1], &err) != 0)
+    const char *to = kiln_opt_get(a, "--to") ? kiln_opt_get(a, "--to") : "main";
+    if (kiln_lake_fast_forward(t, to, a->pos[1], &err) != 0) {
         rc = kiln_cli_fail(&err);
-    else
-        printf("%s is now at %" PRId64 " (%s's head)\n", to, kiln_lake_meta_ref(kiln_lake_table_meta(t), to)->snapshot_id,
-               pos[1]);
+    } else {
+        int64_t id = kiln_lake_meta_ref(kiln_lake_table_meta(t), to)->snapshot_id;
+        if (kiln_opt_has(a, "--json")) {
+            printf("{\"branch\":");
+            kiln_cli_json_str(stdout, to);
+            printf(",\"snapshot_id\":%" PRId64 ",\"from\":", id);
+            kiln_cli_json_str(stdout, a->pos[1]);
+            printf("}\n");
+        } else {
+            printf("%s is now at %" PRId64 " (%s's head)\n", to, id, a->pos[1]);
+        }
+    }
     kiln_lake_table_free(t);
     return rc;
 }
 
-static int sub_rollback(kiln_table_cli *cli, int argc, char **argv)
+static int sub_rollback(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {{.name = NULL}};
-    const char *pos[2];
-    int npos;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    int rc = one_table("rollback", cli, argc, argv, flags, &t, pos, 2, &npos);
+    int rc = kiln_table_open(cli, a->pos[0], &t);
     if (rc)
         return rc;
     int64_t id;
-    if (npos < 2) {
-        rc = kiln_table_usage("rollback", "to which snapshot? (id, tag or time)");
-    } else if (kiln_lake_meta_resolve(kiln_lake_table_meta(t), pos[1], &id, &err) != 0 ||
-               kiln_lake_rollback(t, id, &err) != 0) {
+    if (kiln_lake_meta_resolve(kiln_lake_table_meta(t), a->pos[1], &id, &err) != 0 ||
+        kiln_lake_rollback(t, id, &err) != 0) {
         rc = kiln_cli_fail(&err);
+    } else if (kiln_opt_has(a, "--json")) {
+        printf("{\"branch\":\"main\",\"snapshot_id\":%" PRId64 "}\n", id);
     } else {
         printf("main is now at %" PRId64 "\n", id);
     }
@@ -851,50 +651,37 @@ static int sub_rollback(kiln_table_cli *cli, int argc, char **argv)
     return rc;
 }
 
-static int sub_expire(kiln_table_cli *cli, int argc, char **argv)
+static int sub_expire(kiln_table_cli *cli, const kiln_args *a)
 {
-    flag flags[] = {F("--json", 0), F("--older-than", 1), F("--retain-last", 1), F("--dry-run", 0), {.name = NULL}};
-    const char *pos[1];
-    int npos;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    int rc = one_table("expire", cli, argc, argv, flags, &t, pos, 1, &npos);
+    kiln_lake_expire_opts o = {.older_than_ms = -1, .dry_run = kiln_opt_has(a, "--dry-run"),
+                               .delete_manifest_lists = 1};
+    const char *v;
+    if ((v = kiln_opt_get(a, "--older-than")) && kiln_table_parse_time_ms(v, &o.older_than_ms, &err) != 0)
+        return kiln_opt_usage(a, "--older-than: %s", err.msg);
+    long long retain = 0;
+    int rc = kiln_opt_int(a, "--retain-last", 1, 1000000, &retain);
     if (rc)
         return rc;
-    kiln_lake_expire_opts o = {.older_than_ms = -1, .dry_run = fl(flags, "--dry-run")->present,
-                               .delete_manifest_lists = 1};
+    o.retain_last = (int)retain;
+    if ((rc = kiln_table_open(cli, a->pos[0], &t)))
+        return rc;
     int64_t *ids = NULL;
     size_t n = 0;
-    const char *v;
-    if ((v = fl(flags, "--older-than")->value) && kiln_table_parse_time_ms(v, &o.older_than_ms, &err) != 0) {
-        rc = kiln_cli_fail(&err);
-        goto done;
-    }
-    if ((v = fl(flags, "--retain-last")->value)) {
-        int64_t x;
-        if ((rc = parse_i64("expire", "--retain-last", v, &x)) != 0)
-            goto done;
-        if (x < 1 || x > 1000000) {
-            rc = kiln_table_usage("expire", "--retain-last must be 1 or more");
-            goto done;
-        }
-        o.retain_last = (int)x;
-    }
     size_t nfiles = 0;
-#ifdef KILN_LAKE_DATA_H
-    /* the data half deletes manifest lists, manifests and data files
-     * reachable only from the expired snapshots */
+    /* manifest lists, manifests and data files reachable only from the
+     * expired snapshots are deleted by the lake's data half */
     o.on_expired = kiln_lake_expire_delete_files;
     o.ctx = &nfiles;
     o.delete_manifest_lists = 0;
-#endif
     if (o.dry_run)
         o.delete_manifest_lists = 0;
     if (kiln_lake_expire(t, &o, &ids, &n, &err) != 0) {
         rc = kiln_cli_fail(&err);
         goto done;
     }
-    if (fl(flags, "--json")->present) {
+    if (kiln_opt_has(a, "--json")) {
         printf("{\"dry_run\":%s,\"expired_snapshot_ids\":[", o.dry_run ? "true" : "false");
         for (size_t i = 0; i < n; i++)
             printf("%s%" PRId64, i ? "," : "", ids[i]);
@@ -912,103 +699,160 @@ done:
     return rc;
 }
 
-/* ------------------------------------------------------------ dispatch */
+/* ------------------------------------------------------------ options and dispatch */
 
-typedef struct {
-    const char *name;
-    kiln_table_sub_fn fn;
-    int own_help; /* 1: the function prints its own --help (the data half's) */
-} table_sub;
+#define JSON_OPT(what) {"--json", 'j', 0, NULL, what}
 
-static const table_sub SUBS[] = {
-    {"list", sub_list, 0},
-    {"namespaces", sub_namespaces, 0},
-    {"describe", sub_describe, 0},
-    {"snapshots", sub_snapshots, 0},
-    {"history", sub_history, 0},
-    {"create", sub_create, 0},
-    {"drop", sub_drop, 0},
-    {"alter", sub_alter, 0},
-    {"branch", sub_branch, 0},
-    {"tag", sub_tag, 0},
-    {"fast-forward", sub_fast_forward, 0},
-    {"rollback", sub_rollback, 0},
-    {"expire", sub_expire, 0},
-    /* data half (lake-data): weak until defined in src/cli/cmd_table_data.c */
-    {"scan", kiln_table_cmd_scan, 1},
-    {"files", kiln_table_cmd_files, 1},
-    {"remove-orphans", kiln_table_cmd_remove_orphans, 1},
-    {"append", kiln_table_cmd_append, 1},
-    {"overwrite", kiln_table_cmd_overwrite, 1},
-    {"merge", kiln_table_cmd_merge, 1},
-    {"delete", kiln_table_cmd_delete, 1},
-    {"rewrite-manifests", kiln_table_cmd_rewrite_manifests, 1},
+static const kiln_opt list_opts[] = {JSON_OPT("a JSON array of {name, metadata_location}"), KILN_OPT_END};
+static const kiln_opt namespaces_opts[] = {JSON_OPT("a JSON array of namespace names"), KILN_OPT_END};
+static const kiln_opt describe_opts[] = {
+    JSON_OPT("{name, metadata_location, version, metadata: the table's\nmetadata JSON}"), KILN_OPT_END};
+static const kiln_opt snapshots_opts[] = {
+    JSON_OPT("a JSON array of {snapshot_id, parent_id, sequence_number,\ntimestamp_ms, committed_at, operation, "
+             "manifest_list,\ncurrent, summary}"),
+    KILN_OPT_END};
+static const kiln_opt history_opts[] = {
+    JSON_OPT("a JSON array of {made_current_at, timestamp_ms, snapshot_id,\nparent_id, is_current_ancestor}"),
+    KILN_OPT_END};
+static const kiln_opt create_opts[] = {
+    {"--schema", 0, KILN_OPT_VALUE, "DDL",
+     "columns (required): 'id long not null, name string,\nts timestamptz, tags list<string>, m map<string,double>,\n"
+     "s struct<a:int>, price decimal(9,2), key fixed[16]'"},
+    {"--partition", 0, KILN_OPT_VALUE, "SPEC",
+     "'day(ts), bucket(16, id), truncate(4, name), identity(x)'\n(also year, month, hour, void)"},
+    {"--sort", 0, KILN_OPT_VALUE, "ORDER", "'ts desc nulls last, id'"},
+    {"--property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K=V", "table property (repeatable)"},
+    JSON_OPT("{name, table_uuid, metadata_location}"),
+    KILN_OPT_END};
+static const kiln_opt drop_opts[] = {
+    {"--purge", 0, 0, NULL, "also delete the table's directory (data and metadata)"},
+    JSON_OPT("{name, dropped, purged}"),
+    KILN_OPT_END};
+static const kiln_opt alter_opts[] = {
+    {"--add-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",
+     "'NAME TYPE': a new optional column ('PARENT.NAME TYPE'\nin a struct)"},
+    {"--rename-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "OLD=NEW", "rename by field id (data files are untouched)"},
+    {"--widen-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "NAME=TYPE",
+     "int->long, float->double, decimal(P,S)->decimal(P2,S)"},
+    {"--partition", 0, KILN_OPT_VALUE, "SPEC", "a new default partition spec"},
+    {"--set-property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K=V", "set a table property (repeatable)"},
+    {"--remove-property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K", "remove a table property (repeatable)"},
+    JSON_OPT("{name, version}: the table's metadata version after the commit"),
+    KILN_OPT_END};
+static const kiln_opt branch_opts[] = {
+    {"--snapshot", 0, KILN_OPT_VALUE, "REF", "snapshot id, ref name or time for the new branch\n(default main)"},
+    {"--min-snapshots", 0, KILN_OPT_VALUE, "N", "retention: keep at least N snapshots"},
+    {"--max-snapshot-age-ms", 0, KILN_OPT_VALUE, "MS", "retention: snapshot age limit"},
+    {"--max-ref-age-ms", 0, KILN_OPT_VALUE, "MS", "drop the ref itself when older than this"},
+    {"--drop", 0, KILN_OPT_VALUE, "NAME", "remove a branch"},
+    JSON_OPT("list: a JSON array of {name, type, snapshot_id, retention\nfields when set}; create: {name, type, "
+             "snapshot_id};\n--drop: {name, type, dropped}"),
+    KILN_OPT_END};
+static const kiln_opt tag_opts[] = {
+    {"--snapshot", 0, KILN_OPT_VALUE, "REF", "snapshot id, ref name or time for the new tag\n(default main)"},
+    {"--max-ref-age-ms", 0, KILN_OPT_VALUE, "MS", "drop the tag when older than this"},
+    {"--drop", 0, KILN_OPT_VALUE, "NAME", "remove a tag"},
+    JSON_OPT("as for branch"),
+    KILN_OPT_END};
+static const kiln_opt ff_opts[] = {
+    {"--to", 0, KILN_OPT_VALUE, "TARGET", "branch to move (default main)"},
+    JSON_OPT("{branch, snapshot_id, from}"),
+    KILN_OPT_END};
+static const kiln_opt rollback_opts[] = {JSON_OPT("{branch, snapshot_id}"), KILN_OPT_END};
+static const kiln_opt expire_opts[] = {
+    {"--older-than", 0, KILN_OPT_VALUE, "TIME",
+     "expire snapshots older than TIME: ISO time, date, ms:N,\nor an age 7d / 12h / 30m (default: property or 5 days)"},
+    {"--retain-last", 0, KILN_OPT_VALUE, "N", "keep at least N snapshots of each branch (default 1)"},
+    {"--dry-run", 0, 0, NULL, "show what would be expired, change nothing"},
+    JSON_OPT("{dry_run, expired_snapshot_ids, remaining_snapshots,\nfiles_deleted (files_to_delete with --dry-run)}"),
+    KILN_OPT_END};
+
+#define REF_TEXT                                                                                                    \
+    "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                      \
+    "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>."
+
+static const kiln_subcmd table_subs[] = {
+    {"list", "[NAMESPACE]", 0, 1, "tables (and their metadata files)", NULL, list_opts},
+    {"namespaces", NULL, 0, 0, "namespaces", NULL, namespaces_opts},
+    {"describe", "TABLE", 1, 1, "schema, partitioning, sort order, refs, properties", NULL, describe_opts},
+    {"snapshots", "TABLE", 1, 1, "every snapshot with its summary", NULL, snapshots_opts},
+    {"history", "TABLE", 1, 1, "when each snapshot became current", NULL, history_opts},
+    {"create", "TABLE", 1, 1, "create a table (--schema)", NULL, create_opts},
+    {"drop", "TABLE", 1, 1, "remove from the catalog (--purge: and its files)", NULL, drop_opts},
+    {"alter", "TABLE", 1, 1, "schema, partitioning and property changes in one commit", NULL, alter_opts},
+    {"branch", "TABLE [NAME]", 1, 2, "list branches, or create NAME (--drop NAME removes one)", REF_TEXT, branch_opts},
+    {"tag", "TABLE [NAME]", 1, 2, "list tags, or create NAME (--drop NAME removes one)", REF_TEXT, tag_opts},
+    {"fast-forward", "TABLE BRANCH", 2, 2, "move TARGET (default main) to BRANCH's head", NULL, ff_opts},
+    {"rollback", "TABLE REF", 2, 2, "main back to an ancestor (id, tag, time)", REF_TEXT, rollback_opts},
+    {"expire", "TABLE", 1, 1, "expire old snapshots and delete the files only they used", REF_TEXT, expire_opts},
+    {"scan", "[TABLE]", 0, 1, "rows (CSV with a header, or NDJSON)", KILN_TABLE_SCAN_TEXT, kiln_table_scan_opts},
+    {"files", "TABLE", 1, 1, "data and delete files of a snapshot", KILN_TABLE_FILES_TEXT, kiln_table_files_opts},
+    {"remove-orphans", "TABLE", 1, 1, "delete files no snapshot references", KILN_TABLE_ORPHANS_TEXT,
+     kiln_table_orphans_opts},
+    {"rewrite-manifests", "TABLE", 1, 1, "compact small manifests (one commit)", KILN_TABLE_REWRITE_TEXT,
+     kiln_table_rewrite_opts},
+    {"append", "TABLE", 1, 1, "add NDJSON rows (one commit)", KILN_TABLE_WRITE_TEXT, kiln_table_append_opts},
+    {"overwrite", "TABLE", 1, 1, "replace the partitions NDJSON rows fall in (one commit)", KILN_TABLE_WRITE_TEXT,
+     kiln_table_append_opts},
+    {"merge", "TABLE", 1, 1, "upsert NDJSON rows by key columns (one commit)", KILN_TABLE_WRITE_TEXT,
+     kiln_table_merge_opts},
+    {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
+     kiln_table_delete_opts},
+};
+
+/* In the order of table_subs. */
+static const kiln_table_sub_fn sub_fns[] = {
+    sub_list,          sub_namespaces,          sub_describe,         sub_snapshots,
+    sub_history,       sub_create,              sub_drop,             sub_alter,
+    sub_branch,        sub_tag,                 sub_fast_forward,     sub_rollback,
+    sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
+    kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
+    kiln_table_cmd_delete,
+};
+
+_Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],
+               "one function per subcommand");
+
+static const kiln_opt table_opts[] = {
+    {"--catalog", 0, KILN_OPT_VALUE, "KIND", "sqlite (default; DIR/catalog.db) or hadoop (directories only)"},
+    KILN_OPT_END};
+
+static const kiln_cmdspec table_spec = {
+    .name = "table",
+    .text = "Apache Iceberg (format v2) tables in a warehouse directory (--warehouse).\n"
+            "TABLE is namespace.table. Tables live in DIR/<namespace>/<table>/ with\n"
+            "metadata/ (vN.metadata.json + version-hint.text, readable by any engine as\n"
+            "a Hadoop table) and data/.",
+    .opts = table_opts,
+    .subs = table_subs,
+    .nsubs = (int)(sizeof table_subs / sizeof table_subs[0]),
+    .footer = "exit codes: 0 ok, 1 failed, 2 usage, 4 warehouse/table/snapshot/file not found,\n"
+              "5 conflict (a concurrent commit won and this one could not be rebased)\n",
 };
 
 static int run_table(int argc, char **argv)
 {
+    kiln_args a;
+    if (kiln_opt_parse(&a, &table_spec, argc, argv))
+        return a.exit;
+    const kiln_subcmd *sub = a.sub;
     kiln_table_cli cli = {.kind = KILN_LAKE_CATALOG_SQLITE};
-    const char *warehouse = getenv("KILN_WAREHOUSE");
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--warehouse") == 0 && i + 1 < argc)
-            warehouse = argv[++i];
-        else if (strncmp(a, "--warehouse=", 12) == 0)
-            warehouse = a + 12;
-        else if ((strcmp(a, "--catalog") == 0 && i + 1 < argc) || strncmp(a, "--catalog=", 10) == 0) {
-            const char *v = a[9] == '=' ? a + 10 : argv[++i];
-            if (strcmp(v, "sqlite") == 0)
-                cli.kind = KILN_LAKE_CATALOG_SQLITE;
-            else if (strcmp(v, "hadoop") == 0)
-                cli.kind = KILN_LAKE_CATALOG_HADOOP;
-            else
-                return kiln_cli_usage_error("table", "--catalog %s: use sqlite or hadoop", v);
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            return kiln_cli_print_help(kiln_cli_find("table"));
-        } else if (a[0] == '-') {
-            return kiln_cli_usage_error("table", "unknown option '%s' before the subcommand", a);
-        } else {
-            break;
-        }
-    }
-    if (i >= argc)
-        return kiln_cli_usage_error("table", "which subcommand? (list, describe, snapshots, ...)");
-    /* `kiln table help SUB` is `kiln table SUB --help` */
-    char *help_argv[3] = {NULL, "--help", NULL};
-    if (strcmp(argv[i], "help") == 0) {
-        if (i + 1 >= argc)
-            return kiln_cli_print_help(kiln_cli_find("table"));
-        help_argv[0] = argv[i + 1];
-        argv = help_argv;
-        argc = 2;
-        i = 0;
-    }
-    const table_sub *sub = NULL;
-    for (size_t k = 0; k < sizeof SUBS / sizeof SUBS[0]; k++)
-        if (strcmp(SUBS[k].name, argv[i]) == 0)
-            sub = &SUBS[k];
-    if (!sub)
-        return kiln_cli_usage_error("table", "unknown subcommand '%s'", argv[i]);
-    if (!sub->fn) {
-        fprintf(stderr, "kiln table %s: not available in this build\n", sub->name);
-        return KILN_EXIT_FAIL;
-    }
-    if (kiln_cli_wants_help(argc - i, argv + i)) {
-        /* the data half's subcommands print their own options; the others
-         * are described in this command's usage */
-        if (!sub->own_help)
-            return kiln_cli_print_help(kiln_cli_find("table"));
-        return sub->fn(&cli, argc - i, argv + i);
-    }
-    cli.warehouse = warehouse && *warehouse ? warehouse : "warehouse";
+    const char *kind = kiln_opt_get(&a, "--catalog");
+    if (kind && strcmp(kind, "sqlite") == 0)
+        cli.kind = KILN_LAKE_CATALOG_SQLITE;
+    else if (kind && strcmp(kind, "hadoop") == 0)
+        cli.kind = KILN_LAKE_CATALOG_HADOOP;
+    else if (kind)
+        return kiln_opt_usage(&a, "--catalog %s: use sqlite or hadoop", kind);
+    cli.warehouse = kiln_cli_warehouse() ? kiln_cli_warehouse() : "warehouse";
     kiln_err err = {0};
+    kiln_debug("warehouse %s, %s catalog", cli.warehouse, cli.kind == KILN_LAKE_CATALOG_HADOOP ? "hadoop" : "sqlite");
     if (kiln_lake_catalog_open(&cli.cat, cli.warehouse, cli.kind, &err) != 0)
         return kiln_cli_fail(&err);
-    int rc = sub->fn(&cli, argc - i, argv + i);
+    int rc = sub_fns[sub - table_subs](&cli, &a);
     kiln_lake_catalog_free(cli.cat);
     return rc;
 }
 
-KILN_COMMAND(cmd_table, "table", "Iceberg tables: list, describe, snapshots, branches, rollback, expire", usage,
-             run_table, 40, NULL, 1)
+KILN_COMMAND(cmd_table, "table", "Iceberg tables: list, describe, snapshots, branches, rollback, expire, scan, write",
+             NULL, run_table, 40, NULL, 0, &table_spec)

@@ -29,6 +29,11 @@ static const kiln_opt help_opt = {"--help", 'h', 0, NULL, "show this help"};
 
 static const char *global_warehouse;
 
+const char *kiln_cli_warehouse_option(void)
+{
+    return global_warehouse;
+}
+
 const char *kiln_cli_warehouse(void)
 {
     if (global_warehouse && *global_warehouse)
@@ -280,45 +285,64 @@ static int find_sub_index(const kiln_cmdspec *cmd, int argc, char **argv)
     return -1;
 }
 
+/* Step 1 for a command with subcommands: find the subcommand (out->sub),
+ * or handle `kiln CMD help [SUB]` and unknown names. Returns its argv index
+ * (-1: none given), or -2 when parsing stops (out->exit set). */
+static int pick_sub(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **argv)
+{
+    int subi = find_sub_index(cmd, argc, argv);
+    if (subi < 0)
+        return -1;
+    const char *name = argv[subi];
+    if (strcmp(name, "help") == 0) {
+        /* kiln CMD help [SUB] */
+        const kiln_subcmd *s = subi + 1 < argc ? find_sub(cmd, argv[subi + 1]) : NULL;
+        if (subi + 1 < argc && !s) {
+            out->exit = usage(cmd, NULL, "unknown subcommand '%s'", argv[subi + 1]);
+            return -2;
+        }
+        kiln_opt_help(stdout, cmd, s);
+        out->exit = 0;
+        return -2;
+    }
+    out->sub = find_sub(cmd, name);
+    if (out->sub)
+        return subi;
+    const char *best = NULL;
+    int bestd = 99;
+    for (int i = 0; i < cmd->nsubs; i++) {
+        int d = kiln_opt_distance(name, cmd->subs[i].name);
+        if (d < bestd) {
+            bestd = d;
+            best = cmd->subs[i].name;
+        }
+    }
+    if (best && bestd <= 1 + (int)strlen(name) / 3)
+        out->exit = usage(cmd, NULL, "unknown subcommand '%s'; did you mean %s?", name, best);
+    else
+        out->exit = usage(cmd, NULL, "unknown subcommand '%s'", name);
+    return -2;
+}
+
 int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **argv)
 {
     memset(out, 0, sizeof *out);
     out->cmd = cmd;
-    int subi = -1;
-    if (cmd->subs) {
-        subi = find_sub_index(cmd, argc, argv);
-        if (subi > 0) {
-            const char *name = argv[subi];
-            if (strcmp(name, "help") == 0) {
-                /* kiln CMD help [SUB] */
-                const kiln_subcmd *s = subi + 1 < argc ? find_sub(cmd, argv[subi + 1]) : NULL;
-                if (subi + 1 < argc && !s) {
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'", argv[subi + 1]);
-                    return 1;
-                }
-                kiln_opt_help(stdout, cmd, s);
-                out->exit = 0;
-                return 1;
-            }
-            out->sub = find_sub(cmd, name);
-            if (!out->sub) {
-                const char *best = NULL;
-                int bestd = 99;
-                for (int i = 0; i < cmd->nsubs; i++) {
-                    int d = kiln_opt_distance(name, cmd->subs[i].name);
-                    if (d < bestd) {
-                        bestd = d;
-                        best = cmd->subs[i].name;
-                    }
-                }
-                if (best && bestd <= 1 + (int)strlen(name) / 3)
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'; did you mean %s?", name, best);
-                else
-                    out->exit = usage(cmd, NULL, "unknown subcommand '%s'", name);
-                return 1;
-            }
+    kiln_cli_set_component(cmd->name, NULL);
+    /* global options first, wherever they are, so that a usage error found
+     * below is already printed the way they ask (--log-json) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        int used = kiln_opt_global(argc, argv, i);
+        if (used < 0) {
+            out->exit = KILN_EXIT_USAGE;
+            return 1;
         }
+        if (used > 0)
+            i += used - 1;
     }
+    int subi = -1;
+    if (cmd->subs && (subi = pick_sub(out, cmd, argc, argv)) == -2)
+        return 1;
     /* help wins over every other error */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
         if (is_help(argv[i])) {
@@ -334,6 +358,7 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
     const kiln_subcmd *sub = out->sub;
     kiln_cli_set_component(cmd->name, sub ? sub->name : NULL);
     int only_pos = 0;
+    const kiln_opt *took_last = NULL; /* the option whose value was the last argument */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i == subi)
@@ -362,6 +387,8 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
                 v = iv;
             } else if (i + 1 < argc && (i + 1 != subi)) {
                 v = argv[++i];
+                if (i == argc - 1)
+                    took_last = o;
             } else {
                 out->exit = usage(cmd, sub, "%s needs a value (%s)", o->name, o->value_name ? o->value_name : "VALUE");
                 return 1;
@@ -388,13 +415,19 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
     int min = sub ? sub->min_args : cmd->min_args, max = sub ? sub->max_args : cmd->max_args;
     const char *syn = sub ? sub->args : cmd->args;
     if (out->npos < min) {
-        out->exit = usage(cmd, sub, "missing argument: expected %s", syn ? syn : "more arguments");
+        if (took_last)
+            out->exit = usage(cmd, sub, "missing argument: expected %s (%s took '%s' as its value; %s needs a value)",
+                              syn ? syn : "more arguments", took_last->name, argv[argc - 1], took_last->name);
+        else
+            out->exit = usage(cmd, sub, "missing argument: expected %s", syn ? syn : "more arguments");
         return 1;
     }
     if (max >= 0 && out->npos > max) {
         out->exit = usage(cmd, sub, "unexpected argument '%s'", out->pos[max]);
         return 1;
     }
+    kiln_debug("%s%s%s: %d option(s), %d argument(s)", cmd->name, sub ? " " : "", sub ? sub->name : "", out->nseen,
+                out->npos);
     return 0;
 }
 
@@ -586,4 +619,25 @@ void kiln_opt_complete_words(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd
     words_tab(f, cmd->opts);
     words_tab(f, global_opts);
     fprintf(f, " --help");
+}
+
+static void value_opts_tab(FILE *f, const kiln_opt *tab)
+{
+    for (; tab && tab->name; tab++)
+        if (tab->flags & KILN_OPT_VALUE) {
+            fprintf(f, "|%s", tab->name);
+            if (tab->short_name)
+                fprintf(f, "|-%c", tab->short_name);
+        }
+}
+
+void kiln_opt_complete_value_opts(FILE *f, const kiln_cmdspec *cmd)
+{
+    if (!cmd) {
+        value_opts_tab(f, global_opts);
+        return;
+    }
+    value_opts_tab(f, cmd->opts);
+    for (int i = 0; i < cmd->nsubs; i++)
+        value_opts_tab(f, cmd->subs[i].opts);
 }

@@ -13,7 +13,9 @@
  * with a short form, `--` ends the options (what follows is positional),
  * `-h`/`--help` prints the help of the command (or subcommand) and stops.
  * An unknown option is a usage error with "did you mean --X?"; a missing
- * value names the option that wanted it. Usage errors exit 2.
+ * value names the option that wanted it. Usage errors exit 2. A listing
+ * or reporting command offers --json (documented field names); --format is
+ * for data outputs only.
  *
  * Use in a command file:
  *
@@ -103,12 +105,14 @@ int kiln_opt_values(const kiln_args *a, const char *name, const char **out, int 
 /* An integer in [lo, hi]: 0 when absent (*out untouched) or valid; else a
  * usage error naming the option is printed and 2 returned. */
 int kiln_opt_int(const kiln_args *a, const char *name, long long lo, long long hi, long long *out);
-/* Print "kiln CMD [SUB]: MSG (see 'kiln CMD [SUB] --help')"; returns 2. */
+/* Print the usage error "kiln: error CMD [SUB]: MSG (see 'kiln CMD [SUB] --help')"
+ * (a JSON line with --log-json); returns 2. */
 int kiln_opt_usage(const kiln_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Global options, for commands and main. kiln_cli_warehouse: --warehouse
  * from anywhere on the line, else $KILN_WAREHOUSE, else NULL. */
 const char *kiln_cli_warehouse(void);
+const char *kiln_cli_warehouse_option(void); /* --warehouse only, or NULL */
 /* If argv[i] is a global option, apply it and return how many arguments it
  * used (1 or 2); 0 when it is not one; -1 after a usage error was printed. */
 int kiln_opt_global(int argc, char **argv, int i);
@@ -120,6 +124,9 @@ void kiln_opt_help_globals(FILE *f);
 void kiln_opt_dump(FILE *f, const kiln_cmdspec *cmd);
 /* Candidates for shell completion of one command: subcommands and options. */
 void kiln_opt_complete_words(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd *sub);
+/* "|--name|-x" for every option that takes a value (cmd NULL: the global
+ * ones), for the completion scripts' word scan. */
+void kiln_opt_complete_value_opts(FILE *f, const kiln_cmdspec *cmd);
 /* Levenshtein distance, capped (for "did you mean"). */
 int kiln_opt_distance(const char *a, const char *b);
 

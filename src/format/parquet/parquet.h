@@ -265,4 +265,45 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
 int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t row,
                               kiln_err *err);
 
+/* ------------------------------------------------------------ whole-file operations (parquet_copy.c) */
+
+/* Project r onto `columns` ("a,b"; NULL: all) and filter by `where` (NULL:
+ * none; the predicate syntax of kiln_parquet_pred_parse). *pred_col is the
+ * batch column to test with kiln_parquet_pred_match (-1: no filter);
+ * *appended is 1 when that column was added after the chosen ones only to
+ * filter (do not show it). */
+int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, const char *where,
+                               kiln_parquet_pred *pred, int *pred_col, int *appended, kiln_err *err);
+
+typedef struct kiln_parquet_scan_opts {
+    const char *columns, *where; /* as for kiln_parquet_reader_select */
+    int threads;                 /* readers sharing the row groups (>= 1) */
+} kiln_parquet_scan_opts;
+
+typedef struct kiln_parquet_scan_result {
+    long long rows;        /* rows that passed the filter */
+    int row_groups, row_groups_pruned, threads, ncols;
+    double seconds;
+    /* per column of the reader's schema (owned; kiln_parquet_scan_result_free):
+     * fsum for float/double, isum for integers (wrapping), bools, dates and the
+     * byte length of strings; nulls */
+    double *fsum;
+    int64_t *isum, *nulls;
+} kiln_parquet_scan_result;
+
+/* Read every row of r (opened on path; more readers of path are opened for
+ * threads > 1) and sum each column: a checksum scan for tests and
+ * benchmarks. The column order is kiln_parquet_reader_schema(r)'s. */
+int kiln_parquet_scan_file(kiln_parquet_scan_result *out, kiln_parquet_reader *r, const char *path,
+                           const kiln_parquet_scan_opts *opts, kiln_err *err);
+void kiln_parquet_scan_result_free(kiln_parquet_scan_result *res);
+
+/* Write every row of r to out_path with kiln's writer (atomically: a temp
+ * file renamed into place), keeping the key-value metadata and field ids
+ * (columns without one are numbered 1..). opts->threads > 1 also decodes on
+ * a separate thread while the writer encodes. st is filled on success (free
+ * with kiln_parquet_file_stats_free). */
+int kiln_parquet_rewrite(kiln_parquet_reader *r, const char *out_path, const kiln_parquet_write_opts *opts,
+                         kiln_parquet_file_stats *st, kiln_err *err);
+
 #endif /* KILN_PARQUET_H */

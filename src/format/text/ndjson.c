@@ -1,0 +1,140 @@
+/*
+ * ndjson.c - NDJSON rows into column batches (see ndjson.h). Each line is
+ * parsed with jansson and its values placed by column name; the types a
+ * column accepts are the JSON spellings kiln's own outputs use (scan
+ * --format ndjson reads back in).
+ */
+#include "format/text/ndjson.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
+{
+    const kiln_column_def *cd = &b->schema->cols[c];
+    if (!v || json_is_null(v))
+        return kiln_batch_put_null(b, c, err);
+    switch (cd->type) {
+    case KILN_T_BOOL:
+        if (!json_is_boolean(v))
+            break;
+        return kiln_batch_put_bool(b, c, json_is_true(v), err);
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        if (!json_is_integer(v))
+            break;
+        return cd->type == KILN_T_INT32 ? kiln_batch_put_i32(b, c, (int32_t)json_integer_value(v), err)
+                                        : kiln_batch_put_i64(b, c, json_integer_value(v), err);
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE:
+        if (!json_is_number(v))
+            break;
+        return cd->type == KILN_T_FLOAT ? kiln_batch_put_f32(b, c, (float)json_number_value(v), err)
+                                        : kiln_batch_put_f64(b, c, json_number_value(v), err);
+    case KILN_T_STRING:
+    case KILN_T_BINARY:
+        if (!json_is_string(v))
+            break;
+        return kiln_batch_put_str(b, c, json_string_value(v), json_string_length(v), err);
+    case KILN_T_DATE: {
+        int64_t d;
+        if (!json_is_string(v) || kiln_date_parse(json_string_value(v), json_string_length(v), &d))
+            break;
+        return kiln_batch_put_i32(b, c, (int32_t)d, err);
+    }
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        int64_t us;
+        if (json_is_integer(v))
+            return kiln_batch_put_i64(b, c, json_integer_value(v), err);
+        if (!json_is_string(v) || kiln_ts_parse(json_string_value(v), json_string_length(v), &us))
+            break;
+        return kiln_batch_put_i64(b, c, us, err);
+    }
+    case KILN_T_DECIMAL: {
+        double d;
+        if (json_is_integer(v))
+            d = (double)json_integer_value(v);
+        else if (json_is_real(v))
+            d = json_real_value(v);
+        else
+            break;
+        for (int k = 0; k < cd->scale; k++)
+            d *= 10;
+        return kiln_batch_put_i64(b, c, (int64_t)(d < 0 ? d - 0.5 : d + 0.5), err);
+    }
+    }
+    return kiln_err_set(err, KILN_EFORMAT, "column %s: value of the wrong JSON type for %s", cd->name,
+                        kiln_type_name(cd->type));
+}
+
+/* 0, or an error naming the first key of o that is not a column. */
+static int check_keys(json_t *o, const kiln_schema *sc, kiln_err *err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        if (kiln_schema_find(sc, key) < 0)
+            return kiln_err_set(err, KILN_EFORMAT, "key \"%s\" is not a column (--ignore-unknown-keys to skip it)",
+                                key);
+    }
+    return 0;
+}
+
+int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kiln_ndjson_read_opts *opts,
+                     kiln_ndjson_batch_fn fn, void *ctx, kiln_err *err)
+{
+    kiln_batch *b = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    uint64_t lineno = 0;
+    size_t rows = opts && opts->batch_rows ? opts->batch_rows : 4096;
+    int ignore_unknown = opts && opts->ignore_unknown_keys;
+    int rc = kiln_batch_new(&b, sc, rows, 0, err);
+    while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        if ((size_t)n > KILN_NDJSON_MAX_LINE) {
+            rc = kiln_err_set_at(err, KILN_ELIMIT, lineno, "%s:%llu: line longer than %u bytes", name,
+                                 (unsigned long long)lineno, KILN_NDJSON_MAX_LINE);
+            break;
+        }
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (!n)
+            continue;
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)n, 0, &je);
+        if (!o || !json_is_object(o)) {
+            json_decref(o);
+            rc = kiln_err_set_at(err, KILN_EFORMAT, lineno, "%s:%llu: not a JSON object", name,
+                                 (unsigned long long)lineno);
+            break;
+        }
+        if (!ignore_unknown)
+            rc = check_keys(o, sc, err);
+        for (int c = 0; !rc && c < sc->ncols; c++)
+            rc = put_value(b, c, json_object_get(o, sc->cols[c].name), err);
+        json_decref(o);
+        if (!rc)
+            rc = kiln_batch_end_row(b, err);
+        if (rc) {
+            err->offset = lineno;
+            kiln_err_prefix(err, "%s:%llu: ", name, (unsigned long long)lineno);
+            break;
+        }
+        if (kiln_batch_full(b)) {
+            rc = fn(ctx, b, err);
+            kiln_batch_clear(b);
+        }
+    }
+    if (!rc && ferror(f))
+        rc = kiln_err_set(err, KILN_EIO, "%s: read error", name);
+    if (!rc && b->nrows)
+        rc = fn(ctx, b, err);
+    free(line);
+    kiln_batch_free(b);
+    return rc;
+}
