@@ -354,6 +354,89 @@ done:
     return rc;
 }
 
+typedef KILN_VEC(char *) name_vec;
+
+/* The day's staged part-HH.parquet names (sorted) and their total size. */
+static int list_parts(const char *dir, name_vec *names, uint64_t *comp, kiln_err *err)
+{
+    *comp = 0;
+    DIR *dh = opendir(dir);
+    if (!dh) /* a day without rows still has a directory; absent = nothing to load */
+        return 0;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(dh));) {
+        size_t n = strlen(de->d_name);
+        if (n <= 8 || strncmp(de->d_name, "part-", 5) != 0 || strcmp(de->d_name + n - 8, ".parquet") != 0)
+            continue;
+        char *s = kiln_sprintf("%s", de->d_name);
+        if (!s || (rc = kiln_vec_push(names, s, err))) {
+            kiln_free(s);
+            rc = rc ? rc : KILN_OOM(err);
+            break;
+        }
+        struct stat st;
+        char *p = kiln_sprintf("%s/%s", dir, de->d_name);
+        if (p && stat(p, &st) == 0)
+            *comp += (uint64_t)st.st_size;
+        kiln_free(p);
+    }
+    closedir(dh);
+    if (names->len)
+        qsort(names->items, names->len, sizeof names->items[0], cmp_str);
+    return rc;
+}
+
+/* Open nb bucket files STAGE/_spill-SUB-DAY-K. */
+static int spill_open(spill *sp, int nb, const char *stage, const char *sub, const char *ds, kiln_err *err)
+{
+    sp->n = nb;
+    for (int k = 0; k < nb; k++) {
+        sp->fds[k] = -1;
+        kiln_buf_init(&sp->bufs[k], 0);
+    }
+    sp->flush_at = (size_t)(16u << 20) / (size_t)nb;
+    if (sp->flush_at < 4096)
+        sp->flush_at = 4096;
+    for (int k = 0; k < nb; k++) {
+        sp->paths[k] = kiln_sprintf("%s/_spill-%s-%s-%d", stage, sub, ds, k);
+        sp->fds[k] = sp->paths[k] ? open(sp->paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+        if (sp->fds[k] < 0)
+            return kiln_err_set(err, KILN_EIO, "%s: %s", sp->paths[k] ? sp->paths[k] : stage, strerror(errno));
+    }
+    return 0;
+}
+
+/* The range column's bounds over the day's files, from their footers. */
+static int day_key_bounds(const char *dir, const name_vec *names, const char *col, int64_t *lo, int64_t *hi,
+                          kiln_err *err)
+{
+    for (size_t i = 0; i < names->len; i++) {
+        kiln_parquet_reader *r = NULL;
+        char *p = kiln_sprintf("%s/%s", dir, names->items[i]);
+        int rc = p ? kiln_parquet_reader_open(&r, p, NULL, err) : KILN_OOM(err);
+        kiln_free(p);
+        if (rc)
+            return rc;
+        int c = kiln_parquet_reader_find(r, col);
+        for (int g = 0; c >= 0 && g < kiln_parquet_reader_num_row_groups(r); g++) {
+            kiln_parquet_chunk_info ci;
+            if (kiln_parquet_reader_chunk(r, g, c, &ci) != 0)
+                continue;
+            int64_t v;
+            if (ci.has_min && ci.min_len == 8) {
+                memcpy(&v, ci.min, 8);
+                *lo = v < *lo ? v : *lo;
+            }
+            if (ci.has_max && ci.max_len == 8) {
+                memcpy(&v, ci.max, 8);
+                *hi = v > *hi ? v : *hi;
+            }
+        }
+        kiln_parquet_reader_free(r);
+    }
+    return 0;
+}
+
 /* Give every STAGE/<sub>/date=D/part-*.parquet of day d to the loader,
  * hours ascending; a day bigger than the budget goes through key-range
  * buckets (above). */
@@ -362,32 +445,14 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     char ds[16];
     kiln_date_format(day, ds);
     char *dir = kiln_sprintf("%s/%s/date=%s", stage, gt->sub, ds);
-    DIR *dh = opendir(dir);
-    KILN_VEC(char *) names = {0};
+    name_vec names = {0};
     kiln_parquet_reader *r = NULL;
     spill sp;
     memset(&sp, 0, sizeof sp);
-    int rc = 0;
-    if (!dh) /* a day without rows still has a directory; absent = nothing to load */
-        goto done;
-    struct dirent *de;
     uint64_t comp = 0;
-    while ((de = readdir(dh))) {
-        size_t n = strlen(de->d_name);
-        if (n > 8 && strncmp(de->d_name, "part-", 5) == 0 && strcmp(de->d_name + n - 8, ".parquet") == 0) {
-            char *s = kiln_sprintf("%s", de->d_name);
-            if ((rc = kiln_vec_push(&names, s, err))) {
-                kiln_free(s);
-                goto done;
-            }
-            struct stat st;
-            char *p = kiln_sprintf("%s/%s", dir, de->d_name);
-            if (p && stat(p, &st) == 0)
-                comp += (uint64_t)st.st_size;
-            kiln_free(p);
-        }
-    }
-    qsort(names.items, names.len, sizeof names.items[0], cmp_str);
+    int rc = dir ? list_parts(dir, &names, &comp, err) : KILN_OOM(err);
+    if (rc)
+        goto done;
     /* rows in memory are ~4-5x their ZSTD Parquet size; 6x errs on the side
      * of more, smaller buckets */
     uint64_t est = comp * 6;
@@ -396,53 +461,12 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
         nb = GH_SPILL_MAX;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int rcol = -1;
-    if (nb > 1) {
-        if ((rc = loader_commit(l, err))) /* earlier days' rows: their own chunk */
-            goto done;
-        sp.n = nb;
-        for (int k = 0; k < nb; k++) {
-            sp.fds[k] = -1;
-            kiln_buf_init(&sp.bufs[k], 0);
-        }
-        sp.flush_at = (size_t)(16u << 20) / (size_t)nb;
-        if (sp.flush_at < 4096)
-            sp.flush_at = 4096;
-        for (int k = 0; k < nb; k++) {
-            sp.paths[k] = kiln_sprintf("%s/_spill-%s-%s-%d", stage, gt->sub, ds, k);
-            sp.fds[k] = sp.paths[k] ? open(sp.paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-            if (sp.fds[k] < 0) {
-                rc = kiln_err_set(err, KILN_EIO, "%s: %s", sp.paths[k] ? sp.paths[k] : stage, strerror(errno));
-                goto done;
-            }
-        }
-    }
-    if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING) {
-        /* the range column's bounds for the day, from the footers (pushes) */
-        for (size_t i = 0; i < names.len; i++) {
-            char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
-            rc = kiln_parquet_reader_open(&r, p, NULL, err);
-            kiln_free(p);
-            if (rc)
-                goto done;
-            int c = kiln_parquet_reader_find(r, gt->range_col);
-            for (int g = 0; c >= 0 && g < kiln_parquet_reader_num_row_groups(r); g++) {
-                kiln_parquet_chunk_info ci;
-                if (kiln_parquet_reader_chunk(r, g, c, &ci) != 0)
-                    continue;
-                int64_t v;
-                if (ci.has_min && ci.min_len == 8) {
-                    memcpy(&v, ci.min, 8);
-                    lo = v < lo ? v : lo;
-                }
-                if (ci.has_max && ci.max_len == 8) {
-                    memcpy(&v, ci.max, 8);
-                    hi = v > hi ? v : hi;
-                }
-            }
-            kiln_parquet_reader_free(r);
-            r = NULL;
-        }
-    }
+    if (nb > 1 && ((rc = loader_commit(l, err)) || /* earlier days' rows: their own chunk */
+                   (rc = spill_open(&sp, nb, stage, gt->sub, ds, err))))
+        goto done;
+    if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING &&
+        (rc = day_key_bounds(dir, &names, gt->range_col, &lo, &hi, err))) /* pushes: push_id */
+        goto done;
     for (size_t i = 0; i < names.len; i++) {
         char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
         kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
@@ -490,8 +514,6 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
 done:
     spill_free(&sp);
     kiln_parquet_reader_free(r);
-    if (dh)
-        closedir(dh);
     for (size_t i = 0; i < names.len; i++)
         kiln_free(names.items[i]);
     kiln_vec_free(&names);
