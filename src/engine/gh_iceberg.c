@@ -14,7 +14,7 @@
  * budget (stage_bytes, default 32 MB estimated) they are committed, at the
  * next reader batch. Chunks never land on the target ref directly
  * (write-audit-publish): they are committed to a private staging branch
- * "kiln-stage-gh-events-PID" cut from the target's head, and when the unit
+ * "kiln-stage-gh-events-PID-N" cut from the target's head, and when the unit
  * is loaded (the run for commit=job, each day for commit=partition) one
  * commit fast-forwards the target to the staging head and drops the branch
  * (kiln_lake_publish). Both tables are loaded into their staging branches
@@ -93,7 +93,8 @@ static int kill_fault(kiln_lake_fault_point where, void *ctx)
 }
 
 /* Drop staging branches that killed runs on this machine left behind
- * (their PID is gone). A live run's branch is left alone. */
+ * (their PID is gone; names "PREFIX<pid>" or "PREFIX<pid>-<n>"). A live
+ * run's branch, this process's included, is left alone. */
 static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *tr, kiln_err *err)
 {
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
@@ -105,7 +106,7 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *
             continue;
         char *end;
         long pid = strtol(n + strlen(STAGE_PREFIX), &end, 10);
-        if (*end || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+        if ((*end && *end != '-') || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
             continue;
         char *s = kiln_sprintf("%s", n);
         if ((rc = kiln_vec_push(&stale, s, err)))
@@ -572,8 +573,12 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
     const char *kill_env = getenv("KILN_TEST_GH_ICEBERG_KILL");
     if (kill_env && !*kill_env)
         kill_env = NULL;
+    /* PID (a killed run's branch is found by it) and a per-process number:
+     * the server or the orchestrator may run two loads at once */
+    static unsigned load_seq;
     char staging[64];
-    snprintf(staging, sizeof staging, STAGE_PREFIX "%ld", (long)getpid());
+    snprintf(staging, sizeof staging, STAGE_PREFIX "%ld-%u", (long)getpid(),
+             __atomic_add_fetch(&load_seq, 1, __ATOMIC_RELAXED));
     /* spill files a killed run left in the staging directory */
     DIR *sd = opendir(stage);
     for (struct dirent *de; sd && (de = readdir(sd));)
