@@ -3,9 +3,13 @@
  * commits rows per UTC day (see gh_events.h, docs/engine.md).
  *
  * DESIGN
- * Plan: the date range (or every hour file in IN) gives the days; each day
- * gets 24 hour slots; a slot whose file exists becomes a task, the rest are
- * reported missing. Tasks run on the base thread pool in time order.
+ * Plan: IN is listed once (hour names "-H" or zero-padded "-HH"; one hour
+ * spelled both ways is refused; look-alike names are reported, not read).
+ * The date range (or every hour file in IN) gives the days; each day gets
+ * 24 hour slots; a slot whose file exists becomes a task, the rest are
+ * reported missing; no task at all is "not found" unless allow_missing.
+ * Tasks run on the base thread pool in time order; without keep_going no
+ * task starts after one failed (its day's remaining hours are "skipped").
  *
  * A task streams its file through the ISA-L reader into a window buffer,
  * cuts lines with memchr, and scans each line for JSON objects (several if
@@ -25,9 +29,13 @@
  * hour set is freed once its successor has used it, so memory holds a few
  * hours of ids, never a day's.
  *
- * Output: each task writes OUT/<table>/.staging-date=D/part-HH.<ext>
- * (temp file, fsync, rename). When the last task of a day finishes and all
- * succeeded, the staged directory is swapped with OUT/<table>/date=D in one
+ * Output: each task writes OUT/pushes/.staging-date=D/part-HH.<ext> (temp
+ * file, fsync, rename) and its commit rows to a spill file beside the
+ * commits' part files, remembering a key per row. When the last task of a
+ * day finishes and all succeeded, the commit grain is applied (one row per
+ * (repo_id, sha) and day, the later push's; see "grain" below), the
+ * commits' part files are written from the spills, and each staged
+ * directory is swapped with OUT/<table>/date=D in one
  * renameat2(RENAME_EXCHANGE) and the old one removed; on any failure the
  * staging is removed and the previous output stays.
  */

@@ -1,8 +1,10 @@
 /*
  * gh_events.h - the GitHub-events job (`kiln job gh-events`): GH Archive
- * hour files (IN/YYYY-MM-DD-H.json.gz) -> two row sets per UTC day:
- * pushes (one row per PushEvent) and commits (one row per entry of a
- * PushEvent's payload.commits, the list GitHub caps at 20).
+ * hour files (IN/YYYY-MM-DD-H.json.gz, or -HH) -> two row sets per UTC day:
+ * pushes (one row per PushEvent) and commits (from the entries of a
+ * PushEvent's payload.commits, the list GitHub caps at 20: one row per
+ * (repo_id, sha) and day, the later push's; the same rows in every format,
+ * docs/cli/job.md "The grain").
  *
  * Work is split by hour file over a thread pool; a day partition commits
  * only when all its hours succeeded, by swapping a staged directory in
