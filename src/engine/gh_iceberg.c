@@ -387,8 +387,11 @@ static int list_parts(const char *dir, name_vec *names, uint64_t *comp, kiln_err
     return rc;
 }
 
-/* Open nb bucket files STAGE/_spill-SUB-DAY-K. */
-static int spill_open(spill *sp, int nb, const char *stage, const char *sub, const char *ds, kiln_err *err)
+/* Open nb bucket files STAGE/_spill-PID-N-SUB-DAY-K (PID-N: this load's,
+ * as in its staging branch name, so a concurrent load's files are told
+ * apart from a killed one's). */
+static int spill_open(spill *sp, int nb, const char *stage, const char *tag, const char *sub, const char *ds,
+                      kiln_err *err)
 {
     sp->n = nb;
     for (int k = 0; k < nb; k++) {
@@ -399,7 +402,7 @@ static int spill_open(spill *sp, int nb, const char *stage, const char *sub, con
     if (sp->flush_at < 4096)
         sp->flush_at = 4096;
     for (int k = 0; k < nb; k++) {
-        sp->paths[k] = kiln_sprintf("%s/_spill-%s-%s-%d", stage, sub, ds, k);
+        sp->paths[k] = kiln_sprintf("%s/_spill-%s-%s-%s-%d", stage, tag, sub, ds, k);
         sp->fds[k] = sp->paths[k] ? open(sp->paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
         if (sp->fds[k] < 0)
             return kiln_err_set(err, KILN_EIO, "%s: %s", sp->paths[k] ? sp->paths[k] : stage, strerror(errno));
@@ -463,7 +466,7 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int rcol = -1;
     if (nb > 1 && ((rc = loader_commit(l, err)) || /* earlier days' rows: their own chunk */
-                   (rc = spill_open(&sp, nb, stage, gt->sub, ds, err))))
+                   (rc = spill_open(&sp, nb, stage, l->wo->branch + strlen(STAGE_PREFIX), gt->sub, ds, err))))
         goto done;
     if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING &&
         (rc = day_key_bounds(dir, &names, gt->range_col, &lo, &hi, err))) /* pushes: push_id */
@@ -579,11 +582,17 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
     char staging[64];
     snprintf(staging, sizeof staging, STAGE_PREFIX "%ld-%u", (long)getpid(),
              __atomic_add_fetch(&load_seq, 1, __ATOMIC_RELAXED));
-    /* spill files a killed run left in the staging directory */
+    /* spill files a killed run left in the staging directory (its PID is
+     * gone; a live load's, in this process or another, stay) */
     DIR *sd = opendir(stage);
-    for (struct dirent *de; sd && (de = readdir(sd));)
-        if (strncmp(de->d_name, "_spill-", 7) == 0)
-            unlinkat(dirfd(sd), de->d_name, 0);
+    for (struct dirent *de; sd && (de = readdir(sd));) {
+        if (strncmp(de->d_name, "_spill-", 7) != 0)
+            continue;
+        long pid = strtol(de->d_name + 7, NULL, 10);
+        if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        unlinkat(dirfd(sd), de->d_name, 0);
+    }
     if (sd)
         closedir(sd);
     for (int ti = 0; ti < 2; ti++) {

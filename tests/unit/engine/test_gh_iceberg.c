@@ -244,7 +244,18 @@ TEST(gh_iceberg, failed_partition_and_budget)
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(c);
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 3);
+    /* and so are bucket spill files: the dead run's go, a live one's stay
+     * (one with a "PID-N" name, as this process's concurrent loads use) */
+    char dead_spill[4200], live_spill[4200];
+    snprintf(dead_spill, sizeof dead_spill, "%s/_spill-%ld-1-commits-2025-10-05-0", stage, (long)dead);
+    snprintf(live_spill, sizeof live_spill, "%s/_spill-%ld-7-commits-2025-10-05-0", stage, (long)getppid());
+    kt_write_file(dead_spill, "x", 1);
+    kt_write_file(live_spill, "x", 1);
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
+    struct stat spst;
+    CHECK(stat(dead_spill, &spst) != 0);
+    CHECK(stat(live_spill, &spst) == 0);
+    unlink(live_spill);
     CHECK_EQ_INT(r.tables[1].snapshots, 0); /* a no-op re-run */
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
     CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);  /* reported in the result, not printed */
