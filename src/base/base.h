@@ -263,6 +263,12 @@ int kiln_i64set_add(kiln_i64set *s, int64_t x, kiln_err *err);
 int kiln_i64set_has(const kiln_i64set *s, int64_t x);
 size_t kiln_i64set_len(const kiln_i64set *s);
 void kiln_i64set_free(kiln_i64set *s);
+/* NULL is the empty set for has, len, next and prefetch. Iterate with
+ * pos = 0 first: returns 1 and sets *x while members remain (any order). */
+int kiln_i64set_next(const kiln_i64set *s, size_t *pos, int64_t *x);
+/* Start loading x's slot into the cache (a probe that will miss: hot loops
+ * call it early so the load overlaps other work). */
+void kiln_i64set_prefetch(const kiln_i64set *s, int64_t x);
 
 uint64_t kiln_hash64(const void *p, size_t n); /* fast non-cryptographic */
 
@@ -437,5 +443,11 @@ int kiln_cron_prev(const kiln_cron *c, int64_t t, int64_t *out);
 int kiln_cron_interval_for(const kiln_cron *c, int64_t t, int64_t *start, int64_t *end);
 int kiln_cron_last_complete(const kiln_cron *c, int64_t now, int64_t *start, int64_t *end);
 /* ------------------------------------------------------------ end cron */
+
+/* ------------------------------------------------ string distance (strdist.c) */
+
+/* Levenshtein distance of two names, for "did you mean" hints; names over
+ * 64 bytes count as far apart (returns 99). */
+size_t kiln_str_distance(const char *a, const char *b);
 
 #endif /* KILN_BASE_H */

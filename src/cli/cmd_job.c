@@ -1,6 +1,8 @@
 /*
  * cmd_job.c - `kiln job`: run one engine job by hand. Today: gh-events,
- * GH Archive hour files -> pushes and commits per day (src/engine/gh_events.c).
+ * GH Archive hour files -> pushes and commits per day. The job is one
+ * library call (kiln_gh_events_job, src/engine/gh_job.c); this file parses
+ * the flags, shows progress, prints the result and maps it to an exit code.
  */
 #include "cli.h"
 #include "engine/gh_events.h"
@@ -9,54 +11,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: kiln job gh-events --in DIR --out DIR [--format csv|ndjson|parquet]\n"
-    "       kiln job gh-events --in DIR --format iceberg --warehouse DIR [--out DIR]\n"
-    "                          [--commit job|partition] [--branch NAME] [--stage-mb N]\n"
-    "                          [--start YYYY-MM-DD --end YYYY-MM-DD]\n"
-    "                          [--filter actor=LOGIN,org=LOGIN,repo=OWNER/NAME]\n"
-    "                          [--threads N] [--quarantine DIR] [--line-cap MB] [--json]\n"
-    "\n"
-    "Run an engine job by hand.\n"
-    "\n"
-    "  gh-events  read GH Archive hour files IN/YYYY-MM-DD-H.json.gz and write\n"
-    "             per UTC day OUT/pushes/date=D/part-HH.EXT and\n"
-    "             OUT/commits/date=D/part-HH.EXT (one row per PushEvent, one per\n"
-    "             entry of its payload.commits). A day is replaced atomically\n"
-    "             when all its hours succeed; a truncated or corrupt file fails\n"
-    "             its day and leaves that day's previous output in place.\n"
-    "\n"
-    "options:\n"
-    "  --in DIR             directory with the hour files\n"
-    "  --out DIR            output directory (created if missing)\n"
-    "  --format F           csv (default), ndjson, parquet (one file per table\n"
-    "                       per hour) or iceberg (tables github.pushes and\n"
-    "                       github.commits, MERGE on push_id / repo_id,sha,\n"
-    "                       partitioned by day(created_at); --out is then the\n"
-    "                       Parquet staging directory, default\n"
-    "                       WAREHOUSE/_staging/gh-events)\n"
-    "  --warehouse DIR      iceberg: warehouse directory (sqlite catalog)\n"
-    "  --commit MODE        iceberg: job (default: the target branch moves once\n"
-    "                       per table per run) or partition (once per day)\n"
-    "  --branch NAME        iceberg: commit to this branch (default main;\n"
-    "                       created at main's head when missing)\n"
-    "  --stage-mb N         iceberg: rows held in memory for one commit, 8..4096\n"
-    "                       (default 32); past it the rows so far are committed\n"
-    "                       to a staging branch (cut anywhere), published\n"
-    "                       to the target in one commit at the end (bounded RSS)\n"
-    "  --start D, --end D   inclusive UTC date range; hours missing in it are\n"
-    "                       reported (default: every hour file in --in)\n"
-    "  --filter SPEC        keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys\n"
-    "                       actor, org, repo (owner/name); a key given twice\n"
-    "                       matches either value; case-insensitive\n"
-    "  --threads N          worker threads (default: number of CPUs)\n"
-    "  --quarantine DIR     where bad lines go (default OUT/_quarantine)\n"
-    "  --line-cap MB        longest line accepted, 4..1024 (default 64)\n"
-    "  --json               print the summary as one JSON object\n"
-    "  -h, --help           show this help\n"
-    "\n"
-    "exit codes: 0 ok, 1 a partition failed (iceberg: the other days were\n"
-    "committed), 2 usage, 4 --in not found\n";
+static const kiln_opt gh_opts[] = {
+    {"--in", 'i', KILN_OPT_VALUE, "DIR", "directory with the hour files (required)"},
+    {"--out", 'o', KILN_OPT_VALUE, "DIR",
+     "output directory (created if missing); with --format iceberg\nthe Parquet staging directory (default "
+     "WAREHOUSE/_staging/gh-events)"},
+    {"--format", 'f', KILN_OPT_VALUE, "F",
+     "csv (default), ndjson, parquet (one file per table per hour)\nor iceberg (tables github.pushes and "
+     "github.commits in\n--warehouse, MERGE on push_id / repo_id,sha, partitioned\nby day(created_at))"},
+    {"--commit", 0, KILN_OPT_VALUE, "MODE",
+     "iceberg: job (default: the target branch moves once per\ntable per run) or partition (once per day)"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "iceberg: commit to this branch (default main; created at\nmain's head when missing)"},
+    {"--stage-mb", 0, KILN_OPT_VALUE, "N",
+     "iceberg: rows held in memory for one commit, 8..4096\n(default 32); past it the rows so far go to a staging\n"
+     "branch, published to the target in one commit at the end"},
+    {"--start", 0, KILN_OPT_VALUE, "DATE", "first UTC day of the range (with --end; default: every\nhour file in --in)"},
+    {"--end", 0, KILN_OPT_VALUE, "DATE", "last UTC day of the range, inclusive; hours missing in it\nare reported"},
+    {"--filter", 0, KILN_OPT_VALUE, "SPEC",
+     "keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys actor,\norg, repo (owner/name); a key given twice matches either\n"
+     "value; case-insensitive"},
+    {"--keep-going", 'k', 0, NULL,
+     "a failed hour fails its day, every other hour still loads\n(default: no hour starts after the first failure)"},
+    {"--allow-missing", 0, 0, NULL, "no hour file to read is an empty run (\"0 hours\"), not an\nerror"},
+    {"--threads", 'j', KILN_OPT_VALUE, "N", "worker threads, 1..256 (default: number of CPUs)"},
+    {"--quarantine", 0, KILN_OPT_VALUE, "DIR", "where bad lines go (default OUT/_quarantine)"},
+    {"--line-cap", 0, KILN_OPT_VALUE, "MB", "longest line accepted, 4..1024 (default 64)"},
+    {"--json", 0, 0, NULL, "print the summary as one JSON object"},
+    KILN_OPT_END};
+
+static const kiln_subcmd job_subs[] = {
+    {"gh-events", NULL, 0, 0, "GH Archive -> pushes, commits",
+     "Read GH Archive hour files IN/YYYY-MM-DD-H.json.gz (or zero-padded -HH)\n"
+     "and write per UTC day OUT/pushes/date=D/part-HH.EXT and\n"
+     "OUT/commits/date=D/part-HH.EXT: one row per PushEvent, and one row per\n"
+     "commit (repo_id, sha) and day, from the latest push that carried it. A\n"
+     "day is replaced atomically when all its hours succeed; a truncated or\n"
+     "corrupt file fails its day and leaves that day's previous output in\n"
+     "place. No hour file to read is an error (exit 4) unless --allow-missing.",
+     gh_opts},
+};
+
+static const kiln_cmdspec job_spec = {
+    .name = "job",
+    .text = "Run an engine job by hand. --warehouse DIR (a global option) names the\n"
+            "warehouse of --format iceberg.",
+    .subs = job_subs,
+    .nsubs = 1,
+    .footer = "exit codes: 0 ok, 1 every partition failed (or bad data: one hour\n"
+              "spelled twice), 2 usage, 4 --in not found or no hour file in it,\n"
+              "6 partial: some partitions loaded, some failed (each is named)\n",
+};
 
 typedef struct progress {
     double t0;
@@ -84,115 +88,98 @@ static void show_progress(void *ctx, uint64_t files_done, uint64_t files_total, 
     p->shown = 1;
 }
 
-static void print_counts_row(const char *label, const char *status, const kiln_gh_counts *c)
+/* Flags -> job options. Returns 0, or the exit code of a usage error. */
+static int gh_parse(const kiln_args *a, kiln_gh_job_opts *o)
 {
-    printf("%-12s %-7s %5llu %7llu %10llu %9llu %9llu %11llu %10llu\n", label, status, (unsigned long long)c->files,
-           (unsigned long long)c->missing, (unsigned long long)c->events, (unsigned long long)c->pushes,
-           (unsigned long long)c->commits, (unsigned long long)c->quarantined, (unsigned long long)c->duplicates);
+    kiln_gh_opts *s = &o->scan;
+    const char *v, *start, *end;
+    long long n;
+    int rc;
+    s->in_dir = kiln_opt_get(a, "--in");
+    s->out_dir = kiln_opt_get(a, "--out");
+    s->filter = kiln_opt_get(a, "--filter");
+    s->quarantine_dir = kiln_opt_get(a, "--quarantine");
+    s->keep_going = kiln_opt_has(a, "--keep-going") > 0;
+    s->allow_missing = kiln_opt_has(a, "--allow-missing") > 0;
+    if ((v = kiln_opt_get(a, "--format"))) {
+        o->iceberg = strcmp(v, "iceberg") == 0;
+        if (!o->iceberg && !(s->format = kiln_gh_format_find(v)))
+            return kiln_opt_usage(a, "--format %s: use one of %s, iceberg", v, kiln_gh_format_names());
+    }
+    o->iceberg_opts.warehouse = kiln_cli_warehouse();
+    o->iceberg_opts.branch = kiln_opt_get(a, "--branch");
+    if ((v = kiln_opt_get(a, "--commit"))) {
+        if (strcmp(v, "job") != 0 && strcmp(v, "partition") != 0)
+            return kiln_opt_usage(a, "--commit %s: use job or partition", v);
+        o->iceberg_opts.per_partition = strcmp(v, "partition") == 0;
+    }
+    n = 0;
+    if ((rc = kiln_opt_int(a, "--stage-mb", 8, 4096, &n)))
+        return rc;
+    o->iceberg_opts.stage_bytes = (uint64_t)n << 20;
+    n = 0;
+    if ((rc = kiln_opt_int(a, "--threads", 1, 256, &n)))
+        return rc;
+    s->threads = (int)n;
+    n = 0;
+    if ((rc = kiln_opt_int(a, "--line-cap", 4, 1024, &n)))
+        return rc;
+    s->line_cap = (size_t)n << 20;
+    if (!o->iceberg && (o->iceberg_opts.branch || o->iceberg_opts.stage_bytes || kiln_opt_has(a, "--commit")))
+        return kiln_opt_usage(a, "--branch, --commit and --stage-mb go with --format iceberg");
+    if (o->iceberg && !o->iceberg_opts.warehouse)
+        return kiln_opt_usage(a, "--format iceberg needs --warehouse DIR");
+    if (!s->in_dir || (!o->iceberg && !s->out_dir))
+        return kiln_opt_usage(a, "gh-events needs --in DIR and --out DIR");
+    start = kiln_opt_get(a, "--start");
+    end = kiln_opt_get(a, "--end");
+    if ((start != NULL) != (end != NULL))
+        return kiln_opt_usage(a, "give both --start and --end, or neither");
+    if (start) {
+        if (kiln_date_parse(start, strlen(start), &s->start_day) != 0)
+            return kiln_opt_usage(a, "--start %s is not a date YYYY-MM-DD", start);
+        if (kiln_date_parse(end, strlen(end), &s->end_day) != 0)
+            return kiln_opt_usage(a, "--end %s is not a date YYYY-MM-DD", end);
+        if (s->end_day < s->start_day)
+            return kiln_opt_usage(a, "--end %s is before --start %s", end, start);
+        s->has_range = 1;
+    }
+    return 0;
 }
 
-static int run_gh_events(int argc, char **argv)
+/* The result on stdout (text table or JSON), each failed partition's
+ * errors on stderr too; the status as the exit code. */
+static int gh_print(const kiln_gh_job_result *r, int json)
 {
-    kiln_gh_opts o;
-    kiln_gh_opts_init(&o);
-    const char *start = NULL, *end = NULL;
-    int json = 0, iceberg = 0;
-    kiln_gh_iceberg_opts io = {0};
-    char *stage = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_ARG                                                                   \
-    do {                                                                           \
-        if (!v)                                                                    \
-            return kiln_cli_usage_error("job", "%s needs a value", a);             \
-        i++;                                                                       \
-    } while (0)
-        if (strcmp(a, "--in") == 0) {
-            NEED_ARG;
-            o.in_dir = v;
-        } else if (strcmp(a, "--out") == 0) {
-            NEED_ARG;
-            o.out_dir = v;
-        } else if (strcmp(a, "--format") == 0) {
-            NEED_ARG;
-            iceberg = strcmp(v, "iceberg") == 0;
-            o.format = kiln_gh_format_find(iceberg ? "parquet" : v);
-            if (!o.format)
-                return kiln_cli_usage_error("job", "--format %s: use one of %s, iceberg", v, kiln_gh_format_names());
-        } else if (strcmp(a, "--warehouse") == 0) {
-            NEED_ARG;
-            io.warehouse = v;
-        } else if (strcmp(a, "--branch") == 0) {
-            NEED_ARG;
-            io.branch = v;
-        } else if (strcmp(a, "--stage-mb") == 0) {
-            NEED_ARG;
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 8 || n > 4096)
-                return kiln_cli_usage_error("job", "--stage-mb %s: use 8..4096", v);
-            io.stage_bytes = (uint64_t)n << 20;
-        } else if (strcmp(a, "--commit") == 0) {
-            NEED_ARG;
-            if (strcmp(v, "job") == 0)
-                io.per_partition = 0;
-            else if (strcmp(v, "partition") == 0)
-                io.per_partition = 1;
-            else
-                return kiln_cli_usage_error("job", "--commit %s: use job or partition", v);
-        } else if (strcmp(a, "--start") == 0) {
-            NEED_ARG;
-            start = v;
-        } else if (strcmp(a, "--end") == 0) {
-            NEED_ARG;
-            end = v;
-        } else if (strcmp(a, "--filter") == 0) {
-            NEED_ARG;
-            o.filter = v;
-        } else if (strcmp(a, "--threads") == 0) {
-            NEED_ARG;
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 1 || n > 256)
-                return kiln_cli_usage_error("job", "--threads %s: use 1..256", v);
-            o.threads = (int)n;
-        } else if (strcmp(a, "--quarantine") == 0) {
-            NEED_ARG;
-            o.quarantine_dir = v;
-        } else if (strcmp(a, "--line-cap") == 0) {
-            NEED_ARG;
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 4 || n > 1024)
-                return kiln_cli_usage_error("job", "--line-cap %s: use 4..1024 (MB)", v);
-            o.line_cap = (size_t)n << 20;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else {
-            return kiln_cli_usage_error("job", "unknown option %s", a);
-        }
-#undef NEED_ARG
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    kiln_err err = {0};
+    int rc = json ? kiln_gh_job_result_json(r, &b, &err) : kiln_gh_job_result_text(r, &b, &err);
+    if (rc == 0)
+        fputs(b.data, stdout);
+    if (rc == 0 && json)
+        fputc('\n', stdout);
+    kiln_buf_free(&b);
+    if (rc)
+        return kiln_cli_fail(&err);
+    for (size_t i = 0; i < r->report.nparts; i++) {
+        const kiln_gh_partition *p = &r->report.parts[i];
+        char d[16];
+        kiln_date_format(p->day, d);
+        for (size_t k = 0; k < p->nerrors; k++)
+            fprintf(stderr, "kiln: partition %s failed, previous output kept: %s\n", d, p->errors[k]);
     }
-    if (!iceberg && (io.warehouse || io.branch || io.stage_bytes))
-        return kiln_cli_usage_error("job", "--warehouse, --branch and --stage-mb go with --format iceberg");
-    if (iceberg && !io.warehouse)
-        return kiln_cli_usage_error("job", "--format iceberg needs --warehouse DIR");
-    if (iceberg && !o.out_dir)
-        o.out_dir = stage = kiln_sprintf("%s/_staging/gh-events", io.warehouse);
-    if (!o.in_dir || !o.out_dir)
-        return kiln_cli_usage_error("job", "gh-events needs --in DIR and --out DIR");
-    if ((start != NULL) != (end != NULL))
-        return kiln_cli_usage_error("job", "give both --start and --end, or neither");
-    if (start) {
-        if (kiln_date_parse(start, strlen(start), &o.start_day) != 0)
-            return kiln_cli_usage_error("job", "--start %s is not a date YYYY-MM-DD", start);
-        if (kiln_date_parse(end, strlen(end), &o.end_day) != 0)
-            return kiln_cli_usage_error("job", "--end %s is not a date YYYY-MM-DD", end);
-        if (o.end_day < o.start_day)
-            return kiln_cli_usage_error("job", "--end %s is before --start %s", end, start);
-        o.has_range = 1;
-    }
+    return r->status == KILN_GH_JOB_OK ? KILN_EXIT_OK : r->status == KILN_GH_JOB_PARTIAL ? KILN_EXIT_PARTIAL
+                                                                                          : KILN_EXIT_FAIL;
+}
+
+static int run_gh_events(const kiln_args *a)
+{
+    kiln_gh_job_opts o;
+    kiln_gh_job_opts_init(&o);
+    int rc = gh_parse(a, &o);
+    if (rc)
+        return rc;
     /* Memory: the workers allocate and free MB-sized buffers per hour file
      * (Parquet pages, column chunks). With glibc's defaults the threshold
      * for mmap-ing a block rises as such blocks are freed, after which they
@@ -208,112 +195,26 @@ static int run_gh_events(int argc, char **argv)
     }
     progress pr = {kiln_mono_seconds(), 0};
     if (kiln_cli_tty()) {
-        o.progress = show_progress;
-        o.progress_ctx = &pr;
+        o.scan.progress = show_progress;
+        o.scan.progress_ctx = &pr;
     }
-    kiln_gh_report rep;
+    kiln_gh_job_result res;
     kiln_err err = {0};
-    int rc = kiln_gh_events_run(&o, &rep, &err);
+    rc = kiln_gh_events_job(&res, &o, &err);
     if (pr.shown)
         fputc('\n', stderr);
-    if (rc) {
-        kiln_free(stage);
-        return kiln_cli_fail(&err);
-    }
-    kiln_gh_iceberg_result ir;
-    if (iceberg) {
-        rc = kiln_gh_iceberg_load(&io, o.out_dir, &rep, &ir, &err);
-        if (rc) {
-            kiln_gh_report_free(&rep);
-            kiln_free(stage);
-            return kiln_cli_fail(&err);
-        }
-        /* the default staging directory (under the warehouse) is kiln's own:
-         * once the tables hold a day, its Parquet copy is only disk space.
-         * Failed days and _quarantine stay; an explicit --out is the user's. */
-        for (size_t i = 0; stage && i < rep.nparts; i++) {
-            if (rep.parts[i].failed || rep.parts[i].counts.files == 0)
-                continue;
-            char d[16];
-            kiln_date_format(rep.parts[i].day, d);
-            for (int k = 0; k < 2; k++) {
-                char *dir = kiln_sprintf("%s/%s/date=%s", stage, k ? "commits" : "pushes", d);
-                kiln_err e2 = {0};
-                if (kiln_rmtree(dir, &e2) != 0)
-                    kiln_warn("could not remove the staged copy %s: %s", dir, e2.msg);
-                kiln_free(dir);
-            }
-        }
-    }
-    kiln_free(stage);
-    if (json) {
-        kiln_buf b;
-        kiln_buf_init(&b, 0);
-        if (kiln_gh_report_json(&rep, &b, &err) == 0) {
-            if (iceberg && b.len && b.data[b.len - 1] == '}') {
-                b.len--;
-                if (kiln_buf_printf(&b, &err, ",\"iceberg\":") == 0 && kiln_gh_iceberg_result_json(&ir, &b, &err) == 0)
-                    kiln_buf_printf(&b, &err, "}");
-            }
-            printf("%s\n", b.data);
-        }
-        kiln_buf_free(&b);
-    } else {
-        printf("%-12s %-7s %5s %7s %10s %9s %9s %11s %10s\n", "partition", "status", "files", "missing", "events",
-               "pushes", "commits", "quarantined", "duplicates");
-        for (size_t i = 0; i < rep.nparts; i++) {
-            char d[16];
-            kiln_date_format(rep.parts[i].day, d);
-            const kiln_gh_partition *p = &rep.parts[i];
-            print_counts_row(d, p->failed ? "FAILED" : p->counts.files ? "ok" : "no-data", &p->counts);
-        }
-        print_counts_row("total", rep.failed ? "FAILED" : "ok", &rep.total);
-        double mb = (double)rep.total.json_bytes / 1e6;
-        printf("%.1f MB of JSON in %.2f s (%.0f MB/s)", mb, rep.seconds, rep.seconds > 0 ? mb / rep.seconds : 0);
-        if (rep.total.filtered)
-            printf(", %llu pushes filtered out", (unsigned long long)rep.total.filtered);
-        if (rep.total.utf8_repaired)
-            printf(", %llu invalid UTF-8/surrogates replaced by U+FFFD", (unsigned long long)rep.total.utf8_repaired);
-        printf("\n");
-        if (rep.nmissing) {
-            printf("missing hours (%zu):", rep.nmissing);
-            for (size_t i = 0; i < rep.nmissing && i < 48; i++)
-                printf(" %s", rep.missing[i]);
-            printf("%s\n", rep.nmissing > 48 ? " ..." : "");
-        }
-        for (int i = 0; iceberg && i < 2; i++) {
-            const kiln_gh_iceberg_table_result *t = &ir.tables[i];
-            printf("iceberg %s: %d snapshot(s)", t->name, t->snapshots);
-            if (t->last_snapshot_id >= 0)
-                printf(" (last %lld)", (long long)t->last_snapshot_id);
-            printf(", %s moved %d time(s)", io.branch ? io.branch : "main", t->published);
-            printf(", %d commit(s) without change, %lld rows inserted, %lld updated, %lld files added, %lld removed\n",
-                   t->noop_commits, (long long)t->rows_inserted, (long long)t->rows_updated,
-                   (long long)t->files_added, (long long)t->files_removed);
-        }
-    }
-    for (size_t i = 0; i < rep.nparts; i++) {
-        if (rep.parts[i].failed) {
-            char d[16];
-            kiln_date_format(rep.parts[i].day, d);
-            fprintf(stderr, "kiln: partition %s failed, previous output kept: %s\n", d, rep.parts[i].error);
-        }
-    }
-    int exit_code = rep.failed ? KILN_EXIT_FAIL : KILN_EXIT_OK;
-    kiln_gh_report_free(&rep);
+    int exit_code = rc ? kiln_cli_fail(&err) : gh_print(&res, kiln_opt_has(a, "--json") > 0);
+    kiln_gh_job_result_free(&res);
     return exit_code;
 }
 
 static int run_job(int argc, char **argv)
 {
-    if (argc < 2 || kiln_cli_wants_help(argc, argv)) {
-        kiln_cli_print_help(kiln_cli_find("job"));
-        return argc < 2 ? KILN_EXIT_USAGE : KILN_EXIT_OK;
-    }
-    if (strcmp(argv[1], "gh-events") == 0)
-        return run_gh_events(argc, argv);
-    return kiln_cli_usage_error("job", "unknown job '%s' (jobs: gh-events)", argv[1]);
+    kiln_args a;
+    if (kiln_opt_parse(&a, &job_spec, argc, argv))
+        return a.exit;
+    return run_gh_events(&a); /* the one job today (the parser knows the subcommands) */
 }
 
-KILN_COMMAND(cmd_job, "job", "run an engine job by hand (gh-events: GH Archive -> pushes, commits)", usage, run_job,
-             40, NULL)
+KILN_COMMAND(cmd_job, "job", "run an engine job by hand (gh-events: GH Archive -> pushes, commits)", NULL, run_job,
+             40, NULL, 0, &job_spec)

@@ -1,31 +1,16 @@
 /*
  * rows.c - rows of a column batch as text for the CLI's data outputs
- * (`kiln table scan`, `kiln parquet cat`): CSV (RFC 4180 quoting, always
- * with a header line) or NDJSON (one object per row, strings through
+ * (`kiln table scan`, `kiln parquet cat`): CSV (the one field writer,
+ * kiln_csv_write_field: RFC 4180, "" for an empty string, nothing for null;
+ * always with a header line) or NDJSON (one object per row, strings through
  * kiln_json_write_str, finite numbers as JSON numbers).
  */
 #include "cli.h"
 #include "format/parquet/parquet.h"
+#include "format/text/text.h"
 
 #include <math.h>
 #include <string.h>
-
-/* The CSV field writer of the CLI's outputs (the only one under src/cli).
- * The engine's branch adds kiln_csv_write_field (src/format/text/text.h);
- * once merged this one should call it (it also quotes an empty string, so
- * null and "" differ: an intended output change for the integrator). */
-static int csv_field(kiln_buf *o, const char *s, size_t n, kiln_err *err)
-{
-    int quote = 0;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!quote)
-        return kiln_buf_append(o, s, n, err);
-    int rc = kiln_buf_putc(o, '"', err);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = s[i] == '"' ? kiln_buf_append(o, "\"\"", 2, err) : kiln_buf_putc(o, s[i], err);
-    return rc ? rc : kiln_buf_putc(o, '"', err);
-}
 
 int kiln_cli_csv_header(kiln_buf *line, const kiln_schema *s, int ncols, kiln_err *err)
 {
@@ -34,7 +19,7 @@ int kiln_cli_csv_header(kiln_buf *line, const kiln_schema *s, int ncols, kiln_er
         if (c)
             rc = kiln_buf_putc(line, ',', err);
         if (!rc)
-            rc = csv_field(line, s->cols[c].name, strlen(s->cols[c].name), err);
+            rc = kiln_csv_write_field(line, s->cols[c].name, strlen(s->cols[c].name), err);
     }
     return rc ? rc : kiln_buf_putc(line, '\n', err);
 }
@@ -84,7 +69,7 @@ int kiln_cli_format_row(kiln_buf *line, kiln_buf *cell, const kiln_batch *b, siz
             break;
         const char *v = cell->data ? cell->data : "";
         if (!ndjson)
-            rc = csv_field(line, v, cell->len, err);
+            rc = kiln_csv_write_field(line, v, cell->len, err);
         else if (is_number(b, c, row, decimal_number))
             rc = kiln_buf_append(line, v, cell->len, err);
         else

@@ -3,9 +3,13 @@
  * commits rows per UTC day (see gh_events.h, docs/engine.md).
  *
  * DESIGN
- * Plan: the date range (or every hour file in IN) gives the days; each day
- * gets 24 hour slots; a slot whose file exists becomes a task, the rest are
- * reported missing. Tasks run on the base thread pool in time order.
+ * Plan: IN is listed once (hour names "-H" or zero-padded "-HH"; one hour
+ * spelled both ways is refused; look-alike names are reported, not read).
+ * The date range (or every hour file in IN) gives the days; each day gets
+ * 24 hour slots; a slot whose file exists becomes a task, the rest are
+ * reported missing; no task at all is "not found" unless allow_missing.
+ * Tasks run on the base thread pool in time order; without keep_going no
+ * task starts after one failed (its day's remaining hours are "skipped").
  *
  * A task streams its file through the ISA-L reader into a window buffer,
  * cuts lines with memchr, and scans each line for JSON objects (several if
@@ -25,14 +29,19 @@
  * hour set is freed once its successor has used it, so memory holds a few
  * hours of ids, never a day's.
  *
- * Output: each task writes OUT/<table>/.staging-date=D/part-HH.<ext>
- * (temp file, fsync, rename). When the last task of a day finishes and all
- * succeeded, the staged directory is swapped with OUT/<table>/date=D in one
+ * Output: each task writes OUT/pushes/.staging-date=D/part-HH.<ext> (temp
+ * file, fsync, rename) and its commit rows to a spill file beside the
+ * commits' part files, remembering a key per row. When the last task of a
+ * day finishes and all succeeded, the commit grain is applied (one row per
+ * (repo_id, sha) and day, the later push's; see "grain" below), the
+ * commits' part files are written from the spills, and each staged
+ * directory is swapped with OUT/<table>/date=D in one
  * renameat2(RENAME_EXCHANGE) and the old one removed; on any failure the
  * staging is removed and the previous output stays.
  */
 #include "engine/gh_events.h"
-#include "engine/engine.h"
+#include "engine/gh_int.h"
+#include "format/text/text.h"
 #include "format/gzip/gzip_read.h"
 #include "format/json/json_scan.h"
 #include "format/parquet/parquet.h"
@@ -45,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,7 +139,7 @@ int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour)
         return KILN_EFORMAT;
     const char *h = name + 11;
     size_t hl = n - 8 - 11;
-    if (hl < 1 || hl > 2 || (hl == 2 && h[0] == '0'))
+    if (hl < 1 || hl > 2) /* "5" (GH Archive) or "05" (zero-padded) */
         return KILN_EFORMAT;
     int v = 0;
     for (size_t i = 0; i < hl; i++) {
@@ -143,91 +153,20 @@ int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour)
     return 0;
 }
 
-/* ------------------------------------------------------------------ id set */
-
-/* Open-addressing set of event ids with iteration (0 is the empty slot). */
-typedef struct idset {
-    int64_t *keys;
-    size_t cap, len;
-    int has_zero;
-} idset;
-
-static inline size_t idslot(int64_t x, size_t mask)
-{
-    uint64_t h = (uint64_t)x * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 20) & mask;
-}
-
-static int idset_has(const idset *s, int64_t x)
-{
-    if (x == 0)
-        return s->has_zero;
-    if (!s->cap)
-        return 0;
-    size_t mask = s->cap - 1;
-    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
-        if (s->keys[i] == x)
-            return 1;
-        if (s->keys[i] == 0)
-            return 0;
-    }
-}
-
-/* 1 added, 0 present, <0 error */
-static int idset_add(idset *s, int64_t x, kiln_err *err)
-{
-    if (x == 0) {
-        if (s->has_zero)
-            return 0;
-        s->has_zero = 1;
-        return 1;
-    }
-    if ((s->len + 1) * 4 >= s->cap * 3) {
-        size_t ncap = s->cap ? s->cap * 2 : 4096;
-        /* malloc + memset, not calloc: a calloc'ed table is fresh mmap
-         * memory whose pages the random probes would first map read-only
-         * (the shared zero page), so every first insert into a page took a
-         * copy-on-write fault and a TLB flush interrupting the other
-         * workers (~5 % of the job's CPU at 2 threads); written first,
-         * each page faults once, with nothing to flush */
-        int64_t *nk = kiln_malloc(ncap * sizeof(int64_t));
-        if (!nk)
-            return kiln_err_set(err, KILN_ENOMEM, "out of memory growing the dedupe set to %zu ids", ncap);
-        memset(nk, 0, ncap * sizeof(int64_t));
-        for (size_t i = 0; i < s->cap; i++) {
-            int64_t k = s->keys[i];
-            if (!k)
-                continue;
-            size_t j = idslot(k, ncap - 1);
-            while (nk[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = k;
-        }
-        kiln_free(s->keys);
-        s->keys = nk;
-        s->cap = ncap;
-    }
-    size_t mask = s->cap - 1;
-    for (size_t i = idslot(x, mask);; i = (i + 1) & mask) {
-        if (s->keys[i] == x)
-            return 0;
-        if (s->keys[i] == 0) {
-            s->keys[i] = x;
-            s->len++;
-            return 1;
-        }
-    }
-}
-
-static void idset_free(idset *s)
-{
-    kiln_free(s->keys);
-    memset(s, 0, sizeof *s);
-}
-
 /* ------------------------------------------------------------------ plan */
 
 typedef struct day_state day_state;
+
+/* One commit row of an hour, for the grain (see commit_grain): the key's
+ * hash (64 bits, plus 32 independent ones), where the row is, and the
+ * push that carried it. */
+typedef struct commit_key {
+    uint64_t h;
+    uint32_t fp;
+    uint32_t loc;    /* row index in the hour; at the day's end task index << 27 | row */
+    int64_t push_id; /* INT64_MIN for null: the lowest */
+} commit_key;
+#define GH_ROW_BITS 27
 
 typedef struct hour_task {
     int64_t day;
@@ -237,18 +176,23 @@ typedef struct hour_task {
     day_state *dstate;
     struct hour_task *prev; /* the previous hour's task, if that file is planned */
     int has_next;           /* a task for the next hour exists (it frees our ids) */
-    int done, failed;
+    int done, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
-    idset ids;
+    kiln_i64set *ids;       /* this hour's event ids (NULL until it runs) */
     KILN_VEC(int64_t) push_ids;
+    KILN_VEC(commit_key) ckeys; /* one per commit row written to the spill */
+    uint8_t *drop;              /* at the day's end: 1 per commit row the grain drops */
+    size_t ncrows;              /* commit rows in the spill (ckeys.len, kept once ckeys is freed) */
     uint64_t gz_size;
     struct job *job;
 } hour_task;
 
 struct day_state {
     int64_t day;
-    int ntasks, pending, failed;
+    size_t first_task; /* its tasks are j->tasks[first_task .. first_task + ntasks) */
+    int ntasks, pending, failed, skipped;
+    int writes_pending;         /* hours whose commit file is still being written */
     char error[512];
     kiln_gh_counts counts;
 };
@@ -284,6 +228,9 @@ typedef struct job {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t tasks_done;
+    size_t tasks_started;        /* atomic: hour tasks a worker has picked up */
+    kiln_pool *pool;             /* the day's commit files are written as tasks too */
+    int stop;                    /* an hour failed and keep_going is 0: start no more */
     uint64_t gz_done, json_done; /* atomics */
     uint64_t gz_total;
     size_t line_cap, batch_rows;
@@ -322,7 +269,7 @@ typedef struct scan_ctx {
     hour_task *t;
     worker *w;
     gh_event ev;
-    const idset *exclude;
+    const kiln_i64set *exclude;
     kiln_sink *psink, *csink;
     FILE *qf;
     char *qtmp, *qpath;
@@ -568,11 +515,8 @@ static const char *parse_event(scan_ctx *c, const char *p, const char *end, cons
              * MBs, the slots random): start those loads now, so they overlap
              * the parse or skip of the rest of the event */
             if (p) {
-                const idset *own = &c->t->ids;
-                if (own->cap)
-                    __builtin_prefetch(&own->keys[idslot(e->id, own->cap - 1)], 1);
-                if (c->exclude && c->exclude->cap)
-                    __builtin_prefetch(&c->exclude->keys[idslot(e->id, c->exclude->cap - 1)], 0);
+                kiln_i64set_prefetch(c->t->ids, e->id);
+                kiln_i64set_prefetch(c->exclude, e->id);
             }
         } else if (KEYIS(k, kl, "type")) {
             const char *q = kiln_json_str_skip(p, end, why);
@@ -687,6 +631,28 @@ static int filter_match(const strvec *vals, const char *scratch, const span *s)
     return 0;
 }
 
+/* Remember a commit row's key for the day's grain: two independent hashes
+ * of (repo_id, sha) (96 bits: a false match on a 5M-commit day ~1e-16). */
+static int note_commit_key(scan_ctx *c, const gh_commit *cm)
+{
+    const gh_event *e = &c->ev;
+    const char *sha = cm->sha.present ? c->w->scratch.data + cm->sha.off : "";
+    size_t n = cm->sha.present ? cm->sha.len : 0;
+    /* FNV-1a over repo_id, then sha: the 32 bits independent of kiln_hash64 */
+    uint32_t fnv = 2166136261u;
+    for (size_t i = 0; i < sizeof e->repo_id; i++)
+        fnv = (fnv ^ (uint8_t)((uint64_t)e->repo_id >> (8 * i))) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        fnv = (fnv ^ (uint8_t)sha[i]) * 16777619u;
+    uint64_t pair[2] = {cm->sha.present ? kiln_hash64(sha, n) : 0x5bd1e9955bd1e995ULL, (uint64_t)e->repo_id};
+    commit_key k = {kiln_hash64(pair, sizeof pair), fnv ^ (cm->sha.present ? 0u : 0x80000000u),
+                    (uint32_t)c->t->ckeys.len, e->has_push_id ? e->push_id : INT64_MIN};
+    if (c->t->ckeys.len >= ((size_t)1 << GH_ROW_BITS))
+        return kiln_err_set(&c->err, KILN_ELIMIT, "%s: more than %zu commit rows in one hour", c->t->name,
+                            (size_t)1 << GH_ROW_BITS);
+    return kiln_vec_push(&c->t->ckeys, k, &c->err);
+}
+
 static int emit_push(scan_ctx *c)
 {
     gh_event *e = &c->ev;
@@ -724,7 +690,7 @@ static int emit_push(scan_ctx *c)
             (rc = cm->distinct >= 0 ? kiln_batch_put_bool(cb, KILN_GH_C_DISTINCT, cm->distinct, &c->err)
                                     : kiln_batch_put_null(cb, KILN_GH_C_DISTINCT, &c->err)) ||
             (rc = kiln_batch_put_i64(cb, KILN_GH_C_CREATED_AT, e->created_at, &c->err)) ||
-            (rc = kiln_batch_end_row(cb, &c->err)))
+            (rc = kiln_batch_end_row(cb, &c->err)) || (rc = note_commit_key(c, cm)))
             return rc;
         c->t->counts.commits++;
         if ((kiln_batch_full(cb) || cb->cols[KILN_GH_C_MESSAGE].data.len > GH_BATCH_BYTES) &&
@@ -785,9 +751,9 @@ static int handle_event(scan_ctx *c)
     int rc;
     t->counts.events++;
     int dup = 0;
-    if (c->exclude && idset_has(c->exclude, e->id))
+    if (kiln_i64set_has(c->exclude, e->id))
         dup = 1;
-    rc = idset_add(&t->ids, e->id, &c->err);
+    rc = kiln_i64set_add(t->ids, e->id, &c->err);
     if (rc < 0)
         return rc;
     if (rc == 0)
@@ -884,47 +850,13 @@ static char *table_dir(const job *j, const char *table, const char *prefix, int6
     return kiln_sprintf("%s/%s/%sdate=%s", j->o->out_dir, table, prefix, d);
 }
 
-/* Process the file once. exclude: ids of the previous hour, or NULL. */
-static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_err *err)
+/* Stream the file through the line window: cut lines, scan each. */
+static int stream_lines(scan_ctx *c, kiln_gz_reader *gz, kiln_err *err)
 {
-    scan_ctx *c = kiln_calloc(1, sizeof *c);
-    if (!c)
-        return KILN_OOM(err);
+    job *j = c->j;
+    hour_task *t = c->t;
+    worker *w = c->w;
     int rc = 0;
-    kiln_gz_reader *gz = NULL;
-    char *pdir = NULL, *cdir = NULL, *ppath = NULL, *cpath = NULL;
-    char d[16];
-    kiln_date_format(t->day, d);
-    c->j = j;
-    c->t = t;
-    c->w = w;
-    c->exclude = exclude;
-    event_reset(&c->ev);
-    memset(&t->counts, 0, sizeof t->counts);
-    idset_free(&t->ids);
-    t->push_ids.len = 0;
-    kiln_batch_clear(w->pb);
-    kiln_batch_clear(w->cb);
-    c->qpath = kiln_sprintf("%s/%s.ndjson", j->qdir, t->name);
-    c->qtmp = kiln_sprintf("%s/.%s.ndjson.tmp", j->qdir, t->name);
-    pdir = table_dir(j, "pushes", ".staging-", t->day);
-    cdir = table_dir(j, "commits", ".staging-", t->day);
-    if (!c->qpath || !c->qtmp || !pdir || !cdir) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    ppath = kiln_sprintf("%s/part-%02d%s", pdir, t->hour, j->o->format->ext);
-    cpath = kiln_sprintf("%s/part-%02d%s", cdir, t->hour, j->o->format->ext);
-    if (!ppath || !cpath) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
-        (rc = j->o->format->open(&c->csink, cpath, &commit_schema, err)))
-        goto done;
-    if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
-        goto done;
-
     size_t start = 0, len = 0, scan = 0;
     uint64_t base = 0; /* stream offset of win[0] */
     int skipping = 0;
@@ -943,7 +875,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
                 char *nw = kiln_realloc(w->win, na);
                 if (!nw) {
                     rc = kiln_err_set(err, KILN_ENOMEM, "out of memory growing the line window to %zu", na);
-                    goto done;
+                    return rc;
                 }
                 w->win = nw;
                 w->win_alloc = na;
@@ -956,7 +888,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
                          j->line_cap >> 20);
                 if ((rc = quarantine(c, w->win, w->win + len, reason))) {
                     *err = c->err;
-                    goto done;
+                    return rc;
                 }
                 base += len;
                 start = len = scan = 0;
@@ -974,7 +906,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
         __atomic_fetch_add(&j->gz_done, gz_now - gz_seen, __ATOMIC_RELAXED);
         gz_seen = gz_now;
         if (rc)
-            goto done;
+            return rc;
         if (got == 0)
             break;
         t->counts.json_bytes += got;
@@ -992,7 +924,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
                 c->line_off = base + start;
                 if ((rc = scan_line(c, w->win + start, nl))) {
                     *err = c->err;
-                    goto done;
+                    return rc;
                 }
             }
             c->line_no++;
@@ -1021,25 +953,82 @@ static int run_hour(job *j, hour_task *t, worker *w, const idset *exclude, kiln_
         c->line_off = base + start;
         if ((rc = scan_line(c, w->win + start, w->win + len))) {
             *err = c->err;
-            goto done;
+            return rc;
         }
     }
+    return 0;
+}
+
+/* The hour is read: flush the batches, commit the sinks, publish the
+ * quarantine file (or remove a stale one). */
+static int finish_hour(scan_ctx *c, kiln_err *err)
+{
+    worker *w = c->w;
+    int rc;
     if ((rc = flush_batch(c, w->pb, c->psink)) || (rc = flush_batch(c, w->cb, c->csink)) ||
         (rc = kiln_sink_commit(c->psink, &c->err)) || (rc = kiln_sink_commit(c->csink, &c->err))) {
         *err = c->err;
-        goto done;
+        return rc;
     }
     if (c->qf) {
         int bad = fflush(c->qf) != 0 || fsync(fileno(c->qf)) != 0;
         bad |= fclose(c->qf) != 0;
         c->qf = NULL;
-        if (bad || rename(c->qtmp, c->qpath) != 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: cannot write the quarantine file: %s", c->qpath, strerror(errno));
-            goto done;
-        }
+        if (bad || rename(c->qtmp, c->qpath) != 0)
+            return kiln_err_set(err, KILN_EIO, "%s: cannot write the quarantine file: %s", c->qpath, strerror(errno));
     } else {
         unlink(c->qpath); /* a re-run that found nothing bad */
     }
+    return 0;
+}
+
+/* Process the file once. exclude: ids of the previous hour, or NULL. */
+static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude, kiln_err *err)
+{
+    scan_ctx *c = kiln_calloc(1, sizeof *c);
+    if (!c)
+        return KILN_OOM(err);
+    int rc = 0;
+    kiln_gz_reader *gz = NULL;
+    char *pdir = NULL, *cdir = NULL, *ppath = NULL, *cpath = NULL;
+    char d[16];
+    kiln_date_format(t->day, d);
+    c->j = j;
+    c->t = t;
+    c->w = w;
+    c->exclude = exclude;
+    event_reset(&c->ev);
+    memset(&t->counts, 0, sizeof t->counts);
+    kiln_i64set_free(t->ids);
+    if (!(t->ids = kiln_i64set_new())) {
+        kiln_free(c);
+        return KILN_OOM(err);
+    }
+    t->push_ids.len = 0;
+    t->ckeys.len = 0;
+    kiln_batch_clear(w->pb);
+    kiln_batch_clear(w->cb);
+    c->qpath = kiln_sprintf("%s/%s.ndjson", j->qdir, t->name);
+    c->qtmp = kiln_sprintf("%s/.%s.ndjson.tmp", j->qdir, t->name);
+    pdir = table_dir(j, "pushes", ".staging-", t->day);
+    cdir = table_dir(j, "commits", ".staging-", t->day);
+    if (!c->qpath || !c->qtmp || !pdir || !cdir) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    ppath = kiln_sprintf("%s/part-%02d%s", pdir, t->hour, j->o->format->ext);
+    cpath = kiln_sprintf("%s/.part-%02d.spill", cdir, t->hour); /* written for real at the day's end */
+    if (!ppath || !cpath) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
+        (rc = kiln_gh__spill_sink_open(&c->csink, cpath, &commit_schema, err)))
+        goto done;
+    if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
+        goto done;
+    if ((rc = stream_lines(c, gz, err)) || (rc = finish_hour(c, err)))
+        goto done;
     t->counts.gz_bytes = kiln_gz_reader_file_size(gz);
 done:
     if (rc) {
@@ -1114,6 +1103,245 @@ static void drop_staging(const job *j, int64_t day)
     }
 }
 
+/* ------------------------------------------------------------------ grain
+ *
+ * The commits table's grain is (repo_id, sha) per day, as the Iceberg
+ * MERGE keeps it (it matches keys within a partition): when pushes of the
+ * same day carry the same commit (a branch pushed, then merged; a re-push),
+ * one row stays, the one of the later push: the greater push_id (GitHub
+ * numbers pushes in time order; null is the lowest), then the later hour,
+ * then the later entry of the push's commits list. The hours write their
+ * commit rows to spill files and remember each row's key; when the day's
+ * last hour is done, the keys seen more than once are sorted, every row but
+ * the last of each key is marked, and the spills are written to the real
+ * commit files without the marked rows. Every output format gets the same
+ * rows. */
+
+static int cmp_commit_key(const void *pa, const void *pb)
+{
+    const commit_key *a = pa, *b = pb;
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    if (a->fp != b->fp)
+        return a->fp < b->fp ? -1 : 1;
+    if (a->push_id != b->push_id)
+        return a->push_id < b->push_id ? -1 : 1;
+    return a->loc < b->loc ? -1 : a->loc > b->loc;
+}
+
+/* Write hour t's spilled commit rows, without the dropped ones, to its
+ * commit file in the day's staging directory. */
+static int write_commits(job *j, hour_task *t, const uint8_t *drop, kiln_batch *b, kiln_err *err)
+{
+    char *dir = table_dir(j, "commits", ".staging-", t->day);
+    char *spath = dir ? kiln_sprintf("%s/.part-%02d.spill", dir, t->hour) : NULL;
+    char *path = dir ? kiln_sprintf("%s/part-%02d%s", dir, t->hour, j->o->format->ext) : NULL;
+    kiln_sink *sink = NULL;
+    void *map = NULL;
+    size_t len = 0;
+    int fd = -1, rc = 0;
+    if (!spath || !path) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    struct stat st;
+    fd = open(spath, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", spath, strerror(errno));
+        goto done;
+    }
+    len = (size_t)st.st_size;
+    if (len && (map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        map = NULL;
+        rc = kiln_err_set(err, KILN_EIO, "%s: mmap: %s", spath, strerror(errno));
+        goto done;
+    }
+    if (map)
+        madvise(map, len, MADV_SEQUENTIAL);
+    if ((rc = j->o->format->open(&sink, path, &commit_schema, err)))
+        goto done;
+    kiln_batch_clear(b);
+    const uint8_t *p = map, *end = p + len;
+    for (size_t row = 0; p < end && rc == 0; row++) {
+        if (row >= t->ncrows) {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "%s: more rows than keys", spath);
+            break;
+        }
+        rc = kiln_gh__spill_get(&p, end, &commit_schema, drop[row] ? NULL : b, spath, err);
+        if (rc == 0 && (kiln_batch_full(b) || b->cols[KILN_GH_C_MESSAGE].data.len > GH_BATCH_BYTES)) {
+            rc = kiln_sink_write(sink, b, err);
+            kiln_batch_clear(b);
+        }
+    }
+    if (rc == 0 && b->nrows)
+        rc = kiln_sink_write(sink, b, err);
+    kiln_batch_clear(b);
+    if (rc == 0)
+        rc = kiln_sink_commit(sink, err);
+    if (rc)
+        kiln_sink_abort(sink);
+done:
+    kiln_sink_free(sink);
+    if (map)
+        munmap(map, len);
+    if (fd >= 0)
+        close(fd);
+    if (spath)
+        unlink(spath);
+    kiln_free(spath);
+    kiln_free(path);
+    kiln_free(dir);
+    return rc;
+}
+
+/* The day's hours are done: mark the rows the grain drops (tasks' drop).
+ * A key seen once (nearly all) needs no sort: one pass through a set finds
+ * the hashes seen twice, and only their rows are sorted. */
+static int commit_grain(job *j, day_state *d, kiln_err *err)
+{
+    hour_task *tasks = &j->tasks[d->first_task];
+    kiln_i64set *seen = kiln_i64set_new(), *twice = kiln_i64set_new();
+    uint8_t **drop = kiln_calloc((size_t)d->ntasks, sizeof *drop);
+    KILN_VEC(commit_key) cand = {0};
+    int i;
+    uint64_t superseded = 0;
+    int rc = 0;
+    if (!seen || !twice || !drop) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (int i = 0; i < d->ntasks && rc == 0; i++) {
+        if (!(drop[i] = kiln_calloc(tasks[i].ckeys.len ? tasks[i].ckeys.len : 1, 1))) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        for (size_t r = 0; r < tasks[i].ckeys.len && rc == 0; r++) {
+            int64_t h = (int64_t)tasks[i].ckeys.items[r].h;
+            if ((rc = kiln_i64set_add(seen, h, err)) == 0)
+                rc = kiln_i64set_add(twice, h, err);
+            rc = rc < 0 ? rc : 0;
+        }
+    }
+    kiln_i64set_free(seen);
+    seen = NULL;
+    for (int i = 0; i < d->ntasks && rc == 0 && kiln_i64set_len(twice); i++)
+        for (size_t r = 0; r < tasks[i].ckeys.len && rc == 0; r++) {
+            commit_key k = tasks[i].ckeys.items[r];
+            if (!kiln_i64set_has(twice, (int64_t)k.h))
+                continue;
+            k.loc = (uint32_t)i << GH_ROW_BITS | (uint32_t)r;
+            rc = kiln_vec_push(&cand, k, err);
+        }
+    if (rc)
+        goto done;
+    if (cand.len)
+        qsort(cand.items, cand.len, sizeof *cand.items, cmp_commit_key);
+    for (size_t i = 0; i + 1 < cand.len; i++) /* every row but the last of its key */
+        if (cand.items[i].h == cand.items[i + 1].h && cand.items[i].fp == cand.items[i + 1].fp) {
+            uint32_t loc = cand.items[i].loc;
+            drop[loc >> GH_ROW_BITS][loc & (((uint32_t)1 << GH_ROW_BITS) - 1)] = 1;
+            superseded++;
+        }
+    for (i = 0; i < d->ntasks; i++) { /* handed over to the writes; the keys are done */
+        tasks[i].drop = drop[i];
+        drop[i] = NULL;
+        tasks[i].ncrows = tasks[i].ckeys.len;
+        kiln_vec_free(&tasks[i].ckeys);
+    }
+    pthread_mutex_lock(&j->lock);
+    d->counts.commits -= superseded;
+    d->counts.commits_superseded += superseded;
+    pthread_mutex_unlock(&j->lock);
+done:
+    kiln_i64set_free(seen);
+    kiln_i64set_free(twice);
+    kiln_vec_free(&cand);
+    for (i = 0; drop && i < d->ntasks; i++)
+        kiln_free(drop[i]);
+    kiln_free(drop);
+    return rc;
+}
+
+static void day_fail(job *j, day_state *d, const char *msg)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!d->failed)
+        snprintf(d->error, sizeof d->error, "%s", msg);
+    d->failed = 1;
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void day_release(job *j, day_state *d)
+{
+    for (int i = 0; i < d->ntasks; i++) {
+        hour_task *t = &j->tasks[d->first_task + (size_t)i];
+        kiln_vec_free(&t->ckeys);
+        kiln_free(t->drop);
+        t->drop = NULL;
+    }
+}
+
+/* Every commit file of the day is written: swap the day into place, or
+ * drop its staging if anything failed. */
+static void publish_day(job *j, day_state *d)
+{
+    kiln_err e2 = {0};
+    day_release(j, d);
+    if (!d->failed && swap_in(j, "pushes", d->day, &e2) == 0 && swap_in(j, "commits", d->day, &e2) == 0)
+        return;
+    if (!d->failed)
+        day_fail(j, d, e2.msg);
+    drop_staging(j, d->day);
+}
+
+/* One hour's commit file, on whichever worker is free; the last of the
+ * day publishes it. */
+static void write_task_main(void *arg, int widx)
+{
+    hour_task *t = arg;
+    job *j = t->job;
+    day_state *d = t->dstate;
+    kiln_err e2 = {0};
+    if (write_commits(j, t, t->drop, j->workers[widx].cb, &e2))
+        day_fail(j, d, e2.msg);
+    pthread_mutex_lock(&j->lock);
+    int last = --d->writes_pending == 0;
+    pthread_mutex_unlock(&j->lock);
+    if (last)
+        publish_day(j, d);
+}
+
+/* The day's last hour is done: apply the grain and write the day's commit
+ * files in parallel (one pool task per hour; the last publishes), or drop
+ * the day if an hour failed. */
+static void finish_day(job *j, day_state *d, int widx, int day_failed)
+{
+    kiln_err e2 = {0};
+    if (day_failed) {
+        day_release(j, d);
+        drop_staging(j, d->day);
+        return;
+    }
+    if (commit_grain(j, d, &e2)) {
+        day_fail(j, d, e2.msg);
+        publish_day(j, d);
+        return;
+    }
+    /* While hours are still queued the other workers are busy with them:
+     * write here, so the day is published now, not behind every queued
+     * hour. Once every hour has started (the run's tail), the pool is
+     * idle but for this: one task per hour file. */
+    int tail = __atomic_load_n(&j->tasks_started, __ATOMIC_RELAXED) >= j->ntasks;
+    d->writes_pending = d->ntasks; /* no write of this day ends before it is set */
+    for (int i = 0; i < d->ntasks; i++) {
+        hour_task *t = &j->tasks[d->first_task + (size_t)i];
+        if (!tail || kiln_pool_submit(j->pool, write_task_main, t, &e2) != 0)
+            write_task_main(t, widx);
+    }
+}
+
+static void counts_add(kiln_gh_counts *a, const kiln_gh_counts *b);
+
 static void task_main(void *arg, int widx)
 {
     hour_task *t = arg;
@@ -1121,12 +1349,18 @@ static void task_main(void *arg, int widx)
     worker *w = &j->workers[widx];
     kiln_err err = {0};
     hour_task *prev = t->prev;
+    __atomic_fetch_add(&j->tasks_started, 1, __ATOMIC_RELAXED);
 
     pthread_mutex_lock(&j->lock);
     int prev_ready = !prev || prev->done;
+    int skip = j->stop;
     pthread_mutex_unlock(&j->lock);
 
-    int rc = run_hour(j, t, w, prev && prev_ready ? &prev->ids : NULL, &err);
+    int rc = 0;
+    if (skip) /* an earlier hour failed and keep_going is off: do not start */
+        t->skipped = 1;
+    else
+        rc = run_hour(j, t, w, prev && prev_ready ? prev->ids : NULL, &err);
     if (prev && !prev_ready) {
         /* wait even when we failed: prev's ids are ours to free, and prev is
          * still filling them */
@@ -1135,28 +1369,30 @@ static void task_main(void *arg, int widx)
             pthread_cond_wait(&j->cond, &j->lock);
         pthread_mutex_unlock(&j->lock);
     }
-    if (rc == 0 && prev && !prev_ready) {
+    if (rc == 0 && !skip && prev && !prev_ready) {
         int hit = 0;
         for (size_t i = 0; i < t->push_ids.len && !hit; i++)
-            hit = idset_has(&prev->ids, t->push_ids.items[i]);
+            hit = kiln_i64set_has(prev->ids, t->push_ids.items[i]);
         if (hit) {
-            kiln_debug("%s: pushes repeat events of the previous hour; re-running with its ids", t->name);
-            rc = run_hour(j, t, w, &prev->ids, &err);
+            rc = run_hour(j, t, w, prev->ids, &err);
+            t->counts.reruns = 1;
         } else {
             uint64_t cross = 0;
-            for (size_t i = 0; i < t->ids.cap; i++)
-                if (t->ids.keys[i] && idset_has(&prev->ids, t->ids.keys[i]))
-                    cross++;
-            if (t->ids.has_zero && prev->ids.has_zero)
-                cross++;
+            int64_t id;
+            for (size_t pos = 0; kiln_i64set_next(t->ids, &pos, &id);)
+                cross += (uint64_t)kiln_i64set_has(prev->ids, id);
             t->counts.duplicates += cross;
         }
     }
-    if (prev)
-        idset_free(&prev->ids); /* we were its only consumer */
+    if (prev) { /* we were its only consumer */
+        kiln_i64set_free(prev->ids);
+        prev->ids = NULL;
+    }
     kiln_vec_free(&t->push_ids);
-    if (!t->has_next)
-        idset_free(&t->ids);
+    if (!t->has_next) {
+        kiln_i64set_free(t->ids);
+        t->ids = NULL;
+    }
 
     pthread_mutex_lock(&j->lock);
     day_state *d = t->dstate;
@@ -1166,37 +1402,20 @@ static void task_main(void *arg, int widx)
         if (!d->failed)
             snprintf(d->error, sizeof d->error, "%s", err.msg);
         d->failed = 1;
+        if (!j->o->keep_going)
+            j->stop = 1;
     }
-    kiln_gh_counts *a = &d->counts, *b = &t->counts;
-    a->files++;
-    a->events += b->events;
-    a->pushes += b->pushes;
-    a->commits += b->commits;
-    a->quarantined += b->quarantined;
-    a->duplicates += b->duplicates;
-    a->filtered += b->filtered;
-    a->json_bytes += b->json_bytes;
-    a->gz_bytes += t->gz_size;
-    a->utf8_repaired += b->utf8_repaired;
+    if (skip)
+        d->skipped++;
+    t->counts.files = !skip;
+    t->counts.gz_bytes = skip ? 0 : t->gz_size;
+    counts_add(&d->counts, &t->counts);
     int last = --d->pending == 0;
-    int day_failed = d->failed;
+    int day_failed = d->failed || d->skipped;
     pthread_mutex_unlock(&j->lock);
 
-    if (last) {
-        kiln_err e2 = {0};
-        int rc2 = 0;
-        if (day_failed)
-            drop_staging(j, d->day);
-        else if ((rc2 = swap_in(j, "pushes", d->day, &e2)) == 0)
-            rc2 = swap_in(j, "commits", d->day, &e2);
-        if (rc2) {
-            pthread_mutex_lock(&j->lock);
-            d->failed = 1;
-            snprintf(d->error, sizeof d->error, "%s", e2.msg);
-            pthread_mutex_unlock(&j->lock);
-            drop_staging(j, d->day);
-        }
-    }
+    if (last)
+        finish_day(j, d, widx, day_failed);
     pthread_mutex_lock(&j->lock);
     t->done = 1;
     j->tasks_done++;
@@ -1243,29 +1462,176 @@ static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
     return 0;
 }
 
-static void free_filter(gh_filter *f)
+static void strvec_free(strvec *v)
 {
-    for (size_t i = 0; i < f->actor.len; i++)
-        kiln_free(f->actor.items[i]);
-    for (size_t i = 0; i < f->org.len; i++)
-        kiln_free(f->org.items[i]);
-    for (size_t i = 0; i < f->repo.len; i++)
-        kiln_free(f->repo.items[i]);
-    kiln_vec_free(&f->actor);
-    kiln_vec_free(&f->org);
-    kiln_vec_free(&f->repo);
+    for (size_t i = 0; i < v->len; i++)
+        kiln_free(v->items[i]);
+    kiln_vec_free(v);
 }
 
-/* ------------------------------------------------------------------ run */
-
-static int cmp_i64(const void *a, const void *b)
+static void free_filter(gh_filter *f)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    strvec_free(&f->actor);
+    strvec_free(&f->org);
+    strvec_free(&f->repo);
+}
+
+/* ------------------------------------------------------------------ plan
+ *
+ * IN is listed once. Every name that parses as an hour file (GH Archive's
+ * "YYYY-MM-DD-H.json.gz" or the zero-padded "-HH") is a candidate; an hour
+ * spelled both ways is refused (which one would be the data?). Names that
+ * look like hour files but do not parse are kept to be reported, never
+ * read silently past. Nothing to read is an error unless allow_missing. */
+
+typedef struct hour_file {
+    int64_t slot; /* day * 24 + hour */
+    char *name;
+} hour_file;
+
+typedef struct in_listing {
+    KILN_VEC(hour_file) hours; /* sorted by slot */
+    strvec ignored;            /* look like hour files, do not parse */
+    strvec others;             /* the other names (hints in errors) */
+} in_listing;
+
+static int cmp_hour_file(const void *a, const void *b)
+{
+    const hour_file *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot ? 1 : strcmp(x->name, y->name);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void listing_free(in_listing *l)
+{
+    for (size_t i = 0; i < l->hours.len; i++)
+        kiln_free(l->hours.items[i].name);
+    kiln_vec_free(&l->hours);
+    strvec_free(&l->ignored);
+    strvec_free(&l->others);
+}
+
+/* Names that look like an hour file a user meant: *.gz or *.json*, not the
+ * generator's _manifest.json / _quirks.json, not hidden files. */
+static int looks_like_hour(const char *name)
+{
+    return name[0] != '_' && name[0] != '.' && (strstr(name, ".json") || strstr(name, ".gz"));
+}
+
+/* IN does not exist: not found, with the closest sibling directory. */
+static int in_not_found(const char *in, kiln_err *err)
+{
+    char *parent = kiln_strdup(in);
+    if (!parent)
+        return KILN_OOM(err);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    const char *pdir = slash ? (slash == parent ? "/" : parent) : ".";
+    if (slash && slash != parent)
+        *slash = 0;
+    char best[256] = "";
+    size_t bestd = 3;
+    DIR *dp = opendir(pdir);
+    for (struct dirent *de; dp && (de = readdir(dp));) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t d = kiln_str_distance(base, de->d_name);
+        if (d < bestd) {
+            bestd = d;
+            snprintf(best, sizeof best, "%s", de->d_name);
+        }
+    }
+    if (dp)
+        closedir(dp);
+    int rc = best[0] ? kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory (did you mean %s%s%s?)", in,
+                                    slash ? pdir : "", slash ? (strcmp(pdir, "/") ? "/" : "") : "", best)
+                     : kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory", in);
+    kiln_free(parent);
+    return rc;
+}
+
+static int list_in_dir(const char *in, in_listing *l, kiln_err *err)
+{
+    struct stat sb;
+    if (stat(in, &sb) != 0)
+        return errno == ENOENT ? in_not_found(in, err)
+                               : kiln_err_set(err, KILN_EIO, "--in %s: %s", in, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return kiln_err_set(err, KILN_ENOTFOUND, "--in %s: not a directory", in);
+    DIR *dp = opendir(in);
+    if (!dp)
+        return kiln_err_set(err, KILN_EIO, "--in %s: cannot read directory: %s", in, strerror(errno));
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(dp));) {
+        const char *nm = de->d_name;
+        if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
+            continue;
+        int64_t day;
+        int hour;
+        char *copy = kiln_strdup(nm);
+        if (!copy) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        if (kiln_gh_hour_name_parse(nm, &day, &hour) == 0) {
+            hour_file hf = {day * 24 + hour, copy};
+            rc = kiln_vec_push(&l->hours, hf, err);
+        } else if (looks_like_hour(nm)) {
+            rc = kiln_vec_push(&l->ignored, copy, err);
+        } else {
+            rc = kiln_vec_push(&l->others, copy, err);
+        }
+        if (rc)
+            kiln_free(copy);
+    }
+    closedir(dp);
+    if (rc)
+        return rc;
+    if (l->hours.len)
+        qsort(l->hours.items, l->hours.len, sizeof(hour_file), cmp_hour_file);
+    if (l->ignored.len)
+        qsort(l->ignored.items, l->ignored.len, sizeof(char *), cmp_name);
+    if (l->others.len)
+        qsort(l->others.items, l->others.len, sizeof(char *), cmp_name);
+    return 0;
+}
+
+static int in_range(const kiln_gh_opts *o, int64_t slot)
+{
+    return !o->has_range || (slot / 24 >= o->start_day && slot / 24 <= o->end_day);
+}
+
+/* One hour spelled both ways ("-5" and "-05") inside the run: refuse. */
+static int check_spellings(const kiln_gh_opts *o, const in_listing *l, kiln_err *err)
+{
+    for (size_t i = 1; i < l->hours.len; i++) {
+        const hour_file *a = &l->hours.items[i - 1], *b = &l->hours.items[i];
+        if (a->slot == b->slot && in_range(o, a->slot))
+            return kiln_err_set(err, KILN_EFORMAT, "--in %s: one hour is there twice, as %s and as %s; keep one of them",
+                                o->in_dir, a->name, b->name);
+    }
+    return 0;
+}
+
+static const hour_file *find_hour(const in_listing *l, int64_t slot)
+{
+    size_t lo = 0, hi = l->hours.len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->hours.items[mid].slot < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->hours.len && l->hours.items[lo].slot == slot ? &l->hours.items[lo] : NULL;
 }
 
 /* Days to plan: the range, or the days of every hour file in IN. */
-static int plan_days(const kiln_gh_opts *o, int64_t **days_out, size_t *n_out, kiln_err *err)
+static int plan_days(const kiln_gh_opts *o, const in_listing *l, int64_t **days_out, size_t *n_out, kiln_err *err)
 {
     *days_out = NULL;
     *n_out = 0;
@@ -1281,31 +1647,130 @@ static int plan_days(const kiln_gh_opts *o, int64_t **days_out, size_t *n_out, k
                 return KILN_ENOMEM;
             }
     } else {
-        DIR *dp = opendir(o->in_dir);
-        if (!dp)
-            return kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot read directory: %s",
-                                o->in_dir, strerror(errno));
-        struct dirent *de;
-        while ((de = readdir(dp))) {
-            int64_t day;
-            int hour;
-            if (kiln_gh_hour_name_parse(de->d_name, &day, &hour) != 0)
-                continue;
-            int seen = 0;
-            for (size_t i = 0; i < days.len && !seen; i++)
-                seen = days.items[i] == day;
-            if (!seen && kiln_vec_push(&days, day, err)) {
-                closedir(dp);
+        for (size_t i = 0; i < l->hours.len; i++) {
+            int64_t d = l->hours.items[i].slot / 24;
+            if ((!days.len || days.items[days.len - 1] != d) && kiln_vec_push(&days, d, err)) {
                 kiln_vec_free(&days);
                 return KILN_ENOMEM;
             }
         }
-        closedir(dp);
-        if (days.len)
-            qsort(days.items, days.len, sizeof(int64_t), cmp_i64);
     }
     *days_out = days.items;
     *n_out = days.len;
+    return 0;
+}
+
+/* Nothing to read: say what was looked for and what is there. */
+static int nothing_found(const kiln_gh_opts *o, const in_listing *l, kiln_err *err)
+{
+    char range[48] = "", hint[160] = "";
+    if (o->has_range) {
+        char a[16], b[16];
+        kiln_date_format(o->start_day, a);
+        kiln_date_format(o->end_day, b);
+        snprintf(range, sizeof range, " for %s..%s", a, b);
+    }
+    if (l->hours.len) {
+        char a[16], b[16];
+        kiln_date_format(l->hours.items[0].slot / 24, a);
+        kiln_date_format(l->hours.items[l->hours.len - 1].slot / 24, b);
+        snprintf(hint, sizeof hint, "; its %zu hour files cover %s..%s", l->hours.len, a, b);
+    } else if (l->ignored.len) {
+        snprintf(hint, sizeof hint, "; not hour names: %s%s%s%s", l->ignored.items[0], l->ignored.len > 1 ? ", " : "",
+                 l->ignored.len > 1 ? l->ignored.items[1] : "", l->ignored.len > 2 ? ", ..." : "");
+    } else if (l->others.len) {
+        snprintf(hint, sizeof hint, "; it holds %zu other entries (%s%s)", l->others.len, l->others.items[0],
+                 l->others.len > 1 ? ", ..." : "");
+    } else {
+        snprintf(hint, sizeof hint, "; the folder is empty");
+    }
+    return kiln_err_set(err, KILN_ENOTFOUND,
+                        "--in %s: no hour files%s (looked for YYYY-MM-DD-H.json.gz or -HH.json.gz)%s; "
+                        "--allow-missing accepts an empty run",
+                        o->in_dir, range, hint);
+}
+
+/* Tasks: one per hour file of the planned days, in time order; the other
+ * slots are reported missing. */
+static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t ndays, char ***missing,
+                      size_t *nmissing, kiln_err *err)
+{
+    const kiln_gh_opts *o = j->o;
+    KILN_VEC(char *) miss = {0};
+    int rc = 0;
+    j->ndays = ndays;
+    j->days = kiln_calloc(ndays ? ndays : 1, sizeof(day_state));
+    j->tasks = kiln_calloc(ndays ? ndays * 24 : 1, sizeof(hour_task));
+    if (!j->days || !j->tasks)
+        return kiln_err_set(err, KILN_ENOMEM, "out of memory planning %zu days", ndays);
+    hour_task *last = NULL;
+    for (size_t di = 0; di < ndays && !rc; di++) {
+        day_state *d = &j->days[di];
+        d->day = days[di];
+        d->first_task = j->ntasks;
+        for (int h = 0; h < 24 && !rc; h++) {
+            const hour_file *hf = find_hour(l, d->day * 24 + h);
+            struct stat fs;
+            char *path = hf ? kiln_sprintf("%s/%s", o->in_dir, hf->name) : NULL;
+            if (hf && !path) {
+                rc = KILN_OOM(err);
+                break;
+            }
+            if (!hf || stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
+                char ds[16];
+                kiln_date_format(d->day, ds);
+                char *m = kiln_sprintf("%s-%d.json.gz", ds, h);
+                kiln_free(path);
+                if (!m || kiln_vec_push(&miss, m, err)) {
+                    kiln_free(m);
+                    rc = KILN_OOM(err);
+                    break;
+                }
+                d->counts.missing++;
+                continue;
+            }
+            hour_task *t = &j->tasks[j->ntasks++];
+            t->day = d->day;
+            t->hour = h;
+            snprintf(t->name, sizeof t->name, "%s", hf->name);
+            t->path = path;
+            t->dstate = d;
+            t->job = j;
+            t->gz_size = (uint64_t)fs.st_size;
+            j->gz_total += t->gz_size;
+            if (last && last->day * 24 + last->hour == d->day * 24 + h - 1) {
+                t->prev = last;
+                last->has_next = 1;
+            }
+            last = t;
+            d->ntasks++;
+        }
+        d->pending = d->ntasks;
+    }
+    *missing = miss.items;
+    *nmissing = miss.len;
+    return rc;
+}
+
+/* Output directories, and staging a crashed run left behind. */
+static int prepare_output(job *j, kiln_err *err)
+{
+    for (size_t di = 0; di < j->ndays; di++) {
+        day_state *d = &j->days[di];
+        if (!d->ntasks)
+            continue;
+        drop_staging(j, d->day);
+        const char *tables[2] = {"pushes", "commits"};
+        for (int i = 0; i < 2; i++) {
+            char *s = table_dir(j, tables[i], ".staging-", d->day);
+            if (!s)
+                return KILN_OOM(err);
+            int rc = kiln_mkdirs(s, err);
+            kiln_free(s);
+            if (rc)
+                return rc;
+        }
+    }
     return 0;
 }
 
@@ -1333,143 +1798,40 @@ static void worker_free(worker *w)
     kiln_batch_free(w->cb);
 }
 
-int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
-{
-    memset(report, 0, sizeof *report);
-    double t0 = kiln_mono_seconds();
-    int rc = 0;
-    job j;
-    memset(&j, 0, sizeof j);
-    j.o = o;
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.cond, NULL);
-    kiln_pool *pool = NULL;
-    int64_t *days = NULL;
-    size_t ndays = 0;
-    KILN_VEC(char *) missing = {0};
 
-    if (!o->in_dir || !o->out_dir || !o->format) {
-        rc = kiln_err_set(err, KILN_EINVAL, "gh-events: --in, --out and --format are required");
-        goto done;
-    }
-    j.line_cap = o->line_cap ? o->line_cap : GH_LINE_CAP_DEFAULT;
-    if (j.line_cap < GH_WINDOW_INIT)
-        j.line_cap = GH_WINDOW_INIT;
-    j.batch_rows = o->batch_rows ? o->batch_rows : GH_BATCH_ROWS_DEFAULT;
-    if ((rc = parse_filter(&j.filter, o->filter, err)))
-        goto done;
-    struct stat sb;
-    if (stat(o->in_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        rc = kiln_err_set(err, KILN_ENOTFOUND, "--in %s: no such directory", o->in_dir);
-        goto done;
-    }
-    j.qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
-    if (!j.qdir) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
-    if ((rc = plan_days(o, &days, &ndays, err)))
-        goto done;
-    j.ndays = ndays;
-    j.days = kiln_calloc(ndays ? ndays : 1, sizeof(day_state));
-    j.tasks = kiln_calloc(ndays ? ndays * 24 : 1, sizeof(hour_task));
-    if (!j.days || !j.tasks) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "out of memory planning %zu days", ndays);
-        goto done;
-    }
-    hour_task *last = NULL;
-    int64_t last_slot = INT64_MIN;
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
-        d->day = days[di];
-        for (int h = 0; h < 24; h++) {
-            char name[40];
-            char ds[16];
-            kiln_date_format(d->day, ds);
-            snprintf(name, sizeof name, "%s-%d.json.gz", ds, h);
-            char *path = kiln_sprintf("%s/%s", o->in_dir, name);
-            if (!path) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            struct stat fs;
-            if (stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
-                kiln_free(path);
-                char *m = kiln_strdup(name);
-                if (!m || kiln_vec_push(&missing, m, err)) {
-                    kiln_free(m);
-                    rc = KILN_OOM(err);
-                    goto done;
-                }
-                d->counts.missing++;
-                continue;
-            }
-            hour_task *t = &j.tasks[j.ntasks++];
-            t->day = d->day;
-            t->hour = h;
-            snprintf(t->name, sizeof t->name, "%s", name);
-            t->path = path;
-            t->dstate = d;
-            t->job = &j;
-            t->gz_size = (uint64_t)fs.st_size;
-            j.gz_total += t->gz_size;
-            int64_t slot = d->day * 24 + h;
-            if (last && last_slot == slot - 1) {
-                t->prev = last;
-                last->has_next = 1;
-            }
-            last = t;
-            last_slot = slot;
-            d->ntasks++;
-        }
-        d->pending = d->ntasks;
-    }
-    /* output dirs and clean staging left by a crashed run */
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
-        if (!d->ntasks)
-            continue;
-        drop_staging(&j, d->day);
-        const char *tables[2] = {"pushes", "commits"};
-        for (int i = 0; i < 2; i++) {
-            char *s = table_dir(&j, tables[i], ".staging-", d->day);
-            if (!s) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            rc = kiln_mkdirs(s, err);
-            kiln_free(s);
-            if (rc)
-                goto done;
-        }
-    }
+/* Run every task on the pool; report progress every 200 ms meanwhile. */
+static int run_tasks(job *j, kiln_err *err)
+{
+    const kiln_gh_opts *o = j->o;
+    kiln_pool *pool = NULL;
     int nthreads = o->threads > 0 ? o->threads : kiln_ncpus();
     if (nthreads > 256)
         nthreads = 256;
-    j.nworkers = nthreads;
-    j.workers = kiln_calloc((size_t)nthreads, sizeof(worker));
-    if (!j.workers) {
-        rc = KILN_OOM(err);
-        goto done;
-    }
+    j->nworkers = nthreads;
+    j->workers = kiln_calloc((size_t)nthreads, sizeof(worker));
+    if (!j->workers)
+        return KILN_OOM(err);
+    int rc;
     for (int i = 0; i < nthreads; i++)
-        if ((rc = worker_init(&j.workers[i], j.batch_rows, err)))
-            goto done;
+        if ((rc = worker_init(&j->workers[i], j->batch_rows, err)))
+            return rc;
     if ((rc = kiln_pool_new(&pool, nthreads, err)))
-        goto done;
-    for (size_t i = 0; i < j.ntasks; i++)
-        if ((rc = kiln_pool_submit(pool, task_main, &j.tasks[i], err))) {
-            kiln_pool_wait(pool);
-            goto done;
+        return rc;
+    j->pool = pool;
+    for (size_t i = 0; i < j->ntasks; i++)
+        if ((rc = kiln_pool_submit(pool, task_main, &j->tasks[i], err))) {
+            kiln_pool_free(pool);
+            j->pool = NULL;
+            return rc;
         }
-    pthread_mutex_lock(&j.lock);
-    while (j.tasks_done < j.ntasks) {
+    pthread_mutex_lock(&j->lock);
+    while (j->tasks_done < j->ntasks) {
         if (o->progress) {
-            size_t td = j.tasks_done;
-            pthread_mutex_unlock(&j.lock);
-            o->progress(o->progress_ctx, td, j.ntasks, __atomic_load_n(&j.gz_done, __ATOMIC_RELAXED), j.gz_total,
-                        __atomic_load_n(&j.json_done, __ATOMIC_RELAXED));
-            pthread_mutex_lock(&j.lock);
+            size_t td = j->tasks_done;
+            pthread_mutex_unlock(&j->lock);
+            o->progress(o->progress_ctx, td, j->ntasks, __atomic_load_n(&j->gz_done, __ATOMIC_RELAXED), j->gz_total,
+                        __atomic_load_n(&j->json_done, __ATOMIC_RELAXED));
+            pthread_mutex_lock(&j->lock);
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 200 * 1000000L;
@@ -1477,80 +1839,182 @@ int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            pthread_cond_timedwait(&j.cond, &j.lock, &ts);
+            pthread_cond_timedwait(&j->cond, &j->lock, &ts);
         } else {
-            pthread_cond_wait(&j.cond, &j.lock);
+            pthread_cond_wait(&j->cond, &j->lock);
         }
     }
-    pthread_mutex_unlock(&j.lock);
-    kiln_pool_wait(pool);
+    pthread_mutex_unlock(&j->lock);
+    kiln_pool_free(pool); /* waits for the days' commit-file tasks too */
+    j->pool = NULL;
     if (o->progress)
-        o->progress(o->progress_ctx, j.ntasks, j.ntasks, j.gz_total, j.gz_total, j.json_done);
+        o->progress(o->progress_ctx, j->ntasks, j->ntasks, j->gz_total, j->gz_total, j->json_done);
+    return 0;
+}
 
-    /* report */
-    report->parts = kiln_calloc(ndays ? ndays : 1, sizeof(kiln_gh_partition));
-    if (!report->parts) {
-        rc = KILN_OOM(err);
-        goto done;
+static void counts_add(kiln_gh_counts *a, const kiln_gh_counts *b)
+{
+    a->files += b->files;
+    a->missing += b->missing;
+    a->events += b->events;
+    a->pushes += b->pushes;
+    a->commits += b->commits;
+    a->quarantined += b->quarantined;
+    a->duplicates += b->duplicates;
+    a->filtered += b->filtered;
+    a->json_bytes += b->json_bytes;
+    a->gz_bytes += b->gz_bytes;
+    a->utf8_repaired += b->utf8_repaired;
+    a->commits_superseded += b->commits_superseded;
+    a->reruns += b->reruns;
+}
+
+/* Every failed hour's error of one day, "FILE: message", hours ascending;
+ * a day that failed after its hours (the swap) has that error alone. */
+static int part_errors(const job *j, const day_state *d, kiln_gh_partition *p, kiln_err *err)
+{
+    KILN_VEC(char *) errs = {0};
+    for (size_t i = 0; i < j->ntasks; i++) {
+        const hour_task *t = &j->tasks[i];
+        if (t->dstate != d || !t->failed)
+            continue;
+        char *e = kiln_sprintf("%s: %s", t->name, t->error);
+        if (!e || kiln_vec_push(&errs, e, err)) {
+            kiln_free(e);
+            goto oom;
+        }
     }
-    report->nparts = ndays;
-    for (size_t di = 0; di < ndays; di++) {
-        day_state *d = &j.days[di];
+    if (!errs.len && d->error[0]) {
+        char *e = kiln_strdup(d->error);
+        if (!e || kiln_vec_push(&errs, e, err)) {
+            kiln_free(e);
+            goto oom;
+        }
+    }
+    p->errors = errs.items;
+    p->nerrors = errs.len;
+    return 0;
+oom:
+    for (size_t i = 0; i < errs.len; i++)
+        kiln_free(errs.items[i]);
+    kiln_vec_free(&errs);
+    return KILN_OOM(err);
+}
+
+static int build_report(const job *j, kiln_gh_report *report, kiln_err *err)
+{
+    report->parts = kiln_calloc(j->ndays ? j->ndays : 1, sizeof(kiln_gh_partition));
+    if (!report->parts)
+        return KILN_OOM(err);
+    report->nparts = j->ndays;
+    for (size_t di = 0; di < j->ndays; di++) {
+        const day_state *d = &j->days[di];
         kiln_gh_partition *p = &report->parts[di];
         p->day = d->day;
         p->counts = d->counts;
-        p->failed = d->failed;
-        snprintf(p->error, sizeof p->error, "%s", d->error);
-        if (d->failed)
-            report->failed++;
-        kiln_gh_counts *a = &report->total, *b = &d->counts;
-        a->files += b->files;
-        a->missing += b->missing;
-        a->events += b->events;
-        a->pushes += b->pushes;
-        a->commits += b->commits;
-        a->quarantined += b->quarantined;
-        a->duplicates += b->duplicates;
-        a->filtered += b->filtered;
-        a->json_bytes += b->json_bytes;
-        a->gz_bytes += b->gz_bytes;
-        a->utf8_repaired += b->utf8_repaired;
+        p->status = d->failed    ? KILN_GH_PART_FAILED
+                    : d->skipped ? KILN_GH_PART_SKIPPED
+                    : d->ntasks  ? KILN_GH_PART_OK
+                                 : KILN_GH_PART_NO_DATA;
+        p->failed = p->status == KILN_GH_PART_FAILED || p->status == KILN_GH_PART_SKIPPED;
+        if (p->status == KILN_GH_PART_SKIPPED)
+            snprintf(p->error, sizeof p->error,
+                     "not run: an earlier hour failed (--keep-going loads every other hour)");
+        else
+            snprintf(p->error, sizeof p->error, "%s", d->error);
+        int rc;
+        if (p->status == KILN_GH_PART_FAILED && (rc = part_errors(j, d, p, err)))
+            return rc;
+        report->failed += p->failed;
+        report->loaded += p->status == KILN_GH_PART_OK;
+        counts_add(&report->total, &d->counts);
     }
-    report->missing = missing.items;
-    report->nmissing = missing.len;
-    missing.items = NULL;
-    missing.len = missing.alloc = 0;
+    return 0;
+}
 
+static int job_init(job *j, const kiln_gh_opts *o, kiln_err *err)
+{
+    memset(j, 0, sizeof *j);
+    j->o = o;
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    if (!o->in_dir || !o->out_dir || !o->format)
+        return kiln_err_set(err, KILN_EINVAL, "gh-events: --in, --out and --format are required");
+    j->line_cap = o->line_cap ? o->line_cap : GH_LINE_CAP_DEFAULT;
+    if (j->line_cap < GH_WINDOW_INIT)
+        j->line_cap = GH_WINDOW_INIT;
+    j->batch_rows = o->batch_rows ? o->batch_rows : GH_BATCH_ROWS_DEFAULT;
+    int rc = parse_filter(&j->filter, o->filter, err);
+    if (rc)
+        return rc;
+    j->qdir = o->quarantine_dir ? kiln_strdup(o->quarantine_dir) : kiln_sprintf("%s/_quarantine", o->out_dir);
+    return j->qdir ? 0 : KILN_OOM(err);
+}
+
+static void job_free(job *j, int failed)
+{
+    if (j->workers)
+        for (int i = 0; i < j->nworkers; i++)
+            worker_free(&j->workers[i]);
+    kiln_free(j->workers);
+    for (size_t i = 0; i < j->ntasks; i++) {
+        kiln_free(j->tasks[i].path);
+        kiln_i64set_free(j->tasks[i].ids);
+        kiln_vec_free(&j->tasks[i].push_ids);
+        kiln_vec_free(&j->tasks[i].ckeys);
+        kiln_free(j->tasks[i].drop);
+    }
+    if (failed) /* a job-level failure: nothing was committed past the staging */
+        for (size_t di = 0; di < j->ndays; di++)
+            if (j->days && j->days[di].ntasks && j->days[di].pending)
+                drop_staging(j, j->days[di].day);
+    kiln_free(j->tasks);
+    kiln_free(j->days);
+    free_filter(&j->filter);
+    kiln_free(j->qdir);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+}
+
+static void free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        kiln_free(v[i]);
+    kiln_free(v);
+}
+
+int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
+{
+    memset(report, 0, sizeof *report);
+    double t0 = kiln_mono_seconds();
+    job j;
+    in_listing l;
+    memset(&l, 0, sizeof l);
+    int64_t *days = NULL;
+    size_t ndays = 0;
+    int rc;
+    if ((rc = job_init(&j, o, err)) || (rc = list_in_dir(o->in_dir, &l, err)) ||
+        (rc = check_spellings(o, &l, err)) || (rc = plan_days(o, &l, &days, &ndays, err)) ||
+        (rc = plan_tasks(&j, &l, days, ndays, &report->missing, &report->nmissing, err)))
+        goto done;
+    if (j.ntasks == 0 && !o->allow_missing) {
+        rc = nothing_found(o, &l, err);
+        goto done;
+    }
+    /* names that look like hour files but are not: listed, never read */
+    report->ignored = l.ignored.items;
+    report->nignored = l.ignored.len;
+    l.ignored.items = NULL;
+    l.ignored.len = l.ignored.alloc = 0;
+    if ((rc = prepare_output(&j, err)) || (rc = run_tasks(&j, err)) || (rc = build_report(&j, report, err)))
+        goto done;
 done:
-    kiln_pool_free(pool);
-    if (j.workers)
-        for (int i = 0; i < j.nworkers; i++)
-            worker_free(&j.workers[i]);
-    kiln_free(j.workers);
-    for (size_t i = 0; i < j.ntasks; i++) {
-        kiln_free(j.tasks[i].path);
-        idset_free(&j.tasks[i].ids);
-        kiln_vec_free(&j.tasks[i].push_ids);
-    }
-    if (rc) /* a job-level failure: nothing was committed past the staging */
-        for (size_t di = 0; di < j.ndays; di++)
-            if (j.days && j.days[di].ntasks && j.days[di].pending)
-                drop_staging(&j, j.days[di].day);
-    kiln_free(j.tasks);
-    kiln_free(j.days);
+    job_free(&j, rc != 0);
+    listing_free(&l);
     kiln_free(days);
-    for (size_t i = 0; i < missing.len; i++)
-        kiln_free(missing.items[i]);
-    kiln_vec_free(&missing);
-    free_filter(&j.filter);
-    kiln_free(j.qdir);
-    pthread_mutex_destroy(&j.lock);
-    pthread_cond_destroy(&j.cond);
     report->seconds = kiln_mono_seconds() - t0;
-    if (rc) {
+    if (rc)
         kiln_gh_report_free(report);
-        report->seconds = 0;
-    }
     return rc;
 }
 
@@ -1558,25 +2022,50 @@ void kiln_gh_report_free(kiln_gh_report *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; r->parts && i < r->nparts; i++)
+        free_names(r->parts[i].errors, r->parts[i].nerrors);
     kiln_free(r->parts);
-    for (size_t i = 0; i < r->nmissing; i++)
-        kiln_free(r->missing[i]);
-    kiln_free(r->missing);
+    free_names(r->missing, r->nmissing);
+    free_names(r->ignored, r->nignored);
     memset(r, 0, sizeof *r);
 }
 
+const char *kiln_gh_part_status_name(kiln_gh_part_status s)
+{
+    switch (s) {
+    case KILN_GH_PART_OK: return "ok";
+    case KILN_GH_PART_NO_DATA: return "no_data";
+    case KILN_GH_PART_FAILED: return "failed";
+    default: return "skipped";
+    }
+}
+
+/* Counters as JSON members (numbers only: no string to escape). */
 static int counts_json(kiln_buf *b, const kiln_gh_counts *c, kiln_err *err)
 {
     return kiln_buf_printf(b, err,
                            "\"files\":%llu,\"missing_hours\":%llu,\"events\":%llu,\"pushes\":%llu,\"commits\":%llu,"
-                           "\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,\"utf8_repaired\":%llu,"
-                           "\"json_bytes\":%llu,\"gz_bytes\":%llu",
+                           "\"commits_superseded\":%llu,\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,"
+                           "\"utf8_repaired\":%llu,\"reruns\":%llu,\"json_bytes\":%llu,\"gz_bytes\":%llu",
                            (unsigned long long)c->files, (unsigned long long)c->missing,
                            (unsigned long long)c->events, (unsigned long long)c->pushes,
-                           (unsigned long long)c->commits, (unsigned long long)c->quarantined,
-                           (unsigned long long)c->duplicates, (unsigned long long)c->filtered,
-                           (unsigned long long)c->utf8_repaired, (unsigned long long)c->json_bytes,
+                           (unsigned long long)c->commits, (unsigned long long)c->commits_superseded,
+                           (unsigned long long)c->quarantined, (unsigned long long)c->duplicates,
+                           (unsigned long long)c->filtered, (unsigned long long)c->utf8_repaired,
+                           (unsigned long long)c->reruns, (unsigned long long)c->json_bytes,
                            (unsigned long long)c->gz_bytes);
+}
+
+static int names_json(kiln_buf *b, char *const *v, size_t n, kiln_err *err)
+{
+    int rc = kiln_buf_putc(b, '[', err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i)
+            rc = kiln_buf_putc(b, ',', err);
+        if (!rc)
+            rc = kiln_json_write_str(b, v[i], strlen(v[i]), err);
+    }
+    return rc ? rc : kiln_buf_putc(b, ']', err);
 }
 
 int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
@@ -1587,13 +2076,17 @@ int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
         char d[16];
         kiln_date_format(p->day, d);
         rc = kiln_buf_printf(b, err, "%s{\"date\":\"%s\",\"status\":\"%s\",", i ? "," : "", d,
-                             p->failed ? "failed" : p->counts.files ? "ok" : "no_data");
+                             kiln_gh_part_status_name(p->status));
         if (!rc)
             rc = counts_json(b, &p->counts, err);
         if (!rc && p->failed) {
             rc = kiln_buf_append(b, ",\"error\":", 9, err);
             if (!rc)
                 rc = kiln_json_write_str(b, p->error, strlen(p->error), err);
+            if (!rc)
+                rc = kiln_buf_append(b, ",\"errors\":", 10, err);
+            if (!rc)
+                rc = names_json(b, p->errors, p->nerrors, err);
         }
         if (!rc)
             rc = kiln_buf_putc(b, '}', err);
@@ -1603,15 +2096,15 @@ int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
     if (!rc)
         rc = counts_json(b, &r->total, err);
     if (!rc)
-        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"seconds\":%.3f,\"missing\":[", r->failed,
-                             r->seconds);
-    for (size_t i = 0; rc == 0 && i < r->nmissing; i++) {
-        if (i)
-            rc = kiln_buf_putc(b, ',', err);
-        if (!rc)
-            rc = kiln_json_write_str(b, r->missing[i], strlen(r->missing[i]), err);
-    }
+        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"loaded_partitions\":%zu,\"seconds\":%.3f,\"missing\":",
+                             r->failed, r->loaded, r->seconds);
     if (!rc)
-        rc = kiln_buf_append(b, "]}", 2, err);
+        rc = names_json(b, r->missing, r->nmissing, err);
+    if (!rc)
+        rc = kiln_buf_append(b, ",\"ignored\":", 11, err);
+    if (!rc)
+        rc = names_json(b, r->ignored, r->nignored, err);
+    if (!rc)
+        rc = kiln_buf_putc(b, '}', err);
     return rc;
 }

@@ -1,8 +1,10 @@
 /*
  * gh_events.h - the GitHub-events job (`kiln job gh-events`): GH Archive
- * hour files (IN/YYYY-MM-DD-H.json.gz) -> two row sets per UTC day:
- * pushes (one row per PushEvent) and commits (one row per entry of a
- * PushEvent's payload.commits, the list GitHub caps at 20).
+ * hour files (IN/YYYY-MM-DD-H.json.gz, or -HH) -> two row sets per UTC day:
+ * pushes (one row per PushEvent) and commits (from the entries of a
+ * PushEvent's payload.commits, the list GitHub caps at 20: one row per
+ * (repo_id, sha) and day, the later push's; the same rows in every format,
+ * docs/cli/job.md "The grain").
  *
  * Work is split by hour file over a thread pool; a day partition commits
  * only when all its hours succeeded, by swapping a staged directory in
@@ -56,6 +58,10 @@ typedef struct kiln_gh_opts {
     int threads;                 /* 0 = number of CPUs */
     size_t line_cap;             /* longest line accepted (0 = 64 MB) */
     size_t batch_rows;           /* rows per batch before a flush (0 = 8192) */
+    int keep_going;              /* 1: a failed hour fails its day, every other hour still
+                                    runs; 0: no hour starts after the first failure (days
+                                    not finished then are "skipped") */
+    int allow_missing;           /* 1: no hour file to read is an empty run, not an error */
     kiln_gh_progress_fn progress;
     void *progress_ctx;
 } kiln_gh_opts;
@@ -63,13 +69,27 @@ typedef struct kiln_gh_opts {
 typedef struct kiln_gh_counts {
     uint64_t files, missing, events, pushes, commits, quarantined, duplicates, filtered;
     uint64_t json_bytes, gz_bytes, utf8_repaired;
+    uint64_t commits_superseded; /* commit rows dropped for the grain: a later push in
+                                    the same day carried the same (repo_id, sha) */
+    uint64_t reruns;             /* hours read twice: their pushes repeated events of the
+                                    previous hour, found only after both ran */
 } kiln_gh_counts;
+
+typedef enum kiln_gh_part_status {
+    KILN_GH_PART_OK,      /* every hour file of the day loaded */
+    KILN_GH_PART_NO_DATA, /* no hour file of the day in IN (all missing) */
+    KILN_GH_PART_FAILED,  /* an hour failed: the day's previous output is kept */
+    KILN_GH_PART_SKIPPED  /* not run: an earlier hour failed and keep_going was 0 */
+} kiln_gh_part_status;
 
 typedef struct kiln_gh_partition {
     int64_t day;
     kiln_gh_counts counts;
-    int failed;          /* 1: output left untouched, see error */
-    char error[512];
+    kiln_gh_part_status status;
+    int failed;          /* status is FAILED or SKIPPED: output left untouched */
+    char error[512];     /* the first error (FAILED) or why it was skipped */
+    char **errors;       /* FAILED: every failed hour's error, "FILE: message" */
+    size_t nerrors;
 } kiln_gh_partition;
 
 typedef struct kiln_gh_report {
@@ -78,19 +98,27 @@ typedef struct kiln_gh_report {
     kiln_gh_counts total;
     char **missing;           /* names of planned hour files not found */
     size_t nmissing;
-    size_t failed;            /* partitions that failed */
+    char **ignored;           /* names in IN that look like hour files but are not
+                                 YYYY-MM-DD-H.json.gz (nor -HH): never read */
+    size_t nignored;
+    size_t failed;            /* partitions FAILED or SKIPPED */
+    size_t loaded;            /* partitions OK with at least one hour file */
     double seconds;
 } kiln_gh_report;
 
 void kiln_gh_opts_init(kiln_gh_opts *o);
-/* Run the job. Returns 0 when it ran (check report->failed for failed
- * partitions) or a negative code for a job-level error (bad options,
- * unreadable IN, OUT not writable). Caller frees the report with
+/* Run the scan. Returns 0 when it ran (check report->failed for failed
+ * partitions) or a negative code for a job-level error: bad options, IN
+ * missing (KILN_ENOTFOUND), no hour file to read without allow_missing
+ * (KILN_ENOTFOUND, naming the folder, the name pattern, the range and the
+ * names that were close), one hour spelled two ways in IN (KILN_EFORMAT,
+ * naming both files), OUT not writable. Caller frees the report with
  * kiln_gh_report_free. */
 int kiln_gh_events_run(const kiln_gh_opts *opts, kiln_gh_report *report, kiln_err *err);
 void kiln_gh_report_free(kiln_gh_report *r);
 /* The report as one JSON object (appended to out). */
 int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *out, kiln_err *err);
+const char *kiln_gh_part_status_name(kiln_gh_part_status s); /* "ok", "no_data", "failed", "skipped" */
 
 /* ---- Iceberg output (gh_iceberg.c): the job runs with the Parquet format
  * into a staging directory, then kiln_gh_iceberg_load MERGEs the days that
@@ -119,6 +147,10 @@ typedef struct kiln_gh_iceberg_table_result {
     int noop_commits;        /* commits that changed nothing (no snapshot) */
     int64_t last_snapshot_id; /* -1 if none added */
     int64_t rows_inserted, rows_updated, files_added, files_removed;
+    int stale_branches_dropped; /* staging branches of killed runs, dropped */
+    int reloads;             /* publishes that conflicted (another writer moved the
+                                target) and were loaded again on the new head */
+    char warning[256];       /* a cleanup that failed (staging branch left), or "" */
 } kiln_gh_iceberg_table_result;
 
 typedef struct kiln_gh_iceberg_result {
@@ -135,8 +167,52 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
 /* The result as a JSON array of per-table objects (appended to out). */
 int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, kiln_err *err);
 
-/* Parse a GH Archive hour file name "YYYY-MM-DD-H.json.gz" (hour 0..23,
- * not zero-padded). Returns 0 and sets day/hour, or KILN_EFORMAT. */
+/* Parse an hour file name: GH Archive's "YYYY-MM-DD-H.json.gz" (hour 0..23,
+ * not zero-padded) or the zero-padded "YYYY-MM-DD-HH.json.gz". Returns 0
+ * and sets day/hour, or KILN_EFORMAT. */
 int kiln_gh_hour_name_parse(const char *name, int64_t *day, int *hour);
+
+
+/* ---- The whole job as one call (gh_job.c): what `kiln job gh-events`,
+ * the orchestrator's job.gh_events task and the server run. */
+
+typedef struct kiln_gh_job_opts {
+    kiln_gh_opts scan;          /* scan.format: the file format; ignored with iceberg */
+    int iceberg;                /* 1: load github.pushes / github.commits in iceberg.warehouse */
+    kiln_gh_iceberg_opts iceberg_opts;
+} kiln_gh_job_opts;
+
+typedef enum kiln_gh_job_status {
+    KILN_GH_JOB_OK,      /* every planned partition loaded (or an allowed empty run) */
+    KILN_GH_JOB_PARTIAL, /* some partitions loaded, some failed or were skipped */
+    KILN_GH_JOB_FAILED   /* partitions failed and none loaded */
+} kiln_gh_job_status;
+
+typedef struct kiln_gh_job_result {
+    kiln_gh_job_status status;
+    kiln_gh_report report;          /* the scan: partitions, counts, errors, missing hours */
+    char *out_dir;                  /* where the files went (iceberg: the staging dir) */
+    char *quarantine_dir;           /* where bad lines went (when report.total.quarantined) */
+    int staged_left;                /* iceberg: staged day copies that could not be removed */
+    int iceberg;                    /* 1: iceberg_result is set */
+    char branch[128];               /* iceberg: the target ref */
+    kiln_gh_iceberg_result iceberg_result;
+} kiln_gh_job_result;
+
+void kiln_gh_job_opts_init(kiln_gh_job_opts *o);
+/* Run the job: scan IN into OUT (file formats), or into the staging
+ * directory (default WAREHOUSE/_staging/gh-events) and then MERGE the days
+ * that loaded into the Iceberg tables, dropping their staged copy. Returns 0
+ * when it ran (out->status says whether every partition loaded) or a
+ * negative code for a job-level error (see kiln_gh_events_run; iceberg
+ * catalog errors). out is filled in either case (free it with
+ * kiln_gh_job_result_free). */
+int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *opts, kiln_err *err);
+void kiln_gh_job_result_free(kiln_gh_job_result *r);
+/* The summary as one JSON object, or as the text table the CLI prints
+ * (appended to out). */
+int kiln_gh_job_result_json(const kiln_gh_job_result *r, kiln_buf *out, kiln_err *err);
+int kiln_gh_job_result_text(const kiln_gh_job_result *r, kiln_buf *out, kiln_err *err);
+const char *kiln_gh_job_status_name(kiln_gh_job_status s); /* "ok", "partial", "failed" */
 
 #endif

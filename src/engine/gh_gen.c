@@ -178,26 +178,20 @@ static void jb_u64(jbuf *b, uint64_t v)
     while (n)
         b->p[b->len++] = t[--n];
 }
-/* JSON string from raw UTF-8 text: escape quotes, backslashes, controls. */
+/* JSON string from raw UTF-8 text: the one JSON string writer
+ * (kiln_json_write_str) appending to this buffer, viewed as a kiln_buf
+ * (both grow with kiln_realloc and keep room for a NUL). */
 static void jb_str(jbuf *b, const char *s, size_t n)
 {
-    jb_ch(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            jb_ch(b, '\\');
-            jb_ch(b, (char)c);
-        } else if (c == '\n') {
-            JS(b, "\\n");
-        } else if (c < 0x20) {
-            char t[8];
-            snprintf(t, sizeof t, "\\u%04x", c);
-            jb_put(b, t, 6);
-        } else {
-            jb_ch(b, (char)c);
-        }
-    }
-    jb_ch(b, '"');
+    if (b->oom)
+        return;
+    kiln_buf kb = {b->p, b->len, b->cap, JB_CAP};
+    kiln_err err;
+    if (kiln_json_write_str(&kb, s, n, &err))
+        b->oom = 1;
+    b->p = kb.data;
+    b->len = kb.len;
+    b->cap = kb.alloc;
 }
 static inline void jb_s(jbuf *b, const char *s) { jb_str(b, s, strlen(s)); }
 static void jb_hex(jbuf *b, uint64_t a, uint64_t c, int n)
@@ -1698,9 +1692,14 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     c->n_orgs = (uint32_t)fmax(80, 2e5 * o->scale);
     c->id_stride = 1000000ULL * (uint64_t)ceil(o->scale);
     c->q_missing = c->q_trunc = c->q_nul = c->q_malformed = c->q_dup_src = -1;
+    if (o->quirks && !api && c->T < KILN_GEN_QUIRKS_MIN_HOURS)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "gen: --quirks needs a span of at least %d hours (--days x --hours) to hold all its "
+                            "faults; this one has %d",
+                            KILN_GEN_QUIRKS_MIN_HOURS, c->T);
     if (o->quirks && !api) {
-        /* distinct hours picked by a seeded shuffle; needs >= 2 hours for
-         * duplicates, each other fault takes one more hour */
+        /* distinct hours picked by a seeded shuffle: the duplicates take
+         * two adjacent hours, each other fault one more */
         int T = c->T;
         int *perm = kiln_malloc(sizeof(int) * (size_t)T);
         if (!perm)

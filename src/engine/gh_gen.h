@@ -19,6 +19,10 @@
 #define KILN_GEN_PUSH_ERA_DAY 20368
 /* Longest range accepted (2015 to 2026 is ~4,400 days). */
 #define KILN_GEN_MAX_DAYS 5000
+/* Shortest span (days x hours) --quirks accepts: the duplicates take two
+ * adjacent hours, the missing hour, the truncated file, the NUL run and the
+ * malformed line one more each. */
+#define KILN_GEN_QUIRKS_MIN_HOURS 6
 /* Largest --scale accepted (keeps ids of consecutive hours apart). */
 #define KILN_GEN_MAX_SCALE 8.0
 
@@ -29,7 +33,8 @@ typedef struct kiln_gen_opts {
     double scale;        /* average events per hour = 250000 * scale */
     uint64_t seed;       /* PRNG seed */
     const char *out_dir; /* created if missing; borrowed */
-    int quirks;          /* gharchive: inject real-world faults (see docs/gen.md) */
+    int quirks;          /* gharchive: inject real-world faults (see docs/gen.md);
+                            needs days * hours >= KILN_GEN_QUIRKS_MIN_HOURS */
     int threads;         /* worker threads; 0 = number of CPUs */
 } kiln_gen_opts;
 

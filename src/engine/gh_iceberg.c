@@ -14,7 +14,7 @@
  * budget (stage_bytes, default 32 MB estimated) they are committed, at the
  * next reader batch. Chunks never land on the target ref directly
  * (write-audit-publish): they are committed to a private staging branch
- * "kiln-stage-gh-events-PID" cut from the target's head, and when the unit
+ * "kiln-stage-gh-events-PID-N" cut from the target's head, and when the unit
  * is loaded (the run for commit=job, each day for commit=partition) one
  * commit fast-forwards the target to the staging head and drops the branch
  * (kiln_lake_publish). Both tables are loaded into their staging branches
@@ -42,6 +42,7 @@
  * writer of that table reaches that lake fault point.
  */
 #include "engine/gh_events.h"
+#include "engine/gh_int.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
@@ -92,8 +93,9 @@ static int kill_fault(kiln_lake_fault_point where, void *ctx)
 }
 
 /* Drop staging branches that killed runs on this machine left behind
- * (their PID is gone). A live run's branch is left alone. */
-static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
+ * (their PID is gone; names "PREFIX<pid>" or "PREFIX<pid>-<n>"). A live
+ * run's branch, this process's included, is left alone. */
+static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *tr, kiln_err *err)
 {
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     KILN_VEC(char *) stale = {0};
@@ -104,7 +106,7 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
             continue;
         char *end;
         long pid = strtol(n + strlen(STAGE_PREFIX), &end, 10);
-        if (*end || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+        if ((*end && *end != '-') || pid <= 0 || pid == (long)getpid() || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
             continue;
         char *s = kiln_sprintf("%s", n);
         if ((rc = kiln_vec_push(&stale, s, err)))
@@ -113,9 +115,7 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_err *err)
     for (size_t i = 0; i < stale.len; i++) {
         if (!rc) {
             rc = kiln_lake_ref_drop(t, stale.items[i], err);
-            if (!rc)
-                kiln_info("%s: dropped staging branch %s of a run that did not finish", kiln_lake_table_name(t),
-                          stale.items[i]);
+            tr->stale_branches_dropped += rc == 0;
         }
         kiln_free(stale.items[i]);
     }
@@ -209,7 +209,8 @@ static void loader_abandon(loader *l)
     kiln_err e2 = {0};
     if (l->t && kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch) &&
         kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
-        kiln_warn("%s: could not drop staging branch %s: %s", kiln_lake_table_name(l->t), l->wo->branch, e2.msg);
+        snprintf(l->tr->warning, sizeof l->tr->warning, "could not drop staging branch %s: %s", l->wo->branch,
+                 e2.msg);
 }
 
 /* Rough in-memory size of a batch once the writer has copied it. */
@@ -251,7 +252,8 @@ static int loader_put(loader *l, const kiln_batch *b, kiln_err *err)
  * column, so the next buckets' MERGEs skip them by their statistics, and so
  * does a re-run: bucket b only reads the files of the same key range. The
  * spill format is kiln's own: one record per row (per column: a null flag,
- * then the value; strings as u32 length + bytes), buffered per bucket. */
+ * then the value; strings as u32 length + bytes; gh_int.h), buffered per
+ * bucket. */
 
 typedef struct spill {
     int n;                 /* buckets */
@@ -275,78 +277,6 @@ static int spill_flush(spill *sp, int k, kiln_err *err)
     }
     kiln_buf_reset(b);
     return 0;
-}
-
-static int spill_put(kiln_buf *o, const kiln_batch *b, size_t row, kiln_err *err)
-{
-    int rc = 0;
-    for (int c = 0; c < b->schema->ncols && !rc; c++) {
-        const kiln_col *col = &b->cols[c];
-        if (kiln_batch_is_null(b, c, row)) {
-            rc = kiln_buf_putc(o, 0, err);
-            continue;
-        }
-        if ((rc = kiln_buf_putc(o, 1, err)))
-            break;
-        switch (col->type) {
-        case KILN_T_BOOL: rc = kiln_buf_putc(o, (char)col->v.b[row], err); break;
-        case KILN_T_INT32:
-        case KILN_T_DATE:
-        case KILN_T_FLOAT: rc = kiln_buf_append(o, (const char *)col->v.i32 + 4 * row, 4, err); break;
-        case KILN_T_STRING:
-        case KILN_T_BINARY: {
-            size_t n;
-            const char *p = kiln_batch_str(b, c, row, &n);
-            uint32_t n32 = (uint32_t)n;
-            if (!(rc = kiln_buf_append(o, (const char *)&n32, 4, err)))
-                rc = kiln_buf_append(o, p, n, err);
-            break;
-        }
-        default: rc = kiln_buf_append(o, (const char *)col->v.i64 + 8 * row, 8, err); /* 8-byte types */
-        }
-    }
-    return rc;
-}
-
-/* Read one record at *p into dst; 0 ok, KILN_EFORMAT if the file is cut. */
-static int spill_get(const uint8_t **pp, const uint8_t *end, kiln_batch *dst, const char *path, kiln_err *err)
-{
-    const uint8_t *p = *pp;
-    int rc = 0;
-#define NEED(k) \
-    if ((size_t)(end - p) < (size_t)(k)) \
-        return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut at byte %zu", path, (size_t)(p - *pp));
-    for (int c = 0; c < dst->schema->ncols && !rc; c++) {
-        NEED(1);
-        if (*p++ == 0) {
-            rc = kiln_batch_put_null(dst, c, err);
-            continue;
-        }
-        switch (dst->cols[c].type) {
-        case KILN_T_BOOL: NEED(1); rc = kiln_batch_put_bool(dst, c, *p, err); p += 1; break;
-        case KILN_T_INT32:
-        case KILN_T_DATE: { NEED(4); int32_t v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_i32(dst, c, v, err); break; }
-        case KILN_T_FLOAT: { NEED(4); float v; memcpy(&v, p, 4); p += 4; rc = kiln_batch_put_f32(dst, c, v, err); break; }
-        case KILN_T_DOUBLE: { NEED(8); double v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_f64(dst, c, v, err); break; }
-        case KILN_T_STRING:
-        case KILN_T_BINARY: {
-            NEED(4);
-            uint32_t n;
-            memcpy(&n, p, 4);
-            p += 4;
-            NEED(n);
-            rc = kiln_batch_put_str(dst, c, (const char *)p, n, err);
-            p += n;
-            break;
-        }
-        default: { NEED(8); int64_t v; memcpy(&v, p, 8); p += 8; rc = kiln_batch_put_i64(dst, c, v, err); }
-        }
-    }
-#undef NEED
-    if (!rc)
-        rc = kiln_batch_end_row(dst, err);
-    *pp = p;
-    return rc;
 }
 
 static int hexval(int ch)
@@ -409,7 +339,7 @@ static int load_bucket(loader *l, spill *sp, int k, const kiln_schema *schema, k
         goto done;
     const uint8_t *p = map, *end = p + st.st_size;
     while (p < end) {
-        if ((rc = spill_get(&p, end, b, sp->paths[k], err)))
+        if ((rc = kiln_gh__spill_get(&p, end, schema, b, sp->paths[k], err)))
             goto done;
         if (kiln_batch_full(b)) {
             if ((rc = loader_put(l, b, err)))
@@ -425,6 +355,92 @@ done:
     return rc;
 }
 
+typedef KILN_VEC(char *) name_vec;
+
+/* The day's staged part-HH.parquet names (sorted) and their total size. */
+static int list_parts(const char *dir, name_vec *names, uint64_t *comp, kiln_err *err)
+{
+    *comp = 0;
+    DIR *dh = opendir(dir);
+    if (!dh) /* a day without rows still has a directory; absent = nothing to load */
+        return 0;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(dh));) {
+        size_t n = strlen(de->d_name);
+        if (n <= 8 || strncmp(de->d_name, "part-", 5) != 0 || strcmp(de->d_name + n - 8, ".parquet") != 0)
+            continue;
+        char *s = kiln_sprintf("%s", de->d_name);
+        if (!s || (rc = kiln_vec_push(names, s, err))) {
+            kiln_free(s);
+            rc = rc ? rc : KILN_OOM(err);
+            break;
+        }
+        struct stat st;
+        char *p = kiln_sprintf("%s/%s", dir, de->d_name);
+        if (p && stat(p, &st) == 0)
+            *comp += (uint64_t)st.st_size;
+        kiln_free(p);
+    }
+    closedir(dh);
+    if (names->len)
+        qsort(names->items, names->len, sizeof names->items[0], cmp_str);
+    return rc;
+}
+
+/* Open nb bucket files STAGE/_spill-PID-N-SUB-DAY-K (PID-N: this load's,
+ * as in its staging branch name, so a concurrent load's files are told
+ * apart from a killed one's). */
+static int spill_open(spill *sp, int nb, const char *stage, const char *tag, const char *sub, const char *ds,
+                      kiln_err *err)
+{
+    sp->n = nb;
+    for (int k = 0; k < nb; k++) {
+        sp->fds[k] = -1;
+        kiln_buf_init(&sp->bufs[k], 0);
+    }
+    sp->flush_at = (size_t)(16u << 20) / (size_t)nb;
+    if (sp->flush_at < 4096)
+        sp->flush_at = 4096;
+    for (int k = 0; k < nb; k++) {
+        sp->paths[k] = kiln_sprintf("%s/_spill-%s-%s-%s-%d", stage, tag, sub, ds, k);
+        sp->fds[k] = sp->paths[k] ? open(sp->paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+        if (sp->fds[k] < 0)
+            return kiln_err_set(err, KILN_EIO, "%s: %s", sp->paths[k] ? sp->paths[k] : stage, strerror(errno));
+    }
+    return 0;
+}
+
+/* The range column's bounds over the day's files, from their footers. */
+static int day_key_bounds(const char *dir, const name_vec *names, const char *col, int64_t *lo, int64_t *hi,
+                          kiln_err *err)
+{
+    for (size_t i = 0; i < names->len; i++) {
+        kiln_parquet_reader *r = NULL;
+        char *p = kiln_sprintf("%s/%s", dir, names->items[i]);
+        int rc = p ? kiln_parquet_reader_open(&r, p, NULL, err) : KILN_OOM(err);
+        kiln_free(p);
+        if (rc)
+            return rc;
+        int c = kiln_parquet_reader_find(r, col);
+        for (int g = 0; c >= 0 && g < kiln_parquet_reader_num_row_groups(r); g++) {
+            kiln_parquet_chunk_info ci;
+            if (kiln_parquet_reader_chunk(r, g, c, &ci) != 0)
+                continue;
+            int64_t v;
+            if (ci.has_min && ci.min_len == 8) {
+                memcpy(&v, ci.min, 8);
+                *lo = v < *lo ? v : *lo;
+            }
+            if (ci.has_max && ci.max_len == 8) {
+                memcpy(&v, ci.max, 8);
+                *hi = v > *hi ? v : *hi;
+            }
+        }
+        kiln_parquet_reader_free(r);
+    }
+    return 0;
+}
+
 /* Give every STAGE/<sub>/date=D/part-*.parquet of day d to the loader,
  * hours ascending; a day bigger than the budget goes through key-range
  * buckets (above). */
@@ -433,32 +449,14 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     char ds[16];
     kiln_date_format(day, ds);
     char *dir = kiln_sprintf("%s/%s/date=%s", stage, gt->sub, ds);
-    DIR *dh = opendir(dir);
-    KILN_VEC(char *) names = {0};
+    name_vec names = {0};
     kiln_parquet_reader *r = NULL;
     spill sp;
     memset(&sp, 0, sizeof sp);
-    int rc = 0;
-    if (!dh) /* a day without rows still has a directory; absent = nothing to load */
-        goto done;
-    struct dirent *de;
     uint64_t comp = 0;
-    while ((de = readdir(dh))) {
-        size_t n = strlen(de->d_name);
-        if (n > 8 && strncmp(de->d_name, "part-", 5) == 0 && strcmp(de->d_name + n - 8, ".parquet") == 0) {
-            char *s = kiln_sprintf("%s", de->d_name);
-            if ((rc = kiln_vec_push(&names, s, err))) {
-                kiln_free(s);
-                goto done;
-            }
-            struct stat st;
-            char *p = kiln_sprintf("%s/%s", dir, de->d_name);
-            if (p && stat(p, &st) == 0)
-                comp += (uint64_t)st.st_size;
-            kiln_free(p);
-        }
-    }
-    qsort(names.items, names.len, sizeof names.items[0], cmp_str);
+    int rc = dir ? list_parts(dir, &names, &comp, err) : KILN_OOM(err);
+    if (rc)
+        goto done;
     /* rows in memory are ~4-5x their ZSTD Parquet size; 6x errs on the side
      * of more, smaller buckets */
     uint64_t est = comp * 6;
@@ -467,53 +465,12 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
         nb = GH_SPILL_MAX;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int rcol = -1;
-    if (nb > 1) {
-        if ((rc = loader_commit(l, err))) /* earlier days' rows: their own chunk */
-            goto done;
-        sp.n = nb;
-        for (int k = 0; k < nb; k++) {
-            sp.fds[k] = -1;
-            kiln_buf_init(&sp.bufs[k], 0);
-        }
-        sp.flush_at = (size_t)(16u << 20) / (size_t)nb;
-        if (sp.flush_at < 4096)
-            sp.flush_at = 4096;
-        for (int k = 0; k < nb; k++) {
-            sp.paths[k] = kiln_sprintf("%s/_spill-%s-%s-%d", stage, gt->sub, ds, k);
-            sp.fds[k] = sp.paths[k] ? open(sp.paths[k], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-            if (sp.fds[k] < 0) {
-                rc = kiln_err_set(err, KILN_EIO, "%s: %s", sp.paths[k] ? sp.paths[k] : stage, strerror(errno));
-                goto done;
-            }
-        }
-    }
-    if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING) {
-        /* the range column's bounds for the day, from the footers (pushes) */
-        for (size_t i = 0; i < names.len; i++) {
-            char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
-            rc = kiln_parquet_reader_open(&r, p, NULL, err);
-            kiln_free(p);
-            if (rc)
-                goto done;
-            int c = kiln_parquet_reader_find(r, gt->range_col);
-            for (int g = 0; c >= 0 && g < kiln_parquet_reader_num_row_groups(r); g++) {
-                kiln_parquet_chunk_info ci;
-                if (kiln_parquet_reader_chunk(r, g, c, &ci) != 0)
-                    continue;
-                int64_t v;
-                if (ci.has_min && ci.min_len == 8) {
-                    memcpy(&v, ci.min, 8);
-                    lo = v < lo ? v : lo;
-                }
-                if (ci.has_max && ci.max_len == 8) {
-                    memcpy(&v, ci.max, 8);
-                    hi = v > hi ? v : hi;
-                }
-            }
-            kiln_parquet_reader_free(r);
-            r = NULL;
-        }
-    }
+    if (nb > 1 && ((rc = loader_commit(l, err)) || /* earlier days' rows: their own chunk */
+                   (rc = spill_open(&sp, nb, stage, l->wo->branch + strlen(STAGE_PREFIX), gt->sub, ds, err))))
+        goto done;
+    if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING &&
+        (rc = day_key_bounds(dir, &names, gt->range_col, &lo, &hi, err))) /* pushes: push_id */
+        goto done;
     for (size_t i = 0; i < names.len; i++) {
         char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
         kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
@@ -534,7 +491,7 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
             }
             for (size_t row = 0; row < b->nrows; row++) {
                 int k = bucket_of(b, row, rcol, nb, lo, hi);
-                if ((rc = spill_put(&sp.bufs[k], b, row, err)))
+                if ((rc = kiln_gh__spill_put(&sp.bufs[k], b, row, err)))
                     goto done;
                 if (sp.bufs[k].len >= sp.flush_at && (rc = spill_flush(&sp, k, err)))
                     goto done;
@@ -561,8 +518,6 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
 done:
     spill_free(&sp);
     kiln_parquet_reader_free(r);
-    if (dh)
-        closedir(dh);
     for (size_t i = 0; i < names.len; i++)
         kiln_free(names.items[i]);
     kiln_vec_free(&names);
@@ -621,13 +576,23 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
     const char *kill_env = getenv("KILN_TEST_GH_ICEBERG_KILL");
     if (kill_env && !*kill_env)
         kill_env = NULL;
+    /* PID (a killed run's branch is found by it) and a per-process number:
+     * the server or the orchestrator may run two loads at once */
+    static unsigned load_seq;
     char staging[64];
-    snprintf(staging, sizeof staging, STAGE_PREFIX "%ld", (long)getpid());
-    /* spill files a killed run left in the staging directory */
+    snprintf(staging, sizeof staging, STAGE_PREFIX "%ld-%u", (long)getpid(),
+             __atomic_add_fetch(&load_seq, 1, __ATOMIC_RELAXED));
+    /* spill files a killed run left in the staging directory (its PID is
+     * gone; a live load's, in this process or another, stay) */
     DIR *sd = opendir(stage);
-    for (struct dirent *de; sd && (de = readdir(sd));)
-        if (strncmp(de->d_name, "_spill-", 7) == 0)
-            unlinkat(dirfd(sd), de->d_name, 0);
+    for (struct dirent *de; sd && (de = readdir(sd));) {
+        if (strncmp(de->d_name, "_spill-", 7) != 0)
+            continue;
+        long pid = strtol(de->d_name + 7, NULL, 10);
+        if (pid > 0 && (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        unlinkat(dirfd(sd), de->d_name, 0);
+    }
     if (sd)
         closedir(sd);
     for (int ti = 0; ti < 2; ti++) {
@@ -656,7 +621,7 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         }
         ls[ti] = (loader){NULL, &wo[ti], o->branch && *o->branch ? o->branch : "main", NULL, 0,
                           o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
-        if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, err)))
+        if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, tr, err)))
             goto done;
     }
     /* A unit is the run (commit=job) or one day (commit=partition). Both
@@ -683,11 +648,12 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                 /* another writer moved the target while this run loaded (a
                  * concurrent job on other days, say): load the unit again on
                  * the new head; MERGE makes the second load see its rows */
-                kiln_info("%s: %s moved while this run loaded (%s); loading again on its new head (attempt %d)",
-                          tables[ti].name, ls[ti].target, err->msg, attempt + 1);
                 loader_abandon(&ls[ti]);
                 kiln_err_clear(err);
-                res->tables[ti] = saved[ti];
+                kiln_gh_iceberg_table_result now = res->tables[ti];
+                res->tables[ti] = saved[ti]; /* the unit's counts start again... */
+                res->tables[ti].reloads = now.reloads + 1; /* ...not what happened to it */
+                memcpy(res->tables[ti].warning, now.warning, sizeof now.warning);
                 if ((rc = kiln_lake_table_refresh(ls[ti].t, err)) ||
                     (rc = load_unit(&ls[ti], stage, &tables[ti], rep, first, last, err)))
                     break;
@@ -716,10 +682,15 @@ int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, 
         rc = kiln_buf_printf(out, err,
                              "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"buckets\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
                              "\"rows_inserted\":%lld,\"rows_updated\":%lld,\"files_added\":%lld,"
-                             "\"files_removed\":%lld}",
+                             "\"files_removed\":%lld,\"stale_branches_dropped\":%d,\"reloads\":%d,\"warning\":",
                              i ? "," : "", t->name, t->snapshots, t->published, t->buckets, t->noop_commits, (long long)t->last_snapshot_id,
                              (long long)t->rows_inserted, (long long)t->rows_updated, (long long)t->files_added,
-                             (long long)t->files_removed);
+                             (long long)t->files_removed, t->stale_branches_dropped, t->reloads);
+        if (!rc)
+            rc = t->warning[0] ? kiln_json_write_str(out, t->warning, strlen(t->warning), err)
+                               : kiln_buf_append(out, "null", 4, err);
+        if (!rc)
+            rc = kiln_buf_putc(out, '}', err);
     }
     if (!rc)
         rc = kiln_buf_printf(out, err, "]");

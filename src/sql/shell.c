@@ -12,6 +12,7 @@
  * stream row by row.
  */
 #include "sql_int.h"
+#include "format/text/text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -209,19 +210,6 @@ static int json_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
     }
 }
 
-static int csv_field(kiln_buf *b, const char *s, size_t n, kiln_err *err)
-{
-    int quote = 0;
-    for (size_t k = 0; k < n && !quote; k++)
-        quote = s[k] == ',' || s[k] == '"' || s[k] == '\n' || s[k] == '\r';
-    if (!quote)
-        return kiln_buf_append(b, s, n, err);
-    int rc = kiln_buf_putc(b, '"', err);
-    for (size_t k = 0; k < n && rc == 0; k++)
-        rc = s[k] == '"' ? kiln_buf_append(b, "\"\"", 2, err) : kiln_buf_putc(b, s[k], err);
-    return rc ? rc : kiln_buf_putc(b, '"', err);
-}
-
 static int csv_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
 {
     int t = sqlite3_column_type(st, i);
@@ -232,7 +220,7 @@ static int csv_value(kiln_buf *b, sqlite3_stmt *st, int i, kiln_err *err)
     const char *s = (const char *)sqlite3_column_text(st, i);
     if (!s)
         return KILN_OOM(err);
-    return csv_field(b, s, (size_t)sqlite3_column_bytes(st, i), err);
+    return kiln_csv_write_field(b, s, (size_t)sqlite3_column_bytes(st, i), err);
 }
 
 static int flush_buf(kiln_buf *b, FILE *out, kiln_err *err)
@@ -475,7 +463,7 @@ static int print_stream(sqlite3 *db, sqlite3_stmt *st, kiln_sql_format fmt, int 
             if (i > 0)
                 rc = kiln_buf_putc(&b, fmt == KILN_SQL_FMT_CSV ? ',' : '|', err);
             if (rc == 0)
-                rc = fmt == KILN_SQL_FMT_CSV ? csv_field(&b, name, strlen(name), err)
+                rc = fmt == KILN_SQL_FMT_CSV ? kiln_csv_write_field(&b, name, strlen(name), err)
                                              : kiln_buf_append(&b, name, strlen(name), err);
         }
         if (rc == 0)

@@ -40,7 +40,15 @@ grep '"type":"PushEvent"' "$T/new.json" >"$T/newpush.json"
 if grep -q '"commits":' "$T/newpush.json"; then die "push after 2025-10-07 still has commits"; fi
 (cd "$KILN_ROOT" && node tests/node/gen_check.mjs "$T/a") || die "DuckDB check failed"
 
-# quirks
+# quirks: a span too short to hold them is a usage error naming the minimum
+set +e
+"$KILN_BIN" gen gharchive --hours 5 --scale 0.001 --quirks --out "$T/short" >/dev/null 2>"$T/short.err"
+rc=$?
+set -e
+[ "$rc" = 2 ] || die "--quirks on 5 hours: exit $rc, want 2"
+grep -q "at least 6 hours" "$T/short.err" || die "--quirks on 5 hours: $(cat "$T/short.err")"
+[ ! -e "$T/short" ] || die "--quirks on 5 hours wrote $T/short"
+"$KILN_BIN" gen gharchive --days 2 --hours 3 --scale 0.001 --quirks --out "$T/six" >/dev/null || die "--quirks on 2 x 3 hours failed"
 "$KILN_BIN" gen gharchive --hours 10 --scale 0.001 --seed 3 --quirks --out "$T/q" >/dev/null
 [ -f "$T/q/_quirks.json" ] || die "no _quirks.json"
 miss=$(node -e 'const q=require(process.argv[1]);console.log(q.missing_hours[0])' "$T/q/_quirks.json")

@@ -28,9 +28,9 @@ trap 'rm -rf "$T"' EXIT
 NODE_DIR="$KILN_ROOT/tests/node"
 fail() { echo "FAIL: $*"; exit 1; }
 K="$KILN_BIN"
-nsnap() { "$K" table --warehouse "$1" snapshots "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+nsnap() { KILN_WAREHOUSE="$1" "$K" table snapshots "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 files_of() { # WAREHOUSE TABLE -> local paths of its data files
-  "$K" table --warehouse "$1" files "$2" --json | python3 -c '
+  KILN_WAREHOUSE="$1" "$K" table files "$2" --json | python3 -c '
 import json, sys, urllib.parse
 for l in sys.stdin:
     l = l.strip()
@@ -47,7 +47,7 @@ cmp_tables() { # CSV_OUT WAREHOUSE
   (cd "$NODE_DIR" && node esink_compare.mjs "$1" "$T/pl" "$T/cl")
 }
 scan_sorted() { # WAREHOUSE -> both tables' rows, sorted
-  for t in github.pushes github.commits; do echo "== $t"; "$K" table --warehouse "$1" scan "$t" --format csv | sort; done
+  for t in github.pushes github.commits; do echo "== $t"; KILN_WAREHOUSE="$1" "$K" table scan "$t" --format csv | sort; done
 }
 
 "$K" gen gharchive --out "$T/in" --start 2025-10-04 --days 3 --hours 3 --scale 0.002 --seed 11 >/dev/null
@@ -68,7 +68,7 @@ PY
 # the default staging directory keeps no Parquet copy of the loaded days
 left="$(find "$T/wh/_staging/gh-events" -name '*.parquet' | wc -l)"
 [ "$left" = 0 ] || fail "$left staged Parquet files left after the load"
-"$K" table --warehouse "$T/wh" describe github.commits --json | python3 -c '
+KILN_WAREHOUSE="$T/wh" "$K" table describe github.commits --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin); s = json.dumps(d)
 assert "day" in s and "created_at" in s, "partition spec day(created_at) missing"' || fail "describe"
@@ -79,7 +79,7 @@ if (cd "$NODE_DIR" && node esink_compare.mjs "$T/csv" "$T/pl" "$T/cl2") >"$T/bad
 grep -q MISMATCH "$T/bad.log" || fail "comparer failed for another reason: $(tail -3 "$T/bad.log")"
 if [ -d "$NODE_DIR/node_modules/icebird" ]; then
   for t in pushes commits; do
-    "$K" table --warehouse "$T/wh" scan "github.$t" --format ndjson >"$T/$t.ndjson"
+    KILN_WAREHOUSE="$T/wh" "$K" table scan "github.$t" --format ndjson >"$T/$t.ndjson"
     (cd "$NODE_DIR" && node lakedata_icebird.mjs "$T/wh/github/$t" "$T/$t.ndjson") >"$T/icebird.log" 2>&1 ||
       fail "icebird disagrees on github.$t: $(tail -5 "$T/icebird.log")"
   done
@@ -112,13 +112,13 @@ for t in b["iceberg"]:
 assert {t["table"]: t for t in b["iceberg"]}["github.commits"]["noop_commits"] >= 2, b["iceberg"]  # chunked
 PY
 [ "$(nsnap "$T/wbig" github.commits)" = "$nb" ] || fail "big re-run added a snapshot"
-n="$("$K" table --warehouse "$T/wbig" scan github.commits --format ndjson | wc -l)"
+n="$(KILN_WAREHOUSE="$T/wbig" "$K" table scan github.commits --format ndjson | wc -l)"
 [ "$n" = "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["commits"])' "$T/b1.json")" ] ||
   fail "github.commits holds $n rows after the re-run"
 
 # ---- 2b. chunks are published in one commit
-refs_of() { "$K" table --warehouse "$1" branch "$2" --json | python3 -c 'import json,sys; print(" ".join(sorted(r["name"] for r in json.load(sys.stdin))))'; }
-nhist() { "$K" table --warehouse "$1" history "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+refs_of() { KILN_WAREHOUSE="$1" "$K" table branch "$2" --json | python3 -c 'import json,sys; print(" ".join(sorted(r["name"] for r in json.load(sys.stdin))))'; }
+nhist() { KILN_WAREHOUSE="$1" "$K" table history "$2" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 "$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wch" --stage-mb 8 --json >"$T/b3.json"
 python3 - "$T/b3.json" <<'PY' || fail "chunked first run: want several snapshots published once"
 import json, sys
@@ -138,8 +138,8 @@ files_of "$T/wch" github.commits | while read -r f; do "$K" parquet meta "$f" | 
   sort | awk 'NR > 1 && $1 <= prev {bad=1; print "overlap: " prevline " / " $0} {prev=$2; prevline=$0} END {exit bad}' ||
   fail "bucketed data files overlap in sha"
 [ "$(refs_of "$T/wch" github.commits)" = main ] || fail "chunked run left refs: $(refs_of "$T/wch" github.commits)"
-"$K" table --warehouse "$T/wbig" scan github.commits --format csv | sort >"$T/big1.txt"
-"$K" table --warehouse "$T/wch" scan github.commits --format csv | sort >"$T/big2.txt"
+KILN_WAREHOUSE="$T/wbig" "$K" table scan github.commits --format csv | sort >"$T/big1.txt"
+KILN_WAREHOUSE="$T/wch" "$K" table scan github.commits --format csv | sort >"$T/big2.txt"
 cmp -s "$T/big1.txt" "$T/big2.txt" || fail "chunked run differs from the one-commit run"
 # killed after the first chunk's commit (at the second chunk's data files)
 set +e
@@ -148,36 +148,36 @@ rc=$?
 set -e
 [ "$rc" = 137 ] || fail "chunk kill: exit $rc, want 137"
 [ "$(nhist "$T/wck" github.commits)" = 0 ] || fail "a killed chunked run made main move"
-n="$("$K" table --warehouse "$T/wck" scan github.commits --format csv | tail -n +2 | wc -l)"
+n="$(KILN_WAREHOUSE="$T/wck" "$K" table scan github.commits --format csv | tail -n +2 | wc -l)"
 [ "$n" = 0 ] || fail "a killed chunked run left $n rows visible on main"
 [[ "$(refs_of "$T/wck" github.commits)" == kiln-stage-gh-events-* ]] || fail "no staging branch after the kill: $(refs_of "$T/wck" github.commits)"
-"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >/dev/null 2>"$T/ck.err"
+"$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wck" --stage-mb 8 >"$T/ck.out" 2>"$T/ck.err"
 [ "$(refs_of "$T/wck" github.commits)" = main ] || fail "the stale staging branch was not dropped: $(refs_of "$T/wck" github.commits)"
-grep -q "dropped staging branch" "$T/ck.err" || fail "dropping the stale staging branch was not reported: $(cat "$T/ck.err")"
-"$K" table --warehouse "$T/wck" scan github.commits --format csv | sort >"$T/big3.txt"
+grep -q "iceberg github.commits: dropped 1 staging branch" "$T/ck.out" || fail "dropping the stale staging branch was not reported: $(cat "$T/ck.out" "$T/ck.err")"
+KILN_WAREHOUSE="$T/wck" "$K" table scan github.commits --format csv | sort >"$T/big3.txt"
 cmp -s "$T/big1.txt" "$T/big3.txt" || fail "the run after the chunk kill differs from the clean run"
 
 # ---- 3. crash, orphans, converge
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wc" --start 2025-10-04 --end 2025-10-04 >/dev/null
-before="$("$K" table --warehouse "$T/wc" snapshots github.commits --json)"
+before="$(KILN_WAREHOUSE="$T/wc" "$K" table snapshots github.commits --json)"
 set +e
 KILN_TEST_GH_ICEBERG_KILL=commits:data "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wc" >/dev/null 2>&1
 rc=$?
 set -e
 [ "$rc" = 137 ] || fail "crash run: exit $rc, want 137 (SIGKILL)"
-after="$("$K" table --warehouse "$T/wc" snapshots github.commits --json)"
+after="$(KILN_WAREHOUSE="$T/wc" "$K" table snapshots github.commits --json)"
 [ "$before" = "$after" ] || fail "killed run changed github.commits' snapshots"
 # pushes were loaded (into their staging branch) but not published: both
 # tables are published together after both are loaded
 [ "$(nhist "$T/wc" github.pushes)" = 1 ] || fail "pushes were published although commits never were"
 [[ "$(refs_of "$T/wc" github.pushes)" == *kiln-stage-gh-events-* ]] || fail "pushes: no staging branch after the kill"
-"$K" table --warehouse "$T/wc" remove-orphans github.commits --dry-run --older-than 0s >"$T/orph.txt"
+KILN_WAREHOUSE="$T/wc" "$K" table remove-orphans github.commits --dry-run --older-than 0s >"$T/orph.txt"
 grep -q '\.parquet' "$T/orph.txt" || fail "no orphan data files listed after the kill: $(cat "$T/orph.txt")"
-"$K" table --warehouse "$T/wc" scan github.commits --format csv >/dev/null || fail "table unreadable after the kill"
+KILN_WAREHOUSE="$T/wc" "$K" table scan github.commits --format csv >/dev/null || fail "table unreadable after the kill"
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wc" >/dev/null
 scan_sorted "$T/wc" >"$T/conv.txt"
 cmp -s "$T/clean.txt" "$T/conv.txt" || fail "re-run after the crash differs from the clean run: $(diff "$T/clean.txt" "$T/conv.txt" | head -5)"
-"$K" table --warehouse "$T/wc" remove-orphans github.commits --older-than 0s >/dev/null
+KILN_WAREHOUSE="$T/wc" "$K" table remove-orphans github.commits --older-than 0s >/dev/null
 scan_sorted "$T/wc" >"$T/conv2.txt"
 cmp -s "$T/clean.txt" "$T/conv2.txt" || fail "removing the orphans changed the contents"
 
@@ -189,39 +189,40 @@ rc=$?
 set -e
 [ "$rc" = 137 ] || fail "crash run (manifests): exit $rc, want 137"
 [ "$(nsnap "$T/wm" github.pushes)" = 1 ] && [ "$(nsnap "$T/wm" github.commits)" = 1 ] || fail "kill after manifests changed a table"
-"$K" table --warehouse "$T/wm" remove-orphans github.pushes --dry-run --older-than 0s >"$T/orph2.txt"
+KILN_WAREHOUSE="$T/wm" "$K" table remove-orphans github.pushes --dry-run --older-than 0s >"$T/orph2.txt"
 grep -q '\.avro' "$T/orph2.txt" && grep -q '\.parquet' "$T/orph2.txt" || fail "orphan manifests/data not listed: $(cat "$T/orph2.txt")"
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wm" >/dev/null
 scan_sorted "$T/wm" >"$T/conv3.txt"
 cmp -s "$T/clean.txt" "$T/conv3.txt" || fail "re-run after the manifests crash differs from the clean run"
 
-# ---- 4. per-partition commits, a failed day
+# ---- 4. per-partition commits, a failed day (--keep-going: the days after it still load)
 cp -r "$T/in" "$T/q"
 f="$T/q/2025-10-05-1.json.gz"
 head -c $(( $(stat -c %s "$f") / 2 )) "$f" >"$f.cut" && mv "$f.cut" "$f"
-"$K" job gh-events --in "$T/q" --out "$T/qcsv" >/dev/null 2>&1 || true
+"$K" job gh-events --in "$T/q" --out "$T/qcsv" --keep-going >/dev/null 2>&1 || true
 set +e
-"$K" job gh-events --in "$T/q" --format iceberg --warehouse "$T/wp" --commit partition --json >"$T/r4.json" 2>"$T/r4.err"
+"$K" job gh-events --in "$T/q" --format iceberg --warehouse "$T/wp" --commit partition --keep-going --json >"$T/r4.json" 2>"$T/r4.err"
 rc=$?
 set -e
-[ "$rc" = 1 ] || fail "truncated input: exit $rc, want 1; $(cat "$T/r4.err")"
+[ "$rc" = 6 ] || fail "truncated input: exit $rc, want 6 (partial); $(cat "$T/r4.err")"
 python3 - "$T/r4.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 st = {p["date"]: p["status"] for p in s["partitions"]}
 assert st == {"2025-10-04": "ok", "2025-10-05": "failed", "2025-10-06": "ok"}, st
+assert s["status"] == "partial", s["status"]
 for t in s["iceberg"]:
     assert t["snapshots"] == 2, t   # one per day that committed
 PY
 [ "$(nsnap "$T/wp" github.commits)" = 2 ] || fail "--commit partition: want 2 snapshots"
-n="$("$K" table --warehouse "$T/wp" scan github.pushes --where "created_at between '2025-10-05T00:00:00Z' and '2025-10-05T23:59:59Z'" --format csv | tail -n +2 | wc -l)"
+n="$(KILN_WAREHOUSE="$T/wp" "$K" table scan github.pushes --where "created_at between '2025-10-05T00:00:00Z' and '2025-10-05T23:59:59Z'" --format csv | tail -n +2 | wc -l)"
 [ "$n" = 0 ] || fail "failed day has $n rows in github.pushes"
 cmp_tables "$T/qcsv" "$T/wp" || fail "per-partition tables differ from the CSV output of the same input"
 
 # ---- 5. --branch
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wb" --branch dev --start 2025-10-04 --end 2025-10-04 >/dev/null
-nm="$("$K" table --warehouse "$T/wb" scan github.pushes --format csv | tail -n +2 | wc -l)"
-nd="$("$K" table --warehouse "$T/wb" scan github.pushes --ref dev --format csv | tail -n +2 | wc -l)"
+nm="$(KILN_WAREHOUSE="$T/wb" "$K" table scan github.pushes --format csv | tail -n +2 | wc -l)"
+nd="$(KILN_WAREHOUSE="$T/wb" "$K" table scan github.pushes --ref dev --format csv | tail -n +2 | wc -l)"
 [ "$nm" = 0 ] && [ "$nd" -gt 0 ] || fail "--branch dev: main has $nm rows, dev $nd"
 
 echo "ok: gh-events --format iceberg: matches CSV via DuckDB, idempotent, crash-safe and convergent, failed day isolated, branch"

@@ -1,7 +1,8 @@
 // engine_gh_duckdb.mjs - the independent computation behind kiln's
 // gh-events tests and benchmark: DuckDB reads GH Archive .json.gz files with
 // read_ndjson, keeps PushEvents, dedupes by event id, unnests
-// payload.commits, and either
+// payload.commits and keeps one commit row per (repo_id, sha) and day, the
+// later push's (the table's grain, docs/cli/job.md), and either
 //   compare  KILN_FORMAT KILN_OUT_DIR FILE.json.gz...   checks kiln's output
 //            (OUT/pushes/date=*/part-*.EXT, OUT/commits/...) row for row:
 //            counts and an md5 over every column of every row, sorted; also
@@ -39,14 +40,25 @@ function sourceSql(files) {
     created_at
     FROM ev;
   CREATE TEMP VIEW src_commits AS
-    WITH c AS (
+    WITH l AS (
       SELECT repo.id AS repo_id, repo.name AS repo_name, CAST(payload->>'push_id' AS BIGINT) AS push_id, created_at,
-             unnest(from_json(payload->'commits',
-               '[{"sha":"VARCHAR","author":{"name":"VARCHAR","email":"VARCHAR"},"message":"VARCHAR","distinct":"BOOLEAN"}]')) AS cm
-      FROM ev)
+             regexp_extract(filename, '(\\d{4}-\\d{2}-\\d{2})-\\d{1,2}\\.json\\.gz$', 1) AS file_day,
+             CAST(regexp_extract(filename, '-(\\d{1,2})\\.json\\.gz$', 1) AS INTEGER) AS file_hour,
+             from_json(payload->'commits',
+               '[{"sha":"VARCHAR","author":{"name":"VARCHAR","email":"VARCHAR"},"message":"VARCHAR","distinct":"BOOLEAN"}]') AS cms
+      FROM ev),
+    c AS (
+      SELECT repo_id, repo_name, push_id, created_at, file_day, file_hour, unnest(cms) AS cm,
+             unnest(range(len(cms))) AS pos
+      FROM l)
     SELECT repo_id, repo_name, cm.sha AS sha, push_id, cm.author.name AS author_name,
            cm.author.email AS author_email, cm.message AS message, cm."distinct" AS "distinct", created_at
-    FROM c;`;
+    FROM c
+    -- the grain: one row per (repo_id, sha) and day (the hour file's day),
+    -- the later push's: greater push_id (null lowest), later hour, later
+    -- entry of the commits list
+    QUALIFY row_number() OVER (PARTITION BY repo_id, cm.sha, file_day
+                               ORDER BY push_id DESC NULLS LAST, file_hour DESC, pos DESC) = 1;`;
 }
 
 const pushCols = ['event_id', 'push_id', 'repo_id', 'repo_name', 'actor_id', 'actor_login', 'org_login', 'ref',

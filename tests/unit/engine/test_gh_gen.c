@@ -622,6 +622,15 @@ TEST(gh_gen, rejects_bad_options)
     o.start_day = kiln_days_from_civil(2025, 1, 1);
     o.hours = 25;
     CHECK_EQ_INT(kiln_gen_github_api(&o, NULL, &err), KILN_EINVAL);
+    /* --quirks on a span that cannot hold every fault */
+    o.hours = KILN_GEN_QUIRKS_MIN_HOURS - 1;
+    o.quirks = 1;
+    CHECK_EQ_INT(kiln_gen_gharchive(&o, NULL, &err), KILN_EINVAL);
+    CHECK(strstr(err.msg, "at least 6 hours") != NULL);
+    o.quirks = 0;
+    CHECK_EQ_INT(kiln_gen_github_api(&o, NULL, &err), 0); /* the API ignores quirks... */
+    o.quirks = 1;
+    CHECK_EQ_INT(kiln_gen_github_api(&o, NULL, &err), 0); /* ...also on a short span */
 }
 
 TEST(gh_gen, rerun_into_same_dir_leaves_no_stale_files)

@@ -10,6 +10,7 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
+#include "gh_fixture.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
@@ -18,26 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
-
-static void write_hour(const char *dir, const char *name, const char *text)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t n = strlen(text);
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-    size_t cap = deflateBound(&z, n) + 64;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)text;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    deflate(&z, Z_FINISH);
-    kt_write_file(path, out, z.total_out);
-    deflateEnd(&z);
-    free(out);
-}
 
 /* An old-era PushEvent with one commit (sha) on repo repo_id. */
 static char *push(int id, int push_id, int repo_id, const char *sha, const char *ref, const char *ts)
@@ -263,9 +244,21 @@ TEST(gh_iceberg, failed_partition_and_budget)
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(c);
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 3);
+    /* and so are bucket spill files: the dead run's go, a live one's stay
+     * (one with a "PID-N" name, as this process's concurrent loads use) */
+    char dead_spill[4200], live_spill[4200];
+    snprintf(dead_spill, sizeof dead_spill, "%s/_spill-%ld-1-commits-2025-10-05-0", stage, (long)dead);
+    snprintf(live_spill, sizeof live_spill, "%s/_spill-%ld-7-commits-2025-10-05-0", stage, (long)getppid());
+    kt_write_file(dead_spill, "x", 1);
+    kt_write_file(live_spill, "x", 1);
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
+    struct stat spst;
+    CHECK(stat(dead_spill, &spst) != 0);
+    CHECK(stat(live_spill, &spst) == 0);
+    unlink(live_spill);
     CHECK_EQ_INT(r.tables[1].snapshots, 0); /* a no-op re-run */
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
+    CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);  /* reported in the result, not printed */
 
     /* options */
     kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL};
@@ -466,6 +459,7 @@ TEST(gh_iceberg, publish_conflict_reloads_on_new_head)
     CHECK_EQ_INT(ow.rc, 0);
     CHECK_EQ_INT(r.tables[1].published, 1);
     CHECK_EQ_INT(r.tables[1].rows_inserted, 1); /* counted once, not per attempt */
+    CHECK_EQ_INT(r.tables[1].reloads, 1);
     CHECK_EQ_INT(count_rows(wh, "github.commits", NULL), 5); /* 3 + the job's new one + the other writer's */
     CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 's4'"), 1);
     CHECK_EQ_INT(count_rows(wh, "github.commits", "sha = 'other'"), 1);

@@ -1,9 +1,9 @@
 /*
- * sink_text.c - CSV and NDJSON sinks for row batches (see engine.h).
+ * sink_text.c - CSV and NDJSON sinks for row batches (see text.h).
  * Rows are formatted into a 1 MB buffer that is written with write(2);
  * commit fsyncs the temp file and renames it into place.
  */
-#include "engine/engine.h"
+#include "format/text/text.h"
 #include "format/json/json_scan.h"
 
 #include <errno.h>

@@ -1,0 +1,27 @@
+/*
+ * gh_int.h - engine-internal pieces shared by the gh-events files: the
+ * spill record format (gh_spill.c), used by the commit grain of the scan
+ * (gh_events.c) and the key-range buckets of the Iceberg load
+ * (gh_iceberg.c).
+ *
+ * A spill record is one row: per column a null flag byte, then the value
+ * (bool 1 byte, 4-byte types 4, strings u32 length + bytes, the rest 8),
+ * native byte order. Spill files are temporary and never leave the machine.
+ */
+#ifndef KILN_ENGINE_GH_INT_H
+#define KILN_ENGINE_GH_INT_H
+
+#include "format/batch.h"
+
+/* Append row `row` of b to o as one record. */
+int kiln_gh__spill_put(kiln_buf *o, const kiln_batch *b, size_t row, kiln_err *err);
+/* Read the record at *pp (advancing it) and append it to dst as a row, or
+ * skip it when dst is NULL (schema then gives the layout). KILN_EFORMAT
+ * naming path when the record is cut. */
+int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema *schema, kiln_batch *dst,
+                       const char *path, kiln_err *err);
+/* A sink writing records to path (temp file; commit closes it, without
+ * fsync: spills are rebuilt by a re-run). Caller frees with kiln_sink_free. */
+int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);
+
+#endif
