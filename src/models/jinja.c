@@ -342,6 +342,11 @@ int kj_getattr(kj_in *in, kj_val obj, const char *name, size_t namelen, kj_val *
             *out = undef_named(name, namelen);
         return rc;
     }
+    case KJ_FUNC:
+        /* a callable object (dbt's config): attributes come from its self */
+        if (obj.u.fn->self.t == KJ_OBJ)
+            return kj_getattr(in, obj.u.fn->self, name, namelen, out);
+        break;
     case KJ_DICT:
     case KJ_STR:
     case KJ_LIST:
@@ -1670,6 +1675,29 @@ int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
             break;
         kj_val *m = kj_dict_getc(in.frame->vars, n->name);
         rc = kj_dict_setc(into, n->name, kj_retain(*m), err);
+    }
+    rc = locate(&in, rc);
+    if (in.frame)
+        kj_frame_release(in.frame);
+    kiln_buf_free(&sink);
+    return rc;
+}
+
+int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
+{
+    kj_in in;
+    kiln_buf sink;
+    kiln_buf_init(&sink, 0);
+    int rc = render_setup(&in, env, t, kj_undef(), &sink, err);
+    for (size_t i = 0; !rc && i < t->root->nkids; i++) {
+        kj_node *n = t->root->kids[i];
+        if (n->kind != N_DOCS)
+            continue;
+        kj_val text;
+        in.at = n;
+        if ((rc = capture(&in, n->b, &text)))
+            break;
+        rc = kj_dict_setc(into, n->name, text, err);
     }
     rc = locate(&in, rc);
     if (in.frame)

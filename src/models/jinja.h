@@ -133,11 +133,14 @@ kj_val *kj_dict_get(kj_val dict, kj_val key);
 kj_val *kj_dict_getc(kj_val dict, const char *key);
 
 int kj_truthy(kj_val v);
+int kj_is_num(kj_val v); /* int, float or bool */
+double kj_num(kj_val v);
 int kj_equal(kj_val a, kj_val b);
 /* Python str(v) / repr(v) appended to out. */
 int kj_str_append(kj_in *in, kj_val v, kiln_buf *out, kiln_err *err);
 int kj_repr_append(kj_in *in, kj_val v, kiln_buf *out, kiln_err *err);
 const char *kj_type_name(kj_val v);
+int kj_to_str_val(kj_in *in, kj_val v, kj_val *out); /* str(v) as a new KJ_STR (owned) */
 
 /* ------------------------------------------------------------ environment */
 
@@ -169,6 +172,10 @@ int kj_render(kj_env *env, kj_tpl *t, kj_val vars, kiln_buf *out, kj_val *ret, k
  * {% test %} definitions (as `test_NAME`) into dict `into` (name -> macro).
  * Other output is discarded. */
 int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err);
+
+/* Render the body of each top-level {% docs NAME %} block of t into dict
+ * `into` (NAME -> text). Other content is ignored. */
+int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err);
 
 /* Call a function value (macro or native) with positional args. *out owned. */
 int kj_call_value(kj_env *env, kj_val fn, const kj_args *a, kj_val *out, kiln_err *err);

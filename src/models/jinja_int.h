@@ -132,8 +132,6 @@ struct kj_in {
 };
 
 /* jinja_value.c */
-int kj_is_num(kj_val v);
-double kj_num(kj_val v);
 int kj_compare(kj_val a, kj_val b, int *cmp);
 int kj_float_append(double f, kiln_buf *out, kiln_err *err);
 int kj_dict_remove(kj_val dict, size_t i, kiln_err *err);
@@ -157,6 +155,5 @@ int kj_method(kj_in *in, kj_val self, const char *name, const kj_args *a, kj_val
 int kj_is_method(kj_val self, const char *name);
 const char *kj_method_name(kj_val self, const char *name); /* static name, or NULL */
 int kj_builtins_add(kj_env *env, kiln_err *err);
-int kj_to_str_val(kj_in *in, kj_val v, kj_val *out); /* str(v) as a new KJ_STR */
 
 #endif /* KILN_MODELS_JINJA_INT_H */
