@@ -125,6 +125,44 @@ static int project_fail(const char *cmd, const kiln_err *err)
     }
 }
 
+static int run_verb(const char *verb, int argc, char **argv)
+{
+    kiln_models_opts o;
+    int rc = parse_project_flags(verb, argc, argv, &o, 0);
+    if (rc)
+        return rc;
+    kiln_err err = {0};
+    int failed = 0;
+    if (kiln_models_run(verb, &o, stdout, &failed, &err))
+        return project_fail(verb, &err);
+    return failed ? KILN_EXIT_FAIL : 0;
+}
+
+static int run_seed(int argc, char **argv) { return run_verb("seed", argc, argv); }
+static int run_run(int argc, char **argv) { return run_verb("run", argc, argv); }
+static int run_test(int argc, char **argv) { return run_verb("test", argc, argv); }
+static int run_build(int argc, char **argv) { return run_verb("build", argc, argv); }
+
+#define VERB_USAGE(verb, what) \
+    "usage: kiln " verb " [--project-dir DIR] [--profiles-dir DIR] [--target NAME]\n" \
+    "       [--vars YAML] [-s SPEC] [--exclude SPEC] [--full-refresh] [--fail-fast]\n" \
+    "\n" what "\n" \
+    "Output as dbt's: one line per node, then Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..\n" \
+    "\n" \
+    "options:\n" PROJECT_FLAGS \
+    "  --full-refresh      rebuild tables from scratch (drop, then create)\n" \
+    "  -x, --fail-fast     after the first error or failed test, skip the rest\n" \
+    "\n" \
+    "exit codes: 0 ok, 1 a node failed (or a project error), 2 usage, 3 profile\n" \
+    "error, 4 no project\n" \
+    "docs: docs/models.md\n"
+
+static const char seed_usage[] = VERB_USAGE("seed", "Load the project's seeds (CSV files) into Iceberg tables of the profile's warehouse.");
+static const char runv_usage[] = VERB_USAGE("run", "Build the selected models into Iceberg tables, in dependency order.");
+static const char test_usage[] = VERB_USAGE("test", "Run the selected data tests (generic and singular) against the warehouse.");
+static const char build_usage[] = VERB_USAGE("build", "Seeds, models and tests in one DAG: each node's tests run right after it, and\n"
+                                                      "a failing test skips everything downstream.");
+
 static int run_compile(int argc, char **argv)
 {
     kiln_models_opts o;
@@ -207,3 +245,7 @@ KILN_COMMAND(cmd_jinja, "jinja", "render Jinja templates as dbt does (debugging 
 KILN_COMMAND(cmd_compile, "compile", "render a dbt project's models and tests into target/compiled/", compile_usage,
              run_compile, 70, NULL)
 KILN_COMMAND(cmd_ls, "ls", "list a dbt project's nodes (with dbt's selection syntax)", ls_usage, run_ls, 71, NULL)
+KILN_COMMAND(cmd_seed, "seed", "load a dbt project's seeds (CSV) into Iceberg tables", seed_usage, run_seed, 72, NULL)
+KILN_COMMAND(cmd_run, "run", "build a dbt project's models into Iceberg tables", runv_usage, run_run, 73, NULL)
+KILN_COMMAND(cmd_test, "test", "run a dbt project's data tests", test_usage, run_test, 74, NULL)
+KILN_COMMAND(cmd_build, "build", "seeds, models and tests of a dbt project in one DAG", build_usage, run_build, 74, NULL)

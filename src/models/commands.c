@@ -114,7 +114,7 @@ done:
 
 /* Put the CTEs of ephemeral parents in front of n's SQL, as dbt does
  * (after an existing leading WITH, else as a new WITH). */
-static int inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
+int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
 {
     kiln_buf ctes;
     kiln_buf_init(&ctes, 0);
@@ -164,7 +164,7 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
     if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
         goto done;
     for (size_t i = 0; i < all.len && !rc; i++)
-        rc = inject_ctes(p, p->nodes.items[all.items[i]], err);
+        rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
     if (rc || (rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
         goto done;
     size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;

@@ -52,4 +52,12 @@ int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err);
  * <target-path>/compiled/<project>/<path>; print a dbt-style summary to out. */
 int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err);
 
+/* `kiln seed` / `run` / `test` / `build` (verb): run the selected nodes
+ * of that kind in dbt's order into the profile's warehouse, printing one
+ * line per node and `Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..` to
+ * out. Returns a negative code when the project cannot run at all (load,
+ * compile, graph errors); otherwise 0 with *failed = nodes that ended in
+ * ERROR or FAIL. */
+int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+
 #endif /* KILN_MODELS_H */

@@ -78,6 +78,9 @@ char *kiln_models__relation(const kiln_project *p, const km_node *n);    /* "sch
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
 
+/* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
+int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
+
 /* graph.c */
 int kiln_models__graph_build(kiln_project *p, kiln_err *err);
 /* Selected node indices in build order (sel/exclude as on the command

@@ -40,10 +40,10 @@ sel() { "$KILN_BIN" ls --project-dir "$P" --resource-type "model seed" --output 
 grep -q 'Found 5 models, 3 seeds, 20 data tests, 0 sources' "$tmp/compile.txt" || fail "compile summary: $(cat "$tmp/compile.txt")"
 C="$P/target/compiled/jaffle_shop"
 grep -q "sum(case when payment_method = 'gift_card' then amount else 0 end) as gift_card_amount," "$C/models/orders.sql" || fail "for loop"
-grep -q 'from main.stg_orders' "$C/models/orders.sql" || fail "ref"
+grep -q 'from analytics.stg_orders' "$C/models/orders.sql" || fail "ref"
 grep -q 'round(amount / 100.0, 2) as amount' "$C/models/staging/stg_payments.sql" || fail "macro"
 grep -q 'where id > 0' "$C/models/staging/stg_orders.sql" || fail "var"
-grep -q "from main.customers" "$C/models/schema.yml/relationships_orders_customer_id__customer_id__ref_customers_.sql" || fail "test kwargs ref"
+grep -q "from analytics.customers" "$C/models/schema.yml/relationships_orders_customer_id__customer_id__ref_customers_.sql" || fail "test kwargs ref"
 grep -q "'return_pending','returned'" "$C/models/schema.yml/accepted_values_orders_status__placed__shipped__completed__return_pending__returned.sql" \
   || fail "accepted_values SQL"
 # --vars overrides the project's vars

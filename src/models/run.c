@@ -1,0 +1,624 @@
+/*
+ * run.c - `kiln seed`, `run`, `test` and `build`: running a project's
+ * nodes in dbt's order on kiln's SQL layer, each result an Iceberg table
+ * of the profile's warehouse.
+ *
+ *  - seed: the CSV (LF or CRLF, BOM stripped; integer/real/text inferred per
+ *    column, empty = NULL) is loaded into a temporary SQLite table, then
+ *    written as the Iceberg table <schema>.<seed> in one commit.
+ *  - table (and, for now, view: see docs/models.md) models: CREATE TABLE AS
+ *    when the table is new; INSERT OVERWRITE (one atomic commit) when it
+ *    exists with the same columns; drop + CREATE TABLE AS when its columns
+ *    changed or with --full-refresh. Ephemeral models are inlined as CTEs.
+ *  - tests: dbt's wrapper, `select count(*) ... from (<test sql>)`: 0 rows
+ *    pass; otherwise FAIL (severity error) or WARN (severity warn).
+ *
+ * Order: generation then unique_id, with dbt's test edges in build (a test
+ * runs before every node that descends from all of its parents), so a
+ * failing test, an error or a skip marks every descendant SKIP.
+ */
+#include "models/project.h"
+
+#include "lake/lake.h"
+#include "sql/sql.h"
+
+#include <stdlib.h>
+
+enum { ST_NONE = 0, ST_OK, ST_WARN, ST_ERROR, ST_FAIL, ST_SKIP };
+
+typedef struct runner {
+    kiln_project *p;
+    sqlite3 *db;
+    FILE *out;
+    unsigned char *status; /* per node */
+    int pass, warn, error, skip;
+    size_t total, pos;
+} runner;
+
+static void line(runner *r, const char *left, const char *right)
+{
+    char buf[600];
+    int n = snprintf(buf, sizeof buf, "%zu of %zu %s ", r->pos, r->total, left);
+    fputs(buf, r->out);
+    for (int i = n; i < 76; i++)
+        fputc('.', r->out);
+    fprintf(r->out, " [%s]\n", right);
+    fflush(r->out);
+}
+
+/* Run every statement of sql (kiln's write statements included). */
+static int exec_sql(runner *r, const char *sql, kiln_err *err)
+{
+    size_t len = strlen(sql), off = 0;
+    while (off < len) {
+        int handled = 0;
+        size_t used = 0;
+        long eo = -1;
+        int rc = kiln_sql_write_try(r->db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
+        if (rc)
+            return rc;
+        if (!handled) {
+            sqlite3_stmt *st = NULL;
+            if ((rc = kiln_sql_prepare(r->db, sql + off, len - off, &st, &used, &eo, err)))
+                return rc;
+            if (st) {
+                int s;
+                while ((s = sqlite3_step(st)) == SQLITE_ROW)
+                    ;
+                if (s != SQLITE_DONE)
+                    rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+                sqlite3_finalize(st);
+                if (rc)
+                    return rc;
+            }
+        }
+        if (!used)
+            break;
+        off += used;
+    }
+    return 0;
+}
+
+/* Column names of a query, joined by ','; caller frees. */
+static int query_columns(runner *r, const char *sql, char **out, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    *out = NULL;
+    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    if (rc)
+        return rc;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    for (int i = 0; st && i < sqlite3_column_count(st) && !rc; i++)
+        rc = kiln_buf_printf(&b, err, "%s%s", i ? "," : "", sqlite3_column_name(st, i));
+    sqlite3_finalize(st);
+    if (rc) {
+        kiln_buf_free(&b);
+        return rc;
+    }
+    *out = kiln_buf_detach(&b, NULL);
+    if (!*out)
+        *out = kiln_strdup("");
+    return *out ? 0 : KILN_OOM(err);
+}
+
+static int table_exists(runner *r, const char *rel)
+{
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    if (!cat || kiln_lake_table_load(&t, cat, rel, &e))
+        return 0;
+    kiln_lake_table_free(t);
+    return 1;
+}
+
+/* Replace table rel with the rows of query: one commit when it can be. */
+static int write_table(runner *r, const char *rel, const char *query, kiln_err *err)
+{
+    int rc;
+    char *sql = NULL, *have = NULL, *want = NULL, *probe = NULL;
+    if (table_exists(r, rel) && !r->p->opts.full_refresh) {
+        probe = kiln_sprintf("select * from %s", rel);
+        char *wq = kiln_sprintf("select * from (\n%s\n) limit 0", query);
+        if (!probe || !wq) {
+            kiln_free(wq);
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        rc = query_columns(r, probe, &have, err);
+        if (!rc)
+            rc = query_columns(r, wq, &want, err);
+        kiln_free(wq);
+        if (rc)
+            goto done;
+        if (!strcmp(have, want)) {
+            sql = kiln_sprintf("insert overwrite %s\n%s", rel, query);
+            rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+            goto done;
+        }
+    }
+    if (table_exists(r, rel)) {
+        /* the columns changed (or --full-refresh): drop, then create */
+        kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+        if ((rc = kiln_lake_table_drop(cat, rel, 1, err)))
+            goto done;
+        char *drop = kiln_sprintf("drop table if exists %s", rel);
+        rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+        kiln_free(drop);
+        if (rc)
+            goto done;
+    }
+    sql = kiln_sprintf("create table %s as\n%s", rel, query);
+    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+done:
+    kiln_free(sql);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    return rc;
+}
+
+/* ------------------------------------------------------------ seeds */
+
+typedef KILN_VEC(char *) fields;
+
+static void fields_free(fields *f)
+{
+    for (size_t i = 0; i < f->len; i++)
+        kiln_free(f->items[i]);
+    f->len = 0;
+}
+
+/* One CSV record (RFC 4180 quotes) from *pp; returns 0, 1 at the end. */
+static int csv_record(const char **pp, const char *e, char delim, fields *out, kiln_err *err)
+{
+    const char *p = *pp;
+    if (p >= e)
+        return 1;
+    int rc = 0;
+    for (;;) {
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        if (p < e && *p == '"') {
+            p++;
+            while (p < e && !rc) {
+                if (*p == '"') {
+                    if (p + 1 < e && p[1] == '"') {
+                        rc = kiln_buf_putc(&b, '"', err);
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                rc = kiln_buf_putc(&b, *p++, err);
+            }
+        }
+        while (p < e && *p != delim && *p != '\n' && *p != '\r' && !rc)
+            rc = kiln_buf_putc(&b, *p++, err);
+        char *f = kiln_buf_detach(&b, NULL);
+        if (!f)
+            f = kiln_strdup("");
+        if (rc || !f || (rc = kiln_vec_push(out, f, err))) {
+            kiln_free(f);
+            return rc ? rc : KILN_OOM(err);
+        }
+        if (p < e && *p == delim) {
+            p++;
+            continue;
+        }
+        if (p < e && *p == '\r')
+            p++;
+        if (p < e && *p == '\n')
+            p++;
+        break;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int is_int_text(const char *s)
+{
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int is_real_text(const char *s)
+{
+    char *end;
+    if (!*s)
+        return 0;
+    strtod(s, &end);
+    return !*end && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN");
+}
+
+static int run_seed(runner *r, km_node *n, kiln_err *err)
+{
+    int rc = 0;
+    const char *p = n->raw, *e = n->raw + n->raw_len;
+    if (e - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+        p += 3;
+    const char *dl = kiln_models__cfg_str(n, "delimiter", ",");
+    char delim = dl[0] ? dl[0] : ',';
+    fields header = {0}, row = {0};
+    KILN_VEC(char *) cells = {0}; /* all cells, row-major */
+    char *types = NULL, *sql = NULL, *rel = NULL;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    if ((rc = csv_record(&p, e, delim, &header, err)) < 0)
+        goto done;
+    if (rc == 1 || !header.len) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: the seed has no header row", n->path);
+        goto done;
+    }
+    size_t ncol = header.len, nrow = 0;
+    while ((rc = csv_record(&p, e, delim, &row, err)) == 0) {
+        if (row.len == 1 && !row.items[0][0]) { /* blank line */
+            fields_free(&row);
+            continue;
+        }
+        nrow++;
+        if (row.len != ncol) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: %zu fields, the header has %zu", n->path, nrow + 1, row.len, ncol);
+            goto done;
+        }
+        for (size_t i = 0; i < ncol && !rc; i++) {
+            rc = kiln_vec_push(&cells, row.items[i], err);
+            if (!rc)
+                row.items[i] = NULL;
+        }
+        row.len = 0;
+        if (rc)
+            goto done;
+    }
+    if (rc < 0)
+        goto done;
+    rc = 0;
+    /* per column: 'i' integer, 'r' real, 't' text */
+    types = kiln_malloc(ncol + 1);
+    if (!types) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t c = 0; c < ncol; c++) {
+        char t = 'i';
+        for (size_t i = 0; i < nrow; i++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                continue;
+            if (t == 'i' && !is_int_text(v))
+                t = is_real_text(v) ? 'r' : 't';
+            else if (t == 'r' && !is_real_text(v))
+                t = 't';
+        }
+        types[c] = t;
+    }
+    rc = kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
+    for (size_t c = 0; c < ncol && !rc; c++)
+        rc = kiln_buf_printf(&b, err, "%s\"%s\" %s", c ? ", " : "", header.items[c],
+                             types[c] == 'i' ? "INT" : types[c] == 'r' ? "FLOAT" : "TEXT");
+    if (!rc)
+        rc = kiln_buf_append(&b, ")", 1, err);
+    if (rc || (rc = exec_sql(r, b.data, err)))
+        goto done;
+    kiln_buf_reset(&b);
+    rc = kiln_buf_printf(&b, err, "insert into temp.kiln_seed values (");
+    for (size_t c = 0; c < ncol && !rc; c++)
+        rc = kiln_buf_printf(&b, err, "%s?", c ? ", " : "");
+    if (!rc)
+        rc = kiln_buf_append(&b, ")", 1, err);
+    if (rc)
+        goto done;
+    sqlite3_stmt *ins = NULL;
+    if (sqlite3_prepare_v2(r->db, b.data, -1, &ins, NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EINTERNAL, "seed insert: %s", sqlite3_errmsg(r->db));
+        goto done;
+    }
+    for (size_t i = 0; i < nrow && !rc; i++) {
+        for (size_t c = 0; c < ncol; c++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                sqlite3_bind_null(ins, (int)c + 1);
+            else if (types[c] == 'i')
+                sqlite3_bind_int64(ins, (int)c + 1, strtoll(v, NULL, 10));
+            else if (types[c] == 'r')
+                sqlite3_bind_double(ins, (int)c + 1, strtod(v, NULL));
+            else
+                sqlite3_bind_text(ins, (int)c + 1, v, -1, SQLITE_STATIC);
+        }
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", n->path, sqlite3_errmsg(r->db));
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    if (rc)
+        goto done;
+    if (!(rel = kiln_models__relation(r->p, n))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    rc = write_table(r, rel, "select * from temp.kiln_seed", err);
+    if (!rc)
+        rc = exec_sql(r, "drop table if exists temp.kiln_seed", err);
+    if (!rc)
+        n->compiled_len = nrow; /* rows, for the report */
+done:
+    fields_free(&header);
+    kiln_vec_free(&header);
+    fields_free(&row);
+    kiln_vec_free(&row);
+    for (size_t i = 0; i < cells.len; i++)
+        kiln_free(cells.items[i]);
+    kiln_vec_free(&cells);
+    kiln_free(types);
+    kiln_free(sql);
+    kiln_free(rel);
+    kiln_buf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static int run_test(runner *r, km_node *n, int64_t *failures, kiln_err *err)
+{
+    const char *fail_calc = kiln_models__cfg_str(n, "fail_calc", "count(*)");
+    kj_val lim = kiln_models__cfg(n, "limit");
+    char limit[48] = "";
+    if (lim.t == KJ_INT)
+        snprintf(limit, sizeof limit, "\nlimit %lld", (long long)lim.u.i);
+    char *sql = kiln_sprintf("select %s as failures from (\n%s%s\n) dbt_internal_test", fail_calc,
+                             n->compiled ? n->compiled : "", limit);
+    if (!sql)
+        return KILN_OOM(err);
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    for (int tries = 0; rc && tries < 8; tries++) { /* a table made earlier in this run */
+        int added = kiln_sql_lake_resolve_missing(r->db, err->msg, err);
+        if (added != 1)
+            break;
+        rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    }
+    kiln_free(sql);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *failures = sqlite3_column_int64(st, 0);
+    else
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------ driver */
+
+/* dbt's test edges: test T precedes every non-test node that descends from
+ * all of T's parents, so its failure skips them. */
+static int add_test_edges(kiln_project *p, kiln_err *err)
+{
+    size_t n = p->nodes.len;
+    unsigned char *all = kiln_malloc(n ? n : 1), *one = kiln_malloc(n ? n : 1);
+    size_t *queue = kiln_malloc((n ? n : 1) * sizeof(size_t));
+    int rc = 0;
+    if (!all || !one || !queue) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t t = 0; t < n && !rc; t++) {
+        km_node *tn = p->nodes.items[t];
+        if (tn->kind != KM_TEST || !tn->parents.len)
+            continue;
+        memset(all, 1, n);
+        for (size_t k = 0; k < tn->parents.len; k++) {
+            memset(one, 0, n);
+            size_t head = 0, tail = 0;
+            queue[tail++] = tn->parents.items[k];
+            while (head < tail) {
+                km_node *v = p->nodes.items[queue[head++]];
+                for (size_t c = 0; c < v->children.len; c++) {
+                    size_t w = v->children.items[c];
+                    if (!one[w]) {
+                        one[w] = 1;
+                        queue[tail++] = w;
+                    }
+                }
+            }
+            for (size_t i = 0; i < n; i++)
+                all[i] &= one[i];
+        }
+        for (size_t i = 0; i < n && !rc; i++)
+            if (all[i] && p->nodes.items[i]->kind != KM_TEST)
+                rc = kiln_vec_push(&p->nodes.items[i]->parents, t, err);
+    }
+done:
+    kiln_free(all);
+    kiln_free(one);
+    kiln_free(queue);
+    return rc;
+}
+
+static const char *mat_of(const km_node *n) { return kiln_models__cfg_str(n, "materialized", "view"); }
+
+int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
+{
+    kiln_project *p = NULL;
+    km_idxvec all = {0}, sel = {0};
+    runner r;
+    memset(&r, 0, sizeof r);
+    *failed = 0;
+    unsigned kinds = !strcmp(verb, "seed")   ? 1u << KM_SEED
+                     : !strcmp(verb, "run")  ? 1u << KM_MODEL
+                     : !strcmp(verb, "test") ? 1u << KM_TEST
+                                             : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST);
+    double t0 = kiln_mono_seconds();
+    int rc = kiln_project_load(&p, o, err);
+    if (rc)
+        return rc;
+    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err)))
+        goto done;
+    if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
+        goto done;
+    for (size_t i = 0; i < all.len && !rc; i++)
+        rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
+    if (rc)
+        goto done;
+    if (!strcmp(verb, "build") && (rc = add_test_edges(p, err)))
+        goto done;
+    if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
+        goto done;
+    if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "profiles.yml: schema '%s' is SQLite's own schema and cannot be a kiln "
+                                             "namespace: choose another schema name",
+                          p->schema);
+        goto done;
+    }
+    if ((rc = kiln_sql_db_open(&r.db, NULL, 0, err)) || (rc = kiln_sql_lake_attach(r.db, p->warehouse, err)))
+        goto done;
+    r.p = p;
+    r.out = out;
+    r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
+    if (!r.status) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    size_t nseed = 0, nview = 0, ntable = 0, ntest = 0;
+    for (size_t i = 0; i < sel.len; i++) {
+        km_node *n = p->nodes.items[sel.items[i]];
+        if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
+            continue;
+        r.total++;
+        nseed += n->kind == KM_SEED;
+        ntest += n->kind == KM_TEST;
+        nview += n->kind == KM_MODEL && !strcmp(mat_of(n), "view");
+        ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
+    }
+    size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
+    for (size_t i = 0; i < p->nodes.len; i++) {
+        km_kind k = p->nodes.items[i]->kind;
+        nmodels += k == KM_MODEL;
+        ntests += k == KM_TEST;
+        nseeds += k == KM_SEED;
+        nsources += k == KM_SOURCE;
+    }
+    fprintf(out, "Found %zu models, %zu seeds, %zu data tests, %zu sources\n\n", nmodels, nseeds, ntests, nsources);
+    int stop = 0;
+    for (size_t i = 0; i < sel.len && !rc; i++) {
+        size_t idx = sel.items[i];
+        km_node *n = p->nodes.items[idx];
+        if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
+            continue;
+        r.pos++;
+        char left[512], right[128];
+        char *rel = kiln_models__relation(p, n);
+        if (!rel) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        int upstream_bad = 0;
+        for (size_t k = 0; k < n->parents.len; k++) {
+            unsigned char s = r.status[n->parents.items[k]];
+            upstream_bad |= s == ST_ERROR || s == ST_FAIL || s == ST_SKIP;
+        }
+        if (upstream_bad || stop) {
+            r.status[idx] = ST_SKIP;
+            r.skip++;
+            snprintf(left, sizeof left, "SKIP %s %s", n->kind == KM_TEST ? "test" : "relation",
+                     n->kind == KM_TEST ? n->name : rel);
+            line(&r, left, "SKIP");
+            kiln_free(rel);
+            continue;
+        }
+        double t1 = kiln_mono_seconds();
+        kiln_err e2 = {0};
+        int nrc = 0;
+        int64_t failures = 0;
+        if (n->kind == KM_SEED)
+            nrc = run_seed(&r, n, &e2);
+        else if (n->kind == KM_MODEL) {
+            const char *m = mat_of(n);
+            if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
+                nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+            else
+                nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
+        } else
+            nrc = run_test(&r, n, &failures, &e2);
+        double dt = kiln_mono_seconds() - t1;
+        const char *sev = kiln_models__cfg_str(n, "severity", "ERROR");
+        if (nrc) {
+            r.status[idx] = ST_ERROR;
+            r.error++;
+            snprintf(left, sizeof left, "ERROR %s %s", n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
+                     n->kind == KM_TEST ? n->name : rel);
+            snprintf(right, sizeof right, "ERROR in %.2fs", dt);
+            line(&r, left, right);
+            fprintf(out, "  %s in %s %s (%s)\n    %s\n", n->kind == KM_TEST ? "Database Error" : "Database Error",
+                    n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
+        } else if (n->kind == KM_TEST && failures) {
+            int is_warn = !strcasecmp(sev, "warn");
+            r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
+            if (is_warn)
+                r.warn++;
+            else
+                r.error++;
+            snprintf(left, sizeof left, "%s %lld %s", is_warn ? "WARN" : "FAIL", (long long)failures, n->name);
+            snprintf(right, sizeof right, "%s %lld in %.2fs", is_warn ? "WARN" : "FAIL", (long long)failures, dt);
+            line(&r, left, right);
+        } else {
+            r.status[idx] = ST_OK;
+            r.pass++;
+            if (n->kind == KM_TEST) {
+                snprintf(left, sizeof left, "PASS %s", n->name);
+                snprintf(right, sizeof right, "PASS in %.2fs", dt);
+            } else if (n->kind == KM_SEED) {
+                snprintf(left, sizeof left, "OK loaded seed file %s", rel);
+                snprintf(right, sizeof right, "INSERT %zu in %.2fs", n->compiled_len, dt);
+            } else {
+                snprintf(left, sizeof left, "OK created sql %s model %s", mat_of(n), rel);
+                snprintf(right, sizeof right, "OK in %.2fs", dt);
+            }
+            line(&r, left, right);
+        }
+        if (o->fail_fast && (r.status[idx] == ST_ERROR || r.status[idx] == ST_FAIL))
+            stop = 1;
+        kiln_free(rel);
+    }
+    if (!rc) {
+        fprintf(out, "\nFinished running");
+        const char *sep = " ";
+        if (nseed)
+            fprintf(out, "%s%zu seed%s", sep, nseed, nseed == 1 ? "" : "s"), sep = ", ";
+        if (nview)
+            fprintf(out, "%s%zu view model%s", sep, nview, nview == 1 ? "" : "s"), sep = ", ";
+        if (ntest)
+            fprintf(out, "%s%zu data test%s", sep, ntest, ntest == 1 ? "" : "s"), sep = ", ";
+        if (ntable)
+            fprintf(out, "%s%zu table model%s", sep, ntable, ntable == 1 ? "" : "s"), sep = ", ";
+        if (!r.total)
+            fprintf(out, " nothing");
+        fprintf(out, " in %.2f seconds.\n\n", kiln_mono_seconds() - t0);
+        if (r.error)
+            fprintf(out, "Completed with %d error%s\n\n", r.error, r.error == 1 ? "" : "s");
+        else
+            fprintf(out, "Completed successfully\n\n");
+        fprintf(out, "Done. PASS=%d WARN=%d ERROR=%d SKIP=%d TOTAL=%zu\n", r.pass, r.warn, r.error, r.skip, r.total);
+        *failed = r.error;
+    }
+done:
+    kiln_free(r.status);
+    kiln_sql_db_close(r.db);
+    kiln_vec_free(&all);
+    kiln_vec_free(&sel);
+    kiln_project_free(p);
+    return rc;
+}
