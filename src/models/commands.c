@@ -38,6 +38,19 @@ static unsigned kinds_from(const char *types, kiln_err *err, int *rc)
     return k;
 }
 
+void kiln_models__print_found(const kiln_project *p, FILE *out)
+{
+    size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
+    for (size_t i = 0; i < p->nodes.len; i++) {
+        km_kind k = p->nodes.items[i]->kind;
+        nmodels += k == KM_MODEL;
+        ntests += k == KM_TEST;
+        nseeds += k == KM_SEED;
+        nsources += k == KM_SOURCE;
+    }
+    fprintf(out, "Found %zu models, %zu seeds, %zu data tests, %zu sources\n", nmodels, nseeds, ntests, nsources);
+}
+
 /* Load, render and build the graph. */
 static int prepare(kiln_project **out, const kiln_models_opts *o, kiln_err *err)
 {
@@ -167,15 +180,7 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
         rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
     if (rc || (rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
         goto done;
-    size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
-    for (size_t i = 0; i < p->nodes.len; i++) {
-        km_kind k = p->nodes.items[i]->kind;
-        nmodels += k == KM_MODEL;
-        ntests += k == KM_TEST;
-        nseeds += k == KM_SEED;
-        nsources += k == KM_SOURCE;
-    }
-    fprintf(out, "Found %zu models, %zu seeds, %zu data tests, %zu sources\n", nmodels, nseeds, ntests, nsources);
+    kiln_models__print_found(p, out);
     size_t written = 0;
     for (size_t i = 0; i < sel.len && !rc; i++) {
         km_node *n = p->nodes.items[sel.items[i]];

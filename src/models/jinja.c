@@ -405,25 +405,14 @@ int kj_iter_list(kj_in *in, kj_val v, kj_val *out)
     case KJ_UNDEF:
         *out = kj_list_new();
         return kj_oom(*out) ? KILN_OOM(in->err) : 0;
-    case KJ_LIST: {
+    case KJ_LIST:
+    case KJ_DICT: { /* a copy of the items; a dict gives its keys */
         kj_val l = kj_list_new();
         if (kj_oom(l))
             return KILN_OOM(in->err);
-        for (size_t i = 0; i < v.u.l->len && !rc; i++)
-            rc = kj_list_push(l, kj_retain(v.u.l->items[i]), in->err);
-        if (rc) {
-            kj_release(l);
-            return rc;
-        }
-        *out = l;
-        return 0;
-    }
-    case KJ_DICT: {
-        kj_val l = kj_list_new();
-        if (kj_oom(l))
-            return KILN_OOM(in->err);
-        for (size_t i = 0; i < v.u.d->len && !rc; i++)
-            rc = kj_list_push(l, kj_retain(v.u.d->keys[i]), in->err);
+        size_t n = v.t == KJ_LIST ? v.u.l->len : v.u.d->len;
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = kj_list_push(l, kj_retain(v.t == KJ_LIST ? v.u.l->items[i] : v.u.d->keys[i]), in->err);
         if (rc) {
             kj_release(l);
             return rc;
@@ -903,31 +892,16 @@ static int binop(kj_in *in, int op, kj_val a, kj_val b, kj_val *out)
         int64_t i = ival(a), j = ival(b), r;
         switch (op) {
         case OP_ADD:
-            if (ints) {
-                if (__builtin_add_overflow(i, j, &r))
-                    return kj_fail(in, KILN_EINVAL, "integer overflow");
-                *out = kj_int(r);
-            } else {
-                *out = kj_float(x + y);
-            }
-            return 0;
         case OP_SUB:
-            if (ints) {
-                if (__builtin_sub_overflow(i, j, &r))
-                    return kj_fail(in, KILN_EINVAL, "integer overflow");
-                *out = kj_int(r);
-            } else {
-                *out = kj_float(x - y);
-            }
-            return 0;
         case OP_MUL:
-            if (ints) {
-                if (__builtin_mul_overflow(i, j, &r))
-                    return kj_fail(in, KILN_EINVAL, "integer overflow");
-                *out = kj_int(r);
-            } else {
-                *out = kj_float(x * y);
+            if (!ints) {
+                *out = kj_float(op == OP_ADD ? x + y : op == OP_SUB ? x - y : x * y);
+                return 0;
             }
+            if (op == OP_ADD ? __builtin_add_overflow(i, j, &r)
+                             : op == OP_SUB ? __builtin_sub_overflow(i, j, &r) : __builtin_mul_overflow(i, j, &r))
+                return kj_fail(in, KILN_EINVAL, "integer overflow");
+            *out = kj_int(r);
             return 0;
         case OP_DIV:
             if (y == 0)

@@ -476,6 +476,23 @@ static const char builtin_tests[] =
 static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t, km_node *model, const char *column,
                             kiln_err *err);
 
+/* The `data_tests:` (or older `tests:`) list of a model or column entry. */
+static int add_tests_of(kiln_project *p, const char *file, const km_yaml *entry, km_node *n, const char *column,
+                        kiln_err *err)
+{
+    int rc = 0;
+    const km_yaml *tests = kiln_models__yaml_get(entry, "data_tests");
+    if (!tests)
+        tests = kiln_models__yaml_get(entry, "tests");
+    if (!tests || kiln_models__yaml_is_null(tests))
+        return 0;
+    if (tests->type != KM_Y_SEQ)
+        return yfail(err, file, tests, "tests must be a list");
+    for (size_t k = 0; k < tests->n && !rc; k++)
+        rc = add_generic_test(p, file, tests->kids[k], n, column, err);
+    return rc;
+}
+
 static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols, km_node *n, kiln_err *err)
 {
     int rc = 0;
@@ -499,15 +516,7 @@ static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols,
         }
         if ((rc = kj_dict_setc(n->columns, cname, cv, err)))
             return rc;
-        const km_yaml *tests = kiln_models__yaml_get(c, "data_tests");
-        if (!tests)
-            tests = kiln_models__yaml_get(c, "tests");
-        if (tests && !kiln_models__yaml_is_null(tests)) {
-            if (tests->type != KM_Y_SEQ)
-                return yfail(err, file, tests, "tests must be a list");
-            for (size_t k = 0; k < tests->n && !rc; k++)
-                rc = add_generic_test(p, file, tests->kids[k], n, cname, err);
-        }
+        rc = add_tests_of(p, file, c, n, cname, err);
     }
     return rc;
 }
@@ -746,15 +755,7 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         const km_yaml *cols = kiln_models__yaml_get(m, "columns");
         if (cols && !kiln_models__yaml_is_null(cols) && (rc = parse_columns(p, file, cols, n, err)))
             return rc;
-        const km_yaml *tests = kiln_models__yaml_get(m, "data_tests");
-        if (!tests)
-            tests = kiln_models__yaml_get(m, "tests");
-        if (tests && !kiln_models__yaml_is_null(tests)) {
-            if (tests->type != KM_Y_SEQ)
-                return yfail(err, file, tests, "tests must be a list");
-            for (size_t k = 0; k < tests->n && !rc; k++)
-                rc = add_generic_test(p, file, tests->kids[k], n, NULL, err);
-        }
+        rc = add_tests_of(p, file, m, n, NULL, err);
     }
     return rc;
 }

@@ -78,6 +78,8 @@ char *kiln_models__relation(const kiln_project *p, const km_node *n);    /* "sch
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
 
+/* commands.c: "Found N models, N seeds, N data tests, N sources" */
+void kiln_models__print_found(const kiln_project *p, FILE *out);
 /* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
 int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
 

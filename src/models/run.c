@@ -503,15 +503,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         nview += n->kind == KM_MODEL && !strcmp(mat_of(n), "view");
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
     }
-    size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
-    for (size_t i = 0; i < p->nodes.len; i++) {
-        km_kind k = p->nodes.items[i]->kind;
-        nmodels += k == KM_MODEL;
-        ntests += k == KM_TEST;
-        nseeds += k == KM_SEED;
-        nsources += k == KM_SOURCE;
-    }
-    fprintf(out, "Found %zu models, %zu seeds, %zu data tests, %zu sources\n\n", nmodels, nseeds, ntests, nsources);
+    kiln_models__print_found(p, out);
+    fputc('\n', out);
     int stop = 0;
     for (size_t i = 0; i < sel.len && !rc; i++) {
         size_t idx = sel.items[i];
