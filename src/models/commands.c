@@ -203,6 +203,8 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
         written++;
     }
     if (!rc)
+        rc = kiln_models__write_manifest(p, err);
+    if (!rc)
         fprintf(out, "Compiled %zu nodes into %s/compiled/%s/\n", written, p->target_path, p->name);
 done:
     kiln_vec_free(&all);

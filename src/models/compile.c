@@ -225,9 +225,11 @@ static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val 
     return kj_to_str_val(in, d, out);
 }
 
-static int f_false(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
+/* is_incremental(): false while parsing (execute is false), as in dbt */
+static int f_is_incremental(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
 {
-    *out = kj_bool(0);
+    rctx *c = ud;
+    *out = kj_bool(c->execute && kiln_models__is_incremental(c->p, c->n));
     return 0;
 }
 
@@ -365,7 +367,7 @@ static int context(rctx *c, kj_val *out, kiln_err *err)
     if (rc || (rc = set_fn(d, "ref", f_ref, c, kj_undef(), err)) ||
         (rc = set_fn(d, "source", f_source, c, kj_undef(), err)) || (rc = set_fn(d, "var", f_var, c, kj_undef(), err)) ||
         (rc = set_fn(d, "env_var", f_env_var, c, kj_undef(), err)) ||
-        (rc = set_fn(d, "is_incremental", f_false, c, kj_undef(), err)) ||
+        (rc = set_fn(d, "is_incremental", f_is_incremental, c, kj_undef(), err)) ||
         (rc = set_fn(d, "return", f_return, c, kj_undef(), err)) || (rc = set_fn(d, "log", f_log, c, kj_undef(), err)) ||
         (rc = set_fn(d, "doc", f_doc, c, kj_undef(), err)) ||
         (rc = set_fn(exc, "raise_compiler_error", f_raise, c, kj_undef(), err)) ||

@@ -12,6 +12,8 @@
  */
 #include "models/project.h"
 
+#include "lake/lake.h"
+
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -1056,6 +1058,37 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ warehouse state */
+
+int kiln_models__relation_exists(kiln_project *p, const km_node *n)
+{
+    if (!p->catalog) {
+        char *db = kiln_sprintf("%s/catalog.db", p->warehouse);
+        struct stat st;
+        int have = db && stat(db, &st) == 0;
+        kiln_free(db);
+        kiln_err e = {0};
+        if (!have || kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, &e))
+            return 0;
+    }
+    char *rel = kiln_models__relation(p, n);
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    int found = rel && kiln_lake_table_load(&t, p->catalog, rel, &e) == 0;
+    kiln_lake_table_free(t);
+    kiln_free(rel);
+    return found;
+}
+
+int kiln_models__is_incremental(kiln_project *p, const km_node *n)
+{
+    if (n->kind != KM_MODEL || strcmp(kiln_models__cfg_str(n, "materialized", ""), "incremental"))
+        return 0;
+    kj_val fr = kiln_models__cfg(n, "full_refresh"); /* the config overrides the flag, as in dbt */
+    int full = fr.t == KJ_BOOL ? fr.u.b : p->opts.full_refresh;
+    return !full && kiln_models__relation_exists(p, n);
+}
+
 /* ------------------------------------------------------------ load */
 
 void kiln_project_free(kiln_project *p)
@@ -1074,6 +1107,7 @@ void kiln_project_free(kiln_project *p)
     kj_release(p->cfg_snapshots);
     kj_release(p->docs);
     kj_env_free(p->env);
+    kiln_lake_catalog_free(p->catalog);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);
     strvec_free(&p->seed_paths);

@@ -59,6 +59,7 @@ struct kiln_project {
     kj_val docs;        /* dict: doc name -> text */
     kj_env *env;        /* macros of the project (and kiln's built-in ones) in its globals */
     kiln_arena *arena;  /* YAML trees */
+    struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;
 };
@@ -74,9 +75,31 @@ const char *kiln_models__cfg_str(const km_node *n, const char *key, const char *
 char *kiln_models__node_schema(const kiln_project *p, const km_node *n); /* caller frees */
 char *kiln_models__relation(const kiln_project *p, const km_node *n);    /* "schema.alias"; caller frees */
 
+/* Does the node's relation exist in the warehouse? (0 when there is no
+ * warehouse yet; never creates one.) */
+int kiln_models__relation_exists(kiln_project *p, const km_node *n);
+/* Would this node build incrementally now (materialized incremental, the
+ * table exists, no full refresh)? */
+int kiln_models__is_incremental(kiln_project *p, const km_node *n);
+
 /* compile.c: render every node's SQL, recording ref/source/config; fill
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
+
+/* One node's outcome in a run (run_results.json). */
+typedef struct km_result {
+    size_t node;
+    const char *status; /* dbt's: success, error, skipped (nodes); pass, fail, warn, error, skipped (tests) */
+    int64_t started, compiled, finished; /* micros since the epoch; 0 when skipped */
+    double seconds;
+    int64_t failures;
+    char message[512];
+} km_result;
+
+/* artifacts.c: <target-path>/manifest.json and run_results.json */
+int kiln_models__write_manifest(const kiln_project *p, kiln_err *err);
+int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
+                                   double elapsed, kiln_err *err);
 
 /* commands.c: "Found N models, N seeds, N data tests, N sources" */
 void kiln_models__print_found(const kiln_project *p, FILE *out);

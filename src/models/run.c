@@ -33,6 +33,8 @@ typedef struct runner {
     unsigned char *status; /* per node */
     int pass, warn, error, skip;
     size_t total, pos;
+    km_result *results; /* one per node run or skipped */
+    size_t nresults;
 } runner;
 
 static void line(runner *r, const char *left, const char *right)
@@ -158,6 +160,168 @@ done:
     kiln_free(have);
     kiln_free(want);
     kiln_free(probe);
+    return rc;
+}
+
+/* ------------------------------------------------------------ incremental */
+
+/* Split a query's column list "a,b,c" (query_columns) into a vector. */
+static int split_cols(const char *csv, km_strvec *out, kiln_err *err)
+{
+    const char *p = csv;
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char *s = kiln_strndup(p, n);
+        int rc = !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
+        if (rc)
+            return rc;
+        p += n + (c ? 1 : 0);
+    }
+    return 0;
+}
+
+static int has_col(const km_strvec *v, const char *c)
+{
+    for (size_t i = 0; i < v->len; i++)
+        if (!strcasecmp(v->items[i], c))
+            return 1;
+    return 0;
+}
+
+/* unique_key as a list of column names (a string or a list of strings). */
+static int unique_keys(const km_node *n, km_strvec *out, kiln_err *err)
+{
+    kj_val k = kiln_models__cfg(n, "unique_key");
+    size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
+    for (size_t i = 0; i < cnt; i++) {
+        kj_val x = k.t == KJ_LIST ? k.u.l->items[i] : k;
+        if (x.t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "unique_key must be a column name or a list of them");
+        char *s = kiln_strdup(x.u.s->p);
+        int rc = !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Apply the new rows of an incremental model to its existing table, in one
+ * commit: append (INSERT INTO), merge (MERGE INTO on unique_key) or
+ * delete+insert (INSERT OVERWRITE of the kept rows plus the new ones).
+ * Columns are the target's, taken from the new rows by name; new columns
+ * are ignored (on_schema_change: ignore), or an error with fail. */
+static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *err)
+{
+    int rc;
+    char *have = NULL, *want = NULL, *probe = kiln_sprintf("select * from %s", rel),
+         *wq = kiln_sprintf("select * from (\n%s\n) limit 0", n->compiled ? n->compiled : "");
+    km_strvec tcols = {0}, mcols = {0}, keys = {0};
+    kiln_buf cols, sql;
+    kiln_buf_init(&cols, 0);
+    kiln_buf_init(&sql, 0);
+    if (!probe || !wq) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = query_columns(r, probe, &have, err)) || (rc = query_columns(r, wq, &want, err)) ||
+        (rc = split_cols(have, &tcols, err)) || (rc = split_cols(want, &mcols, err)) || (rc = unique_keys(n, &keys, err)))
+        goto done;
+    const char *osc = kiln_models__cfg_str(n, "on_schema_change", "ignore");
+    int same = tcols.len == mcols.len;
+    for (size_t i = 0; i < mcols.len && same; i++)
+        same = has_col(&tcols, mcols.items[i]);
+    if (!same && !strcmp(osc, "fail")) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "The source and target schemas on this incremental model are out of sync "
+                                             "(on_schema_change: fail): table has (%s), model has (%s)", have, want);
+        goto done;
+    }
+    if (!same && strcmp(osc, "ignore")) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "on_schema_change: %s is not supported yet (ignore and fail are)", osc);
+        goto done;
+    }
+    for (size_t i = 0; i < tcols.len && !rc; i++) {
+        if (!has_col(&mcols, tcols.items[i])) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "the model no longer returns the table's column '%s' "
+                                                 "(run with --full-refresh to rebuild)", tcols.items[i]);
+            break;
+        }
+        rc = kiln_buf_printf(&cols, err, "%s\"%s\"", cols.len ? ", " : "", tcols.items[i]);
+    }
+    for (size_t i = 0; i < keys.len && !rc; i++)
+        if (!has_col(&tcols, keys.items[i]) || !has_col(&mcols, keys.items[i]))
+            rc = kiln_err_set(err, KILN_EFORMAT, "unique_key column '%s' is not in both the table and the model",
+                              keys.items[i]);
+    if (rc)
+        goto done;
+    const char *strategy = kiln_models__cfg_str(n, "incremental_strategy", keys.len ? "delete+insert" : "append");
+    const char *q = n->compiled ? n->compiled : "";
+    if (!strcmp(strategy, "append")) {
+        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data, cols.data, q);
+    } else if (!strcmp(strategy, "merge") || !strcmp(strategy, "delete+insert")) {
+        if (!keys.len) {
+            rc = kiln_err_set(err, KILN_EINVAL, "incremental_strategy %s needs a unique_key", strategy);
+            goto done;
+        }
+        if (!strcmp(strategy, "merge")) {
+            rc = kiln_buf_printf(&sql, err, "merge into %s as dbt_internal_dest using (\n%s\n) as dbt_internal_source on ",
+                                 rel, q);
+            for (size_t i = 0; i < keys.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_dest.\"%s\" = dbt_internal_source.\"%s\"", i ? " and " : "",
+                                     keys.items[i], keys.items[i]);
+            /* updated: merge_update_columns, else every column but
+             * merge_exclude_columns; never the keys (they are equal) */
+            kj_val upd = kiln_models__cfg(n, "merge_update_columns"), exc = kiln_models__cfg(n, "merge_exclude_columns");
+            int nset = 0;
+            for (size_t i = 0; i < tcols.len && !rc; i++) {
+                kj_val c = kj_str_c(tcols.items[i]);
+                int in_upd = upd.t != KJ_LIST, in_exc = 0;
+                for (size_t k = 0; upd.t == KJ_LIST && k < upd.u.l->len; k++)
+                    in_upd |= kj_equal(upd.u.l->items[k], c);
+                for (size_t k = 0; exc.t == KJ_LIST && k < exc.u.l->len; k++)
+                    in_exc |= kj_equal(exc.u.l->items[k], c);
+                kj_release(c);
+                if (!in_upd || in_exc || has_col(&keys, tcols.items[i]))
+                    continue;
+                rc = kiln_buf_printf(&sql, err, "%s\"%s\" = dbt_internal_source.\"%s\"",
+                                     nset++ ? ", " : "\nwhen matched then update set ", tcols.items[i], tcols.items[i]);
+            }
+            if (!rc)
+                rc = kiln_buf_printf(&sql, err, "\nwhen not matched then insert (%s) values (", cols.data);
+            for (size_t i = 0; i < tcols.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_source.\"%s\"", i ? ", " : "", tcols.items[i]);
+            if (!rc)
+                rc = kiln_buf_putc(&sql, ')', err);
+        } else {
+            /* delete+insert as one overwrite: the rows whose key is not in
+             * the new rows, then the new rows */
+            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
+                                            "  select 1 from (\n%s\n) dbt_new where ", rel, cols.data, rel, q);
+            for (size_t i = 0; i < keys.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" = dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
+                                     keys.items[i]);
+            if (!rc)
+                rc = kiln_buf_printf(&sql, err, ")\nunion all\nselect %s from (\n%s\n) dbt_incr", cols.data, q);
+        }
+    } else {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "incremental_strategy '%s' is not supported (append, merge, delete+insert)",
+                          strategy);
+    }
+    if (!rc)
+        rc = exec_sql(r, sql.data, err);
+done:
+    for (int v = 0; v < 3; v++) {
+        km_strvec *x = v == 0 ? &tcols : v == 1 ? &mcols : &keys;
+        for (size_t i = 0; i < x->len; i++)
+            kiln_free(x->items[i]);
+        kiln_vec_free(x);
+    }
+    kiln_buf_free(&cols);
+    kiln_buf_free(&sql);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    kiln_free(wq);
     return rc;
 }
 
@@ -488,7 +652,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     r.p = p;
     r.out = out;
     r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
-    if (!r.status) {
+    r.results = kiln_calloc(sel.len ? sel.len : 1, sizeof(km_result));
+    if (!r.status || !r.results) {
         rc = KILN_OOM(err);
         goto done;
     }
@@ -523,7 +688,11 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             unsigned char s = r.status[n->parents.items[k]];
             upstream_bad |= s == ST_ERROR || s == ST_FAIL || s == ST_SKIP;
         }
+        km_result *res = &r.results[r.nresults++];
+        memset(res, 0, sizeof *res);
+        res->node = idx;
         if (upstream_bad || stop) {
+            res->status = "skipped";
             r.status[idx] = ST_SKIP;
             r.skip++;
             snprintf(left, sizeof left, "SKIP %s %s", n->kind == KM_TEST ? "test" : "relation",
@@ -533,6 +702,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             continue;
         }
         double t1 = kiln_mono_seconds();
+        res->started = res->compiled = kiln_now_micros();
         kiln_err e2 = {0};
         int nrc = 0;
         int64_t failures = 0;
@@ -542,13 +712,20 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             const char *m = mat_of(n);
             if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
                 nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+            else if (kiln_models__is_incremental(p, n))
+                nrc = write_incremental(&r, n, rel, &e2);
             else
                 nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
         } else
             nrc = run_test(&r, n, &failures, &e2);
         double dt = kiln_mono_seconds() - t1;
+        res->finished = kiln_now_micros();
+        res->seconds = dt;
+        res->failures = failures;
         const char *sev = kiln_models__cfg_str(n, "severity", "ERROR");
         if (nrc) {
+            res->status = "error";
+            snprintf(res->message, sizeof res->message, "%s", e2.msg);
             r.status[idx] = ST_ERROR;
             r.error++;
             snprintf(left, sizeof left, "ERROR %s %s", n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
@@ -559,6 +736,9 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
                     n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
         } else if (n->kind == KM_TEST && failures) {
             int is_warn = !strcasecmp(sev, "warn");
+            res->status = is_warn ? "warn" : "fail";
+            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if != 0",
+                     (long long)failures, failures == 1 ? "" : "s", is_warn ? "warn" : "fail");
             r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
             if (is_warn)
                 r.warn++;
@@ -568,6 +748,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             snprintf(right, sizeof right, "%s %lld in %.2fs", is_warn ? "WARN" : "FAIL", (long long)failures, dt);
             line(&r, left, right);
         } else {
+            res->status = n->kind == KM_TEST ? "pass" : "success";
             r.status[idx] = ST_OK;
             r.pass++;
             if (n->kind == KM_TEST) {
@@ -606,9 +787,12 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             fprintf(out, "Completed successfully\n\n");
         fprintf(out, "Done. PASS=%d WARN=%d ERROR=%d SKIP=%d TOTAL=%zu\n", r.pass, r.warn, r.error, r.skip, r.total);
         *failed = r.error;
+        if (!(rc = kiln_models__write_manifest(p, err)))
+            rc = kiln_models__write_run_results(p, verb, r.results, r.nresults, kiln_mono_seconds() - t0, err);
     }
 done:
     kiln_free(r.status);
+    kiln_free(r.results);
     kiln_sql_db_close(r.db);
     kiln_vec_free(&all);
     kiln_vec_free(&sel);

@@ -50,6 +50,49 @@ gotc = list(csv.reader(open(os.path.join(tmp, "customers.csv"))))
 assert gotc == wantc, f"customers differ:\n{gotc}\n{wantc}"
 PY
 
+# artifacts: manifest.json (v12 top level, nodes, maps) and run_results.json (v6)
+python3 - "$P/target" <<'PY'
+import json, sys, os
+t = sys.argv[1]
+m = json.load(open(os.path.join(t, "manifest.json")))
+want_top = {"metadata", "nodes", "sources", "macros", "docs", "exposures", "metrics", "groups", "selectors", "disabled",
+            "parent_map", "child_map", "group_map", "saved_queries", "semantic_models", "unit_tests"}
+assert set(m) == want_top, set(m) ^ want_top
+assert m["metadata"]["dbt_schema_version"] == "https://schemas.getdbt.com/dbt/manifest/v12.json"
+assert m["metadata"]["project_name"] == "jaffle_shop"
+nodes = m["nodes"]
+kinds = sorted(n["resource_type"] for n in nodes.values())
+assert kinds.count("model") == 5 and kinds.count("seed") == 3 and kinds.count("test") == 20, kinds
+req = {"database", "schema", "name", "resource_type", "package_name", "path", "original_file_path", "unique_id", "fqn",
+       "alias", "checksum"}
+for uid, n in nodes.items():
+    assert req <= set(n), (uid, req - set(n))
+    assert n["unique_id"] == uid
+o = nodes["model.jaffle_shop.orders"]
+assert o["fqn"] == ["jaffle_shop", "orders"] and o["config"]["materialized"] == "table"
+assert o["relation_name"] == "analytics.orders"
+assert sorted(o["depends_on"]["nodes"]) == ["model.jaffle_shop.stg_orders", "model.jaffle_shop.stg_payments"]
+assert {r["name"] for r in o["refs"]} == {"stg_orders", "stg_payments"}
+assert "gift_card_amount" in o["compiled_code"] and "{%" in o["raw_code"]
+assert o["columns"]["status"]["description"] == '{{ doc("orders_status") }}'
+assert len(o["checksum"]["checksum"]) == 64
+rel = [n for n in nodes.values() if n["name"].startswith("relationships_orders")][0]
+assert rel["test_metadata"]["name"] == "relationships" and rel["test_metadata"]["kwargs"]["field"] == "customer_id"
+assert rel["column_name"] == "customer_id" and rel["attached_node"] == "model.jaffle_shop.orders"
+assert sorted(m["parent_map"][rel["unique_id"]]) == ["model.jaffle_shop.customers", "model.jaffle_shop.orders"]
+assert "model.jaffle_shop.stg_customers" in m["child_map"]["seed.jaffle_shop.raw_customers"]
+assert "doc.jaffle_shop.orders_status" in m["docs"] and "return_pending" in m["docs"]["doc.jaffle_shop.orders_status"]["block_contents"]
+r = json.load(open(os.path.join(t, "run_results.json")))
+assert r["metadata"]["dbt_schema_version"] == "https://schemas.getdbt.com/dbt/run-results/v6.json"
+assert len(r["results"]) == 28 and r["args"]["which"] == "build"
+st = sorted(x["status"] for x in r["results"])
+assert st.count("success") == 8 and st.count("pass") == 20, st
+for x in r["results"]:
+    assert {"status", "timing", "thread_id", "execution_time", "adapter_response", "message", "failures", "unique_id",
+            "compiled", "compiled_code", "relation_name"} <= set(x)
+    assert [tm["name"] for tm in x["timing"]] == ["compile", "execute"]
+PY
+
 # a second run replaces the tables with the same rows
 "$KILN_BIN" run --project-dir "$P" > "$tmp/run2.txt" || fail "second run"
 grep -q '^Done. PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5$' "$tmp/run2.txt" || fail "run2: $(tail -1 "$tmp/run2.txt")"
@@ -64,6 +107,14 @@ grep -q 'SKIP relation analytics.customers' "$tmp/b2.txt" || fail "customers not
 grep -q 'SKIP test relationships_orders_customer_id__customer_id__ref_customers_' "$tmp/b2.txt" || fail "relationships not skipped"
 grep -q 'OK created sql table model analytics.orders' "$tmp/b2.txt" || fail "orders should still build"
 grep -q '^Done. PASS=23 WARN=0 ERROR=1 SKIP=4 TOTAL=28$' "$tmp/b2.txt" || fail "counts: $(tail -1 "$tmp/b2.txt")"
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+by = {x["unique_id"]: x for x in r["results"]}
+f = [x for x in r["results"] if x["status"] == "fail"]
+assert len(f) == 1 and f[0]["failures"] == 1 and f[0]["message"] == "Got 1 result, configured to fail if != 0", f
+assert by["model.jaffle_shop.customers"]["status"] == "skipped"
+' "$P/target/run_results.json" || fail "run_results after a failing test"
 # severity: warn turns the failure into a warning and gates nothing
 sed -i 's/          - unique$/          - unique:\n              config:\n                severity: warn/' "$P/models/staging/schema.yml"
 # (customers then builds, and its own unique test, still severity error, fails)
