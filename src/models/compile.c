@@ -516,7 +516,10 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
  * others reference it), the second renders the final SQL. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err)
 {
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 2; pass++) {
+        int rc0 = kiln_models__resolve_schemas(p, err); /* after pass 0: with the files' config(schema=) */
+        if (rc0)
+            return rc0;
         for (size_t i = 0; i < p->nodes.len; i++) {
             int rc = kiln_models__render_node(p, i, pass, err);
             if (rc == KILN_EINVAL || rc == KILN_ENOTFOUND) /* a compilation error of the project */
@@ -524,5 +527,6 @@ int kiln_models__render_all(kiln_project *p, kiln_err *err)
             if (rc)
                 return rc;
         }
+    }
     return 0;
 }

@@ -48,6 +48,8 @@ char *kiln_models__node_schema(const kiln_project *p, const km_node *n)
 {
     if (n->kind == KM_SOURCE)
         return kiln_strdup(n->schema ? n->schema : n->source_name);
+    if (n->schema_name)
+        return kiln_strdup(n->schema_name);
     /* generate_schema_name: custom schema => <target.schema>_<custom> */
     const char *custom = kiln_models__cfg_str(n, "schema", NULL);
     if (custom && *custom)
@@ -160,6 +162,7 @@ static void node_free(km_node *n)
     kiln_vec_free(&n->parents);
     kiln_vec_free(&n->children);
     kiln_free(n->compiled);
+    kiln_free(n->schema_name);
     kiln_free(n);
 }
 
@@ -1058,6 +1061,61 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ generate_schema_name */
+
+int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err)
+{
+    kj_val *macro = kj_dict_getc(kj_env_globals(p->env), "generate_schema_name");
+    if (!macro || macro->t != KJ_FUNC)
+        return 0;
+    static const char *const kinds[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
+    int rc = 0;
+    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
+        km_node *n = p->nodes.items[i];
+        if (n->kind == KM_SOURCE)
+            continue;
+        kj_val node = kj_dict_new(), out = kj_undef();
+        if (kj_oom(node))
+            return KILN_OOM(err);
+        kj_val custom = kiln_models__cfg(n, "schema");
+        if ((rc = kj_dict_setc(node, "name", kj_str_c(n->name), err)) ||
+            (rc = kj_dict_setc(node, "resource_type", kj_str_c(kinds[n->kind]), err)) ||
+            (rc = kj_dict_setc(node, "unique_id", kj_str_c(n->unique_id), err)) ||
+            (rc = kj_dict_setc(node, "original_file_path", kj_str_c(n->path), err)) ||
+            (rc = kj_dict_setc(node, "config", kj_retain(n->config), err))) {
+            kj_release(node);
+            return rc;
+        }
+        kj_val args[2] = {custom.t == KJ_STR ? custom : kj_none(), node};
+        kj_args a = {2, 0, args, NULL, NULL, kj_undef()};
+        rc = kj_call_value(p->env, *macro, &a, &out, err);
+        kj_release(node);
+        if (rc)
+            return rc == KILN_EINVAL ? (err->code = KILN_EFORMAT) : rc;
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        rc = kj_str_append(NULL, out, &b, err);
+        kj_release(out);
+        if (rc) {
+            kiln_buf_free(&b);
+            return rc;
+        }
+        const char *q = b.data ? b.data : "", *e = q + b.len;
+        while (q < e && (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r'))
+            q++;
+        while (e > q && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        kiln_free(n->schema_name);
+        n->schema_name = kiln_strndup(q, (size_t)(e - q));
+        kiln_buf_free(&b);
+        if (!n->schema_name)
+            return KILN_OOM(err);
+        if (!n->schema_name[0])
+            return kiln_err_set(err, KILN_EFORMAT, "generate_schema_name returned an empty schema for %s", n->unique_id);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------ warehouse state */
 
 int kiln_models__relation_exists(kiln_project *p, const km_node *n)
@@ -1168,6 +1226,20 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     }
     if ((rc = kj_env_new(&p->env, err)) || (rc = parse_project_file(p, err)) || (rc = parse_profiles(p, err)) ||
         (rc = load_cli_vars(p, err)))
+        goto done;
+    /* target: also a global, for macros called outside a node's render
+     * (generate_schema_name) */
+    kj_val target = kj_dict_new();
+    if (kj_oom(target) || (rc = kj_dict_setc(kj_env_globals(p->env), "target", target, err))) {
+        rc = rc ? rc : KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = kj_dict_setc(target, "name", kj_str_c(p->target_name), err)) ||
+        (rc = kj_dict_setc(target, "schema", kj_str_c(p->schema), err)) ||
+        (rc = kj_dict_setc(target, "type", kj_str_c("kiln"), err)) ||
+        (rc = kj_dict_setc(target, "database", kj_str_c(""), err)) ||
+        (rc = kj_dict_setc(target, "profile_name", kj_str_c(p->profile_name), err)) ||
+        (rc = kj_dict_setc(target, "threads", kj_int(p->threads), err)))
         goto done;
     /* built-in generic tests first, so a project's {% test %} overrides them */
     kj_tpl *bt;

@@ -38,6 +38,7 @@ typedef struct km_node {
     char *compiled;
     size_t compiled_len;
     int compiled_ok;
+    char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
@@ -81,6 +82,10 @@ int kiln_models__relation_exists(kiln_project *p, const km_node *n);
 /* Would this node build incrementally now (materialized incremental, the
  * table exists, no full refresh)? */
 int kiln_models__is_incremental(kiln_project *p, const km_node *n);
+
+/* Each node's schema: the project's generate_schema_name macro when it
+ * defines one, else dbt's default rule. */
+int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err);
 
 /* compile.c: render every node's SQL, recording ref/source/config; fill
  * parents and compiled text. */

@@ -532,15 +532,20 @@ done:
 
 /* ------------------------------------------------------------ tests */
 
-static int run_test(runner *r, km_node *n, int64_t *failures, kiln_err *err)
+/* dbt's test wrapper: failures = fail_calc over the test's rows, and the
+ * warn_if / error_if conditions on it (default "!= 0"). */
+static int run_test(runner *r, km_node *n, int64_t *failures, int *should_warn, int *should_error, kiln_err *err)
 {
     const char *fail_calc = kiln_models__cfg_str(n, "fail_calc", "count(*)");
+    const char *warn_if = kiln_models__cfg_str(n, "warn_if", "!= 0");
+    const char *error_if = kiln_models__cfg_str(n, "error_if", "!= 0");
     kj_val lim = kiln_models__cfg(n, "limit");
     char limit[48] = "";
     if (lim.t == KJ_INT)
         snprintf(limit, sizeof limit, "\nlimit %lld", (long long)lim.u.i);
-    char *sql = kiln_sprintf("select %s as failures from (\n%s%s\n) dbt_internal_test", fail_calc,
-                             n->compiled ? n->compiled : "", limit);
+    char *sql = kiln_sprintf("select %s as failures, %s %s as should_warn, %s %s as should_error from (\n%s%s\n) "
+                             "dbt_internal_test",
+                             fail_calc, fail_calc, warn_if, fail_calc, error_if, n->compiled ? n->compiled : "", limit);
     if (!sql)
         return KILN_OOM(err);
     sqlite3_stmt *st = NULL;
@@ -557,10 +562,13 @@ static int run_test(runner *r, km_node *n, int64_t *failures, kiln_err *err)
     if (rc)
         return rc;
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
+    if (s == SQLITE_ROW) {
         *failures = sqlite3_column_int64(st, 0);
-    else
+        *should_warn = sqlite3_column_int(st, 1) != 0;
+        *should_error = sqlite3_column_int(st, 2) != 0;
+    } else {
         rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -704,7 +712,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         double t1 = kiln_mono_seconds();
         res->started = res->compiled = kiln_now_micros();
         kiln_err e2 = {0};
-        int nrc = 0;
+        int nrc = 0, should_warn = 0, should_error = 0;
         int64_t failures = 0;
         if (n->kind == KM_SEED)
             nrc = run_seed(&r, n, &e2);
@@ -717,7 +725,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             else
                 nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
         } else
-            nrc = run_test(&r, n, &failures, &e2);
+            nrc = run_test(&r, n, &failures, &should_warn, &should_error, &e2);
         double dt = kiln_mono_seconds() - t1;
         res->finished = kiln_now_micros();
         res->seconds = dt;
@@ -734,11 +742,13 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             line(&r, left, right);
             fprintf(out, "  %s in %s %s (%s)\n    %s\n", n->kind == KM_TEST ? "Database Error" : "Database Error",
                     n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
-        } else if (n->kind == KM_TEST && failures) {
-            int is_warn = !strcasecmp(sev, "warn");
+        } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
+            /* dbt: severity error and should_error -> fail; else should_warn -> warn */
+            int is_warn = !(should_error && strcasecmp(sev, "warn"));
             res->status = is_warn ? "warn" : "fail";
-            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if != 0",
-                     (long long)failures, failures == 1 ? "" : "s", is_warn ? "warn" : "fail");
+            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s", (long long)failures,
+                     failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
+                     kiln_models__cfg_str(n, is_warn ? "warn_if" : "error_if", "!= 0"));
             r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
             if (is_warn)
                 r.warn++;

@@ -125,6 +125,15 @@ grep -q 'OK created sql table model analytics.customers' "$tmp/b3.txt" || fail "
 grep -q 'FAIL 1 unique_customers_customer_id' "$tmp/b3.txt" || fail "customers' unique test"
 grep -q '^Done. PASS=26 WARN=1 ERROR=1 SKIP=0 TOTAL=28$' "$tmp/b3.txt" || fail "warn counts: $(tail -1 "$tmp/b3.txt")"
 
+# warn_if / error_if thresholds: 1 duplicate warns (>= 1) but does not fail (>= 2)
+cp "$KILN_ROOT/tests/models/jaffle/models/staging/schema.yml" "$P/models/staging/schema.yml"
+sed -i "s/          - unique$/          - unique:\n              config:\n                warn_if: '>= 1'\n                error_if: '>= 2'/" "$P/models/staging/schema.yml"
+rc=0; "$KILN_BIN" test --project-dir "$P" -s stg_customers > "$tmp/b5.txt" || rc=$?
+[ "$rc" -eq 0 ] || fail "thresholds: exit $rc $(cat "$tmp/b5.txt")"
+grep -q 'WARN 1 unique_stg_customers_customer_id' "$tmp/b5.txt" || fail "threshold WARN line: $(cat "$tmp/b5.txt")"
+grep -q '^Done. PASS=1 WARN=1 ERROR=0 SKIP=0 TOTAL=2$' "$tmp/b5.txt" || fail "threshold counts: $(tail -1 "$tmp/b5.txt")"
+grep -q '"message": "Got 1 result, configured to warn if >= 1"' "$P/target/run_results.json" || fail "threshold message"
+
 # an SQL error: named, exit 1, the previous table kept
 before="$(q 'select count(*) as n from analytics.orders')"
 printf 'select order_id, nonexistent_column from {{ ref("stg_orders") }}\n' > "$P/models/orders.sql"

@@ -146,3 +146,28 @@ TEST(models_project, profile_errors)
     CHECK(kiln_project_load(&p, &o, &err) == KILN_EFORMAT);
     CHECK_MSG(strstr(err.msg, "dbt_project.yml:1:7: project name"), "%s", err.msg);
 }
+
+TEST(models_project, generate_schema_name_override)
+{
+    const char *d = kt_tmpdir();
+    put(d, "dbt_project.yml", "name: p\nprofile: p\nmodels:\n  p:\n    marts:\n      +schema: marts\n");
+    put(d, "profiles.yml", profile);
+    put(d, "macros/schema.sql",
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "  {%- if custom_schema_name is none -%}{{ target.schema }}_{{ node.resource_type }}"
+        "{%- else -%} {{ custom_schema_name | trim }} {%- endif -%}\n{%- endmacro %}\n");
+    put(d, "models/a.sql", "select 1 as x");
+    put(d, "models/marts/b.sql", "select * from {{ ref('a') }}");
+    put(d, "models/c.sql", "{{ config(schema='special') }}select * from {{ ref('b') }}");
+    put(d, "models/d.sql", "select * from {{ ref('c') }}");
+    kiln_models_opts o = {0};
+    o.project_dir = d;
+    kiln_project *p;
+    kiln_err err = {0};
+    CHECK_OK(kiln_project_load(&p, &o, &err), &err);
+    CHECK_OK(kiln_models__render_all(p, &err), &err);
+    CHECK_STR(p->nodes.items[kiln_models__find_name(p, "b")]->compiled, "select * from an_model.a");
+    CHECK_STR(p->nodes.items[kiln_models__find_name(p, "c")]->compiled, "select * from marts.b");
+    CHECK_STR(p->nodes.items[kiln_models__find_name(p, "d")]->compiled, "select * from special.c");
+    kiln_project_free(p);
+}
