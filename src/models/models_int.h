@@ -21,6 +21,7 @@ enum { KM_Y_SCALAR, KM_Y_SEQ, KM_Y_MAP };
 typedef struct km_yaml {
     int type;
     int quoted; /* scalar written in quotes (or block style): always a string */
+    int done;   /* fully parsed (an alias to an unfinished node would make a cycle) */
     uint32_t line, col;
     const char *s; /* scalar text, NUL-terminated */
     size_t len;

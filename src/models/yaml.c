@@ -107,6 +107,7 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
             return KILN_OOM(c->err);
         n->len = ev->data.scalar.length;
         n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+        n->done = 1;
         if ((rc = add_anchor(c, ev->data.scalar.anchor, n)))
             return rc;
         *out = n;
@@ -115,6 +116,8 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
     case YAML_ALIAS_EVENT:
         for (size_t i = c->nanchors; i-- > 0;)
             if (!strcmp(c->anchors[i].name, (const char *)ev->data.alias.anchor)) {
+                if (!c->anchors[i].node->done)
+                    return yerr(c, ev->start_mark.line, ev->start_mark.column, "recursive alias (refers to a node that contains it)");
                 *out = c->anchors[i].node;
                 return 0;
             }
@@ -166,6 +169,7 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
                                             k->line, k->col, k->s, n->kids[j]->line);
             }
         }
+        n->done = 1;
         *out = n;
         return rc;
     }
@@ -287,9 +291,24 @@ static int scalar_to_kj(const km_yaml *n, kj_val *out, kiln_err *err)
     return kj_oom(*out) ? KILN_OOM(err) : 0;
 }
 
+/* Aliases share nodes, so a small document can stand for a huge tree
+ * ("billion laughs"): the conversion counts the values it makes. */
+#define KM_YAML_MAX_VALUES 1000000
+
+static int to_kj(const km_yaml *n, kj_val *out, size_t *budget, kiln_err *err);
+
 int kiln_models__yaml_to_kj(const km_yaml *n, kj_val *out, kiln_err *err)
 {
+    size_t budget = KM_YAML_MAX_VALUES;
+    return to_kj(n, out, &budget, err);
+}
+
+static int to_kj(const km_yaml *n, kj_val *out, size_t *budget, kiln_err *err)
+{
     int rc = 0;
+    if (!*budget)
+        return kiln_err_set(err, KILN_ELIMIT, "YAML expands to more than %d values (aliases)", KM_YAML_MAX_VALUES);
+    --*budget;
     if (!n) {
         *out = kj_none();
         return 0;
@@ -305,13 +324,13 @@ int kiln_models__yaml_to_kj(const km_yaml *n, kj_val *out, kiln_err *err)
             kj_val k;
             if ((rc = scalar_to_kj(n->kids[i], &k, err)))
                 break;
-            if ((rc = kiln_models__yaml_to_kj(n->kids[i + 1], &v, err))) {
+            if ((rc = to_kj(n->kids[i + 1], &v, budget, err))) {
                 kj_release(k);
                 break;
             }
             rc = kj_dict_set(c, k, v, err);
         } else {
-            if (!(rc = kiln_models__yaml_to_kj(n->kids[i], &v, err)))
+            if (!(rc = to_kj(n->kids[i], &v, budget, err)))
                 rc = kj_list_push(c, v, err);
         }
     }

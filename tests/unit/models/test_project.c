@@ -54,6 +54,7 @@ TEST(models_yaml, errors_have_positions)
         {"a: 1\na: 2\n", "t.yml:2:1: duplicate key 'a' (first at line 1)"},
         {"x: *nope\n", "t.yml:1:4: "},
         {"- a\n--- \n- b\n", "t.yml:3:1: more than one YAML document"},
+        {" &x \nb: *x\n", "t.yml:2:4: recursive alias"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_arena *a = kiln_arena_new(4096);
@@ -170,4 +171,22 @@ TEST(models_project, generate_schema_name_override)
     CHECK_STR(p->nodes.items[kiln_models__find_name(p, "c")]->compiled, "select * from marts.b");
     CHECK_STR(p->nodes.items[kiln_models__find_name(p, "d")]->compiled, "select * from special.c");
     kiln_project_free(p);
+}
+
+TEST(models_yaml, alias_expansion_is_capped)
+{
+    /* 10^7 values from a few lines ("billion laughs") */
+    const char *doc = "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+                      "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+                      "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+                      "g: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+    kiln_arena *a = kiln_arena_new(4096);
+    km_yaml *y;
+    kiln_err err = {0};
+    CHECK_OK(kiln_models__yaml_parse("t.yml", doc, strlen(doc), a, &y, &err), &err);
+    kj_val v;
+    int rc = kiln_models__yaml_to_kj(y, &v, &err);
+    kiln_arena_free(a);
+    CHECK(rc == KILN_ELIMIT);
+    CHECK_MSG(strstr(err.msg, "aliases"), "%s", err.msg);
 }
