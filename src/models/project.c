@@ -552,7 +552,9 @@ static int append_clean(kiln_buf *b, kj_val v, kiln_err *err)
  * and dicts flattened), each cleaned, joined by "__". */
 static int test_name(kiln_buf *b, const char *macro, const km_node *model, kj_val kwargs, kiln_err *err)
 {
-    int rc = kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
+    /* a source's tests: source_<test>_<source>_<table>_... */
+    int rc = model->kind == KM_SOURCE ? kiln_buf_printf(b, err, "source_%s_%s_%s_", macro, model->source_name, model->name)
+                                      : kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
     size_t n = kwargs.t == KJ_DICT ? kwargs.u.d->len : 0;
     size_t *order = kiln_malloc((n ? n : 1) * sizeof(size_t));
     if (!order)

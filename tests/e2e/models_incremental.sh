@@ -12,7 +12,12 @@ cp -r "$KILN_ROOT/tests/models/incr" "$tmp/p"; P="$tmp/p"
 q() { "$KILN_BIN" sql --warehouse "$P/warehouse" --csv "$1"; }
 
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "first build"; }
-grep -q '^Done. PASS=4 WARN=0 ERROR=0 SKIP=0 TOTAL=4$' "$tmp/b1.txt" || fail "b1: $(tail -1 "$tmp/b1.txt")"
+grep -q '^Done. PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7$' "$tmp/b1.txt" || fail "b1: $(tail -1 "$tmp/b1.txt")"
+# a source (a table the seed made, under another name) and its tests
+grep -q 'PASS source_unique_raw_events_src_id' "$tmp/b1.txt" || fail "source test name"
+[ "$(q 'select repo, total from mart.repo_totals order by repo' | tr '\n' ' ')" = "repo,total a,12 b,3 " ] || fail "repo_totals"
+"$KILN_BIN" ls --project-dir "$P" -s source:raw+ --output name | sort | tr '\n' ' ' | grep -qx 'events_src repo_totals source_not_null_raw_events_src_id source_unique_raw_events_src_id ' \
+  || fail "source: selection: $("$KILN_BIN" ls --project-dir "$P" -s source:raw+ --output name | tr '\n' ' ')"
 [ "$(q 'select day, n, total from mart.daily order by day' | tr '\n' ' ')" = "day,n,total 2025-10-01,2,8 2025-10-02,1,7 " ] \
   || fail "daily after run 1: $(q 'select * from mart.daily')"
 # the compiled SQL of a first run has no incremental filter; of a later run it has
