@@ -1385,6 +1385,16 @@ static int assign_targets(kj_in *in, kj_node **targets, size_t n, kj_val v)
     return rc;
 }
 
+/* loop.cycle(a, b, ...): the argument at the iteration's index modulo
+ * their count (self holds the index). */
+static int loop_cycle(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
+{
+    if (!a->npos)
+        return kj_fail(in, KILN_EINVAL, "no items for cycling given");
+    *out = kj_retain(a->pos[(size_t)self.u.i % a->npos]);
+    return 0;
+}
+
 static int loop_dict(kj_in *in, size_t i, size_t len, kj_val items, kj_val *out)
 {
     kj_val d = kj_dict_new();
@@ -1400,7 +1410,8 @@ static int loop_dict(kj_in *in, size_t i, size_t len, kj_val items, kj_val *out)
         (rc = kj_dict_setc(d, "length", kj_int((int64_t)len), in->err)) ||
         (rc = kj_dict_setc(d, "depth", kj_int(1), in->err)) || (rc = kj_dict_setc(d, "depth0", kj_int(0), in->err)) ||
         (rc = kj_dict_setc(d, "previtem", i ? kj_retain(items.u.l->items[i - 1]) : kj_undef(), in->err)) ||
-        (rc = kj_dict_setc(d, "nextitem", i + 1 < len ? kj_retain(items.u.l->items[i + 1]) : kj_undef(), in->err))) {
+        (rc = kj_dict_setc(d, "nextitem", i + 1 < len ? kj_retain(items.u.l->items[i + 1]) : kj_undef(), in->err)) ||
+        (rc = kj_dict_setc(d, "cycle", kj_func_new("cycle", loop_cycle, NULL, kj_int((int64_t)i)), in->err))) {
         kj_release(d);
         return rc;
     }
@@ -1572,6 +1583,23 @@ static int exec_stmt(kj_in *in, kj_node *n)
             return rc;
         kj_release(v);
         return 0;
+    case N_WITH: { /* a scope; the values are evaluated in the outer one, as Jinja2 does */
+        kj_frame *outer = in->frame;
+        if ((rc = kj_frame_push(in, outer)))
+            return rc;
+        kj_frame *scope = in->frame;
+        for (size_t i = 0; i < n->nkids && !rc; i++) {
+            in->frame = outer;
+            rc = eval(in, n->kids2[i], &v);
+            in->frame = scope;
+            if (!rc)
+                rc = kj_dict_setc(scope->vars, n->kids[i]->name, v, in->err);
+        }
+        if (!rc)
+            rc = exec_body(in, n->b);
+        kj_frame_pop(in);
+        return rc;
+    }
     case N_BREAK: return KJ_BREAK;
     case N_CONTINUE: return KJ_CONTINUE;
     case N_DOCS:

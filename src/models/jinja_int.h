@@ -47,7 +47,8 @@ enum {
     N_CONTINUE,
     N_DOCS,    /* name, b = body (dbt {% docs %}) */
     N_SNAPSHOT,/* name, b = body (dbt {% snapshot %}) */
-    N_MATERIALIZATION /* name, b = body: parsed, ignored */
+    N_MATERIALIZATION, /* name, b = body: parsed, ignored */
+    N_WITH     /* kids = targets (N_NAME), kids2 = values, b = body */
 };
 
 enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCAT };

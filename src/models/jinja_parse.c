@@ -1261,6 +1261,39 @@ static int p_stmt(parser *ps, tok *begin, kj_node **out)
         *out = n;
         return expect_end(ps);
     }
+    if (is_name(t, "with")) { /* {% with a = 1, b = a + 1 %} ... {% endwith %} */
+        NEW(n, N_WITH, begin);
+        nodevec names = {0}, vals = {0};
+        while (cur(ps)->t != T_BEND) {
+            if (names.len && (rc = expect_op(ps, ",")))
+                goto wfail;
+            tok *nm = next(ps);
+            kj_node *target = nm->t == T_NAME ? node(ps, N_NAME, nm) : NULL, *v;
+            if (nm->t != T_NAME) {
+                rc = unexpected(ps, nm, "a name");
+                goto wfail;
+            }
+            if (!target || !(target->name = astr(ps, nm->p, nm->n))) {
+                rc = KILN_OOM(ps->err);
+                goto wfail;
+            }
+            target->namelen = nm->n;
+            if ((rc = expect_op(ps, "=")) || (rc = p_expr(ps, &v)) || (rc = kiln_vec_push(&names, target, ps->err)) ||
+                (rc = kiln_vec_push(&vals, v, ps->err)))
+                goto wfail;
+        }
+        if ((rc = finish_list(ps, &names, &n->kids, &n->nkids)) || (rc = finish_list(ps, &vals, &n->kids2, &n->nkids2)))
+            return rc;
+        const char *ends[] = {"endwith", NULL}, *which;
+        if ((rc = expect_end(ps)) || (rc = p_body(ps, ends, &n->b, &which)))
+            return rc;
+        *out = n;
+        return expect_end(ps);
+    wfail:
+        kiln_vec_free(&names);
+        kiln_vec_free(&vals);
+        return rc;
+    }
     if (is_name(t, "do")) {
         NEW(n, N_DO, begin);
         if ((rc = p_tuple(ps, &n->a)))
@@ -1347,7 +1380,7 @@ static int p_body(parser *ps, const char *const *ends, kj_node **out, const char
                 }
                 static const char *const closers[] = {"endif", "endfor", "endset", "endmacro", "endcall", "endfilter",
                                                       "else", "elif", "endtest", "enddocs", "endsnapshot",
-                                                      "endmaterialization", "endraw", NULL};
+                                                      "endmaterialization", "endraw", "endwith", NULL};
                 for (int i = 0; closers[i]; i++) {
                     if (is_name(nm, closers[i])) {
                         if (ends)
