@@ -38,6 +38,23 @@ static unsigned kinds_from(const char *types, kiln_err *err, int *rc)
     return k;
 }
 
+int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err)
+{
+    char *path = n->kind == KM_TEST && n->test_macro
+                     ? kiln_sprintf("%s/%s/compiled/%s/%s/%s.sql", p->dir, p->target_path, p->name, n->path, n->name)
+                     : kiln_sprintf("%s/%s/compiled/%s/%s", p->dir, p->target_path, p->name, n->path);
+    if (!path)
+        return KILN_OOM(err);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    int rc = kiln_mkdirs(path, err);
+    *slash = '/';
+    if (!rc)
+        rc = kiln_file_write_atomic(path, n->compiled ? n->compiled : "", n->compiled_len, err);
+    kiln_free(path);
+    return rc;
+}
+
 void kiln_models__print_found(const kiln_project *p, FILE *out)
 {
     size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
@@ -186,20 +203,7 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
         km_node *n = p->nodes.items[sel.items[i]];
         if (n->kind != KM_MODEL && n->kind != KM_TEST)
             continue;
-        char *path = n->kind == KM_TEST && n->test_macro
-                         ? kiln_sprintf("%s/%s/compiled/%s/%s/%s.sql", p->dir, p->target_path, p->name, n->path, n->name)
-                         : kiln_sprintf("%s/%s/compiled/%s/%s", p->dir, p->target_path, p->name, n->path);
-        if (!path) {
-            rc = KILN_OOM(err);
-            break;
-        }
-        char *slash = strrchr(path, '/');
-        *slash = 0;
-        rc = kiln_mkdirs(path, err);
-        *slash = '/';
-        if (!rc)
-            rc = kiln_file_write_atomic(path, n->compiled ? n->compiled : "", n->compiled_len, err);
-        kiln_free(path);
+        rc = kiln_models__write_compiled(p, n, err);
         written++;
     }
     if (!rc)

@@ -106,6 +106,8 @@ int kiln_models__write_manifest(const kiln_project *p, kiln_err *err);
 int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
                                    double elapsed, kiln_err *err);
 
+/* commands.c: write n's compiled SQL to <target>/compiled/<project>/<path> */
+int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err);
 /* commands.c: "Found N models, N seeds, N data tests, N sources" */
 void kiln_models__print_found(const kiln_project *p, FILE *out);
 /* commands.c: put ephemeral parents' SQL in front of n's as CTEs */

@@ -35,7 +35,33 @@ typedef struct runner {
     size_t total, pos;
     km_result *results; /* one per node run or skipped */
     size_t nresults;
+    const km_node *cur;  /* the model being run, to place SQL errors in its compiled SQL */
 } runner;
+
+/* An SQL error at byte `at` of statement text `sql`: when that falls inside
+ * the current model's compiled SQL, say where (line and column of the
+ * compiled file), so the user can find it in target/compiled/. */
+static void place_error(runner *r, const char *sql, long at, kiln_err *err)
+{
+    if (!r->cur || !r->cur->compiled || at < 0)
+        return;
+    const char *base = strstr(sql, r->cur->compiled);
+    if (!base || sql + at < base || sql + at >= base + r->cur->compiled_len)
+        return;
+    unsigned line = 1, col = 1;
+    for (const char *q = base; q < sql + at; q++) {
+        if (*q == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)*q & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s (at line %u, column %u of %s/compiled/%s/%s)", err->msg, line, col,
+             r->p->target_path, r->p->name, r->cur->path);
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+}
 
 static void line(runner *r, const char *left, const char *right)
 {
@@ -57,12 +83,16 @@ static int exec_sql(runner *r, const char *sql, kiln_err *err)
         size_t used = 0;
         long eo = -1;
         int rc = kiln_sql_write_try(r->db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
-        if (rc)
+        if (rc) {
+            place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
             return rc;
+        }
         if (!handled) {
             sqlite3_stmt *st = NULL;
-            if ((rc = kiln_sql_prepare(r->db, sql + off, len - off, &st, &used, &eo, err)))
+            if ((rc = kiln_sql_prepare(r->db, sql + off, len - off, &st, &used, &eo, err))) {
+                place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
                 return rc;
+            }
             if (st) {
                 int s;
                 while ((s = sqlite3_step(st)) == SQLITE_ROW)
@@ -89,8 +119,10 @@ static int query_columns(runner *r, const char *sql, char **out, kiln_err *err)
     long eo;
     *out = NULL;
     int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
-    if (rc)
+    if (rc) {
+        place_error(r, sql, eo, err);
         return rc;
+    }
     kiln_buf b;
     kiln_buf_init(&b, 0);
     for (int i = 0; st && i < sqlite3_column_count(st) && !rc; i++)
@@ -718,12 +750,16 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             nrc = run_seed(&r, n, &e2);
         else if (n->kind == KM_MODEL) {
             const char *m = mat_of(n);
-            if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
+            r.cur = n;
+            if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
+                (void)0;
+            else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
                 nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
             else if (kiln_models__is_incremental(p, n))
                 nrc = write_incremental(&r, n, rel, &e2);
             else
                 nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
+            r.cur = NULL;
         } else
             nrc = run_test(&r, n, &failures, &should_warn, &should_error, &e2);
         double dt = kiln_mono_seconds() - t1;

@@ -140,6 +140,14 @@ printf 'select order_id, nonexistent_column from {{ ref("stg_orders") }}\n' > "$
 rc=0; "$KILN_BIN" run --project-dir "$P" -s orders > "$tmp/b4.txt" || rc=$?
 [ "$rc" -eq 1 ] || fail "sql error: exit $rc"
 grep -q 'Database Error in model orders (models/orders.sql)' "$tmp/b4.txt" || fail "error report: $(cat "$tmp/b4.txt")"
-grep -q 'nonexistent_column' "$tmp/b4.txt" || fail "sqlite message"
+grep -q 'no such column: nonexistent_column (at line 1, column 18 of target/compiled/jaffle_shop/models/orders.sql)' "$tmp/b4.txt" \
+  || fail "sqlite message and position: $(cat "$tmp/b4.txt")"
+grep -q 'nonexistent_column' "$P/target/compiled/jaffle_shop/models/orders.sql" || fail "compiled SQL of a failed model not written"
+# a dialect gap SQLite does not have (a :: cast): reported with its place, nothing written
+printf 'select order_id,\n  status::text as s\nfrom {{ ref("stg_orders") }}\n' > "$P/models/orders.sql"
+rc=0; "$KILN_BIN" run --project-dir "$P" -s orders > "$tmp/b6.txt" || rc=$?
+[ "$rc" -eq 1 ] || fail ":: cast: exit $rc"
+grep -q 'unrecognized token: ":" (at line 2, column 9 of target/compiled/jaffle_shop/models/orders.sql)' "$tmp/b6.txt" \
+  || fail ":: message: $(cat "$tmp/b6.txt")"
 [ "$(q 'select count(*) as n from analytics.orders')" = "$before" ] || fail "orders changed after a failed run"
 echo ok
