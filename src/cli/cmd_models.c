@@ -142,6 +142,7 @@ static int run_seed(int argc, char **argv) { return run_verb("seed", argc, argv)
 static int run_run(int argc, char **argv) { return run_verb("run", argc, argv); }
 static int run_test(int argc, char **argv) { return run_verb("test", argc, argv); }
 static int run_build(int argc, char **argv) { return run_verb("build", argc, argv); }
+static int run_snapshot(int argc, char **argv) { return run_verb("snapshot", argc, argv); }
 
 #define VERB_USAGE(verb, what) \
     "usage: kiln " verb " [--project-dir DIR] [--profiles-dir DIR] [--target NAME]\n" \
@@ -160,6 +161,8 @@ static int run_build(int argc, char **argv) { return run_verb("build", argc, arg
 static const char seed_usage[] = VERB_USAGE("seed", "Load the project's seeds (CSV files) into Iceberg tables of the profile's warehouse.");
 static const char runv_usage[] = VERB_USAGE("run", "Build the selected models into Iceberg tables, in dependency order.");
 static const char test_usage[] = VERB_USAGE("test", "Run the selected data tests (generic and singular) against the warehouse.");
+static const char snapshot_usage[] = VERB_USAGE("snapshot", "Run the selected snapshots: record changes of their queries as SCD type 2 rows\n"
+                                                            "(dbt_valid_from/dbt_valid_to), strategy timestamp or check.");
 static const char build_usage[] = VERB_USAGE("build", "Seeds, models and tests in one DAG: each node's tests run right after it, and\n"
                                                       "a failing test skips everything downstream.");
 
@@ -249,3 +252,4 @@ KILN_COMMAND(cmd_seed, "seed", "load a dbt project's seeds (CSV) into Iceberg ta
 KILN_COMMAND(cmd_run, "run", "build a dbt project's models into Iceberg tables", runv_usage, run_run, 73, NULL)
 KILN_COMMAND(cmd_test, "test", "run a dbt project's data tests", test_usage, run_test, 74, NULL)
 KILN_COMMAND(cmd_build, "build", "seeds, models and tests of a dbt project in one DAG", build_usage, run_build, 74, NULL)
+KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", snapshot_usage, run_snapshot, 74, NULL)

@@ -1707,3 +1707,16 @@ int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
     kiln_buf_free(&sink);
     return rc;
 }
+
+size_t kj_tpl_snapshot_names(const kj_tpl *t, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->root->nkids; i++) {
+        if (t->root->kids[i]->kind != N_SNAPSHOT)
+            continue;
+        if (n < max)
+            names[n] = t->root->kids[i]->name;
+        n++;
+    }
+    return n;
+}

@@ -177,6 +177,10 @@ int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err);
  * `into` (NAME -> text). Other content is ignored. */
 int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err);
 
+/* Names of t's top-level {% snapshot NAME %} blocks (borrowed, live as
+ * long as t): up to max in names; returns how many there are. */
+size_t kj_tpl_snapshot_names(const kj_tpl *t, const char **names, size_t max);
+
 /* Call a function value (macro or native) with positional args. *out owned. */
 int kj_call_value(kj_env *env, kj_val fn, const kj_args *a, kj_val *out, kiln_err *err);
 

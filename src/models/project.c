@@ -48,6 +48,8 @@ char *kiln_models__node_schema(const kiln_project *p, const km_node *n)
 {
     if (n->kind == KM_SOURCE)
         return kiln_strdup(n->schema ? n->schema : n->source_name);
+    if (n->kind == KM_SNAPSHOT && kiln_models__cfg_str(n, "target_schema", NULL))
+        return kiln_strdup(kiln_models__cfg_str(n, "target_schema", NULL)); /* dbt < 1.9: used as is */
     if (n->schema_name)
         return kiln_strdup(n->schema_name);
     /* generate_schema_name: custom schema => <target.schema>_<custom> */
@@ -425,6 +427,27 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
         return KILN_OOM(err);
     if ((rc = make_fqn(p, root, rel, &fqn, &name, err)))
         goto fail;
+    if ((rc = read_rel(p, rel, &n->raw, &n->raw_len, err)))
+        goto fail;
+    if (kind != KM_SEED && (rc = kj_parse(p->env, rel, n->raw, n->raw_len, &n->tpl, err)))
+        goto fail;
+    if (kind == KM_SNAPSHOT) { /* named by its {% snapshot NAME %} block, not the file */
+        const char *names[2];
+        size_t nb = kj_tpl_snapshot_names(n->tpl, names, 2);
+        if (nb != 1) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: a snapshot file holds exactly one {%% snapshot %%} block (found %zu)",
+                              rel, nb);
+            goto fail;
+        }
+        kiln_free(name);
+        kiln_free(fqn.items[fqn.len - 1]);
+        name = kiln_strdup(names[0]);
+        fqn.items[fqn.len - 1] = kiln_strdup(names[0]);
+        if (!name || !fqn.items[fqn.len - 1]) {
+            rc = KILN_OOM(err);
+            goto fail;
+        }
+    }
     n->name = name;
     name = NULL;
     n->path = kiln_strdup(rel);
@@ -435,13 +458,9 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
         rc = KILN_OOM(err);
         goto fail;
     }
-    if ((rc = read_rel(p, rel, &n->raw, &n->raw_len, err)))
-        goto fail;
     const char *defmat = kind == KM_MODEL ? "view" : kind == KM_SEED ? "seed" : kind == KM_TEST ? "test" : "snapshot";
     if ((rc = kj_dict_setc(n->config, "materialized", kj_str_c(defmat), err)) ||
         (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) || (rc = cfg_from_tree(n->config, tree, &fqn, err)))
-        goto fail;
-    if (kind != KM_SEED && (rc = kj_parse(p->env, rel, n->raw, n->raw_len, &n->tpl, err)))
         goto fail;
     strvec_free(&fqn);
     return add_node(p, n, err);
@@ -1295,8 +1314,11 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     if (rc)
         goto done;
     /* model, seed and singular test files */
-    for (int pass = 0; pass < 3 && !rc; pass++) {
-        km_strvec *roots = pass == 0 ? &p->model_paths : pass == 1 ? &p->seed_paths : &p->test_paths;
+    for (int pass = 0; pass < 4 && !rc; pass++) {
+        km_strvec *roots = pass == 0   ? &p->model_paths
+                           : pass == 1 ? &p->seed_paths
+                           : pass == 2 ? &p->test_paths
+                                       : &p->snapshot_paths;
         for (size_t i = 0; i < roots->len && !rc; i++) {
             if ((rc = walk(p, roots->items[i], 0, &files, err)))
                 goto done;
@@ -1308,6 +1330,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
                     rc = add_file_node(p, KM_SEED, roots->items[i], f, p->cfg_seeds, err);
                 else if (pass == 2 && has_ext(f, ".sql") && !strstr(f + strlen(roots->items[i]), "/generic/"))
                     rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, err);
+                else if (pass == 3 && has_ext(f, ".sql"))
+                    rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, err);
             }
             strvec_free(&files);
         }

@@ -357,6 +357,184 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ snapshots */
+
+/* A snapshot (SCD type 2, dbt's columns dbt_scd_id, dbt_updated_at,
+ * dbt_valid_from, dbt_valid_to). The first run creates the table from the
+ * query; later runs rewrite it in one commit (INSERT OVERWRITE) as:
+ *   A. every row kept as is (history, and current rows that did not change)
+ *   B. current rows that changed (or vanished, with hard deletes
+ *      invalidated), closed: dbt_valid_to = the new version's valid_from
+ *   C. new versions: rows whose key is new or whose current row changed.
+ * "Changed" is the strategy: timestamp (updated_at newer than the current
+ * row's dbt_valid_from) or check (a check column differs, null-safe). */
+static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
+{
+    int rc = 0;
+    km_strvec keys = {0}, tcols = {0}, scols = {0}, checks = {0};
+    kiln_buf km, chg, upd, src, sql, keyexpr;
+    kiln_buf_init(&km, 0);
+    kiln_buf_init(&chg, 0);
+    kiln_buf_init(&upd, 0);
+    kiln_buf_init(&src, 0);
+    kiln_buf_init(&sql, 0);
+    kiln_buf_init(&keyexpr, 0);
+    char *have = NULL, *want = NULL, *probe = NULL, *wq = NULL;
+    const char *q = n->compiled ? n->compiled : "";
+    const char *strategy = kiln_models__cfg_str(n, "strategy", "");
+    const char *updated_at = kiln_models__cfg_str(n, "updated_at", NULL);
+    kj_val hd = kiln_models__cfg(n, "invalidate_hard_deletes");
+    const char *hard = kiln_models__cfg_str(n, "hard_deletes", kj_truthy(hd) ? "invalidate" : "ignore");
+    char now[40];
+    kiln_ts_format(r->p->started_micros, now);
+    if ((rc = unique_keys(n, &keys, err)))
+        goto done;
+    if (!keys.len) {
+        rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s needs a unique_key config", n->name);
+        goto done;
+    }
+    if (strcmp(hard, "ignore") && strcmp(hard, "invalidate")) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "hard_deletes: %s is not supported yet (ignore, invalidate)", hard);
+        goto done;
+    }
+    wq = kiln_sprintf("select * from (\n%s\n) limit 0", q);
+    if (!wq || (rc = query_columns(r, wq, &want, err)) || (rc = split_cols(want, &scols, err)))
+        goto done;
+    for (size_t i = 0; i < keys.len && !rc; i++) {
+        if (!has_col(&scols, keys.items[i]))
+            rc = kiln_err_set(err, KILN_EFORMAT, "snapshot %s: unique_key column '%s' is not in its query", n->name,
+                              keys.items[i]);
+        rc = rc ? rc : kiln_buf_printf(&km, err, "%ssrc.\"%s\" = cur.\"%s\"", i ? " and " : "", keys.items[i], keys.items[i]);
+        rc = rc ? rc : kiln_buf_printf(&keyexpr, err, "%scoalesce(cast(s.\"%s\" as text), '')", i ? " || '|' || " : "",
+                                       keys.items[i]);
+    }
+    if (rc)
+        goto done;
+    if (!strcmp(strategy, "timestamp")) {
+        if (!updated_at || !has_col(&scols, updated_at)) {
+            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy timestamp needs updated_at, a column of its query",
+                              n->name);
+            goto done;
+        }
+        rc = kiln_buf_printf(&upd, err, "s.\"%s\"", updated_at);
+        if (!rc)
+            rc = kiln_buf_printf(&chg, err, "src.kiln_upd > cur.dbt_valid_from");
+    } else if (!strcmp(strategy, "check")) {
+        kj_val cc = kiln_models__cfg(n, "check_cols");
+        if (cc.t == KJ_STR && !strcmp(cc.u.s->p, "all")) {
+            for (size_t i = 0; i < scols.len && !rc; i++)
+                rc = kiln_vec_push(&checks, kiln_strdup(scols.items[i]), err);
+        } else if (cc.t == KJ_LIST) {
+            for (size_t i = 0; i < cc.u.l->len && !rc; i++) {
+                if (cc.u.l->items[i].t != KJ_STR || !has_col(&scols, cc.u.l->items[i].u.s->p))
+                    rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: check_cols must name columns of its query", n->name);
+                else
+                    rc = kiln_vec_push(&checks, kiln_strdup(cc.u.l->items[i].u.s->p), err);
+            }
+        } else {
+            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy check needs check_cols ('all' or a list)", n->name);
+        }
+        for (size_t i = 0; i < checks.len && !rc; i++)
+            rc = !checks.items[i] ? KILN_OOM(err)
+                                  : kiln_buf_printf(&chg, err, "%s(src.\"%s\" is not cur.\"%s\")", i ? " or " : "(",
+                                                    checks.items[i], checks.items[i]);
+        if (!rc)
+            rc = kiln_buf_printf(&chg, err, ")");
+        if (!rc)
+            rc = kiln_buf_printf(&upd, err, "'%s'", now);
+    } else {
+        rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy must be timestamp or check", n->name);
+    }
+    if (rc)
+        goto done;
+    /* the source rows with their version columns */
+    if ((rc = kiln_buf_printf(&src, err,
+                              "(select s.*, %s as kiln_upd, md5(%s || '|' || coalesce(cast(%s as text), '')) as kiln_scd "
+                              "from (\n%s\n) s)",
+                              upd.data, keyexpr.data, upd.data, q)))
+        goto done;
+    if (!table_exists(r, rel)) {
+        rc = kiln_buf_printf(&sql, err,
+                             "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as dbt_scd_id, "
+                             "%s as dbt_updated_at, %s as dbt_valid_from, cast(null as text) as dbt_valid_to from (\n%s\n) s",
+                             rel, keyexpr.data, upd.data, upd.data, upd.data, q);
+        if (!rc)
+            rc = exec_sql(r, sql.data, err);
+        goto done;
+    }
+    probe = kiln_sprintf("select * from %s", rel);
+    if (!probe || (rc = query_columns(r, probe, &have, err)) || (rc = split_cols(have, &tcols, err)))
+        goto done;
+    kiln_buf cols_a, cols_b, cols_c;
+    kiln_buf_init(&cols_a, 0);
+    kiln_buf_init(&cols_b, 0);
+    kiln_buf_init(&cols_c, 0);
+    for (size_t i = 0; i < tcols.len && !rc; i++) {
+        const char *c = tcols.items[i], *sep = i ? ", " : "";
+        rc = kiln_buf_printf(&cols_a, err, "%scur.\"%s\"", sep, c);
+        if (!rc && !strcmp(c, "dbt_valid_to"))
+            rc = kiln_buf_printf(&cols_b, err, "%scoalesce((select src.kiln_upd from %s src where %s limit 1), '%s')", sep,
+                                 src.data, km.data, now);
+        else if (!rc)
+            rc = kiln_buf_printf(&cols_b, err, "%scur.\"%s\"", sep, c);
+        if (rc)
+            break;
+        if (!strcmp(c, "dbt_scd_id"))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_scd", sep);
+        else if (!strcmp(c, "dbt_updated_at") || !strcmp(c, "dbt_valid_from"))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_upd", sep);
+        else if (!strcmp(c, "dbt_valid_to"))
+            rc = kiln_buf_printf(&cols_c, err, "%snull", sep);
+        else if (has_col(&scols, c))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.\"%s\"", sep, c);
+        else
+            rc = kiln_buf_printf(&cols_c, err, "%snull", sep); /* a column the query dropped */
+    }
+    /* "closes": the current row has a changed version, or (invalidate) no source row */
+    kiln_buf closes;
+    kiln_buf_init(&closes, 0);
+    if (!rc)
+        rc = kiln_buf_printf(&closes, err, "cur.dbt_valid_to is null and (exists (select 1 from %s src where %s and %s)%s",
+                             src.data, km.data, chg.data, strcmp(hard, "invalidate") ? ")" : "");
+    if (!rc && !strcmp(hard, "invalidate"))
+        rc = kiln_buf_printf(&closes, err, " or not exists (select 1 from %s src where %s))", src.data, km.data);
+    if (!rc)
+        rc = kiln_buf_printf(&sql, err,
+                             "insert overwrite %s\n"
+                             "select %s from %s cur where not (%s)\n"
+                             "union all\n"
+                             "select %s from %s cur where %s\n"
+                             "union all\n"
+                             "select %s from %s src where not exists (select 1 from %s cur where %s and "
+                             "cur.dbt_valid_to is null and not (%s))",
+                             rel, cols_a.data, rel, closes.data, cols_b.data, rel, closes.data, cols_c.data, src.data, rel,
+                             km.data, chg.data);
+    kiln_buf_free(&cols_a);
+    kiln_buf_free(&cols_b);
+    kiln_buf_free(&cols_c);
+    kiln_buf_free(&closes);
+    if (!rc)
+        rc = exec_sql(r, sql.data, err);
+done:
+    for (int v = 0; v < 4; v++) {
+        km_strvec *x = v == 0 ? &keys : v == 1 ? &tcols : v == 2 ? &scols : &checks;
+        for (size_t i = 0; i < x->len; i++)
+            kiln_free(x->items[i]);
+        kiln_vec_free(x);
+    }
+    kiln_buf_free(&km);
+    kiln_buf_free(&chg);
+    kiln_buf_free(&upd);
+    kiln_buf_free(&src);
+    kiln_buf_free(&sql);
+    kiln_buf_free(&keyexpr);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    kiln_free(wq);
+    return rc;
+}
+
 /* ------------------------------------------------------------ seeds */
 
 typedef KILN_VEC(char *) fields;
@@ -661,10 +839,11 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     runner r;
     memset(&r, 0, sizeof r);
     *failed = 0;
-    unsigned kinds = !strcmp(verb, "seed")   ? 1u << KM_SEED
-                     : !strcmp(verb, "run")  ? 1u << KM_MODEL
-                     : !strcmp(verb, "test") ? 1u << KM_TEST
-                                             : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST);
+    unsigned kinds = !strcmp(verb, "seed")       ? 1u << KM_SEED
+                     : !strcmp(verb, "run")      ? 1u << KM_MODEL
+                     : !strcmp(verb, "test")     ? 1u << KM_TEST
+                     : !strcmp(verb, "snapshot") ? 1u << KM_SNAPSHOT
+                                                 : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST) | (1u << KM_SNAPSHOT);
     double t0 = kiln_mono_seconds();
     int rc = kiln_project_load(&p, o, err);
     if (rc)
@@ -697,7 +876,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         rc = KILN_OOM(err);
         goto done;
     }
-    size_t nseed = 0, nview = 0, ntable = 0, ntest = 0;
+    size_t nseed = 0, nview = 0, ntable = 0, ntest = 0, nsnap = 0;
     for (size_t i = 0; i < sel.len; i++) {
         km_node *n = p->nodes.items[sel.items[i]];
         if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
@@ -707,6 +886,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntest += n->kind == KM_TEST;
         nview += n->kind == KM_MODEL && !strcmp(mat_of(n), "view");
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
+        nsnap += n->kind == KM_SNAPSHOT;
     }
     kiln_models__print_found(p, out);
     fputc('\n', out);
@@ -760,6 +940,11 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             else
                 nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
             r.cur = NULL;
+        } else if (n->kind == KM_SNAPSHOT) {
+            r.cur = n;
+            if (!(nrc = kiln_models__write_compiled(p, n, &e2)))
+                nrc = run_snapshot(&r, n, rel, &e2);
+            r.cur = NULL;
         } else
             nrc = run_test(&r, n, &failures, &should_warn, &should_error, &e2);
         double dt = kiln_mono_seconds() - t1;
@@ -803,6 +988,9 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             } else if (n->kind == KM_SEED) {
                 snprintf(left, sizeof left, "OK loaded seed file %s", rel);
                 snprintf(right, sizeof right, "INSERT %zu in %.2fs", n->compiled_len, dt);
+            } else if (n->kind == KM_SNAPSHOT) {
+                snprintf(left, sizeof left, "OK snapshotted %s", rel);
+                snprintf(right, sizeof right, "OK in %.2fs", dt);
             } else {
                 snprintf(left, sizeof left, "OK created sql %s model %s", mat_of(n), rel);
                 snprintf(right, sizeof right, "OK in %.2fs", dt);
@@ -824,6 +1012,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             fprintf(out, "%s%zu data test%s", sep, ntest, ntest == 1 ? "" : "s"), sep = ", ";
         if (ntable)
             fprintf(out, "%s%zu table model%s", sep, ntable, ntable == 1 ? "" : "s"), sep = ", ";
+        if (nsnap)
+            fprintf(out, "%s%zu snapshot%s", sep, nsnap, nsnap == 1 ? "" : "s"), sep = ", ";
         if (!r.total)
             fprintf(out, " nothing");
         fprintf(out, " in %.2f seconds.\n\n", kiln_mono_seconds() - t0);
