@@ -1662,7 +1662,9 @@ int kj_render(kj_env *env, kj_tpl *t, kj_val vars, kiln_buf *out, kj_val *ret, k
     return rc;
 }
 
-int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
+/* Run the top-level blocks of one kind: N_MACRO definitions go into
+ * `into` by name, N_DOCS bodies are rendered into `into` by name. */
+static int top_blocks(kj_env *env, kj_tpl *t, int kind, kj_val into, kiln_err *err)
 {
     kj_in in;
     kiln_buf sink;
@@ -1670,13 +1672,18 @@ int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
     int rc = render_setup(&in, env, t, kj_undef(), &sink, err);
     for (size_t i = 0; !rc && i < t->root->nkids; i++) {
         kj_node *n = t->root->kids[i];
-        if (n->kind != N_MACRO)
+        if (n->kind != kind)
             continue;
         in.at = n;
-        if ((rc = exec_stmt(&in, n)))
+        kj_val v;
+        if (kind == N_MACRO) {
+            if ((rc = exec_stmt(&in, n)))
+                break;
+            v = kj_retain(*kj_dict_getc(in.frame->vars, n->name));
+        } else if ((rc = capture(&in, n->b, &v))) {
             break;
-        kj_val *m = kj_dict_getc(in.frame->vars, n->name);
-        rc = kj_dict_setc(into, n->name, kj_retain(*m), err);
+        }
+        rc = kj_dict_setc(into, n->name, v, err);
     }
     rc = locate(&in, rc);
     if (in.frame)
@@ -1685,28 +1692,9 @@ int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
     return rc;
 }
 
-int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
-{
-    kj_in in;
-    kiln_buf sink;
-    kiln_buf_init(&sink, 0);
-    int rc = render_setup(&in, env, t, kj_undef(), &sink, err);
-    for (size_t i = 0; !rc && i < t->root->nkids; i++) {
-        kj_node *n = t->root->kids[i];
-        if (n->kind != N_DOCS)
-            continue;
-        kj_val text;
-        in.at = n;
-        if ((rc = capture(&in, n->b, &text)))
-            break;
-        rc = kj_dict_setc(into, n->name, text, err);
-    }
-    rc = locate(&in, rc);
-    if (in.frame)
-        kj_frame_release(in.frame);
-    kiln_buf_free(&sink);
-    return rc;
-}
+int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err) { return top_blocks(env, t, N_MACRO, into, err); }
+
+int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err) { return top_blocks(env, t, N_DOCS, into, err); }
 
 size_t kj_tpl_snapshot_names(const kj_tpl *t, const char **names, size_t max)
 {
