@@ -1,0 +1,321 @@
+/*
+ * artifacts.c - dbt's JSON artifacts in <target-path>/: manifest.json
+ * (schema v12's top-level keys and the node fields tools read) and
+ * run_results.json (v6), written with jansson. Field names follow dbt's
+ * published schemas (schemas.getdbt.com); docs/models.md lists what is
+ * left out.
+ */
+#include "models/project.h"
+
+#include "lake/lake.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+
+#define DBT_VERSION_COMPAT "1.8.0"
+
+static void iso_now(char out[32])
+{
+    char ts[40];
+    kiln_ts_format(kiln_now_micros(), ts);
+    snprintf(out, 32, "%s", ts);
+}
+
+static json_t *metadata(const kiln_project *p, const char *schema_url)
+{
+    char now[32], uuid[37];
+    iso_now(now);
+    kiln_lake_uuid_v4(uuid);
+    json_t *m = json_object();
+    json_object_set_new(m, "dbt_schema_version", json_string(schema_url));
+    json_object_set_new(m, "dbt_version", json_string(DBT_VERSION_COMPAT));
+    json_object_set_new(m, "generated_at", json_string(now));
+    json_object_set_new(m, "invocation_id", json_string(uuid));
+    json_object_set_new(m, "env", json_object());
+    return m;
+}
+
+/* Jinja value -> JSON (None/undefined -> null; objects as their str). */
+static json_t *kj_to_json(kj_val v)
+{
+    switch (v.t) {
+    case KJ_NONE:
+    case KJ_UNDEF: return json_null();
+    case KJ_BOOL: return json_boolean(v.u.b);
+    case KJ_INT: return json_integer(v.u.i);
+    case KJ_FLOAT: return json_real(v.u.f);
+    case KJ_STR: return json_stringn(v.u.s->p, v.u.s->len);
+    case KJ_LIST: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v.u.l->len; i++)
+            json_array_append_new(a, kj_to_json(v.u.l->items[i]));
+        return a;
+    }
+    case KJ_DICT: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < v.u.d->len; i++) {
+            kiln_buf k;
+            kiln_buf_init(&k, 0);
+            if (!kj_str_append(NULL, v.u.d->keys[i], &k, NULL))
+                json_object_setn_new(o, k.data ? k.data : "", k.len, kj_to_json(v.u.d->vals[i]));
+            kiln_buf_free(&k);
+        }
+        return o;
+    }
+    default: return json_null();
+    }
+}
+
+static const char *kind_name(km_kind k)
+{
+    static const char *const names[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
+    return names[k];
+}
+
+static json_t *fqn_array(const char *fqn)
+{
+    json_t *a = json_array();
+    const char *p = fqn;
+    for (;;) {
+        const char *d = strchr(p, '.');
+        json_array_append_new(a, json_stringn(p, d ? (size_t)(d - p) : strlen(p)));
+        if (!d)
+            break;
+        p = d + 1;
+    }
+    return a;
+}
+
+static json_t *columns_json(const km_node *n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; n->columns.t == KJ_DICT && i < n->columns.u.d->len; i++) {
+        kj_val c = n->columns.u.d->vals[i];
+        kj_val *nm = kj_dict_getc(c, "name"), *ds = kj_dict_getc(c, "description");
+        json_t *col = json_object();
+        json_object_set_new(col, "name", nm ? kj_to_json(*nm) : json_string(""));
+        json_object_set_new(col, "description", ds ? kj_to_json(*ds) : json_string(""));
+        json_object_set_new(col, "meta", json_object());
+        json_object_set_new(col, "data_type", json_null());
+        json_object_set_new(col, "constraints", json_array());
+        json_object_set_new(col, "quote", json_null());
+        json_object_set_new(col, "tags", json_array());
+        json_object_set(o, nm && nm->t == KJ_STR ? nm->u.s->p : "", col);
+        json_decref(col);
+    }
+    return o;
+}
+
+/* path relative to the resource's root folder ("models/a/b.sql" -> "a/b.sql") */
+static const char *rel_path(const km_node *n)
+{
+    if (n->kind == KM_TEST && n->test_macro)
+        return n->path;
+    const char *s = strchr(n->path, '/');
+    return s ? s + 1 : n->path;
+}
+
+static json_t *node_json(const kiln_project *p, const km_node *n)
+{
+    json_t *o = json_object();
+    char *schema = kiln_models__node_schema(p, n);
+    char *rel = kiln_models__relation(p, n);
+    json_object_set_new(o, "database", json_string(""));
+    json_object_set_new(o, "schema", json_string(schema ? schema : ""));
+    json_object_set_new(o, "name", json_string(n->name));
+    json_object_set_new(o, "resource_type", json_string(kind_name(n->kind)));
+    json_object_set_new(o, "package_name", json_string(p->name));
+    json_object_set_new(o, "path", json_string(rel_path(n)));
+    json_object_set_new(o, "original_file_path", json_string(n->path));
+    json_object_set_new(o, "unique_id", json_string(n->unique_id));
+    json_object_set_new(o, "fqn", fqn_array(n->fqn));
+    json_object_set_new(o, "description", json_string(n->description ? n->description : ""));
+    json_object_set_new(o, "columns", columns_json(n));
+    json_object_set_new(o, "meta", json_object());
+    if (n->kind == KM_SOURCE) {
+        json_object_set_new(o, "source_name", json_string(n->source_name));
+        json_object_set_new(o, "source_description", json_string(""));
+        json_object_set_new(o, "loader", json_string(""));
+        json_object_set_new(o, "identifier", json_string(n->identifier));
+        json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
+        json_object_set_new(o, "config", json_pack("{s:b}", "enabled", 1));
+        json_object_set_new(o, "tags", json_array());
+        kiln_free(schema);
+        kiln_free(rel);
+        return o;
+    }
+    json_object_set_new(o, "alias", json_string(kiln_models__cfg_str(n, "alias", n->name)));
+    char hex[65] = "";
+    if (n->kind == KM_TEST && n->test_macro)
+        json_object_set_new(o, "checksum", json_pack("{s:s,s:s}", "name", "none", "checksum", ""));
+    else {
+        kiln_sha256_hex(n->raw ? n->raw : "", n->raw_len, hex);
+        json_object_set_new(o, "checksum", json_pack("{s:s,s:s}", "name", "sha256", "checksum", hex));
+    }
+    json_t *cfg = kj_to_json(n->config);
+    json_object_set_new(o, "config", cfg);
+    json_t *tags = json_object_get(cfg, "tags");
+    json_object_set_new(o, "tags", tags ? json_incref(tags) : json_array());
+    json_t *deps = json_array(), *refs = json_array(), *srcs = json_array();
+    for (size_t k = 0; k < n->parents.len; k++) {
+        const km_node *par = p->nodes.items[n->parents.items[k]];
+        if (par->kind == KM_TEST)
+            continue; /* build-order edges, not dependencies */
+        json_array_append_new(deps, json_string(par->unique_id));
+        if (par->kind == KM_SOURCE)
+            json_array_append_new(srcs, json_pack("[s,s]", par->source_name, par->name));
+        else
+            json_array_append_new(refs, json_pack("{s:s,s:n,s:n}", "name", par->name, "package", "version"));
+    }
+    json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
+    json_object_set_new(o, "refs", refs);
+    json_object_set_new(o, "sources", srcs);
+    json_object_set_new(o, "language", json_string("sql"));
+    if (n->kind != KM_SEED) {
+        json_object_set_new(o, "raw_code", json_stringn(n->raw ? n->raw : "", n->raw ? n->raw_len : 0));
+        json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
+        json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
+        json_object_set_new(o, "extra_ctes", json_array());
+    } else {
+        json_object_set_new(o, "raw_code", json_string(""));
+        json_object_set_new(o, "root_path", json_string(p->dir));
+    }
+    if (n->kind == KM_TEST) {
+        json_object_set_new(o, "relation_name", json_null());
+        if (n->test_macro) {
+            kj_val *col = kj_dict_getc(n->test_kwargs, "column_name");
+            json_t *kw = kj_to_json(n->test_kwargs);
+            long att = kiln_models__find_id(p, n->attached);
+            if (att >= 0) { /* dbt's kwargs hold model as a Jinja expression */
+                char *m = kiln_sprintf("{{ get_where_subquery(ref('%s')) }}", p->nodes.items[att]->name);
+                json_object_set_new(kw, "model", json_string(m ? m : ""));
+                kiln_free(m);
+            }
+            json_object_set_new(o, "test_metadata", json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw,
+                                                              "namespace"));
+            json_object_set_new(o, "column_name", col ? kj_to_json(*col) : json_null());
+            json_object_set_new(o, "attached_node", json_string(n->attached));
+            char *fk = att >= 0 ? kiln_sprintf("models.%s", p->nodes.items[att]->name) : NULL;
+            json_object_set_new(o, "file_key_name", fk ? json_string(fk) : json_null());
+            kiln_free(fk);
+        }
+    } else {
+        json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
+    }
+    kiln_free(schema);
+    kiln_free(rel);
+    return o;
+}
+
+static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln_err *err)
+{
+    char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
+    char *path = kiln_sprintf("%s/%s/%s", p->dir, p->target_path, file);
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc;
+    if (!dir || !path || !text)
+        rc = KILN_OOM(err);
+    else if (!(rc = kiln_mkdirs(dir, err)))
+        rc = kiln_file_write_atomic(path, text, strlen(text), err);
+    free(text);
+    kiln_free(dir);
+    kiln_free(path);
+    return rc;
+}
+
+int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
+{
+    json_t *doc = json_object();
+    json_t *meta = metadata(p, "https://schemas.getdbt.com/dbt/manifest/v12.json");
+    char pid[65];
+    kiln_sha256_hex(p->name, strlen(p->name), pid);
+    pid[32] = 0;
+    json_object_set_new(meta, "project_name", json_string(p->name));
+    json_object_set_new(meta, "project_id", json_string(pid));
+    json_object_set_new(meta, "user_id", json_null());
+    json_object_set_new(meta, "send_anonymous_usage_stats", json_false());
+    json_object_set_new(meta, "adapter_type", json_string("kiln"));
+    json_object_set_new(doc, "metadata", meta);
+    json_t *nodes = json_object(), *sources = json_object(), *parent_map = json_object(), *child_map = json_object();
+    for (size_t i = 0; i < p->nodes.len; i++) {
+        const km_node *n = p->nodes.items[i];
+        json_object_set_new(n->kind == KM_SOURCE ? sources : nodes, n->unique_id, node_json(p, n));
+        json_t *pa = json_array(), *ch = json_array();
+        for (size_t k = 0; k < n->parents.len; k++)
+            if (p->nodes.items[n->parents.items[k]]->kind != KM_TEST || n->kind == KM_TEST)
+                json_array_append_new(pa, json_string(p->nodes.items[n->parents.items[k]]->unique_id));
+        for (size_t k = 0; k < n->children.len; k++)
+            json_array_append_new(ch, json_string(p->nodes.items[n->children.items[k]]->unique_id));
+        json_object_set_new(parent_map, n->unique_id, pa);
+        json_object_set_new(child_map, n->unique_id, ch);
+    }
+    json_object_set_new(doc, "nodes", nodes);
+    json_object_set_new(doc, "sources", sources);
+    json_object_set_new(doc, "macros", json_object());
+    json_t *docs = json_object();
+    for (size_t i = 0; p->docs.t == KJ_DICT && i < p->docs.u.d->len; i++) {
+        kj_val k = p->docs.u.d->keys[i], v = p->docs.u.d->vals[i];
+        char *id = kiln_sprintf("doc.%s.%s", p->name, k.u.s->p);
+        if (!id)
+            continue;
+        json_object_set_new(docs, id, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "name", k.u.s->p, "resource_type", "doc",
+                                                "package_name", p->name, "path", "", "original_file_path", "",
+                                                "unique_id", id, "block_contents", kj_to_json(v)));
+        kiln_free(id);
+    }
+    json_object_set_new(doc, "docs", docs);
+    static const char *const empty[] = {"exposures", "metrics", "groups", "selectors", "disabled", NULL};
+    for (int i = 0; empty[i]; i++)
+        json_object_set_new(doc, empty[i], json_object());
+    json_object_set_new(doc, "parent_map", parent_map);
+    json_object_set_new(doc, "child_map", child_map);
+    json_object_set_new(doc, "group_map", json_object());
+    json_object_set_new(doc, "saved_queries", json_object());
+    json_object_set_new(doc, "semantic_models", json_object());
+    json_object_set_new(doc, "unit_tests", json_object());
+    int rc = write_json(p, "manifest.json", doc, err);
+    json_decref(doc);
+    return rc;
+}
+
+int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
+                                   double elapsed, kiln_err *err)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "metadata", metadata(p, "https://schemas.getdbt.com/dbt/run-results/v6.json"));
+    json_t *results = json_array();
+    for (size_t i = 0; i < nres; i++) {
+        const km_result *r = &res[i];
+        const km_node *n = p->nodes.items[r->node];
+        char a[40], b[40], c[40];
+        kiln_ts_format(r->started, a);
+        kiln_ts_format(r->compiled, b);
+        kiln_ts_format(r->finished, c);
+        json_t *timing = r->started ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
+                                                "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
+                                    : json_array();
+        char *rel = n->kind == KM_TEST ? NULL : kiln_models__relation(p, n);
+        json_t *o = json_object();
+        json_object_set_new(o, "status", json_string(r->status));
+        json_object_set_new(o, "timing", timing);
+        json_object_set_new(o, "thread_id", json_string("Thread-1"));
+        json_object_set_new(o, "execution_time", json_real(r->seconds));
+        json_object_set_new(o, "adapter_response",
+                            r->started ? json_pack("{s:s}", "_message", r->message[0] ? "ERROR" : "OK") : json_object());
+        json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
+        json_object_set_new(o, "failures", n->kind == KM_TEST && r->started ? json_integer(r->failures) : json_null());
+        json_object_set_new(o, "unique_id", json_string(n->unique_id));
+        json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
+        json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
+        json_object_set_new(o, "relation_name", rel ? json_string(rel) : json_null());
+        json_object_set_new(o, "batch_results", json_null());
+        kiln_free(rel);
+        json_array_append_new(results, o);
+    }
+    json_object_set_new(doc, "results", results);
+    json_object_set_new(doc, "elapsed_time", json_real(elapsed));
+    json_object_set_new(doc, "args", json_pack("{s:s}", "which", verb));
+    int rc = write_json(p, "run_results.json", doc, err);
+    json_decref(doc);
+    return rc;
+}

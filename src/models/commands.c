@@ -1,0 +1,218 @@
+/*
+ * commands.c - the model layer's commands as the CLI calls them (models.h):
+ * `ls` and `compile`. Each loads the project, renders every node (which
+ * finds each node's parents), builds the graph, selects, then prints or
+ * writes.
+ */
+#include "models/project.h"
+
+#include <jansson.h>
+
+static unsigned kinds_from(const char *types, kiln_err *err, int *rc)
+{
+    *rc = 0;
+    if (!types || !*types)
+        return ~0u & ~(1u << KM_SOURCE) & ~(1u << KM_ANALYSIS);
+    unsigned k = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", types);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        if (!strcmp(t, "model"))
+            k |= 1u << KM_MODEL;
+        else if (!strcmp(t, "seed"))
+            k |= 1u << KM_SEED;
+        else if (!strcmp(t, "test"))
+            k |= 1u << KM_TEST;
+        else if (!strcmp(t, "source"))
+            k |= 1u << KM_SOURCE;
+        else if (!strcmp(t, "snapshot"))
+            k |= 1u << KM_SNAPSHOT;
+        else if (!strcmp(t, "all") || !strcmp(t, "default"))
+            k |= ~0u;
+        else {
+            *rc = kiln_err_set(err, KILN_EINVAL, "unknown resource type '%s' (model, seed, test, source, snapshot)", t);
+            return 0;
+        }
+    }
+    return k;
+}
+
+int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err)
+{
+    char *path = n->kind == KM_TEST && n->test_macro
+                     ? kiln_sprintf("%s/%s/compiled/%s/%s/%s.sql", p->dir, p->target_path, p->name, n->path, n->name)
+                     : kiln_sprintf("%s/%s/compiled/%s/%s", p->dir, p->target_path, p->name, n->path);
+    if (!path)
+        return KILN_OOM(err);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    int rc = kiln_mkdirs(path, err);
+    *slash = '/';
+    if (!rc)
+        rc = kiln_file_write_atomic(path, n->compiled ? n->compiled : "", n->compiled_len, err);
+    kiln_free(path);
+    return rc;
+}
+
+void kiln_models__print_found(const kiln_project *p, FILE *out)
+{
+    size_t nmodels = 0, ntests = 0, nseeds = 0, nsources = 0;
+    for (size_t i = 0; i < p->nodes.len; i++) {
+        km_kind k = p->nodes.items[i]->kind;
+        nmodels += k == KM_MODEL;
+        ntests += k == KM_TEST;
+        nseeds += k == KM_SEED;
+        nsources += k == KM_SOURCE;
+    }
+    fprintf(out, "Found %zu models, %zu seeds, %zu data tests, %zu sources\n", nmodels, nseeds, ntests, nsources);
+}
+
+/* Load, render and build the graph. */
+static int prepare(kiln_project **out, const kiln_models_opts *o, kiln_err *err)
+{
+    kiln_project *p;
+    int rc = kiln_project_load(&p, o, err);
+    if (rc)
+        return rc;
+    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err))) {
+        kiln_project_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err)
+{
+    kiln_project *p;
+    km_idxvec sel = {0};
+    int rc;
+    const char *types = o->resource_types;
+    unsigned kinds = kinds_from(types, err, &rc);
+    if (rc)
+        return rc;
+    if (!types || !*types)
+        kinds |= 1u << KM_SOURCE; /* dbt ls lists sources too */
+    const char *fmt = o->output ? o->output : "selector";
+    if (strcmp(fmt, "selector") && strcmp(fmt, "name") && strcmp(fmt, "path") && strcmp(fmt, "json"))
+        return kiln_err_set(err, KILN_EINVAL, "--output must be selector, name, path or json");
+    if ((rc = prepare(&p, o, err)))
+        return rc;
+    if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
+        goto done;
+    /* dbt ls prints in unique_id order */
+    for (size_t i = 1; i < sel.len; i++)
+        for (size_t j = i; j > 0 && strcmp(p->nodes.items[sel.items[j - 1]]->unique_id,
+                                           p->nodes.items[sel.items[j]]->unique_id) > 0; j--) {
+            size_t t = sel.items[j];
+            sel.items[j] = sel.items[j - 1];
+            sel.items[j - 1] = t;
+        }
+    for (size_t i = 0; i < sel.len; i++) {
+        km_node *n = p->nodes.items[sel.items[i]];
+        if (!strcmp(fmt, "name"))
+            fprintf(out, "%s\n", n->name);
+        else if (!strcmp(fmt, "path"))
+            fprintf(out, "%s\n", n->path);
+        else if (!strcmp(fmt, "json")) {
+            kiln_buf b;
+            kiln_buf_init(&b, 0);
+            static const char *const kinds_s[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
+            kiln_buf_append(&b, "{\"name\": ", 9, err);
+            kiln_json_write_str(&b, n->name, strlen(n->name), err);
+            kiln_buf_printf(&b, err, ", \"resource_type\": \"%s\", \"unique_id\": ", kinds_s[n->kind]);
+            kiln_json_write_str(&b, n->unique_id, strlen(n->unique_id), err);
+            kiln_buf_append(&b, ", \"original_file_path\": ", 24, err);
+            kiln_json_write_str(&b, n->path, strlen(n->path), err);
+            const char *mat = kiln_models__cfg_str(n, "materialized", "");
+            kiln_buf_append(&b, ", \"config\": {\"materialized\": ", 29, err);
+            kiln_json_write_str(&b, mat, strlen(mat), err);
+            kiln_buf_append(&b, "}}", 2, err);
+            fprintf(out, "%s\n", b.data ? b.data : "");
+            kiln_buf_free(&b);
+        } else if (n->kind == KM_SOURCE)
+            fprintf(out, "source:%s\n", n->fqn);
+        else
+            fprintf(out, "%s\n", n->fqn);
+    }
+done:
+    kiln_vec_free(&sel);
+    kiln_project_free(p);
+    return rc;
+}
+
+/* Put the CTEs of ephemeral parents in front of n's SQL, as dbt does
+ * (after an existing leading WITH, else as a new WITH). */
+int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
+{
+    kiln_buf ctes;
+    kiln_buf_init(&ctes, 0);
+    int rc = 0, count = 0;
+    for (size_t k = 0; k < n->parents.len && !rc; k++) {
+        km_node *par = p->nodes.items[n->parents.items[k]];
+        if (par->kind != KM_MODEL || strcmp(kiln_models__cfg_str(par, "materialized", ""), "ephemeral"))
+            continue;
+        rc = kiln_buf_printf(&ctes, err, "%s__dbt__cte__%s as (\n%s\n)", count++ ? ",  " : "", par->name,
+                             par->compiled ? par->compiled : "");
+    }
+    if (rc || !count) {
+        kiln_buf_free(&ctes);
+        return rc;
+    }
+    const char *s = n->compiled ? n->compiled : "";
+    const char *q = s;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+        q++;
+    kiln_buf out;
+    kiln_buf_init(&out, 0);
+    if (!strncasecmp(q, "with", 4) && (q[4] == ' ' || q[4] == '\n' || q[4] == '\t' || q[4] == '\r'))
+        rc = kiln_buf_printf(&out, err, "%.*swith %s, %s", (int)(q - s), s, ctes.data, q + 5);
+    else
+        rc = kiln_buf_printf(&out, err, "with %s\n%s", ctes.data, s);
+    kiln_buf_free(&ctes);
+    if (rc) {
+        kiln_buf_free(&out);
+        return rc;
+    }
+    kiln_free(n->compiled);
+    n->compiled = kiln_buf_detach(&out, &n->compiled_len);
+    return 0;
+}
+
+int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
+{
+    kiln_project *p;
+    km_idxvec all = {0}, sel = {0};
+    int rc;
+    unsigned kinds = kinds_from(o->resource_types, err, &rc);
+    if (rc)
+        return rc;
+    if ((rc = prepare(&p, o, err)))
+        return rc;
+    /* ephemeral CTEs need every node, in build order */
+    if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
+        goto done;
+    for (size_t i = 0; i < all.len && !rc; i++)
+        rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
+    if (rc || (rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
+        goto done;
+    kiln_models__print_found(p, out);
+    size_t written = 0;
+    for (size_t i = 0; i < sel.len && !rc; i++) {
+        km_node *n = p->nodes.items[sel.items[i]];
+        if (n->kind != KM_MODEL && n->kind != KM_TEST)
+            continue;
+        rc = kiln_models__write_compiled(p, n, err);
+        written++;
+    }
+    if (!rc)
+        rc = kiln_models__write_manifest(p, err);
+    if (!rc)
+        fprintf(out, "Compiled %zu nodes into %s/compiled/%s/\n", written, p->target_path, p->name);
+done:
+    kiln_vec_free(&all);
+    kiln_vec_free(&sel);
+    kiln_project_free(p);
+    return rc;
+}

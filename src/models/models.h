@@ -1,0 +1,63 @@
+/*
+ * models.h - kiln's dbt-compatible model layer: the public API the CLI
+ * uses (one header for the module; src/models/jinja.h is internal).
+ *
+ * Today: loading a project (dbt_project.yml, profiles.yml, models, schema
+ * YAML, seeds, macros, singular tests), rendering and compiling it into
+ * target/compiled/, the node graph with dbt's selection syntax, `ls`, and
+ * rendering one Jinja file (`kiln jinja`). See docs/models.md for what works
+ * and what does not yet.
+ */
+#ifndef KILN_MODELS_H
+#define KILN_MODELS_H
+
+#include "base/base.h"
+
+/* Render the Jinja template in file `path` with dbt's Jinja settings.
+ * vars_json: a JSON object whose members become template variables, or
+ * NULL. The output is appended to out. Errors: KILN_EIO (file),
+ * KILN_EFORMAT (template syntax: "path:line:col: message"), KILN_EINVAL
+ * (evaluation: "path:line:col: message (in macro ...)"), KILN_ELIMIT. */
+int kiln_models_render_file(const char *path, const char *vars_json, kiln_buf *out, kiln_err *err);
+
+/* What a command line gives (dbt's flags). Strings are borrowed. */
+typedef struct kiln_models_opts {
+    const char *project_dir;  /* NULL: "." */
+    const char *profiles_dir; /* NULL: $DBT_PROFILES_DIR, then the project dir, then ~/.dbt */
+    const char *target;       /* NULL: the profile's `target` */
+    const char *vars;         /* --vars: a YAML (or JSON) mapping, or NULL */
+    const char *select;       /* --select (space-separated union, ',' intersection), or NULL */
+    const char *exclude;      /* --exclude, or NULL */
+    const char *resource_types; /* --resource-type list (space-separated), or NULL */
+    const char *output;       /* ls --output: "selector" (default), "name", "path", "json" */
+    int threads;              /* 0: the profile's */
+    int full_refresh, fail_fast;
+} kiln_models_opts;
+
+typedef struct kiln_project kiln_project;
+
+/* Load the project in o->project_dir with its profile. Errors name
+ * file:line:column: KILN_ENOTFOUND (no dbt_project.yml), KILN_ECONFIG
+ * (profile), KILN_EFORMAT (YAML, Jinja syntax, schema content).
+ * OUT: *out, caller frees with kiln_project_free. */
+int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *err);
+void kiln_project_free(kiln_project *p); /* NULL is a no-op */
+
+/* `kiln ls`: load, render, build the graph, print the selected nodes to
+ * out (one per line, dbt's selector form unless o->output says). */
+int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err);
+
+/* `kiln compile`: load, render every node, build the graph (unknown refs
+ * and cycles are errors), write the compiled SQL of the selected nodes to
+ * <target-path>/compiled/<project>/<path>; print a dbt-style summary to out. */
+int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err);
+
+/* `kiln seed` / `run` / `test` / `build` (verb): run the selected nodes
+ * of that kind in dbt's order into the profile's warehouse, printing one
+ * line per node and `Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..` to
+ * out. Returns a negative code when the project cannot run at all (load,
+ * compile, graph errors); otherwise 0 with *failed = nodes that ended in
+ * ERROR or FAIL. */
+int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+
+#endif /* KILN_MODELS_H */

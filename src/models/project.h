@@ -1,0 +1,123 @@
+/*
+ * project.h - the loaded dbt project: nodes (models, seeds, tests,
+ * sources), their configs, and the Jinja environment holding the project's
+ * macros. Internal to src/models (the CLI uses models.h).
+ */
+#ifndef KILN_MODELS_PROJECT_H
+#define KILN_MODELS_PROJECT_H
+
+#include "models/models.h"
+#include "models/models_int.h"
+
+typedef enum { KM_MODEL = 0, KM_SEED, KM_TEST, KM_SOURCE, KM_SNAPSHOT, KM_ANALYSIS } km_kind;
+
+typedef KILN_VEC(size_t) km_idxvec;
+
+typedef struct km_node {
+    km_kind kind;
+    char *name;        /* model/seed/test name; source: table name */
+    char *unique_id;   /* model.<project>.<name>, test.<project>.<name>.<hash>, source.<p>.<src>.<table> */
+    char *path;        /* file relative to the project dir ("models/staging/x.sql"); YAML file for generic tests and sources */
+    char *fqn;         /* dotted: project.staging.x */
+    char *raw;         /* file text (models, seeds' CSV, singular tests) */
+    size_t raw_len;
+    kj_tpl *tpl;       /* parsed raw (models, singular tests) */
+    kj_val config;     /* merged config dict */
+    kj_val columns;    /* dict name -> {name, description} */
+    char *description;
+    uint32_t line, col; /* where a generic test/source is declared in its YAML */
+    /* sources */
+    char *source_name, *identifier, *schema;
+    /* generic tests */
+    char *test_macro;   /* "not_null", ... */
+    kj_val test_kwargs; /* dict: column_name, values, to, field, ... */
+    char *attached;     /* unique_id of the model the test is attached to */
+    /* graph (filled by graph.c) */
+    km_idxvec parents, children;
+    /* compile results */
+    char *compiled;
+    size_t compiled_len;
+    int compiled_ok;
+    char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
+} km_node;
+
+typedef KILN_VEC(char *) km_strvec;
+
+struct kiln_project {
+    char *dir;  /* project directory */
+    char *name, *profile_name, *version;
+    km_strvec model_paths, seed_paths, macro_paths, test_paths, snapshot_paths, analysis_paths;
+    char *target_path;
+    kj_val vars;        /* dict: project vars, overridden by --vars */
+    kj_val cfg_models, cfg_seeds, cfg_tests, cfg_snapshots; /* config trees (dict or none) */
+    /* profile / target */
+    char *target_name, *target_type, *warehouse, *schema;
+    int threads;
+    /* nodes */
+    KILN_VEC(km_node *) nodes;
+    kiln_map *by_id;    /* unique_id -> node index + 1 */
+    kiln_map *by_name;  /* model/seed/snapshot name -> node index + 1 */
+    kj_val docs;        /* dict: doc name -> text */
+    kj_env *env;        /* macros of the project (and kiln's built-in ones) in its globals */
+    kiln_arena *arena;  /* YAML trees */
+    struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
+    int64_t started_micros;
+    kiln_models_opts opts;
+};
+
+/* project.c */
+km_node *kiln_models__node(const kiln_project *p, size_t i);
+long kiln_models__find_id(const kiln_project *p, const char *unique_id);
+long kiln_models__find_name(const kiln_project *p, const char *name);
+/* A config value of a node (borrowed; KJ_UNDEF when unset). */
+kj_val kiln_models__cfg(const km_node *n, const char *key);
+const char *kiln_models__cfg_str(const km_node *n, const char *key, const char *def);
+/* Schema a node is built in: generate_schema_name's default rule. */
+char *kiln_models__node_schema(const kiln_project *p, const km_node *n); /* caller frees */
+char *kiln_models__relation(const kiln_project *p, const km_node *n);    /* "schema.alias"; caller frees */
+
+/* Does the node's relation exist in the warehouse? (0 when there is no
+ * warehouse yet; never creates one.) */
+int kiln_models__relation_exists(kiln_project *p, const km_node *n);
+/* Would this node build incrementally now (materialized incremental, the
+ * table exists, no full refresh)? */
+int kiln_models__is_incremental(kiln_project *p, const km_node *n);
+
+/* Each node's schema: the project's generate_schema_name macro when it
+ * defines one, else dbt's default rule. */
+int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err);
+
+/* compile.c: render every node's SQL, recording ref/source/config; fill
+ * parents and compiled text. */
+int kiln_models__render_all(kiln_project *p, kiln_err *err);
+
+/* One node's outcome in a run (run_results.json). */
+typedef struct km_result {
+    size_t node;
+    const char *status; /* dbt's: success, error, skipped (nodes); pass, fail, warn, error, skipped (tests) */
+    int64_t started, compiled, finished; /* micros since the epoch; 0 when skipped */
+    double seconds;
+    int64_t failures;
+    char message[512];
+} km_result;
+
+/* artifacts.c: <target-path>/manifest.json and run_results.json */
+int kiln_models__write_manifest(const kiln_project *p, kiln_err *err);
+int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
+                                   double elapsed, kiln_err *err);
+
+/* commands.c: write n's compiled SQL to <target>/compiled/<project>/<path> */
+int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err);
+/* commands.c: "Found N models, N seeds, N data tests, N sources" */
+void kiln_models__print_found(const kiln_project *p, FILE *out);
+/* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
+int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
+
+/* graph.c */
+int kiln_models__graph_build(kiln_project *p, kiln_err *err);
+/* Selected node indices in build order (sel/exclude as on the command
+ * line; NULL select = everything; kinds: bitmask of 1 << km_kind). */
+int kiln_models__select(kiln_project *p, const char *select, const char *exclude, unsigned kinds, km_idxvec *out,
+                        kiln_err *err);
+
+#endif /* KILN_MODELS_PROJECT_H */

@@ -1,0 +1,1037 @@
+/*
+ * run.c - `kiln seed`, `run`, `test` and `build`: running a project's
+ * nodes in dbt's order on kiln's SQL layer, each result an Iceberg table
+ * of the profile's warehouse.
+ *
+ *  - seed: the CSV (LF or CRLF, BOM stripped; integer/real/text inferred per
+ *    column, empty = NULL) is loaded into a temporary SQLite table, then
+ *    written as the Iceberg table <schema>.<seed> in one commit.
+ *  - table (and, for now, view: see docs/models.md) models: CREATE TABLE AS
+ *    when the table is new; INSERT OVERWRITE (one atomic commit) when it
+ *    exists with the same columns; drop + CREATE TABLE AS when its columns
+ *    changed or with --full-refresh. Ephemeral models are inlined as CTEs.
+ *  - tests: dbt's wrapper, `select count(*) ... from (<test sql>)`: 0 rows
+ *    pass; otherwise FAIL (severity error) or WARN (severity warn).
+ *
+ * Order: generation then unique_id, with dbt's test edges in build (a test
+ * runs before every node that descends from all of its parents), so a
+ * failing test, an error or a skip marks every descendant SKIP.
+ */
+#include "models/project.h"
+
+#include "lake/lake.h"
+#include "sql/sql.h"
+
+#include <stdlib.h>
+
+enum { ST_NONE = 0, ST_OK, ST_WARN, ST_ERROR, ST_FAIL, ST_SKIP };
+
+typedef struct runner {
+    kiln_project *p;
+    sqlite3 *db;
+    FILE *out;
+    unsigned char *status; /* per node */
+    int pass, warn, error, skip;
+    size_t total, pos;
+    km_result *results; /* one per node run or skipped */
+    size_t nresults;
+    const km_node *cur;  /* the model being run, to place SQL errors in its compiled SQL */
+} runner;
+
+/* An SQL error at byte `at` of statement text `sql`: when that falls inside
+ * the current model's compiled SQL, say where (line and column of the
+ * compiled file), so the user can find it in target/compiled/. */
+static void place_error(runner *r, const char *sql, long at, kiln_err *err)
+{
+    if (!r->cur || !r->cur->compiled || at < 0)
+        return;
+    const char *base = strstr(sql, r->cur->compiled);
+    if (!base || sql + at < base || sql + at >= base + r->cur->compiled_len)
+        return;
+    unsigned line = 1, col = 1;
+    for (const char *q = base; q < sql + at; q++) {
+        if (*q == '\n') {
+            line++;
+            col = 1;
+        } else if (((unsigned char)*q & 0xC0) != 0x80) {
+            col++;
+        }
+    }
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s (at line %u, column %u of %s/compiled/%s/%s)", err->msg, line, col,
+             r->p->target_path, r->p->name, r->cur->path);
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+}
+
+static void line(runner *r, const char *left, const char *right)
+{
+    char buf[600];
+    int n = snprintf(buf, sizeof buf, "%zu of %zu %s ", r->pos, r->total, left);
+    fputs(buf, r->out);
+    for (int i = n; i < 76; i++)
+        fputc('.', r->out);
+    fprintf(r->out, " [%s]\n", right);
+    fflush(r->out);
+}
+
+/* Run every statement of sql (kiln's write statements included). */
+static int exec_sql(runner *r, const char *sql, kiln_err *err)
+{
+    size_t len = strlen(sql), off = 0;
+    while (off < len) {
+        int handled = 0;
+        size_t used = 0;
+        long eo = -1;
+        int rc = kiln_sql_write_try(r->db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
+        if (rc) {
+            place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
+            return rc;
+        }
+        if (!handled) {
+            sqlite3_stmt *st = NULL;
+            if ((rc = kiln_sql_prepare(r->db, sql + off, len - off, &st, &used, &eo, err))) {
+                place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
+                return rc;
+            }
+            if (st) {
+                int s;
+                while ((s = sqlite3_step(st)) == SQLITE_ROW)
+                    ;
+                if (s != SQLITE_DONE)
+                    rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+                sqlite3_finalize(st);
+                if (rc)
+                    return rc;
+            }
+        }
+        if (!used)
+            break;
+        off += used;
+    }
+    return 0;
+}
+
+/* Column names of a query, joined by ','; caller frees. */
+static int query_columns(runner *r, const char *sql, char **out, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    *out = NULL;
+    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    if (rc) {
+        place_error(r, sql, eo, err);
+        return rc;
+    }
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    for (int i = 0; st && i < sqlite3_column_count(st) && !rc; i++)
+        rc = kiln_buf_printf(&b, err, "%s%s", i ? "," : "", sqlite3_column_name(st, i));
+    sqlite3_finalize(st);
+    if (rc) {
+        kiln_buf_free(&b);
+        return rc;
+    }
+    *out = kiln_buf_detach(&b, NULL);
+    if (!*out)
+        *out = kiln_strdup("");
+    return *out ? 0 : KILN_OOM(err);
+}
+
+static int table_exists(runner *r, const char *rel)
+{
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    if (!cat || kiln_lake_table_load(&t, cat, rel, &e))
+        return 0;
+    kiln_lake_table_free(t);
+    return 1;
+}
+
+/* Replace table rel with the rows of query: one commit when it can be. */
+static int write_table(runner *r, const char *rel, const char *query, kiln_err *err)
+{
+    int rc;
+    char *sql = NULL, *have = NULL, *want = NULL, *probe = NULL;
+    if (table_exists(r, rel) && !r->p->opts.full_refresh) {
+        probe = kiln_sprintf("select * from %s", rel);
+        char *wq = kiln_sprintf("select * from (\n%s\n) limit 0", query);
+        if (!probe || !wq) {
+            kiln_free(wq);
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        rc = query_columns(r, probe, &have, err);
+        if (!rc)
+            rc = query_columns(r, wq, &want, err);
+        kiln_free(wq);
+        if (rc)
+            goto done;
+        if (!strcmp(have, want)) {
+            sql = kiln_sprintf("insert overwrite %s\n%s", rel, query);
+            rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+            goto done;
+        }
+    }
+    if (table_exists(r, rel)) {
+        /* the columns changed (or --full-refresh): drop, then create */
+        kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+        if ((rc = kiln_lake_table_drop(cat, rel, 1, err)))
+            goto done;
+        char *drop = kiln_sprintf("drop table if exists %s", rel);
+        rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+        kiln_free(drop);
+        if (rc)
+            goto done;
+    }
+    sql = kiln_sprintf("create table %s as\n%s", rel, query);
+    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+done:
+    kiln_free(sql);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    return rc;
+}
+
+/* ------------------------------------------------------------ incremental */
+
+/* Split a query's column list "a,b,c" (query_columns) into a vector. */
+static int split_cols(const char *csv, km_strvec *out, kiln_err *err)
+{
+    const char *p = csv;
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        char *s = kiln_strndup(p, n);
+        int rc = !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
+        if (rc)
+            return rc;
+        p += n + (c ? 1 : 0);
+    }
+    return 0;
+}
+
+static int has_col(const km_strvec *v, const char *c)
+{
+    for (size_t i = 0; i < v->len; i++)
+        if (!strcasecmp(v->items[i], c))
+            return 1;
+    return 0;
+}
+
+/* unique_key as a list of column names (a string or a list of strings). */
+static int unique_keys(const km_node *n, km_strvec *out, kiln_err *err)
+{
+    kj_val k = kiln_models__cfg(n, "unique_key");
+    size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
+    for (size_t i = 0; i < cnt; i++) {
+        kj_val x = k.t == KJ_LIST ? k.u.l->items[i] : k;
+        if (x.t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "unique_key must be a column name or a list of them");
+        char *s = kiln_strdup(x.u.s->p);
+        int rc = !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Apply the new rows of an incremental model to its existing table, in one
+ * commit: append (INSERT INTO), merge (MERGE INTO on unique_key) or
+ * delete+insert (INSERT OVERWRITE of the kept rows plus the new ones).
+ * Columns are the target's, taken from the new rows by name; new columns
+ * are ignored (on_schema_change: ignore), or an error with fail. */
+static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *err)
+{
+    int rc;
+    char *have = NULL, *want = NULL, *probe = kiln_sprintf("select * from %s", rel),
+         *wq = kiln_sprintf("select * from (\n%s\n) limit 0", n->compiled ? n->compiled : "");
+    km_strvec tcols = {0}, mcols = {0}, keys = {0};
+    kiln_buf cols, sql;
+    kiln_buf_init(&cols, 0);
+    kiln_buf_init(&sql, 0);
+    if (!probe || !wq) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = query_columns(r, probe, &have, err)) || (rc = query_columns(r, wq, &want, err)) ||
+        (rc = split_cols(have, &tcols, err)) || (rc = split_cols(want, &mcols, err)) || (rc = unique_keys(n, &keys, err)))
+        goto done;
+    const char *osc = kiln_models__cfg_str(n, "on_schema_change", "ignore");
+    int same = tcols.len == mcols.len;
+    for (size_t i = 0; i < mcols.len && same; i++)
+        same = has_col(&tcols, mcols.items[i]);
+    if (!same && !strcmp(osc, "fail")) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "The source and target schemas on this incremental model are out of sync "
+                                             "(on_schema_change: fail): table has (%s), model has (%s)", have, want);
+        goto done;
+    }
+    if (!same && strcmp(osc, "ignore")) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "on_schema_change: %s is not supported yet (ignore and fail are)", osc);
+        goto done;
+    }
+    for (size_t i = 0; i < tcols.len && !rc; i++) {
+        if (!has_col(&mcols, tcols.items[i])) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "the model no longer returns the table's column '%s' "
+                                                 "(run with --full-refresh to rebuild)", tcols.items[i]);
+            break;
+        }
+        rc = kiln_buf_printf(&cols, err, "%s\"%s\"", cols.len ? ", " : "", tcols.items[i]);
+    }
+    for (size_t i = 0; i < keys.len && !rc; i++)
+        if (!has_col(&tcols, keys.items[i]) || !has_col(&mcols, keys.items[i]))
+            rc = kiln_err_set(err, KILN_EFORMAT, "unique_key column '%s' is not in both the table and the model",
+                              keys.items[i]);
+    if (rc)
+        goto done;
+    const char *strategy = kiln_models__cfg_str(n, "incremental_strategy", keys.len ? "delete+insert" : "append");
+    const char *q = n->compiled ? n->compiled : "";
+    if (!strcmp(strategy, "append")) {
+        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data, cols.data, q);
+    } else if (!strcmp(strategy, "merge") || !strcmp(strategy, "delete+insert")) {
+        if (!keys.len) {
+            rc = kiln_err_set(err, KILN_EINVAL, "incremental_strategy %s needs a unique_key", strategy);
+            goto done;
+        }
+        if (!strcmp(strategy, "merge")) {
+            rc = kiln_buf_printf(&sql, err, "merge into %s as dbt_internal_dest using (\n%s\n) as dbt_internal_source on ",
+                                 rel, q);
+            for (size_t i = 0; i < keys.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_dest.\"%s\" = dbt_internal_source.\"%s\"", i ? " and " : "",
+                                     keys.items[i], keys.items[i]);
+            /* updated: merge_update_columns, else every column but
+             * merge_exclude_columns; never the keys (they are equal) */
+            kj_val upd = kiln_models__cfg(n, "merge_update_columns"), exc = kiln_models__cfg(n, "merge_exclude_columns");
+            int nset = 0;
+            for (size_t i = 0; i < tcols.len && !rc; i++) {
+                kj_val c = kj_str_c(tcols.items[i]);
+                int in_upd = upd.t != KJ_LIST, in_exc = 0;
+                for (size_t k = 0; upd.t == KJ_LIST && k < upd.u.l->len; k++)
+                    in_upd |= kj_equal(upd.u.l->items[k], c);
+                for (size_t k = 0; exc.t == KJ_LIST && k < exc.u.l->len; k++)
+                    in_exc |= kj_equal(exc.u.l->items[k], c);
+                kj_release(c);
+                if (!in_upd || in_exc || has_col(&keys, tcols.items[i]))
+                    continue;
+                rc = kiln_buf_printf(&sql, err, "%s\"%s\" = dbt_internal_source.\"%s\"",
+                                     nset++ ? ", " : "\nwhen matched then update set ", tcols.items[i], tcols.items[i]);
+            }
+            if (!rc)
+                rc = kiln_buf_printf(&sql, err, "\nwhen not matched then insert (%s) values (", cols.data);
+            for (size_t i = 0; i < tcols.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_source.\"%s\"", i ? ", " : "", tcols.items[i]);
+            if (!rc)
+                rc = kiln_buf_putc(&sql, ')', err);
+        } else {
+            /* delete+insert as one overwrite: the rows whose key is not in
+             * the new rows, then the new rows */
+            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
+                                            "  select 1 from (\n%s\n) dbt_new where ", rel, cols.data, rel, q);
+            for (size_t i = 0; i < keys.len && !rc; i++)
+                rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" = dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
+                                     keys.items[i]);
+            if (!rc)
+                rc = kiln_buf_printf(&sql, err, ")\nunion all\nselect %s from (\n%s\n) dbt_incr", cols.data, q);
+        }
+    } else {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "incremental_strategy '%s' is not supported (append, merge, delete+insert)",
+                          strategy);
+    }
+    if (!rc)
+        rc = exec_sql(r, sql.data, err);
+done:
+    for (int v = 0; v < 3; v++) {
+        km_strvec *x = v == 0 ? &tcols : v == 1 ? &mcols : &keys;
+        for (size_t i = 0; i < x->len; i++)
+            kiln_free(x->items[i]);
+        kiln_vec_free(x);
+    }
+    kiln_buf_free(&cols);
+    kiln_buf_free(&sql);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    kiln_free(wq);
+    return rc;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+/* A snapshot (SCD type 2, dbt's columns dbt_scd_id, dbt_updated_at,
+ * dbt_valid_from, dbt_valid_to). The first run creates the table from the
+ * query; later runs rewrite it in one commit (INSERT OVERWRITE) as:
+ *   A. every row kept as is (history, and current rows that did not change)
+ *   B. current rows that changed (or vanished, with hard deletes
+ *      invalidated), closed: dbt_valid_to = the new version's valid_from
+ *   C. new versions: rows whose key is new or whose current row changed.
+ * "Changed" is the strategy: timestamp (updated_at newer than the current
+ * row's dbt_valid_from) or check (a check column differs, null-safe). */
+static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
+{
+    int rc = 0;
+    km_strvec keys = {0}, tcols = {0}, scols = {0}, checks = {0};
+    kiln_buf km, chg, upd, src, sql, keyexpr;
+    kiln_buf_init(&km, 0);
+    kiln_buf_init(&chg, 0);
+    kiln_buf_init(&upd, 0);
+    kiln_buf_init(&src, 0);
+    kiln_buf_init(&sql, 0);
+    kiln_buf_init(&keyexpr, 0);
+    char *have = NULL, *want = NULL, *probe = NULL, *wq = NULL;
+    const char *q = n->compiled ? n->compiled : "";
+    const char *strategy = kiln_models__cfg_str(n, "strategy", "");
+    const char *updated_at = kiln_models__cfg_str(n, "updated_at", NULL);
+    kj_val hd = kiln_models__cfg(n, "invalidate_hard_deletes");
+    const char *hard = kiln_models__cfg_str(n, "hard_deletes", kj_truthy(hd) ? "invalidate" : "ignore");
+    char now[40];
+    kiln_ts_format(r->p->started_micros, now);
+    if ((rc = unique_keys(n, &keys, err)))
+        goto done;
+    if (!keys.len) {
+        rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s needs a unique_key config", n->name);
+        goto done;
+    }
+    if (strcmp(hard, "ignore") && strcmp(hard, "invalidate")) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "hard_deletes: %s is not supported yet (ignore, invalidate)", hard);
+        goto done;
+    }
+    wq = kiln_sprintf("select * from (\n%s\n) limit 0", q);
+    if (!wq || (rc = query_columns(r, wq, &want, err)) || (rc = split_cols(want, &scols, err)))
+        goto done;
+    for (size_t i = 0; i < keys.len && !rc; i++) {
+        if (!has_col(&scols, keys.items[i]))
+            rc = kiln_err_set(err, KILN_EFORMAT, "snapshot %s: unique_key column '%s' is not in its query", n->name,
+                              keys.items[i]);
+        rc = rc ? rc : kiln_buf_printf(&km, err, "%ssrc.\"%s\" = cur.\"%s\"", i ? " and " : "", keys.items[i], keys.items[i]);
+        rc = rc ? rc : kiln_buf_printf(&keyexpr, err, "%scoalesce(cast(s.\"%s\" as text), '')", i ? " || '|' || " : "",
+                                       keys.items[i]);
+    }
+    if (rc)
+        goto done;
+    if (!strcmp(strategy, "timestamp")) {
+        if (!updated_at || !has_col(&scols, updated_at)) {
+            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy timestamp needs updated_at, a column of its query",
+                              n->name);
+            goto done;
+        }
+        rc = kiln_buf_printf(&upd, err, "s.\"%s\"", updated_at);
+        if (!rc)
+            rc = kiln_buf_printf(&chg, err, "src.kiln_upd > cur.dbt_valid_from");
+    } else if (!strcmp(strategy, "check")) {
+        kj_val cc = kiln_models__cfg(n, "check_cols");
+        if (cc.t == KJ_STR && !strcmp(cc.u.s->p, "all")) {
+            for (size_t i = 0; i < scols.len && !rc; i++)
+                rc = kiln_vec_push(&checks, kiln_strdup(scols.items[i]), err);
+        } else if (cc.t == KJ_LIST) {
+            for (size_t i = 0; i < cc.u.l->len && !rc; i++) {
+                if (cc.u.l->items[i].t != KJ_STR || !has_col(&scols, cc.u.l->items[i].u.s->p))
+                    rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: check_cols must name columns of its query", n->name);
+                else
+                    rc = kiln_vec_push(&checks, kiln_strdup(cc.u.l->items[i].u.s->p), err);
+            }
+        } else {
+            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy check needs check_cols ('all' or a list)", n->name);
+        }
+        for (size_t i = 0; i < checks.len && !rc; i++)
+            rc = !checks.items[i] ? KILN_OOM(err)
+                                  : kiln_buf_printf(&chg, err, "%s(src.\"%s\" is not cur.\"%s\")", i ? " or " : "(",
+                                                    checks.items[i], checks.items[i]);
+        if (!rc)
+            rc = kiln_buf_printf(&chg, err, ")");
+        if (!rc)
+            rc = kiln_buf_printf(&upd, err, "'%s'", now);
+    } else {
+        rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy must be timestamp or check", n->name);
+    }
+    if (rc)
+        goto done;
+    /* the source rows with their version columns */
+    if ((rc = kiln_buf_printf(&src, err,
+                              "(select s.*, %s as kiln_upd, md5(%s || '|' || coalesce(cast(%s as text), '')) as kiln_scd "
+                              "from (\n%s\n) s)",
+                              upd.data, keyexpr.data, upd.data, q)))
+        goto done;
+    if (!table_exists(r, rel)) {
+        rc = kiln_buf_printf(&sql, err,
+                             "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as dbt_scd_id, "
+                             "%s as dbt_updated_at, %s as dbt_valid_from, cast(null as text) as dbt_valid_to from (\n%s\n) s",
+                             rel, keyexpr.data, upd.data, upd.data, upd.data, q);
+        if (!rc)
+            rc = exec_sql(r, sql.data, err);
+        goto done;
+    }
+    probe = kiln_sprintf("select * from %s", rel);
+    if (!probe || (rc = query_columns(r, probe, &have, err)) || (rc = split_cols(have, &tcols, err)))
+        goto done;
+    kiln_buf cols_a, cols_b, cols_c;
+    kiln_buf_init(&cols_a, 0);
+    kiln_buf_init(&cols_b, 0);
+    kiln_buf_init(&cols_c, 0);
+    for (size_t i = 0; i < tcols.len && !rc; i++) {
+        const char *c = tcols.items[i], *sep = i ? ", " : "";
+        rc = kiln_buf_printf(&cols_a, err, "%scur.\"%s\"", sep, c);
+        if (!rc && !strcmp(c, "dbt_valid_to"))
+            rc = kiln_buf_printf(&cols_b, err, "%scoalesce((select src.kiln_upd from %s src where %s limit 1), '%s')", sep,
+                                 src.data, km.data, now);
+        else if (!rc)
+            rc = kiln_buf_printf(&cols_b, err, "%scur.\"%s\"", sep, c);
+        if (rc)
+            break;
+        if (!strcmp(c, "dbt_scd_id"))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_scd", sep);
+        else if (!strcmp(c, "dbt_updated_at") || !strcmp(c, "dbt_valid_from"))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_upd", sep);
+        else if (!strcmp(c, "dbt_valid_to"))
+            rc = kiln_buf_printf(&cols_c, err, "%snull", sep);
+        else if (has_col(&scols, c))
+            rc = kiln_buf_printf(&cols_c, err, "%ssrc.\"%s\"", sep, c);
+        else
+            rc = kiln_buf_printf(&cols_c, err, "%snull", sep); /* a column the query dropped */
+    }
+    /* "closes": the current row has a changed version, or (invalidate) no source row */
+    kiln_buf closes;
+    kiln_buf_init(&closes, 0);
+    if (!rc)
+        rc = kiln_buf_printf(&closes, err, "cur.dbt_valid_to is null and (exists (select 1 from %s src where %s and %s)%s",
+                             src.data, km.data, chg.data, strcmp(hard, "invalidate") ? ")" : "");
+    if (!rc && !strcmp(hard, "invalidate"))
+        rc = kiln_buf_printf(&closes, err, " or not exists (select 1 from %s src where %s))", src.data, km.data);
+    if (!rc)
+        rc = kiln_buf_printf(&sql, err,
+                             "insert overwrite %s\n"
+                             "select %s from %s cur where not (%s)\n"
+                             "union all\n"
+                             "select %s from %s cur where %s\n"
+                             "union all\n"
+                             "select %s from %s src where not exists (select 1 from %s cur where %s and "
+                             "cur.dbt_valid_to is null and not (%s))",
+                             rel, cols_a.data, rel, closes.data, cols_b.data, rel, closes.data, cols_c.data, src.data, rel,
+                             km.data, chg.data);
+    kiln_buf_free(&cols_a);
+    kiln_buf_free(&cols_b);
+    kiln_buf_free(&cols_c);
+    kiln_buf_free(&closes);
+    if (!rc)
+        rc = exec_sql(r, sql.data, err);
+done:
+    for (int v = 0; v < 4; v++) {
+        km_strvec *x = v == 0 ? &keys : v == 1 ? &tcols : v == 2 ? &scols : &checks;
+        for (size_t i = 0; i < x->len; i++)
+            kiln_free(x->items[i]);
+        kiln_vec_free(x);
+    }
+    kiln_buf_free(&km);
+    kiln_buf_free(&chg);
+    kiln_buf_free(&upd);
+    kiln_buf_free(&src);
+    kiln_buf_free(&sql);
+    kiln_buf_free(&keyexpr);
+    kiln_free(have);
+    kiln_free(want);
+    kiln_free(probe);
+    kiln_free(wq);
+    return rc;
+}
+
+/* ------------------------------------------------------------ seeds */
+
+typedef KILN_VEC(char *) fields;
+
+static void fields_free(fields *f)
+{
+    for (size_t i = 0; i < f->len; i++)
+        kiln_free(f->items[i]);
+    f->len = 0;
+}
+
+/* One CSV record (RFC 4180 quotes) from *pp; returns 0, 1 at the end. */
+static int csv_record(const char **pp, const char *e, char delim, fields *out, kiln_err *err)
+{
+    const char *p = *pp;
+    if (p >= e)
+        return 1;
+    int rc = 0;
+    for (;;) {
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        if (p < e && *p == '"') {
+            p++;
+            while (p < e && !rc) {
+                if (*p == '"') {
+                    if (p + 1 < e && p[1] == '"') {
+                        rc = kiln_buf_putc(&b, '"', err);
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                rc = kiln_buf_putc(&b, *p++, err);
+            }
+        }
+        while (p < e && *p != delim && *p != '\n' && *p != '\r' && !rc)
+            rc = kiln_buf_putc(&b, *p++, err);
+        char *f = kiln_buf_detach(&b, NULL);
+        if (!f)
+            f = kiln_strdup("");
+        if (rc || !f || (rc = kiln_vec_push(out, f, err))) {
+            kiln_free(f);
+            return rc ? rc : KILN_OOM(err);
+        }
+        if (p < e && *p == delim) {
+            p++;
+            continue;
+        }
+        if (p < e && *p == '\r')
+            p++;
+        if (p < e && *p == '\n')
+            p++;
+        break;
+    }
+    *pp = p;
+    return 0;
+}
+
+static int is_int_text(const char *s)
+{
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int is_real_text(const char *s)
+{
+    char *end;
+    if (!*s)
+        return 0;
+    strtod(s, &end);
+    return !*end && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN");
+}
+
+static int run_seed(runner *r, km_node *n, kiln_err *err)
+{
+    int rc = 0;
+    const char *p = n->raw, *e = n->raw + n->raw_len;
+    if (e - p >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+        p += 3;
+    const char *dl = kiln_models__cfg_str(n, "delimiter", ",");
+    char delim = dl[0] ? dl[0] : ',';
+    fields header = {0}, row = {0};
+    KILN_VEC(char *) cells = {0}; /* all cells, row-major */
+    char *types = NULL, *sql = NULL, *rel = NULL;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    if ((rc = csv_record(&p, e, delim, &header, err)) < 0)
+        goto done;
+    if (rc == 1 || !header.len) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: the seed has no header row", n->path);
+        goto done;
+    }
+    size_t ncol = header.len, nrow = 0;
+    while ((rc = csv_record(&p, e, delim, &row, err)) == 0) {
+        if (row.len == 1 && !row.items[0][0]) { /* blank line */
+            fields_free(&row);
+            continue;
+        }
+        nrow++;
+        if (row.len != ncol) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: %zu fields, the header has %zu", n->path, nrow + 1, row.len, ncol);
+            goto done;
+        }
+        for (size_t i = 0; i < ncol && !rc; i++) {
+            rc = kiln_vec_push(&cells, row.items[i], err);
+            if (!rc)
+                row.items[i] = NULL;
+        }
+        row.len = 0;
+        if (rc)
+            goto done;
+    }
+    if (rc < 0)
+        goto done;
+    rc = 0;
+    /* per column: 'i' integer, 'r' real, 't' text */
+    types = kiln_malloc(ncol + 1);
+    if (!types) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t c = 0; c < ncol; c++) {
+        char t = 'i';
+        for (size_t i = 0; i < nrow; i++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                continue;
+            if (t == 'i' && !is_int_text(v))
+                t = is_real_text(v) ? 'r' : 't';
+            else if (t == 'r' && !is_real_text(v))
+                t = 't';
+        }
+        types[c] = t;
+    }
+    rc = kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
+    for (size_t c = 0; c < ncol && !rc; c++)
+        rc = kiln_buf_printf(&b, err, "%s\"%s\" %s", c ? ", " : "", header.items[c],
+                             types[c] == 'i' ? "INT" : types[c] == 'r' ? "FLOAT" : "TEXT");
+    if (!rc)
+        rc = kiln_buf_append(&b, ")", 1, err);
+    if (rc || (rc = exec_sql(r, b.data, err)))
+        goto done;
+    kiln_buf_reset(&b);
+    rc = kiln_buf_printf(&b, err, "insert into temp.kiln_seed values (");
+    for (size_t c = 0; c < ncol && !rc; c++)
+        rc = kiln_buf_printf(&b, err, "%s?", c ? ", " : "");
+    if (!rc)
+        rc = kiln_buf_append(&b, ")", 1, err);
+    if (rc)
+        goto done;
+    sqlite3_stmt *ins = NULL;
+    if (sqlite3_prepare_v2(r->db, b.data, -1, &ins, NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EINTERNAL, "seed insert: %s", sqlite3_errmsg(r->db));
+        goto done;
+    }
+    for (size_t i = 0; i < nrow && !rc; i++) {
+        for (size_t c = 0; c < ncol; c++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                sqlite3_bind_null(ins, (int)c + 1);
+            else if (types[c] == 'i')
+                sqlite3_bind_int64(ins, (int)c + 1, strtoll(v, NULL, 10));
+            else if (types[c] == 'r')
+                sqlite3_bind_double(ins, (int)c + 1, strtod(v, NULL));
+            else
+                sqlite3_bind_text(ins, (int)c + 1, v, -1, SQLITE_STATIC);
+        }
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", n->path, sqlite3_errmsg(r->db));
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    if (rc)
+        goto done;
+    if (!(rel = kiln_models__relation(r->p, n))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    rc = write_table(r, rel, "select * from temp.kiln_seed", err);
+    if (!rc)
+        rc = exec_sql(r, "drop table if exists temp.kiln_seed", err);
+    if (!rc)
+        n->compiled_len = nrow; /* rows, for the report */
+done:
+    fields_free(&header);
+    kiln_vec_free(&header);
+    fields_free(&row);
+    kiln_vec_free(&row);
+    for (size_t i = 0; i < cells.len; i++)
+        kiln_free(cells.items[i]);
+    kiln_vec_free(&cells);
+    kiln_free(types);
+    kiln_free(sql);
+    kiln_free(rel);
+    kiln_buf_free(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tests */
+
+/* dbt's test wrapper: failures = fail_calc over the test's rows, and the
+ * warn_if / error_if conditions on it (default "!= 0"). */
+static int run_test(runner *r, km_node *n, int64_t *failures, int *should_warn, int *should_error, kiln_err *err)
+{
+    const char *fail_calc = kiln_models__cfg_str(n, "fail_calc", "count(*)");
+    const char *warn_if = kiln_models__cfg_str(n, "warn_if", "!= 0");
+    const char *error_if = kiln_models__cfg_str(n, "error_if", "!= 0");
+    kj_val lim = kiln_models__cfg(n, "limit");
+    char limit[48] = "";
+    if (lim.t == KJ_INT)
+        snprintf(limit, sizeof limit, "\nlimit %lld", (long long)lim.u.i);
+    char *sql = kiln_sprintf("select %s as failures, %s %s as should_warn, %s %s as should_error from (\n%s%s\n) "
+                             "dbt_internal_test",
+                             fail_calc, fail_calc, warn_if, fail_calc, error_if, n->compiled ? n->compiled : "", limit);
+    if (!sql)
+        return KILN_OOM(err);
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    for (int tries = 0; rc && tries < 8; tries++) { /* a table made earlier in this run */
+        int added = kiln_sql_lake_resolve_missing(r->db, err->msg, err);
+        if (added != 1)
+            break;
+        rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    }
+    kiln_free(sql);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *failures = sqlite3_column_int64(st, 0);
+        *should_warn = sqlite3_column_int(st, 1) != 0;
+        *should_error = sqlite3_column_int(st, 2) != 0;
+    } else {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------ driver */
+
+/* dbt's test edges: test T precedes every non-test node that descends from
+ * all of T's parents, so its failure skips them. */
+static int add_test_edges(kiln_project *p, kiln_err *err)
+{
+    size_t n = p->nodes.len;
+    unsigned char *all = kiln_malloc(n ? n : 1), *one = kiln_malloc(n ? n : 1);
+    size_t *queue = kiln_malloc((n ? n : 1) * sizeof(size_t));
+    int rc = 0;
+    if (!all || !one || !queue) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t t = 0; t < n && !rc; t++) {
+        km_node *tn = p->nodes.items[t];
+        if (tn->kind != KM_TEST || !tn->parents.len)
+            continue;
+        memset(all, 1, n);
+        for (size_t k = 0; k < tn->parents.len; k++) {
+            memset(one, 0, n);
+            size_t head = 0, tail = 0;
+            queue[tail++] = tn->parents.items[k];
+            while (head < tail) {
+                km_node *v = p->nodes.items[queue[head++]];
+                for (size_t c = 0; c < v->children.len; c++) {
+                    size_t w = v->children.items[c];
+                    if (!one[w]) {
+                        one[w] = 1;
+                        queue[tail++] = w;
+                    }
+                }
+            }
+            for (size_t i = 0; i < n; i++)
+                all[i] &= one[i];
+        }
+        for (size_t i = 0; i < n && !rc; i++)
+            if (all[i] && p->nodes.items[i]->kind != KM_TEST)
+                rc = kiln_vec_push(&p->nodes.items[i]->parents, t, err);
+    }
+done:
+    kiln_free(all);
+    kiln_free(one);
+    kiln_free(queue);
+    return rc;
+}
+
+static const char *mat_of(const km_node *n) { return kiln_models__cfg_str(n, "materialized", "view"); }
+
+int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
+{
+    kiln_project *p = NULL;
+    km_idxvec all = {0}, sel = {0};
+    runner r;
+    memset(&r, 0, sizeof r);
+    *failed = 0;
+    unsigned kinds = !strcmp(verb, "seed")       ? 1u << KM_SEED
+                     : !strcmp(verb, "run")      ? 1u << KM_MODEL
+                     : !strcmp(verb, "test")     ? 1u << KM_TEST
+                     : !strcmp(verb, "snapshot") ? 1u << KM_SNAPSHOT
+                                                 : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST) | (1u << KM_SNAPSHOT);
+    double t0 = kiln_mono_seconds();
+    int rc = kiln_project_load(&p, o, err);
+    if (rc)
+        return rc;
+    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err)))
+        goto done;
+    if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
+        goto done;
+    for (size_t i = 0; i < all.len && !rc; i++)
+        rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
+    if (rc)
+        goto done;
+    if (!strcmp(verb, "build") && (rc = add_test_edges(p, err)))
+        goto done;
+    if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
+        goto done;
+    if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "profiles.yml: schema '%s' is SQLite's own schema and cannot be a kiln "
+                                             "namespace: choose another schema name",
+                          p->schema);
+        goto done;
+    }
+    if ((rc = kiln_sql_db_open(&r.db, NULL, 0, err)) || (rc = kiln_sql_lake_attach(r.db, p->warehouse, err)))
+        goto done;
+    r.p = p;
+    r.out = out;
+    r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
+    r.results = kiln_calloc(sel.len ? sel.len : 1, sizeof(km_result));
+    if (!r.status || !r.results) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    size_t nseed = 0, nview = 0, ntable = 0, ntest = 0, nsnap = 0;
+    for (size_t i = 0; i < sel.len; i++) {
+        km_node *n = p->nodes.items[sel.items[i]];
+        if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
+            continue;
+        r.total++;
+        nseed += n->kind == KM_SEED;
+        ntest += n->kind == KM_TEST;
+        nview += n->kind == KM_MODEL && !strcmp(mat_of(n), "view");
+        ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
+        nsnap += n->kind == KM_SNAPSHOT;
+    }
+    kiln_models__print_found(p, out);
+    fputc('\n', out);
+    int stop = 0;
+    for (size_t i = 0; i < sel.len && !rc; i++) {
+        size_t idx = sel.items[i];
+        km_node *n = p->nodes.items[idx];
+        if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
+            continue;
+        r.pos++;
+        char left[512], right[128];
+        char *rel = kiln_models__relation(p, n);
+        if (!rel) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        int upstream_bad = 0;
+        for (size_t k = 0; k < n->parents.len; k++) {
+            unsigned char s = r.status[n->parents.items[k]];
+            upstream_bad |= s == ST_ERROR || s == ST_FAIL || s == ST_SKIP;
+        }
+        km_result *res = &r.results[r.nresults++];
+        memset(res, 0, sizeof *res);
+        res->node = idx;
+        if (upstream_bad || stop) {
+            res->status = "skipped";
+            r.status[idx] = ST_SKIP;
+            r.skip++;
+            snprintf(left, sizeof left, "SKIP %s %s", n->kind == KM_TEST ? "test" : "relation",
+                     n->kind == KM_TEST ? n->name : rel);
+            line(&r, left, "SKIP");
+            kiln_free(rel);
+            continue;
+        }
+        double t1 = kiln_mono_seconds();
+        res->started = res->compiled = kiln_now_micros();
+        kiln_err e2 = {0};
+        int nrc = 0, should_warn = 0, should_error = 0;
+        int64_t failures = 0;
+        if (n->kind == KM_SEED)
+            nrc = run_seed(&r, n, &e2);
+        else if (n->kind == KM_MODEL) {
+            const char *m = mat_of(n);
+            r.cur = n;
+            if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
+                (void)0;
+            else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
+                nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+            else if (kiln_models__is_incremental(p, n))
+                nrc = write_incremental(&r, n, rel, &e2);
+            else
+                nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
+            r.cur = NULL;
+        } else if (n->kind == KM_SNAPSHOT) {
+            r.cur = n;
+            if (!(nrc = kiln_models__write_compiled(p, n, &e2)))
+                nrc = run_snapshot(&r, n, rel, &e2);
+            r.cur = NULL;
+        } else
+            nrc = run_test(&r, n, &failures, &should_warn, &should_error, &e2);
+        double dt = kiln_mono_seconds() - t1;
+        res->finished = kiln_now_micros();
+        res->seconds = dt;
+        res->failures = failures;
+        const char *sev = kiln_models__cfg_str(n, "severity", "ERROR");
+        if (nrc) {
+            res->status = "error";
+            snprintf(res->message, sizeof res->message, "%s", e2.msg);
+            r.status[idx] = ST_ERROR;
+            r.error++;
+            snprintf(left, sizeof left, "ERROR %s %s", n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
+                     n->kind == KM_TEST ? n->name : rel);
+            snprintf(right, sizeof right, "ERROR in %.2fs", dt);
+            line(&r, left, right);
+            fprintf(out, "  %s in %s %s (%s)\n    %s\n", n->kind == KM_TEST ? "Database Error" : "Database Error",
+                    n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
+        } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
+            /* dbt: severity error and should_error -> fail; else should_warn -> warn */
+            int is_warn = !(should_error && strcasecmp(sev, "warn"));
+            res->status = is_warn ? "warn" : "fail";
+            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s", (long long)failures,
+                     failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
+                     kiln_models__cfg_str(n, is_warn ? "warn_if" : "error_if", "!= 0"));
+            r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
+            if (is_warn)
+                r.warn++;
+            else
+                r.error++;
+            snprintf(left, sizeof left, "%s %lld %s", is_warn ? "WARN" : "FAIL", (long long)failures, n->name);
+            snprintf(right, sizeof right, "%s %lld in %.2fs", is_warn ? "WARN" : "FAIL", (long long)failures, dt);
+            line(&r, left, right);
+        } else {
+            res->status = n->kind == KM_TEST ? "pass" : "success";
+            r.status[idx] = ST_OK;
+            r.pass++;
+            if (n->kind == KM_TEST) {
+                snprintf(left, sizeof left, "PASS %s", n->name);
+                snprintf(right, sizeof right, "PASS in %.2fs", dt);
+            } else if (n->kind == KM_SEED) {
+                snprintf(left, sizeof left, "OK loaded seed file %s", rel);
+                snprintf(right, sizeof right, "INSERT %zu in %.2fs", n->compiled_len, dt);
+            } else if (n->kind == KM_SNAPSHOT) {
+                snprintf(left, sizeof left, "OK snapshotted %s", rel);
+                snprintf(right, sizeof right, "OK in %.2fs", dt);
+            } else {
+                snprintf(left, sizeof left, "OK created sql %s model %s", mat_of(n), rel);
+                snprintf(right, sizeof right, "OK in %.2fs", dt);
+            }
+            line(&r, left, right);
+        }
+        if (o->fail_fast && (r.status[idx] == ST_ERROR || r.status[idx] == ST_FAIL))
+            stop = 1;
+        kiln_free(rel);
+    }
+    if (!rc) {
+        fprintf(out, "\nFinished running");
+        const char *sep = " ";
+        if (nseed)
+            fprintf(out, "%s%zu seed%s", sep, nseed, nseed == 1 ? "" : "s"), sep = ", ";
+        if (nview)
+            fprintf(out, "%s%zu view model%s", sep, nview, nview == 1 ? "" : "s"), sep = ", ";
+        if (ntest)
+            fprintf(out, "%s%zu data test%s", sep, ntest, ntest == 1 ? "" : "s"), sep = ", ";
+        if (ntable)
+            fprintf(out, "%s%zu table model%s", sep, ntable, ntable == 1 ? "" : "s"), sep = ", ";
+        if (nsnap)
+            fprintf(out, "%s%zu snapshot%s", sep, nsnap, nsnap == 1 ? "" : "s"), sep = ", ";
+        if (!r.total)
+            fprintf(out, " nothing");
+        fprintf(out, " in %.2f seconds.\n\n", kiln_mono_seconds() - t0);
+        if (r.error)
+            fprintf(out, "Completed with %d error%s\n\n", r.error, r.error == 1 ? "" : "s");
+        else
+            fprintf(out, "Completed successfully\n\n");
+        fprintf(out, "Done. PASS=%d WARN=%d ERROR=%d SKIP=%d TOTAL=%zu\n", r.pass, r.warn, r.error, r.skip, r.total);
+        *failed = r.error;
+        if (!(rc = kiln_models__write_manifest(p, err)))
+            rc = kiln_models__write_run_results(p, verb, r.results, r.nresults, kiln_mono_seconds() - t0, err);
+    }
+done:
+    kiln_free(r.status);
+    kiln_free(r.results);
+    kiln_sql_db_close(r.db);
+    kiln_vec_free(&all);
+    kiln_vec_free(&sel);
+    kiln_project_free(p);
+    return rc;
+}
