@@ -19,6 +19,11 @@
  * KILN_EFORMAT (template syntax: "path:line:col: message"), KILN_EINVAL
  * (evaluation: "path:line:col: message (in macro ...)"), KILN_ELIMIT. */
 int kiln_models_render_file(const char *path, const char *vars_json, kiln_buf *out, kiln_err *err);
+/* Render the template text src[0..len) the same way; name is what errors
+ * call it ("dags/x.yml:12:9" style positions are relative to the text).
+ * The orchestrator renders task strings through this (one Jinja in kiln). */
+int kiln_models_render_string(const char *name, const char *src, size_t len, const char *vars_json, kiln_buf *out,
+                              kiln_err *err);
 
 /* What a command line gives (dbt's flags). Strings are borrowed. */
 typedef struct kiln_models_opts {

@@ -59,34 +59,42 @@ int kiln_models__json_to_kj(const json_t *j, kj_val *out, kiln_err *err)
     return kiln_err_set(err, KILN_EINTERNAL, "unknown JSON type");
 }
 
-int kiln_models_render_file(const char *path, const char *vars_json, kiln_buf *out, kiln_err *err)
+int kiln_models_render_string(const char *name, const char *src, size_t len, const char *vars_json, kiln_buf *out,
+                              kiln_err *err)
 {
     int rc;
-    char *src = NULL;
-    size_t len = 0;
     kj_env *env = NULL;
     kj_tpl *t;
     kj_val vars = kj_undef();
     json_t *j = NULL;
-    if ((rc = kiln_file_read(path, (size_t)64 << 20, &src, &len, err)))
-        goto done;
     if (vars_json) {
         json_error_t je;
         j = json_loads(vars_json, JSON_DECODE_ANY, &je);
         if (!j || !json_is_object(j)) {
-            rc = kiln_err_set(err, KILN_EINVAL, "--vars: not a JSON object%s%s", j ? "" : ": ", j ? "" : je.text);
+            rc = kiln_err_set(err, KILN_EINVAL, "template variables: not a JSON object%s%s", j ? "" : ": ",
+                              j ? "" : je.text);
             goto done;
         }
         if ((rc = kiln_models__json_to_kj(j, &vars, err)))
             goto done;
     }
-    if ((rc = kj_env_new(&env, err)) || (rc = kj_parse(env, path, src, len, &t, err)))
+    if ((rc = kj_env_new(&env, err)) || (rc = kj_parse(env, name, src, len, &t, err)))
         goto done;
     rc = kj_render(env, t, vars, out, NULL, err);
 done:
     kj_release(vars);
     json_decref(j);
     kj_env_free(env);
+    return rc;
+}
+
+int kiln_models_render_file(const char *path, const char *vars_json, kiln_buf *out, kiln_err *err)
+{
+    char *src = NULL;
+    size_t len = 0;
+    int rc = kiln_file_read(path, (size_t)64 << 20, &src, &len, err);
+    if (rc == 0)
+        rc = kiln_models_render_string(path, src, len, vars_json, out, err);
     kiln_free(src);
     return rc;
 }
