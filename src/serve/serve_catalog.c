@@ -583,6 +583,22 @@ static int table_result(kiln_serve_resp *rs, kiln_lake_table *t, int with_config
     return rc;
 }
 
+/* A field's integer member by its spec name ("source-id"), or the
+ * snake_case spelling some clients send ("source_id", e.g. iceberg-js 0.8). */
+static json_int_t member_int(json_t *f, const char *name)
+{
+    json_t *v = json_object_get(f, name);
+    if (!v) {
+        char alt[32];
+        snprintf(alt, sizeof alt, "%s", name);
+        for (char *c = alt; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        v = json_object_get(f, alt);
+    }
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
 /* Column name of a top-level field id in a request schema (JSON). */
 static const char *schema_col(json_t *schema, json_int_t id)
 {
@@ -603,7 +619,7 @@ static int spec_text(kiln_serve_resp *rs, json_t *schema, json_t *spec, kiln_buf
     json_t *f;
     json_array_foreach(json_object_get(spec, "fields"), i, f)
     {
-        const char *col = schema_col(schema, json_integer_value(json_object_get(f, "source-id")));
+        const char *col = schema_col(schema, member_int(f, "source-id"));
         const char *xf = json_string_value(json_object_get(f, "transform"));
         if (!col || !xf)
             return kiln_serve__error(rs, 400, "BadRequestException",
@@ -634,10 +650,12 @@ static int sort_text(kiln_serve_resp *rs, json_t *schema, json_t *order, kiln_bu
     json_t *f;
     json_array_foreach(json_object_get(order, "fields"), i, f)
     {
-        const char *col = schema_col(schema, json_integer_value(json_object_get(f, "source-id")));
+        const char *col = schema_col(schema, member_int(f, "source-id"));
         const char *xf = json_string_value(json_object_get(f, "transform"));
         const char *dir = json_string_value(json_object_get(f, "direction"));
         const char *nulls = json_string_value(json_object_get(f, "null-order"));
+        if (!nulls)
+            nulls = json_string_value(json_object_get(f, "null_order"));
         if (!col || !xf || strcmp(xf, "identity") != 0)
             return kiln_serve__error(rs, 406, "UnsupportedOperationException",
                                      "write-order field %zu: only identity sorts on top-level columns", i),
@@ -901,6 +919,16 @@ done:
     json_decref(j);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* POST .../tables/{table}/metrics: clients (Spark, Trino) send scan and
+ * commit reports here after their work; kiln accepts and discards them so
+ * they do not log failures. */
+int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    (void)rq;
+    rs->status = 204;
     return 0;
 }
 

@@ -72,6 +72,8 @@ static const route routes[] = {
      0},
     {"DELETE", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_drop,
      0},
+    {"POST", "v1/namespaces/*/tables/*/metrics", "/v1/namespaces/{namespace}/tables/{table}/metrics",
+     kiln_serve__cat_tbl_report, 0},
     {"POST", "v1/tables/rename", "/v1/tables/rename", kiln_serve__cat_tbl_rename, 0},
     {"POST", "v1/transactions/commit", "/v1/transactions/commit", kiln_serve__cat_txn_commit, 0},
 };

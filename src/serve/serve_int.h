@@ -79,6 +79,7 @@ int kiln_serve__cat_tbl_load(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_exists(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_drop(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
 
