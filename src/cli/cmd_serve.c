@@ -7,9 +7,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const kiln_opt serve_opts[] = {
-    {"--listen", 'l', KILN_OPT_VALUE, "HOST:PORT",
+    {"--listen", 'l', KILN_OPT_VALUE, "ADDR",
      "address to bind (default 127.0.0.1:8080; port 0 picks a free\nport, printed at start)"},
     {"--token-file", 0, KILN_OPT_VALUE, "F",
      "file holding the bearer token required for every non-GET\nrequest (and every request off loopback)"},
@@ -62,6 +63,9 @@ static int run_serve(int argc, char **argv)
     int rc, ex = KILN_EXIT_OK;
     o.listen = kiln_opt_get(&a, "--listen");
     o.warehouse = kiln_cli_warehouse();
+    struct stat st;
+    if (!o.warehouse && stat("warehouse", &st) == 0 && S_ISDIR(st.st_mode))
+        o.warehouse = "warehouse"; /* the global default, as `kiln sql` uses it */
     o.raw_dir = kiln_opt_get(&a, "--raw");
     x = 4;
     if ((rc = kiln_opt_int(&a, "--threads", 1, 256, &x)))
