@@ -53,6 +53,12 @@ static int h_health(kiln_serve_req *rq, kiln_serve_resp *rs)
 }
 
 static const route routes[] = {
+    {"GET", "", "/", kiln_serve__ui_page, 0},
+    {"GET", "ui/app.js", "/ui/app.js", kiln_serve__ui_js, 0},
+    {"GET", "ui/app.css", "/ui/app.css", kiln_serve__ui_css, 0},
+    {"GET", "api/v1/tables", "/api/v1/tables", kiln_serve__api_tables, 0},
+    {"GET", "api/v1/tables/*/*", "/api/v1/tables/{namespace}/{table}", kiln_serve__api_table, 0},
+    {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},
     {"POST", "hooks/github", "/hooks/github", kiln_serve__hook_github, ROUTE_HMAC},
@@ -206,6 +212,12 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, kiln_serve_resp *r
     MHD_add_response_header(r, "Cache-Control", "no-store");
     if (www_auth)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (rs->content_type && strncmp(rs->content_type, "text/html", 9) == 0) {
+        /* the UI: same-origin scripts, styles and fetches only; never framed */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -83,6 +83,14 @@ int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
 
+/* kiln's JSON API, OpenAPI document and the tables UI (serve_api.c). */
+int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_page(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_js(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_css(kiln_serve_req *rq, kiln_serve_resp *rs);
+
 /* Metrics (serve_metrics.c). Thread-safe. */
 int kiln_serve__metrics_new(kiln_serve_metrics **out, kiln_err *err);
 void kiln_serve__metrics_free(kiln_serve_metrics *m);
