@@ -66,25 +66,11 @@ static int table_row(void *ctx, const char *name, const char *loc)
     return rc;
 }
 
-static int open_catalog(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat)
-{
-    kiln_err err = {0};
-    if (!rq->srv->warehouse) {
-        kiln_serve__error(rs, 503, "ServiceUnavailableException", "this server has no --warehouse");
-        return -1;
-    }
-    if (kiln_lake_catalog_open(cat, rq->srv->warehouse, KILN_LAKE_CATALOG_SQLITE, &err)) {
-        kiln_serve__error_kiln(rs, &err, "NotFoundException");
-        return -1;
-    }
-    return 0;
-}
-
 int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
-    if (open_catalog(rq, rs, &cat))
+    if (kiln_serve__catalog_open(rq, rs, &cat))
         return 0;
     tables_ctx tc = {cat, &rs->body, 0, &err};
     int rc = kiln_buf_printf(&rs->body, &err, "{\"tables\":[");
@@ -110,7 +96,7 @@ int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs)
     snprintf(name, sizeof name, "%s.%s", rq->segs[3], rq->segs[4]);
     if (strchr(rq->segs[3], '.') || strchr(rq->segs[4], '.') || kiln_lake_name_split(name, ns, tbl, &err))
         return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name");
-    if (open_catalog(rq, rs, &cat))
+    if (kiln_serve__catalog_open(rq, rs, &cat))
         return 0;
     int rc = kiln_lake_table_load(&t, cat, name, &err);
     if (!rc)

@@ -39,7 +39,7 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static int open_cat(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat)
+int kiln_serve__catalog_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat)
 {
     kiln_err err = {0};
     *cat = NULL;
@@ -327,7 +327,7 @@ int kiln_serve__cat_ns_list(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
-    if (open_cat(rq, rs, &cat))
+    if (kiln_serve__catalog_open(rq, rs, &cat))
         return 0;
     int rc = kiln_buf_printf(&rs->body, &err, "{\"namespaces\":[");
     const char *parent = kiln_serve__query(rq, "parent");
@@ -372,7 +372,7 @@ int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error(rs, 400, "BadRequestException", "namespace must be an array of one string");
         goto done;
     }
-    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns) || check_props(rs, props) || open_cat(rq, rs, &cat))
+    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns) || check_props(rs, props) || kiln_serve__catalog_open(rq, rs, &cat))
         goto done;
     int ex = ns_exists(cat, ns, &err);
     if (ex < 0 || (!ex && (rc = kiln_lake_namespace_create(cat, ns, &err)))) {
@@ -413,7 +413,7 @@ done:
 static int ns_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat, char ns[129])
 {
     kiln_err err = {0};
-    if (ns_param(rs, rq->segs[2], ns) || open_cat(rq, rs, cat))
+    if (ns_param(rs, rq->segs[2], ns) || kiln_serve__catalog_open(rq, rs, cat))
         return -1;
     int ex = ns_exists(*cat, ns, &err);
     if (ex <= 0) {
@@ -897,7 +897,7 @@ int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
     if (!j)
         return 0;
     if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
-        ident_param(rs, json_object_get(j, "destination"), to, tns) || open_cat(rq, rs, &cat))
+        ident_param(rs, json_object_get(j, "destination"), to, tns) || kiln_serve__catalog_open(rq, rs, &cat))
         goto done;
     if (kiln_lake_table_load(&t, cat, from, &err)) {
         kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
@@ -952,7 +952,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error(rs, 400, "BadRequestException", "table-changes must be a non-empty array");
         goto done;
     }
-    if (open_cat(rq, rs, &cat))
+    if (kiln_serve__catalog_open(rq, rs, &cat))
         goto done;
     tables = kiln_malloc(n * sizeof *tables);
     txns = kiln_malloc(n * sizeof *txns);

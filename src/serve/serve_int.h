@@ -66,6 +66,11 @@ int kiln_serve__error_kiln(kiln_serve_resp *rs, const kiln_err *err, const char 
 typedef int (*kiln_serve_handler)(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* REST catalog (serve_catalog.c). */
+struct kiln_lake_catalog;
+/* Open the served warehouse's catalog for this request (each request opens
+ * its own: lake objects belong to one thread). On failure the response is
+ * filled (503 without --warehouse) and -1 returned. */
+int kiln_serve__catalog_open(kiln_serve_req *rq, kiln_serve_resp *rs, struct kiln_lake_catalog **cat);
 int kiln_serve__cat_config(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_ns_list(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs);
