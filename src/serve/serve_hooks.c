@@ -28,8 +28,11 @@
  * (after), before, size and distinct_size (counted from commits), commits
  * [{sha, author{name,email}, message, distinct, url}]}, created_at =
  * repository.pushed_at (or the receive time). Webhooks carry no event id or
- * push_id: id is derived from the delivery GUID (first 60 bits of its
- * SHA-256, so re-landing is deterministic) and push_id is left out (null).
+ * push_id: both are derived from the push itself (first 53 bits of the
+ * SHA-256 of repository full name, ref, before and after): id is that
+ * number, push_id its negation, so it can never be taken for one of
+ * GitHub's (positive) push ids and the engine's MERGE on push_id stays
+ * idempotent when a day is loaded again.
  */
 #include "serve/serve_int.h"
 
@@ -219,21 +222,32 @@ static json_t *pick(json_t *o, const char *k)
 }
 
 /* The GH Archive PushEvent for a push payload; NULL when it is not one. */
-static json_t *push_event(json_t *p, const char *delivery, int64_t *created_us)
+static json_t *push_event(json_t *p, int64_t *created_us)
 {
     json_t *repo = json_object_get(p, "repository"), *sender = json_object_get(p, "sender");
     json_t *org = json_object_get(p, "organization"), *commits = json_object_get(p, "commits");
     if (!json_is_object(repo) || !json_is_string(json_object_get(repo, "full_name")) || !json_is_string(json_object_get(p, "ref")))
         return NULL;
+    /* A push is (repository, ref, before, after): the same push delivered
+     * twice (a redelivery with a new GUID, a repo and an org hook) gets the
+     * same ids, so the engine's event-id dedupe and its MERGE on push_id
+     * keep one row. */
     uint8_t dig[32];
     kiln_sha256 sh;
     kiln_sha256_init(&sh);
-    kiln_sha256_update(&sh, delivery, strlen(delivery));
+    const char *parts[] = {json_string_value(json_object_get(repo, "full_name")),
+                           json_string_value(json_object_get(p, "ref")),
+                           json_string_value(json_object_get(p, "before")),
+                           json_string_value(json_object_get(p, "after"))};
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+        const char *v = parts[k] ? parts[k] : "";
+        kiln_sha256_update(&sh, v, strlen(v) + 1); /* with the NUL: "ab"+"c" != "a"+"bc" */
+    }
     kiln_sha256_final(&sh, dig);
     uint64_t id = 0;
     for (int i = 0; i < 8; i++)
         id = (id << 8) | dig[i];
-    id >>= 4; /* 60 bits: a positive int64 */
+    id >>= 11; /* 53 bits: positive, and exact in JavaScript readers (as the lake's ids) */
     json_t *pushed = json_object_get(repo, "pushed_at");
     *created_us = json_is_integer(pushed) && json_integer_value(pushed) > 0
                       ? (int64_t)json_integer_value(pushed) * 1000000
@@ -259,7 +273,8 @@ static json_t *push_event(json_t *p, const char *delivery, int64_t *created_us)
     json_object_set_new(ev, "actor", json_pack("{s:o,s:o}", "id", pick(sender, "id"), "login", pick(sender, "login")));
     json_object_set_new(ev, "repo", json_pack("{s:o,s:o}", "id", pick(repo, "id"), "name", pick(repo, "full_name")));
     json_object_set_new(ev, "payload",
-                        json_pack("{s:o,s:I,s:I,s:o,s:o,s:o,s:o}", "repository_id", pick(repo, "id"), "size",
+                        json_pack("{s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "repository_id", pick(repo, "id"), "push_id",
+                                  -(json_int_t)id, "size",
                                   (json_int_t)json_array_size(commits), "distinct_size", (json_int_t)ndistinct, "ref",
                                   pick(p, "ref"), "head", pick(p, "after"), "before", pick(p, "before"), "commits", cs));
     json_object_set_new(ev, "public", json_boolean(!json_is_true(json_object_get(repo, "private"))));
@@ -425,7 +440,7 @@ int kiln_serve__hook_github(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_error_t je;
     json_t *p = json_loadb(rq->body, rq->body_len, 0, &je);
     int64_t created_us = 0;
-    json_t *evj = p ? push_event(p, delivery, &created_us) : NULL;
+    json_t *evj = p ? push_event(p, &created_us) : NULL;
     char *line = evj ? json_dumps(evj, JSON_COMPACT) : NULL;
     kiln_buf member;
     kiln_buf_init(&member, 0);

@@ -119,6 +119,8 @@ try {
     'nothing quarantined: no torn gzip member survived the kill');
   check(pushes.length === N, `pushes rows: ${pushes.length}, deliveries: ${N}`);
   check(new Set(pushes.map(r => r.event_id)).size === N, 'no duplicated event ids');
+  // webhooks carry no push id: kiln's is the negated event id (never a GitHub one)
+  check(pushes.every(r => r.push_id < 0 && r.push_id === -r.event_id), 'synthetic push_id = -event_id');
   const byHead = new Map(pushes.map(r => [r.head, r]));
   check(byHead.size === N, 'one row per delivery head');
   let ncommits = 0;
