@@ -17,6 +17,9 @@ static const kiln_opt serve_opts[] = {
     {"--webhook-secret-file", 0, KILN_OPT_VALUE, "F",
      "file holding the GitHub webhook secret (else $KILN_WEBHOOK_SECRET);\nwithout one /hooks/github answers 503"},
     {"--raw", 0, KILN_OPT_VALUE, "DIR", "raw zone root; webhooks land in DIR/webhooks/date=D/ (default ./raw)"},
+    {"--ingest-every", 0, KILN_OPT_VALUE, "S",
+     "every S seconds load the days with new webhook deliveries into\ngithub.pushes/github.commits (the gh-events job; "
+     "needs --warehouse\nand a webhook secret; default off)"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "HTTP worker threads (default 4)"},
     {"--max-body-mb", 0, KILN_OPT_VALUE, "N", "request body limit in MiB (default 16)"},
     {"--timeout", 0, KILN_OPT_VALUE, "S", "idle connection timeout in seconds (default 30)"},
@@ -79,6 +82,10 @@ static int run_serve(int argc, char **argv)
     if ((rc = kiln_opt_int(&a, "--timeout", 1, 3600, &x)))
         return rc;
     o.timeout_s = (int)x;
+    x = 0;
+    if ((rc = kiln_opt_int(&a, "--ingest-every", 1, 86400, &x)))
+        return rc;
+    o.ingest_every_s = (int)x;
     const char *v;
     if ((v = kiln_opt_get(&a, "--token-file")) && (rc = read_secret(v, &token, &err)))
         goto fail;

@@ -28,6 +28,8 @@ typedef struct kiln_serve_opts {
     int threads;                /* worker threads; 0 = 4 */
     size_t max_body;            /* request body cap in bytes; 0 = 16 MiB */
     int timeout_s;              /* idle connection timeout; 0 = 30 */
+    int ingest_every_s;         /* > 0: every N s load new webhook days into github.pushes/commits
+                                   (needs warehouse and webhook_secret); 0 = off */
 } kiln_serve_opts;
 
 typedef struct kiln_server kiln_server;

@@ -478,3 +478,90 @@ done:
     kiln_buf_free(&member);
     return 0;
 }
+
+/* ------------------------------------------------------------------ micro-batch staging */
+
+/* Copy the first n bytes of from into a new file to (fsync not needed: a
+ * staging copy is rebuilt from the raw zone if lost). */
+static int copy_prefix(const char *from, const char *to, uint64_t n, kiln_err *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+    char buf[1 << 16];
+    if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", in < 0 ? from : to, strerror(errno));
+        goto done;
+    }
+    while (n > 0) {
+        ssize_t r = read(in, buf, n < sizeof buf ? (size_t)n : sizeof buf);
+        if (r <= 0 || write_all(out, buf, (size_t)r) != 0) {
+            rc = kiln_err_set(err, KILN_EIO, "%s: copy failed: %s", from, r == 0 ? "file shorter than logged" : strerror(errno));
+            goto done;
+        }
+        n -= (uint64_t)r;
+    }
+done:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+int kiln_serve__hooks_stage(kiln_serve_hooks *h, const char *stage_dir, const kiln_map *ingested, kiln_map *staged,
+                            size_t *nchanged, kiln_err *err)
+{
+    typedef struct {
+        char *rel;
+        uint64_t end;
+    } entry;
+    KILN_VEC(entry) files = {0};
+    kiln_map *days = kiln_map_new();
+    int rc = days ? 0 : KILN_OOM(err);
+    *nchanged = 0;
+    /* the committed ends, read under the lock; the bytes below them never
+     * change again, so they are copied without it */
+    pthread_mutex_lock(&h->lock);
+    size_t pos = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (!rc && kiln_map_next(h->ends, &pos, &k, &kl, &v)) {
+        entry e = {kiln_malloc(kl + 1), (uint64_t)(uintptr_t)v};
+        if (!e.rel || kiln_vec_push(&files, e, err)) {
+            kiln_free(e.rel);
+            rc = KILN_OOM(err);
+            break;
+        }
+        memcpy(e.rel, k, kl);
+        e.rel[kl] = 0;
+        if ((uintptr_t)kiln_map_get(ingested, k, kl) != (uintptr_t)e.end && kl > 16 &&
+            (rc = kiln_map_put(days, k, 15 /* "date=YYYY-MM-DD" */, NULL, err)) == 0)
+            (*nchanged)++;
+    }
+    pthread_mutex_unlock(&h->lock);
+    /* every file of a changed day goes in: the engine replaces (MERGEs) whole days */
+    for (size_t i = 0; !rc && i < files.len; i++) {
+        if (!kiln_map_has(days, files.items[i].rel, 15))
+            continue;
+        const char *base = strchr(files.items[i].rel, '/');
+        char *from = kiln_sprintf("%s/%s", h->dir, files.items[i].rel);
+        char *to = base ? kiln_sprintf("%s%s", stage_dir, base) : NULL;
+        if (!from || !to)
+            rc = KILN_OOM(err);
+        else if (!(rc = copy_prefix(from, to, files.items[i].end, err)))
+            rc = kiln_map_put(staged, files.items[i].rel, strlen(files.items[i].rel),
+                              (void *)(uintptr_t)files.items[i].end, err);
+        kiln_free(from);
+        kiln_free(to);
+    }
+    for (size_t i = 0; i < files.len; i++)
+        kiln_free(files.items[i].rel);
+    kiln_vec_free(&files);
+    kiln_map_free(days);
+    return rc;
+}
+
+const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h)
+{
+    return h->dir;
+}

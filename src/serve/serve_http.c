@@ -441,6 +441,8 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
                           o->listen ? o->listen : SERVE_DEFAULT_LISTEN);
         goto done;
     }
+    if (o->ingest_every_s > 0 && (rc = kiln_serve__ingest_start(&s->ingest, s, o->ingest_every_s, err)))
+        goto done;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : ntohs(sa.sin_port);
     *out = s;
@@ -461,6 +463,7 @@ void kiln_serve_stop(kiln_server *s)
         return;
     if (s->mhd)
         MHD_stop_daemon(s->mhd); /* joins the pool: requests in flight finish first */
+    kiln_serve__ingest_stop(s->ingest);
     kiln_serve__hooks_free(s->hooks);
     kiln_serve__metrics_free(s->metrics);
     kiln_free(s->token);

@@ -16,6 +16,7 @@
 
 typedef struct kiln_serve_metrics kiln_serve_metrics;
 typedef struct kiln_serve_hooks kiln_serve_hooks;
+typedef struct kiln_serve_ingest kiln_serve_ingest;
 
 struct kiln_server {
     struct MHD_Daemon *mhd;
@@ -28,6 +29,7 @@ struct kiln_server {
     size_t max_body;
     kiln_serve_metrics *metrics;
     kiln_serve_hooks *hooks;
+    kiln_serve_ingest *ingest; /* NULL unless --ingest-every */
 };
 
 typedef struct kiln_serve_req {
@@ -105,11 +107,24 @@ void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const c
 void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result);
 /* event: "push", "ping", other; result: "accepted", "duplicate", "bad_signature", "ignored", "error" */
 void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result);
+/* one micro-batch run that had work (or failed) */
+void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok);
 int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* Webhooks (serve_hooks.c). */
 int kiln_serve__hooks_open(kiln_serve_hooks **out, const char *raw_dir, kiln_err *err);
 void kiln_serve__hooks_free(kiln_serve_hooks *h);
 int kiln_serve__hook_github(kiln_serve_req *rq, kiln_serve_resp *rs);
+const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h); /* RAW/webhooks */
+/* Copy the committed prefix of every hour file of each day that has a file
+ * whose committed end differs from `ingested` (rel -> end) into stage_dir
+ * (flat, engine hour-file names); staged receives rel -> end of what was
+ * copied, *nchanged the number of changed files (0: nothing copied). */
+int kiln_serve__hooks_stage(kiln_serve_hooks *h, const char *stage_dir, const kiln_map *ingested, kiln_map *staged,
+                            size_t *nchanged, kiln_err *err);
+
+/* Micro-batch loading of webhook days into github.* (serve_ingest.c). */
+int kiln_serve__ingest_start(kiln_serve_ingest **out, kiln_server *s, int every_s, kiln_err *err);
+void kiln_serve__ingest_stop(kiln_serve_ingest *ig); /* NULL is a no-op; waits for a tick in progress */
 
 #endif /* KILN_SERVE_INT_H */

@@ -7,6 +7,8 @@
  *   kiln_http_request_duration_seconds{method,route,status}  histogram
  *   kiln_catalog_commits_total{result}                       counter (REST catalog commits: ok|conflict|error)
  *   kiln_webhook_deliveries_total{event,result}              counter
+ *   kiln_webhook_ingest_runs_total{result}                   counter (micro-batch loads: ok|error)
+ *   kiln_webhook_ingest_last_success_timestamp_seconds       gauge
  * and read from the catalog at scrape time:
  *   kiln_table_last_commit_timestamp_seconds{table}          gauge (metadata last-updated-ms)
  *   kiln_table_snapshots{table}                              gauge
@@ -46,6 +48,8 @@ struct kiln_serve_metrics {
     hook_series hook[MAX_HOOK_SERIES];
     size_t nhook;
     uint64_t commits_ok, commits_conflict, commits_error;
+    uint64_t ingest_ok, ingest_error;
+    int64_t ingest_last_ok_us;
     int64_t start_us;
 };
 
@@ -116,6 +120,18 @@ void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result)
         m->commits_conflict++;
     else
         m->commits_error++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok)
+{
+    pthread_mutex_lock(&m->lock);
+    if (ok) {
+        m->ingest_ok++;
+        m->ingest_last_ok_us = kiln_now_micros();
+    } else {
+        m->ingest_error++;
+    }
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -247,6 +263,18 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
     for (size_t i = 0; !rc && i < m->nhook; i++)
         rc = kiln_buf_printf(out, err, "kiln_webhook_deliveries_total{event=\"%s\",result=\"%s\"} %llu\n",
                              m->hook[i].event, m->hook[i].result, (unsigned long long)m->hook[i].count);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_webhook_ingest_runs_total Micro-batch loads of webhook days into github.*, "
+                             "by result.\n# TYPE kiln_webhook_ingest_runs_total counter\n"
+                             "kiln_webhook_ingest_runs_total{result=\"ok\"} %llu\n"
+                             "kiln_webhook_ingest_runs_total{result=\"error\"} %llu\n"
+                             "# HELP kiln_webhook_ingest_last_success_timestamp_seconds When a micro-batch last loaded "
+                             "webhook days (Unix time; 0 = never).\n"
+                             "# TYPE kiln_webhook_ingest_last_success_timestamp_seconds gauge\n"
+                             "kiln_webhook_ingest_last_success_timestamp_seconds %.3f\n",
+                             (unsigned long long)m->ingest_ok, (unsigned long long)m->ingest_error,
+                             (double)m->ingest_last_ok_us / 1e6);
     if (!rc)
         rc = kiln_buf_printf(out, err,
                              "# HELP kiln_process_start_time_seconds When this server started (Unix time).\n"

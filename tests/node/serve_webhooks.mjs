@@ -141,8 +141,40 @@ try {
     check(want && c.message === want.message && c.author_email === want.author.email && c.distinct === want.distinct,
       `commit row ${JSON.stringify(c)}`);
   }
+  // 4. the micro-batch (--ingest-every): the same days land in github.* by
+  // MERGE; a second delivery of the same push (new GUID, as a repo and an
+  // org hook would send) and new pushes arrive; nothing is counted twice
+  const wh = `${tmp}/wh`;
+  srv = await startServer(bin, ['--raw', raw, '--warehouse', wh, '--ingest-every', '1'], env);
+  const ingestOk = async () => {
+    const m = (await (await fetch(srv.url + '/metrics')).text())
+      .match(/^kiln_webhook_ingest_runs_total\{result="ok"\} (\d+)$/m);
+    return m ? +m[1] : 0;
+  };
+  const waitIngest = async (after) => { // bounded wait for the next successful tick
+    for (let i = 0; i < 600; i++) {
+      if (await ingestOk() > after) return;
+      await new Promise(r => setTimeout(r, 200));
+    }
+    throw new Error('no micro-batch succeeded within 120 s: ' + srv.stderr().split('\n').filter(l => /warn|error/.test(l)).slice(-3).join(' | '));
+  };
+  const count = async () => (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c',
+    'SELECT count(*), count(DISTINCT push_id), (SELECT count(*) FROM github.commits) FROM github.pushes'])).stdout.trim().split('\n').pop();
+  await waitIngest(0);
+  check(await count() === `${N},${N},${ncommits}`, `after the first micro-batch: ${await count()}`);
+  const before = await ingestOk();
+  const extra = deliveries.slice(0, 5).map(d => ({ ...d, id: randomUUID() })); // same pushes, new GUIDs
+  const M = 10;
+  const fresh = Array.from({ length: M }, (_, i) => {
+    const p = { ...deliveries[i].p, before: hex(40), after: hex(40), commits: [] };
+    return { id: randomUUID(), body: JSON.stringify(p), p };
+  });
+  for (const d of [...extra, ...fresh]) check((await deliver(srv.url, d)).status === 202, 'landed');
+  await waitIngest(before);
+  check(await count() === `${N + M},${N + M},${ncommits}`, `after the second micro-batch: ${await count()}`);
+  check((await srv.stop('SIGTERM')).code === 0, 'clean stop with the micro-batch thread');
   console.log(`serve_webhooks: ok (${N} deliveries, ${killAt}+ acknowledged before SIGKILL, ${dups} redelivered, ${repaired} torn file(s) repaired at restart, ` +
-    `${pushes.length} pushes and ${commits.length} commits rows)`);
+    `${pushes.length} pushes and ${commits.length} commits rows; micro-batch loaded ${N + M} pushes once each)`);
 } catch (e) {
   console.error('serve_webhooks: FAIL:', e.message);
   console.error(srv.stderr().split('\n').filter(l => !l.includes(' access ')).slice(-10).join('\n'));
