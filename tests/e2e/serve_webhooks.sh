@@ -5,7 +5,10 @@
 # acknowledged plus redeliveries of acknowledged ones; then `kiln job
 # gh-events` over raw/webhooks/date=D/ must give exactly one pushes row per
 # delivery (none lost, none twice) with the payload's fields, and every
-# commit. The server binds 127.0.0.1 on a kernel-chosen port.
+# commit. Then `kiln serve --ingest-every 1` loads the days into
+# github.pushes/github.commits; the same push under a new delivery GUID and
+# new pushes end up as exactly one row each. The server binds 127.0.0.1 on a
+# kernel-chosen port.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"

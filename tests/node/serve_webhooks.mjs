@@ -8,6 +8,9 @@
 //   3. `kiln job gh-events` over raw/webhooks/date=D/ must then produce one
 //      pushes row per delivery (none lost, none twice) whose fields are the
 //      payload's, and the commits rows of every payload.
+//   4. `--ingest-every 1` MERGEs the days into github.pushes/commits; a
+//      push delivered again under a new GUID and new pushes end up as
+//      exactly one row each.
 import { createHmac, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
@@ -146,23 +149,25 @@ try {
   // org hook would send) and new pushes arrive; nothing is counted twice
   const wh = `${tmp}/wh`;
   srv = await startServer(bin, ['--raw', raw, '--warehouse', wh, '--ingest-every', '1'], env);
-  const ingestOk = async () => {
-    const m = (await (await fetch(srv.url + '/metrics')).text())
-      .match(/^kiln_webhook_ingest_runs_total\{result="ok"\} (\d+)$/m);
-    return m ? +m[1] : 0;
+  const count = async () => {
+    try {
+      return (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c',
+        'SELECT count(*), count(DISTINCT push_id), (SELECT count(*) FROM github.commits) FROM github.pushes']))
+        .stdout.trim().split('\n').pop();
+    } catch { return 'no tables yet'; }
   };
-  const waitIngest = async (after) => { // bounded wait for the next successful tick
-    for (let i = 0; i < 600; i++) {
-      if (await ingestOk() > after) return;
-      await new Promise(r => setTimeout(r, 200));
+  // a tick may run while deliveries are still arriving and load part of
+  // them; the next one loads the rest: wait (bounded) for the exact figures
+  const waitFor = async (want) => {
+    let got;
+    for (let i = 0; i < 240; i++) {
+      if ((got = await count()) === want) return;
+      await new Promise(r => setTimeout(r, 500));
     }
-    throw new Error('no micro-batch succeeded within 120 s: ' + srv.stderr().split('\n').filter(l => /warn|error/.test(l)).slice(-3).join(' | '));
+    throw new Error(`micro-batch: expected ${want}, have ${got} after 120 s: ` +
+      srv.stderr().split('\n').filter(l => /warn|error/.test(l)).slice(-3).join(' | '));
   };
-  const count = async () => (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c',
-    'SELECT count(*), count(DISTINCT push_id), (SELECT count(*) FROM github.commits) FROM github.pushes'])).stdout.trim().split('\n').pop();
-  await waitIngest(0);
-  check(await count() === `${N},${N},${ncommits}`, `after the first micro-batch: ${await count()}`);
-  const before = await ingestOk();
+  await waitFor(`${N},${N},${ncommits}`);
   const extra = deliveries.slice(0, 5).map(d => ({ ...d, id: randomUUID() })); // same pushes, new GUIDs
   const M = 10;
   const fresh = Array.from({ length: M }, (_, i) => {
@@ -170,8 +175,12 @@ try {
     return { id: randomUUID(), body: JSON.stringify(p), p };
   });
   for (const d of [...extra, ...fresh]) check((await deliver(srv.url, d)).status === 202, 'landed');
-  await waitIngest(before);
-  check(await count() === `${N + M},${N + M},${ncommits}`, `after the second micro-batch: ${await count()}`);
+  await waitFor(`${N + M},${N + M},${ncommits}`);
+  // and it stays exact: two more ticks with nothing new change nothing
+  await new Promise(r => setTimeout(r, 2500));
+  check(await count() === `${N + M},${N + M},${ncommits}`, `after idle ticks: ${await count()}`);
+  const okRuns = (await (await fetch(srv.url + '/metrics')).text()).match(/^kiln_webhook_ingest_runs_total\{result="ok"\} (\d+)$/m);
+  check(okRuns && +okRuns[1] >= 2, 'micro-batch runs counted');
   check((await srv.stop('SIGTERM')).code === 0, 'clean stop with the micro-batch thread');
   console.log(`serve_webhooks: ok (${N} deliveries, ${killAt}+ acknowledged before SIGKILL, ${dups} redelivered, ${repaired} torn file(s) repaired at restart, ` +
     `${pushes.length} pushes and ${commits.length} commits rows; micro-batch loaded ${N + M} pushes once each)`);
