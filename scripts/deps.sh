@@ -8,7 +8,7 @@ PKGS=(
   zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libsnappy-dev
   libsqlite3-dev libjansson-dev libpcre2-dev libyaml-dev libssl-dev
   libcurl4-openssl-dev libedit-dev libmicrohttpd-dev
-  chromium
+  chromium prometheus
   tmux
 )
 # Node.js (with npm) runs the independent readers; only install Debian's when
