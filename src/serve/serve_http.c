@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
 #define SERVE_DEFAULT_BODY ((size_t)16 << 20)
@@ -417,6 +418,14 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "listening on a non-loopback address needs a bearer token (--token-file): every request "
                           "is then authenticated");
+        goto done;
+    }
+    struct stat st;
+    if (o->warehouse && (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        /* never create a warehouse by serving it: a typo would otherwise give
+         * REST clients a fresh empty catalog to write to */
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s (mkdir it to serve an empty one)",
+                          o->warehouse);
         goto done;
     }
     if ((o->token && !(s->token = kiln_strdup(o->token))) || (o->warehouse && !(s->warehouse = kiln_strdup(o->warehouse))) ||

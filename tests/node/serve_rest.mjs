@@ -7,13 +7,14 @@
 // client lose no update, and a table created over REST is readable by
 // `kiln table describe` and `kiln sql`.
 import { IcebergRestCatalog, IcebergError } from 'iceberg-js';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp] = process.argv.slice(2);
 const wh = `${tmp}/wh`;
 const token = 'tok-' + Math.random().toString(36).slice(2);
 writeFileSync(`${tmp}/token`, token + '\n');
+mkdirSync(wh); // kiln serve never creates a missing warehouse: an empty one is made by hand
 const srv = await startServer(bin, ['--warehouse', wh, '--token-file', `${tmp}/token`]);
 const url = srv.url;
 const cat = new IcebergRestCatalog({ baseUrl: url, auth: { type: 'bearer', token } });

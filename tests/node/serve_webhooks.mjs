@@ -12,7 +12,7 @@
 //      push delivered again under a new GUID and new pushes end up as
 //      exactly one row each.
 import { createHmac, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp] = process.argv.slice(2);
@@ -148,6 +148,7 @@ try {
   // MERGE; a second delivery of the same push (new GUID, as a repo and an
   // org hook would send) and new pushes arrive; nothing is counted twice
   const wh = `${tmp}/wh`;
+  mkdirSync(wh);
   srv = await startServer(bin, ['--raw', raw, '--warehouse', wh, '--ingest-every', '1'], env);
   const count = async () => {
     try {

@@ -114,6 +114,13 @@ TEST(serve, auth_limits_and_routing)
     CHECK(s == NULL);
     kiln_serve_opts bad = {.listen = "127.0.0.1"};
     CHECK(kiln_serve_start(&s, &bad, &err) == KILN_EINVAL);
+    /* serving never creates a warehouse */
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no-such-warehouse", kt_tmpdir());
+    kiln_serve_opts nowh = {.listen = "127.0.0.1:0", .warehouse = missing};
+    CHECK(kiln_serve_start(&s, &nowh, &err) == KILN_ENOTFOUND);
+    struct stat st;
+    CHECK(stat(missing, &st) != 0);
 }
 
 static void signature(char out[128], const char *secret, const char *body)
