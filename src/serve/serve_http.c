@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
@@ -181,7 +182,9 @@ static int token_ok(const kiln_server *s, const char *authz)
 typedef struct conn_state {
     kiln_buf body;
     double t0;
-    int too_big;
+    int too_big;        /* over max_body: the body is drained, then 413 */
+    uint64_t discarded; /* bytes drained so far */
+    int answered;       /* a response is queued before the body was read */
 } conn_state;
 
 static void access_log(const kiln_serve_req *rq, const char *label, int status, size_t nbytes, double secs)
@@ -338,23 +341,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         kiln_buf_init(&cs->body, 0);
         cs->t0 = kiln_mono_seconds();
         cs->too_big = 0;
+        cs->discarded = 0;
+        cs->answered = 0;
         *con_cls = cs;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body)
-            cs->too_big = 1; /* answered 413 once the (discarded) body is in */
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+            cs->too_big = 1;
+            /* With "Expect: 100-continue" the client waits for our answer
+             * before sending the body: answer 413 now. Without it, a client
+             * that is still sending when we close may never read an early
+             * answer, so a body up to 4x the cap is drained and answered
+             * after; a bigger one is answered at once and the connection
+             * closed (the client may see only a reset). */
+            if ((expect && strcasecmp(expect, "100-continue") == 0) || strtoull(cl, NULL, 10) / 4 > s->max_body) {
+                cs->answered = 1;
+                return dispatch(s, conn, url, method, cs);
+            }
+        }
+        return MHD_YES;
+    }
+    if (cs->answered) { /* discard whatever still arrives */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
         kiln_err err = {0};
-        if (!cs->too_big && cs->body.len + *upload_size <= s->max_body) {
-            if (kiln_buf_append(&cs->body, upload_data, *upload_size, &err) != 0)
-                cs->too_big = 1;
-        } else {
-            cs->too_big = 1;
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (!cs->too_big &&
+            (cs->body.len + n > s->max_body || kiln_buf_append(&cs->body, upload_data, n, &err) != 0)) {
+            cs->too_big = 1; /* a chunked body that grew past the cap */
             kiln_buf_free(&cs->body);
             kiln_buf_init(&cs->body, 0);
         }
-        *upload_size = 0;
+        if (cs->too_big && (cs->discarded += n) / 4 > s->max_body) {
+            cs->answered = 1; /* drained enough: answer and close */
+            return dispatch(s, conn, url, method, cs);
+        }
         return MHD_YES;
     }
     return dispatch(s, conn, url, method, cs);
