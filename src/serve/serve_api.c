@@ -4,6 +4,8 @@
  *
  *   GET /api/v1/tables              every table with its snapshot summary
  *   GET /api/v1/tables/{ns}/{t}     one table: its Iceberg metadata
+ *   GET /api/v1/tables/{ns}/{t}/preview?limit=N
+ *                                   the first N rows of main's head as text
  *   GET /api/v1/openapi.json        OpenAPI 3 of the above (the REST
  *                                   catalog has its own spec upstream)
  *   GET /, /ui/app.js, /ui/app.css  the tables page (vanilla HTML/JS/CSS
@@ -13,10 +15,15 @@
  * by a client-chosen path. HTML is sent with a Content-Security-Policy that
  * allows only same-origin scripts and styles (serve_http.c).
  */
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 #include "serve/serve_int.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#define PREVIEW_DEFAULT 20
+#define PREVIEW_MAX 200
 
 /* ------------------------------------------------------------------ JSON API */
 
@@ -124,6 +131,79 @@ int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
+/* The first rows of the table's current snapshot; every value as its text
+ * (the form `kiln table scan` prints) or null, so any column type fits. */
+int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_scan *scan = NULL;
+    kiln_err err = {0};
+    kiln_buf cell;
+    kiln_buf_init(&cell, 0);
+    char name[300], ns[129], tbl[129];
+    snprintf(name, sizeof name, "%s.%s", rq->segs[3], rq->segs[4]);
+    if (strchr(rq->segs[3], '.') || strchr(rq->segs[4], '.') || kiln_lake_name_split(name, ns, tbl, &err))
+        return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name");
+    const char *lim = kiln_serve__query(rq, "limit");
+    long limit = PREVIEW_DEFAULT;
+    if (lim) {
+        char *end;
+        limit = strtol(lim, &end, 10);
+        if (*end || limit < 1 || limit > PREVIEW_MAX)
+            return kiln_serve__error(rs, 400, "BadRequestException", "limit must be 1..%d", PREVIEW_MAX);
+    }
+    if (kiln_serve__catalog_open(rq, rs, &cat))
+        return 0;
+    kiln_lake_scan_opts so = {.batch_rows = (size_t)limit};
+    int rc = kiln_lake_table_load(&t, cat, name, &err);
+    if (!rc)
+        rc = kiln_lake_scan_open(&scan, t, &so, &err);
+    const kiln_schema *schema = rc ? NULL : kiln_lake_scan_schema(scan);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "{\"snapshot_id\":%lld,\"columns\":[",
+                             (long long)kiln_lake_scan_snapshot_id(scan));
+    for (int c = 0; !rc && schema && c < schema->ncols; c++) {
+        const char *cn = schema->cols[c].name;
+        if ((c && (rc = kiln_buf_putc(&rs->body, ',', &err))) || (rc = kiln_json_write_str(&rs->body, cn, strlen(cn), &err)))
+            break;
+    }
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "],\"rows\":[");
+    long nrows = 0;
+    const kiln_batch *b;
+    while (!rc && nrows < limit && (rc = kiln_lake_scan_next(scan, &b, &err)) == 1) {
+        rc = 0;
+        for (size_t r = 0; !rc && r < b->nrows && nrows < limit; r++, nrows++) {
+            rc = kiln_buf_printf(&rs->body, &err, "%s[", nrows ? "," : "");
+            for (int c = 0; !rc && c < schema->ncols; c++) {
+                if (c && (rc = kiln_buf_putc(&rs->body, ',', &err)))
+                    break;
+                if (kiln_batch_is_null(b, c, r)) {
+                    rc = kiln_buf_printf(&rs->body, &err, "null");
+                    continue;
+                }
+                kiln_buf_reset(&cell);
+                if (!(rc = kiln_parquet_format_value(&cell, b, c, r, &err)))
+                    rc = kiln_json_write_str(&rs->body, cell.data ? cell.data : "", cell.len, &err);
+            }
+            if (!rc)
+                rc = kiln_buf_putc(&rs->body, ']', &err);
+        }
+    }
+    if (rc == 0)
+        rc = kiln_buf_printf(&rs->body, &err, "]}");
+    if (rc)
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else
+        rs->status = 200;
+    kiln_buf_free(&cell);
+    kiln_lake_scan_free(scan);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ OpenAPI */
 
 static const char openapi_json[] =
@@ -165,6 +245,19 @@ static const char openapi_json[] =
     "{\"name\":\"table\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
     "\"responses\":{\"200\":{\"description\":\"the table\",\"content\":{\"application/json\":{\"schema\":{"
     "\"$ref\":\"#/components/schemas/TableDetail\"}}}},"
+    "\"404\":{\"description\":\"NoSuchTableException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":"
+    "\"#/components/schemas/ErrorResponse\"}}}}}}},"
+    "\"/api/v1/tables/{namespace}/{table}/preview\":{\"get\":{\"summary\":\"the first rows of main's head, "
+    "every value as text or null\","
+    "\"parameters\":[{\"name\":\"namespace\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"table\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,"
+    "\"default\":20}}],"
+    "\"responses\":{\"200\":{\"description\":\"rows\",\"content\":{\"application/json\":{\"schema\":{"
+    "\"type\":\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"integer\",\"format\":\"int64\"},"
+    "\"columns\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"string\","
+    "\"nullable\":true}}}}}}}},"
     "\"404\":{\"description\":\"NoSuchTableException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":"
     "\"#/components/schemas/ErrorResponse\"}}}}}}},"
     "\"/api/v1/openapi.json\":{\"get\":{\"summary\":\"this document\",\"responses\":{\"200\":{\"description\":"
@@ -280,7 +373,13 @@ static const char ui_js[] =
     "        s.summary && s.summary['total-records'] !== undefined ? Number(s.summary['total-records']) : '']),\n"
     "      'snapshots'),\n"
     "    el('h2', {}, 'Properties'),\n"
-    "    grid(['key', 'value'], Object.entries(m.properties || {}), 'properties'));\n"
+    "    grid(['key', 'value'], Object.entries(m.properties || {}), 'properties'),\n"
+    "    el('h2', {}, 'Preview'), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));\n"
+    "  const p = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb) +\n"
+    "    '/preview?limit=20');\n"
+    "  document.getElementById('preview-box').replaceChildren(p.rows.length ?\n"
+    "    grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),\n"
+    "      'preview') : el('p', { class: 'muted' }, 'no rows'));\n"
     "}\n"
     "async function route() {\n"
     "  const h = decodeURIComponent(location.hash.slice(1));\n"

@@ -60,6 +60,7 @@ static const route routes[] = {
     {"GET", "ui/app.css", "/ui/app.css", kiln_serve__ui_css, 0},
     {"GET", "api/v1/tables", "/api/v1/tables", kiln_serve__api_tables, 0},
     {"GET", "api/v1/tables/*/*", "/api/v1/tables/{namespace}/{table}", kiln_serve__api_table, 0},
+    {"GET", "api/v1/tables/*/*/preview", "/api/v1/tables/{namespace}/{table}/preview", kiln_serve__api_preview, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},

@@ -93,6 +93,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
 /* kiln's JSON API, OpenAPI document and the tables UI (serve_api.c). */
 int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__ui_page(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__ui_js(kiln_serve_req *rq, kiln_serve_resp *rs);

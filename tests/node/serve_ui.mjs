@@ -15,7 +15,7 @@ const k = (...a) => run(bin, [...a, '--warehouse', wh]);
 await k('table', 'create', 'ui.events', '--schema', 'id long, kind string', '--partition', 'identity(kind)');
 await k('table', 'create', 'ui.other', '--schema', 'x int');
 await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO ui.events VALUES (1, 'a'), (2, 'b')"]);
-await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO ui.events VALUES (3, 'a')"]);
+await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO ui.events VALUES (3, NULL)"]);
 const evil = '<img src=x onerror="window.pwned=1"><b>bold</b>';
 await k('table', 'alter', 'ui.events', '--set-property', `note=${evil}`);
 
@@ -31,9 +31,18 @@ try {
   const nf = await fetch(srv.url + '/api/v1/tables/ui/nope');
   const nfb = await nf.json();
   check(nf.status === 404 && nfb.error.type === 'NoSuchTableException' && nfb.error.code === 404, 'api 404');
+  const pv = await (await fetch(srv.url + '/api/v1/tables/ui/events/preview?limit=10')).json();
+  check(pv.columns.join() === 'id,kind' && pv.snapshot_id === det.metadata['current-snapshot-id'], 'preview columns');
+  const got = pv.rows.map(r => JSON.stringify(r)).sort().join(' ');
+  check(got === '["1","a"] ["2","b"] ["3",null]', `preview rows: ${got}`);
+  check((await (await fetch(srv.url + '/api/v1/tables/ui/events/preview?limit=2')).json()).rows.length === 2, 'limit');
+  check((await fetch(srv.url + '/api/v1/tables/ui/events/preview?limit=0')).status === 400, 'bad limit');
+  const pe = await (await fetch(srv.url + '/api/v1/tables/ui/other/preview')).json();
+  check(pe.rows.length === 0 && pe.snapshot_id === -1, `empty table preview ${JSON.stringify(pe)}`);
   const oa = await (await fetch(srv.url + '/api/v1/openapi.json')).json();
   check(/^3\./.test(oa.openapi) && oa.paths['/api/v1/tables'] && oa.paths['/api/v1/tables/{namespace}/{table}'] &&
-    oa.paths['/api/v1/openapi.json'], 'openapi document lists the API');
+    oa.paths['/api/v1/openapi.json'] && oa.paths['/api/v1/tables/{namespace}/{table}/preview'],
+  'openapi document lists the API');
   const page0 = await fetch(srv.url + '/');
   check(/default-src 'self'/.test(page0.headers.get('content-security-policy') || ''), 'CSP on the page');
 
@@ -69,6 +78,10 @@ try {
       text: tr.children[1].textContent, elements: tr.children[1].querySelectorAll('*').length })));
   check(note.length === 1 && note[0].text === evil && note[0].elements === 0, `property shown as text: ${JSON.stringify(note)}`);
   check(!(await page.evaluate(() => window.pwned)), 'catalog text must not run as markup');
+  await page.waitForSelector('table#preview tbody tr');
+  const prev = await page.$$eval('table#preview tbody tr', trs => trs.map(tr =>
+    Array.from(tr.children).map(td => td.textContent).join('|')).sort().join(' '));
+  check(prev === '1|a 2|b 3|NULL', `preview in the page: ${prev}`);
   await page.screenshot({ path: `${shots}/serve_ui_table.png`, fullPage: true });
 
   await page.goto(srv.url + '/#/table/ui.nope');
