@@ -93,16 +93,28 @@ int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
+/* "ns.table" from /api/v1/tables/NS/T (segments 3 and 4), validated by
+ * the lake's name rules; -1 after answering 400. */
+static int api_table_name(kiln_serve_req *rq, kiln_serve_resp *rs, char name[300])
+{
+    kiln_err err = {0};
+    char ns[129], tbl[129];
+    snprintf(name, 300, "%s.%s", rq->segs[3], rq->segs[4]);
+    if (strchr(rq->segs[3], '.') || strchr(rq->segs[4], '.') || kiln_lake_name_split(name, ns, tbl, &err)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "invalid table name");
+        return -1;
+    }
+    return 0;
+}
+
 int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    char name[300], ns[129], tbl[129];
-    /* segs: api v1 tables NS T; the lake validates both parts */
-    snprintf(name, sizeof name, "%s.%s", rq->segs[3], rq->segs[4]);
-    if (strchr(rq->segs[3], '.') || strchr(rq->segs[4], '.') || kiln_lake_name_split(name, ns, tbl, &err))
-        return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name");
+    char name[300];
+    if (api_table_name(rq, rs, name))
+        return 0;
     if (kiln_serve__catalog_open(rq, rs, &cat))
         return 0;
     int rc = kiln_lake_table_load(&t, cat, name, &err);
@@ -141,10 +153,9 @@ int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_err err = {0};
     kiln_buf cell;
     kiln_buf_init(&cell, 0);
-    char name[300], ns[129], tbl[129];
-    snprintf(name, sizeof name, "%s.%s", rq->segs[3], rq->segs[4]);
-    if (strchr(rq->segs[3], '.') || strchr(rq->segs[4], '.') || kiln_lake_name_split(name, ns, tbl, &err))
-        return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name");
+    char name[300];
+    if (api_table_name(rq, rs, name))
+        return 0;
     const char *lim = kiln_serve__query(rq, "limit");
     long limit = PREVIEW_DEFAULT;
     if (lim) {
