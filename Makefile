@@ -12,7 +12,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl libedit
+PKGS    := zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl libedit libmicrohttpd
 OPT     ?= -O2
 SAN     ?=
 WERROR  ?= -Werror

@@ -7,7 +7,8 @@ PKGS=(
   build-essential pkg-config clang clang-format
   zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libsnappy-dev
   libsqlite3-dev libjansson-dev libpcre2-dev libyaml-dev libssl-dev
-  libcurl4-openssl-dev libedit-dev
+  libcurl4-openssl-dev libedit-dev libmicrohttpd-dev
+  chromium prometheus
   tmux
 )
 # Node.js (with npm) runs the independent readers; only install Debian's when

@@ -1,0 +1,1015 @@
+/*
+ * serve_catalog.c - the Iceberg REST catalog API (apache/iceberg
+ * open-api/rest-catalog-open-api.yaml) over kiln's SQLite catalog
+ * (lake.h), so Spark, Trino, PyIceberg and other REST clients share the
+ * warehouse with kiln's own writers.
+ *
+ * DESIGN
+ * Each request opens its own catalog handle (lake objects belong to one
+ * thread; opening is a SQLite open and costs well under a millisecond).
+ * Table commits are kiln_lake_txn_* transactions built from the request's
+ * requirements/updates JSON (kiln_lake_txn_add_rest_json), so a REST commit
+ * races kiln's own writers under the same optimistic protocol: the
+ * requirements are re-checked against the latest metadata on every attempt
+ * and a failed one is 409 CommitFailedException.
+ *
+ * Namespaces are one level (a kiln table is ns.table). Namespace properties
+ * live in the catalog's iceberg_namespace_properties table (the Iceberg JDBC
+ * catalog layout the lake already creates; its 'exists' row is the lake's
+ * marker and is hidden here).
+ *
+ * /v1/transactions/commit is NOT atomic across tables: every change is
+ * validated first (tables exist, updates parse and apply to the current
+ * metadata), then the tables are committed one by one in request order.
+ * If the first commit fails nothing changed (409); if a later one fails the
+ * earlier ones stay committed and the answer is 500
+ * CommitStateUnknownException naming them (so clients do not delete files
+ * that committed metadata references).
+ */
+#include "lake/lake.h"
+#include "serve/serve_int.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LAKE_CATALOG_NAME "kiln" /* catalog_name column value the lake writes */
+#define NS_MARKER_KEY "exists"   /* the lake's namespace marker row */
+
+/* ------------------------------------------------------------------ helpers */
+
+int kiln_serve__catalog_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat)
+{
+    kiln_err err = {0};
+    *cat = NULL;
+    if (!rq->srv->warehouse) {
+        kiln_serve__error(rs, 503, "ServiceUnavailableException", "this server has no --warehouse");
+        return -1;
+    }
+    if (kiln_lake_catalog_open(cat, rq->srv->warehouse, KILN_LAKE_CATALOG_SQLITE, &err) != 0) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        return -1;
+    }
+    return 0;
+}
+
+/* The namespace path parameter: one level (the spec joins levels with 0x1F). */
+static int ns_param(kiln_serve_resp *rs, const char *seg, char ns[129])
+{
+    kiln_err err = {0};
+    char tbl[129];
+    if (strchr(seg, 0x1f))
+        return kiln_serve__error(rs, 400, "BadRequestException", "kiln namespaces have one level"), -1;
+    char probe[140];
+    snprintf(probe, sizeof probe, "%s.x", seg);
+    if (strlen(seg) > 128 || strchr(seg, '.') || kiln_lake_name_split(probe, ns, tbl, &err) != 0)
+        return kiln_serve__error(rs, 400, "BadRequestException",
+                                 "invalid namespace name: letters, digits, '_' or '-', starting with a letter or '_', "
+                                 "at most 128 bytes"),
+               -1;
+    return 0;
+}
+
+/* "ns.table" from a namespace and a table name, validated. */
+static int table_name(kiln_serve_resp *rs, const char *ns, const char *tbl, char out[260])
+{
+    kiln_err err = {0};
+    char a[129], b[129];
+    if (strlen(ns) > 128 || strlen(tbl) > 128 || strchr(tbl, '.'))
+        return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name"), -1;
+    snprintf(out, 260, "%s.%s", ns, tbl);
+    if (kiln_lake_name_split(out, a, b, &err) != 0 || !b[0])
+        return kiln_serve__error(rs, 400, "BadRequestException", "invalid table name: %s", err.msg), -1;
+    return 0;
+}
+
+/* A TableIdentifier {namespace:[ns], name} from JSON into "ns.table". */
+static int ident_param(kiln_serve_resp *rs, json_t *id, char out[260], char ns_out[129])
+{
+    json_t *nsj = json_object_get(id, "namespace"), *nm = json_object_get(id, "name");
+    if (!json_is_array(nsj) || json_array_size(nsj) != 1 || !json_is_string(json_array_get(nsj, 0)) ||
+        !json_is_string(nm))
+        return kiln_serve__error(rs, 400, "BadRequestException",
+                                 "identifier must be {\"namespace\":[\"ns\"],\"name\":\"table\"} (one-level namespace)"),
+               -1;
+    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns_out))
+        return -1;
+    return table_name(rs, ns_out, json_string_value(nm), out);
+}
+
+static json_t *parse_body(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    json_error_t je;
+    json_t *j = json_loadb(rq->body, rq->body_len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s",
+                          j ? "" : ": ", j ? "" : je.text);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+typedef struct ns_find {
+    const char *ns;
+    int found;
+} ns_find;
+
+static int ns_find_cb(void *ctx, const char *ns)
+{
+    ns_find *f = ctx;
+    if (strcmp(ns, f->ns) == 0)
+        f->found = 1;
+    return 0;
+}
+
+/* 1 exists, 0 not, <0 error (err set) */
+static int ns_exists(kiln_lake_catalog *cat, const char *ns, kiln_err *err)
+{
+    ns_find f = {ns, 0};
+    int rc = kiln_lake_namespace_list(cat, ns_find_cb, &f, err);
+    return rc ? rc : f.found;
+}
+
+/* Append a JSON string (NUL-terminated text). */
+static int put_str(kiln_buf *b, const char *s, kiln_err *err)
+{
+    return kiln_json_write_str(b, s, strlen(s), err);
+}
+
+/* ------------------------------------------------------------------ namespace properties */
+
+static int props_db(sqlite3 **db, const char *warehouse, kiln_err *err)
+{
+    char *path = kiln_sprintf("%s/catalog.db", warehouse);
+    if (!path)
+        return KILN_OOM(err);
+    int rc = 0;
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "cannot open");
+        sqlite3_close(*db);
+        *db = NULL;
+    } else {
+        sqlite3_busy_timeout(*db, 30000);
+    }
+    kiln_free(path);
+    return rc;
+}
+
+/* Append the namespace's properties as a JSON object. */
+static int props_json(const char *warehouse, const char *ns, kiln_buf *out, kiln_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = props_db(&db, warehouse, err);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT property_key, property_value FROM iceberg_namespace_properties "
+                           "WHERE catalog_name=? AND namespace=? AND property_key<>'" NS_MARKER_KEY "' ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    rc = kiln_buf_putc(out, '{', err);
+    int n = 0;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
+        if ((n++ && (rc = kiln_buf_putc(out, ',', err))) || (rc = put_str(out, k ? k : "", err)) ||
+            (rc = kiln_buf_putc(out, ':', err)) || (rc = put_str(out, v ? v : "", err)))
+            break;
+    }
+    if (!rc)
+        rc = kiln_buf_putc(out, '}', err);
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Apply removals then updates in one SQLite transaction; report into
+ * updated/removed/missing (JSON arrays of keys, without brackets). */
+static int props_apply(const char *warehouse, const char *ns, json_t *updates, json_t *removals, kiln_buf *updated,
+                       kiln_buf *removed, kiln_buf *missing, kiln_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    int rc = props_db(&db, warehouse, err);
+    if (rc)
+        return rc;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=? AND "
+                           "property_key=?",
+                           -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?, ?, ?, ?)", -1, &ins,
+                           NULL) != SQLITE_OK) {
+        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(removals, i, v)
+    {
+        const char *k = json_string_value(v);
+        sqlite3_reset(del);
+        sqlite3_bind_text(del, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 3, k, -1, SQLITE_STATIC);
+        if (sqlite3_step(del) != SQLITE_DONE) {
+            rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+            goto done;
+        }
+        kiln_buf *to = sqlite3_changes(db) ? removed : missing;
+        if ((to->len && (rc = kiln_buf_putc(to, ',', err))) || (rc = put_str(to, k, err)))
+            goto done;
+    }
+    const char *k;
+    json_object_foreach(updates, k, v)
+    {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, k, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, json_string_value(v), -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+            goto done;
+        }
+        if ((updated->len && (rc = kiln_buf_putc(updated, ',', err))) || (rc = put_str(updated, k, err)))
+            goto done;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+done:
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Property maps from clients: every key and value a string, the marker key reserved. */
+static int check_props(kiln_serve_resp *rs, json_t *props)
+{
+    const char *k;
+    json_t *v;
+    if (props && !json_is_object(props))
+        return kiln_serve__error(rs, 400, "BadRequestException", "properties must be an object of strings"), -1;
+    json_object_foreach(props, k, v)
+    {
+        if (!json_is_string(v))
+            return kiln_serve__error(rs, 400, "BadRequestException", "property %s: value must be a string", k), -1;
+        if (strcmp(k, NS_MARKER_KEY) == 0)
+            return kiln_serve__error(rs, 400, "BadRequestException", "property key '%s' is reserved", k), -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ config */
+
+int kiln_serve__cat_config(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    (void)rq;
+    kiln_err err = {0};
+    static const char *endpoints[] = {
+        "GET /v1/{prefix}/namespaces",
+        "POST /v1/{prefix}/namespaces",
+        "GET /v1/{prefix}/namespaces/{namespace}",
+        "HEAD /v1/{prefix}/namespaces/{namespace}",
+        "DELETE /v1/{prefix}/namespaces/{namespace}",
+        "POST /v1/{prefix}/namespaces/{namespace}/properties",
+        "GET /v1/{prefix}/namespaces/{namespace}/tables",
+        "POST /v1/{prefix}/namespaces/{namespace}/tables",
+        "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        "HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+        "POST /v1/{prefix}/tables/rename",
+        "POST /v1/{prefix}/transactions/commit",
+    };
+    int rc = kiln_buf_printf(&rs->body, &err, "{\"defaults\":{},\"overrides\":{},\"endpoints\":[");
+    for (size_t i = 0; !rc && i < sizeof endpoints / sizeof endpoints[0]; i++) {
+        if (i)
+            rc = kiln_buf_putc(&rs->body, ',', &err);
+        if (!rc)
+            rc = put_str(&rs->body, endpoints[i], &err);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "]}");
+    rs->status = 200;
+    return rc;
+}
+
+/* ------------------------------------------------------------------ namespaces */
+
+typedef struct list_ctx {
+    kiln_buf *out;
+    int n;
+    kiln_err *err;
+} list_ctx;
+
+static int ns_list_cb(void *ctx, const char *ns)
+{
+    list_ctx *l = ctx;
+    int rc;
+    if ((l->n++ && (rc = kiln_buf_putc(l->out, ',', l->err))) || (rc = kiln_buf_putc(l->out, '[', l->err)) ||
+        (rc = put_str(l->out, ns, l->err)) || (rc = kiln_buf_putc(l->out, ']', l->err)))
+        return rc;
+    return 0;
+}
+
+int kiln_serve__cat_ns_list(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    if (kiln_serve__catalog_open(rq, rs, &cat))
+        return 0;
+    int rc = kiln_buf_printf(&rs->body, &err, "{\"namespaces\":[");
+    const char *parent = kiln_serve__query(rq, "parent");
+    /* one level: a parent namespace has no children */
+    list_ctx l = {&rs->body, 0, &err};
+    if (!rc && !(parent && *parent))
+        rc = kiln_lake_namespace_list(cat, ns_list_cb, &l, &err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "]}");
+    kiln_lake_catalog_free(cat);
+    if (rc)
+        return kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    rs->status = 200;
+    return 0;
+}
+
+static int ns_body(kiln_serve_req *rq, kiln_serve_resp *rs, const char *ns, kiln_err *err)
+{
+    int rc = kiln_buf_printf(&rs->body, err, "{\"namespace\":[");
+    if (!rc)
+        rc = put_str(&rs->body, ns, err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, err, "],\"properties\":");
+    if (!rc)
+        rc = props_json(rq->srv->warehouse, ns, &rs->body, err);
+    if (!rc)
+        rc = kiln_buf_putc(&rs->body, '}', err);
+    return rc;
+}
+
+int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        return 0;
+    json_t *nsj = json_object_get(j, "namespace"), *props = json_object_get(j, "properties");
+    char ns[129];
+    int rc = 0;
+    if (!json_is_array(nsj) || json_array_size(nsj) != 1 || !json_is_string(json_array_get(nsj, 0))) {
+        kiln_serve__error(rs, 400, "BadRequestException", "namespace must be an array of one string");
+        goto done;
+    }
+    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns) || check_props(rs, props) || kiln_serve__catalog_open(rq, rs, &cat))
+        goto done;
+    int ex = ns_exists(cat, ns, &err);
+    if (ex < 0 || (!ex && (rc = kiln_lake_namespace_create(cat, ns, &err)))) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        goto done;
+    }
+    if (ex) {
+        kiln_serve__error(rs, 409, "AlreadyExistsException", "namespace %s already exists", ns);
+        goto done;
+    }
+    if (props && json_object_size(props)) {
+        kiln_buf u, r, m;
+        kiln_buf_init(&u, 0);
+        kiln_buf_init(&r, 0);
+        kiln_buf_init(&m, 0);
+        json_t *none = json_array();
+        rc = props_apply(rq->srv->warehouse, ns, props, none, &u, &r, &m, &err);
+        json_decref(none);
+        kiln_buf_free(&u);
+        kiln_buf_free(&r);
+        kiln_buf_free(&m);
+        if (rc) {
+            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+            goto done;
+        }
+    }
+    if ((rc = ns_body(rq, rs, ns, &err)))
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+done:
+    json_decref(j);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* Open the catalog and check the namespace of segs[2]; -1 when answered. */
+static int ns_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat, char ns[129])
+{
+    kiln_err err = {0};
+    if (ns_param(rs, rq->segs[2], ns) || kiln_serve__catalog_open(rq, rs, cat))
+        return -1;
+    int ex = ns_exists(*cat, ns, &err);
+    if (ex <= 0) {
+        if (ex < 0)
+            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        else
+            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", ns);
+        kiln_lake_catalog_free(*cat);
+        *cat = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int kiln_serve__cat_ns_load(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129];
+    if (ns_open(rq, rs, &cat, ns))
+        return 0;
+    if (ns_body(rq, rs, ns, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_ns_exists(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    char ns[129];
+    if (ns_open(rq, rs, &cat, ns))
+        return 0;
+    kiln_lake_catalog_free(cat);
+    rs->status = 204;
+    return 0;
+}
+
+int kiln_serve__cat_ns_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129];
+    if (ns_open(rq, rs, &cat, ns))
+        return 0;
+    int rc = kiln_lake_namespace_drop(cat, ns, &err);
+    if (rc == KILN_EEXIST)
+        kiln_serve__error(rs, 409, "NamespaceNotEmptyException", "%s", err.msg);
+    else if (rc)
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 204;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_ns_props(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129];
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        return 0;
+    kiln_buf u, r, m;
+    kiln_buf_init(&u, 0);
+    kiln_buf_init(&r, 0);
+    kiln_buf_init(&m, 0);
+    json_t *updates = json_object_get(j, "updates"), *removals = json_object_get(j, "removals");
+    json_t *own_u = NULL, *own_r = NULL;
+    if (!updates)
+        updates = own_u = json_object();
+    if (!removals)
+        removals = own_r = json_array();
+    if (check_props(rs, updates))
+        goto done;
+    size_t i;
+    json_t *v;
+    int bad = !json_is_array(removals);
+    json_array_foreach(removals, i, v)
+    {
+        if (!json_is_string(v) || strcmp(json_string_value(v), NS_MARKER_KEY) == 0)
+            bad = 1;
+        else if (json_object_get(updates, json_string_value(v))) {
+            kiln_serve__error(rs, 422, "UnprocessableEntityException", "key %s is both updated and removed",
+                              json_string_value(v));
+            goto done;
+        }
+    }
+    if (bad) {
+        kiln_serve__error(rs, 400, "BadRequestException", "removals must be an array of (non-reserved) keys");
+        goto done;
+    }
+    if (ns_open(rq, rs, &cat, ns))
+        goto done;
+    if (props_apply(rq->srv->warehouse, ns, updates, removals, &u, &r, &m, &err) ||
+        kiln_buf_printf(&rs->body, &err, "{\"updated\":[%.*s],\"removed\":[%.*s],\"missing\":[%.*s]}", (int)u.len,
+                        u.data ? u.data : "", (int)r.len, r.data ? r.data : "", (int)m.len, m.data ? m.data : ""))
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+done:
+    json_decref(own_u);
+    json_decref(own_r);
+    json_decref(j);
+    kiln_buf_free(&u);
+    kiln_buf_free(&r);
+    kiln_buf_free(&m);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tables */
+
+static int tbl_list_cb(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    list_ctx *l = ctx;
+    const char *dot = strchr(name, '.');
+    if (!dot)
+        return 0;
+    int rc;
+    if ((l->n++ && (rc = kiln_buf_putc(l->out, ',', l->err))) ||
+        (rc = kiln_buf_printf(l->out, l->err, "{\"namespace\":[")) ||
+        (rc = kiln_json_write_str(l->out, name, (size_t)(dot - name), l->err)) ||
+        (rc = kiln_buf_printf(l->out, l->err, "],\"name\":")) || (rc = put_str(l->out, dot + 1, l->err)) ||
+        (rc = kiln_buf_putc(l->out, '}', l->err)))
+        return rc;
+    return 0;
+}
+
+int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129];
+    if (ns_open(rq, rs, &cat, ns))
+        return 0;
+    list_ctx l = {&rs->body, 0, &err};
+    int rc = kiln_buf_printf(&rs->body, &err, "{\"identifiers\":[");
+    if (!rc)
+        rc = kiln_lake_table_list(cat, ns, tbl_list_cb, &l, &err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "]}");
+    if (rc)
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* LoadTableResult / CommitTableResponse body for t. */
+static int table_result(kiln_serve_resp *rs, kiln_lake_table *t, int with_config, kiln_err *err)
+{
+    int rc = kiln_buf_printf(&rs->body, err, "{\"metadata-location\":");
+    if (!rc)
+        rc = put_str(&rs->body, kiln_lake_table_metadata_location(t), err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, err, ",\"metadata\":");
+    if (!rc)
+        rc = kiln_lake_meta_write(kiln_lake_table_meta(t), 0, &rs->body, err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, err, "%s}", with_config ? ",\"config\":{}" : "");
+    return rc;
+}
+
+/* A field's integer member by its spec name ("source-id"), or the
+ * snake_case spelling some clients send ("source_id", e.g. iceberg-js 0.8). */
+static json_int_t member_int(json_t *f, const char *name)
+{
+    json_t *v = json_object_get(f, name);
+    if (!v) {
+        char alt[32];
+        snprintf(alt, sizeof alt, "%s", name);
+        for (char *c = alt; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        v = json_object_get(f, alt);
+    }
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+/* Column name of a top-level field id in a request schema (JSON). */
+static const char *schema_col(json_t *schema, json_int_t id)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(schema, "fields"), i, f)
+    {
+        if (json_integer_value(json_object_get(f, "id")) == id)
+            return json_string_value(json_object_get(f, "name"));
+    }
+    return NULL;
+}
+
+/* PartitionSpec JSON -> the lake's partition text ("day(ts), bucket(16, id)"). */
+static int spec_text(kiln_serve_resp *rs, json_t *schema, json_t *spec, kiln_buf *out, kiln_err *err)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(spec, "fields"), i, f)
+    {
+        const char *col = schema_col(schema, member_int(f, "source-id"));
+        const char *xf = json_string_value(json_object_get(f, "transform"));
+        if (!col || !xf)
+            return kiln_serve__error(rs, 400, "BadRequestException",
+                                     "partition field %zu: source-id must name a top-level column, transform a string",
+                                     i),
+                   -1;
+        int rc = i ? kiln_buf_printf(out, err, ", ") : 0;
+        int n;
+        if (!rc && (sscanf(xf, "bucket[%d]", &n) == 1 || sscanf(xf, "truncate[%d]", &n) == 1))
+            rc = kiln_buf_printf(out, err, "%.*s(%d, %s)", (int)strcspn(xf, "["), xf, n, col);
+        else if (!rc && (!strcmp(xf, "identity") || !strcmp(xf, "year") || !strcmp(xf, "month") ||
+                         !strcmp(xf, "day") || !strcmp(xf, "hour")))
+            rc = kiln_buf_printf(out, err, "%s(%s)", xf, col);
+        else if (!rc)
+            return kiln_serve__error(rs, 406, "UnsupportedOperationException", "partition transform %s is not supported",
+                                     xf),
+                   -1;
+        if (rc)
+            return rc;
+    }
+    return kiln_buf_putc(out, 0, err);
+}
+
+/* SortOrder JSON -> the lake's sort text ("ts desc nulls last, id"); identity only. */
+static int sort_text(kiln_serve_resp *rs, json_t *schema, json_t *order, kiln_buf *out, kiln_err *err)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(order, "fields"), i, f)
+    {
+        const char *col = schema_col(schema, member_int(f, "source-id"));
+        const char *xf = json_string_value(json_object_get(f, "transform"));
+        const char *dir = json_string_value(json_object_get(f, "direction"));
+        const char *nulls = json_string_value(json_object_get(f, "null-order"));
+        if (!nulls)
+            nulls = json_string_value(json_object_get(f, "null_order"));
+        if (!col || !xf || strcmp(xf, "identity") != 0)
+            return kiln_serve__error(rs, 406, "UnsupportedOperationException",
+                                     "write-order field %zu: only identity sorts on top-level columns", i),
+                   -1;
+        int rc = kiln_buf_printf(out, err, "%s%s %s %s", i ? ", " : "", col, dir && !strcmp(dir, "desc") ? "desc" : "asc",
+                                 nulls && !strcmp(nulls, "nulls-last") ? "nulls last" : "nulls first");
+        if (rc)
+            return rc;
+    }
+    return kiln_buf_putc(out, 0, err);
+}
+
+int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_kv *kv = NULL;
+    char *schema_text = NULL;
+    kiln_err err = {0};
+    char ns[129], name[260];
+    kiln_buf part, sort;
+    kiln_buf_init(&part, 0);
+    kiln_buf_init(&sort, 0);
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        goto done;
+    json_t *nm = json_object_get(j, "name"), *schema = json_object_get(j, "schema");
+    json_t *spec = json_object_get(j, "partition-spec"), *order = json_object_get(j, "write-order");
+    json_t *props = json_object_get(j, "properties"), *loc = json_object_get(j, "location");
+    if (!json_is_string(nm) || !json_is_object(schema)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "CreateTableRequest needs name and schema");
+        goto done;
+    }
+    if (json_is_true(json_object_get(j, "stage-create"))) {
+        kiln_serve__error(rs, 406, "UnsupportedOperationException",
+                          "stage-create is not supported by kiln's catalog yet; create the table, then commit");
+        goto done;
+    }
+    if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, json_string_value(nm), name))
+        goto done;
+    if (json_is_string(loc)) {
+        char *want = kiln_sprintf("file://%s/%s/%s", rq->srv->warehouse, ns, json_string_value(nm));
+        int same = want && (strcmp(want, json_string_value(loc)) == 0 ||
+                            strcmp(want + 7, json_string_value(loc)) == 0);
+        kiln_free(want);
+        if (!same) {
+            kiln_serve__error(rs, 400, "BadRequestException",
+                              "kiln places tables at WAREHOUSE/namespace/table; omit location");
+            goto done;
+        }
+    }
+    if (props && check_props(rs, props))
+        goto done;
+    kiln_lake_create_opts o = {0};
+    if (!(schema_text = json_dumps(schema, JSON_COMPACT))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    o.schema_json = schema_text;
+    if (spec && json_array_size(json_object_get(spec, "fields"))) {
+        if (spec_text(rs, schema, spec, &part, &err)) {
+            if (err.code)
+                kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            goto done;
+        }
+        o.partition = part.data;
+    }
+    if (order && json_array_size(json_object_get(order, "fields"))) {
+        if (sort_text(rs, schema, order, &sort, &err)) {
+            if (err.code)
+                kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            goto done;
+        }
+        o.sort = sort.data;
+    }
+    size_t np = props ? json_object_size(props) : 0;
+    if (np) {
+        if (!(kv = kiln_malloc(np * sizeof *kv))) {
+            kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+            goto done;
+        }
+        const char *k;
+        json_t *v;
+        size_t i = 0;
+        json_object_foreach(props, k, v)
+        {
+            kv[i].key = k;
+            kv[i].value = json_string_value(v);
+            i++;
+        }
+        o.properties = kv;
+        o.nproperties = np;
+    }
+    if (kiln_lake_table_create(&t, cat, name, &o, &err) || table_result(rs, t, 1, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        goto done;
+    }
+    rs->status = 200;
+done:
+    json_decref(j);
+    free(schema_text);
+    kiln_free(kv);
+    kiln_buf_free(&part);
+    kiln_buf_free(&sort);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* Open catalog + table of segs[2]/segs[4]; -1 when answered. */
+static int tbl_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat, kiln_lake_table **t,
+                    char name[260])
+{
+    kiln_err err = {0};
+    char ns[129];
+    *t = NULL;
+    if (ns_open(rq, rs, cat, ns))
+        return -1;
+    if (table_name(rs, ns, rq->segs[4], name) || kiln_lake_table_load(t, *cat, name, &err)) {
+        if (err.code)
+            kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        kiln_lake_catalog_free(*cat);
+        *cat = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int kiln_serve__cat_tbl_load(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    char name[260];
+    if (tbl_open(rq, rs, &cat, &t, name))
+        return 0;
+    if (table_result(rs, t, 1, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else
+        rs->status = 200;
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_tbl_exists(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    char name[260];
+    if (tbl_open(rq, rs, &cat, &t, name))
+        return 0;
+    rs->status = 204;
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* Build a transaction on t from one change's requirements/updates. */
+static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, kiln_err *err)
+{
+    json_t *req = json_object_get(change, "requirements"), *upd = json_object_get(change, "updates");
+    if ((req && !json_is_array(req)) || (upd && !json_is_array(upd)))
+        return kiln_err_set(err, KILN_EINVAL, "requirements and updates must be arrays");
+    char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = upd ? json_dumps(upd, JSON_COMPACT) : NULL;
+    int rc = 0;
+    if ((req && !rt) || (upd && !ut))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_lake_txn_begin(out, t, err);
+    if (!rc && (rc = kiln_lake_txn_add_rest_json(*out, rt, ut, err))) {
+        kiln_lake_txn_free(*out);
+        *out = NULL;
+    }
+    free(rt);
+    free(ut);
+    return rc;
+}
+
+static void count_commit(kiln_serve_req *rq, int rc)
+{
+    kiln_serve__metrics_commit(rq->srv->metrics, rc == 0 ? "ok" : rc == KILN_ECONFLICT ? "conflict" : "error");
+}
+
+int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_lake_txn *txn = NULL;
+    kiln_err err = {0};
+    char name[260];
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        return 0;
+    if (tbl_open(rq, rs, &cat, &t, name))
+        goto done;
+    int rc = txn_from_json(&txn, t, j, &err);
+    if (!rc)
+        rc = kiln_lake_txn_commit(txn, NULL, NULL, &err);
+    count_commit(rq, rc);
+    if (rc || (rc = table_result(rs, t, 0, &err))) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    rs->status = 200;
+done:
+    json_decref(j);
+    kiln_lake_txn_free(txn);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_tbl_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    char name[260];
+    if (tbl_open(rq, rs, &cat, &t, name))
+        return 0;
+    kiln_lake_table_free(t);
+    const char *purge = kiln_serve__query(rq, "purgeRequested");
+    if (kiln_lake_table_drop(cat, name, purge && strcmp(purge, "true") == 0, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else
+        rs->status = 204;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    char from[260], to[260], fns[129], tns[129];
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        return 0;
+    if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
+        ident_param(rs, json_object_get(j, "destination"), to, tns) || kiln_serve__catalog_open(rq, rs, &cat))
+        goto done;
+    if (kiln_lake_table_load(&t, cat, from, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    int ex = ns_exists(cat, tns, &err);
+    if (ex <= 0) {
+        if (ex < 0)
+            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        else
+            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", tns);
+        goto done;
+    }
+    if (kiln_lake_table_rename(cat, from, to, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else
+        rs->status = 204;
+done:
+    json_decref(j);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* POST .../tables/{table}/metrics: clients (Spark, Trino) send scan and
+ * commit reports here after their work; kiln accepts and discards them so
+ * they do not log failures. */
+int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    (void)rq;
+    rs->status = 204;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ multi-table commit */
+
+int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    json_t *j = parse_body(rq, rs);
+    if (!j)
+        return 0;
+    json_t *changes = json_object_get(j, "table-changes");
+    size_t n = json_array_size(changes);
+    kiln_lake_table **tables = NULL;
+    kiln_lake_txn **txns = NULL;
+    char(*names)[260] = NULL;
+    kiln_buf done_names;
+    kiln_buf_init(&done_names, 0);
+    if (!json_is_array(changes) || n == 0) {
+        kiln_serve__error(rs, 400, "BadRequestException", "table-changes must be a non-empty array");
+        goto done;
+    }
+    if (kiln_serve__catalog_open(rq, rs, &cat))
+        goto done;
+    tables = kiln_malloc(n * sizeof *tables);
+    txns = kiln_malloc(n * sizeof *txns);
+    names = kiln_malloc(n * sizeof *names);
+    if (!tables || !txns || !names) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    memset(tables, 0, n * sizeof *tables);
+    memset(txns, 0, n * sizeof *txns);
+    /* phase 1: everything validated, nothing written */
+    for (size_t i = 0; i < n; i++) {
+        json_t *ch = json_array_get(changes, i);
+        char ns[129];
+        const kiln_lake_meta *preview;
+        if (ident_param(rs, json_object_get(ch, "identifier"), names[i], ns))
+            goto done;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(names[k], names[i]) == 0) {
+                kiln_serve__error(rs, 400, "BadRequestException", "table %s appears twice", names[i]);
+                goto done;
+            }
+        if (kiln_lake_table_load(&tables[i], cat, names[i], &err) || txn_from_json(&txns[i], tables[i], ch, &err) ||
+            kiln_lake_txn_preview(&preview, txns[i], &err)) {
+            kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            goto done;
+        }
+    }
+    /* phase 2: commit in order */
+    for (size_t i = 0; i < n; i++) {
+        int rc = kiln_lake_txn_commit(txns[i], NULL, NULL, &err);
+        count_commit(rq, rc);
+        if (rc) {
+            if (i == 0)
+                kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            else
+                kiln_serve__error(rs, 500, "CommitStateUnknownException",
+                                  "multi-table commit is not atomic in kiln: %.*s committed, then %s failed: %s",
+                                  (int)done_names.len, done_names.data, names[i], err.msg);
+            goto done;
+        }
+        if (kiln_buf_printf(&done_names, &err, "%s%s", i ? ", " : "", names[i])) {
+            kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+            goto done;
+        }
+    }
+    rs->status = 204;
+done:
+    for (size_t i = 0; tables && txns && i < n; i++) {
+        kiln_lake_txn_free(txns[i]);
+        kiln_lake_table_free(tables[i]);
+    }
+    kiln_free(tables);
+    kiln_free(txns);
+    kiln_free(names);
+    kiln_buf_free(&done_names);
+    json_decref(j);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * serve_int.h - private to src/serve: the server object, one request and
+ * its response as handlers see them, and the pieces each file provides
+ * (routing in serve_http.c, the REST catalog in serve_catalog.c, metrics
+ * in serve_metrics.c, webhooks in serve_hooks.c).
+ */
+#ifndef KILN_SERVE_INT_H
+#define KILN_SERVE_INT_H
+
+#include "serve/serve.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define KILN_SERVE_MAX_SEGS 16
+
+typedef struct kiln_serve_metrics kiln_serve_metrics;
+typedef struct kiln_serve_hooks kiln_serve_hooks;
+typedef struct kiln_serve_ingest kiln_serve_ingest;
+
+struct kiln_server {
+    struct MHD_Daemon *mhd;
+    int port;
+    int loopback;              /* listening on a loopback address */
+    char *token;               /* owned copies of the options' strings */
+    char *warehouse;
+    char *raw_dir;
+    char *webhook_secret;
+    size_t max_body;
+    kiln_serve_metrics *metrics;
+    kiln_serve_hooks *hooks;
+    kiln_serve_ingest *ingest; /* NULL unless --ingest-every */
+};
+
+typedef struct kiln_serve_req {
+    kiln_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;                      /* decoded path, no query */
+    char *segs[KILN_SERVE_MAX_SEGS];       /* path segments (owned by the request) */
+    int nsegs;
+    const char *body;                      /* raw body (NUL-terminated copy), may be "" */
+    size_t body_len;
+} kiln_serve_req;
+
+typedef struct kiln_serve_resp {
+    int status;
+    const char *content_type;              /* static string; default application/json */
+    kiln_buf body;
+} kiln_serve_resp;
+
+/* Header or query-string value of the request, NULL when absent. */
+const char *kiln_serve__header(const kiln_serve_req *rq, const char *name);
+const char *kiln_serve__query(const kiln_serve_req *rq, const char *name);
+
+/* An Iceberg-REST-style ErrorModel body {"error":{"message","type","code"}}
+ * (every JSON error of the server has this shape). Returns 0. */
+int kiln_serve__error(kiln_serve_resp *rs, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Map a kiln error to an ErrorModel: KILN_ENOTFOUND -> 404 notfound_type,
+ * KILN_EEXIST -> 409 AlreadyExistsException, KILN_ECONFLICT -> 409
+ * CommitFailedException, KILN_EINVAL/EFORMAT -> 400 BadRequestException,
+ * KILN_EUNSUPP -> 406 UnsupportedOperationException, else 500. */
+int kiln_serve__error_kiln(kiln_serve_resp *rs, const kiln_err *err, const char *notfound_type);
+
+/* Handlers: fill rs (status + body); return 0, or a KILN_E* code for an
+ * internal failure (then a 500 is sent). */
+typedef int (*kiln_serve_handler)(kiln_serve_req *rq, kiln_serve_resp *rs);
+
+/* REST catalog (serve_catalog.c). */
+struct kiln_lake_catalog;
+/* Open the served warehouse's catalog for this request (each request opens
+ * its own: lake objects belong to one thread). On failure the response is
+ * filled (503 without --warehouse) and -1 returned. */
+int kiln_serve__catalog_open(kiln_serve_req *rq, kiln_serve_resp *rs, struct kiln_lake_catalog **cat);
+int kiln_serve__cat_config(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_list(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_load(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_exists(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_drop(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_ns_props(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_load(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_exists(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_drop(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
+
+/* kiln's JSON API, OpenAPI document and the tables UI (serve_api.c). */
+int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_table(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_page(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_js(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__ui_css(kiln_serve_req *rq, kiln_serve_resp *rs);
+
+/* Metrics (serve_metrics.c). Thread-safe. */
+int kiln_serve__metrics_new(kiln_serve_metrics **out, kiln_err *err);
+void kiln_serve__metrics_free(kiln_serve_metrics *m);
+void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status,
+                              double seconds);
+/* result: "ok", "conflict", "error" */
+void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result);
+/* event: "push", "ping", other; result: "accepted", "duplicate", "bad_signature", "ignored", "error" */
+void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result);
+/* one micro-batch run that had work (or failed) */
+void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok);
+int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs);
+
+/* Webhooks (serve_hooks.c). */
+int kiln_serve__hooks_open(kiln_serve_hooks **out, const char *raw_dir, kiln_err *err);
+void kiln_serve__hooks_free(kiln_serve_hooks *h);
+int kiln_serve__hook_github(kiln_serve_req *rq, kiln_serve_resp *rs);
+const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h); /* RAW/webhooks */
+/* Copy the committed prefix of every hour file of each day that has a file
+ * whose committed end differs from `ingested` (rel -> end) into stage_dir
+ * (flat, engine hour-file names); staged receives rel -> end of what was
+ * copied, *nchanged the number of changed files (0: nothing copied). */
+int kiln_serve__hooks_stage(kiln_serve_hooks *h, const char *stage_dir, const kiln_map *ingested, kiln_map *staged,
+                            size_t *nchanged, kiln_err *err);
+
+/* Micro-batch loading of webhook days into github.* (serve_ingest.c). */
+int kiln_serve__ingest_start(kiln_serve_ingest **out, kiln_server *s, int every_s, kiln_err *err);
+void kiln_serve__ingest_stop(kiln_serve_ingest *ig); /* NULL is a no-op; waits for a tick in progress */
+
+#endif /* KILN_SERVE_INT_H */

@@ -1,0 +1,299 @@
+/*
+ * serve_metrics.c - the server's counters and the /metrics endpoint in
+ * Prometheus text exposition format 0.0.4.
+ *
+ * Series kept in memory (one mutex; a request touches it once):
+ *   kiln_http_requests_total{method,route,status}            counter
+ *   kiln_http_request_duration_seconds{method,route,status}  histogram
+ *   kiln_catalog_commits_total{result}                       counter (REST catalog commits: ok|conflict|error)
+ *   kiln_webhook_deliveries_total{event,result}              counter
+ *   kiln_webhook_ingest_runs_total{result}                   counter (micro-batch loads: ok|error)
+ *   kiln_webhook_ingest_last_success_timestamp_seconds       gauge
+ * and read from the catalog at scrape time:
+ *   kiln_table_last_commit_timestamp_seconds{table}          gauge (metadata last-updated-ms)
+ *   kiln_table_snapshots{table}                              gauge
+ * Label values are route patterns and fixed words, never raw client text,
+ * so cardinality is bounded (methods outside the usual set become OTHER).
+ */
+#include "lake/lake.h"
+#include "serve/serve_int.h"
+
+#include <string.h>
+
+#define MAX_HTTP_SERIES 512
+#define MAX_HOOK_SERIES 64
+
+static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define NBUCKETS (sizeof buckets / sizeof buckets[0])
+
+typedef struct http_series {
+    const char *method; /* static */
+    const char *route;  /* static (route table) */
+    int status;
+    uint64_t count;
+    uint64_t bucket[NBUCKETS]; /* cumulative at render, per-bucket here */
+    double sum;
+} http_series;
+
+typedef struct hook_series {
+    char event[24];
+    const char *result; /* static */
+    uint64_t count;
+} hook_series;
+
+struct kiln_serve_metrics {
+    pthread_mutex_t lock;
+    http_series http[MAX_HTTP_SERIES];
+    size_t nhttp;
+    hook_series hook[MAX_HOOK_SERIES];
+    size_t nhook;
+    uint64_t commits_ok, commits_conflict, commits_error;
+    uint64_t ingest_ok, ingest_error;
+    int64_t ingest_last_ok_us;
+    int64_t start_us;
+};
+
+int kiln_serve__metrics_new(kiln_serve_metrics **out, kiln_err *err)
+{
+    kiln_serve_metrics *m = kiln_malloc(sizeof *m);
+    if (!m)
+        return KILN_OOM(err);
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+    m->start_us = kiln_now_micros();
+    *out = m;
+    return 0;
+}
+
+void kiln_serve__metrics_free(kiln_serve_metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->lock);
+    kiln_free(m);
+}
+
+static const char *norm_method(const char *m)
+{
+    static const char *known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return "OTHER";
+}
+
+void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status,
+                              double seconds)
+{
+    const char *meth = norm_method(method);
+    pthread_mutex_lock(&m->lock);
+    http_series *s = NULL;
+    for (size_t i = 0; i < m->nhttp; i++)
+        if (m->http[i].method == meth && m->http[i].route == route && m->http[i].status == status) {
+            s = &m->http[i];
+            break;
+        }
+    if (!s && m->nhttp < MAX_HTTP_SERIES) {
+        s = &m->http[m->nhttp++];
+        s->method = meth;
+        s->route = route;
+        s->status = status;
+    }
+    if (s) {
+        s->count++;
+        s->sum += seconds;
+        for (size_t b = 0; b < NBUCKETS; b++)
+            if (seconds <= buckets[b]) {
+                s->bucket[b]++;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result)
+{
+    pthread_mutex_lock(&m->lock);
+    if (strcmp(result, "ok") == 0)
+        m->commits_ok++;
+    else if (strcmp(result, "conflict") == 0)
+        m->commits_conflict++;
+    else
+        m->commits_error++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok)
+{
+    pthread_mutex_lock(&m->lock);
+    if (ok) {
+        m->ingest_ok++;
+        m->ingest_last_ok_us = kiln_now_micros();
+    } else {
+        m->ingest_error++;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result)
+{
+    /* the event name comes from a header: keep known names, fold the rest */
+    const char *ev = (strcmp(event, "push") == 0 || strcmp(event, "ping") == 0) ? event : "other";
+    pthread_mutex_lock(&m->lock);
+    hook_series *s = NULL;
+    for (size_t i = 0; i < m->nhook; i++)
+        if (strcmp(m->hook[i].event, ev) == 0 && strcmp(m->hook[i].result, result) == 0) {
+            s = &m->hook[i];
+            break;
+        }
+    if (!s && m->nhook < MAX_HOOK_SERIES) {
+        s = &m->hook[m->nhook++];
+        snprintf(s->event, sizeof s->event, "%s", ev);
+        s->result = result;
+    }
+    if (s)
+        s->count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ------------------------------------------------------------------ render */
+
+typedef struct table_scrape {
+    kiln_lake_catalog *cat;
+    kiln_buf *ts, *snaps;
+} table_scrape;
+
+static int scrape_table(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    table_scrape *sc = ctx;
+    kiln_err err = {0};
+    kiln_lake_table *t = NULL;
+    if (kiln_lake_table_load(&t, sc->cat, name, &err) != 0)
+        return 0; /* dropped or broken meanwhile: skip, a scrape must not fail on one table */
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    /* table names are [A-Za-z0-9_-] parts joined by '.': no escaping needed */
+    int rc = kiln_buf_printf(sc->ts, &err, "kiln_table_last_commit_timestamp_seconds{table=\"%s\"} %.3f\n", name,
+                             (double)m->last_updated_ms / 1e3);
+    if (!rc)
+        rc = kiln_buf_printf(sc->snaps, &err, "kiln_table_snapshots{table=\"%s\"} %zu\n", name, m->nsnapshots);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+static int render_tables(kiln_server *s, kiln_buf *out, kiln_err *err)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_buf ts, snaps;
+    kiln_buf_init(&ts, 0);
+    kiln_buf_init(&snaps, 0);
+    int rc = kiln_lake_catalog_open(&cat, s->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    if (!rc) {
+        table_scrape sc = {cat, &ts, &snaps};
+        rc = kiln_lake_table_list(cat, NULL, scrape_table, &sc, err);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_table_last_commit_timestamp_seconds When the table's metadata last changed "
+                             "(Unix time).\n# TYPE kiln_table_last_commit_timestamp_seconds gauge\n");
+    if (!rc && ts.len)
+        rc = kiln_buf_append(out, ts.data, ts.len, err);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_table_snapshots Snapshots in the table's metadata.\n"
+                             "# TYPE kiln_table_snapshots gauge\n");
+    if (!rc && snaps.len)
+        rc = kiln_buf_append(out, snaps.data, snaps.len, err);
+    kiln_lake_catalog_free(cat);
+    kiln_buf_free(&ts);
+    kiln_buf_free(&snaps);
+    return rc;
+}
+
+static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
+{
+    kiln_serve_metrics *m = s->metrics;
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    rc = kiln_buf_printf(out, err,
+                         "# HELP kiln_http_requests_total HTTP requests answered, by method, route and status.\n"
+                         "# TYPE kiln_http_requests_total counter\n");
+    for (size_t i = 0; !rc && i < m->nhttp; i++) {
+        const http_series *h = &m->http[i];
+        rc = kiln_buf_printf(out, err, "kiln_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
+                             h->method, h->route, h->status, (unsigned long long)h->count);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_http_request_duration_seconds Time from request start to response queued.\n"
+                             "# TYPE kiln_http_request_duration_seconds histogram\n");
+    for (size_t i = 0; !rc && i < m->nhttp; i++) {
+        const http_series *h = &m->http[i];
+        uint64_t cum = 0;
+        for (size_t b = 0; !rc && b < NBUCKETS; b++) {
+            cum += h->bucket[b];
+            rc = kiln_buf_printf(out, err,
+                                 "kiln_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
+                                 "le=\"%g\"} %llu\n",
+                                 h->method, h->route, h->status, buckets[b], (unsigned long long)cum);
+        }
+        if (!rc)
+            rc = kiln_buf_printf(out, err,
+                                 "kiln_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
+                                 "le=\"+Inf\"} %llu\n"
+                                 "kiln_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n"
+                                 "kiln_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
+                                 "%llu\n",
+                                 h->method, h->route, h->status, (unsigned long long)h->count, h->method, h->route,
+                                 h->status, h->sum, h->method, h->route, h->status, (unsigned long long)h->count);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_catalog_commits_total Iceberg REST catalog table commits, by result.\n"
+                             "# TYPE kiln_catalog_commits_total counter\n"
+                             "kiln_catalog_commits_total{result=\"ok\"} %llu\n"
+                             "kiln_catalog_commits_total{result=\"conflict\"} %llu\n"
+                             "kiln_catalog_commits_total{result=\"error\"} %llu\n",
+                             (unsigned long long)m->commits_ok, (unsigned long long)m->commits_conflict,
+                             (unsigned long long)m->commits_error);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_webhook_deliveries_total GitHub webhook deliveries, by event and result.\n"
+                             "# TYPE kiln_webhook_deliveries_total counter\n");
+    for (size_t i = 0; !rc && i < m->nhook; i++)
+        rc = kiln_buf_printf(out, err, "kiln_webhook_deliveries_total{event=\"%s\",result=\"%s\"} %llu\n",
+                             m->hook[i].event, m->hook[i].result, (unsigned long long)m->hook[i].count);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_webhook_ingest_runs_total Micro-batch loads of webhook days into github.*, "
+                             "by result.\n# TYPE kiln_webhook_ingest_runs_total counter\n"
+                             "kiln_webhook_ingest_runs_total{result=\"ok\"} %llu\n"
+                             "kiln_webhook_ingest_runs_total{result=\"error\"} %llu\n"
+                             "# HELP kiln_webhook_ingest_last_success_timestamp_seconds When a micro-batch last loaded "
+                             "webhook days (Unix time; 0 = never).\n"
+                             "# TYPE kiln_webhook_ingest_last_success_timestamp_seconds gauge\n"
+                             "kiln_webhook_ingest_last_success_timestamp_seconds %.3f\n",
+                             (unsigned long long)m->ingest_ok, (unsigned long long)m->ingest_error,
+                             (double)m->ingest_last_ok_us / 1e6);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_process_start_time_seconds When this server started (Unix time).\n"
+                             "# TYPE kiln_process_start_time_seconds gauge\n"
+                             "kiln_process_start_time_seconds %.3f\n",
+                             (double)m->start_us / 1e6);
+    pthread_mutex_unlock(&m->lock);
+    if (!rc && s->warehouse)
+        rc = render_tables(s, out, err);
+    return rc;
+}
+
+int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_err err = {0};
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    rs->status = 200;
+    int rc = render(rq->srv, &rs->body, &err);
+    if (rc)
+        return kiln_serve__error(rs, 500, "ServerErrorException", "metrics: %s", err.msg);
+    return 0;
+}
