@@ -317,6 +317,95 @@ int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err
     return 0;
 }
 
+/* Namespace properties live in iceberg_namespace_properties beside the
+ * 'exists' marker row (the Iceberg JDBC catalog's layout). */
+int kiln_lake_namespace_props(kiln_lake_catalog *c, const char *ns,
+                              int (*fn)(void *ctx, const char *key, const char *value), void *ctx, kiln_err *err)
+{
+    int rc;
+    if ((rc = ns_check(ns, err)) != 0)
+        return rc;
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE || !c->db)
+        return 0; /* the Hadoop catalog (and a missing warehouse) has none */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db,
+                           "SELECT property_key, property_value FROM iceberg_namespace_properties "
+                           "WHERE catalog_name=? AND namespace=? AND property_key<>'exists' ORDER BY 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    int step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
+        rc = fn(ctx, k ? k : "", v ? v : "");
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_err(c, err, "namespace properties");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int kiln_lake_namespace_props_update(kiln_lake_catalog *c, const char *ns, const char *const *remove, size_t nremove,
+                                     int *removed, const char *const *keys, const char *const *values, size_t nset,
+                                     kiln_err *err)
+{
+    int rc;
+    if ((rc = ns_check(ns, err)) != 0 || (rc = catalog_writable(c, err)) != 0)
+        return rc;
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE)
+        return kiln_err_set(err, KILN_EUNSUPP, "namespace %s: the hadoop catalog keeps no namespace properties", ns);
+    for (size_t i = 0; i < nremove; i++)
+        if (strcmp(remove[i], "exists") == 0)
+            return kiln_err_set(err, KILN_EINVAL, "namespace property 'exists' is reserved");
+    for (size_t i = 0; i < nset; i++)
+        if (strcmp(keys[i], "exists") == 0)
+            return kiln_err_set(err, KILN_EINVAL, "namespace property 'exists' is reserved");
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(c, err, "begin");
+    if (sqlite3_prepare_v2(c->db,
+                           "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=? AND "
+                           "property_key=?",
+                           -1, &del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?, ?, ?, ?)", -1, &ins,
+                           NULL) != SQLITE_OK) {
+        rc = db_err(c, err, "prepare");
+        goto done;
+    }
+    for (size_t i = 0; i < nremove; i++) {
+        sqlite3_reset(del);
+        sqlite3_bind_text(del, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del, 3, remove[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(del) != SQLITE_DONE) {
+            rc = db_err(c, err, "namespace properties");
+            goto done;
+        }
+        if (removed)
+            removed[i] = sqlite3_changes(c->db) > 0;
+    }
+    for (size_t i = 0; i < nset; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, values[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            rc = db_err(c, err, "namespace properties");
+            goto done;
+        }
+    }
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_err(c, err, "commit");
+done:
+    if (rc)
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
 typedef KILN_VEC(char *) name_vec;
 
 static int cmp_str(const void *a, const void *b)

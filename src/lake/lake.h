@@ -349,6 +349,17 @@ int kiln_lake_name_split(const char *name, char ns[129], char table[129], kiln_e
 int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *err);
 /* Fails with KILN_EEXIST if it still has tables. */
 int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err);
+/* A namespace's properties (the SQLite catalog's iceberg_namespace_properties,
+ * without the reserved 'exists' marker), fn called per pair sorted by key;
+ * the Hadoop catalog has none. */
+int kiln_lake_namespace_props(kiln_lake_catalog *c, const char *ns,
+                              int (*fn)(void *ctx, const char *key, const char *value), void *ctx, kiln_err *err);
+/* Remove keys remove[0..nremove) then set keys[i] = values[i], in one catalog
+ * transaction; removed[i] (may be NULL) = 1 when remove[i] existed.
+ * 'exists' is reserved (KILN_EINVAL); the Hadoop catalog: KILN_EUNSUPP. */
+int kiln_lake_namespace_props_update(kiln_lake_catalog *c, const char *ns, const char *const *remove, size_t nremove,
+                                     int *removed, const char *const *keys, const char *const *values, size_t nset,
+                                     kiln_err *err);
 /* Calls fn for each namespace, sorted. */
 int kiln_lake_namespace_list(kiln_lake_catalog *c,
                              int (*fn)(void *ctx, const char *ns), void *ctx, kiln_err *err);

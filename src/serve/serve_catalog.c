@@ -30,11 +30,9 @@
 #include "serve/serve_int.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LAKE_CATALOG_NAME "kiln" /* catalog_name column value the lake writes */
 #define NS_MARKER_KEY "exists"   /* the lake's namespace marker row */
 
 /* ------------------------------------------------------------------ helpers */
@@ -140,116 +138,72 @@ static int put_str(kiln_buf *b, const char *s, kiln_err *err)
 
 /* ------------------------------------------------------------------ namespace properties */
 
-static int props_db(sqlite3 **db, const char *warehouse, kiln_err *err)
+typedef struct props_ctx {
+    kiln_buf *out;
+    int n;
+    kiln_err *err;
+} props_ctx;
+
+static int props_one(void *ctx, const char *key, const char *value)
 {
-    char *path = kiln_sprintf("%s/catalog.db", warehouse);
-    if (!path)
-        return KILN_OOM(err);
+    props_ctx *p = ctx;
     int rc = 0;
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "cannot open");
-        sqlite3_close(*db);
-        *db = NULL;
-    } else {
-        sqlite3_busy_timeout(*db, 30000);
-    }
-    kiln_free(path);
-    return rc;
-}
-
-/* Append the namespace's properties as a JSON object. */
-static int props_json(const char *warehouse, const char *ns, kiln_buf *out, kiln_err *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = props_db(&db, warehouse, err);
-    if (rc)
+    if ((p->n++ && (rc = kiln_buf_putc(p->out, ',', p->err))) || (rc = put_str(p->out, key, p->err)) ||
+        (rc = kiln_buf_putc(p->out, ':', p->err)) || (rc = put_str(p->out, value, p->err)))
         return rc;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT property_key, property_value FROM iceberg_namespace_properties "
-                           "WHERE catalog_name=? AND namespace=? AND property_key<>'" NS_MARKER_KEY "' ORDER BY 1",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    rc = kiln_buf_putc(out, '{', err);
-    int n = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
-        if ((n++ && (rc = kiln_buf_putc(out, ',', err))) || (rc = put_str(out, k ? k : "", err)) ||
-            (rc = kiln_buf_putc(out, ':', err)) || (rc = put_str(out, v ? v : "", err)))
-            break;
-    }
-    if (!rc)
-        rc = kiln_buf_putc(out, '}', err);
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rc;
+    return 0;
 }
 
-/* Apply removals then updates in one SQLite transaction; report into
+/* Append the namespace's properties as a JSON object (the lake keeps them). */
+static int props_json(kiln_lake_catalog *cat, const char *ns, kiln_buf *out, kiln_err *err)
+{
+    props_ctx p = {out, 0, err};
+    int rc = kiln_buf_putc(out, '{', err);
+    if (!rc)
+        rc = kiln_lake_namespace_props(cat, ns, props_one, &p, err);
+    return rc ? rc : kiln_buf_putc(out, '}', err);
+}
+
+static int key_list_add(kiln_buf *to, const char *k, kiln_err *err)
+{
+    int rc = to->len ? kiln_buf_putc(to, ',', err) : 0;
+    return rc ? rc : put_str(to, k, err);
+}
+
+/* Apply removals then updates in one catalog transaction; report into
  * updated/removed/missing (JSON arrays of keys, without brackets). */
-static int props_apply(const char *warehouse, const char *ns, json_t *updates, json_t *removals, kiln_buf *updated,
+static int props_apply(kiln_lake_catalog *cat, const char *ns, json_t *updates, json_t *removals, kiln_buf *updated,
                        kiln_buf *removed, kiln_buf *missing, kiln_err *err)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *del = NULL, *ins = NULL;
-    int rc = props_db(&db, warehouse, err);
-    if (rc)
-        return rc;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=? AND "
-                           "property_key=?",
-                           -1, &del, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?, ?, ?, ?)", -1, &ins,
-                           NULL) != SQLITE_OK) {
-        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+    size_t nrem = json_array_size(removals), nset = json_object_size(updates), i = 0;
+    const char **rem = kiln_calloc(nrem + 1, sizeof *rem), **keys = kiln_calloc(nset + 1, sizeof *keys);
+    const char **vals = kiln_calloc(nset + 1, sizeof *vals);
+    int *was = kiln_calloc(nrem + 1, sizeof *was);
+    int rc = 0;
+    if (!rem || !keys || !vals || !was) {
+        rc = KILN_OOM(err);
         goto done;
     }
-    size_t i;
     json_t *v;
-    json_array_foreach(removals, i, v)
-    {
-        const char *k = json_string_value(v);
-        sqlite3_reset(del);
-        sqlite3_bind_text(del, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del, 3, k, -1, SQLITE_STATIC);
-        if (sqlite3_step(del) != SQLITE_DONE) {
-            rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
-            goto done;
-        }
-        kiln_buf *to = sqlite3_changes(db) ? removed : missing;
-        if ((to->len && (rc = kiln_buf_putc(to, ',', err))) || (rc = put_str(to, k, err)))
-            goto done;
-    }
+    json_array_foreach(removals, i, v) rem[i] = json_string_value(v);
     const char *k;
+    i = 0;
     json_object_foreach(updates, k, v)
     {
-        sqlite3_reset(ins);
-        sqlite3_bind_text(ins, 1, LAKE_CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, k, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 4, json_string_value(v), -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE) {
-            rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
-            goto done;
-        }
-        if ((updated->len && (rc = kiln_buf_putc(updated, ',', err))) || (rc = put_str(updated, k, err)))
-            goto done;
+        keys[i] = k;
+        vals[i++] = json_string_value(v);
     }
-    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = kiln_err_set(err, KILN_EIO, "namespace properties: %s", sqlite3_errmsg(db));
+    if ((rc = kiln_lake_namespace_props_update(cat, ns, rem, nrem, was, keys, vals, nset, err)))
+        goto done;
+    for (i = 0; i < nrem && !rc; i++)
+        rc = key_list_add(was[i] ? removed : missing, rem[i], err);
+    for (i = 0; i < nset && !rc; i++)
+        rc = key_list_add(updated, keys[i], err);
 done:
-    if (rc)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
-    sqlite3_close(db);
+    kiln_free(rem);
+    kiln_free(keys);
+    kiln_free(vals);
+    kiln_free(was);
     return rc;
 }
 
@@ -344,7 +298,7 @@ int kiln_serve__cat_ns_list(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
-static int ns_body(kiln_serve_req *rq, kiln_serve_resp *rs, const char *ns, kiln_err *err)
+static int ns_body(kiln_lake_catalog *cat, kiln_serve_resp *rs, const char *ns, kiln_err *err)
 {
     int rc = kiln_buf_printf(&rs->body, err, "{\"namespace\":[");
     if (!rc)
@@ -352,7 +306,7 @@ static int ns_body(kiln_serve_req *rq, kiln_serve_resp *rs, const char *ns, kiln
     if (!rc)
         rc = kiln_buf_printf(&rs->body, err, "],\"properties\":");
     if (!rc)
-        rc = props_json(rq->srv->warehouse, ns, &rs->body, err);
+        rc = props_json(cat, ns, &rs->body, err);
     if (!rc)
         rc = kiln_buf_putc(&rs->body, '}', err);
     return rc;
@@ -389,7 +343,7 @@ int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_buf_init(&r, 0);
         kiln_buf_init(&m, 0);
         json_t *none = json_array();
-        rc = props_apply(rq->srv->warehouse, ns, props, none, &u, &r, &m, &err);
+        rc = props_apply(cat, ns, props, none, &u, &r, &m, &err);
         json_decref(none);
         kiln_buf_free(&u);
         kiln_buf_free(&r);
@@ -399,7 +353,7 @@ int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
             goto done;
         }
     }
-    if ((rc = ns_body(rq, rs, ns, &err)))
+    if ((rc = ns_body(cat, rs, ns, &err)))
         kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
     else
         rs->status = 200;
@@ -435,7 +389,7 @@ int kiln_serve__cat_ns_load(kiln_serve_req *rq, kiln_serve_resp *rs)
     char ns[129];
     if (ns_open(rq, rs, &cat, ns))
         return 0;
-    if (ns_body(rq, rs, ns, &err))
+    if (ns_body(cat, rs, ns, &err))
         kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
     else
         rs->status = 200;
@@ -511,7 +465,7 @@ int kiln_serve__cat_ns_props(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (ns_open(rq, rs, &cat, ns))
         goto done;
-    if (props_apply(rq->srv->warehouse, ns, updates, removals, &u, &r, &m, &err) ||
+    if (props_apply(cat, ns, updates, removals, &u, &r, &m, &err) ||
         kiln_buf_printf(&rs->body, &err, "{\"updated\":[%.*s],\"removed\":[%.*s],\"missing\":[%.*s]}", (int)u.len,
                         u.data ? u.data : "", (int)r.len, r.data ? r.data : "", (int)m.len, m.data ? m.data : ""))
         kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
