@@ -735,6 +735,120 @@ static const kiln_opt expire_opts[] = {
     JSON_OPT("{dry_run, expired_snapshot_ids, remaining_snapshots,\nfiles_deleted (files_to_delete with --dry-run)}"),
     KILN_OPT_END};
 
+/* ------------------------------------------------------------ rewrite-data-files (maintenance) */
+
+static const kiln_opt rewrite_data_opts[] = {
+    {"--target-size", 0, KILN_OPT_VALUE, "SIZE",
+     "target data file size: bytes or 64k / 128m / 1g (default:\nwrite.target-file-size-bytes, else 512m)"},
+    {"--min-file-size", 0, KILN_OPT_VALUE, "SIZE", "files below this are rewritten (default 75% of target)"},
+    {"--max-file-size", 0, KILN_OPT_VALUE, "SIZE", "files above this are rewritten (default 180% of target)"},
+    {"--min-input-files", 0, KILN_OPT_VALUE, "N",
+     "rewrite a partition once it has N such files (default 5;\nalso when they exceed the target, or have deletes)"},
+    {"--rewrite-all", 0, 0, NULL, "rewrite every file of every selected partition"},
+    {"--where", 0, KILN_OPT_VALUE, "PRED", "only files that may hold matching rows (as for scan)"},
+    {"--sort", 0, 0, NULL, "sort each partition's rows by the table's sort order"},
+    {"--sort-by", 0, KILN_OPT_VALUE, "ORDER", "sort by these columns: 'ts desc nulls last, id'"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
+    {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
+    JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
+             "data_files_added,\nbytes_rewritten, bytes_added, delete_files_removed,\nrows_read, rows_written, "
+             "attempts, failed_reason}"),
+    KILN_OPT_END};
+
+#define REWRITE_DATA_TEXT                                                                                            \
+    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                \
+    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                      \
+    "delete files applying to them) are read with their position and equality\n"                                   \
+    "deletes applied and written again as files of about --target-size; delete\n"                                  \
+    "files that no longer apply to any data file are dropped. One snapshot with\n"                                 \
+    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                     \
+    "removed an input file fails only that partition (exit 6, the others commit);\n"                               \
+    "concurrent appends are kept. See docs/maintenance.md."
+
+/* "123", "64k", "128m", "1g" -> bytes (> 0). */
+static int parse_size(const kiln_args *a, const char *name, int64_t *out)
+{
+    const char *v = kiln_opt_get(a, name);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    int64_t mul = 1;
+    if (*end && !end[1])
+        mul = (*end == 'k' || *end == 'K') ? 1 << 10 : (*end == 'm' || *end == 'M') ? 1 << 20
+              : (*end == 'g' || *end == 'G')                                          ? 1 << 30
+                                                                                       : 0;
+    else if (*end)
+        mul = 0;
+    if (end == v || errno || x <= 0 || mul == 0 || x > (INT64_MAX >> 31))
+        return kiln_opt_usage(a, "%s %s: want a size in bytes, or with k, m or g (e.g. 128m)", name, v);
+    *out = (int64_t)x * mul;
+    return 0;
+}
+
+static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
+{
+    kiln_lake_rewrite_data_opts o;
+    memset(&o, 0, sizeof o);
+    long long n = 0;
+    int rc;
+    if ((rc = parse_size(a, "--target-size", &o.target_file_bytes)) ||
+        (rc = parse_size(a, "--min-file-size", &o.min_file_bytes)) ||
+        (rc = parse_size(a, "--max-file-size", &o.max_file_bytes)) ||
+        (rc = kiln_opt_int(a, "--min-input-files", 1, 1000000, &n)))
+        return rc;
+    o.min_input_files = (int)n;
+    o.rewrite_all = kiln_opt_has(a, "--rewrite-all") > 0;
+    o.where = kiln_opt_get(a, "--where");
+    o.sort_by = kiln_opt_get(a, "--sort-by");
+    o.sort_table_order = kiln_opt_has(a, "--sort") > 0;
+    o.branch = kiln_opt_get(a, "--branch");
+    o.dry_run = kiln_opt_has(a, "--dry-run") > 0;
+    if (o.sort_by && o.sort_table_order)
+        return kiln_opt_usage(a, "--sort and --sort-by: give one");
+    kiln_lake_table *t = NULL;
+    if ((rc = kiln_table_open(cli, a->pos[0], &t)))
+        return rc;
+    kiln_err err = {0};
+    kiln_lake_rewrite_data_result r;
+    if (kiln_lake_rewrite_data_files(t, &o, &r, &err) != 0) {
+        rc = kiln_cli_fail(&err);
+    } else if (kiln_opt_has(a, "--json")) {
+        kiln_buf reason;
+        kiln_buf_init(&reason, 0);
+        kiln_json_write_str(&reason, r.failed_reason, strlen(r.failed_reason), &err);
+        printf("{\"dry_run\":%s,\"snapshot_id\":%" PRId64 ",\"groups_total\":%" PRId64 ",\"groups_rewritten\":%" PRId64
+               ",\"groups_failed\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
+               ",\"bytes_rewritten\":%" PRId64 ",\"bytes_added\":%" PRId64 ",\"delete_files_removed\":%" PRId64
+               ",\"rows_read\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"attempts\":%d,\"failed_reason\":%s}\n",
+               o.dry_run ? "true" : "false", r.snapshot_id, r.groups_total, r.groups_rewritten, r.groups_failed,
+               r.data_files_rewritten, r.data_files_added, r.bytes_rewritten, r.bytes_added, r.delete_files_removed,
+               r.rows_read, r.rows_written, r.attempts, reason.len ? reason.data : "\"\"");
+        kiln_buf_free(&reason);
+    } else if (o.dry_run) {
+        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64
+               " rows in %" PRId64 " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
+               r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.groups_rewritten, r.groups_total,
+               r.delete_files_removed);
+    } else if (r.snapshot_id < 0) {
+        printf("nothing to rewrite in %" PRId64 " partition(s), no snapshot\n", r.groups_total);
+    } else {
+        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64
+               " (%" PRId64 " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
+               " delete file(s); snapshot %" PRId64 "\n",
+               r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.data_files_added, r.bytes_added,
+               r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id);
+    }
+    if (!rc && r.groups_failed > 0) {
+        fprintf(stderr, "kiln: warning table rewrite-data-files: %" PRId64 " partition(s) not rewritten: %s\n",
+                r.groups_failed, r.failed_reason);
+        rc = KILN_EXIT_PARTIAL;
+    }
+    kiln_lake_table_free(t);
+    return rc;
+}
+
 #define REF_TEXT                                                                                                    \
     "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                      \
     "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>."
@@ -766,6 +880,9 @@ static const kiln_subcmd table_subs[] = {
      kiln_table_merge_opts},
     {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
      kiln_table_delete_opts},
+    /* maintenance (docs/maintenance.md) */
+    {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
+     REWRITE_DATA_TEXT, rewrite_data_opts},
 };
 
 /* In the order of table_subs. */
@@ -776,6 +893,8 @@ static const kiln_table_sub_fn sub_fns[] = {
     sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
     kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
     kiln_table_cmd_delete,
+    /* maintenance */
+    sub_rewrite_data,
 };
 
 _Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],
