@@ -289,9 +289,8 @@ static int parse_sort(rw *w, const char *text, kiln_err *err)
     return 0;
 }
 
-static int table_sort(rw *w, kiln_err *err)
+static int table_sort(rw *w, const kiln_lake_meta *m, kiln_err *err)
 {
-    const kiln_lake_meta *m = kiln_lake_table_meta(w->t);
     const kiln_lake_sort_order *so = NULL;
     for (size_t i = 0; i < m->nsort_orders; i++)
         if (m->sort_orders[i].order_id == m->default_sort_order_id)
@@ -1125,7 +1124,11 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     kiln_buf sj;
     kiln_buf_init(&sj, 0);
     int rc = 0;
-    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    /* a private copy: a lost race makes t reload (and free) its metadata,
+     * and the view and plan of the start point into it */
+    kiln_lake_meta *m = NULL;
+    if ((rc = kiln_lake_meta_clone(&m, kiln_lake_table_meta(t), err)))
+        goto done;
     w.a = kiln_arena_new(64 * 1024);
     w.group_map = kiln_map_new();
     w.start_live = kiln_map_new();
@@ -1162,7 +1165,7 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     w.schema_json = sj.data;
     if (w.o.sort_by && (rc = parse_sort(&w, w.o.sort_by, err)))
         goto done;
-    if (w.o.sort_table_order && (rc = table_sort(&w, err)))
+    if (w.o.sort_table_order && (rc = table_sort(&w, m, err)))
         goto done;
     if (w.start_head < 0) /* empty table */
         goto done;
@@ -1249,6 +1252,7 @@ done:
     kiln_lake_plan_free(w.plan);
     kiln_buf_free(&sj);
     kiln_arena_free(w.a);
+    kiln_lake_meta_free(m);
     if (result)
         *result = res;
     return rc;
