@@ -849,6 +849,158 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
     return rc;
 }
 
+/* ------------------------------------------------------------ maintain */
+
+static const kiln_opt maintain_opts[] = {
+    {"--all", 0, 0, NULL, "every table of the warehouse"},
+    {"--dry-run", 0, 0, NULL, "say what is due and why, change nothing"},
+    JSON_OPT("one object per table: {table, dry_run, compact, expire,\nremove_orphans}, each step {status, why, ...}"),
+    KILN_OPT_END};
+
+#define MAINTAIN_TEXT                                                                                                \
+    "Run what the table's maintenance policy (table properties) says is due:\n"                                     \
+    "compaction of small files and files with deletes (rewrite-data-files),\n"                                      \
+    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                        \
+    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                    \
+    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                       \
+    "step's status (done, due, not due, disabled, failed) and why.\n"                                               \
+    "See docs/maintenance.md for every property."
+
+static const char *maint_status_name(kiln_lake_maint_status s, int dry)
+{
+    switch (s) {
+    case KILN_LAKE_MAINT_NOT_DUE: return "not due";
+    case KILN_LAKE_MAINT_DUE: return dry ? "due" : "due";
+    case KILN_LAKE_MAINT_DONE: return "done";
+    case KILN_LAKE_MAINT_DISABLED: return "disabled";
+    default: return "failed";
+    }
+}
+
+static void json_str(kiln_buf *b, const char *s)
+{
+    kiln_err e = {0};
+    kiln_json_write_str(b, s, strlen(s), &e);
+}
+
+static void print_maintain(const char *name, const kiln_lake_maintain_result *r, int dry, int json)
+{
+    if (json) {
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_err e = {0};
+        kiln_buf_printf(&b, &e, "{\"table\":");
+        json_str(&b, name);
+        kiln_buf_printf(&b, &e, ",\"dry_run\":%s,\"compact\":{\"status\":", dry ? "true" : "false");
+        json_str(&b, maint_status_name(r->compact_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->compact_why);
+        kiln_buf_printf(&b, &e,
+                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
+                        ",\"delete_files_removed\":%" PRId64 "},\"expire\":{\"status\":",
+                        r->rewrite.snapshot_id, r->rewrite.data_files_rewritten, r->rewrite.data_files_added,
+                        r->rewrite.delete_files_removed);
+        json_str(&b, maint_status_name(r->expire_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->expire_why);
+        kiln_buf_printf(&b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64
+                                "},\"remove_orphans\":{\"status\":",
+                        r->snapshots_expired, r->expired_files_deleted);
+        json_str(&b, maint_status_name(r->orphans_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->orphans_why);
+        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}}", r->orphans_removed, r->orphan_bytes);
+        printf("%s\n", b.data ? b.data : "{}");
+        kiln_buf_free(&b);
+        return;
+    }
+    printf("%s compact: %s: %s", name, maint_status_name(r->compact_status, dry), r->compact_why);
+    if (r->compact_status == KILN_LAKE_MAINT_DONE)
+        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64 " delete file(s), snapshot %" PRId64,
+               r->rewrite.data_files_rewritten, r->rewrite.data_files_added, r->rewrite.delete_files_removed,
+               r->rewrite.snapshot_id);
+    printf("\n%s expire: %s: %s", name, maint_status_name(r->expire_status, dry), r->expire_why);
+    if (r->expire_status == KILN_LAKE_MAINT_DONE)
+        printf("; expired %" PRId64 " snapshot(s), deleted %" PRId64 " file(s)", r->snapshots_expired,
+               r->expired_files_deleted);
+    printf("\n%s remove-orphans: %s: %s", name, maint_status_name(r->orphans_status, dry), r->orphans_why);
+    if (r->orphans_status == KILN_LAKE_MAINT_DONE)
+        printf("; deleted %" PRId64 " file(s), %" PRId64 " bytes", r->orphans_removed, r->orphan_bytes);
+    printf("\n");
+}
+
+typedef struct name_list {
+    KILN_VEC(char *) names;
+} name_list;
+
+static int collect_name(void *ctx, const char *name, const char *metadata_location)
+{
+    (void)metadata_location;
+    name_list *l = ctx;
+    kiln_err e = {0};
+    char *dup = kiln_sprintf("%s", name);
+    if (!dup)
+        return KILN_ENOMEM;
+    if (kiln_vec_push(&l->names, dup, &e)) {
+        kiln_free(dup);
+        return e.code;
+    }
+    return 0;
+}
+
+static int sub_maintain(kiln_table_cli *cli, const kiln_args *a)
+{
+    int all = kiln_opt_has(a, "--all") > 0;
+    if (all == (a->npos == 1))
+        return kiln_opt_usage(a, "give TABLE or --all");
+    kiln_lake_maintain_opts o = {kiln_opt_has(a, "--dry-run") > 0, 0};
+    int json = kiln_opt_has(a, "--json") > 0;
+    name_list l = {0};
+    kiln_err err = {0};
+    int rc = 0;
+    if (all) {
+        if (kiln_lake_table_list(cli->cat, NULL, collect_name, &l, &err) != 0) {
+            rc = kiln_cli_fail(&err);
+            goto done;
+        }
+    } else {
+        char *dup = kiln_sprintf("%s", a->pos[0]);
+        if (!dup || kiln_vec_push(&l.names, dup, &err)) {
+            kiln_free(dup);
+            rc = KILN_EXIT_FAIL;
+            goto done;
+        }
+    }
+    size_t failed = 0;
+    int first_exit = 0;
+    for (size_t i = 0; i < l.names.len; i++) {
+        kiln_lake_table *t = NULL;
+        int trc = kiln_table_open(cli, l.names.items[i], &t);
+        if (trc) {
+            failed++;
+            first_exit = first_exit ? first_exit : trc;
+            continue;
+        }
+        kiln_lake_maintain_result r;
+        kiln_err e = {0};
+        int mrc = kiln_lake_maintain(t, &o, &r, &e);
+        print_maintain(l.names.items[i], &r, o.dry_run, json);
+        if (mrc) {
+            failed++;
+            trc = kiln_cli_fail(&e);
+            first_exit = first_exit ? first_exit : trc;
+        }
+        kiln_lake_table_free(t);
+    }
+    if (failed)
+        rc = (all && failed < l.names.len) ? KILN_EXIT_PARTIAL : first_exit;
+done:
+    for (size_t i = 0; i < l.names.len; i++)
+        kiln_free(l.names.items[i]);
+    kiln_vec_free(&l.names);
+    return rc;
+}
+
 #define REF_TEXT                                                                                                    \
     "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                      \
     "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>."
@@ -883,6 +1035,8 @@ static const kiln_subcmd table_subs[] = {
     /* maintenance (docs/maintenance.md) */
     {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
      REWRITE_DATA_TEXT, rewrite_data_opts},
+    {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
+     maintain_opts},
 };
 
 /* In the order of table_subs. */
@@ -895,6 +1049,7 @@ static const kiln_table_sub_fn sub_fns[] = {
     kiln_table_cmd_delete,
     /* maintenance */
     sub_rewrite_data,
+    sub_maintain,
 };
 
 _Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],

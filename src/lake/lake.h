@@ -1076,4 +1076,34 @@ typedef struct kiln_lake_rewrite_data_result {
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err);
 
+/* Run what the table's maintenance policy says is due (iceberg_rewrite_maintain.c;
+ * the properties are in docs/maintenance.md): compaction
+ * (kiln_lake_rewrite_data_files), snapshot expiry with file deletion
+ * (kiln_lake_expire), orphan removal (kiln_lake_orphans_remove). Every step
+ * runs even when an earlier one failed; the first error is returned and
+ * each step's status and reason are in the result. */
+typedef enum kiln_lake_maint_status {
+    KILN_LAKE_MAINT_NOT_DUE = 0, /* nothing to do */
+    KILN_LAKE_MAINT_DUE,         /* dry run: would run */
+    KILN_LAKE_MAINT_DONE,
+    KILN_LAKE_MAINT_DISABLED,    /* turned off by a property */
+    KILN_LAKE_MAINT_FAILED       /* the reason is the error message */
+} kiln_lake_maint_status;
+
+typedef struct kiln_lake_maintain_opts {
+    int dry_run;
+    int64_t now_ms;              /* 0 = now (orphan age cutoff) */
+} kiln_lake_maintain_opts;
+
+typedef struct kiln_lake_maintain_result {
+    kiln_lake_maint_status compact_status, expire_status, orphans_status;
+    char compact_why[256], expire_why[256], orphans_why[256];
+    kiln_lake_rewrite_data_result rewrite; /* dry run: what would be rewritten */
+    int64_t snapshots_expired, expired_files_deleted;
+    int64_t orphans_removed, orphan_bytes;
+} kiln_lake_maintain_result;
+
+int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, kiln_lake_maintain_result *result,
+                       kiln_err *err);
+
 #endif /* KILN_LAKE_H */
