@@ -163,7 +163,7 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
             if (!dry) {
                 size_t nfiles = 0;
                 eo.dry_run = 0;
-                eo.on_expired = kiln_lake_expire_delete_files;
+                eo.on_expired = kiln_lake_expire_delete_unreachable;
                 eo.ctx = &nfiles;
                 erc = kiln_lake_expire(t, &eo, &ids, &n, &e);
                 kiln_free(ids);

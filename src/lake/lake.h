@@ -1106,4 +1106,14 @@ typedef struct kiln_lake_maintain_result {
 int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, kiln_lake_maintain_result *result,
                        kiln_err *err);
 
+/* kiln_lake_expire hook (iceberg_expire_files.c; ctx = NULL or a size_t*
+ * counting deleted files), stricter than kiln_lake_expire_delete_files:
+ * a file stays only while a retained snapshot has it live (ADDED or
+ * EXISTING), so the files a compaction or MERGE replaced go once every
+ * snapshot that read them has expired (a DELETED entry in a retained
+ * manifest does not keep a file). Manifest lists and manifests of
+ * retained snapshots always stay. */
+int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                        const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+
 #endif /* KILN_LAKE_H */

@@ -610,3 +610,57 @@ TEST(maint_export, table_with_deletes)
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
+
+/* ------------------------------------------------------------ expire after a rewrite */
+
+static int path_exists(const char *uri)
+{
+    const char *p = strncmp(uri, "file://", 7) == 0 ? uri + 7 : uri;
+    return access(p, F_OK) == 0;
+}
+
+TEST(maint_expire, replaced_files_go_when_no_retained_snapshot_reads_them)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), NULL, &err), &err);
+    for (int k = 0; k < 3; k++)
+        CHECK_OK(append_ids(t, 100 + 10 * k, 10, 1, &err), &err);
+    files_info old = count_files(t);
+    CHECK_EQ_INT(old.npath, 3);
+    /* a tag keeps the pre-rewrite snapshot: its files must stay */
+    kiln_lake_ref tag = {"before", KILN_LAKE_TAG, -1, -1, -1, -1};
+    CHECK_OK(kiln_lake_ref_create(t, &tag, &err), &err);
+    kiln_lake_rewrite_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.rewrite_all = 1;
+    kiln_lake_rewrite_data_result r;
+    CHECK_OK(kiln_lake_rewrite_data_files(t, &o, &r, &err), &err);
+    kiln_lake_expire_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.older_than_ms = kiln_now_micros() / 1000 + 1000;
+    eo.retain_last = 1;
+    eo.on_expired = kiln_lake_expire_delete_unreachable;
+    size_t nfiles = 0;
+    eo.ctx = &nfiles;
+    CHECK_OK(kiln_lake_expire(t, &eo, NULL, NULL, &err), &err);
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(path_exists(old.path[i]), "%s deleted while the tag reads it", old.path[i]);
+    /* drop the tag: now nothing retained reads the old files */
+    CHECK_OK(kiln_lake_ref_drop(t, "before", &err), &err);
+    nfiles = 0;
+    CHECK_OK(kiln_lake_expire(t, &eo, NULL, NULL, &err), &err);
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(!path_exists(old.path[i]), "%s left after its last reader expired", old.path[i]);
+    CHECK_MSG(nfiles >= 3, "%zu files deleted", nfiles);
+    files_info now = count_files(t);
+    CHECK_EQ_INT(now.npath, 1);
+    CHECK(path_exists(now.path[0]));
+    int64_t n;
+    char *txt = scan_text(t, &n, &err);
+    CHECK_EQ_INT(n, 30);
+    kiln_free(txt);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
