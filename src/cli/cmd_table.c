@@ -748,6 +748,7 @@ static const kiln_opt rewrite_data_opts[] = {
     {"--where", 0, KILN_OPT_VALUE, "PRED", "only files that may hold matching rows (as for scan)"},
     {"--sort", 0, 0, NULL, "sort each partition's rows by the table's sort order"},
     {"--sort-by", 0, KILN_OPT_VALUE, "ORDER", "sort by these columns: 'ts desc nulls last, id'"},
+    {"--zorder", 0, KILN_OPT_VALUE, "COLS", "z-order by 2 to 4 columns: 'repo_id,created_at'"},
     {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
     {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
     JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
@@ -803,10 +804,11 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
     o.where = kiln_opt_get(a, "--where");
     o.sort_by = kiln_opt_get(a, "--sort-by");
     o.sort_table_order = kiln_opt_has(a, "--sort") > 0;
+    o.zorder = kiln_opt_get(a, "--zorder");
     o.branch = kiln_opt_get(a, "--branch");
     o.dry_run = kiln_opt_has(a, "--dry-run") > 0;
-    if (o.sort_by && o.sort_table_order)
-        return kiln_opt_usage(a, "--sort and --sort-by: give one");
+    if ((o.sort_by != NULL) + o.sort_table_order + (o.zorder != NULL) > 1)
+        return kiln_opt_usage(a, "--sort, --sort-by and --zorder: give one");
     kiln_lake_table *t = NULL;
     if ((rc = kiln_table_open(cli, a->pos[0], &t)))
         return rc;

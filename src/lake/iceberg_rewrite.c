@@ -46,6 +46,7 @@
 #define SORT_MAX_GROUP_BYTES ((int64_t)1 << 30)
 #define OUT_BATCH_ROWS 8192
 #define MAX_SORT_KEYS 16
+#define MAX_ZORDER 4
 
 typedef KILN_VEC(const kiln_lake_task *) task_vec;
 typedef KILN_VEC(kiln_lake_entry) entry_vec;
@@ -88,6 +89,8 @@ typedef struct rw {
     kiln_map *start_live; /* path -> (void *)1 of every live file at the start */
     sort_key keys[MAX_SORT_KEYS];
     int nkeys;
+    int zcols[MAX_ZORDER]; /* --zorder columns (schema indexes) */
+    int nz;
     int sort_order_id;    /* the table order's id when sorting by it, else 0 */
     char *schema_json;
     int64_t target;
@@ -206,7 +209,7 @@ static int choose(rw *w, kiln_err *err)
         size_t n = g->chosen.len;
         g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
                                (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
-        if (g->rewrite && w->nkeys && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
+        if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
             rc = kiln_err_set(err, KILN_EINVAL,
                               "%s: partition %s has %" PRId64 " bytes to rewrite; a sorted rewrite holds a "
                               "partition in memory and is limited to %" PRId64 " (narrow it with --where or "
@@ -286,6 +289,36 @@ static int parse_sort(rw *w, const char *text, kiln_err *err)
     }
     if (!w->nkeys)
         return kiln_err_set(err, KILN_EINVAL, "--sort-by: no columns in \"%s\"", text);
+    return 0;
+}
+
+/* "a,b": 2..4 columns */
+static int parse_zorder(rw *w, const char *text, kiln_err *err)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ", ");
+        char name[256];
+        if (n >= sizeof name)
+            return kiln_err_set(err, KILN_EINVAL, "--zorder: column name too long");
+        memcpy(name, p, n);
+        name[n] = 0;
+        int c = kiln_schema_find(w->view.schema, name);
+        if (c < 0)
+            return kiln_err_set(err, KILN_EINVAL, "%s: z-order column %s is not a column kiln can sort by",
+                                kiln_lake_table_name(w->t), name);
+        if (w->nz >= MAX_ZORDER)
+            return kiln_err_set(err, KILN_EINVAL, "--zorder: at most %d columns", MAX_ZORDER);
+        w->zcols[w->nz++] = c;
+        p += n;
+    }
+    if (w->nz < 2)
+        return kiln_err_set(err, KILN_EINVAL, "--zorder needs 2 to %d columns (\"%s\"); for one, use --sort-by",
+                            MAX_ZORDER, text);
     return 0;
 }
 
@@ -583,6 +616,82 @@ static int read_cb(void *vctx, const kiln_batch *b, kiln_err *err)
     return rc;
 }
 
+/* ---------------------------------------------------------------- z-order
+ *
+ * Each z-order column maps to 8 bytes that sort like its values (integers
+ * with the sign bit flipped, floats by their IEEE order, strings by their
+ * first 8 bytes, null lowest); the bits of the columns are interleaved,
+ * most significant first, and rows sorted by that key. Rows close in every
+ * column land in the same file, so min/max statistics prune on each. */
+
+typedef struct zrow {
+    uint8_t z[8 * MAX_ZORDER];
+    rowref r;
+} zrow;
+
+static uint64_t zbits(const kiln_batch *b, int c, size_t row)
+{
+    kiln_lake_value v;
+    kiln_lake__cell(&v, b, c, row);
+    if (v.is_null)
+        return 0;
+    switch (b->cols[c].type) {
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: {
+        double d = v.d;
+        uint64_t u;
+        memcpy(&u, &d, 8);
+        return (u >> 63) ? ~u : (u | ((uint64_t)1 << 63));
+    }
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        uint64_t u = 0;
+        for (size_t i = 0; i < 8; i++)
+            u = (u << 8) | (i < v.len ? v.bytes[i] : 0);
+        /* 0 is null: shift strings up by one so "" sorts after null */
+        return u == UINT64_MAX ? u : u + 1;
+    }
+    default: return (uint64_t)v.i ^ ((uint64_t)1 << 63);
+    }
+}
+
+static int cmp_z(const void *pa, const void *pb)
+{
+    const zrow *x = pa, *y = pb;
+    int c = memcmp(x->z, y->z, sizeof x->z);
+    if (c)
+        return c;
+    return x->r.chunk != y->r.chunk ? (x->r.chunk < y->r.chunk ? -1 : 1)
+                                    : (x->r.row < y->r.row ? -1 : x->r.row > y->r.row);
+}
+
+static int zorder_emit(rw *w, file_out *f, sorter *s, double row_bytes, kiln_err *err)
+{
+    zrow *zs = kiln_malloc(s->refs.len * sizeof *zs);
+    if (!zs)
+        return KILN_OOM(err);
+    int n = w->nz, bits = 64 * n;
+    for (size_t i = 0; i < s->refs.len; i++) {
+        const kiln_batch *b = s->chunks.items[s->refs.items[i].chunk];
+        uint64_t u[MAX_ZORDER];
+        for (int k = 0; k < n; k++)
+            u[k] = zbits(b, w->zcols[k], s->refs.items[i].row);
+        memset(zs[i].z, 0, sizeof zs[i].z);
+        for (int bit = 0; bit < bits; bit++) {
+            int col = bit % n, from = 63 - bit / n;
+            if ((u[col] >> from) & 1)
+                zs[i].z[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+        }
+        zs[i].r = s->refs.items[i];
+    }
+    qsort(zs, s->refs.len, sizeof *zs, cmp_z);
+    int rc = 0;
+    for (size_t i = 0; i < s->refs.len && !rc; i++)
+        rc = out_row(f, s->chunks.items[zs[i].r.chunk], zs[i].r.row, row_bytes, err);
+    kiln_free(zs);
+    return rc;
+}
+
 static int write_group(rw *w, rgroup *g, kiln_err *err)
 {
     file_out f;
@@ -596,11 +705,13 @@ static int write_group(rw *w, rgroup *g, kiln_err *err)
     for (size_t i = 0; i < g->chosen.len && !rc; i++) {
         const kiln_lake_task *task = g->chosen.items[i];
         double nrec = task->data->df.record_count > 0 ? (double)task->data->df.record_count : 1;
-        read_ctx rc_ = {&f, w->nkeys ? &s : NULL, (double)task->data->df.file_size_in_bytes / nrec};
+        read_ctx rc_ = {&f, w->nkeys || w->nz ? &s : NULL, (double)task->data->df.file_size_in_bytes / nrec};
         total_bytes += (double)task->data->df.file_size_in_bytes;
         total_rows += nrec;
         rc = kiln_lake_task_read(&w->view, task, read_cb, &rc_, err);
     }
+    if (!rc && w->nz && s.refs.len)
+        rc = zorder_emit(w, &f, &s, total_rows > 0 ? total_bytes / total_rows : 1, err);
     if (!rc && w->nkeys && s.refs.len) {
         cmp_w = w;
         cmp_s = &s;
@@ -950,6 +1061,8 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
             hit = es[j].status != KILN_LAKE_STATUS_DELETED &&
                   kiln_map_get(rm.removed, es[j].df.file_path, strlen(es[j].df.file_path));
         if (!hit) {
+            if (ms[i].added_files == 0 && ms[i].existing_files == 0)
+                continue; /* only DELETED entries of an earlier snapshot */
             if ((rc = kiln_vec_push(&rows, ms[i], err)))
                 goto done;
             continue;
@@ -1136,8 +1249,8 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         rc = KILN_OOM(err);
         goto done;
     }
-    if (w.o.sort_by && w.o.sort_table_order) {
-        rc = kiln_err_set(err, KILN_EINVAL, "sort by the table's order or by named columns, not both");
+    if ((w.o.sort_by != NULL) + (w.o.sort_table_order != 0) + (w.o.zorder != NULL) > 1) {
+        rc = kiln_err_set(err, KILN_EINVAL, "give one of: the table's sort order, sort columns, z-order columns");
         goto done;
     }
     w.target = w.o.target_file_bytes > 0 ? w.o.target_file_bytes
@@ -1166,6 +1279,8 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     if (w.o.sort_by && (rc = parse_sort(&w, w.o.sort_by, err)))
         goto done;
     if (w.o.sort_table_order && (rc = table_sort(&w, m, err)))
+        goto done;
+    if (w.o.zorder && (rc = parse_zorder(&w, w.o.zorder, err)))
         goto done;
     if (w.start_head < 0) /* empty table */
         goto done;

@@ -1048,6 +1048,7 @@ typedef struct kiln_lake_rewrite_data_opts {
                                      matching rows (partition values, column stats) */
     const char *sort_by;          /* "ts desc, id" / NULL; sort rows of each group */
     int sort_table_order;         /* 1: sort by the table's default sort order */
+    const char *zorder;           /* "a,b" (2..4 columns) / NULL: z-order each group */
     int dry_run;                  /* choose, write and commit nothing */
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
     /* Test only: called after the new files are written, before the commit. */

@@ -664,3 +664,93 @@ TEST(maint_expire, replaced_files_go_when_no_retained_snapshot_reads_them)
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
+
+/* ------------------------------------------------------------ z-order */
+
+typedef struct size_sum {
+    int64_t bytes;
+    int n;
+} size_sum;
+
+static int sum_cb(void *ctx, const kiln_lake_entry *e)
+{
+    size_sum *s = ctx;
+    if (e->df.content == KILN_LAKE_CONTENT_DATA) {
+        s->bytes += e->df.file_size_in_bytes;
+        s->n++;
+    }
+    return 0;
+}
+
+/* files read by a scan of the 8x8 corner of a 64x64 grid (id, second of ts) */
+static size_t corner_files(kiln_lake_table *t, int64_t *rows, kiln_err *err)
+{
+    kiln_lake_scan *s = NULL;
+    kiln_lake_scan_opts o;
+    memset(&o, 0, sizeof o);
+    o.where = "id <= 7 and ts <= '2025-01-01T00:00:07Z'";
+    *rows = 0;
+    if (kiln_lake_scan_open(&s, t, &o, err))
+        return (size_t)-1;
+    const kiln_batch *b;
+    while (kiln_lake_scan_next(s, &b, err) == 1)
+        *rows += (int64_t)b->nrows;
+    const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(s);
+    size_t n = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
+    kiln_lake_scan_free(s);
+    return n;
+}
+
+TEST(maint_rewrite, zorder_clusters_two_columns)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    CHECK_OK(open_table(&cat, &t, kt_tmpdir(), NULL, &err), &err);
+    /* a 64 x 64 grid in a scrambled order, 8 appends */
+    int64_t day0 = kiln_days_from_civil(2025, 1, 1) * 86400;
+    for (int part = 0; part < 8; part++) {
+        kiln_batch *b = NULL;
+        CHECK_OK(kiln_batch_new(&b, &SCHEMA, 512, 0, &err), &err);
+        for (int k = part * 512; k < (part + 1) * 512; k++) {
+            int j = (k * 1031) % 4096;
+            kiln_batch_put_i64(b, 0, j % 64, &err);
+            kiln_batch_put_i64(b, 1, (day0 + j / 64) * 1000000LL, &err);
+            kiln_batch_put_str(b, 2, "x", 1, &err);
+            kiln_batch_end_row(b, &err);
+        }
+        kiln_lake_writer *w = NULL;
+        CHECK_OK(kiln_lake_writer_open(&w, t, NULL, &err), &err);
+        CHECK_OK(kiln_lake_writer_write(w, b, &err), &err);
+        CHECK_OK(kiln_lake_writer_commit(w, NULL, &err), &err);
+        kiln_lake_writer_free(w);
+        kiln_batch_free(b);
+    }
+    int64_t rows0, rows1, n0, n1;
+    size_t before = corner_files(t, &rows0, &err);
+    CHECK_EQ_INT(rows0, 64);
+    CHECK_EQ_INT((int64_t)before, 8); /* every file spans the whole grid */
+    char *text0 = scan_text(t, &n0, &err);
+    size_sum ss = {0, 0};
+    CHECK_OK(kiln_lake_files_list(t, -1, sum_cb, &ss, &err), &err);
+    kiln_lake_rewrite_data_opts o;
+    memset(&o, 0, sizeof o);
+    o.rewrite_all = 1;
+    o.zorder = "id, ts";
+    o.target_file_bytes = ss.bytes / 16;
+    kiln_lake_rewrite_data_result r;
+    CHECK_OK(kiln_lake_rewrite_data_files(t, &o, &r, &err), &err);
+    CHECK_MSG(r.data_files_added >= 8, "%lld files written", (long long)r.data_files_added);
+    size_t after = corner_files(t, &rows1, &err);
+    CHECK_EQ_INT(rows1, 64);
+    CHECK_MSG(after * 4 <= (size_t)r.data_files_added, "the corner reads %zu of %lld files after z-ordering", after,
+              (long long)r.data_files_added);
+    char *text1 = scan_text(t, &n1, &err);
+    CHECK_STR(text1, text0);
+    o.zorder = "id";
+    CHECK(kiln_lake_rewrite_data_files(t, &o, &r, &err) == KILN_EINVAL);
+    kiln_free(text0);
+    kiln_free(text1);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
