@@ -97,21 +97,21 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
 {
     KILN_VEC(char *) v = {0};
     int rc = 0;
-#define ARG(s)                                                                                                      \
-    do {                                                                                                            \
-        char *a_ = kiln_strdup(s);                                                                                  \
-        if (!a_ || kiln_vec_push(&v, a_, err)) {                                                                    \
-            kiln_free(a_);                                                                                          \
-            rc = KILN_OOM(err);                                                                                     \
-            goto done;                                                                                              \
-        }                                                                                                           \
+#define ARG(s)                                                                                                         \
+    do {                                                                                                               \
+        char *a_ = kiln_strdup(s);                                                                                     \
+        if (!a_ || kiln_vec_push(&v, a_, err)) {                                                                       \
+            kiln_free(a_);                                                                                             \
+            rc = KILN_OOM(err);                                                                                        \
+            goto done;                                                                                                 \
+        }                                                                                                              \
     } while (0)
-#define OPT(flag, name)                                                                                             \
-    do {                                                                                                            \
-        if (opt(c, name)) {                                                                                         \
-            ARG(flag);                                                                                              \
-            ARG(opt(c, name));                                                                                      \
-        }                                                                                                           \
+#define OPT(flag, name)                                                                                                \
+    do {                                                                                                               \
+        if (opt(c, name)) {                                                                                            \
+            ARG(flag);                                                                                                 \
+            ARG(opt(c, name));                                                                                         \
+        }                                                                                                              \
     } while (0)
     ARG("kiln");
     if (!strcmp(c->type, "job.gh_events")) {
