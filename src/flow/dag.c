@@ -314,7 +314,7 @@ const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t
 static const char *const task_keys[] = {
     "type", "command", "env", "cwd", "needs", "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
     "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces", "consumes",
-    "path", "poke_interval", "mode",
+    "path", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
     "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
@@ -521,6 +521,7 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_bool(L, map_get(m, "depends_on_past"), "depends_on_past", &t->depends_on_past);
     read_str(L, map_get(m, "path"), "path", &t->sensor_path);
     read_dur(L, map_get(m, "poke_interval"), "poke_interval", &t->poke_interval_ms);
+    read_bool(L, map_get(m, "soft_fail"), "soft_fail", &t->soft_fail);
     if ((n = map_get(m, "mode")) && want_scalar(L, n, "mode")) {
         if (!strcmp(n->text, "poke") || !strcmp(n->text, "reschedule"))
             t->reschedule = !strcmp(n->text, "reschedule");
@@ -578,6 +579,7 @@ static int task_init_from(kiln_flow_task *t, const kiln_flow_task *def)
     t->depends_on_past = def->depends_on_past;
     t->poke_interval_ms = def->poke_interval_ms;
     t->reschedule = def->reschedule;
+    t->soft_fail = def->soft_fail;
     if ((def->type && !(t->type = kiln_strdup(def->type))) || (def->cwd && !(t->cwd = kiln_strdup(def->cwd))) ||
         (def->pool && !(t->pool = kiln_strdup(def->pool))) || strv_copy(&t->argv, &def->argv) ||
         strv_copy(&t->env, &def->env) || strv_copy(&t->produces, &def->produces) ||
@@ -872,6 +874,8 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         if (t->argv.len == 0)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': command: want a non-empty list",
                  t->id);
+        if (t->soft_fail && map_get(v, "soft_fail"))
+            diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
     } else if (!strcmp(t->type, "sensor.file")) {
         if (!t->sensor_path)
             diag(L, k, "task '%s': sensor.file needs path: (the file to wait for)", t->id);
@@ -880,6 +884,8 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         if (!t->timeout_ms)
             t->timeout_ms = 7 * 86400000LL; /* Airflow's sensor default: 7 days */
     } else if (lt) {
+        if (t->soft_fail && map_get(v, "soft_fail"))
+            diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
         if (t->argv.len)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k,
                  "task '%s': a %s task has no command (it runs kiln's library call)", t->id, t->type);

@@ -45,6 +45,7 @@ typedef struct kiln_flow_task {
     char *sensor_path;        /* sensor.file: the file to wait for (relative to the project) */
     int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
     int reschedule;           /* sensors: mode reschedule (no slot held between pokes) */
+    int soft_fail;            /* sensors: a timeout makes the task skipped, not failed (Airflow's soft_fail) */
     char *pool;               /* "default_pool" when not set */
     int pool_slots;
     int priority_weight;

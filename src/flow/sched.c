@@ -72,8 +72,9 @@ struct ti {
     int64_t try_start_ms;
     uint32_t gen;
     char key[65], def_hash[65];
-    char ol_run[37]; /* OpenLineage runId of the current try */
-    int sensing;     /* a sensor try is going on (pokes left) */
+    char ol_run[37];  /* OpenLineage runId of the current try */
+    int sensing;      /* a sensor try is going on (pokes left) */
+    int soft_timeout; /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
@@ -738,6 +739,11 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
             return rc;
         return finish_ti(s, t, S_SUCCESS, NULL);
     }
+    if (t->soft_timeout) { /* Airflow's soft_fail: skipped, downstream decides by its trigger rule */
+        t->soft_timeout = 0;
+        say(s, t, "skipped (%s)", note);
+        return finish_ti(s, t, S_SKIPPED, note);
+    }
     if (t->attempts <= k->retries && !t->r->timed_out) {
         int64_t delay = retry_delay_ms(s, t);
         say(s, t, "try %d failed (%s), retry %d of %d in %.3gs", t->try_number, note, t->attempts, k->retries,
@@ -1009,9 +1015,10 @@ static int sensor_poke(sched *s, ti *t)
         if (there) {
             rc = try_ended(s, t, 0, 0, NULL);
         } else {
-            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (not retried)",
-                     (double)k->timeout_ms / 1000.0, rpath);
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (%s)",
+                     (double)k->timeout_ms / 1000.0, rpath, k->soft_fail ? "soft_fail: skipped" : "not retried");
             t->attempts = k->retries + 1;
+            t->soft_timeout = k->soft_fail;
             rc = try_ended(s, t, 1, 0, note);
         }
         goto done;

@@ -341,11 +341,42 @@ done:
     return ec;
 }
 
+/* Test and demo hook: KILN_FAILPOINT="flow.task=DAG.TASK[@YYYY-MM-DD]:fail-tries=N[,...]"
+ * makes tries 1..N of that task instance fail (exit 1) before the call. */
+static int failpoint(void)
+{
+    const char *fp = getenv("KILN_FAILPOINT"), *dag = getenv("KILN_DAG"), *task = getenv("KILN_TASK"),
+               *ld = getenv("KILN_LOGICAL_DATE"), *tn = getenv("KILN_TRY_NUMBER");
+    if (!fp || !dag || !task || !ld || !tn)
+        return 0;
+    char want[300];
+    snprintf(want, sizeof want, "flow.task=%s.%s", dag, task);
+    for (const char *e = fp; e && *e; e = strchr(e, ',') ? strchr(e, ',') + 1 : NULL) {
+        size_t n = strlen(want);
+        if (strncmp(e, want, n))
+            continue;
+        const char *p = e + n;
+        if (*p == '@') {
+            if (strncmp(p + 1, ld, 10))
+                continue;
+            p += 11;
+        }
+        int tries = 0;
+        if (sscanf(p, ":fail-tries=%d", &tries) == 1 && atoi(tn) <= tries) {
+            fprintf(stderr, "kiln: failpoint %.*s: try %s fails on purpose\n", (int)strcspn(e, ","), e, tn);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int kiln_flow__lib_main(void *arg)
 {
     const kiln_flow__libcall *c = arg;
     char **argv = NULL;
     kiln_err err = {0};
+    if (failpoint())
+        return 1;
     /* what ran, in the log, as the command line that does the same */
     if (kiln_flow__lib_argv(c, &argv, &err) == 0) {
         printf("kiln: %s (in-process; the same as:", c->type);
