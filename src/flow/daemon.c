@@ -153,8 +153,8 @@ static int launch(daemon_st *d, const kiln_flow_dag *dag, int64_t logical)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        kiln_flow_run_opts o = {.dag = dag->id, .start = logical, .end = logical, .run_type = "scheduled",
-                                .progress = stderr};
+        kiln_flow_run_opts o = {
+            .dag = dag->id, .start = logical, .end = logical, .run_type = "scheduled", .progress = stderr};
         kiln_flow_result res;
         kiln_err err = {0};
         int code = 0;
@@ -274,7 +274,10 @@ static int reap(daemon_st *d, size_t i)
         return 0;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     note(d, "%s %s: run %s (runner exit %d)", r->dag, r->lds,
-         code == 0 ? "success" : code == 1 ? "failed" : code == 75 ? "drained (left queued)" : "ended with an error",
+         code == 0    ? "success"
+         : code == 1  ? "failed"
+         : code == 75 ? "drained (left queued)"
+                      : "ended with an error",
          code);
     close(r->pidfd);
     kiln_free(r->dag);

@@ -10,6 +10,8 @@
  * project; the other DAGs load.
  */
 #include "flow_int.h"
+#include "engine/gh_events.h"
+#include "models/models.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -70,11 +72,10 @@ static int yaml_load(ynode **out, const char *path, const char *text, size_t n, 
         int line = (int)ev.start_mark.line + 1, col = (int)ev.start_mark.column + 1;
         switch (ev.type) {
         case YAML_STREAM_END_EVENT:
-        case YAML_DOCUMENT_END_EVENT:
-            done = ev.type == YAML_STREAM_END_EVENT || root != NULL;
-            break;
+        case YAML_DOCUMENT_END_EVENT: done = ev.type == YAML_STREAM_END_EVENT || root != NULL; break;
         case YAML_ALIAS_EVENT:
-            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: YAML aliases are not supported in DAG files", path, line, col);
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: YAML aliases are not supported in DAG files", path, line,
+                              col);
             break;
         case YAML_SCALAR_EVENT:
         case YAML_SEQUENCE_START_EVENT:
@@ -117,11 +118,8 @@ static int yaml_load(ynode **out, const char *path, const char *text, size_t n, 
             }
             break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            depth--;
-            break;
-        default:
-            break;
+        case YAML_MAPPING_END_EVENT: depth--; break;
+        default: break;
         }
         yaml_event_delete(&ev);
         if (rc)
@@ -306,18 +304,138 @@ static int id_ok(const char *s)
 
 /* ------------------------------------------------------- tasks */
 
-static const char *const trigger_names[] = {"all_success", "all_failed",  "all_done",
-                                            "one_success", "one_failed",  "none_failed",
-                                            "none_failed_min_one_success", "always"};
+static const char *const trigger_names[] = {
+    "all_success", "all_failed", "all_done", "one_success", "one_failed", "none_failed", "none_failed_min_one_success",
+    "always"};
 
 const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t]; }
 
 /* Task settings shared by default_task and tasks.<id>. */
-static const char *const task_keys[] = {"type",        "command",  "env",        "cwd",   "needs",
-                                        "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
-                                        "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight",
-                                        "depends_on_past", "produces", "consumes", "path", "poke_interval", "mode",
-                                        NULL};
+static const char *const task_keys[] = {
+    "type", "command", "env", "cwd", "needs", "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
+    "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces", "consumes",
+    "path", "poke_interval", "mode", "soft_fail",
+    /* library task types' settings (lib_types) */
+    "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
+    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
+
+static int key_known(const char *const *keys, const char *k);
+
+/* The task types that run a library call in the task's process instead of
+ * a program (docs/flow.md "Task types"), with their own settings. */
+typedef struct lib_type {
+    const char *type;
+    const char *keys[12];
+    const char *required;
+} lib_type;
+static const lib_type lib_types[] = {
+    {"job.gh_events",
+     {"in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", NULL},
+     "in"},
+    {"models.build",
+     {"project_dir", "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "threads",
+      NULL},
+     NULL},
+    {"sql", {"sql", "warehouse", NULL}, "sql"},
+};
+#define NLIB (sizeof lib_types / sizeof *lib_types)
+static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", NULL};
+
+static const lib_type *lib_type_find(const char *type)
+{
+    for (size_t i = 0; type && i < NLIB; i++)
+        if (!strcmp(lib_types[i].type, type))
+            return &lib_types[i];
+    return NULL;
+}
+
+/* 1 if name is a setting of some library task type. */
+static int lib_key(const char *name)
+{
+    for (size_t i = 0; i < NLIB; i++)
+        for (size_t j = 0; lib_types[i].keys[j]; j++)
+            if (!strcmp(lib_types[i].keys[j], name))
+                return 1;
+    return 0;
+}
+
+const char *kiln_flow_task_opt(const kiln_flow_task *t, const char *name)
+{
+    for (size_t i = 0; i < t->opt_keys.len; i++)
+        if (!strcmp(t->opt_keys.items[i], name))
+            return t->opt_vals.items[i];
+    return NULL;
+}
+
+static void opt_set(loader *L, kiln_flow_task *t, const char *name, const char *val)
+{
+    kiln_err e;
+    char *v = kiln_strdup(val);
+    if (!v) {
+        L->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < t->opt_keys.len; i++)
+        if (!strcmp(t->opt_keys.items[i], name)) {
+            kiln_free(t->opt_vals.items[i]);
+            t->opt_vals.items[i] = v;
+            return;
+        }
+    char *k = kiln_strdup(name);
+    if (!k || kiln_vec_push(&t->opt_keys, k, &e)) {
+        kiln_free(k);
+        kiln_free(v);
+        L->oom = 1;
+        return;
+    }
+    if (kiln_vec_push(&t->opt_vals, v, &e)) {
+        kiln_free(v);
+        L->oom = 1;
+    }
+}
+
+/* The library settings present in m, onto t. */
+static void lib_opts_apply(loader *L, kiln_flow_task *t, const ynode *m)
+{
+    for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+        const ynode *k = m->kids[i], *v = m->kids[i + 1];
+        if (k->kind != 's' || !lib_key(k->text) || is_null(v))
+            continue;
+        if (!strcmp(k->text, "vars")) {
+            if (v->kind != 'm') {
+                diag(L, v, "vars: want a map of NAME: value");
+                continue;
+            }
+            for (size_t j = 0; j + 1 < v->nkids; j += 2) {
+                const ynode *vk = v->kids[j], *vv = v->kids[j + 1];
+                if (vk->kind != 's' || vv->kind != 's' || !*vk->text) {
+                    diag(L, vk, "vars: want NAME: value pairs (plain values)");
+                    continue;
+                }
+                char name[256];
+                snprintf(name, sizeof name, "vars.%s", vk->text);
+                opt_set(L, t, name, vv->text);
+            }
+            continue;
+        }
+        if (!want_scalar(L, v, k->text))
+            continue;
+        if (key_known(bool_opts, k->text)) {
+            int b = 0, before = L->nerr;
+            read_bool(L, v, k->text, &b);
+            if (L->nerr == before)
+                opt_set(L, t, k->text, b ? "true" : "false");
+            continue;
+        }
+        if (!strcmp(k->text, "threads")) {
+            int n = 0, before = L->nerr;
+            read_int(L, v, "threads", 0, 1024, &n);
+            if (L->nerr != before)
+                continue;
+        }
+        opt_set(L, t, k->text, v->text);
+    }
+}
 
 static int key_known(const char *const *keys, const char *k)
 {
@@ -403,6 +521,7 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_bool(L, map_get(m, "depends_on_past"), "depends_on_past", &t->depends_on_past);
     read_str(L, map_get(m, "path"), "path", &t->sensor_path);
     read_dur(L, map_get(m, "poke_interval"), "poke_interval", &t->poke_interval_ms);
+    read_bool(L, map_get(m, "soft_fail"), "soft_fail", &t->soft_fail);
     if ((n = map_get(m, "mode")) && want_scalar(L, n, "mode")) {
         if (!strcmp(n->text, "poke") || !strcmp(n->text, "reschedule"))
             t->reschedule = !strcmp(n->text, "reschedule");
@@ -411,6 +530,7 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     }
     read_list(L, map_get(m, "produces"), "produces", &t->produces);
     read_list(L, map_get(m, "consumes"), "consumes", &t->consumes);
+    lib_opts_apply(L, t, m);
 }
 
 static int strv_copy(kiln_flow_strv *dst, const kiln_flow_strv *src)
@@ -440,6 +560,8 @@ static void task_free_fields(kiln_flow_task *t)
     kiln_free(t->sensor_path);
     strv_free(&t->produces);
     strv_free(&t->consumes);
+    strv_free(&t->opt_keys);
+    strv_free(&t->opt_vals);
 }
 
 /* t starts as a copy of the defaults. */
@@ -457,21 +579,46 @@ static int task_init_from(kiln_flow_task *t, const kiln_flow_task *def)
     t->depends_on_past = def->depends_on_past;
     t->poke_interval_ms = def->poke_interval_ms;
     t->reschedule = def->reschedule;
+    t->soft_fail = def->soft_fail;
     if ((def->type && !(t->type = kiln_strdup(def->type))) || (def->cwd && !(t->cwd = kiln_strdup(def->cwd))) ||
         (def->pool && !(t->pool = kiln_strdup(def->pool))) || strv_copy(&t->argv, &def->argv) ||
         strv_copy(&t->env, &def->env) || strv_copy(&t->produces, &def->produces) ||
-        strv_copy(&t->consumes, &def->consumes))
+        strv_copy(&t->consumes, &def->consumes) || strv_copy(&t->opt_keys, &def->opt_keys) ||
+        strv_copy(&t->opt_vals, &def->opt_vals))
         return -1;
     return 0;
 }
 
-/* A string that would need the template renderer (see kiln_flow_render). */
-static void check_templates(loader *L, const ynode *at, const kiln_flow_strv *v, const char *what)
+/* Render s as it would be for the DAG's first run, so a template that
+ * cannot render (syntax, an unknown filter, a bad expression) is a
+ * validation error at its file:line:col, not a failed try. */
+static void check_template(loader *L, const kiln_flow_dag *d, const kiln_flow_task *t, const ynode *at, const char *s,
+                           const char *what)
 {
-    for (size_t i = 0; i < v->len; i++)
-        if (strstr(v->items[i], "{{") || strstr(v->items[i], "{%"))
-            diag(L, at, "%s: '%s' uses a template, and templating is not available yet (it will use the models "
-                        "layer's Jinja; see docs/flow.md)", what, v->items[i]);
+    if (!kiln_flow__is_template(s))
+        return;
+    int64_t t0 = d->start_date, is, ie;
+    kiln_flow__interval(d, t0, &is, &ie);
+    char lds[32], rid[64];
+    kiln_flow__ts(t0, lds);
+    snprintf(rid, sizeof rid, "manual__%s", lds);
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, d, t0, is, ie, rid, 1);
+    ctx.task_id = t->id;
+    char *out = NULL;
+    kiln_err e = {0};
+    if (kiln_flow_render(&out, s, &ctx, &e) != 0)
+        diag(L, at, "%s: %s", what, e.msg);
+    kiln_free(out);
+}
+
+static void check_templates(loader *L, const kiln_flow_dag *d, const kiln_flow_task *t, const ynode *at,
+                            const kiln_flow_strv *v, const char *what)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        const ynode *it = at && at->kind == 'q' && i < at->nkids ? at->kids[i] : at;
+        check_template(L, d, t, it, v->items[i], what);
+    }
 }
 
 /* ------------------------------------------------------- DAG */
@@ -482,6 +629,7 @@ void kiln_flow__dag_free(kiln_flow_dag *d)
         return;
     kiln_free(d->id);
     kiln_free(d->path);
+    kiln_free(d->project_dir);
     kiln_free(d->schedule);
     kiln_cron_free(&d->cron);
     kiln_free(d->timezone);
@@ -541,7 +689,8 @@ int kiln_flow_parse_date(const kiln_flow_dag *d, const char *s, int64_t *out, ki
 /* Kahn's algorithm; on a cycle, report one cycle's path. */
 static void check_cycles(loader *L, kiln_flow_dag *d, const ynode *tasks_node)
 {
-    size_t n = d->ntasks, *indeg = kiln_calloc(n ? n : 1, sizeof *indeg), *queue = kiln_malloc((n ? n : 1) * sizeof *queue);
+    size_t n = d->ntasks, *indeg = kiln_calloc(n ? n : 1, sizeof *indeg),
+           *queue = kiln_malloc((n ? n : 1) * sizeof *queue);
     if (!indeg || !queue) {
         L->oom = 1;
         goto done;
@@ -601,10 +750,10 @@ done:
     kiln_free(queue);
 }
 
-static const char *const dag_keys[] = {"dag",        "description", "schedule",       "timezone",         "start_date",
-                                       "end_date",   "catchup",     "max_active_runs", "max_active_tasks", "params",
-                                       "tags",       "default_task", "on_failure",    "on_success",       "on_retry",
-                                       "dagrun_timeout", "tasks",   NULL};
+static const char *const dag_keys[] = {
+    "dag",        "description",     "schedule",         "timezone",       "start_date", "end_date",
+    "catchup",    "max_active_runs", "max_active_tasks", "params",         "tags",       "default_task",
+    "on_failure", "on_success",      "on_retry",         "dagrun_timeout", "tasks",      NULL};
 
 /* The DAG-level settings: schedule and zone, dates, limits, lists, params. */
 static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
@@ -651,8 +800,8 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
     for (int li = 0; li < 3; li++)
         for (size_t j = 0; j < on_lists[li]->len; j++) {
             size_t a = 0;
-            while (a < L->proj->nalerts && (!L->proj->alerts[a].name ||
-                                            strcmp(L->proj->alerts[a].name, on_lists[li]->items[j])))
+            while (a < L->proj->nalerts &&
+                   (!L->proj->alerts[a].name || strcmp(L->proj->alerts[a].name, on_lists[li]->items[j])))
                 a++;
             if (a == L->proj->nalerts)
                 diag(L, map_get(root, on_keys[li]), "%s: unknown alert target '%s' (alerts are defined in kiln.yml)",
@@ -718,12 +867,15 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     check_keys(L, v, task_keys, "task");
     task_apply(L, t, v, 0);
     const ynode *at = map_get(v, "type") ? map_get(v, "type") : k;
+    const lib_type *lt = lib_type_find(t->type);
     if (!t->type)
         diag(L, k, "task '%s': no type (type: command)", t->id);
     else if (!strcmp(t->type, "command")) {
         if (t->argv.len == 0)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': command: want a non-empty list",
                  t->id);
+        if (t->soft_fail && map_get(v, "soft_fail"))
+            diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
     } else if (!strcmp(t->type, "sensor.file")) {
         if (!t->sensor_path)
             diag(L, k, "task '%s': sensor.file needs path: (the file to wait for)", t->id);
@@ -731,17 +883,60 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': a sensor has no command", t->id);
         if (!t->timeout_ms)
             t->timeout_ms = 7 * 86400000LL; /* Airflow's sensor default: 7 days */
-    } else if (!strcmp(t->type, "job.gh_events") || !strcmp(t->type, "models.build") ||
-               !strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
+    } else if (lt) {
+        if (t->soft_fail && map_get(v, "soft_fail"))
+            diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
+        if (t->argv.len)
+            diag(L, map_get(v, "command") ? map_get(v, "command") : k,
+                 "task '%s': a %s task has no command (it runs kiln's library call)", t->id, t->type);
+        if (lt->required && !kiln_flow_task_opt(t, lt->required))
+            diag(L, k, "task '%s': %s needs %s:", t->id, t->type, lt->required);
+        if (!strcmp(t->type, "job.gh_events")) {
+            const char *wh = kiln_flow_task_opt(t, "warehouse"), *o = kiln_flow_task_opt(t, "out"),
+                       *f = kiln_flow_task_opt(t, "format");
+            if (!wh == !o)
+                diag(L, k,
+                     "task '%s': job.gh_events writes either Iceberg tables (warehouse:) or files (out:, format:)",
+                     t->id);
+            if (f && wh)
+                diag(L, map_get(v, "format") ? map_get(v, "format") : k,
+                     "task '%s': format: is for out: files; warehouse: writes Iceberg tables", t->id);
+            if (f && !kiln_flow__is_template(f) && !kiln_gh_format_find(f))
+                diag(L, map_get(v, "format") ? map_get(v, "format") : k, "task '%s': format '%s' is not one of %s",
+                     t->id, f, kiln_gh_format_names());
+            if (kiln_flow_task_opt(t, "branch") && !wh)
+                diag(L, map_get(v, "branch") ? map_get(v, "branch") : k,
+                     "task '%s': branch: is an Iceberg branch (needs warehouse:)", t->id);
+        }
+    } else if (!strcmp(t->type, "job.gh-events"))
+        diag(L, at, "task '%s': unknown task type 'job.gh-events' (did you mean job.gh_events?)", t->id);
+    else if (!strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
         diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
     else
-        diag(L, at, "task '%s': unknown task type '%s' (command)", t->id, t->type);
-    check_templates(L, map_get(v, "command") ? map_get(v, "command") : k, &t->argv, "command");
-    check_templates(L, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
-    if (t->sensor_path && (strstr(t->sensor_path, "{{") || strstr(t->sensor_path, "{%")))
-        diag(L, map_get(v, "path"), "path: templating is not available yet (see docs/flow.md)");
-    if (t->cwd && (strstr(t->cwd, "{{") || strstr(t->cwd, "{%")))
-        diag(L, map_get(v, "cwd"), "cwd: templating is not available yet (see docs/flow.md)");
+        diag(L, at, "task '%s': unknown task type '%s' (command, sensor.file, job.gh_events, models.build, sql)", t->id,
+             t->type);
+    /* a setting of another task type is a mistake, not something to ignore */
+    for (size_t i = 0; t->type && i + 1 < v->nkids; i += 2) {
+        const ynode *kk = v->kids[i];
+        if (kk->kind != 's' || !lib_key(kk->text))
+            continue;
+        int ok = 0;
+        for (size_t j = 0; lt && lt->keys[j] && !ok; j++)
+            ok = !strcmp(lt->keys[j], kk->text);
+        if (!ok)
+            diag(L, kk, "task '%s': '%s' is not a setting of type %s", t->id, kk->text, t->type);
+    }
+    check_templates(L, d, t, map_get(v, "command"), &t->argv, "command");
+    check_templates(L, d, t, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
+    for (size_t i = 0; i < t->opt_keys.len; i++) {
+        const char *name = t->opt_keys.items[i];
+        const ynode *on = !strncmp(name, "vars.", 5) ? map_get(v, "vars") : map_get(v, name);
+        check_template(L, d, t, on ? on : k, t->opt_vals.items[i], name);
+    }
+    if (t->sensor_path)
+        check_template(L, d, t, map_get(v, "path") ? map_get(v, "path") : k, t->sensor_path, "path");
+    if (t->cwd)
+        check_template(L, d, t, map_get(v, "cwd") ? map_get(v, "cwd") : k, t->cwd, "cwd");
     if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {
         L->oom = 1;
         return;
@@ -751,8 +946,7 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     if (!pool)
         diag(L, pat, "task '%s': unknown pool '%s' (pools are defined in kiln.yml)", t->id, t->pool);
     else if (t->pool_slots > pool->slots)
-        diag(L, pat, "task '%s': pool_slots %d exceeds pool '%s' size %d", t->id, t->pool_slots, t->pool,
-             pool->slots);
+        diag(L, pat, "task '%s': pool_slots %d exceeds pool '%s' size %d", t->id, t->pool_slots, t->pool, pool->slots);
     if (t->depends_on_past && !d->has_cron)
         diag(L, k, "task '%s': depends_on_past needs a schedule (it compares with the previous interval)", t->id);
 }
@@ -810,7 +1004,7 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
     kiln_flow_task def = {0};
     def.pool_slots = 1;
     def.priority_weight = 1;
-    def.retry_delay_ms = 300000; /* Airflow's default_task_retry_delay */
+    def.retry_delay_ms = 300000;  /* Airflow's default_task_retry_delay */
     def.poke_interval_ms = 60000; /* Airflow's BaseSensorOperator default */
     const ynode *n;
     if (!d || !(d->task_index = kiln_map_new())) {
@@ -826,10 +1020,11 @@ static void load_dag(loader *L, const ynode *root, const char *stem, kiln_flow_d
     }
     check_keys(L, root, dag_keys, "DAG");
     d->path = kiln_strdup(L->path);
+    d->project_dir = kiln_strdup(L->proj->dir);
     read_str(L, map_get(root, "dag"), "dag", &d->id);
     if (!d->id)
         d->id = kiln_strdup(stem);
-    if (!d->id || !d->path) {
+    if (!d->id || !d->path || !d->project_dir) {
         L->oom = 1;
         goto done;
     }
@@ -961,8 +1156,8 @@ done:
     return rc;
 }
 
-static const char *const alert_keys[] = {"type", "command", "url", "url_env", "routing_key_env", "timeout", "retries",
-                                         NULL};
+static const char *const alert_keys[] = {"type",    "command", "url", "url_env", "routing_key_env",
+                                         "timeout", "retries", NULL};
 
 /* kiln.yml alerts: NAME: {type: command|webhook|slack|pagerduty, ...} */
 static int load_alerts(kiln_flow_project *p, const char *path, const ynode *alerts, kiln_err *err)
@@ -1079,8 +1274,8 @@ int kiln_flow_project_load(kiln_flow_project **out, const char *dir, kiln_err *e
     struct dirent *de;
     while ((de = readdir(dh))) {
         size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || !((l > 4 && !strcmp(de->d_name + l - 4, ".yml")) ||
-                                      (l > 5 && !strcmp(de->d_name + l - 5, ".yaml"))))
+        if (de->d_name[0] == '.' ||
+            !((l > 4 && !strcmp(de->d_name + l - 4, ".yml")) || (l > 5 && !strcmp(de->d_name + l - 5, ".yaml"))))
             continue;
         char *s = kiln_strdup(de->d_name);
         if (!s || kiln_vec_push(&files, s, err)) {
@@ -1259,37 +1454,56 @@ void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, 
     memcpy(c->ds_nodash, c->ds, 4);
     memcpy(c->ds_nodash + 4, c->ds + 5, 2);
     memcpy(c->ds_nodash + 6, c->ds + 8, 2);
+    /* Airflow's ts (isoformat with +00:00) and ts_nodash */
+    memcpy(c->ts, c->logical_date, 19);
+    memcpy(c->ts + 19, "+00:00", 7);
+    memcpy(c->ts_nodash, c->ds_nodash, 8);
+    c->ts_nodash[8] = 'T';
+    const char *tm = c->logical_date + 11; /* HH:MM:SS */
+    char *o = c->ts_nodash + 9;
+    for (int i = 0; i < 8; i++)
+        if (tm[i] != ':')
+            *o++ = tm[i];
+    *o = 0;
     c->run_id = run_id ? run_id : "";
     c->try_number = try_number;
 }
 
 static int json_member(kiln_buf *out, kiln_err *err, const char *k, const char *v, int comma)
 {
-    int rc = kiln_buf_printf(out, err, "%s\"%s\":", comma ? "," : "", k);
+    int rc = kiln_buf_printf(out, err, "%s", comma ? "," : "");
+    if (!rc)
+        rc = kiln_json_write_str(out, k, strlen(k), err);
+    if (!rc)
+        rc = kiln_buf_putc(out, ':', err);
     return rc ? rc : kiln_json_write_str(out, v, strlen(v), err);
 }
 
 int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err)
 {
+    const char *names[] = {
+        "ds", "ds_nodash", "ts", "ts_nodash", "logical_date", "data_interval_start", "data_interval_end", "run_id"};
+    const char *vals[] = {ctx->ds,
+                          ctx->ds_nodash,
+                          ctx->ts,
+                          ctx->ts_nodash,
+                          ctx->logical_date,
+                          ctx->data_interval_start,
+                          ctx->data_interval_end,
+                          ctx->run_id ? ctx->run_id : ""};
     int rc = kiln_buf_putc(out, '{', err);
-    if (!rc)
-        rc = json_member(out, err, "ds", ctx->ds, 0);
-    if (!rc)
-        rc = json_member(out, err, "ds_nodash", ctx->ds_nodash, 1);
-    if (!rc)
-        rc = json_member(out, err, "logical_date", ctx->logical_date, 1);
-    if (!rc)
-        rc = json_member(out, err, "data_interval_start", ctx->data_interval_start, 1);
-    if (!rc)
-        rc = json_member(out, err, "data_interval_end", ctx->data_interval_end, 1);
-    if (!rc)
-        rc = json_member(out, err, "run_id", ctx->run_id ? ctx->run_id : "", 1);
+    for (size_t i = 0; !rc && i < sizeof names / sizeof *names; i++)
+        rc = json_member(out, err, names[i], vals[i], i > 0);
     if (!rc)
         rc = kiln_buf_printf(out, err, ",\"params\":{");
     for (size_t i = 0; !rc && ctx->dag && i < ctx->dag->param_keys.len; i++)
         rc = json_member(out, err, ctx->dag->param_keys.items[i], ctx->dag->param_vals.items[i], i > 0);
     if (!rc)
-        rc = kiln_buf_printf(out, err, "},\"task\":{\"try_number\":%d},\"dag\":{", ctx->try_number);
+        rc = kiln_buf_printf(out, err, "},\"task\":{\"try_number\":%d", ctx->try_number);
+    if (!rc && ctx->task_id)
+        rc = json_member(out, err, "task_id", ctx->task_id, 1);
+    if (!rc)
+        rc = kiln_buf_printf(out, err, "},\"dag\":{");
     if (!rc && ctx->dag)
         rc = json_member(out, err, "dag_id", ctx->dag->id, 0);
     if (!rc)
@@ -1297,16 +1511,31 @@ int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, k
     return rc;
 }
 
+int kiln_flow__is_template(const char *s) { return strstr(s, "{{") || strstr(s, "{%") || strstr(s, "{#"); }
+
 int kiln_flow_render(char **out, const char *s, const kiln_flow_render_ctx *ctx, kiln_err *err)
 {
-    /* The models layer's Jinja interpreter (src/models) will render here;
-     * kiln has one template engine, not two. Until it is merged, only
-     * plain strings pass (validation already rejects templates). */
-    (void)ctx;
     *out = NULL;
-    if (strstr(s, "{{") || strstr(s, "{%"))
-        return kiln_err_set(err, KILN_EUNSUPP, "'%s': templating is not available yet", s);
-    if (!(*out = kiln_strdup(s)))
-        return KILN_OOM(err);
-    return 0;
+    if (!kiln_flow__is_template(s)) {
+        if (!(*out = kiln_strdup(s)))
+            return KILN_OOM(err);
+        return 0;
+    }
+    /* the models layer's Jinja: one template engine in kiln, not two */
+    kiln_buf vars, res;
+    kiln_buf_init(&vars, 0);
+    kiln_buf_init(&res, 0);
+    int rc = kiln_flow_render_vars_json(ctx, &vars, err);
+    if (!rc)
+        rc = kiln_models_render_string(ctx->where ? ctx->where : "template", s, strlen(s), vars.data, &res, err);
+    if (!rc && !res.data && !(res.data = kiln_strdup("")))
+        rc = KILN_OOM(err);
+    if (!rc && strlen(res.data) != res.len)
+        rc =
+            kiln_err_set(err, KILN_EINVAL, "%s: the template renders a NUL byte", ctx->where ? ctx->where : "template");
+    if (!rc)
+        *out = kiln_buf_detach(&res, NULL);
+    kiln_buf_free(&vars);
+    kiln_buf_free(&res);
+    return rc;
 }

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +25,9 @@
 
 extern char **environ;
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -55,6 +59,65 @@ static char **merged_env(char *const *extra)
     return env;
 }
 
+/* A library task type: fork (no exec) and call s->fn in the child, set up
+ * as posix_spawn sets up a program: own process group, stdin /dev/null,
+ * stdout/stderr into the log, the lock as fd 3 and no other inherited
+ * descriptor (another task's lock must not live on in this child), default
+ * signal handling, cwd and env. The runner is single-threaded when it
+ * forks, and the child never touches the runner's SQLite connection: it
+ * leaves with _exit. */
+static int fork_start(const kiln_flow_spawn *s, kiln_flow_proc *out, int logfd, kiln_err *err)
+{
+    fflush(NULL); /* no buffered output of the runner may be written twice */
+    pid_t pid = fork();
+    if (pid < 0)
+        return kiln_err_set(err, KILN_EIO, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul < 0 || dup2(nul, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+            (s->lock_fd >= 0 && dup2(s->lock_fd, 3) < 0))
+            _exit(127);
+        int first = s->lock_fd >= 0 ? 4 : 3;
+        if (syscall(SYS_close_range, (unsigned)first, ~0U, 0) != 0)
+            for (int fd = first; fd < 65536; fd++)
+                close(fd);
+        struct sigaction sa = {0};
+        sa.sa_handler = SIG_DFL;
+        int sigs[] = {SIGPIPE, SIGINT, SIGTERM, SIGCHLD, SIGUSR1, SIGHUP, SIGQUIT};
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+            sigaction(sigs[i], &sa, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (s->cwd && chdir(s->cwd) != 0) {
+            dprintf(2, "kiln: cannot enter %s: %s\n", s->cwd, strerror(errno));
+            _exit(127);
+        }
+        for (size_t i = 0; s->env_extra && s->env_extra[i]; i++)
+            putenv(s->env_extra[i]);
+        /* stdout/stderr are the log now: line-buffer them so a kill at the
+         * timeout still leaves what was printed */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        setvbuf(stderr, NULL, _IONBF, 0);
+        int rc = s->fn(s->fn_arg);
+        fflush(NULL);
+        _exit(rc < 0 || rc > 255 ? 1 : rc);
+    }
+    setpgid(pid, pid); /* also in the parent: no window where a kill(-pid) misses */
+    out->pid = pid;
+    out->wait_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (out->wait_fd < 0) {
+        int e = errno;
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        out->pid = -1;
+        return kiln_err_set(err, KILN_EIO, "pidfd_open: %s (kiln needs Linux 5.3 or later)", strerror(e));
+    }
+    fcntl(out->wait_fd, F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
 static int local_start(kiln_flow_executor *ex, const kiln_flow_spawn *s, kiln_flow_proc *out, kiln_err *err)
 {
     (void)ex;
@@ -70,6 +133,12 @@ static int local_start(kiln_flow_executor *ex, const kiln_flow_spawn *s, kiln_fl
     if (logfd < 0) {
         kiln_free(env);
         return kiln_err_set(err, KILN_EIO, "%s: %s", s->log_path, strerror(errno));
+    }
+    if (s->fn) {
+        rc = fork_start(s, out, logfd, err);
+        close(logfd);
+        kiln_free(env);
+        return rc;
     }
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);

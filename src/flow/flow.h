@@ -31,7 +31,7 @@ typedef KILN_VEC(char *) kiln_flow_strv; /* owned strings */
 
 typedef struct kiln_flow_task {
     char *id;
-    char *type;           /* "command" or "sensor.file" */
+    char *type;           /* "command", "sensor.file", "job.gh_events", "models.build", "sql" */
     kiln_flow_strv argv;  /* command: program and arguments, never a shell */
     kiln_flow_strv env;   /* "NAME=value" added to the environment */
     char *cwd;            /* relative to the project dir; NULL = project dir */
@@ -42,24 +42,30 @@ typedef struct kiln_flow_task {
     int retries;
     int64_t retry_delay_ms, max_retry_delay_ms, timeout_ms; /* 0 = none (timeout) */
     int exp_backoff;
-    char *sensor_path;     /* sensor.file: the file to wait for (relative to the project) */
+    char *sensor_path;        /* sensor.file: the file to wait for (relative to the project) */
     int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
-    int reschedule;        /* sensors: mode reschedule (no slot held between pokes) */
-    char *pool;           /* "default_pool" when not set */
+    int reschedule;           /* sensors: mode reschedule (no slot held between pokes) */
+    int soft_fail;            /* sensors: a timeout makes the task skipped, not failed (Airflow's soft_fail) */
+    char *pool;               /* "default_pool" when not set */
     int pool_slots;
     int priority_weight;
     int depends_on_past;
     kiln_flow_strv produces, consumes; /* asset names, recorded only */
-    int line, col;        /* where the task's key is in the file */
+    /* settings of a library task type (job.gh_events, models.build, sql):
+     * name -> value as written (templated; booleans "true"/"false";
+     * models.build's vars map as "vars.NAME") */
+    kiln_flow_strv opt_keys, opt_vals;
+    int line, col; /* where the task's key is in the file */
 } kiln_flow_task;
 
 typedef struct kiln_flow_dag {
     char *id;
-    char *path;           /* the DAG file */
-    char *schedule;       /* as written; NULL = manual runs only */
-    kiln_cron cron;       /* parsed schedule (has_cron) */
+    char *path;        /* the DAG file */
+    char *project_dir; /* the project it belongs to */
+    char *schedule;    /* as written; NULL = manual runs only */
+    kiln_cron cron;    /* parsed schedule (has_cron) */
     int has_cron;
-    char *timezone;       /* "UTC" when not set */
+    char *timezone;               /* "UTC" when not set */
     int64_t start_date, end_date; /* seconds; end_date 0 = open */
     int catchup, max_active_runs, max_active_tasks;
     int64_t dagrun_timeout_ms;
@@ -79,26 +85,26 @@ typedef struct kiln_flow_pool {
 enum { KILN_ALERT_COMMAND = 0, KILN_ALERT_WEBHOOK, KILN_ALERT_SLACK, KILN_ALERT_PAGERDUTY };
 typedef struct kiln_flow_alert {
     char *name;
-    int type;               /* KILN_ALERT_* */
-    kiln_flow_strv argv;    /* command */
-    char *url, *url_env;    /* webhook, slack, pagerduty: the URL, or the variable holding it */
-    char *routing_key_env;  /* pagerduty: the variable holding the routing key */
-    int64_t timeout_ms;     /* per attempt, default 10 s */
-    int retries;            /* extra attempts after a failed one, default 2 */
+    int type;              /* KILN_ALERT_* */
+    kiln_flow_strv argv;   /* command */
+    char *url, *url_env;   /* webhook, slack, pagerduty: the URL, or the variable holding it */
+    char *routing_key_env; /* pagerduty: the variable holding the routing key */
+    int64_t timeout_ms;    /* per attempt, default 10 s */
+    int retries;           /* extra attempts after a failed one, default 2 */
 } kiln_flow_alert;
 
 /* A project: every DAG that loaded, and one diagnostic per problem found
  * ("path:line:col: message"). A DAG file with an error is left out; the
  * others still load. */
 typedef struct kiln_flow_project {
-    char *dir, *state_dir;  /* state_dir = dir/.kiln */
+    char *dir, *state_dir; /* state_dir = dir/.kiln */
     kiln_flow_dag **dags;
     size_t ndags;
     kiln_flow_strv diags;
-    kiln_flow_pool *pools;  /* default_pool (128 slots) first */
+    kiln_flow_pool *pools; /* default_pool (128 slots) first */
     size_t npools;
-    int parallelism;        /* kiln.yml flow.parallelism, default 32 */
-    char *lineage_file;     /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
+    int parallelism;    /* kiln.yml flow.parallelism, default 32 */
+    char *lineage_file; /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
     kiln_flow_alert *alerts;
     size_t nalerts;
 } kiln_flow_project;
@@ -114,6 +120,8 @@ const kiln_flow_dag *kiln_flow_project_dag(const kiln_flow_project *p, const cha
 /* KILN_ENOTFOUND with a message naming the DAG (and a diagnostic of its
  * file when it failed to load). */
 int kiln_flow_project_need_dag(const kiln_flow_project *p, const char *id, const kiln_flow_dag **out, kiln_err *err);
+/* The value of a library task type's setting name, or NULL. */
+const char *kiln_flow_task_opt(const kiln_flow_task *t, const char *name);
 /* Task index in dag, or -1. */
 long kiln_flow_dag_task(const kiln_flow_dag *d, const char *id);
 
@@ -132,22 +140,27 @@ int kiln_flow_dag_show(const kiln_flow_dag *d, kiln_buf *out, kiln_err *err);
 /* Template context of one task instance (Airflow's names; dates in UTC,
  * as Airflow's template dates are). */
 typedef struct kiln_flow_render_ctx {
-    const kiln_flow_dag *dag; /* params.x come from dag->param_keys/vals */
-    char ds[11], ds_nodash[9];                       /* "2024-01-02", "20240102" */
+    const kiln_flow_dag *dag;                                              /* params.x come from dag->param_keys/vals */
+    char ds[11], ds_nodash[9];                                             /* "2024-01-02", "20240102" */
     char logical_date[32], data_interval_start[32], data_interval_end[32]; /* ISO, Z */
-    const char *run_id; /* "" when rendering the definition for the idempotency key */
-    int try_number;     /* 0 then too, so neither changes the key */
+    char ts[32], ts_nodash[16]; /* "2024-01-02T00:00:00+00:00", "20240102T000000" */
+    const char *run_id;         /* "" when rendering the definition for the idempotency key */
+    int try_number;             /* 0 then too, so neither changes the key */
+    const char *task_id;        /* task.task_id; NULL = not rendering for one task */
+    const char *where;          /* what errors call the string ("dags/x.yml:12:9"); NULL = "template" */
 } kiln_flow_render_ctx;
 void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, int64_t logical, int64_t istart,
                                int64_t iend, const char *run_id, int try_number);
 /* The context as the JSON object of template variables the models
- * layer's renderer takes (vars_json of kiln_models_render_file): ds,
- * ds_nodash, logical_date, data_interval_start, data_interval_end, run_id,
- * params {name: default}, task {try_number}, dag {dag_id}. Appends to out. */
+ * layer's renderer takes (vars_json of kiln_models_render_string): ds,
+ * ds_nodash, ts, ts_nodash, logical_date, data_interval_start,
+ * data_interval_end, run_id, params {name: default}, task {task_id,
+ * try_number}, dag {dag_id}. Appends to out. */
 int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err);
-/* Render one task string. Until the models layer's Jinja interpreter is
- * merged this copies plain strings and refuses any "{{" / "{%" with
- * KILN_EUNSUPP ("templating not available yet"). Caller frees *out. */
+/* Render one task string with the models layer's Jinja (one template
+ * engine in kiln): a string without "{{", "{%" or "{#" is copied as is.
+ * Errors: the renderer's (KILN_EFORMAT syntax, KILN_EINVAL evaluation),
+ * prefixed with ctx->where. Caller frees *out. */
 int kiln_flow_render(char **out, const char *s, const kiln_flow_render_ctx *ctx, kiln_err *err);
 
 /* ------------------------------------------------------------ executor */
@@ -157,15 +170,22 @@ typedef struct kiln_flow_spawn {
     char *const *argv;
     char *const *env_extra; /* "NAME=value", override the inherited env */
     const char *cwd;
-    const char *log_path;   /* stdout+stderr go here (created, appended) */
-    int lock_fd;            /* >= 0: passed to the child as fd 3 so the
+    const char *log_path; /* stdout+stderr go here (created, appended) */
+    int lock_fd;          /* >= 0: passed to the child as fd 3 so the
                              * per-task-instance lock lives as long as the
                              * task, even if the runner dies */
+    /* A library task type (job.gh_events, models.build, sql): instead of
+     * exec'ing argv, the child (a fork of the runner, set up the same way:
+     * process group, log, lock, cwd, env) calls fn(fn_arg) and exits with
+     * its return value. argv is then what a remote executor would run
+     * instead (the equivalent kiln command line). */
+    int (*fn)(void *fn_arg);
+    void *fn_arg;
 } kiln_flow_spawn;
 
 typedef struct kiln_flow_proc {
-    int pid;      /* also the process group id */
-    int wait_fd;  /* readable when the process exited (a pidfd) */
+    int pid;     /* also the process group id */
+    int wait_fd; /* readable when the process exited (a pidfd) */
 } kiln_flow_proc;
 
 /* The executor interface: start, poll, kill. The local executor spawns
@@ -187,15 +207,15 @@ enum { KILN_FLOW_RERUN_NONE = 0, KILN_FLOW_RERUN_FAILED, KILN_FLOW_RERUN_ALL };
 
 typedef struct kiln_flow_run_opts {
     const char *dag;
-    int64_t start, end;   /* logical dates (seconds), inclusive range */
-    int rerun;            /* KILN_FLOW_RERUN_*: which existing runs to examine again */
-    int dry_run;          /* print the plan, run nothing, write nothing */
-    int backfill;         /* run ids "backfill__...", else "manual__..." */
-    int max_active_runs;  /* 0 = the DAG's */
+    int64_t start, end;    /* logical dates (seconds), inclusive range */
+    int rerun;             /* KILN_FLOW_RERUN_*: which existing runs to examine again */
+    int dry_run;           /* print the plan, run nothing, write nothing */
+    int backfill;          /* run ids "backfill__...", else "manual__..." */
+    int max_active_runs;   /* 0 = the DAG's */
     const char *only_task; /* tasks run: one task, upstream ignored */
-    const char *run_type; /* run id prefix; NULL: "backfill" or "manual" */
-    FILE *progress;       /* one line per event, or NULL */
-    int bar;              /* progress is a terminal: one redrawn bar (runs done/failed/left,
+    const char *run_type;  /* run id prefix; NULL: "backfill" or "manual" */
+    FILE *progress;        /* one line per event, or NULL */
+    int bar;               /* progress is a terminal: one redrawn bar (runs done/failed/left,
                            * ETA) instead of a line per task event; failed runs still get a line */
 } kiln_flow_run_opts;
 

@@ -23,6 +23,8 @@ int kiln_flow__q(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const ch
 /* Same, run to completion (no rows wanted). */
 int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char *types, ...);
 
+/* 1 if s holds Jinja ("{{", "{%" or "{#"). */
+int kiln_flow__is_template(const char *s);
 /* "2024-01-01T00:00:00Z" of seconds (out holds 28 bytes). */
 void kiln_flow__ts(int64_t secs, char *out);
 /* mkdir -p of the directory holding path. */
@@ -59,5 +61,21 @@ typedef struct kiln_flow_alert_event {
  * process; outcomes in STATE_DIR/alerts.ndjson). */
 int kiln_flow__alert_fire(const kiln_flow_project *p, const kiln_flow_strv *names, const kiln_flow_alert_event *ev,
                           kiln_err *err);
+
+/* Library task types (task_lib.c): job.gh_events, models.build, sql. */
+typedef struct kiln_flow__libcall kiln_flow__libcall;
+/* Render t's settings for one try into *out (caller frees with
+ * kiln_flow__lib_free). */
+int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *ctx, int64_t istart, int64_t iend,
+                           kiln_flow__libcall **out, kiln_err *err);
+void kiln_flow__lib_free(kiln_flow__libcall *c);
+/* The child's entry (kiln_flow_spawn.fn): runs the call, returns the exit code. */
+int kiln_flow__lib_main(void *libcall);
+/* The equivalent `kiln ...` argv, NULL-terminated; caller frees each and the array. */
+int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err);
+/* First and last UTC day (YYYY-MM-DD) of the interval [istart, iend). */
+void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]);
+/* Hash the files of the dbt project in project_dir into h (models.build keys). */
+void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
 
 #endif

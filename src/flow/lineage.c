@@ -137,7 +137,8 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
     if (!rc)
         rc = str(&b, OL_PRODUCER, err);
     if (!rc)
-        rc = kiln_buf_printf(&b, err, ",\"schemaURL\":\"%s\",\"eventType\":\"%s\",\"run\":{\"runId\":\"%s\",\"facets\":{",
+        rc = kiln_buf_printf(&b, err,
+                             ",\"schemaURL\":\"%s\",\"eventType\":\"%s\",\"run\":{\"runId\":\"%s\",\"facets\":{",
                              OL_SCHEMA, event_type, try_uuid);
     if (!rc)
         rc = facet_head(&b, "nominalTime",
@@ -157,9 +158,9 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
     if (!rc && error_msg) {
         rc = kiln_buf_putc(&b, ',', err);
         if (!rc)
-            rc = facet_head(&b, "errorMessage",
-                            "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
-                            err);
+            rc = facet_head(
+                &b, "errorMessage",
+                "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet", err);
         if (!rc)
             rc = kiln_buf_printf(&b, err, ",\"message\":");
         if (!rc)

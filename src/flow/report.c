@@ -45,12 +45,13 @@ int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_
         const char *rd = col(runs, 0), *ld = col(runs, 1);
         if (json) {
             if ((rc = kiln_buf_printf(out, err, "%s{", first ? "" : ",")) || (rc = json_kv(out, err, "dag", rd, 0)) ||
-                (rc = json_kv(out, err, "logical_date", ld, 1)) || (rc = json_kv(out, err, "run_id", col(runs, 2), 1)) ||
+                (rc = json_kv(out, err, "logical_date", ld, 1)) ||
+                (rc = json_kv(out, err, "run_id", col(runs, 2), 1)) ||
                 (rc = json_kv(out, err, "state", col(runs, 3), 1)) ||
                 (rc = json_kv(out, err, "data_interval_start", col(runs, 4), 1)) ||
                 (rc = json_kv(out, err, "data_interval_end", col(runs, 5), 1)) ||
-                (rc = json_kv(out, err, "started", col(runs, 6), 1)) || (rc = json_kv(out, err, "ended", col(runs, 7), 1)) ||
-                (rc = kiln_buf_printf(out, err, ",\"tasks\":[")))
+                (rc = json_kv(out, err, "started", col(runs, 6), 1)) ||
+                (rc = json_kv(out, err, "ended", col(runs, 7), 1)) || (rc = kiln_buf_printf(out, err, ",\"tasks\":[")))
                 goto done;
         } else if ((rc = kiln_buf_printf(out, err, "%s  %s  %-8s %s\n", rd, ld, col(runs, 3), col(runs, 2)))) {
             goto done;
@@ -65,14 +66,16 @@ int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_
         while (sqlite3_step(tis) == SQLITE_ROW) {
             if (json) {
                 if ((rc = kiln_buf_printf(out, err, "%s{", tfirst ? "" : ",")) ||
-                    (rc = json_kv(out, err, "task", col(tis, 0), 0)) || (rc = json_kv(out, err, "state", col(tis, 1), 1)) ||
+                    (rc = json_kv(out, err, "task", col(tis, 0), 0)) ||
+                    (rc = json_kv(out, err, "state", col(tis, 1), 1)) ||
                     (rc = kiln_buf_printf(out, err, ",\"tries\":%d", sqlite3_column_int(tis, 2))) ||
                     (rc = json_kv(out, err, "note", col(tis, 3), 1)) ||
-                    (rc = json_kv(out, err, "idempotency_key", col(tis, 4), 1)) || (rc = kiln_buf_printf(out, err, "}")))
+                    (rc = json_kv(out, err, "idempotency_key", col(tis, 4), 1)) ||
+                    (rc = kiln_buf_printf(out, err, "}")))
                     goto done;
             } else if ((rc = kiln_buf_printf(out, err, "    %-24s %-16s tries %d%s%s\n", col(tis, 0), col(tis, 1),
-                                              sqlite3_column_int(tis, 2), col(tis, 3) ? "  " : "",
-                                              col(tis, 3) ? col(tis, 3) : ""))) {
+                                             sqlite3_column_int(tis, 2), col(tis, 3) ? "  " : "",
+                                             col(tis, 3) ? col(tis, 3) : ""))) {
                 goto done;
             }
             tfirst = 0;
@@ -145,13 +148,15 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     }
     sqlite3_finalize(st);
     st = NULL;
-    if ((rc = kiln_flow__q(&s, &st, err,
-                           "SELECT state, try_number, note FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date=?3",
-                           "sss", dag, task, lds)))
+    if ((rc = kiln_flow__q(
+             &s, &st, err,
+             "SELECT state, try_number, note FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date=?3", "sss",
+             dag, task, lds)))
         goto done;
     if (sqlite3_step(st) == SQLITE_ROW)
         rc = kiln_buf_printf(out, err, "  WILL RUN: no success under this key; last state %s after %d tries%s%s\n",
-                             col(st, 0), sqlite3_column_int(st, 1), col(st, 2) ? " - " : "", col(st, 2) ? col(st, 2) : "");
+                             col(st, 0), sqlite3_column_int(st, 1), col(st, 2) ? " - " : "",
+                             col(st, 2) ? col(st, 2) : "");
     else
         rc = kiln_buf_printf(out, err, "  WILL RUN: it has never run\n");
     if (!rc && d->tasks[k].nup)
@@ -253,9 +258,10 @@ int kiln_flow_clear(kiln_flow_project *p, const kiln_flow_clear_opts *o, int *nc
             continue;
         const char *id = d->tasks[k].id;
         const char *filter = o->failed_only ? " AND state IN ('failed', 'upstream_failed')" : "";
-        char *sql1 = kiln_sprintf("DELETE FROM idem_key WHERE dag=?1 AND task=?2 AND logical_date IN (SELECT logical_date"
-                                  " FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date BETWEEN ?3 AND ?4%s)",
-                                  filter);
+        char *sql1 =
+            kiln_sprintf("DELETE FROM idem_key WHERE dag=?1 AND task=?2 AND logical_date IN (SELECT logical_date"
+                         " FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date BETWEEN ?3 AND ?4%s)",
+                         filter);
         char *sql2 = kiln_sprintf("UPDATE task_instance SET state='none', note='cleared', ended=NULL WHERE dag=?1 AND"
                                   " task=?2 AND logical_date BETWEEN ?3 AND ?4 AND state <> 'running'%s",
                                   filter);

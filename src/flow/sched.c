@@ -38,12 +38,21 @@
 #include <unistd.h>
 
 enum {
-    S_PENDING, S_READY, S_RUNNING, S_RETRY_WAIT, S_LOCK_WAIT, S_RESCHEDULE,
-    S_SUCCESS, S_FAILED, S_UPSTREAM_FAILED, S_SKIPPED, S_OUT /* terminal from S_SUCCESS on */
+    S_PENDING,
+    S_READY,
+    S_RUNNING,
+    S_RETRY_WAIT,
+    S_LOCK_WAIT,
+    S_RESCHEDULE,
+    S_SUCCESS,
+    S_FAILED,
+    S_UPSTREAM_FAILED,
+    S_SKIPPED,
+    S_OUT /* terminal from S_SUCCESS on */
 };
-static const char *const state_names[] = {"none",    "scheduled", "running",         "up_for_retry", "queued",
-                                          "up_for_reschedule", "success", "failed", "upstream_failed", "skipped",
-                                          "none"};
+static const char *const state_names[] = {
+    "none",    "scheduled", "running",         "up_for_retry", "queued", "up_for_reschedule",
+    "success", "failed",    "upstream_failed", "skipped",      "none"};
 #define TERMINAL(s) ((s) >= S_SUCCESS)
 
 enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE };
@@ -63,8 +72,9 @@ struct ti {
     int64_t try_start_ms;
     uint32_t gen;
     char key[65], def_hash[65];
-    char ol_run[37]; /* OpenLineage runId of the current try */
-    int sensing;     /* a sensor try is going on (pokes left) */
+    char ol_run[37];  /* OpenLineage runId of the current try */
+    int sensing;      /* a sensor try is going on (pokes left) */
+    int soft_timeout; /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
@@ -106,9 +116,9 @@ typedef struct sched {
     ti **running;
     size_t nrunning;
     size_t nsensing; /* poke-mode sensors: they hold a slot but have no process */
-    int *pool_used; /* per project pool */
+    int *pool_used;  /* per project pool */
     size_t *task_pool;
-    int force; /* tasks run: run even when the key succeeded */
+    int force;      /* tasks run: run even when the key succeeded */
     uint64_t moves; /* state changes so far (the loop repeats while they happen) */
     int in_txn;     /* one write transaction per loop iteration (committed before sleeping) */
     size_t bar_failed;
@@ -237,6 +247,7 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
     kiln_sha256_update(&h, t->type, strlen(t->type) + 1);
     kiln_flow_render_ctx ctx;
     kiln_flow_render_ctx_init(&ctx, d, istart, istart, iend, "", 0);
+    ctx.task_id = t->id;
     const kiln_flow_strv *lists[2] = {&t->argv, &t->env};
     for (int l = 0; l < 2; l++) {
         char n[32];
@@ -249,9 +260,56 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
             kiln_free(r);
         }
     }
-    kiln_sha256_update(&h, t->cwd ? t->cwd : "", (t->cwd ? strlen(t->cwd) : 0) + 1);
-    if (t->sensor_path)
-        kiln_sha256_update(&h, t->sensor_path, strlen(t->sensor_path) + 1);
+    char *cwd = NULL;
+    if (t->cwd && (rc = kiln_flow_render(&cwd, t->cwd, &ctx, err)))
+        return rc;
+    kiln_sha256_update(&h, cwd ? cwd : "", (cwd ? strlen(cwd) : 0) + 1);
+    if (t->sensor_path) {
+        if ((rc = kiln_flow_render(&r, t->sensor_path, &ctx, err))) {
+            kiln_free(cwd);
+            return rc;
+        }
+        kiln_sha256_update(&h, r, strlen(r) + 1);
+        kiln_free(r);
+    }
+    /* a library task type's settings (absent for command tasks, whose keys
+     * stay what they were) */
+    const char *project = NULL;
+    char *rproject = NULL;
+    for (size_t i = 0; i < t->opt_keys.len; i++) {
+        if ((rc = kiln_flow_render(&r, t->opt_vals.items[i], &ctx, err))) {
+            kiln_free(cwd);
+            kiln_free(rproject);
+            return rc;
+        }
+        kiln_sha256_update(&h, "opt", 4);
+        kiln_sha256_update(&h, t->opt_keys.items[i], strlen(t->opt_keys.items[i]) + 1);
+        kiln_sha256_update(&h, r, strlen(r) + 1);
+        if (!strcmp(t->opt_keys.items[i], "project_dir") && !rproject)
+            rproject = r;
+        else
+            kiln_free(r);
+    }
+    /* models.build: what the build does is the dbt project's files, so
+     * they are part of the definition (a changed model re-runs it) */
+    if (!strcmp(t->type, "models.build")) {
+        project = rproject ? rproject : ".";
+        char *base = !cwd            ? kiln_strdup(d->project_dir)
+                     : cwd[0] == '/' ? kiln_strdup(cwd)
+                                     : kiln_sprintf("%s/%s", d->project_dir, cwd);
+        char *pd = !base ? NULL : project[0] == '/' ? kiln_strdup(project) : kiln_sprintf("%s/%s", base, project);
+        if (pd)
+            kiln_flow__models_hash(&h, pd);
+        kiln_free(base);
+        kiln_free(pd);
+        if (!pd) {
+            kiln_free(cwd);
+            kiln_free(rproject);
+            return KILN_OOM(err);
+        }
+    }
+    kiln_free(rproject);
+    kiln_free(cwd);
     kiln_sha256_final(&h, dig);
     kiln_hex(dig, 32, def_hash);
     char a[32], b[32];
@@ -313,15 +371,16 @@ static int store_ti(sched *s, ti *t, const char *note)
 {
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
-    return kiln_flow__x(&s->st, s->err,
-                        "INSERT INTO task_instance(dag, task, logical_date, state, try_number, idem_key, note, started, ended)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ?8 END)"
-                        " ON CONFLICT(dag, task, logical_date) DO UPDATE SET state = ?4,"
-                        " try_number = max(try_number, ?5), idem_key = ?6, note = ?7,"
-                        " started = CASE WHEN ?4 = 'running' THEN ?8 ELSE started END,"
-                        " ended = CASE WHEN ?9 THEN ?8 ELSE NULL END",
-                        "ssssisssi", s->d->id, s->d->tasks[t->task].id, t->r->lds, state_names[t->state],
-                        (int64_t)t->try_number, t->key, note, now, (int64_t)TERMINAL(t->state)) == 0
+    return kiln_flow__x(
+               &s->st, s->err,
+               "INSERT INTO task_instance(dag, task, logical_date, state, try_number, idem_key, note, started, ended)"
+               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 THEN ?8 END)"
+               " ON CONFLICT(dag, task, logical_date) DO UPDATE SET state = ?4,"
+               " try_number = max(try_number, ?5), idem_key = ?6, note = ?7,"
+               " started = CASE WHEN ?4 = 'running' THEN ?8 ELSE started END,"
+               " ended = CASE WHEN ?9 THEN ?8 ELSE NULL END",
+               "ssssisssi", s->d->id, s->d->tasks[t->task].id, t->r->lds, state_names[t->state], (int64_t)t->try_number,
+               t->key, note, now, (int64_t)TERMINAL(t->state)) == 0
                ? 0
                : s->err->code;
 }
@@ -332,10 +391,7 @@ static int finish_ti(sched *s, ti *t, int state, const char *note);
 static void metrics(sched *s);
 static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const char *event, const char *message);
 
-static void pool_release(sched *s, ti *t)
-{
-    s->pool_used[s->task_pool[t->task]] -= s->d->tasks[t->task].pool_slots;
-}
+static void pool_release(sched *s, ti *t) { s->pool_used[s->task_pool[t->task]] -= s->d->tasks[t->task].pool_slots; }
 
 /* depends_on_past: 1 ok, 0 wait (registered on the previous TI), -1 not
  * satisfiable (note filled), <-1 error. */
@@ -366,8 +422,9 @@ from_store:;
     char pl[32];
     kiln_flow__ts(prev, pl);
     sqlite3_stmt *st;
-    if (kiln_flow__q(&s->st, &st, s->err, "SELECT state FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date=?3",
-                     "sss", d->id, d->tasks[t->task].id, pl))
+    if (kiln_flow__q(&s->st, &st, s->err,
+                     "SELECT state FROM task_instance WHERE dag=?1 AND task=?2 AND logical_date=?3", "sss", d->id,
+                     d->tasks[t->task].id, pl))
         return s->err->code;
     int ok = -1;
     char stname[32] = "never run";
@@ -385,8 +442,8 @@ static int make_ready(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
     t->state = S_READY;
-    hent e = {.k1 = -(int64_t)k->priority_weight, .k2 = (int64_t)(t->r->idx * s->d->ntasks + t->task), .t = t,
-              .gen = t->gen};
+    hent e = {
+        .k1 = -(int64_t)k->priority_weight, .k2 = (int64_t)(t->r->idx * s->d->ntasks + t->task), .t = t, .gen = t->gen};
     return heap_push(&s->ready, e, s->err);
 }
 
@@ -495,8 +552,13 @@ static int alert(sched *s, ti *t, run *r, const kiln_flow_strv *targets, const c
     if (!targets->len || s->o->only_task)
         return 0;
     char *log = t ? kiln_flow__log_path(s->p, s->d->id, s->d->tasks[t->task].id, r->lds, t->try_number) : NULL;
-    kiln_flow_alert_event ev = {.event = event, .dag = s->d->id, .task = t ? s->d->tasks[t->task].id : NULL,
-                                .logical_date = r->lds, .run_id = r->run_id, .message = message, .log_path = log,
+    kiln_flow_alert_event ev = {.event = event,
+                                .dag = s->d->id,
+                                .task = t ? s->d->tasks[t->task].id : NULL,
+                                .logical_date = r->lds,
+                                .run_id = r->run_id,
+                                .message = message,
+                                .log_path = log,
                                 .try_number = t ? t->try_number : 0};
     kiln_err e = {0};
     int rc = 0;
@@ -594,8 +656,8 @@ static int64_t retry_delay_ms(const sched *s, const ti *t)
         char in[512], hex[65];
         snprintf(in, sizeof in, "%s#%s#%s#%d", s->d->id, k->id, t->r->lds, t->try_number);
         kiln_sha256_hex(in, strlen(in), hex);
-        uint64_t h = strtoull((char[17]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], hex[8],
-                                         hex[9], hex[10], hex[11], hex[12], hex[13], hex[14], hex[15], 0},
+        uint64_t h = strtoull((char[17]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], hex[8], hex[9],
+                                         hex[10], hex[11], hex[12], hex[13], hex[14], hex[15], 0},
                               NULL, 16);
         d = b + (int64_t)(h % (uint64_t)b);
         if (d > 86400000)
@@ -610,8 +672,8 @@ static int64_t retry_delay_ms(const sched *s, const ti *t)
 static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
 {
     kiln_err e = {0};
-    if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type,
-                                error_msg, &e) != 0)
+    if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type, error_msg,
+                                &e) != 0)
         say(s, t, "lineage event not written: %s", e.msg);
 }
 
@@ -676,6 +738,11 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                                (int64_t)t->try_number, now)))
             return rc;
         return finish_ti(s, t, S_SUCCESS, NULL);
+    }
+    if (t->soft_timeout) { /* Airflow's soft_fail: skipped, downstream decides by its trigger rule */
+        t->soft_timeout = 0;
+        say(s, t, "skipped (%s)", note);
+        return finish_ti(s, t, S_SKIPPED, note);
     }
     if (t->attempts <= k->retries && !t->r->timed_out) {
         int64_t delay = retry_delay_ms(s, t);
@@ -780,14 +847,14 @@ done:
     return rc;
 }
 
-
 /* Start try prev_tries + 1 of t under its lock fd (owned from here on).
  * Returns 0 or <0 on error; a program that cannot start is a failed try. */
 static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
     char *log_path = NULL, *cwd = NULL;
-    char **argv = NULL, **env = NULL;
+    char **argv = NULL, **env = NULL, **libargv = NULL;
+    kiln_flow__libcall *call = NULL;
     int rc = 0;
     t->attempts++;
     t->try_number = prev_tries + 1;
@@ -808,6 +875,11 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     }
     kiln_flow_render_ctx ctx;
     kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
+    ctx.task_id = k->id;
+    if (strcmp(k->type, "command") &&
+        ((rc = kiln_flow__lib_prepare(k, &ctx, t->r->istart, t->r->iend, &call, s->err)) ||
+         (rc = kiln_flow__lib_argv(call, &libargv, s->err))))
+        goto done;
     for (size_t i = 0; i < k->argv.len; i++)
         if ((rc = kiln_flow_render(&argv[i], k->argv.items[i], &ctx, s->err)))
             goto done;
@@ -828,11 +900,24 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         rc = KILN_OOM(s->err);
         goto done;
     }
-    if (k->cwd && !(cwd = k->cwd[0] == '/' ? kiln_strdup(k->cwd) : kiln_sprintf("%s/%s", s->p->dir, k->cwd))) {
-        rc = KILN_OOM(s->err);
-        goto done;
+    if (k->cwd) {
+        char *rc_cwd = NULL;
+        if ((rc = kiln_flow_render(&rc_cwd, k->cwd, &ctx, s->err)))
+            goto done;
+        cwd = rc_cwd[0] == '/' ? kiln_strdup(rc_cwd) : kiln_sprintf("%s/%s", s->p->dir, rc_cwd);
+        kiln_free(rc_cwd);
+        if (!cwd) {
+            rc = KILN_OOM(s->err);
+            goto done;
+        }
     }
-    kiln_flow_spawn sp = {.argv = argv, .env_extra = env, .cwd = cwd ? cwd : s->p->dir, .log_path = log_path, .lock_fd = fd};
+    kiln_flow_spawn sp = {.argv = call ? libargv : argv,
+                          .env_extra = env,
+                          .cwd = cwd ? cwd : s->p->dir,
+                          .log_path = log_path,
+                          .lock_fd = fd,
+                          .fn = call ? kiln_flow__lib_main : NULL,
+                          .fn_arg = call};
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     kiln_err serr = {0};
@@ -874,6 +959,10 @@ done:
     kiln_free(env);
     kiln_free(cwd);
     kiln_free(log_path);
+    for (size_t i = 0; libargv && libargv[i]; i++)
+        kiln_free(libargv[i]);
+    kiln_free(libargv);
+    kiln_flow__lib_free(call);
     return rc;
 }
 
@@ -899,9 +988,15 @@ static void log_append(const char *path, const char *fmt, ...)
 static int sensor_poke(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
-    char *path = k->sensor_path[0] == '/' ? kiln_strdup(k->sensor_path) : kiln_sprintf("%s/%s", s->p->dir, k->sensor_path);
-    char *log = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
-    int rc = 0;
+    kiln_flow_render_ctx ctx;
+    kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
+    ctx.task_id = k->id;
+    char *rpath = NULL, *path = NULL, *log = NULL;
+    int rc = kiln_flow_render(&rpath, k->sensor_path, &ctx, s->err);
+    if (rc)
+        return rc;
+    path = rpath[0] == '/' ? kiln_strdup(rpath) : kiln_sprintf("%s/%s", s->p->dir, rpath);
+    log = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
     if (!path || !log) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -920,9 +1015,10 @@ static int sensor_poke(sched *s, ti *t)
         if (there) {
             rc = try_ended(s, t, 0, 0, NULL);
         } else {
-            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (not retried)",
-                     (double)k->timeout_ms / 1000.0, k->sensor_path);
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (%s)",
+                     (double)k->timeout_ms / 1000.0, rpath, k->soft_fail ? "soft_fail: skipped" : "not retried");
             t->attempts = k->retries + 1;
+            t->soft_timeout = k->soft_fail;
             rc = try_ended(s, t, 1, 0, note);
         }
         goto done;
@@ -941,6 +1037,7 @@ static int sensor_poke(sched *s, ti *t)
         next = k->timeout_ms - waited; /* one last poke at the timeout */
     rc = timer_add(s, now_ms() + next, T_POKE, t, NULL);
 done:
+    kiln_free(rpath);
     kiln_free(path);
     kiln_free(log);
     return rc;
@@ -1058,11 +1155,12 @@ static int activate_run(sched *s, run *r)
     s->nactive++;
     s->moves++;
     if (!s->o->only_task &&
-        (rc = kiln_flow__x(&s->st, s->err,
-                           "INSERT INTO dag_run(dag, logical_date, run_id, interval_start, interval_end, state, started)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6) ON CONFLICT(dag, logical_date) DO UPDATE SET"
-                           " state='running', started=?6, ended=NULL",
-                           "ssssss", d->id, r->lds, r->run_id, is, ie, now)))
+        (rc =
+             kiln_flow__x(&s->st, s->err,
+                          "INSERT INTO dag_run(dag, logical_date, run_id, interval_start, interval_end, state, started)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6) ON CONFLICT(dag, logical_date) DO UPDATE SET"
+                          " state='running', started=?6, ended=NULL",
+                          "ssssss", d->id, r->lds, r->run_id, is, ie, now)))
         return rc;
     if (s->o->progress && !s->o->only_task && !s->o->bar)
         fprintf(s->o->progress, "%s: run %s started\n", r->lds, r->run_id);
@@ -1311,8 +1409,8 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
         /* which existing runs to look at again (--rerun) */
         sqlite3_stmt *st;
         char state[32] = "", run_id[64] = "";
-        if ((rc = kiln_flow__q(&s->st, &st, s->err, "SELECT state, run_id FROM dag_run WHERE dag=?1 AND logical_date=?2",
-                               "ss", d->id, lds)))
+        if ((rc = kiln_flow__q(&s->st, &st, s->err,
+                               "SELECT state, run_id FROM dag_run WHERE dag=?1 AND logical_date=?2", "ss", d->id, lds)))
             return rc;
         if (sqlite3_step(st) == SQLITE_ROW) {
             snprintf(state, sizeof state, "%s", (const char *)sqlite3_column_text(st, 0));
@@ -1321,7 +1419,8 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
         sqlite3_finalize(st);
         s->res->runs_total++;
         if (state[0] && s->o->backfill && !s->o->only_task &&
-            (s->o->rerun == KILN_FLOW_RERUN_NONE || (s->o->rerun == KILN_FLOW_RERUN_FAILED && !strcmp(state, "success")))) {
+            (s->o->rerun == KILN_FLOW_RERUN_NONE ||
+             (s->o->rerun == KILN_FLOW_RERUN_FAILED && !strcmp(state, "success")))) {
             s->res->runs_left_alone++;
             if (s->o->progress)
                 fprintf(s->o->progress, "%s: run exists (%s); left alone (--rerun)\n", lds, state);
@@ -1340,7 +1439,10 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
             snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
         else
             snprintf(r->run_id, sizeof r->run_id, "%s__%s",
-                     s->o->run_type ? s->o->run_type : s->o->backfill ? "backfill" : "manual", lds);
+                     s->o->run_type   ? s->o->run_type
+                     : s->o->backfill ? "backfill"
+                                      : "manual",
+                     lds);
         r->tis = kiln_calloc(d->ntasks, sizeof *r->tis);
         if (!r->tis)
             return KILN_OOM(s->err);

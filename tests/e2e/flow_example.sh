@@ -1,16 +1,103 @@
 #!/usr/bin/env bash
-# The example DAG (examples/personal-api/dags/github_daily.yml) validates,
-# runs a day end to end (generated GH Archive hours -> kiln job gh-events),
-# and a re-run of the finished day executes nothing and leaves the output
-# files untouched.
+# The flagship DAG (examples/personal-api/dags/github_backfill.yml, with the
+# example's kiln.yml) on three generated days: land -> job.gh_events into
+# Iceberg -> models.build -> summary. Without a dbt project the models step
+# is skipped (soft-failing sensor) and the runs succeed; with one (the
+# jaffle test project standing in) it builds and tests. A failpoint's
+# failed try is retried; the on_failure alert reaches a local HTTP server;
+# a re-run executes nothing and leaves the tables' snapshots unchanged.
 source "$(dirname "$0")/flow_lib.bash"
+export PATH="$(dirname "$KILN_BIN"):$PATH"
 cp "$KILN_ROOT"/examples/personal-api/dags/*.yml "$P/dags/"
+cp "$KILN_ROOT"/examples/personal-api/kiln.yml "$P/"
+rm -f "$P/dbt_project.yml"
 expect_rc 0 K dags validate
-expect_rc 0 K dags backfill github_daily --start 2025-01-01 --end 2025-01-01
-ls "$P"/out/gh-events/pushes/date=2025-01-01/part-00.csv >/dev/null || fail "no gh-events output"
-[ "$(wc -l < "$P/out/gh-events/pushes/date=2025-01-01/part-00.csv")" -gt 1 ] || fail "empty pushes"
-before="$(stat -c '%Y %s' "$P"/out/gh-events/pushes/date=2025-01-01/*)"
-expect_rc 0 K dags run github_daily --date 2025-01-01
-echo "$OUT" | grep -q "0 tries started" || fail "re-run executed something: $OUT"
-want "$(stat -c '%Y %s' "$P"/out/gh-events/pushes/date=2025-01-01/*)" "$before" "output untouched by the re-run"
+"$KILN_BIN" gen gharchive --start 2025-10-05 --days 3 --hours 4 --scale 0.001 --seed 3 --threads 1 \
+  --out "$P/incoming/gharchive" >/dev/null
+
+# a local endpoint for the alert (kiln.yml: webhook, url_env KILN_ALERT_URL)
+python3 - "$P/received.ndjson" "$P/port" <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        b = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        open(sys.argv[1], 'ab').write(b + b'\n')
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+open(sys.argv[2], 'w').write(str(s.server_port)); s.serve_forever()
+PY
+srv=$!
+trap 'kill $srv 2>/dev/null; rm -rf "$P"' EXIT
+for _ in $(seq 50); do [ -s "$P/port" ] && break; sleep 0.1; done
+export KILN_ALERT_URL="http://127.0.0.1:$(cat "$P/port")/hook"
+
+# day 2's load fails its first try on purpose; day 3's land copies nothing
+# (its files are taken away), so its load fails after every retry
+mkdir -p "$P/held"
+mv "$P"/incoming/gharchive/2025-10-07-* "$P/held/"
+export KILN_FAILPOINT="flow.task=github_backfill.load@2025-10-06:fail-tries=1"
+expect_rc 6 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07
+for d in 2025-10-05 2025-10-06; do
+  want "$(state github_backfill load $d)" success "load $d"
+  want "$(state github_backfill models_ready $d)" skipped "models_ready $d (no dbt project)"
+  want "$(state github_backfill models $d)" skipped "models $d"
+  want "$(state github_backfill summary $d)" success "summary $d"
+done
+want "$(tries github_backfill load 2025-10-06)" 2 "the failpoint's try was retried"
+grep -q "failpoint flow.task=github_backfill.load@2025-10-06:fail-tries=1: try 1 fails on purpose" \
+  "$P/.kiln/logs/github_backfill/load/2025-10-06T00:00:00Z/try-1.log" || fail "failpoint log"
+want "$(state github_backfill load 2025-10-07)" failed "load of a day without files"
+want "$(state github_backfill summary 2025-10-07)" upstream_failed "summary after a failed load"
+for _ in $(seq 100); do [ -s "$P/received.ndjson" ] && break; sleep 0.1; done
+python3 - "$P/received.ndjson" <<'PY' || fail "alert payload: $(cat "$P/received.ndjson")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(ev) == 1, ev
+e = ev[0]
+assert (e['event'], e['dag'], e['task'], e['logical_date'], e['try']) == \
+       ('failure', 'github_backfill', 'load', '2025-10-07T00:00:00Z', 3), e
+PY
+# the tables hold exactly the pushes of the two loaded days (Python reads the hour files)
+py="$(python3 - "$P/incoming/gharchive" <<'PY'
+import gzip, json, os, sys
+ids = set()
+for f in os.listdir(sys.argv[1]):
+    if f.endswith('.json.gz'):
+        for l in gzip.open(os.path.join(sys.argv[1], f), 'rt'):
+            e = json.loads(l)
+            if e['type'] == 'PushEvent':
+                ids.add(e['payload']['push_id'])
+print(len(ids))
+PY
+)"
+expect_rc 0 "$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from github.pushes"
+want "$(echo "$OUT" | tail -1)" "$py" "pushes in Iceberg vs the hour files"
+grep -q "day *| pushes" "$P/.kiln/logs/github_backfill/summary/2025-10-05T00:00:00Z/try-1.log" || fail "summary output"
+
+# the files arrive; land's key already succeeded (a key does not cover the
+# files a command reads), so the day is cleared from land down and run again
+unset KILN_FAILPOINT
+mv "$P"/held/* "$P/incoming/gharchive/"
+expect_rc 0 K tasks clear github_backfill land --date 2025-10-07 --downstream
+expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun failed
+want "$(state github_backfill load 2025-10-07)" success "load after the files arrived"
+
+# a dbt project appears (the jaffle test project stands in for the flagship
+# models): the models step builds and tests it
+cp -r "$KILN_ROOT"/tests/models/jaffle/. "$P/"
+expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun all
+for d in 2025-10-05 2025-10-06 2025-10-07; do
+  want "$(state github_backfill models $d)" success "models $d"
+done
+grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" \
+  "$P/.kiln/logs/github_backfill/models/2025-10-07T00:00:00Z/"try-*.log || fail "models build log"
+
+# a re-run: nothing starts, no snapshot is added
+snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots "$1" | md5sum; }
+b1="$(snaps github.pushes)"; b2="$(snaps github.commits)"
+expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun all
+echo "$OUT" | grep -q "; 0 tries started" || fail "re-run started tries: $OUT"
+want "$(snaps github.pushes)" "$b1" "pushes snapshots after the re-run"
+want "$(snaps github.commits)" "$b2" "commits snapshots after the re-run"
 echo ok

@@ -25,7 +25,9 @@ YML
 cat > "$P/dags/types.yml" <<'YML'
 tasks:
   a: {type: shell, command: ['true']}
-  b: {type: models.build}
+  b: {type: table.expire}
+  c: {type: models.build, select: x, in: raw}
+  d: {type: job.gh-events}
 YML
 cat > "$P/dags/cron.yml" <<'YML'
 schedule: "0 25 * * *"
@@ -46,7 +48,7 @@ cat > "$P/dags/tmpl.yml" <<'YML'
 tasks:
   a:
     type: command
-    command: [echo, '{{ ds }}']
+    command: [echo, '{{ ds }}', '{{ ds | nope }}', '{% if %}']
 YML
 expect_rc 3 K dags validate
 v="$OUT"
@@ -54,14 +56,18 @@ has() { echo "$v" | grep -qF -- "$1" || { echo "$v" >&2; fail "validate lacks: $
 has "dags/cycle.yml:2:3: cycle in needs: "
 echo "$v" | grep "cycle.yml" | grep -qE "a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c" || fail "cycle path: $v"
 has "dags/needs.yml:5:13: task 'a' needs unknown task 'a_typo'"
-has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command)"
-has "dags/types.yml:3:13: task 'b': type 'models.build' is planned but not available yet"
+has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command, sensor.file, job.gh_events, models.build, sql)"
+has "dags/types.yml:3:13: task 'b': type 'table.expire' is planned but not available yet"
+has "dags/types.yml:4:38: task 'c': 'in' is not a setting of type models.build"
+has "dags/types.yml:5:13: task 'd': unknown task type 'job.gh-events' (did you mean job.gh_events?)"
 has "dags/cron.yml:1:14: schedule: cron '0 25 * * *': bad hour field '25'"
 has "dags/syntax.yml:3:4: YAML:"
 has "dags/keys.yml:1:1: DAG: unknown key 'schedul'"
 has "dags/keys.yml:3:41: task: unknown key 'retrys'"
 has "dags/keys.yml:3:66: trigger_rule: unknown rule 'sometimes'"
-has "dags/tmpl.yml:4:14: command: '{{ ds }}' uses a template, and templating is not available yet"
+has "dags/tmpl.yml:4:33: command: template:1:7: no filter named 'nope'"
+has "dags/tmpl.yml:4:52: command: template:1:7: unexpected end of statement block"
+[ "$(echo "$v" | grep -c 'tmpl.yml')" -eq 2 ] || fail "a good template is no problem: $v"
 # the good DAG still lists and runs
 expect_rc 0 K dags list
 want "$(echo "$OUT" | grep -c '^good ')" 1 "good DAG listed"

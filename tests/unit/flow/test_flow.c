@@ -1,7 +1,7 @@
 /* Unit tests for src/flow: the DAG loader (fields, defaults, kiln.yml
  * pools, diagnostics with line:col, bad files not stopping good ones),
  * durations, dates in a DAG's zone, idempotency keys (what changes them
- * and what does not), the render step's refusal of templates, and the
+ * and what does not), the render step (the models layer's Jinja), and the
  * local executor (exit codes, logs, environment, process-group kill). */
 #include "harness/harness.h"
 #include "flow/flow.h"
@@ -25,39 +25,40 @@ static void mkdir_in(const char *dir, const char *rel)
     kiln_free(path);
 }
 
-static const char good_dag[] =
-    "dag: good_one\n"
-    "schedule: 'CRON_TZ=Europe/Berlin 30 2 * * 1-5'\n"
-    "start_date: 2024-07-01\n"
-    "catchup: true\n"
-    "max_active_runs: 3\n"
-    "dagrun_timeout: 2h\n"
-    "params: {region: eu, limit: 10}\n"
-    "tags: [a, b]\n"
-    "on_failure: [pager]\n"
-    "default_task: {retries: 2, retry_delay: 90s, pool: io}\n"
-    "tasks:\n"
-    "  extract:\n"
-    "    type: command\n"
-    "    command: [echo, hi]\n"
-    "    env: {X: '1'}\n"
-    "    timeout: 250ms\n"
-    "  load:\n"
-    "    type: command\n"
-    "    command: [echo, load]\n"
-    "    needs: extract\n"
-    "    retries: 0\n"
-    "    trigger_rule: none_failed_min_one_success\n"
-    "    pool: default_pool\n"
-    "    priority_weight: 5\n"
-    "    depends_on_past: true\n"
-    "    produces: [iceberg://github.pushes]\n";
+static const char good_dag[] = "dag: good_one\n"
+                               "schedule: 'CRON_TZ=Europe/Berlin 30 2 * * 1-5'\n"
+                               "start_date: 2024-07-01\n"
+                               "catchup: true\n"
+                               "max_active_runs: 3\n"
+                               "dagrun_timeout: 2h\n"
+                               "params: {region: eu, limit: 10}\n"
+                               "tags: [a, b]\n"
+                               "on_failure: [pager]\n"
+                               "default_task: {retries: 2, retry_delay: 90s, pool: io}\n"
+                               "tasks:\n"
+                               "  extract:\n"
+                               "    type: command\n"
+                               "    command: [echo, hi]\n"
+                               "    env: {X: '1'}\n"
+                               "    timeout: 250ms\n"
+                               "  load:\n"
+                               "    type: command\n"
+                               "    command: [echo, load]\n"
+                               "    needs: extract\n"
+                               "    retries: 0\n"
+                               "    trigger_rule: none_failed_min_one_success\n"
+                               "    pool: default_pool\n"
+                               "    priority_weight: 5\n"
+                               "    depends_on_past: true\n"
+                               "    produces: [iceberg://github.pushes]\n";
 
 TEST(flow, loader_reads_every_field)
 {
     const char *dir = kt_tmpdir();
     kiln_err err = {0};
-    kiln_free(put(dir, "kiln.yml", "pools:\n  io: 3\nflow:\n  parallelism: 4\nmodels: {ignored: yes}\nalerts: {pager: {type: command, command: ['true']}}\n"));
+    kiln_free(put(dir, "kiln.yml",
+                  "pools:\n  io: 3\nflow:\n  parallelism: 4\nmodels: {ignored: yes}\nalerts: {pager: {type: command, "
+                  "command: ['true']}}\n"));
     mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/good.yml", good_dag));
     kiln_flow_project *p = NULL;
@@ -110,7 +111,7 @@ TEST(flow, bad_files_report_line_col_and_others_load)
     mkdir_in(dir, "dags");
     kiln_free(put(dir, "dags/a_good.yml", "tasks: {t: {type: command, command: ['true']}}\n"));
     kiln_free(put(dir, "dags/b_bad.yml",
-                  "schedule: '@daily'\n"            /* no start_date */
+                  "schedule: '@daily'\n" /* no start_date */
                   "max_active_runs: lots\n"
                   "tasks:\n"
                   "  t: {type: command, command: 'echo hi', retry_delay: soon}\n"
@@ -146,8 +147,12 @@ TEST(flow, bad_files_report_line_col_and_others_load)
 
 TEST(flow, durations)
 {
-    static const struct { const char *s; int64_t ms; } ok[] = {
-        {"90", 90000}, {"90s", 90000}, {"250ms", 250}, {"5m", 300000}, {"2h", 7200000}, {"1d", 86400000}, {"1.5s", 1500},
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } ok[] = {
+        {"90", 90000},   {"90s", 90000},   {"250ms", 250}, {"5m", 300000},
+        {"2h", 7200000}, {"1d", 86400000}, {"1.5s", 1500},
     };
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         int64_t ms = -1;
@@ -172,7 +177,8 @@ static int load_one(kiln_flow_project **p, const char *dir, const char *text)
 TEST(flow, idempotency_key_covers_definition_interval_not_policy)
 {
     const char *base = "tasks: {t: {type: command, command: [echo, a], retries: 1}}\n";
-    const char *policy = "tasks: {t: {type: command, command: [echo, a], retries: 5, timeout: 1m, priority_weight: 9}}\n";
+    const char *policy =
+        "tasks: {t: {type: command, command: [echo, a], retries: 5, timeout: 1m, priority_weight: 9}}\n";
     const char *argv = "tasks: {t: {type: command, command: [echo, b], retries: 1}}\n";
     const char *envd = "tasks: {t: {type: command, command: [echo, a], env: {A: '1'}}}\n";
     const char *texts[] = {base, policy, argv, envd};
@@ -195,37 +201,57 @@ TEST(flow, idempotency_key_covers_definition_interval_not_policy)
         kiln_flow_project_free(p);
         kiln_free(dir);
     }
-    CHECK_STR(keys[0], keys[1]);               /* retries, timeout, priority: same key */
-    CHECK(strcmp(keys[0], keys[2]) != 0);      /* argv changed */
-    CHECK(strcmp(keys[0], keys[3]) != 0);      /* env changed */
+    CHECK_STR(keys[0], keys[1]);          /* retries, timeout, priority: same key */
+    CHECK(strcmp(keys[0], keys[2]) != 0); /* argv changed */
+    CHECK(strcmp(keys[0], keys[3]) != 0); /* env changed */
     CHECK_EQ_INT(strlen(keys[0]), 64);
 }
 
-TEST(flow, render_refuses_templates_until_jinja_lands)
+TEST(flow, render_uses_the_models_jinja)
 {
     kiln_err err = {0};
     char *out = NULL;
     kiln_flow_render_ctx ctx = {0};
+    kiln_flow_render_ctx_init(&ctx, NULL, 1704153600, 1704153600, 1704240000, "manual__x", 2);
     CHECK_OK(kiln_flow_render(&out, "plain {text}", &ctx, &err), &err);
     CHECK_STR(out, "plain {text}");
     kiln_free(out);
-    CHECK_EQ_INT(kiln_flow_render(&out, "day={{ ds }}", &ctx, &err), KILN_EUNSUPP);
-    /* the context the Jinja interpreter will get */
-    kiln_flow_render_ctx_init(&ctx, NULL, 1704153600, 1704153600, 1704240000, "manual__x", 2);
     CHECK_STR(ctx.ds, "2024-01-02");
     CHECK_STR(ctx.ds_nodash, "20240102");
+    CHECK_STR(ctx.ts, "2024-01-02T00:00:00+00:00");
+    CHECK_STR(ctx.ts_nodash, "20240102T000000");
     CHECK_STR(ctx.logical_date, "2024-01-02T00:00:00Z");
     CHECK_STR(ctx.data_interval_end, "2024-01-03T00:00:00Z");
     CHECK_STR(ctx.run_id, "manual__x");
     CHECK_EQ_INT(ctx.try_number, 2);
+    ctx.task_id = "load";
     kiln_buf b;
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_flow_render_vars_json(&ctx, &b, &err), &err);
-    CHECK_STR(b.data, "{\"ds\":\"2024-01-02\",\"ds_nodash\":\"20240102\",\"logical_date\":\"2024-01-02T00:00:00Z\","
+    CHECK_STR(b.data, "{\"ds\":\"2024-01-02\",\"ds_nodash\":\"20240102\",\"ts\":\"2024-01-02T00:00:00+00:00\","
+                      "\"ts_nodash\":\"20240102T000000\",\"logical_date\":\"2024-01-02T00:00:00Z\","
                       "\"data_interval_start\":\"2024-01-02T00:00:00Z\",\"data_interval_end\":\"2024-01-03T00:00:00Z\","
-                      "\"run_id\":\"manual__x\",\"params\":{},\"task\":{\"try_number\":2},\"dag\":{}}");
+                      "\"run_id\":\"manual__x\",\"params\":{},\"task\":{\"try_number\":2,\"task_id\":\"load\"},"
+                      "\"dag\":{}}");
     kiln_buf_free(&b);
-    CHECK(strstr(err.msg, "templating is not available yet") != NULL);
+    /* Jinja proper: filters, expressions, statements */
+    CHECK_OK(kiln_flow_render(&out,
+                              "d={{ ds }} n={{ ds_nodash }} t={{ task.task_id | upper }} "
+                              "{% if task.try_number > 1 %}retry{% endif %} {{ ds[:4] }}",
+                              &ctx, &err),
+             &err);
+    CHECK_STR(out, "d=2024-01-02 n=20240102 t=LOAD retry 2024");
+    kiln_free(out);
+    /* a comment alone is a template too */
+    CHECK_OK(kiln_flow_render(&out, "a{# note #}b", &ctx, &err), &err);
+    CHECK_STR(out, "ab");
+    kiln_free(out);
+    /* errors come from the renderer, with the position in the string */
+    ctx.where = "dags/x.yml:3:5";
+    CHECK(kiln_flow_render(&out, "{{ ds | no_such_filter }}", &ctx, &err) != 0);
+    CHECK(out == NULL);
+    CHECK(strstr(err.msg, "dags/x.yml:3:5") != NULL);
+    CHECK(strstr(err.msg, "no_such_filter") != NULL);
 }
 
 static int wait_exit(kiln_flow_proc *pr, int *code, int *signo)
