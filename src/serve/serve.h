@@ -11,6 +11,10 @@
  * nothing is ever served from the file system by a client-chosen path.
  * The access log (one line per request) never carries headers or query
  * strings, so tokens and signatures stay out of it.
+ *
+ * With a project directory it also serves the orchestrator's state (DAGs,
+ * the runs x tasks grid, task tries and logs, lineage) read from the state
+ * store, and can host the scheduler in the same process.
  */
 #ifndef KILN_SERVE_H
 #define KILN_SERVE_H
@@ -20,8 +24,8 @@
 #include <stddef.h>
 
 typedef struct kiln_serve_opts {
-    const char *listen;         /* "HOST:PORT" (IPv4 literal or "localhost"); NULL = 127.0.0.1:8080; port 0 = any free port */
-    const char *token;          /* bearer token (borrowed), NULL = no token: non-GET requests are refused */
+    const char *listen; /* "HOST:PORT" (IPv4 literal or "localhost"); NULL = 127.0.0.1:8080; port 0 = any free port */
+    const char *token;  /* bearer token (borrowed), NULL = no token: non-GET requests are refused */
     const char *warehouse;      /* warehouse directory (SQLite catalog); NULL = catalog routes answer 503 */
     const char *raw_dir;        /* raw zone root; webhooks land in RAW/webhooks/date=D/; NULL = "raw" */
     const char *webhook_secret; /* GitHub webhook secret (borrowed); NULL = /hooks/github answers 503 */
@@ -30,6 +34,12 @@ typedef struct kiln_serve_opts {
     int timeout_s;              /* idle connection timeout; 0 = 30 */
     int ingest_every_s;         /* > 0: every N s load new webhook days into github.pushes/commits
                                    (needs warehouse and webhook_secret); 0 = off */
+    const char *project_dir;    /* orchestrator project (dags/, .kiln/); NULL = the DAG, run, log
+                                   and lineage routes answer 503 */
+    const char *self_exe;       /* the kiln binary, for runs triggered through the API (`kiln dags
+                                   run` in a child process); NULL = triggering answers 503 */
+    int scheduler;              /* kiln_serve_run only: run the scheduler (kiln_flow_scheduler on
+                                   project_dir) in this process until SIGTERM/SIGINT */
 } kiln_serve_opts;
 
 typedef struct kiln_server kiln_server;
@@ -44,7 +54,9 @@ int kiln_serve_port(const kiln_server *s);
 void kiln_serve_stop(kiln_server *s);
 
 /* Start, print "kiln serve: listening on http://HOST:PORT" on stdout, block
- * until SIGTERM or SIGINT, then stop cleanly. */
+ * until SIGTERM or SIGINT, then stop cleanly. With opts->scheduler the
+ * scheduler runs in the calling thread meanwhile: the first signal drains
+ * it (its runs finish their running tasks), then the server stops. */
 int kiln_serve_run(const kiln_serve_opts *opts, kiln_err *err);
 
 #endif /* KILN_SERVE_H */

@@ -21,8 +21,8 @@ typedef struct kiln_serve_ingest kiln_serve_ingest;
 struct kiln_server {
     struct MHD_Daemon *mhd;
     int port;
-    int loopback;              /* listening on a loopback address */
-    char *token;               /* owned copies of the options' strings */
+    int loopback; /* listening on a loopback address */
+    char *token;  /* owned copies of the options' strings */
     char *warehouse;
     char *raw_dir;
     char *webhook_secret;
@@ -30,22 +30,24 @@ struct kiln_server {
     kiln_serve_metrics *metrics;
     kiln_serve_hooks *hooks;
     kiln_serve_ingest *ingest; /* NULL unless --ingest-every */
+    char *project_dir;         /* orchestrator project, or NULL */
+    char *self_exe;            /* kiln binary for triggered runs, or NULL */
 };
 
 typedef struct kiln_serve_req {
     kiln_server *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *path;                      /* decoded path, no query */
-    char *segs[KILN_SERVE_MAX_SEGS];       /* path segments (owned by the request) */
+    const char *path;                /* decoded path, no query */
+    char *segs[KILN_SERVE_MAX_SEGS]; /* path segments (owned by the request) */
     int nsegs;
-    const char *body;                      /* raw body (NUL-terminated copy), may be "" */
+    const char *body; /* raw body (NUL-terminated copy), may be "" */
     size_t body_len;
 } kiln_serve_req;
 
 typedef struct kiln_serve_resp {
     int status;
-    const char *content_type;              /* static string; default application/json */
+    const char *content_type; /* static string; default application/json */
     kiln_buf body;
 } kiln_serve_resp;
 
@@ -99,11 +101,23 @@ int kiln_serve__ui_page(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__ui_js(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__ui_css(kiln_serve_req *rq, kiln_serve_resp *rs);
 
+/* The orchestrator's API: DAGs, runs, task instances, logs, lineage and
+ * the actions (serve_dags.c). */
+int kiln_serve__api_dags(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_dag(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_runs(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_run(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_task(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_log(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
+
 /* Metrics (serve_metrics.c). Thread-safe. */
 int kiln_serve__metrics_new(kiln_serve_metrics **out, kiln_err *err);
 void kiln_serve__metrics_free(kiln_serve_metrics *m);
-void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status,
-                              double seconds);
+void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status, double seconds);
 /* result: "ok", "conflict", "error" */
 void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result);
 /* event: "push", "ping", other; result: "accepted", "duplicate", "bad_signature", "ignored", "error" */
