@@ -59,4 +59,31 @@ void kiln_serve_stop(kiln_server *s);
  * it (its runs finish their running tasks), then the server stops. */
 int kiln_serve_run(const kiln_serve_opts *opts, kiln_err *err);
 
+/* ------------------------------------------------------------ kiln verify convergence
+ *
+ * The Kappa check: the stream path (webhook deliveries kiln serve landed in
+ * RAW/webhooks) and the batch path (GH Archive hour files, with commit
+ * lists completed from GitHub compare responses where GH Archive's is
+ * incomplete) go through the same engine job for the window's days and
+ * the same repos; then the pushes (key repo_id, ref, before, head) and the
+ * commits (key repo_id, sha; author name, email and message compared) of
+ * both sides must be equal. docs/cli/verify.md has the contract. */
+typedef struct kiln_verify_opts {
+    const char *raw_dir;        /* stream side: RAW/webhooks (read only); NULL = "raw" */
+    const char *gharchive_dir;  /* batch side: YYYY-MM-DD-H.json.gz files */
+    const char *api_dir;        /* compare responses API/compare/OWNER/REPO/BASE...HEAD.json; NULL = none */
+    int64_t start_day, end_day; /* inclusive, days since 1970-01-01 (UTC) */
+    char *const *repos;         /* "owner/name"; NULL/0 = every repo the stream side has in the window */
+    size_t nrepos;
+    size_t max_diffs; /* differences listed (all are counted); 0 = 100 */
+    int threads;      /* engine threads; 0 = 2 */
+} kiln_verify_opts;
+
+/* Run the check. Appends the report to out (JSON object when json, else
+ * text lines); *equal = 1 when both sides agree. Returns 0 when the check
+ * ran (equal or not), or a negative code: KILN_ENOTFOUND for a missing
+ * input (no delivery log, GH Archive folder, no stream data in the window
+ * without repos), KILN_EFORMAT when the engine failed on a day. */
+int kiln_verify_convergence(const kiln_verify_opts *o, int json, kiln_buf *out, int *equal, kiln_err *err);
+
 #endif /* KILN_SERVE_H */

@@ -141,6 +141,13 @@ const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h); /* RAW/webhooks */
 int kiln_serve__hooks_stage(kiln_serve_hooks *h, const char *stage_dir, const kiln_map *ingested, kiln_map *staged,
                             size_t *nchanged, kiln_err *err);
 
+/* Without a server (kiln verify): copy the acknowledged prefix of every
+ * hour file of days [start_day, end_day] into stage_dir (flat), reading
+ * RAW/webhooks/_deliveries.log only - nothing is repaired or written under
+ * RAW. *nfiles = files staged, *ndeliveries = deliveries logged for them. */
+int kiln_serve__hooks_stage_ro(const char *raw_dir, int64_t start_day, int64_t end_day, const char *stage_dir,
+                               size_t *nfiles, size_t *ndeliveries, kiln_err *err);
+
 /* Micro-batch loading of webhook days into github.* (serve_ingest.c). */
 int kiln_serve__ingest_start(kiln_serve_ingest **out, kiln_server *s, int every_s, kiln_err *err);
 void kiln_serve__ingest_stop(kiln_serve_ingest *ig); /* NULL is a no-op; waits for a tick in progress */
