@@ -254,7 +254,10 @@ static int split_path(kiln_serve_req *rq, const char *url)
             return -1;
         memcpy(s, p, n);
         s[n] = 0;
-        if (memchr(s, 0, n) || strchr(s, '\\')) {
+        int ctrl = 0;
+        for (size_t i = 0; i < n; i++)
+            ctrl |= (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
+        if (ctrl || strchr(s, '\\')) {
             kiln_free(s);
             return -1;
         }
@@ -264,6 +267,37 @@ static int split_path(kiln_serve_req *rq, const char *url)
             p++;
     }
     return 0;
+}
+
+/* Percent-decoding for the path and query (MHD's unescape callback). A
+ * %00 would end the C string MHD hands us, so "/ui/app.js%00.html" would
+ * route as "/ui/app.js": it becomes a control byte instead, which
+ * split_path refuses (400) like every other control character. */
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            int v = hi << 4 | lo;
+            *w++ = v ? (char)v : '\x01';
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
 }
 
 static enum MHD_Result dispatch(kiln_server *s, struct MHD_Connection *conn, const char *url, const char *method,
@@ -478,11 +512,11 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
         goto done;
     unsigned threads = (unsigned)(o->threads > 0 ? o->threads : 4);
     unsigned timeout = (unsigned)(o->timeout_s > 0 ? o->timeout_s : 30);
-    s->mhd =
-        MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                         timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    s->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+                              on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!s->mhd) {
         rc = kiln_err_set(err, KILN_EIO, "cannot listen on %s (address in use or not permitted)",
                           o->listen ? o->listen : SERVE_DEFAULT_LISTEN);
