@@ -24,6 +24,9 @@ static const kiln_opt serve_opts[] = {
     {"--project-dir", 0, KILN_OPT_VALUE, "DIR",
      "orchestrator project (dags/, kiln.yml, .kiln/) whose DAGs, runs,\nlogs and lineage the UI and /api/v1 show "
      "(default . when ./dags\nexists)"},
+    {"--models-dir", 0, KILN_OPT_VALUE, "DIR",
+     "models project whose artifacts (target/manifest.json,\nrun_results.json) the models pages show (default . "
+     "when\n./dbt_project.yml exists)"},
     {"--scheduler", 0, 0, NULL,
      "also run the scheduler (kiln scheduler) in this process; the\nfirst SIGTERM drains it, then the server stops"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "HTTP worker threads (default 4)"},
@@ -81,6 +84,9 @@ static int run_serve(int argc, char **argv)
     if (!o.project_dir && stat("dags", &st) == 0 && S_ISDIR(st.st_mode))
         o.project_dir = ".";
     o.scheduler = kiln_opt_has(&a, "--scheduler");
+    o.models_dir = kiln_opt_get(&a, "--models-dir");
+    if (!o.models_dir && stat("dbt_project.yml", &st) == 0)
+        o.models_dir = ".";
     char self[4096];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
     if (sl > 0) {

@@ -38,6 +38,8 @@ typedef struct kiln_serve_opts {
                                    and lineage routes answer 503 */
     const char *self_exe;       /* the kiln binary, for runs triggered through the API (`kiln dags
                                    run` in a child process); NULL = triggering answers 503 */
+    const char *models_dir;     /* models project whose target/manifest.json and run_results.json
+                                   /api/v1/models serves; NULL = 503 there */
     int scheduler;              /* kiln_serve_run only: run the scheduler (kiln_flow_scheduler on
                                    project_dir) in this process until SIGTERM/SIGINT */
 } kiln_serve_opts;

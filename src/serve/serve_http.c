@@ -74,6 +74,7 @@ static const route routes[] = {
     {"POST", "api/v1/dags/*/clear", "/api/v1/dags/{dag}/clear", kiln_serve__api_clear, 0},
     {"POST", "api/v1/dags/*/paused", "/api/v1/dags/{dag}/paused", kiln_serve__api_pause, 0},
     {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
+    {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},
@@ -502,7 +503,8 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
         !(s->raw_dir = kiln_strdup(o->raw_dir ? o->raw_dir : "raw")) ||
         (o->webhook_secret && !(s->webhook_secret = kiln_strdup(o->webhook_secret))) ||
         (o->project_dir && !(s->project_dir = kiln_strdup(o->project_dir))) ||
-        (o->self_exe && !(s->self_exe = kiln_strdup(o->self_exe)))) {
+        (o->self_exe && !(s->self_exe = kiln_strdup(o->self_exe))) ||
+        (o->models_dir && !(s->models_dir = kiln_strdup(o->models_dir)))) {
         rc = KILN_OOM(err);
         goto done;
     }
@@ -549,6 +551,7 @@ void kiln_serve_stop(kiln_server *s)
     kiln_free(s->raw_dir);
     kiln_free(s->project_dir);
     kiln_free(s->self_exe);
+    kiln_free(s->models_dir);
     if (s->webhook_secret) {
         OPENSSL_cleanse(s->webhook_secret, strlen(s->webhook_secret));
         kiln_free(s->webhook_secret);

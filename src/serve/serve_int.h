@@ -32,6 +32,7 @@ struct kiln_server {
     kiln_serve_ingest *ingest; /* NULL unless --ingest-every */
     char *project_dir;         /* orchestrator project, or NULL */
     char *self_exe;            /* kiln binary for triggered runs, or NULL */
+    char *models_dir;          /* dbt-style models project (target/ artifacts), or NULL */
 };
 
 typedef struct kiln_serve_req {
@@ -116,6 +117,8 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
+/* The models project's graph from its artifacts (serve_models.c). */
+int kiln_serve__api_models(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* Metrics (serve_metrics.c). Thread-safe. */
 int kiln_serve__metrics_new(kiln_serve_metrics **out, kiln_err *err);

@@ -229,47 +229,101 @@ function svg(tag, attrs, ...kids) {
   for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   return e;
 }
+// A left-to-right DAG picture: columns by longest path from a source.
+// nodes: {id, kind, label, href, title, dot}; edges: {from, to, kind}.
+function drawGraph(nodes, edges, id) {
+  const layer = new Map(nodes.map(n => [n.id, 0]));
+  for (let pass = 0; pass < nodes.length; pass++) {
+    let moved = false;
+    for (const e of edges) if (layer.has(e.from) && layer.has(e.to) && layer.get(e.to) <= layer.get(e.from)) {
+      layer.set(e.to, layer.get(e.from) + 1); moved = true;
+    }
+    if (!moved) break;
+  }
+  const cols = [];
+  for (const n of nodes) (cols[layer.get(n.id)] = cols[layer.get(n.id)] || []).push(n);
+  const W = 200, H = 34, GX = 70, GY = 22, pos = new Map();
+  cols.forEach((c, x) => c.forEach((n, y) => pos.set(n.id, { x: 10 + x * (W + GX), y: 10 + y * (H + GY) })));
+  const width = 20 + cols.length * (W + GX), height = 20 + Math.max(1, ...cols.map(c => c.length)) * (H + GY);
+  const s = svg('svg', { class: 'lineage', id, width, height, viewBox: `0 0 ${width} ${height}` });
+  for (const e of edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (!a || !b) continue;
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
+    s.append(svg('path', { class: 'edge edge-' + e.kind, d: `M${x1},${y1} C${x1 + 35},${y1} ${x2 - 35},${y2} ${x2},${y2}` }));
+  }
+  for (const n of nodes) {
+    const p = pos.get(n.id);
+    const label = n.label.length > 30 ? '…' + n.label.slice(-29) : n.label;
+    const g = svg('g', { class: 'node node-' + n.kind, 'data-id': n.id },
+      svg('rect', { x: p.x, y: p.y, width: W, height: H, rx: 5 }),
+      svg('text', { x: p.x + 8, y: p.y + 21 }, label), svg('title', {}, n.title || n.label));
+    if (n.dot) g.append(svg('circle', { cx: p.x + W - 10, cy: p.y + 10, r: 4, fill: n.dot }));
+    s.append(n.href ? svg('a', { href: n.href }, g) : g);
+  }
+  return s;
+}
 async function lineagePage() {
   const j = await getJson('/api/v1/lineage');
   main.replaceChildren(el('h1', {}, 'Lineage'), el('p', { class: 'muted' },
     'jobs (DAG tasks) and the datasets they consume and produce; dashed: task order. ',
     j.lineage_file ? 'OpenLineage events: ' + j.lineage_file : 'OpenLineage events are off (kiln.yml flow.lineage.file).'));
   if (!j.nodes.length) { main.append(el('p', { class: 'muted' }, 'Nothing declares produces/consumes yet.')); return; }
-  // layers by longest path from a source
-  const layer = new Map(j.nodes.map(n => [n.id, 0]));
-  for (let pass = 0; pass < j.nodes.length; pass++) {
-    let moved = false;
-    for (const e of j.edges) if (layer.get(e.to) <= layer.get(e.from)) { layer.set(e.to, layer.get(e.from) + 1); moved = true; }
-    if (!moved) break;
-  }
-  const cols = [];
-  for (const n of j.nodes) (cols[layer.get(n.id)] = cols[layer.get(n.id)] || []).push(n);
-  const W = 200, H = 34, GX = 70, GY = 22, pos = new Map();
-  cols.forEach((c, x) => c.forEach((n, y) => pos.set(n.id, { x: 10 + x * (W + GX), y: 10 + y * (H + GY) })));
-  const width = 20 + cols.length * (W + GX), height = 20 + Math.max(...cols.map(c => c.length)) * (H + GY);
-  const s = svg('svg', { class: 'lineage', id: 'lineage', width, height, viewBox: `0 0 ${width} ${height}` });
-  for (const e of j.edges) {
-    const a = pos.get(e.from), b = pos.get(e.to);
-    if (!a || !b) continue;
-    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
-    s.append(svg('path', { class: 'edge edge-' + e.kind, d: `M${x1},${y1} C${x1 + 35},${y1} ${x2 - 35},${y2} ${x2},${y2}` }));
-  }
-  for (const n of j.nodes) {
-    const p = pos.get(n.id);
-    const href = n.kind === 'job' ? '#/dag/' + enc(n.dag_id) : n.table ? '#/table/' + enc(n.table) : null;
-    const label = n.name.length > 30 ? '…' + n.name.slice(-29) : n.name;
-    const g = svg('g', { class: 'node node-' + n.kind, 'data-id': n.id },
-      svg('rect', { x: p.x, y: p.y, width: W, height: H, rx: 5 }),
-      svg('text', { x: p.x + 8, y: p.y + 21 }, label), svg('title', {}, n.name +
-        (n.last_event ? ' — last ' + n.last_event.type + ' ' + n.last_event.time : '')));
-    if (n.last_event) g.append(svg('circle', { cx: p.x + W - 10, cy: p.y + 10, r: 4,
-      fill: n.last_event.type === 'FAIL' ? '#d9352b' : n.last_event.type === 'COMPLETE' ? '#2e9e44' : '#35a1e0' }));
-    s.append(href ? svg('a', { href }, g) : g);
-  }
-  main.append(s, el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event'], j.nodes.map(n => [
+  main.append(drawGraph(j.nodes.map(n => ({ id: n.id, kind: n.kind, label: n.name,
+    href: n.kind === 'job' ? '#/dag/' + enc(n.dag_id) : n.table ? '#/table/' + enc(n.table) : null,
+    title: n.name + (n.last_event ? ' — last ' + n.last_event.type + ' ' + n.last_event.time : ''),
+    dot: n.last_event ? (n.last_event.type === 'FAIL' ? '#d9352b' : n.last_event.type === 'COMPLETE' ? '#2e9e44' : '#35a1e0')
+      : null })), j.edges, 'lineage'));
+  main.append(el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event'], j.nodes.map(n => [
     n.name, n.kind, n.kind === 'job' ? el('a', { href: '#/dag/' + enc(n.dag_id) }, 'DAG ' + n.dag_id) :
       n.table ? el('a', { href: '#/table/' + enc(n.table) }, 'table ' + n.table) : '',
     n.last_event ? n.last_event.type + ' ' + n.last_event.time : '']), 'lineage-nodes'));
+}
+const STATUS_DOT = { success: '#2e9e44', pass: '#2e9e44', error: '#d9352b', fail: '#d9352b', warn: '#f5d442',
+  skipped: '#9e9e9e' };
+const modelHash = id => '#/model/' + enc(id);
+async function modelsPage() {
+  const j = await getJson('/api/v1/models');
+  main.replaceChildren(el('h1', {}, 'Models · ' + (j.project || '')), el('p', { class: 'muted' },
+    'from the project\'s artifacts: manifest ' + (j.generated_at || '?') + ', last run ' + (j.run_generated_at || 'none')));
+  const ids = new Set(j.nodes.map(n => n.unique_id));
+  main.append(drawGraph(j.nodes.map(n => ({ id: n.unique_id, kind: n.resource_type === 'model' ? 'job' : 'dataset',
+    label: n.name, href: modelHash(n.unique_id), title: n.unique_id + (n.status ? ' — ' + n.status : ''),
+    dot: STATUS_DOT[n.status] || null })),
+  j.nodes.flatMap(n => n.depends_on.filter(u => ids.has(u)).map(u => ({ from: u, to: n.unique_id, kind: 'input' }))),
+  'models-graph'));
+  main.append(el('h2', {}, 'Nodes'), grid(['node', 'type', 'materialized', 'relation', 'status', 'tests'],
+    j.nodes.map(n => [el('a', { href: modelHash(n.unique_id) }, n.name), n.resource_type, n.materialized || '',
+      n.relation_name || '', n.status || '', n.tests.length ? n.tests.filter(t => t.status === 'pass').length + '/' +
+      n.tests.length + ' pass' : '']), 'models'));
+}
+async function modelPage(id) {
+  const j = await getJson('/api/v1/models');
+  const n = j.nodes.find(x => x.unique_id === id);
+  if (!n) throw new Error('no node ' + id + ' in the manifest');
+  const byId = new Map(j.nodes.map(x => [x.unique_id, x]));
+  const link = u => byId.has(u) ? el('a', { href: modelHash(u) }, byId.get(u).name) : el('span', {}, u);
+  const down = j.nodes.filter(x => x.depends_on.includes(id));
+  main.replaceChildren(el('h1', {}, n.name), el('p', { class: 'muted' }, n.resource_type + ' · ' + (n.path || '') +
+    (n.materialized ? ' · materialized ' + n.materialized : '')),
+  el('p', {}, 'relation ', n.relation_name ? el('a', { href: '#/table/' + enc(n.relation_name), id: 'relation' },
+    n.relation_name) : '—', ' · status ', el('b', { id: 'model-status' }, n.status || 'not run'),
+    n.execution_time !== undefined ? ' (' + n.execution_time.toFixed(3) + ' s)' : ''),
+  n.description ? el('p', {}, n.description) : '',
+  el('h2', {}, 'Upstream'), n.depends_on.length ? el('ul', { id: 'upstream' }, ...n.depends_on.map(u => el('li', {},
+    link(u), byId.has(u) && byId.get(u).relation_name ? el('span', {}, ' · table ',
+      el('a', { href: '#/table/' + enc(byId.get(u).relation_name), class: 'upstream-table' }, byId.get(u).relation_name)) : '')))
+    : el('p', { class: 'muted' }, 'none'),
+  el('h2', {}, 'Downstream'), down.length ? el('ul', { id: 'downstream' }, ...down.map(x => el('li', {}, link(x.unique_id))))
+    : el('p', { class: 'muted' }, 'none'),
+  el('h2', {}, 'Built by'), n.built_by.length ? el('ul', { id: 'built-by' }, ...n.built_by.map(b => el('li', {},
+    el('a', { href: '#/dag/' + enc(b.dag_id) }, b.dag_id + '.' + b.task_id)))) :
+    el('p', { class: 'muted' }, 'no DAG task declares it in produces'),
+  el('h2', {}, 'Columns'), n.columns.length ? grid(['column', 'description'], n.columns.map(c => [c.name, c.description || '']),
+    'columns') : el('p', { class: 'muted' }, 'none documented'),
+  el('h2', {}, 'Tests'), n.tests.length ? grid(['test', 'column', 'status'], n.tests.map(t => [t.name, t.column_name || '',
+    t.status || 'not run']), 'tests') : el('p', { class: 'muted' }, 'none'),
+  n.raw_code ? el('h2', {}, 'Code') : '', n.raw_code ? el('pre', { class: 'log', id: 'code' }, n.raw_code) : '');
 }
 async function route() {
   clearTimeout(tailTimer);
@@ -280,6 +334,8 @@ async function route() {
     else if (parts[0] === 'dag') await dagPage(parts[1]);
     else if (parts[0] === 'ti') await tiPage(parts[1], parts[2], parts[3], parts[4] ? Number(parts[4]) : 0);
     else if (parts[0] === 'lineage') await lineagePage();
+    else if (parts[0] === 'models') await modelsPage();
+    else if (parts[0] === 'model') await modelPage(parts[1]);
     else await listPage();
   } catch (e) {
     main.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message));
