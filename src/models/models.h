@@ -66,4 +66,14 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err);
  * ERROR or FAIL. */
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
+/* `kiln lineage TARGET`: column-level lineage from the compiled SQL.
+ * target: "[schema.]model.column", "source.table.column" or
+ * "schema.identifier.column" ("*" as the column: the rows). Prints the
+ * columns the target's value comes from, up to seeds and sources (or with
+ * downstream, the model columns computed from it), as an indented tree or
+ * (json) one JSON object. Errors: KILN_ENOTFOUND (no such node or column),
+ * KILN_EINVAL (target syntax), and the project's load/render errors. */
+int kiln_models_lineage(const kiln_models_opts *o, const char *target, int downstream, int json, FILE *out,
+                        kiln_err *err);
+
 #endif /* KILN_MODELS_H */
