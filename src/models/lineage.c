@@ -79,6 +79,7 @@ typedef struct ltok {
     const char *s; /* source text */
     size_t n;
     const char *v; /* identifiers: unquoted, lower case */
+    const char *u; /* quoted identifiers: unquoted, as written */
 } ltok;
 
 typedef struct lctx {
@@ -247,6 +248,7 @@ static int tokenize(lctx *c, const char *s, size_t len)
             i++;
             t->t = T_QID;
             t->v = alower(c, b.data ? b.data : "", b.len);
+            t->u = astr(c, b.data ? b.data : "", b.len);
             kiln_buf_free(&b);
         } else if (ch == '\'') {
             i++;
@@ -692,7 +694,7 @@ static int expr_deps(lctx *c, size_t a, size_t b, const lcte *ctes, const lscope
                     found = q->rels[k];
             if (!found && q->n == 1 && q->rels[0]->open) {
                 found = q->rels[0];
-                fk = rel_col(c, found, t->v, t->t == T_QID ? t->v : astr(c, t->s, t->n));
+                fk = rel_col(c, found, t->v, t->t == T_QID ? t->u : astr(c, t->s, t->n));
             }
         }
         if (found && fk)
@@ -769,17 +771,17 @@ static int parse_core(lctx *c, size_t a, size_t b, const lcte *ctes, const lscop
         if (ib - ia >= 3 && is_kw(&c->tk[ib - 2], "as") &&
             (c->tk[ib - 1].t == T_ID || c->tk[ib - 1].t == T_QID || c->tk[ib - 1].t == T_STR)) {
             const ltok *t = &c->tk[ib - 1];
-            name = t->t == T_ID ? astr(c, t->s, t->n) : t->t == T_QID ? t->v : astr(c, t->s + 1, t->n - 2);
+            name = t->t == T_ID ? astr(c, t->s, t->n) : t->t == T_QID ? t->u : astr(c, t->s + 1, t->n - 2);
             xe = ib - 2;
         } else if (ib - ia >= 2 && is_ident(&c->tk[ib - 1]) && !is_op(&c->tk[ib - 2], '.') &&
                    (c->tk[ib - 2].t != T_OP || is_op(&c->tk[ib - 2], ')')) && !is_kw(&c->tk[ib - 2], "distinct")) {
-            name = c->tk[ib - 1].t == T_QID ? c->tk[ib - 1].v : astr(c, c->tk[ib - 1].s, c->tk[ib - 1].n);
+            name = c->tk[ib - 1].t == T_QID ? c->tk[ib - 1].u : astr(c, c->tk[ib - 1].s, c->tk[ib - 1].n);
             xe = ib - 1;
         }
         int plain = (xe - ia == 1 && (c->tk[ia].t == T_ID || c->tk[ia].t == T_QID)) ||
                     (xe - ia == 3 && is_op(&c->tk[ia + 1], '.') && c->tk[ia + 2].t != T_OP);
         if (!name)
-            name = plain ? (c->tk[xe - 1].t == T_QID ? c->tk[xe - 1].v : astr(c, c->tk[xe - 1].s, c->tk[xe - 1].n))
+            name = plain ? (c->tk[xe - 1].t == T_QID ? c->tk[xe - 1].u : astr(c, c->tk[xe - 1].s, c->tk[xe - 1].n))
                          : span(c, ia, xe);
         lcol *x = col_add(c, &out->cols, name);
         if (!x)
@@ -837,7 +839,7 @@ static int parse_query(lctx *c, size_t a, size_t b, const lcte *ctes, const lsco
             if (names) /* rename the columns positionally */
                 for (size_t k = names, m = 0; k < names_end && m < ct->rel->cols.n; k++)
                     if (c->tk[k].t == T_ID || c->tk[k].t == T_QID) {
-                        ct->rel->cols.v[m].shown = c->tk[k].t == T_QID ? c->tk[k].v : astr(c, c->tk[k].s, c->tk[k].n);
+                        ct->rel->cols.v[m].shown = c->tk[k].t == T_QID ? c->tk[k].u : astr(c, c->tk[k].s, c->tk[k].n);
                         ct->rel->cols.v[m].name = c->tk[k].v;
                         m++;
                     }
