@@ -167,10 +167,17 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
         else
             json_array_append_new(refs, json_pack("{s:s,s:n,s:n}", "name", par->name, "package", "version"));
     }
-    json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
-    json_object_set_new(o, "refs", refs);
-    json_object_set_new(o, "sources", srcs);
-    json_object_set_new(o, "language", json_string("sql"));
+    if (n->kind == KM_SEED) { /* schema v12: a seed depends on macros only, and has no refs/sources/language */
+        json_object_set_new(o, "depends_on", json_pack("{s:[]}", "macros"));
+        json_decref(deps);
+        json_decref(refs);
+        json_decref(srcs);
+    } else {
+        json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
+        json_object_set_new(o, "refs", refs);
+        json_object_set_new(o, "sources", srcs);
+        json_object_set_new(o, "language", json_string("sql"));
+    }
     if (n->kind != KM_SEED) {
         json_object_set_new(o, "raw_code", json_stringn(n->raw ? n->raw : "", n->raw ? n->raw_len : 0));
         json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
@@ -308,7 +315,6 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
         json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
         json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
         json_object_set_new(o, "relation_name", rel ? json_string(rel) : json_null());
-        json_object_set_new(o, "batch_results", json_null());
         kiln_free(rel);
         json_array_append_new(results, o);
     }
