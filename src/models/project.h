@@ -15,15 +15,15 @@ typedef KILN_VEC(size_t) km_idxvec;
 
 typedef struct km_node {
     km_kind kind;
-    char *name;        /* model/seed/test name; source: table name */
-    char *unique_id;   /* model.<project>.<name>, test.<project>.<name>.<hash>, source.<p>.<src>.<table> */
-    char *path;        /* file relative to the project dir ("models/staging/x.sql"); YAML file for generic tests and sources */
-    char *fqn;         /* dotted: project.staging.x */
-    char *raw;         /* file text (models, seeds' CSV, singular tests) */
+    char *name;      /* model/seed/test name; source: table name */
+    char *unique_id; /* model.<project>.<name>, test.<project>.<name>.<hash>, source.<p>.<src>.<table> */
+    char *path; /* file relative to the project dir ("models/staging/x.sql"); YAML file for generic tests and sources */
+    char *fqn;  /* dotted: project.staging.x */
+    char *raw;  /* file text (models, seeds' CSV, singular tests) */
     size_t raw_len;
-    kj_tpl *tpl;       /* parsed raw (models, singular tests) */
-    kj_val config;     /* merged config dict */
-    kj_val columns;    /* dict name -> {name, description} */
+    kj_tpl *tpl;    /* parsed raw (models, singular tests) */
+    kj_val config;  /* merged config dict */
+    kj_val columns; /* dict name -> {name, description} */
     char *description;
     uint32_t line, col; /* where a generic test/source is declared in its YAML */
     /* sources */
@@ -44,22 +44,22 @@ typedef struct km_node {
 typedef KILN_VEC(char *) km_strvec;
 
 struct kiln_project {
-    char *dir;  /* project directory */
+    char *dir; /* project directory */
     char *name, *profile_name, *version;
     km_strvec model_paths, seed_paths, macro_paths, test_paths, snapshot_paths, analysis_paths;
     char *target_path;
-    kj_val vars;        /* dict: project vars, overridden by --vars */
+    kj_val vars;                                            /* dict: project vars, overridden by --vars */
     kj_val cfg_models, cfg_seeds, cfg_tests, cfg_snapshots; /* config trees (dict or none) */
     /* profile / target */
     char *target_name, *target_type, *warehouse, *schema;
     int threads;
     /* nodes */
     KILN_VEC(km_node *) nodes;
-    kiln_map *by_id;    /* unique_id -> node index + 1 */
-    kiln_map *by_name;  /* model/seed/snapshot name -> node index + 1 */
-    kj_val docs;        /* dict: doc name -> text */
-    kj_env *env;        /* macros of the project (and kiln's built-in ones) in its globals */
-    kiln_arena *arena;  /* YAML trees */
+    kiln_map *by_id;                   /* unique_id -> node index + 1 */
+    kiln_map *by_name;                 /* model/seed/snapshot name -> node index + 1 */
+    kj_val docs;                       /* dict: doc name -> text */
+    kj_env *env;                       /* macros of the project (and kiln's built-in ones) in its globals */
+    kiln_arena *arena;                 /* YAML trees */
     struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;
@@ -91,6 +91,10 @@ int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err);
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
 
+/* compile.c (models3): a description rendered with the node's Jinja
+ * context (doc(), var()...), appended to out. */
+int kiln_models__render_description(kiln_project *p, size_t idx, const char *text, kiln_buf *out, kiln_err *err);
+
 /* One node's outcome in a run (run_results.json). */
 typedef struct km_result {
     size_t node;
@@ -105,6 +109,22 @@ typedef struct km_result {
 int kiln_models__write_manifest(const kiln_project *p, kiln_err *err);
 int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
                                    double elapsed, kiln_err *err);
+
+/* artifacts.c (models3): the manifest and catalog as JSON documents (NULL
+ * on OOM; caller decrefs), catalog.json (every relation in the warehouse
+ * with its columns and types) and sources.json (source freshness). */
+json_t *kiln_models__manifest_json(const kiln_project *p);
+json_t *kiln_models__catalog_json(kiln_project *p);
+int kiln_models__write_catalog(kiln_project *p, kiln_err *err);
+/* One source's freshness outcome (sources.json v3). */
+typedef struct km_fresh {
+    size_t node;
+    const char *status;                                 /* pass, warn, error, runtime error */
+    int64_t started, compiled, finished, max_loaded_at; /* micros since the epoch */
+    double seconds, age_seconds;
+    char message[512];
+} km_fresh;
+int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_t nres, double elapsed, kiln_err *err);
 
 /* commands.c: write n's compiled SQL to <target>/compiled/<project>/<path> */
 int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err);
