@@ -27,15 +27,15 @@ int kiln_models_render_string(const char *name, const char *src, size_t len, con
 
 /* What a command line gives (dbt's flags). Strings are borrowed. */
 typedef struct kiln_models_opts {
-    const char *project_dir;    /* NULL: "." */
-    const char *profiles_dir;   /* NULL: $DBT_PROFILES_DIR, then the project dir, then ~/.dbt */
-    const char *target;         /* NULL: the profile's `target` */
-    const char *vars;           /* --vars: a YAML (or JSON) mapping, or NULL */
-    const char *select;         /* --select (space-separated union, ',' intersection), or NULL */
-    const char *exclude;        /* --exclude, or NULL */
+    const char *project_dir;  /* NULL: "." */
+    const char *profiles_dir; /* NULL: $DBT_PROFILES_DIR, then the project dir, then ~/.dbt */
+    const char *target;       /* NULL: the profile's `target` */
+    const char *vars;         /* --vars: a YAML (or JSON) mapping, or NULL */
+    const char *select;       /* --select (space-separated union, ',' intersection), or NULL */
+    const char *exclude;      /* --exclude, or NULL */
     const char *resource_types; /* --resource-type list (space-separated), or NULL */
-    const char *output;         /* ls --output: "selector" (default), "name", "path", "json" */
-    int threads;                /* 0: the profile's */
+    const char *output;       /* ls --output: "selector" (default), "name", "path", "json" */
+    int threads;              /* 0: the profile's */
     int full_refresh, fail_fast;
 } kiln_models_opts;
 
