@@ -76,6 +76,7 @@ try {
   if (!src.includes("warn after 12 hour") || !src.includes("Loaded at field")) fail("source page");
   if (!src.includes("<b>bold?</b>")) fail("markup in a description was not shown as text");
   if ((await page.locator("main b").count()) !== 0) fail("markup in a description became markup");
+  if (await page.evaluate(() => window.pwned)) fail("a description ran a script");
   await page.screenshot({ path: `${shots}/models_docs_source.png`, fullPage: true });
   if (requests.length) fail(`network requests: ${requests}`);
   if (errors.length) fail(`console errors: ${errors}`);
