@@ -249,8 +249,64 @@ KILN_COMMAND(cmd_run, "run", "build a dbt project's models into Iceberg tables",
 KILN_COMMAND(cmd_test, "test", "run a dbt project's data tests", NULL, run_test, 74, NULL, 0, &test_spec)
 KILN_COMMAND(cmd_build, "build", "seeds, models and tests of a dbt project in one DAG", NULL, run_build, 74, NULL, 0,
              &build_spec)
-KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", NULL, run_snapshot, 74, NULL, 0,
-             &snapshot_spec)
+KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", NULL, run_snapshot, 74, NULL,
+             0, &snapshot_spec)
+
+/* ---- models3: `kiln docs generate`, `kiln source freshness` ---- */
+
+static const kiln_subcmd docs_subs[] = {
+    {"generate", NULL, 0, 0, "write manifest.json, catalog.json and the static site target/index.html",
+     "Compiles the project, writes <target-path>/manifest.json, catalog.json (each\n"
+     "relation's columns and Iceberg types, read from the warehouse) and index.html:\n"
+     "one self-contained page (no network at view time) with the project overview,\n"
+     "every model, seed, snapshot, source and test with columns, types,\n"
+     "descriptions, tests and compiled SQL, search, and a lineage graph.",
+     NULL},
+};
+static const kiln_opt docs_opts[] = {PROJECT_OPTS, KILN_OPT_END};
+static const kiln_cmdspec docs_spec = {
+    .name = "docs",
+    .text = "A dbt project's documentation site (dbt's `docs generate`). Open\n"
+            "target/index.html in a browser; it needs no server.",
+    .opts = docs_opts,
+    .subs = docs_subs,
+    .nsubs = 1,
+    .footer = PROJECT_FOOTER,
+};
+
+static const kiln_subcmd source_subs[] = {
+    {"freshness", NULL, 0, 0, "check each source's max(loaded_at_field) against warn_after/error_after",
+     "For each selected source table with a freshness config (warn_after and/or\n"
+     "error_after) and a loaded_at_field: select max(loaded_at_field) (with the\n"
+     "freshness filter), then PASS, WARN (older than warn_after) or ERROR STALE\n"
+     "(older than error_after). Writes <target-path>/sources.json.",
+     NULL},
+};
+static const kiln_opt source_opts[] = {PROJECT_OPTS, KILN_OPT_END};
+static const kiln_cmdspec source_spec = {
+    .name = "source",
+    .text = "A dbt project's sources: `kiln source freshness` (dbt's command).",
+    .opts = source_opts,
+    .subs = source_subs,
+    .nsubs = 1,
+    .footer = "exit codes: 0 every source fresh or only warnings, 1 a source stale past\n"
+              "error_after or its query failed (or a project error), 2 usage, 3 profile\n"
+              "error, 4 no project\ndocs: docs/models.md\n",
+};
+
+static int run_docs(int argc, char **argv)
+{
+    kiln_models_opts o;
+    int rc = 0;
+    if (parse_project(&docs_spec, argc, argv, &o, &rc))
+        return rc;
+    kiln_err err = {0};
+    if (kiln_models_docs_generate(&o, stdout, &err))
+        return project_fail(&err);
+    return 0;
+}
+
+
 
 /* ------------------------------------------------------------ lineage */
 
@@ -298,5 +354,22 @@ static int run_lineage(int argc, char **argv)
     return 0;
 }
 
+static int run_source(int argc, char **argv)
+{
+    kiln_models_opts o;
+    int rc = 0;
+    if (parse_project(&source_spec, argc, argv, &o, &rc))
+        return rc;
+    kiln_err err = {0};
+    int failed = 0;
+    if (kiln_models_source_freshness(&o, stdout, &failed, &err))
+        return project_fail(&err);
+    return failed ? KILN_EXIT_FAIL : 0;
+}
+
+KILN_COMMAND(cmd_docs, "docs", "a dbt project's documentation site (docs generate)", NULL, run_docs, 76, NULL, 0,
+             &docs_spec)
+KILN_COMMAND(cmd_source, "source", "a dbt project's sources: source freshness", NULL, run_source, 76, NULL, 0,
+             &source_spec)
 KILN_COMMAND(cmd_lineage, "lineage", "column-level lineage of a dbt project's models", NULL, run_lineage, 76, NULL, 0,
              &lineage_spec)

@@ -75,5 +75,20 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
  * KILN_EINVAL (target syntax), and the project's load/render errors. */
 int kiln_models_lineage(const kiln_models_opts *o, const char *target, int downstream, int json, FILE *out,
                         kiln_err *err);
+/* ---- models3: docs site, source freshness ---- */
+
+/* `kiln docs generate`: compile the project, write manifest.json,
+ * catalog.json (each relation's columns and types from the warehouse) and
+ * a static documentation site, <target-path>/index.html (everything
+ * embedded: no network at view time). Prints what it wrote to out. */
+int kiln_models_docs_generate(const kiln_models_opts *o, FILE *out, kiln_err *err);
+
+/* `kiln source freshness`: max(loaded_at_field) of each selected source
+ * table with a freshness config against its warn_after/error_after; one
+ * line per source and `Done. PASS=.. WARN=.. ERROR=..` to out; writes
+ * <target-path>/sources.json. Returns a negative code when the project
+ * cannot run; otherwise 0 with *failed = sources in error (stale or a
+ * query that failed). */
+int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
 #endif /* KILN_MODELS_H */

@@ -838,6 +838,68 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
     return rc;
 }
 
+/* A source table's `freshness` (warn_after, error_after, filter) and
+ * `loaded_at_field`, from the source with the table's keys overriding; a
+ * table's `freshness: null` turns it off (dbt's rule). Kept in the node's
+ * config as "freshness" (a dict or None) and "loaded_at_field". */
+static int source_freshness_cfg(const char *file, const km_yaml *src, const km_yaml *tbl, km_node *n, kiln_err *err)
+{
+    int rc = 0;
+    const km_yaml *sf = kiln_models__yaml_get(src, "freshness"), *tf = kiln_models__yaml_get(tbl, "freshness");
+    const km_yaml *lf = kiln_models__yaml_get(tbl, "loaded_at_field");
+    if (!lf)
+        lf = kiln_models__yaml_get(src, "loaded_at_field");
+    if (lf && !kiln_models__yaml_is_null(lf)) {
+        if (lf->type != KM_Y_SCALAR)
+            return yfail(err, file, lf, "loaded_at_field must be a column name or an SQL expression");
+        kj_val v = kj_str_new(lf->s, lf->len);
+        if (kj_oom(v) || (rc = kj_dict_setc(n->config, "loaded_at_field", v, err)))
+            return rc ? rc : KILN_OOM(err);
+    }
+    const km_yaml *layers[2] = {sf, tf};
+    kj_val fresh = kj_none();
+    for (int i = 0; i < 2 && !rc; i++) {
+        const km_yaml *f = layers[i];
+        if (!f)
+            continue;
+        if (kiln_models__yaml_is_null(f)) {
+            kj_release(fresh);
+            fresh = kj_none();
+            continue;
+        }
+        if (f->type != KM_Y_MAP)
+            rc = yfail(err, file, f, "freshness must be a mapping (warn_after, error_after, filter) or null");
+        for (size_t k = 0; !rc && k < f->n; k += 2) {
+            const char *key = f->kids[k]->s;
+            const km_yaml *v = f->kids[k + 1];
+            if (strcmp(key, "warn_after") && strcmp(key, "error_after") && strcmp(key, "filter"))
+                return kj_release(fresh), yfail(err, file, f->kids[k], "unknown freshness key '%s' (warn_after, "
+                                                                        "error_after, filter)", key);
+            if (strcmp(key, "filter")) {
+                const km_yaml *c = kiln_models__yaml_get(v, "count"), *pe = kiln_models__yaml_get(v, "period");
+                if (!kiln_models__yaml_is_null(v) &&
+                    (v->type != KM_Y_MAP || !c || !pe || c->type != KM_Y_SCALAR || pe->type != KM_Y_SCALAR ||
+                     atoll(c->s) <= 0 || (strcmp(pe->s, "minute") && strcmp(pe->s, "hour") && strcmp(pe->s, "day"))))
+                    return kj_release(fresh), yfail(err, file, v, "%s needs count (a positive integer) and period "
+                                                                  "(minute, hour or day)", key);
+            }
+            if (fresh.t != KJ_DICT) {
+                fresh = kj_dict_new();
+                if (kj_oom(fresh))
+                    return KILN_OOM(err);
+            }
+            kj_val x;
+            if ((rc = kiln_models__yaml_to_kj(v, &x, err)) || (rc = kj_dict_setc(fresh, key, x, err)))
+                break;
+        }
+    }
+    if (rc) {
+        kj_release(fresh);
+        return rc;
+    }
+    return kj_dict_setc(n->config, "freshness", fresh, err);
+}
+
 static int parse_sources(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err)
 {
     int rc = 0;
@@ -886,6 +948,8 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
                 return KILN_OOM(err);
             }
             if ((rc = add_node(p, n, err)))
+                return rc;
+            if ((rc = source_freshness_cfg(file, s, t, n, err)))
                 return rc;
             const km_yaml *cols = kiln_models__yaml_get(t, "columns");
             if (cols && !kiln_models__yaml_is_null(cols))
