@@ -860,6 +860,24 @@ static int s3_head(kiln_store *st, const char *key, kiln_store_info *out, kiln_e
     r.method = "HEAD";
     r.key = fk;
     int rc = do_request(st, &r, err);
+    if (rc && (r.status == 403 || r.status == 400)) {
+        /* a HEAD answer has no body to say why: ask again with a one-byte
+         * GET, whose error names the cause (e.g. SignatureDoesNotMatch) */
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        req g = {0};
+        g.method = "GET";
+        g.key = fk;
+        g.hdr[g.nhdr++] = "range: bytes=0-0";
+        g.resp = &b;
+        g.resp_cap = 16;
+        int rc2 = do_request(st, &g, err);
+        kiln_buf_free(&b);
+        if (rc2 == 0)
+            kiln_err_set(err, rc, "s3://%s/%s: HEAD: HTTP %ld", s->bucket, fk, r.status);
+        else
+            rc = rc2;
+    }
     if (!rc) {
         out->size = r.clen;
         out->mtime_ms = r.mtime_ms;
