@@ -326,16 +326,25 @@ typedef struct s3_list_ctx {
     kiln_err *err;
 } s3_list_ctx;
 
+/* Keys below the directory arrive in byte order, all of them (no
+ * delimiter: some S3 look-alikes fold only folders that hold objects
+ * themselves into common prefixes); a key with a '/' after the directory
+ * names a subdirectory, reported once (keys sharing it are contiguous). */
 static int s3_list_cb(void *ctx, const kiln_store_entry *e)
 {
     s3_list_ctx *c = ctx;
     const char *name = e->key + c->plen;
-    size_t n = strlen(name);
-    if (e->is_prefix && n && name[n - 1] == '/')
-        n--;
+    const char *slash = strchr(name, '/');
+    size_t n = slash ? (size_t)(slash - name) : strlen(name);
+    int is_dir = slash != NULL || e->is_prefix;
     if (!n)
         return 0;
-    s3_ent x = {kiln_strndup(name, n), {e->is_prefix, e->size, e->mtime_ms}};
+    if (is_dir && c->v.len) {
+        s3_ent *last = &c->v.items[c->v.len - 1];
+        if (last->st.is_dir && strlen(last->name) == n && !strncmp(last->name, name, n))
+            return 0;
+    }
+    s3_ent x = {kiln_strndup(name, n), {is_dir, is_dir ? 0 : e->size, e->mtime_ms}};
     if (!x.name || kiln_vec_push(&c->v, x, c->err)) {
         kiln_free(x.name);
         return KILN_OOM(c->err);
@@ -352,7 +361,7 @@ static int s3_list(const char *dir, int (*fn)(void *ctx, const char *name, const
         return KILN_OOM(err);
     s3_list_ctx c = {strlen(prefix), {0}, err};
     /* names first, then call back: fn may delete entries */
-    rc = kiln_store_list(st, prefix, "/", s3_list_cb, &c, err);
+    rc = kiln_store_list(st, prefix, NULL, s3_list_cb, &c, err);
     for (size_t i = 0; i < c.v.len; i++) {
         if (!rc)
             rc = fn(ctx, c.v.items[i].name, &c.v.items[i].st);

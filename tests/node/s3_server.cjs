@@ -5,8 +5,11 @@
 //   node s3_server.cjs DIR PORTFILE BUCKET [BUCKET...]
 //
 // Listens on a free port, writes it to PORTFILE, serves until killed.
-// S3_FAULTS=N makes the first N requests fail with 503 SlowDown (before
-// any work is done), to prove that clients retry.
+// S3_FAULTS=N (or a later `POST /__faults?n=N`, unsigned) makes the next N
+// requests fail with 503 SlowDown before any work is done, to prove that
+// clients retry. S3_LOG=FILE appends "METHOD URL" per request.
+// Needs node --openssl-legacy-provider (the server's continuation tokens
+// use DES).
 'use strict';
 const fs = require('fs');
 const S3rver = require('@20minutes/s3rver');
@@ -28,6 +31,12 @@ const server = new S3rver({
 server.middleware.unshift(async (ctx, next) => {
   if (process.env.S3_LOG) {
     fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.url}\n`);
+  }
+  // test control, unsigned, never part of S3: POST /__faults?n=N
+  if (ctx.path === '/__faults') {
+    faults = Number(ctx.query.n || 0);
+    ctx.body = `faults=${faults}\n`;
+    return;
   }
   if (faults > 0) {
     faults--;
