@@ -13,7 +13,8 @@
 #   printed; a traversal key rejected (exit 2) before any request;
 # - retries: 503 SlowDown answers are retried; when they outlast the
 #   attempts the append fails (exit 1) and the table stays at its snapshot;
-# - multipart upload of a data file above the threshold.
+# - multipart upload of a data file above the threshold;
+# - kiln job gh-events into an S3 warehouse gives what it gives locally.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
@@ -163,6 +164,16 @@ grep -q 'PUT /kiln-wh/lake/demo/people/data/d_day%3D2024-02-01/[^?]*?partNumber=
   || fail "the big data file was not uploaded in parts"
 [ "$("$K" table --warehouse "$W" scan demo.people --where "d = '2024-02-01'" --format csv | grep -c .)" = 3001 ] \
   || fail "multipart file rows"
+
+# --- the gh-events job loads into an S3 warehouse what it loads locally
+"$K" gen gharchive --out "$tmp/gha" --start 2025-10-06 --hours 2 --scale 0.001 > /dev/null
+"$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse s3://kiln-wh/jobwh > /dev/null 2>&1 \
+  || fail "job to S3: $("$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse s3://kiln-wh/jobwh 2>&1 | tail -3)"
+"$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse "$tmp/jobwh-local" > /dev/null 2>&1
+q="select (select count(*) from github.pushes) || ',' || (select count(*) from github.commits) || ',' || (select sum(distinct_size) from github.pushes)"
+on_s3=$("$K" sql --warehouse s3://kiln-wh/jobwh -c ".mode csv" -c ".headers off" -c "$q")
+local_=$("$K" sql --warehouse "$tmp/jobwh-local" -c ".mode csv" -c ".headers off" -c "$q")
+[ -n "$on_s3" ] && [ "$on_s3" = "$local_" ] || fail "job on S3 '$on_s3' vs local '$local_'"
 
 # --- drop --purge removes the objects
 "$K" table --warehouse "$W" drop demo.ids --purge > /dev/null
