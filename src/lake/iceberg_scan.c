@@ -147,6 +147,7 @@ static int data_open(kiln_parquet_reader **r, const char *loc, const kiln_parque
     int rc = kiln_lake__io_local_file(&local, loc, err);
     if (!rc)
         rc = kiln_parquet_reader_open(r, local, ro, err);
+    kiln_lake__io_local_release(local, loc); /* the reader holds it open */
     kiln_free(local);
     return rc;
 }

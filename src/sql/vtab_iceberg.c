@@ -1578,7 +1578,9 @@ int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_
     char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
     if (!cdb)
         return KILN_OOM(err);
-    int there = access(cdb, F_OK) == 0;
+    /* an object-store warehouse (s3://) keeps its catalog.db elsewhere
+     * (docs/store.md): attach it (LAZY: nothing is created by reading) */
+    int there = strstr(warehouse, "://") != NULL || access(cdb, F_OK) == 0;
     kiln_free(cdb);
     if (there)
         return kiln_sql_lake_attach(db, warehouse, err);
