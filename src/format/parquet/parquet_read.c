@@ -290,7 +290,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         if (e->type != KILN_PQT_FLBA && e->type != KILN_PQT_BYTE_ARRAY)
             return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: decimal(%d,%d) cannot be stored in %s",
                                 r->path, e->name, c->precision, c->scale, kiln_parquet_type_name(e->type));
-        c->type = KILN_T_STRING;
+        c->type = KILN_T_DECIMAL_WIDE;
     }
     c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
     if (!c->logical)
@@ -722,7 +722,8 @@ static size_t kiln_width(kiln_type t)
     switch (t) {
     case KILN_T_BOOL: return 1;
     case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
-    case KILN_T_STRING: case KILN_T_BINARY: return sizeof(kiln_pq_bytes);
+    case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON:
+        return sizeof(kiln_pq_bytes);
     default: return 8;
     }
 }
@@ -757,42 +758,23 @@ static int be_to_i64(const uint8_t *p, uint32_t n, int64_t *out)
 }
 
 /* Physical values (count of them at src) -> kiln representation at dst. */
-/* Big-endian two's complement (<= 16 bytes) scaled decimal as text. */
+/* Big-endian two's complement (<= 16 bytes) scaled decimal as exact text
+ * (base's kiln_decimal_format_i128); -1 when wider than 128 bits. */
 static int wide_decimal_text(const uint8_t *p, uint32_t n, int scale, char *out)
 {
-    if (n == 0) {
-        strcpy(out, "0");
-        return 0;
-    }
-    int neg = p[0] & 0x80;
+    int neg = n > 0 && (p[0] & 0x80);
     while (n > 16) {
         if (p[0] != (neg ? 0xff : 0x00))
             return -1;
         p++;
         n--;
+        if (n == 16 && !(p[0] & 0x80) != !neg)
+            return -1; /* the sign bit moved: the value needs more than 128 bits */
     }
     unsigned __int128 v = neg ? ~(unsigned __int128)0 : 0;
     for (uint32_t i = 0; i < n; i++)
         v = (v << 8) | p[i];
-    if (neg)
-        v = ~v + 1;
-    char digits[48];
-    int nd = 0;
-    do {
-        digits[nd++] = (char)('0' + (int)(v % 10));
-        v /= 10;
-    } while (v);
-    while (nd <= scale)
-        digits[nd++] = '0';
-    int o = 0;
-    if (neg)
-        out[o++] = '-';
-    for (int i = nd - 1; i >= 0; i--) {
-        out[o++] = digits[i];
-        if (i == scale && scale > 0)
-            out[o++] = '.';
-    }
-    out[o] = 0;
+    kiln_decimal_format_i128((__int128)v, scale, out);
     return 0;
 }
 
@@ -847,7 +829,7 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
     }
     default: { /* byte strings (kiln_pq_bytes at src) */
         const kiln_pq_bytes *s = src;
-        if (col->type == KILN_T_STRING && col->precision > 18) {
+        if (col->type == KILN_T_DECIMAL_WIDE) {
             kiln_pq_bytes *d = dst;
             for (size_t i = 0; i < count; i++) {
                 char *t = text ? kiln_arena_alloc(text, 48) : NULL;
@@ -1323,7 +1305,7 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
     case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
         if (col->type == KILN_T_DECIMAL)
             return be_to_i64(b.p, b.n, &v->i);
-        if (col->precision > 18)
+        if (col->type != KILN_T_STRING && col->type != KILN_T_BINARY)
             return -1; /* wide decimal: text order is not numeric order */
         v->s = (const char *)b.p;
         v->n = b.n;
@@ -1405,6 +1387,7 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
     case KILN_T_FLOAT: v.d = c->v.f32[row]; break;
     case KILN_T_DOUBLE: v.d = c->v.f64[row]; break;
     case KILN_T_STRING: case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
+    case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: return 0; /* kiln_pred_parse refuses these */
     default: v.i = c->v.i64[row];
     }
     int k = cmp_val(c->type, &v, &p->v);
@@ -1476,7 +1459,7 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
     double per_row = 0;
     for (int i = 0; i < r->nproj; i++) {
         kiln_type t = r->cols[r->rc[i].ci].type;
-        if ((t == KILN_T_STRING || t == KILN_T_BINARY) && rg->num_rows > 0)
+        if (kiln_type_is_bytes(t) && rg->num_rows > 0)
             per_row += (double)rg->cols[r->rc[i].ci].meta.total_uncompressed / (double)rg->num_rows;
     }
     r->rg_batch_rows = r->batch_rows;
@@ -1492,7 +1475,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
 {
     kiln_col *bc = &b->cols[bcol];
     size_t kw = kiln_width(bc->type);
-    int is_bytes = bc->type == KILN_T_STRING || bc->type == KILN_T_BINARY;
+    int is_bytes = kiln_type_is_bytes(bc->type);
     size_t at = 0;
     int rc;
     while (at < n) {
@@ -1713,7 +1696,9 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
         }
         return kiln_buf_append(buf, outs, (size_t)o, err);
     }
-    case KILN_T_STRING: {
+    case KILN_T_STRING:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON: {
         size_t n;
         const char *s = kiln_batch_str(b, c, row, &n);
         return kiln_buf_append(buf, s, n, err);
@@ -1743,7 +1728,7 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
     const kiln_parquet_column *c = &r->cols[col];
     if (!p)
         return 0;
-    if (c->type == KILN_T_STRING && c->precision > 18) {
+    if (c->type == KILN_T_DECIMAL_WIDE) {
         char t[48];
         if (wide_decimal_text(p, n, c->scale, t) == 0)
             return kiln_buf_printf(out, err, "%s", t);
