@@ -92,6 +92,12 @@ static int put(kiln_batch *b, int c, const kiln_lake_value *v, kiln_type st, kil
             return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
                                 b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
         return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+        if (st != b->cols[c].type)
+            return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
+                                b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
+        return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
     default: return kiln_batch_put_i64(b, c, st_float ? (int64_t)v->d : v->i, err);
     }
 }
