@@ -7,7 +7,7 @@
 // Listens on a free port, writes it to PORTFILE, serves until killed.
 // S3_FAULTS=N (or a later `POST /__faults?n=N`, unsigned) makes the next N
 // requests fail with 503 SlowDown before any work is done, to prove that
-// clients retry. S3_LOG=FILE appends "METHOD URL" per request.
+// clients retry. S3_LOG=FILE appends "METHOD HOST URL" per request.
 // Needs node --openssl-legacy-provider (the server's continuation tokens
 // use DES).
 'use strict';
@@ -30,7 +30,7 @@ const server = new S3rver({
 // first in the chain: injected faults, and a log of what was asked
 server.middleware.unshift(async (ctx, next) => {
   if (process.env.S3_LOG) {
-    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.url}\n`);
+    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.host} ${ctx.url}\n`);
   }
   // test control, unsigned, never part of S3: POST /__faults?n=N
   if (ctx.path === '/__faults') {
