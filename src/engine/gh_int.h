@@ -24,4 +24,12 @@ int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema
  * fsync: spills are rebuilt by a re-run). Caller frees with kiln_sink_free. */
 int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);
 
+/* --in from an object store (s3://...) or a raw zone of `kiln ingest`
+ * (IN/gharchive/date=D/hour=H/...): the hour files of the job's range
+ * gathered in a temporary folder (symlinks locally, downloads from S3),
+ * *staged (caller removes it with kiln_rmtree and frees); *staged NULL when
+ * IN is a plain folder of hour files (gh_rawzone.c). */
+struct kiln_gh_opts;
+int kiln_gh__rawzone_stage(const struct kiln_gh_opts *o, char **staged, kiln_err *err);
+
 #endif

@@ -10,7 +10,8 @@
 # - a re-run asks with If-None-Match (304: unchanged) and rewrites nothing;
 #   a file changed upstream is reported and the landed object is kept;
 # - a partial download left by an interrupted run is resumed from its
-#   bytes; every hour missing is exit 4; bad options exit 2.
+#   bytes; every hour missing is exit 4; bad options exit 2;
+# - kiln job gh-events --in RAW reads the raw zone like a folder of hours.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
@@ -107,6 +108,18 @@ printf '%s' "$etag" > pd/$D-5.json.gz.etag
 ingest --hours 5 > out4.txt
 grep -q "GET /$D-5.json.gz range=bytes=3000- inm=- 206$" http.log || fail "no resume from byte 3000"
 cmp -s "$(obj 5)" src/$D-5.json.gz || fail "the resumed file differs from the source"
+
+# --- the job reads the raw zone as its input: the same rows as from the
+# source folder of the same hours
+mkdir flat
+cp "$(obj 0)" "$(obj 2)" "$(obj 4)" "$(obj 5)" flat/
+cp orig1.gz flat/$D-1.json.gz
+"$K" job gh-events --in raw --out out-raw --format csv > /dev/null 2>&1 || fail "job --in raw"
+"$K" job gh-events --in flat --out out-flat --format csv > /dev/null 2>&1
+for f in $(cd out-flat && find . -name '*.csv' | sort); do
+  cmp -s "out-flat/$f" "out-raw/$f" || fail "job from the raw zone differs: $f"
+done
+[ -n "$(cd out-raw && find . -name '*.csv')" ] || fail "job from the raw zone wrote nothing"
 
 # --- every hour missing: exit 4; bad options: exit 2
 set +e
