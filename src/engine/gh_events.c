@@ -70,29 +70,19 @@
 /* ------------------------------------------------------------------ schemas */
 
 static const kiln_column_def push_cols[KILN_GH_P_NCOLS] = {
-    {"event_id", KILN_T_INT64, 1, 1, 0, 0},
-    {"push_id", KILN_T_INT64, 0, 2, 0, 0},
-    {"repo_id", KILN_T_INT64, 1, 3, 0, 0},
-    {"repo_name", KILN_T_STRING, 0, 4, 0, 0},
-    {"actor_id", KILN_T_INT64, 0, 5, 0, 0},
-    {"actor_login", KILN_T_STRING, 0, 6, 0, 0},
-    {"org_login", KILN_T_STRING, 0, 7, 0, 0},
-    {"ref", KILN_T_STRING, 0, 8, 0, 0},
-    {"head", KILN_T_STRING, 0, 9, 0, 0},
-    {"before", KILN_T_STRING, 0, 10, 0, 0},
-    {"size", KILN_T_INT32, 0, 11, 0, 0},
-    {"distinct_size", KILN_T_INT32, 0, 12, 0, 0},
+    {"event_id", KILN_T_INT64, 1, 1, 0, 0},       {"push_id", KILN_T_INT64, 0, 2, 0, 0},
+    {"repo_id", KILN_T_INT64, 1, 3, 0, 0},        {"repo_name", KILN_T_STRING, 0, 4, 0, 0},
+    {"actor_id", KILN_T_INT64, 0, 5, 0, 0},       {"actor_login", KILN_T_STRING, 0, 6, 0, 0},
+    {"org_login", KILN_T_STRING, 0, 7, 0, 0},     {"ref", KILN_T_STRING, 0, 8, 0, 0},
+    {"head", KILN_T_STRING, 0, 9, 0, 0},          {"before", KILN_T_STRING, 0, 10, 0, 0},
+    {"size", KILN_T_INT32, 0, 11, 0, 0},          {"distinct_size", KILN_T_INT32, 0, 12, 0, 0},
     {"created_at", KILN_T_TIMESTAMPTZ, 1, 13, 0, 0},
 };
 static const kiln_column_def commit_cols[KILN_GH_C_NCOLS] = {
-    {"repo_id", KILN_T_INT64, 1, 1, 0, 0},
-    {"repo_name", KILN_T_STRING, 0, 2, 0, 0},
-    {"sha", KILN_T_STRING, 0, 3, 0, 0},
-    {"push_id", KILN_T_INT64, 0, 4, 0, 0},
-    {"author_name", KILN_T_STRING, 0, 5, 0, 0},
-    {"author_email", KILN_T_STRING, 0, 6, 0, 0},
-    {"message", KILN_T_STRING, 0, 7, 0, 0},
-    {"distinct", KILN_T_BOOL, 0, 8, 0, 0},
+    {"repo_id", KILN_T_INT64, 1, 1, 0, 0},        {"repo_name", KILN_T_STRING, 0, 2, 0, 0},
+    {"sha", KILN_T_STRING, 0, 3, 0, 0},           {"push_id", KILN_T_INT64, 0, 4, 0, 0},
+    {"author_name", KILN_T_STRING, 0, 5, 0, 0},   {"author_email", KILN_T_STRING, 0, 6, 0, 0},
+    {"message", KILN_T_STRING, 0, 7, 0, 0},       {"distinct", KILN_T_BOOL, 0, 8, 0, 0},
     {"created_at", KILN_T_TIMESTAMPTZ, 1, 9, 0, 0},
 };
 static const kiln_schema push_schema = {KILN_GH_P_NCOLS, push_cols};
@@ -189,7 +179,7 @@ typedef struct hour_task {
     int done, failed, skipped;
     char error[512];
     kiln_gh_counts counts;
-    kiln_i64set *ids; /* this hour's event ids (NULL until it runs) */
+    kiln_i64set *ids;       /* this hour's event ids (NULL until it runs) */
     KILN_VEC(int64_t) push_ids;
     KILN_VEC(commit_key) ckeys; /* one per commit row written to the spill */
     uint8_t *drop;              /* at the day's end: 1 per commit row the grain drops */
@@ -202,7 +192,7 @@ struct day_state {
     int64_t day;
     size_t first_task; /* its tasks are j->tasks[first_task .. first_task + ntasks) */
     int ntasks, pending, failed, skipped;
-    int writes_pending; /* hours whose commit file is still being written */
+    int writes_pending;         /* hours whose commit file is still being written */
     char error[512];
     kiln_gh_counts counts;
 };
@@ -675,8 +665,9 @@ static int emit_push(scan_ctx *c)
         (rc = put_span(c, pb, KILN_GH_P_REPO_NAME, &e->repo_name)) ||
         (rc = put_opt_i64(c, pb, KILN_GH_P_ACTOR_ID, e->has_actor_id, e->actor_id)) ||
         (rc = put_span(c, pb, KILN_GH_P_ACTOR_LOGIN, &e->actor_login)) ||
-        (rc = put_span(c, pb, KILN_GH_P_ORG_LOGIN, &e->org_login)) || (rc = put_span(c, pb, KILN_GH_P_REF, &e->ref)) ||
-        (rc = put_span(c, pb, KILN_GH_P_HEAD, &e->head)) || (rc = put_span(c, pb, KILN_GH_P_BEFORE, &e->before)) ||
+        (rc = put_span(c, pb, KILN_GH_P_ORG_LOGIN, &e->org_login)) ||
+        (rc = put_span(c, pb, KILN_GH_P_REF, &e->ref)) || (rc = put_span(c, pb, KILN_GH_P_HEAD, &e->head)) ||
+        (rc = put_span(c, pb, KILN_GH_P_BEFORE, &e->before)) ||
         (rc = e->has_size ? kiln_batch_put_i32(pb, KILN_GH_P_SIZE, (int32_t)e->size, &c->err)
                           : kiln_batch_put_null(pb, KILN_GH_P_SIZE, &c->err)) ||
         (rc = e->has_distinct_size ? kiln_batch_put_i32(pb, KILN_GH_P_DISTINCT_SIZE, (int32_t)e->distinct_size, &c->err)
@@ -776,9 +767,10 @@ static int handle_event(scan_ctx *c)
     if (kiln_vec_push(&t->push_ids, e->id, &c->err))
         return KILN_ENOMEM;
     gh_filter *f = &c->j->filter;
-    if ((f->actor.len || f->org.len || f->repo.len) && !(filter_match(&f->actor, c->w->scratch.data, &e->actor_login) &&
-                                                         filter_match(&f->org, c->w->scratch.data, &e->org_login) &&
-                                                         filter_match(&f->repo, c->w->scratch.data, &e->repo_name))) {
+    if ((f->actor.len || f->org.len || f->repo.len) &&
+        !(filter_match(&f->actor, c->w->scratch.data, &e->actor_login) &&
+          filter_match(&f->org, c->w->scratch.data, &e->org_login) &&
+          filter_match(&f->repo, c->w->scratch.data, &e->repo_name))) {
         t->counts.filtered++;
         return 0;
     }
@@ -1443,8 +1435,8 @@ static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         const char *eq = memchr(p, '=', n);
         if (!eq || eq == p || eq + 1 == p + n)
-            return kiln_err_set(err, KILN_EINVAL, "--filter: '%.*s' is not KEY=VALUE (keys: actor, org, repo)", (int)n,
-                                p);
+            return kiln_err_set(err, KILN_EINVAL, "--filter: '%.*s' is not KEY=VALUE (keys: actor, org, repo)",
+                                (int)n, p);
         size_t kl = (size_t)(eq - p);
         char *v = kiln_strndup(eq + 1, n - kl - 1);
         if (!v)
@@ -1458,7 +1450,8 @@ static int parse_filter(gh_filter *f, const char *spec, kiln_err *err)
             rc = kiln_vec_push(&f->repo, v, err);
         else {
             kiln_free(v);
-            return kiln_err_set(err, KILN_EINVAL, "--filter: unknown key '%.*s' (use actor, org or repo)", (int)kl, p);
+            return kiln_err_set(err, KILN_EINVAL, "--filter: unknown key '%.*s' (use actor, org or repo)", (int)kl,
+                                p);
         }
         if (rc) {
             kiln_free(v);
@@ -1618,9 +1611,8 @@ static int check_spellings(const kiln_gh_opts *o, const in_listing *l, kiln_err 
     for (size_t i = 1; i < l->hours.len; i++) {
         const hour_file *a = &l->hours.items[i - 1], *b = &l->hours.items[i];
         if (a->slot == b->slot && in_range(o, a->slot))
-            return kiln_err_set(err, KILN_EFORMAT,
-                                "--in %s: one hour is there twice, as %s and as %s; keep one of them", o->in_dir,
-                                a->name, b->name);
+            return kiln_err_set(err, KILN_EFORMAT, "--in %s: one hour is there twice, as %s and as %s; keep one of them",
+                                o->in_dir, a->name, b->name);
     }
     return 0;
 }
@@ -1700,8 +1692,8 @@ static int nothing_found(const kiln_gh_opts *o, const in_listing *l, kiln_err *e
 
 /* Tasks: one per hour file of the planned days, in time order; the other
  * slots are reported missing. */
-static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t ndays, char ***missing, size_t *nmissing,
-                      kiln_err *err)
+static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t ndays, char ***missing,
+                      size_t *nmissing, kiln_err *err)
 {
     const kiln_gh_opts *o = j->o;
     KILN_VEC(char *) miss = {0};
@@ -1805,6 +1797,7 @@ static void worker_free(worker *w)
     kiln_batch_free(w->pb);
     kiln_batch_free(w->cb);
 }
+
 
 /* Run every task on the pool; report progress every 200 ms meanwhile. */
 static int run_tasks(job *j, kiln_err *err)
@@ -2019,8 +2012,8 @@ static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln
     int64_t *days = NULL;
     size_t ndays = 0;
     int rc;
-    if ((rc = job_init(&j, o, err)) || (rc = list_in_dir(o->in_dir, &l, err)) || (rc = check_spellings(o, &l, err)) ||
-        (rc = plan_days(o, &l, &days, &ndays, err)) ||
+    if ((rc = job_init(&j, o, err)) || (rc = list_in_dir(o->in_dir, &l, err)) ||
+        (rc = check_spellings(o, &l, err)) || (rc = plan_days(o, &l, &days, &ndays, err)) ||
         (rc = plan_tasks(&j, &l, days, ndays, &report->missing, &report->nmissing, err)))
         goto done;
     if (j.ntasks == 0 && !o->allow_missing) {
@@ -2073,12 +2066,13 @@ static int counts_json(kiln_buf *b, const kiln_gh_counts *c, kiln_err *err)
                            "\"files\":%llu,\"missing_hours\":%llu,\"events\":%llu,\"pushes\":%llu,\"commits\":%llu,"
                            "\"commits_superseded\":%llu,\"quarantined\":%llu,\"duplicates\":%llu,\"filtered\":%llu,"
                            "\"utf8_repaired\":%llu,\"reruns\":%llu,\"json_bytes\":%llu,\"gz_bytes\":%llu",
-                           (unsigned long long)c->files, (unsigned long long)c->missing, (unsigned long long)c->events,
-                           (unsigned long long)c->pushes, (unsigned long long)c->commits,
-                           (unsigned long long)c->commits_superseded, (unsigned long long)c->quarantined,
-                           (unsigned long long)c->duplicates, (unsigned long long)c->filtered,
-                           (unsigned long long)c->utf8_repaired, (unsigned long long)c->reruns,
-                           (unsigned long long)c->json_bytes, (unsigned long long)c->gz_bytes);
+                           (unsigned long long)c->files, (unsigned long long)c->missing,
+                           (unsigned long long)c->events, (unsigned long long)c->pushes,
+                           (unsigned long long)c->commits, (unsigned long long)c->commits_superseded,
+                           (unsigned long long)c->quarantined, (unsigned long long)c->duplicates,
+                           (unsigned long long)c->filtered, (unsigned long long)c->utf8_repaired,
+                           (unsigned long long)c->reruns, (unsigned long long)c->json_bytes,
+                           (unsigned long long)c->gz_bytes);
 }
 
 static int names_json(kiln_buf *b, char *const *v, size_t n, kiln_err *err)
@@ -2121,9 +2115,8 @@ int kiln_gh_report_json(const kiln_gh_report *r, kiln_buf *b, kiln_err *err)
     if (!rc)
         rc = counts_json(b, &r->total, err);
     if (!rc)
-        rc = kiln_buf_printf(
-            b, err, "},\"failed_partitions\":%zu,\"loaded_partitions\":%zu,\"seconds\":%.3f,\"missing\":", r->failed,
-            r->loaded, r->seconds);
+        rc = kiln_buf_printf(b, err, "},\"failed_partitions\":%zu,\"loaded_partitions\":%zu,\"seconds\":%.3f,\"missing\":",
+                             r->failed, r->loaded, r->seconds);
     if (!rc)
         rc = names_json(b, r->missing, r->nmissing, err);
     if (!rc)
