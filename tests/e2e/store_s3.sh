@@ -12,11 +12,13 @@
 #   disk, nothing but the catalog on local disk;
 # - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
 #   printed; a traversal key rejected (exit 2) before any request;
-# - retries: 503 SlowDown answers are retried; when they outlast the
-#   attempts the append fails (exit 1) and the table stays at its snapshot;
+# - retries: 503 SlowDown answers and connections closed without an answer
+#   are retried; when they outlast the attempts the append fails (exit 1)
+#   and the table stays at its snapshot;
 # - multipart upload of a data file above the threshold;
 # - kiln job gh-events into an S3 warehouse gives what it gives locally;
-# - kiln ingest gharchive into a raw zone on S3 (landed once, re-run unchanged).
+# - kiln ingest gharchive into a raw zone on S3 (landed once, re-run
+#   unchanged), and kiln job gh-events --in s3://... reading it.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
@@ -170,6 +172,24 @@ grep -q "after 3 attempts" "$tmp/e" && grep -q "503" "$tmp/e" || fail "fault mes
   || fail "the failed append moved the table"
 [ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 4 ] || fail "rows changed by a failed append"
 
+# connections closed without an answer are retried too; when they outlast
+# the attempts the table is unchanged
+curl -sS -X POST "$ep/__faults?n=3&kind=reset" > /dev/null
+printf '{"id":6,"name":"fay","d":"2024-01-05"}\n' | "$K" table --warehouse "$W" append demo.people --input - > /dev/null \
+  2> "$tmp/e" || fail "append with 3 resets: $(cat "$tmp/e")"
+snap=$("$K" table --warehouse "$W" describe demo.people | awk '$1 == "current" {print $2}')
+curl -sS -X POST "$ep/__faults?n=1000&kind=reset" > /dev/null
+set +e
+printf '{"id":7,"name":"gus","d":"2024-01-06"}\n' | KILN_S3_MAX_ATTEMPTS=2 "$K" table --warehouse "$W" append demo.people \
+  --input - > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+curl -sS -X POST "$ep/__faults?n=0" > /dev/null
+[ "$rc" = 1 ] && grep -q "after 2 attempts" "$tmp/e" || fail "append under resets: exit $rc: $(cat "$tmp/e")"
+[ "$("$K" table --warehouse "$W" describe demo.people | awk '$1 == "current" {print $2}')" = "$snap" ] \
+  || fail "a failed append moved the table (resets)"
+[ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 5 ] || fail "rows after resets"
+
 # --- a data file above the multipart threshold
 seq 1 3000 | awk '{printf "{\"id\":%d,\"name\":\"name-%d-%s\",\"d\":\"2024-02-01\"}\n", $1, $1, "xxxxxxxxxxxxxxxxxxxx"}' > big.ndjson
 KILN_S3_MULTIPART_THRESHOLD=4000 KILN_S3_PART_SIZE=4096 "$K" table --warehouse "$W" append demo.people --input big.ndjson > /dev/null
@@ -200,6 +220,13 @@ done
 "$K" ingest gharchive --from "file://$tmp/gha" --start 2025-10-06 --hours 0-1 --out s3://kiln-wh/raw \
   --partial-dir "$tmp/pd" --json > "$tmp/ing2"
 grep -q '"landed":0,"unchanged":2' "$tmp/ing2" || fail "ingest re-run on S3: $(cat "$tmp/ing2")"
+# ... and the job reads that raw zone straight from S3: what it reads locally
+"$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in" --format csv > /dev/null 2>&1 || fail "job --in s3://"
+"$K" job gh-events --in "$tmp/gha" --out "$tmp/job-local" --format csv > /dev/null 2>&1
+for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
+  cmp -s "$tmp/job-local/$f" "$tmp/job-s3in/$f" || fail "job --in s3:// differs: $f"
+done
+[ -n "$(cd "$tmp/job-s3in" && find . -name '*.csv')" ] || fail "job --in s3:// wrote nothing"
 
 # --- drop --purge removes the objects
 "$K" table --warehouse "$W" drop demo.ids --purge > /dev/null
