@@ -2104,7 +2104,26 @@ static void free_names(char **v, size_t n)
     kiln_free(v);
 }
 
+static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err);
+
+/* --in on an object store or a raw zone: read a staged folder of its hour
+ * files (gh_rawzone.c), removed after the run */
 int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
+{
+    char *staged = NULL;
+    memset(report, 0, sizeof *report);
+    int rc = o->in_dir ? kiln_gh__rawzone_stage(o, &staged, err) : 0;
+    if (rc || !staged)
+        return rc ? rc : gh_events_run_dir(o, report, err);
+    kiln_gh_opts so = *o;
+    so.in_dir = staged;
+    rc = gh_events_run_dir(&so, report, err);
+    (void)kiln_rmtree(staged, NULL);
+    kiln_free(staged);
+    return rc;
+}
+
+static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
 {
     memset(report, 0, sizeof *report);
     double t0 = kiln_mono_seconds();

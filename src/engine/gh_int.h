@@ -34,5 +34,12 @@ struct kiln_gh_iceberg_opts;
 int kiln_gh__loaded_open(kiln_gh__loaded **out, const struct kiln_gh_iceberg_opts *o, kiln_err *err);
 int kiln_gh__loaded_unchanged(void *ctx, int64_t day, const char *fingerprint);
 void kiln_gh__loaded_free(kiln_gh__loaded *ld);
+/* --in from an object store (s3://...) or a raw zone of `kiln ingest`
+ * (IN/gharchive/date=D/hour=H/...): the hour files of the job's range
+ * gathered in a temporary folder (symlinks locally, downloads from S3),
+ * *staged (caller removes it with kiln_rmtree and frees); *staged NULL when
+ * IN is a plain folder of hour files (gh_rawzone.c). */
+struct kiln_gh_opts;
+int kiln_gh__rawzone_stage(const struct kiln_gh_opts *o, char **staged, kiln_err *err);
 
 #endif

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # table_readonly.sh - read-only commands on a missing warehouse exit 4
 # ("warehouse not found: PATH") and create nothing; a URI scheme kiln cannot
-# serve (s3://, gs://, http://) is an error naming the scheme, never a local
-# folder named "s3:"; file:// URIs and plain paths name the same warehouse;
+# serve (gs://, http://) is an error naming the scheme, never a local folder
+# named "gs:"; s3:// without credentials is exit 3; file:// URIs and plain paths name the same warehouse;
 # `kiln sql` on a missing warehouse creates nothing either.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
@@ -36,8 +36,22 @@ set +e; "$KILN_BIN" sql --warehouse "$T/missing" "SELECT * FROM a.b" >/dev/null 
 [ "$rc" -ne 0 ] || fail "kiln sql on a missing warehouse exited 0"
 nothing_created "kiln sql"
 
+# s3:// is served by the object store (tests/e2e/store_s3.sh): without
+# credentials it is a configuration error (exit 3) naming them, nothing on disk
+for sub in list create; do
+  args=("$sub"); [ "$sub" = create ] && args=(create a.b --schema "id long")
+  set +e
+  env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_PROFILE AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
+    "$KILN_BIN" table --warehouse s3://bucket/prefix "${args[@]}" >/dev/null 2>"$T/err"
+  rc=$?
+  set -e
+  [ "$rc" = 3 ] || fail "table --warehouse s3://bucket/prefix $sub without credentials: exit $rc"
+  grep -q "AWS_ACCESS_KEY_ID" "$T/err" || fail "s3 without credentials: message: $(cat "$T/err")"
+  nothing_created "table --warehouse s3://bucket/prefix $sub"
+done
+
 # schemes kiln cannot serve: an error naming the scheme, nothing on disk
-for uri in s3://bucket/prefix gs://bucket/x http://example.com/w; do
+for uri in gs://bucket/x http://example.com/w; do
   scheme=${uri%%://*}
   for sub in list create; do
     args=("$sub"); [ "$sub" = create ] && args=(create a.b --schema "id long")

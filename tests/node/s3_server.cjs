@@ -5,9 +5,10 @@
 //   node s3_server.cjs DIR PORTFILE BUCKET [BUCKET...]
 //
 // Listens on a free port, writes it to PORTFILE, serves until killed.
-// S3_FAULTS=N (or a later `POST /__faults?n=N`, unsigned) makes the next N
-// requests fail with 503 SlowDown before any work is done, to prove that
-// clients retry. S3_LOG=FILE appends "METHOD URL" per request.
+// S3_FAULTS=N (or a later `POST /__faults?n=N[&kind=503|reset]`, unsigned)
+// makes the next N requests fail before any work is done, with 503 SlowDown
+// or (reset) a connection closed without an answer, to prove that clients
+// retry. S3_LOG=FILE appends "METHOD HOST URL" per request.
 // Needs node --openssl-legacy-provider (the server's continuation tokens
 // use DES).
 'use strict';
@@ -20,6 +21,7 @@ if (!dir || !portFile || buckets.length === 0) {
   process.exit(2);
 }
 let faults = Number(process.env.S3_FAULTS || 0);
+let faultKind = '503';
 const server = new S3rver({
   address: '127.0.0.1',
   port: 0,
@@ -30,12 +32,18 @@ const server = new S3rver({
 // first in the chain: injected faults, and a log of what was asked
 server.middleware.unshift(async (ctx, next) => {
   if (process.env.S3_LOG) {
-    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.url}\n`);
+    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.host} ${ctx.url}\n`);
   }
   // test control, unsigned, never part of S3: POST /__faults?n=N
   if (ctx.path === '/__faults') {
     faults = Number(ctx.query.n || 0);
-    ctx.body = `faults=${faults}\n`;
+    faultKind = ctx.query.kind || '503';
+    ctx.body = `faults=${faults} kind=${faultKind}\n`;
+    return;
+  }
+  if (faults > 0 && faultKind === 'reset') {
+    faults--;
+    ctx.req.socket.destroy(); // the connection dies, no answer
     return;
   }
   if (faults > 0) {
