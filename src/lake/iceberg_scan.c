@@ -63,8 +63,12 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
 {
     memset(out, 0, sizeof *out);
     out->location = m->location;
-    if (remap)
+    if (remap && remap->from)
         out->remap = *remap;
+    else if (m->remap_from) { /* a registered table's remap, from the catalog */
+        out->remap.from = m->remap_from;
+        out->remap.to = m->remap_to;
+    }
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
     if (!ls)
         return kiln_err_set(err, KILN_EFORMAT, "table metadata has no current schema");

@@ -222,6 +222,8 @@ static int64_t fork_head(const kiln_lake_meta *m, const char *from)
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
                           kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     int rc = 0;
     kiln_lake_writer *w = kiln_calloc(1, sizeof *w);
     kiln_buf sj;
@@ -1653,6 +1655,8 @@ static int rewrite_rebase(kiln_lake_txn *txn, void *ctx, kiln_err *err)
 int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t target_bytes,
                                 kiln_lake_rewrite_result *result, kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     kiln_lake_rewrite_result res;
     rewrite_ctx c = {t, branch && *branch ? branch : "main", target_bytes, kiln_lake_snapshot_id_new(), 0, &res};
     if (c.target <= 0)
@@ -1699,6 +1703,8 @@ static int del_cb(void *ctx, const kiln_batch *b, kiln_err *err)
 int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lake_write_opts *opts,
                            kiln_lake_write_result *result, kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     kiln_lake_write_opts o;
     memset(&o, 0, sizeof o);
     if (opts)
