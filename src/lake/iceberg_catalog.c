@@ -762,6 +762,10 @@ int kiln_lake_table_is_registered(const kiln_lake_table *t) { return t && t->reg
 
 int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
 {
+    if (t && t->meta && t->meta->format_version > 2)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "table %s is format-version %d: kiln reads v3 tables but writes only v2 "
+                            "(docs/interop.md)", t->name, t->meta->format_version);
     if (!t || !t->registered)
         return 0;
     return kiln_err_set(err, KILN_EUNSUPP,
@@ -1163,13 +1167,8 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
 
     if ((rc = catalog_writable(c, err)) != 0)
         goto done;
-    if (t->registered) {
-        rc = kiln_err_set(err, KILN_EUNSUPP,
-                          "table %s was registered from another engine's metadata (%s); kiln does not commit to "
-                          "registered tables yet (docs/interop.md)",
-                          t->name, t->metadata_location);
-        goto done;
-    }
+    if ((rc = kiln_lake__refuse_registered(t, err)) != 0)
+        goto done; /* registered or format v3: read-only */
     if (t->version < 0) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "table %s: current metadata %s is not named vN.metadata.json; kiln commits only to "

@@ -836,6 +836,8 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             d->sort_order_id = (int)as_long(soi, 0);
         }
         d->referenced_data_file = as_str(fld(df, 143));
+        d->content_offset = as_long(fld(df, 144), -1);
+        d->content_size = as_long(fld(df, 145), -1);
         if ((rc = kiln_vec_push(&v, e, err)))
             goto done;
     }

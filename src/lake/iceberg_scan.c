@@ -828,6 +828,23 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
     char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!path)
         return KILN_OOM(err);
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PUFFIN") == 0) {
+        /* a v3 deletion vector: it applies to its referenced data file only */
+        if (!e->df.referenced_data_file || e->df.content_offset < 0 || e->df.content_size < 0)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: deletion vector entry without referenced_data_file, "
+                                                   "content_offset or content_size_in_bytes", path);
+        if (strcmp(e->df.referenced_data_file, data_path) != 0)
+            return 0;
+        char *local = NULL;
+        rc = kiln_lake__io_local_file(&local, path, err);
+        if (!rc)
+            rc = kiln_lake__dv_load(set, local, e->df.content_offset, e->df.content_size, err);
+        kiln_free(local);
+        return rc;
+    }
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: delete file format %s is not supported (Parquet and Puffin "
+                                               "deletion vectors only)", path, e->df.file_format);
     if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);

@@ -662,6 +662,7 @@ typedef struct kiln_lake_datafile {
     int has_sort_order_id;
     int sort_order_id;
     const char *referenced_data_file; /* 143, NULL when absent */
+    int64_t content_offset, content_size; /* 144, 145: a v3 deletion vector's blob in its Puffin file; -1 absent */
 } kiln_lake_datafile;
 
 /* One manifest_entry. seq/file_seq are resolved (inherited from the
