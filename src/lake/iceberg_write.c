@@ -88,7 +88,8 @@ static int put(kiln_batch *b, int c, const kiln_lake_value *v, kiln_type st, kil
     case KILN_T_DOUBLE: return kiln_batch_put_f64(b, c, st_float ? v->d : (double)v->i, err);
     case KILN_T_STRING:
     case KILN_T_BINARY:
-        if (st != KILN_T_STRING && st != KILN_T_BINARY)
+    case KILN_T_UUID:
+        if (st != KILN_T_STRING && st != KILN_T_BINARY && st != KILN_T_UUID)
             return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
                                 b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
         return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
