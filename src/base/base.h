@@ -374,6 +374,15 @@ int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int sc
  * length. scale outside 0..38 is treated as 0. */
 #define KILN_DECIMAL_TEXT_MAX 48
 int kiln_decimal_format(int64_t unscaled, int scale, char *out);
+
+/* Iceberg time (microseconds since midnight) as "HH:MM:SS" plus
+ * ".ffffff" without trailing zeros when not whole; out holds 32 bytes.
+ * Values outside a day are printed as they come (hours may exceed 23). */
+void kiln_time_format(int64_t micros, char *out);
+/* A 16-byte UUID as 8-4-4-4-12 lowercase hex (out: 37 bytes). */
+void kiln_uuid_format(const uint8_t *b, char *out);
+/* Parse 8-4-4-4-12 (or 32 bare) hex digits into 16 bytes; 0 or KILN_EINVAL. */
+int kiln_uuid_parse(const char *s, size_t n, uint8_t *out);
 int kiln_decimal_format_i128(__int128 unscaled, int scale, char *out);
 
 /* ------------------------------------------------------------ mapping fault guard (mapguard.c) */

@@ -15,6 +15,7 @@
 #include "base.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int scale)
 {
@@ -106,4 +107,59 @@ int kiln_decimal_format_i128(__int128 unscaled, int scale, char *out)
 int kiln_decimal_format(int64_t unscaled, int scale, char *out)
 {
     return kiln_decimal_format_i128((__int128)unscaled, scale, out);
+}
+
+/* ------------------------------------------------------------ time and uuid text (interop types) */
+
+void kiln_time_format(int64_t us, char *out)
+{
+    int neg = us < 0;
+    uint64_t u = neg ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+    uint64_t s = u / 1000000, f = u % 1000000;
+    int o = snprintf(out, 32, "%s%02llu:%02llu:%02llu", neg ? "-" : "", (unsigned long long)(s / 3600),
+                     (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
+    if (f) {
+        char frac[8];
+        snprintf(frac, sizeof frac, "%06llu", (unsigned long long)f);
+        int l = 6;
+        while (l > 1 && frac[l - 1] == '0')
+            l--;
+        frac[l] = 0;
+        snprintf(out + o, (size_t)(32 - o), ".%s", frac);
+    }
+}
+
+void kiln_uuid_format(const uint8_t *b, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hx[b[i] >> 4];
+        out[o++] = hx[b[i] & 15];
+    }
+    out[o] = 0;
+}
+
+int kiln_uuid_parse(const char *s, size_t n, uint8_t *out)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0) {
+            if (c == '-' && n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
+                continue;
+            return KILN_EINVAL;
+        }
+        if (k >= 32)
+            return KILN_EINVAL;
+        if (k % 2 == 0)
+            out[k / 2] = (uint8_t)(v << 4);
+        else
+            out[k / 2] |= (uint8_t)v;
+        k++;
+    }
+    return k == 32 ? 0 : KILN_EINVAL;
 }

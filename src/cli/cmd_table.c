@@ -368,6 +368,44 @@ static int sub_drop(kiln_table_cli *cli, const kiln_args *a)
     return 0;
 }
 
+/* ------------------------------------------------------------ register */
+
+/* kiln table register NS.TABLE --metadata PATH [--remap FROM=TO]: a table
+ * another engine wrote, added to the catalog (lake.h's
+ * kiln_lake_table_register). */
+static int sub_register(kiln_table_cli *cli, const kiln_args *a)
+{
+    kiln_err err = {0};
+    const char *meta = kiln_opt_get(a, "--metadata");
+    const char *rv = kiln_opt_get(a, "--remap");
+    if (!meta)
+        return kiln_opt_usage(a, "which table metadata? (--metadata PATH: a metadata.json or the table's directory)");
+    kiln_lake_remap remap = {0};
+    char *owned = NULL;
+    if (rv) {
+        const char *eq = strchr(rv, '=');
+        if (!eq || eq == rv)
+            return kiln_opt_usage(a, "--remap %s: use FROM=TO", rv);
+        if (!(owned = kiln_strdup(rv)))
+            return kiln_cli_fail(&(kiln_err){.code = KILN_ENOMEM, .msg = "out of memory"});
+        owned[eq - rv] = 0;
+        remap.from = owned;
+        remap.to = owned + (eq - rv) + 1;
+    }
+    int rc = kiln_lake_table_register(cli->cat, a->pos[0], meta, &remap, &err);
+    kiln_free(owned);
+    if (rc != 0)
+        return kiln_cli_fail(&err);
+    if (kiln_opt_has(a, "--json")) {
+        printf("{\"name\":");
+        kiln_cli_json_str(stdout, a->pos[0]);
+        printf(",\"registered\":true}\n");
+    } else {
+        printf("registered %s\n", a->pos[0]);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ alter */
 
 static int sub_alter(kiln_table_cli *cli, const kiln_args *a)
@@ -691,6 +729,12 @@ static const kiln_opt create_opts[] = {
     {"--sort", 0, KILN_OPT_VALUE, "ORDER", "'ts desc nulls last, id'"},
     {"--property", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "K=V", "table property (repeatable)"},
     JSON_OPT("{name, table_uuid, metadata_location}"),
+    KILN_OPT_END};
+static const kiln_opt register_opts[] = {
+    {"--metadata", 0, KILN_OPT_VALUE, "PATH",
+     "the other engine's table: its metadata.json (path or file: URI)\nor its directory (required)"},
+    {"--remap", 0, KILN_OPT_VALUE, "FROM=TO", "read stored paths starting with FROM under TO\n(kept in the catalog)"},
+    JSON_OPT("{name, registered}"),
     KILN_OPT_END};
 static const kiln_opt drop_opts[] = {
     {"--purge", 0, 0, NULL, "also delete the table's directory (data and metadata)"},
@@ -1034,11 +1078,16 @@ static const kiln_subcmd table_subs[] = {
      kiln_table_merge_opts},
     {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
      kiln_table_delete_opts},
+<<<<<<< HEAD
     /* maintenance (docs/maintenance.md) */
     {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
      REWRITE_DATA_TEXT, rewrite_data_opts},
     {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
      maintain_opts},
+=======
+    {"register", "TABLE", 1, 1, "add a table another engine wrote (read-only; docs/interop.md)", NULL,
+     register_opts},
+>>>>>>> interop
 };
 
 /* In the order of table_subs. */
@@ -1049,9 +1098,13 @@ static const kiln_table_sub_fn sub_fns[] = {
     sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
     kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
     kiln_table_cmd_delete,
+<<<<<<< HEAD
     /* maintenance */
     sub_rewrite_data,
     sub_maintain,
+=======
+    sub_register,
+>>>>>>> interop
 };
 
 _Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],

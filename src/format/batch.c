@@ -21,6 +21,8 @@ const char *kiln_type_name(kiln_type t)
     case KILN_T_DECIMAL: return "decimal";
     case KILN_T_DECIMAL_WIDE: return "decimal";
     case KILN_T_JSON: return "json";
+    case KILN_T_TIME: return "time";
+    case KILN_T_UUID: return "uuid";
     }
     return "unknown";
 }
@@ -39,7 +41,7 @@ static size_t width(kiln_type t)
     case KILN_T_BOOL: return 1;
     case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
     case KILN_T_INT64: case KILN_T_TIMESTAMPTZ: case KILN_T_TIMESTAMP: case KILN_T_DECIMAL:
-    case KILN_T_DOUBLE: return 8;
+    case KILN_T_DOUBLE: case KILN_T_TIME: return 8;
     default: return 0;
     }
 }

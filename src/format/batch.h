@@ -31,13 +31,15 @@ typedef enum kiln_type {
     /* Read-side types for what other engines write (interop, docs/interop.md),
      * both held as bytes like STRING: */
     KILN_T_DECIMAL_WIDE, /* decimal(P,S), 19 <= P <= 38, as exact text "-12.34500" */
-    KILN_T_JSON          /* a struct, list or map value as JSON text */
+    KILN_T_JSON,         /* a struct, list or map value as JSON text */
+    KILN_T_TIME,         /* int64 microseconds since midnight (Iceberg time) */
+    KILN_T_UUID          /* 16 bytes, held as bytes; text form 8-4-4-4-12 hex */
 } kiln_type;
 
 /* Types whose values are byte strings (offsets + data) in a batch. */
 static inline int kiln_type_is_bytes(kiln_type t)
 {
-    return t == KILN_T_STRING || t == KILN_T_BINARY || t == KILN_T_DECIMAL_WIDE || t == KILN_T_JSON;
+    return t == KILN_T_STRING || t == KILN_T_BINARY || t == KILN_T_DECIMAL_WIDE || t == KILN_T_JSON || t == KILN_T_UUID;
 }
 
 const char *kiln_type_name(kiln_type t); /* "long", "string", ... (Iceberg names) */

@@ -26,6 +26,7 @@
  *   version is the hint, then probed upward while v<N+1> exists.
  */
 #include "lake/lake_io.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_meta_int.h"
 
 #include <dirent.h>
@@ -725,6 +726,181 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
     }
 }
 
+static int table_new(kiln_lake_table **out, kiln_lake_catalog *c, const char *name, kiln_err *err);
+
+/* Is t a registered table? Then set t->registered and m's remap from the
+ * kiln_registered row (catalogs without that table have none). */
+static int registered_get(kiln_lake_table *t, kiln_lake_meta *m, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (!t->cat->db || sqlite3_prepare_v2(t->cat->db,
+                                          "SELECT remap_from, remap_to FROM kiln_registered WHERE catalog_name=? AND "
+                                          "table_namespace=? AND table_name=?",
+                                          -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0; /* no such table: nothing was ever registered here */
+    }
+    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, t->tbl, -1, SQLITE_STATIC);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        t->registered = 1;
+        const char *from = (const char *)sqlite3_column_text(st, 0), *to = (const char *)sqlite3_column_text(st, 1);
+        if (from && *from) {
+            m->remap_from = kiln_lake__strdup(m, from);
+            m->remap_to = kiln_lake__strdup(m, to ? to : "");
+            if (!m->remap_from || !m->remap_to)
+                rc = KILN_OOM(err);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int kiln_lake_table_is_registered(const kiln_lake_table *t) { return t && t->registered; }
+
+int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
+{
+    if (t && t->meta && t->meta->format_version > 2)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "table %s is format-version %d: kiln reads v3 tables but writes only v2 "
+                            "(docs/interop.md)", t->name, t->meta->format_version);
+    if (!t || !t->registered)
+        return 0;
+    return kiln_err_set(err, KILN_EUNSUPP,
+                        "table %s was registered from another engine's metadata (%s); kiln does not write to "
+                        "registered tables yet (docs/interop.md)",
+                        t->name, t->metadata_location);
+}
+
+int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata,
+                             const kiln_lake_remap *remap, kiln_err *err)
+{
+    kiln_lake_table *t = NULL;
+    kiln_lake_meta *m = NULL;
+    char *path = NULL, *loc = NULL;
+    int rc, in_txn = 0;
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE)
+        return kiln_err_set(err, KILN_EUNSUPP, "register needs the SQLite catalog (the hadoop catalog finds tables "
+                                               "by directory only)");
+    if ((rc = catalog_writable(c, err)) || (rc = table_new(&t, c, name, err)))
+        goto done;
+    /* a local path: file: URIs and relative paths made absolute */
+    if (strncmp(metadata, "file:", 5) == 0) {
+        if ((rc = kiln_lake_uri_to_path(&path, metadata, err)))
+            goto done;
+    } else if (strstr(metadata, "://")) {
+        rc = kiln_err_set(err, KILN_EUNSUPP, "%s: kiln registers tables whose metadata is a local file (a path or "
+                                             "file: URI); copy it locally and use --remap", metadata);
+        goto done;
+    } else if (metadata[0] == '/') {
+        path = kiln_strdup(metadata);
+    } else {
+        char cwd[4096];
+        path = getcwd(cwd, sizeof cwd) ? kiln_sprintf("%s/%s", cwd, metadata) : NULL;
+        if (!path) {
+            rc = kiln_err_set(err, KILN_EIO, "register: cannot resolve %s: %s", metadata, strerror(errno));
+            goto done;
+        }
+    }
+    if (!path) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "register: %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) { /* a table directory: its current vN.metadata.json */
+        size_t l = strlen(path);
+        while (l > 1 && path[l - 1] == '/')
+            path[--l] = 0;
+        int v = hadoop_current_version(path);
+        if (v <= 0) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "register: %s has no metadata/vN.metadata.json; give the "
+                                                   "metadata file itself with --metadata", path);
+            goto done;
+        }
+        char *p = meta_path(path, v);
+        kiln_free(path);
+        path = p;
+        if (!path) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
+    if (!(loc = kiln_lake_path_to_uri(path))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = kiln_lake_meta_read(&m, loc, err)))
+        goto done;
+    {
+        /* every column must be one kiln can deliver: refuse now, naming it */
+        kiln_arena *a = kiln_arena_new(16 * 1024);
+        kiln_lake_view v;
+        if (!a) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        rc = kiln_lake_view_from_meta(&v, a, m, -1, NULL, err);
+        kiln_arena_free(a);
+        if (rc) {
+            kiln_err_prefix(err, "register %s: ", t->name);
+            goto done;
+        }
+    }
+    if ((rc = db_exec(c, "CREATE TABLE IF NOT EXISTS kiln_registered("
+                         " catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL,"
+                         " table_name VARCHAR(255) NOT NULL, remap_from VARCHAR(1000), remap_to VARCHAR(1000),"
+                         " PRIMARY KEY (catalog_name, table_namespace, table_name))",
+                      err)))
+        goto done;
+    if ((rc = db_exec(c, "BEGIN IMMEDIATE", err)))
+        goto done;
+    in_txn = 1;
+    {
+        char *cur = NULL;
+        kiln_err e2 = {0};
+        if (row_get(c, t->ns, t->tbl, &cur, &e2) == 0) {
+            kiln_free(cur);
+            rc = kiln_err_set(err, KILN_EEXIST, "table %s already exists", t->name);
+            goto done;
+        }
+    }
+    for (int k = 0; k < 2 && !rc; k++) {
+        sqlite3_stmt *q = NULL;
+        const char *sql = k == 0 ? "INSERT INTO iceberg_tables VALUES (?1, ?2, ?3, ?4, NULL)"
+                                 : "INSERT OR REPLACE INTO kiln_registered VALUES (?1, ?2, ?3, ?5, ?6)";
+        if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) {
+            rc = db_err(c, err, "prepare");
+            break;
+        }
+        sqlite3_bind_text(q, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, t->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, t->tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 4, loc, -1, SQLITE_STATIC);
+        if (remap && remap->from) {
+            sqlite3_bind_text(q, 5, remap->from, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 6, remap->to ? remap->to : "", -1, SQLITE_STATIC);
+        }
+        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_err(c, err, "register table");
+        sqlite3_finalize(q);
+    }
+    if (!rc && !(rc = db_exec(c, "COMMIT", err)))
+        in_txn = 0;
+done:
+    if (in_txn)
+        db_exec(c, "ROLLBACK", &(kiln_err){0});
+    kiln_lake_meta_free(m);
+    kiln_free(path);
+    kiln_free(loc);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
 static int table_read_current(kiln_lake_table *t, kiln_err *err)
 {
     int rc;
@@ -751,6 +927,8 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
         }
     }
     if ((rc = kiln_lake_meta_read(&m, loc, err)) != 0)
+        goto done;
+    if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE && (rc = registered_get(t, m, err)) != 0)
         goto done;
     kiln_lake_meta_free(t->meta);
     t->meta = m;
@@ -989,6 +1167,8 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
 
     if ((rc = catalog_writable(c, err)) != 0)
         goto done;
+    if ((rc = kiln_lake__refuse_registered(t, err)) != 0)
+        goto done; /* registered or format v3: read-only */
     if (t->version < 0) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "table %s: current metadata %s is not named vN.metadata.json; kiln commits only to "
@@ -1161,6 +1341,13 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
             kiln_lake_table *t = NULL;
             kiln_err e2 = {0};
             if (kiln_lake_table_load(&t, c, name, &e2) == 0) {
+                if (t->registered) {
+                    kiln_lake_table_free(t);
+                    rc = kiln_err_set(err, KILN_EINVAL, "table %s was registered from another engine: drop it "
+                                                        "without --purge (its files are not kiln's to delete)",
+                                      name);
+                    goto done;
+                }
                 size_t wl = strlen(c->warehouse);
                 if (strncmp(t->dir, c->warehouse, wl) == 0 && t->dir[wl] == '/' && !strstr(t->dir + wl, "/../")) {
                     kiln_free(dir);
@@ -1185,6 +1372,18 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
             rc = db_err(c, err, "drop table");
         else if (sqlite3_changes(c->db) == 0)
             rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to drop", name);
+        sqlite3_finalize(st);
+        if (rc != 0)
+            goto done;
+        st = NULL;
+        if (sqlite3_prepare_v2(c->db, "DELETE FROM kiln_registered WHERE catalog_name=? AND table_namespace=? AND "
+                                      "table_name=?", -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = db_err(c, err, "drop registered table");
+        }
         sqlite3_finalize(st);
         if (rc != 0)
             goto done;

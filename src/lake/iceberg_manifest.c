@@ -24,8 +24,8 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
     switch (t->kind) {
     case KILN_LAKE_BOOLEAN: *out = KILN_T_BOOL; return 0;
     case KILN_LAKE_INT: *out = KILN_T_INT32; return 0;
-    case KILN_LAKE_LONG:
-    case KILN_LAKE_TIME: *out = KILN_T_INT64; return 0;
+    case KILN_LAKE_LONG: *out = KILN_T_INT64; return 0;
+    case KILN_LAKE_TIME: *out = KILN_T_TIME; return 0;
     case KILN_LAKE_FLOAT: *out = KILN_T_FLOAT; return 0;
     case KILN_LAKE_DOUBLE: *out = KILN_T_DOUBLE; return 0;
     case KILN_LAKE_DECIMAL:
@@ -37,7 +37,7 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
     case KILN_LAKE_TIMESTAMP: *out = KILN_T_TIMESTAMP; return 0;
     case KILN_LAKE_TIMESTAMPTZ: *out = KILN_T_TIMESTAMPTZ; return 0;
     case KILN_LAKE_STRING: *out = KILN_T_STRING; return 0;
-    case KILN_LAKE_UUID:
+    case KILN_LAKE_UUID: *out = KILN_T_UUID; return 0;
     case KILN_LAKE_FIXED:
     case KILN_LAKE_BINARY: *out = KILN_T_BINARY; return 0;
     case KILN_LAKE_STRUCT:
@@ -208,6 +208,7 @@ int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out
     case KILN_T_INT64:
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIME:
         if (cap < 8) return KILN_ELIMIT;
         put_le(out, (uint64_t)v->i, 8);
         return 8;
@@ -232,6 +233,7 @@ int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out
     }
     case KILN_T_STRING:
     case KILN_T_BINARY:
+    case KILN_T_UUID:
         if (cap < v->len) return KILN_ELIMIT;
         if (v->len)
             memcpy(out, v->bytes, v->len);
@@ -259,6 +261,7 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
     case KILN_T_INT64:
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIME:
         if (n == 4) { /* promoted from int/date */
             out->i = (int32_t)(uint32_t)get_le(p, 4);
             return 0;
@@ -291,6 +294,7 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
     }
     case KILN_T_STRING:
     case KILN_T_BINARY:
+    case KILN_T_UUID:
         out->bytes = p;
         out->len = n;
         return 0;
@@ -421,6 +425,8 @@ static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
     case KILN_T_DECIMAL:
     case KILN_T_DECIMAL_WIDE:
     case KILN_T_JSON:
+    case KILN_T_TIME:
+    case KILN_T_UUID:
         break;
     }
     return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported", kiln_type_name(t));
@@ -836,6 +842,8 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             d->sort_order_id = (int)as_long(soi, 0);
         }
         d->referenced_data_file = as_str(fld(df, 143));
+        d->content_offset = as_long(fld(df, 144), -1);
+        d->content_size = as_long(fld(df, 145), -1);
         if ((rc = kiln_vec_push(&v, e, err)))
             goto done;
     }

@@ -877,9 +877,9 @@ static int parse_header(kiln_lake_meta *m, json_t *root, kiln_err *err)
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: not a JSON object");
     if ((rc = get_i64(root, "format-version", &fv, 1, err)) != 0)
         return rc;
-    if (fv != 1 && fv != 2)
+    if (fv < 1 || fv > 3)
         return kiln_err_set(err, KILN_EUNSUPP,
-                            "table metadata: format-version %" PRId64 " is not supported (kiln reads 1 and 2)", fv);
+                            "table metadata: format-version %" PRId64 " is not supported (kiln reads 1, 2 and 3)", fv);
     m->format_version = (int)fv;
     int v1 = fv == 1;
     if ((rc = get_str(m, root, "table-uuid", &m->table_uuid, !v1, err)) < 0 ||

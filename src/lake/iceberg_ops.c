@@ -10,6 +10,7 @@
  * the metadata the commit will actually replace.
  */
 #include "lake/lake_io.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_meta_int.h"
 
 #include <ctype.h>
@@ -544,6 +545,8 @@ static int build_expire(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vc
 int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int64_t **expired_out,
                      size_t *nexpired_out, kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     if (expired_out)
         *expired_out = NULL;
     if (nexpired_out)

@@ -63,8 +63,12 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
 {
     memset(out, 0, sizeof *out);
     out->location = m->location;
-    if (remap)
+    if (remap && remap->from)
         out->remap = *remap;
+    else if (m->remap_from) { /* a registered table's remap, from the catalog */
+        out->remap.from = m->remap_from;
+        out->remap.to = m->remap_to;
+    }
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
     if (!ls)
         return kiln_err_set(err, KILN_EFORMAT, "table metadata has no current schema");
@@ -385,13 +389,15 @@ void kiln_lake__cell(kiln_lake_value *v, const kiln_batch *b, int c, size_t row)
     case KILN_T_INT64:
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIME:
     case KILN_T_DECIMAL: v->i = col->v.i64[row]; break;
     case KILN_T_FLOAT: v->d = col->v.f32[row]; break;
     case KILN_T_DOUBLE: v->d = col->v.f64[row]; break;
     case KILN_T_STRING:
     case KILN_T_BINARY:
     case KILN_T_DECIMAL_WIDE:
-    case KILN_T_JSON: {
+    case KILN_T_JSON:
+    case KILN_T_UUID: {
         size_t n;
         v->bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
         v->len = n;
@@ -623,7 +629,13 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     case KILN_T_INT64:
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIME:
     case KILN_T_DECIMAL: return kiln_batch_put_i64(out, oc, v.i, err);
+    case KILN_T_UUID:
+        if (v.len != 16)
+            return kiln_err_set(err, KILN_EFORMAT, "column %s: a uuid value of %zu bytes (16 expected)",
+                                out->schema->cols[oc].name, (size_t)v.len);
+        return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
     case KILN_T_FLOAT: return kiln_batch_put_f32(out, oc, (float)(ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i), err);
     case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i, err);
     case KILN_T_STRING:
@@ -654,6 +666,7 @@ static int put_value(kiln_batch *out, int oc, const kiln_lake_value *v, kiln_err
     case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, v->d, err);
     case KILN_T_STRING:
     case KILN_T_BINARY:
+    case KILN_T_UUID:
     case KILN_T_JSON: return kiln_batch_put_str(out, oc, (const char *)v->bytes, v->len, err);
     case KILN_T_DECIMAL_WIDE:
         if (v->bytes)
@@ -675,7 +688,8 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
     case KILN_T_STRING:
     case KILN_T_BINARY:
     case KILN_T_DECIMAL_WIDE: /* canonical text (fixed scale): equal values, equal text */
-    case KILN_T_JSON: {
+    case KILN_T_JSON:
+    case KILN_T_UUID: {
         uint32_t n = (uint32_t)v.len;
         int rc = kiln_buf_putc(k, 'S', err);
         if (!rc) rc = kiln_buf_append(k, &n, 4, err);
@@ -710,6 +724,8 @@ static int file_type_fits(const kiln_column_def *c, const kiln_parquet_column *p
     if ((tt == KILN_T_JSON) != (ft == KILN_T_JSON))
         return 0;
     return (tt == KILN_T_INT64 && ft == KILN_T_INT32) || (tt == KILN_T_DOUBLE && ft == KILN_T_FLOAT) ||
+           (tt == KILN_T_TIME && ft == KILN_T_INT64) || /* a time column written without its annotation */
+           (tt == KILN_T_UUID && ft == KILN_T_BINARY) || /* uuid as plain bytes (checked 16 long when read) */
            ((tt == KILN_T_TIMESTAMP || tt == KILN_T_TIMESTAMPTZ) && (ft == KILN_T_TIMESTAMP || ft == KILN_T_TIMESTAMPTZ)) ||
            ((tt == KILN_T_STRING || tt == KILN_T_BINARY) && (ft == KILN_T_STRING || ft == KILN_T_BINARY));
 }
@@ -825,6 +841,23 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
     char *path = kiln_lake_remap_path(a, &view->remap, e->df.file_path);
     if (!path)
         return KILN_OOM(err);
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PUFFIN") == 0) {
+        /* a v3 deletion vector: it applies to its referenced data file only */
+        if (!e->df.referenced_data_file || e->df.content_offset < 0 || e->df.content_size < 0)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: deletion vector entry without referenced_data_file, "
+                                                   "content_offset or content_size_in_bytes", path);
+        if (strcmp(e->df.referenced_data_file, data_path) != 0)
+            return 0;
+        char *local = NULL;
+        rc = kiln_lake__io_local_file(&local, path, err);
+        if (!rc)
+            rc = kiln_lake__dv_load(set, local, e->df.content_offset, e->df.content_size, err);
+        kiln_free(local);
+        return rc;
+    }
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: delete file format %s is not supported (Parquet and Puffin "
+                                               "deletion vectors only)", path, e->df.file_format);
     if ((rc = data_open(&r, path, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);

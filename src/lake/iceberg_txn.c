@@ -15,6 +15,7 @@
  * committed. The DDL type and partition-spec text these intents carry are
  * parsed in iceberg_types.c.
  */
+#include "lake/lake_data_int.h"
 #include "lake/lake_meta_int.h"
 
 #include <ctype.h>
@@ -86,6 +87,8 @@ static char *sdup(kiln_lake_txn *txn, const char *s)
 int kiln_lake_txn_begin(kiln_lake_txn **out, kiln_lake_table *t, kiln_err *err)
 {
     *out = NULL;
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     kiln_lake_txn *txn = kiln_calloc(1, sizeof(*txn));
     if (!txn)
         return KILN_OOM(err);

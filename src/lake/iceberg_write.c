@@ -88,7 +88,8 @@ static int put(kiln_batch *b, int c, const kiln_lake_value *v, kiln_type st, kil
     case KILN_T_DOUBLE: return kiln_batch_put_f64(b, c, st_float ? v->d : (double)v->i, err);
     case KILN_T_STRING:
     case KILN_T_BINARY:
-        if (st != KILN_T_STRING && st != KILN_T_BINARY)
+    case KILN_T_UUID:
+        if (st != KILN_T_STRING && st != KILN_T_BINARY && st != KILN_T_UUID)
             return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
                                 b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
         return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
@@ -222,6 +223,8 @@ static int64_t fork_head(const kiln_lake_meta *m, const char *from)
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
                           kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     int rc = 0;
     kiln_lake_writer *w = kiln_calloc(1, sizeof *w);
     kiln_buf sj;
@@ -1655,6 +1658,8 @@ static int rewrite_rebase(kiln_lake_txn *txn, void *ctx, kiln_err *err)
 int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t target_bytes,
                                 kiln_lake_rewrite_result *result, kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     kiln_lake_rewrite_result res;
     rewrite_ctx c = {t, branch && *branch ? branch : "main", target_bytes, kiln_lake_snapshot_id_new(), 0, &res};
     if (c.target <= 0)
@@ -1701,6 +1706,8 @@ static int del_cb(void *ctx, const kiln_batch *b, kiln_err *err)
 int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lake_write_opts *opts,
                            kiln_lake_write_result *result, kiln_err *err)
 {
+    if (kiln_lake__refuse_registered(t, err))
+        return err->code;
     kiln_lake_write_opts o;
     memset(&o, 0, sizeof o);
     if (opts)

@@ -270,6 +270,10 @@ typedef struct kiln_lake_meta {
     const kiln_lake_metalog *metadata_log;
     const char *extra_json;                /* unknown top-level keys, or NULL */
     struct kiln_lake_meta_priv *priv;      /* owner of all the memory above */
+    /* A table registered from another engine with a path remap (kept in
+     * the catalog): stored paths starting with remap_from are read under
+     * remap_to. NULL otherwise. Scans use it when given no remap. */
+    const char *remap_from, *remap_to;
 } kiln_lake_meta;
 
 /* Parse metadata JSON (v1 or v2). Caller frees with kiln_lake_meta_free. */
@@ -658,6 +662,7 @@ typedef struct kiln_lake_datafile {
     int has_sort_order_id;
     int sort_order_id;
     const char *referenced_data_file; /* 143, NULL when absent */
+    int64_t content_offset, content_size; /* 144, 145: a v3 deletion vector's blob in its Puffin file; -1 absent */
 } kiln_lake_datafile;
 
 /* One manifest_entry. seq/file_seq are resolved (inherited from the
@@ -1116,5 +1121,23 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
  * retained snapshots always stay. */
 int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
                                         const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+/* ============================================================ interop: tables from other engines */
+
+/* Add a table another engine wrote to the SQLite catalog, as Iceberg's
+ * register_table does, so kiln sql, the models and kiln table use it by
+ * name. metadata: a metadata.json path (relative to the current directory
+ * or absolute), a file: URI, or the table's directory (its
+ * metadata/version-hint.text, else its highest vN.metadata.json).
+ * remap (NULL, or from NULL, for none) is kept in the catalog and applied
+ * to every stored path when the table is read (a copied warehouse); the
+ * other engine's files are never written. Every column of the current
+ * schema must be readable by kiln (else an error naming the column and its
+ * type). KILN_EEXIST if the name is taken; KILN_EUNSUPP for the Hadoop
+ * catalog and for schemes kiln cannot read (s3://, ...). */
+int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata,
+                             const kiln_lake_remap *remap, kiln_err *err);
+/* 1 when t was added by kiln_lake_table_register (kiln does not commit to
+ * such tables yet: docs/interop.md). */
+int kiln_lake_table_is_registered(const kiln_lake_table *t);
 
 #endif /* KILN_LAKE_H */

@@ -25,4 +25,13 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
  * manifests carry. */
 int kiln_lake__schema_json_text(kiln_buf *out, const kiln_lake_schema *s, kiln_err *err);
 
+/* Add the row positions of a v3 deletion vector (a Puffin
+ * "deletion-vector-v1" blob: length, magic, 64-bit portable Roaring bitmap,
+ * CRC-32) stored at [offset, offset + size) of the local file path. */
+int kiln_lake__dv_load(kiln_i64set *set, const char *path, int64_t offset, int64_t size, kiln_err *err);
+
+/* 0, or KILN_EUNSUPP naming t when it was registered from another engine
+ * (kiln writes nothing into such a table: no data, metadata or deletes). */
+int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err);
+
 #endif /* KILN_LAKE_DATA_INT_H */

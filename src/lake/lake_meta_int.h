@@ -73,6 +73,7 @@ struct kiln_lake_table {
     char *metadata_location; /* file:// URI */
     int version;
     kiln_lake_meta *meta;
+    int registered;         /* added by kiln_lake_table_register */
 };
 
 /* Write `m` as metadata version `version` of table t, committing it (the

@@ -497,6 +497,31 @@ static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stm
             break;
         return kiln_batch_put_i64(b, ci, (int64_t)llround(d), err);
     }
+    case KILN_T_TIME: {
+        if (vt == SQLITE_INTEGER)
+            return kiln_batch_put_i64(b, ci, sqlite3_column_int64(st, i), err);
+        const char *s = (const char *)sqlite3_column_text(st, i);
+        unsigned hh, mm, ss;
+        int used = 0;
+        if (vt != SQLITE_TEXT || sscanf(s, "%2u:%2u:%2u%n", &hh, &mm, &ss, &used) != 3 || hh > 23 || mm > 59 || ss > 59)
+            break;
+        int64_t us = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000000;
+        if (s[used] == '.') {
+            int64_t mul = 100000;
+            for (const char *q = s + used + 1; *q >= '0' && *q <= '9' && mul; q++, mul /= 10)
+                us += (*q - '0') * mul;
+        }
+        return kiln_batch_put_i64(b, ci, us, err);
+    }
+    case KILN_T_UUID: {
+        uint8_t u[16];
+        if (vt == SQLITE_BLOB && sqlite3_column_bytes(st, i) == 16)
+            return kiln_batch_put_str(b, ci, sqlite3_column_blob(st, i), 16, err);
+        if (vt != SQLITE_TEXT || kiln_uuid_parse((const char *)sqlite3_column_text(st, i),
+                                                 (size_t)sqlite3_column_bytes(st, i), u))
+            break;
+        return kiln_batch_put_str(b, ci, (const char *)u, 16, err);
+    }
     case KILN_T_DECIMAL_WIDE:
     case KILN_T_JSON:
         return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",

@@ -209,6 +209,8 @@ static const char *sql_type(kiln_type t)
     case KILN_T_DECIMAL: return "REAL DECIMAL"; /* declared with (P,S) in x_connect */
     case KILN_T_DECIMAL_WIDE: return "TEXT DECIMAL"; /* exact text; (P,S) added in x_connect */
     case KILN_T_JSON: return "TEXT JSON";            /* struct/list/map as JSON text */
+    case KILN_T_TIME: return "TIME TEXT";            /* HH:MM:SS[.ffffff] */
+    case KILN_T_UUID: return "UUID TEXT";            /* 8-4-4-4-12 hex */
     }
     return "";
 }
@@ -867,6 +869,23 @@ static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_
         p = buf;
         out->type = SQLITE_TEXT;
         break;
+    case KILN_T_TIME:
+        kiln_time_format(c->v.i64[row], buf);
+        n = strlen(buf);
+        p = buf;
+        out->type = SQLITE_TEXT;
+        break;
+    case KILN_T_UUID: {
+        size_t bn;
+        const char *bp = kiln_batch_str(b, sc, row, &bn);
+        if (bn != 16)
+            return KILN_EFORMAT;
+        kiln_uuid_format((const uint8_t *)bp, buf);
+        n = 36;
+        p = buf;
+        out->type = SQLITE_TEXT;
+        break;
+    }
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
         n = kiln_sql_ts_text(c->v.i64[row], buf);
@@ -1356,6 +1375,21 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
     case KILN_T_DATE: {
         size_t n = kiln_sql_date_text(col->v.i32[row], buf);
         sqlite3_result_text(ctx, buf, (int)n, SQLITE_TRANSIENT);
+        break;
+    }
+    case KILN_T_TIME:
+        kiln_time_format(col->v.i64[row], buf);
+        sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+        break;
+    case KILN_T_UUID: {
+        size_t n;
+        const char *s = kiln_batch_str(b, sc, row, &n);
+        if (n != 16) {
+            sqlite3_result_error(ctx, "uuid value is not 16 bytes", -1);
+            break;
+        }
+        kiln_uuid_format((const uint8_t *)s, buf);
+        sqlite3_result_text(ctx, buf, 36, SQLITE_TRANSIENT);
         break;
     }
     case KILN_T_TIMESTAMP:

@@ -15,6 +15,7 @@
 import avro from 'avsc';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parseType, codecs } from './avro_common.mjs';
 
@@ -53,6 +54,10 @@ const entrySchema = {
       { name: 'partition', type: { type: 'record', name: 'r102', fields: [] }, 'field-id': 102 },
       { name: 'record_count', type: 'long', 'field-id': 103 },
       { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
+      opt('first_row_id', 'long', 142),
+      opt('referenced_data_file', 'string', 143),
+      opt('content_offset', 'long', 144),
+      opt('content_size_in_bytes', 'long', 145),
     ] } },
   ],
 };
@@ -93,19 +98,73 @@ const writeAvro = (file, sch, recs, meta) => new Promise((resolve, reject) => {
 const manifest = path.join(dir, 'metadata', 'm0.avro');
 await writeAvro(manifest, entrySchema, files.map((f) => ({
   status: 1, snapshot_id: snapshotId, sequence_number: null, file_sequence_number: null,
-  data_file: { content: 0, file_path: f.path, file_format: 'PARQUET', partition: {}, record_count: f.rows, file_size_in_bytes: f.size },
+  data_file: { content: 0, file_path: f.path, file_format: 'PARQUET', partition: {}, record_count: f.rows, file_size_in_bytes: f.size,
+    first_row_id: null, referenced_data_file: null, content_offset: null, content_size_in_bytes: null },
 })), {
   schema: JSON.stringify(schema), 'schema-id': '0', 'partition-spec': '[]', 'partition-spec-id': '0',
   'format-version': String(fv), content: 'data',
 });
 const rows = files.reduce((a, f) => a + f.rows, 0n);
 const mlist = path.join(dir, 'metadata', `snap-${snapshotId}-1-m0.avro`);
-await writeAvro(mlist, listSchema, [{
+const lists = [{
   manifest_path: loc + '/metadata/m0.avro', manifest_length: BigInt(fs.statSync(manifest).size), partition_spec_id: 0,
   content: 0, sequence_number: 1n, min_sequence_number: 1n, added_snapshot_id: snapshotId,
   added_files_count: files.length, existing_files_count: 0, deleted_files_count: 0,
   added_rows_count: rows, existing_rows_count: 0n, deleted_rows_count: 0n,
-}], { 'snapshot-id': String(snapshotId), 'sequence-number': '1', 'format-version': String(fv) });
+}];
+
+// v3 deletion vectors: one Puffin file, one deletion-vector-v1 blob per data
+// file ({"file": NAME, "positions": [...]}), and a delete manifest
+if (spec.deletes?.length) {
+  const u16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const roaring32 = (vals) => { // portable format without run containers, array containers
+    const byKey = new Map();
+    for (const v of vals) { const k = v >>> 16; if (!byKey.has(k)) byKey.set(k, []); byKey.get(k).push(v & 0xffff); }
+    const keys = [...byKey.keys()].sort((a, b) => a - b);
+    const n = keys.length, parts = [u32(12346), u32(n)];
+    for (const k of keys) { parts.push(u16(k), u16(byKey.get(k).length - 1)); }
+    let off = 8 + 8 * n;
+    for (const k of keys) { parts.push(u32(off)); off += 2 * byKey.get(k).length; }
+    for (const k of keys) for (const v of byKey.get(k).sort((a, b) => a - b)) parts.push(u16(v));
+    return Buffer.concat(parts);
+  };
+  const blobs = [];
+  let pos = 4;
+  const entries = [];
+  for (const d of spec.deletes) {
+    const high = new Map();
+    for (const p of d.positions) { const h = Math.floor(p / 2 ** 32); if (!high.has(h)) high.set(h, []); high.get(h).push(p % 2 ** 32); }
+    const hk = [...high.keys()].sort((a, b) => a - b);
+    const cnt = Buffer.alloc(8); cnt.writeBigUInt64LE(BigInt(hk.length));
+    const vec = Buffer.concat([cnt, ...hk.flatMap((h) => [u32(h), roaring32(high.get(h))])]);
+    const body = Buffer.concat([Buffer.from([0xd1, 0xd3, 0x39, 0x64]), vec]);
+    const len = Buffer.alloc(4); len.writeUInt32BE(body.length);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(body));
+    const blob = Buffer.concat([len, body, crc]);
+    entries.push({ file: loc + '/data/' + d.file, offset: pos, size: blob.length, n: d.positions.length });
+    blobs.push(blob);
+    pos += blob.length;
+  }
+  const footer = Buffer.from(JSON.stringify({ blobs: entries.map((e) => ({ type: 'deletion-vector-v1', fields: [2147483645],
+    'snapshot-id': -1, 'sequence-number': -1, offset: e.offset, length: e.size, properties: { 'referenced-data-file': e.file, cardinality: String(e.n) } })) }));
+  const puffin = Buffer.concat([Buffer.from('PFA1'), ...blobs, Buffer.from('PFA1'), footer, u32(footer.length), u32(0), Buffer.from('PFA1')]);
+  const pf = path.join(dir, 'data', 'dv.puffin');
+  fs.writeFileSync(pf, puffin);
+  const dman = path.join(dir, 'metadata', 'd0.avro');
+  await writeAvro(dman, entrySchema, entries.map((e) => ({
+    status: 1, snapshot_id: snapshotId, sequence_number: null, file_sequence_number: null,
+    data_file: { content: 1, file_path: loc + '/data/dv.puffin', file_format: 'PUFFIN', partition: {}, record_count: BigInt(e.n),
+      file_size_in_bytes: BigInt(puffin.length), first_row_id: null, referenced_data_file: e.file,
+      content_offset: BigInt(e.offset), content_size_in_bytes: BigInt(e.size) },
+  })), { schema: JSON.stringify(schema), 'schema-id': '0', 'partition-spec': '[]', 'partition-spec-id': '0',
+    'format-version': String(fv), content: 'deletes' });
+  lists.push({ manifest_path: loc + '/metadata/d0.avro', manifest_length: BigInt(fs.statSync(dman).size), partition_spec_id: 0,
+    content: 1, sequence_number: 1n, min_sequence_number: 1n, added_snapshot_id: snapshotId,
+    added_files_count: entries.length, existing_files_count: 0, deleted_files_count: 0,
+    added_rows_count: BigInt(entries.reduce((a, e) => a + e.n, 0)), existing_rows_count: 0n, deleted_rows_count: 0n });
+}
+await writeAvro(mlist, listSchema, lists, { 'snapshot-id': String(snapshotId), 'sequence-number': '1', 'format-version': String(fv) });
 
 let lastId = 0;
 const walk = (fields) => { for (const f of fields) { lastId = Math.max(lastId, f.id); sub(f.type); } };

@@ -17,7 +17,8 @@ const db = await (await DuckDBInstance.create(':memory:')).connect();
 const src = `read_parquet('${glob}')`;
 const desc = (await db.runAndReadAll(`describe select * from ${src}`)).getRowObjects();
 const nested = (t) => /^(STRUCT|MAP)\(|\[\]$/.test(t);
-const sel = desc.map((d) => (nested(d.column_type) ? `to_json("${d.column_name}")::VARCHAR` : `"${d.column_name}"::VARCHAR`) + ` as "${d.column_name}"`);
+const sel = desc.map((d) => (nested(d.column_type) ? `to_json("${d.column_name}")::VARCHAR`
+  : d.column_type === 'BLOB' ? `lower(hex("${d.column_name}"))` : `"${d.column_name}"::VARCHAR`) + ` as "${d.column_name}"`);
 const duck = (await db.runAndReadAll(`select ${sel.join(', ')}, "${order}" as __order_key from ${src} order by __order_key`)).getRowObjects();
 kiln.sort((a, b) => Number(a[order]) - Number(b[order]));
 
@@ -48,7 +49,9 @@ for (let i = 0; i < Math.min(kiln.length, duck.length); i++) {
       if (!same(k, dv)) fail(`row ${i} ${d.column_name} (${d.column_type}): kiln ${JSON.stringify(k)} DuckDB ${v}`);
     } else {
       const kt = k === null || k === undefined ? null : String(k);
-      const ok = kt === v || (kt !== null && v !== null && (/^(FLOAT|DOUBLE)$/.test(d.column_type) ? Number(kt) === Number(v) : ts(kt) === ts(v)));
+      const num = (x) => (/^-?inf/i.test(x) ? (x[0] === '-' ? -Infinity : Infinity) : Number(x));
+      const ok = kt === v || (kt !== null && v !== null && (d.column_type === 'FLOAT' ? Math.fround(num(kt)) === Math.fround(num(v))
+        : d.column_type === 'DOUBLE' ? num(kt) === num(v) : ts(kt) === ts(v)));
       if (!ok) fail(`row ${i} ${d.column_name} (${d.column_type}): kiln ${JSON.stringify(k)} DuckDB ${JSON.stringify(v)}`);
     }
   }

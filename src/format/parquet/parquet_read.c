@@ -259,7 +259,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
             c->type = KILN_T_INT64;
             strcpy(logical, "INT(32,unsigned)");
         } else {
-            c->type = KILN_T_INT32;
+            c->type = is_time ? KILN_T_TIME : KILN_T_INT32; /* TIME(MILLIS): to micros */
             if (is_time)
                 strcpy(logical, "TIME(MILLIS)");
             else if (e->logical == PQ_LT_INTEGER)
@@ -276,7 +276,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         else if (ts_unit)
             c->type = ts_utc ? KILN_T_TIMESTAMPTZ : KILN_T_TIMESTAMP;
         else {
-            c->type = KILN_T_INT64;
+            c->type = is_time ? KILN_T_TIME : KILN_T_INT64;
             if (is_time)
                 strcpy(logical, "TIME");
             else if (e->logical == PQ_LT_INTEGER)
@@ -303,8 +303,13 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
                             : e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ? "ENUM" : "STRING");
         } else {
             c->type = KILN_T_BINARY;
-            if (e->logical == PQ_LT_UUID)
+            if (e->logical == PQ_LT_UUID) {
                 strcpy(logical, "UUID");
+                if (e->type != KILN_PQT_FLBA || e->type_length != 16)
+                    return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: UUID must be FIXED_LEN_BYTE_ARRAY(16)",
+                                        r->path, e->name);
+                c->type = KILN_T_UUID;
+            }
         }
         break;
     default:
@@ -891,7 +896,7 @@ static size_t kiln_width(kiln_type t)
     switch (t) {
     case KILN_T_BOOL: return 1;
     case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
-    case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON:
+    case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: case KILN_T_UUID:
         return sizeof(kiln_pq_bytes);
     default: return 8;
     }
@@ -956,8 +961,12 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
             e = &r->meta.schema[r->lv_el[i]];
     int unit = 0;
     if (e) {
-        if (e->logical == PQ_LT_TIMESTAMP)
+        if (e->logical == PQ_LT_TIMESTAMP || e->logical == PQ_LT_TIME)
             unit = e->lt_unit;
+        else if (e->converted == PQ_CT_TIME_MILLIS)
+            unit = PQ_UNIT_MILLIS;
+        else if (e->converted == PQ_CT_TIME_MICROS)
+            unit = PQ_UNIT_MICROS;
         else if (e->converted == PQ_CT_TIMESTAMP_MILLIS)
             unit = PQ_UNIT_MILLIS;
         else if (e->converted == PQ_CT_TIMESTAMP_MICROS)
@@ -974,7 +983,9 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
             const int32_t *s = src;
             int64_t *d = dst;
             for (size_t i = 0; i < count; i++)
-                d[i] = col->type == KILN_T_INT64 ? (int64_t)(uint32_t)s[i] : (int64_t)s[i];
+                d[i] = col->type == KILN_T_INT64  ? (int64_t)(uint32_t)s[i]
+                       : col->type == KILN_T_TIME ? (int64_t)s[i] * 1000 /* TIME(MILLIS) */
+                                                  : (int64_t)s[i];
         }
         return 0;
     case KILN_PQT_INT64:
@@ -1587,7 +1598,7 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
     case KILN_T_FLOAT: v.d = c->v.f32[row]; break;
     case KILN_T_DOUBLE: v.d = c->v.f64[row]; break;
     case KILN_T_STRING: case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
-    case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: return 0; /* kiln_pred_parse refuses these */
+    case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: case KILN_T_UUID: return 0; /* kiln_pred_parse refuses these */
     default: v.i = c->v.i64[row];
     }
     int k = cmp_val(c->type, &v, &p->v);
@@ -1843,6 +1854,16 @@ static int json_value(kiln_buf *out, const kiln_parquet_column *col, const void 
         out->len += (size_t)b->len * 2;
         out->data[out->len] = 0;
         return kiln_buf_putc(out, '"', err);
+    }
+    case KILN_T_TIME:
+        kiln_time_format(((const int64_t *)vals)[i], tmp);
+        return kiln_buf_printf(out, err, "\"%s\"", tmp);
+    case KILN_T_UUID: {
+        const kiln_pq_bytes *b = &((const kiln_pq_bytes *)vals)[i];
+        if (b->len != 16)
+            break;
+        kiln_uuid_format(b->ptr, tmp);
+        return kiln_buf_printf(out, err, "\"%s\"", tmp);
     }
     case KILN_T_JSON: break;
     }
@@ -2218,6 +2239,15 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
     case KILN_T_FLOAT: return kiln_buf_printf(buf, err, "%.9g", (double)col->v.f32[row]);
     case KILN_T_DOUBLE: return kiln_buf_printf(buf, err, "%.17g", col->v.f64[row]);
     case KILN_T_DATE: kiln_date_format(col->v.i32[row], tmp); return kiln_buf_printf(buf, err, "%s", tmp);
+    case KILN_T_TIME: kiln_time_format(col->v.i64[row], tmp); return kiln_buf_printf(buf, err, "%s", tmp);
+    case KILN_T_UUID: {
+        size_t n;
+        const char *s = kiln_batch_str(b, c, row, &n);
+        if (n != 16)
+            return kiln_err_set(err, KILN_EFORMAT, "column %s: a uuid of %zu bytes", b->schema->cols[c].name, n);
+        kiln_uuid_format((const uint8_t *)s, tmp);
+        return kiln_buf_printf(buf, err, "%s", tmp);
+    }
     case KILN_T_TIMESTAMPTZ: kiln_ts_format(col->v.i64[row], tmp); return kiln_buf_printf(buf, err, "%s", tmp);
     case KILN_T_TIMESTAMP: {
         kiln_ts_format(col->v.i64[row], tmp);

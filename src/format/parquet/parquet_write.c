@@ -197,7 +197,7 @@ static void col_kind(wcol *c)
     switch (c->def->type) {
     case KILN_T_BOOL: c->kind = K_BOOL; c->phys = KILN_PQT_BOOLEAN; c->width = 0; break;
     case KILN_T_INT32: case KILN_T_DATE: c->kind = K_I32; c->phys = KILN_PQT_INT32; c->width = 4; break;
-    case KILN_T_INT64: case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ: case KILN_T_DECIMAL:
+    case KILN_T_INT64: case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ: case KILN_T_DECIMAL: case KILN_T_TIME:
         c->kind = K_I64; c->phys = KILN_PQT_INT64; c->width = 8; break;
     case KILN_T_FLOAT: c->kind = K_F32; c->phys = KILN_PQT_FLOAT; c->width = 4; break;
     case KILN_T_DOUBLE: c->kind = K_F64; c->phys = KILN_PQT_DOUBLE; c->width = 8; break;
@@ -223,6 +223,10 @@ static void schema_el(pq_schema_el *e, const kiln_column_def *d, int phys)
         break;
     case KILN_T_TIMESTAMP:
         e->logical = PQ_LT_TIMESTAMP; e->lt_utc = 0; e->lt_unit = PQ_UNIT_MICROS;
+        break;
+    case KILN_T_TIME:
+        e->logical = PQ_LT_TIME; e->lt_utc = 0; e->lt_unit = PQ_UNIT_MICROS;
+        e->converted = PQ_CT_TIME_MICROS;
         break;
     case KILN_T_DECIMAL:
     case KILN_T_DECIMAL_WIDE: /* BYTE_ARRAY: minimal big-endian two's complement */

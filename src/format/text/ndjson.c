@@ -64,6 +64,16 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
             d *= 10;
         return kiln_batch_put_i64(b, c, (int64_t)(d < 0 ? d - 0.5 : d + 0.5), err);
     }
+    case KILN_T_TIME:
+        if (json_is_integer(v))
+            return kiln_batch_put_i64(b, c, json_integer_value(v), err);
+        break;
+    case KILN_T_UUID: {
+        uint8_t u[16];
+        if (!json_is_string(v) || kiln_uuid_parse(json_string_value(v), json_string_length(v), u))
+            break;
+        return kiln_batch_put_str(b, c, (const char *)u, 16, err);
+    }
     case KILN_T_DECIMAL_WIDE:
     case KILN_T_JSON:
         return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",
