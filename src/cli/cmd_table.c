@@ -756,14 +756,14 @@ static const kiln_opt rewrite_data_opts[] = {
              "attempts, failed_reason}"),
     KILN_OPT_END};
 
-#define REWRITE_DATA_TEXT                                                                                            \
-    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                \
-    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                      \
-    "delete files applying to them) are read with their position and equality\n"                                   \
-    "deletes applied and written again as files of about --target-size; delete\n"                                  \
-    "files that no longer apply to any data file are dropped. One snapshot with\n"                                 \
-    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                     \
-    "removed an input file fails only that partition (exit 6, the others commit);\n"                               \
+#define REWRITE_DATA_TEXT                                                                                              \
+    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                    \
+    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                          \
+    "delete files applying to them) are read with their position and equality\n"                                       \
+    "deletes applied and written again as files of about --target-size; delete\n"                                      \
+    "files that no longer apply to any data file are dropped. One snapshot with\n"                                     \
+    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                         \
+    "removed an input file fails only that partition (exit 6, the others commit);\n"                                   \
     "concurrent appends are kept. See docs/maintenance.md."
 
 /* "123", "64k", "128m", "1g" -> bytes (> 0). */
@@ -777,9 +777,10 @@ static int parse_size(const kiln_args *a, const char *name, int64_t *out)
     long long x = strtoll(v, &end, 10);
     int64_t mul = 1;
     if (*end && !end[1])
-        mul = (*end == 'k' || *end == 'K') ? 1 << 10 : (*end == 'm' || *end == 'M') ? 1 << 20
-              : (*end == 'g' || *end == 'G')                                          ? 1 << 30
-                                                                                       : 0;
+        mul = (*end == 'k' || *end == 'K')   ? 1 << 10
+              : (*end == 'm' || *end == 'M') ? 1 << 20
+              : (*end == 'g' || *end == 'G') ? 1 << 30
+                                             : 0;
     else if (*end)
         mul = 0;
     if (end == v || errno || x <= 0 || mul == 0 || x > (INT64_MAX >> 31))
@@ -829,15 +830,15 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
                r.rows_read, r.rows_written, r.attempts, reason.len ? reason.data : "\"\"");
         kiln_buf_free(&reason);
     } else if (o.dry_run) {
-        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64
-               " rows in %" PRId64 " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
+        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64 " rows in %" PRId64
+               " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
                r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.groups_rewritten, r.groups_total,
                r.delete_files_removed);
     } else if (r.snapshot_id < 0) {
         printf("nothing to rewrite in %" PRId64 " partition(s), no snapshot\n", r.groups_total);
     } else {
-        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64
-               " (%" PRId64 " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
+        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64 " (%" PRId64
+               " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
                " delete file(s); snapshot %" PRId64 "\n",
                r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.data_files_added, r.bytes_added,
                r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id);
@@ -859,13 +860,13 @@ static const kiln_opt maintain_opts[] = {
     JSON_OPT("one object per table: {table, dry_run, compact, expire,\nremove_orphans}, each step {status, why, ...}"),
     KILN_OPT_END};
 
-#define MAINTAIN_TEXT                                                                                                \
-    "Run what the table's maintenance policy (table properties) says is due:\n"                                     \
-    "compaction of small files and files with deletes (rewrite-data-files),\n"                                      \
-    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                        \
-    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                    \
-    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                       \
-    "step's status (done, due, not due, disabled, failed) and why.\n"                                               \
+#define MAINTAIN_TEXT                                                                                                  \
+    "Run what the table's maintenance policy (table properties) says is due:\n"                                        \
+    "compaction of small files and files with deletes (rewrite-data-files),\n"                                         \
+    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                           \
+    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                       \
+    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                          \
+    "step's status (done, due, not due, disabled, failed) and why.\n"                                                  \
     "See docs/maintenance.md for every property."
 
 static const char *maint_status_name(kiln_lake_maint_status s, int dry)
@@ -898,16 +899,17 @@ static void print_maintain(const char *name, const kiln_lake_maintain_result *r,
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->compact_why);
         kiln_buf_printf(&b, &e,
-                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
-                        ",\"delete_files_removed\":%" PRId64 "},\"expire\":{\"status\":",
+                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64
+                        ",\"data_files_added\":%" PRId64 ",\"delete_files_removed\":%" PRId64
+                        "},\"expire\":{\"status\":",
                         r->rewrite.snapshot_id, r->rewrite.data_files_rewritten, r->rewrite.data_files_added,
                         r->rewrite.delete_files_removed);
         json_str(&b, maint_status_name(r->expire_status, dry));
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->expire_why);
-        kiln_buf_printf(&b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64
-                                "},\"remove_orphans\":{\"status\":",
-                        r->snapshots_expired, r->expired_files_deleted);
+        kiln_buf_printf(
+            &b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64 "},\"remove_orphans\":{\"status\":",
+            r->snapshots_expired, r->expired_files_deleted);
         json_str(&b, maint_status_name(r->orphans_status, dry));
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->orphans_why);
@@ -918,7 +920,8 @@ static void print_maintain(const char *name, const kiln_lake_maintain_result *r,
     }
     printf("%s compact: %s: %s", name, maint_status_name(r->compact_status, dry), r->compact_why);
     if (r->compact_status == KILN_LAKE_MAINT_DONE)
-        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64 " delete file(s), snapshot %" PRId64,
+        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64
+               " delete file(s), snapshot %" PRId64,
                r->rewrite.data_files_rewritten, r->rewrite.data_files_added, r->rewrite.delete_files_removed,
                r->rewrite.snapshot_id);
     printf("\n%s expire: %s: %s", name, maint_status_name(r->expire_status, dry), r->expire_why);

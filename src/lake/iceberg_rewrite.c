@@ -66,8 +66,8 @@ typedef struct rgroup {
     int any_deletes;
     int rewrite;
     int failed;
-    entry_vec added;             /* files written for the group */
-    str_vec written;             /* their local paths (kiln_malloc'd) */
+    entry_vec added; /* files written for the group */
+    str_vec written; /* their local paths (kiln_malloc'd) */
 } rgroup;
 
 typedef struct sort_key {
@@ -91,15 +91,15 @@ typedef struct rw {
     int nkeys;
     int zcols[MAX_ZORDER]; /* --zorder columns (schema indexes) */
     int nz;
-    int sort_order_id;    /* the table order's id when sorting by it, else 0 */
+    int sort_order_id; /* the table order's id when sorting by it, else 0 */
     char *schema_json;
     int64_t target;
     char uuid[37];
     size_t nfile;
     int64_t snapshot_id;
     int attempt;
-    str_vec meta_files;   /* manifests / manifest lists of the current attempt */
-    int nothing;          /* build found nothing to rewrite or remove */
+    str_vec meta_files; /* manifests / manifest lists of the current attempt */
+    int nothing;        /* build found nothing to rewrite or remove */
     kiln_lake_rewrite_data_result *res;
 } rw;
 
@@ -279,8 +279,8 @@ static int parse_sort(rw *w, const char *text, kiln_err *err)
             i += 2;
         }
         if (bad || i != nw)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "bad sort item \"%.*s\" (want: COLUMN [asc|desc] [nulls first|last])", (int)n, p);
+            return kiln_err_set(err, KILN_EINVAL, "bad sort item \"%.*s\" (want: COLUMN [asc|desc] [nulls first|last])",
+                                (int)n, p);
         /* Iceberg's defaults: nulls first ascending, nulls last descending */
         int rc = add_key(w, 0, words[0], desc, nulls_first < 0 ? !desc : nulls_first, err);
         if (rc)
@@ -336,8 +336,9 @@ static int table_sort(rw *w, const kiln_lake_meta *m, kiln_err *err)
     for (size_t i = 0; i < so->nfields; i++) {
         const kiln_lake_sort_field *f = &so->fields[i];
         if (f->transform.kind != KILN_LAKE_XF_IDENTITY)
-            return kiln_err_set(err, KILN_EUNSUPP, "%s: sort order field %s is not supported for rewrites "
-                                                   "(identity columns only)",
+            return kiln_err_set(err, KILN_EUNSUPP,
+                                "%s: sort order field %s is not supported for rewrites "
+                                "(identity columns only)",
                                 kiln_lake_table_name(w->t), f->transform.text ? f->transform.text : "?");
         int rc = add_key(w, f->source_id, NULL, f->descending, f->nulls_first, err);
         if (rc)
@@ -419,7 +420,7 @@ typedef struct file_out {
     kiln_parquet_writer *pw;
     kiln_batch *buf;
     char *local, *stored;
-    double est;   /* estimated bytes written so far */
+    double est; /* estimated bytes written so far */
     int open;
 } file_out;
 
@@ -876,7 +877,7 @@ static void live_free(live_info *li)
 }
 
 typedef struct removal {
-    kiln_map *removed;     /* path -> (void *)1 */
+    kiln_map *removed; /* path -> (void *)1 */
     int64_t data_files, data_rows, data_bytes;
     int64_t del_files, pos_files, eq_files, pos_rows, eq_rows, del_bytes;
     int64_t added_files, added_rows, added_bytes;
@@ -994,8 +995,8 @@ static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int
         kiln_free(uri);
         return rc;
     }
-    kiln_lake_manifest_meta mm = {w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content,
-                                  w->snapshot_id, seq};
+    kiln_lake_manifest_meta mm = {
+        w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq};
     kiln_lake_manifest row;
     rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, es, n, err);
     kiln_free(uri);
@@ -1073,7 +1074,7 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
             if (e.status == KILN_LAKE_STATUS_DELETED)
                 continue;
             e.status = kiln_map_get(rm.removed, e.df.file_path, strlen(e.df.file_path)) ? KILN_LAKE_STATUS_DELETED
-                                                                                          : KILN_LAKE_STATUS_EXISTING;
+                                                                                        : KILN_LAKE_STATUS_EXISTING;
             if ((rc = kiln_vec_push(&keep, e, err)))
                 goto done;
         }
@@ -1253,8 +1254,8 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         rc = kiln_err_set(err, KILN_EINVAL, "give one of: the table's sort order, sort columns, z-order columns");
         goto done;
     }
-    w.target = w.o.target_file_bytes > 0 ? w.o.target_file_bytes
-                                         : prop_i64(m, "write.target-file-size-bytes", DEFAULT_TARGET);
+    w.target =
+        w.o.target_file_bytes > 0 ? w.o.target_file_bytes : prop_i64(m, "write.target-file-size-bytes", DEFAULT_TARGET);
     w.start_head = branch_head(m, w.branch);
     if (w.start_head == -2) {
         rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(t), w.branch);

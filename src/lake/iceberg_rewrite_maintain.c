@@ -114,8 +114,8 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
         if (!src && plan.groups_rewritten == 0 && plan.delete_files_removed == 0) {
             r.compact_status = KILN_LAKE_MAINT_NOT_DUE;
             snprintf(r.compact_why, sizeof r.compact_why,
-                     "no partition of %" PRId64 " has %" PRId64 " small files or files with deletes",
-                     plan.groups_total, min_input);
+                     "no partition of %" PRId64 " has %" PRId64 " small files or files with deletes", plan.groups_total,
+                     min_input);
         } else if (!src) {
             snprintf(r.compact_why, sizeof r.compact_why,
                      "%" PRId64 " partition(s) with >= %" PRId64 " small files or with deletes (%" PRId64

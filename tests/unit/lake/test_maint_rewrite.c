@@ -142,8 +142,8 @@ static files_info count_files(kiln_lake_table *t)
 /* Commit a delete file the way another engine would (kiln writes
  * copy-on-write): content POS (rows path+pos) or EQ (rows of ids, equality
  * field id 1), in partition day `day`. */
-static int commit_delete(kiln_lake_table *t, int content, int day, const char *const *paths, const int64_t *vals,
-                         int n, kiln_err *err)
+static int commit_delete(kiln_lake_table *t, int content, int day, const char *const *paths, const int64_t *vals, int n,
+                         kiln_err *err)
 {
     static const kiln_column_def PC[] = {{"file_path", KILN_T_STRING, 1, 2147483546, 0, 0},
                                          {"pos", KILN_T_INT64, 1, 2147483545, 0, 0}};
