@@ -1237,7 +1237,7 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     kiln_lake_txn *txn = NULL;
     kiln_buf sj;
     kiln_buf_init(&sj, 0);
-    int rc = 0;
+    int rc = 0, committing = 0;
     /* a private copy: a lost race makes t reload (and free) its metadata,
      * and the view and plan of the start point into it */
     kiln_lake_meta *m = NULL;
@@ -1340,16 +1340,26 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         co = *w.o.commit;
     co.rebase = rebase_hook;
     co.rebase_ctx = &w;
+    committing = 1;
     if ((rc = kiln_lake_txn_commit(txn, &co, &res.attempts, err)))
         goto done;
     res.snapshot_id = w.snapshot_id;
     free_strs(&w.meta_files, 0);
-done:
-    /* a failed or empty run leaves no files behind */
-    free_strs(&w.meta_files, rc != 0 || res.snapshot_id < 0);
+done:;
+    /* A failed or empty run leaves no files behind. When the commit itself
+     * failed other than by a lost race, the new metadata may have been
+     * linked (a catalog update failing after the link is rolled forward on
+     * load): the files go only if a fresh load shows no such snapshot. */
+    int cleanup = (rc != 0 || res.snapshot_id < 0);
+    if (committing && rc != 0 && rc != KILN_ECONFLICT) {
+        kiln_err e2 = {0};
+        cleanup =
+            kiln_lake_table_refresh(t, &e2) == 0 && !kiln_lake_meta_snapshot(kiln_lake_table_meta(t), w.snapshot_id);
+    }
+    free_strs(&w.meta_files, cleanup);
     for (size_t i = 0; i < w.groups.len; i++) {
         rgroup *g = w.groups.items[i];
-        free_strs(&g->written, rc != 0 || res.snapshot_id < 0);
+        free_strs(&g->written, cleanup);
         kiln_vec_free(&g->tasks);
         kiln_vec_free(&g->chosen);
         kiln_vec_free(&g->added);
