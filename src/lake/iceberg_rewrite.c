@@ -1005,6 +1005,28 @@ static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int
     return rc;
 }
 
+/* New manifests of a commit, one per partition spec and content. */
+typedef struct bucket {
+    int spec_id, content;
+    const kiln_lake_pspec *spec;
+    entry_vec ents;
+} bucket;
+typedef KILN_VEC(bucket) bucket_vec;
+
+static int bucket_of(bucket_vec *v, int spec_id, int content, const kiln_lake_pspec *spec, bucket **out, kiln_err *err)
+{
+    for (size_t i = 0; i < v->len; i++)
+        if (v->items[i].spec_id == spec_id && v->items[i].content == content) {
+            *out = &v->items[i];
+            return 0;
+        }
+    bucket b = {spec_id, content, spec, {0}};
+    int rc = kiln_vec_push(v, b, err);
+    if (!rc)
+        *out = &v->items[v->len - 1];
+    return rc;
+}
+
 /* The snapshot of this rewrite on txn's base. */
 static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
 {
@@ -1015,7 +1037,7 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
     removal rm;
     memset(&rm, 0, sizeof rm);
     manifest_vec rows = {0};
-    entry_vec keep = {0};
+    bucket_vec buckets = {0};
     kv_vec sum = {0};
     kiln_lake_manifest *ms = NULL;
     size_t nm = 0;
@@ -1048,7 +1070,10 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
         goto done;
     }
     int64_t seq = kiln_lake_txn_next_sequence_number(txn);
-    /* carry the head's manifests, rewriting those that hold removed files */
+    /* carry the head's manifests; the entries of those that hold removed
+     * files (removed -> DELETED, the rest EXISTING) and the new files go
+     * into one new manifest per spec and content, so a compaction does not
+     * leave a manifest behind per replaced one */
     if (li.view.manifest_list && (rc = kiln_lake_manifest_list_read(&ms, &nm, a, li.view.manifest_list, err)))
         goto done;
     for (size_t i = 0; i < nm; i++) {
@@ -1068,39 +1093,34 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
                 goto done;
             continue;
         }
-        keep.len = 0;
+        bucket *bk = NULL;
+        if ((rc = bucket_of(&buckets, ms[i].spec_id, ms[i].content, spec, &bk, err)))
+            goto done;
         for (size_t j = 0; j < ne; j++) {
             kiln_lake_entry e = es[j];
             if (e.status == KILN_LAKE_STATUS_DELETED)
                 continue;
             e.status = kiln_map_get(rm.removed, e.df.file_path, strlen(e.df.file_path)) ? KILN_LAKE_STATUS_DELETED
                                                                                         : KILN_LAKE_STATUS_EXISTING;
-            if ((rc = kiln_vec_push(&keep, e, err)))
+            if ((rc = kiln_vec_push(&bk->ents, e, err)))
                 goto done;
         }
-        if ((rc = write_manifest(w, a, spec, ms[i].content, seq, keep.items, keep.len, &rows, base, err)))
-            goto done;
     }
-    /* the new files: one manifest per spec */
     for (size_t gi = 0; gi < w->groups.len; gi++) {
         rgroup *g = w->groups.items[gi];
-        int first = 1;
-        for (size_t gj = 0; gj < gi && first; gj++)
-            if (w->groups.items[gj]->spec_id == g->spec_id && w->groups.items[gj]->rewrite &&
-                !w->groups.items[gj]->failed && w->groups.items[gj]->added.len)
-                first = 0;
-        if (!g->rewrite || g->failed || !g->added.len || !first)
+        if (!g->rewrite || g->failed || !g->added.len)
             continue;
-        keep.len = 0;
-        for (size_t gj = gi; gj < w->groups.len; gj++) {
-            rgroup *h = w->groups.items[gj];
-            if (h->spec_id != g->spec_id || !h->rewrite || h->failed)
-                continue;
-            for (size_t j = 0; j < h->added.len; j++)
-                if ((rc = kiln_vec_push(&keep, h->added.items[j], err)))
-                    goto done;
-        }
-        if ((rc = write_manifest(w, a, g->spec, 0, seq, keep.items, keep.len, &rows, base, err)))
+        bucket *bk = NULL;
+        if ((rc = bucket_of(&buckets, g->spec_id, 0, kiln_lake_view_spec(&li.view, g->spec_id), &bk, err)))
+            goto done;
+        for (size_t j = 0; j < g->added.len; j++)
+            if ((rc = kiln_vec_push(&bk->ents, g->added.items[j], err)))
+                goto done;
+    }
+    for (size_t i = 0; i < buckets.len; i++) {
+        bucket *bk = &buckets.items[i];
+        if (bk->ents.len &&
+            (rc = write_manifest(w, a, bk->spec, bk->content, seq, bk->ents.items, bk->ents.len, &rows, base, err)))
             goto done;
     }
     /* manifest list */
@@ -1203,7 +1223,9 @@ done:
     kiln_free(mlpath);
     kiln_free(mluri);
     kiln_vec_free(&rows);
-    kiln_vec_free(&keep);
+    for (size_t i = 0; i < buckets.len; i++)
+        kiln_vec_free(&buckets.items[i].ents);
+    kiln_vec_free(&buckets);
     kiln_vec_free(&sum);
     kiln_map_free(rm.removed);
     live_free(&li);
