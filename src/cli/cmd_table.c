@@ -750,6 +750,8 @@ static const kiln_opt rewrite_data_opts[] = {
     {"--sort-by", 0, KILN_OPT_VALUE, "ORDER", "sort by these columns: 'ts desc nulls last, id'"},
     {"--zorder", 0, KILN_OPT_VALUE, "COLS", "z-order by 2 to 4 columns: 'repo_id,created_at'"},
     {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
+    {"--max-rounds", 0, KILN_OPT_VALUE, "N",
+     "partitions failed by a concurrent commit are planned and\nrewritten again, up to N rounds in all (default 3)"},
     {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
     JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
              "data_files_added,\nbytes_rewritten, bytes_added, delete_files_removed,\nrows_read, rows_written, "
@@ -801,6 +803,10 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
         (rc = kiln_opt_int(a, "--min-input-files", 1, 1000000, &n)))
         return rc;
     o.min_input_files = (int)n;
+    long long rounds = 0;
+    if ((rc = kiln_opt_int(a, "--max-rounds", 1, 100, &rounds)))
+        return rc;
+    o.max_rounds = (int)rounds;
     o.rewrite_all = kiln_opt_has(a, "--rewrite-all") > 0;
     o.where = kiln_opt_get(a, "--where");
     o.sort_by = kiln_opt_get(a, "--sort-by");

@@ -98,8 +98,9 @@ typedef struct rw {
     size_t nfile;
     int64_t snapshot_id;
     int attempt;
-    str_vec meta_files; /* manifests / manifest lists of the current attempt */
-    int nothing;        /* build found nothing to rewrite or remove */
+    str_vec meta_files;   /* manifests / manifest lists of the current attempt */
+    int nothing;          /* build found nothing to rewrite or remove */
+    const kiln_map *only; /* NULL, or the keys of the groups this round may rewrite */
     kiln_lake_rewrite_data_result *res;
 } rw;
 
@@ -209,6 +210,8 @@ static int choose(rw *w, kiln_err *err)
         size_t n = g->chosen.len;
         g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
                                (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
+        if (w->only && !kiln_map_has(w->only, g->key, strlen(g->key)))
+            g->rewrite = 0;
         if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
             rc = kiln_err_set(err, KILN_EINVAL,
                               "%s: partition %s has %" PRId64 " bytes to rewrite; a sorted rewrite holds a "
@@ -1241,8 +1244,11 @@ static int rebase_hook(kiln_lake_txn *txn, void *ctx, kiln_err *err)
 
 /* ================================================================ entry point */
 
-int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
-                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+/* One planning, writing and commit. only (may be NULL): rewrite just the
+ * groups with these keys; failed_out (may be NULL) receives the keys of
+ * the groups dropped by conflict validation. */
+static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts, const kiln_map *only,
+                         kiln_map *failed_out, kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
     static const kiln_lake_rewrite_data_opts defaults;
     kiln_lake_rewrite_data_result res;
@@ -1254,6 +1260,7 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     w.o = opts ? *opts : defaults;
     w.branch = w.o.branch && *w.o.branch ? w.o.branch : "main";
     w.res = &res;
+    w.only = only;
     w.snapshot_id = kiln_lake_snapshot_id_new();
     kiln_lake_uuid_v4(w.uuid);
     kiln_lake_txn *txn = NULL;
@@ -1381,17 +1388,25 @@ done:;
     free_strs(&w.meta_files, cleanup);
     for (size_t i = 0; i < w.groups.len; i++) {
         rgroup *g = w.groups.items[i];
+        if (failed_out && g->failed) {
+            kiln_err e2 = {0};
+            kiln_map_put(failed_out, g->key, strlen(g->key), (void *)1, &e2);
+        }
         free_strs(&g->written, cleanup);
         kiln_vec_free(&g->tasks);
         kiln_vec_free(&g->chosen);
         kiln_vec_free(&g->added);
     }
-    if (rc == 0 && res.snapshot_id < 0 && !w.o.dry_run) {
-        /* nothing committed: report nothing rewritten */
-        int64_t total = res.groups_total;
+    if (res.snapshot_id < 0 && !(rc == 0 && w.o.dry_run)) {
+        /* nothing committed: report nothing rewritten (but what failed) */
+        kiln_lake_rewrite_data_result keep = res;
         memset(&res, 0, sizeof res);
         res.snapshot_id = -1;
-        res.groups_total = total;
+        res.groups_total = keep.groups_total;
+        res.attempts = keep.attempts;
+        for (size_t i = 0; i < w.groups.len; i++)
+            res.groups_failed += w.groups.items[i]->failed;
+        memcpy(res.failed_reason, keep.failed_reason, sizeof res.failed_reason);
     }
     kiln_lake_txn_free(txn);
     kiln_vec_free(&w.groups);
@@ -1403,5 +1418,61 @@ done:;
     kiln_lake_meta_free(m);
     if (result)
         *result = res;
+    return rc;
+}
+
+int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
+                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+{
+    int rounds = opts && opts->max_rounds > 0 ? opts->max_rounds : 3;
+    kiln_lake_rewrite_data_result total, one;
+    memset(&total, 0, sizeof total);
+    total.snapshot_id = -1;
+    kiln_map *only = NULL;
+    int rc = 0;
+    for (int round = 0; round < rounds; round++) {
+        kiln_map *failed = kiln_map_new();
+        if (!failed) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        rc = rewrite_round(t, opts, only, failed, &one, err);
+        if (round == 0) {
+            total = one;
+        } else {
+            total.groups_rewritten += one.groups_rewritten;
+            total.data_files_rewritten += one.data_files_rewritten;
+            total.data_files_added += one.data_files_added;
+            total.bytes_rewritten += one.bytes_rewritten;
+            total.bytes_added += one.bytes_added;
+            total.delete_files_removed += one.delete_files_removed;
+            total.rows_read += one.rows_read;
+            total.rows_written += one.rows_written;
+            total.attempts += one.attempts;
+            if (one.snapshot_id >= 0)
+                total.snapshot_id = one.snapshot_id;
+            total.groups_failed = one.groups_failed;
+            memcpy(total.failed_reason, one.failed_reason, sizeof total.failed_reason);
+        }
+        if (rc == KILN_ECONFLICT && kiln_map_len(failed)) /* every group of the round conflicted */
+            total.groups_failed = (int64_t)kiln_map_len(failed);
+        kiln_map_free(only);
+        only = failed;
+        int again =
+            (rc == 0 || rc == KILN_ECONFLICT) && kiln_map_len(failed) && !(opts && opts->dry_run) && round + 1 < rounds;
+        if (!again)
+            break;
+        /* the failed groups again, planned on the new head; finished ones
+         * are not redone */
+        kiln_lake_table_refresh(t, &(kiln_err){0});
+        rc = 0;
+    }
+    kiln_map_free(only);
+    if (rc == 0 && total.groups_failed == 0)
+        total.failed_reason[0] = 0;
+    if (rc == KILN_ECONFLICT && total.snapshot_id >= 0)
+        rc = 0; /* an earlier round committed: partial success, groups_failed says the rest */
+    if (result)
+        *result = total;
     return rc;
 }

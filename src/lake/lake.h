@@ -1052,6 +1052,8 @@ typedef struct kiln_lake_rewrite_data_opts {
     int sort_table_order;                /* 1: sort by the table's default sort order */
     const char *zorder;                  /* "a,b" (2..4 columns) / NULL: z-order each group */
     int dry_run;                         /* choose, write and commit nothing */
+    int max_rounds;                      /* 0 = 3: groups failed by a conflict are planned and
+                                            rewritten again on the new head, up to this many rounds */
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
     /* Test only: called after the new files are written, before the commit. */
     int (*before_commit)(void *ctx);
