@@ -1048,12 +1048,13 @@ typedef struct kiln_lake_rewrite_data_opts {
     /* predicate (kiln_lake_pred_parse): only files that may hold matching
      * rows (partition values, column stats) */
     const char *where;
-    const char *sort_by;                 /* "ts desc, id" / NULL; sort rows of each group */
-    int sort_table_order;                /* 1: sort by the table's default sort order */
-    const char *zorder;                  /* "a,b" (2..4 columns) / NULL: z-order each group */
-    int dry_run;                         /* choose, write and commit nothing */
-    int max_rounds;                      /* 0 = 3: groups failed by a conflict are planned and
-                                            rewritten again on the new head, up to this many rounds */
+    const char *sort_by;  /* "ts desc, id" / NULL; sort rows of each group */
+    int sort_table_order; /* 1: sort by the table's default sort order */
+    const char *zorder;   /* "a,b" (2..4 columns) / NULL: z-order each group */
+    int dry_run;          /* choose, write and commit nothing */
+    /* 0 = 3: groups failed by a conflict are planned and rewritten again on
+     * the new head, up to this many rounds in all */
+    int max_rounds;
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
     /* Test only: called after the new files are written, before the commit. */
     int (*before_commit)(void *ctx);
