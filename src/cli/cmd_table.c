@@ -892,6 +892,17 @@ static void json_str(kiln_buf *b, const char *s)
     kiln_json_write_str(b, s, strlen(s), &e);
 }
 
+static void stats_json(kiln_buf *b, const char *key, const kiln_lake_file_stats *st)
+{
+    kiln_err e = {0};
+    kiln_buf_printf(b, &e,
+                    ",\"%s\":{\"data_files\":%" PRId64 ",\"small_files\":%" PRId64 ",\"delete_files\":%" PRId64
+                    ",\"data_bytes\":%" PRId64 ",\"delete_bytes\":%" PRId64 ",\"records\":%" PRId64
+                    ",\"snapshots\":%" PRId64 ",\"last_compaction_ms\":%" PRId64 "}",
+                    key, st->data_files, st->small_files, st->delete_files, st->data_bytes, st->delete_bytes,
+                    st->records, st->snapshots, st->last_compaction_ms);
+}
+
 static void print_maintain(const char *name, const kiln_lake_maintain_result *r, int dry, int json)
 {
     if (json) {
@@ -919,11 +930,22 @@ static void print_maintain(const char *name, const kiln_lake_maintain_result *r,
         json_str(&b, maint_status_name(r->orphans_status, dry));
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->orphans_why);
-        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}}", r->orphans_removed, r->orphan_bytes);
+        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}", r->orphans_removed, r->orphan_bytes);
+        stats_json(&b, "files_before", &r->before);
+        stats_json(&b, "files_after", &r->after);
+        kiln_buf_printf(&b, &e, "}");
         printf("%s\n", b.data ? b.data : "{}");
         kiln_buf_free(&b);
         return;
     }
+    char when[40] = "never";
+    if (r->after.last_compaction_ms >= 0)
+        fmt_ms(r->after.last_compaction_ms, when);
+    printf("%s files: %" PRId64 " data (%" PRId64 " small), %" PRId64 " delete, %" PRId64 " bytes -> %" PRId64
+           " data (%" PRId64 " small), %" PRId64 " delete, %" PRId64 " bytes; last compaction %s\n",
+           name, r->before.data_files, r->before.small_files, r->before.delete_files,
+           r->before.data_bytes + r->before.delete_bytes, r->after.data_files, r->after.small_files,
+           r->after.delete_files, r->after.data_bytes + r->after.delete_bytes, when);
     printf("%s compact: %s: %s", name, maint_status_name(r->compact_status, dry), r->compact_why);
     if (r->compact_status == KILN_LAKE_MAINT_DONE)
         printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64

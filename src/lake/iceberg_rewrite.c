@@ -1160,8 +1160,12 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
             tdel += files;
         }
     }
-    kiln_lake_kv kvs[] = {{"operation", "replace"}, {"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
-    for (size_t i = 0; i < 3; i++)
+    /* kiln.rewrite marks a compaction (kiln_lake_table_file_stats finds the last one) */
+    kiln_lake_kv kvs[] = {{"operation", "replace"},
+                          {"engine-name", "kiln"},
+                          {"engine-version", KILN_VERSION},
+                          {"kiln.rewrite", "data-files"}};
+    for (size_t i = 0; i < 4; i++)
         if ((rc = kiln_vec_push(&sum, kvs[i], err)))
             goto done;
     int64_t ppos = summary_num(ps, "total-position-deletes") - rm.pos_rows;

@@ -1082,6 +1082,18 @@ typedef struct kiln_lake_rewrite_data_result {
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err);
 
+/* What maintenance looks at, for metrics and `maintain` (main's head):
+ * live data files, those below 75 % of write.target-file-size-bytes
+ * (512 MB), delete files, bytes, and when the last compaction by kiln
+ * committed (-1: none among the table's snapshots). */
+typedef struct kiln_lake_file_stats {
+    int64_t data_files, small_files, delete_files;
+    int64_t data_bytes, delete_bytes, records;
+    int64_t snapshots;
+    int64_t last_compaction_ms;
+} kiln_lake_file_stats;
+int kiln_lake_table_file_stats(kiln_lake_table *t, kiln_lake_file_stats *out, kiln_err *err);
+
 /* Run what the table's maintenance policy says is due (iceberg_rewrite_maintain.c;
  * the properties are in docs/maintenance.md): compaction
  * (kiln_lake_rewrite_data_files), snapshot expiry with file deletion
@@ -1107,6 +1119,7 @@ typedef struct kiln_lake_maintain_result {
     kiln_lake_rewrite_data_result rewrite; /* dry run: what would be rewritten */
     int64_t snapshots_expired, expired_files_deleted;
     int64_t orphans_removed, orphan_bytes;
+    kiln_lake_file_stats before, after; /* files before and after the steps */
 } kiln_lake_maintain_result;
 
 int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, kiln_lake_maintain_result *result,
