@@ -794,20 +794,22 @@ static const kiln_opt rewrite_data_opts[] = {
     {"--sort-by", 0, KILN_OPT_VALUE, "ORDER", "sort by these columns: 'ts desc nulls last, id'"},
     {"--zorder", 0, KILN_OPT_VALUE, "COLS", "z-order by 2 to 4 columns: 'repo_id,created_at'"},
     {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
+    {"--max-rounds", 0, KILN_OPT_VALUE, "N",
+     "partitions failed by a concurrent commit are planned and\nrewritten again, up to N rounds in all (default 3)"},
     {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
     JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
              "data_files_added,\nbytes_rewritten, bytes_added, delete_files_removed,\nrows_read, rows_written, "
              "attempts, failed_reason}"),
     KILN_OPT_END};
 
-#define REWRITE_DATA_TEXT                                                                                            \
-    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                \
-    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                      \
-    "delete files applying to them) are read with their position and equality\n"                                   \
-    "deletes applied and written again as files of about --target-size; delete\n"                                  \
-    "files that no longer apply to any data file are dropped. One snapshot with\n"                                 \
-    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                     \
-    "removed an input file fails only that partition (exit 6, the others commit);\n"                               \
+#define REWRITE_DATA_TEXT                                                                                              \
+    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                    \
+    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                          \
+    "delete files applying to them) are read with their position and equality\n"                                       \
+    "deletes applied and written again as files of about --target-size; delete\n"                                      \
+    "files that no longer apply to any data file are dropped. One snapshot with\n"                                     \
+    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                         \
+    "removed an input file fails only that partition (exit 6, the others commit);\n"                                   \
     "concurrent appends are kept. See docs/maintenance.md."
 
 /* "123", "64k", "128m", "1g" -> bytes (> 0). */
@@ -821,9 +823,10 @@ static int parse_size(const kiln_args *a, const char *name, int64_t *out)
     long long x = strtoll(v, &end, 10);
     int64_t mul = 1;
     if (*end && !end[1])
-        mul = (*end == 'k' || *end == 'K') ? 1 << 10 : (*end == 'm' || *end == 'M') ? 1 << 20
-              : (*end == 'g' || *end == 'G')                                          ? 1 << 30
-                                                                                       : 0;
+        mul = (*end == 'k' || *end == 'K')   ? 1 << 10
+              : (*end == 'm' || *end == 'M') ? 1 << 20
+              : (*end == 'g' || *end == 'G') ? 1 << 30
+                                             : 0;
     else if (*end)
         mul = 0;
     if (end == v || errno || x <= 0 || mul == 0 || x > (INT64_MAX >> 31))
@@ -844,6 +847,10 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
         (rc = kiln_opt_int(a, "--min-input-files", 1, 1000000, &n)))
         return rc;
     o.min_input_files = (int)n;
+    long long rounds = 0;
+    if ((rc = kiln_opt_int(a, "--max-rounds", 1, 100, &rounds)))
+        return rc;
+    o.max_rounds = (int)rounds;
     o.rewrite_all = kiln_opt_has(a, "--rewrite-all") > 0;
     o.where = kiln_opt_get(a, "--where");
     o.sort_by = kiln_opt_get(a, "--sort-by");
@@ -873,15 +880,15 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
                r.rows_read, r.rows_written, r.attempts, reason.len ? reason.data : "\"\"");
         kiln_buf_free(&reason);
     } else if (o.dry_run) {
-        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64
-               " rows in %" PRId64 " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
+        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64 " rows in %" PRId64
+               " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
                r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.groups_rewritten, r.groups_total,
                r.delete_files_removed);
     } else if (r.snapshot_id < 0) {
         printf("nothing to rewrite in %" PRId64 " partition(s), no snapshot\n", r.groups_total);
     } else {
-        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64
-               " (%" PRId64 " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
+        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64 " (%" PRId64
+               " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
                " delete file(s); snapshot %" PRId64 "\n",
                r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.data_files_added, r.bytes_added,
                r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id);
@@ -903,13 +910,13 @@ static const kiln_opt maintain_opts[] = {
     JSON_OPT("one object per table: {table, dry_run, compact, expire,\nremove_orphans}, each step {status, why, ...}"),
     KILN_OPT_END};
 
-#define MAINTAIN_TEXT                                                                                                \
-    "Run what the table's maintenance policy (table properties) says is due:\n"                                     \
-    "compaction of small files and files with deletes (rewrite-data-files),\n"                                      \
-    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                        \
-    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                    \
-    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                       \
-    "step's status (done, due, not due, disabled, failed) and why.\n"                                               \
+#define MAINTAIN_TEXT                                                                                                  \
+    "Run what the table's maintenance policy (table properties) says is due:\n"                                        \
+    "compaction of small files and files with deletes (rewrite-data-files),\n"                                         \
+    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                           \
+    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                       \
+    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                          \
+    "step's status (done, due, not due, disabled, failed) and why.\n"                                                  \
     "See docs/maintenance.md for every property."
 
 static const char *maint_status_name(kiln_lake_maint_status s, int dry)
@@ -929,6 +936,17 @@ static void json_str(kiln_buf *b, const char *s)
     kiln_json_write_str(b, s, strlen(s), &e);
 }
 
+static void stats_json(kiln_buf *b, const char *key, const kiln_lake_file_stats *st)
+{
+    kiln_err e = {0};
+    kiln_buf_printf(b, &e,
+                    ",\"%s\":{\"data_files\":%" PRId64 ",\"small_files\":%" PRId64 ",\"delete_files\":%" PRId64
+                    ",\"data_bytes\":%" PRId64 ",\"delete_bytes\":%" PRId64 ",\"records\":%" PRId64
+                    ",\"snapshots\":%" PRId64 ",\"last_compaction_ms\":%" PRId64 "}",
+                    key, st->data_files, st->small_files, st->delete_files, st->data_bytes, st->delete_bytes,
+                    st->records, st->snapshots, st->last_compaction_ms);
+}
+
 static void print_maintain(const char *name, const kiln_lake_maintain_result *r, int dry, int json)
 {
     if (json) {
@@ -942,27 +960,40 @@ static void print_maintain(const char *name, const kiln_lake_maintain_result *r,
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->compact_why);
         kiln_buf_printf(&b, &e,
-                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
-                        ",\"delete_files_removed\":%" PRId64 "},\"expire\":{\"status\":",
+                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64
+                        ",\"data_files_added\":%" PRId64 ",\"delete_files_removed\":%" PRId64
+                        "},\"expire\":{\"status\":",
                         r->rewrite.snapshot_id, r->rewrite.data_files_rewritten, r->rewrite.data_files_added,
                         r->rewrite.delete_files_removed);
         json_str(&b, maint_status_name(r->expire_status, dry));
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->expire_why);
-        kiln_buf_printf(&b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64
-                                "},\"remove_orphans\":{\"status\":",
-                        r->snapshots_expired, r->expired_files_deleted);
+        kiln_buf_printf(
+            &b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64 "},\"remove_orphans\":{\"status\":",
+            r->snapshots_expired, r->expired_files_deleted);
         json_str(&b, maint_status_name(r->orphans_status, dry));
         kiln_buf_printf(&b, &e, ",\"why\":");
         json_str(&b, r->orphans_why);
-        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}}", r->orphans_removed, r->orphan_bytes);
+        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}", r->orphans_removed, r->orphan_bytes);
+        stats_json(&b, "files_before", &r->before);
+        stats_json(&b, "files_after", &r->after);
+        kiln_buf_printf(&b, &e, "}");
         printf("%s\n", b.data ? b.data : "{}");
         kiln_buf_free(&b);
         return;
     }
+    char when[40] = "never";
+    if (r->after.last_compaction_ms >= 0)
+        fmt_ms(r->after.last_compaction_ms, when);
+    printf("%s files: %" PRId64 " data (%" PRId64 " small), %" PRId64 " delete, %" PRId64 " bytes -> %" PRId64
+           " data (%" PRId64 " small), %" PRId64 " delete, %" PRId64 " bytes; last compaction %s\n",
+           name, r->before.data_files, r->before.small_files, r->before.delete_files,
+           r->before.data_bytes + r->before.delete_bytes, r->after.data_files, r->after.small_files,
+           r->after.delete_files, r->after.data_bytes + r->after.delete_bytes, when);
     printf("%s compact: %s: %s", name, maint_status_name(r->compact_status, dry), r->compact_why);
     if (r->compact_status == KILN_LAKE_MAINT_DONE)
-        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64 " delete file(s), snapshot %" PRId64,
+        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64
+               " delete file(s), snapshot %" PRId64,
                r->rewrite.data_files_rewritten, r->rewrite.data_files_added, r->rewrite.delete_files_removed,
                r->rewrite.snapshot_id);
     printf("\n%s expire: %s: %s", name, maint_status_name(r->expire_status, dry), r->expire_why);

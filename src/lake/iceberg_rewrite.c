@@ -66,8 +66,8 @@ typedef struct rgroup {
     int any_deletes;
     int rewrite;
     int failed;
-    entry_vec added;             /* files written for the group */
-    str_vec written;             /* their local paths (kiln_malloc'd) */
+    entry_vec added; /* files written for the group */
+    str_vec written; /* their local paths (kiln_malloc'd) */
 } rgroup;
 
 typedef struct sort_key {
@@ -91,7 +91,7 @@ typedef struct rw {
     int nkeys;
     int zcols[MAX_ZORDER]; /* --zorder columns (schema indexes) */
     int nz;
-    int sort_order_id;    /* the table order's id when sorting by it, else 0 */
+    int sort_order_id; /* the table order's id when sorting by it, else 0 */
     char *schema_json;
     int64_t target;
     char uuid[37];
@@ -100,6 +100,7 @@ typedef struct rw {
     int attempt;
     str_vec meta_files;   /* manifests / manifest lists of the current attempt */
     int nothing;          /* build found nothing to rewrite or remove */
+    const kiln_map *only; /* NULL, or the keys of the groups this round may rewrite */
     kiln_lake_rewrite_data_result *res;
 } rw;
 
@@ -209,6 +210,8 @@ static int choose(rw *w, kiln_err *err)
         size_t n = g->chosen.len;
         g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
                                (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
+        if (w->only && !kiln_map_has(w->only, g->key, strlen(g->key)))
+            g->rewrite = 0;
         if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
             rc = kiln_err_set(err, KILN_EINVAL,
                               "%s: partition %s has %" PRId64 " bytes to rewrite; a sorted rewrite holds a "
@@ -279,8 +282,8 @@ static int parse_sort(rw *w, const char *text, kiln_err *err)
             i += 2;
         }
         if (bad || i != nw)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "bad sort item \"%.*s\" (want: COLUMN [asc|desc] [nulls first|last])", (int)n, p);
+            return kiln_err_set(err, KILN_EINVAL, "bad sort item \"%.*s\" (want: COLUMN [asc|desc] [nulls first|last])",
+                                (int)n, p);
         /* Iceberg's defaults: nulls first ascending, nulls last descending */
         int rc = add_key(w, 0, words[0], desc, nulls_first < 0 ? !desc : nulls_first, err);
         if (rc)
@@ -336,8 +339,9 @@ static int table_sort(rw *w, const kiln_lake_meta *m, kiln_err *err)
     for (size_t i = 0; i < so->nfields; i++) {
         const kiln_lake_sort_field *f = &so->fields[i];
         if (f->transform.kind != KILN_LAKE_XF_IDENTITY)
-            return kiln_err_set(err, KILN_EUNSUPP, "%s: sort order field %s is not supported for rewrites "
-                                                   "(identity columns only)",
+            return kiln_err_set(err, KILN_EUNSUPP,
+                                "%s: sort order field %s is not supported for rewrites "
+                                "(identity columns only)",
                                 kiln_lake_table_name(w->t), f->transform.text ? f->transform.text : "?");
         int rc = add_key(w, f->source_id, NULL, f->descending, f->nulls_first, err);
         if (rc)
@@ -419,7 +423,7 @@ typedef struct file_out {
     kiln_parquet_writer *pw;
     kiln_batch *buf;
     char *local, *stored;
-    double est;   /* estimated bytes written so far */
+    double est; /* estimated bytes written so far */
     int open;
 } file_out;
 
@@ -876,7 +880,7 @@ static void live_free(live_info *li)
 }
 
 typedef struct removal {
-    kiln_map *removed;     /* path -> (void *)1 */
+    kiln_map *removed; /* path -> (void *)1 */
     int64_t data_files, data_rows, data_bytes;
     int64_t del_files, pos_files, eq_files, pos_rows, eq_rows, del_bytes;
     int64_t added_files, added_rows, added_bytes;
@@ -994,13 +998,35 @@ static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int
         kiln_free(uri);
         return rc;
     }
-    kiln_lake_manifest_meta mm = {w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content,
-                                  w->snapshot_id, seq};
+    kiln_lake_manifest_meta mm = {
+        w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq};
     kiln_lake_manifest row;
     rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, es, n, err);
     kiln_free(uri);
     if (!rc)
         rc = kiln_vec_push(rows, row, err);
+    return rc;
+}
+
+/* New manifests of a commit, one per partition spec and content. */
+typedef struct bucket {
+    int spec_id, content;
+    const kiln_lake_pspec *spec;
+    entry_vec ents;
+} bucket;
+typedef KILN_VEC(bucket) bucket_vec;
+
+static int bucket_of(bucket_vec *v, int spec_id, int content, const kiln_lake_pspec *spec, bucket **out, kiln_err *err)
+{
+    for (size_t i = 0; i < v->len; i++)
+        if (v->items[i].spec_id == spec_id && v->items[i].content == content) {
+            *out = &v->items[i];
+            return 0;
+        }
+    bucket b = {spec_id, content, spec, {0}};
+    int rc = kiln_vec_push(v, b, err);
+    if (!rc)
+        *out = &v->items[v->len - 1];
     return rc;
 }
 
@@ -1014,7 +1040,7 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
     removal rm;
     memset(&rm, 0, sizeof rm);
     manifest_vec rows = {0};
-    entry_vec keep = {0};
+    bucket_vec buckets = {0};
     kv_vec sum = {0};
     kiln_lake_manifest *ms = NULL;
     size_t nm = 0;
@@ -1047,7 +1073,10 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
         goto done;
     }
     int64_t seq = kiln_lake_txn_next_sequence_number(txn);
-    /* carry the head's manifests, rewriting those that hold removed files */
+    /* carry the head's manifests; the entries of those that hold removed
+     * files (removed -> DELETED, the rest EXISTING) and the new files go
+     * into one new manifest per spec and content, so a compaction does not
+     * leave a manifest behind per replaced one */
     if (li.view.manifest_list && (rc = kiln_lake_manifest_list_read(&ms, &nm, a, li.view.manifest_list, err)))
         goto done;
     for (size_t i = 0; i < nm; i++) {
@@ -1067,39 +1096,34 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
                 goto done;
             continue;
         }
-        keep.len = 0;
+        bucket *bk = NULL;
+        if ((rc = bucket_of(&buckets, ms[i].spec_id, ms[i].content, spec, &bk, err)))
+            goto done;
         for (size_t j = 0; j < ne; j++) {
             kiln_lake_entry e = es[j];
             if (e.status == KILN_LAKE_STATUS_DELETED)
                 continue;
             e.status = kiln_map_get(rm.removed, e.df.file_path, strlen(e.df.file_path)) ? KILN_LAKE_STATUS_DELETED
-                                                                                          : KILN_LAKE_STATUS_EXISTING;
-            if ((rc = kiln_vec_push(&keep, e, err)))
+                                                                                        : KILN_LAKE_STATUS_EXISTING;
+            if ((rc = kiln_vec_push(&bk->ents, e, err)))
                 goto done;
         }
-        if ((rc = write_manifest(w, a, spec, ms[i].content, seq, keep.items, keep.len, &rows, base, err)))
-            goto done;
     }
-    /* the new files: one manifest per spec */
     for (size_t gi = 0; gi < w->groups.len; gi++) {
         rgroup *g = w->groups.items[gi];
-        int first = 1;
-        for (size_t gj = 0; gj < gi && first; gj++)
-            if (w->groups.items[gj]->spec_id == g->spec_id && w->groups.items[gj]->rewrite &&
-                !w->groups.items[gj]->failed && w->groups.items[gj]->added.len)
-                first = 0;
-        if (!g->rewrite || g->failed || !g->added.len || !first)
+        if (!g->rewrite || g->failed || !g->added.len)
             continue;
-        keep.len = 0;
-        for (size_t gj = gi; gj < w->groups.len; gj++) {
-            rgroup *h = w->groups.items[gj];
-            if (h->spec_id != g->spec_id || !h->rewrite || h->failed)
-                continue;
-            for (size_t j = 0; j < h->added.len; j++)
-                if ((rc = kiln_vec_push(&keep, h->added.items[j], err)))
-                    goto done;
-        }
-        if ((rc = write_manifest(w, a, g->spec, 0, seq, keep.items, keep.len, &rows, base, err)))
+        bucket *bk = NULL;
+        if ((rc = bucket_of(&buckets, g->spec_id, 0, kiln_lake_view_spec(&li.view, g->spec_id), &bk, err)))
+            goto done;
+        for (size_t j = 0; j < g->added.len; j++)
+            if ((rc = kiln_vec_push(&bk->ents, g->added.items[j], err)))
+                goto done;
+    }
+    for (size_t i = 0; i < buckets.len; i++) {
+        bucket *bk = &buckets.items[i];
+        if (bk->ents.len &&
+            (rc = write_manifest(w, a, bk->spec, bk->content, seq, bk->ents.items, bk->ents.len, &rows, base, err)))
             goto done;
     }
     /* manifest list */
@@ -1136,8 +1160,12 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
             tdel += files;
         }
     }
-    kiln_lake_kv kvs[] = {{"operation", "replace"}, {"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
-    for (size_t i = 0; i < 3; i++)
+    /* kiln.rewrite marks a compaction (kiln_lake_table_file_stats finds the last one) */
+    kiln_lake_kv kvs[] = {{"operation", "replace"},
+                          {"engine-name", "kiln"},
+                          {"engine-version", KILN_VERSION},
+                          {"kiln.rewrite", "data-files"}};
+    for (size_t i = 0; i < 4; i++)
         if ((rc = kiln_vec_push(&sum, kvs[i], err)))
             goto done;
     int64_t ppos = summary_num(ps, "total-position-deletes") - rm.pos_rows;
@@ -1202,7 +1230,9 @@ done:
     kiln_free(mlpath);
     kiln_free(mluri);
     kiln_vec_free(&rows);
-    kiln_vec_free(&keep);
+    for (size_t i = 0; i < buckets.len; i++)
+        kiln_vec_free(&buckets.items[i].ents);
+    kiln_vec_free(&buckets);
     kiln_vec_free(&sum);
     kiln_map_free(rm.removed);
     live_free(&li);
@@ -1218,8 +1248,11 @@ static int rebase_hook(kiln_lake_txn *txn, void *ctx, kiln_err *err)
 
 /* ================================================================ entry point */
 
-int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
-                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+/* One planning, writing and commit. only (may be NULL): rewrite just the
+ * groups with these keys; failed_out (may be NULL) receives the keys of
+ * the groups dropped by conflict validation. */
+static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts, const kiln_map *only,
+                         kiln_map *failed_out, kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
     static const kiln_lake_rewrite_data_opts defaults;
     kiln_lake_rewrite_data_result res;
@@ -1231,12 +1264,13 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
     w.o = opts ? *opts : defaults;
     w.branch = w.o.branch && *w.o.branch ? w.o.branch : "main";
     w.res = &res;
+    w.only = only;
     w.snapshot_id = kiln_lake_snapshot_id_new();
     kiln_lake_uuid_v4(w.uuid);
     kiln_lake_txn *txn = NULL;
     kiln_buf sj;
     kiln_buf_init(&sj, 0);
-    int rc = 0;
+    int rc = 0, committing = 0;
     /* a private copy: a lost race makes t reload (and free) its metadata,
      * and the view and plan of the start point into it */
     kiln_lake_meta *m = NULL;
@@ -1253,8 +1287,8 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         rc = kiln_err_set(err, KILN_EINVAL, "give one of: the table's sort order, sort columns, z-order columns");
         goto done;
     }
-    w.target = w.o.target_file_bytes > 0 ? w.o.target_file_bytes
-                                         : prop_i64(m, "write.target-file-size-bytes", DEFAULT_TARGET);
+    w.target =
+        w.o.target_file_bytes > 0 ? w.o.target_file_bytes : prop_i64(m, "write.target-file-size-bytes", DEFAULT_TARGET);
     w.start_head = branch_head(m, w.branch);
     if (w.start_head == -2) {
         rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(t), w.branch);
@@ -1339,26 +1373,44 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         co = *w.o.commit;
     co.rebase = rebase_hook;
     co.rebase_ctx = &w;
+    committing = 1;
     if ((rc = kiln_lake_txn_commit(txn, &co, &res.attempts, err)))
         goto done;
     res.snapshot_id = w.snapshot_id;
     free_strs(&w.meta_files, 0);
-done:
-    /* a failed or empty run leaves no files behind */
-    free_strs(&w.meta_files, rc != 0 || res.snapshot_id < 0);
+done:;
+    /* A failed or empty run leaves no files behind. When the commit itself
+     * failed other than by a lost race, the new metadata may have been
+     * linked (a catalog update failing after the link is rolled forward on
+     * load): the files go only if a fresh load shows no such snapshot. */
+    int cleanup = (rc != 0 || res.snapshot_id < 0);
+    if (committing && rc != 0 && rc != KILN_ECONFLICT) {
+        kiln_err e2 = {0};
+        cleanup =
+            kiln_lake_table_refresh(t, &e2) == 0 && !kiln_lake_meta_snapshot(kiln_lake_table_meta(t), w.snapshot_id);
+    }
+    free_strs(&w.meta_files, cleanup);
     for (size_t i = 0; i < w.groups.len; i++) {
         rgroup *g = w.groups.items[i];
-        free_strs(&g->written, rc != 0 || res.snapshot_id < 0);
+        if (failed_out && g->failed) {
+            kiln_err e2 = {0};
+            kiln_map_put(failed_out, g->key, strlen(g->key), (void *)1, &e2);
+        }
+        free_strs(&g->written, cleanup);
         kiln_vec_free(&g->tasks);
         kiln_vec_free(&g->chosen);
         kiln_vec_free(&g->added);
     }
-    if (rc == 0 && res.snapshot_id < 0 && !w.o.dry_run) {
-        /* nothing committed: report nothing rewritten */
-        int64_t total = res.groups_total;
+    if (res.snapshot_id < 0 && !(rc == 0 && w.o.dry_run)) {
+        /* nothing committed: report nothing rewritten (but what failed) */
+        kiln_lake_rewrite_data_result keep = res;
         memset(&res, 0, sizeof res);
         res.snapshot_id = -1;
-        res.groups_total = total;
+        res.groups_total = keep.groups_total;
+        res.attempts = keep.attempts;
+        for (size_t i = 0; i < w.groups.len; i++)
+            res.groups_failed += w.groups.items[i]->failed;
+        memcpy(res.failed_reason, keep.failed_reason, sizeof res.failed_reason);
     }
     kiln_lake_txn_free(txn);
     kiln_vec_free(&w.groups);
@@ -1370,5 +1422,61 @@ done:
     kiln_lake_meta_free(m);
     if (result)
         *result = res;
+    return rc;
+}
+
+int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
+                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+{
+    int rounds = opts && opts->max_rounds > 0 ? opts->max_rounds : 3;
+    kiln_lake_rewrite_data_result total, one;
+    memset(&total, 0, sizeof total);
+    total.snapshot_id = -1;
+    kiln_map *only = NULL;
+    int rc = 0;
+    for (int round = 0; round < rounds; round++) {
+        kiln_map *failed = kiln_map_new();
+        if (!failed) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        rc = rewrite_round(t, opts, only, failed, &one, err);
+        if (round == 0) {
+            total = one;
+        } else {
+            total.groups_rewritten += one.groups_rewritten;
+            total.data_files_rewritten += one.data_files_rewritten;
+            total.data_files_added += one.data_files_added;
+            total.bytes_rewritten += one.bytes_rewritten;
+            total.bytes_added += one.bytes_added;
+            total.delete_files_removed += one.delete_files_removed;
+            total.rows_read += one.rows_read;
+            total.rows_written += one.rows_written;
+            total.attempts += one.attempts;
+            if (one.snapshot_id >= 0)
+                total.snapshot_id = one.snapshot_id;
+            total.groups_failed = one.groups_failed;
+            memcpy(total.failed_reason, one.failed_reason, sizeof total.failed_reason);
+        }
+        if (rc == KILN_ECONFLICT && kiln_map_len(failed)) /* every group of the round conflicted */
+            total.groups_failed = (int64_t)kiln_map_len(failed);
+        kiln_map_free(only);
+        only = failed;
+        int again =
+            (rc == 0 || rc == KILN_ECONFLICT) && kiln_map_len(failed) && !(opts && opts->dry_run) && round + 1 < rounds;
+        if (!again)
+            break;
+        /* the failed groups again, planned on the new head; finished ones
+         * are not redone */
+        kiln_lake_table_refresh(t, &(kiln_err){0});
+        rc = 0;
+    }
+    kiln_map_free(only);
+    if (rc == 0 && total.groups_failed == 0)
+        total.failed_reason[0] = 0;
+    if (rc == KILN_ECONFLICT && total.snapshot_id >= 0)
+        rc = 0; /* an earlier round committed: partial success, groups_failed says the rest */
+    if (result)
+        *result = total;
     return rc;
 }

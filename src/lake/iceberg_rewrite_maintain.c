@@ -94,6 +94,8 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
     }
     if (min_input < 1)
         min_input = 1;
+    if ((rc = kiln_lake_table_file_stats(t, &r.before, err)))
+        goto out;
     /* m is t's and goes away when a step commits: read the policy now */
     int compact_on = prop_bool(m, "kiln.maintain.compact.enabled", 1);
     int orphans_on = prop_bool(m, "kiln.maintain.remove-orphans.enabled", 1);
@@ -114,8 +116,8 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
         if (!src && plan.groups_rewritten == 0 && plan.delete_files_removed == 0) {
             r.compact_status = KILN_LAKE_MAINT_NOT_DUE;
             snprintf(r.compact_why, sizeof r.compact_why,
-                     "no partition of %" PRId64 " has %" PRId64 " small files or files with deletes",
-                     plan.groups_total, min_input);
+                     "no partition of %" PRId64 " has %" PRId64 " small files or files with deletes", plan.groups_total,
+                     min_input);
         } else if (!src) {
             snprintf(r.compact_why, sizeof r.compact_why,
                      "%" PRId64 " partition(s) with >= %" PRId64 " small files or with deletes (%" PRId64
@@ -216,6 +218,11 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
                 first = e;
         }
     }
+    {
+        kiln_err e = {0};
+        if (kiln_lake_table_file_stats(t, &r.after, &e) && !first.code)
+            first = e;
+    }
     if (first.code) {
         *err = first;
         rc = first.code;
@@ -224,4 +231,48 @@ out:
     if (result)
         *result = r;
     return rc;
+}
+
+/* ---------------------------------------------------------------- file statistics */
+
+typedef struct stats_ctx {
+    kiln_lake_file_stats *st;
+    int64_t small;
+} stats_ctx;
+
+static int stats_cb(void *ctx, const kiln_lake_entry *e)
+{
+    stats_ctx *c = ctx;
+    if (e->df.content == KILN_LAKE_CONTENT_DATA) {
+        c->st->data_files++;
+        c->st->data_bytes += e->df.file_size_in_bytes;
+        c->st->records += e->df.record_count;
+        if (e->df.file_size_in_bytes < c->small)
+            c->st->small_files++;
+    } else {
+        c->st->delete_files++;
+        c->st->delete_bytes += e->df.file_size_in_bytes;
+    }
+    return 0;
+}
+
+int kiln_lake_table_file_stats(kiln_lake_table *t, kiln_lake_file_stats *out, kiln_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->last_compaction_ms = -1;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    int bad = 0;
+    int64_t target = prop_num(m, "write.target-file-size-bytes", (int64_t)512 << 20, &bad);
+    if (target <= 0)
+        target = (int64_t)512 << 20;
+    stats_ctx c = {out, target / 4 * 3};
+    for (size_t i = 0; i < m->nsnapshots; i++) {
+        const char *v = kiln_lake_snapshot_summary(&m->snapshots[i], "kiln.rewrite");
+        if (v && m->snapshots[i].timestamp_ms > out->last_compaction_ms)
+            out->last_compaction_ms = m->snapshots[i].timestamp_ms;
+    }
+    out->snapshots = (int64_t)m->nsnapshots;
+    if (m->current_snapshot_id < 0)
+        return 0;
+    return kiln_lake_files_list(t, -1, stats_cb, &c, err);
 }

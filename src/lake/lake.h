@@ -1042,19 +1042,24 @@ int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char
  * concurrent append, MERGE or delete is never lost. See docs/maintenance.md.
  */
 typedef struct kiln_lake_rewrite_data_opts {
-    const char *branch;           /* NULL = "main" */
-    int64_t target_file_bytes;    /* 0 = property write.target-file-size-bytes, else 512 MB */
-    int64_t min_file_bytes;       /* 0 = 75 % of target: smaller files are candidates */
-    int64_t max_file_bytes;       /* 0 = 180 % of target: larger files are candidates */
-    int min_input_files;          /* 0 = 5: a group of fewer candidates (and less than the
-                                     target in bytes, and no deletes) is left alone */
-    int rewrite_all;              /* every file of every group matching `where` */
-    const char *where;            /* predicate (kiln_lake_pred_parse): only files that may hold
-                                     matching rows (partition values, column stats) */
-    const char *sort_by;          /* "ts desc, id" / NULL; sort rows of each group */
-    int sort_table_order;         /* 1: sort by the table's default sort order */
-    const char *zorder;           /* "a,b" (2..4 columns) / NULL: z-order each group */
-    int dry_run;                  /* choose, write and commit nothing */
+    const char *branch;        /* NULL = "main" */
+    int64_t target_file_bytes; /* 0 = property write.target-file-size-bytes, else 512 MB */
+    int64_t min_file_bytes;    /* 0 = 75 % of target: smaller files are candidates */
+    int64_t max_file_bytes;    /* 0 = 180 % of target: larger files are candidates */
+    /* 0 = 5: a group with fewer candidates (and less than the target in
+     * bytes, and no deletes) is left alone */
+    int min_input_files;
+    int rewrite_all; /* every file of every group matching `where` */
+    /* predicate (kiln_lake_pred_parse): only files that may hold matching
+     * rows (partition values, column stats) */
+    const char *where;
+    const char *sort_by;  /* "ts desc, id" / NULL; sort rows of each group */
+    int sort_table_order; /* 1: sort by the table's default sort order */
+    const char *zorder;   /* "a,b" (2..4 columns) / NULL: z-order each group */
+    int dry_run;          /* choose, write and commit nothing */
+    /* 0 = 3: groups failed by a conflict are planned and rewritten again on
+     * the new head, up to this many rounds in all */
+    int max_rounds;
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
     /* Test only: called after the new files are written, before the commit. */
     int (*before_commit)(void *ctx);
@@ -1062,17 +1067,17 @@ typedef struct kiln_lake_rewrite_data_opts {
 } kiln_lake_rewrite_data_opts;
 
 typedef struct kiln_lake_rewrite_data_result {
-    int64_t snapshot_id;          /* -1: nothing committed */
-    int64_t groups_total;         /* partition groups of the (filtered) snapshot */
-    int64_t groups_rewritten;     /* chosen and committed (dry run: chosen) */
-    int64_t groups_failed;        /* dropped by conflict validation */
+    int64_t snapshot_id;      /* -1: nothing committed */
+    int64_t groups_total;     /* partition groups of the (filtered) snapshot */
+    int64_t groups_rewritten; /* chosen and committed (dry run: chosen) */
+    int64_t groups_failed;    /* dropped by conflict validation */
     int64_t data_files_rewritten, data_files_added;
     int64_t bytes_rewritten, bytes_added;
     int64_t delete_files_removed; /* applied deletes and dangling ones */
     int64_t rows_read;            /* record counts of the rewritten files */
     int64_t rows_written;         /* rows after deletes (rows_read - rows_written were deleted) */
     int attempts;
-    char failed_reason[256];      /* the first conflict, when groups_failed > 0 */
+    char failed_reason[256]; /* the first conflict, when groups_failed > 0 */
 } kiln_lake_rewrite_data_result;
 
 /* Rewrite data files per opts (NULL = defaults). Nothing chosen: no
@@ -1081,6 +1086,18 @@ typedef struct kiln_lake_rewrite_data_result {
  * written, so no column can be lost. */
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err);
+
+/* What maintenance looks at, for metrics and `maintain` (main's head):
+ * live data files, those below 75 % of write.target-file-size-bytes
+ * (512 MB), delete files, bytes, and when the last compaction by kiln
+ * committed (-1: none among the table's snapshots). */
+typedef struct kiln_lake_file_stats {
+    int64_t data_files, small_files, delete_files;
+    int64_t data_bytes, delete_bytes, records;
+    int64_t snapshots;
+    int64_t last_compaction_ms;
+} kiln_lake_file_stats;
+int kiln_lake_table_file_stats(kiln_lake_table *t, kiln_lake_file_stats *out, kiln_err *err);
 
 /* Run what the table's maintenance policy says is due (iceberg_rewrite_maintain.c;
  * the properties are in docs/maintenance.md): compaction
@@ -1092,13 +1109,13 @@ typedef enum kiln_lake_maint_status {
     KILN_LAKE_MAINT_NOT_DUE = 0, /* nothing to do */
     KILN_LAKE_MAINT_DUE,         /* dry run: would run */
     KILN_LAKE_MAINT_DONE,
-    KILN_LAKE_MAINT_DISABLED,    /* turned off by a property */
-    KILN_LAKE_MAINT_FAILED       /* the reason is the error message */
+    KILN_LAKE_MAINT_DISABLED, /* turned off by a property */
+    KILN_LAKE_MAINT_FAILED    /* the reason is the error message */
 } kiln_lake_maint_status;
 
 typedef struct kiln_lake_maintain_opts {
     int dry_run;
-    int64_t now_ms;              /* 0 = now (orphan age cutoff) */
+    int64_t now_ms; /* 0 = now (orphan age cutoff) */
 } kiln_lake_maintain_opts;
 
 typedef struct kiln_lake_maintain_result {
@@ -1107,6 +1124,7 @@ typedef struct kiln_lake_maintain_result {
     kiln_lake_rewrite_data_result rewrite; /* dry run: what would be rewritten */
     int64_t snapshots_expired, expired_files_deleted;
     int64_t orphans_removed, orphan_bytes;
+    kiln_lake_file_stats before, after; /* files before and after the steps */
 } kiln_lake_maintain_result;
 
 int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, kiln_lake_maintain_result *result,

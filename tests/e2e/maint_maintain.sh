@@ -33,6 +33,7 @@ s0=$(nsnap db.a)
 # ---- dry run: compaction is due (2 partitions x 6 small files), nothing changes
 k maintain db.a --dry-run >"$tmp/dry.txt"
 grep -q '^db.a compact: due: 2 partition(s)' "$tmp/dry.txt" || fail "dry run: $(cat "$tmp/dry.txt")"
+grep -q '^db.a files: 12 data (12 small), 0 delete, .*last compaction never' "$tmp/dry.txt" || fail "dry run files: $(cat "$tmp/dry.txt")"
 grep -q '^db.a expire: not due' "$tmp/dry.txt" || fail "dry run expire: $(cat "$tmp/dry.txt")"
 grep -q '^db.a remove-orphans: not due' "$tmp/dry.txt" || fail "dry run orphans: $(cat "$tmp/dry.txt")"
 [ "$(nsnap db.a)" = "$s0" ] || fail "dry run committed"
@@ -53,6 +54,13 @@ k maintain db.a --json >"$tmp/run.json" || fail "maintain failed: $(cat "$tmp/ru
 [ "$(field remove_orphans.files <"$tmp/run.json")" = 1 ] || fail "want the stray file removed: $(cat "$tmp/run.json")"
 [ ! -e "$W/db/a/data/p=0/stray.parquet" ] || fail "stray file still there"
 [ "$(nsnap db.a)" = 1 ] || fail "want only the compacted snapshot left, have $(nsnap db.a)"
+# file statistics before and after (what metrics export)
+[ "$(field files_before.data_files <"$tmp/run.json")" = 12 ] && [ "$(field files_before.small_files <"$tmp/run.json")" = 12 ] ||
+  fail "files_before: $(cat "$tmp/run.json")"
+[ "$(field files_after.data_files <"$tmp/run.json")" = 2 ] && [ "$(field files_after.records <"$tmp/run.json")" = 120 ] ||
+  fail "files_after: $(cat "$tmp/run.json")"
+[ "$(field files_before.last_compaction_ms <"$tmp/run.json")" = -1 ] && [ "$(field files_after.last_compaction_ms <"$tmp/run.json")" -gt 0 ] ||
+  fail "last_compaction_ms: $(cat "$tmp/run.json")"
 k scan db.a --format ndjson | sort | cmp - "$tmp/before.txt" || fail "rows changed by maintain"
 [ "$(k files db.a | grep -c '^data')" = 2 ] || fail "want 2 data files"
 # no data file left on disk that no snapshot uses (expire deleted them)
