@@ -69,9 +69,15 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
     }
     c->istart = istart;
     c->iend = iend;
-    for (size_t i = 0; i < t->opt_keys.len; i++) {
-        char *k = kiln_strdup(t->opt_keys.items[i]), *v = NULL;
-        int rc = k ? kiln_flow_render(&v, t->opt_vals.items[i], ctx, err) : KILN_OOM(err);
+    int over = kiln_flow__branch_override(t, ctx->branch);
+    for (size_t i = 0; i < t->opt_keys.len + (size_t)over; i++) {
+        int extra = i == t->opt_keys.len; /* the backfill's branch for a job.gh_events table write */
+        if (!extra && over && !strcmp(t->opt_keys.items[i], "branch"))
+            continue;
+        char *k = kiln_strdup(extra ? "branch" : t->opt_keys.items[i]), *v = NULL;
+        int rc = !k      ? KILN_OOM(err)
+                 : extra ? ((v = kiln_strdup(ctx->branch)) ? 0 : KILN_OOM(err))
+                         : kiln_flow_render(&v, t->opt_vals.items[i], ctx, err);
         if (!rc && kiln_vec_push(&c->keys, k, err) == 0)
             k = NULL;
         else if (!rc)
@@ -89,6 +95,11 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
     }
     *out = c;
     return 0;
+}
+
+int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch)
+{
+    return branch && !strcmp(t->type, "job.gh_events") && kiln_flow_task_opt(t, "warehouse") != NULL;
 }
 
 /* The `kiln ...` command line equivalent to the call (for the log and a
