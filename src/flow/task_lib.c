@@ -138,7 +138,8 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
             OPT("--branch", "branch");
         } else {
             OPT("--out", "out");
-            OPT("--format", "format");
+            ARG("--format");
+            ARG(opt(c, "format") ? opt(c, "format") : "parquet"); /* the task's default */
         }
         ARG("--start");
         ARG(a);
