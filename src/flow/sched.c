@@ -893,17 +893,31 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
     ctx.task_id = k->id;
     ctx.branch = s->o->branch;
-    if (strcmp(k->type, "command") &&
-        ((rc = kiln_flow__lib_prepare(k, &ctx, t->r->istart, t->r->iend, &call, s->err)) ||
-         (rc = kiln_flow__lib_argv(call, &libargv, s->err))))
-        goto done;
+    /* a template that does not render for this instance (validation
+     * rendered it for the first run only) is a failed try, not a failed
+     * runner: rerr keeps why */
+    kiln_err rerr = {0};
+    int bad = 0;
+#define RENDER(call_)                                                                                                  \
+    do {                                                                                                               \
+        if ((call_) != 0) {                                                                                            \
+            if (rerr.code == KILN_ENOMEM) {                                                                            \
+                rc = kiln_err_set(s->err, KILN_ENOMEM, "%s", rerr.msg);                                                \
+                goto done;                                                                                             \
+            }                                                                                                          \
+            bad = 1;                                                                                                   \
+            goto rendered;                                                                                             \
+        }                                                                                                              \
+    } while (0)
+    if (strcmp(k->type, "command")) {
+        RENDER(kiln_flow__lib_prepare(k, &ctx, t->r->istart, t->r->iend, &call, &rerr));
+        RENDER(kiln_flow__lib_argv(call, &libargv, &rerr));
+    }
     for (size_t i = 0; i < k->argv.len; i++)
-        if ((rc = kiln_flow_render(&argv[i], k->argv.items[i], &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&argv[i], k->argv.items[i], &ctx, &rerr));
     size_t ne = 0;
     for (; ne < k->env.len; ne++)
-        if ((rc = kiln_flow_render(&env[ne], k->env.items[ne], &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&env[ne], k->env.items[ne], &ctx, &rerr));
     /* what a task can read about itself (Airflow sets AIRFLOW_CTX_*) */
     char is[32], ie[32];
     kiln_flow__ts(t->r->istart, is);
@@ -919,8 +933,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     }
     if (k->cwd) {
         char *rc_cwd = NULL;
-        if ((rc = kiln_flow_render(&rc_cwd, k->cwd, &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&rc_cwd, k->cwd, &ctx, &rerr));
         cwd = rc_cwd[0] == '/' ? kiln_strdup(rc_cwd) : kiln_sprintf("%s/%s", s->p->dir, rc_cwd);
         kiln_free(rc_cwd);
         if (!cwd) {
@@ -928,6 +941,8 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
             goto done;
         }
     }
+#undef RENDER
+rendered:;
     kiln_flow_spawn sp = {.argv = call ? libargv : argv,
                           .env_extra = env,
                           .cwd = cwd ? cwd : s->p->dir,
@@ -939,7 +954,20 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     kiln_err serr = {0};
     t->try_start_ms = now_ms();
-    int sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    t->proc.pid = -1;
+    t->proc.wait_fd = -1;
+    int sr;
+    if (bad) {
+        sr = -1;
+        snprintf(serr.msg, sizeof serr.msg, "template: %s", rerr.msg);
+        FILE *lf = fopen(log_path, "a");
+        if (lf) {
+            fprintf(lf, "kiln: the task's %s\n", serr.msg);
+            fclose(lf);
+        }
+    } else {
+        sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    }
     kiln_flow__uuid7(t->ol_run);
     lineage(s, t, "START", NULL);
     if ((rc = kiln_flow__x(&s->st, s->err,
@@ -1476,8 +1504,15 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
                 continue;
             }
             r->nparticipating++;
-            if ((rc = kiln_flow_task_key_branch(d, k, r->istart, r->iend, s->o->branch, t->key, t->def_hash, s->err)))
-                return rc;
+            kiln_err kerr = {0};
+            if ((rc = kiln_flow_task_key_branch(d, k, r->istart, r->iend, s->o->branch, t->key, t->def_hash, &kerr))) {
+                if (rc == KILN_ENOMEM)
+                    return kiln_err_set(s->err, rc, "%s", kerr.msg);
+                /* a template that does not render for this date: no key; the
+                 * try fails with the renderer's message when it starts */
+                t->key[0] = t->def_hash[0] = 0;
+                rc = 0;
+            }
         }
     }
     return 0;

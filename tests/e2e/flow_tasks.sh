@@ -163,4 +163,21 @@ elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT exit_code FROM task_try WHERE dag='s' AND task='bad'")" 1 "bad sql exit"
 sqlite3 "$P/.kiln/flow.db" "SELECT note FROM task_try WHERE dag='s' AND task='slow'" | grep -q "timeout after 0.5s" || fail "slow sql not timed out"
 [ "$elapsed_ms" -lt 10000 ] || fail "the timeout did not stop the in-process task (${elapsed_ms} ms)"
+# a template that renders for the first run (validation) but not for one
+# date is a failed try of that instance, not a failed backfill
+cat > "$P/dags/t2.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+tasks:
+  a: {type: command, command: [echo, "{{ 10 // (ds[8:] | int - 2) }}"]}
+  b: {type: command, command: ['true'], needs: [a]}
+YML
+expect_rc 0 K dags validate
+expect_rc 6 K dags backfill t2 --start 2024-01-01 --end 2024-01-03
+want "$(state t2 a 2024-01-01)" success "a renders on day 1"
+want "$(state t2 a 2024-01-02)" failed "a cannot render on day 2"
+want "$(state t2 b 2024-01-02)" upstream_failed "b after a failed render"
+want "$(state t2 a 2024-01-03)" success "a renders on day 3"
+grep -q "template:1:7: integer division or modulo by zero" "$P/.kiln/logs/t2/a/2024-01-02T00:00:00Z/try-1.log" ||
+  fail "render error in the try's log"
 echo "flow_tasks: ok"
