@@ -710,6 +710,47 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
     return rc;
 }
 
+/* A library task's result file (KILN_RESULT_FILE: "asset\tsnapshot_id\t
+ * partition\trows" lines) into asset_materialization; the file goes. */
+static int record_assets(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (!strcmp(k->type, "command") || !strcmp(k->type, "sensor.file"))
+        return 0;
+    char *lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
+    char *rp = lp ? kiln_sprintf("%s.result", lp) : NULL;
+    kiln_free(lp);
+    if (!rp)
+        return KILN_OOM(s->err);
+    FILE *f = fopen(rp, "r");
+    int rc = 0;
+    char line[1024];
+    while (f && !rc && fgets(line, sizeof line, f)) {
+        char *fld[4] = {line, NULL, NULL, NULL};
+        int n = 1;
+        for (char *c = line; *c && n < 4; c++)
+            if (*c == '\t') {
+                *c = 0;
+                fld[n++] = c + 1;
+            }
+        if (n < 4)
+            continue;
+        fld[3][strcspn(fld[3], "\n")] = 0;
+        long long snap = strtoll(fld[1], NULL, 10), rows = strtoll(fld[3], NULL, 10);
+        rc = kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO asset_materialization(dag, task, logical_date, try_number, asset,"
+                          " snapshot_id, partition, rows, recorded) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                          "sssisisii", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, fld[0], (int64_t)snap,
+                          fld[2], (int64_t)rows, (int64_t)(kiln_now_micros() / 1000000));
+    }
+    if (f) {
+        fclose(f);
+        unlink(rp);
+    }
+    kiln_free(rp);
+    return rc;
+}
+
 static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
@@ -752,6 +793,8 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                                " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                "ssssssis", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
                                (int64_t)t->try_number, now)))
+            return rc;
+        if ((rc = record_assets(s, t)))
             return rc;
         return finish_ti(s, t, S_SUCCESS, NULL);
     }
@@ -884,7 +927,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
-    env = kiln_calloc(k->env.len + 8, sizeof *env);
+    env = kiln_calloc(k->env.len + 9, sizeof *env);
     if (!argv || !env) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -927,7 +970,8 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_START=%s", is)) ||
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
-        !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number))) {
+        !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
+        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path)))) {
         rc = KILN_OOM(s->err);
         goto done;
     }

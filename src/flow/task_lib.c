@@ -261,6 +261,25 @@ static int run_gh_events(const kiln_flow__libcall *c)
     if (kiln_gh_job_result_text(&res, &txt, &e2) == 0 && txt.data)
         fwrite(txt.data, 1, txt.len, stdout);
     kiln_buf_free(&txt);
+    /* what was written, for the runner's asset_materialization records */
+    const char *rf = getenv("KILN_RESULT_FILE");
+    FILE *res_f = rc == 0 && rf && *rf ? fopen(rf, "w") : NULL;
+    if (res_f) {
+        if (o.iceberg) {
+            for (int i = 0; i < 2; i++) {
+                const kiln_gh_iceberg_table_result *tr = &res.iceberg_result.tables[i];
+                if (tr->name[0] && tr->last_snapshot_id >= 0)
+                    fprintf(res_f, "%s\t%lld\t%s..%s\t%lld\n", tr->name, (long long)tr->last_snapshot_id, a, b,
+                            (long long)(tr->rows_inserted + tr->rows_updated));
+            }
+        } else {
+            fprintf(res_f, "%s/pushes\t-1\t%s..%s\t%llu\n", o.scan.out_dir, a, b,
+                    (unsigned long long)res.report.total.pushes);
+            fprintf(res_f, "%s/commits\t-1\t%s..%s\t%llu\n", o.scan.out_dir, a, b,
+                    (unsigned long long)res.report.total.commits);
+        }
+        fclose(res_f);
+    }
     if (rc != 0)
         ec = fail("job.gh_events", &err);
     else if (res.status == KILN_GH_JOB_OK)

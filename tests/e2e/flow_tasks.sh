@@ -121,12 +121,22 @@ grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" "$P/.kiln/logs/gh/models/
 expect_rc 0 "$KILN_BIN" sql --warehouse "$P/shop/warehouse" --csv "select count(*) from analytics.customers"
 want "$(echo "$OUT" | tail -1)" 5 "models built customers"
 
+# what each load wrote is recorded (asset_materialization) and exported
+py_total=0; for c in $py_counts; do py_total=$((py_total + ${c#*:})); done
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT sum(rows) FROM asset_materialization WHERE asset='github.pushes'")" "$py_total" "rows recorded"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT group_concat(partition, ' ') FROM (SELECT partition FROM asset_materialization WHERE asset='github.commits' ORDER BY partition)")" \
+  "2025-01-01..2025-01-01 2025-01-02..2025-01-02" "partitions recorded"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization WHERE snapshot_id IS NULL OR snapshot_id < 0")" 0 "snapshot ids recorded"
+grep -q "^kiln_asset_rows_written_total{asset=\"github.pushes\"} $py_total\$" "$P/.kiln/metrics.prom" || fail "asset metric: $(grep asset "$P/.kiln/metrics.prom")"
+materialized="$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")"
+
 # ---- a re-run is a no-op: nothing executes, no table gets a snapshot
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots github.pushes | md5sum; }
 before="$(snaps)"
 expect_rc 0 K dags backfill gh --start 2025-01-01 --end 2025-01-02 --rerun all
 echo "$OUT" | grep -q "0 tries started" || fail "re-run started tries: $OUT"
 want "$(snaps)" "$before" "snapshots unchanged by the re-run"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")" "$materialized" "nothing materialized by the re-run"
 
 # ---- a changed model re-runs models.build (and its downstream) only
 echo "-- touched" >> "$P/shop/models/orders.sql"
