@@ -27,20 +27,44 @@ if [ -n "$line" ]; then
 fi
 if [ $rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); failures+=("unit runner crashed (rc=$rc)"); fi
 
+# KILN_TEST_JOBS=N runs N end-to-end scripts at a time (each uses its own
+# temporary directories and free ports); results print in name order.
+JOBS="${KILN_TEST_JOBS:-1}"
+names=()
 for t in tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   [ -n "$PICK" ] && [ "$(basename "$t" .sh)" != "$PICK" ] && continue
-  name="$(basename "$t" .sh)"
-  log="$(mktemp)"
-  start=$(date +%s)
-  if bash "$t" >"$log" 2>&1; then
-    echo "ok   e2e::$name ($(( $(date +%s) - start ))s)"; passed=$((passed + 1))
+  names+=("$(basename "$t" .sh)")
+done
+res="$(mktemp -d)"
+run_one() {
+  local name="$1" start; start=$(date +%s)
+  if bash "tests/e2e/$name.sh" >"$res/$name.log" 2>&1; then echo 0 >"$res/$name.rc"; else echo 1 >"$res/$name.rc"; fi
+  echo $(( $(date +%s) - start )) >"$res/$name.secs"
+}
+report() {
+  local name="$1"
+  if [ "$(cat "$res/$name.rc")" = 0 ]; then
+    echo "ok   e2e::$name ($(cat "$res/$name.secs")s)"; passed=$((passed + 1))
   else
-    echo "FAIL e2e::$name"; sed 's/^/    /' "$log" | tail -n 40
+    echo "FAIL e2e::$name"; sed 's/^/    /' "$res/$name.log" | tail -n 40
     failed=$((failed + 1)); failures+=("e2e::$name")
   fi
-  rm -f "$log"
-done
+}
+if [ "$JOBS" -le 1 ]; then
+  for name in "${names[@]}"; do run_one "$name"; report "$name"; done
+else
+  next=0
+  for i in "${!names[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    run_one "${names[$i]}" &
+    # print, in order, every finished test at the head of the list
+    while [ $next -lt ${#names[@]} ] && [ -f "$res/${names[$next]}.secs" ]; do report "${names[$next]}"; next=$((next + 1)); done
+  done
+  wait
+  while [ $next -lt ${#names[@]} ]; do report "${names[$next]}"; next=$((next + 1)); done
+fi
+rm -rf "$res"
 
 if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
 echo "$passed passed, $failed failed"

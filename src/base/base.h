@@ -367,6 +367,15 @@ int kiln_path_component_ok(const char *name, size_t n);
  * INT64_MAX or INT64_MIN by sign and *exact 0). Never overflows. */
 int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int scale);
 
+/* The exact text of a decimal(P,S) value from its unscaled integer: scale
+ * digits after the point, "0" before it when needed ("-0.050" for -50 at
+ * scale 3), no exponent, never through a double. out holds at least
+ * KILN_DECIMAL_TEXT_MAX bytes (38 digits, sign, point, NUL); returns the
+ * length. scale outside 0..38 is treated as 0. */
+#define KILN_DECIMAL_TEXT_MAX 48
+int kiln_decimal_format(int64_t unscaled, int scale, char *out);
+int kiln_decimal_format_i128(__int128 unscaled, int scale, char *out);
+
 /* ------------------------------------------------------------ mapping fault guard (mapguard.c) */
 
 #include <setjmp.h>

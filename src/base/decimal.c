@@ -76,3 +76,34 @@ int kiln_decimal_parse(int64_t *out, int *exact, const char *s, size_t n, int sc
         *out = (int64_t)mag;
     return 0;
 }
+
+int kiln_decimal_format_i128(__int128 unscaled, int scale, char *out)
+{
+    if (scale < 0 || scale > 38)
+        scale = 0;
+    int neg = unscaled < 0;
+    unsigned __int128 v = neg ? (unsigned __int128)0 - (unsigned __int128)unscaled : (unsigned __int128)unscaled;
+    char digits[48];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    while (nd <= scale)
+        digits[nd++] = '0'; /* at least one digit before the point */
+    int o = 0;
+    if (neg)
+        out[o++] = '-';
+    for (int i = nd - 1; i >= 0; i--) {
+        out[o++] = digits[i];
+        if (i == scale && scale > 0)
+            out[o++] = '.';
+    }
+    out[o] = 0;
+    return o;
+}
+
+int kiln_decimal_format(int64_t unscaled, int scale, char *out)
+{
+    return kiln_decimal_format_i128((__int128)unscaled, scale, out);
+}

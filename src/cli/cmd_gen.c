@@ -15,9 +15,12 @@ static const kiln_opt gen_opts[] = {
     {"--days", 0, KILN_OPT_VALUE, "N", "number of days (default 1)"},
     {"--hours", 0, KILN_OPT_VALUE, "H", "hours per day, 0..H-1 (default 24; for quick tests)"},
     {"--scale", 0, KILN_OPT_VALUE, "F",
-     "events per hour = 250000 * F on average (default 0.001;\n1 is a 2024-like hour of ~750 MB JSON; at most 8)"},
+     "events per hour = 250000 * F on average (default 0.001;\n1 is a 2024-like hour of ~650 MB JSON; at most 8)"},
     {"--seed", 0, KILN_OPT_VALUE, "S", "PRNG seed, an unsigned integer (default 1)"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "worker threads (default: number of CPUs); output does\nnot depend on it"},
+    {"--mix", 0, KILN_OPT_VALUE, "MIX",
+     "event type mix and payload sizes: real2025 (default; a real\n2025 hour, ~2.4 KB/event) or legacy (the "
+     "2023 mix of\nearlier versions, ~3.8 KB/event)"},
     {"--json", 'j', 0, NULL,
      "print the summary as {subcommand, hours, events, push_events,\nfiles, json_bytes, gz_bytes, seconds, out, "
      "quirks}"},
@@ -107,6 +110,14 @@ static int run_gen(int argc, char **argv)
             return kiln_opt_usage(&a, "--scale %s: expected a number in (0, %g]", v, KILN_GEN_MAX_SCALE);
         o.scale = d;
     }
+    if ((v = kiln_opt_get(&a, "--mix"))) {
+        if (strcmp(v, "real2025") == 0)
+            o.mix = KILN_GEN_MIX_REAL2025;
+        else if (strcmp(v, "legacy") == 0)
+            o.mix = KILN_GEN_MIX_LEGACY;
+        else
+            return kiln_opt_usage(&a, "--mix %s: expected real2025 or legacy", v);
+    }
     if (!o.out_dir)
         return kiln_opt_usage(&a, "--out DIR is required");
     kiln_gen_report rep = {0};
@@ -117,9 +128,9 @@ static int run_gen(int argc, char **argv)
     if (kiln_opt_has(&a, "--json")) {
         printf("{\"subcommand\":\"%s\",\"hours\":%llu,\"events\":%llu,\"push_events\":%llu,\"files\":%llu,"
                "\"json_bytes\":%llu,\"gz_bytes\":%llu,\"seconds\":%.3f,\"out\":",
-               sub, (unsigned long long)rep.hours, (unsigned long long)rep.events,
-               (unsigned long long)rep.push_events, (unsigned long long)rep.files, (unsigned long long)rep.json_bytes,
-               (unsigned long long)rep.gz_bytes, rep.seconds);
+               sub, (unsigned long long)rep.hours, (unsigned long long)rep.events, (unsigned long long)rep.push_events,
+               (unsigned long long)rep.files, (unsigned long long)rep.json_bytes, (unsigned long long)rep.gz_bytes,
+               rep.seconds);
         kiln_cli_json_str(stdout, o.out_dir);
         printf(",\"quirks\":%s}\n", o.quirks ? "true" : "false");
         return KILN_EXIT_OK;
@@ -136,5 +147,5 @@ static int run_gen(int argc, char **argv)
     return KILN_EXIT_OK;
 }
 
-KILN_COMMAND(cmd_gen, "gen", "generate synthetic GH Archive hours and GitHub API responses", NULL, run_gen, 60, NULL,
-             0, &gen_spec)
+KILN_COMMAND(cmd_gen, "gen", "generate synthetic GH Archive hours and GitHub API responses", NULL, run_gen, 60, NULL, 0,
+             &gen_spec)

@@ -11,20 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROJECT_OPTS                                                                                           \
-    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},           \
-        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                           \
-         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},      \
-        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"}, \
-        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                    \
-        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                            \
-         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "         \
-         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                   \
-        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"}, \
-        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},        \
-        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                          \
-         "only these kinds: model, seed, test, source, snapshot"},                                             \
-        {"--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"}
+#define PROJECT_OPTS                                                                                                   \
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},                   \
+        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                                   \
+         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},              \
+        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"},        \
+        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                            \
+        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                                    \
+         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "                 \
+         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                           \
+        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"},         \
+        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},                \
+        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                                  \
+         "only these kinds: model, seed, test, source, snapshot"},                                                     \
+    {                                                                                                                  \
+        "--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"                              \
+    }
 
 static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
@@ -40,10 +42,11 @@ static const kiln_opt verb_opts[] = {
     {"--fail-fast", 'x', 0, NULL, "after the first error or failed test, skip the rest"},
     KILN_OPT_END};
 
-#define PROJECT_FOOTER "exit codes: 0 ok, 1 a project error, 2 usage, 3 profile error, 4 no project\ndocs: docs/models.md\n"
-#define VERB_FOOTER                                                                                 \
-    "Output as dbt's: one line per node, then Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..\n\n" \
-    "exit codes: 0 ok, 1 a node failed (or a project error), 2 usage, 3 profile\n"                 \
+#define PROJECT_FOOTER                                                                                                 \
+    "exit codes: 0 ok, 1 a project error, 2 usage, 3 profile error, 4 no project\ndocs: docs/models.md\n"
+#define VERB_FOOTER                                                                                                    \
+    "Output as dbt's: one line per node, then Done. PASS=.. WARN=.. ERROR=.. SKIP=.. TOTAL=..\n\n"                     \
+    "exit codes: 0 ok, 1 a node failed (or a project error), 2 usage, 3 profile\n"                                     \
     "error, 4 no project\ndocs: docs/models.md\n"
 
 static const kiln_cmdspec compile_spec = {
@@ -62,7 +65,7 @@ static const kiln_cmdspec ls_spec = {
     .opts = ls_opts,
     .footer = PROJECT_FOOTER,
 };
-#define VERB_SPEC(var, verb, what) \
+#define VERB_SPEC(var, verb, what)                                                                                     \
     static const kiln_cmdspec var = {.name = verb, .text = what, .opts = verb_opts, .footer = VERB_FOOTER}
 VERB_SPEC(seed_spec, "seed", "Load the project's seeds (CSV files) into Iceberg tables of the profile's warehouse.");
 VERB_SPEC(run_spec, "run", "Build the selected models into Iceberg tables, in dependency order.");
@@ -110,6 +113,7 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
         return -1;
     }
     o->project_dir = kiln_opt_get(&a, "--project-dir");
+    o->warehouse = kiln_cli_warehouse_option(); /* global --warehouse overrides the profile's */
     o->profiles_dir = kiln_opt_get(&a, "--profiles-dir");
     o->target = kiln_opt_get(&a, "--target");
     o->vars = kiln_opt_get(&a, "--vars");
@@ -195,8 +199,7 @@ static int run_ls(int argc, char **argv)
 }
 
 static const kiln_opt jinja_opts[] = {
-    {"--vars", 0, KILN_OPT_VALUE, "JSON", "variables for the templates (a JSON object)"},
-    KILN_OPT_END};
+    {"--vars", 0, KILN_OPT_VALUE, "JSON", "variables for the templates (a JSON object)"}, KILN_OPT_END};
 
 static const kiln_cmdspec jinja_spec = {
     .name = "jinja",
@@ -236,8 +239,8 @@ static int run_jinja(int argc, char **argv)
 
 KILN_COMMAND(cmd_jinja, "jinja", "render Jinja templates as dbt does (debugging aid)", NULL, run_jinja, 75, NULL, 0,
              &jinja_spec)
-KILN_COMMAND(cmd_compile, "compile", "render a dbt project's models and tests into target/compiled/", NULL,
-             run_compile, 70, NULL, 0, &compile_spec)
+KILN_COMMAND(cmd_compile, "compile", "render a dbt project's models and tests into target/compiled/", NULL, run_compile,
+             70, NULL, 0, &compile_spec)
 KILN_COMMAND(cmd_ls, "ls", "list a dbt project's nodes (with dbt's selection syntax)", NULL, run_ls, 71, NULL, 0,
              &ls_spec)
 KILN_COMMAND(cmd_seed, "seed", "load a dbt project's seeds (CSV) into Iceberg tables", NULL, run_seed, 72, NULL, 0,
@@ -248,3 +251,125 @@ KILN_COMMAND(cmd_build, "build", "seeds, models and tests of a dbt project in on
              &build_spec)
 KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", NULL, run_snapshot, 74, NULL,
              0, &snapshot_spec)
+
+/* ---- models3: `kiln docs generate`, `kiln source freshness` ---- */
+
+static const kiln_subcmd docs_subs[] = {
+    {"generate", NULL, 0, 0, "write manifest.json, catalog.json and the static site target/index.html",
+     "Compiles the project, writes <target-path>/manifest.json, catalog.json (each\n"
+     "relation's columns and Iceberg types, read from the warehouse) and index.html:\n"
+     "one self-contained page (no network at view time) with the project overview,\n"
+     "every model, seed, snapshot, source and test with columns, types,\n"
+     "descriptions, tests and compiled SQL, search, and a lineage graph.",
+     NULL},
+};
+static const kiln_opt docs_opts[] = {PROJECT_OPTS, KILN_OPT_END};
+static const kiln_cmdspec docs_spec = {
+    .name = "docs",
+    .text = "A dbt project's documentation site (dbt's `docs generate`). Open\n"
+            "target/index.html in a browser; it needs no server.",
+    .opts = docs_opts,
+    .subs = docs_subs,
+    .nsubs = 1,
+    .footer = PROJECT_FOOTER,
+};
+
+static const kiln_subcmd source_subs[] = {
+    {"freshness", NULL, 0, 0, "check each source's max(loaded_at_field) against warn_after/error_after",
+     "For each selected source table with a freshness config (warn_after and/or\n"
+     "error_after) and a loaded_at_field: select max(loaded_at_field) (with the\n"
+     "freshness filter), then PASS, WARN (older than warn_after) or ERROR STALE\n"
+     "(older than error_after). Writes <target-path>/sources.json.",
+     NULL},
+};
+static const kiln_opt source_opts[] = {PROJECT_OPTS, KILN_OPT_END};
+static const kiln_cmdspec source_spec = {
+    .name = "source",
+    .text = "A dbt project's sources: `kiln source freshness` (dbt's command).",
+    .opts = source_opts,
+    .subs = source_subs,
+    .nsubs = 1,
+    .footer = "exit codes: 0 every source fresh or only warnings, 1 a source stale past\n"
+              "error_after or its query failed (or a project error), 2 usage, 3 profile\n"
+              "error, 4 no project\ndocs: docs/models.md\n",
+};
+
+static int run_docs(int argc, char **argv)
+{
+    kiln_models_opts o;
+    int rc = 0;
+    if (parse_project(&docs_spec, argc, argv, &o, &rc))
+        return rc;
+    kiln_err err = {0};
+    if (kiln_models_docs_generate(&o, stdout, &err))
+        return project_fail(&err);
+    return 0;
+}
+
+
+
+/* ------------------------------------------------------------ lineage */
+
+static const kiln_opt lineage_opts[] = {
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},
+    {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",
+     "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},
+    {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"},
+    {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},
+    {"--downstream", 'd', 0, NULL, "the model columns computed from COLUMN, instead of its sources"},
+    {"--json", 'j', 0, NULL, "print one JSON object: {direction, columns: [{relation, column, ...}]}"},
+    KILN_OPT_END};
+
+static const kiln_cmdspec lineage_spec = {
+    .name = "lineage",
+    .args = "MODEL.COLUMN",
+    .min_args = 1,
+    .max_args = 1,
+    .text = "Column-level lineage from the compiled SQL: the columns a model column's\n"
+            "value is computed from, through CTEs, subqueries, joins, aggregates, SELECT *\n"
+            "and renames, up to seeds and sources (--downstream: the other way). MODEL is a\n"
+            "model, seed or snapshot name or its relation (analytics.orders), or a source\n"
+            "as SOURCE.TABLE; COLUMN * follows the rows (count(*) depends on them).",
+    .opts = lineage_opts,
+    .footer = "exit codes: 0 ok, 1 no such model or column (or a project error), 2 usage,\n"
+              "3 profile error, 4 no project\ndocs: docs/cli/lineage.md, docs/models.md\n",
+};
+
+static int run_lineage(int argc, char **argv)
+{
+    kiln_args a;
+    if (kiln_opt_parse(&a, &lineage_spec, argc, argv))
+        return a.exit;
+    kiln_models_opts o;
+    memset(&o, 0, sizeof o);
+    o.project_dir = kiln_opt_get(&a, "--project-dir");
+    o.profiles_dir = kiln_opt_get(&a, "--profiles-dir");
+    o.target = kiln_opt_get(&a, "--target");
+    o.vars = kiln_opt_get(&a, "--vars");
+    o.warehouse = kiln_cli_warehouse_option();
+    kiln_err err = {0};
+    if (kiln_models_lineage(&o, a.pos[0], kiln_opt_has(&a, "--downstream") > 0, kiln_opt_has(&a, "--json") > 0, stdout,
+                            &err))
+        return project_fail(&err);
+    return 0;
+}
+
+static int run_source(int argc, char **argv)
+{
+    kiln_models_opts o;
+    int rc = 0;
+    if (parse_project(&source_spec, argc, argv, &o, &rc))
+        return rc;
+    kiln_err err = {0};
+    int failed = 0;
+    if (kiln_models_source_freshness(&o, stdout, &failed, &err))
+        return project_fail(&err);
+    return failed ? KILN_EXIT_FAIL : 0;
+}
+
+KILN_COMMAND(cmd_docs, "docs", "a dbt project's documentation site (docs generate)", NULL, run_docs, 76, NULL, 0,
+             &docs_spec)
+KILN_COMMAND(cmd_source, "source", "a dbt project's sources: source freshness", NULL, run_source, 76, NULL, 0,
+             &source_spec)
+KILN_COMMAND(cmd_lineage, "lineage", "column-level lineage of a dbt project's models", NULL, run_lineage, 76, NULL, 0,
+             &lineage_spec)

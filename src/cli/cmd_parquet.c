@@ -93,7 +93,7 @@ static void physical_text(const kiln_parquet_column *c, char *out, size_t cap)
 
 static void kiln_type_text(const kiln_parquet_column *c, char *out, size_t cap)
 {
-    if (c->type == KILN_T_DECIMAL)
+    if (c->type == KILN_T_DECIMAL || c->type == KILN_T_DECIMAL_WIDE)
         snprintf(out, cap, "decimal(%d,%d)", c->precision, c->scale);
     else
         snprintf(out, cap, "%s", kiln_type_name(c->type));
@@ -356,14 +356,14 @@ static int do_scan(kiln_parquet_reader *r, const char *path, int threads, const 
             kiln_cli_json_str(stdout, name);
             if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE)
                 printf(",\"sum\":%.17g", res.fsum[c]);
-            else if (t == KILN_T_STRING || t == KILN_T_BINARY)
+            else if (kiln_type_is_bytes(t))
                 printf(",\"bytes\":%lld", (long long)res.isum[c]);
             else
                 printf(",\"sum\":%lld", (long long)res.isum[c]);
             printf(",\"nulls\":%lld}", (long long)res.nulls[c]);
         } else if (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) {
             printf("%s: sum %.17g, nulls %lld\n", name, res.fsum[c], (long long)res.nulls[c]);
-        } else if (t == KILN_T_STRING || t == KILN_T_BINARY) {
+        } else if (kiln_type_is_bytes(t)) {
             printf("%s: bytes %lld, nulls %lld\n", name, (long long)res.isum[c], (long long)res.nulls[c]);
         } else {
             printf("%s: sum %lld, nulls %lld\n", name, (long long)res.isum[c], (long long)res.nulls[c]);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const kiln_opt serve_opts[] = {
     {"--listen", 'l', KILN_OPT_VALUE, "ADDR",
@@ -20,6 +21,14 @@ static const kiln_opt serve_opts[] = {
     {"--ingest-every", 0, KILN_OPT_VALUE, "S",
      "every S seconds load the days with new webhook deliveries into\ngithub.pushes/github.commits (the gh-events job; "
      "needs --warehouse\nand a webhook secret; default off)"},
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR",
+     "orchestrator project (dags/, kiln.yml, .kiln/) whose DAGs, runs,\nlogs and lineage the UI and /api/v1 show "
+     "(default . when ./dags\nexists)"},
+    {"--models-dir", 0, KILN_OPT_VALUE, "DIR",
+     "models project whose artifacts (target/manifest.json,\nrun_results.json) the models pages show (default . "
+     "when\n./dbt_project.yml exists)"},
+    {"--scheduler", 0, 0, NULL,
+     "also run the scheduler (kiln scheduler) in this process; the\nfirst SIGTERM drains it, then the server stops"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "HTTP worker threads (default 4)"},
     {"--max-body-mb", 0, KILN_OPT_VALUE, "N", "request body limit in MiB (default 16)"},
     {"--timeout", 0, KILN_OPT_VALUE, "S", "idle connection timeout in seconds (default 30)"},
@@ -28,7 +37,8 @@ static const kiln_opt serve_opts[] = {
 static const kiln_cmdspec serve_spec = {
     .name = "serve",
     .text = "Serve the Iceberg REST catalog over the warehouse (--warehouse), Prometheus\n"
-            "metrics at /metrics and the GitHub webhook receiver at /hooks/github.\n"
+            "metrics at /metrics, the GitHub webhook receiver at /hooks/github, and the\n"
+            "web UI and /api/v1 (tables; DAGs, runs, logs and lineage of --project-dir).\n"
             "Binds 127.0.0.1 unless --listen says otherwise; SIGTERM stops it cleanly.",
     .opts = serve_opts,
     .footer = "exit codes: 0 stopped by a signal, 1 could not listen, 2 usage, 3 config\n",
@@ -70,6 +80,19 @@ static int run_serve(int argc, char **argv)
     if (!o.warehouse && stat("warehouse", &st) == 0 && S_ISDIR(st.st_mode))
         o.warehouse = "warehouse"; /* the global default, as `kiln sql` uses it */
     o.raw_dir = kiln_opt_get(&a, "--raw");
+    o.project_dir = kiln_opt_get(&a, "--project-dir");
+    if (!o.project_dir && stat("dags", &st) == 0 && S_ISDIR(st.st_mode))
+        o.project_dir = ".";
+    o.scheduler = kiln_opt_has(&a, "--scheduler");
+    o.models_dir = kiln_opt_get(&a, "--models-dir");
+    if (!o.models_dir && stat("dbt_project.yml", &st) == 0)
+        o.models_dir = ".";
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl > 0) {
+        self[sl] = 0;
+        o.self_exe = self;
+    }
     x = 4;
     if ((rc = kiln_opt_int(&a, "--threads", 1, 256, &x)))
         return rc;

@@ -735,6 +735,274 @@ static const kiln_opt expire_opts[] = {
     JSON_OPT("{dry_run, expired_snapshot_ids, remaining_snapshots,\nfiles_deleted (files_to_delete with --dry-run)}"),
     KILN_OPT_END};
 
+/* ------------------------------------------------------------ rewrite-data-files (maintenance) */
+
+static const kiln_opt rewrite_data_opts[] = {
+    {"--target-size", 0, KILN_OPT_VALUE, "SIZE",
+     "target data file size: bytes or 64k / 128m / 1g (default:\nwrite.target-file-size-bytes, else 512m)"},
+    {"--min-file-size", 0, KILN_OPT_VALUE, "SIZE", "files below this are rewritten (default 75% of target)"},
+    {"--max-file-size", 0, KILN_OPT_VALUE, "SIZE", "files above this are rewritten (default 180% of target)"},
+    {"--min-input-files", 0, KILN_OPT_VALUE, "N",
+     "rewrite a partition once it has N such files (default 5;\nalso when they exceed the target, or have deletes)"},
+    {"--rewrite-all", 0, 0, NULL, "rewrite every file of every selected partition"},
+    {"--where", 0, KILN_OPT_VALUE, "PRED", "only files that may hold matching rows (as for scan)"},
+    {"--sort", 0, 0, NULL, "sort each partition's rows by the table's sort order"},
+    {"--sort-by", 0, KILN_OPT_VALUE, "ORDER", "sort by these columns: 'ts desc nulls last, id'"},
+    {"--zorder", 0, KILN_OPT_VALUE, "COLS", "z-order by 2 to 4 columns: 'repo_id,created_at'"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
+    {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
+    JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
+             "data_files_added,\nbytes_rewritten, bytes_added, delete_files_removed,\nrows_read, rows_written, "
+             "attempts, failed_reason}"),
+    KILN_OPT_END};
+
+#define REWRITE_DATA_TEXT                                                                                            \
+    "Compact data files (Iceberg's rewrite_data_files): in each partition, files\n"                                \
+    "smaller than --min-file-size (or larger than --max-file-size, or with\n"                                      \
+    "delete files applying to them) are read with their position and equality\n"                                   \
+    "deletes applied and written again as files of about --target-size; delete\n"                                  \
+    "files that no longer apply to any data file are dropped. One snapshot with\n"                                 \
+    "operation \"replace\"; the rows are the same. A concurrent commit that\n"                                     \
+    "removed an input file fails only that partition (exit 6, the others commit);\n"                               \
+    "concurrent appends are kept. See docs/maintenance.md."
+
+/* "123", "64k", "128m", "1g" -> bytes (> 0). */
+static int parse_size(const kiln_args *a, const char *name, int64_t *out)
+{
+    const char *v = kiln_opt_get(a, name);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    int64_t mul = 1;
+    if (*end && !end[1])
+        mul = (*end == 'k' || *end == 'K') ? 1 << 10 : (*end == 'm' || *end == 'M') ? 1 << 20
+              : (*end == 'g' || *end == 'G')                                          ? 1 << 30
+                                                                                       : 0;
+    else if (*end)
+        mul = 0;
+    if (end == v || errno || x <= 0 || mul == 0 || x > (INT64_MAX >> 31))
+        return kiln_opt_usage(a, "%s %s: want a size in bytes, or with k, m or g (e.g. 128m)", name, v);
+    *out = (int64_t)x * mul;
+    return 0;
+}
+
+static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
+{
+    kiln_lake_rewrite_data_opts o;
+    memset(&o, 0, sizeof o);
+    long long n = 0;
+    int rc;
+    if ((rc = parse_size(a, "--target-size", &o.target_file_bytes)) ||
+        (rc = parse_size(a, "--min-file-size", &o.min_file_bytes)) ||
+        (rc = parse_size(a, "--max-file-size", &o.max_file_bytes)) ||
+        (rc = kiln_opt_int(a, "--min-input-files", 1, 1000000, &n)))
+        return rc;
+    o.min_input_files = (int)n;
+    o.rewrite_all = kiln_opt_has(a, "--rewrite-all") > 0;
+    o.where = kiln_opt_get(a, "--where");
+    o.sort_by = kiln_opt_get(a, "--sort-by");
+    o.sort_table_order = kiln_opt_has(a, "--sort") > 0;
+    o.zorder = kiln_opt_get(a, "--zorder");
+    o.branch = kiln_opt_get(a, "--branch");
+    o.dry_run = kiln_opt_has(a, "--dry-run") > 0;
+    if ((o.sort_by != NULL) + o.sort_table_order + (o.zorder != NULL) > 1)
+        return kiln_opt_usage(a, "--sort, --sort-by and --zorder: give one");
+    kiln_lake_table *t = NULL;
+    if ((rc = kiln_table_open(cli, a->pos[0], &t)))
+        return rc;
+    kiln_err err = {0};
+    kiln_lake_rewrite_data_result r;
+    if (kiln_lake_rewrite_data_files(t, &o, &r, &err) != 0) {
+        rc = kiln_cli_fail(&err);
+    } else if (kiln_opt_has(a, "--json")) {
+        kiln_buf reason;
+        kiln_buf_init(&reason, 0);
+        kiln_json_write_str(&reason, r.failed_reason, strlen(r.failed_reason), &err);
+        printf("{\"dry_run\":%s,\"snapshot_id\":%" PRId64 ",\"groups_total\":%" PRId64 ",\"groups_rewritten\":%" PRId64
+               ",\"groups_failed\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
+               ",\"bytes_rewritten\":%" PRId64 ",\"bytes_added\":%" PRId64 ",\"delete_files_removed\":%" PRId64
+               ",\"rows_read\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"attempts\":%d,\"failed_reason\":%s}\n",
+               o.dry_run ? "true" : "false", r.snapshot_id, r.groups_total, r.groups_rewritten, r.groups_failed,
+               r.data_files_rewritten, r.data_files_added, r.bytes_rewritten, r.bytes_added, r.delete_files_removed,
+               r.rows_read, r.rows_written, r.attempts, reason.len ? reason.data : "\"\"");
+        kiln_buf_free(&reason);
+    } else if (o.dry_run) {
+        printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64
+               " rows in %" PRId64 " of %" PRId64 " partition(s); %" PRId64 " delete file(s) would be removed\n",
+               r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.groups_rewritten, r.groups_total,
+               r.delete_files_removed);
+    } else if (r.snapshot_id < 0) {
+        printf("nothing to rewrite in %" PRId64 " partition(s), no snapshot\n", r.groups_total);
+    } else {
+        printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64
+               " (%" PRId64 " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
+               " delete file(s); snapshot %" PRId64 "\n",
+               r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.data_files_added, r.bytes_added,
+               r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id);
+    }
+    if (!rc && r.groups_failed > 0) {
+        fprintf(stderr, "kiln: warning table rewrite-data-files: %" PRId64 " partition(s) not rewritten: %s\n",
+                r.groups_failed, r.failed_reason);
+        rc = KILN_EXIT_PARTIAL;
+    }
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+/* ------------------------------------------------------------ maintain */
+
+static const kiln_opt maintain_opts[] = {
+    {"--all", 0, 0, NULL, "every table of the warehouse"},
+    {"--dry-run", 0, 0, NULL, "say what is due and why, change nothing"},
+    JSON_OPT("one object per table: {table, dry_run, compact, expire,\nremove_orphans}, each step {status, why, ...}"),
+    KILN_OPT_END};
+
+#define MAINTAIN_TEXT                                                                                                \
+    "Run what the table's maintenance policy (table properties) says is due:\n"                                     \
+    "compaction of small files and files with deletes (rewrite-data-files),\n"                                      \
+    "expiry of snapshots past history.expire.max-snapshot-age-ms (keeping\n"                                        \
+    "history.expire.min-snapshots-to-keep), and removal of orphan files older\n"                                    \
+    "than kiln.maintain.remove-orphans.older-than-ms (3 days). Prints each\n"                                       \
+    "step's status (done, due, not due, disabled, failed) and why.\n"                                               \
+    "See docs/maintenance.md for every property."
+
+static const char *maint_status_name(kiln_lake_maint_status s, int dry)
+{
+    switch (s) {
+    case KILN_LAKE_MAINT_NOT_DUE: return "not due";
+    case KILN_LAKE_MAINT_DUE: return dry ? "due" : "due";
+    case KILN_LAKE_MAINT_DONE: return "done";
+    case KILN_LAKE_MAINT_DISABLED: return "disabled";
+    default: return "failed";
+    }
+}
+
+static void json_str(kiln_buf *b, const char *s)
+{
+    kiln_err e = {0};
+    kiln_json_write_str(b, s, strlen(s), &e);
+}
+
+static void print_maintain(const char *name, const kiln_lake_maintain_result *r, int dry, int json)
+{
+    if (json) {
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_err e = {0};
+        kiln_buf_printf(&b, &e, "{\"table\":");
+        json_str(&b, name);
+        kiln_buf_printf(&b, &e, ",\"dry_run\":%s,\"compact\":{\"status\":", dry ? "true" : "false");
+        json_str(&b, maint_status_name(r->compact_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->compact_why);
+        kiln_buf_printf(&b, &e,
+                        ",\"snapshot_id\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
+                        ",\"delete_files_removed\":%" PRId64 "},\"expire\":{\"status\":",
+                        r->rewrite.snapshot_id, r->rewrite.data_files_rewritten, r->rewrite.data_files_added,
+                        r->rewrite.delete_files_removed);
+        json_str(&b, maint_status_name(r->expire_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->expire_why);
+        kiln_buf_printf(&b, &e, ",\"snapshots_expired\":%" PRId64 ",\"files_deleted\":%" PRId64
+                                "},\"remove_orphans\":{\"status\":",
+                        r->snapshots_expired, r->expired_files_deleted);
+        json_str(&b, maint_status_name(r->orphans_status, dry));
+        kiln_buf_printf(&b, &e, ",\"why\":");
+        json_str(&b, r->orphans_why);
+        kiln_buf_printf(&b, &e, ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}}", r->orphans_removed, r->orphan_bytes);
+        printf("%s\n", b.data ? b.data : "{}");
+        kiln_buf_free(&b);
+        return;
+    }
+    printf("%s compact: %s: %s", name, maint_status_name(r->compact_status, dry), r->compact_why);
+    if (r->compact_status == KILN_LAKE_MAINT_DONE)
+        printf("; rewrote %" PRId64 " data file(s) into %" PRId64 ", removed %" PRId64 " delete file(s), snapshot %" PRId64,
+               r->rewrite.data_files_rewritten, r->rewrite.data_files_added, r->rewrite.delete_files_removed,
+               r->rewrite.snapshot_id);
+    printf("\n%s expire: %s: %s", name, maint_status_name(r->expire_status, dry), r->expire_why);
+    if (r->expire_status == KILN_LAKE_MAINT_DONE)
+        printf("; expired %" PRId64 " snapshot(s), deleted %" PRId64 " file(s)", r->snapshots_expired,
+               r->expired_files_deleted);
+    printf("\n%s remove-orphans: %s: %s", name, maint_status_name(r->orphans_status, dry), r->orphans_why);
+    if (r->orphans_status == KILN_LAKE_MAINT_DONE)
+        printf("; deleted %" PRId64 " file(s), %" PRId64 " bytes", r->orphans_removed, r->orphan_bytes);
+    printf("\n");
+}
+
+typedef struct name_list {
+    KILN_VEC(char *) names;
+} name_list;
+
+static int collect_name(void *ctx, const char *name, const char *metadata_location)
+{
+    (void)metadata_location;
+    name_list *l = ctx;
+    kiln_err e = {0};
+    char *dup = kiln_sprintf("%s", name);
+    if (!dup)
+        return KILN_ENOMEM;
+    if (kiln_vec_push(&l->names, dup, &e)) {
+        kiln_free(dup);
+        return e.code;
+    }
+    return 0;
+}
+
+static int sub_maintain(kiln_table_cli *cli, const kiln_args *a)
+{
+    int all = kiln_opt_has(a, "--all") > 0;
+    if (all == (a->npos == 1))
+        return kiln_opt_usage(a, "give TABLE or --all");
+    kiln_lake_maintain_opts o = {kiln_opt_has(a, "--dry-run") > 0, 0};
+    int json = kiln_opt_has(a, "--json") > 0;
+    name_list l = {0};
+    kiln_err err = {0};
+    int rc = 0;
+    if (all) {
+        if (kiln_lake_table_list(cli->cat, NULL, collect_name, &l, &err) != 0) {
+            rc = kiln_cli_fail(&err);
+            goto done;
+        }
+    } else {
+        char *dup = kiln_sprintf("%s", a->pos[0]);
+        if (!dup || kiln_vec_push(&l.names, dup, &err)) {
+            kiln_free(dup);
+            rc = KILN_EXIT_FAIL;
+            goto done;
+        }
+    }
+    size_t failed = 0;
+    int first_exit = 0;
+    for (size_t i = 0; i < l.names.len; i++) {
+        kiln_lake_table *t = NULL;
+        int trc = kiln_table_open(cli, l.names.items[i], &t);
+        if (trc) {
+            failed++;
+            first_exit = first_exit ? first_exit : trc;
+            continue;
+        }
+        kiln_lake_maintain_result r;
+        kiln_err e = {0};
+        int mrc = kiln_lake_maintain(t, &o, &r, &e);
+        print_maintain(l.names.items[i], &r, o.dry_run, json);
+        if (mrc) {
+            failed++;
+            trc = kiln_cli_fail(&e);
+            first_exit = first_exit ? first_exit : trc;
+        }
+        kiln_lake_table_free(t);
+    }
+    if (failed)
+        rc = (all && failed < l.names.len) ? KILN_EXIT_PARTIAL : first_exit;
+done:
+    for (size_t i = 0; i < l.names.len; i++)
+        kiln_free(l.names.items[i]);
+    kiln_vec_free(&l.names);
+    return rc;
+}
+
 #define REF_TEXT                                                                                                    \
     "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                      \
     "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>."
@@ -766,6 +1034,11 @@ static const kiln_subcmd table_subs[] = {
      kiln_table_merge_opts},
     {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
      kiln_table_delete_opts},
+    /* maintenance (docs/maintenance.md) */
+    {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
+     REWRITE_DATA_TEXT, rewrite_data_opts},
+    {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
+     maintain_opts},
 };
 
 /* In the order of table_subs. */
@@ -776,6 +1049,9 @@ static const kiln_table_sub_fn sub_fns[] = {
     sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
     kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
     kiln_table_cmd_delete,
+    /* maintenance */
+    sub_rewrite_data,
+    sub_maintain,
 };
 
 _Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],

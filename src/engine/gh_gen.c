@@ -70,40 +70,59 @@ static inline uint32_t rzipf(rng *r, uint32_t n, double q)
 /* ------------------------------------------------------------ word lists */
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-static const char *const ADJ[] = {"quiet", "bright", "rapid", "silent", "lucky", "brave", "cosmic", "tiny",
-                                  "rusty", "swift", "clever", "happy", "dark", "golden", "lazy", "wild",
-                                  "frozen", "gentle", "hidden", "mighty", "noisy", "proud", "shiny", "zen"};
-static const char *const NOUN[] = {"otter", "falcon", "parser", "kernel", "pixel", "rocket", "badger", "cloud",
-                                   "engine", "forest", "lambda", "matrix", "nebula", "orbit", "panda", "quartz",
-                                   "river", "shell", "tiger", "vector", "widget", "yak", "zephyr", "compiler"};
-static const char *const TOPIC[] = {"api", "cli", "sdk", "docs", "web", "app", "bot", "lib", "core", "ui",
-                                    "server", "tools", "config", "dotfiles", "scripts", "infra", "data", "ml"};
-static const char *const FIRST[] = {"Alice", "Bob", "Chen", "Dmitri", "Emma", "Fatima", "Giulia", "Hiro",
-                                    "Ivan", "Jana", "Kwame", "Lena", "Mateo", "Nadia", "Omar", "Priya",
-                                    "Quentin", "Rosa", "Sven", "Tomás", "Uma", "Viktor", "Wen", "Yuki"};
-static const char *const LAST[] = {"Smith", "Müller", "Wang", "Ivanova", "García", "Okafor", "Rossi", "Tanaka",
-                                   "Kowalski", "Nguyen", "Silva", "Hansen", "Cohen", "Kim", "Singh", "O'Brien"};
-static const char *const DOMAINS[] = {"users.noreply.github.com", "gmail.com", "users.noreply.github.com",
-                                      "outlook.com", "example.org", "users.noreply.github.com", "qq.com",
+static const char *const ADJ[] = {"quiet",  "bright", "rapid",  "silent", "lucky", "brave",  "cosmic", "tiny",
+                                  "rusty",  "swift",  "clever", "happy",  "dark",  "golden", "lazy",   "wild",
+                                  "frozen", "gentle", "hidden", "mighty", "noisy", "proud",  "shiny",  "zen"};
+static const char *const NOUN[] = {"otter",  "falcon", "parser", "kernel", "pixel",  "rocket", "badger", "cloud",
+                                   "engine", "forest", "lambda", "matrix", "nebula", "orbit",  "panda",  "quartz",
+                                   "river",  "shell",  "tiger",  "vector", "widget", "yak",    "zephyr", "compiler"};
+static const char *const TOPIC[] = {"api", "cli",    "sdk",   "docs",   "web",      "app",     "bot",   "lib",  "core",
+                                    "ui",  "server", "tools", "config", "dotfiles", "scripts", "infra", "data", "ml"};
+static const char *const FIRST[] = {"Alice",   "Bob",  "Chen",  "Dmitri", "Emma",  "Fatima", "Giulia", "Hiro",
+                                    "Ivan",    "Jana", "Kwame", "Lena",   "Mateo", "Nadia",  "Omar",   "Priya",
+                                    "Quentin", "Rosa", "Sven",  "Tomás",  "Uma",   "Viktor", "Wen",    "Yuki"};
+static const char *const LAST[] = {"Smith",    "Müller", "Wang",  "Ivanova", "García", "Okafor", "Rossi", "Tanaka",
+                                   "Kowalski", "Nguyen", "Silva", "Hansen",  "Cohen",  "Kim",    "Singh", "O'Brien"};
+static const char *const DOMAINS[] = {"users.noreply.github.com",
+                                      "gmail.com",
+                                      "users.noreply.github.com",
+                                      "outlook.com",
+                                      "example.org",
+                                      "users.noreply.github.com",
+                                      "qq.com",
                                       "proton.me"};
-static const char *const LANGS[] = {"JavaScript", "Python", "TypeScript", "Java", "Go", "C++", "Rust", "C#",
-                                    "PHP", "Shell", "C", "Ruby", "Kotlin", "Swift", "HTML", "Jupyter Notebook",
-                                    "Dart", "Vue", "Lua", "Scala"};
-static const char *const BOTS[] = {"github-actions[bot]", "dependabot[bot]", "renovate[bot]", "pre-commit-ci[bot]",
-                                   "codecov[bot]", "allcontributors[bot]"};
-static const char *const VERBS[] = {"Fix", "Add", "Update", "Remove", "Refactor", "Bump", "Improve", "Merge",
-                                    "Revert", "Document", "Implement", "Rename", "Optimize", "Test"};
-static const char *const THINGS[] = {"login flow", "README", "build script", "parser for nested arrays",
-                                     "CI workflow", "dependency versions", "error handling", "unit tests",
-                                     "docker image", "cache invalidation", "API client", "dark mode",
-                                     "memory leak in worker pool", "typos", "release notes", "config loader"};
+static const char *const LANGS[] = {
+    "JavaScript", "Python", "TypeScript", "Java", "Go",     "C++",   "Rust", "C#",
+    "PHP",        "Shell",  "C",          "Ruby", "Kotlin", "Swift", "HTML", "Jupyter Notebook",
+    "Dart",       "Vue",    "Lua",        "Scala"};
+static const char *const BOTS[] = {"github-actions[bot]", "dependabot[bot]", "renovate[bot]",
+                                   "pre-commit-ci[bot]",  "codecov[bot]",    "allcontributors[bot]"};
+static const char *const VERBS[] = {"Fix",   "Add",    "Update",   "Remove",    "Refactor", "Bump",     "Improve",
+                                    "Merge", "Revert", "Document", "Implement", "Rename",   "Optimize", "Test"};
+static const char *const THINGS[] = {"login flow",
+                                     "README",
+                                     "build script",
+                                     "parser for nested arrays",
+                                     "CI workflow",
+                                     "dependency versions",
+                                     "error handling",
+                                     "unit tests",
+                                     "docker image",
+                                     "cache invalidation",
+                                     "API client",
+                                     "dark mode",
+                                     "memory leak in worker pool",
+                                     "typos",
+                                     "release notes",
+                                     "config loader"};
 /* Message fragments already in JSON-escaped form: quotes, backslashes,
  * \u escapes (BMP and surrogate pairs), raw UTF-8 in several scripts. */
 static const char *const SPICE[] = {
     "Escape \\\"quoted\\\" paths like C:\\\\Users\\\\build\\\\out",
     "caf\\u00e9 na\\u00efve r\\u00e9sum\\u00e9 \\u2014 handle accents",
     "ship it \\ud83d\\ude80 \\ud83c\\udf89 (escaped surrogate pairs)",
-    "\u2728 feat: \u0434\u043e\u0431\u0430\u0432\u0438\u0442\u044c \u043f\u043e\u0434\u0434\u0435\u0440\u0436\u043a\u0443 UTF-8",
+    "\u2728 feat: \u0434\u043e\u0431\u0430\u0432\u0438\u0442\u044c "
+    "\u043f\u043e\u0434\u0434\u0435\u0440\u0436\u043a\u0443 UTF-8",
     "\u4fee\u590d\u767b\u5f55\u9875\u9762\u7684\u9519\u8bef",
     "\u0625\u0635\u0644\u0627\u062d \u062e\u0637\u0623 \u0641\u064a \u0627\u0644\u062a\u0631\u062c\u0645\u0629",
     "\U0001f41b fix: \u65e5\u672c\u8a9e\u306e\u30c6\u30b9\u30c8 \U0001f600",
@@ -111,12 +130,49 @@ static const char *const SPICE[] = {
     "regex \\\\d+\\\\.\\\\d+ and backslash-n literal \\\\n",
     "\ud55c\uad6d\uc5b4 \ubb38\uc11c \uc5c5\ub370\uc774\ud2b8 \u2764\ufe0f",
     "emoji \\u2705 done, \\ud83d\\udc4d thumbs",
-    "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac \u05e2\u05d1\u05e8\u05d9\u05ea \u0939\u093f\u0928\u094d\u0926\u0940"};
-static const char *const LOREM[] = {"the", "build", "now", "handles", "edge", "cases", "when", "input", "is",
-                                    "empty", "and", "reports", "a", "clear", "error", "instead", "of",
-                                    "crashing", "this", "also", "cleans", "up", "old", "code", "paths", "for",
-                                    "users", "on", "windows", "with", "long", "file", "names", "we", "keep",
-                                    "backwards", "compatibility", "until", "next", "major", "release"};
+    "\u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac \u05e2\u05d1\u05e8\u05d9\u05ea "
+    "\u0939\u093f\u0928\u094d\u0926\u0940"};
+static const char *const LOREM[] = {"the",
+                                    "build",
+                                    "now",
+                                    "handles",
+                                    "edge",
+                                    "cases",
+                                    "when",
+                                    "input",
+                                    "is",
+                                    "empty",
+                                    "and",
+                                    "reports",
+                                    "a",
+                                    "clear",
+                                    "error",
+                                    "instead",
+                                    "of",
+                                    "crashing",
+                                    "this",
+                                    "also",
+                                    "cleans",
+                                    "up",
+                                    "old",
+                                    "code",
+                                    "paths",
+                                    "for",
+                                    "users",
+                                    "on",
+                                    "windows",
+                                    "with",
+                                    "long",
+                                    "file",
+                                    "names",
+                                    "we",
+                                    "keep",
+                                    "backwards",
+                                    "compatibility",
+                                    "until",
+                                    "next",
+                                    "major",
+                                    "release"};
 
 /* ------------------------------------------------------------ JSON buffer */
 
@@ -242,15 +298,43 @@ static void jb_ts(jbuf *b, int64_t t)
 /* ------------------------------------------------------------ the world */
 
 enum {
-    T_PUSH, T_CREATE, T_PR, T_ISSUECOMMENT, T_WATCH, T_DELETE, T_PRREVIEW, T_ISSUES,
-    T_PRREVIEWCOMMENT, T_FORK, T_COMMITCOMMENT, T_RELEASE, T_MEMBER, T_PUBLIC, T_GOLLUM, T_NTYPES
+    T_PUSH,
+    T_CREATE,
+    T_PR,
+    T_ISSUECOMMENT,
+    T_WATCH,
+    T_DELETE,
+    T_PRREVIEW,
+    T_ISSUES,
+    T_PRREVIEWCOMMENT,
+    T_FORK,
+    T_COMMITCOMMENT,
+    T_RELEASE,
+    T_MEMBER,
+    T_PUBLIC,
+    T_GOLLUM,
+    T_NTYPES
 };
-static const char *const TYPE_NAME[T_NTYPES] = {
-    "PushEvent", "CreateEvent", "PullRequestEvent", "IssueCommentEvent", "WatchEvent", "DeleteEvent",
-    "PullRequestReviewEvent", "IssuesEvent", "PullRequestReviewCommentEvent", "ForkEvent",
-    "CommitCommentEvent", "ReleaseEvent", "MemberEvent", "PublicEvent", "GollumEvent"};
+static const char *const TYPE_NAME[T_NTYPES] = {"PushEvent",
+                                                "CreateEvent",
+                                                "PullRequestEvent",
+                                                "IssueCommentEvent",
+                                                "WatchEvent",
+                                                "DeleteEvent",
+                                                "PullRequestReviewEvent",
+                                                "IssuesEvent",
+                                                "PullRequestReviewCommentEvent",
+                                                "ForkEvent",
+                                                "CommitCommentEvent",
+                                                "ReleaseEvent",
+                                                "MemberEvent",
+                                                "PublicEvent",
+                                                "GollumEvent"};
 /* Share by count in tenths of a percent (2023-02-08, duckdb.org); sums to 1000. */
 static const int TYPE_PERMILLE[T_NTYPES] = {532, 141, 83, 54, 52, 35, 30, 20, 18, 14, 8, 5, 3, 3, 2};
+/* --mix real2025: shares by count of a real 2025-01-01 hour (issue 16's
+ * measurements: PushEvent ~71 %, PullRequestEvent ~5.5 %), same order. */
+static const int TYPE_PERMILLE_2025[T_NTYPES] = {710, 100, 55, 20, 45, 30, 8, 8, 4, 5, 3, 5, 2, 3, 2};
 
 #define ERA_T ((int64_t)KILN_GEN_PUSH_ERA_DAY * 86400)
 #define MAX_LISTED 20
@@ -258,11 +342,12 @@ static const int TYPE_PERMILLE[T_NTYPES] = {532, 141, 83, 54, 52, 35, 30, 20, 18
 
 typedef struct gen_ctx {
     kiln_gen_opts o;
-    int hpd;             /* hours per day */
-    int T;               /* total hours */
+    int hpd; /* hours per day */
+    int T;   /* total hours */
     uint32_t n_repos, n_actors, n_orgs;
     uint64_t id_stride;
     int api;
+    int cal; /* mix real2025: calibrated type shares and payload sizes */
     /* quirks: hour indexes, -1 when not injected */
     int q_missing, q_trunc, q_nul, q_malformed, q_dup_src;
     int ndup;
@@ -292,7 +377,10 @@ typedef struct hour_res {
     int ndup;
 } hour_res;
 
-static int64_t hour_start(const gen_ctx *c, int h) { return (c->o.start_day + h / c->hpd) * 86400 + (int64_t)(h % c->hpd) * 3600; }
+static int64_t hour_start(const gen_ctx *c, int h)
+{
+    return (c->o.start_day + h / c->hpd) * 86400 + (int64_t)(h % c->hpd) * 3600;
+}
 
 static uint32_t hour_events(const gen_ctx *c, int h)
 {
@@ -317,10 +405,7 @@ static int64_t event_id(const gen_ctx *c, int h, uint32_t i)
 }
 
 /* ---- actors: index 0..5 are the big bots, ~3% of the rest are app bots */
-static int actor_is_bot(const gen_ctx *c, uint32_t a)
-{
-    return a < NELEM(BOTS) || hash3(c->o.seed, a, 21) % 100 < 3;
-}
+static int actor_is_bot(const gen_ctx *c, uint32_t a) { return a < NELEM(BOTS) || hash3(c->o.seed, a, 21) % 100 < 3; }
 static int64_t actor_id(const gen_ctx *c, uint32_t a)
 {
     static const int64_t bot_ids[] = {41898282, 49699333, 29139614, 66853113, 22429695, 46447321};
@@ -359,7 +444,10 @@ static void actor_email(const gen_ctx *c, uint32_t a, jbuf *b)
     jb_ch(b, '@');
     jb_cstr(b, DOMAINS[(h >> 7) % NELEM(DOMAINS)]);
 }
-static int64_t org_id(const gen_ctx *c, uint32_t o) { return 9000000 + (int64_t)o * 53 + (int64_t)(hash3(c->o.seed, o, 31) % 53); }
+static int64_t org_id(const gen_ctx *c, uint32_t o)
+{
+    return 9000000 + (int64_t)o * 53 + (int64_t)(hash3(c->o.seed, o, 31) % 53);
+}
 static void org_login(const gen_ctx *c, uint32_t o, jbuf *b)
 {
     uint64_t h = hash3(c->o.seed, o, 32);
@@ -376,7 +464,7 @@ typedef struct repo_info {
     int is_org;
     uint32_t owner; /* org or actor index */
     int64_t id;
-    int renamed;    /* renamed at rename_t (same id, new name) */
+    int renamed; /* renamed at rename_t (same id, new name) */
     int64_t rename_t;
     int lang, lang2; /* index into LANGS, -1 = null; lang2 after lang_t */
     int64_t lang_t;
@@ -479,13 +567,26 @@ static void write_user_obj(jbuf *b, const char *login, size_t ln, int64_t id, in
     jb_u64(b, (uint64_t)id);
     JS(b, "?v=4\",\"gravatar_id\":\"\",\"url\":\"https://api.github.com/users/");
     jb_put(b, login, ln);
-    static const char *const U[] = {"\",\"html_url\":\"https://github.com/", "\",\"followers_url\":\"",
-                                    "\",\"following_url\":\"", "\",\"gists_url\":\"", "\",\"starred_url\":\"",
-                                    "\",\"subscriptions_url\":\"", "\",\"organizations_url\":\"",
-                                    "\",\"repos_url\":\"", "\",\"events_url\":\"", "\",\"received_events_url\":\""};
-    static const char *const S[] = {"", "/followers", "/following{/other_user}", "/gists{/gist_id}",
-                                    "/starred{/owner}{/repo}", "/subscriptions", "/orgs", "/repos",
-                                    "/events{/privacy}", "/received_events"};
+    static const char *const U[] = {"\",\"html_url\":\"https://github.com/",
+                                    "\",\"followers_url\":\"",
+                                    "\",\"following_url\":\"",
+                                    "\",\"gists_url\":\"",
+                                    "\",\"starred_url\":\"",
+                                    "\",\"subscriptions_url\":\"",
+                                    "\",\"organizations_url\":\"",
+                                    "\",\"repos_url\":\"",
+                                    "\",\"events_url\":\"",
+                                    "\",\"received_events_url\":\""};
+    static const char *const S[] = {"",
+                                    "/followers",
+                                    "/following{/other_user}",
+                                    "/gists{/gist_id}",
+                                    "/starred{/owner}{/repo}",
+                                    "/subscriptions",
+                                    "/orgs",
+                                    "/repos",
+                                    "/events{/privacy}",
+                                    "/received_events"};
     for (size_t i = 0; i < NELEM(U); i++) {
         jb_cstr(b, U[i]);
         if (i > 0)
@@ -552,21 +653,80 @@ static void write_repo_obj(const gen_ctx *c, jbuf *b, const repo_info *ri, int64
     }
     JS(b, ",\"fork\":");
     jb_cstr(b, ri->fork ? "true" : "false");
-    static const char *const K[] = {
-        "url", "", "forks_url", "/forks", "keys_url", "/keys{/key_id}", "collaborators_url",
-        "/collaborators{/collaborator}", "teams_url", "/teams", "hooks_url", "/hooks", "issue_events_url",
-        "/issues/events{/number}", "events_url", "/events", "assignees_url", "/assignees{/user}",
-        "branches_url", "/branches{/branch}", "tags_url", "/tags", "blobs_url", "/git/blobs{/sha}",
-        "git_tags_url", "/git/tags{/sha}", "git_refs_url", "/git/refs{/sha}", "trees_url", "/git/trees{/sha}",
-        "statuses_url", "/statuses/{sha}", "languages_url", "/languages", "stargazers_url", "/stargazers",
-        "contributors_url", "/contributors", "subscribers_url", "/subscribers", "subscription_url",
-        "/subscription", "commits_url", "/commits{/sha}", "git_commits_url", "/git/commits{/sha}",
-        "comments_url", "/comments{/number}", "issue_comment_url", "/issues/comments{/number}",
-        "contents_url", "/contents/{+path}", "compare_url", "/compare/{base}...{head}", "merges_url",
-        "/merges", "archive_url", "/{archive_format}{/ref}", "downloads_url", "/downloads", "issues_url",
-        "/issues{/number}", "pulls_url", "/pulls{/number}", "milestones_url", "/milestones{/number}",
-        "notifications_url", "/notifications{?since,all,participating}", "labels_url", "/labels{/name}",
-        "releases_url", "/releases{/id}", "deployments_url", "/deployments"};
+    static const char *const K[] = {"url",
+                                    "",
+                                    "forks_url",
+                                    "/forks",
+                                    "keys_url",
+                                    "/keys{/key_id}",
+                                    "collaborators_url",
+                                    "/collaborators{/collaborator}",
+                                    "teams_url",
+                                    "/teams",
+                                    "hooks_url",
+                                    "/hooks",
+                                    "issue_events_url",
+                                    "/issues/events{/number}",
+                                    "events_url",
+                                    "/events",
+                                    "assignees_url",
+                                    "/assignees{/user}",
+                                    "branches_url",
+                                    "/branches{/branch}",
+                                    "tags_url",
+                                    "/tags",
+                                    "blobs_url",
+                                    "/git/blobs{/sha}",
+                                    "git_tags_url",
+                                    "/git/tags{/sha}",
+                                    "git_refs_url",
+                                    "/git/refs{/sha}",
+                                    "trees_url",
+                                    "/git/trees{/sha}",
+                                    "statuses_url",
+                                    "/statuses/{sha}",
+                                    "languages_url",
+                                    "/languages",
+                                    "stargazers_url",
+                                    "/stargazers",
+                                    "contributors_url",
+                                    "/contributors",
+                                    "subscribers_url",
+                                    "/subscribers",
+                                    "subscription_url",
+                                    "/subscription",
+                                    "commits_url",
+                                    "/commits{/sha}",
+                                    "git_commits_url",
+                                    "/git/commits{/sha}",
+                                    "comments_url",
+                                    "/comments{/number}",
+                                    "issue_comment_url",
+                                    "/issues/comments{/number}",
+                                    "contents_url",
+                                    "/contents/{+path}",
+                                    "compare_url",
+                                    "/compare/{base}...{head}",
+                                    "merges_url",
+                                    "/merges",
+                                    "archive_url",
+                                    "/{archive_format}{/ref}",
+                                    "downloads_url",
+                                    "/downloads",
+                                    "issues_url",
+                                    "/issues{/number}",
+                                    "pulls_url",
+                                    "/pulls{/number}",
+                                    "milestones_url",
+                                    "/milestones{/number}",
+                                    "notifications_url",
+                                    "/notifications{?since,all,participating}",
+                                    "labels_url",
+                                    "/labels{/name}",
+                                    "releases_url",
+                                    "/releases{/id}",
+                                    "deployments_url",
+                                    "/deployments"};
     for (size_t i = 0; i < NELEM(K); i += 2) {
         JS(b, ",\"");
         jb_cstr(b, K[i]);
@@ -613,7 +773,9 @@ static void write_repo_obj(const gen_ctx *c, jbuf *b, const repo_info *ri, int64
     if ((h >> 6) % 3 == 0)
         JS(b, ",\"license\":null");
     else
-        JS(b, ",\"license\":{\"key\":\"mit\",\"name\":\"MIT License\",\"spdx_id\":\"MIT\",\"url\":\"https://api.github.com/licenses/mit\",\"node_id\":\"MDc6TGljZW5zZTEz\"}");
+        JS(b, ",\"license\":{\"key\":\"mit\",\"name\":\"MIT "
+              "License\",\"spdx_id\":\"MIT\",\"url\":\"https://api.github.com/licenses/"
+              "mit\",\"node_id\":\"MDc6TGljZW5zZTEz\"}");
     JS(b, ",\"allow_forking\":true,\"is_template\":false,\"web_commit_signoff_required\":false,\"topics\":[");
     if (lg >= 0) {
         jb_ch(b, '"');
@@ -649,7 +811,7 @@ static const char *repo_default_branch(const gen_ctx *c, const repo_info *ri)
 /* ------------------------------------------------------------ text */
 
 /* Commit message in JSON-escaped form (no surrounding quotes). */
-static void write_message(rng *r, jbuf *b)
+static void write_message(rng *r, jbuf *b, int cal)
 {
     uint32_t u = rbelow(r, 1000);
     if (u < 20) { /* merge commit */
@@ -668,7 +830,7 @@ static void write_message(rng *r, jbuf *b)
         JS(b, " ");
         jb_cstr(b, SPICE[rbelow(r, NELEM(SPICE))]);
     }
-    if (rbelow(r, 100) < 35) { /* multi-line body */
+    if (rbelow(r, 100) < (cal ? 6u : 35u)) { /* multi-line body */
         JS(b, "\\n\\n");
         int nw = 8 + (int)rbelow(r, 60);
         for (int i = 0; i < nw; i++) {
@@ -749,7 +911,7 @@ static void gen_event(const gen_ctx *c, int h, uint32_t i, uint32_t n, gev *e)
     uint32_t u = rbelow(&r, 1000), acc = 0;
     e->type = T_NTYPES - 1;
     for (int k = 0; k < T_NTYPES; k++) {
-        acc += (uint32_t)TYPE_PERMILLE[k];
+        acc += (uint32_t)(c->cal ? TYPE_PERMILLE_2025 : TYPE_PERMILLE)[k];
         if (u < acc) {
             e->type = k;
             break;
@@ -763,9 +925,23 @@ static void gen_event(const gen_ctx *c, int h, uint32_t i, uint32_t n, gev *e)
     if (e->type == T_PUSH) {
         e->push_id = 20000000000ULL + (uint64_t)(e->id - 10000000000LL) / 2;
         uint32_t v = rbelow(&r, 1000);
-        int size = v < 620 ? 1 : v < 800 ? 2 : v < 880 ? 3 : v < 930 ? 4 + (int)rbelow(&r, 3)
-                 : v < 975 ? 7 + (int)rbelow(&r, 14) : v < 995 ? 21 + (int)rbelow(&r, 80)
-                 : 101 + (int)rbelow(&r, 300);
+        int size;
+        if (c->cal) /* real 2025 pushes are small: mostly one commit (bots, squash merges) */
+            size = v < 900   ? 1
+                   : v < 945 ? 2
+                   : v < 965 ? 3
+                   : v < 985 ? 4 + (int)rbelow(&r, 3)
+                   : v < 997 ? 7 + (int)rbelow(&r, 14)
+                   : v < 999 ? 21 + (int)rbelow(&r, 80)
+                             : 101 + (int)rbelow(&r, 300);
+        else
+            size = v < 620   ? 1
+                   : v < 800 ? 2
+                   : v < 880 ? 3
+                   : v < 930 ? 4 + (int)rbelow(&r, 3)
+                   : v < 975 ? 7 + (int)rbelow(&r, 14)
+                   : v < 995 ? 21 + (int)rbelow(&r, 80)
+                             : 101 + (int)rbelow(&r, 300);
         uint32_t k = rbelow(&r, 100);
         if (k < 4) {
             e->ref_kind = 1;
@@ -804,7 +980,8 @@ static uint64_t head_key(const gev *e) { return e->size > 0 ? commit_key(e, e->s
 static uint32_t commit_author(const gen_ctx *c, const gev *e, int k, rng *cr)
 {
     cr->s = commit_key(e, k) ^ 0xa5a5ULL;
-    return rbelow(cr, 100) < 80 ? (e->actor >= NELEM(BOTS) ? e->actor : e->actor + NELEM(BOTS)) : rzipf(cr, c->n_actors, 10);
+    return rbelow(cr, 100) < 80 ? (e->actor >= NELEM(BOTS) ? e->actor : e->actor + NELEM(BOTS))
+                                : rzipf(cr, c->n_actors, 10);
 }
 
 static const char *repo_default_branch(const gen_ctx *c, const repo_info *ri);
@@ -874,7 +1051,7 @@ static void write_push_payload(const gen_ctx *c, const gev *e, rng *r, jbuf *b, 
             JS(b, "\",\"name\":\"");
             actor_name(c, au, b);
             JS(b, "\"},\"message\":\"");
-            write_message(&cr, b);
+            write_message(&cr, b, c->cal);
             JS(b, "\",\"distinct\":");
             jb_cstr(b, k >= e->size - e->distinct ? "true" : "false");
             JS(b, ",\"url\":\"https://api.github.com/repos/");
@@ -899,8 +1076,55 @@ static const char *assoc(rng *r)
     return A[rbelow(r, NELEM(A))];
 }
 
-static void write_issue_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const char *fn, uint64_t number,
-                            int is_pr)
+/* n label objects as in issue and PR payloads (--mix real2025). */
+static void write_labels(rng *r, jbuf *b, const char *fn, int n)
+{
+    static const char *const N[] = {"bug",         "enhancement", "dependencies",   "documentation", "good first issue",
+                                    "help wanted", "javascript",  "github_actions", "needs-triage",  "size/S"};
+    static const char *const D[] = {"Something isn't working",
+                                    "New feature or request",
+                                    "Pull requests that update a dependency file",
+                                    "Improvements or additions to documentation",
+                                    "Good for newcomers",
+                                    "Extra attention is needed",
+                                    "Pull requests that update Javascript code",
+                                    "Pull requests that update GitHub Actions code",
+                                    "",
+                                    ""};
+    for (int i = 0; i < n; i++) {
+        uint32_t k = rbelow(r, NELEM(N));
+        uint64_t lid = 1000000000ULL + rnext(r) % 8000000000ULL;
+        if (i)
+            jb_ch(b, ',');
+        JS(b, "{\"id\":");
+        jb_u64(b, lid);
+        JS(b, ",\"node_id\":");
+        node_id(b, "LA_kwDO", lid);
+        JS(b, ",\"url\":\"https://api.github.com/repos/");
+        jb_cstr(b, fn);
+        JS(b, "/labels/");
+        for (const char *p = N[k]; *p; p++)
+            if (*p == ' ')
+                JS(b, "%20");
+            else
+                jb_ch(b, *p);
+        JS(b, "\",\"name\":");
+        jb_s(b, N[k]);
+        JS(b, ",\"color\":\"");
+        jb_hex(b, lid, 0, 6);
+        JS(b, "\",\"default\":");
+        jb_cstr(b, k < 6 ? "true" : "false");
+        JS(b, ",\"description\":");
+        if (D[k][0])
+            jb_s(b, D[k]);
+        else
+            JS(b, "null");
+        jb_ch(b, '}');
+    }
+}
+
+static void write_issue_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const char *fn, uint64_t number, int is_pr,
+                            int body_max)
 {
     uint64_t iid = 1000000000ULL + (uint64_t)e->repo.id * 7 + number;
     JS(b, "{\"url\":\"https://api.github.com/repos/");
@@ -909,6 +1133,19 @@ static void write_issue_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, con
     jb_u64(b, number);
     JS(b, "\",\"repository_url\":\"https://api.github.com/repos/");
     jb_cstr(b, fn);
+    if (c->cal) {
+        static const char *const U[] = {"labels_url", "/labels{/name}", "comments_url",
+                                        "/comments",  "events_url",     "/events"};
+        for (size_t i = 0; i < NELEM(U); i += 2) {
+            JS(b, "\",\"");
+            jb_cstr(b, U[i]);
+            JS(b, "\":\"https://api.github.com/repos/");
+            jb_cstr(b, fn);
+            JS(b, "/issues/");
+            jb_u64(b, number);
+            jb_cstr(b, U[i + 1]);
+        }
+    }
     JS(b, "\",\"html_url\":\"https://github.com/");
     jb_cstr(b, fn);
     jb_cstr(b, is_pr ? "/pull/" : "/issues/");
@@ -930,9 +1167,25 @@ static void write_issue_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, con
     JS(b, "\",\"user\":");
     write_actor_user(c, b, rzipf(r, c->n_actors, 10));
     JS(b, ",\"labels\":[");
-    if (rbelow(r, 3) == 0)
-        JS(b, "{\"id\":1234567,\"node_id\":\"MDU6TGFiZWwxMjM0NTY3\",\"name\":\"bug\",\"color\":\"d73a4a\",\"default\":true,\"description\":\"Something isn't working\"}");
-    JS(b, "],\"state\":\"open\",\"locked\":false,\"assignee\":null,\"assignees\":[],\"milestone\":null,\"comments\":");
+    if (c->cal) {
+        write_labels(r, b, fn, (int)rbelow(r, 4));
+        JS(b, "],\"state\":\"open\",\"locked\":false,\"assignee\":");
+        if (rbelow(r, 4) == 0) {
+            uint32_t as = rzipf(r, c->n_actors, 10);
+            write_actor_user(c, b, as);
+            JS(b, ",\"assignees\":[");
+            write_actor_user(c, b, as);
+            jb_ch(b, ']');
+        } else
+            JS(b, "null,\"assignees\":[]");
+        JS(b, ",\"milestone\":null,\"comments\":");
+    } else {
+        if (rbelow(r, 3) == 0)
+            JS(b, "{\"id\":1234567,\"node_id\":\"MDU6TGFiZWwxMjM0NTY3\",\"name\":\"bug\",\"color\":\"d73a4a\","
+                  "\"default\":true,\"description\":\"Something isn't working\"}");
+        JS(b,
+           "],\"state\":\"open\",\"locked\":false,\"assignee\":null,\"assignees\":[],\"milestone\":null,\"comments\":");
+    }
     jb_u64(b, rbelow(r, 30));
     JS(b, ",\"created_at\":");
     jb_ts(b, e->t - 86400 * (int64_t)rbelow(r, 60));
@@ -945,8 +1198,22 @@ static void write_issue_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, con
         jb_ch(b, '"');
     }
     JS(b, ",\"active_lock_reason\":null,\"body\":\"");
-    write_body(r, b, 100 + (int)rbelow(r, 1500));
-    JS(b, "\",\"reactions\":{\"total_count\":0,\"+1\":0,\"-1\":0,\"laugh\":0,\"hooray\":0,\"confused\":0,\"heart\":0,\"rocket\":0,\"eyes\":0},\"state_reason\":null}");
+    write_body(r, b, 100 + (int)rbelow(r, (uint32_t)body_max));
+    if (c->cal) {
+        JS(b, "\",\"timeline_url\":\"https://api.github.com/repos/");
+        jb_cstr(b, fn);
+        JS(b, "/issues/");
+        jb_u64(b, number);
+        JS(b, "/timeline\",\"performed_via_github_app\":null");
+        JS(b, ",\"reactions\":{\"url\":\"https://api.github.com/repos/");
+        jb_cstr(b, fn);
+        JS(b, "/issues/");
+        jb_u64(b, number);
+        JS(b, "/reactions\",\"total_count\":0,");
+    } else
+        JS(b, "\",\"reactions\":{\"total_count\":0,");
+    JS(b, "\"+1\":0,\"-1\":0,\"laugh\":0,\"hooray\":0,\"confused\":0,\"heart\":0,\"rocket\":0,\"eyes\":0},\"state_"
+          "reason\":null}");
 }
 
 static void write_comment_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const char *fn, const char *kind,
@@ -978,7 +1245,8 @@ static void write_comment_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, c
     }
     JS(b, ",\"body\":\"");
     write_body(r, b, body_len);
-    JS(b, "\",\"reactions\":{\"total_count\":0,\"+1\":0,\"-1\":0,\"laugh\":0,\"hooray\":0,\"confused\":0,\"heart\":0,\"rocket\":0,\"eyes\":0}}");
+    JS(b, "\",\"reactions\":{\"total_count\":0,\"+1\":0,\"-1\":0,\"laugh\":0,\"hooray\":0,\"confused\":0,\"heart\":0,"
+          "\"rocket\":0,\"eyes\":0}}");
 }
 
 static void write_branch_side(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const repo_info *ri, const char *ref,
@@ -998,8 +1266,12 @@ static void write_branch_side(const gen_ctx *c, const gev *e, rng *r, jbuf *b, c
     jb_sha(b, rnext(r));
     jb_ch(b, '"');
     if (full) {
-        /* the side's "user" duplicates repo.owner; left out to keep PR
-         * events near the 2025 sample's mean size (docs/gen.md) */
+        /* the side's "user" duplicates repo.owner; --mix legacy leaves it
+         * out, real2025 has it as the real payloads do (docs/gen.md) */
+        if (c->cal) {
+            JS(b, ",\"user\":");
+            write_owner_user(c, b, ri);
+        }
         JS(b, ",\"repo\":");
         write_repo_obj(c, b, ri, e->t, 0, 0);
     } else {
@@ -1045,9 +1317,9 @@ static void write_pr_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const 
     }
     JS(b, ",\"node_id\":");
     node_id(b, "PR_kwDO", pid);
-    static const char *const L[] = {"html_url", "https://github.com/", "/pull/", "diff_url", "https://github.com/",
-                                    ".diff", "patch_url", "https://github.com/", ".patch", "issue_url",
-                                    "https://api.github.com/repos/", "/issues/"};
+    static const char *const L[] = {
+        "html_url",  "https://github.com/", "/pull/", "diff_url",  "https://github.com/",           ".diff",
+        "patch_url", "https://github.com/", ".patch", "issue_url", "https://api.github.com/repos/", "/issues/"};
     for (size_t i = 0; i < NELEM(L); i += 3) {
         JS(b, ",\"");
         jb_cstr(b, L[i]);
@@ -1102,11 +1374,21 @@ static void write_pr_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const 
         JS(b, "null");
     JS(b, ",\"merge_commit_sha\":\"");
     jb_sha(b, pid);
-    JS(b, "\",\"assignee\":null,\"assignees\":[],\"requested_reviewers\":[],\"requested_teams\":[],\"labels\":[],\"milestone\":null,\"draft\":");
+    if (c->cal) {
+        JS(b, "\",\"assignee\":null,\"assignees\":[],\"requested_reviewers\":[");
+        if (rbelow(r, 3) == 0)
+            write_actor_user(c, b, rzipf(r, c->n_actors, 10));
+        JS(b, "],\"requested_teams\":[],\"labels\":[");
+        write_labels(r, b, fn, (int)rbelow(r, 4));
+        JS(b, "],\"milestone\":null,\"draft\":");
+    } else
+        JS(b, "\",\"assignee\":null,\"assignees\":[],\"requested_reviewers\":[],\"requested_teams\":[],\"labels\":[],"
+              "\"milestone\":null,\"draft\":");
     jb_cstr(b, rbelow(r, 10) == 0 ? "true" : "false");
-    static const char *const U[] = {"commits_url", "/pulls/#/commits", "review_comments_url", "/pulls/#/comments",
-                                    "review_comment_url", "/pulls/comments{/number}", "comments_url",
-                                    "/issues/#/comments", "statuses_url", "/statuses/"};
+    static const char *const U[] = {"commits_url",       "/pulls/#/commits",   "review_comments_url",
+                                    "/pulls/#/comments", "review_comment_url", "/pulls/comments{/number}",
+                                    "comments_url",      "/issues/#/comments", "statuses_url",
+                                    "/statuses/"};
     for (size_t i = 0; i < NELEM(U); i += 2) {
         JS(b, ",\"");
         jb_cstr(b, U[i]);
@@ -1134,10 +1416,22 @@ static void write_pr_obj(const gen_ctx *c, const gev *e, rng *r, jbuf *b, const 
     JS(b, ",\"base\":");
     write_branch_side(c, e, r, b, &e->repo, base_ref, 1);
     JS(b, ",\"_links\":{");
-    static const char *const K[] = {"self", "/pulls/", "html", "/pull/", "issue", "/issues/", "comments",
-                                    "/issues/#/comments", "review_comments", "/pulls/#/comments",
-                                    "review_comment", "/pulls/comments{/number}", "commits", "/pulls/#/commits",
-                                    "statuses", "/statuses/"};
+    static const char *const K[] = {"self",
+                                    "/pulls/",
+                                    "html",
+                                    "/pull/",
+                                    "issue",
+                                    "/issues/",
+                                    "comments",
+                                    "/issues/#/comments",
+                                    "review_comments",
+                                    "/pulls/#/comments",
+                                    "review_comment",
+                                    "/pulls/comments{/number}",
+                                    "commits",
+                                    "/pulls/#/commits",
+                                    "statuses",
+                                    "/statuses/"};
     for (size_t i = 0; i < NELEM(K); i += 2) {
         if (i)
             jb_ch(b, ',');
@@ -1218,9 +1512,7 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
 
     uint64_t number = 1 + (hash3(c->o.seed, e->repo.idx, 50) % 3000) + rbelow(&r, 40);
     switch (e->type) {
-    case T_PUSH:
-        write_push_payload(c, e, &r, b, fn, hr);
-        break;
+    case T_PUSH: write_push_payload(c, e, &r, b, fn, hr); break;
     case T_CREATE: {
         uint32_t v = rbelow(&r, 10);
         if (v < 2)
@@ -1251,9 +1543,7 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         write_ref_name(&r, b);
         JS(b, "\",\"ref_type\":\"branch\",\"pusher_type\":\"user\"}");
         break;
-    case T_WATCH:
-        JS(b, "{\"action\":\"started\"}");
-        break;
+    case T_WATCH: JS(b, "{\"action\":\"started\"}"); break;
     case T_FORK: {
         /* the new fork: the forked repo's name and metadata under the
          * actor's login, with a fresh id (forks do not appear as repo.*
@@ -1277,15 +1567,16 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         JS(b, "{\"action\":\"");
         jb_cstr(b, A[rbelow(&r, 3)]);
         JS(b, "\",\"issue\":");
-        write_issue_obj(c, e, &r, b, fn, number, 0);
+        write_issue_obj(c, e, &r, b, fn, number, 0, c->cal ? 100 : 1500);
         jb_ch(b, '}');
         break;
     }
     case T_ISSUECOMMENT:
         JS(b, "{\"action\":\"created\",\"issue\":");
-        write_issue_obj(c, e, &r, b, fn, number, rbelow(&r, 2));
+        write_issue_obj(c, e, &r, b, fn, number, rbelow(&r, 2), c->cal ? 5000 : 1500);
         JS(b, ",\"comment\":");
-        write_comment_obj(c, e, &r, b, fn, "/issues/comments/", 50 + (int)rbelow(&r, 1200));
+        write_comment_obj(c, e, &r, b, fn, "/issues/comments/",
+                          50 + (int)(rbelow(&r, 1200) * (c->cal && rbelow(&r, 4) == 0 ? 5 : 1)));
         jb_ch(b, '}');
         break;
     case T_PR: {
@@ -1306,9 +1597,13 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         JS(b, ",\"user\":");
         write_actor_user(c, b, e->actor);
         JS(b, ",\"body\":");
-        if (rbelow(&r, 2))
+        if (c->cal ? rbelow(&r, 4) == 0 : rbelow(&r, 2) != 0)
             JS(b, "null");
-        else
+        else if (c->cal) {
+            JS(b, "\"LGTM \\ud83d\\udc4d, one nit about \\\"naming\\\"\\r\\n\\r\\n");
+            write_body(&r, b, 200 + (int)rbelow(&r, 4000));
+            jb_ch(b, '"');
+        } else
             JS(b, "\"LGTM \\ud83d\\udc4d, one nit about \\\"naming\\\"\"");
         JS(b, ",\"commit_id\":\"");
         jb_sha(b, rnext(&r));
@@ -1351,7 +1646,8 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         jb_u64(b, rbelow(&r, 5));
         jb_ch(b, '.');
         jb_u64(b, rbelow(&r, 40));
-        JS(b, ".0\",\"target_commitish\":\"main\",\"name\":\"Release notes \xe2\x80\x94 spring\",\"draft\":false,\"prerelease\":false,\"created_at\":");
+        JS(b, ".0\",\"target_commitish\":\"main\",\"name\":\"Release notes \xe2\x80\x94 "
+              "spring\",\"draft\":false,\"prerelease\":false,\"created_at\":");
         jb_ts(b, e->t - 60);
         JS(b, ",\"published_at\":");
         jb_ts(b, e->t);
@@ -1366,12 +1662,11 @@ static void write_event(const gen_ctx *c, const gev *e, jbuf *b, hour_res *hr)
         write_actor_user(c, b, rzipf(&r, c->n_actors, 10));
         JS(b, ",\"action\":\"added\"}");
         break;
-    case T_PUBLIC:
-        JS(b, "{}");
-        break;
+    case T_PUBLIC: JS(b, "{}"); break;
     case T_GOLLUM:
     default:
-        JS(b, "{\"pages\":[{\"page_name\":\"Home\",\"title\":\"Home\",\"summary\":null,\"action\":\"edited\",\"sha\":\"");
+        JS(b,
+           "{\"pages\":[{\"page_name\":\"Home\",\"title\":\"Home\",\"summary\":null,\"action\":\"edited\",\"sha\":\"");
         jb_sha(b, rnext(&r));
         JS(b, "\",\"html_url\":\"https://github.com/");
         jb_cstr(b, fn);
@@ -1672,6 +1967,7 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
     c->o = *o;
+    c->cal = o->mix == KILN_GEN_MIX_REAL2025;
     c->hpd = o->hours ? o->hours : 24;
     if (!o->out_dir || !o->out_dir[0])
         return kiln_err_set(err, KILN_EINVAL, "gen: an output directory is required (--out DIR)");
@@ -1683,8 +1979,9 @@ static int ctx_init(gen_ctx *c, const kiln_gen_opts *o, int api, kiln_err *err)
         return kiln_err_set(err, KILN_EINVAL, "gen: --scale %g out of range (0 < scale <= %g)", o->scale,
                             KILN_GEN_MAX_SCALE);
     if (o->start_day < kiln_days_from_civil(2015, 1, 1) || o->start_day > kiln_days_from_civil(2099, 1, 1))
-        return kiln_err_set(err, KILN_EINVAL, "gen: --start must be between 2015-01-01 and 2099-01-01 "
-                                              "(the 2011-2014 Timeline format is not generated)");
+        return kiln_err_set(err, KILN_EINVAL,
+                            "gen: --start must be between 2015-01-01 and 2099-01-01 "
+                            "(the 2011-2014 Timeline format is not generated)");
     c->T = o->days * c->hpd;
     c->api = api;
     c->n_repos = (uint32_t)fmax(800, 2e6 * o->scale);
@@ -2075,7 +2372,7 @@ static int write_compare(const gen_ctx *c, const gev *e, jbuf *b, jbuf *pb, kiln
         JS(b, "},\"committer\":{\"name\":\"GitHub\",\"email\":\"noreply@github.com\",\"date\":");
         jb_ts(b, e->t - 60 * (int64_t)(lim - k));
         JS(b, "},\"message\":\"");
-        write_message(&cr, b);
+        write_message(&cr, b, c->cal);
         JS(b, "\",\"comment_count\":0},\"url\":\"https://api.github.com/repos/");
         jb_cstr(b, fn);
         JS(b, "/commits/");

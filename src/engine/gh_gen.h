@@ -12,7 +12,8 @@
 
 #include "base/base.h"
 
-/* Events per hour at scale 1 (a 2024-like hour, ~750 MB of JSON). */
+/* Events per hour at scale 1 (a 2024-like hour, ~650 MB of JSON with the
+ * default mix, ~950 MB with KILN_GEN_MIX_LEGACY). */
 #define KILN_GEN_EVENTS_PER_HOUR 250000
 /* PushEvent payloads lose size/distinct_size/commits from this UTC day on
  * (2025-10-07, GitHub changelog 2025-08-08). Days since 1970-01-01. */
@@ -36,16 +37,24 @@ typedef struct kiln_gen_opts {
     int quirks;          /* gharchive: inject real-world faults (see docs/gen.md);
                             needs days * hours >= KILN_GEN_QUIRKS_MIN_HOURS */
     int threads;         /* worker threads; 0 = number of CPUs */
+    int mix;             /* KILN_GEN_MIX_*: type mix and payload sizes */
 } kiln_gen_opts;
 
+/* Event mix. REAL2025 (default): type shares and per-type byte sizes of a
+ * real 2025 hour (~2.4 KB/event, PushEvent ~71 % of events / ~31 % of
+ * bytes, PullRequestEvent ~20 KB). LEGACY: the 2023 type mix and sizes of
+ * earlier kiln versions (~3.8 KB/event), byte-identical to their output.
+ * docs/gen.md has the calibration. */
+enum { KILN_GEN_MIX_REAL2025 = 0, KILN_GEN_MIX_LEGACY = 1 };
+
 typedef struct kiln_gen_report {
-    uint64_t hours;       /* hours simulated */
-    uint64_t files;       /* files written (hour files, or API response files) */
-    uint64_t events;      /* events generated (before quirks) */
+    uint64_t hours;  /* hours simulated */
+    uint64_t files;  /* files written (hour files, or API response files) */
+    uint64_t events; /* events generated (before quirks) */
     uint64_t push_events;
-    uint64_t json_bytes;  /* uncompressed JSON bytes written */
-    uint64_t gz_bytes;    /* compressed bytes written (gharchive) */
-    double seconds;       /* wall time */
+    uint64_t json_bytes; /* uncompressed JSON bytes written */
+    uint64_t gz_bytes;   /* compressed bytes written (gharchive) */
+    double seconds;      /* wall time */
 } kiln_gen_report;
 
 /* Defaults: 2025-01-01, 1 day, 24 hours, scale 0.001, seed 1, no quirks. */

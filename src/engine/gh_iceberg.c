@@ -68,11 +68,11 @@
 #define GH_SPILL_MAX 256
 
 typedef struct gh_table {
-    const char *name;       /* "github.pushes" */
-    const char *sub;        /* "pushes" */
-    const char *keys;       /* merge keys */
+    const char *name; /* "github.pushes" */
+    const char *sub;  /* "pushes" */
+    const char *keys; /* merge keys */
     const kiln_schema *schema;
-    const char *range_col;  /* big days are bucketed by ranges of this key column */
+    const char *range_col; /* big days are bucketed by ranges of this key column */
 } gh_table;
 
 #define STAGE_PREFIX "kiln-stage-gh-events-"
@@ -167,10 +167,10 @@ static void add_result(kiln_gh_iceberg_table_result *t, const kiln_lake_write_re
 typedef struct loader {
     kiln_lake_table *t;
     const kiln_lake_write_opts *wo; /* branch = the staging branch, branch_from = target */
-    const char *target;            /* the ref the run publishes to */
-    kiln_lake_writer *w;           /* NULL until rows arrive */
-    uint64_t staged;               /* estimated bytes of rows staged in w */
-    uint64_t budget;               /* commit a chunk past this */
+    const char *target;             /* the ref the run publishes to */
+    kiln_lake_writer *w;            /* NULL until rows arrive */
+    uint64_t staged;                /* estimated bytes of rows staged in w */
+    uint64_t budget;                /* commit a chunk past this */
     kiln_gh_iceberg_table_result *tr;
 } loader;
 
@@ -209,8 +209,7 @@ static void loader_abandon(loader *l)
     kiln_err e2 = {0};
     if (l->t && kiln_lake_meta_ref(kiln_lake_table_meta(l->t), l->wo->branch) &&
         kiln_lake_ref_drop(l->t, l->wo->branch, &e2))
-        snprintf(l->tr->warning, sizeof l->tr->warning, "could not drop staging branch %s: %s", l->wo->branch,
-                 e2.msg);
+        snprintf(l->tr->warning, sizeof l->tr->warning, "could not drop staging branch %s: %s", l->wo->branch, e2.msg);
 }
 
 /* Rough in-memory size of a batch once the writer has copied it. */
@@ -256,11 +255,11 @@ static int loader_put(loader *l, const kiln_batch *b, kiln_err *err)
  * bucket. */
 
 typedef struct spill {
-    int n;                 /* buckets */
+    int n; /* buckets */
     int fds[GH_SPILL_MAX];
     char *paths[GH_SPILL_MAX];
     kiln_buf bufs[GH_SPILL_MAX];
-    size_t flush_at;       /* per-bucket buffer size */
+    size_t flush_at; /* per-bucket buffer size */
 } spill;
 
 static int spill_flush(spill *sp, int k, kiln_err *err)
@@ -281,7 +280,10 @@ static int spill_flush(spill *sp, int k, kiln_err *err)
 
 static int hexval(int ch)
 {
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : 0;
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : 0;
 }
 
 /* The bucket of a row: ranges of the table's range column, in order. */
@@ -540,6 +542,145 @@ static void add_result(kiln_gh_iceberg_table_result *t, const kiln_lake_write_re
 }
 
 /* Load days [first, last) of rep for one table into its staging branch. */
+/* ---- re-run fast path: what each table records about the inputs it holds.
+ * Table properties, per target ref B:
+ *   kiln.gh-events.head.B          the snapshot id of B when the last gh-events
+ *                                  run on B finished (after its publish)
+ *   kiln.gh-events.inputs.B.DAY    the input fingerprint (gh_events.h) of DAY
+ *                                  as loaded by a run on B
+ * A day is unchanged when both tables record its fingerprint and B's head in
+ * both is still the recorded one: no other writer (a DELETE, a compaction, a
+ * rollback, a run killed after its publish) has touched B since, so the rows
+ * the fingerprinted inputs gave are still there. Anything else reloads. */
+#define FP_HEAD "kiln.gh-events.head."
+#define FP_INPUTS "kiln.gh-events.inputs."
+
+struct kiln_gh__loaded {
+    kiln_lake_table *t[2];
+    char *branch;
+    int valid; /* both tables exist and B's heads are the recorded ones */
+};
+
+static const char *const fp_tables[2] = {"github.pushes", "github.commits"};
+
+int kiln_gh__loaded_open(kiln_gh__loaded **out, const kiln_gh_iceberg_opts *o, kiln_err *err)
+{
+    *out = NULL;
+    kiln_gh__loaded *ld = kiln_calloc(1, sizeof *ld);
+    kiln_lake_catalog *cat = NULL;
+    if (!ld)
+        return KILN_OOM(err);
+    ld->branch = kiln_strdup(o->branch && *o->branch ? o->branch : "main");
+    int rc = ld->branch ? 0 : KILN_OOM(err);
+    if (!rc)
+        rc = kiln_lake_catalog_open(&cat, o->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    ld->valid = rc == 0;
+    for (int ti = 0; ti < 2 && !rc && ld->valid; ti++) {
+        rc = kiln_lake_table_load(&ld->t[ti], cat, fp_tables[ti], err);
+        if (rc == KILN_ENOTFOUND) { /* first load: nothing recorded */
+            kiln_err_clear(err);
+            rc = 0;
+            ld->valid = 0;
+            break;
+        }
+        if (rc)
+            break;
+        const kiln_lake_meta *m = kiln_lake_table_meta(ld->t[ti]);
+        const kiln_lake_ref *ref = kiln_lake_meta_ref(m, ld->branch);
+        char key[256], now[32];
+        snprintf(key, sizeof key, FP_HEAD "%s", ld->branch);
+        const char *rec = kiln_lake_meta_property(m, key);
+        snprintf(now, sizeof now, "%lld", ref ? (long long)ref->snapshot_id : -1LL);
+        if (!ref || !rec || strcmp(rec, now) != 0)
+            ld->valid = 0;
+    }
+    kiln_lake_catalog_free(cat);
+    if (rc) {
+        kiln_gh__loaded_free(ld);
+        return rc;
+    }
+    *out = ld;
+    return 0;
+}
+
+int kiln_gh__loaded_unchanged(void *ctx, int64_t day, const char *fp)
+{
+    kiln_gh__loaded *ld = ctx;
+    if (!ld || !ld->valid)
+        return 0;
+    char key[256], ds[16];
+    kiln_date_format(day, ds);
+    snprintf(key, sizeof key, FP_INPUTS "%s.%s", ld->branch, ds);
+    for (int ti = 0; ti < 2; ti++) {
+        const char *v = kiln_lake_meta_property(kiln_lake_table_meta(ld->t[ti]), key);
+        if (!v || strcmp(v, fp) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+void kiln_gh__loaded_free(kiln_gh__loaded *ld)
+{
+    if (!ld)
+        return;
+    for (int ti = 0; ti < 2; ti++)
+        kiln_lake_table_free(ld->t[ti]);
+    kiln_free(ld->branch);
+    kiln_free(ld);
+}
+
+/* After a run: record, in each table, the fingerprints of the days it
+ * loaded and the target's head as this run left it (the snapshot its last
+ * publish made, or the head its no-op MERGEs were checked against). A
+ * writer that commits between the publish and this makes the head differ,
+ * so the next run reloads: never a wrong skip. */
+static int record_inputs(loader *ls, const char *target, const kiln_gh_report *rep, kiln_err *err)
+{
+    size_t nfp = 0;
+    for (size_t i = 0; i < rep->nparts; i++)
+        nfp += rep->parts[i].status == KILN_GH_PART_OK && rep->parts[i].input_fp[0];
+    if (!nfp)
+        return 0;
+    int rc = 0;
+    kiln_lake_kv *kv = kiln_calloc(nfp + 1, sizeof *kv);
+    char **keys = kiln_calloc(nfp + 1, sizeof *keys);
+    if (!kv || !keys)
+        rc = KILN_OOM(err);
+    for (int ti = 0; ti < 2 && !rc; ti++) {
+        const kiln_lake_ref *ref = kiln_lake_meta_ref(kiln_lake_table_meta(ls[ti].t), target);
+        if (!ref)
+            continue; /* nothing in the table on this ref: nothing to vouch for */
+        char head[32];
+        snprintf(head, sizeof head, "%lld", (long long)ref->snapshot_id);
+        size_t n = 0;
+        keys[n] = kiln_sprintf(FP_HEAD "%s", target);
+        kv[n] = (kiln_lake_kv){keys[n], head};
+        n++;
+        for (size_t i = 0; i < rep->nparts; i++) {
+            const kiln_gh_partition *p = &rep->parts[i];
+            if (p->status != KILN_GH_PART_OK || !p->input_fp[0])
+                continue;
+            char ds[16];
+            kiln_date_format(p->day, ds);
+            keys[n] = kiln_sprintf(FP_INPUTS "%s.%s", target, ds);
+            kv[n] = (kiln_lake_kv){keys[n], p->input_fp};
+            n++;
+        }
+        for (size_t i = 0; i < n && !rc; i++)
+            if (!keys[i])
+                rc = KILN_OOM(err);
+        if (!rc)
+            rc = kiln_lake_set_properties(ls[ti].t, kv, n, err);
+        for (size_t i = 0; i < n; i++) {
+            kiln_free(keys[i]);
+            keys[i] = NULL;
+        }
+    }
+    kiln_free(kv);
+    kiln_free(keys);
+    return rc;
+}
+
 static int load_unit(loader *l, const char *stage, const gh_table *gt, const kiln_gh_report *rep, size_t first,
                      size_t last, kiln_err *err)
 {
@@ -619,8 +760,9 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                 wo[ti].fault_ctx = &ks[ti];
             }
         }
-        ls[ti] = (loader){NULL, &wo[ti], o->branch && *o->branch ? o->branch : "main", NULL, 0,
-                          o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT, tr};
+        ls[ti] = (loader){NULL, &wo[ti], o->branch && *o->branch ? o->branch : "main",
+                          NULL, 0,       o->stage_bytes ? o->stage_bytes : GH_ICEBERG_STAGE_DEFAULT,
+                          tr};
         if ((rc = table_open(&ls[ti].t, cat, gt, err)) || (rc = drop_stale_staging(ls[ti].t, tr, err)))
             goto done;
     }
@@ -651,7 +793,7 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
                 loader_abandon(&ls[ti]);
                 kiln_err_clear(err);
                 kiln_gh_iceberg_table_result now = res->tables[ti];
-                res->tables[ti] = saved[ti]; /* the unit's counts start again... */
+                res->tables[ti] = saved[ti];               /* the unit's counts start again... */
                 res->tables[ti].reloads = now.reloads + 1; /* ...not what happened to it */
                 memcpy(res->tables[ti].warning, now.warning, sizeof now.warning);
                 if ((rc = kiln_lake_table_refresh(ls[ti].t, err)) ||
@@ -663,7 +805,7 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         }
         first = last;
     }
-    rc = 0;
+    rc = record_inputs(ls, ls[0].target, rep, err);
 done:
     for (int ti = 0; ti < 2; ti++) {
         if (rc)
@@ -680,12 +822,14 @@ int kiln_gh_iceberg_result_json(const kiln_gh_iceberg_result *r, kiln_buf *out, 
     for (int i = 0; !rc && i < 2; i++) {
         const kiln_gh_iceberg_table_result *t = &r->tables[i];
         rc = kiln_buf_printf(out, err,
-                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"buckets\":%d,\"noop_commits\":%d,\"snapshot_id\":%lld,"
+                             "%s{\"table\":\"%s\",\"snapshots\":%d,\"published\":%d,\"buckets\":%d,\"noop_commits\":%d,"
+                             "\"snapshot_id\":%lld,"
                              "\"rows_inserted\":%lld,\"rows_updated\":%lld,\"files_added\":%lld,"
                              "\"files_removed\":%lld,\"stale_branches_dropped\":%d,\"reloads\":%d,\"warning\":",
-                             i ? "," : "", t->name, t->snapshots, t->published, t->buckets, t->noop_commits, (long long)t->last_snapshot_id,
-                             (long long)t->rows_inserted, (long long)t->rows_updated, (long long)t->files_added,
-                             (long long)t->files_removed, t->stale_branches_dropped, t->reloads);
+                             i ? "," : "", t->name, t->snapshots, t->published, t->buckets, t->noop_commits,
+                             (long long)t->last_snapshot_id, (long long)t->rows_inserted, (long long)t->rows_updated,
+                             (long long)t->files_added, (long long)t->files_removed, t->stale_branches_dropped,
+                             t->reloads);
         if (!rc)
             rc = t->warning[0] ? kiln_json_write_str(out, t->warning, strlen(t->warning), err)
                                : kiln_buf_append(out, "null", 4, err);

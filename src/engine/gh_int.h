@@ -24,4 +24,15 @@ int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema
  * fsync: spills are rebuilt by a re-run). Caller frees with kiln_sink_free. */
 int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);
 
+/* Re-run fast path of the Iceberg job (gh_iceberg.c): the fingerprints the
+ * tables record for the target ref of o (docs/engine.md "Re-runs").
+ * kiln_gh__loaded_unchanged is a kiln_gh_opts.unchanged callback (ctx = the
+ * kiln_gh__loaded); kiln_gh_iceberg_load records the fingerprints of the
+ * days it loaded. */
+typedef struct kiln_gh__loaded kiln_gh__loaded;
+struct kiln_gh_iceberg_opts;
+int kiln_gh__loaded_open(kiln_gh__loaded **out, const struct kiln_gh_iceberg_opts *o, kiln_err *err);
+int kiln_gh__loaded_unchanged(void *ctx, int64_t day, const char *fingerprint);
+void kiln_gh__loaded_free(kiln_gh__loaded *ld);
+
 #endif

@@ -11,6 +11,7 @@
  * did and some failed or were skipped, failed when none did.
  */
 #include "engine/gh_events.h"
+#include "engine/gh_int.h"
 
 #include <string.h>
 
@@ -64,8 +65,8 @@ int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *o, kiln_
             return kiln_err_set(err, KILN_EINVAL, "gh-events --format iceberg needs --warehouse DIR");
         scan.format = kiln_gh_format_find("parquet");
         own_stage = !scan.out_dir;
-        out->out_dir = own_stage ? kiln_sprintf("%s/_staging/gh-events", o->iceberg_opts.warehouse)
-                                 : kiln_strdup(scan.out_dir);
+        out->out_dir =
+            own_stage ? kiln_sprintf("%s/_staging/gh-events", o->iceberg_opts.warehouse) : kiln_strdup(scan.out_dir);
         out->iceberg = 1;
         snprintf(out->branch, sizeof out->branch, "%s",
                  o->iceberg_opts.branch && *o->iceberg_opts.branch ? o->iceberg_opts.branch : "main");
@@ -75,11 +76,21 @@ int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *o, kiln_
         out->out_dir = kiln_strdup(scan.out_dir);
     }
     out->quarantine_dir = scan.quarantine_dir ? kiln_strdup(scan.quarantine_dir)
-                                              : out->out_dir ? kiln_sprintf("%s/_quarantine", out->out_dir) : NULL;
+                          : out->out_dir      ? kiln_sprintf("%s/_quarantine", out->out_dir)
+                                              : NULL;
     if (!out->out_dir || !out->quarantine_dir)
         return KILN_OOM(err);
     scan.out_dir = out->out_dir;
-    if ((rc = kiln_gh_events_run(&scan, &out->report, err)))
+    kiln_gh__loaded *loaded = NULL;
+    if (o->iceberg) { /* re-run fast path: days whose inputs are as when they were loaded */
+        if ((rc = kiln_gh__loaded_open(&loaded, &o->iceberg_opts, err)))
+            return rc;
+        scan.unchanged = kiln_gh__loaded_unchanged;
+        scan.unchanged_ctx = loaded;
+    }
+    rc = kiln_gh_events_run(&scan, &out->report, err);
+    kiln_gh__loaded_free(loaded);
+    if (rc)
         return rc;
     if (o->iceberg) {
         if ((rc = kiln_gh_iceberg_load(&o->iceberg_opts, out->out_dir, &out->report, &out->iceberg_result, err)))
@@ -126,10 +137,9 @@ int kiln_gh_job_result_json(const kiln_gh_job_result *r, kiln_buf *b, kiln_err *
 static int counts_row(kiln_buf *b, const char *label, const char *status, const kiln_gh_counts *c, kiln_err *err)
 {
     return kiln_buf_printf(b, err, "%-12s %-7s %5llu %7llu %10llu %9llu %9llu %11llu %10llu\n", label, status,
-                           (unsigned long long)c->files, (unsigned long long)c->missing,
-                           (unsigned long long)c->events, (unsigned long long)c->pushes,
-                           (unsigned long long)c->commits, (unsigned long long)c->quarantined,
-                           (unsigned long long)c->duplicates);
+                           (unsigned long long)c->files, (unsigned long long)c->missing, (unsigned long long)c->events,
+                           (unsigned long long)c->pushes, (unsigned long long)c->commits,
+                           (unsigned long long)c->quarantined, (unsigned long long)c->duplicates);
 }
 
 static int text_names(kiln_buf *b, const char *what, char *const *v, size_t n, kiln_err *err)
@@ -198,9 +208,14 @@ int kiln_gh_job_result_text(const kiln_gh_job_result *r, kiln_buf *b, kiln_err *
                              (unsigned long long)rep->total.utf8_repaired);
     if (!rc)
         rc = kiln_buf_putc(b, '\n', err);
+    if (!rc && rep->unchanged)
+        rc = kiln_buf_printf(b, err,
+                             "%zu day(s) not read: their input files are the ones loaded (same names, sizes, mtimes "
+                             "and checksums) and the tables are as that run left them\n",
+                             rep->unchanged);
     if (!rc && rep->total.quarantined)
-        rc = kiln_buf_printf(b, err, "quarantined %llu bad line(s) to %s\n",
-                             (unsigned long long)rep->total.quarantined, r->quarantine_dir);
+        rc = kiln_buf_printf(b, err, "quarantined %llu bad line(s) to %s\n", (unsigned long long)rep->total.quarantined,
+                             r->quarantine_dir);
     if (!rc)
         rc = text_names(b, "missing hours", rep->missing, rep->nmissing, err);
     if (!rc)

@@ -283,4 +283,16 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
 int kiln_flow_task_key_branch(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, const char *branch,
                               char out[65], char def_hash[65], kiln_err *err);
 
+/* ------------------------------------------------------------ read-only
+ * queries for kiln serve (src/flow/query.c; appended by issue 14). They
+ * open the state store only when it exists: reading never creates one. */
+
+/* *paused = 1 when `kiln dags pause` paused dag (0 without a store). */
+int kiln_flow_dag_paused(const kiln_flow_project *p, const char *dag, int *paused, kiln_err *err);
+/* The tries of one task instance, oldest first, as a JSON array appended
+ * to out: [{"try_number","state","pid","started","ended","exit_code",
+ * "duration_ms","note"}] (null where unknown); [] when it never ran. */
+int kiln_flow_tries_json(const kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                         kiln_buf *out, kiln_err *err);
+
 #endif

@@ -19,6 +19,8 @@ const char *kiln_type_name(kiln_type t)
     case KILN_T_TIMESTAMPTZ: return "timestamptz";
     case KILN_T_TIMESTAMP: return "timestamp";
     case KILN_T_DECIMAL: return "decimal";
+    case KILN_T_DECIMAL_WIDE: return "decimal";
+    case KILN_T_JSON: return "json";
     }
     return "unknown";
 }

@@ -27,8 +27,18 @@ typedef enum kiln_type {
     KILN_T_DATE,        /* int32 days since 1970-01-01 */
     KILN_T_TIMESTAMPTZ, /* int64 microseconds since epoch, UTC (Iceberg timestamptz) */
     KILN_T_TIMESTAMP,   /* int64 microseconds, no zone (Iceberg timestamp) */
-    KILN_T_DECIMAL      /* int64 unscaled value; precision <= 18 */
+    KILN_T_DECIMAL,     /* int64 unscaled value; precision <= 18 */
+    /* Read-side types for what other engines write (interop, docs/interop.md),
+     * both held as bytes like STRING: */
+    KILN_T_DECIMAL_WIDE, /* decimal(P,S), 19 <= P <= 38, as exact text "-12.34500" */
+    KILN_T_JSON          /* a struct, list or map value as JSON text */
 } kiln_type;
+
+/* Types whose values are byte strings (offsets + data) in a batch. */
+static inline int kiln_type_is_bytes(kiln_type t)
+{
+    return t == KILN_T_STRING || t == KILN_T_BINARY || t == KILN_T_DECIMAL_WIDE || t == KILN_T_JSON;
+}
 
 const char *kiln_type_name(kiln_type t); /* "long", "string", ... (Iceberg names) */
 

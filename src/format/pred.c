@@ -156,7 +156,10 @@ static int parse_literal(kiln_pred_value *out, declit *dec, kiln_arena *a, const
         if (parse_decimal(dec, s, n, c->scale))
             break;
         out->i = dec->floor;
-        return 0;
+        return 0;    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+        return kiln_err_set(err, KILN_EUNSUPP, "--where: column %s (%s) can only be tested with IS NULL / IS NOT NULL",
+                            c->name, c->type == KILN_T_JSON ? "a nested value" : "a decimal wider than 18 digits");
     }
     return kiln_err_set(err, KILN_EINVAL, "--where: '%s' is not a valid %s value for column %s", s,
                         kiln_type_name(c->type), c->name);

@@ -29,9 +29,9 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
     case KILN_LAKE_FLOAT: *out = KILN_T_FLOAT; return 0;
     case KILN_LAKE_DOUBLE: *out = KILN_T_DOUBLE; return 0;
     case KILN_LAKE_DECIMAL:
-        if (t->precision > 18)
+        if (t->precision < 1 || t->precision > 38)
             break;
-        *out = KILN_T_DECIMAL;
+        *out = t->precision > 18 ? KILN_T_DECIMAL_WIDE : KILN_T_DECIMAL;
         return 0;
     case KILN_LAKE_DATE: *out = KILN_T_DATE; return 0;
     case KILN_LAKE_TIMESTAMP: *out = KILN_T_TIMESTAMP; return 0;
@@ -40,6 +40,9 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
     case KILN_LAKE_UUID:
     case KILN_LAKE_FIXED:
     case KILN_LAKE_BINARY: *out = KILN_T_BINARY; return 0;
+    case KILN_LAKE_STRUCT:
+    case KILN_LAKE_LIST:
+    case KILN_LAKE_MAP: *out = KILN_T_JSON; return 0; /* read as JSON text (docs/interop.md) */
     default: break;
     }
     return kiln_err_set(err, KILN_EUNSUPP, "Iceberg type %s is not supported by kiln's data path",
@@ -233,6 +236,9 @@ int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out
         if (v->len)
             memcpy(out, v->bytes, v->len);
         return (int)v->len;
+    case KILN_T_DECIMAL_WIDE: /* no bounds from kiln for these (read-only types) */
+    case KILN_T_JSON:
+        break;
     }
     return KILN_EUNSUPP;
 }
@@ -288,6 +294,9 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
         out->bytes = p;
         out->len = n;
         return 0;
+    case KILN_T_DECIMAL_WIDE: /* 16-byte bounds: no pruning on them */
+    case KILN_T_JSON:
+        break;
     }
     return KILN_EUNSUPP;
 }
@@ -410,6 +419,8 @@ static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
     case KILN_T_TIMESTAMPTZ:
         return kiln_buf_printf(out, err, "{\"type\":\"long\",\"logicalType\":\"timestamp-micros\",\"adjust-to-utc\":true}");
     case KILN_T_DECIMAL:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
         break;
     }
     return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported", kiln_type_name(t));

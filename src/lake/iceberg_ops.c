@@ -196,7 +196,11 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
     if ((rc = kiln_lake__meta_new(&m, err)) != 0)
         goto done;
     kiln_lake_uuid_v4(uuid);
-    loc = kiln_sprintf("file://%s/%s/%s", kiln_lake_catalog_warehouse(c), ns, tbl);
+    {
+        char *dir = kiln_sprintf("%s/%s/%s", kiln_lake_catalog_warehouse(c), ns, tbl);
+        loc = dir ? kiln_lake_path_to_uri(dir) : NULL; /* file:// or the store's s3:// */
+        kiln_free(dir);
+    }
     m->table_uuid = kiln_lake__strdup(m, uuid);
     m->location = kiln_lake__strdup(m, loc);
     if (!loc || !m->table_uuid || !m->location) {

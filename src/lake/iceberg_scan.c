@@ -76,9 +76,10 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
     for (size_t i = 0; i < ls->nfields; i++) {
         const kiln_lake_field *f = &ls->fields[i];
         kiln_type t;
-        kiln_err tmp = {0};
-        if (kiln_lake_kind_to_type(f->type, &t, &tmp))
-            continue; /* nested/unsupported columns are not readable by the data path */
+        /* never drop a column the schema has: a type the data path cannot
+         * deliver is an error naming the column */
+        if (kiln_lake_kind_to_type(f->type, &t, err))
+            return kiln_err_prefix(err, "column %s (field id %d): ", f->name, f->id);
         kiln_column_def *c = &cols[nc++];
         memset(c, 0, sizeof *c);
         c->name = f->name;
@@ -147,6 +148,7 @@ static int data_open(kiln_parquet_reader **r, const char *loc, const kiln_parque
     int rc = kiln_lake__io_local_file(&local, loc, err);
     if (!rc)
         rc = kiln_parquet_reader_open(r, local, ro, err);
+    kiln_lake__io_local_release(local, loc); /* the reader holds it open */
     kiln_free(local);
     return rc;
 }
@@ -387,7 +389,9 @@ void kiln_lake__cell(kiln_lake_value *v, const kiln_batch *b, int c, size_t row)
     case KILN_T_FLOAT: v->d = col->v.f32[row]; break;
     case KILN_T_DOUBLE: v->d = col->v.f64[row]; break;
     case KILN_T_STRING:
-    case KILN_T_BINARY: {
+    case KILN_T_BINARY:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON: {
         size_t n;
         v->bytes = (const uint8_t *)kiln_batch_str(b, c, row, &n);
         v->len = n;
@@ -623,7 +627,17 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     case KILN_T_FLOAT: return kiln_batch_put_f32(out, oc, (float)(ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i), err);
     case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i, err);
     case KILN_T_STRING:
-    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_BINARY:
+    case KILN_T_JSON: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_DECIMAL_WIDE: {
+        if (ft == KILN_T_DECIMAL_WIDE)
+            return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+        /* a file written before decimal(P<=18,S) was widened: same scale,
+         * exact text of the unscaled int64 */
+        char t[48];
+        kiln_decimal_format(v.i, out->schema->cols[oc].scale, t);
+        return kiln_batch_put_str(out, oc, t, strlen(t), err);
+    }
     }
     return kiln_err_set(err, KILN_EINTERNAL, "unknown column type");
 }
@@ -639,7 +653,13 @@ static int put_value(kiln_batch *out, int oc, const kiln_lake_value *v, kiln_err
     case KILN_T_FLOAT: return kiln_batch_put_f32(out, oc, (float)v->d, err);
     case KILN_T_DOUBLE: return kiln_batch_put_f64(out, oc, v->d, err);
     case KILN_T_STRING:
-    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v->bytes, v->len, err);
+    case KILN_T_BINARY:
+    case KILN_T_JSON: return kiln_batch_put_str(out, oc, (const char *)v->bytes, v->len, err);
+    case KILN_T_DECIMAL_WIDE:
+        if (v->bytes)
+            return kiln_batch_put_str(out, oc, (const char *)v->bytes, v->len, err);
+        return kiln_err_set(err, KILN_EUNSUPP, "column %s: a decimal(P>18) value from the metadata is not supported",
+                            out->schema->cols[oc].name);
     default: return kiln_batch_put_i64(out, oc, v->i, err);
     }
 }
@@ -653,7 +673,9 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
     kiln_lake__cell(&v, b, c, row);
     switch (b->cols[c].type) {
     case KILN_T_STRING:
-    case KILN_T_BINARY: {
+    case KILN_T_BINARY:
+    case KILN_T_DECIMAL_WIDE: /* canonical text (fixed scale): equal values, equal text */
+    case KILN_T_JSON: {
         uint32_t n = (uint32_t)v.len;
         int rc = kiln_buf_putc(k, 'S', err);
         if (!rc) rc = kiln_buf_append(k, &n, 4, err);
@@ -670,6 +692,26 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
         return rc ? rc : kiln_buf_append(k, &v.i, 8, err);
     }
     }
+}
+
+/* Can the file column's values be delivered as table column c (same kiln
+ * type, or a promotion Iceberg allows: int->long, float->double,
+ * decimal(P,S)->decimal(P',S), and the byte-string types among
+ * themselves)? Anything else would be a wrong value, so it is an error. */
+static int file_type_fits(const kiln_column_def *c, const kiln_parquet_column *pc)
+{
+    kiln_type tt = c->type, ft = pc->type;
+    int tdec = tt == KILN_T_DECIMAL || tt == KILN_T_DECIMAL_WIDE;
+    int fdec = ft == KILN_T_DECIMAL || ft == KILN_T_DECIMAL_WIDE;
+    if (tdec || fdec)
+        return tdec && fdec && pc->scale == c->scale && !(tt == KILN_T_DECIMAL && ft == KILN_T_DECIMAL_WIDE);
+    if (tt == ft)
+        return 1;
+    if ((tt == KILN_T_JSON) != (ft == KILN_T_JSON))
+        return 0;
+    return (tt == KILN_T_INT64 && ft == KILN_T_INT32) || (tt == KILN_T_DOUBLE && ft == KILN_T_FLOAT) ||
+           ((tt == KILN_T_TIMESTAMP || tt == KILN_T_TIMESTAMPTZ) && (ft == KILN_T_TIMESTAMP || ft == KILN_T_TIMESTAMPTZ)) ||
+           ((tt == KILN_T_STRING || tt == KILN_T_BINARY) && (ft == KILN_T_STRING || ft == KILN_T_BINARY));
 }
 
 /* Column of a Parquet file for a table field: by field id, else by name
@@ -1067,6 +1109,15 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         int fc = file_col(tr->r, c->field_id, c->name, has_ids);
         tr->src[i] = -1;
         if (fc >= 0) {
+            const kiln_parquet_column *pc = kiln_parquet_reader_column(tr->r, fc);
+            if (!file_type_fits(c, pc)) {
+                rc = kiln_err_set(err, KILN_EFORMAT,
+                                  "%s: column %s (field id %d) is %s (scale %d) in the file but %s (scale %d) in the "
+                                  "table; kiln cannot read it as the table's type",
+                                  path, c->name, c->field_id, kiln_type_name(pc->type), pc->scale,
+                                  kiln_type_name(c->type), c->scale);
+                goto done;
+            }
             tr->src[i] = nproj;
             proj[nproj++] = fc;
             continue;

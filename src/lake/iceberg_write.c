@@ -92,6 +92,12 @@ static int put(kiln_batch *b, int c, const kiln_lake_value *v, kiln_type st, kil
             return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
                                 b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
         return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+        if (st != b->cols[c].type)
+            return kiln_err_set(err, KILN_EINVAL, "column %s: a %s value cannot go into a %s column",
+                                b->schema->cols[c].name, kiln_type_name(st), kiln_type_name(b->cols[c].type));
+        return kiln_batch_put_str(b, c, (const char *)v->bytes, v->len, err);
     default: return kiln_batch_put_i64(b, c, st_float ? (int64_t)v->d : v->i, err);
     }
 }
@@ -425,6 +431,7 @@ typedef struct file_out {
     kiln_parquet_writer *pw;
     kiln_batch *buf;
     char *local;
+    char *staged; /* the local file the writer writes (lake_io stage_new) */
     char *stored;
     uint64_t rows;
 } file_out;
@@ -460,13 +467,11 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     po.kv = &kv;
     po.nkv = 1;
     po.row_group_rows = w->opts.row_group_rows;
-    /* the Parquet writer writes a local file, which the lake's io hands out */
-    char *out = NULL;
-    if ((rc = kiln_lake__io_local_file(&out, f->local, err)))
+    /* the Parquet writer writes a local file, which the lake's io stages
+     * (on an object store, uploaded by file_close) */
+    if ((rc = kiln_lake__io_stage_new(&f->staged, f->local, err)))
         return rc;
-    rc = kiln_parquet_writer_open(&f->pw, out, w->view.schema, &po, err);
-    kiln_free(out);
-    return rc;
+    return kiln_parquet_writer_open(&f->pw, f->staged, w->view.schema, &po, err);
 }
 
 static void file_free(file_out *f)
@@ -474,6 +479,7 @@ static void file_free(file_out *f)
     kiln_parquet_writer_free(f->pw);
     kiln_batch_free(f->buf);
     kiln_free(f->local);
+    kiln_free(f->staged);
     kiln_free(f->stored);
     memset(f, 0, sizeof *f);
 }
@@ -511,6 +517,8 @@ static int file_close(file_out *f, kiln_err *err)
     int rc = file_flush(f, err);
     if (!rc)
         rc = kiln_parquet_writer_close(f->pw, &st, err); /* pw is released by file_free */
+    if (!rc)
+        rc = kiln_lake__io_stage_publish(f->staged, f->local, err);
     if (rc)
         goto done;
     kiln_lake_entry e;
@@ -618,7 +626,7 @@ static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const
 done:
     if (open) {
         if (f.local)
-            kiln_lake__io_remove(f.local, &(kiln_err){0});
+            kiln_lake__io_stage_discard(f.staged, f.local);
         file_free(&f);
     }
     return rc;
@@ -925,7 +933,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
 done:
     if (mc.fopen) { /* a failure while writing: the partial file is not referenced */
         if (mc.f.local)
-            kiln_lake__io_remove(mc.f.local, &(kiln_err){0});
+            kiln_lake__io_stage_discard(mc.f.staged, mc.f.local);
         file_free(&mc.f);
     }
     kiln_map_free(mc.keys);

@@ -1023,4 +1023,98 @@ int kiln_lake_txn_drop_column(kiln_lake_txn *txn, const char *name, kiln_err *er
  * new table keeps its files where staged wrote them. */
 int kiln_lake_table_replace(kiln_lake_catalog *c, const char *target, const char *staged, kiln_err *err);
 
+/* ============================================================ data-file rewrites (iceberg_rewrite.c)
+ *
+ * Compaction as Iceberg's rewrite_data_files: per partition (spec id +
+ * partition tuple) the files to rewrite are chosen, read with every
+ * position and equality delete applied, and written again as files of
+ * about the target size, optionally sorted; delete files that then apply
+ * to no live data file ("dangling") are dropped. All of it is one snapshot
+ * with operation "replace". On a lost race the commit is rebuilt on the
+ * new head after validation: a group whose input files were removed
+ * meanwhile, or that got new delete files meanwhile, is dropped (its files
+ * deleted, counted in groups_failed); the others still commit, so a
+ * concurrent append, MERGE or delete is never lost. See docs/maintenance.md.
+ */
+typedef struct kiln_lake_rewrite_data_opts {
+    const char *branch;           /* NULL = "main" */
+    int64_t target_file_bytes;    /* 0 = property write.target-file-size-bytes, else 512 MB */
+    int64_t min_file_bytes;       /* 0 = 75 % of target: smaller files are candidates */
+    int64_t max_file_bytes;       /* 0 = 180 % of target: larger files are candidates */
+    int min_input_files;          /* 0 = 5: a group of fewer candidates (and less than the
+                                     target in bytes, and no deletes) is left alone */
+    int rewrite_all;              /* every file of every group matching `where` */
+    const char *where;            /* predicate (kiln_lake_pred_parse): only files that may hold
+                                     matching rows (partition values, column stats) */
+    const char *sort_by;          /* "ts desc, id" / NULL; sort rows of each group */
+    int sort_table_order;         /* 1: sort by the table's default sort order */
+    const char *zorder;           /* "a,b" (2..4 columns) / NULL: z-order each group */
+    int dry_run;                  /* choose, write and commit nothing */
+    const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
+    /* Test only: called after the new files are written, before the commit. */
+    int (*before_commit)(void *ctx);
+    void *before_commit_ctx;
+} kiln_lake_rewrite_data_opts;
+
+typedef struct kiln_lake_rewrite_data_result {
+    int64_t snapshot_id;          /* -1: nothing committed */
+    int64_t groups_total;         /* partition groups of the (filtered) snapshot */
+    int64_t groups_rewritten;     /* chosen and committed (dry run: chosen) */
+    int64_t groups_failed;        /* dropped by conflict validation */
+    int64_t data_files_rewritten, data_files_added;
+    int64_t bytes_rewritten, bytes_added;
+    int64_t delete_files_removed; /* applied deletes and dangling ones */
+    int64_t rows_read;            /* record counts of the rewritten files */
+    int64_t rows_written;         /* rows after deletes (rows_read - rows_written were deleted) */
+    int attempts;
+    char failed_reason[256];      /* the first conflict, when groups_failed > 0 */
+} kiln_lake_rewrite_data_result;
+
+/* Rewrite data files per opts (NULL = defaults). Nothing chosen: no
+ * snapshot, 0. Every group conflicting: KILN_ECONFLICT. Columns kiln
+ * cannot read (nested types) make it KILN_EUNSUPP before anything is
+ * written, so no column can be lost. */
+int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
+                                 kiln_lake_rewrite_data_result *result, kiln_err *err);
+
+/* Run what the table's maintenance policy says is due (iceberg_rewrite_maintain.c;
+ * the properties are in docs/maintenance.md): compaction
+ * (kiln_lake_rewrite_data_files), snapshot expiry with file deletion
+ * (kiln_lake_expire), orphan removal (kiln_lake_orphans_remove). Every step
+ * runs even when an earlier one failed; the first error is returned and
+ * each step's status and reason are in the result. */
+typedef enum kiln_lake_maint_status {
+    KILN_LAKE_MAINT_NOT_DUE = 0, /* nothing to do */
+    KILN_LAKE_MAINT_DUE,         /* dry run: would run */
+    KILN_LAKE_MAINT_DONE,
+    KILN_LAKE_MAINT_DISABLED,    /* turned off by a property */
+    KILN_LAKE_MAINT_FAILED       /* the reason is the error message */
+} kiln_lake_maint_status;
+
+typedef struct kiln_lake_maintain_opts {
+    int dry_run;
+    int64_t now_ms;              /* 0 = now (orphan age cutoff) */
+} kiln_lake_maintain_opts;
+
+typedef struct kiln_lake_maintain_result {
+    kiln_lake_maint_status compact_status, expire_status, orphans_status;
+    char compact_why[256], expire_why[256], orphans_why[256];
+    kiln_lake_rewrite_data_result rewrite; /* dry run: what would be rewritten */
+    int64_t snapshots_expired, expired_files_deleted;
+    int64_t orphans_removed, orphan_bytes;
+} kiln_lake_maintain_result;
+
+int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, kiln_lake_maintain_result *result,
+                       kiln_err *err);
+
+/* kiln_lake_expire hook (iceberg_expire_files.c; ctx = NULL or a size_t*
+ * counting deleted files), stricter than kiln_lake_expire_delete_files:
+ * a file stays only while a retained snapshot has it live (ADDED or
+ * EXISTING), so the files a compaction or MERGE replaced go once every
+ * snapshot that read them has expired (a DELETED entry in a retained
+ * manifest does not keep a file). Manifest lists and manifests of
+ * retained snapshots always stay. */
+int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                        const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+
 #endif /* KILN_LAKE_H */

@@ -10,6 +10,9 @@
  */
 #include "lake/lake_io.h"
 #include "lake/lake.h"
+#include "store/store.h"
+
+#include <pthread.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -91,8 +94,8 @@ static int local_stat(const char *path, kiln_lake_io_stat *out, kiln_err *err)
     return 0;
 }
 
-static int local_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st),
-                      void *ctx, kiln_err *err)
+static int local_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st), void *ctx,
+                      kiln_err *err)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -182,10 +185,314 @@ static int local_abspath(char **out, const char *path, kiln_err *err)
 }
 
 static const kiln_lake_io_ops LOCAL = {
-    "local",         local_read_all, local_write_atomic, local_write_new,   local_link_new,
-    local_stat,      local_list,     local_remove,       local_mkdirs,      local_rmdir_empty,
-    local_rmtree,    local_sync_dir, local_local_file,   local_abspath,
+    "local",      local_read_all, local_write_atomic, local_write_new, local_link_new, local_stat,       local_list,
+    local_remove, local_mkdirs,   local_rmdir_empty,  local_rmtree,    local_sync_dir, local_local_file, local_abspath,
 };
+
+/* ------------------------------------------------------------ S3 backend */
+
+/* Paths of this backend are whole locations, "s3://bucket/key". One store
+ * per bucket, opened on first use (settings from the environment, see
+ * store.h) and kept for the life of the process. */
+
+#define MAX_BUCKETS 16
+static pthread_mutex_t s3_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *bucket;
+    kiln_store *store;
+} s3_stores[MAX_BUCKETS];
+static int s3_nstores;
+
+/* Split "s3://bucket/key" into its store and key (key points into path;
+ * "" for the bucket root). */
+static int s3_split(const char *path, kiln_store **st, const char **key, kiln_err *err)
+{
+    const char *b = path + 5, *slash = strchr(b, '/');
+    size_t bl = slash ? (size_t)(slash - b) : strlen(b);
+    *key = slash ? slash + 1 : "";
+    if (**key && kiln_store_key_check(*key, err))
+        return kiln_err_prefix(err, "%s: ", path);
+    int rc = 0;
+    pthread_mutex_lock(&s3_mu);
+    *st = NULL;
+    for (int i = 0; i < s3_nstores; i++)
+        if (strlen(s3_stores[i].bucket) == bl && !strncmp(s3_stores[i].bucket, b, bl))
+            *st = s3_stores[i].store;
+    if (!*st) {
+        char *root = kiln_sprintf("s3://%.*s", (int)bl, b), *bucket = kiln_strndup(b, bl);
+        kiln_store *s = NULL;
+        if (!root || !bucket)
+            rc = KILN_OOM(err);
+        else if (s3_nstores == MAX_BUCKETS)
+            rc = kiln_err_set(err, KILN_ELIMIT, "%s: more than %d buckets in one process", path, MAX_BUCKETS);
+        else if ((rc = kiln_store_open(&s, root, NULL, err)) == 0) {
+            s3_stores[s3_nstores].bucket = bucket;
+            s3_stores[s3_nstores].store = s;
+            s3_nstores++;
+            bucket = NULL;
+            *st = s;
+        }
+        kiln_free(root);
+        kiln_free(bucket);
+    }
+    pthread_mutex_unlock(&s3_mu);
+    return rc;
+}
+
+#define S3_SPLIT(path)                                                                                                 \
+    kiln_store *st;                                                                                                    \
+    const char *key;                                                                                                   \
+    int rc = s3_split((path), &st, &key, err);                                                                         \
+    if (rc)                                                                                                            \
+    return rc
+
+static int s3_read_all(const char *path, size_t cap, char **out, size_t *len, kiln_err *err)
+{
+    S3_SPLIT(path);
+    return kiln_store_get(st, key, 0, -1, cap, out, len, err);
+}
+
+static int s3_write_atomic(const char *path, const void *data, size_t n, kiln_err *err)
+{
+    S3_SPLIT(path);
+    return kiln_store_put(st, key, data, n, err);
+}
+
+static int s3_write_new(const char *path, const void *data, size_t n, kiln_err *err)
+{
+    S3_SPLIT(path);
+    return kiln_store_create(st, key, data, n, err);
+}
+
+/* No link on S3: copy the bytes with a conditional create (If-None-Match). */
+static int s3_link_new(const char *from, const char *to, kiln_err *err)
+{
+    char *data = NULL;
+    size_t n = 0;
+    int rc = s3_read_all(from, 0, &data, &n, err);
+    if (!rc)
+        rc = s3_write_new(to, data, n, err);
+    kiln_free(data);
+    return rc;
+}
+
+static int first_cb(void *ctx, const kiln_store_entry *e)
+{
+    (void)e;
+    *(int *)ctx = 1;
+    return 1;
+}
+
+static int s3_stat(const char *path, kiln_lake_io_stat *out, kiln_err *err)
+{
+    S3_SPLIT(path);
+    memset(out, 0, sizeof *out);
+    kiln_store_info h;
+    if (*key) {
+        rc = kiln_store_head(st, key, &h, err);
+        if (rc == 0) {
+            out->size = h.size;
+            out->mtime_ms = h.mtime_ms;
+            return 0;
+        }
+        if (rc != KILN_ENOTFOUND)
+            return rc;
+    }
+    /* a "directory": some key below it */
+    char *prefix = *key ? kiln_sprintf("%s/", key) : kiln_strdup("");
+    char *next = NULL;
+    int any = 0;
+    if (!prefix)
+        return KILN_OOM(err);
+    rc = kiln_store_list_page(st, prefix, NULL, NULL, 1, first_cb, &any, &next, err);
+    kiln_free(prefix);
+    kiln_free(next);
+    if (rc < 0)
+        return rc;
+    if (!any)
+        return KILN_ENOTFOUND;
+    out->is_dir = 1;
+    return 0;
+}
+
+typedef struct s3_ent {
+    char *name;
+    kiln_lake_io_stat st;
+} s3_ent;
+
+typedef struct s3_list_ctx {
+    size_t plen;
+    KILN_VEC(s3_ent) v;
+    kiln_err *err;
+} s3_list_ctx;
+
+/* Keys below the directory arrive in byte order, all of them (no
+ * delimiter: some S3 look-alikes fold only folders that hold objects
+ * themselves into common prefixes); a key with a '/' after the directory
+ * names a subdirectory, reported once (keys sharing it are contiguous). */
+static int s3_list_cb(void *ctx, const kiln_store_entry *e)
+{
+    s3_list_ctx *c = ctx;
+    const char *name = e->key + c->plen;
+    const char *slash = strchr(name, '/');
+    size_t n = slash ? (size_t)(slash - name) : strlen(name);
+    int is_dir = slash != NULL || e->is_prefix;
+    if (!n)
+        return 0;
+    if (is_dir && c->v.len) {
+        s3_ent *last = &c->v.items[c->v.len - 1];
+        if (last->st.is_dir && strlen(last->name) == n && !strncmp(last->name, name, n))
+            return 0;
+    }
+    s3_ent x = {kiln_strndup(name, n), {is_dir, is_dir ? 0 : e->size, e->mtime_ms}};
+    if (!x.name || kiln_vec_push(&c->v, x, c->err)) {
+        kiln_free(x.name);
+        return KILN_OOM(c->err);
+    }
+    return 0;
+}
+
+static int s3_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st), void *ctx,
+                   kiln_err *err)
+{
+    S3_SPLIT(dir);
+    char *prefix = *key ? kiln_sprintf("%s/", key) : kiln_strdup("");
+    if (!prefix)
+        return KILN_OOM(err);
+    s3_list_ctx c = {strlen(prefix), {0}, err};
+    /* names first, then call back: fn may delete entries */
+    rc = kiln_store_list(st, prefix, NULL, s3_list_cb, &c, err);
+    for (size_t i = 0; i < c.v.len; i++) {
+        if (!rc)
+            rc = fn(ctx, c.v.items[i].name, &c.v.items[i].st);
+        kiln_free(c.v.items[i].name);
+    }
+    kiln_vec_free(&c.v);
+    kiln_free(prefix);
+    return rc;
+}
+
+static int s3_remove(const char *path, kiln_err *err)
+{
+    S3_SPLIT(path);
+    return kiln_store_delete(st, key, err);
+}
+
+/* S3 has no directories: a prefix exists while keys are below it */
+static int s3_mkdirs(const char *dir, kiln_err *err)
+{
+    S3_SPLIT(dir);
+    return 0;
+}
+
+static void s3_rmdir_empty(const char *dir) { (void)dir; }
+static void s3_sync_dir(const char *dir) { (void)dir; }
+
+typedef struct keys_ctx {
+    KILN_VEC(char *) v;
+    kiln_err *err;
+} keys_ctx;
+
+static int keys_cb(void *ctx, const kiln_store_entry *e)
+{
+    keys_ctx *c = ctx;
+    char *k = kiln_strdup(e->key);
+    if (!k || kiln_vec_push(&c->v, k, c->err)) {
+        kiln_free(k);
+        return KILN_OOM(c->err);
+    }
+    return 0;
+}
+
+static int s3_rmtree(const char *dir, kiln_err *err)
+{
+    S3_SPLIT(dir);
+    if (!*key)
+        return kiln_err_set(err, KILN_EINVAL, "%s: refusing to delete a whole bucket", dir);
+    char *prefix = kiln_sprintf("%s/", key);
+    if (!prefix)
+        return KILN_OOM(err);
+    keys_ctx c = {{0}, err};
+    rc = kiln_store_list(st, prefix, NULL, keys_cb, &c, err);
+    for (size_t i = 0; i < c.v.len; i++) {
+        if (!rc)
+            rc = kiln_store_delete(st, c.v.items[i], err);
+        kiln_free(c.v.items[i]);
+    }
+    kiln_vec_free(&c.v);
+    kiln_free(prefix);
+    return rc;
+}
+
+/* a new empty temp file named after the object (for messages) */
+static int temp_file(char **out, const char *path, kiln_err *err)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char *t = kiln_sprintf("%s/kiln-s3-XXXXXX-%.*s", tmpdir && *tmpdir ? tmpdir : "/tmp", 64, base);
+    if (!t)
+        return KILN_OOM(err);
+    int suffix = (int)strlen(t) - (int)(strstr(t, "XXXXXX") - t) - 6;
+    int fd = mkstemps(t, suffix);
+    if (fd < 0) {
+        int e = errno;
+        kiln_free(t);
+        return kiln_err_set(err, KILN_EIO, "cannot create a temporary file for %s: %s", path, strerror(e));
+    }
+    close(fd);
+    *out = t;
+    return 0;
+}
+
+/* a local copy to read: downloaded into a temp file (released by
+ * kiln_lake__io_local_release) */
+static int s3_local_file(char **out, const char *path, kiln_err *err)
+{
+    S3_SPLIT(path);
+    if ((rc = temp_file(out, path, err)))
+        return rc;
+    if ((rc = kiln_store_get_file(st, key, *out, err))) {
+        unlink(*out);
+        kiln_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int s3_abspath(char **out, const char *path, kiln_err *err)
+{
+    size_t n = strlen(path);
+    while (n > 5 && path[n - 1] == '/')
+        n--;
+    *out = kiln_strndup(path, n);
+    return *out ? 0 : KILN_OOM(err);
+}
+
+static const kiln_lake_io_ops S3 = {
+    "s3",      s3_read_all, s3_write_atomic, s3_write_new, s3_link_new, s3_stat,       s3_list,
+    s3_remove, s3_mkdirs,   s3_rmdir_empty,  s3_rmtree,    s3_sync_dir, s3_local_file, s3_abspath,
+};
+
+/* The SQLite catalog of an s3:// warehouse is a local file (SQLite needs
+ * POSIX locks): KILN_CATALOG_DIR/<bucket>/<prefix>/catalog.db, default
+ * $XDG_STATE_HOME/kiln/catalogs or ~/.local/state/kiln/catalogs. */
+static char *s3_catalog_path(const char *loc)
+{
+    const char *dir = getenv("KILN_CATALOG_DIR");
+    if (dir && *dir)
+        return kiln_sprintf("%s/%s", dir, loc + 5);
+    const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    if (state && *state)
+        return kiln_sprintf("%s/kiln/catalogs/%s", state, loc + 5);
+    return kiln_sprintf("%s/.local/state/kiln/catalogs/%s", home && *home ? home : "/tmp", loc + 5);
+}
+
+static int is_catalog_db(const char *loc)
+{
+    size_t n = strlen(loc);
+    return n > 11 && !strcmp(loc + n - 11, "/catalog.db");
+}
 
 /* ------------------------------------------------------------ resolution */
 
@@ -212,10 +519,26 @@ int kiln_lake__io_resolve(const kiln_lake_io_ops **ops, char **path, const char 
         p = loc + 7;
         if (*p != '/')
             return kiln_err_set(err, KILN_EUNSUPP, "%s: only file:///absolute/path URIs are supported", loc);
+    } else if (sl == 2 && strncasecmp(loc, "s3", 2) == 0) {
+        if (is_catalog_db(loc)) {
+            if (!(*path = s3_catalog_path(loc)))
+                return KILN_OOM(err);
+            *ops = &LOCAL;
+            return 0;
+        }
+        size_t n = strlen(loc);
+        while (n > 5 && loc[n - 1] == '/')
+            n--;
+        if (n <= 5)
+            return kiln_err_set(err, KILN_EINVAL, "%s: no bucket in the S3 location", loc);
+        if (!(*path = kiln_sprintf("s3://%.*s", (int)(n - 5), loc + 5)))
+            return KILN_OOM(err);
+        *ops = &S3;
+        return 0;
     } else if (sl > 0) {
         return kiln_err_set(err, KILN_EUNSUPP,
-                            "%s: the %.*s:// scheme is not supported (kiln stores tables in a local directory: "
-                            "give a path or a file:// URI)",
+                            "%s: the %.*s:// scheme is not supported (kiln stores tables in a local directory or "
+                            "on S3: give a path, a file:// URI or s3://bucket/prefix)",
                             loc, (int)sl, loc);
     } else if (strncmp(loc, "file:", 5) == 0) {
         p = loc + 5;
@@ -245,6 +568,9 @@ int kiln_lake_uri_to_path(char **out, const char *uri, kiln_err *err)
 
 char *kiln_lake_path_to_uri(const char *path)
 {
+    /* an object-store location is already a URI */
+    if (scheme_len(path) > 0)
+        return kiln_strdup(path);
     return kiln_sprintf("file://%s", path);
 }
 
@@ -273,12 +599,12 @@ char *kiln_lake_remap_path(kiln_arena *a, const kiln_lake_remap *remap, const ch
 
 /* ------------------------------------------------------------ dispatch */
 
-#define RESOLVE(loc)                                                        \
-    const kiln_lake_io_ops *ops;                                            \
-    char *path = NULL;                                                      \
-    int rc = kiln_lake__io_resolve(&ops, &path, (loc), err);                \
-    if (rc)                                                                 \
-        return rc
+#define RESOLVE(loc)                                                                                                   \
+    const kiln_lake_io_ops *ops;                                                                                       \
+    char *path = NULL;                                                                                                 \
+    int rc = kiln_lake__io_resolve(&ops, &path, (loc), err);                                                           \
+    if (rc)                                                                                                            \
+    return rc
 
 int kiln_lake__io_read_all(const char *loc, size_t cap, char **out, size_t *len, kiln_err *err)
 {
@@ -334,8 +660,8 @@ int kiln_lake__io_exists(const char *loc)
     return loc && kiln_lake__io_stat(loc, &st, &e) == 0;
 }
 
-int kiln_lake__io_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st),
-                       void *ctx, kiln_err *err)
+int kiln_lake__io_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st), void *ctx,
+                       kiln_err *err)
 {
     RESOLVE(dir);
     rc = ops->list(path, fn, ctx, err);
@@ -391,9 +717,58 @@ int kiln_lake__io_local_file(char **out, const char *loc, kiln_err *err)
 {
     *out = NULL;
     RESOLVE(loc);
-    rc = ops->local_file(out, path, err);
+    /* the local catalog of an object-store warehouse: its folder first */
+    if (ops == &LOCAL && scheme_len(loc) > 0 && strncasecmp(loc, "file", 4) != 0) {
+        char *slash = strrchr(path, '/');
+        if (slash) {
+            *slash = 0;
+            rc = kiln_mkdirs(path, err);
+            *slash = '/';
+        }
+    }
+    if (!rc)
+        rc = ops->local_file(out, path, err);
     kiln_free(path);
     return rc;
+}
+
+void kiln_lake__io_local_release(const char *local, const char *loc)
+{
+    const kiln_lake_io_ops *ops;
+    char *path = NULL;
+    if (local && kiln_lake__io_resolve(&ops, &path, loc, &(kiln_err){0}) == 0 && ops == &S3)
+        unlink(local);
+    kiln_free(path);
+}
+
+int kiln_lake__io_stage_new(char **out, const char *loc, kiln_err *err)
+{
+    *out = NULL;
+    RESOLVE(loc);
+    rc = ops == &S3 ? temp_file(out, path, err) : ops->local_file(out, path, err);
+    kiln_free(path);
+    return rc;
+}
+
+int kiln_lake__io_stage_publish(const char *staged, const char *loc, kiln_err *err)
+{
+    RESOLVE(loc);
+    if (ops == &S3) {
+        kiln_store *st;
+        const char *key;
+        if (!(rc = s3_split(path, &st, &key, err)))
+            rc = kiln_store_put_file(st, key, staged, err);
+        unlink(staged);
+    }
+    kiln_free(path);
+    return rc;
+}
+
+void kiln_lake__io_stage_discard(const char *staged, const char *loc)
+{
+    if (staged && strcmp(staged, loc) != 0)
+        kiln_lake__io_local_release(staged, loc);
+    kiln_lake__io_remove(loc, &(kiln_err){0});
 }
 
 int kiln_lake__io_abspath(char **out, const char *loc, kiln_err *err)

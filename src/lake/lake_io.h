@@ -7,9 +7,12 @@
  * plugs in here and nowhere else.
  *
  * A location is resolved to a backend by its scheme: no scheme or file:
- * is the local file system (the one backend today); any other scheme
- * (s3://, gs://, http://, ...) is KILN_EUNSUPP naming the scheme, never a
- * local folder with the URI's name. Backends are a table of operations
+ * is the local file system; s3://bucket/key is the object store (store.h),
+ * whose paths are the whole s3:// locations; any other scheme (gs://,
+ * http://, ...) is KILN_EUNSUPP naming the scheme, never a local folder
+ * with the URI's name. One exception: an s3:// location ending in
+ * /catalog.db (the SQLite catalog) resolves to a local file, see
+ * docs/store.md. Backends are a table of operations
  * (kiln_lake_io_ops); the dispatching functions below resolve the location
  * and call the backend with its own path.
  *
@@ -26,9 +29,9 @@
 #include <stdint.h>
 
 typedef struct kiln_lake_io_stat {
-    int is_dir;        /* 1 directory, 0 regular file (other kinds are not listed) */
-    int64_t size;      /* bytes (files) */
-    int64_t mtime_ms;  /* last modification, epoch ms */
+    int is_dir;       /* 1 directory, 0 regular file (other kinds are not listed) */
+    int64_t size;     /* bytes (files) */
+    int64_t mtime_ms; /* last modification, epoch ms */
 } kiln_lake_io_stat;
 
 /* A storage backend. Paths are the backend's own (after the scheme). */
@@ -55,7 +58,7 @@ typedef struct kiln_lake_io_ops {
     int (*mkdirs)(const char *dir, kiln_err *err);
     void (*rmdir_empty)(const char *dir); /* only if empty; best effort */
     int (*rmtree)(const char *dir, kiln_err *err);
-    void (*sync_dir)(const char *dir);    /* make entries durable; best effort */
+    void (*sync_dir)(const char *dir); /* make entries durable; best effort */
     /* A local file a format reader or writer may open (and map) itself:
      * locally the path; an object store would stage a copy. Caller frees. */
     int (*local_file)(char **out, const char *path, kiln_err *err);
@@ -76,8 +79,8 @@ int kiln_lake__io_write_new(const char *loc, const void *data, size_t n, kiln_er
 int kiln_lake__io_link_new(const char *from, const char *to, kiln_err *err);
 int kiln_lake__io_stat(const char *loc, kiln_lake_io_stat *out, kiln_err *err);
 int kiln_lake__io_exists(const char *loc); /* 1 or 0 (errors count as absent) */
-int kiln_lake__io_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st),
-                       void *ctx, kiln_err *err);
+int kiln_lake__io_list(const char *dir, int (*fn)(void *ctx, const char *name, const kiln_lake_io_stat *st), void *ctx,
+                       kiln_err *err);
 int kiln_lake__io_remove(const char *loc, kiln_err *err);
 int kiln_lake__io_mkdirs(const char *dir, kiln_err *err);
 void kiln_lake__io_rmdir_empty(const char *dir);
@@ -85,5 +88,15 @@ int kiln_lake__io_rmtree(const char *dir, kiln_err *err);
 void kiln_lake__io_sync_dir(const char *dir);
 int kiln_lake__io_local_file(char **out, const char *loc, kiln_err *err);
 int kiln_lake__io_abspath(char **out, const char *loc, kiln_err *err);
+/* After a reader opened kiln_lake__io_local_file's copy: an object store's
+ * temporary download is removed (a local path is left alone). */
+void kiln_lake__io_local_release(const char *local, const char *loc);
+/* Writing a new object with a writer that needs a local file: stage_new
+ * gives the file to write (locally the path itself; on an object store a
+ * temporary file), stage_publish makes it the object at loc once the writer
+ * closed it (an upload; locally nothing), stage_discard drops both. */
+int kiln_lake__io_stage_new(char **out, const char *loc, kiln_err *err);
+int kiln_lake__io_stage_publish(const char *staged, const char *loc, kiln_err *err);
+void kiln_lake__io_stage_discard(const char *staged, const char *loc);
 
 #endif /* KILN_LAKE_IO_H */

@@ -115,6 +115,31 @@ static const char *rel_path(const km_node *n)
     return s ? s + 1 : n->path;
 }
 
+/* dbt's FreshnessThreshold: {warn_after: {count, period}, error_after: ..., filter} */
+static json_t *freshness_json(kj_val fr)
+{
+    if (fr.t != KJ_DICT)
+        return json_null();
+    json_t *o = json_object();
+    static const char *const keys[] = {"warn_after", "error_after"};
+    for (int i = 0; i < 2; i++) {
+        kj_val *t = kj_dict_getc(fr, keys[i]);
+        kj_val *c = t && t->t == KJ_DICT ? kj_dict_getc(*t, "count") : NULL;
+        kj_val *pe = t && t->t == KJ_DICT ? kj_dict_getc(*t, "period") : NULL;
+        json_t *cj = c ? kj_to_json(*c) : json_null();
+        if (json_is_string(cj)) { /* count: '12' in YAML */
+            json_t *x = json_integer(atoll(json_string_value(cj)));
+            json_decref(cj);
+            cj = x;
+        }
+        json_object_set_new(o, keys[i],
+                            json_pack("{s:o,s:o}", "count", cj, "period", pe ? kj_to_json(*pe) : json_null()));
+    }
+    kj_val *f = kj_dict_getc(fr, "filter");
+    json_object_set_new(o, "filter", f && f->t == KJ_STR ? kj_to_json(*f) : json_null());
+    return o;
+}
+
 static json_t *node_json(const kiln_project *p, const km_node *n)
 {
     json_t *o = json_object();
@@ -140,6 +165,9 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
         json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
         json_object_set_new(o, "config", json_pack("{s:b}", "enabled", 1));
         json_object_set_new(o, "tags", json_array());
+        kj_val fr = kiln_models__cfg(n, "freshness"), lf = kiln_models__cfg(n, "loaded_at_field");
+        json_object_set_new(o, "loaded_at_field", lf.t == KJ_STR ? kj_to_json(lf) : json_null());
+        json_object_set_new(o, "freshness", freshness_json(fr));
         kiln_free(schema);
         kiln_free(rel);
         return o;
@@ -167,10 +195,17 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
         else
             json_array_append_new(refs, json_pack("{s:s,s:n,s:n}", "name", par->name, "package", "version"));
     }
-    json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
-    json_object_set_new(o, "refs", refs);
-    json_object_set_new(o, "sources", srcs);
-    json_object_set_new(o, "language", json_string("sql"));
+    if (n->kind == KM_SEED) { /* schema v12: a seed depends on macros only, and has no refs/sources/language */
+        json_object_set_new(o, "depends_on", json_pack("{s:[]}", "macros"));
+        json_decref(deps);
+        json_decref(refs);
+        json_decref(srcs);
+    } else {
+        json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
+        json_object_set_new(o, "refs", refs);
+        json_object_set_new(o, "sources", srcs);
+        json_object_set_new(o, "language", json_string("sql"));
+    }
     if (n->kind != KM_SEED) {
         json_object_set_new(o, "raw_code", json_stringn(n->raw ? n->raw : "", n->raw ? n->raw_len : 0));
         json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
@@ -225,6 +260,14 @@ static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln
 
 int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
 {
+    json_t *doc = kiln_models__manifest_json(p);
+    int rc = doc ? write_json(p, "manifest.json", doc, err) : KILN_OOM(err);
+    json_decref(doc);
+    return rc;
+}
+
+json_t *kiln_models__manifest_json(const kiln_project *p)
+{
     json_t *doc = json_object();
     json_t *meta = metadata(p, "https://schemas.getdbt.com/dbt/manifest/v12.json");
     char pid[65];
@@ -273,9 +316,7 @@ int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
     json_object_set_new(doc, "saved_queries", json_object());
     json_object_set_new(doc, "semantic_models", json_object());
     json_object_set_new(doc, "unit_tests", json_object());
-    int rc = write_json(p, "manifest.json", doc, err);
-    json_decref(doc);
-    return rc;
+    return doc;
 }
 
 int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
@@ -308,7 +349,6 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
         json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
         json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
         json_object_set_new(o, "relation_name", rel ? json_string(rel) : json_null());
-        json_object_set_new(o, "batch_results", json_null());
         kiln_free(rel);
         json_array_append_new(results, o);
     }
@@ -316,6 +356,138 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
     json_object_set_new(doc, "elapsed_time", json_real(elapsed));
     json_object_set_new(doc, "args", json_pack("{s:s}", "which", verb));
     int rc = write_json(p, "run_results.json", doc, err);
+    json_decref(doc);
+    return rc;
+}
+
+/* ------------------------------------------------------------ catalog.json */
+
+/* One relation as dbt's CatalogTable: its columns (name, Iceberg type,
+ * 1-based index) from the table's current schema, and stats from its
+ * current snapshot's summary. NULL when the relation is not in the
+ * warehouse (dbt leaves such nodes out of the catalog too). */
+static json_t *catalog_table(kiln_project *p, const km_node *n)
+{
+    if (!kiln_models__relation_exists(p, n)) /* also opens p->catalog */
+        return NULL;
+    char *rel = kiln_models__relation(p, n);
+    char *schema = n->kind == KM_SOURCE ? kiln_strdup(n->schema) : kiln_models__node_schema(p, n);
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    json_t *o = NULL;
+    if (!rel || !schema || kiln_lake_table_load(&t, p->catalog, rel, &e))
+        goto done;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    const kiln_lake_schema *sc = kiln_lake_meta_current_schema(m);
+    const char *ident = strchr(rel, '.') ? strchr(rel, '.') + 1 : rel;
+    o = json_object();
+    json_object_set_new(o, "metadata",
+                        json_pack("{s:s,s:s,s:s,s:n,s:n,s:n}", "type", "table", "schema", schema, "name", ident,
+                                  "database", "comment", "owner"));
+    json_t *cols = json_object();
+    for (size_t i = 0; sc && i < sc->nfields; i++) {
+        char ty[256];
+        kiln_lake_type_str(sc->fields[i].type, ty, sizeof ty);
+        json_object_set_new(cols, sc->fields[i].name,
+                            json_pack("{s:s,s:I,s:s,s:o}", "type", ty, "index", (json_int_t)(i + 1), "name",
+                                      sc->fields[i].name, "comment",
+                                      sc->fields[i].doc ? json_string(sc->fields[i].doc) : json_null()));
+    }
+    json_object_set_new(o, "columns", cols);
+    json_t *stats = json_object();
+    const kiln_lake_snapshot *snap = kiln_lake_meta_current_snapshot(m);
+    const char *rows = snap ? kiln_lake_snapshot_summary(snap, "total-records") : NULL;
+    const char *bytes = snap ? kiln_lake_snapshot_summary(snap, "total-files-size") : NULL;
+    if (rows)
+        json_object_set_new(stats, "num_rows",
+                            json_pack("{s:s,s:s,s:I,s:b,s:s}", "id", "num_rows", "label", "# Rows", "value",
+                                      (json_int_t)atoll(rows), "include", 1, "description",
+                                      "Rows in the table's current Iceberg snapshot"));
+    if (bytes)
+        json_object_set_new(stats, "num_bytes",
+                            json_pack("{s:s,s:s,s:I,s:b,s:s}", "id", "num_bytes", "label", "Approximate Size", "value",
+                                      (json_int_t)atoll(bytes), "include", 1, "description",
+                                      "Bytes of the data files of the current snapshot"));
+    json_object_set_new(stats, "has_stats",
+                        json_pack("{s:s,s:s,s:b,s:b,s:s}", "id", "has_stats", "label", "Has Stats?", "value",
+                                  rows != NULL, "include", 0, "description",
+                                  "Indicates whether there are statistics for "
+                                  "this table"));
+    json_object_set_new(o, "stats", stats);
+    json_object_set_new(o, "unique_id", json_string(n->unique_id));
+done:
+    kiln_lake_table_free(t);
+    kiln_free(rel);
+    kiln_free(schema);
+    return o;
+}
+
+json_t *kiln_models__catalog_json(kiln_project *p)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "metadata", metadata(p, "https://schemas.getdbt.com/dbt/catalog/v1.json"));
+    json_t *nodes = json_object(), *sources = json_object();
+    for (size_t i = 0; i < p->nodes.len; i++) {
+        const km_node *n = p->nodes.items[i];
+        if (n->kind == KM_TEST || n->kind == KM_ANALYSIS ||
+            (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral")))
+            continue;
+        json_t *t = catalog_table(p, n);
+        if (t)
+            json_object_set_new(n->kind == KM_SOURCE ? sources : nodes, n->unique_id, t);
+    }
+    json_object_set_new(doc, "nodes", nodes);
+    json_object_set_new(doc, "sources", sources);
+    json_object_set_new(doc, "errors", json_null());
+    return doc;
+}
+
+int kiln_models__write_catalog(kiln_project *p, kiln_err *err)
+{
+    json_t *doc = kiln_models__catalog_json(p);
+    int rc = doc ? write_json(p, "catalog.json", doc, err) : KILN_OOM(err);
+    json_decref(doc);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sources.json */
+
+int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_t nres, double elapsed, kiln_err *err)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "metadata", metadata(p, "https://schemas.getdbt.com/dbt/sources/v3.json"));
+    json_t *results = json_array();
+    for (size_t i = 0; i < nres; i++) {
+        const km_fresh *r = &res[i];
+        const km_node *n = p->nodes.items[r->node];
+        if (!strcmp(r->status, "runtime error")) {
+            json_array_append_new(results, json_pack("{s:s,s:s,s:s}", "unique_id", n->unique_id, "error", r->message,
+                                                     "status", "runtime error"));
+            continue;
+        }
+        char a[40], b[40], c[40], ml[40];
+        kiln_ts_format(r->started, a);
+        kiln_ts_format(r->compiled, b);
+        kiln_ts_format(r->finished, c);
+        kiln_ts_format(r->max_loaded_at, ml);
+        json_t *o = json_object();
+        json_object_set_new(o, "unique_id", json_string(n->unique_id));
+        json_object_set_new(o, "max_loaded_at", json_string(ml));
+        json_object_set_new(o, "snapshotted_at", json_string(c));
+        json_object_set_new(o, "max_loaded_at_time_ago_in_s", json_real(r->age_seconds));
+        json_object_set_new(o, "status", json_string(r->status));
+        json_object_set_new(o, "criteria", freshness_json(kiln_models__cfg(n, "freshness")));
+        json_object_set_new(o, "adapter_response", json_pack("{s:s}", "_message", "OK"));
+        json_object_set_new(o, "timing",
+                            json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
+                                      "completed_at", b, "name", "execute", "started_at", b, "completed_at", c));
+        json_object_set_new(o, "thread_id", json_string("Thread-1"));
+        json_object_set_new(o, "execution_time", json_real(r->seconds));
+        json_array_append_new(results, o);
+    }
+    json_object_set_new(doc, "results", results);
+    json_object_set_new(doc, "elapsed_time", json_real(elapsed));
+    int rc = write_json(p, "sources.json", doc, err);
     json_decref(doc);
     return rc;
 }

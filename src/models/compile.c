@@ -530,3 +530,27 @@ int kiln_models__render_all(kiln_project *p, kiln_err *err)
     }
     return 0;
 }
+
+/* ---- models3: descriptions for the docs site ---- */
+
+/* Render a description of node idx (a model's, or one of its columns') as
+ * dbt renders descriptions: Jinja with the node's context, so `{{ doc('x')
+ * }}` gives the docs block. Text without Jinja is copied. A ref() in a
+ * description adds no dependency. */
+int kiln_models__render_description(kiln_project *p, size_t idx, const char *text, kiln_buf *out, kiln_err *err)
+{
+    if (!strstr(text, "{{") && !strstr(text, "{%"))
+        return kiln_buf_append(out, text, strlen(text), err);
+    rctx c = {p, idx, p->nodes.items[idx], 1};
+    kj_val ctx;
+    int rc = context(&c, &ctx, err);
+    if (rc)
+        return rc;
+    size_t had = c.n->parents.len;
+    char *name = kiln_sprintf("%s (description)", c.n->path);
+    rc = name ? render_text(&c, name, text, ctx, out, err) : KILN_OOM(err);
+    c.n->parents.len = had;
+    kiln_free(name);
+    kj_release(ctx);
+    return rc;
+}

@@ -24,7 +24,6 @@
 
 /* ------------------------------------------------------------ frames */
 
-
 static kj_frame *frame_new(kj_frame *parent)
 {
     kj_frame *f = kiln_calloc(1, sizeof(*f));
@@ -76,6 +75,11 @@ kj_val kj_lookup(kj_in *in, const char *name, size_t n)
             if (p)
                 return f->vars.u.d->vals[(uintptr_t)p - 1];
         }
+    }
+    if (in->ctx.t == KJ_DICT && in->ctx.u.d->idx) {
+        void *p = kiln_map_get(in->ctx.u.d->idx, name, n);
+        if (p)
+            return in->ctx.u.d->vals[(uintptr_t)p - 1];
     }
     kj_dict *g = in->env->globals.u.d;
     if (g->idx) {
@@ -402,9 +406,7 @@ int kj_iter_list(kj_in *in, kj_val v, kj_val *out)
 {
     int rc = 0;
     switch (v.t) {
-    case KJ_UNDEF:
-        *out = kj_list_new();
-        return kj_oom(*out) ? KILN_OOM(in->err) : 0;
+    case KJ_UNDEF: *out = kj_list_new(); return kj_oom(*out) ? KILN_OOM(in->err) : 0;
     case KJ_LIST:
     case KJ_DICT: { /* a copy of the items; a dict gives its keys */
         kj_val l = kj_list_new();
@@ -629,7 +631,8 @@ static int call_macro(kj_in *in, kj_func *fn, const kj_args *a, kj_val *out)
                 in->tpl = saved_tpl;
                 in->at = saved_at;
                 in->nsites--;
-                rc = kj_fail(in, KILN_EINVAL, "macro '%s' got multiple values for argument '%s'", fn->name, a->kwname[k]);
+                rc = kj_fail(in, KILN_EINVAL, "macro '%s' got multiple values for argument '%s'", fn->name,
+                             a->kwname[k]);
                 in->nsites++;
                 goto done;
             }
@@ -898,8 +901,9 @@ static int binop(kj_in *in, int op, kj_val a, kj_val b, kj_val *out)
                 *out = kj_float(op == OP_ADD ? x + y : op == OP_SUB ? x - y : x * y);
                 return 0;
             }
-            if (op == OP_ADD ? __builtin_add_overflow(i, j, &r)
-                             : op == OP_SUB ? __builtin_sub_overflow(i, j, &r) : __builtin_mul_overflow(i, j, &r))
+            if (op == OP_ADD   ? __builtin_add_overflow(i, j, &r)
+                : op == OP_SUB ? __builtin_sub_overflow(i, j, &r)
+                               : __builtin_mul_overflow(i, j, &r))
                 return kj_fail(in, KILN_EINVAL, "integer overflow");
             *out = kj_int(r);
             return 0;
@@ -999,7 +1003,8 @@ static int compare(kj_in *in, int op, kj_val a, kj_val b, int *res)
         int found = 0;
         if (b.t == KJ_STR) {
             if (a.t != KJ_STR)
-                return kj_fail(in, KILN_EINVAL, "'in <string>' requires string as left operand, not %s", kj_type_name(a));
+                return kj_fail(in, KILN_EINVAL, "'in <string>' requires string as left operand, not %s",
+                               kj_type_name(a));
             found = a.u.s->len == 0 || memmem(b.u.s->p, b.u.s->len, a.u.s->p, a.u.s->len) != NULL;
         } else if (b.t == KJ_LIST) {
             for (size_t i = 0; i < b.u.l->len && !found; i++)
@@ -1120,7 +1125,8 @@ static int slice(kj_in *in, kj_node *n, kj_val obj, kj_val *out)
 static int step(kj_in *in)
 {
     if (++in->steps > in->env->lim.max_steps)
-        return kj_fail(in, KILN_ELIMIT, "template evaluation exceeds %llu steps", (unsigned long long)in->env->lim.max_steps);
+        return kj_fail(in, KILN_ELIMIT, "template evaluation exceeds %llu steps",
+                       (unsigned long long)in->env->lim.max_steps);
     return 0;
 }
 
@@ -1253,8 +1259,8 @@ static int eval(kj_in *in, kj_node *n, kj_val *out)
             return 0;
         }
         rc = a.t == KJ_UNDEF ? undefined_error(in, a)
-                             : kj_fail(in, KILN_EINVAL, "bad operand type for unary %c: '%s'", n->kind == N_NEG ? '-' : '+',
-                                       kj_type_name(a));
+                             : kj_fail(in, KILN_EINVAL, "bad operand type for unary %c: '%s'",
+                                       n->kind == N_NEG ? '-' : '+', kj_type_name(a));
         kj_release(a);
         return rc;
     case N_NOT:
@@ -1354,7 +1360,7 @@ static int assign(kj_in *in, kj_node *target, kj_val v)
         kj_val ns = kj_lookup(in, target->a->name, target->a->namelen);
         kj_val inner;
         in->at = target;
-        int kj_namespace_dict(kj_val obj, kj_val *dict); /* jinja_lib.c */
+        int kj_namespace_dict(kj_val obj, kj_val * dict); /* jinja_lib.c */
         if (!kj_namespace_dict(ns, &inner)) {
             kj_release(v);
             return kj_fail(in, KILN_EINVAL, "cannot assign attribute on non-namespace object");
@@ -1376,8 +1382,8 @@ static int assign_targets(kj_in *in, kj_node **targets, size_t n, kj_val v)
     if (l.u.l->len != n) {
         size_t got = l.u.l->len;
         kj_release(l);
-        return kj_fail(in, KILN_EINVAL, "%s values to unpack (expected %zu, got %zu)", got < n ? "not enough" : "too many",
-                       n, got);
+        return kj_fail(in, KILN_EINVAL, "%s values to unpack (expected %zu, got %zu)",
+                       got < n ? "not enough" : "too many", n, got);
     }
     for (size_t i = 0; i < n && !rc; i++)
         rc = assign(in, targets[i], kj_retain(l.u.l->items[i]));
@@ -1464,7 +1470,8 @@ static int exec_for(kj_in *in, kj_node *n)
         if ((rc = step(in)) || (rc = kj_frame_push(in, in->frame)))
             break;
         kj_val loop;
-        if (!(rc = loop_dict(in, i, len, items, &loop)) && !(rc = kj_dict_setc(in->frame->vars, "loop", loop, in->err)) &&
+        if (!(rc = loop_dict(in, i, len, items, &loop)) &&
+            !(rc = kj_dict_setc(in->frame->vars, "loop", loop, in->err)) &&
             !(rc = assign_targets(in, n->kids, n->nkids, kj_retain(items.u.l->items[i]))))
             rc = exec_body(in, n->b);
         kj_frame_pop(in);
@@ -1628,6 +1635,7 @@ static int render_setup(kj_in *in, kj_env *env, kj_tpl *t, kj_val vars, kiln_buf
     in->err = err;
     in->out = out;
     in->tpl = t;
+    in->ctx = vars;
     int rc = kj_frame_push(in, NULL);
     if (rc)
         return rc;
@@ -1692,7 +1700,10 @@ static int top_blocks(kj_env *env, kj_tpl *t, int kind, kj_val into, kiln_err *e
     return rc;
 }
 
-int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err) { return top_blocks(env, t, N_MACRO, into, err); }
+int kj_define_macros(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err)
+{
+    return top_blocks(env, t, N_MACRO, into, err);
+}
 
 int kj_docs_blocks(kj_env *env, kj_tpl *t, kj_val into, kiln_err *err) { return top_blocks(env, t, N_DOCS, into, err); }
 

@@ -11,44 +11,44 @@
 
 /* AST node kinds. Expressions first, then statements. */
 enum {
-    N_LIT,     /* lit */
-    N_NAME,    /* name */
-    N_LIST,    /* kids */
-    N_TUPLE,   /* kids (evaluates to a list) */
-    N_DICT,    /* kids = keys, kids2 = values */
-    N_ATTR,    /* a . name */
-    N_ITEM,    /* a [ b ] */
-    N_SLICE,   /* a [ b : c : d ] (NULL parts omitted) */
-    N_CALL,    /* a ( kids: N_ARG ) */
-    N_ARG,     /* a; name = keyword or NULL; op 1 = *args, 2 = **kwargs */
-    N_FILTER,  /* a | name ( kids: N_ARG ); a NULL in a filter block */
-    N_TEST,    /* a is [not: op=1] name ( kids ) */
-    N_NEG,     /* - a */
-    N_POS,     /* + a */
-    N_NOT,     /* not a */
-    N_AND,     /* a and b */
-    N_OR,      /* a or b */
-    N_BIN,     /* a op b: op is one of the OP_* below */
-    N_CMP,     /* a then kids = operands, ops[] */
-    N_COND,    /* b if a else c */
+    N_LIT,    /* lit */
+    N_NAME,   /* name */
+    N_LIST,   /* kids */
+    N_TUPLE,  /* kids (evaluates to a list) */
+    N_DICT,   /* kids = keys, kids2 = values */
+    N_ATTR,   /* a . name */
+    N_ITEM,   /* a [ b ] */
+    N_SLICE,  /* a [ b : c : d ] (NULL parts omitted) */
+    N_CALL,   /* a ( kids: N_ARG ) */
+    N_ARG,    /* a; name = keyword or NULL; op 1 = *args, 2 = **kwargs */
+    N_FILTER, /* a | name ( kids: N_ARG ); a NULL in a filter block */
+    N_TEST,   /* a is [not: op=1] name ( kids ) */
+    N_NEG,    /* - a */
+    N_POS,    /* + a */
+    N_NOT,    /* not a */
+    N_AND,    /* a and b */
+    N_OR,     /* a or b */
+    N_BIN,    /* a op b: op is one of the OP_* below */
+    N_CMP,    /* a then kids = operands, ops[] */
+    N_COND,   /* b if a else c */
     /* statements */
-    N_BODY,    /* kids */
-    N_DATA,    /* text (name, namelen) */
-    N_OUT,     /* {{ a }} */
-    N_IF,      /* kids = conditions, kids2 = bodies, c = else body */
-    N_FOR,     /* kids = target names (N_NAME), a = iterable, b = body, c = else, d = filter */
-    N_SET,     /* kids = targets (N_NAME or N_ATTR), a = value */
-    N_SETBLOCK,/* kids = target (one N_NAME/N_ATTR), b = body, d = filter chain (N_FILTER with a NULL) */
-    N_MACRO,   /* name, kids = params (N_NAME), kids2 = defaults (or NULL), b = body; op: 1 uses varargs, 2 kwargs, 4 caller */
-    N_CALLBLOCK, /* a = the call, kids = caller params, kids2 = defaults, b = body */
+    N_BODY,     /* kids */
+    N_DATA,     /* text (name, namelen) */
+    N_OUT,      /* {{ a }} */
+    N_IF,       /* kids = conditions, kids2 = bodies, c = else body */
+    N_FOR,      /* kids = target names (N_NAME), a = iterable, b = body, c = else, d = filter */
+    N_SET,      /* kids = targets (N_NAME or N_ATTR), a = value */
+    N_SETBLOCK, /* kids = target (one N_NAME/N_ATTR), b = body, d = filter chain (N_FILTER with a NULL) */
+    N_MACRO, /* name, kids = params (N_NAME), kids2 = defaults (or NULL), b = body; op: 1 uses varargs, 2 kwargs, 4 caller */
+    N_CALLBLOCK,   /* a = the call, kids = caller params, kids2 = defaults, b = body */
     N_FILTERBLOCK, /* d = filter chain, b = body */
-    N_DO,      /* a */
+    N_DO,          /* a */
     N_BREAK,
     N_CONTINUE,
-    N_DOCS,    /* name, b = body (dbt {% docs %}) */
-    N_SNAPSHOT,/* name, b = body (dbt {% snapshot %}) */
+    N_DOCS,            /* name, b = body (dbt {% docs %}) */
+    N_SNAPSHOT,        /* name, b = body (dbt {% snapshot %}) */
     N_MATERIALIZATION, /* name, b = body: parsed, ignored */
-    N_WITH     /* kids = targets (N_NAME), kids2 = values, b = body */
+    N_WITH             /* kids = targets (N_NAME), kids2 = values, b = body */
 };
 
 enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCAT };
@@ -78,7 +78,7 @@ struct kj_tpl {
  * because macros keep the frame they were defined in. */
 typedef struct kj_frame {
     int rc;
-    int kept; /* held by the env (a macro was defined in it) */
+    int kept;    /* held by the env (a macro was defined in it) */
     kj_val vars; /* dict */
     struct kj_frame *parent;
 } kj_frame;
@@ -95,10 +95,10 @@ typedef struct kj_func {
     void *ud;
     kj_val self;
     /* macro */
-    kj_node *macro;   /* N_MACRO or N_CALLBLOCK (a caller) */
+    kj_node *macro; /* N_MACRO or N_CALLBLOCK (a caller) */
     kj_tpl *tpl;
     kj_frame *closure;
-    kj_val defaults;  /* list of evaluated defaults (KJ_UNDEF for none) */
+    kj_val defaults; /* list of evaluated defaults (KJ_UNDEF for none) */
 } kj_func;
 
 struct kj_env {
@@ -120,16 +120,18 @@ typedef struct kj_site {
 struct kj_in {
     kj_env *env;
     kiln_err *err;
-    kiln_buf *out;   /* where output goes now */
+    kiln_buf *out;     /* where output goes now */
     const kj_tpl *tpl; /* template of the node being run */
     const kj_node *at; /* node being run (for error positions) */
     kj_frame *frame;
-    kj_val ret;      /* return() value */
+    kj_val ret; /* return() value */
     int depth;
     uint64_t steps;
     kj_site sites[KJ_MAX_SITES];
     int nsites;
-    int failed;      /* kj_fail ran: the message is final */
+    int failed; /* kj_fail ran: the message is final */
+    kj_val ctx; /* the render's vars (borrowed): macros defined in other
+                        files see the calling node's context, as in dbt */
 };
 
 /* jinja_value.c */
@@ -143,7 +145,7 @@ void kj_frame_pop(kj_in *in);
 void kj_frame_release(kj_frame *f);
 int kj_getattr(kj_in *in, kj_val obj, const char *name, size_t namelen, kj_val *out);
 int kj_getitem(kj_in *in, kj_val obj, kj_val key, kj_val *out);
-int kj_iter_list(kj_in *in, kj_val v, kj_val *out); /* any iterable -> new list */
+int kj_iter_list(kj_in *in, kj_val v, kj_val *out);      /* any iterable -> new list */
 kj_val kj_lookup(kj_in *in, const char *name, size_t n); /* borrowed, KJ_UNDEF if missing */
 
 /* jinja_lib.c */

@@ -27,16 +27,17 @@ int kiln_models_render_string(const char *name, const char *src, size_t len, con
 
 /* What a command line gives (dbt's flags). Strings are borrowed. */
 typedef struct kiln_models_opts {
-    const char *project_dir;  /* NULL: "." */
-    const char *profiles_dir; /* NULL: $DBT_PROFILES_DIR, then the project dir, then ~/.dbt */
-    const char *target;       /* NULL: the profile's `target` */
-    const char *vars;         /* --vars: a YAML (or JSON) mapping, or NULL */
-    const char *select;       /* --select (space-separated union, ',' intersection), or NULL */
-    const char *exclude;      /* --exclude, or NULL */
+    const char *project_dir;    /* NULL: "." */
+    const char *profiles_dir;   /* NULL: $DBT_PROFILES_DIR, then the project dir, then ~/.dbt */
+    const char *target;         /* NULL: the profile's `target` */
+    const char *vars;           /* --vars: a YAML (or JSON) mapping, or NULL */
+    const char *select;         /* --select (space-separated union, ',' intersection), or NULL */
+    const char *exclude;        /* --exclude, or NULL */
     const char *resource_types; /* --resource-type list (space-separated), or NULL */
-    const char *output;       /* ls --output: "selector" (default), "name", "path", "json" */
-    int threads;              /* 0: the profile's */
+    const char *output;         /* ls --output: "selector" (default), "name", "path", "json" */
+    int threads;                /* 0: the profile's */
     int full_refresh, fail_fast;
+    const char *warehouse; /* the global --warehouse: overrides the profile's, or NULL */
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;
@@ -64,5 +65,30 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err);
  * compile, graph errors); otherwise 0 with *failed = nodes that ended in
  * ERROR or FAIL. */
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+
+/* `kiln lineage TARGET`: column-level lineage from the compiled SQL.
+ * target: "[schema.]model.column", "source.table.column" or
+ * "schema.identifier.column" ("*" as the column: the rows). Prints the
+ * columns the target's value comes from, up to seeds and sources (or with
+ * downstream, the model columns computed from it), as an indented tree or
+ * (json) one JSON object. Errors: KILN_ENOTFOUND (no such node or column),
+ * KILN_EINVAL (target syntax), and the project's load/render errors. */
+int kiln_models_lineage(const kiln_models_opts *o, const char *target, int downstream, int json, FILE *out,
+                        kiln_err *err);
+/* ---- models3: docs site, source freshness ---- */
+
+/* `kiln docs generate`: compile the project, write manifest.json,
+ * catalog.json (each relation's columns and types from the warehouse) and
+ * a static documentation site, <target-path>/index.html (everything
+ * embedded: no network at view time). Prints what it wrote to out. */
+int kiln_models_docs_generate(const kiln_models_opts *o, FILE *out, kiln_err *err);
+
+/* `kiln source freshness`: max(loaded_at_field) of each selected source
+ * table with a freshness config against its warn_after/error_after; one
+ * line per source and `Done. PASS=.. WARN=.. ERROR=..` to out; writes
+ * <target-path>/sources.json. Returns a negative code when the project
+ * cannot run; otherwise 0 with *failed = sources in error (stale or a
+ * query that failed). */
+int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
 #endif /* KILN_MODELS_H */

@@ -64,8 +64,8 @@ char *kiln_models__relation(const kiln_project *p, const km_node *n)
     char *schema = kiln_models__node_schema(p, n);
     if (!schema)
         return NULL;
-    const char *ident = n->kind == KM_SOURCE ? (n->identifier ? n->identifier : n->name)
-                                              : kiln_models__cfg_str(n, "alias", n->name);
+    const char *ident =
+        n->kind == KM_SOURCE ? (n->identifier ? n->identifier : n->name) : kiln_models__cfg_str(n, "alias", n->name);
     char *r = kiln_sprintf("%s.%s", schema, ident);
     kiln_free(schema);
     return r;
@@ -212,15 +212,63 @@ static km_node *node_new(km_kind kind)
 
 /* ------------------------------------------------------------ configs */
 
-static const char *const known_configs[] = {
-    "materialized", "schema", "alias", "tags", "enabled", "pre-hook", "post-hook", "pre_hook", "post_hook",
-    "persist_docs", "full_refresh", "unique_key", "incremental_strategy", "on_schema_change", "database", "meta",
-    "docs", "grants", "contract", "sql_header", "column_types", "quote_columns", "delimiter", "severity", "where",
-    "limit", "warn_if", "error_if", "store_failures", "store_failures_as", "fail_calc", "strategy", "updated_at",
-    "check_cols", "target_schema", "target_database", "partition_by", "cluster_by", "merge_update_columns",
-    "merge_exclude_columns", "incremental_predicates", "event_time", "batch_size", "lookback", "begin", "group",
-    "access", "quoting", "snapshot_meta_column_names", "hard_deletes", "invalidate_hard_deletes", "dbt_valid_to_current",
-    "unique_key", "copy_grants", "transient", "labels", NULL};
+static const char *const known_configs[] = {"materialized",
+                                            "schema",
+                                            "alias",
+                                            "tags",
+                                            "enabled",
+                                            "pre-hook",
+                                            "post-hook",
+                                            "pre_hook",
+                                            "post_hook",
+                                            "persist_docs",
+                                            "full_refresh",
+                                            "unique_key",
+                                            "incremental_strategy",
+                                            "on_schema_change",
+                                            "database",
+                                            "meta",
+                                            "docs",
+                                            "grants",
+                                            "contract",
+                                            "sql_header",
+                                            "column_types",
+                                            "quote_columns",
+                                            "delimiter",
+                                            "severity",
+                                            "where",
+                                            "limit",
+                                            "warn_if",
+                                            "error_if",
+                                            "store_failures",
+                                            "store_failures_as",
+                                            "fail_calc",
+                                            "strategy",
+                                            "updated_at",
+                                            "check_cols",
+                                            "target_schema",
+                                            "target_database",
+                                            "partition_by",
+                                            "cluster_by",
+                                            "merge_update_columns",
+                                            "merge_exclude_columns",
+                                            "incremental_predicates",
+                                            "event_time",
+                                            "batch_size",
+                                            "lookback",
+                                            "begin",
+                                            "group",
+                                            "access",
+                                            "quoting",
+                                            "snapshot_meta_column_names",
+                                            "hard_deletes",
+                                            "invalidate_hard_deletes",
+                                            "dbt_valid_to_current",
+                                            "unique_key",
+                                            "copy_grants",
+                                            "transient",
+                                            "labels",
+                                            NULL};
 
 static int is_config_key(const char *k)
 {
@@ -376,7 +424,8 @@ static int has_ext(const char *path, const char *ext)
 }
 
 /* "models/staging/x.sql" under root "models" -> fqn [project, staging, x] */
-static int make_fqn(const kiln_project *p, const char *root, const char *rel, km_strvec *fqn, char **name, kiln_err *err)
+static int make_fqn(const kiln_project *p, const char *root, const char *rel, km_strvec *fqn, char **name,
+                    kiln_err *err)
 {
     int rc;
     char *s = kiln_strdup(p->name);
@@ -435,8 +484,8 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
         const char *names[2];
         size_t nb = kj_tpl_snapshot_names(n->tpl, names, 2);
         if (nb != 1) {
-            rc = kiln_err_set(err, KILN_EFORMAT, "%s: a snapshot file holds exactly one {%% snapshot %%} block (found %zu)",
-                              rel, nb);
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "%s: a snapshot file holds exactly one {%% snapshot %%} block (found %zu)", rel, nb);
             goto fail;
         }
         kiln_free(name);
@@ -484,13 +533,15 @@ static const char builtin_tests[] =
     "{% endtest %}\n"
     "{% test accepted_values(model, column_name, values, quote=True) %}\n"
     "with all_values as (\n\n    select\n        {{ column_name }} as value_field,\n        count(*) as n_records\n\n"
-    "    from {{ model }}\n    group by {{ column_name }}\n\n)\n\nselect *\nfrom all_values\nwhere value_field not in (\n"
+    "    from {{ model }}\n    group by {{ column_name }}\n\n)\n\nselect *\nfrom all_values\nwhere value_field not in "
+    "(\n"
     "    {% for value in values -%}\n        {% if quote -%}\n        '{{ value }}'\n        {%- else -%}\n"
     "        {{ value }}\n        {%- endif -%}\n        {%- if not loop.last -%},{%- endif %}\n    {%- endfor %}\n)\n"
     "{% endtest %}\n"
     "{% test relationships(model, column_name, to, field) %}\n"
     "with child as (\n    select {{ column_name }} as from_field\n    from {{ model }}\n"
-    "    where {{ column_name }} is not null\n),\n\nparent as (\n    select {{ field }} as to_field\n    from {{ to }}\n)\n\n"
+    "    where {{ column_name }} is not null\n),\n\nparent as (\n    select {{ field }} as to_field\n    from {{ to "
+    "}}\n)\n\n"
     "select\n    from_field\n\nfrom child\nleft join parent\n    on child.from_field = parent.to_field\n\n"
     "where parent.to_field is null\n"
     "{% endtest %}\n";
@@ -556,10 +607,9 @@ static int append_clean(kiln_buf *b, kj_val v, kiln_err *err)
         char c = t.data[i];
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
             rc = kiln_buf_putc(b, c, err);
-        else if (!b->len || b->data[b->len - 1] != '_' || i == 0 || ((t.data[i - 1] >= 'a' && t.data[i - 1] <= 'z') ||
-                                                                      (t.data[i - 1] >= 'A' && t.data[i - 1] <= 'Z') ||
-                                                                      (t.data[i - 1] >= '0' && t.data[i - 1] <= '9') ||
-                                                                      t.data[i - 1] == '_'))
+        else if (!b->len || b->data[b->len - 1] != '_' || i == 0 ||
+                 ((t.data[i - 1] >= 'a' && t.data[i - 1] <= 'z') || (t.data[i - 1] >= 'A' && t.data[i - 1] <= 'Z') ||
+                  (t.data[i - 1] >= '0' && t.data[i - 1] <= '9') || t.data[i - 1] == '_'))
             rc = kiln_buf_putc(b, '_', err);
     }
     kiln_buf_free(&t);
@@ -572,8 +622,9 @@ static int append_clean(kiln_buf *b, kj_val v, kiln_err *err)
 static int test_name(kiln_buf *b, const char *macro, const km_node *model, kj_val kwargs, kiln_err *err)
 {
     /* a source's tests: source_<test>_<source>_<table>_... */
-    int rc = model->kind == KM_SOURCE ? kiln_buf_printf(b, err, "source_%s_%s_%s_", macro, model->source_name, model->name)
-                                      : kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
+    int rc = model->kind == KM_SOURCE
+                 ? kiln_buf_printf(b, err, "source_%s_%s_%s_", macro, model->source_name, model->name)
+                 : kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
     size_t n = kwargs.t == KJ_DICT ? kwargs.u.d->len : 0;
     size_t *order = kiln_malloc((n ? n : 1) * sizeof(size_t));
     if (!order)
@@ -583,7 +634,8 @@ static int test_name(kiln_buf *b, const char *macro, const km_node *model, kj_va
         if (kwargs.u.d->keys[i].t == KJ_STR && strcmp(kwargs.u.d->keys[i].u.s->p, "model"))
             order[m++] = i;
     for (size_t i = 1; i < m; i++)
-        for (size_t j = i; j > 0 && strcmp(kwargs.u.d->keys[order[j - 1]].u.s->p, kwargs.u.d->keys[order[j]].u.s->p) > 0; j--) {
+        for (size_t j = i;
+             j > 0 && strcmp(kwargs.u.d->keys[order[j - 1]].u.s->p, kwargs.u.d->keys[order[j]].u.s->p) > 0; j--) {
             size_t t = order[j];
             order[j] = order[j - 1];
             order[j - 1] = t;
@@ -786,6 +838,68 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
     return rc;
 }
 
+/* A source table's `freshness` (warn_after, error_after, filter) and
+ * `loaded_at_field`, from the source with the table's keys overriding; a
+ * table's `freshness: null` turns it off (dbt's rule). Kept in the node's
+ * config as "freshness" (a dict or None) and "loaded_at_field". */
+static int source_freshness_cfg(const char *file, const km_yaml *src, const km_yaml *tbl, km_node *n, kiln_err *err)
+{
+    int rc = 0;
+    const km_yaml *sf = kiln_models__yaml_get(src, "freshness"), *tf = kiln_models__yaml_get(tbl, "freshness");
+    const km_yaml *lf = kiln_models__yaml_get(tbl, "loaded_at_field");
+    if (!lf)
+        lf = kiln_models__yaml_get(src, "loaded_at_field");
+    if (lf && !kiln_models__yaml_is_null(lf)) {
+        if (lf->type != KM_Y_SCALAR)
+            return yfail(err, file, lf, "loaded_at_field must be a column name or an SQL expression");
+        kj_val v = kj_str_new(lf->s, lf->len);
+        if (kj_oom(v) || (rc = kj_dict_setc(n->config, "loaded_at_field", v, err)))
+            return rc ? rc : KILN_OOM(err);
+    }
+    const km_yaml *layers[2] = {sf, tf};
+    kj_val fresh = kj_none();
+    for (int i = 0; i < 2 && !rc; i++) {
+        const km_yaml *f = layers[i];
+        if (!f)
+            continue;
+        if (kiln_models__yaml_is_null(f)) {
+            kj_release(fresh);
+            fresh = kj_none();
+            continue;
+        }
+        if (f->type != KM_Y_MAP)
+            rc = yfail(err, file, f, "freshness must be a mapping (warn_after, error_after, filter) or null");
+        for (size_t k = 0; !rc && k < f->n; k += 2) {
+            const char *key = f->kids[k]->s;
+            const km_yaml *v = f->kids[k + 1];
+            if (strcmp(key, "warn_after") && strcmp(key, "error_after") && strcmp(key, "filter"))
+                return kj_release(fresh), yfail(err, file, f->kids[k], "unknown freshness key '%s' (warn_after, "
+                                                                        "error_after, filter)", key);
+            if (strcmp(key, "filter")) {
+                const km_yaml *c = kiln_models__yaml_get(v, "count"), *pe = kiln_models__yaml_get(v, "period");
+                if (!kiln_models__yaml_is_null(v) &&
+                    (v->type != KM_Y_MAP || !c || !pe || c->type != KM_Y_SCALAR || pe->type != KM_Y_SCALAR ||
+                     atoll(c->s) <= 0 || (strcmp(pe->s, "minute") && strcmp(pe->s, "hour") && strcmp(pe->s, "day"))))
+                    return kj_release(fresh), yfail(err, file, v, "%s needs count (a positive integer) and period "
+                                                                  "(minute, hour or day)", key);
+            }
+            if (fresh.t != KJ_DICT) {
+                fresh = kj_dict_new();
+                if (kj_oom(fresh))
+                    return KILN_OOM(err);
+            }
+            kj_val x;
+            if ((rc = kiln_models__yaml_to_kj(v, &x, err)) || (rc = kj_dict_setc(fresh, key, x, err)))
+                break;
+        }
+    }
+    if (rc) {
+        kj_release(fresh);
+        return rc;
+    }
+    return kj_dict_setc(n->config, "freshness", fresh, err);
+}
+
 static int parse_sources(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err)
 {
     int rc = 0;
@@ -834,6 +948,8 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
                 return KILN_OOM(err);
             }
             if ((rc = add_node(p, n, err)))
+                return rc;
+            if ((rc = source_freshness_cfg(file, s, t, n, err)))
                 return rc;
             const km_yaml *cols = kiln_models__yaml_get(t, "columns");
             if (cols && !kiln_models__yaml_is_null(cols))
@@ -1003,10 +1119,11 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
     kiln_free(home_dbt);
     if (rc == KILN_ENOTFOUND) {
         kiln_free(path);
-        return kiln_err_set(err, KILN_ECONFIG,
-                            "no profiles.yml found (looked in --profiles-dir, $DBT_PROFILES_DIR, the project directory, "
-                            "~/.dbt) for profile '%s'",
-                            p->profile_name);
+        return kiln_err_set(
+            err, KILN_ECONFIG,
+            "no profiles.yml found (looked in --profiles-dir, $DBT_PROFILES_DIR, the project directory, "
+            "~/.dbt) for profile '%s'",
+            p->profile_name);
     }
     if (rc) {
         kiln_free(path);
@@ -1044,8 +1161,9 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
     }
     x = kiln_models__yaml_get(t, "type");
     if ((rc = ystr(path, x, "type", &s, err)) || strcmp(s, "kiln") != 0) {
-        rc = kiln_err_set(err, KILN_ECONFIG, "%s:%u:%u: target '%s' has type '%s': kiln runs targets of type kiln", path,
-                          x ? x->line : t->line, x ? x->col : t->col, target, x && x->type == KM_Y_SCALAR ? x->s : "");
+        rc =
+            kiln_err_set(err, KILN_ECONFIG, "%s:%u:%u: target '%s' has type '%s': kiln runs targets of type kiln", path,
+                         x ? x->line : t->line, x ? x->col : t->col, target, x && x->type == KM_Y_SCALAR ? x->s : "");
         goto done;
     }
     p->target_name = kiln_strdup(target);
@@ -1053,7 +1171,12 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
     x = kiln_models__yaml_get(t, "warehouse");
     if (x && (rc = ystr(path, x, "warehouse", &s, err)))
         goto done;
-    p->warehouse = x ? (s[0] == '/' ? kiln_strdup(s) : kiln_sprintf("%s/%s", p->dir, s)) : kiln_sprintf("%s/warehouse", p->dir);
+    p->warehouse =
+        x ? (s[0] == '/' ? kiln_strdup(s) : kiln_sprintf("%s/%s", p->dir, s)) : kiln_sprintf("%s/warehouse", p->dir);
+    if (p->opts.warehouse && *p->opts.warehouse) { /* kiln --warehouse DIR build: the command line wins */
+        kiln_free(p->warehouse);
+        p->warehouse = kiln_strdup(p->opts.warehouse);
+    }
     x = kiln_models__yaml_get(t, "schema");
     if (x && (rc = ystr(path, x, "schema", &s, err)))
         goto done;
@@ -1132,7 +1255,8 @@ int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err)
         if (!n->schema_name)
             return KILN_OOM(err);
         if (!n->schema_name[0])
-            return kiln_err_set(err, KILN_EFORMAT, "generate_schema_name returned an empty schema for %s", n->unique_id);
+            return kiln_err_set(err, KILN_EFORMAT, "generate_schema_name returned an empty schema for %s",
+                                n->unique_id);
     }
     return rc;
 }
@@ -1341,7 +1465,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     /* schema YAML: sources first (tests may point at them), then models/seeds */
     for (int pass = 0; pass < 2 && !rc; pass++) {
         for (size_t r = 0; r < p->model_paths.len + p->seed_paths.len && !rc; r++) {
-            const char *root = r < p->model_paths.len ? p->model_paths.items[r] : p->seed_paths.items[r - p->model_paths.len];
+            const char *root =
+                r < p->model_paths.len ? p->model_paths.items[r] : p->seed_paths.items[r - p->model_paths.len];
             if ((rc = walk(p, root, 0, &files, err)))
                 goto done;
             for (size_t k = 0; k < files.len && !rc; k++)

@@ -91,6 +91,10 @@ int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err);
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
 
+/* compile.c (models3): a description rendered with the node's Jinja
+ * context (doc(), var()...), appended to out. */
+int kiln_models__render_description(kiln_project *p, size_t idx, const char *text, kiln_buf *out, kiln_err *err);
+
 /* One node's outcome in a run (run_results.json). */
 typedef struct km_result {
     size_t node;
@@ -105,6 +109,22 @@ typedef struct km_result {
 int kiln_models__write_manifest(const kiln_project *p, kiln_err *err);
 int kiln_models__write_run_results(const kiln_project *p, const char *verb, const km_result *res, size_t nres,
                                    double elapsed, kiln_err *err);
+
+/* artifacts.c (models3): the manifest and catalog as JSON documents (NULL
+ * on OOM; caller decrefs), catalog.json (every relation in the warehouse
+ * with its columns and types) and sources.json (source freshness). */
+json_t *kiln_models__manifest_json(const kiln_project *p);
+json_t *kiln_models__catalog_json(kiln_project *p);
+int kiln_models__write_catalog(kiln_project *p, kiln_err *err);
+/* One source's freshness outcome (sources.json v3). */
+typedef struct km_fresh {
+    size_t node;
+    const char *status;                                 /* pass, warn, error, runtime error */
+    int64_t started, compiled, finished, max_loaded_at; /* micros since the epoch */
+    double seconds, age_seconds;
+    char message[512];
+} km_fresh;
+int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_t nres, double elapsed, kiln_err *err);
 
 /* commands.c: write n's compiled SQL to <target>/compiled/<project>/<path> */
 int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_err *err);

@@ -238,6 +238,95 @@ static int unique_keys(const km_node *n, km_strvec *out, kiln_err *err)
     return 0;
 }
 
+/* partition_by as column names: a column, a list of them, or BigQuery's
+ * {field: x, ...}. */
+static int partition_cols(const km_node *n, km_strvec *out, kiln_err *err)
+{
+    kj_val k = kiln_models__cfg(n, "partition_by");
+    if (k.t == KJ_DICT) {
+        kj_val *f = kj_dict_getc(k, "field");
+        if (!f || f->t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: a mapping needs field: <column>");
+        k = *f;
+    }
+    size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
+    for (size_t i = 0; i < cnt; i++) {
+        kj_val x = k.t == KJ_LIST ? k.u.l->items[i] : k;
+        if (x.t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by must be a column name or a list of them");
+        char *s = kiln_strdup(x.u.s->p);
+        int rc = !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The Iceberg type for a new column of the model: from the SQLite type of
+ * its first non-NULL value (integer -> long, real -> double, blob ->
+ * binary, text or no value -> string). */
+static int new_col_type(runner *r, const km_node *n, const char *col, const char **out, kiln_err *err)
+{
+    char *sql = kiln_sprintf("select typeof(\"%s\") from (\n%s\n) where \"%s\" is not null limit 1", col,
+                             n->compiled ? n->compiled : "", col);
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    *out = "string";
+    if (!sql)
+        return KILN_OOM(err);
+    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
+    if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *out = !strcmp(t, "integer") ? "long" : !strcmp(t, "real") ? "double" : !strcmp(t, "blob") ? "binary" : "string";
+    }
+    sqlite3_finalize(st);
+    kiln_free(sql);
+    return rc;
+}
+
+/* on_schema_change append_new_columns / sync_all_columns: ALTER TABLE the
+ * target (its own Iceberg commit, before the data's; the data snapshot is
+ * unchanged until then) to add the model's new columns and, with
+ * sync_all_columns, drop the columns the model no longer returns. tcols
+ * becomes the table's new column list. */
+static int evolve_schema(runner *r, const km_node *n, const char *rel, km_strvec *tcols, const km_strvec *mcols,
+                         int drop, kiln_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < mcols->len && !rc; i++) {
+        if (has_col(tcols, mcols->items[i]))
+            continue;
+        const char *ty;
+        char *sql = NULL, *c = NULL;
+        if (!(rc = new_col_type(r, n, mcols->items[i], &ty, err))) {
+            sql = kiln_sprintf("alter table %s add column \"%s\" %s", rel, mcols->items[i], ty);
+            c = kiln_strdup(mcols->items[i]);
+            rc = !sql || !c ? KILN_OOM(err) : exec_sql(r, sql, err);
+        }
+        if (!rc)
+            rc = kiln_vec_push(tcols, c, err);
+        else
+            kiln_free(c);
+        kiln_free(sql);
+    }
+    for (size_t i = 0; drop && i < tcols->len && !rc;) {
+        if (has_col(mcols, tcols->items[i])) {
+            i++;
+            continue;
+        }
+        char *sql = kiln_sprintf("alter table %s drop column \"%s\"", rel, tcols->items[i]);
+        rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+        kiln_free(sql);
+        if (!rc) {
+            kiln_free(tcols->items[i]);
+            memmove(&tcols->items[i], &tcols->items[i + 1], (tcols->len - i - 1) * sizeof(char *));
+            tcols->len--;
+        }
+    }
+    return rc;
+}
+
 /* Apply the new rows of an incremental model to its existing table, in one
  * commit: append (INSERT INTO), merge (MERGE INTO on unique_key) or
  * delete+insert (INSERT OVERWRITE of the kept rows plus the new ones).
@@ -249,8 +338,9 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
     char *have = NULL, *want = NULL, *probe = kiln_sprintf("select * from %s", rel),
          *wq = kiln_sprintf("select * from (\n%s\n) limit 0", n->compiled ? n->compiled : "");
     km_strvec tcols = {0}, mcols = {0}, keys = {0};
-    kiln_buf cols, sql;
+    kiln_buf cols, sql, scols;
     kiln_buf_init(&cols, 0);
+    kiln_buf_init(&scols, 0);
     kiln_buf_init(&sql, 0);
     if (!probe || !wq) {
         rc = KILN_OOM(err);
@@ -268,17 +358,33 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
                                              "(on_schema_change: fail): table has (%s), model has (%s)", have, want);
         goto done;
     }
-    if (!same && strcmp(osc, "ignore")) {
-        rc = kiln_err_set(err, KILN_EUNSUPP, "on_schema_change: %s is not supported yet (ignore and fail are)", osc);
+    int append_new = !strcmp(osc, "append_new_columns"), sync_all = !strcmp(osc, "sync_all_columns");
+    if (!same && strcmp(osc, "ignore") && !append_new && !sync_all) {
+        rc = kiln_err_set(err, KILN_EINVAL, "on_schema_change: '%s' is not one of ignore, fail, append_new_columns, "
+                                            "sync_all_columns", osc);
         goto done;
     }
+    if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
+        goto done;
     for (size_t i = 0; i < tcols.len && !rc; i++) {
-        if (!has_col(&mcols, tcols.items[i])) {
+        if (!has_col(&mcols, tcols.items[i]) && !append_new) {
             rc = kiln_err_set(err, KILN_EFORMAT, "the model no longer returns the table's column '%s' "
                                                  "(run with --full-refresh to rebuild)", tcols.items[i]);
             break;
         }
         rc = kiln_buf_printf(&cols, err, "%s\"%s\"", cols.len ? ", " : "", tcols.items[i]);
+        /* append_new_columns keeps the table's columns the model stopped
+         * returning: NULL in the new rows */
+        if (!rc)
+            rc = has_col(&mcols, tcols.items[i])
+                     ? kiln_buf_printf(&scols, err, "%s\"%s\"", scols.len ? ", " : "", tcols.items[i])
+                     : kiln_buf_printf(&scols, err, "%sNULL as \"%s\"", scols.len ? ", " : "", tcols.items[i]);
+    }
+    if (!rc && !strcmp(kiln_models__cfg_str(n, "incremental_strategy", ""), "insert_overwrite")) {
+        for (size_t i = 0; i < keys.len; i++) /* its "keys" are the partition columns, not unique_key */
+            kiln_free(keys.items[i]);
+        keys.len = 0;
+        rc = partition_cols(n, &keys, err);
     }
     for (size_t i = 0; i < keys.len && !rc; i++)
         if (!has_col(&tcols, keys.items[i]) || !has_col(&mcols, keys.items[i]))
@@ -289,7 +395,20 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
     const char *strategy = kiln_models__cfg_str(n, "incremental_strategy", keys.len ? "delete+insert" : "append");
     const char *q = n->compiled ? n->compiled : "";
     if (!strcmp(strategy, "append")) {
-        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data, cols.data, q);
+        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data, scols.data, q);
+    } else if (!strcmp(strategy, "insert_overwrite")) {
+        /* replace the partitions the new rows fall in (NULL-safe match on
+         * the partition_by columns); without partition_by, the whole table */
+        if (!keys.len)
+            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from (\n%s\n) dbt_incr", rel, scols.data, q);
+        else
+            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
+                                            "  select 1 from (\n%s\n) dbt_new where ", rel, cols.data, rel, q);
+        for (size_t i = 0; i < keys.len && !rc; i++)
+            rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" is dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
+                                 keys.items[i]);
+        if (!rc && keys.len)
+            rc = kiln_buf_printf(&sql, err, ")\nunion all\nselect %s from (\n%s\n) dbt_incr", scols.data, q);
     } else if (!strcmp(strategy, "merge") || !strcmp(strategy, "delete+insert")) {
         if (!keys.len) {
             rc = kiln_err_set(err, KILN_EINVAL, "incremental_strategy %s needs a unique_key", strategy);
@@ -313,7 +432,7 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
                 for (size_t k = 0; exc.t == KJ_LIST && k < exc.u.l->len; k++)
                     in_exc |= kj_equal(exc.u.l->items[k], c);
                 kj_release(c);
-                if (!in_upd || in_exc || has_col(&keys, tcols.items[i]))
+                if (!in_upd || in_exc || has_col(&keys, tcols.items[i]) || !has_col(&mcols, tcols.items[i]))
                     continue;
                 rc = kiln_buf_printf(&sql, err, "%s\"%s\" = dbt_internal_source.\"%s\"",
                                      nset++ ? ", " : "\nwhen matched then update set ", tcols.items[i], tcols.items[i]);
@@ -321,7 +440,9 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
             if (!rc)
                 rc = kiln_buf_printf(&sql, err, "\nwhen not matched then insert (%s) values (", cols.data);
             for (size_t i = 0; i < tcols.len && !rc; i++)
-                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_source.\"%s\"", i ? ", " : "", tcols.items[i]);
+                rc = has_col(&mcols, tcols.items[i])
+                         ? kiln_buf_printf(&sql, err, "%sdbt_internal_source.\"%s\"", i ? ", " : "", tcols.items[i])
+                         : kiln_buf_printf(&sql, err, "%sNULL", i ? ", " : "");
             if (!rc)
                 rc = kiln_buf_putc(&sql, ')', err);
         } else {
@@ -333,10 +454,11 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
                 rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" = dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
                                      keys.items[i]);
             if (!rc)
-                rc = kiln_buf_printf(&sql, err, ")\nunion all\nselect %s from (\n%s\n) dbt_incr", cols.data, q);
+                rc = kiln_buf_printf(&sql, err, ")\nunion all\nselect %s from (\n%s\n) dbt_incr", scols.data, q);
         }
     } else {
-        rc = kiln_err_set(err, KILN_EUNSUPP, "incremental_strategy '%s' is not supported (append, merge, delete+insert)",
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "incremental_strategy '%s' is not supported (append, merge, delete+insert, insert_overwrite)",
                           strategy);
     }
     if (!rc)
@@ -349,6 +471,7 @@ done:
         kiln_vec_free(x);
     }
     kiln_buf_free(&cols);
+    kiln_buf_free(&scols);
     kiln_buf_free(&sql);
     kiln_free(have);
     kiln_free(want);

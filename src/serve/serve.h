@@ -11,6 +11,10 @@
  * nothing is ever served from the file system by a client-chosen path.
  * The access log (one line per request) never carries headers or query
  * strings, so tokens and signatures stay out of it.
+ *
+ * With a project directory it also serves the orchestrator's state (DAGs,
+ * the runs x tasks grid, task tries and logs, lineage) read from the state
+ * store, and can host the scheduler in the same process.
  */
 #ifndef KILN_SERVE_H
 #define KILN_SERVE_H
@@ -20,8 +24,8 @@
 #include <stddef.h>
 
 typedef struct kiln_serve_opts {
-    const char *listen;         /* "HOST:PORT" (IPv4 literal or "localhost"); NULL = 127.0.0.1:8080; port 0 = any free port */
-    const char *token;          /* bearer token (borrowed), NULL = no token: non-GET requests are refused */
+    const char *listen; /* "HOST:PORT" (IPv4 literal or "localhost"); NULL = 127.0.0.1:8080; port 0 = any free port */
+    const char *token;  /* bearer token (borrowed), NULL = no token: non-GET requests are refused */
     const char *warehouse;      /* warehouse directory (SQLite catalog); NULL = catalog routes answer 503 */
     const char *raw_dir;        /* raw zone root; webhooks land in RAW/webhooks/date=D/; NULL = "raw" */
     const char *webhook_secret; /* GitHub webhook secret (borrowed); NULL = /hooks/github answers 503 */
@@ -30,6 +34,14 @@ typedef struct kiln_serve_opts {
     int timeout_s;              /* idle connection timeout; 0 = 30 */
     int ingest_every_s;         /* > 0: every N s load new webhook days into github.pushes/commits
                                    (needs warehouse and webhook_secret); 0 = off */
+    const char *project_dir;    /* orchestrator project (dags/, .kiln/); NULL = the DAG, run, log
+                                   and lineage routes answer 503 */
+    const char *self_exe;       /* the kiln binary, for runs triggered through the API (`kiln dags
+                                   run` in a child process); NULL = triggering answers 503 */
+    const char *models_dir;     /* models project whose target/manifest.json and run_results.json
+                                   /api/v1/models serves; NULL = 503 there */
+    int scheduler;              /* kiln_serve_run only: run the scheduler (kiln_flow_scheduler on
+                                   project_dir) in this process until SIGTERM/SIGINT */
 } kiln_serve_opts;
 
 typedef struct kiln_server kiln_server;
@@ -44,7 +56,36 @@ int kiln_serve_port(const kiln_server *s);
 void kiln_serve_stop(kiln_server *s);
 
 /* Start, print "kiln serve: listening on http://HOST:PORT" on stdout, block
- * until SIGTERM or SIGINT, then stop cleanly. */
+ * until SIGTERM or SIGINT, then stop cleanly. With opts->scheduler the
+ * scheduler runs in the calling thread meanwhile: the first signal drains
+ * it (its runs finish their running tasks), then the server stops. */
 int kiln_serve_run(const kiln_serve_opts *opts, kiln_err *err);
+
+/* ------------------------------------------------------------ kiln verify convergence
+ *
+ * The Kappa check: the stream path (webhook deliveries kiln serve landed in
+ * RAW/webhooks) and the batch path (GH Archive hour files, with commit
+ * lists completed from GitHub compare responses where GH Archive's is
+ * incomplete) go through the same engine job for the window's days and
+ * the same repos; then the pushes (key repo_id, ref, before, head) and the
+ * commits (key repo_id, sha; author name, email and message compared) of
+ * both sides must be equal. docs/cli/verify.md has the contract. */
+typedef struct kiln_verify_opts {
+    const char *raw_dir;        /* stream side: RAW/webhooks (read only); NULL = "raw" */
+    const char *gharchive_dir;  /* batch side: YYYY-MM-DD-H.json.gz files */
+    const char *api_dir;        /* compare responses API/compare/OWNER/REPO/BASE...HEAD.json; NULL = none */
+    int64_t start_day, end_day; /* inclusive, days since 1970-01-01 (UTC) */
+    char *const *repos;         /* "owner/name"; NULL/0 = every repo the stream side has in the window */
+    size_t nrepos;
+    size_t max_diffs; /* differences listed (all are counted); 0 = 100 */
+    int threads;      /* engine threads; 0 = 2 */
+} kiln_verify_opts;
+
+/* Run the check. Appends the report to out (JSON object when json, else
+ * text lines); *equal = 1 when both sides agree. Returns 0 when the check
+ * ran (equal or not), or a negative code: KILN_ENOTFOUND for a missing
+ * input (no delivery log, GH Archive folder, no stream data in the window
+ * without repos), KILN_EFORMAT when the engine failed on a day. */
+int kiln_verify_convergence(const kiln_verify_opts *o, int json, kiln_buf *out, int *equal, kiln_err *err);
 
 #endif /* KILN_SERVE_H */

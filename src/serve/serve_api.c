@@ -11,7 +11,8 @@
  *   GET /, /ui/app.js, /ui/app.css  the tables page (vanilla HTML/JS/CSS
  *                                   embedded in the binary, no CDN)
  *
- * Assets are C strings in this file: nothing is read from the file system
+ * Assets are C strings (serve_ui.c, generated from src/serve/ui/ by
+ * src/serve/ui/embed.py): nothing is read from the file system
  * by a client-chosen path. HTML is sent with a Content-Security-Policy that
  * allows only same-origin scripts and styles (serve_http.c).
  */
@@ -176,7 +177,8 @@ int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs)
                              (long long)kiln_lake_scan_snapshot_id(scan));
     for (int c = 0; !rc && schema && c < schema->ncols; c++) {
         const char *cn = schema->cols[c].name;
-        if ((c && (rc = kiln_buf_putc(&rs->body, ',', &err))) || (rc = kiln_json_write_str(&rs->body, cn, strlen(cn), &err)))
+        if ((c && (rc = kiln_buf_putc(&rs->body, ',', &err))) ||
+            (rc = kiln_json_write_str(&rs->body, cn, strlen(cn), &err)))
             break;
     }
     if (!rc)
@@ -236,7 +238,8 @@ static const char openapi_json[] =
     "\"current_snapshot_id\":{\"type\":\"integer\",\"format\":\"int64\",\"description\":\"-1 when the table has no "
     "snapshot\"},"
     "\"last_updated_ms\":{\"type\":\"integer\",\"format\":\"int64\"},"
-    "\"total_records\":{\"type\":\"integer\",\"format\":\"int64\",\"nullable\":true,\"description\":\"the current snapshot's "
+    "\"total_records\":{\"type\":\"integer\",\"format\":\"int64\",\"nullable\":true,\"description\":\"the current "
+    "snapshot's "
     "total-records summary\"},"
     "\"error\":{\"type\":\"string\",\"description\":\"present instead of the figures when the table could not be "
     "loaded\"}}},"
@@ -245,6 +248,126 @@ static const char openapi_json[] =
     "\"metadata\":{\"type\":\"object\",\"description\":\"the Iceberg table metadata (format v2 JSON): schemas, "
     "partition-specs, sort-orders, properties, snapshots, refs, snapshot-log\"}}}}},"
     "\"paths\":{"
+    "\"/api/v1/models\":{\"get\":{\"summary\":\"the models project's graph from its artifacts (target/manifest.j"
+    "son, run_results.json): models, seeds, snapshots and sources with relation, materialization, columns"
+    ", depends_on, last status, attached tests with status, and the DAG tasks whose produces names the re"
+    "lation "
+    "(built_by)\",\"responses\":{\"200\":{\"description\":\"nodes\",\"content\":{\"application/json\":{\"schema\""
+    ":{\"type\":\"object\"}}}},\"404\":{\"description\":\"NoSuchArtifactException: no manifest yet\",\"content\":{\"ap"
+    "plication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"503\":{\"description\":\"no "
+    "models project (--models-dir)\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas"
+    "/ErrorResponse\"}}}}}}},"
+    "\"/api/v1/dags\":{\"get\":{\"summary\":\"DAGs of the project: schedule, paused, next run, run count and the"
+    " last 10 runs' states; problems = DAG files that did not load\",\"responses\":{\"200\":{\"description\":\"DA"
+    "Gs\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}},\"503\":{\"description\":\"no project "
+    "(-"
+    "-project-dir)\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}"
+    "}}}}}},\"/api/v1/dags/{dag}\":{\"get\":{\"summary\":\"one DAG: its tasks (needs, trigger rule, retries, pro"
+    "duces/consumes) and every run with its task instances (the grid)\",\"parameters\":[{\"name\":\"dag\",\"in\":\""
+    "path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],\"responses\":{\"200\":{\"description\":\"the "
+    "DAG\",\"cont"
+    "ent\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\"}}}},\"404\":{\"description\":\"NoSuchDagException\",\"c"
+    "ontent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/api/v1/d"
+    "ags/{dag}/runs\":{\"get\":{\"summary\":\"every run of the DAG, oldest first, each with its task instances "
+    "(state, tries, note, idempotency key): the same array as kiln runs DAG --json\",\"parameters\":[{\"name\""
+    ":\"dag\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],\"responses\":{\"200\":{"
+    "\"description\":\"r"
+    "uns\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\"}}}},\"404\":{\"description\":\"NoSuchDagExc"
+    "eption\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}},\""
+    "post\":{\"summary\":\"trigger a run (kiln dags run DAG --date D in a child process); needs the bearer to"
+    "ken\",\"security\":[{\"bearer\":[]}],\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,"
+    "\"schema\":{\"t"
+    "ype\":\"string\"}}],\"requestBody\":{\"required\":true,\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"obj"
+    "ect\",\"required\":[\"logical_date\"],\"properties\":{\"logical_date\":{\"type\":\"string\"}}}}}},\"responses\":{"
+    "\"2"
+    "02\":{\"description\":\"started: {dag_id, logical_date, pid}\",\"content\":{\"application/json\":{\"schema\":{\""
+    "type\":\"object\"}}}},\"400\":{\"description\":\"BadRequestException\",\"content\":{\"application/json\":{\"schema"
+    "\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"401\":{\"description\":\"NotAuthorizedException\",\"co"
+    "ntent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"404\":{\"descri"
+    "ption\":\"NoSuchDagException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Er"
+    "rorResponse\"}}}}}}},\"/api/v1/dags/{dag}/runs/{logical_date}\":{\"get\":{\"summary\":\"one run with its tas"
+    "k "
+    "instances\",\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},"
+    "{\"n"
+    "ame\":\"logical_date\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"},\"description\":\"YYYY-"
+    "MM-DD"
+    " or an ISO timestamp with zone (the run's logical date)\"}],\"responses\":{\"200\":{\"description\":\"the ru"
+    "n\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\"}}}},\"400\":{\"description\":\"BadRequestExce"
+    "ption (date)\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}"
+    "}},\"404\":{\"description\":\"NoSuchDagException, NoSuchRunException\",\"content\":{\"application/json\":{\"sch"
+    "ema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/api/v1/dags/{dag}/runs/{logical_date}/tas"
+    "ks/{task}\":{\"get\":{\"summary\":\"one task instance: state, note, the task's definition and every try (s"
+    "tate, pid, started, ended, exit_code, duration_ms, note)\",\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"r"
+    "equired\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"logical_date\",\"in\":\"path\",\"required\":true,"
+    "\"schema"
+    "\":{\"type\":\"string\"},\"description\":\"YYYY-MM-DD or an ISO timestamp with zone (the run's logical date)"
+    "\"},{\"name\":\"task\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],\"responses\":{"
+    "\"200\":{\"desc"
+    "ription\":\"the task "
+    "instance\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}},\"404\":{\"de"
+    "scription\":\"NoSuchDagException, NoSuchRunException, NoSuchTaskException\",\"content\":{\"application/jso"
+    "n\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/api/v1/dags/{dag}/runs/{logical_d"
+    "ate}/tasks/{task}/log\":{\"get\":{\"summary\":\"a try's log, at most 256 KiB per answer: {try_number, offs"
+    "et, next_offset, size, text}; without offset the last 256 KiB; pass next_offset back to tail it\",\"pa"
+    "rameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":"
+    "\"logical_da"
+    "te\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"},\"description\":\"YYYY-MM-DD or an ISO "
+    "times"
+    "tamp with zone (the run's logical date)\"},{\"name\":\"task\",\"in\":\"path\",\"required\":true,\"schema\":{\"type"
+    "\":\"string\"}},{\"name\":\"try\",\"in\":\"query\",\"schema\":{\"type\":\"integer\"},\"description\":\"try number "
+    "(defau"
+    "lt the latest)\"},{\"name\":\"offset\",\"in\":\"query\",\"schema\":{\"type\":\"integer\"},\"description\":\"first "
+    "byte"
+    " to return\"}],\"responses\":{\"200\":{\"description\":\"log "
+    "text\",\"content\":{\"application/json\":{\"schema\":{"
+    "\"type\":\"object\"}}}},\"400\":{\"description\":\"BadRequestException\",\"content\":{\"application/"
+    "json\":{\"schem"
+    "a\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchLogException: the ta"
+    "sk instance has not run, or no such try\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/componen"
+    "ts/schemas/ErrorResponse\"}}}}}}},\"/api/v1/dags/{dag}/clear\":{\"post\":{\"summary\":\"forget the state and"
+    " idempotency keys of task instances so the next run executes them (kiln tasks clear); needs the bear"
+    "er "
+    "token\",\"security\":[{\"bearer\":[]}],\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,"
+    "\"schema"
+    "\":{\"type\":\"string\"}}],\"requestBody\":{\"required\":true,\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\""
+    ":\"object\",\"required\":[\"start_date\"],\"properties\":{\"task_id\":{\"type\":\"string\",\"description\":"
+    "\"default "
+    "every task\"},\"start_date\":{\"type\":\"string\"},\"end_date\":{\"type\":\"string\",\"description\":\"default "
+    "start"
+    "_date\"},\"downstream\":{\"type\":\"boolean\"},\"upstream\":{\"type\":\"boolean\"},\"only_failed\":{\"type\":"
+    "\"boolean"
+    "\"}}}}}},\"responses\":{\"200\":{\"description\":\"{cleared: "
+    "N}\",\"content\":{\"application/json\":{\"schema\":{\"t"
+    "ype\":\"object\"}}}},\"400\":{\"description\":\"BadRequestException\",\"content\":{\"application/"
+    "json\":{\"schema\""
+    ":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"401\":{\"description\":\"NotAuthorizedException\",\"con"
+    "tent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"404\":{\"descrip"
+    "tion\":\"NoSuchDagException, NoSuchTaskException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/c"
+    "omponents/schemas/ErrorResponse\"}}}}}}},\"/api/v1/dags/{dag}/paused\":{\"post\":{\"summary\":\"pause or unp"
+    "ause the DAG for the scheduler (kiln dags pause|unpause); needs the bearer token\",\"security\":[{\"bear"
+    "er\":[]}],\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
+    "\"reque"
+    "stBody\":{\"required\":true,\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\",\"required\":[\"pause"
+    "d\"],\"properties\":{\"paused\":{\"type\":\"boolean\"}}}}}},\"responses\":{\"200\":{\"description\":\"{dag_id, "
+    "pause"
+    "d}\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\"}}}},\"400\":{\"description\":\"BadRequestExc"
+    "eption\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"40"
+    "1\":{\"description\":\"NotAuthorizedException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/compon"
+    "ents/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchDagException\",\"content\":{\"application/js"
+    "on\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/api/v1/lineage\":{\"get\":{\"summary"
+    "\":\"lineage graph: nodes (kind job = a DAG task, with the last OpenLineage event; kind dataset = a pr"
+    "oduces/consumes asset, with the Iceberg table it names) and edges (input, output, needs)\",\"responses"
+    "\":{\"200\":{\"description\":\"graph\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"type\":\"object\"}}}},\"503\":{"
+    "\"description\":\"no project (--project-dir)\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/compon"
+    "ents/schemas/ErrorResponse\"}}}}}}},"
     "\"/api/v1/tables\":{\"get\":{\"summary\":\"every table of the warehouse with its snapshot summary\","
     "\"responses\":{\"200\":{\"description\":\"tables\",\"content\":{\"application/json\":{\"schema\":{"
     "\"type\":\"object\",\"properties\":{\"tables\":{\"type\":\"array\",\"items\":{\"$ref\":"
@@ -297,113 +420,6 @@ int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs)
 
 /* ------------------------------------------------------------------ UI */
 
-static const char ui_html[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>kiln</title><link rel=\"stylesheet\" href=\"/ui/app.css\"></head>\n"
-    "<body><header><a href=\"#/\" class=\"brand\">kiln</a> <nav><a href=\"#/\">Tables</a> "
-    "<a href=\"/metrics\">Metrics</a> <a href=\"/api/v1/openapi.json\">API</a></nav></header>\n"
-    "<main id=\"main\"><p class=\"muted\">Loading&hellip;</p></main>\n"
-    "<script src=\"/ui/app.js\"></script></body></html>\n";
-
-static const char ui_css[] =
-    "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2330;background:#f7f7f9}\n"
-    "header{background:#1d2330;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center}\n"
-    "header a{color:#fff;text-decoration:none;margin-right:1em}.brand{font-weight:700}\n"
-    "main{padding:1em 1.5em}h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}\n"
-    "table{border-collapse:collapse;background:#fff;min-width:40%}\n"
-    "th,td{border:1px solid #dde;padding:.3em .6em;text-align:left;vertical-align:top}\n"
-    "th{background:#eef}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
-    ".muted{color:#778}.err{color:#b00020}code{font-size:.95em}\n";
-
-/* All text goes into the page with textContent (never innerHTML), so table
- * names, properties and summaries cannot inject markup. */
-static const char ui_js[] =
-    "'use strict';\n"
-    "const main = document.getElementById('main');\n"
-    "function el(tag, attrs, ...kids) {\n"
-    "  const e = document.createElement(tag);\n"
-    "  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);\n"
-    "  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));\n"
-    "  return e;\n"
-    "}\n"
-    "function grid(cols, rows, id) {\n"
-    "  const t = el('table', id ? { id } : {});\n"
-    "  t.append(el('thead', {}, el('tr', {}, ...cols.map(c => el('th', {}, c)))));\n"
-    "  const b = el('tbody');\n"
-    "  for (const r of rows) b.append(el('tr', {}, ...r.map(v => v instanceof Node ? el('td', {}, v) :\n"
-    "    el('td', typeof v === 'number' ? { class: 'num' } : {}, v === null || v === undefined ? '' : v))));\n"
-    "  t.append(b);\n"
-    "  return t;\n"
-    "}\n"
-    "const when = ms => ms > 0 ? new Date(ms).toISOString().replace('.000Z', 'Z') : '';\n"
-    "const typeText = t => typeof t === 'string' ? t : JSON.stringify(t);\n"
-    "async function getJson(url) {\n"
-    "  const r = await fetch(url);\n"
-    "  const j = await r.json();\n"
-    "  if (!r.ok) throw new Error(j.error ? j.error.message : r.status);\n"
-    "  return j;\n"
-    "}\n"
-    "async function listPage() {\n"
-    "  const j = await getJson('/api/v1/tables');\n"
-    "  main.replaceChildren(el('h1', {}, 'Tables'));\n"
-    "  if (!j.tables.length) { main.append(el('p', { class: 'muted' }, 'No tables in this warehouse.')); return; }\n"
-    "  main.append(grid(['table', 'snapshots', 'current snapshot', 'rows', 'last updated'], j.tables.map(t => [\n"
-    "    el('a', { href: '#/table/' + encodeURIComponent(t.name) }, t.name),\n"
-    "    t.error ? el('span', { class: 'err' }, t.error) : t.snapshots,\n"
-    "    t.current_snapshot_id >= 0 ? String(t.current_snapshot_id) : '',\n"
-    "    t.total_records === null || t.total_records === undefined ? '' : Number(t.total_records),\n"
-    "    when(t.last_updated_ms)]), 'tables'));\n"
-    "}\n"
-    "async function tablePage(name) {\n"
-    "  const [ns, tb] = name.split('.');\n"
-    "  const j = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb));\n"
-    "  const m = j.metadata;\n"
-    "  const schema = m.schemas.find(s => s['schema-id'] === m['current-schema-id']) || m.schemas[0];\n"
-    "  const byId = new Map(schema.fields.map(f => [f.id, f.name]));\n"
-    "  const spec = (m['partition-specs'] || []).find(s => s['spec-id'] === m['default-spec-id']);\n"
-    "  main.replaceChildren(el('h1', {}, j.name),\n"
-    "    el('p', { class: 'muted' }, 'metadata ', el('code', {}, j.metadata_location)),\n"
-    "    el('h2', {}, 'Schema ' + schema['schema-id']),\n"
-    "    grid(['id', 'column', 'type', 'required'], schema.fields.map(f => [f.id, f.name, typeText(f.type),\n"
-    "      f.required ? 'yes' : 'no']), 'schema'),\n"
-    "    el('h2', {}, 'Partitioning'),\n"
-    "    spec && spec.fields.length ? grid(['field', 'transform', 'source'], spec.fields.map(f => [f.name,\n"
-    "      f.transform, byId.get(f['source-id']) || f['source-id']]), 'partitioning')\n"
-    "      : el('p', { class: 'muted' }, 'unpartitioned'),\n"
-    "    el('h2', {}, 'Refs'),\n"
-    "    grid(['name', 'type', 'snapshot'], Object.entries(m.refs || {}).map(([k, r]) => [k, r.type,\n"
-    "      String(r['snapshot-id'])]), 'refs'),\n"
-    "    el('h2', {}, 'Snapshots'),\n"
-    "    grid(['snapshot', 'parent', 'sequence', 'committed', 'operation', 'added rows', 'total rows'],\n"
-    "      (m.snapshots || []).slice().reverse().map(s => [String(s['snapshot-id']),\n"
-    "        s['parent-snapshot-id'] === undefined ? '' : String(s['parent-snapshot-id']), s['sequence-number'],\n"
-    "        when(s['timestamp-ms']), s.summary ? s.summary.operation : '',\n"
-    "        s.summary && s.summary['added-records'] !== undefined ? Number(s.summary['added-records']) : '',\n"
-    "        s.summary && s.summary['total-records'] !== undefined ? Number(s.summary['total-records']) : '']),\n"
-    "      'snapshots'),\n"
-    "    el('h2', {}, 'Properties'),\n"
-    "    grid(['key', 'value'], Object.entries(m.properties || {}), 'properties'),\n"
-    "    el('h2', {}, 'Preview'), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));\n"
-    "  const p = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb) +\n"
-    "    '/preview?limit=20');\n"
-    "  document.getElementById('preview-box').replaceChildren(p.rows.length ?\n"
-    "    grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),\n"
-    "      'preview') : el('p', { class: 'muted' }, 'no rows'));\n"
-    "}\n"
-    "async function route() {\n"
-    "  const h = decodeURIComponent(location.hash.slice(1));\n"
-    "  try {\n"
-    "    if (h.startsWith('/table/')) await tablePage(h.slice(7));\n"
-    "    else await listPage();\n"
-    "  } catch (e) {\n"
-    "    main.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message));\n"
-    "  }\n"
-    "}\n"
-    "window.addEventListener('hashchange', route);\n"
-    "route();\n";
-
 static int asset(kiln_serve_resp *rs, const char *type, const char *data, size_t n)
 {
     kiln_err err = {0};
@@ -415,17 +431,17 @@ static int asset(kiln_serve_resp *rs, const char *type, const char *data, size_t
 int kiln_serve__ui_page(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     (void)rq;
-    return asset(rs, "text/html; charset=utf-8", ui_html, sizeof ui_html - 1);
+    return asset(rs, "text/html; charset=utf-8", kiln_serve__asset_html, kiln_serve__asset_html_len);
 }
 
 int kiln_serve__ui_js(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     (void)rq;
-    return asset(rs, "text/javascript; charset=utf-8", ui_js, sizeof ui_js - 1);
+    return asset(rs, "text/javascript; charset=utf-8", kiln_serve__asset_js, kiln_serve__asset_js_len);
 }
 
 int kiln_serve__ui_css(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     (void)rq;
-    return asset(rs, "text/css; charset=utf-8", ui_css, sizeof ui_css - 1);
+    return asset(rs, "text/css; charset=utf-8", kiln_serve__asset_css, kiln_serve__asset_css_len);
 }

@@ -54,10 +54,10 @@
 
 struct kiln_serve_hooks {
     pthread_mutex_t lock;
-    char *dir;       /* RAW/webhooks */
+    char *dir; /* RAW/webhooks */
     int log_fd;
-    kiln_map *seen;  /* delivery id -> NULL */
-    kiln_map *ends;  /* relative file -> committed end offset (uintptr_t) */
+    kiln_map *seen; /* delivery id -> NULL */
+    kiln_map *ends; /* relative file -> committed end offset (uintptr_t) */
 };
 
 /* ------------------------------------------------------------------ recovery */
@@ -226,7 +226,8 @@ static json_t *push_event(json_t *p, int64_t *created_us)
 {
     json_t *repo = json_object_get(p, "repository"), *sender = json_object_get(p, "sender");
     json_t *org = json_object_get(p, "organization"), *commits = json_object_get(p, "commits");
-    if (!json_is_object(repo) || !json_is_string(json_object_get(repo, "full_name")) || !json_is_string(json_object_get(p, "ref")))
+    if (!json_is_object(repo) || !json_is_string(json_object_get(repo, "full_name")) ||
+        !json_is_string(json_object_get(p, "ref")))
         return NULL;
     /* A push is (repository, ref, before, after): the same push delivered
      * twice (a redelivery with a new GUID, a repo and an org hook) gets the
@@ -235,10 +236,9 @@ static json_t *push_event(json_t *p, int64_t *created_us)
     uint8_t dig[32];
     kiln_sha256 sh;
     kiln_sha256_init(&sh);
-    const char *parts[] = {json_string_value(json_object_get(repo, "full_name")),
-                           json_string_value(json_object_get(p, "ref")),
-                           json_string_value(json_object_get(p, "before")),
-                           json_string_value(json_object_get(p, "after"))};
+    const char *parts[] = {
+        json_string_value(json_object_get(repo, "full_name")), json_string_value(json_object_get(p, "ref")),
+        json_string_value(json_object_get(p, "before")), json_string_value(json_object_get(p, "after"))};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
         const char *v = parts[k] ? parts[k] : "";
         kiln_sha256_update(&sh, v, strlen(v) + 1); /* with the NUL: "ab"+"c" != "a"+"bc" */
@@ -274,9 +274,9 @@ static json_t *push_event(json_t *p, int64_t *created_us)
     json_object_set_new(ev, "repo", json_pack("{s:o,s:o}", "id", pick(repo, "id"), "name", pick(repo, "full_name")));
     json_object_set_new(ev, "payload",
                         json_pack("{s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:o}", "repository_id", pick(repo, "id"), "push_id",
-                                  -(json_int_t)id, "size",
-                                  (json_int_t)json_array_size(commits), "distinct_size", (json_int_t)ndistinct, "ref",
-                                  pick(p, "ref"), "head", pick(p, "after"), "before", pick(p, "before"), "commits", cs));
+                                  -(json_int_t)id, "size", (json_int_t)json_array_size(commits), "distinct_size",
+                                  (json_int_t)ndistinct, "ref", pick(p, "ref"), "head", pick(p, "after"), "before",
+                                  pick(p, "before"), "commits", cs));
     json_object_set_new(ev, "public", json_boolean(!json_is_true(json_object_get(repo, "private"))));
     json_object_set_new(ev, "created_at", json_string(ts));
     if (json_is_object(org))
@@ -387,7 +387,10 @@ done:
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 static int signature_ok(const char *secret, const char *hdr, const char *body, size_t n)
@@ -494,7 +497,8 @@ static int copy_prefix(const char *from, const char *to, uint64_t n, kiln_err *e
     while (n > 0) {
         ssize_t r = read(in, buf, n < sizeof buf ? (size_t)n : sizeof buf);
         if (r <= 0 || write_all(out, buf, (size_t)r) != 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: copy failed: %s", from, r == 0 ? "file shorter than logged" : strerror(errno));
+            rc = kiln_err_set(err, KILN_EIO, "%s: copy failed: %s", from,
+                              r == 0 ? "file shorter than logged" : strerror(errno));
             goto done;
         }
         n -= (uint64_t)r;
@@ -561,7 +565,62 @@ int kiln_serve__hooks_stage(kiln_serve_hooks *h, const char *stage_dir, const ki
     return rc;
 }
 
-const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h)
+const char *kiln_serve__hooks_dir(const kiln_serve_hooks *h) { return h->dir; }
+
+/* ------------------------------------------------------------------ read-only staging (verify) */
+
+int kiln_serve__hooks_stage_ro(const char *raw_dir, int64_t start_day, int64_t end_day, const char *stage_dir,
+                               size_t *nfiles, size_t *ndeliveries, kiln_err *err)
 {
-    return h->dir;
+    char *dir = kiln_sprintf("%s/webhooks", raw_dir), *logp = kiln_sprintf("%s/webhooks/" LOG_NAME, raw_dir);
+    char *text = NULL;
+    size_t len = 0;
+    kiln_map *ends = kiln_map_new();
+    int rc = (!dir || !logp || !ends) ? KILN_OOM(err) : 0;
+    *nfiles = *ndeliveries = 0;
+    if (!rc && (rc = kiln_file_read(logp, LOG_CAP, &text, &len, err)) && access(logp, F_OK) != 0)
+        rc = kiln_err_set(err, KILN_ENOTFOUND,
+                          "%s: no webhook delivery log (kiln serve with a webhook secret and --raw %s writes it)", logp,
+                          raw_dir);
+    /* the log as kiln serve's start-up reads it, but nothing is repaired:
+     * a torn last line (a delivery being acknowledged right now) is skipped */
+    const char *p = text, *end = text ? text + len : NULL;
+    while (!rc && p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        const char *t1 = memchr(p, '\t', (size_t)(nl - p));
+        const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+        size_t fl = t2 ? (size_t)(t2 - t1 - 1) : 0;
+        int64_t day;
+        /* "date=YYYY-MM-DD/NAME": only days of the window */
+        if (t2 && delivery_ok(p, (size_t)(t1 - p)) && fl > 16 && memcmp(t1 + 1, "date=", 5) == 0 &&
+            kiln_date_parse(t1 + 6, 10, &day) == 0 && day >= start_day && day <= end_day) {
+            unsigned long long off = strtoull(t2 + 1, NULL, 10);
+            uintptr_t prev = (uintptr_t)kiln_map_get(ends, t1 + 1, fl);
+            rc = kiln_map_put(ends, t1 + 1, fl, (void *)(uintptr_t)(off > prev ? off : prev), err);
+            (*ndeliveries)++;
+        }
+        p = nl + 1;
+    }
+    size_t pos = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (!rc && kiln_map_next(ends, &pos, &k, &kl, &v)) {
+        const char *base = memchr(k, '/', kl);
+        char *from = kiln_sprintf("%s/%.*s", dir, (int)kl, k);
+        char *to = base ? kiln_sprintf("%s/%.*s", stage_dir, (int)(kl - (size_t)(base + 1 - k)), base + 1) : NULL;
+        if (!from || !to)
+            rc = KILN_OOM(err);
+        else if (!(rc = copy_prefix(from, to, (uint64_t)(uintptr_t)v, err)))
+            (*nfiles)++;
+        kiln_free(from);
+        kiln_free(to);
+    }
+    kiln_map_free(ends);
+    kiln_free(text);
+    kiln_free(dir);
+    kiln_free(logp);
+    return rc;
 }

@@ -16,6 +16,7 @@
  * CRYPTO_memcmp (constant time, no length leak). /hooks/github carries its
  * own HMAC signature instead (checked in serve_hooks.c).
  */
+#include "flow/flow.h"
 #include "serve/serve_int.h"
 
 #include <arpa/inet.h>
@@ -61,6 +62,19 @@ static const route routes[] = {
     {"GET", "api/v1/tables", "/api/v1/tables", kiln_serve__api_tables, 0},
     {"GET", "api/v1/tables/*/*", "/api/v1/tables/{namespace}/{table}", kiln_serve__api_table, 0},
     {"GET", "api/v1/tables/*/*/preview", "/api/v1/tables/{namespace}/{table}/preview", kiln_serve__api_preview, 0},
+    {"GET", "api/v1/dags", "/api/v1/dags", kiln_serve__api_dags, 0},
+    {"GET", "api/v1/dags/*", "/api/v1/dags/{dag}", kiln_serve__api_dag, 0},
+    {"GET", "api/v1/dags/*/runs", "/api/v1/dags/{dag}/runs", kiln_serve__api_runs, 0},
+    {"POST", "api/v1/dags/*/runs", "/api/v1/dags/{dag}/runs", kiln_serve__api_trigger, 0},
+    {"GET", "api/v1/dags/*/runs/*", "/api/v1/dags/{dag}/runs/{logical_date}", kiln_serve__api_run, 0},
+    {"GET", "api/v1/dags/*/runs/*/tasks/*", "/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}", kiln_serve__api_task,
+     0},
+    {"GET", "api/v1/dags/*/runs/*/tasks/*/log", "/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log",
+     kiln_serve__api_log, 0},
+    {"POST", "api/v1/dags/*/clear", "/api/v1/dags/{dag}/clear", kiln_serve__api_clear, 0},
+    {"POST", "api/v1/dags/*/paused", "/api/v1/dags/{dag}/paused", kiln_serve__api_pause, 0},
+    {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
+    {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},
@@ -75,12 +89,9 @@ static const route routes[] = {
     {"GET", "v1/namespaces/*/tables", "/v1/namespaces/{namespace}/tables", kiln_serve__cat_tbl_list, 0},
     {"POST", "v1/namespaces/*/tables", "/v1/namespaces/{namespace}/tables", kiln_serve__cat_tbl_create, 0},
     {"GET", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_load, 0},
-    {"HEAD", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_exists,
-     0},
-    {"POST", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_commit,
-     0},
-    {"DELETE", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_drop,
-     0},
+    {"HEAD", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_exists, 0},
+    {"POST", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_commit, 0},
+    {"DELETE", "v1/namespaces/*/tables/*", "/v1/namespaces/{namespace}/tables/{table}", kiln_serve__cat_tbl_drop, 0},
     {"POST", "v1/namespaces/*/tables/*/metrics", "/v1/namespaces/{namespace}/tables/{table}/metrics",
      kiln_serve__cat_tbl_report, 0},
     {"POST", "v1/tables/rename", "/v1/tables/rename", kiln_serve__cat_tbl_rename, 0},
@@ -145,19 +156,13 @@ int kiln_serve__error(kiln_serve_resp *rs, int status, const char *type, const c
 int kiln_serve__error_kiln(kiln_serve_resp *rs, const kiln_err *err, const char *notfound_type)
 {
     switch (err->code) {
-    case KILN_ENOTFOUND:
-        return kiln_serve__error(rs, 404, notfound_type, "%s", err->msg);
-    case KILN_EEXIST:
-        return kiln_serve__error(rs, 409, "AlreadyExistsException", "%s", err->msg);
-    case KILN_ECONFLICT:
-        return kiln_serve__error(rs, 409, "CommitFailedException", "%s", err->msg);
+    case KILN_ENOTFOUND: return kiln_serve__error(rs, 404, notfound_type, "%s", err->msg);
+    case KILN_EEXIST: return kiln_serve__error(rs, 409, "AlreadyExistsException", "%s", err->msg);
+    case KILN_ECONFLICT: return kiln_serve__error(rs, 409, "CommitFailedException", "%s", err->msg);
     case KILN_EINVAL:
-    case KILN_EFORMAT:
-        return kiln_serve__error(rs, 400, "BadRequestException", "%s", err->msg);
-    case KILN_EUNSUPP:
-        return kiln_serve__error(rs, 406, "UnsupportedOperationException", "%s", err->msg);
-    default:
-        return kiln_serve__error(rs, 500, "ServerErrorException", "%s", err->msg);
+    case KILN_EFORMAT: return kiln_serve__error(rs, 400, "BadRequestException", "%s", err->msg);
+    case KILN_EUNSUPP: return kiln_serve__error(rs, 406, "UnsupportedOperationException", "%s", err->msg);
+    default: return kiln_serve__error(rs, 500, "ServerErrorException", "%s", err->msg);
     }
 }
 
@@ -208,8 +213,8 @@ static void access_log(const kiln_serve_req *rq, const char *label, int status, 
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, kiln_serve_resp *rs, int www_auth)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(rs->body.len, rs->body.data ? rs->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(rs->body.len, rs->body.data ? rs->body.data : (void *)"",
+                                                             MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", rs->content_type ? rs->content_type : "application/json");
@@ -250,7 +255,10 @@ static int split_path(kiln_serve_req *rq, const char *url)
             return -1;
         memcpy(s, p, n);
         s[n] = 0;
-        if (memchr(s, 0, n) || strchr(s, '\\')) {
+        int ctrl = 0;
+        for (size_t i = 0; i < n; i++)
+            ctrl |= (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
+        if (ctrl || strchr(s, '\\')) {
             kiln_free(s);
             return -1;
         }
@@ -260,6 +268,37 @@ static int split_path(kiln_serve_req *rq, const char *url)
             p++;
     }
     return 0;
+}
+
+/* Percent-decoding for the path and query (MHD's unescape callback). A
+ * %00 would end the C string MHD hands us, so "/ui/app.js%00.html" would
+ * route as "/ui/app.js": it becomes a control byte instead, which
+ * split_path refuses (400) like every other control character. */
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            int v = hi << 4 | lo;
+            *w++ = v ? (char)v : '\x01';
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
 }
 
 static enum MHD_Result dispatch(kiln_server *s, struct MHD_Connection *conn, const char *url, const char *method,
@@ -370,8 +409,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         kiln_err err = {0};
         size_t n = *upload_size;
         *upload_size = 0;
-        if (!cs->too_big &&
-            (cs->body.len + n > s->max_body || kiln_buf_append(&cs->body, upload_data, n, &err) != 0)) {
+        if (!cs->too_big && (cs->body.len + n > s->max_body || kiln_buf_append(&cs->body, upload_data, n, &err) != 0)) {
             cs->too_big = 1; /* a chunked body that grew past the cap */
             kiln_buf_free(&cs->body);
             kiln_buf_init(&cs->body, 0);
@@ -449,13 +487,24 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
     if (o->warehouse && (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
         /* never create a warehouse by serving it: a typo would otherwise give
          * REST clients a fresh empty catalog to write to */
-        rc = kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s (mkdir it to serve an empty one)",
-                          o->warehouse);
+        rc =
+            kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s (mkdir it to serve an empty one)", o->warehouse);
         goto done;
     }
-    if ((o->token && !(s->token = kiln_strdup(o->token))) || (o->warehouse && !(s->warehouse = kiln_strdup(o->warehouse))) ||
+    if (o->project_dir) {
+        /* a project that does not load is a start-up error, not a stream of 404s */
+        kiln_flow_project *p = NULL;
+        if ((rc = kiln_flow_project_load(&p, o->project_dir, err)))
+            goto done;
+        kiln_flow_project_free(p);
+    }
+    if ((o->token && !(s->token = kiln_strdup(o->token))) ||
+        (o->warehouse && !(s->warehouse = kiln_strdup(o->warehouse))) ||
         !(s->raw_dir = kiln_strdup(o->raw_dir ? o->raw_dir : "raw")) ||
-        (o->webhook_secret && !(s->webhook_secret = kiln_strdup(o->webhook_secret)))) {
+        (o->webhook_secret && !(s->webhook_secret = kiln_strdup(o->webhook_secret))) ||
+        (o->project_dir && !(s->project_dir = kiln_strdup(o->project_dir))) ||
+        (o->self_exe && !(s->self_exe = kiln_strdup(o->self_exe))) ||
+        (o->models_dir && !(s->models_dir = kiln_strdup(o->models_dir)))) {
         rc = KILN_OOM(err);
         goto done;
     }
@@ -469,7 +518,7 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
                               (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
                               MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, s, MHD_OPTION_END);
+                              on_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!s->mhd) {
         rc = kiln_err_set(err, KILN_EIO, "cannot listen on %s (address in use or not permitted)",
                           o->listen ? o->listen : SERVE_DEFAULT_LISTEN);
@@ -486,10 +535,7 @@ done:
     return rc;
 }
 
-int kiln_serve_port(const kiln_server *s)
-{
-    return s->port;
-}
+int kiln_serve_port(const kiln_server *s) { return s->port; }
 
 void kiln_serve_stop(kiln_server *s)
 {
@@ -503,6 +549,9 @@ void kiln_serve_stop(kiln_server *s)
     kiln_free(s->token);
     kiln_free(s->warehouse);
     kiln_free(s->raw_dir);
+    kiln_free(s->project_dir);
+    kiln_free(s->self_exe);
+    kiln_free(s->models_dir);
     if (s->webhook_secret) {
         OPENSSL_cleanse(s->webhook_secret, strlen(s->webhook_secret));
         kiln_free(s->webhook_secret);
@@ -512,6 +561,8 @@ void kiln_serve_stop(kiln_server *s)
 
 int kiln_serve_run(const kiln_serve_opts *o, kiln_err *err)
 {
+    if (o->scheduler && !o->project_dir)
+        return kiln_err_set(err, KILN_ECONFIG, "--scheduler needs a project (--project-dir, or ./dags)");
     /* Block the stop signals before MHD starts its threads (they inherit the
      * mask), so only sigwait below sees them. */
     sigset_t set, old;
@@ -529,6 +580,18 @@ int kiln_serve_run(const kiln_serve_opts *o, kiln_err *err)
     const char *listen = o->listen ? o->listen : SERVE_DEFAULT_LISTEN;
     printf("kiln serve: listening on http://%.*s:%d\n", (int)(strrchr(listen, ':') - listen), listen, s->port);
     fflush(stdout);
+    if (o->scheduler) {
+        /* The scheduler runs here, in the main thread; the server's threads
+         * keep SIGTERM/SIGINT blocked, so the scheduler's handlers get them:
+         * the first drains it (runs finish their running tasks), a second
+         * stops the runs' tasks. Then the server stops. */
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        kiln_flow_sched_opts so = {.progress = stderr};
+        rc = kiln_flow_scheduler(o->project_dir, &so, err);
+        kiln_info("scheduler %s: stopping (finishing requests in flight)", rc ? "failed" : "stopped");
+        kiln_serve_stop(s);
+        return rc;
+    }
     int sig = 0;
     sigwait(&set, &sig);
     kiln_info("signal %d: stopping (finishing requests in flight)", sig);

@@ -207,6 +207,8 @@ static const char *sql_type(kiln_type t)
     case KILN_T_TIMESTAMPTZ: return "TIMESTAMPTZ TEXT";
     case KILN_T_TIMESTAMP: return "TIMESTAMP TEXT";
     case KILN_T_DECIMAL: return "REAL DECIMAL"; /* declared with (P,S) in x_connect */
+    case KILN_T_DECIMAL_WIDE: return "TEXT DECIMAL"; /* exact text; (P,S) added in x_connect */
+    case KILN_T_JSON: return "TEXT JSON";            /* struct/list/map as JSON text */
     }
     return "";
 }
@@ -323,9 +325,10 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         v->cols[i].type = cd->type;
         v->cols[i].scale = cd->scale;
         char dec[48];
-        snprintf(dec, sizeof dec, "REAL DECIMAL(%d,%d)", cd->precision, cd->scale);
+        snprintf(dec, sizeof dec, "%s(%d,%d)", sql_type(cd->type), cd->precision, cd->scale);
         char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
-                                  cd->type == KILN_T_DECIMAL ? dec : sql_type(cd->type));
+                                  cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec
+                                                                                               : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
     }
@@ -872,8 +875,10 @@ static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_
         break;
     case KILN_T_STRING:
     case KILN_T_BINARY:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
         p = kiln_batch_str(b, sc, row, &n);
-        out->type = c->type == KILN_T_STRING ? SQLITE_TEXT : SQLITE_BLOB;
+        out->type = c->type == KILN_T_BINARY ? SQLITE_BLOB : SQLITE_TEXT;
         break;
     }
     if (jc->bytes + n > JC_MAX_BYTES)
@@ -1138,7 +1143,7 @@ static int filter_columns(ice_cursor *cur, ice_vtab *v, unsigned long long used,
     if (first < 0 && v->ncols > 0) {
         int pick = 0;
         for (int i = 0; i < v->ncols; i++)
-            if (v->cols[i].type != KILN_T_STRING && v->cols[i].type != KILN_T_BINARY) {
+            if (!kiln_type_is_bytes(v->cols[i].type)) {
                 pick = i;
                 break;
             }
@@ -1366,7 +1371,9 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
         sqlite3_result_double(ctx, d);
         break;
     }
-    case KILN_T_STRING: {
+    case KILN_T_STRING:
+    case KILN_T_DECIMAL_WIDE: /* exact decimal text */
+    case KILN_T_JSON: {       /* JSON text: json_extract() reaches into it */
         size_t n;
         const char *s = kiln_batch_str(b, sc, row, &n);
         sqlite3_result_text(ctx, s, (int)n, SQLITE_TRANSIENT);
@@ -1578,7 +1585,9 @@ int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_
     char *cdb = kiln_sprintf("%s/catalog.db", warehouse);
     if (!cdb)
         return KILN_OOM(err);
-    int there = access(cdb, F_OK) == 0;
+    /* an object-store warehouse (s3://) keeps its catalog.db elsewhere
+     * (docs/store.md): attach it (LAZY: nothing is created by reading) */
+    int there = strstr(warehouse, "://") != NULL || access(cdb, F_OK) == 0;
     kiln_free(cdb);
     if (there)
         return kiln_sql_lake_attach(db, warehouse, err);

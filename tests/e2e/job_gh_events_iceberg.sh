@@ -86,7 +86,10 @@ if [ -d "$NODE_DIR/node_modules/icebird" ]; then
   echo "icebird: row sets equal ($(wc -l <"$T/pushes.ndjson") pushes, $(wc -l <"$T/commits.ndjson") commits)"
 fi
 
-# ---- 2. idempotent re-run
+# ---- 2. idempotent re-run (the inputs touched: with the same size, mtime
+# and checksum the days would be skipped from metadata, job_gh_events_rerun.sh;
+# here the MERGE itself must change nothing)
+touch "$T"/in/*.json.gz
 "$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wh" --threads 1 --json >"$T/r2.json"
 python3 -c '
 import json, sys
@@ -101,6 +104,7 @@ scan_sorted "$T/wh" >"$T/clean.txt"
 "$K" gen gharchive --out "$T/big" --start 2025-10-04 --days 1 --scale 0.02 --seed 5 >/dev/null
 "$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wbig" --stage-mb 1024 --json >"$T/b1.json"
 nb="$(nsnap "$T/wbig" github.commits)"
+touch "$T"/big/*.json.gz
 "$K" job gh-events --in "$T/big" --format iceberg --warehouse "$T/wbig" --stage-mb 8 --json >"$T/b2.json"
 python3 - "$T/b1.json" "$T/b2.json" <<'PY' || fail "big re-run was not a no-op"
 import json, sys

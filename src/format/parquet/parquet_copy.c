@@ -105,7 +105,9 @@ static void scan_worker(void *arg, int worker_index)
                 case KILN_T_INT32: case KILN_T_DATE: p->isum[c] += col->v.i32[i]; break;
                 case KILN_T_FLOAT: p->fsum[c] += col->v.f32[i]; break;
                 case KILN_T_DOUBLE: p->fsum[c] += col->v.f64[i]; break;
-                case KILN_T_STRING: case KILN_T_BINARY: p->isum[c] += col->offsets[i + 1] - col->offsets[i]; break;
+                case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON:
+                    p->isum[c] += col->offsets[i + 1] - col->offsets[i];
+                    break;
                 default: p->isum[c] = (int64_t)((uint64_t)p->isum[c] + (uint64_t)col->v.i64[i]);
                 }
             }

@@ -44,6 +44,18 @@
 #define PAGE_VALUES_MAX ((size_t)1 << 23)
 #define BATCH_STRING_BUDGET ((size_t)64 << 20)
 
+/* A schema element in the tree (the footer lists them depth first). */
+typedef struct pq_node {
+    int el;               /* schema element index */
+    int nkids, *kids;     /* element indices of the children */
+    int maxdef, maxrep;   /* levels at this node (root excluded) */
+    int l0, l1;           /* leaves under it: [l0, l1) */
+    int leaf;             /* leaf index, -1 for groups */
+    int repeated, optional;
+    int kind;             /* NODE_PLAIN, NODE_LIST, NODE_MAP (annotation) */
+} pq_node;
+enum { NODE_PLAIN, NODE_LIST, NODE_MAP };
+
 typedef struct rcol {
     int ci;
     struct kiln_parquet_reader *r;
@@ -53,7 +65,14 @@ typedef struct rcol {
     size_t task_n;
     int task_rc;
     kiln_err task_err;
-    int max_def;
+    int max_def, max_rep;
+    uint32_t *reps;       /* repetition levels of the page (nested leaves) */
+    size_t reps_alloc;
+    /* nested leaves: this batch's entries (levels + JSON text of values) */
+    KILN_VEC(uint8_t) e_rep, e_def;
+    KILN_VEC(uint32_t) e_off;  /* into e_txt; value entries only meaningful */
+    KILN_VEC(uint32_t) e_row;  /* first entry of each row, n+1 */
+    kiln_buf e_txt;
     /* chunk cursor */
     uint64_t pos, end;
     int64_t values_left;
@@ -95,11 +114,21 @@ struct kiln_parquet_reader {
     pq_filemeta meta;
     int ncols;
     kiln_parquet_column *cols;
-    int *leaf_el;         /* schema element of each column */
+    int *leaf_el;         /* schema element of each top-level column (its leaf when flat) */
+    /* leaves (one column chunk each), in schema order; for a flat schema
+     * the same as the columns */
+    int nleaves;
+    kiln_parquet_column *lv;
+    int *lv_el;
+    int *col_leaf0, *col_nleaf, *col_nested; /* per top-level column */
+    pq_node *nodes;       /* per schema element */
     kiln_column_def *defs;
     kiln_schema file_schema;
     /* projection */
     int nproj;
+    rcol **nest;          /* per projected column: its leaves' cursors when nested, else NULL */
+    int *slices;          /* nested assembly scratch: entry ranges per depth and leaf */
+    size_t slices_n;
     int *proj;
     kiln_column_def *pdefs;
     kiln_schema out_schema;
@@ -290,11 +319,61 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         if (e->type != KILN_PQT_FLBA && e->type != KILN_PQT_BYTE_ARRAY)
             return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: decimal(%d,%d) cannot be stored in %s",
                                 r->path, e->name, c->precision, c->scale, kiln_parquet_type_name(e->type));
-        c->type = KILN_T_STRING;
+        c->type = KILN_T_DECIMAL_WIDE;
     }
     c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
     if (!c->logical)
         return KILN_OOM(err);
+    return 0;
+}
+
+#define NEST_DEPTH_MAX 64
+
+/* Build the tree of schema elements from element idx (depth first):
+ * levels, leaf ranges, annotations. *next is the element after idx's
+ * subtree. Leaves are numbered in order, as the column chunks are. */
+static int build_node(kiln_parquet_reader *r, int idx, int depth, int def, int rep, int *nleaf, int *next,
+                      kiln_err *err)
+{
+    pq_filemeta *m = &r->meta;
+    if (idx >= m->nschema)
+        return kiln_err_set(err, KILN_EFORMAT, "%s: the schema lists more children than elements", r->path);
+    if (depth > NEST_DEPTH_MAX)
+        return kiln_err_set(err, KILN_ELIMIT, "%s: schema nested deeper than %d levels", r->path, NEST_DEPTH_MAX);
+    const pq_schema_el *e = &m->schema[idx];
+    pq_node *n = &r->nodes[idx];
+    n->el = idx;
+    n->repeated = e->repetition == 2;
+    n->optional = e->repetition == 1;
+    n->maxdef = def + (depth > 0 && e->repetition != 0 ? 1 : 0);
+    n->maxrep = rep + (n->repeated ? 1 : 0);
+    n->l0 = *nleaf;
+    n->leaf = -1;
+    n->kind = e->converted == PQ_CT_LIST || e->logical == PQ_LT_LIST ? NODE_LIST
+              : e->converted == PQ_CT_MAP || e->converted == PQ_CT_MAP_KEY_VALUE || e->logical == PQ_LT_MAP ? NODE_MAP
+                                                                                                           : NODE_PLAIN;
+    int is_group = depth == 0 || e->type < 0 || e->num_children > 0;
+    int k = idx + 1;
+    if (!is_group) {
+        n->leaf = (*nleaf)++;
+    } else {
+        if (e->num_children < 0 || e->num_children > m->nschema)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: group %s claims %d children", r->path, e->name, e->num_children);
+        n->nkids = e->num_children;
+        n->kids = kiln_arena_alloc(r->arena, sizeof(int) * (size_t)(n->nkids ? n->nkids : 1));
+        if (!n->kids)
+            return KILN_OOM(err);
+        for (int c = 0; c < n->nkids; c++) {
+            n->kids[c] = k;
+            int rc = build_node(r, k, depth + 1, n->maxdef, n->maxrep, nleaf, &k, err);
+            if (rc)
+                return rc;
+        }
+        if (depth > 0 && n->nkids == 0)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: group %s has no children", r->path, e->name);
+    }
+    n->l1 = *nleaf;
+    *next = k;
     return 0;
 }
 
@@ -303,58 +382,89 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
     pq_filemeta *m = &r->meta;
     if (m->nschema < 2)
         return kiln_err_set(err, KILN_EFORMAT, "%s: the schema has no columns", r->path);
-    const pq_schema_el *root = &m->schema[0];
-    if (root->num_children != m->nschema - 1)
-        goto nested;
-    r->ncols = m->nschema - 1;
-    r->cols = kiln_arena_alloc(r->arena, sizeof(kiln_parquet_column) * (size_t)r->ncols);
-    r->defs = kiln_arena_alloc(r->arena, sizeof(kiln_column_def) * (size_t)r->ncols);
-    r->leaf_el = kiln_arena_alloc(r->arena, sizeof(int) * (size_t)r->ncols);
-    if (!r->cols || !r->defs || !r->leaf_el)
+    r->nodes = kiln_arena_alloc(r->arena, sizeof(pq_node) * (size_t)m->nschema);
+    if (!r->nodes)
         return KILN_OOM(err);
-    for (int i = 0; i < r->ncols; i++) {
-        const pq_schema_el *e = &m->schema[i + 1];
-        if (e->type < 0 || e->num_children > 0)
-            goto nested;
-        if (e->repetition == 2)
-            return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s is REPEATED; only flat schemas are supported",
-                                r->path, e->name);
-        memset(&r->cols[i], 0, sizeof r->cols[i]);
-        int rc = map_column(r, e, &r->cols[i], err);
-        if (rc)
+    memset(r->nodes, 0, sizeof(pq_node) * (size_t)m->nschema);
+    int nleaf = 0, next = 0, rc;
+    if ((rc = build_node(r, 0, 0, 0, 0, &nleaf, &next, err)))
+        return rc;
+    if (next != m->nschema)
+        return kiln_err_set(err, KILN_EFORMAT, "%s: the schema's %d elements do not form one tree", r->path, m->nschema);
+    const pq_node *root = &r->nodes[0];
+    r->nleaves = nleaf;
+    r->ncols = root->nkids;
+    size_t nl = (size_t)(nleaf ? nleaf : 1), nc = (size_t)(r->ncols ? r->ncols : 1);
+    r->lv = kiln_arena_alloc(r->arena, sizeof(kiln_parquet_column) * nl);
+    r->lv_el = kiln_arena_alloc(r->arena, sizeof(int) * nl);
+    r->cols = kiln_arena_alloc(r->arena, sizeof(kiln_parquet_column) * nc);
+    r->defs = kiln_arena_alloc(r->arena, sizeof(kiln_column_def) * nc);
+    r->leaf_el = kiln_arena_alloc(r->arena, sizeof(int) * nc);
+    r->col_leaf0 = kiln_arena_alloc(r->arena, sizeof(int) * nc);
+    r->col_nleaf = kiln_arena_alloc(r->arena, sizeof(int) * nc);
+    r->col_nested = kiln_arena_alloc(r->arena, sizeof(int) * nc);
+    if (!r->lv || !r->lv_el || !r->cols || !r->defs || !r->leaf_el || !r->col_leaf0 || !r->col_nleaf || !r->col_nested)
+        return KILN_OOM(err);
+    for (int i = 0; i < m->nschema; i++) {
+        const pq_node *n = &r->nodes[i];
+        if (n->leaf < 0)
+            continue;
+        memset(&r->lv[n->leaf], 0, sizeof r->lv[n->leaf]);
+        if ((rc = map_column(r, &m->schema[i], &r->lv[n->leaf], err)))
             return rc;
-        r->leaf_el[i] = i + 1;
+        r->lv[n->leaf].optional = n->maxdef > 0;
+        r->lv_el[n->leaf] = i;
+    }
+    for (int i = 0; i < r->ncols; i++) {
+        const pq_node *n = &r->nodes[root->kids[i]];
+        const pq_schema_el *e = &m->schema[n->el];
+        kiln_parquet_column *c = &r->cols[i];
+        r->col_leaf0[i] = n->l0;
+        r->col_nleaf[i] = n->l1 - n->l0;
+        r->col_nested[i] = n->leaf < 0 || n->repeated;
+        r->leaf_el[i] = n->el;
+        if (!r->col_nested[i]) {
+            *c = r->lv[n->leaf];
+        } else {
+            /* a struct, list, map or repeated field: one column of JSON values */
+            memset(c, 0, sizeof *c);
+            c->name = e->name;
+            c->field_id = e->has_field_id ? e->field_id : 0;
+            c->physical = -1;
+            c->optional = !n->repeated && e->repetition != 0;
+            c->type = KILN_T_JSON;
+            c->logical = n->kind == NODE_LIST ? "LIST" : n->kind == NODE_MAP ? "MAP" : n->repeated ? "REPEATED" : "STRUCT";
+            if (n->l1 == n->l0)
+                return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has no leaves", r->path, e->name);
+        }
         kiln_column_def *d = &r->defs[i];
-        d->name = r->cols[i].name;
-        d->type = r->cols[i].type;
-        d->required = !r->cols[i].optional;
-        d->field_id = r->cols[i].field_id;
-        d->precision = r->cols[i].precision;
-        d->scale = r->cols[i].scale;
+        d->name = c->name;
+        d->type = c->type;
+        d->required = !c->optional;
+        d->field_id = c->field_id;
+        d->precision = c->precision;
+        d->scale = c->scale;
     }
     r->file_schema.ncols = r->ncols;
     r->file_schema.cols = r->defs;
     for (int g = 0; g < m->nrg; g++) {
-        if (m->rgs[g].ncols != r->ncols)
-            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d has %d column chunks, the schema %d columns",
-                                r->path, g, m->rgs[g].ncols, r->ncols);
+        if (m->rgs[g].ncols != r->nleaves)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d has %d column chunks, the schema %d leaf columns",
+                                r->path, g, m->rgs[g].ncols, r->nleaves);
         if (m->rgs[g].num_rows < 0)
             return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d has a negative row count", r->path, g);
-        for (int c = 0; c < r->ncols; c++) {
+        for (int c = 0; c < r->nleaves; c++) {
             const pq_chunk *ch = &m->rgs[g].cols[c];
             if (!ch->has_meta)
                 return kiln_err_set(err, KILN_EUNSUPP, "%s: row group %d column %s has no metadata", r->path, g,
-                                    r->cols[c].name);
-            if (ch->meta.type != r->cols[c].physical)
+                                    r->lv[c].name);
+            if (ch->meta.type != r->lv[c].physical)
                 return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: chunk type %s differs from the schema's %s",
-                                    r->path, g, r->cols[c].name, kiln_parquet_type_name(ch->meta.type),
-                                    kiln_parquet_type_name(r->cols[c].physical));
+                                    r->path, g, r->lv[c].name, kiln_parquet_type_name(ch->meta.type),
+                                    kiln_parquet_type_name(r->lv[c].physical));
         }
     }
     return 0;
-nested:
-    return kiln_err_set(err, KILN_EUNSUPP, "%s: nested (group) columns are not supported; kiln reads flat schemas",
-                        r->path);
 }
 
 /* ------------------------------------------------------------ open / free */
@@ -474,6 +584,12 @@ static void rcol_free(rcol *c)
     kiln_free(c->vals);
     kiln_free(c->phys);
     kiln_free(c->idx);
+    kiln_free(c->reps);
+    kiln_vec_free(&c->e_rep);
+    kiln_vec_free(&c->e_def);
+    kiln_vec_free(&c->e_off);
+    kiln_vec_free(&c->e_row);
+    kiln_buf_free(&c->e_txt);
     kiln_arena_free(c->arena);
     kiln_arena_free(c->text);
     kiln_arena_free(c->dict_text);
@@ -485,6 +601,18 @@ static void free_proj(kiln_parquet_reader *r)
     if (r->rc)
         for (int i = 0; i < r->nproj; i++)
             rcol_free(&r->rc[i]);
+    if (r->nest)
+        for (int i = 0; i < r->nproj; i++)
+            if (r->nest[i]) {
+                for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++)
+                    rcol_free(&r->nest[i][k]);
+                kiln_free(r->nest[i]);
+            }
+    kiln_free(r->nest);
+    kiln_free(r->slices);
+    r->nest = NULL;
+    r->slices = NULL;
+    r->slices_n = 0;
     kiln_free(r->rc);
     kiln_free(r->proj);
     kiln_free(r->pdefs);
@@ -607,7 +735,19 @@ int kiln_parquet_reader_chunk(const kiln_parquet_reader *r, int g, int col, kiln
     memset(out, 0, sizeof *out);
     if (g < 0 || g >= r->meta.nrg || col < 0 || col >= r->ncols)
         return KILN_EINVAL;
-    const pq_colmeta *m = &r->meta.rgs[g].cols[col].meta;
+    const pq_colmeta *m = &r->meta.rgs[g].cols[r->col_leaf0[col]].meta;
+    if (r->col_nested[col]) { /* a nested column: its first leaf's chunk, no statistics */
+        out->codec = m->codec;
+        out->num_values = m->num_values;
+        out->data_page_offset = m->data_page_offset;
+        out->dictionary_page_offset = -1;
+        for (int k = r->col_leaf0[col]; k < r->col_leaf0[col] + r->col_nleaf[col]; k++) {
+            out->compressed_size += r->meta.rgs[g].cols[k].meta.total_compressed;
+            out->uncompressed_size += r->meta.rgs[g].cols[k].meta.total_uncompressed;
+            out->encodings |= r->meta.rgs[g].cols[k].meta.encodings;
+        }
+        return 0;
+    }
     out->codec = m->codec;
     out->num_values = m->num_values;
     out->compressed_size = m->total_compressed;
@@ -646,7 +786,8 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
     r->proj = kiln_malloc(sizeof(int) * (size_t)ncols);
     r->pdefs = kiln_malloc(sizeof(kiln_column_def) * (size_t)ncols);
     r->rc = kiln_calloc((size_t)ncols, sizeof(rcol));
-    if (!r->proj || !r->pdefs || !r->rc) {
+    r->nest = kiln_calloc((size_t)ncols, sizeof(rcol *));
+    if (!r->proj || !r->pdefs || !r->rc || !r->nest) {
         free_proj(r);
         return KILN_OOM(err);
     }
@@ -655,10 +796,38 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
         int ci = all ? i : cols[i];
         r->proj[i] = ci;
         r->pdefs[i] = r->defs[ci];
-        r->rc[i].ci = ci;
+        r->rc[i].ci = r->col_leaf0[ci];
         r->rc[i].r = r;
         r->rc[i].zd = r->zds[0];
         r->rc[i].max_def = r->cols[ci].optional ? 1 : 0;
+        if (r->col_nested[ci]) {
+            int nl = r->col_nleaf[ci];
+            r->rc[i].ci = -1; /* read through nest[i] */
+            if (!(r->nest[i] = kiln_calloc((size_t)nl, sizeof(rcol)))) {
+                free_proj(r);
+                return KILN_OOM(err);
+            }
+            for (int k = 0; k < nl; k++) {
+                rcol *c = &r->nest[i][k];
+                int li = r->col_leaf0[ci] + k;
+                const pq_node *n = &r->nodes[r->lv_el[li]];
+                c->ci = li;
+                c->r = r;
+                c->zd = r->zds[0];
+                c->max_def = n->maxdef;
+                c->max_rep = n->maxrep;
+                kiln_buf_init(&c->e_txt, 0);
+            }
+            size_t need = (size_t)(NEST_DEPTH_MAX + 2) * 2 * (size_t)nl;
+            if (need > r->slices_n) {
+                kiln_free(r->slices);
+                if (!(r->slices = kiln_malloc(sizeof(int) * need))) {
+                    free_proj(r);
+                    return KILN_OOM(err);
+                }
+                r->slices_n = need;
+            }
+        }
     }
     r->out_schema.ncols = ncols;
     r->out_schema.cols = r->pdefs;
@@ -722,7 +891,8 @@ static size_t kiln_width(kiln_type t)
     switch (t) {
     case KILN_T_BOOL: return 1;
     case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
-    case KILN_T_STRING: case KILN_T_BINARY: return sizeof(kiln_pq_bytes);
+    case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON:
+        return sizeof(kiln_pq_bytes);
     default: return 8;
     }
 }
@@ -757,42 +927,23 @@ static int be_to_i64(const uint8_t *p, uint32_t n, int64_t *out)
 }
 
 /* Physical values (count of them at src) -> kiln representation at dst. */
-/* Big-endian two's complement (<= 16 bytes) scaled decimal as text. */
+/* Big-endian two's complement (<= 16 bytes) scaled decimal as exact text
+ * (base's kiln_decimal_format_i128); -1 when wider than 128 bits. */
 static int wide_decimal_text(const uint8_t *p, uint32_t n, int scale, char *out)
 {
-    if (n == 0) {
-        strcpy(out, "0");
-        return 0;
-    }
-    int neg = p[0] & 0x80;
+    int neg = n > 0 && (p[0] & 0x80);
     while (n > 16) {
         if (p[0] != (neg ? 0xff : 0x00))
             return -1;
         p++;
         n--;
+        if (n == 16 && !(p[0] & 0x80) != !neg)
+            return -1; /* the sign bit moved: the value needs more than 128 bits */
     }
     unsigned __int128 v = neg ? ~(unsigned __int128)0 : 0;
     for (uint32_t i = 0; i < n; i++)
         v = (v << 8) | p[i];
-    if (neg)
-        v = ~v + 1;
-    char digits[48];
-    int nd = 0;
-    do {
-        digits[nd++] = (char)('0' + (int)(v % 10));
-        v /= 10;
-    } while (v);
-    while (nd <= scale)
-        digits[nd++] = '0';
-    int o = 0;
-    if (neg)
-        out[o++] = '-';
-    for (int i = nd - 1; i >= 0; i--) {
-        out[o++] = digits[i];
-        if (i == scale && scale > 0)
-            out[o++] = '.';
-    }
-    out[o] = 0;
+    kiln_decimal_format_i128((__int128)v, scale, out);
     return 0;
 }
 
@@ -800,9 +951,9 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
                    size_t count, void *dst, kiln_arena *text, uint64_t off, kiln_err *err)
 {
     const pq_schema_el *e = NULL;
-    for (int i = 0; i < r->ncols; i++)
-        if (&r->cols[i] == col)
-            e = &r->meta.schema[r->leaf_el[i]];
+    for (int i = 0; i < r->nleaves; i++)
+        if (&r->lv[i] == col)
+            e = &r->meta.schema[r->lv_el[i]];
     int unit = 0;
     if (e) {
         if (e->logical == PQ_LT_TIMESTAMP)
@@ -847,7 +998,7 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
     }
     default: { /* byte strings (kiln_pq_bytes at src) */
         const kiln_pq_bytes *s = src;
-        if (col->type == KILN_T_STRING && col->precision > 18) {
+        if (col->type == KILN_T_DECIMAL_WIDE) {
             kiln_pq_bytes *d = dst;
             for (size_t i = 0; i < count; i++) {
                 char *t = text ? kiln_arena_alloc(text, 48) : NULL;
@@ -1073,7 +1224,7 @@ static int read_header(kiln_parquet_reader *r, rcol *c, pq_page_header *h, size_
             continue;
         }
         if (rc)
-            return kiln_err_prefix(err, "%s: column %s: ", r->path, r->cols[c->ci].name);
+            return kiln_err_prefix(err, "%s: column %s: ", r->path, r->lv[c->ci].name);
         return 0;
     }
 }
@@ -1081,7 +1232,7 @@ static int read_header(kiln_parquet_reader *r, rcol *c, pq_page_header *h, size_
 static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, const uint8_t *body,
                      uint64_t off, kiln_err *err)
 {
-    const kiln_parquet_column *col = &r->cols[c->ci];
+    const kiln_parquet_column *col = &r->lv[c->ci];
     int rc;
     if (c->has_dict)
         return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: second dictionary page at byte %llu",
@@ -1121,10 +1272,19 @@ static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, c
     return 0;
 }
 
+/* Bits of a level up to max (RLE/bit-packed hybrid width). */
+static int level_bits(int max)
+{
+    int b = 0;
+    while (max >> b)
+        b++;
+    return b;
+}
+
 /* Load the next data page of column c (skipping dictionary/index pages). */
 static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
 {
-    const kiln_parquet_column *col = &r->cols[c->ci];
+    const kiln_parquet_column *col = &r->lv[c->ci];
     int rc;
     for (;;) {
         if (c->pos >= c->end)
@@ -1177,6 +1337,9 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         size_t vals_n;
         if ((rc = grow((void **)&c->defs, &c->defs_alloc, count * 4 + 4, err)))
             return rc;
+        if (c->max_rep > 0 && (rc = grow((void **)&c->reps, &c->reps_alloc, count * 4 + 4, err)))
+            return rc;
+        int def_bits = level_bits(c->max_def), rep_bits = level_bits(c->max_rep);
         if (!v2) {
             if ((rc = check_claim(r, c->codec, body, (size_t)h.compressed_size, ulen, off, col->name, err)))
                 return rc;
@@ -1191,11 +1354,22 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
                 page = c->raw;
             }
             size_t used = 0;
+            if (c->max_rep > 0) {
+                if (h.rep_encoding != PQ_ENC_RLE)
+                    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: repetition level encoding %s is not supported (page at byte %llu)",
+                                           r->path, col->name, kiln_parquet_encoding_name(h.rep_encoding), (unsigned long long)off);
+                if ((rc = kiln_pq_rle_decode_prefixed(c->reps, count, rep_bits, page, ulen, &used, err)))
+                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: repetition levels of the page at byte %llu: %s",
+                                           r->path, col->name, (unsigned long long)off, err->msg);
+            }
             if (c->max_def > 0) {
+                size_t dused = 0;
                 if (h.def_encoding != PQ_ENC_RLE)
                     return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: definition level encoding %s is not supported (page at byte %llu)",
                                            r->path, col->name, kiln_parquet_encoding_name(h.def_encoding), (unsigned long long)off);
-                if ((rc = kiln_pq_rle_decode_prefixed(c->defs, count, 1, page, ulen, &used, err)))
+                rc = kiln_pq_rle_decode_prefixed(c->defs, count, def_bits, page + used, ulen - used, &dused, err);
+                used += dused;
+                if (rc)
                     return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the page at byte %llu: %s",
                                            r->path, col->name, (unsigned long long)off, err->msg);
             }
@@ -1207,8 +1381,12 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
                 return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu has level lengths past the page",
                                        r->path, col->name, (unsigned long long)off);
             size_t lv = (size_t)h.def_len + (size_t)h.rep_len;
+            if (c->max_rep > 0 &&
+                (rc = kiln_pq_rle_decode(c->reps, count, rep_bits, body, (size_t)h.rep_len, NULL, err)))
+                return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: repetition levels of the v2 page at byte %llu: %s",
+                                       r->path, col->name, (unsigned long long)off, err->msg);
             if (c->max_def > 0) {
-                if ((rc = kiln_pq_rle_decode(c->defs, count, 1, body + h.rep_len, (size_t)h.def_len, NULL, err)))
+                if ((rc = kiln_pq_rle_decode(c->defs, count, def_bits, body + h.rep_len, (size_t)h.def_len, NULL, err)))
                     return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the v2 page at byte %llu: %s",
                                            r->path, col->name, (unsigned long long)off, err->msg);
             }
@@ -1233,8 +1411,12 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         size_t nonnull = count;
         if (c->max_def > 0) {
             nonnull = 0;
-            for (size_t i = 0; i < count; i++)
-                nonnull += c->defs[i];
+            for (size_t i = 0; i < count; i++) {
+                if (c->defs[i] > (uint32_t)c->max_def)
+                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: definition level %u above the maximum %d in the page at byte %llu",
+                                           r->path, col->name, c->defs[i], c->max_def, (unsigned long long)off);
+                nonnull += c->defs[i] == (uint32_t)c->max_def;
+            }
         }
         size_t kw = kiln_width(col->type);
         if ((rc = grow(&c->vals, &c->vals_alloc, nonnull * kw + 8, err)))
@@ -1323,7 +1505,7 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
     case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
         if (col->type == KILN_T_DECIMAL)
             return be_to_i64(b.p, b.n, &v->i);
-        if (col->precision > 18)
+        if (col->type != KILN_T_STRING && col->type != KILN_T_BINARY)
             return -1; /* wide decimal: text order is not numeric order */
         v->s = (const char *)b.p;
         v->n = b.n;
@@ -1334,9 +1516,9 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
 
 int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kiln_parquet_pred *p)
 {
-    if (!p || g < 0 || g >= r->meta.nrg || p->col < 0 || p->col >= r->ncols)
+    if (!p || g < 0 || g >= r->meta.nrg || p->col < 0 || p->col >= r->ncols || r->col_nested[p->col])
         return 0;
-    const pq_colmeta *m = &r->meta.rgs[g].cols[p->col].meta;
+    const pq_colmeta *m = &r->meta.rgs[g].cols[r->col_leaf0[p->col]].meta;
     int64_t rows = r->meta.rgs[g].num_rows;
     int has_nc = m->has_stats && m->stats.has_null_count;
     int64_t nc = m->stats.null_count;
@@ -1405,6 +1587,7 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
     case KILN_T_FLOAT: v.d = c->v.f32[row]; break;
     case KILN_T_DOUBLE: v.d = c->v.f64[row]; break;
     case KILN_T_STRING: case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
+    case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: return 0; /* kiln_pred_parse refuses these */
     default: v.i = c->v.i64[row];
     }
     int k = cmp_val(c->type, &v, &p->v);
@@ -1436,48 +1619,62 @@ int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, cons
 
 /* ------------------------------------------------------------ batches */
 
+static int start_chunk(kiln_parquet_reader *r, const pq_rowgroup *rg, int g, rcol *c, kiln_err *err)
+{
+    const pq_colmeta *m = &rg->cols[c->ci].meta;
+    int64_t start = chunk_start(m);
+    if (start < 4 || m->total_compressed < 0 || (uint64_t)start > r->data_end ||
+        (uint64_t)m->total_compressed > r->data_end - (uint64_t)start)
+        return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(start < 0 ? 0 : start),
+                               "%s: row group %d column %s: chunk at byte %lld of %lld bytes lies outside the data (ends at %llu)",
+                               r->path, g, r->lv[c->ci].name, (long long)start,
+                               (long long)m->total_compressed, (unsigned long long)r->data_end);
+    /* one value (or null) per row, unless the leaf repeats */
+    if (c->max_rep == 0 ? m->num_values != rg->num_rows : m->num_values < rg->num_rows)
+        return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: %lld values for %lld rows",
+                            r->path, g, r->lv[c->ci].name, (long long)m->num_values, (long long)rg->num_rows);
+    if (!kiln_pq_codec_supported(m->codec))
+        return kiln_err_set_at(err, KILN_EUNSUPP, (uint64_t)start, "%s: column %s uses codec %s, which kiln does not support (supported: UNCOMPRESSED, SNAPPY, GZIP, ZSTD)",
+                               r->path, r->lv[c->ci].name, kiln_pq_codec_name(m->codec));
+    c->pos = (uint64_t)start;
+    c->end = (uint64_t)start + (uint64_t)m->total_compressed;
+    if (r->map && c->end <= r->file_size && c->end > c->pos) {
+        /* map the chunk's pages in one call instead of a fault per few
+         * pages (MADV_POPULATE_READ, Linux 5.14; a no-op if refused) */
+        uintptr_t a = (uintptr_t)(r->map + c->pos) & ~(uintptr_t)4095;
+        (void)madvise((void *)a, (size_t)((uintptr_t)(r->map + c->end) - a), 22 /* MADV_POPULATE_READ */);
+    }
+    c->values_left = m->num_values;
+    c->codec = m->codec;
+    c->has_dict = 0;
+    c->ndict = 0;
+    c->page_n = c->page_pos = 0;
+    return 0;
+}
+
 static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
 {
     const pq_rowgroup *rg = &r->meta.rgs[g];
+    int rc;
     for (int i = 0; i < r->nproj; i++) {
-        rcol *c = &r->rc[i];
-        const pq_colmeta *m = &rg->cols[c->ci].meta;
-        int64_t start = chunk_start(m);
-        if (start < 4 || m->total_compressed < 0 || (uint64_t)start > r->data_end ||
-            (uint64_t)m->total_compressed > r->data_end - (uint64_t)start)
-            return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(start < 0 ? 0 : start),
-                                   "%s: row group %d column %s: chunk at byte %lld of %lld bytes lies outside the data (ends at %llu)",
-                                   r->path, g, r->cols[c->ci].name, (long long)start,
-                                   (long long)m->total_compressed, (unsigned long long)r->data_end);
-        if (m->num_values != rg->num_rows)
-            return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: %lld values for %lld rows",
-                                r->path, g, r->cols[c->ci].name, (long long)m->num_values, (long long)rg->num_rows);
-        if (!kiln_pq_codec_supported(m->codec))
-            return kiln_err_set_at(err, KILN_EUNSUPP, (uint64_t)start, "%s: column %s uses codec %s, which kiln does not support (supported: UNCOMPRESSED, SNAPPY, GZIP, ZSTD)",
-                                   r->path, r->cols[c->ci].name, kiln_pq_codec_name(m->codec));
-        c->pos = (uint64_t)start;
-        c->end = (uint64_t)start + (uint64_t)m->total_compressed;
-        if (r->map && c->end <= r->file_size && c->end > c->pos) {
-            /* map the chunk's pages in one call instead of a fault per few
-             * pages (MADV_POPULATE_READ, Linux 5.14; a no-op if refused) */
-            uintptr_t a = (uintptr_t)(r->map + c->pos) & ~(uintptr_t)4095;
-            (void)madvise((void *)a, (size_t)((uintptr_t)(r->map + c->end) - a), 22 /* MADV_POPULATE_READ */);
+        if (r->nest[i]) {
+            for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++)
+                if ((rc = start_chunk(r, rg, g, &r->nest[i][k], err)))
+                    return rc;
+        } else if ((rc = start_chunk(r, rg, g, &r->rc[i], err))) {
+            return rc;
         }
-        c->values_left = m->num_values;
-        c->codec = m->codec;
-        c->has_dict = 0;
-        c->ndict = 0;
-        c->page_n = c->page_pos = 0;
     }
     r->rg_left = rg->num_rows;
     /* keep a batch's string bytes near BATCH_STRING_BUDGET (the batch's
      * buffers are capped at 1 GB): estimate bytes per row from the chunk
      * sizes of the projected string columns */
     double per_row = 0;
-    for (int i = 0; i < r->nproj; i++) {
-        kiln_type t = r->cols[r->rc[i].ci].type;
-        if ((t == KILN_T_STRING || t == KILN_T_BINARY) && rg->num_rows > 0)
-            per_row += (double)rg->cols[r->rc[i].ci].meta.total_uncompressed / (double)rg->num_rows;
+    for (int i = 0; i < r->nproj && rg->num_rows > 0; i++) {
+        int l0 = r->col_leaf0[r->proj[i]], nl = r->nest[i] ? r->col_nleaf[r->proj[i]] : 1;
+        for (int k = l0; k < l0 + nl; k++)
+            if (kiln_type_is_bytes(r->lv[k].type) || r->nest[i])
+                per_row += (double)rg->cols[k].meta.total_uncompressed / (double)rg->num_rows;
     }
     r->rg_batch_rows = r->batch_rows;
     if (per_row * (double)r->batch_rows > (double)BATCH_STRING_BUDGET) {
@@ -1492,7 +1689,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
 {
     kiln_col *bc = &b->cols[bcol];
     size_t kw = kiln_width(bc->type);
-    int is_bytes = bc->type == KILN_T_STRING || bc->type == KILN_T_BINARY;
+    int is_bytes = kiln_type_is_bytes(bc->type);
     size_t at = 0;
     int rc;
     while (at < n) {
@@ -1519,7 +1716,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
                 total += v[j].len;
             if (bc->data.len + total > UINT32_MAX)
                 return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB",
-                                    r->cols[c->ci].name);
+                                    r->lv[c->ci].name);
             if ((rc = kiln_buf_reserve(&bc->data, (size_t)total + 1, err)))
                 return rc;
         }
@@ -1570,10 +1767,351 @@ static int fill_guarded(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol
         c->pos = c->end; /* the chunk cannot be continued */
         return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
                             "rewritten by another process; it was %llu bytes)",
-                            r->path, r->cols[c->ci].name, (unsigned long long)r->file_size);
+                            r->path, r->lv[c->ci].name, (unsigned long long)r->file_size);
     }
     kiln_map_guard_push(&g, r->map, (size_t)r->file_size);
     int rc = fill(r, c, b, bcol, n, err);
+    kiln_map_guard_pop(&g);
+    return rc;
+}
+
+/* ------------------------------------------------------------ nested columns
+ *
+ * A top-level struct, list, map or repeated field is delivered as one
+ * column of JSON text per row. Each of its leaves is read as a stream of
+ * (repetition level, definition level, value) entries; for a batch of n
+ * rows every leaf is read up to the end of the n-th record (a record ends
+ * where the next entry has repetition level 0), each value rendered to
+ * JSON as it is read. Then each row is assembled from the leaves' entry
+ * ranges by walking the schema tree (Dremel record assembly): a node is
+ * null where the first entry's definition level is below the node's; a
+ * repeated node has one instance per entry whose repetition level is at
+ * most the node's (zero when the slot is an empty list). LIST and MAP
+ * annotations give JSON arrays and objects; the legacy two-level lists
+ * (the repeated group is the element) and unannotated repeated fields give
+ * arrays too. Map keys become JSON strings. */
+
+static int leaf_more(const rcol *c) { return c->page_pos < c->page_n || c->values_left > 0; }
+
+/* JSON text of value i of a page (kiln representation of leaf col). */
+static int json_value(kiln_buf *out, const kiln_parquet_column *col, const void *vals, size_t i, kiln_err *err)
+{
+    char tmp[KILN_DECIMAL_TEXT_MAX > 64 ? KILN_DECIMAL_TEXT_MAX : 64];
+    switch (col->type) {
+    case KILN_T_BOOL: return kiln_buf_printf(out, err, "%s", ((const uint8_t *)vals)[i] ? "true" : "false");
+    case KILN_T_INT32: return kiln_buf_printf(out, err, "%d", ((const int32_t *)vals)[i]);
+    case KILN_T_INT64: return kiln_buf_printf(out, err, "%lld", (long long)((const int64_t *)vals)[i]);
+    case KILN_T_DATE:
+        kiln_date_format(((const int32_t *)vals)[i], tmp);
+        return kiln_buf_printf(out, err, "\"%s\"", tmp);
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        kiln_ts_format(((const int64_t *)vals)[i], tmp);
+        size_t l = strlen(tmp);
+        if (col->type == KILN_T_TIMESTAMP && l && tmp[l - 1] == 'Z')
+            tmp[l - 1] = 0;
+        return kiln_buf_printf(out, err, "\"%s\"", tmp);
+    }
+    case KILN_T_DECIMAL:
+        kiln_decimal_format(((const int64_t *)vals)[i], col->scale, tmp);
+        return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: {
+        double d = col->type == KILN_T_FLOAT ? (double)((const float *)vals)[i] : ((const double *)vals)[i];
+        if (isnan(d))
+            return kiln_buf_printf(out, err, "\"NaN\"");
+        if (isinf(d))
+            return kiln_buf_printf(out, err, "\"%sInfinity\"", d < 0 ? "-" : "");
+        return kiln_buf_printf(out, err, col->type == KILN_T_FLOAT ? "%.9g" : "%.17g", d);
+    }
+    case KILN_T_STRING: {
+        const kiln_pq_bytes *b = &((const kiln_pq_bytes *)vals)[i];
+        return kiln_json_write_str(out, (const char *)b->ptr, b->len, err);
+    }
+    case KILN_T_DECIMAL_WIDE: {
+        const kiln_pq_bytes *b = &((const kiln_pq_bytes *)vals)[i];
+        return kiln_buf_append(out, b->ptr, b->len, err);
+    }
+    case KILN_T_BINARY: {
+        const kiln_pq_bytes *b = &((const kiln_pq_bytes *)vals)[i];
+        int rc = kiln_buf_putc(out, '"', err);
+        if (!rc)
+            rc = kiln_buf_reserve(out, (size_t)b->len * 2 + 2, err);
+        if (rc)
+            return rc;
+        kiln_hex(b->ptr, b->len, out->data + out->len);
+        out->len += (size_t)b->len * 2;
+        out->data[out->len] = 0;
+        return kiln_buf_putc(out, '"', err);
+    }
+    case KILN_T_JSON: break;
+    }
+    return kiln_err_set(err, KILN_EINTERNAL, "column %s: no JSON form for its type", col->name);
+}
+
+/* Read one entry of leaf c into its batch entries. */
+static int leaf_read(kiln_parquet_reader *r, rcol *c, kiln_err *err)
+{
+    int rc;
+    if (c->page_pos >= c->page_n && (rc = next_page(r, c, err)))
+        return rc;
+    uint32_t rep = c->max_rep ? c->reps[c->page_pos] : 0;
+    uint32_t def = c->max_def ? c->defs[c->page_pos] : 0;
+    if (rep > (uint32_t)c->max_rep)
+        return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: repetition level %u above the maximum %d", r->path,
+                            r->lv[c->ci].name, rep, c->max_rep);
+    if ((rc = kiln_vec_push(&c->e_rep, (uint8_t)rep, err)) || (rc = kiln_vec_push(&c->e_def, (uint8_t)def, err)) ||
+        (rc = kiln_vec_push(&c->e_off, (uint32_t)c->e_txt.len, err)))
+        return rc;
+    if (def == (uint32_t)c->max_def) {
+        if (c->val_pos >= c->page_nonnull)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: more defined entries than values in a page", r->path,
+                                r->lv[c->ci].name);
+        if ((rc = json_value(&c->e_txt, &r->lv[c->ci], c->vals, c->val_pos++, err)))
+            return rc;
+        if (c->e_txt.len > 0xffffffffu)
+            return kiln_err_set(err, KILN_ELIMIT, "%s: column %s: over 4 GB of nested values in one batch", r->path,
+                                r->lv[c->ci].name);
+    }
+    c->page_pos++;
+    return 0;
+}
+
+/* Read the entries of n records of leaf c (this batch's). */
+static int leaf_records(kiln_parquet_reader *r, rcol *c, size_t n, kiln_err *err)
+{
+    int rc;
+    c->e_rep.len = c->e_def.len = c->e_off.len = c->e_row.len = 0;
+    kiln_buf_reset(&c->e_txt);
+    for (size_t rec = 0; rec < n; rec++) {
+        if ((rc = kiln_vec_push(&c->e_row, (uint32_t)c->e_rep.len, err)))
+            return rc;
+        if (!leaf_more(c))
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: the column chunk ends before its row group's rows",
+                                r->path, r->lv[c->ci].name);
+        if ((rc = leaf_read(r, c, err)))
+            return rc;
+        if (c->e_rep.items[c->e_rep.len - 1] != 0)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: a record starts with repetition level %u", r->path,
+                                r->lv[c->ci].name, c->e_rep.items[c->e_rep.len - 1]);
+        for (;;) {
+            if (c->page_pos >= c->page_n) {
+                if (c->values_left <= 0)
+                    break;
+                if ((rc = next_page(r, c, err)))
+                    return rc;
+            }
+            if (c->max_rep == 0 || c->reps[c->page_pos] == 0)
+                break;
+            if ((rc = leaf_read(r, c, err)))
+                return rc;
+        }
+    }
+    return kiln_vec_push(&c->e_row, (uint32_t)c->e_rep.len, err);
+}
+
+typedef struct asm_ctx {
+    kiln_parquet_reader *r;
+    rcol *L;      /* the column's leaves */
+    int l0, nl;   /* first leaf index, count */
+    kiln_buf *out;
+    kiln_err *err;
+} asm_ctx;
+
+static int emit_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth);
+static int emit_content(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth);
+
+/* Each instance of repeated node rn in the slot [S, E): calls back with the
+ * instance's entry ranges. Returns the count through *count. */
+typedef int (*inst_fn)(asm_ctx *a, const pq_node *rn, const int *S, const int *E, int depth, int i, void *ctx);
+
+static int each_instance(asm_ctx *a, const pq_node *rn, const int *S, const int *E, int depth, inst_fn fn, void *ctx)
+{
+    int k0 = rn->l0 - a->l0, k1 = rn->l1 - a->l0;
+    if (S[k0] >= E[k0] || a->L[k0].e_def.items[S[k0]] < rn->maxdef)
+        return 0; /* an empty list (or map) */
+    int *cur = a->r->slices + (size_t)(depth + 1) * 2 * (size_t)a->nl, *nS = cur, *nE = cur + a->nl;
+    for (int k = k0; k < k1; k++)
+        nE[k] = S[k];
+    for (int i = 0; nE[k0] < E[k0]; i++) {
+        for (int k = k0; k < k1; k++) {
+            int j = nE[k];
+            nS[k] = j;
+            if (j >= E[k])
+                return kiln_err_set(a->err, KILN_EFORMAT, "%s: column %s: its leaves disagree on the number of values",
+                                    a->r->path, a->r->lv[a->l0 + k].name);
+            j++;
+            while (j < E[k] && a->L[k].e_rep.items[j] > rn->maxrep)
+                j++;
+            nE[k] = j;
+        }
+        int rc = fn(a, rn, nS, nE, depth + 1, i, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int inst_value(asm_ctx *a, const pq_node *rn, const int *S, const int *E, int depth, int i, void *ctx)
+{
+    const pq_node *elem = ctx; /* the element node (rn itself for two-level lists) */
+    int rc = i ? kiln_buf_putc(a->out, ',', a->err) : 0;
+    if (rc)
+        return rc;
+    return elem == rn ? emit_content(a, rn, S, E, depth) : emit_value(a, elem, S, E, depth);
+}
+
+static int inst_entry(asm_ctx *a, const pq_node *kv, const int *S, const int *E, int depth, int i, void *ctx)
+{
+    const pq_node *nodes = ctx;
+    int rc = i ? kiln_buf_putc(a->out, ',', a->err) : 0;
+    if (rc)
+        return rc;
+    const pq_node *key = &nodes[kv->kids[0]];
+    size_t at = a->out->len;
+    if ((rc = emit_value(a, key, S, E, depth)))
+        return rc;
+    if (a->out->len == at || a->out->data[at] != '"') { /* JSON object keys are strings */
+        size_t kn = a->out->len - at;
+        char *kt = kiln_strndup(a->out->data + at, kn);
+        if (!kt)
+            return KILN_OOM(a->err);
+        a->out->len = at;
+        rc = kiln_json_write_str(a->out, kt, kn, a->err);
+        kiln_free(kt);
+        if (rc)
+            return rc;
+    }
+    if ((rc = kiln_buf_putc(a->out, ':', a->err)))
+        return rc;
+    if (kv->nkids < 2)
+        return kiln_buf_append(a->out, "null", 4, a->err);
+    return emit_value(a, &nodes[kv->kids[1]], S, E, depth);
+}
+
+/* A repeated node as a JSON array of its instances. */
+static int emit_array(asm_ctx *a, const pq_node *rn, const pq_node *elem, const int *S, const int *E, int depth)
+{
+    int rc = kiln_buf_putc(a->out, '[', a->err);
+    if (!rc)
+        rc = each_instance(a, rn, S, E, depth, inst_value, (void *)elem);
+    return rc ? rc : kiln_buf_putc(a->out, ']', a->err);
+}
+
+/* A non-repeated node in a slot: null, or its content. */
+static int emit_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth)
+{
+    int k = n->l0 - a->l0;
+    if (S[k] >= E[k])
+        return kiln_err_set(a->err, KILN_EFORMAT, "%s: column %s: a value is missing", a->r->path, a->r->lv[n->l0].name);
+    if (a->L[k].e_def.items[S[k]] < n->maxdef)
+        return kiln_buf_append(a->out, "null", 4, a->err);
+    return emit_content(a, n, S, E, depth);
+}
+
+/* A defined node's content (a repeated node's one instance, too). */
+static int emit_content(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth)
+{
+    const pq_node *nodes = a->r->nodes;
+    kiln_parquet_reader *r = a->r;
+    int rc;
+    if (depth > NEST_DEPTH_MAX)
+        return kiln_err_set(a->err, KILN_ELIMIT, "%s: nested deeper than %d levels", r->path, NEST_DEPTH_MAX);
+    if (n->leaf >= 0) {
+        int k = n->leaf - a->l0;
+        const rcol *c = &a->L[k];
+        uint32_t e = (uint32_t)S[k];
+        uint32_t from = c->e_off.items[e];
+        uint32_t to = e + 1 < c->e_off.len ? c->e_off.items[e + 1] : (uint32_t)c->e_txt.len;
+        if (c->e_def.items[e] < c->max_def) /* an element that is null inside a list */
+            return kiln_buf_append(a->out, "null", 4, a->err);
+        return kiln_buf_append(a->out, c->e_txt.data + from, to - from, a->err);
+    }
+    const pq_node *k0 = n->nkids > 0 ? &nodes[n->kids[0]] : NULL;
+    if (n->kind == NODE_LIST && n->nkids == 1 && k0->repeated) {
+        const pq_node *elem = k0;
+        const pq_schema_el *re = &r->meta.schema[k0->el];
+        char tuple[300];
+        snprintf(tuple, sizeof tuple, "%s_tuple", r->meta.schema[n->el].name);
+        if (k0->leaf < 0 && k0->nkids == 1 && strcmp(re->name, "array") != 0 && strcmp(re->name, tuple) != 0)
+            elem = &nodes[k0->kids[0]]; /* three-level list: repeated group { element } */
+        return emit_array(a, k0, elem, S, E, depth);
+    }
+    if (n->kind == NODE_MAP && n->nkids == 1 && k0->repeated && k0->leaf < 0 && k0->nkids >= 1) {
+        if ((rc = kiln_buf_putc(a->out, '{', a->err)) ||
+            (rc = each_instance(a, k0, S, E, depth, inst_entry, (void *)nodes)))
+            return rc;
+        return kiln_buf_putc(a->out, '}', a->err);
+    }
+    if ((rc = kiln_buf_putc(a->out, '{', a->err)))
+        return rc;
+    for (int i = 0; i < n->nkids; i++) {
+        const pq_node *c = &nodes[n->kids[i]];
+        const char *name = r->meta.schema[c->el].name;
+        if ((i && (rc = kiln_buf_putc(a->out, ',', a->err))) ||
+            (rc = kiln_json_write_str(a->out, name, strlen(name), a->err)) || (rc = kiln_buf_putc(a->out, ':', a->err)))
+            return rc;
+        rc = c->repeated ? emit_array(a, c, c, S, E, depth) : emit_value(a, c, S, E, depth);
+        if (rc)
+            return rc;
+    }
+    return kiln_buf_putc(a->out, '}', a->err);
+}
+
+/* n rows of nested projected column i into batch column bcol. */
+static int fill_nested(kiln_parquet_reader *r, int i, kiln_batch *b, int bcol, size_t n, kiln_err *err)
+{
+    int ci = r->proj[i], rc;
+    asm_ctx a = {r, r->nest[i], r->col_leaf0[ci], r->col_nleaf[ci], NULL, err};
+    for (int k = 0; k < a.nl; k++)
+        if ((rc = leaf_records(r, &a.L[k], n, err)))
+            return rc;
+    kiln_col *bc = &b->cols[bcol];
+    a.out = &bc->data;
+    const pq_node *top = &r->nodes[r->leaf_el[ci]];
+    int *S = r->slices, *E = r->slices + a.nl;
+    for (size_t row = 0; row < n; row++) {
+        for (int k = 0; k < a.nl; k++) {
+            S[k] = (int)a.L[k].e_row.items[row];
+            E[k] = (int)a.L[k].e_row.items[row + 1];
+        }
+        if (top->repeated) {
+            rc = emit_array(&a, top, top, S, E, 0);
+        } else if (a.L[0].e_def.items[S[0]] < top->maxdef) {
+            if (!bc->nulls && !(bc->nulls = kiln_calloc(b->capacity, 1)))
+                return KILN_OOM(err);
+            bc->nulls[row] = 1;
+            rc = 0;
+        } else {
+            rc = emit_content(&a, top, S, E, 0);
+        }
+        if (rc)
+            return kiln_err_prefix(err, "column %s: ", r->cols[ci].name);
+        if (bc->data.len > UINT32_MAX)
+            return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB", r->cols[ci].name);
+        bc->offsets[row + 1] = (uint32_t)bc->data.len;
+    }
+    bc->len = n;
+    return 0;
+}
+
+static int fill_nested_guarded(kiln_parquet_reader *r, int i, kiln_batch *b, int bcol, size_t n, kiln_err *err)
+{
+    if (!r->map)
+        return fill_nested(r, i, b, bcol, n, err);
+    kiln_map_guard g;
+    if (sigsetjmp(g.env, 0)) {
+        for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++) {
+            rcol *c = &r->nest[i][k];
+            c->page_pos = c->page_n = 0;
+            c->pos = c->end;
+        }
+        return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
+                            "rewritten by another process; it was %llu bytes)",
+                            r->path, r->cols[r->proj[i]].name, (unsigned long long)r->file_size);
+    }
+    kiln_map_guard_push(&g, r->map, (size_t)r->file_size);
+    int rc = fill_nested(r, i, b, bcol, n, err);
     kiln_map_guard_pop(&g);
     return rc;
 }
@@ -1609,11 +2147,15 @@ static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
     size_t n = (size_t)(r->rg_left < (int64_t)r->rg_batch_rows ? r->rg_left : (int64_t)r->rg_batch_rows);
     if (!r->pool || r->nproj < 2) {
         for (int i = 0; i < r->nproj; i++)
-            if ((rc = fill_guarded(r, &r->rc[i], b, i, n, err)))
+            if ((rc = r->nest[i] ? fill_nested_guarded(r, i, b, i, n, err) : fill_guarded(r, &r->rc[i], b, i, n, err)))
                 return rc;
     } else {
+        /* nested columns on this thread after the pool (they use zds[0]) */
         for (int i = 0; i < r->nproj; i++) {
             rcol *c = &r->rc[i];
+            c->task_rc = 0;
+            if (r->nest[i])
+                continue;
             c->task_batch = b;
             c->task_bcol = i;
             c->task_n = n;
@@ -1629,6 +2171,9 @@ static int next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
                 *err = r->rc[i].task_err;
                 return r->rc[i].task_rc;
             }
+        for (int i = 0; i < r->nproj; i++)
+            if (r->nest[i] && (rc = fill_nested_guarded(r, i, b, i, n, err)))
+                return rc;
     }
     b->nrows = n;
     r->rg_left -= (int64_t)n;
@@ -1713,7 +2258,9 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
         }
         return kiln_buf_append(buf, outs, (size_t)o, err);
     }
-    case KILN_T_STRING: {
+    case KILN_T_STRING:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON: {
         size_t n;
         const char *s = kiln_batch_str(b, c, row, &n);
         return kiln_buf_append(buf, s, n, err);
@@ -1743,7 +2290,7 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
     const kiln_parquet_column *c = &r->cols[col];
     if (!p)
         return 0;
-    if (c->type == KILN_T_STRING && c->precision > 18) {
+    if (c->type == KILN_T_DECIMAL_WIDE) {
         char t[48];
         if (wide_decimal_text(p, n, c->scale, t) == 0)
             return kiln_buf_printf(out, err, "%s", t);

@@ -106,6 +106,7 @@ typedef struct wcol {
     size_t dict_alloc;
     uint32_t *ht;          /* slot -> entry + 1 */
     size_t ht_size;        /* power of two */
+    kiln_col wide;         /* DECIMAL_WIDE: the batch's text as two's complement bytes */
     /* stats */
     bound cmin, cmax;      /* chunk */
     bound fmin, fmax;      /* file */
@@ -224,6 +225,7 @@ static void schema_el(pq_schema_el *e, const kiln_column_def *d, int phys)
         e->logical = PQ_LT_TIMESTAMP; e->lt_utc = 0; e->lt_unit = PQ_UNIT_MICROS;
         break;
     case KILN_T_DECIMAL:
+    case KILN_T_DECIMAL_WIDE: /* BYTE_ARRAY: minimal big-endian two's complement */
         e->logical = PQ_LT_DECIMAL; e->converted = PQ_CT_DECIMAL;
         e->lt_scale = e->scale = d->scale;
         e->lt_precision = e->precision = d->precision;
@@ -294,6 +296,17 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         c->w = w;
         col_kind(c);
         kiln_buf_init(&c->dictpage, 0);
+        if (d->type == KILN_T_JSON) {
+            rc = kiln_err_set(err, KILN_EUNSUPP, "parquet writer: column %s: kiln does not write nested (struct/list/map) "
+                              "columns yet (they are read-only; docs/interop.md)", d->name);
+            goto done;
+        }
+        if (d->type == KILN_T_DECIMAL_WIDE && (d->precision < 19 || d->precision > 38 || d->scale < 0 ||
+                                               d->scale > d->precision)) {
+            rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 19 <= precision <= 38",
+                              d->name, d->precision, d->scale);
+            goto done;
+        }
         if (d->type == KILN_T_DECIMAL && (d->precision < 1 || d->precision > 18 || d->scale < 0 ||
                                           d->scale > d->precision)) {
             rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 1 <= precision <= 18 and 0 <= scale <= precision",
@@ -378,6 +391,8 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
             kiln_free(c->defs);
             kiln_free(c->idx);
             kiln_buf_free(&c->vals);
+            kiln_free(c->wide.offsets);
+            kiln_buf_free(&c->wide.data);
             kiln_buf_free(&c->chunk);
             kiln_buf_free(&c->dictpage);
             for (size_t k = 0; k < c->pend.len; k++) {
@@ -488,8 +503,8 @@ static size_t utf8_cut(const uint8_t *p, size_t n, size_t max, int utf8)
 static int bound_bytes(const wcol *c, const bound *b, int upper, size_t max, uint8_t *out,
                        uint32_t *len)
 {
-    if (!b->has)
-        return 0;
+    if (!b->has || c->def->type == KILN_T_DECIMAL_WIDE)
+        return 0; /* byte order is not the signed order of the values: no bounds */
     switch (c->kind) {
     case K_BOOL: out[0] = (uint8_t)(b->i != 0); *len = 1; return 1;
     case K_I32: { int32_t v = (int32_t)b->i; memcpy(out, &v, 4); *len = 4; return 1; }
@@ -1403,6 +1418,65 @@ static uint64_t rg_estimate(const kiln_parquet_writer *w)
     return n;
 }
 
+/* Column i of b (decimal(P>18) as exact text) -> c->wide, the same rows as
+ * minimal big-endian two's complement bytes of the unscaled value. The
+ * text must have at most S digits after the point and at most P digits. */
+static int wide_to_binary(wcol *c, const kiln_batch *b, int i, kiln_err *err)
+{
+    const kiln_col *src = &b->cols[i];
+    kiln_col *d = &c->wide;
+    uint32_t *off = kiln_realloc(d->offsets, sizeof(uint32_t) * (b->nrows + 1));
+    if (!off)
+        return KILN_OOM(err);
+    d->offsets = off;
+    if (!d->data.cap)
+        kiln_buf_init(&d->data, 0);
+    kiln_buf_reset(&d->data);
+    d->type = KILN_T_BINARY;
+    d->nulls = src->nulls;
+    d->len = b->nrows;
+    off[0] = 0;
+    int scale = c->def->scale, prec = c->def->precision;
+    for (size_t r = 0; r < b->nrows; r++) {
+        if (!(src->nulls && src->nulls[r])) {
+            size_t n;
+            const char *s = kiln_batch_str(b, i, r, &n);
+            size_t k = 0;
+            int neg = 0, digits = 0, frac = -1;
+            unsigned __int128 v = 0;
+            if (k < n && (s[k] == '-' || s[k] == '+'))
+                neg = s[k++] == '-';
+            for (; k < n; k++) {
+                if (s[k] == '.' && frac < 0) {
+                    frac = 0;
+                    continue;
+                }
+                if (s[k] < '0' || s[k] > '9' || (frac >= 0 && frac >= scale) || (digits && ++digits > prec) ||
+                    (!digits && s[k] != '0' && (digits = 1) > prec))
+                    return kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: '%.*s' is not a decimal(%d,%d) value",
+                                        c->def->name, (int)(n > 60 ? 60 : n), s, prec, scale);
+                v = v * 10 + (unsigned)(s[k] - '0');
+                if (frac >= 0)
+                    frac++;
+            }
+            for (int f = frac < 0 ? 0 : frac; f < scale; f++)
+                v *= 10; /* cannot overflow: at most 38 digits in all */
+            __int128 sv = neg ? -(__int128)v : (__int128)v;
+            uint8_t be[16];
+            for (int j = 15; j >= 0; j--, sv >>= 8)
+                be[j] = (uint8_t)(sv & 0xff);
+            int st = 0; /* drop sign-extension bytes */
+            while (st < 15 && ((be[st] == 0x00 && !(be[st + 1] & 0x80)) || (be[st] == 0xff && (be[st + 1] & 0x80))))
+                st++;
+            int rc = kiln_buf_append(&d->data, be + st, (size_t)(16 - st), err);
+            if (rc)
+                return rc;
+        }
+        off[r + 1] = (uint32_t)d->data.len;
+    }
+    return 0;
+}
+
 int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_err *err)
 {
     if (w->closed || w->failed)
@@ -1436,6 +1510,11 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
                     }
             }
             c->task_bc = &b->cols[i];
+            if (c->def->type == KILN_T_DECIMAL_WIDE) {
+                if (row == 0 && (rc = wide_to_binary(c, b, i, err)))
+                    goto done;
+                c->task_bc = &c->wide;
+            }
             c->task_start = row;
             c->task_end = row + n;
             c->chunk_values += (int64_t)n;

@@ -74,12 +74,14 @@ static inline __attribute__((always_inline)) void unpack8(uint32_t *out, const u
         for (size_t g = 0; g < ngroups; g++, out += 8, p += W)                         \
             unpack8(out, p, W);                                                        \
     }
+/* clang-format off */
 DEF_UNPACK(1) DEF_UNPACK(2) DEF_UNPACK(3) DEF_UNPACK(4) DEF_UNPACK(5) DEF_UNPACK(6)
 DEF_UNPACK(7) DEF_UNPACK(8) DEF_UNPACK(9) DEF_UNPACK(10) DEF_UNPACK(11) DEF_UNPACK(12)
 DEF_UNPACK(13) DEF_UNPACK(14) DEF_UNPACK(15) DEF_UNPACK(16) DEF_UNPACK(17) DEF_UNPACK(18)
 DEF_UNPACK(19) DEF_UNPACK(20) DEF_UNPACK(21) DEF_UNPACK(22) DEF_UNPACK(23) DEF_UNPACK(24)
 DEF_UNPACK(25) DEF_UNPACK(26) DEF_UNPACK(27) DEF_UNPACK(28) DEF_UNPACK(29) DEF_UNPACK(30)
 DEF_UNPACK(31) DEF_UNPACK(32)
+/* clang-format on */
 
 typedef void (*unpack_fn)(uint32_t *, const uint8_t *, size_t);
 static const unpack_fn unpack_table[33] = {

@@ -64,6 +64,10 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
             d *= 10;
         return kiln_batch_put_i64(b, c, (int64_t)(d < 0 ? d - 0.5 : d + 0.5), err);
     }
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+        return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",
+                            cd->name, cd->type == KILN_T_JSON ? "nested" : "decimal(P>18)");
     }
     return kiln_err_set(err, KILN_EFORMAT, "column %s: value of the wrong JSON type for %s", cd->name,
                         kiln_type_name(cd->type));

@@ -61,7 +61,8 @@ static json_t *manifest_hour(json_t *m, const char *file)
 {
     size_t i;
     json_t *h;
-    json_array_foreach(json_object_get(m, "hours"), i, h) if (strcmp(json_string_value(json_object_get(h, "file")), file) == 0) return h;
+    json_array_foreach(json_object_get(m, "hours"), i,
+                       h) if (strcmp(json_string_value(json_object_get(h, "file")), file) == 0) return h;
     return NULL;
 }
 #define MI(h, k) ((long long)json_integer_value(json_object_get((h), (k))))
@@ -177,9 +178,20 @@ TEST(gh_gen, events_valid_and_manifest_matches)
     int64_t prev_id = 0;
     long long old_pushes = 0, new_pushes = 0, big_pushes = 0, orgs = 0, bots = 0, total = 0, zero_before = 0;
     long long type_seen[32] = {0};
-    const char *types[] = {"PushEvent", "CreateEvent", "PullRequestEvent", "IssueCommentEvent", "WatchEvent",
-                           "DeleteEvent", "PullRequestReviewEvent", "IssuesEvent", "PullRequestReviewCommentEvent",
-                           "ForkEvent", "CommitCommentEvent", "ReleaseEvent", "MemberEvent", "PublicEvent",
+    const char *types[] = {"PushEvent",
+                           "CreateEvent",
+                           "PullRequestEvent",
+                           "IssueCommentEvent",
+                           "WatchEvent",
+                           "DeleteEvent",
+                           "PullRequestReviewEvent",
+                           "IssuesEvent",
+                           "PullRequestReviewCommentEvent",
+                           "ForkEvent",
+                           "CommitCommentEvent",
+                           "ReleaseEvent",
+                           "MemberEvent",
+                           "PublicEvent",
                            "GollumEvent"};
     int escapes_seen = 0, utf8_seen = 0;
     for (int day = 0; day < 2; day++)
@@ -269,13 +281,15 @@ TEST(gh_gen, events_valid_and_manifest_matches)
                         json_array_foreach(commits, ci, cm)
                         {
                             CHECK(json_string_value(json_object_get(cm, "sha")));
-                            const char *email = json_string_value(json_object_get(json_object_get(cm, "author"), "email"));
+                            const char *email =
+                                json_string_value(json_object_get(json_object_get(cm, "author"), "email"));
                             CHECK(email && strchr(email, '@') && strchr(email, '@') - email == 40);
                             CHECK(json_is_string(json_object_get(cm, "message")));
                             CHECK(json_is_boolean(json_object_get(cm, "distinct")));
                         }
                         if (nc > 0)
-                            CHECK(strcmp(json_string_value(json_object_get(json_array_get(commits, (size_t)nc - 1), "sha")),
+                            CHECK(strcmp(json_string_value(
+                                             json_object_get(json_array_get(commits, (size_t)nc - 1), "sha")),
                                          json_string_value(json_object_get(pl, "head"))) == 0);
                         ssum += size;
                         dsum += dist;
@@ -306,8 +320,8 @@ TEST(gh_gen, events_valid_and_manifest_matches)
     CHECK(big_pushes > 0);
     CHECK(zero_before > 0);
     CHECK_MSG(total > 3000, "total %lld", total);
-    /* mix: push ~53%, all 15 types present, orgs ~25%, bots present */
-    CHECK_MSG(type_seen[0] * 100 > total * 47 && type_seen[0] * 100 < total * 59, "push share %lld/%lld", type_seen[0],
+    /* mix (real2025): push ~71%, all 15 types present, orgs ~25%, bots present */
+    CHECK_MSG(type_seen[0] * 100 > total * 65 && type_seen[0] * 100 < total * 77, "push share %lld/%lld", type_seen[0],
               total);
     int ntypes = 0;
     for (int t = 0; t < 15; t++)
@@ -316,6 +330,67 @@ TEST(gh_gen, events_valid_and_manifest_matches)
     CHECK_MSG(orgs * 100 > total * 15 && orgs * 100 < total * 35, "org share %lld/%lld", orgs, total);
     CHECK(bots > 0);
     CHECK(escapes_seen && utf8_seen);
+}
+
+/* Per-type count and byte shares of one hour of each mix (docs/gen.md's
+ * calibration, what bench/gen_mix.py reports). */
+static void mix_stats(const char *dir, double *push_share, double *push_bytes, double *pr_bytes, double *pr_byte_share,
+                      double *mean_bytes)
+{
+    char path[1200], name[32];
+    kiln_gen_hour_name(kiln_days_from_civil(2025, 1, 1), 0, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t n;
+    int ok;
+    char *txt = gunzip_file(path, &n, &ok);
+    double ev = 0, pushes = 0, pb = 0, prs = 0, prb = 0;
+    for (char *line = txt, *end = txt ? txt + n : NULL; line && line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = (size_t)((nl ? nl : end) - line) + 1;
+        ev++;
+        if (memmem(line, len < 200 ? len : 200, "\"type\":\"PushEvent\"", sizeof "\"type\":\"PushEvent\"" - 1))
+            pushes++, pb += (double)len;
+        else if (memmem(line, len < 200 ? len : 200, "\"type\":\"PullRequestEvent\"",
+                        sizeof "\"type\":\"PullRequestEvent\"" - 1))
+            prs++, prb += (double)len;
+        line += len;
+    }
+    free(txt);
+    *push_share = ev ? pushes / ev : 0;
+    *push_bytes = pushes ? pb / pushes : 0;
+    *pr_bytes = prs ? prb / prs : 0;
+    *pr_byte_share = n ? prb / (double)n : 0;
+    *mean_bytes = ev ? (double)n / ev : 0;
+}
+
+TEST(gh_gen, mix_real2025_calibrated_legacy_kept)
+{
+    char dir[1024];
+    kiln_gen_opts o;
+    kiln_gen_opts_init(&o);
+    o.hours = 1;
+    o.scale = 0.02;
+    o.seed = 7;
+    kiln_err err = {0};
+    double ps, pb, rb, rs, mb;
+    snprintf(dir, sizeof dir, "%s/real", kt_tmpdir());
+    o.out_dir = dir;
+    CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err);
+    mix_stats(dir, &ps, &pb, &rb, &rs, &mb);
+    /* the real 2025-01-01 hour: push 71 % of events at ~1.1 KB, PR ~20 KB
+     * and ~45 % of the bytes, ~2.4 KB per event */
+    CHECK_MSG(ps > 0.66 && ps < 0.76, "push share %.3f", ps);
+    CHECK_MSG(pb > 900 && pb < 1350, "push bytes %.0f", pb);
+    CHECK_MSG(rb > 17000 && rb < 23000, "PR bytes %.0f", rb);
+    CHECK_MSG(rs > 0.36 && rs < 0.54, "PR byte share %.3f", rs);
+    CHECK_MSG(mb > 2000 && mb < 2900, "mean bytes %.0f", mb);
+    snprintf(dir, sizeof dir, "%s/legacy", kt_tmpdir());
+    o.out_dir = dir;
+    o.mix = KILN_GEN_MIX_LEGACY;
+    CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err);
+    mix_stats(dir, &ps, &pb, &rb, &rs, &mb);
+    CHECK_MSG(ps > 0.48 && ps < 0.58, "legacy push share %.3f", ps);
+    CHECK_MSG(mb > 3300, "legacy mean bytes %.0f", mb);
 }
 
 TEST(gh_gen, quirks_where_documented)
@@ -337,8 +412,9 @@ TEST(gh_gen, quirks_where_documented)
     CHECK_EQ_INT(json_array_size(miss), 1);
     snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_array_get(miss, 0)));
     CHECK(!file_exists(path));
-    CHECK_STR(json_string_value(json_object_get(manifest_hour(m, json_string_value(json_array_get(miss, 0))), "status")),
-              "missing");
+    CHECK_STR(
+        json_string_value(json_object_get(manifest_hour(m, json_string_value(json_array_get(miss, 0))), "status")),
+        "missing");
     /* truncated: the gzip stream breaks, complete_lines lines survive */
     json_t *tr = json_array_get(json_object_get(q, "truncated"), 0);
     CHECK(tr);
@@ -561,7 +637,8 @@ TEST(gh_gen, api_compare_matches_pushes)
                     if (tc > 0 && tc <= 250) {
                         json_t *last = json_array_get(cms, (size_t)tc - 1);
                         CHECK_STR(json_string_value(json_object_get(last, "sha")), head);
-                        CHECK(json_string_value(json_object_get(json_object_get(json_object_get(last, "commit"), "author"), "date")));
+                        CHECK(json_string_value(
+                            json_object_get(json_object_get(json_object_get(last, "commit"), "author"), "date")));
                     }
                     compares++;
                     total_commits += tc;
@@ -647,7 +724,8 @@ TEST(gh_gen, rerun_into_same_dir_leaves_no_stale_files)
     CHECK_OK(kiln_gen_gharchive(&o, NULL, &err), &err);
     json_t *q = load_json(dir, "_quirks.json");
     CHECK(q);
-    snprintf(path, sizeof path, "%s/%s", dir, json_string_value(json_array_get(json_object_get(q, "missing_hours"), 0)));
+    snprintf(path, sizeof path, "%s/%s", dir,
+             json_string_value(json_array_get(json_object_get(q, "missing_hours"), 0)));
     json_decref(q);
     CHECK_MSG(!file_exists(path), "%s from the first run survived", path);
     o.quirks = 0;

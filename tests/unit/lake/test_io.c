@@ -1,7 +1,7 @@
 /*
  * test_io.c - the lake's file-access seam (lake_io.c): locations resolve
- * by scheme (plain paths and file:// to the local backend, anything else
- * KILN_EUNSUPP naming the scheme), the local backend's operations, the
+ * by scheme (plain paths and file:// to the local backend, s3:// to the
+ * object store, anything else KILN_EUNSUPP naming the scheme), the local backend's operations, the
  * remap of stored paths, and the catalog open modes built on it (read-only
  * creates and changes nothing; lazy creates on the first change).
  */
@@ -32,7 +32,7 @@ TEST(lake_io, locations_resolve_by_scheme)
     CHECK_OK(kiln_lake__io_resolve(&ops, &p, "a:b/c", &err), &err);
     CHECK_STR(p, "a:b/c");
     kiln_free(p);
-    static const char *const bad[] = {"s3://bucket/prefix", "gs://b/x", "http://example.com/w", "HTTPS://x/y",
+    static const char *const bad[] = {"gs://b/x", "http://example.com/w", "HTTPS://x/y",
                                       "abfss://c@a.dfs.core.windows.net/w"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         p = NULL;
@@ -45,7 +45,24 @@ TEST(lake_io, locations_resolve_by_scheme)
         CHECK_MSG(strstr(err.msg, want) != NULL, "%s: %s", bad[i], err.msg);
     }
     CHECK_EQ_INT(kiln_lake__io_resolve(&ops, &p, "file://host/x", &err), KILN_EUNSUPP);
-    CHECK_EQ_INT(kiln_lake_uri_to_path(&p, "s3://b/k", &err), KILN_EUNSUPP);
+    /* s3:// goes to the object store; its paths are whole locations */
+    CHECK_OK(kiln_lake__io_resolve(&ops, &p, "s3://bucket/prefix/ns/t/", &err), &err);
+    CHECK_STR(ops->name, "s3");
+    CHECK_STR(p, "s3://bucket/prefix/ns/t");
+    kiln_free(p);
+    CHECK_OK(kiln_lake_uri_to_path(&p, "s3://b/k", &err), &err);
+    CHECK_STR(p, "s3://b/k");
+    char *u = kiln_lake_path_to_uri(p);
+    CHECK_STR(u, "s3://b/k");
+    kiln_free(u);
+    kiln_free(p);
+    /* except the SQLite catalog, which stays a local file */
+    setenv("KILN_CATALOG_DIR", "/var/kiln-cat", 1);
+    CHECK_OK(kiln_lake__io_resolve(&ops, &p, "s3://bucket/wh/catalog.db", &err), &err);
+    CHECK_STR(ops->name, "local");
+    CHECK_STR(p, "/var/kiln-cat/bucket/wh/catalog.db");
+    kiln_free(p);
+    unsetenv("KILN_CATALOG_DIR");
 }
 
 static int count_cb(void *ctx, const char *name, const kiln_lake_io_stat *st)

@@ -1,0 +1,1374 @@
+/*
+ * iceberg_rewrite.c - data-file compaction (Iceberg's rewrite_data_files):
+ * bin-pack the small files of each partition into target-size files,
+ * optionally sorted, with every position and equality delete applied, and
+ * drop the delete files that then apply to nothing; one "replace" snapshot.
+ *
+ * DESIGN
+ *   plan      the branch head is planned (optionally pruned by `where`);
+ *             every data task is put in a group keyed by spec id + partition
+ *             tuple. A file is a candidate when it is smaller than
+ *             min_file_bytes, larger than max_file_bytes, or has deletes
+ *             applying to it; a group is rewritten when it has
+ *             min_input_files candidates (or more than the target in bytes,
+ *             or any candidate with deletes). Same rules as Iceberg Java.
+ *   write     candidates are read through kiln_lake_task_read (deletes
+ *             applied by the scan's own rules) and written as Parquet files
+ *             under the same partition directory, cut when the estimated
+ *             size (input bytes per row) reaches the target. With a sort,
+ *             the group's rows are held in memory (capped) and sorted first.
+ *   commit    build() derives the whole snapshot from a base metadata: the
+ *             head's manifests carried, those holding removed files
+ *             rewritten (removed -> DELETED, others EXISTING), one manifest
+ *             of ADDED files per spec, and delete files no remaining data
+ *             file can be affected by dropped. New files get the new
+ *             sequence number, so no old delete can apply to them.
+ *   rebase    after a lost race, build() runs again on the new head; first
+ *             each group is validated against what was committed since the
+ *             rewrite started: its input files must still be live and no
+ *             new delete file may touch its partition. A group failing that
+ *             is dropped (its new files deleted); the rest commits.
+ *             Concurrent appends are simply carried over.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "format/parquet/parquet.h"
+#include "lake/lake.h"
+#include "lake/lake_data_int.h"
+#include "lake/lake_io.h"
+
+#define DEFAULT_TARGET ((int64_t)512 << 20)
+#define DEFAULT_MIN_INPUT 5
+/* A sorted rewrite holds a group in memory: cap its input (compressed) bytes. */
+#define SORT_MAX_GROUP_BYTES ((int64_t)1 << 30)
+#define OUT_BATCH_ROWS 8192
+#define MAX_SORT_KEYS 16
+#define MAX_ZORDER 4
+
+typedef KILN_VEC(const kiln_lake_task *) task_vec;
+typedef KILN_VEC(kiln_lake_entry) entry_vec;
+typedef KILN_VEC(kiln_lake_manifest) manifest_vec;
+typedef KILN_VEC(kiln_lake_kv) kv_vec;
+typedef KILN_VEC(char *) str_vec;
+
+typedef struct rgroup {
+    int spec_id;
+    const kiln_lake_pspec *spec;
+    const kiln_lake_value *part; /* borrowed from the first entry */
+    char *dir;                   /* "name=value/..." ("" unpartitioned), arena */
+    char *key;                   /* "<spec id>|dir", arena */
+    task_vec tasks;              /* every planned data file of the group */
+    task_vec chosen;             /* the ones to rewrite */
+    int64_t chosen_bytes;
+    int any_deletes;
+    int rewrite;
+    int failed;
+    entry_vec added;             /* files written for the group */
+    str_vec written;             /* their local paths (kiln_malloc'd) */
+} rgroup;
+
+typedef struct sort_key {
+    int col;
+    int desc;
+    int nulls_first;
+} sort_key;
+
+typedef struct rw {
+    kiln_lake_table *t;
+    kiln_lake_rewrite_data_opts o;
+    const char *branch;
+    kiln_arena *a;
+    kiln_lake_view view;
+    kiln_lake_plan *plan;
+    int64_t start_head;
+    KILN_VEC(rgroup *) groups;
+    kiln_map *group_map;
+    kiln_map *start_live; /* path -> (void *)1 of every live file at the start */
+    sort_key keys[MAX_SORT_KEYS];
+    int nkeys;
+    int zcols[MAX_ZORDER]; /* --zorder columns (schema indexes) */
+    int nz;
+    int sort_order_id;    /* the table order's id when sorting by it, else 0 */
+    char *schema_json;
+    int64_t target;
+    char uuid[37];
+    size_t nfile;
+    int64_t snapshot_id;
+    int attempt;
+    str_vec meta_files;   /* manifests / manifest lists of the current attempt */
+    int nothing;          /* build found nothing to rewrite or remove */
+    kiln_lake_rewrite_data_result *res;
+} rw;
+
+/* ================================================================ helpers */
+
+static int64_t prop_i64(const kiln_lake_meta *m, const char *k, int64_t dflt)
+{
+    const char *v = kiln_lake_meta_property(m, k);
+    if (!v || !*v)
+        return dflt;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    return (*end == 0 && x > 0) ? (int64_t)x : dflt;
+}
+
+static int64_t branch_head(const kiln_lake_meta *m, const char *branch)
+{
+    const kiln_lake_ref *r = kiln_lake_meta_ref(m, branch);
+    if (r)
+        return r->snapshot_id;
+    if (strcmp(branch, "main") == 0)
+        return m->current_snapshot_id; /* -1: empty table */
+    return -2;
+}
+
+/* "<spec id>|name=value/..." of a file's partition into k (dir = after '|'). */
+static int part_key(kiln_buf *k, const kiln_lake_pspec *spec, int spec_id, const kiln_lake_value *part, int npart,
+                    kiln_err *err)
+{
+    kiln_buf_reset(k);
+    int rc = kiln_buf_printf(k, err, "%d|", spec_id);
+    for (int i = 0; !rc && spec && i < spec->nfields && i < npart; i++) {
+        if ((rc = kiln_buf_printf(k, err, "%s%s=", i ? "/" : "", spec->fields[i].name)))
+            break;
+        rc = kiln_lake_pvalue_text(&spec->fields[i], &part[i], k, err);
+    }
+    return rc;
+}
+
+static int entry_key(kiln_buf *k, const kiln_lake_view *v, const kiln_lake_entry *e, kiln_err *err)
+{
+    return part_key(k, kiln_lake_view_spec(v, e->df.spec_id), e->df.spec_id, e->df.partition, e->df.npart, err);
+}
+
+static void free_strs(str_vec *v, int remove_files)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        if (remove_files)
+            kiln_lake__io_remove(v->items[i], &(kiln_err){0});
+        kiln_free(v->items[i]);
+    }
+    kiln_vec_free(v);
+}
+
+/* ================================================================ choosing */
+
+static int group_of(rw *w, const kiln_lake_entry *e, kiln_buf *k, rgroup **out, kiln_err *err)
+{
+    int rc = entry_key(k, &w->view, e, err);
+    if (rc)
+        return rc;
+    rgroup *g = kiln_map_get(w->group_map, k->data, k->len);
+    if (!g) {
+        g = kiln_arena_alloc(w->a, sizeof *g);
+        if (!g)
+            return KILN_OOM(err);
+        memset(g, 0, sizeof *g);
+        g->spec_id = e->df.spec_id;
+        g->spec = kiln_lake_view_spec(&w->view, e->df.spec_id);
+        g->part = e->df.partition;
+        g->key = kiln_arena_strndup(w->a, k->data, k->len);
+        if (!g->key)
+            return KILN_OOM(err);
+        g->dir = strchr(g->key, '|') + 1;
+        if ((rc = kiln_map_put(w->group_map, k->data, k->len, g, err)) || (rc = kiln_vec_push(&w->groups, g, err)))
+            return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+static int choose(rw *w, kiln_err *err)
+{
+    kiln_buf k;
+    kiln_buf_init(&k, 0);
+    int rc = 0;
+    int64_t minb = w->o.min_file_bytes > 0 ? w->o.min_file_bytes : w->target / 4 * 3;
+    int64_t maxb = w->o.max_file_bytes > 0 ? w->o.max_file_bytes : w->target / 10 * 18;
+    int min_input = w->o.min_input_files > 0 ? w->o.min_input_files : DEFAULT_MIN_INPUT;
+    for (size_t i = 0; i < kiln_lake_plan_ntasks(w->plan); i++) {
+        const kiln_lake_task *task = kiln_lake_plan_task(w->plan, i);
+        rgroup *g = NULL;
+        if ((rc = group_of(w, task->data, &k, &g, err)) || (rc = kiln_vec_push(&g->tasks, task, err)))
+            goto done;
+        int64_t sz = task->data->df.file_size_in_bytes;
+        if (w->o.rewrite_all || sz < minb || sz > maxb || task->ndeletes > 0) {
+            if ((rc = kiln_vec_push(&g->chosen, task, err)))
+                goto done;
+            g->chosen_bytes += sz;
+            if (task->ndeletes > 0)
+                g->any_deletes = 1;
+        }
+    }
+    w->res->groups_total = (int64_t)w->groups.len;
+    for (size_t i = 0; i < w->groups.len; i++) {
+        rgroup *g = w->groups.items[i];
+        size_t n = g->chosen.len;
+        g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
+                               (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
+        if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "%s: partition %s has %" PRId64 " bytes to rewrite; a sorted rewrite holds a "
+                              "partition in memory and is limited to %" PRId64 " (narrow it with --where or "
+                              "rewrite without sorting)",
+                              kiln_lake_table_name(w->t), *g->dir ? g->dir : "(unpartitioned)", g->chosen_bytes,
+                              (int64_t)SORT_MAX_GROUP_BYTES);
+            goto done;
+        }
+    }
+done:
+    kiln_buf_free(&k);
+    return rc;
+}
+
+/* ================================================================ sort order */
+
+static int add_key(rw *w, int32_t field_id, const char *name, int desc, int nulls_first, kiln_err *err)
+{
+    int c = -1;
+    for (int i = 0; i < w->view.schema->ncols; i++)
+        if ((name && strcmp(w->view.schema->cols[i].name, name) == 0) ||
+            (!name && w->view.schema->cols[i].field_id == field_id))
+            c = i;
+    if (c < 0)
+        return kiln_err_set(err, KILN_EINVAL, "%s: sort column %s is not a column kiln can sort by",
+                            kiln_lake_table_name(w->t), name ? name : "(by id)");
+    if (w->nkeys >= MAX_SORT_KEYS)
+        return kiln_err_set(err, KILN_EINVAL, "at most %d sort columns", MAX_SORT_KEYS);
+    w->keys[w->nkeys++] = (sort_key){c, desc, nulls_first};
+    return 0;
+}
+
+/* "ts desc nulls last, id" */
+static int parse_sort(rw *w, const char *text, kiln_err *err)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[256];
+        if (n >= sizeof item)
+            return kiln_err_set(err, KILN_EINVAL, "sort item too long: %.40s...", p);
+        memcpy(item, p, n);
+        item[n] = 0;
+        char *words[5];
+        int nw = 0;
+        for (char *tok = strtok(item, " \t"); tok && nw < 5; tok = strtok(NULL, " \t"))
+            words[nw++] = tok;
+        if (nw == 0)
+            return kiln_err_set(err, KILN_EINVAL, "empty sort item in \"%s\"", text);
+        int desc = 0, nulls_first = -1, bad = 0, i = 1;
+        if (i < nw && strcasecmp(words[i], "asc") == 0)
+            i++;
+        else if (i < nw && strcasecmp(words[i], "desc") == 0)
+            desc = 1, i++;
+        if (i + 1 < nw && strcasecmp(words[i], "nulls") == 0) {
+            if (strcasecmp(words[i + 1], "first") == 0)
+                nulls_first = 1;
+            else if (strcasecmp(words[i + 1], "last") == 0)
+                nulls_first = 0;
+            else
+                bad = 1;
+            i += 2;
+        }
+        if (bad || i != nw)
+            return kiln_err_set(err, KILN_EINVAL,
+                                "bad sort item \"%.*s\" (want: COLUMN [asc|desc] [nulls first|last])", (int)n, p);
+        /* Iceberg's defaults: nulls first ascending, nulls last descending */
+        int rc = add_key(w, 0, words[0], desc, nulls_first < 0 ? !desc : nulls_first, err);
+        if (rc)
+            return rc;
+        p += n;
+    }
+    if (!w->nkeys)
+        return kiln_err_set(err, KILN_EINVAL, "--sort-by: no columns in \"%s\"", text);
+    return 0;
+}
+
+/* "a,b": 2..4 columns */
+static int parse_zorder(rw *w, const char *text, kiln_err *err)
+{
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ", ");
+        char name[256];
+        if (n >= sizeof name)
+            return kiln_err_set(err, KILN_EINVAL, "--zorder: column name too long");
+        memcpy(name, p, n);
+        name[n] = 0;
+        int c = kiln_schema_find(w->view.schema, name);
+        if (c < 0)
+            return kiln_err_set(err, KILN_EINVAL, "%s: z-order column %s is not a column kiln can sort by",
+                                kiln_lake_table_name(w->t), name);
+        if (w->nz >= MAX_ZORDER)
+            return kiln_err_set(err, KILN_EINVAL, "--zorder: at most %d columns", MAX_ZORDER);
+        w->zcols[w->nz++] = c;
+        p += n;
+    }
+    if (w->nz < 2)
+        return kiln_err_set(err, KILN_EINVAL, "--zorder needs 2 to %d columns (\"%s\"); for one, use --sort-by",
+                            MAX_ZORDER, text);
+    return 0;
+}
+
+static int table_sort(rw *w, const kiln_lake_meta *m, kiln_err *err)
+{
+    const kiln_lake_sort_order *so = NULL;
+    for (size_t i = 0; i < m->nsort_orders; i++)
+        if (m->sort_orders[i].order_id == m->default_sort_order_id)
+            so = &m->sort_orders[i];
+    if (!so || so->nfields == 0)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "%s has no sort order (set one at create with --sort, or name the columns with "
+                            "--sort-by)",
+                            kiln_lake_table_name(w->t));
+    for (size_t i = 0; i < so->nfields; i++) {
+        const kiln_lake_sort_field *f = &so->fields[i];
+        if (f->transform.kind != KILN_LAKE_XF_IDENTITY)
+            return kiln_err_set(err, KILN_EUNSUPP, "%s: sort order field %s is not supported for rewrites "
+                                                   "(identity columns only)",
+                                kiln_lake_table_name(w->t), f->transform.text ? f->transform.text : "?");
+        int rc = add_key(w, f->source_id, NULL, f->descending, f->nulls_first, err);
+        if (rc)
+            return rc;
+    }
+    w->sort_order_id = so->order_id;
+    return 0;
+}
+
+/* ================================================================ row store and sort */
+
+typedef struct rowref {
+    uint32_t chunk, row;
+} rowref;
+
+typedef struct sorter {
+    KILN_VEC(kiln_batch *) chunks;
+    KILN_VEC(rowref) refs;
+} sorter;
+
+static _Thread_local const rw *cmp_w;
+static _Thread_local const sorter *cmp_s;
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const rowref *x = pa, *y = pb;
+    const kiln_batch *bx = cmp_s->chunks.items[x->chunk], *by = cmp_s->chunks.items[y->chunk];
+    for (int k = 0; k < cmp_w->nkeys; k++) {
+        const sort_key *sk = &cmp_w->keys[k];
+        kiln_lake_value a, b;
+        kiln_lake__cell(&a, bx, sk->col, x->row);
+        kiln_lake__cell(&b, by, sk->col, y->row);
+        int c;
+        if (a.is_null || b.is_null)
+            c = a.is_null == b.is_null ? 0 : (a.is_null ? -1 : 1) * (sk->nulls_first ? 1 : -1);
+        else
+            c = kiln_lake_value_cmp(bx->cols[sk->col].type, &a, &b) * (sk->desc ? -1 : 1);
+        if (c)
+            return c;
+    }
+    /* stable: input order breaks ties */
+    return x->chunk != y->chunk ? (x->chunk < y->chunk ? -1 : 1) : (x->row < y->row ? -1 : x->row > y->row);
+}
+
+/* Copy one cell of b into the row being built in out (same schema). */
+static int copy_cell(kiln_batch *out, const kiln_batch *b, int c, size_t row, kiln_err *err)
+{
+    kiln_lake_value v;
+    kiln_lake__cell(&v, b, c, row);
+    if (v.is_null)
+        return kiln_batch_put_null(out, c, err);
+    switch (b->cols[c].type) {
+    case KILN_T_BOOL: return kiln_batch_put_bool(out, c, (int)v.i, err);
+    case KILN_T_INT32:
+    case KILN_T_DATE: return kiln_batch_put_i32(out, c, (int32_t)v.i, err);
+    case KILN_T_FLOAT: return kiln_batch_put_f32(out, c, (float)v.d, err);
+    case KILN_T_DOUBLE: return kiln_batch_put_f64(out, c, v.d, err);
+    case KILN_T_STRING:
+    case KILN_T_BINARY: return kiln_batch_put_str(out, c, (const char *)v.bytes, v.len, err);
+    default: return kiln_batch_put_i64(out, c, v.i, err);
+    }
+}
+
+static int copy_row(kiln_batch *out, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    for (int c = 0; c < b->schema->ncols; c++) {
+        int rc = copy_cell(out, b, c, row, err);
+        if (rc)
+            return rc;
+    }
+    return kiln_batch_end_row(out, err);
+}
+
+/* ================================================================ writing files */
+
+typedef struct file_out {
+    rw *w;
+    rgroup *g;
+    kiln_parquet_writer *pw;
+    kiln_batch *buf;
+    char *local, *stored;
+    double est;   /* estimated bytes written so far */
+    int open;
+} file_out;
+
+static int out_open(file_out *f, kiln_err *err)
+{
+    rw *w = f->w;
+    char *d = kiln_sprintf("%s/data%s%s", kiln_lake_table_dir(w->t), *f->g->dir ? "/" : "", f->g->dir);
+    int rc;
+    if (!d)
+        return KILN_OOM(err);
+    rc = kiln_lake__io_mkdirs(d, err);
+    if (!rc) {
+        f->local = kiln_sprintf("%s/%05zu-%s-rewrite.parquet", d, w->nfile++, w->uuid);
+        f->stored = f->local ? kiln_lake_path_to_uri(f->local) : NULL;
+        if (!f->local || !f->stored)
+            rc = KILN_OOM(err);
+    }
+    kiln_free(d);
+    if (rc)
+        return rc;
+    char *dup = kiln_sprintf("%s", f->local);
+    if (!dup || (rc = kiln_vec_push(&f->g->written, dup, err))) {
+        kiln_free(dup);
+        return rc ? rc : KILN_OOM(err);
+    }
+    if (!f->buf && (rc = kiln_batch_new(&f->buf, w->view.schema, OUT_BATCH_ROWS, 0, err)))
+        return rc;
+    kiln_parquet_write_opts po;
+    kiln_parquet_write_opts_init(&po);
+    kiln_parquet_kv kv = {"iceberg.schema", w->schema_json};
+    po.kv = &kv;
+    po.nkv = 1;
+    char *path = NULL;
+    if ((rc = kiln_lake__io_local_file(&path, f->local, err)))
+        return rc;
+    rc = kiln_parquet_writer_open(&f->pw, path, w->view.schema, &po, err);
+    kiln_free(path);
+    if (rc)
+        return rc;
+    f->est = 0;
+    f->open = 1;
+    return 0;
+}
+
+static int out_flush(file_out *f, kiln_err *err)
+{
+    if (!f->buf || !f->buf->nrows)
+        return 0;
+    int rc = kiln_parquet_writer_write(f->pw, f->buf, err);
+    kiln_batch_clear(f->buf);
+    return rc;
+}
+
+/* The ADDED entry of a closed file: Parquet stats as Iceberg metrics. */
+static int entry_from_stats(rw *w, rgroup *g, const char *stored, const kiln_parquet_file_stats *st, kiln_err *err)
+{
+    kiln_arena *a = w->a;
+    kiln_lake_entry e;
+    memset(&e, 0, sizeof e);
+    e.status = KILN_LAKE_STATUS_ADDED;
+    e.snapshot_id = -1;
+    kiln_lake_datafile *d = &e.df;
+    d->content = KILN_LAKE_CONTENT_DATA;
+    d->file_path = kiln_arena_strndup(a, stored, strlen(stored));
+    d->file_format = "PARQUET";
+    d->spec_id = g->spec_id;
+    d->npart = g->spec ? g->spec->nfields : 0;
+    d->partition = (kiln_lake_value *)g->part;
+    d->record_count = (int64_t)st->record_count;
+    d->file_size_in_bytes = (int64_t)st->file_size_in_bytes;
+    d->ncolstats = st->ncols;
+    d->colstats = kiln_arena_alloc(a, (size_t)(st->ncols ? st->ncols : 1) * sizeof *d->colstats);
+    if (!d->file_path || !d->colstats)
+        return KILN_OOM(err);
+    for (int i = 0; i < st->ncols; i++) {
+        const kiln_parquet_col_stats *cs = &st->cols[i];
+        kiln_lake_colstat *o = &d->colstats[i];
+        kiln_type t = w->view.schema->cols[i].type;
+        memset(o, 0, sizeof *o);
+        o->field_id = cs->field_id;
+        o->column_size = (int64_t)cs->column_size;
+        o->value_count = (int64_t)cs->value_count;
+        o->null_count = (int64_t)cs->null_count;
+        o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
+        for (int side = 0; side < 2; side++) {
+            if (!(side ? cs->has_upper : cs->has_lower))
+                continue;
+            const uint8_t *src = side ? cs->upper : cs->lower;
+            uint32_t n = side ? cs->upper_len : cs->lower_len;
+            uint8_t tmp[8];
+            if (t == KILN_T_DECIMAL && n == 8) { /* Parquet int64 LE -> Iceberg minimal big-endian */
+                int64_t v = 0;
+                for (int k = 7; k >= 0; k--)
+                    v = (int64_t)(((uint64_t)v << 8) | src[k]);
+                n = (uint32_t)kiln_parquet_decimal_bound(tmp, v);
+                src = tmp;
+            }
+            uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
+            if (!copy)
+                return KILN_OOM(err);
+            if (n)
+                memcpy(copy, src, n);
+            if (side) {
+                o->upper = copy;
+                o->upper_len = n;
+            } else {
+                o->lower = copy;
+                o->lower_len = n;
+            }
+        }
+    }
+    if (st->nsplits) {
+        d->nsplits = (int)st->nsplits;
+        d->split_offsets = kiln_arena_alloc(a, st->nsplits * sizeof *d->split_offsets);
+        if (!d->split_offsets)
+            return KILN_OOM(err);
+        memcpy(d->split_offsets, st->split_offsets, st->nsplits * sizeof *d->split_offsets);
+    }
+    d->has_sort_order_id = 1;
+    d->sort_order_id = w->sort_order_id;
+    return kiln_vec_push(&g->added, e, err);
+}
+
+static int out_close(file_out *f, kiln_err *err)
+{
+    if (!f->open)
+        return 0;
+    kiln_parquet_file_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = out_flush(f, err);
+    if (!rc)
+        rc = kiln_parquet_writer_close(f->pw, &st, err);
+    if (!rc && st.record_count > 0)
+        rc = entry_from_stats(f->w, f->g, f->stored, &st, err);
+    else if (!rc) /* nothing survived the deletes: no file */
+        kiln_lake__io_remove(f->local, &(kiln_err){0});
+    kiln_parquet_file_stats_free(&st);
+    kiln_parquet_writer_free(f->pw);
+    f->pw = NULL;
+    kiln_free(f->local);
+    kiln_free(f->stored);
+    f->local = f->stored = NULL;
+    f->open = 0;
+    return rc;
+}
+
+static int out_row(file_out *f, const kiln_batch *b, size_t row, double row_bytes, kiln_err *err)
+{
+    int rc;
+    if (!f->open && (rc = out_open(f, err)))
+        return rc;
+    if ((rc = copy_row(f->buf, b, row, err)))
+        return rc;
+    f->w->res->rows_written++;
+    f->est += row_bytes;
+    if (kiln_batch_full(f->buf) && (rc = out_flush(f, err)))
+        return rc;
+    if (f->est >= (double)f->w->target)
+        return out_close(f, err);
+    return 0;
+}
+
+typedef struct read_ctx {
+    file_out *f;
+    sorter *s;
+    double row_bytes;
+} read_ctx;
+
+static int read_cb(void *vctx, const kiln_batch *b, kiln_err *err)
+{
+    read_ctx *rc_ = vctx;
+    int rc = 0;
+    if (!rc_->s) {
+        for (size_t r = 0; r < b->nrows && !rc; r++)
+            rc = out_row(rc_->f, b, r, rc_->row_bytes, err);
+        return rc;
+    }
+    kiln_batch *copy = NULL;
+    if ((rc = kiln_batch_new(&copy, b->schema, b->nrows, 0, err)))
+        return rc;
+    for (size_t r = 0; r < b->nrows && !rc; r++)
+        rc = copy_row(copy, b, r, err);
+    if (!rc)
+        rc = kiln_vec_push(&rc_->s->chunks, copy, err);
+    if (rc) {
+        kiln_batch_free(copy);
+        return rc;
+    }
+    uint32_t ci = (uint32_t)(rc_->s->chunks.len - 1);
+    for (size_t r = 0; r < b->nrows && !rc; r++) {
+        rowref x = {ci, (uint32_t)r};
+        rc = kiln_vec_push(&rc_->s->refs, x, err);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- z-order
+ *
+ * Each z-order column maps to 8 bytes that sort like its values (integers
+ * with the sign bit flipped, floats by their IEEE order, strings by their
+ * first 8 bytes, null lowest); the bits of the columns are interleaved,
+ * most significant first, and rows sorted by that key. Rows close in every
+ * column land in the same file, so min/max statistics prune on each. */
+
+typedef struct zrow {
+    uint8_t z[8 * MAX_ZORDER];
+    rowref r;
+} zrow;
+
+static uint64_t zbits(const kiln_batch *b, int c, size_t row)
+{
+    kiln_lake_value v;
+    kiln_lake__cell(&v, b, c, row);
+    if (v.is_null)
+        return 0;
+    switch (b->cols[c].type) {
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: {
+        double d = v.d;
+        uint64_t u;
+        memcpy(&u, &d, 8);
+        return (u >> 63) ? ~u : (u | ((uint64_t)1 << 63));
+    }
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
+        uint64_t u = 0;
+        for (size_t i = 0; i < 8; i++)
+            u = (u << 8) | (i < v.len ? v.bytes[i] : 0);
+        /* 0 is null: shift strings up by one so "" sorts after null */
+        return u == UINT64_MAX ? u : u + 1;
+    }
+    default: return (uint64_t)v.i ^ ((uint64_t)1 << 63);
+    }
+}
+
+static int cmp_z(const void *pa, const void *pb)
+{
+    const zrow *x = pa, *y = pb;
+    int c = memcmp(x->z, y->z, sizeof x->z);
+    if (c)
+        return c;
+    return x->r.chunk != y->r.chunk ? (x->r.chunk < y->r.chunk ? -1 : 1)
+                                    : (x->r.row < y->r.row ? -1 : x->r.row > y->r.row);
+}
+
+static int zorder_emit(rw *w, file_out *f, sorter *s, double row_bytes, kiln_err *err)
+{
+    zrow *zs = kiln_malloc(s->refs.len * sizeof *zs);
+    if (!zs)
+        return KILN_OOM(err);
+    int n = w->nz, bits = 64 * n;
+    for (size_t i = 0; i < s->refs.len; i++) {
+        const kiln_batch *b = s->chunks.items[s->refs.items[i].chunk];
+        uint64_t u[MAX_ZORDER];
+        for (int k = 0; k < n; k++)
+            u[k] = zbits(b, w->zcols[k], s->refs.items[i].row);
+        memset(zs[i].z, 0, sizeof zs[i].z);
+        for (int bit = 0; bit < bits; bit++) {
+            int col = bit % n, from = 63 - bit / n;
+            if ((u[col] >> from) & 1)
+                zs[i].z[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+        }
+        zs[i].r = s->refs.items[i];
+    }
+    qsort(zs, s->refs.len, sizeof *zs, cmp_z);
+    int rc = 0;
+    for (size_t i = 0; i < s->refs.len && !rc; i++)
+        rc = out_row(f, s->chunks.items[zs[i].r.chunk], zs[i].r.row, row_bytes, err);
+    kiln_free(zs);
+    return rc;
+}
+
+static int write_group(rw *w, rgroup *g, kiln_err *err)
+{
+    file_out f;
+    memset(&f, 0, sizeof f);
+    f.w = w;
+    f.g = g;
+    sorter s;
+    memset(&s, 0, sizeof s);
+    int rc = 0;
+    double total_bytes = 0, total_rows = 0;
+    for (size_t i = 0; i < g->chosen.len && !rc; i++) {
+        const kiln_lake_task *task = g->chosen.items[i];
+        double nrec = task->data->df.record_count > 0 ? (double)task->data->df.record_count : 1;
+        read_ctx rc_ = {&f, w->nkeys || w->nz ? &s : NULL, (double)task->data->df.file_size_in_bytes / nrec};
+        total_bytes += (double)task->data->df.file_size_in_bytes;
+        total_rows += nrec;
+        rc = kiln_lake_task_read(&w->view, task, read_cb, &rc_, err);
+    }
+    if (!rc && w->nz && s.refs.len)
+        rc = zorder_emit(w, &f, &s, total_rows > 0 ? total_bytes / total_rows : 1, err);
+    if (!rc && w->nkeys && s.refs.len) {
+        cmp_w = w;
+        cmp_s = &s;
+        qsort(s.refs.items, s.refs.len, sizeof s.refs.items[0], cmp_rows);
+        double row_bytes = total_rows > 0 ? total_bytes / total_rows : 1;
+        for (size_t i = 0; i < s.refs.len && !rc; i++)
+            rc = out_row(&f, s.chunks.items[s.refs.items[i].chunk], s.refs.items[i].row, row_bytes, err);
+    }
+    if (!rc)
+        rc = out_close(&f, err);
+    if (rc && f.open) {
+        kiln_parquet_writer_free(f.pw);
+        kiln_free(f.local);
+        kiln_free(f.stored);
+    }
+    kiln_batch_free(f.buf);
+    for (size_t i = 0; i < s.chunks.len; i++)
+        kiln_batch_free(s.chunks.items[i]);
+    kiln_vec_free(&s.chunks);
+    kiln_vec_free(&s.refs);
+    return rc;
+}
+
+/* ================================================================ commit */
+
+typedef struct live_info {
+    kiln_map *live;      /* path -> entry (base head's live files) */
+    entry_vec entries;   /* arena-owned entries of the base head */
+    kiln_lake_view view; /* of the base head */
+} live_info;
+
+static int summary_add(kv_vec *kv, kiln_arena *a, const char *k, int64_t v, kiln_err *err)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%" PRId64, v);
+    kiln_lake_kv x = {k, kiln_arena_strndup(a, num, strlen(num))};
+    if (!x.value)
+        return KILN_OOM(err);
+    return kiln_vec_push(kv, x, err);
+}
+
+static int64_t summary_num(const kiln_lake_snapshot *s, const char *key)
+{
+    const char *v = s ? kiln_lake_snapshot_summary(s, key) : NULL;
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+/* May delete file d apply to a data file of partition key `dkey` with data
+ * sequence number dseq? (The spec's scan rules.) */
+static int may_apply(const kiln_lake_entry *d, const char *del_key, int del_unpartitioned, const char *data_key,
+                     int64_t dseq)
+{
+    if (d->df.content == KILN_LAKE_CONTENT_POS_DELETES)
+        return strcmp(del_key, data_key) == 0 && dseq <= d->seq;
+    return (del_unpartitioned || strcmp(del_key, data_key) == 0) && dseq < d->seq;
+}
+
+/* Validate the groups against base (rebase only) and decide the removed set. */
+static int validate(rw *w, const live_info *li, kiln_arena *a, kiln_err *err)
+{
+    kiln_buf k, dk;
+    kiln_buf_init(&k, 0);
+    kiln_buf_init(&dk, 0);
+    int rc = 0;
+    for (size_t gi = 0; gi < w->groups.len; gi++) {
+        rgroup *g = w->groups.items[gi];
+        if (!g->rewrite || g->failed)
+            continue;
+        const char *why = NULL;
+        const char *what = NULL;
+        for (size_t i = 0; i < g->chosen.len && !why; i++)
+            if (!kiln_map_get(li->live, g->chosen.items[i]->data->df.file_path,
+                              strlen(g->chosen.items[i]->data->df.file_path))) {
+                why = "was removed by a concurrent commit";
+                what = g->chosen.items[i]->data->df.file_path;
+            }
+        for (size_t i = 0; i < li->entries.len && !why; i++) {
+            const kiln_lake_entry *e = &li->entries.items[i];
+            if (e->df.content == KILN_LAKE_CONTENT_DATA ||
+                kiln_map_get(w->start_live, e->df.file_path, strlen(e->df.file_path)))
+                continue;
+            const kiln_lake_pspec *ds = kiln_lake_view_spec(&li->view, e->df.spec_id);
+            if ((rc = entry_key(&dk, &li->view, e, err)))
+                goto done;
+            if (may_apply(e, dk.data, !ds || ds->nfields == 0, g->key, -1)) {
+                why = "got a delete file from a concurrent commit";
+                what = e->df.file_path;
+            }
+        }
+        if (why) {
+            g->failed = 1;
+            if (!w->res->failed_reason[0])
+                snprintf(w->res->failed_reason, sizeof w->res->failed_reason, "partition %s: %s %s",
+                         *g->dir ? g->dir : "(unpartitioned)", what, why);
+            free_strs(&g->written, 1);
+            kiln_vec_free(&g->added);
+        }
+    }
+done:
+    (void)a;
+    kiln_buf_free(&k);
+    kiln_buf_free(&dk);
+    return rc;
+}
+
+static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t head, kiln_arena *a, kiln_err *err)
+{
+    memset(li, 0, sizeof *li);
+    li->live = kiln_map_new();
+    if (!li->live)
+        return KILN_OOM(err);
+    int rc = kiln_lake_view_from_meta(&li->view, a, base, head, NULL, err);
+    if (rc)
+        return rc;
+    kiln_lake_plan *p = NULL;
+    if ((rc = kiln_lake_plan_new(&p, &li->view, NULL, err)))
+        return rc;
+    (void)w;
+    for (size_t i = 0; i < kiln_lake_plan_nlive(p) && !rc; i++) {
+        kiln_lake_entry e = *kiln_lake_plan_live(p, i);
+        /* copy what outlives the plan into a */
+        e.df.file_path = kiln_arena_strndup(a, e.df.file_path, strlen(e.df.file_path));
+        kiln_lake_value *pv = kiln_arena_alloc(a, (size_t)(e.df.npart ? e.df.npart : 1) * sizeof *pv);
+        if (!e.df.file_path || !pv) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        for (int k = 0; k < e.df.npart; k++) {
+            pv[k] = e.df.partition[k];
+            if (pv[k].bytes) {
+                uint8_t *b = kiln_arena_alloc(a, pv[k].len + 1);
+                if (!b) {
+                    rc = KILN_OOM(err);
+                    break;
+                }
+                memcpy(b, pv[k].bytes, pv[k].len);
+                pv[k].bytes = b;
+            }
+        }
+        e.df.partition = pv;
+        e.df.colstats = NULL;
+        e.df.ncolstats = 0;
+        e.df.split_offsets = NULL;
+        e.df.nsplits = 0;
+        e.df.equality_ids = NULL;
+        e.df.nequality_ids = 0;
+        e.df.referenced_data_file = NULL;
+        if (!rc)
+            rc = kiln_vec_push(&li->entries, e, err);
+    }
+    kiln_lake_plan_free(p);
+    for (size_t i = 0; i < li->entries.len && !rc; i++)
+        rc = kiln_map_put(li->live, li->entries.items[i].df.file_path, strlen(li->entries.items[i].df.file_path),
+                          &li->entries.items[i], err);
+    return rc;
+}
+
+static void live_free(live_info *li)
+{
+    kiln_map_free(li->live);
+    kiln_vec_free(&li->entries);
+}
+
+typedef struct removal {
+    kiln_map *removed;     /* path -> (void *)1 */
+    int64_t data_files, data_rows, data_bytes;
+    int64_t del_files, pos_files, eq_files, pos_rows, eq_rows, del_bytes;
+    int64_t added_files, added_rows, added_bytes;
+    int64_t groups;
+} removal;
+
+/* The removed set for this attempt: inputs of the live groups, plus the
+ * delete files no remaining data file can be affected by. */
+static int compute_removal(rw *w, const live_info *li, removal *rm, kiln_err *err)
+{
+    int rc = 0;
+    kiln_buf k;
+    kiln_buf_init(&k, 0);
+    memset(rm, 0, sizeof *rm);
+    rm->removed = kiln_map_new();
+    if (!rm->removed)
+        return KILN_OOM(err);
+    for (size_t gi = 0; gi < w->groups.len; gi++) {
+        rgroup *g = w->groups.items[gi];
+        if (!g->rewrite || g->failed)
+            continue;
+        rm->groups++;
+        for (size_t i = 0; i < g->chosen.len && !rc; i++) {
+            const kiln_lake_datafile *d = &g->chosen.items[i]->data->df;
+            rm->data_files++;
+            rm->data_rows += d->record_count;
+            rm->data_bytes += d->file_size_in_bytes;
+            rc = kiln_map_put(rm->removed, d->file_path, strlen(d->file_path), (void *)1, err);
+        }
+        for (size_t i = 0; i < g->added.len; i++) {
+            rm->added_files++;
+            rm->added_rows += g->added.items[i].df.record_count;
+            rm->added_bytes += g->added.items[i].df.file_size_in_bytes;
+        }
+    }
+    /* remaining data files: minimum data sequence number per partition key */
+    kiln_map *minseq = kiln_map_new();
+    KILN_VEC(int64_t) seqs = {0};
+    int64_t global_min = INT64_MAX;
+    if (!minseq) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    /* two passes: the map stores indexes into seqs (stable while it grows) */
+    if ((rc = kiln_vec_push(&seqs, INT64_MAX, err)))
+        goto done;
+    for (size_t i = 0; i < li->entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (e->df.content != KILN_LAKE_CONTENT_DATA ||
+            kiln_map_get(rm->removed, e->df.file_path, strlen(e->df.file_path)))
+            continue;
+        if ((rc = entry_key(&k, &li->view, e, err)))
+            break;
+        size_t idx = (size_t)(uintptr_t)kiln_map_get(minseq, k.data, k.len);
+        if (!idx) {
+            idx = seqs.len;
+            if ((rc = kiln_vec_push(&seqs, INT64_MAX, err)) ||
+                (rc = kiln_map_put(minseq, k.data, k.len, (void *)(uintptr_t)idx, err)))
+                break;
+        }
+        if (e->seq < seqs.items[idx])
+            seqs.items[idx] = e->seq;
+        if (e->seq < global_min)
+            global_min = e->seq;
+    }
+    for (size_t i = 0; i < li->entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (e->df.content == KILN_LAKE_CONTENT_DATA)
+            continue;
+        if ((rc = entry_key(&k, &li->view, e, err)))
+            break;
+        const kiln_lake_pspec *ds = kiln_lake_view_spec(&li->view, e->df.spec_id);
+        int unpart = !ds || ds->nfields == 0;
+        size_t idx = (size_t)(uintptr_t)kiln_map_get(minseq, k.data, k.len);
+        int64_t m = unpart && e->df.content == KILN_LAKE_CONTENT_EQ_DELETES ? global_min : seqs.items[idx];
+        int applies = e->df.content == KILN_LAKE_CONTENT_POS_DELETES ? m <= e->seq : m < e->seq;
+        if (unpart && e->df.content == KILN_LAKE_CONTENT_POS_DELETES)
+            applies = global_min <= e->seq; /* unpartitioned: one partition, all files */
+        if (applies)
+            continue;
+        rm->del_files++;
+        rm->del_bytes += e->df.file_size_in_bytes;
+        if (e->df.content == KILN_LAKE_CONTENT_POS_DELETES) {
+            rm->pos_files++;
+            rm->pos_rows += e->df.record_count;
+        } else {
+            rm->eq_files++;
+            rm->eq_rows += e->df.record_count;
+        }
+        rc = kiln_map_put(rm->removed, e->df.file_path, strlen(e->df.file_path), (void *)1, err);
+    }
+done:
+    kiln_map_free(minseq);
+    kiln_vec_free(&seqs);
+    kiln_buf_free(&k);
+    return rc;
+}
+
+static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int content, int64_t seq,
+                          const kiln_lake_entry *es, size_t n, manifest_vec *rows, const kiln_lake_meta *base,
+                          kiln_err *err)
+{
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    char *local = kiln_sprintf("%s/metadata/%s-m%d.avro", kiln_lake_table_dir(w->t), uuid, w->attempt);
+    char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
+    int rc;
+    if (!local || !uri) {
+        kiln_free(local);
+        kiln_free(uri);
+        return KILN_OOM(err);
+    }
+    if ((rc = kiln_vec_push(&w->meta_files, local, err))) {
+        kiln_free(local);
+        kiln_free(uri);
+        return rc;
+    }
+    kiln_lake_manifest_meta mm = {w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content,
+                                  w->snapshot_id, seq};
+    kiln_lake_manifest row;
+    rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, es, n, err);
+    kiln_free(uri);
+    if (!rc)
+        rc = kiln_vec_push(rows, row, err);
+    return rc;
+}
+
+/* The snapshot of this rewrite on txn's base. */
+static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
+{
+    const kiln_lake_meta *base = kiln_lake_txn_base(txn);
+    kiln_arena *a = kiln_arena_new(64 * 1024);
+    live_info li;
+    memset(&li, 0, sizeof li);
+    removal rm;
+    memset(&rm, 0, sizeof rm);
+    manifest_vec rows = {0};
+    entry_vec keep = {0};
+    kv_vec sum = {0};
+    kiln_lake_manifest *ms = NULL;
+    size_t nm = 0;
+    char *mlpath = NULL, *mluri = NULL;
+    int rc = 0;
+    if (!a)
+        return KILN_OOM(err);
+    w->attempt++;
+    w->nothing = 0;
+    free_strs(&w->meta_files, 1); /* a lost attempt's manifests were never committed */
+    int64_t head = branch_head(base, w->branch);
+    if (head == -2) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(w->t), w->branch);
+        goto done;
+    }
+    if ((rc = load_live(&li, w, base, head, a, err)))
+        goto done;
+    if (head != w->start_head && (rc = validate(w, &li, a, err)))
+        goto done;
+    if ((rc = compute_removal(w, &li, &rm, err)))
+        goto done;
+    if (rm.groups == 0 && rm.del_files == 0) {
+        if (w->res->failed_reason[0])
+            rc = kiln_err_set(err, KILN_ECONFLICT,
+                              "%s: every partition group conflicted with a concurrent commit (%s); run the "
+                              "rewrite again",
+                              kiln_lake_table_name(w->t), w->res->failed_reason);
+        else
+            w->nothing = 1;
+        goto done;
+    }
+    int64_t seq = kiln_lake_txn_next_sequence_number(txn);
+    /* carry the head's manifests, rewriting those that hold removed files */
+    if (li.view.manifest_list && (rc = kiln_lake_manifest_list_read(&ms, &nm, a, li.view.manifest_list, err)))
+        goto done;
+    for (size_t i = 0; i < nm; i++) {
+        const kiln_lake_pspec *spec = kiln_lake_view_spec(&li.view, ms[i].spec_id);
+        kiln_lake_entry *es = NULL;
+        size_t ne = 0;
+        if ((rc = kiln_lake_manifest_read(&es, &ne, a, &ms[i], ms[i].path, spec, err)))
+            goto done;
+        int hit = 0;
+        for (size_t j = 0; j < ne && !hit; j++)
+            hit = es[j].status != KILN_LAKE_STATUS_DELETED &&
+                  kiln_map_get(rm.removed, es[j].df.file_path, strlen(es[j].df.file_path));
+        if (!hit) {
+            if (ms[i].added_files == 0 && ms[i].existing_files == 0)
+                continue; /* only DELETED entries of an earlier snapshot */
+            if ((rc = kiln_vec_push(&rows, ms[i], err)))
+                goto done;
+            continue;
+        }
+        keep.len = 0;
+        for (size_t j = 0; j < ne; j++) {
+            kiln_lake_entry e = es[j];
+            if (e.status == KILN_LAKE_STATUS_DELETED)
+                continue;
+            e.status = kiln_map_get(rm.removed, e.df.file_path, strlen(e.df.file_path)) ? KILN_LAKE_STATUS_DELETED
+                                                                                          : KILN_LAKE_STATUS_EXISTING;
+            if ((rc = kiln_vec_push(&keep, e, err)))
+                goto done;
+        }
+        if ((rc = write_manifest(w, a, spec, ms[i].content, seq, keep.items, keep.len, &rows, base, err)))
+            goto done;
+    }
+    /* the new files: one manifest per spec */
+    for (size_t gi = 0; gi < w->groups.len; gi++) {
+        rgroup *g = w->groups.items[gi];
+        int first = 1;
+        for (size_t gj = 0; gj < gi && first; gj++)
+            if (w->groups.items[gj]->spec_id == g->spec_id && w->groups.items[gj]->rewrite &&
+                !w->groups.items[gj]->failed && w->groups.items[gj]->added.len)
+                first = 0;
+        if (!g->rewrite || g->failed || !g->added.len || !first)
+            continue;
+        keep.len = 0;
+        for (size_t gj = gi; gj < w->groups.len; gj++) {
+            rgroup *h = w->groups.items[gj];
+            if (h->spec_id != g->spec_id || !h->rewrite || h->failed)
+                continue;
+            for (size_t j = 0; j < h->added.len; j++)
+                if ((rc = kiln_vec_push(&keep, h->added.items[j], err)))
+                    goto done;
+        }
+        if ((rc = write_manifest(w, a, g->spec, 0, seq, keep.items, keep.len, &rows, base, err)))
+            goto done;
+    }
+    /* manifest list */
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    mlpath = kiln_sprintf("%s/metadata/snap-%" PRId64 "-%d-%s.avro", kiln_lake_table_dir(w->t), w->snapshot_id,
+                          w->attempt, uuid);
+    mluri = mlpath ? kiln_lake_path_to_uri(mlpath) : NULL;
+    if (!mlpath || !mluri) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    kiln_lake_mlist_meta mlm = {w->snapshot_id, head, seq};
+    if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
+        goto done;
+    {
+        char *dup = kiln_sprintf("%s", mlpath);
+        if (!dup || (rc = kiln_vec_push(&w->meta_files, dup, err))) {
+            kiln_free(dup);
+            rc = rc ? rc : KILN_OOM(err);
+            goto done;
+        }
+    }
+    /* summary (Iceberg's names for a rewrite) */
+    const kiln_lake_snapshot *ps = head >= 0 ? kiln_lake_meta_snapshot(base, head) : NULL;
+    int64_t tdf = 0, trec = 0, tdel = 0;
+    for (size_t i = 0; i < rows.len; i++) {
+        const kiln_lake_manifest *m = &rows.items[i];
+        int64_t files = (m->added_files > 0 ? m->added_files : 0) + (m->existing_files > 0 ? m->existing_files : 0);
+        if (m->content == 0) {
+            tdf += files;
+            trec += (m->added_rows > 0 ? m->added_rows : 0) + (m->existing_rows > 0 ? m->existing_rows : 0);
+        } else {
+            tdel += files;
+        }
+    }
+    kiln_lake_kv kvs[] = {{"operation", "replace"}, {"engine-name", "kiln"}, {"engine-version", KILN_VERSION}};
+    for (size_t i = 0; i < 3; i++)
+        if ((rc = kiln_vec_push(&sum, kvs[i], err)))
+            goto done;
+    int64_t ppos = summary_num(ps, "total-position-deletes") - rm.pos_rows;
+    int64_t peq = summary_num(ps, "total-equality-deletes") - rm.eq_rows;
+    if ((rm.added_files && ((rc = summary_add(&sum, a, "added-data-files", rm.added_files, err)) ||
+                            (rc = summary_add(&sum, a, "added-records", rm.added_rows, err)) ||
+                            (rc = summary_add(&sum, a, "added-files-size", rm.added_bytes, err)))) ||
+        (rm.data_files && ((rc = summary_add(&sum, a, "deleted-data-files", rm.data_files, err)) ||
+                           (rc = summary_add(&sum, a, "deleted-records", rm.data_rows, err)))) ||
+        (rm.del_files && ((rc = summary_add(&sum, a, "removed-delete-files", rm.del_files, err)) ||
+                          (rc = summary_add(&sum, a, "removed-position-delete-files", rm.pos_files, err)) ||
+                          (rc = summary_add(&sum, a, "removed-equality-delete-files", rm.eq_files, err)) ||
+                          (rc = summary_add(&sum, a, "removed-position-deletes", rm.pos_rows, err)) ||
+                          (rc = summary_add(&sum, a, "removed-equality-deletes", rm.eq_rows, err)))) ||
+        (rc = summary_add(&sum, a, "removed-files-size", rm.data_bytes + rm.del_bytes, err)) ||
+        (rc = summary_add(&sum, a, "changed-partition-count", rm.groups, err)) ||
+        (rc = summary_add(&sum, a, "total-records", trec, err)) ||
+        (rc = summary_add(&sum, a, "total-files-size",
+                          summary_num(ps, "total-files-size") + rm.added_bytes - rm.data_bytes - rm.del_bytes, err)) ||
+        (rc = summary_add(&sum, a, "total-data-files", tdf, err)) ||
+        (rc = summary_add(&sum, a, "total-delete-files", tdel, err)) ||
+        (rc = summary_add(&sum, a, "total-position-deletes", ppos > 0 ? ppos : 0, err)) ||
+        (rc = summary_add(&sum, a, "total-equality-deletes", peq > 0 ? peq : 0, err)))
+        goto done;
+    kiln_lake_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    snap.snapshot_id = w->snapshot_id;
+    snap.parent_id = head;
+    snap.sequence_number = seq;
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = mluri;
+    snap.schema_id = kiln_lake_meta_current_schema(base)->schema_id;
+    snap.operation = "replace";
+    snap.nsummary = sum.len;
+    snap.summary = sum.items;
+    if ((rc = kiln_lake_txn_require_ref_snapshot(txn, w->branch, head, err)) ||
+        (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
+        goto done;
+    kiln_lake_ref ref = {w->branch, KILN_LAKE_BRANCH, w->snapshot_id, -1, -1, -1};
+    const kiln_lake_ref *old = kiln_lake_meta_ref(base, w->branch);
+    if (old) {
+        ref.min_snapshots_to_keep = old->min_snapshots_to_keep;
+        ref.max_snapshot_age_ms = old->max_snapshot_age_ms;
+        ref.max_ref_age_ms = old->max_ref_age_ms;
+    }
+    if ((rc = kiln_lake_txn_set_ref(txn, &ref, err)))
+        goto done;
+    /* what this attempt commits */
+    kiln_lake_rewrite_data_result *r = w->res;
+    r->groups_rewritten = rm.groups;
+    r->data_files_rewritten = rm.data_files;
+    r->data_files_added = rm.added_files;
+    r->bytes_rewritten = rm.data_bytes;
+    r->bytes_added = rm.added_bytes;
+    r->delete_files_removed = rm.del_files;
+    r->rows_read = rm.data_rows;
+    r->rows_written = rm.added_rows;
+    r->groups_failed = 0;
+    for (size_t gi = 0; gi < w->groups.len; gi++)
+        r->groups_failed += w->groups.items[gi]->failed;
+done:
+    kiln_free(mlpath);
+    kiln_free(mluri);
+    kiln_vec_free(&rows);
+    kiln_vec_free(&keep);
+    kiln_vec_free(&sum);
+    kiln_map_free(rm.removed);
+    live_free(&li);
+    kiln_arena_free(a);
+    return rc;
+}
+
+static int rebase_hook(kiln_lake_txn *txn, void *ctx, kiln_err *err)
+{
+    kiln_lake_txn_clear(txn);
+    return build(txn, ctx, err);
+}
+
+/* ================================================================ entry point */
+
+int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
+                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+{
+    static const kiln_lake_rewrite_data_opts defaults;
+    kiln_lake_rewrite_data_result res;
+    memset(&res, 0, sizeof res);
+    res.snapshot_id = -1;
+    rw w;
+    memset(&w, 0, sizeof w);
+    w.t = t;
+    w.o = opts ? *opts : defaults;
+    w.branch = w.o.branch && *w.o.branch ? w.o.branch : "main";
+    w.res = &res;
+    w.snapshot_id = kiln_lake_snapshot_id_new();
+    kiln_lake_uuid_v4(w.uuid);
+    kiln_lake_txn *txn = NULL;
+    kiln_buf sj;
+    kiln_buf_init(&sj, 0);
+    int rc = 0;
+    /* a private copy: a lost race makes t reload (and free) its metadata,
+     * and the view and plan of the start point into it */
+    kiln_lake_meta *m = NULL;
+    if ((rc = kiln_lake_meta_clone(&m, kiln_lake_table_meta(t), err)))
+        goto done;
+    w.a = kiln_arena_new(64 * 1024);
+    w.group_map = kiln_map_new();
+    w.start_live = kiln_map_new();
+    if (!w.a || !w.group_map || !w.start_live) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((w.o.sort_by != NULL) + (w.o.sort_table_order != 0) + (w.o.zorder != NULL) > 1) {
+        rc = kiln_err_set(err, KILN_EINVAL, "give one of: the table's sort order, sort columns, z-order columns");
+        goto done;
+    }
+    w.target = w.o.target_file_bytes > 0 ? w.o.target_file_bytes
+                                         : prop_i64(m, "write.target-file-size-bytes", DEFAULT_TARGET);
+    w.start_head = branch_head(m, w.branch);
+    if (w.start_head == -2) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(t), w.branch);
+        goto done;
+    }
+    if ((rc = kiln_lake_view_from_meta(&w.view, w.a, m, w.start_head, NULL, err)))
+        goto done;
+    const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    if ((size_t)w.view.schema->ncols != ls->nfields) {
+        for (size_t i = 0; i < ls->nfields; i++)
+            if (kiln_schema_find(w.view.schema, ls->fields[i].name) < 0) {
+                rc = kiln_err_set(err, KILN_EUNSUPP,
+                                  "%s: column %s has a type kiln cannot rewrite yet (%s); nothing was changed",
+                                  kiln_lake_table_name(t), ls->fields[i].name,
+                                  ls->fields[i].type->name ? ls->fields[i].type->name : "nested");
+                goto done;
+            }
+    }
+    if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
+        goto done;
+    w.schema_json = sj.data;
+    if (w.o.sort_by && (rc = parse_sort(&w, w.o.sort_by, err)))
+        goto done;
+    if (w.o.sort_table_order && (rc = table_sort(&w, m, err)))
+        goto done;
+    if (w.o.zorder && (rc = parse_zorder(&w, w.o.zorder, err)))
+        goto done;
+    if (w.start_head < 0) /* empty table */
+        goto done;
+    kiln_lake_pred pred, *pp = NULL;
+    if (w.o.where && *w.o.where) {
+        if ((rc = kiln_lake_pred_parse(&pred, w.a, w.view.schema, w.o.where, err)))
+            goto done;
+        pp = &pred;
+    }
+    if ((rc = kiln_lake_plan_new(&w.plan, &w.view, pp, err)))
+        goto done;
+    for (size_t i = 0; i < kiln_lake_plan_nlive(w.plan) && !rc; i++) {
+        const char *p = kiln_lake_plan_live(w.plan, i)->df.file_path;
+        rc = kiln_map_put(w.start_live, p, strlen(p), (void *)1, err);
+    }
+    if (rc || (rc = choose(&w, err)))
+        goto done;
+    if (w.o.dry_run) {
+        /* what would be rewritten, and the delete files that would go */
+        live_info li;
+        removal rm;
+        memset(&rm, 0, sizeof rm);
+        if (!(rc = load_live(&li, &w, m, w.start_head, w.a, err)) && !(rc = compute_removal(&w, &li, &rm, err))) {
+            res.groups_rewritten = rm.groups;
+            res.data_files_rewritten = rm.data_files;
+            res.bytes_rewritten = rm.data_bytes;
+            res.rows_read = rm.data_rows;
+            res.delete_files_removed = rm.del_files;
+        }
+        kiln_map_free(rm.removed);
+        live_free(&li);
+        goto done;
+    }
+    int any = 0;
+    for (size_t i = 0; i < w.groups.len && !rc; i++)
+        if (w.groups.items[i]->rewrite) {
+            any = 1;
+            rc = write_group(&w, w.groups.items[i], err);
+        }
+    if (rc)
+        goto done;
+    if ((rc = kiln_lake_txn_begin(&txn, t, err)))
+        goto done;
+    if ((rc = build(txn, &w, err)))
+        goto done;
+    (void)any;
+    if (w.nothing)
+        goto done; /* nothing chosen, nothing dangling: no snapshot */
+    if (w.o.before_commit && (rc = w.o.before_commit(w.o.before_commit_ctx))) {
+        rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "rewrite aborted by the test hook");
+        goto done;
+    }
+    kiln_lake_commit_opts co;
+    memset(&co, 0, sizeof co);
+    if (w.o.commit)
+        co = *w.o.commit;
+    co.rebase = rebase_hook;
+    co.rebase_ctx = &w;
+    if ((rc = kiln_lake_txn_commit(txn, &co, &res.attempts, err)))
+        goto done;
+    res.snapshot_id = w.snapshot_id;
+    free_strs(&w.meta_files, 0);
+done:
+    /* a failed or empty run leaves no files behind */
+    free_strs(&w.meta_files, rc != 0 || res.snapshot_id < 0);
+    for (size_t i = 0; i < w.groups.len; i++) {
+        rgroup *g = w.groups.items[i];
+        free_strs(&g->written, rc != 0 || res.snapshot_id < 0);
+        kiln_vec_free(&g->tasks);
+        kiln_vec_free(&g->chosen);
+        kiln_vec_free(&g->added);
+    }
+    if (rc == 0 && res.snapshot_id < 0 && !w.o.dry_run) {
+        /* nothing committed: report nothing rewritten */
+        int64_t total = res.groups_total;
+        memset(&res, 0, sizeof res);
+        res.snapshot_id = -1;
+        res.groups_total = total;
+    }
+    kiln_lake_txn_free(txn);
+    kiln_vec_free(&w.groups);
+    kiln_map_free(w.group_map);
+    kiln_map_free(w.start_live);
+    kiln_lake_plan_free(w.plan);
+    kiln_buf_free(&sj);
+    kiln_arena_free(w.a);
+    kiln_lake_meta_free(m);
+    if (result)
+        *result = res;
+    return rc;
+}

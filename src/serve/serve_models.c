@@ -1,0 +1,256 @@
+/*
+ * serve_models.c - GET /api/v1/models: the model project's graph as the
+ * models layer last wrote it (dbt's artifacts DIR/target/manifest.json and
+ * run_results.json, from `kiln compile`/`run`/`build`), for the UI's
+ * models pages: every model, seed, snapshot and source with its relation,
+ * materialization, columns, upstream nodes, last run status, attached
+ * tests and their status, and the DAG tasks that produce its relation.
+ *
+ * DESIGN
+ * The artifacts are dbt's documented JSON, so reading them is the models
+ * layer's public interface on disk (as dbt docs reads them); nothing is
+ * compiled or run by a request. Tests become a list on the node they are
+ * attached to, not graph nodes. "built_by": tasks of the --project-dir
+ * DAGs whose `produces` names the node's relation ("ns.table" or
+ * "iceberg://WAREHOUSE/ns.table").
+ */
+#include "flow/flow.h"
+#include "serve/serve_int.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ARTIFACT_CAP ((size_t)256 << 20)
+
+static int put_s(kiln_buf *b, const char *k, const char *v, kiln_err *err)
+{
+    int rc = kiln_buf_printf(b, err, ",\"%s\":", k);
+    return rc ? rc : v ? kiln_json_write_str(b, v, strlen(v), err) : kiln_buf_printf(b, err, "null");
+}
+
+static const char *js(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+/* The relation a produced asset names, or NULL. */
+static const char *asset_relation(const char *a)
+{
+    if (strncmp(a, "iceberg://", 10) == 0) {
+        const char *s = strrchr(a + 10, '/');
+        return s ? s + 1 : NULL;
+    }
+    return a;
+}
+
+static int built_by(kiln_buf *b, const kiln_flow_project *p, const char *rel, kiln_err *err)
+{
+    int rc = kiln_buf_printf(b, err, ",\"built_by\":["), n = 0;
+    for (size_t i = 0; p && rel && !rc && i < p->ndags; i++)
+        for (size_t k = 0; !rc && k < p->dags[i]->ntasks; k++) {
+            const kiln_flow_task *t = &p->dags[i]->tasks[k];
+            int hit = 0;
+            for (size_t a = 0; a < t->produces.len && !hit; a++) {
+                const char *r = asset_relation(t->produces.items[a]);
+                hit = r && strcmp(r, rel) == 0;
+            }
+            if (!hit)
+                continue;
+            rc = kiln_buf_printf(b, err, "%s{\"dag_id\":", n++ ? "," : "");
+            if (!rc)
+                rc = kiln_json_write_str(b, p->dags[i]->id, strlen(p->dags[i]->id), err);
+            if (!rc)
+                rc = put_s(b, "task_id", t->id, err);
+            if (!rc)
+                rc = kiln_buf_putc(b, '}', err);
+        }
+    return rc ? rc : kiln_buf_putc(b, ']', err);
+}
+
+static json_t *load(const char *dir, const char *name, int required, kiln_serve_resp *rs)
+{
+    char *path = kiln_sprintf("%s/target/%s", dir, name);
+    struct stat st;
+    json_t *j = NULL;
+    if (!path) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    } else if (stat(path, &st) != 0) {
+        if (required)
+            kiln_serve__error(rs, 404, "NoSuchArtifactException",
+                              "%s not found: run kiln compile, run or build in the models project first", path);
+    } else if ((size_t)st.st_size > ARTIFACT_CAP) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "%s is larger than %zu MiB", path, ARTIFACT_CAP >> 20);
+    } else {
+        json_error_t je;
+        if (!(j = json_load_file(path, 0, &je)) || !json_is_object(j)) {
+            kiln_serve__error(rs, 500, "ServerErrorException", "%s: not a JSON object (%s)", path, je.text);
+            json_decref(j);
+            j = NULL;
+        }
+    }
+    kiln_free(path);
+    return j;
+}
+
+/* One graph node (model, seed, snapshot, source). */
+static int node_out(kiln_buf *b, const char *id, json_t *n, json_t *status, json_t *tests, const kiln_flow_project *p,
+                    kiln_err *err)
+{
+    const char *rt = js(n, "resource_type");
+    int rc = kiln_buf_printf(b, err, "{\"unique_id\":");
+    if (!rc)
+        rc = kiln_json_write_str(b, id, strlen(id), err);
+    if (!rc)
+        rc = put_s(b, "resource_type", rt, err);
+    if (!rc)
+        rc = put_s(b, "name", js(n, "name"), err);
+    if (!rc)
+        rc = put_s(b, "relation_name", js(n, "relation_name"), err);
+    if (!rc)
+        rc = put_s(b, "materialized", js(json_object_get(n, "config"), "materialized"), err);
+    if (!rc)
+        rc = put_s(b, "path", js(n, "original_file_path"), err);
+    if (!rc)
+        rc = put_s(b, "description", js(n, "description"), err);
+    if (!rc)
+        rc = put_s(b, "raw_code", js(n, "raw_code"), err);
+    if (!rc)
+        rc = kiln_buf_printf(b, err, ",\"columns\":[");
+    const char *k;
+    json_t *v;
+    int c = 0;
+    json_object_foreach(json_object_get(n, "columns"), k, v)
+    {
+        if (rc)
+            break;
+        if (!(rc = kiln_buf_printf(b, err, "%s{\"name\":", c++ ? "," : "")))
+            rc = kiln_json_write_str(b, k, strlen(k), err);
+        if (!rc)
+            rc = put_s(b, "description", js(v, "description"), err);
+        if (!rc)
+            rc = kiln_buf_putc(b, '}', err);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(b, err, "],\"depends_on\":[");
+    size_t i;
+    int d = 0;
+    json_array_foreach(json_object_get(json_object_get(n, "depends_on"), "nodes"), i, v)
+    {
+        const char *up = json_string_value(v);
+        if (rc || !up || strncmp(up, "test.", 5) == 0)
+            continue;
+        if (!(rc = d++ ? kiln_buf_putc(b, ',', err) : 0))
+            rc = kiln_json_write_str(b, up, strlen(up), err);
+    }
+    json_t *st = json_object_get(status, id);
+    if (!rc)
+        rc = kiln_buf_printf(b, err, "]");
+    if (!rc)
+        rc = put_s(b, "status", js(st, "status"), err);
+    if (!rc && json_is_number(json_object_get(st, "execution_time")))
+        rc = kiln_buf_printf(b, err, ",\"execution_time\":%.6f",
+                             json_number_value(json_object_get(st, "execution_time")));
+    if (!rc)
+        rc = kiln_buf_printf(b, err, ",\"tests\":[");
+    int t = 0;
+    json_array_foreach(json_object_get(tests, id), i, v)
+    {
+        const char *tid = js(v, "unique_id");
+        if (rc || !tid)
+            continue;
+        if (!(rc = kiln_buf_printf(b, err, "%s{\"unique_id\":", t++ ? "," : "")))
+            rc = kiln_json_write_str(b, tid, strlen(tid), err);
+        if (!rc)
+            rc = put_s(b, "name", js(v, "name"), err);
+        if (!rc)
+            rc = put_s(b, "column_name", js(v, "column_name"), err);
+        if (!rc)
+            rc = put_s(b, "status", js(json_object_get(status, tid), "status"), err);
+        if (!rc)
+            rc = kiln_buf_putc(b, '}', err);
+    }
+    if (!rc)
+        rc = kiln_buf_putc(b, ']', err);
+    if (!rc)
+        rc = built_by(b, p, js(n, "relation_name"), err);
+    return rc ? rc : kiln_buf_putc(b, '}', err);
+}
+
+int kiln_serve__api_models(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_err err = {0};
+    if (!rq->srv->models_dir)
+        return kiln_serve__error(rs, 503, "ServiceUnavailableException",
+                                 "no models project: start kiln serve with --models-dir");
+    json_t *man = load(rq->srv->models_dir, "manifest.json", 1, rs), *res = NULL;
+    json_t *status = json_object(), *tests = json_object();
+    kiln_flow_project *p = NULL;
+    if (!man)
+        goto out;
+    if ((res = load(rq->srv->models_dir, "run_results.json", 0, rs)) == NULL && rs->status >= 400)
+        goto out;
+    /* status by unique_id; tests by the node they are attached to */
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(res, "results"), i, v) if (js(v, "unique_id"))
+        json_object_set(status, js(v, "unique_id"), v);
+    const char *k;
+    json_object_foreach(json_object_get(man, "nodes"), k, v)
+    {
+        if (strcmp(js(v, "resource_type") ? js(v, "resource_type") : "", "test") != 0)
+            continue;
+        const char *on = js(v, "attached_node");
+        if (!on) /* a singular test: every node it depends on */
+            continue;
+        json_t *arr = json_object_get(tests, on);
+        if (!arr) {
+            arr = json_array();
+            json_object_set_new(tests, on, arr);
+        }
+        json_t *t = json_deep_copy(v);
+        json_object_set_new(t, "unique_id", json_string(k));
+        json_array_append_new(arr, t);
+    }
+    if (rq->srv->project_dir && kiln_flow_project_load(&p, rq->srv->project_dir, &err)) {
+        kiln_warn("models: DAG project not loaded (built_by left empty): %s", err.msg);
+        p = NULL;
+        err = (kiln_err){0};
+    }
+    kiln_buf *b = &rs->body;
+    json_t *meta = json_object_get(man, "metadata");
+    int rc = kiln_buf_printf(b, &err, "{\"project\":");
+    if (!rc)
+        rc = js(meta, "project_name")
+                 ? kiln_json_write_str(b, js(meta, "project_name"), strlen(js(meta, "project_name")), &err)
+                 : kiln_buf_printf(b, &err, "null");
+    if (!rc)
+        rc = put_s(b, "generated_at", js(meta, "generated_at"), &err);
+    if (!rc)
+        rc = put_s(b, "run_generated_at", js(json_object_get(res, "metadata"), "generated_at"), &err);
+    if (!rc)
+        rc = kiln_buf_printf(b, &err, ",\"nodes\":[");
+    int n = 0;
+    const char *sections[] = {"nodes", "sources"};
+    for (int s = 0; s < 2 && !rc; s++)
+        json_object_foreach(json_object_get(man, sections[s]), k, v)
+        {
+            const char *rt = js(v, "resource_type");
+            if (rc || !rt ||
+                !(strcmp(rt, "model") == 0 || strcmp(rt, "seed") == 0 || strcmp(rt, "snapshot") == 0 ||
+                  strcmp(rt, "source") == 0))
+                continue;
+            if (!(rc = n++ ? kiln_buf_putc(b, ',', &err) : 0))
+                rc = node_out(b, k, v, status, tests, p, &err);
+        }
+    if (!rc)
+        rc = kiln_buf_printf(b, &err, "]}");
+    if (rc)
+        kiln_serve__error_kiln(rs, &err, "NotFoundException");
+    else
+        rs->status = 200;
+out:
+    kiln_flow_project_free(p);
+    json_decref(man);
+    json_decref(res);
+    json_decref(status);
+    json_decref(tests);
+    return 0;
+}

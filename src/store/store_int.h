@@ -1,0 +1,36 @@
+/*
+ * store_int.h - private to src/store: the backend table behind store.h.
+ * Keys reaching a backend are checked and relative to the store's root.
+ */
+#ifndef KILN_STORE_INT_H
+#define KILN_STORE_INT_H
+
+#include "store/store.h"
+
+typedef struct kiln_store_ops {
+    const char *kind;
+    int (*get)(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
+               kiln_err *err);
+    int (*get_file)(kiln_store *s, const char *key, const char *path, kiln_err *err);
+    int (*put)(kiln_store *s, const char *key, const void *data, size_t n, kiln_err *err);
+    int (*put_file)(kiln_store *s, const char *key, const char *path, kiln_err *err);
+    int (*create)(kiln_store *s, const char *key, const void *data, size_t n, kiln_err *err);
+    int (*head)(kiln_store *s, const char *key, kiln_store_info *out, kiln_err *err);
+    int (*del)(kiln_store *s, const char *key, kiln_err *err);
+    int (*list_page)(kiln_store *s, const char *prefix, const char *delim, const char *token, int max_keys,
+                     kiln_store_list_fn fn, void *ctx, char **next, kiln_err *err);
+    void (*free)(kiln_store *s);
+} kiln_store_ops;
+
+struct kiln_store {
+    const kiln_store_ops *ops;
+    void *impl;
+    /* counters (updated with __atomic builtins) */
+    uint64_t requests, retries, bytes_in, bytes_out;
+};
+
+int kiln_store__open_local(kiln_store **out, const char *dir, kiln_err *err);
+int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix, const kiln_store_s3_opts *o,
+                        kiln_err *err);
+
+#endif /* KILN_STORE_INT_H */

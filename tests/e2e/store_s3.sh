@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# store_s3.sh - the object store's S3 backend against a real S3-compatible
+# server that checks SigV4 signatures (@20minutes/s3rver, started here on
+# 127.0.0.1 on a free port and stopped on exit):
+# - the store's operations (build/kiln-tests -s store_s3: put/get/range/
+#   head/create/multipart/list pages/delete, encoded keys), cross-checked
+#   with curl's own SigV4 signer both ways;
+# - a warehouse at s3://bucket/prefix: kiln table create/append/scan/delete,
+#   kiln sql (query and CREATE TABLE AS), partition keys with '=', the data
+#   read back by an independent Parquet reader (hyparquet) from the server's
+#   disk, nothing but the catalog on local disk;
+# - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
+#   printed; a traversal key rejected (exit 2) before any request;
+# - retries: 503 SlowDown answers are retried; when they outlast the
+#   attempts the append fails (exit 1) and the table stays at its snapshot;
+# - multipart upload of a data file above the threshold;
+# - kiln job gh-events into an S3 warehouse gives what it gives locally.
+set -euo pipefail
+: "${KILN_BIN:?set KILN_BIN to the kiln binary}"
+: "${KILN_ROOT:?set KILN_ROOT to the repository root}"
+NODE_DIR="$KILN_ROOT/tests/node"
+[ -d "$NODE_DIR/node_modules/@20minutes/s3rver" ] || { echo "tests/node lacks @20minutes/s3rver (run scripts/deps.sh)"; exit 1; }
+tmp="$(mktemp -d)"
+srv=""
+cleanup() {
+  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; [ -f "$tmp/requests.log" ] && tail -5 "$tmp/requests.log" >&2; exit 1; }
+
+mkdir -p "$tmp/s3" "$tmp/work"
+S3_LOG="$tmp/requests.log" node --openssl-legacy-provider "$NODE_DIR/s3_server.cjs" "$tmp/s3" "$tmp/port" kiln-wh \
+  > "$tmp/server.log" 2>&1 &
+srv=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
+[ -s "$tmp/port" ] || { cat "$tmp/server.log"; fail "the S3 server did not start"; }
+port="$(cat "$tmp/port")"
+ep="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$ep"
+export KILN_CATALOG_DIR="$tmp/catalogs" KILN_S3_RETRY_BASE_MS=5 TMPDIR="$tmp/tmpdir"
+mkdir -p "$TMPDIR"
+unset AWS_SESSION_TOKEN AWS_PROFILE KILN_WAREHOUSE || true
+cd "$tmp/work"
+K="$KILN_BIN"
+
+# --- the server really checks signatures (curl's signer, right and wrong key)
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT --data-binary 'written by curl' \
+  --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+  "$ep/kiln-wh/xcheck/from-curl.txt")
+[ "$code" = 200 ] || fail "curl PUT answered $code"
+code=$(curl -sS -o "$tmp/bad.xml" -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:WRONG \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$ep/kiln-wh/xcheck/from-curl.txt")
+[ "$code" = 403 ] && grep -q SignatureDoesNotMatch "$tmp/bad.xml" || fail "the server accepted a bad signature ($code)"
+
+# --- the store's operations, and the cross-check with curl both ways
+KILN_TEST_S3_ENDPOINT="$ep" KILN_TEST_S3_BUCKET=kiln-wh KILN_TEST_S3_XCHECK='written by curl' \
+  "$(dirname "$K")/kiln-tests" -s store_s3 > "$tmp/unit.log" 2>&1 || { cat "$tmp/unit.log"; fail "store_s3 unit suite"; }
+grep -q "^ok   store_s3::live_server_operations" "$tmp/unit.log" || { cat "$tmp/unit.log"; fail "store_s3 did not run"; }
+got=$(curl -sS --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+  "$ep/kiln-wh/xcheck/from-kiln.txt")
+[ "$got" = "written by curl" ] || fail "curl read back '$got'"
+grep -q 'PUT /kiln-wh/unit/m/big.bin?partNumber=5&uploadId=' "$tmp/requests.log" || fail "no 5-part multipart upload"
+grep -q 'POST /kiln-wh/unit/m/big.bin?uploads' "$tmp/requests.log" || fail "no CreateMultipartUpload"
+
+# --- a warehouse on S3
+W=s3://kiln-wh/lake
+cat > rows.ndjson <<'EOF'
+{"id":1,"name":"ada","d":"2024-01-01"}
+{"id":2,"name":"bob","d":"2024-01-02"}
+{"id":3,"name":"cy","d":"2024-01-02"}
+EOF
+"$K" table --warehouse "$W" create demo.people --schema 'id long not null, name string, d date' --partition 'day(d)'
+"$K" table --warehouse "$W" append demo.people --input rows.ndjson
+out=$("$K" table --warehouse "$W" scan demo.people --format csv | sort)
+want=$'1,ada,2024-01-01\n2,bob,2024-01-02\n3,cy,2024-01-02\nid,name,d'
+[ "$out" = "$want" ] || fail "scan: $out"
+"$K" table --warehouse "$W" list | grep -q $'^demo.people\ts3://kiln-wh/lake/demo/people/metadata/v2.metadata.json$' \
+  || fail "list: $("$K" table --warehouse "$W" list)"
+# the objects are on the server, partition folders with '=' in the key
+ls "$tmp/s3/kiln-wh/lake/demo/people/data/d_day=2024-01-02/"*.parquet._S3rver_object > /dev/null
+ls "$tmp/s3/kiln-wh/lake/demo/people/metadata/v2.metadata.json._S3rver_object" > /dev/null
+grep -q '"location" *: *"s3://kiln-wh/lake/demo/people"' "$tmp/s3/kiln-wh/lake/demo/people/metadata/v2.metadata.json._S3rver_object" \
+  || fail "metadata does not record the s3:// location"
+# an independent reader (hyparquet) reads the data files as stored
+( cd "$NODE_DIR" && node --input-type=module -e '
+import { parquetReadObjects, asyncBufferFromFile } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
+import { readdirSync } from "fs";
+const root = process.argv[1];
+const names = [];
+for (const dir of readdirSync(root)) for (const f of readdirSync(root + "/" + dir))
+  if (f.endsWith(".parquet._S3rver_object")) {
+    const rows = await parquetReadObjects({ file: await asyncBufferFromFile(root + "/" + dir + "/" + f), compressors });
+    for (const r of rows) names.push(`${r.id}:${r.name}`);
+  }
+console.log(names.sort().join(","));
+' "$tmp/s3/kiln-wh/lake/demo/people/data" ) > "$tmp/hy.txt"
+[ "$(cat "$tmp/hy.txt")" = "1:ada,2:bob,3:cy" ] || fail "hyparquet read: $(cat "$tmp/hy.txt")"
+# nothing of the table on local disk: only the SQLite catalog, under KILN_CATALOG_DIR
+[ -f "$tmp/catalogs/kiln-wh/lake/catalog.db" ] || fail "no local catalog"
+[ -z "$(ls -A "$tmp/work" | grep -v '^rows.ndjson$' || true)" ] || fail "files appeared in the work dir: $(ls -A)"
+[ -z "$(find "$tmp/catalogs" -name '*.parquet' -o -name '*.avro' -o -name '*.metadata.json')" ] || fail "table files on local disk"
+
+# --- kiln sql on the S3 warehouse
+out=$("$K" sql --warehouse "$W" -c ".mode csv" -c ".headers off" -c "select count(*), max(name) from demo.people where d >= '2024-01-02'")
+[ "$out" = "2,cy" ] || fail "sql: $out"
+"$K" sql --warehouse "$W" -c "create table demo.ids as select id * 10 as x from demo.people" > /dev/null
+out=$("$K" sql --warehouse "$W" -c ".mode csv" -c ".headers off" -c "select x from demo.ids order by x" | tr '\n' ' ')
+[ "$out" = "10 20 30 " ] || fail "sql CTAS: $out"
+"$K" table --warehouse "$W" delete demo.people --where 'id = 2' > /dev/null
+out=$("$K" table --warehouse "$W" scan demo.people --format csv | sort | tr '\n' ' ')
+[ "$out" = "1,ada,2024-01-01 3,cy,2024-01-02 id,name,d " ] || fail "after delete: $out"
+
+# --- a wrong secret: exit 3, the server's verdict named, the secret not printed
+set +e
+AWS_SECRET_ACCESS_KEY='wrong-secret-4711' "$K" table --warehouse "$W" scan demo.people > "$tmp/o" 2> "$tmp/e"
+rc=$?
+set -e
+[ "$rc" = 3 ] || fail "wrong secret: exit $rc: $(cat "$tmp/e")"
+grep -q "SignatureDoesNotMatch" "$tmp/e" || fail "wrong secret message: $(cat "$tmp/e")"
+grep -q "AWS_SECRET_ACCESS_KEY" "$tmp/e" || fail "wrong secret message names no setting: $(cat "$tmp/e")"
+! grep -q "wrong-secret-4711" "$tmp/e" "$tmp/o" || fail "the secret was printed"
+# no credentials at all: exit 3 before any request
+set +e
+env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$tmp" "$K" table --warehouse "$W" list > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+[ "$rc" = 3 ] && grep -q "AWS_ACCESS_KEY_ID" "$tmp/e" || fail "no credentials: exit $rc: $(cat "$tmp/e")"
+
+# --- a traversal key is refused before any request
+n_before=$(wc -l < "$tmp/requests.log")
+set +e
+"$K" table --warehouse "s3://kiln-wh/lake/../other" list > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "traversal" "$tmp/e" || fail "traversal: exit $rc: $(cat "$tmp/e")"
+[ "$(wc -l < "$tmp/requests.log")" = "$n_before" ] || fail "a request was sent for a traversal key"
+
+# --- retries: three 503s are absorbed
+curl -sS -X POST "$ep/__faults?n=3" > /dev/null
+printf '{"id":4,"name":"dee","d":"2024-01-03"}\n' | "$K" table --warehouse "$W" append demo.people --input - > /dev/null \
+  2> "$tmp/e" || fail "append with 3 faults: $(cat "$tmp/e")"
+[ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 4 ] || fail "row 4 missing"
+snap=$("$K" table --warehouse "$W" describe demo.people | awk '$1 == "current" {print $2}')
+# faults that outlast the attempts: a clear failure, the table unchanged
+curl -sS -X POST "$ep/__faults?n=1000" > /dev/null
+set +e
+printf '{"id":5,"name":"eve","d":"2024-01-04"}\n' | KILN_S3_MAX_ATTEMPTS=3 "$K" table --warehouse "$W" append demo.people \
+  --input - > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+curl -sS -X POST "$ep/__faults?n=0" > /dev/null
+[ "$rc" = 1 ] || fail "append under faults: exit $rc: $(cat "$tmp/e")"
+grep -q "after 3 attempts" "$tmp/e" && grep -q "503" "$tmp/e" || fail "fault message: $(cat "$tmp/e")"
+[ "$("$K" table --warehouse "$W" describe demo.people | awk '$1 == "current" {print $2}')" = "$snap" ] \
+  || fail "the failed append moved the table"
+[ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 4 ] || fail "rows changed by a failed append"
+
+# --- a data file above the multipart threshold
+seq 1 3000 | awk '{printf "{\"id\":%d,\"name\":\"name-%d-%s\",\"d\":\"2024-02-01\"}\n", $1, $1, "xxxxxxxxxxxxxxxxxxxx"}' > big.ndjson
+KILN_S3_MULTIPART_THRESHOLD=4000 KILN_S3_PART_SIZE=4096 "$K" table --warehouse "$W" append demo.people --input big.ndjson > /dev/null
+grep -q 'PUT /kiln-wh/lake/demo/people/data/d_day%3D2024-02-01/[^?]*?partNumber=2&uploadId=' "$tmp/requests.log" \
+  || fail "the big data file was not uploaded in parts"
+[ "$("$K" table --warehouse "$W" scan demo.people --where "d = '2024-02-01'" --format csv | grep -c .)" = 3001 ] \
+  || fail "multipart file rows"
+
+# --- the gh-events job loads into an S3 warehouse what it loads locally
+"$K" gen gharchive --out "$tmp/gha" --start 2025-10-06 --hours 2 --scale 0.001 > /dev/null
+"$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse s3://kiln-wh/jobwh > /dev/null 2>&1 \
+  || fail "job to S3: $("$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse s3://kiln-wh/jobwh 2>&1 | tail -3)"
+"$K" job gh-events --in "$tmp/gha" --format iceberg --warehouse "$tmp/jobwh-local" > /dev/null 2>&1
+q="select (select count(*) from github.pushes) || ',' || (select count(*) from github.commits) || ',' || (select sum(distinct_size) from github.pushes)"
+on_s3=$("$K" sql --warehouse s3://kiln-wh/jobwh -c ".mode csv" -c ".headers off" -c "$q")
+local_=$("$K" sql --warehouse "$tmp/jobwh-local" -c ".mode csv" -c ".headers off" -c "$q")
+[ -n "$on_s3" ] && [ "$on_s3" = "$local_" ] || fail "job on S3 '$on_s3' vs local '$local_'"
+
+# --- drop --purge removes the objects
+"$K" table --warehouse "$W" drop demo.ids --purge > /dev/null
+[ ! -e "$tmp/s3/kiln-wh/lake/demo/ids" ] || [ -z "$(find "$tmp/s3/kiln-wh/lake/demo/ids" -type f)" ] || fail "purge left objects"
+# every staged upload and temporary download was removed
+[ -z "$(ls -A "$tmp/tmpdir")" ] || fail "temporary files left: $(ls "$tmp/tmpdir")"
+echo "store_s3: ok"

@@ -1,0 +1,1 @@
+select country, count(*) as customers from {{ ref('eph') }} group by country

@@ -1,0 +1,215 @@
+// serve_dags.mjs KILN_BIN TMPDIR [CHROMIUM] - see tests/e2e/serve_dags.sh.
+import { chromium } from 'playwright-core';
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { startServer, run, check } from './serve_common.mjs';
+
+const [bin, tmp, exe = '/usr/bin/chromium'] = process.argv.slice(2);
+const shots = process.env.KILN_ARTIFACTS || tmp;
+const P = `${tmp}/proj`, wh = `${tmp}/wh`;
+mkdirSync(`${P}/dags`, { recursive: true });
+writeFileSync(`${P}/kiln.yml`, 'flow:\n  lineage: {file: .kiln/lineage.ndjson}\n');
+writeFileSync(`${P}/dags/grid.yml`, `schedule: "@daily"
+start_date: 2024-01-01
+tasks:
+  extract:
+    type: command
+    command: [sh, -c, 'echo extracting; printf "caf\\\\303\\\\251 <b>bold</b>\\\\n"']
+    produces: ['iceberg://warehouse/ui.events']
+  flaky:
+    type: command
+    command: [sh, -c, 'echo loading >&2; exit 3']
+    needs: [extract]
+    consumes: ['iceberg://warehouse/ui.events']
+    produces: [analytics.daily]
+  slow:
+    type: command
+    command: [sh, -c, 'echo tick 1; while [ ! -e "$KILN_LOGICAL_DATE.go" ]; do sleep 0.1; done; echo tick 2']
+    needs: [extract]
+`);
+// runs 2024-01-01 and 2024-01-02 exist before the server starts: slow may go on
+for (const d of ['2024-01-01', '2024-01-02']) writeFileSync(`${P}/${d}T00:00:00Z.go`, '');
+const K = (...a) => run(bin, a).catch(e => e); // exit 1 expected: flaky fails
+await K('dags', 'backfill', 'grid', '--start', '2024-01-01', '--end', '2024-01-02', '--project-dir', P);
+mkdirSync(wh);
+await run(bin, ['table', 'create', 'ui.events', '--schema', 'id long', '--warehouse', wh]);
+writeFileSync(`${tmp}/token`, 's3cret-token\n');
+const AUTH = { Authorization: 'Bearer s3cret-token', 'Content-Type': 'application/json' };
+
+const srv = await startServer(bin, ['--project-dir', P, '--warehouse', wh, '--token-file', `${tmp}/token`]);
+const get = async (path, status = 200) => {
+  const r = await fetch(srv.url + path);
+  const j = await r.json();
+  check(r.status === status, `${path}: status ${r.status}, want ${status}: ${JSON.stringify(j)}`);
+  return j;
+};
+const post = (path, body, headers = AUTH) => fetch(srv.url + path, { method: 'POST', headers, body: JSON.stringify(body) });
+let browser;
+try {
+  // ---- JSON API against the CLI's own report (kiln runs --json) and the log files
+  const cli = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  const dags = await get('/api/v1/dags');
+  check(dags.dags.length === 1 && dags.dags[0].dag_id === 'grid' && dags.dags[0].runs === 2 && !dags.dags[0].paused,
+    `dags: ${JSON.stringify(dags)}`);
+  check(dags.dags[0].recent_runs.map(r => r.state).join() === cli.map(r => r.state).join(), 'recent run states');
+  check(/^\d{4}-\d\d-\d\dT00:00:00Z$/.test(dags.dags[0].next_run_at), 'next run of a daily DAG');
+  const dag = await get('/api/v1/dags/grid');
+  check(dag.tasks.map(t => t.task_id).join() === 'extract,flaky,slow', 'tasks in file order');
+  check(dag.tasks[1].needs.join() === 'extract' && dag.tasks[1].produces.join() === 'analytics.daily', 'task definition');
+  check(JSON.stringify(dag.runs) === JSON.stringify(cli), 'grid runs equal kiln runs --json');
+  const states = Object.fromEntries(dag.runs[1].tasks.map(t => [t.task, t.state]));
+  check(states.extract === 'success' && states.flaky === 'failed' && states.slow === 'success', JSON.stringify(states));
+  const run1 = await get('/api/v1/dags/grid/runs/2024-01-02');
+  check(run1.logical_date === '2024-01-02T00:00:00Z' && run1.state === 'failed', 'one run');
+  const ti = await get('/api/v1/dags/grid/runs/2024-01-02T00%3A00%3A00Z/tasks/flaky');
+  check(ti.state === 'failed' && ti.tries.length === 1 && ti.tries[0].exit_code === 3 && ti.tries[0].state === 'failed' &&
+    ti.run_id === run1.run_id, `task instance: ${JSON.stringify(ti)}`);
+  const logFile = readFileSync(`${P}/.kiln/logs/grid/extract/2024-01-02T00:00:00Z/try-1.log`, 'utf8');
+  const lg = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log');
+  check(lg.text === logFile && lg.size === Buffer.byteLength(logFile) && lg.next_offset === lg.size && lg.try_number === 1,
+    `log: ${JSON.stringify(lg)} vs ${JSON.stringify(logFile)}`);
+  const lg2 = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log?try=1&offset=5');
+  check(lg2.text === Buffer.from(logFile).subarray(5).toString() && lg2.offset === 5, 'log from an offset');
+  check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/flaky/log')).text.includes('loading'), 'stderr in the log');
+  // errors: JSON with a stable type
+  check((await get('/api/v1/dags/nope', 404)).error.type === 'NoSuchDagException', 'unknown DAG');
+  check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/nope', 404)).error.type === 'NoSuchTaskException', 'unknown task');
+  check((await get('/api/v1/dags/grid/runs/2030-01-01', 404)).error.type === 'NoSuchRunException', 'unknown run');
+  check((await get('/api/v1/dags/grid/runs/yesterday', 400)).error.type === 'BadRequestException', 'bad date');
+  check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log?try=7', 404)).error.code === 404, 'no such try');
+  check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log?offset=-1', 400)).error.code === 400, 'bad offset');
+  // actions need the token
+  for (const h of [{}, { Authorization: 'Bearer wrong' }]) {
+    const r = await post('/api/v1/dags/grid/runs', { logical_date: '2024-01-09' }, h);
+    check(r.status === 401 && (await r.json()).error.type === 'NotAuthorizedException', 'trigger without the token');
+  }
+  check(!existsSync(`${P}/.kiln/logs/grid/runs`) || (await get('/api/v1/dags/grid/runs')).runs.length === 2, 'nothing ran');
+  check((await post('/api/v1/dags/grid/runs', {})).status === 400, 'trigger without a date');
+  check((await post('/api/v1/dags/grid/runs', { logical_date: 'soon' })).status === 400, 'trigger with a bad date');
+  const pz = await post('/api/v1/dags/grid/paused', { paused: true });
+  check(pz.status === 200 && (await get('/api/v1/dags')).dags[0].paused === true, 'pause');
+  const dl = (await run(bin, ['dags', 'list', '--project-dir', P])).stdout;
+  check(/paused/.test(dl), `kiln dags list sees the pause: ${dl}`);
+  check((await post('/api/v1/dags/grid/paused', { paused: false })).status === 200, 'unpause');
+  // lineage: jobs, datasets, edges, last OpenLineage event per job
+  const lin = await get('/api/v1/lineage');
+  const node = id => lin.nodes.find(n => n.id === id);
+  check(node('dataset:iceberg://warehouse/ui.events').table === 'ui.events', 'dataset links to its table');
+  check(node('job:grid.flaky').last_event.type === 'FAIL' && node('job:grid.extract').last_event.type === 'COMPLETE',
+    `last events: ${JSON.stringify(lin.nodes)}`);
+  const edge = (f, t, k) => lin.edges.some(e => e.from === f && e.to === t && e.kind === k);
+  check(edge('job:grid.extract', 'dataset:iceberg://warehouse/ui.events', 'output') &&
+    edge('dataset:iceberg://warehouse/ui.events', 'job:grid.flaky', 'input') &&
+    edge('job:grid.extract', 'job:grid.slow', 'needs'), `edges: ${JSON.stringify(lin.edges)}`);
+  const oa = await get('/api/v1/openapi.json');
+  for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
+    '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear'])
+    check(oa.paths[p], `openapi lists ${p}`);
+
+  // ---- the browser
+  browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox', '--disable-gpu'] });
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', e => errors.push(String(e)));
+  page.on('dialog', d => d.accept());
+  await page.goto(srv.url + '/#/dags');
+  await page.waitForSelector('table#dags tbody tr');
+  const row = await page.textContent('table#dags tbody tr');
+  check(row.includes('grid') && row.includes('@daily') && row.includes('active'), `DAG row: ${row}`);
+  check((await page.$$('table#dags tbody tr .st-failed')).length === 2, 'two failed runs shown');
+  await page.click('table#dags a:text("grid")');
+  await page.waitForSelector('table#grid tbody tr[data-task="flaky"]');
+  const cells = await page.$$eval('table#grid tbody tr[data-task]', trs => trs.map(tr =>
+    tr.dataset.task + ':' + Array.from(tr.querySelectorAll('.st')).map(s => s.dataset.state).join(',')));
+  check(cells.join(' ') === 'extract:success,success flaky:failed,failed slow:success,success', `grid: ${cells}`);
+  await page.screenshot({ path: `${shots}/serve_dags_grid.png`, fullPage: true });
+  // from the failed task to its log
+  await page.click('table#grid tr[data-task="flaky"] a.st-failed >> nth=1');
+  await page.waitForSelector('pre#log[data-complete]');
+  check((await page.textContent('#ti-state')) === 'failed', 'task state');
+  check((await page.textContent('pre#log')).includes('loading'), 'the failed try\'s log');
+  check((await page.$$eval('table#tries tbody tr', trs => trs.map(t => t.children[4].textContent))).join() === '3', 'exit code');
+  await page.screenshot({ path: `${shots}/serve_dags_log.png`, fullPage: true });
+  // log text is text, never markup
+  await page.goto(srv.url + '/#/ti/grid/2024-01-02T00%3A00%3A00Z/extract');
+  await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'grid · extract' &&
+    document.querySelector('pre#log[data-complete]'));
+  check((await page.textContent('pre#log')).includes('café <b>bold</b>') &&
+    (await page.$$('pre#log b')).length === 0, 'log shown as text');
+  // lineage: from a dataset to its table
+  await page.goto(srv.url + '/#/lineage');
+  await page.waitForSelector('svg#lineage g.node');
+  check((await page.$$('svg#lineage path.edge')).length === lin.edges.length, 'one path per edge');
+  await page.screenshot({ path: `${shots}/serve_dags_lineage.png`, fullPage: true });
+  await page.click('svg#lineage g[data-id="dataset:iceberg://warehouse/ui.events"]');
+  await page.waitForSelector('table#schema');
+  check((await page.textContent('h1')) === 'ui.events', 'lineage dataset opens the table page');
+  // trigger a run from the page (token typed in, confirmation accepted) and see it appear
+  await page.goto(srv.url + '/#/dag/grid');
+  await page.waitForSelector('button#trigger');
+  await page.fill('#token', 's3cret-token');
+  await page.fill('#trigger-date', '2024-01-03');
+  await page.click('button#trigger');
+  await page.waitForSelector('#action-msg.ok');
+  const tiUrl = '/api/v1/dags/grid/runs/2024-01-03/tasks/slow';
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(srv.url + tiUrl);
+    if (r.ok && (await r.json()).state === 'running') break;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  check((await get(tiUrl)).state === 'running', 'the triggered run is going (slow waits for its file)');
+  // live tail: the page shows tick 1, then tick 2 once the task goes on
+  const tail = await browser.newPage();
+  tail.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+  await tail.goto(srv.url + '/#/ti/grid/2024-01-03T00%3A00%3A00Z/slow');
+  await tail.waitForFunction(() => document.querySelector('pre#log')?.textContent.includes('tick 1'));
+  check(!(await tail.$('pre#log[data-complete]')), 'tail still open while running');
+  writeFileSync(`${P}/2024-01-03T00:00:00Z.go`, '');
+  await tail.waitForSelector('pre#log[data-complete]', { timeout: 20000 });
+  const tailed = await tail.textContent('pre#log');
+  check(tailed === 'tick 1\ntick 2\n', `tailed log: ${JSON.stringify(tailed)}`);
+  check((await tail.textContent('#ti-state')) === 'success', 'state updated by the tail');
+  // the grid on the first page reloaded by itself and shows the third run
+  await page.waitForFunction(() => document.querySelectorAll('table#grid tr.run-states .st').length === 3, null, { timeout: 20000 });
+  await page.screenshot({ path: `${shots}/serve_dags_triggered.png`, fullPage: true });
+  const cli3 = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  check(cli3.length === 3 && cli3[2].run_id.startsWith('manual__2024-01-03'), `kiln runs sees the triggered run`);
+  // clear from the task page: the state store forgets the failed instance
+  await page.goto(srv.url + '/#/ti/grid/2024-01-01T00%3A00%3A00Z/flaky');
+  await page.waitForSelector('button#clear');
+  await page.click('button#clear');
+  await page.waitForSelector('#action-msg.ok');
+  check((await page.textContent('#action-msg')) === 'cleared 1', 'clear');
+  const after = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  check(after[0].tasks.find(t => t.task === 'flaky').state === 'none' && after[0].state === 'queued', 'cleared in the store');
+  check(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+  await browser.close();
+  browser = null;
+  const st = await srv.stop('SIGTERM');
+  check(st.code === 0, `serve exit ${JSON.stringify(st)}`);
+
+  // ---- kiln serve --scheduler: the scheduler in the same process
+  const S = `${tmp}/sched`;
+  mkdirSync(`${S}/dags`, { recursive: true });
+  writeFileSync(`${S}/dags/tick.yml`, 'schedule: "@hourly"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
+    '  hello: {type: command, command: [sh, -c, "echo hello from the scheduler"]}\n');
+  const s2 = await startServer(bin, ['--project-dir', S, '--scheduler']);
+  let runs = [];
+  for (let i = 0; i < 100 && !(runs.length && runs[0].state === 'success'); i++) {
+    await new Promise(r => setTimeout(r, 100));
+    runs = (await (await fetch(s2.url + '/api/v1/dags/tick/runs')).json()).runs;
+  }
+  check(runs.length === 1 && runs[0].state === 'success' && runs[0].run_id.startsWith('scheduled__'),
+    `scheduler in serve ran the due interval: ${JSON.stringify(runs)}`);
+  const st2 = await s2.stop('SIGTERM');
+  check(st2.code === 0 && /scheduler stopped/.test(s2.stderr()), `serve --scheduler stops on SIGTERM: ${JSON.stringify(st2)}`);
+  const bad = await run(bin, ['serve', '--listen', '127.0.0.1:0', '--scheduler', '--project-dir', `${tmp}/none`]).catch(e => e);
+  check(bad.code === 3, `a missing project is an error: ${bad.code} ${bad.stderr}`);
+  console.log(`serve_dags: ok (screenshots in ${shots})`);
+} catch (e) {
+  console.error('serve_dags: FAIL:', e.message);
+  process.exitCode = 1;
+} finally {
+  if (browser) await browser.close();
+  srv.proc.kill('SIGKILL');
+}
