@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROJECT_OPT {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the project (dags/, kiln.yml, .kiln/); default ."}
+#define PROJECT_OPT                                                                                                    \
+    {                                                                                                                  \
+        "--project-dir", 0, KILN_OPT_VALUE, "DIR", "the project (dags/, kiln.yml, .kiln/); default ."                  \
+    }
 
 static const kiln_opt common_opts[] = {PROJECT_OPT, KILN_OPT_END};
 static const kiln_opt date_opt[] = {
@@ -24,6 +27,9 @@ static const kiln_opt backfill_opts[] = {
      "succeeded are skipped"},
     {"--max-active-runs", 0, KILN_OPT_VALUE, "N", "runs at once (default: the DAG's max_active_runs)"},
     {"--dry-run", 0, 0, NULL, "print the runs and what each task would do; run nothing"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME",
+     "write every job.gh_events table write to Iceberg branch NAME;\nfast-forward main to it on each table only "
+     "when every run succeeded"},
     KILN_OPT_END};
 static const kiln_opt clear_opts[] = {
     {"--date", 0, KILN_OPT_VALUE, "D", "one logical date"},
@@ -39,11 +45,10 @@ static const kiln_opt runs_opts[] = {
     {"--explain", 0, KILN_OPT_VALUE, "TASK", "say why TASK will or will not run (with --date)"},
     {"--date", 0, KILN_OPT_VALUE, "D", "the logical date for --explain"},
     KILN_OPT_END};
-static const kiln_opt logs_opts[] = {
-    PROJECT_OPT,
-    {"--date", 0, KILN_OPT_VALUE, "D", "logical date (required)"},
-    {"--try", 0, KILN_OPT_VALUE, "N", "which try (default: the latest)"},
-    KILN_OPT_END};
+static const kiln_opt logs_opts[] = {PROJECT_OPT,
+                                     {"--date", 0, KILN_OPT_VALUE, "D", "logical date (required)"},
+                                     {"--try", 0, KILN_OPT_VALUE, "N", "which try (default: the latest)"},
+                                     KILN_OPT_END};
 
 static const kiln_subcmd dags_subs[] = {
     {"list", NULL, 0, 0, "the DAGs that loaded", NULL, NULL},
@@ -234,6 +239,20 @@ static int run_dags(int argc, char **argv)
             o.bar = kiln_cli_tty();
             o.max_active_runs = (int)mar;
             o.dry_run = kiln_opt_has(&a, "--dry-run") > 0;
+            o.branch = kiln_opt_get(&a, "--branch");
+            if (o.branch) {
+                size_t bl = strlen(o.branch), ok = bl > 0 && bl <= 100 && strcmp(o.branch, "main") != 0;
+                for (size_t i = 0; ok && i < bl; i++)
+                    ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.", o.branch[i]) !=
+                         NULL;
+                if (!ok) {
+                    ex = kiln_opt_usage(&a,
+                                        "--branch: '%s' is not a branch name other than main (letters, digits, "
+                                        "'_', '-', '.')",
+                                        o.branch);
+                    goto done;
+                }
+            }
             if (!rr || !strcmp(rr, "none"))
                 o.rerun = KILN_FLOW_RERUN_NONE;
             else if (!strcmp(rr, "failed"))
@@ -265,9 +284,7 @@ done:
 }
 
 static const kiln_opt scheduler_opts[] = {
-    PROJECT_OPT,
-    {"--once", 0, 0, NULL, "start the runs due now, wait for them, exit (no daemon)"},
-    KILN_OPT_END};
+    PROJECT_OPT, {"--once", 0, 0, NULL, "start the runs due now, wait for them, exit (no daemon)"}, KILN_OPT_END};
 static const kiln_cmdspec scheduler_spec = {
     .name = "scheduler",
     .text = "Run scheduled DAGs in the foreground: every unpaused DAG with a schedule\n"
@@ -429,8 +446,7 @@ done:
 KILN_COMMAND(cmd_dags, "dags", "DAG files: list, validate, show, run, backfill", NULL, run_dags, 70, NULL, 0,
              &dags_spec)
 KILN_COMMAND(cmd_tasks, "tasks", "task instances: run one, clear", NULL, run_tasks, 71, NULL, 0, &tasks_spec)
-KILN_COMMAND(cmd_runs, "runs", "DAG runs and why a task will or will not run", NULL, run_runs, 72, NULL, 0,
-             &runs_spec)
+KILN_COMMAND(cmd_runs, "runs", "DAG runs and why a task will or will not run", NULL, run_runs, 72, NULL, 0, &runs_spec)
 KILN_COMMAND(cmd_scheduler, "scheduler", "run scheduled DAGs (foreground daemon)", NULL, run_scheduler, 69, NULL, 0,
              &scheduler_spec)
 KILN_COMMAND(cmd_logs, "logs", "the log of a task try", NULL, run_logs, 73, NULL, 0, &logs_spec)

@@ -1482,7 +1482,8 @@ static int json_member(kiln_buf *out, kiln_err *err, const char *k, const char *
 int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err)
 {
     const char *names[] = {
-        "ds", "ds_nodash", "ts", "ts_nodash", "logical_date", "data_interval_start", "data_interval_end", "run_id"};
+        "ds",     "ds_nodash", "ts", "ts_nodash", "logical_date", "data_interval_start", "data_interval_end",
+        "run_id", "branch"};
     const char *vals[] = {ctx->ds,
                           ctx->ds_nodash,
                           ctx->ts,
@@ -1490,7 +1491,8 @@ int kiln_flow_render_vars_json(const kiln_flow_render_ctx *ctx, kiln_buf *out, k
                           ctx->logical_date,
                           ctx->data_interval_start,
                           ctx->data_interval_end,
-                          ctx->run_id ? ctx->run_id : ""};
+                          ctx->run_id ? ctx->run_id : "",
+                          ctx->branch ? ctx->branch : "main"};
     int rc = kiln_buf_putc(out, '{', err);
     for (size_t i = 0; !rc && i < sizeof names / sizeof *names; i++)
         rc = json_member(out, err, names[i], vals[i], i > 0);

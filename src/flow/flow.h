@@ -147,6 +147,7 @@ typedef struct kiln_flow_render_ctx {
     const char *run_id;         /* "" when rendering the definition for the idempotency key */
     int try_number;             /* 0 then too, so neither changes the key */
     const char *task_id;        /* task.task_id; NULL = not rendering for one task */
+    const char *branch;         /* {{ branch }}: the backfill's --branch; NULL renders "main" */
     const char *where;          /* what errors call the string ("dags/x.yml:12:9"); NULL = "template" */
 } kiln_flow_render_ctx;
 void kiln_flow_render_ctx_init(kiln_flow_render_ctx *c, const kiln_flow_dag *d, int64_t logical, int64_t istart,
@@ -217,12 +218,17 @@ typedef struct kiln_flow_run_opts {
     FILE *progress;        /* one line per event, or NULL */
     int bar;               /* progress is a terminal: one redrawn bar (runs done/failed/left,
                            * ETA) instead of a line per task event; failed runs still get a line */
+    const char *branch;    /* backfill --branch: every job.gh_events table write goes to this
+                            * Iceberg branch (created from main's head); when every run
+                            * succeeded, main is fast-forwarded to it on each touched table */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {
     int runs_total, runs_success, runs_failed, runs_left_alone;
     int tries_started, tasks_success, tasks_failed, tasks_skipped_by_key, tasks_upstream_failed, tasks_skipped;
-    int drained; /* SIGUSR1 stopped it: running tries finished, the rest left queued */
+    int drained;        /* SIGUSR1 stopped it: running tries finished, the rest left queued */
+    int branch_tables;  /* --branch: tables that have the branch */
+    int branch_swapped; /* --branch: main was fast-forwarded on all of them */
 } kiln_flow_result;
 
 /* Run the DAG for every scheduled logical date in [start, end] (one date
@@ -272,6 +278,10 @@ int kiln_flow_log_path(kiln_flow_project *p, const char *dag, const char *task, 
  * DAG, task, data interval, the rendered definition and KILN_VERSION. */
 int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, char out[65],
                        char def_hash[65], kiln_err *err);
+/* The same for a run on Iceberg branch `branch` (NULL = main): the branch
+ * is part of a table-writing task's definition. */
+int kiln_flow_task_key_branch(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, const char *branch,
+                              char out[65], char def_hash[65], kiln_err *err);
 
 /* ------------------------------------------------------------ read-only
  * queries for kiln serve (src/flow/query.c; appended by issue 14). They

@@ -69,6 +69,9 @@ typedef struct kiln_flow__libcall kiln_flow__libcall;
 int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *ctx, int64_t istart, int64_t iend,
                            kiln_flow__libcall **out, kiln_err *err);
 void kiln_flow__lib_free(kiln_flow__libcall *c);
+/* 1 when a backfill on branch (non-NULL) redirects t's table writes to
+ * it (a job.gh_events task with a warehouse; its own branch: is replaced). */
+int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch);
 /* The child's entry (kiln_flow_spawn.fn): runs the call, returns the exit code. */
 int kiln_flow__lib_main(void *libcall);
 /* The equivalent `kiln ...` argv, NULL-terminated; caller frees each and the array. */

@@ -78,6 +78,15 @@ int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, ki
                           " ORDER BY dag, task",
                           dts, 2)))
         goto done;
+    static const char *const as[] = {"asset"};
+    if ((rc = rows_family(&b, st, err, "kiln_asset_rows_written_total", "counter",
+                          "Rows written to an asset (table) by library task tries (inserted + updated).",
+                          "SELECT asset, sum(rows) FROM asset_materialization GROUP BY asset ORDER BY asset", as, 1)) ||
+        (rc = rows_family(&b, st, err, "kiln_asset_last_materialization_timestamp_seconds", "gauge",
+                          "When a task last wrote the asset (unix seconds).",
+                          "SELECT asset, max(recorded) FROM asset_materialization GROUP BY asset ORDER BY asset", as,
+                          1)))
+        goto done;
     /* try durations (monotonic clock, ms) */
     if ((rc = family(&b, err, "kiln_task_duration_seconds", "histogram", "Duration of finished task tries.")) ||
         (rc = kiln_flow__q(st, &q, err,

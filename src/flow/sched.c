@@ -26,6 +26,7 @@
  *   runner) is re-checked every 200 ms until the lock is free.
  */
 #include "flow_int.h"
+#include "lake/lake.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +236,12 @@ __attribute__((format(printf, 3, 4))) static void say(sched *s, const ti *t, con
 int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, char out[65],
                        char def_hash[65], kiln_err *err)
 {
+    return kiln_flow_task_key_branch(d, task, istart, iend, NULL, out, def_hash, err);
+}
+
+int kiln_flow_task_key_branch(const kiln_flow_dag *d, size_t task, int64_t istart, int64_t iend, const char *branch,
+                              char out[65], char def_hash[65], kiln_err *err)
+{
     const kiln_flow_task *t = &d->tasks[task];
     kiln_sha256 h;
     uint8_t dig[32];
@@ -248,6 +255,7 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
     kiln_flow_render_ctx ctx;
     kiln_flow_render_ctx_init(&ctx, d, istart, istart, iend, "", 0);
     ctx.task_id = t->id;
+    ctx.branch = branch;
     const kiln_flow_strv *lists[2] = {&t->argv, &t->env};
     for (int l = 0; l < 2; l++) {
         char n[32];
@@ -276,7 +284,10 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
      * stay what they were) */
     const char *project = NULL;
     char *rproject = NULL;
+    int over = kiln_flow__branch_override(t, branch);
     for (size_t i = 0; i < t->opt_keys.len; i++) {
+        if (over && !strcmp(t->opt_keys.items[i], "branch"))
+            continue; /* replaced by the backfill's */
         if ((rc = kiln_flow_render(&r, t->opt_vals.items[i], &ctx, err))) {
             kiln_free(cwd);
             kiln_free(rproject);
@@ -289,6 +300,11 @@ int kiln_flow_task_key(const kiln_flow_dag *d, size_t task, int64_t istart, int6
             rproject = r;
         else
             kiln_free(r);
+    }
+    if (over) {
+        kiln_sha256_update(&h, "opt", 4);
+        kiln_sha256_update(&h, "branch", 7);
+        kiln_sha256_update(&h, branch, strlen(branch) + 1);
     }
     /* models.build: what the build does is the dbt project's files, so
      * they are part of the definition (a changed model re-runs it) */
@@ -694,6 +710,47 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
     return rc;
 }
 
+/* A library task's result file (KILN_RESULT_FILE: "asset\tsnapshot_id\t
+ * partition\trows" lines) into asset_materialization; the file goes. */
+static int record_assets(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (!strcmp(k->type, "command") || !strcmp(k->type, "sensor.file"))
+        return 0;
+    char *lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
+    char *rp = lp ? kiln_sprintf("%s.result", lp) : NULL;
+    kiln_free(lp);
+    if (!rp)
+        return KILN_OOM(s->err);
+    FILE *f = fopen(rp, "r");
+    int rc = 0;
+    char line[1024];
+    while (f && !rc && fgets(line, sizeof line, f)) {
+        char *fld[4] = {line, NULL, NULL, NULL};
+        int n = 1;
+        for (char *c = line; *c && n < 4; c++)
+            if (*c == '\t') {
+                *c = 0;
+                fld[n++] = c + 1;
+            }
+        if (n < 4)
+            continue;
+        fld[3][strcspn(fld[3], "\n")] = 0;
+        long long snap = strtoll(fld[1], NULL, 10), rows = strtoll(fld[3], NULL, 10);
+        rc = kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO asset_materialization(dag, task, logical_date, try_number, asset,"
+                          " snapshot_id, partition, rows, recorded) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                          "sssisisii", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, fld[0], (int64_t)snap,
+                          fld[2], (int64_t)rows, (int64_t)(kiln_now_micros() / 1000000));
+    }
+    if (f) {
+        fclose(f);
+        unlink(rp);
+    }
+    kiln_free(rp);
+    return rc;
+}
+
 static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
@@ -736,6 +793,8 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                                " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                "ssssssis", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
                                (int64_t)t->try_number, now)))
+            return rc;
+        if ((rc = record_assets(s, t)))
             return rc;
         return finish_ti(s, t, S_SUCCESS, NULL);
     }
@@ -868,7 +927,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
-    env = kiln_calloc(k->env.len + 8, sizeof *env);
+    env = kiln_calloc(k->env.len + 9, sizeof *env);
     if (!argv || !env) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -876,17 +935,32 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     kiln_flow_render_ctx ctx;
     kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
     ctx.task_id = k->id;
-    if (strcmp(k->type, "command") &&
-        ((rc = kiln_flow__lib_prepare(k, &ctx, t->r->istart, t->r->iend, &call, s->err)) ||
-         (rc = kiln_flow__lib_argv(call, &libargv, s->err))))
-        goto done;
+    ctx.branch = s->o->branch;
+    /* a template that does not render for this instance (validation
+     * rendered it for the first run only) is a failed try, not a failed
+     * runner: rerr keeps why */
+    kiln_err rerr = {0};
+    int bad = 0;
+#define RENDER(call_)                                                                                                  \
+    do {                                                                                                               \
+        if ((call_) != 0) {                                                                                            \
+            if (rerr.code == KILN_ENOMEM) {                                                                            \
+                rc = kiln_err_set(s->err, KILN_ENOMEM, "%s", rerr.msg);                                                \
+                goto done;                                                                                             \
+            }                                                                                                          \
+            bad = 1;                                                                                                   \
+            goto rendered;                                                                                             \
+        }                                                                                                              \
+    } while (0)
+    if (strcmp(k->type, "command")) {
+        RENDER(kiln_flow__lib_prepare(k, &ctx, t->r->istart, t->r->iend, &call, &rerr));
+        RENDER(kiln_flow__lib_argv(call, &libargv, &rerr));
+    }
     for (size_t i = 0; i < k->argv.len; i++)
-        if ((rc = kiln_flow_render(&argv[i], k->argv.items[i], &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&argv[i], k->argv.items[i], &ctx, &rerr));
     size_t ne = 0;
     for (; ne < k->env.len; ne++)
-        if ((rc = kiln_flow_render(&env[ne], k->env.items[ne], &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&env[ne], k->env.items[ne], &ctx, &rerr));
     /* what a task can read about itself (Airflow sets AIRFLOW_CTX_*) */
     char is[32], ie[32];
     kiln_flow__ts(t->r->istart, is);
@@ -896,14 +970,14 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_START=%s", is)) ||
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
-        !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number))) {
+        !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
+        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path)))) {
         rc = KILN_OOM(s->err);
         goto done;
     }
     if (k->cwd) {
         char *rc_cwd = NULL;
-        if ((rc = kiln_flow_render(&rc_cwd, k->cwd, &ctx, s->err)))
-            goto done;
+        RENDER(kiln_flow_render(&rc_cwd, k->cwd, &ctx, &rerr));
         cwd = rc_cwd[0] == '/' ? kiln_strdup(rc_cwd) : kiln_sprintf("%s/%s", s->p->dir, rc_cwd);
         kiln_free(rc_cwd);
         if (!cwd) {
@@ -911,6 +985,8 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
             goto done;
         }
     }
+#undef RENDER
+rendered:;
     kiln_flow_spawn sp = {.argv = call ? libargv : argv,
                           .env_extra = env,
                           .cwd = cwd ? cwd : s->p->dir,
@@ -922,7 +998,20 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     kiln_err serr = {0};
     t->try_start_ms = now_ms();
-    int sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    t->proc.pid = -1;
+    t->proc.wait_fd = -1;
+    int sr;
+    if (bad) {
+        sr = -1;
+        snprintf(serr.msg, sizeof serr.msg, "template: %s", rerr.msg);
+        FILE *lf = fopen(log_path, "a");
+        if (lf) {
+            fprintf(lf, "kiln: the task's %s\n", serr.msg);
+            fclose(lf);
+        }
+    } else {
+        sr = s->ex->start(s->ex, &sp, &t->proc, &serr);
+    }
     kiln_flow__uuid7(t->ol_run);
     lineage(s, t, "START", NULL);
     if ((rc = kiln_flow__x(&s->st, s->err,
@@ -991,6 +1080,7 @@ static int sensor_poke(sched *s, ti *t)
     kiln_flow_render_ctx ctx;
     kiln_flow_render_ctx_init(&ctx, s->d, t->r->logical, t->r->istart, t->r->iend, t->r->run_id, t->try_number);
     ctx.task_id = k->id;
+    ctx.branch = s->o->branch;
     char *rpath = NULL, *path = NULL, *log = NULL;
     int rc = kiln_flow_render(&rpath, k->sensor_path, &ctx, s->err);
     if (rc)
@@ -1458,8 +1548,15 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
                 continue;
             }
             r->nparticipating++;
-            if ((rc = kiln_flow_task_key(d, k, r->istart, r->iend, t->key, t->def_hash, s->err)))
-                return rc;
+            kiln_err kerr = {0};
+            if ((rc = kiln_flow_task_key_branch(d, k, r->istart, r->iend, s->o->branch, t->key, t->def_hash, &kerr))) {
+                if (rc == KILN_ENOMEM)
+                    return kiln_err_set(s->err, rc, "%s", kerr.msg);
+                /* a template that does not render for this date: no key; the
+                 * try fails with the renderer's message when it starts */
+                t->key[0] = t->def_hash[0] = 0;
+                rc = 0;
+            }
         }
     }
     return 0;
@@ -1488,6 +1585,185 @@ static int dry_run(sched *s)
     return rc;
 }
 
+/* ------------------------------------------------------------ --branch */
+
+typedef struct name_list {
+    KILN_VEC(char *) v;
+} name_list;
+
+static int collect_name(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    name_list *l = ctx;
+    kiln_err e;
+    char *c = kiln_strdup(name);
+    if (!c || kiln_vec_push(&l->v, c, &e)) {
+        kiln_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* The warehouses the DAG's table-writing tasks write (absolute paths,
+ * distinct), rendered as for the first run. */
+static int branch_warehouses(sched *s, kiln_flow_strv *out)
+{
+    int rc = 0;
+    for (size_t k = 0; k < s->d->ntasks && !rc; k++) {
+        const kiln_flow_task *t = &s->d->tasks[k];
+        if (!kiln_flow__branch_override(t, s->o->branch))
+            continue;
+        run *r = s->nruns ? &s->runs[0] : NULL;
+        kiln_flow_render_ctx ctx;
+        kiln_flow_render_ctx_init(&ctx, s->d, r ? r->logical : s->o->start, r ? r->istart : s->o->start,
+                                  r ? r->iend : s->o->start, r ? r->run_id : "", 1);
+        ctx.task_id = t->id;
+        ctx.branch = s->o->branch;
+        char *wh = NULL, *cwd = NULL, *path = NULL;
+        if ((rc = kiln_flow_render(&wh, kiln_flow_task_opt(t, "warehouse"), &ctx, s->err)) ||
+            (t->cwd && (rc = kiln_flow_render(&cwd, t->cwd, &ctx, s->err)))) {
+            kiln_free(wh);
+            return rc;
+        }
+        if (wh[0] == '/')
+            path = kiln_strdup(wh);
+        else if (cwd && cwd[0] == '/')
+            path = kiln_sprintf("%s/%s", cwd, wh);
+        else if (cwd)
+            path = kiln_sprintf("%s/%s/%s", s->p->dir, cwd, wh);
+        else
+            path = kiln_sprintf("%s/%s", s->p->dir, wh);
+        kiln_free(wh);
+        kiln_free(cwd);
+        if (!path)
+            return KILN_OOM(s->err);
+        int dup = 0;
+        for (size_t i = 0; i < out->len && !dup; i++)
+            dup = !strcmp(out->items[i], path);
+        if (dup || kiln_vec_push(out, path, s->err) == 0) {
+            if (dup)
+                kiln_free(path);
+        } else {
+            kiln_free(path);
+            rc = KILN_OOM(s->err);
+        }
+    }
+    return rc;
+}
+
+/* After a backfill on --branch: every run succeeded -> fast-forward main to
+ * the branch on every table that has it, one table after another (a reader
+ * between two tables' moves sees the first table new and the second old;
+ * docs/flow.md); otherwise leave main alone, keep the branch, alert. */
+static int branch_swap(sched *s)
+{
+    const char *b = s->o->branch;
+    FILE *out = s->o->progress;
+    kiln_flow_strv whs = {0};
+    KILN_VEC(kiln_lake_table *) tabs = {0};
+    kiln_flow_strv tabnames = {0};
+    KILN_VEC(kiln_lake_catalog *) cats = {0};
+    name_list names = {0};
+    int rc = branch_warehouses(s, &whs);
+    for (size_t w = 0; w < whs.len && !rc; w++) {
+        struct stat st;
+        if (stat(whs.items[w], &st) != 0)
+            continue; /* nothing was written there */
+        kiln_lake_catalog *cat = NULL;
+        if ((rc = kiln_lake_catalog_open(&cat, whs.items[w], KILN_LAKE_CATALOG_SQLITE, s->err)))
+            break;
+        if (kiln_vec_push(&cats, cat, s->err)) {
+            kiln_lake_catalog_free(cat);
+            rc = KILN_OOM(s->err);
+            break;
+        }
+        for (size_t i = 0; i < names.v.len; i++)
+            kiln_free(names.v.items[i]);
+        names.v.len = 0;
+        if ((rc = kiln_lake_table_list(cat, NULL, collect_name, &names, s->err)))
+            break;
+        for (size_t i = 0; i < names.v.len && !rc; i++) {
+            kiln_lake_table *t = NULL;
+            if ((rc = kiln_lake_table_load(&t, cat, names.v.items[i], s->err)))
+                break;
+            if (!kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
+                kiln_lake_table_free(t);
+                continue;
+            }
+            char *nm = kiln_strdup(names.v.items[i]);
+            if (!nm || kiln_vec_push(&tabnames, nm, s->err) || kiln_vec_push(&tabs, t, s->err)) {
+                if (tabnames.len && tabnames.items[tabnames.len - 1] == nm)
+                    tabnames.len--;
+                kiln_free(nm);
+                kiln_lake_table_free(t);
+                rc = KILN_OOM(s->err);
+            }
+        }
+    }
+    s->res->branch_tables = (int)tabs.len;
+    if (rc)
+        goto done;
+    if (s->res->runs_failed > 0 || s->res->drained) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "backfill on branch '%s': %d run(s) failed; main left untouched, the branch kept on %zu table(s) for "
+                 "inspection",
+                 b, s->res->runs_failed, tabs.len);
+        if (out)
+            fprintf(out, "%s\n", msg);
+        if (s->nruns && (rc = alert(s, NULL, &s->runs[0], &s->d->on_failure, "failure", msg)))
+            goto done;
+        goto done;
+    }
+    /* all the fast-forwards are checked first (main must be an ancestor of
+     * the branch everywhere), then made, so a conflict on one table leaves
+     * every table's main untouched */
+    for (size_t i = 0; i < tabs.len; i++) {
+        const kiln_lake_meta *m = kiln_lake_table_meta(tabs.items[i]);
+        const kiln_lake_ref *mr = kiln_lake_meta_ref(m, "main"), *br = kiln_lake_meta_ref(m, b);
+        if (mr && br && !kiln_lake_meta_is_ancestor(m, br->snapshot_id, mr->snapshot_id)) {
+            rc = kiln_err_set(s->err, KILN_ECONFLICT,
+                              "backfill on branch '%s': main of %s moved since the branch was cut; nothing was "
+                              "swapped in (the branch is kept)",
+                              b, tabnames.items[i]);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < tabs.len; i++) {
+        if ((rc = kiln_lake_fast_forward(tabs.items[i], "main", b, s->err))) {
+            char first[512];
+            snprintf(first, sizeof first, "%s", s->err->msg);
+            rc = kiln_err_set(s->err, rc == KILN_ECONFLICT ? KILN_ECONFLICT : rc,
+                              "backfill on branch '%s': fast-forward of %s failed after %zu of %zu table(s) were "
+                              "swapped in: %s",
+                              b, tabnames.items[i], i, tabs.len, first);
+            goto done;
+        }
+        if (out)
+            fprintf(out, "branch '%s': main of %s fast-forwarded\n", b, tabnames.items[i]);
+    }
+    s->res->branch_swapped = 1;
+    if (out)
+        fprintf(out, "branch '%s': every run succeeded; swapped in on %zu table(s)\n", b, tabs.len);
+done:
+    for (size_t i = 0; i < tabs.len; i++)
+        kiln_lake_table_free(tabs.items[i]);
+    kiln_vec_free(&tabs);
+    for (size_t i = 0; i < tabnames.len; i++)
+        kiln_free(tabnames.items[i]);
+    kiln_vec_free(&tabnames);
+    for (size_t i = 0; i < cats.len; i++)
+        kiln_lake_catalog_free(cats.items[i]);
+    kiln_vec_free(&cats);
+    for (size_t i = 0; i < names.v.len; i++)
+        kiln_free(names.v.items[i]);
+    kiln_vec_free(&names.v);
+    for (size_t i = 0; i < whs.len; i++)
+        kiln_free(whs.items[i]);
+    kiln_vec_free(&whs);
+    return rc;
+}
+
 int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_result *res, kiln_err *err)
 {
     sched s = {0};
@@ -1507,6 +1783,22 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     if (o->only_task && kiln_flow_dag_task(s.d, o->only_task) < 0)
         return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", o->dag, o->only_task);
     s.max_active_runs = o->max_active_runs > 0 ? o->max_active_runs : s.d->max_active_runs;
+    if (o->branch) {
+        int writers = 0;
+        for (size_t k = 0; k < s.d->ntasks; k++) {
+            if (!strcmp(s.d->tasks[k].type, "models.build"))
+                return kiln_err_set(err, KILN_EINVAL,
+                                    "--branch: task '%s' is models.build, which cannot write to an Iceberg branch "
+                                    "yet (the models layer has no branch option); nothing was run",
+                                    s.d->tasks[k].id);
+            writers += kiln_flow__branch_override(&s.d->tasks[k], o->branch);
+        }
+        if (!writers)
+            return kiln_err_set(err, KILN_EINVAL,
+                                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:); "
+                                "nothing was run",
+                                s.d->id);
+    }
     if ((rc = kiln_flow__dates(s.d, o->start, o->end, &dates, &ndates, err)))
         return rc;
     if ((rc = kiln_flow__store_open(&s.st, p->state_dir, err)))
@@ -1542,6 +1834,8 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     draw_bar(&s, 0);
     rc = loop(&s);
     draw_bar(&s, 1);
+    if (!rc && o->branch)
+        rc = branch_swap(&s);
     if (s.st.db)
         metrics(&s);
     sigaction(SIGINT, &old_int, NULL);

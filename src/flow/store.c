@@ -35,7 +35,12 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS idem_key_ti ON idem_key(dag, task, logical_date);"
     "CREATE TABLE IF NOT EXISTS dag_pause(dag TEXT PRIMARY KEY, paused INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS alert_open(dag TEXT NOT NULL, task TEXT NOT NULL, logical_date TEXT NOT NULL,"
-    " raised TEXT NOT NULL, PRIMARY KEY(dag, task, logical_date));";
+    " raised TEXT NOT NULL, PRIMARY KEY(dag, task, logical_date));"
+    /* what a successful library task try wrote (task_lib.c result lines) */
+    "CREATE TABLE IF NOT EXISTS asset_materialization(dag TEXT NOT NULL, task TEXT NOT NULL,"
+    " logical_date TEXT NOT NULL, try_number INTEGER NOT NULL, asset TEXT NOT NULL, snapshot_id INTEGER,"
+    " partition TEXT, rows INTEGER NOT NULL, recorded INTEGER NOT NULL,"
+    " PRIMARY KEY(dag, task, logical_date, try_number, asset));";
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {

@@ -69,9 +69,15 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
     }
     c->istart = istart;
     c->iend = iend;
-    for (size_t i = 0; i < t->opt_keys.len; i++) {
-        char *k = kiln_strdup(t->opt_keys.items[i]), *v = NULL;
-        int rc = k ? kiln_flow_render(&v, t->opt_vals.items[i], ctx, err) : KILN_OOM(err);
+    int over = kiln_flow__branch_override(t, ctx->branch);
+    for (size_t i = 0; i < t->opt_keys.len + (size_t)over; i++) {
+        int extra = i == t->opt_keys.len; /* the backfill's branch for a job.gh_events table write */
+        if (!extra && over && !strcmp(t->opt_keys.items[i], "branch"))
+            continue;
+        char *k = kiln_strdup(extra ? "branch" : t->opt_keys.items[i]), *v = NULL;
+        int rc = !k      ? KILN_OOM(err)
+                 : extra ? ((v = kiln_strdup(ctx->branch)) ? 0 : KILN_OOM(err))
+                         : kiln_flow_render(&v, t->opt_vals.items[i], ctx, err);
         if (!rc && kiln_vec_push(&c->keys, k, err) == 0)
             k = NULL;
         else if (!rc)
@@ -89,6 +95,11 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
     }
     *out = c;
     return 0;
+}
+
+int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch)
+{
+    return branch && !strcmp(t->type, "job.gh_events") && kiln_flow_task_opt(t, "warehouse") != NULL;
 }
 
 /* The `kiln ...` command line equivalent to the call (for the log and a
@@ -127,7 +138,8 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
             OPT("--branch", "branch");
         } else {
             OPT("--out", "out");
-            OPT("--format", "format");
+            ARG("--format");
+            ARG(opt(c, "format") ? opt(c, "format") : "parquet"); /* the task's default */
         }
         ARG("--start");
         ARG(a);
@@ -249,6 +261,25 @@ static int run_gh_events(const kiln_flow__libcall *c)
     if (kiln_gh_job_result_text(&res, &txt, &e2) == 0 && txt.data)
         fwrite(txt.data, 1, txt.len, stdout);
     kiln_buf_free(&txt);
+    /* what was written, for the runner's asset_materialization records */
+    const char *rf = getenv("KILN_RESULT_FILE");
+    FILE *res_f = rc == 0 && rf && *rf ? fopen(rf, "w") : NULL;
+    if (res_f) {
+        if (o.iceberg) {
+            for (int i = 0; i < 2; i++) {
+                const kiln_gh_iceberg_table_result *tr = &res.iceberg_result.tables[i];
+                if (tr->name[0] && tr->last_snapshot_id >= 0)
+                    fprintf(res_f, "%s\t%lld\t%s..%s\t%lld\n", tr->name, (long long)tr->last_snapshot_id, a, b,
+                            (long long)(tr->rows_inserted + tr->rows_updated));
+            }
+        } else {
+            fprintf(res_f, "%s/pushes\t-1\t%s..%s\t%llu\n", o.scan.out_dir, a, b,
+                    (unsigned long long)res.report.total.pushes);
+            fprintf(res_f, "%s/commits\t-1\t%s..%s\t%llu\n", o.scan.out_dir, a, b,
+                    (unsigned long long)res.report.total.commits);
+        }
+        fclose(res_f);
+    }
     if (rc != 0)
         ec = fail("job.gh_events", &err);
     else if (res.status == KILN_GH_JOB_OK)

@@ -121,12 +121,22 @@ grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" "$P/.kiln/logs/gh/models/
 expect_rc 0 "$KILN_BIN" sql --warehouse "$P/shop/warehouse" --csv "select count(*) from analytics.customers"
 want "$(echo "$OUT" | tail -1)" 5 "models built customers"
 
+# what each load wrote is recorded (asset_materialization) and exported
+py_total=0; for c in $py_counts; do py_total=$((py_total + ${c#*:})); done
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT sum(rows) FROM asset_materialization WHERE asset='github.pushes'")" "$py_total" "rows recorded"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT group_concat(partition, ' ') FROM (SELECT partition FROM asset_materialization WHERE asset='github.commits' ORDER BY partition)")" \
+  "2025-01-01..2025-01-01 2025-01-02..2025-01-02" "partitions recorded"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization WHERE snapshot_id IS NULL OR snapshot_id < 0")" 0 "snapshot ids recorded"
+grep -q "^kiln_asset_rows_written_total{asset=\"github.pushes\"} $py_total\$" "$P/.kiln/metrics.prom" || fail "asset metric: $(grep asset "$P/.kiln/metrics.prom")"
+materialized="$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")"
+
 # ---- a re-run is a no-op: nothing executes, no table gets a snapshot
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots github.pushes | md5sum; }
 before="$(snaps)"
 expect_rc 0 K dags backfill gh --start 2025-01-01 --end 2025-01-02 --rerun all
 echo "$OUT" | grep -q "0 tries started" || fail "re-run started tries: $OUT"
 want "$(snaps)" "$before" "snapshots unchanged by the re-run"
+want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")" "$materialized" "nothing materialized by the re-run"
 
 # ---- a changed model re-runs models.build (and its downstream) only
 echo "-- touched" >> "$P/shop/models/orders.sql"
@@ -163,4 +173,21 @@ elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT exit_code FROM task_try WHERE dag='s' AND task='bad'")" 1 "bad sql exit"
 sqlite3 "$P/.kiln/flow.db" "SELECT note FROM task_try WHERE dag='s' AND task='slow'" | grep -q "timeout after 0.5s" || fail "slow sql not timed out"
 [ "$elapsed_ms" -lt 10000 ] || fail "the timeout did not stop the in-process task (${elapsed_ms} ms)"
+# a template that renders for the first run (validation) but not for one
+# date is a failed try of that instance, not a failed backfill
+cat > "$P/dags/t2.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+tasks:
+  a: {type: command, command: [echo, "{{ 10 // (ds[8:] | int - 2) }}"]}
+  b: {type: command, command: ['true'], needs: [a]}
+YML
+expect_rc 0 K dags validate
+expect_rc 6 K dags backfill t2 --start 2024-01-01 --end 2024-01-03
+want "$(state t2 a 2024-01-01)" success "a renders on day 1"
+want "$(state t2 a 2024-01-02)" failed "a cannot render on day 2"
+want "$(state t2 b 2024-01-02)" upstream_failed "b after a failed render"
+want "$(state t2 a 2024-01-03)" success "a renders on day 3"
+grep -q "template:1:7: integer division or modulo by zero" "$P/.kiln/logs/t2/a/2024-01-02T00:00:00Z/try-1.log" ||
+  fail "render error in the try's log"
 echo "flow_tasks: ok"

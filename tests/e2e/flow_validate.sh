@@ -29,6 +29,13 @@ tasks:
   c: {type: models.build, select: x, in: raw}
   d: {type: job.gh-events}
 YML
+cat > "$P/dags/lib.yml" <<'YML'
+tasks:
+  g: {type: job.gh_events, in: raw, warehouse: wh, out: o}
+  h: {type: job.gh_events, warehouse: wh, format: csv}
+  s: {type: sql, command: ['true'], soft_fail: true}
+  m: {type: models.build, vars: [a], threads: many}
+YML
 cat > "$P/dags/cron.yml" <<'YML'
 schedule: "0 25 * * *"
 start_date: 2024-01-01
@@ -60,6 +67,14 @@ has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command, sensor.f
 has "dags/types.yml:3:13: task 'b': type 'table.expire' is planned but not available yet"
 has "dags/types.yml:4:38: task 'c': 'in' is not a setting of type models.build"
 has "dags/types.yml:5:13: task 'd': unknown task type 'job.gh-events' (did you mean job.gh_events?)"
+has "dags/lib.yml:2:3: task 'g': job.gh_events writes either Iceberg tables (warehouse:) or files (out:, format:)"
+has "dags/lib.yml:3:3: task 'h': job.gh_events needs in:"
+has "dags/lib.yml:3:51: task 'h': format: is for out: files; warehouse: writes Iceberg tables"
+has "dags/lib.yml:4:27: task 's': a sql task has no command (it runs kiln's library call)"
+has "dags/lib.yml:4:3: task 's': sql needs sql:"
+has "dags/lib.yml:4:48: task 's': soft_fail is for sensors"
+has "dags/lib.yml:5:33: vars: want a map of NAME: value"
+has "dags/lib.yml:5:47: threads: 'many' is not a whole number in 0..1024"
 has "dags/cron.yml:1:14: schedule: cron '0 25 * * *': bad hour field '25'"
 has "dags/syntax.yml:3:4: YAML:"
 has "dags/keys.yml:1:1: DAG: unknown key 'schedul'"

@@ -228,11 +228,13 @@ TEST(flow, render_uses_the_models_jinja)
     kiln_buf b;
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_flow_render_vars_json(&ctx, &b, &err), &err);
-    CHECK_STR(b.data, "{\"ds\":\"2024-01-02\",\"ds_nodash\":\"20240102\",\"ts\":\"2024-01-02T00:00:00+00:00\","
-                      "\"ts_nodash\":\"20240102T000000\",\"logical_date\":\"2024-01-02T00:00:00Z\","
-                      "\"data_interval_start\":\"2024-01-02T00:00:00Z\",\"data_interval_end\":\"2024-01-03T00:00:00Z\","
-                      "\"run_id\":\"manual__x\",\"params\":{},\"task\":{\"try_number\":2,\"task_id\":\"load\"},"
-                      "\"dag\":{}}");
+    CHECK_STR(
+        b.data,
+        "{\"ds\":\"2024-01-02\",\"ds_nodash\":\"20240102\",\"ts\":\"2024-01-02T00:00:00+00:00\","
+        "\"ts_nodash\":\"20240102T000000\",\"logical_date\":\"2024-01-02T00:00:00Z\","
+        "\"data_interval_start\":\"2024-01-02T00:00:00Z\",\"data_interval_end\":\"2024-01-03T00:00:00Z\","
+        "\"run_id\":\"manual__x\",\"branch\":\"main\",\"params\":{},\"task\":{\"try_number\":2,\"task_id\":\"load\"},"
+        "\"dag\":{}}");
     kiln_buf_free(&b);
     /* Jinja proper: filters, expressions, statements */
     CHECK_OK(kiln_flow_render(&out,
