@@ -1,6 +1,7 @@
 // serve_dags.mjs KILN_BIN TMPDIR [CHROMIUM] - see tests/e2e/serve_dags.sh.
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp, exe = '/usr/bin/chromium'] = process.argv.slice(2);
@@ -100,6 +101,12 @@ try {
   check(edge('job:grid.extract', 'dataset:iceberg://warehouse/ui.events', 'output') &&
     edge('dataset:iceberg://warehouse/ui.events', 'job:grid.flaky', 'input') &&
     edge('job:grid.extract', 'job:grid.slow', 'needs'), `edges: ${JSON.stringify(lin.edges)}`);
+  // /metrics carries the orchestrator's families next to the server's, and parses as one exposition
+  const mtext = await (await fetch(srv.url + '/metrics')).text();
+  const fams = new Map(parsePrometheusTextFormat(mtext).map(f => [f.name, f]));
+  const runsF = fams.get('kiln_task_runs_total');
+  check(fams.has('kiln_http_requests_total') && runsF && runsF.metrics.some(m => m.labels.dag === 'grid' &&
+    m.labels.task === 'flaky'), `orchestrator metrics in /metrics: ${[...fams.keys()]}`);
   const oa = await get('/api/v1/openapi.json');
   for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
     '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear'])
