@@ -130,6 +130,8 @@ try {
     tr.dataset.task + ':' + Array.from(tr.querySelectorAll('.st')).map(s => s.dataset.state).join(',')));
   check(cells.join(' ') === 'extract:success,success flaky:failed,failed slow:success,success', `grid: ${cells}`);
   await page.screenshot({ path: `${shots}/serve_dags_grid.png`, fullPage: true });
+  check((await page.textContent('#run-summary')).startsWith('2 runs: 2 failed') &&
+    (await page.textContent('#run-summary')).includes('100% finished'), 'run summary (backfill progress)');
   // from the failed task to its log
   await page.click('table#grid tr[data-task="flaky"] a.st-failed >> nth=1');
   await page.waitForSelector('pre#log[data-complete]');

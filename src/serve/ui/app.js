@@ -117,6 +117,19 @@ async function dagsPage() {
     main.append(el('h2', {}, 'Problems'), el('ul', { id: 'problems' }, ...j.problems.map(p => el('li', { class: 'err' }, p))));
   }
 }
+// Backfill progress: runs by state, and the share finished.
+function runSummary(runs) {
+  const by = {};
+  for (const r of runs) by[r.state] = (by[r.state] || 0) + 1;
+  const done = (by.success || 0) + (by.failed || 0);
+  const p = el('p', { id: 'run-summary' }, runs.length + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
+  if (runs.length) {
+    const pct = Math.round(100 * done / runs.length);
+    p.append(' · ', el('progress', { max: String(runs.length), value: String(done), title: pct + '% finished' }),
+      ' ' + pct + '% finished');
+  }
+  return p;
+}
 async function dagPage(id) {
   const j = await getJson(dagUrl(id));
   const runs = j.runs.slice(-30);
@@ -128,7 +141,7 @@ async function dagPage(id) {
     el('p', { class: 'muted' }, (j.schedule || 'manual runs only') + (j.paused ? ' · paused' : '') +
       (j.next_run_at ? ' · next run ' + j.next_run_at : '') + ' · ', el('code', {}, j.file)),
     el('div', { class: 'actions' }, 'logical date', date, trig, pause, tokenInput(), el('span', { id: 'action-msg' })),
-    el('h2', {}, 'Runs × tasks'));
+    runSummary(j.runs), el('h2', {}, 'Runs × tasks'));
   trig.addEventListener('click', async () => {
     if (!date.value) { say('pick a date', 'err'); return; }
     if (!confirm('Trigger a run of ' + j.dag_id + ' for ' + date.value + '?')) return;
