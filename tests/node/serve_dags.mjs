@@ -197,7 +197,7 @@ try {
   const st = await srv.stop('SIGTERM');
   check(st.code === 0, `serve exit ${JSON.stringify(st)}`);
 
-  // ---- kiln serve --scheduler: the scheduler in the same process
+  // ---- kiln serve --scheduler: the scheduler alongside the server
   const S = `${tmp}/sched`;
   mkdirSync(`${S}/dags`, { recursive: true });
   writeFileSync(`${S}/dags/tick.yml`, 'schedule: "@hourly"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
@@ -212,6 +212,31 @@ try {
     `scheduler in serve ran the due interval: ${JSON.stringify(runs)}`);
   const st2 = await s2.stop('SIGTERM');
   check(st2.code === 0 && /scheduler stopped/.test(s2.stderr()), `serve --scheduler stops on SIGTERM: ${JSON.stringify(st2)}`);
+  // SIGTERM while a run is going: the scheduler drains (the running task finishes), then the server exits 0
+  writeFileSync(`${S}/dags/tick.yml`, 'schedule: "@daily"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
+    '  slowly: {type: command, command: [sh, -c, "sleep 1.5; echo done"]}\n');
+  const s3 = await startServer(bin, ['--project-dir', S, '--scheduler']);
+  let going = null;
+  for (let i = 0; i < 100 && !going; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    going = (await (await fetch(s3.url + '/api/v1/dags/tick/runs')).json()).runs.find(r => r.state === 'running');
+  }
+  check(going, 'a scheduled run is going');
+  const st3 = await s3.stop('SIGTERM');
+  const drained = JSON.parse((await run(bin, ['runs', 'tick', '--json', '--project-dir', S])).stdout)
+    .find(r => r.logical_date === going.logical_date);
+  check(st3.code === 0 && drained.tasks[0].state === 'success', `drained on SIGTERM: ${JSON.stringify(drained)} ${s3.stderr()}`);
+  // kill -9 of the server: the scheduler process goes with it
+  const s4 = await startServer(bin, ['--project-dir', S, '--scheduler']);
+  const kids = (await run('ps', ['-o', 'pid=', '--ppid', String(s4.proc.pid)])).stdout.trim().split(/\s+/).map(Number);
+  check(kids.length === 1 && kids[0] > 0, `one scheduler process: ${kids}`);
+  await s4.stop('SIGKILL');
+  let alive = true;
+  for (let i = 0; i < 100 && alive; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    try { process.kill(kids[0], 0); } catch { alive = false; }
+  }
+  check(!alive, 'the scheduler process ended with the server');
   const bad = await run(bin, ['serve', '--listen', '127.0.0.1:0', '--scheduler', '--project-dir', `${tmp}/none`]).catch(e => e);
   check(bad.code === 3, `a missing project is an error: ${bad.code} ${bad.stderr}`);
   console.log(`serve_dags: ok (screenshots in ${shots})`);
