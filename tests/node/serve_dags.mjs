@@ -22,6 +22,9 @@ tasks:
     needs: [extract]
     consumes: ['iceberg://warehouse/ui.events']
     produces: [analytics.daily]
+  big:
+    type: command
+    command: [awk, 'BEGIN { for (i = 0; i < 30000; i++) print "☕☕☕☕☕☕☕☕☕" }']
   slow:
     type: command
     command: [sh, -c, 'echo tick 1; while [ ! -e "$KILN_LOGICAL_DATE.go" ]; do sleep 0.1; done; echo tick 2']
@@ -54,7 +57,7 @@ try {
   check(dags.dags[0].recent_runs.map(r => r.state).join() === cli.map(r => r.state).join(), 'recent run states');
   check(/^\d{4}-\d\d-\d\dT00:00:00Z$/.test(dags.dags[0].next_run_at), 'next run of a daily DAG');
   const dag = await get('/api/v1/dags/grid');
-  check(dag.tasks.map(t => t.task_id).join() === 'extract,flaky,slow', 'tasks in file order');
+  check(dag.tasks.map(t => t.task_id).join() === 'extract,flaky,big,slow', 'tasks in file order');
   check(dag.tasks[1].needs.join() === 'extract' && dag.tasks[1].produces.join() === 'analytics.daily', 'task definition');
   check(JSON.stringify(dag.runs) === JSON.stringify(cli), 'grid runs equal kiln runs --json');
   const states = Object.fromEntries(dag.runs[1].tasks.map(t => [t.task, t.state]));
@@ -71,6 +74,24 @@ try {
   const lg2 = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log?try=1&offset=5');
   check(lg2.text === Buffer.from(logFile).subarray(5).toString() && lg2.offset === 5, 'log from an offset');
   check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/flaky/log')).text.includes('loading'), 'stderr in the log');
+  // a log over the 256 KiB answer cap: read in pieces from offset 0 it is the file byte for byte (no
+  // character split at a piece's edge); without an offset it is the file's tail from a character start
+  const bigFile = readFileSync(`${P}/.kiln/logs/grid/big/2024-01-02T00:00:00Z/try-1.log`);
+  check(bigFile.length > 3 * 131072, `big log ${bigFile.length}`);
+  let pieces = [], off = 0, n = 0;
+  for (; n < 10; n++) {
+    const part = await get(`/api/v1/dags/grid/runs/2024-01-02/tasks/big/log?offset=${off}`);
+    check(part.offset === off && part.next_offset - off <= 262144 && part.size === bigFile.length, `piece ${JSON.stringify({ ...part, text: part.text.length })}`);
+    pieces.push(part.text);
+    // 28-byte lines: byte 262143 is inside a 3-byte character, so the first piece ends 2 bytes early
+    if (n === 0) check(part.next_offset === 262142, `first piece cut at a character start: ${part.next_offset}`);
+    if (part.next_offset === part.size) break;
+    off = part.next_offset;
+  }
+  check(n >= 2 && Buffer.from(pieces.join('')).equals(bigFile), `log in ${n + 1} pieces equals the file`);
+  const tailPart = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/big/log');
+  check(tailPart.offset > 0 && Buffer.from(tailPart.text).equals(bigFile.subarray(tailPart.offset)) &&
+    !tailPart.text.includes('\ufffd'), 'tail from a character boundary');
   // errors: JSON with a stable type
   check((await get('/api/v1/dags/nope', 404)).error.type === 'NoSuchDagException', 'unknown DAG');
   check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/nope', 404)).error.type === 'NoSuchTaskException', 'unknown task');
@@ -128,7 +149,7 @@ try {
   await page.waitForSelector('table#grid tbody tr[data-task="flaky"]');
   const cells = await page.$$eval('table#grid tbody tr[data-task]', trs => trs.map(tr =>
     tr.dataset.task + ':' + Array.from(tr.querySelectorAll('.st')).map(s => s.dataset.state).join(',')));
-  check(cells.join(' ') === 'extract:success,success flaky:failed,failed slow:success,success', `grid: ${cells}`);
+  check(cells.join(' ') === 'extract:success,success flaky:failed,failed big:success,success slow:success,success', `grid: ${cells}`);
   await page.screenshot({ path: `${shots}/serve_dags_grid.png`, fullPage: true });
   check((await page.textContent('#run-summary')).startsWith('2 runs: 2 failed') &&
     (await page.textContent('#run-summary')).includes('100% finished'), 'run summary (backfill progress)');
