@@ -304,6 +304,36 @@ static int flow_metrics(const char *project_dir, kiln_buf *out, kiln_err *err)
     int rc = path ? 0 : KILN_OOM(err);
     if (!rc && access(path, F_OK) == 0 && (rc = kiln_file_read(path, (size_t)64 << 20, &text, &len, err)) == 0 && len)
         rc = kiln_buf_append(out, text, len, err);
+    /* last successful materialization per asset, from the OpenLineage
+     * events: when a task producing it last completed */
+    kiln_map *jobs = kiln_map_new(), *assets = kiln_map_new();
+    if (!rc && (!jobs || !assets))
+        rc = KILN_OOM(err);
+    if (!rc && p->lineage_file && !(rc = kiln_serve__lineage_scan(p, jobs, err)))
+        rc = kiln_serve__asset_times(p, jobs, assets, err);
+    if (!rc && kiln_map_len(assets))
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_asset_last_materialized_timestamp_seconds When a task producing the asset "
+                             "last completed (OpenLineage COMPLETE events).\n"
+                             "# TYPE kiln_asset_last_materialized_timestamp_seconds gauge\n");
+    size_t pos = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (!rc && kiln_map_next(assets, &pos, &k, &kl, &v)) {
+        rc = kiln_buf_printf(out, err, "kiln_asset_last_materialized_timestamp_seconds{asset=\"");
+        for (size_t i = 0; !rc && i < kl; i++) /* label values escape \\, " and newline */
+            rc = k[i] == '\\' || k[i] == '"' ? kiln_buf_printf(out, err, "\\%c", k[i])
+                 : k[i] == '\n'              ? kiln_buf_printf(out, err, "\\n")
+                                             : kiln_buf_putc(out, k[i], err);
+        if (!rc)
+            rc = kiln_buf_printf(out, err, "\"} %.3f\n", (double)(uintptr_t)v / 1e6);
+    }
+    pos = 0;
+    while (jobs && kiln_map_next(jobs, &pos, &k, &kl, &v))
+        kiln_free(v);
+    kiln_map_free(jobs);
+    kiln_map_free(assets);
     kiln_free(text);
     kiln_free(path);
     kiln_flow_project_free(p);

@@ -116,6 +116,10 @@ try {
   const lin = await get('/api/v1/lineage');
   const node = id => lin.nodes.find(n => n.id === id);
   check(node('dataset:iceberg://warehouse/ui.events').table === 'ui.events', 'dataset links to its table');
+  // last materialization: when a producing task last completed (extract did; flaky, analytics.daily's producer, never)
+  const mat = node('dataset:iceberg://warehouse/ui.events').last_materialized;
+  check(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(mat) && Math.abs(Date.parse(mat) - Date.now()) < 600e3, `last_materialized ${mat}`);
+  check(node('dataset:analytics.daily').last_materialized === null, 'never materialized');
   check(node('job:grid.flaky').last_event.type === 'FAIL' && node('job:grid.extract').last_event.type === 'COMPLETE',
     `last events: ${JSON.stringify(lin.nodes)}`);
   const edge = (f, t, k) => lin.edges.some(e => e.from === f && e.to === t && e.kind === k);
@@ -128,6 +132,10 @@ try {
   const runsF = fams.get('kiln_task_runs_total');
   check(fams.has('kiln_http_requests_total') && runsF && runsF.metrics.some(m => m.labels.dag === 'grid' &&
     m.labels.task === 'flaky'), `orchestrator metrics in /metrics: ${[...fams.keys()]}`);
+  const matF = fams.get('kiln_asset_last_materialized_timestamp_seconds');
+  check(matF && matF.type === 'GAUGE' && matF.metrics.length === 1 &&
+    matF.metrics[0].labels.asset === 'iceberg://warehouse/ui.events' &&
+    Math.abs(Number(matF.metrics[0].value) * 1000 - Date.parse(mat)) < 1000, `asset freshness metric: ${JSON.stringify(matF)}`);
   const oa = await get('/api/v1/openapi.json');
   for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
     '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear'])

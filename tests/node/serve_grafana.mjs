@@ -16,8 +16,9 @@ const wh = `${tmp}/wh`;
 await run(bin, ['table', 'create', 'github.pushes', '--schema', 'id long', '--warehouse', wh]);
 // a project that ran once (a task that fails after a retry), so /metrics carries the orchestrator's families
 mkdirSync(`${tmp}/proj/dags`, { recursive: true });
+writeFileSync(`${tmp}/proj/kiln.yml`, 'flow:\n  lineage: {file: .kiln/lineage.ndjson}\n');
 writeFileSync(`${tmp}/proj/dags/github.yml`, 'schedule: "@daily"\nstart_date: 2024-01-01\ntasks:\n' +
-  '  fetch: {type: command, command: ["true"]}\n' +
+  '  fetch: {type: command, command: ["true"], produces: [github.pushes]}\n' +
   '  load: {type: command, command: [sh, -c, "exit 1"], needs: [fetch], retries: 1, retry_delay: 10ms}\n');
 await run(bin, ['dags', 'run', 'github', '--date', '2024-01-01', '--project-dir', `${tmp}/proj`]).catch(() => {});
 const srv = await startServer(bin, ['--warehouse', wh, '--raw', `${tmp}/raw`, '--ingest-every', '60',

@@ -287,10 +287,10 @@ async function lineagePage() {
     title: n.name + (n.last_event ? ' — last ' + n.last_event.type + ' ' + n.last_event.time : ''),
     dot: n.last_event ? (n.last_event.type === 'FAIL' ? '#d9352b' : n.last_event.type === 'COMPLETE' ? '#2e9e44' : '#35a1e0')
       : null })), j.edges, 'lineage'));
-  main.append(el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event'], j.nodes.map(n => [
-    n.name, n.kind, n.kind === 'job' ? el('a', { href: '#/dag/' + enc(n.dag_id) }, 'DAG ' + n.dag_id) :
+  main.append(el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event', 'last materialized'],
+    j.nodes.map(n => [n.name, n.kind, n.kind === 'job' ? el('a', { href: '#/dag/' + enc(n.dag_id) }, 'DAG ' + n.dag_id) :
       n.table ? el('a', { href: '#/table/' + enc(n.table) }, 'table ' + n.table) : '',
-    n.last_event ? n.last_event.type + ' ' + n.last_event.time : '']), 'lineage-nodes'));
+    n.last_event ? n.last_event.type + ' ' + n.last_event.time : '', n.last_materialized || '']), 'lineage-nodes'));
 }
 const STATUS_DOT = { success: '#2e9e44', pass: '#2e9e44', error: '#d9352b', fail: '#d9352b', warn: '#f5d442',
   skipped: '#9e9e9e' };
