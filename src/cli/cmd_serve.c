@@ -28,7 +28,8 @@ static const kiln_opt serve_opts[] = {
      "models project whose artifacts (target/manifest.json,\nrun_results.json) the models pages show (default . "
      "when\n./dbt_project.yml exists)"},
     {"--scheduler", 0, 0, NULL,
-     "also run the scheduler (kiln scheduler) in this process; the\nfirst SIGTERM drains it, then the server stops"},
+     "also run the scheduler (kiln scheduler), in a process of its\nown started with the server; the first SIGTERM "
+     "drains it, then\nthe server stops"},
     {"--threads", 0, KILN_OPT_VALUE, "N", "HTTP worker threads (default 4)"},
     {"--max-body-mb", 0, KILN_OPT_VALUE, "N", "request body limit in MiB (default 16)"},
     {"--timeout", 0, KILN_OPT_VALUE, "S", "idle connection timeout in seconds (default 30)"},

@@ -41,7 +41,7 @@ typedef struct kiln_serve_opts {
     const char *models_dir;     /* models project whose target/manifest.json and run_results.json
                                    /api/v1/models serves; NULL = 503 there */
     int scheduler;              /* kiln_serve_run only: run the scheduler (kiln_flow_scheduler on
-                                   project_dir) in this process until SIGTERM/SIGINT */
+                                   project_dir) alongside, until SIGTERM/SIGINT */
 } kiln_serve_opts;
 
 typedef struct kiln_server kiln_server;
@@ -57,8 +57,10 @@ void kiln_serve_stop(kiln_server *s);
 
 /* Start, print "kiln serve: listening on http://HOST:PORT" on stdout, block
  * until SIGTERM or SIGINT, then stop cleanly. With opts->scheduler the
- * scheduler runs in the calling thread meanwhile: the first signal drains
- * it (its runs finish their running tasks), then the server stops. */
+ * scheduler runs meanwhile in a process forked before the HTTP threads
+ * start (so its runners never inherit a request thread's lock): each
+ * signal is passed on (the first drains it), and the server stops when the
+ * scheduler has ended. */
 int kiln_serve_run(const kiln_serve_opts *opts, kiln_err *err);
 
 /* ------------------------------------------------------------ kiln verify convergence

@@ -587,13 +587,9 @@ static const char *asset_table(const char *a)
     return a;
 }
 
-typedef struct ol_last {
-    char type[16], time[40];
-    int events;
-} ol_last;
+typedef kiln_serve_ol_job ol_last;
 
-/* Last OpenLineage event per job name, from the tail of the lineage file. */
-static int lineage_events(const kiln_flow_project *p, kiln_map *last, kiln_err *err)
+int kiln_serve__lineage_scan(const kiln_flow_project *p, kiln_map *last, kiln_err *err)
 {
     if (!p->lineage_file)
         return 0;
@@ -642,6 +638,9 @@ static int lineage_events(const kiln_flow_project *p, kiln_map *last, kiln_err *
                 snprintf(l->type, sizeof l->type, "%s", type);
                 snprintf(l->time, sizeof l->time, "%s", t);
                 l->events++;
+                int64_t us;
+                if (strcmp(type, "COMPLETE") == 0 && kiln_ts_parse(t, strlen(t), &us) == 0 && us > l->complete_us)
+                    l->complete_us = us;
             }
         }
         json_decref(ev);
@@ -650,6 +649,27 @@ static int lineage_events(const kiln_flow_project *p, kiln_map *last, kiln_err *
 done:
     kiln_free(buf);
     close(fd);
+    return rc;
+}
+
+int kiln_serve__asset_times(const kiln_flow_project *p, const kiln_map *jobs, kiln_map *assets, kiln_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < p->ndags; i++)
+        for (size_t k = 0; !rc && k < p->dags[i]->ntasks; k++) {
+            const kiln_flow_task *t = &p->dags[i]->tasks[k];
+            char *job = kiln_sprintf("%s.%s", p->dags[i]->id, t->id);
+            if (!job)
+                return KILN_OOM(err);
+            const ol_last *l = kiln_map_get(jobs, job, strlen(job));
+            kiln_free(job);
+            for (size_t a = 0; l && l->complete_us > 0 && !rc && a < t->produces.len; a++) {
+                const char *as = t->produces.items[a];
+                uintptr_t prev = (uintptr_t)kiln_map_get(assets, as, strlen(as));
+                if ((uintptr_t)l->complete_us > prev)
+                    rc = kiln_map_put(assets, as, strlen(as), (void *)(uintptr_t)l->complete_us, err);
+            }
+        }
     return rc;
 }
 
@@ -663,7 +683,10 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_buf edges;
     kiln_buf_init(&edges, 0);
     kiln_buf *b = &rs->body;
-    int rc = (!last || !seen) ? KILN_OOM(&err) : lineage_events(p, last, &err);
+    kiln_map *mat = kiln_map_new();
+    int rc = (!last || !seen || !mat) ? KILN_OOM(&err) : kiln_serve__lineage_scan(p, last, &err);
+    if (!rc)
+        rc = kiln_serve__asset_times(p, last, mat, &err);
     int nnodes = 0, nedges = 0;
     if (!rc)
         rc = kiln_buf_printf(b, &err, "{\"nodes\":[");
@@ -716,6 +739,12 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
                             rc = put_kv(b, "name", as, 1, &err);
                         if (!rc)
                             rc = put_kv(b, "table", tbl, 1, &err);
+                        uintptr_t at = (uintptr_t)kiln_map_get(mat, as, strlen(as));
+                        char ts[32];
+                        if (at)
+                            kiln_ts_format((int64_t)at, ts);
+                        if (!rc)
+                            rc = put_kv(b, "last_materialized", at ? ts : NULL, 1, &err);
                         if (!rc)
                             rc = kiln_buf_putc(b, '}', &err);
                         nnodes++;
@@ -777,6 +806,7 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_free(v);
     kiln_map_free(last);
     kiln_map_free(seen);
+    kiln_map_free(mat);
     kiln_buf_free(&edges);
     kiln_flow_project_free(p);
     return 0;

@@ -30,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
 #define SERVE_DEFAULT_BODY ((size_t)16 << 20)
@@ -559,43 +562,103 @@ void kiln_serve_stop(kiln_server *s)
     kiln_free(s);
 }
 
+/* The scheduler's process for --scheduler: forked before the HTTP threads
+ * exist, so it (and the runners it forks) start from a single-threaded
+ * process and can never inherit a lock a request thread held at fork time.
+ * Its own process group: a terminal's Ctrl-C reaches only the server, which
+ * passes each signal on once. It dies with the server (PDEATHSIG). */
+static int scheduler_fork(const kiln_serve_opts *o, const sigset_t *unblocked, pid_t *out, kiln_err *err)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return kiln_err_set(err, KILN_EIO, "cannot start the scheduler: fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+        signal(SIGPIPE, SIG_DFL);
+        pthread_sigmask(SIG_SETMASK, unblocked, NULL);
+        kiln_flow_sched_opts so = {.progress = stderr};
+        kiln_err e = {0};
+        int rc = kiln_flow_scheduler(o->project_dir, &so, &e);
+        if (rc)
+            kiln_error("scheduler: %s", e.msg);
+        fflush(NULL);
+        _exit(rc ? 1 : 0);
+    }
+    setpgid(pid, pid);
+    *out = pid;
+    return 0;
+}
+
 int kiln_serve_run(const kiln_serve_opts *o, kiln_err *err)
 {
     if (o->scheduler && !o->project_dir)
         return kiln_err_set(err, KILN_ECONFIG, "--scheduler needs a project (--project-dir, or ./dags)");
-    /* Block the stop signals before MHD starts its threads (they inherit the
-     * mask), so only sigwait below sees them. */
+    /* Block the stop signals (and SIGCHLD, for the scheduler) before MHD
+     * starts its threads (they inherit the mask), so only sigwait below
+     * sees them. */
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    if (o->scheduler)
+        sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     signal(SIGPIPE, SIG_IGN);
     kiln_server *s = NULL;
-    int rc = kiln_serve_start(&s, o, err);
+    pid_t sched = 0;
+    int rc = 0;
+    if (o->scheduler) {
+        /* a project that does not load fails here, before anything runs */
+        kiln_flow_project *p = NULL;
+        if (!(rc = kiln_flow_project_load(&p, o->project_dir, err)))
+            rc = scheduler_fork(o, &old, &sched, err);
+        kiln_flow_project_free(p);
+    }
+    if (!rc)
+        rc = kiln_serve_start(&s, o, err);
     if (rc) {
+        if (sched > 0) {
+            kill(sched, SIGTERM);
+            waitpid(sched, NULL, 0);
+        }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return rc;
     }
     const char *listen = o->listen ? o->listen : SERVE_DEFAULT_LISTEN;
     printf("kiln serve: listening on http://%.*s:%d\n", (int)(strrchr(listen, ':') - listen), listen, s->port);
     fflush(stdout);
-    if (o->scheduler) {
-        /* The scheduler runs here, in the main thread; the server's threads
-         * keep SIGTERM/SIGINT blocked, so the scheduler's handlers get them:
-         * the first drains it (runs finish their running tasks), a second
-         * stops the runs' tasks. Then the server stops. */
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        kiln_flow_sched_opts so = {.progress = stderr};
-        rc = kiln_flow_scheduler(o->project_dir, &so, err);
-        kiln_info("scheduler %s: stopping (finishing requests in flight)", rc ? "failed" : "stopped");
-        kiln_serve_stop(s);
-        return rc;
-    }
     int sig = 0;
-    sigwait(&set, &sig);
-    kiln_info("signal %d: stopping (finishing requests in flight)", sig);
+    if (!sched) {
+        sigwait(&set, &sig);
+        kiln_info("signal %d: stopping (finishing requests in flight)", sig);
+    } else {
+        /* SIGTERM/SIGINT go on to the scheduler (the first drains it, a
+         * second stops its runs' tasks); the server stops once it ended */
+        int status = 0, stopping = 0;
+        for (;;) {
+            sigwait(&set, &sig);
+            if (sig == SIGCHLD) {
+                pid_t w = waitpid(sched, &status, WNOHANG);
+                if (w == sched)
+                    break;
+                continue;
+            }
+            stopping++;
+            kiln_info("signal %d: %s the scheduler", sig, stopping == 1 ? "draining" : "stopping the runs of");
+            kill(sched, sig);
+        }
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        kiln_info("scheduler stopped (exit %d): stopping (finishing requests in flight)", code);
+        if (!stopping || code != 0)
+            rc = kiln_err_set(err, KILN_EIO, "the scheduler ended %s (exit %d)",
+                              stopping ? "with an error" : "on its own", code);
+    }
     kiln_serve_stop(s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return 0;
+    return rc;
 }

@@ -117,6 +117,21 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
+/* OpenLineage (serve_dags.c): per job name "DAG.TASK" the last event and
+ * the time of the last COMPLETE, from the tail (8 MiB) of the project's
+ * lineage file; jobs maps name -> kiln_serve_ol_job (caller frees the
+ * values). Nothing when lineage is off or the file does not exist. */
+typedef struct kiln_serve_ol_job {
+    char type[16], time[40];
+    int events;
+    int64_t complete_us; /* 0 = never completed */
+} kiln_serve_ol_job;
+struct kiln_flow_project;
+int kiln_serve__lineage_scan(const struct kiln_flow_project *p, kiln_map *jobs, kiln_err *err);
+/* assets: every produced asset (as written in produces) -> the latest
+ * complete_us (uintptr_t) of the tasks producing it. */
+int kiln_serve__asset_times(const struct kiln_flow_project *p, const kiln_map *jobs, kiln_map *assets, kiln_err *err);
+
 /* The models project's graph from its artifacts (serve_models.c). */
 int kiln_serve__api_models(kiln_serve_req *rq, kiln_serve_resp *rs);
 

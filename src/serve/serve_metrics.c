@@ -16,9 +16,11 @@
  * so cardinality is bounded (methods outside the usual set become OTHER).
  */
 #include "lake/lake.h"
+#include "flow/flow.h"
 #include "serve/serve_int.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_HTTP_SERIES 512
 #define MAX_HOOK_SERIES 64
@@ -82,8 +84,7 @@ static const char *norm_method(const char *m)
     return "OTHER";
 }
 
-void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status,
-                              double seconds)
+void kiln_serve__metrics_http(kiln_serve_metrics *m, const char *method, const char *route, int status, double seconds)
 {
     const char *meth = norm_method(method);
     pthread_mutex_lock(&m->lock);
@@ -238,14 +239,15 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
                                  h->method, h->route, h->status, buckets[b], (unsigned long long)cum);
         }
         if (!rc)
-            rc = kiln_buf_printf(out, err,
-                                 "kiln_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
-                                 "le=\"+Inf\"} %llu\n"
-                                 "kiln_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n"
-                                 "kiln_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
-                                 "%llu\n",
-                                 h->method, h->route, h->status, (unsigned long long)h->count, h->method, h->route,
-                                 h->status, h->sum, h->method, h->route, h->status, (unsigned long long)h->count);
+            rc = kiln_buf_printf(
+                out, err,
+                "kiln_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",status=\"%d\","
+                "le=\"+Inf\"} %llu\n"
+                "kiln_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n"
+                "kiln_http_request_duration_seconds_count{method=\"%s\",route=\"%s\",status=\"%d\"} "
+                "%llu\n",
+                h->method, h->route, h->status, (unsigned long long)h->count, h->method, h->route, h->status, h->sum,
+                h->method, h->route, h->status, (unsigned long long)h->count);
     }
     if (!rc)
         rc = kiln_buf_printf(out, err,
@@ -287,12 +289,65 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
     return rc;
 }
 
+/* The orchestrator's families (runs, task tries, durations, retries, last
+ * success per DAG): the file every runner rewrites from the state store,
+ * STATE_DIR/metrics.prom, appended as it is (nothing when no run wrote it
+ * yet). Its family names do not overlap the server's. */
+static int flow_metrics(const char *project_dir, kiln_buf *out, kiln_err *err)
+{
+    kiln_flow_project *p = NULL;
+    kiln_err lerr = {0};
+    if (kiln_flow_project_load(&p, project_dir, &lerr))
+        return 0; /* the project broke after start: the DAG routes say why */
+    char *path = kiln_sprintf("%s/metrics.prom", p->state_dir), *text = NULL;
+    size_t len = 0;
+    int rc = path ? 0 : KILN_OOM(err);
+    if (!rc && access(path, F_OK) == 0 && (rc = kiln_file_read(path, (size_t)64 << 20, &text, &len, err)) == 0 && len)
+        rc = kiln_buf_append(out, text, len, err);
+    /* last successful materialization per asset, from the OpenLineage
+     * events: when a task producing it last completed */
+    kiln_map *jobs = kiln_map_new(), *assets = kiln_map_new();
+    if (!rc && (!jobs || !assets))
+        rc = KILN_OOM(err);
+    if (!rc && p->lineage_file && !(rc = kiln_serve__lineage_scan(p, jobs, err)))
+        rc = kiln_serve__asset_times(p, jobs, assets, err);
+    if (!rc && kiln_map_len(assets))
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_asset_last_materialized_timestamp_seconds When a task producing the asset "
+                             "last completed (OpenLineage COMPLETE events).\n"
+                             "# TYPE kiln_asset_last_materialized_timestamp_seconds gauge\n");
+    size_t pos = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    while (!rc && kiln_map_next(assets, &pos, &k, &kl, &v)) {
+        rc = kiln_buf_printf(out, err, "kiln_asset_last_materialized_timestamp_seconds{asset=\"");
+        for (size_t i = 0; !rc && i < kl; i++) /* label values escape \\, " and newline */
+            rc = k[i] == '\\' || k[i] == '"' ? kiln_buf_printf(out, err, "\\%c", k[i])
+                 : k[i] == '\n'              ? kiln_buf_printf(out, err, "\\n")
+                                             : kiln_buf_putc(out, k[i], err);
+        if (!rc)
+            rc = kiln_buf_printf(out, err, "\"} %.3f\n", (double)(uintptr_t)v / 1e6);
+    }
+    pos = 0;
+    while (jobs && kiln_map_next(jobs, &pos, &k, &kl, &v))
+        kiln_free(v);
+    kiln_map_free(jobs);
+    kiln_map_free(assets);
+    kiln_free(text);
+    kiln_free(path);
+    kiln_flow_project_free(p);
+    return rc;
+}
+
 int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_err err = {0};
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
     rs->status = 200;
     int rc = render(rq->srv, &rs->body, &err);
+    if (!rc && rq->srv->project_dir)
+        rc = flow_metrics(rq->srv->project_dir, &rs->body, &err);
     if (rc)
         return kiln_serve__error(rs, 500, "ServerErrorException", "metrics: %s", err.msg);
     return 0;

@@ -19,8 +19,8 @@
  *   are matched on (repo_id, sha) and compare author name, author email
  *   and message. `distinct` is not compared (compare responses lack it),
  *   nor which push listed a commit.
- * - Enrichment: a batch push whose GH Archive commit list is shorter than
- *   its size, or that has no size (PushEvents from 2025-10-07 on), takes
+ * - Enrichment: a batch push whose GH Archive commit list is cut (size
+ *   over 20 and fewer commits listed), or that has no size (PushEvents from 2025-10-07 on), takes
  *   its commits from API/compare/OWNER/REPO/BEFORE...HEAD.json (for a new
  *   branch, whose before is all zeros, any BASE...HEAD.json of that head).
  *   Pushes that needed it and had no response are counted (unenriched):
@@ -39,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ZERO_SHA "0000000000000000000000000000000000000000"
+#define GH_LISTED_MAX 20 /* commits a PushEvent lists at most */
 
 typedef struct vpush {
     int64_t repo_id, push_id, size; /* size -1 = null */
@@ -312,7 +312,9 @@ static int enrich(const kiln_verify_opts *o, side *b, size_t *enriched, size_t *
     while (!rc && kiln_map_next(b->pushes, &pos, &k, &kl, &v)) {
         vpush *p = v;
         uintptr_t n = (uintptr_t)kiln_map_get(listed, (const char *)&p->push_id, sizeof p->push_id);
-        if (p->size < 0 || (int64_t)n < p->size)
+        /* GH Archive lists min(size, 20) commits: below 21 a shorter list
+         * only means the engine kept a shared commit on a later push */
+        if (p->size < 0 || (p->size > GH_LISTED_MAX && (int64_t)n < p->size))
             rc = kiln_vec_push(&todo, p, err);
     }
     for (size_t i = 0; !rc && i < todo.len; i++) {

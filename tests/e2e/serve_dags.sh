@@ -6,8 +6,9 @@
 # runs --json` and the log files; in headless Chromium: click from a failed
 # task to its log, from a lineage dataset to its table, trigger a run and
 # see it appear, watch a running task's log grow; no console errors. Then
-# `kiln serve --scheduler` runs a due interval in the same process and
-# stops cleanly on SIGTERM. Also checks that the embedded UI (serve_ui.c)
+# `kiln serve --scheduler` runs a due interval, drains on SIGTERM (the
+# running task finishes, exit 0), and its scheduler process ends with the
+# server on kill -9. Also checks that the embedded UI (serve_ui.c)
 # is generated from src/serve/ui/.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"

@@ -1,6 +1,7 @@
 // serve_dags.mjs KILN_BIN TMPDIR [CHROMIUM] - see tests/e2e/serve_dags.sh.
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp, exe = '/usr/bin/chromium'] = process.argv.slice(2);
@@ -21,6 +22,9 @@ tasks:
     needs: [extract]
     consumes: ['iceberg://warehouse/ui.events']
     produces: [analytics.daily]
+  big:
+    type: command
+    command: [awk, 'BEGIN { for (i = 0; i < 30000; i++) print "☕☕☕☕☕☕☕☕☕" }']
   slow:
     type: command
     command: [sh, -c, 'echo tick 1; while [ ! -e "$KILN_LOGICAL_DATE.go" ]; do sleep 0.1; done; echo tick 2']
@@ -53,7 +57,7 @@ try {
   check(dags.dags[0].recent_runs.map(r => r.state).join() === cli.map(r => r.state).join(), 'recent run states');
   check(/^\d{4}-\d\d-\d\dT00:00:00Z$/.test(dags.dags[0].next_run_at), 'next run of a daily DAG');
   const dag = await get('/api/v1/dags/grid');
-  check(dag.tasks.map(t => t.task_id).join() === 'extract,flaky,slow', 'tasks in file order');
+  check(dag.tasks.map(t => t.task_id).join() === 'extract,flaky,big,slow', 'tasks in file order');
   check(dag.tasks[1].needs.join() === 'extract' && dag.tasks[1].produces.join() === 'analytics.daily', 'task definition');
   check(JSON.stringify(dag.runs) === JSON.stringify(cli), 'grid runs equal kiln runs --json');
   const states = Object.fromEntries(dag.runs[1].tasks.map(t => [t.task, t.state]));
@@ -70,6 +74,24 @@ try {
   const lg2 = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log?try=1&offset=5');
   check(lg2.text === Buffer.from(logFile).subarray(5).toString() && lg2.offset === 5, 'log from an offset');
   check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/flaky/log')).text.includes('loading'), 'stderr in the log');
+  // a log over the 256 KiB answer cap: read in pieces from offset 0 it is the file byte for byte (no
+  // character split at a piece's edge); without an offset it is the file's tail from a character start
+  const bigFile = readFileSync(`${P}/.kiln/logs/grid/big/2024-01-02T00:00:00Z/try-1.log`);
+  check(bigFile.length > 3 * 131072, `big log ${bigFile.length}`);
+  let pieces = [], off = 0, n = 0;
+  for (; n < 10; n++) {
+    const part = await get(`/api/v1/dags/grid/runs/2024-01-02/tasks/big/log?offset=${off}`);
+    check(part.offset === off && part.next_offset - off <= 262144 && part.size === bigFile.length, `piece ${JSON.stringify({ ...part, text: part.text.length })}`);
+    pieces.push(part.text);
+    // 28-byte lines: byte 262143 is inside a 3-byte character, so the first piece ends 2 bytes early
+    if (n === 0) check(part.next_offset === 262142, `first piece cut at a character start: ${part.next_offset}`);
+    if (part.next_offset === part.size) break;
+    off = part.next_offset;
+  }
+  check(n >= 2 && Buffer.from(pieces.join('')).equals(bigFile), `log in ${n + 1} pieces equals the file`);
+  const tailPart = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/big/log');
+  check(tailPart.offset > 0 && Buffer.from(tailPart.text).equals(bigFile.subarray(tailPart.offset)) &&
+    !tailPart.text.includes('\ufffd'), 'tail from a character boundary');
   // errors: JSON with a stable type
   check((await get('/api/v1/dags/nope', 404)).error.type === 'NoSuchDagException', 'unknown DAG');
   check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/nope', 404)).error.type === 'NoSuchTaskException', 'unknown task');
@@ -94,12 +116,26 @@ try {
   const lin = await get('/api/v1/lineage');
   const node = id => lin.nodes.find(n => n.id === id);
   check(node('dataset:iceberg://warehouse/ui.events').table === 'ui.events', 'dataset links to its table');
+  // last materialization: when a producing task last completed (extract did; flaky, analytics.daily's producer, never)
+  const mat = node('dataset:iceberg://warehouse/ui.events').last_materialized;
+  check(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(mat) && Math.abs(Date.parse(mat) - Date.now()) < 600e3, `last_materialized ${mat}`);
+  check(node('dataset:analytics.daily').last_materialized === null, 'never materialized');
   check(node('job:grid.flaky').last_event.type === 'FAIL' && node('job:grid.extract').last_event.type === 'COMPLETE',
     `last events: ${JSON.stringify(lin.nodes)}`);
   const edge = (f, t, k) => lin.edges.some(e => e.from === f && e.to === t && e.kind === k);
   check(edge('job:grid.extract', 'dataset:iceberg://warehouse/ui.events', 'output') &&
     edge('dataset:iceberg://warehouse/ui.events', 'job:grid.flaky', 'input') &&
     edge('job:grid.extract', 'job:grid.slow', 'needs'), `edges: ${JSON.stringify(lin.edges)}`);
+  // /metrics carries the orchestrator's families next to the server's, and parses as one exposition
+  const mtext = await (await fetch(srv.url + '/metrics')).text();
+  const fams = new Map(parsePrometheusTextFormat(mtext).map(f => [f.name, f]));
+  const runsF = fams.get('kiln_task_runs_total');
+  check(fams.has('kiln_http_requests_total') && runsF && runsF.metrics.some(m => m.labels.dag === 'grid' &&
+    m.labels.task === 'flaky'), `orchestrator metrics in /metrics: ${[...fams.keys()]}`);
+  const matF = fams.get('kiln_asset_last_materialized_timestamp_seconds');
+  check(matF && matF.type === 'GAUGE' && matF.metrics.length === 1 &&
+    matF.metrics[0].labels.asset === 'iceberg://warehouse/ui.events' &&
+    Math.abs(Number(matF.metrics[0].value) * 1000 - Date.parse(mat)) < 1000, `asset freshness metric: ${JSON.stringify(matF)}`);
   const oa = await get('/api/v1/openapi.json');
   for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
     '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear'])
@@ -121,8 +157,10 @@ try {
   await page.waitForSelector('table#grid tbody tr[data-task="flaky"]');
   const cells = await page.$$eval('table#grid tbody tr[data-task]', trs => trs.map(tr =>
     tr.dataset.task + ':' + Array.from(tr.querySelectorAll('.st')).map(s => s.dataset.state).join(',')));
-  check(cells.join(' ') === 'extract:success,success flaky:failed,failed slow:success,success', `grid: ${cells}`);
+  check(cells.join(' ') === 'extract:success,success flaky:failed,failed big:success,success slow:success,success', `grid: ${cells}`);
   await page.screenshot({ path: `${shots}/serve_dags_grid.png`, fullPage: true });
+  check((await page.textContent('#run-summary')).startsWith('2 runs: 2 failed') &&
+    (await page.textContent('#run-summary')).includes('100% finished'), 'run summary (backfill progress)');
   // from the failed task to its log
   await page.click('table#grid tr[data-task="flaky"] a.st-failed >> nth=1');
   await page.waitForSelector('pre#log[data-complete]');
@@ -188,7 +226,7 @@ try {
   const st = await srv.stop('SIGTERM');
   check(st.code === 0, `serve exit ${JSON.stringify(st)}`);
 
-  // ---- kiln serve --scheduler: the scheduler in the same process
+  // ---- kiln serve --scheduler: the scheduler alongside the server
   const S = `${tmp}/sched`;
   mkdirSync(`${S}/dags`, { recursive: true });
   writeFileSync(`${S}/dags/tick.yml`, 'schedule: "@hourly"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
@@ -203,6 +241,31 @@ try {
     `scheduler in serve ran the due interval: ${JSON.stringify(runs)}`);
   const st2 = await s2.stop('SIGTERM');
   check(st2.code === 0 && /scheduler stopped/.test(s2.stderr()), `serve --scheduler stops on SIGTERM: ${JSON.stringify(st2)}`);
+  // SIGTERM while a run is going: the scheduler drains (the running task finishes), then the server exits 0
+  writeFileSync(`${S}/dags/tick.yml`, 'schedule: "@daily"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
+    '  slowly: {type: command, command: [sh, -c, "sleep 1.5; echo done"]}\n');
+  const s3 = await startServer(bin, ['--project-dir', S, '--scheduler']);
+  let going = null;
+  for (let i = 0; i < 100 && !going; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    going = (await (await fetch(s3.url + '/api/v1/dags/tick/runs')).json()).runs.find(r => r.state === 'running');
+  }
+  check(going, 'a scheduled run is going');
+  const st3 = await s3.stop('SIGTERM');
+  const drained = JSON.parse((await run(bin, ['runs', 'tick', '--json', '--project-dir', S])).stdout)
+    .find(r => r.logical_date === going.logical_date);
+  check(st3.code === 0 && drained.tasks[0].state === 'success', `drained on SIGTERM: ${JSON.stringify(drained)} ${s3.stderr()}`);
+  // kill -9 of the server: the scheduler process goes with it
+  const s4 = await startServer(bin, ['--project-dir', S, '--scheduler']);
+  const kids = (await run('ps', ['-o', 'pid=', '--ppid', String(s4.proc.pid)])).stdout.trim().split(/\s+/).map(Number);
+  check(kids.length === 1 && kids[0] > 0, `one scheduler process: ${kids}`);
+  await s4.stop('SIGKILL');
+  let alive = true;
+  for (let i = 0; i < 100 && alive; i++) {
+    await new Promise(r => setTimeout(r, 100));
+    try { process.kill(kids[0], 0); } catch { alive = false; }
+  }
+  check(!alive, 'the scheduler process ended with the server');
   const bad = await run(bin, ['serve', '--listen', '127.0.0.1:0', '--scheduler', '--project-dir', `${tmp}/none`]).catch(e => e);
   check(bad.code === 3, `a missing project is an error: ${bad.code} ${bad.stderr}`);
   console.log(`serve_dags: ok (screenshots in ${shots})`);

@@ -7,14 +7,22 @@
 //   - promtool (Prometheus's own tool) accepts the config and the rules,
 //     passes the rules' unit tests (rules_test.yml), and lints /metrics.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp, dir] = process.argv.slice(2);
 const wh = `${tmp}/wh`;
 await run(bin, ['table', 'create', 'github.pushes', '--schema', 'id long', '--warehouse', wh]);
-const srv = await startServer(bin, ['--warehouse', wh, '--raw', `${tmp}/raw`, '--ingest-every', '60'],
+// a project that ran once (a task that fails after a retry), so /metrics carries the orchestrator's families
+mkdirSync(`${tmp}/proj/dags`, { recursive: true });
+writeFileSync(`${tmp}/proj/kiln.yml`, 'flow:\n  lineage: {file: .kiln/lineage.ndjson}\n');
+writeFileSync(`${tmp}/proj/dags/github.yml`, 'schedule: "@daily"\nstart_date: 2024-01-01\ntasks:\n' +
+  '  fetch: {type: command, command: ["true"], produces: [github.pushes]}\n' +
+  '  load: {type: command, command: [sh, -c, "exit 1"], needs: [fetch], retries: 1, retry_delay: 10ms}\n');
+await run(bin, ['dags', 'run', 'github', '--date', '2024-01-01', '--project-dir', `${tmp}/proj`]).catch(() => {});
+const srv = await startServer(bin, ['--warehouse', wh, '--raw', `${tmp}/raw`, '--ingest-every', '60',
+  '--project-dir', `${tmp}/proj`],
   { KILN_WEBHOOK_SECRET: 's' });
 try {
   await fetch(srv.url + '/v1/config');

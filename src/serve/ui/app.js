@@ -117,6 +117,19 @@ async function dagsPage() {
     main.append(el('h2', {}, 'Problems'), el('ul', { id: 'problems' }, ...j.problems.map(p => el('li', { class: 'err' }, p))));
   }
 }
+// Backfill progress: runs by state, and the share finished.
+function runSummary(runs) {
+  const by = {};
+  for (const r of runs) by[r.state] = (by[r.state] || 0) + 1;
+  const done = (by.success || 0) + (by.failed || 0);
+  const p = el('p', { id: 'run-summary' }, runs.length + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
+  if (runs.length) {
+    const pct = Math.round(100 * done / runs.length);
+    p.append(' · ', el('progress', { max: String(runs.length), value: String(done), title: pct + '% finished' }),
+      ' ' + pct + '% finished');
+  }
+  return p;
+}
 async function dagPage(id) {
   const j = await getJson(dagUrl(id));
   const runs = j.runs.slice(-30);
@@ -128,7 +141,7 @@ async function dagPage(id) {
     el('p', { class: 'muted' }, (j.schedule || 'manual runs only') + (j.paused ? ' · paused' : '') +
       (j.next_run_at ? ' · next run ' + j.next_run_at : '') + ' · ', el('code', {}, j.file)),
     el('div', { class: 'actions' }, 'logical date', date, trig, pause, tokenInput(), el('span', { id: 'action-msg' })),
-    el('h2', {}, 'Runs × tasks'));
+    runSummary(j.runs), el('h2', {}, 'Runs × tasks'));
   trig.addEventListener('click', async () => {
     if (!date.value) { say('pick a date', 'err'); return; }
     if (!confirm('Trigger a run of ' + j.dag_id + ' for ' + date.value + '?')) return;
@@ -274,10 +287,10 @@ async function lineagePage() {
     title: n.name + (n.last_event ? ' — last ' + n.last_event.type + ' ' + n.last_event.time : ''),
     dot: n.last_event ? (n.last_event.type === 'FAIL' ? '#d9352b' : n.last_event.type === 'COMPLETE' ? '#2e9e44' : '#35a1e0')
       : null })), j.edges, 'lineage'));
-  main.append(el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event'], j.nodes.map(n => [
-    n.name, n.kind, n.kind === 'job' ? el('a', { href: '#/dag/' + enc(n.dag_id) }, 'DAG ' + n.dag_id) :
+  main.append(el('h2', {}, 'Nodes'), grid(['node', 'kind', 'links to', 'last OpenLineage event', 'last materialized'],
+    j.nodes.map(n => [n.name, n.kind, n.kind === 'job' ? el('a', { href: '#/dag/' + enc(n.dag_id) }, 'DAG ' + n.dag_id) :
       n.table ? el('a', { href: '#/table/' + enc(n.table) }, 'table ' + n.table) : '',
-    n.last_event ? n.last_event.type + ' ' + n.last_event.time : '']), 'lineage-nodes'));
+    n.last_event ? n.last_event.type + ' ' + n.last_event.time : '', n.last_materialized || '']), 'lineage-nodes'));
 }
 const STATUS_DOT = { success: '#2e9e44', pass: '#2e9e44', error: '#d9352b', fail: '#d9352b', warn: '#f5d442',
   skipped: '#9e9e9e' };
