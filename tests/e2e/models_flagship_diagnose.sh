@@ -30,7 +30,7 @@ cp "$P/models/staging/stg_commits.sql" "$T/stg_commits.good"
 python3 - "$P/models/staging/stg_commits.sql" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
-old = "join {{ ref('stg_pushes') }} as p on p.head = c.head"
+old = "join {{ ref('stg_pushes') }} as p on p.head = cast(c.head as text)"
 assert old in s
 open(p, "w").write(s.replace(old, old + " and p.distinct_size is not null"))
 PY
