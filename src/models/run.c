@@ -35,7 +35,7 @@ typedef struct runner {
     size_t total, pos;
     km_result *results; /* one per node run or skipped */
     size_t nresults;
-    const km_node *cur;  /* the model being run, to place SQL errors in its compiled SQL */
+    const km_node *cur; /* the model being run, to place SQL errors in its compiled SQL */
 } runner;
 
 /* An SQL error at byte `at` of statement text `sql`: when that falls inside
@@ -58,8 +58,8 @@ static void place_error(runner *r, const char *sql, long at, kiln_err *err)
         }
     }
     char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s (at line %u, column %u of %s/compiled/%s/%s)", err->msg, line, col,
-             r->p->target_path, r->p->name, r->cur->path);
+    snprintf(msg, sizeof msg, "%s (at line %u, column %u of %s/compiled/%s/%s)", err->msg, line, col, r->p->target_path,
+             r->p->name, r->cur->path);
     snprintf(err->msg, sizeof err->msg, "%s", msg);
 }
 
@@ -347,15 +347,18 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
         goto done;
     }
     if ((rc = query_columns(r, probe, &have, err)) || (rc = query_columns(r, wq, &want, err)) ||
-        (rc = split_cols(have, &tcols, err)) || (rc = split_cols(want, &mcols, err)) || (rc = unique_keys(n, &keys, err)))
+        (rc = split_cols(have, &tcols, err)) || (rc = split_cols(want, &mcols, err)) ||
+        (rc = unique_keys(n, &keys, err)))
         goto done;
     const char *osc = kiln_models__cfg_str(n, "on_schema_change", "ignore");
     int same = tcols.len == mcols.len;
     for (size_t i = 0; i < mcols.len && same; i++)
         same = has_col(&tcols, mcols.items[i]);
     if (!same && !strcmp(osc, "fail")) {
-        rc = kiln_err_set(err, KILN_EFORMAT, "The source and target schemas on this incremental model are out of sync "
-                                             "(on_schema_change: fail): table has (%s), model has (%s)", have, want);
+        rc = kiln_err_set(err, KILN_EFORMAT,
+                          "The source and target schemas on this incremental model are out of sync "
+                          "(on_schema_change: fail): table has (%s), model has (%s)",
+                          have, want);
         goto done;
     }
     int append_new = !strcmp(osc, "append_new_columns"), sync_all = !strcmp(osc, "sync_all_columns");
@@ -415,14 +418,15 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
             goto done;
         }
         if (!strcmp(strategy, "merge")) {
-            rc = kiln_buf_printf(&sql, err, "merge into %s as dbt_internal_dest using (\n%s\n) as dbt_internal_source on ",
-                                 rel, q);
+            rc = kiln_buf_printf(
+                &sql, err, "merge into %s as dbt_internal_dest using (\n%s\n) as dbt_internal_source on ", rel, q);
             for (size_t i = 0; i < keys.len && !rc; i++)
-                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_dest.\"%s\" = dbt_internal_source.\"%s\"", i ? " and " : "",
-                                     keys.items[i], keys.items[i]);
+                rc = kiln_buf_printf(&sql, err, "%sdbt_internal_dest.\"%s\" = dbt_internal_source.\"%s\"",
+                                     i ? " and " : "", keys.items[i], keys.items[i]);
             /* updated: merge_update_columns, else every column but
              * merge_exclude_columns; never the keys (they are equal) */
-            kj_val upd = kiln_models__cfg(n, "merge_update_columns"), exc = kiln_models__cfg(n, "merge_exclude_columns");
+            kj_val upd = kiln_models__cfg(n, "merge_update_columns"),
+                   exc = kiln_models__cfg(n, "merge_exclude_columns");
             int nset = 0;
             for (size_t i = 0; i < tcols.len && !rc; i++) {
                 kj_val c = kj_str_c(tcols.items[i]);
@@ -448,8 +452,10 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
         } else {
             /* delete+insert as one overwrite: the rows whose key is not in
              * the new rows, then the new rows */
-            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
-                                            "  select 1 from (\n%s\n) dbt_new where ", rel, cols.data, rel, q);
+            rc = kiln_buf_printf(&sql, err,
+                                 "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
+                                 "  select 1 from (\n%s\n) dbt_new where ",
+                                 rel, cols.data, rel, q);
             for (size_t i = 0; i < keys.len && !rc; i++)
                 rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" = dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
                                      keys.items[i]);
@@ -527,16 +533,19 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
         if (!has_col(&scols, keys.items[i]))
             rc = kiln_err_set(err, KILN_EFORMAT, "snapshot %s: unique_key column '%s' is not in its query", n->name,
                               keys.items[i]);
-        rc = rc ? rc : kiln_buf_printf(&km, err, "%ssrc.\"%s\" = cur.\"%s\"", i ? " and " : "", keys.items[i], keys.items[i]);
-        rc = rc ? rc : kiln_buf_printf(&keyexpr, err, "%scoalesce(cast(s.\"%s\" as text), '')", i ? " || '|' || " : "",
-                                       keys.items[i]);
+        rc =
+            rc ? rc
+               : kiln_buf_printf(&km, err, "%ssrc.\"%s\" = cur.\"%s\"", i ? " and " : "", keys.items[i], keys.items[i]);
+        rc = rc ? rc
+                : kiln_buf_printf(&keyexpr, err, "%scoalesce(cast(s.\"%s\" as text), '')", i ? " || '|' || " : "",
+                                  keys.items[i]);
     }
     if (rc)
         goto done;
     if (!strcmp(strategy, "timestamp")) {
         if (!updated_at || !has_col(&scols, updated_at)) {
-            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy timestamp needs updated_at, a column of its query",
-                              n->name);
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "snapshot %s: strategy timestamp needs updated_at, a column of its query", n->name);
             goto done;
         }
         rc = kiln_buf_printf(&upd, err, "s.\"%s\"", updated_at);
@@ -550,12 +559,14 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
         } else if (cc.t == KJ_LIST) {
             for (size_t i = 0; i < cc.u.l->len && !rc; i++) {
                 if (cc.u.l->items[i].t != KJ_STR || !has_col(&scols, cc.u.l->items[i].u.s->p))
-                    rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: check_cols must name columns of its query", n->name);
+                    rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: check_cols must name columns of its query",
+                                      n->name);
                 else
                     rc = kiln_vec_push(&checks, kiln_strdup(cc.u.l->items[i].u.s->p), err);
             }
         } else {
-            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy check needs check_cols ('all' or a list)", n->name);
+            rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: strategy check needs check_cols ('all' or a list)",
+                              n->name);
         }
         for (size_t i = 0; i < checks.len && !rc; i++)
             rc = !checks.items[i] ? KILN_OOM(err)
@@ -571,16 +582,18 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     if (rc)
         goto done;
     /* the source rows with their version columns */
-    if ((rc = kiln_buf_printf(&src, err,
-                              "(select s.*, %s as kiln_upd, md5(%s || '|' || coalesce(cast(%s as text), '')) as kiln_scd "
-                              "from (\n%s\n) s)",
-                              upd.data, keyexpr.data, upd.data, q)))
+    if ((rc = kiln_buf_printf(
+             &src, err,
+             "(select s.*, %s as kiln_upd, md5(%s || '|' || coalesce(cast(%s as text), '')) as kiln_scd "
+             "from (\n%s\n) s)",
+             upd.data, keyexpr.data, upd.data, q)))
         goto done;
     if (!table_exists(r, rel)) {
-        rc = kiln_buf_printf(&sql, err,
-                             "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as dbt_scd_id, "
-                             "%s as dbt_updated_at, %s as dbt_valid_from, cast(null as text) as dbt_valid_to from (\n%s\n) s",
-                             rel, keyexpr.data, upd.data, upd.data, upd.data, q);
+        rc = kiln_buf_printf(
+            &sql, err,
+            "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as dbt_scd_id, "
+            "%s as dbt_updated_at, %s as dbt_valid_from, cast(null as text) as dbt_valid_to from (\n%s\n) s",
+            rel, keyexpr.data, upd.data, upd.data, upd.data, q);
         if (!rc)
             rc = exec_sql(r, sql.data, err);
         goto done;
@@ -588,6 +601,35 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     probe = kiln_sprintf("select * from %s", rel);
     if (!probe || (rc = query_columns(r, probe, &have, err)) || (rc = split_cols(have, &tcols, err)))
         goto done;
+    /* The statement below probes the source rows and the current rows once
+     * per row (correlated subqueries): over the query and the Iceberg table
+     * themselves that is quadratic (minutes for a few thousand rows). Copy
+     * both into temporary SQLite tables indexed on the unique key first. */
+    {
+        kiln_buf prep, idx;
+        kiln_buf_init(&prep, 0);
+        kiln_buf_init(&idx, 0);
+        for (size_t i = 0; i < keys.len && !rc; i++)
+            rc = kiln_buf_printf(&idx, err, "%s\"%s\"", i ? ", " : "", keys.items[i]);
+        if (!rc)
+            rc = kiln_buf_printf(&prep, err,
+                                 "drop table if exists temp.kiln_snap_src; drop table if exists temp.kiln_snap_cur;\n"
+                                 "create temp table kiln_snap_src as select * from %s;\n"
+                                 "create temp table kiln_snap_cur as select * from %s;\n"
+                                 "create index temp.kiln_snap_src_k on kiln_snap_src(%s);\n"
+                                 "create index temp.kiln_snap_cur_k on kiln_snap_cur(%s);\n",
+                                 src.data, rel, idx.data, idx.data);
+        if (!rc)
+            rc = exec_sql(r, prep.data, err);
+        kiln_buf_free(&prep);
+        kiln_buf_free(&idx);
+        if (rc)
+            goto done;
+        kiln_buf_reset(&src);
+        if ((rc = kiln_buf_printf(&src, err, "temp.kiln_snap_src")))
+            goto done;
+    }
+    const char *cur_rel = "temp.kiln_snap_cur";
     kiln_buf cols_a, cols_b, cols_c;
     kiln_buf_init(&cols_a, 0);
     kiln_buf_init(&cols_b, 0);
@@ -596,8 +638,8 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
         const char *c = tcols.items[i], *sep = i ? ", " : "";
         rc = kiln_buf_printf(&cols_a, err, "%scur.\"%s\"", sep, c);
         if (!rc && !strcmp(c, "dbt_valid_to"))
-            rc = kiln_buf_printf(&cols_b, err, "%scoalesce((select src.kiln_upd from %s src where %s limit 1), '%s')", sep,
-                                 src.data, km.data, now);
+            rc = kiln_buf_printf(&cols_b, err, "%scoalesce((select src.kiln_upd from %s src where %s limit 1), '%s')",
+                                 sep, src.data, km.data, now);
         else if (!rc)
             rc = kiln_buf_printf(&cols_b, err, "%scur.\"%s\"", sep, c);
         if (rc)
@@ -617,8 +659,9 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     kiln_buf closes;
     kiln_buf_init(&closes, 0);
     if (!rc)
-        rc = kiln_buf_printf(&closes, err, "cur.dbt_valid_to is null and (exists (select 1 from %s src where %s and %s)%s",
-                             src.data, km.data, chg.data, strcmp(hard, "invalidate") ? ")" : "");
+        rc = kiln_buf_printf(&closes, err,
+                             "cur.dbt_valid_to is null and (exists (select 1 from %s src where %s and %s)%s", src.data,
+                             km.data, chg.data, strcmp(hard, "invalidate") ? ")" : "");
     if (!rc && !strcmp(hard, "invalidate"))
         rc = kiln_buf_printf(&closes, err, " or not exists (select 1 from %s src where %s))", src.data, km.data);
     if (!rc)
@@ -630,14 +673,18 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
                              "union all\n"
                              "select %s from %s src where not exists (select 1 from %s cur where %s and "
                              "cur.dbt_valid_to is null and not (%s))",
-                             rel, cols_a.data, rel, closes.data, cols_b.data, rel, closes.data, cols_c.data, src.data, rel,
-                             km.data, chg.data);
+                             rel, cols_a.data, cur_rel, closes.data, cols_b.data, cur_rel, closes.data, cols_c.data,
+                             src.data, cur_rel, km.data, chg.data);
     kiln_buf_free(&cols_a);
     kiln_buf_free(&cols_b);
     kiln_buf_free(&cols_c);
     kiln_buf_free(&closes);
     if (!rc)
         rc = exec_sql(r, sql.data, err);
+    if (tcols.len) { /* the temporary copies (best effort) */
+        kiln_err e2 = {0};
+        exec_sql(r, "drop table if exists temp.kiln_snap_src; drop table if exists temp.kiln_snap_cur;", &e2);
+    }
 done:
     for (int v = 0; v < 4; v++) {
         km_strvec *x = v == 0 ? &keys : v == 1 ? &tcols : v == 2 ? &scols : &checks;
@@ -765,7 +812,8 @@ static int run_seed(runner *r, km_node *n, kiln_err *err)
         }
         nrow++;
         if (row.len != ncol) {
-            rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: %zu fields, the header has %zu", n->path, nrow + 1, row.len, ncol);
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: %zu fields, the header has %zu", n->path, nrow + 1, row.len,
+                              ncol);
             goto done;
         }
         for (size_t i = 0; i < ncol && !rc; i++) {
@@ -802,7 +850,9 @@ static int run_seed(runner *r, km_node *n, kiln_err *err)
     rc = kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
     for (size_t c = 0; c < ncol && !rc; c++)
         rc = kiln_buf_printf(&b, err, "%s\"%s\" %s", c ? ", " : "", header.items[c],
-                             types[c] == 'i' ? "INT" : types[c] == 'r' ? "FLOAT" : "TEXT");
+                             types[c] == 'i'   ? "INT"
+                             : types[c] == 'r' ? "FLOAT"
+                                               : "TEXT");
     if (!rc)
         rc = kiln_buf_append(&b, ")", 1, err);
     if (rc || (rc = exec_sql(r, b.data, err)))
@@ -962,11 +1012,12 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     runner r;
     memset(&r, 0, sizeof r);
     *failed = 0;
-    unsigned kinds = !strcmp(verb, "seed")       ? 1u << KM_SEED
-                     : !strcmp(verb, "run")      ? 1u << KM_MODEL
-                     : !strcmp(verb, "test")     ? 1u << KM_TEST
-                     : !strcmp(verb, "snapshot") ? 1u << KM_SNAPSHOT
-                                                 : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST) | (1u << KM_SNAPSHOT);
+    unsigned kinds = !strcmp(verb, "seed")   ? 1u << KM_SEED
+                     : !strcmp(verb, "run")  ? 1u << KM_MODEL
+                     : !strcmp(verb, "test") ? 1u << KM_TEST
+                     : !strcmp(verb, "snapshot")
+                         ? 1u << KM_SNAPSHOT
+                         : (1u << KM_SEED) | (1u << KM_MODEL) | (1u << KM_TEST) | (1u << KM_SNAPSHOT);
     double t0 = kiln_mono_seconds();
     int rc = kiln_project_load(&p, o, err);
     if (rc)
@@ -984,8 +1035,9 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
         goto done;
     if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
-        rc = kiln_err_set(err, KILN_ECONFIG, "profiles.yml: schema '%s' is SQLite's own schema and cannot be a kiln "
-                                             "namespace: choose another schema name",
+        rc = kiln_err_set(err, KILN_ECONFIG,
+                          "profiles.yml: schema '%s' is SQLite's own schema and cannot be a kiln "
+                          "namespace: choose another schema name",
                           p->schema);
         goto done;
     }
@@ -1080,18 +1132,24 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             snprintf(res->message, sizeof res->message, "%s", e2.msg);
             r.status[idx] = ST_ERROR;
             r.error++;
-            snprintf(left, sizeof left, "ERROR %s %s", n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
+            snprintf(left, sizeof left, "ERROR %s %s",
+                     n->kind == KM_SEED   ? "loading seed file"
+                     : n->kind == KM_TEST ? "test"
+                                          : "creating sql model",
                      n->kind == KM_TEST ? n->name : rel);
             snprintf(right, sizeof right, "ERROR in %.2fs", dt);
             line(&r, left, right);
             fprintf(out, "  %s in %s %s (%s)\n    %s\n", n->kind == KM_TEST ? "Database Error" : "Database Error",
-                    n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
+                    n->kind == KM_SEED   ? "seed"
+                    : n->kind == KM_TEST ? "test"
+                                         : "model",
+                    n->name, n->path, e2.msg);
         } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
             /* dbt: severity error and should_error -> fail; else should_warn -> warn */
             int is_warn = !(should_error && strcasecmp(sev, "warn"));
             res->status = is_warn ? "warn" : "fail";
-            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s", (long long)failures,
-                     failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
+            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s",
+                     (long long)failures, failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
                      kiln_models__cfg_str(n, is_warn ? "warn_if" : "error_if", "!= 0"));
             r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
             if (is_warn)

@@ -30,7 +30,7 @@ cp "$P/models/staging/stg_commits.sql" "$T/stg_commits.good"
 python3 - "$P/models/staging/stg_commits.sql" <<'PY'
 import sys
 p = sys.argv[1]; s = open(p).read()
-old = "join {{ ref('stg_pushes') }} as p on p.head = c.head"
+old = "join {{ ref('stg_pushes') }} as p on p.head = cast(c.head as text)"
 assert old in s
 open(p, "w").write(s.replace(old, old + " and p.distinct_size is not null"))
 PY
@@ -54,12 +54,12 @@ set -e
 [ "$rc" = 1 ] || fail "kiln test exit $rc, want 1"
 grep -E '^[0-9]+ of [0-9]+ FAIL' "$T/test.txt" >"$T/fails.txt" || true
 [ "$(wc -l <"$T/fails.txt")" = 1 ] || fail "want exactly one failing test: $(cat "$T/fails.txt")"
-grep -q "relationships_compare_commits_sha__sha__ref_stg_commits_" "$T/fails.txt" || fail "wrong failing test: $(cat "$T/fails.txt")"
+grep -q "assert_compare_commits_reach_stg_commits" "$T/fails.txt" || fail "wrong failing test: $(cat "$T/fails.txt")"
 python3 - "$P/target/run_results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 f = [x for x in r["results"] if x["status"] == "fail"]
-assert len(f) == 1 and "stg_commits" in f[0]["unique_id"] and f[0]["failures"] > 0, f
+assert len(f) == 1 and f[0]["unique_id"] == "test.personal_api.assert_compare_commits_reach_stg_commits" and f[0]["failures"] > 0, f
 PY
 # 3. build gates everything downstream of the failing test
 set +e

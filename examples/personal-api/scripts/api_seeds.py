@@ -7,12 +7,15 @@ commits, ../../docs/models.md "The flagship models") come from REST
 responses laid out as `kiln gen github-api` writes them (and as a crawler of
 the real API would store them):
 
+  API/repos/OWNER/REPO.json             GET /repos/{o}/{r}
   API/repos/OWNER/REPO.history.json     {repo_id, names: [{from, full_name}],
                                           languages: [{from, language}]}
   API/compare/OWNER/REPO/BASE...HEAD.json  GET /repos/{o}/{r}/compare/{base}...{head}
 
-Writes SEEDS/repo_history.csv (one row per repo and change point of its name
-or language: repo_id, valid_from, full_name, language) and
+Writes SEEDS/repos.csv (the current state, GET /repos/{o}/{r}: repo_id,
+full_name, language, stargazers_count, updated_at), SEEDS/repo_history.csv
+(one row per repo and change point of its name or language: repo_id,
+valid_from, full_name, language) and
 SEEDS/compare_commits.csv (one row per commit of a compare response:
 repo_name, base, head, position, sha, author_date).
 
@@ -32,9 +35,13 @@ def main():
         sys.exit(f"api_seeds.py: {api}/repos: not a directory (expected `kiln gen github-api --out {api}` output)")
     os.makedirs(seeds, exist_ok=True)
 
-    hist = []
+    hist, cur = [], {}
     for root, _, files in os.walk(os.path.join(api, "repos")):
         for f in files:
+            if f.endswith(".json") and not f.endswith(".history.json"):
+                d = json.load(open(os.path.join(root, f), encoding="utf-8"))
+                cur[d["id"]] = (d["full_name"], d.get("language"), d.get("stargazers_count"), d.get("updated_at"))
+                continue
             if not f.endswith(".history.json"):
                 continue
             d = json.load(open(os.path.join(root, f), encoding="utf-8"))
@@ -52,6 +59,13 @@ def main():
         for r in hist:
             w.writerow([r[0], r[1], r[2], "" if r[3] is None else r[3]])
 
+    with open(os.path.join(seeds, "repos.csv"), "w", newline="", encoding="utf-8") as out:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["repo_id", "full_name", "language", "stargazers_count", "updated_at"])
+        for rid in sorted(cur):
+            n, l, st, up = cur[rid]
+            w.writerow([rid, n, "" if l is None else l, "" if st is None else st, up or ""])
+
     rows = []
     cdir = os.path.join(api, "compare")
     for root, _, files in os.walk(cdir):
@@ -68,7 +82,7 @@ def main():
         w = csv.writer(out, lineterminator="\n")
         w.writerow(["repo_name", "base", "head", "position", "sha", "author_date"])
         w.writerows(rows)
-    print(f"api_seeds.py: {len(hist)} repo_history rows, {len(rows)} compare_commits rows -> {seeds}")
+    print(f"api_seeds.py: {len(cur)} repos, {len(hist)} repo_history rows, {len(rows)} compare_commits rows -> {seeds}")
 
 
 if __name__ == "__main__":

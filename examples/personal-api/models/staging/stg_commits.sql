@@ -8,9 +8,11 @@ with archive as (
 ),
 
 compare as (
-    select p.repo_id, c.sha, p.push_id, p.day, 'compare' as origin
+    -- casts: a seed without rows (no pushes after the switch yet) types its
+    -- columns as integers
+    select p.repo_id, cast(c.sha as text) as sha, p.push_id, p.day, 'compare' as origin
     from {{ ref('compare_commits') }} as c
-    join {{ ref('stg_pushes') }} as p on p.head = c.head
+    join {{ ref('stg_pushes') }} as p on p.head = cast(c.head as text)
 ),
 
 both_origins as (
