@@ -24,7 +24,9 @@
         {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},        \
         {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                          \
          "only these kinds: model, seed, test, source, snapshot"},                                             \
-        {"--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"}
+        {"--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"},                   \
+        {"--state", 0, KILN_OPT_VALUE, "DIR",                                                                  \
+         "a previous run's target directory: its manifest.json is\nwhat state:modified/new/old compares with"}
 
 static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
@@ -122,6 +124,7 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
     o->select = s ? s : m;
     o->exclude = joined(&a, "--exclude", excl_buf, sizeof excl_buf);
     o->resource_types = joined(&a, "--resource-type", rt_buf, sizeof rt_buf);
+    o->state = kiln_opt_get(&a, "--state");
     long long threads = 0;
     if ((*exit_code = kiln_opt_int(&a, "--threads", 1, 1024, &threads)))
         return -1;

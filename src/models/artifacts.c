@@ -491,3 +491,5 @@ int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_
     json_decref(doc);
     return rc;
 }
+
+json_t *kiln_models__node_json(const kiln_project *p, const km_node *n) { return node_json(p, n); }

@@ -37,6 +37,7 @@ typedef struct kiln_models_opts {
     const char *output;       /* ls --output: "selector" (default), "name", "path", "json" */
     int threads;              /* 0: the profile's */
     int full_refresh, fail_fast;
+    const char *state;        /* --state: a directory with a previous manifest.json (state: selection), or NULL */
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;
