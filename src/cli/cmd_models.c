@@ -24,7 +24,7 @@
         {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},        \
         {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                          \
          "only these kinds: model, seed, test, source, snapshot"},                                             \
-        {"--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"},                   \
+        {"--threads", 0, KILN_OPT_VALUE, "N", "run up to N independent nodes at once (default: the\nprofile's threads)"},                   \
         {"--state", 0, KILN_OPT_VALUE, "DIR",                                                                  \
          "a previous run's target directory: its manifest.json is\nwhat state:modified/new/old compares with"}
 

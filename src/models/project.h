@@ -104,6 +104,7 @@ typedef struct km_result {
     double seconds;
     int64_t failures;
     char message[512];
+    char thread[16]; /* "Thread-N" that ran it ("" when skipped: Thread-1) */
 } km_result;
 
 /* artifacts.c: <target-path>/manifest.json and run_results.json */
