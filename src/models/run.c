@@ -176,6 +176,56 @@ static int table_exists(runner *r, const char *rel)
     return 1;
 }
 
+/* A partition column must be a plain identifier (PARTITIONED BY takes no
+ * quoted names); 0 when it is, else an error naming it. */
+static int plain_ident(const char *c, kiln_err *err)
+{
+    int ok = *c == '_' || ((*c | 32) >= 'a' && (*c | 32) <= 'z');
+    for (const char *q = c; ok && *q; q++)
+        ok = *q == '_' || ((*q | 32) >= 'a' && (*q | 32) <= 'z') || (*q >= '0' && *q <= '9');
+    return ok ? 0 : kiln_err_set(err, KILN_EINVAL, "partition_by: '%s' is not a plain column name", c);
+}
+
+/* partition_by as CTAS's PARTITIONED BY list (appended to out, empty when
+ * unset): a column or a list of columns (dbt-spark's form: identity
+ * partitions), or BigQuery's {field, data_type, granularity}: a date or
+ * timestamp field partitioned by hour/day/month/year (default day), an
+ * int64 field by its value. */
+static int partition_clause(const km_node *n, kiln_buf *out, kiln_err *err)
+{
+    kj_val k = n ? kiln_models__cfg(n, "partition_by") : kj_undef();
+    if (k.t == KJ_NONE || k.t == KJ_UNDEF)
+        return 0;
+    if (k.t == KJ_DICT) {
+        kj_val *f = kj_dict_getc(k, "field"), *dt = kj_dict_getc(k, "data_type"), *g = kj_dict_getc(k, "granularity");
+        if (!f || f->t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: a mapping needs field: <column>");
+        const char *type = dt && dt->t == KJ_STR ? dt->u.s->p : "date";
+        const char *gran = g && g->t == KJ_STR ? g->u.s->p : "day";
+        if (!strcasecmp(type, "int64"))
+            return plain_ident(f->u.s->p, err) ? KILN_EINVAL : kiln_buf_printf(out, err, "%s", f->u.s->p);
+        if (strcasecmp(type, "date") && strcasecmp(type, "timestamp") && strcasecmp(type, "datetime"))
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: data_type '%s' (date, timestamp, datetime, int64)", type);
+        if (strcasecmp(gran, "hour") && strcasecmp(gran, "day") && strcasecmp(gran, "month") && strcasecmp(gran, "year"))
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: granularity '%s' (hour, day, month, year)", gran);
+        if (plain_ident(f->u.s->p, err))
+            return KILN_EINVAL;
+        return kiln_buf_printf(out, err, "%s(%s)", gran, f->u.s->p);
+    }
+    size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
+    if (!cnt)
+        return kiln_err_set(err, KILN_EINVAL, "partition_by must be a column, a list of columns or a mapping");
+    for (size_t i = 0; i < cnt; i++) {
+        kj_val x = k.t == KJ_LIST ? k.u.l->items[i] : k;
+        if (x.t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by must be a column name or a list of them");
+        int rc = plain_ident(x.u.s->p, err) ? KILN_EINVAL : kiln_buf_printf(out, err, "%s%s", i ? ", " : "", x.u.s->p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Replace table rel with the rows of query: one commit when it can be. */
 static int write_table(runner *r, const char *rel, const char *query, kiln_err *err)
 {
@@ -212,8 +262,14 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
         if (rc)
             goto done;
     }
-    sql = kiln_sprintf("create table %s as\n%s", rel, query);
-    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    kiln_buf part;
+    kiln_buf_init(&part, 0);
+    if (!(rc = partition_clause(r->cur, &part, err))) {
+        sql = kiln_sprintf("create table %s%s%s%s as\n%s", rel, part.len ? " partitioned by (" : "",
+                           part.len ? part.data : "", part.len ? ")" : "", query);
+        rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    }
+    kiln_buf_free(&part);
 done:
     kiln_free(sql);
     kiln_free(have);
@@ -271,9 +327,17 @@ static int partition_cols(const km_node *n, km_strvec *out, kiln_err *err)
 {
     kj_val k = kiln_models__cfg(n, "partition_by");
     if (k.t == KJ_DICT) {
-        kj_val *f = kj_dict_getc(k, "field");
+        kj_val *f = kj_dict_getc(k, "field"), *dt = kj_dict_getc(k, "data_type"), *g = kj_dict_getc(k, "granularity");
         if (!f || f->t != KJ_STR)
             return kiln_err_set(err, KILN_EINVAL, "partition_by: a mapping needs field: <column>");
+        /* partitions are matched on the column's value: right for a date
+         * by day and an int64, not for coarser or timestamp partitions */
+        const char *type = dt && dt->t == KJ_STR ? dt->u.s->p : "date";
+        const char *gran = g && g->t == KJ_STR ? g->u.s->p : "day";
+        if (!(!strcasecmp(type, "int64") || (!strcasecmp(type, "date") && !strcasecmp(gran, "day"))))
+            return kiln_err_set(err, KILN_EUNSUPP, "insert_overwrite on a partition_by of data_type %s, granularity "
+                                                   "%s is not supported (a date by day, an int64, or columns are)",
+                                type, gran);
         k = *f;
     }
     size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
