@@ -11,22 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROJECT_OPTS                                                                                                   \
-    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},                   \
-        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                                   \
-         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},              \
-        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"},        \
-        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                            \
-        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                                    \
-         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "                 \
-         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                           \
-        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"},         \
-        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},                \
-        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                                  \
-         "only these kinds: model, seed, test, source, snapshot"},                                                     \
-    {                                                                                                                  \
-        "--threads", 0, KILN_OPT_VALUE, "N", "accepted (nodes run one at a time for now)"                              \
-    }
+#define PROJECT_OPTS                                                                                           \
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},           \
+        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                           \
+         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},      \
+        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"}, \
+        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                    \
+        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                            \
+         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "         \
+         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                   \
+        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"}, \
+        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},        \
+        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                          \
+         "only these kinds: model, seed, test, source, snapshot"},                                             \
+        {"--threads", 0, KILN_OPT_VALUE, "N", "run up to N independent nodes at once (default: the\nprofile's threads)"},                   \
+        {"--state", 0, KILN_OPT_VALUE, "DIR",                                                                  \
+         "a previous run's target directory: its manifest.json is\nwhat state:modified/new/old compares with"}
 
 static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
@@ -126,6 +126,7 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
     o->select = s ? s : m;
     o->exclude = joined(&a, "--exclude", excl_buf, sizeof excl_buf);
     o->resource_types = joined(&a, "--resource-type", rt_buf, sizeof rt_buf);
+    o->state = kiln_opt_get(&a, "--state");
     long long threads = 0;
     if ((*exit_code = kiln_opt_int(&a, "--threads", 1, 1024, &threads)))
         return -1;

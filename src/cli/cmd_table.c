@@ -1109,16 +1109,13 @@ static const kiln_subcmd table_subs[] = {
      kiln_table_merge_opts},
     {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
      kiln_table_delete_opts},
-<<<<<<< HEAD
     /* maintenance (docs/maintenance.md) */
     {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
      REWRITE_DATA_TEXT, rewrite_data_opts},
     {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
      maintain_opts},
-=======
     {"register", "TABLE", 1, 1, "add a table another engine wrote (read-only; docs/interop.md)", NULL,
      register_opts},
->>>>>>> interop
 };
 
 /* In the order of table_subs. */
@@ -1129,13 +1126,10 @@ static const kiln_table_sub_fn sub_fns[] = {
     sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
     kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
     kiln_table_cmd_delete,
-<<<<<<< HEAD
     /* maintenance */
     sub_rewrite_data,
     sub_maintain,
-=======
     sub_register,
->>>>>>> interop
 };
 
 _Static_assert(sizeof sub_fns / sizeof sub_fns[0] == sizeof table_subs / sizeof table_subs[0],

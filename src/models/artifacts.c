@@ -339,7 +339,7 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
         json_t *o = json_object();
         json_object_set_new(o, "status", json_string(r->status));
         json_object_set_new(o, "timing", timing);
-        json_object_set_new(o, "thread_id", json_string("Thread-1"));
+        json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
         json_object_set_new(o, "execution_time", json_real(r->seconds));
         json_object_set_new(o, "adapter_response",
                             r->started ? json_pack("{s:s}", "_message", r->message[0] ? "ERROR" : "OK") : json_object());
@@ -491,3 +491,5 @@ int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_
     json_decref(doc);
     return rc;
 }
+
+json_t *kiln_models__node_json(const kiln_project *p, const km_node *n) { return node_json(p, n); }

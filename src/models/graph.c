@@ -192,6 +192,8 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
                (!strncmp(value, p->name, strlen(p->name)) && value[strlen(p->name)] == '.' &&
                 (glob(value + strlen(p->name) + 1, full) || glob(value + strlen(p->name) + 1, n->source_name)));
     }
+    if (!strcmp(method, "state"))
+        return kiln_models__state_match(p, n, value, bad);
     if (!strcmp(method, "test_name"))
         return n->kind == KM_TEST && n->test_macro && glob(value, n->test_macro);
     if (!strcmp(method, "test_type"))
@@ -383,6 +385,9 @@ int kiln_models__select(kiln_project *p, const char *select, const char *exclude
         rc = KILN_OOM(err);
         goto done;
     }
+    if (((select && strstr(select, "state:")) || (exclude && strstr(exclude, "state:"))) &&
+        (rc = kiln_models__state_load(p, err)))
+        goto done;
     if (select && *select) {
         if ((rc = select_expr(p, select, set, err)))
             goto done;

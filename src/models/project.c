@@ -1311,6 +1311,7 @@ void kiln_project_free(kiln_project *p)
     kj_release(p->docs);
     kj_env_free(p->env);
     kiln_lake_catalog_free(p->catalog);
+    json_decref(p->state_manifest);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);
     strvec_free(&p->seed_paths);

@@ -63,6 +63,7 @@ struct kiln_project {
     struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;
+    json_t *state_manifest; /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
 };
 
 /* project.c */
@@ -103,6 +104,7 @@ typedef struct km_result {
     double seconds;
     int64_t failures;
     char message[512];
+    char thread[16]; /* "Thread-N" that ran it ("" when skipped: Thread-1) */
 } km_result;
 
 /* artifacts.c: <target-path>/manifest.json and run_results.json */
@@ -132,6 +134,15 @@ int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_er
 void kiln_models__print_found(const kiln_project *p, FILE *out);
 /* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
 int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
+
+/* state.c (models3): `state:` selection against --state DIR/manifest.json.
+ * load: once, before selecting (an error when --state is missing or its
+ * manifest unreadable). match: value is new, old, modified,
+ * modified.body|configs|relation, unmodified; *bad = 1 when unknown. */
+int kiln_models__state_load(kiln_project *p, kiln_err *err);
+int kiln_models__state_match(const kiln_project *p, const km_node *n, const char *value, int *bad);
+/* artifacts.c: one node as in the manifest (caller decrefs). */
+json_t *kiln_models__node_json(const kiln_project *p, const km_node *n);
 
 /* graph.c */
 int kiln_models__graph_build(kiln_project *p, kiln_err *err);

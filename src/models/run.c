@@ -22,6 +22,7 @@
 #include "lake/lake.h"
 #include "sql/sql.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 enum { ST_NONE = 0, ST_OK, ST_WARN, ST_ERROR, ST_FAIL, ST_SKIP };
@@ -35,8 +36,34 @@ typedef struct runner {
     size_t total, pos;
     km_result *results; /* one per node run or skipped */
     size_t nresults;
-    const km_node *cur; /* the model being run, to place SQL errors in its compiled SQL */
+    const km_node *cur;  /* the model being run, to place SQL errors in its compiled SQL */
+    /* --threads: each worker has its own runner (own SQLite connection, own
+     * cur) whose sh points at the shared one: status, counters, results,
+     * output and the scheduler's state, under sh->lock when threaded. */
+    struct runner *sh;
+    int threaded;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_rwlock_t wlock; /* writers (seeds, models, snapshots) alone; tests together */
+    unsigned char *started;   /* per node: picked by a worker */
+    unsigned char *incr;      /* per node: builds incrementally (decided before the run) */
+    const km_idxvec *sel;
+    size_t running, done, todo;
+    int stop, fatal;
+    kiln_err fatal_err;
+    int thread_no; /* 1.. (run_results' thread_id) */
 } runner;
+
+static void sh_lock(runner *r)
+{
+    if (r->sh->threaded)
+        pthread_mutex_lock(&r->sh->lock);
+}
+static void sh_unlock(runner *r)
+{
+    if (r->sh->threaded)
+        pthread_mutex_unlock(&r->sh->lock);
+}
 
 /* An SQL error at byte `at` of statement text `sql`: when that falls inside
  * the current model's compiled SQL, say where (line and column of the
@@ -63,15 +90,15 @@ static void place_error(runner *r, const char *sql, long at, kiln_err *err)
     snprintf(err->msg, sizeof err->msg, "%s", msg);
 }
 
-static void line(runner *r, const char *left, const char *right)
+static void line(runner *r, size_t pos, const char *left, const char *right)
 {
     char buf[600];
-    int n = snprintf(buf, sizeof buf, "%zu of %zu %s ", r->pos, r->total, left);
-    fputs(buf, r->out);
+    int n = snprintf(buf, sizeof buf, "%zu of %zu %s ", pos, r->sh->total, left);
+    fputs(buf, r->sh->out);
     for (int i = n; i < 76; i++)
-        fputc('.', r->out);
-    fprintf(r->out, " [%s]\n", right);
-    fflush(r->out);
+        fputc('.', r->sh->out);
+    fprintf(r->sh->out, " [%s]\n", right);
+    fflush(r->sh->out);
 }
 
 /* Run every statement of sql (kiln's write statements included). */
@@ -149,6 +176,56 @@ static int table_exists(runner *r, const char *rel)
     return 1;
 }
 
+/* A partition column must be a plain identifier (PARTITIONED BY takes no
+ * quoted names); 0 when it is, else an error naming it. */
+static int plain_ident(const char *c, kiln_err *err)
+{
+    int ok = *c == '_' || ((*c | 32) >= 'a' && (*c | 32) <= 'z');
+    for (const char *q = c; ok && *q; q++)
+        ok = *q == '_' || ((*q | 32) >= 'a' && (*q | 32) <= 'z') || (*q >= '0' && *q <= '9');
+    return ok ? 0 : kiln_err_set(err, KILN_EINVAL, "partition_by: '%s' is not a plain column name", c);
+}
+
+/* partition_by as CTAS's PARTITIONED BY list (appended to out, empty when
+ * unset): a column or a list of columns (dbt-spark's form: identity
+ * partitions), or BigQuery's {field, data_type, granularity}: a date or
+ * timestamp field partitioned by hour/day/month/year (default day), an
+ * int64 field by its value. */
+static int partition_clause(const km_node *n, kiln_buf *out, kiln_err *err)
+{
+    kj_val k = n ? kiln_models__cfg(n, "partition_by") : kj_undef();
+    if (k.t == KJ_NONE || k.t == KJ_UNDEF)
+        return 0;
+    if (k.t == KJ_DICT) {
+        kj_val *f = kj_dict_getc(k, "field"), *dt = kj_dict_getc(k, "data_type"), *g = kj_dict_getc(k, "granularity");
+        if (!f || f->t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: a mapping needs field: <column>");
+        const char *type = dt && dt->t == KJ_STR ? dt->u.s->p : "date";
+        const char *gran = g && g->t == KJ_STR ? g->u.s->p : "day";
+        if (!strcasecmp(type, "int64"))
+            return plain_ident(f->u.s->p, err) ? KILN_EINVAL : kiln_buf_printf(out, err, "%s", f->u.s->p);
+        if (strcasecmp(type, "date") && strcasecmp(type, "timestamp") && strcasecmp(type, "datetime"))
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: data_type '%s' (date, timestamp, datetime, int64)", type);
+        if (strcasecmp(gran, "hour") && strcasecmp(gran, "day") && strcasecmp(gran, "month") && strcasecmp(gran, "year"))
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: granularity '%s' (hour, day, month, year)", gran);
+        if (plain_ident(f->u.s->p, err))
+            return KILN_EINVAL;
+        return kiln_buf_printf(out, err, "%s(%s)", gran, f->u.s->p);
+    }
+    size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
+    if (!cnt)
+        return kiln_err_set(err, KILN_EINVAL, "partition_by must be a column, a list of columns or a mapping");
+    for (size_t i = 0; i < cnt; i++) {
+        kj_val x = k.t == KJ_LIST ? k.u.l->items[i] : k;
+        if (x.t != KJ_STR)
+            return kiln_err_set(err, KILN_EINVAL, "partition_by must be a column name or a list of them");
+        int rc = plain_ident(x.u.s->p, err) ? KILN_EINVAL : kiln_buf_printf(out, err, "%s%s", i ? ", " : "", x.u.s->p);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* Replace table rel with the rows of query: one commit when it can be. */
 static int write_table(runner *r, const char *rel, const char *query, kiln_err *err)
 {
@@ -185,8 +262,14 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
         if (rc)
             goto done;
     }
-    sql = kiln_sprintf("create table %s as\n%s", rel, query);
-    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    kiln_buf part;
+    kiln_buf_init(&part, 0);
+    if (!(rc = partition_clause(r->cur, &part, err))) {
+        sql = kiln_sprintf("create table %s%s%s%s as\n%s", rel, part.len ? " partitioned by (" : "",
+                           part.len ? part.data : "", part.len ? ")" : "", query);
+        rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    }
+    kiln_buf_free(&part);
 done:
     kiln_free(sql);
     kiln_free(have);
@@ -244,9 +327,17 @@ static int partition_cols(const km_node *n, km_strvec *out, kiln_err *err)
 {
     kj_val k = kiln_models__cfg(n, "partition_by");
     if (k.t == KJ_DICT) {
-        kj_val *f = kj_dict_getc(k, "field");
+        kj_val *f = kj_dict_getc(k, "field"), *dt = kj_dict_getc(k, "data_type"), *g = kj_dict_getc(k, "granularity");
         if (!f || f->t != KJ_STR)
             return kiln_err_set(err, KILN_EINVAL, "partition_by: a mapping needs field: <column>");
+        /* partitions are matched on the column's value: right for a date
+         * by day and an int64, not for coarser or timestamp partitions */
+        const char *type = dt && dt->t == KJ_STR ? dt->u.s->p : "date";
+        const char *gran = g && g->t == KJ_STR ? g->u.s->p : "day";
+        if (!(!strcasecmp(type, "int64") || (!strcasecmp(type, "date") && !strcasecmp(gran, "day"))))
+            return kiln_err_set(err, KILN_EUNSUPP, "insert_overwrite on a partition_by of data_type %s, granularity "
+                                                   "%s is not supported (a date by day, an int64, or columns are)",
+                                type, gran);
         k = *f;
     }
     size_t cnt = k.t == KJ_LIST ? k.u.l->len : k.t == KJ_STR ? 1 : 0;
@@ -1005,6 +1096,269 @@ done:
 
 static const char *mat_of(const km_node *n) { return kiln_models__cfg_str(n, "materialized", "view"); }
 
+/* Run (or skip) selected node idx as the pos-th of the run, with worker
+ * runner r (its own connection); its outcome goes to res, the shared
+ * status and counters (under the lock when threaded) and one output line.
+ * Returns nonzero only when the run cannot go on (out of memory). */
+static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err *err)
+{
+    runner *sh = r->sh;
+    kiln_project *p = sh->p;
+    km_node *n = p->nodes.items[idx];
+    char left[512], right[128];
+    char *rel = kiln_models__relation(p, n);
+    if (!rel)
+        return KILN_OOM(err);
+    sh_lock(r);
+    int upstream_bad = 0;
+    for (size_t k = 0; k < n->parents.len; k++) {
+        unsigned char s = sh->status[n->parents.items[k]];
+        upstream_bad |= s == ST_ERROR || s == ST_FAIL || s == ST_SKIP;
+    }
+    memset(res, 0, sizeof *res);
+    res->node = idx;
+    if (upstream_bad || sh->stop) {
+        res->status = "skipped";
+        sh->status[idx] = ST_SKIP;
+        sh->skip++;
+        snprintf(left, sizeof left, "SKIP %s %s", n->kind == KM_TEST ? "test" : "relation",
+                 n->kind == KM_TEST ? n->name : rel);
+        line(r, pos, left, "SKIP");
+        sh_unlock(r);
+        kiln_free(rel);
+        return 0;
+    }
+    sh_unlock(r);
+    double t1 = kiln_mono_seconds();
+    res->started = res->compiled = kiln_now_micros();
+    kiln_err e2 = {0};
+    int nrc = 0, should_warn = 0, should_error = 0;
+    int64_t failures = 0;
+    if (n->kind == KM_SEED)
+        nrc = run_seed(r, n, &e2);
+    else if (n->kind == KM_MODEL) {
+        const char *m = mat_of(n);
+        r->cur = n;
+        if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
+            (void)0;
+        else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
+            nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+        else if (sh->incr[idx])
+            nrc = write_incremental(r, n, rel, &e2);
+        else
+            nrc = write_table(r, rel, n->compiled ? n->compiled : "select 1", &e2);
+        r->cur = NULL;
+    } else if (n->kind == KM_SNAPSHOT) {
+        r->cur = n;
+        if (!(nrc = kiln_models__write_compiled(p, n, &e2)))
+            nrc = run_snapshot(r, n, rel, &e2);
+        r->cur = NULL;
+    } else
+        nrc = run_test(r, n, &failures, &should_warn, &should_error, &e2);
+    double dt = kiln_mono_seconds() - t1;
+    res->finished = kiln_now_micros();
+    res->seconds = dt;
+    res->failures = failures;
+    snprintf(res->thread, sizeof res->thread, "Thread-%d", r->thread_no);
+    const char *sev = kiln_models__cfg_str(n, "severity", "ERROR");
+    sh_lock(r);
+    if (nrc) {
+        res->status = "error";
+        snprintf(res->message, sizeof res->message, "%s", e2.msg);
+        sh->status[idx] = ST_ERROR;
+        sh->error++;
+        snprintf(left, sizeof left, "ERROR %s %s",
+                 n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
+                 n->kind == KM_TEST ? n->name : rel);
+        snprintf(right, sizeof right, "ERROR in %.2fs", dt);
+        line(r, pos, left, right);
+        fprintf(sh->out, "  %s in %s %s (%s)\n    %s\n", "Database Error",
+                n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
+    } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
+        /* dbt: severity error and should_error -> fail; else should_warn -> warn */
+        int is_warn = !(should_error && strcasecmp(sev, "warn"));
+        res->status = is_warn ? "warn" : "fail";
+        snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s", (long long)failures,
+                 failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
+                 kiln_models__cfg_str(n, is_warn ? "warn_if" : "error_if", "!= 0"));
+        sh->status[idx] = is_warn ? ST_WARN : ST_FAIL;
+        if (is_warn)
+            sh->warn++;
+        else
+            sh->error++;
+        snprintf(left, sizeof left, "%s %lld %s", is_warn ? "WARN" : "FAIL", (long long)failures, n->name);
+        snprintf(right, sizeof right, "%s %lld in %.2fs", is_warn ? "WARN" : "FAIL", (long long)failures, dt);
+        line(r, pos, left, right);
+    } else {
+        res->status = n->kind == KM_TEST ? "pass" : "success";
+        sh->status[idx] = ST_OK;
+        sh->pass++;
+        if (n->kind == KM_TEST) {
+            snprintf(left, sizeof left, "PASS %s", n->name);
+            snprintf(right, sizeof right, "PASS in %.2fs", dt);
+        } else if (n->kind == KM_SEED) {
+            snprintf(left, sizeof left, "OK loaded seed file %s", rel);
+            snprintf(right, sizeof right, "INSERT %zu in %.2fs", n->compiled_len, dt);
+        } else if (n->kind == KM_SNAPSHOT) {
+            snprintf(left, sizeof left, "OK snapshotted %s", rel);
+            snprintf(right, sizeof right, "OK in %.2fs", dt);
+        } else {
+            snprintf(left, sizeof left, "OK created sql %s model %s", mat_of(n), rel);
+            snprintf(right, sizeof right, "OK in %.2fs", dt);
+        }
+        line(r, pos, left, right);
+    }
+    if (p->opts.fail_fast && (sh->status[idx] == ST_ERROR || sh->status[idx] == ST_FAIL))
+        sh->stop = 1;
+    sh_unlock(r);
+    kiln_free(rel);
+    return 0;
+}
+
+/* ------------------------------------------------------------ --threads */
+
+/* Is node idx ready: every parent that this run executes has finished? */
+static int ready(runner *sh, size_t idx)
+{
+    km_node *n = sh->p->nodes.items[idx];
+    for (size_t k = 0; k < n->parents.len; k++) {
+        size_t q = n->parents.items[k];
+        if (sh->started[q] == 1) /* picked, not finished */
+            return 0;
+        if (!sh->started[q] && sh->started[q + sh->p->nodes.len] /* selected, not yet picked */)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct worker {
+    runner r;
+    pthread_t tid;
+    int rc;
+    kiln_err err;
+} worker;
+
+/* A worker: pick the first ready node in build order, run it, repeat. */
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    runner *sh = w->r.sh;
+    size_t nn = sh->p->nodes.len;
+    pthread_mutex_lock(&sh->lock);
+    for (;;) {
+        if (sh->fatal || sh->done == sh->todo)
+            break;
+        long pick = -1;
+        for (size_t i = 0; i < sh->sel->len && pick < 0; i++) {
+            size_t idx = sh->sel->items[i];
+            if (sh->started[idx + nn] && !sh->started[idx] && ready(sh, idx))
+                pick = (long)idx;
+        }
+        if (pick < 0) {
+            pthread_cond_wait(&sh->cond, &sh->lock);
+            continue;
+        }
+        sh->started[pick] = 1;
+        km_result *res = &sh->results[sh->nresults++];
+        size_t pos = ++sh->pos;
+        pthread_mutex_unlock(&sh->lock);
+        /* a fresh connection per node: it sees the tables other workers
+         * created or replaced (a connection's Iceberg virtual tables are
+         * declared when it first uses them) */
+        int reads_only = sh->p->nodes.items[pick]->kind == KM_TEST;
+        if (reads_only)
+            pthread_rwlock_rdlock(&sh->wlock);
+        else
+            pthread_rwlock_wrlock(&sh->wlock);
+        int rc = kiln_sql_db_open(&w->r.db, NULL, 0, &w->err);
+        if (!rc)
+            rc = kiln_sql_lake_attach(w->r.db, sh->p->warehouse, &w->err);
+        if (!rc)
+            rc = run_node(&w->r, (size_t)pick, pos, res, &w->err);
+        kiln_sql_db_close(w->r.db);
+        w->r.db = NULL;
+        pthread_rwlock_unlock(&sh->wlock);
+        pthread_mutex_lock(&sh->lock);
+        sh->started[pick] = 2;
+        sh->done++;
+        if (rc && !sh->fatal) {
+            sh->fatal = rc;
+            sh->fatal_err = w->err;
+        }
+        pthread_cond_broadcast(&sh->cond);
+    }
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+    return NULL;
+}
+
+/* Run the selected nodes on nthreads workers, each node on its own SQLite
+ * connection to the warehouse; a node starts when every selected parent
+ * has finished (tests included, in build), so gating and SKIP work as with
+ * one thread. Each node's write is still its own atomic Iceberg commit.
+ * Tests (read-only) run in parallel with each other; a node that writes
+ * (seed, model, snapshot) runs while nothing else touches the warehouse:
+ * a table loaded while another connection commits can see the new
+ * metadata file before the catalog points at it, and the lake's
+ * roll-forward of such a file then races the commit (docs/models.md). */
+static int run_threads(runner *sh, int nthreads, kiln_err *err)
+{
+    kiln_project *p = sh->p;
+    size_t nn = p->nodes.len;
+    int rc = 0, nstarted = 0;
+    /* started[] holds two maps: [0, nn) 0 new / 1 running / 2 done, and
+     * [nn, 2nn) 1 when the node is one this run executes */
+    unsigned char *st = kiln_calloc(2 * (nn ? nn : 1), 1);
+    worker *ws = kiln_calloc((size_t)nthreads, sizeof *ws);
+    if (!st || !ws) {
+        kiln_free(st);
+        kiln_free(ws);
+        return KILN_OOM(err);
+    }
+    kiln_free(sh->started);
+    sh->started = st;
+    for (size_t i = 0; i < sh->sel->len; i++) {
+        km_node *n = p->nodes.items[sh->sel->items[i]];
+        if (!(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral")))
+            st[sh->sel->items[i] + nn] = 1;
+    }
+    pthread_mutex_init(&sh->lock, NULL);
+    pthread_cond_init(&sh->cond, NULL);
+    pthread_rwlock_init(&sh->wlock, NULL);
+    sh->threaded = 1;
+    for (int t = 0; t < nthreads && !rc; t++) {
+        worker *w = &ws[t];
+        w->r = *sh;
+        w->r.sh = sh;
+        w->r.db = NULL;
+        w->r.cur = NULL;
+        w->r.thread_no = t + 1;
+    }
+    for (int t = 0; t < nthreads && !rc; t++) {
+        if (pthread_create(&ws[t].tid, NULL, worker_main, &ws[t])) {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "cannot start thread %d of %d", t + 1, nthreads);
+            pthread_mutex_lock(&sh->lock);
+            sh->fatal = rc;
+            pthread_cond_broadcast(&sh->cond);
+            pthread_mutex_unlock(&sh->lock);
+            break;
+        }
+        nstarted++;
+    }
+    for (int t = 0; t < nstarted; t++)
+        pthread_join(ws[t].tid, NULL);
+    sh->threaded = 0;
+    pthread_cond_destroy(&sh->cond);
+    pthread_rwlock_destroy(&sh->wlock);
+    pthread_mutex_destroy(&sh->lock);
+    if (!rc && sh->fatal) {
+        rc = sh->fatal;
+        *err = sh->fatal_err;
+    }
+    kiln_free(ws);
+    return rc;
+}
+
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
 {
     kiln_project *p = NULL;
@@ -1041,6 +1395,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
                           p->schema);
         goto done;
     }
+    r.thread_no = 1;
     if ((rc = kiln_sql_db_open(&r.db, NULL, 0, err)) || (rc = kiln_sql_lake_attach(r.db, p->warehouse, err)))
         goto done;
     r.p = p;
@@ -1065,122 +1420,33 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     }
     kiln_models__print_found(p, out);
     fputc('\n', out);
-    int stop = 0;
-    for (size_t i = 0; i < sel.len && !rc; i++) {
-        size_t idx = sel.items[i];
-        km_node *n = p->nodes.items[idx];
-        if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
-            continue;
-        r.pos++;
-        char left[512], right[128];
-        char *rel = kiln_models__relation(p, n);
-        if (!rel) {
-            rc = KILN_OOM(err);
-            break;
+    r.sh = &r;
+    r.sel = &sel;
+    r.started = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
+    r.incr = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
+    if (!r.started || !r.incr) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t i = 0; i < sel.len; i++) { /* as rendering saw it, before any node runs */
+        km_node *n = p->nodes.items[sel.items[i]];
+        r.incr[sel.items[i]] = (unsigned char)kiln_models__is_incremental(p, n);
+        r.todo += !(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"));
+    }
+    int nthreads = p->threads > 1 ? p->threads : 1;
+    if ((size_t)nthreads > r.todo)
+        nthreads = r.todo > 1 ? (int)r.todo : 1;
+    if (nthreads <= 1) {
+        for (size_t i = 0; i < sel.len && !rc; i++) {
+            size_t idx = sel.items[i];
+            km_node *n = p->nodes.items[idx];
+            if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
+                continue;
+            km_result *res = &r.results[r.nresults++];
+            rc = run_node(&r, idx, ++r.pos, res, err);
         }
-        int upstream_bad = 0;
-        for (size_t k = 0; k < n->parents.len; k++) {
-            unsigned char s = r.status[n->parents.items[k]];
-            upstream_bad |= s == ST_ERROR || s == ST_FAIL || s == ST_SKIP;
-        }
-        km_result *res = &r.results[r.nresults++];
-        memset(res, 0, sizeof *res);
-        res->node = idx;
-        if (upstream_bad || stop) {
-            res->status = "skipped";
-            r.status[idx] = ST_SKIP;
-            r.skip++;
-            snprintf(left, sizeof left, "SKIP %s %s", n->kind == KM_TEST ? "test" : "relation",
-                     n->kind == KM_TEST ? n->name : rel);
-            line(&r, left, "SKIP");
-            kiln_free(rel);
-            continue;
-        }
-        double t1 = kiln_mono_seconds();
-        res->started = res->compiled = kiln_now_micros();
-        kiln_err e2 = {0};
-        int nrc = 0, should_warn = 0, should_error = 0;
-        int64_t failures = 0;
-        if (n->kind == KM_SEED)
-            nrc = run_seed(&r, n, &e2);
-        else if (n->kind == KM_MODEL) {
-            const char *m = mat_of(n);
-            r.cur = n;
-            if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
-                (void)0;
-            else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
-                nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
-            else if (kiln_models__is_incremental(p, n))
-                nrc = write_incremental(&r, n, rel, &e2);
-            else
-                nrc = write_table(&r, rel, n->compiled ? n->compiled : "select 1", &e2);
-            r.cur = NULL;
-        } else if (n->kind == KM_SNAPSHOT) {
-            r.cur = n;
-            if (!(nrc = kiln_models__write_compiled(p, n, &e2)))
-                nrc = run_snapshot(&r, n, rel, &e2);
-            r.cur = NULL;
-        } else
-            nrc = run_test(&r, n, &failures, &should_warn, &should_error, &e2);
-        double dt = kiln_mono_seconds() - t1;
-        res->finished = kiln_now_micros();
-        res->seconds = dt;
-        res->failures = failures;
-        const char *sev = kiln_models__cfg_str(n, "severity", "ERROR");
-        if (nrc) {
-            res->status = "error";
-            snprintf(res->message, sizeof res->message, "%s", e2.msg);
-            r.status[idx] = ST_ERROR;
-            r.error++;
-            snprintf(left, sizeof left, "ERROR %s %s",
-                     n->kind == KM_SEED   ? "loading seed file"
-                     : n->kind == KM_TEST ? "test"
-                                          : "creating sql model",
-                     n->kind == KM_TEST ? n->name : rel);
-            snprintf(right, sizeof right, "ERROR in %.2fs", dt);
-            line(&r, left, right);
-            fprintf(out, "  %s in %s %s (%s)\n    %s\n", n->kind == KM_TEST ? "Database Error" : "Database Error",
-                    n->kind == KM_SEED   ? "seed"
-                    : n->kind == KM_TEST ? "test"
-                                         : "model",
-                    n->name, n->path, e2.msg);
-        } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
-            /* dbt: severity error and should_error -> fail; else should_warn -> warn */
-            int is_warn = !(should_error && strcasecmp(sev, "warn"));
-            res->status = is_warn ? "warn" : "fail";
-            snprintf(res->message, sizeof res->message, "Got %lld result%s, configured to %s if %s",
-                     (long long)failures, failures == 1 ? "" : "s", is_warn ? "warn" : "fail",
-                     kiln_models__cfg_str(n, is_warn ? "warn_if" : "error_if", "!= 0"));
-            r.status[idx] = is_warn ? ST_WARN : ST_FAIL;
-            if (is_warn)
-                r.warn++;
-            else
-                r.error++;
-            snprintf(left, sizeof left, "%s %lld %s", is_warn ? "WARN" : "FAIL", (long long)failures, n->name);
-            snprintf(right, sizeof right, "%s %lld in %.2fs", is_warn ? "WARN" : "FAIL", (long long)failures, dt);
-            line(&r, left, right);
-        } else {
-            res->status = n->kind == KM_TEST ? "pass" : "success";
-            r.status[idx] = ST_OK;
-            r.pass++;
-            if (n->kind == KM_TEST) {
-                snprintf(left, sizeof left, "PASS %s", n->name);
-                snprintf(right, sizeof right, "PASS in %.2fs", dt);
-            } else if (n->kind == KM_SEED) {
-                snprintf(left, sizeof left, "OK loaded seed file %s", rel);
-                snprintf(right, sizeof right, "INSERT %zu in %.2fs", n->compiled_len, dt);
-            } else if (n->kind == KM_SNAPSHOT) {
-                snprintf(left, sizeof left, "OK snapshotted %s", rel);
-                snprintf(right, sizeof right, "OK in %.2fs", dt);
-            } else {
-                snprintf(left, sizeof left, "OK created sql %s model %s", mat_of(n), rel);
-                snprintf(right, sizeof right, "OK in %.2fs", dt);
-            }
-            line(&r, left, right);
-        }
-        if (o->fail_fast && (r.status[idx] == ST_ERROR || r.status[idx] == ST_FAIL))
-            stop = 1;
-        kiln_free(rel);
+    } else {
+        rc = run_threads(&r, nthreads, err);
     }
     if (!rc) {
         fprintf(out, "\nFinished running");
@@ -1210,6 +1476,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
 done:
     kiln_free(r.status);
     kiln_free(r.results);
+    kiln_free(r.started);
+    kiln_free(r.incr);
     kiln_sql_db_close(r.db);
     kiln_vec_free(&all);
     kiln_vec_free(&sel);

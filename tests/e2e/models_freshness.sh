@@ -42,6 +42,7 @@ sources:
         freshness: null
       - name: nots
         loaded_at_field: note
+      - name: ghost
   - name: other
     tables:
       - name: no_freshness
@@ -65,15 +66,17 @@ set +e
 set -e
 [ "$rc" = 1 ] || { cat "$tmp/out.txt"; fail "exit $rc with stale sources"; }
 chk() { grep -qE "$1" "$tmp/out.txt" || { cat "$tmp/out.txt"; fail "missing: $1"; }; }
-chk '^[0-9] of 7 PASS freshness of ingest\.recent \.+ \[PASS in '
-chk '^[0-9] of 7 WARN freshness of ingest\.hours_old \.+ \[WARN in '
-chk '^[0-9] of 7 ERROR STALE freshness of ingest\.days_old \.+ \[ERROR STALE in '
-chk '^[0-9] of 7 WARN freshness of ingest\.filtered '
-chk '^[0-9] of 7 WARN freshness of ingest\.lenient '
-chk '^[0-9] of 7 ERROR freshness of ingest\.empty '
+chk '^[0-9] of 8 PASS freshness of ingest\.recent \.+ \[PASS in '
+chk '^[0-9] of 8 WARN freshness of ingest\.hours_old \.+ \[WARN in '
+chk '^[0-9] of 8 ERROR STALE freshness of ingest\.days_old \.+ \[ERROR STALE in '
+chk '^[0-9] of 8 WARN freshness of ingest\.filtered '
+chk '^[0-9] of 8 WARN freshness of ingest\.lenient '
+chk '^[0-9] of 8 ERROR freshness of ingest\.empty '
 chk 'max\(loaded_at\) of ingest\.empty is NULL'
 chk "max\(note\) of ingest\.nots is 'yesterday', not a timestamp"
-chk '^Done\. PASS=1 WARN=3 ERROR=3 SKIP=0 TOTAL=7$'
+chk '^[0-9] of 8 ERROR freshness of ingest\.ghost '
+chk 'no such table: ingest\.ghost'
+chk '^Done\. PASS=1 WARN=3 ERROR=4 SKIP=0 TOTAL=8$'
 grep -q 'unchecked\|no_freshness' "$tmp/out.txt" && fail "a source without freshness was checked"
 node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$S/sources-v3.json" "$P/target/sources.json" \
   "$S/manifest-v12.json" "$P/target/manifest.json" > /dev/null || fail "sources.json/manifest.json schema"
@@ -83,10 +86,10 @@ from datetime import datetime, timezone
 doc = json.load(open(sys.argv[1]))
 assert doc["metadata"]["dbt_schema_version"] == "https://schemas.getdbt.com/dbt/sources/v3.json"
 r = {x["unique_id"].split(".")[-1]: x for x in doc["results"]}
-assert set(r) == {"recent", "hours_old", "days_old", "filtered", "lenient", "empty", "nots"}, set(r)
+assert set(r) == {"recent", "hours_old", "days_old", "filtered", "lenient", "empty", "nots", "ghost"}, set(r)
 st = {k: v["status"] for k, v in r.items()}
 assert st == {"recent": "pass", "hours_old": "warn", "days_old": "error", "filtered": "warn", "lenient": "warn",
-              "empty": "runtime error", "nots": "runtime error"}, st
+              "empty": "runtime error", "nots": "runtime error", "ghost": "runtime error"}, st
 p = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
 assert p(r["recent"]["max_loaded_at"]) == p(sys.argv[2]), r["recent"]["max_loaded_at"]
 assert p(r["days_old"]["max_loaded_at"]) == p(sys.argv[3])      # the newer of the two rows

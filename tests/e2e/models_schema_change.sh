@@ -7,7 +7,10 @@
 #  - an unknown on_schema_change value is an error naming it;
 #  - incremental_strategy insert_overwrite replaces exactly the partitions
 #    (partition_by columns) present in the new rows, other days untouched,
-#    NULL partitions matched; without partition_by it replaces the table.
+#    NULL partitions matched; without partition_by it replaces the table;
+#  - partition_by gives the table its Iceberg partition spec (identity, or
+#    month(ts) from BigQuery's mapping); insert_overwrite on a month grain
+#    is refused and leaves the table as it was.
 # Every table is compared with a Python computation over the seed rows.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
@@ -105,6 +108,23 @@ assert ("2025-10-03", "a") not in allr  # the new day was not in the incremental
 assert rd("whole.csv") == [["n"], [str(len(ev))]], rd("whole.csv")
 PY
 grep -qE 'repo +string' "$tmp/app.desc" && grep -qE 'doubled +long' "$tmp/app.desc" || { cat "$tmp/app.desc"; fail "new column types"; }
+
+# partition_by makes the Iceberg partition spec: identity for columns,
+# BigQuery's mapping a transform; insert_overwrite refuses a month grain
+"$KILN_BIN" table describe --warehouse "$P/warehouse" analytics.ovw | grep -qE 'identity\(day\)' || fail "ovw spec"
+cat > "$P/models/monthly.sql" <<'SQL'
+{{ config(materialized='table', partition_by={'field': 'ts', 'data_type': 'timestamp', 'granularity': 'month'}) }}
+select id, '2025-10-0' || id || 'T10:00:00Z' as ts from {{ ref('events') }} where id < 8
+SQL
+"$KILN_BIN" run --project-dir "$P" -s monthly > "$tmp/m.txt" || { cat "$tmp/m.txt"; fail "monthly"; }
+"$KILN_BIN" table describe --warehouse "$P/warehouse" analytics.monthly | grep -qE 'month\(ts\)' || fail "monthly spec"
+sed -i "s/config(materialized='table', partition_by/config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by/" "$P/models/monthly.sql"
+set +e
+"$KILN_BIN" run --project-dir "$P" -s monthly > "$tmp/m2.txt" 2>&1; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'insert_overwrite on a partition_by of data_type timestamp, granularity month is not supported' "$tmp/m2.txt" ||
+  { cat "$tmp/m2.txt"; fail "insert_overwrite on months"; }
+[ "$(q 'select count(*) as n from analytics.monthly' | tail -1)" = 7 ] || fail "monthly changed after a failed run"
 
 # an unknown on_schema_change
 sed -i "s/on_schema_change='append_new_columns'/on_schema_change='sometimes'/" "$P/models/app.sql"
