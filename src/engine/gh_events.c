@@ -1155,6 +1155,18 @@ static int write_commits(job *j, hour_task *t, const uint8_t *drop, kiln_batch *
         rc = KILN_OOM(err);
         goto done;
     }
+    if (j->o->format->open == kiln_gh__spill_sink_open) {
+        /* the output is kiln's row format too (Iceberg staging): without a
+         * dropped row the spill already is the file */
+        size_t ndrop = 0;
+        for (size_t row = 0; row < t->ncrows; row++)
+            ndrop += drop[row];
+        if (!ndrop) {
+            if (rename(spath, path) != 0)
+                rc = kiln_err_set(err, KILN_EIO, "%s: rename: %s", spath, strerror(errno));
+            goto done;
+        }
+    }
     struct stat st;
     fd = open(spath, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {

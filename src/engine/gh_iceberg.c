@@ -359,17 +359,27 @@ done:
 
 typedef KILN_VEC(char *) name_vec;
 
-/* The day's staged part-HH.parquet names (sorted) and their total size. */
-static int list_parts(const char *dir, name_vec *names, uint64_t *comp, kiln_err *err)
+static int is_rows(const char *name)
 {
-    *comp = 0;
+    size_t n = strlen(name);
+    return n > 5 && strcmp(name + n - 5, KILN_GH_STAGE_EXT) == 0;
+}
+
+/* The day's staged part-HH.parquet / part-HH.rows names (sorted) and the
+ * estimated bytes their rows take in memory: ~4-5x a ZSTD Parquet file
+ * (6x errs on the side of more, smaller buckets), ~1x-1.5x kiln's row
+ * format (2x). */
+static int list_parts(const char *dir, name_vec *names, uint64_t *est, kiln_err *err)
+{
+    *est = 0;
     DIR *dh = opendir(dir);
     if (!dh) /* a day without rows still has a directory; absent = nothing to load */
         return 0;
     int rc = 0;
     for (struct dirent *de; rc == 0 && (de = readdir(dh));) {
         size_t n = strlen(de->d_name);
-        if (n <= 8 || strncmp(de->d_name, "part-", 5) != 0 || strcmp(de->d_name + n - 8, ".parquet") != 0)
+        if (strncmp(de->d_name, "part-", 5) != 0 ||
+            !((n > 8 && strcmp(de->d_name + n - 8, ".parquet") == 0) || is_rows(de->d_name)))
             continue;
         char *s = kiln_sprintf("%s", de->d_name);
         if (!s || (rc = kiln_vec_push(names, s, err))) {
@@ -380,7 +390,7 @@ static int list_parts(const char *dir, name_vec *names, uint64_t *comp, kiln_err
         struct stat st;
         char *p = kiln_sprintf("%s/%s", dir, de->d_name);
         if (p && stat(p, &st) == 0)
-            *comp += (uint64_t)st.st_size;
+            *est += (uint64_t)st.st_size * (is_rows(de->d_name) ? 2 : 6);
         kiln_free(p);
     }
     closedir(dh);
@@ -412,11 +422,106 @@ static int spill_open(spill *sp, int nb, const char *stage, const char *tag, con
     return 0;
 }
 
-/* The range column's bounds over the day's files, from their footers. */
-static int day_key_bounds(const char *dir, const name_vec *names, const char *col, int64_t *lo, int64_t *hi,
-                          kiln_err *err)
+/* One staged file, read a batch at a time: Parquet (an explicit --out) or
+ * kiln's row format (the job's own staging directory: no Parquet encode in
+ * the scan and no decode here; gh_int.h). */
+typedef struct part_rd {
+    kiln_parquet_reader *pq;
+    void *map;
+    size_t size;
+    const uint8_t *p, *end;
+    kiln_batch *b;
+    const kiln_schema *schema;
+    char *path;
+} part_rd;
+
+static int part_open(part_rd *r, const char *path, const kiln_schema *schema, kiln_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->schema = schema;
+    if (!(r->path = kiln_strdup(path)))
+        return KILN_OOM(err);
+    if (!is_rows(path)) {
+        kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
+        return kiln_parquet_reader_open(&r->pq, path, &ro, err);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(e));
+    }
+    r->size = (size_t)st.st_size;
+    if (r->size) {
+        r->map = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (r->map == MAP_FAILED) {
+            r->map = NULL;
+            close(fd);
+            return kiln_err_set(err, KILN_EIO, "%s: mmap: %s", path, strerror(errno));
+        }
+        madvise(r->map, r->size, MADV_SEQUENTIAL);
+        r->p = r->map;
+        r->end = r->p + r->size;
+    }
+    close(fd);
+    return kiln_batch_new(&r->b, schema, 16384, 0, err);
+}
+
+/* 1 and *out = the next batch (valid until the next call), 0 at the end, or an error. */
+static int part_next(part_rd *r, const kiln_batch **out, kiln_err *err)
+{
+    if (r->pq)
+        return kiln_parquet_reader_next(r->pq, out, err);
+    kiln_batch_clear(r->b);
+    while (r->p < r->end && !kiln_batch_full(r->b)) {
+        int rc = kiln_gh__spill_get(&r->p, r->end, r->schema, r->b, r->path, err);
+        if (rc)
+            return rc;
+    }
+    *out = r->b;
+    return r->b->nrows ? 1 : 0;
+}
+
+static void part_close(part_rd *r)
+{
+    kiln_parquet_reader_free(r->pq);
+    kiln_batch_free(r->b);
+    if (r->map)
+        munmap(r->map, r->size);
+    kiln_free(r->path);
+    memset(r, 0, sizeof *r);
+}
+
+/* The range column's bounds over the day's files: from the footers of
+ * Parquet files, by reading the rows of row-format ones. */
+static int day_key_bounds(const char *dir, const name_vec *names, const kiln_schema *schema, const char *col,
+                          int64_t *lo, int64_t *hi, kiln_err *err)
 {
     for (size_t i = 0; i < names->len; i++) {
+        if (is_rows(names->items[i])) {
+            part_rd pr;
+            char *p = kiln_sprintf("%s/%s", dir, names->items[i]);
+            int rc = p ? part_open(&pr, p, schema, err) : KILN_OOM(err);
+            kiln_free(p);
+            int c = kiln_schema_find(schema, col);
+            const kiln_batch *b;
+            while (rc == 0 && c >= 0 && (rc = part_next(&pr, &b, err)) == 1) {
+                rc = 0;
+                for (size_t row = 0; row < b->nrows; row++) {
+                    if (kiln_batch_is_null(b, c, row))
+                        continue;
+                    int64_t v = b->cols[c].v.i64[row];
+                    *lo = v < *lo ? v : *lo;
+                    *hi = v > *hi ? v : *hi;
+                }
+            }
+            part_close(&pr);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         kiln_parquet_reader *r = NULL;
         char *p = kiln_sprintf("%s/%s", dir, names->items[i]);
         int rc = p ? kiln_parquet_reader_open(&r, p, NULL, err) : KILN_OOM(err);
@@ -452,16 +557,14 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     kiln_date_format(day, ds);
     char *dir = kiln_sprintf("%s/%s/date=%s", stage, gt->sub, ds);
     name_vec names = {0};
-    kiln_parquet_reader *r = NULL;
+    part_rd r;
+    memset(&r, 0, sizeof r);
     spill sp;
     memset(&sp, 0, sizeof sp);
-    uint64_t comp = 0;
-    int rc = dir ? list_parts(dir, &names, &comp, err) : KILN_OOM(err);
+    uint64_t est = 0;
+    int rc = dir ? list_parts(dir, &names, &est, err) : KILN_OOM(err);
     if (rc)
         goto done;
-    /* rows in memory are ~4-5x their ZSTD Parquet size; 6x errs on the side
-     * of more, smaller buckets */
-    uint64_t est = comp * 6;
     int nb = l->budget && est > l->budget ? (int)((est + l->budget - 1) / l->budget) : 1;
     if (nb > GH_SPILL_MAX)
         nb = GH_SPILL_MAX;
@@ -471,17 +574,16 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
                    (rc = spill_open(&sp, nb, stage, l->wo->branch + strlen(STAGE_PREFIX), gt->sub, ds, err))))
         goto done;
     if (nb > 1 && gt->schema->cols[kiln_schema_find(gt->schema, gt->range_col)].type != KILN_T_STRING &&
-        (rc = day_key_bounds(dir, &names, gt->range_col, &lo, &hi, err))) /* pushes: push_id */
+        (rc = day_key_bounds(dir, &names, gt->schema, gt->range_col, &lo, &hi, err))) /* pushes: push_id */
         goto done;
     for (size_t i = 0; i < names.len; i++) {
         char *p = kiln_sprintf("%s/%s", dir, names.items[i]);
-        kiln_parquet_read_opts ro = {16384, 0}; /* small batches: the writer copies each one */
-        rc = kiln_parquet_reader_open(&r, p, &ro, err);
+        rc = p ? part_open(&r, p, gt->schema, err) : KILN_OOM(err);
         kiln_free(p);
         if (rc)
             goto done;
         const kiln_batch *b;
-        while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        while ((rc = part_next(&r, &b, err)) == 1) {
             if (nb <= 1) {
                 if ((rc = loader_put(l, b, err)))
                     goto done;
@@ -502,8 +604,7 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
         if (rc < 0)
             goto done;
         rc = 0;
-        kiln_parquet_reader_free(r);
-        r = NULL;
+        part_close(&r);
     }
     /* one chunk per bucket, in key order */
     for (int k = 0; k < sp.n; k++) {
@@ -519,7 +620,7 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
     rc = 0;
 done:
     spill_free(&sp);
-    kiln_parquet_reader_free(r);
+    part_close(&r);
     for (size_t i = 0; i < names.len; i++)
         kiln_free(names.items[i]);
     kiln_vec_free(&names);
@@ -541,7 +642,6 @@ static void add_result(kiln_gh_iceberg_table_result *t, const kiln_lake_write_re
     t->files_removed += r->files_removed;
 }
 
-/* Load days [first, last) of rep for one table into its staging branch. */
 /* ---- re-run fast path: what each table records about the inputs it holds.
  * Table properties, per target ref B:
  *   kiln.gh-events.head.B          the snapshot id of B when the last gh-events
@@ -681,6 +781,7 @@ static int record_inputs(loader *ls, const char *target, const kiln_gh_report *r
     return rc;
 }
 
+/* Load days [first, last) of rep for one table into its staging branch. */
 static int load_unit(loader *l, const char *stage, const gh_table *gt, const kiln_gh_report *rep, size_t first,
                      size_t last, kiln_err *err)
 {

@@ -24,6 +24,11 @@ int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema
  * fsync: spills are rebuilt by a re-run). Caller frees with kiln_sink_free. */
 int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);
 
+/* The job's own staging directory (--format iceberg without --out) holds
+ * kiln's row format instead of Parquet: part-HH.rows. */
+#define KILN_GH_STAGE_EXT ".rows"
+extern const struct kiln_gh_format kiln_gh__stage_format;
+
 /* Re-run fast path of the Iceberg job (gh_iceberg.c): the fingerprints the
  * tables record for the target ref of o (docs/engine.md "Re-runs").
  * kiln_gh__loaded_unchanged is a kiln_gh_opts.unchanged callback (ctx = the

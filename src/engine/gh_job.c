@@ -15,6 +15,8 @@
 
 #include <string.h>
 
+const kiln_gh_format kiln_gh__stage_format = {"rows", KILN_GH_STAGE_EXT, kiln_gh__spill_sink_open};
+
 void kiln_gh_job_opts_init(kiln_gh_job_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -63,8 +65,10 @@ int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *o, kiln_
     if (o->iceberg) {
         if (!o->iceberg_opts.warehouse)
             return kiln_err_set(err, KILN_EINVAL, "gh-events --format iceberg needs --warehouse DIR");
-        scan.format = kiln_gh_format_find("parquet");
         own_stage = !scan.out_dir;
+        /* kiln's own staging: rows in kiln's row format (no Parquet encode
+         * here, no decode in the load); an explicit --out gets Parquet */
+        scan.format = own_stage ? &kiln_gh__stage_format : kiln_gh_format_find("parquet");
         out->out_dir =
             own_stage ? kiln_sprintf("%s/_staging/gh-events", o->iceberg_opts.warehouse) : kiln_strdup(scan.out_dir);
         out->iceberg = 1;

@@ -12,7 +12,10 @@
 #  4. another writer deletes rows of a day: the table head no longer matches
 #     what the job recorded, so every day is read again and the rows come back;
 #  5. an hour file removed: its day's fingerprint changes, the day is read;
-#  6. --branch keeps its own record (main's does not make a branch run skip).
+#  6. --branch keeps its own record (main's does not make a branch run skip);
+#  7. whole days (24 hours): a changed day 2 also re-reads day 1, whose hour
+#     23 day 2's hour 0 dedupes against; a changed day 1 (not its hour 23)
+#     leaves day 2 unchanged.
 set -euo pipefail
 : "${KILN_BIN:?}" "${KILN_ROOT:?}"
 T="$(mktemp -d)"
@@ -114,4 +117,25 @@ job --branch dev >"$T/r10.json"
 job >"$T/r11.json"
 [ "$(statuses "$T/r11.json")" = "2025-01-01=ok 2025-01-02=ok 2025-01-03=ok 11" ] || fail "main after a dev run: $(statuses "$T/r11.json")"
 [ "$(rows github.pushes | wc -l)" -gt 0 ] || fail "main empty after its run"
+# ---- 7. neighbours through the dedupe window
+"$K" gen gharchive --out "$T/full" --start 2025-01-01 --days 2 --scale 0.0004 --seed 5 >/dev/null
+"$K" gen gharchive --out "$T/full2" --start 2025-01-01 --days 2 --scale 0.0004 --seed 6 >/dev/null
+W="$T/wf"
+fjob() { "$K" job gh-events --in "$T/full" --format iceberg --warehouse "$W" --threads 2 --json; }
+fjob >"$T/f1.json"
+[ "$(statuses "$T/f1.json")" = "2025-01-01=ok 2025-01-02=ok 48" ] || fail "full days, first load: $(statuses "$T/f1.json")"
+fjob >"$T/f2.json"
+[ "$(statuses "$T/f2.json")" = "2025-01-01=unchanged 2025-01-02=unchanged 0" ] || fail "full days, re-run: $(statuses "$T/f2.json")"
+cp "$T/full2/2025-01-02-5.json.gz" "$T/full/2025-01-02-5.json.gz"
+fjob >"$T/f3.json"
+[ "$(statuses "$T/f3.json")" = "2025-01-01=ok 2025-01-02=ok 48" ] ||
+  fail "changed day 2 must re-read day 1 (its hour 23 dedupes day 2's hour 0): $(statuses "$T/f3.json")"
+cp "$T/full2/2025-01-01-3.json.gz" "$T/full/2025-01-01-3.json.gz"
+fjob >"$T/f4.json"
+[ "$(statuses "$T/f4.json")" = "2025-01-01=ok 2025-01-02=unchanged 24" ] ||
+  fail "changed day 1 (not hour 23): $(statuses "$T/f4.json")"
+cp "$T/full2/2025-01-01-23.json.gz" "$T/full/2025-01-01-23.json.gz"
+fjob >"$T/f5.json"
+[ "$(statuses "$T/f5.json")" = "2025-01-01=ok 2025-01-02=ok 48" ] ||
+  fail "changed hour 23 of day 1 is day 2's dedupe window: $(statuses "$T/f5.json")"
 echo "ok: unchanged days skipped; changed content, same-size-and-mtime edits, other writers and removed files reload"
