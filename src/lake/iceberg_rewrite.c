@@ -1297,15 +1297,20 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
     if ((rc = kiln_lake_view_from_meta(&w.view, w.a, m, w.start_head, NULL, err)))
         goto done;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
-    if ((size_t)w.view.schema->ncols != ls->nfields) {
-        for (size_t i = 0; i < ls->nfields; i++)
-            if (kiln_schema_find(w.view.schema, ls->fields[i].name) < 0) {
+    /* Nested columns are read (as JSON) but the rewrite writes flat columns
+     * only: refuse them before anything is written, so no type is lost. */
+    {
+        for (size_t i = 0; i < ls->nfields; i++) {
+            kiln_lake_kind k = ls->fields[i].type->kind;
+            if (k == KILN_LAKE_STRUCT || k == KILN_LAKE_LIST || k == KILN_LAKE_MAP ||
+                kiln_schema_find(w.view.schema, ls->fields[i].name) < 0) {
                 rc = kiln_err_set(err, KILN_EUNSUPP,
                                   "%s: column %s has a type kiln cannot rewrite yet (%s); nothing was changed",
                                   kiln_lake_table_name(t), ls->fields[i].name,
                                   ls->fields[i].type->name ? ls->fields[i].type->name : "nested");
                 goto done;
             }
+        }
     }
     if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;

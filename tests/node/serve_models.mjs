@@ -25,7 +25,7 @@ try {
   const status = new Map(res.results.map(x => [x.unique_id, x.status]));
   for (const n of j.nodes) {
     const m = man.nodes[n.unique_id] || man.sources[n.unique_id];
-    check(n.depends_on.join() === m.depends_on.nodes.join(), `depends_on of ${n.unique_id}`);
+    check(n.depends_on.join() === (m.depends_on?.nodes ?? []).join(), `depends_on of ${n.unique_id}`); // sources have no depends_on in manifest v12
     check(n.relation_name === m.relation_name && n.status === (status.get(n.unique_id) ?? null), `${n.unique_id} relation/status`);
     const tests = Object.entries(man.nodes).filter(([, t]) => t.resource_type === 'test' && t.attached_node === n.unique_id);
     check(n.tests.length === tests.length && n.tests.every(t => t.status === status.get(t.unique_id)), `tests of ${n.unique_id}`);
