@@ -11,7 +11,9 @@
 #   read back by an independent Parquet reader (hyparquet) from the server's
 #   disk, nothing but the catalog on local disk;
 # - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
-#   printed; a traversal key rejected (exit 2) before any request;
+#   printed; no credentials: exit 3; credentials from AWS_PROFILE in a
+#   shared credentials file; a traversal key rejected (exit 2) before any
+#   request;
 # - retries: 503 SlowDown answers and connections closed without an answer
 #   are retried; when they outlast the attempts the append fails (exit 1)
 #   and the table stays at its snapshot;
@@ -142,6 +144,13 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$tmp" "$K" table --wareh
 rc=$?
 set -e
 [ "$rc" = 3 ] && grep -q "AWS_ACCESS_KEY_ID" "$tmp/e" || fail "no credentials: exit $rc: $(cat "$tmp/e")"
+
+# credentials from a profile of a shared credentials file (AWS_PROFILE)
+printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[kiln-test]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' \
+  > "$tmp/credentials"
+out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE="$tmp/credentials" AWS_PROFILE=kiln-test \
+  "$K" table --warehouse "$W" scan demo.people --format csv 2>&1 | grep -c .)
+[ "$out" = 3 ] || fail "scan with AWS_PROFILE credentials: $out lines"
 
 # --- a traversal key is refused before any request
 n_before=$(wc -l < "$tmp/requests.log")
