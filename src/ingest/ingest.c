@@ -475,6 +475,13 @@ static void run_hour(void *arg, int worker)
         size_t elen = 0;
         if (have > 0 && kiln_file_read(etag_path, 200, &etag, &elen, NULL) != 0)
             etag = NULL;
+        if (have > 0 && (!etag || !*etag)) {
+            /* bytes of unknown origin (no etag to check them with If-Range):
+             * start over rather than resume into another file's bytes */
+            if (ftruncate(fd, 0) != 0) {
+            }
+            have = 0;
+        }
         http_res r;
         http_get(o, url, fd, have, etag, NULL, etag_path, &r);
         kiln_free(etag);

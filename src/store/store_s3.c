@@ -617,13 +617,19 @@ static int s3_get(kiln_store *st, const char *key, int64_t off, int64_t len, siz
     r.resp = &b;
     r.resp_cap = cap;
     int rc = do_request(st, &r, err);
-    if (rc == 0 && r.status == 416)
-        rc = 0;
     if (rc == KILN_EIO && r.status == 416) {
         /* the range starts at or past the end: nothing to read */
         kiln_err_clear(err);
         kiln_buf_reset(&b);
         rc = 0;
+    }
+    if (!rc && r.status == 200 && (off > 0 || len > 0)) {
+        /* the server ignored the Range header: cut the range out */
+        size_t start = (uint64_t)off < b.len ? (size_t)off : b.len;
+        size_t n2 = len > 0 && (uint64_t)len < b.len - start ? (size_t)len : b.len - start;
+        if (b.data)
+            memmove(b.data, b.data + start, n2);
+        b.len = n2;
     }
     if (!rc) {
         if (!b.data && kiln_buf_reserve(&b, 1, err) != 0)

@@ -11,11 +11,14 @@
 #   read back by an independent Parquet reader (hyparquet) from the server's
 #   disk, nothing but the catalog on local disk;
 # - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
-#   printed; a traversal key rejected (exit 2) before any request;
+#   printed; no credentials: exit 3; credentials from AWS_PROFILE in a
+#   shared credentials file; a traversal key rejected (exit 2) before any
+#   request;
 # - retries: 503 SlowDown answers and connections closed without an answer
 #   are retried; when they outlast the attempts the append fails (exit 1)
 #   and the table stays at its snapshot;
-# - multipart upload of a data file above the threshold;
+# - multipart upload of a data file above the threshold; remove-orphans
+#   deletes an object no snapshot names;
 # - kiln job gh-events into an S3 warehouse gives what it gives locally;
 # - kiln ingest gharchive into a raw zone on S3 (landed once, re-run
 #   unchanged), and kiln job gh-events --in s3://... reading it.
@@ -143,6 +146,13 @@ rc=$?
 set -e
 [ "$rc" = 3 ] && grep -q "AWS_ACCESS_KEY_ID" "$tmp/e" || fail "no credentials: exit $rc: $(cat "$tmp/e")"
 
+# credentials from a profile of a shared credentials file (AWS_PROFILE)
+printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[kiln-test]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n' \
+  > "$tmp/credentials"
+out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE="$tmp/credentials" AWS_PROFILE=kiln-test \
+  "$K" table --warehouse "$W" scan demo.people --format csv 2>&1 | grep -c .)
+[ "$out" = 3 ] || fail "scan with AWS_PROFILE credentials: $out lines"
+
 # --- a traversal key is refused before any request
 n_before=$(wc -l < "$tmp/requests.log")
 set +e
@@ -227,6 +237,14 @@ for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
   cmp -s "$tmp/job-local/$f" "$tmp/job-s3in/$f" || fail "job --in s3:// differs: $f"
 done
 [ -n "$(cd "$tmp/job-s3in" && find . -name '*.csv')" ] || fail "job --in s3:// wrote nothing"
+
+# --- remove-orphans lists and deletes on S3: an object no snapshot names
+curl -sS -o /dev/null -X PUT --data-binary 'junk' --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$ep/kiln-wh/lake/demo/people/data/orphan-1.parquet"
+"$K" table --warehouse "$W" remove-orphans demo.people --older-than 0s > "$tmp/orph"
+grep -qx 'deleted s3://kiln-wh/lake/demo/people/data/orphan-1.parquet' "$tmp/orph" || fail "orphans: $(cat "$tmp/orph")"
+grep -q '^1 orphan file' "$tmp/orph" || fail "orphans: more than the one: $(cat "$tmp/orph")"
+[ ! -e "$tmp/s3/kiln-wh/lake/demo/people/data/orphan-1.parquet._S3rver_object" ] || fail "the orphan is still there"
 
 # --- drop --purge removes the objects
 "$K" table --warehouse "$W" drop demo.ids --purge > /dev/null
