@@ -920,6 +920,8 @@ static int compute_removal(rw *w, const live_info *li, removal *rm, kiln_err *er
     kiln_map *minseq = kiln_map_new();
     KILN_VEC(int64_t) seqs = {0};
     int64_t global_min = INT64_MAX;
+    if (rc)
+        goto done;
     if (!minseq) {
         rc = KILN_OOM(err);
         goto done;
