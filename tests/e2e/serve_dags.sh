@@ -6,6 +6,7 @@
 # runs --json` and the log files; in headless Chromium: click from a failed
 # task to its log, from a lineage dataset to its table, trigger a run and
 # see it appear, watch a running task's log grow; no console errors. Then
+# a separate `kiln scheduler` runs a DAG while the server reads its state.
 # `kiln serve --scheduler` runs a due interval, drains on SIGTERM (the
 # running task finishes, exit 0), and its scheduler process ends with the
 # server on kill -9. Also checks that the embedded UI (serve_ui.c)

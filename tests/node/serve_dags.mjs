@@ -1,5 +1,6 @@
 // serve_dags.mjs KILN_BIN TMPDIR [CHROMIUM] - see tests/e2e/serve_dags.sh.
 import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startServer, run, check } from './serve_common.mjs';
@@ -266,6 +267,27 @@ try {
     try { process.kill(kids[0], 0); } catch { alive = false; }
   }
   check(!alive, 'the scheduler process ended with the server');
+  // a separate `kiln scheduler` writing the state store while the server reads it (SQLite WAL)
+  const S2 = `${tmp}/sched2`;
+  mkdirSync(`${S2}/dags`, { recursive: true });
+  writeFileSync(`${S2}/dags/ext.yml`, 'schedule: "@hourly"\nstart_date: 2024-01-01\ncatchup: false\ntasks:\n' +
+    '  a: {type: command, command: [sh, -c, "sleep 0.3"]}\n  b: {type: command, command: ["true"], needs: [a]}\n');
+  const s5 = await startServer(bin, ['--project-dir', S2]);
+  const sch = spawn(bin, ['scheduler', '--project-dir', S2], { stdio: 'ignore' });
+  const seen = new Set();
+  let extRuns = [];
+  for (let i = 0; i < 150 && !(extRuns.length && extRuns[0].state === 'success'); i++) {
+    await new Promise(r => setTimeout(r, 50));
+    const rr = await fetch(s5.url + '/api/v1/dags/ext/runs');
+    check(rr.status === 200, `read while the scheduler writes: ${rr.status}`);
+    extRuns = (await rr.json()).runs;
+    for (const r of extRuns) seen.add(r.state);
+  }
+  sch.kill('SIGTERM');
+  await new Promise(r => sch.on('exit', r));
+  await s5.stop('SIGTERM');
+  check(extRuns.length === 1 && extRuns[0].state === 'success' && extRuns[0].tasks.every(t => t.state === 'success'),
+    `a separate scheduler's run, read through the server: ${JSON.stringify(extRuns)} (states seen ${[...seen]})`);
   const bad = await run(bin, ['serve', '--listen', '127.0.0.1:0', '--scheduler', '--project-dir', `${tmp}/none`]).catch(e => e);
   check(bad.code === 3, `a missing project is an error: ${bad.code} ${bad.stderr}`);
   console.log(`serve_dags: ok (screenshots in ${shots})`);
