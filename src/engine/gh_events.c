@@ -1730,6 +1730,10 @@ static int file_fp_line(const char *dir, const char *name, kiln_buf *out, kiln_e
         return kiln_err_set(err, KILN_EIO, "%s/%s: %s", dir, name, strerror(e));
     }
     kiln_free(path);
+    if (!S_ISREG(st.st_mode)) { /* planned as missing; still part of what the day is */
+        close(fd);
+        return kiln_buf_printf(out, err, "%s not-a-file\n", name);
+    }
     uint64_t crc = 0;
     if (st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -15,7 +15,9 @@
 #  6. --branch keeps its own record (main's does not make a branch run skip);
 #  7. whole days (24 hours): a changed day 2 also re-reads day 1, whose hour
 #     23 day 2's hour 0 dedupes against; a changed day 1 (not its hour 23)
-#     leaves day 2 unchanged.
+#     leaves day 2 unchanged;
+#  8. an explicit --out stages Parquet (kept for the user) instead of kiln's
+#     row format: the tables get the same rows as through the default staging.
 set -euo pipefail
 : "${KILN_BIN:?}" "${KILN_ROOT:?}"
 T="$(mktemp -d)"
@@ -138,4 +140,14 @@ cp "$T/full2/2025-01-01-23.json.gz" "$T/full/2025-01-01-23.json.gz"
 fjob >"$T/f5.json"
 [ "$(statuses "$T/f5.json")" = "2025-01-01=ok 2025-01-02=ok 48" ] ||
   fail "changed hour 23 of day 1 is day 2's dedupe window: $(statuses "$T/f5.json")"
+# ---- 8. --out: staged Parquet, same rows as the default (row-format) staging
+"$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wo" --out "$T/stage" --threads 2 >/dev/null
+ls "$T"/stage/pushes/date=2025-01-02/part-*.parquet >/dev/null || fail "--out: no staged Parquet kept"
+"$K" job gh-events --in "$T/in" --format iceberg --warehouse "$T/wd" --threads 2 >/dev/null
+ls "$T"/wd/_staging/gh-events/pushes/date=2025-01-02/part-* >/dev/null 2>&1 && fail "default staging copy not dropped"
+for t in github.pushes github.commits; do
+  a="$(KILN_WAREHOUSE="$T/wo" "$K" table scan "$t" --format csv | sort | md5sum)"
+  b="$(KILN_WAREHOUSE="$T/wd" "$K" table scan "$t" --format csv | sort | md5sum)"
+  [ "$a" = "$b" ] || fail "$t differs between Parquet and row-format staging"
+done
 echo "ok: unchanged days skipped; changed content, same-size-and-mtime edits, other writers and removed files reload"
