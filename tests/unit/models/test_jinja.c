@@ -106,12 +106,39 @@ TEST(jinja, macros_from_other_files_and_stack)
     kj_env_free(env);
 }
 
+/* A macro from another file sees the calling render's variables (dbt's
+ * context: var, this, is_incremental...), not only its arguments. */
+TEST(jinja, macros_see_the_callers_context)
+{
+    kj_env *env;
+    kiln_err err = {0};
+    CHECK_OK(kj_env_new(&env, &err), &err);
+    const char *lib = "{% macro where_day(col) %}{{ col }} >= '{{ start }}' from {{ this }}{% endmacro %}";
+    kj_tpl *lt;
+    CHECK_OK(kj_parse(env, "macros/w.sql", lib, strlen(lib), &lt, &err), &err);
+    CHECK_OK(kj_define_macros(env, lt, kj_env_globals(env), &err), &err);
+    kj_val vars = kj_dict_new();
+    CHECK_OK(kj_dict_setc(vars, "start", kj_str_c("2025-10-06"), &err), &err);
+    CHECK_OK(kj_dict_setc(vars, "this", kj_str_c("analytics.m"), &err), &err);
+    char *out;
+    CHECK_OK(render(env, "{{ where_day('day') }}", vars, &out, &err), &err);
+    CHECK_STR(out, "day >= '2025-10-06' from analytics.m");
+    free(out);
+    /* without the variables the names are undefined (print as nothing) */
+    CHECK_OK(render(env, "{{ where_day('day') }}", kj_undef(), &out, &err), &err);
+    CHECK_STR(out, "day >= '' from ");
+    free(out);
+    kj_release(vars);
+    kj_env_free(env);
+}
+
 TEST(jinja, return_value_from_macro)
 {
     kj_env *env;
     kiln_err err = {0};
     CHECK_OK(kj_env_new(&env, &err), &err);
-    CHECK_OK(kj_dict_setc(kj_env_globals(env), "return", kj_func_new("return", ret_native, NULL, kj_undef()), &err), &err);
+    CHECK_OK(kj_dict_setc(kj_env_globals(env), "return", kj_func_new("return", ret_native, NULL, kj_undef()), &err),
+             &err);
     char *out;
     CHECK_OK(render(env,
                     "{% macro cols() %}ignored{{ return(['a', 'b']) }}never{% endmacro %}"
@@ -213,8 +240,8 @@ TEST(jinja, zip_and_tuples)
     kiln_err err = {0};
     CHECK_OK(kj_env_new(&env, &err), &err);
     char *out;
-    CHECK_OK(render(env, "{% for a, b in zip([1, 2, 3], 'xy') %}{{ a }}{{ b }} {% endfor %}{{ zip([1], [2]) }}", kj_undef(),
-                    &out, &err),
+    CHECK_OK(render(env, "{% for a, b in zip([1, 2, 3], 'xy') %}{{ a }}{{ b }} {% endfor %}{{ zip([1], [2]) }}",
+                    kj_undef(), &out, &err),
              &err);
     CHECK_STR(out, "1x 2y [(1, 2)]");
     free(out);
