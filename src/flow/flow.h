@@ -292,7 +292,7 @@ int kiln_flow_dag_paused(const kiln_flow_project *p, const char *dag, int *pause
 /* The tries of one task instance, oldest first, as a JSON array appended
  * to out: [{"try_number","state","pid","started","ended","exit_code",
  * "duration_ms","note"}] (null where unknown); [] when it never ran. */
-int kiln_flow_tries_json(const kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
-                         kiln_buf *out, kiln_err *err);
+int kiln_flow_tries_json(const kiln_flow_project *p, const char *dag, const char *task, int64_t logical, kiln_buf *out,
+                         kiln_err *err);
 
 #endif
