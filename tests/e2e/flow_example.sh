@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The flagship DAG (examples/personal-api/dags/github_backfill.yml, with the
-# example's kiln.yml) on three generated days: land -> job.gh_events into
-# Iceberg -> models.build -> summary. Without a dbt project the models step
-# is skipped (soft-failing sensor) and the runs succeed; with one (the
-# jaffle test project standing in) it builds and tests. A failpoint's
-# failed try is retried; the on_failure alert reaches a local HTTP server;
-# a re-run executes nothing and leaves the tables' snapshots unchanged.
+# The flagship DAGs (examples/personal-api: github_backfill.yml, land ->
+# job.gh_events into Iceberg -> summary per day; github_models.yml, the
+# project's dbt build + a query) on three generated days, with the example's
+# kiln.yml. A failpoint's failed try is retried; a day without files fails
+# and its on_failure alert reaches a local HTTP server; without a
+# dbt_project.yml the models step is skipped, with it the flagship models
+# build and all their tests pass (API seeds made from the same generator
+# arguments); a re-run executes nothing and adds no snapshot.
 source "$(dirname "$0")/flow_lib.bash"
 export PATH="$(dirname "$KILN_BIN"):$PATH"
-cp "$KILN_ROOT"/examples/personal-api/dags/*.yml "$P/dags/"
-cp "$KILN_ROOT"/examples/personal-api/kiln.yml "$P/"
-rm -f "$P/dbt_project.yml"
+(cd "$KILN_ROOT/examples/personal-api" && tar --exclude=./warehouse --exclude=./.kiln --exclude=./target \
+   --exclude=./logs -cf - .) | (cd "$P" && tar -xf -)
+mv "$P/dbt_project.yml" "$P/dbt_project.yml.off"
 expect_rc 0 K dags validate
 "$KILN_BIN" gen gharchive --start 2025-10-05 --days 3 --hours 4 --scale 0.001 --seed 3 --threads 1 \
   --out "$P/incoming/gharchive" >/dev/null
+"$KILN_BIN" gen github-api --start 2025-10-05 --days 3 --hours 4 --scale 0.001 --seed 3 --threads 1 \
+  --out "$P/api" >/dev/null
+python3 "$P/scripts/api_seeds.py" "$P/api" "$P/seeds" >/dev/null
 
 # a local endpoint for the alert (kiln.yml: webhook, url_env KILN_ALERT_URL)
 python3 - "$P/received.ndjson" "$P/port" <<'PY' &
@@ -40,8 +44,6 @@ export KILN_FAILPOINT="flow.task=github_backfill.load@2025-10-06:fail-tries=1"
 expect_rc 6 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07
 for d in 2025-10-05 2025-10-06; do
   want "$(state github_backfill load $d)" success "load $d"
-  want "$(state github_backfill models_ready $d)" skipped "models_ready $d (no dbt project)"
-  want "$(state github_backfill models $d)" skipped "models $d"
   want "$(state github_backfill summary $d)" success "summary $d"
 done
 want "$(tries github_backfill load 2025-10-06)" 2 "the failpoint's try was retried"
@@ -83,21 +85,25 @@ expect_rc 0 K tasks clear github_backfill land --date 2025-10-07 --downstream
 expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun failed
 want "$(state github_backfill load 2025-10-07)" success "load after the files arrived"
 
-# a dbt project appears (the jaffle test project stands in for the flagship
-# models): the models step builds and tests it
-cp -r "$KILN_ROOT"/tests/models/jaffle/. "$P/"
-expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun all
-for d in 2025-10-05 2025-10-06 2025-10-07; do
-  want "$(state github_backfill models $d)" success "models $d"
-done
-grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" \
-  "$P/.kiln/logs/github_backfill/models/2025-10-07T00:00:00Z/"try-*.log || fail "models build log"
+# the models: skipped without a dbt project, built and tested with one
+expect_rc 0 K dags run github_models --date 2025-10-07
+want "$(state github_models models_ready 2025-10-07)" skipped "models_ready without a project"
+want "$(state github_models models 2025-10-07)" skipped "models without a project"
+mv "$P/dbt_project.yml.off" "$P/dbt_project.yml"
+expect_rc 0 K dags run github_models --date 2025-10-07
+want "$(state github_models models 2025-10-07)" success "models with the project"
+want "$(state github_models top 2025-10-07)" success "top"
+grep -q "Done. PASS=60 WARN=0 ERROR=0 SKIP=0 TOTAL=60" \
+  "$P/.kiln/logs/github_models/models/2025-10-07T00:00:00Z/"try-*.log || fail "models build log"
+grep -q "repo_name" "$P/.kiln/logs/github_models/top/2025-10-07T00:00:00Z/try-1.log" || fail "top output"
 
 # a re-run: nothing starts, no snapshot is added
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots "$1" | md5sum; }
 b1="$(snaps github.pushes)"; b2="$(snaps github.commits)"
 expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun all
 echo "$OUT" | grep -q "; 0 tries started" || fail "re-run started tries: $OUT"
+expect_rc 0 K dags run github_models --date 2025-10-07
+echo "$OUT" | grep -q "; 0 tries started" || fail "models re-run started tries: $OUT"
 want "$(snaps github.pushes)" "$b1" "pushes snapshots after the re-run"
 want "$(snaps github.commits)" "$b2" "commits snapshots after the re-run"
 echo ok
