@@ -23,7 +23,8 @@ trap 'rm -rf "$T"' EXIT
 base="$T/base"
 mkdir -p "$base/build"
 ln -s "$KILN_BIN" "$base/build/kiln"
-ln -s . "$base/demo-out" # the README says demo-out/warehouse
+ln -s . "$base/demo-out" # the README says demo-out/personal-api/warehouse
+ln -s . "$base/personal-api"
 "$KILN_BIN" gen gharchive --start 2025-10-05 --days 3 --scale 0.002 --seed 42 --out "$base/gharchive" >/dev/null
 "$KILN_BIN" job gh-events --in "$base/gharchive" --format iceberg --warehouse "$base/warehouse" >/dev/null 2>&1
 
