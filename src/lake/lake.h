@@ -802,11 +802,15 @@ typedef struct kiln_lake_view {
     int64_t seq;               /* that snapshot's sequence number */
     const char *manifest_list; /* stored path, NULL when empty */
     kiln_lake_remap remap;
+    const uint8_t *has_initial_default; /* per schema column: the field has a non-null
+                                           initial-default (v3), which kiln does not apply */
 } kiln_lake_view;
 
 /* Build a view of snapshot_id (-1 = the table is empty / no snapshot) of
  * meta; all memory in arena a (meta must outlive the view). remap may be
- * NULL. Columns of nested or unsupported types are left out of schema. */
+ * NULL (then meta's own remap, for a registered table, applies). Every
+ * top-level column is in schema (nested ones as JSON); a type the data path
+ * cannot deliver is an error naming the column. */
 int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *meta, int64_t snapshot_id,
                              const kiln_lake_remap *remap, kiln_err *err);
 const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id);
