@@ -84,6 +84,7 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         return KILN_OOM(err);
     memset(hid, 0, ls->nfields ? ls->nfields : 1);
     out->has_initial_default = hid;
+    out->lschema = ls;
     for (size_t i = 0; i < ls->nfields; i++) {
         const kiln_lake_field *f = &ls->fields[i];
         if (f->extra_json && strstr(f->extra_json, "initial-default")) {
@@ -760,6 +761,12 @@ static int file_type_fits(const kiln_column_def *c, const kiln_parquet_column *p
            ((tt == KILN_T_STRING || tt == KILN_T_BINARY) && (ft == KILN_T_STRING || ft == KILN_T_BINARY));
 }
 
+static const char *schema_name(void *ctx, int field_id)
+{
+    const kiln_lake_field *f = kiln_lake_schema_field(ctx, field_id);
+    return f ? f->name : NULL;
+}
+
 /* Column of a Parquet file for a table field: by field id, else by name
  * (files written without ids). */
 static int file_col(kiln_parquet_reader *r, int field_id, const char *name, int file_has_ids)
@@ -1171,6 +1178,8 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     if ((rc = data_open(&tr->r, path, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
+    if (has_ids && view->lschema) /* nested values show the table's current field names */
+        kiln_parquet_reader_field_names(tr->r, schema_name, (void *)view->lschema);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);
     int nproj = 0;
     for (int i = 0; i < nw; i++) {

@@ -802,6 +802,7 @@ typedef struct kiln_lake_view {
     int64_t seq;               /* that snapshot's sequence number */
     const char *manifest_list; /* stored path, NULL when empty */
     kiln_lake_remap remap;
+    const kiln_lake_schema *lschema;    /* the schema the view was made from (nested names) */
     const uint8_t *has_initial_default; /* per schema column: the field has a non-null
                                            initial-default (v3), which kiln does not apply */
 } kiln_lake_view;

@@ -120,8 +120,10 @@ struct kiln_parquet_reader {
     int nleaves;
     kiln_parquet_column *lv;
     int *lv_el;
-    int *col_leaf0, *col_nleaf, *col_nested; /* per top-level column */
-    pq_node *nodes;                          /* per schema element */
+    int *col_leaf0, *col_nleaf, *col_nested;         /* per top-level column */
+    pq_node *nodes;                                  /* per schema element */
+    const char *(*name_fn)(void *ctx, int field_id); /* struct field names in JSON; NULL: the file's */
+    void *name_ctx;
     kiln_column_def *defs;
     kiln_schema file_schema;
     /* projection */
@@ -661,6 +663,11 @@ void kiln_parquet_reader_free(kiln_parquet_reader *r)
 /* ------------------------------------------------------------ accessors */
 
 int kiln_parquet_reader_ncolumns(const kiln_parquet_reader *r) { return r->ncols; }
+void kiln_parquet_reader_field_names(kiln_parquet_reader *r, const char *(*fn)(void *ctx, int field_id), void *ctx)
+{
+    r->name_fn = fn;
+    r->name_ctx = ctx;
+}
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
 {
     return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
@@ -2151,7 +2158,13 @@ static int emit_content(asm_ctx *a, const pq_node *n, const int *S, const int *E
         return rc;
     for (int i = 0; i < n->nkids; i++) {
         const pq_node *c = &nodes[n->kids[i]];
-        const char *name = r->meta.schema[c->el].name;
+        const pq_schema_el *ce = &r->meta.schema[c->el];
+        const char *name = ce->name;
+        if (r->name_fn && ce->has_field_id) {
+            const char *nn = r->name_fn(r->name_ctx, ce->field_id);
+            if (nn)
+                name = nn;
+        }
         if ((i && (rc = kiln_buf_putc(a->out, ',', a->err))) ||
             (rc = kiln_json_write_str(a->out, name, strlen(name), a->err)) || (rc = kiln_buf_putc(a->out, ':', a->err)))
             return rc;
