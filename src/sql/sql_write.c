@@ -489,8 +489,16 @@ static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stm
         }
         break;
     case KILN_T_DECIMAL: {
+        if (vt == SQLITE_TEXT) { /* exact decimal text (kiln's 16-18 digit decimals read as text) */
+            int64_t u;
+            int exact;
+            const char *s = (const char *)sqlite3_column_text(st, i);
+            if (kiln_decimal_parse(&u, &exact, s, (size_t)sqlite3_column_bytes(st, i), cd->scale) || !exact)
+                break;
+            return kiln_batch_put_i64(b, ci, u, err);
+        }
         double d = sqlite3_column_double(st, i);
-        if (vt == SQLITE_TEXT || vt == SQLITE_BLOB)
+        if (vt == SQLITE_BLOB)
             break;
         for (int k = 0; k < cd->scale; k++)
             d *= 10.0;

@@ -124,6 +124,7 @@ typedef struct ice_col {
     char *name;
     kiln_type type;
     int scale;
+    int exact_text; /* a decimal with more than 15 digits: exact text, a double would round it */
 } ice_col;
 
 typedef struct ice_vtab {
@@ -326,8 +327,10 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         }
         v->cols[i].type = cd->type;
         v->cols[i].scale = cd->scale;
+        v->cols[i].exact_text = cd->type == KILN_T_DECIMAL && cd->precision > 15;
         char dec[48];
-        snprintf(dec, sizeof dec, "%s(%d,%d)", sql_type(cd->type), cd->precision, cd->scale);
+        snprintf(dec, sizeof dec, "%s(%d,%d)", v->cols[i].exact_text ? "TEXT DECIMAL" : sql_type(cd->type),
+                 cd->precision, cd->scale);
         char *q =
             sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
                             cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
@@ -873,6 +876,12 @@ static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_
         out->d = c->v.f64[row];
         return 0;
     case KILN_T_DECIMAL:
+        if (col->exact_text) {
+            n = (size_t)kiln_decimal_format(c->v.i64[row], col->scale, buf);
+            p = buf;
+            out->type = SQLITE_TEXT;
+            break;
+        }
         out->type = SQLITE_FLOAT;
         out->d = (double)c->v.i64[row];
         for (int k = 0; k < col->scale; k++)
@@ -1413,6 +1422,12 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
         break;
     }
     case KILN_T_DECIMAL: {
+        if (v->cols[i].exact_text) { /* 16-18 digits: a double would round it */
+            char t[KILN_DECIMAL_TEXT_MAX];
+            int n = kiln_decimal_format(col->v.i64[row], v->cols[i].scale, t);
+            sqlite3_result_text(ctx, t, n, SQLITE_TRANSIENT);
+            break;
+        }
         double d = (double)col->v.i64[row];
         for (int k = 0; k < v->cols[i].scale; k++)
             d /= 10.0;
