@@ -44,14 +44,12 @@ typedef struct kiln_err {
 } kiln_err;
 
 /* Set err (if not NULL) and return code. The message is printf-formatted. */
-int kiln_err_set(kiln_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int kiln_err_set(kiln_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Same, recording an input offset as well. */
 int kiln_err_set_at(kiln_err *err, int code, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Prefix an existing message with context ("file.json: "). Keeps the code. */
-int kiln_err_prefix(kiln_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int kiln_err_prefix(kiln_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kiln_err_clear(kiln_err *err);
 /* The one out-of-memory idiom: sets err to KILN_ENOMEM naming the function
  * that failed to allocate, and evaluates to KILN_ENOMEM. Checks chain as
@@ -69,9 +67,9 @@ void *kiln_malloc(size_t n);
 void *kiln_calloc(size_t count, size_t n);
 void *kiln_realloc(void *p, size_t n);
 void kiln_free(void *p);
-char *kiln_strdup(const char *s);                /* caller frees with kiln_free */
-char *kiln_strndup(const char *s, size_t n);     /* caller frees with kiln_free */
-char *kiln_sprintf(const char *fmt, ...)         /* caller frees with kiln_free */
+char *kiln_strdup(const char *s);            /* caller frees with kiln_free */
+char *kiln_strndup(const char *s, size_t n); /* caller frees with kiln_free */
+char *kiln_sprintf(const char *fmt, ...)     /* caller frees with kiln_free */
     __attribute__((format(printf, 1, 2)));
 
 /* Fault injection: after n more successful allocations, every allocation
@@ -86,9 +84,9 @@ typedef struct kiln_arena kiln_arena;
 kiln_arena *kiln_arena_new(size_t block_size);   /* caller frees with kiln_arena_free */
 void *kiln_arena_alloc(kiln_arena *a, size_t n); /* 16-byte aligned; NULL on OOM */
 char *kiln_arena_strndup(kiln_arena *a, const char *s, size_t n);
-void kiln_arena_reset(kiln_arena *a);            /* frees all but the first block */
+void kiln_arena_reset(kiln_arena *a); /* frees all but the first block */
 size_t kiln_arena_used(const kiln_arena *a);
-void kiln_arena_free(kiln_arena *a);             /* NULL is a no-op */
+void kiln_arena_free(kiln_arena *a); /* NULL is a no-op */
 
 /* ---------------------------------------------------------------- buffers */
 
@@ -106,8 +104,7 @@ void kiln_buf_init(kiln_buf *b, size_t cap);
 int kiln_buf_reserve(kiln_buf *b, size_t extra, kiln_err *err);
 int kiln_buf_append(kiln_buf *b, const void *p, size_t n, kiln_err *err);
 int kiln_buf_putc(kiln_buf *b, char c, kiln_err *err);
-int kiln_buf_printf(kiln_buf *b, kiln_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int kiln_buf_printf(kiln_buf *b, kiln_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void kiln_buf_reset(kiln_buf *b); /* len = 0, keeps memory */
 
 /* Copy n bytes, without a libc call for the short values most fields are
@@ -147,7 +144,7 @@ static inline void kiln_copy_short(void *d, const void *s, size_t n)
         memcpy(o, p, n);
     }
 }
-void kiln_buf_free(kiln_buf *b);  /* releases data; b may be reused after init */
+void kiln_buf_free(kiln_buf *b); /* releases data; b may be reused after init */
 /* Take ownership of data (caller frees with kiln_free); b is left empty. */
 char *kiln_buf_detach(kiln_buf *b, size_t *len_out);
 
@@ -228,16 +225,18 @@ int kiln_json_write_str(kiln_buf *out, const char *p, size_t n, kiln_err *err);
 /* ---------------------------------------------------------------- vectors */
 
 /* Typed growable arrays: KILN_VEC(int) v = {0}; kiln_vec_push(&v, 3, err). */
-#define KILN_VEC(T) struct { T *items; size_t len, alloc; }
+#define KILN_VEC(T)                                                                                                    \
+    struct {                                                                                                           \
+        T *items;                                                                                                      \
+        size_t len, alloc;                                                                                             \
+    }
 int kiln__vec_grow(void **items, size_t *alloc, size_t elem, size_t need, kiln_err *err);
-#define kiln_vec_push(v, x, err)                                                   \
-    (((v)->len < (v)->alloc ||                                                     \
-      kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items),       \
-                     (v)->len + 1, (err)) == 0)                                    \
-         ? ((v)->items[(v)->len++] = (x), 0)                                       \
+#define kiln_vec_push(v, x, err)                                                                                       \
+    (((v)->len < (v)->alloc ||                                                                                         \
+      kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items), (v)->len + 1, (err)) == 0)                \
+         ? ((v)->items[(v)->len++] = (x), 0)                                                                           \
          : KILN_ENOMEM)
-#define kiln_vec_reserve(v, n, err)                                                \
-    kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items), (n), (err))
+#define kiln_vec_reserve(v, n, err) kiln__vec_grow((void **)&(v)->items, &(v)->alloc, sizeof(*(v)->items), (n), (err))
 #define kiln_vec_free(v) (kiln_free((v)->items), (v)->items = NULL, (v)->len = (v)->alloc = 0)
 
 /* ------------------------------------------------------------- hash map */
@@ -245,7 +244,7 @@ int kiln__vec_grow(void **items, size_t *alloc, size_t elem, size_t need, kiln_e
 /* String-keyed hash map (open addressing). Keys are copied; values are
  * borrowed pointers the caller manages. Not thread-safe. */
 typedef struct kiln_map kiln_map;
-kiln_map *kiln_map_new(void);                                  /* caller frees with kiln_map_free */
+kiln_map *kiln_map_new(void); /* caller frees with kiln_map_free */
 int kiln_map_put(kiln_map *m, const char *key, size_t keylen, void *value, kiln_err *err);
 void *kiln_map_get(const kiln_map *m, const char *key, size_t keylen);
 int kiln_map_has(const kiln_map *m, const char *key, size_t keylen);
@@ -253,7 +252,7 @@ int kiln_map_del(kiln_map *m, const char *key, size_t keylen); /* 1 if removed *
 size_t kiln_map_len(const kiln_map *m);
 /* Iterate: *pos starts at 0; returns 0 when done. */
 int kiln_map_next(const kiln_map *m, size_t *pos, const char **key, size_t *keylen, void **value);
-void kiln_map_free(kiln_map *m);                               /* NULL is a no-op */
+void kiln_map_free(kiln_map *m); /* NULL is a no-op */
 
 /* 64-bit integer set (open addressing), e.g. for event-id dedupe. */
 typedef struct kiln_i64set kiln_i64set;
@@ -277,9 +276,9 @@ uint64_t kiln_hash64(const void *p, size_t n); /* fast non-cryptographic */
 /* Proleptic Gregorian, UTC. Days are counted from 1970-01-01. */
 int64_t kiln_days_from_civil(int y, int m, int d);
 void kiln_civil_from_days(int64_t days, int *y, int *m, int *d);
-int kiln_weekday(int64_t days);                           /* ISO: Monday=1 .. Sunday=7 */
+int kiln_weekday(int64_t days); /* ISO: Monday=1 .. Sunday=7 */
 void kiln_iso_week(int64_t days, int *iso_year, int *iso_week);
-int64_t kiln_iso_week_monday(int64_t days);               /* days of that week's Monday */
+int64_t kiln_iso_week_monday(int64_t days); /* days of that week's Monday */
 int kiln_is_leap(int y);
 int kiln_days_in_month(int y, int m);
 /* Parse "YYYY-MM-DD" into days. Returns 0 or KILN_EFORMAT. */
@@ -290,16 +289,16 @@ int kiln_ts_parse(const char *s, size_t n, int64_t *micros_out);
 /* Format into out (>= 11 / 28 bytes): "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 void kiln_date_format(int64_t days, char *out);
 void kiln_ts_format(int64_t micros, char *out);
-int64_t kiln_now_micros(void);   /* wall clock */
-double kiln_mono_seconds(void);  /* monotonic clock */
+int64_t kiln_now_micros(void);  /* wall clock */
+double kiln_mono_seconds(void); /* monotonic clock */
 
 /* ------------------------------------------------------------ logging */
 
 typedef enum { KILN_LOG_DEBUG = 0, KILN_LOG_INFO, KILN_LOG_WARN, KILN_LOG_ERROR, KILN_LOG_OFF } kiln_log_level;
-extern kiln_log_level kiln_log_min;     /* set from KILN_LOG or the CLI */
-void kiln_log_set_json(int on);         /* one JSON object per line when on */
-void kiln_log_set_stream(FILE *f);      /* default stderr */
-int kiln_log_json(void);               /* is JSON on? */
+extern kiln_log_level kiln_log_min; /* set from KILN_LOG or the CLI */
+void kiln_log_set_json(int on);     /* one JSON object per line when on */
+void kiln_log_set_stream(FILE *f);  /* default stderr */
+int kiln_log_json(void);            /* is JSON on? */
 /* Every line is "kiln: LEVEL COMPONENT: MESSAGE" (COMPONENT: the module, from
  * src/MODULE/...), or with JSON on {"ts","level","component","src","msg"}. */
 void kiln__log(kiln_log_level lvl, const char *file, int line, const char *fmt, ...)
@@ -308,8 +307,11 @@ void kiln__log(kiln_log_level lvl, const char *file, int line, const char *fmt, 
  * line); component may be NULL. */
 void kiln_log_line(kiln_log_level lvl, const char *component, const char *msg);
 /* The level is checked before arguments are evaluated. */
-#define KILN_LOG(lvl, ...) \
-    do { if ((lvl) >= kiln_log_min) kiln__log((lvl), __FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define KILN_LOG(lvl, ...)                                                                                             \
+    do {                                                                                                               \
+        if ((lvl) >= kiln_log_min)                                                                                     \
+            kiln__log((lvl), __FILE__, __LINE__, __VA_ARGS__);                                                         \
+    } while (0)
 #define kiln_debug(...) KILN_LOG(KILN_LOG_DEBUG, __VA_ARGS__)
 #define kiln_info(...) KILN_LOG(KILN_LOG_INFO, __VA_ARGS__)
 #define kiln_warn(...) KILN_LOG(KILN_LOG_WARN, __VA_ARGS__)
@@ -338,9 +340,9 @@ typedef struct kiln_pool kiln_pool;
 typedef void (*kiln_task_fn)(void *arg, int worker_index);
 int kiln_pool_new(kiln_pool **out, int nthreads, kiln_err *err); /* caller frees with kiln_pool_free */
 int kiln_pool_submit(kiln_pool *p, kiln_task_fn fn, void *arg, kiln_err *err);
-void kiln_pool_wait(kiln_pool *p);       /* until every submitted task has finished */
+void kiln_pool_wait(kiln_pool *p); /* until every submitted task has finished */
 int kiln_pool_size(const kiln_pool *p);
-void kiln_pool_free(kiln_pool *p);       /* waits, then joins; NULL is a no-op */
+void kiln_pool_free(kiln_pool *p); /* waits, then joins; NULL is a no-op */
 int kiln_ncpus(void);
 
 /* ------------------------------------------------------------ files */
@@ -422,7 +424,7 @@ typedef struct kiln_tz kiln_tz;
  * ($TZDIR or /usr/share/zoneinfo), TZif v2+ read by kiln itself (no
  * setenv("TZ")/tzset, so it is thread-safe). Caller frees with kiln_tz_free. */
 int kiln_tz_load(kiln_tz **out, const char *name, kiln_err *err);
-void kiln_tz_free(kiln_tz *tz); /* NULL is a no-op */
+void kiln_tz_free(kiln_tz *tz);              /* NULL is a no-op */
 const char *kiln_tz_name(const kiln_tz *tz); /* "UTC" for NULL */
 /* Offset east of UTC in seconds in force at instant t. */
 int kiln_tz_offset(const kiln_tz *tz, int64_t t);
@@ -439,7 +441,7 @@ typedef struct kiln_cron {
     uint16_t month;  /* bit per month 1..12 */
     uint8_t dow;     /* bit per weekday, 0 = Sunday */
     uint8_t dom_star, dow_star;
-    kiln_tz *tz;     /* owned; NULL = UTC */
+    kiln_tz *tz; /* owned; NULL = UTC */
 } kiln_cron;
 /* Parse expr. On error err->offset is the 0-based column of the bad field.
  * tz_name (may be NULL) is the zone when expr has no CRON_TZ= prefix.

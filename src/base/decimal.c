@@ -147,7 +147,10 @@ int kiln_uuid_parse(const char *s, size_t n, uint8_t *out)
     int k = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (v < 0) {
             if (c == '-' && n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
                 continue;

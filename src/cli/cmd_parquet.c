@@ -12,13 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_OPT(what) {"--json", 'j', 0, NULL, what}
-#define COLUMNS_OPT {"--columns", 0, KILN_OPT_VALUE, "A,B", "read only these columns"}
-#define WHERE_OPT                                                                                                  \
-    {"--where", 0, KILN_OPT_VALUE, "EXPR",                                                                         \
-     "keep rows where EXPR holds and skip row groups whose\nstatistics rule it out: 'col OP value' with OP one of\n"  \
-     "= != < <= > >=, 'col between A and B', 'col is null',\n'col is not null'"}
-#define THREADS_OPT(what) {"--threads", 0, KILN_OPT_VALUE, "N", what}
+#define JSON_OPT(what)                                                                                                 \
+    {                                                                                                                  \
+        "--json", 'j', 0, NULL, what                                                                                   \
+    }
+#define COLUMNS_OPT                                                                                                    \
+    {                                                                                                                  \
+        "--columns", 0, KILN_OPT_VALUE, "A,B", "read only these columns"                                               \
+    }
+#define WHERE_OPT                                                                                                      \
+    {                                                                                                                  \
+        "--where", 0, KILN_OPT_VALUE, "EXPR",                                                                          \
+            "keep rows where EXPR holds and skip row groups whose\nstatistics rule it out: 'col OP value' with OP "    \
+            "one of\n"                                                                                                 \
+            "= != < <= > >=, 'col between A and B', 'col is null',\n'col is not null'"                                 \
+    }
+#define THREADS_OPT(what)                                                                                              \
+    {                                                                                                                  \
+        "--threads", 0, KILN_OPT_VALUE, "N", what                                                                      \
+    }
 
 static const kiln_opt schema_opts[] = {
     JSON_OPT("a JSON array of {index, name, field_id, physical, logical,\nkiln_type, repetition} (field_id, logical: "
@@ -36,9 +48,7 @@ static const kiln_opt cat_opts[] = {
     WHERE_OPT,
     KILN_OPT_END};
 static const kiln_opt scan_opts[] = {
-    COLUMNS_OPT,
-    WHERE_OPT,
-    THREADS_OPT("N readers share the row groups (default: every core)"),
+    COLUMNS_OPT, WHERE_OPT, THREADS_OPT("N readers share the row groups (default: every core)"),
     JSON_OPT("{rows, row_groups, row_groups_pruned, threads, seconds,\ncolumns: [{name, sum | bytes, nulls}]}"),
     KILN_OPT_END};
 static const kiln_opt rewrite_opts[] = {
@@ -48,7 +58,8 @@ static const kiln_opt rewrite_opts[] = {
     {"--row-group-rows", 0, KILN_OPT_VALUE, "N", "cut row groups at N rows (default no limit)"},
     {"--row-group-bytes", 0, KILN_OPT_VALUE, "N", "cut row groups at N uncompressed bytes\n(default 134217728)"},
     {"--page-bytes", 0, KILN_OPT_VALUE, "N", "cut data pages at about N bytes (default 1048576)"},
-    {"--dict-max-bytes", 0, KILN_OPT_VALUE, "N", "fall back to PLAIN when a dictionary passes N bytes\n(default 1048576)"},
+    {"--dict-max-bytes", 0, KILN_OPT_VALUE, "N",
+     "fall back to PLAIN when a dictionary passes N bytes\n(default 1048576)"},
     THREADS_OPT("encode and compress columns on N threads, decode on\nanother (default: every core; 1 = no threads)"),
     JSON_OPT("print {rows, bytes, row_groups, seconds} to stdout (else a\nline on stderr)"),
     KILN_OPT_END};
@@ -138,8 +149,7 @@ static int do_schema(kiln_parquet_reader *r, int json)
 }
 
 /* A statistic as text, or NULL when absent (b holds the text). */
-static int stat_text(kiln_parquet_reader *r, int c, int has, const uint8_t *p, uint32_t n, kiln_buf *b,
-                     kiln_err *err)
+static int stat_text(kiln_parquet_reader *r, int c, int has, const uint8_t *p, uint32_t n, kiln_buf *b, kiln_err *err)
 {
     kiln_buf_reset(b);
     return has ? kiln_parquet_stat_format(r, c, p, n, b, err) : 0;
@@ -169,7 +179,8 @@ static int do_meta_json(kiln_parquet_reader *r, kiln_err *err)
     int rc = 0;
     for (int g = 0; g < kiln_parquet_reader_num_row_groups(r) && !rc; g++) {
         printf("%s{\"rows\":%lld,\"offset\":%lld,\"columns\":[", g ? "," : "",
-               (long long)kiln_parquet_reader_row_group_rows(r, g), (long long)kiln_parquet_reader_row_group_offset(r, g));
+               (long long)kiln_parquet_reader_row_group_rows(r, g),
+               (long long)kiln_parquet_reader_row_group_offset(r, g));
         for (int c = 0; c < kiln_parquet_reader_ncolumns(r) && !rc; c++) {
             kiln_parquet_chunk_info ci;
             kiln_parquet_reader_chunk(r, g, c, &ci);
@@ -301,8 +312,8 @@ static int do_cat(kiln_parquet_reader *r, const kiln_args *a, long long limit, k
     kiln_parquet_pred pred;
     int pred_col, rc, appended;
     const char *fmt = kiln_opt_get(a, "--format") ? kiln_opt_get(a, "--format") : "csv";
-    if ((rc = kiln_parquet_reader_select(r, kiln_opt_get(a, "--columns"), kiln_opt_get(a, "--where"), &pred,
-                                         &pred_col, &appended, err)))
+    if ((rc = kiln_parquet_reader_select(r, kiln_opt_get(a, "--columns"), kiln_opt_get(a, "--where"), &pred, &pred_col,
+                                         &appended, err)))
         return rc;
     const kiln_schema *s = kiln_parquet_reader_schema(r);
     int shown = appended ? s->ncols - 1 : s->ncols;

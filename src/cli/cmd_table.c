@@ -68,10 +68,7 @@ static int opt_i64(const kiln_args *a, const char *name, int64_t *out)
     return rc;
 }
 
-static void fmt_ms(int64_t ms, char out[40])
-{
-    kiln_ts_format(ms * 1000, out);
-}
+static void fmt_ms(int64_t ms, char out[40]) { kiln_ts_format(ms * 1000, out); }
 
 /* ------------------------------------------------------------ list */
 
@@ -255,7 +252,8 @@ static int sub_snapshots(kiln_table_cli *cli, const kiln_args *a)
             const char *total = kiln_lake_snapshot_summary(s, "total-records");
             printf("%-20" PRId64 " %-20s %5" PRId64 " %-27s %-10s added-records=%s total-records=%s%s\n",
                    s->snapshot_id, parent, s->sequence_number, when, s->operation ? s->operation : "?",
-                   added ? added : "-", total ? total : "-", s->snapshot_id == m->current_snapshot_id ? " (current)" : "");
+                   added ? added : "-", total ? total : "-",
+                   s->snapshot_id == m->current_snapshot_id ? " (current)" : "");
         }
     }
     if (json)
@@ -601,15 +599,9 @@ done:
     return rc;
 }
 
-static int sub_branch(kiln_table_cli *cli, const kiln_args *a)
-{
-    return sub_ref(cli, a, KILN_LAKE_BRANCH);
-}
+static int sub_branch(kiln_table_cli *cli, const kiln_args *a) { return sub_ref(cli, a, KILN_LAKE_BRANCH); }
 
-static int sub_tag(kiln_table_cli *cli, const kiln_args *a)
-{
-    return sub_ref(cli, a, KILN_LAKE_TAG);
-}
+static int sub_tag(kiln_table_cli *cli, const kiln_args *a) { return sub_ref(cli, a, KILN_LAKE_TAG); }
 
 static int sub_fast_forward(kiln_table_cli *cli, const kiln_args *a)
 {
@@ -661,8 +653,8 @@ static int sub_expire(kiln_table_cli *cli, const kiln_args *a)
 {
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
-    kiln_lake_expire_opts o = {.older_than_ms = -1, .dry_run = kiln_opt_has(a, "--dry-run"),
-                               .delete_manifest_lists = 1};
+    kiln_lake_expire_opts o = {
+        .older_than_ms = -1, .dry_run = kiln_opt_has(a, "--dry-run"), .delete_manifest_lists = 1};
     const char *v;
     if ((v = kiln_opt_get(a, "--older-than")) && kiln_table_parse_time_ms(v, &o.older_than_ms, &err) != 0)
         return kiln_opt_usage(a, "--older-than: %s", err.msg);
@@ -696,8 +688,8 @@ static int sub_expire(kiln_table_cli *cli, const kiln_args *a)
     } else {
         for (size_t i = 0; i < n; i++)
             printf("%s %" PRId64 "\n", o.dry_run ? "would expire" : "expired", ids[i]);
-        printf("%zu snapshot(s) %s; %zu file(s) %s\n", n, o.dry_run ? "would be expired (dry run)" : "expired",
-               nfiles, o.dry_run ? "would be deleted" : "deleted");
+        printf("%zu snapshot(s) %s; %zu file(s) %s\n", n, o.dry_run ? "would be expired (dry run)" : "expired", nfiles,
+               o.dry_run ? "would be deleted" : "deleted");
     }
 done:
     kiln_free(ids);
@@ -707,7 +699,10 @@ done:
 
 /* ------------------------------------------------------------ options and dispatch */
 
-#define JSON_OPT(what) {"--json", 'j', 0, NULL, what}
+#define JSON_OPT(what)                                                                                                 \
+    {                                                                                                                  \
+        "--json", 'j', 0, NULL, what                                                                                   \
+    }
 
 static const kiln_opt list_opts[] = {JSON_OPT("a JSON array of {name, metadata_location}"), KILN_OPT_END};
 static const kiln_opt namespaces_opts[] = {JSON_OPT("a JSON array of namespace names"), KILN_OPT_END};
@@ -736,14 +731,14 @@ static const kiln_opt register_opts[] = {
     {"--remap", 0, KILN_OPT_VALUE, "FROM=TO", "read stored paths starting with FROM under TO\n(kept in the catalog)"},
     JSON_OPT("{name, registered}"),
     KILN_OPT_END};
-static const kiln_opt drop_opts[] = {
-    {"--purge", 0, 0, NULL, "also delete the table's directory (data and metadata)"},
-    JSON_OPT("{name, dropped, purged}"),
-    KILN_OPT_END};
+static const kiln_opt drop_opts[] = {{"--purge", 0, 0, NULL, "also delete the table's directory (data and metadata)"},
+                                     JSON_OPT("{name, dropped, purged}"),
+                                     KILN_OPT_END};
 static const kiln_opt alter_opts[] = {
     {"--add-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",
      "'NAME TYPE': a new optional column ('PARENT.NAME TYPE'\nin a struct)"},
-    {"--rename-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "OLD=NEW", "rename by field id (data files are untouched)"},
+    {"--rename-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "OLD=NEW",
+     "rename by field id (data files are untouched)"},
     {"--widen-column", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "NAME=TYPE",
      "int->long, float->double, decimal(P,S)->decimal(P2,S)"},
     {"--partition", 0, KILN_OPT_VALUE, "SPEC", "a new default partition spec"},
@@ -766,10 +761,9 @@ static const kiln_opt tag_opts[] = {
     {"--drop", 0, KILN_OPT_VALUE, "NAME", "remove a tag"},
     JSON_OPT("as for branch"),
     KILN_OPT_END};
-static const kiln_opt ff_opts[] = {
-    {"--to", 0, KILN_OPT_VALUE, "TARGET", "branch to move (default main)"},
-    JSON_OPT("{branch, snapshot_id, from}"),
-    KILN_OPT_END};
+static const kiln_opt ff_opts[] = {{"--to", 0, KILN_OPT_VALUE, "TARGET", "branch to move (default main)"},
+                                   JSON_OPT("{branch, snapshot_id, from}"),
+                                   KILN_OPT_END};
 static const kiln_opt rollback_opts[] = {JSON_OPT("{branch, snapshot_id}"), KILN_OPT_END};
 static const kiln_opt expire_opts[] = {
     {"--older-than", 0, KILN_OPT_VALUE, "TIME",
@@ -1120,11 +1114,26 @@ static const kiln_subcmd table_subs[] = {
 
 /* In the order of table_subs. */
 static const kiln_table_sub_fn sub_fns[] = {
-    sub_list,          sub_namespaces,          sub_describe,         sub_snapshots,
-    sub_history,       sub_create,              sub_drop,             sub_alter,
-    sub_branch,        sub_tag,                 sub_fast_forward,     sub_rollback,
-    sub_expire,        kiln_table_cmd_scan,     kiln_table_cmd_files, kiln_table_cmd_remove_orphans,
-    kiln_table_cmd_rewrite_manifests, kiln_table_cmd_append, kiln_table_cmd_overwrite, kiln_table_cmd_merge,
+    sub_list,
+    sub_namespaces,
+    sub_describe,
+    sub_snapshots,
+    sub_history,
+    sub_create,
+    sub_drop,
+    sub_alter,
+    sub_branch,
+    sub_tag,
+    sub_fast_forward,
+    sub_rollback,
+    sub_expire,
+    kiln_table_cmd_scan,
+    kiln_table_cmd_files,
+    kiln_table_cmd_remove_orphans,
+    kiln_table_cmd_rewrite_manifests,
+    kiln_table_cmd_append,
+    kiln_table_cmd_overwrite,
+    kiln_table_cmd_merge,
     kiln_table_cmd_delete,
     /* maintenance */
     sub_rewrite_data,

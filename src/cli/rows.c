@@ -29,19 +29,13 @@ static int is_number(const kiln_batch *b, int c, size_t row, int decimal_number)
     switch (b->cols[c].type) {
     case KILN_T_INT32:
     case KILN_T_INT64:
-    case KILN_T_BOOL:
-        return 1;
+    case KILN_T_BOOL: return 1;
     case KILN_T_DECIMAL:
-    case KILN_T_DECIMAL_WIDE:
-        return decimal_number;
-    case KILN_T_JSON:
-        return 1; /* already JSON text: written as the value itself */
-    case KILN_T_FLOAT:
-        return isfinite(b->cols[c].v.f32[row]);
-    case KILN_T_DOUBLE:
-        return isfinite(b->cols[c].v.f64[row]);
-    default:
-        return 0;
+    case KILN_T_DECIMAL_WIDE: return decimal_number;
+    case KILN_T_JSON: return 1; /* already JSON text: written as the value itself */
+    case KILN_T_FLOAT: return isfinite(b->cols[c].v.f32[row]);
+    case KILN_T_DOUBLE: return isfinite(b->cols[c].v.f64[row]);
+    default: return 0;
     }
 }
 

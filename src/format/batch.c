@@ -39,15 +39,20 @@ static size_t width(kiln_type t)
 {
     switch (t) {
     case KILN_T_BOOL: return 1;
-    case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
-    case KILN_T_INT64: case KILN_T_TIMESTAMPTZ: case KILN_T_TIMESTAMP: case KILN_T_DECIMAL:
-    case KILN_T_DOUBLE: case KILN_T_TIME: return 8;
+    case KILN_T_INT32:
+    case KILN_T_DATE:
+    case KILN_T_FLOAT: return 4;
+    case KILN_T_INT64:
+    case KILN_T_TIMESTAMPTZ:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_DECIMAL:
+    case KILN_T_DOUBLE:
+    case KILN_T_TIME: return 8;
     default: return 0;
     }
 }
 
-int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity,
-                   size_t string_cap, kiln_err *err)
+int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity, size_t string_cap, kiln_err *err)
 {
     *out = NULL;
     if (capacity == 0 || capacity > (1u << 24))
@@ -149,15 +154,15 @@ int kiln_batch_put_null(kiln_batch *b, int c, kiln_err *err)
     return 0;
 }
 
-#define PUT(fn, T, member)                                                   \
-    int fn(kiln_batch *b, int c, T v, kiln_err *err)                         \
-    {                                                                        \
-        int rc = slot(b, c, err);                                            \
-        if (rc)                                                              \
-            return rc;                                                       \
-        kiln_col *col = &b->cols[c];                                         \
-        col->v.member[col->len++] = v;                                       \
-        return 0;                                                            \
+#define PUT(fn, T, member)                                                                                             \
+    int fn(kiln_batch *b, int c, T v, kiln_err *err)                                                                   \
+    {                                                                                                                  \
+        int rc = slot(b, c, err);                                                                                      \
+        if (rc)                                                                                                        \
+            return rc;                                                                                                 \
+        kiln_col *col = &b->cols[c];                                                                                   \
+        col->v.member[col->len++] = v;                                                                                 \
+        return 0;                                                                                                      \
     }
 PUT(kiln_batch__put_i32, int32_t, i32)
 PUT(kiln_batch__put_i64, int64_t, i64)

@@ -22,7 +22,7 @@ typedef enum kiln_type {
     KILN_T_INT64,
     KILN_T_FLOAT,
     KILN_T_DOUBLE,
-    KILN_T_STRING,      /* UTF-8 */
+    KILN_T_STRING, /* UTF-8 */
     KILN_T_BINARY,
     KILN_T_DATE,        /* int32 days since 1970-01-01 */
     KILN_T_TIMESTAMPTZ, /* int64 microseconds since epoch, UTC (Iceberg timestamptz) */
@@ -45,10 +45,10 @@ static inline int kiln_type_is_bytes(kiln_type t)
 const char *kiln_type_name(kiln_type t); /* "long", "string", ... (Iceberg names) */
 
 typedef struct kiln_column_def {
-    const char *name;  /* borrowed for the schema's lifetime */
+    const char *name; /* borrowed for the schema's lifetime */
     kiln_type type;
-    int required;      /* 1: no nulls allowed */
-    int field_id;      /* Iceberg field id (> 0) */
+    int required;         /* 1: no nulls allowed */
+    int field_id;         /* Iceberg field id (> 0) */
     int precision, scale; /* decimals only */
 } kiln_column_def;
 
@@ -62,29 +62,28 @@ int kiln_schema_find(const kiln_schema *s, const char *name);
 
 typedef struct kiln_col {
     kiln_type type;
-    uint8_t *nulls;     /* one byte per row: 1 = null; NULL when no row is null */
+    uint8_t *nulls; /* one byte per row: 1 = null; NULL when no row is null */
     union {
-        uint8_t *b;     /* BOOL: 0/1 */
-        int32_t *i32;   /* INT32, DATE */
-        int64_t *i64;   /* INT64, TIMESTAMP*, DECIMAL */
+        uint8_t *b;   /* BOOL: 0/1 */
+        int32_t *i32; /* INT32, DATE */
+        int64_t *i64; /* INT64, TIMESTAMP*, DECIMAL */
         float *f32;
         double *f64;
-    } v;                /* fixed-width values (unused for STRING/BINARY) */
-    uint32_t *offsets;  /* STRING/BINARY: capacity+1 offsets into data */
-    kiln_buf data;      /* STRING/BINARY bytes (capped) */
-    size_t len;         /* values appended for the current batch */
+    } v;               /* fixed-width values (unused for STRING/BINARY) */
+    uint32_t *offsets; /* STRING/BINARY: capacity+1 offsets into data */
+    kiln_buf data;     /* STRING/BINARY bytes (capped) */
+    size_t len;        /* values appended for the current batch */
 } kiln_col;
 
 typedef struct kiln_batch {
     const kiln_schema *schema; /* borrowed */
     size_t nrows, capacity;
-    kiln_col *cols;            /* schema->ncols columns */
+    kiln_col *cols; /* schema->ncols columns */
 } kiln_batch;
 
 /* Caller frees with kiln_batch_free. string_cap caps each string column's
  * byte buffer (0 = 256 MB); exceeding it is KILN_ELIMIT. */
-int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity,
-                   size_t string_cap, kiln_err *err);
+int kiln_batch_new(kiln_batch **out, const kiln_schema *schema, size_t capacity, size_t string_cap, kiln_err *err);
 void kiln_batch_free(kiln_batch *b);
 void kiln_batch_clear(kiln_batch *b);
 static inline int kiln_batch_full(const kiln_batch *b) { return b->nrows >= b->capacity; }
@@ -172,6 +171,10 @@ struct kiln_sink {
 static inline int kiln_sink_write(kiln_sink *s, const kiln_batch *b, kiln_err *err) { return s->ops->write(s, b, err); }
 static inline int kiln_sink_commit(kiln_sink *s, kiln_err *err) { return s->ops->commit(s, err); }
 static inline void kiln_sink_abort(kiln_sink *s) { s->ops->abort(s); }
-static inline void kiln_sink_free(kiln_sink *s) { if (s) s->ops->free(s); }
+static inline void kiln_sink_free(kiln_sink *s)
+{
+    if (s)
+        s->ops->free(s);
+}
 
 #endif

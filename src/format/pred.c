@@ -92,8 +92,8 @@ static int parse_decimal(declit *d, const char *s, size_t n, int scale)
     return 0;
 }
 
-static int parse_literal(kiln_pred_value *out, declit *dec, kiln_arena *a, const kiln_column_def *c,
-                         const char *tok, size_t n, kiln_err *err)
+static int parse_literal(kiln_pred_value *out, declit *dec, kiln_arena *a, const kiln_column_def *c, const char *tok,
+                         size_t n, kiln_err *err)
 {
     memset(out, 0, sizeof *out);
     char *s = kiln_arena_strndup(a, tok, n);
@@ -156,14 +156,16 @@ static int parse_literal(kiln_pred_value *out, declit *dec, kiln_arena *a, const
         if (parse_decimal(dec, s, n, c->scale))
             break;
         out->i = dec->floor;
-        return 0;    case KILN_T_DECIMAL_WIDE:
+        return 0;
+    case KILN_T_DECIMAL_WIDE:
     case KILN_T_JSON:
     case KILN_T_TIME:
     case KILN_T_UUID:
         return kiln_err_set(err, KILN_EUNSUPP, "--where: column %s (%s) can only be tested with IS NULL / IS NOT NULL",
-                            c->name, c->type == KILN_T_JSON ? "a nested value" : c->type == KILN_T_DECIMAL_WIDE
-                                                                                   ? "a decimal wider than 18 digits"
-                                                                                   : kiln_type_name(c->type));
+                            c->name,
+                            c->type == KILN_T_JSON           ? "a nested value"
+                            : c->type == KILN_T_DECIMAL_WIDE ? "a decimal wider than 18 digits"
+                                                             : kiln_type_name(c->type));
     }
     return kiln_err_set(err, KILN_EINVAL, "--where: '%s' is not a valid %s value for column %s", s,
                         kiln_type_name(c->type), c->name);
@@ -175,9 +177,7 @@ static void fold_decimal(kiln_pred_term *t, const declit *lo, const declit *hi)
 {
     int empty = 0;
     switch (t->op) {
-    case KILN_PRED_EQ:
-        empty = !lo->exact;
-        break;
+    case KILN_PRED_EQ: empty = !lo->exact; break;
     case KILN_PRED_NE:
         if (!lo->exact)
             t->op = KILN_PRED_NOTNULL;
@@ -203,8 +203,7 @@ static void fold_decimal(kiln_pred_term *t, const declit *lo, const declit *hi)
         t->v.i = lo->ceil;
         t->hi.i = hi->floor;
         break;
-    default:
-        break;
+    default: break;
     }
     if (empty) {
         t->op = KILN_PRED_BETWEEN;
@@ -215,8 +214,8 @@ static void fold_decimal(kiln_pred_term *t, const declit *lo, const declit *hi)
     t->hi.d = (double)t->hi.i;
 }
 
-int kiln_pred_parse(kiln_pred_term **terms, int *nterms, kiln_arena *a, const kiln_schema *schema,
-                    const char *text, kiln_err *err)
+int kiln_pred_parse(kiln_pred_term **terms, int *nterms, kiln_arena *a, const kiln_schema *schema, const char *text,
+                    kiln_err *err)
 {
     *terms = NULL;
     *nterms = 0;
@@ -269,17 +268,24 @@ int kiln_pred_parse(kiln_pred_term **terms, int *nterms, kiln_arena *a, const ki
             if (!tok_is(t, n, "null"))
                 return kiln_err_set(err, KILN_EINVAL, "--where: expected NULL after IS");
         } else {
-            if (tok_is(t, n, "=") || tok_is(t, n, "==")) term->op = KILN_PRED_EQ;
-            else if (tok_is(t, n, "!=") || tok_is(t, n, "<>")) term->op = KILN_PRED_NE;
-            else if (tok_is(t, n, "<")) term->op = KILN_PRED_LT;
-            else if (tok_is(t, n, "<=")) term->op = KILN_PRED_LE;
-            else if (tok_is(t, n, ">")) term->op = KILN_PRED_GT;
-            else if (tok_is(t, n, ">=")) term->op = KILN_PRED_GE;
-            else if (tok_is(t, n, "between")) term->op = KILN_PRED_BETWEEN;
+            if (tok_is(t, n, "=") || tok_is(t, n, "=="))
+                term->op = KILN_PRED_EQ;
+            else if (tok_is(t, n, "!=") || tok_is(t, n, "<>"))
+                term->op = KILN_PRED_NE;
+            else if (tok_is(t, n, "<"))
+                term->op = KILN_PRED_LT;
+            else if (tok_is(t, n, "<="))
+                term->op = KILN_PRED_LE;
+            else if (tok_is(t, n, ">"))
+                term->op = KILN_PRED_GT;
+            else if (tok_is(t, n, ">="))
+                term->op = KILN_PRED_GE;
+            else if (tok_is(t, n, "between"))
+                term->op = KILN_PRED_BETWEEN;
             else
-                return kiln_err_set(err, KILN_EINVAL,
-                                    "--where: unknown operator '%.*s' (use = != < <= > >= between, is null, is not null)",
-                                    (int)n, t);
+                return kiln_err_set(
+                    err, KILN_EINVAL,
+                    "--where: unknown operator '%.*s' (use = != < <= > >= between, is null, is not null)", (int)n, t);
             declit dlo = {0}, dhi = {0};
             if (lex(&lx, &t, &n, &q) <= 0)
                 return kiln_err_set(err, KILN_EINVAL, "--where: expected a value after the operator on %s", name);

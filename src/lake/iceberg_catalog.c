@@ -87,8 +87,7 @@ static int ns_check(const char *ns, kiln_err *err)
 
 static int db_err(kiln_lake_catalog *c, kiln_err *err, const char *what)
 {
-    return kiln_err_set(err, KILN_EIO, "%s/catalog.db: %s: %s", c->warehouse, what,
-                        sqlite3_errmsg((sqlite3 *)c->db));
+    return kiln_err_set(err, KILN_EIO, "%s/catalog.db: %s: %s", c->warehouse, what, sqlite3_errmsg((sqlite3 *)c->db));
 }
 
 static int db_exec(kiln_lake_catalog *c, const char *sql, kiln_err *err)
@@ -181,8 +180,7 @@ static int catalog_writable(kiln_lake_catalog *c, kiln_err *err)
     return 0;
 }
 
-int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind,
-                           kiln_err *err)
+int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind, kiln_err *err)
 {
     return kiln_lake_catalog_open_mode(out, warehouse, kind, KILN_LAKE_OPEN_CREATE, err);
 }
@@ -249,10 +247,7 @@ void kiln_lake_catalog_free(kiln_lake_catalog *c)
     kiln_free(c);
 }
 
-const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c)
-{
-    return c->warehouse;
-}
+const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c) { return c->warehouse; }
 
 /* ------------------------------------------------------------ namespaces */
 
@@ -269,8 +264,7 @@ int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *e
     if (rc != 0 || c->kind != KILN_LAKE_CATALOG_SQLITE)
         return rc;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT OR IGNORE INTO iceberg_namespace_properties VALUES (?, ?, 'exists', 'true')",
+    if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO iceberg_namespace_properties VALUES (?, ?, 'exists', 'true')",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(c, err, "prepare");
     sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
@@ -409,10 +403,7 @@ done:
 
 typedef KILN_VEC(char *) name_vec;
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 typedef struct dirs_ctx {
     name_vec *out;
@@ -449,8 +440,7 @@ static void free_names(name_vec *v)
     kiln_vec_free(v);
 }
 
-int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const char *ns), void *ctx,
-                             kiln_err *err)
+int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const char *ns), void *ctx, kiln_err *err)
 {
     int rc = 0;
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
@@ -484,10 +474,7 @@ static char *meta_path(const char *dir, int version)
     return kiln_sprintf("%s/metadata/v%d.metadata.json", dir, version);
 }
 
-static int file_exists(const char *p)
-{
-    return kiln_lake__io_exists(p);
-}
+static int file_exists(const char *p) { return kiln_lake__io_exists(p); }
 
 /* Parse N out of ".../vN.metadata.json"; -1 if it is not that shape. */
 static int version_of(const char *loc)
@@ -765,7 +752,8 @@ int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
     if (t && t->meta && t->meta->format_version > 2)
         return kiln_err_set(err, KILN_EUNSUPP,
                             "table %s is format-version %d: kiln reads v3 tables but writes only v2 "
-                            "(docs/interop.md)", t->name, t->meta->format_version);
+                            "(docs/interop.md)",
+                            t->name, t->meta->format_version);
     if (!t || !t->registered)
         return 0;
     return kiln_err_set(err, KILN_EUNSUPP,
@@ -774,16 +762,17 @@ int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
                         t->name, t->metadata_location);
 }
 
-int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata,
-                             const kiln_lake_remap *remap, kiln_err *err)
+int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata, const kiln_lake_remap *remap,
+                             kiln_err *err)
 {
     kiln_lake_table *t = NULL;
     kiln_lake_meta *m = NULL;
     char *path = NULL, *loc = NULL;
     int rc, in_txn = 0;
     if (c->kind != KILN_LAKE_CATALOG_SQLITE)
-        return kiln_err_set(err, KILN_EUNSUPP, "register needs the SQLite catalog (the hadoop catalog finds tables "
-                                               "by directory only)");
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "register needs the SQLite catalog (the hadoop catalog finds tables "
+                            "by directory only)");
     if ((rc = catalog_writable(c, err)) || (rc = table_new(&t, c, name, err)))
         goto done;
     /* a local path: file: URIs and relative paths made absolute */
@@ -791,8 +780,10 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
         if ((rc = kiln_lake_uri_to_path(&path, metadata, err)))
             goto done;
     } else if (strstr(metadata, "://")) {
-        rc = kiln_err_set(err, KILN_EUNSUPP, "%s: kiln registers tables whose metadata is a local file (a path or "
-                                             "file: URI); copy it locally and use --remap", metadata);
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "%s: kiln registers tables whose metadata is a local file (a path or "
+                          "file: URI); copy it locally and use --remap",
+                          metadata);
         goto done;
     } else if (metadata[0] == '/') {
         path = kiln_strdup(metadata);
@@ -819,8 +810,10 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
             path[--l] = 0;
         int v = hadoop_current_version(path);
         if (v <= 0) {
-            rc = kiln_err_set(err, KILN_ENOTFOUND, "register: %s has no metadata/vN.metadata.json; give the "
-                                                   "metadata file itself with --metadata", path);
+            rc = kiln_err_set(err, KILN_ENOTFOUND,
+                              "register: %s has no metadata/vN.metadata.json; give the "
+                              "metadata file itself with --metadata",
+                              path);
             goto done;
         }
         char *p = meta_path(path, v);
@@ -852,10 +845,11 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
             goto done;
         }
     }
-    if ((rc = db_exec(c, "CREATE TABLE IF NOT EXISTS kiln_registered("
-                         " catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL,"
-                         " table_name VARCHAR(255) NOT NULL, remap_from VARCHAR(1000), remap_to VARCHAR(1000),"
-                         " PRIMARY KEY (catalog_name, table_namespace, table_name))",
+    if ((rc = db_exec(c,
+                      "CREATE TABLE IF NOT EXISTS kiln_registered("
+                      " catalog_name VARCHAR(255) NOT NULL, table_namespace VARCHAR(255) NOT NULL,"
+                      " table_name VARCHAR(255) NOT NULL, remap_from VARCHAR(1000), remap_to VARCHAR(1000),"
+                      " PRIMARY KEY (catalog_name, table_namespace, table_name))",
                       err)))
         goto done;
     if ((rc = db_exec(c, "BEGIN IMMEDIATE", err)))
@@ -998,10 +992,7 @@ int kiln_lake_table_load(kiln_lake_table **out, kiln_lake_catalog *c, const char
     return rc;
 }
 
-int kiln_lake_table_refresh(kiln_lake_table *t, kiln_err *err)
-{
-    return table_read_current(t, err);
-}
+int kiln_lake_table_refresh(kiln_lake_table *t, kiln_err *err) { return table_read_current(t, err); }
 
 const kiln_lake_meta *kiln_lake_table_meta(const kiln_lake_table *t) { return t->meta; }
 const char *kiln_lake_table_name(const kiln_lake_table *t) { return t->name; }
@@ -1343,8 +1334,9 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
             if (kiln_lake_table_load(&t, c, name, &e2) == 0) {
                 if (t->registered) {
                     kiln_lake_table_free(t);
-                    rc = kiln_err_set(err, KILN_EINVAL, "table %s was registered from another engine: drop it "
-                                                        "without --purge (its files are not kiln's to delete)",
+                    rc = kiln_err_set(err, KILN_EINVAL,
+                                      "table %s was registered from another engine: drop it "
+                                      "without --purge (its files are not kiln's to delete)",
                                       name);
                     goto done;
                 }
@@ -1376,8 +1368,10 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
         if (rc != 0)
             goto done;
         st = NULL;
-        if (sqlite3_prepare_v2(c->db, "DELETE FROM kiln_registered WHERE catalog_name=? AND table_namespace=? AND "
-                                      "table_name=?", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(c->db,
+                               "DELETE FROM kiln_registered WHERE catalog_name=? AND table_namespace=? AND "
+                               "table_name=?",
+                               -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
@@ -1393,9 +1387,9 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
             goto done;
         }
         if (!purge) {
-            rc = kiln_err_set(err, KILN_EINVAL,
-                              "the hadoop catalog has no registry: dropping %s needs --purge (deletes its files)",
-                              name);
+            rc =
+                kiln_err_set(err, KILN_EINVAL,
+                             "the hadoop catalog has no registry: dropping %s needs --purge (deletes its files)", name);
             goto done;
         }
     }

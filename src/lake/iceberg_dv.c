@@ -138,14 +138,16 @@ int kiln_lake__dv_load(kiln_i64set *set, const char *path, int64_t offset, int64
     ssize_t got = pread(fd, buf, (size_t)size, (off_t)offset);
     close(fd);
     if (got != (ssize_t)size) {
-        rc = kiln_err_set(err, KILN_ETRUNC, "%s: deletion vector at offset %lld: file ends before its %lld bytes",
-                          path, (long long)offset, (long long)size);
+        rc = kiln_err_set(err, KILN_ETRUNC, "%s: deletion vector at offset %lld: file ends before its %lld bytes", path,
+                          (long long)offset, (long long)size);
         goto done;
     }
     uint32_t len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
     if ((int64_t)len + 8 != size || memcmp(buf + 4, "\xD1\xD3\x39\x64", 4) != 0) {
-        rc = kiln_err_set(err, KILN_EFORMAT, "%s: the blob at offset %lld is not a deletion-vector-v1 (length %u, "
-                          "size %lld)", path, (long long)offset, len, (long long)size);
+        rc = kiln_err_set(err, KILN_EFORMAT,
+                          "%s: the blob at offset %lld is not a deletion-vector-v1 (length %u, "
+                          "size %lld)",
+                          path, (long long)offset, len, (long long)size);
         goto done;
     }
     const uint8_t *c = buf + 4 + len;

@@ -88,8 +88,7 @@ static size_t decimal_be(uint8_t out[8], int64_t v)
     return 8 - start;
 }
 
-int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v, kiln_lake_value *out,
-                          kiln_err *err)
+int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v, kiln_lake_value *out, kiln_err *err)
 {
     memset(out, 0, sizeof *out);
     if (v->is_null || pf->xform == KILN_LAKE_XF_VOID) {
@@ -104,9 +103,7 @@ int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v, 
     else if (is_ts)
         days = floordiv(v->i, 86400000000LL);
     switch (pf->xform) {
-    case KILN_LAKE_XF_IDENTITY:
-        *out = *v;
-        return 0;
+    case KILN_LAKE_XF_IDENTITY: *out = *v; return 0;
     case KILN_LAKE_XF_DAY:
         if (st != KILN_T_DATE && !is_ts)
             break;
@@ -170,11 +167,10 @@ int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v, 
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
-    return kiln_err_set(err, KILN_EUNSUPP, "partition field %s: transform does not apply to a %s column",
-                        pf->name, kiln_type_name(st));
+    return kiln_err_set(err, KILN_EUNSUPP, "partition field %s: transform does not apply to a %s column", pf->name,
+                        kiln_type_name(st));
 }
 
 /* ================================================================ bounds */
@@ -197,23 +193,27 @@ int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out
 {
     switch (t) {
     case KILN_T_BOOL:
-        if (cap < 1) return KILN_ELIMIT;
+        if (cap < 1)
+            return KILN_ELIMIT;
         out[0] = v->i ? 1 : 0;
         return 1;
     case KILN_T_INT32:
     case KILN_T_DATE:
-        if (cap < 4) return KILN_ELIMIT;
+        if (cap < 4)
+            return KILN_ELIMIT;
         put_le(out, (uint64_t)(uint32_t)(int32_t)v->i, 4);
         return 4;
     case KILN_T_INT64:
     case KILN_T_TIMESTAMP:
     case KILN_T_TIMESTAMPTZ:
     case KILN_T_TIME:
-        if (cap < 8) return KILN_ELIMIT;
+        if (cap < 8)
+            return KILN_ELIMIT;
         put_le(out, (uint64_t)v->i, 8);
         return 8;
     case KILN_T_FLOAT: {
-        if (cap < 4) return KILN_ELIMIT;
+        if (cap < 4)
+            return KILN_ELIMIT;
         float f = (float)v->d;
         uint32_t u;
         memcpy(&u, &f, 4);
@@ -221,26 +221,28 @@ int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out
         return 4;
     }
     case KILN_T_DOUBLE: {
-        if (cap < 8) return KILN_ELIMIT;
+        if (cap < 8)
+            return KILN_ELIMIT;
         uint64_t u;
         memcpy(&u, &v->d, 8);
         put_le(out, u, 8);
         return 8;
     }
     case KILN_T_DECIMAL: {
-        if (cap < 8) return KILN_ELIMIT;
+        if (cap < 8)
+            return KILN_ELIMIT;
         return (int)decimal_be(out, v->i);
     }
     case KILN_T_STRING:
     case KILN_T_BINARY:
     case KILN_T_UUID:
-        if (cap < v->len) return KILN_ELIMIT;
+        if (cap < v->len)
+            return KILN_ELIMIT;
         if (v->len)
             memcpy(out, v->bytes, v->len);
         return (int)v->len;
     case KILN_T_DECIMAL_WIDE: /* no bounds from kiln for these (read-only types) */
-    case KILN_T_JSON:
-        break;
+    case KILN_T_JSON: break;
     }
     return KILN_EUNSUPP;
 }
@@ -250,12 +252,14 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
     memset(out, 0, sizeof *out);
     switch (t) {
     case KILN_T_BOOL:
-        if (n < 1) return KILN_EFORMAT;
+        if (n < 1)
+            return KILN_EFORMAT;
         out->i = p[0] != 0;
         return 0;
     case KILN_T_INT32:
     case KILN_T_DATE:
-        if (n != 4) return KILN_EFORMAT;
+        if (n != 4)
+            return KILN_EFORMAT;
         out->i = (int32_t)(uint32_t)get_le(p, 4);
         return 0;
     case KILN_T_INT64:
@@ -266,7 +270,8 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
             out->i = (int32_t)(uint32_t)get_le(p, 4);
             return 0;
         }
-        if (n != 8) return KILN_EFORMAT;
+        if (n != 8)
+            return KILN_EFORMAT;
         out->i = (int64_t)get_le(p, 8);
         return 0;
     case KILN_T_FLOAT:
@@ -285,7 +290,8 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
         }
         return KILN_EFORMAT;
     case KILN_T_DECIMAL: {
-        if (n < 1 || n > 8) return KILN_EFORMAT;
+        if (n < 1 || n > 8)
+            return KILN_EFORMAT;
         uint64_t v = (p[0] & 0x80) ? ~(uint64_t)0 : 0;
         for (size_t i = 0; i < n; i++)
             v = (v << 8) | p[i];
@@ -299,8 +305,7 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
         out->len = n;
         return 0;
     case KILN_T_DECIMAL_WIDE: /* 16-byte bounds: no pruning on them */
-    case KILN_T_JSON:
-        break;
+    case KILN_T_JSON: break;
     }
     return KILN_EUNSUPP;
 }
@@ -309,8 +314,7 @@ int kiln_lake_value_cmp(kiln_type t, const kiln_lake_value *a, const kiln_lake_v
 {
     switch (t) {
     case KILN_T_FLOAT:
-    case KILN_T_DOUBLE:
-        return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
+    case KILN_T_DOUBLE: return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
     case KILN_T_STRING:
     case KILN_T_BINARY: {
         size_t n = a->len < b->len ? a->len : b->len;
@@ -319,8 +323,7 @@ int kiln_lake_value_cmp(kiln_type t, const kiln_lake_value *a, const kiln_lake_v
             return c < 0 ? -1 : 1;
         return a->len < b->len ? -1 : a->len > b->len ? 1 : 0;
     }
-    default:
-        return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+    default: return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
     }
 }
 
@@ -330,43 +333,33 @@ int kiln_lake_pvalue_text(const kiln_lake_pfield *pf, const kiln_lake_value *v, 
         return kiln_buf_printf(out, err, "null");
     char tmp[40];
     switch (pf->xform) {
-    case KILN_LAKE_XF_DAY:
-        kiln_date_format(v->i, tmp);
-        return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_LAKE_XF_DAY: kiln_date_format(v->i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
     case KILN_LAKE_XF_MONTH:
         return kiln_buf_printf(out, err, "%04lld-%02lld", (long long)(1970 + floordiv(v->i, 12)),
                                (long long)(v->i - floordiv(v->i, 12) * 12 + 1));
-    case KILN_LAKE_XF_YEAR:
-        return kiln_buf_printf(out, err, "%04lld", (long long)(1970 + v->i));
+    case KILN_LAKE_XF_YEAR: return kiln_buf_printf(out, err, "%04lld", (long long)(1970 + v->i));
     case KILN_LAKE_XF_HOUR: {
         int64_t d = floordiv(v->i, 24);
         kiln_date_format(d, tmp);
         return kiln_buf_printf(out, err, "%s-%02lld", tmp, (long long)(v->i - d * 24));
     }
-    default:
-        break;
+    default: break;
     }
     switch (pf->result_type) {
-    case KILN_T_DATE:
-        kiln_date_format(v->i, tmp);
-        return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_DATE: kiln_date_format(v->i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
     case KILN_T_TIMESTAMP:
-    case KILN_T_TIMESTAMPTZ:
-        kiln_ts_format(v->i, tmp);
-        return kiln_buf_printf(out, err, "%s", tmp);
-    case KILN_T_BOOL:
-        return kiln_buf_printf(out, err, "%s", v->i ? "true" : "false");
+    case KILN_T_TIMESTAMPTZ: kiln_ts_format(v->i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_BOOL: return kiln_buf_printf(out, err, "%s", v->i ? "true" : "false");
     case KILN_T_FLOAT:
-    case KILN_T_DOUBLE:
-        return kiln_buf_printf(out, err, "%.17g", v->d);
+    case KILN_T_DOUBLE: return kiln_buf_printf(out, err, "%.17g", v->d);
     case KILN_T_STRING:
     case KILN_T_BINARY:
         /* percent-encode anything that is not safe in one path component */
         for (size_t i = 0; i < v->len; i++) {
             unsigned char c = (unsigned char)v->bytes[i];
             int rc;
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                c == '_' || (c == '.' && i > 0))
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                (c == '.' && i > 0))
                 rc = kiln_buf_putc(out, (char)c, err);
             else
                 rc = kiln_buf_printf(out, err, "%%%02X", c);
@@ -374,8 +367,7 @@ int kiln_lake_pvalue_text(const kiln_lake_pfield *pf, const kiln_lake_value *v, 
                 return rc;
         }
         return 0;
-    default:
-        return kiln_buf_printf(out, err, "%lld", (long long)v->i);
+    default: return kiln_buf_printf(out, err, "%lld", (long long)v->i);
     }
 }
 
@@ -387,22 +379,31 @@ static const char MANIFEST_LIST_SCHEMA[] =
     "{\"name\":\"manifest_length\",\"type\":\"long\",\"doc\":\"Total file size in bytes\",\"field-id\":501},"
     "{\"name\":\"partition_spec_id\",\"type\":\"int\",\"doc\":\"Spec ID used to write\",\"field-id\":502},"
     "{\"name\":\"content\",\"type\":\"int\",\"doc\":\"Contents of the manifest: 0=data, 1=deletes\",\"field-id\":517},"
-    "{\"name\":\"sequence_number\",\"type\":\"long\",\"doc\":\"Sequence number when the manifest was added\",\"field-id\":515},"
-    "{\"name\":\"min_sequence_number\",\"type\":\"long\",\"doc\":\"Lowest sequence number in the manifest\",\"field-id\":516},"
-    "{\"name\":\"added_snapshot_id\",\"type\":\"long\",\"doc\":\"Snapshot ID that added the manifest\",\"field-id\":503},"
+    "{\"name\":\"sequence_number\",\"type\":\"long\",\"doc\":\"Sequence number when the manifest was "
+    "added\",\"field-id\":515},"
+    "{\"name\":\"min_sequence_number\",\"type\":\"long\",\"doc\":\"Lowest sequence number in the "
+    "manifest\",\"field-id\":516},"
+    "{\"name\":\"added_snapshot_id\",\"type\":\"long\",\"doc\":\"Snapshot ID that added the "
+    "manifest\",\"field-id\":503},"
     "{\"name\":\"added_files_count\",\"type\":\"int\",\"doc\":\"Added entry count\",\"field-id\":504},"
     "{\"name\":\"existing_files_count\",\"type\":\"int\",\"doc\":\"Existing entry count\",\"field-id\":505},"
     "{\"name\":\"deleted_files_count\",\"type\":\"int\",\"doc\":\"Deleted entry count\",\"field-id\":506},"
     "{\"name\":\"added_rows_count\",\"type\":\"long\",\"doc\":\"Added rows count\",\"field-id\":512},"
     "{\"name\":\"existing_rows_count\",\"type\":\"long\",\"doc\":\"Existing rows count\",\"field-id\":513},"
     "{\"name\":\"deleted_rows_count\",\"type\":\"long\",\"doc\":\"Deleted rows count\",\"field-id\":514},"
-    "{\"name\":\"partitions\",\"type\":[\"null\",{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"r508\",\"fields\":["
-    "{\"name\":\"contains_null\",\"type\":\"boolean\",\"doc\":\"True if any file has a null partition value\",\"field-id\":509},"
-    "{\"name\":\"contains_nan\",\"type\":[\"null\",\"boolean\"],\"doc\":\"True if any file has a nan partition value\",\"default\":null,\"field-id\":518},"
-    "{\"name\":\"lower_bound\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Partition lower bound for all files\",\"default\":null,\"field-id\":510},"
-    "{\"name\":\"upper_bound\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Partition upper bound for all files\",\"default\":null,\"field-id\":511}"
+    "{\"name\":\"partitions\",\"type\":[\"null\",{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"r508\","
+    "\"fields\":["
+    "{\"name\":\"contains_null\",\"type\":\"boolean\",\"doc\":\"True if any file has a null partition "
+    "value\",\"field-id\":509},"
+    "{\"name\":\"contains_nan\",\"type\":[\"null\",\"boolean\"],\"doc\":\"True if any file has a nan partition "
+    "value\",\"default\":null,\"field-id\":518},"
+    "{\"name\":\"lower_bound\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Partition lower bound for all "
+    "files\",\"default\":null,\"field-id\":510},"
+    "{\"name\":\"upper_bound\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Partition upper bound for all "
+    "files\",\"default\":null,\"field-id\":511}"
     "]},\"element-id\":508}],\"doc\":\"Summary for each partition\",\"default\":null,\"field-id\":507},"
-    "{\"name\":\"key_metadata\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Encryption key metadata blob\",\"default\":null,\"field-id\":519}"
+    "{\"name\":\"key_metadata\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Encryption key metadata "
+    "blob\",\"default\":null,\"field-id\":519}"
     "]}";
 
 const char *kiln_lake_manifest_list_schema_json(void) { return MANIFEST_LIST_SCHEMA; }
@@ -419,17 +420,19 @@ static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
     case KILN_T_BINARY: return kiln_buf_printf(out, err, "\"bytes\"");
     case KILN_T_DATE: return kiln_buf_printf(out, err, "{\"type\":\"int\",\"logicalType\":\"date\"}");
     case KILN_T_TIMESTAMP:
-        return kiln_buf_printf(out, err, "{\"type\":\"long\",\"logicalType\":\"timestamp-micros\",\"adjust-to-utc\":false}");
+        return kiln_buf_printf(out, err,
+                               "{\"type\":\"long\",\"logicalType\":\"timestamp-micros\",\"adjust-to-utc\":false}");
     case KILN_T_TIMESTAMPTZ:
-        return kiln_buf_printf(out, err, "{\"type\":\"long\",\"logicalType\":\"timestamp-micros\",\"adjust-to-utc\":true}");
+        return kiln_buf_printf(out, err,
+                               "{\"type\":\"long\",\"logicalType\":\"timestamp-micros\",\"adjust-to-utc\":true}");
     case KILN_T_DECIMAL:
     case KILN_T_DECIMAL_WIDE:
     case KILN_T_JSON:
     case KILN_T_TIME:
-    case KILN_T_UUID:
-        break;
+    case KILN_T_UUID: break;
     }
-    return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported", kiln_type_name(t));
+    return kiln_err_set(err, KILN_EUNSUPP, "manifest: partition values of type %s are not supported",
+                        kiln_type_name(t));
 }
 
 /* Avro names allow [A-Za-z_][A-Za-z0-9_]*; Java escapes others as _x<hex>. */
@@ -446,46 +449,65 @@ static int avro_name(kiln_buf *out, const char *s, kiln_err *err)
 
 int kiln_lake_manifest_schema_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err)
 {
-    int rc = kiln_buf_printf(out, err,
+    int rc = kiln_buf_printf(
+        out, err,
         "{\"type\":\"record\",\"name\":\"manifest_entry\",\"fields\":["
         "{\"name\":\"status\",\"type\":\"int\",\"field-id\":0},"
         "{\"name\":\"snapshot_id\",\"type\":[\"null\",\"long\"],\"default\":null,\"field-id\":1},"
         "{\"name\":\"sequence_number\",\"type\":[\"null\",\"long\"],\"default\":null,\"field-id\":3},"
         "{\"name\":\"file_sequence_number\",\"type\":[\"null\",\"long\"],\"default\":null,\"field-id\":4},"
         "{\"name\":\"data_file\",\"type\":{\"type\":\"record\",\"name\":\"r2\",\"fields\":["
-        "{\"name\":\"content\",\"type\":\"int\",\"doc\":\"Contents of the file: 0=data, 1=position deletes, 2=equality deletes\",\"field-id\":134},"
+        "{\"name\":\"content\",\"type\":\"int\",\"doc\":\"Contents of the file: 0=data, 1=position deletes, 2=equality "
+        "deletes\",\"field-id\":134},"
         "{\"name\":\"file_path\",\"type\":\"string\",\"doc\":\"Location URI with FS scheme\",\"field-id\":100},"
-        "{\"name\":\"file_format\",\"type\":\"string\",\"doc\":\"File format name: avro, orc, or parquet\",\"field-id\":101},"
+        "{\"name\":\"file_format\",\"type\":\"string\",\"doc\":\"File format name: avro, orc, or "
+        "parquet\",\"field-id\":101},"
         "{\"name\":\"partition\",\"type\":{\"type\":\"record\",\"name\":\"r102\",\"fields\":[");
     for (int i = 0; !rc && spec && i < spec->nfields; i++) {
         const kiln_lake_pfield *pf = &spec->fields[i];
         rc = kiln_buf_printf(out, err, "%s{\"name\":", i ? "," : "");
-        if (!rc) rc = avro_name(out, pf->name, err);
-        if (!rc) rc = kiln_buf_printf(out, err, ",\"type\":[\"null\",");
-        if (!rc) rc = avro_type_of(out, pf->result_type, err);
-        if (!rc) rc = kiln_buf_printf(out, err, "],\"default\":null,\"field-id\":%d}", pf->field_id);
+        if (!rc)
+            rc = avro_name(out, pf->name, err);
+        if (!rc)
+            rc = kiln_buf_printf(out, err, ",\"type\":[\"null\",");
+        if (!rc)
+            rc = avro_type_of(out, pf->result_type, err);
+        if (!rc)
+            rc = kiln_buf_printf(out, err, "],\"default\":null,\"field-id\":%d}", pf->field_id);
     }
     if (rc)
         return rc;
-#define MAPF(name, id, k, v, vt, doc) \
-    "{\"name\":\"" name "\",\"type\":[\"null\",{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"k" #k "_v" #v \
-    "\",\"fields\":[{\"name\":\"key\",\"type\":\"int\",\"field-id\":" #k "},{\"name\":\"value\",\"type\":\"" vt \
-    "\",\"field-id\":" #v "}]},\"logicalType\":\"map\"}],\"doc\":\"" doc "\",\"default\":null,\"field-id\":" #id "},"
-    return kiln_buf_printf(out, err,
+#define MAPF(name, id, k, v, vt, doc)                                                                                  \
+    "{\"name\":\"" name "\",\"type\":[\"null\",{\"type\":\"array\",\"items\":{\"type\":\"record\",\"name\":\"k" #k     \
+    "_v" #v "\",\"fields\":[{\"name\":\"key\",\"type\":\"int\",\"field-id\":" #k                                       \
+    "},{\"name\":\"value\",\"type\":\"" vt "\",\"field-id\":" #v "}]},\"logicalType\":\"map\"}],\"doc\":\"" doc        \
+    "\",\"default\":null,\"field-id\":" #id "},"
+    return kiln_buf_printf(
+        out, err,
         "]},\"doc\":\"Partition data tuple, schema based on the partition spec\",\"field-id\":102},"
         "{\"name\":\"record_count\",\"type\":\"long\",\"doc\":\"Number of records in the file\",\"field-id\":103},"
-        "{\"name\":\"file_size_in_bytes\",\"type\":\"long\",\"doc\":\"Total file size in bytes\",\"field-id\":104},"
-        MAPF("column_sizes", 108, 117, 118, "long", "Map of column id to total size on disk")
-        MAPF("value_counts", 109, 119, 120, "long", "Map of column id to total count, including null and NaN")
-        MAPF("null_value_counts", 110, 121, 122, "long", "Map of column id to null value count")
-        MAPF("nan_value_counts", 137, 138, 139, "long", "Map of column id to number of NaN values in the column")
-        MAPF("lower_bounds", 125, 126, 127, "bytes", "Map of column id to lower bound")
-        MAPF("upper_bounds", 128, 129, 130, "bytes", "Map of column id to upper bound")
-        "{\"name\":\"key_metadata\",\"type\":[\"null\",\"bytes\"],\"doc\":\"Encryption key metadata blob\",\"default\":null,\"field-id\":131},"
-        "{\"name\":\"split_offsets\",\"type\":[\"null\",{\"type\":\"array\",\"items\":\"long\",\"element-id\":133}],\"doc\":\"Splittable offsets\",\"default\":null,\"field-id\":132},"
-        "{\"name\":\"equality_ids\",\"type\":[\"null\",{\"type\":\"array\",\"items\":\"int\",\"element-id\":136}],\"doc\":\"Equality comparison field IDs\",\"default\":null,\"field-id\":135},"
-        "{\"name\":\"sort_order_id\",\"type\":[\"null\",\"int\"],\"doc\":\"Sort order ID\",\"default\":null,\"field-id\":140}"
-        "]},\"field-id\":2}]}");
+        "{\"name\":\"file_size_in_bytes\",\"type\":\"long\",\"doc\":\"Total file size in "
+        "bytes\",\"field-id\":104}," MAPF("column_sizes", 108, 117, 118, "long",
+                                          "Map of column id to total size on disk")
+            MAPF("value_counts", 109, 119, 120, "long", "Map of column id to total count, including null and NaN") MAPF(
+                "null_value_counts", 110, 121, 122, "long",
+                "Map of column id to null value count") MAPF("nan_value_counts", 137, 138, 139, "long",
+                                                             "Map of column id to number of NaN values in the column")
+                MAPF("lower_bounds", 125, 126, 127, "bytes", "Map of column id to lower bound") MAPF(
+                    "upper_bounds", 128, 129, 130, "bytes",
+                    "Map of column id to upper bound") "{\"name\":\"key_metadata\",\"type\":[\"null\",\"bytes\"],"
+                                                       "\"doc\":\"Encryption key metadata "
+                                                       "blob\",\"default\":null,\"field-id\":131},"
+                                                       "{\"name\":\"split_offsets\",\"type\":[\"null\",{\"type\":"
+                                                       "\"array\",\"items\":\"long\",\"element-id\":133}],\"doc\":"
+                                                       "\"Splittable offsets\",\"default\":null,\"field-id\":132},"
+                                                       "{\"name\":\"equality_ids\",\"type\":[\"null\",{\"type\":"
+                                                       "\"array\",\"items\":\"int\",\"element-id\":136}],\"doc\":"
+                                                       "\"Equality comparison field "
+                                                       "IDs\",\"default\":null,\"field-id\":135},"
+                                                       "{\"name\":\"sort_order_id\",\"type\":[\"null\",\"int\"],"
+                                                       "\"doc\":\"Sort order ID\",\"default\":null,\"field-id\":140}"
+                                                       "]},\"field-id\":2}]}");
 #undef MAPF
 }
 
@@ -512,7 +534,8 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
         const kiln_lake_pfield *pf = &spec->fields[i];
         char tmp[32];
         rc = kiln_buf_printf(out, err, "%s{\"name\":", i ? "," : "");
-        if (!rc) rc = kiln_json_write_str(out, pf->name, strlen(pf->name), err);
+        if (!rc)
+            rc = kiln_json_write_str(out, pf->name, strlen(pf->name), err);
         if (!rc)
             rc = kiln_buf_printf(out, err, ",\"transform\":\"%s\",\"source-id\":%d,\"field-id\":%d}",
                                  xform_text(pf, tmp, sizeof tmp), pf->source_id, pf->field_id);
@@ -522,14 +545,12 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
 
 /* ================================================================ value helpers */
 
-static kiln_avro_value *fld(const kiln_avro_value *rec, int id)
-{
-    return kiln_avro_value_field_by_id(rec, id);
-}
+static kiln_avro_value *fld(const kiln_avro_value *rec, int id) { return kiln_avro_value_field_by_id(rec, id); }
 
 static int64_t as_long(const kiln_avro_value *v, int64_t dflt)
 {
-    if (!v) return dflt;
+    if (!v)
+        return dflt;
     switch (v->type) {
     case KILN_AVRO_INT: return v->u.i;
     case KILN_AVRO_LONG: return v->u.l;
@@ -585,8 +606,7 @@ static int avro_close_store(kiln_avro_writer *w, kiln_buf *buf, const char *loc,
 
 /* ================================================================ manifest list read */
 
-int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_arena *a, const char *path,
-                                 kiln_err *err)
+int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_arena *a, const char *path, kiln_err *err)
 {
     kiln_avro_reader *r = NULL;
     char *data = NULL;
@@ -672,8 +692,14 @@ static int read_pvalue(const kiln_avro_value *v, kiln_type t, kiln_lake_value *o
     }
     switch (v->type) {
     case KILN_AVRO_BOOLEAN: out->i = v->u.boolean; return 0;
-    case KILN_AVRO_INT: out->i = v->u.i; out->d = v->u.i; return 0;
-    case KILN_AVRO_LONG: out->i = v->u.l; out->d = (double)v->u.l; return 0;
+    case KILN_AVRO_INT:
+        out->i = v->u.i;
+        out->d = v->u.i;
+        return 0;
+    case KILN_AVRO_LONG:
+        out->i = v->u.l;
+        out->d = (double)v->u.l;
+        return 0;
     case KILN_AVRO_FLOAT: out->d = v->u.f; return 0;
     case KILN_AVRO_DOUBLE: out->d = v->u.d; return 0;
     case KILN_AVRO_STRING:
@@ -684,14 +710,12 @@ static int read_pvalue(const kiln_avro_value *v, kiln_type t, kiln_lake_value *o
         out->bytes = v->u.bytes.ptr;
         out->len = v->u.bytes.len;
         return 0;
-    default:
-        return KILN_EFORMAT;
+    default: return KILN_EFORMAT;
     }
 }
 
 /* Int-keyed maps: arrays of {key, value} records. Calls back per pair. */
-static int read_long_map(const kiln_avro_value *arr, kiln_lake_colstat **stats, int *nstats, kiln_arena *a,
-                         int which)
+static int read_long_map(const kiln_avro_value *arr, kiln_lake_colstat **stats, int *nstats, kiln_arena *a, int which)
 {
     if (!arr || arr->type != KILN_AVRO_ARRAY)
         return 0;
@@ -800,8 +824,8 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
                     pv = &part->u.array.items[i];
                 }
                 if (read_pvalue(pv, t, &d->partition[i])) {
-                    rc = kiln_err_set(err, KILN_EFORMAT, "%s: partition value %d of %s has an unexpected type", path,
-                                      i, d->file_path);
+                    rc = kiln_err_set(err, KILN_EFORMAT, "%s: partition value %d of %s has an unexpected type", path, i,
+                                      d->file_path);
                     goto done;
                 }
             }
@@ -891,9 +915,12 @@ static int put_map(kiln_avro_value *fv, kiln_arena *a, const kiln_avro_schema *f
     size_t n = 0;
     for (int i = 0; i < d->ncolstats; i++) {
         const kiln_lake_colstat *c = &d->colstats[i];
-        int has = which == 108 ? c->column_size >= 0 : which == 109 ? c->value_count >= 0
-                  : which == 110 ? c->null_count >= 0 : which == 137 ? c->nan_count >= 0
-                  : which == 125 ? c->lower != NULL : c->upper != NULL;
+        int has = which == 108   ? c->column_size >= 0
+                  : which == 109 ? c->value_count >= 0
+                  : which == 110 ? c->null_count >= 0
+                  : which == 137 ? c->nan_count >= 0
+                  : which == 125 ? c->lower != NULL
+                                 : c->upper != NULL;
         n += has;
     }
     if (!n) {
@@ -914,8 +941,14 @@ static int put_map(kiln_avro_value *fv, kiln_arena *a, const kiln_avro_schema *f
         case 109: lv = c->value_count; break;
         case 110: lv = c->null_count; break;
         case 137: lv = c->nan_count; break;
-        case 125: bp = c->lower; bn = c->lower_len; break;
-        default: bp = c->upper; bn = c->upper_len; break;
+        case 125:
+            bp = c->lower;
+            bn = c->lower_len;
+            break;
+        default:
+            bp = c->upper;
+            bn = c->upper_len;
+            break;
         }
         if ((which == 125 || which == 128) ? !bp : lv < 0)
             continue;
@@ -960,9 +993,9 @@ typedef struct psum_acc {
     kiln_lake_value lo, hi;
 } psum_acc;
 
-int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char *local_path,
-                             const char *stored_path, const kiln_lake_manifest_meta *meta,
-                             const kiln_lake_entry *entries, size_t n, kiln_err *err)
+int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char *local_path, const char *stored_path,
+                             const kiln_lake_manifest_meta *meta, const kiln_lake_entry *entries, size_t n,
+                             kiln_err *err)
 {
     kiln_buf sj, pj, file;
     kiln_buf_init(&sj, 0);
@@ -1149,9 +1182,9 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
             uint8_t tmp[16];
             kiln_type t = spec->fields[k].result_type;
             int ln = (t == KILN_T_STRING || t == KILN_T_BINARY) ? (int)acc[k].lo.len
-                                                                  : kiln_lake_value_to_bound(t, &acc[k].lo, tmp, 16);
+                                                                : kiln_lake_value_to_bound(t, &acc[k].lo, tmp, 16);
             int hn = (t == KILN_T_STRING || t == KILN_T_BINARY) ? (int)acc[k].hi.len
-                                                                  : kiln_lake_value_to_bound(t, &acc[k].hi, tmp, 16);
+                                                                : kiln_lake_value_to_bound(t, &acc[k].hi, tmp, 16);
             uint8_t *lo = kiln_arena_alloc(a, (size_t)(ln > 0 ? ln : 1));
             uint8_t *hi = kiln_arena_alloc(a, (size_t)(hn > 0 ? hn : 1));
             if (!lo || !hi || ln < 0 || hn < 0) {

@@ -81,7 +81,6 @@ void *kiln_lake__grow(kiln_lake_meta *m, const void *items, size_t n, size_t ele
 
 /* ------------------------------------------------------------ JSON helpers */
 
-
 static int get_i64(json_t *o, const char *key, int64_t *out, int required, kiln_err *err)
 {
     json_t *v = json_object_get(o, key);
@@ -108,8 +107,7 @@ static int get_i32(json_t *o, const char *key, int32_t *out, int required, kiln_
     return 0;
 }
 
-static int get_str(kiln_lake_meta *m, json_t *o, const char *key, const char **out, int required,
-                   kiln_err *err)
+static int get_str(kiln_lake_meta *m, json_t *o, const char *key, const char **out, int required, kiln_err *err)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
@@ -125,14 +123,14 @@ static int get_str(kiln_lake_meta *m, json_t *o, const char *key, const char **o
 }
 
 /* Gather keys of o not in known[] into compact JSON text (NULL if none). */
-static int collect_extra(kiln_lake_meta *m, json_t *o, const char *const *known,
-                         const char **out, kiln_err *err)
+static int collect_extra(kiln_lake_meta *m, json_t *o, const char *const *known, const char **out, kiln_err *err)
 {
     *out = NULL;
     json_t *extra = NULL;
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         int is_known = 0;
         for (size_t i = 0; known[i]; i++)
             if (strcmp(known[i], k) == 0) {
@@ -164,7 +162,8 @@ static void merge_extra(json_t *o, const char *extra_json)
     if (e && json_is_object(e)) {
         const char *k;
         json_t *v;
-        json_object_foreach(e, k, v) {
+        json_object_foreach(e, k, v)
+        {
             if (!json_object_get(o, k))
                 json_object_set(o, k, v);
         }
@@ -172,8 +171,8 @@ static void merge_extra(json_t *o, const char *extra_json)
     json_decref(e);
 }
 
-static int kv_from_json(kiln_lake_meta *m, json_t *o, const char *what, const kiln_lake_kv **out,
-                        size_t *nout, kiln_err *err)
+static int kv_from_json(kiln_lake_meta *m, json_t *o, const char *what, const kiln_lake_kv **out, size_t *nout,
+                        kiln_err *err)
 {
     *out = NULL;
     *nout = 0;
@@ -187,7 +186,8 @@ static int kv_from_json(kiln_lake_meta *m, json_t *o, const char *what, const ki
         return KILN_OOM(err);
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         kv[i].key = kiln_lake__strdup(m, k);
         if (json_is_string(v))
             kv[i].value = kiln_lake__strdup(m, json_string_value(v));
@@ -223,12 +223,18 @@ int kiln_lake_type_parse_primitive(kiln_lake_type *out, const char *s, kiln_err 
     static const struct {
         const char *name;
         kiln_lake_kind kind;
-    } prims[] = {{"boolean", KILN_LAKE_BOOLEAN}, {"int", KILN_LAKE_INT},
-                 {"long", KILN_LAKE_LONG},       {"float", KILN_LAKE_FLOAT},
-                 {"double", KILN_LAKE_DOUBLE},   {"date", KILN_LAKE_DATE},
-                 {"time", KILN_LAKE_TIME},       {"timestamp", KILN_LAKE_TIMESTAMP},
-                 {"timestamptz", KILN_LAKE_TIMESTAMPTZ}, {"string", KILN_LAKE_STRING},
-                 {"uuid", KILN_LAKE_UUID},       {"binary", KILN_LAKE_BINARY}};
+    } prims[] = {{"boolean", KILN_LAKE_BOOLEAN},
+                 {"int", KILN_LAKE_INT},
+                 {"long", KILN_LAKE_LONG},
+                 {"float", KILN_LAKE_FLOAT},
+                 {"double", KILN_LAKE_DOUBLE},
+                 {"date", KILN_LAKE_DATE},
+                 {"time", KILN_LAKE_TIME},
+                 {"timestamp", KILN_LAKE_TIMESTAMP},
+                 {"timestamptz", KILN_LAKE_TIMESTAMPTZ},
+                 {"string", KILN_LAKE_STRING},
+                 {"uuid", KILN_LAKE_UUID},
+                 {"binary", KILN_LAKE_BINARY}};
     memset(out, 0, sizeof(*out));
     out->name = s;
     for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
@@ -267,8 +273,7 @@ int kiln_lake_type_parse_primitive(kiln_lake_type *out, const char *s, kiln_err 
     out->kind = KILN_LAKE_UNKNOWN;
     return 0;
 bad:
-    return kiln_err_set(err, KILN_EFORMAT,
-                        "bad type \"%s\" (expected e.g. decimal(9, 2) or fixed[16])", s);
+    return kiln_err_set(err, KILN_EFORMAT, "bad type \"%s\" (expected e.g. decimal(9, 2) or fixed[16])", s);
 }
 
 int kiln_lake_type_can_promote(const kiln_lake_type *from, const kiln_lake_type *to)
@@ -280,8 +285,7 @@ int kiln_lake_type_can_promote(const kiln_lake_type *from, const kiln_lake_type 
             return to->length == from->length;
         if (from->kind == KILN_LAKE_UNKNOWN)
             return strcmp(from->name, to->name) == 0;
-        return from->kind != KILN_LAKE_STRUCT && from->kind != KILN_LAKE_LIST &&
-               from->kind != KILN_LAKE_MAP;
+        return from->kind != KILN_LAKE_STRUCT && from->kind != KILN_LAKE_LIST && from->kind != KILN_LAKE_MAP;
     }
     return (from->kind == KILN_LAKE_INT && to->kind == KILN_LAKE_LONG) ||
            (from->kind == KILN_LAKE_FLOAT && to->kind == KILN_LAKE_DOUBLE);
@@ -289,8 +293,7 @@ int kiln_lake_type_can_promote(const kiln_lake_type *from, const kiln_lake_type 
 
 static const char *const FIELD_KEYS[] = {"id", "name", "required", "type", "doc", NULL};
 
-static int field_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_field *f, int depth,
-                           kiln_err *err)
+static int field_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_field *f, int depth, kiln_err *err)
 {
     if (!json_is_object(j))
         return kiln_err_set(err, KILN_EFORMAT, "table metadata: struct field must be an object");
@@ -301,8 +304,8 @@ static int field_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_field *f, int
         return rc;
     json_t *req = json_object_get(j, "required");
     if (!json_is_boolean(req))
-        return kiln_err_set(err, KILN_EFORMAT, "table metadata: field %d \"%s\": \"required\" must be a boolean",
-                            f->id, f->name);
+        return kiln_err_set(err, KILN_EFORMAT, "table metadata: field %d \"%s\": \"required\" must be a boolean", f->id,
+                            f->name);
     f->required = json_is_true(req);
     if ((rc = get_str(m, j, "doc", &f->doc, 0, err)) < 0)
         return rc;
@@ -311,8 +314,7 @@ static int field_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_field *f, int
     return collect_extra(m, j, FIELD_KEYS, &f->extra_json, err);
 }
 
-int kiln_lake__type_from_json(kiln_lake_meta *m, json_t *j, const kiln_lake_type **out, int depth,
-                              kiln_err *err)
+int kiln_lake__type_from_json(kiln_lake_meta *m, json_t *j, const kiln_lake_type **out, int depth, kiln_err *err)
 {
     if (depth > KILN_LAKE_MAX_DEPTH)
         return kiln_err_set(err, KILN_ELIMIT, "table metadata: types nested deeper than %d", KILN_LAKE_MAX_DEPTH);
@@ -421,8 +423,7 @@ json_t *kiln_lake__type_to_json(const kiln_lake_type *t)
         json_object_set_new(o, "value", kiln_lake__type_to_json(t->value));
         json_object_set_new(o, "value-required", json_boolean(t->value_required));
         return o;
-    default:
-        return json_string(t->name);
+    default: return json_string(t->name);
     }
 }
 
@@ -542,9 +543,8 @@ int kiln_lake_transform_parse(kiln_lake_transform *out, const char *s, kiln_err 
     static const struct {
         const char *name;
         kiln_lake_transform_kind kind;
-    } simple[] = {{"identity", KILN_LAKE_XF_IDENTITY}, {"year", KILN_LAKE_XF_YEAR},
-                  {"month", KILN_LAKE_XF_MONTH},       {"day", KILN_LAKE_XF_DAY},
-                  {"hour", KILN_LAKE_XF_HOUR},         {"void", KILN_LAKE_XF_VOID}};
+    } simple[] = {{"identity", KILN_LAKE_XF_IDENTITY}, {"year", KILN_LAKE_XF_YEAR}, {"month", KILN_LAKE_XF_MONTH},
+                  {"day", KILN_LAKE_XF_DAY},           {"hour", KILN_LAKE_XF_HOUR}, {"void", KILN_LAKE_XF_VOID}};
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
         if (strcmp(s, simple[i].name) == 0) {
             out->kind = simple[i].kind;
@@ -564,13 +564,10 @@ int kiln_lake_transform_parse(kiln_lake_transform *out, const char *s, kiln_err 
     return 0;
 }
 
-static int is_time_kind(kiln_lake_kind k)
-{
-    return k == KILN_LAKE_TIMESTAMP || k == KILN_LAKE_TIMESTAMPTZ;
-}
+static int is_time_kind(kiln_lake_kind k) { return k == KILN_LAKE_TIMESTAMP || k == KILN_LAKE_TIMESTAMPTZ; }
 
-int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t,
-                               const kiln_lake_type *source, kiln_err *err)
+int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t, const kiln_lake_type *source,
+                               kiln_err *err)
 {
     kiln_lake_kind k = source->kind;
     int ok = 0;
@@ -593,8 +590,8 @@ int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t
         out->name = "int";
         break;
     case KILN_LAKE_XF_TRUNCATE:
-        ok = k == KILN_LAKE_INT || k == KILN_LAKE_LONG || k == KILN_LAKE_DECIMAL ||
-             k == KILN_LAKE_STRING || k == KILN_LAKE_BINARY;
+        ok = k == KILN_LAKE_INT || k == KILN_LAKE_LONG || k == KILN_LAKE_DECIMAL || k == KILN_LAKE_STRING ||
+             k == KILN_LAKE_BINARY;
         if (ok)
             *out = *source;
         break;
@@ -614,12 +611,11 @@ int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t
         out->kind = KILN_LAKE_INT;
         out->name = "int";
         break;
-    default:
-        ok = 0;
+    default: ok = 0;
     }
     if (!ok)
-        return kiln_err_set(err, KILN_EINVAL, "transform %s cannot be applied to a %s column",
-                            t->text ? t->text : "?", source->name ? source->name : "?");
+        return kiln_err_set(err, KILN_EINVAL, "transform %s cannot be applied to a %s column", t->text ? t->text : "?",
+                            source->name ? source->name : "?");
     return 0;
 }
 
@@ -690,8 +686,8 @@ static size_t decimal_min_bytes(int64_t v, uint8_t out[8])
     return (size_t)(8 - start);
 }
 
-int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t,
-                              const kiln_lake_type *source, const kiln_lake_value *in, kiln_err *err)
+int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t, const kiln_lake_type *source,
+                              const kiln_lake_value *in, kiln_err *err)
 {
     kiln_lake_type rt;
     int rc = kiln_lake_transform_result(&rt, t, source, err);
@@ -705,9 +701,7 @@ int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t
     }
     kiln_lake_kind k = source->kind;
     switch (t->kind) {
-    case KILN_LAKE_XF_IDENTITY:
-        *out = *in;
-        return 0;
+    case KILN_LAKE_XF_IDENTITY: *out = *in; return 0;
     case KILN_LAKE_XF_BUCKET: {
         uint32_t h;
         uint8_t b[16];
@@ -765,31 +759,44 @@ int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t
         } else {
             int y, mo, d;
             kiln_civil_from_days(days, &y, &mo, &d);
-            out->i = t->kind == KILN_LAKE_XF_YEAR ? (int64_t)(y - 1970)
-                                                  : (int64_t)(y - 1970) * 12 + (mo - 1);
+            out->i = t->kind == KILN_LAKE_XF_YEAR ? (int64_t)(y - 1970) : (int64_t)(y - 1970) * 12 + (mo - 1);
         }
         return 0;
     }
-    default:
-        return kiln_err_set(err, KILN_EUNSUPP, "transform %s is not supported", t->text ? t->text : "?");
+    default: return kiln_err_set(err, KILN_EUNSUPP, "transform %s is not supported", t->text ? t->text : "?");
     }
 }
 
 /* ------------------------------------------------------------ metadata parse */
 
-static const char *const TABLE_KEYS[] = {
-    "format-version", "table-uuid", "location", "last-sequence-number", "last-updated-ms",
-    "last-column-id", "schemas", "current-schema-id", "schema", "partition-specs",
-    "default-spec-id", "partition-spec", "last-partition-id", "sort-orders",
-    "default-sort-order-id", "properties", "current-snapshot-id", "snapshots", "snapshot-log",
-    "metadata-log", "refs", NULL};
+static const char *const TABLE_KEYS[] = {"format-version",
+                                         "table-uuid",
+                                         "location",
+                                         "last-sequence-number",
+                                         "last-updated-ms",
+                                         "last-column-id",
+                                         "schemas",
+                                         "current-schema-id",
+                                         "schema",
+                                         "partition-specs",
+                                         "default-spec-id",
+                                         "partition-spec",
+                                         "last-partition-id",
+                                         "sort-orders",
+                                         "default-sort-order-id",
+                                         "properties",
+                                         "current-snapshot-id",
+                                         "snapshots",
+                                         "snapshot-log",
+                                         "metadata-log",
+                                         "refs",
+                                         NULL};
 
-static const char *const SNAPSHOT_KEYS[] = {"snapshot-id", "parent-snapshot-id", "sequence-number",
-                                            "timestamp-ms", "manifest-list", "summary", "schema-id",
-                                            NULL};
+static const char *const SNAPSHOT_KEYS[] = {
+    "snapshot-id", "parent-snapshot-id", "sequence-number", "timestamp-ms", "manifest-list", "summary", "schema-id",
+    NULL};
 
-int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec,
-                                 int v1_ids, kiln_err *err)
+int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec, int v1_ids, kiln_err *err)
 {
     int rc;
     if (!json_is_array(fields))
@@ -1062,7 +1069,8 @@ static int parse_refs(kiln_lake_meta *m, json_t *root, kiln_err *err)
             return KILN_OOM(err);
         const char *k;
         json_t *v;
-        json_object_foreach(refs, k, v) {
+        json_object_foreach(refs, k, v)
+        {
             if ((rc = ref_from_json(m, k, v, &rs[i], err)) != 0)
                 return rc;
             if (strcmp(k, "main") == 0)
@@ -1087,8 +1095,7 @@ static int parse_refs(kiln_lake_meta *m, json_t *root, kiln_err *err)
         m->current_snapshot_id = main->snapshot_id;
     }
     if (m->current_snapshot_id >= 0 && !kiln_lake_meta_snapshot(m, m->current_snapshot_id))
-        return kiln_err_set(err, KILN_EFORMAT,
-                            "table metadata: current snapshot %" PRId64 " is not in \"snapshots\"",
+        return kiln_err_set(err, KILN_EFORMAT, "table metadata: current snapshot %" PRId64 " is not in \"snapshots\"",
                             m->current_snapshot_id);
     return 0;
 }
@@ -1137,8 +1144,8 @@ static int parse_root(kiln_lake_meta *m, json_t *root, kiln_err *err)
     if ((rc = parse_schemas(m, root, v1, err)) != 0 || (rc = parse_specs(m, root, v1, err)) != 0 ||
         (rc = parse_sort_orders(m, root, v1, err)) != 0)
         return rc;
-    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties,
-                           &m->nproperties, err)) != 0)
+    if ((rc = kv_from_json(m, json_object_get(root, "properties"), "properties", &m->properties, &m->nproperties,
+                           err)) != 0)
         return rc;
     if ((rc = parse_snapshots(m, root, err)) != 0 || (rc = parse_refs(m, root, err)) != 0 ||
         (rc = parse_logs(m, root, err)) != 0)
@@ -1262,7 +1269,8 @@ json_t *kiln_lake__meta_to_json(const kiln_lake_meta *m)
     }
     json_object_set_new(o, "sort-orders", a);
     json_object_set_new(o, "properties", kv_to_json(m->properties, m->nproperties));
-    json_object_set_new(o, "current-snapshot-id", json_integer(m->current_snapshot_id >= 0 ? m->current_snapshot_id : -1));
+    json_object_set_new(o, "current-snapshot-id",
+                        json_integer(m->current_snapshot_id >= 0 ? m->current_snapshot_id : -1));
     json_t *refs = json_object();
     for (size_t i = 0; i < m->nrefs; i++) {
         const kiln_lake_ref *r = &m->refs[i];

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 typedef int (*build_fn)(kiln_lake_txn *txn, const kiln_lake_meta *base, void *ctx, kiln_err *err);
 
 typedef struct {
@@ -502,10 +501,10 @@ static int build_expire(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vc
         rc = 0;
         if (r->type != KILN_LAKE_BRANCH)
             continue;
-        int64_t min_keep = o && o->retain_last > 0 ? o->retain_last
+        int64_t min_keep = o && o->retain_last > 0         ? o->retain_last
                            : r->min_snapshots_to_keep >= 0 ? r->min_snapshots_to_keep
                                                            : dflt_keep;
-        int64_t branch_cutoff = o && o->older_than_ms >= 0 ? o->older_than_ms
+        int64_t branch_cutoff = o && o->older_than_ms >= 0    ? o->older_than_ms
                                 : r->max_snapshot_age_ms >= 0 ? c->now - r->max_snapshot_age_ms
                                                               : cutoff;
         int64_t id = r->snapshot_id, count = 0;
@@ -542,8 +541,8 @@ static int build_expire(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vc
     return rc;
 }
 
-int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int64_t **expired_out,
-                     size_t *nexpired_out, kiln_err *err)
+int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int64_t **expired_out, size_t *nexpired_out,
+                     kiln_err *err)
 {
     if (kiln_lake__refuse_registered(t, err))
         return err->code;
@@ -564,8 +563,8 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int6
         const kiln_lake_meta *after = NULL;
         if ((rc = kiln_lake_txn_preview(&after, txn, err)) != 0)
             goto done;
-        if (opts->on_expired && (rc = opts->on_expired(opts->ctx, before, after, c.expired.items, c.expired.len, 1,
-                                                       err)) != 0)
+        if (opts->on_expired &&
+            (rc = opts->on_expired(opts->ctx, before, after, c.expired.items, c.expired.len, 1, err)) != 0)
             goto done;
     } else {
         int any = 0;

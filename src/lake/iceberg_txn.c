@@ -25,15 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef enum {
-    REQ_UUID,
-    REQ_REF,
-    REQ_SCHEMA,
-    REQ_LAST_COL,
-    REQ_LAST_PART,
-    REQ_SPEC,
-    REQ_SORT
-} req_kind;
+typedef enum { REQ_UUID, REQ_REF, REQ_SCHEMA, REQ_LAST_COL, REQ_LAST_PART, REQ_SPEC, REQ_SORT } req_kind;
 
 typedef struct {
     req_kind kind;
@@ -78,11 +70,7 @@ struct kiln_lake_txn {
     kiln_lake_meta *preview;
 };
 
-static char *sdup(kiln_lake_txn *txn, const char *s)
-{
-    return kiln_lake__strdup(txn->store, s);
-}
-
+static char *sdup(kiln_lake_txn *txn, const char *s) { return kiln_lake__strdup(txn->store, s); }
 
 int kiln_lake_txn_begin(kiln_lake_txn **out, kiln_lake_table *t, kiln_err *err)
 {
@@ -113,15 +101,9 @@ void kiln_lake_txn_free(kiln_lake_txn *txn)
     kiln_free(txn);
 }
 
-const kiln_lake_meta *kiln_lake_txn_base(const kiln_lake_txn *txn)
-{
-    return txn->t->meta;
-}
+const kiln_lake_meta *kiln_lake_txn_base(const kiln_lake_txn *txn) { return txn->t->meta; }
 
-int64_t kiln_lake_txn_next_sequence_number(const kiln_lake_txn *txn)
-{
-    return txn->t->meta->last_sequence_number + 1;
-}
+int64_t kiln_lake_txn_next_sequence_number(const kiln_lake_txn *txn) { return txn->t->meta->last_sequence_number + 1; }
 
 void kiln_lake_txn_clear(kiln_lake_txn *txn)
 {
@@ -225,13 +207,9 @@ static int check_reqs(kiln_lake_txn *txn, const kiln_lake_meta *m, kiln_err *err
 
 /* ------------------------------------------------------------ recording updates */
 
-static int push_up(kiln_lake_txn *txn, txn_up *u, kiln_err *err)
-{
-    return kiln_vec_push(&txn->ups, *u, err);
-}
+static int push_up(kiln_lake_txn *txn, txn_up *u, kiln_err *err) { return kiln_vec_push(&txn->ups, *u, err); }
 
-int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst, const kiln_lake_snapshot *src,
-                             kiln_err *err)
+int kiln_lake__snapshot_copy(kiln_lake_meta *m, kiln_lake_snapshot *dst, const kiln_lake_snapshot *src, kiln_err *err)
 {
     *dst = *src;
     dst->manifest_list = kiln_lake__strdup(m, src->manifest_list);
@@ -276,7 +254,8 @@ int kiln_lake_txn_add_snapshot(kiln_lake_txn *txn, const kiln_lake_snapshot *sna
         return kiln_err_set(err, KILN_EINVAL, "add-snapshot: snapshot %" PRId64 " needs a manifest-list",
                             snap->snapshot_id);
     if (u.snap.snapshot_id <= 0)
-        return kiln_err_set(err, KILN_EINVAL, "add-snapshot: snapshot ids are positive (use kiln_lake_snapshot_id_new)");
+        return kiln_err_set(err, KILN_EINVAL,
+                            "add-snapshot: snapshot ids are positive (use kiln_lake_snapshot_id_new)");
     return push_up(txn, &u, err);
 }
 
@@ -351,8 +330,11 @@ int kiln_lake_txn_set_current_schema(kiln_lake_txn *txn, int32_t schema_id, kiln
 int kiln_lake_txn_add_column(kiln_lake_txn *txn, const char *parent, const char *name, const char *type_ddl,
                              const char *doc, kiln_err *err)
 {
-    txn_up u = {.kind = UP_ADD_COLUMN, .s1 = parent ? sdup(txn, parent) : NULL, .s2 = sdup(txn, name),
-                .s3 = sdup(txn, type_ddl), .s4 = doc ? sdup(txn, doc) : NULL};
+    txn_up u = {.kind = UP_ADD_COLUMN,
+                .s1 = parent ? sdup(txn, parent) : NULL,
+                .s2 = sdup(txn, name),
+                .s3 = sdup(txn, type_ddl),
+                .s4 = doc ? sdup(txn, doc) : NULL};
     if (!u.s2 || !u.s3)
         return KILN_OOM(err);
     return push_up(txn, &u, err);
@@ -417,13 +399,12 @@ static int rest_requirement(kiln_lake_txn *txn, json_t *r, kiln_err *err)
     static const struct {
         const char *type, *field;
         int (*fn)(kiln_lake_txn *, int32_t, kiln_err *);
-    } simple[] = {{"assert-last-assigned-field-id", "last-assigned-field-id", kiln_lake_txn_require_last_column_id},
-                  {"assert-current-schema-id", "current-schema-id", kiln_lake_txn_require_current_schema_id},
-                  {"assert-last-assigned-partition-id", "last-assigned-partition-id",
-                   kiln_lake_txn_require_last_partition_id},
-                  {"assert-default-spec-id", "default-spec-id", kiln_lake_txn_require_default_spec_id},
-                  {"assert-default-sort-order-id", "default-sort-order-id",
-                   kiln_lake_txn_require_default_sort_order_id}};
+    } simple[] = {
+        {"assert-last-assigned-field-id", "last-assigned-field-id", kiln_lake_txn_require_last_column_id},
+        {"assert-current-schema-id", "current-schema-id", kiln_lake_txn_require_current_schema_id},
+        {"assert-last-assigned-partition-id", "last-assigned-partition-id", kiln_lake_txn_require_last_partition_id},
+        {"assert-default-spec-id", "default-spec-id", kiln_lake_txn_require_default_spec_id},
+        {"assert-default-sort-order-id", "default-sort-order-id", kiln_lake_txn_require_default_sort_order_id}};
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
         if (strcmp(type, simple[i].type) == 0) {
             if ((rc = rest_i64(r, simple[i].field, &v, err)) != 0)
@@ -493,7 +474,8 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         json_t *val;
         if (!kv)
             return KILN_OOM(err);
-        json_object_foreach(upd, k, val) {
+        json_object_foreach(upd, k, val)
+        {
             if (!json_is_string(val))
                 return kiln_err_set(err, KILN_EINVAL, "REST commit: property %s must be a string", k);
             kv[i].key = k;
@@ -610,16 +592,16 @@ typedef enum { OP_ADD, OP_RENAME, OP_WIDEN } field_op;
 
 typedef struct {
     field_op op;
-    const char *name;             /* new name (rename/add) */
-    const kiln_lake_type *type;   /* new type (widen/add) */
-    int32_t id;                   /* add: new field id */
+    const char *name;           /* new name (rename/add) */
+    const kiln_lake_type *type; /* new type (widen/add) */
+    int32_t id;                 /* add: new field id */
     const char *doc;
 } op_args;
 
 /* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
  * this level). Returns a new arena array in *out and *nout. */
-static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path,
-                          const op_args *a, const kiln_lake_field **out, size_t *nout, kiln_err *err)
+static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path, const op_args *a,
+                          const kiln_lake_field **out, size_t *nout, kiln_err *err)
 {
     int adding_here = a->op == OP_ADD && (!path || !*path);
     kiln_lake_field *nf = kiln_lake__alloc(m, (n + 1) * sizeof(*nf));
@@ -631,7 +613,10 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
         for (size_t i = 0; i < n; i++)
             if (strcmp(fs[i].name, a->name) == 0)
                 return kiln_err_set(err, KILN_EEXIST, "column \"%s\" already exists", a->name);
-        kiln_lake_field f = {.id = a->id, .name = kiln_lake__strdup(m, a->name), .required = 0, .type = a->type,
+        kiln_lake_field f = {.id = a->id,
+                             .name = kiln_lake__strdup(m, a->name),
+                             .required = 0,
+                             .type = a->type,
                              .doc = kiln_lake__strdup(m, a->doc)};
         nf[n] = f;
         *out = nf;
@@ -739,10 +724,7 @@ static int32_t max_field_id(const kiln_lake_field *fs, size_t n, int depth)
     return mx;
 }
 
-int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n)
-{
-    return max_field_id(fs, n, 0);
-}
+int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n) { return max_field_id(fs, n, 0); }
 
 static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_err *err)
 {
@@ -946,8 +928,7 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
         w->last_sequence_number = s->sequence_number;
         return 0;
     }
-    case UP_SET_REF:
-        return apply_set_ref(w, &u->ref, now, tn, err);
+    case UP_SET_REF: return apply_set_ref(w, &u->ref, now, tn, err);
     case UP_REMOVE_REF: {
         if (strcmp(u->s1, "main") == 0)
             return kiln_err_set(err, KILN_EINVAL, "table %s: the main branch cannot be removed", tn);
@@ -959,11 +940,9 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
         w->nrefs = keep;
         return 0;
     }
-    case UP_REMOVE_SNAPSHOTS:
-        return apply_remove_snapshots(w, u->ids, u->n, tn, err);
+    case UP_REMOVE_SNAPSHOTS: return apply_remove_snapshots(w, u->ids, u->n, tn, err);
     case UP_SET_PROPS:
-    case UP_REMOVE_PROPS:
-        return apply_props(w, u, err);
+    case UP_REMOVE_PROPS: return apply_props(w, u, err);
     case UP_ADD_SCHEMA: {
         json_error_t je;
         json_t *j = json_loads(u->s1, 0, &je);
@@ -1057,8 +1036,8 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
 
 /* Apply every update to a copy of base. The result's metadata-log gains
  * the base file. */
-static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *base_location,
-                     kiln_lake_meta **out, kiln_err *err)
+static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *base_location, kiln_lake_meta **out,
+                     kiln_err *err)
 {
     *out = NULL;
     kiln_lake_meta *w = NULL;
@@ -1161,7 +1140,7 @@ int kiln_lake_txn_commit(kiln_lake_txn *txn, const kiln_lake_commit_opts *opts, 
         *attempts_out = attempt + (attempt > max_retries ? 0 : 1);
     if (rc == KILN_ECONFLICT && attempt > max_retries)
         kiln_err_set(err, KILN_ECONFLICT,
-                     "table %s: gave up after %d attempts; other writers kept committing first (retry later)",
-                     t->name, max_retries + 1);
+                     "table %s: gave up after %d attempts; other writers kept committing first (retry later)", t->name,
+                     max_retries + 1);
     return rc;
 }

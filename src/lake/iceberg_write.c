@@ -62,10 +62,7 @@ static void store_free(store *s)
     s->nrows = 0;
 }
 
-static void store_reset(store *s)
-{
-    store_free(s);
-}
+static void store_reset(store *s) { store_free(s); }
 
 static kiln_lake_value cell(const kiln_batch *b, int c, size_t row)
 {
@@ -164,8 +161,8 @@ static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, kiln_err *err)
 /* ================================================================ writer */
 
 typedef struct group {
-    kiln_lake_value *part;     /* spec nfields values (arena) */
-    char *dir;                 /* "name=value/..." ("" when unpartitioned) */
+    kiln_lake_value *part; /* spec nfields values (arena) */
+    char *dir;             /* "name=value/..." ("" when unpartitioned) */
     KILN_VEC(rowref) rows;
 } group;
 
@@ -175,9 +172,9 @@ struct kiln_lake_writer {
     kiln_lake_table *t;
     kiln_lake_write_opts opts;
     char branch[129];
-    char branch_from[129];     /* "" = main */
+    char branch_from[129]; /* "" = main */
     kiln_arena *arena;
-    kiln_lake_view view;       /* of the branch head when opened */
+    kiln_lake_view view; /* of the branch head when opened */
     const kiln_lake_pspec *spec;
     store src;
     int nkeys;
@@ -185,8 +182,8 @@ struct kiln_lake_writer {
     /* commit state */
     KILN_VEC(kiln_lake_entry) added;
     KILN_VEC(kiln_lake_entry) removed;
-    group_vec touched;          /* partitions whose files an overwrite/merge/delete read */
-    kiln_map *touched_live;     /* live data file paths in touched partitions at the first base */
+    group_vec touched;      /* partitions whose files an overwrite/merge/delete read */
+    kiln_map *touched_live; /* live data file paths in touched partitions at the first base */
     int check_touched;
     kiln_lake_manifest added_manifest;
     int has_added_manifest;
@@ -220,8 +217,7 @@ static int64_t fork_head(const kiln_lake_meta *m, const char *from)
     return h == -2 ? m->current_snapshot_id : h;
 }
 
-int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
-                          kiln_err *err)
+int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts, kiln_err *err)
 {
     if (kiln_lake__refuse_registered(t, err))
         return err->code;
@@ -387,8 +383,8 @@ static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, k
     return 0;
 }
 
-static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, const kiln_batch *b,
-                      size_t row, kiln_buf *dir, group **out, kiln_err *err)
+static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, const kiln_batch *b, size_t row,
+                      kiln_buf *dir, group **out, kiln_err *err)
 {
     int nf = w->spec ? w->spec->nfields : 0;
     kiln_lake_value part[64];
@@ -603,8 +599,7 @@ done:
 }
 
 /* Write rows (refs into s) of one partition as data files. */
-static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const rowref *refs, size_t n,
-                      kiln_err *err)
+static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const rowref *refs, size_t n, kiln_err *err)
 {
     file_out f;
     int open = 0, rc = 0;
@@ -766,14 +761,14 @@ static int note_touched(kiln_lake_writer *w, const kiln_lake_plan *plan, kiln_er
  * the Parquet writer's row group, whatever the size of the file. */
 typedef struct merge_ctx {
     kiln_lake_writer *w;
-    kiln_map *keys;          /* key -> (uintptr_t)(index+1) into srcrefs */
+    kiln_map *keys; /* key -> (uintptr_t)(index+1) into srcrefs */
     const rowref *srcrefs;
     uint8_t *matched;
     int64_t changed;
     kiln_buf k1, k2;
-    int pass;                /* 1 detect, 2 write */
+    int pass; /* 1 detect, 2 write */
     const group *g;
-    file_out f;              /* pass 2: the file being written */
+    file_out f; /* pass 2: the file being written */
     int fopen;
 } merge_ctx;
 
@@ -990,8 +985,8 @@ typedef struct merge_env {
     const char *schema_json;
     int schema_id;
     int64_t snapshot_id, seq;
-    int64_t target;      /* bytes */
-    int64_t min_count;   /* merge a spec's manifests once it has this many; 0 = always */
+    int64_t target;    /* bytes */
+    int64_t min_count; /* merge a spec's manifests once it has this many; 0 = always */
     int created, replaced, kept;
 } merge_env;
 
@@ -1005,8 +1000,8 @@ static int64_t prop_num(const kiln_lake_meta *m, const char *k, int64_t dflt)
     return *end || x < 0 ? dflt : x;
 }
 
-static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx, size_t n, manifest_vec *out,
-                     int k, kiln_err *err)
+static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx, size_t n, manifest_vec *out, int k,
+                     kiln_err *err)
 {
     KILN_VEC(kiln_lake_entry) ents = {0};
     const kiln_lake_pspec *spec = kiln_lake_view_spec(env->view, rows->items[idx[0]].spec_id);
@@ -1163,8 +1158,8 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
 {
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
-    *path = kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(t), (long long)snapshot_id, attempt,
-                         uuid);
+    *path =
+        kiln_sprintf("%s/metadata/snap-%lld-%d-%s.avro", kiln_lake_table_dir(t), (long long)snapshot_id, attempt, uuid);
     *uri = *path ? kiln_lake_path_to_uri(*path) : NULL;
     if (!*path || !*uri)
         return KILN_OOM(err);
@@ -1271,16 +1266,15 @@ static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int
     int64_t psize = summary_num(ps, "total-files-size", &has);
     int64_t ppos = summary_num(ps, "total-position-deletes", &has);
     int64_t peq = summary_num(ps, "total-equality-deletes", &has);
-    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete")
-                     : w->removed.len ? "overwrite" : "append";
+    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete") : w->removed.len ? "overwrite" : "append";
     /* changed partitions: distinct dirs of added files + removed files */
     kiln_map *parts = kiln_map_new();
     if (!parts) {
         return KILN_OOM(err);
     }
     for (size_t i = 0; i < w->added.len + w->removed.len; i++) {
-        const char *p = i < w->added.len ? w->added.items[i].df.file_path
-                                         : w->removed.items[i - w->added.len].df.file_path;
+        const char *p =
+            i < w->added.len ? w->added.items[i].df.file_path : w->removed.items[i - w->added.len].df.file_path;
         const char *slash = strrchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : 0;
         if (kiln_map_put(parts, p, n, NULL, err)) {
@@ -1381,9 +1375,18 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         goto done;
     }
     if (strcmp(kiln_lake_meta_property(base, "commit.manifest-merge.enabled") ?: "true", "false") != 0) {
-        merge_env env = {w->t, a, &view, w->schema_json, w->schema_id, w->snapshot_id, seq,
+        merge_env env = {w->t,
+                         a,
+                         &view,
+                         w->schema_json,
+                         w->schema_id,
+                         w->snapshot_id,
+                         seq,
                          prop_num(base, "commit.manifest.target-size-bytes", 8 << 20),
-                         prop_num(base, "commit.manifest.min-count-to-merge", 100), 0, 0, 0};
+                         prop_num(base, "commit.manifest.min-count-to-merge", 100),
+                         0,
+                         0,
+                         0};
         if (env.min_count < 2)
             env.min_count = 2;
         if ((rc = merge_manifests(&env, &rows, err)))
@@ -1436,8 +1439,8 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
         const kiln_lake_meta *m = kiln_lake_table_meta(w->t);
         char *local = kiln_sprintf("%s/metadata/%s-m-added.avro", kiln_lake_table_dir(w->t), w->uuid);
         char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-        kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id,
-                                      m->last_sequence_number + 1};
+        kiln_lake_manifest_meta mm = {
+            w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id, m->last_sequence_number + 1};
         if (!local || !uri)
             rc = KILN_OOM(err);
         else
@@ -1622,12 +1625,11 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     /* summary: what Java's RewriteManifests reports, totals carried over */
     const kiln_lake_snapshot *ps = kiln_lake_meta_snapshot(base, head);
     kiln_lake_kv opkv = {"operation", "replace"};
-    if ((rc = kiln_vec_push(&sum, opkv, err)) ||
-        (rc = summary_add(&sum, a, "manifests-created", env.created, err)) ||
+    if ((rc = kiln_vec_push(&sum, opkv, err)) || (rc = summary_add(&sum, a, "manifests-created", env.created, err)) ||
         (rc = summary_add(&sum, a, "manifests-kept", env.kept, err)) ||
         (rc = summary_add(&sum, a, "manifests-replaced", env.replaced, err)))
         goto done;
-    static const char *const totals[] = {"total-records", "total-files-size", "total-data-files",
+    static const char *const totals[] = {"total-records",      "total-files-size",       "total-data-files",
                                          "total-delete-files", "total-position-deletes", "total-equality-deletes"};
     for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
         int has;
@@ -1836,10 +1838,7 @@ static int sink_commit(kiln_sink *s, kiln_err *err)
     lake_sink *ls = (lake_sink *)s;
     return kiln_lake_writer_commit(ls->w, ls->result, err);
 }
-static void sink_abort(kiln_sink *s)
-{
-    (void)s; /* nothing reaches the table before commit */
-}
+static void sink_abort(kiln_sink *s) { (void)s; /* nothing reaches the table before commit */ }
 static void sink_free(kiln_sink *s)
 {
     lake_sink *ls = (lake_sink *)s;

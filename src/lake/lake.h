@@ -53,14 +53,14 @@ typedef enum kiln_lake_kind {
     KILN_LAKE_LONG,
     KILN_LAKE_FLOAT,
     KILN_LAKE_DOUBLE,
-    KILN_LAKE_DECIMAL,     /* precision, scale */
+    KILN_LAKE_DECIMAL, /* precision, scale */
     KILN_LAKE_DATE,
     KILN_LAKE_TIME,
     KILN_LAKE_TIMESTAMP,
     KILN_LAKE_TIMESTAMPTZ,
     KILN_LAKE_STRING,
     KILN_LAKE_UUID,
-    KILN_LAKE_FIXED,       /* length */
+    KILN_LAKE_FIXED, /* length */
     KILN_LAKE_BINARY,
     KILN_LAKE_STRUCT,
     KILN_LAKE_LIST,
@@ -80,9 +80,9 @@ typedef struct kiln_lake_field {
 
 struct kiln_lake_type {
     kiln_lake_kind kind;
-    const char *name;        /* primitive spelling as in JSON ("decimal(9,2)"); "struct"/"list"/"map" */
+    const char *name;         /* primitive spelling as in JSON ("decimal(9,2)"); "struct"/"list"/"map" */
     int32_t precision, scale; /* DECIMAL */
-    int32_t length;          /* FIXED */
+    int32_t length;           /* FIXED */
     /* STRUCT */
     size_t nfields;
     const kiln_lake_field *fields;
@@ -126,8 +126,8 @@ int kiln_lake_type_can_promote(const kiln_lake_type *from, const kiln_lake_type 
 typedef enum kiln_lake_transform_kind {
     KILN_LAKE_XF_UNKNOWN = 0, /* kept by name; values cannot be computed */
     KILN_LAKE_XF_IDENTITY,
-    KILN_LAKE_XF_BUCKET,      /* param = N */
-    KILN_LAKE_XF_TRUNCATE,    /* param = W */
+    KILN_LAKE_XF_BUCKET,   /* param = N */
+    KILN_LAKE_XF_TRUNCATE, /* param = W */
     KILN_LAKE_XF_YEAR,
     KILN_LAKE_XF_MONTH,
     KILN_LAKE_XF_DAY,
@@ -137,8 +137,8 @@ typedef enum kiln_lake_transform_kind {
 
 typedef struct kiln_lake_transform {
     kiln_lake_transform_kind kind;
-    int32_t param;     /* bucket N / truncate W, else 0 */
-    const char *text;  /* as in JSON: "bucket[16]" */
+    int32_t param;    /* bucket N / truncate W, else 0 */
+    const char *text; /* as in JSON: "bucket[16]" */
 } kiln_lake_transform;
 
 /* Parse "identity", "bucket[16]", "truncate[4]", "day", ... (unknown names
@@ -162,19 +162,18 @@ typedef struct kiln_lake_value {
 /* The transform's result type for a source type (day -> DATE, bucket/year/
  * month/hour -> INT, identity/truncate -> source, void -> source).
  * KILN_EINVAL if the transform does not apply to that source type. */
-int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t,
-                               const kiln_lake_type *source, kiln_err *err);
+int kiln_lake_transform_result(kiln_lake_type *out, const kiln_lake_transform *t, const kiln_lake_type *source,
+                               kiln_err *err);
 /* Apply t to in (of type source). out->bytes may point into in->bytes
  * (truncate of strings/binary). Null -> null; void -> null. */
-int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t,
-                              const kiln_lake_type *source, const kiln_lake_value *in,
-                              kiln_err *err);
+int kiln_lake_transform_apply(kiln_lake_value *out, const kiln_lake_transform *t, const kiln_lake_type *source,
+                              const kiln_lake_value *in, kiln_err *err);
 /* Murmur3 x86 32-bit hash of bytes, seed 0 (bucket transform building block). */
 uint32_t kiln_lake_murmur3_32(const void *p, size_t n);
 
 typedef struct kiln_lake_part_field {
     int32_t source_id;
-    int32_t field_id;   /* >= 1000 */
+    int32_t field_id; /* >= 1000 */
     const char *name;
     kiln_lake_transform transform;
 } kiln_lake_part_field;
@@ -206,15 +205,15 @@ typedef struct kiln_lake_kv {
 
 typedef struct kiln_lake_snapshot {
     int64_t snapshot_id;
-    int64_t parent_id;        /* -1 when none */
+    int64_t parent_id; /* -1 when none */
     int64_t sequence_number;
     int64_t timestamp_ms;
     const char *manifest_list;
-    int32_t schema_id;        /* -1 when absent */
-    const char *operation;    /* summary["operation"] ("append", ...) */
-    size_t nsummary;          /* full summary, "operation" included */
+    int32_t schema_id;     /* -1 when absent */
+    const char *operation; /* summary["operation"] ("append", ...) */
+    size_t nsummary;       /* full summary, "operation" included */
     const kiln_lake_kv *summary;
-    const char *extra_json;   /* unknown keys, or NULL */
+    const char *extra_json; /* unknown keys, or NULL */
 } kiln_lake_snapshot;
 
 typedef enum { KILN_LAKE_BRANCH = 0, KILN_LAKE_TAG = 1 } kiln_lake_ref_type;
@@ -241,7 +240,7 @@ typedef struct kiln_lake_metalog {
 /* ============================================================ table metadata */
 
 typedef struct kiln_lake_meta {
-    int format_version;        /* 1 or 2 (v1 is read and upgraded on write) */
+    int format_version; /* 1 or 2 (v1 is read and upgraded on write) */
     const char *table_uuid;
     const char *location;
     int64_t last_sequence_number;
@@ -261,15 +260,15 @@ typedef struct kiln_lake_meta {
     size_t nproperties;
     const kiln_lake_kv *properties;
     size_t nsnapshots;
-    const kiln_lake_snapshot *snapshots;   /* in file order (oldest first) */
+    const kiln_lake_snapshot *snapshots; /* in file order (oldest first) */
     size_t nrefs;
-    const kiln_lake_ref *refs;             /* includes "main" when there is a current snapshot */
+    const kiln_lake_ref *refs; /* includes "main" when there is a current snapshot */
     size_t nsnapshot_log;
     const kiln_lake_snaplog *snapshot_log;
     size_t nmetadata_log;
     const kiln_lake_metalog *metadata_log;
-    const char *extra_json;                /* unknown top-level keys, or NULL */
-    struct kiln_lake_meta_priv *priv;      /* owner of all the memory above */
+    const char *extra_json;           /* unknown top-level keys, or NULL */
+    struct kiln_lake_meta_priv *priv; /* owner of all the memory above */
     /* A table registered from another engine with a path remap (kept in
      * the catalog): stored paths starting with remap_from are read under
      * remap_to. NULL otherwise. Scans use it when given no remap. */
@@ -301,13 +300,12 @@ const char *kiln_lake_snapshot_summary(const kiln_lake_snapshot *s, const char *
 int kiln_lake_meta_is_ancestor(const kiln_lake_meta *m, int64_t snapshot_id, int64_t ancestor);
 /* Time travel: the snapshot that was current (on main) at timestamp_ms,
  * from the snapshot log. KILN_ENOTFOUND if the table had none then. */
-int kiln_lake_meta_snapshot_as_of(const kiln_lake_meta *m, int64_t timestamp_ms,
-                                  int64_t *out_snapshot_id, kiln_err *err);
+int kiln_lake_meta_snapshot_as_of(const kiln_lake_meta *m, int64_t timestamp_ms, int64_t *out_snapshot_id,
+                                  kiln_err *err);
 /* Resolve "--as-of"/"--ref" text: a snapshot id, a ref name, or a timestamp
  * ("2024-03-03T10:00:00Z", "2024-03-03", or "ms:<epoch ms>"). NULL or ""
  * means main's head. *out = -1 for an empty table. */
-int kiln_lake_meta_resolve(const kiln_lake_meta *m, const char *what,
-                           int64_t *out_snapshot_id, kiln_err *err);
+int kiln_lake_meta_resolve(const kiln_lake_meta *m, const char *what, int64_t *out_snapshot_id, kiln_err *err);
 
 /* New ids: positive random in [1, 2^53) (exact in JavaScript readers);
  * a UUIDv4 string (37 bytes with NUL). */
@@ -338,10 +336,9 @@ typedef enum kiln_lake_open_mode {
  * Any other scheme (s3://, gs://, http://...) is KILN_EUNSUPP naming it.
  * kiln_lake_catalog_open is mode KILN_LAKE_OPEN_CREATE. Caller frees with
  * kiln_lake_catalog_free. */
-int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse,
-                           kiln_lake_catalog_kind kind, kiln_err *err);
-int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse,
-                                kiln_lake_catalog_kind kind, kiln_lake_open_mode mode, kiln_err *err);
+int kiln_lake_catalog_open(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind, kiln_err *err);
+int kiln_lake_catalog_open_mode(kiln_lake_catalog **out, const char *warehouse, kiln_lake_catalog_kind kind,
+                                kiln_lake_open_mode mode, kiln_err *err);
 void kiln_lake_catalog_free(kiln_lake_catalog *c);
 const char *kiln_lake_catalog_warehouse(const kiln_lake_catalog *c); /* absolute path */
 
@@ -365,25 +362,24 @@ int kiln_lake_namespace_props_update(kiln_lake_catalog *c, const char *ns, const
                                      int *removed, const char *const *keys, const char *const *values, size_t nset,
                                      kiln_err *err);
 /* Calls fn for each namespace, sorted. */
-int kiln_lake_namespace_list(kiln_lake_catalog *c,
-                             int (*fn)(void *ctx, const char *ns), void *ctx, kiln_err *err);
+int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const char *ns), void *ctx, kiln_err *err);
 /* Calls fn for each table ("ns.table" and metadata location), sorted;
  * ns NULL lists all namespaces. */
 int kiln_lake_table_list(kiln_lake_catalog *c, const char *ns,
-                         int (*fn)(void *ctx, const char *name, const char *metadata_location),
-                         void *ctx, kiln_err *err);
+                         int (*fn)(void *ctx, const char *name, const char *metadata_location), void *ctx,
+                         kiln_err *err);
 
 /* ============================================================ tables */
 
 typedef struct kiln_lake_table kiln_lake_table;
 
 typedef struct kiln_lake_create_opts {
-    const char *schema_ddl;     /* "id long not null, name string, ts timestamptz,
+    const char *schema_ddl;  /* "id long not null, name string, ts timestamptz,
                                    tags list<string>, m map<string,double>,
                                    s struct<a:int,b:string>, d decimal(9,2)" */
-    const char *schema_json;    /* alternatively an Iceberg schema JSON object */
-    const char *partition;      /* "day(ts), bucket(16, id), truncate(4, name), identity(x)"; NULL = none */
-    const char *sort;           /* "ts desc nulls last, id"; NULL = unsorted */
+    const char *schema_json; /* alternatively an Iceberg schema JSON object */
+    const char *partition;   /* "day(ts), bucket(16, id), truncate(4, name), identity(x)"; NULL = none */
+    const char *sort;        /* "ts desc nulls last, id"; NULL = unsorted */
     size_t nproperties;
     const kiln_lake_kv *properties;
 } kiln_lake_create_opts;
@@ -393,17 +389,16 @@ typedef struct kiln_lake_create_opts {
 int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const char *name,
                            const kiln_lake_create_opts *opts, kiln_err *err);
 /* Load the current metadata. KILN_ENOTFOUND if there is no such table. */
-int kiln_lake_table_load(kiln_lake_table **out, kiln_lake_catalog *c, const char *name,
-                         kiln_err *err);
+int kiln_lake_table_load(kiln_lake_table **out, kiln_lake_catalog *c, const char *name, kiln_err *err);
 /* Re-read the current metadata (after someone else committed). */
 int kiln_lake_table_refresh(kiln_lake_table *t, kiln_err *err);
 void kiln_lake_table_free(kiln_lake_table *t); /* NULL is a no-op */
 
-const kiln_lake_meta *kiln_lake_table_meta(const kiln_lake_table *t); /* owned by t */
-const char *kiln_lake_table_name(const kiln_lake_table *t);           /* "ns.table" */
+const kiln_lake_meta *kiln_lake_table_meta(const kiln_lake_table *t);    /* owned by t */
+const char *kiln_lake_table_name(const kiln_lake_table *t);              /* "ns.table" */
 const char *kiln_lake_table_metadata_location(const kiln_lake_table *t); /* file:// URI */
-int kiln_lake_table_version(const kiln_lake_table *t);                /* N of vN.metadata.json */
-const char *kiln_lake_table_dir(const kiln_lake_table *t);            /* local path of the table */
+int kiln_lake_table_version(const kiln_lake_table *t);                   /* N of vN.metadata.json */
+const char *kiln_lake_table_dir(const kiln_lake_table *t);               /* local path of the table */
 kiln_lake_catalog *kiln_lake_table_catalog(const kiln_lake_table *t);
 /* Local path for a table URI/path ("file:///w/ns/t/data/x.parquet" -> "/w/ns/t/data/x.parquet").
  * Caller frees. KILN_EUNSUPP (naming the scheme) if it is not a local path. */
@@ -440,8 +435,7 @@ void kiln_lake_txn_clear(kiln_lake_txn *txn);
  * rewrites it. */
 int kiln_lake_txn_require_uuid(kiln_lake_txn *txn, const char *uuid, kiln_err *err);
 /* snapshot_id -1 = the ref must not exist. */
-int kiln_lake_txn_require_ref_snapshot(kiln_lake_txn *txn, const char *ref, int64_t snapshot_id,
-                                       kiln_err *err);
+int kiln_lake_txn_require_ref_snapshot(kiln_lake_txn *txn, const char *ref, int64_t snapshot_id, kiln_err *err);
 int kiln_lake_txn_require_current_schema_id(kiln_lake_txn *txn, int32_t id, kiln_err *err);
 int kiln_lake_txn_require_last_column_id(kiln_lake_txn *txn, int32_t id, kiln_err *err);
 int kiln_lake_txn_require_last_partition_id(kiln_lake_txn *txn, int32_t id, kiln_err *err);
@@ -460,12 +454,9 @@ int kiln_lake_txn_add_snapshot(kiln_lake_txn *txn, const kiln_lake_snapshot *sna
 int kiln_lake_txn_set_ref(kiln_lake_txn *txn, const kiln_lake_ref *ref, kiln_err *err);
 int kiln_lake_txn_remove_ref(kiln_lake_txn *txn, const char *name, kiln_err *err);
 /* remove-snapshots; refs pointing at them make the apply fail. */
-int kiln_lake_txn_remove_snapshots(kiln_lake_txn *txn, const int64_t *ids, size_t n,
-                                   kiln_err *err);
-int kiln_lake_txn_set_properties(kiln_lake_txn *txn, const kiln_lake_kv *kv, size_t n,
-                                 kiln_err *err);
-int kiln_lake_txn_remove_properties(kiln_lake_txn *txn, const char *const *keys, size_t n,
-                                    kiln_err *err);
+int kiln_lake_txn_remove_snapshots(kiln_lake_txn *txn, const int64_t *ids, size_t n, kiln_err *err);
+int kiln_lake_txn_set_properties(kiln_lake_txn *txn, const kiln_lake_kv *kv, size_t n, kiln_err *err);
+int kiln_lake_txn_remove_properties(kiln_lake_txn *txn, const char *const *keys, size_t n, kiln_err *err);
 /* add-schema from Iceberg schema JSON (its schema-id is reassigned; field ids
  * must be set; last-column-id is raised to cover them), then with
  * set_current_schema(-1) make it current ("-1 = last added"). */
@@ -474,13 +465,11 @@ int kiln_lake_txn_set_current_schema(kiln_lake_txn *txn, int32_t schema_id, kiln
 /* Schema evolution helpers on the current schema, each adding a new schema
  * and making it current. Columns are addressed by top-level name (dots for
  * nested struct fields: "s.a"). New columns are optional. */
-int kiln_lake_txn_add_column(kiln_lake_txn *txn, const char *parent, const char *name,
-                             const char *type_ddl, const char *doc, kiln_err *err);
-int kiln_lake_txn_rename_column(kiln_lake_txn *txn, const char *path, const char *new_name,
-                                kiln_err *err);
+int kiln_lake_txn_add_column(kiln_lake_txn *txn, const char *parent, const char *name, const char *type_ddl,
+                             const char *doc, kiln_err *err);
+int kiln_lake_txn_rename_column(kiln_lake_txn *txn, const char *path, const char *new_name, kiln_err *err);
 /* Widen per the spec's promotions; anything else is KILN_EINVAL. */
-int kiln_lake_txn_widen_column(kiln_lake_txn *txn, const char *path, const char *type,
-                               kiln_err *err);
+int kiln_lake_txn_widen_column(kiln_lake_txn *txn, const char *path, const char *type, kiln_err *err);
 /* add-spec from "day(ts), bucket(16,id)" against the current schema; new
  * partition field ids continue from last-partition-id (or reuse the id of
  * an equal field in an older spec). set_default_spec(-1) = last added. */
@@ -514,8 +503,8 @@ typedef enum {
 } kiln_lake_hook_point;
 
 typedef struct kiln_lake_commit_opts {
-    int max_retries;          /* 0 = default 20 */
-    int backoff_ms;           /* first backoff, doubled each retry (jittered), capped at 2 s; 0 = 5 */
+    int max_retries; /* 0 = default 20 */
+    int backoff_ms;  /* first backoff, doubled each retry (jittered), capped at 2 s; 0 = 5 */
     kiln_lake_rebase_fn rebase;
     void *rebase_ctx;
     /* Test only: called at each hook point; a non-zero return aborts the
@@ -526,17 +515,16 @@ typedef struct kiln_lake_commit_opts {
 
 /* Commit (opts may be NULL). On success the table now holds the new
  * metadata and *attempts_out (if not NULL) says how many tries it took. */
-int kiln_lake_txn_commit(kiln_lake_txn *txn, const kiln_lake_commit_opts *opts,
-                         int *attempts_out, kiln_err *err);
+int kiln_lake_txn_commit(kiln_lake_txn *txn, const kiln_lake_commit_opts *opts, int *attempts_out, kiln_err *err);
 
 /* ============================================================ operations */
 
 /* Each is one transaction + commit (retried on races). */
-int kiln_lake_rollback(kiln_lake_table *t, int64_t snapshot_id, kiln_err *err);   /* must be an ancestor of main */
+int kiln_lake_rollback(kiln_lake_table *t, int64_t snapshot_id, kiln_err *err);    /* must be an ancestor of main */
 int kiln_lake_set_current(kiln_lake_table *t, int64_t snapshot_id, kiln_err *err); /* any snapshot */
 /* Create a branch/tag at snapshot_id (-1 = main's head). Retention -1 = unset. */
 int kiln_lake_ref_create(kiln_lake_table *t, const kiln_lake_ref *ref, kiln_err *err);
-int kiln_lake_ref_drop(kiln_lake_table *t, const char *name, kiln_err *err);       /* never "main" */
+int kiln_lake_ref_drop(kiln_lake_table *t, const char *name, kiln_err *err); /* never "main" */
 /* Move `to` (default "main") to `from`'s head if to's head is an ancestor. */
 int kiln_lake_fast_forward(kiln_lake_table *t, const char *to, const char *from, kiln_err *err);
 /* Write-audit-publish: in one commit, fast-forward `to` (default "main";
@@ -547,14 +535,14 @@ int kiln_lake_publish(kiln_lake_table *t, const char *to, const char *from, kiln
 int kiln_lake_set_properties(kiln_lake_table *t, const kiln_lake_kv *kv, size_t n, kiln_err *err);
 
 typedef struct kiln_lake_expire_opts {
-    int64_t older_than_ms;  /* expire snapshots with timestamp < this; -1 = use property/5 days */
-    int retain_last;        /* keep at least this many ancestors of each branch; 0 = property/1 */
-    int dry_run;            /* compute but do not commit */
+    int64_t older_than_ms; /* expire snapshots with timestamp < this; -1 = use property/5 days */
+    int retain_last;       /* keep at least this many ancestors of each branch; 0 = property/1 */
+    int dry_run;           /* compute but do not commit */
     /* Called after the commit (or on a dry run) with the metadata before and
      * after and the expired snapshots; the data half uses it to find
      * manifests and data files no longer reachable. May be NULL. */
-    int (*on_expired)(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
-                      const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+    int (*on_expired)(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after, const int64_t *expired_ids,
+                      size_t n, int dry_run, kiln_err *err);
     void *ctx;
     int delete_manifest_lists; /* also delete the expired snapshots' manifest-list files */
 } kiln_lake_expire_opts;
@@ -562,8 +550,8 @@ typedef struct kiln_lake_expire_opts {
 /* Expire snapshots per the spec's ref retention (never a ref head, never
  * main's current), also drops expired non-main refs. expired_out (may be
  * NULL) receives a kiln_malloc'd array of ids; caller frees. */
-int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts,
-                     int64_t **expired_out, size_t *nexpired_out, kiln_err *err);
+int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int64_t **expired_out, size_t *nexpired_out,
+                     kiln_err *err);
 
 /* ============================================================ data half
  *
@@ -591,18 +579,18 @@ int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts,
 /* One partition field of a spec with kiln column types resolved (built
  * from lake.h's kiln_lake_spec by kiln_lake_view_from_meta). */
 typedef struct kiln_lake_pfield {
-    int field_id;                  /* >= 1000 */
-    int source_id;                 /* table column field id */
-    const char *name;              /* partition field name, e.g. "created_at_day" */
+    int field_id;     /* >= 1000 */
+    int source_id;    /* table column field id */
+    const char *name; /* partition field name, e.g. "created_at_day" */
     kiln_lake_transform_kind xform;
-    int param;                     /* bucket N / truncate W */
-    kiln_type source_type;         /* the source column's type */
-    kiln_type result_type;         /* day -> DATE, year/month/hour/bucket -> INT32, else source */
+    int param;             /* bucket N / truncate W */
+    kiln_type source_type; /* the source column's type */
+    kiln_type result_type; /* day -> DATE, year/month/hour/bucket -> INT32, else source */
 } kiln_lake_pfield;
 
 typedef struct kiln_lake_pspec {
     int spec_id;
-    int nfields;                   /* 0 = unpartitioned */
+    int nfields; /* 0 = unpartitioned */
     kiln_lake_pfield *fields;
 } kiln_lake_pspec;
 
@@ -615,8 +603,7 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
  * the type travels beside the value as a kiln_type). */
 
 /* out = xform(v) for partition field pf (null stays null). */
-int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v,
-                          kiln_lake_value *out, kiln_err *err);
+int kiln_lake_xform_apply(const kiln_lake_pfield *pf, const kiln_lake_value *v, kiln_lake_value *out, kiln_err *err);
 /* Iceberg single-value binary form (spec App. D) of v (type t) into out.
  * Returns the length, or a negative code. */
 int kiln_lake_value_to_bound(kiln_type t, const kiln_lake_value *v, uint8_t *out, size_t cap);
@@ -626,8 +613,7 @@ int kiln_lake_value_from_bound(kiln_type t, const uint8_t *p, size_t n, kiln_lak
 int kiln_lake_value_cmp(kiln_type t, const kiln_lake_value *a, const kiln_lake_value *b);
 /* Text of a partition value for directory names ("2025-01-01", "42",
  * "2025-01" for month, "2025-01-01-13" for hour, "null"). */
-int kiln_lake_pvalue_text(const kiln_lake_pfield *pf, const kiln_lake_value *v, kiln_buf *out,
-                          kiln_err *err);
+int kiln_lake_pvalue_text(const kiln_lake_pfield *pf, const kiln_lake_value *v, kiln_buf *out, kiln_err *err);
 
 /* ============================================================ data files, manifests */
 
@@ -645,10 +631,10 @@ typedef struct kiln_lake_colstat {
 
 /* The data_file struct (field 2 of manifest_entry). */
 typedef struct kiln_lake_datafile {
-    int content;                /* KILN_LAKE_CONTENT_* */
-    const char *file_path;      /* as stored (absolute URI, or remapped when read) */
-    const char *file_format;    /* "PARQUET" */
-    int spec_id;                /* from the manifest */
+    int content;             /* KILN_LAKE_CONTENT_* */
+    const char *file_path;   /* as stored (absolute URI, or remapped when read) */
+    const char *file_format; /* "PARQUET" */
+    int spec_id;             /* from the manifest */
     int npart;
     kiln_lake_value *partition; /* npart values, typed by the spec's result types */
     int64_t record_count;
@@ -661,25 +647,25 @@ typedef struct kiln_lake_datafile {
     int *equality_ids;
     int has_sort_order_id;
     int sort_order_id;
-    const char *referenced_data_file; /* 143, NULL when absent */
+    const char *referenced_data_file;     /* 143, NULL when absent */
     int64_t content_offset, content_size; /* 144, 145: a v3 deletion vector's blob in its Puffin file; -1 absent */
 } kiln_lake_datafile;
 
 /* One manifest_entry. seq/file_seq are resolved (inherited from the
  * manifest list for ADDED entries with null values) when read. */
 typedef struct kiln_lake_entry {
-    int status;                 /* KILN_LAKE_STATUS_* */
-    int64_t snapshot_id;        /* -1 when null (inherit) */
-    int64_t seq;                /* data sequence number (resolved) */
-    int64_t file_seq;           /* file sequence number (resolved) */
-    int seq_explicit;           /* 1 if the entry stored its sequence numbers */
+    int status;          /* KILN_LAKE_STATUS_* */
+    int64_t snapshot_id; /* -1 when null (inherit) */
+    int64_t seq;         /* data sequence number (resolved) */
+    int64_t file_seq;    /* file sequence number (resolved) */
+    int seq_explicit;    /* 1 if the entry stored its sequence numbers */
     kiln_lake_datafile df;
 } kiln_lake_entry;
 
 /* Partition field summary of a manifest (507/508). */
 typedef struct kiln_lake_psummary {
     int contains_null;
-    int contains_nan;           /* -1 unknown */
+    int contains_nan; /* -1 unknown */
     const uint8_t *lower, *upper;
     uint32_t lower_len, upper_len;
 } kiln_lake_psummary;
@@ -689,12 +675,12 @@ typedef struct kiln_lake_manifest {
     const char *path;
     int64_t length;
     int spec_id;
-    int content;                /* 0 data, 1 deletes */
+    int content; /* 0 data, 1 deletes */
     int64_t seq, min_seq;
     int64_t added_snapshot_id;
     int32_t added_files, existing_files, deleted_files;
     int64_t added_rows, existing_rows, deleted_rows;
-    int npartitions;            /* -1 = absent */
+    int npartitions; /* -1 = absent */
     kiln_lake_psummary *partitions;
 } kiln_lake_manifest;
 
@@ -715,8 +701,8 @@ char *kiln_lake_remap_path(kiln_arena *a, const kiln_lake_remap *remap, const ch
 
 /* Read a manifest list. OUT: *out and *n, in arena a. Fields resolved by field
  * id (Iceberg 1.0's added_data_files_count names work). */
-int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *n, kiln_arena *a,
-                                 const char *local_path, kiln_err *err);
+int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *n, kiln_arena *a, const char *local_path,
+                                 kiln_err *err);
 
 typedef struct kiln_lake_mlist_meta {
     int64_t snapshot_id;
@@ -725,20 +711,19 @@ typedef struct kiln_lake_mlist_meta {
 } kiln_lake_mlist_meta;
 
 /* Write a manifest list of n manifests (atomically, deflate). */
-int kiln_lake_manifest_list_write(const char *local_path, const kiln_lake_mlist_meta *meta,
-                                  const kiln_lake_manifest *m, size_t n, kiln_err *err);
+int kiln_lake_manifest_list_write(const char *local_path, const kiln_lake_mlist_meta *meta, const kiln_lake_manifest *m,
+                                  size_t n, kiln_err *err);
 
 /* --- manifest I/O --- */
 
 /* Read the entries of manifest m (its seq is used for inheritance). Specs
  * give partition types (by spec id) when needed; the manifest's own
  * Avro schema decides the decoding. OUT in arena a. */
-int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *n, kiln_arena *a,
-                            const kiln_lake_manifest *m, const char *local_path,
-                            const kiln_lake_pspec *spec, kiln_err *err);
+int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *n, kiln_arena *a, const kiln_lake_manifest *m,
+                            const char *local_path, const kiln_lake_pspec *spec, kiln_err *err);
 
 typedef struct kiln_lake_manifest_meta {
-    const char *schema_json;     /* table schema JSON (current) */
+    const char *schema_json; /* table schema JSON (current) */
     int schema_id;
     const kiln_lake_pspec *spec; /* partition spec the entries use */
     int content;                 /* 0 data, 1 deletes */
@@ -750,9 +735,9 @@ typedef struct kiln_lake_manifest_meta {
  * the manifest list; strings in arena a; path = stored_path). ADDED
  * entries are written with null sequence numbers (inherited), EXISTING and
  * DELETED ones with explicit ones. */
-int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char *local_path,
-                             const char *stored_path, const kiln_lake_manifest_meta *meta,
-                             const kiln_lake_entry *entries, size_t n, kiln_err *err);
+int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char *local_path, const char *stored_path,
+                             const kiln_lake_manifest_meta *meta, const kiln_lake_entry *entries, size_t n,
+                             kiln_err *err);
 
 /* The Avro schema text of a v2 manifest list, and of a manifest for spec. */
 const char *kiln_lake_manifest_list_schema_json(void);
@@ -764,35 +749,40 @@ int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln
 
 /* The operators of format/pred.h (the one filter parser), same values. */
 typedef enum kiln_lake_op {
-    KILN_LAKE_OP_EQ = KILN_PRED_EQ, KILN_LAKE_OP_LT = KILN_PRED_LT, KILN_LAKE_OP_LE = KILN_PRED_LE,
-    KILN_LAKE_OP_GT = KILN_PRED_GT, KILN_LAKE_OP_GE = KILN_PRED_GE, KILN_LAKE_OP_BETWEEN = KILN_PRED_BETWEEN,
-    KILN_LAKE_OP_ISNULL = KILN_PRED_ISNULL, KILN_LAKE_OP_NOTNULL = KILN_PRED_NOTNULL, KILN_LAKE_OP_NE = KILN_PRED_NE
+    KILN_LAKE_OP_EQ = KILN_PRED_EQ,
+    KILN_LAKE_OP_LT = KILN_PRED_LT,
+    KILN_LAKE_OP_LE = KILN_PRED_LE,
+    KILN_LAKE_OP_GT = KILN_PRED_GT,
+    KILN_LAKE_OP_GE = KILN_PRED_GE,
+    KILN_LAKE_OP_BETWEEN = KILN_PRED_BETWEEN,
+    KILN_LAKE_OP_ISNULL = KILN_PRED_ISNULL,
+    KILN_LAKE_OP_NOTNULL = KILN_PRED_NOTNULL,
+    KILN_LAKE_OP_NE = KILN_PRED_NE
 } kiln_lake_op;
 
 /* One comparison on a column; a predicate is an AND of terms. */
 typedef struct kiln_lake_term {
     int field_id;
-    kiln_type type;             /* the column's type */
+    kiln_type type; /* the column's type */
     kiln_lake_op op;
-    kiln_lake_value v, hi;      /* hi: BETWEEN upper bound (inclusive) */
+    kiln_lake_value v, hi; /* hi: BETWEEN upper bound (inclusive) */
 } kiln_lake_term;
 
 typedef struct kiln_lake_pred {
     int nterms;
-    kiln_lake_term *terms;      /* arena-owned when parsed */
+    kiln_lake_term *terms; /* arena-owned when parsed */
 } kiln_lake_pred;
 
 /* Parse "a = 1 and b between '2025-01-01' and '2025-01-31' and c is null"
  * against schema (column names) with kiln_pred_parse (format/pred.h: the
  * literal forms, and how out-of-range decimals fold). OUT in arena a. */
-int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *schema,
-                         const char *text, kiln_err *err);
+int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *schema, const char *text,
+                         kiln_err *err);
 /* Can a file with these partition values / stats hold a matching row?
  * 1 = maybe, 0 = no. Unknown information always answers 1. */
 int kiln_lake_pred_may_match_partition(const kiln_lake_pred *p, const kiln_lake_pspec *spec,
                                        const kiln_lake_value *part);
-int kiln_lake_pred_may_match_summary(const kiln_lake_pred *p, const kiln_lake_pspec *spec,
-                                     const kiln_lake_manifest *m);
+int kiln_lake_pred_may_match_summary(const kiln_lake_pred *p, const kiln_lake_pspec *spec, const kiln_lake_manifest *m);
 int kiln_lake_pred_may_match_stats(const kiln_lake_pred *p, const kiln_lake_datafile *df);
 /* Does row `row` of batch b match? Terms find their column by field id in
  * b->schema; a term whose column is absent counts as matching. */
@@ -803,22 +793,27 @@ int kiln_lake_pred_match_row(const kiln_lake_pred *p, const kiln_batch *b, size_
 /* What planning needs of one snapshot of a table. Built from lake.h's
  * metadata by kiln_lake_view_from_meta; tests may fill it by hand. */
 typedef struct kiln_lake_view {
-    const char *location;         /* table location as stored */
-    const kiln_schema *schema;    /* current schema: top-level columns kiln can read */
+    const char *location;      /* table location as stored */
+    const kiln_schema *schema; /* current schema: top-level columns kiln can read */
     int nspecs;
     const kiln_lake_pspec *specs; /* all specs, looked up by spec_id */
     int default_spec_id;
-    int64_t snapshot_id;          /* -1 = empty table */
-    int64_t seq;                  /* that snapshot's sequence number */
-    const char *manifest_list;    /* stored path, NULL when empty */
+    int64_t snapshot_id;       /* -1 = empty table */
+    int64_t seq;               /* that snapshot's sequence number */
+    const char *manifest_list; /* stored path, NULL when empty */
     kiln_lake_remap remap;
+    const kiln_lake_schema *lschema;    /* the schema the view was made from (nested names) */
+    const uint8_t *has_initial_default; /* per schema column: the field has a non-null
+                                           initial-default (v3), which kiln does not apply */
 } kiln_lake_view;
 
 /* Build a view of snapshot_id (-1 = the table is empty / no snapshot) of
  * meta; all memory in arena a (meta must outlive the view). remap may be
- * NULL. Columns of nested or unsupported types are left out of schema. */
-int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *meta,
-                             int64_t snapshot_id, const kiln_lake_remap *remap, kiln_err *err);
+ * NULL (then meta's own remap, for a registered table, applies). Every
+ * top-level column is in schema (nested ones as JSON); a type the data path
+ * cannot deliver is an error naming the column. */
+int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *meta, int64_t snapshot_id,
+                             const kiln_lake_remap *remap, kiln_err *err);
 const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id);
 
 /* A data file to read and the delete files that apply to it. */
@@ -843,8 +838,7 @@ typedef struct kiln_lake_plan kiln_lake_plan;
 
 /* Plan a scan of view under pred (NULL = all). Caller frees with
  * kiln_lake_plan_free. */
-int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred,
-                       kiln_err *err);
+int kiln_lake_plan_new(kiln_lake_plan **out, const kiln_lake_view *view, const kiln_lake_pred *pred, kiln_err *err);
 /* Module-internal: as kiln_lake_plan_new, but data manifests for which
  * keep(ctx, manifest) returns 0 are skipped unread (writers use it to read
  * only the manifests that may hold the partitions they touch). */
@@ -864,12 +858,12 @@ void kiln_lake_plan_free(kiln_lake_plan *p);
 /* ============================================================ scanning */
 
 typedef struct kiln_lake_scan_opts {
-    const char *columns;        /* "a,b" or NULL = all, in schema order */
-    const char *where;          /* predicate text (kiln_lake_pred_parse) or NULL */
-    const char *as_of;          /* snapshot id or timestamp (kiln_lake_meta_resolve); NULL = head */
-    const char *ref;            /* branch or tag name; NULL = main */
-    size_t batch_rows;          /* 0 = 8192 */
-    kiln_lake_remap remap;      /* for tables whose stored paths moved (fixtures) */
+    const char *columns;   /* "a,b" or NULL = all, in schema order */
+    const char *where;     /* predicate text (kiln_lake_pred_parse) or NULL */
+    const char *as_of;     /* snapshot id or timestamp (kiln_lake_meta_resolve); NULL = head */
+    const char *ref;       /* branch or tag name; NULL = main */
+    size_t batch_rows;     /* 0 = 8192 */
+    kiln_lake_remap remap; /* for tables whose stored paths moved (fixtures) */
 } kiln_lake_scan_opts;
 
 typedef struct kiln_lake_scan kiln_lake_scan;
@@ -877,12 +871,11 @@ typedef struct kiln_lake_scan kiln_lake_scan;
 /* Scan a table / a parsed metadata / a view: rows of the projected columns
  * that survive deletes and the where-predicate. Caller frees with
  * kiln_lake_scan_free. For _meta, meta must outlive the scan. */
-int kiln_lake_scan_open(kiln_lake_scan **out, kiln_lake_table *t, const kiln_lake_scan_opts *opts,
-                        kiln_err *err);
-int kiln_lake_scan_open_meta(kiln_lake_scan **out, const kiln_lake_meta *meta,
-                             const kiln_lake_scan_opts *opts, kiln_err *err);
-int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view,
-                             const kiln_lake_scan_opts *opts, kiln_err *err);
+int kiln_lake_scan_open(kiln_lake_scan **out, kiln_lake_table *t, const kiln_lake_scan_opts *opts, kiln_err *err);
+int kiln_lake_scan_open_meta(kiln_lake_scan **out, const kiln_lake_meta *meta, const kiln_lake_scan_opts *opts,
+                             kiln_err *err);
+int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, const kiln_lake_scan_opts *opts,
+                             kiln_err *err);
 /* Schema of the batches (projected columns). */
 const kiln_schema *kiln_lake_scan_schema(const kiln_lake_scan *s);
 /* 1 and *out (owned by the scan, valid until the next call), 0 at end, <0. */
@@ -895,8 +888,7 @@ void kiln_lake_scan_free(kiln_lake_scan *s);
  * columns filled from the entry's partition tuple, deletes of the task
  * applied) into batches passed to fn. Used by copy-on-write rewrites. */
 int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
-                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx,
-                        kiln_err *err);
+                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err);
 
 /* ============================================================ writing */
 
@@ -913,37 +905,37 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
 
 typedef enum kiln_lake_write_mode {
     KILN_LAKE_WRITE_APPEND = 1,
-    KILN_LAKE_WRITE_OVERWRITE,   /* dynamic: replace every partition the new rows fall in */
-    KILN_LAKE_WRITE_MERGE        /* upsert by key columns, copy-on-write */
+    KILN_LAKE_WRITE_OVERWRITE, /* dynamic: replace every partition the new rows fall in */
+    KILN_LAKE_WRITE_MERGE      /* upsert by key columns, copy-on-write */
 } kiln_lake_write_mode;
 
 /* Fault points for crash tests (besides lake.h's commit hooks). */
 typedef enum kiln_lake_fault_point {
     KILN_LAKE_FAULT_AFTER_DATA_FILES = 1,
-    KILN_LAKE_FAULT_AFTER_MANIFESTS = 2   /* manifests and manifest list written */
+    KILN_LAKE_FAULT_AFTER_MANIFESTS = 2 /* manifests and manifest list written */
 } kiln_lake_fault_point;
 
 typedef struct kiln_lake_write_opts {
     kiln_lake_write_mode mode;
-    const char *branch;          /* NULL = "main"; a missing branch is created at branch_from's head */
-    const char *branch_from;     /* NULL = "main"; if it is missing too, main's head */
-    const char *merge_keys;      /* MERGE: "repo_id,sha" (columns of the table) */
-    uint64_t target_file_rows;   /* cut data files at this many rows; 0 = 1,000,000 */
+    const char *branch;        /* NULL = "main"; a missing branch is created at branch_from's head */
+    const char *branch_from;   /* NULL = "main"; if it is missing too, main's head */
+    const char *merge_keys;    /* MERGE: "repo_id,sha" (columns of the table) */
+    uint64_t target_file_rows; /* cut data files at this many rows; 0 = 1,000,000 */
     /* Test only: a non-zero return aborts the write at that point. */
     int (*fault)(kiln_lake_fault_point where, void *ctx);
     void *fault_ctx;
     const kiln_lake_commit_opts *commit; /* retries, backoff, commit test hooks; NULL = defaults */
-    uint64_t row_group_rows;     /* cut Parquet row groups at this many rows; 0 = by size only (128 MB) */
+    uint64_t row_group_rows;             /* cut Parquet row groups at this many rows; 0 = by size only (128 MB) */
 } kiln_lake_write_opts;
 
 typedef struct kiln_lake_write_result {
-    int64_t snapshot_id;         /* new snapshot, or -1 when nothing changed (no commit) */
-    int noop;                    /* 1: nothing to change, nothing committed */
-    int64_t rows_inserted;       /* appended / inserted by MERGE / written by overwrite */
-    int64_t rows_updated;        /* MERGE: matched rows whose values changed */
-    int64_t rows_deleted;        /* delete, overwrite (rows of replaced files) */
+    int64_t snapshot_id;   /* new snapshot, or -1 when nothing changed (no commit) */
+    int noop;              /* 1: nothing to change, nothing committed */
+    int64_t rows_inserted; /* appended / inserted by MERGE / written by overwrite */
+    int64_t rows_updated;  /* MERGE: matched rows whose values changed */
+    int64_t rows_deleted;  /* delete, overwrite (rows of replaced files) */
     int64_t files_added, files_removed;
-    int attempts;                /* commit attempts (1 = no race) */
+    int attempts; /* commit attempts (1 = no race) */
 } kiln_lake_write_result;
 
 typedef struct kiln_lake_writer kiln_lake_writer;
@@ -951,8 +943,7 @@ typedef struct kiln_lake_writer kiln_lake_writer;
 /* Open a writer on t. opts NULL = append to main. Caller frees with
  * kiln_lake_writer_free (after commit, or to abandon: nothing is written
  * before commit). */
-int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts,
-                          kiln_err *err);
+int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts, kiln_err *err);
 /* The table schema rows should have (columns of supported types). */
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w);
 /* Stage a batch. Its columns are matched to the table's by name; table
@@ -981,7 +972,7 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
  * also merge by themselves once a spec has commit.manifest.min-count-to-merge
  * (default 100) manifests, unless commit.manifest-merge.enabled=false. */
 typedef struct kiln_lake_rewrite_result {
-    int64_t snapshot_id;      /* -1: nothing rewritten */
+    int64_t snapshot_id; /* -1: nothing rewritten */
     int manifests_before, manifests_after, manifests_replaced;
 } kiln_lake_rewrite_result;
 int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t target_bytes,
@@ -991,12 +982,12 @@ int kiln_lake_rewrite_manifests(kiln_lake_table *t, const char *branch, int64_t 
 
 /* Every live file (data and delete) of a snapshot (-1 = main's head):
  * calls fn per entry. */
-int kiln_lake_files_list(kiln_lake_table *t, int64_t snapshot_id,
-                         int (*fn)(void *ctx, const kiln_lake_entry *e), void *ctx, kiln_err *err);
+int kiln_lake_files_list(kiln_lake_table *t, int64_t snapshot_id, int (*fn)(void *ctx, const kiln_lake_entry *e),
+                         void *ctx, kiln_err *err);
 
 typedef struct kiln_lake_orphan_opts {
-    int64_t older_than_ms;       /* only files modified before this (epoch ms); 0 = now - 3 days; -1 = any age */
-    int dry_run;                 /* list, do not delete */
+    int64_t older_than_ms; /* only files modified before this (epoch ms); 0 = now - 3 days; -1 = any age */
+    int dry_run;           /* list, do not delete */
 } kiln_lake_orphan_opts;
 
 /* Files under the table directory that no snapshot, manifest list,
@@ -1005,8 +996,8 @@ typedef struct kiln_lake_orphan_opts {
  * orphan (local path) before it is deleted (unless dry_run).
  * *count_out (may be NULL) = orphans found. */
 int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *opts,
-                             int (*fn)(void *ctx, const char *path, int64_t size), void *ctx,
-                             size_t *count_out, kiln_err *err);
+                             int (*fn)(void *ctx, const char *path, int64_t size), void *ctx, size_t *count_out,
+                             kiln_err *err);
 
 /* lake.h expire hook (kiln_lake_expire_opts.on_expired; ctx = NULL or a
  * size_t* counting deleted files): deletes the manifest lists, manifests
@@ -1152,8 +1143,8 @@ int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before,
  * schema must be readable by kiln (else an error naming the column and its
  * type). KILN_EEXIST if the name is taken; KILN_EUNSUPP for the Hadoop
  * catalog and for schemes kiln cannot read (s3://, ...). */
-int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata,
-                             const kiln_lake_remap *remap, kiln_err *err);
+int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata, const kiln_lake_remap *remap,
+                             kiln_err *err);
 /* 1 when t was added by kiln_lake_table_register (kiln does not commit to
  * such tables yet: docs/interop.md). */
 int kiln_lake_table_is_registered(const kiln_lake_table *t);

@@ -54,17 +54,17 @@ typedef struct wstmt {
     int if_not_exists, replace;
     char ns[129], tb[129], name[260];
     char branch[129], shown[400]; /* target branch ("" = main); "ns.t[@branch]" for messages */
-    char *partition;               /* CTAS */
-    KILN_VEC(char *) cols;         /* INSERT column list */
-    size_t query_b, query_e;       /* INSERT/CTAS query */
+    char *partition;              /* CTAS */
+    KILN_VEC(char *) cols;        /* INSERT column list */
+    size_t query_b, query_e;      /* INSERT/CTAS query */
     /* MERGE */
     char talias[129], salias[129];
     char *source_sql;
     size_t on_b, on_e;
     int has_update, update_star, has_insert, insert_star;
     size_t ucond_b, ucond_e, icond_b, icond_e;
-    size_t set_b, set_e;           /* SET list */
-    size_t ivals_b, ivals_e;       /* VALUES list (inside parens) */
+    size_t set_b, set_e;     /* SET list */
+    size_t ivals_b, ivals_e; /* VALUES list (inside parens) */
     KILN_VEC(char *) icols;
 } wstmt;
 
@@ -484,12 +484,21 @@ static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stm
     case KILN_T_DOUBLE:
         if (vt == SQLITE_INTEGER || vt == SQLITE_FLOAT) {
             double d = sqlite3_column_double(st, i);
-            return cd->type == KILN_T_FLOAT ? kiln_batch_put_f32(b, ci, (float)d, err) : kiln_batch_put_f64(b, ci, d, err);
+            return cd->type == KILN_T_FLOAT ? kiln_batch_put_f32(b, ci, (float)d, err)
+                                            : kiln_batch_put_f64(b, ci, d, err);
         }
         break;
     case KILN_T_DECIMAL: {
+        if (vt == SQLITE_TEXT) { /* exact decimal text (kiln's 16-18 digit decimals read as text) */
+            int64_t u;
+            int exact;
+            const char *s = (const char *)sqlite3_column_text(st, i);
+            if (kiln_decimal_parse(&u, &exact, s, (size_t)sqlite3_column_bytes(st, i), cd->scale) || !exact)
+                break;
+            return kiln_batch_put_i64(b, ci, u, err);
+        }
         double d = sqlite3_column_double(st, i);
-        if (vt == SQLITE_TEXT || vt == SQLITE_BLOB)
+        if (vt == SQLITE_BLOB)
             break;
         for (int k = 0; k < cd->scale; k++)
             d *= 10.0;
@@ -517,8 +526,8 @@ static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stm
         uint8_t u[16];
         if (vt == SQLITE_BLOB && sqlite3_column_bytes(st, i) == 16)
             return kiln_batch_put_str(b, ci, sqlite3_column_blob(st, i), 16, err);
-        if (vt != SQLITE_TEXT || kiln_uuid_parse((const char *)sqlite3_column_text(st, i),
-                                                 (size_t)sqlite3_column_bytes(st, i), u))
+        if (vt != SQLITE_TEXT ||
+            kiln_uuid_parse((const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i), u))
             break;
         return kiln_batch_put_str(b, ci, (const char *)u, 16, err);
     }
@@ -777,12 +786,12 @@ static int ctas_ddl(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
             int s = seen[i];
             types[i] = s & (SEEN_TEXT | SEEN_BLOB) ? (s & SEEN_BLOB && !(s & ~SEEN_BLOB) ? "binary" : "string")
                        : (s & (SEEN_TS | SEEN_DATE)) && (s & (SEEN_INT | SEEN_REAL)) ? "string"
-                       : s == SEEN_TS ? "timestamptz"
-                       : s == SEEN_DATE ? "date"
-                       : (s & SEEN_TS) ? "string"
-                       : s & SEEN_REAL ? "double"
-                       : s & SEEN_INT ? "long"
-                                      : "string";
+                       : s == SEEN_TS                                                ? "timestamptz"
+                       : s == SEEN_DATE                                              ? "date"
+                       : (s & SEEN_TS)                                               ? "string"
+                       : s & SEEN_REAL                                               ? "double"
+                       : s & SEEN_INT                                                ? "long"
+                                                                                     : "string";
         }
     }
     int bad = 0;
@@ -909,8 +918,8 @@ static int col_index(const kiln_schema *ws, const char *name)
 }
 
 /* UPDATE SET col = expr, ...: setx[column] = expr text. */
-static int merge_set_list(const char *sql, wstmt *w, const kiln_schema *ws, const char *keys, char **setx,
-                          long *eoff, kiln_err *err)
+static int merge_set_list(const char *sql, wstmt *w, const kiln_schema *ws, const char *keys, char **setx, long *eoff,
+                          kiln_err *err)
 {
     lexer sl = {sql, w->set_e, w->set_b};
     for (;;) {
@@ -1006,12 +1015,13 @@ static int merge_select(const char *sql, wstmt *w, const char *tgt, const kiln_s
         sqlite3_free(upd);
         sqlite3_free(ins);
     }
-    bad |= kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ",
-                           w->salias, w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
+    bad |=
+        kiln_buf_printf(q, NULL, " FROM \"__kiln_src\" AS \"%s\" LEFT JOIN \"__kiln_tgt\" AS \"%s\" ON (%.*s) WHERE ",
+                        w->salias, w->talias, (int)(w->on_e - w->on_b), sql + w->on_b);
     if (w->has_update)
-        bad |= kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m,
-                               w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
-                               w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
+        bad |=
+            kiln_buf_printf(q, NULL, "(%s AND (%.*s))", m, w->ucond_e > w->ucond_b ? (int)(w->ucond_e - w->ucond_b) : 1,
+                            w->ucond_e > w->ucond_b ? sql + w->ucond_b : "1");
     else
         bad |= kiln_buf_printf(q, NULL, "0");
     if (w->has_insert)
@@ -1054,8 +1064,8 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
 
 /* ------------------------------------------------------------ entry */
 
-int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
-                       long *err_offset, FILE *out, kiln_err *err)
+int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                       FILE *out, kiln_err *err)
 {
     int rc = 0;
     wstmt w = {0};
@@ -1091,8 +1101,9 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     if (!(cat = kiln_sql_lake_catalog_for_write(db, w.kind == W_CTAS, &rc, err)))
         goto done;
     kiln_lake_write_opts wo = {0};
-    wo.mode = w.kind == W_OVERWRITE ? KILN_LAKE_WRITE_OVERWRITE : w.kind == W_MERGE ? KILN_LAKE_WRITE_MERGE
-                                                                                    : KILN_LAKE_WRITE_APPEND;
+    wo.mode = w.kind == W_OVERWRITE ? KILN_LAKE_WRITE_OVERWRITE
+              : w.kind == W_MERGE   ? KILN_LAKE_WRITE_MERGE
+                                    : KILN_LAKE_WRITE_APPEND;
     size_t qoff = w.query_b;
     wo.branch = w.branch[0] ? w.branch : NULL;
     if (w.kind == W_CTAS && w.branch[0]) {
@@ -1125,7 +1136,8 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
                     fprintf(out, "%s exists: nothing done\n", w.name);
                 goto done;
             }
-            rc = kiln_err_set(err, KILN_EEXIST, "table %s already exists (use INSERT INTO or INSERT OVERWRITE)", w.name);
+            rc =
+                kiln_err_set(err, KILN_EEXIST, "table %s already exists (use INSERT INTO or INSERT OVERWRITE)", w.name);
             goto done;
         }
         if ((rc = ctas_ddl(db, st, &ddl, err)))
@@ -1219,8 +1231,8 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
             fprintf(out, "%s %s: %lld inserted, %lld updated (snapshot %lld)\n", vb, w.shown,
                     (long long)res.rows_inserted, (long long)res.rows_updated, (long long)res.snapshot_id);
         else
-            fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", vb,
-                    w.shown, (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
+            fprintf(out, "%s %s: %lld rows written, %lld replaced, %lld files added (snapshot %lld)\n", vb, w.shown,
+                    (long long)res.rows_inserted, (long long)res.rows_deleted, (long long)res.files_added,
                     (long long)res.snapshot_id);
     }
 done:

@@ -124,6 +124,7 @@ typedef struct ice_col {
     char *name;
     kiln_type type;
     int scale;
+    int exact_text; /* a decimal with more than 15 digits: exact text, a double would round it */
 } ice_col;
 
 typedef struct ice_vtab {
@@ -148,12 +149,12 @@ typedef struct jcell {
 typedef struct join_cache {
     int ready, failed;
     size_t nrows, cap;
-    jcell *cells;       /* nrows x ncols (unused columns stay NULL cells) */
-    kiln_arena *arena;  /* text/blob bytes */
+    jcell *cells;      /* nrows x ncols (unused columns stay NULL cells) */
+    kiln_arena *arena; /* text/blob bytes */
     size_t bytes;
     int nkey;
     int keycol[MAX_PUSH];
-    uint32_t *heads;    /* nb buckets of row chains */
+    uint32_t *heads; /* nb buckets of row chains */
     uint32_t *next;
     size_t nb;
 } join_cache;
@@ -170,11 +171,11 @@ typedef struct ice_cursor {
     char *as_of, *ref;
     long rec; /* index into ctx->scans, -1 */
     /* inner-loop cache (see "join cache" below) */
-    char *last_idx;  /* idxStr of the previous xFilter */
-    int repeats;     /* consecutive xFilter calls with that idxStr */
+    char *last_idx; /* idxStr of the previous xFilter */
+    int repeats;    /* consecutive xFilter calls with that idxStr */
     join_cache jc;
-    int serving;     /* rows come from jc, not the scan */
-    uint32_t crow;   /* current cached row (UINT32_MAX = none) */
+    int serving;   /* rows come from jc, not the scan */
+    uint32_t crow; /* current cached row (UINT32_MAX = none) */
     int nkey;
     int keycol[MAX_PUSH];
     sqlite3_value *keyval[MAX_PUSH];
@@ -206,7 +207,7 @@ static const char *sql_type(kiln_type t)
     case KILN_T_DATE: return "DATE TEXT";
     case KILN_T_TIMESTAMPTZ: return "TIMESTAMPTZ TEXT";
     case KILN_T_TIMESTAMP: return "TIMESTAMP TEXT";
-    case KILN_T_DECIMAL: return "REAL DECIMAL"; /* declared with (P,S) in x_connect */
+    case KILN_T_DECIMAL: return "REAL DECIMAL";      /* declared with (P,S) in x_connect */
     case KILN_T_DECIMAL_WIDE: return "TEXT DECIMAL"; /* exact text; (P,S) added in x_connect */
     case KILN_T_JSON: return "TEXT JSON";            /* struct/list/map as JSON text */
     case KILN_T_TIME: return "TIME TEXT";            /* HH:MM:SS[.ffffff] */
@@ -326,11 +327,13 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         }
         v->cols[i].type = cd->type;
         v->cols[i].scale = cd->scale;
+        v->cols[i].exact_text = cd->type == KILN_T_DECIMAL && cd->precision > 15;
         char dec[48];
-        snprintf(dec, sizeof dec, "%s(%d,%d)", sql_type(cd->type), cd->precision, cd->scale);
-        char *q = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
-                                  cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec
-                                                                                               : sql_type(cd->type));
+        snprintf(dec, sizeof dec, "%s(%d,%d)", v->cols[i].exact_text ? "TEXT DECIMAL" : sql_type(cd->type),
+                 cd->precision, cd->scale);
+        char *q =
+            sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
+                            cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
     }
@@ -413,12 +416,9 @@ static int pushable(kiln_type t, char op)
     case KILN_T_STRING:
     case KILN_T_DATE:
     case KILN_T_TIMESTAMP:
-    case KILN_T_TIMESTAMPTZ:
-        return 1;
-    case KILN_T_BOOL:
-        return op == '=';
-    default:
-        return 0;
+    case KILN_T_TIMESTAMPTZ: return 1;
+    case KILN_T_BOOL: return op == '=';
+    default: return 0;
     }
 }
 
@@ -482,9 +482,10 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     bad |= kiln_buf_printf(&s, NULL, "%llx|", (unsigned long long)info->colUsed);
     for (int i = 0; i < info->nConstraint; i++) {
         const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-        const char *cname = k->iColumn < 0 ? "rowid"
-                            : k->iColumn < v->ncols ? v->cols[k->iColumn].name
-                            : k->iColumn == v->ncols + COL_AS_OF ? "_as_of" : "_ref";
+        const char *cname = k->iColumn < 0                       ? "rowid"
+                            : k->iColumn < v->ncols              ? v->cols[k->iColumn].name
+                            : k->iColumn == v->ncols + COL_AS_OF ? "_as_of"
+                                                                 : "_ref";
         kiln_buf_printf(&tr, NULL, " %s %s%s", cname, op_name(k->op), k->usable ? "" : " (unusable)");
         if (!k->usable || k->iColumn < 0 || argn >= MAX_PUSH)
             continue;
@@ -519,7 +520,8 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         sqlite3_value *rv = NULL;
         if (op == 'N' || op == 'M')
             add_term(&cw, &v->cols[k->iColumn], op, NULL);
-        else if (sqlite3_vtab_rhs_value(info, i, &rv) == SQLITE_OK && rv && add_term(&cw, &v->cols[k->iColumn], op, rv) == 0)
+        else if (sqlite3_vtab_rhs_value(info, i, &rv) == SQLITE_OK && rv &&
+                 add_term(&cw, &v->cols[k->iColumn], op, rv) == 0)
             ;
         else if (op == '=')
             neq++;
@@ -762,8 +764,7 @@ static int add_term(kiln_buf *w, const ice_col *col, char op, sqlite3_value *val
             kiln_buf_printf(w, NULL, "<= '%s'", b);
         return 0;
     }
-    default:
-        goto skip;
+    default: goto skip;
     }
 skip:
     w->len = mark;
@@ -821,7 +822,8 @@ static uint64_t value_hash(sqlite3_value *v)
 {
     int t = sqlite3_value_type(v);
     return hash1(t, t == SQLITE_INTEGER ? sqlite3_value_int64(v) : 0, t == SQLITE_FLOAT ? sqlite3_value_double(v) : 0,
-                 t == SQLITE_TEXT ? (const char *)sqlite3_value_text(v) : NULL, t == SQLITE_TEXT ? sqlite3_value_bytes(v) : 0);
+                 t == SQLITE_TEXT ? (const char *)sqlite3_value_text(v) : NULL,
+                 t == SQLITE_TEXT ? sqlite3_value_bytes(v) : 0);
 }
 
 static int cell_eq(const jcell *c, sqlite3_value *v)
@@ -853,12 +855,33 @@ static int make_cell(jcell *out, join_cache *jc, const ice_col *col, const kiln_
     const char *p = NULL;
     size_t n = 0;
     switch (c->type) {
-    case KILN_T_BOOL: out->type = SQLITE_INTEGER; out->i = c->v.b[row] != 0; return 0;
-    case KILN_T_INT32: out->type = SQLITE_INTEGER; out->i = c->v.i32[row]; return 0;
-    case KILN_T_INT64: out->type = SQLITE_INTEGER; out->i = c->v.i64[row]; return 0;
-    case KILN_T_FLOAT: out->type = SQLITE_FLOAT; out->d = c->v.f32[row]; return 0;
-    case KILN_T_DOUBLE: out->type = SQLITE_FLOAT; out->d = c->v.f64[row]; return 0;
+    case KILN_T_BOOL:
+        out->type = SQLITE_INTEGER;
+        out->i = c->v.b[row] != 0;
+        return 0;
+    case KILN_T_INT32:
+        out->type = SQLITE_INTEGER;
+        out->i = c->v.i32[row];
+        return 0;
+    case KILN_T_INT64:
+        out->type = SQLITE_INTEGER;
+        out->i = c->v.i64[row];
+        return 0;
+    case KILN_T_FLOAT:
+        out->type = SQLITE_FLOAT;
+        out->d = c->v.f32[row];
+        return 0;
+    case KILN_T_DOUBLE:
+        out->type = SQLITE_FLOAT;
+        out->d = c->v.f64[row];
+        return 0;
     case KILN_T_DECIMAL:
+        if (col->exact_text) {
+            n = (size_t)kiln_decimal_format(c->v.i64[row], col->scale, buf);
+            p = buf;
+            out->type = SQLITE_TEXT;
+            break;
+        }
         out->type = SQLITE_FLOAT;
         out->d = (double)c->v.i64[row];
         for (int k = 0; k < col->scale; k++)
@@ -1081,11 +1104,11 @@ static long log_scan(lake_ctx *c, ice_vtab *v, const char *idx_str, const char *
 
 /* What one xFilter call was given, decoded from idxStr and argv. */
 typedef struct filter_args {
-    unsigned long long used;           /* colUsed */
-    int eqcol[MAX_PUSH], neq;          /* '=' constraints (join cache keys) */
+    unsigned long long used;  /* colUsed */
+    int eqcol[MAX_PUSH], neq; /* '=' constraints (join cache keys) */
     sqlite3_value *eqval[MAX_PUSH];
-    int hidden;                        /* _as_of / _ref given */
-    int none;                          /* a comparison with NULL: no rows */
+    int hidden; /* _as_of / _ref given */
+    int none;   /* a comparison with NULL: no rows */
 } filter_args;
 
 /* Decode idxStr ("<colUsed hex>|<col><op>,...") with argv into the pushed
@@ -1174,8 +1197,8 @@ static int filter_columns(ice_cursor *cur, ice_vtab *v, unsigned long long used,
 /* Repeated '=' lookups with the same plan (the inner side of a join):
  * from the second one, read the table once into a hash and answer from
  * it. *served = 1 when this call was answered from the cache. */
-static int filter_join_cache(ice_cursor *cur, ice_vtab *v, int idx_num, const char *ikey,
-                             const kiln_lake_scan_opts *so, const filter_args *fa, const char *cols, int *served)
+static int filter_join_cache(ice_cursor *cur, ice_vtab *v, int idx_num, const char *ikey, const kiln_lake_scan_opts *so,
+                             const filter_args *fa, const char *cols, int *served)
 {
     lake_ctx *c = v->ctx;
     kiln_err err = {0};
@@ -1247,9 +1270,9 @@ static int filter_scan(ice_cursor *cur, ice_vtab *v, int idx_num, const char *ik
             cur->map[i] = kiln_schema_find(ss, v->cols[i].name);
     const kiln_lake_plan_stats *st = kiln_lake_scan_plan_stats(cur->scan);
     size_t files_read = st->files_total - st->files_pruned_partition - st->files_pruned_stats;
-    trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num,
-          ikey, so->columns, so->where ? so->where : "", so->as_of ? so->as_of : "", so->ref ? so->ref : "",
-          files_read, st->files_total);
+    trace(c, "filter %s idxNum=%d idxStr=%s columns=%s where=%s as_of=%s ref=%s files=%zu/%zu", v->name, idx_num, ikey,
+          so->columns, so->where ? so->where : "", so->as_of ? so->as_of : "", so->ref ? so->ref : "", files_read,
+          st->files_total);
     cur->rec = log_scan(c, v, ikey, so->where ? so->where : "", so->columns, kiln_lake_scan_snapshot_id(cur->scan), st);
     int r = kiln_lake_scan_next(cur->scan, &cur->batch, &err);
     if (r < 0)
@@ -1399,6 +1422,12 @@ static int x_column(sqlite3_vtab_cursor *vc, sqlite3_context *ctx, int i)
         break;
     }
     case KILN_T_DECIMAL: {
+        if (v->cols[i].exact_text) { /* 16-18 digits: a double would round it */
+            char t[KILN_DECIMAL_TEXT_MAX];
+            int n = kiln_decimal_format(col->v.i64[row], v->cols[i].scale, t);
+            sqlite3_result_text(ctx, t, n, SQLITE_TRANSIENT);
+            break;
+        }
         double d = (double)col->v.i64[row];
         for (int k = 0; k < v->cols[i].scale; k++)
             d /= 10.0;

@@ -56,6 +56,12 @@ grep -q '^1,.*,-99999999999999999999999999999999999999,-9\.999999999999999999999
 "$KILN_BIN" parquet cat "$T/dec/data/a.parquet" > "$T/pq.csv"
 cmp -s <(sort "$T/pq.csv") <(sort "$T/rows.csv") || fail "kiln parquet cat differs from kiln table scan"
 
+# kiln sql over the registered table: 16+ digit decimals as exact text
+"$KILN_BIN" -w "$T/wh" table register x.dec --metadata "$T/dec" > /dev/null
+got=$("$KILN_BIN" -w "$T/wh" sql --csv "select d15_6, d18_7, d26_11, d38_37, typeof(d18_7) from x.dec where id = 1" | tail -1)
+[ "$got" = "-999999999.999999,-99999999999.9999999,-999999999999999.99999999999,-9.9999999999999999999999999999999999999,text" ] ||
+  fail "kiln sql decimals: $got"
+
 # kiln writes them exactly too (BYTE_ARRAY two's complement for P > 18):
 # DuckDB reads kiln's copy value for value, and kiln reads its copy back
 mkdir "$T/copy"

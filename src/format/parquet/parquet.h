@@ -72,11 +72,11 @@ void kiln_parquet_write_opts_init(kiln_parquet_write_opts *opts);
  * rule (min -0.0, max +0.0). */
 typedef struct kiln_parquet_col_stats {
     int field_id;
-    uint64_t column_size;      /* compressed bytes of the column's chunks (headers included) */
-    uint64_t value_count;      /* values including nulls (and NaNs) */
+    uint64_t column_size; /* compressed bytes of the column's chunks (headers included) */
+    uint64_t value_count; /* values including nulls (and NaNs) */
     uint64_t null_count;
-    uint64_t nan_count;        /* float/double only */
-    int has_lower, has_upper;  /* 0 when every value is null (or NaN) */
+    uint64_t nan_count;       /* float/double only */
+    int has_lower, has_upper; /* 0 when every value is null (or NaN) */
     uint32_t lower_len, upper_len;
     uint8_t lower[KILN_PARQUET_BOUND_MAX];
     uint8_t upper[KILN_PARQUET_BOUND_MAX];
@@ -85,10 +85,10 @@ typedef struct kiln_parquet_col_stats {
 typedef struct kiln_parquet_file_stats {
     uint64_t record_count;
     uint64_t file_size_in_bytes;
-    int ncols;                     /* = schema ncols, same order */
-    kiln_parquet_col_stats *cols;  /* owned; kiln_parquet_file_stats_free */
+    int ncols;                    /* = schema ncols, same order */
+    kiln_parquet_col_stats *cols; /* owned; kiln_parquet_file_stats_free */
     size_t nsplits;
-    int64_t *split_offsets;        /* owned: file offset of each row group's first page */
+    int64_t *split_offsets; /* owned: file offset of each row group's first page */
 } kiln_parquet_file_stats;
 
 void kiln_parquet_file_stats_free(kiln_parquet_file_stats *s); /* frees members; NULL ok */
@@ -102,15 +102,13 @@ typedef struct kiln_parquet_writer kiln_parquet_writer;
 /* Create (truncate) path and prepare to write schema. opts may be NULL for
  * the defaults. schema must outlive the writer. Caller frees with
  * kiln_parquet_writer_free. */
-int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
-                             const kiln_schema *schema, const kiln_parquet_write_opts *opts,
-                             kiln_err *err);
+int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path, const kiln_schema *schema,
+                             const kiln_parquet_write_opts *opts, kiln_err *err);
 /* Append a batch (its schema must be the writer's, same column order). */
 int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_err *err);
 /* Flush the last row group, write the footer, fsync and close the file.
  * stats may be NULL; otherwise filled (free with kiln_parquet_file_stats_free). */
-int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *stats,
-                              kiln_err *err);
+int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *stats, kiln_err *err);
 /* Release; if close was not called the file is left incomplete (the caller
  * removes it). NULL is a no-op. */
 void kiln_parquet_writer_free(kiln_parquet_writer *w);
@@ -122,29 +120,34 @@ uint64_t kiln_parquet_writer_bytes(const kiln_parquet_writer *w);
  * commit closes it and renames it to path; abort removes it.
  * stats_out (may be NULL) is filled at commit; the caller frees it. */
 int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *schema,
-                          const kiln_parquet_write_opts *opts, kiln_parquet_file_stats *stats_out,
-                          kiln_err *err);
+                          const kiln_parquet_write_opts *opts, kiln_parquet_file_stats *stats_out, kiln_err *err);
 
 /* ================================================================ reader */
 
 /* Physical types (Thrift Type). */
 enum {
-    KILN_PQT_BOOLEAN = 0, KILN_PQT_INT32 = 1, KILN_PQT_INT64 = 2, KILN_PQT_INT96 = 3,
-    KILN_PQT_FLOAT = 4, KILN_PQT_DOUBLE = 5, KILN_PQT_BYTE_ARRAY = 6, KILN_PQT_FLBA = 7
+    KILN_PQT_BOOLEAN = 0,
+    KILN_PQT_INT32 = 1,
+    KILN_PQT_INT64 = 2,
+    KILN_PQT_INT96 = 3,
+    KILN_PQT_FLOAT = 4,
+    KILN_PQT_DOUBLE = 5,
+    KILN_PQT_BYTE_ARRAY = 6,
+    KILN_PQT_FLBA = 7
 };
 const char *kiln_parquet_type_name(int physical_type); /* "INT64", ... */
 const char *kiln_parquet_encoding_name(int encoding);  /* "RLE_DICTIONARY", ... */
 
 /* One leaf column of the file, as the reader maps it. */
 typedef struct kiln_parquet_column {
-    const char *name;      /* owned by the reader */
-    int field_id;          /* 0 when the file has none */
-    int physical;          /* KILN_PQT_* */
-    int type_length;       /* FIXED_LEN_BYTE_ARRAY only */
-    int optional;          /* 1 = OPTIONAL, 0 = REQUIRED */
-    kiln_type type;        /* kiln type values are delivered as */
-    int precision, scale;  /* decimals */
-    const char *logical;   /* human form of the annotation, e.g. "TIMESTAMP(UTC,MICROS)", "" */
+    const char *name;     /* owned by the reader */
+    int field_id;         /* 0 when the file has none */
+    int physical;         /* KILN_PQT_* */
+    int type_length;      /* FIXED_LEN_BYTE_ARRAY only */
+    int optional;         /* 1 = OPTIONAL, 0 = REQUIRED */
+    kiln_type type;       /* kiln type values are delivered as */
+    int precision, scale; /* decimals */
+    const char *logical;  /* human form of the annotation, e.g. "TIMESTAMP(UTC,MICROS)", "" */
 } kiln_parquet_column;
 
 /* Statistics of one column chunk, decoded to the column's kiln type. */
@@ -153,39 +156,38 @@ typedef struct kiln_parquet_chunk_info {
     int64_t num_values;
     int64_t compressed_size, uncompressed_size;
     int64_t data_page_offset, dictionary_page_offset; /* -1 when none */
-    uint32_t encodings;          /* bit i set = encoding i used */
+    uint32_t encodings;                               /* bit i set = encoding i used */
     int has_null_count;
     int64_t null_count;
-    int has_min, has_max;        /* exact per the file's statistics */
-    const uint8_t *min, *max;    /* raw PLAIN bytes (borrowed from the reader) */
+    int has_min, has_max;     /* exact per the file's statistics */
+    const uint8_t *min, *max; /* raw PLAIN bytes (borrowed from the reader) */
     uint32_t min_len, max_len;
 } kiln_parquet_chunk_info;
 
 typedef struct kiln_parquet_reader kiln_parquet_reader;
 
 typedef struct kiln_parquet_read_opts {
-    size_t batch_rows;  /* rows per batch; 0 = 65536 */
-    int threads;        /* decode projected columns on this many threads; 0/1 = caller's */
+    size_t batch_rows; /* rows per batch; 0 = 65536 */
+    int threads;       /* decode projected columns on this many threads; 0/1 = caller's */
 } kiln_parquet_read_opts;
 
 /* Open path and read its footer. opts may be NULL. Caller frees with
  * kiln_parquet_reader_free. Nested (group) columns are KILN_EUNSUPP. */
-int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
-                             const kiln_parquet_read_opts *opts, kiln_err *err);
+int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts,
+                             kiln_err *err);
 void kiln_parquet_reader_free(kiln_parquet_reader *r);
 
 int kiln_parquet_reader_ncolumns(const kiln_parquet_reader *r);
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i);
 /* The whole file as a kiln_schema (borrowed; lives as long as the reader). */
 const kiln_schema *kiln_parquet_reader_file_schema(const kiln_parquet_reader *r);
-int kiln_parquet_reader_find(const kiln_parquet_reader *r, const char *name);         /* -1 */
-int kiln_parquet_reader_find_field_id(const kiln_parquet_reader *r, int field_id);   /* -1 */
+int kiln_parquet_reader_find(const kiln_parquet_reader *r, const char *name);      /* -1 */
+int kiln_parquet_reader_find_field_id(const kiln_parquet_reader *r, int field_id); /* -1 */
 int64_t kiln_parquet_reader_num_rows(const kiln_parquet_reader *r);
 int kiln_parquet_reader_num_row_groups(const kiln_parquet_reader *r);
 int64_t kiln_parquet_reader_row_group_rows(const kiln_parquet_reader *r, int rg);
 int64_t kiln_parquet_reader_row_group_offset(const kiln_parquet_reader *r, int rg);
-int kiln_parquet_reader_chunk(const kiln_parquet_reader *r, int rg, int col,
-                              kiln_parquet_chunk_info *out);
+int kiln_parquet_reader_chunk(const kiln_parquet_reader *r, int rg, int col, kiln_parquet_chunk_info *out);
 int kiln_parquet_reader_nkv(const kiln_parquet_reader *r);
 /* Key i of the key-value metadata; *value may be NULL. Borrowed. */
 const char *kiln_parquet_reader_kv(const kiln_parquet_reader *r, int i, const char **value);
@@ -193,10 +195,14 @@ const char *kiln_parquet_reader_created_by(const kiln_parquet_reader *r); /* "" 
 int kiln_parquet_reader_version(const kiln_parquet_reader *r);
 uint64_t kiln_parquet_reader_file_size(const kiln_parquet_reader *r);
 
+/* Names of struct fields in nested (JSON) values, by Parquet field id:
+ * fn returns the name to print (a table schema's current name, after a
+ * rename) or NULL to keep the file's. NULL fn: the file's names. */
+void kiln_parquet_reader_field_names(kiln_parquet_reader *r, const char *(*fn)(void *ctx, int field_id), void *ctx);
+
 /* Choose the columns to read, in output order (indices into the file's
  * columns). Default: all. Call before the first next(). */
-int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int ncols,
-                                kiln_err *err);
+int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int ncols, kiln_err *err);
 /* Same by comma-separated names ("a,b"); unknown name is KILN_ENOTFOUND. */
 int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names, kiln_err *err);
 /* Same by Iceberg field ids. */
@@ -214,8 +220,7 @@ typedef kiln_pred_term kiln_parquet_pred;
  * "col is null", "col is not null") against the file's columns with
  * kiln_pred_parse (one term only; literal forms and decimal folding as
  * there). The value strings are copied into the reader. */
-int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, const char *text,
-                            kiln_err *err);
+int kiln_parquet_pred_parse(kiln_parquet_pred *out, kiln_parquet_reader *r, const char *text, kiln_err *err);
 /* Set the row-group filter (NULL clears). Row groups whose statistics
  * prove no row can match are skipped by next(). Rows of the surviving
  * row groups are NOT filtered: use kiln_parquet_pred_match for that. */
@@ -244,13 +249,12 @@ int kiln_parquet_reader_next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_er
 
 /* Format a raw statistic of column col (PLAIN bytes, as in
  * kiln_parquet_chunk_info) as text in the column's kiln type; appends. */
-int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n,
-                             kiln_buf *out, kiln_err *err);
+int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n, kiln_buf *out,
+                             kiln_err *err);
 
 /* Format one value as text (CSV/NDJSON friendly: ISO dates/timestamps,
  * decimals with their scale). Appends to buf; nulls append nothing. */
-int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t row,
-                              kiln_err *err);
+int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t row, kiln_err *err);
 
 /* ------------------------------------------------------------ whole-file operations (parquet_copy.c) */
 
@@ -259,8 +263,8 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
  * batch column to test with kiln_parquet_pred_match (-1: no filter);
  * *appended is 1 when that column was added after the chosen ones only to
  * filter (do not show it). */
-int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, const char *where,
-                               kiln_parquet_pred *pred, int *pred_col, int *appended, kiln_err *err);
+int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, const char *where, kiln_parquet_pred *pred,
+                               int *pred_col, int *appended, kiln_err *err);
 
 typedef struct kiln_parquet_scan_opts {
     const char *columns, *where; /* as for kiln_parquet_reader_select */
@@ -268,7 +272,7 @@ typedef struct kiln_parquet_scan_opts {
 } kiln_parquet_scan_opts;
 
 typedef struct kiln_parquet_scan_result {
-    long long rows;        /* rows that passed the filter */
+    long long rows; /* rows that passed the filter */
     int row_groups, row_groups_pruned, threads, ncols;
     double seconds;
     /* per column of the reader's schema (owned; kiln_parquet_scan_result_free):

@@ -17,8 +17,8 @@
 #include <pthread.h>
 #include <string.h>
 
-int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, const char *where,
-                               kiln_parquet_pred *pred, int *pred_col, int *appended, kiln_err *err)
+int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, const char *where, kiln_parquet_pred *pred,
+                               int *pred_col, int *appended, kiln_err *err)
 {
     int rc;
     *pred_col = -1;
@@ -102,12 +102,15 @@ static void scan_worker(void *arg, int worker_index)
                 }
                 switch (col->type) {
                 case KILN_T_BOOL: p->isum[c] += col->v.b[i]; break;
-                case KILN_T_INT32: case KILN_T_DATE: p->isum[c] += col->v.i32[i]; break;
+                case KILN_T_INT32:
+                case KILN_T_DATE: p->isum[c] += col->v.i32[i]; break;
                 case KILN_T_FLOAT: p->fsum[c] += col->v.f32[i]; break;
                 case KILN_T_DOUBLE: p->fsum[c] += col->v.f64[i]; break;
-                case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: case KILN_T_UUID:
-                    p->isum[c] += col->offsets[i + 1] - col->offsets[i];
-                    break;
+                case KILN_T_STRING:
+                case KILN_T_BINARY:
+                case KILN_T_DECIMAL_WIDE:
+                case KILN_T_JSON:
+                case KILN_T_UUID: p->isum[c] += col->offsets[i + 1] - col->offsets[i]; break;
                 default: p->isum[c] = (int64_t)((uint64_t)p->isum[c] + (uint64_t)col->v.i64[i]);
                 }
             }

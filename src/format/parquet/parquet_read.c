@@ -46,32 +46,32 @@
 
 /* A schema element in the tree (the footer lists them depth first). */
 typedef struct pq_node {
-    int el;               /* schema element index */
-    int nkids, *kids;     /* element indices of the children */
-    int maxdef, maxrep;   /* levels at this node (root excluded) */
-    int l0, l1;           /* leaves under it: [l0, l1) */
-    int leaf;             /* leaf index, -1 for groups */
+    int el;             /* schema element index */
+    int nkids, *kids;   /* element indices of the children */
+    int maxdef, maxrep; /* levels at this node (root excluded) */
+    int l0, l1;         /* leaves under it: [l0, l1) */
+    int leaf;           /* leaf index, -1 for groups */
     int repeated, optional;
-    int kind;             /* NODE_PLAIN, NODE_LIST, NODE_MAP (annotation) */
+    int kind; /* NODE_PLAIN, NODE_LIST, NODE_MAP (annotation) */
 } pq_node;
 enum { NODE_PLAIN, NODE_LIST, NODE_MAP };
 
 typedef struct rcol {
     int ci;
     struct kiln_parquet_reader *r;
-    ZSTD_DCtx *zd;        /* of the thread working on this column now */
+    ZSTD_DCtx *zd; /* of the thread working on this column now */
     kiln_batch *task_batch;
     int task_bcol;
     size_t task_n;
     int task_rc;
     kiln_err task_err;
     int max_def, max_rep;
-    uint32_t *reps;       /* repetition levels of the page (nested leaves) */
+    uint32_t *reps; /* repetition levels of the page (nested leaves) */
     size_t reps_alloc;
     /* nested leaves: this batch's entries (levels + JSON text of values) */
     KILN_VEC(uint8_t) e_rep, e_def;
-    KILN_VEC(uint32_t) e_off;  /* into e_txt; value entries only meaningful */
-    KILN_VEC(uint32_t) e_row;  /* first entry of each row, n+1 */
+    KILN_VEC(uint32_t) e_off; /* into e_txt; value entries only meaningful */
+    KILN_VEC(uint32_t) e_row; /* first entry of each row, n+1 */
     kiln_buf e_txt;
     /* chunk cursor */
     uint64_t pos, end;
@@ -80,8 +80,8 @@ typedef struct rcol {
     /* dictionary, in kiln representation */
     int has_dict;
     uint32_t ndict;
-    void *dict_vals;      /* int64/int32/float/double/uint8 or kiln_pq_bytes */
-    uint8_t *dict_raw;    /* decompressed dictionary page (byte strings point here) */
+    void *dict_vals;   /* int64/int32/float/double/uint8 or kiln_pq_bytes */
+    uint8_t *dict_raw; /* decompressed dictionary page (byte strings point here) */
     /* page */
     uint8_t *hdr;
     size_t hdr_alloc;
@@ -91,43 +91,45 @@ typedef struct rcol {
     size_t raw_alloc;
     uint32_t *defs;
     size_t defs_alloc;
-    void *vals;           /* non-null values of the page, kiln representation */
-    size_t vals_alloc;    /* bytes */
-    void *phys;           /* scratch for physical values */
+    void *vals;        /* non-null values of the page, kiln representation */
+    size_t vals_alloc; /* bytes */
+    void *phys;        /* scratch for physical values */
     size_t phys_alloc;
     uint32_t *idx;
     size_t idx_alloc;
     size_t page_n, page_pos, val_pos, page_nonnull;
     int page_has_defs;
-    kiln_arena *arena;    /* DELTA_BYTE_ARRAY values, FLBA views */
-    kiln_arena *text;     /* wide decimals as text (page) */
-    kiln_arena *dict_text;/* same, for the dictionary */
+    kiln_arena *arena;     /* DELTA_BYTE_ARRAY values, FLBA views */
+    kiln_arena *text;      /* wide decimals as text (page) */
+    kiln_arena *dict_text; /* same, for the dictionary */
 } rcol;
 
 struct kiln_parquet_reader {
     char *path;
     int fd;
     uint64_t file_size;
-    uint64_t data_end;    /* where the footer starts */
+    uint64_t data_end; /* where the footer starts */
     uint8_t *footer;
     kiln_arena *arena;
     pq_filemeta meta;
     int ncols;
     kiln_parquet_column *cols;
-    int *leaf_el;         /* schema element of each top-level column (its leaf when flat) */
+    int *leaf_el; /* schema element of each top-level column (its leaf when flat) */
     /* leaves (one column chunk each), in schema order; for a flat schema
      * the same as the columns */
     int nleaves;
     kiln_parquet_column *lv;
     int *lv_el;
-    int *col_leaf0, *col_nleaf, *col_nested; /* per top-level column */
-    pq_node *nodes;       /* per schema element */
+    int *col_leaf0, *col_nleaf, *col_nested;         /* per top-level column */
+    pq_node *nodes;                                  /* per schema element */
+    const char *(*name_fn)(void *ctx, int field_id); /* struct field names in JSON; NULL: the file's */
+    void *name_ctx;
     kiln_column_def *defs;
     kiln_schema file_schema;
     /* projection */
     int nproj;
-    rcol **nest;          /* per projected column: its leaves' cursors when nested, else NULL */
-    int *slices;          /* nested assembly scratch: entry ranges per depth and leaf */
+    rcol **nest; /* per projected column: its leaves' cursors when nested, else NULL */
+    int *slices; /* nested assembly scratch: entry ranges per depth and leaf */
     size_t slices_n;
     int *proj;
     kiln_column_def *pdefs;
@@ -138,25 +140,25 @@ struct kiln_parquet_reader {
     size_t rg_batch_rows; /* batch_rows, fewer when the row group's strings are long */
     /* iteration */
     int started;
-    int rg;               /* current row group, -1 before the first */
+    int rg; /* current row group, -1 before the first */
     int64_t rg_left;
     int pruned;
     int has_pred;
-    const uint8_t *map;     /* the whole file, read-only, or NULL (then pread) */
+    const uint8_t *map;              /* the whole file, read-only, or NULL (then pread) */
     int (*claim)(void *ctx, int rg); /* NULL: read every row group */
     void *claim_ctx;
     kiln_parquet_pred pred;
     int nzd;
-    ZSTD_DCtx **zds;      /* one per thread */
-    kiln_pool *pool;      /* NULL when single-threaded */
+    ZSTD_DCtx **zds; /* one per thread */
+    kiln_pool *pool; /* NULL when single-threaded */
 };
 
 /* ------------------------------------------------------------ names */
 
 const char *kiln_parquet_type_name(int t)
 {
-    static const char *n[] = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY",
-                              "FIXED_LEN_BYTE_ARRAY"};
+    static const char *n[] = {"BOOLEAN", "INT32",  "INT64",      "INT96",
+                              "FLOAT",   "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"};
     return t >= 0 && t < 8 ? n[t] : "UNKNOWN";
 }
 
@@ -217,8 +219,7 @@ static int grow(void **p, size_t *alloc, size_t need, kiln_err *err)
 
 /* ------------------------------------------------------------ schema mapping */
 
-static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parquet_column *c,
-                      kiln_err *err)
+static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parquet_column *c, kiln_err *err)
 {
     char logical[64] = "";
     c->name = e->name;
@@ -245,7 +246,9 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         is_time = 1;
     if (ts_unit)
         snprintf(logical, sizeof logical, "TIMESTAMP(%s,%s)", ts_utc ? "UTC" : "LOCAL",
-                 ts_unit == PQ_UNIT_MILLIS ? "MILLIS" : ts_unit == PQ_UNIT_MICROS ? "MICROS" : "NANOS");
+                 ts_unit == PQ_UNIT_MILLIS   ? "MILLIS"
+                 : ts_unit == PQ_UNIT_MICROS ? "MICROS"
+                                             : "NANOS");
     switch (e->type) {
     case KILN_PQT_BOOLEAN: c->type = KILN_T_BOOL; break;
     case KILN_PQT_INT32:
@@ -265,8 +268,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
             else if (e->logical == PQ_LT_INTEGER)
                 snprintf(logical, sizeof logical, "INT(%d,%s)", e->lt_bits, e->lt_signed ? "signed" : "unsigned");
             else if (e->converted >= PQ_CT_UINT_8 && e->converted <= PQ_CT_INT_64)
-                snprintf(logical, sizeof logical, "INT(%d,%s)",
-                         8 << ((e->converted - PQ_CT_UINT_8) % 4),
+                snprintf(logical, sizeof logical, "INT(%d,%s)", 8 << ((e->converted - PQ_CT_UINT_8) % 4),
                          e->converted >= PQ_CT_INT_8 ? "signed" : "unsigned");
         }
         break;
@@ -289,18 +291,19 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         break;
     case KILN_PQT_FLOAT: c->type = KILN_T_FLOAT; break;
     case KILN_PQT_DOUBLE: c->type = KILN_T_DOUBLE; break;
-    case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
+    case KILN_PQT_BYTE_ARRAY:
+    case KILN_PQT_FLBA:
         if (e->type == KILN_PQT_FLBA && (e->type_length < 1 || e->type_length > (1 << 20)))
             return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: FIXED_LEN_BYTE_ARRAY length %d out of range",
                                 r->path, e->name, e->type_length);
         if (dec) {
             c->type = KILN_T_DECIMAL;
-        } else if (e->logical == PQ_LT_STRING || e->converted == PQ_CT_UTF8 ||
-                   e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ||
-                   e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON) {
+        } else if (e->logical == PQ_LT_STRING || e->converted == PQ_CT_UTF8 || e->logical == PQ_LT_ENUM ||
+                   e->converted == PQ_CT_ENUM || e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON) {
             c->type = KILN_T_STRING;
-            strcpy(logical, e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON ? "JSON"
-                            : e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ? "ENUM" : "STRING");
+            strcpy(logical, e->logical == PQ_LT_JSON || e->converted == PQ_CT_JSON   ? "JSON"
+                            : e->logical == PQ_LT_ENUM || e->converted == PQ_CT_ENUM ? "ENUM"
+                                                                                     : "STRING");
         } else {
             c->type = KILN_T_BINARY;
             if (e->logical == PQ_LT_UUID) {
@@ -313,8 +316,7 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
         }
         break;
     default:
-        return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has unknown physical type %d", r->path,
-                            e->name, e->type);
+        return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has unknown physical type %d", r->path, e->name, e->type);
     }
     if (dec && (c->precision < 1 || c->precision > 38 || c->scale < 0 || c->scale > c->precision))
         return kiln_err_set(err, KILN_EUNSUPP, "%s: column %s: decimal(%d,%d) is not supported (precision 1..38)",
@@ -322,8 +324,8 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
     if (dec && c->precision > 18) {
         /* wider than int64: delivered as exact decimal text */
         if (e->type != KILN_PQT_FLBA && e->type != KILN_PQT_BYTE_ARRAY)
-            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: decimal(%d,%d) cannot be stored in %s",
-                                r->path, e->name, c->precision, c->scale, kiln_parquet_type_name(e->type));
+            return kiln_err_set(err, KILN_EFORMAT, "%s: column %s: decimal(%d,%d) cannot be stored in %s", r->path,
+                                e->name, c->precision, c->scale, kiln_parquet_type_name(e->type));
         c->type = KILN_T_DECIMAL_WIDE;
     }
     c->logical = kiln_arena_strndup(r->arena, logical, strlen(logical));
@@ -355,15 +357,17 @@ static int build_node(kiln_parquet_reader *r, int idx, int depth, int def, int r
     n->l0 = *nleaf;
     n->leaf = -1;
     n->kind = e->converted == PQ_CT_LIST || e->logical == PQ_LT_LIST ? NODE_LIST
-              : e->converted == PQ_CT_MAP || e->converted == PQ_CT_MAP_KEY_VALUE || e->logical == PQ_LT_MAP ? NODE_MAP
-                                                                                                           : NODE_PLAIN;
+              : e->converted == PQ_CT_MAP || e->converted == PQ_CT_MAP_KEY_VALUE || e->logical == PQ_LT_MAP
+                  ? NODE_MAP
+                  : NODE_PLAIN;
     int is_group = depth == 0 || e->type < 0 || e->num_children > 0;
     int k = idx + 1;
     if (!is_group) {
         n->leaf = (*nleaf)++;
     } else {
         if (e->num_children < 0 || e->num_children > m->nschema)
-            return kiln_err_set(err, KILN_EFORMAT, "%s: group %s claims %d children", r->path, e->name, e->num_children);
+            return kiln_err_set(err, KILN_EFORMAT, "%s: group %s claims %d children", r->path, e->name,
+                                e->num_children);
         n->nkids = e->num_children;
         n->kids = kiln_arena_alloc(r->arena, sizeof(int) * (size_t)(n->nkids ? n->nkids : 1));
         if (!n->kids)
@@ -395,7 +399,8 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
     if ((rc = build_node(r, 0, 0, 0, 0, &nleaf, &next, err)))
         return rc;
     if (next != m->nschema)
-        return kiln_err_set(err, KILN_EFORMAT, "%s: the schema's %d elements do not form one tree", r->path, m->nschema);
+        return kiln_err_set(err, KILN_EFORMAT, "%s: the schema's %d elements do not form one tree", r->path,
+                            m->nschema);
     const pq_node *root = &r->nodes[0];
     r->nleaves = nleaf;
     r->ncols = root->nkids;
@@ -438,7 +443,10 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
             c->physical = -1;
             c->optional = !n->repeated && e->repetition != 0;
             c->type = KILN_T_JSON;
-            c->logical = n->kind == NODE_LIST ? "LIST" : n->kind == NODE_MAP ? "MAP" : n->repeated ? "REPEATED" : "STRUCT";
+            c->logical = n->kind == NODE_LIST  ? "LIST"
+                         : n->kind == NODE_MAP ? "MAP"
+                         : n->repeated         ? "REPEATED"
+                                               : "STRUCT";
             if (n->l1 == n->l0)
                 return kiln_err_set(err, KILN_EFORMAT, "%s: column %s has no leaves", r->path, e->name);
         }
@@ -464,8 +472,9 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
                 return kiln_err_set(err, KILN_EUNSUPP, "%s: row group %d column %s has no metadata", r->path, g,
                                     r->lv[c].name);
             if (ch->meta.type != r->lv[c].physical)
-                return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: chunk type %s differs from the schema's %s",
-                                    r->path, g, r->lv[c].name, kiln_parquet_type_name(ch->meta.type),
+                return kiln_err_set(err, KILN_EFORMAT,
+                                    "%s: row group %d column %s: chunk type %s differs from the schema's %s", r->path,
+                                    g, r->lv[c].name, kiln_parquet_type_name(ch->meta.type),
                                     kiln_parquet_type_name(r->lv[c].physical));
         }
     }
@@ -474,8 +483,8 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
 
 /* ------------------------------------------------------------ open / free */
 
-int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
-                             const kiln_parquet_read_opts *opts, kiln_err *err)
+int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts,
+                             kiln_err *err)
 {
     *out = NULL;
     int rc = 0;
@@ -546,8 +555,8 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path,
     memcpy(&flen, tail, 4);
     if ((uint64_t)flen + 12 > r->file_size || flen > FOOTER_MAX || flen == 0) {
         rc = kiln_err_set_at(err, KILN_EFORMAT, r->file_size - 8,
-                             "%s: footer length %u (at byte %llu) does not fit in the %llu-byte file", path,
-                             flen, (unsigned long long)(r->file_size - 8), (unsigned long long)r->file_size);
+                             "%s: footer length %u (at byte %llu) does not fit in the %llu-byte file", path, flen,
+                             (unsigned long long)(r->file_size - 8), (unsigned long long)r->file_size);
         goto done;
     }
     r->data_end = r->file_size - 8 - flen;
@@ -654,6 +663,11 @@ void kiln_parquet_reader_free(kiln_parquet_reader *r)
 /* ------------------------------------------------------------ accessors */
 
 int kiln_parquet_reader_ncolumns(const kiln_parquet_reader *r) { return r->ncols; }
+void kiln_parquet_reader_field_names(kiln_parquet_reader *r, const char *(*fn)(void *ctx, int field_id), void *ctx)
+{
+    r->name_fn = fn;
+    r->name_ctx = ctx;
+}
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
 {
     return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
@@ -895,9 +909,14 @@ static size_t kiln_width(kiln_type t)
 {
     switch (t) {
     case KILN_T_BOOL: return 1;
-    case KILN_T_INT32: case KILN_T_DATE: case KILN_T_FLOAT: return 4;
-    case KILN_T_STRING: case KILN_T_BINARY: case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: case KILN_T_UUID:
-        return sizeof(kiln_pq_bytes);
+    case KILN_T_INT32:
+    case KILN_T_DATE:
+    case KILN_T_FLOAT: return 4;
+    case KILN_T_STRING:
+    case KILN_T_BINARY:
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+    case KILN_T_UUID: return sizeof(kiln_pq_bytes);
     default: return 8;
     }
 }
@@ -952,8 +971,8 @@ static int wide_decimal_text(const uint8_t *p, uint32_t n, int scale, char *out)
     return 0;
 }
 
-static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const void *src,
-                   size_t count, void *dst, kiln_arena *text, uint64_t off, kiln_err *err)
+static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const void *src, size_t count, void *dst,
+                   kiln_arena *text, uint64_t off, kiln_err *err)
 {
     const pq_schema_el *e = NULL;
     for (int i = 0; i < r->nleaves; i++)
@@ -973,9 +992,9 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
             unit = PQ_UNIT_MICROS;
     }
     switch (col->physical) {
-    case KILN_PQT_BOOLEAN: case KILN_PQT_FLOAT: case KILN_PQT_DOUBLE:
-        memcpy(dst, src, count * kiln_width(col->type));
-        return 0;
+    case KILN_PQT_BOOLEAN:
+    case KILN_PQT_FLOAT:
+    case KILN_PQT_DOUBLE: memcpy(dst, src, count * kiln_width(col->type)); return 0;
     case KILN_PQT_INT32:
         if (col->type == KILN_T_INT32 || col->type == KILN_T_DATE) {
             memcpy(dst, src, count * 4);
@@ -1003,8 +1022,9 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
         int64_t *d = dst;
         for (size_t i = 0; i < count; i++)
             if (kiln_pq_int96_to_micros(&d[i], s + 12 * i) != 0)
-                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: INT96 timestamp out of range in the page at byte %llu",
-                                       r->path, col->name, (unsigned long long)off);
+                return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                       "%s: column %s: INT96 timestamp out of range in the page at byte %llu", r->path,
+                                       col->name, (unsigned long long)off);
         return 0;
     }
     default: { /* byte strings (kiln_pq_bytes at src) */
@@ -1016,7 +1036,8 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
                 if (!t)
                     return KILN_OOM(err);
                 if (wide_decimal_text(s[i].ptr, s[i].len, col->scale, t) != 0)
-                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: decimal value wider than 128 bits in the page at byte %llu",
+                    return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                           "%s: column %s: decimal value wider than 128 bits in the page at byte %llu",
                                            r->path, col->name, (unsigned long long)off);
                 d[i].ptr = (const uint8_t *)t;
                 d[i].len = (uint32_t)strlen(t);
@@ -1025,7 +1046,8 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
             int64_t *d = dst;
             for (size_t i = 0; i < count; i++)
                 if (be_to_i64(s[i].ptr, s[i].len, &d[i]) != 0)
-                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: decimal value wider than 64 bits in the page at byte %llu",
+                    return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                           "%s: column %s: decimal value wider than 64 bits in the page at byte %llu",
                                            r->path, col->name, (unsigned long long)off);
         } else {
             memcpy(dst, src, count * sizeof(kiln_pq_bytes));
@@ -1039,16 +1061,18 @@ static size_t phys_width(const kiln_parquet_column *c)
 {
     switch (c->physical) {
     case KILN_PQT_BOOLEAN: return 1;
-    case KILN_PQT_INT32: case KILN_PQT_FLOAT: return 4;
-    case KILN_PQT_INT64: case KILN_PQT_DOUBLE: return 8;
+    case KILN_PQT_INT32:
+    case KILN_PQT_FLOAT: return 4;
+    case KILN_PQT_INT64:
+    case KILN_PQT_DOUBLE: return 8;
     case KILN_PQT_INT96: return 12;
     default: return sizeof(kiln_pq_bytes);
     }
 }
 
 /* Decode count physical values of a non-dictionary encoding into rc->phys. */
-static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_column *col, int enc,
-                       const uint8_t *in, size_t n, size_t count, uint64_t off, kiln_err *err)
+static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_column *col, int enc, const uint8_t *in,
+                       size_t n, size_t count, uint64_t off, kiln_err *err)
 {
     int e = 0;
     size_t pw = phys_width(col);
@@ -1131,8 +1155,7 @@ static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_colu
             goto unsupported;
         }
         break;
-    default:
-        goto unsupported;
+    default: goto unsupported;
     }
     if (e) {
         uint64_t at = off + err->offset;
@@ -1144,27 +1167,29 @@ static int decode_phys(kiln_parquet_reader *r, rcol *rc, const kiln_parquet_colu
             const kiln_pq_bytes *b = rc->phys;
             for (size_t i = 0; i < count; i++)
                 if (b[i].len != (uint32_t)col->type_length)
-                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: fixed-length value of %u bytes in the page at byte %llu",
+                    return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                           "%s: column %s: fixed-length value of %u bytes in the page at byte %llu",
                                            r->path, col->name, b[i].len, (unsigned long long)off);
         }
     }
     return 0;
 unsupported:
-    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: encoding %s is not supported for %s (page at byte %llu)",
-                           r->path, col->name, kiln_parquet_encoding_name(enc),
-                           kiln_parquet_type_name(col->physical), (unsigned long long)off);
+    return kiln_err_set_at(
+        err, KILN_EUNSUPP, off, "%s: column %s: encoding %s is not supported for %s (page at byte %llu)", r->path,
+        col->name, kiln_parquet_encoding_name(enc), kiln_parquet_type_name(col->physical), (unsigned long long)off);
 }
 
 /* ------------------------------------------------------------ pages */
 
-static int decompress(kiln_parquet_reader *r, ZSTD_DCtx *zd, int codec, uint8_t *out, size_t out_len,
-                      const uint8_t *in, size_t n, uint64_t off, const char *colname, kiln_err *err)
+static int decompress(kiln_parquet_reader *r, ZSTD_DCtx *zd, int codec, uint8_t *out, size_t out_len, const uint8_t *in,
+                      size_t n, uint64_t off, const char *colname, kiln_err *err)
 {
     int rc;
     if (codec == KILN_PQ_UNCOMPRESSED) {
         if (n != out_len)
-            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: uncompressed page at byte %llu is %zu bytes but claims %zu",
-                                   r->path, colname, (unsigned long long)off, n, out_len);
+            return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                   "%s: column %s: uncompressed page at byte %llu is %zu bytes but claims %zu", r->path,
+                                   colname, (unsigned long long)off, n, out_len);
         memcpy(out, in, n);
         return 0;
     }
@@ -1185,8 +1210,8 @@ static int decompress(kiln_parquet_reader *r, ZSTD_DCtx *zd, int codec, uint8_t 
 /* Before allocating out_len bytes for a page, check the claim against
  * what the compressed bytes can possibly hold, so a lying header cannot
  * make the reader allocate much more than the file is worth. */
-static int check_claim(kiln_parquet_reader *r, int codec, const uint8_t *in, size_t n, size_t out_len,
-                       uint64_t off, const char *colname, kiln_err *err)
+static int check_claim(kiln_parquet_reader *r, int codec, const uint8_t *in, size_t n, size_t out_len, uint64_t off,
+                       const char *colname, kiln_err *err)
 {
     int ok = 1;
     switch (codec) {
@@ -1211,8 +1236,10 @@ static int check_claim(kiln_parquet_reader *r, int codec, const uint8_t *in, siz
     default: ok = out_len <= n * 1100 + 65536; break; /* deflate expands at most 1032:1 */
     }
     if (!ok)
-        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %zu uncompressed bytes, which its %zu %s bytes cannot hold",
-                               r->path, colname, (unsigned long long)off, out_len, n, kiln_pq_codec_name(codec));
+        return kiln_err_set_at(
+            err, KILN_EFORMAT, off,
+            "%s: column %s: page at byte %llu claims %zu uncompressed bytes, which its %zu %s bytes cannot hold",
+            r->path, colname, (unsigned long long)off, out_len, n, kiln_pq_codec_name(codec));
     return 0;
 }
 
@@ -1240,22 +1267,23 @@ static int read_header(kiln_parquet_reader *r, rcol *c, pq_page_header *h, size_
     }
 }
 
-static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, const uint8_t *body,
-                     uint64_t off, kiln_err *err)
+static int load_dict(kiln_parquet_reader *r, rcol *c, const pq_page_header *h, const uint8_t *body, uint64_t off,
+                     kiln_err *err)
 {
     const kiln_parquet_column *col = &r->lv[c->ci];
     int rc;
     if (c->has_dict)
-        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: second dictionary page at byte %llu",
-                               r->path, col->name, (unsigned long long)off);
+        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: second dictionary page at byte %llu", r->path,
+                               col->name, (unsigned long long)off);
     if (h->encoding != PQ_ENC_PLAIN && h->encoding != PQ_ENC_PLAIN_DICTIONARY)
         return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: dictionary page encoding %s is not supported",
                                r->path, col->name, kiln_parquet_encoding_name(h->encoding));
     size_t ulen = (size_t)h->uncompressed_size;
     if (h->num_values < 0 || (size_t)h->num_values > PAGE_VALUES_MAX ||
         (col->physical != KILN_PQT_BOOLEAN && (size_t)h->num_values > ulen))
-        return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu claims %d values in %zu bytes",
-                               r->path, col->name, (unsigned long long)off, h->num_values, ulen);
+        return kiln_err_set_at(err, KILN_EFORMAT, off,
+                               "%s: column %s: dictionary page at byte %llu claims %d values in %zu bytes", r->path,
+                               col->name, (unsigned long long)off, h->num_values, ulen);
     if ((rc = check_claim(r, c->codec, body, (size_t)h->compressed_size, ulen, off, col->name, err)))
         return rc;
     kiln_free(c->dict_raw);
@@ -1299,7 +1327,8 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
     int rc;
     for (;;) {
         if (c->pos >= c->end)
-            return kiln_err_set_at(err, KILN_EFORMAT, c->pos, "%s: column %s: column chunk ends at byte %llu before all its values were read",
+            return kiln_err_set_at(err, KILN_EFORMAT, c->pos,
+                                   "%s: column %s: column chunk ends at byte %llu before all its values were read",
                                    r->path, col->name, (unsigned long long)c->pos);
         pq_page_header h;
         size_t hlen;
@@ -1308,18 +1337,21 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             return rc;
         uint64_t body_off = off + hlen;
         if ((uint64_t)h.compressed_size > c->end - body_off)
-            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %d compressed bytes, past the end of its column chunk (byte %llu)",
+            return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                   "%s: column %s: page at byte %llu claims %d compressed bytes, past the end of its "
+                                   "column chunk (byte %llu)",
                                    r->path, col->name, (unsigned long long)off, h.compressed_size,
                                    (unsigned long long)c->end);
         if ((size_t)h.uncompressed_size > PAGE_BYTES_MAX)
-            return kiln_err_set_at(err, KILN_ELIMIT, off, "%s: column %s: page at byte %llu claims %d uncompressed bytes (limit %zu)",
-                                   r->path, col->name, (unsigned long long)off, h.uncompressed_size, PAGE_BYTES_MAX);
+            return kiln_err_set_at(err, KILN_ELIMIT, off,
+                                   "%s: column %s: page at byte %llu claims %d uncompressed bytes (limit %zu)", r->path,
+                                   col->name, (unsigned long long)off, h.uncompressed_size, PAGE_BYTES_MAX);
         c->pos = body_off + (uint64_t)h.compressed_size;
         if (h.type != PQ_PAGE_DATA && h.type != PQ_PAGE_DATA_V2 && h.type != PQ_PAGE_DICT)
             continue; /* index pages and unknown pages are skipped */
         const uint8_t *body;
         if (r->map && body_off + (uint64_t)h.compressed_size < r->file_size) { /* a byte to spare, like comp */
-            body = r->map + body_off; /* the mapped file: no read() copy */
+            body = r->map + body_off;                                          /* the mapped file: no read() copy */
         } else {
             if ((rc = grow((void **)&c->comp, &c->comp_alloc, (size_t)h.compressed_size + 1, err)))
                 return rc;
@@ -1329,8 +1361,9 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
         }
         if (h.type == PQ_PAGE_DICT) {
             if (!h.has_dict)
-                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary page at byte %llu has no dictionary header",
-                                       r->path, col->name, (unsigned long long)off);
+                return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                       "%s: column %s: dictionary page at byte %llu has no dictionary header", r->path,
+                                       col->name, (unsigned long long)off);
             if ((rc = load_dict(r, c, &h, body, off, err)))
                 return rc;
             continue;
@@ -1340,8 +1373,9 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: data page at byte %llu lacks its header",
                                    r->path, col->name, (unsigned long long)off);
         if (h.num_values < 0 || (size_t)h.num_values > PAGE_VALUES_MAX || h.num_values > c->values_left)
-            return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: page at byte %llu claims %d values, %lld left in the chunk",
-                                   r->path, col->name, (unsigned long long)off, h.num_values, (long long)c->values_left);
+            return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                   "%s: column %s: page at byte %llu claims %d values, %lld left in the chunk", r->path,
+                                   col->name, (unsigned long long)off, h.num_values, (long long)c->values_left);
         size_t count = (size_t)h.num_values;
         size_t ulen = (size_t)h.uncompressed_size;
         const uint8_t *vals_in;
@@ -1360,46 +1394,57 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             } else {
                 if ((rc = grow((void **)&c->raw, &c->raw_alloc, ulen + 1, err)))
                     return rc;
-                if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, body, (size_t)h.compressed_size, off, col->name, err)))
+                if ((rc = decompress(r, c->zd, c->codec, c->raw, ulen, body, (size_t)h.compressed_size, off, col->name,
+                                     err)))
                     return rc;
                 page = c->raw;
             }
             size_t used = 0;
             if (c->max_rep > 0) {
                 if (h.rep_encoding != PQ_ENC_RLE)
-                    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: repetition level encoding %s is not supported (page at byte %llu)",
-                                           r->path, col->name, kiln_parquet_encoding_name(h.rep_encoding), (unsigned long long)off);
+                    return kiln_err_set_at(
+                        err, KILN_EUNSUPP, off,
+                        "%s: column %s: repetition level encoding %s is not supported (page at byte %llu)", r->path,
+                        col->name, kiln_parquet_encoding_name(h.rep_encoding), (unsigned long long)off);
                 if ((rc = kiln_pq_rle_decode_prefixed(c->reps, count, rep_bits, page, ulen, &used, err)))
-                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: repetition levels of the page at byte %llu: %s",
-                                           r->path, col->name, (unsigned long long)off, err->msg);
+                    return kiln_err_set_at(err, rc, body_off + err->offset,
+                                           "%s: column %s: repetition levels of the page at byte %llu: %s", r->path,
+                                           col->name, (unsigned long long)off, err->msg);
             }
             if (c->max_def > 0) {
                 size_t dused = 0;
                 if (h.def_encoding != PQ_ENC_RLE)
-                    return kiln_err_set_at(err, KILN_EUNSUPP, off, "%s: column %s: definition level encoding %s is not supported (page at byte %llu)",
-                                           r->path, col->name, kiln_parquet_encoding_name(h.def_encoding), (unsigned long long)off);
+                    return kiln_err_set_at(
+                        err, KILN_EUNSUPP, off,
+                        "%s: column %s: definition level encoding %s is not supported (page at byte %llu)", r->path,
+                        col->name, kiln_parquet_encoding_name(h.def_encoding), (unsigned long long)off);
                 rc = kiln_pq_rle_decode_prefixed(c->defs, count, def_bits, page + used, ulen - used, &dused, err);
                 used += dused;
                 if (rc)
-                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the page at byte %llu: %s",
-                                           r->path, col->name, (unsigned long long)off, err->msg);
+                    return kiln_err_set_at(err, rc, body_off + err->offset,
+                                           "%s: column %s: definition levels of the page at byte %llu: %s", r->path,
+                                           col->name, (unsigned long long)off, err->msg);
             }
             vals_in = page + used;
             vals_n = ulen - used;
         } else {
-            if (h.def_len < 0 || h.rep_len < 0 || (uint64_t)h.def_len + (uint64_t)h.rep_len > (uint64_t)h.compressed_size ||
+            if (h.def_len < 0 || h.rep_len < 0 ||
+                (uint64_t)h.def_len + (uint64_t)h.rep_len > (uint64_t)h.compressed_size ||
                 (uint64_t)h.def_len + (uint64_t)h.rep_len > ulen)
-                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu has level lengths past the page",
-                                       r->path, col->name, (unsigned long long)off);
+                return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                       "%s: column %s: v2 page at byte %llu has level lengths past the page", r->path,
+                                       col->name, (unsigned long long)off);
             size_t lv = (size_t)h.def_len + (size_t)h.rep_len;
             if (c->max_rep > 0 &&
                 (rc = kiln_pq_rle_decode(c->reps, count, rep_bits, body, (size_t)h.rep_len, NULL, err)))
-                return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: repetition levels of the v2 page at byte %llu: %s",
-                                       r->path, col->name, (unsigned long long)off, err->msg);
+                return kiln_err_set_at(err, rc, body_off + err->offset,
+                                       "%s: column %s: repetition levels of the v2 page at byte %llu: %s", r->path,
+                                       col->name, (unsigned long long)off, err->msg);
             if (c->max_def > 0) {
                 if ((rc = kiln_pq_rle_decode(c->defs, count, def_bits, body + h.rep_len, (size_t)h.def_len, NULL, err)))
-                    return kiln_err_set_at(err, rc, body_off + err->offset, "%s: column %s: definition levels of the v2 page at byte %llu: %s",
-                                           r->path, col->name, (unsigned long long)off, err->msg);
+                    return kiln_err_set_at(err, rc, body_off + err->offset,
+                                           "%s: column %s: definition levels of the v2 page at byte %llu: %s", r->path,
+                                           col->name, (unsigned long long)off, err->msg);
             }
             size_t vulen = ulen - lv;
             if ((rc = check_claim(r, h.is_compressed ? c->codec : KILN_PQ_UNCOMPRESSED, body + lv,
@@ -1408,12 +1453,14 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             if ((rc = grow((void **)&c->raw, &c->raw_alloc, vulen + 1, err)))
                 return rc;
             if (h.is_compressed) {
-                if ((rc = decompress(r, c->zd, c->codec, c->raw, vulen, body + lv, (size_t)h.compressed_size - lv, off, col->name, err)))
+                if ((rc = decompress(r, c->zd, c->codec, c->raw, vulen, body + lv, (size_t)h.compressed_size - lv, off,
+                                     col->name, err)))
                     return rc;
             } else {
                 if ((size_t)h.compressed_size - lv != vulen)
-                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: v2 page at byte %llu: sizes disagree",
-                                           r->path, col->name, (unsigned long long)off);
+                    return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                           "%s: column %s: v2 page at byte %llu: sizes disagree", r->path, col->name,
+                                           (unsigned long long)off);
                 memcpy(c->raw, body + lv, vulen);
             }
             vals_in = c->raw;
@@ -1424,8 +1471,10 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             nonnull = 0;
             for (size_t i = 0; i < count; i++) {
                 if (c->defs[i] > (uint32_t)c->max_def)
-                    return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: definition level %u above the maximum %d in the page at byte %llu",
-                                           r->path, col->name, c->defs[i], c->max_def, (unsigned long long)off);
+                    return kiln_err_set_at(
+                        err, KILN_EFORMAT, off,
+                        "%s: column %s: definition level %u above the maximum %d in the page at byte %llu", r->path,
+                        col->name, c->defs[i], c->max_def, (unsigned long long)off);
                 nonnull += c->defs[i] == (uint32_t)c->max_def;
             }
         }
@@ -1434,7 +1483,8 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             return rc;
         if (h.encoding == PQ_ENC_RLE_DICTIONARY || h.encoding == PQ_ENC_PLAIN_DICTIONARY) {
             if (!c->has_dict)
-                return kiln_err_set_at(err, KILN_EFORMAT, off, "%s: column %s: dictionary-encoded page at byte %llu but no dictionary page",
+                return kiln_err_set_at(err, KILN_EFORMAT, off,
+                                       "%s: column %s: dictionary-encoded page at byte %llu but no dictionary page",
                                        r->path, col->name, (unsigned long long)off);
             if ((rc = grow((void **)&c->idx, &c->idx_alloc, nonnull * 4 + 4, err)))
                 return rc;
@@ -1444,9 +1494,18 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
             const uint8_t *dv = c->dict_vals;
             uint8_t *ov = c->vals;
             switch (kw) {
-            case 1: for (size_t i = 0; i < nonnull; i++) ov[i] = dv[c->idx[i]]; break;
-            case 4: for (size_t i = 0; i < nonnull; i++) ((uint32_t *)ov)[i] = ((const uint32_t *)dv)[c->idx[i]]; break;
-            case 8: for (size_t i = 0; i < nonnull; i++) ((uint64_t *)ov)[i] = ((const uint64_t *)dv)[c->idx[i]]; break;
+            case 1:
+                for (size_t i = 0; i < nonnull; i++)
+                    ov[i] = dv[c->idx[i]];
+                break;
+            case 4:
+                for (size_t i = 0; i < nonnull; i++)
+                    ((uint32_t *)ov)[i] = ((const uint32_t *)dv)[c->idx[i]];
+                break;
+            case 8:
+                for (size_t i = 0; i < nonnull; i++)
+                    ((uint64_t *)ov)[i] = ((const uint64_t *)dv)[c->idx[i]];
+                break;
             default:
                 for (size_t i = 0; i < nonnull; i++)
                     ((kiln_pq_bytes *)ov)[i] = ((const kiln_pq_bytes *)dv)[c->idx[i]];
@@ -1475,8 +1534,10 @@ static int next_page(kiln_parquet_reader *r, rcol *c, kiln_err *err)
 static int cmp_val(kiln_type t, const kiln_pred_value *a, const kiln_pred_value *b)
 {
     switch (t) {
-    case KILN_T_FLOAT: case KILN_T_DOUBLE: return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
-    case KILN_T_STRING: case KILN_T_BINARY: {
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: return a->d < b->d ? -1 : a->d > b->d ? 1 : 0;
+    case KILN_T_STRING:
+    case KILN_T_BINARY: {
         size_t m = a->n < b->n ? a->n : b->n;
         int c = memcmp(a->s, b->s, m);
         if (c)
@@ -1494,26 +1555,46 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
     const pq_schema_el *e = &r->meta.schema[r->leaf_el[ci]];
     memset(v, 0, sizeof *v);
     switch (col->physical) {
-    case KILN_PQT_BOOLEAN: if (b.n < 1) return -1; v->i = b.p[0] != 0; return 0;
+    case KILN_PQT_BOOLEAN:
+        if (b.n < 1)
+            return -1;
+        v->i = b.p[0] != 0;
+        return 0;
     case KILN_PQT_INT32: {
-        if (b.n != 4) return -1;
+        if (b.n != 4)
+            return -1;
         int32_t x;
         memcpy(&x, b.p, 4);
         v->i = col->type == KILN_T_INT64 ? (int64_t)(uint32_t)x : x;
         return 0;
     }
     case KILN_PQT_INT64: {
-        if (b.n != 8) return -1;
+        if (b.n != 8)
+            return -1;
         memcpy(&v->i, b.p, 8);
-        int unit = e->logical == PQ_LT_TIMESTAMP ? e->lt_unit
-                   : e->converted == PQ_CT_TIMESTAMP_MILLIS ? PQ_UNIT_MILLIS : 0;
+        int unit = e->logical == PQ_LT_TIMESTAMP            ? e->lt_unit
+                   : e->converted == PQ_CT_TIMESTAMP_MILLIS ? PQ_UNIT_MILLIS
+                                                            : 0;
         if (unit)
             v->i = ts_to_micros(v->i, unit);
         return 0;
     }
-    case KILN_PQT_FLOAT: { if (b.n != 4) return -1; float f; memcpy(&f, b.p, 4); v->d = f; return isnan(f) ? -1 : 0; }
-    case KILN_PQT_DOUBLE: { if (b.n != 8) return -1; memcpy(&v->d, b.p, 8); return isnan(v->d) ? -1 : 0; }
-    case KILN_PQT_BYTE_ARRAY: case KILN_PQT_FLBA:
+    case KILN_PQT_FLOAT: {
+        if (b.n != 4)
+            return -1;
+        float f;
+        memcpy(&f, b.p, 4);
+        v->d = f;
+        return isnan(f) ? -1 : 0;
+    }
+    case KILN_PQT_DOUBLE: {
+        if (b.n != 8)
+            return -1;
+        memcpy(&v->d, b.p, 8);
+        return isnan(v->d) ? -1 : 0;
+    }
+    case KILN_PQT_BYTE_ARRAY:
+    case KILN_PQT_FLBA:
         if (col->type == KILN_T_DECIMAL)
             return be_to_i64(b.p, b.n, &v->i);
         if (col->type != KILN_T_STRING && col->type != KILN_T_BINARY)
@@ -1594,11 +1675,15 @@ int kiln_parquet_pred_match(const kiln_parquet_pred *p, const kiln_batch *b, int
     kiln_pred_value v = {0};
     switch (c->type) {
     case KILN_T_BOOL: v.i = c->v.b[row]; break;
-    case KILN_T_INT32: case KILN_T_DATE: v.i = c->v.i32[row]; break;
+    case KILN_T_INT32:
+    case KILN_T_DATE: v.i = c->v.i32[row]; break;
     case KILN_T_FLOAT: v.d = c->v.f32[row]; break;
     case KILN_T_DOUBLE: v.d = c->v.f64[row]; break;
-    case KILN_T_STRING: case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
-    case KILN_T_DECIMAL_WIDE: case KILN_T_JSON: case KILN_T_UUID: return 0; /* kiln_pred_parse refuses these */
+    case KILN_T_STRING:
+    case KILN_T_BINARY: v.s = kiln_batch_str(b, bc, row, &v.n); break;
+    case KILN_T_DECIMAL_WIDE:
+    case KILN_T_JSON:
+    case KILN_T_UUID: return 0; /* kiln_pred_parse refuses these */
     default: v.i = c->v.i64[row];
     }
     int k = cmp_val(c->type, &v, &p->v);
@@ -1636,17 +1721,20 @@ static int start_chunk(kiln_parquet_reader *r, const pq_rowgroup *rg, int g, rco
     int64_t start = chunk_start(m);
     if (start < 4 || m->total_compressed < 0 || (uint64_t)start > r->data_end ||
         (uint64_t)m->total_compressed > r->data_end - (uint64_t)start)
-        return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(start < 0 ? 0 : start),
-                               "%s: row group %d column %s: chunk at byte %lld of %lld bytes lies outside the data (ends at %llu)",
-                               r->path, g, r->lv[c->ci].name, (long long)start,
-                               (long long)m->total_compressed, (unsigned long long)r->data_end);
+        return kiln_err_set_at(
+            err, KILN_EFORMAT, (uint64_t)(start < 0 ? 0 : start),
+            "%s: row group %d column %s: chunk at byte %lld of %lld bytes lies outside the data (ends at %llu)",
+            r->path, g, r->lv[c->ci].name, (long long)start, (long long)m->total_compressed,
+            (unsigned long long)r->data_end);
     /* one value (or null) per row, unless the leaf repeats */
     if (c->max_rep == 0 ? m->num_values != rg->num_rows : m->num_values < rg->num_rows)
-        return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: %lld values for %lld rows",
-                            r->path, g, r->lv[c->ci].name, (long long)m->num_values, (long long)rg->num_rows);
+        return kiln_err_set(err, KILN_EFORMAT, "%s: row group %d column %s: %lld values for %lld rows", r->path, g,
+                            r->lv[c->ci].name, (long long)m->num_values, (long long)rg->num_rows);
     if (!kiln_pq_codec_supported(m->codec))
-        return kiln_err_set_at(err, KILN_EUNSUPP, (uint64_t)start, "%s: column %s uses codec %s, which kiln does not support (supported: UNCOMPRESSED, SNAPPY, GZIP, ZSTD)",
-                               r->path, r->lv[c->ci].name, kiln_pq_codec_name(m->codec));
+        return kiln_err_set_at(
+            err, KILN_EUNSUPP, (uint64_t)start,
+            "%s: column %s uses codec %s, which kiln does not support (supported: UNCOMPRESSED, SNAPPY, GZIP, ZSTD)",
+            r->path, r->lv[c->ci].name, kiln_pq_codec_name(m->codec));
     c->pos = (uint64_t)start;
     c->end = (uint64_t)start + (uint64_t)m->total_compressed;
     if (r->map && c->end <= r->file_size && c->end > c->pos) {
@@ -1776,7 +1864,8 @@ static int fill_guarded(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol
     if (sigsetjmp(g.env, 0)) {
         c->page_pos = c->page_n = 0;
         c->pos = c->end; /* the chunk cannot be continued */
-        return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
+        return kiln_err_set(err, KILN_EIO,
+                            "%s: column %s: the file shrank while it was read (truncated or "
                             "rewritten by another process; it was %llu bytes)",
                             r->path, r->lv[c->ci].name, (unsigned long long)r->file_size);
     }
@@ -1933,8 +2022,8 @@ static int leaf_records(kiln_parquet_reader *r, rcol *c, size_t n, kiln_err *err
 
 typedef struct asm_ctx {
     kiln_parquet_reader *r;
-    rcol *L;      /* the column's leaves */
-    int l0, nl;   /* first leaf index, count */
+    rcol *L;    /* the column's leaves */
+    int l0, nl; /* first leaf index, count */
     kiln_buf *out;
     kiln_err *err;
 } asm_ctx;
@@ -2024,7 +2113,8 @@ static int emit_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, 
 {
     int k = n->l0 - a->l0;
     if (S[k] >= E[k])
-        return kiln_err_set(a->err, KILN_EFORMAT, "%s: column %s: a value is missing", a->r->path, a->r->lv[n->l0].name);
+        return kiln_err_set(a->err, KILN_EFORMAT, "%s: column %s: a value is missing", a->r->path,
+                            a->r->lv[n->l0].name);
     if (a->L[k].e_def.items[S[k]] < n->maxdef)
         return kiln_buf_append(a->out, "null", 4, a->err);
     return emit_content(a, n, S, E, depth);
@@ -2068,7 +2158,13 @@ static int emit_content(asm_ctx *a, const pq_node *n, const int *S, const int *E
         return rc;
     for (int i = 0; i < n->nkids; i++) {
         const pq_node *c = &nodes[n->kids[i]];
-        const char *name = r->meta.schema[c->el].name;
+        const pq_schema_el *ce = &r->meta.schema[c->el];
+        const char *name = ce->name;
+        if (r->name_fn && ce->has_field_id) {
+            const char *nn = r->name_fn(r->name_ctx, ce->field_id);
+            if (nn)
+                name = nn;
+        }
         if ((i && (rc = kiln_buf_putc(a->out, ',', a->err))) ||
             (rc = kiln_json_write_str(a->out, name, strlen(name), a->err)) || (rc = kiln_buf_putc(a->out, ':', a->err)))
             return rc;
@@ -2109,7 +2205,8 @@ static int fill_nested(kiln_parquet_reader *r, int i, kiln_batch *b, int bcol, s
         if (rc)
             return kiln_err_prefix(err, "column %s: ", r->cols[ci].name);
         if (bc->data.len > UINT32_MAX)
-            return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB", r->cols[ci].name);
+            return kiln_err_set(err, KILN_ELIMIT, "parquet reader: a batch of column %s holds over 4 GB",
+                                r->cols[ci].name);
         bc->offsets[row + 1] = (uint32_t)bc->data.len;
     }
     bc->len = n;
@@ -2127,7 +2224,8 @@ static int fill_nested_guarded(kiln_parquet_reader *r, int i, kiln_batch *b, int
             c->page_pos = c->page_n = 0;
             c->pos = c->end;
         }
-        return kiln_err_set(err, KILN_EIO, "%s: column %s: the file shrank while it was read (truncated or "
+        return kiln_err_set(err, KILN_EIO,
+                            "%s: column %s: the file shrank while it was read (truncated or "
                             "rewritten by another process; it was %llu bytes)",
                             r->path, r->cols[r->proj[i]].name, (unsigned long long)r->file_size);
     }
@@ -2220,7 +2318,8 @@ int kiln_parquet_reader_batch_new(kiln_parquet_reader *r, kiln_batch **out, kiln
 int kiln_parquet_reader_next_into(kiln_parquet_reader *r, kiln_batch *b, kiln_err *err)
 {
     if (b->schema->ncols != r->out_schema.ncols || b->capacity < r->batch_rows)
-        return kiln_err_set(err, KILN_EINVAL, "parquet reader: next_into needs a batch from kiln_parquet_reader_batch_new");
+        return kiln_err_set(err, KILN_EINVAL,
+                            "parquet reader: next_into needs a batch from kiln_parquet_reader_batch_new");
     return next_into(r, b, err);
 }
 
@@ -2310,8 +2409,8 @@ int kiln_parquet_format_value(kiln_buf *buf, const kiln_batch *b, int c, size_t 
     return 0;
 }
 
-int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n,
-                             kiln_buf *out, kiln_err *err)
+int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_t *p, uint32_t n, kiln_buf *out,
+                             kiln_err *err)
 {
     if (col < 0 || col >= r->ncols)
         return kiln_err_set(err, KILN_EINVAL, "column %d out of range", col);
@@ -2333,12 +2432,12 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
     }
     char tmp[64];
     switch (c->type) {
-    case KILN_T_FLOAT: case KILN_T_DOUBLE: return kiln_buf_printf(out, err, "%.17g", v.d);
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: return kiln_buf_printf(out, err, "%.17g", v.d);
     case KILN_T_BOOL: return kiln_buf_printf(out, err, "%s", v.i ? "true" : "false");
     case KILN_T_DATE: kiln_date_format(v.i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
-    case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ:
-        kiln_ts_format(v.i, tmp);
-        return kiln_buf_printf(out, err, "%s", tmp);
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: kiln_ts_format(v.i, tmp); return kiln_buf_printf(out, err, "%s", tmp);
     case KILN_T_STRING: return kiln_buf_append(out, v.s, v.n, err);
     case KILN_T_BINARY: {
         char hex[2 * 64 + 1];

@@ -59,10 +59,10 @@ typedef struct wworker {
  * the file is byte-identical to compressing inline. */
 typedef struct pend_page {
     pq_page_header h;
-    kiln_buf raw;          /* encoded page; freed once compressed */
+    kiln_buf raw; /* encoded page; freed once compressed */
     size_t len;
-    kiln_buf *dst;         /* the column's chunk or dictpage */
-    kiln_buf out;          /* compressed bytes */
+    kiln_buf *dst; /* the column's chunk or dictpage */
+    kiln_buf out;  /* compressed bytes */
     struct kiln_parquet_writer *w;
     int submitted;
     int rc;
@@ -72,14 +72,14 @@ typedef struct pend_page {
 typedef struct wcol {
     const kiln_column_def *def;
     struct kiln_parquet_writer *w;
-    wworker *wk;           /* the thread working on this column right now */
+    wworker *wk; /* the thread working on this column right now */
     /* a task (one slice of a batch, or the end of a row group) */
     const kiln_col *task_bc;
     size_t task_start, task_end;
-    uint64_t task_weight;  /* for ordering a round's tasks, heaviest first */
+    uint64_t task_weight; /* for ordering a round's tasks, heaviest first */
     int task_rc;
     kiln_err task_err;
-    kiln_buf dictpage;     /* encoded dictionary page at the end of a row group */
+    kiln_buf dictpage;          /* encoded dictionary page at the end of a row group */
     KILN_VEC(pend_page *) pend; /* pages waiting for compression (threaded writers) */
     int kind;
     int phys;
@@ -87,8 +87,8 @@ typedef struct wcol {
     /* page being built */
     uint32_t *defs;
     size_t ndefs, defs_alloc;
-    kiln_buf vals;         /* PLAIN values (plain mode) */
-    uint32_t *idx;         /* dictionary indices (dict mode) */
+    kiln_buf vals; /* PLAIN values (plain mode) */
+    uint32_t *idx; /* dictionary indices (dict mode) */
     size_t nidx, idx_alloc;
     size_t page_nulls;
     /* chunk */
@@ -96,20 +96,20 @@ typedef struct wcol {
     uint32_t encodings;
     int64_t chunk_values, chunk_nulls, chunk_nan;
     uint64_t chunk_uncomp, chunk_comp;
-    uint64_t chunk_raw;    /* page bodies before compression: what cuts row groups */
+    uint64_t chunk_raw;        /* page bodies before compression: what cuts row groups */
     int dict_mode, dict_pages; /* dict pages written in this chunk */
     /* dictionary */
-    kiln_buf dict;         /* PLAIN-encoded distinct values */
+    kiln_buf dict; /* PLAIN-encoded distinct values */
     uint32_t ndict;
-    uint32_t *dict_off;    /* K_BYTES: offset of each entry's length prefix */
-    uint64_t *dict_hash;   /* K_BYTES: hash of each entry */
+    uint32_t *dict_off;  /* K_BYTES: offset of each entry's length prefix */
+    uint64_t *dict_hash; /* K_BYTES: hash of each entry */
     size_t dict_alloc;
-    uint32_t *ht;          /* slot -> entry + 1 */
-    size_t ht_size;        /* power of two */
-    kiln_col wide;         /* DECIMAL_WIDE: the batch's text as two's complement bytes */
+    uint32_t *ht;   /* slot -> entry + 1 */
+    size_t ht_size; /* power of two */
+    kiln_col wide;  /* DECIMAL_WIDE: the batch's text as two's complement bytes */
     /* stats */
-    bound cmin, cmax;      /* chunk */
-    bound fmin, fmax;      /* file */
+    bound cmin, cmax; /* chunk */
+    bound fmin, fmax; /* file */
     uint64_t f_values, f_nulls, f_nan, f_size;
 } wcol;
 
@@ -117,18 +117,18 @@ struct kiln_parquet_writer {
     char *path;
     int fd;
     uint64_t pos;
-    uint64_t synced;       /* writeback started up to here */
+    uint64_t synced; /* writeback started up to here */
     const kiln_schema *schema;
     kiln_parquet_write_opts o;
     wcol *cols;
     uint64_t rows, rg_rows;
     int nwk;
     wworker *wks;
-    kiln_pool *pool;       /* NULL when single-threaded */
+    kiln_pool *pool;          /* NULL when single-threaded */
     pthread_mutex_t spare_mu; /* page buffers handed back by compression tasks */
     kiln_buf spare[16];
     int nspare;
-    kiln_arena *meta;      /* footer metadata */
+    kiln_arena *meta; /* footer metadata */
     KILN_VEC(pq_rowgroup) rgs;
     KILN_VEC(int64_t) splits;
     int nkv;
@@ -161,8 +161,8 @@ size_t kiln_parquet_decimal_bound(uint8_t out[8], int64_t v)
         be[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
     int start = 0;
     /* drop leading bytes that are pure sign extension */
-    while (start < 7 && ((be[start] == 0x00 && !(be[start + 1] & 0x80)) ||
-                         (be[start] == 0xff && (be[start + 1] & 0x80))))
+    while (start < 7 &&
+           ((be[start] == 0x00 && !(be[start + 1] & 0x80)) || (be[start] == 0xff && (be[start + 1] & 0x80))))
         start++;
     memcpy(out, be + start, (size_t)(8 - start));
     return (size_t)(8 - start);
@@ -195,13 +195,41 @@ static int put(kiln_parquet_writer *w, const void *p, size_t n, kiln_err *err)
 static void col_kind(wcol *c)
 {
     switch (c->def->type) {
-    case KILN_T_BOOL: c->kind = K_BOOL; c->phys = KILN_PQT_BOOLEAN; c->width = 0; break;
-    case KILN_T_INT32: case KILN_T_DATE: c->kind = K_I32; c->phys = KILN_PQT_INT32; c->width = 4; break;
-    case KILN_T_INT64: case KILN_T_TIMESTAMP: case KILN_T_TIMESTAMPTZ: case KILN_T_DECIMAL: case KILN_T_TIME:
-        c->kind = K_I64; c->phys = KILN_PQT_INT64; c->width = 8; break;
-    case KILN_T_FLOAT: c->kind = K_F32; c->phys = KILN_PQT_FLOAT; c->width = 4; break;
-    case KILN_T_DOUBLE: c->kind = K_F64; c->phys = KILN_PQT_DOUBLE; c->width = 8; break;
-    default: c->kind = K_BYTES; c->phys = KILN_PQT_BYTE_ARRAY; c->width = 0; break;
+    case KILN_T_BOOL:
+        c->kind = K_BOOL;
+        c->phys = KILN_PQT_BOOLEAN;
+        c->width = 0;
+        break;
+    case KILN_T_INT32:
+    case KILN_T_DATE:
+        c->kind = K_I32;
+        c->phys = KILN_PQT_INT32;
+        c->width = 4;
+        break;
+    case KILN_T_INT64:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ:
+    case KILN_T_DECIMAL:
+    case KILN_T_TIME:
+        c->kind = K_I64;
+        c->phys = KILN_PQT_INT64;
+        c->width = 8;
+        break;
+    case KILN_T_FLOAT:
+        c->kind = K_F32;
+        c->phys = KILN_PQT_FLOAT;
+        c->width = 4;
+        break;
+    case KILN_T_DOUBLE:
+        c->kind = K_F64;
+        c->phys = KILN_PQT_DOUBLE;
+        c->width = 8;
+        break;
+    default:
+        c->kind = K_BYTES;
+        c->phys = KILN_PQT_BYTE_ARRAY;
+        c->width = 0;
+        break;
     }
 }
 
@@ -215,22 +243,35 @@ static void schema_el(pq_schema_el *e, const kiln_column_def *d, int phys)
     e->has_field_id = d->field_id > 0;
     e->field_id = d->field_id;
     switch (d->type) {
-    case KILN_T_STRING: e->logical = PQ_LT_STRING; e->converted = PQ_CT_UTF8; break;
-    case KILN_T_DATE: e->logical = PQ_LT_DATE; e->converted = PQ_CT_DATE; break;
+    case KILN_T_STRING:
+        e->logical = PQ_LT_STRING;
+        e->converted = PQ_CT_UTF8;
+        break;
+    case KILN_T_DATE:
+        e->logical = PQ_LT_DATE;
+        e->converted = PQ_CT_DATE;
+        break;
     case KILN_T_TIMESTAMPTZ:
-        e->logical = PQ_LT_TIMESTAMP; e->lt_utc = 1; e->lt_unit = PQ_UNIT_MICROS;
+        e->logical = PQ_LT_TIMESTAMP;
+        e->lt_utc = 1;
+        e->lt_unit = PQ_UNIT_MICROS;
         e->converted = PQ_CT_TIMESTAMP_MICROS;
         break;
     case KILN_T_TIMESTAMP:
-        e->logical = PQ_LT_TIMESTAMP; e->lt_utc = 0; e->lt_unit = PQ_UNIT_MICROS;
+        e->logical = PQ_LT_TIMESTAMP;
+        e->lt_utc = 0;
+        e->lt_unit = PQ_UNIT_MICROS;
         break;
     case KILN_T_TIME:
-        e->logical = PQ_LT_TIME; e->lt_utc = 0; e->lt_unit = PQ_UNIT_MICROS;
+        e->logical = PQ_LT_TIME;
+        e->lt_utc = 0;
+        e->lt_unit = PQ_UNIT_MICROS;
         e->converted = PQ_CT_TIME_MICROS;
         break;
     case KILN_T_DECIMAL:
     case KILN_T_DECIMAL_WIDE: /* BYTE_ARRAY: minimal big-endian two's complement */
-        e->logical = PQ_LT_DECIMAL; e->converted = PQ_CT_DECIMAL;
+        e->logical = PQ_LT_DECIMAL;
+        e->converted = PQ_CT_DECIMAL;
         e->lt_scale = e->scale = d->scale;
         e->lt_precision = e->precision = d->precision;
         break;
@@ -250,9 +291,8 @@ static void col_reset_dict(kiln_parquet_writer *w, wcol *c)
     c->dict_pages = 0;
 }
 
-int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
-                             const kiln_schema *schema, const kiln_parquet_write_opts *opts,
-                             kiln_err *err)
+int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path, const kiln_schema *schema,
+                             const kiln_parquet_write_opts *opts, kiln_err *err)
 {
     *out = NULL;
     int rc = 0;
@@ -278,7 +318,8 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         w->o.stats_max_bytes = 8;
     w->schema = schema;
     if (!kiln_pq_codec_supported(w->o.codec)) {
-        rc = kiln_err_set(err, KILN_EUNSUPP, "parquet writer: codec %s is not supported (use none, snappy, gzip or zstd)",
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "parquet writer: codec %s is not supported (use none, snappy, gzip or zstd)",
                           kiln_pq_codec_name(w->o.codec));
         goto done;
     }
@@ -301,20 +342,24 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         col_kind(c);
         kiln_buf_init(&c->dictpage, 0);
         if (d->type == KILN_T_JSON) {
-            rc = kiln_err_set(err, KILN_EUNSUPP, "parquet writer: column %s: kiln does not write nested (struct/list/map) "
-                              "columns yet (they are read-only; docs/interop.md)", d->name);
+            rc = kiln_err_set(err, KILN_EUNSUPP,
+                              "parquet writer: column %s: kiln does not write nested (struct/list/map) "
+                              "columns yet (they are read-only; docs/interop.md)",
+                              d->name);
             goto done;
         }
-        if (d->type == KILN_T_DECIMAL_WIDE && (d->precision < 19 || d->precision > 38 || d->scale < 0 ||
-                                               d->scale > d->precision)) {
+        if (d->type == KILN_T_DECIMAL_WIDE &&
+            (d->precision < 19 || d->precision > 38 || d->scale < 0 || d->scale > d->precision)) {
             rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 19 <= precision <= 38",
                               d->name, d->precision, d->scale);
             goto done;
         }
-        if (d->type == KILN_T_DECIMAL && (d->precision < 1 || d->precision > 18 || d->scale < 0 ||
-                                          d->scale > d->precision)) {
-            rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 1 <= precision <= 18 and 0 <= scale <= precision",
-                              d->name, d->precision, d->scale);
+        if (d->type == KILN_T_DECIMAL &&
+            (d->precision < 1 || d->precision > 18 || d->scale < 0 || d->scale > d->precision)) {
+            rc = kiln_err_set(
+                err, KILN_EINVAL,
+                "parquet writer: column %s: decimal(%d,%d) needs 1 <= precision <= 18 and 0 <= scale <= precision",
+                d->name, d->precision, d->scale);
             goto done;
         }
         kiln_buf_init(&c->vals, 0);
@@ -367,8 +412,8 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path,
         goto done;
     w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot create: %s",
-                          path, strerror(errno));
+        rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: cannot create: %s", path,
+                          strerror(errno));
         goto done;
     }
     rc = put(w, "PAR1", 4, err);
@@ -504,15 +549,25 @@ static size_t utf8_cut(const uint8_t *p, size_t n, size_t max, int utf8)
 
 /* Encode a bound as PLAIN bytes into out (KILN_PARQUET_BOUND_MAX).
  * upper: for truncated strings, increment. Returns 0 if no bound exists. */
-static int bound_bytes(const wcol *c, const bound *b, int upper, size_t max, uint8_t *out,
-                       uint32_t *len)
+static int bound_bytes(const wcol *c, const bound *b, int upper, size_t max, uint8_t *out, uint32_t *len)
 {
     if (!b->has || c->def->type == KILN_T_DECIMAL_WIDE)
         return 0; /* byte order is not the signed order of the values: no bounds */
     switch (c->kind) {
-    case K_BOOL: out[0] = (uint8_t)(b->i != 0); *len = 1; return 1;
-    case K_I32: { int32_t v = (int32_t)b->i; memcpy(out, &v, 4); *len = 4; return 1; }
-    case K_I64: memcpy(out, &b->i, 8); *len = 8; return 1;
+    case K_BOOL:
+        out[0] = (uint8_t)(b->i != 0);
+        *len = 1;
+        return 1;
+    case K_I32: {
+        int32_t v = (int32_t)b->i;
+        memcpy(out, &v, 4);
+        *len = 4;
+        return 1;
+    }
+    case K_I64:
+        memcpy(out, &b->i, 8);
+        *len = 8;
+        return 1;
     case K_F32: {
         float f = (float)b->d;
         if (f == 0)
@@ -557,20 +612,36 @@ static int bound_bytes(const wcol *c, const bound *b, int upper, size_t max, uin
         /* decode code point out[s..k) */
         uint32_t cp;
         size_t cl = k - s;
-        if (cl == 1) cp = out[s];
-        else if (cl == 2) cp = (uint32_t)(out[s] & 0x1f) << 6 | (out[s + 1] & 0x3f);
-        else if (cl == 3) cp = (uint32_t)(out[s] & 0x0f) << 12 | (uint32_t)(out[s + 1] & 0x3f) << 6 | (out[s + 2] & 0x3f);
-        else cp = (uint32_t)(out[s] & 0x07) << 18 | (uint32_t)(out[s + 1] & 0x3f) << 12 | (uint32_t)(out[s + 2] & 0x3f) << 6 | (out[s + 3] & 0x3f);
+        if (cl == 1)
+            cp = out[s];
+        else if (cl == 2)
+            cp = (uint32_t)(out[s] & 0x1f) << 6 | (out[s + 1] & 0x3f);
+        else if (cl == 3)
+            cp = (uint32_t)(out[s] & 0x0f) << 12 | (uint32_t)(out[s + 1] & 0x3f) << 6 | (out[s + 2] & 0x3f);
+        else
+            cp = (uint32_t)(out[s] & 0x07) << 18 | (uint32_t)(out[s + 1] & 0x3f) << 12 |
+                 (uint32_t)(out[s + 2] & 0x3f) << 6 | (out[s + 3] & 0x3f);
         cp++;
         if (cp >= 0xd800 && cp < 0xe000)
             cp = 0xe000;
         size_t nl = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
         if (cp <= 0x10ffff && s + nl <= max) {
             uint8_t *q = out + s;
-            if (nl == 1) q[0] = (uint8_t)cp;
-            else if (nl == 2) { q[0] = (uint8_t)(0xc0 | cp >> 6); q[1] = (uint8_t)(0x80 | (cp & 0x3f)); }
-            else if (nl == 3) { q[0] = (uint8_t)(0xe0 | cp >> 12); q[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)); q[2] = (uint8_t)(0x80 | (cp & 0x3f)); }
-            else { q[0] = (uint8_t)(0xf0 | cp >> 18); q[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f)); q[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f)); q[3] = (uint8_t)(0x80 | (cp & 0x3f)); }
+            if (nl == 1)
+                q[0] = (uint8_t)cp;
+            else if (nl == 2) {
+                q[0] = (uint8_t)(0xc0 | cp >> 6);
+                q[1] = (uint8_t)(0x80 | (cp & 0x3f));
+            } else if (nl == 3) {
+                q[0] = (uint8_t)(0xe0 | cp >> 12);
+                q[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+                q[2] = (uint8_t)(0x80 | (cp & 0x3f));
+            } else {
+                q[0] = (uint8_t)(0xf0 | cp >> 18);
+                q[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+                q[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+                q[3] = (uint8_t)(0x80 | (cp & 0x3f));
+            }
             *len = (uint32_t)(s + nl);
             return 1;
         }
@@ -584,10 +655,10 @@ static int merge_bound(wcol *c, bound *dst, const bound *src, int is_max, kiln_e
     if (!src->has)
         return 0;
     if (c->kind == K_BYTES) {
-        int take = !dst->has || (is_max ? bytes_less((const uint8_t *)dst->s.data, dst->s.len,
-                                                     (const uint8_t *)src->s.data, src->s.len)
-                                        : bytes_less((const uint8_t *)src->s.data, src->s.len,
-                                                     (const uint8_t *)dst->s.data, dst->s.len));
+        int take =
+            !dst->has ||
+            (is_max ? bytes_less((const uint8_t *)dst->s.data, dst->s.len, (const uint8_t *)src->s.data, src->s.len)
+                    : bytes_less((const uint8_t *)src->s.data, src->s.len, (const uint8_t *)dst->s.data, dst->s.len));
         if (take) {
             kiln_buf_reset(&dst->s);
             int rc = kiln_buf_append(&dst->s, src->s.data, src->s.len, err);
@@ -598,9 +669,8 @@ static int merge_bound(wcol *c, bound *dst, const bound *src, int is_max, kiln_e
         return 0;
     }
     if (c->kind == K_F32 || c->kind == K_F64) {
-        int take = !dst->has ||
-                   (is_max ? (src->d > dst->d || (src->d == 0 && dst->d == 0 && !signbit(src->d)))
-                           : (src->d < dst->d || (src->d == 0 && dst->d == 0 && signbit(src->d))));
+        int take = !dst->has || (is_max ? (src->d > dst->d || (src->d == 0 && dst->d == 0 && !signbit(src->d)))
+                                        : (src->d < dst->d || (src->d == 0 && dst->d == 0 && signbit(src->d))));
         if (take)
             dst->d = src->d;
         dst->has = 1;
@@ -664,8 +734,7 @@ static int idx_push(wcol *c, uint32_t v, kiln_err *err)
 
 /* Look up / insert a fixed-width value. *idx = entry; *added = 1 if new.
  * Returns 1 when the dictionary is full (caller falls back). */
-static int dict_fixed(kiln_parquet_writer *w, wcol *c, uint64_t key, uint32_t *idx, int *added,
-                      kiln_err *err)
+static int dict_fixed(kiln_parquet_writer *w, wcol *c, uint64_t key, uint32_t *idx, int *added, kiln_err *err)
 {
     if ((c->ndict + 1) * 2 > c->ht_size) {
         int rc = ht_grow(c, err);
@@ -697,8 +766,8 @@ static int dict_fixed(kiln_parquet_writer *w, wcol *c, uint64_t key, uint32_t *i
     return 0;
 }
 
-static int dict_bytes(kiln_parquet_writer *w, wcol *c, const uint8_t *p, uint32_t n,
-                      uint32_t *idx, int *added, kiln_err *err)
+static int dict_bytes(kiln_parquet_writer *w, wcol *c, const uint8_t *p, uint32_t n, uint32_t *idx, int *added,
+                      kiln_err *err)
 {
     if ((c->ndict + 1) * 2 > c->ht_size) {
         int rc = ht_grow(c, err);
@@ -752,8 +821,8 @@ static int dict_bytes(kiln_parquet_writer *w, wcol *c, const uint8_t *p, uint32_
 
 /* ------------------------------------------------------------ pages */
 
-static int compress_into(kiln_parquet_writer *w, wworker *wk, const void *in, size_t n,
-                         const void **outp, size_t *outn, kiln_err *err)
+static int compress_into(kiln_parquet_writer *w, wworker *wk, const void *in, size_t n, const void **outp, size_t *outn,
+                         kiln_err *err)
 {
     if (w->o.codec == KILN_PQ_UNCOMPRESSED) {
         *outp = in;
@@ -781,8 +850,7 @@ static int compress_into(kiln_parquet_writer *w, wworker *wk, const void *in, si
 }
 
 /* Append header + body of a page whose compressed bytes are cp/cn. */
-static int put_page(wcol *c, pq_page_header *h, size_t rawn, const void *cp, size_t cn, kiln_buf *dst,
-                    kiln_err *err)
+static int put_page(wcol *c, pq_page_header *h, size_t rawn, const void *cp, size_t cn, kiln_buf *dst, kiln_err *err)
 {
     if (rawn > INT32_MAX || cn > INT32_MAX)
         return kiln_err_set(err, KILN_ELIMIT, "parquet writer: column %s: a page of %zu bytes is over 2 GB",
@@ -801,8 +869,8 @@ static int put_page(wcol *c, pq_page_header *h, size_t rawn, const void *cp, siz
     return 0;
 }
 
-static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const void *raw,
-                     size_t rawn, kiln_buf *dst, kiln_err *err)
+static int emit_page(kiln_parquet_writer *w, wcol *c, pq_page_header *h, const void *raw, size_t rawn, kiln_buf *dst,
+                     kiln_err *err)
 {
     int rc;
     if (dst == &c->chunk)
@@ -1056,8 +1124,7 @@ static int defs_reserve(wcol *c, size_t n, kiln_err *err)
 }
 
 /* Append rows [start, end) of batch column bc to column c. */
-static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_t start,
-                      size_t end, kiln_err *err)
+static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_t start, size_t end, kiln_err *err)
 {
     int rc = 0;
     const uint8_t *nulls = bc->nulls;
@@ -1087,7 +1154,10 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
                     return rc;
                 break;
             }
-            case K_I32: case K_I64: case K_F32: case K_F64: {
+            case K_I32:
+            case K_I64:
+            case K_F32:
+            case K_F64: {
                 uint64_t key = 0;
                 if (c->kind == K_I32) {
                     memcpy(&key, &bc->v.i32[row], 4);
@@ -1098,8 +1168,7 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
                 } else {
                     memcpy(&key, &bc->v.f64[row], 8);
                 }
-                int is_nan = (c->kind == K_F32 && isnan(bc->v.f32[row])) ||
-                             (c->kind == K_F64 && isnan(bc->v.f64[row]));
+                int is_nan = (c->kind == K_F32 && isnan(bc->v.f32[row])) || (c->kind == K_F64 && isnan(bc->v.f64[row]));
                 int added = 1;
                 if (c->dict_mode) {
                     uint32_t ix = 0;
@@ -1244,9 +1313,10 @@ static int run_tasks_with(kiln_parquet_writer *w, kiln_task_fn fn, pend_page **e
         c->task_weight = c->vals.len + c->dict.len + 64;
         if (fn == append_task && c->task_bc) {
             size_t n = c->task_end - c->task_start;
-            c->task_weight = c->kind == K_BYTES ? (uint64_t)(c->task_bc->offsets[c->task_end] -
-                                                             c->task_bc->offsets[c->task_start]) + 4 * n
-                                                : (uint64_t)n * 8;
+            c->task_weight =
+                c->kind == K_BYTES
+                    ? (uint64_t)(c->task_bc->offsets[c->task_end] - c->task_bc->offsets[c->task_start]) + 4 * n
+                    : (uint64_t)n * 8;
         }
         int j = i;
         for (; j > 0 && w->cols[ord[j - 1]].task_weight < c->task_weight; j--)
@@ -1381,8 +1451,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         c->f_nulls += (uint64_t)c->chunk_nulls;
         c->f_nan += (uint64_t)c->chunk_nan;
         c->f_size += c->chunk_comp;
-        if ((rc = merge_bound(c, &c->fmin, &c->cmin, 0, err)) ||
-            (rc = merge_bound(c, &c->fmax, &c->cmax, 1, err)))
+        if ((rc = merge_bound(c, &c->fmin, &c->cmin, 0, err)) || (rc = merge_bound(c, &c->fmax, &c->cmax, 1, err)))
             return rc;
         /* reset the chunk */
         kiln_buf_reset(&c->chunk);
@@ -1457,8 +1526,9 @@ static int wide_to_binary(wcol *c, const kiln_batch *b, int i, kiln_err *err)
                 }
                 if (s[k] < '0' || s[k] > '9' || (frac >= 0 && frac >= scale) || (digits && ++digits > prec) ||
                     (!digits && s[k] != '0' && (digits = 1) > prec))
-                    return kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: '%.*s' is not a decimal(%d,%d) value",
-                                        c->def->name, (int)(n > 60 ? 60 : n), s, prec, scale);
+                    return kiln_err_set(err, KILN_EINVAL,
+                                        "parquet writer: column %s: '%.*s' is not a decimal(%d,%d) value", c->def->name,
+                                        (int)(n > 60 ? 60 : n), s, prec, scale);
                 v = v * 10 + (unsigned)(s[k] - '0');
                 if (frac >= 0)
                     frac++;
@@ -1487,8 +1557,8 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
         return kiln_err_set(err, KILN_EINVAL, "parquet writer: %s is %s", w->path,
                             w->closed ? "closed" : "in a failed state");
     if (b->schema->ncols != w->schema->ncols)
-        return kiln_err_set(err, KILN_EINVAL, "parquet writer: batch has %d columns, file has %d",
-                            b->schema->ncols, w->schema->ncols);
+        return kiln_err_set(err, KILN_EINVAL, "parquet writer: batch has %d columns, file has %d", b->schema->ncols,
+                            w->schema->ncols);
     for (int i = 0; i < w->schema->ncols; i++)
         if (b->cols[i].type != w->schema->cols[i].type)
             return kiln_err_set(err, KILN_EINVAL, "parquet writer: batch column %d is %s, file column %s is %s", i,
@@ -1498,7 +1568,8 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
     int rc = 0;
     while (row < b->nrows) {
         size_t n = b->nrows - row;
-        size_t slice = 65536; /* the same with or without threads: pages and row groups, hence the file, do not depend on the thread count */
+        size_t slice =
+            65536; /* the same with or without threads: pages and row groups, hence the file, do not depend on the thread count */
         if (n > slice)
             n = slice;
         if (w->o.row_group_rows && w->rg_rows + n > w->o.row_group_rows)
@@ -1537,8 +1608,7 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
         row += n;
         w->rows += n;
         w->rg_rows += n;
-        if ((w->o.row_group_rows && w->rg_rows >= w->o.row_group_rows) ||
-            rg_estimate(w) >= w->o.row_group_bytes)
+        if ((w->o.row_group_rows && w->rg_rows >= w->o.row_group_rows) || rg_estimate(w) >= w->o.row_group_bytes)
             if ((rc = finish_rowgroup(w, err)))
                 goto done;
     }
@@ -1548,8 +1618,7 @@ done:
     return rc;
 }
 
-int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *stats,
-                              kiln_err *err)
+int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *stats, kiln_err *err)
 {
     int rc = 0;
     kiln_buf foot;
@@ -1591,8 +1660,7 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
     if ((rc = kiln_parquet__encode_filemeta(&foot, &m, err)))
         goto done;
     uint32_t flen = (uint32_t)foot.len;
-    if ((rc = put(w, foot.data, foot.len, err)) || (rc = put(w, &flen, 4, err)) ||
-        (rc = put(w, "PAR1", 4, err)))
+    if ((rc = put(w, foot.data, foot.len, err)) || (rc = put(w, &flen, 4, err)) || (rc = put(w, "PAR1", 4, err)))
         goto done;
     if (fsync(w->fd) != 0) {
         rc = kiln_err_set(err, KILN_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
