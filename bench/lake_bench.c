@@ -35,11 +35,11 @@ static void die_rc(int rc, const char *what)
     fprintf(stderr, "lake_bench: %s failed: %s (%s)\n", what, err.msg, kiln_err_name(rc));
     exit(1);
 }
-#define OK(call, what)                                                                             \
-    do {                                                                                           \
-        int rc_ = (call);                                                                          \
-        if (rc_ < 0)                                                                               \
-            die_rc(rc_, what);                                                                     \
+#define OK(call, what)                                                                                                 \
+    do {                                                                                                               \
+        int rc_ = (call);                                                                                              \
+        if (rc_ < 0)                                                                                                   \
+            die_rc(rc_, what);                                                                                         \
     } while (0)
 
 static void check(int cond, const char *fmt, const char *detail, long long a, long long b)
@@ -140,8 +140,7 @@ static const kiln_column_def small_cols[] = {
 static const kiln_schema small_schema = {2, small_cols};
 
 /* Append n rows, one data file per row (target_file_rows = 1). */
-static void append_rows(kiln_lake_table *t, kiln_batch *b, long long first, int n,
-                        kiln_lake_write_result *res)
+static void append_rows(kiln_lake_table *t, kiln_batch *b, long long first, int n, kiln_lake_write_result *res)
 {
     kiln_lake_write_opts o = {0};
     o.mode = KILN_LAKE_WRITE_APPEND;
@@ -236,8 +235,7 @@ static int bench_commit(const char *warehouse)
     ls = live(t);
     check(ls.files == id, "%s: after commits %lld live data files, want %lld", "commit", ls.files, id);
     const char *pv = kiln_lake_meta_property(kiln_lake_table_meta(t), "bench.counter");
-    check(pv && atoi(pv) == runs - 1, "%s: property is %lld, want %lld", "commit", pv ? atoll(pv) : -1,
-          runs - 1);
+    check(pv && atoi(pv) == runs - 1, "%s: property is %lld, want %lld", "commit", pv ? atoll(pv) : -1, runs - 1);
 
     double target = 100.0;
     printf("commit: runs %d each; peer = the PRODUCT.md target itself (%.0f ms); ratio = target/kiln (> 1 "
@@ -248,20 +246,19 @@ static int bench_commit(const char *warehouse)
     double em = median(et, runs), ep = p90(et, runs);
     double pm = median(pt, runs), pp = p90(pt, runs);
     printf("commit  table load                     median %7.2f ms  p90 %7.2f ms\n", lm, lp);
-    printf("commit  append 1 file (loaded table)   median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n",
-           cm, cp, target / cm);
-    printf("commit  load + append 1 file           median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n",
-           em, ep, target / em);
-    printf("commit  set-properties (metadata only) median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n",
-           pm, pp, target / pm);
+    printf("commit  append 1 file (loaded table)   median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n", cm, cp,
+           target / cm);
+    printf("commit  load + append 1 file           median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n", em, ep,
+           target / em);
+    printf("commit  set-properties (metadata only) median %7.2f ms  p90 %7.2f ms  ratio target/kiln %.2f\n", pm, pp,
+           target / pm);
     {
         char *mp = NULL;
         struct stat st = {0};
         OK(kiln_lake_uri_to_path(&mp, kiln_lake_table_metadata_location(t), &err), "metadata path");
         stat(mp, &st);
         printf("commit  metadata file v%d.metadata.json: %.1f KB, %zu snapshots, %lld manifests in the head's list\n",
-               kiln_lake_table_version(t), st.st_size / 1024.0, kiln_lake_table_meta(t)->nsnapshots,
-               manifests_of(t));
+               kiln_lake_table_version(t), st.st_size / 1024.0, kiln_lake_table_meta(t)->nsnapshots, manifests_of(t));
         kiln_free(mp);
     }
     free(lt), free(ct), free(pt), free(et);
@@ -274,10 +271,8 @@ static int bench_commit(const char *warehouse)
 /* ================================================================ 2+3. MERGE of one day */
 
 static const kiln_column_def commit_cols[] = {
-    {"repo_id", KILN_T_INT64, 1, 1, 0, 0},
-    {"sha", KILN_T_STRING, 1, 2, 0, 0},
-    {"push_id", KILN_T_INT64, 0, 3, 0, 0},
-    {"message", KILN_T_STRING, 0, 4, 0, 0},
+    {"repo_id", KILN_T_INT64, 1, 1, 0, 0},          {"sha", KILN_T_STRING, 1, 2, 0, 0},
+    {"push_id", KILN_T_INT64, 0, 3, 0, 0},          {"message", KILN_T_STRING, 0, 4, 0, 0},
     {"created_at", KILN_T_TIMESTAMPTZ, 1, 5, 0, 0},
 };
 static const kiln_schema commit_schema = {5, commit_cols};
@@ -316,8 +311,8 @@ static void put_row(sink_ctx *s, int d, long i, int updated)
     char sha[41], msg[96];
     snprintf(sha, sizeof sha, "%016llx%016llx%08x", (unsigned long long)h, (unsigned long long)mix(h),
              (unsigned)(h >> 7));
-    int ml = snprintf(msg, sizeof msg, "%s commit %ld of day %d: fix things in module %u",
-                      updated ? "upd" : "orig", i, d, (unsigned)(h % 97));
+    int ml = snprintf(msg, sizeof msg, "%s commit %ld of day %d: fix things in module %u", updated ? "upd" : "orig", i,
+                      d, (unsigned)(h % 97));
     int64_t ts = (int64_t)(DAY0 + d) * US_PER_DAY + (int64_t)(h % (uint64_t)US_PER_DAY);
     OK(kiln_batch_put_i64(s->b, 0, (int64_t)(h % 200000), &err), "put");
     OK(kiln_batch_put_str(s->b, 1, sha, 40, &err), "put");
@@ -401,8 +396,8 @@ static void scan_day(kiln_lake_table *t, int d, long long *rows, long long *upd)
     gmtime_r(&tl, &a);
     gmtime_r(&th, &b);
     snprintf(where, sizeof where,
-             "created_at >= '%04d-%02d-%02dT00:00:00Z' and created_at < '%04d-%02d-%02dT00:00:00Z'",
-             a.tm_year + 1900, a.tm_mon + 1, a.tm_mday, b.tm_year + 1900, b.tm_mon + 1, b.tm_mday);
+             "created_at >= '%04d-%02d-%02dT00:00:00Z' and created_at < '%04d-%02d-%02dT00:00:00Z'", a.tm_year + 1900,
+             a.tm_mon + 1, a.tm_mday, b.tm_year + 1900, b.tm_mon + 1, b.tm_mday);
     kiln_lake_scan_opts so = {0};
     so.columns = "message";
     so.where = where;
@@ -495,11 +490,10 @@ static int bench_merge(const char *warehouse)
         kiln_lake_writer_free(sc.w);
         src_rows_sum += 2 * (n / 2);
         /* correctness: counts, and only day d's files replaced */
-        check(!r.noop && r.snapshot_id >= 0, "%s: MERGE committed nothing (noop %lld, snapshot %lld)", "merge",
-              r.noop, r.snapshot_id);
+        check(!r.noop && r.snapshot_id >= 0, "%s: MERGE committed nothing (noop %lld, snapshot %lld)", "merge", r.noop,
+              r.snapshot_id);
         check(r.rows_updated == n / 2, "%s: MERGE updated %lld rows, want %lld", "merge", r.rows_updated, n / 2);
-        check(r.rows_inserted == n / 2, "%s: MERGE inserted %lld rows, want %lld", "merge", r.rows_inserted,
-              n / 2);
+        check(r.rows_inserted == n / 2, "%s: MERGE inserted %lld rows, want %lld", "merge", r.rows_inserted, n / 2);
         file_set after = files_of(t);
         long long removed = 0, removed_other = 0, added_other = 0;
         for (size_t i = 0; i < before.n; i++)
@@ -511,8 +505,8 @@ static int bench_merge(const char *warehouse)
         for (size_t i = 0; i < after.n; i++)
             if (!fs_has(&before, after.paths[i]) && after.day[i] != d)
                 added_other++;
-        check(removed >= 1 && removed == r.files_removed, "%s: %lld files left the table, result says %lld",
-              "merge", removed, r.files_removed);
+        check(removed >= 1 && removed == r.files_removed, "%s: %lld files left the table, result says %lld", "merge",
+              removed, r.files_removed);
         check(removed_other == 0, "%s: MERGE removed %lld files of other days (added elsewhere: %lld)", "merge",
               removed_other, added_other);
         check(added_other == 0, "%s: MERGE added %lld files outside day %lld", "merge", added_other, d);
@@ -548,12 +542,12 @@ static int bench_merge(const char *warehouse)
               "idempotency", r.noop, r.snapshot_id);
         check(kiln_lake_table_version(t) == ver, "%s: metadata version moved %lld -> %lld", "idempotency", ver,
               kiln_lake_table_version(t));
-        check(kiln_lake_table_meta(t)->current_snapshot_id == snap, "%s: snapshot moved %lld -> %lld",
-              "idempotency", snap, kiln_lake_table_meta(t)->current_snapshot_id);
+        check(kiln_lake_table_meta(t)->current_snapshot_id == snap, "%s: snapshot moved %lld -> %lld", "idempotency",
+              snap, kiln_lake_table_meta(t)->current_snapshot_id);
         kiln_lake_table *t2 = NULL; /* what the catalog says, not just our handle */
         OK(kiln_lake_table_load(&t2, c, "bench.year", &err), "table load");
-        check(kiln_lake_table_version(t2) == ver, "%s: catalog's metadata version moved %lld -> %lld",
-              "idempotency", ver, kiln_lake_table_version(t2));
+        check(kiln_lake_table_version(t2) == ver, "%s: catalog's metadata version moved %lld -> %lld", "idempotency",
+              ver, kiln_lake_table_version(t2));
         kiln_lake_table_free(t2);
         long long nf2 = count_files(kiln_lake_table_dir(t));
         check(nf2 == nfiles, "%s: files on disk %lld -> %lld", "idempotency", nfiles, nf2);
@@ -573,8 +567,8 @@ static int bench_merge(const char *warehouse)
         kiln_lake_writer_free(sc.w);
         ls = live(t);
         check(ls.rows == total, "%s: table has %lld rows after overwrite, want %lld", "overwrite", ls.rows, total);
-        check(r.files_removed >= days, "%s: overwrite removed %lld files, want >= %lld", "overwrite",
-              r.files_removed, days);
+        check(r.files_removed >= days, "%s: overwrite removed %lld files, want >= %lld", "overwrite", r.files_removed,
+              days);
     }
 
     /* what generating the rows costs (included in the timings above) */

@@ -26,8 +26,7 @@ static int should_fail(void)
             return 0;
         if (n == 0)
             return 1;
-        if (atomic_compare_exchange_weak_explicit(&fail_after, &n, n - 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&fail_after, &n, n - 1, memory_order_relaxed, memory_order_relaxed))
             return 0;
     }
 }
@@ -99,10 +98,10 @@ typedef struct block {
 } block;
 
 struct kiln_arena {
-    block *head;       /* current block; older ones follow */
+    block *head; /* current block; older ones follow */
     size_t block_size;
     size_t used_total;
-    int debug;         /* KILN_ARENA_DEBUG: one malloc per allocation */
+    int debug; /* KILN_ARENA_DEBUG: one malloc per allocation */
 };
 
 kiln_arena *kiln_arena_new(size_t block_size)

@@ -31,7 +31,7 @@ typedef struct posix_rule {
 
 struct kiln_tz {
     char *name;
-    int64_t *trans; /* transition instants, ascending */
+    int64_t *trans;     /* transition instants, ascending */
     int32_t *trans_off; /* offset in force from trans[i] on */
     size_t ntrans;
     int32_t first_off; /* before the first transition */
@@ -41,7 +41,10 @@ struct kiln_tz {
     posix_rule start, end;
 };
 
-static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 static int64_t be64(const unsigned char *p) { return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4)); }
 
 /* POSIX TZ pieces: name (<...> or letters), offset [+-]hh[:mm[:ss]]. */
@@ -229,7 +232,8 @@ static int tz_parse(kiln_tz *tz, const unsigned char *b, size_t n, kiln_err *err
                 memcpy(foot, f + 1, fl);
                 foot[fl] = 0;
                 if (tz_footer(tz, foot) != 0)
-                    return kiln_err_set(err, KILN_EUNSUPP, "time zone %s: unsupported POSIX TZ rule '%s'", tz->name, foot);
+                    return kiln_err_set(err, KILN_EUNSUPP, "time zone %s: unsupported POSIX TZ rule '%s'", tz->name,
+                                        foot);
             }
         }
     }
@@ -373,8 +377,10 @@ void kiln_cron_free(kiln_cron *c)
 
 int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_err *err)
 {
-    static const struct { const char *name, *expr; } macros[] = {
-        {"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"}, {"@weekly", "0 0 * * 0"},
+    static const struct {
+        const char *name, *expr;
+    } macros[] = {
+        {"@hourly", "0 * * * *"},  {"@daily", "0 0 * * *"},  {"@midnight", "0 0 * * *"}, {"@weekly", "0 0 * * 0"},
         {"@monthly", "0 0 1 * *"}, {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"},
     };
     static const char *const field_names[] = {"minute", "hour", "day-of-month", "month", "day-of-week"};
@@ -387,7 +393,8 @@ int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_
         p = strchr(p, '=') + 1;
         size_t n = strcspn(p, " \t");
         if (n == 0 || n >= sizeof zone)
-            return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(p - expr), "cron '%s': empty or long CRON_TZ zone", expr);
+            return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(p - expr), "cron '%s': empty or long CRON_TZ zone",
+                                   expr);
         memcpy(zone, p, n);
         zone[n] = 0;
         tz_name = zone;
@@ -406,7 +413,8 @@ int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_
                 break;
         if (i == sizeof macros / sizeof *macros)
             return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(body - expr),
-                                   "cron '%s': unknown macro (use @hourly, @daily, @weekly, @monthly or @yearly)", expr);
+                                   "cron '%s': unknown macro (use @hourly, @daily, @weekly, @monthly or @yearly)",
+                                   expr);
         body = macros[i].expr;
         blen = strlen(body);
     }
@@ -420,8 +428,8 @@ int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_
             q++;
         uint64_t col = body >= expr && body <= expr + strlen(expr) ? (uint64_t)(s - body + (body - expr)) : 0;
         if (s == q)
-            return kiln_err_set_at(err, KILN_EFORMAT, col, "cron '%s': %d fields, want 5 (minute hour day month weekday)",
-                                   expr, f);
+            return kiln_err_set_at(err, KILN_EFORMAT, col,
+                                   "cron '%s': %d fields, want 5 (minute hour day month weekday)", expr, f);
         const char *bad = NULL;
         if (parse_field(s, q, f, &bits[f], &bad) != 0)
             return kiln_err_set_at(err, KILN_EFORMAT, col + (uint64_t)(bad - s), "cron '%s': bad %s field '%.*s'", expr,
@@ -434,8 +442,8 @@ int kiln_cron_parse(kiln_cron *out, const char *expr, const char *tz_name, kiln_
     while (q < end && (*q == ' ' || *q == '\t'))
         q++;
     if (q < end)
-        return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(q - body + (body - expr)),
-                               "cron '%s': more than 5 fields", expr);
+        return kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)(q - body + (body - expr)), "cron '%s': more than 5 fields",
+                               expr);
     out->minute = bits[0];
     out->hour = (uint32_t)bits[1];
     out->dom = (uint32_t)bits[2];

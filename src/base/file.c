@@ -27,8 +27,8 @@ int kiln_file_read(const char *path, size_t cap, char **out, size_t *len, kiln_e
         goto done;
     }
     if (cap && (uint64_t)st.st_size > cap) {
-        rc = kiln_err_set(err, KILN_ELIMIT, "%s: %lld bytes is over the %zu-byte limit", path,
-                          (long long)st.st_size, cap);
+        rc = kiln_err_set(err, KILN_ELIMIT, "%s: %lld bytes is over the %zu-byte limit", path, (long long)st.st_size,
+                          cap);
         goto done;
     }
     size_t n = (size_t)st.st_size, got = 0;

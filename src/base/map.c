@@ -147,9 +147,12 @@ int kiln_map_next(const kiln_map *m, size_t *pos, const char **key, size_t *keyl
     while (*pos < m->cap) {
         slot *s = &m->slots[(*pos)++];
         if (s->key && s->key != TOMB) {
-            if (key) *key = s->key;
-            if (keylen) *keylen = s->keylen;
-            if (value) *value = s->value;
+            if (key)
+                *key = s->key;
+            if (keylen)
+                *keylen = s->keylen;
+            if (value)
+                *value = s->value;
             return 1;
         }
     }
@@ -186,10 +189,7 @@ kiln_i64set *kiln_i64set_new(void) { return kiln_calloc(1, sizeof(kiln_i64set));
  * collisions, where a full mixer scatters them at random and probes
  * longer: 4M near-sequential ids with a lookup each took ~1.3 s with this
  * and ~2.2 s with a murmur finalizer (min of 7 runs). */
-static size_t i64slot(uint64_t x, size_t mask)
-{
-    return (size_t)((x * 0x9E3779B97F4A7C15ULL) >> 20) & mask;
-}
+static size_t i64slot(uint64_t x, size_t mask) { return (size_t)((x * 0x9E3779B97F4A7C15ULL) >> 20) & mask; }
 
 static int i64grow(kiln_i64set *s, kiln_err *err)
 {

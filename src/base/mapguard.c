@@ -66,7 +66,4 @@ void kiln_map_guard_push(kiln_map_guard *g, const void *map, size_t n)
     guard_top = g;
 }
 
-void kiln_map_guard_pop(kiln_map_guard *g)
-{
-    guard_top = g->prev;
-}
+void kiln_map_guard_pop(kiln_map_guard *g) { guard_top = g->prev; }

@@ -11,9 +11,9 @@ int64_t kiln_days_from_civil(int y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                                   /* [0, 399] */
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;  /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+    int64_t yoe = y - era * 400;                                  /* [0, 399] */
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* [0, 365] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -80,8 +80,8 @@ static int digits(const char *s, size_t n, int *out)
 int kiln_date_parse(const char *s, size_t n, int64_t *days_out)
 {
     int y, m, d;
-    if (n != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) ||
-        digits(s + 8, 2, &d) || m < 1 || m > 12 || d < 1 || d > kiln_days_in_month(y, m))
+    if (n != 10 || s[4] != '-' || s[7] != '-' || digits(s, 4, &y) || digits(s + 5, 2, &m) || digits(s + 8, 2, &d) ||
+        m < 1 || m > 12 || d < 1 || d > kiln_days_in_month(y, m))
         return KILN_EFORMAT;
     *days_out = kiln_days_from_civil(y, m, d);
     return 0;
@@ -91,9 +91,8 @@ int kiln_ts_parse(const char *s, size_t n, int64_t *micros_out)
 {
     int64_t days;
     int hh, mi, ss;
-    if (n < 19 || kiln_date_parse(s, 10, &days) || (s[10] != 'T' && s[10] != ' ') ||
-        s[13] != ':' || s[16] != ':' || digits(s + 11, 2, &hh) || digits(s + 14, 2, &mi) ||
-        digits(s + 17, 2, &ss) || hh > 23 || mi > 59 || ss > 60)
+    if (n < 19 || kiln_date_parse(s, 10, &days) || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' ||
+        digits(s + 11, 2, &hh) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &ss) || hh > 23 || mi > 59 || ss > 60)
         return KILN_EFORMAT;
     size_t i = 19;
     int64_t frac = 0;
@@ -159,8 +158,8 @@ void kiln_ts_format(int64_t micros, char *out)
         snprintf(out, 28, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y % 10000, m, d, (int)(sod / 3600),
                  (int)(sod / 60 % 60), (int)(sod % 60), (int)us);
     else
-        snprintf(out, 28, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d, (int)(sod / 3600),
-                 (int)(sod / 60 % 60), (int)(sod % 60));
+        snprintf(out, 28, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+                 (int)(sod % 60));
 }
 
 int64_t kiln_now_micros(void)

@@ -28,13 +28,13 @@ enum {
 };
 
 typedef struct kiln_command {
-    const char *name;    /* "gen", "job", ... */
-    const char *summary; /* one line for `kiln --help` */
-    const char *usage;   /* full text for `kiln NAME --help` */
+    const char *name;                  /* "gen", "job", ... */
+    const char *summary;               /* one line for `kiln --help` */
+    const char *usage;                 /* full text for `kiln NAME --help` */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
-    int rank;            /* order in `kiln --help` (lower first) */
+    int rank;                          /* order in `kiln --help` (lower first) */
     struct kiln_command *next;
-    int own_help;        /* 1: `kiln NAME SUB --help` goes to run (subcommand help);
+    int own_help;             /* 1: `kiln NAME SUB --help` goes to run (subcommand help);
                           * a bare `kiln NAME --help` still prints usage */
     const kiln_cmdspec *spec; /* the option tables (opt.h): help, completion and
                                * the docs check come from them; run parses with
@@ -48,14 +48,12 @@ void kiln_cli_register(kiln_command *c);
 /* Trailing fields (own_help, spec) may be left out: they default to 0.
  * A command with option tables: KILN_COMMAND(var, "name", "summary", NULL,
  * run, rank, NULL, 0, &spec). */
-#define KILN_COMMAND(var, ...)                                                \
-    _Pragma("GCC diagnostic push")                                            \
-    _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")        \
-    static kiln_command var = {__VA_ARGS__};                                  \
-    _Pragma("GCC diagnostic pop")                                             \
-    __attribute__((constructor)) static void var##_register(void)             \
-    {                                                                         \
-        kiln_cli_register(&var);                                              \
+#define KILN_COMMAND(var, ...)                                                                                         \
+    _Pragma("GCC diagnostic push")                                                                                     \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") static kiln_command var = {__VA_ARGS__};    \
+    _Pragma("GCC diagnostic pop") __attribute__((constructor)) static void var##_register(void)                        \
+    {                                                                                                                  \
+        kiln_cli_register(&var);                                                                                       \
     }
 
 /* Map a kiln error code to an exit code and print the error as one log
@@ -69,8 +67,7 @@ int kiln_cli_exit_code(int kiln_code);
 void kiln_cli_print_error(const char *msg);
 void kiln_cli_set_component(const char *cmd, const char *sub);
 /* Print usage error "NAME: MSG (see kiln NAME --help)" as an error line; returns 2. */
-int kiln_cli_usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int kiln_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv has -h or --help before any "--". */
 int kiln_cli_wants_help(int argc, char **argv);
 /* Print the command's usage to stdout; returns 0. */

@@ -9,11 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const kiln_opt cat_opts[] = {
-    {"--limit", 'n', KILN_OPT_VALUE, "N", "stop after N records"},
-    {"--reader-schema", 0, KILN_OPT_VALUE, "FILE",
-     "project records onto this Avro schema, matching fields by\nfield-id, then name"},
-    KILN_OPT_END};
+static const kiln_opt cat_opts[] = {{"--limit", 'n', KILN_OPT_VALUE, "N", "stop after N records"},
+                                    {"--reader-schema", 0, KILN_OPT_VALUE, "FILE",
+                                     "project records onto this Avro schema, matching fields by\nfield-id, then name"},
+                                    KILN_OPT_END};
 static const kiln_opt rewrite_opts[] = {
     {"--codec", 0, KILN_OPT_VALUE, "C", "null, deflate, snappy or zstandard (default: the input's)"},
     {"--block-bytes", 0, KILN_OPT_VALUE, "N", "cut blocks at N uncompressed bytes (default 262144)"},

@@ -21,14 +21,17 @@ static const kiln_opt gh_opts[] = {
      "github.commits in\n--warehouse, MERGE on push_id / repo_id,sha, partitioned\nby day(created_at))"},
     {"--commit", 0, KILN_OPT_VALUE, "MODE",
      "iceberg: job (default: the target branch moves once per\ntable per run) or partition (once per day)"},
-    {"--branch", 0, KILN_OPT_VALUE, "NAME", "iceberg: commit to this branch (default main; created at\nmain's head when missing)"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME",
+     "iceberg: commit to this branch (default main; created at\nmain's head when missing)"},
     {"--stage-mb", 0, KILN_OPT_VALUE, "N",
      "iceberg: rows held in memory for one commit, 8..4096\n(default 32); past it the rows so far go to a staging\n"
      "branch, published to the target in one commit at the end"},
-    {"--start", 0, KILN_OPT_VALUE, "DATE", "first UTC day of the range (with --end; default: every\nhour file in --in)"},
+    {"--start", 0, KILN_OPT_VALUE, "DATE",
+     "first UTC day of the range (with --end; default: every\nhour file in --in)"},
     {"--end", 0, KILN_OPT_VALUE, "DATE", "last UTC day of the range, inclusive; hours missing in it\nare reported"},
     {"--filter", 0, KILN_OPT_VALUE, "SPEC",
-     "keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys actor,\norg, repo (owner/name); a key given twice matches either\n"
+     "keep pushes matching KEY=VALUE[,KEY=VALUE...]; keys actor,\norg, repo (owner/name); a key given twice matches "
+     "either\n"
      "value; case-insensitive"},
     {"--keep-going", 'k', 0, NULL,
      "a failed hour fails its day, every other hour still loads\n(default: no hour starts after the first failure)"},
@@ -169,8 +172,9 @@ static int gh_print(const kiln_gh_job_result *r, int json)
         for (size_t k = 0; k < p->nerrors; k++)
             fprintf(stderr, "kiln: partition %s failed, previous output kept: %s\n", d, p->errors[k]);
     }
-    return r->status == KILN_GH_JOB_OK ? KILN_EXIT_OK : r->status == KILN_GH_JOB_PARTIAL ? KILN_EXIT_PARTIAL
-                                                                                          : KILN_EXIT_FAIL;
+    return r->status == KILN_GH_JOB_OK        ? KILN_EXIT_OK
+           : r->status == KILN_GH_JOB_PARTIAL ? KILN_EXIT_PARTIAL
+                                              : KILN_EXIT_FAIL;
 }
 
 static int run_gh_events(const kiln_args *a)
@@ -216,5 +220,5 @@ static int run_job(int argc, char **argv)
     return run_gh_events(&a); /* the one job today (the parser knows the subcommands) */
 }
 
-KILN_COMMAND(cmd_job, "job", "run an engine job by hand (gh-events: GH Archive -> pushes, commits)", NULL, run_job,
-             40, NULL, 0, &job_spec)
+KILN_COMMAND(cmd_job, "job", "run an engine job by hand (gh-events: GH Archive -> pushes, commits)", NULL, run_job, 40,
+             NULL, 0, &job_spec)

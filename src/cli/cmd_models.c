@@ -11,22 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROJECT_OPTS                                                                                           \
-    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},           \
-        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                           \
-         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},      \
-        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"}, \
-        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                    \
-        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                            \
-         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "         \
-         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                   \
-        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"}, \
-        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},        \
-        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                          \
-         "only these kinds: model, seed, test, source, snapshot"},                                             \
-        {"--threads", 0, KILN_OPT_VALUE, "N", "run up to N independent nodes at once (default: the\nprofile's threads)"},                   \
-        {"--state", 0, KILN_OPT_VALUE, "DIR",                                                                  \
-         "a previous run's target directory: its manifest.json is\nwhat state:modified/new/old compares with"}
+#define PROJECT_OPTS                                                                                                   \
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},                   \
+        {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR",                                                                   \
+         "where profiles.yml is (default: $DBT_PROFILES_DIR, then\nthe project directory, then ~/.dbt)"},              \
+        {"--target", 't', KILN_OPT_VALUE, "NAME", "the profile output to use (default: the profile's target)"},        \
+        {"--vars", 0, KILN_OPT_VALUE, "YAML", "variables, a YAML mapping: '{key: value}'"},                            \
+        {"--select", 's', KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC",                                                    \
+         "nodes to act on: name, +name, name+, 2+name, @name,\ntag:x, path:x, config.materialized:x, "                 \
+         "resource_type:x,\nsource:x; space = union, comma = intersection"},                                           \
+        {"--models", 'm', KILN_OPT_VALUE | KILN_OPT_REPEAT | KILN_OPT_HIDDEN, "SPEC", "the same as --select"},         \
+        {"--exclude", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "SPEC", "nodes to leave out (same syntax)"},                \
+        {"--resource-type", 0, KILN_OPT_VALUE | KILN_OPT_REPEAT, "T",                                                  \
+         "only these kinds: model, seed, test, source, snapshot"},                                                     \
+        {"--threads", 0, KILN_OPT_VALUE, "N",                                                                          \
+         "run up to N independent nodes at once (default: the\nprofile's threads)"},                                   \
+    {                                                                                                                  \
+        "--state", 0, KILN_OPT_VALUE, "DIR",                                                                           \
+            "a previous run's target directory: its manifest.json is\nwhat state:modified/new/old compares with"       \
+    }
 
 static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
@@ -250,8 +253,8 @@ KILN_COMMAND(cmd_run, "run", "build a dbt project's models into Iceberg tables",
 KILN_COMMAND(cmd_test, "test", "run a dbt project's data tests", NULL, run_test, 74, NULL, 0, &test_spec)
 KILN_COMMAND(cmd_build, "build", "seeds, models and tests of a dbt project in one DAG", NULL, run_build, 74, NULL, 0,
              &build_spec)
-KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", NULL, run_snapshot, 74, NULL,
-             0, &snapshot_spec)
+KILN_COMMAND(cmd_snapshot, "snapshot", "record a dbt project's snapshots (SCD type 2)", NULL, run_snapshot, 74, NULL, 0,
+             &snapshot_spec)
 
 /* ---- models3: `kiln docs generate`, `kiln source freshness` ---- */
 
@@ -306,8 +309,6 @@ static int run_docs(int argc, char **argv)
         return project_fail(&err);
     return 0;
 }
-
-
 
 /* ------------------------------------------------------------ lineage */
 

@@ -153,10 +153,12 @@ static int run_sql(int argc, char **argv)
             int creates = 0, files = 0;
             for (int i = 0; i < nin; i++) {
                 files |= inputs[i].kind == 'f';
-                creates |= inputs[i].kind == 'c' && kiln_sql_text_creates_table(inputs[i].value, strlen(inputs[i].value));
+                creates |=
+                    inputs[i].kind == 'c' && kiln_sql_text_creates_table(inputs[i].value, strlen(inputs[i].value));
             }
             if (!creates && !files && !stdin_input) {
-                fprintf(stderr, "kiln sql: error: warehouse not found: %s (nothing created; a CREATE TABLE creates it)\n",
+                fprintf(stderr,
+                        "kiln sql: error: warehouse not found: %s (nothing created; a CREATE TABLE creates it)\n",
                         warehouse);
                 rc = KILN_EXIT_NOTFOUND;
                 goto done;
@@ -174,8 +176,13 @@ static int run_sql(int argc, char **argv)
             history = kiln_sprintf("%s/.kiln_history", home);
     }
     int tty_out = isatty(1);
-    kiln_sql_shell_opts so = {.fmt = fmt, .explain = explain, .interactive = interactive, .bail = bail,
-                              .history_path = history, .fit = tty_out, .pager = tty_out && !no_pager};
+    kiln_sql_shell_opts so = {.fmt = fmt,
+                              .explain = explain,
+                              .interactive = interactive,
+                              .bail = bail,
+                              .history_path = history,
+                              .fit = tty_out,
+                              .pager = tty_out && !no_pager};
     if (kiln_sql_shell_new(&sh, db, stdout, stderr, &so, &err) != 0) {
         rc = kiln_cli_fail(&err);
         goto done;
@@ -187,8 +194,7 @@ static int run_sql(int argc, char **argv)
     else
         kiln_sql_shell_feed(sh, stdin, NULL);
     /* the interactive shell reports errors as they happen and exits 0 */
-    if (rc == 0 && !interactive)
-    {
+    if (rc == 0 && !interactive) {
         /* a statement or dot-command that failed is failed work (1), not a
          * usage error of kiln sql itself, even when the shell says EINVAL */
         int first = kiln_sql_shell_first_error(sh);
@@ -203,5 +209,5 @@ done:
     return rc;
 }
 
-KILN_COMMAND(cmd_sql, "sql", "run SQL (SQLite + kiln functions); a shell without a query", NULL, run_sql, 60, NULL,
-             0, &sql_spec)
+KILN_COMMAND(cmd_sql, "sql", "run SQL (SQLite + kiln functions); a shell without a query", NULL, run_sql, 60, NULL, 0,
+             &sql_spec)

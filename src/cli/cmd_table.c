@@ -1072,8 +1072,8 @@ done:
     return rc;
 }
 
-#define REF_TEXT                                                                                                    \
-    "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                      \
+#define REF_TEXT                                                                                                       \
+    "REF / TIME: a snapshot id, a branch or tag name, 2024-03-03T10:00:00Z,\n"                                         \
     "2024-03-03 (end of that day, UTC) or ms:<epoch milliseconds>."
 
 static const kiln_subcmd table_subs[] = {
@@ -1104,12 +1104,11 @@ static const kiln_subcmd table_subs[] = {
     {"delete", "TABLE", 1, 1, "delete the rows matching --where (one commit)", KILN_TABLE_WRITE_TEXT,
      kiln_table_delete_opts},
     /* maintenance (docs/maintenance.md) */
-    {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)",
-     REWRITE_DATA_TEXT, rewrite_data_opts},
+    {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)", REWRITE_DATA_TEXT,
+     rewrite_data_opts},
     {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
      maintain_opts},
-    {"register", "TABLE", 1, 1, "add a table another engine wrote (read-only; docs/interop.md)", NULL,
-     register_opts},
+    {"register", "TABLE", 1, 1, "add a table another engine wrote (read-only; docs/interop.md)", NULL, register_opts},
 };
 
 /* In the order of table_subs. */

@@ -260,7 +260,8 @@ int kiln_table_cmd_remove_orphans(kiln_table_cli *cli, const kiln_args *a)
     } else if (oc.json) {
         printf("{\"orphans\":%zu,\"bytes\":%" PRId64 ",\"dry_run\":%s}\n", n, oc.bytes, o.dry_run ? "true" : "false");
     } else {
-        printf("%zu orphan file(s), %" PRId64 " bytes%s\n", n, oc.bytes, o.dry_run ? " (dry run, nothing deleted)" : " deleted");
+        printf("%zu orphan file(s), %" PRId64 " bytes%s\n", n, oc.bytes,
+               o.dry_run ? " (dry run, nothing deleted)" : " deleted");
     }
     kiln_lake_table_free(t);
     return rc;
@@ -306,26 +307,30 @@ int kiln_table_cmd_rewrite_manifests(kiln_table_cli *cli, const kiln_args *a)
 
 /* ------------------------------------------------------------ writes */
 
-#define WRITE_COMMON_OPTS                                                                                          \
-    {"--branch", 0, KILN_OPT_VALUE, "NAME", "commit to this branch (created at main's head if missing)"},          \
-    {"--json", 'j', 0, NULL,                                                                                       \
-     "{operation, snapshot_id, noop, rows_inserted, rows_updated,\nrows_deleted, files_added, files_removed, "      \
-     "attempts}"}
-#define INPUT_OPTS                                                                                                 \
+#define WRITE_COMMON_OPTS                                                                                              \
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "commit to this branch (created at main's head if missing)"},              \
+    {                                                                                                                  \
+        "--json", 'j', 0, NULL,                                                                                        \
+            "{operation, snapshot_id, noop, rows_inserted, rows_updated,\nrows_deleted, files_added, files_removed, "  \
+            "attempts}"                                                                                                \
+    }
+#define INPUT_OPTS                                                                                                     \
     {"--input", 'i', KILN_OPT_VALUE, "FILE", "NDJSON rows (required; '-' = stdin); dates/timestamps as\nISO strings"}, \
-    {"--ignore-unknown-keys", 0, 0, NULL, "skip keys that are not columns (default: an error naming\nthe line and the key)"}
+    {                                                                                                                  \
+        "--ignore-unknown-keys", 0, 0, NULL,                                                                           \
+            "skip keys that are not columns (default: an error naming\nthe line and the key)"                          \
+    }
 
 const kiln_opt kiln_table_append_opts[] = {INPUT_OPTS, WRITE_COMMON_OPTS, KILN_OPT_END};
 const kiln_opt kiln_table_merge_opts[] = {
-    {"--key", 0, KILN_OPT_VALUE, "COLS", "merge key columns, comma separated (required)"}, INPUT_OPTS,
-    WRITE_COMMON_OPTS, KILN_OPT_END};
+    {"--key", 0, KILN_OPT_VALUE, "COLS", "merge key columns, comma separated (required)"},
+    INPUT_OPTS,
+    WRITE_COMMON_OPTS,
+    KILN_OPT_END};
 const kiln_opt kiln_table_delete_opts[] = {
     {"--where", 0, KILN_OPT_VALUE, "PRED", "rows to delete (required; as for scan)"}, WRITE_COMMON_OPTS, KILN_OPT_END};
 
-static int write_batch(void *ctx, kiln_batch *b, kiln_err *err)
-{
-    return kiln_lake_writer_write(ctx, b, err);
-}
+static int write_batch(void *ctx, kiln_batch *b, kiln_err *err) { return kiln_lake_writer_write(ctx, b, err); }
 
 static int feed_ndjson(kiln_lake_writer *w, const char *path, int ignore_unknown, kiln_err *err)
 {
@@ -350,8 +355,8 @@ static void print_result(const char *op, const kiln_lake_write_result *r, int js
     } else if (r->noop) {
         printf("%s: nothing changed, no snapshot committed\n", op);
     } else {
-        printf("%s: snapshot %" PRId64 ": %" PRId64 " inserted, %" PRId64 " updated, %" PRId64
-               " deleted; %" PRId64 " file(s) added, %" PRId64 " rewritten/removed\n",
+        printf("%s: snapshot %" PRId64 ": %" PRId64 " inserted, %" PRId64 " updated, %" PRId64 " deleted; %" PRId64
+               " file(s) added, %" PRId64 " rewritten/removed\n",
                op, r->snapshot_id, r->rows_inserted, r->rows_updated, r->rows_deleted, r->files_added,
                r->files_removed);
     }

@@ -37,10 +37,7 @@ void kiln_cli_set_component(const char *cmd, const char *sub)
     snprintf(component, sizeof component, "%s%s%s", cmd ? cmd : "", sub ? " " : "", sub ? sub : "");
 }
 
-void kiln_cli_print_error(const char *msg)
-{
-    kiln_log_line(KILN_LOG_ERROR, component[0] ? component : NULL, msg);
-}
+void kiln_cli_print_error(const char *msg) { kiln_log_line(KILN_LOG_ERROR, component[0] ? component : NULL, msg); }
 
 int kiln_cli_exit_code(int code)
 {
@@ -306,8 +303,8 @@ static int run_completion(int argc, char **argv)
     return 0;
 }
 
-KILN_COMMAND(cmd_completion, "completion", "print a bash or zsh completion script", NULL, run_completion, 95, NULL,
-             0, &completion_spec)
+KILN_COMMAND(cmd_completion, "completion", "print a bash or zsh completion script", NULL, run_completion, 95, NULL, 0,
+             &completion_spec)
 
 /* ------------------------------------------------------------ main */
 

@@ -29,10 +29,7 @@ static const kiln_opt help_opt = {"--help", 'h', 0, NULL, "show this help"};
 
 static const char *global_warehouse;
 
-const char *kiln_cli_warehouse_option(void)
-{
-    return global_warehouse;
-}
+const char *kiln_cli_warehouse_option(void) { return global_warehouse; }
 
 const char *kiln_cli_warehouse(void)
 {
@@ -84,10 +81,7 @@ static const kiln_opt *lookup(const kiln_cmdspec *cmd, const kiln_subcmd *sub, c
     return o;
 }
 
-static int is_help(const char *a)
-{
-    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
-}
+static int is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
 
 int kiln_opt_distance(const char *a, const char *b)
 {
@@ -332,8 +326,8 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
             return 1;
         }
     if (cmd->subs && !out->sub) {
-        out->exit = usage(cmd, NULL, "which subcommand? (%s%s%s, ...)", cmd->subs[0].name,
-                          cmd->nsubs > 1 ? ", " : "", cmd->nsubs > 1 ? cmd->subs[1].name : "");
+        out->exit = usage(cmd, NULL, "which subcommand? (%s%s%s, ...)", cmd->subs[0].name, cmd->nsubs > 1 ? ", " : "",
+                          cmd->nsubs > 1 ? cmd->subs[1].name : "");
         return 1;
     }
     const kiln_subcmd *sub = out->sub;
@@ -408,7 +402,7 @@ int kiln_opt_parse(kiln_args *out, const kiln_cmdspec *cmd, int argc, char **arg
         return 1;
     }
     kiln_debug("%s%s%s: %d option(s), %d argument(s)", cmd->name, sub ? " " : "", sub ? sub->name : "", out->nseen,
-                out->npos);
+               out->npos);
     return 0;
 }
 
@@ -516,10 +510,7 @@ static void print_opts(FILE *f, const kiln_opt *tab)
             print_opt(f, tab);
 }
 
-void kiln_opt_help_globals(FILE *f)
-{
-    print_opts(f, global_opts);
-}
+void kiln_opt_help_globals(FILE *f) { print_opts(f, global_opts); }
 
 void kiln_opt_help(FILE *f, const kiln_cmdspec *cmd, const kiln_subcmd *sub)
 {

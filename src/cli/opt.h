@@ -52,7 +52,10 @@ typedef struct kiln_opt {
     const char *value_name; /* "N", "DIR" in help; NULL for a switch */
     const char *help;       /* help text; '\n' continues on the next line */
 } kiln_opt;
-#define KILN_OPT_END {NULL, 0, 0, NULL, NULL}
+#define KILN_OPT_END                                                                                                   \
+    {                                                                                                                  \
+        NULL, 0, 0, NULL, NULL                                                                                         \
+    }
 
 typedef struct kiln_subcmd {
     const char *name;       /* "scan" */
@@ -71,7 +74,7 @@ typedef struct kiln_cmdspec {
     const kiln_opt *opts;    /* the command's own options (with subcommands: shared by all) */
     const kiln_subcmd *subs; /* NULL for a leaf command */
     int nsubs;
-    const char *footer;      /* printed last in --help (exit codes, notes); NULL none */
+    const char *footer; /* printed last in --help (exit codes, notes); NULL none */
 } kiln_cmdspec;
 
 #define KILN_OPT_MAX_SEEN 128 /* options and positionals on one command line */

@@ -48,8 +48,8 @@ int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema
 {
     const uint8_t *p = *pp;
     int rc = 0;
-#define NEED(k)                                                                                                   \
-    if ((size_t)(end - p) < (size_t)(k))                                                                          \
+#define NEED(k)                                                                                                        \
+    if ((size_t)(end - p) < (size_t)(k))                                                                               \
         return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut in a record", path);
     for (int c = 0; c < schema->ncols && !rc; c++) {
         NEED(1);

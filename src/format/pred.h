@@ -16,8 +16,15 @@
 #include "format/batch.h"
 
 typedef enum kiln_pred_op {
-    KILN_PRED_EQ = 1, KILN_PRED_LT, KILN_PRED_LE, KILN_PRED_GT, KILN_PRED_GE, KILN_PRED_BETWEEN,
-    KILN_PRED_ISNULL, KILN_PRED_NOTNULL, KILN_PRED_NE
+    KILN_PRED_EQ = 1,
+    KILN_PRED_LT,
+    KILN_PRED_LE,
+    KILN_PRED_GT,
+    KILN_PRED_GE,
+    KILN_PRED_BETWEEN,
+    KILN_PRED_ISNULL,
+    KILN_PRED_NOTNULL,
+    KILN_PRED_NE
 } kiln_pred_op;
 
 /* A literal in the column's kiln type: i (bool, ints, date days, timestamp
@@ -31,7 +38,7 @@ typedef struct kiln_pred_value {
 } kiln_pred_value;
 
 typedef struct kiln_pred_term {
-    int col;            /* index into the schema given to kiln_pred_parse */
+    int col; /* index into the schema given to kiln_pred_parse */
     kiln_pred_op op;
     kiln_pred_value v, hi; /* hi: BETWEEN's upper bound (inclusive) */
 } kiln_pred_term;
@@ -48,7 +55,7 @@ typedef struct kiln_pred_term {
  * is given as BETWEEN 1 AND 0 (an empty range; every evaluator's BETWEEN
  * rejects every value and prunes conservatively). Errors: KILN_ENOTFOUND
  * for an unknown column, KILN_EINVAL for anything else. */
-int kiln_pred_parse(kiln_pred_term **terms, int *nterms, kiln_arena *a, const kiln_schema *schema,
-                    const char *text, kiln_err *err);
+int kiln_pred_parse(kiln_pred_term **terms, int *nterms, kiln_arena *a, const kiln_schema *schema, const char *text,
+                    kiln_err *err);
 
 #endif /* KILN_PRED_H */

@@ -31,8 +31,8 @@ static int ddl_word(const char **p, char *buf, size_t cap)
     return (int)n;
 }
 
-int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_type **out, int32_t *next_id,
-                             int depth, kiln_err *err)
+int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_type **out, int32_t *next_id, int depth,
+                             kiln_err *err)
 {
     char word[64];
     if (depth > KILN_LAKE_MAX_DEPTH)
@@ -156,10 +156,11 @@ int kiln_lake__type_from_ddl(kiln_lake_meta *m, const char **p, const kiln_lake_
         } else {
             static const struct {
                 const char *alias, *name;
-            } aliases[] = {{"integer", "int"},     {"bigint", "long"},     {"int64", "long"},
-                           {"int32", "int"},       {"bool", "boolean"},    {"varchar", "string"},
-                           {"text", "string"},     {"real", "float"},      {"bytes", "binary"},
-                           {"timestamp_tz", "timestamptz"}};
+            } aliases[] = {{"integer", "int"},  {"bigint", "long"},
+                           {"int64", "long"},   {"int32", "int"},
+                           {"bool", "boolean"}, {"varchar", "string"},
+                           {"text", "string"},  {"real", "float"},
+                           {"bytes", "binary"}, {"timestamp_tz", "timestamptz"}};
             const char *name = word;
             for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
                 if (strcmp(word, aliases[i].alias) == 0)
@@ -226,8 +227,7 @@ static void render(const kiln_lake_type *t, char *buf, size_t cap, size_t *off, 
         }
         put(buf, cap, off, ">");
         break;
-    default:
-        put(buf, cap, off, t->name ? t->name : "?");
+    default: put(buf, cap, off, t->name ? t->name : "?");
     }
 }
 
@@ -243,8 +243,8 @@ const char *kiln_lake_type_str(const kiln_lake_type *t, char *buf, size_t cap)
 
 /* ------------------------------------------------------------ partition text */
 
-int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, const char *text,
-                              kiln_lake_spec *out, kiln_err *err)
+int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, const char *text, kiln_lake_spec *out,
+                              kiln_err *err)
 {
     KILN_VEC(kiln_lake_part_field) fs = {0};
     const char *p = text ? text : "";
@@ -341,10 +341,10 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
         static const struct {
             kiln_lake_transform_kind k;
             const char *suffix;
-        } suffixes[] = {{KILN_LAKE_XF_IDENTITY, ""},     {KILN_LAKE_XF_BUCKET, "_bucket"},
+        } suffixes[] = {{KILN_LAKE_XF_IDENTITY, ""},       {KILN_LAKE_XF_BUCKET, "_bucket"},
                         {KILN_LAKE_XF_TRUNCATE, "_trunc"}, {KILN_LAKE_XF_YEAR, "_year"},
-                        {KILN_LAKE_XF_MONTH, "_month"},   {KILN_LAKE_XF_DAY, "_day"},
-                        {KILN_LAKE_XF_HOUR, "_hour"},     {KILN_LAKE_XF_VOID, "_null"}};
+                        {KILN_LAKE_XF_MONTH, "_month"},    {KILN_LAKE_XF_DAY, "_day"},
+                        {KILN_LAKE_XF_HOUR, "_hour"},      {KILN_LAKE_XF_VOID, "_null"}};
         const char *suffix = "";
         for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
             if (suffixes[i].k == pf.transform.kind)

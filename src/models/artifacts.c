@@ -226,8 +226,8 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
                 json_object_set_new(kw, "model", json_string(m ? m : ""));
                 kiln_free(m);
             }
-            json_object_set_new(o, "test_metadata", json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw,
-                                                              "namespace"));
+            json_object_set_new(o, "test_metadata",
+                                json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw, "namespace"));
             json_object_set_new(o, "column_name", col ? kj_to_json(*col) : json_null());
             json_object_set_new(o, "attached_node", json_string(n->attached));
             char *fk = att >= 0 ? kiln_sprintf("models.%s", p->nodes.items[att]->name) : NULL;
@@ -301,9 +301,10 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
         char *id = kiln_sprintf("doc.%s.%s", p->name, k.u.s->p);
         if (!id)
             continue;
-        json_object_set_new(docs, id, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "name", k.u.s->p, "resource_type", "doc",
-                                                "package_name", p->name, "path", "", "original_file_path", "",
-                                                "unique_id", id, "block_contents", kj_to_json(v)));
+        json_object_set_new(docs, id,
+                            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "name", k.u.s->p, "resource_type", "doc",
+                                      "package_name", p->name, "path", "", "original_file_path", "", "unique_id", id,
+                                      "block_contents", kj_to_json(v)));
         kiln_free(id);
     }
     json_object_set_new(doc, "docs", docs);
@@ -332,9 +333,10 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
         kiln_ts_format(r->started, a);
         kiln_ts_format(r->compiled, b);
         kiln_ts_format(r->finished, c);
-        json_t *timing = r->started ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
-                                                "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
-                                    : json_array();
+        json_t *timing = r->started
+                             ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
+                                         "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
+                             : json_array();
         char *rel = n->kind == KM_TEST ? NULL : kiln_models__relation(p, n);
         json_t *o = json_object();
         json_object_set_new(o, "status", json_string(r->status));
@@ -342,7 +344,8 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
         json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
         json_object_set_new(o, "execution_time", json_real(r->seconds));
         json_object_set_new(o, "adapter_response",
-                            r->started ? json_pack("{s:s}", "_message", r->message[0] ? "ERROR" : "OK") : json_object());
+                            r->started ? json_pack("{s:s}", "_message", r->message[0] ? "ERROR" : "OK")
+                                       : json_object());
         json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
         json_object_set_new(o, "failures", n->kind == KM_TEST && r->started ? json_integer(r->failures) : json_null());
         json_object_set_new(o, "unique_id", json_string(n->unique_id));

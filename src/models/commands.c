@@ -103,8 +103,9 @@ int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err)
         goto done;
     /* dbt ls prints in unique_id order */
     for (size_t i = 1; i < sel.len; i++)
-        for (size_t j = i; j > 0 && strcmp(p->nodes.items[sel.items[j - 1]]->unique_id,
-                                           p->nodes.items[sel.items[j]]->unique_id) > 0; j--) {
+        for (size_t j = i;
+             j > 0 && strcmp(p->nodes.items[sel.items[j - 1]]->unique_id, p->nodes.items[sel.items[j]]->unique_id) > 0;
+             j--) {
             size_t t = sel.items[j];
             sel.items[j] = sel.items[j - 1];
             sel.items[j - 1] = t;

@@ -18,7 +18,7 @@ typedef struct rctx {
     kiln_project *p;
     size_t idx;
     km_node *n;
-    int execute;       /* 1 while compiling/running (dbt's `execute`) */
+    int execute; /* 1 while compiling/running (dbt's `execute`) */
 } rctx;
 
 /* ------------------------------------------------------------ relations */
@@ -202,8 +202,9 @@ static int f_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     }
     kj_val d = kj_arg(a, 1, "default");
     if (a->npos < 2 && !(a->nkw && d.t != KJ_UNDEF))
-        return kj_fail(in, KILN_EINVAL, "Required var '%s' not found in config: give it in dbt_project.yml vars, with "
-                                        "--vars, or give var() a default",
+        return kj_fail(in, KILN_EINVAL,
+                       "Required var '%s' not found in config: give it in dbt_project.yml vars, with "
+                       "--vars, or give var() a default",
                        k.u.s->p);
     *out = kj_retain(d);
     return 0;
@@ -365,11 +366,12 @@ static int context(rctx *c, kj_val *out, kiln_err *err)
     rc = set_fn(d, "config", f_config, c, cfgobj, err);
     kj_release(cfgobj);
     if (rc || (rc = set_fn(d, "ref", f_ref, c, kj_undef(), err)) ||
-        (rc = set_fn(d, "source", f_source, c, kj_undef(), err)) || (rc = set_fn(d, "var", f_var, c, kj_undef(), err)) ||
+        (rc = set_fn(d, "source", f_source, c, kj_undef(), err)) ||
+        (rc = set_fn(d, "var", f_var, c, kj_undef(), err)) ||
         (rc = set_fn(d, "env_var", f_env_var, c, kj_undef(), err)) ||
         (rc = set_fn(d, "is_incremental", f_is_incremental, c, kj_undef(), err)) ||
-        (rc = set_fn(d, "return", f_return, c, kj_undef(), err)) || (rc = set_fn(d, "log", f_log, c, kj_undef(), err)) ||
-        (rc = set_fn(d, "doc", f_doc, c, kj_undef(), err)) ||
+        (rc = set_fn(d, "return", f_return, c, kj_undef(), err)) ||
+        (rc = set_fn(d, "log", f_log, c, kj_undef(), err)) || (rc = set_fn(d, "doc", f_doc, c, kj_undef(), err)) ||
         (rc = set_fn(exc, "raise_compiler_error", f_raise, c, kj_undef(), err)) ||
         (rc = set_fn(exc, "warn", f_warn, c, kj_undef(), err)) ||
         (rc = set_fn(adapter, "dispatch", f_dispatch, c, kj_undef(), err)) ||

@@ -197,7 +197,7 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
     if (!strcmp(method, "test_name"))
         return n->kind == KM_TEST && n->test_macro && glob(value, n->test_macro);
     if (!strcmp(method, "test_type"))
-        return n->kind == KM_TEST && (!strcmp(value, "generic") ? n->test_macro != NULL
+        return n->kind == KM_TEST && (!strcmp(value, "generic")    ? n->test_macro != NULL
                                       : !strcmp(value, "singular") ? n->test_macro == NULL
                                                                    : 0);
     *bad = 1;

@@ -93,8 +93,8 @@ typedef struct kj_class {
     int (*getattr)(kj_in *in, void *ud, const char *name, kj_val *out);
     int (*str)(kj_in *in, void *ud, kiln_buf *out); /* NULL: "<name object>" */
     void (*free)(void *ud);                         /* may be NULL */
-    const char *const *methods; /* NULL-terminated method names, or NULL */
-    kj_native method;           /* runs one: ud = its name (from methods), self = the object */
+    const char *const *methods;                     /* NULL-terminated method names, or NULL */
+    kj_native method;                               /* runs one: ud = its name (from methods), self = the object */
 } kj_class;
 
 typedef struct kj_obj {
@@ -105,11 +105,31 @@ typedef struct kj_obj {
 
 /* ------------------------------------------------------------ values */
 
-static inline kj_val kj_undef(void) { kj_val v = {KJ_UNDEF, {0}}; return v; }
-static inline kj_val kj_none(void) { kj_val v = {KJ_NONE, {0}}; return v; }
-static inline kj_val kj_bool(int b) { kj_val v = {KJ_BOOL, {.b = !!b}}; return v; }
-static inline kj_val kj_int(int64_t i) { kj_val v = {KJ_INT, {.i = i}}; return v; }
-static inline kj_val kj_float(double f) { kj_val v = {KJ_FLOAT, {.f = f}}; return v; }
+static inline kj_val kj_undef(void)
+{
+    kj_val v = {KJ_UNDEF, {0}};
+    return v;
+}
+static inline kj_val kj_none(void)
+{
+    kj_val v = {KJ_NONE, {0}};
+    return v;
+}
+static inline kj_val kj_bool(int b)
+{
+    kj_val v = {KJ_BOOL, {.b = !!b}};
+    return v;
+}
+static inline kj_val kj_int(int64_t i)
+{
+    kj_val v = {KJ_INT, {.i = i}};
+    return v;
+}
+static inline kj_val kj_float(double f)
+{
+    kj_val v = {KJ_FLOAT, {.f = f}};
+    return v;
+}
 kj_val kj_retain(kj_val v); /* returns v */
 void kj_release(kj_val v);
 /* New values (owned; KJ_UNDEF with a NULL payload when out of memory —
@@ -119,9 +139,9 @@ kj_val kj_str_c(const char *s);
 kj_val kj_list_new(void);
 kj_val kj_tuple_new(void);
 kj_val kj_dict_new(void);
-kj_val kj_obj_new(const kj_class *cls, void *ud); /* takes ud (freed by cls->free) */
+kj_val kj_obj_new(const kj_class *cls, void *ud);                          /* takes ud (freed by cls->free) */
 kj_val kj_func_new(const char *name, kj_native fn, void *ud, kj_val self); /* self retained */
-kj_val kj_datetime_new(int64_t micros);           /* a naive UTC datetime object */
+kj_val kj_datetime_new(int64_t micros);                                    /* a naive UTC datetime object */
 static inline int kj_oom(kj_val v) { return v.t == KJ_UNDEF && !v.u.s; }
 
 /* List append / dict set take ownership of the value (and key). */
@@ -145,9 +165,9 @@ int kj_to_str_val(kj_in *in, kj_val v, kj_val *out); /* str(v) as a new KJ_STR (
 /* ------------------------------------------------------------ environment */
 
 typedef struct kj_limits {
-    size_t max_output; /* bytes of one render's output (default 64 MB) */
-    int max_depth;     /* nested macro calls / includes (default 200) */
-    uint64_t max_steps;/* evaluation steps of one render (default 200 M) */
+    size_t max_output;  /* bytes of one render's output (default 64 MB) */
+    int max_depth;      /* nested macro calls / includes (default 200) */
+    uint64_t max_steps; /* evaluation steps of one render (default 200 M) */
 } kj_limits;
 
 int kj_env_new(kj_env **out, kiln_err *err); /* caller frees with kj_env_free */

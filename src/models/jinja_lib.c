@@ -347,7 +347,8 @@ static int str_format(kj_in *in, kj_val fmt, const kj_args *a, kj_val *out)
             } else {
                 size_t k;
                 for (k = 0; k < a->nkw; k++)
-                    if (strlen(a->kwname[k]) == (size_t)(nend - name) && !memcmp(a->kwname[k], name, (size_t)(nend - name)))
+                    if (strlen(a->kwname[k]) == (size_t)(nend - name) &&
+                        !memcmp(a->kwname[k], name, (size_t)(nend - name)))
                         break;
                 if (k == a->nkw)
                     rc = kj_fail(in, KILN_EINVAL, "format: no argument named '%.*s'", (int)(nend - name), name);
@@ -634,7 +635,6 @@ kj_val kj_datetime_new(int64_t micros)
     return kj_obj_new(&dt_class, d);
 }
 
-
 static int g_now(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
 {
     int64_t now = kiln_now_micros();
@@ -710,7 +710,8 @@ static int test_impl(kj_in *in, const char *name, kj_val v, const kj_args *a, in
                !strcmp(name, "<=") || !strcmp(name, "gt") || !strcmp(name, ">") || !strcmp(name, "greaterthan") ||
                !strcmp(name, "ge") || !strcmp(name, ">=")) {
         if (kj_compare(v, x, &c))
-            return kj_fail(in, KILN_EINVAL, "test '%s': cannot compare '%s' and '%s'", name, kj_type_name(v), kj_type_name(x));
+            return kj_fail(in, KILN_EINVAL, "test '%s': cannot compare '%s' and '%s'", name, kj_type_name(v),
+                           kj_type_name(x));
         if (name[0] == 'l' || name[0] == '<')
             *res = (name[1] == 'e' || name[1] == '=') ? c <= 0 : c < 0;
         else
@@ -744,11 +745,12 @@ static int test_impl(kj_in *in, const char *name, kj_val v, const kj_args *a, in
     return 0;
 }
 
-static const char *const test_names[] = {"defined", "undefined", "none", "boolean", "true", "false", "integer", "float",
-                                         "number", "string", "mapping", "iterable", "sequence", "callable", "sameas",
-                                         "escaped", "eq", "==", "equalto", "ne", "!=", "in", "lt", "<", "lessthan", "le",
-                                         "<=", "gt", ">", "greaterthan", "ge", ">=", "odd", "even", "divisibleby",
-                                         "lower", "upper", NULL};
+static const char *const test_names[] = {
+    "defined",  "undefined", "none",        "boolean",  "true",     "false",       "integer", "float",
+    "number",   "string",    "mapping",     "iterable", "sequence", "callable",    "sameas",  "escaped",
+    "eq",       "==",        "equalto",     "ne",       "!=",       "in",          "lt",      "<",
+    "lessthan", "le",        "<=",          "gt",       ">",        "greaterthan", "ge",      ">=",
+    "odd",      "even",      "divisibleby", "lower",    "upper",    NULL};
 
 int kj_has_test(const char *name)
 {
@@ -813,7 +815,7 @@ static int f_case(kj_in *in, kj_val v, int mode, kj_val *out) /* 0 lower 1 upper
         else if (mode == 2) {
             c = (unsigned char)(start ? toupper(c) : tolower(c));
             start = !isalnum(c) && c != '\'';
-            if (c == '\'' )
+            if (c == '\'')
                 start = 0;
         } else
             c = (unsigned char)(i == 0 ? toupper(c) : tolower(c));
@@ -856,7 +858,7 @@ static int replace_impl(kj_in *in, kj_val s, kj_val old, kj_val nw, kj_val count
     size_t ol = old.u.s->len;
     int64_t done = 0;
     if (ol == 0) { /* Python inserts new between every character */
-        for (; !rc; ) {
+        for (; !rc;) {
             if (max < 0 || done < max) {
                 rc = kiln_buf_append(&b, nw.u.s->p, nw.u.s->len, kj_in_err(in));
                 done++;
@@ -1230,8 +1232,14 @@ static int tojson_append(kj_in *in, kj_val v, kiln_buf *b, int indent, int level
     case KJ_INT:
     case KJ_FLOAT:
         if (v.t == KJ_FLOAT && !isfinite(v.u.f))
-            return kiln_buf_append(b, isnan(v.u.f) ? "NaN" : v.u.f > 0 ? "Infinity" : "-Infinity",
-                                   isnan(v.u.f) ? 3 : v.u.f > 0 ? 8 : 9, err);
+            return kiln_buf_append(b,
+                                   isnan(v.u.f) ? "NaN"
+                                   : v.u.f > 0  ? "Infinity"
+                                                : "-Infinity",
+                                   isnan(v.u.f) ? 3
+                                   : v.u.f > 0  ? 8
+                                                : 9,
+                                   err);
         return kj_str_append(in, v, b, err);
     case KJ_STR: {
         /* Jinja's htmlsafe_json_dumps: ASCII-escaped, with <>&' as \u00XX */
@@ -1453,7 +1461,12 @@ static int filter_impl(kj_in *in, const char *name, kj_val v, const kj_args *a, 
         kiln_buf_init(&b, 0);
         for (size_t i = 0; i < s.u.s->len && !rc; i++) {
             char c = s.u.s->p[i];
-            const char *rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;" : c == '\'' ? "&#39;" : NULL;
+            const char *rep = c == '&'    ? "&amp;"
+                              : c == '<'  ? "&lt;"
+                              : c == '>'  ? "&gt;"
+                              : c == '"'  ? "&#34;"
+                              : c == '\'' ? "&#39;"
+                                          : NULL;
             rc = rep ? kiln_buf_append(&b, rep, strlen(rep), err) : kiln_buf_putc(&b, c, err);
         }
         kj_release(s);
@@ -1685,19 +1698,21 @@ static int filter_impl(kj_in *in, const char *name, kj_val v, const kj_args *a, 
 
 /* ------------------------------------------------------------ methods */
 
-static const char *const str_methods[] = {"split", "rsplit", "strip", "lstrip", "rstrip", "upper", "lower", "title",
-                                          "capitalize", "replace", "startswith", "endswith", "format", "join", "find",
-                                          "rfind", "count", "isdigit", "isalpha", "isalnum", "islower", "isupper",
-                                          "isspace", "splitlines", "zfill", "ljust", "rjust", "index", NULL};
-static const char *const list_methods[] = {"append", "extend", "pop", "insert", "index", "count", "remove", "reverse",
-                                           "sort", "copy", "clear", NULL};
-static const char *const dict_methods[] = {"items", "keys", "values", "get", "update", "pop", "setdefault", "copy",
-                                           "clear", NULL};
+static const char *const str_methods[] = {
+    "split",      "rsplit",   "strip",   "lstrip",     "rstrip", "upper", "lower", "title",   "capitalize", "replace",
+    "startswith", "endswith", "format",  "join",       "find",   "rfind", "count", "isdigit", "isalpha",    "isalnum",
+    "islower",    "isupper",  "isspace", "splitlines", "zfill",  "ljust", "rjust", "index",   NULL};
+static const char *const list_methods[] = {"append", "extend",  "pop",  "insert", "index", "count",
+                                           "remove", "reverse", "sort", "copy",   "clear", NULL};
+static const char *const dict_methods[] = {"items", "keys",       "values", "get",   "update",
+                                           "pop",   "setdefault", "copy",   "clear", NULL};
 
 const char *kj_method_name(kj_val self, const char *name)
 {
-    const char *const *tab = self.t == KJ_STR ? str_methods : self.t == KJ_LIST ? list_methods
-                           : self.t == KJ_DICT ? dict_methods : NULL;
+    const char *const *tab = self.t == KJ_STR    ? str_methods
+                             : self.t == KJ_LIST ? list_methods
+                             : self.t == KJ_DICT ? dict_methods
+                                                 : NULL;
     for (int i = 0; tab && tab[i]; i++)
         if (!strcmp(tab[i], name))
             return tab[i];
@@ -2158,8 +2173,9 @@ int kj_method(kj_in *in, kj_val self, const char *name, const kj_args *a, kj_val
         *found = 0;
         return 0;
     }
-    int rc = self.t == KJ_STR ? str_method(in, self, m, a, out) : self.t == KJ_LIST ? list_method(in, self, m, a, out)
-                                                                  : dict_method(in, self, m, a, out);
+    int rc = self.t == KJ_STR    ? str_method(in, self, m, a, out)
+             : self.t == KJ_LIST ? list_method(in, self, m, a, out)
+                                 : dict_method(in, self, m, a, out);
     if (rc < 0) {
         kj_release(*out);
         *out = kj_undef();

@@ -141,9 +141,7 @@ static int lex_string(parser *ps, const char *p, const char **endp)
                 break;
             }
             /* fall through */
-        default:
-            o[n++] = '\\';
-            o[n++] = *r;
+        default: o[n++] = '\\'; o[n++] = *r;
         }
     }
     o[n] = 0;
@@ -359,8 +357,14 @@ static tok *next(parser *ps)
         ps->ti++;
     return t;
 }
-static int is_op(const tok *t, const char *op) { return t->t == T_OP && t->n == strlen(op) && memcmp(t->p, op, t->n) == 0; }
-static int is_name(const tok *t, const char *nm) { return t->t == T_NAME && t->n == strlen(nm) && memcmp(t->p, nm, t->n) == 0; }
+static int is_op(const tok *t, const char *op)
+{
+    return t->t == T_OP && t->n == strlen(op) && memcmp(t->p, op, t->n) == 0;
+}
+static int is_name(const tok *t, const char *nm)
+{
+    return t->t == T_NAME && t->n == strlen(nm) && memcmp(t->p, nm, t->n) == 0;
+}
 
 static const char *tok_desc(const tok *t)
 {
@@ -407,10 +411,7 @@ static kj_node *node(parser *ps, int kind, const tok *at)
     return n;
 }
 
-static const char *astr(parser *ps, const char *p, size_t n)
-{
-    return kiln_arena_strndup(ps->arena, p, n);
-}
+static const char *astr(parser *ps, const char *p, size_t n) { return kiln_arena_strndup(ps->arena, p, n); }
 
 /* An immortal string value in the arena: its count never reaches 0. */
 static kj_val lit_str(parser *ps, const char *p, size_t n)
@@ -700,8 +701,8 @@ static int starts_expr(const tok *t)
     if (t->t == T_STR || t->t == T_INT || t->t == T_FLOAT)
         return 1;
     if (t->t == T_NAME)
-        return !(is_name(t, "else") || is_name(t, "or") || is_name(t, "and") || is_name(t, "is") ||
-                 is_name(t, "in") || is_name(t, "not") || is_name(t, "if"));
+        return !(is_name(t, "else") || is_name(t, "or") || is_name(t, "and") || is_name(t, "is") || is_name(t, "in") ||
+                 is_name(t, "not") || is_name(t, "if"));
     return is_op(t, "[") || is_op(t, "{") || is_op(t, "-") || is_op(t, "+");
 }
 
@@ -748,7 +749,7 @@ static int p_filters(parser *ps, kj_node **io)
             }
             tok *nm = next(ps);
             if (nm->t != T_NAME && !(nm->t == T_OP && (is_op(nm, "==") || is_op(nm, "!=") || is_op(nm, "<") ||
-                                                         is_op(nm, ">") || is_op(nm, "<=") || is_op(nm, ">="))))
+                                                       is_op(nm, ">") || is_op(nm, "<=") || is_op(nm, ">="))))
                 return unexpected(ps, nm, "a test name");
             if (is_name(nm, "none") || is_name(nm, "true") || is_name(nm, "false"))
                 n->name = nm->p[0] == 'n' ? "none" : nm->p[0] == 't' ? "true" : "false";
@@ -838,7 +839,11 @@ static int p_mul(parser *ps, kj_node **out)
     int rc = p_pow(ps, out);
     for (;;) {
         tok *t = cur(ps);
-        int op = is_op(t, "*") ? OP_MUL : is_op(t, "/") ? OP_DIV : is_op(t, "//") ? OP_FLOORDIV : is_op(t, "%") ? OP_MOD : 0;
+        int op = is_op(t, "*")    ? OP_MUL
+                 : is_op(t, "/")  ? OP_DIV
+                 : is_op(t, "//") ? OP_FLOORDIV
+                 : is_op(t, "%")  ? OP_MOD
+                                  : 0;
         if (rc || !op)
             return rc;
         next(ps);
@@ -880,8 +885,14 @@ static int p_compare(parser *ps, kj_node **out)
     tok *at = cur(ps);
     for (;;) {
         tok *t = cur(ps);
-        int op = is_op(t, "==") ? CMP_EQ : is_op(t, "!=") ? CMP_NE : is_op(t, "<") ? CMP_LT : is_op(t, "<=") ? CMP_LE
-                 : is_op(t, ">") ? CMP_GT : is_op(t, ">=") ? CMP_GE : is_name(t, "in") ? CMP_IN : 0;
+        int op = is_op(t, "==")     ? CMP_EQ
+                 : is_op(t, "!=")   ? CMP_NE
+                 : is_op(t, "<")    ? CMP_LT
+                 : is_op(t, "<=")   ? CMP_LE
+                 : is_op(t, ">")    ? CMP_GT
+                 : is_op(t, ">=")   ? CMP_GE
+                 : is_name(t, "in") ? CMP_IN
+                                    : 0;
         if (!op && is_name(t, "not") && is_name(&ps->toks.items[ps->ti + 1], "in")) {
             op = CMP_NOTIN;
             next(ps);
@@ -1150,7 +1161,8 @@ static int p_stmt(parser *ps, tok *begin, kj_node **out)
             if ((rc = expect_end(ps)) || (rc = p_body(ps, e2, &n->c, &which)))
                 goto iffail;
         }
-        if ((rc = finish_list(ps, &conds, &n->kids, &n->nkids)) || (rc = finish_list(ps, &bodies, &n->kids2, &n->nkids2)))
+        if ((rc = finish_list(ps, &conds, &n->kids, &n->nkids)) ||
+            (rc = finish_list(ps, &bodies, &n->kids2, &n->nkids2)))
             return rc;
         rc = expect_end(ps);
         *out = n;
@@ -1227,7 +1239,8 @@ static int p_stmt(parser *ps, tok *begin, kj_node **out)
         } else if (!(n->name = astr(ps, nm->p, nm->n))) {
             return KILN_OOM(ps->err);
         }
-        if ((rc = p_params(ps, n)) || (rc = expect_end(ps)) || (rc = p_macro_body(ps, n, is_test ? "endtest" : "endmacro")))
+        if ((rc = p_params(ps, n)) || (rc = expect_end(ps)) ||
+            (rc = p_macro_body(ps, n, is_test ? "endtest" : "endmacro")))
             return rc;
         *out = n;
         return expect_end(ps);
@@ -1316,7 +1329,10 @@ static int p_stmt(parser *ps, tok *begin, kj_node **out)
             return KILN_OOM(ps->err);
         while (cur(ps)->t != T_BEND && cur(ps)->t != T_EOF) /* materialization's adapter= */
             next(ps);
-        const char *ends[] = {kind == N_DOCS ? "enddocs" : kind == N_SNAPSHOT ? "endsnapshot" : "endmaterialization", NULL};
+        const char *ends[] = {kind == N_DOCS       ? "enddocs"
+                              : kind == N_SNAPSHOT ? "endsnapshot"
+                                                   : "endmaterialization",
+                              NULL};
         const char *which;
         if ((rc = expect_end(ps)) || (rc = p_body(ps, ends, &n->b, &which)))
             return rc;
@@ -1378,9 +1394,9 @@ static int p_body(parser *ps, const char *const *ends, kj_node **out, const char
                         goto done;
                     }
                 }
-                static const char *const closers[] = {"endif", "endfor", "endset", "endmacro", "endcall", "endfilter",
-                                                      "else", "elif", "endtest", "enddocs", "endsnapshot",
-                                                      "endmaterialization", "endraw", "endwith", NULL};
+                static const char *const closers[] = {
+                    "endif",   "endfor",  "endset",      "endmacro",           "endcall", "endfilter", "else", "elif",
+                    "endtest", "enddocs", "endsnapshot", "endmaterialization", "endraw",  "endwith",   NULL};
                 for (int i = 0; closers[i]; i++) {
                     if (is_name(nm, closers[i])) {
                         if (ends)

@@ -277,10 +277,7 @@ int kj_truthy(kj_val v)
 
 int kj_is_num(kj_val v) { return v.t == KJ_INT || v.t == KJ_FLOAT || v.t == KJ_BOOL; }
 
-double kj_num(kj_val v)
-{
-    return v.t == KJ_FLOAT ? v.u.f : v.t == KJ_INT ? (double)v.u.i : v.t == KJ_BOOL ? v.u.b : 0;
-}
+double kj_num(kj_val v) { return v.t == KJ_FLOAT ? v.u.f : v.t == KJ_INT ? (double)v.u.i : v.t == KJ_BOOL ? v.u.b : 0; }
 
 int kj_equal(kj_val a, kj_val b)
 {
@@ -351,7 +348,8 @@ int kj_compare(kj_val a, kj_val b, int *cmp)
 
 const char *kj_type_name(kj_val v)
 {
-    static const char *names[] = {"Undefined", "NoneType", "bool", "int", "float", "str", "list", "dict", "function", "object"};
+    static const char *names[] = {"Undefined", "NoneType", "bool", "int",      "float",
+                                  "str",       "list",     "dict", "function", "object"};
     if (v.t == KJ_OBJ)
         return v.u.o->cls->name;
     return names[v.t];

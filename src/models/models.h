@@ -38,7 +38,7 @@ typedef struct kiln_models_opts {
     int threads;                /* 0: the profile's */
     int full_refresh, fail_fast;
     const char *warehouse; /* the global --warehouse: overrides the profile's, or NULL */
-    const char *state;        /* --state: a directory with a previous manifest.json (state: selection), or NULL */
+    const char *state;     /* --state: a directory with a previous manifest.json (state: selection), or NULL */
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

@@ -873,15 +873,19 @@ static int source_freshness_cfg(const char *file, const km_yaml *src, const km_y
             const char *key = f->kids[k]->s;
             const km_yaml *v = f->kids[k + 1];
             if (strcmp(key, "warn_after") && strcmp(key, "error_after") && strcmp(key, "filter"))
-                return kj_release(fresh), yfail(err, file, f->kids[k], "unknown freshness key '%s' (warn_after, "
-                                                                        "error_after, filter)", key);
+                return kj_release(fresh), yfail(err, file, f->kids[k],
+                                                "unknown freshness key '%s' (warn_after, "
+                                                "error_after, filter)",
+                                                key);
             if (strcmp(key, "filter")) {
                 const km_yaml *c = kiln_models__yaml_get(v, "count"), *pe = kiln_models__yaml_get(v, "period");
                 if (!kiln_models__yaml_is_null(v) &&
                     (v->type != KM_Y_MAP || !c || !pe || c->type != KM_Y_SCALAR || pe->type != KM_Y_SCALAR ||
                      atoll(c->s) <= 0 || (strcmp(pe->s, "minute") && strcmp(pe->s, "hour") && strcmp(pe->s, "day"))))
-                    return kj_release(fresh), yfail(err, file, v, "%s needs count (a positive integer) and period "
-                                                                  "(minute, hour or day)", key);
+                    return kj_release(fresh), yfail(err, file, v,
+                                                    "%s needs count (a positive integer) and period "
+                                                    "(minute, hour or day)",
+                                                    key);
             }
             if (fresh.t != KJ_DICT) {
                 fresh = kj_dict_new();

@@ -15,15 +15,15 @@ typedef KILN_VEC(size_t) km_idxvec;
 
 typedef struct km_node {
     km_kind kind;
-    char *name;        /* model/seed/test name; source: table name */
-    char *unique_id;   /* model.<project>.<name>, test.<project>.<name>.<hash>, source.<p>.<src>.<table> */
-    char *path;        /* file relative to the project dir ("models/staging/x.sql"); YAML file for generic tests and sources */
-    char *fqn;         /* dotted: project.staging.x */
-    char *raw;         /* file text (models, seeds' CSV, singular tests) */
+    char *name;      /* model/seed/test name; source: table name */
+    char *unique_id; /* model.<project>.<name>, test.<project>.<name>.<hash>, source.<p>.<src>.<table> */
+    char *path; /* file relative to the project dir ("models/staging/x.sql"); YAML file for generic tests and sources */
+    char *fqn;  /* dotted: project.staging.x */
+    char *raw;  /* file text (models, seeds' CSV, singular tests) */
     size_t raw_len;
-    kj_tpl *tpl;       /* parsed raw (models, singular tests) */
-    kj_val config;     /* merged config dict */
-    kj_val columns;    /* dict name -> {name, description} */
+    kj_tpl *tpl;    /* parsed raw (models, singular tests) */
+    kj_val config;  /* merged config dict */
+    kj_val columns; /* dict name -> {name, description} */
     char *description;
     uint32_t line, col; /* where a generic test/source is declared in its YAML */
     /* sources */
@@ -44,22 +44,22 @@ typedef struct km_node {
 typedef KILN_VEC(char *) km_strvec;
 
 struct kiln_project {
-    char *dir;  /* project directory */
+    char *dir; /* project directory */
     char *name, *profile_name, *version;
     km_strvec model_paths, seed_paths, macro_paths, test_paths, snapshot_paths, analysis_paths;
     char *target_path;
-    kj_val vars;        /* dict: project vars, overridden by --vars */
+    kj_val vars;                                            /* dict: project vars, overridden by --vars */
     kj_val cfg_models, cfg_seeds, cfg_tests, cfg_snapshots; /* config trees (dict or none) */
     /* profile / target */
     char *target_name, *target_type, *warehouse, *schema;
     int threads;
     /* nodes */
     KILN_VEC(km_node *) nodes;
-    kiln_map *by_id;    /* unique_id -> node index + 1 */
-    kiln_map *by_name;  /* model/seed/snapshot name -> node index + 1 */
-    kj_val docs;        /* dict: doc name -> text */
-    kj_env *env;        /* macros of the project (and kiln's built-in ones) in its globals */
-    kiln_arena *arena;  /* YAML trees */
+    kiln_map *by_id;                   /* unique_id -> node index + 1 */
+    kiln_map *by_name;                 /* model/seed/snapshot name -> node index + 1 */
+    kj_val docs;                       /* dict: doc name -> text */
+    kj_env *env;                       /* macros of the project (and kiln's built-in ones) in its globals */
+    kiln_arena *arena;                 /* YAML trees */
     struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;

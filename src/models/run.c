@@ -36,7 +36,7 @@ typedef struct runner {
     size_t total, pos;
     km_result *results; /* one per node run or skipped */
     size_t nresults;
-    const km_node *cur;  /* the model being run, to place SQL errors in its compiled SQL */
+    const km_node *cur; /* the model being run, to place SQL errors in its compiled SQL */
     /* --threads: each worker has its own runner (own SQLite connection, own
      * cur) whose sh points at the shared one: status, counters, results,
      * output and the scheduler's state, under sh->lock when threaded. */
@@ -45,8 +45,8 @@ typedef struct runner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_rwlock_t wlock; /* writers (seeds, models, snapshots) alone; tests together */
-    unsigned char *started;   /* per node: picked by a worker */
-    unsigned char *incr;      /* per node: builds incrementally (decided before the run) */
+    unsigned char *started; /* per node: picked by a worker */
+    unsigned char *incr;    /* per node: builds incrementally (decided before the run) */
     const km_idxvec *sel;
     size_t running, done, todo;
     int stop, fatal;
@@ -205,8 +205,10 @@ static int partition_clause(const km_node *n, kiln_buf *out, kiln_err *err)
         if (!strcasecmp(type, "int64"))
             return plain_ident(f->u.s->p, err) ? KILN_EINVAL : kiln_buf_printf(out, err, "%s", f->u.s->p);
         if (strcasecmp(type, "date") && strcasecmp(type, "timestamp") && strcasecmp(type, "datetime"))
-            return kiln_err_set(err, KILN_EINVAL, "partition_by: data_type '%s' (date, timestamp, datetime, int64)", type);
-        if (strcasecmp(gran, "hour") && strcasecmp(gran, "day") && strcasecmp(gran, "month") && strcasecmp(gran, "year"))
+            return kiln_err_set(err, KILN_EINVAL, "partition_by: data_type '%s' (date, timestamp, datetime, int64)",
+                                type);
+        if (strcasecmp(gran, "hour") && strcasecmp(gran, "day") && strcasecmp(gran, "month") &&
+            strcasecmp(gran, "year"))
             return kiln_err_set(err, KILN_EINVAL, "partition_by: granularity '%s' (hour, day, month, year)", gran);
         if (plain_ident(f->u.s->p, err))
             return KILN_EINVAL;
@@ -335,8 +337,9 @@ static int partition_cols(const km_node *n, km_strvec *out, kiln_err *err)
         const char *type = dt && dt->t == KJ_STR ? dt->u.s->p : "date";
         const char *gran = g && g->t == KJ_STR ? g->u.s->p : "day";
         if (!(!strcasecmp(type, "int64") || (!strcasecmp(type, "date") && !strcasecmp(gran, "day"))))
-            return kiln_err_set(err, KILN_EUNSUPP, "insert_overwrite on a partition_by of data_type %s, granularity "
-                                                   "%s is not supported (a date by day, an int64, or columns are)",
+            return kiln_err_set(err, KILN_EUNSUPP,
+                                "insert_overwrite on a partition_by of data_type %s, granularity "
+                                "%s is not supported (a date by day, an int64, or columns are)",
                                 type, gran);
         k = *f;
     }
@@ -369,7 +372,10 @@ static int new_col_type(runner *r, const km_node *n, const char *col, const char
     int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
     if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
-        *out = !strcmp(t, "integer") ? "long" : !strcmp(t, "real") ? "double" : !strcmp(t, "blob") ? "binary" : "string";
+        *out = !strcmp(t, "integer") ? "long"
+               : !strcmp(t, "real")  ? "double"
+               : !strcmp(t, "blob")  ? "binary"
+                                     : "string";
     }
     sqlite3_finalize(st);
     kiln_free(sql);
@@ -454,16 +460,20 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
     }
     int append_new = !strcmp(osc, "append_new_columns"), sync_all = !strcmp(osc, "sync_all_columns");
     if (!same && strcmp(osc, "ignore") && !append_new && !sync_all) {
-        rc = kiln_err_set(err, KILN_EINVAL, "on_schema_change: '%s' is not one of ignore, fail, append_new_columns, "
-                                            "sync_all_columns", osc);
+        rc = kiln_err_set(err, KILN_EINVAL,
+                          "on_schema_change: '%s' is not one of ignore, fail, append_new_columns, "
+                          "sync_all_columns",
+                          osc);
         goto done;
     }
     if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
         goto done;
     for (size_t i = 0; i < tcols.len && !rc; i++) {
         if (!has_col(&mcols, tcols.items[i]) && !append_new) {
-            rc = kiln_err_set(err, KILN_EFORMAT, "the model no longer returns the table's column '%s' "
-                                                 "(run with --full-refresh to rebuild)", tcols.items[i]);
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "the model no longer returns the table's column '%s' "
+                              "(run with --full-refresh to rebuild)",
+                              tcols.items[i]);
             break;
         }
         rc = kiln_buf_printf(&cols, err, "%s\"%s\"", cols.len ? ", " : "", tcols.items[i]);
@@ -489,15 +499,19 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
     const char *strategy = kiln_models__cfg_str(n, "incremental_strategy", keys.len ? "delete+insert" : "append");
     const char *q = n->compiled ? n->compiled : "";
     if (!strcmp(strategy, "append")) {
-        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data, scols.data, q);
+        rc = kiln_buf_printf(&sql, err, "insert into %s (%s)\nselect %s from (\n%s\n) dbt_incr", rel, cols.data,
+                             scols.data, q);
     } else if (!strcmp(strategy, "insert_overwrite")) {
         /* replace the partitions the new rows fall in (NULL-safe match on
          * the partition_by columns); without partition_by, the whole table */
         if (!keys.len)
-            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from (\n%s\n) dbt_incr", rel, scols.data, q);
+            rc =
+                kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from (\n%s\n) dbt_incr", rel, scols.data, q);
         else
-            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
-                                            "  select 1 from (\n%s\n) dbt_new where ", rel, cols.data, rel, q);
+            rc = kiln_buf_printf(&sql, err,
+                                 "insert overwrite %s\nselect %s from %s as dbt_old where not exists (\n"
+                                 "  select 1 from (\n%s\n) dbt_new where ",
+                                 rel, cols.data, rel, q);
         for (size_t i = 0; i < keys.len && !rc; i++)
             rc = kiln_buf_printf(&sql, err, "%sdbt_new.\"%s\" is dbt_old.\"%s\"", i ? " and " : "", keys.items[i],
                                  keys.items[i]);
@@ -1168,12 +1182,17 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         sh->status[idx] = ST_ERROR;
         sh->error++;
         snprintf(left, sizeof left, "ERROR %s %s",
-                 n->kind == KM_SEED ? "loading seed file" : n->kind == KM_TEST ? "test" : "creating sql model",
+                 n->kind == KM_SEED   ? "loading seed file"
+                 : n->kind == KM_TEST ? "test"
+                                      : "creating sql model",
                  n->kind == KM_TEST ? n->name : rel);
         snprintf(right, sizeof right, "ERROR in %.2fs", dt);
         line(r, pos, left, right);
         fprintf(sh->out, "  %s in %s %s (%s)\n    %s\n", "Database Error",
-                n->kind == KM_SEED ? "seed" : n->kind == KM_TEST ? "test" : "model", n->name, n->path, e2.msg);
+                n->kind == KM_SEED   ? "seed"
+                : n->kind == KM_TEST ? "test"
+                                     : "model",
+                n->name, n->path, e2.msg);
     } else if (n->kind == KM_TEST && ((should_error && strcasecmp(sev, "warn")) || should_warn)) {
         /* dbt: severity error and should_error -> fail; else should_warn -> warn */
         int is_warn = !(should_error && strcasecmp(sev, "warn"));

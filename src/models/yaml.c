@@ -29,7 +29,7 @@ typedef struct yctx {
     struct anchor {
         char *name;
         km_yaml *node;
-    } *anchors;
+    } * anchors;
     size_t nanchors, aanchors;
     kiln_err *err;
 } yctx;
@@ -100,8 +100,9 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
     case YAML_SCALAR_EVENT: {
         km_yaml *n = ynode(c, KM_Y_SCALAR, &ev->start_mark);
         if (!n)
-            return c->nodes > KM_YAML_MAX_NODES ? yerr(c, ev->start_mark.line, ev->start_mark.column, "too many YAML nodes")
-                                                : KILN_OOM(c->err);
+            return c->nodes > KM_YAML_MAX_NODES
+                       ? yerr(c, ev->start_mark.line, ev->start_mark.column, "too many YAML nodes")
+                       : KILN_OOM(c->err);
         n->s = kiln_arena_strndup(c->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
         if (!n->s)
             return KILN_OOM(c->err);
@@ -117,7 +118,8 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
         for (size_t i = c->nanchors; i-- > 0;)
             if (!strcmp(c->anchors[i].name, (const char *)ev->data.alias.anchor)) {
                 if (!c->anchors[i].node->done)
-                    return yerr(c, ev->start_mark.line, ev->start_mark.column, "recursive alias (refers to a node that contains it)");
+                    return yerr(c, ev->start_mark.line, ev->start_mark.column,
+                                "recursive alias (refers to a node that contains it)");
                 *out = c->anchors[i].node;
                 return 0;
             }
@@ -127,8 +129,9 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
         int is_map = ev->type == YAML_MAPPING_START_EVENT;
         km_yaml *n = ynode(c, is_map ? KM_Y_MAP : KM_Y_SEQ, &ev->start_mark);
         if (!n)
-            return c->nodes > KM_YAML_MAX_NODES ? yerr(c, ev->start_mark.line, ev->start_mark.column, "too many YAML nodes")
-                                                : KILN_OOM(c->err);
+            return c->nodes > KM_YAML_MAX_NODES
+                       ? yerr(c, ev->start_mark.line, ev->start_mark.column, "too many YAML nodes")
+                       : KILN_OOM(c->err);
         if ((rc = add_anchor(c, is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, n)))
             return rc;
         ykids kids = {0};
@@ -161,12 +164,12 @@ static int parse_node(yctx *c, yaml_event_t *ev, int depth, km_yaml **out)
             for (size_t i = 0; i < n->n; i += 2) {
                 km_yaml *k = n->kids[i];
                 if (k->type != KM_Y_SCALAR)
-                    return kiln_err_set(c->err, KILN_EFORMAT, "%s:%u:%u: mapping keys must be scalars", c->file, k->line,
-                                        k->col);
+                    return kiln_err_set(c->err, KILN_EFORMAT, "%s:%u:%u: mapping keys must be scalars", c->file,
+                                        k->line, k->col);
                 for (size_t j = 0; j < i; j += 2)
                     if (!strcmp(n->kids[j]->s, k->s))
-                        return kiln_err_set(c->err, KILN_EFORMAT, "%s:%u:%u: duplicate key '%s' (first at line %u)", c->file,
-                                            k->line, k->col, k->s, n->kids[j]->line);
+                        return kiln_err_set(c->err, KILN_EFORMAT, "%s:%u:%u: duplicate key '%s' (first at line %u)",
+                                            c->file, k->line, k->col, k->s, n->kids[j]->line);
             }
         }
         n->done = 1;
@@ -221,8 +224,9 @@ static int ieq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
 
 int kiln_models__yaml_is_null(const km_yaml *n)
 {
-    return !n || (n->type == KM_Y_SCALAR && !n->quoted && (!n->len || !strcmp(n->s, "~") || !strcmp(n->s, "null") ||
-                                                           !strcmp(n->s, "Null") || !strcmp(n->s, "NULL")));
+    return !n ||
+           (n->type == KM_Y_SCALAR && !n->quoted &&
+            (!n->len || !strcmp(n->s, "~") || !strcmp(n->s, "null") || !strcmp(n->s, "Null") || !strcmp(n->s, "NULL")));
 }
 
 /* YAML 1.1 booleans as PyYAML reads them: 1 true, 0 false, -1 not a bool */

@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NS_MARKER_KEY "exists"   /* the lake's namespace marker row */
+#define NS_MARKER_KEY "exists" /* the lake's namespace marker row */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -88,8 +88,9 @@ static int ident_param(kiln_serve_resp *rs, json_t *id, char out[260], char ns_o
     json_t *nsj = json_object_get(id, "namespace"), *nm = json_object_get(id, "name");
     if (!json_is_array(nsj) || json_array_size(nsj) != 1 || !json_is_string(json_array_get(nsj, 0)) ||
         !json_is_string(nm))
-        return kiln_serve__error(rs, 400, "BadRequestException",
-                                 "identifier must be {\"namespace\":[\"ns\"],\"name\":\"table\"} (one-level namespace)"),
+        return kiln_serve__error(
+                   rs, 400, "BadRequestException",
+                   "identifier must be {\"namespace\":[\"ns\"],\"name\":\"table\"} (one-level namespace)"),
                -1;
     if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns_out))
         return -1;
@@ -101,8 +102,8 @@ static json_t *parse_body(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_error_t je;
     json_t *j = json_loadb(rq->body, rq->body_len, 0, &je);
     if (!j || !json_is_object(j)) {
-        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s",
-                          j ? "" : ": ", j ? "" : je.text);
+        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s", j ? "" : ": ",
+                          j ? "" : je.text);
         json_decref(j);
         return NULL;
     }
@@ -131,10 +132,7 @@ static int ns_exists(kiln_lake_catalog *cat, const char *ns, kiln_err *err)
 }
 
 /* Append a JSON string (NUL-terminated text). */
-static int put_str(kiln_buf *b, const char *s, kiln_err *err)
-{
-    return kiln_json_write_str(b, s, strlen(s), err);
-}
+static int put_str(kiln_buf *b, const char *s, kiln_err *err) { return kiln_json_write_str(b, s, strlen(s), err); }
 
 /* ------------------------------------------------------------------ namespace properties */
 
@@ -326,7 +324,8 @@ int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error(rs, 400, "BadRequestException", "namespace must be an array of one string");
         goto done;
     }
-    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns) || check_props(rs, props) || kiln_serve__catalog_open(rq, rs, &cat))
+    if (ns_param(rs, json_string_value(json_array_get(nsj, 0)), ns) || check_props(rs, props) ||
+        kiln_serve__catalog_open(rq, rs, &cat))
         goto done;
     int ex = ns_exists(cat, ns, &err);
     if (ex < 0 || (!ex && (rc = kiln_lake_namespace_create(cat, ns, &err)))) {
@@ -584,12 +583,12 @@ static int spec_text(kiln_serve_resp *rs, json_t *schema, json_t *spec, kiln_buf
         int n;
         if (!rc && (sscanf(xf, "bucket[%d]", &n) == 1 || sscanf(xf, "truncate[%d]", &n) == 1))
             rc = kiln_buf_printf(out, err, "%.*s(%d, %s)", (int)strcspn(xf, "["), xf, n, col);
-        else if (!rc && (!strcmp(xf, "identity") || !strcmp(xf, "year") || !strcmp(xf, "month") ||
-                         !strcmp(xf, "day") || !strcmp(xf, "hour")))
+        else if (!rc && (!strcmp(xf, "identity") || !strcmp(xf, "year") || !strcmp(xf, "month") || !strcmp(xf, "day") ||
+                         !strcmp(xf, "hour")))
             rc = kiln_buf_printf(out, err, "%s(%s)", xf, col);
         else if (!rc)
-            return kiln_serve__error(rs, 406, "UnsupportedOperationException", "partition transform %s is not supported",
-                                     xf),
+            return kiln_serve__error(rs, 406, "UnsupportedOperationException",
+                                     "partition transform %s is not supported", xf),
                    -1;
         if (rc)
             return rc;
@@ -614,8 +613,9 @@ static int sort_text(kiln_serve_resp *rs, json_t *schema, json_t *order, kiln_bu
             return kiln_serve__error(rs, 406, "UnsupportedOperationException",
                                      "write-order field %zu: only identity sorts on top-level columns", i),
                    -1;
-        int rc = kiln_buf_printf(out, err, "%s%s %s %s", i ? ", " : "", col, dir && !strcmp(dir, "desc") ? "desc" : "asc",
-                                 nulls && !strcmp(nulls, "nulls-last") ? "nulls last" : "nulls first");
+        int rc =
+            kiln_buf_printf(out, err, "%s%s %s %s", i ? ", " : "", col, dir && !strcmp(dir, "desc") ? "desc" : "asc",
+                            nulls && !strcmp(nulls, "nulls-last") ? "nulls last" : "nulls first");
         if (rc)
             return rc;
     }
@@ -652,8 +652,7 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         goto done;
     if (json_is_string(loc)) {
         char *want = kiln_sprintf("file://%s/%s/%s", rq->srv->warehouse, ns, json_string_value(nm));
-        int same = want && (strcmp(want, json_string_value(loc)) == 0 ||
-                            strcmp(want + 7, json_string_value(loc)) == 0);
+        int same = want && (strcmp(want, json_string_value(loc)) == 0 || strcmp(want + 7, json_string_value(loc)) == 0);
         kiln_free(want);
         if (!same) {
             kiln_serve__error(rs, 400, "BadRequestException",

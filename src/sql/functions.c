@@ -27,8 +27,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void result_errorf(sqlite3_context *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void result_errorf(sqlite3_context *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void result_errorf(sqlite3_context *ctx, const char *fmt, ...)
 {
     char msg[512];
@@ -72,7 +71,6 @@ static void value_repr(sqlite3_value *v, char *out, size_t cap)
 typedef enum { U_SECOND, U_MINUTE, U_HOUR, U_DAY, U_WEEK, U_MONTH, U_QUARTER, U_YEAR } unit_t;
 static const char *const unit_names[] = {"second", "minute", "hour", "day", "week", "month", "quarter", "year"};
 #define UNIT_LIST "second, minute, hour, day, week, month, quarter, year"
-
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -126,8 +124,7 @@ int kiln_sql_value_ts(sqlite3_value *v, int64_t *micros_out, int *is_date)
         *micros_out = us;
         return 0;
     }
-    default:
-        return KILN_EFORMAT;
+    default: return KILN_EFORMAT;
     }
 }
 
@@ -153,8 +150,8 @@ static int ts_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int64_
 static _Thread_local int64_t g_day = INT64_MIN;
 static _Thread_local char g_date[16];
 
-#define DAY_0000 (-719528)  /* 0000-01-01 */
-#define DAY_9999 2932896     /* 9999-12-31 */
+#define DAY_0000 (-719528) /* 0000-01-01 */
+#define DAY_9999 2932896   /* 9999-12-31 */
 
 size_t kiln_sql_date_text(int64_t days, char *out)
 {
@@ -233,15 +230,11 @@ static int64_t trunc_us(int64_t us, unit_t u)
     case U_HOUR: return floor_div(us, US_PER_HOUR) * US_PER_HOUR;
     case U_DAY: return days * US_PER_DAY;
     case U_WEEK: return kiln_iso_week_monday(days) * US_PER_DAY;
-    case U_MONTH:
-        kiln_civil_from_days(days, &y, &m, &d);
-        return kiln_days_from_civil(y, m, 1) * US_PER_DAY;
+    case U_MONTH: kiln_civil_from_days(days, &y, &m, &d); return kiln_days_from_civil(y, m, 1) * US_PER_DAY;
     case U_QUARTER:
         kiln_civil_from_days(days, &y, &m, &d);
         return kiln_days_from_civil(y, (m - 1) / 3 * 3 + 1, 1) * US_PER_DAY;
-    case U_YEAR:
-        kiln_civil_from_days(days, &y, &m, &d);
-        return kiln_days_from_civil(y, 1, 1) * US_PER_DAY;
+    case U_YEAR: kiln_civil_from_days(days, &y, &m, &d); return kiln_days_from_civil(y, 1, 1) * US_PER_DAY;
     }
     return us;
 }
@@ -252,8 +245,10 @@ static void fn_date_trunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     unit_t u;
     int64_t us;
     int is_date;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (unit_arg(ctx, "date_trunc", argv[0], &u) || ts_arg(ctx, "date_trunc", argv[1], &us, &is_date))
         return;
     result_ts(ctx, "date_trunc", trunc_us(us, u), is_date && u >= U_DAY);
@@ -265,8 +260,10 @@ static void fn_iso(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int want_year = sqlite3_user_data(ctx) != NULL;
     const char *fn = want_year ? "iso_year" : "iso_week";
     int64_t us;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (ts_arg(ctx, fn, argv[0], &us, NULL))
         return;
     int iy, iw;
@@ -278,8 +275,10 @@ static void fn_iso(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void fn_ts_micros(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     int64_t us;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (ts_arg(ctx, "ts_micros", argv[0], &us, NULL))
         return;
     sqlite3_result_int64(ctx, us);
@@ -330,8 +329,10 @@ static void fn_date_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int64_t us, n, res;
     int is_date;
     unit_t u;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (ts_arg(ctx, "date_add", argv[0], &us, &is_date) || int_arg(ctx, "date_add", "n", argv[1], &n) ||
         unit_arg(ctx, "date_add", argv[2], &u))
         return;
@@ -345,8 +346,10 @@ static void fn_date_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         bad = (u == U_QUARTER && __builtin_mul_overflow(n, 3, &months)) ||
               (u == U_YEAR && __builtin_mul_overflow(n, 12, &months)) || add_months(us, months, &res);
     }
-    if (bad)
-        { result_errorf(ctx, "date_add: result is outside years 0000-9999"); return; }
+    if (bad) {
+        result_errorf(ctx, "date_add: result is outside years 0000-9999");
+        return;
+    }
     result_ts(ctx, "date_add", res, is_date && u >= U_DAY);
 }
 
@@ -355,8 +358,10 @@ static void fn_datediff(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     unit_t u;
     int64_t a, b;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (unit_arg(ctx, "datediff", argv[0], &u) || ts_arg(ctx, "datediff", argv[1], &a, NULL) ||
         ts_arg(ctx, "datediff", argv[2], &b, NULL))
         return;
@@ -409,14 +414,18 @@ static void fn_md5(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const void *p;
     size_t n;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     bytes_arg(argv[0], &p, &n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     const EVP_MD *alg = md5_get();
-    if (!alg || EVP_Digest(p, n, md, &mdlen, alg, NULL) != 1 || mdlen != 16)
-        { result_errorf(ctx, "md5: OpenSSL digest failed (is MD5 disabled by the crypto policy?)"); return; }
+    if (!alg || EVP_Digest(p, n, md, &mdlen, alg, NULL) != 1 || mdlen != 16) {
+        result_errorf(ctx, "md5: OpenSSL digest failed (is MD5 disabled by the crypto policy?)");
+        return;
+    }
     char hex[33];
     kiln_hex(md, 16, hex);
     sqlite3_result_text(ctx, hex, 32, SQLITE_TRANSIENT);
@@ -426,8 +435,10 @@ static void fn_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const void *p;
     size_t n;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     bytes_arg(argv[0], &p, &n);
     char hex[65];
     kiln_sha256_hex(p, n, hex);
@@ -492,8 +503,8 @@ static regex *regex_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **ar
         sqlite3_result_error_nomem(ctx);
         return NULL;
     }
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, patlen, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode,
-                                     &erroff, cctx);
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)pat, patlen, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, cctx);
     pcre2_compile_context_free(cctx);
     if (!code) {
         PCRE2_UCHAR emsg[256];
@@ -545,8 +556,10 @@ static void fn_regexp_like(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int op = sqlite3_user_data(ctx) != NULL; /* REGEXP operator: arguments swapped */
     const char *fn = op ? "regexp" : "regexp_like";
     int si = op ? 1 : 0, pi = op ? 0 : 1, fresh;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     regex *re = regex_arg(ctx, fn, argv, pi, &fresh);
     if (!re)
         return;
@@ -566,8 +579,10 @@ static void fn_regexp_extract(sqlite3_context *ctx, int argc, sqlite3_value **ar
 {
     int64_t group = 0;
     int fresh;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (argc > 2 && int_arg(ctx, "regexp_extract", "group", argv[2], &group))
         return;
     regex *re = regex_arg(ctx, "regexp_extract", argv, 1, &fresh);
@@ -589,8 +604,7 @@ static void fn_regexp_extract(sqlite3_context *ctx, int argc, sqlite3_value **ar
             if ((uint32_t)group >= npairs || ov[2 * group] == PCRE2_UNSET)
                 sqlite3_result_null(ctx);
             else
-                sqlite3_result_text(ctx, s + ov[2 * group], (int)(ov[2 * group + 1] - ov[2 * group]),
-                                    SQLITE_TRANSIENT);
+                sqlite3_result_text(ctx, s + ov[2 * group], (int)(ov[2 * group + 1] - ov[2 * group]), SQLITE_TRANSIENT);
         }
     }
     keep_regex(ctx, 1, re, fresh);
@@ -601,8 +615,10 @@ static void fn_regexp_extract(sqlite3_context *ctx, int argc, sqlite3_value **ar
 static void fn_regexp_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     int fresh;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     regex *re = regex_arg(ctx, "regexp_replace", argv, 1, &fresh);
     if (!re)
         return;
@@ -676,13 +692,17 @@ static void fn_left_right(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     int is_right = sqlite3_user_data(ctx) != NULL;
     int64_t k;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (int_arg(ctx, is_right ? "right" : "left", "n", argv[1], &k))
         return;
     const char *s = (const char *)sqlite3_value_text(argv[0]);
-    if (!s)
-        { sqlite3_result_error_nomem(ctx); return; }
+    if (!s) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
     size_t n = (size_t)sqlite3_value_bytes(argv[0]);
     int64_t total = utf8_count(s, n);
     if (k < -total)
@@ -702,16 +722,22 @@ static void fn_left_right(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void fn_split_part(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     int64_t idx;
-    if (any_null(argc, argv))
-        { sqlite3_result_null(ctx); return; }
+    if (any_null(argc, argv)) {
+        sqlite3_result_null(ctx);
+        return;
+    }
     if (int_arg(ctx, "split_part", "n", argv[2], &idx))
         return;
-    if (idx == 0)
-        { result_errorf(ctx, "split_part: field number must not be 0 (fields count from 1; -1 is the last)"); return; }
+    if (idx == 0) {
+        result_errorf(ctx, "split_part: field number must not be 0 (fields count from 1; -1 is the last)");
+        return;
+    }
     const char *s = (const char *)sqlite3_value_text(argv[0]);
     const char *delim = (const char *)sqlite3_value_text(argv[1]);
-    if (!s || !delim)
-        { sqlite3_result_error_nomem(ctx); return; }
+    if (!s || !delim) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
     size_t n = (size_t)sqlite3_value_bytes(argv[0]), dn = (size_t)sqlite3_value_bytes(argv[1]);
     if (dn == 0) {
         if (idx == 1 || idx == -1)
@@ -726,8 +752,10 @@ static void fn_split_part(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         nfields++;
     if (idx < 0)
         idx = nfields + idx + 1;
-    if (idx < 1 || idx > nfields)
-        { sqlite3_result_text(ctx, "", 0, SQLITE_STATIC); return; }
+    if (idx < 1 || idx > nfields) {
+        sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+        return;
+    }
     const char *start = s;
     for (int64_t f = 1; f < idx; f++)
         start = (const char *)memmem(start, n - (size_t)(start - s), delim, dn) + dn;
@@ -769,9 +797,9 @@ int kiln_sql_functions_register(sqlite3 *db, kiln_err *err)
 {
     for (size_t i = 0; i < sizeof fn_defs / sizeof *fn_defs; i++) {
         const struct fn_def *f = &fn_defs[i];
-        int rc = sqlite3_create_function_v2(db, f->name, f->nargs,
-                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, f->variant,
-                                            f->fn, NULL, NULL, NULL);
+        int rc =
+            sqlite3_create_function_v2(db, f->name, f->nargs, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                       f->variant, f->fn, NULL, NULL, NULL);
         if (rc != SQLITE_OK)
             return kiln_err_set(err, rc == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EINTERNAL,
                                 "registering SQL function %s: %s", f->name, sqlite3_errmsg(db));

@@ -65,14 +65,13 @@ bad:
 
 static int cp_width(uint32_t c)
 {
-    static const uint32_t zero[][2] = {{0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A},
-                                       {0x064B, 0x065F}, {0x0E31, 0x0E31}, {0x0E34, 0x0E3A}, {0x1AB0, 0x1AFF},
-                                       {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x20D0, 0x20FF}, {0xFE00, 0xFE0F},
+    static const uint32_t zero[][2] = {{0x0300, 0x036F}, {0x0483, 0x0489},  {0x0591, 0x05BD}, {0x0610, 0x061A},
+                                       {0x064B, 0x065F}, {0x0E31, 0x0E31},  {0x0E34, 0x0E3A}, {0x1AB0, 0x1AFF},
+                                       {0x1DC0, 0x1DFF}, {0x200B, 0x200F},  {0x20D0, 0x20FF}, {0xFE00, 0xFE0F},
                                        {0xFE20, 0xFE2F}, {0xE0100, 0xE01EF}};
-    static const uint32_t wide[][2] = {{0x1100, 0x115F},   {0x231A, 0x231B},   {0x2E80, 0x303E},
-                                       {0x3041, 0x33FF},   {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},
-                                       {0xA000, 0xA4CF},   {0xAC00, 0xD7A3},   {0xF900, 0xFAFF},
-                                       {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},   {0xFFE0, 0xFFE6},
+    static const uint32_t wide[][2] = {{0x1100, 0x115F},   {0x231A, 0x231B},   {0x2E80, 0x303E},  {0x3041, 0x33FF},
+                                       {0x3400, 0x4DBF},   {0x4E00, 0x9FFF},   {0xA000, 0xA4CF},  {0xAC00, 0xD7A3},
+                                       {0xF900, 0xFAFF},   {0xFE30, 0xFE4F},   {0xFF00, 0xFF60},  {0xFFE0, 0xFFE6},
                                        {0x1F300, 0x1F64F}, {0x1F900, 0x1F9FF}, {0x20000, 0x3FFFD}};
     for (size_t i = 0; i < sizeof zero / sizeof *zero; i++)
         if (c >= zero[i][0] && c <= zero[i][1])
@@ -248,8 +247,8 @@ typedef struct cellref {
 typedef struct table_buf {
     int ncols;
     long long nrows;
-    kiln_buf text;               /* every cell's text, the header first */
-    KILN_VEC(cellref) cells;     /* (nrows + 1) * ncols */
+    kiln_buf text;           /* every cell's text, the header first */
+    KILN_VEC(cellref) cells; /* (nrows + 1) * ncols */
     size_t *widths;
 } table_buf;
 
@@ -564,8 +563,9 @@ static int print_plan(sqlite3 *db, sqlite3_stmt *st, FILE *out, kiln_err *err)
     }
     int src;
     while ((src = sqlite3_step(eqp)) == SQLITE_ROW) {
-        plan_row r = {sqlite3_column_int(eqp, 0), sqlite3_column_int(eqp, 1),
-                      kiln_strdup((const char *)sqlite3_column_text(eqp, 3) ? (const char *)sqlite3_column_text(eqp, 3) : "")};
+        plan_row r = {
+            sqlite3_column_int(eqp, 0), sqlite3_column_int(eqp, 1),
+            kiln_strdup((const char *)sqlite3_column_text(eqp, 3) ? (const char *)sqlite3_column_text(eqp, 3) : "")};
         if (!r.detail || (rc = kiln_vec_push(&rows, r, err))) {
             kiln_free(r.detail);
             rc = rc ? rc : KILN_OOM(err);
@@ -673,8 +673,7 @@ static int prepare_one(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **
             char *m = kiln_sprintf("%s (warehouse not found: %s)", err->msg, missing);
             rc = kiln_err_set(err, m ? KILN_ENOTFOUND : KILN_ENOMEM, "%s", m ? m : "out of memory");
             kiln_free(m);
-        }
-        else if (kiln_sql_lake_tables_text(db, &names) > 0 || names.len) {
+        } else if (kiln_sql_lake_tables_text(db, &names) > 0 || names.len) {
             kiln_buf_putc(&names, 0, NULL);
             char *m = kiln_sprintf("%s (Iceberg tables: %s)", err->msg, names.data);
             if (m)
@@ -709,10 +708,9 @@ static int exec_one(sqlite3 *db, const char *sql, size_t len, const kiln_sql_pri
     if (po->timer)
         times_now(t0);
     int rc = kiln_sql_write_try(db, sql, len,
-                                po->explain ? KILN_SQL_WRITE_EXPLAIN
-                                : po->fmt == KILN_SQL_FMT_TABLE || po->fmt == KILN_SQL_FMT_BOX
-                                    ? KILN_SQL_WRITE_SUMMARY
-                                    : KILN_SQL_WRITE_QUIET,
+                                po->explain                                                    ? KILN_SQL_WRITE_EXPLAIN
+                                : po->fmt == KILN_SQL_FMT_TABLE || po->fmt == KILN_SQL_FMT_BOX ? KILN_SQL_WRITE_SUMMARY
+                                                                                               : KILN_SQL_WRITE_QUIET,
                                 &handled, used, eoff, out, err);
     if (!handled && rc == 0 && (rc = prepare_one(db, sql, len, &st, used, eoff, err)))
         *used = 0; /* where the statement ends is not known */

@@ -37,7 +37,7 @@ struct kiln_sql_shell {
     int show_line;
     long chunk_line; /* input line where the running text starts */
     const char *chunk;
-    int depth;       /* .read nesting */
+    int depth; /* .read nesting */
 };
 
 /* ------------------------------------------------------------ terminal */
@@ -428,8 +428,7 @@ static int feed(kiln_sql_shell *sh, FILE *in, const char *name, int show_line)
     }
     /* input ended inside a statement: run what there is (SQLite reports
      * an incomplete statement as a syntax error) */
-    if (!sh->quit && !(sh->o.bail && !sh->o.interactive && sh->failures) && stmt.len &&
-        !blank(stmt.data, stmt.len))
+    if (!sh->quit && !(sh->o.bail && !sh->o.interactive && sh->failures) && stmt.len && !blank(stmt.data, stmt.len))
         run_text(sh, stmt.data, stmt.len, first_line);
     free(line);
     kiln_buf_free(&stmt);
@@ -504,13 +503,13 @@ int kiln_sql_shell_interact(kiln_sql_shell *sh, FILE *in)
     return 0;
 }
 
-int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt, int explain,
-                       int interactive, const char *history_path)
+int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt, int explain, int interactive,
+                       const char *history_path)
 {
     kiln_sql_shell *sh = NULL;
     kiln_err err = {0};
-    kiln_sql_shell_opts o = {.fmt = fmt, .explain = explain, .interactive = interactive, .bail = !interactive,
-                             .history_path = history_path};
+    kiln_sql_shell_opts o = {
+        .fmt = fmt, .explain = explain, .interactive = interactive, .bail = !interactive, .history_path = history_path};
     if (kiln_sql_shell_new(&sh, db, out, errf, &o, &err))
         return err.code;
     int rc = interactive ? kiln_sql_shell_interact(sh, in) : kiln_sql_shell_feed(sh, in, NULL);

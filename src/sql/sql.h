@@ -48,8 +48,8 @@ int kiln_sql_functions_register(sqlite3 *db, kiln_err *err);
  * and its ';'). On error returns KILN_EFORMAT (or KILN_ENOMEM/ELIMIT) with
  * SQLite's message in err and *err_offset (may be NULL) set to the byte
  * offset of the error in sql, or -1. */
-int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used,
-                     long *err_offset, kiln_err *err);
+int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used, long *err_offset,
+                     kiln_err *err);
 
 /* Timestamp argument parsing shared with the vtab layer: text in any form
  * kiln_ts_parse or kiln_date_parse reads, or integer micros. *is_date is
@@ -92,16 +92,16 @@ typedef struct kiln_sql_errpos {
  * Stops at the first error: returns KILN_EFORMAT with err->msg set to
  * SQLite's message, and *pos (if not NULL) locating the statement and the
  * error offset inside it. */
-int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain,
-                  FILE *out, kiln_sql_errpos *pos, kiln_err *err);
+int kiln_sql_exec(sqlite3 *db, const char *sql, size_t len, kiln_sql_format fmt, int explain, FILE *out,
+                  kiln_sql_errpos *pos, kiln_err *err);
 
 /* How kiln_sql_exec_ex prints and goes on. */
 typedef struct kiln_sql_print {
     kiln_sql_format fmt;
     int explain;
-    int headers;       /* column names first (table, box, csv, pipe) */
-    size_t max_width;  /* table/box: fit rows into this many columns, cutting cells with "…" (0 = no limit) */
-    int timer;         /* "Run Time: real S.sss user S.ssssss sys S.ssssss" after each statement */
+    int headers;      /* column names first (table, box, csv, pipe) */
+    size_t max_width; /* table/box: fit rows into this many columns, cutting cells with "…" (0 = no limit) */
+    int timer;        /* "Run Time: real S.sss user S.ssssss sys S.ssssss" after each statement */
     /* keep going: each failed statement is reported here and the next one runs */
     void (*on_error)(void *ctx, const kiln_err *err, const kiln_sql_errpos *pos);
     void *ctx;
@@ -158,8 +158,8 @@ int kiln_sql_shell_quitted(const kiln_sql_shell *sh);     /* 1 after .quit / .ex
 
 /* Compatibility: one input with a fresh shell; interactive keeps going and
  * returns 0; otherwise stops at the first error and returns its code. */
-int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt,
-                       int explain, int interactive, const char *history_path);
+int kiln_sql_shell_run(sqlite3 *db, FILE *in, FILE *out, FILE *errf, kiln_sql_format fmt, int explain, int interactive,
+                       const char *history_path);
 
 /* ------------------------------------------------------------ Iceberg tables (vtab_iceberg.c) */
 
@@ -208,7 +208,7 @@ typedef struct kiln_sql_scan_rec {
     size_t filters; /* xFilter calls */
     size_t manifests_total, manifests_pruned;
     size_t files_total, files_pruned_partition, files_pruned_stats;
-    int64_t rows;   /* rows returned to SQLite */
+    int64_t rows; /* rows returned to SQLite */
     /* Parquet row groups of the data files the scans opened, and how many
      * were skipped by their column statistics (added when a scan ends) */
     size_t row_groups_total, row_groups_skipped;
@@ -230,7 +230,7 @@ enum {
  * Iceberg commit. *handled = 0 when it is not such a statement (nothing
  * done). *used = bytes consumed. On error *err_offset (may be NULL) is the
  * byte offset of the problem in sql, or -1. */
-int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
-                       long *err_offset, FILE *out, kiln_err *err);
+int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                       FILE *out, kiln_err *err);
 
 #endif /* KILN_SQL_H */

@@ -29,8 +29,7 @@ int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err)
         goto done;
     }
     int oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
-                 ((flags & KILN_SQL_OPEN_READONLY) ? SQLITE_OPEN_READONLY
-                                                   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+                 ((flags & KILN_SQL_OPEN_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     int src = sqlite3_open_v2(memory ? ":memory:" : path, &db, oflags, NULL);
     if (src != SQLITE_OK) {
         rc = kiln_err_set(err, src == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EIO, "%s: cannot open database: %s",
@@ -107,8 +106,8 @@ static size_t map_back(const size_t *ins, size_t nins, size_t r)
     return r - k;
 }
 
-int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used,
-                     long *err_offset, kiln_err *err)
+int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **out, size_t *used, long *err_offset,
+                     kiln_err *err)
 {
     int rc = 0;
     kiln_buf b;
@@ -126,10 +125,9 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     }
     size_t pos = 0, start, end, copied = 0;
     while (next_call(sql, len, &pos, &start, &end)) {
-        if ((rc = kiln_buf_append(&b, sql + copied, start - copied, err)) ||
-            (rc = kiln_vec_push(&ins, b.len, err)) || (rc = kiln_buf_putc(&b, '"', err)) ||
-            (rc = kiln_buf_append(&b, sql + start, end - start, err)) || (rc = kiln_vec_push(&ins, b.len, err)) ||
-            (rc = kiln_buf_putc(&b, '"', err)))
+        if ((rc = kiln_buf_append(&b, sql + copied, start - copied, err)) || (rc = kiln_vec_push(&ins, b.len, err)) ||
+            (rc = kiln_buf_putc(&b, '"', err)) || (rc = kiln_buf_append(&b, sql + start, end - start, err)) ||
+            (rc = kiln_vec_push(&ins, b.len, err)) || (rc = kiln_buf_putc(&b, '"', err)))
             goto done;
         copied = end;
     }

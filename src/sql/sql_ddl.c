@@ -31,29 +31,38 @@
 #include <strings.h>
 
 enum {
-    D_CREATE = 1, D_DROP, D_RENAME, D_ADD_COL, D_RENAME_COL, D_DROP_COL, D_WIDEN_COL,
-    D_SET_PROPS, D_UNSET_PROPS, D_ADD_PART, D_DROP_PART
+    D_CREATE = 1,
+    D_DROP,
+    D_RENAME,
+    D_ADD_COL,
+    D_RENAME_COL,
+    D_DROP_COL,
+    D_WIDEN_COL,
+    D_SET_PROPS,
+    D_UNSET_PROPS,
+    D_ADD_PART,
+    D_DROP_PART
 };
 
 typedef struct ddl {
     int kind;
     int if_exists, purge;
     char ns[129], tb[129], name[260];
-    char to[260];         /* RENAME TO: "ns.t" */
+    char to[260]; /* RENAME TO: "ns.t" */
     char col[129], col2[129];
-    kiln_buf type;        /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL; ADD/DROP PARTITION FIELD: it */
-    char *partition;      /* CREATE: PARTITIONED BY text */
+    kiln_buf type;               /* ADD/ALTER COLUMN: Iceberg type; CREATE: schema DDL; ADD/DROP PARTITION FIELD: it */
+    char *partition;             /* CREATE: PARTITIONED BY text */
     KILN_VEC(char *) keys, vals; /* SET / UNSET TBLPROPERTIES */
 } ddl;
 
 /* Consume "IF [NOT] EXISTS" when it is next; 1 if it was there. */
-static int if_exists(lexer *lx, int not)
+static int if_exists(lexer *lx, int not )
 {
     if (!is_kw(lx, peek(lx), "IF"))
         return 0;
     size_t p = lx->pos;
     next(lx);
-    if (not && !is_kw(lx, next(lx), "NOT")) {
+    if (not &&!is_kw(lx, next(lx), "NOT")) {
         lx->pos = p;
         return 0;
     }
@@ -330,7 +339,8 @@ static int parse_alter(lexer *lx, const char *sql, ddl *d, long *eoff, kiln_err 
         int req = 0;
         int rc = column_type(lx, sql, &req, &d->type, eoff, err);
         if (rc == 0 && req)
-            rc = perr(eoff, a.b, err, "a column added to an Iceberg table must allow NULL (existing rows have no value)");
+            rc = perr(eoff, a.b, err,
+                      "a column added to an Iceberg table must allow NULL (existing rows have no value)");
         if (rc == 0)
             rc = kiln_buf_putc(&d->type, 0, err);
         return rc;
@@ -370,8 +380,11 @@ static int parse(sqlite3 *db, const char *sql, size_t len, ddl *d, int *handled,
         tok k = next(&lx);
         if (is_kw(&lx, k, "UNIQUE"))
             k = next(&lx);
-        const char *what = is_kw(&lx, k, "INDEX") ? "INDEX" : is_kw(&lx, k, "VIEW") ? "VIEW"
-                           : is_kw(&lx, k, "TRIGGER") ? "TRIGGER" : is_kw(&lx, k, "TABLE") ? "TABLE" : NULL;
+        const char *what = is_kw(&lx, k, "INDEX")     ? "INDEX"
+                           : is_kw(&lx, k, "VIEW")    ? "VIEW"
+                           : is_kw(&lx, k, "TRIGGER") ? "TRIGGER"
+                           : is_kw(&lx, k, "TABLE")   ? "TABLE"
+                                                      : NULL;
         if (!what)
             return 0; /* TEMP objects, VIRTUAL TABLE, OR REPLACE: not here */
         int ine = if_exists(&lx, 1);
@@ -500,7 +513,8 @@ static int new_spec(const kiln_lake_meta *m, const ddl *d, kiln_buf *out, kiln_e
         kiln_buf_reset(&one);
         if ((rc = spec_field_text(s, &sp->fields[i], &one, err)) || (rc = kiln_buf_putc(&one, 0, err)))
             break;
-        if (d->kind == D_DROP_PART && (same_text(one.data, d->type.data) || !strcmp(sp->fields[i].name, d->type.data))) {
+        if (d->kind == D_DROP_PART &&
+            (same_text(one.data, d->type.data) || !strcmp(sp->fields[i].name, d->type.data))) {
             dropped++;
             continue;
         }
@@ -508,7 +522,8 @@ static int new_spec(const kiln_lake_meta *m, const ddl *d, kiln_buf *out, kiln_e
             rc = kiln_err_set(err, KILN_EEXIST, "the table is already partitioned by %s", one.data);
             break;
         }
-        if ((out->len && (rc = kiln_buf_append(out, ", ", 2, err))) || (rc = kiln_buf_append(out, one.data, one.len - 1, err)))
+        if ((out->len && (rc = kiln_buf_append(out, ", ", 2, err))) ||
+            (rc = kiln_buf_append(out, one.data, one.len - 1, err)))
             break;
     }
     if (rc == 0 && d->kind == D_ADD_PART)
@@ -659,8 +674,12 @@ static int run(sqlite3 *db, ddl *d, int mode, FILE *out, kiln_err *err)
                     d->type.len ? " " : "", d->type.len ? d->type.data : "");
         else if (rc == 0 && summary)
             fprintf(out, "ALTER TABLE %s: %s %s%s%s (one metadata commit)\n", d->name, verb(d) + 12, d->col,
-                    d->kind == D_RENAME_COL ? " TO " : d->type.len ? " " : "",
-                    d->kind == D_RENAME_COL ? d->col2 : d->type.len ? d->type.data : "");
+                    d->kind == D_RENAME_COL ? " TO "
+                    : d->type.len           ? " "
+                                            : "",
+                    d->kind == D_RENAME_COL ? d->col2
+                    : d->type.len           ? d->type.data
+                                            : "");
         return rc;
     }
 }
@@ -737,8 +756,7 @@ static int sqlite_replace(sqlite3 *db, const char *sql, size_t len, int mode, si
     if (*rc == 0 && qb && sqlite3_exec(db, fin, NULL, NULL, NULL) != SQLITE_OK)
         *rc = kiln_err_set(err, KILN_EFORMAT, "CREATE OR REPLACE TABLE: %s", sqlite3_errmsg(db));
 undo:
-    sqlite3_exec(db, *rc ? "ROLLBACK TO kiln_replace; RELEASE kiln_replace" : "RELEASE kiln_replace", NULL, NULL,
-                 NULL);
+    sqlite3_exec(db, *rc ? "ROLLBACK TO kiln_replace; RELEASE kiln_replace" : "RELEASE kiln_replace", NULL, NULL, NULL);
 done:
     kiln_free(text);
     sqlite3_free(prep);
@@ -746,8 +764,8 @@ done:
     return 1;
 }
 
-int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
-                     long *err_offset, FILE *out, kiln_err *err)
+int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                     FILE *out, kiln_err *err)
 {
     int rc = 0;
     if ((*handled = sqlite_replace(db, sql, len, mode, used, err_offset, out, &rc, err)))
@@ -798,8 +816,7 @@ int kiln_sql_lake_type_text(kiln_buf *out, const kiln_lake_type *t, kiln_err *er
             return rc;
         for (size_t i = 0; i < t->nfields; i++) {
             const kiln_lake_field *f = &t->fields[i];
-            if ((i && (rc = kiln_buf_putc(out, ',', err))) ||
-                (rc = kiln_buf_printf(out, err, "%s:", f->name)) ||
+            if ((i && (rc = kiln_buf_putc(out, ',', err))) || (rc = kiln_buf_printf(out, err, "%s:", f->name)) ||
                 (rc = kiln_sql_lake_type_text(out, f->type, err)))
                 return rc;
         }
@@ -885,8 +902,8 @@ static int describe_query(sqlite3 *db, const char *ns, const char *tb, sqlite3_s
     if (!ns[0] && kiln_sql_lake_catalog(db)) {
         /* an unqualified name that is an Iceberg table (in one namespace) */
         sqlite3_stmt *f = NULL;
-        if (sqlite3_prepare_v2(db, "SELECT schema FROM pragma_table_list WHERE name = ?1 AND type = 'virtual'", -1,
-                               &f, NULL) == SQLITE_OK) {
+        if (sqlite3_prepare_v2(db, "SELECT schema FROM pragma_table_list WHERE name = ?1 AND type = 'virtual'", -1, &f,
+                               NULL) == SQLITE_OK) {
             sqlite3_bind_text(f, 1, tb, -1, SQLITE_STATIC);
             if (sqlite3_step(f) == SQLITE_ROW)
                 snprintf(found_ns, sizeof found_ns, "%s", (const char *)sqlite3_column_text(f, 0));
@@ -900,8 +917,9 @@ static int describe_query(sqlite3 *db, const char *ns, const char *tb, sqlite3_s
     snprintf(name, sizeof name, "%s.%s", ns, tb);
     if (ns[0] && kiln_sql_is_lake_schema(db, ns) && kiln_sql_lake_catalog(db)) {
         vals_ctx v = {&q, 0};
-        kiln_buf_printf(&q, NULL, "SELECT column1 AS column_name, column2 AS column_type, column3 AS \"null\" "
-                                  "FROM (VALUES ");
+        kiln_buf_printf(&q, NULL,
+                        "SELECT column1 AS column_name, column2 AS column_type, column3 AS \"null\" "
+                        "FROM (VALUES ");
         if ((rc = kiln_sql_lake_columns(db, name, add_val, &v, &part, err))) {
             if (rc == KILN_ENOTFOUND)
                 rc = kiln_err_set(err, KILN_EFORMAT, "DESCRIBE: no such table: %s", name);

@@ -71,8 +71,8 @@ int kiln_sql_is_lake_schema(sqlite3 *db, const char *ns);
 /* Iceberg DDL statements (sql_ddl.c): DROP TABLE, ALTER TABLE, CREATE
  * TABLE (columns), CREATE INDEX / VIEW / TRIGGER on an Iceberg namespace.
  * *handled = 0 when sql does not start with one (nothing done). */
-int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used,
-                     long *err_offset, FILE *out, kiln_err *err);
+int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                     FILE *out, kiln_err *err);
 
 /* The attached warehouse's catalog for a statement that needs it: a
  * deferred, missing warehouse (KILN_SQL_LAKE_DEFER) is created now when

@@ -28,8 +28,7 @@ static void fuzz_schema(const uint8_t *d, size_t n)
     kiln_buf j1, j2;
     kiln_buf_init(&j1, 0);
     kiln_buf_init(&j2, 0);
-    if (kiln_avro_schema_parse(&s1, (const char *)d, n, &err) == 0 &&
-        kiln_avro_schema_to_json(s1, &j1, &err) == 0) {
+    if (kiln_avro_schema_parse(&s1, (const char *)d, n, &err) == 0 && kiln_avro_schema_to_json(s1, &j1, &err) == 0) {
         if (kiln_avro_schema_parse(&s2, j1.data, j1.len, &err) != 0)
             fz_abort("serialized schema does not re-parse", err.msg);
         if (kiln_avro_schema_to_json(s2, &j2, &err) != 0 || j1.len != j2.len || memcmp(j1.data, j2.data, j1.len))
@@ -153,10 +152,7 @@ done:
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_avro(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_avro(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(avro, kiln_fuzz_avro)

@@ -45,10 +45,7 @@ int kiln_fuzz_iceberg_meta(const uint8_t *d, size_t n)
 
 #ifdef KILN_LIBFUZZER
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_iceberg_meta(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_iceberg_meta(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(iceberg_meta, kiln_fuzz_iceberg_meta)

@@ -57,10 +57,7 @@ int kiln_fuzz_jinja(const uint8_t *d, size_t n)
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_jinja(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_jinja(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(jinja, kiln_fuzz_jinja)

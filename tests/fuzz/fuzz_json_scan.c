@@ -143,10 +143,7 @@ int kiln_fuzz_json_scan(const uint8_t *d, size_t n)
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_json_scan(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_json_scan(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(json_scan, kiln_fuzz_json_scan)

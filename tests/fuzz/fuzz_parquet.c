@@ -73,10 +73,7 @@ int kiln_fuzz_parquet(const uint8_t *d, size_t n)
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_parquet(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_parquet(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(parquet, kiln_fuzz_parquet)

@@ -32,8 +32,7 @@ static void fuzz_roundtrip(int mode, int p1, const uint8_t *d, size_t n)
     int64_t *l = malloc((count + 1) * 8), *lb = malloc((count + 1) * 8);
     for (size_t i = 0; i < count; i++) {
         memcpy(&u[i], d + 4 * i, 4);
-        l[i] = (int64_t)((((uint64_t)u[i] << (p1 % 33)) * (p1 & 1 ? 0x9E3779B97F4A7C15ull : 1)) ^
-                         (uint64_t)u[i]);
+        l[i] = (int64_t)((((uint64_t)u[i] << (p1 % 33)) * (p1 & 1 ? 0x9E3779B97F4A7C15ull : 1)) ^ (uint64_t)u[i]);
     }
     if (mode == 12) {
         int w = p1 % 33;
@@ -71,13 +70,10 @@ static void fuzz_roundtrip(int mode, int p1, const uint8_t *d, size_t n)
             }
         }
         kiln_arena *arena = kiln_arena_new(0);
-        int rc = mode == 15 ? kiln_pq_dba_encode(&b, v, nv, &err)
-                            : kiln_pq_dlba_encode(&b, v, nv, &err);
+        int rc = mode == 15 ? kiln_pq_dba_encode(&b, v, nv, &err) : kiln_pq_dlba_encode(&b, v, nv, &err);
         if (rc == 0)
-            rc = mode == 15 ? kiln_pq_dba_decode(vb, nv, (const uint8_t *)b.data, b.len, arena,
-                                                 NULL, &err)
-                            : kiln_pq_dlba_decode(vb, nv, (const uint8_t *)b.data, b.len, NULL,
-                                                  &err);
+            rc = mode == 15 ? kiln_pq_dba_decode(vb, nv, (const uint8_t *)b.data, b.len, arena, NULL, &err)
+                            : kiln_pq_dlba_decode(vb, nv, (const uint8_t *)b.data, b.len, NULL, &err);
         if (rc)
             rt_abort("byte arrays");
         for (size_t i = 0; i < nv; i++)
@@ -156,10 +152,7 @@ int kiln_fuzz_pq_enc(const uint8_t *d, size_t n)
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_pq_enc(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_pq_enc(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(pq_enc, kiln_fuzz_pq_enc)

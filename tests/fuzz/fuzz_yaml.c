@@ -48,10 +48,7 @@ int kiln_fuzz_yaml(const uint8_t *d, size_t n)
 }
 
 #ifdef KILN_LIBFUZZER
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
-{
-    return kiln_fuzz_yaml(d, n);
-}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return kiln_fuzz_yaml(d, n); }
 #endif
 
 KT_FUZZ_CORPUS_TEST(yaml, kiln_fuzz_yaml)

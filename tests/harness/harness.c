@@ -210,8 +210,7 @@ int main(int argc, char **argv)
         tmpdir[0] = '\0';
         t->fn();
         if (cur_failed) {
-            fprintf(stderr, "FAIL %s::%s (tmp dir kept: %s)\n", t->suite, t->name,
-                    tmpdir[0] ? tmpdir : "none");
+            fprintf(stderr, "FAIL %s::%s (tmp dir kept: %s)\n", t->suite, t->name, tmpdir[0] ? tmpdir : "none");
             failed++;
         } else {
             printf("ok   %s::%s\n", t->suite, t->name);

@@ -40,12 +40,12 @@ char *kt_read_file(const char *path, size_t *n); /* caller frees with free */
  * point). Returns the number of files, or -1 when the directory is missing. */
 int kt_replay_corpus(const char *name, int (*fn)(const uint8_t *d, size_t n));
 /* The corpus-replay test of a fuzz target: `make test` runs every stored input. */
-#define KT_FUZZ_CORPUS_TEST(name, fn)                                         \
-    TEST(fuzz, name##_corpus)                                                 \
-    {                                                                         \
-        int kt_files = kt_replay_corpus(#name, fn);                           \
-        CHECK_MSG(kt_files >= 0, "no corpus directory tests/fuzz/corpus/%s", #name); \
-        CHECK_MSG(kt_files > 0, "corpus tests/fuzz/corpus/%s is empty", #name);      \
+#define KT_FUZZ_CORPUS_TEST(name, fn)                                                                                  \
+    TEST(fuzz, name##_corpus)                                                                                          \
+    {                                                                                                                  \
+        int kt_files = kt_replay_corpus(#name, fn);                                                                    \
+        CHECK_MSG(kt_files >= 0, "no corpus directory tests/fuzz/corpus/%s", #name);                                   \
+        CHECK_MSG(kt_files > 0, "corpus tests/fuzz/corpus/%s is empty", #name);                                        \
     }
 
 #ifdef KILN_LIBFUZZER
@@ -53,63 +53,57 @@ int kt_replay_corpus(const char *name, int (*fn)(const uint8_t *d, size_t n));
  * but are not registered: libFuzzer owns main(). */
 #define TEST(suite, name) __attribute__((unused)) static void kt_fn_##suite##_##name(void)
 #else
-#define TEST(suite, name)                                                     \
-    static void kt_fn_##suite##_##name(void);                                 \
-    static kt_test kt_t_##suite##_##name = {#suite, #name,                    \
-                                            kt_fn_##suite##_##name, 0};      \
-    __attribute__((constructor)) static void kt_reg_##suite##_##name(void)    \
-    {                                                                         \
-        kt_register(&kt_t_##suite##_##name);                                  \
-    }                                                                         \
+#define TEST(suite, name)                                                                                              \
+    static void kt_fn_##suite##_##name(void);                                                                          \
+    static kt_test kt_t_##suite##_##name = {#suite, #name, kt_fn_##suite##_##name, 0};                                 \
+    __attribute__((constructor)) static void kt_reg_##suite##_##name(void) { kt_register(&kt_t_##suite##_##name); }    \
     static void kt_fn_##suite##_##name(void)
 #endif
 
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            kt_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                  \
-            return;                                                           \
-        }                                                                     \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            kt_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                                           \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                  \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            kt_fail(__FILE__, __LINE__, __VA_ARGS__);                         \
-            return;                                                           \
-        }                                                                     \
+#define CHECK_MSG(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            kt_fail(__FILE__, __LINE__, __VA_ARGS__);                                                                  \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                    \
-    do {                                                                      \
-        long long kt_a = (long long)(a), kt_b = (long long)(b);               \
-        if (kt_a != kt_b) {                                                   \
-            kt_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b,     \
-                    kt_a, kt_b);                                              \
-            return;                                                           \
-        }                                                                     \
+#define CHECK_EQ_INT(a, b)                                                                                             \
+    do {                                                                                                               \
+        long long kt_a = (long long)(a), kt_b = (long long)(b);                                                        \
+        if (kt_a != kt_b) {                                                                                            \
+            kt_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, kt_a, kt_b);                                 \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STR(a, b)                                                       \
-    do {                                                                      \
-        const char *kt_sa = (a), *kt_sb = (b);                                \
-        if (!kt_sa || !kt_sb || strcmp(kt_sa, kt_sb) != 0) {                  \
-            kt_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, \
-                    kt_sa ? kt_sa : "(null)", kt_sb ? kt_sb : "(null)");      \
-            return;                                                           \
-        }                                                                     \
+#define CHECK_STR(a, b)                                                                                                \
+    do {                                                                                                               \
+        const char *kt_sa = (a), *kt_sb = (b);                                                                         \
+        if (!kt_sa || !kt_sb || strcmp(kt_sa, kt_sb) != 0) {                                                           \
+            kt_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, kt_sa ? kt_sa : "(null)",                \
+                    kt_sb ? kt_sb : "(null)");                                                                         \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 /* Checks that a call returning 0-or-negative succeeded; prints err.msg. */
-#define CHECK_OK(call, errp)                                                  \
-    do {                                                                      \
-        int kt_rc = (call);                                                   \
-        if (kt_rc != 0) {                                                     \
-            const kiln_err *kt_e = (errp);                                    \
-            kt_fail(__FILE__, __LINE__, "%s failed: %d %s", #call, kt_rc,     \
-                    kt_e ? kt_e->msg : "");                                   \
-            return;                                                           \
-        }                                                                     \
+#define CHECK_OK(call, errp)                                                                                           \
+    do {                                                                                                               \
+        int kt_rc = (call);                                                                                            \
+        if (kt_rc != 0) {                                                                                              \
+            const kiln_err *kt_e = (errp);                                                                             \
+            kt_fail(__FILE__, __LINE__, "%s failed: %d %s", #call, kt_rc, kt_e ? kt_e->msg : "");                      \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
 
 #endif

@@ -65,10 +65,10 @@ typedef enum kiln_avro_logical {
     KILN_AVRO_LT_TIMESTAMP_MICROS, /* long */
     KILN_AVRO_LT_LOCAL_TIMESTAMP_MILLIS,
     KILN_AVRO_LT_LOCAL_TIMESTAMP_MICROS,
-    KILN_AVRO_LT_DECIMAL,          /* bytes or fixed; precision, scale */
-    KILN_AVRO_LT_UUID,             /* string (or fixed(16)) */
-    KILN_AVRO_LT_DURATION,         /* fixed(12) */
-    KILN_AVRO_LT_MAP,              /* Iceberg: array of {key,value} records */
+    KILN_AVRO_LT_DECIMAL,  /* bytes or fixed; precision, scale */
+    KILN_AVRO_LT_UUID,     /* string (or fixed(16)) */
+    KILN_AVRO_LT_DURATION, /* fixed(12) */
+    KILN_AVRO_LT_MAP,      /* Iceberg: array of {key,value} records */
     KILN_AVRO_LT_OTHER
 } kiln_avro_logical;
 
@@ -78,13 +78,13 @@ typedef struct kiln_avro_schema kiln_avro_schema;
 
 typedef struct kiln_avro_field {
     const char *name;
-    const char *doc;           /* NULL when absent */
+    const char *doc; /* NULL when absent */
     kiln_avro_schema *type;
-    int32_t field_id;          /* "field-id", or KILN_AVRO_NO_ID (note: 0 is a valid id) */
-    const char *default_json;  /* "default" as compact JSON text, NULL when absent */
+    int32_t field_id;         /* "field-id", or KILN_AVRO_NO_ID (note: 0 is a valid id) */
+    const char *default_json; /* "default" as compact JSON text, NULL when absent */
     size_t naliases;
     const char **aliases;
-    void *attrs_;              /* internal */
+    void *attrs_; /* internal */
 } kiln_avro_field;
 
 /* One schema node. Named types (record, enum, fixed) referenced again by
@@ -92,8 +92,8 @@ typedef struct kiln_avro_field {
 struct kiln_avro_schema {
     kiln_avro_type type;
     kiln_avro_logical logical;
-    const char *logical_name;  /* raw "logicalType" text or NULL */
-    const char *name;          /* full name (namespace.name) of record/enum/fixed, else NULL */
+    const char *logical_name; /* raw "logicalType" text or NULL */
+    const char *name;         /* full name (namespace.name) of record/enum/fixed, else NULL */
     const char *doc;
     /* record */
     size_t nfields;
@@ -112,8 +112,8 @@ struct kiln_avro_schema {
     kiln_avro_schema **branches;
     /* Iceberg ids on array ("element-id") and map ("key-id", "value-id") */
     int32_t element_id, key_id, value_id;
-    void *attrs_;              /* internal */
-    void *root_;               /* internal: set on the root only */
+    void *attrs_; /* internal */
+    void *root_;  /* internal: set on the root only */
 };
 
 /* Parse schema JSON (a type name string, an object or a union array).
@@ -162,21 +162,21 @@ struct kiln_avro_value {
     const kiln_avro_schema *schema;
     union {
         int boolean;
-        int32_t i;         /* int, and enum symbol index */
+        int32_t i; /* int, and enum symbol index */
         int64_t l;
         float f;
         double d;
         struct {
             const uint8_t *ptr;
             size_t len;
-        } bytes;           /* bytes, string, fixed */
+        } bytes; /* bytes, string, fixed */
         struct {
             size_t n;
             kiln_avro_value *items;
-        } array;           /* array items; record fields by position */
+        } array; /* array items; record fields by position */
         struct {
             size_t n;
-            const char **keys;     /* NUL-terminated */
+            const char **keys; /* NUL-terminated */
             kiln_avro_value *vals;
         } map;
     } u;
@@ -226,8 +226,8 @@ int kiln_avro_value_to_json(const kiln_avro_value *v, kiln_buf *out, kiln_err *e
 
 typedef enum kiln_avro_codec {
     KILN_AVRO_CODEC_NULL = 0,
-    KILN_AVRO_CODEC_DEFLATE,   /* raw RFC 1951 */
-    KILN_AVRO_CODEC_SNAPPY,    /* block + 4-byte big-endian CRC32 of the output */
+    KILN_AVRO_CODEC_DEFLATE, /* raw RFC 1951 */
+    KILN_AVRO_CODEC_SNAPPY,  /* block + 4-byte big-endian CRC32 of the output */
     KILN_AVRO_CODEC_ZSTD
 } kiln_avro_codec;
 
@@ -251,7 +251,7 @@ typedef struct kiln_avro_writer_opts {
     size_t block_bytes;         /* cut a block at this many uncompressed bytes; 0 = 256 KiB */
     const kiln_avro_meta *meta; /* file metadata (Iceberg: "schema", "format-version", ...) */
     size_t nmeta;
-    const uint8_t *sync;        /* 16 bytes; NULL = random from /dev/urandom */
+    const uint8_t *sync; /* 16 bytes; NULL = random from /dev/urandom */
 } kiln_avro_writer_opts;
 
 /* Open a writer. The schema must stay alive until close; its JSON text
@@ -285,13 +285,12 @@ int kiln_avro_reader_open(kiln_avro_reader **out, const char *path, kiln_err *er
 int kiln_avro_reader_open_mem(kiln_avro_reader **out, const void *data, size_t len, kiln_err *err);
 
 const kiln_avro_schema *kiln_avro_reader_schema(const kiln_avro_reader *r); /* writer schema */
-const char *kiln_avro_reader_schema_json(const kiln_avro_reader *r);      /* as stored */
+const char *kiln_avro_reader_schema_json(const kiln_avro_reader *r);        /* as stored */
 kiln_avro_codec kiln_avro_reader_codec(const kiln_avro_reader *r);
 /* Metadata value for key (NUL-terminated copy; *len_out may be NULL), or NULL. */
 const char *kiln_avro_reader_meta(const kiln_avro_reader *r, const char *key, size_t *len_out);
 size_t kiln_avro_reader_meta_count(const kiln_avro_reader *r);
-void kiln_avro_reader_meta_at(const kiln_avro_reader *r, size_t i, const char **key,
-                              const char **value, size_t *len);
+void kiln_avro_reader_meta_at(const kiln_avro_reader *r, size_t i, const char **key, const char **value, size_t *len);
 
 /* Project records to reader_schema (borrowed; must outlive r): record
  * fields match by field-id when both sides have one, else by name or

@@ -10,7 +10,7 @@
 /* Build a value of schema s from a JSON default (Avro default rules: a union
  * default is for its first branch; bytes/fixed are strings of U+0000..U+00FF).
  * Memory from arena a. KILN_EFORMAT when json does not fit s. */
-int kiln_avro__value_from_default(kiln_avro_value *out, kiln_arena *a, const kiln_avro_schema *s,
-                                  const char *json, kiln_err *err);
+int kiln_avro__value_from_default(kiln_avro_value *out, kiln_arena *a, const kiln_avro_schema *s, const char *json,
+                                  kiln_err *err);
 
 #endif

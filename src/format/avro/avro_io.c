@@ -91,8 +91,8 @@ int kiln_avro_codec_parse(const char *name, kiln_avro_codec *out, kiln_err *err)
         *out = KILN_AVRO_CODEC_ZSTD;
         return 0;
     }
-    return kiln_err_set(err, KILN_EUNSUPP, "avro: unsupported codec \"%.64s\" (known: null, deflate, snappy, zstandard)",
-                        name);
+    return kiln_err_set(err, KILN_EUNSUPP,
+                        "avro: unsupported codec \"%.64s\" (known: null, deflate, snappy, zstandard)", name);
 }
 
 /* ---------------------------------------------------------------- encoder */
@@ -136,9 +136,8 @@ static int put_blob(enc *e, const void *p, size_t n)
 
 static int mismatch(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v)
 {
-    return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s the schema wants %s but the value is %s",
-                        enc_path(e), s->name ? s->name : kiln_avro_type_name(s->type),
-                        kiln_avro_type_name(v->type));
+    return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s the schema wants %s but the value is %s", enc_path(e),
+                        s->name ? s->name : kiln_avro_type_name(s->type), kiln_avro_type_name(v->type));
 }
 
 /* Does value v fit schema node s (for union branch choice)? strict: named
@@ -173,8 +172,7 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
     int rc = 0;
     uint8_t b[8];
     switch (s->type) {
-    case KILN_AVRO_NULL:
-        return v->type == KILN_AVRO_NULL ? 0 : mismatch(e, s, v);
+    case KILN_AVRO_NULL: return v->type == KILN_AVRO_NULL ? 0 : mismatch(e, s, v);
     case KILN_AVRO_BOOLEAN:
         if (v->type != KILN_AVRO_BOOLEAN)
             return mismatch(e, s, v);
@@ -235,14 +233,14 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
         if (v->type != KILN_AVRO_FIXED && v->type != KILN_AVRO_BYTES)
             return mismatch(e, s, v);
         if (v->u.bytes.len != s->size)
-            return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s fixed %s needs %zu bytes, got %zu",
-                                enc_path(e), s->name, s->size, v->u.bytes.len);
+            return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s fixed %s needs %zu bytes, got %zu", enc_path(e),
+                                s->name, s->size, v->u.bytes.len);
         return kiln_buf_append(e->out, v->u.bytes.ptr, s->size, e->err);
     case KILN_AVRO_ENUM:
         if (v->type == KILN_AVRO_ENUM) {
             if (v->u.i < 0 || (size_t)v->u.i >= s->nsymbols)
-                return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s enum index %d out of range",
-                                    enc_path(e), (int)v->u.i);
+                return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s enum index %d out of range", enc_path(e),
+                                    (int)v->u.i);
             return put_long(e, v->u.i);
         }
         if (v->type == KILN_AVRO_STRING) {
@@ -298,8 +296,7 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
         int br = v->branch;
         if (br >= 0) {
             if ((size_t)br >= s->nbranches || !fits(s->branches[br], v, 0))
-                return kiln_err_set(e->err, KILN_EINVAL,
-                                    "avro write: at %s union branch %d does not fit a %s value",
+                return kiln_err_set(e->err, KILN_EINVAL, "avro write: at %s union branch %d does not fit a %s value",
                                     enc_path(e), br, kiln_avro_type_name(v->type));
         } else {
             /* same type and name, then same type, then a promotion */
@@ -326,14 +323,12 @@ static int encode(enc *e, const kiln_avro_schema *s, const kiln_avro_value *v, i
 
 /* ---------------------------------------------------------------- codecs */
 
-static int compress_block(kiln_avro_codec codec, int level, const uint8_t *in, size_t n, kiln_buf *out,
-                          kiln_err *err)
+static int compress_block(kiln_avro_codec codec, int level, const uint8_t *in, size_t n, kiln_buf *out, kiln_err *err)
 {
     int rc = 0;
     kiln_buf_reset(out);
     switch (codec) {
-    case KILN_AVRO_CODEC_NULL:
-        return kiln_buf_append(out, in, n, err);
+    case KILN_AVRO_CODEC_NULL: return kiln_buf_append(out, in, n, err);
     case KILN_AVRO_CODEC_DEFLATE: {
         z_stream zs;
         memset(&zs, 0, sizeof zs);
@@ -387,8 +382,7 @@ static int decompress_block(kiln_avro_codec codec, const uint8_t *in, size_t n, 
     int rc = 0;
     kiln_buf_reset(out);
     switch (codec) {
-    case KILN_AVRO_CODEC_NULL:
-        return kiln_buf_append(out, in, n, err);
+    case KILN_AVRO_CODEC_NULL: return kiln_buf_append(out, in, n, err);
     case KILN_AVRO_CODEC_DEFLATE: {
         z_stream zs;
         memset(&zs, 0, sizeof zs);
@@ -661,10 +655,7 @@ int kiln_avro_writer_append(kiln_avro_writer *w, const kiln_avro_value *v, kiln_
     return 0;
 }
 
-uint64_t kiln_avro_writer_count(const kiln_avro_writer *w)
-{
-    return w->count;
-}
+uint64_t kiln_avro_writer_count(const kiln_avro_writer *w) { return w->count; }
 
 int kiln_avro_writer_close(kiln_avro_writer *w, uint64_t *bytes_out, kiln_err *err)
 {
@@ -702,15 +693,12 @@ typedef struct dec {
     const char *what; /* "block at offset N" or "header" */
 } dec;
 
-static uint64_t doff(const dec *d)
-{
-    return d->base + (uint64_t)(d->p - d->start);
-}
+static uint64_t doff(const dec *d) { return d->base + (uint64_t)(d->p - d->start); }
 
 static int trunc_err(dec *d, const char *what)
 {
-    return kiln_err_set_at(d->err, KILN_ETRUNC, doff(d), "avro: %s ends early while reading %s (offset %llu)",
-                           d->what, what, (unsigned long long)doff(d));
+    return kiln_err_set_at(d->err, KILN_ETRUNC, doff(d), "avro: %s ends early while reading %s (offset %llu)", d->what,
+                           what, (unsigned long long)doff(d));
 }
 
 static int get_long(dec *d, int64_t *out)
@@ -743,10 +731,7 @@ static int get_len(dec *d, const char *what, size_t *out)
     return 0;
 }
 
-static int dec_oom(dec *d)
-{
-    return kiln_err_set(d->err, KILN_ENOMEM, "avro: out of memory decoding %s", d->what);
-}
+static int dec_oom(dec *d) { return kiln_err_set(d->err, KILN_ENOMEM, "avro: out of memory decoding %s", d->what); }
 
 /* Smallest encoded size of a value of s: 0 means items of s can take no
  * bytes (null, empty records), so their counts need a separate cap. */
@@ -796,12 +781,10 @@ static int decode_blocks(dec *d, const kiln_avro_schema *s, kiln_avro_value *v, 
                 return rc;
         }
         size_t left = (size_t)(d->end - d->p);
-        if (item_min > 0 ? (uint64_t)cnt > left / item_min
-                         : (zero_total += (uint64_t)cnt) > AVRO_MAX_ZERO_ITEMS)
+        if (item_min > 0 ? (uint64_t)cnt > left / item_min : (zero_total += (uint64_t)cnt) > AVRO_MAX_ZERO_ITEMS)
             return kiln_err_set_at(d->err, item_min ? KILN_ETRUNC : KILN_ELIMIT, doff(d),
-                                   "avro: %s: %s of %lld items cannot fit in the %zu bytes left (offset %llu)",
-                                   d->what, is_map ? "map" : "array", (long long)cnt, left,
-                                   (unsigned long long)doff(d));
+                                   "avro: %s: %s of %lld items cannot fit in the %zu bytes left (offset %llu)", d->what,
+                                   is_map ? "map" : "array", (long long)cnt, left, (unsigned long long)doff(d));
         if (n + (size_t)cnt > cap) {
             size_t ncap = cap ? cap * 2 : 4;
             while (ncap < n + (size_t)cnt)
@@ -861,8 +844,8 @@ static int decode(dec *d, const kiln_avro_schema *s, kiln_avro_value *v, int dep
         if (d->p >= d->end)
             return trunc_err(d, "a boolean");
         if (*d->p > 1)
-            return kiln_err_set_at(d->err, KILN_EFORMAT, doff(d), "avro: %s: boolean byte %u at offset %llu",
-                                   d->what, *d->p, (unsigned long long)doff(d));
+            return kiln_err_set_at(d->err, KILN_EFORMAT, doff(d), "avro: %s: boolean byte %u at offset %llu", d->what,
+                                   *d->p, (unsigned long long)doff(d));
         v->u.boolean = *d->p++;
         return 0;
     case KILN_AVRO_INT:
@@ -901,7 +884,7 @@ static int decode(dec *d, const kiln_avro_schema *s, kiln_avro_value *v, int dep
         n = s->size;
         if ((size_t)(d->end - d->p) < n)
             return trunc_err(d, "a fixed");
-    blob: {
+    blob : {
         uint8_t *b = kiln_arena_alloc(d->a, n + 1);
         if (!b)
             return dec_oom(d);
@@ -973,8 +956,7 @@ static int writer_field_for(const kiln_avro_schema *ws, const kiln_avro_field *r
          * field that also has the reader's name */
         int i = -1;
         for (size_t k = 0; k < ws->nfields; k++)
-            if (ws->fields[k].field_id == rf->field_id &&
-                (i < 0 || strcmp(ws->fields[k].name, rf->name) == 0)) {
+            if (ws->fields[k].field_id == rf->field_id && (i < 0 || strcmp(ws->fields[k].name, rf->name) == 0)) {
                 i = (int)k;
                 if (strcmp(ws->fields[k].name, rf->name) == 0)
                     break;
@@ -1093,8 +1075,8 @@ static int project(kiln_arena *a, const kiln_avro_value *wv, const kiln_avro_sch
         out->u.f = wv->type == KILN_AVRO_INT ? (float)wv->u.i : wv->type == KILN_AVRO_LONG ? (float)wv->u.l : wv->u.f;
         return 0;
     case KILN_AVRO_DOUBLE:
-        out->u.d = wv->type == KILN_AVRO_INT    ? (double)wv->u.i
-                   : wv->type == KILN_AVRO_LONG ? (double)wv->u.l
+        out->u.d = wv->type == KILN_AVRO_INT     ? (double)wv->u.i
+                   : wv->type == KILN_AVRO_LONG  ? (double)wv->u.l
                    : wv->type == KILN_AVRO_FLOAT ? (double)wv->u.f
                                                  : wv->u.d;
         return 0;
@@ -1103,9 +1085,8 @@ static int project(kiln_arena *a, const kiln_avro_value *wv, const kiln_avro_sch
             return kiln_err_set(err, KILN_EFORMAT, "avro: fixed size %zu read as %zu", wv->u.bytes.len, rs->size);
         return 0;
     case KILN_AVRO_ENUM: {
-        const char *sym = wv->schema && wv->u.i >= 0 && (size_t)wv->u.i < wv->schema->nsymbols
-                              ? wv->schema->symbols[wv->u.i]
-                              : NULL;
+        const char *sym =
+            wv->schema && wv->u.i >= 0 && (size_t)wv->u.i < wv->schema->nsymbols ? wv->schema->symbols[wv->u.i] : NULL;
         for (size_t i = 0; sym && i < rs->nsymbols; i++)
             if (strcmp(rs->symbols[i], sym) == 0) {
                 out->u.i = (int32_t)i;
@@ -1186,19 +1167,19 @@ typedef struct meta_kv {
 } meta_kv;
 
 struct kiln_avro_reader {
-    char *owned;            /* file contents for _open */
+    char *owned; /* file contents for _open */
     const uint8_t *data;
     size_t len;
-    size_t pos;             /* next block start */
+    size_t pos; /* next block start */
     kiln_avro_schema *schema;
     const kiln_avro_schema *reader_schema;
     kiln_avro_codec codec;
     uint8_t sync[16];
     meta_kv *meta;
     size_t nmeta;
-    kiln_buf block;         /* decompressed current block */
-    dec d;                  /* decoder over block */
-    uint64_t left;          /* records left in the current block */
+    kiln_buf block; /* decompressed current block */
+    dec d;          /* decoder over block */
+    uint64_t left;  /* records left in the current block */
     uint64_t block_off;
     uint64_t count;
 };
@@ -1381,8 +1362,7 @@ static int next_block(kiln_avro_reader *r, kiln_err *err)
             return rc;
         if ((size_t)(d.end - d.p) < size + 16)
             return kiln_err_set_at(err, KILN_ETRUNC, r->pos,
-                                   "avro: block at offset %zu (%zu bytes) runs past the end of the file", r->pos,
-                                   size);
+                                   "avro: block at offset %zu (%zu bytes) runs past the end of the file", r->pos, size);
         if (memcmp(d.p + size, r->sync, 16) != 0)
             return kiln_err_set_at(err, KILN_EFORMAT, doff(&d) + size,
                                    "avro: block at offset %zu: sync marker mismatch at offset %llu (corrupt file?)",

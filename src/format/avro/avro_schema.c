@@ -31,9 +31,8 @@ typedef struct parse_ctx {
     kiln_err *err;
 } parse_ctx;
 
-static const char *const type_names[] = {"null",   "boolean", "int",  "long",   "float",
-                                         "double", "bytes",   "string", "record", "enum",
-                                         "array",  "map",     "union", "fixed"};
+static const char *const type_names[] = {"null",   "boolean", "int",  "long",  "float", "double", "bytes",
+                                         "string", "record",  "enum", "array", "map",   "union",  "fixed"};
 
 const char *kiln_avro_type_name(kiln_avro_type t)
 {
@@ -70,10 +69,7 @@ static const char *astr(parse_ctx *c, const char *s)
     return s ? kiln_arena_strndup(c->root->arena, s, strlen(s)) : NULL;
 }
 
-static int oom(parse_ctx *c)
-{
-    return KILN_OOM(c->err);
-}
+static int oom(parse_ctx *c) { return KILN_OOM(c->err); }
 
 /* A valid Avro name: [A-Za-z_][A-Za-z0-9_]*, dotted parts for full names. */
 static int name_ok(const char *s, int dotted)
@@ -165,8 +161,7 @@ static void apply_logical(kiln_avro_schema *s)
     else if (strcmp(lt, "local-timestamp-micros") == 0)
         l = t == KILN_AVRO_LONG ? KILN_AVRO_LT_LOCAL_TIMESTAMP_MICROS : KILN_AVRO_LT_NONE;
     else if (strcmp(lt, "uuid") == 0)
-        l = (t == KILN_AVRO_STRING || (t == KILN_AVRO_FIXED && s->size == 16)) ? KILN_AVRO_LT_UUID
-                                                                             : KILN_AVRO_LT_NONE;
+        l = (t == KILN_AVRO_STRING || (t == KILN_AVRO_FIXED && s->size == 16)) ? KILN_AVRO_LT_UUID : KILN_AVRO_LT_NONE;
     else if (strcmp(lt, "duration") == 0)
         l = (t == KILN_AVRO_FIXED && s->size == 12) ? KILN_AVRO_LT_DURATION : KILN_AVRO_LT_NONE;
     else if (strcmp(lt, "map") == 0)
@@ -194,11 +189,9 @@ static void apply_logical(kiln_avro_schema *s)
     s->logical = l;
 }
 
-static int parse_node(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path,
-                      kiln_avro_schema **out);
+static int parse_node(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path, kiln_avro_schema **out);
 
-static int parse_fields(parse_ctx *c, kiln_avro_schema *s, json_t *fields, const char *ns, int depth,
-                        const char *path)
+static int parse_fields(parse_ctx *c, kiln_avro_schema *s, json_t *fields, const char *ns, int depth, const char *path)
 {
     if (!json_is_array(fields))
         return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: record \"fields\" must be an array", path);
@@ -211,12 +204,11 @@ static int parse_fields(parse_ctx *c, kiln_avro_schema *s, json_t *fields, const
         json_t *f = json_array_get(fields, i);
         kiln_avro_field *fd = &s->fields[i];
         if (!json_is_object(f))
-            return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s.fields[%zu]: field must be an object",
-                                path, i);
+            return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s.fields[%zu]: field must be an object", path, i);
         const char *name = json_string_value(json_object_get(f, "name"));
         if (!name_ok(name, 0))
-            return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s.fields[%zu]: missing or invalid field name",
-                                path, i);
+            return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s.fields[%zu]: missing or invalid field name", path,
+                                i);
         for (size_t k = 0; k < i; k++)
             if (strcmp(s->fields[k].name, name) == 0)
                 return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: duplicate field \"%s\"", path, name);
@@ -285,8 +277,7 @@ static int parse_named(parse_ctx *c, kiln_avro_schema *s, json_t *j, const char 
     return *ns_out ? 0 : oom(c);
 }
 
-static int parse_object(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path,
-                        kiln_avro_schema **out)
+static int parse_object(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path, kiln_avro_schema **out)
 {
     json_t *tj = json_object_get(j, "type");
     if (json_is_object(tj) || json_is_array(tj)) /* {"type": {...}}: the inner schema */
@@ -327,8 +318,8 @@ static int parse_object(parse_ctx *c, json_t *j, const char *ns, int depth, cons
                 return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: invalid enum symbol #%zu", path, i);
             for (size_t k = 0; k < i; k++)
                 if (strcmp(s->symbols[k], sym) == 0)
-                    return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: duplicate enum symbol \"%s\"",
-                                        path, sym);
+                    return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: duplicate enum symbol \"%s\"", path,
+                                        sym);
             if (!(s->symbols[i] = astr(c, sym)))
                 return oom(c);
         }
@@ -380,8 +371,7 @@ static int parse_object(parse_ctx *c, json_t *j, const char *ns, int depth, cons
     return 0;
 }
 
-static int parse_node(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path,
-                      kiln_avro_schema **out)
+static int parse_node(parse_ctx *c, json_t *j, const char *ns, int depth, const char *path, kiln_avro_schema **out)
 {
     if (depth > SCHEMA_MAX_DEPTH)
         return kiln_err_set(c->err, KILN_ELIMIT, "avro schema %s: nested deeper than %d levels", path,
@@ -422,8 +412,8 @@ static int parse_node(parse_ctx *c, json_t *j, const char *ns, int depth, const 
                 kiln_avro_schema *o = s->branches[k];
                 int named = b->type == KILN_AVRO_RECORD || b->type == KILN_AVRO_ENUM || b->type == KILN_AVRO_FIXED;
                 if (o->type == b->type && (!named || strcmp(o->name, b->name) == 0))
-                    return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: union has two branches of type %s",
-                                        path, named ? b->name : kiln_avro_type_name(b->type));
+                    return kiln_err_set(c->err, KILN_EFORMAT, "avro schema %s: union has two branches of type %s", path,
+                                        named ? b->name : kiln_avro_type_name(b->type));
             }
         }
         s->nbranches = n;
@@ -451,8 +441,8 @@ int kiln_avro_schema_parse(kiln_avro_schema **out, const char *json, size_t len,
     json_error_t jerr;
     root->doc = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root->doc) {
-        rc = kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)jerr.position,
-                             "avro schema: invalid JSON at byte %d: %s", jerr.position, jerr.text);
+        rc = kiln_err_set_at(err, KILN_EFORMAT, (uint64_t)jerr.position, "avro schema: invalid JSON at byte %d: %s",
+                             jerr.position, jerr.text);
         goto done;
     }
     parse_ctx c = {root, err};

@@ -154,10 +154,7 @@ kiln_avro_value *kiln_avro_value_field_by_id(const kiln_avro_value *rec, int32_t
     return i >= 0 && (size_t)i < rec->u.array.n ? &rec->u.array.items[i] : NULL;
 }
 
-int kiln_avro_value_is_null(const kiln_avro_value *v)
-{
-    return !v || v->type == KILN_AVRO_NULL;
-}
+int kiln_avro_value_is_null(const kiln_avro_value *v) { return !v || v->type == KILN_AVRO_NULL; }
 
 /* ---------------------------------------------------------------- JSON out */
 
@@ -170,8 +167,8 @@ static int put_utf8_cp(kiln_buf *out, unsigned cp, kiln_err *err)
     else if (cp < 0x800)
         b[0] = (char)(0xC0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
     else
-        b[0] = (char)(0xE0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)),
-        b[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+        b[0] = (char)(0xE0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[2] = (char)(0x80 | (cp & 0x3F)),
+        n = 3;
     return kiln_buf_append(out, b, n, err);
 }
 
@@ -287,7 +284,8 @@ static int to_json(const kiln_avro_value *v, const kiln_avro_schema *hint, kiln_
         return kiln_err_set(err, KILN_ELIMIT, "avro: value nested deeper than %d levels", VALUE_MAX_DEPTH);
     switch (v->type) {
     case KILN_AVRO_NULL: return kiln_buf_append(out, "null", 4, err);
-    case KILN_AVRO_BOOLEAN: return v->u.boolean ? kiln_buf_append(out, "true", 4, err) : kiln_buf_append(out, "false", 5, err);
+    case KILN_AVRO_BOOLEAN:
+        return v->u.boolean ? kiln_buf_append(out, "true", 4, err) : kiln_buf_append(out, "false", 5, err);
     case KILN_AVRO_INT: return kiln_buf_printf(out, err, "%d", (int)v->u.i);
     case KILN_AVRO_LONG: return kiln_buf_printf(out, err, "%lld", (long long)v->u.l);
     case KILN_AVRO_FLOAT: return put_double(out, v->u.f, 1, err);
@@ -353,8 +351,7 @@ int kiln_avro_value_to_json(const kiln_avro_value *v, kiln_buf *out, kiln_err *e
 
 /* ---------------------------------------------------------------- defaults */
 
-static int from_json(kiln_avro_value *v, kiln_arena *a, const kiln_avro_schema *s, json_t *j, int depth,
-                     kiln_err *err)
+static int from_json(kiln_avro_value *v, kiln_arena *a, const kiln_avro_schema *s, json_t *j, int depth, kiln_err *err)
 {
     memset(v, 0, sizeof *v);
     v->branch = -1;
@@ -396,8 +393,10 @@ static int from_json(kiln_avro_value *v, kiln_arena *a, const kiln_avro_schema *
         }
         if (json_is_string(j)) { /* "NaN", "Infinity" */
             const char *t = json_string_value(j);
-            double d = strcmp(t, "NaN") == 0 ? NAN : strcmp(t, "Infinity") == 0 ? INFINITY
-                                                 : strcmp(t, "-Infinity") == 0 ? -INFINITY : 0.0;
+            double d = strcmp(t, "NaN") == 0         ? NAN
+                       : strcmp(t, "Infinity") == 0  ? INFINITY
+                       : strcmp(t, "-Infinity") == 0 ? -INFINITY
+                                                     : 0.0;
             if (d != 0.0 || isnan(d)) {
                 if (s->type == KILN_AVRO_FLOAT)
                     v->u.f = (float)d;
@@ -464,7 +463,8 @@ static int from_json(kiln_avro_value *v, kiln_arena *a, const kiln_avro_schema *
             size_t i = 0;
             const char *key;
             json_t *val;
-            json_object_foreach(j, key, val) {
+            json_object_foreach(j, key, val)
+            {
                 if (!(v->u.map.keys[i] = kiln_arena_strndup(a, key, strlen(key))))
                     return KILN_ENOMEM;
                 int rc = from_json(&v->u.map.vals[i], a, s->items, val, depth + 1, err);
@@ -518,8 +518,8 @@ bad:
                         s->name ? s->name : kiln_avro_type_name(s->type));
 }
 
-int kiln_avro__value_from_default(kiln_avro_value *out, kiln_arena *a, const kiln_avro_schema *s,
-                                  const char *json, kiln_err *err)
+int kiln_avro__value_from_default(kiln_avro_value *out, kiln_arena *a, const kiln_avro_schema *s, const char *json,
+                                  kiln_err *err)
 {
     json_t *j = json_loads(json, JSON_DECODE_ANY, NULL);
     if (!j)

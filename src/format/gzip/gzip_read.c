@@ -32,14 +32,14 @@ struct kiln_gz_reader {
     int fd;
     char *path;
     uint64_t file_size;
-    const uint8_t *map;  /* the whole file mapped read-only, or NULL (then in[] and read()) */
-    uint64_t in_base;    /* file offset of in[0] (of map[0] when mapped: 0) */
+    const uint8_t *map;   /* the whole file mapped read-only, or NULL (then in[] and read()) */
+    uint64_t in_base;     /* file offset of in[0] (of map[0] when mapped: 0) */
     uint64_t map_dropped; /* mapped bytes before this were released (MADV_DONTNEED) */
-    size_t in_len;       /* valid bytes in in[] */
-    int eof;             /* read() returned 0 */
-    int done;            /* stream finished cleanly */
-    int member_open;     /* inside a member (header seen, trailer not yet) */
-    int failed;          /* the mapped file shrank: nothing more can be read */
+    size_t in_len;        /* valid bytes in in[] */
+    int eof;              /* read() returned 0 */
+    int done;             /* stream finished cleanly */
+    int member_open;      /* inside a member (header seen, trailer not yet) */
+    int failed;           /* the mapped file shrank: nothing more can be read */
     uint64_t members;
     uint64_t out_total;
     struct inflate_state st;
@@ -122,8 +122,8 @@ static int refill(kiln_gz_reader *r, kiln_err *err)
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            return kiln_err_set_at(err, KILN_EIO, r->in_base + r->in_len, "%s: read failed at byte %llu: %s",
-                                   r->path, (unsigned long long)(r->in_base + r->in_len), strerror(errno));
+            return kiln_err_set_at(err, KILN_EIO, r->in_base + r->in_len, "%s: read failed at byte %llu: %s", r->path,
+                                   (unsigned long long)(r->in_base + r->in_len), strerror(errno));
         }
         if (got == 0)
             r->eof = 1;
@@ -211,8 +211,7 @@ static int gz_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out, kiln
             if (r->st.avail_in == 0 && r->eof) {
                 if (r->members == 0) {
                     return kiln_err_set_at(err, KILN_ETRUNC, 0,
-                                           "%s: truncated gzip: the file is empty (compressed byte offset 0)",
-                                           r->path);
+                                           "%s: truncated gzip: the file is empty (compressed byte offset 0)", r->path);
                 }
                 r->done = 1;
                 break;
@@ -229,10 +228,10 @@ static int gz_read(kiln_gz_reader *r, void *dst, size_t cap, size_t *n_out, kiln
         r->out_total += produced;
         if (ret < 0) {
             uint64_t at = in_pos(r);
-            const char *why = ret == ISAL_INVALID_BLOCK      ? "invalid deflate block"
-                              : ret == ISAL_INVALID_SYMBOL   ? "invalid deflate symbol"
-                              : ret == ISAL_INVALID_LOOKBACK ? "invalid lookback distance"
-                              : ret == ISAL_INVALID_WRAPPER  ? "invalid gzip header"
+            const char *why = ret == ISAL_INVALID_BLOCK        ? "invalid deflate block"
+                              : ret == ISAL_INVALID_SYMBOL     ? "invalid deflate symbol"
+                              : ret == ISAL_INVALID_LOOKBACK   ? "invalid lookback distance"
+                              : ret == ISAL_INVALID_WRAPPER    ? "invalid gzip header"
                               : ret == ISAL_UNSUPPORTED_METHOD ? "unsupported compression method"
                               : ret == ISAL_INCORRECT_CHECKSUM ? "CRC32/length check failed"
                                                                : "decoder error";

@@ -115,14 +115,13 @@ __attribute__((target("pclmul,sse2"))) static inline uint64_t prefix_xor_clmul(u
 
 /* The same masks with two 32-byte AVX2 loads (chosen at run time). */
 __attribute__((target("avx2"))) static inline void block_masks_avx2(const char *p, uint64_t *q, uint64_t *bs,
-                                                                     uint64_t *op, uint64_t *cl)
+                                                                    uint64_t *op, uint64_t *cl)
 {
     const __m256i Q = _mm256_set1_epi8('"'), B = _mm256_set1_epi8('\\'), O = _mm256_set1_epi8(0x7b),
                   C = _mm256_set1_epi8(0x7d), low = _mm256_set1_epi8(0x20);
     __m256i v0 = _mm256_loadu_si256((const __m256i *)p), v1 = _mm256_loadu_si256((const __m256i *)(p + 32));
     __m256i f0 = _mm256_or_si256(v0, low), f1 = _mm256_or_si256(v1, low);
-#define M2(x0, x1) \
-    ((uint64_t)(uint32_t)_mm256_movemask_epi8(x0) | ((uint64_t)(uint32_t)_mm256_movemask_epi8(x1) << 32))
+#define M2(x0, x1) ((uint64_t)(uint32_t)_mm256_movemask_epi8(x0) | ((uint64_t)(uint32_t)_mm256_movemask_epi8(x1) << 32))
     *q = M2(_mm256_cmpeq_epi8(v0, Q), _mm256_cmpeq_epi8(v1, Q));
     *bs = M2(_mm256_cmpeq_epi8(v0, B), _mm256_cmpeq_epi8(v1, B));
     *op = M2(_mm256_cmpeq_epi8(f0, O), _mm256_cmpeq_epi8(f1, O));
@@ -135,8 +134,8 @@ __attribute__((target("avx2"))) static inline void block_masks_avx2(const char *
  * popcount; only a block where the depth can reach zero is walked bit by
  * bit. The tail is copied into a space-padded block, so nothing past end
  * is read. */
-static inline __attribute__((always_inline)) const char *
-skip_blocks(const char *p, const char *end, int depth, const char **why, int avx2)
+static inline __attribute__((always_inline)) const char *skip_blocks(const char *p, const char *end, int depth,
+                                                                     const char **why, int avx2)
 {
     uint64_t in_str = 0;   /* all ones when the block starts inside a string */
     uint64_t esc_next = 0; /* 1 when the block's first byte is escaped */
@@ -207,8 +206,8 @@ skip_blocks(const char *p, const char *end, int depth, const char **why, int avx
     return NULL;
 }
 
-__attribute__((target("avx2,pclmul,popcnt"))) static const char *
-skip_rest_avx2(const char *p, const char *end, int depth, const char **why)
+__attribute__((target("avx2,pclmul,popcnt"))) static const char *skip_rest_avx2(const char *p, const char *end,
+                                                                                int depth, const char **why)
 {
     return skip_blocks(p, end, depth, why, 1);
 }
@@ -339,8 +338,7 @@ static inline void terminate(kiln_buf *out)
  * store, then keep only the clean prefix) while both sides have 16 bytes;
  * stop at the first special byte and handle it; near the end of the input
  * or out's cap fall back to a search plus an exact append. */
-const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl,
-                                 const char **why)
+const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl, const char **why)
 {
     if (p >= end || *p != '"') {
         *why = "expected a string";
@@ -355,8 +353,7 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
             __m128i v = _mm_loadu_si128((const __m128i *)p);
             _mm_storeu_si128((__m128i *)(out->data + out->len), v);
             /* signed compare: bytes >= 0x80 are negative, so < 0x20 catches both */
-            __m128i m =
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)), _mm_cmplt_epi8(v, sp));
             unsigned mm = (unsigned)_mm_movemask_epi8(m);
             if (mm) {
                 unsigned k = (unsigned)__builtin_ctz(mm);
@@ -459,7 +456,10 @@ const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, 
                 o = put_cp(o, cp);
                 break;
             }
-            default: terminate(out); *why = "bad escape in string"; return NULL;
+            default:
+                terminate(out);
+                *why = "bad escape in string";
+                return NULL;
             }
         }
         size_t k = (size_t)(o - unit);
@@ -547,5 +547,3 @@ const char *kiln_json_parse_bool(const char *p, const char *end, int *out, const
 /* kiln_json_obj_begin/_key/_next are inline in json_scan.h. */
 
 /* ---------------------------------------------------------------- writing */
-
-

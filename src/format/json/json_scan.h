@@ -78,8 +78,7 @@ static inline const char *kiln_json_str_skip(const char *p, const char *end, con
 /* p at an opening quote: decode into out (appended, not NUL-counted);
  * *nrepl += number of U+FFFD substitutions. Fails on a bad escape, a raw
  * control character, a truncated string, or out's cap. */
-const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl,
-                                 const char **why);
+const char *kiln_json_str_decode(const char *p, const char *end, kiln_buf *out, uint64_t *nrepl, const char **why);
 /* p at the first byte of any value: past its end. */
 const char *kiln_json_skip_value(const char *p, const char *end, const char **why);
 /* p just inside an object or array that is `depth` levels deep (1 = inside
@@ -109,8 +108,8 @@ static inline const char *kiln_json_obj_begin(const char *p, const char *end, co
     return kiln_json_ws(p + 1, end);
 }
 
-static inline const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen,
-                                            int *done, const char **why)
+static inline const char *kiln_json_obj_key(const char *p, const char *end, const char **key, size_t *keylen, int *done,
+                                            const char **why)
 {
     *done = 0;
     if (p >= end) {

@@ -10,26 +10,61 @@
 
 /* Encodings (Thrift Encoding). */
 enum {
-    PQ_ENC_PLAIN = 0, PQ_ENC_PLAIN_DICTIONARY = 2, PQ_ENC_RLE = 3, PQ_ENC_BIT_PACKED = 4,
-    PQ_ENC_DELTA_BINARY_PACKED = 5, PQ_ENC_DELTA_LENGTH_BYTE_ARRAY = 6,
-    PQ_ENC_DELTA_BYTE_ARRAY = 7, PQ_ENC_RLE_DICTIONARY = 8, PQ_ENC_BYTE_STREAM_SPLIT = 9
+    PQ_ENC_PLAIN = 0,
+    PQ_ENC_PLAIN_DICTIONARY = 2,
+    PQ_ENC_RLE = 3,
+    PQ_ENC_BIT_PACKED = 4,
+    PQ_ENC_DELTA_BINARY_PACKED = 5,
+    PQ_ENC_DELTA_LENGTH_BYTE_ARRAY = 6,
+    PQ_ENC_DELTA_BYTE_ARRAY = 7,
+    PQ_ENC_RLE_DICTIONARY = 8,
+    PQ_ENC_BYTE_STREAM_SPLIT = 9
 };
 /* Page types. */
 enum { PQ_PAGE_DATA = 0, PQ_PAGE_INDEX = 1, PQ_PAGE_DICT = 2, PQ_PAGE_DATA_V2 = 3 };
 /* Converted types. */
 enum {
-    PQ_CT_NONE = -1, PQ_CT_UTF8 = 0, PQ_CT_MAP = 1, PQ_CT_MAP_KEY_VALUE = 2, PQ_CT_LIST = 3,
-    PQ_CT_ENUM = 4, PQ_CT_DECIMAL = 5, PQ_CT_DATE = 6, PQ_CT_TIME_MILLIS = 7,
-    PQ_CT_TIME_MICROS = 8, PQ_CT_TIMESTAMP_MILLIS = 9, PQ_CT_TIMESTAMP_MICROS = 10,
-    PQ_CT_UINT_8 = 11, PQ_CT_UINT_16 = 12, PQ_CT_UINT_32 = 13, PQ_CT_UINT_64 = 14,
-    PQ_CT_INT_8 = 15, PQ_CT_INT_16 = 16, PQ_CT_INT_32 = 17, PQ_CT_INT_64 = 18, PQ_CT_JSON = 19,
-    PQ_CT_BSON = 20, PQ_CT_INTERVAL = 21
+    PQ_CT_NONE = -1,
+    PQ_CT_UTF8 = 0,
+    PQ_CT_MAP = 1,
+    PQ_CT_MAP_KEY_VALUE = 2,
+    PQ_CT_LIST = 3,
+    PQ_CT_ENUM = 4,
+    PQ_CT_DECIMAL = 5,
+    PQ_CT_DATE = 6,
+    PQ_CT_TIME_MILLIS = 7,
+    PQ_CT_TIME_MICROS = 8,
+    PQ_CT_TIMESTAMP_MILLIS = 9,
+    PQ_CT_TIMESTAMP_MICROS = 10,
+    PQ_CT_UINT_8 = 11,
+    PQ_CT_UINT_16 = 12,
+    PQ_CT_UINT_32 = 13,
+    PQ_CT_UINT_64 = 14,
+    PQ_CT_INT_8 = 15,
+    PQ_CT_INT_16 = 16,
+    PQ_CT_INT_32 = 17,
+    PQ_CT_INT_64 = 18,
+    PQ_CT_JSON = 19,
+    PQ_CT_BSON = 20,
+    PQ_CT_INTERVAL = 21
 };
 /* LogicalType union members (field ids). */
 enum {
-    PQ_LT_NONE = 0, PQ_LT_STRING = 1, PQ_LT_MAP = 2, PQ_LT_LIST = 3, PQ_LT_ENUM = 4,
-    PQ_LT_DECIMAL = 5, PQ_LT_DATE = 6, PQ_LT_TIME = 7, PQ_LT_TIMESTAMP = 8, PQ_LT_INTEGER = 10,
-    PQ_LT_UNKNOWN = 11, PQ_LT_JSON = 12, PQ_LT_BSON = 13, PQ_LT_UUID = 14, PQ_LT_FLOAT16 = 15
+    PQ_LT_NONE = 0,
+    PQ_LT_STRING = 1,
+    PQ_LT_MAP = 2,
+    PQ_LT_LIST = 3,
+    PQ_LT_ENUM = 4,
+    PQ_LT_DECIMAL = 5,
+    PQ_LT_DATE = 6,
+    PQ_LT_TIME = 7,
+    PQ_LT_TIMESTAMP = 8,
+    PQ_LT_INTEGER = 10,
+    PQ_LT_UNKNOWN = 11,
+    PQ_LT_JSON = 12,
+    PQ_LT_BSON = 13,
+    PQ_LT_UUID = 14,
+    PQ_LT_FLOAT16 = 15
 };
 enum { PQ_UNIT_MILLIS = 1, PQ_UNIT_MICROS = 2, PQ_UNIT_NANOS = 3 };
 
@@ -47,23 +82,23 @@ typedef struct pq_stats {
 } pq_stats;
 
 typedef struct pq_schema_el {
-    int type;          /* -1 = group */
+    int type; /* -1 = group */
     int type_length;
-    int repetition;    /* -1 unset, 0 REQUIRED, 1 OPTIONAL, 2 REPEATED */
-    const char *name;  /* NUL-terminated */
+    int repetition;   /* -1 unset, 0 REQUIRED, 1 OPTIONAL, 2 REPEATED */
+    const char *name; /* NUL-terminated */
     int num_children;
-    int converted;     /* PQ_CT_*, -1 */
+    int converted; /* PQ_CT_*, -1 */
     int scale, precision;
     int has_field_id, field_id;
-    int logical;       /* PQ_LT_* */
-    int lt_utc, lt_unit;            /* TIME / TIMESTAMP */
-    int lt_scale, lt_precision;     /* DECIMAL */
-    int lt_bits, lt_signed;         /* INTEGER */
+    int logical;                /* PQ_LT_* */
+    int lt_utc, lt_unit;        /* TIME / TIMESTAMP */
+    int lt_scale, lt_precision; /* DECIMAL */
+    int lt_bits, lt_signed;     /* INTEGER */
 } pq_schema_el;
 
 typedef struct pq_colmeta {
     int type;
-    uint32_t encodings;  /* bitmask */
+    uint32_t encodings; /* bitmask */
     int codec;
     int64_t num_values, total_uncompressed, total_compressed;
     int64_t data_page_offset;
@@ -119,12 +154,12 @@ typedef struct pq_page_header {
 /* Decode FileMetaData from buf[0..n). Everything is allocated from arena;
  * binary fields point into buf (keep it alive). base_offset is added to
  * error offsets (the footer's file offset). */
-int kiln_parquet__decode_filemeta(pq_filemeta *out, const uint8_t *buf, size_t n,
-                                  kiln_arena *arena, uint64_t base_offset, kiln_err *err);
+int kiln_parquet__decode_filemeta(pq_filemeta *out, const uint8_t *buf, size_t n, kiln_arena *arena,
+                                  uint64_t base_offset, kiln_err *err);
 /* Decode a page header; *consumed = its size. KILN_ETRUNC if buf ends
  * inside it (the caller may retry with more bytes). */
-int kiln_parquet__decode_page_header(pq_page_header *out, const uint8_t *buf, size_t n,
-                                     size_t *consumed, uint64_t base_offset, kiln_err *err);
+int kiln_parquet__decode_page_header(pq_page_header *out, const uint8_t *buf, size_t n, size_t *consumed,
+                                     uint64_t base_offset, kiln_err *err);
 
 int kiln_parquet__encode_filemeta(kiln_buf *out, const pq_filemeta *m, kiln_err *err);
 int kiln_parquet__encode_page_header(kiln_buf *out, const pq_page_header *h, kiln_err *err);

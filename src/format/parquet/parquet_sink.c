@@ -69,8 +69,7 @@ static void sink_free(kiln_sink *s)
 static const kiln_sink_ops ops = {sink_write, sink_commit, sink_abort, sink_free};
 
 int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *schema,
-                          const kiln_parquet_write_opts *opts, kiln_parquet_file_stats *stats_out,
-                          kiln_err *err)
+                          const kiln_parquet_write_opts *opts, kiln_parquet_file_stats *stats_out, kiln_err *err)
 {
     *out = NULL;
     pq_sink *p = kiln_calloc(1, sizeof *p);

@@ -19,8 +19,19 @@
 
 /* Compact protocol type ids. */
 enum {
-    CT_STOP = 0, CT_TRUE = 1, CT_FALSE = 2, CT_BYTE = 3, CT_I16 = 4, CT_I32 = 5, CT_I64 = 6,
-    CT_DOUBLE = 7, CT_BINARY = 8, CT_LIST = 9, CT_SET = 10, CT_MAP = 11, CT_STRUCT = 12
+    CT_STOP = 0,
+    CT_TRUE = 1,
+    CT_FALSE = 2,
+    CT_BYTE = 3,
+    CT_I16 = 4,
+    CT_I32 = 5,
+    CT_I64 = 6,
+    CT_DOUBLE = 7,
+    CT_BINARY = 8,
+    CT_LIST = 9,
+    CT_SET = 10,
+    CT_MAP = 11,
+    CT_STRUCT = 12
 };
 
 /* ------------------------------------------------------------- decoder */
@@ -38,14 +49,13 @@ static uint64_t tr_off(const tr *t) { return t->base + (uint64_t)(t->p - t->star
 static int tr_trunc(tr *t, const char *what)
 {
     return kiln_err_set_at(t->err, KILN_ETRUNC, tr_off(t),
-                           "parquet thrift: %s runs past the end of the structure at byte %llu",
-                           what, (unsigned long long)tr_off(t));
+                           "parquet thrift: %s runs past the end of the structure at byte %llu", what,
+                           (unsigned long long)tr_off(t));
 }
 
 static int tr_bad(tr *t, const char *what)
 {
-    return kiln_err_set_at(t->err, KILN_EFORMAT, tr_off(t),
-                           "parquet thrift: corrupt %s at byte %llu", what,
+    return kiln_err_set_at(t->err, KILN_EFORMAT, tr_off(t), "parquet thrift: corrupt %s at byte %llu", what,
                            (unsigned long long)tr_off(t));
 }
 
@@ -193,13 +203,16 @@ static int skip(tr *t, int type)
     uint64_t u;
     int rc = 0;
     switch (type) {
-    case CT_TRUE: case CT_FALSE: return 0;
+    case CT_TRUE:
+    case CT_FALSE: return 0;
     case CT_BYTE:
         if (t->p >= t->end)
             return tr_trunc(t, "byte");
         t->p++;
         return 0;
-    case CT_I16: case CT_I32: case CT_I64: return rd_varint(t, &u);
+    case CT_I16:
+    case CT_I32:
+    case CT_I64: return rd_varint(t, &u);
     case CT_DOUBLE:
         if (t->end - t->p < 8)
             return tr_trunc(t, "double");
@@ -209,7 +222,8 @@ static int skip(tr *t, int type)
         pq_bin b = {0};
         return rd_bin(t, &b);
     }
-    case CT_LIST: case CT_SET: {
+    case CT_LIST:
+    case CT_SET: {
         int et;
         uint32_t n;
         if ((rc = rd_list(t, &et, &n)))
@@ -248,10 +262,10 @@ static int skip(tr *t, int type)
 }
 
 /* Iterate the fields of a struct: FOR_FIELDS(t) { switch (id) ... default: skip } */
-#define STRUCT_BEGIN(t)                                                       \
-    do {                                                                      \
-        if (++(t)->depth > MAX_DEPTH)                                         \
-            return tr_bad((t), "structure (nested too deeply)");              \
+#define STRUCT_BEGIN(t)                                                                                                \
+    do {                                                                                                               \
+        if (++(t)->depth > MAX_DEPTH)                                                                                  \
+            return tr_bad((t), "structure (nested too deeply)");                                                       \
     } while (0)
 
 static int want(tr *t, int type, int expect, const char *what)
@@ -261,8 +275,8 @@ static int want(tr *t, int type, int expect, const char *what)
     if (expect == CT_TRUE && type == CT_FALSE)
         return 0;
     return kiln_err_set_at(t->err, KILN_EFORMAT, tr_off(t),
-                           "parquet thrift: field %s has wire type %d, expected %d, at byte %llu",
-                           what, type, expect, (unsigned long long)tr_off(t));
+                           "parquet thrift: field %s has wire type %d, expected %d, at byte %llu", what, type, expect,
+                           (unsigned long long)tr_off(t));
 }
 
 static int rd_stats(tr *t, pq_stats *s)
@@ -410,7 +424,8 @@ static int rd_logical(tr *t, pq_schema_el *e)
         e->logical = id;
         switch (id) {
         case PQ_LT_DECIMAL: rc = rd_decimal_type(t, e); break;
-        case PQ_LT_TIME: case PQ_LT_TIMESTAMP: rc = rd_time_type(t, e); break;
+        case PQ_LT_TIME:
+        case PQ_LT_TIMESTAMP: rc = rd_time_type(t, e); break;
         case PQ_LT_INTEGER: rc = rd_int_type(t, e); break;
         default: rc = skip(t, type);
         }
@@ -508,11 +523,16 @@ static int rd_colmeta(tr *t, pq_colmeta *m)
         }
         case 4: rc = want(t, type, CT_I32, "ColumnMetaData.codec") ?: rd_i32(t, &m->codec); break;
         case 5: rc = want(t, type, CT_I64, "ColumnMetaData.num_values") ?: rd_i64(t, &m->num_values); break;
-        case 6: rc = want(t, type, CT_I64, "ColumnMetaData.total_uncompressed_size") ?: rd_i64(t, &m->total_uncompressed); break;
-        case 7: rc = want(t, type, CT_I64, "ColumnMetaData.total_compressed_size") ?: rd_i64(t, &m->total_compressed); break;
+        case 6:
+            rc = want(t, type, CT_I64, "ColumnMetaData.total_uncompressed_size") ?: rd_i64(t, &m->total_uncompressed);
+            break;
+        case 7:
+            rc = want(t, type, CT_I64, "ColumnMetaData.total_compressed_size") ?: rd_i64(t, &m->total_compressed);
+            break;
         case 9: rc = want(t, type, CT_I64, "ColumnMetaData.data_page_offset") ?: rd_i64(t, &m->data_page_offset); break;
         case 11:
-            rc = want(t, type, CT_I64, "ColumnMetaData.dictionary_page_offset") ?: rd_i64(t, &m->dictionary_page_offset);
+            rc =
+                want(t, type, CT_I64, "ColumnMetaData.dictionary_page_offset") ?: rd_i64(t, &m->dictionary_page_offset);
             m->has_dict_offset = 1;
             break;
         case 12:
@@ -597,7 +617,9 @@ static int rd_rowgroup(tr *t, pq_rowgroup *g)
             rc = want(t, type, CT_I64, "RowGroup.file_offset") ?: rd_i64(t, &g->file_offset);
             g->has_file_offset = 1;
             break;
-        case 6: rc = want(t, type, CT_I64, "RowGroup.total_compressed_size") ?: rd_i64(t, &g->total_compressed_size); break;
+        case 6:
+            rc = want(t, type, CT_I64, "RowGroup.total_compressed_size") ?: rd_i64(t, &g->total_compressed_size);
+            break;
         default: rc = skip(t, type);
         }
         if (rc)
@@ -635,8 +657,8 @@ static int rd_kv(tr *t, const char **key, const char **value)
     return 0;
 }
 
-int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n,
-                                  kiln_arena *arena, uint64_t base_offset, kiln_err *err)
+int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n, kiln_arena *arena, uint64_t base_offset,
+                                  kiln_err *err)
 {
     memset(m, 0, sizeof *m);
     tr t = {buf, buf, buf + n, base_offset, 0, arena, err};
@@ -705,9 +727,8 @@ int kiln_parquet__decode_filemeta(pq_filemeta *m, const uint8_t *buf, size_t n,
             for (uint32_t i = 0; i < cnt && !rc; i++)
                 rc = skip(tp, et);
             break;
-        case 8: case 9:
-            return kiln_err_set_at(err, KILN_EUNSUPP, tr_off(tp),
-                                   "parquet: encrypted files are not supported");
+        case 8:
+        case 9: return kiln_err_set_at(err, KILN_EUNSUPP, tr_off(tp), "parquet: encrypted files are not supported");
         default: rc = skip(tp, type);
         }
         if (rc)
@@ -784,8 +805,8 @@ static int rd_dict_header(tr *t, pq_page_header *h)
     return 0;
 }
 
-int kiln_parquet__decode_page_header(pq_page_header *h, const uint8_t *buf, size_t n,
-                                     size_t *consumed, uint64_t base_offset, kiln_err *err)
+int kiln_parquet__decode_page_header(pq_page_header *h, const uint8_t *buf, size_t n, size_t *consumed,
+                                     uint64_t base_offset, kiln_err *err)
 {
     memset(h, 0, sizeof *h);
     h->type = -1;
@@ -801,24 +822,40 @@ int kiln_parquet__decode_page_header(pq_page_header *h, const uint8_t *buf, size
         if (type == CT_STOP)
             break;
         switch (id) {
-        case 1: rc = want(tp, type, CT_I32, "PageHeader.type") ?: rd_i32(tp, &h->type); have_type = 1; break;
-        case 2: rc = want(tp, type, CT_I32, "PageHeader.uncompressed_page_size") ?: rd_i32(tp, &h->uncompressed_size); have_u = 1; break;
-        case 3: rc = want(tp, type, CT_I32, "PageHeader.compressed_page_size") ?: rd_i32(tp, &h->compressed_size); have_c = 1; break;
-        case 5: rc = want(tp, type, CT_STRUCT, "PageHeader.data_page_header") ?: rd_data_header(tp, h, 0); h->has_data = 1; break;
-        case 7: rc = want(tp, type, CT_STRUCT, "PageHeader.dictionary_page_header") ?: rd_dict_header(tp, h); h->has_dict = 1; break;
-        case 8: rc = want(tp, type, CT_STRUCT, "PageHeader.data_page_header_v2") ?: rd_data_header(tp, h, 1); h->has_v2 = 1; break;
+        case 1:
+            rc = want(tp, type, CT_I32, "PageHeader.type") ?: rd_i32(tp, &h->type);
+            have_type = 1;
+            break;
+        case 2:
+            rc = want(tp, type, CT_I32, "PageHeader.uncompressed_page_size") ?: rd_i32(tp, &h->uncompressed_size);
+            have_u = 1;
+            break;
+        case 3:
+            rc = want(tp, type, CT_I32, "PageHeader.compressed_page_size") ?: rd_i32(tp, &h->compressed_size);
+            have_c = 1;
+            break;
+        case 5:
+            rc = want(tp, type, CT_STRUCT, "PageHeader.data_page_header") ?: rd_data_header(tp, h, 0);
+            h->has_data = 1;
+            break;
+        case 7:
+            rc = want(tp, type, CT_STRUCT, "PageHeader.dictionary_page_header") ?: rd_dict_header(tp, h);
+            h->has_dict = 1;
+            break;
+        case 8:
+            rc = want(tp, type, CT_STRUCT, "PageHeader.data_page_header_v2") ?: rd_data_header(tp, h, 1);
+            h->has_v2 = 1;
+            break;
         default: rc = skip(tp, type);
         }
         if (rc)
             return rc;
     }
     if (!have_type || !have_u || !have_c)
-        return kiln_err_set_at(err, KILN_EFORMAT, base_offset,
-                               "parquet: page header at byte %llu lacks type or sizes",
+        return kiln_err_set_at(err, KILN_EFORMAT, base_offset, "parquet: page header at byte %llu lacks type or sizes",
                                (unsigned long long)base_offset);
     if (h->uncompressed_size < 0 || h->compressed_size < 0)
-        return kiln_err_set_at(err, KILN_EFORMAT, base_offset,
-                               "parquet: page header at byte %llu has a negative size",
+        return kiln_err_set_at(err, KILN_EFORMAT, base_offset, "parquet: page header at byte %llu has a negative size",
                                (unsigned long long)base_offset);
     *consumed = (size_t)(t.p - t.start);
     return 0;
@@ -868,8 +905,16 @@ static void w_field(tw *w, int type, int id)
     w->last[w->depth] = (int16_t)id;
 }
 
-static void w_i32(tw *w, int id, int64_t v) { w_field(w, CT_I32, id); w_zz(w, v); }
-static void w_i64(tw *w, int id, int64_t v) { w_field(w, CT_I64, id); w_zz(w, v); }
+static void w_i32(tw *w, int id, int64_t v)
+{
+    w_field(w, CT_I32, id);
+    w_zz(w, v);
+}
+static void w_i64(tw *w, int id, int64_t v)
+{
+    w_field(w, CT_I64, id);
+    w_zz(w, v);
+}
 static void w_bool(tw *w, int id, int v) { w_field(w, v ? CT_TRUE : CT_FALSE, id); }
 
 static void w_binv(tw *w, const void *p, size_t n)
@@ -877,7 +922,11 @@ static void w_binv(tw *w, const void *p, size_t n)
     w_varint(w, n);
     w_bytes(w, p, n);
 }
-static void w_bin(tw *w, int id, const void *p, size_t n) { w_field(w, CT_BINARY, id); w_binv(w, p, n); }
+static void w_bin(tw *w, int id, const void *p, size_t n)
+{
+    w_field(w, CT_BINARY, id);
+    w_binv(w, p, n);
+}
 static void w_str(tw *w, int id, const char *s) { w_bin(w, id, s, strlen(s)); }
 
 static void w_list(tw *w, int id, int etype, size_t n)
@@ -957,7 +1006,8 @@ static void w_schema_el(tw *w, const pq_schema_el *e)
             w_i32(w, 1, e->lt_scale);
             w_i32(w, 2, e->lt_precision);
             break;
-        case PQ_LT_TIME: case PQ_LT_TIMESTAMP:
+        case PQ_LT_TIME:
+        case PQ_LT_TIMESTAMP:
             w_bool(w, 1, e->lt_utc);
             w_begin(w, 2);
             w_begin(w, e->lt_unit);

@@ -33,13 +33,15 @@ const char *kiln_pq_codec_name(int codec)
 
 int kiln_pq_codec_supported(int codec)
 {
-    return codec == KILN_PQ_UNCOMPRESSED || codec == KILN_PQ_SNAPPY || codec == KILN_PQ_GZIP ||
-           codec == KILN_PQ_ZSTD;
+    return codec == KILN_PQ_UNCOMPRESSED || codec == KILN_PQ_SNAPPY || codec == KILN_PQ_GZIP || codec == KILN_PQ_ZSTD;
 }
 
 int kiln_pq_codec_parse(int *out, const char *name, kiln_err *err)
 {
-    static const struct { const char *name; int codec; } names[] = {
+    static const struct {
+        const char *name;
+        int codec;
+    } names[] = {
         {"none", KILN_PQ_UNCOMPRESSED}, {"uncompressed", KILN_PQ_UNCOMPRESSED},
         {"snappy", KILN_PQ_SNAPPY},     {"gzip", KILN_PQ_GZIP},
         {"zstd", KILN_PQ_ZSTD},
@@ -50,8 +52,7 @@ int kiln_pq_codec_parse(int *out, const char *name, kiln_err *err)
             return 0;
         }
     }
-    return kiln_err_set(err, KILN_EINVAL,
-                        "unknown compression codec '%s' (choose none, snappy, gzip or zstd)",
+    return kiln_err_set(err, KILN_EINVAL, "unknown compression codec '%s' (choose none, snappy, gzip or zstd)",
                         name ? name : "");
 }
 
@@ -64,21 +65,15 @@ static int unsupported(int codec, kiln_err *err)
                         kiln_pq_codec_name(codec), codec);
 }
 
-int kiln_pq_compress(kiln_buf *out, int codec, int level, const void *in, size_t n,
-                     kiln_err *err)
+int kiln_pq_compress(kiln_buf *out, int codec, int level, const void *in, size_t n, kiln_err *err)
 {
     int rc = 0;
     size_t bound = 0, got = 0;
     struct libdeflate_compressor *gz = NULL;
     switch (codec) {
-    case KILN_PQ_UNCOMPRESSED:
-        return kiln_buf_append(out, in, n, err);
-    case KILN_PQ_SNAPPY:
-        bound = snappy_max_compressed_length(n);
-        break;
-    case KILN_PQ_ZSTD:
-        bound = ZSTD_compressBound(n);
-        break;
+    case KILN_PQ_UNCOMPRESSED: return kiln_buf_append(out, in, n, err);
+    case KILN_PQ_SNAPPY: bound = snappy_max_compressed_length(n); break;
+    case KILN_PQ_ZSTD: bound = ZSTD_compressBound(n); break;
     case KILN_PQ_GZIP:
         if (level < 0 || level > 12)
             return kiln_err_set(err, KILN_EINVAL, "GZIP level %d is outside 1..12", level);
@@ -87,8 +82,7 @@ int kiln_pq_compress(kiln_buf *out, int codec, int level, const void *in, size_t
             return kiln_err_set(err, KILN_ENOMEM, "GZIP: cannot allocate a compressor");
         bound = libdeflate_gzip_compress_bound(gz, n);
         break;
-    default:
-        return unsupported(codec, err);
+    default: return unsupported(codec, err);
     }
     rc = kiln_buf_reserve(out, bound, err);
     if (rc)
@@ -103,8 +97,7 @@ int kiln_pq_compress(kiln_buf *out, int codec, int level, const void *in, size_t
     } else if (codec == KILN_PQ_ZSTD) {
         got = ZSTD_compress(dst, bound, in, n, level ? level : 3);
         if (ZSTD_isError(got)) {
-            rc = kiln_err_set(err, KILN_EINVAL, "ZSTD: compressing %zu bytes failed: %s", n,
-                              ZSTD_getErrorName(got));
+            rc = kiln_err_set(err, KILN_EINVAL, "ZSTD: compressing %zu bytes failed: %s", n, ZSTD_getErrorName(got));
             goto done;
         }
     } else {
@@ -122,8 +115,7 @@ done:
     return rc;
 }
 
-static int gzip_decompress(uint8_t *out, size_t out_len, const uint8_t *in, size_t n,
-                           kiln_err *err)
+static int gzip_decompress(uint8_t *out, size_t out_len, const uint8_t *in, size_t n, kiln_err *err)
 {
     int rc = 0;
     struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
@@ -133,8 +125,7 @@ static int gzip_decompress(uint8_t *out, size_t out_len, const uint8_t *in, size
     if (n >= 2 && in[0] != 0x1f) {
         /* not a gzip member: accept a zlib stream (some old writers) */
         size_t used_in = 0, got = 0;
-        enum libdeflate_result r =
-            libdeflate_zlib_decompress_ex(d, in, n, out, out_len, &used_in, &got);
+        enum libdeflate_result r = libdeflate_zlib_decompress_ex(d, in, n, out, out_len, &used_in, &got);
         if (r != LIBDEFLATE_SUCCESS || got != out_len || used_in != n) {
             rc = kiln_err_set_at(err, KILN_EFORMAT, 0,
                                  "GZIP: page data (%zu bytes) is neither a gzip member nor a "
@@ -146,8 +137,8 @@ static int gzip_decompress(uint8_t *out, size_t out_len, const uint8_t *in, size
     }
     do {
         size_t used_in = 0, got = 0;
-        enum libdeflate_result r = libdeflate_gzip_decompress_ex(
-            d, in + in_pos, n - in_pos, out + out_pos, out_len - out_pos, &used_in, &got);
+        enum libdeflate_result r =
+            libdeflate_gzip_decompress_ex(d, in + in_pos, n - in_pos, out + out_pos, out_len - out_pos, &used_in, &got);
         if (r == LIBDEFLATE_INSUFFICIENT_SPACE) {
             rc = kiln_err_set_at(err, KILN_EFORMAT, in_pos,
                                  "GZIP: data inflates to more than the %zu bytes the page "
@@ -166,22 +157,19 @@ static int gzip_decompress(uint8_t *out, size_t out_len, const uint8_t *in, size
         out_pos += got;
     } while (in_pos < n);
     if (out_pos != out_len)
-        rc = kiln_err_set_at(err, KILN_EFORMAT, n,
-                             "GZIP: data inflates to %zu bytes but the page header says %zu",
+        rc = kiln_err_set_at(err, KILN_EFORMAT, n, "GZIP: data inflates to %zu bytes but the page header says %zu",
                              out_pos, out_len);
 done:
     libdeflate_free_decompressor(d);
     return rc;
 }
 
-int kiln_pq_decompress(void *out, size_t out_len, int codec, const void *in, size_t n,
-                       kiln_err *err)
+int kiln_pq_decompress(void *out, size_t out_len, int codec, const void *in, size_t n, kiln_err *err)
 {
     switch (codec) {
     case KILN_PQ_UNCOMPRESSED:
         if (n != out_len)
-            return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                                   "UNCOMPRESSED page has %zu bytes but its header says %zu", n,
+            return kiln_err_set_at(err, KILN_EFORMAT, 0, "UNCOMPRESSED page has %zu bytes but its header says %zu", n,
                                    out_len);
         if (n)
             memcpy(out, in, n);
@@ -189,8 +177,7 @@ int kiln_pq_decompress(void *out, size_t out_len, int codec, const void *in, siz
     case KILN_PQ_SNAPPY: {
         size_t ulen = 0;
         if (snappy_uncompressed_length(in, n, &ulen) != SNAPPY_OK)
-            return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                                   "SNAPPY: page data (%zu bytes) has no valid length header", n);
+            return kiln_err_set_at(err, KILN_EFORMAT, 0, "SNAPPY: page data (%zu bytes) has no valid length header", n);
         if (ulen != out_len)
             return kiln_err_set_at(err, KILN_EFORMAT, 0,
                                    "SNAPPY: data says it holds %zu bytes but the page header "
@@ -199,8 +186,7 @@ int kiln_pq_decompress(void *out, size_t out_len, int codec, const void *in, siz
         size_t got = out_len;
         snappy_status st = snappy_uncompress(in, n, out, &got);
         if (st != SNAPPY_OK || got != out_len)
-            return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                                   "SNAPPY: corrupt page data (%zu bytes, status %d)", n,
+            return kiln_err_set_at(err, KILN_EFORMAT, 0, "SNAPPY: corrupt page data (%zu bytes, status %d)", n,
                                    (int)st);
         return 0;
     }
@@ -226,15 +212,13 @@ int kiln_pq_decompress(void *out, size_t out_len, int codec, const void *in, siz
                                    out_len, ZSTD_getErrorName(got));
         if (got != out_len)
             return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                                   "ZSTD: data inflates to %zu bytes but the page header says %zu",
-                                   got, out_len);
+                                   "ZSTD: data inflates to %zu bytes but the page header says %zu", got, out_len);
         return 0;
     }
     case KILN_PQ_GZIP:
         if (n == 0)
             return kiln_err_set_at(err, KILN_EFORMAT, 0, "GZIP: page data is empty");
         return gzip_decompress(out, out_len, in, n, err);
-    default:
-        return unsupported(codec, err);
+    default: return unsupported(codec, err);
     }
 }

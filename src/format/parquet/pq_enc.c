@@ -46,10 +46,7 @@ static inline uint32_t load32(const uint8_t *p)
 
 /* ------------------------------------------------------------ bit packing */
 
-int kiln_pq_bit_width(uint64_t v)
-{
-    return v ? 64 - __builtin_clzll(v) : 0;
-}
+int kiln_pq_bit_width(uint64_t v) { return v ? 64 - __builtin_clzll(v) : 0; }
 
 size_t kiln_pq_bitpacked_size(size_t count, int width)
 {
@@ -58,8 +55,7 @@ size_t kiln_pq_bitpacked_size(size_t count, int width)
 }
 
 /* Unpack 8 values of width W; p must be readable for W + 8 bytes. */
-static inline __attribute__((always_inline)) void unpack8(uint32_t *out, const uint8_t *p,
-                                                          const int w)
+static inline __attribute__((always_inline)) void unpack8(uint32_t *out, const uint8_t *p, const int w)
 {
     const uint64_t mask = w >= 32 ? 0xffffffffu : (((uint64_t)1 << w) - 1);
     for (int i = 0; i < 8; i++) {
@@ -68,11 +64,11 @@ static inline __attribute__((always_inline)) void unpack8(uint32_t *out, const u
     }
 }
 
-#define DEF_UNPACK(W)                                                                  \
-    static void unpack_groups_##W(uint32_t *out, const uint8_t *p, size_t ngroups)     \
-    {                                                                                  \
-        for (size_t g = 0; g < ngroups; g++, out += 8, p += W)                         \
-            unpack8(out, p, W);                                                        \
+#define DEF_UNPACK(W)                                                                                                  \
+    static void unpack_groups_##W(uint32_t *out, const uint8_t *p, size_t ngroups)                                     \
+    {                                                                                                                  \
+        for (size_t g = 0; g < ngroups; g++, out += 8, p += W)                                                         \
+            unpack8(out, p, W);                                                                                        \
     }
 /* clang-format off */
 DEF_UNPACK(1) DEF_UNPACK(2) DEF_UNPACK(3) DEF_UNPACK(4) DEF_UNPACK(5) DEF_UNPACK(6)
@@ -81,22 +77,46 @@ DEF_UNPACK(13) DEF_UNPACK(14) DEF_UNPACK(15) DEF_UNPACK(16) DEF_UNPACK(17) DEF_U
 DEF_UNPACK(19) DEF_UNPACK(20) DEF_UNPACK(21) DEF_UNPACK(22) DEF_UNPACK(23) DEF_UNPACK(24)
 DEF_UNPACK(25) DEF_UNPACK(26) DEF_UNPACK(27) DEF_UNPACK(28) DEF_UNPACK(29) DEF_UNPACK(30)
 DEF_UNPACK(31) DEF_UNPACK(32)
-/* clang-format on */
+    /* clang-format on */
 
-typedef void (*unpack_fn)(uint32_t *, const uint8_t *, size_t);
-static const unpack_fn unpack_table[33] = {
-    NULL,             unpack_groups_1,  unpack_groups_2,  unpack_groups_3,  unpack_groups_4,
-    unpack_groups_5,  unpack_groups_6,  unpack_groups_7,  unpack_groups_8,  unpack_groups_9,
-    unpack_groups_10, unpack_groups_11, unpack_groups_12, unpack_groups_13, unpack_groups_14,
-    unpack_groups_15, unpack_groups_16, unpack_groups_17, unpack_groups_18, unpack_groups_19,
-    unpack_groups_20, unpack_groups_21, unpack_groups_22, unpack_groups_23, unpack_groups_24,
-    unpack_groups_25, unpack_groups_26, unpack_groups_27, unpack_groups_28, unpack_groups_29,
-    unpack_groups_30, unpack_groups_31, unpack_groups_32};
+    typedef void (*unpack_fn)(uint32_t *, const uint8_t *, size_t);
+static const unpack_fn unpack_table[33] = {NULL,
+                                           unpack_groups_1,
+                                           unpack_groups_2,
+                                           unpack_groups_3,
+                                           unpack_groups_4,
+                                           unpack_groups_5,
+                                           unpack_groups_6,
+                                           unpack_groups_7,
+                                           unpack_groups_8,
+                                           unpack_groups_9,
+                                           unpack_groups_10,
+                                           unpack_groups_11,
+                                           unpack_groups_12,
+                                           unpack_groups_13,
+                                           unpack_groups_14,
+                                           unpack_groups_15,
+                                           unpack_groups_16,
+                                           unpack_groups_17,
+                                           unpack_groups_18,
+                                           unpack_groups_19,
+                                           unpack_groups_20,
+                                           unpack_groups_21,
+                                           unpack_groups_22,
+                                           unpack_groups_23,
+                                           unpack_groups_24,
+                                           unpack_groups_25,
+                                           unpack_groups_26,
+                                           unpack_groups_27,
+                                           unpack_groups_28,
+                                           unpack_groups_29,
+                                           unpack_groups_30,
+                                           unpack_groups_31,
+                                           unpack_groups_32};
 
 /* Unpack with `avail` >= kiln_pq_bitpacked_size(count, width) readable
  * bytes at in: the more there are, the more groups take the fast path. */
-static void unpack32_avail(uint32_t *out, const uint8_t *in, size_t count, int width,
-                           size_t avail)
+static void unpack32_avail(uint32_t *out, const uint8_t *in, size_t count, int width, size_t avail)
 {
     if (width <= 0 || width > 32) {
         memset(out, 0, count * sizeof *out);
@@ -242,28 +262,24 @@ int kiln_pq_bitpack32(kiln_buf *out, const uint32_t *vals, size_t count, int wid
 /* ---------------------------------------------------------------- varints */
 
 /* ULEB128 into *v (at most 10 bytes, 64 bits). */
-static int get_uleb(uint64_t *v, const uint8_t *in, size_t n, size_t *pos, const char *what,
-                    kiln_err *err)
+static int get_uleb(uint64_t *v, const uint8_t *in, size_t n, size_t *pos, const char *what, kiln_err *err)
 {
     uint64_t x = 0;
     size_t start = *pos;
     for (int shift = 0; shift < 70; shift += 7) {
         if (*pos >= n)
-            return kiln_err_set_at(err, KILN_ETRUNC, start,
-                                   "%s: varint at byte %zu runs past the end (%zu bytes)", what,
-                                   start, n);
+            return kiln_err_set_at(err, KILN_ETRUNC, start, "%s: varint at byte %zu runs past the end (%zu bytes)",
+                                   what, start, n);
         uint8_t b = in[(*pos)++];
         if (shift == 63 && (b & 0x7e))
-            return kiln_err_set_at(err, KILN_EFORMAT, start,
-                                   "%s: varint at byte %zu overflows 64 bits", what, start);
+            return kiln_err_set_at(err, KILN_EFORMAT, start, "%s: varint at byte %zu overflows 64 bits", what, start);
         x |= (uint64_t)(b & 0x7f) << shift;
         if (!(b & 0x80)) {
             *v = x;
             return 0;
         }
     }
-    return kiln_err_set_at(err, KILN_EFORMAT, start,
-                           "%s: varint at byte %zu is longer than 10 bytes", what, start);
+    return kiln_err_set_at(err, KILN_EFORMAT, start, "%s: varint at byte %zu is longer than 10 bytes", what, start);
 }
 
 static int put_uleb(kiln_buf *out, uint64_t v, kiln_err *err)
@@ -280,20 +296,14 @@ static int put_uleb(kiln_buf *out, uint64_t v, kiln_err *err)
     return kiln_buf_append(out, b, k, err);
 }
 
-static inline uint64_t zigzag_enc(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
+static inline uint64_t zigzag_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 
-static inline int64_t zigzag_dec(uint64_t v)
-{
-    return (int64_t)((v >> 1) ^ (~(v & 1) + 1));
-}
+static inline int64_t zigzag_dec(uint64_t v) { return (int64_t)((v >> 1) ^ (~(v & 1) + 1)); }
 
 /* ------------------------------------------- RLE / bit-packed hybrid */
 
-int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in, size_t n,
-                       size_t *consumed, kiln_err *err)
+int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in, size_t n, size_t *consumed,
+                       kiln_err *err)
 {
     if (width < 0 || width > 32)
         return kiln_err_set(err, KILN_EINVAL, "RLE: bit width %d is outside 0..32", width);
@@ -309,15 +319,13 @@ int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in
         size_t hstart = pos;
         uint64_t hdr;
         if (pos >= n)
-            return kiln_err_set_at(err, KILN_ETRUNC, pos,
-                                   "RLE: data ends at byte %zu after %zu of %zu values", pos, i,
+            return kiln_err_set_at(err, KILN_ETRUNC, pos, "RLE: data ends at byte %zu after %zu of %zu values", pos, i,
                                    count);
         int rc = get_uleb(&hdr, in, n, &pos, "RLE run header", err);
         if (rc)
             return rc;
         if (hdr > 0xffffffffu)
-            return kiln_err_set_at(err, KILN_EFORMAT, hstart,
-                                   "RLE: run header at byte %zu exceeds 32 bits", hstart);
+            return kiln_err_set_at(err, KILN_EFORMAT, hstart, "RLE: run header at byte %zu exceeds 32 bits", hstart);
         size_t left = count - i;
         if (hdr & 1) {
             size_t groups = (size_t)(hdr >> 1);
@@ -326,8 +334,8 @@ int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in
             size_t need = kiln_pq_bitpacked_size(take, width);
             if (need > n - pos)
                 return kiln_err_set_at(err, KILN_ETRUNC, hstart,
-                                       "RLE: bit-packed run at byte %zu needs %zu bytes, %zu left",
-                                       hstart, need, n - pos);
+                                       "RLE: bit-packed run at byte %zu needs %zu bytes, %zu left", hstart, need,
+                                       n - pos);
             unpack32_avail(out + i, in + pos, take, width, n - pos);
             size_t full = groups * (size_t)width;
             pos += full < n - pos ? full : n - pos;
@@ -335,14 +343,12 @@ int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in
         } else {
             size_t run = (size_t)(hdr >> 1);
             if (vbytes > n - pos)
-                return kiln_err_set_at(err, KILN_ETRUNC, hstart,
-                                       "RLE: run value at byte %zu is cut off", pos);
+                return kiln_err_set_at(err, KILN_ETRUNC, hstart, "RLE: run value at byte %zu is cut off", pos);
             uint32_t v = 0;
             for (size_t b = 0; b < vbytes; b++)
                 v |= (uint32_t)in[pos + b] << (8 * b);
             if (width < 32 && (v >> width))
-                return kiln_err_set_at(err, KILN_EFORMAT, pos,
-                                       "RLE: run value %u at byte %zu does not fit %d bits", v,
+                return kiln_err_set_at(err, KILN_EFORMAT, pos, "RLE: run value %u at byte %zu does not fit %d bits", v,
                                        pos, width);
             pos += vbytes;
             size_t take = run < left ? run : left;
@@ -356,17 +362,14 @@ int kiln_pq_rle_decode(uint32_t *out, size_t count, int width, const uint8_t *in
     return 0;
 }
 
-int kiln_pq_rle_decode_prefixed(uint32_t *out, size_t count, int width, const uint8_t *in,
-                                size_t n, size_t *consumed, kiln_err *err)
+int kiln_pq_rle_decode_prefixed(uint32_t *out, size_t count, int width, const uint8_t *in, size_t n, size_t *consumed,
+                                kiln_err *err)
 {
     if (n < 4)
-        return kiln_err_set_at(err, KILN_ETRUNC, 0,
-                               "RLE: %zu bytes is too short for the 4-byte length prefix", n);
+        return kiln_err_set_at(err, KILN_ETRUNC, 0, "RLE: %zu bytes is too short for the 4-byte length prefix", n);
     uint32_t len = load32(in);
     if (len > n - 4)
-        return kiln_err_set_at(err, KILN_ETRUNC, 0,
-                               "RLE: length prefix says %u bytes but only %zu follow", len,
-                               n - 4);
+        return kiln_err_set_at(err, KILN_ETRUNC, 0, "RLE: length prefix says %u bytes but only %zu follow", len, n - 4);
     int rc = kiln_pq_rle_decode(out, count, width, in + 4, len, NULL, err);
     if (rc) {
         if (err)
@@ -378,19 +381,17 @@ int kiln_pq_rle_decode_prefixed(uint32_t *out, size_t count, int width, const ui
     return 0;
 }
 
-int kiln_pq_dict_indices_decode(uint32_t *out, size_t count, uint32_t dict_size,
-                                const uint8_t *in, size_t n, kiln_err *err)
+int kiln_pq_dict_indices_decode(uint32_t *out, size_t count, uint32_t dict_size, const uint8_t *in, size_t n,
+                                kiln_err *err)
 {
     if (count == 0)
         return 0;
     if (n < 1)
-        return kiln_err_set_at(err, KILN_ETRUNC, 0,
-                               "dictionary indices: page is empty but %zu values are expected",
+        return kiln_err_set_at(err, KILN_ETRUNC, 0, "dictionary indices: page is empty but %zu values are expected",
                                count);
     int width = in[0];
     if (width > 32)
-        return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                               "dictionary indices: bit width %d is over 32", width);
+        return kiln_err_set_at(err, KILN_EFORMAT, 0, "dictionary indices: bit width %d is over 32", width);
     int rc = kiln_pq_rle_decode(out, count, width, in + 1, n - 1, NULL, err);
     if (rc) {
         if (err)
@@ -407,15 +408,14 @@ int kiln_pq_dict_indices_decode(uint32_t *out, size_t count, uint32_t dict_size,
     return 0;
 }
 
-int kiln_pq_bitpacked_legacy_decode(uint32_t *out, size_t count, int width, const uint8_t *in,
-                                    size_t n, size_t *consumed, kiln_err *err)
+int kiln_pq_bitpacked_legacy_decode(uint32_t *out, size_t count, int width, const uint8_t *in, size_t n,
+                                    size_t *consumed, kiln_err *err)
 {
     if (width < 0 || width > 32)
         return kiln_err_set(err, KILN_EINVAL, "BIT_PACKED: bit width %d is outside 0..32", width);
     size_t need = kiln_pq_bitpacked_size(count, width);
     if (need > n)
-        return kiln_err_set_at(err, KILN_ETRUNC, n,
-                               "BIT_PACKED: %zu values of %d bits need %zu bytes, %zu present",
+        return kiln_err_set_at(err, KILN_ETRUNC, n, "BIT_PACKED: %zu values of %d bits need %zu bytes, %zu present",
                                count, width, need, n);
     size_t bit = 0;
     for (size_t i = 0; i < count; i++) {
@@ -429,8 +429,7 @@ int kiln_pq_bitpacked_legacy_decode(uint32_t *out, size_t count, int width, cons
     return 0;
 }
 
-static int rle_flush_literals(kiln_buf *out, const uint32_t *vals, size_t len, int width,
-                              kiln_err *err)
+static int rle_flush_literals(kiln_buf *out, const uint32_t *vals, size_t len, int width, kiln_err *err)
 {
     if (len == 0)
         return 0;
@@ -462,8 +461,7 @@ static int rle_put_run(kiln_buf *out, uint32_t v, size_t run, int width, kiln_er
 #define RLE_MAX_RUN (((size_t)1 << 31) - 1)
 #define RLE_MAX_LITERAL ((size_t)1 << 20)
 
-int kiln_pq_rle_encode(kiln_buf *out, const uint32_t *vals, size_t count, int width,
-                       kiln_err *err)
+int kiln_pq_rle_encode(kiln_buf *out, const uint32_t *vals, size_t count, int width, kiln_err *err)
 {
     int rc = 0;
     if (width < 0 || width > 32)
@@ -473,8 +471,7 @@ int kiln_pq_rle_encode(kiln_buf *out, const uint32_t *vals, size_t count, int wi
         for (size_t i = 0; i < count; i++)
             all |= vals[i];
         if (all >> width)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "RLE: a value does not fit the bit width %d (or of values %#x)",
+            return kiln_err_set(err, KILN_EINVAL, "RLE: a value does not fit the bit width %d (or of values %#x)",
                                 width, all);
     }
     size_t i = 0, lit_start = 0, lit_len = 0;
@@ -520,8 +517,7 @@ int kiln_pq_rle_encode(kiln_buf *out, const uint32_t *vals, size_t count, int wi
     return rle_flush_literals(out, vals + lit_start, lit_len, width, err);
 }
 
-int kiln_pq_rle_encode_prefixed(kiln_buf *out, const uint32_t *vals, size_t count, int width,
-                                kiln_err *err)
+int kiln_pq_rle_encode_prefixed(kiln_buf *out, const uint32_t *vals, size_t count, int width, kiln_err *err)
 {
     size_t at = out->len;
     static const uint8_t zero4[4];
@@ -539,8 +535,7 @@ int kiln_pq_rle_encode_prefixed(kiln_buf *out, const uint32_t *vals, size_t coun
     return 0;
 }
 
-int kiln_pq_dict_indices_encode(kiln_buf *out, const uint32_t *idx, size_t count, int width,
-                                kiln_err *err)
+int kiln_pq_dict_indices_encode(kiln_buf *out, const uint32_t *idx, size_t count, int width, kiln_err *err)
 {
     if (width < 0) {
         uint32_t mx = 0;
@@ -558,13 +553,11 @@ int kiln_pq_dict_indices_encode(kiln_buf *out, const uint32_t *idx, size_t count
 
 /* ------------------------------------------------------------------ PLAIN */
 
-int kiln_pq_plain_decode_bool(uint8_t *out, size_t count, const uint8_t *in, size_t n,
-                              size_t *consumed, kiln_err *err)
+int kiln_pq_plain_decode_bool(uint8_t *out, size_t count, const uint8_t *in, size_t n, size_t *consumed, kiln_err *err)
 {
     size_t need = (count + 7) / 8;
     if (need > n)
-        return kiln_err_set_at(err, KILN_ETRUNC, n,
-                               "PLAIN BOOLEAN: %zu values need %zu bytes, page has %zu", count,
+        return kiln_err_set_at(err, KILN_ETRUNC, n, "PLAIN BOOLEAN: %zu values need %zu bytes, page has %zu", count,
                                need, n);
     for (size_t i = 0; i < count; i++)
         out[i] = (in[i >> 3] >> (i & 7)) & 1;
@@ -589,14 +582,13 @@ int kiln_pq_plain_encode_bool(kiln_buf *out, const uint8_t *vals, size_t count, 
     return 0;
 }
 
-int kiln_pq_plain_decode_fixed(void *out, size_t count, size_t width, const uint8_t *in,
-                               size_t n, size_t *consumed, kiln_err *err)
+int kiln_pq_plain_decode_fixed(void *out, size_t count, size_t width, const uint8_t *in, size_t n, size_t *consumed,
+                               kiln_err *err)
 {
     if (width == 0)
         return kiln_err_set(err, KILN_EINVAL, "PLAIN: value width 0");
     if (count > n / width)
-        return kiln_err_set_at(err, KILN_ETRUNC, n,
-                               "PLAIN: %zu values of %zu bytes do not fit in %zu bytes", count,
+        return kiln_err_set_at(err, KILN_ETRUNC, n, "PLAIN: %zu values of %zu bytes do not fit in %zu bytes", count,
                                width, n);
     if (count)
         memcpy(out, in, count * width);
@@ -605,8 +597,7 @@ int kiln_pq_plain_decode_fixed(void *out, size_t count, size_t width, const uint
     return 0;
 }
 
-int kiln_pq_plain_encode_fixed(kiln_buf *out, const void *vals, size_t count, size_t width,
-                               kiln_err *err)
+int kiln_pq_plain_encode_fixed(kiln_buf *out, const void *vals, size_t count, size_t width, kiln_err *err)
 {
     if (width == 0)
         return kiln_err_set(err, KILN_EINVAL, "PLAIN: value width 0");
@@ -615,8 +606,8 @@ int kiln_pq_plain_encode_fixed(kiln_buf *out, const void *vals, size_t count, si
     return kiln_buf_append(out, vals, count * width, err);
 }
 
-int kiln_pq_plain_decode_bytes(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n,
-                               size_t *consumed, kiln_err *err)
+int kiln_pq_plain_decode_bytes(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n, size_t *consumed,
+                               kiln_err *err)
 {
     size_t pos = 0;
     for (size_t i = 0; i < count; i++) {
@@ -640,8 +631,7 @@ int kiln_pq_plain_decode_bytes(kiln_pq_bytes *out, size_t count, const uint8_t *
     return 0;
 }
 
-int kiln_pq_plain_encode_bytes(kiln_buf *out, const kiln_pq_bytes *vals, size_t count,
-                               kiln_err *err)
+int kiln_pq_plain_encode_bytes(kiln_buf *out, const kiln_pq_bytes *vals, size_t count, kiln_err *err)
 {
     size_t total = 0;
     for (size_t i = 0; i < count; i++) {
@@ -676,8 +666,7 @@ int kiln_pq_int96_to_micros(int64_t *out, const uint8_t in[12])
     if (nanos >= NANOS_PER_DAY)
         return KILN_EFORMAT;
     int64_t days = (int64_t)jd - JULIAN_EPOCH, m;
-    if (__builtin_mul_overflow(days, MICROS_PER_DAY, &m) ||
-        __builtin_add_overflow(m, (int64_t)(nanos / 1000), &m))
+    if (__builtin_mul_overflow(days, MICROS_PER_DAY, &m) || __builtin_add_overflow(m, (int64_t)(nanos / 1000), &m))
         return KILN_EFORMAT;
     *out = m;
     return 0;
@@ -720,8 +709,7 @@ static int dbp_read_header(dbp_hdr *h, const uint8_t *in, size_t n, size_t *pos,
         return kiln_err_set_at(err, KILN_EFORMAT, 0,
                                "DELTA_BINARY_PACKED: bad header: block size %llu with %llu "
                                "miniblocks",
-                               (unsigned long long)h->block_size,
-                               (unsigned long long)h->nminiblocks);
+                               (unsigned long long)h->block_size, (unsigned long long)h->nminiblocks);
     h->per_mb = h->block_size / h->nminiblocks;
     h->first = (uint64_t)zigzag_dec(z);
     return 0;
@@ -739,8 +727,7 @@ int kiln_pq_delta_count(uint64_t *out, const uint8_t *in, size_t n, kiln_err *er
 
 /* Shared decoder: is64 selects the value width (wrapping arithmetic is done
  * in uint64 and truncated for int32). */
-static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, size_t n,
-                      size_t *consumed, kiln_err *err)
+static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, size_t n, size_t *consumed, kiln_err *err)
 {
     dbp_hdr h;
     size_t pos = 0;
@@ -748,8 +735,7 @@ static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, siz
     if (rc)
         return rc;
     if (h.total < count)
-        return kiln_err_set_at(err, KILN_EFORMAT, 0,
-                               "DELTA_BINARY_PACKED: stream holds %llu values, page expects %zu",
+        return kiln_err_set_at(err, KILN_EFORMAT, 0, "DELTA_BINARY_PACKED: stream holds %llu values, page expects %zu",
                                (unsigned long long)h.total, count);
     int32_t *o32 = is64 ? NULL : outv;
     int64_t *o64 = is64 ? outv : NULL;
@@ -867,14 +853,12 @@ static int dbp_decode(void *outv, int is64, size_t count, const uint8_t *in, siz
     return 0;
 }
 
-int kiln_pq_delta_decode_i32(int32_t *out, size_t count, const uint8_t *in, size_t n,
-                             size_t *consumed, kiln_err *err)
+int kiln_pq_delta_decode_i32(int32_t *out, size_t count, const uint8_t *in, size_t n, size_t *consumed, kiln_err *err)
 {
     return dbp_decode(out, 0, count, in, n, consumed, err);
 }
 
-int kiln_pq_delta_decode_i64(int64_t *out, size_t count, const uint8_t *in, size_t n,
-                             size_t *consumed, kiln_err *err)
+int kiln_pq_delta_decode_i64(int64_t *out, size_t count, const uint8_t *in, size_t n, size_t *consumed, kiln_err *err)
 {
     return dbp_decode(out, 1, count, in, n, consumed, err);
 }
@@ -892,8 +876,7 @@ static int dbp_encode(kiln_buf *out, const void *valsv, int is64, size_t count, 
 #define VAL(i) (is64 ? v64[(i)] : (int64_t)v32[(i)])
     int rc;
     if ((rc = put_uleb(out, DBP_BLOCK, err)) || (rc = put_uleb(out, DBP_MINIBLOCKS, err)) ||
-        (rc = put_uleb(out, count, err)) ||
-        (rc = put_uleb(out, zigzag_enc(count ? VAL(0) : 0), err)))
+        (rc = put_uleb(out, count, err)) || (rc = put_uleb(out, zigzag_enc(count ? VAL(0) : 0), err)))
         return rc;
     size_t i = 1;
     while (i < count) {
@@ -927,8 +910,7 @@ static int dbp_encode(kiln_buf *out, const void *valsv, int is64, size_t count, 
                 all |= rel[m * DBP_PER_MB + k];
             widths[m] = (uint8_t)kiln_pq_bit_width(all);
         }
-        if ((rc = put_uleb(out, zigzag_enc(mind), err)) ||
-            (rc = kiln_buf_append(out, widths, DBP_MINIBLOCKS, err)))
+        if ((rc = put_uleb(out, zigzag_enc(mind), err)) || (rc = kiln_buf_append(out, widths, DBP_MINIBLOCKS, err)))
             return rc;
         for (size_t m = 0; m < nmb; m++) {
             rc = bitpack64(out, rel + m * DBP_PER_MB, DBP_PER_MB, widths[m], err);
@@ -953,8 +935,7 @@ int kiln_pq_delta_encode_i64(kiln_buf *out, const int64_t *vals, size_t count, k
 
 /* ------------------------------------------------ DELTA_LENGTH_BYTE_ARRAY */
 
-int kiln_pq_dlba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n,
-                        size_t *consumed, kiln_err *err)
+int kiln_pq_dlba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n, size_t *consumed, kiln_err *err)
 {
     int rc = 0;
     int32_t *lens = NULL;
@@ -965,15 +946,16 @@ int kiln_pq_dlba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, siz
         return kiln_err_set(err, KILN_ELIMIT, "DELTA_LENGTH_BYTE_ARRAY: count %zu", count);
     lens = kiln_malloc(count ? count * sizeof *lens : 1);
     if (!lens)
-        return kiln_err_set(err, KILN_ENOMEM, "DELTA_LENGTH_BYTE_ARRAY: out of memory for %zu "
-                            "lengths", count);
+        return kiln_err_set(err, KILN_ENOMEM,
+                            "DELTA_LENGTH_BYTE_ARRAY: out of memory for %zu "
+                            "lengths",
+                            count);
     rc = kiln_pq_delta_decode_i32(lens, count, in, n, &pos, err);
     if (rc)
         goto done;
     for (size_t i = 0; i < count; i++) {
         if (lens[i] < 0) {
-            rc = kiln_err_set_at(err, KILN_EFORMAT, 0,
-                                 "DELTA_LENGTH_BYTE_ARRAY: value %zu has negative length %d", i,
+            rc = kiln_err_set_at(err, KILN_EFORMAT, 0, "DELTA_LENGTH_BYTE_ARRAY: value %zu has negative length %d", i,
                                  lens[i]);
             goto done;
         }
@@ -1029,8 +1011,8 @@ done:
 
 /* --------------------------------------------------------- DELTA_BYTE_ARRAY */
 
-int kiln_pq_dba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n,
-                       kiln_arena *arena, size_t *consumed, kiln_err *err)
+int kiln_pq_dba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size_t n, kiln_arena *arena,
+                       size_t *consumed, kiln_err *err)
 {
     static const uint8_t empty[1];
     int rc = 0;
@@ -1042,8 +1024,10 @@ int kiln_pq_dba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size
         return kiln_err_set(err, KILN_ELIMIT, "DELTA_BYTE_ARRAY: count %zu", count);
     prefix = kiln_malloc(count ? count * sizeof *prefix : 1);
     if (!prefix)
-        return kiln_err_set(err, KILN_ENOMEM, "DELTA_BYTE_ARRAY: out of memory for %zu "
-                            "prefix lengths", count);
+        return kiln_err_set(err, KILN_ENOMEM,
+                            "DELTA_BYTE_ARRAY: out of memory for %zu "
+                            "prefix lengths",
+                            count);
     rc = kiln_pq_delta_decode_i32(prefix, count, in, n, &pos, err);
     if (rc) {
         kiln_err_prefix(err, "DELTA_BYTE_ARRAY prefix lengths: ");
@@ -1069,8 +1053,7 @@ int kiln_pq_dba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size
         prev_len = (size_t)prefix[i] + out[i].len;
         total += prev_len;
         if (total > KILN_PQ_MATERIALIZE_CAP) {
-            rc = kiln_err_set_at(err, KILN_ELIMIT, 0,
-                                 "DELTA_BYTE_ARRAY: values rebuild to more than %zu bytes",
+            rc = kiln_err_set_at(err, KILN_ELIMIT, 0, "DELTA_BYTE_ARRAY: values rebuild to more than %zu bytes",
                                  KILN_PQ_MATERIALIZE_CAP);
             goto done;
         }
@@ -1079,8 +1062,7 @@ int kiln_pq_dba_decode(kiln_pq_bytes *out, size_t count, const uint8_t *in, size
     if (total) {
         mem = kiln_arena_alloc(arena, total);
         if (!mem) {
-            rc = kiln_err_set(err, KILN_ENOMEM, "DELTA_BYTE_ARRAY: out of memory for %zu bytes",
-                              total);
+            rc = kiln_err_set(err, KILN_ENOMEM, "DELTA_BYTE_ARRAY: out of memory for %zu bytes", total);
             goto done;
         }
     }
@@ -1120,8 +1102,7 @@ int kiln_pq_dba_encode(kiln_buf *out, const kiln_pq_bytes *vals, size_t count, k
     prefix = kiln_malloc(count ? count * sizeof *prefix : 1);
     sfx = kiln_malloc(count ? count * sizeof *sfx : 1);
     if (!prefix || !sfx) {
-        rc = kiln_err_set(err, KILN_ENOMEM, "DELTA_BYTE_ARRAY: out of memory for %zu values",
-                          count);
+        rc = kiln_err_set(err, KILN_ENOMEM, "DELTA_BYTE_ARRAY: out of memory for %zu values", count);
         goto done;
     }
     for (size_t i = 0; i < count; i++) {
@@ -1150,8 +1131,8 @@ done:
 
 /* ------------------------------------------------------- BYTE_STREAM_SPLIT */
 
-int kiln_pq_bss_decode(void *out, size_t count, size_t width, const uint8_t *in, size_t n,
-                       size_t *consumed, kiln_err *err)
+int kiln_pq_bss_decode(void *out, size_t count, size_t width, const uint8_t *in, size_t n, size_t *consumed,
+                       kiln_err *err)
 {
     if (width == 0)
         return kiln_err_set(err, KILN_EINVAL, "BYTE_STREAM_SPLIT: value width 0");
@@ -1181,8 +1162,7 @@ int kiln_pq_bss_decode(void *out, size_t count, size_t width, const uint8_t *in,
     return 0;
 }
 
-int kiln_pq_bss_encode(kiln_buf *out, const void *vals, size_t count, size_t width,
-                       kiln_err *err)
+int kiln_pq_bss_encode(kiln_buf *out, const void *vals, size_t count, size_t width, kiln_err *err)
 {
     if (width == 0)
         return kiln_err_set(err, KILN_EINVAL, "BYTE_STREAM_SPLIT: value width 0");

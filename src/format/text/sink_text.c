@@ -27,7 +27,7 @@ typedef struct text_sink {
     int64_t last_ts;
     char last_ts_str[32];
     size_t last_ts_len;
-    uint8_t *quote;      /* CSV: per string column, per row of the batch: 1 = needs quotes */
+    uint8_t *quote; /* CSV: per string column, per row of the batch: 1 = needs quotes */
     size_t quote_alloc;
 } text_sink;
 

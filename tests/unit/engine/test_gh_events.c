@@ -42,8 +42,8 @@ static const char *watch_line =
     "\"payload\":{\"action\":\"started\",\"deep\":[[[{\"s\":\"}]\\\"{\"}]]],\"bad\":\"\xff\"},\"public\":true,"
     "\"created_at\":\"2025-10-06T01:00:00Z\"}";
 
-static int run_job(const char *in, const char *out, const char *start, const char *end, const char *format,
-                   int threads, kiln_gh_report *rep, kiln_err *err)
+static int run_job(const char *in, const char *out, const char *start, const char *end, const char *format, int threads,
+                   kiln_gh_report *rep, kiln_err *err)
 {
     kiln_gh_opts o;
     kiln_gh_opts_init(&o);
@@ -224,7 +224,8 @@ TEST(gh_events, quarantine_positions)
              "\"truncated\":false,\"raw\":\"\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000\"}\n",
              strlen(A));
     CHECK_MSG(strncmp(q, want, strlen(want)) == 0, "got %s", q);
-    snprintf(want, sizeof want, "\"line\":3,\"offset\":%zu,\"reason\":\"expected ',' or '}' after a value\",\"bytes\":%zu", l3,
+    snprintf(want, sizeof want,
+             "\"line\":3,\"offset\":%zu,\"reason\":\"expected ',' or '}' after a value\",\"bytes\":%zu", l3,
              strlen(trunc));
     CHECK_MSG(strstr(q, want) != NULL, "want %s in %s", want, q);
     snprintf(want, sizeof want, "\"line\":4,\"offset\":%zu,\"reason\":\"text outside a JSON object\"", l4);
@@ -379,7 +380,8 @@ TEST(gh_events, hour_names)
     CHECK_EQ_INT(s->cols[KILN_GH_P_CREATED_AT].field_id, 13);
     CHECK(s->cols[KILN_GH_P_SIZE].type == KILN_T_INT32 && !s->cols[KILN_GH_P_SIZE].required);
     CHECK_EQ_INT(kiln_gh_commits_schema()->ncols, 9);
-    CHECK(kiln_gh_format_find("parquet") != NULL && kiln_gh_format_find("ndjson") != NULL && kiln_gh_format_find("iceberg") == NULL && kiln_gh_format_find("xml") == NULL);
+    CHECK(kiln_gh_format_find("parquet") != NULL && kiln_gh_format_find("ndjson") != NULL &&
+          kiln_gh_format_find("iceberg") == NULL && kiln_gh_format_find("xml") == NULL);
 }
 
 /* A failing hour must not free the previous hour's id set while that hour

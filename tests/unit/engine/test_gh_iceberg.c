@@ -256,9 +256,9 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK(stat(dead_spill, &spst) != 0);
     CHECK(stat(live_spill, &spst) == 0);
     unlink(live_spill);
-    CHECK_EQ_INT(r.tables[1].snapshots, 0); /* a no-op re-run */
+    CHECK_EQ_INT(r.tables[1].snapshots, 0);                  /* a no-op re-run */
     CHECK_EQ_INT(meta_count(wh3, "github.commits", 'r'), 2); /* main + the live one */
-    CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);  /* reported in the result, not printed */
+    CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);     /* reported in the result, not printed */
 
     /* options */
     kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL};

@@ -41,7 +41,7 @@ TEST(cron, fields_names_steps_lists)
     CHECK(next_is("*/15 9-17 * * 1-5", NULL, "2024-01-08T17:45:00Z", "2024-01-09T09:00:00Z"));
     CHECK(next_is("0 0 29 2 *", NULL, "2024-03-01T00:00:00Z", "2028-02-29T00:00:00Z"));
     CHECK(next_is("5,10 1 * JAN,jul *", NULL, "2024-01-31T01:10:00Z", "2024-07-01T01:05:00Z"));
-    CHECK(next_is("0 12 * * 7", NULL, "2024-01-01T00:00:00Z", "2024-01-07T12:00:00Z")); /* 7 = Sunday */
+    CHECK(next_is("0 12 * * 7", NULL, "2024-01-01T00:00:00Z", "2024-01-07T12:00:00Z"));   /* 7 = Sunday */
     CHECK(next_is("0 0 13 * FRI", NULL, "2024-01-01T00:00:00Z", "2024-01-05T00:00:00Z")); /* dom OR dow */
     CHECK(next_is("0 0 */10 * *", NULL, "2024-01-01T00:00:00Z", "2024-01-11T00:00:00Z"));
     CHECK(next_is("30 4/6 * * *", NULL, "2024-01-01T00:00:00Z", "2024-01-01T04:30:00Z"));
@@ -61,10 +61,14 @@ TEST(cron, fields_names_steps_lists)
 
 TEST(cron, parse_errors_name_the_column)
 {
-    static const struct { const char *expr; int col; } bad[] = {
-        {"0 25 * * *", 2},       {"0 0 * *", 7},         {"* * * * * *", 10},  {"@fortnightly", 0},
-        {"1-70 * * * *", 0},     {"0 0 0 * *", 4},       {"*/0 * * * *", 0},   {"0 0 * FOO *", 6},
-        {"CRON_TZ=Nowhere/City 0 0 * * *", 0}, {"0 0 1,,2 * *", 6}, {"5-1 * * * *", 0},
+    static const struct {
+        const char *expr;
+        int col;
+    } bad[] = {
+        {"0 25 * * *", 2},   {"0 0 * *", 7},      {"* * * * * *", 10},
+        {"@fortnightly", 0}, {"1-70 * * * *", 0}, {"0 0 0 * *", 4},
+        {"*/0 * * * *", 0},  {"0 0 * FOO *", 6},  {"CRON_TZ=Nowhere/City 0 0 * * *", 0},
+        {"0 0 1,,2 * *", 6}, {"5-1 * * * *", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         kiln_cron c;

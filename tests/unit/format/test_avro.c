@@ -29,8 +29,16 @@ TEST(avro, zigzag_vectors)
     struct {
         int64_t x;
         const char *hex;
-    } v[] = {{0, "00"}, {-1, "01"}, {1, "02"}, {-2, "03"}, {63, "7e"}, {-64, "7f"}, {64, "8001"},
-             {8191, "fe7f"}, {-8193, "8180 01"}, {INT64_MAX, "feffffffffffffffff01"},
+    } v[] = {{0, "00"},
+             {-1, "01"},
+             {1, "02"},
+             {-2, "03"},
+             {63, "7e"},
+             {-64, "7f"},
+             {64, "8001"},
+             {8191, "fe7f"},
+             {-8193, "8180 01"},
+             {INT64_MAX, "feffffffffffffffff01"},
              {INT64_MIN, "ffffffffffffffffff01"}};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         uint8_t b[10];
@@ -448,7 +456,10 @@ TEST(avro, exact_bytes)
     CHECK(memcmp(f.data + hdr + sizeof want, SYNC, 16) == 0);
     CHECK(memcmp(f.data + hdr - 16, SYNC, 16) == 0);
     /* header: magic, map of 2 entries (04), "avro.schema" key (len 11 -> 16) */
-    CHECK(memcmp(f.data, "Obj\x01\x04\x16" "avro.schema", 17) == 0);
+    CHECK(memcmp(f.data,
+                 "Obj\x01\x04\x16"
+                 "avro.schema",
+                 17) == 0);
     kiln_buf_free(&f);
     kiln_arena_free(a);
     kiln_avro_schema_free(s);
@@ -736,11 +747,9 @@ TEST(avro, hostile_lengths)
         /* count 2^60 records of "long" in a 1-byte block */
         {"\"long\"", {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x02, 0x00}, 11, KILN_EFORMAT},
         /* array of null with a huge count: capped, no allocation */
-        {"{\"type\":\"array\",\"items\":\"null\"}", {0x02, 0x0c, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x00}, 8,
-         KILN_ELIMIT},
+        {"{\"type\":\"array\",\"items\":\"null\"}", {0x02, 0x0c, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x00}, 8, KILN_ELIMIT},
         /* array of long claiming 2^40 items in 6 bytes */
-        {"{\"type\":\"array\",\"items\":\"long\"}", {0x02, 0x0c, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40}, 8,
-         KILN_ETRUNC},
+        {"{\"type\":\"array\",\"items\":\"long\"}", {0x02, 0x0c, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40}, 8, KILN_ETRUNC},
         /* union branch out of range */
         {"[\"null\",\"int\"]", {0x02, 0x02, 0x08}, 3, KILN_EFORMAT},
         /* block size past the end of the file */
@@ -769,8 +778,8 @@ TEST(avro, hostile_lengths)
         kiln_err e2 = {0};
         int rc = read_all(f.data, f.len, &e2);
         CHECK_MSG(rc == cases[c].code, "case %zu: rc %d want %d: %s", c, rc, cases[c].code, e2.msg);
-        CHECK_MSG(e2.offset >= body_at || cases[c].code == KILN_ELIMIT || e2.offset == 0, "case %zu: offset %llu",
-                  c, (unsigned long long)e2.offset);
+        CHECK_MSG(e2.offset >= body_at || cases[c].code == KILN_ELIMIT || e2.offset == 0, "case %zu: offset %llu", c,
+                  (unsigned long long)e2.offset);
         kiln_buf_free(&f);
     }
     /* not an Avro file at all */
@@ -779,7 +788,9 @@ TEST(avro, hostile_lengths)
     /* unknown codec */
     kiln_buf f;
     kiln_buf_init(&f, 0);
-    static const char hdr[] = "Obj\x01\x04\x16" "avro.schema\x0c\"long\"\x14" "avro.codec\x08lzma\x00";
+    static const char hdr[] = "Obj\x01\x04\x16"
+                              "avro.schema\x0c\"long\"\x14"
+                              "avro.codec\x08lzma\x00";
     kiln_buf_append(&f, hdr, sizeof hdr - 1, &err);
     kiln_buf_append(&f, SYNC, 16, &err);
     CHECK_EQ_INT(read_all(f.data, f.len, &err), KILN_EUNSUPP);
@@ -867,7 +878,8 @@ TEST(avro, union_record_branch_by_shape)
     /* a record read from one file (named r102) written where the union's
      * record is named differently: the same-shape branch is taken */
     const char *wjs = "{\"type\":\"record\",\"name\":\"r102\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}";
-    const char *ujs = "[\"null\",{\"type\":\"record\",\"name\":\"other\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}]";
+    const char *ujs =
+        "[\"null\",{\"type\":\"record\",\"name\":\"other\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}]";
     kiln_err err = {0};
     kiln_avro_schema *ws, *us;
     CHECK_OK(kiln_avro_schema_parse(&ws, wjs, strlen(wjs), &err), &err);

@@ -68,8 +68,8 @@ TEST(avro_iceberg, lineitem_manifest_list)
     kiln_arena *a = kiln_arena_new(65536);
     kiln_avro_value *rec[4];
     kiln_avro_reader *r;
-    int n = read_records(fixture(LI "snap-2354745328521181395-1-179b4fb1-0366-4f7d-ad35-99ee8da0abf5.avro"), a,
-                         rec, 4, &r, &err);
+    int n = read_records(fixture(LI "snap-2354745328521181395-1-179b4fb1-0366-4f7d-ad35-99ee8da0abf5.avro"), a, rec, 4,
+                         &r, &err);
     CHECK_MSG(n == 2, "n=%d %s", n, err.msg);
     CHECK_EQ_INT(kiln_avro_reader_codec(r), KILN_AVRO_CODEC_DEFLATE);
     CHECK_STR(kiln_avro_reader_meta(r, "snapshot-id", NULL), "2354745328521181395");
@@ -256,8 +256,8 @@ TEST(avro_iceberg, partition_integer_manifest)
     kiln_err err = {0};
     kiln_arena *a = kiln_arena_new(65536);
     kiln_avro_value *rec[4];
-    int n = read_records(fixture("partition_integer/metadata/b1dda674-423f-4f23-b00d-92b608b07a38-m0.avro"), a, rec,
-                         4, NULL, &err);
+    int n = read_records(fixture("partition_integer/metadata/b1dda674-423f-4f23-b00d-92b608b07a38-m0.avro"), a, rec, 4,
+                         NULL, &err);
     CHECK_MSG(n == 2, "n=%d %s", n, err.msg);
     int seen42 = 0, seen1337 = 0;
     for (int i = 0; i < 2; i++) {

@@ -14,9 +14,26 @@
 /* A random valid JSON string literal of about n source bytes into lit. */
 static size_t gen_literal(char *lit, size_t n, uint64_t *seed)
 {
-    static const char *pieces[] = {"a", "b", "Z", "0", " ", "\\n", "\\\"", "\\\\", "\\/", "\\t", "\\u00e9",
-                                   "\\ud83d\\ude00", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "x", "y", ",",
-                                   "{", "}"};
+    static const char *pieces[] = {"a",
+                                   "b",
+                                   "Z",
+                                   "0",
+                                   " ",
+                                   "\\n",
+                                   "\\\"",
+                                   "\\\\",
+                                   "\\/",
+                                   "\\t",
+                                   "\\u00e9",
+                                   "\\ud83d\\ude00",
+                                   "\xc3\xa9",
+                                   "\xe2\x82\xac",
+                                   "\xf0\x9f\x98\x80",
+                                   "x",
+                                   "y",
+                                   ",",
+                                   "{",
+                                   "}"};
     size_t np = sizeof pieces / sizeof pieces[0];
     size_t o = 0;
     lit[o++] = '"';

@@ -48,13 +48,15 @@ TEST(json_scan, surrogates_and_nul)
     CHECK_STR(dec("\"\\ud83dx\"", &r, &why), "\xef\xbf\xbdx");
     CHECK_EQ_INT(r, 1);
     /* high followed by a non-low escape: both kept apart */
-    CHECK_STR(dec("\"\\ud83d\\u0041\"", &r, &why), "\xef\xbf\xbd" "A");
+    CHECK_STR(dec("\"\\ud83d\\u0041\"", &r, &why), "\xef\xbf\xbd"
+                                                   "A");
     CHECK_EQ_INT(r, 1);
     /* lone low */
     CHECK_STR(dec("\"\\ude00\"", &r, &why), "\xef\xbf\xbd");
     CHECK_EQ_INT(r, 1);
     /* \u0000 never reaches the output as NUL */
-    CHECK_STR(dec("\"a\\u0000b\"", &r, &why), "a\xef\xbf\xbd" "b");
+    CHECK_STR(dec("\"a\\u0000b\"", &r, &why), "a\xef\xbf\xbd"
+                                              "b");
     CHECK_EQ_INT(r, 1);
     /* high surrogate at the very end of the string */
     CHECK_STR(dec("\"\\ud800\"", &r, &why), "\xef\xbf\xbd");
@@ -68,7 +70,13 @@ TEST(json_scan, invalid_utf8)
     CHECK_STR(dec("\"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"", &r, &why), "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
     CHECK_EQ_INT(r, 0);
     /* a stray continuation byte, a truncated sequence, 0xFF */
-    CHECK_STR(dec("\"a\x80" "b\xc3" "c\xff\"", &r, &why), "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd");
+    CHECK_STR(dec("\"a\x80"
+                  "b\xc3"
+                  "c\xff\"",
+                  &r, &why),
+              "a\xef\xbf\xbd"
+              "b\xef\xbf\xbd"
+              "c\xef\xbf\xbd");
     CHECK_EQ_INT(r, 3);
     /* overlong '/' and an encoded surrogate are invalid */
     CHECK_STR(dec("\"\xc0\xaf\"", &r, &why), "\xef\xbf\xbd\xef\xbf\xbd");

@@ -18,18 +18,12 @@
 enum { NULLS_NONE, NULLS_ALL, NULLS_ALT, NULLS_SOME };
 
 static const kiln_column_def all_cols[] = {
-    {"b", KILN_T_BOOL, 0, 1, 0, 0},
-    {"i32", KILN_T_INT32, 0, 2, 0, 0},
-    {"i64", KILN_T_INT64, 0, 3, 0, 0},
-    {"f32", KILN_T_FLOAT, 0, 4, 0, 0},
-    {"f64", KILN_T_DOUBLE, 0, 5, 0, 0},
-    {"s", KILN_T_STRING, 0, 6, 0, 0},
-    {"bin", KILN_T_BINARY, 0, 7, 0, 0},
-    {"d", KILN_T_DATE, 0, 8, 0, 0},
-    {"tstz", KILN_T_TIMESTAMPTZ, 0, 9, 0, 0},
-    {"ts", KILN_T_TIMESTAMP, 0, 10, 0, 0},
-    {"dec", KILN_T_DECIMAL, 0, 11, 15, 2},
-    {"req", KILN_T_INT64, 1, 12, 0, 0},
+    {"b", KILN_T_BOOL, 0, 1, 0, 0},           {"i32", KILN_T_INT32, 0, 2, 0, 0},
+    {"i64", KILN_T_INT64, 0, 3, 0, 0},        {"f32", KILN_T_FLOAT, 0, 4, 0, 0},
+    {"f64", KILN_T_DOUBLE, 0, 5, 0, 0},       {"s", KILN_T_STRING, 0, 6, 0, 0},
+    {"bin", KILN_T_BINARY, 0, 7, 0, 0},       {"d", KILN_T_DATE, 0, 8, 0, 0},
+    {"tstz", KILN_T_TIMESTAMPTZ, 0, 9, 0, 0}, {"ts", KILN_T_TIMESTAMP, 0, 10, 0, 0},
+    {"dec", KILN_T_DECIMAL, 0, 11, 15, 2},    {"req", KILN_T_INT64, 1, 12, 0, 0},
 };
 static const kiln_schema all_schema = {12, all_cols};
 
@@ -71,9 +65,8 @@ static int fill_row(kiln_batch *b, const kiln_schema *s, size_t row, int pattern
                 break;
             }
             case KILN_T_DATE: rc = kiln_batch_put_i32(b, c, (int32_t)k - 30, err); break;
-            case KILN_T_TIMESTAMPTZ: case KILN_T_TIMESTAMP:
-                rc = kiln_batch_put_i64(b, c, 1700000000000000LL + (int64_t)k * 1000001, err);
-                break;
+            case KILN_T_TIMESTAMPTZ:
+            case KILN_T_TIMESTAMP: rc = kiln_batch_put_i64(b, c, 1700000000000000LL + (int64_t)k * 1000001, err); break;
             case KILN_T_DECIMAL: rc = kiln_batch_put_i64(b, c, (int64_t)k * 12345 - 99999, err); break;
             default: rc = KILN_EINTERNAL;
             }
@@ -110,8 +103,8 @@ static int write_file(const char *path, const kiln_schema *s, size_t nrows, int 
 }
 
 /* Read back and compare every value with what fill_row produced. */
-static int verify_file(const char *path, const kiln_schema *s, size_t nrows, int pattern, int distinct,
-                       char *why, size_t whyn)
+static int verify_file(const char *path, const kiln_schema *s, size_t nrows, int pattern, int distinct, char *why,
+                       size_t whyn)
 {
     kiln_err err = {0};
     kiln_parquet_reader *r = NULL;
@@ -131,8 +124,8 @@ static int verify_file(const char *path, const kiln_schema *s, size_t nrows, int
     }
     for (int c = 0; !bad && c < s->ncols; c++) {
         const kiln_parquet_column *pc = kiln_parquet_reader_column(r, c);
-        if (strcmp(pc->name, s->cols[c].name) || pc->type != s->cols[c].type ||
-            pc->field_id != s->cols[c].field_id || pc->optional == s->cols[c].required) {
+        if (strcmp(pc->name, s->cols[c].name) || pc->type != s->cols[c].type || pc->field_id != s->cols[c].field_id ||
+            pc->optional == s->cols[c].required) {
             snprintf(why, whyn, "column %d schema differs (%s %d %d)", c, pc->name, pc->type, pc->field_id);
             bad = 1;
         }
@@ -154,10 +147,12 @@ static int verify_file(const char *path, const kiln_schema *s, size_t nrows, int
                 int same = 1;
                 switch (s->cols[c].type) {
                 case KILN_T_BOOL: same = ec->v.b[0] == gc->v.b[i]; break;
-                case KILN_T_INT32: case KILN_T_DATE: same = ec->v.i32[0] == gc->v.i32[i]; break;
+                case KILN_T_INT32:
+                case KILN_T_DATE: same = ec->v.i32[0] == gc->v.i32[i]; break;
                 case KILN_T_FLOAT: same = ec->v.f32[0] == gc->v.f32[i]; break;
                 case KILN_T_DOUBLE: same = ec->v.f64[0] == gc->v.f64[i]; break;
-                case KILN_T_STRING: case KILN_T_BINARY: {
+                case KILN_T_STRING:
+                case KILN_T_BINARY: {
                     size_t n1, n2;
                     const char *a = kiln_batch_str(exp, c, 0, &n1), *g = kiln_batch_str(b, c, i, &n2);
                     same = n1 == n2 && memcmp(a, g, n1) == 0;
@@ -189,9 +184,7 @@ static int verify_file(const char *path, const kiln_schema *s, size_t nrows, int
     return bad ? -1 : 0;
 }
 
-static void roundtrip(int codec, size_t nrows, int pattern, int distinct, int no_dict)
-{
-}
+static void roundtrip(int codec, size_t nrows, int pattern, int distinct, int no_dict) {}
 
 TEST(parquet, roundtrip_every_type_and_null_pattern)
 {
@@ -222,8 +215,8 @@ TEST(parquet, every_codec)
         kiln_parquet_write_opts_init(&o);
         o.codec = codecs[i];
         CHECK_OK(write_file(path, &all_schema, 3000, NULLS_SOME, 1, &o, NULL, &err), &err);
-        CHECK_MSG(verify_file(path, &all_schema, 3000, NULLS_SOME, 1, why, sizeof why) == 0, "codec %d: %s",
-                  codecs[i], why);
+        CHECK_MSG(verify_file(path, &all_schema, 3000, NULLS_SOME, 1, why, sizeof why) == 0, "codec %d: %s", codecs[i],
+                  why);
         kiln_parquet_reader *r = NULL;
         CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
         kiln_parquet_chunk_info ci;
@@ -330,7 +323,8 @@ TEST(parquet, tall_file_row_groups_and_pruning)
     memcpy(&hi, st.cols[0].upper, 8);
     CHECK_EQ_INT(lo, 0);
     CHECK_EQ_INT(hi, (int64_t)total - 1);
-    CHECK_MSG(st.cols[1].lower_len == 2 && memcmp(st.cols[1].lower, "n1", 2) == 0, "lower %u %.*s", st.cols[1].lower_len, (int)st.cols[1].lower_len, st.cols[1].lower);
+    CHECK_MSG(st.cols[1].lower_len == 2 && memcmp(st.cols[1].lower, "n1", 2) == 0, "lower %u %.*s",
+              st.cols[1].lower_len, (int)st.cols[1].lower_len, st.cols[1].lower);
     CHECK(st.cols[1].upper_len == 4 && memcmp(st.cols[1].upper, "n999", 4) == 0);
 
     kiln_parquet_reader *r = NULL;
@@ -365,8 +359,9 @@ TEST(parquet, tall_file_row_groups_and_pruning)
 
     /* every predicate form on the string column */
     CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
-    const char *preds[] = {"name = 'zzz'", "name < 'n0'", "name is null", "name is not null", "id > 1200000",
-                           "id >= 1200000", "id < 0", "id <= 0", "id = 5"};
+    const char *preds[] = {"name = 'zzz'",     "name < 'n0'",  "name is null",
+                           "name is not null", "id > 1200000", "id >= 1200000",
+                           "id < 0",           "id <= 0",      "id = 5"};
     /* the last row group is one row, with a null name */
     int expect_pruned[] = {5, 5, 0, 1, 5, 4, 5, 4, 4};
     for (int i = 0; i < 9; i++) {
@@ -748,18 +743,31 @@ TEST(parquet, reads_legacy_types_and_encodings)
         cols[c].meta.codec = KILN_PQ_UNCOMPRESSED;
     }
     cols[0].el.type = KILN_PQT_INT96;
-    cols[1].el.type = KILN_PQT_INT64; cols[1].el.converted = PQ_CT_TIMESTAMP_MILLIS;
-    cols[2].el.type = KILN_PQT_INT32; cols[2].el.converted = PQ_CT_INT_8;
-    cols[3].el.type = KILN_PQT_INT32; cols[3].el.converted = PQ_CT_UINT_32;
-    cols[4].el.type = KILN_PQT_FLBA; cols[4].el.type_length = 4; cols[4].el.converted = PQ_CT_DECIMAL;
-    cols[4].el.precision = 9; cols[4].el.scale = 2;
-    cols[5].el.type = KILN_PQT_BYTE_ARRAY; cols[5].el.converted = PQ_CT_DECIMAL;
-    cols[5].el.precision = 18; cols[5].el.scale = 4;
+    cols[1].el.type = KILN_PQT_INT64;
+    cols[1].el.converted = PQ_CT_TIMESTAMP_MILLIS;
+    cols[2].el.type = KILN_PQT_INT32;
+    cols[2].el.converted = PQ_CT_INT_8;
+    cols[3].el.type = KILN_PQT_INT32;
+    cols[3].el.converted = PQ_CT_UINT_32;
+    cols[4].el.type = KILN_PQT_FLBA;
+    cols[4].el.type_length = 4;
+    cols[4].el.converted = PQ_CT_DECIMAL;
+    cols[4].el.precision = 9;
+    cols[4].el.scale = 2;
+    cols[5].el.type = KILN_PQT_BYTE_ARRAY;
+    cols[5].el.converted = PQ_CT_DECIMAL;
+    cols[5].el.precision = 18;
+    cols[5].el.scale = 4;
     cols[6].el.type = KILN_PQT_BOOLEAN;
-    cols[7].el.type = KILN_PQT_INT64; cols[7].el.repetition = 1;
-    cols[8].el.type = KILN_PQT_INT64; cols[8].el.logical = PQ_LT_TIMESTAMP;
-    cols[8].el.lt_utc = 0; cols[8].el.lt_unit = PQ_UNIT_NANOS;
-    cols[9].el.type = KILN_PQT_BYTE_ARRAY; cols[9].el.converted = PQ_CT_UTF8; cols[9].el.repetition = 1;
+    cols[7].el.type = KILN_PQT_INT64;
+    cols[7].el.repetition = 1;
+    cols[8].el.type = KILN_PQT_INT64;
+    cols[8].el.logical = PQ_LT_TIMESTAMP;
+    cols[8].el.lt_utc = 0;
+    cols[8].el.lt_unit = PQ_UNIT_NANOS;
+    cols[9].el.type = KILN_PQT_BYTE_ARRAY;
+    cols[9].el.converted = PQ_CT_UTF8;
+    cols[9].el.repetition = 1;
     for (int c = 0; c < NC; c++) {
         pq_colmeta *m = &cols[c].meta;
         m->type = cols[c].el.type;
@@ -780,19 +788,39 @@ TEST(parquet, reads_legacy_types_and_encodings)
             }
             break;
         }
-        case 1: { int64_t v[NV] = {1, -1, 1700000000123LL}; kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err); break; }
-        case 2: { int32_t v[NV] = {-128, 0, 127}; kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err); break; }
-        case 3: { uint32_t v[NV] = {0, 0xffffffffu, 7}; kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err); break; }
-        case 4: { uint8_t v[NV * 4] = {0, 0, 0x30, 0x39, 0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0};
-                  kiln_buf_append(&body, v, sizeof v, &err); break; }
+        case 1: {
+            int64_t v[NV] = {1, -1, 1700000000123LL};
+            kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err);
+            break;
+        }
+        case 2: {
+            int32_t v[NV] = {-128, 0, 127};
+            kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err);
+            break;
+        }
+        case 3: {
+            uint32_t v[NV] = {0, 0xffffffffu, 7};
+            kiln_pq_plain_encode_fixed(&body, v, NV, 4, &err);
+            break;
+        }
+        case 4: {
+            uint8_t v[NV * 4] = {0, 0, 0x30, 0x39, 0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0};
+            kiln_buf_append(&body, v, sizeof v, &err);
+            break;
+        }
         case 5: {
-            kiln_pq_bytes v[NV] = {{(const uint8_t *)"\x01", 1}, {(const uint8_t *)"\xff\x00", 2},
+            kiln_pq_bytes v[NV] = {{(const uint8_t *)"\x01", 1},
+                                   {(const uint8_t *)"\xff\x00", 2},
                                    {(const uint8_t *)"\x0d\xe0\xb6\xb3\xa7\x63\xff\xff", 8}};
             kiln_pq_plain_encode_bytes(&body, v, NV, &err);
             break;
         }
-        case 6: { uint32_t v[NV] = {1, 0, 1}; h.encoding = PQ_ENC_RLE;
-                  kiln_pq_rle_encode_prefixed(&body, v, NV, 1, &err); break; }
+        case 6: {
+            uint32_t v[NV] = {1, 0, 1};
+            h.encoding = PQ_ENC_RLE;
+            kiln_pq_rle_encode_prefixed(&body, v, NV, 1, &err);
+            break;
+        }
         case 7: {
             /* dictionary page then a PLAIN_DICTIONARY data page, rows 42, null, 7 */
             int64_t dv[2] = {7, 42};
@@ -812,7 +840,11 @@ TEST(parquet, reads_legacy_types_and_encodings)
             h.encoding = PQ_ENC_PLAIN_DICTIONARY;
             break;
         }
-        case 8: { int64_t v[NV] = {1500, -1500, 1700000000123456789LL}; kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err); break; }
+        case 8: {
+            int64_t v[NV] = {1500, -1500, 1700000000123456789LL};
+            kiln_pq_plain_encode_fixed(&body, v, NV, 8, &err);
+            break;
+        }
         case 9: {
             /* v2 page, not compressed: def levels (bare hybrid) then values */
             uint32_t defs[NV] = {0, 1, 1};
@@ -872,8 +904,9 @@ TEST(parquet, reads_legacy_types_and_encodings)
 
     kiln_parquet_reader *r = NULL;
     CHECK_OK(kiln_parquet_reader_open(&r, path, NULL, &err), &err);
-    kiln_type expect_types[NC] = {KILN_T_TIMESTAMPTZ, KILN_T_TIMESTAMPTZ, KILN_T_INT32, KILN_T_INT64, KILN_T_DECIMAL,
-                                  KILN_T_DECIMAL, KILN_T_BOOL, KILN_T_INT64, KILN_T_TIMESTAMP, KILN_T_STRING};
+    kiln_type expect_types[NC] = {KILN_T_TIMESTAMPTZ, KILN_T_TIMESTAMPTZ, KILN_T_INT32, KILN_T_INT64,
+                                  KILN_T_DECIMAL,     KILN_T_DECIMAL,     KILN_T_BOOL,  KILN_T_INT64,
+                                  KILN_T_TIMESTAMP,   KILN_T_STRING};
     for (int c = 0; c < NC; c++)
         CHECK_MSG(kiln_parquet_reader_column(r, c)->type == expect_types[c], "column %s type %d", names[c],
                   kiln_parquet_reader_column(r, c)->type);
@@ -945,8 +978,13 @@ static char *patch_footer(const char *src, size_t *outn, void (*fn)(pq_filemeta 
 
 static void set_lzo(pq_filemeta *m) { m->rgs[0].cols[0].meta.codec = KILN_PQ_LZO; }
 static void chunk_past_end(pq_filemeta *m) { m->rgs[0].cols[1].meta.total_compressed = 1LL << 40; }
-static void more_rows(pq_filemeta *m) { m->rgs[0].num_rows = 1LL << 40; m->num_rows = 1LL << 40;
-                                        for (int c = 0; c < m->rgs[0].ncols; c++) m->rgs[0].cols[c].meta.num_values = 1LL << 40; }
+static void more_rows(pq_filemeta *m)
+{
+    m->rgs[0].num_rows = 1LL << 40;
+    m->num_rows = 1LL << 40;
+    for (int c = 0; c < m->rgs[0].ncols; c++)
+        m->rgs[0].cols[c].meta.num_values = 1LL << 40;
+}
 
 TEST(parquet, lying_sizes_and_unsupported_codec)
 {

@@ -16,7 +16,7 @@ static uint8_t *make_data(size_t n)
     uint32_t x = 12345;
     for (size_t i = 0; i < n; i++) {
         x = x * 1103515245u + 12345u;
-        p[i] = (i % 100 < 60) ? (uint8_t)"parquet page "[i % 13] : (uint8_t)(x >> 24);
+        p[i] = (i % 100 < 60) ? (uint8_t) "parquet page "[i % 13] : (uint8_t)(x >> 24);
     }
     return p;
 }
@@ -94,8 +94,7 @@ TEST(pq_codec, corrupt_input)
         for (size_t cut = 0; cut < b.len; cut += 1 + cut / 8) {
             memcpy(copy, b.data, cut);
             int rc = kiln_pq_decompress(back, n, c, copy, cut, &err);
-            CHECK_MSG(rc == KILN_EFORMAT, "%s cut %zu of %zu: rc %d", kiln_pq_codec_name(c), cut,
-                      b.len, rc);
+            CHECK_MSG(rc == KILN_EFORMAT, "%s cut %zu of %zu: rc %d", kiln_pq_codec_name(c), cut, b.len, rc);
         }
         for (size_t pos = 0; pos < b.len; pos += 1 + pos / 4) {
             memcpy(copy, b.data, b.len);
@@ -112,8 +111,7 @@ TEST(pq_codec, corrupt_input)
     /* garbage */
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x01};
     for (size_t ci = 1; ci < sizeof codecs / sizeof codecs[0]; ci++)
-        CHECK_EQ_INT(kiln_pq_decompress(back, 100, codecs[ci], junk, sizeof junk, &err),
-                     KILN_EFORMAT);
+        CHECK_EQ_INT(kiln_pq_decompress(back, 100, codecs[ci], junk, sizeof junk, &err), KILN_EFORMAT);
     /* snappy whose length header claims 4 GB */
     CHECK_EQ_INT(kiln_pq_decompress(back, n, KILN_PQ_SNAPPY, junk, 5, &err), KILN_EFORMAT);
     CHECK(strstr(err.msg, "SNAPPY") != NULL);

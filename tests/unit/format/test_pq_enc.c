@@ -23,9 +23,9 @@ static void fill_pattern(uint32_t *vals, size_t n, int width, int pattern)
     uint32_t mask = width >= 32 ? 0xffffffffu : ((1u << width) - 1);
     for (size_t i = 0; i < n; i++) {
         switch (pattern) {
-        case 0: vals[i] = (uint32_t)rnd() & mask; break;          /* random */
-        case 1: vals[i] = mask; break;                             /* all equal (max) */
-        case 2: vals[i] = (i & 1) ? mask : 0; break;               /* alternating */
+        case 0: vals[i] = (uint32_t)rnd() & mask; break;                             /* random */
+        case 1: vals[i] = mask; break;                                               /* all equal (max) */
+        case 2: vals[i] = (i & 1) ? mask : 0; break;                                 /* alternating */
         case 3: vals[i] = ((i / 37) & 1) ? mask : (uint32_t)(i / 100) & mask; break; /* runs */
         default: vals[i] = (rnd() % 5 == 0) ? (uint32_t)rnd() & mask : 1 & mask; break;
         }
@@ -83,8 +83,7 @@ TEST(pq_enc, bitpack_roundtrip_all_widths)
             free(exact);
             kiln_buf_free(&b);
             for (size_t i = 0; i < n; i++)
-                CHECK_MSG(back[i] == vals[i], "width %d n %zu value %zu: %u != %u", w, n, i,
-                          back[i], vals[i]);
+                CHECK_MSG(back[i] == vals[i], "width %d n %zu value %zu: %u != %u", w, n, i, back[i], vals[i]);
         }
     }
 }
@@ -160,8 +159,7 @@ TEST(pq_enc, rle_roundtrip_widths_patterns)
                 CHECK_EQ_INT(used, b.len);
                 CHECK_EQ_INT(back[n], 0xdeadbeef); /* no write past count */
                 for (size_t i = 0; i < n; i++)
-                    CHECK_MSG(back[i] == vals[i], "w=%d pat=%d n=%zu i=%zu: %u != %u", w, pat, n,
-                              i, back[i], vals[i]);
+                    CHECK_MSG(back[i] == vals[i], "w=%d pat=%d n=%zu i=%zu: %u != %u", w, pat, n, i, back[i], vals[i]);
                 free(exact);
                 kiln_buf_free(&b);
             }
@@ -186,10 +184,15 @@ TEST(pq_enc, rle_encoder_picks_runs)
     CHECK(b.len <= 4);
     /* 3 literals, then 20 equal, then 5 literals, then 1000 equal */
     size_t k = 0;
-    vals[k++] = 0; vals[k++] = 1; vals[k++] = 0;
-    for (int i = 0; i < 20; i++) vals[k++] = 1;
-    for (int i = 0; i < 5; i++) vals[k++] = (uint32_t)(i & 1);
-    for (int i = 0; i < 1000; i++) vals[k++] = 0;
+    vals[k++] = 0;
+    vals[k++] = 1;
+    vals[k++] = 0;
+    for (int i = 0; i < 20; i++)
+        vals[k++] = 1;
+    for (int i = 0; i < 5; i++)
+        vals[k++] = (uint32_t)(i & 1);
+    for (int i = 0; i < 1000; i++)
+        vals[k++] = 0;
     kiln_buf_reset(&b);
     CHECK_OK(kiln_pq_rle_encode(&b, vals, k, 1, &err), &err);
     CHECK(b.len < 20);
@@ -280,12 +283,10 @@ TEST(pq_enc, dict_indices)
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_pq_dict_indices_encode(&b, idx, 1000, -1, &err), &err);
     CHECK_EQ_INT((uint8_t)b.data[0], 7);
-    CHECK_OK(kiln_pq_dict_indices_decode(back, 1000, 100, (const uint8_t *)b.data, b.len, &err),
-             &err);
+    CHECK_OK(kiln_pq_dict_indices_decode(back, 1000, 100, (const uint8_t *)b.data, b.len, &err), &err);
     CHECK(memcmp(back, idx, sizeof idx) == 0);
     /* an index past the dictionary is caught */
-    CHECK_EQ_INT(kiln_pq_dict_indices_decode(back, 1000, 99, (const uint8_t *)b.data, b.len, &err),
-                 KILN_EFORMAT);
+    CHECK_EQ_INT(kiln_pq_dict_indices_decode(back, 1000, 99, (const uint8_t *)b.data, b.len, &err), KILN_EFORMAT);
     CHECK(strstr(err.msg, "99") != NULL);
     /* width byte over 32 */
     const uint8_t bad[] = {40, 0x02, 0x00};
@@ -311,12 +312,10 @@ TEST(pq_enc, plain_bool_and_fixed)
     CHECK_EQ_INT(b.len, 3);
     CHECK_EQ_INT((uint8_t)b.data[0], 0x49); /* 1,0,0,1,0,0,1,0 LSB first */
     size_t used = 0;
-    CHECK_OK(kiln_pq_plain_decode_bool(bback, 21, (const uint8_t *)b.data, b.len, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_plain_decode_bool(bback, 21, (const uint8_t *)b.data, b.len, &used, &err), &err);
     CHECK_EQ_INT(used, 3);
     CHECK(memcmp(bools, bback, 21) == 0);
-    CHECK_EQ_INT(kiln_pq_plain_decode_bool(bback, 25, (const uint8_t *)b.data, b.len, &used, &err),
-                 KILN_ETRUNC);
+    CHECK_EQ_INT(kiln_pq_plain_decode_bool(bback, 25, (const uint8_t *)b.data, b.len, &used, &err), KILN_ETRUNC);
 
     int32_t i32[] = {0, 1, -1, INT32_MIN, INT32_MAX}, i32b[5];
     kiln_buf_reset(&b);
@@ -324,20 +323,16 @@ TEST(pq_enc, plain_bool_and_fixed)
     CHECK_EQ_INT(b.len, 20);
     CHECK_EQ_INT((uint8_t)b.data[12], 0x00);
     CHECK_EQ_INT((uint8_t)b.data[15], 0x80); /* INT32_MIN little-endian */
-    CHECK_OK(kiln_pq_plain_decode_fixed(i32b, 5, 4, (const uint8_t *)b.data, b.len, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_plain_decode_fixed(i32b, 5, 4, (const uint8_t *)b.data, b.len, &used, &err), &err);
     CHECK(memcmp(i32, i32b, sizeof i32) == 0);
-    CHECK_EQ_INT(kiln_pq_plain_decode_fixed(i32b, 6, 4, (const uint8_t *)b.data, b.len, &used, &err),
-                 KILN_ETRUNC);
+    CHECK_EQ_INT(kiln_pq_plain_decode_fixed(i32b, 6, 4, (const uint8_t *)b.data, b.len, &used, &err), KILN_ETRUNC);
     double d[] = {0.0, -1.5, 1e308}, db[3];
     kiln_buf_reset(&b);
     CHECK_OK(kiln_pq_plain_encode_fixed(&b, d, 3, 8, &err), &err);
-    CHECK_OK(kiln_pq_plain_decode_fixed(db, 3, 8, (const uint8_t *)b.data, b.len, NULL, &err),
-             &err);
+    CHECK_OK(kiln_pq_plain_decode_fixed(db, 3, 8, (const uint8_t *)b.data, b.len, NULL, &err), &err);
     CHECK(db[1] == -1.5 && db[2] == 1e308);
     /* a huge count cannot overflow the size check */
-    CHECK_EQ_INT(kiln_pq_plain_decode_fixed(db, SIZE_MAX / 2, 12, (const uint8_t *)b.data, b.len,
-                                            NULL, &err),
+    CHECK_EQ_INT(kiln_pq_plain_decode_fixed(db, SIZE_MAX / 2, 12, (const uint8_t *)b.data, b.len, NULL, &err),
                  KILN_ETRUNC);
     kiln_buf_free(&b);
 }
@@ -357,8 +352,7 @@ TEST(pq_enc, plain_bytes)
     CHECK_OK(kiln_pq_plain_encode_bytes(&b, vals, 4, &err), &err);
     CHECK_EQ_INT(b.len, 16 + 3 + 100000);
     size_t used = 0;
-    CHECK_OK(kiln_pq_plain_decode_bytes(back, 4, (const uint8_t *)b.data, b.len, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_plain_decode_bytes(back, 4, (const uint8_t *)b.data, b.len, &used, &err), &err);
     CHECK_EQ_INT(used, b.len);
     for (int i = 0; i < 4; i++) {
         CHECK_EQ_INT(back[i].len, vals[i].len);
@@ -366,8 +360,7 @@ TEST(pq_enc, plain_bytes)
     }
     CHECK(back[1].ptr == (const uint8_t *)b.data + 8); /* zero copy */
     for (size_t cut = 0; cut < 30; cut++)
-        CHECK_EQ_INT(kiln_pq_plain_decode_bytes(back, 4, (const uint8_t *)b.data, cut, NULL, &err),
-                     KILN_ETRUNC);
+        CHECK_EQ_INT(kiln_pq_plain_decode_bytes(back, 4, (const uint8_t *)b.data, cut, NULL, &err), KILN_ETRUNC);
     /* length 0xffffffff near the end does not wrap the bounds check */
     const uint8_t bad[] = {0xff, 0xff, 0xff, 0xff, 'a'};
     CHECK_EQ_INT(kiln_pq_plain_decode_bytes(back, 1, bad, sizeof bad, NULL, &err), KILN_ETRUNC);
@@ -391,8 +384,7 @@ TEST(pq_enc, int96)
     memcpy(b + 8, &jd, 4);
     CHECK_OK(kiln_pq_int96_to_micros(&us, b), NULL);
     CHECK_EQ_INT(us, INT64_C(946684801500000));
-    int64_t samples[] = {1, -1, INT64_C(-86400000000), INT64_C(1700000000123456),
-                         INT64_C(-62135596800000000)};
+    int64_t samples[] = {1, -1, INT64_C(-86400000000), INT64_C(1700000000123456), INT64_C(-62135596800000000)};
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         kiln_pq_int96_from_micros(b, samples[i]);
         CHECK_OK(kiln_pq_int96_to_micros(&us, b), NULL);
@@ -531,15 +523,34 @@ TEST(pq_enc, delta_roundtrip)
             size_t n = counts[ci];
             for (size_t i = 0; i < n; i++) {
                 switch (pat) {
-                case 0: v32[i] = 42; v64[i] = -42; break;                        /* all equal */
-                case 1: v32[i] = (int32_t)i * 3; v64[i] = (int64_t)i * 1000000007; break;
-                case 2: v32[i] = 1000 - (int32_t)i * 7; v64[i] = -(int64_t)i * 3; break;
-                case 3: v32[i] = (i & 1) ? INT32_MAX : INT32_MIN;                  /* wrap */
-                        v64[i] = (i & 1) ? INT64_MAX : INT64_MIN; break;
-                case 4: v32[i] = (int32_t)rnd(); v64[i] = (int64_t)rnd(); break;
-                case 5: v32[i] = (int32_t)(rnd() % 100); v64[i] = (int64_t)(rnd() % 100) - 50; break;
-                default: v32[i] = i % 200 < 100 ? (int32_t)i : -(int32_t)(rnd() % 1000000);
-                         v64[i] = (int64_t)(i / 10) << 40; break;
+                case 0:
+                    v32[i] = 42;
+                    v64[i] = -42;
+                    break; /* all equal */
+                case 1:
+                    v32[i] = (int32_t)i * 3;
+                    v64[i] = (int64_t)i * 1000000007;
+                    break;
+                case 2:
+                    v32[i] = 1000 - (int32_t)i * 7;
+                    v64[i] = -(int64_t)i * 3;
+                    break;
+                case 3:
+                    v32[i] = (i & 1) ? INT32_MAX : INT32_MIN; /* wrap */
+                    v64[i] = (i & 1) ? INT64_MAX : INT64_MIN;
+                    break;
+                case 4:
+                    v32[i] = (int32_t)rnd();
+                    v64[i] = (int64_t)rnd();
+                    break;
+                case 5:
+                    v32[i] = (int32_t)(rnd() % 100);
+                    v64[i] = (int64_t)(rnd() % 100) - 50;
+                    break;
+                default:
+                    v32[i] = i % 200 < 100 ? (int32_t)i : -(int32_t)(rnd() % 1000000);
+                    v64[i] = (int64_t)(i / 10) << 40;
+                    break;
                 }
             }
             CHECK_MSG(delta_rt32(v32, n, why, sizeof why), "int32 pattern %d: %s", pat, why);
@@ -561,13 +572,11 @@ TEST(pq_enc, delta_partial_and_hostile)
     CHECK_OK(kiln_pq_delta_encode_i32(&b, vals, 300, &err), &err);
     /* fewer values than the stream holds: consumed still covers it all */
     size_t used = 0;
-    CHECK_OK(kiln_pq_delta_decode_i32(back, 10, (const uint8_t *)b.data, b.len, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_delta_decode_i32(back, 10, (const uint8_t *)b.data, b.len, &used, &err), &err);
     CHECK_EQ_INT(used, b.len);
     CHECK_EQ_INT(back[9], 81);
     /* more values than it holds */
-    CHECK_EQ_INT(kiln_pq_delta_decode_i32(back, 301, (const uint8_t *)b.data, b.len, NULL, &err),
-                 KILN_EFORMAT);
+    CHECK_EQ_INT(kiln_pq_delta_decode_i32(back, 301, (const uint8_t *)b.data, b.len, NULL, &err), KILN_EFORMAT);
     /* a miniblock width over 64 */
     uint8_t *p = (uint8_t *)b.data;
     size_t wpos = 0;
@@ -620,8 +629,7 @@ TEST(pq_enc, dlba_spec_example)
     int32_t lens[2] = {1, -1};
     CHECK_OK(kiln_pq_delta_encode_i32(&b, lens, 2, &err), &err);
     CHECK_OK(kiln_buf_append(&b, "xyz", 3, &err), &err);
-    CHECK_EQ_INT(kiln_pq_dlba_decode(back, 2, (const uint8_t *)b.data, b.len, NULL, &err),
-                 KILN_EFORMAT);
+    CHECK_EQ_INT(kiln_pq_dlba_decode(back, 2, (const uint8_t *)b.data, b.len, NULL, &err), KILN_EFORMAT);
     kiln_buf_free(&b);
 }
 
@@ -643,8 +651,7 @@ TEST(pq_enc, dba_spec_example_and_roundtrip)
     size_t used = 0;
     CHECK_OK(kiln_pq_delta_decode_i32(pre, 4, (const uint8_t *)b.data, b.len, &used, &err), &err);
     CHECK(pre[0] == 0 && pre[1] == 2 && pre[2] == 0 && pre[3] == 3);
-    CHECK_OK(kiln_pq_dba_decode(back, 4, (const uint8_t *)b.data, b.len, arena, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_dba_decode(back, 4, (const uint8_t *)b.data, b.len, arena, &used, &err), &err);
     CHECK_EQ_INT(used, b.len);
     for (int i = 0; i < 4; i++)
         CHECK(back[i].len == vals[i].len && memcmp(back[i].ptr, vals[i].ptr, vals[i].len) == 0);
@@ -665,8 +672,7 @@ TEST(pq_enc, dba_spec_example_and_roundtrip)
     many[300].len = 5000;
     kiln_buf_reset(&b);
     CHECK_OK(kiln_pq_dba_encode(&b, many, 600, &err), &err);
-    CHECK_OK(kiln_pq_dba_decode(back, 600, (const uint8_t *)b.data, b.len, arena, &used, &err),
-             &err);
+    CHECK_OK(kiln_pq_dba_decode(back, 600, (const uint8_t *)b.data, b.len, arena, &used, &err), &err);
     for (int i = 0; i < 600; i++)
         CHECK_MSG(back[i].len == many[i].len &&
                       (many[i].len == 0 || memcmp(back[i].ptr, many[i].ptr, many[i].len) == 0),
@@ -677,8 +683,7 @@ TEST(pq_enc, dba_spec_example_and_roundtrip)
     kiln_pq_bytes sfx[2] = {{(const uint8_t *)"ab", 2}, {(const uint8_t *)"", 0}};
     CHECK_OK(kiln_pq_delta_encode_i32(&b, badpre, 2, &err), &err);
     CHECK_OK(kiln_pq_dlba_encode(&b, sfx, 2, &err), &err);
-    CHECK_EQ_INT(kiln_pq_dba_decode(back, 2, (const uint8_t *)b.data, b.len, arena, NULL, &err),
-                 KILN_EFORMAT);
+    CHECK_EQ_INT(kiln_pq_dba_decode(back, 2, (const uint8_t *)b.data, b.len, arena, NULL, &err), KILN_EFORMAT);
     CHECK(strstr(err.msg, "prefix") != NULL);
     /* empty page */
     CHECK_OK(kiln_pq_dba_decode(back, 0, (const uint8_t *)"", 0, arena, &used, &err), &err);
@@ -707,8 +712,7 @@ TEST(pq_enc, dba_materialize_cap)
     CHECK_OK(kiln_pq_delta_encode_i32(&b, pre, n, &err), &err);
     CHECK_OK(kiln_pq_dlba_encode(&b, sfx, n, &err), &err);
     kiln_arena *arena = kiln_arena_new(0);
-    CHECK_EQ_INT(kiln_pq_dba_decode(back, n, (const uint8_t *)b.data, b.len, arena, NULL, &err),
-                 KILN_ELIMIT);
+    CHECK_EQ_INT(kiln_pq_dba_decode(back, n, (const uint8_t *)b.data, b.len, arena, NULL, &err), KILN_ELIMIT);
     kiln_arena_free(arena);
     kiln_buf_free(&b);
     free(pre);
@@ -720,10 +724,8 @@ TEST(pq_enc, dba_materialize_cap)
 TEST(pq_enc, byte_stream_split)
 {
     kiln_err err = {0};
-    const uint8_t raw[12] = {0xAA, 0xBB, 0xCC, 0xDD, 0x00, 0x11,
-                             0x22, 0x33, 0xA3, 0xB4, 0xC5, 0xD6};
-    const uint8_t want[12] = {0xAA, 0x00, 0xA3, 0xBB, 0x11, 0xB4,
-                              0xCC, 0x22, 0xC5, 0xDD, 0x33, 0xD6};
+    const uint8_t raw[12] = {0xAA, 0xBB, 0xCC, 0xDD, 0x00, 0x11, 0x22, 0x33, 0xA3, 0xB4, 0xC5, 0xD6};
+    const uint8_t want[12] = {0xAA, 0x00, 0xA3, 0xBB, 0x11, 0xB4, 0xCC, 0x22, 0xC5, 0xDD, 0x33, 0xD6};
     kiln_buf b;
     kiln_buf_init(&b, 0);
     CHECK_OK(kiln_pq_bss_encode(&b, raw, 3, 4, &err), &err);
@@ -774,13 +776,20 @@ TEST(pq_enc, alloc_failure)
  * dictionary indices, BYTE_STREAM_SPLIT, v1 and v2 levels, all codecs).
  * ------------------------------------------------------------------------ */
 
-typedef struct tc { const uint8_t *p; size_t n, pos; int bad; } tc;
+typedef struct tc {
+    const uint8_t *p;
+    size_t n, pos;
+    int bad;
+} tc;
 
 static uint64_t tc_varint(tc *t)
 {
     uint64_t v = 0;
     for (int s = 0; s < 64; s += 7) {
-        if (t->pos >= t->n) { t->bad = 1; return 0; }
+        if (t->pos >= t->n) {
+            t->bad = 1;
+            return 0;
+        }
         uint8_t b = t->p[t->pos++];
         v |= (uint64_t)(b & 0x7f) << s;
         if (!(b & 0x80))
@@ -801,7 +810,10 @@ static void tc_skip(tc *t, int type);
 static void tc_skip_struct(tc *t)
 {
     while (!t->bad) {
-        if (t->pos >= t->n) { t->bad = 1; return; }
+        if (t->pos >= t->n) {
+            t->bad = 1;
+            return;
+        }
         uint8_t h = t->p[t->pos++];
         if (h == 0)
             return;
@@ -814,13 +826,24 @@ static void tc_skip_struct(tc *t)
 static void tc_skip(tc *t, int type)
 {
     switch (type) {
-    case 1: case 2: break;
+    case 1:
+    case 2: break;
     case 3: t->pos++; break;
-    case 4: case 5: case 6: tc_zz(t); break;
+    case 4:
+    case 5:
+    case 6: tc_zz(t); break;
     case 7: t->pos += 8; break;
-    case 8: { uint64_t l = tc_varint(t); t->pos += l; break; }
-    case 9: case 10: {
-        if (t->pos >= t->n) { t->bad = 1; return; }
+    case 8: {
+        uint64_t l = tc_varint(t);
+        t->pos += l;
+        break;
+    }
+    case 9:
+    case 10: {
+        if (t->pos >= t->n) {
+            t->bad = 1;
+            return;
+        }
         uint8_t h = t->p[t->pos++];
         uint64_t sz = h >> 4;
         if (sz == 15)
@@ -854,7 +877,10 @@ static void tc_read_fields(tc *t, int64_t f[16])
     for (int i = 0; i < 16; i++)
         f[i] = -1;
     while (!t->bad) {
-        if (t->pos >= t->n) { t->bad = 1; return; }
+        if (t->pos >= t->n) {
+            t->bad = 1;
+            return;
+        }
         uint8_t h = t->p[t->pos++];
         if (h == 0)
             return;
@@ -879,7 +905,10 @@ static void tc_read_page_header(tc *t, pg_hdr *h)
     for (int i = 0; i < 16; i++)
         h->top[i] = h->dp[i] = h->dict[i] = h->v2[i] = -1;
     while (!t->bad) {
-        if (t->pos >= t->n) { t->bad = 1; return; }
+        if (t->pos >= t->n) {
+            t->bad = 1;
+            return;
+        }
         uint8_t b = t->p[t->pos++];
         if (b == 0)
             return;
@@ -954,12 +983,9 @@ static void want_bool(int64_t i, expect *e)
 }
 
 static const interop_file interop_files[] = {
-    {"i32_delta_zstd", PT_I32, KILN_PQ_ZSTD, want_i32},
-    {"i64_delta_snappy", PT_I64, KILN_PQ_SNAPPY, want_i64},
-    {"str_delta_gzip", PT_STR, KILN_PQ_GZIP, want_str},
-    {"str_dict_snappy", PT_STR, KILN_PQ_SNAPPY, want_dict},
-    {"f64_plain_zstd", PT_F64, KILN_PQ_ZSTD, want_f64},
-    {"f32_v2_uncompressed", PT_F32, KILN_PQ_UNCOMPRESSED, want_f32},
+    {"i32_delta_zstd", PT_I32, KILN_PQ_ZSTD, want_i32}, {"i64_delta_snappy", PT_I64, KILN_PQ_SNAPPY, want_i64},
+    {"str_delta_gzip", PT_STR, KILN_PQ_GZIP, want_str}, {"str_dict_snappy", PT_STR, KILN_PQ_SNAPPY, want_dict},
+    {"f64_plain_zstd", PT_F64, KILN_PQ_ZSTD, want_f64}, {"f32_v2_uncompressed", PT_F32, KILN_PQ_UNCOMPRESSED, want_f32},
     {"bool_v1_gzip", PT_BOOL, KILN_PQ_GZIP, want_bool},
 };
 
@@ -970,9 +996,8 @@ static size_t ptype_width(int pt)
 
 /* Decode `nvals` non-null values of one page body into vals (element size
  * ptype_width). Returns 0 or an error code. */
-static int interop_decode_values(const interop_file *f, int encoding, const uint8_t *in, size_t n,
-                                 size_t nvals, void *vals, const void *dict, size_t ndict,
-                                 kiln_arena *arena, kiln_err *err)
+static int interop_decode_values(const interop_file *f, int encoding, const uint8_t *in, size_t n, size_t nvals,
+                                 void *vals, const void *dict, size_t ndict, kiln_arena *arena, kiln_err *err)
 {
     int pt = f->ptype;
     size_t w = ptype_width(pt);
@@ -983,7 +1008,8 @@ static int interop_decode_values(const interop_file *f, int encoding, const uint
         if (pt == PT_BOOL)
             return kiln_pq_plain_decode_bool(vals, nvals, in, n, NULL, err);
         return kiln_pq_plain_decode_fixed(vals, nvals, w, in, n, NULL, err);
-    case 2: case 8: { /* dictionary indices */
+    case 2:
+    case 8: { /* dictionary indices */
         uint32_t *idx = malloc((nvals + 1) * sizeof *idx);
         int rc = kiln_pq_dict_indices_decode(idx, nvals, (uint32_t)ndict, in, n, err);
         for (size_t k = 0; rc == 0 && k < nvals; k++)
@@ -1045,8 +1071,7 @@ static void interop_check_file(const interop_file *f, int *pages_seen, int encod
             CHECK_OK(kiln_pq_decompress(raw, ulen, f->codec, body, clen, &err), &err);
             ndict = (size_t)h.dict[1];
             dict = kiln_arena_alloc(arena, (ndict + 1) * w);
-            CHECK_OK(interop_decode_values(f, 0, raw, ulen, ndict, dict, NULL, 0, arena, &err),
-                     &err);
+            CHECK_OK(interop_decode_values(f, 0, raw, ulen, ndict, dict, NULL, 0, arena, &err), &err);
             continue;
         }
         CHECK_MSG(type == 0 || type == 3, "%s: page type %d at %zu", f->name, type, (size_t)(body - file));
@@ -1075,8 +1100,8 @@ static void interop_check_file(const interop_file *f, int *pages_seen, int encod
             CHECK_OK(kiln_pq_rle_decode(defs, nv, 1, body, dl, NULL, &err), &err);
             size_t vulen = ulen - dl - rl;
             raw = kiln_arena_alloc(arena, vulen + 1);
-            CHECK_OK(kiln_pq_decompress(raw, vulen, compressed ? f->codec : KILN_PQ_UNCOMPRESSED,
-                                        body + dl + rl, clen - dl - rl, &err),
+            CHECK_OK(kiln_pq_decompress(raw, vulen, compressed ? f->codec : KILN_PQ_UNCOMPRESSED, body + dl + rl,
+                                        clen - dl - rl, &err),
                      &err);
             vin = raw;
             vn = vulen;
@@ -1085,34 +1110,48 @@ static void interop_check_file(const interop_file *f, int *pages_seen, int encod
         for (size_t k = 0; k < nv; k++)
             nnull += defs[k] == 0;
         void *vals = kiln_arena_alloc(arena, (nv - nnull + 1) * w);
-        int rc = interop_decode_values(f, encoding, vin, vn, nv - nnull, vals, dict, ndict, arena,
-                                       &err);
-        CHECK_MSG(rc == 0, "%s page at row %lld (encoding %d): %s", f->name, (long long)row,
-                  encoding, err.msg);
+        int rc = interop_decode_values(f, encoding, vin, vn, nv - nnull, vals, dict, ndict, arena, &err);
+        CHECK_MSG(rc == 0, "%s page at row %lld (encoding %d): %s", f->name, (long long)row, encoding, err.msg);
         size_t vi = 0;
         for (size_t k = 0; k < nv; k++, row++) {
             expect e = {0};
             f->want(row, &e);
-            CHECK_MSG(e.null == (defs[k] == 0), "%s row %lld: null mismatch", f->name,
-                      (long long)row);
+            CHECK_MSG(e.null == (defs[k] == 0), "%s row %lld: null mismatch", f->name, (long long)row);
             if (e.null)
                 continue;
             const char *v = (const char *)vals + vi++ * w;
             switch (f->ptype) {
-            case PT_I32: { int32_t x; memcpy(&x, v, 4);
-                CHECK_MSG(x == e.i, "%s row %lld: %d != %lld", f->name, (long long)row, x, (long long)e.i); break; }
-            case PT_I64: { int64_t x; memcpy(&x, v, 8);
-                CHECK_MSG(x == e.i, "%s row %lld: %lld != %lld", f->name, (long long)row, (long long)x, (long long)e.i); break; }
-            case PT_F32: { float x; memcpy(&x, v, 4);
-                CHECK_MSG(x == (float)e.d, "%s row %lld: %g != %g", f->name, (long long)row, x, e.d); break; }
-            case PT_F64: { double x; memcpy(&x, v, 8);
-                CHECK_MSG(x == e.d, "%s row %lld: %g != %g", f->name, (long long)row, x, e.d); break; }
-            case PT_BOOL:
-                CHECK_MSG(*(const uint8_t *)v == e.b, "%s row %lld", f->name, (long long)row); break;
-            default: { kiln_pq_bytes x; memcpy(&x, v, sizeof x);
-                CHECK_MSG(x.len == strlen(e.s) && memcmp(x.ptr, e.s, x.len) == 0,
-                          "%s row %lld: '%.*s' != '%s'", f->name, (long long)row, (int)x.len,
-                          (const char *)x.ptr, e.s); }
+            case PT_I32: {
+                int32_t x;
+                memcpy(&x, v, 4);
+                CHECK_MSG(x == e.i, "%s row %lld: %d != %lld", f->name, (long long)row, x, (long long)e.i);
+                break;
+            }
+            case PT_I64: {
+                int64_t x;
+                memcpy(&x, v, 8);
+                CHECK_MSG(x == e.i, "%s row %lld: %lld != %lld", f->name, (long long)row, (long long)x, (long long)e.i);
+                break;
+            }
+            case PT_F32: {
+                float x;
+                memcpy(&x, v, 4);
+                CHECK_MSG(x == (float)e.d, "%s row %lld: %g != %g", f->name, (long long)row, x, e.d);
+                break;
+            }
+            case PT_F64: {
+                double x;
+                memcpy(&x, v, 8);
+                CHECK_MSG(x == e.d, "%s row %lld: %g != %g", f->name, (long long)row, x, e.d);
+                break;
+            }
+            case PT_BOOL: CHECK_MSG(*(const uint8_t *)v == e.b, "%s row %lld", f->name, (long long)row); break;
+            default: {
+                kiln_pq_bytes x;
+                memcpy(&x, v, sizeof x);
+                CHECK_MSG(x.len == strlen(e.s) && memcmp(x.ptr, e.s, x.len) == 0, "%s row %lld: '%.*s' != '%s'",
+                          f->name, (long long)row, (int)x.len, (const char *)x.ptr, e.s);
+            }
             }
         }
     }
@@ -1161,19 +1200,16 @@ TEST(pq_enc, alloc_failure_sweep)
         int rc2 = kiln_pq_delta_encode_i32(&b, ints, 500, &err);
         kiln_buf_reset(&b);
         int rc3 = kiln_pq_dba_encode(&b, strs, 500, &err);
-        int rc4 = rc3 ? rc3 : kiln_pq_dba_decode(back, 500, (const uint8_t *)b.data, b.len,
-                                                 arena, NULL, &err);
+        int rc4 = rc3 ? rc3 : kiln_pq_dba_decode(back, 500, (const uint8_t *)b.data, b.len, arena, NULL, &err);
         kiln_alloc_fail_after(-1);
         int rcs[4] = {rc1, rc2, rc3, rc4};
         for (int j = 0; j < 4; j++) {
-            CHECK_MSG(rcs[j] == 0 || rcs[j] == KILN_ENOMEM, "fail_after %ld call %d: rc %d", k,
-                      j, rcs[j]);
+            CHECK_MSG(rcs[j] == 0 || rcs[j] == KILN_ENOMEM, "fail_after %ld call %d: rc %d", k, j, rcs[j]);
             saw_enomem |= rcs[j] == KILN_ENOMEM;
         }
         if (rc4 == 0)
             for (int i = 0; i < 500; i++)
-                CHECK(back[i].len == strs[i].len &&
-                      memcmp(back[i].ptr, strs[i].ptr, strs[i].len) == 0);
+                CHECK(back[i].len == strs[i].len && memcmp(back[i].ptr, strs[i].ptr, strs[i].len) == 0);
         kiln_arena_free(arena);
         kiln_buf_free(&b);
     }

@@ -25,9 +25,30 @@ TEST(sink_text, csv_quoting_per_batch_matches_per_value)
     kiln_err err = {0};
     /* NULL = null value */
     const char *vals[] = {
-        "plain", ",first", "last,", "", "x", NULL, "0123456789abcde,", "0123456789abcdef,", "0123456789abcdef",
-        "quote\"inside", "", "", "cr\rlf", "lf\nx", NULL, "", "long value without specials ................",
-        "long value with a comma at byte 40 .....,", "a\"", "\"", ",", "", NULL, "tail,",
+        "plain",
+        ",first",
+        "last,",
+        "",
+        "x",
+        NULL,
+        "0123456789abcde,",
+        "0123456789abcdef,",
+        "0123456789abcdef",
+        "quote\"inside",
+        "",
+        "",
+        "cr\rlf",
+        "lf\nx",
+        NULL,
+        "",
+        "long value without specials ................",
+        "long value with a comma at byte 40 .....,",
+        "a\"",
+        "\"",
+        ",",
+        "",
+        NULL,
+        "tail,",
     };
     size_t nv = sizeof vals / sizeof vals[0];
     char path[4096];
@@ -78,8 +99,10 @@ TEST(csv, write_field_rfc4180)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"plain", "plain"}, {"", "\"\""}, {"a,b", "\"a,b\""}, {"say \"hi\"", "\"say \"\"hi\"\"\""},
-        {"\"", "\"\"\"\""}, {"line\nbreak", "\"line\nbreak\""}, {"cr\r", "\"cr\r\""}, {"tab\tok", "tab\tok"},
+        {"plain", "plain"},   {"", "\"\""},
+        {"a,b", "\"a,b\""},   {"say \"hi\"", "\"say \"\"hi\"\"\""},
+        {"\"", "\"\"\"\""},   {"line\nbreak", "\"line\nbreak\""},
+        {"cr\r", "\"cr\r\""}, {"tab\tok", "tab\tok"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kiln_buf b;

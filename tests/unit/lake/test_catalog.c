@@ -36,8 +36,8 @@ TEST(lake_catalog, names)
     CHECK_STR(ns, "github");
     CHECK_STR(t, "pushes");
     CHECK_OK(kiln_lake_name_split("_a-1.b_2", ns, t, &err), &err);
-    static const char *const bad[] = {"", "a", "a.", ".a", "a.b.c", "../x.y", "a/b.c", "a.b/c", "a..b",
-                                      "-a.b", "a.-b", "a.b c", "1a.b", "a.b\n", "a.\xc3\xa9"};
+    static const char *const bad[] = {"",     "a",    "a.",   ".a",    "a.b.c", "../x.y", "a/b.c",     "a.b/c",
+                                      "a..b", "-a.b", "a.-b", "a.b c", "1a.b",  "a.b\n",  "a.\xc3\xa9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = kiln_lake_name_split(bad[i], ns, t, &err);
         CHECK_MSG(rc == KILN_EINVAL, "accepted \"%s\"", bad[i]);
@@ -93,8 +93,7 @@ TEST(lake_catalog, sqlite_create_load_list_drop)
     CHECK(s->fields[6].type->kind == KILN_LAKE_DECIMAL);
     /* all ids distinct, last-column-id covers them */
     for (int id = 1; id <= m->last_column_id; id++)
-        CHECK_MSG(kiln_lake_schema_field(s, id) != NULL || id == 5 || id == 7 || id == 8,
-                  "id %d", id);
+        CHECK_MSG(kiln_lake_schema_field(s, id) != NULL || id == 5 || id == 7 || id == 8, "id %d", id);
     CHECK_EQ_INT(m->last_column_id, 13);
     const kiln_lake_spec *spec = kiln_lake_meta_default_spec(m);
     CHECK_EQ_INT(spec->nfields, 2);
@@ -267,7 +266,8 @@ TEST(lake_catalog, reads_fixture_as_hadoop_table)
     snprintf(dst, sizeof dst, "%s/mydb/mytable/metadata", wh);
     CHECK_OK(kiln_mkdirs(dst, &err), &err);
     for (int v = 1; v <= 7; v++) {
-        snprintf(src, sizeof src, "%s/../shared/fixtures/iceberg/equality_deletes/warehouse/mydb/mytable/metadata/v%d.metadata.json",
+        snprintf(src, sizeof src,
+                 "%s/../shared/fixtures/iceberg/equality_deletes/warehouse/mydb/mytable/metadata/v%d.metadata.json",
                  kt_root(), v);
         size_t n;
         char *d = kt_read_file(src, &n);
@@ -441,8 +441,9 @@ TEST(lake_catalog, killed_committer)
             kiln_lake_kv kv = {"k", "v"};
             kill_at = cases[i].point;
             kiln_lake_commit_opts co = {.test_hook = kill_hook};
-            if (kiln_lake_catalog_open(&cc, wh, KILN_LAKE_CATALOG_SQLITE, &e) || kiln_lake_table_load(&tt, cc, "ns.t", &e) ||
-                kiln_lake_txn_begin(&txn, tt, &e) || kiln_lake_txn_set_properties(txn, &kv, 1, &e))
+            if (kiln_lake_catalog_open(&cc, wh, KILN_LAKE_CATALOG_SQLITE, &e) ||
+                kiln_lake_table_load(&tt, cc, "ns.t", &e) || kiln_lake_txn_begin(&txn, tt, &e) ||
+                kiln_lake_txn_set_properties(txn, &kv, 1, &e))
                 _exit(3);
             kiln_lake_txn_commit(txn, &co, NULL, &e);
             _exit(4); /* not reached */

@@ -83,12 +83,18 @@ static int ref_cmp(int64_t x, const char *lit)
 static int ref_match(int64_t x, const char *op, const char *lit, const char *lit2)
 {
     int c = ref_cmp(x, lit);
-    if (!strcmp(op, "=")) return c == 0;
-    if (!strcmp(op, "!=")) return c != 0;
-    if (!strcmp(op, "<")) return c < 0;
-    if (!strcmp(op, "<=")) return c <= 0;
-    if (!strcmp(op, ">")) return c > 0;
-    if (!strcmp(op, ">=")) return c >= 0;
+    if (!strcmp(op, "="))
+        return c == 0;
+    if (!strcmp(op, "!="))
+        return c != 0;
+    if (!strcmp(op, "<"))
+        return c < 0;
+    if (!strcmp(op, "<="))
+        return c <= 0;
+    if (!strcmp(op, ">"))
+        return c > 0;
+    if (!strcmp(op, ">="))
+        return c >= 0;
     return c >= 0 && ref_cmp(x, lit2) <= 0; /* between */
 }
 
@@ -137,9 +143,9 @@ TEST(decimal, out_of_range_literals_fold_in_lake_scans)
     CHECK_OK(kiln_lake_writer_open(&w, t, NULL, &err), &err);
     CHECK_OK(kiln_lake_writer_write(w, b, &err), &err);
     CHECK_OK(kiln_lake_writer_commit(w, NULL, &err), &err);
-    static const char *lits[] = {"99999999999999999999", "-99999999999999999999", "92233720368547758.08",
-                                 "1.005", "-0.005", "1.00", "1.5", "0", "9999999999999999.99",
-                                 "-9999999999999999.999"};
+    static const char *lits[] = {
+        "99999999999999999999", "-99999999999999999999", "92233720368547758.08", "1.005", "-0.005", "1.00", "1.5", "0",
+        "9999999999999999.99",  "-9999999999999999.999"};
     static const char *ops[] = {"=", "!=", "<", "<=", ">", ">="};
     for (size_t li = 0; li < sizeof lits / sizeof *lits; li++) {
         for (size_t oi = 0; oi < sizeof ops / sizeof *ops; oi++) {

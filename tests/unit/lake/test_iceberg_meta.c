@@ -8,10 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *fixture(const char *rel)
-{
-    return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel);
-}
+static char *fixture(const char *rel) { return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel); }
 
 static kiln_lake_meta *load_fixture(const char *rel)
 {
@@ -26,16 +23,23 @@ static kiln_lake_meta *load_fixture(const char *rel)
 
 #define ED "equality_deletes/warehouse/mydb/"
 
-static const char *const FIXTURES[] = {
-    ED "mytable/metadata/v1.metadata.json",  ED "mytable/metadata/v2.metadata.json",
-    ED "mytable/metadata/v3.metadata.json",  ED "mytable/metadata/v4.metadata.json",
-    ED "mytable/metadata/v5.metadata.json",  ED "mytable/metadata/v6.metadata.json",
-    ED "mytable/metadata/v7.metadata.json",  ED "mytable_partitioned/metadata/v1.metadata.json",
-    ED "mytable_partitioned/metadata/v2.metadata.json", ED "mytable_partitioned/metadata/v3.metadata.json",
-    ED "mytable_partitioned/metadata/v4.metadata.json", ED "mytable_partitioned/metadata/v5.metadata.json",
-    ED "mytable_partitioned/metadata/v6.metadata.json", "iceberg/lineitem_iceberg/metadata/v1.metadata.json",
-    "iceberg/lineitem_iceberg/metadata/v2.metadata.json", "partition_integer/metadata/v1.metadata.json",
-    "partition_integer/metadata/v2.metadata.json"};
+static const char *const FIXTURES[] = {ED "mytable/metadata/v1.metadata.json",
+                                       ED "mytable/metadata/v2.metadata.json",
+                                       ED "mytable/metadata/v3.metadata.json",
+                                       ED "mytable/metadata/v4.metadata.json",
+                                       ED "mytable/metadata/v5.metadata.json",
+                                       ED "mytable/metadata/v6.metadata.json",
+                                       ED "mytable/metadata/v7.metadata.json",
+                                       ED "mytable_partitioned/metadata/v1.metadata.json",
+                                       ED "mytable_partitioned/metadata/v2.metadata.json",
+                                       ED "mytable_partitioned/metadata/v3.metadata.json",
+                                       ED "mytable_partitioned/metadata/v4.metadata.json",
+                                       ED "mytable_partitioned/metadata/v5.metadata.json",
+                                       ED "mytable_partitioned/metadata/v6.metadata.json",
+                                       "iceberg/lineitem_iceberg/metadata/v1.metadata.json",
+                                       "iceberg/lineitem_iceberg/metadata/v2.metadata.json",
+                                       "partition_integer/metadata/v1.metadata.json",
+                                       "partition_integer/metadata/v2.metadata.json"};
 
 TEST(lake_meta, fixtures_round_trip_equal_json)
 {

@@ -10,17 +10,15 @@
 #include "harness/harness.h"
 #include "lake/lake.h"
 
-static char *fixture(const char *rel)
-{
-    return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel);
-}
+static char *fixture(const char *rel) { return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel); }
 
 TEST(lake_manifest, java_manifest_list_by_field_id)
 {
     /* lineitem's lists were written by Iceberg 1.0 (added_data_files_count ...) */
     kiln_err err = {0};
     kiln_arena *a = kiln_arena_new(4096);
-    char *p = fixture("iceberg/lineitem_iceberg/metadata/snap-2354745328521181395-1-179b4fb1-0366-4f7d-ad35-99ee8da0abf5.avro");
+    char *p = fixture(
+        "iceberg/lineitem_iceberg/metadata/snap-2354745328521181395-1-179b4fb1-0366-4f7d-ad35-99ee8da0abf5.avro");
     kiln_lake_manifest *ms = NULL;
     size_t n = 0;
     CHECK_OK(kiln_lake_manifest_list_read(&ms, &n, a, p, &err), &err);
@@ -88,7 +86,9 @@ TEST(lake_manifest, write_read_round_trip_with_field_ids)
     memset(es, 0, sizeof es);
     for (int i = 0; i < 3; i++) {
         es[i].df.content = 0;
-        es[i].df.file_path = i == 0 ? "file:///t/data/a.parquet" : i == 1 ? "file:///t/data/b.parquet" : "file:///t/data/c.parquet";
+        es[i].df.file_path = i == 0   ? "file:///t/data/a.parquet"
+                             : i == 1 ? "file:///t/data/b.parquet"
+                                      : "file:///t/data/c.parquet";
         es[i].df.file_format = "PARQUET";
         es[i].df.npart = 1;
         es[i].df.partition = &part[i == 2 ? 1 : 0];
@@ -236,9 +236,8 @@ TEST(lake_manifest, predicate_pruning)
 {
     kiln_err err = {0};
     kiln_arena *a = kiln_arena_new(4096);
-    static const kiln_column_def cols[] = {{"id", KILN_T_INT64, 1, 1, 0, 0},
-                                           {"ts", KILN_T_TIMESTAMPTZ, 0, 2, 0, 0},
-                                           {"name", KILN_T_STRING, 0, 3, 0, 0}};
+    static const kiln_column_def cols[] = {
+        {"id", KILN_T_INT64, 1, 1, 0, 0}, {"ts", KILN_T_TIMESTAMPTZ, 0, 2, 0, 0}, {"name", KILN_T_STRING, 0, 3, 0, 0}};
     kiln_schema sc = {3, cols};
     kiln_lake_pfield pf = {1000, 2, "ts_day", KILN_LAKE_XF_DAY, 0, KILN_T_TIMESTAMPTZ, KILN_T_DATE};
     kiln_lake_pspec spec = {0, 1, &pf};

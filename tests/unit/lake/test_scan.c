@@ -13,10 +13,7 @@
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
-static char *fixture(const char *rel)
-{
-    return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel);
-}
+static char *fixture(const char *rel) { return kiln_sprintf("%s/../shared/fixtures/iceberg/%s", kt_root(), rel); }
 
 /* Scan metadata file `meta_rel` with remap from -> fixtures/<to_rel>; count
  * rows and, when ids != NULL, collect the first int column's values. */
@@ -45,8 +42,7 @@ static int scan_fixture(const char *meta_rel, const char *from, const char *to_r
         for (size_t r = 0; r < b->nrows; r++) {
             if (ids && (size_t)*nrows < maxids) {
                 const kiln_col *c = &b->cols[0];
-                ids[*nrows] = kiln_batch_is_null(b, 0, r) ? -999
-                              : c->type == KILN_T_INT32 ? c->v.i32[r] : c->v.i64[r];
+                ids[*nrows] = kiln_batch_is_null(b, 0, r) ? -999 : c->type == KILN_T_INT32 ? c->v.i32[r] : c->v.i64[r];
             }
             (*nrows)++;
         }
@@ -72,20 +68,24 @@ TEST(lake_scan, lineitem_current_and_time_travel)
     kiln_err err = {0};
     int64_t n = 0;
     CHECK_OK(scan_fixture("iceberg/lineitem_iceberg/metadata/v2.metadata.json", "lineitem_iceberg/",
-                          "iceberg/lineitem_iceberg/", NULL, NULL, NULL, &n, NULL, 0, &err), &err);
+                          "iceberg/lineitem_iceberg/", NULL, NULL, NULL, &n, NULL, 0, &err),
+             &err);
     CHECK_EQ_INT(n, 51793);
     CHECK_OK(scan_fixture("iceberg/lineitem_iceberg/metadata/v2.metadata.json", "lineitem_iceberg/",
-                          "iceberg/lineitem_iceberg/", "7817332053627255703", NULL, NULL, &n, NULL, 0, &err), &err);
+                          "iceberg/lineitem_iceberg/", "7817332053627255703", NULL, NULL, &n, NULL, 0, &err),
+             &err);
     CHECK_EQ_INT(n, 60175);
     /* Spark's DELETE removed l_extendedprice < 10000: the old snapshot has
      * exactly 60175 - 51793 such rows, the current one none. */
     CHECK_OK(scan_fixture("iceberg/lineitem_iceberg/metadata/v2.metadata.json", "lineitem_iceberg/",
-                          "iceberg/lineitem_iceberg/", "7817332053627255703", "l_orderkey",
-                          "l_extendedprice < 10000", &n, NULL, 0, &err), &err);
+                          "iceberg/lineitem_iceberg/", "7817332053627255703", "l_orderkey", "l_extendedprice < 10000",
+                          &n, NULL, 0, &err),
+             &err);
     CHECK_EQ_INT(n, 60175 - 51793);
     CHECK_OK(scan_fixture("iceberg/lineitem_iceberg/metadata/v2.metadata.json", "lineitem_iceberg/",
                           "iceberg/lineitem_iceberg/", NULL, "l_orderkey", "l_extendedprice < 10000", &n, NULL, 0,
-                          &err), &err);
+                          &err),
+             &err);
     CHECK_EQ_INT(n, 0);
 }
 
@@ -94,14 +94,16 @@ TEST(lake_scan, partition_integer_fills_partition_column)
     kiln_err err = {0};
     int64_t n = 0, ids[8];
     CHECK_OK(scan_fixture("partition_integer/metadata/v2.metadata.json", "data/persistent/", "", NULL,
-                          "partition_col,user_id", NULL, &n, ids, 8, &err), &err);
+                          "partition_col,user_id", NULL, &n, ids, 8, &err),
+             &err);
     CHECK_EQ_INT(n, 2);
     qsort(ids, 2, sizeof ids[0], cmp64);
     CHECK_EQ_INT(ids[0], 42);
     CHECK_EQ_INT(ids[1], 1337);
     /* partition pruning on the identity column */
-    CHECK_OK(scan_fixture("partition_integer/metadata/v2.metadata.json", "data/persistent/", "", NULL,
-                          "partition_col", "partition_col = 1337", &n, ids, 8, &err), &err);
+    CHECK_OK(scan_fixture("partition_integer/metadata/v2.metadata.json", "data/persistent/", "", NULL, "partition_col",
+                          "partition_col = 1337", &n, ids, 8, &err),
+             &err);
     CHECK_EQ_INT(n, 1);
     CHECK_EQ_INT(ids[0], 1337);
 }
@@ -115,8 +117,9 @@ TEST(lake_scan, equality_deletes_global)
 {
     kiln_err err = {0};
     int64_t n = 0, ids[16];
-    CHECK_OK(scan_fixture("equality_deletes/warehouse/mydb/mytable/metadata/v7.metadata.json", "data/persistent/",
-                          "", NULL, "id,name", NULL, &n, ids, 16, &err), &err);
+    CHECK_OK(scan_fixture("equality_deletes/warehouse/mydb/mytable/metadata/v7.metadata.json", "data/persistent/", "",
+                          NULL, "id,name", NULL, &n, ids, 16, &err),
+             &err);
     CHECK_EQ_INT(n, 2);
     qsort(ids, (size_t)n, sizeof ids[0], cmp64);
     CHECK_EQ_INT(ids[0], 4);
@@ -131,7 +134,8 @@ TEST(lake_scan, equality_deletes_partitioned)
     kiln_err err = {0};
     int64_t n = 0, ids[16];
     CHECK_OK(scan_fixture("equality_deletes/warehouse/mydb/mytable_partitioned/metadata/v6.metadata.json",
-                          "data/persistent/", "", NULL, "id", NULL, &n, ids, 16, &err), &err);
+                          "data/persistent/", "", NULL, "id", NULL, &n, ids, 16, &err),
+             &err);
     CHECK_EQ_INT(n, 3);
     qsort(ids, (size_t)n, sizeof ids[0], cmp64);
     CHECK_EQ_INT(ids[0], 1);
@@ -139,7 +143,8 @@ TEST(lake_scan, equality_deletes_partitioned)
     CHECK_EQ_INT(ids[2], 5);
     /* the where filter after deletes */
     CHECK_OK(scan_fixture("equality_deletes/warehouse/mydb/mytable_partitioned/metadata/v6.metadata.json",
-                          "data/persistent/", "", NULL, "id", "name >= 'd'", &n, ids, 16, &err), &err);
+                          "data/persistent/", "", NULL, "id", "name >= 'd'", &n, ids, 16, &err),
+             &err);
     CHECK_EQ_INT(n, 2);
 }
 
@@ -240,17 +245,27 @@ static int rg_table(kiln_lake_catalog **cat, kiln_lake_table **t, kiln_err *err)
         snprintf(s, sizeof s, "k%04d", i);
         snprintf(ls, sizeof ls, "%066d%04d", 0, i);
         rc = kiln_batch_put_i64(b, 0, i, err);
-        if (!rc) rc = i % 7 == 3 ? kiln_batch_put_null(b, 1, err) : kiln_batch_put_i32(b, 1, i / 10, err);
-        if (!rc) rc = kiln_batch_put_str(b, 2, s, strlen(s), err);
-        if (!rc) rc = kiln_batch_put_f64(b, 3, i % 50 == 25 ? NAN : i / 2.0, err);
-        if (!rc) rc = kiln_batch_put_i32(b, 4, i / 100, err);
-        if (!rc) rc = kiln_batch_put_i64(b, 5, (int64_t)i * 1000000, err);
-        if (!rc) rc = kiln_batch_put_str(b, 6, ls, strlen(ls), err);
-        if (!rc) rc = (i / 100 == 3 || i % 11 == 0) ? kiln_batch_put_null(b, 7, err) : kiln_batch_put_i32(b, 7, i % 13, err);
-        if (!rc) rc = kiln_batch_end_row(b, err);
+        if (!rc)
+            rc = i % 7 == 3 ? kiln_batch_put_null(b, 1, err) : kiln_batch_put_i32(b, 1, i / 10, err);
+        if (!rc)
+            rc = kiln_batch_put_str(b, 2, s, strlen(s), err);
+        if (!rc)
+            rc = kiln_batch_put_f64(b, 3, i % 50 == 25 ? NAN : i / 2.0, err);
+        if (!rc)
+            rc = kiln_batch_put_i32(b, 4, i / 100, err);
+        if (!rc)
+            rc = kiln_batch_put_i64(b, 5, (int64_t)i * 1000000, err);
+        if (!rc)
+            rc = kiln_batch_put_str(b, 6, ls, strlen(ls), err);
+        if (!rc)
+            rc = (i / 100 == 3 || i % 11 == 0) ? kiln_batch_put_null(b, 7, err) : kiln_batch_put_i32(b, 7, i % 13, err);
+        if (!rc)
+            rc = kiln_batch_end_row(b, err);
     }
-    if (!rc) rc = kiln_lake_writer_write(w, b, err);
-    if (!rc) rc = kiln_lake_writer_commit(w, NULL, err);
+    if (!rc)
+        rc = kiln_lake_writer_write(w, b, err);
+    if (!rc)
+        rc = kiln_lake_writer_commit(w, NULL, err);
 done:
     kiln_batch_free(b);
     kiln_lake_writer_free(w);
@@ -260,8 +275,8 @@ done:
 /* Scan t under where (NULL = all) into text lines "v|v|..|v\n" (nulls as
  * "\N"); when filter != NULL only rows it matches (the test's own filter
  * over a full scan). st (may be NULL) receives the scan's stats. */
-static int rg_scan(kiln_lake_table *t, const char *where, const char *filter, kiln_buf *out,
-                   kiln_lake_plan_stats *st, int64_t *nrows, kiln_err *err)
+static int rg_scan(kiln_lake_table *t, const char *where, const char *filter, kiln_buf *out, kiln_lake_plan_stats *st,
+                   int64_t *nrows, kiln_err *err)
 {
     kiln_lake_scan *s = NULL;
     kiln_arena *a = kiln_arena_new(4096);
@@ -388,13 +403,45 @@ TEST(lake_scan, row_groups_skipped_by_column_stats)
     CHECK_EQ_INT(rg_check(t, "d > 450", &n), 9);
     /* a sweep of predicates: always the same rows as the filtered full scan */
     static const char *sweep[] = {
-        "id = 0", "id = 999", "id = 1000", "id < 0", "id <= 100", "id > 899", "id >= 900", "id != 5",
-        "id between 99 and 100", "id between 500 and 400", "v = 50", "v < 3", "v is null", "v is not null",
-        "v between 10 and 12", "v != 0", "s > 'k0899'", "s >= 'k'", "s < 'k0100'", "s <= 'k0099'",
-        "s between 'k0300' and 'k0302x'", "s != 'k0000'", "s = ''", "s > 'l'", "d < 1", "d <= 0.5",
-        "d between 10 and 10.5", "d = 12.5", "d >= 499.5", "dt between '1970-01-02' and '1970-01-03'",
-        "dt < '1970-01-01'", "ts >= '1970-01-01T00:16:00Z'", "ts between '1970-01-01T00:05:00Z' and '1970-01-01T00:05:00Z'",
-        "n = 0", "n != 3", "n < 2 and v > 80", "n is null and id >= 300", "ls > '1'", "ls < '0'",
+        "id = 0",
+        "id = 999",
+        "id = 1000",
+        "id < 0",
+        "id <= 100",
+        "id > 899",
+        "id >= 900",
+        "id != 5",
+        "id between 99 and 100",
+        "id between 500 and 400",
+        "v = 50",
+        "v < 3",
+        "v is null",
+        "v is not null",
+        "v between 10 and 12",
+        "v != 0",
+        "s > 'k0899'",
+        "s >= 'k'",
+        "s < 'k0100'",
+        "s <= 'k0099'",
+        "s between 'k0300' and 'k0302x'",
+        "s != 'k0000'",
+        "s = ''",
+        "s > 'l'",
+        "d < 1",
+        "d <= 0.5",
+        "d between 10 and 10.5",
+        "d = 12.5",
+        "d >= 499.5",
+        "dt between '1970-01-02' and '1970-01-03'",
+        "dt < '1970-01-01'",
+        "ts >= '1970-01-01T00:16:00Z'",
+        "ts between '1970-01-01T00:05:00Z' and '1970-01-01T00:05:00Z'",
+        "n = 0",
+        "n != 3",
+        "n < 2 and v > 80",
+        "n is null and id >= 300",
+        "ls > '1'",
+        "ls < '0'",
         "ls >= '0000000000000000000000000000000000000000000000000000000000000000000999'",
     };
     long total_skipped = 0;
@@ -493,9 +540,13 @@ TEST(lake_scan, row_group_skipping_keeps_position_deletes_right)
     pe.df.file_format = "PARQUET";
     pe.df.record_count = 4;
     pe.df.file_size_in_bytes = psize;
-    kiln_lake_manifest_meta mm = {
-        "{\"type\":\"struct\",\"schema-id\":0,\"fields\":[{\"id\":1,\"name\":\"id\",\"required\":true,\"type\":\"long\"}]}",
-        0, &spec, 0, 1, 1};
+    kiln_lake_manifest_meta mm = {"{\"type\":\"struct\",\"schema-id\":0,\"fields\":[{\"id\":1,\"name\":\"id\","
+                                  "\"required\":true,\"type\":\"long\"}]}",
+                                  0,
+                                  &spec,
+                                  0,
+                                  1,
+                                  1};
     kiln_lake_manifest mans[2];
     CHECK_OK(kiln_lake_manifest_write(&mans[0], a, m0, m0, &mm, &de, 1, &err), &err);
     mm.content = 1;
@@ -516,7 +567,7 @@ TEST(lake_scan, row_group_skipping_keeps_position_deletes_right)
         int64_t rows, skipped;
     } cases[] = {
         {NULL, 996, 0},
-        {"id >= 500", 497, 5},           /* 550, 551, 999 deleted */
+        {"id >= 500", 497, 5}, /* 550, 551, 999 deleted */
         {"id between 540 and 560", 19, 9},
         {"id >= 140 and id < 160", 19, 9}, /* 150 deleted */
         {"id > 900", 98, 9},

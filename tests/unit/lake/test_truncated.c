@@ -86,15 +86,9 @@ static void parquet_truncated(int threads)
     kiln_free(path);
 }
 
-TEST(truncated, parquet_read_while_mapped_is_an_error)
-{
-    parquet_truncated(1);
-}
+TEST(truncated, parquet_read_while_mapped_is_an_error) { parquet_truncated(1); }
 
-TEST(truncated, parquet_read_with_a_decoding_pool_is_an_error)
-{
-    parquet_truncated(2);
-}
+TEST(truncated, parquet_read_with_a_decoding_pool_is_an_error) { parquet_truncated(2); }
 
 TEST(truncated, gzip_read_while_mapped_is_an_error)
 {
@@ -159,6 +153,5 @@ TEST(truncated, a_fault_outside_a_guard_still_kills)
     /* dies of SIGBUS (under ASan: its report, then exit 1); never one of
      * the child's own exits, which would mean the fault was swallowed */
     int swallowed = WIFEXITED(st) && (WEXITSTATUS(st) == 3 || WEXITSTATUS(st) == 4 || WEXITSTATUS(st) == 5);
-    CHECK_MSG(!swallowed && (WIFSIGNALED(st) ? WTERMSIG(st) == SIGBUS : WEXITSTATUS(st) != 0), "child status %d",
-              st);
+    CHECK_MSG(!swallowed && (WIFSIGNALED(st) ? WTERMSIG(st) == SIGBUS : WEXITSTATUS(st) != 0), "child status %d", st);
 }

@@ -26,8 +26,8 @@ static kiln_lake_catalog *open_cat(const char *wh, kiln_lake_catalog_kind kind)
  * reading the new base for the parent, sequence number and requirement. */
 typedef struct {
     int64_t snapshot_id;
-    int64_t ts;          /* 0 = now */
-    const char *branch;  /* NULL = main */
+    int64_t ts;         /* 0 = now */
+    const char *branch; /* NULL = main */
     int builds;
 } append_ctx;
 
@@ -112,8 +112,14 @@ TEST(lake_txn, append_snapshots_and_logs)
     /* a snapshot at a stale sequence number is refused with a clear error */
     kiln_lake_txn *txn = NULL;
     kiln_lake_kv sum[] = {{"operation", "append"}};
-    kiln_lake_snapshot s = {.snapshot_id = 77, .parent_id = -1, .sequence_number = 2, .timestamp_ms = 1,
-                            .manifest_list = "file:///x.avro", .schema_id = -1, .nsummary = 1, .summary = sum};
+    kiln_lake_snapshot s = {.snapshot_id = 77,
+                            .parent_id = -1,
+                            .sequence_number = 2,
+                            .timestamp_ms = 1,
+                            .manifest_list = "file:///x.avro",
+                            .schema_id = -1,
+                            .nsummary = 1,
+                            .summary = sum};
     CHECK_OK(kiln_lake_txn_begin(&txn, t, &err), &err);
     CHECK_OK(kiln_lake_txn_add_snapshot(txn, &s, &err), &err);
     CHECK(kiln_lake_txn_commit(txn, NULL, NULL, &err) == KILN_ECONFLICT);
@@ -202,8 +208,8 @@ TEST(lake_txn, schema_evolution_by_field_id)
     CHECK_STR(kiln_lake_schema_field(kiln_lake_meta_schema(m, 0), 3)->name, "score");
 
     /* disallowed changes */
-    static const char *const bad[][2] = {{"id", "int"}, {"note", "int"}, {"price", "decimal(18,3)"},
-                                         {"rating", "float"}, {"nope", "long"}};
+    static const char *const bad[][2] = {
+        {"id", "int"}, {"note", "int"}, {"price", "decimal(18,3)"}, {"rating", "float"}, {"nope", "long"}};
     for (size_t i = 0; i < 5; i++) {
         CHECK_OK(kiln_lake_txn_begin(&txn, t, &err), &err);
         CHECK_OK(kiln_lake_txn_widen_column(txn, bad[i][0], bad[i][1], &err), &err);
@@ -273,12 +279,13 @@ TEST(lake_txn, schema_evolution_by_field_id)
     CHECK_EQ_INT(m->last_partition_id, 1001);
     /* add-schema JSON */
     CHECK_OK(kiln_lake_txn_begin(&txn, t2, &err), &err);
-    CHECK_OK(kiln_lake_txn_add_schema_json(txn,
-                                           "{\"type\":\"struct\",\"schema-id\":99,\"fields\":[{\"id\":1,\"name\":\"id\","
-                                           "\"required\":true,\"type\":\"long\"},{\"id\":40,\"name\":\"z\","
-                                           "\"required\":false,\"type\":\"uuid\"}]}",
-                                           &err),
-             &err);
+    CHECK_OK(
+        kiln_lake_txn_add_schema_json(txn,
+                                      "{\"type\":\"struct\",\"schema-id\":99,\"fields\":[{\"id\":1,\"name\":\"id\","
+                                      "\"required\":true,\"type\":\"long\"},{\"id\":40,\"name\":\"z\","
+                                      "\"required\":false,\"type\":\"uuid\"}]}",
+                                      &err),
+        &err);
     CHECK_OK(kiln_lake_txn_set_current_schema(txn, -1, &err), &err);
     CHECK_OK(kiln_lake_txn_commit(txn, NULL, NULL, &err), &err);
     kiln_lake_txn_free(txn);
@@ -515,15 +522,9 @@ static void concurrent(kiln_lake_catalog_kind kind)
     kiln_lake_catalog_free(c);
 }
 
-TEST(lake_txn, concurrent_processes_sqlite)
-{
-    concurrent(KILN_LAKE_CATALOG_SQLITE);
-}
+TEST(lake_txn, concurrent_processes_sqlite) { concurrent(KILN_LAKE_CATALOG_SQLITE); }
 
-TEST(lake_txn, concurrent_processes_hadoop)
-{
-    concurrent(KILN_LAKE_CATALOG_HADOOP);
-}
+TEST(lake_txn, concurrent_processes_hadoop) { concurrent(KILN_LAKE_CATALOG_HADOOP); }
 
 static int rest_commit(kiln_lake_table *t, const char *reqs, const char *ups, kiln_err *err)
 {
@@ -564,9 +565,10 @@ TEST(lake_txn, rest_catalog_json)
     CHECK(rest_commit(t, reqs, "[]", &err) == KILN_ECONFLICT);
     CHECK(strstr(err.msg, "assert-ref-snapshot-id"));
     /* properties, schema, spec, tag */
-    CHECK_OK(rest_commit(t, "[{\"type\":\"assert-current-schema-id\",\"current-schema-id\":0},"
-                            "{\"type\":\"assert-last-assigned-field-id\",\"last-assigned-field-id\":2},"
-                            "{\"type\":\"assert-default-spec-id\",\"default-spec-id\":0}]",
+    CHECK_OK(rest_commit(t,
+                         "[{\"type\":\"assert-current-schema-id\",\"current-schema-id\":0},"
+                         "{\"type\":\"assert-last-assigned-field-id\",\"last-assigned-field-id\":2},"
+                         "{\"type\":\"assert-default-spec-id\",\"default-spec-id\":0}]",
                          "[{\"action\":\"set-properties\",\"updates\":{\"a\":\"1\",\"b\":\"2\"}},"
                          "{\"action\":\"remove-properties\",\"removals\":[\"a\"]},"
                          "{\"action\":\"add-schema\",\"schema\":{\"type\":\"struct\",\"schema-id\":1,\"fields\":["
@@ -597,8 +599,9 @@ TEST(lake_txn, rest_catalog_json)
     CHECK(kiln_lake_meta_ref(kiln_lake_table_meta(t), "t1") == NULL);
     CHECK(rest_commit(t, NULL, "[{\"action\":\"remove-snapshots\",\"snapshot-ids\":[42]}]", &err) == KILN_ECONFLICT);
     /* a spec with a transform that does not fit its source */
-    CHECK(rest_commit(t, NULL, "[{\"action\":\"add-spec\",\"spec\":{\"fields\":[{\"name\":\"x\",\"transform\":\"hour\","
-                               "\"source-id\":3,\"field-id\":1001}]}}]",
+    CHECK(rest_commit(t, NULL,
+                      "[{\"action\":\"add-spec\",\"spec\":{\"fields\":[{\"name\":\"x\",\"transform\":\"hour\","
+                      "\"source-id\":3,\"field-id\":1001}]}}]",
                       &err) == KILN_EINVAL);
     /* unsupported / malformed */
     CHECK(rest_commit(t, NULL, "[{\"action\":\"set-location\",\"location\":\"file:///elsewhere\"}]", &err) ==

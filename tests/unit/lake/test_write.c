@@ -327,8 +327,8 @@ TEST(lake_write, staging_branch_publish)
     m = kiln_lake_table_meta(t);
     CHECK(kiln_lake_meta_ref(m, "stage") == NULL);
     CHECK_EQ_INT(kiln_lake_meta_ref(m, "dev")->snapshot_id, stage2);
-    CHECK_EQ_INT(m->current_snapshot_id, main1);   /* main untouched */
-    CHECK_EQ_INT(m->nsnapshot_log, log0);          /* the log is main's */
+    CHECK_EQ_INT(m->current_snapshot_id, main1); /* main untouched */
+    CHECK_EQ_INT(m->nsnapshot_log, log0);        /* the log is main's */
     char *dev_after = scan_text(t, NULL, "dev", NULL, &n, &err);
     CHECK_STR(dev_after, "00000001|2025-01-01|a\n00000002|2025-01-02|b\n00000003|2025-01-03|C\n"
                          "00000004|2025-01-03|d\n");
@@ -409,8 +409,7 @@ static int nmanifests(kiln_lake_table *t)
     char *lp = NULL;
     kiln_err err = {0};
     int r = -1;
-    if (s && !kiln_lake_uri_to_path(&lp, s->manifest_list, &err) &&
-        !kiln_lake_manifest_list_read(&ms, &n, a, lp, &err))
+    if (s && !kiln_lake_uri_to_path(&lp, s->manifest_list, &err) && !kiln_lake_manifest_list_read(&ms, &n, a, lp, &err))
         r = (int)n;
     kiln_free(lp);
     kiln_arena_free(a);
@@ -561,8 +560,8 @@ TEST(lake_write, concurrent_appends_rebase_overlapping_merge_conflicts)
 /* ------------------------------------------------------------ crashes */
 
 typedef struct crash_at {
-    int fault;        /* kiln_lake_fault_point or 0 */
-    int hook;         /* kiln_lake_hook_point or 0 */
+    int fault; /* kiln_lake_fault_point or 0 */
+    int hook;  /* kiln_lake_hook_point or 0 */
 } crash_at;
 
 static int fault_fn(kiln_lake_fault_point where, void *ctx)
@@ -586,9 +585,8 @@ static int count_orphans(kiln_lake_table *t, int dry, size_t *n, kiln_err *err)
 TEST(lake_write, crash_at_each_commit_step_then_rerun_converges)
 {
     static const crash_at points[] = {
-        {KILN_LAKE_FAULT_AFTER_DATA_FILES, 0}, {KILN_LAKE_FAULT_AFTER_MANIFESTS, 0},
-        {0, KILN_LAKE_HOOK_BEFORE_WRITE},      {0, KILN_LAKE_HOOK_BEFORE_SWAP},
-        {0, KILN_LAKE_HOOK_AFTER_SWAP},
+        {KILN_LAKE_FAULT_AFTER_DATA_FILES, 0}, {KILN_LAKE_FAULT_AFTER_MANIFESTS, 0}, {0, KILN_LAKE_HOOK_BEFORE_WRITE},
+        {0, KILN_LAKE_HOOK_BEFORE_SWAP},       {0, KILN_LAKE_HOOK_AFTER_SWAP},
     };
     const char *expect_base = "00000001|2025-01-01|a\n00000002|2025-01-02|b\n";
     const char *expect_merged = "00000001|2025-01-01|A\n00000002|2025-01-02|b\n00000003|2025-01-01|c\n";
@@ -722,9 +720,9 @@ TEST(lake_write, orphans_respect_age_and_expire_deletes_files)
  * primitive kiln writes, nulls included, after a MERGE. Written to
  * $KILN_LAKEDATA_EXPORT when set, else to the test's temp dir. */
 static const kiln_column_def TCOLS[] = {
-    {"i", KILN_T_INT32, 1, 1, 0, 0},     {"l", KILN_T_INT64, 0, 2, 0, 0},  {"d", KILN_T_DOUBLE, 0, 3, 0, 0},
-    {"b", KILN_T_BOOL, 0, 4, 0, 0},      {"dt", KILN_T_DATE, 0, 5, 0, 0},  {"dec", KILN_T_DECIMAL, 0, 6, 9, 2},
-    {"s", KILN_T_STRING, 0, 7, 0, 0},    {"f", KILN_T_FLOAT, 0, 8, 0, 0},
+    {"i", KILN_T_INT32, 1, 1, 0, 0},  {"l", KILN_T_INT64, 0, 2, 0, 0}, {"d", KILN_T_DOUBLE, 0, 3, 0, 0},
+    {"b", KILN_T_BOOL, 0, 4, 0, 0},   {"dt", KILN_T_DATE, 0, 5, 0, 0}, {"dec", KILN_T_DECIMAL, 0, 6, 9, 2},
+    {"s", KILN_T_STRING, 0, 7, 0, 0}, {"f", KILN_T_FLOAT, 0, 8, 0, 0},
 };
 static const kiln_schema TSCHEMA = {8, TCOLS};
 
@@ -737,14 +735,20 @@ static kiln_batch *types_batch(int first, int n, const char *tag)
     for (int k = 0; k < n; k++) {
         int i = first + k;
         kiln_batch_put_i32(b, 0, i, &err);
-        if (i % 3 == 0) kiln_batch_put_null(b, 1, &err); else kiln_batch_put_i64(b, 1, (int64_t)i * 1000000007LL, &err);
+        if (i % 3 == 0)
+            kiln_batch_put_null(b, 1, &err);
+        else
+            kiln_batch_put_i64(b, 1, (int64_t)i * 1000000007LL, &err);
         kiln_batch_put_f64(b, 2, i * 1.25, &err);
         kiln_batch_put_bool(b, 3, i % 2, &err);
         kiln_batch_put_i32(b, 4, (int32_t)kiln_days_from_civil(2024, 1 + i % 3, 1 + i % 27), &err);
         kiln_batch_put_i64(b, 5, (int64_t)i * 12345 - 50000, &err);
         char s[64];
         int sl = snprintf(s, sizeof s, "%s-%d, \"q\"", tag, i);
-        if (i % 4 == 0) kiln_batch_put_null(b, 6, &err); else kiln_batch_put_str(b, 6, s, (size_t)sl, &err);
+        if (i % 4 == 0)
+            kiln_batch_put_null(b, 6, &err);
+        else
+            kiln_batch_put_str(b, 6, s, (size_t)sl, &err);
         kiln_batch_put_f32(b, 7, (float)i / 4, &err);
         kiln_batch_end_row(b, &err);
     }
@@ -827,8 +831,8 @@ TEST(lake_export, tables_for_readers)
     CHECK_OK(kiln_lake_writer_commit(w, &res, &err), &err);
     kiln_lake_writer_free(w);
     kiln_batch_free(tb);
-    CHECK_EQ_INT(res.rows_inserted, 4);  /* 31..34 */
-    CHECK_EQ_INT(res.rows_updated, 5);   /* 25..30 changed their tag, except 28 whose s is null in both */
+    CHECK_EQ_INT(res.rows_inserted, 4); /* 31..34 */
+    CHECK_EQ_INT(res.rows_updated, 5);  /* 25..30 changed their tag, except 28 whose s is null in both */
     kiln_lake_table_free(tt);
     kiln_lake_catalog_free(cat);
     kiln_free(dir);
@@ -1005,7 +1009,8 @@ TEST(lake_write, concurrent_processes_merge_different_partitions)
                 snprintf(name, sizeof name, "p%d-r%d", p, r);
                 /* update this process' base row and insert one row, all on day p+1 */
                 row m[2] = {{p + 1, p + 1, name}, {100 * (p + 1) + r, p + 1, name}};
-                if (kiln_lake_table_refresh(t2, &err) || write_rows(t2, KILN_LAKE_WRITE_MERGE, NULL, m, 2, &res, &err)) {
+                if (kiln_lake_table_refresh(t2, &err) ||
+                    write_rows(t2, KILN_LAKE_WRITE_MERGE, NULL, m, 2, &res, &err)) {
                     fprintf(stderr, "process %d round %d: %s\n", p, r, err.msg);
                     _exit(1);
                 }
@@ -1342,8 +1347,8 @@ TEST(lake_write, allocation_failures_during_merge)
         } else {
             /* a failed MERGE changed nothing: once the metadata file is
              * linked the commit has happened and reports success */
-            CHECK_MSG(!strcmp(now, cur), "k=%ld: MERGE reported failure (%s) but changed the table:\n%s", k,
-                      err.msg, now);
+            CHECK_MSG(!strcmp(now, cur), "k=%ld: MERGE reported failure (%s) but changed the table:\n%s", k, err.msg,
+                      now);
             failures++;
         }
         kiln_free(cur);

@@ -74,12 +74,15 @@ TEST(models_project, configs_vars_and_ctes)
     const char *d = kt_tmpdir();
     put(d, "dbt_project.yml",
         "name: p\nprofile: p\nvars:\n  k: 1\n  other: x\n"
-        "models:\n  p:\n    +materialized: table\n    tags: ['all']\n    marts:\n      materialized: view\n      +tags: mart\n"
+        "models:\n  p:\n    +materialized: table\n    tags: ['all']\n    marts:\n      materialized: view\n      "
+        "+tags: mart\n"
         "      deep:\n        +schema: deep\n");
     put(d, "profiles.yml", profile);
-    put(d, "models/base.sql", "{{ config(materialized='ephemeral') }}select {{ var('k') }} as k, '{{ var('other') }}' as o");
+    put(d, "models/base.sql",
+        "{{ config(materialized='ephemeral') }}select {{ var('k') }} as k, '{{ var('other') }}' as o");
     put(d, "models/marts/m1.sql", "select * from {{ ref('base') }}");
-    put(d, "models/marts/deep/m2.sql", "{{ config(alias='m2x', tags=['x']) }}select * from {{ ref('m1') }} -- {{ this }}");
+    put(d, "models/marts/deep/m2.sql",
+        "{{ config(alias='m2x', tags=['x']) }}select * from {{ ref('m1') }} -- {{ this }}");
     put(d, "models/marts/schema.yml", "version: 2\nmodels:\n  - name: m1\n    config:\n      tags: [yml]\n");
     put(d, "tests/t_single.sql", "select * from {{ ref('m2') }} where 1 = 0");
     kiln_models_opts o = {0};

@@ -96,10 +96,7 @@ static long post_chunked(int port, size_t n)
     return status;
 }
 
-static int has(const resp *r, const char *s)
-{
-    return r->body.data && strstr(r->body.data, s) != NULL;
-}
+static int has(const resp *r, const char *s) { return r->body.data && strstr(r->body.data, s) != NULL; }
 
 TEST(serve, auth_limits_and_routing)
 {
@@ -207,8 +204,7 @@ TEST(serve, webhook_recovery_after_torn_writes)
                        "\"commits\":[]}";
     char sig[128];
     signature(sig, "s3cret", body);
-    const char *hdrs[] = {sig, "X-GitHub-Event: push", "X-GitHub-Delivery: 11111111-2222-3333-4444-555555555555",
-                          NULL};
+    const char *hdrs[] = {sig, "X-GitHub-Event: push", "X-GitHub-Delivery: 11111111-2222-3333-4444-555555555555", NULL};
     kiln_serve_opts o = {.listen = "127.0.0.1:0", .raw_dir = raw, .webhook_secret = "s3cret"};
     kiln_server *s = NULL;
     kiln_err err = {0};

@@ -24,9 +24,8 @@ static char *q1(const char *sql)
     } else {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-            res = sqlite3_column_type(st, 0) == SQLITE_NULL
-                      ? kiln_strdup("NULL")
-                      : kiln_strdup((const char *)sqlite3_column_text(st, 0));
+            res = sqlite3_column_type(st, 0) == SQLITE_NULL ? kiln_strdup("NULL")
+                                                            : kiln_strdup((const char *)sqlite3_column_text(st, 0));
         else
             res = kiln_sprintf("ERR: %s", sqlite3_errmsg(db));
     }
@@ -36,30 +35,28 @@ static char *q1(const char *sql)
 }
 
 /* CHECK that sql evaluates to want (exact), freeing the result. */
-#define CHECK_Q(sql, want)                                                        \
-    do {                                                                          \
-        char *kq = q1(sql);                                                       \
-        int kok = kq && strcmp(kq, (want)) == 0;                                  \
-        if (!kok)                                                                 \
-            kt_fail(__FILE__, __LINE__, "%s\n      got:  %s\n      want: %s", sql, \
-                    kq ? kq : "(null)", (want));                                  \
-        kiln_free(kq);                                                            \
-        if (!kok)                                                                 \
-            return;                                                               \
+#define CHECK_Q(sql, want)                                                                                             \
+    do {                                                                                                               \
+        char *kq = q1(sql);                                                                                            \
+        int kok = kq && strcmp(kq, (want)) == 0;                                                                       \
+        if (!kok)                                                                                                      \
+            kt_fail(__FILE__, __LINE__, "%s\n      got:  %s\n      want: %s", sql, kq ? kq : "(null)", (want));        \
+        kiln_free(kq);                                                                                                 \
+        if (!kok)                                                                                                      \
+            return;                                                                                                    \
     } while (0)
 
 /* CHECK that sql fails with an error message containing each of the parts. */
-#define CHECK_QERR(sql, part1, part2)                                             \
-    do {                                                                          \
-        char *kq = q1(sql);                                                       \
-        int kok = kq && strncmp(kq, "ERR: ", 5) == 0 && strstr(kq, (part1)) &&    \
-                  strstr(kq, (part2));                                            \
-        if (!kok)                                                                 \
-            kt_fail(__FILE__, __LINE__, "%s\n      got:  %s\n      want an error with '%s' and '%s'", \
-                    sql, kq ? kq : "(null)", (part1), (part2));                   \
-        kiln_free(kq);                                                            \
-        if (!kok)                                                                 \
-            return;                                                               \
+#define CHECK_QERR(sql, part1, part2)                                                                                  \
+    do {                                                                                                               \
+        char *kq = q1(sql);                                                                                            \
+        int kok = kq && strncmp(kq, "ERR: ", 5) == 0 && strstr(kq, (part1)) && strstr(kq, (part2));                    \
+        if (!kok)                                                                                                      \
+            kt_fail(__FILE__, __LINE__, "%s\n      got:  %s\n      want an error with '%s' and '%s'", sql,             \
+                    kq ? kq : "(null)", (part1), (part2));                                                             \
+        kiln_free(kq);                                                                                                 \
+        if (!kok)                                                                                                      \
+            return;                                                                                                    \
     } while (0)
 
 TEST(sql_fn, date_trunc_units)
@@ -156,17 +153,28 @@ TEST(sql_fn, datediff_counts_boundaries)
 TEST(sql_fn, nulls_in_nulls_out)
 {
     static const char *const sqls[] = {
-        "SELECT date_trunc(NULL, '2024-01-01')", "SELECT date_trunc('day', NULL)",
-        "SELECT iso_week(NULL)",                 "SELECT iso_year(NULL)",
-        "SELECT date_add(NULL, 1, 'day')",       "SELECT date_add('2024-01-01', NULL, 'day')",
-        "SELECT date_add('2024-01-01', 1, NULL)", "SELECT datediff('day', NULL, '2024-01-01')",
-        "SELECT ts_micros(NULL)",                "SELECT md5(NULL)",
-        "SELECT sha256(NULL)",                   "SELECT regexp_like(NULL, 'a')",
-        "SELECT regexp_like('a', NULL)",         "SELECT regexp_extract(NULL, 'a')",
-        "SELECT regexp_extract('a', 'a', NULL)", "SELECT regexp_replace('a', 'a', NULL)",
-        "SELECT split_part(NULL, ',', 1)",       "SELECT split_part('a', NULL, 1)",
-        "SELECT split_part('a', ',', NULL)",     "SELECT left(NULL, 1)",
-        "SELECT right('abc', NULL)",             "SELECT NULL REGEXP 'a'",
+        "SELECT date_trunc(NULL, '2024-01-01')",
+        "SELECT date_trunc('day', NULL)",
+        "SELECT iso_week(NULL)",
+        "SELECT iso_year(NULL)",
+        "SELECT date_add(NULL, 1, 'day')",
+        "SELECT date_add('2024-01-01', NULL, 'day')",
+        "SELECT date_add('2024-01-01', 1, NULL)",
+        "SELECT datediff('day', NULL, '2024-01-01')",
+        "SELECT ts_micros(NULL)",
+        "SELECT md5(NULL)",
+        "SELECT sha256(NULL)",
+        "SELECT regexp_like(NULL, 'a')",
+        "SELECT regexp_like('a', NULL)",
+        "SELECT regexp_extract(NULL, 'a')",
+        "SELECT regexp_extract('a', 'a', NULL)",
+        "SELECT regexp_replace('a', 'a', NULL)",
+        "SELECT split_part(NULL, ',', 1)",
+        "SELECT split_part('a', NULL, 1)",
+        "SELECT split_part('a', ',', NULL)",
+        "SELECT left(NULL, 1)",
+        "SELECT right('abc', NULL)",
+        "SELECT NULL REGEXP 'a'",
     };
     for (size_t i = 0; i < sizeof sqls / sizeof *sqls; i++)
         CHECK_Q(sqls[i], "NULL");
@@ -178,8 +186,7 @@ TEST(sql_fn, bad_arguments_name_function_and_fix)
                "second, minute, hour, day, week, month, quarter, year");
     CHECK_QERR("SELECT date_add('2024-01-01', 1, 'days')", "date_add: unknown unit 'days'", "valid units");
     CHECK_QERR("SELECT datediff('decade', '2024-01-01', '2024-01-02')", "datediff: unknown unit 'decade'", "year");
-    CHECK_QERR("SELECT date_trunc('day', '2024-13-01')", "date_trunc: '2024-13-01' is not a timestamp",
-               "YYYY-MM-DD");
+    CHECK_QERR("SELECT date_trunc('day', '2024-13-01')", "date_trunc: '2024-13-01' is not a timestamp", "YYYY-MM-DD");
     CHECK_QERR("SELECT date_trunc('day', '2023-02-29')", "is not a timestamp", "'2023-02-29'");
     CHECK_QERR("SELECT iso_week('yesterday')", "iso_week:", "not a timestamp");
     CHECK_QERR("SELECT iso_year(1.5)", "iso_year:", "not a timestamp");
@@ -204,11 +211,11 @@ TEST(sql_fn, regexp)
     CHECK_Q("SELECT regexp_like('Kiln', '(?i)kiln')", "1");
     CHECK_Q("SELECT 'abc' REGEXP 'b'", "1");
     CHECK_Q("SELECT regexp_like('日本語', '^.{3}$')", "1"); /* '.' is a character, not a byte */
-    CHECK_Q("SELECT regexp_like(x'ff41', 'A')", "1");        /* invalid UTF-8 still matches */
+    CHECK_Q("SELECT regexp_like(x'ff41', 'A')", "1");       /* invalid UTF-8 still matches */
     CHECK_Q("SELECT regexp_extract('refs/heads/main', 'refs/heads/(.*)', 1)", "main");
     CHECK_Q("SELECT regexp_extract('a1b22', '\\d+')", "1");
-    CHECK_Q("SELECT regexp_extract('abc', '\\d+')", "NULL");       /* no match */
-    CHECK_Q("SELECT regexp_extract('ac', 'a(b)?c', 1)", "NULL");   /* group not in the match */
+    CHECK_Q("SELECT regexp_extract('abc', '\\d+')", "NULL");     /* no match */
+    CHECK_Q("SELECT regexp_extract('ac', 'a(b)?c', 1)", "NULL"); /* group not in the match */
     CHECK_Q("SELECT regexp_extract('ac', 'a(b)?c', 0)", "ac");
     CHECK_Q("SELECT regexp_replace('a1b22c333', '\\d+', '#')", "a#b#c#");
     CHECK_Q("SELECT regexp_replace('2024-03-07', '(\\d+)-(\\d+)-(\\d+)', '$3/$2/$1')", "07/03/2024");
@@ -220,8 +227,7 @@ TEST(sql_fn, regexp)
                "missing closing parenthesis");
     CHECK_QERR("SELECT regexp_extract('a', '[z-a]')", "regexp_extract: invalid pattern '[z-a]' at offset 3",
                "out of order");
-    CHECK_QERR("SELECT regexp_extract('abc', '(b)', 2)", "regexp_extract: group 2 does not exist",
-               "1 capture group");
+    CHECK_QERR("SELECT regexp_extract('abc', '(b)', 2)", "regexp_extract: group 2 does not exist", "1 capture group");
     CHECK_QERR("SELECT regexp_replace('abc', 'b', '$9')", "regexp_replace:", "$9");
     CHECK_QERR("SELECT 'a' REGEXP '*'", "regexp: invalid pattern '*' at offset 0", "quantifier");
     /* catastrophic backtracking hits PCRE2's match limit: an error, not a hang */
@@ -244,10 +250,12 @@ TEST(sql_fn, regexp_pattern_compiled_once_per_statement)
      * must cost about the same number of allocations as 20 rows */
     uint64_t a0 = kiln_alloc_count();
     CHECK_Q("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20) "
-            "SELECT count(regexp_extract('x' || i, 'x(\\d)')) FROM n", "20");
+            "SELECT count(regexp_extract('x' || i, 'x(\\d)')) FROM n",
+            "20");
     uint64_t a1 = kiln_alloc_count();
     CHECK_Q("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) "
-            "SELECT count(regexp_extract('x' || i, 'x(\\d)')) FROM n", "2000");
+            "SELECT count(regexp_extract('x' || i, 'x(\\d)')) FROM n",
+            "2000");
     uint64_t a2 = kiln_alloc_count();
     CHECK_MSG(a2 - a1 < (a1 - a0) + 50, "2000 rows made %llu allocations, 20 rows %llu: pattern not cached",
               (unsigned long long)(a2 - a1), (unsigned long long)(a1 - a0));
@@ -345,8 +353,7 @@ TEST(sql_fn, open_file_db_and_errors)
     CHECK_EQ_INT(kiln_sql_db_open(&db, path, KILN_SQL_OPEN_NOCREATE, &err), KILN_ENOTFOUND);
     CHECK(db == NULL);
     CHECK_OK(kiln_sql_db_open(&db, path, 0, &err), &err);
-    CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES (date_trunc('day', 0))", NULL, NULL,
-                              NULL),
+    CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE t(a); INSERT INTO t VALUES (date_trunc('day', 0))", NULL, NULL, NULL),
                  SQLITE_OK);
     kiln_sql_db_close(db);
     CHECK_OK(kiln_sql_db_open(&db, path, KILN_SQL_OPEN_READONLY, &err), &err);

@@ -8,8 +8,7 @@
 
 /* Run sql on a fresh connection in fmt; return what was printed (caller
  * frees with free) and the exec result in *rc, error message in err. */
-static char *run(const char *sql, kiln_sql_format fmt, int explain, int *rc, kiln_err *err,
-                 kiln_sql_errpos *pos)
+static char *run(const char *sql, kiln_sql_format fmt, int explain, int *rc, kiln_err *err, kiln_sql_errpos *pos)
 {
     sqlite3 *db = NULL;
     char *text = NULL;
@@ -26,24 +25,23 @@ static char *run(const char *sql, kiln_sql_format fmt, int explain, int *rc, kil
     return text;
 }
 
-#define CHECK_OUT(sql, fmt, want)                                                            \
-    do {                                                                                     \
-        int krc;                                                                             \
-        kiln_err kerr = {0};                                                                 \
-        char *kout = run(sql, fmt, 0, &krc, &kerr, NULL);                                    \
-        int kok = krc == 0 && kout && strcmp(kout, want) == 0;                               \
-        if (!kok)                                                                            \
-            kt_fail(__FILE__, __LINE__, "%s\n--- got (rc %d %s):\n%s--- want:\n%s", sql, krc, \
-                    kerr.msg, kout ? kout : "", want);                                       \
-        free(kout);                                                                          \
-        if (!kok)                                                                            \
-            return;                                                                          \
+#define CHECK_OUT(sql, fmt, want)                                                                                      \
+    do {                                                                                                               \
+        int krc;                                                                                                       \
+        kiln_err kerr = {0};                                                                                           \
+        char *kout = run(sql, fmt, 0, &krc, &kerr, NULL);                                                              \
+        int kok = krc == 0 && kout && strcmp(kout, want) == 0;                                                         \
+        if (!kok)                                                                                                      \
+            kt_fail(__FILE__, __LINE__, "%s\n--- got (rc %d %s):\n%s--- want:\n%s", sql, krc, kerr.msg,                \
+                    kout ? kout : "", want);                                                                           \
+        free(kout);                                                                                                    \
+        if (!kok)                                                                                                      \
+            return;                                                                                                    \
     } while (0)
 
 TEST(sql_shell, table_aligns_by_display_width)
 {
-    CHECK_OUT("SELECT 1 AS n, 'abc' AS s UNION ALL SELECT 100, '日本' UNION ALL SELECT -5, NULL",
-              KILN_SQL_FMT_TABLE,
+    CHECK_OUT("SELECT 1 AS n, 'abc' AS s UNION ALL SELECT 100, '日本' UNION ALL SELECT -5, NULL", KILN_SQL_FMT_TABLE,
               "  n | s\n"
               "----+-----\n"
               "  1 | abc\n"
@@ -88,7 +86,9 @@ TEST(sql_shell, json_array_of_objects)
     CHECK_OUT("SELECT 1 AS a, 2 AS a, 1e308 * 10 AS inf, -9223372036854775808 AS big", KILN_SQL_FMT_JSON,
               "[\n{\"a\":1,\"a_2\":2,\"inf\":null,\"big\":-9223372036854775808}\n]\n");
     /* invalid UTF-8 becomes U+FFFD so the output stays valid JSON */
-    CHECK_OUT("SELECT CAST(x'61ff62' AS TEXT) AS s", KILN_SQL_FMT_JSON, "[\n{\"s\":\"a\xEF\xBF\xBD" "b\"}\n]\n");
+    CHECK_OUT("SELECT CAST(x'61ff62' AS TEXT) AS s", KILN_SQL_FMT_JSON,
+              "[\n{\"s\":\"a\xEF\xBF\xBD"
+              "b\"}\n]\n");
 }
 
 TEST(sql_shell, pipe_format)
@@ -103,7 +103,8 @@ TEST(sql_shell, explain_prints_plan_and_runs_other_statements)
     char *out = run("CREATE TABLE t(a, b); CREATE INDEX ia ON t(a); SELECT * FROM t WHERE a = 1 ORDER BY b",
                     KILN_SQL_FMT_TABLE, 1, &rc, &err, NULL);
     CHECK_MSG(rc == 0, "%s", err.msg);
-    CHECK_MSG(out && strcmp(out, "QUERY PLAN\n|--SEARCH t USING INDEX ia (a=?)\n`--USE TEMP B-TREE FOR ORDER BY\n") == 0,
+    CHECK_MSG(out &&
+                  strcmp(out, "QUERY PLAN\n|--SEARCH t USING INDEX ia (a=?)\n`--USE TEMP B-TREE FOR ORDER BY\n") == 0,
               "got:\n%s", out ? out : "");
     free(out);
 }
@@ -150,10 +151,10 @@ TEST(sql_shell, utf8_width)
 {
     CHECK_EQ_INT(kiln_sql_utf8_width("abc", 3), 3);
     CHECK_EQ_INT(kiln_sql_utf8_width("日本", 6), 4);
-    CHECK_EQ_INT(kiln_sql_utf8_width("e\xCC\x81", 3), 1); /* e + combining acute */
+    CHECK_EQ_INT(kiln_sql_utf8_width("e\xCC\x81", 3), 1);        /* e + combining acute */
     CHECK_EQ_INT(kiln_sql_utf8_width("\xF0\x9F\x91\x8D", 4), 2); /* thumbs up */
-    CHECK_EQ_INT(kiln_sql_utf8_width("\xff\xfe", 2), 2);  /* invalid bytes count one each */
-    CHECK_EQ_INT(kiln_sql_utf8_width("\xE6\x97", 2), 2);  /* truncated sequence */
+    CHECK_EQ_INT(kiln_sql_utf8_width("\xff\xfe", 2), 2);         /* invalid bytes count one each */
+    CHECK_EQ_INT(kiln_sql_utf8_width("\xE6\x97", 2), 2);         /* truncated sequence */
 }
 
 static char *shell(const char *input, int interactive, int *rc, char **errout)
@@ -294,8 +295,8 @@ TEST(sql_shell, script_goes_on_after_errors_and_counts_them)
     long nf = 0;
     int first = 0;
     char *eo;
-    char *o = shell_fed("SELECT 1 AS a;\nSELECT nope;\nSELECT 2 AS b; SELECT bad(); SELECT 3 AS c;\n", 0, 0, &nf, &first,
-                        &eo);
+    char *o = shell_fed("SELECT 1 AS a;\nSELECT nope;\nSELECT 2 AS b; SELECT bad(); SELECT 3 AS c;\n", 0, 0, &nf,
+                        &first, &eo);
     CHECK_MSG(strcmp(o, "a\n1\nb\n2\nc\n3\n") == 0, "stdout:\n%s", o);
     CHECK_EQ_INT(nf, 2);
     CHECK_EQ_INT(first, KILN_EFORMAT);
@@ -316,9 +317,10 @@ TEST(sql_shell, dot_commands_in_text_and_settings_carry_over)
     long nf = 0;
     int first = 0;
     char *eo;
-    char *o = shell_fed(".mode csv\nSELECT 'a,b' AS x;\n.headers off\nSELECT 1;\n.mode box\n.headers on\nSELECT 2 AS y;\n"
-                        ".bogus\n.mode nonsense\n",
-                        1, 0, &nf, &first, &eo);
+    char *o =
+        shell_fed(".mode csv\nSELECT 'a,b' AS x;\n.headers off\nSELECT 1;\n.mode box\n.headers on\nSELECT 2 AS y;\n"
+                  ".bogus\n.mode nonsense\n",
+                  1, 0, &nf, &first, &eo);
     CHECK_MSG(strcmp(o, "x\n\"a,b\"\n1\n┌───┐\n│ y │\n├───┤\n│ 2 │\n└───┘\n(1 row)\n") == 0, "stdout:\n%s", o);
     CHECK_EQ_INT(nf, 2);
     CHECK_MSG(strstr(eo, "unknown command .bogus") && strstr(eo, ".mode: use table, box, csv, json or pipe"),
@@ -367,7 +369,8 @@ static char *run_po(const char *sql, const kiln_sql_print *po)
 
 TEST(sql_shell, table_fits_terminal_width_with_ellipsis)
 {
-    const char *sql = "SELECT 'short' AS a, '日本語のとても長いテキストです' AS wide, 'x' || printf('%040d', 7) AS b, 42 AS n";
+    const char *sql =
+        "SELECT 'short' AS a, '日本語のとても長いテキストです' AS wide, 'x' || printf('%040d', 7) AS b, 42 AS n";
     for (int box = 0; box < 2; box++) {
         /* the unfitted width */
         kiln_sql_print po0 = {.fmt = box ? KILN_SQL_FMT_BOX : KILN_SQL_FMT_TABLE, .headers = 1};
@@ -413,8 +416,8 @@ TEST(sql_shell, headers_off_and_timer)
     free(o);
     po = (kiln_sql_print){.fmt = KILN_SQL_FMT_PIPE, .headers = 1, .timer = 1};
     o = run_po("CREATE TABLE t(a); SELECT 5 AS five", &po);
-    CHECK_MSG(strncmp(o, "Run Time: real ", 15) == 0 && strstr(o, "\nfive\n5\nRun Time: real ") && strstr(o, " user ") &&
-                  strstr(o, " sys "),
+    CHECK_MSG(strncmp(o, "Run Time: real ", 15) == 0 && strstr(o, "\nfive\n5\nRun Time: real ") &&
+                  strstr(o, " user ") && strstr(o, " sys "),
               "got:\n%s", o);
     free(o);
 }
@@ -469,8 +472,8 @@ TEST(sql_shell, json_strings_byte_identical_to_the_old_escaper)
     kiln_err err = {0};
     CHECK_OK(kiln_sql_db_open(&db, NULL, 0, &err), &err);
     uint64_t seed = 0x9E3779B97F4A7C15ULL;
-    static const unsigned char pool[] = {0x00, 0x01, 0x0a, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xdf,
-                                         0xe0, 0xed, 0xa0, 0x9f, 0xef, 0xf0, 0x90, 0xf4, 0x8f, 0xf5, 0xff};
+    static const unsigned char pool[] = {0x00, 0x01, 0x0a, 0x1f, '"',  '\\', 'a',  0x7f, 0x80, 0xbf, 0xc0, 0xc2,
+                                         0xdf, 0xe0, 0xed, 0xa0, 0x9f, 0xef, 0xf0, 0x90, 0xf4, 0x8f, 0xf5, 0xff};
     for (int iter = 0; iter < 3000; iter++) {
         unsigned char s[12];
         size_t n = (size_t)(iter % 12) + 1;

@@ -25,7 +25,7 @@ typedef enum { B_STATEMENT, B_QUERY, B_ERROR } block_kind;
 typedef struct block {
     block_kind kind;
     char name[128];
-    int line;        /* line of the directive */
+    int line; /* line of the directive */
     kiln_buf sql;
     kiln_buf expect; /* expected lines, '\n'-terminated */
     int has_expect, sorted;
@@ -119,8 +119,8 @@ static int run_block(sqlite3 *db, const char *path, block *b, kiln_buf *rep)
             size_t nw = split_lines(want, &wl, 0);
             for (size_t i = 0; i < nw; i++) {
                 if (wl[i][0] && !strstr(err.msg, wl[i])) {
-                    kiln_buf_printf(rep, NULL, "%s:%d: error '%s': message lacks \"%s\"\n    got: %s\n", path,
-                                    b->line, b->name, wl[i], err.msg);
+                    kiln_buf_printf(rep, NULL, "%s:%d: error '%s': message lacks \"%s\"\n    got: %s\n", path, b->line,
+                                    b->name, wl[i], err.msg);
                     failed = 1;
                 }
             }
@@ -236,8 +236,8 @@ static int run_sqltest(const char *full, const char *path, kiln_buf *rep, int *n
             open = 1;
         } else if (d == 2) {
             if (!open || b.kind == B_STATEMENT || b.has_expect) {
-                kiln_buf_printf(rep, NULL, "%s:%d: '-- expect:' must follow the SQL of a query or error block\n",
-                                path, lineno);
+                kiln_buf_printf(rep, NULL, "%s:%d: '-- expect:' must follow the SQL of a query or error block\n", path,
+                                lineno);
                 nfail++;
                 break;
             }

@@ -64,13 +64,15 @@ TEST(sql_vtab, bestindex_and_filter_receive_and_push)
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
     kiln_sql_lake_trace(db, 1);
-    r = q(db, "SELECT sha FROM gh.c WHERE repo_id = 2 AND created_at >= '2024-01-03' AND n IS NOT NULL "
-              "AND tag LIKE 'a%' ORDER BY sha",
+    r = q(db,
+          "SELECT sha FROM gh.c WHERE repo_id = 2 AND created_at >= '2024-01-03' AND n IS NOT NULL "
+          "AND tag LIKE 'a%' ORDER BY sha",
           &err);
     CHECK_MSG(r != NULL, "%s", err.msg);
     const char *t = kiln_sql_lake_trace_text(db);
     /* what SQLite handed xBestIndex */
-    CHECK_MSG(strstr(t, "bestindex gh.c colUsed=2f ") != NULL, "trace:\n%s", t); /* repo_id,sha,created_at,n,tag = bits 0,1,2,3,5 */
+    CHECK_MSG(strstr(t, "bestindex gh.c colUsed=2f ") != NULL, "trace:\n%s",
+              t); /* repo_id,sha,created_at,n,tag = bits 0,1,2,3,5 */
     CHECK_MSG(strstr(t, "repo_id =") && strstr(t, "created_at >=") && strstr(t, "n IS NOT NULL") &&
                   strstr(t, "tag LIKE"),
               "trace:\n%s", t);
@@ -151,8 +153,9 @@ TEST(sql_vtab, one_day_opens_only_that_days_files)
     CHECK_EQ_INT(kiln_sql_exec(db, sql, strlen(sql), KILN_SQL_FMT_TABLE, 1, f, NULL, &err), 0);
     fclose(f);
     CHECK_MSG(strstr(buf, "files: 1 read, 29 skipped by partition, 0 by column stats, of 30") != NULL, "%s", buf);
-    CHECK_MSG(strstr(buf, "pushed: created_at >= '2024-01-15T00:00:00Z' and created_at <= '2024-01-15T23:59:59.999999Z'"),
-              "%s", buf);
+    CHECK_MSG(
+        strstr(buf, "pushed: created_at >= '2024-01-15T00:00:00Z' and created_at <= '2024-01-15T23:59:59.999999Z'"),
+        "%s", buf);
     free(buf);
     kiln_sql_lake_scanlog(db, 0);
     kiln_sql_db_close(db);
@@ -185,8 +188,9 @@ TEST(sql_vtab, pushdown_never_changes_results)
     free(r);
     /* the comparisons below are really pushed (widened), not skipped */
     kiln_sql_lake_trace(db, 1);
-    r = q(db, "SELECT count(*) FROM gh.t WHERE ts > '2024-03-11T00:00:00.5Z' AND s = 'b''q' AND d <= '2024-03-09' "
-              "AND x >= 3",
+    r = q(db,
+          "SELECT count(*) FROM gh.t WHERE ts > '2024-03-11T00:00:00.5Z' AND s = 'b''q' AND d <= '2024-03-09' "
+          "AND x >= 3",
           &err);
     CHECK(r != NULL);
     free(r);
@@ -196,16 +200,30 @@ TEST(sql_vtab, pushdown_never_changes_results)
     kiln_sql_lake_trace(db, 0);
     static const char *const cols[] = {"ts", "d", "s", "id", "x"};
     static const char *const ops[] = {"=", "<", "<=", ">", ">=", "!="};
-    static const char *const vals[] = {"'2024-03-11'", "'2024-03-11T00:00:00Z'", "'2024-03-11T00:00:00.5Z'",
-                                       "'2024-03-11 00:00:00'", "'2024-03-11T00:00:00+01:00'", "'2024-03-1'",
-                                       "'2024-03-10T23:59:59.999Z'", "'2024-03-12T00:00'", "'a'", "'b''q'", "''",
-                                       "5", "5.5", "-1", "300", "NULL", "'2024-03-09'"};
+    static const char *const vals[] = {"'2024-03-11'",
+                                       "'2024-03-11T00:00:00Z'",
+                                       "'2024-03-11T00:00:00.5Z'",
+                                       "'2024-03-11 00:00:00'",
+                                       "'2024-03-11T00:00:00+01:00'",
+                                       "'2024-03-1'",
+                                       "'2024-03-10T23:59:59.999Z'",
+                                       "'2024-03-12T00:00'",
+                                       "'a'",
+                                       "'b''q'",
+                                       "''",
+                                       "5",
+                                       "5.5",
+                                       "-1",
+                                       "300",
+                                       "NULL",
+                                       "'2024-03-09'"};
     int checked = 0;
     for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
         for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
             for (size_t v = 0; v < sizeof vals / sizeof *vals; v++) {
                 char *a = kiln_sprintf("SELECT count(*), total(id) FROM gh.t WHERE %s %s %s", cols[c], ops[o], vals[v]);
-                char *b = kiln_sprintf("SELECT count(*), total(id) FROM main.copy WHERE %s %s %s", cols[c], ops[o], vals[v]);
+                char *b =
+                    kiln_sprintf("SELECT count(*), total(id) FROM main.copy WHERE %s %s %s", cols[c], ops[o], vals[v]);
                 char *ra = q(db, a, &err), *rb = q(db, b, &err);
                 CHECK_MSG(ra && rb, "%s: %s", a, err.msg);
                 CHECK_MSG(strcmp(ra, rb) == 0, "%s\n iceberg: %s plain: %s", a, ra, rb);
@@ -216,8 +234,9 @@ TEST(sql_vtab, pushdown_never_changes_results)
                 kiln_free(b);
             }
     CHECK_EQ_INT(checked, 5 * 6 * 17);
-    const char *nulls[] = {"SELECT count(*) FROM %s WHERE s IS NULL", "SELECT count(*) FROM %s WHERE d IS NOT NULL",
-                           "SELECT count(*) FROM %s WHERE ts BETWEEN '2024-03-10T23:59:59' AND '2024-03-11T00:00:00.5Z'"};
+    const char *nulls[] = {
+        "SELECT count(*) FROM %s WHERE s IS NULL", "SELECT count(*) FROM %s WHERE d IS NOT NULL",
+        "SELECT count(*) FROM %s WHERE ts BETWEEN '2024-03-10T23:59:59' AND '2024-03-11T00:00:00.5Z'"};
     for (size_t i = 0; i < 3; i++) {
         char *a = kiln_sprintf(nulls[i], "gh.t"), *b = kiln_sprintf(nulls[i], "main.copy");
         char *ra = q(db, a, &err), *rb = q(db, b, &err);
@@ -280,10 +299,10 @@ TEST(sql_vtab, time_travel_refs_and_failed_writes)
     int ver = kiln_lake_table_version(t);
     kiln_lake_table_free(t);
     static const char *const bad[] = {
-        "INSERT INTO a.t SELECT 'x', 'y'",                                       /* type */
+        "INSERT INTO a.t SELECT 'x', 'y'",                                                          /* type */
         "INSERT INTO a.t SELECT k, v FROM a.t UNION ALL SELECT 1/0, abs(-9223372036854775807 - 1)", /* runtime error */
-        "INSERT INTO a.t (k, nope) SELECT 1, 2",                                  /* unknown column */
-        "INSERT OVERWRITE a.t SELECT 1, 2, 3",                                    /* too many columns */
+        "INSERT INTO a.t (k, nope) SELECT 1, 2",                                                    /* unknown column */
+        "INSERT OVERWRITE a.t SELECT 1, 2, 3", /* too many columns */
         "MERGE INTO a.t t USING (SELECT 1 AS k) s ON t.k = s.k WHEN MATCHED THEN UPDATE SET k = 5",
         "MERGE INTO a.t t USING (SELECT 1 AS k) s ON t.k = s.k WHEN MATCHED THEN DELETE",
     };
@@ -355,7 +374,8 @@ TEST(sql_vtab, join_cache_gives_the_same_rows)
     free(r);
     r = q(db,
           "CREATE TABLE ref.k AS WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 49) "
-          "SELECT i % 6 AS repo_id, CAST(i AS REAL) AS x, CASE WHEN i % 5 = 0 THEN NULL ELSE 'sha' || (i * 3) END AS sha, "
+          "SELECT i % 6 AS repo_id, CAST(i AS REAL) AS x, CASE WHEN i % 5 = 0 THEN NULL ELSE 'sha' || (i * 3) END AS "
+          "sha, "
           "date_add('2024-01-01T00:00:00Z', i * 3, 'hour') AS ts FROM s",
           &err);
     CHECK_MSG(r != NULL, "%s", err.msg);
@@ -398,7 +418,8 @@ TEST(sql_vtab, shell_tables_lists_namespaces)
     sqlite3 *db = open_wh(wh);
     CHECK(db != NULL);
     kiln_err err = {0};
-    char *r = q(db, "CREATE TABLE b.two AS SELECT 1 AS a; CREATE TABLE a.one AS SELECT 1 AS a; CREATE TABLE main.p(x)", &err);
+    char *r =
+        q(db, "CREATE TABLE b.two AS SELECT 1 AS a; CREATE TABLE a.one AS SELECT 1 AS a; CREATE TABLE main.p(x)", &err);
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
     const char *script = ".tables\n";
@@ -419,9 +440,18 @@ TEST(sql_vtab, shell_tables_lists_namespaces)
 TEST(sql_vtab, fast_timestamp_text_matches_kiln_ts_format)
 {
     uint64_t x = 88172645463325252ULL;
-    static const int64_t fixed[] = {0, -1, 1, 86400000000LL - 1, 86400000000LL, -86400000000LL, 951782400000000LL,
-                                    253402300799999999LL, 253402300800000000LL, -62167219200000000LL,
-                                    -62167219200000001LL, 1723729530250000LL};
+    static const int64_t fixed[] = {0,
+                                    -1,
+                                    1,
+                                    86400000000LL - 1,
+                                    86400000000LL,
+                                    -86400000000LL,
+                                    951782400000000LL,
+                                    253402300799999999LL,
+                                    253402300800000000LL,
+                                    -62167219200000000LL,
+                                    -62167219200000001LL,
+                                    1723729530250000LL};
     for (int i = 0; i < 200000; i++) {
         int64_t us;
         if (i < (int)(sizeof fixed / sizeof *fixed)) {
@@ -476,8 +506,9 @@ TEST(sql_vtab, allocation_failures_are_clean)
     sqlite3 *db = open_wh(wh);
     CHECK(db != NULL);
     kiln_err err = {0};
-    char *r = q(db, "CREATE TABLE a.t PARTITIONED BY (day(ts)) AS SELECT 1 AS k, 'x' AS v, '2024-01-01T00:00:00Z' AS ts "
-                    "UNION ALL SELECT 2, 'y', '2024-01-02T00:00:00Z'",
+    char *r = q(db,
+                "CREATE TABLE a.t PARTITIONED BY (day(ts)) AS SELECT 1 AS k, 'x' AS v, '2024-01-01T00:00:00Z' AS ts "
+                "UNION ALL SELECT 2, 'y', '2024-01-02T00:00:00Z'",
                 &err);
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
@@ -497,8 +528,9 @@ TEST(sql_vtab, allocation_failures_are_clean)
     int merged = 0;
     for (long n = 0; n < 400000 && !merged; n += n < 2000 ? 11 : 997) {
         kiln_alloc_fail_after(n);
-        char *out = q(db, "MERGE INTO a.t t USING (SELECT 2 AS k, 'z' AS v, '2024-01-02T00:00:00Z' AS ts) s ON t.k = s.k "
-                          "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT *",
+        char *out = q(db,
+                      "MERGE INTO a.t t USING (SELECT 2 AS k, 'z' AS v, '2024-01-02T00:00:00Z' AS ts) s ON t.k = s.k "
+                      "WHEN MATCHED THEN UPDATE SET v = s.v WHEN NOT MATCHED THEN INSERT *",
                       &err);
         kiln_alloc_fail_after(-1);
         char *now = q(db, "SELECT group_concat(k || v, ',') AS kv FROM (SELECT * FROM a.t ORDER BY k)", &err);
@@ -531,7 +563,8 @@ TEST(sql_vtab, write_recogniser_survives_mangled_input)
     free(r);
     static const char *const seeds[] = {
         "MERGE INTO a.t AS t USING (SELECT 1 AS k, 'q' AS v) AS s ON t.k = s.k AND (t.k) = s.k "
-        "WHEN MATCHED AND s.v <> 'x' THEN UPDATE SET v = s.v, k = t.k WHEN NOT MATCHED AND 1 THEN INSERT (k, v) VALUES (s.k, 'a,b')",
+        "WHEN MATCHED AND s.v <> 'x' THEN UPDATE SET v = s.v, k = t.k WHEN NOT MATCHED AND 1 THEN INSERT (k, v) VALUES "
+        "(s.k, 'a,b')",
         "INSERT OVERWRITE TABLE a.t (k, v) SELECT k, v FROM a.t WHERE v = 'it''s' -- c\n;",
         "CREATE TABLE IF NOT EXISTS a.u PARTITIONED BY (bucket(4, k)) AS /* x */ SELECT k, v FROM a.t",
         "INSERT INTO \"a\".\"t@b\" (\"k\") VALUES (1), (2);",
@@ -590,7 +623,8 @@ TEST(sql_vtab, types_round_trip)
                 &err);
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
-    r = q(db, "SELECT b, i, l, f, d, s, bin, dt, ts, tz, dec, typeof(dec) AS tdec FROM ty.alltypes ORDER BY b DESC", &err);
+    r = q(db, "SELECT b, i, l, f, d, s, bin, dt, ts, tz, dec, typeof(dec) AS tdec FROM ty.alltypes ORDER BY b DESC",
+          &err);
     CHECK_STR(r, "b|i|l|f|d|s|bin|dt|ts|tz|dec|tdec\n"
                  "1|-5|9007199254740993|1.5|2.25|héllo|x'00ff'|2024-02-29|2024-02-29T23:59:59.500000Z|"
                  "2024-02-29T22:59:59Z|1234567.89|real\n"
@@ -601,8 +635,8 @@ TEST(sql_vtab, types_round_trip)
     free(r);
     CHECK_OK(kiln_lake_table_load(&t, kiln_sql_lake_catalog(db), "ty.copy", &err), &err);
     const kiln_lake_schema *sc = kiln_lake_meta_current_schema(kiln_lake_table_meta(t));
-    static const char *const want[] = {"boolean", "int", "long", "float", "double", "string", "binary", "date",
-                                       "timestamp", "timestamptz", "decimal(9,2)"};
+    static const char *const want[] = {"boolean", "int",  "long",      "float",       "double",      "string",
+                                       "binary",  "date", "timestamp", "timestamptz", "decimal(9,2)"};
     CHECK_EQ_INT(sc->nfields, 11);
     for (size_t i = 0; i < 11 && i < sc->nfields; i++)
         CHECK_MSG(strcmp(sc->fields[i].type->name, want[i]) == 0 ||
@@ -610,7 +644,8 @@ TEST(sql_vtab, types_round_trip)
                        sc->fields[i].type->scale == 2 && i == 10),
                   "column %s: %s, want %s", sc->fields[i].name, sc->fields[i].type->name, want[i]);
     kiln_lake_table_free(t);
-    r = q(db, "SELECT count(*) AS n FROM ty.copy c JOIN ty.alltypes a ON a.dec = c.dec AND a.ts IS c.ts AND a.bin IS c.bin",
+    r = q(db,
+          "SELECT count(*) AS n FROM ty.copy c JOIN ty.alltypes a ON a.dec = c.dec AND a.ts IS c.ts AND a.bin IS c.bin",
           &err);
     CHECK_STR(r, "n\n2\n");
     free(r);
@@ -634,19 +669,27 @@ static int rg_create(const char *wh, kiln_err *err)
     memset(&o, 0, sizeof o);
     o.row_group_rows = 100;
     int rc = kiln_lake_catalog_open(&cat, wh, KILN_LAKE_CATALOG_SQLITE, err);
-    if (!rc) rc = kiln_lake_table_create(&t, cat, "gh.rg", &co, err);
-    if (!rc) rc = kiln_lake_writer_open(&w, t, &o, err);
-    if (!rc) rc = kiln_batch_new(&b, kiln_lake_writer_schema(w), 1000, 0, err);
+    if (!rc)
+        rc = kiln_lake_table_create(&t, cat, "gh.rg", &co, err);
+    if (!rc)
+        rc = kiln_lake_writer_open(&w, t, &o, err);
+    if (!rc)
+        rc = kiln_batch_new(&b, kiln_lake_writer_schema(w), 1000, 0, err);
     for (int i = 0; i < 1000 && !rc; i++) {
         char s[16];
         snprintf(s, sizeof s, "k%04d", i);
         rc = kiln_batch_put_i64(b, 0, i, err);
-        if (!rc) rc = kiln_batch_put_str(b, 1, s, strlen(s), err);
-        if (!rc) rc = (i / 100 == 3 || i % 11 == 0) ? kiln_batch_put_null(b, 2, err) : kiln_batch_put_i32(b, 2, i % 13, err);
-        if (!rc) rc = kiln_batch_end_row(b, err);
+        if (!rc)
+            rc = kiln_batch_put_str(b, 1, s, strlen(s), err);
+        if (!rc)
+            rc = (i / 100 == 3 || i % 11 == 0) ? kiln_batch_put_null(b, 2, err) : kiln_batch_put_i32(b, 2, i % 13, err);
+        if (!rc)
+            rc = kiln_batch_end_row(b, err);
     }
-    if (!rc) rc = kiln_lake_writer_write(w, b, err);
-    if (!rc) rc = kiln_lake_writer_commit(w, NULL, err);
+    if (!rc)
+        rc = kiln_lake_writer_write(w, b, err);
+    if (!rc)
+        rc = kiln_lake_writer_commit(w, NULL, err);
     kiln_batch_free(b);
     kiln_lake_writer_free(w);
     kiln_lake_table_free(t);
@@ -695,10 +738,29 @@ TEST(sql_vtab, row_groups_skipped_and_explained)
     CHECK_MSG(r != NULL, "%s", err.msg);
     free(r);
     static const char *preds[] = {
-        "id = 0", "id = 999", "id < 100", "id <= 100", "id > 898", "id >= 899", "id BETWEEN 99 AND 101",
-        "id != 5", "id IS NULL", "id IS NOT NULL", "n IS NULL", "n IS NOT NULL", "n = 5", "n < 1 AND id > 250",
-        "n IS NULL AND id >= 300", "s > 'k0899'", "s < 'k0100'", "s >= 'k0300' AND s <= 'k0302x'", "s = 'zz'",
-        "s LIKE 'k05%'", "s IN ('k0001', 'k0999')", "id IN (5, 505, 995)", "id > 500 AND n = 3",
+        "id = 0",
+        "id = 999",
+        "id < 100",
+        "id <= 100",
+        "id > 898",
+        "id >= 899",
+        "id BETWEEN 99 AND 101",
+        "id != 5",
+        "id IS NULL",
+        "id IS NOT NULL",
+        "n IS NULL",
+        "n IS NOT NULL",
+        "n = 5",
+        "n < 1 AND id > 250",
+        "n IS NULL AND id >= 300",
+        "s > 'k0899'",
+        "s < 'k0100'",
+        "s >= 'k0300' AND s <= 'k0302x'",
+        "s = 'zz'",
+        "s LIKE 'k05%'",
+        "s IN ('k0001', 'k0999')",
+        "id IN (5, 505, 995)",
+        "id > 500 AND n = 3",
     };
     for (size_t i = 0; i < sizeof preds / sizeof preds[0]; i++) {
         char *a = kiln_sprintf("SELECT count(*), sum(id), group_concat(s) FROM gh.rg WHERE %s", preds[i]);
