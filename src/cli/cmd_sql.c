@@ -81,8 +81,11 @@ static int run_inputs(kiln_sql_shell *sh, const sql_input *in, int n)
         int std = strcmp(in[i].value, "-") == 0;
         FILE *f = std ? stdin : fopen(in[i].value, "r");
         if (!f) {
-            fprintf(stderr, "kiln sql: error: -f %s: %s\n", in[i].value, strerror(errno));
-            return errno == ENOENT ? KILN_EXIT_NOTFOUND : KILN_EXIT_FAIL;
+            int e = errno;
+            char msg[1024];
+            snprintf(msg, sizeof msg, "-f %s: %s", in[i].value, strerror(e));
+            kiln_cli_print_error(msg);
+            return e == ENOENT ? KILN_EXIT_NOTFOUND : KILN_EXIT_FAIL;
         }
         kiln_sql_shell_feed(sh, f, std ? NULL : in[i].value);
         if (!std)
@@ -157,14 +160,15 @@ static int run_sql(int argc, char **argv)
                     inputs[i].kind == 'c' && kiln_sql_text_creates_table(inputs[i].value, strlen(inputs[i].value));
             }
             if (!creates && !files && !stdin_input) {
-                fprintf(stderr,
-                        "kiln sql: error: warehouse not found: %s (nothing created; a CREATE TABLE creates it)\n",
-                        warehouse);
+                char msg[1024];
+                snprintf(msg, sizeof msg, "warehouse not found: %s (nothing created; a CREATE TABLE creates it)",
+                         warehouse);
+                kiln_cli_print_error(msg);
                 rc = KILN_EXIT_NOTFOUND;
                 goto done;
             }
             if (!creates)
-                fprintf(stderr, "kiln sql: warning: warehouse not found: %s (a CREATE TABLE creates it)\n", warehouse);
+                kiln_warn("warehouse not found: %s (a CREATE TABLE creates it)", warehouse);
         }
     }
     int interactive = nin == 0 && isatty(0);

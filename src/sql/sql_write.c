@@ -1222,7 +1222,7 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     if (w.kind == W_CTAS && !staged[0]) {
         kiln_err e3 = {0};
         if (kiln_sql_lake_add_table(db, w.name, NULL, &e3) != 0 && out)
-            fprintf(stderr, "kiln sql: warning: %s created but not visible in this session: %s\n", w.name, e3.msg);
+            kiln_warn("%s created but not visible in this session: %s", w.name, e3.msg);
     }
     if (mode == KILN_SQL_WRITE_SUMMARY && out) {
         if (res.noop)

@@ -1611,7 +1611,7 @@ static int add_one(void *p, const char *name, const char *loc)
     kiln_err e = {0};
     /* a table that cannot be opened is skipped with a note on the err line, not fatal */
     if (kiln_sql_lake_add_table(a->db, name, NULL, &e) != 0)
-        fprintf(stderr, "kiln sql: warning: table %s skipped: %s\n", name, e.msg);
+        kiln_warn("table %s skipped: %s", name, e.msg);
     return 0;
 }
 
