@@ -669,8 +669,9 @@ static int sub_expire(kiln_table_cli *cli, const kiln_args *a)
     size_t n = 0;
     size_t nfiles = 0;
     /* manifest lists, manifests and data files reachable only from the
-     * expired snapshots are deleted by the lake's data half */
-    o.on_expired = kiln_lake_expire_delete_files;
+     * expired snapshots are deleted (also files a compaction or MERGE
+     * replaced once no retained snapshot reads them) */
+    o.on_expired = kiln_lake_expire_delete_unreachable;
     o.ctx = &nfiles;
     o.delete_manifest_lists = 0;
     if (o.dry_run)
