@@ -58,6 +58,21 @@ void kiln_err_clear(kiln_err *err);
 #define KILN_OOM(err) kiln_err_set((err), KILN_ENOMEM, "out of memory (in %s)", __func__)
 /* Static name of a code, e.g. "EFORMAT". */
 const char *kiln_err_name(int code);
+/* Process exit codes, the contract of docs/cli/exit-codes.md, and the one
+ * mapping from an error code to them (the CLI and the orchestrator's
+ * in-process task children both use it). */
+enum {
+    KILN_EXIT_OK = 0,
+    KILN_EXIT_FAIL = 1,
+    KILN_EXIT_USAGE = 2,
+    KILN_EXIT_CONFIG = 3,
+    KILN_EXIT_NOTFOUND = 4,
+    KILN_EXIT_CONFLICT = 5,
+    KILN_EXIT_PARTIAL = 6,
+    KILN_EXIT_INTERNAL = 70
+};
+/* 0 -> 0, KILN_EINVAL 2, ECONFIG 3, ENOTFOUND 4, ECONFLICT 5, EINTERNAL 70, else 1. */
+int kiln_exit_code(int kiln_code);
 
 /* ------------------------------------------------------------ allocation */
 

@@ -79,3 +79,16 @@ const char *kiln_err_name(int code)
     default: return "EUNKNOWN";
     }
 }
+
+int kiln_exit_code(int code)
+{
+    switch (code) {
+    case 0: return KILN_EXIT_OK;
+    case KILN_EINVAL: return KILN_EXIT_USAGE;
+    case KILN_ECONFIG: return KILN_EXIT_CONFIG;
+    case KILN_ENOTFOUND: return KILN_EXIT_NOTFOUND;
+    case KILN_ECONFLICT: return KILN_EXIT_CONFLICT;
+    case KILN_EINTERNAL: return KILN_EXIT_INTERNAL;
+    default: return KILN_EXIT_FAIL;
+    }
+}

@@ -16,16 +16,7 @@
 #include "format/batch.h"
 #include "opt.h"
 
-enum {
-    KILN_EXIT_OK = 0,
-    KILN_EXIT_FAIL = 1,
-    KILN_EXIT_USAGE = 2,
-    KILN_EXIT_CONFIG = 3,
-    KILN_EXIT_NOTFOUND = 4,
-    KILN_EXIT_CONFLICT = 5,
-    KILN_EXIT_PARTIAL = 6,
-    KILN_EXIT_INTERNAL = 70
-};
+/* KILN_EXIT_* (the exit-code contract) are in base.h. */
 
 typedef struct kiln_command {
     const char *name;                  /* "gen", "job", ... */

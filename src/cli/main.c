@@ -39,18 +39,7 @@ void kiln_cli_set_component(const char *cmd, const char *sub)
 
 void kiln_cli_print_error(const char *msg) { kiln_log_line(KILN_LOG_ERROR, component[0] ? component : NULL, msg); }
 
-int kiln_cli_exit_code(int code)
-{
-    switch (code) {
-    case 0: return KILN_EXIT_OK;
-    case KILN_EINVAL: return KILN_EXIT_USAGE;
-    case KILN_ECONFIG: return KILN_EXIT_CONFIG;
-    case KILN_ENOTFOUND: return KILN_EXIT_NOTFOUND;
-    case KILN_ECONFLICT: return KILN_EXIT_CONFLICT;
-    case KILN_EINTERNAL: return KILN_EXIT_INTERNAL;
-    default: return KILN_EXIT_FAIL;
-    }
-}
+int kiln_cli_exit_code(int code) { return kiln_exit_code(code); }
 
 int kiln_cli_fail(const kiln_err *err)
 {

@@ -198,25 +198,10 @@ void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]
     first[10] = last[10] = 0;
 }
 
-/* kiln_cli_exit_code's mapping (docs/cli/exit-codes.md): the library is
- * below the CLI, so the child maps its error itself. */
-static int exit_code(int code)
-{
-    switch (code) {
-    case 0: return 0;
-    case KILN_EINVAL: return 2;
-    case KILN_ECONFIG: return 3;
-    case KILN_ENOTFOUND: return 4;
-    case KILN_ECONFLICT: return 5;
-    case KILN_EINTERNAL: return 70;
-    default: return 1;
-    }
-}
-
 static int fail(const char *what, const kiln_err *e)
 {
     fprintf(stderr, "kiln: error %s: %s\n", what, e->msg[0] ? e->msg : "failed");
-    return exit_code(e->code);
+    return kiln_exit_code(e->code);
 }
 
 static int run_gh_events(const kiln_flow__libcall *c)
@@ -365,7 +350,7 @@ static int run_sql(const kiln_flow__libcall *c)
     kiln_sql_shell_text(sh, text);
     int first = kiln_sql_shell_first_error(sh);
     /* a failed statement is failed work (1), as for `kiln sql` */
-    ec = first == KILN_EINVAL ? 1 : exit_code(first);
+    ec = first == KILN_EINVAL ? 1 : kiln_exit_code(first);
 done:
     kiln_sql_shell_free(sh);
     kiln_sql_db_close(db);
