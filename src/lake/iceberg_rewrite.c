@@ -480,71 +480,13 @@ static int out_flush(file_out *f, kiln_err *err)
 /* The ADDED entry of a closed file: Parquet stats as Iceberg metrics. */
 static int entry_from_stats(rw *w, rgroup *g, const char *stored, const kiln_parquet_file_stats *st, kiln_err *err)
 {
-    kiln_arena *a = w->a;
     kiln_lake_entry e;
     memset(&e, 0, sizeof e);
     e.status = KILN_LAKE_STATUS_ADDED;
     e.snapshot_id = -1;
-    kiln_lake_datafile *d = &e.df;
-    d->content = KILN_LAKE_CONTENT_DATA;
-    d->file_path = kiln_arena_strndup(a, stored, strlen(stored));
-    d->file_format = "PARQUET";
-    d->spec_id = g->spec_id;
-    d->npart = g->spec ? g->spec->nfields : 0;
-    d->partition = (kiln_lake_value *)g->part;
-    d->record_count = (int64_t)st->record_count;
-    d->file_size_in_bytes = (int64_t)st->file_size_in_bytes;
-    d->ncolstats = st->ncols;
-    d->colstats = kiln_arena_alloc(a, (size_t)(st->ncols ? st->ncols : 1) * sizeof *d->colstats);
-    if (!d->file_path || !d->colstats)
-        return KILN_OOM(err);
-    for (int i = 0; i < st->ncols; i++) {
-        const kiln_parquet_col_stats *cs = &st->cols[i];
-        kiln_lake_colstat *o = &d->colstats[i];
-        kiln_type t = w->view.schema->cols[i].type;
-        memset(o, 0, sizeof *o);
-        o->field_id = cs->field_id;
-        o->column_size = (int64_t)cs->column_size;
-        o->value_count = (int64_t)cs->value_count;
-        o->null_count = (int64_t)cs->null_count;
-        o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
-        for (int side = 0; side < 2; side++) {
-            if (!(side ? cs->has_upper : cs->has_lower))
-                continue;
-            const uint8_t *src = side ? cs->upper : cs->lower;
-            uint32_t n = side ? cs->upper_len : cs->lower_len;
-            uint8_t tmp[8];
-            if (t == KILN_T_DECIMAL && n == 8) { /* Parquet int64 LE -> Iceberg minimal big-endian */
-                int64_t v = 0;
-                for (int k = 7; k >= 0; k--)
-                    v = (int64_t)(((uint64_t)v << 8) | src[k]);
-                n = (uint32_t)kiln_parquet_decimal_bound(tmp, v);
-                src = tmp;
-            }
-            uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
-            if (!copy)
-                return KILN_OOM(err);
-            if (n)
-                memcpy(copy, src, n);
-            if (side) {
-                o->upper = copy;
-                o->upper_len = n;
-            } else {
-                o->lower = copy;
-                o->lower_len = n;
-            }
-        }
-    }
-    if (st->nsplits) {
-        d->nsplits = (int)st->nsplits;
-        d->split_offsets = kiln_arena_alloc(a, st->nsplits * sizeof *d->split_offsets);
-        if (!d->split_offsets)
-            return KILN_OOM(err);
-        memcpy(d->split_offsets, st->split_offsets, st->nsplits * sizeof *d->split_offsets);
-    }
-    d->has_sort_order_id = 1;
-    d->sort_order_id = w->sort_order_id;
-    return kiln_vec_push(&g->added, e, err);
+    int rc = kiln_lake__datafile_from_stats(&e.df, w->a, stored, g->spec_id, g->spec, g->part, w->view.schema, st,
+                                            w->sort_order_id, err);
+    return rc ? rc : kiln_vec_push(&g->added, e, err);
 }
 
 static int out_close(file_out *f, kiln_err *err)

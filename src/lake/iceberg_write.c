@@ -507,6 +507,74 @@ static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
     return kiln_batch_full(f->buf) ? file_flush(f, err) : 0;
 }
 
+/* The data_file of a Parquet file kiln wrote: path as stored, partition,
+ * counts, per-column stats (Parquet's INT64 decimal bounds re-encoded as
+ * Iceberg's minimal big-endian), split offsets. Memory in arena a. */
+int kiln_lake__datafile_from_stats(kiln_lake_datafile *d, kiln_arena *a, const char *stored, int spec_id,
+                                   const kiln_lake_pspec *spec, const kiln_lake_value *part, const kiln_schema *schema,
+                                   const kiln_parquet_file_stats *st, int sort_order_id, kiln_err *err)
+{
+    d->content = KILN_LAKE_CONTENT_DATA;
+    d->file_path = kiln_arena_strndup(a, stored, strlen(stored));
+    d->file_format = "PARQUET";
+    d->spec_id = spec_id;
+    d->npart = spec ? spec->nfields : 0;
+    d->partition = (kiln_lake_value *)part;
+    d->record_count = (int64_t)st->record_count;
+    d->file_size_in_bytes = (int64_t)st->file_size_in_bytes;
+    d->ncolstats = st->ncols;
+    d->colstats = kiln_arena_alloc(a, (size_t)(st->ncols ? st->ncols : 1) * sizeof *d->colstats);
+    if (!d->file_path || !d->colstats)
+        return KILN_OOM(err);
+    for (int i = 0; i < st->ncols; i++) {
+        const kiln_parquet_col_stats *cs = &st->cols[i];
+        kiln_lake_colstat *o = &d->colstats[i];
+        kiln_type t = schema->cols[i].type;
+        memset(o, 0, sizeof *o);
+        o->field_id = cs->field_id;
+        o->column_size = (int64_t)cs->column_size;
+        o->value_count = (int64_t)cs->value_count;
+        o->null_count = (int64_t)cs->null_count;
+        o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
+        for (int side = 0; side < 2; side++) {
+            if (!(side ? cs->has_upper : cs->has_lower))
+                continue;
+            const uint8_t *src = side ? cs->upper : cs->lower;
+            uint32_t n = side ? cs->upper_len : cs->lower_len;
+            uint8_t tmp[8];
+            if (t == KILN_T_DECIMAL && n == 8) { /* Parquet int64 LE -> Iceberg minimal big-endian */
+                int64_t v = 0;
+                for (int k = 7; k >= 0; k--)
+                    v = (int64_t)(((uint64_t)v << 8) | src[k]);
+                n = (uint32_t)kiln_parquet_decimal_bound(tmp, v);
+                src = tmp;
+            }
+            uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
+            if (!copy)
+                return KILN_OOM(err);
+            if (n)
+                memcpy(copy, src, n);
+            if (side) {
+                o->upper = copy;
+                o->upper_len = n;
+            } else {
+                o->lower = copy;
+                o->lower_len = n;
+            }
+        }
+    }
+    if (st->nsplits) {
+        d->nsplits = (int)st->nsplits;
+        d->split_offsets = kiln_arena_alloc(a, st->nsplits * sizeof *d->split_offsets);
+        if (!d->split_offsets)
+            return KILN_OOM(err);
+        memcpy(d->split_offsets, st->split_offsets, st->nsplits * sizeof *d->split_offsets);
+    }
+    d->has_sort_order_id = 1;
+    d->sort_order_id = sort_order_id;
+    return 0;
+}
+
 /* Close the file and record an ADDED entry. */
 static int file_close(file_out *f, kiln_err *err)
 {
@@ -524,73 +592,9 @@ static int file_close(file_out *f, kiln_err *err)
     memset(&e, 0, sizeof e);
     e.status = KILN_LAKE_STATUS_ADDED;
     e.snapshot_id = -1;
-    kiln_lake_datafile *d = &e.df;
-    kiln_arena *a = w->arena;
-    d->content = KILN_LAKE_CONTENT_DATA;
-    d->file_path = kiln_arena_strndup(a, f->stored, strlen(f->stored));
-    d->file_format = "PARQUET";
-    d->spec_id = w->spec ? w->spec->spec_id : 0;
-    d->npart = w->spec ? w->spec->nfields : 0;
-    d->partition = (kiln_lake_value *)f->part;
-    d->record_count = (int64_t)st.record_count;
-    d->file_size_in_bytes = (int64_t)st.file_size_in_bytes;
-    d->ncolstats = st.ncols;
-    d->colstats = kiln_arena_alloc(a, (size_t)(st.ncols ? st.ncols : 1) * sizeof *d->colstats);
-    if (!d->file_path || !d->colstats) {
-        rc = KILN_OOM(err);
+    if ((rc = kiln_lake__datafile_from_stats(&e.df, w->arena, f->stored, w->spec ? w->spec->spec_id : 0, w->spec,
+                                             f->part, w->view.schema, &st, 0, err)))
         goto done;
-    }
-    for (int i = 0; i < st.ncols; i++) {
-        const kiln_parquet_col_stats *cs = &st.cols[i];
-        kiln_lake_colstat *o = &d->colstats[i];
-        kiln_type t = w->view.schema->cols[i].type;
-        memset(o, 0, sizeof *o);
-        o->field_id = cs->field_id;
-        o->column_size = (int64_t)cs->column_size;
-        o->value_count = (int64_t)cs->value_count;
-        o->null_count = (int64_t)cs->null_count;
-        o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
-        for (int side = 0; side < 2; side++) {
-            int has = side ? cs->has_upper : cs->has_lower;
-            const uint8_t *src = side ? cs->upper : cs->lower;
-            uint32_t n = side ? cs->upper_len : cs->lower_len;
-            if (!has)
-                continue;
-            uint8_t tmp[8];
-            if (t == KILN_T_DECIMAL && n == 8) {
-                int64_t v = 0;
-                for (int k = 7; k >= 0; k--)
-                    v = (int64_t)(((uint64_t)v << 8) | src[k]);
-                n = (uint32_t)kiln_parquet_decimal_bound(tmp, v);
-                src = tmp;
-            }
-            uint8_t *copy = kiln_arena_alloc(a, n ? n : 1);
-            if (!copy) {
-                rc = KILN_OOM(err);
-                goto done;
-            }
-            if (n)
-                memcpy(copy, src, n);
-            if (side) {
-                o->upper = copy;
-                o->upper_len = n;
-            } else {
-                o->lower = copy;
-                o->lower_len = n;
-            }
-        }
-    }
-    if (st.nsplits) {
-        d->nsplits = (int)st.nsplits;
-        d->split_offsets = kiln_arena_alloc(a, st.nsplits * sizeof *d->split_offsets);
-        if (!d->split_offsets) {
-            rc = KILN_OOM(err);
-            goto done;
-        }
-        memcpy(d->split_offsets, st.split_offsets, st.nsplits * sizeof *d->split_offsets);
-    }
-    d->has_sort_order_id = 1;
-    d->sort_order_id = 0;
     rc = kiln_vec_push(&w->added, e, err);
 done:
     kiln_parquet_file_stats_free(&st);

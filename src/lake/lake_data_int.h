@@ -7,6 +7,7 @@
 #ifndef KILN_LAKE_DATA_INT_H
 #define KILN_LAKE_DATA_INT_H
 
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 
 /* The value in row `row` of batch column c (is_null set for a null;
@@ -19,6 +20,15 @@ void kiln_lake__cell(kiln_lake_value *out, const kiln_batch *b, int c, size_t ro
  * everything else (as int64). Equal values of one column type give equal
  * bytes; a key is the concatenation over its columns. */
 int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, kiln_err *err);
+
+/* Fill d, the data_file of a Parquet file kiln wrote (stored: its path as
+ * the manifest records it; st: what kiln_parquet_writer_close returned;
+ * schema: the columns it was written with, in st's order). Memory in a.
+ * The one place Parquet statistics become Iceberg metrics (iceberg_write.c;
+ * used by the writers and rewrite-data-files). */
+int kiln_lake__datafile_from_stats(kiln_lake_datafile *d, kiln_arena *a, const char *stored, int spec_id,
+                                   const kiln_lake_pspec *spec, const kiln_lake_value *part, const kiln_schema *schema,
+                                   const kiln_parquet_file_stats *st, int sort_order_id, kiln_err *err);
 
 /* The schema as compact Iceberg JSON (the metadata writer's own
  * serializer), appended to out: what data files ("iceberg.schema") and
