@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lake/lake.h"
+#include "lake/lake_data_int.h"
 #include "lake/lake_io.h"
 
 typedef struct walk {
@@ -95,31 +96,7 @@ int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before,
         rc = reach(&wg, gone, before, kiln_lake_meta_snapshot(before, expired_ids[i]), 1, err);
     if (rc)
         goto done;
-    size_t pos = 0;
-    const char *key;
-    size_t klen;
-    void *val;
-    while (kiln_map_next(gone, &pos, &key, &klen, &val)) {
-        if (kiln_map_has(keep, key, klen))
-            continue;
-        char *p = kiln_strndup(key, klen);
-        if (!p) {
-            rc = KILN_OOM(err);
-            goto done;
-        }
-        if (!kiln_lake__io_exists(p)) { /* deleted before (or never written) */
-            kiln_free(p);
-            continue;
-        }
-        if (!dry_run && (rc = kiln_lake__io_remove(p, err))) {
-            kiln_err_prefix(err, "expire: ");
-            kiln_free(p);
-            goto done;
-        }
-        kiln_free(p);
-        if (count)
-            (*count)++;
-    }
+    rc = kiln_lake__remove_difference(gone, keep, 1, dry_run, count, err);
 done:
     kiln_map_free(gone);
     kiln_map_free(keep);

@@ -277,6 +277,38 @@ done:
     return rc;
 }
 
+/* Remove every file of `gone` that is not in `keep` (keys: locations as
+ * stored); skip_missing: a file already gone is not counted. *count (may
+ * be NULL) += files removed (or, dry_run, that would be). */
+int kiln_lake__remove_difference(const kiln_map *gone, const kiln_map *keep, int skip_missing, int dry_run,
+                                 size_t *count, kiln_err *err)
+{
+    size_t pos = 0;
+    const char *key;
+    size_t klen;
+    void *val;
+    while (kiln_map_next(gone, &pos, &key, &klen, &val)) {
+        if (kiln_map_has(keep, key, klen))
+            continue;
+        char *p = kiln_strndup(key, klen);
+        if (!p)
+            return KILN_OOM(err);
+        if (skip_missing && !kiln_lake__io_exists(p)) { /* deleted before (or never written) */
+            kiln_free(p);
+            continue;
+        }
+        int rc = dry_run ? 0 : kiln_lake__io_remove(p, err);
+        kiln_free(p);
+        if (rc) {
+            kiln_err_prefix(err, "expire: ");
+            return rc;
+        }
+        if (count)
+            (*count)++;
+    }
+    return 0;
+}
+
 int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
                                   const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err)
 {
@@ -289,27 +321,7 @@ int kiln_lake_expire_delete_files(void *ctx, const kiln_lake_meta *before, const
     }
     if ((rc = reach_ids(gone, before, expired_ids, n, 0, err)) || (rc = reach_ids(keep, after, NULL, 0, 1, err)))
         goto done;
-    size_t pos = 0;
-    const char *key;
-    size_t klen;
-    void *val;
-    while (kiln_map_next(gone, &pos, &key, &klen, &val)) {
-        if (kiln_map_has(keep, key, klen))
-            continue;
-        char *p = kiln_strndup(key, klen);
-        if (!p) {
-            rc = KILN_OOM(err);
-            goto done;
-        }
-        if (!dry_run && (rc = kiln_lake__io_remove(p, err))) {
-            kiln_err_prefix(err, "expire: ");
-            kiln_free(p);
-            goto done;
-        }
-        kiln_free(p);
-        if (count)
-            (*count)++;
-    }
+    rc = kiln_lake__remove_difference(gone, keep, 0, dry_run, count, err);
 done:
     kiln_map_free(gone);
     kiln_map_free(keep);

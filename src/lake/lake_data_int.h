@@ -30,6 +30,13 @@ int kiln_lake__datafile_from_stats(kiln_lake_datafile *d, kiln_arena *a, const c
                                    const kiln_lake_pspec *spec, const kiln_lake_value *part, const kiln_schema *schema,
                                    const kiln_parquet_file_stats *st, int sort_order_id, kiln_err *err);
 
+/* Remove every file of `gone` not in `keep` (maps keyed by stored
+ * location); skip_missing: files already gone are not counted. *count (may
+ * be NULL) += files removed (dry_run: that would be). The one deletion loop
+ * of the two expire rules (iceberg_files.c). */
+int kiln_lake__remove_difference(const kiln_map *gone, const kiln_map *keep, int skip_missing, int dry_run,
+                                 size_t *count, kiln_err *err);
+
 /* The schema as compact Iceberg JSON (the metadata writer's own
  * serializer), appended to out: what data files ("iceberg.schema") and
  * manifests carry. */
