@@ -97,19 +97,6 @@ static int ident_param(kiln_serve_resp *rs, json_t *id, char out[260], char ns_o
     return table_name(rs, ns_out, json_string_value(nm), out);
 }
 
-static json_t *parse_body(kiln_serve_req *rq, kiln_serve_resp *rs)
-{
-    json_error_t je;
-    json_t *j = json_loadb(rq->body, rq->body_len, 0, &je);
-    if (!j || !json_is_object(j)) {
-        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s", j ? "" : ": ",
-                          j ? "" : je.text);
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 typedef struct ns_find {
     const char *ns;
     int found;
@@ -314,7 +301,7 @@ int kiln_serve__cat_ns_create(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     json_t *nsj = json_object_get(j, "namespace"), *props = json_object_get(j, "properties");
@@ -430,7 +417,7 @@ int kiln_serve__cat_ns_props(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
     char ns[129];
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     kiln_buf u, r, m;
@@ -633,7 +620,7 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_buf part, sort;
     kiln_buf_init(&part, 0);
     kiln_buf_init(&sort, 0);
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         goto done;
     json_t *nm = json_object_get(j, "name"), *schema = json_object_get(j, "schema");
@@ -800,7 +787,7 @@ int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_txn *txn = NULL;
     kiln_err err = {0};
     char name[260];
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     if (tbl_open(rq, rs, &cat, &t, name))
@@ -846,7 +833,7 @@ int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
     char from[260], to[260], fns[129], tns[129];
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
@@ -891,7 +878,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
-    json_t *j = parse_body(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     json_t *changes = json_object_get(j, "table-changes");

@@ -814,19 +814,6 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
 
 /* ------------------------------------------------------------------ actions */
 
-static json_t *body_json(kiln_serve_req *rq, kiln_serve_resp *rs)
-{
-    json_error_t je;
-    json_t *j = json_loadb(rq->body, rq->body_len, 0, &je);
-    if (!j || !json_is_object(j)) {
-        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s", j ? "" : ": ",
-                          j ? "" : je.text);
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
 static void *reap(void *arg)
 {
     pid_t pid = (pid_t)(intptr_t)arg;
@@ -902,7 +889,7 @@ int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs)
     const kiln_flow_dag *d;
     kiln_err err = {0};
     char *log = NULL;
-    json_t *j = body_json(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     const char *date = jstr(j, "logical_date");
@@ -945,7 +932,7 @@ int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_flow_project *p = NULL;
     const kiln_flow_dag *d;
     kiln_err err = {0};
-    json_t *j = body_json(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     const char *start = jstr(j, "start_date"), *end = jstr(j, "end_date"), *task = jstr(j, "task_id");
@@ -982,7 +969,7 @@ int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_flow_project *p = NULL;
     const kiln_flow_dag *d;
     kiln_err err = {0};
-    json_t *j = body_json(rq, rs);
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     json_t *v = json_object_get(j, "paused");

@@ -156,6 +156,19 @@ int kiln_serve__error(kiln_serve_resp *rs, int status, const char *type, const c
     return rc;
 }
 
+json_t *kiln_serve__body_json(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    json_error_t je;
+    json_t *j = json_loadb(rq->body, rq->body_len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "request body must be a JSON object%s%s", j ? "" : ": ",
+                          j ? "" : je.text);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 int kiln_serve__error_kiln(kiln_serve_resp *rs, const kiln_err *err, const char *notfound_type)
 {
     switch (err->code) {

@@ -9,6 +9,7 @@
 
 #include "serve/serve.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -65,6 +66,9 @@ int kiln_serve__error(kiln_serve_resp *rs, int status, const char *type, const c
  * CommitFailedException, KILN_EINVAL/EFORMAT -> 400 BadRequestException,
  * KILN_EUNSUPP -> 406 UnsupportedOperationException, else 500. */
 int kiln_serve__error_kiln(kiln_serve_resp *rs, const kiln_err *err, const char *notfound_type);
+/* The request body as a JSON object (caller json_decref's it), or NULL
+ * after a 400 BadRequestException naming the parse error. */
+json_t *kiln_serve__body_json(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* Handlers: fill rs (status + body); return 0, or a KILN_E* code for an
  * internal failure (then a 500 is sent). */
