@@ -698,12 +698,20 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
                 continue;
             }
             if (rc != 0) {
-                kiln_free(loc);
-                kiln_lake_meta_free(m);
-                return rc;
+                /* The catalog row could not be moved (typically SQLITE_BUSY:
+                 * this connection reads inside a transaction while a writer
+                 * holds the write lock, so SQLite refuses to wait). The
+                 * linked metadata file is the commit; the writer (or the
+                 * next load) records it in the row. Read the table as of the
+                 * file, as every reader of version-hint.text does. */
+                kiln_debug("table %s: v%d read from its metadata file; catalog row not moved (%s)", t->name,
+                           t->version + 1, err->msg);
+                *err = (kiln_err){0};
+                rc = 0;
+            } else {
+                kiln_warn("table %s: recovered commit v%d (catalog row was behind the metadata files)", t->name,
+                          t->version + 1);
             }
-            kiln_warn("table %s: recovered commit v%d (catalog row was behind the metadata files)", t->name,
-                      t->version + 1);
         }
         kiln_lake_meta_free(t->meta);
         t->meta = m;
@@ -714,6 +722,15 @@ static int roll_forward(kiln_lake_table *t, kiln_err *err)
 }
 
 static int table_new(kiln_lake_table **out, kiln_lake_catalog *c, const char *name, kiln_err *err);
+
+/* Is loc one of the metadata files t's current metadata descends from? */
+static int row_is_ancestor(const kiln_lake_table *t, const char *loc)
+{
+    for (size_t i = 0; t->meta && i < t->meta->nmetadata_log; i++)
+        if (t->meta->metadata_log[i].metadata_file && !strcmp(t->meta->metadata_log[i].metadata_file, loc))
+            return 1;
+    return 0;
+}
 
 /* Is t a registered table? Then set t->registered and m's remap from the
  * kiln_registered row (catalogs without that table have none). */
@@ -1152,6 +1169,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
     kiln_buf json;
     kiln_buf_init(&json, KILN_LAKE_META_MAX_BYTES);
     char *loc = NULL, *cur = NULL;
+    const char *row_old = NULL; /* the row's location when it lags t's (else t's own) */
     int rc, in_txn = 0;
     int version = t->version + 1;
     kiln_lake_catalog *c = t->cat;
@@ -1178,8 +1196,13 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
         if ((rc = row_get(c, t->ns, t->tbl, &cur, err)) != 0)
             goto done;
         if (strcmp(cur, t->metadata_location) != 0) {
-            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was changed by another commit (now %s)", t->name, cur);
-            goto done;
+            if (!row_is_ancestor(t, cur)) {
+                rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was changed by another commit (now %s)", t->name, cur);
+                goto done;
+            }
+            /* the row is behind the files this handle read (a reader rolled
+             * forward without moving it): move it from where it is */
+            row_old = cur;
         }
     }
     if ((rc = link_version(t, &json, version, opts, &loc, err)) != 0)
@@ -1196,7 +1219,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
         kiln_err cerr = {0};
         int row_rc = 0;
         if (c->kind == KILN_LAKE_CATALOG_SQLITE)
-            row_rc = row_swap(c, t->ns, t->tbl, t->metadata_location, loc, &cerr);
+            row_rc = row_swap(c, t->ns, t->tbl, row_old ? row_old : t->metadata_location, loc, &cerr);
         kiln_err herr = {0};
         if (write_hint(t->dir, version, &herr) != 0)
             kiln_warn("table %s: version-hint.text not updated: %s", t->name, herr.msg);

@@ -38,6 +38,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lake/lake.h"
 
@@ -1064,8 +1065,8 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
 
 /* ------------------------------------------------------------ entry */
 
-int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
-                       FILE *out, kiln_err *err)
+static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                      FILE *out, int *retryable, kiln_err *err)
 {
     int rc = 0;
     wstmt w = {0};
@@ -1236,6 +1237,9 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
                     (long long)res.snapshot_id);
     }
 done:
+    /* a lost optimistic race of a statement that reads the table again when
+     * re-run (not CREATE TABLE AS, which conflicts only with itself) */
+    *retryable = rc == KILN_ECONFLICT && *handled && w.kind != W_CTAS;
     if (rc && *handled)
         kiln_err_prefix(err, "%s %s: ", vb, w.shown[0] ? w.shown : "");
     if (created) {
@@ -1254,4 +1258,28 @@ done:
     kiln_buf_free(&keys);
     wstmt_free(&w);
     return rc;
+}
+
+/* A write statement that lost the optimistic race (another process committed
+ * to the table, or to a partition it rewrites, after it read the table) is
+ * run again from the start, reading the table as it is now: what a user
+ * re-running the statement would do, so concurrent MERGEs into one table
+ * serialize instead of failing. Bounded, with jittered exponential backoff. */
+enum { WRITE_TRIES = 12 };
+
+int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                       FILE *out, kiln_err *err)
+{
+    for (int attempt = 1;; attempt++) {
+        int retryable = 0;
+        int rc = write_once(db, sql, len, mode, handled, used, err_offset, out, &retryable, err);
+        if (rc == 0 || !retryable || attempt >= WRITE_TRIES)
+            return rc;
+        long cap_ms = 20L << (attempt < 6 ? attempt : 6); /* 40 ms .. 1.28 s */
+        long ms = cap_ms / 2 + (long)((uint64_t)kiln_lake_snapshot_id_new() % (uint64_t)(cap_ms / 2 + 1));
+        kiln_debug("%s (attempt %d of %d; running it again in %ld ms)", err->msg, attempt, WRITE_TRIES, ms);
+        kiln_err_clear(err);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
