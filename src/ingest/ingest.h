@@ -156,4 +156,39 @@ typedef struct kiln_ingest_gh_events_report {
  * OUT/github-events/user=U/_state.json records the newest event landed. */
 int kiln_ingest_github_events(const kiln_ingest_gh_events_opts *o, kiln_ingest_gh_events_report *rep, kiln_err *err);
 
+/* ---------------------------------------------------------------- loads into the lake
+ * github-repos: /repos/{owner}/{repo} for every repo in github.pushes (its
+ * latest name), into github.repos (created when missing) with history kept
+ * as SCD type 2: one row per (repo_id, valid_from); a change of full_name,
+ * language, default_branch, fork or archived closes the current row
+ * (valid_to = the observation time, is_current false) and opens a new one;
+ * pushed_at is updated in place on the current row. One MERGE, one commit.
+ *
+ * github-compare: for each push in github.pushes on or after `since`
+ * (default 2025-10-07, when the events lost their commits) matching
+ * `filter`, /repos/{o}/{r}/compare/{before}...{head} (before = 40 zeros: the
+ * repo's default branch), every page (250 commits a page); the merged answer
+ * is kept in the cache store under github-compare/{o}/{r}/{base}...{head}.json
+ * and never asked again; 404 / 451 / 409 are recorded as unavailable, not
+ * fatal. Commits are MERGEd into github.commits on (repo_id, sha), the keys
+ * of archive-era commits (the latest push carrying a sha wins). */
+typedef struct kiln_ingest_gh_load_opts {
+    kiln_github_opts api;
+    const char *warehouse;   /* the lake (directory or s3://) */
+    const char *filter;      /* compare: "actor=a,org=o,repo=o/r" (NULL: every push) */
+    const char *since;       /* compare: first day (NULL: 2025-10-07) */
+    const char *observed_at; /* repos: the observation time, ISO (NULL: now) */
+} kiln_ingest_gh_load_opts;
+
+typedef struct kiln_ingest_gh_load_report {
+    int repos, repos_unavailable, versions_opened, versions_closed, repos_unchanged;
+    int pushes, compares_fetched, compares_cached, compares_unavailable, pages;
+    int64_t commits; /* commit rows given to the MERGE */
+    int64_t rows_inserted, rows_updated;
+    kiln_github_stats stats;
+} kiln_ingest_gh_load_report;
+
+int kiln_ingest_github_repos(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh_load_report *rep, kiln_err *err);
+int kiln_ingest_github_compare(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh_load_report *rep, kiln_err *err);
+
 #endif /* KILN_INGEST_H */

@@ -182,6 +182,8 @@ const server = http.createServer((req, res) => {
     }
   }
   const base = `http://${req.headers.host}${u.pathname}`;
+  if (u.pathname.split('/').some((seg) => { const d = decodeURIComponent(seg); return d === '..' || d.includes('/'); }))
+    return notFound(req, res, entry);
   let m;
   if (req.method === 'GET' && (m = u.pathname.match(/^\/users\/([^/]+)\/events$/))) {
     const login = decodeURIComponent(m[1]);
@@ -193,7 +195,7 @@ const server = http.createServer((req, res) => {
     return ok(req, res, p.slice, h, entry);
   }
   if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)\/compare\/(.+)$/))) {
-    const body = apiDir && readJson(path.join(apiDir, 'compare', m[1], m[2], decodeURIComponent(m[3]) + '.json'));
+    const body = apiDir && readJson(path.join(apiDir, 'compare', decodeURIComponent(m[1]), decodeURIComponent(m[2]), decodeURIComponent(m[3]) + '.json'));
     if (!body) return notFound(req, res, entry);
     const commits = body.commits || [];
     const p = paginate(base, commits, u.searchParams, 250, 250);
@@ -202,7 +204,7 @@ const server = http.createServer((req, res) => {
     return ok(req, res, Object.assign({}, body, { commits: p.slice }), h, entry);
   }
   if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)$/))) {
-    const body = apiDir && readJson(path.join(apiDir, 'repos', m[1], m[2] + '.json'));
+    const body = apiDir && readJson(path.join(apiDir, 'repos', decodeURIComponent(m[1]), decodeURIComponent(m[2]) + '.json'));
     if (!body) return notFound(req, res, entry);
     return ok(req, res, body, {}, entry);
   }
