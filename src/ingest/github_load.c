@@ -557,7 +557,7 @@ static int one_push(cmp_ctx *c, int64_t push_id, int64_t repo_id, const char *re
     if (!res) {
         /* 404 (gone, private), 451 (DMCA), 409 (empty repo), 422 (no common ancestor) */
         rep->compares_unavailable++;
-        json_t *u = json_pack("{sIsIssssssi}", "push_id", (json_int_t)push_id, "repo_id", (json_int_t)repo_id, "repo",
+        json_t *u = json_pack("{sIsIsssssssi}", "push_id", (json_int_t)push_id, "repo_id", (json_int_t)repo_id, "repo",
                               repo, "base", base, "head", head, "status", (int)status);
         if (u)
             json_array_append_new(c->unavailable, u);

@@ -20,6 +20,11 @@
 //   s429       429 with Retry-After S
 //   s5xx       502
 //   reset      the connection is closed without an answer
+// GET /_control/patch?repo=O/R&field=F&value=V: /repos/O/R answers with F=V
+// (V "null", "true", "false" or text) from now on (a new ETag: a change).
+// GET /_control/status?match=SUBSTR&code=N: requests whose path holds SUBSTR
+// answer N (404 gone, 451 blocked, 409 empty repository).
+// --compare-per-page N: compare pages hold at most N commits (default 250).
 // GET /_control/log: the requests seen [{method, path, status, inm, auth}]
 // (auth: whether an Authorization header came; its value is never kept).
 // GET /_control/reset: clear the log and the faults.
@@ -38,6 +43,9 @@ const archive = args.archive;
 const apiDir = args.api;
 const token = args.token;
 let limit = parseInt(args.limit || '5000', 10);
+const comparePerPage = parseInt(args['compare-per-page'] || '250', 10);
+const patches = new Map(); // "owner/repo" -> {field: value}
+const statuses = new Map(); // path substring -> status (404, 451, 409)
 let remaining = limit;
 let resetAt = Math.floor(Date.now() / 1000) + 3600;
 const log = [];
@@ -150,6 +158,18 @@ const server = http.createServer((req, res) => {
       resetAt = Math.floor(Date.now() / 1000) + parseInt(u.searchParams.get('seconds') || '3600', 10);
       return send(req, res, 200, { ok: true }, {}, entry);
     }
+    if (what === 'patch') {
+      const r = u.searchParams.get('repo');
+      const p = patches.get(r) || {};
+      const v = u.searchParams.get('value');
+      p[u.searchParams.get('field')] = v === 'null' ? null : v === 'true' ? true : v === 'false' ? false : v;
+      patches.set(r, p);
+      return send(req, res, 200, { ok: true }, {}, entry);
+    }
+    if (what === 'status') {
+      statuses.set(u.searchParams.get('match'), parseInt(u.searchParams.get('code'), 10));
+      return send(req, res, 200, { ok: true }, {}, entry);
+    }
     if (what === 'fault') {
       faults.push({ kind: u.searchParams.get('kind'), count: parseInt(u.searchParams.get('count') || '1', 10), seconds: parseInt(u.searchParams.get('seconds') || '1', 10), match: u.searchParams.get('match') || '' });
       return send(req, res, 200, { ok: true }, {}, entry);
@@ -181,6 +201,13 @@ const server = http.createServer((req, res) => {
       return send(req, res, f.kind === 's429' ? 429 : 403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, h, entry);
     }
   }
+  for (const [k, code] of statuses)
+    if (entry.path.includes(k)) {
+      const h = {};
+      rateHeaders(h);
+      const msg = { 404: 'Not Found', 451: 'Repository access blocked', 409: 'Git Repository is empty.' }[code] || 'Error';
+      return send(req, res, code, { message: msg }, h, entry);
+    }
   const base = `http://${req.headers.host}${u.pathname}`;
   if (u.pathname.split('/').some((seg) => { const d = decodeURIComponent(seg); return d === '..' || d.includes('/'); }))
     return notFound(req, res, entry);
@@ -198,7 +225,7 @@ const server = http.createServer((req, res) => {
     const body = apiDir && readJson(path.join(apiDir, 'compare', decodeURIComponent(m[1]), decodeURIComponent(m[2]), decodeURIComponent(m[3]) + '.json'));
     if (!body) return notFound(req, res, entry);
     const commits = body.commits || [];
-    const p = paginate(base, commits, u.searchParams, 250, 250);
+    const p = paginate(base, commits, u.searchParams, comparePerPage, comparePerPage);
     const h = {};
     if (p.link) h.Link = p.link;
     return ok(req, res, Object.assign({}, body, { commits: p.slice }), h, entry);
@@ -206,7 +233,8 @@ const server = http.createServer((req, res) => {
   if (req.method === 'GET' && (m = u.pathname.match(/^\/repos\/([^/]+)\/([^/]+)$/))) {
     const body = apiDir && readJson(path.join(apiDir, 'repos', decodeURIComponent(m[1]), decodeURIComponent(m[2]) + '.json'));
     if (!body) return notFound(req, res, entry);
-    return ok(req, res, body, {}, entry);
+    const p = patches.get(`${decodeURIComponent(m[1])}/${decodeURIComponent(m[2])}`);
+    return ok(req, res, p ? Object.assign({}, body, p) : body, {}, entry);
   }
   notFound(req, res, entry);
 });
