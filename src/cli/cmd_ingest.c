@@ -265,10 +265,11 @@ static int run_github_load(kiln_args *a, int compare)
     if (kiln_opt_has(a, "--json")) {
         if (compare)
             printf("{\"source\":\"github-compare\",\"ok\":%s,\"pushes\":%d,\"fetched\":%d,\"cached\":%d,"
-                   "\"unavailable\":%d,\"pages\":%d,\"commits\":%lld,\"inserted\":%lld,\"updated\":%lld,",
+                   "\"unavailable\":%d,\"pages\":%d,\"commits\":%lld,\"inserted\":%lld,\"updated\":%lld,"
+                   "\"sizes_set\":%lld,",
                    rc ? "false" : "true", rep.pushes, rep.compares_fetched, rep.compares_cached,
                    rep.compares_unavailable, rep.pages, (long long)rep.commits, (long long)rep.rows_inserted,
-                   (long long)rep.rows_updated);
+                   (long long)rep.rows_updated, (long long)rep.sizes_set);
         else
             printf("{\"source\":\"github-repos\",\"ok\":%s,\"repos\":%d,\"unavailable\":%d,\"opened\":%d,"
                    "\"closed\":%d,\"unchanged\":%d,\"inserted\":%lld,\"updated\":%lld,",

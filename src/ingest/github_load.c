@@ -420,7 +420,7 @@ typedef struct cmp_ctx {
     kiln_github *g;
     kiln_store *cache;
     sqlite3 *db;
-    sqlite3_stmt *ins;
+    sqlite3_stmt *ins, *ins_size;
     kiln_ingest_gh_load_report *rep;
     json_t *unavailable;
 } cmp_ctx;
@@ -563,6 +563,16 @@ static int one_push(cmp_ctx *c, int64_t push_id, int64_t repo_id, const char *re
             json_array_append_new(c->unavailable, u);
         return 0;
     }
+    json_t *tc = json_object_get(res, "total_commits");
+    if (json_is_integer(tc)) {
+        sqlite3_reset(c->ins_size);
+        sqlite3_bind_int64(c->ins_size, 1, push_id);
+        sqlite3_bind_int64(c->ins_size, 2, (sqlite3_int64)json_integer_value(tc));
+        if (sqlite3_step(c->ins_size) != SQLITE_DONE) {
+            json_decref(res);
+            return kiln_err_set(err, KILN_EIO, "SQL: %s", sqlite3_errmsg(c->db));
+        }
+    }
     size_t i;
     json_t *cm;
     json_array_foreach(json_object_get(res, "commits"), i, cm)
@@ -635,6 +645,11 @@ int kiln_ingest_github_compare(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh
     const char *qi = "INSERT INTO temp._c VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     if ((rc = kiln_sql_prepare(c.db, qi, strlen(qi), &c.ins, &used, NULL, err)))
         goto out;
+    if ((rc = sql_run(c.db, "CREATE TEMP TABLE _p (push_id INTEGER PRIMARY KEY, size INTEGER)", err)))
+        goto out;
+    const char *qp = "INSERT OR REPLACE INTO temp._p VALUES (?1, ?2)";
+    if ((rc = kiln_sql_prepare(c.db, qp, strlen(qp), &c.ins_size, &used, NULL, err)))
+        goto out;
     char *q = kiln_sprintf("SELECT push_id, repo_id, repo_name, \"before\", head, created_at FROM github.pushes "
                            "WHERE created_at >= ?1%s ORDER BY created_at, push_id",
                            where.data ? where.data : "");
@@ -678,6 +693,21 @@ int kiln_ingest_github_compare(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh
         if ((rc = lake_write(c.db, merge, &rep->rows_inserted, &rep->rows_updated, err)))
             goto out;
     }
+    /* the pushes' size (commits in the push) where the event lacks it;
+     * distinct_size stays unknown */
+    {
+        const char *pm = "MERGE INTO github.pushes t USING (SELECT p.push_id AS push_id, p.size AS size FROM temp._p p"
+                         " JOIN github.pushes g ON g.push_id = p.push_id WHERE g.size IS NULL OR g.size <> p.size) s"
+                         " ON t.push_id = s.push_id WHEN MATCHED THEN UPDATE SET size = s.size";
+        sqlite3_stmt *cs = NULL;
+        const char *cq = "SELECT count(*) FROM temp._p";
+        int any = 0;
+        if (kiln_sql_prepare(c.db, cq, strlen(cq), &cs, &used, NULL, err) == 0 && sqlite3_step(cs) == SQLITE_ROW)
+            any = sqlite3_column_int(cs, 0) > 0;
+        sqlite3_finalize(cs);
+        if (any && (rc = lake_write(c.db, pm, &rep->sizes_set, &rep->sizes_set, err)))
+            goto out;
+    }
     if (c.cache && json_array_size(c.unavailable)) {
         char *txt = json_dumps(c.unavailable, JSON_INDENT(1));
         kiln_err e = {0};
@@ -690,6 +720,7 @@ out:
         kiln_github_stats_get(c.g, &rep->stats);
     sqlite3_finalize(sel);
     sqlite3_finalize(c.ins);
+    sqlite3_finalize(c.ins_size);
     kiln_github_close(c.g);
     kiln_store_free(c.cache);
     kiln_sql_db_close(c.db);

@@ -171,7 +171,9 @@ int kiln_ingest_github_events(const kiln_ingest_gh_events_opts *o, kiln_ingest_g
  * is kept in the cache store under github-compare/{o}/{r}/{base}...{head}.json
  * and never asked again; 404 / 451 / 409 are recorded as unavailable, not
  * fatal. Commits are MERGEd into github.commits on (repo_id, sha), the keys
- * of archive-era commits (the latest push carrying a sha wins). */
+ * of archive-era commits (the latest push carrying a sha wins); the push's
+ * size (the compare's total_commits) is MERGEd into github.pushes where it
+ * is NULL or differs (a second commit). */
 typedef struct kiln_ingest_gh_load_opts {
     kiln_github_opts api;
     const char *warehouse;   /* the lake (directory or s3://) */
@@ -185,6 +187,7 @@ typedef struct kiln_ingest_gh_load_report {
     int pushes, compares_fetched, compares_cached, compares_unavailable, pages;
     int64_t commits; /* commit rows given to the MERGE */
     int64_t rows_inserted, rows_updated;
+    int64_t sizes_set; /* compare: github.pushes rows whose size was filled from total_commits */
     kiln_github_stats stats;
 } kiln_ingest_gh_load_report;
 

@@ -15,6 +15,7 @@
 #   keys (repo_id, sha) unique; 404 / 451 / 409 answers are recorded as
 #   unavailable, not fatal; a re-run asks no compare again (cached per
 #   before...head) and changes nothing; --filter limits the pushes;
+# - github.pushes gets its size from the compare's total_commits;
 # - 5xx and rate-limit faults in the middle are retried.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
@@ -138,6 +139,25 @@ assert set(got) == set(want), (len(got), len(want))
 for k in want:
     assert got[k][1:] == want[k][1:], (k, got[k], want[k])
 EOF
+sqlj "select push_id, size from github.pushes where created_at >= '2025-10-07'" > sizes.json
+python3 - "$R404" "$R451" "$R409" <<'EOF' || fail "github.pushes sizes differ from the fixture's total_commits"
+import json, sys
+bad = set(sys.argv[1:])
+sizes = {r['push_id']: r['size'] for r in json.load(open('sizes.json'))}
+c = json.load(open('c1.json'))
+n = 0
+for p in json.load(open('cp.json')):
+    if p['repo_name'] in bad:
+        assert sizes[p['push_id']] is None, p
+        continue
+    base = p['before']
+    if set(base) == {'0'}:
+        base = json.load(open(f"api/repos/{p['repo_name']}.json"))['default_branch']
+    f = json.load(open(f"api/compare/{p['repo_name']}/{base}...{p['head']}.json"))
+    assert sizes[p['push_id']] == f['total_commits'], (p, sizes[p['push_id']], f['total_commits'])
+    n += 1
+assert c['sizes_set'] == n, (c, n)
+EOF
 [ -f wh/_cache/github-compare/_unavailable.json ] || fail "unavailable compares not recorded"
 python3 -c "
 import json; u = json.load(open('wh/_cache/github-compare/_unavailable.json'))
@@ -147,7 +167,8 @@ assert sorted({x['status'] for x in u}) == [404, 409, 451], u" || fail "unavaila
 gh github-compare > c2.json 2> c2.err || fail "compare 2: $(cat c2.json c2.err)"
 python3 -c "
 import json; c = json.load(open('c2.json')); c1 = json.load(open('c1.json'))
-assert c['fetched'] == 0 and c['cached'] == c1['fetched'] and c['inserted'] == 0 and c['updated'] == 0, c" ||
+assert c['fetched'] == 0 and c['cached'] == c1['fetched'] and c['inserted'] == 0 and c['updated'] == 0, c
+assert c['sizes_set'] == 0, c" ||
   fail "compare re-run: $(cat c2.json)"
 curl -sS "$URL/_control/log" | python3 -c "
 import json, sys; l = json.load(sys.stdin)
