@@ -12,6 +12,8 @@
 # - a 502, a dropped connection, a primary rate limit (403, Remaining 0,
 #   Reset in 2 s: waited out, not failed) and a secondary limit (403 +
 #   Retry-After) are all retried to success;
+# - write-once: an hour landed without an event stays as it is (counted);
+#   a state older than the API window is reported as a gap;
 # - the request budget stops the run with an error; a bad token is exit 3;
 #   an unknown user exit 4; a reset too far away fails fast with the reset
 #   time; bad options exit 2;
@@ -131,6 +133,29 @@ assert r['retries'] >= 4 and r['rate_waits'] == 1 and r['secondary_waits'] == 1,
 (cd raw2 && find github-events -name '*.json.gz' -exec sha256sum {} + | sort) > sums3.txt
 (cd raw && find github-events -name '*.json.gz' -exec sha256sum {} + | sort) > sums1b.txt
 cmp -s sums1b.txt sums3.txt || fail "the fault run landed other bytes"
+
+# --- write-once: an hour landed earlier without one event is kept as it
+# is (the event is counted as not landed); a state older than the API's
+# window is reported as a gap
+h="$(ls raw2/github-events/user="$U"/gharchive/date=*/hour=*/*.json.gz | head -1)"
+python3 - "$h" <<'EOF'
+import gzip, sys
+lines = gzip.open(sys.argv[1], 'rt').read().splitlines(True)
+assert len(lines) >= 1
+with gzip.open(sys.argv[1], 'wt') as f:
+    f.writelines(lines[1:])
+EOF
+sha_before="$(sha256sum "$h" | cut -d' ' -f1)"
+printf '{"user":"%s","newest_id":1,"newest_created_at":"2015-01-01T00:00:00Z"}\n' "$U" > "raw2/github-events/user=$U/_state.json"
+ctl reset
+ev --out raw2 --json > run5.json 2> err5b.txt || fail "partial run: $(cat run5.json err5b.txt)"
+python3 -c "
+import json; r = json.load(open('run5.json'))
+assert r['hours_partial'] == 1 and r['events_not_landed'] == 1 and r['hours_landed'] == 0, r
+assert r['gap'] is True, r" || fail "partial run: $(cat run5.json)"
+[ "$(sha256sum "$h" | cut -d' ' -f1)" = "$sha_before" ] || fail "a landed hour was rewritten"
+grep -q "write-once" err5b.txt || fail "no write-once warning: $(cat err5b.txt)"
+grep -q "events in between are lost" err5b.txt || fail "no gap warning: $(cat err5b.txt)"
 
 # --- a secondary limit that never lifts: retries end in an error
 ctl reset
