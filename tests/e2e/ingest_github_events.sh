@@ -9,7 +9,7 @@
 #   request and appears in no output;
 # - a re-run sends If-None-Match on every page, gets 304s (free: the
 #   server's X-RateLimit-Remaining does not move) and rewrites nothing;
-# - a 502, a dropped connection, a primary rate limit (403, Remaining 0,
+# - a 502, a dropped connection, a body cut half way, a primary rate limit (403, Remaining 0,
 #   Reset in 2 s: waited out, not failed) and a secondary limit (403 +
 #   Retry-After) are all retried to success;
 # - write-once: an hour landed without an event stays as it is (counted);
@@ -119,6 +119,7 @@ cmp -s sums1.txt sums2.txt || fail "re-run changed landed objects"
 ctl reset
 ctl "fault?kind=s5xx&count=1&match=page=2"
 ctl "fault?kind=reset&count=1&match=page=3"
+ctl "fault?kind=truncate&count=1&match=page=3"
 ctl "fault?kind=ratelimit&count=1&seconds=2&match=page=4"
 ctl "fault?kind=secondary&count=1&seconds=1&match=per_page=3%26page=5"
 t0=$(date +%s)
@@ -127,7 +128,7 @@ t1=$(date +%s)
 python3 -c "
 import json; r = json.load(open('run3.json')); r1 = json.load(open('run1.json'))
 assert r['events'] == r1['events'] and r['hours_landed'] == r1['hours_landed'], r
-assert r['retries'] >= 4 and r['rate_waits'] == 1 and r['secondary_waits'] == 1, r
+assert r['retries'] >= 5 and r['rate_waits'] == 1 and r['secondary_waits'] == 1, r
 " || fail "fault run: $(cat run3.json)"
 [ $((t1 - t0)) -ge 2 ] || fail "the primary rate limit was not waited out ($((t1 - t0)) s)"
 (cd raw2 && find github-events -name '*.json.gz' -exec sha256sum {} + | sort) > sums3.txt

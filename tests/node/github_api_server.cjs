@@ -20,6 +20,7 @@
 //   s429       429 with Retry-After S
 //   s5xx       502
 //   reset      the connection is closed without an answer
+//   truncate   a 200 whose body stops half way (the connection is closed)
 // GET /_control/patch?repo=O/R&field=F&value=V: /repos/O/R answers with F=V
 // (V "null", "true", "false" or text) from now on (a new ETag: a change).
 // GET /_control/status?match=SUBSTR&code=N: requests whose path holds SUBSTR
@@ -189,6 +190,14 @@ const server = http.createServer((req, res) => {
       return req.socket.destroy();
     }
     if (f.kind === 's5xx') return send(req, res, 502, { message: 'Server Error' }, h, entry);
+    if (f.kind === 'truncate') {
+      // a 200 whose body stops half way (Content-Length promises more)
+      const body = Buffer.from(JSON.stringify([{ id: '1', type: 'PushEvent' }, { id: '2', type: 'PushEvent' }]));
+      entry.status = 200;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(body.length) });
+      res.write(body.subarray(0, body.length >> 1));
+      return setTimeout(() => req.socket.destroy(), 50);
+    }
     if (f.kind === 'ratelimit') {
       rateHeaders(h);
       h['X-RateLimit-Remaining'] = '0';
