@@ -14,6 +14,8 @@ PKGS=(
 # Node.js (with npm) runs the independent readers; only install Debian's when
 # no node/npm is on the machine, so a NodeSource install is left alone.
 if ! command -v npm >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
+# boto3: the second independent S3 client of tests/e2e/store_s3.sh (net13)
+if ! python3 -c 'import boto3' >/dev/null 2>&1; then PKGS+=(python3-boto3); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -30,6 +30,50 @@ static const kiln_opt gharchive_opts[] = {
     {"--retries", 0, KILN_OPT_VALUE, "N", "attempts per hour file, 1..20 (default 5)"},
     KILN_OPT_END};
 
+static const kiln_opt gh_events_opts[] = {
+    {"--user", 0, KILN_OPT_VALUE, "LOGIN", "the GitHub user whose public events to pull (required)"},
+    {"--out", 'o', KILN_OPT_VALUE, "RAW",
+     "the raw zone: a directory or s3://bucket/prefix (required); files land at\n"
+     "RAW/github-events/user=U/gharchive/date=D/hour=H/D-H.json.gz"},
+    {"--api-url", 0, KILN_OPT_VALUE, "URL",
+     "the REST API root (default $KILN_GITHUB_API_URL or https://api.github.com;\nGitHub Enterprise: "
+     "https://HOST/api/v3)"},
+    {"--cache", 0, KILN_OPT_VALUE, "STORE",
+     "where the ETag response cache lives, a directory or s3://... (default: RAW)"},
+    {"--budget", 0, KILN_OPT_VALUE, "N", "at most N HTTP requests this run, 1..1000000 (default 1000)"},
+    {"--per-page", 0, KILN_OPT_VALUE, "N", "events per page, 1..100 (default 100)"},
+    {"--retries", 0, KILN_OPT_VALUE, "N", "attempts per request, 1..20 (default 6)"},
+    {"--max-wait", 0, KILN_OPT_VALUE, "SECONDS",
+     "longest wait for a rate-limit reset or Retry-After, 0..86400 (default 3900);\na longer one is an error"},
+    KILN_OPT_END};
+
+#define GH_API_OPTS                                                                                                    \
+    {"--api-url", 0, KILN_OPT_VALUE, "URL",                                                                            \
+     "the REST API root (default $KILN_GITHUB_API_URL or https://api.github.com)"},                                    \
+        {"--cache", 0, KILN_OPT_VALUE, "STORE",                                                                        \
+         "where API answers are cached (ETag; compares for good), a directory or\ns3://... (default "                  \
+         "WAREHOUSE/_cache)"},                                                                                         \
+        {"--budget", 0, KILN_OPT_VALUE, "N", "at most N HTTP requests this run, 1..1000000 (default 1000)"},           \
+        {"--retries", 0, KILN_OPT_VALUE, "N", "attempts per request, 1..20 (default 6)"},                              \
+    {                                                                                                                  \
+        "--max-wait", 0, KILN_OPT_VALUE, "SECONDS",                                                                    \
+            "longest wait for a rate-limit reset or Retry-After, 0..86400 (default 3900)"                              \
+    }
+
+static const kiln_opt gh_repos_opts[] = {GH_API_OPTS,
+                                         {"--observed-at", 0, KILN_OPT_VALUE, "TIME",
+                                          "the time the new versions start (valid_from), ISO timestamp (default now)"},
+                                         KILN_OPT_END};
+
+static const kiln_opt gh_compare_opts[] = {
+    GH_API_OPTS,
+    {"--filter", 0, KILN_OPT_VALUE, "SPEC",
+     "only pushes matching KEY=VALUE[,KEY=VALUE...]; keys actor, org, repo\n(owner/name); a key given twice matches "
+     "either "
+     "value; case-insensitive"},
+    {"--since", 0, KILN_OPT_VALUE, "DATE", "first day of pushes to enrich (default 2025-10-07)"},
+    KILN_OPT_END};
+
 static const kiln_subcmd ingest_subs[] = {
     {"gharchive", NULL, 0, 0, "GH Archive hour files into the raw zone",
      "Download SOURCE/YYYY-MM-DD-H.json.gz (hour not zero-padded) for each hour\n"
@@ -41,6 +85,35 @@ static const kiln_subcmd ingest_subs[] = {
      "before it lands; a 404 is a missing hour (not an error). Each day gets\n"
      "RAW/gharchive/date=YYYY-MM-DD/_manifest.json (size, sha256, etag, url).",
      gharchive_opts},
+    {"github-events", NULL, 0, 0, "a user's recent public events from the GitHub REST API into the raw zone",
+     "GET /users/LOGIN/events (newest first; GitHub keeps the last 300 events\n"
+     "of the last 90 days), following Link rel=\"next\" pages, and land them\n"
+     "as GH Archive lines (one event a line, oldest first) in one gzip file per\n"
+     "hour: RAW/github-events/user=LOGIN/gharchive/date=D/hour=H/D-H.json.gz,\n"
+     "so `kiln job gh-events --in RAW/github-events/user=LOGIN` processes them.\n"
+     "Write-once: a landed hour is never rewritten; an hour that may still grow\n"
+     "(ended less than 10 minutes ago) waits for the next run. GITHUB_TOKEN is\n"
+     "sent when set (never logged). Pages are cached by ETag (a 304 costs no\n"
+     "quota); rate limits are waited out, not failed.",
+     gh_events_opts},
+    {"github-repos", NULL, 0, 0, "repository metadata for the repos in github.pushes into github.repos (SCD2)",
+     "GET /repos/OWNER/REPO for every repo of github.pushes (--warehouse) and\n"
+     "MERGE the answers into github.repos (created when missing): one row per\n"
+     "(repo_id, valid_from); a change of full_name, language, default_branch,\n"
+     "fork or archived closes the current row (valid_to, is_current false) and\n"
+     "opens a new one, so history is kept (SCD type 2). Repos answering 404,\n"
+     "451 or 403 are counted as unavailable, not fatal. One Iceberg commit.",
+     gh_repos_opts},
+    {"github-compare", NULL, 0, 0, "commits of pushes since 2025-10-07 from the compare API into github.commits",
+     "Since 2025-10-07 PushEvents carry no commits. For each push of\n"
+     "github.pushes on or after --since (and --filter), GET\n"
+     "/repos/OWNER/REPO/compare/BEFORE...HEAD (BEFORE all zeros: the repo's\n"
+     "default branch), every page of 250 commits, cached for good in --cache;\n"
+     "404, 451, 409 are recorded (CACHE/github-compare/_unavailable.json), not\n"
+     "fatal. The commits are MERGEd into github.commits on (repo_id, sha), the\n"
+     "keys of archive-era commits; distinct is NULL (the compare API cannot\n"
+     "tell). One Iceberg commit.",
+     gh_compare_opts},
 };
 
 static const kiln_cmdspec ingest_spec = {
@@ -48,7 +121,7 @@ static const kiln_cmdspec ingest_spec = {
     .text = "Pull source data over HTTP into the raw zone of a local or S3 store.",
     .opts = ingest_opts,
     .subs = ingest_subs,
-    .nsubs = 1,
+    .nsubs = 4,
     .footer = "exit codes: 0 every hour landed, unchanged, kept or missing; 1 nothing\n"
               "landed and some hour failed; 2 usage; 3 bad S3 settings; 4 every hour\n"
               "missing at the source; 6 some hours failed, others landed\n",
@@ -73,11 +146,168 @@ static int parse_hours(const char *v, int *lo, int *hi)
     return 0;
 }
 
+static int run_github_events(kiln_args *a)
+{
+    kiln_ingest_gh_events_opts o;
+    memset(&o, 0, sizeof o);
+    const char *v;
+    long long x;
+    int rc;
+    if (!(o.user = kiln_opt_get(a, "--user")))
+        return kiln_opt_usage(a, "--user LOGIN is required");
+    if (!(o.out = kiln_opt_get(a, "--out")))
+        return kiln_opt_usage(a, "--out RAW is required");
+    o.api.api_url = kiln_opt_get(a, "--api-url");
+    o.api.cache = kiln_opt_get(a, "--cache");
+    x = 1000;
+    if ((rc = kiln_opt_int(a, "--budget", 1, 1000000, &x)))
+        return rc;
+    o.api.budget = x;
+    x = 100;
+    if ((rc = kiln_opt_int(a, "--per-page", 1, 100, &x)))
+        return rc;
+    o.per_page = (int)x;
+    x = 6;
+    if ((rc = kiln_opt_int(a, "--retries", 1, 20, &x)))
+        return rc;
+    o.api.max_attempts = (int)x;
+    x = 3900;
+    if ((rc = kiln_opt_int(a, "--max-wait", 0, 86400, &x)))
+        return rc;
+    o.api.max_wait_ms = x > 0 ? (long)x * 1000 : 1;
+    (void)v;
+    kiln_ingest_gh_events_report rep;
+    kiln_err err = {0};
+    rc = kiln_ingest_github_events(&o, &rep, &err);
+    const kiln_github_stats *st = &rep.stats;
+    if (kiln_opt_has(a, "--json")) {
+        printf("{\"source\":\"github-events\",\"user\":");
+        kiln_cli_json_str(stdout, o.user);
+        printf(",\"out\":");
+        kiln_cli_json_str(stdout, o.out);
+        printf(",\"ok\":%s,\"pages\":%d,\"events\":%d,\"hours_landed\":%d,\"hours_unchanged\":%d,"
+               "\"hours_partial\":%d,\"events_not_landed\":%d,\"gap\":%s,\"oldest\":",
+               rc ? "false" : "true", rep.pages, rep.events, rep.hours_landed, rep.hours_unchanged, rep.hours_partial,
+               rep.events_not_landed, rep.gap ? "true" : "false");
+        kiln_cli_json_str(stdout, rep.oldest);
+        printf(",\"newest\":");
+        kiln_cli_json_str(stdout, rep.newest);
+        printf(",\"requests\":%llu,\"not_modified\":%llu,\"retries\":%llu,\"rate_waits\":%llu,"
+               "\"secondary_waits\":%llu,\"rate_remaining\":%ld,\"poll_interval\":%ld}\n",
+               (unsigned long long)st->requests, (unsigned long long)st->not_modified, (unsigned long long)st->retries,
+               (unsigned long long)st->rate_waits, (unsigned long long)st->secondary_waits, st->rate_remaining,
+               st->poll_interval_s);
+    } else if (!rc) {
+        printf("ingest github-events %s: %d event(s) on %d page(s) (%s .. %s): %d hour(s) landed, %d already "
+               "there, %d landed before without some events; %d event(s) not landed; %llu request(s), %llu "
+               "answered 304 from the cache, %llu retried, %llu rate-limit wait(s), %llu secondary\n",
+               o.user, rep.events, rep.pages, rep.oldest[0] ? rep.oldest : "-", rep.newest[0] ? rep.newest : "-",
+               rep.hours_landed, rep.hours_unchanged, rep.hours_partial, rep.events_not_landed,
+               (unsigned long long)st->requests, (unsigned long long)st->not_modified, (unsigned long long)st->retries,
+               (unsigned long long)st->rate_waits, (unsigned long long)st->secondary_waits);
+    }
+    if (rc)
+        return kiln_cli_fail(&err);
+    if (rep.gap)
+        fprintf(stderr,
+                "kiln: warning ingest: the API's event window no longer reaches the newest event landed before: "
+                "events in between are lost (run more often than the 300-event window fills)\n");
+    return KILN_EXIT_OK;
+}
+
+static int gh_api_opts(kiln_args *a, kiln_github_opts *o, char **cache_owned)
+{
+    long long x;
+    int rc;
+    o->api_url = kiln_opt_get(a, "--api-url");
+    o->cache = kiln_opt_get(a, "--cache");
+    const char *wh = kiln_cli_warehouse();
+    if (!o->cache && wh)
+        o->cache = *cache_owned = kiln_sprintf("%s/_cache", wh);
+    x = 1000;
+    if ((rc = kiln_opt_int(a, "--budget", 1, 1000000, &x)))
+        return rc;
+    o->budget = x;
+    x = 6;
+    if ((rc = kiln_opt_int(a, "--retries", 1, 20, &x)))
+        return rc;
+    o->max_attempts = (int)x;
+    x = 3900;
+    if ((rc = kiln_opt_int(a, "--max-wait", 0, 86400, &x)))
+        return rc;
+    o->max_wait_ms = x > 0 ? (long)x * 1000 : 1;
+    return 0;
+}
+
+static int run_github_load(kiln_args *a, int compare)
+{
+    kiln_ingest_gh_load_opts o;
+    memset(&o, 0, sizeof o);
+    char *cache = NULL;
+    int rc;
+    if (!(o.warehouse = kiln_cli_warehouse()))
+        return kiln_opt_usage(a, "--warehouse DIR is required (the lake with github.pushes)");
+    if ((rc = gh_api_opts(a, &o.api, &cache)))
+        return rc;
+    if (compare) {
+        o.filter = kiln_opt_get(a, "--filter");
+        o.since = kiln_opt_get(a, "--since");
+    } else {
+        o.observed_at = kiln_opt_get(a, "--observed-at");
+    }
+    kiln_ingest_gh_load_report rep;
+    kiln_err err = {0};
+    rc = compare ? kiln_ingest_github_compare(&o, &rep, &err) : kiln_ingest_github_repos(&o, &rep, &err);
+    kiln_free(cache);
+    if (rc == KILN_EINVAL)
+        return kiln_opt_usage(a, "%s", err.msg);
+    const kiln_github_stats *st = &rep.stats;
+    if (kiln_opt_has(a, "--json")) {
+        if (compare)
+            printf("{\"source\":\"github-compare\",\"ok\":%s,\"pushes\":%d,\"fetched\":%d,\"cached\":%d,"
+                   "\"unavailable\":%d,\"pages\":%d,\"commits\":%lld,\"inserted\":%lld,\"updated\":%lld,"
+                   "\"sizes_set\":%lld,",
+                   rc ? "false" : "true", rep.pushes, rep.compares_fetched, rep.compares_cached,
+                   rep.compares_unavailable, rep.pages, (long long)rep.commits, (long long)rep.rows_inserted,
+                   (long long)rep.rows_updated, (long long)rep.sizes_set);
+        else
+            printf("{\"source\":\"github-repos\",\"ok\":%s,\"repos\":%d,\"unavailable\":%d,\"opened\":%d,"
+                   "\"closed\":%d,\"unchanged\":%d,\"inserted\":%lld,\"updated\":%lld,",
+                   rc ? "false" : "true", rep.repos, rep.repos_unavailable, rep.versions_opened, rep.versions_closed,
+                   rep.repos_unchanged, (long long)rep.rows_inserted, (long long)rep.rows_updated);
+        printf("\"requests\":%llu,\"not_modified\":%llu,\"retries\":%llu,\"rate_waits\":%llu,"
+               "\"secondary_waits\":%llu}\n",
+               (unsigned long long)st->requests, (unsigned long long)st->not_modified, (unsigned long long)st->retries,
+               (unsigned long long)st->rate_waits, (unsigned long long)st->secondary_waits);
+    } else if (!rc) {
+        if (compare)
+            printf("ingest github-compare: %d push(es): %d compared (%d page(s)), %d from the cache, %d unavailable; "
+                   "%lld commit(s) merged into github.commits (%lld inserted, %lld updated); %llu request(s)\n",
+                   rep.pushes, rep.compares_fetched, rep.pages, rep.compares_cached, rep.compares_unavailable,
+                   (long long)rep.commits, (long long)rep.rows_inserted, (long long)rep.rows_updated,
+                   (unsigned long long)st->requests);
+        else
+            printf("ingest github-repos: %d repo(s): %d new version(s) (%d closed), %d unchanged, %d unavailable; "
+                   "%llu request(s), %llu answered 304 from the cache\n",
+                   rep.repos, rep.versions_opened, rep.versions_closed, rep.repos_unchanged, rep.repos_unavailable,
+                   (unsigned long long)st->requests, (unsigned long long)st->not_modified);
+    }
+    if (rc)
+        return kiln_cli_fail(&err);
+    return KILN_EXIT_OK;
+}
+
 static int run_ingest(int argc, char **argv)
 {
     kiln_args a;
     if (kiln_opt_parse(&a, &ingest_spec, argc, argv))
         return a.exit;
+    if (a.sub && !strcmp(a.sub->name, "github-events"))
+        return run_github_events(&a);
+    if (a.sub && !strcmp(a.sub->name, "github-repos"))
+        return run_github_load(&a, 0);
+    if (a.sub && !strcmp(a.sub->name, "github-compare"))
+        return run_github_load(&a, 1);
     kiln_ingest_gha_opts o;
     kiln_ingest_gha_opts_init(&o);
     const char *v;
@@ -164,5 +394,5 @@ static int run_ingest(int argc, char **argv)
     return code;
 }
 
-KILN_COMMAND(cmd_ingest, "ingest", "pull GH Archive hours into an immutable raw zone (local or S3)", NULL, run_ingest,
-             62, NULL, 0, &ingest_spec)
+KILN_COMMAND(cmd_ingest, "ingest", "pull GH Archive hours and GitHub API data into an immutable raw zone (local or S3)",
+             NULL, run_ingest, 62, NULL, 0, &ingest_spec)

@@ -7,15 +7,15 @@
  * middle child exits at once, so there is no zombie and no wait). The
  * grandchild first closes every inherited descriptor - above all the
  * task-instance lock files, which it would otherwise keep locked - then
- * delivers with libcurl (timeout per attempt, retries with backoff on a
- * connection error, 429 or 5xx) or runs the command (killed at the
+ * delivers with the one HTTP client, net/http.h (timeout per attempt,
+ * retries with backoff on a connection error, 429 or 5xx) or runs the command (killed at the
  * timeout), and appends one JSON line per delivery to .kiln/alerts.ndjson.
  * URLs and routing keys may come from environment variables (url_env,
  * routing_key_env) and are never written to a log.
  */
 #include "flow_int.h"
+#include "net/http.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -151,54 +151,46 @@ done:
 
 /* ------------------------------------------------------------ the grandchild */
 
-static size_t discard(char *p, size_t size, size_t n, void *u)
-{
-    (void)p;
-    (void)u;
-    return size * n;
-}
-
 static int post(const delivery *dv, long *status, int *attempts, char *why, size_t whyn)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    /* 0.5 s, 1 s, 2 s, ... (jittered) between attempts */
+    kiln_http_opts ho;
+    memset(&ho, 0, sizeof ho);
+    ho.timeout_ms = (long)dv->a->timeout_ms;
+    ho.max_attempts = dv->a->retries + 1;
+    ho.retry_base_ms = 500;
+    kiln_http *c = NULL;
+    kiln_err e = {0};
     int ok = 0;
-    if (!c || !hdr) {
-        snprintf(why, whyn, "curl init failed");
-        goto done;
+    *status = 0;
+    if (kiln_http_new(&c, &ho, &e) != 0) {
+        snprintf(why, whyn, "%s", e.msg);
+        return 0;
     }
-    curl_easy_setopt(c, CURLOPT_URL, dv->url);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, dv->body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)dv->a->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    for (int i = 0; i <= dv->a->retries; i++) {
-        if (i)
-            usleep((useconds_t)(500000u << (i - 1))); /* 0.5 s, 1 s, 2 s, ... */
-        *attempts = i + 1;
-        CURLcode cr = curl_easy_perform(c);
+    const char *hdr[] = {"Content-Type: application/json"};
+    kiln_http_req q;
+    kiln_http_req_init(&q, "POST", dv->url);
+    q.headers = hdr;
+    q.nheaders = 1;
+    q.body = dv->body;
+    q.body_len = strlen(dv->body);
+    kiln_http_resp r;
+    kiln_http_resp_init(&r);
+    int rc = kiln_http_do(c, &q, &r, &e);
+    *attempts = r.attempts;
+    *status = r.status;
+    if (rc) {
+        /* not r.error: the URL may be a secret (url_env); say only what failed */
+        snprintf(why, whyn, "%s", r.reason[0] ? r.reason : e.msg);
         *status = 0;
-        if (cr != CURLE_OK) {
-            snprintf(why, whyn, "%s", curl_easy_strerror(cr));
-            continue;
-        }
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        if (*status >= 200 && *status < 300) {
-            ok = 1;
-            why[0] = 0;
-            break;
-        }
-        snprintf(why, whyn, "HTTP %ld", *status);
-        if (*status != 429 && *status < 500)
-            break; /* the request itself is wrong: retrying will not help */
+    } else if (r.status >= 200 && r.status < 300) {
+        ok = 1;
+        why[0] = 0;
+    } else {
+        snprintf(why, whyn, "HTTP %ld", r.status);
     }
-done:
-    curl_slist_free_all(hdr);
-    if (c)
-        curl_easy_cleanup(c);
+    kiln_http_resp_free(&r);
+    kiln_http_free(c);
     return ok;
 }
 
@@ -269,7 +261,6 @@ done:
 
 static void deliver_all(const char *outlog, delivery *dv, size_t n, const kiln_flow_alert_event *ev)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     static const char *const types[] = {"command", "webhook", "slack", "pagerduty"};
     for (size_t i = 0; i < n; i++) {
         long status = 0;

@@ -317,7 +317,9 @@ static const char *const task_keys[] = {
     "path", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
-    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
+    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
+    /* ingest.gharchive / ingest.github_api (net13) */
+    "from", "hours", "parallel", "attempts", "what", "user", "api_url", "cache", "budget", "since", NULL};
 
 static int key_known(const char *const *keys, const char *k);
 
@@ -337,6 +339,11 @@ static const lib_type lib_types[] = {
       NULL},
      NULL},
     {"sql", {"sql", "warehouse", NULL}, "sql"},
+    /* net13: the raw zone's sources (src/ingest), run in-process */
+    {"ingest.gharchive", {"out", "from", "hours", "parallel", "attempts", NULL}, "out"},
+    {"ingest.github_api",
+     {"what", "user", "out", "warehouse", "api_url", "cache", "budget", "filter", "since", "attempts", NULL},
+     "what"},
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)
 static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", NULL};

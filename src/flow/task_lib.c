@@ -14,6 +14,7 @@
 #include "flow_int.h"
 
 #include "engine/gh_events.h"
+#include "ingest/ingest.h"
 #include "models/models.h"
 #include "sql/sql.h"
 
@@ -164,6 +165,35 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
             ARG("--full-refresh");
         if (opt_true(c, "fail_fast"))
             ARG("--fail-fast");
+    } else if (!strcmp(c->type, "ingest.gharchive")) {
+        char a[32], b[32];
+        kiln_flow__days(c->istart, c->iend, a, b);
+        ARG("ingest");
+        ARG("gharchive");
+        OPT("--from", "from");
+        ARG("--start");
+        ARG(a);
+        ARG("--end");
+        ARG(b);
+        OPT("--hours", "hours");
+        OPT("--out", "out");
+        OPT("--parallel", "parallel");
+        OPT("--retries", "attempts");
+    } else if (!strcmp(c->type, "ingest.github_api")) {
+        const char *w = opt(c, "what") ? opt(c, "what") : "";
+        char sub[40];
+        snprintf(sub, sizeof sub, "github-%s", w);
+        ARG("ingest");
+        ARG(sub);
+        OPT("--user", "user");
+        OPT("--out", "out");
+        OPT("--warehouse", "warehouse");
+        OPT("--api-url", "api_url");
+        OPT("--cache", "cache");
+        OPT("--budget", "budget");
+        OPT("--filter", "filter");
+        OPT("--since", "since");
+        OPT("--retries", "attempts");
     } else if (!strcmp(c->type, "sql")) {
         ARG("sql");
         ARG("--warehouse");
@@ -276,6 +306,120 @@ static int run_gh_events(const kiln_flow__libcall *c)
     }
     kiln_gh_job_result_free(&res);
     return ec;
+}
+
+/* ingest.gharchive: the interval's days of GH Archive into the raw zone */
+static int run_ingest_gharchive(const kiln_flow__libcall *c)
+{
+    kiln_err err = {0};
+    kiln_ingest_gha_opts o;
+    kiln_ingest_gha_opts_init(&o);
+    char a[32], b[32];
+    kiln_flow__days(c->istart, c->iend, a, b);
+    if (kiln_date_parse(a, 10, &o.start_day) != 0 || kiln_date_parse(b, 10, &o.end_day) != 0) {
+        fprintf(stderr, "kiln: error ingest.gharchive: bad interval days %s..%s\n", a, b);
+        return 70;
+    }
+    o.out = opt(c, "out");
+    if (opt(c, "from"))
+        o.base_url = opt(c, "from");
+    if (opt(c, "hours")) {
+        const char *h = opt(c, "hours");
+        char *end;
+        long lo = strtol(h, &end, 10), hi = lo;
+        if (*end == '-')
+            hi = strtol(end + 1, &end, 10);
+        if (*end || lo < 0 || hi > 23 || lo > hi) {
+            fprintf(stderr, "kiln: error ingest.gharchive: hours '%s': expected H or H-H within 0-23\n", h);
+            return 2;
+        }
+        o.hour_lo = (int)lo;
+        o.hour_hi = (int)hi;
+    }
+    if (opt(c, "parallel"))
+        o.parallel = atoi(opt(c, "parallel"));
+    if (opt(c, "attempts"))
+        o.max_attempts = atoi(opt(c, "attempts"));
+    kiln_ingest_report rep;
+    if (kiln_ingest_gharchive(&o, &rep, &err) != 0) {
+        kiln_ingest_report_free(&rep);
+        return fail("ingest.gharchive", &err);
+    }
+    const int *n = rep.counts;
+    printf("ingest.gharchive: %s..%s: %zu hour(s): %d landed, %d unchanged, %d kept, %d changed upstream, %d "
+           "missing, %d failed\n",
+           a, b, rep.nhours, n[KILN_INGEST_LANDED], n[KILN_INGEST_UNCHANGED], n[KILN_INGEST_KEPT],
+           n[KILN_INGEST_CHANGED], n[KILN_INGEST_MISSING], n[KILN_INGEST_FAILED]);
+    for (size_t i = 0; i < rep.nhours; i++)
+        if (rep.hours[i].status == KILN_INGEST_FAILED)
+            fprintf(stderr, "kiln: error ingest.gharchive: %s\n", rep.hours[i].msg);
+    int ok = n[KILN_INGEST_LANDED] + n[KILN_INGEST_UNCHANGED] + n[KILN_INGEST_KEPT] + n[KILN_INGEST_CHANGED];
+    int ec = n[KILN_INGEST_FAILED] ? (ok ? 6 : 1) : (!ok && n[KILN_INGEST_MISSING] ? 4 : 0);
+    kiln_ingest_report_free(&rep);
+    return ec;
+}
+
+/* ingest.github_api: what = events (user, out) | repos | compare (warehouse) */
+static int run_ingest_github_api(const kiln_flow__libcall *c)
+{
+    kiln_err err = {0};
+    const char *w = opt(c, "what");
+    kiln_github_opts api;
+    memset(&api, 0, sizeof api);
+    api.api_url = opt(c, "api_url");
+    api.cache = opt(c, "cache");
+    if (opt(c, "budget"))
+        api.budget = atoll(opt(c, "budget"));
+    if (opt(c, "attempts"))
+        api.max_attempts = atoi(opt(c, "attempts"));
+    int rc;
+    char *cache = NULL;
+    if (w && !strcmp(w, "events")) {
+        if (!opt(c, "user") || !opt(c, "out")) {
+            fprintf(stderr, "kiln: error ingest.github_api: what: events needs user: and out:\n");
+            return 2;
+        }
+        kiln_ingest_gh_events_opts o;
+        memset(&o, 0, sizeof o);
+        o.api = api;
+        o.user = opt(c, "user");
+        o.out = opt(c, "out");
+        kiln_ingest_gh_events_report rep;
+        if ((rc = kiln_ingest_github_events(&o, &rep, &err)))
+            return fail("ingest.github_api", &err);
+        printf("ingest.github_api events %s: %d event(s), %d page(s), %d hour(s) landed, %d already there; %llu "
+               "request(s)\n",
+               o.user, rep.events, rep.pages, rep.hours_landed, rep.hours_unchanged,
+               (unsigned long long)rep.stats.requests);
+        return 0;
+    }
+    if (w && (!strcmp(w, "repos") || !strcmp(w, "compare"))) {
+        kiln_ingest_gh_load_opts o;
+        memset(&o, 0, sizeof o);
+        o.api = api;
+        o.warehouse = opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse";
+        if (!o.api.cache)
+            o.api.cache = cache = kiln_sprintf("%s/_cache", o.warehouse);
+        o.filter = opt(c, "filter");
+        o.since = opt(c, "since");
+        kiln_ingest_gh_load_report rep;
+        int cmp = !strcmp(w, "compare");
+        rc = cmp ? kiln_ingest_github_compare(&o, &rep, &err) : kiln_ingest_github_repos(&o, &rep, &err);
+        kiln_free(cache);
+        if (rc)
+            return fail("ingest.github_api", &err);
+        if (cmp)
+            printf("ingest.github_api compare: %d push(es), %d compared, %d cached, %d unavailable; %lld commit(s) "
+                   "(%lld inserted, %lld updated)\n",
+                   rep.pushes, rep.compares_fetched, rep.compares_cached, rep.compares_unavailable,
+                   (long long)rep.commits, (long long)rep.rows_inserted, (long long)rep.rows_updated);
+        else
+            printf("ingest.github_api repos: %d repo(s), %d new version(s), %d closed, %d unavailable\n", rep.repos,
+                   rep.versions_opened, rep.versions_closed, rep.repos_unavailable);
+        return 0;
+    }
+    fprintf(stderr, "kiln: error ingest.github_api: what: '%s' is not one of events, repos, compare\n", w ? w : "");
+    return 2;
 }
 
 static int run_models_build(const kiln_flow__libcall *c)
@@ -417,6 +561,10 @@ int kiln_flow__lib_main(void *arg)
         return run_models_build(c);
     if (!strcmp(c->type, "sql"))
         return run_sql(c);
+    if (!strcmp(c->type, "ingest.gharchive"))
+        return run_ingest_gharchive(c);
+    if (!strcmp(c->type, "ingest.github_api"))
+        return run_ingest_github_api(c);
     fprintf(stderr, "kiln: error: task type '%s' has no library call\n", c->type);
     return 70;
 }

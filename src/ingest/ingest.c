@@ -17,9 +17,9 @@
  *   writes the same manifest.
  */
 #include "ingest/ingest.h"
+#include "net/http.h"
 #include "store/store.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -152,76 +152,39 @@ static int file_sha256(const char *path, char out[65], int64_t *size, kiln_err *
     return rc;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static void backoff(const kiln_ingest_gha_opts *o, int attempt)
 {
-    long d = o->retry_base_ms << (attempt - 1 > 8 ? 8 : attempt - 1);
-    if (d > 30000)
-        d = 30000;
-    sleep_ms(d / 2 + (long)((unsigned)rand() % (unsigned)(d / 2 + 1)));
+    kiln_http_sleep_ms(kiln_http_backoff_ms(attempt, o->retry_base_ms, 30000));
 }
 
 /* ------------------------------------------------------------ HTTP */
 
 typedef struct dl {
-    CURL *c;
     int fd;                /* body goes here (2xx only) */
     int append;            /* a range was asked: 206 (or file://) appends */
     int started;           /* first body byte seen */
     const char *etag_path; /* where to note the etag at the first byte (NULL: no) */
-    char etag[128];
-    uint64_t bytes;
     int write_failed;
 } dl;
 
-static size_t dl_header(char *p, size_t size, size_t nmemb, void *ud)
+static int dl_write(void *ctx, const kiln_http_resp *r, const char *p, size_t n, kiln_err *err)
 {
-    dl *d = ud;
-    size_t n = size * nmemb;
-    if (n > 5 && !strncasecmp(p, "ETag:", 5)) {
-        const char *v = p + 5;
-        size_t l = n - 5;
-        while (l && (*v == ' ' || *v == '\t')) {
-            v++;
-            l--;
-        }
-        while (l && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
-            l--;
-        if (l >= sizeof d->etag)
-            l = sizeof d->etag - 1;
-        memcpy(d->etag, v, l);
-        d->etag[l] = 0;
-    }
-    return n;
-}
-
-static size_t dl_write(char *p, size_t size, size_t nmemb, void *ud)
-{
-    dl *d = ud;
-    size_t n = size * nmemb;
-    long code = 0;
-    curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &code);
-    if (code != 0 && (code < 200 || code >= 300))
-        return n; /* an error body: not data */
+    dl *d = ctx;
     if (!d->started) {
         d->started = 1;
-        int keep = d->append && (code == 206 || code == 0);
+        int keep = d->append && (r->status == 206 || r->status == 0);
         if (!keep) {
             if (ftruncate(d->fd, 0) != 0 || lseek(d->fd, 0, SEEK_SET) != 0) {
                 d->write_failed = 1;
-                return 0;
+                return kiln_err_set(err, KILN_EIO, "truncate: %s", strerror(errno));
             }
         } else {
             lseek(d->fd, 0, SEEK_END);
         }
-        if (d->etag_path && d->etag[0])
-            (void)kiln_file_write_atomic(d->etag_path, d->etag, strlen(d->etag), NULL);
+        char etag[128];
+        kiln_http_etag(r, etag, sizeof etag, 0);
+        if (d->etag_path && etag[0])
+            (void)kiln_file_write_atomic(d->etag_path, etag, strlen(etag), NULL);
     }
     for (size_t w = 0; w < n;) {
         ssize_t k = write(d->fd, p + w, n - w);
@@ -229,87 +192,71 @@ static size_t dl_write(char *p, size_t size, size_t nmemb, void *ud)
             continue;
         if (k < 0) {
             d->write_failed = 1;
-            return 0;
+            return kiln_err_set(err, KILN_EIO, "write: %s", strerror(errno));
         }
         w += (size_t)k;
     }
-    d->bytes += n;
-    return n;
+    return 0;
 }
 
 typedef struct http_res {
-    CURLcode cc;
+    int transport; /* KILN_HTTP_E* */
     long code;
     char etag[128];
     uint64_t bytes;
     int write_failed;
+    char error[256];
 } http_res;
 
-/* GET url into fd. range_from > 0: resume (Range, If-Range: if_range).
+/* GET url into fd, one attempt (the hour's loop retries: a retry resumes
+ * from what arrived). range_from > 0: resume (Range, If-Range: if_range).
  * if_none_match: conditional GET. */
-static void http_get(const kiln_ingest_gha_opts *o, const char *url, int fd, int64_t range_from, const char *if_range,
+static void http_get(kiln_http *http, const char *url, int fd, int64_t range_from, const char *if_range,
                      const char *if_none_match, const char *etag_path, http_res *res)
 {
     memset(res, 0, sizeof *res);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        res->cc = CURLE_OUT_OF_MEMORY;
-        return;
-    }
-    dl d = {c, fd, range_from > 0, 0, etag_path, {0}, 0, 0};
-    struct curl_slist *h = NULL;
-    char buf[300], range[64];
+    dl d = {fd, range_from > 0, 0, etag_path, 0};
+    const char *hv[2];
+    size_t nh = 0;
+    char b1[300], b2[300];
+    kiln_http_req q;
+    kiln_http_req_init(&q, "GET", url);
     if (range_from > 0) {
-        snprintf(range, sizeof range, "%lld-", (long long)range_from);
-        curl_easy_setopt(c, CURLOPT_RANGE, range);
+        q.range_from = range_from;
         if (if_range && *if_range) {
-            snprintf(buf, sizeof buf, "If-Range: %s", if_range);
-            h = curl_slist_append(h, buf);
+            snprintf(b1, sizeof b1, "If-Range: %s", if_range);
+            hv[nh++] = b1;
         }
     }
     if (if_none_match && *if_none_match) {
-        snprintf(buf, sizeof buf, "If-None-Match: %s", if_none_match);
-        h = curl_slist_append(h, buf);
+        snprintf(b2, sizeof b2, "If-None-Match: %s", if_none_match);
+        hv[nh++] = b2;
     }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 15000L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION " (ingest gharchive)");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, dl_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &d);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, dl_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    res->cc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->code);
-    memcpy(res->etag, d.etag, sizeof res->etag);
-    res->bytes = d.bytes;
+    q.headers = hv;
+    q.nheaders = nh;
+    q.sink = dl_write;
+    q.sink_ctx = &d;
+    q.max_attempts = 1;
+    kiln_http_resp r;
+    kiln_http_resp_init(&r);
+    kiln_err e = {0};
+    int rc = kiln_http_do(http, &q, &r, &e);
+    res->transport = r.transport;
+    res->code = r.status;
+    kiln_http_etag(&r, res->etag, sizeof res->etag, 0);
+    res->bytes = r.bytes_in;
     res->write_failed = d.write_failed;
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    if (rc && !r.transport && !d.write_failed)
+        res->transport = KILN_HTTP_EOTHER;
+    snprintf(res->error, sizeof res->error, "%s", r.error[0] ? r.error : e.msg);
+    kiln_http_resp_free(&r);
 }
 
 static int retryable(const http_res *r)
 {
-    if (r->cc == CURLE_OK)
-        return r->code >= 500 || r->code == 429 || r->code == 408;
-    switch (r->cc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_COULDNT_RESOLVE_HOST: return 1;
-    default: return 0;
-    }
+    if (r->transport == KILN_HTTP_OK)
+        return kiln_http_status_retryable(r->code);
+    return r->transport != KILN_HTTP_EOTHER && r->transport != KILN_HTTP_ENOFILE;
 }
 
 /* ------------------------------------------------------------ one hour */
@@ -322,6 +269,7 @@ typedef struct prior {
 
 typedef struct job {
     const kiln_ingest_gha_opts *o;
+    kiln_http *http;
     kiln_store *store;
     const char *partial_dir;
     kiln_ingest_hour *h;
@@ -342,8 +290,8 @@ static void hour_fail(kiln_ingest_hour *h, const char *fmt, ...)
 
 static void describe(const http_res *r, char *out, size_t n)
 {
-    if (r->cc != CURLE_OK)
-        snprintf(out, n, "%s", curl_easy_strerror(r->cc));
+    if (r->transport != KILN_HTTP_OK)
+        snprintf(out, n, "%s", r->error);
     else
         snprintf(out, n, "HTTP %ld", r->code);
 }
@@ -380,15 +328,15 @@ static void recheck(job *j, const char *url, const char *key)
     for (int attempt = 1; attempt <= j->o->max_attempts; attempt++) {
         http_res r;
         h->attempts = attempt;
-        http_get(j->o, url, fd, 0, NULL, h->etag[0] ? h->etag : NULL, NULL, &r);
+        http_get(j->http, url, fd, 0, NULL, h->etag[0] ? h->etag : NULL, NULL, &r);
         pthread_mutex_lock(j->mu);
         *j->bytes += r.bytes;
         pthread_mutex_unlock(j->mu);
-        if (r.cc == CURLE_OK && r.code == 304) {
+        if (r.transport == KILN_HTTP_OK && r.code == 304) {
             h->status = KILN_INGEST_UNCHANGED;
             break;
         }
-        if (r.cc == CURLE_OK && (r.code == 200 || r.code == 0)) {
+        if (r.transport == KILN_HTTP_OK && (r.code == 200 || r.code == 0)) {
             char sha[65];
             int64_t size;
             if (file_sha256(tmp, sha, &size, &e) == 0) {
@@ -483,25 +431,25 @@ static void run_hour(void *arg, int worker)
             have = 0;
         }
         http_res r;
-        http_get(o, url, fd, have, etag, NULL, etag_path, &r);
+        http_get(j->http, url, fd, have, etag, NULL, etag_path, &r);
         kiln_free(etag);
         pthread_mutex_lock(j->mu);
         *j->bytes += r.bytes;
         pthread_mutex_unlock(j->mu);
-        if (r.cc == CURLE_FILE_COULDNT_READ_FILE || (r.cc == CURLE_OK && (r.code == 404 || r.code == 410))) {
+        if (r.transport == KILN_HTTP_ENOFILE || (r.transport == KILN_HTTP_OK && (r.code == 404 || r.code == 410))) {
             h->status = KILN_INGEST_MISSING;
-            snprintf(h->msg, sizeof h->msg, "%s", r.cc == CURLE_OK ? "HTTP 404" : "no such file");
+            snprintf(h->msg, sizeof h->msg, "%s", r.transport == KILN_HTTP_OK ? "HTTP 404" : "no such file");
             close(fd);
             unlink(part);
             unlink(etag_path);
             goto done;
         }
-        if (r.cc == CURLE_OK && r.code == 416 && have > 0) {
+        if (r.transport == KILN_HTTP_OK && r.code == 416 && have > 0) {
             /* the part is already whole: check it below */
         } else if (r.write_failed) {
             snprintf(reason, sizeof reason, "writing %s failed", part);
             break;
-        } else if (r.cc != CURLE_OK || (r.code != 0 && (r.code < 200 || r.code >= 300))) {
+        } else if (r.transport != KILN_HTTP_OK || (r.code != 0 && (r.code < 200 || r.code >= 300))) {
             describe(&r, reason, sizeof reason);
             if (!retryable(&r))
                 break;
@@ -707,7 +655,6 @@ int kiln_ingest_gharchive(const kiln_ingest_gha_opts *o, kiln_ingest_report *rep
 {
     memset(rep, 0, sizeof *rep);
     double t0 = kiln_mono_seconds();
-    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses curl */
     if (o->start_day > o->end_day)
         return kiln_err_set(err, KILN_EINVAL, "--start is after --end");
     if (o->hour_lo < 0 || o->hour_hi > 23 || o->hour_lo > o->hour_hi)
@@ -736,6 +683,7 @@ int kiln_ingest_gharchive(const kiln_ingest_gha_opts *o, kiln_ingest_report *rep
                          : kiln_sprintf("%s/.cache/kiln/ingest", home && *home ? home : "/tmp");
     }
     kiln_store *s = NULL;
+    kiln_http *http = NULL;
     kiln_pool *pool = NULL;
     job *jobs = NULL;
     json_t **olds = NULL;
@@ -747,7 +695,16 @@ int kiln_ingest_gharchive(const kiln_ingest_gha_opts *o, kiln_ingest_report *rep
         rc = KILN_OOM(err);
         goto done;
     }
-    if ((rc = mkdir_p(pdir, err)) || (rc = kiln_store_open(&s, o->out, NULL, err)))
+    kiln_http_opts ho;
+    memset(&ho, 0, sizeof ho);
+    ho.timeout_ms = oo.timeout_ms;
+    ho.connect_timeout_ms = 15000;
+    ho.low_speed_time_s = 60;
+    ho.follow_redirects = 1;
+    ho.protocols = "http,https,file";
+    ho.user_agent = "kiln/" KILN_VERSION " (ingest gharchive)";
+    if ((rc = mkdir_p(pdir, err)) || (rc = kiln_store_open(&s, o->out, NULL, err)) ||
+        (rc = kiln_http_new(&http, &ho, err)))
         goto done;
     rep->nhours = (size_t)(ndays * nh);
     rep->hours = kiln_calloc(rep->nhours, sizeof *rep->hours);
@@ -772,6 +729,7 @@ int kiln_ingest_gharchive(const kiln_ingest_gha_opts *o, kiln_ingest_report *rep
             h->hour = hour;
             job *j = &jobs[k];
             j->o = &oo;
+            j->http = http;
             j->store = s;
             j->partial_dir = pdir;
             j->h = h;
@@ -802,6 +760,7 @@ done:
     kiln_free(olds);
     kiln_free(jobs);
     kiln_store_free(s);
+    kiln_http_free(http);
     kiln_free(pdir);
     kiln_free(base);
     rep->seconds = kiln_mono_seconds() - t0;

@@ -72,4 +72,126 @@ const char *kiln_ingest_status_name(kiln_ingest_status s);
 int kiln_ingest_gharchive(const kiln_ingest_gha_opts *o, kiln_ingest_report *rep, kiln_err *err);
 void kiln_ingest_report_free(kiln_ingest_report *rep);
 
+/* ---------------------------------------------------------------- GitHub REST
+ * A client for api.github.com (github.c) over the one HTTP client:
+ * - GITHUB_TOKEN (env, or opts.token) sent as "Authorization: Bearer";
+ *   never logged, never in a message;
+ * - a response cache on an object store: CACHE/github-cache/<sha256(url)>.meta.json
+ *   ({url, etag, link, status}) and .../<sha256(url)>/<sha256(etag)>.json
+ *   (the body), so a repeated GET sends If-None-Match and a 304 (free: it
+ *   does not count against the rate limit) is answered from the cache;
+ * - primary rate limit: X-RateLimit-Remaining 0 (on any answer) makes the
+ *   next request wait until X-RateLimit-Reset; a 403/429 with Remaining 0
+ *   waits until Reset and retries (at most max_wait_ms, else an error
+ *   naming the reset time);
+ * - secondary rate limit: 403/429 with Retry-After waits that long; without
+ *   it, at least 60 s (GitHub's advice); 5xx, 408, connection errors:
+ *   exponential backoff with jitter;
+ * - a request budget per run (every attempt counts, a cache answer to a 304
+ *   counts as the request it was); exhausted: KILN_ELIMIT;
+ * - Link rel="next" pagination.
+ */
+typedef struct kiln_github_opts {
+    const char *api_url; /* NULL: KILN_GITHUB_API_URL or https://api.github.com */
+    const char *token;   /* NULL: GITHUB_TOKEN (may stay unset: 60 requests/hour) */
+    const char *cache;   /* store root for the response cache; NULL: no cache */
+    int64_t budget;      /* requests this run; 0: 1000 */
+    int max_attempts;    /* per request; 0: 6 */
+    long retry_base_ms;  /* 0: 1000 (KILN_GITHUB_RETRY_BASE_MS) */
+    long max_wait_ms;    /* longest rate-limit wait; 0: 3900000 (65 min) */
+    long timeout_ms;     /* 0: 60000 */
+} kiln_github_opts;
+
+typedef struct kiln_github_stats {
+    uint64_t requests;        /* HTTP requests sent (attempts) */
+    uint64_t not_modified;    /* 304s answered from the cache */
+    uint64_t retries;         /* attempts after the first */
+    uint64_t rate_waits;      /* waits for a primary rate-limit reset */
+    uint64_t secondary_waits; /* waits for a secondary limit (Retry-After) */
+    uint64_t bytes_in;
+    long rate_remaining;  /* last X-RateLimit-Remaining (-1: never seen) */
+    int64_t rate_reset;   /* last X-RateLimit-Reset (epoch s) */
+    long poll_interval_s; /* last X-Poll-Interval (0: none) */
+} kiln_github_stats;
+
+typedef struct kiln_github kiln_github;
+int kiln_github_open(kiln_github **out, const kiln_github_opts *o, kiln_err *err);
+void kiln_github_close(kiln_github *g);
+void kiln_github_stats_get(const kiln_github *g, kiln_github_stats *out);
+
+/* GET a path ("/users/u/events?per_page=100") or a full URL from a Link
+ * header. Returns 0 with *status (200; 304 never reaches the caller: the
+ * cached body is returned with status 200 and *from_cache 1), the body
+ * (*body, caller frees; NULL when not 2xx), *next (rel="next" URL or NULL,
+ * caller frees). A 4xx other than the rate limits is returned as a status,
+ * not an error (the caller decides: 404 / 451 / 409 are facts to record).
+ * Errors: KILN_ELIMIT budget exhausted, KILN_EIO retries exhausted / rate
+ * limit reset too far away. */
+int kiln_github_get(kiln_github *g, const char *path_or_url, long *status, char **body, size_t *n, char **next,
+                    int *from_cache, kiln_err *err);
+
+typedef struct kiln_ingest_gh_events_opts {
+    kiln_github_opts api;
+    const char *user; /* --user */
+    const char *out;  /* raw zone root (directory or s3://) */
+    int per_page;     /* 1..100, default 100 */
+    int max_events;   /* the API's window: 300 */
+} kiln_ingest_gh_events_opts;
+
+typedef struct kiln_ingest_gh_events_report {
+    int pages;
+    int events;          /* events the API returned (deduplicated by id) */
+    int hours_landed;    /* hour files written */
+    int hours_unchanged; /* hour files already there with every event */
+    int hours_partial;   /* hour files already there missing events of this run (not rewritten: write-once) */
+    int events_not_landed;
+    int gap; /* the oldest event fetched is newer than the last one landed before: events were lost */
+    char newest[32], oldest[32]; /* created_at */
+    kiln_github_stats stats;
+} kiln_ingest_gh_events_report;
+
+/* /users/{user}/events (public events, newest first, at most 300 / 90 days)
+ * into OUT/github-events/user=U/gharchive/date=D/hour=H/D-H.json.gz, one
+ * event per line as GH Archive writes them, oldest first; a state object
+ * OUT/github-events/user=U/_state.json records the newest event landed. */
+int kiln_ingest_github_events(const kiln_ingest_gh_events_opts *o, kiln_ingest_gh_events_report *rep, kiln_err *err);
+
+/* ---------------------------------------------------------------- loads into the lake
+ * github-repos: /repos/{owner}/{repo} for every repo in github.pushes (its
+ * latest name), into github.repos (created when missing) with history kept
+ * as SCD type 2: one row per (repo_id, valid_from); a change of full_name,
+ * language, default_branch, fork or archived closes the current row
+ * (valid_to = the observation time, is_current false) and opens a new one;
+ * pushed_at is updated in place on the current row. One MERGE, one commit.
+ *
+ * github-compare: for each push in github.pushes on or after `since`
+ * (default 2025-10-07, when the events lost their commits) matching
+ * `filter`, /repos/{o}/{r}/compare/{before}...{head} (before = 40 zeros: the
+ * repo's default branch), every page (250 commits a page); the merged answer
+ * is kept in the cache store under github-compare/{o}/{r}/{base}...{head}.json
+ * and never asked again; 404 / 451 / 409 are recorded as unavailable, not
+ * fatal. Commits are MERGEd into github.commits on (repo_id, sha), the keys
+ * of archive-era commits (the latest push carrying a sha wins); the push's
+ * size (the compare's total_commits) is MERGEd into github.pushes where it
+ * is NULL or differs (a second commit). */
+typedef struct kiln_ingest_gh_load_opts {
+    kiln_github_opts api;
+    const char *warehouse;   /* the lake (directory or s3://) */
+    const char *filter;      /* compare: "actor=a,org=o,repo=o/r" (NULL: every push) */
+    const char *since;       /* compare: first day (NULL: 2025-10-07) */
+    const char *observed_at; /* repos: the observation time, ISO (NULL: now) */
+} kiln_ingest_gh_load_opts;
+
+typedef struct kiln_ingest_gh_load_report {
+    int repos, repos_unavailable, versions_opened, versions_closed, repos_unchanged;
+    int pushes, compares_fetched, compares_cached, compares_unavailable, pages;
+    int64_t commits; /* commit rows given to the MERGE */
+    int64_t rows_inserted, rows_updated;
+    int64_t sizes_set; /* compare: github.pushes rows whose size was filled from total_commits */
+    kiln_github_stats stats;
+} kiln_ingest_gh_load_report;
+
+int kiln_ingest_github_repos(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh_load_report *rep, kiln_err *err);
+int kiln_ingest_github_compare(const kiln_ingest_gh_load_opts *o, kiln_ingest_gh_load_report *rep, kiln_err *err);
+
 #endif /* KILN_INGEST_H */

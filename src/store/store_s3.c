@@ -17,12 +17,15 @@
  *   with jitter). Not retried: other 4xx, which become clear errors.
  * - Credentials are kept in memory only, never logged; error messages name
  *   the access key id at most.
- * - Connections: a small pool of curl easy handles (each keeps its
- *   connection alive), taken and returned under a mutex.
+ * - Transport: the one HTTP client (net/http.h): its connection pool,
+ *   retry loop, backoff and Retry-After; this file adds the signature per
+ *   attempt (a fresh x-amz-date) and S3's own retryable answer (400
+ *   RequestTimeout).
  */
 #include "store/store_int.h"
 
-#include <curl/curl.h>
+#include "net/http.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,7 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POOL_MAX 16
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 typedef struct s3 {
@@ -46,14 +48,8 @@ typedef struct s3 {
     int max_attempts;
     long timeout_ms, connect_timeout_ms, retry_base_ms;
     int64_t threshold, part_size;
-    struct curl_slist *connect_to; /* KILN_S3_CONNECT_TO: every connection to this host:port */
-    pthread_mutex_t mu;
-    CURL *pool[POOL_MAX];
-    int npool;
+    kiln_http *http; /* connections (pooled), retries */
 } s3;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* ------------------------------------------------------------ config */
 
@@ -132,10 +128,7 @@ static void s3_free(kiln_store *st)
         return;
     s3 *s = st->impl;
     if (s) {
-        for (int i = 0; i < s->npool; i++)
-            curl_easy_cleanup(s->pool[i]);
-        pthread_mutex_destroy(&s->mu);
-        curl_slist_free_all(s->connect_to);
+        kiln_http_free(s->http);
         kiln_free(s->bucket);
         kiln_free(s->prefix);
         kiln_free(s->scheme);
@@ -151,34 +144,6 @@ static void s3_free(kiln_store *st)
         kiln_free(s);
     }
     kiln_free(st);
-}
-
-/* ------------------------------------------------------------ handles */
-
-static CURL *take(s3 *s)
-{
-    CURL *c = NULL;
-    pthread_mutex_lock(&s->mu);
-    if (s->npool > 0)
-        c = s->pool[--s->npool];
-    pthread_mutex_unlock(&s->mu);
-    if (c)
-        curl_easy_reset(c);
-    else
-        c = curl_easy_init();
-    return c;
-}
-
-static void give(s3 *s, CURL *c)
-{
-    pthread_mutex_lock(&s->mu);
-    if (s->npool < POOL_MAX) {
-        s->pool[s->npool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (c)
-        curl_easy_cleanup(c);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -200,82 +165,6 @@ typedef struct req {
     int64_t clen, mtime_ms;
     char *upload_id; /* unused here; parsed by callers from resp */
 } req;
-
-typedef struct io {
-    req *r;
-    CURL *c;
-    size_t sent;
-    kiln_buf errbody;
-    int over_cap;
-    uint64_t bytes_in;
-} io;
-
-static size_t on_read(char *dst, size_t size, size_t nmemb, void *ud)
-{
-    io *x = ud;
-    size_t want = size * nmemb, left = x->r->body_len - x->sent;
-    if (want > left)
-        want = left;
-    memcpy(dst, x->r->body + x->sent, want);
-    x->sent += want;
-    return want;
-}
-
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
-{
-    io *x = ud;
-    size_t n = size * nmemb;
-    long code = 0;
-    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &code);
-    x->bytes_in += n;
-    if (code < 200 || code >= 300) {
-        if (x->errbody.len < 16384)
-            (void)kiln_buf_append(&x->errbody, p, n, NULL);
-        return n;
-    }
-    if (x->r->resp_file)
-        return fwrite(p, 1, n, x->r->resp_file) == n ? n : 0;
-    if (x->r->resp) {
-        if (x->r->resp_cap && x->r->resp->len + n > x->r->resp_cap) {
-            x->over_cap = 1;
-            return 0;
-        }
-        if (kiln_buf_append(x->r->resp, p, n, NULL) != 0)
-            return 0;
-    }
-    return n;
-}
-
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
-{
-    io *x = ud;
-    size_t n = size * nmemb;
-    if (n > 5 && !strncasecmp(p, "ETag:", 5)) {
-        const char *v = p + 5;
-        size_t l = n - 5;
-        while (l && (*v == ' ' || *v == '"')) {
-            v++;
-            l--;
-        }
-        while (l && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == '"' || v[l - 1] == ' '))
-            l--;
-        if (l >= sizeof x->r->etag)
-            l = sizeof x->r->etag - 1;
-        memcpy(x->r->etag, v, l);
-        x->r->etag[l] = 0;
-    } else if (n > 15 && !strncasecmp(p, "Content-Length:", 15)) {
-        x->r->clen = strtoll(p + 15, NULL, 10);
-    } else if (n > 14 && !strncasecmp(p, "Last-Modified:", 14)) {
-        char tmp[128];
-        size_t l = n - 14 < sizeof tmp - 1 ? n - 14 : sizeof tmp - 1;
-        memcpy(tmp, p + 14, l);
-        tmp[l] = 0;
-        time_t t = curl_getdate(tmp, NULL);
-        if (t > 0)
-            x->r->mtime_ms = (int64_t)t * 1000;
-    }
-    return n;
-}
 
 /* text of <tag>...</tag> in xml (first occurrence), entities decoded */
 static char *xml_text(const char *xml, size_t n, const char *tag, const char **after)
@@ -339,34 +228,6 @@ static void amz_now(char out[17])
     strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static int retryable_curl(CURLcode cc)
-{
-    switch (cc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return 1;
-    default: return 0;
-    }
-}
-
-static void backoff(s3 *s, int attempt)
-{
-    long d = s->retry_base_ms << (attempt - 1 > 10 ? 10 : attempt - 1);
-    if (d > 10000)
-        d = 10000;
-    d = d / 2 + (long)((unsigned)rand() % (unsigned)(d / 2 + 1));
-    struct timespec ts = {d / 1000, (d % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* "s3://bucket/key" for messages */
 static const char *what(s3 *s, const req *r, char *buf, size_t n)
 {
@@ -412,12 +273,85 @@ static int http_error(s3 *s, const req *r, const kiln_buf *body, kiln_err *err)
     return rc;
 }
 
+typedef struct attempt_ctx {
+    s3 *s;
+    req *r;
+    const char *host, *path, *phash;
+} attempt_ctx;
+
+/* Before each attempt: sign with a fresh date, reset a file download. */
+static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
+{
+    attempt_ctx *a = ctx;
+    s3 *s = a->s;
+    req *r = a->r;
+    (void)attempt;
+    if (r->resp_file) {
+        rewind(r->resp_file);
+        if (ftruncate(fileno(r->resp_file), 0) != 0) {
+        }
+    }
+    char date[17];
+    amz_now(date);
+    char h_host[600], h_date[64], h_sha[100], h_tok[4200];
+    snprintf(h_host, sizeof h_host, "host: %s", a->host);
+    snprintf(h_date, sizeof h_date, "x-amz-date: %s", date);
+    snprintf(h_sha, sizeof h_sha, "x-amz-content-sha256: %s", a->phash);
+    const char *sh[10];
+    size_t nsh = 0;
+    sh[nsh++] = h_host;
+    sh[nsh++] = h_date;
+    sh[nsh++] = h_sha;
+    if (s->token) {
+        snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", s->token);
+        sh[nsh++] = h_tok;
+    }
+    for (int i = 0; i < r->nhdr; i++)
+        sh[nsh++] = r->hdr[i];
+    kiln_sigv4_req sr = {r->method, a->path, r->query, sh, nsh, a->phash, date, s->region, "s3", s->ak, s->sk};
+    char *auth = NULL;
+    int rc = kiln_sigv4_sign(&sr, &auth, NULL, NULL, err);
+    if (rc)
+        return rc;
+    rc = kiln_buf_printf(hdrs, err, "Host: %s\n", a->host);
+    for (size_t i = 1; i < nsh && !rc; i++)
+        rc = kiln_buf_printf(hdrs, err, "%s\n", sh[i]);
+    if (!rc)
+        rc = kiln_buf_printf(hdrs, err, "Authorization: %s\nExpect:\n", auth);
+    if (!rc && (r->body_len || !strcmp(r->method, "PUT") || !strcmp(r->method, "POST")))
+        rc = kiln_buf_printf(hdrs, err, "Content-Type: application/octet-stream\n");
+    memset(auth, 0, strlen(auth));
+    kiln_free(auth);
+    memset(h_tok, 0, sizeof h_tok);
+    return rc;
+}
+
+/* S3 asks for a retry with 400 RequestTimeout too. */
+static long s3_classify(void *ctx, const kiln_http_resp *rs)
+{
+    (void)ctx;
+    if (rs->status == 400 && rs->body.len && memmem(rs->body.data, rs->body.len, "RequestTimeout", 14))
+        return 1;
+    return 0;
+}
+
+static int s3_sink_file(void *ctx, const kiln_http_resp *rs, const char *p, size_t n, kiln_err *err)
+{
+    (void)rs;
+    FILE *f = ctx;
+    if (fwrite(p, 1, n, f) != n)
+        return kiln_err_set(err, KILN_EIO, "writing the download failed: %s", strerror(errno));
+    return 0;
+}
+
 static int do_request(kiln_store *st, req *r, kiln_err *err)
 {
     s3 *s = st->impl;
     char *ekey = r->key ? kiln_sigv4_uri_encode(r->key, strlen(r->key), 1) : kiln_strdup("");
     char *path = NULL, *url = NULL, *host = NULL;
     int rc = 0;
+    kiln_http_resp rs;
+    kiln_http_resp_init(&rs);
     if (!ekey) {
         rc = KILN_OOM(err);
         goto out;
@@ -442,138 +376,62 @@ static int do_request(kiln_store *st, req *r, kiln_err *err)
         kiln_sha256_hex(r->body, r->body_len, phash);
     else
         memcpy(phash, EMPTY_SHA, 65);
-    for (int attempt = 1;; attempt++) {
-        char date[17];
-        amz_now(date);
-        char h_host[600], h_date[64], h_sha[100], h_tok[4200];
-        snprintf(h_host, sizeof h_host, "host: %s", host);
-        snprintf(h_date, sizeof h_date, "x-amz-date: %s", date);
-        snprintf(h_sha, sizeof h_sha, "x-amz-content-sha256: %s", phash);
-        const char *sh[10];
-        size_t nsh = 0;
-        sh[nsh++] = h_host;
-        sh[nsh++] = h_date;
-        sh[nsh++] = h_sha;
-        if (s->token) {
-            snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", s->token);
-            sh[nsh++] = h_tok;
-        }
-        for (int i = 0; i < r->nhdr; i++)
-            sh[nsh++] = r->hdr[i];
-        kiln_sigv4_req sr = {r->method, path, r->query, sh, nsh, phash, date, s->region, "s3", s->ak, s->sk};
-        char *auth = NULL;
-        if ((rc = kiln_sigv4_sign(&sr, &auth, NULL, NULL, err)))
-            goto out;
-        struct curl_slist *hl = NULL;
-        char h_auth[1024];
-        snprintf(h_auth, sizeof h_auth, "Authorization: %s", auth);
-        kiln_free(auth);
-        char h_host2[600];
-        snprintf(h_host2, sizeof h_host2, "Host: %s", host);
-        hl = curl_slist_append(hl, h_host2);
-        for (size_t i = 1; i < nsh; i++)
-            hl = curl_slist_append(hl, sh[i]);
-        hl = curl_slist_append(hl, h_auth);
-        hl = curl_slist_append(hl, "Expect:");
-        if (r->body_len || !strcmp(r->method, "PUT") || !strcmp(r->method, "POST"))
-            hl = curl_slist_append(hl, "Content-Type: application/octet-stream");
-        CURL *c = take(s);
-        if (!c || !hl) {
-            curl_slist_free_all(hl);
-            if (c)
-                give(s, c);
-            rc = KILN_OOM(err);
-            goto out;
-        }
-        io x = {r, c, 0, {0}, 0, 0};
-        kiln_buf_init(&x.errbody, 1 << 16);
-        r->status = 0;
-        r->etag[0] = 0;
-        r->clen = -1;
-        r->mtime_ms = 0;
-        if (r->resp)
-            kiln_buf_reset(r->resp);
-        if (r->resp_file) {
-            rewind(r->resp_file);
-            if (ftruncate(fileno(r->resp_file), 0) != 0) {
-            }
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-        if (s->connect_to)
-            curl_easy_setopt(c, CURLOPT_CONNECT_TO, s->connect_to);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-        if (!strcmp(r->method, "HEAD")) {
-            curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        } else if (!strcmp(r->method, "PUT")) {
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(c, CURLOPT_READDATA, &x);
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
-        } else if (!strcmp(r->method, "POST")) {
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? r->body : "");
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        } else if (strcmp(r->method, "GET") != 0) {
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-        }
-        CURLcode cc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-        give(s, c);
-        curl_slist_free_all(hl);
-        __atomic_add_fetch(&st->requests, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->bytes_in, x.bytes_in, __ATOMIC_RELAXED);
-        if (cc == CURLE_OK && r->status >= 200 && r->status < 300)
-            __atomic_add_fetch(&st->bytes_out, r->body_len, __ATOMIC_RELAXED);
-        char w[1200];
-        if (x.over_cap) {
-            kiln_buf_free(&x.errbody);
-            rc = kiln_err_set(err, KILN_ELIMIT, "%s: object larger than the %zu bytes allowed", what(s, r, w, sizeof w),
-                              r->resp_cap);
-            goto out;
-        }
-        int retry = 0;
-        char reason[256] = "";
-        if (cc != CURLE_OK) {
-            retry = retryable_curl(cc);
-            snprintf(reason, sizeof reason, "%s", curl_easy_strerror(cc));
-        } else if (r->status >= 500 || r->status == 429) {
-            retry = 1;
-            snprintf(reason, sizeof reason, "HTTP %ld", r->status);
-        } else if (r->status == 400 && x.errbody.len && memmem(x.errbody.data, x.errbody.len, "RequestTimeout", 14)) {
-            retry = 1;
-            snprintf(reason, sizeof reason, "HTTP 400 RequestTimeout");
-        }
-        if ((retry || cc != CURLE_OK) && attempt < s->max_attempts && retry) {
-            kiln_buf_free(&x.errbody);
-            kiln_debug("%s %s: %s; retry %d of %d", r->method, what(s, r, w, sizeof w), reason, attempt,
-                       s->max_attempts - 1);
-            __atomic_add_fetch(&st->retries, 1, __ATOMIC_RELAXED);
-            backoff(s, attempt);
-            continue;
-        }
-        if (cc != CURLE_OK) {
-            rc = kiln_err_set(err, KILN_EIO, "%s %s: %s (after %d attempt%s)", r->method, what(s, r, w, sizeof w),
-                              curl_easy_strerror(cc), attempt, attempt == 1 ? "" : "s");
-        } else if (r->status < 200 || r->status >= 300) {
-            rc = http_error(s, r, &x.errbody, err);
-            if (retry)
-                kiln_err_prefix(err, "after %d attempts: ", attempt);
-        } else if (r->resp_file && fflush(r->resp_file) != 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: writing the download failed: %s", what(s, r, w, sizeof w),
-                              strerror(errno));
-        }
-        kiln_buf_free(&x.errbody);
-        break;
+    attempt_ctx ac = {s, r, host, path, phash};
+    kiln_http_req q;
+    kiln_http_req_init(&q, r->method, url);
+    q.body = r->body;
+    q.body_len = r->body_len;
+    q.on_attempt = s3_attempt;
+    q.attempt_ctx = &ac;
+    q.classify = s3_classify;
+    q.body_cap = r->resp_cap;
+    if (r->resp_file) {
+        q.sink = s3_sink_file;
+        q.sink_ctx = r->resp_file;
     }
+    r->status = 0;
+    r->etag[0] = 0;
+    r->clen = -1;
+    r->mtime_ms = 0;
+    rc = kiln_http_do(s->http, &q, &rs, err);
+    r->status = rs.status;
+    __atomic_add_fetch(&st->requests, (uint64_t)rs.attempts, __ATOMIC_RELAXED);
+    if (rs.attempts > 1)
+        __atomic_add_fetch(&st->retries, (uint64_t)rs.attempts - 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&st->bytes_in, rs.bytes_in, __ATOMIC_RELAXED);
+    char w[1200];
+    if (rc == KILN_ELIMIT) {
+        rc = kiln_err_set(err, KILN_ELIMIT, "%s: object larger than the %zu bytes allowed", what(s, r, w, sizeof w),
+                          r->resp_cap);
+        goto out;
+    }
+    if (rc) {
+        if (rs.transport) /* the client's message names the URL; say which object */
+            kiln_err_prefix(err, "%s: ", what(s, r, w, sizeof w));
+        goto out;
+    }
+    kiln_http_etag(&rs, r->etag, sizeof r->etag, 1);
+    const char *cl = kiln_http_header(&rs, "Content-Length");
+    if (cl)
+        r->clen = strtoll(cl, NULL, 10);
+    r->mtime_ms = kiln_http_header_time(&rs, "Last-Modified") * 1000;
+    if (r->status < 200 || r->status >= 300) {
+        rc = http_error(s, r, &rs.body, err);
+        if (kiln_http_status_retryable(r->status) || s3_classify(NULL, &rs))
+            kiln_err_prefix(err, "after %d attempts: ", rs.attempts);
+        goto out;
+    }
+    __atomic_add_fetch(&st->bytes_out, r->body_len, __ATOMIC_RELAXED);
+    if (r->resp) {
+        kiln_buf t = *r->resp;
+        *r->resp = rs.body;
+        rs.body = t;
+    }
+    if (r->resp_file && fflush(r->resp_file) != 0)
+        rc = kiln_err_set(err, KILN_EIO, "%s: writing the download failed: %s", what(s, r, w, sizeof w),
+                          strerror(errno));
 out:
+    kiln_http_resp_free(&rs);
     kiln_free(ekey);
     kiln_free(path);
     kiln_free(url);
@@ -1056,7 +914,6 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     memset(&none, 0, sizeof none);
     if (!o)
         o = &none;
-    pthread_once(&curl_once, curl_init_once);
     kiln_store *st = kiln_calloc(1, sizeof *st);
     s3 *s = kiln_calloc(1, sizeof *s);
     int rc = 0;
@@ -1067,7 +924,6 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     }
     st->ops = &S3_OPS;
     st->impl = s;
-    pthread_mutex_init(&s->mu, NULL);
     const char *region = o->region ? o->region : env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
     if (!region)
         region = "us-east-1";
@@ -1158,16 +1014,20 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
         rc = KILN_OOM(err);
         goto done;
     }
-    const char *ct = env("KILN_S3_CONNECT_TO");
-    if (ct) {
-        /* HOST:PORT that every request connects to, whatever the URL's host
-         * (an SSH tunnel, or a test server standing in for AWS) */
-        char line[300];
-        snprintf(line, sizeof line, "::%s", ct);
-        if (!strchr(ct, ':') || !(s->connect_to = curl_slist_append(NULL, line))) {
-            rc = kiln_err_set(err, KILN_ECONFIG, "KILN_S3_CONNECT_TO=%s: expected HOST:PORT", ct);
-            goto done;
-        }
+    /* KILN_S3_CONNECT_TO: HOST:PORT that every request connects to,
+     * whatever the URL's host (an SSH tunnel, or a test server standing in
+     * for AWS) */
+    kiln_http_opts ho;
+    memset(&ho, 0, sizeof ho);
+    ho.timeout_ms = s->timeout_ms;
+    ho.connect_timeout_ms = s->connect_timeout_ms;
+    ho.max_attempts = s->max_attempts;
+    ho.retry_base_ms = s->retry_base_ms;
+    ho.retry_cap_ms = 10000;
+    ho.connect_to = env("KILN_S3_CONNECT_TO");
+    if ((rc = kiln_http_new(&s->http, &ho, err))) {
+        kiln_err_prefix(err, "KILN_S3_CONNECT_TO: ");
+        goto done;
     }
     kiln_debug("s3://%s/%s: endpoint %s://%s%s, region %s, %s-style, access key %s", s->bucket, s->prefix, s->scheme,
                s->host, s->base_path, s->region, s->virtual_host ? "virtual-host" : "path", s->ak);

@@ -4,7 +4,8 @@
 # 127.0.0.1 on a free port and stopped on exit):
 # - the store's operations (build/kiln-tests -s store_s3: put/get/range/
 #   head/create/multipart/list pages/delete, encoded keys), cross-checked
-#   with curl's own SigV4 signer both ways;
+#   with curl's own SigV4 signer both ways, and with boto3 (listing, ranged
+#   GETs of kiln's Parquet files; an hour file it uploads read by the job);
 # - a warehouse at s3://bucket/prefix: kiln table create/append/scan/delete
 #   (path-style; virtual-host requests are checked for their shape),
 #   kiln sql (query and CREATE TABLE AS), partition keys with '=', the data
@@ -104,6 +105,38 @@ for (const dir of readdirSync(root)) for (const f of readdirSync(root + "/" + di
 console.log(names.sort().join(","));
 ' "$tmp/s3/kiln-wh/lake/demo/people/data" ) > "$tmp/hy.txt"
 [ "$(cat "$tmp/hy.txt")" = "1:ada,2:bob,3:cy" ] || fail "hyparquet read: $(cat "$tmp/hy.txt")"
+# a second independent S3 client (boto3: its own SigV4 signer and XML
+# parser) lists and reads what kiln wrote (ranged too), and writes an hour
+# file that kiln's job reads from S3
+python3 -c 'import boto3' 2>/dev/null || fail "python3 boto3 missing (scripts/deps.sh installs python3-boto3)"
+"$K" gen gharchive --out "$tmp/bgen" --start 2025-01-01 --hours 1 --scale 0.0005 --threads 1 > /dev/null
+python3 - "$ep" "$tmp/bgen/2025-01-01-0.json.gz" > "$tmp/boto.txt" 2> "$tmp/boto.err" <<'EOF' || fail "boto3 cross-check: $(cat "$tmp/boto.err")"
+import sys, json, boto3
+from botocore.config import Config
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='S3RVER', aws_secret_access_key='S3RVER',
+                  region_name='us-east-1', config=Config(s3={'addressing_style': 'path'}, signature_version='s3v4'))
+keys = []
+for page in s3.get_paginator('list_objects_v2').paginate(Bucket='kiln-wh', Prefix='lake/demo/people/'):
+    keys += [o['Key'] for o in page.get('Contents', [])]
+assert any(k.startswith('lake/demo/people/data/d_day=2024-01-02/') and k.endswith('.parquet') for k in keys), keys
+meta = json.loads(s3.get_object(Bucket='kiln-wh', Key='lake/demo/people/metadata/v2.metadata.json')['Body'].read())
+assert meta['location'] == 's3://kiln-wh/lake/demo/people', meta['location']
+pq = [k for k in keys if k.endswith('.parquet')][0]
+size = s3.head_object(Bucket='kiln-wh', Key=pq)['ContentLength']
+head = s3.get_object(Bucket='kiln-wh', Key=pq, Range='bytes=0-3')['Body'].read()
+tail = s3.get_object(Bucket='kiln-wh', Key=pq, Range='bytes=%d-%d' % (size - 4, size - 1))['Body'].read()
+assert head == b'PAR1' and tail == b'PAR1', (head, tail)
+s3.upload_file(sys.argv[2], 'kiln-wh', 'xcheck-boto/date=2025-01-01/2025-01-01-0.json.gz')
+print(len(keys))
+EOF
+"$K" job gh-events --in s3://kiln-wh/xcheck-boto --out "$tmp/bjob" --format ndjson > "$tmp/bjob.log" 2>&1 ||
+  fail "job over boto3's upload: $(cat "$tmp/bjob.log")"
+want_p=$(python3 -c "
+import gzip, json, sys
+print(len({json.loads(l)['payload']['push_id'] for l in gzip.open(sys.argv[1], 'rt') if json.loads(l)['type'] == 'PushEvent'}))"   "$tmp/bgen/2025-01-01-0.json.gz")
+got_p=$(cat "$tmp"/bjob/pushes/date=*/* | wc -l)
+[ "$got_p" = "$want_p" ] && [ "$want_p" -gt 0 ] || fail "job over boto3's upload: $got_p pushes, want $want_p"
+rm -rf "$tmp/bgen" "$tmp/bjob"
 # nothing of the table on local disk: only the SQLite catalog, under KILN_CATALOG_DIR
 [ -f "$tmp/catalogs/kiln-wh/lake/catalog.db" ] || fail "no local catalog"
 [ -z "$(ls -A "$tmp/work" | grep -v '^rows.ndjson$' || true)" ] || fail "files appeared in the work dir: $(ls -A)"
