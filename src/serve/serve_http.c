@@ -76,6 +76,8 @@ static const route routes[] = {
      kiln_serve__api_log, 0},
     {"POST", "api/v1/dags/*/clear", "/api/v1/dags/{dag}/clear", kiln_serve__api_clear, 0},
     {"POST", "api/v1/dags/*/paused", "/api/v1/dags/{dag}/paused", kiln_serve__api_pause, 0},
+    {"POST", "api/v1/dags/*/runs/*/tasks/*/state", "/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/state",
+     kiln_serve__api_mark, 0},
     {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
     {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},

@@ -118,21 +118,30 @@ async function dagsPage() {
   }
 }
 // Backfill progress: runs by state, and the share finished.
-function runSummary(runs) {
-  const by = {};
-  for (const r of runs) by[r.state] = (by[r.state] || 0) + 1;
+// by = runs by state over all the DAG's runs (run_states of a paged answer).
+function runSummary(by) {
+  const total = Object.values(by).reduce((a, b) => a + b, 0);
   const done = (by.success || 0) + (by.failed || 0);
-  const p = el('p', { id: 'run-summary' }, runs.length + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
-  if (runs.length) {
-    const pct = Math.round(100 * done / runs.length);
-    p.append(' · ', el('progress', { max: String(runs.length), value: String(done), title: pct + '% finished' }),
+  const p = el('p', { id: 'run-summary' }, total + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
+  if (total) {
+    const pct = Math.round(100 * done / total);
+    p.append(' · ', el('progress', { max: String(total), value: String(done), title: pct + '% finished' }),
       ' ' + pct + '% finished');
   }
   return p;
 }
+const PAGE = 30;
+let gridPage = { dag: null, page: 0 };
 async function dagPage(id) {
-  const j = await getJson(dagUrl(id));
-  const runs = j.runs.slice(-30);
+  if (gridPage.dag !== id) gridPage = { dag: id, page: 0 };
+  const j = await getJson(dagUrl(id) + '?limit=' + PAGE + '&offset=' + gridPage.page * PAGE);
+  const runs = j.runs;
+  const pages = Math.max(1, Math.ceil(j.total_runs / PAGE));
+  const older = el('button', { id: 'older' }, '← older'), newer = el('button', { id: 'newer' }, 'newer →');
+  if (gridPage.page + 1 >= pages) older.disabled = true;
+  if (gridPage.page === 0) newer.disabled = true;
+  older.addEventListener('click', () => { gridPage.page++; dagPage(id); });
+  newer.addEventListener('click', () => { gridPage.page--; dagPage(id); });
   const date = el('input', { type: 'date', id: 'trigger-date' });
   date.value = new Date().toISOString().slice(0, 10);
   const trig = el('button', { id: 'trigger' }, 'Trigger run');
@@ -141,7 +150,9 @@ async function dagPage(id) {
     el('p', { class: 'muted' }, (j.schedule || 'manual runs only') + (j.paused ? ' · paused' : '') +
       (j.next_run_at ? ' · next run ' + j.next_run_at : '') + ' · ', el('code', {}, j.file)),
     el('div', { class: 'actions' }, 'logical date', date, trig, pause, tokenInput(), el('span', { id: 'action-msg' })),
-    runSummary(j.runs), el('h2', {}, 'Runs × tasks'));
+    runSummary(j.run_states), el('h2', {}, 'Runs × tasks'),
+    el('p', { class: 'pager' }, older, ' ', el('span', { id: 'page-info' }, 'page ' + (gridPage.page + 1) + ' of ' +
+      pages + ' (' + j.total_runs + ' runs, newest last)'), ' ', newer));
   trig.addEventListener('click', async () => {
     if (!date.value) { say('pick a date', 'err'); return; }
     if (!confirm('Trigger a run of ' + j.dag_id + ' for ' + date.value + '?')) return;
@@ -179,7 +190,9 @@ async function waitForRun(id, ld) {
     if (location.hash !== '#/dag/' + enc(id)) return;
     const j = await getJson(dagUrl(id) + '/runs');
     const r = j.runs.find(x => x.logical_date === ld);
-    if (r && r.state !== 'running' && r.state !== 'queued') { await dagPage(id); say('run ' + ld + ': ' + r.state); return; }
+    if (r && r.state !== 'running' && r.state !== 'queued') {
+      gridPage = { dag: id, page: 0 }; await dagPage(id); say('run ' + ld + ': ' + r.state); return;
+    }
   }
 }
 const LIVE = new Set(['running', 'queued', 'up_for_retry', 'up_for_reschedule', null]);
@@ -188,12 +201,14 @@ async function tiPage(dag, date, task, tryNo) {
   const base = dagUrl(dag) + '/runs/' + enc(date) + '/tasks/' + enc(task);
   const j = await getJson(base);
   const clear = el('button', { id: 'clear' }, 'Clear');
+  const markOk = el('button', { id: 'mark-success' }, 'Mark success');
+  const markFail = el('button', { id: 'mark-failed' }, 'Mark failed');
   main.replaceChildren(el('h1', {}, dag + ' · ' + task),
     el('p', {}, el('a', { href: '#/dag/' + enc(dag) }, '← ' + dag), ' · logical date ', el('code', {}, j.logical_date),
       ' · run ', el('code', {}, j.run_id), ' (', j.run_state, ')'),
     el('p', {}, 'state ', stateBox(j.state), ' ', el('b', { id: 'ti-state' }, j.state || 'no state'),
       j.note ? el('span', { class: 'muted' }, ' — ' + j.note) : ''),
-    el('div', { class: 'actions' }, clear, tokenInput(), el('span', { id: 'action-msg' })),
+    el('div', { class: 'actions' }, clear, markOk, markFail, tokenInput(), el('span', { id: 'action-msg' })),
     el('h2', {}, 'Tries'),
     j.tries.length ? grid(['try', 'state', 'started', 'ended', 'exit', 'ms', 'note'], j.tries.map(t => [
       el('a', { href: tiHash(dag, date, task) + '/' + t.try_number }, String(t.try_number)), t.state, t.started || '',
@@ -205,6 +220,16 @@ async function tiPage(dag, date, task, tryNo) {
     try { const r = await post(dagUrl(dag) + '/clear', { task_id: task, start_date: j.logical_date });
       say('cleared ' + r.cleared, 'ok'); } catch (e) { say('Error: ' + e.message, 'err'); }
   });
+  for (const [b, st, why] of [[markOk, 'success', 'The next run skips it and its downstream tasks can run.'],
+    [markFail, 'failed', 'The next run executes it again.']]) {
+    b.addEventListener('click', async () => {
+      if (!confirm('Mark ' + task + ' for ' + j.logical_date + ' ' + st + '? ' + why)) return;
+      try {
+        await post(base + '/state', { state: st });
+        await tiPage(dag, date, task, tryNo); say('marked ' + st, 'ok');
+      } catch (e) { say('Error: ' + e.message, 'err'); }
+    });
+  }
   if (!j.tries.length) return;
   const want = tryNo || j.tries[j.tries.length - 1].try_number;
   const pre = document.getElementById('log');
