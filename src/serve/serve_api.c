@@ -165,16 +165,27 @@ int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs)
         if (*end || limit < 1 || limit > PREVIEW_MAX)
             return kiln_serve__error(rs, 400, "BadRequestException", "limit must be 1..%d", PREVIEW_MAX);
     }
+    /* time travel: ?ref=BRANCH_OR_TAG or ?as_of=SNAPSHOT_ID_OR_TIME (one of them) */
+    const char *ref = kiln_serve__query(rq, "ref"), *as_of = kiln_serve__query(rq, "as_of");
+    if ((ref && !*ref) || (as_of && !*as_of) || (ref && as_of))
+        return kiln_serve__error(rs, 400, "BadRequestException", "give one of ref and as_of, not empty");
     if (kiln_serve__catalog_open(rq, rs, &cat))
         return 0;
-    kiln_lake_scan_opts so = {.batch_rows = (size_t)limit};
+    kiln_lake_scan_opts so = {.batch_rows = (size_t)limit, .ref = ref, .as_of = as_of};
     int rc = kiln_lake_table_load(&t, cat, name, &err);
-    if (!rc)
-        rc = kiln_lake_scan_open(&scan, t, &so, &err);
+    if (!rc && (rc = kiln_lake_scan_open(&scan, t, &so, &err))) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchSnapshotException"); /* the table exists: the ref or time does not */
+        goto out;
+    }
     const kiln_schema *schema = rc ? NULL : kiln_lake_scan_schema(scan);
+    /* file counts from planning the scan itself, not from the snapshot summary */
+    const kiln_lake_plan_stats *ps = rc ? NULL : kiln_lake_scan_plan_stats(scan);
     if (!rc)
-        rc = kiln_buf_printf(&rs->body, &err, "{\"snapshot_id\":%lld,\"columns\":[",
-                             (long long)kiln_lake_scan_snapshot_id(scan));
+        rc = kiln_buf_printf(&rs->body, &err,
+                             "{\"snapshot_id\":%lld,\"data_files\":%zu,\"delete_files\":%zu,\"manifests\":%zu,"
+                             "\"columns\":[",
+                             (long long)kiln_lake_scan_snapshot_id(scan), ps ? ps->files_total : 0,
+                             ps ? ps->delete_files : 0, ps ? ps->manifests_total : 0);
     for (int c = 0; !rc && schema && c < schema->ncols; c++) {
         const char *cn = schema->cols[c].name;
         if ((c && (rc = kiln_buf_putc(&rs->body, ',', &err))) ||
@@ -210,6 +221,7 @@ int kiln_serve__api_preview(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
     else
         rs->status = 200;
+out:
     kiln_buf_free(&cell);
     kiln_lake_scan_free(scan);
     kiln_lake_table_free(t);
@@ -359,42 +371,45 @@ static const char openapi_json[] =
     "y\":\"the first rows of main's head, every value as text or null\",\"parameters\":[{\"name\":\"names"
     "pace\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"table\",\"in"
     "\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"limit\",\"in\":\"query\","
-    "\"schema\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,\"default\":20}}],\"responses\":{\"20"
-    "0\":{\"description\":\"rows\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"p"
-    "roperties\":{\"snapshot_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"columns\":{\"type\":\"arr"
-    "ay\",\"items\":{\"type\":\"string\"}},\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"array\",\"i"
-    "tems\":{\"type\":\"string\",\"nullable\":true}}}}}}}},\"404\":{\"description\":\"NoSuchTableExceptio"
-    "n\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}"
-    "}}}}},\"/api/v1/openapi.json\":{\"get\":{\"summary\":\"this document\",\"responses\":{\"200\":{\"des"
-    "cription\":\"OpenAPI 3 document\"}}}},\"/metrics\":{\"get\":{\"summary\":\"Prometheus text format 0."
-    "0.4\",\"responses\":{\"200\":{\"description\":\"metrics\",\"content\":{\"text/plain\":{\"schema\":{"
-    "\"type\":\"string\"}}}}}}},\"/healthz\":{\"get\":{\"summary\":\"liveness\",\"responses\":{\"200\":{\""
-    "description\":\"ok\"}}}},\"/hooks/github\":{\"post\":{\"summary\":\"GitHub webhook receiver (push, p"
-    "ing), authenticated by X-Hub-Signature-256\",\"parameters\":[{\"name\":\"X-GitHub-Event\",\"in\":\"h"
-    "eader\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"X-GitHub-Delivery\",\"in\":"
-    "\"header\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"X-Hub-Signature-256\",\"in"
-    "\":\"header\",\"required\":true,\"schema\":{\"type\":\"string\"}}],\"requestBody\":{\"required\":tru"
-    "e,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}},\"responses\":{\"200\":{\"d"
-    "escription\":\"ping, or a duplicate delivery (nothing landed)\"},\"202\":{\"description\":\"landed d"
-    "urably (push), or accepted and not landed (other events)\"},\"401\":{\"description\":\"bad or missin"
-    "g signature\"},\"503\":{\"description\":\"no webhook secret configured\"}}}},\"/api/v1/dags/{dag}/ru"
-    "ns/{logical_date}/tasks/{task}/state\":{\"post\":{\"summary\":\"mark a task instance success or fail"
-    "ed by hand (success records its idempotency key, so the next run of that date skips it; failed forge"
-    "ts it); the run's state follows; needs the bearer token\",\"security\":[{\"bearer\":[]}],\"parameter"
-    "s\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\""
-    ":\"logical_date\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}},{\"name\":\"ta"
-    "sk\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],\"requestBody\":{\"require"
-    "d\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\",\"required\":[\"state\"]"
-    ",\"properties\":{\"state\":{\"type\":\"string\",\"enum\":[\"success\",\"failed\"]},\"note\":{\"type"
-    "\":\"string\",\"maxLength\":500}}}}}},\"responses\":{\"200\":{\"description\":\"{dag_id, task_id, log"
-    "ical_date, state}\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}},\"400\":{"
-    "\"description\":\"BadRequestException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/"
-    "components/schemas/ErrorResponse\"}}}},\"401\":{\"description\":\"NotAuthorizedException\",\"content"
-    "\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"404\":{"
-    "\"description\":\"NoSuchDagException, NoSuchRunException, NoSuchTaskException\",\"content\":{\"applic"
-    "ation/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"409\":{\"description"
-    "\":\"TaskRunningException: the instance is running\",\"content\":{\"application/json\":{\"schema\":{"
-    "\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
+    "\"schema\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":200,\"default\":20}},{\"name\":\"ref\",\""
+    "in\":\"query\",\"required\":false,\"schema\":{\"type\":\"string\"},\"description\":\"branch or tag t"
+    "o read (default main)\"},{\"name\":\"as_of\",\"in\":\"query\",\"required\":false,\"schema\":{\"type"
+    "\":\"string\"},\"description\":\"snapshot id or time (ISO, YYYY-MM-DD, ms:EPOCH_MS) to read\"}],\"res"
+    "ponses\":{\"200\":{\"description\":\"rows\",\"content\":{\"application/json\":{\"schema\":{\"type\":"
+    "\"object\",\"properties\":{\"snapshot_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"columns\":{"
+    "\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"rows\":{\"type\":\"array\",\"items\":{\"type\""
+    ":\"array\",\"items\":{\"type\":\"string\",\"nullable\":true}}}}}}}},\"404\":{\"description\":\"NoSuc"
+    "hTableException or NoSuchSnapshotException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\""
+    ":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/api/v1/openapi.json\":{\"get\":{\"summary\":\"this"
+    " document\",\"responses\":{\"200\":{\"description\":\"OpenAPI 3 document\"}}}},\"/metrics\":{\"get\""
+    ":{\"summary\":\"Prometheus text format 0.0.4\",\"responses\":{\"200\":{\"description\":\"metrics\","
+    "\"content\":{\"text/plain\":{\"schema\":{\"type\":\"string\"}}}}}}},\"/healthz\":{\"get\":{\"summary"
+    "\":\"liveness\",\"responses\":{\"200\":{\"description\":\"ok\"}}}},\"/hooks/github\":{\"post\":{\"sum"
+    "mary\":\"GitHub webhook receiver (push, ping), authenticated by X-Hub-Signature-256\",\"parameters\""
+    ":[{\"name\":\"X-GitHub-Event\",\"in\":\"header\",\"required\":true,\"schema\":{\"type\":\"string\"}}"
+    ",{\"name\":\"X-GitHub-Delivery\",\"in\":\"header\",\"required\":true,\"schema\":{\"type\":\"string\""
+    "}},{\"name\":\"X-Hub-Signature-256\",\"in\":\"header\",\"required\":true,\"schema\":{\"type\":\"stri"
+    "ng\"}}],\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":"
+    "\"object\"}}}},\"responses\":{\"200\":{\"description\":\"ping, or a duplicate delivery (nothing lande"
+    "d)\"},\"202\":{\"description\":\"landed durably (push), or accepted and not landed (other events)\"}"
+    ",\"401\":{\"description\":\"bad or missing signature\"},\"503\":{\"description\":\"no webhook secret"
+    " configured\"}}}},\"/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/state\":{\"post\":{\"summary"
+    "\":\"mark a task instance success or failed by hand (success records its idempotency key, so the nex"
+    "t run of that date skips it; failed forgets it); the run's state follows; needs the bearer token\","
+    "\"security\":[{\"bearer\":[]}],\"parameters\":[{\"name\":\"dag\",\"in\":\"path\",\"required\":true,\""
+    "schema\":{\"type\":\"string\"}},{\"name\":\"logical_date\",\"in\":\"path\",\"required\":true,\"schem"
+    "a\":{\"type\":\"string\"}},{\"name\":\"task\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\""
+    ":\"string\"}}],\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"t"
+    "ype\":\"object\",\"required\":[\"state\"],\"properties\":{\"state\":{\"type\":\"string\",\"enum\":["
+    "\"success\",\"failed\"]},\"note\":{\"type\":\"string\",\"maxLength\":500}}}}}},\"responses\":{\"200\""
+    ":{\"description\":\"{dag_id, task_id, logical_date, state}\",\"content\":{\"application/json\":{\"sc"
+    "hema\":{\"type\":\"object\"}}}},\"400\":{\"description\":\"BadRequestException\",\"content\":{\"appl"
+    "ication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"401\":{\"descripti"
+    "on\":\"NotAuthorizedException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/componen"
+    "ts/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchDagException, NoSuchRunException, No"
+    "SuchTaskException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/E"
+    "rrorResponse\"}}}},\"409\":{\"description\":\"TaskRunningException: the instance is running\",\"cont"
+    "ent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
 
 int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs)
 {

@@ -34,15 +34,62 @@ async function listPage() {
     t.total_records === null || t.total_records === undefined ? '' : Number(t.total_records),
     when(t.last_updated_ms)]), 'tables'));
 }
+const SNAP_PAGE = 50;
+const num = v => v === undefined || v === null ? '' : Number(v);
+function bytes(v) {
+  if (v === undefined || v === null) return '';
+  const n = Number(v), u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0, x = n;
+  while (x >= 1024 && i < u.length - 1) { x /= 1024; i++; }
+  return i ? x.toFixed(1) + ' ' + u[i] : n + ' B';
+}
 async function tablePage(name) {
   const [ns, tb] = name.split('.');
-  const j = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb));
+  const tUrl = '/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb);
+  const j = await getJson(tUrl);
   const m = j.metadata;
   const schema = m.schemas.find(s => s['schema-id'] === m['current-schema-id']) || m.schemas[0];
   const byId = new Map(schema.fields.map(f => [f.id, f.name]));
   const spec = (m['partition-specs'] || []).find(s => s['spec-id'] === m['default-spec-id']);
+  const snaps = (m.snapshots || []).slice().reverse(); // newest first
+  const byIdSnap = new Map(snaps.map(s => [s['snapshot-id'], s]));
+  const cur = byIdSnap.get(m['current-snapshot-id']);
+  const sum = cur && cur.summary ? cur.summary : {};
+  // main's ancestry, to tell rolled-back history from the current line
+  const line = new Set();
+  for (let s = cur; s && !line.has(s['snapshot-id']); s = byIdSnap.get(s['parent-snapshot-id'])) line.add(s['snapshot-id']);
+  const refs = Object.entries(m.refs || {}).sort((a, b) => (a[0] === 'main' ? -1 : b[0] === 'main' ? 1 :
+    a[1].type.localeCompare(b[1].type) || a[0].localeCompare(b[0])));
+  const age = ms => ms === undefined ? '' : (ms / 86400000).toFixed(ms % 86400000 ? 2 : 0) + ' d';
+  let snapPage = 0;
+  const snapBox = el('div', { id: 'snapshots-box' });
+  const drawSnaps = () => {
+    const pages = Math.max(1, Math.ceil(snaps.length / SNAP_PAGE));
+    const older = el('button', { id: 'snap-older' }, '← older'), newer = el('button', { id: 'snap-newer' }, 'newer →');
+    older.disabled = snapPage + 1 >= pages; newer.disabled = snapPage === 0;
+    older.addEventListener('click', () => { snapPage++; drawSnaps(); });
+    newer.addEventListener('click', () => { snapPage--; drawSnaps(); });
+    snapBox.replaceChildren(grid(['snapshot', 'parent', 'sequence', 'committed', 'operation', 'added rows', 'total rows',
+      'data files', 'delete files', 'size'],
+    snaps.slice(snapPage * SNAP_PAGE, (snapPage + 1) * SNAP_PAGE).map(s => {
+      const u = s.summary || {};
+      return [String(s['snapshot-id']), s['parent-snapshot-id'] === undefined ? '' : String(s['parent-snapshot-id']),
+        s['sequence-number'], when(s['timestamp-ms']), u.operation || '', num(u['added-records']), num(u['total-records']),
+        num(u['total-data-files']), num(u['total-delete-files']), bytes(u['total-files-size'])];
+    }), 'snapshots'),
+    snaps.length > SNAP_PAGE ? el('p', { class: 'pager' }, older, ' ', el('span', { id: 'snap-page-info' }, 'page ' +
+      (snapPage + 1) + ' of ' + pages + ' (' + snaps.length + ' snapshots, newest first)'), ' ', newer) : '');
+  };
+  drawSnaps();
+  const at = el('select', { id: 'preview-at' }, el('option', { value: '' }, 'main (head)'),
+    ...refs.filter(([k]) => k !== 'main').map(([k, r]) => el('option', { value: 'ref:' + k }, r.type + ' ' + k)),
+    ...snaps.map(s => el('option', { value: 'as_of:' + s['snapshot-id'] }, 'snapshot ' + s['snapshot-id'] + ' (' +
+      when(s['timestamp-ms']) + ')')));
   main.replaceChildren(el('h1', {}, j.name),
     el('p', { class: 'muted' }, 'metadata ', el('code', {}, j.metadata_location)),
+    el('p', { id: 'table-counts' }, cur ? num(sum['total-records']) + ' rows in ' + num(sum['total-data-files']) +
+      ' data files (' + bytes(sum['total-files-size']) + '), ' + num(sum['total-delete-files']) + ' delete files · ' +
+      snaps.length + ' snapshots · ' + refs.length + ' refs' : 'no snapshot yet'),
     el('h2', {}, 'Schema ' + schema['schema-id']),
     grid(['id', 'column', 'type', 'required'], schema.fields.map(f => [f.id, f.name, typeText(f.type),
       f.required ? 'yes' : 'no']), 'schema'),
@@ -50,25 +97,39 @@ async function tablePage(name) {
     spec && spec.fields.length ? grid(['field', 'transform', 'source'], spec.fields.map(f => [f.name,
       f.transform, byId.get(f['source-id']) || f['source-id']]), 'partitioning')
       : el('p', { class: 'muted' }, 'unpartitioned'),
-    el('h2', {}, 'Refs'),
-    grid(['name', 'type', 'snapshot'], Object.entries(m.refs || {}).map(([k, r]) => [k, r.type,
-      String(r['snapshot-id'])]), 'refs'),
-    el('h2', {}, 'Snapshots'),
-    grid(['snapshot', 'parent', 'sequence', 'committed', 'operation', 'added rows', 'total rows'],
-      (m.snapshots || []).slice().reverse().map(s => [String(s['snapshot-id']),
-        s['parent-snapshot-id'] === undefined ? '' : String(s['parent-snapshot-id']), s['sequence-number'],
-        when(s['timestamp-ms']), s.summary ? s.summary.operation : '',
-        s.summary && s.summary['added-records'] !== undefined ? Number(s.summary['added-records']) : '',
-        s.summary && s.summary['total-records'] !== undefined ? Number(s.summary['total-records']) : '']),
-      'snapshots'),
+    el('h2', {}, 'Branches and tags'),
+    grid(['name', 'type', 'snapshot', 'committed', 'max ref age', 'max snapshot age', 'min snapshots kept'],
+      refs.map(([k, r]) => {
+        const s = byIdSnap.get(r['snapshot-id']);
+        return [k, r.type, String(r['snapshot-id']), s ? when(s['timestamp-ms']) : '', age(r['max-ref-age-ms']),
+          age(r['max-snapshot-age-ms']), num(r['min-snapshots-to-keep'])];
+      }), 'refs'),
+    el('h2', {}, 'History'),
+    el('p', { class: 'muted' }, 'when each snapshot became main\'s current one; rolled back = no longer an ancestor of main'),
+    grid(['became current', 'snapshot', 'operation', 'on main'], (m['snapshot-log'] || []).slice().reverse().map(h => {
+      const s = byIdSnap.get(h['snapshot-id']);
+      return [when(h['timestamp-ms']), String(h['snapshot-id']), s && s.summary ? s.summary.operation : '(expired)',
+        line.has(h['snapshot-id']) ? 'yes' : 'rolled back'];
+    }), 'history'),
+    el('h2', {}, 'Snapshots'), snapBox,
     el('h2', {}, 'Properties'),
     grid(['key', 'value'], Object.entries(m.properties || {}), 'properties'),
-    el('h2', {}, 'Preview'), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));
-  const p = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb) +
-    '/preview?limit=20');
-  document.getElementById('preview-box').replaceChildren(p.rows.length ?
-    grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),
-      'preview') : el('p', { class: 'muted' }, 'no rows'));
+    el('h2', {}, 'Preview'), el('p', {}, 'at ', at), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));
+  const showPreview = async () => {
+    const box = document.getElementById('preview-box');
+    const v = at.value, q = v.startsWith('ref:') ? '&ref=' + enc(v.slice(4)) : v.startsWith('as_of:') ?
+      '&as_of=' + enc(v.slice(6)) : '';
+    try {
+      const p = await getJson(tUrl + '/preview?limit=20' + q);
+      box.replaceChildren(el('p', { class: 'muted', id: 'preview-info' }, 'snapshot ' + p.snapshot_id + ': ' +
+        p.data_files + ' data files, ' + p.delete_files + ' delete files; first ' + p.rows.length + ' rows'),
+      p.rows.length ? grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),
+        'preview') : el('p', { class: 'muted' }, 'no rows'));
+      box.setAttribute('data-at', v);
+    } catch (e) { box.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message)); }
+  };
+  at.addEventListener('change', showPreview);
+  await showPreview();
 }
 const enc = encodeURIComponent;
 const STATES = ['success', 'running', 'failed', 'upstream_failed', 'up_for_retry', 'up_for_reschedule', 'queued',
