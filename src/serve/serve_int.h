@@ -150,6 +150,7 @@ void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result);
 void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result);
 /* one micro-batch run that had work (or failed) */
 void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok);
+void kiln_serve__metrics_ingest_bytes(kiln_serve_metrics *m, uint64_t n);
 int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* Webhooks (serve_hooks.c). */

@@ -172,6 +172,11 @@ try {
   check(matF && matF.type === 'GAUGE' && matF.metrics.length === 1 &&
     matF.metrics[0].labels.asset === 'iceberg://warehouse/ui.events' &&
     Math.abs(Number(matF.metrics[0].value) * 1000 - Date.parse(mat)) < 1000, `asset freshness metric: ${JSON.stringify(matF)}`);
+  // scheduler lag: the daily DAG's last run is 2024-01-02, so the interval [01-03, 01-04) has been due since 01-04
+  const lagF = fams.get('kiln_scheduler_lag_seconds');
+  const lag = lagF && lagF.metrics.find(m => m.labels.dag === 'grid');
+  check(lagF && lagF.type === 'GAUGE' && lag && Math.abs(Number(lag.value) - (Date.now() - Date.UTC(2024, 0, 4)) / 1000) < 120,
+    `scheduler lag ${JSON.stringify(lagF)}`);
   const oa = await get('/api/v1/openapi.json');
   for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
     '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear',
@@ -290,6 +295,10 @@ try {
   }
   check(runs.length === 1 && runs[0].state === 'success' && runs[0].run_id.startsWith('scheduled__'),
     `scheduler in serve ran the due interval: ${JSON.stringify(runs)}`);
+  const lag2 = parsePrometheusTextFormat(await (await fetch(s2.url + '/metrics')).text())
+    .find(f => f.name === 'kiln_scheduler_lag_seconds');
+  check(lag2 && lag2.metrics.length === 1 && lag2.metrics[0].labels.dag === 'tick' && Number(lag2.metrics[0].value) < 5 /* 0 unless an hour just began */,
+    `no lag once the scheduler ran the due interval: ${JSON.stringify(lag2)}`);
   const st2 = await s2.stop('SIGTERM');
   check(st2.code === 0 && /scheduler stopped/.test(s2.stderr()), `serve --scheduler stops on SIGTERM: ${JSON.stringify(st2)}`);
   // SIGTERM while a run is going: the scheduler drains (the running task finishes), then the server exits 0
