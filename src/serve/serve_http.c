@@ -502,7 +502,10 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
         goto done;
     }
     struct stat st;
-    if (o->warehouse && (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    /* an object-store warehouse (s3://) is reached through the lake at the
+     * first request; a local one must exist */
+    if (o->warehouse && strncmp(o->warehouse, "s3://", 5) != 0 &&
+        (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
         /* never create a warehouse by serving it: a typo would otherwise give
          * REST clients a fresh empty catalog to write to */
         rc =
