@@ -409,7 +409,20 @@ static const char openapi_json[] =
     "ts/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchDagException, NoSuchRunException, No"
     "SuchTaskException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/E"
     "rrorResponse\"}}}},\"409\":{\"description\":\"TaskRunningException: the instance is running\",\"cont"
-    "ent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
+    "ent\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/a"
+    "pi/v1/models/lineage\":{\"get\":{\"summary\":\"column-level lineage of a model column (kiln lineage "
+    "--json), computed from the project's compiled SQL: where its value comes from up to seeds and source"
+    "s, or with downstream=true the model columns computed from it\",\"parameters\":[{\"name\":\"column\""
+    ",\"in\":\"query\",\"required\":true,\"schema\":{\"type\":\"string\"},\"description\":\"MODEL.COLUMN,"
+    " SOURCE.TABLE.COLUMN or schema.identifier.column\"},{\"name\":\"downstream\",\"in\":\"query\",\"requ"
+    "ired\":false,\"schema\":{\"type\":\"boolean\"}}],\"responses\":{\"200\":{\"description\":\"{directio"
+    "n, columns:[{relation, column, unique_id, resource_type, depth, from, transformed, expression, via, "
+    "repeat}]}\",\"content\":{\"application/json\":{\"schema\":{\"type\":\"object\"}}}},\"400\":{\"descri"
+    "ption\":\"BadRequestException\",\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/componen"
+    "ts/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchColumnException\",\"content\":{\"app"
+    "lication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"503\":{\"descript"
+    "ion\":\"ServiceUnavailableException: no models project (--models-dir)\",\"content\":{\"application/j"
+    "son\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
 
 int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs)
 {

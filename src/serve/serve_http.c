@@ -80,6 +80,7 @@ static const route routes[] = {
      kiln_serve__api_mark, 0},
     {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
     {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
+    {"GET", "api/v1/models/lineage", "/api/v1/models/lineage", kiln_serve__api_models_lineage, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},

@@ -122,6 +122,7 @@ int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_mark(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
 /* OpenLineage (serve_dags.c): per job name "DAG.TASK" the last event and
  * the time of the last COMPLETE, from the tail (8 MiB) of the project's
  * lineage file; jobs maps name -> kiln_serve_ol_job (caller frees the

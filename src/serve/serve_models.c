@@ -15,9 +15,13 @@
  * "iceberg://WAREHOUSE/ns.table").
  */
 #include "flow/flow.h"
+#include "models/models.h"
 #include "serve/serve_int.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -252,5 +256,47 @@ out:
     json_decref(res);
     json_decref(status);
     json_decref(tests);
+    return 0;
+}
+
+/* GET /api/v1/models/lineage?column=MODEL.COLUMN[&downstream=true]: the
+ * column-level lineage of the models layer (`kiln lineage --json`),
+ * computed from the project's compiled SQL on each request. */
+int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    if (!rq->srv->models_dir)
+        return kiln_serve__error(rs, 503, "ServiceUnavailableException", "no models project (--models-dir)");
+    const char *col = kiln_serve__query(rq, "column"), *down = kiln_serve__query(rq, "downstream");
+    if (!col || !*col || strlen(col) > 400)
+        return kiln_serve__error(rs, 400, "BadRequestException", "column=MODEL.COLUMN is required");
+    for (const char *p = col; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return kiln_serve__error(rs, 400, "BadRequestException", "column has a control character");
+    if (down && strcmp(down, "true") && strcmp(down, "false"))
+        return kiln_serve__error(rs, 400, "BadRequestException", "downstream must be true or false");
+    kiln_models_opts o = {.project_dir = rq->srv->models_dir, .warehouse = rq->srv->warehouse};
+    kiln_err err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    /* one at a time: the models layer is not documented as thread-safe */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int rc = kiln_models_lineage(&o, col, down && !strcmp(down, "true"), 1, f, &err);
+    pthread_mutex_unlock(&lock);
+    fclose(f);
+    if (rc) {
+        if (rc == KILN_ENOTFOUND)
+            kiln_serve__error(rs, 404, "NoSuchColumnException", "%s", err.msg);
+        else
+            kiln_serve__error_kiln(rs, &err, "NoSuchColumnException");
+    } else if (kiln_buf_append(&rs->body, text ? text : "", len, &err) == 0) {
+        rs->status = 200;
+    } else {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    }
+    free(text);
     return 0;
 }

@@ -54,6 +54,29 @@ try {
   check((await page.textContent('ul#built-by')).includes('shop.build_orders'), 'built by the DAG task');
   await page.screenshot({ path: `${shots}/serve_models_orders.png`, fullPage: true });
   // from the model to its upstream model, and on to that one's upstream table
+  // column-level lineage: orders.amount comes from stg_payments.amount, from the seed raw_payments
+  const api = await (await fetch(srv.url + '/api/v1/models/lineage?column=orders.amount')).json();
+  check(api.direction === 'upstream' && api.columns.map(c => c.relation + '.' + c.column).join() ===
+    'analytics.orders.amount,analytics.stg_payments.amount,analytics.raw_payments.amount', `lineage API: ${JSON.stringify(api)}`);
+  const dn = await (await fetch(srv.url + '/api/v1/models/lineage?column=raw_payments.amount&downstream=true')).json();
+  check(dn.direction === 'downstream' && dn.columns.some(c => c.relation === 'analytics.orders' && c.column === 'amount'),
+    `downstream lineage: ${JSON.stringify(dn)}`);
+  const nc = await fetch(srv.url + '/api/v1/models/lineage?column=orders.nope');
+  check(nc.status === 404 && (await nc.json()).error.type === 'NoSuchColumnException', 'unknown column 404');
+  check((await fetch(srv.url + '/api/v1/models/lineage')).status === 400, 'no column 400');
+  check((await fetch(bare.url + '/api/v1/models/lineage?column=orders.amount')).status === 503, 'no models dir 503');
+  await page.click('table#columns button.lineage-btn[data-column="amount"][data-dir="upstream"]');
+  await page.waitForSelector('ul#lineage-list[data-target="orders.amount"] li');
+  const items = await page.$$eval('ul#lineage-list li', lis => lis.map(li => li.dataset.depth + ':' + li.textContent));
+  check(items.length === 3 && items[1].startsWith('1:stg_payments.amount') && items[2].startsWith('2:raw_payments.amount'),
+    `lineage on the page: ${items}`);
+  await page.screenshot({ path: `${shots}/serve_models_lineage.png`, fullPage: true });
+  // from a lineage column to its table, and back
+  await page.click('ul#lineage-list li[data-depth="2"] a.lineage-table');
+  await page.waitForSelector('table#schema');
+  check((await page.textContent('h1')) === 'analytics.raw_payments', 'lineage column opens its table');
+  await page.goBack();
+  await page.waitForSelector('ul#upstream');
   await page.click('ul#upstream a:text("stg_orders")');
   await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'stg_orders');
   await page.click('ul#upstream a.upstream-table');

@@ -418,11 +418,34 @@ async function modelPage(id) {
   el('h2', {}, 'Built by'), n.built_by.length ? el('ul', { id: 'built-by' }, ...n.built_by.map(b => el('li', {},
     el('a', { href: '#/dag/' + enc(b.dag_id) }, b.dag_id + '.' + b.task_id)))) :
     el('p', { class: 'muted' }, 'no DAG task declares it in produces'),
-  el('h2', {}, 'Columns'), n.columns.length ? grid(['column', 'description'], n.columns.map(c => [c.name, c.description || '']),
-    'columns') : el('p', { class: 'muted' }, 'none documented'),
+  el('h2', {}, 'Columns'), n.columns.length ? grid(['column', 'description', 'lineage'], n.columns.map(c => [c.name,
+    c.description || '', el('span', {}, ...['upstream', 'downstream'].map(dir => el('button', { class: 'lineage-btn',
+      'data-column': c.name, 'data-dir': dir }, dir)))]), 'columns') : el('p', { class: 'muted' }, 'none documented'),
+  el('div', { id: 'col-lineage' }),
   el('h2', {}, 'Tests'), n.tests.length ? grid(['test', 'column', 'status'], n.tests.map(t => [t.name, t.column_name || '',
     t.status || 'not run']), 'tests') : el('p', { class: 'muted' }, 'none'),
   n.raw_code ? el('h2', {}, 'Code') : '', n.raw_code ? el('pre', { class: 'log', id: 'code' }, n.raw_code) : '');
+  // column-level lineage (kiln lineage): each column links to its model and its table
+  const byRel = new Map(j.nodes.filter(x => x.relation_name).map(x => [x.relation_name, x]));
+  for (const b of document.querySelectorAll('button.lineage-btn')) {
+    b.addEventListener('click', async () => {
+      const box = document.getElementById('col-lineage');
+      const target = n.name + '.' + b.dataset.column, dir = b.dataset.dir;
+      box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+      try {
+        const l = await getJson('/api/v1/models/lineage?column=' + enc(target) + (dir === 'downstream' ? '&downstream=true' : ''));
+        box.replaceChildren(el('h2', {}, 'Lineage of ' + target + ' (' + dir + ')'),
+          el('ul', { id: 'lineage-list', 'data-target': target, 'data-dir': dir }, ...l.columns.map(c => {
+            const m = byRel.get(c.relation) || (c.unique_id && byId.get(c.unique_id));
+            return el('li', { 'data-depth': String(c.depth), class: 'depth-' + Math.min(c.depth, 8) },
+              m ? el('a', { href: modelHash(m.unique_id), class: 'lineage-model' }, m.name) : el('span', {}, c.unique_id || ''),
+              '.' + c.column, ' · table ', el('a', { href: '#/table/' + enc(c.relation), class: 'lineage-table' }, c.relation),
+              c.transformed ? el('span', { class: 'muted' }, ' · transformed') : '',
+              c.via ? el('code', { class: 'via' }, ' ' + c.via) : '', c.repeat ? el('span', { class: 'muted' }, ' (again)') : '');
+          })));
+      } catch (e) { box.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message)); }
+    });
+  }
 }
 async function route() {
   clearTimeout(tailTimer);
