@@ -422,7 +422,14 @@ static const char openapi_json[] =
     "ts/schemas/ErrorResponse\"}}}},\"404\":{\"description\":\"NoSuchColumnException\",\"content\":{\"app"
     "lication/json\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"503\":{\"descript"
     "ion\":\"ServiceUnavailableException: no models project (--models-dir)\",\"content\":{\"application/j"
-    "son\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
+    "son\":{\"schema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}}}}},\"/docs\":{\"get\":{\"summ"
+    "ary\":\"the models project's documentation site (target/index.html of kiln docs generate), with a Co"
+    "ntent-Security-Policy allowing exactly its inline blocks by hash\",\"responses\":{\"200\":{\"descrip"
+    "tion\":\"the page\",\"content\":{\"text/html\":{\"schema\":{\"type\":\"string\"}}}},\"404\":{\"descr"
+    "iption\":\"NoSuchArtifactException: no docs generated yet\",\"content\":{\"application/json\":{\"sch"
+    "ema\":{\"$ref\":\"#/components/schemas/ErrorResponse\"}}}},\"503\":{\"description\":\"ServiceUnavail"
+    "ableException: no models project (--models-dir)\",\"content\":{\"application/json\":{\"schema\":{\"$"
+    "ref\":\"#/components/schemas/ErrorResponse\"}}}}}}}}}";
 
 int kiln_serve__api_openapi(kiln_serve_req *rq, kiln_serve_resp *rs)
 {

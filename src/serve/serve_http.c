@@ -81,6 +81,7 @@ static const route routes[] = {
     {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
     {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
     {"GET", "api/v1/models/lineage", "/api/v1/models/lineage", kiln_serve__api_models_lineage, 0},
+    {"GET", "docs", "/docs", kiln_serve__docs_page, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},
@@ -244,7 +245,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, kiln_serve_resp *r
     if (rs->content_type && strncmp(rs->content_type, "text/html", 9) == 0) {
         /* the UI: same-origin scripts, styles and fetches only; never framed */
         MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'");
+                                rs->csp[0] ? rs->csp
+                                           : "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                                             "base-uri 'none'");
         MHD_add_response_header(r, "X-Frame-Options", "DENY");
     }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);

@@ -51,6 +51,7 @@ typedef struct kiln_serve_resp {
     int status;
     const char *content_type; /* static string; default application/json */
     kiln_buf body;
+    char csp[2048]; /* an HTML page's own Content-Security-Policy; "" = the UI's */
 } kiln_serve_resp;
 
 /* Header or query-string value of the request, NULL when absent. */
@@ -123,6 +124,7 @@ int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_mark(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs);
 /* OpenLineage (serve_dags.c): per job name "DAG.TASK" the last event and
  * the time of the last COMPLETE, from the tail (8 MiB) of the project's
  * lineage file; jobs maps name -> kiln_serve_ol_job (caller frees the

@@ -11,7 +11,7 @@ const char kiln_serve__asset_html[] =
     "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     "<title>kiln</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/app.css\"></head>\n"
-    "<body><header><a href=\"#/\" class=\"brand\">kiln</a> <nav><a href=\"#/dags\">DAGs</a> <a href=\"#/\">Tables</a> <a href=\"#/models\">Models</a> <a href=\"#/lineage\">Lineage</a> <a href=\"/metrics\">Metrics</a> <a href=\"/api/v1/openapi.json\">API</a></nav></header>\n"
+    "<body><header><a href=\"#/\" class=\"brand\">kiln</a> <nav><a href=\"#/dags\">DAGs</a> <a href=\"#/\">Tables</a> <a href=\"#/models\">Models</a> <a href=\"/docs\">Docs</a> <a href=\"#/lineage\">Lineage</a> <a href=\"/metrics\">Metrics</a> <a href=\"/api/v1/openapi.json\">API</a></nav></header>\n"
     "<main id=\"main\"><p class=\"muted\">Loading&hellip;</p></main>\n"
     "<script src=\"/ui/app.js\"></script></body></html>\n";
 const size_t kiln_serve__asset_html_len = sizeof kiln_serve__asset_html - 1;

@@ -77,6 +77,22 @@ try {
   check((await page.textContent('h1')) === 'analytics.raw_payments', 'lineage column opens its table');
   await page.goBack();
   await page.waitForSelector('ul#upstream');
+  // the dbt docs site of `kiln docs generate`, served at /docs under a CSP naming its inline blocks by hash
+  const dr = await fetch(srv.url + '/docs');
+  const csp = dr.headers.get('content-security-policy') || '';
+  check(dr.status === 200 && dr.headers.get('content-type').startsWith('text/html') &&
+    (await dr.text()) === readFileSync(`${P}/target/index.html`, 'utf8'), `/docs serves target/index.html: ${dr.status}`);
+  check(/script-src 'sha256-[A-Za-z0-9+/=]{44}'/.test(csp) && !csp.includes('unsafe') && csp.startsWith("default-src 'none'"),
+    `docs CSP: ${csp}`);
+  check((await fetch(bare.url + '/docs')).status === 503, '/docs without a models project');
+  const docs = await browser.newPage();
+  docs.on('console', m => { if (m.type() === 'error') errors.push('docs: ' + m.text()); });
+  docs.on('pageerror', e => errors.push('docs: ' + String(e)));
+  await docs.goto(srv.url + '/docs#model.jaffle_shop.customers');
+  await docs.waitForFunction(() => document.querySelector('#node-title')?.textContent.startsWith('customers'));
+  check((await docs.$$('#columns tr.col')).length > 0, 'docs site rendered by its own script under the CSP');
+  await docs.screenshot({ path: `${shots}/serve_models_docs.png`, fullPage: true });
+  await docs.close();
   await page.click('ul#upstream a:text("stg_orders")');
   await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'stg_orders');
   await page.click('ul#upstream a.upstream-table');
