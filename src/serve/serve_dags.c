@@ -315,7 +315,8 @@ static int runs_page(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_flow_project 
         return kiln_flow_runs_report(p, d->id, 1, &rs->body, err);
     char *e1 = NULL, *e2 = NULL;
     long limit = ls ? strtol(ls, &e1, 10) : 30, offset = os ? strtol(os, &e2, 10) : 0;
-    if ((ls && (!*ls || *e1 || limit < 1 || limit > 1000)) || (os && (!*os || *e2 || offset < 0 || offset > 100000000))) {
+    if ((ls && (!*ls || *e1 || limit < 1 || limit > 1000)) ||
+        (os && (!*os || *e2 || offset < 0 || offset > 100000000))) {
         kiln_serve__error(rs, 400, "BadRequestException", "limit must be 1..1000 and offset a number >= 0");
         return 1;
     }

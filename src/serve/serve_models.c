@@ -369,8 +369,8 @@ int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (!bad) {
         size_t u = strlen(rs->csp);
-        bad = snprintf(rs->csp + u, sizeof rs->csp - u, "; frame-ancestors 'none'; base-uri 'none'; form-action 'none'") >=
-              (int)(sizeof rs->csp - u);
+        bad = snprintf(rs->csp + u, sizeof rs->csp - u,
+                       "; frame-ancestors 'none'; base-uri 'none'; form-action 'none'") >= (int)(sizeof rs->csp - u);
     }
     if (bad) {
         kiln_free(text);
