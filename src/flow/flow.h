@@ -295,4 +295,13 @@ int kiln_flow_dag_paused(const kiln_flow_project *p, const char *dag, int *pause
 int kiln_flow_tries_json(const kiln_flow_project *p, const char *dag, const char *task, int64_t logical, kiln_buf *out,
                          kiln_err *err);
 
+/* ------------------------------------------------------------ mark a task
+ * instance by hand (src/flow/mark.c; appended by issue 14 for kiln serve).
+ * success = 1 records its idempotency key as succeeded (the next run of
+ * that date skips it), 0 sets it failed and forgets the key. The run must
+ * exist; a running instance is KILN_ECONFLICT. note is kept in the
+ * instance's note ("marked success: NOTE"). The run's state follows. */
+int kiln_flow_mark(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, int success,
+                   const char *note, kiln_err *err);
+
 #endif

@@ -13,6 +13,7 @@
  *   GET  /api/v1/dags/{dag}/runs/{date}/tasks/{task}/log?try=N&offset=B
  *   POST /api/v1/dags/{dag}/clear                      {"task_id", "start_date", "end_date", ...}
  *   POST /api/v1/dags/{dag}/paused                     {"paused": true|false}
+ *   POST /api/v1/dags/{dag}/runs/{date}/tasks/{task}/state   mark: {"state": "success"|"failed", "note"?}
  *   GET  /api/v1/lineage                               jobs, datasets, edges, last OpenLineage event
  *
  * DESIGN
@@ -301,6 +302,76 @@ static int task_def(kiln_buf *b, const kiln_flow_task *t, kiln_err *err)
     return rc;
 }
 
+/* The runs of d as a JSON value appended to b: every run (oldest first),
+ * or with ?limit=N (1..1000) and ?offset=M one page counted from the
+ * newest run (offset 0 = the latest N), still oldest first within the
+ * page, followed by ,"total_runs":T,"offset":M,"limit":N. 1 after
+ * answering 400. */
+static int runs_page(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_flow_project *p, const kiln_flow_dag *d,
+                     kiln_err *err)
+{
+    const char *ls = kiln_serve__query(rq, "limit"), *os = kiln_serve__query(rq, "offset");
+    if (!ls && !os)
+        return kiln_flow_runs_report(p, d->id, 1, &rs->body, err);
+    char *e1 = NULL, *e2 = NULL;
+    long limit = ls ? strtol(ls, &e1, 10) : 30, offset = os ? strtol(os, &e2, 10) : 0;
+    if ((ls && (!*ls || *e1 || limit < 1 || limit > 1000)) ||
+        (os && (!*os || *e2 || offset < 0 || offset > 100000000))) {
+        kiln_serve__error(rs, 400, "BadRequestException", "limit must be 1..1000 and offset a number >= 0");
+        return 1;
+    }
+    json_t *runs = NULL;
+    int rc = runs_load(p, d->id, &runs, err);
+    if (rc)
+        return rc;
+    size_t n = json_array_size(runs);
+    size_t hi = (size_t)offset >= n ? 0 : n - (size_t)offset;
+    size_t lo = hi > (size_t)limit ? hi - (size_t)limit : 0;
+    rc = kiln_buf_putc(&rs->body, '[', err);
+    for (size_t i = lo; !rc && i < hi; i++) {
+        char *t = json_dumps(json_array_get(runs, i), JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!t)
+            rc = KILN_OOM(err);
+        else
+            rc = kiln_buf_printf(&rs->body, err, "%s%s", i > lo ? "," : "", t);
+        free(t);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, err, "],\"total_runs\":%zu,\"offset\":%ld,\"limit\":%ld,\"run_states\":{", n,
+                             offset, limit);
+    /* runs by state over every run, not just this page (backfill progress) */
+    json_t *by = json_object();
+    size_t i;
+    json_t *r;
+    if (!by && !rc)
+        rc = KILN_OOM(err);
+    json_array_foreach(runs, i, r)
+    {
+        const char *st = jstr(r, "state");
+        if (rc || !st)
+            continue;
+        json_int_t c = json_integer_value(json_object_get(by, st));
+        if (json_object_set_new(by, st, json_integer(c + 1)))
+            rc = KILN_OOM(err);
+    }
+    const char *k;
+    json_t *v;
+    int first = 1;
+    json_object_foreach(by, k, v)
+    {
+        if (rc)
+            break;
+        if (!(rc = kiln_buf_printf(&rs->body, err, "%s", first ? "" : ",")) && !(rc = put_str(&rs->body, k, err)))
+            rc = kiln_buf_printf(&rs->body, err, ":%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        first = 0;
+    }
+    if (!rc)
+        rc = kiln_buf_putc(&rs->body, '}', err);
+    json_decref(by);
+    json_decref(runs);
+    return rc;
+}
+
 int kiln_serve__api_dag(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_flow_project *p;
@@ -321,8 +392,8 @@ int kiln_serve__api_dag(kiln_serve_req *rq, kiln_serve_resp *rs)
             rc = kiln_buf_putc(b, '}', &err);
     if (!rc)
         rc = kiln_buf_printf(b, &err, "],\"runs\":");
-    if (!rc)
-        rc = kiln_flow_runs_report(p, d->id, 1, b, &err);
+    if (!rc && (rc = runs_page(rq, rs, p, d, &err)) == 1)
+        goto out;
     if (!rc)
         rc = kiln_buf_putc(b, '}', &err);
     if (rc)
@@ -344,8 +415,8 @@ int kiln_serve__api_runs(kiln_serve_req *rq, kiln_serve_resp *rs)
     if (need_dag(rs, p, rq->segs[3], &d))
         goto out;
     int rc = kiln_buf_printf(&rs->body, &err, "{\"runs\":");
-    if (!rc)
-        rc = kiln_flow_runs_report(p, d->id, 1, &rs->body, &err);
+    if (!rc && (rc = runs_page(rq, rs, p, d, &err)) == 1)
+        goto out;
     if (!rc)
         rc = kiln_buf_putc(&rs->body, '}', &err);
     if (rc)
@@ -989,6 +1060,61 @@ int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs)
         rc = put_str(&rs->body, d->id, &err);
     if (!rc)
         kiln_buf_printf(&rs->body, &err, ",\"paused\":%s}", json_is_true(v) ? "true" : "false");
+out:
+    json_decref(j);
+    kiln_flow_project_free(p);
+    return 0;
+}
+
+/* POST /api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/state
+ * {"state":"success"|"failed","note"?}: mark a task instance by hand. */
+int kiln_serve__api_mark(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_flow_project *p = NULL;
+    const kiln_flow_dag *d;
+    kiln_err err = {0};
+    int64_t when;
+    json_t *j = kiln_serve__body_json(rq, rs);
+    if (!j)
+        return 0;
+    const char *state = jstr(j, "state"), *note = jstr(j, "note");
+    json_t *nv = json_object_get(j, "note");
+    if (!state || (strcmp(state, "success") && strcmp(state, "failed")) || (nv && !json_is_null(nv) && !note)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "state must be \"success\" or \"failed\"; note a string");
+        goto out;
+    }
+    if (note && strlen(note) > 500) {
+        kiln_serve__error(rs, 400, "BadRequestException", "note is longer than 500 bytes");
+        goto out;
+    }
+    if (project_open(rq, rs, &p) || need_dag(rs, p, rq->segs[3], &d) || seg_date(rs, d, rq->segs[5], &when))
+        goto out;
+    if (kiln_flow_dag_task(d, rq->segs[7]) < 0) {
+        kiln_serve__error(rs, 404, "NoSuchTaskException", "DAG '%s' has no task '%s'", d->id, rq->segs[7]);
+        goto out;
+    }
+    if (kiln_flow_mark(p, d->id, rq->segs[7], when, !strcmp(state, "success"), note, &err)) {
+        if (err.code == KILN_ECONFLICT)
+            kiln_serve__error(rs, 409, "TaskRunningException", "%s", err.msg);
+        else
+            kiln_serve__error_kiln(rs, &err, "NoSuchRunException");
+        goto out;
+    }
+    char ld[32];
+    iso(when, ld);
+    kiln_info("api: marked %s.%s %s %s", d->id, rq->segs[7], ld, state);
+    int rc = kiln_buf_printf(&rs->body, &err, "{\"dag_id\":");
+    if (!rc)
+        rc = put_str(&rs->body, d->id, &err);
+    if (!rc)
+        rc = put_kv(&rs->body, "task_id", rq->segs[7], 1, &err);
+    if (!rc)
+        rc = put_kv(&rs->body, "logical_date", ld, 1, &err);
+    if (!rc)
+        rc = put_kv(&rs->body, "state", state, 1, &err);
+    if (!rc)
+        rc = kiln_buf_putc(&rs->body, '}', &err);
+    rs->status = rc ? 500 : 200;
 out:
     json_decref(j);
     kiln_flow_project_free(p);

@@ -466,6 +466,8 @@ int kiln_serve__hook_github(kiln_serve_req *rq, kiln_serve_resp *rs)
     if (rc)
         goto fail;
     kiln_serve__metrics_hook(s->metrics, ev, dup ? "duplicate" : "accepted");
+    if (!dup)
+        kiln_serve__metrics_ingest_bytes(s->metrics, member.len); /* the gzip member now durable in RAW */
     rs->status = dup ? 200 : 202;
     kiln_buf_printf(&rs->body, &err, "{\"ok\":true,\"landed\":%s,\"duplicate\":%s}", dup ? "false" : "true",
                     dup ? "true" : "false");

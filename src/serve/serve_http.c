@@ -76,8 +76,12 @@ static const route routes[] = {
      kiln_serve__api_log, 0},
     {"POST", "api/v1/dags/*/clear", "/api/v1/dags/{dag}/clear", kiln_serve__api_clear, 0},
     {"POST", "api/v1/dags/*/paused", "/api/v1/dags/{dag}/paused", kiln_serve__api_pause, 0},
+    {"POST", "api/v1/dags/*/runs/*/tasks/*/state", "/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/state",
+     kiln_serve__api_mark, 0},
     {"GET", "api/v1/lineage", "/api/v1/lineage", kiln_serve__api_lineage, 0},
     {"GET", "api/v1/models", "/api/v1/models", kiln_serve__api_models, 0},
+    {"GET", "api/v1/models/lineage", "/api/v1/models/lineage", kiln_serve__api_models_lineage, 0},
+    {"GET", "docs", "/docs", kiln_serve__docs_page, 0},
     {"GET", "api/v1/openapi.json", "/api/v1/openapi.json", kiln_serve__api_openapi, 0},
     {"GET", "healthz", "/healthz", h_health, 0},
     {"GET", "metrics", "/metrics", kiln_serve__metrics, 0},
@@ -241,7 +245,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, kiln_serve_resp *r
     if (rs->content_type && strncmp(rs->content_type, "text/html", 9) == 0) {
         /* the UI: same-origin scripts, styles and fetches only; never framed */
         MHD_add_response_header(r, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'");
+                                rs->csp[0] ? rs->csp
+                                           : "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                                             "base-uri 'none'");
         MHD_add_response_header(r, "X-Frame-Options", "DENY");
     }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs->status, r);
@@ -500,7 +506,10 @@ int kiln_serve_start(kiln_server **out, const kiln_serve_opts *o, kiln_err *err)
         goto done;
     }
     struct stat st;
-    if (o->warehouse && (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    /* an object-store warehouse (s3://) is reached through the lake at the
+     * first request; a local one must exist */
+    if (o->warehouse && strncmp(o->warehouse, "s3://", 5) != 0 &&
+        (stat(o->warehouse, &st) != 0 || !S_ISDIR(st.st_mode))) {
         /* never create a warehouse by serving it: a typo would otherwise give
          * REST clients a fresh empty catalog to write to */
         rc =

@@ -51,6 +51,7 @@ typedef struct kiln_serve_resp {
     int status;
     const char *content_type; /* static string; default application/json */
     kiln_buf body;
+    char csp[2048]; /* an HTML page's own Content-Security-Policy; "" = the UI's */
 } kiln_serve_resp;
 
 /* Header or query-string value of the request, NULL when absent. */
@@ -121,6 +122,9 @@ int kiln_serve__api_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_trigger(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_clear(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__api_pause(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_mark(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs);
 /* OpenLineage (serve_dags.c): per job name "DAG.TASK" the last event and
  * the time of the last COMPLETE, from the tail (8 MiB) of the project's
  * lineage file; jobs maps name -> kiln_serve_ol_job (caller frees the
@@ -149,6 +153,7 @@ void kiln_serve__metrics_commit(kiln_serve_metrics *m, const char *result);
 void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result);
 /* one micro-batch run that had work (or failed) */
 void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok);
+void kiln_serve__metrics_ingest_bytes(kiln_serve_metrics *m, uint64_t n);
 int kiln_serve__metrics(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* Webhooks (serve_hooks.c). */

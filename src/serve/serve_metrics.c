@@ -19,6 +19,8 @@
 #include "flow/flow.h"
 #include "serve/serve_int.h"
 
+#include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,6 +54,7 @@ struct kiln_serve_metrics {
     uint64_t commits_ok, commits_conflict, commits_error;
     uint64_t ingest_ok, ingest_error;
     int64_t ingest_last_ok_us;
+    uint64_t ingest_bytes_webhooks;
     int64_t start_us;
 };
 
@@ -136,6 +139,13 @@ void kiln_serve__metrics_ingest(kiln_serve_metrics *m, int ok)
     pthread_mutex_unlock(&m->lock);
 }
 
+void kiln_serve__metrics_ingest_bytes(kiln_serve_metrics *m, uint64_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->ingest_bytes_webhooks += n;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const char *result)
 {
     /* the event name comes from a header: keep known names, fold the rest */
@@ -161,8 +171,23 @@ void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const ch
 
 typedef struct table_scrape {
     kiln_lake_catalog *cat;
-    kiln_buf *ts, *snaps;
+    kiln_buf *ts, *snaps, *rows, *files;
 } table_scrape;
+
+/* A number from the summary of the table's current snapshot, or -1. */
+static int64_t current_summary(const kiln_lake_meta *m, const char *key)
+{
+    for (size_t i = 0; i < m->nsnapshots; i++) {
+        const kiln_lake_snapshot *sn = &m->snapshots[i];
+        if (sn->snapshot_id != m->current_snapshot_id)
+            continue;
+        const char *v = kiln_lake_snapshot_summary(sn, key);
+        char *end;
+        long long n = v ? strtoll(v, &end, 10) : -1;
+        return v && *v && !*end && n >= 0 ? (int64_t)n : -1;
+    }
+    return -1;
+}
 
 static int scrape_table(void *ctx, const char *name, const char *loc)
 {
@@ -178,6 +203,13 @@ static int scrape_table(void *ctx, const char *name, const char *loc)
                              (double)m->last_updated_ms / 1e3);
     if (!rc)
         rc = kiln_buf_printf(sc->snaps, &err, "kiln_table_snapshots{table=\"%s\"} %zu\n", name, m->nsnapshots);
+    /* rows and data files of main's head (its snapshot summary); 0 for a table with no snapshot */
+    int64_t rows = m->current_snapshot_id < 0 ? 0 : current_summary(m, "total-records");
+    int64_t files = m->current_snapshot_id < 0 ? 0 : current_summary(m, "total-data-files");
+    if (!rc && rows >= 0)
+        rc = kiln_buf_printf(sc->rows, &err, "kiln_table_rows{table=\"%s\"} %lld\n", name, (long long)rows);
+    if (!rc && files >= 0)
+        rc = kiln_buf_printf(sc->files, &err, "kiln_table_data_files{table=\"%s\"} %lld\n", name, (long long)files);
     kiln_lake_table_free(t);
     return rc;
 }
@@ -185,12 +217,14 @@ static int scrape_table(void *ctx, const char *name, const char *loc)
 static int render_tables(kiln_server *s, kiln_buf *out, kiln_err *err)
 {
     kiln_lake_catalog *cat = NULL;
-    kiln_buf ts, snaps;
+    kiln_buf ts, snaps, rows, files;
     kiln_buf_init(&ts, 0);
     kiln_buf_init(&snaps, 0);
+    kiln_buf_init(&rows, 0);
+    kiln_buf_init(&files, 0);
     int rc = kiln_lake_catalog_open(&cat, s->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
     if (!rc) {
-        table_scrape sc = {cat, &ts, &snaps};
+        table_scrape sc = {cat, &ts, &snaps, &rows, &files};
         rc = kiln_lake_table_list(cat, NULL, scrape_table, &sc, err);
     }
     if (!rc)
@@ -205,9 +239,23 @@ static int render_tables(kiln_server *s, kiln_buf *out, kiln_err *err)
                              "# TYPE kiln_table_snapshots gauge\n");
     if (!rc && snaps.len)
         rc = kiln_buf_append(out, snaps.data, snaps.len, err);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_table_rows Rows in the table's current snapshot (its total-records "
+                             "summary), whoever wrote them.\n# TYPE kiln_table_rows gauge\n");
+    if (!rc && rows.len)
+        rc = kiln_buf_append(out, rows.data, rows.len, err);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_table_data_files Data files in the table's current snapshot.\n"
+                             "# TYPE kiln_table_data_files gauge\n");
+    if (!rc && files.len)
+        rc = kiln_buf_append(out, files.data, files.len, err);
     kiln_lake_catalog_free(cat);
     kiln_buf_free(&ts);
     kiln_buf_free(&snaps);
+    kiln_buf_free(&rows);
+    kiln_buf_free(&files);
     return rc;
 }
 
@@ -279,6 +327,12 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
                              (double)m->ingest_last_ok_us / 1e6);
     if (!rc)
         rc = kiln_buf_printf(out, err,
+                             "# HELP kiln_ingest_bytes_total Bytes landed durably in the raw zone by this process, "
+                             "by source.\n# TYPE kiln_ingest_bytes_total counter\n"
+                             "kiln_ingest_bytes_total{source=\"webhooks\"} %llu\n",
+                             (unsigned long long)m->ingest_bytes_webhooks);
+    if (!rc)
+        rc = kiln_buf_printf(out, err,
                              "# HELP kiln_process_start_time_seconds When this server started (Unix time).\n"
                              "# TYPE kiln_process_start_time_seconds gauge\n"
                              "kiln_process_start_time_seconds %.3f\n",
@@ -286,6 +340,83 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
     pthread_mutex_unlock(&m->lock);
     if (!rc && s->warehouse)
         rc = render_tables(s, out, err);
+    return rc;
+}
+
+/* A label value: \\, " and newline escaped. */
+static int label_value(kiln_buf *out, const char *k, size_t kl, kiln_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < kl; i++)
+        rc = k[i] == '\\' || k[i] == '"' ? kiln_buf_printf(out, err, "\\%c", k[i])
+             : k[i] == '\n'              ? kiln_buf_printf(out, err, "\\n")
+                                         : kiln_buf_putc(out, k[i], err);
+    return rc;
+}
+
+/* kiln_scheduler_lag_seconds{dag}: for each unpaused scheduled DAG, how
+ * long ago the first data interval after its latest run (any run, by
+ * logical date) became due without a run having started for it; 0 when
+ * nothing is due. Without runs: from start_date with catchup, else the
+ * latest complete interval (what the scheduler would run). A scheduler
+ * that is down, stuck or saturated (max_active_runs) shows here. */
+static int scheduler_lag(kiln_flow_project *p, kiln_buf *out, kiln_err *err)
+{
+    kiln_buf rb;
+    kiln_buf_init(&rb, 0);
+    json_t *runs = NULL;
+    int rc = kiln_flow_runs_report(p, NULL, 1, &rb, err);
+    if (!rc) {
+        json_error_t je;
+        runs = json_loadb(rb.data ? rb.data : "[]", rb.len, 0, &je);
+        if (!json_is_array(runs))
+            rc = kiln_err_set(err, KILN_EINTERNAL, "runs report is not a JSON array: %s", je.text);
+    }
+    int64_t now = kiln_now_micros() / 1000000;
+    int header = 0;
+    for (size_t i = 0; !rc && i < p->ndags; i++) {
+        const kiln_flow_dag *d = p->dags[i];
+        int paused = 0;
+        kiln_err e2 = {0};
+        if (!d->has_cron || kiln_flow_dag_paused(p, d->id, &paused, &e2) || paused)
+            continue;
+        int64_t last = INT64_MIN, t, nxt = 0, due = 0;
+        size_t k;
+        json_t *r;
+        json_array_foreach(runs, k, r)
+        {
+            const char *dg = json_string_value(json_object_get(r, "dag"));
+            const char *ld = json_string_value(json_object_get(r, "logical_date"));
+            if (dg && ld && !strcmp(dg, d->id) && !kiln_flow_parse_date(d, ld, &t, &e2) && t > last)
+                last = t;
+        }
+        int ok;
+        if (last != INT64_MIN)
+            ok = kiln_cron_next(&d->cron, last, &nxt) == 0;
+        else if (d->catchup && d->start_date)
+            ok = kiln_cron_matches(&d->cron, d->start_date) ? (nxt = d->start_date, 1)
+                                                            : kiln_cron_next(&d->cron, d->start_date, &nxt) == 0;
+        else
+            ok = kiln_cron_last_complete(&d->cron, now, &nxt, &due) == 0;
+        if (ok && d->start_date && nxt < d->start_date)
+            ok = kiln_cron_interval_for(&d->cron, d->start_date, &nxt, &due) == 0 && nxt >= d->start_date;
+        if (ok)
+            ok = kiln_cron_next(&d->cron, nxt, &due) == 0; /* the interval [nxt, due) is due at due */
+        double lag = ok && due <= now && (!d->end_date || nxt <= d->end_date) ? (double)(now - due) : 0;
+        if (!header++)
+            rc = kiln_buf_printf(out, err,
+                                 "# HELP kiln_scheduler_lag_seconds How long the first data interval after the DAG's "
+                                 "latest run has been due without a run (0 = up to date).\n"
+                                 "# TYPE kiln_scheduler_lag_seconds gauge\n");
+        if (!rc)
+            rc = kiln_buf_printf(out, err, "kiln_scheduler_lag_seconds{dag=\"");
+        if (!rc)
+            rc = label_value(out, d->id, strlen(d->id), err);
+        if (!rc)
+            rc = kiln_buf_printf(out, err, "\"} %.0f\n", lag);
+    }
+    json_decref(runs);
+    kiln_buf_free(&rb);
     return rc;
 }
 
@@ -304,6 +435,8 @@ static int flow_metrics(const char *project_dir, kiln_buf *out, kiln_err *err)
     int rc = path ? 0 : KILN_OOM(err);
     if (!rc && access(path, F_OK) == 0 && (rc = kiln_file_read(path, (size_t)64 << 20, &text, &len, err)) == 0 && len)
         rc = kiln_buf_append(out, text, len, err);
+    if (!rc)
+        rc = scheduler_lag(p, out, err);
     /* last successful materialization per asset, from the OpenLineage
      * events: when a task producing it last completed */
     kiln_map *jobs = kiln_map_new(), *assets = kiln_map_new();
@@ -322,10 +455,8 @@ static int flow_metrics(const char *project_dir, kiln_buf *out, kiln_err *err)
     void *v;
     while (!rc && kiln_map_next(assets, &pos, &k, &kl, &v)) {
         rc = kiln_buf_printf(out, err, "kiln_asset_last_materialized_timestamp_seconds{asset=\"");
-        for (size_t i = 0; !rc && i < kl; i++) /* label values escape \\, " and newline */
-            rc = k[i] == '\\' || k[i] == '"' ? kiln_buf_printf(out, err, "\\%c", k[i])
-                 : k[i] == '\n'              ? kiln_buf_printf(out, err, "\\n")
-                                             : kiln_buf_putc(out, k[i], err);
+        if (!rc)
+            rc = label_value(out, k, kl, err);
         if (!rc)
             rc = kiln_buf_printf(out, err, "\"} %.3f\n", (double)(uintptr_t)v / 1e6);
     }

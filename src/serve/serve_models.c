@@ -15,9 +15,14 @@
  * "iceberg://WAREHOUSE/ns.table").
  */
 #include "flow/flow.h"
+#include "models/models.h"
 #include "serve/serve_int.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -252,5 +257,133 @@ out:
     json_decref(res);
     json_decref(status);
     json_decref(tests);
+    return 0;
+}
+
+/* GET /api/v1/models/lineage?column=MODEL.COLUMN[&downstream=true]: the
+ * column-level lineage of the models layer (`kiln lineage --json`),
+ * computed from the project's compiled SQL on each request. */
+int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    if (!rq->srv->models_dir)
+        return kiln_serve__error(rs, 503, "ServiceUnavailableException", "no models project (--models-dir)");
+    const char *col = kiln_serve__query(rq, "column"), *down = kiln_serve__query(rq, "downstream");
+    if (!col || !*col || strlen(col) > 400)
+        return kiln_serve__error(rs, 400, "BadRequestException", "column=MODEL.COLUMN is required");
+    for (const char *p = col; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return kiln_serve__error(rs, 400, "BadRequestException", "column has a control character");
+    if (down && strcmp(down, "true") && strcmp(down, "false"))
+        return kiln_serve__error(rs, 400, "BadRequestException", "downstream must be true or false");
+    kiln_models_opts o = {.project_dir = rq->srv->models_dir, .warehouse = rq->srv->warehouse};
+    kiln_err err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    /* one at a time: the models layer is not documented as thread-safe */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int rc = kiln_models_lineage(&o, col, down && !strcmp(down, "true"), 1, f, &err);
+    pthread_mutex_unlock(&lock);
+    fclose(f);
+    if (rc) {
+        if (rc == KILN_ENOTFOUND)
+            kiln_serve__error(rs, 404, "NoSuchColumnException", "%s", err.msg);
+        else
+            kiln_serve__error_kiln(rs, &err, "NoSuchColumnException");
+    } else if (kiln_buf_append(&rs->body, text ? text : "", len, &err) == 0) {
+        rs->status = 200;
+    } else {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    }
+    free(text);
+    return 0;
+}
+
+/* 'sha256-BASE64' of s[0..n) appended to the policy being built. */
+static int csp_hash(char *csp, size_t cap, const char *s, size_t n)
+{
+    uint8_t d[32];
+    unsigned char b64[64];
+    kiln_sha256 h;
+    kiln_sha256_init(&h);
+    kiln_sha256_update(&h, s, n);
+    kiln_sha256_final(&h, d);
+    EVP_EncodeBlock(b64, d, 32);
+    size_t used = strlen(csp);
+    int w = snprintf(csp + used, cap - used, " 'sha256-%s'", (const char *)b64);
+    return w < 0 || (size_t)w >= cap - used ? -1 : 0;
+}
+
+/* Hashes of the bodies of every <TAG ...>...</TAG> in html (script: only
+ * executable ones, not type="application/json" data blocks). */
+static int csp_hashes(char *csp, size_t cap, const char *html, const char *tag)
+{
+    char open[16], close[16];
+    snprintf(open, sizeof open, "<%s", tag);
+    snprintf(close, sizeof close, "</%s>", tag);
+    for (const char *p = strstr(html, open); p; p = strstr(p, open)) {
+        const char *gt = strchr(p, '>'), *end = gt ? strstr(gt, close) : NULL;
+        if (!gt || !end)
+            return -1;
+        char attrs[256];
+        snprintf(attrs, sizeof attrs, "%.*s", (int)(gt - p), p);
+        if (!strstr(attrs, "application/json") && csp_hash(csp, cap, gt + 1, (size_t)(end - gt - 1)))
+            return -1;
+        p = end;
+    }
+    return 0;
+}
+
+/* GET /docs: the models project's documentation site as `kiln docs
+ * generate` last wrote it (MODELS_DIR/target/index.html: one file, its
+ * script, style and data inline, no network at view time). Its own CSP
+ * allows exactly its inline blocks (by hash) and nothing from anywhere. */
+int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    if (!rq->srv->models_dir)
+        return kiln_serve__error(rs, 503, "ServiceUnavailableException", "no models project (--models-dir)");
+    kiln_err err = {0};
+    char *path = kiln_sprintf("%s/target/index.html", rq->srv->models_dir), *text = NULL;
+    size_t len = 0;
+    struct stat st;
+    if (!path)
+        return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    if (stat(path, &st) != 0) {
+        kiln_free(path);
+        return kiln_serve__error(rs, 404, "NoSuchArtifactException",
+                                 "no docs site yet: run kiln docs generate in the models project");
+    }
+    int rc = kiln_file_read(path, ARTIFACT_CAP, &text, &len, &err);
+    kiln_free(path);
+    if (rc)
+        return kiln_serve__error_kiln(rs, &err, "NoSuchArtifactException");
+    snprintf(rs->csp, sizeof rs->csp, "default-src 'none'; img-src data:; script-src");
+    int bad = csp_hashes(rs->csp, sizeof rs->csp, text, "script");
+    if (!bad) {
+        size_t u = strlen(rs->csp);
+        snprintf(rs->csp + u, sizeof rs->csp - u, "; style-src");
+        bad = csp_hashes(rs->csp, sizeof rs->csp, text, "style");
+    }
+    if (!bad) {
+        size_t u = strlen(rs->csp);
+        bad = snprintf(rs->csp + u, sizeof rs->csp - u,
+                       "; frame-ancestors 'none'; base-uri 'none'; form-action 'none'") >= (int)(sizeof rs->csp - u);
+    }
+    if (bad) {
+        kiln_free(text);
+        rs->csp[0] = 0;
+        return kiln_serve__error(rs, 500, "ServerErrorException", "docs page: unbalanced or too many inline blocks");
+    }
+    rs->status = 200;
+    rs->content_type = "text/html; charset=utf-8";
+    rc = kiln_buf_append(&rs->body, text, len, &err);
+    kiln_free(text);
+    if (rc) {
+        rs->csp[0] = 0;
+        return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    }
     return 0;
 }

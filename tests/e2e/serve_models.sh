@@ -15,4 +15,5 @@ tmp="$(mktemp -d)"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 cp -r "$KILN_ROOT/tests/models/jaffle" "$tmp/p"
 "$KILN_BIN" build --project-dir "$tmp/p" > "$tmp/build.txt" || { cat "$tmp/build.txt"; exit 1; }
+"$KILN_BIN" docs generate --project-dir "$tmp/p" > "$tmp/docs.txt" || { cat "$tmp/docs.txt"; exit 1; }
 node "$KILN_ROOT/tests/node/serve_models.mjs" "$KILN_BIN" "$tmp" "$CHROMIUM"

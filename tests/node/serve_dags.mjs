@@ -113,6 +113,41 @@ try {
   const dl = (await run(bin, ['dags', 'list', '--project-dir', P])).stdout;
   check(/paused/.test(dl), `kiln dags list sees the pause: ${dl}`);
   check((await post('/api/v1/dags/grid/paused', { paused: false })).status === 200, 'unpause');
+  // paging: a page counted from the newest run, oldest first inside it; runs by state over all runs
+  const pg0 = await get('/api/v1/dags/grid?limit=1&offset=0');
+  check(pg0.runs.length === 1 && pg0.runs[0].logical_date === '2024-01-02T00:00:00Z' && pg0.total_runs === 2 &&
+    pg0.offset === 0 && pg0.limit === 1 && pg0.run_states.failed === 2, `page 0: ${JSON.stringify(pg0.runs)} ${pg0.total_runs}`);
+  const pg1 = await get('/api/v1/dags/grid/runs?limit=1&offset=1');
+  check(pg1.runs.length === 1 && JSON.stringify(pg1.runs[0]) === JSON.stringify(cli[0]), 'page 1 is the oldest run');
+  check((await get('/api/v1/dags/grid/runs?limit=5&offset=2')).runs.length === 0, 'past the end: empty page');
+  check(JSON.stringify((await get('/api/v1/dags/grid/runs?limit=5')).runs) === JSON.stringify(cli), 'a page holding all');
+  for (const q of ['limit=0', 'limit=1001', 'offset=-1', 'limit=x', 'offset='])
+    check((await get('/api/v1/dags/grid/runs?' + q, 400)).error.type === 'BadRequestException', `bad paging ${q}`);
+  // mark success / failed (token-protected); the next run of that date skips a task marked success
+  const markUrl = '/api/v1/dags/grid/runs/2024-01-02/tasks/flaky/state';
+  check((await post(markUrl, { state: 'success' }, { 'Content-Type': 'application/json' })).status === 401, 'mark without the token');
+  for (const b of [{}, { state: 'done' }, { state: 'success', note: 7 }])
+    check((await post(markUrl, b)).status === 400, `bad mark body ${JSON.stringify(b)}`);
+  check((await (await post('/api/v1/dags/grid/runs/2030-01-01/tasks/flaky/state', { state: 'success' })).json())
+    .error.type === 'NoSuchRunException', 'mark in a run that does not exist');
+  check((await post('/api/v1/dags/grid/runs/2024-01-02/tasks/nope/state', { state: 'success' })).status === 404, 'mark an unknown task');
+  const mk = await post(markUrl, { state: 'success', note: 'fixed by hand' });
+  const mkj = await mk.json();
+  check(mk.status === 200 && mkj.state === 'success' && mkj.logical_date === '2024-01-02T00:00:00Z', `mark: ${JSON.stringify(mkj)}`);
+  let cliM = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  const flakyM = cliM[1].tasks.find(t => t.task === 'flaky');
+  check(flakyM.state === 'success' && flakyM.note === 'marked success: fixed by hand' && cliM[1].state === 'success',
+    `marked in the store: ${JSON.stringify(cliM[1])}`);
+  check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/flaky')).note === 'marked success: fixed by hand', 'note via the API');
+  const rerun = await run(bin, ['dags', 'run', 'grid', '--date', '2024-01-02', '--project-dir', P]).catch(e => e);
+  check(rerun.code === undefined || rerun.code === 0, `the run after mark success passes (flaky skipped): ${rerun.stderr}`);
+  check(/flaky.*skipped: idempotency key already succeeded/.test(rerun.stdout + rerun.stderr), `flaky skipped: ${rerun.stdout}${rerun.stderr}`);
+  check((await post('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/state', { state: 'failed' })).status === 200, 'mark failed');
+  cliM = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  check(cliM[1].state === 'failed' && cliM[1].tasks.find(t => t.task === 'extract').state === 'failed', 'run failed after mark failed');
+  // back to what the rest of this test expects: flaky failed, extract succeeded
+  check((await post('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/state', { state: 'success' })).status === 200 &&
+    (await post(markUrl, { state: 'failed' })).status === 200, 'mark back');
   // lineage: jobs, datasets, edges, last OpenLineage event per job
   const lin = await get('/api/v1/lineage');
   const node = id => lin.nodes.find(n => n.id === id);
@@ -137,10 +172,17 @@ try {
   check(matF && matF.type === 'GAUGE' && matF.metrics.length === 1 &&
     matF.metrics[0].labels.asset === 'iceberg://warehouse/ui.events' &&
     Math.abs(Number(matF.metrics[0].value) * 1000 - Date.parse(mat)) < 1000, `asset freshness metric: ${JSON.stringify(matF)}`);
+  // scheduler lag: the daily DAG's last run is 2024-01-02, so the interval [01-03, 01-04) has been due since 01-04
+  const lagF = fams.get('kiln_scheduler_lag_seconds');
+  const lag = lagF && lagF.metrics.find(m => m.labels.dag === 'grid');
+  check(lagF && lagF.type === 'GAUGE' && lag && Math.abs(Number(lag.value) - (Date.now() - Date.UTC(2024, 0, 4)) / 1000) < 120,
+    `scheduler lag ${JSON.stringify(lagF)}`);
   const oa = await get('/api/v1/openapi.json');
   for (const p of ['/api/v1/dags', '/api/v1/dags/{dag}', '/api/v1/dags/{dag}/runs',
-    '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear'])
+    '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/log', '/api/v1/lineage', '/api/v1/dags/{dag}/clear',
+    '/api/v1/dags/{dag}/runs/{logical_date}/tasks/{task}/state'])
     check(oa.paths[p], `openapi lists ${p}`);
+  check(oa.paths['/api/v1/dags/{dag}/runs'].get.parameters.some(x => x.name === 'limit'), 'openapi: paging');
 
   // ---- the browser
   browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox', '--disable-gpu'] });
@@ -197,6 +239,8 @@ try {
     await new Promise(r => setTimeout(r, 100));
   }
   check((await get(tiUrl)).state === 'running', 'the triggered run is going (slow waits for its file)');
+  const busy = await post(tiUrl + '/state', { state: 'success' });
+  check(busy.status === 409 && (await busy.json()).error.type === 'TaskRunningException', 'a running task cannot be marked');
   // live tail: the page shows tick 1, then tick 2 once the task goes on
   const tail = await browser.newPage();
   tail.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
@@ -221,6 +265,17 @@ try {
   check((await page.textContent('#action-msg')) === 'cleared 1', 'clear');
   const after = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
   check(after[0].tasks.find(t => t.task === 'flaky').state === 'none' && after[0].state === 'queued', 'cleared in the store');
+  // mark success from the task page (confirmation accepted)
+  await page.click('button#mark-success');
+  await page.waitForFunction(() => document.querySelector('#action-msg.ok')?.textContent === 'marked success');
+  check((await page.textContent('#ti-state')) === 'success', 'the page shows the marked state');
+  const afterMark = JSON.parse((await run(bin, ['runs', 'grid', '--json', '--project-dir', P])).stdout);
+  check(afterMark[0].tasks.find(t => t.task === 'flaky').state === 'success', 'marked from the page, in the store');
+  // paging in the grid: 30 runs a page; with 3 runs there is one page
+  await page.goto(srv.url + '/#/dag/grid');
+  await page.waitForSelector('#page-info');
+  check((await page.textContent('#page-info')).startsWith('page 1 of 1 (3 runs') &&
+    await page.$eval('button#older', b => b.disabled) && await page.$eval('button#newer', b => b.disabled), 'pager');
   check(errors.length === 0, `console errors: ${errors.join(' | ')}`);
   await browser.close();
   browser = null;
@@ -240,6 +295,10 @@ try {
   }
   check(runs.length === 1 && runs[0].state === 'success' && runs[0].run_id.startsWith('scheduled__'),
     `scheduler in serve ran the due interval: ${JSON.stringify(runs)}`);
+  const lag2 = parsePrometheusTextFormat(await (await fetch(s2.url + '/metrics')).text())
+    .find(f => f.name === 'kiln_scheduler_lag_seconds');
+  check(lag2 && lag2.metrics.length === 1 && lag2.metrics[0].labels.dag === 'tick' && Number(lag2.metrics[0].value) < 5 /* 0 unless an hour just began */,
+    `no lag once the scheduler ran the due interval: ${JSON.stringify(lag2)}`);
   const st2 = await s2.stop('SIGTERM');
   check(st2.code === 0 && /scheduler stopped/.test(s2.stderr()), `serve --scheduler stops on SIGTERM: ${JSON.stringify(st2)}`);
   // SIGTERM while a run is going: the scheduler drains (the running task finishes), then the server exits 0

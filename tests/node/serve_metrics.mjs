@@ -5,7 +5,7 @@
 // gauges must say exactly what happened.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, readdirSync, statSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp] = process.argv.slice(2);
@@ -38,7 +38,22 @@ try {
     updates: [{ action: 'set-properties', updates: { k: 'v' } }] }))).status === 200, 'commit ok');
   check((await post('/v1/namespaces/m/tables/t', JSON.stringify({ requirements: [{ type: 'assert-table-uuid',
     uuid: '00000000-0000-4000-8000-000000000000' }], updates: [] }))).status === 409, 'commit conflict');
-  const after = JSON.parse((await get('/v1/namespaces/m/tables/t')).text).metadata;
+  let after = JSON.parse((await get('/v1/namespaces/m/tables/t')).text).metadata;
+  // three pushes (one delivered twice): ingest bytes = the bytes now in the raw zone's hour files
+  for (const [i, id] of [[1, 'd-push-1'], [2, 'd-push-2'], [3, 'd-push-3'], [1, 'd-push-1']]) {
+    const body = JSON.stringify({ ref: 'refs/heads/main', before: 'a'.repeat(40), after: String(i).repeat(40),
+      repository: { id: 9, full_name: 'o/r', pushed_at: 1759700000 + i * 3600 }, sender: { id: 1, login: 'u' },
+      commits: [{ id: String(i).repeat(40), message: 'm' + i, author: { name: 'n', email: 'e@x' }, distinct: true }] });
+    const st = (await post('/hooks/github', body, { 'X-GitHub-Event': 'push', 'X-GitHub-Delivery': id,
+      'X-Hub-Signature-256': sign(body) })).status;
+    check(st === 202 || (st === 200 && id === 'd-push-1'), `push ${id}: ${st}`);
+  }
+  let rawBytes = 0;
+  for (const d of readdirSync(`${tmp}/raw/webhooks`).filter(d => d.startsWith('date=')))
+    for (const f of readdirSync(`${tmp}/raw/webhooks/${d}`)) rawBytes += statSync(`${tmp}/raw/webhooks/${d}/${f}`).size;
+  await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO m.t VALUES (2, 'b'), (3, 'c')"]);
+  const files = (await run(bin, ['table', 'files', 'm.t', '--json', '--warehouse', wh])).stdout.trim().split('\n').length;
+  after = JSON.parse((await get('/v1/namespaces/m/tables/t')).text).metadata;
 
   const r = await fetch(url + '/metrics');
   check(r.headers.get('content-type').startsWith('text/plain; version=0.0.4'), `content type ${r.headers.get('content-type')}`);
@@ -71,7 +86,8 @@ try {
   check(one('kiln_http_requests_total', { method: 'GET', route: '/v1/config', status: '200' }).value === '3', 'config count');
   check(one('kiln_http_requests_total', { route: 'other', status: '404' }).value === '1', '404 counted under route "other"');
   check(one('kiln_http_requests_total', { method: 'POST', route: '/v1/namespaces', status: '401' }).value === '1', '401');
-  check(one('kiln_http_requests_total', { method: 'POST', route: '/hooks/github', status: '200' }).value === '1', 'hook 200');
+  check(one('kiln_http_requests_total', { method: 'POST', route: '/hooks/github', status: '200' }).value === '2', 'hook 200 (ping, duplicate)');
+  check(one('kiln_http_requests_total', { method: 'POST', route: '/hooks/github', status: '202' }).value === '3', 'hook 202');
   // parse-prometheus-text-format flattens a labelled histogram into one
   // series (labels, _sum and _count dropped), so its buckets are checked on
   // the text of the one series, and _sum/_count from the raw sample lines
@@ -96,6 +112,11 @@ try {
   const ts = Number(one('kiln_table_last_commit_timestamp_seconds', { table: 'm.t' }).value);
   check(Math.abs(ts * 1000 - after['last-updated-ms']) < 1, `last commit ${ts} vs ${after['last-updated-ms']}`);
   check(one('kiln_table_snapshots', { table: 'm.t' }).value === String(after.snapshots.length), 'snapshot gauge');
+  check(rawBytes > 0 && one('kiln_ingest_bytes_total', { source: 'webhooks' }).value === String(rawBytes),
+    `ingest bytes ${JSON.stringify(find('kiln_ingest_bytes_total', {}))} vs ${rawBytes} bytes in raw/webhooks`);
+  check(one('kiln_table_rows', { table: 'm.t' }).value === '3', 'rows gauge (current snapshot)');
+  check(one('kiln_table_data_files', { table: 'm.t' }).value === String(files), `data files gauge vs kiln table files (${files})`);
+  check(fams.kiln_ingest_bytes_total.type === 'COUNTER' && fams.kiln_table_rows.type === 'GAUGE', 'types');
   check(!text.includes(token) && !text.includes(secret), 'no secrets in metrics');
   const st = await srv.stop('SIGTERM');
   check(st.code === 0, `clean SIGTERM exit: ${JSON.stringify(st)}`);

@@ -54,6 +54,45 @@ try {
   check((await page.textContent('ul#built-by')).includes('shop.build_orders'), 'built by the DAG task');
   await page.screenshot({ path: `${shots}/serve_models_orders.png`, fullPage: true });
   // from the model to its upstream model, and on to that one's upstream table
+  // column-level lineage: orders.amount comes from stg_payments.amount, from the seed raw_payments
+  const api = await (await fetch(srv.url + '/api/v1/models/lineage?column=orders.amount')).json();
+  check(api.direction === 'upstream' && api.columns.map(c => c.relation + '.' + c.column).join() ===
+    'analytics.orders.amount,analytics.stg_payments.amount,analytics.raw_payments.amount', `lineage API: ${JSON.stringify(api)}`);
+  const dn = await (await fetch(srv.url + '/api/v1/models/lineage?column=raw_payments.amount&downstream=true')).json();
+  check(dn.direction === 'downstream' && dn.columns.some(c => c.relation === 'analytics.orders' && c.column === 'amount'),
+    `downstream lineage: ${JSON.stringify(dn)}`);
+  const nc = await fetch(srv.url + '/api/v1/models/lineage?column=orders.nope');
+  check(nc.status === 404 && (await nc.json()).error.type === 'NoSuchColumnException', 'unknown column 404');
+  check((await fetch(srv.url + '/api/v1/models/lineage')).status === 400, 'no column 400');
+  check((await fetch(bare.url + '/api/v1/models/lineage?column=orders.amount')).status === 503, 'no models dir 503');
+  await page.click('table#columns button.lineage-btn[data-column="amount"][data-dir="upstream"]');
+  await page.waitForSelector('ul#lineage-list[data-target="orders.amount"] li');
+  const items = await page.$$eval('ul#lineage-list li', lis => lis.map(li => li.dataset.depth + ':' + li.textContent));
+  check(items.length === 3 && items[1].startsWith('1:stg_payments.amount') && items[2].startsWith('2:raw_payments.amount'),
+    `lineage on the page: ${items}`);
+  await page.screenshot({ path: `${shots}/serve_models_lineage.png`, fullPage: true });
+  // from a lineage column to its table, and back
+  await page.click('ul#lineage-list li[data-depth="2"] a.lineage-table');
+  await page.waitForSelector('table#schema');
+  check((await page.textContent('h1')) === 'analytics.raw_payments', 'lineage column opens its table');
+  await page.goBack();
+  await page.waitForSelector('ul#upstream');
+  // the dbt docs site of `kiln docs generate`, served at /docs under a CSP naming its inline blocks by hash
+  const dr = await fetch(srv.url + '/docs');
+  const csp = dr.headers.get('content-security-policy') || '';
+  check(dr.status === 200 && dr.headers.get('content-type').startsWith('text/html') &&
+    (await dr.text()) === readFileSync(`${P}/target/index.html`, 'utf8'), `/docs serves target/index.html: ${dr.status}`);
+  check(/script-src 'sha256-[A-Za-z0-9+/=]{44}'/.test(csp) && !csp.includes('unsafe') && csp.startsWith("default-src 'none'"),
+    `docs CSP: ${csp}`);
+  check((await fetch(bare.url + '/docs')).status === 503, '/docs without a models project');
+  const docs = await browser.newPage();
+  docs.on('console', m => { if (m.type() === 'error') errors.push('docs: ' + m.text()); });
+  docs.on('pageerror', e => errors.push('docs: ' + String(e)));
+  await docs.goto(srv.url + '/docs#model.jaffle_shop.customers');
+  await docs.waitForFunction(() => document.querySelector('#node-title')?.textContent.startsWith('customers'));
+  check((await docs.$$('#columns tr.col')).length > 0, 'docs site rendered by its own script under the CSP');
+  await docs.screenshot({ path: `${shots}/serve_models_docs.png`, fullPage: true });
+  await docs.close();
   await page.click('ul#upstream a:text("stg_orders")');
   await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'stg_orders');
   await page.click('ul#upstream a.upstream-table');

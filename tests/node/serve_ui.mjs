@@ -18,6 +18,16 @@ await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO ui.events VALUES (1
 await run(bin, ['sql', '--warehouse', wh, '-c', "INSERT INTO ui.events VALUES (3, NULL)"]);
 const evil = '<img src=x onerror="window.pwned=1"><b>bold</b>';
 await k('table', 'alter', 'ui.events', '--set-property', `note=${evil}`);
+// refs and history: a tag on ui.hist's first snapshot, a branch with retention, and a rollback that
+// leaves the second snapshot off main's line (the history page says "rolled back")
+await k('table', 'create', 'ui.hist', '--schema', 'x int');
+for (const v of [1, 2]) await run(bin, ['sql', '--warehouse', wh, '-c', `INSERT INTO ui.hist VALUES (${v})`]);
+const hs = JSON.parse((await k('table', 'snapshots', 'ui.hist', '--json')).stdout);
+await k('table', 'tag', 'ui.hist', 'first', '--snapshot', String(hs[0].snapshot_id), '--max-ref-age-ms', '172800000');
+await k('table', 'branch', 'ui.hist', 'dev', '--min-snapshots', '3');
+await k('table', 'rollback', 'ui.hist', 'first');
+await run(bin, ['sql', '--warehouse', wh, '-c', 'INSERT INTO ui.hist VALUES (30), (40)']);
+const histFiles = (await k('table', 'files', 'ui.hist', '--json')).stdout.trim().split('\n').map(l => JSON.parse(l));
 
 const srv = await startServer(bin, ['--warehouse', wh]);
 let browser;
@@ -25,7 +35,7 @@ try {
   // the JSON API behind the page
   const api = await (await fetch(srv.url + '/api/v1/tables')).json();
   const ev = api.tables.find(t => t.name === 'ui.events');
-  check(api.tables.length === 2 && ev && ev.snapshots === 2 && ev.total_records === 3, `api: ${JSON.stringify(api)}`);
+  check(api.tables.length === 3 && ev && ev.snapshots === 2 && ev.total_records === 3, `api: ${JSON.stringify(api)}`);
   const det = await (await fetch(srv.url + '/api/v1/tables/ui/events')).json();
   check(det.metadata.snapshots.length === 2 && det.metadata.properties.note === evil, 'api table detail');
   const nf = await fetch(srv.url + '/api/v1/tables/ui/nope');
@@ -37,12 +47,27 @@ try {
   check(got === '["1","a"] ["2","b"] ["3",null]', `preview rows: ${got}`);
   check((await (await fetch(srv.url + '/api/v1/tables/ui/events/preview?limit=2')).json()).rows.length === 2, 'limit');
   check((await fetch(srv.url + '/api/v1/tables/ui/events/preview?limit=0')).status === 400, 'bad limit');
+  const evFiles = (await k('table', 'files', 'ui.events', '--json')).stdout.trim().split('\n').map(l => JSON.parse(l));
+  check(evFiles.length === 3 && pv.data_files === evFiles.length && pv.delete_files === 0 && pv.manifests === 2,
+    `file counts from planning: ${JSON.stringify(pv)} vs kiln table files: ${evFiles.length}`);
+  // time travel in the preview: by tag, by branch, by snapshot id; unknown ref 404, both given 400
+  const hp = async q => (await (await fetch(srv.url + '/api/v1/tables/ui/hist/preview' + q)).json());
+  const vals = p => p.rows.map(r => r[0]).sort((a, b) => a - b).join();
+  const head = await hp('');
+  check(vals(head) === '1,30,40' && head.data_files === histFiles.length, `hist head ${JSON.stringify(head)} vs files ${histFiles.length}`);
+  check(vals(await hp('?ref=first')) === '1' && (await hp('?ref=first')).snapshot_id === hs[0].snapshot_id, 'preview at a tag');
+  check(vals(await hp('?ref=dev')) === '1,2', 'preview at a branch');
+  check(vals(await hp('?as_of=' + hs[1].snapshot_id)) === '1,2', 'preview at a snapshot id');
+  const nr = await fetch(srv.url + '/api/v1/tables/ui/hist/preview?ref=nope');
+  check(nr.status === 404 && (await nr.json()).error.type === 'NoSuchSnapshotException', 'unknown ref');
+  check((await fetch(srv.url + '/api/v1/tables/ui/hist/preview?ref=dev&as_of=1')).status === 400, 'ref and as_of');
   const pe = await (await fetch(srv.url + '/api/v1/tables/ui/other/preview')).json();
   check(pe.rows.length === 0 && pe.snapshot_id === -1, `empty table preview ${JSON.stringify(pe)}`);
   const oa = await (await fetch(srv.url + '/api/v1/openapi.json')).json();
   check(/^3\./.test(oa.openapi) && oa.paths['/api/v1/tables'] && oa.paths['/api/v1/tables/{namespace}/{table}'] &&
     oa.paths['/api/v1/openapi.json'] && oa.paths['/api/v1/tables/{namespace}/{table}/preview'],
   'openapi document lists the API');
+  check(oa.paths['/api/v1/tables/{namespace}/{table}/preview'].get.parameters.some(x => x.name === 'as_of'), 'openapi: as_of');
   const page0 = await fetch(srv.url + '/');
   check(/default-src 'self'/.test(page0.headers.get('content-security-policy') || ''), 'CSP on the page');
 
@@ -54,7 +79,7 @@ try {
   await page.goto(srv.url + '/');
   await page.waitForSelector('table#tables tbody tr');
   const names = await page.$$eval('table#tables tbody tr td:first-child', tds => tds.map(td => td.textContent));
-  check(names.join() === 'ui.events,ui.other', `list page: ${names}`);
+  check(names.join() === 'ui.events,ui.hist,ui.other', `list page: ${names}`);
   const evRow = await page.$$eval('table#tables tbody tr', trs => trs[0].textContent);
   check(evRow.includes('2') && evRow.includes('3'), `list row shows snapshots and rows: ${evRow}`);
   await page.screenshot({ path: `${shots}/serve_ui_tables.png`, fullPage: true });
@@ -83,6 +108,28 @@ try {
     Array.from(tr.children).map(td => td.textContent).join('|')).sort().join(' '));
   check(prev === '1|a 2|b 3|NULL', `preview in the page: ${prev}`);
   await page.screenshot({ path: `${shots}/serve_ui_table.png`, fullPage: true });
+
+  check((await page.textContent('#table-counts')).startsWith('3 rows in 3 data files'), 'file and row counts');
+  check((await page.textContent('#preview-info')).includes('3 data files'), 'preview names its files');
+
+  // branches, tags, history and a preview at a tag
+  await page.goto(srv.url + '/#/table/ui.hist');
+  await page.waitForSelector('table#history tbody tr');
+  const refRows = await page.$$eval('table#refs tbody tr', trs => trs.map(tr =>
+    Array.from(tr.children).map(td => td.textContent).join('|')));
+  check(refRows.length === 3 && refRows[0].startsWith('main|branch|') && refRows[1].startsWith('dev|branch|') &&
+    refRows[1].endsWith('|3') && refRows[2].startsWith('first|tag|' + hs[0].snapshot_id) && refRows[2].includes('|2 d|'),
+  `refs: ${refRows}`);
+  const hist = await page.$$eval('table#history tbody tr', trs => trs.map(tr =>
+    tr.children[1].textContent + ':' + tr.children[3].textContent));
+  const hs2 = JSON.parse((await k('table', 'history', 'ui.hist', '--json')).stdout);
+  check(hist.length === hs2.length && hist.length === 4, `history rows ${hist} vs ${JSON.stringify(hs2)}`);
+  check(hist.includes(hs[1].snapshot_id + ':rolled back') && hist.includes(hs[0].snapshot_id + ':yes'), `history ${hist}`);
+  await page.selectOption('#preview-at', 'ref:first');
+  await page.waitForSelector('#preview-box[data-at="ref:first"]');
+  const atTag = await page.$$eval('table#preview tbody tr', trs => trs.map(tr => tr.textContent));
+  check(atTag.join() === '1', `preview at tag first: ${atTag}`);
+  await page.screenshot({ path: `${shots}/serve_ui_refs.png`, fullPage: true });
 
   await page.goto(srv.url + '/#/table/ui.nope');
   await page.waitForSelector('p.err');

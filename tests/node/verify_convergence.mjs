@@ -7,7 +7,9 @@ import { startServer, run, check } from './serve_common.mjs';
 const [bin, tmp] = process.argv.slice(2);
 const secret = 'convergence-secret';
 const gha = `${tmp}/gha`, api = `${tmp}/api`;
-const gen = ['--start', '2025-10-06', '--days', '2', '--hours', '2', '--scale', '0.0005'];
+// sizes (env, for the measured run in docs/adr/0001): CONV_SCALE of gen, CONV_REPOS repos per day
+const gen = ['--start', '2025-10-06', '--days', '2', '--hours', '2', '--scale', process.env.CONV_SCALE || '0.0005'];
+const perDay = Number(process.env.CONV_REPOS || 4);
 await run(bin, ['gen', 'gharchive', ...gen, '--out', gha]);
 await run(bin, ['gen', 'github-api', ...gen, '--out', api]);
 
@@ -20,7 +22,7 @@ const day = e => e.created_at.slice(0, 10);
 // repos: those of the first pushes of each day (some before, some after the payload change)
 const repos = new Set();
 for (const d of ['2025-10-06', '2025-10-07'])
-  for (const e of pushes.filter(e => day(e) === d).slice(0, 4)) repos.add(e.repo.name);
+  for (const e of pushes.filter(e => day(e) === d).slice(0, perDay)) repos.add(e.repo.name);
 const mine = pushes.filter(e => repos.has(e.repo.name));
 
 // the compare response of a push (new branches: BASE is the default branch)
@@ -74,10 +76,14 @@ try {
   check(post.length > 0 && post.length < mine.length, `pushes on both sides of the change: ${post.length}/${mine.length}`);
   const want = new Set(bodies.flatMap(b => b.commits.map(c => `${b.repository.id}/${c.id}`)));
   check(want.size > 0, 'some commits');
+  let t0 = Date.now();
   await land(`${tmp}/raw`, bodies);
+  const landMs = Date.now() - t0;
 
   // 1. the same input on both paths: equal
+  t0 = Date.now();
   const ok = await verify('--raw', `${tmp}/raw`, '--gharchive', gha, '--api', api, '--json');
+  const verifyMs = Date.now() - t0;
   check(ok.code === 0, `equal: exit ${ok.code}: ${ok.stderr} ${ok.stdout}`);
   const r = JSON.parse(ok.stdout);
   check(r.equal === true && r.differences_total === 0 && r.differences.length === 0, 'no differences');
@@ -141,7 +147,8 @@ try {
   const win = await run(bin, ['verify', 'convergence', '--start', '2025-11-01', '--raw', `${tmp}/raw`, '--gharchive', gha]).catch(e => e);
   check(win.code === 4 && /no webhook push landed/.test(win.stderr), `empty window: ${win.code} ${win.stderr}`);
   check(!existsSync(`${tmp}/raw/webhooks/_ingest`), 'verify wrote nothing under raw');
-  console.log(`verify_convergence: ok (${mine.length} pushes, ${want.size} commits, ${post.length} enriched)`);
+  console.log(`verify_convergence: ok (${repos.size} repos, ${mine.length} pushes, ${want.size} commits, ${post.length} enriched; ` +
+    `${bodies.length} deliveries landed one by one in ${landMs} ms, verify over ${pushes.length} GH Archive pushes in ${verifyMs} ms)`);
 } catch (e) {
   console.error('verify_convergence: FAIL:', e.message);
   process.exitCode = 1;

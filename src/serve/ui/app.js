@@ -34,15 +34,62 @@ async function listPage() {
     t.total_records === null || t.total_records === undefined ? '' : Number(t.total_records),
     when(t.last_updated_ms)]), 'tables'));
 }
+const SNAP_PAGE = 50;
+const num = v => v === undefined || v === null ? '' : Number(v);
+function bytes(v) {
+  if (v === undefined || v === null) return '';
+  const n = Number(v), u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0, x = n;
+  while (x >= 1024 && i < u.length - 1) { x /= 1024; i++; }
+  return i ? x.toFixed(1) + ' ' + u[i] : n + ' B';
+}
 async function tablePage(name) {
   const [ns, tb] = name.split('.');
-  const j = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb));
+  const tUrl = '/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb);
+  const j = await getJson(tUrl);
   const m = j.metadata;
   const schema = m.schemas.find(s => s['schema-id'] === m['current-schema-id']) || m.schemas[0];
   const byId = new Map(schema.fields.map(f => [f.id, f.name]));
   const spec = (m['partition-specs'] || []).find(s => s['spec-id'] === m['default-spec-id']);
+  const snaps = (m.snapshots || []).slice().reverse(); // newest first
+  const byIdSnap = new Map(snaps.map(s => [s['snapshot-id'], s]));
+  const cur = byIdSnap.get(m['current-snapshot-id']);
+  const sum = cur && cur.summary ? cur.summary : {};
+  // main's ancestry, to tell rolled-back history from the current line
+  const line = new Set();
+  for (let s = cur; s && !line.has(s['snapshot-id']); s = byIdSnap.get(s['parent-snapshot-id'])) line.add(s['snapshot-id']);
+  const refs = Object.entries(m.refs || {}).sort((a, b) => (a[0] === 'main' ? -1 : b[0] === 'main' ? 1 :
+    a[1].type.localeCompare(b[1].type) || a[0].localeCompare(b[0])));
+  const age = ms => ms === undefined ? '' : (ms / 86400000).toFixed(ms % 86400000 ? 2 : 0) + ' d';
+  let snapPage = 0;
+  const snapBox = el('div', { id: 'snapshots-box' });
+  const drawSnaps = () => {
+    const pages = Math.max(1, Math.ceil(snaps.length / SNAP_PAGE));
+    const older = el('button', { id: 'snap-older' }, '← older'), newer = el('button', { id: 'snap-newer' }, 'newer →');
+    older.disabled = snapPage + 1 >= pages; newer.disabled = snapPage === 0;
+    older.addEventListener('click', () => { snapPage++; drawSnaps(); });
+    newer.addEventListener('click', () => { snapPage--; drawSnaps(); });
+    snapBox.replaceChildren(grid(['snapshot', 'parent', 'sequence', 'committed', 'operation', 'added rows', 'total rows',
+      'data files', 'delete files', 'size'],
+    snaps.slice(snapPage * SNAP_PAGE, (snapPage + 1) * SNAP_PAGE).map(s => {
+      const u = s.summary || {};
+      return [String(s['snapshot-id']), s['parent-snapshot-id'] === undefined ? '' : String(s['parent-snapshot-id']),
+        s['sequence-number'], when(s['timestamp-ms']), u.operation || '', num(u['added-records']), num(u['total-records']),
+        num(u['total-data-files']), num(u['total-delete-files']), bytes(u['total-files-size'])];
+    }), 'snapshots'),
+    snaps.length > SNAP_PAGE ? el('p', { class: 'pager' }, older, ' ', el('span', { id: 'snap-page-info' }, 'page ' +
+      (snapPage + 1) + ' of ' + pages + ' (' + snaps.length + ' snapshots, newest first)'), ' ', newer) : '');
+  };
+  drawSnaps();
+  const at = el('select', { id: 'preview-at' }, el('option', { value: '' }, 'main (head)'),
+    ...refs.filter(([k]) => k !== 'main').map(([k, r]) => el('option', { value: 'ref:' + k }, r.type + ' ' + k)),
+    ...snaps.map(s => el('option', { value: 'as_of:' + s['snapshot-id'] }, 'snapshot ' + s['snapshot-id'] + ' (' +
+      when(s['timestamp-ms']) + ')')));
   main.replaceChildren(el('h1', {}, j.name),
     el('p', { class: 'muted' }, 'metadata ', el('code', {}, j.metadata_location)),
+    el('p', { id: 'table-counts' }, cur ? num(sum['total-records']) + ' rows in ' + num(sum['total-data-files']) +
+      ' data files (' + bytes(sum['total-files-size']) + '), ' + num(sum['total-delete-files']) + ' delete files · ' +
+      snaps.length + ' snapshots · ' + refs.length + ' refs' : 'no snapshot yet'),
     el('h2', {}, 'Schema ' + schema['schema-id']),
     grid(['id', 'column', 'type', 'required'], schema.fields.map(f => [f.id, f.name, typeText(f.type),
       f.required ? 'yes' : 'no']), 'schema'),
@@ -50,25 +97,39 @@ async function tablePage(name) {
     spec && spec.fields.length ? grid(['field', 'transform', 'source'], spec.fields.map(f => [f.name,
       f.transform, byId.get(f['source-id']) || f['source-id']]), 'partitioning')
       : el('p', { class: 'muted' }, 'unpartitioned'),
-    el('h2', {}, 'Refs'),
-    grid(['name', 'type', 'snapshot'], Object.entries(m.refs || {}).map(([k, r]) => [k, r.type,
-      String(r['snapshot-id'])]), 'refs'),
-    el('h2', {}, 'Snapshots'),
-    grid(['snapshot', 'parent', 'sequence', 'committed', 'operation', 'added rows', 'total rows'],
-      (m.snapshots || []).slice().reverse().map(s => [String(s['snapshot-id']),
-        s['parent-snapshot-id'] === undefined ? '' : String(s['parent-snapshot-id']), s['sequence-number'],
-        when(s['timestamp-ms']), s.summary ? s.summary.operation : '',
-        s.summary && s.summary['added-records'] !== undefined ? Number(s.summary['added-records']) : '',
-        s.summary && s.summary['total-records'] !== undefined ? Number(s.summary['total-records']) : '']),
-      'snapshots'),
+    el('h2', {}, 'Branches and tags'),
+    grid(['name', 'type', 'snapshot', 'committed', 'max ref age', 'max snapshot age', 'min snapshots kept'],
+      refs.map(([k, r]) => {
+        const s = byIdSnap.get(r['snapshot-id']);
+        return [k, r.type, String(r['snapshot-id']), s ? when(s['timestamp-ms']) : '', age(r['max-ref-age-ms']),
+          age(r['max-snapshot-age-ms']), num(r['min-snapshots-to-keep'])];
+      }), 'refs'),
+    el('h2', {}, 'History'),
+    el('p', { class: 'muted' }, 'when each snapshot became main\'s current one; rolled back = no longer an ancestor of main'),
+    grid(['became current', 'snapshot', 'operation', 'on main'], (m['snapshot-log'] || []).slice().reverse().map(h => {
+      const s = byIdSnap.get(h['snapshot-id']);
+      return [when(h['timestamp-ms']), String(h['snapshot-id']), s && s.summary ? s.summary.operation : '(expired)',
+        line.has(h['snapshot-id']) ? 'yes' : 'rolled back'];
+    }), 'history'),
+    el('h2', {}, 'Snapshots'), snapBox,
     el('h2', {}, 'Properties'),
     grid(['key', 'value'], Object.entries(m.properties || {}), 'properties'),
-    el('h2', {}, 'Preview'), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));
-  const p = await getJson('/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb) +
-    '/preview?limit=20');
-  document.getElementById('preview-box').replaceChildren(p.rows.length ?
-    grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),
-      'preview') : el('p', { class: 'muted' }, 'no rows'));
+    el('h2', {}, 'Preview'), el('p', {}, 'at ', at), el('div', { id: 'preview-box' }, el('p', { class: 'muted' }, 'Loading…')));
+  const showPreview = async () => {
+    const box = document.getElementById('preview-box');
+    const v = at.value, q = v.startsWith('ref:') ? '&ref=' + enc(v.slice(4)) : v.startsWith('as_of:') ?
+      '&as_of=' + enc(v.slice(6)) : '';
+    try {
+      const p = await getJson(tUrl + '/preview?limit=20' + q);
+      box.replaceChildren(el('p', { class: 'muted', id: 'preview-info' }, 'snapshot ' + p.snapshot_id + ': ' +
+        p.data_files + ' data files, ' + p.delete_files + ' delete files; first ' + p.rows.length + ' rows'),
+      p.rows.length ? grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),
+        'preview') : el('p', { class: 'muted' }, 'no rows'));
+      box.setAttribute('data-at', v);
+    } catch (e) { box.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message)); }
+  };
+  at.addEventListener('change', showPreview);
+  await showPreview();
 }
 const enc = encodeURIComponent;
 const STATES = ['success', 'running', 'failed', 'upstream_failed', 'up_for_retry', 'up_for_reschedule', 'queued',
@@ -118,21 +179,30 @@ async function dagsPage() {
   }
 }
 // Backfill progress: runs by state, and the share finished.
-function runSummary(runs) {
-  const by = {};
-  for (const r of runs) by[r.state] = (by[r.state] || 0) + 1;
+// by = runs by state over all the DAG's runs (run_states of a paged answer).
+function runSummary(by) {
+  const total = Object.values(by).reduce((a, b) => a + b, 0);
   const done = (by.success || 0) + (by.failed || 0);
-  const p = el('p', { id: 'run-summary' }, runs.length + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
-  if (runs.length) {
-    const pct = Math.round(100 * done / runs.length);
-    p.append(' · ', el('progress', { max: String(runs.length), value: String(done), title: pct + '% finished' }),
+  const p = el('p', { id: 'run-summary' }, total + ' runs: ' + Object.entries(by).map(([k, v]) => v + ' ' + k).join(', '));
+  if (total) {
+    const pct = Math.round(100 * done / total);
+    p.append(' · ', el('progress', { max: String(total), value: String(done), title: pct + '% finished' }),
       ' ' + pct + '% finished');
   }
   return p;
 }
+const PAGE = 30;
+let gridPage = { dag: null, page: 0 };
 async function dagPage(id) {
-  const j = await getJson(dagUrl(id));
-  const runs = j.runs.slice(-30);
+  if (gridPage.dag !== id) gridPage = { dag: id, page: 0 };
+  const j = await getJson(dagUrl(id) + '?limit=' + PAGE + '&offset=' + gridPage.page * PAGE);
+  const runs = j.runs;
+  const pages = Math.max(1, Math.ceil(j.total_runs / PAGE));
+  const older = el('button', { id: 'older' }, '← older'), newer = el('button', { id: 'newer' }, 'newer →');
+  if (gridPage.page + 1 >= pages) older.disabled = true;
+  if (gridPage.page === 0) newer.disabled = true;
+  older.addEventListener('click', () => { gridPage.page++; dagPage(id); });
+  newer.addEventListener('click', () => { gridPage.page--; dagPage(id); });
   const date = el('input', { type: 'date', id: 'trigger-date' });
   date.value = new Date().toISOString().slice(0, 10);
   const trig = el('button', { id: 'trigger' }, 'Trigger run');
@@ -141,7 +211,9 @@ async function dagPage(id) {
     el('p', { class: 'muted' }, (j.schedule || 'manual runs only') + (j.paused ? ' · paused' : '') +
       (j.next_run_at ? ' · next run ' + j.next_run_at : '') + ' · ', el('code', {}, j.file)),
     el('div', { class: 'actions' }, 'logical date', date, trig, pause, tokenInput(), el('span', { id: 'action-msg' })),
-    runSummary(j.runs), el('h2', {}, 'Runs × tasks'));
+    runSummary(j.run_states), el('h2', {}, 'Runs × tasks'),
+    el('p', { class: 'pager' }, older, ' ', el('span', { id: 'page-info' }, 'page ' + (gridPage.page + 1) + ' of ' +
+      pages + ' (' + j.total_runs + ' runs, newest last)'), ' ', newer));
   trig.addEventListener('click', async () => {
     if (!date.value) { say('pick a date', 'err'); return; }
     if (!confirm('Trigger a run of ' + j.dag_id + ' for ' + date.value + '?')) return;
@@ -179,7 +251,9 @@ async function waitForRun(id, ld) {
     if (location.hash !== '#/dag/' + enc(id)) return;
     const j = await getJson(dagUrl(id) + '/runs');
     const r = j.runs.find(x => x.logical_date === ld);
-    if (r && r.state !== 'running' && r.state !== 'queued') { await dagPage(id); say('run ' + ld + ': ' + r.state); return; }
+    if (r && r.state !== 'running' && r.state !== 'queued') {
+      gridPage = { dag: id, page: 0 }; await dagPage(id); say('run ' + ld + ': ' + r.state); return;
+    }
   }
 }
 const LIVE = new Set(['running', 'queued', 'up_for_retry', 'up_for_reschedule', null]);
@@ -188,12 +262,14 @@ async function tiPage(dag, date, task, tryNo) {
   const base = dagUrl(dag) + '/runs/' + enc(date) + '/tasks/' + enc(task);
   const j = await getJson(base);
   const clear = el('button', { id: 'clear' }, 'Clear');
+  const markOk = el('button', { id: 'mark-success' }, 'Mark success');
+  const markFail = el('button', { id: 'mark-failed' }, 'Mark failed');
   main.replaceChildren(el('h1', {}, dag + ' · ' + task),
     el('p', {}, el('a', { href: '#/dag/' + enc(dag) }, '← ' + dag), ' · logical date ', el('code', {}, j.logical_date),
       ' · run ', el('code', {}, j.run_id), ' (', j.run_state, ')'),
     el('p', {}, 'state ', stateBox(j.state), ' ', el('b', { id: 'ti-state' }, j.state || 'no state'),
       j.note ? el('span', { class: 'muted' }, ' — ' + j.note) : ''),
-    el('div', { class: 'actions' }, clear, tokenInput(), el('span', { id: 'action-msg' })),
+    el('div', { class: 'actions' }, clear, markOk, markFail, tokenInput(), el('span', { id: 'action-msg' })),
     el('h2', {}, 'Tries'),
     j.tries.length ? grid(['try', 'state', 'started', 'ended', 'exit', 'ms', 'note'], j.tries.map(t => [
       el('a', { href: tiHash(dag, date, task) + '/' + t.try_number }, String(t.try_number)), t.state, t.started || '',
@@ -205,6 +281,16 @@ async function tiPage(dag, date, task, tryNo) {
     try { const r = await post(dagUrl(dag) + '/clear', { task_id: task, start_date: j.logical_date });
       say('cleared ' + r.cleared, 'ok'); } catch (e) { say('Error: ' + e.message, 'err'); }
   });
+  for (const [b, st, why] of [[markOk, 'success', 'The next run skips it and its downstream tasks can run.'],
+    [markFail, 'failed', 'The next run executes it again.']]) {
+    b.addEventListener('click', async () => {
+      if (!confirm('Mark ' + task + ' for ' + j.logical_date + ' ' + st + '? ' + why)) return;
+      try {
+        await post(base + '/state', { state: st });
+        await tiPage(dag, date, task, tryNo); say('marked ' + st, 'ok');
+      } catch (e) { say('Error: ' + e.message, 'err'); }
+    });
+  }
   if (!j.tries.length) return;
   const want = tryNo || j.tries[j.tries.length - 1].try_number;
   const pre = document.getElementById('log');
@@ -332,11 +418,34 @@ async function modelPage(id) {
   el('h2', {}, 'Built by'), n.built_by.length ? el('ul', { id: 'built-by' }, ...n.built_by.map(b => el('li', {},
     el('a', { href: '#/dag/' + enc(b.dag_id) }, b.dag_id + '.' + b.task_id)))) :
     el('p', { class: 'muted' }, 'no DAG task declares it in produces'),
-  el('h2', {}, 'Columns'), n.columns.length ? grid(['column', 'description'], n.columns.map(c => [c.name, c.description || '']),
-    'columns') : el('p', { class: 'muted' }, 'none documented'),
+  el('h2', {}, 'Columns'), n.columns.length ? grid(['column', 'description', 'lineage'], n.columns.map(c => [c.name,
+    c.description || '', el('span', {}, ...['upstream', 'downstream'].map(dir => el('button', { class: 'lineage-btn',
+      'data-column': c.name, 'data-dir': dir }, dir)))]), 'columns') : el('p', { class: 'muted' }, 'none documented'),
+  el('div', { id: 'col-lineage' }),
   el('h2', {}, 'Tests'), n.tests.length ? grid(['test', 'column', 'status'], n.tests.map(t => [t.name, t.column_name || '',
     t.status || 'not run']), 'tests') : el('p', { class: 'muted' }, 'none'),
   n.raw_code ? el('h2', {}, 'Code') : '', n.raw_code ? el('pre', { class: 'log', id: 'code' }, n.raw_code) : '');
+  // column-level lineage (kiln lineage): each column links to its model and its table
+  const byRel = new Map(j.nodes.filter(x => x.relation_name).map(x => [x.relation_name, x]));
+  for (const b of document.querySelectorAll('button.lineage-btn')) {
+    b.addEventListener('click', async () => {
+      const box = document.getElementById('col-lineage');
+      const target = n.name + '.' + b.dataset.column, dir = b.dataset.dir;
+      box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+      try {
+        const l = await getJson('/api/v1/models/lineage?column=' + enc(target) + (dir === 'downstream' ? '&downstream=true' : ''));
+        box.replaceChildren(el('h2', {}, 'Lineage of ' + target + ' (' + dir + ')'),
+          el('ul', { id: 'lineage-list', 'data-target': target, 'data-dir': dir }, ...l.columns.map(c => {
+            const m = byRel.get(c.relation) || (c.unique_id && byId.get(c.unique_id));
+            return el('li', { 'data-depth': String(c.depth), class: 'depth-' + Math.min(c.depth, 8) },
+              m ? el('a', { href: modelHash(m.unique_id), class: 'lineage-model' }, m.name) : el('span', {}, c.unique_id || ''),
+              '.' + c.column, ' · table ', el('a', { href: '#/table/' + enc(c.relation), class: 'lineage-table' }, c.relation),
+              c.transformed ? el('span', { class: 'muted' }, ' · transformed') : '',
+              c.via ? el('code', { class: 'via' }, ' ' + c.via) : '', c.repeat ? el('span', { class: 'muted' }, ' (again)') : '');
+          })));
+      } catch (e) { box.replaceChildren(el('p', { class: 'err' }, 'Error: ' + e.message)); }
+    });
+  }
 }
 async function route() {
   clearTimeout(tailTimer);
