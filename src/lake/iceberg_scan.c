@@ -60,6 +60,58 @@ const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
     return NULL;
 }
 
+/* The writers' form of a nested Iceberg type: kinds, names, field ids and
+ * nullability of every node (lists' element-id, maps' key-id/value-id). */
+static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out, int depth, kiln_err *err)
+{
+    if (depth > 64)
+        return kiln_err_set(err, KILN_ELIMIT, "type nested deeper than %d", 64);
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT: out->kind = KILN_NEST_STRUCT; break;
+    case KILN_LAKE_LIST: out->kind = KILN_NEST_LIST; break;
+    case KILN_LAKE_MAP: out->kind = KILN_NEST_MAP; break;
+    default:
+        out->kind = KILN_NEST_PRIM;
+        out->precision = t->precision;
+        out->scale = t->scale;
+        return kiln_lake_kind_to_type(t, &out->type, err);
+    }
+    out->type = KILN_T_JSON;
+    int n = t->kind == KILN_LAKE_STRUCT ? (int)t->nfields : t->kind == KILN_LAKE_LIST ? 1 : 2;
+    kiln_nested *kids = kiln_arena_alloc(a, sizeof(kiln_nested) * (size_t)(n ? n : 1));
+    if (!kids)
+        return KILN_OOM(err);
+    memset(kids, 0, sizeof(kiln_nested) * (size_t)(n ? n : 1));
+    out->nkids = n;
+    out->kids = kids;
+    int rc = 0;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (int i = 0; !rc && i < n; i++) {
+            const kiln_lake_field *f = &t->fields[i];
+            kids[i].name = f->name;
+            kids[i].field_id = f->id;
+            kids[i].required = f->required;
+            if ((rc = nested_shape(a, f->type, &kids[i], depth + 1, err)))
+                return kiln_err_prefix(err, "%s: ", f->name);
+        }
+    } else if (t->kind == KILN_LAKE_LIST) {
+        kids[0].name = "element";
+        kids[0].field_id = t->element_id;
+        kids[0].required = t->element_required;
+        rc = nested_shape(a, t->element, &kids[0], depth + 1, err);
+    } else {
+        kids[0].name = "key";
+        kids[0].field_id = t->key_id;
+        kids[0].required = 1;
+        kids[1].name = "value";
+        kids[1].field_id = t->value_id;
+        kids[1].required = t->value_required;
+        if (!(rc = nested_shape(a, t->key, &kids[0], depth + 1, err)))
+            rc = nested_shape(a, t->value, &kids[1], depth + 1, err);
+    }
+    return rc;
+}
+
 int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *m, int64_t snapshot_id,
                              const kiln_lake_remap *remap, kiln_err *err)
 {
@@ -84,6 +136,10 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         return KILN_OOM(err);
     memset(hid, 0, ls->nfields ? ls->nfields : 1);
     out->has_initial_default = hid;
+    const kiln_nested **nested = kiln_arena_alloc(a, (ls->nfields ? ls->nfields : 1) * sizeof *nested);
+    if (!nested)
+        return KILN_OOM(err);
+    memset(nested, 0, (ls->nfields ? ls->nfields : 1) * sizeof *nested);
     out->lschema = ls;
     for (size_t i = 0; i < ls->nfields; i++) {
         const kiln_lake_field *f = &ls->fields[i];
@@ -106,7 +162,20 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         c->field_id = f->id;
         c->precision = f->type->precision;
         c->scale = f->type->scale;
+        if (t == KILN_T_JSON) {
+            kiln_nested *shape = kiln_arena_alloc(a, sizeof *shape);
+            if (!shape)
+                return KILN_OOM(err);
+            memset(shape, 0, sizeof *shape);
+            shape->name = f->name;
+            shape->field_id = f->id;
+            shape->required = f->required;
+            if (nested_shape(a, f->type, shape, 0, err))
+                return kiln_err_prefix(err, "column %s (field id %d): ", f->name, f->id);
+            nested[nc - 1] = shape;
+        }
     }
+    out->nested = (const kiln_nested *const *)nested;
     sc->ncols = nc;
     sc->cols = cols;
     out->schema = sc;
