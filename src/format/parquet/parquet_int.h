@@ -200,6 +200,10 @@ int kiln_pq__shred_new(pq_shredder **out, const kiln_column_def *col, const kiln
 /* Shred column bcol of b into the leaves' entries (replacing the last batch's). */
 int kiln_pq__shred_batch(pq_shredder *s, const kiln_batch *b, int bcol, kiln_err *err);
 void kiln_pq__shred_free(pq_shredder *s);
+/* The shape of projected column i of r when it is nested (NULL when
+ * flat), for writing its JSON values back (kiln_parquet_rewrite); memory
+ * from a. */
+int kiln_parquet__reader_shape(kiln_parquet_reader *r, int i, kiln_arena *a, const kiln_nested **out, kiln_err *err);
 /* Decimal text -> minimal big-endian two's complement (<= 16 bytes); -1 when
  * it is not a decimal(prec, scale) value. */
 int kiln_pq__decimal_text_be(const char *s, size_t n, int prec, int scale, uint8_t out[16], int *len);

@@ -2686,3 +2686,118 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
     default: return kiln_buf_printf(out, err, "%lld", (long long)v.i);
     }
 }
+
+/* ------------------------------------------------------------ nested shapes (for rewriting) */
+
+static int shape_of(const kiln_parquet_reader *r, const pq_node *n, int content_only, kiln_arena *a, kiln_nested *out,
+                    int depth, kiln_err *err)
+{
+    const pq_node *nodes = r->nodes;
+    const pq_schema_el *e = &r->meta.schema[n->el];
+    if (depth > NEST_DEPTH_MAX)
+        return kiln_err_set(err, KILN_ELIMIT, "%s: nested deeper than %d levels", r->path, NEST_DEPTH_MAX);
+    out->name = e->name;
+    if (r->name_fn && e->has_field_id) {
+        const char *nn = r->name_fn(r->name_ctx, e->field_id);
+        if (nn)
+            out->name = nn;
+    }
+    out->field_id = e->has_field_id ? e->field_id : 0;
+    out->required = !n->optional;
+    if (n->repeated && !content_only) { /* an unannotated repeated field: a list of required elements */
+        kiln_nested *k = kiln_arena_alloc(a, sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, sizeof *k);
+        out->kind = KILN_NEST_LIST;
+        out->type = KILN_T_JSON;
+        out->required = 1;
+        out->nkids = 1;
+        out->kids = k;
+        int rc = shape_of(r, n, 1, a, k, depth + 1, err);
+        k->name = "element";
+        k->required = 1;
+        return rc;
+    }
+    if (n->leaf >= 0) {
+        const kiln_parquet_column *c = &r->lv[n->leaf];
+        out->kind = KILN_NEST_PRIM;
+        out->type = c->type;
+        out->precision = c->precision;
+        out->scale = c->scale;
+        return 0;
+    }
+    const pq_node *k0 = n->nkids > 0 ? &nodes[n->kids[0]] : NULL;
+    out->type = KILN_T_JSON;
+    if (n->kind == NODE_LIST && n->nkids == 1 && k0->repeated) {
+        const pq_schema_el *re = &r->meta.schema[k0->el];
+        char tuple[300];
+        snprintf(tuple, sizeof tuple, "%s_tuple", e->name);
+        kiln_nested *k = kiln_arena_alloc(a, sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, sizeof *k);
+        out->kind = KILN_NEST_LIST;
+        out->nkids = 1;
+        out->kids = k;
+        int rc;
+        if (k0->leaf < 0 && k0->nkids == 1 && strcmp(re->name, "array") != 0 && strcmp(re->name, tuple) != 0)
+            rc = shape_of(r, &nodes[k0->kids[0]], 0, a, k, depth + 1, err); /* three-level */
+        else {
+            rc = shape_of(r, k0, 1, a, k, depth + 1, err); /* two-level: the repeated node is the element */
+            k->required = 1;
+        }
+        k->name = "element";
+        return rc;
+    }
+    if (n->kind == NODE_MAP && n->nkids == 1 && k0->repeated && k0->leaf < 0 && k0->nkids == 2) {
+        kiln_nested *k = kiln_arena_alloc(a, 2 * sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, 2 * sizeof *k);
+        out->kind = KILN_NEST_MAP;
+        out->nkids = 2;
+        out->kids = k;
+        int rc = shape_of(r, &nodes[k0->kids[0]], 0, a, &k[0], depth + 1, err);
+        if (!rc)
+            rc = shape_of(r, &nodes[k0->kids[1]], 0, a, &k[1], depth + 1, err);
+        k[0].name = "key";
+        k[0].required = 1;
+        k[1].name = "value";
+        return rc;
+    }
+    if (n->kind == NODE_MAP)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: map %s has a shape kiln does not rewrite", r->path, e->name);
+    kiln_nested *k = kiln_arena_alloc(a, sizeof *k * (size_t)(n->nkids ? n->nkids : 1));
+    if (!k)
+        return KILN_OOM(err);
+    memset(k, 0, sizeof *k * (size_t)(n->nkids ? n->nkids : 1));
+    out->kind = KILN_NEST_STRUCT;
+    out->nkids = n->nkids;
+    out->kids = k;
+    for (int i = 0; i < n->nkids; i++) {
+        int rc = shape_of(r, &nodes[n->kids[i]], 0, a, &k[i], depth + 1, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int kiln_parquet__reader_shape(kiln_parquet_reader *r, int i, kiln_arena *a, const kiln_nested **out, kiln_err *err)
+{
+    *out = NULL;
+    if (i < 0 || i >= r->nproj || r->out_schema.cols[i].type != KILN_T_JSON)
+        return 0;
+    if (r->ptarget[i] >= 0)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: a projected nested sub-path (%s) cannot be rewritten", r->path,
+                            r->out_schema.cols[i].name);
+    kiln_nested *s = kiln_arena_alloc(a, sizeof *s);
+    if (!s)
+        return KILN_OOM(err);
+    memset(s, 0, sizeof *s);
+    int rc = shape_of(r, &r->nodes[r->leaf_el[r->proj[i]]], 0, a, s, 0, err);
+    if (rc)
+        return rc;
+    *out = s;
+    return 0;
+}
