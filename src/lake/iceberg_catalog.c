@@ -490,6 +490,22 @@ static int version_of(const char *loc)
     return (int)v;
 }
 
+/* N of ".../NNNNN-<uuid>.metadata.json" (the names Iceberg Java's Hive,
+ * REST, Glue and JDBC catalogs give; Spark's and Trino's tables), or -1. */
+static int java_version_of(const char *loc)
+{
+    const char *slash = strrchr(loc, '/');
+    const char *b = slash ? slash + 1 : loc;
+    int d = 0;
+    while (b[d] >= '0' && b[d] <= '9')
+        d++;
+    size_t n = strlen(b), suf = strlen(".metadata.json");
+    if (d < 5 || b[d] != '-' || n <= (size_t)d + 1 + suf || strcmp(b + n - suf, ".metadata.json") != 0)
+        return -1;
+    long v = strtol(b, NULL, 10);
+    return v >= 0 && v <= MAX_VERSION ? (int)v : -1;
+}
+
 static int max_version_cb(void *ctx, const char *name, const kiln_lake_io_stat *st)
 {
     int x = st->is_dir ? -1 : version_of(name);
@@ -756,10 +772,14 @@ int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
                             t->name, t->meta->format_version);
     if (!t || !t->registered)
         return 0;
-    return kiln_err_set(err, KILN_EUNSUPP,
-                        "table %s was registered from another engine's metadata (%s); kiln does not write to "
-                        "registered tables yet (docs/interop.md)",
-                        t->name, t->metadata_location);
+    if (t->meta && t->meta->remap_from) /* a copy read through a remap: its paths name another place */
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "table %s was registered with --remap %s=%s (a copy read in place of %s): kiln never "
+                            "writes into a remapped table; register the table where its metadata says it is to "
+                            "write to it (docs/lake.md)",
+                            t->name, t->meta->remap_from, t->meta->remap_to ? t->meta->remap_to : "",
+                            t->meta->remap_from);
+    return 0; /* kiln commits to it like to its own tables (docs/lake.md) */
 }
 
 int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata, const kiln_lake_remap *remap,
@@ -931,6 +951,9 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
     t->metadata_location = loc;
     loc = NULL;
     t->version = version_of(t->metadata_location);
+    t->java_names = 0;
+    if (t->version < 0 && t->registered && (t->version = java_version_of(t->metadata_location)) >= 0)
+        t->java_names = 1; /* a registered table of Spark/Trino: continue its naming */
     if (t->version >= 0) {
         /* the table directory is where its metadata is (a renamed table
          * keeps its files where they were) */
@@ -1092,7 +1115,10 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
     kiln_lake_uuid_v4(uuid);
     char *mdir = kiln_sprintf("%s/metadata", t->dir);
     char *tmp = kiln_sprintf("%s/metadata/%s.metadata.json", t->dir, uuid);
-    char *final = meta_path(t->dir, version);
+    char uuid2[37];
+    kiln_lake_uuid_v4(uuid2);
+    char *final = t->java_names ? kiln_sprintf("%s/metadata/%05d-%s.metadata.json", t->dir, version, uuid2)
+                                : meta_path(t->dir, version);
     /* everything the success path needs is allocated before the link: once
      * the link is made the commit has happened and must not fail */
     char *loc = final ? kiln_lake_path_to_uri(final) : NULL;
@@ -1198,7 +1224,9 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
         if (c->kind == KILN_LAKE_CATALOG_SQLITE)
             row_rc = row_swap(c, t->ns, t->tbl, t->metadata_location, loc, &cerr);
         kiln_err herr = {0};
-        if (write_hint(t->dir, version, &herr) != 0)
+        if (t->java_names)
+            ; /* Iceberg Java's catalogs have no hint file */
+        else if (write_hint(t->dir, version, &herr) != 0)
             kiln_warn("table %s: version-hint.text not updated: %s", t->name, herr.msg);
         else if (c->kind == KILN_LAKE_CATALOG_HADOOP)
             fix_hint(t->dir, version);

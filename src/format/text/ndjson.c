@@ -76,9 +76,7 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
         return kiln_batch_put_str(b, c, (const char *)u, 16, err);
     }
     case KILN_T_DECIMAL_WIDE:
-        return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",
-                            cd->name, "decimal(P>18)");
-    case KILN_T_JSON: break; /* put_nested */
+    case KILN_T_JSON: break; /* put_raw */
     }
     return kiln_err_set(err, KILN_EFORMAT, "column %s: value of the wrong JSON type for %s", cd->name,
                         kiln_type_name(cd->type));
@@ -86,15 +84,23 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
 
 /* A nested (struct/list/map) column: the value's JSON text exactly as the
  * line has it (numbers keep every digit: decimals stay exact), checked
- * against the column's shape by the writer. */
-static int put_nested(kiln_batch *b, int c, json_t *v, const char *line, size_t n, kiln_err *err)
+ * against the column's shape by the writer. A decimal(P>18) column: the
+ * number's text as written (or a string's content), checked by the writer. */
+static int put_raw(kiln_batch *b, int c, json_t *v, const char *line, size_t n, kiln_err *err)
 {
     const kiln_column_def *cd = &b->schema->cols[c];
     if (!v || json_is_null(v))
         return kiln_batch_put_null(b, c, err);
-    if (!json_is_object(v) && !json_is_array(v))
+    if (cd->type == KILN_T_DECIMAL_WIDE) {
+        if (json_is_string(v))
+            return kiln_batch_put_str(b, c, json_string_value(v), json_string_length(v), err);
+        if (!json_is_number(v))
+            return kiln_err_set(err, KILN_EFORMAT, "column %s: a decimal value must be a JSON number or string",
+                                cd->name);
+    } else if (!json_is_object(v) && !json_is_array(v)) {
         return kiln_err_set(err, KILN_EFORMAT, "column %s: a struct, list or map value must be a JSON object or array",
                             cd->name);
+    }
     const char *why = NULL, *end = line + n;
     const char *p = kiln_json_obj_begin(kiln_json_ws(line, end), end, &why);
     size_t want = strlen(cd->name);
@@ -112,6 +118,8 @@ static int put_nested(kiln_batch *b, int c, json_t *v, const char *line, size_t 
             return kiln_batch_put_str(b, c, val, (size_t)(ve - val), err);
         p = kiln_json_obj_next(ve, end, &done, &why);
     }
+    if (cd->type == KILN_T_DECIMAL_WIDE) /* never through a double */
+        return kiln_err_set(err, KILN_EFORMAT, "column %s: write the key without escapes", cd->name);
     /* a key spelled with escapes: jansson's text of the value */
     char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     if (!txt)
@@ -168,8 +176,8 @@ int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kil
         if (!ignore_unknown)
             rc = check_keys(o, sc, err);
         for (int c = 0; !rc && c < sc->ncols; c++)
-            rc = sc->cols[c].type == KILN_T_JSON
-                     ? put_nested(b, c, json_object_get(o, sc->cols[c].name), line, (size_t)n, err)
+            rc = sc->cols[c].type == KILN_T_JSON || sc->cols[c].type == KILN_T_DECIMAL_WIDE
+                     ? put_raw(b, c, json_object_get(o, sc->cols[c].name), line, (size_t)n, err)
                      : put_value(b, c, json_object_get(o, sc->cols[c].name), err);
         json_decref(o);
         if (!rc)
