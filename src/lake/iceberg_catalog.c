@@ -782,6 +782,17 @@ int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
     return 0; /* kiln commits to it like to its own tables (docs/lake.md) */
 }
 
+int kiln_lake__refuse_registered_delete(const kiln_lake_table *t, const char *what, kiln_err *err)
+{
+    int rc = kiln_lake__refuse_registered(t, err);
+    if (rc || !t || !t->registered)
+        return rc;
+    return kiln_err_set(err, KILN_EUNSUPP,
+                        "table %s was registered from another engine's metadata: kiln does not %s in it (files "
+                        "the other engine's catalog may still reference would be deleted; docs/lake.md)",
+                        t->name, what);
+}
+
 int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata, const kiln_lake_remap *remap,
                              kiln_err *err)
 {

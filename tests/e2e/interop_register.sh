@@ -76,6 +76,11 @@ K table append gh.events --input - <<< '{"id": 99, "payload": {"size": 1, "commi
 # an independent reader finding the table by its hint (as Spark's Hadoop catalog does) sees kiln's commit
 K table scan gh.events --json > "$T/ev.ndjson"
 node tests/node/lakedata_icebird.mjs "$T/ext/events" "$T/ev.ndjson" > /dev/null || fail "icebird does not see kiln's commit"
+# operations that delete files stay refused on a registered table
+for op in expire remove-orphans; do
+  if K table $op gh.events 2>"$T/err" >/dev/null; then fail "$op on a registered table succeeded"; fi
+  grep -q 'registered' "$T/err" || fail "$op error does not say why: $(cat "$T/err")"
+done
 # a remapped table (a copy read in place of another location) is never written
 before=$( (ls -lR "$F/partition_integer"; md5sum "$F/partition_integer/metadata/"*) | md5sum)
 set +e
