@@ -810,10 +810,45 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
     if (strncmp(metadata, "file:", 5) == 0) {
         if ((rc = kiln_lake_uri_to_path(&path, metadata, err)))
             goto done;
+    } else if (!strncmp(metadata, "s3://", 5) || !strncmp(metadata, "s3a://", 6) || !strncmp(metadata, "s3n://", 6)) {
+        /* the object store (src/store through lake_io): Hadoop's s3a:/s3n: name the same objects */
+        const char *rest = strstr(metadata, "://") + 3;
+        char *uri = kiln_sprintf("s3://%s", rest);
+        if (!uri) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        size_t l = strlen(uri);
+        while (l > 5 && uri[l - 1] == '/')
+            uri[--l] = 0;
+        if (l > 14 && !strcmp(uri + l - 14, ".metadata.json")) {
+            loc = uri;
+        } else { /* a table directory: its current vN.metadata.json */
+            int v = hadoop_current_version(uri);
+            if (v <= 0) {
+                rc = kiln_err_set(err, KILN_ENOTFOUND,
+                                  "register: %s has no metadata/vN.metadata.json; give the metadata file itself "
+                                  "with --metadata",
+                                  uri);
+                kiln_free(uri);
+                goto done;
+            }
+            loc = meta_path(uri, v);
+            kiln_free(uri);
+            if (!loc) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+        }
+        if (!kiln_lake__io_exists(loc)) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "register: %s: no such object", loc);
+            goto done;
+        }
+        goto have_loc;
     } else if (strstr(metadata, "://")) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
-                          "%s: kiln registers tables whose metadata is a local file (a path or "
-                          "file: URI); copy it locally and use --remap",
+                          "%s: kiln registers tables whose metadata is a local file (a path or file: URI) or an "
+                          "s3:// (s3a://) object; copy it locally and use --remap",
                           metadata);
         goto done;
     } else if (metadata[0] == '/') {
@@ -859,6 +894,7 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
         rc = KILN_OOM(err);
         goto done;
     }
+have_loc:
     if ((rc = kiln_lake_meta_read(&m, loc, err)))
         goto done;
     {
