@@ -250,6 +250,126 @@ static int col_by_id(const kiln_schema *s, int id)
     return -1;
 }
 
+/* The initial-default of schema column sc (Iceberg's JSON single-value
+ * form: booleans and numbers as JSON, decimals, dates, times, timestamps and
+ * uuids as strings, binary and fixed as hex) as a value of column c's type.
+ * A nested default is KILN_EUNSUPP naming the column. */
+static int initial_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, kiln_arena *a,
+                           kiln_lake_value *out, kiln_err *err)
+{
+    const kiln_lake_field *f = &view->lschema->fields[sc];
+    json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *d = x ? json_object_get(x, "initial-default") : NULL;
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    out->kind = f->type->kind;
+    const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
+    size_t n = s ? json_string_length(d) : 0;
+    int bad = 0;
+    switch (c->type) {
+    case KILN_T_BOOL:
+        bad = !json_is_boolean(d);
+        out->i = json_is_true(d);
+        break;
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        bad = !json_is_integer(d) ||
+              (c->type == KILN_T_INT32 && (json_integer_value(d) < INT32_MIN || json_integer_value(d) > INT32_MAX));
+        out->i = json_is_integer(d) ? json_integer_value(d) : 0;
+        break;
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE:
+        bad = !json_is_number(d);
+        out->d = json_is_number(d) ? json_number_value(d) : 0;
+        break;
+    case KILN_T_DECIMAL: {
+        int exact = 0;
+        bad = !s || kiln_decimal_parse(&out->i, &exact, s, n, c->scale) || !exact;
+        break;
+    }
+    case KILN_T_DATE: bad = !s || kiln_date_parse(s, n, &out->i); break;
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        bad = !s || n > 60;
+        if (!bad && kiln_ts_parse(s, n, &out->i)) {
+            char tmp[64];
+            memcpy(tmp, s, n);
+            tmp[n] = 'Z';
+            bad = kiln_ts_parse(tmp, n + 1, &out->i) != 0;
+        }
+        break;
+    }
+    case KILN_T_TIME: {
+        unsigned hh, mm, ss;
+        int used = 0;
+        bad = !s || sscanf(s, "%2u:%2u:%2u%n", &hh, &mm, &ss, &used) != 3 || hh > 23 || mm > 59 || ss > 59;
+        if (!bad) {
+            out->i = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000000;
+            if (s[used] == '.') {
+                int64_t mul = 100000;
+                for (const char *q = s + used + 1; *q >= '0' && *q <= '9' && mul; q++, mul /= 10)
+                    out->i += (*q - '0') * mul;
+            }
+        }
+        break;
+    }
+    case KILN_T_STRING:
+    case KILN_T_DECIMAL_WIDE:
+        bad = !s;
+        if (!bad) {
+            char *copy = kiln_arena_strndup(a, s, n);
+            if (!copy) {
+                rc = KILN_OOM(err);
+                break;
+            }
+            out->bytes = (const uint8_t *)copy;
+            out->len = n;
+        }
+        break;
+    case KILN_T_UUID: {
+        uint8_t *u = kiln_arena_alloc(a, 16);
+        if (!u) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        bad = !s || kiln_uuid_parse(s, n, u);
+        out->bytes = u;
+        out->len = 16;
+        break;
+    }
+    case KILN_T_BINARY: {
+        bad = !s || n % 2;
+        uint8_t *b = bad ? NULL : kiln_arena_alloc(a, n / 2 + 1);
+        if (!bad && !b) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        for (size_t k = 0; !bad && k < n; k += 2) {
+            unsigned v;
+            if (sscanf(s + k, "%2x", &v) != 1)
+                bad = 1;
+            else
+                b[k / 2] = (uint8_t)v;
+        }
+        out->bytes = b;
+        out->len = n / 2;
+        break;
+    }
+    default:
+        rc = kiln_err_set(err, KILN_EUNSUPP, "the initial-default of a %s column is not applied by kiln yet",
+                          f->type->name ? f->type->name : kiln_type_name(c->type));
+        break;
+    }
+    if (!rc && bad) {
+        char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        rc = kiln_err_set(err, KILN_EFORMAT, "initial-default %s is not a %s value", txt ? txt : "(missing)",
+                          f->type->name ? f->type->name : kiln_type_name(c->type));
+        free(txt);
+    }
+    json_decref(x);
+    return rc;
+}
+
 /* The text is parsed by the one filter parser (format/pred.h); a term
  * becomes a lake term on the column's field id. */
 static void pred_value_to_lake(kiln_lake_value *out, const kiln_pred_value *v)
@@ -1284,14 +1404,14 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                 tr->consts[i] = df->partition[k];
                 tr->has_const[i] = 1;
             }
-        /* a column the file predates reads as its initial-default (v3):
-         * kiln does not apply defaults yet, and a null would be wrong */
+        /* a column the file predates reads as its initial-default (v3) */
         int sc = col_by_id(view->schema, c->field_id);
         if (!tr->has_const[i] && sc >= 0 && view->has_initial_default && view->has_initial_default[sc]) {
-            rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s lacks column %s, whose initial-default kiln does not apply yet (docs/interop.md)",
-                              path, c->name);
-            goto done;
+            if ((rc = initial_default(view, sc, c, tr->arena, &tr->consts[i], err))) {
+                kiln_err_prefix(err, "%s lacks column %s: ", path, c->name);
+                goto done;
+            }
+            tr->has_const[i] = 1;
         }
     }
     if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0)
