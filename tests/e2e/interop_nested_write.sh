@@ -166,6 +166,9 @@ printf '{"id":%d,"v":{"a":%d,"b":["s%d","t"]},"p":{"q":{"r":%d}}}\n' $(seq 1 200
 pf=$(ls "$W"/db/pv/data/*.parquet)
 "$KILN_BIN" parquet cat --format ndjson --columns id,v.a,p.q.r,v.b "$pf" | sed -n 2p > "$T/proj"
 [ "$(cat "$T/proj")" = '{"id":2,"v.a":6,"p.q.r":2,"v.b":["s2","t"]}' ] || fail "sub-path projection: $(cat "$T/proj")"
+# with a filter on a column not shown (read too, then hidden)
+got=$("$KILN_BIN" parquet cat --format ndjson --columns v.a,v.b --where 'id = 3' "$pf")
+[ "$got" = '{"v.a":9,"v.b":["s3","t"]}' ] || fail "sub-path projection with --where: $got"
 "$KILN_BIN" parquet cat --format ndjson --columns v.a "$pf" > "$T/va.before"
 python3 - "$pf" <<'PY'
 import struct, sys

@@ -34,16 +34,19 @@ int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, cons
     *pred_col = kiln_schema_find(s, name);
     if (*pred_col >= 0)
         return 0;
-    /* filter on a column not shown: read it too, last */
+    /* filter on a column not shown: read it too, last (by name, so that
+     * nested sub-paths among the shown columns stay what they were) */
     int n = s->ncols + 1;
-    int *idx = kiln_malloc(sizeof(int) * (size_t)n);
-    if (!idx)
-        return KILN_OOM(err);
-    for (int i = 0; i < s->ncols; i++)
-        idx[i] = kiln_parquet_reader_find(r, s->cols[i].name);
-    idx[n - 1] = pred->col;
-    rc = kiln_parquet_reader_project(r, idx, n, err);
-    kiln_free(idx);
+    kiln_buf names;
+    kiln_buf_init(&names, 0);
+    rc = 0;
+    for (int i = 0; !rc && i < s->ncols; i++)
+        rc = kiln_buf_printf(&names, err, "%s,", s->cols[i].name);
+    if (!rc)
+        rc = kiln_buf_printf(&names, err, "%s", name);
+    if (!rc)
+        rc = kiln_parquet_reader_project_names(r, names.data, err);
+    kiln_buf_free(&names);
     if (rc)
         return rc;
     *pred_col = n - 1;
