@@ -15,9 +15,19 @@
 #   scan:  read 2 columns (repo_id, sha) of the zstd file DuckDB wrote
 #          kiln: `kiln parquet scan --columns repo_id,sha` (sums them; a thread per column)
 #          DuckDB: SELECT count(*), sum(repo_id), sum(strlen(sha))
+#   nested: the commits list<struct<sha, author struct<name, email>, distinct, n>>
+#          column of a push-shaped table (BENCH_NESTED_ROWS rows, default
+#          1,000,000, 0-5 commits each, some null), written by DuckDB (zstd);
+#          every value assembled from its 5 leaves into JSON text
+#          kiln: `kiln parquet scan --columns commits --threads 1` (sums the JSON lengths)
+#          DuckDB: SELECT count(*), sum(strlen(to_json(commits))) (its default threads)
+#          and the sub-path commits.sha alone (kiln reads that one leaf;
+#          DuckDB: to_json(list_transform(commits, c -> c.sha)))
+#          The JSON lengths must agree (same text, byte for byte in length).
 # Prints the median of BENCH_RUNS runs (default 5), rows/s, MB/s (of the
 # uncompressed source / of the scanned file) and kiln/DuckDB speed ratios
 # (> 1 means kiln is faster). Measures only; never fails on timing.
+# BENCH_ONLY=nested runs the nested part alone.
 set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 KILN="${KILN_BIN:-$ROOT/build/kiln}"
@@ -30,6 +40,7 @@ trap 'rm -rf "$TMP"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 now() { date +%s.%N; }
 
+if [ "${BENCH_ONLY:-}" != nested ]; then
 node "$HELPER" gen "$ROWS" "$TMP/src.parquet" >/dev/null
 SRC_MB=$(awk -v b="$(stat -c %s "$TMP/src.parquet")" 'BEGIN {printf "%.1f", b/1048576}')
 echo "data: $ROWS commits-shaped rows, ${SRC_MB} MB uncompressed Parquet; codec zstd; $(nproc) cores; runs $RUNS"
@@ -67,3 +78,29 @@ awk -v r="$ROWS" -v mb="$SCAN_MB" -v ks="$KS" -v ds="$DS" 'BEGIN {
   printf "scan   kiln   %.3f s  %.2f M rows/s  %.1f MB/s (2 of 9 columns)\n", ks, r/ks/1e6, mb/ks
   printf "scan   duckdb %.3f s  %.2f M rows/s  %.1f MB/s\n", ds, r/ds/1e6, mb/ds
   printf "scan   ratio kiln/duckdb speed: %.2f\n", ds/ks }'
+
+fi
+
+# ---- nested: list<struct> reader throughput
+NROWS="${BENCH_NESTED_ROWS:-1000000}"
+node "$HELPER" gen-nested "$NROWS" "$TMP/nested.parquet" >/dev/null
+NMB=$(awk -v b="$(stat -c %s "$TMP/nested.parquet")" 'BEGIN {printf "%.1f", b/1048576}')
+kn=(); dn=(); kh=(); dh=()
+for i in $(seq "$RUNS"); do
+  t0=$(now); nout=$("$KILN" parquet scan --threads 1 --columns commits "$TMP/nested.parquet" 2>/dev/null); t1=$(now)
+  kn+=("$(echo "$t1 - $t0" | bc -l)")
+  dn+=("$(node "$HELPER" scan-nested "$TMP/nested.parquet" | awk '/^seconds/ {print $2}')")
+  t0=$(now); hout=$("$KILN" parquet scan --threads 1 --columns commits.sha "$TMP/nested.parquet" 2>/dev/null); t1=$(now)
+  kh+=("$(echo "$t1 - $t0" | bc -l)")
+  dh+=("$(node "$HELPER" scan-sha "$TMP/nested.parquet" | awk '/^seconds/ {print $2}')")
+done
+kres=$(echo "$nout" | awk '/^rows:/ {r=$2} /^commits:/ {s=$3} END {gsub(",","",s); print r, s}')
+dres=$(node "$HELPER" scan-nested "$TMP/nested.parquet" | awk '/^result/ {print $2, $3}')
+[ "$kres" = "$dres" ] || echo "WARNING: nested scan results differ: kiln [$kres] DuckDB [$dres]"
+KN=$(printf '%s\n' "${kn[@]}" | median); DN=$(printf '%s\n' "${dn[@]}" | median)
+KH=$(printf '%s\n' "${kh[@]}" | median); DH=$(printf '%s\n' "${dh[@]}" | median)
+awk -v r="$NROWS" -v mb="$NMB" -v k="$KN" -v d="$DN" -v kh="$KH" -v dh="$DH" 'BEGIN {
+  printf "nested kiln   %.3f s  %.2f M rows/s  (list<struct> to JSON, %.1f MB zstd file, 1 thread)\n", k, r/k/1e6, mb
+  printf "nested duckdb %.3f s  %.2f M rows/s\n", d, r/d/1e6
+  printf "nested ratio kiln/duckdb speed: %.2f\n", d/k
+  printf "sha    kiln   %.3f s  duckdb %.3f s  ratio kiln/duckdb speed: %.2f (the commits.sha leaf alone)\n", kh, dh, dh/kh }'

@@ -44,6 +44,24 @@ static inline int kiln_type_is_bytes(kiln_type t)
 
 const char *kiln_type_name(kiln_type t); /* "long", "string", ... (Iceberg names) */
 
+/* The shape of a nested (KILN_T_JSON) column, for writers (the Parquet
+ * writer's options carry one per nested column): a tree of structs, lists
+ * and maps over primitive leaves, with the Iceberg field id of every node.
+ * Values travel as JSON text (objects for structs and maps, arrays for
+ * lists; the forms the Parquet reader prints). */
+typedef enum { KILN_NEST_PRIM = 0, KILN_NEST_STRUCT, KILN_NEST_LIST, KILN_NEST_MAP } kiln_nest_kind;
+typedef struct kiln_nested kiln_nested;
+struct kiln_nested {
+    kiln_nest_kind kind;
+    const char *name;     /* struct field name; "element", "key", "value" in lists and maps */
+    int field_id;         /* Iceberg id (struct field, element-id, key-id, value-id) */
+    int required;         /* 1: never null (map keys always) */
+    kiln_type type;       /* KILN_NEST_PRIM: a primitive kiln type */
+    int precision, scale; /* decimals */
+    int nkids;            /* STRUCT: fields; LIST: 1 (element); MAP: 2 (key, value) */
+    const kiln_nested *kids;
+};
+
 typedef struct kiln_column_def {
     const char *name; /* borrowed for the schema's lifetime */
     kiln_type type;

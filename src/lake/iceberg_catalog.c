@@ -490,6 +490,22 @@ static int version_of(const char *loc)
     return (int)v;
 }
 
+/* N of ".../NNNNN-<uuid>.metadata.json" (the names Iceberg Java's Hive,
+ * REST, Glue and JDBC catalogs give; Spark's and Trino's tables), or -1. */
+static int java_version_of(const char *loc)
+{
+    const char *slash = strrchr(loc, '/');
+    const char *b = slash ? slash + 1 : loc;
+    int d = 0;
+    while (b[d] >= '0' && b[d] <= '9')
+        d++;
+    size_t n = strlen(b), suf = strlen(".metadata.json");
+    if (d < 5 || b[d] != '-' || n <= (size_t)d + 1 + suf || strcmp(b + n - suf, ".metadata.json") != 0)
+        return -1;
+    long v = strtol(b, NULL, 10);
+    return v >= 0 && v <= MAX_VERSION ? (int)v : -1;
+}
+
 static int max_version_cb(void *ctx, const char *name, const kiln_lake_io_stat *st)
 {
     int x = st->is_dir ? -1 : version_of(name);
@@ -773,10 +789,25 @@ int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
                             t->name, t->meta->format_version);
     if (!t || !t->registered)
         return 0;
+    if (t->meta && t->meta->remap_from) /* a copy read through a remap: its paths name another place */
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "table %s was registered with --remap %s=%s (a copy read in place of %s): kiln never "
+                            "writes into a remapped table; register the table where its metadata says it is to "
+                            "write to it (docs/lake.md)",
+                            t->name, t->meta->remap_from, t->meta->remap_to ? t->meta->remap_to : "",
+                            t->meta->remap_from);
+    return 0; /* kiln commits to it like to its own tables (docs/lake.md) */
+}
+
+int kiln_lake__refuse_registered_delete(const kiln_lake_table *t, const char *what, kiln_err *err)
+{
+    int rc = kiln_lake__refuse_registered(t, err);
+    if (rc || !t || !t->registered)
+        return rc;
     return kiln_err_set(err, KILN_EUNSUPP,
-                        "table %s was registered from another engine's metadata (%s); kiln does not write to "
-                        "registered tables yet (docs/interop.md)",
-                        t->name, t->metadata_location);
+                        "table %s was registered from another engine's metadata: kiln does not %s in it (files "
+                        "the other engine's catalog may still reference would be deleted; docs/lake.md)",
+                        t->name, what);
 }
 
 int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char *metadata, const kiln_lake_remap *remap,
@@ -796,10 +827,45 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
     if (strncmp(metadata, "file:", 5) == 0) {
         if ((rc = kiln_lake_uri_to_path(&path, metadata, err)))
             goto done;
+    } else if (!strncmp(metadata, "s3://", 5) || !strncmp(metadata, "s3a://", 6) || !strncmp(metadata, "s3n://", 6)) {
+        /* the object store (src/store through lake_io): Hadoop's s3a:/s3n: name the same objects */
+        const char *rest = strstr(metadata, "://") + 3;
+        char *uri = kiln_sprintf("s3://%s", rest);
+        if (!uri) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        size_t l = strlen(uri);
+        while (l > 5 && uri[l - 1] == '/')
+            uri[--l] = 0;
+        if (l > 14 && !strcmp(uri + l - 14, ".metadata.json")) {
+            loc = uri;
+        } else { /* a table directory: its current vN.metadata.json */
+            int v = hadoop_current_version(uri);
+            if (v <= 0) {
+                rc = kiln_err_set(err, KILN_ENOTFOUND,
+                                  "register: %s has no metadata/vN.metadata.json; give the metadata file itself "
+                                  "with --metadata",
+                                  uri);
+                kiln_free(uri);
+                goto done;
+            }
+            loc = meta_path(uri, v);
+            kiln_free(uri);
+            if (!loc) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+        }
+        if (!kiln_lake__io_exists(loc)) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "register: %s: no such object", loc);
+            goto done;
+        }
+        goto have_loc;
     } else if (strstr(metadata, "://")) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
-                          "%s: kiln registers tables whose metadata is a local file (a path or "
-                          "file: URI); copy it locally and use --remap",
+                          "%s: kiln registers tables whose metadata is a local file (a path or file: URI) or an "
+                          "s3:// (s3a://) object; copy it locally and use --remap",
                           metadata);
         goto done;
     } else if (metadata[0] == '/') {
@@ -845,6 +911,7 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
         rc = KILN_OOM(err);
         goto done;
     }
+have_loc:
     if ((rc = kiln_lake_meta_read(&m, loc, err)))
         goto done;
     {
@@ -948,6 +1015,9 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
     t->metadata_location = loc;
     loc = NULL;
     t->version = version_of(t->metadata_location);
+    t->java_names = 0;
+    if (t->version < 0 && t->registered && (t->version = java_version_of(t->metadata_location)) >= 0)
+        t->java_names = 1; /* a registered table of Spark/Trino: continue its naming */
     if (t->version >= 0) {
         /* the table directory is where its metadata is (a renamed table
          * keeps its files where they were) */
@@ -1109,7 +1179,10 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
     kiln_lake_uuid_v4(uuid);
     char *mdir = kiln_sprintf("%s/metadata", t->dir);
     char *tmp = kiln_sprintf("%s/metadata/%s.metadata.json", t->dir, uuid);
-    char *final = meta_path(t->dir, version);
+    char uuid2[37];
+    kiln_lake_uuid_v4(uuid2);
+    char *final = t->java_names ? kiln_sprintf("%s/metadata/%05d-%s.metadata.json", t->dir, version, uuid2)
+                                : meta_path(t->dir, version);
     /* everything the success path needs is allocated before the link: once
      * the link is made the commit has happened and must not fail */
     char *loc = final ? kiln_lake_path_to_uri(final) : NULL;
@@ -1221,7 +1294,9 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
         if (c->kind == KILN_LAKE_CATALOG_SQLITE)
             row_rc = row_swap(c, t->ns, t->tbl, row_old ? row_old : t->metadata_location, loc, &cerr);
         kiln_err herr = {0};
-        if (write_hint(t->dir, version, &herr) != 0)
+        if (t->java_names)
+            ; /* Iceberg Java's catalogs have no hint file */
+        else if (write_hint(t->dir, version, &herr) != 0)
             kiln_warn("table %s: version-hint.text not updated: %s", t->name, herr.msg);
         else if (c->kind == KILN_LAKE_CATALOG_HADOOP)
             fix_hint(t->dir, version);

@@ -216,7 +216,7 @@ int kiln_lake_orphans_remove(kiln_lake_table *t, const kiln_lake_orphan_opts *op
                              int (*fn)(void *ctx, const char *path, int64_t size), void *ctx, size_t *count_out,
                              kiln_err *err)
 {
-    if (kiln_lake__refuse_registered(t, err))
+    if (kiln_lake__refuse_registered_delete(t, "remove orphan files", err))
         return err->code;
     kiln_lake_orphan_opts o = {0, 1};
     if (opts)

@@ -544,7 +544,7 @@ static int build_expire(kiln_lake_txn *txn, const kiln_lake_meta *base, void *vc
 int kiln_lake_expire(kiln_lake_table *t, const kiln_lake_expire_opts *opts, int64_t **expired_out, size_t *nexpired_out,
                      kiln_err *err)
 {
-    if (kiln_lake__refuse_registered(t, err))
+    if (kiln_lake__refuse_registered_delete(t, "expire snapshots", err))
         return err->code;
     if (expired_out)
         *expired_out = NULL;

@@ -60,6 +60,58 @@ const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
     return NULL;
 }
 
+/* The writers' form of a nested Iceberg type: kinds, names, field ids and
+ * nullability of every node (lists' element-id, maps' key-id/value-id). */
+static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out, int depth, kiln_err *err)
+{
+    if (depth > 64)
+        return kiln_err_set(err, KILN_ELIMIT, "type nested deeper than %d", 64);
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT: out->kind = KILN_NEST_STRUCT; break;
+    case KILN_LAKE_LIST: out->kind = KILN_NEST_LIST; break;
+    case KILN_LAKE_MAP: out->kind = KILN_NEST_MAP; break;
+    default:
+        out->kind = KILN_NEST_PRIM;
+        out->precision = t->precision;
+        out->scale = t->scale;
+        return kiln_lake_kind_to_type(t, &out->type, err);
+    }
+    out->type = KILN_T_JSON;
+    int n = t->kind == KILN_LAKE_STRUCT ? (int)t->nfields : t->kind == KILN_LAKE_LIST ? 1 : 2;
+    kiln_nested *kids = kiln_arena_alloc(a, sizeof(kiln_nested) * (size_t)(n ? n : 1));
+    if (!kids)
+        return KILN_OOM(err);
+    memset(kids, 0, sizeof(kiln_nested) * (size_t)(n ? n : 1));
+    out->nkids = n;
+    out->kids = kids;
+    int rc = 0;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (int i = 0; !rc && i < n; i++) {
+            const kiln_lake_field *f = &t->fields[i];
+            kids[i].name = f->name;
+            kids[i].field_id = f->id;
+            kids[i].required = f->required;
+            if ((rc = nested_shape(a, f->type, &kids[i], depth + 1, err)))
+                return kiln_err_prefix(err, "%s: ", f->name);
+        }
+    } else if (t->kind == KILN_LAKE_LIST) {
+        kids[0].name = "element";
+        kids[0].field_id = t->element_id;
+        kids[0].required = t->element_required;
+        rc = nested_shape(a, t->element, &kids[0], depth + 1, err);
+    } else {
+        kids[0].name = "key";
+        kids[0].field_id = t->key_id;
+        kids[0].required = 1;
+        kids[1].name = "value";
+        kids[1].field_id = t->value_id;
+        kids[1].required = t->value_required;
+        if (!(rc = nested_shape(a, t->key, &kids[0], depth + 1, err)))
+            rc = nested_shape(a, t->value, &kids[1], depth + 1, err);
+    }
+    return rc;
+}
+
 int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *m, int64_t snapshot_id,
                              const kiln_lake_remap *remap, kiln_err *err)
 {
@@ -84,6 +136,10 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         return KILN_OOM(err);
     memset(hid, 0, ls->nfields ? ls->nfields : 1);
     out->has_initial_default = hid;
+    const kiln_nested **nested = kiln_arena_alloc(a, (ls->nfields ? ls->nfields : 1) * sizeof *nested);
+    if (!nested)
+        return KILN_OOM(err);
+    memset(nested, 0, (ls->nfields ? ls->nfields : 1) * sizeof *nested);
     out->lschema = ls;
     for (size_t i = 0; i < ls->nfields; i++) {
         const kiln_lake_field *f = &ls->fields[i];
@@ -106,7 +162,20 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         c->field_id = f->id;
         c->precision = f->type->precision;
         c->scale = f->type->scale;
+        if (t == KILN_T_JSON) {
+            kiln_nested *shape = kiln_arena_alloc(a, sizeof *shape);
+            if (!shape)
+                return KILN_OOM(err);
+            memset(shape, 0, sizeof *shape);
+            shape->name = f->name;
+            shape->field_id = f->id;
+            shape->required = f->required;
+            if (nested_shape(a, f->type, shape, 0, err))
+                return kiln_err_prefix(err, "column %s (field id %d): ", f->name, f->id);
+            nested[nc - 1] = shape;
+        }
     }
+    out->nested = (const kiln_nested *const *)nested;
     sc->ncols = nc;
     sc->cols = cols;
     out->schema = sc;
@@ -179,6 +248,126 @@ static int col_by_id(const kiln_schema *s, int id)
         if (s->cols[i].field_id == id)
             return i;
     return -1;
+}
+
+/* The initial-default of schema column sc (Iceberg's JSON single-value
+ * form: booleans and numbers as JSON, decimals, dates, times, timestamps and
+ * uuids as strings, binary and fixed as hex) as a value of column c's type.
+ * A nested default is KILN_EUNSUPP naming the column. */
+static int initial_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, kiln_arena *a,
+                           kiln_lake_value *out, kiln_err *err)
+{
+    const kiln_lake_field *f = &view->lschema->fields[sc];
+    json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *d = x ? json_object_get(x, "initial-default") : NULL;
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    out->kind = f->type->kind;
+    const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
+    size_t n = s ? json_string_length(d) : 0;
+    int bad = 0;
+    switch (c->type) {
+    case KILN_T_BOOL:
+        bad = !json_is_boolean(d);
+        out->i = json_is_true(d);
+        break;
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        bad = !json_is_integer(d) ||
+              (c->type == KILN_T_INT32 && (json_integer_value(d) < INT32_MIN || json_integer_value(d) > INT32_MAX));
+        out->i = json_is_integer(d) ? json_integer_value(d) : 0;
+        break;
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE:
+        bad = !json_is_number(d);
+        out->d = json_is_number(d) ? json_number_value(d) : 0;
+        break;
+    case KILN_T_DECIMAL: {
+        int exact = 0;
+        bad = !s || kiln_decimal_parse(&out->i, &exact, s, n, c->scale) || !exact;
+        break;
+    }
+    case KILN_T_DATE: bad = !s || kiln_date_parse(s, n, &out->i); break;
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        bad = !s || n > 60;
+        if (!bad && kiln_ts_parse(s, n, &out->i)) {
+            char tmp[64];
+            memcpy(tmp, s, n);
+            tmp[n] = 'Z';
+            bad = kiln_ts_parse(tmp, n + 1, &out->i) != 0;
+        }
+        break;
+    }
+    case KILN_T_TIME: {
+        unsigned hh, mm, ss;
+        int used = 0;
+        bad = !s || sscanf(s, "%2u:%2u:%2u%n", &hh, &mm, &ss, &used) != 3 || hh > 23 || mm > 59 || ss > 59;
+        if (!bad) {
+            out->i = ((int64_t)hh * 3600 + mm * 60 + ss) * 1000000;
+            if (s[used] == '.') {
+                int64_t mul = 100000;
+                for (const char *q = s + used + 1; *q >= '0' && *q <= '9' && mul; q++, mul /= 10)
+                    out->i += (*q - '0') * mul;
+            }
+        }
+        break;
+    }
+    case KILN_T_STRING:
+    case KILN_T_DECIMAL_WIDE:
+        bad = !s;
+        if (!bad) {
+            char *copy = kiln_arena_strndup(a, s, n);
+            if (!copy) {
+                rc = KILN_OOM(err);
+                break;
+            }
+            out->bytes = (const uint8_t *)copy;
+            out->len = n;
+        }
+        break;
+    case KILN_T_UUID: {
+        uint8_t *u = kiln_arena_alloc(a, 16);
+        if (!u) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        bad = !s || kiln_uuid_parse(s, n, u);
+        out->bytes = u;
+        out->len = 16;
+        break;
+    }
+    case KILN_T_BINARY: {
+        bad = !s || n % 2;
+        uint8_t *b = bad ? NULL : kiln_arena_alloc(a, n / 2 + 1);
+        if (!bad && !b) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        for (size_t k = 0; !bad && k < n; k += 2) {
+            unsigned v;
+            if (sscanf(s + k, "%2x", &v) != 1)
+                bad = 1;
+            else
+                b[k / 2] = (uint8_t)v;
+        }
+        out->bytes = b;
+        out->len = n / 2;
+        break;
+    }
+    default:
+        rc = kiln_err_set(err, KILN_EUNSUPP, "the initial-default of a %s column is not applied by kiln yet",
+                          f->type->name ? f->type->name : kiln_type_name(c->type));
+        break;
+    }
+    if (!rc && bad) {
+        char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        rc = kiln_err_set(err, KILN_EFORMAT, "initial-default %s is not a %s value", txt ? txt : "(missing)",
+                          f->type->name ? f->type->name : kiln_type_name(c->type));
+        free(txt);
+    }
+    json_decref(x);
+    return rc;
 }
 
 /* The text is parsed by the one filter parser (format/pred.h); a term
@@ -1215,14 +1404,14 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                 tr->consts[i] = df->partition[k];
                 tr->has_const[i] = 1;
             }
-        /* a column the file predates reads as its initial-default (v3):
-         * kiln does not apply defaults yet, and a null would be wrong */
+        /* a column the file predates reads as its initial-default (v3) */
         int sc = col_by_id(view->schema, c->field_id);
         if (!tr->has_const[i] && sc >= 0 && view->has_initial_default && view->has_initial_default[sc]) {
-            rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s lacks column %s, whose initial-default kiln does not apply yet (docs/interop.md)",
-                              path, c->name);
-            goto done;
+            if ((rc = initial_default(view, sc, c, tr->arena, &tr->consts[i], err))) {
+                kiln_err_prefix(err, "%s lacks column %s: ", path, c->name);
+                goto done;
+            }
+            tr->has_const[i] = 1;
         }
     }
     if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0)

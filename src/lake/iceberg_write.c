@@ -470,6 +470,8 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
      * (on an object store, uploaded by file_close) */
     if ((rc = kiln_lake__io_stage_new(&f->staged, f->local, err)))
         return rc;
+    po.nested = w->view.nested; /* shapes of the nested columns */
+    po.nnested = w->view.schema->ncols;
     return kiln_parquet_writer_open(&f->pw, f->staged, w->view.schema, &po, err);
 }
 
@@ -529,14 +531,14 @@ int kiln_lake__datafile_from_stats(kiln_lake_datafile *d, kiln_arena *a, const c
     for (int i = 0; i < st->ncols; i++) {
         const kiln_parquet_col_stats *cs = &st->cols[i];
         kiln_lake_colstat *o = &d->colstats[i];
-        kiln_type t = schema->cols[i].type;
+        kiln_type t = cs->type; /* the leaf's type (nested columns have one entry per leaf) */
         memset(o, 0, sizeof *o);
         o->field_id = cs->field_id;
         o->column_size = (int64_t)cs->column_size;
         o->value_count = (int64_t)cs->value_count;
         o->null_count = (int64_t)cs->null_count;
         o->nan_count = (t == KILN_T_FLOAT || t == KILN_T_DOUBLE) ? (int64_t)cs->nan_count : -1;
-        for (int side = 0; side < 2; side++) {
+        for (int side = 0; side < 2 && !cs->in_repeated; side++) { /* as Iceberg: no bounds inside lists/maps */
             if (!(side ? cs->has_upper : cs->has_lower))
                 continue;
             const uint8_t *src = side ? cs->upper : cs->lower;
@@ -584,8 +586,13 @@ static int file_close(file_out *f, kiln_err *err)
     int rc = file_flush(f, err);
     if (!rc)
         rc = kiln_parquet_writer_close(f->pw, &st, err); /* pw is released by file_free */
-    if (!rc)
-        rc = kiln_lake__io_stage_publish(f->staged, f->local, err);
+    if (rc) { /* a value the writer refused (or a failed close): no file is left behind */
+        kiln_lake__io_stage_discard(f->staged, f->local);
+        if (w->t && rc == KILN_EFORMAT)
+            kiln_err_prefix(err, "table %s: ", kiln_lake_table_name(w->t));
+        goto done;
+    }
+    rc = kiln_lake__io_stage_publish(f->staged, f->local, err);
     if (rc)
         goto done;
     kiln_lake_entry e;

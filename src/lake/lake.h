@@ -805,6 +805,8 @@ typedef struct kiln_lake_view {
     const kiln_lake_schema *lschema;    /* the schema the view was made from (nested names) */
     const uint8_t *has_initial_default; /* per schema column: the field has a non-null
                                            initial-default (v3), which kiln does not apply */
+    const kiln_nested *const *nested;   /* per schema column: a nested column's shape with its
+                                           field ids (for writers), NULL for flat columns */
 } kiln_lake_view;
 
 /* Build a view of snapshot_id (-1 = the table is empty / no snapshot) of

@@ -50,5 +50,8 @@ int kiln_lake__dv_load(kiln_i64set *set, const char *path, int64_t offset, int64
 /* 0, or KILN_EUNSUPP naming t when it was registered from another engine
  * (kiln writes nothing into such a table: no data, metadata or deletes). */
 int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err);
+/* The same, and any registered table at all: for operations that delete
+ * files (expire, remove-orphans). what: "expire snapshots". */
+int kiln_lake__refuse_registered_delete(const kiln_lake_table *t, const char *what, kiln_err *err);
 
 #endif /* KILN_LAKE_DATA_INT_H */

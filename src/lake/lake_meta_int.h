@@ -71,6 +71,7 @@ struct kiln_lake_table {
     int version;
     kiln_lake_meta *meta;
     int registered; /* added by kiln_lake_table_register */
+    int java_names; /* metadata named NNNNN-<uuid>.metadata.json (Iceberg Java's catalogs): commits continue so */
 };
 
 /* Write `m` as metadata version `version` of table t, committing it (the

@@ -532,10 +532,22 @@ static int col_put(kiln_batch *b, int ci, const kiln_column_def *cd, sqlite3_stm
             break;
         return kiln_batch_put_str(b, ci, (const char *)u, 16, err);
     }
-    case KILN_T_DECIMAL_WIDE:
-    case KILN_T_JSON:
-        return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",
-                            cd->name, cd->type == KILN_T_JSON ? "nested" : "decimal(P>18)");
+    case KILN_T_JSON: /* JSON text (an object or array), checked against the column's shape by the writer */
+        if (vt != SQLITE_TEXT)
+            break;
+        return kiln_batch_put_str(b, ci, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i),
+                                  err);
+    case KILN_T_DECIMAL_WIDE: { /* exact text (or an integer); checked against decimal(P,S) by the writer */
+        char tmp[32];
+        if (vt == SQLITE_INTEGER) {
+            int n = snprintf(tmp, sizeof tmp, "%lld", (long long)sqlite3_column_int64(st, i));
+            return kiln_batch_put_str(b, ci, tmp, (size_t)n, err);
+        }
+        if (vt != SQLITE_TEXT)
+            break; /* a REAL would not be exact */
+        return kiln_batch_put_str(b, ci, (const char *)sqlite3_column_text(st, i), (size_t)sqlite3_column_bytes(st, i),
+                                  err);
+    }
     case KILN_T_STRING:
     case KILN_T_BINARY: {
         const void *p = vt == SQLITE_BLOB ? sqlite3_column_blob(st, i) : (const void *)sqlite3_column_text(st, i);

@@ -5,8 +5,13 @@
 # kept in the catalog, TPC-H Q6 = 1077536.9101 as PySpark reports; the
 # identity-partitioned table whose data files lack the partition column;
 # equality deletes), and a DuckDB-written table with nested columns that
-# SQLite's json_extract reaches into. The other engine's files are never
-# written: commits and --purge are refused, drop forgets the table only.
+# SQLite's json_extract reaches into. kiln commits to a registered table
+# (no remap) with its own optimistic commit, never rewriting a file the
+# other engine wrote: a new metadata version (vN+1 and version-hint.text in
+# the Hadoop layout, NNNNN-<uuid>.metadata.json after Iceberg Java's names)
+# that icebird, reading by the hint as Spark's Hadoop catalog does, sees.
+# A remapped (copied) table is never written; --purge is refused, drop
+# forgets the table only.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
 cd "$KILN_ROOT"
@@ -58,19 +63,49 @@ got=$(Q "select id, json_extract(payload, '\$.commits[1].author.name'), json_arr
 [ "$got" = "2,dev1,2,2.12345678 5,dev1,2,5.12345678 " ] || fail "json_extract over a registered nested table: $got"
 [ "$(Q "select typeof(payload) from gh.events limit 1")" = text ] || fail "nested values are not TEXT in SQL"
 
-# kiln never writes the other engine's table
-before=$( (ls -lR "$T/ext/events"; md5sum "$T/ext/events/metadata/"*) | md5sum)
+# kiln writes to the other engine's table (its optimistic commit), never
+# rewriting a file that engine wrote
+old_files=$(cd "$T/ext/events" && find . -type f ! -name version-hint.text | sort)
+sums=$(cd "$T/ext/events" && md5sum $old_files)
+K table append gh.events --input - <<< '{"id": 99, "payload": {"size": 1, "commits": [{"sha": "k99", "author": {"name": "kiln"}}]}, "amount": "99.00000001"}' > /dev/null
+[ "$(cd "$T/ext/events" && md5sum $old_files)" = "$sums" ] || fail "a file the other engine wrote changed"
+[ -f "$T/ext/events/metadata/v2.metadata.json" ] || fail "no v2.metadata.json: $(ls "$T/ext/events/metadata")"
+[ "$(cat "$T/ext/events/metadata/version-hint.text")" = 2 ] || fail "version-hint.text not advanced"
+[ "$(Q "select json_extract(payload, '\$.commits[0].sha'), amount from gh.events where id = 99")" = 'k99,99.00000001' ] ||
+  fail "the row kiln appended: $(Q "select * from gh.events where id = 99")"
+# an independent reader finding the table by its hint (as Spark's Hadoop catalog does) sees kiln's commit
+K table scan gh.events --json > "$T/ev.ndjson"
+node tests/node/lakedata_icebird.mjs "$T/ext/events" "$T/ev.ndjson" > /dev/null || fail "icebird does not see kiln's commit"
+# operations that delete files stay refused on a registered table
+for op in expire remove-orphans; do
+  if K table $op gh.events 2>"$T/err" >/dev/null; then fail "$op on a registered table succeeded"; fi
+  grep -q 'registered' "$T/err" || fail "$op error does not say why: $(cat "$T/err")"
+done
+# a remapped table (a copy read in place of another location) is never written
+before=$( (ls -lR "$F/partition_integer"; md5sum "$F/partition_integer/metadata/"*) | md5sum)
 set +e
-K table append gh.events --input - <<< '{"id": 99}' 2>"$T/err"; rc=$?
+K table append fx.pi --input - <<< '{}' 2>"$T/err"; rc=$?
 set -e
-[ "$rc" -ne 0 ] || fail "append to a registered table succeeded"
-grep -q 'registered' "$T/err" || fail "append error does not say why: $(cat "$T/err")"
+[ "$rc" -ne 0 ] || fail "append to a remapped registered table succeeded"
+grep -q 'remap' "$T/err" || fail "remapped append error does not say why: $(cat "$T/err")"
+[ "$( (ls -lR "$F/partition_integer"; md5sum "$F/partition_integer/metadata/"*) | md5sum)" = "$before" ] ||
+  fail "the fixture changed"
+# metadata named as Iceberg Java's catalogs name it (Spark/Trino with Hive/REST):
+# kiln's commit continues the numbering, writes no hint file
+mkdir -p "$T/jv" && cp -r "$T/ext/events/data" "$T/jv/" && mkdir "$T/jv/metadata"
+cp "$T/ext/events/metadata/"*.avro "$T/jv/metadata/"
+cp "$T/ext/events/metadata/v2.metadata.json" "$T/jv/metadata/00007-0f1e2d3c-aaaa-4bbb-8ccc-123456789abc.metadata.json"
+K table register gh.jv --metadata "$T/jv/metadata/00007-0f1e2d3c-aaaa-4bbb-8ccc-123456789abc.metadata.json" > /dev/null
+K table append gh.jv --input - <<< '{"id": 100}' > /dev/null
+nm=$(ls "$T/jv/metadata" | grep -c '^00008-.*\.metadata\.json$' || true)
+[ "$nm" -eq 1 ] || fail "no 00008-<uuid>.metadata.json after the commit: $(ls "$T/jv/metadata")"
+[ ! -e "$T/jv/metadata/version-hint.text" ] || fail "a hint file in a Java-named table"
+[ "$(Q "select count(*) from gh.jv where id in (99, 100)")" = 2 ] || fail "gh.jv rows"
 set +e
 K table drop gh.events --purge 2>"$T/err"; rc=$?
 set -e
 [ "$rc" -ne 0 ] || fail "drop --purge of a registered table succeeded"
-[ "$( (ls -lR "$T/ext/events"; md5sum "$T/ext/events/metadata/"*) | md5sum)" = "$before" ] ||
-  fail "the other engine's files changed"
+[ "$(cd "$T/ext/events" && md5sum $old_files)" = "$sums" ] || fail "the other engine's files changed"
 K table drop gh.events >/dev/null
 [ -f "$T/ext/events/data/a.parquet" ] || fail "drop deleted the other engine's data"
 

@@ -3,6 +3,11 @@
 //   gen ROWS OUT            commits-shaped table -> OUT (uncompressed Parquet)
 //   write SRC OUT CODEC     time COPY (SELECT * FROM SRC) TO OUT with CODEC
 //   scan FILE               time SELECT sum(repo_id), sum(strlen(sha)) FROM FILE
+//   gen-nested ROWS OUT     push-shaped table with commits list<struct<sha, author struct<name, email>,
+//                           distinct, n>> (0-5 per row, some null) -> OUT (zstd Parquet)
+//   scan-nested FILE        time SELECT count(*), sum(strlen(to_json(commits))) FROM FILE: every
+//                           nested value materialised as JSON text, as kiln delivers it
+//   scan-sha FILE           time the sub-path commits[*].sha as JSON text (to_json(list_transform))
 // Prints "seconds <s>" (and the scan result) on stdout.
 import { DuckDBInstance } from '@duckdb/node-api';
 
@@ -31,6 +36,21 @@ if (mode === 'gen') {
 } else if (mode === 'scan') {
   const t0 = performance.now();
   const r = (await con.runAndReadAll(`SELECT count(*), sum(repo_id), sum(strlen(sha)) FROM read_parquet('${a}')`)).getRowsJS();
+  console.log(`seconds ${((performance.now() - t0) / 1000).toFixed(4)}`);
+  console.log(`result ${r[0].join(' ')}`);
+} else if (mode === 'gen-nested') {
+  await con.run(`COPY (SELECT (20000000000 + i)::BIGINT AS push_id,
+      CASE WHEN i % 17 = 0 THEN NULL ELSE list_transform(range((i % 6)::BIGINT), j -> {
+        'sha': substr(sha256((i * 8 + j)::VARCHAR), 1, 40),
+        'author': {'name': 'Author ' || (hash(i // 7 + j) % 20000), 'email': 'user' || (hash(i // 7 + j) % 20000) || '@example.com'},
+        'distinct': (i + j) % 5 <> 0,
+        'n': (i * 10 + j)::BIGINT}) END AS commits
+    FROM range(${Number(a)}) t(i)) TO '${b}' (FORMAT parquet, COMPRESSION zstd)`);
+  console.log('ok');
+} else if (mode === 'scan-nested' || mode === 'scan-sha') {
+  const expr = mode === 'scan-nested' ? 'to_json(commits)' : 'to_json(list_transform(commits, c -> c.sha))';
+  const t0 = performance.now();
+  const r = (await con.runAndReadAll(`SELECT count(*), sum(strlen(${expr}::VARCHAR)) FROM read_parquet('${a}')`)).getRowsJS();
   console.log(`seconds ${((performance.now() - t0) / 1000).toFixed(4)}`);
   console.log(`result ${r[0].join(' ')}`);
 } else {

@@ -53,6 +53,13 @@ typedef struct kiln_parquet_write_opts {
     size_t stats_max_bytes;    /* truncate string/binary min/max to this; 0 = 64 */
     const kiln_parquet_kv *kv; /* key-value metadata, copied at open */
     int nkv;
+    /* Nested columns: nested[i] is the shape of schema column i when it is
+     * KILN_T_JSON (struct, list or map; its root's name, id and nullability
+     * are the column's), NULL for flat columns; nnested entries (the
+     * schema's column count). A JSON column without a shape is refused.
+     * Borrowed: must outlive the writer. */
+    const kiln_nested *const *nested;
+    int nnested;
 } kiln_parquet_write_opts;
 
 /* Fill opts with the defaults (ZSTD 3, 128 MB row groups, 1 MB pages). */
@@ -72,6 +79,10 @@ void kiln_parquet_write_opts_init(kiln_parquet_write_opts *opts);
  * rule (min -0.0, max +0.0). */
 typedef struct kiln_parquet_col_stats {
     int field_id;
+    kiln_type type; /* the leaf's kiln type (decimal(P>18) bounds are big-endian bytes) */
+    int scale;
+    int nested;           /* 1: a leaf of a nested column (value_count counts its entries) */
+    int in_repeated;      /* 1: the leaf is inside a list or map (Iceberg keeps no bounds for it) */
     uint64_t column_size; /* compressed bytes of the column's chunks (headers included) */
     uint64_t value_count; /* values including nulls (and NaNs) */
     uint64_t null_count;
@@ -85,7 +96,8 @@ typedef struct kiln_parquet_col_stats {
 typedef struct kiln_parquet_file_stats {
     uint64_t record_count;
     uint64_t file_size_in_bytes;
-    int ncols;                    /* = schema ncols, same order */
+    int ncols;                    /* leaf columns: a flat column is one, a nested column one per primitive leaf
+                                     (field ids of the leaves), in schema order */
     kiln_parquet_col_stats *cols; /* owned; kiln_parquet_file_stats_free */
     size_t nsplits;
     int64_t *split_offsets; /* owned: file offset of each row group's first page */

@@ -12,7 +12,7 @@
  * the next batch (into one of two batches) while the writer encodes the
  * previous one, so reading the source does not stall the writer's pool.
  */
-#include "format/parquet/parquet.h"
+#include "format/parquet/parquet_int.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -34,16 +34,19 @@ int kiln_parquet_reader_select(kiln_parquet_reader *r, const char *columns, cons
     *pred_col = kiln_schema_find(s, name);
     if (*pred_col >= 0)
         return 0;
-    /* filter on a column not shown: read it too, last */
+    /* filter on a column not shown: read it too, last (by name, so that
+     * nested sub-paths among the shown columns stay what they were) */
     int n = s->ncols + 1;
-    int *idx = kiln_malloc(sizeof(int) * (size_t)n);
-    if (!idx)
-        return KILN_OOM(err);
-    for (int i = 0; i < s->ncols; i++)
-        idx[i] = kiln_parquet_reader_find(r, s->cols[i].name);
-    idx[n - 1] = pred->col;
-    rc = kiln_parquet_reader_project(r, idx, n, err);
-    kiln_free(idx);
+    kiln_buf names;
+    kiln_buf_init(&names, 0);
+    rc = 0;
+    for (int i = 0; !rc && i < s->ncols; i++)
+        rc = kiln_buf_printf(&names, err, "%s,", s->cols[i].name);
+    if (!rc)
+        rc = kiln_buf_printf(&names, err, "%s", name);
+    if (!rc)
+        rc = kiln_parquet_reader_project_names(r, names.data, err);
+    kiln_buf_free(&names);
     if (rc)
         return rc;
     *pred_col = n - 1;
@@ -324,6 +327,8 @@ int kiln_parquet_rewrite(kiln_parquet_reader *r, const char *out_path, const kil
     const kiln_schema *fs = kiln_parquet_reader_schema(r);
     kiln_column_def *defs = kiln_calloc((size_t)(fs->ncols ? fs->ncols : 1), sizeof *defs);
     kiln_sink *sink = NULL;
+    const kiln_nested **shapes = NULL;
+    kiln_arena *sa = NULL;
     if (!defs) {
         rc = KILN_OOM(err);
         goto done;
@@ -334,6 +339,18 @@ int kiln_parquet_rewrite(kiln_parquet_reader *r, const char *out_path, const kil
             defs[i].field_id = i + 1;
     }
     kiln_schema ws = {fs->ncols, defs};
+    /* nested columns: written back in the standard shapes (3-level lists) */
+    shapes = kiln_calloc((size_t)(fs->ncols ? fs->ncols : 1), sizeof *shapes);
+    sa = kiln_arena_new(4096);
+    if (!shapes || !sa) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (int i = 0; i < fs->ncols; i++)
+        if ((rc = kiln_parquet__reader_shape(r, i, sa, &shapes[i], err)))
+            goto done;
+    wo.nested = shapes;
+    wo.nnested = fs->ncols;
     memset(st, 0, sizeof *st);
     if ((rc = kiln_parquet_sink_new(&sink, out_path, &ws, &wo, st, err)))
         goto done;
@@ -358,5 +375,7 @@ done:
     kiln_sink_free(sink);
     kiln_free(defs);
     kiln_free(kv);
+    kiln_free(shapes);
+    kiln_arena_free(sa);
     return rc;
 }

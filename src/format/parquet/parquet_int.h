@@ -94,6 +94,7 @@ typedef struct pq_schema_el {
     int lt_utc, lt_unit;        /* TIME / TIMESTAMP */
     int lt_scale, lt_precision; /* DECIMAL */
     int lt_bits, lt_signed;     /* INTEGER */
+    int leaf;                   /* writer (parquet_shred.c): index of the nested leaf an element is, or -1 */
 } pq_schema_el;
 
 typedef struct pq_colmeta {
@@ -163,5 +164,48 @@ int kiln_parquet__decode_page_header(pq_page_header *out, const uint8_t *buf, si
 
 int kiln_parquet__encode_filemeta(kiln_buf *out, const pq_filemeta *m, kiln_err *err);
 int kiln_parquet__encode_page_header(kiln_buf *out, const pq_page_header *h, kiln_err *err);
+
+/* ------------------------------------------------------------ nested writes (parquet_shred.c) */
+
+/* One primitive leaf of a nested column: this batch's entries. */
+typedef struct pq_sleaf {
+    kiln_column_def def; /* the leaf's name, type, field id, nullability */
+    int max_def, max_rep;
+    int npath;
+    const char **path;     /* Parquet path: column, ..., leaf */
+    const char *path_text; /* "s.commits.element.sha" */
+    /* entries of the current batch */
+    size_t n, alloc;
+    uint32_t *defs, *reps;
+    kiln_col col;        /* value per entry (nulls[i] where defs[i] < max_def); wide decimals as bytes */
+    uint32_t *row_start; /* first entry of each batch row, plus the end */
+    size_t rows_alloc;
+} pq_sleaf;
+
+typedef struct snode snode;
+typedef struct pq_shredder {
+    const kiln_column_def *col;
+    int nleaves;
+    pq_sleaf *leaves;
+    int nels;
+    pq_schema_el *els; /* the column's schema elements in footer order; leaves have .leaf >= 0 */
+    snode *root;
+    kiln_buf tmp;
+} pq_shredder;
+
+/* Plan the shredding of nested column col of the given shape; memory
+ * from arena, plus buffers kiln_pq__shred_free releases. */
+int kiln_pq__shred_new(pq_shredder **out, const kiln_column_def *col, const kiln_nested *shape, kiln_arena *arena,
+                       kiln_err *err);
+/* Shred column bcol of b into the leaves' entries (replacing the last batch's). */
+int kiln_pq__shred_batch(pq_shredder *s, const kiln_batch *b, int bcol, kiln_err *err);
+void kiln_pq__shred_free(pq_shredder *s);
+/* The shape of projected column i of r when it is nested (NULL when
+ * flat), for writing its JSON values back (kiln_parquet_rewrite); memory
+ * from a. */
+int kiln_parquet__reader_shape(kiln_parquet_reader *r, int i, kiln_arena *a, const kiln_nested **out, kiln_err *err);
+/* Decimal text -> minimal big-endian two's complement (<= 16 bytes); -1 when
+ * it is not a decimal(prec, scale) value. */
+int kiln_pq__decimal_text_be(const char *s, size_t n, int prec, int scale, uint8_t out[16], int *len);
 
 #endif

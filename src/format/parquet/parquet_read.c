@@ -132,6 +132,8 @@ struct kiln_parquet_reader {
     int *slices; /* nested assembly scratch: entry ranges per depth and leaf */
     size_t slices_n;
     int *proj;
+    int *pl0, *pnl; /* per projected column: its first leaf and leaf count (a nested sub-path: the target's) */
+    int *ptarget;   /* per projected column: schema element of a projected nested sub-path, or -1 */
     kiln_column_def *pdefs;
     kiln_schema out_schema;
     rcol *rc;
@@ -618,7 +620,7 @@ static void free_proj(kiln_parquet_reader *r)
     if (r->nest)
         for (int i = 0; i < r->nproj; i++)
             if (r->nest[i]) {
-                for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++)
+                for (int k = 0; k < r->pnl[i]; k++)
                     rcol_free(&r->nest[i][k]);
                 kiln_free(r->nest[i]);
             }
@@ -629,10 +631,14 @@ static void free_proj(kiln_parquet_reader *r)
     r->slices_n = 0;
     kiln_free(r->rc);
     kiln_free(r->proj);
+    kiln_free(r->pl0);
+    kiln_free(r->pnl);
+    kiln_free(r->ptarget);
     kiln_free(r->pdefs);
     kiln_batch_free(r->batch);
     r->rc = NULL;
     r->proj = NULL;
+    r->pl0 = r->pnl = r->ptarget = NULL;
     r->pdefs = NULL;
     r->batch = NULL;
     r->nproj = 0;
@@ -789,7 +795,43 @@ int kiln_parquet_reader_chunk(const kiln_parquet_reader *r, int g, int col, kiln
 
 /* ------------------------------------------------------------ projection */
 
+/* A nested sub-path projected (targets[i] >= 0: its schema element; name
+ * its dotted name): only the leaves under the target are read. Without a
+ * list or map on the way and with a primitive target it is delivered as a
+ * flat column of the leaf's type (null where any struct above is null);
+ * otherwise as JSON: one array level per list on the way. */
+static int project_ex(kiln_parquet_reader *r, const int *cols, const int *targets, char *const *tnames, int ncols,
+                      kiln_err *err);
+
 int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int ncols, kiln_err *err)
+{
+    return project_ex(r, cols, NULL, NULL, ncols, err);
+}
+
+static int path_has_repeated(const kiln_parquet_reader *r, int top_el, int target_el)
+{
+    /* a node between the column and the target (both included) that repeats */
+    const pq_node *t = &r->nodes[target_el];
+    const pq_node *n = &r->nodes[top_el];
+    for (;;) {
+        if (n->repeated)
+            return 1;
+        if (n == t || n->leaf >= 0)
+            return 0;
+        const pq_node *next = NULL;
+        for (int k = 0; k < n->nkids; k++) {
+            const pq_node *c = &r->nodes[n->kids[k]];
+            if (c->l0 <= t->l0 && t->l0 < c->l1 && c->el <= t->el)
+                next = c;
+        }
+        if (!next)
+            return 0;
+        n = next;
+    }
+}
+
+static int project_ex(kiln_parquet_reader *r, const int *cols, const int *targets, char *const *tnames, int ncols,
+                      kiln_err *err)
 {
     if (r->started)
         return kiln_err_set(err, KILN_EINVAL, "parquet reader: project must come before the first batch");
@@ -806,7 +848,10 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
     r->pdefs = kiln_malloc(sizeof(kiln_column_def) * (size_t)ncols);
     r->rc = kiln_calloc((size_t)ncols, sizeof(rcol));
     r->nest = kiln_calloc((size_t)ncols, sizeof(rcol *));
-    if (!r->proj || !r->pdefs || !r->rc || !r->nest) {
+    r->pl0 = kiln_malloc(sizeof(int) * (size_t)ncols);
+    r->pnl = kiln_malloc(sizeof(int) * (size_t)ncols);
+    r->ptarget = kiln_malloc(sizeof(int) * (size_t)ncols);
+    if (!r->proj || !r->pdefs || !r->rc || !r->nest || !r->pl0 || !r->pnl || !r->ptarget) {
         free_proj(r);
         return KILN_OOM(err);
     }
@@ -819,8 +864,33 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
         r->rc[i].r = r;
         r->rc[i].zd = r->zds[0];
         r->rc[i].max_def = r->cols[ci].optional ? 1 : 0;
+        r->pl0[i] = r->col_leaf0[ci];
+        r->pnl[i] = r->col_nested[ci] ? r->col_nleaf[ci] : 1;
+        r->ptarget[i] = -1;
+        int tel = targets ? targets[i] : -1;
+        if (tel >= 0 && tel != r->leaf_el[ci]) {
+            const pq_node *t = &r->nodes[tel];
+            r->ptarget[i] = tel;
+            r->pl0[i] = t->l0;
+            r->pnl[i] = t->l1 - t->l0;
+            r->pdefs[i].name = tnames[i];
+            r->pdefs[i].required = 0;
+            if (t->leaf >= 0 && !path_has_repeated(r, r->leaf_el[ci], tel)) { /* a flat leaf */
+                const kiln_parquet_column *lc = &r->lv[t->leaf];
+                r->pdefs[i].type = lc->type;
+                r->pdefs[i].field_id = lc->field_id;
+                r->pdefs[i].precision = lc->precision;
+                r->pdefs[i].scale = lc->scale;
+                r->rc[i].ci = t->leaf;
+                r->rc[i].max_def = t->maxdef;
+                continue;
+            }
+            r->pdefs[i].type = KILN_T_JSON;
+            r->pdefs[i].field_id = r->meta.schema[tel].has_field_id ? r->meta.schema[tel].field_id : 0;
+            r->pdefs[i].precision = r->pdefs[i].scale = 0;
+        }
         if (r->col_nested[ci]) {
-            int nl = r->col_nleaf[ci];
+            int nl = r->pnl[i];
             r->rc[i].ci = -1; /* read through nest[i] */
             if (!(r->nest[i] = kiln_calloc((size_t)nl, sizeof(rcol)))) {
                 free_proj(r);
@@ -828,7 +898,7 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
             }
             for (int k = 0; k < nl; k++) {
                 rcol *c = &r->nest[i][k];
-                int li = r->col_leaf0[ci] + k;
+                int li = r->pl0[i] + k;
                 const pq_node *n = &r->nodes[r->lv_el[li]];
                 c->ci = li;
                 c->r = r;
@@ -853,9 +923,71 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
     return 0;
 }
 
+/* "payload.commits.sha": the column and the schema element of the named
+ * nested field (lists are stepped through to their element; a map's
+ * "key" and "value" are named as such). */
+static int resolve_path(kiln_parquet_reader *r, const char *path, int *col, int *target, kiln_err *err)
+{
+    const char *dot = strchr(path, '.');
+    char top[512];
+    size_t tl = (size_t)(dot - path);
+    if (tl >= sizeof top)
+        return kiln_err_set(err, KILN_ENOTFOUND, "%s: no column named \"%s\"", r->path, path);
+    memcpy(top, path, tl);
+    top[tl] = 0;
+    int ci = kiln_parquet_reader_find(r, top);
+    if (ci < 0 || !r->col_nested[ci])
+        return kiln_err_set(err, KILN_ENOTFOUND, "%s: no column named \"%s\"%s", r->path, path,
+                            ci < 0 ? "" : " (its first part is not a nested column)");
+    int el = r->leaf_el[ci];
+    const char *p = dot + 1;
+    while (*p) {
+        const char *e = strchr(p, '.');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const pq_node *n = &r->nodes[el];
+        /* step through lists (and legacy repeated groups) to the element */
+        for (int guard = 0; guard < NEST_DEPTH_MAX && n->leaf < 0; guard++) {
+            const pq_node *k0 = n->nkids > 0 ? &r->nodes[n->kids[0]] : NULL;
+            if (n->kind == NODE_LIST && n->nkids == 1 && k0->repeated) {
+                const pq_schema_el *re = &r->meta.schema[k0->el];
+                char tuple[300];
+                snprintf(tuple, sizeof tuple, "%s_tuple", r->meta.schema[n->el].name);
+                n = (k0->leaf < 0 && k0->nkids == 1 && strcmp(re->name, "array") != 0 && strcmp(re->name, tuple) != 0)
+                        ? &r->nodes[k0->kids[0]]
+                        : k0;
+                continue;
+            }
+            if (n->kind == NODE_MAP && n->nkids == 1 && k0->repeated && k0->leaf < 0) {
+                n = k0; /* key_value: "key" / "value" below */
+                break;
+            }
+            break;
+        }
+        int found = -1;
+        for (int k = 0; k < n->nkids && found < 0; k++) {
+            const pq_schema_el *ce = &r->meta.schema[r->nodes[n->kids[k]].el];
+            if (strlen(ce->name) == len && !memcmp(ce->name, p, len))
+                found = n->kids[k];
+        }
+        if (found < 0)
+            return kiln_err_set(err, KILN_ENOTFOUND, "%s: no nested field \"%.*s\" in \"%s\"", r->path, (int)len, p,
+                                path);
+        el = found;
+        p += len;
+        if (*p == '.')
+            p++;
+    }
+    if (r->nodes[el].l1 <= r->nodes[el].l0)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: \"%s\" has no leaf columns", r->path, path);
+    *col = ci;
+    *target = el;
+    return 0;
+}
+
 int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names, kiln_err *err)
 {
-    int idx[4096];
+    int idx[4096], tgt[4096];
+    char *tnm[4096];
     int n = 0, rc = 0;
     const char *p = names;
     while (*p) {
@@ -869,21 +1001,36 @@ int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names,
             char *nm = kiln_strndup(p, len);
             if (!nm)
                 return KILN_OOM(err);
-            int ci = kiln_parquet_reader_find(r, nm);
-            if (ci < 0)
+            if (n >= 4096) {
+                kiln_free(nm);
+                rc = kiln_err_set(err, KILN_ELIMIT, "too many columns in a projection (max 4096)");
+                break;
+            }
+            int ci = kiln_parquet_reader_find(r, nm), tel = -1;
+            if (ci < 0 && strchr(nm, '.'))
+                rc = resolve_path(r, nm, &ci, &tel, err);
+            else if (ci < 0)
                 rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no column named \"%s\"", r->path, nm);
+            if (rc) {
+                kiln_free(nm);
+                break;
+            }
+            idx[n] = ci;
+            tgt[n] = tel;
+            tnm[n++] = tel >= 0 ? kiln_arena_strndup(r->arena, nm, strlen(nm)) : NULL;
             kiln_free(nm);
-            if (rc)
-                return rc;
-            if (n >= 4096)
-                return kiln_err_set(err, KILN_ELIMIT, "too many columns in a projection (max 4096)");
-            idx[n++] = ci;
+            if (tel >= 0 && !tnm[n - 1]) {
+                rc = KILN_OOM(err);
+                break;
+            }
         }
         if (!e)
             break;
         p = e + 1;
     }
-    return kiln_parquet_reader_project(r, idx, n, err);
+    if (rc)
+        return rc;
+    return project_ex(r, idx, tgt, tnm, n, err);
 }
 
 int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int n, kiln_err *err)
@@ -1757,7 +1904,7 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
     int rc;
     for (int i = 0; i < r->nproj; i++) {
         if (r->nest[i]) {
-            for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++)
+            for (int k = 0; k < r->pnl[i]; k++)
                 if ((rc = start_chunk(r, rg, g, &r->nest[i][k], err)))
                     return rc;
         } else if ((rc = start_chunk(r, rg, g, &r->rc[i], err))) {
@@ -1770,7 +1917,7 @@ static int start_rowgroup(kiln_parquet_reader *r, int g, kiln_err *err)
      * sizes of the projected string columns */
     double per_row = 0;
     for (int i = 0; i < r->nproj && rg->num_rows > 0; i++) {
-        int l0 = r->col_leaf0[r->proj[i]], nl = r->nest[i] ? r->col_nleaf[r->proj[i]] : 1;
+        int l0 = r->nest[i] ? r->pl0[i] : r->rc[i].ci, nl = r->nest[i] ? r->pnl[i] : 1;
         for (int k = l0; k < l0 + nl; k++)
             if (kiln_type_is_bytes(r->lv[k].type) || r->nest[i])
                 per_row += (double)rg->cols[k].meta.total_uncompressed / (double)rg->num_rows;
@@ -1809,7 +1956,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
             size_t nv = 0;
             uint64_t total = 0;
             for (size_t j = 0; j < k; j++)
-                nv += !c->page_has_defs || c->defs[c->page_pos + j];
+                nv += !c->page_has_defs || c->defs[c->page_pos + j] == (uint32_t)c->max_def;
             const kiln_pq_bytes *v = (const kiln_pq_bytes *)c->vals + c->val_pos;
             for (size_t j = 0; j < nv; j++)
                 total += v[j].len;
@@ -1821,7 +1968,7 @@ static int fill(kiln_parquet_reader *r, rcol *c, kiln_batch *b, int bcol, size_t
         }
         for (size_t j = 0; j < k; j++) {
             size_t row = at + j;
-            int present = !c->page_has_defs || c->defs[c->page_pos + j];
+            int present = !c->page_has_defs || c->defs[c->page_pos + j] == (uint32_t)c->max_def;
             if (!present) {
                 if (!bc->nulls) {
                     bc->nulls = kiln_calloc(b->capacity, 1);
@@ -2022,10 +2169,11 @@ static int leaf_records(kiln_parquet_reader *r, rcol *c, size_t n, kiln_err *err
 
 typedef struct asm_ctx {
     kiln_parquet_reader *r;
-    rcol *L;    /* the column's leaves */
+    rcol *L;    /* the column's leaves (a projected sub-path's: the target's) */
     int l0, nl; /* first leaf index, count */
     kiln_buf *out;
     kiln_err *err;
+    const pq_node *target; /* a projected sub-path's node, or NULL */
 } asm_ctx;
 
 static int emit_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth);
@@ -2038,6 +2186,10 @@ typedef int (*inst_fn)(asm_ctx *a, const pq_node *rn, const int *S, const int *E
 static int each_instance(asm_ctx *a, const pq_node *rn, const int *S, const int *E, int depth, inst_fn fn, void *ctx)
 {
     int k0 = rn->l0 - a->l0, k1 = rn->l1 - a->l0;
+    if (k0 < 0) /* an ancestor of a projected sub-path: its leaves are the target's */
+        k0 = 0;
+    if (k1 > a->nl)
+        k1 = a->nl;
     if (S[k0] >= E[k0] || a->L[k0].e_def.items[S[k0]] < rn->maxdef)
         return 0; /* an empty list (or map) */
     int *cur = a->r->slices + (size_t)(depth + 1) * 2 * (size_t)a->nl, *nS = cur, *nE = cur + a->nl;
@@ -2112,6 +2264,8 @@ static int emit_array(asm_ctx *a, const pq_node *rn, const pq_node *elem, const 
 static int emit_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth)
 {
     int k = n->l0 - a->l0;
+    if (k < 0) /* an ancestor of a projected sub-path */
+        k = 0;
     if (S[k] >= E[k])
         return kiln_err_set(a->err, KILN_EFORMAT, "%s: column %s: a value is missing", a->r->path,
                             a->r->lv[n->l0].name);
@@ -2175,11 +2329,81 @@ static int emit_content(asm_ctx *a, const pq_node *n, const int *S, const int *E
     return kiln_buf_putc(a->out, '}', a->err);
 }
 
+/* ------------------------------------------------------------ projected sub-paths
+ * The nodes from the column down to the target: a struct on the way is
+ * stepped into (null if it is null), a list becomes an array of what its
+ * elements hold at the path (a map is only entered by naming "key" or
+ * "value": an array over its entries). */
+static int path_content(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth);
+
+static int path_value(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth)
+{
+    if (n == a->target)
+        return emit_value(a, n, S, E, depth);
+    int k = n->l0 - a->l0;
+    if (k < 0)
+        k = 0;
+    if (S[k] >= E[k])
+        return kiln_err_set(a->err, KILN_EFORMAT, "%s: a value is missing", a->r->path);
+    if (a->L[k].e_def.items[S[k]] < n->maxdef)
+        return kiln_buf_append(a->out, "null", 4, a->err);
+    return path_content(a, n, S, E, depth);
+}
+
+static int inst_path(asm_ctx *a, const pq_node *rn, const int *S, const int *E, int depth, int i, void *ctx)
+{
+    const pq_node *elem = ctx;
+    int rc = i ? kiln_buf_putc(a->out, ',', a->err) : 0;
+    if (rc)
+        return rc;
+    if (elem == a->target)
+        return elem == rn ? emit_content(a, rn, S, E, depth) : emit_value(a, elem, S, E, depth);
+    return elem == rn ? path_content(a, rn, S, E, depth) : path_value(a, elem, S, E, depth);
+}
+
+static int path_array(asm_ctx *a, const pq_node *rn, const pq_node *elem, const int *S, const int *E, int depth)
+{
+    int rc = kiln_buf_putc(a->out, '[', a->err);
+    if (!rc)
+        rc = each_instance(a, rn, S, E, depth, inst_path, (void *)elem);
+    return rc ? rc : kiln_buf_putc(a->out, ']', a->err);
+}
+
+static int path_content(asm_ctx *a, const pq_node *n, const int *S, const int *E, int depth)
+{
+    const pq_node *nodes = a->r->nodes;
+    const pq_node *t = a->target;
+    if (depth > NEST_DEPTH_MAX)
+        return kiln_err_set(a->err, KILN_ELIMIT, "%s: nested deeper than %d levels", a->r->path, NEST_DEPTH_MAX);
+    const pq_node *k0 = n->nkids > 0 ? &nodes[n->kids[0]] : NULL;
+    if ((n->kind == NODE_LIST || n->kind == NODE_MAP) && n->nkids == 1 && k0->repeated) {
+        const pq_node *elem = k0;
+        if (n->kind == NODE_LIST) {
+            const pq_schema_el *re = &a->r->meta.schema[k0->el];
+            char tuple[300];
+            snprintf(tuple, sizeof tuple, "%s_tuple", a->r->meta.schema[n->el].name);
+            if (k0->leaf < 0 && k0->nkids == 1 && strcmp(re->name, "array") != 0 && strcmp(re->name, tuple) != 0)
+                elem = &nodes[k0->kids[0]];
+        } else {
+            for (int k = 0; k < k0->nkids; k++) /* the map's key or value the path names */
+                if (nodes[k0->kids[k]].l0 <= t->l0 && t->l0 < nodes[k0->kids[k]].l1)
+                    elem = &nodes[k0->kids[k]];
+        }
+        return path_array(a, k0, elem, S, E, depth + 1);
+    }
+    for (int k = 0; k < n->nkids; k++) {
+        const pq_node *c = &nodes[n->kids[k]];
+        if (c->l0 <= t->l0 && t->l0 < c->l1 && c->el <= t->el)
+            return c->repeated ? path_array(a, c, c, S, E, depth + 1) : path_value(a, c, S, E, depth + 1);
+    }
+    return kiln_err_set(a->err, KILN_EINTERNAL, "%s: projected path lost its way", a->r->path);
+}
+
 /* n rows of nested projected column i into batch column bcol. */
 static int fill_nested(kiln_parquet_reader *r, int i, kiln_batch *b, int bcol, size_t n, kiln_err *err)
 {
     int ci = r->proj[i], rc;
-    asm_ctx a = {r, r->nest[i], r->col_leaf0[ci], r->col_nleaf[ci], NULL, err};
+    asm_ctx a = {r, r->nest[i], r->pl0[i], r->pnl[i], NULL, err, r->ptarget[i] >= 0 ? &r->nodes[r->ptarget[i]] : NULL};
     for (int k = 0; k < a.nl; k++)
         if ((rc = leaf_records(r, &a.L[k], n, err)))
             return rc;
@@ -2192,7 +2416,11 @@ static int fill_nested(kiln_parquet_reader *r, int i, kiln_batch *b, int bcol, s
             S[k] = (int)a.L[k].e_row.items[row];
             E[k] = (int)a.L[k].e_row.items[row + 1];
         }
-        if (top->repeated) {
+        if (a.target && top->repeated) {
+            rc = path_array(&a, top, top, S, E, 0);
+        } else if (a.target && a.L[0].e_def.items[S[0]] >= top->maxdef) {
+            rc = path_content(&a, top, S, E, 0);
+        } else if (top->repeated) {
             rc = emit_array(&a, top, top, S, E, 0);
         } else if (a.L[0].e_def.items[S[0]] < top->maxdef) {
             if (!bc->nulls && !(bc->nulls = kiln_calloc(b->capacity, 1)))
@@ -2219,7 +2447,7 @@ static int fill_nested_guarded(kiln_parquet_reader *r, int i, kiln_batch *b, int
         return fill_nested(r, i, b, bcol, n, err);
     kiln_map_guard g;
     if (sigsetjmp(g.env, 0)) {
-        for (int k = 0; k < r->col_nleaf[r->proj[i]]; k++) {
+        for (int k = 0; k < r->pnl[i]; k++) {
             rcol *c = &r->nest[i][k];
             c->page_pos = c->page_n = 0;
             c->pos = c->end;
@@ -2457,4 +2685,119 @@ int kiln_parquet_stat_format(const kiln_parquet_reader *r, int col, const uint8_
     }
     default: return kiln_buf_printf(out, err, "%lld", (long long)v.i);
     }
+}
+
+/* ------------------------------------------------------------ nested shapes (for rewriting) */
+
+static int shape_of(const kiln_parquet_reader *r, const pq_node *n, int content_only, kiln_arena *a, kiln_nested *out,
+                    int depth, kiln_err *err)
+{
+    const pq_node *nodes = r->nodes;
+    const pq_schema_el *e = &r->meta.schema[n->el];
+    if (depth > NEST_DEPTH_MAX)
+        return kiln_err_set(err, KILN_ELIMIT, "%s: nested deeper than %d levels", r->path, NEST_DEPTH_MAX);
+    out->name = e->name;
+    if (r->name_fn && e->has_field_id) {
+        const char *nn = r->name_fn(r->name_ctx, e->field_id);
+        if (nn)
+            out->name = nn;
+    }
+    out->field_id = e->has_field_id ? e->field_id : 0;
+    out->required = !n->optional;
+    if (n->repeated && !content_only) { /* an unannotated repeated field: a list of required elements */
+        kiln_nested *k = kiln_arena_alloc(a, sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, sizeof *k);
+        out->kind = KILN_NEST_LIST;
+        out->type = KILN_T_JSON;
+        out->required = 1;
+        out->nkids = 1;
+        out->kids = k;
+        int rc = shape_of(r, n, 1, a, k, depth + 1, err);
+        k->name = "element";
+        k->required = 1;
+        return rc;
+    }
+    if (n->leaf >= 0) {
+        const kiln_parquet_column *c = &r->lv[n->leaf];
+        out->kind = KILN_NEST_PRIM;
+        out->type = c->type;
+        out->precision = c->precision;
+        out->scale = c->scale;
+        return 0;
+    }
+    const pq_node *k0 = n->nkids > 0 ? &nodes[n->kids[0]] : NULL;
+    out->type = KILN_T_JSON;
+    if (n->kind == NODE_LIST && n->nkids == 1 && k0->repeated) {
+        const pq_schema_el *re = &r->meta.schema[k0->el];
+        char tuple[300];
+        snprintf(tuple, sizeof tuple, "%s_tuple", e->name);
+        kiln_nested *k = kiln_arena_alloc(a, sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, sizeof *k);
+        out->kind = KILN_NEST_LIST;
+        out->nkids = 1;
+        out->kids = k;
+        int rc;
+        if (k0->leaf < 0 && k0->nkids == 1 && strcmp(re->name, "array") != 0 && strcmp(re->name, tuple) != 0)
+            rc = shape_of(r, &nodes[k0->kids[0]], 0, a, k, depth + 1, err); /* three-level */
+        else {
+            rc = shape_of(r, k0, 1, a, k, depth + 1, err); /* two-level: the repeated node is the element */
+            k->required = 1;
+        }
+        k->name = "element";
+        return rc;
+    }
+    if (n->kind == NODE_MAP && n->nkids == 1 && k0->repeated && k0->leaf < 0 && k0->nkids == 2) {
+        kiln_nested *k = kiln_arena_alloc(a, 2 * sizeof *k);
+        if (!k)
+            return KILN_OOM(err);
+        memset(k, 0, 2 * sizeof *k);
+        out->kind = KILN_NEST_MAP;
+        out->nkids = 2;
+        out->kids = k;
+        int rc = shape_of(r, &nodes[k0->kids[0]], 0, a, &k[0], depth + 1, err);
+        if (!rc)
+            rc = shape_of(r, &nodes[k0->kids[1]], 0, a, &k[1], depth + 1, err);
+        k[0].name = "key";
+        k[0].required = 1;
+        k[1].name = "value";
+        return rc;
+    }
+    if (n->kind == NODE_MAP)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: map %s has a shape kiln does not rewrite", r->path, e->name);
+    kiln_nested *k = kiln_arena_alloc(a, sizeof *k * (size_t)(n->nkids ? n->nkids : 1));
+    if (!k)
+        return KILN_OOM(err);
+    memset(k, 0, sizeof *k * (size_t)(n->nkids ? n->nkids : 1));
+    out->kind = KILN_NEST_STRUCT;
+    out->nkids = n->nkids;
+    out->kids = k;
+    for (int i = 0; i < n->nkids; i++) {
+        int rc = shape_of(r, &nodes[n->kids[i]], 0, a, &k[i], depth + 1, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int kiln_parquet__reader_shape(kiln_parquet_reader *r, int i, kiln_arena *a, const kiln_nested **out, kiln_err *err)
+{
+    *out = NULL;
+    if (i < 0 || i >= r->nproj || r->out_schema.cols[i].type != KILN_T_JSON)
+        return 0;
+    if (r->ptarget[i] >= 0)
+        return kiln_err_set(err, KILN_EUNSUPP, "%s: a projected nested sub-path (%s) cannot be rewritten", r->path,
+                            r->out_schema.cols[i].name);
+    kiln_nested *s = kiln_arena_alloc(a, sizeof *s);
+    if (!s)
+        return KILN_OOM(err);
+    memset(s, 0, sizeof *s);
+    int rc = shape_of(r, &r->nodes[r->leaf_el[r->proj[i]]], 0, a, s, 0, err);
+    if (rc)
+        return rc;
+    *out = s;
+    return 0;
 }

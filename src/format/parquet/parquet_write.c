@@ -70,7 +70,14 @@ typedef struct pend_page {
 } pend_page;
 
 typedef struct wcol {
-    const kiln_column_def *def;
+    const kiln_column_def *def; /* the schema column, or a nested column's leaf (pq_sleaf.def) */
+    int top;                    /* the schema (batch) column it belongs to */
+    pq_sleaf *leaf;             /* nested leaf: its shredded entries; NULL for a flat column */
+    int max_def, max_rep;       /* flat: 0/1 and 0 */
+    const char **path;          /* column path in the footer */
+    int npath;
+    const uint32_t *task_defs, *task_reps; /* nested leaf: levels of the task's entries */
+    uint32_t *reps;                        /* page being built: repetition levels (nested) */
     struct kiln_parquet_writer *w;
     wworker *wk; /* the thread working on this column right now */
     /* a task (one slice of a batch, or the end of a row group) */
@@ -134,6 +141,8 @@ struct kiln_parquet_writer {
     int nkv;
     char **kv_keys, **kv_values;
     int closed, failed;
+    int ncols;           /* leaf columns (= cols): a nested column has one per primitive leaf */
+    pq_shredder **shred; /* per schema column: the nested column's shredder, or NULL */
 };
 
 void kiln_parquet_write_opts_init(kiln_parquet_write_opts *o)
@@ -287,7 +296,7 @@ static void col_reset_dict(kiln_parquet_writer *w, wcol *c)
     c->ndict = 0;
     if (c->ht)
         memset(c->ht, 0, c->ht_size * sizeof(uint32_t));
-    c->dict_mode = !w->o.no_dictionary && c->kind != K_BOOL;
+    c->dict_mode = !w->o.no_dictionary && c->kind != K_BOOL && !c->leaf; /* nested leaves: PLAIN (pages end at rows) */
     c->dict_pages = 0;
 }
 
@@ -329,25 +338,66 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path, const 
     }
     w->meta = kiln_arena_new(64 * 1024);
     w->path = kiln_strdup(path);
-    w->cols = kiln_calloc((size_t)schema->ncols, sizeof(wcol));
-    if (!w->meta || !w->path || !w->cols) {
+    w->shred = kiln_calloc((size_t)schema->ncols, sizeof(pq_shredder *));
+    if (!w->meta || !w->path || !w->shred) {
         rc = KILN_OOM(err);
         goto done;
     }
+    w->ncols = 0;
     for (int i = 0; i < schema->ncols; i++) {
         const kiln_column_def *d = &schema->cols[i];
-        wcol *c = &w->cols[i];
-        c->def = d;
-        c->w = w;
-        col_kind(c);
-        kiln_buf_init(&c->dictpage, 0);
         if (d->type == KILN_T_JSON) {
-            rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "parquet writer: column %s: kiln does not write nested (struct/list/map) "
-                              "columns yet (they are read-only; docs/interop.md)",
-                              d->name);
-            goto done;
+            const kiln_nested *shape = i < w->o.nnested && w->o.nested ? w->o.nested[i] : NULL;
+            if ((rc = kiln_pq__shred_new(&w->shred[i], d, shape, w->meta, err)))
+                goto done;
+            w->ncols += w->shred[i]->nleaves;
+        } else {
+            w->ncols++;
         }
+    }
+    w->cols = kiln_calloc((size_t)w->ncols, sizeof(wcol));
+    if (!w->cols) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (int i = 0, ci = 0; i < schema->ncols; i++) {
+        int nl = w->shred[i] ? w->shred[i]->nleaves : 1;
+        for (int k = 0; k < nl; k++) {
+            wcol *c = &w->cols[ci++];
+            c->top = i;
+            c->w = w;
+            kiln_buf_init(&c->dictpage, 0);
+            kiln_buf_init(&c->vals, 0);
+            kiln_buf_init(&c->chunk, 0);
+            kiln_buf_init(&c->dict, 0);
+            kiln_buf_init(&c->cmin.s, 0);
+            kiln_buf_init(&c->cmax.s, 0);
+            kiln_buf_init(&c->fmin.s, 0);
+            kiln_buf_init(&c->fmax.s, 0);
+            if (w->shred[i]) {
+                c->leaf = &w->shred[i]->leaves[k];
+                c->def = &c->leaf->def;
+                c->max_def = c->leaf->max_def;
+                c->max_rep = c->leaf->max_rep;
+                c->path = c->leaf->path;
+                c->npath = c->leaf->npath;
+            } else {
+                c->def = &schema->cols[i];
+                c->max_def = c->def->required ? 0 : 1;
+                c->path = kiln_arena_alloc(w->meta, sizeof(char *));
+                if (!c->path) {
+                    rc = KILN_OOM(err);
+                    goto done;
+                }
+                c->path[0] = c->def->name;
+                c->npath = 1;
+            }
+        }
+    }
+    for (int i = 0; i < w->ncols; i++) {
+        wcol *c = &w->cols[i];
+        const kiln_column_def *d = c->def;
+        col_kind(c);
         if (d->type == KILN_T_DECIMAL_WIDE &&
             (d->precision < 19 || d->precision > 38 || d->scale < 0 || d->scale > d->precision)) {
             rc = kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: decimal(%d,%d) needs 19 <= precision <= 38",
@@ -362,13 +412,6 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path, const 
                 d->name, d->precision, d->scale);
             goto done;
         }
-        kiln_buf_init(&c->vals, 0);
-        kiln_buf_init(&c->chunk, 0);
-        kiln_buf_init(&c->dict, 0);
-        kiln_buf_init(&c->cmin.s, 0);
-        kiln_buf_init(&c->cmax.s, 0);
-        kiln_buf_init(&c->fmin.s, 0);
-        kiln_buf_init(&c->fmax.s, 0);
         col_reset_dict(w, c);
     }
     if (w->o.nkv > 0) {
@@ -392,8 +435,8 @@ int kiln_parquet_writer_open(kiln_parquet_writer **out, const char *path, const 
     }
     w->o.kv = NULL;
     w->nwk = w->o.threads > 1 ? (w->o.threads > 64 ? 64 : w->o.threads) : 1;
-    if (w->nwk > schema->ncols)
-        w->nwk = schema->ncols;
+    if (w->nwk > w->ncols)
+        w->nwk = w->ncols;
     pthread_mutex_init(&w->spare_mu, NULL);
     w->wks = kiln_calloc((size_t)w->nwk, sizeof(wworker));
     if (!w->wks) {
@@ -434,10 +477,16 @@ void kiln_parquet_writer_free(kiln_parquet_writer *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
+    if (w->shred) {
+        for (int i = 0; i < w->schema->ncols; i++)
+            kiln_pq__shred_free(w->shred[i]);
+        kiln_free(w->shred);
+    }
     if (w->cols) {
-        for (int i = 0; i < w->schema->ncols; i++) {
+        for (int i = 0; i < w->ncols; i++) {
             wcol *c = &w->cols[i];
             kiln_free(c->defs);
+            kiln_free(c->reps);
             kiln_free(c->idx);
             kiln_buf_free(&c->vals);
             kiln_free(c->wide.offsets);
@@ -941,7 +990,7 @@ static void compress_task(void *arg, int worker)
  * Called between rounds of column tasks (no column task is running). */
 static int submit_pending(kiln_parquet_writer *w, kiln_err *err)
 {
-    for (int i = 0; i < w->schema->ncols; i++) {
+    for (int i = 0; i < w->ncols; i++) {
         wcol *c = &w->cols[i];
         for (size_t j = 0; j < c->pend.len; j++) {
             pend_page *pp = c->pend.items[j];
@@ -964,7 +1013,7 @@ static int take_unsubmitted(kiln_parquet_writer *w, pend_page ***out, size_t *n,
     size_t k = 0;
     *out = NULL;
     *n = 0;
-    for (int i = 0; i < w->schema->ncols; i++)
+    for (int i = 0; i < w->ncols; i++)
         for (size_t j = 0; j < w->cols[i].pend.len; j++)
             k += !w->cols[i].pend.items[j]->submitted;
     if (!k)
@@ -973,7 +1022,7 @@ static int take_unsubmitted(kiln_parquet_writer *w, pend_page ***out, size_t *n,
     if (!v)
         return KILN_OOM(err);
     k = 0;
-    for (int i = 0; i < w->schema->ncols; i++)
+    for (int i = 0; i < w->ncols; i++)
         for (size_t j = 0; j < w->cols[i].pend.len; j++) {
             pend_page *pp = w->cols[i].pend.items[j];
             if (pp->submitted)
@@ -996,7 +1045,7 @@ static int finish_pending(kiln_parquet_writer *w, kiln_err *err)
         return 0;
     int rc = submit_pending(w, err);
     kiln_pool_wait(w->pool);
-    for (int i = 0; i < w->schema->ncols; i++) {
+    for (int i = 0; i < w->ncols; i++) {
         wcol *c = &w->cols[i];
         for (size_t j = 0; j < c->pend.len; j++) {
             pend_page *pp = c->pend.items[j];
@@ -1029,7 +1078,11 @@ static int flush_page(kiln_parquet_writer *w, wcol *c, kiln_err *err)
         return rc;
     kiln_buf *s = &c->wk->scratch;
     kiln_buf_reset(s);
-    if (!c->def->required && (rc = kiln_pq_rle_encode_prefixed(s, c->defs, c->ndefs, 1, err)))
+    if (c->max_rep > 0 &&
+        (rc = kiln_pq_rle_encode_prefixed(s, c->reps, c->ndefs, kiln_pq_bit_width((uint64_t)c->max_rep), err)))
+        return rc;
+    if (c->max_def > 0 &&
+        (rc = kiln_pq_rle_encode_prefixed(s, c->defs, c->ndefs, kiln_pq_bit_width((uint64_t)c->max_def), err)))
         return rc;
     pq_page_header h = {0};
     h.type = PQ_PAGE_DATA;
@@ -1119,6 +1172,12 @@ static int defs_reserve(wcol *c, size_t n, kiln_err *err)
     if (!p)
         return KILN_OOM(err);
     c->defs = p;
+    if (c->max_rep > 0) {
+        uint32_t *q = kiln_realloc(c->reps, na * sizeof(uint32_t));
+        if (!q)
+            return KILN_OOM(err);
+        c->reps = q;
+    }
     c->defs_alloc = na;
     return 0;
 }
@@ -1131,7 +1190,7 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
     size_t row = start;
     while (row < end) {
         /* rows that fit in this page by count */
-        size_t room = PAGE_MAX_ROWS - c->ndefs;
+        size_t room = c->ndefs < PAGE_MAX_ROWS ? PAGE_MAX_ROWS - c->ndefs : 1; /* nested: a page ends at a row */
         size_t stop = end - row < room ? end : row + room;
         if ((rc = defs_reserve(c, stop - row, err)))
             return rc;
@@ -1139,13 +1198,15 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
             if ((rc = kiln_buf_reserve(&c->vals, (stop - row) * c->width, err)))
                 return rc;
         for (; row < stop; row++) {
+            if (c->task_reps)
+                c->reps[c->ndefs] = c->task_reps[row];
             if (nulls && nulls[row]) {
-                c->defs[c->ndefs++] = 0;
+                c->defs[c->ndefs++] = c->task_defs ? c->task_defs[row] : 0;
                 c->page_nulls++;
                 c->chunk_nulls++;
                 continue;
             }
-            c->defs[c->ndefs++] = 1;
+            c->defs[c->ndefs++] = c->task_defs ? (uint32_t)c->max_def : 1;
             switch (c->kind) {
             case K_BOOL: {
                 uint8_t v = bc->v.b[row] ? 1 : 0;
@@ -1242,7 +1303,8 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
                 break;
             }
         }
-        if (c->ndefs >= PAGE_MAX_ROWS || page_estimate(c) >= w->o.page_bytes)
+        if ((c->ndefs >= PAGE_MAX_ROWS || page_estimate(c) >= w->o.page_bytes) &&
+            (!c->task_reps || row >= end || c->task_reps[row] == 0)) /* a nested page ends where a row does */
             if ((rc = flush_col_page(w, c, err)))
                 return rc;
     }
@@ -1290,7 +1352,7 @@ static int run_tasks(kiln_parquet_writer *w, kiln_task_fn fn, kiln_err *err)
 
 static int run_tasks_with(kiln_parquet_writer *w, kiln_task_fn fn, pend_page **extra, size_t nextra, kiln_err *err)
 {
-    int ncols = w->schema->ncols;
+    int ncols = w->ncols;
     if (!w->pool) {
         for (int i = 0; i < ncols; i++) {
             wcol *c = &w->cols[i];
@@ -1381,7 +1443,7 @@ static void append_task(void *arg, int worker)
 static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
 {
     int rc = 0;
-    int ncols = w->schema->ncols;
+    int ncols = w->ncols;
     if (w->rg_rows == 0)
         return 0;
     pq_rowgroup rg = {0};
@@ -1406,11 +1468,8 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
         m->type = c->phys;
         m->codec = w->o.codec;
         m->num_values = c->chunk_values;
-        m->path = kiln_arena_alloc(w->meta, sizeof(char *));
-        if (!m->path)
-            return KILN_OOM(err);
-        m->path[0] = c->def->name;
-        m->npath = 1;
+        m->path = c->path;
+        m->npath = c->npath;
         if (c->dict_pages > 0) {
             m->has_dict_offset = 1;
             m->dictionary_page_offset = (int64_t)w->pos;
@@ -1481,7 +1540,7 @@ static int finish_rowgroup(kiln_parquet_writer *w, kiln_err *err)
 static uint64_t rg_estimate(const kiln_parquet_writer *w)
 {
     uint64_t n = 0;
-    for (int i = 0; i < w->schema->ncols; i++) {
+    for (int i = 0; i < w->ncols; i++) {
         const wcol *c = &w->cols[i];
         /* raw page sizes, not header + body: the same whether the pages are
          * compressed inline or later by the pool, so the row groups (and
@@ -1574,8 +1633,22 @@ int kiln_parquet_writer_write(kiln_parquet_writer *w, const kiln_batch *b, kiln_
             n = slice;
         if (w->o.row_group_rows && w->rg_rows + n > w->o.row_group_rows)
             n = (size_t)(w->o.row_group_rows - w->rg_rows);
-        for (int i = 0; i < w->schema->ncols; i++) {
-            wcol *c = &w->cols[i];
+        if (row == 0) /* nested columns: the whole batch shredded into their leaves */
+            for (int i = 0; i < w->schema->ncols; i++)
+                if (w->shred[i] && (rc = kiln_pq__shred_batch(w->shred[i], b, i, err)))
+                    goto done;
+        for (int ci = 0; ci < w->ncols; ci++) {
+            wcol *c = &w->cols[ci];
+            int i = c->top;
+            if (c->leaf) {
+                c->task_bc = &c->leaf->col;
+                c->task_defs = c->leaf->defs;
+                c->task_reps = c->max_rep > 0 ? c->leaf->reps : NULL;
+                c->task_start = c->leaf->row_start[row];
+                c->task_end = c->leaf->row_start[row + n];
+                c->chunk_values += (int64_t)(c->task_end - c->task_start);
+                continue;
+            }
             if (c->def->required && b->cols[i].nulls) {
                 for (size_t r = row; r < row + n; r++)
                     if (b->cols[i].nulls[r]) {
@@ -1632,11 +1705,13 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
     }
     if ((rc = finish_rowgroup(w, err)))
         goto done;
-    int ncols = w->schema->ncols;
+    int ncols = w->ncols, ntop = w->schema->ncols, nel = 1;
+    for (int i = 0; i < ntop; i++)
+        nel += w->shred[i] ? w->shred[i]->nels : 1;
     pq_filemeta m = {0};
     m.version = 2;
-    m.nschema = ncols + 1;
-    m.schema = kiln_arena_alloc(w->meta, sizeof(pq_schema_el) * (size_t)(ncols + 1));
+    m.nschema = nel;
+    m.schema = kiln_arena_alloc(w->meta, sizeof(pq_schema_el) * (size_t)nel);
     if (!m.schema) {
         rc = KILN_OOM(err);
         goto done;
@@ -1646,9 +1721,25 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
     m.schema[0].repetition = -1;
     m.schema[0].converted = PQ_CT_NONE;
     m.schema[0].name = "schema";
-    m.schema[0].num_children = ncols;
-    for (int i = 0; i < ncols; i++)
-        schema_el(&m.schema[i + 1], &w->schema->cols[i], w->cols[i].phys);
+    m.schema[0].num_children = ntop;
+    for (int i = 0, ei = 1, ci = 0; i < ntop; i++) {
+        if (!w->shred[i]) {
+            schema_el(&m.schema[ei++], &w->schema->cols[i], w->cols[ci++].phys);
+            continue;
+        }
+        const pq_shredder *sh = w->shred[i];
+        for (int k = 0; k < sh->nels; k++) {
+            const pq_schema_el *e = &sh->els[k];
+            if (e->leaf >= 0) { /* a primitive leaf: the flat column's element, with its repetition */
+                schema_el(&m.schema[ei], &sh->leaves[e->leaf].def, w->cols[ci + e->leaf].phys);
+                m.schema[ei].repetition = e->repetition;
+            } else {
+                m.schema[ei] = *e;
+            }
+            ei++;
+        }
+        ci += sh->nleaves;
+    }
     m.num_rows = (int64_t)w->rows;
     m.nrg = (int)w->rgs.len;
     m.rgs = w->rgs.items;
@@ -1691,6 +1782,10 @@ int kiln_parquet_writer_close(kiln_parquet_writer *w, kiln_parquet_file_stats *s
             wcol *c = &w->cols[i];
             kiln_parquet_col_stats *s = &stats->cols[i];
             s->field_id = c->def->field_id;
+            s->type = c->def->type;
+            s->scale = c->def->scale;
+            s->nested = c->leaf != NULL;
+            s->in_repeated = c->max_rep > 0;
             s->column_size = c->f_size;
             s->value_count = c->f_values;
             s->null_count = c->f_nulls;

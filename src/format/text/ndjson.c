@@ -5,6 +5,7 @@
  * --format ndjson reads back in).
  */
 #include "format/text/ndjson.h"
+#include "format/json/json_scan.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -75,12 +76,57 @@ static int put_value(kiln_batch *b, int c, json_t *v, kiln_err *err)
         return kiln_batch_put_str(b, c, (const char *)u, 16, err);
     }
     case KILN_T_DECIMAL_WIDE:
-    case KILN_T_JSON:
-        return kiln_err_set(err, KILN_EUNSUPP, "column %s: kiln does not write %s columns yet (docs/interop.md)",
-                            cd->name, cd->type == KILN_T_JSON ? "nested" : "decimal(P>18)");
+    case KILN_T_JSON: break; /* put_raw */
     }
     return kiln_err_set(err, KILN_EFORMAT, "column %s: value of the wrong JSON type for %s", cd->name,
                         kiln_type_name(cd->type));
+}
+
+/* A nested (struct/list/map) column: the value's JSON text exactly as the
+ * line has it (numbers keep every digit: decimals stay exact), checked
+ * against the column's shape by the writer. A decimal(P>18) column: the
+ * number's text as written (or a string's content), checked by the writer. */
+static int put_raw(kiln_batch *b, int c, json_t *v, const char *line, size_t n, kiln_err *err)
+{
+    const kiln_column_def *cd = &b->schema->cols[c];
+    if (!v || json_is_null(v))
+        return kiln_batch_put_null(b, c, err);
+    if (cd->type == KILN_T_DECIMAL_WIDE) {
+        if (json_is_string(v))
+            return kiln_batch_put_str(b, c, json_string_value(v), json_string_length(v), err);
+        if (!json_is_number(v))
+            return kiln_err_set(err, KILN_EFORMAT, "column %s: a decimal value must be a JSON number or string",
+                                cd->name);
+    } else if (!json_is_object(v) && !json_is_array(v)) {
+        return kiln_err_set(err, KILN_EFORMAT, "column %s: a struct, list or map value must be a JSON object or array",
+                            cd->name);
+    }
+    const char *why = NULL, *end = line + n;
+    const char *p = kiln_json_obj_begin(kiln_json_ws(line, end), end, &why);
+    size_t want = strlen(cd->name);
+    int done = 0;
+    while (p && !done) {
+        const char *key;
+        size_t keylen;
+        const char *val = kiln_json_obj_key(p, end, &key, &keylen, &done, &why);
+        if (!val || done)
+            break;
+        const char *ve = kiln_json_skip_value(val, end, &why);
+        if (!ve)
+            break;
+        if (keylen == want && !memcmp(key, cd->name, want))
+            return kiln_batch_put_str(b, c, val, (size_t)(ve - val), err);
+        p = kiln_json_obj_next(ve, end, &done, &why);
+    }
+    if (cd->type == KILN_T_DECIMAL_WIDE) /* never through a double */
+        return kiln_err_set(err, KILN_EFORMAT, "column %s: write the key without escapes", cd->name);
+    /* a key spelled with escapes: jansson's text of the value */
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    if (!txt)
+        return KILN_OOM(err);
+    int rc = kiln_batch_put_str(b, c, txt, strlen(txt), err);
+    free(txt);
+    return rc;
 }
 
 /* 0, or an error naming the first key of o that is not a column. */
@@ -130,7 +176,9 @@ int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kil
         if (!ignore_unknown)
             rc = check_keys(o, sc, err);
         for (int c = 0; !rc && c < sc->ncols; c++)
-            rc = put_value(b, c, json_object_get(o, sc->cols[c].name), err);
+            rc = sc->cols[c].type == KILN_T_JSON || sc->cols[c].type == KILN_T_DECIMAL_WIDE
+                     ? put_raw(b, c, json_object_get(o, sc->cols[c].name), line, (size_t)n, err)
+                     : put_value(b, c, json_object_get(o, sc->cols[c].name), err);
         json_decref(o);
         if (!rc)
             rc = kiln_batch_end_row(b, err);
