@@ -717,13 +717,139 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+
+/* ------------------------------------------------------------ pruning */
+
+/* Bounds [lo, hi] of the canonical timestamps (micros; days for a date
+ * column) whose text can compare equal to the text literal cs, as the SQL
+ * layer's scan pushdown widens them. -1 when there is no safe bound. */
+static int ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi)
+{
+    int64_t days;
+    if (n < 10 || kiln_date_parse(cs, 10, &days) != 0)
+        return -1;
+    int64_t unit = is_date_col ? 1 : US_PER_DAY;
+    int64_t base = days * unit, width = unit;
+    if (!is_date_col && n >= 19 && cs[10] == 'T' && cs[13] == ':' && cs[16] == ':') {
+        int v[3], ok = 1;
+        for (int k = 0; k < 3; k++) {
+            const char *d = cs + 11 + 3 * k;
+            if (d[0] < '0' || d[0] > '9' || d[1] < '0' || d[1] > '9')
+                ok = 0; /* the day's bounds stay */
+            v[k] = ok ? (d[0] - '0') * 10 + (d[1] - '0') : 99;
+        }
+        if (ok && v[0] <= 23 && v[1] <= 59 && v[2] <= 59) {
+            base += ((int64_t)v[0] * 3600 + v[1] * 60 + v[2]) * US_PER_SEC;
+            width = US_PER_SEC;
+        }
+    }
+    *lo = base;
+    *hi = base + width - 1;
+    return 0;
+}
+
+static int flip(int op)
+{
+    switch (op) {
+    case OP_LT: return OP_GT;
+    case OP_LE: return OP_GE;
+    case OP_GT: return OP_LT;
+    case OP_GE: return OP_LE;
+    default: return op;
+    }
+}
+
+/* One planning term for column c op literal v (a superset of the rows
+ * that satisfy it); nothing appended when no safe term exists. */
+static void push_term(kiln_buf *w, const kiln_column_def *c, int op, const xcell *v)
+{
+    static const char *const ops[] = {"", "=", "!=", "<", "<=", ">", ">="};
+    size_t mark = w->len;
+    if (op == OP_NE || v->t == V_NULL)
+        return;
+    kiln_buf_printf(w, NULL, "%s%s ", w->len ? " and " : "", c->name);
+    switch (c->type) {
+    case KILN_T_INT32:
+    case KILN_T_INT64:
+        if (v->t != V_INT)
+            goto skip;
+        kiln_buf_printf(w, NULL, "%s %lld", ops[op], (long long)v->i);
+        return;
+    case KILN_T_DOUBLE:
+        if (v->t == V_INT)
+            kiln_buf_printf(w, NULL, "%s %lld", ops[op], (long long)v->i);
+        else if (v->t == V_REAL && isfinite(v->d))
+            kiln_buf_printf(w, NULL, "%s %.17g", ops[op], v->d);
+        else
+            goto skip;
+        return;
+    case KILN_T_STRING: {
+        char q = memchr(v->p, '\'', v->n) == NULL ? '\'' : memchr(v->p, '"', v->n) == NULL ? '"' : 0;
+        if (v->t != V_TEXT || !q || memchr(v->p, 0, v->n))
+            goto skip;
+        kiln_buf_printf(w, NULL, "%s %c%.*s%c", ops[op], q, (int)v->n, v->p, q);
+        return;
+    }
+    case KILN_T_DATE:
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: {
+        int is_date = c->type == KILN_T_DATE;
+        int64_t lo, hi;
+        if (v->t != V_TEXT || ts_text_bounds(v->p, v->n, is_date, &lo, &hi))
+            goto skip;
+        char a[40], b[40];
+        if (is_date) {
+            kiln_date_format(lo, a);
+            kiln_date_format(hi, b);
+        } else {
+            kiln_ts_format(lo, a);
+            kiln_ts_format(hi, b);
+            if (v->n == 10 && (op == OP_LT || op == OP_LE))
+                kiln_ts_format(lo - 1, b); /* X < 'D' (a bare date) means X < D 00:00 */
+        }
+        if (op == OP_EQ)
+            kiln_buf_printf(w, NULL, "between '%s' and '%s'", a, b);
+        else if (op == OP_GT || op == OP_GE)
+            kiln_buf_printf(w, NULL, ">= '%s'", a);
+        else
+            kiln_buf_printf(w, NULL, "<= '%s'", b);
+        return;
+    }
+    default: goto skip;
+    }
+skip:
+    w->len = mark;
+}
+
+/* The planning predicate of the WHERE's top-level AND terms. */
+static void push_where(kiln_buf *w, const xquery *q, const xnode *n)
+{
+    if (!n)
+        return;
+    if (n->k == N_AND) {
+        push_where(w, q, n->a);
+        push_where(w, q, n->b);
+    } else if (n->k == N_CMP) {
+        if (n->a->k == N_COL && n->b->k == N_LIT)
+            push_term(w, &q->schema->cols[n->a->col], n->op, &n->b->lit);
+        else if (n->a->k == N_LIT && n->b->k == N_COL)
+            push_term(w, &q->schema->cols[n->b->col], flip(n->op), &n->a->lit);
+    } else if (n->k == N_ISNULL && n->a->k == N_COL) {
+        kiln_buf_printf(w, NULL, "%s%s %s", w->len ? " and " : "", q->schema->cols[n->a->col].name,
+                        n->neg ? "is not null" : "is null");
+    } else if (n->k == N_BETWEEN && !n->neg && n->a->k == N_COL) {
+        push_term(w, &q->schema->cols[n->a->col], OP_GE, &n->b->lit);
+        push_term(w, &q->schema->cols[n->a->col], OP_LE, &n->c->lit);
+    }
+}
+
 /* ------------------------------------------------------------ results */
 
 struct kiln_exec_result {
     sqlite3 *db;
     sqlite3_stmt *st;
     char table[64];
-    char summary[512];
+    char summary[3072];
 };
 
 sqlite3_stmt *kiln_exec_result_stmt(kiln_exec_result *r) { return r->st; }
@@ -767,7 +893,11 @@ static int row_cmp(const void *pa, const void *pb)
         if (c)
             return s->q->order[k].desc ? -c : c;
     }
-    return (a > b) - (a < b); /* stable: the GROUP BY order */
+    /* ties: the GROUP BY order, in the direction of the last ORDER BY
+     * term (what SQLite's sorter does: its key ends with a sequence
+     * number that sorts with the last term's direction) */
+    int c = (a > b) - (a < b);
+    return s->q->order[s->q->norder - 1].desc ? -c : c;
 }
 
 typedef struct keyctx {
@@ -909,21 +1039,21 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     *out = NULL;
     snprintf(why, cap, "not tried");
     if (!kiln_exec_enabled()) {
-        snprintf(why, cap, "KILN_EXEC=0");
+        snprintf(why, cap, "off (KILN_EXEC=0)");
         return 0;
     }
     if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0) {
-        snprintf(why, cap, "not a query");
+        why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
     char ns[129], tb[129];
     if (!cat) {
-        snprintf(why, cap, "no warehouse attached");
+        why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
     if (kiln_exec__parse_table(sql, len, ns, tb) || strchr(tb, '@') || !kiln_sql_is_lake_schema(db, ns)) {
-        snprintf(why, cap, "the first FROM is not one Iceberg table ns.table");
+        why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
     int rc = 0;
@@ -937,7 +1067,7 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     xcell *cells = NULL;
     size_t *order = NULL;
     kiln_exec_result *res = NULL;
-    char name[260];
+    char name[260], pushed_text[1024], colnames[1024];
     snprintf(name, sizeof name, "%s.%s", ns, tb);
     if (!(q.a = kiln_arena_new(16 * 1024)))
         return KILN_OOM(err);
@@ -976,7 +1106,18 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     }
     r->q = &q;
     r->mem_cap = (size_t)env_int("KILN_EXEC_MEM_MB", 1024) << 20;
-    if ((rc = kiln_lake_plan_new(&r->plan, &view, NULL, err)))
+    /* file pruning: the WHERE's top-level AND terms as a planning
+     * predicate (partition values, column statistics); rows are still
+     * tested by the filter, so a term only has to be a superset */
+    kiln_buf pushed;
+    kiln_buf_init(&pushed, 0);
+    push_where(&pushed, &q, q.where);
+    kiln_buf_putc(&pushed, 0, NULL);
+    kiln_lake_pred pred;
+    int has_pred = pushed.len > 1 && kiln_lake_pred_parse(&pred, q.a, view.schema, pushed.data, &lerr) == 0;
+    snprintf(pushed_text, sizeof pushed_text, "%s", has_pred ? pushed.data : "(nothing)");
+    kiln_buf_free(&pushed);
+    if ((rc = kiln_lake_plan_new(&r->plan, &view, has_pred ? &pred : NULL, err)))
         goto done;
     r->ntasks = kiln_lake_plan_ntasks(r->plan);
     int ncols = view.schema->ncols;
@@ -1156,10 +1297,16 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
         res = NULL;
         goto done;
     }
+    colnames[0] = 0;
+    for (int c = 0, off = 0; c < np && off < (int)sizeof colnames - 1; c++)
+        off += snprintf(colnames + off, sizeof colnames - (size_t)off, "%s%s", c ? "," : "", pc[c].name);
+    const kiln_lake_plan_stats *ps = kiln_lake_plan_stats_get(r->plan);
     snprintf(res->summary, sizeof res->summary,
-             "columnar: %s snapshot %lld, %zu data files, %d thread%s, columns %d of %d, %lld rows scanned, "
-             "%lld kept, %zu groups",
-             name, (long long)view.snapshot_id, r->ntasks, nth, nth == 1 ? "" : "s", np, ncols, (long long)rows_in,
+             "columnar, %d thread%s\n`-- %s (snapshot %lld)\n    columns: %s\n    pushed: %s\n"
+             "    files: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n"
+             "    rows: %lld scanned, %lld kept; groups: %zu",
+             nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, colnames, pushed_text, r->ntasks,
+             ps->files_pruned_partition, ps->files_pruned_stats, ps->files_total, (long long)rows_in,
              (long long)rows_kept, ng);
     *out = res;
     res = NULL;

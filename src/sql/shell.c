@@ -720,7 +720,7 @@ static int exec_one(sqlite3 *db, const char *sql, size_t len, const kiln_sql_pri
     if (rc == 0 && st && sqlite3_column_count(st) > 0 && !sqlite3_stmt_isexplain(st)) {
         char why[320];
         rc = kiln_exec_try(db, sql, *used ? *used : len, st, &xr, why, sizeof why, err);
-        if (rc == 0 && po->explain)
+        if (rc == 0 && po->explain && (xr || why[0]))
             fprintf(out, "KILN EXEC: %s%s\n", xr ? kiln_exec_result_summary(xr) : "sqlite: ", xr ? "" : why);
     }
     if (rc == 0 && xr && !po->explain)
