@@ -893,11 +893,7 @@ static int row_cmp(const void *pa, const void *pb)
         if (c)
             return s->q->order[k].desc ? -c : c;
     }
-    /* ties: the GROUP BY order, in the direction of the last ORDER BY
-     * term (what SQLite's sorter does: its key ends with a sequence
-     * number that sorts with the last term's direction) */
-    int c = (a > b) - (a < b);
-    return s->q->order[s->q->norder - 1].desc ? -c : c;
+    return (a > b) - (a < b); /* ties are declined (see below) */
 }
 
 typedef struct keyctx {
@@ -1287,6 +1283,24 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     size_t count = ng - from;
     if (q.limit >= 0 && (size_t)q.limit < count)
         count = (size_t)q.limit;
+    if (q.norder && count) {
+        /* rows equal under the ORDER BY come out of SQLite's sorter in an
+         * order of its own (it varies with LIMIT and the key count): when
+         * such ties reach the output, SQLite runs the statement */
+        sortctx sc = {&q, cells};
+        size_t lo = from ? from - 1 : 0, hi = from + count < ng ? from + count : ng - 1;
+        for (size_t i = lo; i < hi; i++) {
+            int tie = 1;
+            for (int k = 0; k < q.norder && tie; k++) {
+                size_t it = (size_t)q.order[k].item;
+                tie = cell_cmp(&sc.cells[order[i] * ni + it], &sc.cells[order[i + 1] * ni + it]) == 0;
+            }
+            if (tie) {
+                snprintf(why, cap, "rows tie under the ORDER BY (SQLite's order among equal rows is its own)");
+                goto done;
+            }
+        }
+    }
     if (!(res = kiln_calloc(1, sizeof *res))) {
         rc = KILN_OOM(err);
         goto done;
