@@ -944,7 +944,7 @@ static void agg_final(const xnode *f, const aggst *a, xcell *o)
 /* Put the rows into a temp table and prepare the SELECT that prints them
  * under the statement's column names. */
 static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *cells, const size_t *order,
-                size_t nrows, kiln_exec_result *res, char *why, size_t cap)
+                size_t nrows, kiln_exec_result *res, int as_table, char *why, size_t cap)
 {
     static atomic_int seq;
     int ni = q->nitems;
@@ -954,8 +954,19 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     int rc = -1;
     sqlite3_stmt *ins = NULL;
     kiln_buf_printf(&sql, NULL, "CREATE TEMP TABLE \"%s\"(", res->table);
-    for (int i = 0; i < ni; i++)
-        kiln_buf_printf(&sql, NULL, "%sc%d", i ? ", " : "", i);
+    for (int i = 0; i < ni; i++) {
+        if (!as_table) {
+            kiln_buf_printf(&sql, NULL, "%sc%d", i ? ", " : "", i);
+            continue;
+        }
+        /* a subquery's columns, named and typed (affinity) as SQLite's */
+        const char *dt = sqlite3_column_decltype(orig, i);
+        char *c = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", sqlite3_column_name(orig, i), dt ? dt : "");
+        if (!c)
+            goto done;
+        kiln_buf_append(&sql, c, strlen(c), NULL);
+        sqlite3_free(c);
+    }
     kiln_buf_printf(&sql, NULL, ")");
     kiln_buf_putc(&sql, 0, NULL);
     char *msg = NULL;
@@ -995,6 +1006,10 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
             goto done;
         }
     }
+    if (as_table) {
+        rc = 0;
+        goto done;
+    }
     kiln_buf_reset(&sql);
     kiln_buf_printf(&sql, NULL, "SELECT ");
     for (int i = 0; i < ni; i++) {
@@ -1029,19 +1044,12 @@ static int env_int(const char *name, int dflt)
     return v > 0 ? v : dflt;
 }
 
-int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
-                  size_t cap, kiln_err *err)
+/* The statement sql[0..len) (prepared by SQLite as st) on the columnar
+ * path; as_table: leave the rows in a temporary table named and typed as
+ * st's columns (a subquery's result) instead of preparing their SELECT. */
+static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table,
+                      kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
 {
-    *out = NULL;
-    snprintf(why, cap, "not tried");
-    if (!kiln_exec_enabled()) {
-        snprintf(why, cap, "off (KILN_EXEC=0)");
-        return 0;
-    }
-    if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0) {
-        why[0] = 0; /* not an Iceberg query: nothing to say */
-        return 0;
-    }
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
     char ns[129], tb[129];
     if (!cat) {
@@ -1306,7 +1314,7 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
         goto done;
     }
     res->db = db;
-    if (emit(db, st, &q, cells, order + from, count, res, why, cap)) {
+    if (emit(db, st, &q, cells, order + from, count, res, as_table, why, cap)) {
         kiln_exec_result_free(res);
         res = NULL;
         goto done;
@@ -1340,4 +1348,82 @@ done:
     kiln_lake_table_free(t);
     kiln_arena_free(q.a);
     return rc;
+}
+
+/* The parentheses of a subquery right after the statement's first FROM
+ * (at depth 0): 1 with their offsets, else 0. */
+static int from_subquery(const char *sql, size_t len, size_t *lp, size_t *rp)
+{
+    kiln_sql_lexer lx = {sql, len, 0};
+    for (kiln_sql_tok t = kiln_sql_lex_next(&lx); t.kind; t = kiln_sql_lex_next(&lx)) {
+        if (kiln_sql_lex_p(&lx, t, '(')) {
+            kiln_sql_lex_skip_parens(&lx);
+        } else if (kiln_sql_lex_kw(&lx, t, "from")) {
+            kiln_sql_tok a = kiln_sql_lex_next(&lx);
+            if (!kiln_sql_lex_p(&lx, a, '(') || !kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "select"))
+                return 0;
+            kiln_sql_tok b = kiln_sql_lex_skip_parens(&lx);
+            if (!b.kind)
+                return 0;
+            *lp = a.b;
+            *rp = b.b;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                  size_t cap, kiln_err *err)
+{
+    *out = NULL;
+    why[0] = 0; /* stays empty when the statement reads no Iceberg table here: nothing to say */
+    if (!kiln_exec_enabled()) {
+        snprintf(why, cap, "off (KILN_EXEC=0)");
+        return 0;
+    }
+    if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0)
+        return 0;
+    size_t lp, rp;
+    if (!from_subquery(sql, len, &lp, &rp))
+        return run_direct(db, sql, len, st, 0, out, why, cap, err);
+    /* SELECT ... FROM (a supported query) ...: the subquery runs here into
+     * a temporary table, SQLite runs the rest over it */
+    const char *isql = sql + lp + 1;
+    size_t ilen = rp - lp - 1, used = 0;
+    sqlite3_stmt *ist = NULL;
+    kiln_err e2 = {0};
+    if (kiln_sql_prepare(db, isql, ilen, &ist, &used, NULL, &e2) != 0 || !ist) {
+        snprintf(why, cap, "the subquery in FROM does not prepare alone: %s", e2.msg);
+        return 0;
+    }
+    kiln_exec_result *inner = NULL;
+    int rc = run_direct(db, isql, ilen, ist, 1, &inner, why, cap, err);
+    sqlite3_finalize(ist);
+    if (rc || !inner) {
+        if (!rc && why[0]) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "the subquery in FROM: %s", why);
+            snprintf(why, cap, "%s", tmp);
+        }
+        return rc;
+    }
+    kiln_buf text;
+    kiln_buf_init(&text, 0);
+    kiln_buf_append(&text, sql, lp, NULL);
+    kiln_buf_printf(&text, NULL, "temp.\"%s\"", inner->table);
+    kiln_buf_append(&text, sql + rp + 1, len - rp - 1, NULL);
+    if (kiln_sql_prepare(db, text.data, text.len, &inner->st, &used, NULL, &e2) != 0 || !inner->st) {
+        snprintf(why, cap, "the query over the subquery's result does not prepare: %s", e2.msg);
+        kiln_buf_free(&text);
+        kiln_exec_result_free(inner);
+        return 0;
+    }
+    kiln_buf_free(&text);
+    char tmp[sizeof inner->summary];
+    snprintf(tmp, sizeof tmp, "%s\n    (the subquery in FROM; SQLite runs the outer query over its rows)",
+             inner->summary);
+    snprintf(inner->summary, sizeof inner->summary, "%s", tmp);
+    *out = inner;
+    return 0;
 }

@@ -210,7 +210,15 @@ def main():
         rng = random.Random(int(sys.argv[2]))
         for k in range(int(sys.argv[3])):
             print("SELECT 'Q%d' AS q;" % k)
-            print(query(rng))
+            r = rng.random()
+            if r < 0.08:  # the bench's shape: an aggregate over a grouped subquery
+                inner = "SELECT %s, count(*) AS n FROM x.%s%s GROUP BY 1" % (
+                    key_expr(rng), rng.choice(TABLES), " WHERE " + pred(rng, 1) if rng.random() < 0.5 else "")
+                print("SELECT count(*) AS groups, sum(n) AS rows, max(n) FROM (%s);" % inner)
+            elif r < 0.14:
+                print("SELECT * FROM (%s) AS sub;" % query(rng).rstrip(";"))
+            else:
+                print(query(rng))
 
 
 main()
