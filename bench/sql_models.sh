@@ -10,11 +10,13 @@
 # files from `kiln table files --json`):
 #   SELECT count(*), sum(n) FROM (SELECT repo_id, date_trunc('day', created_at) AS day,
 #                                 count(*) AS n FROM commits GROUP BY 1, 2)
-# kiln: wall time of `kiln sql --csv` (one thread: SQLite runs a statement
-# on one core). DuckDB: query time inside one process, with every core
-# (its default) and with threads=1. Prints medians of BENCH_RUNS (default 5)
-# and the ratios (> 1 means kiln is faster). Measures only; never fails on
-# timing.
+# kiln: wall time of `kiln sql --csv` (end-to-end process time: start,
+# catalog, plan, scan, result), three ways: the columnar executor
+# (src/exec, docs/exec.md) with every core, the same with one thread
+# (KILN_EXEC_THREADS=1), and SQLite's row engine (KILN_EXEC=0, one core).
+# DuckDB: query time inside one process, with every core (its default) and
+# with threads=1. Prints medians of BENCH_RUNS (default 5) and the ratios
+# (> 1 means kiln is faster). Measures only; never fails on timing.
 set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 KILN="${KILN_BIN:-$ROOT/build/kiln}"
@@ -42,22 +44,34 @@ MB=$(du -sm "$WH/gh/commits/data" | cut -f1)
 echo "data: $ROWS rows, $NF Parquet files, ${MB} MB (written by kiln CTAS in $(echo "$t1 - $t0" | bc -l | cut -c1-5) s); $(nproc) cores; runs $RUNS"
 
 Q="SELECT count(*) AS groups, sum(n) AS rows FROM (SELECT repo_id, date_trunc('day', created_at) AS day, count(*) AS n FROM gh.commits GROUP BY 1, 2)"
-ks=()
+kt() { # env... : one timed run, prints seconds; the result goes to $TMP/kout
+  local t0 t1
+  t0=$(now); env "$@" "$KILN" sql --warehouse "$WH" --csv "$Q" >"$TMP/kout"; t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+ks=(); k1=(); kq=()
 for i in $(seq "$RUNS"); do
-  t0=$(now); kout=$("$KILN" sql --warehouse "$WH" --csv "$Q"); t1=$(now)
-  ks+=("$(echo "$t1 - $t0" | bc -l)")
+  ks+=("$(kt KILN_EXEC=1)")
+  k1+=("$(kt KILN_EXEC=1 KILN_EXEC_THREADS=1)")
+  kq+=("$(kt KILN_EXEC=0)")
 done
+kout=$(cat "$TMP/kout")
 dall=$(node "$HELPER" "$TMP/files.jsonl" "$(nproc)" "$RUNS")
 d1=$(node "$HELPER" "$TMP/files.jsonl" 1 "$RUNS")
 kres=$(echo "$kout" | tail -1 | tr ',' ' ')
 dres=$(echo "$dall" | awk '/^result/ {print $2, $3}')
 [ "$kres" = "$dres" ] || echo "WARNING: results differ: kiln [$kres] DuckDB [$dres]"
 KS=$(printf '%s\n' "${ks[@]}" | median)
+K1=$(printf '%s\n' "${k1[@]}" | median)
+KQ=$(printf '%s\n' "${kq[@]}" | median)
 DA=$(echo "$dall" | awk '/^seconds/ {print $2}' | median)
 D1=$(echo "$d1" | awk '/^seconds/ {print $2}' | median)
-awk -v r="$ROWS" -v k="$KS" -v da="$DA" -v d1="$D1" -v n="$(nproc)" -v g="$kres" 'BEGIN {
+KILN_EXEC=1 "$KILN" sql --warehouse "$WH" --explain "$Q" | sed 's/^/  /'
+awk -v r="$ROWS" -v k="$KS" -v k1="$K1" -v kq="$KQ" -v da="$DA" -v d1="$D1" -v n="$(nproc)" -v g="$kres" 'BEGIN {
   printf "result: %s (groups, rows)\n", g
-  printf "kiln sql (1 thread)     %.3f s  %.2f M rows/s\n", k, r/k/1e6
+  printf "kiln exec (%d threads)   %.3f s  %.2f M rows/s\n", n, k, r/k/1e6
+  printf "kiln exec (1 thread)    %.3f s  %.2f M rows/s\n", k1, r/k1/1e6
+  printf "kiln sqlite (1 thread)  %.3f s  %.2f M rows/s\n", kq, r/kq/1e6
   printf "duckdb (%d threads)      %.3f s  %.2f M rows/s\n", n, da, r/da/1e6
   printf "duckdb (1 thread)       %.3f s  %.2f M rows/s\n", d1, r/d1/1e6
-  printf "ratio kiln/duckdb speed: %.3f (all cores), %.3f (one core each)\n", da/k, d1/k }'
+  printf "ratio kiln/duckdb speed: %.3f (all cores), %.3f (one core each); exec vs sqlite path: %.2fx\n", da/k, d1/k1, kq/k }'

@@ -99,6 +99,19 @@ static int cell_cmp(const xcell *a, const xcell *b)
     }
     if (a->t == b->t && (a->t == V_DATE))
         return (a->i > b->i) - (a->i < b->i); /* fixed-width text in years 0000-9999 (checked when read) */
+    if (a->t == V_TS && b->t == V_TS && a->i >= TS_MIN && a->i <= TS_MAX && b->i >= TS_MIN && b->i <= TS_MAX) {
+        /* the text order without the text: whole seconds first; within a
+         * second "SS.ffffffZ" sorts before "SSZ" ('.' < 'Z') */
+        int64_t sa = floor_div(a->i, US_PER_SEC), sb = floor_div(b->i, US_PER_SEC);
+        if (sa != sb)
+            return sa < sb ? -1 : 1;
+        int64_t fa = a->i - sa * US_PER_SEC, fb = b->i - sb * US_PER_SEC;
+        if (fa == fb)
+            return 0;
+        if (fa == 0 || fb == 0)
+            return fa == 0 ? 1 : -1;
+        return fa < fb ? -1 : 1;
+    }
     char ba[48], bb[48];
     size_t la, lb;
     const char *pa = cell_text(a, ba, &la), *pb = cell_text(b, bb, &lb);
