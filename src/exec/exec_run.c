@@ -968,13 +968,13 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     sqlite3_stmt *ins = NULL;
     kiln_buf_printf(&sql, NULL, "CREATE TEMP TABLE \"%s\"(", res->table);
     for (int i = 0; i < ni; i++) {
-        if (!as_table) {
-            kiln_buf_printf(&sql, NULL, "%sc%d", i ? ", " : "", i);
-            continue;
-        }
-        /* a subquery's columns, named and typed (affinity) as SQLite's */
+        /* declared as SQLite declares st's columns (a direct column
+         * reference has its table column's type, anything else none): the
+         * same affinity for a subquery's outer query, the same decltype for
+         * CTAS's type inference; the values already have those classes */
         const char *dt = sqlite3_column_decltype(orig, i);
-        char *c = sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", sqlite3_column_name(orig, i), dt ? dt : "");
+        char *c = as_table ? sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", sqlite3_column_name(orig, i), dt ? dt : "")
+                           : sqlite3_mprintf("%sc%d %s", i ? ", " : "", i, dt ? dt : "");
         if (!c)
             goto done;
         kiln_buf_append(&sql, c, strlen(c), NULL);
