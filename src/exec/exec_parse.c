@@ -626,6 +626,18 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     P p = {.lx = {sql, len, 0}, .q = q, .why = why, .cap = cap};
     char names[X_MAX][129];
     q->limit = -1;
+    /* the table's alias first: select items may be qualified with it */
+    for (kiln_sql_tok t = nx(&p); t.kind; t = nx(&p)) {
+        if (pc(&p, t, '(')) {
+            kiln_sql_lex_skip_parens(&p.lx);
+        } else if (kw(&p, t, "from")) {
+            char ns0[129], tb0[129];
+            if (kiln_sql_lex_name2(&p.lx, ns0, tb0) == 0 && alias_of(&p, p.alias) != 1)
+                p.alias[0] = 0;
+            break;
+        }
+    }
+    p.lx.pos = 0;
     if (!kw(&p, nx(&p), "select"))
         return fail(&p, "not a SELECT"), 1;
     if (kw(&p, pk(&p), "distinct"))
@@ -659,21 +671,15 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     char ns[129], tb[129];
     if (kiln_sql_lex_name2(&p.lx, ns, tb) || strcasecmp(ns, q->ns) || strcasecmp(tb, q->tb))
         return fail(&p, "FROM is not one ns.table"), 1;
-    int ar = alias_of(&p, p.alias);
-    if (ar < 0)
+    char alias2[129];
+    if (alias_of(&p, alias2) < 0)
         return fail(&p, "table alias"), 1;
-    if (!ar)
-        p.alias[0] = 0;
     kiln_sql_tok t = pk(&p);
     if (pc(&p, t, ',') || kw(&p, t, "join") || kw(&p, t, "inner") || kw(&p, t, "left") || kw(&p, t, "cross") ||
         kw(&p, t, "natural"))
         return fail(&p, "a join"), 1;
     if (kw(&p, t, "indexed") || kw(&p, t, "not"))
         return fail(&p, "INDEXED BY"), 1;
-    /* the select items were parsed before the alias was known: check
-     * qualified names again by parsing them once more is not needed, as
-     * col_arg compared with an empty alias; a qualified name with the
-     * alias failed above, and SQLite accepted it: decline rather than guess */
     if (kw(&p, pk(&p), "where")) {
         nx(&p);
         if (!(q->where = parse_expr(&p)))
@@ -718,6 +724,11 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     if (kw(&p, pk(&p), "having"))
         return fail(&p, "HAVING"), 1;
     /* items: keys and aggregates */
+    int any_agg = 0;
+    for (int i = 0; i < q->nitems; i++)
+        any_agg |= q->items[i].e->k == N_AGG;
+    if (!q->has_group && !any_agg)
+        return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
     for (int i = 0; i < q->nitems; i++) {
         xitem *it = &q->items[i];
         if (it->e->k == N_AGG) {
@@ -731,8 +742,6 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
         if (it->key < 0)
             return fail(&p, "select item %d is neither grouped nor an aggregate", i + 1), 1;
     }
-    if (!q->has_group && q->naggs == 0)
-        return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
     if (kw(&p, pk(&p), "order")) {
         nx(&p);
         if (!kw(&p, nx(&p), "by"))
