@@ -218,7 +218,7 @@ typedef struct htab {
     uint64_t *gh;
     xcell *keys;
     aggst *aggs;
-    uint32_t *slots; /* group index + 1; 0 = empty */
+    uint64_t *slots; /* (hash's high 32 bits << 32) | (group index + 1); 0 = empty */
     size_t nslots;
     kiln_arena *arena; /* key and distinct-value text */
 } htab;
@@ -425,7 +425,7 @@ static long group_find(worker *w, htab *h, const xcell *kc, uint64_t hv, int cop
     size_t nk = (size_t)q->nkeys, na = (size_t)q->naggs;
     if ((h->ng + 1) * 2 > h->nslots) {
         size_t ns = h->nslots ? h->nslots * 2 : 1024;
-        uint32_t *sl = kiln_calloc(ns, sizeof *sl);
+        uint64_t *sl = kiln_calloc(ns, sizeof *sl);
         if (!sl || mem_add(w, (ns - h->nslots) * sizeof *sl)) {
             kiln_free(sl);
             return -1;
@@ -434,15 +434,20 @@ static long group_find(worker *w, htab *h, const xcell *kc, uint64_t hv, int cop
             size_t s = h->gh[g] & (ns - 1);
             while (sl[s])
                 s = (s + 1) & (ns - 1);
-            sl[s] = (uint32_t)(g + 1);
+            sl[s] = (h->gh[g] & 0xffffffff00000000ULL) | (uint64_t)(g + 1);
         }
         kiln_free(h->slots);
         h->slots = sl;
         h->nslots = ns;
     }
+    /* the slot holds the hash's high bits: most misses end without
+     * touching the group's keys */
     size_t s = hv & (h->nslots - 1);
+    uint64_t tag = hv & 0xffffffff00000000ULL;
     for (; h->slots[s]; s = (s + 1) & (h->nslots - 1)) {
-        size_t g = h->slots[s] - 1;
+        if ((h->slots[s] & 0xffffffff00000000ULL) != tag)
+            continue;
+        size_t g = (size_t)(h->slots[s] & 0xffffffffu) - 1;
         if (h->gh[g] != hv)
             continue;
         size_t k = 0;
@@ -478,7 +483,7 @@ static long group_find(worker *w, htab *h, const xcell *kc, uint64_t hv, int cop
         }
     }
     memset(&h->aggs[g * na], 0, na * sizeof(aggst));
-    h->slots[s] = (uint32_t)(g + 1);
+    h->slots[s] = tag | (uint64_t)(g + 1);
     return (long)g;
 }
 
