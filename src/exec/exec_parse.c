@@ -59,12 +59,12 @@ static int tok_text(P *p, kiln_sql_tok t, char *out, size_t cap)
 }
 
 static const char *const reserved[] = {
-    "from",   "where",   "group", "order",   "limit",     "having", "union",   "window", "offset", "as",
-    "and",    "or",      "not",   "is",      "in",        "between", "like",   "glob",   "escape", "collate",
-    "asc",    "desc",    "join",  "on",      "using",     "natural", "left",   "inner",  "cross",  "outer",
-    "except", "intersect", "null", "over",   "filter",    "nulls",  "isnull",  "notnull", "regexp", "match",
-    "select", "distinct", "all",  "case",    "when",      "then",   "else",    "end",    "full",   "right",
-    "returning", "indexed", "exists", "cast", "not",      NULL};
+    "from",      "where",     "group",  "order", "limit",  "having",  "union",  "window",  "offset", "as",
+    "and",       "or",        "not",    "is",    "in",     "between", "like",   "glob",    "escape", "collate",
+    "asc",       "desc",      "join",   "on",    "using",  "natural", "left",   "inner",   "cross",  "outer",
+    "except",    "intersect", "null",   "over",  "filter", "nulls",   "isnull", "notnull", "regexp", "match",
+    "select",    "distinct",  "all",    "case",  "when",   "then",    "else",   "end",     "full",   "right",
+    "returning", "indexed",   "exists", "cast",  "not",    NULL};
 
 static int is_reserved(P *p, kiln_sql_tok t)
 {
@@ -244,8 +244,7 @@ static xnode *function(P *p, kiln_sql_tok name)
         if (!n)
             return NULL;
         if (n->k == N_TRUNC) {
-            static const char *const units[] = {"second", "minute", "hour",    "day",
-                                                "week",   "month",  "quarter", "year"};
+            static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "quarter", "year"};
             kiln_sql_tok u = nx(p);
             char ub[32];
             n->unit = -1;
@@ -483,8 +482,8 @@ operand_check:
 
 static int is_bool(const xnode *n)
 {
-    return n && (n->k == N_CMP || n->k == N_AND || n->k == N_OR || n->k == N_NOT || n->k == N_ISNULL ||
-                 n->k == N_IN || n->k == N_BETWEEN);
+    return n && (n->k == N_CMP || n->k == N_AND || n->k == N_OR || n->k == N_NOT || n->k == N_ISNULL || n->k == N_IN ||
+                 n->k == N_BETWEEN);
 }
 
 static xnode *parse_not(P *p)
@@ -568,8 +567,8 @@ static int position(P *p, int64_t *k)
     kiln_sql_tok t = nx(p);
     if (t.kind == 'n') {
         kiln_sql_tok f = pk(p);
-        if (pc(p, f, ',') || f.kind == 0 || pc(p, f, ';') || kw(p, f, "asc") || kw(p, f, "desc") ||
-            kw(p, f, "limit") || kw(p, f, "order") || kw(p, f, "having") || kw(p, f, "collate") || kw(p, f, "nulls")) {
+        if (pc(p, f, ',') || f.kind == 0 || pc(p, f, ';') || kw(p, f, "asc") || kw(p, f, "desc") || kw(p, f, "limit") ||
+            kw(p, f, "order") || kw(p, f, "having") || kw(p, f, "collate") || kw(p, f, "nulls")) {
             char buf[32];
             tok_text(p, t, buf, sizeof buf);
             char *end;

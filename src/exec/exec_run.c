@@ -735,7 +735,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-
 /* ------------------------------------------------------------ pruning */
 
 /* Bounds [lo, hi] of the canonical timestamps (micros; days for a date
@@ -961,8 +960,8 @@ static void agg_final(const xnode *f, const aggst *a, xcell *o)
 
 /* Put the rows into a temp table and prepare the SELECT that prints them
  * under the statement's column names. */
-static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *cells, const size_t *order,
-                size_t nrows, kiln_exec_result *res, int as_table, char *why, size_t cap)
+static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *cells, const size_t *order, size_t nrows,
+                kiln_exec_result *res, int as_table, char *why, size_t cap)
 {
     static atomic_int seq;
     int ni = q->nitems;
@@ -1065,8 +1064,8 @@ static int env_int(const char *name, int dflt)
 /* The statement sql[0..len) (prepared by SQLite as st) on the columnar
  * path; as_table: leave the rows in a temporary table named and typed as
  * st's columns (a subquery's result) instead of preparing their SELECT. */
-static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table,
-                      kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
+static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table, kiln_exec_result **out,
+                      char *why, size_t cap, kiln_err *err)
 {
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
     char ns[129], tb[129];

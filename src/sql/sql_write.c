@@ -1065,7 +1065,6 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
 
 /* ------------------------------------------------------------ entry */
 
-
 /* The source query of a write on the columnar executor (src/exec) when it
  * runs it: *qst is then its result, else st. */
 static int exec_source(sqlite3 *db, const char *q, size_t n, sqlite3_stmt *st, kiln_exec_result **xr,
@@ -1085,7 +1084,7 @@ int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *
     kiln_lake_table *t = NULL;
     kiln_lake_writer *wr = NULL;
     sqlite3_stmt *st = NULL;
-    sqlite3_stmt *qst = NULL;      /* the rows to write: st, or the columnar executor's result */
+    sqlite3_stmt *qst = NULL; /* the rows to write: st, or the columnar executor's result */
     kiln_exec_result *xr = NULL;
     int *map = NULL;
     int created = 0;

@@ -8,10 +8,9 @@
 #include <string.h>
 
 static const kiln_column_def g_cols[] = {
-    {"repo", KILN_T_INT64, 0, 1, 0, 0},       {"n", KILN_T_INT32, 0, 2, 0, 0},
-    {"score", KILN_T_DOUBLE, 0, 3, 0, 0},     {"msg", KILN_T_STRING, 0, 4, 0, 0},
-    {"ts", KILN_T_TIMESTAMPTZ, 0, 5, 0, 0},   {"day", KILN_T_DATE, 0, 6, 0, 0},
-    {"blob", KILN_T_BINARY, 0, 7, 0, 0},      {"amt", KILN_T_DECIMAL, 0, 8, 18, 2},
+    {"repo", KILN_T_INT64, 0, 1, 0, 0},  {"n", KILN_T_INT32, 0, 2, 0, 0},        {"score", KILN_T_DOUBLE, 0, 3, 0, 0},
+    {"msg", KILN_T_STRING, 0, 4, 0, 0},  {"ts", KILN_T_TIMESTAMPTZ, 0, 5, 0, 0}, {"day", KILN_T_DATE, 0, 6, 0, 0},
+    {"blob", KILN_T_BINARY, 0, 7, 0, 0}, {"amt", KILN_T_DECIMAL, 0, 8, 18, 2},
 };
 static const kiln_schema g_schema = {8, g_cols};
 
@@ -43,13 +42,14 @@ static int parse(const char *sql, xquery *q, char *why)
         char w_[256];                                                                                                  \
         int r_ = parse(sql, &q_, w_);                                                                                  \
         kiln_arena_free(q_.a);                                                                                         \
-        CHECK_MSG(r_ == 1 && strstr(w_, reason), "%s: want a decline with '%s', got %d '%s'", sql, reason, r_, w_);  \
+        CHECK_MSG(r_ == 1 && strstr(w_, reason), "%s: want a decline with '%s', got %d '%s'", sql, reason, r_, w_);    \
     } while (0)
 
 TEST(exec_parse, accepts_the_model_shapes)
 {
     ACCEPT("SELECT count(*) FROM gh.t");
-    ACCEPT("select repo, date_trunc('day', ts) as d, count(*) n from gh.t group by 1, 2 order by n desc, repo limit 10");
+    ACCEPT(
+        "select repo, date_trunc('day', ts) as d, count(*) n from gh.t group by 1, 2 order by n desc, repo limit 10");
     ACCEPT("SELECT repo, count(DISTINCT msg), sum(n), avg(n), min(ts), max(score) FROM gh.t AS c WHERE ts >= "
            "'2024-01-01' AND (n IN (1, 2, NULL) OR msg IS NOT NULL) AND NOT score BETWEEN -1.5 AND 2 GROUP BY repo;");
     ACCEPT("SELECT iso_week(day) AS w, count(*) FROM gh.t WHERE day NOTNULL GROUP BY w ORDER BY w");
@@ -83,9 +83,9 @@ TEST(exec_parse, resolves_names_as_sqlite)
     CHECK_EQ_INT(q.order[1].item, 0);
     kiln_arena_free(q.a);
     /* literals: integer, too big for an integer (real), negative */
-    CHECK_EQ_INT(parse("SELECT count(*) FROM gh.t WHERE repo = -9223372036854775808 OR score = 9223372036854775808", &q,
-                       why),
-                 0);
+    CHECK_EQ_INT(
+        parse("SELECT count(*) FROM gh.t WHERE repo = -9223372036854775808 OR score = 9223372036854775808", &q, why),
+        0);
     CHECK_EQ_INT(q.where->a->b->lit.t, V_INT);
     CHECK(q.where->a->b->lit.i == INT64_MIN);
     CHECK_EQ_INT(q.where->b->b->lit.t, V_REAL);
