@@ -676,8 +676,10 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
     w->rows_in += (int64_t)nr;
     uint8_t *sel = w->scratch[63];
     if (q->where) {
-        if (eval(w, b, q->where, 0, sel))
-            return kiln_err_set(err, KILN_EINTERNAL, "exec: filter too deep");
+        if (eval(w, b, q->where, 0, sel)) {
+            decline(w, "a WHERE nested more than 60 levels deep");
+            return STOPPED;
+        }
     } else {
         memset(sel, 1, nr);
     }
