@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 K="${KILN_BIN:-$ROOT/build/kiln}"
-N="${EXEC_DIFF_QUERIES:-3000}"
+N="${EXEC_DIFF_QUERIES:-2000}"
 SEED="${EXEC_DIFF_SEED:-17}"
 tmp=$(mktemp -d)
 [ -n "${EXEC_DIFF_KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
