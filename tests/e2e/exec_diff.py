@@ -174,6 +174,8 @@ def query(rng):
         items.append(e + (" AS c%d" % i if rng.random() < 0.5 else ""))
     rng.shuffle(items)
     sql = "SELECT " + ", ".join(items) + " FROM x." + t
+    if rng.random() < 0.15:
+        sql += rng.choice([" AS tt", " tt"])
     if rng.random() < 0.7:
         sql += " WHERE " + pred(rng, 0)
     if keys:
