@@ -12,6 +12,7 @@
  * stream row by row.
  */
 #include "sql_int.h"
+#include "exec/exec.h"
 #include "format/text/text.h"
 
 #include <ctype.h>
@@ -714,8 +715,19 @@ static int exec_one(sqlite3 *db, const char *sql, size_t len, const kiln_sql_pri
                                 &handled, used, eoff, out, err);
     if (!handled && rc == 0 && (rc = prepare_one(db, sql, len, &st, used, eoff, err)))
         *used = 0; /* where the statement ends is not known */
-    if (rc == 0 && st)
+    /* a query the columnar executor (src/exec) runs with SQLite's result */
+    kiln_exec_result *xr = NULL;
+    if (rc == 0 && st && sqlite3_column_count(st) > 0 && !sqlite3_stmt_isexplain(st)) {
+        char why[320];
+        rc = kiln_exec_try(db, sql, *used ? *used : len, st, &xr, why, sizeof why, err);
+        if (rc == 0 && po->explain && (xr || why[0]))
+            fprintf(out, "KILN EXEC: %s%s\n", xr ? kiln_exec_result_summary(xr) : "sqlite: ", xr ? "" : why);
+    }
+    if (rc == 0 && xr && !po->explain)
+        rc = run_stmt(db, kiln_exec_result_stmt(xr), po, out, err);
+    else if (rc == 0 && st && !xr)
         rc = run_stmt(db, st, po, out, err);
+    kiln_exec_result_free(xr);
     sqlite3_finalize(st);
     if (po->timer && (handled || st)) {
         times_now(t1); /* as sqlite3's .timer prints it */

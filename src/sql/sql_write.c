@@ -33,6 +33,7 @@
  */
 #define KILN_SQL_LEX_SHORT_NAMES
 #include "sql_int.h"
+#include "exec/exec.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -1077,6 +1078,17 @@ static int merge_sql(const char *sql, wstmt *w, const char *tgt, const kiln_sche
 
 /* ------------------------------------------------------------ entry */
 
+/* The source query of a write on the columnar executor (src/exec) when it
+ * runs it: *qst is then its result, else st. */
+static int exec_source(sqlite3 *db, const char *q, size_t n, sqlite3_stmt *st, kiln_exec_result **xr,
+                       sqlite3_stmt **qst, kiln_err *err)
+{
+    char why[320];
+    int rc = kiln_exec_try(db, q, n, st, xr, why, sizeof why, err);
+    *qst = *xr ? kiln_exec_result_stmt(*xr) : st;
+    return rc;
+}
+
 static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
                       FILE *out, int *retryable, kiln_err *err)
 {
@@ -1085,6 +1097,8 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
     kiln_lake_table *t = NULL;
     kiln_lake_writer *wr = NULL;
     sqlite3_stmt *st = NULL;
+    sqlite3_stmt *qst = NULL; /* the rows to write: st, or the columnar executor's result */
+    kiln_exec_result *xr = NULL;
     int *map = NULL;
     int created = 0;
     char staged[300] = "";
@@ -1135,6 +1149,8 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
             rc = perr(err_offset, w.query_b, err, "CREATE TABLE ... AS needs a query that returns rows");
             goto done;
         }
+        if ((rc = exec_source(db, sql + w.query_b, w.query_e - w.query_b, st, &xr, &qst, err)))
+            goto done;
         kiln_lake_table *ex = NULL;
         kiln_err e2 = {0};
         if (kiln_lake_table_load(&ex, cat, w.name, &e2) == 0 && w.replace) {
@@ -1153,7 +1169,7 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
                 kiln_err_set(err, KILN_EEXIST, "table %s already exists (use INSERT INTO or INSERT OVERWRITE)", w.name);
             goto done;
         }
-        if ((rc = ctas_ddl(db, st, &ddl, err)))
+        if ((rc = ctas_ddl(db, qst, &ddl, err)))
             goto done;
         kiln_lake_create_opts co = {0};
         co.schema_ddl = ddl.data;
@@ -1196,6 +1212,7 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
             kiln_err_prefix(err, "MERGE (rewritten query): ");
             goto done;
         }
+        qst = st;
     } else if (!st) {
         size_t u;
         long eo = -1;
@@ -1208,15 +1225,20 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
             rc = perr(err_offset, w.query_b, err, "expected a query that returns rows");
             goto done;
         }
+        if ((rc = exec_source(db, sql + w.query_b, w.query_e - w.query_b, st, &xr, &qst, err)))
+            goto done;
     }
     if ((rc = kiln_lake_writer_open(&wr, t, &wo, err)))
         goto done;
     const kiln_schema *ws = kiln_lake_writer_schema(wr);
-    if ((rc = build_map(st, ws, w.cols.items, w.cols.len, w.kind == W_CTAS || w.kind == W_MERGE, &map, err)))
+    if ((rc = build_map(qst, ws, w.cols.items, w.cols.len, w.kind == W_CTAS || w.kind == W_MERGE, &map, err)))
         goto done;
     int64_t nrows = 0;
-    if ((rc = stream_rows(db, st, wr, map, &nrows, err)))
+    if ((rc = stream_rows(db, qst, wr, map, &nrows, err)))
         goto done;
+    kiln_exec_result_free(xr);
+    xr = NULL;
+    qst = NULL;
     sqlite3_finalize(st);
     st = NULL;
     kiln_lake_write_result res = {0};
@@ -1262,6 +1284,7 @@ done:
         kiln_lake_table_drop(cat, staged[0] ? staged : w.name, 1, &e4);
     }
     kiln_free(map);
+    kiln_exec_result_free(xr);
     sqlite3_finalize(st);
     kiln_lake_writer_free(wr);
     kiln_lake_table_free(t);

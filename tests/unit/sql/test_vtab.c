@@ -36,6 +36,9 @@ static sqlite3 *open_wh(const char *wh)
 {
     sqlite3 *db = NULL;
     kiln_err err = {0};
+    /* these tests observe the SQLite virtual-table path (traces, scan log):
+     * keep the columnar executor (src/exec, tested by exec_*) out of it */
+    setenv("KILN_EXEC", "0", 1);
     if (kiln_sql_db_open(&db, NULL, 0, &err) != 0)
         return NULL;
     if (kiln_sql_lake_attach(db, wh, &err) != 0) {

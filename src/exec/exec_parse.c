@@ -1,0 +1,831 @@
+/*
+ * exec_parse.c - the recognizer of the SELECT shapes the columnar executor
+ * runs (exec_int.h): a small recursive-descent parser over src/sql's one
+ * SQL token scanner. It accepts only what it can run with SQLite's exact
+ * meaning (name resolution, operator precedence, affinity of literals);
+ * anything else is declined with the reason, and SQLite runs the statement.
+ */
+#include "exec_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sql/sql_int.h"
+
+typedef struct P {
+    kiln_sql_lexer lx;
+    xquery *q;
+    char *why;
+    size_t cap;
+    int failed;
+    char alias[129]; /* the table's alias, "" when none */
+    int alias_ok;    /* unknown identifiers may name select-list aliases (GROUP BY, ORDER BY) */
+    char *item_alias[X_MAX];
+} P;
+
+static void *fail(P *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void *fail(P *p, const char *fmt, ...)
+{
+    if (!p->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->why, p->cap, fmt, ap);
+        va_end(ap);
+        p->failed = 1;
+    }
+    return NULL;
+}
+
+static kiln_sql_tok nx(P *p) { return kiln_sql_lex_next(&p->lx); }
+static kiln_sql_tok pk(P *p) { return kiln_sql_lex_peek(&p->lx); }
+static int kw(P *p, kiln_sql_tok t, const char *k) { return kiln_sql_lex_kw(&p->lx, t, k); }
+static int pc(P *p, kiln_sql_tok t, char c) { return kiln_sql_lex_p(&p->lx, t, c); }
+static int p2(P *p, kiln_sql_tok t, const char *s)
+{
+    return t.kind == 'p' && t.e - t.b == strlen(s) && memcmp(p->lx.s + t.b, s, t.e - t.b) == 0;
+}
+static int tok_text(P *p, kiln_sql_tok t, char *out, size_t cap)
+{
+    size_t n = t.e - t.b;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p->lx.s + t.b, n);
+    out[n] = 0;
+    return 0;
+}
+
+static const char *const reserved[] = {
+    "from",      "where",     "group",  "order", "limit",  "having",  "union",  "window",  "offset", "as",
+    "and",       "or",        "not",    "is",    "in",     "between", "like",   "glob",    "escape", "collate",
+    "asc",       "desc",      "join",   "on",    "using",  "natural", "left",   "inner",   "cross",  "outer",
+    "except",    "intersect", "null",   "over",  "filter", "nulls",   "isnull", "notnull", "regexp", "match",
+    "select",    "distinct",  "all",    "case",  "when",   "then",    "else",   "end",     "full",   "right",
+    "returning", "indexed",   "exists", "cast",  "not",    NULL};
+
+static int is_reserved(P *p, kiln_sql_tok t)
+{
+    if (t.kind != 'w')
+        return 0;
+    for (int i = 0; reserved[i]; i++)
+        if (kw(p, t, reserved[i]))
+            return 1;
+    return 0;
+}
+
+static xnode *node(P *p, xnode_kind k)
+{
+    xnode *n = kiln_arena_alloc(p->q->a, sizeof *n);
+    if (!n)
+        return fail(p, "out of memory");
+    memset(n, 0, sizeof *n);
+    n->k = k;
+    n->col = -1;
+    return n;
+}
+
+int kiln_exec__col_vtype(const kiln_column_def *c, int *vt)
+{
+    switch (c->type) {
+    case KILN_T_BOOL:
+    case KILN_T_INT32:
+    case KILN_T_INT64: *vt = V_INT; return 1;
+    case KILN_T_FLOAT:
+    case KILN_T_DOUBLE: *vt = V_REAL; return 1;
+    case KILN_T_DECIMAL:
+        if (c->precision > 15)
+            return 0; /* SQLite sees exact text */
+        *vt = V_REAL;
+        return 1;
+    case KILN_T_STRING: *vt = V_TEXT; return 1;
+    case KILN_T_DATE: *vt = V_DATE; return 1;
+    case KILN_T_TIMESTAMP:
+    case KILN_T_TIMESTAMPTZ: *vt = V_TS; return 1;
+    default: return 0;
+    }
+}
+
+static int numeric(int vt) { return vt == V_INT || vt == V_REAL; }
+static int textual(int vt) { return vt == V_TEXT || vt == V_TS || vt == V_DATE; }
+
+/* The SQLite class of an operand: its V_ type (V_NULL for a NULL literal). */
+static int vclass(const xquery *q, const xnode *n)
+{
+    if (n->k == N_LIT)
+        return n->lit.t;
+    int vt = 0;
+    if (n->k == N_COL)
+        kiln_exec__col_vtype(&q->schema->cols[n->col], &vt);
+    return vt;
+}
+
+static xnode *column(P *p, const char *name)
+{
+    const kiln_schema *s = p->q->schema;
+    for (int i = 0; i < s->ncols; i++) {
+        if (strcasecmp(s->cols[i].name, name) == 0) {
+            int vt;
+            if (!kiln_exec__col_vtype(&s->cols[i], &vt))
+                return fail(p, "column %s has type %s, which the columnar path does not read", s->cols[i].name,
+                            kiln_type_name(s->cols[i].type));
+            xnode *n = node(p, N_COL);
+            if (n)
+                n->col = i;
+            return n;
+        }
+    }
+    if (p->alias_ok)
+        for (int i = 0; i < p->q->nitems; i++)
+            if (p->item_alias[i] && strcasecmp(p->item_alias[i], name) == 0)
+                return p->q->items[i].e;
+    return fail(p, "%s is not a column of %s.%s", name, p->q->ns, p->q->tb);
+}
+
+/* A number token (with an optional sign) as SQLite reads the literal. */
+static xnode *number(P *p, kiln_sql_tok t, int neg)
+{
+    char buf[64];
+    if (t.e - t.b >= sizeof buf)
+        return fail(p, "number literal too long");
+    tok_text(p, t, buf, sizeof buf);
+    xnode *n = node(p, N_LIT);
+    if (!n)
+        return NULL;
+    int digits = 1;
+    for (const char *c = buf; *c; c++)
+        if (*c < '0' || *c > '9')
+            digits = 0;
+    if (digits) {
+        errno = 0;
+        unsigned long long u = strtoull(buf, NULL, 10);
+        if (errno == 0 && (u <= (unsigned long long)INT64_MAX || (neg && u == (unsigned long long)INT64_MAX + 1))) {
+            n->lit.t = V_INT;
+            n->lit.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+            return n;
+        }
+        /* too big for an integer: SQLite reads it as a real */
+    }
+    if ((buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')))
+        return fail(p, "hexadecimal literal");
+    char *end = NULL;
+    double d = strtod(buf, &end);
+    if (!end || *end)
+        return fail(p, "number literal %s", buf);
+    n->lit.t = V_REAL;
+    n->lit.d = neg ? -d : d;
+    return n;
+}
+
+static xnode *parse_expr(P *p);
+
+static xnode *col_arg(P *p)
+{
+    kiln_sql_tok t = nx(p);
+    if (t.kind != 'w' && t.kind != 'q')
+        return fail(p, "a function argument that is not a column");
+    char a[129], b[129];
+    if (kiln_sql_lex_ident(&p->lx, t, a, sizeof a))
+        return fail(p, "identifier too long");
+    if (pc(p, pk(p), '.')) {
+        nx(p);
+        kiln_sql_tok t2 = nx(p);
+        if (kiln_sql_lex_ident(&p->lx, t2, b, sizeof b))
+            return fail(p, "qualified name");
+        if (strcasecmp(a, p->q->tb) && strcasecmp(a, p->alias))
+            return fail(p, "%s.%s does not name the table", a, b);
+        return column(p, b);
+    }
+    return column(p, a);
+}
+
+static xnode *function(P *p, kiln_sql_tok name)
+{
+    static const char *const aggs[] = {"count", "sum", "avg", "min", "max"};
+    nx(p); /* '(' */
+    for (int i = 0; i < 5; i++) {
+        if (!kw(p, name, aggs[i]))
+            continue;
+        xnode *n = node(p, N_AGG);
+        if (!n)
+            return NULL;
+        if (i == 0 && pc(p, pk(p), '*')) {
+            nx(p);
+            n->fn = A_COUNT_STAR;
+        } else {
+            n->fn = i == 0 ? A_COUNT : i == 1 ? A_SUM : i == 2 ? A_AVG : i == 3 ? A_MIN : A_MAX;
+            if (kw(p, pk(p), "distinct")) {
+                nx(p);
+                if (n->fn != A_COUNT)
+                    return fail(p, "DISTINCT in %s()", aggs[i]);
+                n->distinct = 1;
+            } else if (kw(p, pk(p), "all")) {
+                nx(p);
+            }
+            xnode *c = col_arg(p);
+            if (!c)
+                return NULL;
+            if (c->k != N_COL)
+                return fail(p, "an aggregate of a select-list alias");
+            n->col = c->col;
+            int vt = vclass(p->q, c);
+            if ((n->fn == A_SUM || n->fn == A_AVG) && vt != V_INT)
+                return fail(p, "%s() of column %s: only integer columns (a floating-point sum depends on row order)",
+                            aggs[i], p->q->schema->cols[c->col].name);
+        }
+        if (!pc(p, nx(p), ')'))
+            return fail(p, "%s() with more than one argument", aggs[i]);
+        return n;
+    }
+    if (kw(p, name, "date_trunc") || kw(p, name, "iso_week")) {
+        xnode *n = node(p, kw(p, name, "date_trunc") ? N_TRUNC : N_ISOWEEK);
+        if (!n)
+            return NULL;
+        if (n->k == N_TRUNC) {
+            static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "quarter", "year"};
+            kiln_sql_tok u = nx(p);
+            char ub[32];
+            n->unit = -1;
+            if (u.kind == 's' && u.e - u.b < sizeof ub) {
+                memcpy(ub, p->lx.s + u.b + 1, u.e - u.b - 2);
+                ub[u.e - u.b - 2] = 0;
+                for (int k = 0; k < 8; k++)
+                    if (strcasecmp(ub, units[k]) == 0)
+                        n->unit = k;
+            }
+            if (n->unit < 0)
+                return fail(p, "date_trunc unit is not a known unit literal");
+            if (!pc(p, nx(p), ','))
+                return fail(p, "date_trunc arguments");
+        }
+        xnode *c = col_arg(p);
+        if (!c)
+            return NULL;
+        if (c->k != N_COL)
+            return fail(p, "a date function of a select-list alias");
+        int vt = vclass(p->q, c);
+        if (vt != V_TS && vt != V_DATE)
+            return fail(p, "a date function of column %s, which is not a date or timestamp",
+                        p->q->schema->cols[c->col].name);
+        n->col = c->col;
+        if (!pc(p, nx(p), ')'))
+            return fail(p, "date function arguments");
+        return n;
+    }
+    char fn[64];
+    tok_text(p, name, fn, sizeof fn);
+    return fail(p, "function %s()", fn);
+}
+
+static xnode *operand(P *p)
+{
+    kiln_sql_tok t = nx(p);
+    if (pc(p, t, '(')) {
+        if (kw(p, pk(p), "select"))
+            return fail(p, "a subquery");
+        xnode *e = parse_expr(p);
+        if (!e)
+            return NULL;
+        if (!pc(p, nx(p), ')'))
+            return fail(p, "unbalanced parentheses or a row value");
+        return e;
+    }
+    if (t.kind == 'n')
+        return number(p, t, 0);
+    if ((pc(p, t, '-') || pc(p, t, '+')) && pk(p).kind == 'n')
+        return number(p, nx(p), pc(p, t, '-'));
+    if (t.kind == 's') {
+        xnode *n = node(p, N_LIT);
+        if (!n)
+            return NULL;
+        size_t len = t.e - t.b - 2;
+        char *s = kiln_arena_alloc(p->q->a, len + 1);
+        if (!s)
+            return fail(p, "out of memory");
+        size_t k = 0;
+        for (size_t i = t.b + 1; i < t.e - 1; i++) {
+            s[k++] = p->lx.s[i];
+            if (p->lx.s[i] == '\'')
+                i++; /* '' */
+        }
+        s[k] = 0;
+        n->lit.t = V_TEXT;
+        n->lit.p = s;
+        n->lit.n = (uint32_t)k;
+        return n;
+    }
+    if (kw(p, t, "null")) {
+        xnode *n = node(p, N_LIT);
+        if (n)
+            n->lit.t = V_NULL;
+        return n;
+    }
+    if (t.kind == 'w' && pc(p, pk(p), '('))
+        return function(p, t);
+    if ((t.kind == 'w' && !is_reserved(p, t)) || (t.kind == 'q' && p->lx.s[t.b] != '\'')) {
+        if (t.kind == 'w' && (kw(p, t, "true") || kw(p, t, "false") || kw(p, t, "current_date") ||
+                              kw(p, t, "current_time") || kw(p, t, "current_timestamp")))
+            return fail(p, "keyword literal");
+        p->lx.pos = t.b;
+        return col_arg(p);
+    }
+    return fail(p, "unexpected token at offset %zu", t.b);
+}
+
+static int cmp_op(P *p, kiln_sql_tok t)
+{
+    if (p2(p, t, "=") || p2(p, t, "=="))
+        return OP_EQ;
+    if (p2(p, t, "!=") || p2(p, t, "<>"))
+        return OP_NE;
+    if (p2(p, t, "<"))
+        return OP_LT;
+    if (p2(p, t, "<="))
+        return OP_LE;
+    if (p2(p, t, ">"))
+        return OP_GT;
+    if (p2(p, t, ">="))
+        return OP_GE;
+    return 0;
+}
+
+/* Both operands must be columns or literals of one SQLite class (numbers
+ * with numbers, text with text), so no affinity conversion can apply. */
+static int same_class(P *p, xnode *a, xnode *b)
+{
+    if (a->k != N_COL && a->k != N_LIT)
+        return 0;
+    if (b->k != N_COL && b->k != N_LIT)
+        return 0;
+    int ca = vclass(p->q, a), cb = vclass(p->q, b);
+    if (ca == V_NULL || cb == V_NULL)
+        return 1;
+    return (numeric(ca) && numeric(cb)) || (textual(ca) && textual(cb));
+}
+
+static xnode *predicate(P *p)
+{
+    xnode *l = operand(p);
+    if (!l)
+        return NULL;
+    kiln_sql_tok t = pk(p);
+    int op = cmp_op(p, t);
+    xnode *n = NULL;
+    if (op) {
+        nx(p);
+        xnode *r = operand(p);
+        if (!r)
+            return NULL;
+        if (l->k == N_LIT && r->k == N_LIT)
+            return fail(p, "a comparison of two literals");
+        if (!same_class(p, l, r))
+            return fail(p, "a comparison of values of different types (SQLite's affinity rules apply)");
+        if (!(n = node(p, N_CMP)))
+            return NULL;
+        n->op = op;
+        n->a = l;
+        n->b = r;
+        return n;
+    }
+    int neg = 0;
+    if (kw(p, t, "isnull") || kw(p, t, "notnull")) {
+        nx(p);
+        if (!(n = node(p, N_ISNULL)))
+            return NULL;
+        n->neg = kw(p, t, "notnull");
+        n->a = l;
+        goto operand_check;
+    }
+    if (kw(p, t, "is")) {
+        nx(p);
+        if (kw(p, pk(p), "not")) {
+            nx(p);
+            neg = 1;
+        }
+        if (!kw(p, nx(p), "null"))
+            return fail(p, "IS other than IS [NOT] NULL");
+        if (!(n = node(p, N_ISNULL)))
+            return NULL;
+        n->neg = neg;
+        n->a = l;
+        goto operand_check;
+    }
+    if (kw(p, t, "not")) {
+        nx(p);
+        neg = 1;
+        t = pk(p);
+    }
+    if (kw(p, t, "in")) {
+        nx(p);
+        if (!pc(p, nx(p), '('))
+            return fail(p, "IN without a parenthesized list");
+        if (kw(p, pk(p), "select"))
+            return fail(p, "IN (subquery)");
+        if (!(n = node(p, N_IN)))
+            return NULL;
+        n->neg = neg;
+        n->a = l;
+        n->list = kiln_arena_alloc(p->q->a, 256 * sizeof *n->list);
+        if (!n->list)
+            return fail(p, "out of memory");
+        if (pc(p, pk(p), ')')) {
+            nx(p);
+        } else {
+            for (;;) {
+                xnode *v = operand(p);
+                if (!v)
+                    return NULL;
+                if (v->k != N_LIT || n->nlist >= 256)
+                    return fail(p, "IN list of other than up to 256 literals");
+                if (!same_class(p, l, v))
+                    return fail(p, "IN list with values of another type than the column");
+                n->list[n->nlist++] = v;
+                kiln_sql_tok s = nx(p);
+                if (pc(p, s, ')'))
+                    break;
+                if (!pc(p, s, ','))
+                    return fail(p, "IN list syntax");
+            }
+        }
+        goto operand_check;
+    }
+    if (kw(p, t, "between")) {
+        nx(p);
+        xnode *lo = operand(p);
+        if (!lo)
+            return NULL;
+        if (!kw(p, nx(p), "and"))
+            return fail(p, "BETWEEN without AND");
+        xnode *hi = operand(p);
+        if (!hi)
+            return NULL;
+        if (!same_class(p, l, lo) || !same_class(p, l, hi) || lo->k != N_LIT || hi->k != N_LIT)
+            return fail(p, "BETWEEN other than column BETWEEN literal AND literal of its type");
+        if (!(n = node(p, N_BETWEEN)))
+            return NULL;
+        n->neg = neg;
+        n->a = l;
+        n->b = lo;
+        n->c = hi;
+        goto operand_check;
+    }
+    if (neg)
+        return fail(p, "NOT followed by an unsupported operator");
+    return l; /* a bare operand: the caller decides */
+operand_check:
+    if (l->k != N_COL)
+        return fail(p, "a test of something other than a column");
+    return n;
+}
+
+static int is_bool(const xnode *n)
+{
+    return n && (n->k == N_CMP || n->k == N_AND || n->k == N_OR || n->k == N_NOT || n->k == N_ISNULL || n->k == N_IN ||
+                 n->k == N_BETWEEN);
+}
+
+static xnode *parse_not(P *p)
+{
+    if (kw(p, pk(p), "not")) {
+        nx(p);
+        xnode *a = parse_not(p);
+        if (!a)
+            return NULL;
+        if (!is_bool(a))
+            return fail(p, "NOT of a non-boolean value");
+        xnode *n = node(p, N_NOT);
+        if (n)
+            n->a = a;
+        return n;
+    }
+    return predicate(p);
+}
+
+static xnode *parse_and(P *p)
+{
+    xnode *l = parse_not(p);
+    while (l && kw(p, pk(p), "and")) {
+        nx(p);
+        xnode *r = parse_not(p);
+        if (!r)
+            return NULL;
+        if (!is_bool(l) || !is_bool(r))
+            return fail(p, "AND of a non-boolean value");
+        xnode *n = node(p, N_AND);
+        if (!n)
+            return NULL;
+        n->a = l;
+        n->b = r;
+        l = n;
+    }
+    return l;
+}
+
+static xnode *parse_expr(P *p)
+{
+    xnode *l = parse_and(p);
+    while (l && kw(p, pk(p), "or")) {
+        nx(p);
+        xnode *r = parse_and(p);
+        if (!r)
+            return NULL;
+        if (!is_bool(l) || !is_bool(r))
+            return fail(p, "OR of a non-boolean value");
+        xnode *n = node(p, N_OR);
+        if (!n)
+            return NULL;
+        n->a = l;
+        n->b = r;
+        l = n;
+    }
+    return l;
+}
+
+static int node_eq(const xnode *a, const xnode *b)
+{
+    if (a == b)
+        return 1;
+    if (!a || !b || a->k != b->k)
+        return 0;
+    switch (a->k) {
+    case N_COL: return a->col == b->col;
+    case N_AGG: return a->fn == b->fn && a->col == b->col && a->distinct == b->distinct;
+    case N_TRUNC: return a->unit == b->unit && a->col == b->col;
+    case N_ISOWEEK: return a->col == b->col;
+    default: return 0;
+    }
+}
+
+static int is_key(const xnode *n) { return n->k == N_COL || n->k == N_TRUNC || n->k == N_ISOWEEK; }
+
+/* An integer literal standing alone as a GROUP BY / ORDER BY term. */
+static int position(P *p, int64_t *k)
+{
+    size_t save = p->lx.pos;
+    kiln_sql_tok t = nx(p);
+    if (t.kind == 'n') {
+        kiln_sql_tok f = pk(p);
+        if (pc(p, f, ',') || f.kind == 0 || pc(p, f, ';') || kw(p, f, "asc") || kw(p, f, "desc") || kw(p, f, "limit") ||
+            kw(p, f, "order") || kw(p, f, "having") || kw(p, f, "collate") || kw(p, f, "nulls")) {
+            char buf[32];
+            tok_text(p, t, buf, sizeof buf);
+            char *end;
+            errno = 0;
+            long long v = strtoll(buf, &end, 10);
+            if (!*end && !errno) {
+                *k = v;
+                return 1;
+            }
+        }
+    }
+    p->lx.pos = save;
+    return 0;
+}
+
+static int alias_of(P *p, char *out)
+{
+    kiln_sql_tok t = pk(p);
+    if (kw(p, t, "as")) {
+        nx(p);
+        t = pk(p);
+        if (t.kind != 'w' && t.kind != 'q' && t.kind != 's')
+            return -1;
+    } else if (!((t.kind == 'w' && !is_reserved(p, t)) || t.kind == 'q')) {
+        return 0;
+    }
+    nx(p);
+    if (t.kind == 's') {
+        size_t n = t.e - t.b - 2;
+        if (n > 128 || memchr(p->lx.s + t.b + 1, '\'', n))
+            return -1;
+        memcpy(out, p->lx.s + t.b + 1, n);
+        out[n] = 0;
+        return 1;
+    }
+    return kiln_sql_lex_ident(&p->lx, t, out, 129) ? -1 : 1;
+}
+
+int kiln_exec__parse_table(const char *sql, size_t len, char ns[129], char tb[129])
+{
+    /* the first FROM at parenthesis depth 0 */
+    kiln_sql_lexer lx = {sql, len, 0};
+    for (kiln_sql_tok t = kiln_sql_lex_next(&lx); t.kind; t = kiln_sql_lex_next(&lx)) {
+        if (kiln_sql_lex_p(&lx, t, '('))
+            kiln_sql_lex_skip_parens(&lx);
+        else if (kiln_sql_lex_kw(&lx, t, "from"))
+            return kiln_sql_lex_name2(&lx, ns, tb);
+    }
+    return 1;
+}
+
+int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t cap)
+{
+    P p = {.lx = {sql, len, 0}, .q = q, .why = why, .cap = cap};
+    char names[X_MAX][129];
+    q->limit = -1;
+    /* the table's alias first: select items may be qualified with it */
+    for (kiln_sql_tok t = nx(&p); t.kind; t = nx(&p)) {
+        if (pc(&p, t, '(')) {
+            kiln_sql_lex_skip_parens(&p.lx);
+        } else if (kw(&p, t, "from")) {
+            char ns0[129], tb0[129];
+            if (kiln_sql_lex_name2(&p.lx, ns0, tb0) == 0 && alias_of(&p, p.alias) != 1)
+                p.alias[0] = 0;
+            break;
+        }
+    }
+    p.lx.pos = 0;
+    if (!kw(&p, nx(&p), "select"))
+        return fail(&p, "not a SELECT"), 1;
+    if (kw(&p, pk(&p), "distinct"))
+        return fail(&p, "SELECT DISTINCT"), 1;
+    if (kw(&p, pk(&p), "all"))
+        nx(&p);
+    /* select list */
+    for (;;) {
+        if (pc(&p, pk(&p), '*'))
+            return fail(&p, "SELECT *"), 1;
+        if (q->nitems >= X_MAX)
+            return fail(&p, "more than %d select items", X_MAX), 1;
+        xnode *e = parse_expr(&p);
+        if (!e)
+            return 1;
+        if (!is_key(e) && e->k != N_AGG)
+            return fail(&p, "a select item that is not a column, date_trunc/iso_week or an aggregate"), 1;
+        int r = alias_of(&p, names[q->nitems]);
+        if (r < 0)
+            return fail(&p, "select alias"), 1;
+        p.item_alias[q->nitems] = r ? names[q->nitems] : NULL;
+        q->items[q->nitems].e = e;
+        q->items[q->nitems].key = q->items[q->nitems].agg = -1;
+        q->nitems++;
+        if (!pc(&p, pk(&p), ','))
+            break;
+        nx(&p);
+    }
+    if (!kw(&p, nx(&p), "from"))
+        return fail(&p, "no FROM clause"), 1;
+    char ns[129], tb[129];
+    if (kiln_sql_lex_name2(&p.lx, ns, tb) || strcasecmp(ns, q->ns) || strcasecmp(tb, q->tb))
+        return fail(&p, "FROM is not one ns.table"), 1;
+    char alias2[129];
+    if (alias_of(&p, alias2) < 0)
+        return fail(&p, "table alias"), 1;
+    kiln_sql_tok t = pk(&p);
+    if (pc(&p, t, ',') || kw(&p, t, "join") || kw(&p, t, "inner") || kw(&p, t, "left") || kw(&p, t, "cross") ||
+        kw(&p, t, "natural"))
+        return fail(&p, "a join"), 1;
+    if (kw(&p, t, "indexed") || kw(&p, t, "not"))
+        return fail(&p, "INDEXED BY"), 1;
+    if (kw(&p, pk(&p), "where")) {
+        nx(&p);
+        if (!(q->where = parse_expr(&p)))
+            return 1;
+        if (!is_bool(q->where))
+            return fail(&p, "WHERE that is not a comparison / AND / OR / NOT / IN / IS NULL / BETWEEN"), 1;
+    }
+    if (kw(&p, pk(&p), "group")) {
+        nx(&p);
+        if (!kw(&p, nx(&p), "by"))
+            return fail(&p, "GROUP without BY"), 1;
+        q->has_group = 1;
+        p.alias_ok = 1;
+        for (;;) {
+            int64_t k;
+            xnode *e;
+            if (position(&p, &k)) {
+                if (k < 1 || k > q->nitems)
+                    return fail(&p, "GROUP BY position out of range"), 1;
+                e = q->items[k - 1].e;
+            } else if (!(e = operand(&p))) {
+                return 1;
+            }
+            if (!is_key(e))
+                return fail(&p, "GROUP BY something other than a column or date_trunc/iso_week of one"), 1;
+            int dup = 0;
+            for (int i = 0; i < q->nkeys; i++)
+                dup |= node_eq(q->keys[i], e);
+            if (!dup) {
+                if (q->nkeys >= X_MAX)
+                    return fail(&p, "too many GROUP BY terms"), 1;
+                q->keys[q->nkeys++] = e;
+            }
+            if (kw(&p, pk(&p), "collate"))
+                return fail(&p, "COLLATE"), 1;
+            if (!pc(&p, pk(&p), ','))
+                break;
+            nx(&p);
+        }
+        p.alias_ok = 0;
+    }
+    if (kw(&p, pk(&p), "having"))
+        return fail(&p, "HAVING"), 1;
+    /* items: keys and aggregates */
+    int any_agg = 0;
+    for (int i = 0; i < q->nitems; i++)
+        any_agg |= q->items[i].e->k == N_AGG;
+    if (!q->has_group && !any_agg)
+        return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
+    for (int i = 0; i < q->nitems; i++) {
+        xitem *it = &q->items[i];
+        if (it->e->k == N_AGG) {
+            it->agg = q->naggs;
+            q->aggs[q->naggs++] = it->e;
+            continue;
+        }
+        for (int k = 0; k < q->nkeys; k++)
+            if (node_eq(q->keys[k], it->e))
+                it->key = k;
+        if (it->key < 0)
+            return fail(&p, "select item %d is neither grouped nor an aggregate", i + 1), 1;
+    }
+    if (kw(&p, pk(&p), "order")) {
+        nx(&p);
+        if (!kw(&p, nx(&p), "by"))
+            return fail(&p, "ORDER without BY"), 1;
+        for (;;) {
+            if (q->norder >= X_MAX)
+                return fail(&p, "too many ORDER BY terms"), 1;
+            int item = -1;
+            int64_t k;
+            kiln_sql_tok a = pk(&p);
+            if (a.kind == 'w' || a.kind == 'q') {
+                /* an alias, when the term is just that name */
+                size_t save = p.lx.pos;
+                nx(&p);
+                kiln_sql_tok f = pk(&p);
+                char nm[129];
+                if ((pc(&p, f, ',') || f.kind == 0 || pc(&p, f, ';') || kw(&p, f, "asc") || kw(&p, f, "desc") ||
+                     kw(&p, f, "limit")) &&
+                    kiln_sql_lex_ident(&p.lx, a, nm, sizeof nm) == 0) {
+                    for (int i = 0; i < q->nitems && item < 0; i++)
+                        if (p.item_alias[i] && strcasecmp(p.item_alias[i], nm) == 0)
+                            item = i;
+                }
+                if (item < 0)
+                    p.lx.pos = save;
+            }
+            if (item < 0 && position(&p, &k)) {
+                if (k < 1 || k > q->nitems)
+                    return fail(&p, "ORDER BY position out of range"), 1;
+                item = (int)k - 1;
+            }
+            if (item < 0) {
+                p.alias_ok = 1;
+                xnode *e = operand(&p);
+                p.alias_ok = 0;
+                if (!e)
+                    return 1;
+                for (int i = 0; i < q->nitems && item < 0; i++)
+                    if (node_eq(q->items[i].e, e))
+                        item = i;
+                if (item < 0)
+                    return fail(&p, "ORDER BY an expression that is not in the select list"), 1;
+            }
+            q->order[q->norder].item = item;
+            q->order[q->norder].desc = 0;
+            t = pk(&p);
+            if (kw(&p, t, "asc")) {
+                nx(&p);
+            } else if (kw(&p, t, "desc")) {
+                nx(&p);
+                q->order[q->norder].desc = 1;
+            }
+            q->norder++;
+            t = pk(&p);
+            if (kw(&p, t, "collate") || kw(&p, t, "nulls"))
+                return fail(&p, "COLLATE / NULLS FIRST|LAST in ORDER BY"), 1;
+            if (!pc(&p, t, ','))
+                break;
+            nx(&p);
+        }
+    }
+    if (kw(&p, pk(&p), "limit")) {
+        nx(&p);
+        xnode *l = operand(&p);
+        if (!l)
+            return 1;
+        if (l->k != N_LIT || l->lit.t != V_INT)
+            return fail(&p, "LIMIT other than an integer literal"), 1;
+        q->limit = l->lit.i < 0 ? -1 : l->lit.i;
+        if (kw(&p, pk(&p), "offset")) {
+            nx(&p);
+            xnode *o = operand(&p);
+            if (!o)
+                return 1;
+            if (o->k != N_LIT || o->lit.t != V_INT)
+                return fail(&p, "OFFSET other than an integer literal"), 1;
+            q->offset = o->lit.i < 0 ? 0 : o->lit.i;
+        } else if (pc(&p, pk(&p), ',')) {
+            return fail(&p, "LIMIT a, b"), 1;
+        }
+    }
+    t = nx(&p);
+    if (pc(&p, t, ';'))
+        t = nx(&p);
+    if (t.kind != 0)
+        return fail(&p, "unsupported syntax at offset %zu", t.b), 1;
+    return p.failed;
+}

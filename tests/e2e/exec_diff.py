@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Generator for tests/e2e/exec_diff.sh: Iceberg tables and SELECTs of the
+shapes the columnar executor (src/exec) runs, both written as SQL text.
+
+  exec_diff.py setup SEED      -> the DDL + INSERTs building the tables
+  exec_diff.py queries SEED N  -> N queries, each preceded by a marker
+                                  SELECT 'Q<k>' AS q; (so a difference is
+                                  located), one statement per line
+
+Tables (namespace x): big (3 data files, NULL-heavy columns, partitioned by
+day(ts)), flat (2 files, unpartitioned), one (one row), empty (no rows),
+nulls (every nullable column NULL). Values include negatives, '', unicode,
+fractional seconds, and reals with .5 (ties and order-dependent sums are
+avoided by the executor, not by the data).
+"""
+import random
+import sys
+
+COLS = [  # name, iceberg type, class
+    ("id", "long", "int"),
+    ("g", "int", "int"),
+    ("h", "long", "int"),
+    ("b", "boolean", "int"),
+    ("r", "double", "real"),
+    ("f", "float", "real"),
+    ("s", "string", "text"),
+    ("d", "date", "date"),
+    ("ts", "timestamptz", "ts"),
+    ("dec", "decimal(9,2)", "real"),
+]
+TABLES = ["big", "flat", "one", "empty", "nulls"]
+STRS = ["a", "b", "B", "ab", "", "zz", "ümlaut", "日本", "a b", "x'y"]
+
+
+def q(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def ts_text(rng):
+    day = rng.randrange(1, 20)
+    h, m, s = rng.randrange(24), rng.randrange(60), rng.randrange(60)
+    frac = "" if rng.random() < 0.7 else ".%06d" % rng.randrange(1, 999999)
+    return "2024-06-%02dT%02d:%02d:%02d%sZ" % (day, h, m, s, frac)
+
+
+def value(rng, name, i, nullp):
+    if name == "id":
+        return str(i)
+    if rng.random() < nullp:
+        return "NULL"
+    if name == "g":
+        return str(rng.randrange(10))
+    if name == "h":
+        if rng.random() < 0.01:  # sums of these overflow: SQLite's error, on both paths
+            return str(rng.choice([9223372036854775000, -9223372036854775000]))
+        return str(rng.choice([rng.randrange(-1000, 1000), rng.randrange(-10**12, 10**12), 0]))
+    if name == "b":
+        return str(rng.randrange(2))
+    if name == "r":
+        return repr(rng.choice([rng.randrange(-100, 100) / 4.0, 0.0, 1e10, -3.5]))
+    if name == "f":
+        return repr(rng.randrange(-50, 50) / 2.0)
+    if name == "s":
+        return q(rng.choice(STRS))
+    if name == "d":
+        return q("2024-%02d-%02d" % (rng.randrange(5, 8), rng.randrange(1, 29)))
+    if name == "ts":
+        return q(ts_text(rng))
+    if name == "dec":
+        return "%d.%02d" % (rng.randrange(-500, 500), rng.randrange(100))
+    raise ValueError(name)
+
+
+def setup(seed):
+    rng = random.Random(seed)
+    out = []
+    cols = ", ".join("%s %s%s" % (n, t, " NOT NULL" if n == "id" else "") for n, t, _ in COLS)
+    for t in TABLES:
+        part = " PARTITIONED BY (day(ts))" if t == "big" else ""
+        out.append("CREATE TABLE x.%s (%s)%s;" % (t, cols, part))
+    plan = {"big": [(0, 700, 0.3), (700, 1400, 0.5), (1400, 2000, 0.1)],
+            "flat": [(0, 500, 0.2), (500, 900, 0.6)],
+            "one": [(0, 1, 0.0)], "nulls": [(0, 40, 1.0)]}
+    for t, chunks in plan.items():
+        for lo, hi, nullp in chunks:
+            rows = []
+            for i in range(lo, hi):
+                rows.append("(" + ", ".join(value(rng, n, i, nullp) for n, _, _ in COLS) + ")")
+            out.append("INSERT INTO x.%s VALUES %s;" % (t, ", ".join(rows)))
+    return "\n".join(out)
+
+
+def literal(rng, cls):
+    if rng.random() < 0.03:
+        return "NULL"
+    if cls == "int":
+        return str(rng.choice([rng.randrange(-5, 12), rng.randrange(-1000, 1000), 0, 1]))
+    if cls == "real":
+        return rng.choice([repr(rng.randrange(-40, 40) / 4.0), str(rng.randrange(-20, 20))])
+    if cls == "text":
+        return q(rng.choice(STRS))
+    if cls == "date":
+        return q(rng.choice(["2024-06-%02d" % rng.randrange(1, 29), "2024-05-20", "2024-07-01T00:00:00Z"]))
+    if cls == "ts":
+        return q(rng.choice([ts_text(rng), "2024-06-%02d" % rng.randrange(1, 20), "2024-06-05T10:00:00Z"]))
+    raise ValueError(cls)
+
+
+def textish(cls):
+    return cls in ("text", "date", "ts")
+
+
+def pred(rng, depth):
+    r = rng.random()
+    if depth < 2 and r < 0.25:
+        op = rng.choice(["AND", "OR"])
+        return "(%s %s %s)" % (pred(rng, depth + 1), op, pred(rng, depth + 1))
+    if depth < 2 and r < 0.32:
+        return "NOT (%s)" % pred(rng, depth + 1)
+    name, _, cls = rng.choice(COLS)
+    k = rng.random()
+    if k < 0.45:
+        op = rng.choice(["=", "!=", "<", "<=", ">", ">=", "<>", "=="])
+        if rng.random() < 0.1:  # column against column of the same class
+            others = [n for n, _, c in COLS if (textish(c) == textish(cls)) and n != name]
+            if others:
+                return "%s %s %s" % (name, op, rng.choice(others))
+        if rng.random() < 0.15:
+            return "%s %s %s" % (literal(rng, cls), op, name)
+        return "%s %s %s" % (name, op, literal(rng, cls))
+    if k < 0.6:
+        return "%s IS %sNULL" % (name, rng.choice(["", "NOT "]))
+    if k < 0.8:
+        n = rng.randrange(0, 5)
+        return "%s %sIN (%s)" % (name, rng.choice(["", "NOT "]), ", ".join(literal(rng, cls) for _ in range(n)))
+    return "%s %sBETWEEN %s AND %s" % (name, rng.choice(["", "NOT "]), literal(rng, cls), literal(rng, cls))
+
+
+def key_expr(rng):
+    k = rng.random()
+    if k < 0.6:
+        return rng.choice(["g", "s", "b", "d", "ts", "h", "r", "dec"])
+    if k < 0.9:
+        unit = rng.choice(["second", "minute", "hour", "day", "week", "month", "quarter", "year", "DAY"])
+        return "date_trunc('%s', %s)" % (unit, rng.choice(["ts", "d"]))
+    return "iso_week(%s)" % rng.choice(["ts", "d"])
+
+
+def agg_expr(rng):
+    k = rng.random()
+    if k < 0.2:
+        return "count(*)"
+    name, _, cls = rng.choice(COLS)
+    if k < 0.35:
+        return "count(%s)" % name
+    if k < 0.5:
+        return "count(DISTINCT %s)" % name
+    if k < 0.7:
+        return "%s(%s)" % (rng.choice(["sum", "avg", "SUM"]), rng.choice(["g", "h", "b", "id"]))
+    return "%s(%s)" % (rng.choice(["min", "max"]), name)
+
+
+def query(rng):
+    t = rng.choice(TABLES + ["big", "big", "flat"])
+    nkeys = rng.choice([0, 1, 1, 2, 2, 3])
+    keys = []
+    while len(keys) < nkeys:
+        e = key_expr(rng)
+        if e not in keys:
+            keys.append(e)
+    aggs = [agg_expr(rng) for _ in range(rng.randrange(0 if keys else 1, 4))]
+    items = []
+    for i, e in enumerate(keys + aggs):
+        items.append(e + (" AS c%d" % i if rng.random() < 0.5 else ""))
+    rng.shuffle(items)
+    sql = "SELECT " + ", ".join(items) + " FROM x." + t
+    if rng.random() < 0.15:
+        sql += rng.choice([" AS tt", " tt"])
+    if rng.random() < 0.7:
+        sql += " WHERE " + pred(rng, 0)
+    if keys:
+        terms = []
+        for e in keys:
+            pos = [i for i, it in enumerate(items) if it == e or it.startswith(e + " AS ")]
+            terms.append(str(pos[0] + 1) if pos and rng.random() < 0.4 else e)
+        sql += " GROUP BY " + ", ".join(terms)
+    if rng.random() < 0.6:
+        n = rng.randrange(1, len(items) + 1)
+        terms = []
+        for it in rng.sample(items, n):
+            if " AS " in it and rng.random() < 0.5:
+                ref = it.split(" AS ")[1]
+            elif rng.random() < 0.3:
+                ref = str(items.index(it) + 1)
+            else:
+                ref = it.split(" AS ")[0]
+            terms.append(ref + rng.choice(["", " ASC", " DESC"]))
+        if rng.random() < 0.7:  # the group keys last: a total order, as models write it
+            terms += [k for k in keys if k not in [t.split(" ")[0] for t in terms]]
+        sql += " ORDER BY " + ", ".join(terms)
+    if rng.random() < 0.4:
+        sql += " LIMIT %d" % rng.randrange(0, 12)
+        if rng.random() < 0.3:
+            sql += " OFFSET %d" % rng.randrange(0, 5)
+    return sql + ";"
+
+
+def main():
+    if sys.argv[1] == "setup":
+        print(setup(int(sys.argv[2])))
+    else:
+        rng = random.Random(int(sys.argv[2]))
+        for k in range(int(sys.argv[3])):
+            print("SELECT 'Q%d' AS q;" % k)
+            r = rng.random()
+            if r < 0.08:  # the bench's shape: an aggregate over a grouped subquery
+                inner = "SELECT %s, count(*) AS n FROM x.%s%s GROUP BY 1" % (
+                    key_expr(rng), rng.choice(TABLES), " WHERE " + pred(rng, 1) if rng.random() < 0.5 else "")
+                print("SELECT count(*) AS groups, sum(n) AS rows, max(n) FROM (%s);" % inner)
+            elif r < 0.14:
+                print("SELECT * FROM (%s) AS sub;" % query(rng).rstrip(";"))
+            else:
+                print(query(rng))
+
+
+main()

@@ -1,0 +1,124 @@
+/* Unit tests for src/exec/exec_parse.c: which SELECT shapes the columnar
+ * executor accepts, how names resolve (columns before select aliases in
+ * GROUP BY, aliases first in ORDER BY), and that every shape whose SQLite
+ * meaning it does not emulate is declined with a reason. */
+#include "exec/exec_int.h"
+#include "harness/harness.h"
+
+#include <string.h>
+
+static const kiln_column_def g_cols[] = {
+    {"repo", KILN_T_INT64, 0, 1, 0, 0},  {"n", KILN_T_INT32, 0, 2, 0, 0},        {"score", KILN_T_DOUBLE, 0, 3, 0, 0},
+    {"msg", KILN_T_STRING, 0, 4, 0, 0},  {"ts", KILN_T_TIMESTAMPTZ, 0, 5, 0, 0}, {"day", KILN_T_DATE, 0, 6, 0, 0},
+    {"blob", KILN_T_BINARY, 0, 7, 0, 0}, {"amt", KILN_T_DECIMAL, 0, 8, 18, 2},
+};
+static const kiln_schema g_schema = {8, g_cols};
+
+/* Parse sql over gh.t; returns 0 (accepted) or 1 with why. */
+static int parse(const char *sql, xquery *q, char *why)
+{
+    memset(q, 0, sizeof *q);
+    q->a = kiln_arena_new(4096);
+    snprintf(q->ns, sizeof q->ns, "gh");
+    snprintf(q->tb, sizeof q->tb, "t");
+    q->schema = &g_schema;
+    why[0] = 0;
+    int r = kiln_exec__parse(q, sql, strlen(sql), why, 256);
+    return r;
+}
+
+#define ACCEPT(sql)                                                                                                    \
+    do {                                                                                                               \
+        xquery q_;                                                                                                     \
+        char w_[256];                                                                                                  \
+        int r_ = parse(sql, &q_, w_);                                                                                  \
+        kiln_arena_free(q_.a);                                                                                         \
+        CHECK_MSG(r_ == 0, "declined %s: %s", sql, w_);                                                                \
+    } while (0)
+
+#define DECLINE(sql, reason)                                                                                           \
+    do {                                                                                                               \
+        xquery q_;                                                                                                     \
+        char w_[256];                                                                                                  \
+        int r_ = parse(sql, &q_, w_);                                                                                  \
+        kiln_arena_free(q_.a);                                                                                         \
+        CHECK_MSG(r_ == 1 && strstr(w_, reason), "%s: want a decline with '%s', got %d '%s'", sql, reason, r_, w_);    \
+    } while (0)
+
+TEST(exec_parse, accepts_the_model_shapes)
+{
+    ACCEPT("SELECT count(*) FROM gh.t");
+    ACCEPT(
+        "select repo, date_trunc('day', ts) as d, count(*) n from gh.t group by 1, 2 order by n desc, repo limit 10");
+    ACCEPT("SELECT repo, count(DISTINCT msg), sum(n), avg(n), min(ts), max(score) FROM gh.t AS c WHERE ts >= "
+           "'2024-01-01' AND (n IN (1, 2, NULL) OR msg IS NOT NULL) AND NOT score BETWEEN -1.5 AND 2 GROUP BY repo;");
+    ACCEPT("SELECT iso_week(day) AS w, count(*) FROM gh.t WHERE day NOTNULL GROUP BY w ORDER BY w");
+    ACCEPT("SELECT t.repo, count(*) FROM gh.t GROUP BY t.repo");
+    ACCEPT("SELECT c.repo, count(c.msg) FROM gh.t c WHERE c.n > 1 GROUP BY c.repo ORDER BY c.repo");
+    ACCEPT("SELECT \"repo\", count(*) FROM gh.\"t\" WHERE 5 < n GROUP BY \"repo\" LIMIT 3 OFFSET 1");
+    ACCEPT("SELECT count(*) FROM gh.t WHERE msg = 'it''s' AND n != -3 AND score > 1e3");
+}
+
+TEST(exec_parse, resolves_names_as_sqlite)
+{
+    xquery q;
+    char why[256];
+    /* GROUP BY: a column named like an alias is the column */
+    CHECK_EQ_INT(parse("SELECT date_trunc('day', ts) AS repo, count(*) FROM gh.t GROUP BY repo", &q, why), 1);
+    kiln_arena_free(q.a);
+    /* ... and an alias that is no column is the select item */
+    CHECK_EQ_INT(parse("SELECT date_trunc('day', ts) AS d, count(*) FROM gh.t GROUP BY d", &q, why), 0);
+    CHECK_EQ_INT(q.nkeys, 1);
+    CHECK_EQ_INT(q.keys[0]->k, N_TRUNC);
+    kiln_arena_free(q.a);
+    /* ORDER BY: the alias first, even when a column has that name */
+    CHECK_EQ_INT(parse("SELECT repo, count(*) AS n FROM gh.t GROUP BY repo ORDER BY n DESC", &q, why), 0);
+    CHECK_EQ_INT(q.norder, 1);
+    CHECK_EQ_INT(q.order[0].item, 1);
+    CHECK_EQ_INT(q.order[0].desc, 1);
+    kiln_arena_free(q.a);
+    /* positions, and the same expression */
+    CHECK_EQ_INT(parse("SELECT repo, count(*) FROM gh.t GROUP BY 1 ORDER BY count(*), 1", &q, why), 0);
+    CHECK_EQ_INT(q.order[0].item, 1);
+    CHECK_EQ_INT(q.order[1].item, 0);
+    kiln_arena_free(q.a);
+    /* literals: integer, too big for an integer (real), negative */
+    CHECK_EQ_INT(
+        parse("SELECT count(*) FROM gh.t WHERE repo = -9223372036854775808 OR score = 9223372036854775808", &q, why),
+        0);
+    CHECK_EQ_INT(q.where->a->b->lit.t, V_INT);
+    CHECK(q.where->a->b->lit.i == INT64_MIN);
+    CHECK_EQ_INT(q.where->b->b->lit.t, V_REAL);
+    kiln_arena_free(q.a);
+}
+
+TEST(exec_parse, declines_with_a_reason)
+{
+    DECLINE("SELECT * FROM gh.t", "SELECT *");
+    DECLINE("SELECT DISTINCT repo FROM gh.t", "DISTINCT");
+    DECLINE("SELECT repo FROM gh.t", "plain scan");
+    DECLINE("SELECT repo, count(*) FROM gh.t", "neither grouped");
+    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo HAVING count(*) > 1", "HAVING");
+    DECLINE("SELECT count(*) FROM gh.t WHERE repo = '5'", "different types");
+    DECLINE("SELECT count(*) FROM gh.t WHERE msg = 5", "different types");
+    DECLINE("SELECT count(*) FROM gh.t WHERE msg LIKE 'a%'", "WHERE that is not");
+    DECLINE("SELECT count(*) FROM gh.t WHERE repo + 1 = 2", "WHERE that is not");
+    DECLINE("SELECT sum(score) FROM gh.t", "floating-point");
+    DECLINE("SELECT avg(amt) FROM gh.t", "does not read"); /* decimal(18,2): exact text in SQLite */
+    DECLINE("SELECT sum(DISTINCT n) FROM gh.t", "DISTINCT in sum");
+    DECLINE("SELECT max(n, repo) FROM gh.t", "more than one argument");
+    DECLINE("SELECT count(blob) FROM gh.t", "does not read");
+    DECLINE("SELECT count(*) FROM gh.t JOIN gh.u ON 1", "a join");
+    DECLINE("SELECT count(*) FROM gh.t, gh.u", "a join");
+    DECLINE("SELECT count(*) FROM gh.t WHERE repo IN (SELECT 1)", "IN (subquery)");
+    DECLINE("SELECT count(*) FROM gh.t WHERE repo", "WHERE that is not");
+    DECLINE("SELECT date_trunc('fortnight', ts), count(*) FROM gh.t GROUP BY 1", "unit");
+    DECLINE("SELECT date_trunc('day', msg), count(*) FROM gh.t GROUP BY 1", "not a date");
+    DECLINE("SELECT upper(msg), count(*) FROM gh.t GROUP BY 1", "function upper");
+    DECLINE("SELECT repo, count(*) c FROM gh.t GROUP BY repo ORDER BY c COLLATE NOCASE", "COLLATE");
+    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY sum(n)", "not in the select list");
+    DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
+    DECLINE("SELECT count(*) FROM gh.t WHERE 1 = 1", "two literals");
+    DECLINE("SELECT count(*) FROM gh.t WHERE ts = 0x10", "hexadecimal");
+    DECLINE("SELECT count(*) OVER () FROM gh.t", "no FROM clause"); /* OVER is not taken for an alias */
+}
