@@ -334,7 +334,7 @@ static const lib_type lib_types[] = {
      "in"},
     {"models.build",
      {"project_dir", "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "threads",
-      NULL},
+      "branch", NULL},
      NULL},
     {"sql", {"sql", "warehouse", NULL}, "sql"},
 };

@@ -27,6 +27,7 @@
  */
 #include "flow_int.h"
 #include "lake/lake.h"
+#include "models/models.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1620,7 +1621,12 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
         ctx.task_id = t->id;
         ctx.branch = s->o->branch;
         char *wh = NULL, *cwd = NULL, *path = NULL;
-        if ((rc = kiln_flow_render(&wh, kiln_flow_task_opt(t, "warehouse"), &ctx, s->err)) ||
+        int models = !strcmp(t->type, "models.build");
+        if ((rc = kiln_flow_render(
+                 &wh,
+                 models ? (kiln_flow_task_opt(t, "project_dir") ? kiln_flow_task_opt(t, "project_dir") : ".")
+                        : kiln_flow_task_opt(t, "warehouse"),
+                 &ctx, s->err)) ||
             (t->cwd && (rc = kiln_flow_render(&cwd, t->cwd, &ctx, s->err)))) {
             kiln_free(wh);
             return rc;
@@ -1637,6 +1643,34 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
         kiln_free(cwd);
         if (!path)
             return KILN_OOM(s->err);
+        if (models) { /* the warehouse of the dbt project's profile */
+            kiln_models_opts mo = {0};
+            kiln_project *mp = NULL;
+            char *pd = NULL, *tg = NULL;
+            mo.project_dir = path;
+            if (kiln_flow_task_opt(t, "profiles_dir") &&
+                (rc = kiln_flow_render(&pd, kiln_flow_task_opt(t, "profiles_dir"), &ctx, s->err)))
+                goto models_done;
+            if (kiln_flow_task_opt(t, "target") &&
+                (rc = kiln_flow_render(&tg, kiln_flow_task_opt(t, "target"), &ctx, s->err)))
+                goto models_done;
+            mo.profiles_dir = pd;
+            mo.target = tg;
+            if ((rc = kiln_project_load(&mp, &mo, s->err)))
+                goto models_done;
+            kiln_free(path);
+            path = kiln_strdup(kiln_project_warehouse(mp));
+            if (!path)
+                rc = KILN_OOM(s->err);
+        models_done:
+            kiln_project_free(mp);
+            kiln_free(pd);
+            kiln_free(tg);
+            if (rc) {
+                kiln_free(path);
+                return rc;
+            }
+        }
         int dup = 0;
         for (size_t i = 0; i < out->len && !dup; i++)
             dup = !strcmp(out->items[i], path);
@@ -1786,18 +1820,14 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     if (o->branch) {
         int writers = 0;
         for (size_t k = 0; k < s.d->ntasks; k++) {
-            if (!strcmp(s.d->tasks[k].type, "models.build"))
-                return kiln_err_set(err, KILN_EINVAL,
-                                    "--branch: task '%s' is models.build, which cannot write to an Iceberg branch "
-                                    "yet (the models layer has no branch option); nothing was run",
-                                    s.d->tasks[k].id);
             writers += kiln_flow__branch_override(&s.d->tasks[k], o->branch);
         }
         if (!writers)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:); "
-                                "nothing was run",
-                                s.d->id);
+            return kiln_err_set(
+                err, KILN_EINVAL,
+                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:, models.build); "
+                "nothing was run",
+                s.d->id);
     }
     if ((rc = kiln_flow__dates(s.d, o->start, o->end, &dates, &ndates, err)))
         return rc;

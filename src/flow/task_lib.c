@@ -99,6 +99,8 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
 
 int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch)
 {
+    if (branch && !strcmp(t->type, "models.build"))
+        return 1; /* the models write their profile's warehouse */
     return branch && !strcmp(t->type, "job.gh_events") && kiln_flow_task_opt(t, "warehouse") != NULL;
 }
 
@@ -289,6 +291,11 @@ static int run_models_build(const kiln_flow__libcall *c)
     o.exclude = opt(c, "exclude");
     o.full_refresh = opt_true(c, "full_refresh");
     o.fail_fast = opt_true(c, "fail_fast");
+    o.branch = opt(c, "branch");
+    if (o.branch)
+        printf("models.build: on Iceberg branch %s (tables it writes, and tables that have the branch, are read "
+               "there)\n",
+               o.branch);
     if (opt(c, "threads"))
         o.threads = atoi(opt(c, "threads"));
     /* vars: the task's vars map as the JSON mapping --vars takes */
