@@ -81,4 +81,15 @@ void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]
 /* Hash the files of the dbt project in project_dir into h (models.build keys). */
 void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
 
+/* assets.c: the state of t's consumed assets, one "ASSET = STATE" line each
+ * (an Iceberg table's snapshot id on main or on branch, a path's files
+ * fingerprint), appended to out. Empty when t consumes nothing. */
+int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch, kiln_buf *out,
+                      kiln_err *err);
+/* The key of a task that consumes assets: sha256 of its base key and inputs. */
+void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, char out[65]);
+/* "iceberg://WAREHOUSE/ns.table": 1 with *warehouse (absolute) and *table
+ * (caller frees), 0 when asset is not one, -1 out of memory. */
+int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **warehouse, char **table);
+
 #endif

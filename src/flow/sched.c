@@ -74,9 +74,11 @@ struct ti {
     int64_t try_start_ms;
     uint32_t gen;
     char key[65], def_hash[65];
-    char ol_run[37];  /* OpenLineage runId of the current try */
-    int sensing;      /* a sensor try is going on (pokes left) */
-    int soft_timeout; /* the sensor timed out with soft_fail: skipped, not failed */
+    char base_key[65]; /* the key without the consumed assets' state (key = base_key when none) */
+    char *inputs;      /* consumes: the assets' state the key covers ("ASSET = STATE\n"...), or NULL */
+    char ol_run[37];   /* OpenLineage runId of the current try */
+    int sensing;       /* a sensor try is going on (pokes left) */
+    int soft_timeout;  /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
@@ -791,9 +793,9 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
         if ((rc = kiln_flow__x(&s->st, s->err,
                                "INSERT OR REPLACE INTO idem_key(key, dag, task, logical_date, def_hash, kiln_version,"
-                               " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                               "ssssssis", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
-                               (int64_t)t->try_number, now)))
+                               " try_number, succeeded_at, inputs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               "ssssssiss", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
+                               (int64_t)t->try_number, now, t->inputs)))
             return rc;
         if ((rc = record_assets(s, t)))
             return rc;
@@ -825,6 +827,28 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
  * without running it. Returns 1 when t should run (*fd_out holds the
  * lock, *prev_tries_out the tries so far), 0 when it was handled (waiting
  * for the lock, or skipped by its key), <0 on error. */
+/* A task that consumes assets: its key covers their state now (a changed
+ * input table or file re-runs it; docs/flow.md "Assets"). */
+static int final_key(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (!k->consumes.len || !t->base_key[0])
+        return 0;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    int rc = kiln_flow__inputs(s->p->dir, k, s->o->branch, &b, s->err);
+    if (!rc && !b.data)
+        rc = kiln_buf_putc(&b, 0, s->err);
+    if (rc) {
+        kiln_buf_free(&b);
+        return rc;
+    }
+    kiln_free(t->inputs);
+    t->inputs = kiln_buf_detach(&b, NULL);
+    kiln_flow__key_with_inputs(t->base_key, t->inputs, t->key);
+    return 0;
+}
+
 static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
@@ -851,6 +875,8 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
         goto done;
     }
     /* under the lock: what does the store say now? */
+    if ((rc = final_key(s, t)))
+        goto done;
     if ((rc = kiln_flow__q(&s->st, &st, s->err,
                            "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
                            " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
@@ -1558,6 +1584,7 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
                 t->key[0] = t->def_hash[0] = 0;
                 rc = 0;
             }
+            memcpy(t->base_key, t->key, sizeof t->key);
         }
     }
     return 0;
@@ -1575,6 +1602,8 @@ static int dry_run(sched *s)
             if (t->state == S_OUT)
                 continue;
             sqlite3_stmt *st;
+            if ((rc = final_key(s, t)))
+                break;
             if ((rc = kiln_flow__q(&s->st, &st, s->err, "SELECT succeeded_at FROM idem_key WHERE key=?1", "s", t->key)))
                 break;
             int done = sqlite3_step(st) == SQLITE_ROW;
@@ -1883,8 +1912,11 @@ done:
         if (s.running[i]->lock_fd >= 0)
             close(s.running[i]->lock_fd);
     }
-    for (size_t i = 0; i < s.nruns; i++)
+    for (size_t i = 0; i < s.nruns; i++) {
+        for (size_t k = 0; s.runs[i].tis && k < s.d->ntasks; k++)
+            kiln_free(s.runs[i].tis[k].inputs);
         kiln_free(s.runs[i].tis);
+    }
     kiln_free(s.runs);
     kiln_free(s.ready.v);
     kiln_free(s.timers.v);

@@ -8,7 +8,8 @@
  *                  far, the idempotency key of the last decision, a note
  *   task_try       one row per try: pid, start/end, exit status, log path
  *   idem_key       keys whose task instance succeeded (with the definition
- *                  hash and kiln version, so --explain can say what changed)
+ *                  hash, kiln version and consumed assets' state, so
+ *                  --explain can say what changed)
  *   dag_pause      DAGs paused for the scheduler
  *   alert_open     task instances whose failure alert is not resolved yet
  */
@@ -60,6 +61,19 @@ int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *e
     char *msg = NULL;
     if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, msg ? msg : "schema");
+        sqlite3_free(msg);
+    }
+    /* added later: the consumed assets' state a key covered (a store made
+     * before has no such column; "duplicate column" means it has it) */
+    sqlite3_stmt *cst = NULL;
+    int has_inputs = 0;
+    if (!rc && sqlite3_prepare_v2(s->db, "SELECT inputs FROM idem_key LIMIT 0", -1, &cst, NULL) == SQLITE_OK)
+        has_inputs = 1;
+    sqlite3_finalize(cst);
+    if (!rc && !has_inputs &&
+        sqlite3_exec(s->db, "ALTER TABLE idem_key ADD COLUMN inputs TEXT", NULL, NULL, &msg) != SQLITE_OK) {
+        if (!msg || !strstr(msg, "duplicate column"))
+            rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, msg ? msg : "schema");
         sqlite3_free(msg);
     }
 done:

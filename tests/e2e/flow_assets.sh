@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Consumed assets in the idempotency key: a task re-runs when a table or
+# folder it consumes changed (new snapshot, new file) and is skipped when
+# not; `kiln runs --explain` shows the inputs and which one changed.
+source "$(dirname "$0")/flow_lib.bash"
+export PATH="$(dirname "$KILN_BIN"):$PATH"
+mkdir -p "$P/raw/in"
+echo a > "$P/raw/in/1.txt"
+"$KILN_BIN" sql --warehouse "$P/warehouse" -c "create table s.t (x bigint); insert into s.t values (1)" >/dev/null
+cat > "$P/dags/a.yml" <<'YML'
+schedule: "@daily"
+start_date: 2025-01-01
+tasks:
+  copy:
+    type: command
+    command: [sh, -c, 'cat raw/in/* > copied.txt; echo run >> copy-runs']
+    consumes: [raw/in]
+  count:
+    type: command
+    command: [sh, -c, 'kiln sql --warehouse warehouse --csv "select count(*) from s.t" | tail -1 > count.txt; echo run >> count-runs']
+    consumes: ['iceberg://warehouse/s.t']
+  plain:
+    type: command
+    command: [sh, -c, 'echo run >> plain-runs']
+    needs: [copy]
+YML
+run() { expect_rc 0 K dags run a --date 2025-01-02; }
+run
+want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "1 1 1" "first run"
+want "$(cat "$P/count.txt")" 1 "count"
+expect_rc 0 K runs a --explain copy --date 2025-01-02
+echo "$OUT" | grep -q "consumes raw/in = 1 files sha256 " || fail "explain inputs: $OUT"
+echo "$OUT" | grep -q "WILL NOT RUN" || fail "explain skip: $OUT"
+expect_rc 0 K runs a --explain count --date 2025-01-02
+echo "$OUT" | grep -q "consumes iceberg://warehouse/s.t = snapshot [0-9]" || fail "explain table: $OUT"
+# nothing changed: nothing runs
+run
+want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "1 1 1" "idempotent re-run"
+# a new file in the folder: copy runs again (plain does not: its key did not change), count does not
+echo b > "$P/raw/in/2.txt"
+expect_rc 0 K runs a --explain copy --date 2025-01-02
+echo "$OUT" | grep -q "WILL RUN: .* a consumed asset changed" || fail "explain change: $OUT"
+echo "$OUT" | grep -q "raw/in: now 2 files sha256 [0-9a-f]*, was 1 files sha256" || fail "explain which: $OUT"
+run
+want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "2 1 1" "after a new file"
+want "$(cat "$P/copied.txt" | tr -d '\n')" "ab" "copied"
+# a new snapshot of the table: count runs again
+"$KILN_BIN" sql --warehouse "$P/warehouse" -c "insert into s.t values (2)" >/dev/null
+expect_rc 0 K runs a --explain count --date 2025-01-02
+echo "$OUT" | grep -q "a consumed asset changed" || fail "explain table change: $OUT"
+run
+want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "2 2 1" "after a new snapshot"
+want "$(cat "$P/count.txt")" 2 "count after"
+# another date: everything runs for it
+expect_rc 0 K dags run a --date 2025-01-03
+want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "3 3 2" "another date"
+echo "flow_assets: ok"
