@@ -314,7 +314,7 @@ const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t
 static const char *const task_keys[] = {
     "type", "command", "env", "cwd", "needs", "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
     "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces", "consumes",
-    "path", "poke_interval", "mode", "soft_fail",
+    "path", "asset", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
     "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
@@ -520,6 +520,8 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_int(L, map_get(m, "priority_weight"), "priority_weight", -1000000, 1000000, &t->priority_weight);
     read_bool(L, map_get(m, "depends_on_past"), "depends_on_past", &t->depends_on_past);
     read_str(L, map_get(m, "path"), "path", &t->sensor_path);
+    if (!map_get(m, "path"))
+        read_str(L, map_get(m, "asset"), "asset", &t->sensor_path); /* sensor.asset */
     read_dur(L, map_get(m, "poke_interval"), "poke_interval", &t->poke_interval_ms);
     read_bool(L, map_get(m, "soft_fail"), "soft_fail", &t->soft_fail);
     if ((n = map_get(m, "mode")) && want_scalar(L, n, "mode")) {
@@ -876,9 +878,16 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
                  t->id);
         if (t->soft_fail && map_get(v, "soft_fail"))
             diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
-    } else if (!strcmp(t->type, "sensor.file")) {
-        if (!t->sensor_path)
-            diag(L, k, "task '%s': sensor.file needs path: (the file to wait for)", t->id);
+    } else if (!strcmp(t->type, "sensor.file") || !strcmp(t->type, "sensor.asset")) {
+        int asset = !strcmp(t->type, "sensor.asset");
+        if (!asset && (!t->sensor_path || map_get(v, "asset")))
+            diag(L, map_get(v, "asset") ? map_get(v, "asset") : k,
+                 "task '%s': sensor.file needs path: (the file to wait for)%s", t->id,
+                 map_get(v, "asset") ? ", not asset:" : "");
+        if (asset && (!t->sensor_path || map_get(v, "path")))
+            diag(L, map_get(v, "path") ? map_get(v, "path") : k,
+                 "task '%s': sensor.asset needs asset: (iceberg://WAREHOUSE/ns.table or a path)%s", t->id,
+                 map_get(v, "path") ? ", not path:" : "");
         if (t->argv.len)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': a sensor has no command", t->id);
         if (!t->timeout_ms)
@@ -913,8 +922,9 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     else if (!strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
         diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
     else
-        diag(L, at, "task '%s': unknown task type '%s' (command, sensor.file, job.gh_events, models.build, sql)", t->id,
-             t->type);
+        diag(L, at,
+             "task '%s': unknown task type '%s' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql)",
+             t->id, t->type);
     /* a setting of another task type is a mistake, not something to ignore */
     for (size_t i = 0; t->type && i + 1 < v->nkids; i += 2) {
         const ynode *kk = v->kids[i];
@@ -934,7 +944,11 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         check_template(L, d, t, on ? on : k, t->opt_vals.items[i], name);
     }
     if (t->sensor_path)
-        check_template(L, d, t, map_get(v, "path") ? map_get(v, "path") : k, t->sensor_path, "path");
+        check_template(L, d, t,
+                       map_get(v, "path")    ? map_get(v, "path")
+                       : map_get(v, "asset") ? map_get(v, "asset")
+                                             : k,
+                       t->sensor_path, map_get(v, "path") ? "path" : "asset");
     if (t->cwd)
         check_template(L, d, t, map_get(v, "cwd") ? map_get(v, "cwd") : k, t->cwd, "cwd");
     if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {

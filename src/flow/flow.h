@@ -42,7 +42,7 @@ typedef struct kiln_flow_task {
     int retries;
     int64_t retry_delay_ms, max_retry_delay_ms, timeout_ms; /* 0 = none (timeout) */
     int exp_backoff;
-    char *sensor_path;        /* sensor.file: the file to wait for (relative to the project) */
+    char *sensor_path;        /* sensor.file: the file to wait for (relative to the project); sensor.asset: the asset */
     int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
     int reschedule;           /* sensors: mode reschedule (no slot held between pokes) */
     int soft_fail;            /* sensors: a timeout makes the task skipped, not failed (Airflow's soft_fail) */

@@ -718,7 +718,7 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 static int record_assets(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
-    if (!strcmp(k->type, "command") || !strcmp(k->type, "sensor.file"))
+    if (!strcmp(k->type, "command") || !strncmp(k->type, "sensor.", 7))
         return 0;
     char *lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
     char *rp = lp ? kiln_sprintf("%s.result", lp) : NULL;
@@ -1119,11 +1119,41 @@ static int sensor_poke(sched *s, ti *t)
         goto done;
     }
     struct stat sb;
-    int there = stat(path, &sb) == 0;
+    int there;
     int64_t waited = now_ms() - t->sensor_start_ms;
     t->pokes++;
-    log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
-               there ? "is there" : "is not there yet");
+    if (!strcmp(k->type, "sensor.asset")) {
+        /* a new materialization: the asset's state differs from the one
+         * this task's last success saw (t->inputs), or, never seen, exists */
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_flow_task one = *k;
+        char *names[1] = {rpath};
+        one.consumes.items = names;
+        one.consumes.len = 1;
+        if ((rc = kiln_flow__inputs(s->p->dir, &one, s->o->branch, &b, s->err)) ||
+            (rc = kiln_buf_putc(&b, 0, s->err))) {
+            kiln_buf_free(&b);
+            goto done;
+        }
+        const char *st = strstr(b.data, " = ");
+        int absent = st && !strncmp(st + 3, "absent", 6);
+        there = !absent && (!t->inputs || strcmp(t->inputs, b.data) != 0);
+        log_append(log, "poke %d after %.3gs: %.*s%s\n", t->pokes, (double)waited / 1000.0, (int)(b.len - 2), b.data,
+                   there    ? ": a new materialization"
+                   : absent ? ": not there yet"
+                            : ": unchanged since the last success");
+        if (there) {
+            kiln_free(t->inputs);
+            t->inputs = kiln_buf_detach(&b, NULL); /* recorded with the key: the next run waits for a newer one */
+        } else {
+            kiln_buf_free(&b);
+        }
+    } else {
+        there = stat(path, &sb) == 0;
+        log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
+                   there ? "is there" : "is not there yet");
+    }
     if (there || waited >= k->timeout_ms) {
         char note[300];
         if (!k->reschedule)
@@ -1132,8 +1162,10 @@ static int sensor_poke(sched *s, ti *t)
         if (there) {
             rc = try_ended(s, t, 0, 0, NULL);
         } else {
-            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (%s)",
-                     (double)k->timeout_ms / 1000.0, rpath, k->soft_fail ? "soft_fail: skipped" : "not retried");
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not %s (%s)",
+                     (double)k->timeout_ms / 1000.0, rpath,
+                     strcmp(k->type, "sensor.asset") ? "appear" : "get a new materialization",
+                     k->soft_fail ? "soft_fail: skipped" : "not retried");
             t->attempts = k->retries + 1;
             t->soft_timeout = k->soft_fail;
             rc = try_ended(s, t, 1, 0, note);
@@ -1144,7 +1176,9 @@ static int sensor_poke(sched *s, ti *t)
         pool_release(s, t);
         t->state = S_RESCHEDULE;
         t->gen++;
-        if ((rc = store_ti(s, t, "waiting for the file (reschedule mode: no slot held)")))
+        if ((rc = store_ti(s, t,
+                           strcmp(k->type, "sensor.asset") ? "waiting for the file (reschedule mode: no slot held)"
+                                                           : "waiting for the asset (reschedule mode: no slot held)")))
             goto done;
     } else {
         t->state = S_RUNNING;
@@ -1187,6 +1221,21 @@ static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
     t->state = S_RUNNING;
     t->sensing = 1;
     t->pokes = 0;
+    if (!strcmp(k->type, "sensor.asset")) { /* what the last success of this task saw (any date) */
+        sqlite3_stmt *st = NULL;
+        kiln_free(t->inputs);
+        t->inputs = NULL;
+        if ((rc = kiln_flow__q(&s->st, &st, s->err,
+                               "SELECT inputs FROM idem_key WHERE dag=?1 AND task=?2 AND inputs IS NOT NULL"
+                               " ORDER BY succeeded_at DESC, rowid DESC LIMIT 1",
+                               "ss", s->d->id, k->id)))
+            goto done;
+        if (sqlite3_step(st) == SQLITE_ROW && !(t->inputs = kiln_strdup((const char *)sqlite3_column_text(st, 0))))
+            rc = KILN_OOM(s->err);
+        sqlite3_finalize(st);
+        if (rc)
+            goto done;
+    }
     if (!k->reschedule)
         s->nsensing++;
     s->res->tries_started++;
@@ -1213,7 +1262,7 @@ static int start_ti(sched *s, ti *t)
     int rc = claim_ti(s, t, &fd, &prev_tries);
     if (rc <= 0)
         return rc;
-    if (!strcmp(k->type, "sensor.file"))
+    if (!strncmp(k->type, "sensor.", 7))
         return sensor_begin(s, t, fd, prev_tries);
     return spawn_try(s, t, fd, prev_tries);
 }

@@ -54,4 +54,33 @@ want "$(cat "$P/count.txt")" 2 "count after"
 # another date: everything runs for it
 expect_rc 0 K dags run a --date 2025-01-03
 want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "3 3 2" "another date"
+
+# sensor.asset: waits for a new materialization of the table since its last success
+cat > "$P/dags/w.yml" <<'YML'
+schedule: "@daily"
+start_date: 2025-01-01
+tasks:
+  wait: {type: sensor.asset, asset: 'iceberg://warehouse/s.t', poke_interval: 100ms, timeout: 4s, mode: reschedule}
+  after: {type: command, command: [sh, -c, 'echo run >> after-runs'], needs: [wait]}
+YML
+expect_rc 0 K dags run w --date 2025-01-02   # never seen: the table exists -> at once
+want "$(lines "$P/after-runs")" 1 "sensor first run"
+( sleep 1; "$KILN_BIN" sql --warehouse "$P/warehouse" -c "insert into s.t values (3)" >/dev/null ) &
+expect_rc 0 K dags run w --date 2025-01-03   # waits until the insert
+wait
+want "$(lines "$P/after-runs")" 2 "sensor after a new snapshot"
+L="$P/.kiln/logs/w/wait/2025-01-03T00:00:00Z/try-1.log"
+grep -q "unchanged since the last success" "$L" || fail "sensor waited: $(cat "$L")"
+grep -q "snapshot [0-9]*: a new materialization" "$L" || fail "sensor saw it: $(cat "$L")"
+expect_rc 1 K dags run w --date 2025-01-04   # nothing new: the sensor times out
+echo "$OUT" | grep -q "did not get a new materialization" || fail "sensor timeout: $OUT"
+want "$(lines "$P/after-runs")" 2 "no run without a new snapshot"
+expect_rc 0 K dags run w --date 2025-01-02   # a finished date: skipped by its key, no wait
+# validation: sensor.asset needs asset:
+cat > "$P/dags/bad.yml" <<'YML'
+tasks:
+  s: {type: sensor.asset, path: x}
+YML
+expect_rc 3 K dags validate
+echo "$OUT" | grep -q "bad.yml:2:.*sensor.asset needs asset:" || fail "validate: $OUT"
 echo "flow_assets: ok"
