@@ -317,7 +317,9 @@ static const char *const task_keys[] = {
     "path", "asset", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
-    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
+    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
+    /* table.fast_forward / table.expire */
+    "table", "from", "to", "older_than", "retain_last", "dry_run", NULL};
 
 static int key_known(const char *const *keys, const char *k);
 
@@ -337,9 +339,11 @@ static const lib_type lib_types[] = {
       "branch", NULL},
      NULL},
     {"sql", {"sql", "warehouse", NULL}, "sql"},
+    {"table.fast_forward", {"warehouse", "table", "from", "to", NULL}, "table"},
+    {"table.expire", {"warehouse", "table", "older_than", "retain_last", "dry_run", NULL}, "table"},
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)
-static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", NULL};
+static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", "dry_run", NULL};
 
 static const lib_type *lib_type_find(const char *type)
 {
@@ -900,6 +904,13 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
                  "task '%s': a %s task has no command (it runs kiln's library call)", t->id, t->type);
         if (lt->required && !kiln_flow_task_opt(t, lt->required))
             diag(L, k, "task '%s': %s needs %s:", t->id, t->type, lt->required);
+        if (!strcmp(t->type, "table.fast_forward") && !kiln_flow_task_opt(t, "from"))
+            diag(L, k, "task '%s': table.fast_forward needs from: (the branch to move to)", t->id);
+        const char *ot = kiln_flow_task_opt(t, "older_than");
+        int64_t ot_ms;
+        if (ot && !kiln_flow__is_template(ot) && kiln_flow_parse_duration(ot, &ot_ms) != 0)
+            diag(L, map_get(v, "older_than"), "task '%s': older_than: '%s' is not a duration (7d, 12h, 30m)", t->id,
+                 ot);
         if (!strcmp(t->type, "job.gh_events")) {
             const char *wh = kiln_flow_task_opt(t, "warehouse"), *o = kiln_flow_task_opt(t, "out"),
                        *f = kiln_flow_task_opt(t, "format");
@@ -923,7 +934,8 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
         diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
     else
         diag(L, at,
-             "task '%s': unknown task type '%s' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql)",
+             "task '%s': unknown task type '%s' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql, "
+             "table.fast_forward, table.expire)",
              t->id, t->type);
     /* a setting of another task type is a mistake, not something to ignore */
     for (size_t i = 0; t->type && i + 1 < v->nkids; i += 2) {

@@ -1,8 +1,9 @@
 /*
  * task_lib.c - the task types that are kiln library calls rather than
  * programs: job.gh_events (the engine's GitHub-events job for the run's
- * data interval), models.build (the models layer's `build`) and sql (SQL
- * over the warehouse's Iceberg tables).
+ * data interval), models.build (the models layer's `build`), sql (SQL
+ * over the warehouse's Iceberg tables), table.fast_forward and
+ * table.expire (the lake's branch fast-forward and snapshot expiry).
  *
  * The runner renders the task's settings (templates) into a libcall, the
  * local executor forks and the child calls kiln_flow__lib_main: the same
@@ -14,6 +15,7 @@
 #include "flow_int.h"
 
 #include "engine/gh_events.h"
+#include "lake/lake.h"
 #include "models/models.h"
 #include "sql/sql.h"
 
@@ -166,6 +168,24 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
             ARG("--full-refresh");
         if (opt_true(c, "fail_fast"))
             ARG("--fail-fast");
+    } else if (!strcmp(c->type, "table.fast_forward")) {
+        ARG("table");
+        ARG("--warehouse");
+        ARG(opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse");
+        ARG("fast-forward");
+        ARG(opt(c, "table"));
+        ARG(opt(c, "from"));
+        OPT("--to", "to");
+    } else if (!strcmp(c->type, "table.expire")) {
+        ARG("table");
+        ARG("--warehouse");
+        ARG(opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse");
+        ARG("expire");
+        ARG(opt(c, "table"));
+        OPT("--older-than", "older_than");
+        OPT("--retain-last", "retain_last");
+        if (opt_true(c, "dry_run"))
+            ARG("--dry-run");
     } else if (!strcmp(c->type, "sql")) {
         ARG("sql");
         ARG("--warehouse");
@@ -364,6 +384,110 @@ done:
     return ec;
 }
 
+/* ---- table.fast_forward / table.expire: the lake's calls (as `kiln table
+ * fast-forward` / `kiln table expire`), no program started */
+
+static int open_table(const kiln_flow__libcall *c, const char *what, kiln_lake_catalog **cat, kiln_lake_table **t)
+{
+    kiln_err err = {0};
+    const char *wh = opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse";
+    char *db = kiln_sprintf("%s/catalog.db", wh);
+    struct stat st;
+    int have = db && stat(db, &st) == 0;
+    kiln_free(db);
+    if (!have) {
+        fprintf(stderr, "kiln: error %s: warehouse not found: %s\n", what, wh);
+        return 4;
+    }
+    if (kiln_lake_catalog_open(cat, wh, KILN_LAKE_CATALOG_SQLITE, &err) != 0 ||
+        kiln_lake_table_load(t, *cat, opt(c, "table"), &err) != 0)
+        return fail(what, &err);
+    return 0;
+}
+
+/* A materialization record for the runner (KILN_RESULT_FILE). */
+static void result_line(const char *table, int64_t snapshot_id)
+{
+    const char *rf = getenv("KILN_RESULT_FILE");
+    FILE *f = rf && *rf ? fopen(rf, "w") : NULL;
+    if (f) {
+        fprintf(f, "%s\t%lld\t\t0\n", table, (long long)snapshot_id);
+        fclose(f);
+    }
+}
+
+static int run_table_fast_forward(const kiln_flow__libcall *c)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    const char *to = opt(c, "to") ? opt(c, "to") : "main", *from = opt(c, "from");
+    int ec = open_table(c, "table.fast_forward", &cat, &t);
+    if (!ec) {
+        const kiln_lake_ref *fr = kiln_lake_meta_ref(kiln_lake_table_meta(t), from);
+        const kiln_lake_ref *tr = kiln_lake_meta_ref(kiln_lake_table_meta(t), to);
+        if (fr && tr && fr->snapshot_id == tr->snapshot_id) {
+            printf("table.fast_forward: %s: %s is already at %s's head %lld; nothing to do\n", opt(c, "table"), to,
+                   from, (long long)fr->snapshot_id);
+        } else if (kiln_lake_fast_forward(t, to, from, &err) != 0) {
+            ec = fail("table.fast_forward", &err);
+        } else {
+            int64_t id = kiln_lake_meta_ref(kiln_lake_table_meta(t), to)->snapshot_id;
+            printf("table.fast_forward: %s: %s is now at %lld (%s's head)\n", opt(c, "table"), to, (long long)id, from);
+            result_line(opt(c, "table"), id);
+        }
+    }
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return ec;
+}
+
+static int run_table_expire(const kiln_flow__libcall *c)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    kiln_lake_expire_opts o = {.older_than_ms = -1, .dry_run = opt_true(c, "dry_run")};
+    if (opt(c, "older_than")) {
+        int64_t age = 0;
+        if (kiln_flow_parse_duration(opt(c, "older_than"), &age) != 0) {
+            fprintf(stderr, "kiln: error table.expire: older_than: '%s' is not a duration (7d, 12h, 30m)\n",
+                    opt(c, "older_than"));
+            return 2;
+        }
+        o.older_than_ms = kiln_now_micros() / 1000 - age;
+    }
+    if (opt(c, "retain_last")) {
+        char *end = NULL;
+        long v = strtol(opt(c, "retain_last"), &end, 10);
+        if (!end || *end || v < 1 || v > 1000000) {
+            fprintf(stderr, "kiln: error table.expire: retain_last: '%s' is not a whole number >= 1\n",
+                    opt(c, "retain_last"));
+            return 2;
+        }
+        o.retain_last = (int)v;
+    }
+    size_t nfiles = 0;
+    o.on_expired = kiln_lake_expire_delete_unreachable; /* as `kiln table expire`: unreachable files go */
+    o.ctx = &nfiles;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int ec = open_table(c, "table.expire", &cat, &t);
+    if (!ec && kiln_lake_expire(t, &o, &ids, &n, &err) != 0)
+        ec = fail("table.expire", &err);
+    else if (!ec) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s %lld\n", o.dry_run ? "would expire" : "expired", (long long)ids[i]);
+        printf("table.expire: %s: %zu snapshot(s) %s; %zu file(s) %s; %zu snapshot(s) remain\n", opt(c, "table"), n,
+               o.dry_run ? "would be expired (dry run)" : "expired", nfiles, o.dry_run ? "would be deleted" : "deleted",
+               kiln_lake_table_meta(t)->nsnapshots);
+    }
+    kiln_free(ids);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return ec;
+}
+
 /* Test and demo hook: KILN_FAILPOINT="flow.task=DAG.TASK[@YYYY-MM-DD]:fail-tries=N[,...]"
  * makes tries 1..N of that task instance fail (exit 1) before the call. */
 static int failpoint(void)
@@ -424,6 +548,10 @@ int kiln_flow__lib_main(void *arg)
         return run_models_build(c);
     if (!strcmp(c->type, "sql"))
         return run_sql(c);
+    if (!strcmp(c->type, "table.fast_forward"))
+        return run_table_fast_forward(c);
+    if (!strcmp(c->type, "table.expire"))
+        return run_table_expire(c);
     fprintf(stderr, "kiln: error: task type '%s' has no library call\n", c->type);
     return 70;
 }
