@@ -1164,6 +1164,27 @@ static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
             goto done;
         }
     }
+    const ynode *lurl = map_get(map_get(flow, "lineage"), "url");
+    if (lurl && !is_null(lurl)) {
+        if (lurl->kind != 's' || (strncmp(lurl->text, "http://", 7) && strncmp(lurl->text, "https://", 8))) {
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.lineage.url: want an http:// or https:// URL", path,
+                              lurl->line, lurl->col);
+            goto done;
+        }
+        if (!(p->lineage_url = kiln_strdup(lurl->text))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
+    p->lineage_timeout_ms = 5000;
+    const ynode *lto = map_get(map_get(flow, "lineage"), "timeout");
+    if (lto && !is_null(lto) &&
+        (lto->kind != 's' || kiln_flow_parse_duration(lto->text, &p->lineage_timeout_ms) != 0 ||
+         p->lineage_timeout_ms <= 0)) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.lineage.timeout: want a duration (5s)", path, lto->line,
+                          lto->col);
+        goto done;
+    }
     const ynode *par = map_get(flow, "parallelism");
     if (par) {
         char *end = NULL;
@@ -1266,6 +1287,7 @@ void kiln_flow_project_free(kiln_flow_project *p)
     kiln_free(p->dir);
     kiln_free(p->state_dir);
     kiln_free(p->lineage_file);
+    kiln_free(p->lineage_url);
     for (size_t i = 0; i < p->nalerts; i++) {
         kiln_flow_alert *a = &p->alerts[i];
         kiln_free(a->name);

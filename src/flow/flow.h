@@ -105,6 +105,8 @@ typedef struct kiln_flow_project {
     size_t npools;
     int parallelism;    /* kiln.yml flow.parallelism, default 32 */
     char *lineage_file; /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
+    char *lineage_url;  /* kiln.yml flow.lineage.url: POST each event there (Marquez: .../api/v1/lineage); NULL = off */
+    int64_t lineage_timeout_ms; /* flow.lineage.timeout per POST (default 5 s) */
     kiln_flow_alert *alerts;
     size_t nalerts;
 } kiln_flow_project;

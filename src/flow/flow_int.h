@@ -81,6 +81,9 @@ void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]
 /* Hash the files of the dbt project in project_dir into h (models.build keys). */
 void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
 
+/* lineage.c: close the HTTP sender's pipe (it sends what is left, then exits). */
+void kiln_flow__lineage_close(void);
+
 /* assets.c: the state of t's consumed assets, one "ASSET = STATE" line each
  * (an Iceberg table's snapshot id on main or on branch, a path's files
  * fingerprint), appended to out. Empty when t consumes nothing. */

@@ -1974,5 +1974,6 @@ done:
     kiln_free(s.task_pool);
     kiln_free(dates);
     kiln_flow__store_close(&s.st);
+    kiln_flow__lineage_close();
     return rc;
 }
