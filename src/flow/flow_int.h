@@ -45,7 +45,7 @@ void kiln_flow__uuid7(char out[37]);
  * task to p->lineage_file; nothing when lineage is off. */
 int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
-                            const char *error_msg, kiln_err *err);
+                            const char *error_msg, const char *extra_outputs, kiln_err *err);
 
 /* Rewrite STATE_DIR/metrics.prom from the store (metrics.c). */
 int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err);

@@ -284,7 +284,7 @@ void kiln_flow__lineage_close(void)
 
 int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
-                            const char *error_msg, kiln_err *err)
+                            const char *error_msg, const char *extra_outputs, kiln_err *err)
 {
     if (!p->lineage_file && !p->lineage_url)
         return 0;
@@ -348,6 +348,10 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
         rc = kiln_buf_printf(&b, err, ",\"outputs\":");
     if (!rc)
         rc = datasets(&b, p, &t->produces, err);
+    if (!rc && extra_outputs && *extra_outputs) { /* models.build's tables, facets included */
+        b.len--;                                  /* the ']' */
+        rc = kiln_buf_printf(&b, err, "%s%s]", t->produces.len ? "," : "", extra_outputs);
+    }
     if (!rc)
         rc = kiln_buf_printf(&b, err, "}\n");
     if (!rc && p->lineage_url)

@@ -691,9 +691,26 @@ static int64_t retry_delay_ms(const sched *s, const ti *t)
 static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
 {
     kiln_err e = {0};
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *extra = NULL, *lp = NULL;
+    /* models.build: the model tables it built, with schema and column
+     * lineage facets, left by the try next to its log */
+    if ((s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
+        (lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number))) {
+        char *path = kiln_sprintf("%s.lineage", lp);
+        size_t n = 0;
+        kiln_err e2 = {0};
+        if (path && !strcmp(type, "COMPLETE") && kiln_file_read(path, (size_t)64 << 20, &extra, &n, &e2) != 0)
+            extra = NULL;
+        if (path && strcmp(type, "START"))
+            unlink(path);
+        kiln_free(path);
+        kiln_free(lp);
+    }
     if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type, error_msg,
-                                &e) != 0)
+                                extra, &e) != 0)
         say(s, t, "lineage event not written: %s", e.msg);
+    kiln_free(extra);
 }
 
 /* A try ended: record it (and its key on success) while the task
@@ -954,7 +971,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
-    env = kiln_calloc(k->env.len + 9, sizeof *env);
+    env = kiln_calloc(k->env.len + 10, sizeof *env);
     if (!argv || !env) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -998,7 +1015,9 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
         !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
-        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path)))) {
+        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path))) ||
+        (call && (s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
+         !(env[ne++] = kiln_sprintf("KILN_LINEAGE_FILE=%s.lineage", log_path)))) {
         rc = KILN_OOM(s->err);
         goto done;
     }

@@ -20,8 +20,10 @@
 #include "sql/sql.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct kiln_flow__libcall {
     char *type;
@@ -300,6 +302,151 @@ static int run_gh_events(const kiln_flow__libcall *c)
     return ec;
 }
 
+/* ---- models.build's OpenLineage outputs: each model table it built, with
+ * a schema facet (the Iceberg schema) and a columnLineage facet from the
+ * models layer's column lineage (`kiln lineage MODEL.COLUMN`: the direct
+ * upstream columns). Written as JSON array elements to KILN_LINEAGE_FILE
+ * for the runner's COMPLETE event. */
+
+static json_t *lineage_json(const kiln_models_opts *o, const char *target)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    kiln_err err = {0};
+    if (!m)
+        return NULL;
+    int rc = kiln_models_lineage(o, target, 0, 1, m, &err);
+    fclose(m);
+    json_t *j = rc ? NULL : json_loadb(buf, len, 0, NULL);
+    free(buf);
+    return j;
+}
+
+static void models_lineage_out(const kiln_models_opts *o, const char *path)
+{
+    kiln_models_opts lo = *o;
+    lo.output = "json";
+    lo.resource_types = "model";
+    char *buf = NULL, cwd[4096];
+    size_t len = 0;
+    kiln_err err = {0};
+    kiln_project *p = NULL;
+    kiln_lake_catalog *cat = NULL;
+    kiln_buf out;
+    kiln_buf_init(&out, 0);
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return;
+    int rc = kiln_models_ls(&lo, m, &err);
+    fclose(m);
+    if (rc || kiln_project_load(&p, o, &err) ||
+        kiln_lake_catalog_open(&cat, kiln_project_warehouse(p), KILN_LAKE_CATALOG_SQLITE, &err))
+        goto done;
+    const char *wh = kiln_project_warehouse(p);
+    while (wh[0] == '.' && wh[1] == '/')
+        wh += 2;
+    size_t cl = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    char *ns = cl && !strncmp(wh, cwd, cl) && wh[cl] == '/' ? kiln_sprintf("iceberg://%s", wh + cl + 1)
+                                                            : kiln_sprintf("iceberg://%s", wh);
+    int first = 1;
+    for (char *line = buf, *nl; ns && line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        json_t *node = json_loads(line, 0, NULL);
+        const char *name = json_string_value(json_object_get(node, "name"));
+        const char *mat = json_string_value(json_object_get(json_object_get(node, "config"), "materialized"));
+        char *target = name ? kiln_sprintf("%s.*", name) : NULL;
+        json_t *rows = target && !(mat && !strcmp(mat, "ephemeral")) ? lineage_json(o, target) : NULL;
+        const char *rel =
+            json_string_value(json_object_get(json_array_get(json_object_get(rows, "columns"), 0), "relation"));
+        kiln_lake_table *t = NULL;
+        kiln_err e2 = {0};
+        if (rel && kiln_lake_table_load(&t, cat, rel, &e2) == 0) {
+            const kiln_lake_schema *sc = kiln_lake_meta_current_schema(kiln_lake_table_meta(t));
+            json_t *ds = json_object(), *facets = json_object(), *schema = json_object(), *fields = json_array();
+            json_t *cl_facet = json_object(), *cl_fields = json_object();
+            json_object_set_new(ds, "namespace", json_string(ns));
+            json_object_set_new(ds, "name", json_string(rel));
+            for (size_t i = 0; sc && i < sc->nfields; i++) {
+                char tb[128];
+                json_t *f = json_object();
+                json_object_set_new(f, "name", json_string(sc->fields[i].name));
+                json_object_set_new(f, "type", json_string(kiln_lake_type_str(sc->fields[i].type, tb, sizeof tb)));
+                json_array_append_new(fields, f);
+                char *ct = kiln_sprintf("%s.%s", name, sc->fields[i].name);
+                json_t *lj = ct ? lineage_json(o, ct) : NULL, *inputs = json_array();
+                kiln_free(ct);
+                json_t *x;
+                size_t k;
+                json_array_foreach(json_object_get(lj, "columns"), k, x)
+                {
+                    const char *col = json_string_value(json_object_get(x, "column"));
+                    if (json_integer_value(json_object_get(x, "depth")) != 1 || !col || !strcmp(col, "*"))
+                        continue;
+                    json_t *in = json_object(), *tr = json_object();
+                    json_object_set_new(in, "namespace", json_string(ns));
+                    json_object_set(in, "name", json_object_get(x, "relation"));
+                    json_object_set_new(in, "field", json_string(col));
+                    json_object_set_new(tr, "type", json_string("DIRECT"));
+                    json_object_set_new(
+                        tr, "subtype",
+                        json_string(json_is_true(json_object_get(x, "transformed")) ? "TRANSFORMATION" : "IDENTITY"));
+                    json_object_set_new(in, "transformations", json_pack("[o]", tr));
+                    json_array_append_new(inputs, in);
+                }
+                json_decref(lj);
+                if (json_array_size(inputs))
+                    json_object_set_new(cl_fields, sc->fields[i].name, json_pack("{s:o}", "inputFields", inputs));
+                else
+                    json_decref(inputs);
+            }
+            json_object_set_new(schema, "_producer",
+                                json_string("https://github.com/kiln-data/kiln/tree/v" KILN_VERSION));
+            json_object_set_new(schema, "_schemaURL",
+                                json_string("https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/"
+                                            "SchemaDatasetFacet"));
+            json_object_set_new(schema, "fields", fields);
+            json_object_set_new(cl_facet, "_producer",
+                                json_string("https://github.com/kiln-data/kiln/tree/v" KILN_VERSION));
+            json_object_set_new(cl_facet, "_schemaURL",
+                                json_string("https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/"
+                                            "$defs/ColumnLineageDatasetFacet"));
+            json_object_set_new(cl_facet, "fields", cl_fields);
+            json_object_set_new(facets, "schema", schema);
+            json_object_set_new(facets, "columnLineage", cl_facet);
+            json_object_set_new(ds, "facets", facets);
+            char *txt = json_dumps(ds, JSON_COMPACT);
+            if (txt) {
+                if (!first)
+                    kiln_buf_putc(&out, ',', &err);
+                kiln_buf_append(&out, txt, strlen(txt), &err);
+                first = 0;
+                free(txt);
+            }
+            json_decref(ds);
+        }
+        kiln_lake_table_free(t);
+        json_decref(rows);
+        json_decref(node);
+        kiln_free(target);
+    }
+    kiln_free(ns);
+    if (out.len) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fwrite(out.data, 1, out.len, f);
+            fclose(f);
+        }
+    }
+done:
+    kiln_buf_free(&out);
+    kiln_lake_catalog_free(cat);
+    kiln_project_free(p);
+    free(buf);
+}
+
 static int run_models_build(const kiln_flow__libcall *c)
 {
     kiln_err err = {0};
@@ -343,6 +490,9 @@ static int run_models_build(const kiln_flow__libcall *c)
     o.vars = nv ? vars.data : NULL;
     int failed = 0;
     rc = kiln_models_run("build", &o, stdout, &failed, &err);
+    const char *lf = getenv("KILN_LINEAGE_FILE");
+    if (rc >= 0 && !failed && lf && *lf)
+        models_lineage_out(&o, lf);
     kiln_buf_free(&vars);
     if (rc < 0)
         return fail("models.build", &err);

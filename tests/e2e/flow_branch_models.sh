@@ -37,6 +37,8 @@ cat > "$P/tests/no_big_days.sql" <<'SQL'
 select * from {{ ref('daily') }} where amount > 100
 SQL
 cat > "$P/kiln.yml" <<YML
+flow:
+  lineage: {file: .kiln/lineage.ndjson}
 alerts:
   note: {type: command, command: [sh, -c, 'echo "\$KILN_ALERT_EVENT \$KILN_ALERT_MESSAGE" >> "\$0"', "$P/alerts.txt"]}
 YML
@@ -87,4 +89,23 @@ want "$(heads main)" "$(heads bf)" "main fast-forwarded to bf on every table"
 want "$(S "select group_concat(day || ':' || amount, ' ') from (select * from analytics.daily order by day)")" \
   "2025-02-28:10 2025-03-01:40 2025-03-02:40 2025-03-03:400" "main's daily after the swap"
 want "$(S "select count(*) from raw.orders")" 4 "main's orders after the swap"
+
+# OpenLineage: each successful models.build COMPLETE names the model tables
+# with their schema and column lineage (from the models layer), valid
+# against the published schemas
+f="$P/.kiln/lineage.ndjson"
+node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$f" >/dev/null || fail "lineage schema"
+ev="$(jq -c 'select(.job.name == "shop.build" and .eventType == "COMPLETE")' "$f" | tail -1)"
+[ -n "$ev" ] || fail "no COMPLETE of build"
+d="$(echo "$ev" | jq -c '.outputs[] | select(.name == "analytics.daily")')"
+want "$(echo "$d" | jq -r .namespace)" "iceberg://warehouse" "dataset namespace"
+want "$(echo "$d" | jq -r '[.facets.schema.fields[].name] | join(",")')" "day,region,amount,orders" "schema facet"
+want "$(echo "$d" | jq -r '.facets.columnLineage.fields.day.inputFields | map(.name + "." + .field + " " + .transformations[0].subtype) | join(";")')" \
+  "raw.orders.day IDENTITY" "day's lineage"
+want "$(echo "$d" | jq -r '.facets.columnLineage.fields.region.inputFields | map(.name + "." + .field) | join(";")')" \
+  "analytics.regions.name" "region's lineage"
+want "$(echo "$d" | jq -r '.facets.columnLineage.fields.amount.inputFields | map(.name + "." + .field + " " + .transformations[0].subtype) | join(";")')" \
+  "raw.orders.amount TRANSFORMATION" "amount's lineage"
+[ "$(jq -c 'select(.job.name == "shop.build" and .eventType == "FAIL") | .outputs' "$f" | sort -u)" = "[]" ] ||
+  fail "a failed build reports no outputs"
 echo "flow_branch_models: ok"
