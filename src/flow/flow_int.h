@@ -81,6 +81,14 @@ void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]
 /* Hash the files of the dbt project in project_dir into h (models.build keys). */
 void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
 
+/* metrics.c: loop-lag histogram bounds (ms) and this runner's notes:
+ * its DAG's queue depth now, the lag observations since its last note
+ * (lag_n[KILN_FLOW_LAG_NB + 1] per bucket, +Inf last, and their sum). */
+#define KILN_FLOW_LAG_NB 8
+extern const double kiln_flow__lag_bounds_ms[KILN_FLOW_LAG_NB];
+int kiln_flow__metrics_note(kiln_flow_store *st, const char *dag, int64_t queue_depth, const uint64_t *lag_n,
+                            double lag_sum_ms, kiln_err *err);
+
 /* lineage.c: close the HTTP sender's pipe (it sends what is left, then exits). */
 void kiln_flow__lineage_close(void);
 

@@ -77,6 +77,7 @@ struct ti {
     char base_key[65]; /* the key without the consumed assets' state (key = base_key when none) */
     char *inputs;      /* consumes: the assets' state the key covers ("ASSET = STATE\n"...), or NULL */
     char ol_run[37];   /* OpenLineage runId of the current try */
+    int64_t ready_ms;  /* when it last became ready (queue wait = start - this) */
     int sensing;       /* a sensor try is going on (pokes left) */
     int soft_timeout;  /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
@@ -128,6 +129,12 @@ typedef struct sched {
     size_t bar_failed;
     double bar_start;
     KILN_VEC(int) unlock_after_commit; /* lock fds of ended tries: closed once their outcome is committed */
+    /* metrics.prom: written after the iterations that changed a state, at
+     * most once a second (a pending change is written within a second) */
+    int metrics_dirty;
+    int64_t metrics_last_ms;
+    uint64_t lag_n[KILN_FLOW_LAG_NB + 1]; /* loop lag since the last flush, per bucket */
+    double lag_sum_ms;
     kiln_err *err;
 } sched;
 
@@ -388,6 +395,7 @@ int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t
 
 static int store_ti(sched *s, ti *t, const char *note)
 {
+    s->metrics_dirty = 1;
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     return kiln_flow__x(
@@ -461,6 +469,7 @@ static int make_ready(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
     t->state = S_READY;
+    t->ready_ms = now_ms();
     hent e = {
         .k1 = -(int64_t)k->priority_weight, .k2 = (int64_t)(t->r->idx * s->d->ntasks + t->task), .t = t, .gen = t->gen};
     return heap_push(&s->ready, e, s->err);
@@ -605,12 +614,26 @@ static int alert_resolve(sched *s, ti *t)
     return alert(s, t, t->r, &s->d->on_failure, "resolve", NULL);
 }
 
-/* metrics.prom is a by-product: a failure to write it is reported only. */
+/* metrics.prom is a by-product: a failure to write it is reported only.
+ * This runner's loop lag since the last write and its queue depth go to
+ * the store first (the file is computed from the store). */
 static void metrics(sched *s)
 {
     kiln_err e = {0};
-    if (kiln_flow__metrics_write(&s->st, s->p, &e) != 0 && s->o->progress)
+    size_t depth = 0;
+    for (size_t i = 0; i < s->ready.n; i++)
+        depth += s->ready.v[i].t && s->ready.v[i].t->state == S_READY && s->ready.v[i].gen == s->ready.v[i].t->gen;
+    int rc = kiln_flow__metrics_note(&s->st, s->d->id, s->nfinished == s->nruns ? 0 : (int64_t)depth, s->lag_n,
+                                     s->lag_sum_ms, &e);
+    if (!rc) {
+        memset(s->lag_n, 0, sizeof s->lag_n);
+        s->lag_sum_ms = 0;
+        rc = kiln_flow__metrics_write(&s->st, s->p, &e);
+    }
+    if (rc && s->o->progress)
         fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
+    s->metrics_dirty = 0;
+    s->metrics_last_ms = now_ms();
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -1062,9 +1085,9 @@ rendered:;
     lineage(s, t, "START", NULL);
     if ((rc = kiln_flow__x(&s->st, s->err,
                            "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
-                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
-                           "sssiisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, (int64_t)t->proc.pid, now,
-                           log_path, t->key)))
+                           " log_path, idem_key, queue_wait_ms) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9)",
+                           "sssiisssi", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, (int64_t)t->proc.pid, now,
+                           log_path, t->key, (int64_t)(t->ready_ms ? now_ms() - t->ready_ms : 0))))
         goto done;
     t->state = S_RUNNING;
     t->lock_fd = fd;
@@ -1232,10 +1255,12 @@ static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
     unlink(log_path);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     t->try_start_ms = t->sensor_start_ms = now_ms();
-    if ((rc = kiln_flow__x(&s->st, s->err,
-                           "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
-                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7)",
-                           "sssisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key)))
+    if ((rc =
+             kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
+                          " log_path, idem_key, queue_wait_ms) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7, ?8)",
+                          "sssisssi", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key,
+                          (int64_t)(t->ready_ms ? now_ms() - t->ready_ms : 0))))
         goto done;
     t->state = S_RUNNING;
     t->sensing = 1;
@@ -1539,6 +1564,13 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
+        if (s->metrics_dirty) { /* at most once a second, within a second */
+            int64_t due = s->metrics_last_ms + 1000 - now_ms();
+            if (due <= 0)
+                metrics(s);
+            else if (timeout < 0 || timeout > due)
+                timeout = (int)due;
+        }
         if ((rc = txn_commit(s)))
             break;
         int pr = poll(fds, n, timeout);
@@ -1566,8 +1598,16 @@ static int loop(sched *s)
         if (rc)
             break;
         int64_t now = now_ms();
-        while (s->timers.n && s->timers.v[0].k1 <= now && !rc)
+        while (s->timers.n && s->timers.v[0].k1 <= now && !rc) {
+            /* loop lag: how late a due timer is handled */
+            double lag = (double)(now - s->timers.v[0].k1);
+            size_t b = 0;
+            while (b < KILN_FLOW_LAG_NB && lag > kiln_flow__lag_bounds_ms[b])
+                b++;
+            s->lag_n[b]++;
+            s->lag_sum_ms += lag;
             rc = on_timer(s, heap_pop(&s->timers));
+        }
         if (rc)
             break;
     }
