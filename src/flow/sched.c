@@ -568,8 +568,7 @@ static int finish_run(sched *s, run *r)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     int rc = kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
                           "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
-    if (!rc)
-        metrics(s);
+    s->metrics_dirty = 1; /* written within a second (and when the runner ends) */
     return rc;
 }
 
