@@ -637,6 +637,7 @@ void kiln_flow__dag_free(kiln_flow_dag *d)
     kiln_free(d->path);
     kiln_free(d->project_dir);
     kiln_free(d->schedule);
+    strv_free(&d->schedule_assets);
     kiln_cron_free(&d->cron);
     kiln_free(d->timezone);
     strv_free(&d->param_keys);
@@ -767,8 +768,21 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
     const ynode *n;
     kiln_err e = {0};
     read_str(L, map_get(root, "timezone"), "timezone", &d->timezone);
-    read_str(L, map_get(root, "schedule"), "schedule", &d->schedule);
-    if (d->schedule && strcmp(d->schedule, "@once") != 0 && strcmp(d->schedule, "none") != 0) {
+    const ynode *sn = map_get(root, "schedule");
+    if (sn && sn->kind == 'q') { /* schedule: [assets]: Airflow's dataset-triggered DAGs */
+        read_list(L, sn, "schedule", &d->schedule_assets);
+        if (!d->schedule_assets.len)
+            diag(L, sn, "schedule: an empty list of assets (give asset names, or a cron)");
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_err be = {0};
+        for (size_t i = 0; i < d->schedule_assets.len; i++)
+            kiln_buf_printf(&b, &be, "%s%s", i ? ", " : "assets: ", d->schedule_assets.items[i]);
+        d->schedule = kiln_buf_detach(&b, NULL);
+    } else
+        read_str(L, sn, "schedule", &d->schedule);
+    if (d->schedule && !d->schedule_assets.len && strcmp(d->schedule, "@once") != 0 &&
+        strcmp(d->schedule, "none") != 0) {
         n = map_get(root, "schedule");
         if (kiln_cron_parse(&d->cron, d->schedule, d->timezone, &e) != 0) {
             ynode at = *n;
@@ -1177,6 +1191,14 @@ static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
         }
     }
     p->lineage_timeout_ms = 5000;
+    const ynode *apoll = map_get(flow, "asset_poll_interval");
+    if (apoll && !is_null(apoll) &&
+        (apoll->kind != 's' || kiln_flow_parse_duration(apoll->text, &p->asset_poll_ms) != 0 ||
+         p->asset_poll_ms <= 0)) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.asset_poll_interval: want a duration (30s)", path,
+                          apoll->line, apoll->col);
+        goto done;
+    }
     const ynode *lto = map_get(map_get(flow, "lineage"), "timeout");
     if (lto && !is_null(lto) &&
         (lto->kind != 's' || kiln_flow_parse_duration(lto->text, &p->lineage_timeout_ms) != 0 ||

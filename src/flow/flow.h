@@ -71,6 +71,7 @@ typedef struct kiln_flow_dag {
     int64_t dagrun_timeout_ms;
     kiln_flow_strv param_keys, param_vals; /* params with defaults, as strings */
     kiln_flow_strv tags, on_failure, on_success, on_retry;
+    kiln_flow_strv schedule_assets; /* schedule: [ASSET, ...]: a run when every one has a new materialization */
     kiln_flow_task *tasks;
     size_t ntasks;
     kiln_map *task_index; /* id -> (index + 1) cast to a pointer */
@@ -107,6 +108,8 @@ typedef struct kiln_flow_project {
     char *lineage_file; /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
     char *lineage_url;  /* kiln.yml flow.lineage.url: POST each event there (Marquez: .../api/v1/lineage); NULL = off */
     int64_t lineage_timeout_ms; /* flow.lineage.timeout per POST (default 5 s) */
+    int64_t asset_poll_ms;      /* flow.asset_poll_interval: how often `kiln scheduler` looks at the assets of
+                                 * asset-scheduled DAGs (default 30 s; only when such DAGs exist) */
     kiln_flow_alert *alerts;
     size_t nalerts;
 } kiln_flow_project;

@@ -45,7 +45,10 @@ static const char schema[] =
     /* metrics the runners note for metrics.prom: the scheduler loop's lag
      * (a histogram shared by all runners) and each DAG's queue depth */
     "CREATE TABLE IF NOT EXISTS loop_lag(bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, sum_ms REAL NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS queue_depth(dag TEXT PRIMARY KEY, n INTEGER NOT NULL, updated INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS queue_depth(dag TEXT PRIMARY KEY, n INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    /* asset-scheduled DAGs: each asset's state at the DAG's last run (or when first seen) */
+    "CREATE TABLE IF NOT EXISTS asset_trigger(dag TEXT NOT NULL, asset TEXT NOT NULL, state TEXT NOT NULL,"
+    " seen TEXT NOT NULL, PRIMARY KEY(dag, asset));";
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {

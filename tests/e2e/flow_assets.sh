@@ -83,4 +83,32 @@ tasks:
 YML
 expect_rc 3 K dags validate
 echo "$OUT" | grep -q "bad.yml:2:.*sensor.asset needs asset:" || fail "validate: $OUT"
+
+# schedule: [assets] (Airflow's dataset-triggered DAGs): `kiln scheduler`
+# starts a run when every asset has a new materialization since the last run
+rm "$P/dags/bad.yml"
+K dags pause a >/dev/null; K dags pause w >/dev/null
+printf 'flow: {asset_poll_interval: 200ms}\n' > "$P/kiln.yml"
+cat > "$P/dags/consumer.yml" <<'YML'
+schedule: ['iceberg://warehouse/s.t', raw/in]
+tasks:
+  use: {type: command, command: [sh, -c, 'echo "$KILN_RUN_ID" >> consumer-runs']}
+YML
+expect_rc 0 K dags validate
+"$KILN_BIN" scheduler --project-dir "$P" > "$P/sched.log" 2>&1 &
+sched=$!
+trap 'kill $sched 2>/dev/null || true; rm -rf "$P"' EXIT
+sleep 1.5   # first look: the baseline, no run
+want "$(lines "$P/consumer-runs")" 0 "no run before any new materialization"
+"$KILN_BIN" sql --warehouse "$P/warehouse" -c "insert into s.t values (5)" >/dev/null
+sleep 1.5   # one of two assets is new: still no run
+want "$(lines "$P/consumer-runs")" 0 "no run while raw/in is unchanged"
+echo c > "$P/raw/in/3.txt"
+for i in $(seq 100); do [ "$(lines "$P/consumer-runs")" -ge 1 ] && break; sleep 0.1; done
+want "$(lines "$P/consumer-runs")" 1 "a run once both are new"
+grep -q '^asset_triggered__' "$P/consumer-runs" || fail "run id: $(cat "$P/consumer-runs")"
+sleep 1.5   # nothing new since: no second run
+want "$(lines "$P/consumer-runs")" 1 "no second run"
+grep -q "consumer: every asset it is scheduled on has a new materialization" "$P/sched.log" || fail "log: $(cat "$P/sched.log")"
+kill -TERM $sched; wait $sched || true
 echo "flow_assets: ok"
