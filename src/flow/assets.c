@@ -15,6 +15,7 @@
 #include "lake/lake.h"
 
 #include <dirent.h>
+#include <glob.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -65,8 +66,48 @@ static int walk(const char *root, const char *rel, fentv *out, kiln_err *err)
 
 static int fent_cmp(const void *a, const void *b) { return strcmp(((const fent *)a)->rel, ((const fent *)b)->rel); }
 
+static int fingerprint(fentv *v, kiln_buf *out, kiln_err *err);
+
+/* A glob pattern (the partition a task touches, e.g. raw/gharchive/{{ ds
+ * }}-*.json.gz): the matched files, as a folder's are. */
+static int glob_state(const char *pattern, kiln_buf *out, kiln_err *err)
+{
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int gr = glob(pattern, GLOB_NOSORT, NULL, &g), rc = 0;
+    if (gr == GLOB_NOMATCH || (gr == 0 && g.gl_pathc == 0)) {
+        globfree(&g);
+        return kiln_buf_printf(out, err, "absent");
+    }
+    if (gr != 0) {
+        globfree(&g);
+        return kiln_err_set(err, KILN_EIO, "%s: cannot list the matching files", pattern);
+    }
+    fentv v = {0};
+    for (size_t i = 0; i < g.gl_pathc && !rc; i++) {
+        struct stat st;
+        if (stat(g.gl_pathv[i], &st) != 0 || S_ISDIR(st.st_mode))
+            continue;
+        const char *base = strrchr(g.gl_pathv[i], '/');
+        fent f = {kiln_strdup(base ? base + 1 : g.gl_pathv[i]), (int64_t)st.st_size,
+                  (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+        rc = !f.rel ? KILN_OOM(err) : kiln_vec_push(&v, f, err);
+        if (rc)
+            kiln_free(f.rel);
+    }
+    globfree(&g);
+    if (!rc)
+        rc = fingerprint(&v, out, err);
+    for (size_t i = 0; i < v.len; i++)
+        kiln_free(v.items[i].rel);
+    kiln_vec_free(&v);
+    return rc;
+}
+
 static int path_state(const char *path, kiln_buf *out, kiln_err *err)
 {
+    if (strpbrk(path, "*?["))
+        return glob_state(path, out, err);
     struct stat st;
     if (stat(path, &st) != 0)
         return kiln_buf_printf(out, err, "absent");
@@ -75,7 +116,21 @@ static int path_state(const char *path, kiln_buf *out, kiln_err *err)
                                (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     fentv v = {0};
     int rc = walk(path, "", &v, err);
-    if (!rc) {
+    if (!rc)
+        rc = fingerprint(&v, out, err);
+    for (size_t i = 0; i < v.len; i++)
+        kiln_free(v.items[i].rel);
+    kiln_vec_free(&v);
+    return rc;
+}
+
+static int fingerprint(fentv *vp, kiln_buf *out, kiln_err *err)
+{
+    fentv v = *vp;
+    int rc = 0;
+    if (v.len == 0)
+        return kiln_buf_printf(out, err, "0 files");
+    {
         qsort(v.items, v.len, sizeof *v.items, fent_cmp);
         kiln_sha256 h;
         uint8_t dig[32];
@@ -91,9 +146,6 @@ static int path_state(const char *path, kiln_buf *out, kiln_err *err)
         kiln_hex(dig, 32, hex);
         rc = kiln_buf_printf(out, err, "%zu files sha256 %.16s", v.len, hex);
     }
-    for (size_t i = 0; i < v.len; i++)
-        kiln_free(v.items[i].rel);
-    kiln_vec_free(&v);
     return rc;
 }
 
@@ -147,16 +199,22 @@ static int table_state(const char *wh, const char *name, const char *branch, kil
     return rc;
 }
 
-int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch, kiln_buf *out,
-                      kiln_err *err)
+int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch,
+                      const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err)
 {
     int rc = 0;
     for (size_t i = 0; i < t->consumes.len && !rc; i++) {
-        const char *a = t->consumes.items[i];
+        char *rendered = NULL;
+        if (ctx && kiln_flow__is_template(t->consumes.items[i]) &&
+            (rc = kiln_flow_render(&rendered, t->consumes.items[i], ctx, err)))
+            break;
+        const char *a = rendered ? rendered : t->consumes.items[i];
         char *wh = NULL, *tb = NULL;
         int ice = kiln_flow__asset_iceberg(project_dir, a, &wh, &tb);
-        if (ice < 0)
+        if (ice < 0) {
+            kiln_free(rendered);
             return KILN_OOM(err);
+        }
         if ((rc = kiln_buf_printf(out, err, "%s = ", a)))
             break;
         if (ice)
@@ -168,6 +226,7 @@ int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const ch
         }
         kiln_free(wh);
         kiln_free(tb);
+        kiln_free(rendered);
         if (!rc)
             rc = kiln_buf_putc(out, '\n', err);
     }

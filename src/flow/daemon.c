@@ -207,7 +207,7 @@ static int plan_assets(daemon_st *d, kiln_flow_store *st, const kiln_flow_dag *d
     t.consumes = dag->schedule_assets;
     kiln_buf b;
     kiln_buf_init(&b, 0);
-    int rc = kiln_flow__inputs(d->p->dir, &t, NULL, &b, d->err), changed = 0, n = 0;
+    int rc = kiln_flow__inputs(d->p->dir, &t, NULL, NULL, &b, d->err), changed = 0, n = 0;
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     *launch_now = 0;

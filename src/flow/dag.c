@@ -964,6 +964,8 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     }
     check_templates(L, d, t, map_get(v, "command"), &t->argv, "command");
     check_templates(L, d, t, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
+    check_templates(L, d, t, map_get(v, "consumes") ? map_get(v, "consumes") : k, &t->consumes, "consumes");
+    check_templates(L, d, t, map_get(v, "produces") ? map_get(v, "produces") : k, &t->produces, "produces");
     for (size_t i = 0; i < t->opt_keys.len; i++) {
         const char *name = t->opt_keys.items[i];
         const ynode *on = !strncmp(name, "vars.", 5) ? map_get(v, "vars") : map_get(v, name);

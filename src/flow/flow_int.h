@@ -95,8 +95,8 @@ void kiln_flow__lineage_close(void);
 /* assets.c: the state of t's consumed assets, one "ASSET = STATE" line each
  * (an Iceberg table's snapshot id on main or on branch, a path's files
  * fingerprint), appended to out. Empty when t consumes nothing. */
-int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch, kiln_buf *out,
-                      kiln_err *err);
+int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch,
+                      const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err);
 /* The key of a task that consumes assets: sha256 of its base key and inputs. */
 void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, char out[65]);
 /* "iceberg://WAREHOUSE/ns.table": 1 with *warehouse (absolute) and *table

@@ -90,11 +90,15 @@ static int facet_head(kiln_buf *b, const char *name, const char *schema, kiln_er
     return rc;
 }
 
-static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_strv *v, kiln_err *err)
+static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_strv *v, const kiln_flow_render_ctx *ctx,
+                    kiln_err *err)
 {
     int rc = kiln_buf_putc(b, '[', err);
     for (size_t i = 0; i < v->len && !rc; i++) {
-        const char *a = v->items[i], *sep = strstr(a, "://");
+        char *rendered = NULL; /* a templated name: this interval's partition */
+        if (kiln_flow__is_template(v->items[i]) && kiln_flow_render(&rendered, v->items[i], ctx, err) != 0)
+            rendered = NULL;
+        const char *a = rendered ? rendered : v->items[i], *sep = strstr(a, "://");
         char *ns = NULL, *name = NULL;
         if (sep) {
             const char *path = strchr(sep + 3, '/');
@@ -118,6 +122,7 @@ static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_str
             rc = kiln_buf_putc(b, '}', err);
         kiln_free(ns);
         kiln_free(name);
+        kiln_free(rendered);
     }
     if (!rc)
         rc = kiln_buf_putc(b, ']', err);
@@ -289,6 +294,9 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
     if (!p->lineage_file && !p->lineage_url)
         return 0;
     const kiln_flow_task *t = &d->tasks[task];
+    kiln_flow_render_ctx rctx;
+    kiln_flow_render_ctx_init(&rctx, d, istart, istart, iend, run_id, 0);
+    rctx.task_id = t->id;
     kiln_buf b;
     kiln_buf_init(&b, 1 << 20);
     char now[40], is[32], ie[32], parent[37], job[512];
@@ -343,11 +351,11 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
     if (!rc)
         rc = kiln_buf_printf(&b, err, "},\"inputs\":");
     if (!rc)
-        rc = datasets(&b, p, &t->consumes, err);
+        rc = datasets(&b, p, &t->consumes, &rctx, err);
     if (!rc)
         rc = kiln_buf_printf(&b, err, ",\"outputs\":");
     if (!rc)
-        rc = datasets(&b, p, &t->produces, err);
+        rc = datasets(&b, p, &t->produces, &rctx, err);
     if (!rc && extra_outputs && *extra_outputs) { /* models.build's tables, facets included */
         b.len--;                                  /* the ']' */
         rc = kiln_buf_printf(&b, err, "%s%s]", t->produces.len ? "," : "", extra_outputs);

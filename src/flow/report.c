@@ -123,7 +123,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     char base[65];
     memcpy(base, key, sizeof base);
     if (kt->consumes.len) {
-        if ((rc = kiln_flow__inputs(p->dir, kt, NULL, &inputs, err)) || (rc = kiln_buf_putc(&inputs, 0, err)))
+        kiln_flow_render_ctx ctx;
+        kiln_flow_render_ctx_init(&ctx, d, is, is, ie, "", 0);
+        ctx.task_id = kt->id;
+        if ((rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &inputs, err)) || (rc = kiln_buf_putc(&inputs, 0, err)))
             goto done;
         inputs.len--;
         kiln_flow__key_with_inputs(base, inputs.data, key);

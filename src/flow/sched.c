@@ -875,7 +875,11 @@ static int final_key(sched *s, ti *t)
         return 0;
     kiln_buf b;
     kiln_buf_init(&b, 0);
-    int rc = kiln_flow__inputs(s->p->dir, k, s->o->branch, &b, s->err);
+    kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
+    kiln_flow_render_ctx_init(&ctx, s->d, t->r->istart, t->r->istart, t->r->iend, "", 0);
+    ctx.task_id = k->id;
+    ctx.branch = s->o->branch;
+    int rc = kiln_flow__inputs(s->p->dir, k, s->o->branch, &ctx, &b, s->err);
     if (!rc && !b.data)
         rc = kiln_buf_putc(&b, 0, s->err);
     if (rc) {
@@ -1172,7 +1176,7 @@ static int sensor_poke(sched *s, ti *t)
         char *names[1] = {rpath};
         one.consumes.items = names;
         one.consumes.len = 1;
-        if ((rc = kiln_flow__inputs(s->p->dir, &one, s->o->branch, &b, s->err)) ||
+        if ((rc = kiln_flow__inputs(s->p->dir, &one, s->o->branch, NULL, &b, s->err)) ||
             (rc = kiln_buf_putc(&b, 0, s->err))) {
             kiln_buf_free(&b);
             goto done;
