@@ -778,7 +778,9 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
         kiln_err be = {0};
         for (size_t i = 0; i < d->schedule_assets.len; i++)
             kiln_buf_printf(&b, &be, "%s%s", i ? ", " : "assets: ", d->schedule_assets.items[i]);
-        d->schedule = kiln_buf_detach(&b, NULL);
+        if (d->schedule_assets.len)
+            d->schedule = kiln_buf_detach(&b, NULL);
+        kiln_buf_free(&b);
     } else
         read_str(L, sn, "schedule", &d->schedule);
     if (d->schedule && !d->schedule_assets.len && strcmp(d->schedule, "@once") != 0 &&

@@ -83,6 +83,11 @@ tasks:
 YML
 expect_rc 3 K dags validate
 echo "$OUT" | grep -q "bad.yml:2:.*sensor.asset needs asset:" || fail "validate: $OUT"
+printf 'schedule: []\ntasks: {x: {type: command, command: ["true"]}}\n' > "$P/dags/bad2.yml"
+expect_rc 3 K dags validate
+echo "$OUT" | grep -q "bad2.yml:1:11: schedule: an empty list of assets" || fail "validate empty schedule: $OUT"
+[ "$(echo "$OUT" | grep -c bad2.yml)" = 1 ] || fail "one problem for bad2: $OUT"
+rm "$P/dags/bad2.yml"
 
 # schedule: [assets] (Airflow's dataset-triggered DAGs): `kiln scheduler`
 # starts a run when every asset has a new materialization since the last run
