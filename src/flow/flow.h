@@ -50,7 +50,7 @@ typedef struct kiln_flow_task {
     int pool_slots;
     int priority_weight;
     int depends_on_past;
-    kiln_flow_strv produces, consumes; /* asset names, recorded only */
+    kiln_flow_strv produces, consumes; /* asset names (templates): OpenLineage; consumes' state is in the key */
     /* settings of a library task type (job.gh_events, models.build, sql):
      * name -> value as written (templated; booleans "true"/"false";
      * models.build's vars map as "vars.NAME") */
@@ -223,9 +223,10 @@ typedef struct kiln_flow_run_opts {
     FILE *progress;        /* one line per event, or NULL */
     int bar;               /* progress is a terminal: one redrawn bar (runs done/failed/left,
                            * ETA) instead of a line per task event; failed runs still get a line */
-    const char *branch;    /* backfill --branch: every job.gh_events table write goes to this
-                            * Iceberg branch (created from main's head); when every run
-                            * succeeded, main is fast-forwarded to it on each touched table */
+    const char *branch;    /* backfill --branch: every job.gh_events and models.build table
+                            * write goes to this Iceberg branch (created from main's head);
+                            * when every run succeeded, main is fast-forwarded to it on each
+                            * touched table */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {
