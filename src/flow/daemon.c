@@ -52,7 +52,8 @@ typedef struct daemon_st {
     const kiln_flow_sched_opts *o;
     kiln_flow_project *p;
     KILN_VEC(runner) runners;
-    int64_t next_due; /* earliest interval end still to come, any DAG (0 = none) */
+    int64_t next_due;     /* earliest interval end still to come, any DAG (0 = none) */
+    int64_t asset_due_ms; /* next look at the assets of asset-scheduled DAGs (0 = none) */
     int inot, wd_dags, wd_state;
     kiln_err *err;
 } daemon_st;
@@ -153,8 +154,11 @@ static int launch(daemon_st *d, const kiln_flow_dag *dag, int64_t logical)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        kiln_flow_run_opts o = {
-            .dag = dag->id, .start = logical, .end = logical, .run_type = "scheduled", .progress = stderr};
+        kiln_flow_run_opts o = {.dag = dag->id,
+                                .start = logical,
+                                .end = logical,
+                                .run_type = dag->schedule_assets.len ? "asset_triggered" : "scheduled",
+                                .progress = stderr};
         kiln_flow_result res;
         kiln_err err = {0};
         int code = 0;
@@ -191,6 +195,68 @@ static int launch(daemon_st *d, const kiln_flow_dag *dag, int64_t logical)
     return 0;
 }
 
+/* An asset-scheduled DAG (schedule: [assets], Airflow's datasets): a run
+ * when every asset has a new materialization since the DAG's last run
+ * (its state differs from the one stored then; the first time a DAG is
+ * seen its assets' states are stored without a run, as Airflow only reacts
+ * to updates after a DAG exists). The run's logical date is now. */
+static int plan_assets(daemon_st *d, kiln_flow_store *st, const kiln_flow_dag *dag, int *launch_now)
+{
+    kiln_flow_task t;
+    memset(&t, 0, sizeof t);
+    t.consumes = dag->schedule_assets;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    int rc = kiln_flow__inputs(d->p->dir, &t, NULL, NULL, &b, d->err), changed = 0, n = 0;
+    char now[40];
+    kiln_flow__ts(kiln_now_micros() / 1000000, now);
+    *launch_now = 0;
+    for (const char *q = b.data; !rc && q && *q; n++) {
+        const char *nl = strchr(q, '\n');
+        size_t len = nl ? (size_t)(nl - q) : strlen(q);
+        const char *asset = dag->schedule_assets.items[n < (int)dag->schedule_assets.len ? n : 0];
+        char *state = kiln_strndup(q, len);
+        sqlite3_stmt *st_q = NULL;
+        if (!state) {
+            rc = KILN_OOM(d->err);
+            break;
+        }
+        if (!(rc = kiln_flow__q(st, &st_q, d->err, "SELECT state FROM asset_trigger WHERE dag=?1 AND asset=?2", "ss",
+                                dag->id, asset))) {
+            int have = sqlite3_step(st_q) == SQLITE_ROW;
+            int differs = have && strcmp((const char *)sqlite3_column_text(st_q, 0), state) != 0;
+            sqlite3_finalize(st_q);
+            if (!have) /* first seen: the baseline */
+                rc = kiln_flow__x(st, d->err,
+                                  "INSERT INTO asset_trigger(dag, asset, state, seen) VALUES(?1, ?2, ?3, ?4)", "ssss",
+                                  dag->id, asset, state, now);
+            changed += differs && !strstr(state, " = absent");
+        }
+        kiln_free(state);
+        q += len + (nl ? 1 : 0);
+    }
+    if (!rc && n && changed == n) {
+        /* every asset is new: store what this run is for, then run */
+        const char *q = b.data;
+        for (int i = 0; !rc && i < n; i++) {
+            const char *nl = strchr(q, '\n');
+            size_t len = nl ? (size_t)(nl - q) : strlen(q);
+            char *state = kiln_strndup(q, len);
+            rc = !state
+                     ? KILN_OOM(d->err)
+                     : kiln_flow__x(st, d->err, "UPDATE asset_trigger SET state=?3, seen=?4 WHERE dag=?1 AND asset=?2",
+                                    "ssss", dag->id, dag->schedule_assets.items[i], state, now);
+            kiln_free(state);
+            q += len + (nl ? 1 : 0);
+        }
+        *launch_now = !rc;
+        if (!rc)
+            note(d, "%s: every asset it is scheduled on has a new materialization", dag->id);
+    }
+    kiln_buf_free(&b);
+    return rc;
+}
+
 /* Start the due runs of every DAG; set next_due. */
 static int plan(daemon_st *d)
 {
@@ -198,11 +264,29 @@ static int plan(daemon_st *d)
     int64_t now = kiln_now_micros() / 1000000;
     int rc;
     d->next_due = 0;
+    d->asset_due_ms = 0;
     if ((rc = kiln_flow__store_open(&st, d->p->state_dir, d->err)))
         return rc;
     for (size_t i = 0; i < d->p->ndags && !rc; i++) {
         const kiln_flow_dag *dag = d->p->dags[i];
         int64_t ls, le, nd;
+        if (dag->schedule_assets.len) {
+            d->asset_due_ms = kiln_now_micros() / 1000 + (d->p->asset_poll_ms > 0 ? d->p->asset_poll_ms : 30000);
+            sqlite3_stmt *q;
+            if ((rc = kiln_flow__q(&st, &q, d->err, "SELECT paused FROM dag_pause WHERE dag=?1", "s", dag->id)))
+                break;
+            int paused = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0), go = 0;
+            sqlite3_finalize(q);
+            if (paused || (int)runners_of(d, dag->id) >= dag->max_active_runs)
+                continue;
+            if ((rc = plan_assets(d, &st, dag, &go)) || !go)
+                continue;
+            kiln_flow__store_close(&st); /* no connection may cross the fork */
+            rc = launch(d, dag, kiln_now_micros() / 1000000);
+            if (!rc)
+                rc = kiln_flow__store_open(&st, d->p->state_dir, d->err);
+            continue;
+        }
         if (!dag->has_cron)
             continue;
         if (kiln_cron_next(&dag->cron, now, &nd) == 0 && (!dag->end_date || nd <= dag->end_date) &&
@@ -370,6 +454,13 @@ int kiln_flow_scheduler(const char *project_dir, const kiln_flow_sched_opts *o, 
             int64_t w = (d.next_due - kiln_now_micros() / 1000000) * 1000 + 50;
             /* the wall clock can jump: look again at least every 5 minutes */
             timeout = w < 0 ? 0 : w > 300000 ? 300000 : (int)w;
+        }
+        if (!o->once && !draining && d.asset_due_ms) { /* asset-scheduled DAGs: look at their assets */
+            int64_t w = d.asset_due_ms - kiln_now_micros() / 1000;
+            if (w < 0)
+                w = 0;
+            if (timeout < 0 || w < timeout)
+                timeout = (int)w;
         }
         int pr = poll(fds, n, timeout);
         if (pr < 0 && errno != EINTR) {

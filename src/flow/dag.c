@@ -314,12 +314,14 @@ const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t
 static const char *const task_keys[] = {
     "type", "command", "env", "cwd", "needs", "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
     "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces", "consumes",
-    "path", "poke_interval", "mode", "soft_fail",
+    "path", "asset", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
     "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
     /* ingest.gharchive / ingest.github_api (net13) */
-    "from", "hours", "parallel", "attempts", "what", "user", "api_url", "cache", "budget", "since", NULL};
+    "from", "hours", "parallel", "attempts", "what", "user", "api_url", "cache", "budget", "since",
+    /* table.fast_forward / table.expire */
+    "table", "to", "older_than", "retain_last", "dry_run", NULL};
 
 static int key_known(const char *const *keys, const char *k);
 
@@ -336,7 +338,7 @@ static const lib_type lib_types[] = {
      "in"},
     {"models.build",
      {"project_dir", "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "threads",
-      NULL},
+      "branch", NULL},
      NULL},
     {"sql", {"sql", "warehouse", NULL}, "sql"},
     /* net13: the raw zone's sources (src/ingest), run in-process */
@@ -344,9 +346,11 @@ static const lib_type lib_types[] = {
     {"ingest.github_api",
      {"what", "user", "out", "warehouse", "api_url", "cache", "budget", "filter", "since", "attempts", NULL},
      "what"},
+    {"table.fast_forward", {"warehouse", "table", "from", "to", NULL}, "table"},
+    {"table.expire", {"warehouse", "table", "older_than", "retain_last", "dry_run", NULL}, "table"},
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)
-static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", NULL};
+static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", "dry_run", NULL};
 
 static const lib_type *lib_type_find(const char *type)
 {
@@ -527,6 +531,8 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_int(L, map_get(m, "priority_weight"), "priority_weight", -1000000, 1000000, &t->priority_weight);
     read_bool(L, map_get(m, "depends_on_past"), "depends_on_past", &t->depends_on_past);
     read_str(L, map_get(m, "path"), "path", &t->sensor_path);
+    if (!map_get(m, "path"))
+        read_str(L, map_get(m, "asset"), "asset", &t->sensor_path); /* sensor.asset */
     read_dur(L, map_get(m, "poke_interval"), "poke_interval", &t->poke_interval_ms);
     read_bool(L, map_get(m, "soft_fail"), "soft_fail", &t->soft_fail);
     if ((n = map_get(m, "mode")) && want_scalar(L, n, "mode")) {
@@ -638,6 +644,7 @@ void kiln_flow__dag_free(kiln_flow_dag *d)
     kiln_free(d->path);
     kiln_free(d->project_dir);
     kiln_free(d->schedule);
+    strv_free(&d->schedule_assets);
     kiln_cron_free(&d->cron);
     kiln_free(d->timezone);
     strv_free(&d->param_keys);
@@ -768,8 +775,23 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
     const ynode *n;
     kiln_err e = {0};
     read_str(L, map_get(root, "timezone"), "timezone", &d->timezone);
-    read_str(L, map_get(root, "schedule"), "schedule", &d->schedule);
-    if (d->schedule && strcmp(d->schedule, "@once") != 0 && strcmp(d->schedule, "none") != 0) {
+    const ynode *sn = map_get(root, "schedule");
+    if (sn && sn->kind == 'q') { /* schedule: [assets]: Airflow's dataset-triggered DAGs */
+        read_list(L, sn, "schedule", &d->schedule_assets);
+        if (!d->schedule_assets.len)
+            diag(L, sn, "schedule: an empty list of assets (give asset names, or a cron)");
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_err be = {0};
+        for (size_t i = 0; i < d->schedule_assets.len; i++)
+            kiln_buf_printf(&b, &be, "%s%s", i ? ", " : "assets: ", d->schedule_assets.items[i]);
+        if (d->schedule_assets.len)
+            d->schedule = kiln_buf_detach(&b, NULL);
+        kiln_buf_free(&b);
+    } else
+        read_str(L, sn, "schedule", &d->schedule);
+    if (d->schedule && !d->schedule_assets.len && strcmp(d->schedule, "@once") != 0 &&
+        strcmp(d->schedule, "none") != 0) {
         n = map_get(root, "schedule");
         if (kiln_cron_parse(&d->cron, d->schedule, d->timezone, &e) != 0) {
             ynode at = *n;
@@ -883,9 +905,16 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
                  t->id);
         if (t->soft_fail && map_get(v, "soft_fail"))
             diag(L, map_get(v, "soft_fail"), "task '%s': soft_fail is for sensors", t->id);
-    } else if (!strcmp(t->type, "sensor.file")) {
-        if (!t->sensor_path)
-            diag(L, k, "task '%s': sensor.file needs path: (the file to wait for)", t->id);
+    } else if (!strcmp(t->type, "sensor.file") || !strcmp(t->type, "sensor.asset")) {
+        int asset = !strcmp(t->type, "sensor.asset");
+        if (!asset && (!t->sensor_path || map_get(v, "asset")))
+            diag(L, map_get(v, "asset") ? map_get(v, "asset") : k,
+                 "task '%s': sensor.file needs path: (the file to wait for)%s", t->id,
+                 map_get(v, "asset") ? ", not asset:" : "");
+        if (asset && (!t->sensor_path || map_get(v, "path")))
+            diag(L, map_get(v, "path") ? map_get(v, "path") : k,
+                 "task '%s': sensor.asset needs asset: (iceberg://WAREHOUSE/ns.table or a path)%s", t->id,
+                 map_get(v, "path") ? ", not path:" : "");
         if (t->argv.len)
             diag(L, map_get(v, "command") ? map_get(v, "command") : k, "task '%s': a sensor has no command", t->id);
         if (!t->timeout_ms)
@@ -898,6 +927,13 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
                  "task '%s': a %s task has no command (it runs kiln's library call)", t->id, t->type);
         if (lt->required && !kiln_flow_task_opt(t, lt->required))
             diag(L, k, "task '%s': %s needs %s:", t->id, t->type, lt->required);
+        if (!strcmp(t->type, "table.fast_forward") && !kiln_flow_task_opt(t, "from"))
+            diag(L, k, "task '%s': table.fast_forward needs from: (the branch to move to)", t->id);
+        const char *ot = kiln_flow_task_opt(t, "older_than");
+        int64_t ot_ms;
+        if (ot && !kiln_flow__is_template(ot) && kiln_flow_parse_duration(ot, &ot_ms) != 0)
+            diag(L, map_get(v, "older_than"), "task '%s': older_than: '%s' is not a duration (7d, 12h, 30m)", t->id,
+                 ot);
         if (!strcmp(t->type, "job.gh_events")) {
             const char *wh = kiln_flow_task_opt(t, "warehouse"), *o = kiln_flow_task_opt(t, "out"),
                        *f = kiln_flow_task_opt(t, "format");
@@ -920,8 +956,10 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     else if (!strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
         diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
     else
-        diag(L, at, "task '%s': unknown task type '%s' (command, sensor.file, job.gh_events, models.build, sql)", t->id,
-             t->type);
+        diag(L, at,
+             "task '%s': unknown task type '%s' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql, "
+             "table.fast_forward, table.expire)",
+             t->id, t->type);
     /* a setting of another task type is a mistake, not something to ignore */
     for (size_t i = 0; t->type && i + 1 < v->nkids; i += 2) {
         const ynode *kk = v->kids[i];
@@ -935,13 +973,19 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     }
     check_templates(L, d, t, map_get(v, "command"), &t->argv, "command");
     check_templates(L, d, t, map_get(v, "env") ? map_get(v, "env") : k, &t->env, "env");
+    check_templates(L, d, t, map_get(v, "consumes") ? map_get(v, "consumes") : k, &t->consumes, "consumes");
+    check_templates(L, d, t, map_get(v, "produces") ? map_get(v, "produces") : k, &t->produces, "produces");
     for (size_t i = 0; i < t->opt_keys.len; i++) {
         const char *name = t->opt_keys.items[i];
         const ynode *on = !strncmp(name, "vars.", 5) ? map_get(v, "vars") : map_get(v, name);
         check_template(L, d, t, on ? on : k, t->opt_vals.items[i], name);
     }
     if (t->sensor_path)
-        check_template(L, d, t, map_get(v, "path") ? map_get(v, "path") : k, t->sensor_path, "path");
+        check_template(L, d, t,
+                       map_get(v, "path")    ? map_get(v, "path")
+                       : map_get(v, "asset") ? map_get(v, "asset")
+                                             : k,
+                       t->sensor_path, map_get(v, "path") ? "path" : "asset");
     if (t->cwd)
         check_template(L, d, t, map_get(v, "cwd") ? map_get(v, "cwd") : k, t->cwd, "cwd");
     if (!t->pool && !(t->pool = kiln_strdup("default_pool"))) {
@@ -1145,6 +1189,35 @@ static int load_kiln_yml(kiln_flow_project *p, kiln_err *err)
             goto done;
         }
     }
+    const ynode *lurl = map_get(map_get(flow, "lineage"), "url");
+    if (lurl && !is_null(lurl)) {
+        if (lurl->kind != 's' || (strncmp(lurl->text, "http://", 7) && strncmp(lurl->text, "https://", 8))) {
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.lineage.url: want an http:// or https:// URL", path,
+                              lurl->line, lurl->col);
+            goto done;
+        }
+        if (!(p->lineage_url = kiln_strdup(lurl->text))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+    }
+    p->lineage_timeout_ms = 5000;
+    const ynode *apoll = map_get(flow, "asset_poll_interval");
+    if (apoll && !is_null(apoll) &&
+        (apoll->kind != 's' || kiln_flow_parse_duration(apoll->text, &p->asset_poll_ms) != 0 ||
+         p->asset_poll_ms <= 0)) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.asset_poll_interval: want a duration (30s)", path,
+                          apoll->line, apoll->col);
+        goto done;
+    }
+    const ynode *lto = map_get(map_get(flow, "lineage"), "timeout");
+    if (lto && !is_null(lto) &&
+        (lto->kind != 's' || kiln_flow_parse_duration(lto->text, &p->lineage_timeout_ms) != 0 ||
+         p->lineage_timeout_ms <= 0)) {
+        rc = kiln_err_set(err, KILN_ECONFIG, "%s:%d:%d: flow.lineage.timeout: want a duration (5s)", path, lto->line,
+                          lto->col);
+        goto done;
+    }
     const ynode *par = map_get(flow, "parallelism");
     if (par) {
         char *end = NULL;
@@ -1247,6 +1320,7 @@ void kiln_flow_project_free(kiln_flow_project *p)
     kiln_free(p->dir);
     kiln_free(p->state_dir);
     kiln_free(p->lineage_file);
+    kiln_free(p->lineage_url);
     for (size_t i = 0; i < p->nalerts; i++) {
         kiln_flow_alert *a = &p->alerts[i];
         kiln_free(a->name);

@@ -42,7 +42,7 @@ typedef struct kiln_flow_task {
     int retries;
     int64_t retry_delay_ms, max_retry_delay_ms, timeout_ms; /* 0 = none (timeout) */
     int exp_backoff;
-    char *sensor_path;        /* sensor.file: the file to wait for (relative to the project) */
+    char *sensor_path;        /* sensor.file: the file to wait for (relative to the project); sensor.asset: the asset */
     int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
     int reschedule;           /* sensors: mode reschedule (no slot held between pokes) */
     int soft_fail;            /* sensors: a timeout makes the task skipped, not failed (Airflow's soft_fail) */
@@ -50,7 +50,7 @@ typedef struct kiln_flow_task {
     int pool_slots;
     int priority_weight;
     int depends_on_past;
-    kiln_flow_strv produces, consumes; /* asset names, recorded only */
+    kiln_flow_strv produces, consumes; /* asset names (templates): OpenLineage; consumes' state is in the key */
     /* settings of a library task type (job.gh_events, models.build, sql):
      * name -> value as written (templated; booleans "true"/"false";
      * models.build's vars map as "vars.NAME") */
@@ -71,6 +71,7 @@ typedef struct kiln_flow_dag {
     int64_t dagrun_timeout_ms;
     kiln_flow_strv param_keys, param_vals; /* params with defaults, as strings */
     kiln_flow_strv tags, on_failure, on_success, on_retry;
+    kiln_flow_strv schedule_assets; /* schedule: [ASSET, ...]: a run when every one has a new materialization */
     kiln_flow_task *tasks;
     size_t ntasks;
     kiln_map *task_index; /* id -> (index + 1) cast to a pointer */
@@ -105,6 +106,10 @@ typedef struct kiln_flow_project {
     size_t npools;
     int parallelism;    /* kiln.yml flow.parallelism, default 32 */
     char *lineage_file; /* kiln.yml flow.lineage.file (relative to dir); NULL = off */
+    char *lineage_url;  /* kiln.yml flow.lineage.url: POST each event there (Marquez: .../api/v1/lineage); NULL = off */
+    int64_t lineage_timeout_ms; /* flow.lineage.timeout per POST (default 5 s) */
+    int64_t asset_poll_ms;      /* flow.asset_poll_interval: how often `kiln scheduler` looks at the assets of
+                                 * asset-scheduled DAGs (default 30 s; only when such DAGs exist) */
     kiln_flow_alert *alerts;
     size_t nalerts;
 } kiln_flow_project;
@@ -218,9 +223,10 @@ typedef struct kiln_flow_run_opts {
     FILE *progress;        /* one line per event, or NULL */
     int bar;               /* progress is a terminal: one redrawn bar (runs done/failed/left,
                            * ETA) instead of a line per task event; failed runs still get a line */
-    const char *branch;    /* backfill --branch: every job.gh_events table write goes to this
-                            * Iceberg branch (created from main's head); when every run
-                            * succeeded, main is fast-forwarded to it on each touched table */
+    const char *branch;    /* backfill --branch: every job.gh_events and models.build table
+                            * write goes to this Iceberg branch (created from main's head);
+                            * when every run succeeded, main is fast-forwarded to it on each
+                            * touched table */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {

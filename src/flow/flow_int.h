@@ -45,7 +45,7 @@ void kiln_flow__uuid7(char out[37]);
  * task to p->lineage_file; nothing when lineage is off. */
 int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
-                            const char *error_msg, kiln_err *err);
+                            const char *error_msg, const char *extra_outputs, kiln_err *err);
 
 /* Rewrite STATE_DIR/metrics.prom from the store (metrics.c). */
 int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err);
@@ -80,5 +80,27 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
 void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]);
 /* Hash the files of the dbt project in project_dir into h (models.build keys). */
 void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
+
+/* metrics.c: loop-lag histogram bounds (ms) and this runner's notes:
+ * its DAG's queue depth now, the lag observations since its last note
+ * (lag_n[KILN_FLOW_LAG_NB + 1] per bucket, +Inf last, and their sum). */
+#define KILN_FLOW_LAG_NB 8
+extern const double kiln_flow__lag_bounds_ms[KILN_FLOW_LAG_NB];
+int kiln_flow__metrics_note(kiln_flow_store *st, const char *dag, int64_t queue_depth, const uint64_t *lag_n,
+                            double lag_sum_ms, kiln_err *err);
+
+/* lineage.c: close the HTTP sender's pipe (it sends what is left, then exits). */
+void kiln_flow__lineage_close(void);
+
+/* assets.c: the state of t's consumed assets, one "ASSET = STATE" line each
+ * (an Iceberg table's snapshot id on main or on branch, a path's files
+ * fingerprint), appended to out. Empty when t consumes nothing. */
+int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch,
+                      const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err);
+/* The key of a task that consumes assets: sha256 of its base key and inputs. */
+void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, char out[65]);
+/* "iceberg://WAREHOUSE/ns.table": 1 with *warehouse (absolute) and *table
+ * (caller frees), 0 when asset is not one, -1 out of memory. */
+int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **warehouse, char **table);
 
 #endif

@@ -12,12 +12,22 @@
  * project (namespace "file", absolute path). Each event is one write() on an
  * O_APPEND descriptor, so concurrent runners do not interleave lines. A
  * lineage write that fails is reported and never fails the task.
+ *
+ * flow.lineage.url: each event is also POSTed there (the OpenLineage HTTP
+ * transport; Marquez takes them at /api/v1/lineage) by a sender process of
+ * the runner, fed through a pipe, so a slow or absent endpoint never blocks
+ * a runner: events are sent in order, each with a timeout and retries; one
+ * that cannot be delivered goes to .kiln/lineage.undelivered.ndjson.
  */
 #include "flow_int.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define OL_SCHEMA "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -80,11 +90,15 @@ static int facet_head(kiln_buf *b, const char *name, const char *schema, kiln_er
     return rc;
 }
 
-static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_strv *v, kiln_err *err)
+static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_strv *v, const kiln_flow_render_ctx *ctx,
+                    kiln_err *err)
 {
     int rc = kiln_buf_putc(b, '[', err);
     for (size_t i = 0; i < v->len && !rc; i++) {
-        const char *a = v->items[i], *sep = strstr(a, "://");
+        char *rendered = NULL; /* a templated name: this interval's partition */
+        if (kiln_flow__is_template(v->items[i]) && kiln_flow_render(&rendered, v->items[i], ctx, err) != 0)
+            rendered = NULL;
+        const char *a = rendered ? rendered : v->items[i], *sep = strstr(a, "://");
         char *ns = NULL, *name = NULL;
         if (sep) {
             const char *path = strchr(sep + 3, '/');
@@ -108,19 +122,181 @@ static int datasets(kiln_buf *b, const kiln_flow_project *p, const kiln_flow_str
             rc = kiln_buf_putc(b, '}', err);
         kiln_free(ns);
         kiln_free(name);
+        kiln_free(rendered);
     }
     if (!rc)
         rc = kiln_buf_putc(b, ']', err);
     return rc;
 }
 
+/* ------------------------------------------------------------ HTTP transport */
+
+static size_t discard(char *p, size_t size, size_t n, void *u)
+{
+    (void)p;
+    (void)u;
+    return size * n;
+}
+
+/* POST one event (JSON) to url: 1 when a 2xx came back, else 0 with why.
+ * The one place lineage speaks HTTP (libcurl, as the alerts do). */
+static int lineage_post(const char *url, const char *body, size_t len, int64_t timeout_ms, char *why, size_t whyn)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    int ok = 0;
+    if (!c || !hdr) {
+        snprintf(why, whyn, "curl init failed");
+    } else {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode cr = curl_easy_perform(c);
+        long status = 0;
+        if (cr != CURLE_OK)
+            snprintf(why, whyn, "%s", curl_easy_strerror(cr));
+        else if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status), status >= 200 && status < 300)
+            ok = 1;
+        else
+            snprintf(why, whyn, "HTTP %ld", status);
+    }
+    curl_slist_free_all(hdr);
+    if (c)
+        curl_easy_cleanup(c);
+    return ok;
+}
+
+static int sender_fd = -1;
+static pid_t sender_of; /* the process that started it (a forked child must not write to it) */
+
+/* The sender: reads events (lines) from fd 0 until the runner closes the
+ * pipe, POSTs each (3 tries, 0.5 s then 1 s apart), appends the ones that
+ * failed to the undelivered file. */
+static void sender_main(const char *url, int64_t timeout_ms, const char *undelivered)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    FILE *in = fdopen(0, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while (in && (n = getline(&line, &cap, in)) > 0) {
+        char why[300] = "";
+        int ok = 0;
+        for (int i = 0; i < 3 && !ok; i++) {
+            if (i)
+                usleep((useconds_t)(500000u << (i - 1)));
+            ok = lineage_post(url, line, (size_t)(line[n - 1] == '\n' ? n - 1 : n), timeout_ms, why, sizeof why);
+        }
+        if (!ok) {
+            int fd = open(undelivered, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                if (write(fd, line, (size_t)n) < 0)
+                    (void)0;
+                close(fd);
+            }
+            fprintf(stderr, "kiln: warn lineage: an event was not delivered to the lineage URL: %s\n", why);
+        }
+    }
+    free(line);
+}
+
+static int sender_start(const kiln_flow_project *p, kiln_err *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return kiln_err_set(err, KILN_EIO, "lineage: pipe: %s", strerror(errno));
+    char *undelivered = kiln_sprintf("%s/lineage.undelivered.ndjson", p->state_dir);
+    if (!undelivered) {
+        close(fds[0]);
+        close(fds[1]);
+        return KILN_OOM(err);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* detached (double fork, own session); it holds no task lock: every
+         * descriptor but the pipe and stderr is closed */
+        if (fork() != 0)
+            _exit(0);
+        setsid();
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        dup2(fds[0], 0);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1);
+        for (int fd = 3; fd < 65536; fd++)
+            close(fd);
+        sender_main(p->lineage_url, p->lineage_timeout_ms > 0 ? p->lineage_timeout_ms : 5000, undelivered);
+        _exit(0);
+    }
+    kiln_free(undelivered);
+    close(fds[0]);
+    if (pid < 0) {
+        close(fds[1]);
+        return kiln_err_set(err, KILN_EIO, "lineage: fork: %s", strerror(errno));
+    }
+    waitpid(pid, NULL, 0);
+    fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    sender_fd = fds[1];
+    sender_of = getpid();
+    return 0;
+}
+
+/* Hand one event line to the sender; never waits for the network. */
+static int lineage_send(const kiln_flow_project *p, const char *data, size_t len, kiln_err *err)
+{
+    if (sender_fd >= 0 && sender_of != getpid())
+        sender_fd = -1; /* a forked child: the pipe is its parent's */
+    if (sender_fd < 0) {
+        int rc = sender_start(p, err);
+        if (rc)
+            return rc;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(sender_fd, data + off, len - off);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && errno == EAGAIN && off == 0) {
+            return kiln_err_set(err, KILN_EIO, "lineage URL: the sender is %d KiB behind; event dropped", 1024);
+        } else if (w < 0 && errno == EAGAIN) {
+            usleep(1000); /* the rest of an event already partly in the pipe */
+        } else if (w < 0 && errno != EINTR) {
+            int e = errno;
+            close(sender_fd);
+            sender_fd = -1;
+            return kiln_err_set(err, KILN_EIO, "lineage URL: the sender is gone: %s", strerror(e));
+        }
+    }
+    return 0;
+}
+
+void kiln_flow__lineage_close(void)
+{
+    if (sender_fd >= 0 && sender_of == getpid())
+        close(sender_fd); /* the sender sends what is left, then exits */
+    sender_fd = -1;
+}
+
 int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, size_t task, const char *run_id,
                             int64_t istart, int64_t iend, const char *try_uuid, const char *event_type,
-                            const char *error_msg, kiln_err *err)
+                            const char *error_msg, const char *extra_outputs, kiln_err *err)
 {
-    if (!p->lineage_file)
+    if (!p->lineage_file && !p->lineage_url)
         return 0;
     const kiln_flow_task *t = &d->tasks[task];
+    kiln_flow_render_ctx rctx;
+    kiln_flow_render_ctx_init(&rctx, d, istart, istart, iend, run_id, 0);
+    rctx.task_id = t->id;
     kiln_buf b;
     kiln_buf_init(&b, 1 << 20);
     char now[40], is[32], ie[32], parent[37], job[512];
@@ -175,14 +351,20 @@ int kiln_flow__lineage_emit(const kiln_flow_project *p, const kiln_flow_dag *d, 
     if (!rc)
         rc = kiln_buf_printf(&b, err, "},\"inputs\":");
     if (!rc)
-        rc = datasets(&b, p, &t->consumes, err);
+        rc = datasets(&b, p, &t->consumes, &rctx, err);
     if (!rc)
         rc = kiln_buf_printf(&b, err, ",\"outputs\":");
     if (!rc)
-        rc = datasets(&b, p, &t->produces, err);
+        rc = datasets(&b, p, &t->produces, &rctx, err);
+    if (!rc && extra_outputs && *extra_outputs) { /* models.build's tables, facets included */
+        b.len--;                                  /* the ']' */
+        rc = kiln_buf_printf(&b, err, "%s%s]", t->produces.len ? "," : "", extra_outputs);
+    }
     if (!rc)
         rc = kiln_buf_printf(&b, err, "}\n");
-    if (!rc) {
+    if (!rc && p->lineage_url)
+        rc = lineage_send(p, b.data, b.len, err);
+    if (!rc && p->lineage_file) {
         int fd = open(p->lineage_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len)
             rc = kiln_err_set(err, KILN_EIO, "lineage file %s: %s", p->lineage_file, strerror(errno));

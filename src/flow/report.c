@@ -116,11 +116,38 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     kiln_flow__ts(ie, b);
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         return rc;
+    /* consumed assets: their state now is part of the key */
+    kiln_buf inputs;
+    kiln_buf_init(&inputs, 0);
+    const kiln_flow_task *kt = &d->tasks[k];
+    char base[65];
+    memcpy(base, key, sizeof base);
+    if (kt->consumes.len) {
+        kiln_flow_render_ctx ctx;
+        kiln_flow_render_ctx_init(&ctx, d, is, is, ie, "", 0);
+        ctx.task_id = kt->id;
+        if ((rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &inputs, err)) || (rc = kiln_buf_putc(&inputs, 0, err)))
+            goto done;
+        inputs.len--;
+        kiln_flow__key_with_inputs(base, inputs.data, key);
+    }
     if ((rc = kiln_buf_printf(out, err,
                               "%s.%s for %s (data interval [%s, %s))\n  idempotency key %s\n"
-                              "    = sha256(dag, task, interval, definition %.12s…, kiln %s)\n",
-                              dag, task, lds, a, b, key, def, KILN_VERSION)))
+                              "    = sha256(dag, task, interval, definition %.12s…, kiln %s%s)\n",
+                              dag, task, lds, a, b, key, def, KILN_VERSION,
+                              kt->consumes.len ? ", the consumed assets below" : "")))
         goto done;
+    if (kt->consumes.len) {
+        const char *q = inputs.data;
+        while (!rc && q && *q) {
+            const char *nl = strchr(q, '\n');
+            size_t n = nl ? (size_t)(nl - q) : strlen(q);
+            rc = kiln_buf_printf(out, err, "    consumes %.*s\n", (int)n, q);
+            q += n + (nl ? 1 : 0);
+        }
+        if (rc)
+            goto done;
+    }
     /* the key itself */
     if ((rc = kiln_flow__q(&s, &st, err, "SELECT succeeded_at, try_number FROM idem_key WHERE key=?1", "s", key)))
         goto done;
@@ -134,16 +161,46 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     sqlite3_finalize(st);
     st = NULL;
     /* an earlier success under another key: say which part changed */
-    if ((rc = kiln_flow__q(&s, &st, err,
-                           "SELECT def_hash, kiln_version, succeeded_at FROM idem_key WHERE dag=?1 AND task=?2 AND"
-                           " logical_date=?3 ORDER BY succeeded_at DESC LIMIT 1",
-                           "sss", dag, task, lds)))
+    if ((rc = kiln_flow__q(
+             &s, &st, err,
+             "SELECT def_hash, kiln_version, succeeded_at, inputs FROM idem_key WHERE dag=?1 AND task=?2 AND"
+             " logical_date=?3 ORDER BY succeeded_at DESC LIMIT 1",
+             "sss", dag, task, lds)))
         goto done;
     if (sqlite3_step(st) == SQLITE_ROW) {
         int defchg = strcmp(col(st, 0), def) != 0, verchg = strcmp(col(st, 1), KILN_VERSION) != 0;
+        const char *was = col(st, 3) ? col(st, 3) : "";
+        int inchg = !defchg && !verchg && kt->consumes.len && strcmp(was, inputs.data ? inputs.data : "") != 0;
         rc = kiln_buf_printf(out, err, "  WILL RUN: it succeeded at %s under another key: %s%s%s\n", col(st, 2),
                              defchg ? "the task's definition changed" : "", defchg && verchg ? " and " : "",
-                             verchg ? "kiln's version changed" : (!defchg ? "the data interval changed" : ""));
+                             verchg  ? "kiln's version changed"
+                             : inchg ? "a consumed asset changed"
+                                     : (!defchg ? "the data interval changed" : ""));
+        /* which input: the lines that differ from what the success consumed */
+        for (const char *q = inputs.data; !rc && inchg && q && *q;) {
+            const char *nl = strchr(q, '\n');
+            size_t n = nl ? (size_t)(nl - q) : strlen(q);
+            const char *eq = memchr(q, '=', n);
+            char line[1200];
+            snprintf(line, sizeof line, "%.*s\n", (int)n, q);
+            if (!strstr(was, line) && eq) {
+                size_t an = (size_t)(eq - q);
+                const char *w = was, *old = NULL;
+                while (*w) { /* the same asset's line in what was consumed */
+                    const char *wl = strchr(w, '\n');
+                    if (!strncmp(w, q, an + 1)) {
+                        old = w;
+                        break;
+                    }
+                    w = wl ? wl + 1 : w + strlen(w);
+                }
+                const char *oe = old ? strchr(old, '\n') : NULL;
+                rc = kiln_buf_printf(
+                    out, err, "    %.*s: now%.*s, was%.*s\n", (int)(an > 0 ? an - 1 : 0), q, (int)(n - an - 1), eq + 1,
+                    old ? (int)((oe ? (size_t)(oe - old) : strlen(old)) - an - 1) : 7, old ? old + an + 1 : " absent");
+            }
+            q += n + (nl ? 1 : 0);
+        }
         goto done;
     }
     sqlite3_finalize(st);
@@ -163,6 +220,7 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
         rc = kiln_buf_printf(out, err, "  (when its trigger rule %s is met by its %zu upstream tasks)\n",
                              kiln_flow_trigger_name(d->tasks[k].trigger), d->tasks[k].nup);
 done:
+    kiln_buf_free(&inputs);
     sqlite3_finalize(st);
     kiln_flow__store_close(&s);
     return rc;

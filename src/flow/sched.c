@@ -27,6 +27,7 @@
  */
 #include "flow_int.h"
 #include "lake/lake.h"
+#include "models/models.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,9 +74,12 @@ struct ti {
     int64_t try_start_ms;
     uint32_t gen;
     char key[65], def_hash[65];
-    char ol_run[37];  /* OpenLineage runId of the current try */
-    int sensing;      /* a sensor try is going on (pokes left) */
-    int soft_timeout; /* the sensor timed out with soft_fail: skipped, not failed */
+    char base_key[65]; /* the key without the consumed assets' state (key = base_key when none) */
+    char *inputs;      /* consumes: the assets' state the key covers ("ASSET = STATE\n"...), or NULL */
+    char ol_run[37];   /* OpenLineage runId of the current try */
+    int64_t ready_ms;  /* when it last became ready (queue wait = start - this) */
+    int sensing;       /* a sensor try is going on (pokes left) */
+    int soft_timeout;  /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
@@ -125,6 +129,12 @@ typedef struct sched {
     size_t bar_failed;
     double bar_start;
     KILN_VEC(int) unlock_after_commit; /* lock fds of ended tries: closed once their outcome is committed */
+    /* metrics.prom: written after the iterations that changed a state, at
+     * most once a second (a pending change is written within a second) */
+    int metrics_dirty;
+    int64_t metrics_last_ms;
+    uint64_t lag_n[KILN_FLOW_LAG_NB + 1]; /* loop lag since the last flush, per bucket */
+    double lag_sum_ms;
     kiln_err *err;
 } sched;
 
@@ -385,6 +395,7 @@ int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t
 
 static int store_ti(sched *s, ti *t, const char *note)
 {
+    s->metrics_dirty = 1;
     char now[40];
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     return kiln_flow__x(
@@ -458,6 +469,7 @@ static int make_ready(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
     t->state = S_READY;
+    t->ready_ms = now_ms();
     hent e = {
         .k1 = -(int64_t)k->priority_weight, .k2 = (int64_t)(t->r->idx * s->d->ntasks + t->task), .t = t, .gen = t->gen};
     return heap_push(&s->ready, e, s->err);
@@ -556,8 +568,7 @@ static int finish_run(sched *s, run *r)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     int rc = kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
                           "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
-    if (!rc)
-        metrics(s);
+    s->metrics_dirty = 1; /* written within a second (and when the runner ends) */
     return rc;
 }
 
@@ -602,12 +613,26 @@ static int alert_resolve(sched *s, ti *t)
     return alert(s, t, t->r, &s->d->on_failure, "resolve", NULL);
 }
 
-/* metrics.prom is a by-product: a failure to write it is reported only. */
+/* metrics.prom is a by-product: a failure to write it is reported only.
+ * This runner's loop lag since the last write and its queue depth go to
+ * the store first (the file is computed from the store). */
 static void metrics(sched *s)
 {
     kiln_err e = {0};
-    if (kiln_flow__metrics_write(&s->st, s->p, &e) != 0 && s->o->progress)
+    size_t depth = 0;
+    for (size_t i = 0; i < s->ready.n; i++)
+        depth += s->ready.v[i].t && s->ready.v[i].t->state == S_READY && s->ready.v[i].gen == s->ready.v[i].t->gen;
+    int rc = kiln_flow__metrics_note(&s->st, s->d->id, s->nfinished == s->nruns ? 0 : (int64_t)depth, s->lag_n,
+                                     s->lag_sum_ms, &e);
+    if (!rc) {
+        memset(s->lag_n, 0, sizeof s->lag_n);
+        s->lag_sum_ms = 0;
+        rc = kiln_flow__metrics_write(&s->st, s->p, &e);
+    }
+    if (rc && s->o->progress)
         fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
+    s->metrics_dirty = 0;
+    s->metrics_last_ms = now_ms();
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -688,9 +713,26 @@ static int64_t retry_delay_ms(const sched *s, const ti *t)
 static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
 {
     kiln_err e = {0};
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    char *extra = NULL, *lp = NULL;
+    /* models.build: the model tables it built, with schema and column
+     * lineage facets, left by the try next to its log */
+    if ((s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
+        (lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number))) {
+        char *path = kiln_sprintf("%s.lineage", lp);
+        size_t n = 0;
+        kiln_err e2 = {0};
+        if (path && !strcmp(type, "COMPLETE") && kiln_file_read(path, (size_t)64 << 20, &extra, &n, &e2) != 0)
+            extra = NULL;
+        if (path && strcmp(type, "START"))
+            unlink(path);
+        kiln_free(path);
+        kiln_free(lp);
+    }
     if (kiln_flow__lineage_emit(s->p, s->d, t->task, t->r->run_id, t->r->istart, t->r->iend, t->ol_run, type, error_msg,
-                                &e) != 0)
+                                extra, &e) != 0)
         say(s, t, "lineage event not written: %s", e.msg);
+    kiln_free(extra);
 }
 
 /* A try ended: record it (and its key on success) while the task
@@ -715,7 +757,7 @@ static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 static int record_assets(sched *s, ti *t)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
-    if (!strcmp(k->type, "command") || !strcmp(k->type, "sensor.file"))
+    if (!strcmp(k->type, "command") || !strncmp(k->type, "sensor.", 7))
         return 0;
     char *lp = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number);
     char *rp = lp ? kiln_sprintf("%s.result", lp) : NULL;
@@ -790,9 +832,9 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
         if ((rc = kiln_flow__x(&s->st, s->err,
                                "INSERT OR REPLACE INTO idem_key(key, dag, task, logical_date, def_hash, kiln_version,"
-                               " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                               "ssssssis", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
-                               (int64_t)t->try_number, now)))
+                               " try_number, succeeded_at, inputs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               "ssssssiss", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
+                               (int64_t)t->try_number, now, t->inputs)))
             return rc;
         if ((rc = record_assets(s, t)))
             return rc;
@@ -824,6 +866,32 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
  * without running it. Returns 1 when t should run (*fd_out holds the
  * lock, *prev_tries_out the tries so far), 0 when it was handled (waiting
  * for the lock, or skipped by its key), <0 on error. */
+/* A task that consumes assets: its key covers their state now (a changed
+ * input table or file re-runs it; docs/flow.md "Assets"). */
+static int final_key(sched *s, ti *t)
+{
+    const kiln_flow_task *k = &s->d->tasks[t->task];
+    if (!k->consumes.len || !t->base_key[0])
+        return 0;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
+    kiln_flow_render_ctx_init(&ctx, s->d, t->r->istart, t->r->istart, t->r->iend, "", 0);
+    ctx.task_id = k->id;
+    ctx.branch = s->o->branch;
+    int rc = kiln_flow__inputs(s->p->dir, k, s->o->branch, &ctx, &b, s->err);
+    if (!rc && !b.data)
+        rc = kiln_buf_putc(&b, 0, s->err);
+    if (rc) {
+        kiln_buf_free(&b);
+        return rc;
+    }
+    kiln_free(t->inputs);
+    t->inputs = kiln_buf_detach(&b, NULL);
+    kiln_flow__key_with_inputs(t->base_key, t->inputs, t->key);
+    return 0;
+}
+
 static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
@@ -850,6 +918,8 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
         goto done;
     }
     /* under the lock: what does the store say now? */
+    if ((rc = final_key(s, t)))
+        goto done;
     if ((rc = kiln_flow__q(&s->st, &st, s->err,
                            "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
                            " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
@@ -927,7 +997,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
-    env = kiln_calloc(k->env.len + 9, sizeof *env);
+    env = kiln_calloc(k->env.len + 10, sizeof *env);
     if (!argv || !env) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -971,7 +1041,9 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
         !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
-        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path)))) {
+        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path))) ||
+        (call && (s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
+         !(env[ne++] = kiln_sprintf("KILN_LINEAGE_FILE=%s.lineage", log_path)))) {
         rc = KILN_OOM(s->err);
         goto done;
     }
@@ -1016,9 +1088,9 @@ rendered:;
     lineage(s, t, "START", NULL);
     if ((rc = kiln_flow__x(&s->st, s->err,
                            "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
-                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
-                           "sssiisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, (int64_t)t->proc.pid, now,
-                           log_path, t->key)))
+                           " log_path, idem_key, queue_wait_ms) VALUES(?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9)",
+                           "sssiisssi", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, (int64_t)t->proc.pid, now,
+                           log_path, t->key, (int64_t)(t->ready_ms ? now_ms() - t->ready_ms : 0))))
         goto done;
     t->state = S_RUNNING;
     t->lock_fd = fd;
@@ -1092,11 +1164,41 @@ static int sensor_poke(sched *s, ti *t)
         goto done;
     }
     struct stat sb;
-    int there = stat(path, &sb) == 0;
+    int there;
     int64_t waited = now_ms() - t->sensor_start_ms;
     t->pokes++;
-    log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
-               there ? "is there" : "is not there yet");
+    if (!strcmp(k->type, "sensor.asset")) {
+        /* a new materialization: the asset's state differs from the one
+         * this task's last success saw (t->inputs), or, never seen, exists */
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        kiln_flow_task one = *k;
+        char *names[1] = {rpath};
+        one.consumes.items = names;
+        one.consumes.len = 1;
+        if ((rc = kiln_flow__inputs(s->p->dir, &one, s->o->branch, NULL, &b, s->err)) ||
+            (rc = kiln_buf_putc(&b, 0, s->err))) {
+            kiln_buf_free(&b);
+            goto done;
+        }
+        const char *st = strstr(b.data, " = ");
+        int absent = st && !strncmp(st + 3, "absent", 6);
+        there = !absent && (!t->inputs || strcmp(t->inputs, b.data) != 0);
+        log_append(log, "poke %d after %.3gs: %.*s%s\n", t->pokes, (double)waited / 1000.0, (int)(b.len - 2), b.data,
+                   there    ? ": a new materialization"
+                   : absent ? ": not there yet"
+                            : ": unchanged since the last success");
+        if (there) {
+            kiln_free(t->inputs);
+            t->inputs = kiln_buf_detach(&b, NULL); /* recorded with the key: the next run waits for a newer one */
+        } else {
+            kiln_buf_free(&b);
+        }
+    } else {
+        there = stat(path, &sb) == 0;
+        log_append(log, "poke %d after %.3gs: %s %s\n", t->pokes, (double)waited / 1000.0, path,
+                   there ? "is there" : "is not there yet");
+    }
     if (there || waited >= k->timeout_ms) {
         char note[300];
         if (!k->reschedule)
@@ -1105,8 +1207,10 @@ static int sensor_poke(sched *s, ti *t)
         if (there) {
             rc = try_ended(s, t, 0, 0, NULL);
         } else {
-            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not appear (%s)",
-                     (double)k->timeout_ms / 1000.0, rpath, k->soft_fail ? "soft_fail: skipped" : "not retried");
+            snprintf(note, sizeof note, "sensor timeout after %.3gs: %s did not %s (%s)",
+                     (double)k->timeout_ms / 1000.0, rpath,
+                     strcmp(k->type, "sensor.asset") ? "appear" : "get a new materialization",
+                     k->soft_fail ? "soft_fail: skipped" : "not retried");
             t->attempts = k->retries + 1;
             t->soft_timeout = k->soft_fail;
             rc = try_ended(s, t, 1, 0, note);
@@ -1117,7 +1221,9 @@ static int sensor_poke(sched *s, ti *t)
         pool_release(s, t);
         t->state = S_RESCHEDULE;
         t->gen++;
-        if ((rc = store_ti(s, t, "waiting for the file (reschedule mode: no slot held)")))
+        if ((rc = store_ti(s, t,
+                           strcmp(k->type, "sensor.asset") ? "waiting for the file (reschedule mode: no slot held)"
+                                                           : "waiting for the asset (reschedule mode: no slot held)")))
             goto done;
     } else {
         t->state = S_RUNNING;
@@ -1152,14 +1258,31 @@ static int sensor_begin(sched *s, ti *t, int fd, int prev_tries)
     unlink(log_path);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     t->try_start_ms = t->sensor_start_ms = now_ms();
-    if ((rc = kiln_flow__x(&s->st, s->err,
-                           "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
-                           " log_path, idem_key) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7)",
-                           "sssisss", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key)))
+    if ((rc =
+             kiln_flow__x(&s->st, s->err,
+                          "INSERT OR REPLACE INTO task_try(dag, task, logical_date, try_number, state, pid, started,"
+                          " log_path, idem_key, queue_wait_ms) VALUES(?1, ?2, ?3, ?4, 'running', NULL, ?5, ?6, ?7, ?8)",
+                          "sssisssi", s->d->id, k->id, t->r->lds, (int64_t)t->try_number, now, log_path, t->key,
+                          (int64_t)(t->ready_ms ? now_ms() - t->ready_ms : 0))))
         goto done;
     t->state = S_RUNNING;
     t->sensing = 1;
     t->pokes = 0;
+    if (!strcmp(k->type, "sensor.asset")) { /* what the last success of this task saw (any date) */
+        sqlite3_stmt *st = NULL;
+        kiln_free(t->inputs);
+        t->inputs = NULL;
+        if ((rc = kiln_flow__q(&s->st, &st, s->err,
+                               "SELECT inputs FROM idem_key WHERE dag=?1 AND task=?2 AND inputs IS NOT NULL"
+                               " ORDER BY succeeded_at DESC, rowid DESC LIMIT 1",
+                               "ss", s->d->id, k->id)))
+            goto done;
+        if (sqlite3_step(st) == SQLITE_ROW && !(t->inputs = kiln_strdup((const char *)sqlite3_column_text(st, 0))))
+            rc = KILN_OOM(s->err);
+        sqlite3_finalize(st);
+        if (rc)
+            goto done;
+    }
     if (!k->reschedule)
         s->nsensing++;
     s->res->tries_started++;
@@ -1186,7 +1309,7 @@ static int start_ti(sched *s, ti *t)
     int rc = claim_ti(s, t, &fd, &prev_tries);
     if (rc <= 0)
         return rc;
-    if (!strcmp(k->type, "sensor.file"))
+    if (!strncmp(k->type, "sensor.", 7))
         return sensor_begin(s, t, fd, prev_tries);
     return spawn_try(s, t, fd, prev_tries);
 }
@@ -1444,6 +1567,13 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
+        if (s->metrics_dirty) { /* at most once a second, within a second */
+            int64_t due = s->metrics_last_ms + 1000 - now_ms();
+            if (due <= 0)
+                metrics(s);
+            else if (timeout < 0 || timeout > due)
+                timeout = (int)due;
+        }
         if ((rc = txn_commit(s)))
             break;
         int pr = poll(fds, n, timeout);
@@ -1471,8 +1601,16 @@ static int loop(sched *s)
         if (rc)
             break;
         int64_t now = now_ms();
-        while (s->timers.n && s->timers.v[0].k1 <= now && !rc)
+        while (s->timers.n && s->timers.v[0].k1 <= now && !rc) {
+            /* loop lag: how late a due timer is handled */
+            double lag = (double)(now - s->timers.v[0].k1);
+            size_t b = 0;
+            while (b < KILN_FLOW_LAG_NB && lag > kiln_flow__lag_bounds_ms[b])
+                b++;
+            s->lag_n[b]++;
+            s->lag_sum_ms += lag;
             rc = on_timer(s, heap_pop(&s->timers));
+        }
         if (rc)
             break;
     }
@@ -1557,6 +1695,7 @@ static int plan_runs(sched *s, int64_t *dates, size_t ndates)
                 t->key[0] = t->def_hash[0] = 0;
                 rc = 0;
             }
+            memcpy(t->base_key, t->key, sizeof t->key);
         }
     }
     return 0;
@@ -1574,6 +1713,8 @@ static int dry_run(sched *s)
             if (t->state == S_OUT)
                 continue;
             sqlite3_stmt *st;
+            if ((rc = final_key(s, t)))
+                break;
             if ((rc = kiln_flow__q(&s->st, &st, s->err, "SELECT succeeded_at FROM idem_key WHERE key=?1", "s", t->key)))
                 break;
             int done = sqlite3_step(st) == SQLITE_ROW;
@@ -1620,7 +1761,12 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
         ctx.task_id = t->id;
         ctx.branch = s->o->branch;
         char *wh = NULL, *cwd = NULL, *path = NULL;
-        if ((rc = kiln_flow_render(&wh, kiln_flow_task_opt(t, "warehouse"), &ctx, s->err)) ||
+        int models = !strcmp(t->type, "models.build");
+        if ((rc = kiln_flow_render(
+                 &wh,
+                 models ? (kiln_flow_task_opt(t, "project_dir") ? kiln_flow_task_opt(t, "project_dir") : ".")
+                        : kiln_flow_task_opt(t, "warehouse"),
+                 &ctx, s->err)) ||
             (t->cwd && (rc = kiln_flow_render(&cwd, t->cwd, &ctx, s->err)))) {
             kiln_free(wh);
             return rc;
@@ -1637,6 +1783,34 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
         kiln_free(cwd);
         if (!path)
             return KILN_OOM(s->err);
+        if (models) { /* the warehouse of the dbt project's profile */
+            kiln_models_opts mo = {0};
+            kiln_project *mp = NULL;
+            char *pd = NULL, *tg = NULL;
+            mo.project_dir = path;
+            if (kiln_flow_task_opt(t, "profiles_dir") &&
+                (rc = kiln_flow_render(&pd, kiln_flow_task_opt(t, "profiles_dir"), &ctx, s->err)))
+                goto models_done;
+            if (kiln_flow_task_opt(t, "target") &&
+                (rc = kiln_flow_render(&tg, kiln_flow_task_opt(t, "target"), &ctx, s->err)))
+                goto models_done;
+            mo.profiles_dir = pd;
+            mo.target = tg;
+            if ((rc = kiln_project_load(&mp, &mo, s->err)))
+                goto models_done;
+            kiln_free(path);
+            path = kiln_strdup(kiln_project_warehouse(mp));
+            if (!path)
+                rc = KILN_OOM(s->err);
+        models_done:
+            kiln_project_free(mp);
+            kiln_free(pd);
+            kiln_free(tg);
+            if (rc) {
+                kiln_free(path);
+                return rc;
+            }
+        }
         int dup = 0;
         for (size_t i = 0; i < out->len && !dup; i++)
             dup = !strcmp(out->items[i], path);
@@ -1786,18 +1960,14 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     if (o->branch) {
         int writers = 0;
         for (size_t k = 0; k < s.d->ntasks; k++) {
-            if (!strcmp(s.d->tasks[k].type, "models.build"))
-                return kiln_err_set(err, KILN_EINVAL,
-                                    "--branch: task '%s' is models.build, which cannot write to an Iceberg branch "
-                                    "yet (the models layer has no branch option); nothing was run",
-                                    s.d->tasks[k].id);
             writers += kiln_flow__branch_override(&s.d->tasks[k], o->branch);
         }
         if (!writers)
-            return kiln_err_set(err, KILN_EINVAL,
-                                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:); "
-                                "nothing was run",
-                                s.d->id);
+            return kiln_err_set(
+                err, KILN_EINVAL,
+                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:, models.build); "
+                "nothing was run",
+                s.d->id);
     }
     if ((rc = kiln_flow__dates(s.d, o->start, o->end, &dates, &ndates, err)))
         return rc;
@@ -1853,8 +2023,11 @@ done:
         if (s.running[i]->lock_fd >= 0)
             close(s.running[i]->lock_fd);
     }
-    for (size_t i = 0; i < s.nruns; i++)
+    for (size_t i = 0; i < s.nruns; i++) {
+        for (size_t k = 0; s.runs[i].tis && k < s.d->ntasks; k++)
+            kiln_free(s.runs[i].tis[k].inputs);
         kiln_free(s.runs[i].tis);
+    }
     kiln_free(s.runs);
     kiln_free(s.ready.v);
     kiln_free(s.timers.v);
@@ -1863,5 +2036,6 @@ done:
     kiln_free(s.task_pool);
     kiln_free(dates);
     kiln_flow__store_close(&s.st);
+    kiln_flow__lineage_close();
     return rc;
 }

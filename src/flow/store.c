@@ -8,7 +8,8 @@
  *                  far, the idempotency key of the last decision, a note
  *   task_try       one row per try: pid, start/end, exit status, log path
  *   idem_key       keys whose task instance succeeded (with the definition
- *                  hash and kiln version, so --explain can say what changed)
+ *                  hash, kiln version and consumed assets' state, so
+ *                  --explain can say what changed)
  *   dag_pause      DAGs paused for the scheduler
  *   alert_open     task instances whose failure alert is not resolved yet
  */
@@ -40,7 +41,14 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS asset_materialization(dag TEXT NOT NULL, task TEXT NOT NULL,"
     " logical_date TEXT NOT NULL, try_number INTEGER NOT NULL, asset TEXT NOT NULL, snapshot_id INTEGER,"
     " partition TEXT, rows INTEGER NOT NULL, recorded INTEGER NOT NULL,"
-    " PRIMARY KEY(dag, task, logical_date, try_number, asset));";
+    " PRIMARY KEY(dag, task, logical_date, try_number, asset));"
+    /* metrics the runners note for metrics.prom: the scheduler loop's lag
+     * (a histogram shared by all runners) and each DAG's queue depth */
+    "CREATE TABLE IF NOT EXISTS loop_lag(bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, sum_ms REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS queue_depth(dag TEXT PRIMARY KEY, n INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    /* asset-scheduled DAGs: each asset's state at the DAG's last run (or when first seen) */
+    "CREATE TABLE IF NOT EXISTS asset_trigger(dag TEXT NOT NULL, asset TEXT NOT NULL, state TEXT NOT NULL,"
+    " seen TEXT NOT NULL, PRIMARY KEY(dag, asset));";
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {
@@ -61,6 +69,24 @@ int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *e
     if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, msg ? msg : "schema");
         sqlite3_free(msg);
+    }
+    /* added later (a store made before lacks them; "duplicate column" means
+     * another process added it meanwhile): the consumed assets' state a key
+     * covered, a try's queue wait */
+    static const char *const added[][2] = {{"idem_key", "inputs TEXT"}, {"task_try", "queue_wait_ms INTEGER"}};
+    for (size_t i = 0; !rc && i < sizeof added / sizeof *added; i++) {
+        char q[200];
+        sqlite3_stmt *cst = NULL;
+        snprintf(q, sizeof q, "SELECT %.*s FROM %s LIMIT 0", (int)strcspn(added[i][1], " "), added[i][1], added[i][0]);
+        int has = sqlite3_prepare_v2(s->db, q, -1, &cst, NULL) == SQLITE_OK;
+        sqlite3_finalize(cst);
+        snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s", added[i][0], added[i][1]);
+        if (!has && sqlite3_exec(s->db, q, NULL, NULL, &msg) != SQLITE_OK) {
+            if (!msg || !strstr(msg, "duplicate column"))
+                rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, msg ? msg : "schema");
+            sqlite3_free(msg);
+            msg = NULL;
+        }
     }
 done:
     if (rc) {

@@ -1,8 +1,9 @@
 /*
  * task_lib.c - the task types that are kiln library calls rather than
  * programs: job.gh_events (the engine's GitHub-events job for the run's
- * data interval), models.build (the models layer's `build`) and sql (SQL
- * over the warehouse's Iceberg tables).
+ * data interval), models.build (the models layer's `build`), sql (SQL
+ * over the warehouse's Iceberg tables), table.fast_forward and
+ * table.expire (the lake's branch fast-forward and snapshot expiry).
  *
  * The runner renders the task's settings (templates) into a libcall, the
  * local executor forks and the child calls kiln_flow__lib_main: the same
@@ -15,12 +16,15 @@
 
 #include "engine/gh_events.h"
 #include "ingest/ingest.h"
+#include "lake/lake.h"
 #include "models/models.h"
 #include "sql/sql.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct kiln_flow__libcall {
     char *type;
@@ -100,6 +104,8 @@ int kiln_flow__lib_prepare(const kiln_flow_task *t, const kiln_flow_render_ctx *
 
 int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch)
 {
+    if (branch && !strcmp(t->type, "models.build"))
+        return 1; /* the models write their profile's warehouse */
     return branch && !strcmp(t->type, "job.gh_events") && kiln_flow_task_opt(t, "warehouse") != NULL;
 }
 
@@ -194,6 +200,24 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
         OPT("--filter", "filter");
         OPT("--since", "since");
         OPT("--retries", "attempts");
+    } else if (!strcmp(c->type, "table.fast_forward")) {
+        ARG("table");
+        ARG("--warehouse");
+        ARG(opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse");
+        ARG("fast-forward");
+        ARG(opt(c, "table"));
+        ARG(opt(c, "from"));
+        OPT("--to", "to");
+    } else if (!strcmp(c->type, "table.expire")) {
+        ARG("table");
+        ARG("--warehouse");
+        ARG(opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse");
+        ARG("expire");
+        ARG(opt(c, "table"));
+        OPT("--older-than", "older_than");
+        OPT("--retain-last", "retain_last");
+        if (opt_true(c, "dry_run"))
+            ARG("--dry-run");
     } else if (!strcmp(c->type, "sql")) {
         ARG("sql");
         ARG("--warehouse");
@@ -422,6 +446,151 @@ static int run_ingest_github_api(const kiln_flow__libcall *c)
     return 2;
 }
 
+/* ---- models.build's OpenLineage outputs: each model table it built, with
+ * a schema facet (the Iceberg schema) and a columnLineage facet from the
+ * models layer's column lineage (`kiln lineage MODEL.COLUMN`: the direct
+ * upstream columns). Written as JSON array elements to KILN_LINEAGE_FILE
+ * for the runner's COMPLETE event. */
+
+static json_t *lineage_json(const kiln_models_opts *o, const char *target)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    kiln_err err = {0};
+    if (!m)
+        return NULL;
+    int rc = kiln_models_lineage(o, target, 0, 1, m, &err);
+    fclose(m);
+    json_t *j = rc ? NULL : json_loadb(buf, len, 0, NULL);
+    free(buf);
+    return j;
+}
+
+static void models_lineage_out(const kiln_models_opts *o, const char *path)
+{
+    kiln_models_opts lo = *o;
+    lo.output = "json";
+    lo.resource_types = "model";
+    char *buf = NULL, cwd[4096];
+    size_t len = 0;
+    kiln_err err = {0};
+    kiln_project *p = NULL;
+    kiln_lake_catalog *cat = NULL;
+    kiln_buf out;
+    kiln_buf_init(&out, 0);
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return;
+    int rc = kiln_models_ls(&lo, m, &err);
+    fclose(m);
+    if (rc || kiln_project_load(&p, o, &err) ||
+        kiln_lake_catalog_open(&cat, kiln_project_warehouse(p), KILN_LAKE_CATALOG_SQLITE, &err))
+        goto done;
+    const char *wh = kiln_project_warehouse(p);
+    while (wh[0] == '.' && wh[1] == '/')
+        wh += 2;
+    size_t cl = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+    char *ns = cl && !strncmp(wh, cwd, cl) && wh[cl] == '/' ? kiln_sprintf("iceberg://%s", wh + cl + 1)
+                                                            : kiln_sprintf("iceberg://%s", wh);
+    int first = 1;
+    for (char *line = buf, *nl; ns && line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        json_t *node = json_loads(line, 0, NULL);
+        const char *name = json_string_value(json_object_get(node, "name"));
+        const char *mat = json_string_value(json_object_get(json_object_get(node, "config"), "materialized"));
+        char *target = name ? kiln_sprintf("%s.*", name) : NULL;
+        json_t *rows = target && !(mat && !strcmp(mat, "ephemeral")) ? lineage_json(o, target) : NULL;
+        const char *rel =
+            json_string_value(json_object_get(json_array_get(json_object_get(rows, "columns"), 0), "relation"));
+        kiln_lake_table *t = NULL;
+        kiln_err e2 = {0};
+        if (rel && kiln_lake_table_load(&t, cat, rel, &e2) == 0) {
+            const kiln_lake_schema *sc = kiln_lake_meta_current_schema(kiln_lake_table_meta(t));
+            json_t *ds = json_object(), *facets = json_object(), *schema = json_object(), *fields = json_array();
+            json_t *cl_facet = json_object(), *cl_fields = json_object();
+            json_object_set_new(ds, "namespace", json_string(ns));
+            json_object_set_new(ds, "name", json_string(rel));
+            for (size_t i = 0; sc && i < sc->nfields; i++) {
+                char tb[128];
+                json_t *f = json_object();
+                json_object_set_new(f, "name", json_string(sc->fields[i].name));
+                json_object_set_new(f, "type", json_string(kiln_lake_type_str(sc->fields[i].type, tb, sizeof tb)));
+                json_array_append_new(fields, f);
+                char *ct = kiln_sprintf("%s.%s", name, sc->fields[i].name);
+                json_t *lj = ct ? lineage_json(o, ct) : NULL, *inputs = json_array();
+                kiln_free(ct);
+                json_t *x;
+                size_t k;
+                json_array_foreach(json_object_get(lj, "columns"), k, x)
+                {
+                    const char *col = json_string_value(json_object_get(x, "column"));
+                    if (json_integer_value(json_object_get(x, "depth")) != 1 || !col || !strcmp(col, "*"))
+                        continue;
+                    json_t *in = json_object(), *tr = json_object();
+                    json_object_set_new(in, "namespace", json_string(ns));
+                    json_object_set(in, "name", json_object_get(x, "relation"));
+                    json_object_set_new(in, "field", json_string(col));
+                    json_object_set_new(tr, "type", json_string("DIRECT"));
+                    json_object_set_new(
+                        tr, "subtype",
+                        json_string(json_is_true(json_object_get(x, "transformed")) ? "TRANSFORMATION" : "IDENTITY"));
+                    json_object_set_new(in, "transformations", json_pack("[o]", tr));
+                    json_array_append_new(inputs, in);
+                }
+                json_decref(lj);
+                if (json_array_size(inputs))
+                    json_object_set_new(cl_fields, sc->fields[i].name, json_pack("{s:o}", "inputFields", inputs));
+                else
+                    json_decref(inputs);
+            }
+            json_object_set_new(schema, "_producer",
+                                json_string("https://github.com/kiln-data/kiln/tree/v" KILN_VERSION));
+            json_object_set_new(schema, "_schemaURL",
+                                json_string("https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/"
+                                            "SchemaDatasetFacet"));
+            json_object_set_new(schema, "fields", fields);
+            json_object_set_new(cl_facet, "_producer",
+                                json_string("https://github.com/kiln-data/kiln/tree/v" KILN_VERSION));
+            json_object_set_new(cl_facet, "_schemaURL",
+                                json_string("https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/"
+                                            "$defs/ColumnLineageDatasetFacet"));
+            json_object_set_new(cl_facet, "fields", cl_fields);
+            json_object_set_new(facets, "schema", schema);
+            json_object_set_new(facets, "columnLineage", cl_facet);
+            json_object_set_new(ds, "facets", facets);
+            char *txt = json_dumps(ds, JSON_COMPACT);
+            if (txt) {
+                if (!first)
+                    kiln_buf_putc(&out, ',', &err);
+                kiln_buf_append(&out, txt, strlen(txt), &err);
+                first = 0;
+                free(txt);
+            }
+            json_decref(ds);
+        }
+        kiln_lake_table_free(t);
+        json_decref(rows);
+        json_decref(node);
+        kiln_free(target);
+    }
+    kiln_free(ns);
+    if (out.len) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fwrite(out.data, 1, out.len, f);
+            fclose(f);
+        }
+    }
+done:
+    kiln_buf_free(&out);
+    kiln_lake_catalog_free(cat);
+    kiln_project_free(p);
+    free(buf);
+}
+
 static int run_models_build(const kiln_flow__libcall *c)
 {
     kiln_err err = {0};
@@ -433,6 +602,11 @@ static int run_models_build(const kiln_flow__libcall *c)
     o.exclude = opt(c, "exclude");
     o.full_refresh = opt_true(c, "full_refresh");
     o.fail_fast = opt_true(c, "fail_fast");
+    o.branch = opt(c, "branch");
+    if (o.branch)
+        printf("models.build: on Iceberg branch %s (tables it writes, and tables that have the branch, are read "
+               "there)\n",
+               o.branch);
     if (opt(c, "threads"))
         o.threads = atoi(opt(c, "threads"));
     /* vars: the task's vars map as the JSON mapping --vars takes */
@@ -460,6 +634,9 @@ static int run_models_build(const kiln_flow__libcall *c)
     o.vars = nv ? vars.data : NULL;
     int failed = 0;
     rc = kiln_models_run("build", &o, stdout, &failed, &err);
+    const char *lf = getenv("KILN_LINEAGE_FILE");
+    if (rc >= 0 && !failed && lf && *lf)
+        models_lineage_out(&o, lf);
     kiln_buf_free(&vars);
     if (rc < 0)
         return fail("models.build", &err);
@@ -498,6 +675,110 @@ static int run_sql(const kiln_flow__libcall *c)
 done:
     kiln_sql_shell_free(sh);
     kiln_sql_db_close(db);
+    return ec;
+}
+
+/* ---- table.fast_forward / table.expire: the lake's calls (as `kiln table
+ * fast-forward` / `kiln table expire`), no program started */
+
+static int open_table(const kiln_flow__libcall *c, const char *what, kiln_lake_catalog **cat, kiln_lake_table **t)
+{
+    kiln_err err = {0};
+    const char *wh = opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse";
+    char *db = kiln_sprintf("%s/catalog.db", wh);
+    struct stat st;
+    int have = db && stat(db, &st) == 0;
+    kiln_free(db);
+    if (!have) {
+        fprintf(stderr, "kiln: error %s: warehouse not found: %s\n", what, wh);
+        return 4;
+    }
+    if (kiln_lake_catalog_open(cat, wh, KILN_LAKE_CATALOG_SQLITE, &err) != 0 ||
+        kiln_lake_table_load(t, *cat, opt(c, "table"), &err) != 0)
+        return fail(what, &err);
+    return 0;
+}
+
+/* A materialization record for the runner (KILN_RESULT_FILE). */
+static void result_line(const char *table, int64_t snapshot_id)
+{
+    const char *rf = getenv("KILN_RESULT_FILE");
+    FILE *f = rf && *rf ? fopen(rf, "w") : NULL;
+    if (f) {
+        fprintf(f, "%s\t%lld\t\t0\n", table, (long long)snapshot_id);
+        fclose(f);
+    }
+}
+
+static int run_table_fast_forward(const kiln_flow__libcall *c)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    const char *to = opt(c, "to") ? opt(c, "to") : "main", *from = opt(c, "from");
+    int ec = open_table(c, "table.fast_forward", &cat, &t);
+    if (!ec) {
+        const kiln_lake_ref *fr = kiln_lake_meta_ref(kiln_lake_table_meta(t), from);
+        const kiln_lake_ref *tr = kiln_lake_meta_ref(kiln_lake_table_meta(t), to);
+        if (fr && tr && fr->snapshot_id == tr->snapshot_id) {
+            printf("table.fast_forward: %s: %s is already at %s's head %lld; nothing to do\n", opt(c, "table"), to,
+                   from, (long long)fr->snapshot_id);
+        } else if (kiln_lake_fast_forward(t, to, from, &err) != 0) {
+            ec = fail("table.fast_forward", &err);
+        } else {
+            int64_t id = kiln_lake_meta_ref(kiln_lake_table_meta(t), to)->snapshot_id;
+            printf("table.fast_forward: %s: %s is now at %lld (%s's head)\n", opt(c, "table"), to, (long long)id, from);
+            result_line(opt(c, "table"), id);
+        }
+    }
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return ec;
+}
+
+static int run_table_expire(const kiln_flow__libcall *c)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    kiln_lake_expire_opts o = {.older_than_ms = -1, .dry_run = opt_true(c, "dry_run")};
+    if (opt(c, "older_than")) {
+        int64_t age = 0;
+        if (kiln_flow_parse_duration(opt(c, "older_than"), &age) != 0) {
+            fprintf(stderr, "kiln: error table.expire: older_than: '%s' is not a duration (7d, 12h, 30m)\n",
+                    opt(c, "older_than"));
+            return 2;
+        }
+        o.older_than_ms = kiln_now_micros() / 1000 - age;
+    }
+    if (opt(c, "retain_last")) {
+        char *end = NULL;
+        long v = strtol(opt(c, "retain_last"), &end, 10);
+        if (!end || *end || v < 1 || v > 1000000) {
+            fprintf(stderr, "kiln: error table.expire: retain_last: '%s' is not a whole number >= 1\n",
+                    opt(c, "retain_last"));
+            return 2;
+        }
+        o.retain_last = (int)v;
+    }
+    size_t nfiles = 0;
+    o.on_expired = kiln_lake_expire_delete_unreachable; /* as `kiln table expire`: unreachable files go */
+    o.ctx = &nfiles;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int ec = open_table(c, "table.expire", &cat, &t);
+    if (!ec && kiln_lake_expire(t, &o, &ids, &n, &err) != 0)
+        ec = fail("table.expire", &err);
+    else if (!ec) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s %lld\n", o.dry_run ? "would expire" : "expired", (long long)ids[i]);
+        printf("table.expire: %s: %zu snapshot(s) %s; %zu file(s) %s; %zu snapshot(s) remain\n", opt(c, "table"), n,
+               o.dry_run ? "would be expired (dry run)" : "expired", nfiles, o.dry_run ? "would be deleted" : "deleted",
+               kiln_lake_table_meta(t)->nsnapshots);
+    }
+    kiln_free(ids);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
     return ec;
 }
 
@@ -565,6 +846,10 @@ int kiln_flow__lib_main(void *arg)
         return run_ingest_gharchive(c);
     if (!strcmp(c->type, "ingest.github_api"))
         return run_ingest_github_api(c);
+    if (!strcmp(c->type, "table.fast_forward"))
+        return run_table_fast_forward(c);
+    if (!strcmp(c->type, "table.expire"))
+        return run_table_expire(c);
     fprintf(stderr, "kiln: error: task type '%s' has no library call\n", c->type);
     return 70;
 }

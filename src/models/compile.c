@@ -25,6 +25,7 @@ typedef struct rctx {
 
 typedef struct relation {
     char *schema, *identifier;
+    const char *branch; /* flow3: read/written at Iceberg branch (the project's opts.branch), or NULL */
 } relation;
 
 static int rel_getattr(kj_in *in, void *ud, const char *name, kj_val *out)
@@ -48,6 +49,8 @@ static int rel_str(kj_in *in, void *ud, kiln_buf *out)
     relation *r = ud;
     if (!r->schema[0])
         return kiln_buf_append(out, r->identifier, strlen(r->identifier), kj_in_err(in));
+    if (r->branch) /* the SQL layer's "table@ref" name */
+        return kiln_buf_printf(out, kj_in_err(in), "%s.\"%s@%s\"", r->schema, r->identifier, r->branch);
     return kiln_buf_printf(out, kj_in_err(in), "%s.%s", r->schema, r->identifier);
 }
 
@@ -87,6 +90,10 @@ static kj_val node_relation(kiln_project *p, km_node *n)
     const char *ident = n->kind == KM_SOURCE ? n->identifier : kiln_models__cfg_str(n, "alias", n->name);
     kj_val v = schema ? relation_new(schema, ident) : kj_undef();
     kiln_free(schema);
+    /* flow3: a build on a branch reads (and writes) this relation there */
+    for (size_t i = 0; p->on_branch && !kj_oom(v) && i < p->nodes.len; i++)
+        if (p->nodes.items[i] == n && p->on_branch[i])
+            ((relation *)v.u.o->ud)->branch = p->opts.branch;
     return v;
 }
 

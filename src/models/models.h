@@ -39,6 +39,13 @@ typedef struct kiln_models_opts {
     int full_refresh, fail_fast;
     const char *warehouse; /* the global --warehouse: overrides the profile's, or NULL */
     const char *state;     /* --state: a directory with a previous manifest.json (state: selection), or NULL */
+    /* flow3 (the orchestrator's backfill --branch): build on Iceberg branch
+     * NAME. Every table the build writes is written on branch NAME (created
+     * at main's head when missing; the table must already exist on main and
+     * keep its columns); ref()/source() of a table written by this build or
+     * having branch NAME read that branch, every other table reads main.
+     * NULL = main (the default). */
+    const char *branch;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;
@@ -49,6 +56,8 @@ typedef struct kiln_project kiln_project;
  * OUT: *out, caller frees with kiln_project_free. */
 int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *err);
 void kiln_project_free(kiln_project *p); /* NULL is a no-op */
+/* flow3: the warehouse directory the loaded project's profile writes to. */
+const char *kiln_project_warehouse(const kiln_project *p);
 
 /* `kiln ls`: load, render, build the graph, print the selected nodes to
  * out (one per line, dbt's selector form unless o->output says). */

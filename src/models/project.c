@@ -1287,6 +1287,8 @@ int kiln_models__relation_exists(kiln_project *p, const km_node *n)
     return found;
 }
 
+const char *kiln_project_warehouse(const kiln_project *p) { return p->warehouse; }
+
 int kiln_models__is_incremental(kiln_project *p, const km_node *n)
 {
     if (n->kind != KM_MODEL || strcmp(kiln_models__cfg_str(n, "materialized", ""), "incremental"))
@@ -1316,6 +1318,7 @@ void kiln_project_free(kiln_project *p)
     kj_env_free(p->env);
     kiln_lake_catalog_free(p->catalog);
     json_decref(p->state_manifest);
+    kiln_free(p->on_branch);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);
     strvec_free(&p->seed_paths);

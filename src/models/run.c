@@ -24,6 +24,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 enum { ST_NONE = 0, ST_OK, ST_WARN, ST_ERROR, ST_FAIL, ST_SKIP };
 
@@ -165,11 +166,28 @@ static int query_columns(runner *r, const char *sql, char **out, kiln_err *err)
     return *out ? 0 : KILN_OOM(err);
 }
 
+/* flow3: rel is a write at the build's branch: schema."ident@BRANCH" */
+static int branch_rel(const runner *r, const char *rel)
+{
+    const char *b = r->p->opts.branch;
+    size_t n = strlen(rel), bl = b ? strlen(b) : 0;
+    return b && n > bl + 2 && rel[n - 1] == '"' && rel[n - bl - 2] == '@' && !memcmp(rel + n - bl - 1, b, bl);
+}
+
 static int table_exists(runner *r, const char *rel)
 {
     kiln_lake_table *t = NULL;
     kiln_err e = {0};
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    char plain[600];
+    if (branch_rel(r, rel)) { /* the table (main) of schema."ident@BRANCH" */
+        const char *q = strstr(rel, ".\"");
+        size_t sl = q ? (size_t)(q - rel) : 0, il = strlen(rel) - sl - 3 - strlen(r->p->opts.branch) - 1;
+        if (!q || sl + il + 2 > sizeof plain)
+            return 0;
+        snprintf(plain, sizeof plain, "%.*s.%.*s", (int)sl, rel, (int)il, q + 2);
+        rel = plain;
+    }
     if (!cat || kiln_lake_table_load(&t, cat, rel, &e))
         return 0;
     kiln_lake_table_free(t);
@@ -233,7 +251,8 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
 {
     int rc;
     char *sql = NULL, *have = NULL, *want = NULL, *probe = NULL;
-    if (table_exists(r, rel) && !r->p->opts.full_refresh) {
+    int on_branch = branch_rel(r, rel); /* flow3: the table exists (checked before the run); replace its rows */
+    if (table_exists(r, rel) && (!r->p->opts.full_refresh || on_branch)) {
         probe = kiln_sprintf("select * from %s", rel);
         char *wq = kiln_sprintf("select * from (\n%s\n) limit 0", query);
         if (!probe || !wq) {
@@ -252,6 +271,13 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
             rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
             goto done;
         }
+    }
+    if (on_branch) {
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "%s: the model's columns (%s) differ from the table's (%s); a build on branch '%s' "
+                          "cannot change a table's schema (the schema is shared by every branch): build it on main",
+                          rel, want ? want : "?", have ? have : "?", r->p->opts.branch);
+        goto done;
     }
     if (table_exists(r, rel)) {
         /* the columns changed (or --full-refresh): drop, then create */
@@ -890,7 +916,7 @@ static int is_real_text(const char *s)
     return !*end && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN");
 }
 
-static int run_seed(runner *r, km_node *n, kiln_err *err)
+static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
 {
     int rc = 0;
     const char *p = n->raw, *e = n->raw + n->raw_len;
@@ -994,7 +1020,7 @@ static int run_seed(runner *r, km_node *n, kiln_err *err)
     sqlite3_finalize(ins);
     if (rc)
         goto done;
-    if (!(rel = kiln_models__relation(r->p, n))) {
+    if (!(rel = wrel ? kiln_strdup(wrel) : kiln_models__relation(r->p, n))) { /* flow3: wrel, a branch write */
         rc = KILN_OOM(err);
         goto done;
     }
@@ -1123,6 +1149,17 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     char *rel = kiln_models__relation(p, n);
     if (!rel)
         return KILN_OOM(err);
+    /* flow3: on a branch build, the node's writes go to schema."ident@BRANCH" */
+    char *wrel = NULL;
+    if (p->on_branch && p->on_branch[idx] && n->kind != KM_TEST) {
+        const char *dot = strchr(rel, '.');
+        wrel = dot ? kiln_sprintf("%.*s.\"%s@%s\"", (int)(dot - rel), rel, dot + 1, p->opts.branch) : NULL;
+        if (!wrel) {
+            kiln_free(rel);
+            return KILN_OOM(err);
+        }
+    }
+    const char *wr = wrel ? wrel : rel;
     sh_lock(r);
     int upstream_bad = 0;
     for (size_t k = 0; k < n->parents.len; k++) {
@@ -1140,6 +1177,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         line(r, pos, left, "SKIP");
         sh_unlock(r);
         kiln_free(rel);
+        kiln_free(wrel);
         return 0;
     }
     sh_unlock(r);
@@ -1149,7 +1187,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     int nrc = 0, should_warn = 0, should_error = 0;
     int64_t failures = 0;
     if (n->kind == KM_SEED)
-        nrc = run_seed(r, n, &e2);
+        nrc = run_seed(r, n, wrel, &e2);
     else if (n->kind == KM_MODEL) {
         const char *m = mat_of(n);
         r->cur = n;
@@ -1158,14 +1196,14 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
         else if (sh->incr[idx])
-            nrc = write_incremental(r, n, rel, &e2);
+            nrc = write_incremental(r, n, wr, &e2);
         else
-            nrc = write_table(r, rel, n->compiled ? n->compiled : "select 1", &e2);
+            nrc = write_table(r, wr, n->compiled ? n->compiled : "select 1", &e2);
         r->cur = NULL;
     } else if (n->kind == KM_SNAPSHOT) {
         r->cur = n;
         if (!(nrc = kiln_models__write_compiled(p, n, &e2)))
-            nrc = run_snapshot(r, n, rel, &e2);
+            nrc = run_snapshot(r, n, wr, &e2);
         r->cur = NULL;
     } else
         nrc = run_test(r, n, &failures, &should_warn, &should_error, &e2);
@@ -1231,8 +1269,11 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         sh->stop = 1;
     sh_unlock(r);
     kiln_free(rel);
+    kiln_free(wrel);
     return 0;
 }
+
+static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err); /* flow3 */
 
 /* ------------------------------------------------------------ --threads */
 
@@ -1292,6 +1333,8 @@ static void *worker_main(void *arg)
         int rc = kiln_sql_db_open(&w->r.db, NULL, 0, &w->err);
         if (!rc)
             rc = kiln_sql_lake_attach(w->r.db, sh->p->warehouse, &w->err);
+        if (!rc)
+            rc = branch_declare(sh->p, w->r.db, &w->err);
         if (!rc)
             rc = run_node(&w->r, (size_t)pick, pos, res, &w->err);
         kiln_sql_db_close(w->r.db);
@@ -1378,6 +1421,92 @@ static int run_threads(runner *sh, int nthreads, kiln_err *err)
     return rc;
 }
 
+/* ------------------------------------------------------------ flow3: a build on a branch */
+
+int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err *err); /* compile.c */
+
+/* opts.branch set: mark the relations read or written at the branch (every
+ * table this build writes, and every table that already has the branch),
+ * create the branch at main's head on each table the build writes, and
+ * render again so ref(), source() and this name schema."ident@BRANCH".
+ * Every other relation reads main. */
+static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
+{
+    km_idxvec sel = {0};
+    size_t nn = p->nodes.len;
+    const char *b = p->opts.branch;
+    unsigned char *w = kiln_calloc(nn ? nn : 1, 1);
+    p->on_branch = kiln_calloc(nn ? nn : 1, 1);
+    int rc =
+        !w || !p->on_branch ? KILN_OOM(err) : kiln_models__select(p, p->opts.select, p->opts.exclude, kinds, &sel, err);
+    for (size_t i = 0; i < sel.len && !rc; i++) {
+        km_node *n = p->nodes.items[sel.items[i]];
+        w[sel.items[i]] =
+            n->kind == KM_SEED || n->kind == KM_SNAPSHOT || (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"));
+    }
+    if (!rc && !p->catalog) {
+        struct stat st;
+        char *db = kiln_sprintf("%s/catalog.db", p->warehouse);
+        int have = db && stat(db, &st) == 0;
+        kiln_free(db);
+        if (!have)
+            rc = kiln_err_set(err, KILN_ENOTFOUND,
+                              "a build on branch '%s' writes existing tables only, and the warehouse %s has none yet: "
+                              "build on main first",
+                              b, p->warehouse);
+        else
+            rc = kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    }
+    for (size_t i = 0; i < nn && !rc; i++) {
+        km_node *n = p->nodes.items[i];
+        if (!(n->kind == KM_SOURCE || n->kind == KM_SEED || n->kind == KM_SNAPSHOT ||
+              (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"))))
+            continue;
+        char *rel = kiln_models__relation(p, n);
+        kiln_lake_table *t = NULL;
+        kiln_err e = {0};
+        if (!rel)
+            rc = KILN_OOM(err);
+        else if (kiln_lake_table_load(&t, p->catalog, rel, &e)) {
+            if (w[i])
+                rc = kiln_err_set(err, KILN_ENOTFOUND,
+                                  "%s does not exist on main: a build on branch '%s' writes existing tables only "
+                                  "(build it on main first)",
+                                  rel, b);
+        } else if (kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
+            p->on_branch[i] = 1;
+        } else if (w[i]) {
+            kiln_lake_ref ref = {b, KILN_LAKE_BRANCH, -1, -1, -1, -1};
+            if (!(rc = kiln_lake_ref_create(t, &ref, err)))
+                p->on_branch[i] = 1;
+        }
+        kiln_lake_table_free(t);
+        kiln_free(rel);
+    }
+    for (size_t i = 0; i < nn && !rc; i++) {
+        rc = kiln_models__render_node(p, i, 1, err);
+        if (rc == KILN_EINVAL || rc == KILN_ENOTFOUND)
+            rc = err->code = KILN_EFORMAT;
+    }
+    kiln_free(w);
+    kiln_vec_free(&sel);
+    return rc;
+}
+
+/* Declare the branch's tables ("schema.ident@BRANCH") on a connection. */
+static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; p->on_branch && i < p->nodes.len && !rc; i++) {
+        if (!p->on_branch[i])
+            continue;
+        char *rel = kiln_models__relation(p, p->nodes.items[i]);
+        rc = rel ? kiln_sql_lake_add_table(db, rel, p->opts.branch, err) : KILN_OOM(err);
+        kiln_free(rel);
+    }
+    return rc;
+}
+
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
 {
     kiln_project *p = NULL;
@@ -1397,6 +1526,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         return rc;
     if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err)))
         goto done;
+    if (o->branch && (rc = branch_prepare(p, kinds, err)))
+        goto done;
     if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
         goto done;
     for (size_t i = 0; i < all.len && !rc; i++)
@@ -1415,7 +1546,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         goto done;
     }
     r.thread_no = 1;
-    if ((rc = kiln_sql_db_open(&r.db, NULL, 0, err)) || (rc = kiln_sql_lake_attach(r.db, p->warehouse, err)))
+    if ((rc = kiln_sql_db_open(&r.db, NULL, 0, err)) || (rc = kiln_sql_lake_attach(r.db, p->warehouse, err)) ||
+        (rc = branch_declare(p, r.db, err)))
         goto done;
     r.p = p;
     r.out = out;

@@ -2,11 +2,37 @@
 # OpenLineage RunEvents (spec 2-0-2) to an NDJSON file: per try one START
 # and one COMPLETE or FAIL with the same UUID runId, the fields consumers
 # read (eventTime, producer, schemaURL, job, run.facets.nominalTime/parent,
-# errorMessage on FAIL, inputs/outputs from consumes/produces).
+# errorMessage on FAIL, inputs/outputs from consumes/produces), every event
+# valid against the published 2-0-2 JSON schema and its facets' schemas
+# (ajv, tests/node/openlineage_validate.mjs); the HTTP transport
+# (flow.lineage.url) POSTs the same events, in order, to a server on
+# 127.0.0.1; an endpoint that is down never fails or blocks the run and its
+# events land in .kiln/lineage.undelivered.ndjson.
 source "$(dirname "$0")/flow_lib.bash"
-cat > "$P/kiln.yml" <<'YML'
+cat > "$P/server.py" <<'PY'
+import http.server, sys
+out, portfile = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        with open(out, "a") as f:
+            f.write(self.path + " " + self.headers.get("Content-Type", "") + " " + body + "\n")
+        self.send_response(201)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(portfile, "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$P/server.py" "$P/posted.txt" "$P/port" &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$P"' EXIT
+for i in $(seq 50); do [ -s "$P/port" ] && break; sleep 0.1; done
+port=$(cat "$P/port")
+cat > "$P/kiln.yml" <<YML
 flow:
-  lineage: {file: .kiln/lineage.ndjson}
+  lineage: {file: .kiln/lineage.ndjson, url: "http://127.0.0.1:$port/api/v1/lineage", timeout: 2s}
 YML
 cat > "$P/dags/ol.yml" <<'YML'
 schedule: "@daily"
@@ -45,4 +71,21 @@ jq -e -s '[.[] | select(.eventType == "FAIL")] | all(.job.name == "ol.fails" and
 jq -e -s --arg dir "$P" '[.[] | select(.job.name == "ol.extract")][0].outputs ==
   [{"namespace":"file","name":($dir + "/raw/github")},{"namespace":"iceberg://warehouse","name":"github.pushes"}]' "$f" >/dev/null || fail "outputs"
 jq -e -s '[.[] | select(.job.name == "ol.fails")][0].inputs[0].namespace == "file"' "$f" >/dev/null || fail "inputs"
+# the published schema (independent validator)
+node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$f" || fail "schema validation"
+# a broken event is caught by the validator (the check can fail)
+head -1 "$f" | jq -c '.run.runId = "not-a-uuid" | del(.producer)' > "$P/broken.ndjson"
+node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$P/broken.ndjson" 2>/dev/null && fail "validator accepted a broken event"
+# HTTP: the same 6 events, in the file's order, POSTed as JSON
+for i in $(seq 100); do [ "$(lines "$P/posted.txt")" -ge 6 ] && break; sleep 0.1; done
+want "$(lines "$P/posted.txt")" 6 "events POSTed"
+want "$(cut -d' ' -f1,2 "$P/posted.txt" | sort -u)" "/api/v1/lineage application/json" "path and content type"
+want "$(cut -d' ' -f3- "$P/posted.txt" | jq -c .)" "$(jq -c . "$f")" "the POSTed events are the file's, in order"
+# the endpoint down: the run is not held up or failed; the events are kept
+kill $server; wait $server 2>/dev/null || true
+t0=$(date +%s%N)
+expect_rc 0 K tasks run ol extract --date 2024-01-05
+[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "the run waited for the lineage endpoint"
+for i in $(seq 100); do [ "$(lines "$P/.kiln/lineage.undelivered.ndjson")" -ge 2 ] && break; sleep 0.1; done
+want "$(jq -r .eventType "$P/.kiln/lineage.undelivered.ndjson" | tr '\n' ' ')" "START COMPLETE " "undelivered events kept"
 echo ok

@@ -25,7 +25,7 @@ YML
 cat > "$P/dags/types.yml" <<'YML'
 tasks:
   a: {type: shell, command: ['true']}
-  b: {type: table.expire}
+  b: {type: table.compact}
   c: {type: models.build, select: x, in: raw}
   d: {type: job.gh-events}
 YML
@@ -63,8 +63,8 @@ has() { echo "$v" | grep -qF -- "$1" || { echo "$v" >&2; fail "validate lacks: $
 has "dags/cycle.yml:2:3: cycle in needs: "
 echo "$v" | grep "cycle.yml" | grep -qE "a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c" || fail "cycle path: $v"
 has "dags/needs.yml:5:13: task 'a' needs unknown task 'a_typo'"
-has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command, sensor.file, job.gh_events, models.build, sql)"
-has "dags/types.yml:3:13: task 'b': type 'table.expire' is planned but not available yet"
+has "dags/types.yml:2:13: task 'a': unknown task type 'shell' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql, table.fast_forward, table.expire)"
+has "dags/types.yml:3:13: task 'b': type 'table.compact' is planned but not available yet"
 has "dags/types.yml:4:38: task 'c': 'in' is not a setting of type models.build"
 has "dags/types.yml:5:13: task 'd': unknown task type 'job.gh-events' (did you mean job.gh_events?)"
 has "dags/lib.yml:2:3: task 'g': job.gh_events writes either Iceberg tables (warehouse:) or files (out:, format:)"
