@@ -246,7 +246,9 @@ static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln
 {
     char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
     char *path = kiln_sprintf("%s/%s/%s", p->dir, p->target_path, file);
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* manifest.json compact as dbt writes it (indenting 10,000 nodes was a
+     * tenth of `kiln compile`); the small artifacts indented */
+    char *text = json_dumps(doc, (strcmp(file, "manifest.json") ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
     int rc;
     if (!dir || !path || !text)
         rc = KILN_OOM(err);

@@ -477,9 +477,25 @@ static int render_generic_test(rctx *c, kj_val ctx, kiln_buf *out, kiln_err *err
         kj_release(kwargs);
     if (rc)
         return rc;
-    char *call = kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
-    rc = call ? render_text(c, where_name, call, ctx, out, err) : KILN_OOM(err);
-    kiln_free(call);
+    /* one parse per test macro, not per test (the env keeps every parse) */
+    kiln_project *p = c->p;
+    if (!p->test_calls && !(p->test_calls = kiln_map_new()))
+        return KILN_OOM(err);
+    size_t mlen = strlen(n->test_macro);
+    kj_tpl *t = kiln_map_get(p->test_calls, n->test_macro, mlen);
+    if (!t) {
+        char *call = kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
+        rc = call ? kj_parse(p->env, "<generic test call>", call, strlen(call), &t, err) : KILN_OOM(err);
+        kiln_free(call);
+        if (rc || (rc = kiln_map_put(p->test_calls, n->test_macro, mlen, t, err)))
+            return rc;
+    }
+    rc = kj_render(p->env, t, ctx, out, NULL, err);
+    if (rc && !strncmp(err->msg, "<generic test call>", 19)) { /* name the test's YAML position */
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s%s", where_name, err->msg + 19);
+        snprintf(err->msg, sizeof err->msg, "%s", m);
+    }
     return rc;
 }
 
@@ -554,5 +570,47 @@ int kiln_models__render_description(kiln_project *p, size_t idx, const char *tex
     c.n->parents.len = had;
     kiln_free(name);
     kj_release(ctx);
+    return rc;
+}
+
+/* ---- models4: hooks ---- */
+
+/* Render a hook's SQL at run time, as dbt renders hooks (late, with the
+ * node's `this`): with node n's context, or for on-run-start/on-run-end
+ * (n NULL) with the project's (target, var, env_var, macros; `this` names a
+ * placeholder node). extra: a dict of further variables (on-run-end's
+ * `schemas`) or KJ_UNDEF. A ref() in a hook adds no dependency. */
+int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out,
+                             kiln_err *err)
+{
+    km_node dummy;
+    memset(&dummy, 0, sizeof dummy);
+    if (!n) {
+        dummy.name = dummy.unique_id = dummy.path = dummy.fqn = (char *)"project_hook";
+        dummy.kind = KM_MODEL;
+        dummy.config = kj_dict_new();
+        dummy.columns = kj_none();
+        dummy.test_kwargs = kj_none();
+        if (kj_oom(dummy.config))
+            return KILN_OOM(err);
+    }
+    rctx c = {p, 0, n ? n : &dummy, 1};
+    kj_val ctx = kj_undef();
+    int rc = context(&c, &ctx, err);
+    if (!rc && extra.t == KJ_DICT)
+        for (size_t i = 0; i < extra.u.d->len && !rc; i++)
+            rc = kj_dict_set(ctx, kj_retain(extra.u.d->keys[i]), kj_retain(extra.u.d->vals[i]), err);
+    if (!rc) {
+        size_t had = c.n->parents.len;
+        char *name = kiln_sprintf("%s (hook)", n ? n->path : "dbt_project.yml");
+        rc = name ? render_text(&c, name, text, ctx, out, err) : KILN_OOM(err);
+        c.n->parents.len = had;
+        kiln_free(name);
+    }
+    kj_release(ctx);
+    if (!n) {
+        kj_release(dummy.config);
+        kiln_vec_free(&dummy.parents);
+    }
     return rc;
 }

@@ -321,6 +321,32 @@ static int cfg_set(kj_val cfg, const char *key, kj_val v, kiln_err *err)
         k = "pre-hook";
     else if (!strcmp(k, "post_hook"))
         k = "post-hook";
+    if (!strcmp(k, "pre-hook") || !strcmp(k, "post-hook")) {
+        /* hooks add up, as dbt's do: the project file's levels first, then
+         * the schema file's config, then config() in the model; a hook
+         * already there is not added twice (config() runs in both passes) */
+        kj_val *cur = kj_dict_getc(cfg, k);
+        kj_val list = cur && cur->t == KJ_LIST ? kj_retain(*cur) : kj_list_new();
+        if (kj_oom(list)) {
+            kj_release(v);
+            return KILN_OOM(err);
+        }
+        size_t n = v.t == KJ_LIST ? v.u.l->len : v.t == KJ_NONE || v.t == KJ_UNDEF ? 0 : 1;
+        for (size_t i = 0; i < n && !rc; i++) {
+            kj_val h = v.t == KJ_LIST ? v.u.l->items[i] : v;
+            int seen = 0;
+            for (size_t j = 0; j < list.u.l->len; j++)
+                seen |= kj_equal(list.u.l->items[j], h);
+            if (!seen)
+                rc = kj_list_push(list, kj_retain(h), err);
+        }
+        kj_release(v);
+        if (rc) {
+            kj_release(list);
+            return rc;
+        }
+        return kj_dict_setc(cfg, k, list, err);
+    }
     return kj_dict_setc(cfg, k, v, err);
 }
 
@@ -1084,6 +1110,18 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
         if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
             return rc;
     }
+    static const char *const hooks[] = {"on-run-start", "on-run-end"};
+    for (int i = 0; i < 2; i++) {
+        kj_val *slot = i ? &p->on_run_end : &p->on_run_start;
+        x = kiln_models__yaml_get(doc, hooks[i]);
+        if (!x || kiln_models__yaml_is_null(x))
+            continue;
+        if (x->type == KM_Y_MAP)
+            return yfail(err, file, x, "%s: must be an SQL statement or a list of them", hooks[i]);
+        kj_release(*slot);
+        if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
+            return rc;
+    }
     x = kiln_models__yaml_get(doc, "version");
     if (x && x->type == KM_Y_SCALAR)
         p->version = kiln_strdup(x->s);
@@ -1307,6 +1345,9 @@ void kiln_project_free(kiln_project *p)
     kiln_vec_free(&p->nodes);
     kiln_map_free(p->by_id);
     kiln_map_free(p->by_name);
+    kiln_map_free(p->test_calls);
+    kj_release(p->on_run_start);
+    kj_release(p->on_run_end);
     kj_release(p->vars);
     kj_release(p->cfg_models);
     kj_release(p->cfg_seeds);
@@ -1368,7 +1409,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     p->started_micros = kiln_now_micros();
     p->vars = kj_dict_new();
     p->docs = kj_dict_new();
-    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = kj_none();
+    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = kj_none();
     if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
         !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs)) {
         rc = KILN_OOM(err);

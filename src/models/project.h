@@ -64,6 +64,8 @@ struct kiln_project {
     int64_t started_micros;
     kiln_models_opts opts;
     json_t *state_manifest; /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
+    kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
+    kiln_map *test_calls;   /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
 };
 
 /* project.c */
@@ -95,6 +97,12 @@ int kiln_models__render_all(kiln_project *p, kiln_err *err);
 /* compile.c (models3): a description rendered with the node's Jinja
  * context (doc(), var()...), appended to out. */
 int kiln_models__render_description(kiln_project *p, size_t idx, const char *text, kiln_buf *out, kiln_err *err);
+
+/* compile.c (models4): a pre-/post-hook's SQL rendered at run time with
+ * node n's context, or an on-run-start/end hook's (n NULL) with the
+ * project's; extra: more variables (a dict) or KJ_UNDEF. */
+int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out,
+                             kiln_err *err);
 
 /* One node's outcome in a run (run_results.json). */
 typedef struct km_result {
