@@ -384,7 +384,7 @@ static int context(rctx *c, kj_val *out, kiln_err *err)
         (rc = kj_dict_setc(d, "execute", kj_bool(c->execute), err)) ||
         (rc = kj_dict_setc(d, "project_name", kj_str_c(p->name), err)) ||
         (rc = kj_dict_setc(d, "run_started_at", kj_datetime_new(p->started_micros), err)) ||
-        (rc = kj_dict_setc(d, "this", node_relation(p, c->n), err)))
+        (rc = kj_dict_setc(d, "this", node_relation(p, c->n), err)) || (rc = kiln_models__query_natives(p, d, err)))
         goto done;
 done:
     if (rc) {
@@ -507,8 +507,12 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
     int rc;
     if (n->kind == KM_SOURCE || n->kind == KM_SEED)
         return 0;
-    if ((rc = context(&c, &ctx, err)))
+    p->rendering = n;
+    p->executing = execute;
+    if ((rc = context(&c, &ctx, err))) {
+        p->rendering = NULL;
         return rc;
+    }
     kiln_buf out;
     kiln_buf_init(&out, 0);
     n->parents.len = 0;
@@ -517,6 +521,8 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
     else
         rc = kj_render(p->env, n->tpl, ctx, &out, NULL, err);
     kj_release(ctx);
+    p->rendering = NULL;
+    p->executing = 1;
     if (rc) {
         kiln_buf_free(&out);
         return rc;
@@ -539,6 +545,26 @@ int kiln_models__render_all(kiln_project *p, kiln_err *err)
         if (rc0)
             return rc0;
         for (size_t i = 0; i < p->nodes.len; i++) {
+            km_node *n = p->nodes.items[i];
+            if (pass == 1 && p->query_lenient && n->uses_query) {
+                /* `run`/`build`: a node that queries the warehouse is
+                 * compiled right before it runs (its queries may read
+                 * tables this run builds); its edges are the parse's */
+                km_idxvec saved = {0};
+                int rc = 0;
+                for (size_t k = 0; k < n->parents.len && !rc; k++)
+                    rc = kiln_vec_push(&saved, n->parents.items[k], err);
+                kiln_err e2 = {0};
+                if (!rc && kiln_models__render_node(p, i, pass, &e2)) {
+                    n->parents.len = 0;
+                    for (size_t k = 0; k < saved.len && !rc; k++)
+                        rc = kiln_vec_push(&n->parents, saved.items[k], err);
+                }
+                kiln_vec_free(&saved);
+                if (rc)
+                    return rc;
+                continue;
+            }
             int rc = kiln_models__render_node(p, i, pass, err);
             if (rc == KILN_EINVAL || rc == KILN_ENOTFOUND) /* a compilation error of the project */
                 rc = err->code = KILN_EFORMAT;
@@ -580,8 +606,7 @@ int kiln_models__render_description(kiln_project *p, size_t idx, const char *tex
  * (n NULL) with the project's (target, var, env_var, macros; `this` names a
  * placeholder node). extra: a dict of further variables (on-run-end's
  * `schemas`) or KJ_UNDEF. A ref() in a hook adds no dependency. */
-int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out,
-                             kiln_err *err)
+int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out, kiln_err *err)
 {
     km_node dummy;
     memset(&dummy, 0, sizeof dummy);

@@ -12,6 +12,8 @@
  */
 #include "models/project.h"
 
+#include "sql/sql.h"
+
 #include "lake/lake.h"
 
 #include <dirent.h>
@@ -1347,6 +1349,8 @@ void kiln_project_free(kiln_project *p)
     kiln_map_free(p->by_name);
     kiln_map_free(p->test_calls);
     kj_release(p->on_run_start);
+    kj_release(p->statements);
+    kiln_sql_db_close(p->qdb);
     kj_release(p->on_run_end);
     kj_release(p->vars);
     kj_release(p->cfg_models);
@@ -1409,7 +1413,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     p->started_micros = kiln_now_micros();
     p->vars = kj_dict_new();
     p->docs = kj_dict_new();
-    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = kj_none();
+    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = p->statements =
+        kj_none();
     if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
         !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs)) {
         rc = KILN_OOM(err);
@@ -1435,6 +1440,10 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     /* built-in generic tests first, so a project's {% test %} overrides them */
     kj_tpl *bt;
     if ((rc = kj_parse(p->env, "<kiln generic tests>", builtin_tests, strlen(builtin_tests), &bt, err)) ||
+        (rc = kj_define_macros(p->env, bt, kj_env_globals(p->env), err)))
+        goto done;
+    if ((rc = kj_parse(p->env, "<kiln statement macro>", kiln_models__query_macros, strlen(kiln_models__query_macros),
+                       &bt, err)) ||
         (rc = kj_define_macros(p->env, bt, kj_env_globals(p->env), err)))
         goto done;
     /* macros (macro-paths, and tests/generic/) */

@@ -1129,6 +1129,31 @@ static int blank(const char *s)
     return !*s;
 }
 
+/* A node whose SQL ran run_query/statement is rendered again right before
+ * it runs, as dbt compiles each node just before running it, so its
+ * queries see the tables built before it in this run. Its graph edges
+ * are kept (the scheduler's), only the SQL changes. */
+static int rerender(kiln_project *p, size_t idx, kiln_err *err)
+{
+    km_node *n = p->nodes.items[idx];
+    km_idxvec saved = {0};
+    int rc = 0;
+    /* a fresh connection: it sees the namespaces and tables created since */
+    kiln_sql_db_close(p->qdb);
+    p->qdb = NULL;
+    for (size_t k = 0; k < n->parents.len && !rc; k++)
+        rc = kiln_vec_push(&saved, n->parents.items[k], err);
+    if (!rc)
+        rc = kiln_models__render_node(p, idx, 1, err);
+    n->parents.len = 0;
+    for (size_t k = 0; k < saved.len; k++) /* capacity was at least saved.len */
+        n->parents.items[n->parents.len++] = saved.items[k];
+    kiln_vec_free(&saved);
+    if (!rc)
+        rc = kiln_models__inject_ctes(p, n, err);
+    return rc;
+}
+
 /* Render (late, with `this`) and run node n's pre-hook or post-hook list. */
 static int run_node_hooks(runner *r, km_node *n, const char *key, kiln_err *err)
 {
@@ -1252,7 +1277,11 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     int nrc = 0, should_warn = 0, should_error = 0;
     int64_t failures = 0;
     int hooked = n->kind != KM_TEST;
-    if (hooked && (nrc = run_node_hooks(r, n, "pre-hook", &e2)))
+    if (n->uses_query && (n->kind == KM_MODEL || n->kind == KM_SNAPSHOT))
+        nrc = rerender(p, idx, &e2);
+    if (nrc)
+        (void)0;
+    else if (hooked && (nrc = run_node_hooks(r, n, "pre-hook", &e2)))
         (void)0;
     else if (n->kind == KM_SEED)
         nrc = run_seed(r, n, &e2);
@@ -1503,7 +1532,10 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int rc = kiln_project_load(&p, o, err);
     if (rc)
         return rc;
-    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err)))
+    p->query_lenient = 1; /* a run_query on a table this run builds: rendered again before the node runs */
+    rc = kiln_models__render_all(p, err);
+    p->query_lenient = 0;
+    if (rc || (rc = kiln_models__graph_build(p, err)))
         goto done;
     if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
         goto done;
