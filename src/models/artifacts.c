@@ -296,7 +296,23 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
     }
     json_object_set_new(doc, "nodes", nodes);
     json_object_set_new(doc, "sources", sources);
-    json_object_set_new(doc, "macros", json_object());
+    json_t *macros = json_object();
+    for (size_t i = 0; p->macros.t == KJ_LIST && i < p->macros.u.l->len; i++) {
+        kj_val m = p->macros.u.l->items[i];
+        const char *name = kj_dict_getc(m, "name")->u.s->p, *path = kj_dict_getc(m, "path")->u.s->p;
+        char *id = kiln_sprintf("macro.%s.%s", p->name, name);
+        if (!id)
+            continue;
+        json_object_set_new(macros, id,
+                            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:[]},s:s,s:{},s:{s:b,s:n},s:n,s:[],s:f,s:n}",
+                                      "name", name, "resource_type", "macro", "package_name", p->name, "path", path,
+                                      "original_file_path", path, "unique_id", id, "macro_sql",
+                                      kj_to_json(*kj_dict_getc(m, "sql")), "depends_on", "macros", "description", "",
+                                      "meta", "docs", "show", 1, "node_color", "patch_path", "arguments", "created_at",
+                                      (double)p->started_micros / 1e6, "supported_languages"));
+        kiln_free(id);
+    }
+    json_object_set_new(doc, "macros", macros);
     json_t *docs = json_object();
     for (size_t i = 0; p->docs.t == KJ_DICT && i < p->docs.u.d->len; i++) {
         kj_val k = p->docs.u.d->keys[i], v = p->docs.u.d->vals[i];

@@ -16,6 +16,7 @@
 
 #include "lake/lake.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -545,6 +546,62 @@ fail:
     kiln_free(name);
     strvec_free(&fqn);
     node_free(n);
+    return rc;
+}
+
+/* ------------------------------------------------------------ macros for the manifest (models4) */
+
+/* The {% macro NAME %} / {% test NAME %} blocks of a macro file, for
+ * manifest.json's `macros`: name (tests as test_NAME, as dbt names them),
+ * file and the block's text from its opening tag to its end tag. The
+ * file has parsed already, so the tags are well formed. */
+static int note_macros(kiln_project *p, const char *path, const char *text, size_t len, kiln_err *err)
+{
+    int rc = 0;
+    if (p->macros.t != KJ_LIST && kj_oom(p->macros = kj_list_new()))
+        return KILN_OOM(err);
+    const char *end = text + len;
+    for (const char *q = text; !rc && (q = memmem(q, (size_t)(end - q), "{%", 2));) {
+        const char *start = q, *w = q + 2;
+        q += 2;
+        if (w < end && *w == '-')
+            w++;
+        while (w < end && (*w == ' ' || *w == '\t' || *w == '\n' || *w == '\r'))
+            w++;
+        int is_test = (size_t)(end - w) > 5 && !strncmp(w, "test", 4) && (w[4] == ' ' || w[4] == '\t');
+        int is_macro = (size_t)(end - w) > 6 && !strncmp(w, "macro", 5) && (w[5] == ' ' || w[5] == '\t');
+        if (!is_test && !is_macro)
+            continue;
+        w += is_test ? 4 : 5;
+        while (w < end && (*w == ' ' || *w == '\t'))
+            w++;
+        const char *nm = w;
+        while (w < end && (isalnum((unsigned char)*w) || *w == '_'))
+            w++;
+        if (w == nm)
+            continue;
+        const char *tag = is_test ? "endtest" : "endmacro";
+        const char *e = memmem(w, (size_t)(end - w), tag, strlen(tag));
+        const char *close = e ? memmem(e, (size_t)(end - e), "%}", 2) : NULL;
+        if (!close)
+            continue;
+        close += 2;
+        kj_val m = kj_dict_new();
+        char *name = kiln_sprintf("%s%.*s", is_test ? "test_" : "", (int)(w - nm), nm);
+        if (kj_oom(m) || !name) {
+            kj_release(m);
+            kiln_free(name);
+            return KILN_OOM(err);
+        }
+        if ((rc = kj_dict_setc(m, "name", kj_str_c(name), err)) ||
+            (rc = kj_dict_setc(m, "path", kj_str_c(path), err)) ||
+            (rc = kj_dict_setc(m, "sql", kj_str_new(start, (size_t)(close - start)), err)))
+            kj_release(m);
+        else
+            rc = kj_list_push(p->macros, m, err);
+        kiln_free(name);
+        q = close;
+    }
     return rc;
 }
 
@@ -1350,6 +1407,7 @@ void kiln_project_free(kiln_project *p)
     kiln_map_free(p->test_calls);
     kj_release(p->on_run_start);
     kj_release(p->statements);
+    kj_release(p->macros);
     kiln_sql_db_close(p->qdb);
     kj_release(p->on_run_end);
     kj_release(p->vars);
@@ -1414,7 +1472,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     p->vars = kj_dict_new();
     p->docs = kj_dict_new();
     p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = p->statements =
-        kj_none();
+        p->macros = kj_none();
     if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
         !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs)) {
         rc = KILN_OOM(err);
@@ -1463,9 +1521,11 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
             if ((rc = read_rel(p, files.items[k], &text, &len, err)))
                 goto done;
             rc = kj_parse(p->env, files.items[k], text, len, &t, err);
-            kiln_free(text);
             if (!rc)
                 rc = kj_define_macros(p->env, t, kj_env_globals(p->env), err);
+            if (!rc)
+                rc = note_macros(p, files.items[k], text, len, err);
+            kiln_free(text);
         }
         strvec_free(&files);
     }

@@ -66,14 +66,14 @@ struct kiln_project {
     kiln_models_opts opts;
     json_t *state_manifest;          /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
     kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
-    kiln_map *test_calls;
+    kiln_map *test_calls; /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
     /* query.c (models4): run_query / statement */
     struct sqlite3 *qdb; /* the warehouse, opened on the first query */
     km_node *rendering;  /* the node being rendered (marked uses_query) */
     int executing;       /* dbt's `execute`: 0 while parsing (pass 0) */
     int query_lenient;   /* run/build render up front: a failing query gives an empty table */
-    kj_val statements;
-        /* dict: statement name -> load_result() value */ /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
+    kj_val statements;   /* dict: statement name -> load_result() value */
+    kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
 };
 
 /* project.c */
