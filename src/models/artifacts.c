@@ -226,8 +226,12 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
                 json_object_set_new(kw, "model", json_string(m ? m : ""));
                 kiln_free(m);
             }
-            json_object_set_new(o, "test_metadata",
-                                json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw, "namespace"));
+            json_object_set_new(
+                o, "test_metadata",
+                (strchr(n->test_macro, '.')
+                     ? json_pack("{s:s,s:o,s:s%}", "name", strchr(n->test_macro, '.') + 1, "kwargs", kw, "namespace",
+                                 n->test_macro, (size_t)(strchr(n->test_macro, '.') - n->test_macro))
+                     : json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw, "namespace")));
             json_object_set_new(o, "column_name", col ? kj_to_json(*col) : json_null());
             json_object_set_new(o, "attached_node", json_string(n->attached));
             char *fk = att >= 0 ? kiln_sprintf("models.%s", p->nodes.items[att]->name) : NULL;

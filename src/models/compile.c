@@ -297,16 +297,24 @@ static int f_dispatch(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val
     kj_val k = kj_arg(a, 0, "macro_name");
     if (k.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "adapter.dispatch takes a macro name");
-    static const char *const prefixes[] = {"kiln__", "sqlite__", "default__", ""};
-    for (int i = 0; i < 4; i++) {
-        char *nm = kiln_sprintf("%s%s", prefixes[i], k.u.s->p);
-        if (!nm)
-            return KILN_OOM(kj_in_err(in));
-        kj_val *m = kj_dict_getc(kj_env_globals(c->p->env), nm);
-        kiln_free(nm);
-        if (m && i < 3) {
-            *out = kj_retain(*m);
-            return 0;
+    static const char *const prefixes[] = {"kiln__", "sqlite__", "default__"};
+    /* dbt's order: the root project, then the package named by
+     * macro_namespace (its macros are also in the globals unless the
+     * project has one of the same name) */
+    kj_val g = kj_env_globals(c->p->env), ns = kj_arg(a, 1, "macro_namespace");
+    kj_val *pkg = ns.t == KJ_STR ? kj_dict_getc(g, ns.u.s->p) : NULL;
+    for (int where = 0; where < 2; where++) {
+        kj_val scope = where ? (pkg && pkg->t == KJ_DICT ? *pkg : kj_undef()) : g;
+        for (int i = 0; i < 3 && scope.t == KJ_DICT; i++) {
+            char *nm = kiln_sprintf("%s%s", prefixes[i], k.u.s->p);
+            if (!nm)
+                return KILN_OOM(kj_in_err(in));
+            kj_val *m = kj_dict_getc(scope, nm);
+            kiln_free(nm);
+            if (m) {
+                *out = kj_retain(*m);
+                return 0;
+            }
         }
     }
     return kj_fail(in, KILN_ENOTFOUND, "adapter.dispatch: no macro named kiln__%s or default__%s", k.u.s->p, k.u.s->p);
@@ -484,7 +492,10 @@ static int render_generic_test(rctx *c, kj_val ctx, kiln_buf *out, kiln_err *err
     size_t mlen = strlen(n->test_macro);
     kj_tpl *t = kiln_map_get(p->test_calls, n->test_macro, mlen);
     if (!t) {
-        char *call = kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
+        const char *dot = strchr(n->test_macro, '.'); /* pkg.name -> {{ pkg.test_name(...) }} */
+        char *call = dot ? kiln_sprintf("{{ %.*s.test_%s(**__kiln_test_kwargs) }}", (int)(dot - n->test_macro),
+                                        n->test_macro, dot + 1)
+                         : kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
         rc = call ? kj_parse(p->env, "<generic test call>", call, strlen(call), &t, err) : KILN_OOM(err);
         kiln_free(call);
         if (rc || (rc = kiln_map_put(p->test_calls, n->test_macro, mlen, t, err)))

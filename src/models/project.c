@@ -605,6 +605,132 @@ static int note_macros(kiln_project *p, const char *path, const char *text, size
     return rc;
 }
 
+/* ------------------------------------------------------------ packages (models4) */
+
+/* One installed package at rel (a directory relative to the project dir):
+ * its dbt_project.yml's name and macro-paths; its macros go into a dict
+ * named after the package in the globals (`dbt_utils.star(...)`,
+ * `pkg.test_x` for YAML tests), and under their own names when the
+ * globals have none yet (the package's macros call each other unqualified;
+ * the root project, loaded after, overrides). */
+static int load_package(kiln_project *p, const char *rel, kj_val seen, kiln_err *err)
+{
+    char *yml = kiln_sprintf("%s/dbt_project.yml", rel);
+    if (!yml)
+        return KILN_OOM(err);
+    struct stat st;
+    char *full = kiln_sprintf("%s/%s", p->dir, yml);
+    int exists = full && !stat(full, &st);
+    kiln_free(full);
+    if (!exists) {
+        kiln_free(yml);
+        return 0; /* not a package (dbt deps leaves only packages here) */
+    }
+    km_yaml *doc = NULL;
+    int rc = load_yaml(p, yml, &doc, err);
+    const km_yaml *nm = doc ? kiln_models__yaml_get(doc, "name") : NULL;
+    if (!rc && (!nm || nm->type != KM_Y_SCALAR))
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: a package needs a name", yml);
+    kiln_free(yml);
+    if (rc)
+        return rc;
+    if (kj_dict_getc(seen, nm->s) || !strcmp(nm->s, p->name))
+        return 0; /* dbt_packages/ and a local: entry of the same package */
+    if ((rc = kj_dict_setc(seen, nm->s, kj_bool(1), err)))
+        return rc;
+    km_strvec paths = {0};
+    const km_yaml *mp = kiln_models__yaml_get(doc, "macro-paths");
+    for (size_t i = 0; mp && mp->type == KM_Y_SEQ && i < mp->n && !rc; i++)
+        if (mp->kids[i]->type == KM_Y_SCALAR) {
+            char *x = kiln_sprintf("%s/%s", rel, mp->kids[i]->s);
+            rc = x ? kiln_vec_push(&paths, x, err) : KILN_OOM(err);
+        }
+    if (!rc && !paths.len) {
+        char *x = kiln_sprintf("%s/macros", rel);
+        rc = x ? kiln_vec_push(&paths, x, err) : KILN_OOM(err);
+    }
+    kj_val ns = kj_dict_new();
+    if (!rc && kj_oom(ns))
+        rc = KILN_OOM(err);
+    km_strvec files = {0};
+    for (size_t i = 0; i < paths.len && !rc; i++) {
+        if ((rc = walk(p, paths.items[i], 0, &files, err)))
+            break;
+        for (size_t k = 0; k < files.len && !rc; k++) {
+            if (!has_ext(files.items[k], ".sql"))
+                continue;
+            char *text;
+            size_t len;
+            kj_tpl *t;
+            if ((rc = read_rel(p, files.items[k], &text, &len, err)))
+                break;
+            rc = kj_parse(p->env, files.items[k], text, len, &t, err);
+            kiln_free(text);
+            if (!rc)
+                rc = kj_define_macros(p->env, t, ns, err);
+        }
+        strvec_free(&files);
+    }
+    strvec_free(&paths);
+    kj_val g = kj_env_globals(p->env);
+    for (size_t i = 0; !rc && i < ns.u.d->len; i++)
+        if (!kj_dict_get(g, ns.u.d->keys[i]))
+            rc = kj_dict_set(g, kj_retain(ns.u.d->keys[i]), kj_retain(ns.u.d->vals[i]), err);
+    if (!rc)
+        return kj_dict_setc(g, nm->s, ns, err);
+    kj_release(ns);
+    return rc;
+}
+
+/* The packages `dbt deps` installed (every directory of dbt_packages/, or
+ * of the project's packages-install-path) and packages.yml's `local:`
+ * entries (paths relative to the project). Hub and git packages are not
+ * fetched: run `dbt deps` (or copy them into dbt_packages/) first. */
+static int load_packages(kiln_project *p, const char *install_path, kiln_err *err)
+{
+    kj_val seen = kj_dict_new();
+    if (kj_oom(seen))
+        return KILN_OOM(err);
+    int rc = 0;
+    char *dir = kiln_sprintf("%s/%s", p->dir, install_path);
+    DIR *d = dir ? opendir(dir) : NULL;
+    kiln_free(dir);
+    km_strvec names = {0};
+    for (struct dirent *de; d && !rc && (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *x = kiln_sprintf("%s/%s", install_path, de->d_name);
+        rc = x ? kiln_vec_push(&names, x, err) : KILN_OOM(err);
+    }
+    if (d)
+        closedir(d);
+    if (names.len > 1)
+        qsort(names.items, names.len, sizeof *names.items, cmp_str);
+    for (size_t i = 0; i < names.len && !rc; i++)
+        rc = load_package(p, names.items[i], seen, err);
+    strvec_free(&names);
+    for (int f = 0; f < 2 && !rc; f++) {
+        const char *file = f ? "dependencies.yml" : "packages.yml";
+        char *full = kiln_sprintf("%s/%s", p->dir, file);
+        struct stat st;
+        int exists = full && !stat(full, &st);
+        kiln_free(full);
+        if (!exists)
+            continue;
+        km_yaml *doc = NULL;
+        if ((rc = load_yaml(p, file, &doc, err)))
+            break;
+        const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
+        for (size_t i = 0; list && list->type == KM_Y_SEQ && i < list->n && !rc; i++) {
+            const km_yaml *loc = kiln_models__yaml_get(list->kids[i], "local");
+            if (loc && loc->type == KM_Y_SCALAR)
+                rc = load_package(p, loc->s, seen, err);
+        }
+    }
+    kj_release(seen);
+    return rc;
+}
+
 /* ------------------------------------------------------------ built-in generic tests */
 
 /* dbt's generic tests, as dbt-core 1.8's global project writes them. */
@@ -707,9 +833,13 @@ static int append_clean(kiln_buf *b, kj_val v, kiln_err *err)
 static int test_name(kiln_buf *b, const char *macro, const km_node *model, kj_val kwargs, kiln_err *err)
 {
     /* a source's tests: source_<test>_<source>_<table>_... */
+    char mac[256]; /* dbt names a package's test pkg_test_... */
+    snprintf(mac, sizeof mac, "%s", macro);
+    for (char *d = strchr(mac, '.'); d; d = strchr(d, '.'))
+        *d = '_';
     int rc = model->kind == KM_SOURCE
-                 ? kiln_buf_printf(b, err, "source_%s_%s_%s_", macro, model->source_name, model->name)
-                 : kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
+                 ? kiln_buf_printf(b, err, "source_%s_%s_%s_", mac, model->source_name, model->name)
+                 : kiln_buf_printf(b, err, "%s_%s_", mac, model->name);
     size_t n = kwargs.t == KJ_DICT ? kwargs.u.d->len : 0;
     size_t *order = kiln_malloc((n ? n : 1) * sizeof(size_t));
     if (!order)
@@ -795,13 +925,27 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         rc = yfail(err, file, t, "a test is a name or a mapping of one name to its arguments");
         goto done;
     }
-    if (strchr(macro, '.')) {
-        rc = yfail(err, file, t, "test '%s' comes from a package; packages are not supported yet", macro);
-        goto done;
+    const char *dot = strchr(macro, '.');
+    int known;
+    if (dot) { /* pkg.test: a {% test %} of an installed package (models4) */
+        char *pkg = kiln_strndup(macro, (size_t)(dot - macro));
+        char *mname = kiln_sprintf("test_%s", dot + 1);
+        kj_val *ns = pkg ? kj_dict_getc(kj_env_globals(p->env), pkg) : NULL;
+        known = mname && ns && ns->t == KJ_DICT && kj_dict_getc(*ns, mname) != NULL;
+        kiln_free(pkg);
+        kiln_free(mname);
+        if (!known) {
+            rc = yfail(err, file, t,
+                       "unknown test '%s' (no package '%.*s' in dbt_packages/ or packages.yml's local: "
+                       "entries, or it has no {%% test %s %%})",
+                       macro, (int)(dot - macro), macro, dot + 1);
+            goto done;
+        }
+    } else {
+        char *mname = kiln_sprintf("test_%s", macro);
+        known = mname && kj_dict_getc(kj_env_globals(p->env), mname) != NULL;
+        kiln_free(mname);
     }
-    char *mname = kiln_sprintf("test_%s", macro);
-    int known = mname && kj_dict_getc(kj_env_globals(p->env), mname) != NULL;
-    kiln_free(mname);
     if (!known) {
         rc = yfail(err, file, t, "unknown test '%s' (not a built-in generic test and no {%% test %s %%} macro)", macro,
                    macro);
@@ -1112,6 +1256,11 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     p->target_path = kiln_strdup(x ? s : "target");
     if (!p->profile_name || !p->target_path)
         return KILN_OOM(err);
+    x = kiln_models__yaml_get(doc, "packages-install-path");
+    if (x && (rc = ystr(file, x, "packages-install-path", &s, err)))
+        return rc;
+    if (x && !(p->packages_path = kiln_strdup(s)))
+        return KILN_OOM(err);
     if (strstr(p->target_path, ".."))
         return yfail(err, file, x, "target-path must not contain '..'");
     static const struct {
@@ -1408,6 +1557,7 @@ void kiln_project_free(kiln_project *p)
     kj_release(p->on_run_start);
     kj_release(p->statements);
     kj_release(p->macros);
+    kiln_free(p->packages_path);
     kiln_sql_db_close(p->qdb);
     kj_release(p->on_run_end);
     kj_release(p->vars);
@@ -1499,6 +1649,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     kj_tpl *bt;
     if ((rc = kj_parse(p->env, "<kiln generic tests>", builtin_tests, strlen(builtin_tests), &bt, err)) ||
         (rc = kj_define_macros(p->env, bt, kj_env_globals(p->env), err)))
+        goto done;
+    if ((rc = load_packages(p, p->packages_path ? p->packages_path : "dbt_packages", err)))
         goto done;
     if ((rc = kj_parse(p->env, "<kiln statement macro>", kiln_models__query_macros, strlen(kiln_models__query_macros),
                        &bt, err)) ||

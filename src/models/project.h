@@ -74,6 +74,7 @@ struct kiln_project {
     int query_lenient;   /* run/build render up front: a failing query gives an empty table */
     kj_val statements;   /* dict: statement name -> load_result() value */
     kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
+    char *packages_path; /* packages-install-path (NULL: dbt_packages) */
 };
 
 /* project.c */
