@@ -189,13 +189,16 @@ static int f_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val k = kj_arg(a, 0, "name");
     if (k.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "var() takes a variable name");
-    kj_val *v = kj_dict_getc(c->p->vars, k.u.s->p);
-    /* package-scoped vars: vars: {project: {k: v}} */
+    /* dbt's precedence: --vars, then the project-scoped vars of
+     * dbt_project.yml (vars: {project: {k: v}}), then its global vars */
+    kj_val *v = c->p->cli_vars.t == KJ_DICT ? kj_dict_getc(c->p->cli_vars, k.u.s->p) : NULL;
     if (!v) {
         kj_val *scope = kj_dict_getc(c->p->vars, c->p->name);
         if (scope && scope->t == KJ_DICT)
             v = kj_dict_getc(*scope, k.u.s->p);
     }
+    if (!v)
+        v = kj_dict_getc(c->p->vars, k.u.s->p);
     if (v) {
         *out = kj_retain(*v);
         return 0;

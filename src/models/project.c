@@ -1558,6 +1558,7 @@ void kiln_project_free(kiln_project *p)
     kj_release(p->statements);
     kj_release(p->macros);
     kiln_free(p->packages_path);
+    kj_release(p->cli_vars);
     kiln_sql_db_close(p->qdb);
     kj_release(p->on_run_end);
     kj_release(p->vars);
@@ -1605,7 +1606,8 @@ static int load_cli_vars(kiln_project *p, kiln_err *err)
         return rc;
     for (size_t i = 0; i < v.u.d->len && !rc; i++)
         rc = kj_dict_set(p->vars, kj_retain(v.u.d->keys[i]), kj_retain(v.u.d->vals[i]), err);
-    kj_release(v);
+    kj_release(p->cli_vars);
+    p->cli_vars = v; /* var() looks here first: --vars beat the project's scoped vars */
     return rc;
 }
 
@@ -1622,7 +1624,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     p->vars = kj_dict_new();
     p->docs = kj_dict_new();
     p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = p->statements =
-        p->macros = kj_none();
+        p->macros = p->cli_vars = kj_none();
     if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
         !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs)) {
         rc = KILN_OOM(err);

@@ -75,6 +75,7 @@ struct kiln_project {
     kj_val statements;   /* dict: statement name -> load_result() value */
     kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
     char *packages_path; /* packages-install-path (NULL: dbt_packages) */
+    kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
 };
 
 /* project.c */
