@@ -196,13 +196,16 @@ static int f_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val k = kj_arg(a, 0, "name");
     if (k.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "var() takes a variable name");
-    kj_val *v = kj_dict_getc(c->p->vars, k.u.s->p);
-    /* package-scoped vars: vars: {project: {k: v}} */
+    /* dbt's precedence: --vars, then the project-scoped vars of
+     * dbt_project.yml (vars: {project: {k: v}}), then its global vars */
+    kj_val *v = c->p->cli_vars.t == KJ_DICT ? kj_dict_getc(c->p->cli_vars, k.u.s->p) : NULL;
     if (!v) {
         kj_val *scope = kj_dict_getc(c->p->vars, c->p->name);
         if (scope && scope->t == KJ_DICT)
             v = kj_dict_getc(*scope, k.u.s->p);
     }
+    if (!v)
+        v = kj_dict_getc(c->p->vars, k.u.s->p);
     if (v) {
         *out = kj_retain(*v);
         return 0;
@@ -304,16 +307,24 @@ static int f_dispatch(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val
     kj_val k = kj_arg(a, 0, "macro_name");
     if (k.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "adapter.dispatch takes a macro name");
-    static const char *const prefixes[] = {"kiln__", "sqlite__", "default__", ""};
-    for (int i = 0; i < 4; i++) {
-        char *nm = kiln_sprintf("%s%s", prefixes[i], k.u.s->p);
-        if (!nm)
-            return KILN_OOM(kj_in_err(in));
-        kj_val *m = kj_dict_getc(kj_env_globals(c->p->env), nm);
-        kiln_free(nm);
-        if (m && i < 3) {
-            *out = kj_retain(*m);
-            return 0;
+    static const char *const prefixes[] = {"kiln__", "sqlite__", "default__"};
+    /* dbt's order: the root project, then the package named by
+     * macro_namespace (its macros are also in the globals unless the
+     * project has one of the same name) */
+    kj_val g = kj_env_globals(c->p->env), ns = kj_arg(a, 1, "macro_namespace");
+    kj_val *pkg = ns.t == KJ_STR ? kj_dict_getc(g, ns.u.s->p) : NULL;
+    for (int where = 0; where < 2; where++) {
+        kj_val scope = where ? (pkg && pkg->t == KJ_DICT ? *pkg : kj_undef()) : g;
+        for (int i = 0; i < 3 && scope.t == KJ_DICT; i++) {
+            char *nm = kiln_sprintf("%s%s", prefixes[i], k.u.s->p);
+            if (!nm)
+                return KILN_OOM(kj_in_err(in));
+            kj_val *m = kj_dict_getc(scope, nm);
+            kiln_free(nm);
+            if (m) {
+                *out = kj_retain(*m);
+                return 0;
+            }
         }
     }
     return kj_fail(in, KILN_ENOTFOUND, "adapter.dispatch: no macro named kiln__%s or default__%s", k.u.s->p, k.u.s->p);
@@ -391,7 +402,7 @@ static int context(rctx *c, kj_val *out, kiln_err *err)
         (rc = kj_dict_setc(d, "execute", kj_bool(c->execute), err)) ||
         (rc = kj_dict_setc(d, "project_name", kj_str_c(p->name), err)) ||
         (rc = kj_dict_setc(d, "run_started_at", kj_datetime_new(p->started_micros), err)) ||
-        (rc = kj_dict_setc(d, "this", node_relation(p, c->n), err)))
+        (rc = kj_dict_setc(d, "this", node_relation(p, c->n), err)) || (rc = kiln_models__query_natives(p, d, err)))
         goto done;
 done:
     if (rc) {
@@ -484,9 +495,28 @@ static int render_generic_test(rctx *c, kj_val ctx, kiln_buf *out, kiln_err *err
         kj_release(kwargs);
     if (rc)
         return rc;
-    char *call = kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
-    rc = call ? render_text(c, where_name, call, ctx, out, err) : KILN_OOM(err);
-    kiln_free(call);
+    /* one parse per test macro, not per test (the env keeps every parse) */
+    kiln_project *p = c->p;
+    if (!p->test_calls && !(p->test_calls = kiln_map_new()))
+        return KILN_OOM(err);
+    size_t mlen = strlen(n->test_macro);
+    kj_tpl *t = kiln_map_get(p->test_calls, n->test_macro, mlen);
+    if (!t) {
+        const char *dot = strchr(n->test_macro, '.'); /* pkg.name -> {{ pkg.test_name(...) }} */
+        char *call = dot ? kiln_sprintf("{{ %.*s.test_%s(**__kiln_test_kwargs) }}", (int)(dot - n->test_macro),
+                                        n->test_macro, dot + 1)
+                         : kiln_sprintf("{{ test_%s(**__kiln_test_kwargs) }}", n->test_macro);
+        rc = call ? kj_parse(p->env, "<generic test call>", call, strlen(call), &t, err) : KILN_OOM(err);
+        kiln_free(call);
+        if (rc || (rc = kiln_map_put(p->test_calls, n->test_macro, mlen, t, err)))
+            return rc;
+    }
+    rc = kj_render(p->env, t, ctx, out, NULL, err);
+    if (rc && !strncmp(err->msg, "<generic test call>", 19)) { /* name the test's YAML position */
+        char m[sizeof err->msg];
+        snprintf(m, sizeof m, "%s%s", where_name, err->msg + 19);
+        snprintf(err->msg, sizeof err->msg, "%s", m);
+    }
     return rc;
 }
 
@@ -498,8 +528,12 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
     int rc;
     if (n->kind == KM_SOURCE || n->kind == KM_SEED)
         return 0;
-    if ((rc = context(&c, &ctx, err)))
+    p->rendering = n;
+    p->executing = execute;
+    if ((rc = context(&c, &ctx, err))) {
+        p->rendering = NULL;
         return rc;
+    }
     kiln_buf out;
     kiln_buf_init(&out, 0);
     n->parents.len = 0;
@@ -508,6 +542,8 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
     else
         rc = kj_render(p->env, n->tpl, ctx, &out, NULL, err);
     kj_release(ctx);
+    p->rendering = NULL;
+    p->executing = 1;
     if (rc) {
         kiln_buf_free(&out);
         return rc;
@@ -530,6 +566,26 @@ int kiln_models__render_all(kiln_project *p, kiln_err *err)
         if (rc0)
             return rc0;
         for (size_t i = 0; i < p->nodes.len; i++) {
+            km_node *n = p->nodes.items[i];
+            if (pass == 1 && p->query_lenient && n->uses_query) {
+                /* `run`/`build`: a node that queries the warehouse is
+                 * compiled right before it runs (its queries may read
+                 * tables this run builds); its edges are the parse's */
+                km_idxvec saved = {0};
+                int rc = 0;
+                for (size_t k = 0; k < n->parents.len && !rc; k++)
+                    rc = kiln_vec_push(&saved, n->parents.items[k], err);
+                kiln_err e2 = {0};
+                if (!rc && kiln_models__render_node(p, i, pass, &e2)) {
+                    n->parents.len = 0;
+                    for (size_t k = 0; k < saved.len && !rc; k++)
+                        rc = kiln_vec_push(&n->parents, saved.items[k], err);
+                }
+                kiln_vec_free(&saved);
+                if (rc)
+                    return rc;
+                continue;
+            }
             int rc = kiln_models__render_node(p, i, pass, err);
             if (rc == KILN_EINVAL || rc == KILN_ENOTFOUND) /* a compilation error of the project */
                 rc = err->code = KILN_EFORMAT;
@@ -561,5 +617,46 @@ int kiln_models__render_description(kiln_project *p, size_t idx, const char *tex
     c.n->parents.len = had;
     kiln_free(name);
     kj_release(ctx);
+    return rc;
+}
+
+/* ---- models4: hooks ---- */
+
+/* Render a hook's SQL at run time, as dbt renders hooks (late, with the
+ * node's `this`): with node n's context, or for on-run-start/on-run-end
+ * (n NULL) with the project's (target, var, env_var, macros; `this` names a
+ * placeholder node). extra: a dict of further variables (on-run-end's
+ * `schemas`) or KJ_UNDEF. A ref() in a hook adds no dependency. */
+int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out, kiln_err *err)
+{
+    km_node dummy;
+    memset(&dummy, 0, sizeof dummy);
+    if (!n) {
+        dummy.name = dummy.unique_id = dummy.path = dummy.fqn = (char *)"project_hook";
+        dummy.kind = KM_MODEL;
+        dummy.config = kj_dict_new();
+        dummy.columns = kj_none();
+        dummy.test_kwargs = kj_none();
+        if (kj_oom(dummy.config))
+            return KILN_OOM(err);
+    }
+    rctx c = {p, 0, n ? n : &dummy, 1};
+    kj_val ctx = kj_undef();
+    int rc = context(&c, &ctx, err);
+    if (!rc && extra.t == KJ_DICT)
+        for (size_t i = 0; i < extra.u.d->len && !rc; i++)
+            rc = kj_dict_set(ctx, kj_retain(extra.u.d->keys[i]), kj_retain(extra.u.d->vals[i]), err);
+    if (!rc) {
+        size_t had = c.n->parents.len;
+        char *name = kiln_sprintf("%s (hook)", n ? n->path : "dbt_project.yml");
+        rc = name ? render_text(&c, name, text, ctx, out, err) : KILN_OOM(err);
+        c.n->parents.len = had;
+        kiln_free(name);
+    }
+    kj_release(ctx);
+    if (!n) {
+        kj_release(dummy.config);
+        kiln_vec_free(&dummy.parents);
+    }
     return rc;
 }

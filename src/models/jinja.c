@@ -1636,13 +1636,10 @@ static int render_setup(kj_in *in, kj_env *env, kj_tpl *t, kj_val vars, kiln_buf
     in->out = out;
     in->tpl = t;
     in->ctx = vars;
-    int rc = kj_frame_push(in, NULL);
-    if (rc)
-        return rc;
-    if (vars.t == KJ_DICT)
-        for (size_t i = 0; i < vars.u.d->len && !rc; i++)
-            rc = kj_dict_set(in->frame->vars, kj_retain(vars.u.d->keys[i]), kj_retain(vars.u.d->vals[i]), err);
-    return rc;
+    /* vars are not copied into the top frame: kj_lookup reads in->ctx
+     * after the frames (a copy per render was most of a small model's
+     * compile time) */
+    return kj_frame_push(in, NULL);
 }
 
 int kj_render(kj_env *env, kj_tpl *t, kj_val vars, kiln_buf *out, kj_val *ret, kiln_err *err)

@@ -12,8 +12,11 @@
  */
 #include "models/project.h"
 
+#include "sql/sql.h"
+
 #include "lake/lake.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -321,6 +324,32 @@ static int cfg_set(kj_val cfg, const char *key, kj_val v, kiln_err *err)
         k = "pre-hook";
     else if (!strcmp(k, "post_hook"))
         k = "post-hook";
+    if (!strcmp(k, "pre-hook") || !strcmp(k, "post-hook")) {
+        /* hooks add up, as dbt's do: the project file's levels first, then
+         * the schema file's config, then config() in the model; a hook
+         * already there is not added twice (config() runs in both passes) */
+        kj_val *cur = kj_dict_getc(cfg, k);
+        kj_val list = cur && cur->t == KJ_LIST ? kj_retain(*cur) : kj_list_new();
+        if (kj_oom(list)) {
+            kj_release(v);
+            return KILN_OOM(err);
+        }
+        size_t n = v.t == KJ_LIST ? v.u.l->len : v.t == KJ_NONE || v.t == KJ_UNDEF ? 0 : 1;
+        for (size_t i = 0; i < n && !rc; i++) {
+            kj_val h = v.t == KJ_LIST ? v.u.l->items[i] : v;
+            int seen = 0;
+            for (size_t j = 0; j < list.u.l->len; j++)
+                seen |= kj_equal(list.u.l->items[j], h);
+            if (!seen)
+                rc = kj_list_push(list, kj_retain(h), err);
+        }
+        kj_release(v);
+        if (rc) {
+            kj_release(list);
+            return rc;
+        }
+        return kj_dict_setc(cfg, k, list, err);
+    }
     return kj_dict_setc(cfg, k, v, err);
 }
 
@@ -520,6 +549,188 @@ fail:
     return rc;
 }
 
+/* ------------------------------------------------------------ macros for the manifest (models4) */
+
+/* The {% macro NAME %} / {% test NAME %} blocks of a macro file, for
+ * manifest.json's `macros`: name (tests as test_NAME, as dbt names them),
+ * file and the block's text from its opening tag to its end tag. The
+ * file has parsed already, so the tags are well formed. */
+static int note_macros(kiln_project *p, const char *path, const char *text, size_t len, kiln_err *err)
+{
+    int rc = 0;
+    if (p->macros.t != KJ_LIST && kj_oom(p->macros = kj_list_new()))
+        return KILN_OOM(err);
+    const char *end = text + len;
+    for (const char *q = text; !rc && (q = memmem(q, (size_t)(end - q), "{%", 2));) {
+        const char *start = q, *w = q + 2;
+        q += 2;
+        if (w < end && *w == '-')
+            w++;
+        while (w < end && (*w == ' ' || *w == '\t' || *w == '\n' || *w == '\r'))
+            w++;
+        int is_test = (size_t)(end - w) > 5 && !strncmp(w, "test", 4) && (w[4] == ' ' || w[4] == '\t');
+        int is_macro = (size_t)(end - w) > 6 && !strncmp(w, "macro", 5) && (w[5] == ' ' || w[5] == '\t');
+        if (!is_test && !is_macro)
+            continue;
+        w += is_test ? 4 : 5;
+        while (w < end && (*w == ' ' || *w == '\t'))
+            w++;
+        const char *nm = w;
+        while (w < end && (isalnum((unsigned char)*w) || *w == '_'))
+            w++;
+        if (w == nm)
+            continue;
+        const char *tag = is_test ? "endtest" : "endmacro";
+        const char *e = memmem(w, (size_t)(end - w), tag, strlen(tag));
+        const char *close = e ? memmem(e, (size_t)(end - e), "%}", 2) : NULL;
+        if (!close)
+            continue;
+        close += 2;
+        kj_val m = kj_dict_new();
+        char *name = kiln_sprintf("%s%.*s", is_test ? "test_" : "", (int)(w - nm), nm);
+        if (kj_oom(m) || !name) {
+            kj_release(m);
+            kiln_free(name);
+            return KILN_OOM(err);
+        }
+        if ((rc = kj_dict_setc(m, "name", kj_str_c(name), err)) ||
+            (rc = kj_dict_setc(m, "path", kj_str_c(path), err)) ||
+            (rc = kj_dict_setc(m, "sql", kj_str_new(start, (size_t)(close - start)), err)))
+            kj_release(m);
+        else
+            rc = kj_list_push(p->macros, m, err);
+        kiln_free(name);
+        q = close;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ packages (models4) */
+
+/* One installed package at rel (a directory relative to the project dir):
+ * its dbt_project.yml's name and macro-paths; its macros go into a dict
+ * named after the package in the globals (`dbt_utils.star(...)`,
+ * `pkg.test_x` for YAML tests), and under their own names when the
+ * globals have none yet (the package's macros call each other unqualified;
+ * the root project, loaded after, overrides). */
+static int load_package(kiln_project *p, const char *rel, kj_val seen, kiln_err *err)
+{
+    char *yml = kiln_sprintf("%s/dbt_project.yml", rel);
+    if (!yml)
+        return KILN_OOM(err);
+    struct stat st;
+    char *full = kiln_sprintf("%s/%s", p->dir, yml);
+    int exists = full && !stat(full, &st);
+    kiln_free(full);
+    if (!exists) {
+        kiln_free(yml);
+        return 0; /* not a package (dbt deps leaves only packages here) */
+    }
+    km_yaml *doc = NULL;
+    int rc = load_yaml(p, yml, &doc, err);
+    const km_yaml *nm = doc ? kiln_models__yaml_get(doc, "name") : NULL;
+    if (!rc && (!nm || nm->type != KM_Y_SCALAR))
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: a package needs a name", yml);
+    kiln_free(yml);
+    if (rc)
+        return rc;
+    if (kj_dict_getc(seen, nm->s) || !strcmp(nm->s, p->name))
+        return 0; /* dbt_packages/ and a local: entry of the same package */
+    if ((rc = kj_dict_setc(seen, nm->s, kj_bool(1), err)))
+        return rc;
+    km_strvec paths = {0};
+    const km_yaml *mp = kiln_models__yaml_get(doc, "macro-paths");
+    for (size_t i = 0; mp && mp->type == KM_Y_SEQ && i < mp->n && !rc; i++)
+        if (mp->kids[i]->type == KM_Y_SCALAR) {
+            char *x = kiln_sprintf("%s/%s", rel, mp->kids[i]->s);
+            rc = x ? kiln_vec_push(&paths, x, err) : KILN_OOM(err);
+        }
+    if (!rc && !paths.len) {
+        char *x = kiln_sprintf("%s/macros", rel);
+        rc = x ? kiln_vec_push(&paths, x, err) : KILN_OOM(err);
+    }
+    kj_val ns = kj_dict_new();
+    if (!rc && kj_oom(ns))
+        rc = KILN_OOM(err);
+    km_strvec files = {0};
+    for (size_t i = 0; i < paths.len && !rc; i++) {
+        if ((rc = walk(p, paths.items[i], 0, &files, err)))
+            break;
+        for (size_t k = 0; k < files.len && !rc; k++) {
+            if (!has_ext(files.items[k], ".sql"))
+                continue;
+            char *text;
+            size_t len;
+            kj_tpl *t;
+            if ((rc = read_rel(p, files.items[k], &text, &len, err)))
+                break;
+            rc = kj_parse(p->env, files.items[k], text, len, &t, err);
+            kiln_free(text);
+            if (!rc)
+                rc = kj_define_macros(p->env, t, ns, err);
+        }
+        strvec_free(&files);
+    }
+    strvec_free(&paths);
+    kj_val g = kj_env_globals(p->env);
+    for (size_t i = 0; !rc && i < ns.u.d->len; i++)
+        if (!kj_dict_get(g, ns.u.d->keys[i]))
+            rc = kj_dict_set(g, kj_retain(ns.u.d->keys[i]), kj_retain(ns.u.d->vals[i]), err);
+    if (!rc)
+        return kj_dict_setc(g, nm->s, ns, err);
+    kj_release(ns);
+    return rc;
+}
+
+/* The packages `dbt deps` installed (every directory of dbt_packages/, or
+ * of the project's packages-install-path) and packages.yml's `local:`
+ * entries (paths relative to the project). Hub and git packages are not
+ * fetched: run `dbt deps` (or copy them into dbt_packages/) first. */
+static int load_packages(kiln_project *p, const char *install_path, kiln_err *err)
+{
+    kj_val seen = kj_dict_new();
+    if (kj_oom(seen))
+        return KILN_OOM(err);
+    int rc = 0;
+    char *dir = kiln_sprintf("%s/%s", p->dir, install_path);
+    DIR *d = dir ? opendir(dir) : NULL;
+    kiln_free(dir);
+    km_strvec names = {0};
+    for (struct dirent *de; d && !rc && (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *x = kiln_sprintf("%s/%s", install_path, de->d_name);
+        rc = x ? kiln_vec_push(&names, x, err) : KILN_OOM(err);
+    }
+    if (d)
+        closedir(d);
+    if (names.len > 1)
+        qsort(names.items, names.len, sizeof *names.items, cmp_str);
+    for (size_t i = 0; i < names.len && !rc; i++)
+        rc = load_package(p, names.items[i], seen, err);
+    strvec_free(&names);
+    for (int f = 0; f < 2 && !rc; f++) {
+        const char *file = f ? "dependencies.yml" : "packages.yml";
+        char *full = kiln_sprintf("%s/%s", p->dir, file);
+        struct stat st;
+        int exists = full && !stat(full, &st);
+        kiln_free(full);
+        if (!exists)
+            continue;
+        km_yaml *doc = NULL;
+        if ((rc = load_yaml(p, file, &doc, err)))
+            break;
+        const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
+        for (size_t i = 0; list && list->type == KM_Y_SEQ && i < list->n && !rc; i++) {
+            const km_yaml *loc = kiln_models__yaml_get(list->kids[i], "local");
+            if (loc && loc->type == KM_Y_SCALAR)
+                rc = load_package(p, loc->s, seen, err);
+        }
+    }
+    kj_release(seen);
+    return rc;
+}
+
 /* ------------------------------------------------------------ built-in generic tests */
 
 /* dbt's generic tests, as dbt-core 1.8's global project writes them. */
@@ -622,9 +833,13 @@ static int append_clean(kiln_buf *b, kj_val v, kiln_err *err)
 static int test_name(kiln_buf *b, const char *macro, const km_node *model, kj_val kwargs, kiln_err *err)
 {
     /* a source's tests: source_<test>_<source>_<table>_... */
+    char mac[256]; /* dbt names a package's test pkg_test_... */
+    snprintf(mac, sizeof mac, "%s", macro);
+    for (char *d = strchr(mac, '.'); d; d = strchr(d, '.'))
+        *d = '_';
     int rc = model->kind == KM_SOURCE
-                 ? kiln_buf_printf(b, err, "source_%s_%s_%s_", macro, model->source_name, model->name)
-                 : kiln_buf_printf(b, err, "%s_%s_", macro, model->name);
+                 ? kiln_buf_printf(b, err, "source_%s_%s_%s_", mac, model->source_name, model->name)
+                 : kiln_buf_printf(b, err, "%s_%s_", mac, model->name);
     size_t n = kwargs.t == KJ_DICT ? kwargs.u.d->len : 0;
     size_t *order = kiln_malloc((n ? n : 1) * sizeof(size_t));
     if (!order)
@@ -710,13 +925,27 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         rc = yfail(err, file, t, "a test is a name or a mapping of one name to its arguments");
         goto done;
     }
-    if (strchr(macro, '.')) {
-        rc = yfail(err, file, t, "test '%s' comes from a package; packages are not supported yet", macro);
-        goto done;
+    const char *dot = strchr(macro, '.');
+    int known;
+    if (dot) { /* pkg.test: a {% test %} of an installed package (models4) */
+        char *pkg = kiln_strndup(macro, (size_t)(dot - macro));
+        char *mname = kiln_sprintf("test_%s", dot + 1);
+        kj_val *ns = pkg ? kj_dict_getc(kj_env_globals(p->env), pkg) : NULL;
+        known = mname && ns && ns->t == KJ_DICT && kj_dict_getc(*ns, mname) != NULL;
+        kiln_free(pkg);
+        kiln_free(mname);
+        if (!known) {
+            rc = yfail(err, file, t,
+                       "unknown test '%s' (no package '%.*s' in dbt_packages/ or packages.yml's local: "
+                       "entries, or it has no {%% test %s %%})",
+                       macro, (int)(dot - macro), macro, dot + 1);
+            goto done;
+        }
+    } else {
+        char *mname = kiln_sprintf("test_%s", macro);
+        known = mname && kj_dict_getc(kj_env_globals(p->env), mname) != NULL;
+        kiln_free(mname);
     }
-    char *mname = kiln_sprintf("test_%s", macro);
-    int known = mname && kj_dict_getc(kj_env_globals(p->env), mname) != NULL;
-    kiln_free(mname);
     if (!known) {
         rc = yfail(err, file, t, "unknown test '%s' (not a built-in generic test and no {%% test %s %%} macro)", macro,
                    macro);
@@ -1027,6 +1256,11 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     p->target_path = kiln_strdup(x ? s : "target");
     if (!p->profile_name || !p->target_path)
         return KILN_OOM(err);
+    x = kiln_models__yaml_get(doc, "packages-install-path");
+    if (x && (rc = ystr(file, x, "packages-install-path", &s, err)))
+        return rc;
+    if (x && !(p->packages_path = kiln_strdup(s)))
+        return KILN_OOM(err);
     if (strstr(p->target_path, ".."))
         return yfail(err, file, x, "target-path must not contain '..'");
     static const struct {
@@ -1080,6 +1314,18 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
         if (x->type != KM_Y_MAP)
             return yfail(err, file, x, "%s: must be a mapping (project name, then folders)", trees[i].key);
         kj_val *slot = (kj_val *)((char *)p + trees[i].off);
+        kj_release(*slot);
+        if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
+            return rc;
+    }
+    static const char *const hooks[] = {"on-run-start", "on-run-end"};
+    for (int i = 0; i < 2; i++) {
+        kj_val *slot = i ? &p->on_run_end : &p->on_run_start;
+        x = kiln_models__yaml_get(doc, hooks[i]);
+        if (!x || kiln_models__yaml_is_null(x))
+            continue;
+        if (x->type == KM_Y_MAP)
+            return yfail(err, file, x, "%s: must be an SQL statement or a list of them", hooks[i]);
         kj_release(*slot);
         if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
             return rc;
@@ -1309,6 +1555,14 @@ void kiln_project_free(kiln_project *p)
     kiln_vec_free(&p->nodes);
     kiln_map_free(p->by_id);
     kiln_map_free(p->by_name);
+    kiln_map_free(p->test_calls);
+    kj_release(p->on_run_start);
+    kj_release(p->statements);
+    kj_release(p->macros);
+    kiln_free(p->packages_path);
+    kj_release(p->cli_vars);
+    kiln_sql_db_close(p->qdb);
+    kj_release(p->on_run_end);
     kj_release(p->vars);
     kj_release(p->cfg_models);
     kj_release(p->cfg_seeds);
@@ -1355,7 +1609,8 @@ static int load_cli_vars(kiln_project *p, kiln_err *err)
         return rc;
     for (size_t i = 0; i < v.u.d->len && !rc; i++)
         rc = kj_dict_set(p->vars, kj_retain(v.u.d->keys[i]), kj_retain(v.u.d->vals[i]), err);
-    kj_release(v);
+    kj_release(p->cli_vars);
+    p->cli_vars = v; /* var() looks here first: --vars beat the project's scoped vars */
     return rc;
 }
 
@@ -1371,7 +1626,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     p->started_micros = kiln_now_micros();
     p->vars = kj_dict_new();
     p->docs = kj_dict_new();
-    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = kj_none();
+    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = p->statements =
+        p->macros = p->cli_vars = kj_none();
     if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
         !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs)) {
         rc = KILN_OOM(err);
@@ -1399,6 +1655,12 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     if ((rc = kj_parse(p->env, "<kiln generic tests>", builtin_tests, strlen(builtin_tests), &bt, err)) ||
         (rc = kj_define_macros(p->env, bt, kj_env_globals(p->env), err)))
         goto done;
+    if ((rc = load_packages(p, p->packages_path ? p->packages_path : "dbt_packages", err)))
+        goto done;
+    if ((rc = kj_parse(p->env, "<kiln statement macro>", kiln_models__query_macros, strlen(kiln_models__query_macros),
+                       &bt, err)) ||
+        (rc = kj_define_macros(p->env, bt, kj_env_globals(p->env), err)))
+        goto done;
     /* macros (macro-paths, and tests/generic/) */
     for (size_t i = 0; i < p->macro_paths.len + p->test_paths.len && !rc; i++) {
         int is_test_path = i >= p->macro_paths.len;
@@ -1416,9 +1678,11 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
             if ((rc = read_rel(p, files.items[k], &text, &len, err)))
                 goto done;
             rc = kj_parse(p->env, files.items[k], text, len, &t, err);
-            kiln_free(text);
             if (!rc)
                 rc = kj_define_macros(p->env, t, kj_env_globals(p->env), err);
+            if (!rc)
+                rc = note_macros(p, files.items[k], text, len, err);
+            kiln_free(text);
         }
         strvec_free(&files);
     }

@@ -39,6 +39,7 @@ typedef struct km_node {
     size_t compiled_len;
     int compiled_ok;
     char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
+    int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
@@ -63,8 +64,19 @@ struct kiln_project {
     struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;
-    json_t *state_manifest;   /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
+    json_t *state_manifest;          /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
     unsigned char *on_branch; /* flow3: opts.branch set: per node, 1 when its relation is read/written at the branch */
+    kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
+    kiln_map *test_calls; /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
+    /* query.c (models4): run_query / statement */
+    struct sqlite3 *qdb; /* the warehouse, opened on the first query */
+    km_node *rendering;  /* the node being rendered (marked uses_query) */
+    int executing;       /* dbt's `execute`: 0 while parsing (pass 0) */
+    int query_lenient;   /* run/build render up front: a failing query gives an empty table */
+    kj_val statements;   /* dict: statement name -> load_result() value */
+    kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
+    char *packages_path; /* packages-install-path (NULL: dbt_packages) */
+    kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
 };
 
 /* project.c */
@@ -92,10 +104,22 @@ int kiln_models__resolve_schemas(kiln_project *p, kiln_err *err);
 /* compile.c: render every node's SQL, recording ref/source/config; fill
  * parents and compiled text. */
 int kiln_models__render_all(kiln_project *p, kiln_err *err);
+/* compile.c: render one node (execute: dbt's `execute`) */
+int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err *err);
 
 /* compile.c (models3): a description rendered with the node's Jinja
  * context (doc(), var()...), appended to out. */
 int kiln_models__render_description(kiln_project *p, size_t idx, const char *text, kiln_buf *out, kiln_err *err);
+
+/* compile.c (models4): a pre-/post-hook's SQL rendered at run time with
+ * node n's context, or an on-run-start/end hook's (n NULL) with the
+ * project's; extra: more variables (a dict) or KJ_UNDEF. */
+int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_val extra, kiln_buf *out, kiln_err *err);
+
+/* query.c (models4): run_query, load_result and the statement helper as
+ * natives of a render context (ud = p); the `statement` macro's text. */
+int kiln_models__query_natives(kiln_project *p, kj_val ctx, kiln_err *err);
+extern const char kiln_models__query_macros[];
 
 /* One node's outcome in a run (run_results.json). */
 typedef struct km_result {

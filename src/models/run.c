@@ -1134,6 +1134,134 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ hooks (models4) */
+
+static const char *hook_sql(kj_val h)
+{
+    if (h.t == KJ_STR)
+        return h.u.s->p;
+    if (h.t == KJ_DICT) { /* {sql: ..., transaction: ...} */
+        kj_val *q = kj_dict_getc(h, "sql");
+        if (q && q->t == KJ_STR)
+            return q->u.s->p;
+    }
+    return NULL;
+}
+
+static int blank(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ';')
+        s++;
+    return !*s;
+}
+
+/* A node whose SQL ran run_query/statement is rendered again right before
+ * it runs, as dbt compiles each node just before running it, so its
+ * queries see the tables built before it in this run. Its graph edges
+ * are kept (the scheduler's), only the SQL changes. */
+static int rerender(kiln_project *p, size_t idx, kiln_err *err)
+{
+    km_node *n = p->nodes.items[idx];
+    km_idxvec saved = {0};
+    int rc = 0;
+    /* a fresh connection: it sees the namespaces and tables created since */
+    kiln_sql_db_close(p->qdb);
+    p->qdb = NULL;
+    for (size_t k = 0; k < n->parents.len && !rc; k++)
+        rc = kiln_vec_push(&saved, n->parents.items[k], err);
+    if (!rc)
+        rc = kiln_models__render_node(p, idx, 1, err);
+    n->parents.len = 0;
+    for (size_t k = 0; k < saved.len; k++) /* capacity was at least saved.len */
+        n->parents.items[n->parents.len++] = saved.items[k];
+    kiln_vec_free(&saved);
+    if (!rc)
+        rc = kiln_models__inject_ctes(p, n, err);
+    return rc;
+}
+
+/* Render (late, with `this`) and run node n's pre-hook or post-hook list. */
+static int run_node_hooks(runner *r, km_node *n, const char *key, kiln_err *err)
+{
+    kj_val hooks = kiln_models__cfg(n, key);
+    if (hooks.t != KJ_LIST)
+        return 0;
+    const km_node *cur = r->cur;
+    r->cur = NULL; /* an error position is in the hook, not the model's SQL */
+    int rc = 0;
+    for (size_t i = 0; i < hooks.u.l->len && !rc; i++) {
+        const char *text = hook_sql(hooks.u.l->items[i]);
+        if (!text) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s %zu of %s: must be an SQL string or {sql: ...}", key, i + 1,
+                              n->name);
+            break;
+        }
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        rc = kiln_models__render_hook(r->sh->p, n, text, kj_undef(), &b, err);
+        if (!rc && b.data && !blank(b.data))
+            rc = exec_sql(r, b.data, err);
+        kiln_buf_free(&b);
+        if (rc) {
+            char m[sizeof err->msg];
+            snprintf(m, sizeof m, "%s %zu: %s", key, i + 1, err->msg);
+            snprintf(err->msg, sizeof err->msg, "%s", m);
+        }
+    }
+    r->cur = cur;
+    return rc;
+}
+
+/* on-run-start / on-run-end: one line each as dbt prints them. Returns the
+ * number of hooks that failed (their error printed); <0 out of memory. */
+static int run_project_hooks(runner *r, kj_val hooks, const char *which, kj_val extra)
+{
+    kiln_project *p = r->p;
+    size_t n = hooks.t == KJ_LIST ? hooks.u.l->len : hooks.t == KJ_STR ? 1 : 0;
+    if (!n)
+        return 0;
+    int failed = 0;
+    fprintf(r->out, "Running %zu %s hook%s\n", n, which, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        kj_val h = hooks.t == KJ_LIST ? hooks.u.l->items[i] : hooks;
+        const char *text = hook_sql(h);
+        char name[256], left[600], buf[700];
+        snprintf(name, sizeof name, "%s.%s.%zu", p->name, which, i);
+        double t1 = kiln_mono_seconds();
+        kiln_err e = {0};
+        int rc = 0;
+        if (failed) { /* after a failed hook the rest are skipped */
+            int w = snprintf(buf, sizeof buf, "%zu of %zu SKIP hook: %s ", i + 1, n, name);
+            fputs(buf, r->out);
+            for (int k = w; k < 76; k++)
+                fputc('.', r->out);
+            fputs(" [SKIP]\n", r->out);
+            continue;
+        }
+        kiln_buf b;
+        kiln_buf_init(&b, 0);
+        if (!text)
+            rc = kiln_err_set(&e, KILN_EFORMAT, "dbt_project.yml: %s %zu must be an SQL string", which, i + 1);
+        else if (!(rc = kiln_models__render_hook(p, NULL, text, extra, &b, &e)) && b.data && !blank(b.data))
+            rc = exec_sql(r, b.data, &e);
+        kiln_buf_free(&b);
+        if (rc == KILN_ENOMEM)
+            return -1;
+        snprintf(left, sizeof left, "%s hook: %s ", rc ? "ERROR" : "OK", name);
+        int w = snprintf(buf, sizeof buf, "%zu of %zu %s", i + 1, n, left);
+        fputs(buf, r->out);
+        for (int k = w; k < 76; k++)
+            fputc('.', r->out);
+        fprintf(r->out, " [%s in %.2fs]\n", rc ? "ERROR" : "OK", kiln_mono_seconds() - t1);
+        if (rc) {
+            fprintf(r->out, "  Database Error in %s (dbt_project.yml)\n    %s\n", name, e.msg);
+            failed++;
+        }
+    }
+    fflush(r->out);
+    return failed;
+}
+
 static const char *mat_of(const km_node *n) { return kiln_models__cfg_str(n, "materialized", "view"); }
 
 /* Run (or skip) selected node idx as the pos-th of the run, with worker
@@ -1186,7 +1314,14 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     kiln_err e2 = {0};
     int nrc = 0, should_warn = 0, should_error = 0;
     int64_t failures = 0;
-    if (n->kind == KM_SEED)
+    int hooked = n->kind != KM_TEST;
+    if (n->uses_query && (n->kind == KM_MODEL || n->kind == KM_SNAPSHOT))
+        nrc = rerender(p, idx, &e2);
+    if (nrc)
+        (void)0;
+    else if (hooked && (nrc = run_node_hooks(r, n, "pre-hook", &e2)))
+        (void)0;
+    else if (n->kind == KM_SEED)
         nrc = run_seed(r, n, wrel, &e2);
     else if (n->kind == KM_MODEL) {
         const char *m = mat_of(n);
@@ -1207,6 +1342,8 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         r->cur = NULL;
     } else
         nrc = run_test(r, n, &failures, &should_warn, &should_error, &e2);
+    if (hooked && !nrc)
+        nrc = run_node_hooks(r, n, "post-hook", &e2);
     double dt = kiln_mono_seconds() - t1;
     res->finished = kiln_now_micros();
     res->seconds = dt;
@@ -1524,7 +1661,10 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int rc = kiln_project_load(&p, o, err);
     if (rc)
         return rc;
-    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err)))
+    p->query_lenient = 1; /* a run_query on a table this run builds: rendered again before the node runs */
+    rc = kiln_models__render_all(p, err);
+    p->query_lenient = 0;
+    if (rc || (rc = kiln_models__graph_build(p, err)))
         goto done;
     if (o->branch && (rc = branch_prepare(p, kinds, err)))
         goto done;
@@ -1584,6 +1724,18 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         r.incr[sel.items[i]] = (unsigned char)kiln_models__is_incremental(p, n);
         r.todo += !(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"));
     }
+    int hook_errors = run_project_hooks(&r, p->on_run_start, "on-run-start", kj_undef());
+    if (hook_errors > 0 || (hook_errors == 0 && (p->on_run_start.t == KJ_LIST || p->on_run_start.t == KJ_STR)))
+        fputc('\n', out);
+    if (hook_errors < 0) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if (hook_errors) { /* dbt stops before any node when on-run-start fails */
+        rc = kiln_err_set(err, KILN_EFORMAT, "on-run-start: %d hook%s failed; nothing was run", hook_errors,
+                          hook_errors == 1 ? "" : "s");
+        goto done;
+    }
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
@@ -1598,6 +1750,37 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         }
     } else {
         rc = run_threads(&r, nthreads, err);
+    }
+    if (!rc && (p->on_run_end.t == KJ_LIST || p->on_run_end.t == KJ_STR)) {
+        /* `schemas`: the schemas of the nodes this run built, as dbt gives on-run-end */
+        kj_val extra = kj_dict_new(), schemas = kj_list_new();
+        kiln_err e3 = {0};
+        for (size_t i = 0; i < sel.len && !kj_oom(schemas); i++) {
+            km_node *n = p->nodes.items[sel.items[i]];
+            if (n->kind == KM_TEST || n->kind == KM_SOURCE || r.status[sel.items[i]] == ST_NONE ||
+                r.status[sel.items[i]] == ST_SKIP)
+                continue;
+            char *sc = kiln_models__node_schema(p, n);
+            kj_val v = sc ? kj_str_c(sc) : kj_none();
+            kiln_free(sc);
+            int seen = 0;
+            for (size_t j = 0; j < schemas.u.l->len; j++)
+                seen |= kj_equal(schemas.u.l->items[j], v);
+            if (!seen)
+                kj_list_push(schemas, v, &e3);
+            else
+                kj_release(v);
+        }
+        int bad = kj_oom(extra) || kj_oom(schemas) ? -1 : kj_dict_setc(extra, "schemas", kj_retain(schemas), &e3);
+        fputc('\n', out);
+        if (!bad)
+            bad = run_project_hooks(&r, p->on_run_end, "on-run-end", extra);
+        kj_release(extra);
+        kj_release(schemas);
+        if (bad < 0)
+            rc = KILN_OOM(err);
+        else
+            r.error += bad;
     }
     if (!rc) {
         fprintf(out, "\nFinished running");

@@ -73,6 +73,10 @@ assert s["freshness"] == {"warn_after": {"count": 12, "period": "hour"}, "error_
                           "filter": None}, s["freshness"]
 assert s["relation_name"] == "analytics.raw_orders" and s["identifier"] == "raw_orders"
 assert m["sources"]["source.jaffle_shop.shop.raw_customers"]["freshness"] is None
+# the project's macros, with their text (dbt's own built-ins are not listed)
+mac = m["macros"]["macro.jaffle_shop.cents_to_dollars"]
+assert mac["original_file_path"] == "macros/cents_to_dollars.sql" and mac["resource_type"] == "macro", mac
+assert mac["macro_sql"].startswith("{% macro cents_to_dollars(") and mac["macro_sql"].endswith("{%- endmacro %}"), mac
 sing = m["nodes"]["test.jaffle_shop.assert_no_negative_amounts"]
 assert "test_metadata" not in sing and sing["depends_on"]["nodes"] == ["model.jaffle_shop.orders"], sing
 assert m["nodes"]["model.jaffle_shop.order_ids"]["config"]["materialized"] == "ephemeral"

@@ -1,0 +1,3 @@
+{% macro kiln__full_name(first, last) -%}
+  upper({{ last }}) || ', ' || {{ first }}
+{%- endmacro %}

@@ -1,0 +1,1 @@
+select id, status, amount from {{ ref('raw_orders') }}
