@@ -1051,8 +1051,18 @@ typedef struct kiln_lake_rewrite_data_opts {
     /* 0 = 3: groups failed by a conflict are planned and rewritten again on
      * the new head, up to this many rounds in all */
     int max_rounds;
+    /* Iceberg's partial-progress.enabled: 1 = the chosen groups are split
+     * into up to max_commits batches (0 = 10, Iceberg's default), each its
+     * own `replace` commit (with its own conflict rounds), so a conflict
+     * or error fails only its batch and finished batches stay committed;
+     * 0 = one commit for all groups. */
+    int partial_progress;
+    int max_commits;
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
-    /* Test only: called after the new files are written, before the commit. */
+    /* Test only: called after the new files are written, before the
+     * commit. Across processes: KILN_FAILPOINT=lake.rewrite.before-commit=
+     * wait:PATH makes the first commit of the process create PATH.ready and
+     * wait (up to 120 s) until PATH exists (docs/maintenance.md). */
     int (*before_commit)(void *ctx);
     void *before_commit_ctx;
 } kiln_lake_rewrite_data_opts;
@@ -1069,6 +1079,7 @@ typedef struct kiln_lake_rewrite_data_result {
     int64_t rows_written;         /* rows after deletes (rows_read - rows_written were deleted) */
     int attempts;
     char failed_reason[256]; /* the first conflict, when groups_failed > 0 */
+    int64_t commits;         /* replace snapshots committed (partial progress: one per batch) */
 } kiln_lake_rewrite_data_result;
 
 /* Rewrite data files per opts (NULL = defaults). Nothing chosen: no
