@@ -1141,6 +1141,16 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
  * retained snapshots always stay. */
 int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
                                         const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+/* The same with ctx a kiln_lake_expire_counts* (zeroed by the caller):
+ * the files deleted (on a dry run: to delete) in all and by kind, as
+ * Spark's expire_snapshots procedure reports them. */
+typedef struct kiln_lake_expire_counts {
+    size_t total;
+    size_t data_files, position_delete_files, equality_delete_files;
+    size_t manifests, manifest_lists;
+} kiln_lake_expire_counts;
+int kiln_lake_expire_delete_unreachable_counts(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                               const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
 /* ============================================================ interop: tables from other engines */
 
 /* Add a table another engine wrote to the SQLite catalog, as Iceberg's
