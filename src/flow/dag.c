@@ -317,7 +317,9 @@ static const char *const task_keys[] = {
     "path", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
-    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", NULL};
+    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
+    "table", "dry_run", /* table.maintain */
+    NULL};
 
 static int key_known(const char *const *keys, const char *k);
 
@@ -337,9 +339,10 @@ static const lib_type lib_types[] = {
       NULL},
      NULL},
     {"sql", {"sql", "warehouse", NULL}, "sql"},
+    {"table.maintain", {"table", "warehouse", "dry_run", NULL}, NULL}, /* maint.c */
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)
-static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", NULL};
+static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", "dry_run", NULL};
 
 static const lib_type *lib_type_find(const char *type)
 {

@@ -81,4 +81,13 @@ void kiln_flow__days(int64_t istart, int64_t iend, char first[32], char last[32]
 /* Hash the files of the dbt project in project_dir into h (models.build keys). */
 void kiln_flow__models_hash(kiln_sha256 *h, const char *project_dir);
 
+/* maint.c (table maintenance): the table.maintain task's library call
+ * (table NULL or "all": every table of the warehouse), an exit code; and
+ * the automatic maintenance after a successful task (kiln.yml
+ * maintenance.auto), called by the scheduler with the wall-clock ms the
+ * try started (docs/maintenance.md). */
+int kiln_flow__maint_task(const char *warehouse, const char *table, int dry_run);
+void kiln_flow__maint_after_task(const kiln_flow_project *p, const kiln_flow_task *t, const char *backfill_branch,
+                                 int64_t since_ms, FILE *out);
+
 #endif
