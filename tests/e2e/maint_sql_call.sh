@@ -84,6 +84,17 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert [x["orphan_f
 [ ! -e "$W/db/t/data/p=0/stray.parquet" ] || fail "the orphan is still there"
 k scan db.t --format ndjson | sort | cmp - "$tmp/before.txt" || fail "rows changed by remove_orphan_files"
 
+# partial progress through options: one replace snapshot per partition group
+k create db.pp --schema 'id long not null, p int' --partition p >/dev/null
+for i in 1 2; do printf '{"id":%d,"p":0}\n{"id":%d,"p":1}\n{"id":%d,"p":2}\n' "$i" $((i + 10)) $((i + 20)) | k append db.pp --input - >/dev/null; done
+k scan db.pp --format ndjson | sort >"$tmp/pp.txt"
+q "CALL system.rewrite_data_files(table => 'db.pp', options => map('min-input-files', '2', 'partial-progress.enabled', 'true', 'partial-progress.max-commits', '3'))" >"$tmp/pp.json"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))[0]; assert r["rewritten_data_files_count"] == 6 and r["added_data_files_count"] == 3, r' "$tmp/pp.json" ||
+  fail "partial progress CALL: $(cat "$tmp/pp.json")"
+[ "$(k snapshots db.pp --json | python3 -c 'import json,sys; print(sum(s["operation"] == "replace" for s in json.load(sys.stdin)))')" = 3 ] ||
+  fail "partial-progress.enabled: want 3 replace snapshots"
+k scan db.pp --format ndjson | sort | cmp - "$tmp/pp.txt" || fail "rows changed by the partial-progress CALL"
+
 # bad calls: an error naming the problem, exit non-zero, nothing done
 s1=$(nsnap)
 bad() {
