@@ -4,7 +4,8 @@
  *
  *   table.maintain   a task type: kiln_lake_maintain on one table or every
  *                    table of a warehouse, in the task's process (the same
- *                    as `kiln table maintain TABLE|--all`).
+ *                    as `kiln table maintain TABLE|--all`), except tables
+ *                    with a backfill's branch (below).
  *   automatic        when kiln.yml says `maintenance: {auto: true}`, after
  *                    a task succeeded, every table of the maintenance
  *                    warehouse (and the task's own warehouse:) that got a
@@ -65,6 +66,15 @@ static void print_result(FILE *out, const char *name, const kiln_lake_maintain_r
             r->before.delete_files, r->after.delete_files);
 }
 
+/* A branch other than main (a backfill's), or NULL. */
+static const char *other_branch(const kiln_lake_meta *m)
+{
+    for (size_t r = 0; r < m->nrefs; r++)
+        if (m->refs[r].type == KILN_LAKE_BRANCH && strcmp(m->refs[r].name, "main"))
+            return m->refs[r].name;
+    return NULL;
+}
+
 int kiln_flow__maint_task(const char *warehouse, const char *table, int dry_run)
 {
     kiln_lake_catalog *cat = NULL;
@@ -98,7 +108,12 @@ int kiln_flow__maint_task(const char *warehouse, const char *table, int dry_run)
         kiln_lake_table *t = NULL;
         kiln_err e = {0};
         int trc = kiln_lake_table_load(&t, cat, names.items[i], &e);
-        if (!trc) {
+        const char *ob = trc ? NULL : other_branch(kiln_lake_table_meta(t));
+        if (ob) {
+            printf("%s: skipped: it has branch '%s' (a backfill writes to it; main is not moved under it)\n",
+                   names.items[i], ob);
+            kiln_lake_table_free(t);
+        } else if (!trc) {
             kiln_lake_maintain_result r;
             trc = kiln_lake_maintain(t, &o, &r, &e);
             print_result(stdout, names.items[i], &r);
@@ -219,10 +234,7 @@ static void auto_warehouse(const char *wh, int64_t since_ms, const char *who, FI
         const kiln_lake_meta *m = kiln_lake_table_meta(t);
         const kiln_lake_ref *main_ref = kiln_lake_meta_ref(m, "main");
         const kiln_lake_snapshot *head = main_ref ? kiln_lake_meta_snapshot(m, main_ref->snapshot_id) : NULL;
-        const char *other = NULL;
-        for (size_t r = 0; r < m->nrefs && !other; r++)
-            if (m->refs[r].type == KILN_LAKE_BRANCH && strcmp(m->refs[r].name, "main"))
-                other = m->refs[r].name;
+        const char *other = other_branch(m);
         if (!head || head->timestamp_ms < since_ms) {
             kiln_lake_table_free(t);
             continue; /* not written by the task */

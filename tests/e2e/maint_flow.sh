@@ -113,6 +113,18 @@ grep -q 'auto-maintenance after load: db.ev: compaction done' "$tmp/run3.log" ||
 # db.bf has a backfill's branch: left alone however many small files
 [ "$(nfiles db.bf)" = 4 ] || fail "db.bf with a branch was compacted: $(nfiles db.bf)"
 grep -q "db.bf skipped: it has branch 'backfill_x'" "$tmp/run3.log" || fail "no skip line for db.bf: $(cat "$tmp/run3.log")"
+# the table.maintain task skips it too (and does not fail)
+cat >"$P3/dags/m.yml" <<'YML'
+schedule: "@daily"
+start_date: 2025-01-01
+tasks:
+  m: {type: table.maintain, warehouse: wh}
+YML
+"$KILN_BIN" dags run m --date 2025-01-04 --project-dir "$P3" >/dev/null 2>&1 || fail "table.maintain over all tables failed"
+mlog=$(find "$P3" -path '*/m/*' -name '*.log' | head -1)
+grep -q "db.bf: skipped: it has branch 'backfill_x'" "$mlog" || fail "table.maintain did not skip db.bf: $(cat "$mlog")"
+[ "$(nfiles db.bf)" = 4 ] || fail "table.maintain compacted db.bf with a branch"
+rm "$P3/dags/m.yml"
 # below the threshold again: nothing
 run3 2025-01-05
 [ "$(nfiles db.ev)" = 2 ] || fail "compacted below the threshold: $(nfiles db.ev)"
