@@ -210,8 +210,11 @@ static int choose(rw *w, kiln_err *err)
     for (size_t i = 0; i < w->groups.len; i++) {
         rgroup *g = w->groups.items[i];
         size_t n = g->chosen.len;
-        g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
-                               (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
+        g->rewrite =
+            n > 0 &&
+            (w->o.rewrite_all || g->any_deletes ||
+             (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target ||
+                        (w->o.min_candidate_pct > 0 && n * 100 >= (size_t)w->o.min_candidate_pct * g->tasks.len))));
         if (w->only && !kiln_map_has(w->only, g->key, strlen(g->key)))
             g->rewrite = 0;
         if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {

@@ -1040,6 +1040,10 @@ typedef struct kiln_lake_rewrite_data_opts {
     /* 0 = 5: a group with fewer candidates (and less than the target in
      * bytes, and no deletes) is left alone */
     int min_input_files;
+    /* 1..100, 0 = off: a group is also rewritten when at least this
+     * percentage of its files are candidates (and more than one is):
+     * kiln.maintain.compact.small-file-ratio */
+    int min_candidate_pct;
     int rewrite_all; /* every file of every group matching `where` */
     /* predicate (kiln_lake_pred_parse): only files that may hold matching
      * rows (partition values, column stats) */
