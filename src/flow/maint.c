@@ -258,7 +258,9 @@ static void auto_warehouse(const char *wh, int64_t since_ms, const char *who, FI
         if (out && (did || rc)) {
             fprintf(out, "auto-maintenance after %s: ", who);
             print_result(out, names.items[i], &r);
-        }
+        } else if (did) /* the scheduler daemon has no progress stream: the log */
+            kiln_info("auto-maintenance after %s: %s: compaction %s, expiry %s, orphans %s", who, names.items[i],
+                      status_name(r.compact_status), status_name(r.expire_status), status_name(r.orphans_status));
         kiln_lake_table_free(t);
     }
 done:
