@@ -317,8 +317,8 @@ static const char *const task_keys[] = {
     "path", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
-    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
-    "table", "dry_run", /* table.maintain */
+    "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql", "table",
+    "dry_run", /* table.maintain */
     NULL};
 
 static int key_known(const char *const *keys, const char *k);
