@@ -9,15 +9,19 @@
 #   3. the same rows appended to a fresh table in one commit: files and
 #      query time (the peer: what compaction should get back to).
 # Prints figures; never fails on timing. Sizes: HOURS=720 ROWS=200 UPD=20
-# (HOURS=48 for a quick check).
+# (HOURS=48 for a quick check). LOADED=DIR: skip step 1's loading and
+# measure the warehouse DIR an interrupted run loaded (db.commits and an
+# empty db.fresh), in place: it is compacted (tables hold absolute paths,
+# so a copy would not do).
 set -euo pipefail
 KILN_BIN="${KILN_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/kiln}"
 HOURS=${HOURS:-720} ROWS=${ROWS:-200} UPD=${UPD:-20}
 P="$(mktemp -d)"
 trap 'rm -rf "$P"' EXIT
-W="$P/wh"
+W="${LOADED:-$P/wh}"
 k() { "$KILN_BIN" table --warehouse "$W" "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+if [ -z "${LOADED:-}" ]; then
 k create db.commits --schema 'repo_id int, sha string not null, created_at timestamptz, additions int, message string' \
   --partition 'day(created_at)' >/dev/null
 k create db.fresh --schema 'repo_id int, sha string not null, created_at timestamptz, additions int, message string' \
@@ -43,6 +47,9 @@ PY
 t=$(date +%s%N)
 for h in $(seq 0 $((HOURS - 1))); do gen "$h" | k merge db.commits --key sha --input - >/dev/null; done
 echo "load: $HOURS hourly MERGEs in $(ms "$t") ms"
+else
+  echo "loaded: $(k snapshots db.commits --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') MERGE snapshots from $LOADED"
+fi
 
 query() {
   "$KILN_BIN" sql --warehouse "$W" --csv "SELECT repo_id, count(*) AS n, sum(additions) AS a FROM $1

@@ -791,10 +791,14 @@ static const kiln_opt rewrite_data_opts[] = {
     {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
     {"--max-rounds", 0, KILN_OPT_VALUE, "N",
      "partitions failed by a concurrent commit are planned and\nrewritten again, up to N rounds in all (default 3)"},
+    {"--partial-progress", 0, KILN_OPT_VALUE, "on|off",
+     "on: commit the partitions in up to --max-commits batches,\neach its own snapshot (a conflict fails only its "
+     "batch);\noff: one snapshot for all (default)"},
+    {"--max-commits", 0, KILN_OPT_VALUE, "N", "with --partial-progress on: at most N commits (default 10)"},
     {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
     JSON_OPT("{dry_run, snapshot_id, groups_total, groups_rewritten,\ngroups_failed, data_files_rewritten, "
              "data_files_added,\nbytes_rewritten, bytes_added, delete_files_removed,\nrows_read, rows_written, "
-             "attempts, failed_reason}"),
+             "attempts, commits, failed_reason}"),
     KILN_OPT_END};
 
 #define REWRITE_DATA_TEXT                                                                                              \
@@ -846,6 +850,16 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
     if ((rc = kiln_opt_int(a, "--max-rounds", 1, 100, &rounds)))
         return rc;
     o.max_rounds = (int)rounds;
+    const char *pp = kiln_opt_get(a, "--partial-progress");
+    if (pp && strcmp(pp, "on") && strcmp(pp, "off"))
+        return kiln_opt_usage(a, "--partial-progress %s: want on or off", pp);
+    o.partial_progress = pp && !strcmp(pp, "on");
+    long long mc = 0;
+    if ((rc = kiln_opt_int(a, "--max-commits", 1, 100000, &mc)))
+        return rc;
+    if (mc && !o.partial_progress)
+        return kiln_opt_usage(a, "--max-commits needs --partial-progress on");
+    o.max_commits = (int)mc;
     o.rewrite_all = kiln_opt_has(a, "--rewrite-all") > 0;
     o.where = kiln_opt_get(a, "--where");
     o.sort_by = kiln_opt_get(a, "--sort-by");
@@ -869,10 +883,11 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
         printf("{\"dry_run\":%s,\"snapshot_id\":%" PRId64 ",\"groups_total\":%" PRId64 ",\"groups_rewritten\":%" PRId64
                ",\"groups_failed\":%" PRId64 ",\"data_files_rewritten\":%" PRId64 ",\"data_files_added\":%" PRId64
                ",\"bytes_rewritten\":%" PRId64 ",\"bytes_added\":%" PRId64 ",\"delete_files_removed\":%" PRId64
-               ",\"rows_read\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"attempts\":%d,\"failed_reason\":%s}\n",
+               ",\"rows_read\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"attempts\":%d,\"commits\":%" PRId64
+               ",\"failed_reason\":%s}\n",
                o.dry_run ? "true" : "false", r.snapshot_id, r.groups_total, r.groups_rewritten, r.groups_failed,
                r.data_files_rewritten, r.data_files_added, r.bytes_rewritten, r.bytes_added, r.delete_files_removed,
-               r.rows_read, r.rows_written, r.attempts, reason.len ? reason.data : "\"\"");
+               r.rows_read, r.rows_written, r.attempts, r.commits, reason.len ? reason.data : "\"\"");
         kiln_buf_free(&reason);
     } else if (o.dry_run) {
         printf("dry run: would rewrite %" PRId64 " data file(s), %" PRId64 " bytes, %" PRId64 " rows in %" PRId64
@@ -884,9 +899,10 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
     } else {
         printf("rewrote %" PRId64 " data file(s) (%" PRId64 " bytes, %" PRId64 " rows) into %" PRId64 " (%" PRId64
                " bytes, %" PRId64 " rows) in %" PRId64 " partition(s); removed %" PRId64
-               " delete file(s); snapshot %" PRId64 "\n",
+               " delete file(s); snapshot %" PRId64 "%s\n",
                r.data_files_rewritten, r.bytes_rewritten, r.rows_read, r.data_files_added, r.bytes_added,
-               r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id);
+               r.rows_written, r.groups_rewritten, r.delete_files_removed, r.snapshot_id,
+               r.commits > 1 ? " (the last of several commits)" : "");
     }
     if (!rc && r.groups_failed > 0) {
         fprintf(stderr, "kiln: warning table rewrite-data-files: %" PRId64 " partition(s) not rewritten: %s\n",

@@ -348,6 +348,7 @@ static const lib_type lib_types[] = {
      "what"},
     {"table.fast_forward", {"warehouse", "table", "from", "to", NULL}, "table"},
     {"table.expire", {"warehouse", "table", "older_than", "retain_last", "dry_run", NULL}, "table"},
+    {"table.maintain", {"table", "warehouse", "dry_run", NULL}, NULL}, /* maint.c */
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)
 static const char *const bool_opts[] = {"allow_missing", "keep_going", "full_refresh", "fail_fast", "dry_run", NULL};
@@ -954,7 +955,10 @@ static void dag_task(loader *L, kiln_flow_dag *d, const ynode *k, const ynode *v
     } else if (!strcmp(t->type, "job.gh-events"))
         diag(L, at, "task '%s': unknown task type 'job.gh-events' (did you mean job.gh_events?)", t->id);
     else if (!strncmp(t->type, "sensor.", 7) || !strncmp(t->type, "table.", 6) || !strncmp(t->type, "ingest.", 7))
-        diag(L, at, "task '%s': type '%s' is planned but not available yet (see docs/flow.md)", t->id, t->type);
+        diag(L, at,
+             "task '%s': unknown task type '%s' (kiln has sensor.file, sensor.asset, table.fast_forward, "
+             "table.expire, table.maintain, ingest.gharchive, ingest.github_api; see docs/flow.md)",
+             t->id, t->type);
     else
         diag(L, at,
              "task '%s': unknown task type '%s' (command, sensor.file, sensor.asset, job.gh_events, models.build, sql, "

@@ -102,5 +102,13 @@ void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, cha
 /* "iceberg://WAREHOUSE/ns.table": 1 with *warehouse (absolute) and *table
  * (caller frees), 0 when asset is not one, -1 out of memory. */
 int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **warehouse, char **table);
+/* maint.c (table maintenance): the table.maintain task's library call
+ * (table NULL or "all": every table of the warehouse), an exit code; and
+ * the automatic maintenance after a successful task (kiln.yml
+ * maintenance.auto), called by the scheduler with the wall-clock ms the
+ * try started (docs/maintenance.md). */
+int kiln_flow__maint_task(const char *warehouse, const char *table, int dry_run);
+void kiln_flow__maint_after_task(const kiln_flow_project *p, const kiln_flow_task *t, const char *backfill_branch,
+                                 int64_t since_ms, FILE *out);
 
 #endif

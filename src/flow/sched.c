@@ -838,6 +838,8 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
             return rc;
         if ((rc = record_assets(s, t)))
             return rc;
+        kiln_flow__maint_after_task(s->p, k, s->o->branch, kiln_now_micros() / 1000 - (now_ms() - t->try_start_ms),
+                                    s->o->progress); /* kiln.yml maintenance.auto: src/flow/maint.c */
         return finish_ti(s, t, S_SUCCESS, NULL);
     }
     if (t->soft_timeout) { /* Airflow's soft_fail: skipped, downstream decides by its trigger rule */

@@ -225,6 +225,17 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
         ARG("--bail");
         ARG("-c");
         ARG(opt(c, "sql"));
+    } else if (!strcmp(c->type, "table.maintain")) { /* maint.c */
+        ARG("table");
+        ARG("maintain");
+        if (opt(c, "table") && strcmp(opt(c, "table"), "all"))
+            ARG(opt(c, "table"));
+        else
+            ARG("--all");
+        ARG("--warehouse");
+        ARG(opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse");
+        if (opt_true(c, "dry_run"))
+            ARG("--dry-run");
     }
 #undef OPT
 #undef ARG
@@ -850,6 +861,8 @@ int kiln_flow__lib_main(void *arg)
         return run_table_fast_forward(c);
     if (!strcmp(c->type, "table.expire"))
         return run_table_expire(c);
+    if (!strcmp(c->type, "table.maintain"))
+        return kiln_flow__maint_task(opt(c, "warehouse"), opt(c, "table"), opt_true(c, "dry_run"));
     fprintf(stderr, "kiln: error: task type '%s' has no library call\n", c->type);
     return 70;
 }

@@ -31,9 +31,11 @@
  *             Concurrent appends are simply carried over.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
@@ -208,8 +210,11 @@ static int choose(rw *w, kiln_err *err)
     for (size_t i = 0; i < w->groups.len; i++) {
         rgroup *g = w->groups.items[i];
         size_t n = g->chosen.len;
-        g->rewrite = n > 0 && (w->o.rewrite_all || g->any_deletes ||
-                               (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target)));
+        g->rewrite =
+            n > 0 &&
+            (w->o.rewrite_all || g->any_deletes ||
+             (n > 1 && ((int64_t)n >= min_input || g->chosen_bytes > w->target ||
+                        (w->o.min_candidate_pct > 0 && n * 100 >= (size_t)w->o.min_candidate_pct * g->tasks.len))));
         if (w->only && !kiln_map_has(w->only, g->key, strlen(g->key)))
             g->rewrite = 0;
         if (g->rewrite && (w->nkeys || w->nz) && g->chosen_bytes > SORT_MAX_GROUP_BYTES) {
@@ -1192,11 +1197,44 @@ static int rebase_hook(kiln_lake_txn *txn, void *ctx, kiln_err *err)
 
 /* ================================================================ entry point */
 
+/* KILN_FAILPOINT=...,lake.rewrite.before-commit=wait:PATH[,...]: the first
+ * rewrite commit of the process creates PATH.ready and waits until PATH
+ * exists (120 s at most), so a test can commit from another process in
+ * between. Same variable as the orchestrator's failpoints. */
+static int failpoint_wait(kiln_err *err)
+{
+    static int fired;
+    static const char key[] = "lake.rewrite.before-commit=wait:";
+    const char *fp = getenv("KILN_FAILPOINT"), *at = fp ? strstr(fp, key) : NULL;
+    if (!at || fired)
+        return 0;
+    fired = 1;
+    at += sizeof key - 1;
+    char path[1024], ready[1100];
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(at, ","), at);
+    snprintf(ready, sizeof ready, "%s.ready", path);
+    FILE *f = fopen(ready, "w");
+    if (!f)
+        return kiln_err_set(err, KILN_EIO, "failpoint: cannot create %s", ready);
+    fclose(f);
+    for (int i = 0; i < 1200; i++) {
+        FILE *g = fopen(path, "r");
+        if (g) {
+            fclose(g);
+            return 0;
+        }
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return kiln_err_set(err, KILN_EINTERNAL, "failpoint: %s did not appear in 120 s", path);
+}
+
 /* One planning, writing and commit. only (may be NULL): rewrite just the
  * groups with these keys; failed_out (may be NULL) receives the keys of
  * the groups dropped by conflict validation. */
 static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts, const kiln_map *only,
-                         kiln_map *failed_out, kiln_lake_rewrite_data_result *result, kiln_err *err)
+                         kiln_map *failed_out, kiln_map *chosen_out, kiln_lake_rewrite_data_result *result,
+                         kiln_err *err)
 {
     static const kiln_lake_rewrite_data_opts defaults;
     kiln_lake_rewrite_data_result res;
@@ -1281,6 +1319,12 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
     }
     if (rc || (rc = choose(&w, err)))
         goto done;
+    if (chosen_out) { /* planning only: the keys of the groups to rewrite */
+        for (size_t i = 0; i < w.groups.len && !rc; i++)
+            if (w.groups.items[i]->rewrite)
+                rc = kiln_map_put(chosen_out, w.groups.items[i]->key, strlen(w.groups.items[i]->key), (void *)1, err);
+        goto done;
+    }
     if (w.o.dry_run) {
         /* what would be rewritten, and the delete files that would go */
         live_info li;
@@ -1316,6 +1360,8 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "rewrite aborted by the test hook");
         goto done;
     }
+    if ((rc = failpoint_wait(err)))
+        goto done;
     kiln_lake_commit_opts co;
     memset(&co, 0, sizeof co);
     if (w.o.commit)
@@ -1326,6 +1372,7 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
     if ((rc = kiln_lake_txn_commit(txn, &co, &res.attempts, err)))
         goto done;
     res.snapshot_id = w.snapshot_id;
+    res.commits = 1;
     free_strs(&w.meta_files, 0);
 done:;
     /* A failed or empty run leaves no files behind. When the commit itself
@@ -1374,14 +1421,17 @@ done:;
     return rc;
 }
 
-int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
-                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+/* The groups in only0 (NULL: all chosen), committed in rounds: the groups
+ * a round lost to a conflict are planned and rewritten again on the new
+ * head, the finished ones never. */
+static int rewrite_rounds(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts, kiln_map *only0,
+                          kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
     int rounds = opts && opts->max_rounds > 0 ? opts->max_rounds : 3;
     kiln_lake_rewrite_data_result total, one;
     memset(&total, 0, sizeof total);
     total.snapshot_id = -1;
-    kiln_map *only = NULL;
+    kiln_map *only = only0;
     int rc = 0;
     for (int round = 0; round < rounds; round++) {
         kiln_map *failed = kiln_map_new();
@@ -1389,7 +1439,7 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
             rc = KILN_OOM(err);
             break;
         }
-        rc = rewrite_round(t, opts, only, failed, &one, err);
+        rc = rewrite_round(t, opts, only, failed, NULL, &one, err);
         if (round == 0) {
             total = one;
         } else {
@@ -1402,6 +1452,7 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
             total.rows_read += one.rows_read;
             total.rows_written += one.rows_written;
             total.attempts += one.attempts;
+            total.commits += one.commits;
             if (one.snapshot_id >= 0)
                 total.snapshot_id = one.snapshot_id;
             total.groups_failed = one.groups_failed;
@@ -1425,6 +1476,92 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         total.failed_reason[0] = 0;
     if (rc == KILN_ECONFLICT && total.snapshot_id >= 0)
         rc = 0; /* an earlier round committed: partial success, groups_failed says the rest */
+    if (result)
+        *result = total;
+    return rc;
+}
+
+static void result_add(kiln_lake_rewrite_data_result *t, const kiln_lake_rewrite_data_result *o)
+{
+    t->groups_rewritten += o->groups_rewritten;
+    t->groups_failed += o->groups_failed;
+    t->data_files_rewritten += o->data_files_rewritten;
+    t->data_files_added += o->data_files_added;
+    t->bytes_rewritten += o->bytes_rewritten;
+    t->bytes_added += o->bytes_added;
+    t->delete_files_removed += o->delete_files_removed;
+    t->rows_read += o->rows_read;
+    t->rows_written += o->rows_written;
+    t->attempts += o->attempts;
+    t->commits += o->commits;
+    if (o->snapshot_id >= 0)
+        t->snapshot_id = o->snapshot_id;
+    if (o->groups_failed && !t->failed_reason[0])
+        memcpy(t->failed_reason, o->failed_reason, sizeof t->failed_reason);
+}
+
+int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
+                                 kiln_lake_rewrite_data_result *result, kiln_err *err)
+{
+    if (!opts || !opts->partial_progress || opts->dry_run)
+        return rewrite_rounds(t, opts, NULL, result, err);
+    /* Partial progress: plan once, then commit the chosen groups in up to
+     * max_commits batches (in plan order), each with its own rounds. */
+    kiln_lake_rewrite_data_result total, one;
+    memset(&total, 0, sizeof total);
+    total.snapshot_id = -1;
+    kiln_map *chosen = kiln_map_new();
+    if (!chosen)
+        return KILN_OOM(err);
+    int rc = rewrite_round(t, opts, NULL, NULL, chosen, &one, err);
+    total.groups_total = one.groups_total;
+    size_t n = kiln_map_len(chosen);
+    size_t nb = (size_t)(opts->max_commits > 0 ? opts->max_commits : 10);
+    if (nb > n)
+        nb = n;
+    if (rc == 0 && n == 0) /* nothing chosen: dangling deletes alone, one commit as without batches */
+        rc = rewrite_rounds(t, opts, NULL, &total, err);
+    int first_rc = 0;
+    size_t pos = 0, done_groups = 0;
+    for (size_t b = 0; rc == 0 && b < nb; b++) {
+        size_t want = n * (b + 1) / nb - done_groups; /* even batches */
+        kiln_map *batch = kiln_map_new();
+        if (!batch) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        const char *k;
+        size_t kl;
+        void *v;
+        for (size_t i = 0; i < want && rc == 0 && kiln_map_next(chosen, &pos, &k, &kl, &v); i++)
+            rc = kiln_map_put(batch, k, kl, (void *)1, err);
+        done_groups += want;
+        if (rc) {
+            kiln_map_free(batch);
+            break;
+        }
+        if (b > 0)
+            kiln_lake_table_refresh(t, &(kiln_err){0});
+        kiln_err e1 = {0};
+        int brc = rewrite_rounds(t, opts, batch, &one, &e1); /* frees batch */
+        result_add(&total, &one);
+        if (brc == KILN_ECONFLICT) { /* this batch's groups failed; the next ones still run */
+            if (!one.groups_failed)
+                total.groups_failed += (int64_t)want;
+            if (!first_rc) {
+                first_rc = brc;
+                *err = e1;
+            }
+        } else if (brc) {
+            rc = brc;
+            *err = e1;
+        }
+    }
+    kiln_map_free(chosen);
+    if (rc == 0 && first_rc && total.snapshot_id < 0)
+        rc = first_rc; /* every batch conflicted */
+    if (rc == 0 && total.groups_failed == 0)
+        total.failed_reason[0] = 0;
     if (result)
         *result = total;
     return rc;

@@ -82,9 +82,12 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     int bad = 0;
     int64_t min_input = prop_num(m, "kiln.maintain.compact.min-input-files", 5, &bad);
+    int64_t ratio = prop_num(m, "kiln.maintain.compact.small-file-ratio", 0, &bad);
     int64_t orphan_age = prop_num(m, "kiln.maintain.remove-orphans.older-than-ms", 3LL * 86400000, &bad);
     int64_t max_age = prop_num(m, "history.expire.max-snapshot-age-ms", 432000000, &bad);
     int64_t keep = prop_num(m, "history.expire.min-snapshots-to-keep", 1, &bad);
+    if (ratio > 100)
+        bad = 1;
     if (bad) {
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: a maintenance property is not a non-negative integer (kiln.maintain.*, "
@@ -109,6 +112,7 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
         kiln_lake_rewrite_data_opts ro;
         memset(&ro, 0, sizeof ro);
         ro.min_input_files = (int)min_input;
+        ro.min_candidate_pct = (int)ratio;
         ro.dry_run = 1;
         kiln_lake_rewrite_data_result plan;
         kiln_err e = {0};
@@ -116,13 +120,14 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
         if (!src && plan.groups_rewritten == 0 && plan.delete_files_removed == 0) {
             r.compact_status = KILN_LAKE_MAINT_NOT_DUE;
             snprintf(r.compact_why, sizeof r.compact_why,
-                     "no partition of %" PRId64 " has %" PRId64 " small files or files with deletes", plan.groups_total,
-                     min_input);
+                     "no partition of %" PRId64 " has %" PRId64 " small files%s or files with deletes",
+                     plan.groups_total, min_input, ratio ? " (or that ratio of small files)" : "");
         } else if (!src) {
             snprintf(r.compact_why, sizeof r.compact_why,
-                     "%" PRId64 " partition(s) with >= %" PRId64 " small files or with deletes (%" PRId64
+                     "%" PRId64 " partition(s) with >= %" PRId64 " small files%s or with deletes (%" PRId64
                      " files, %" PRId64 " delete files)",
-                     plan.groups_rewritten, min_input, plan.data_files_rewritten, plan.delete_files_removed);
+                     plan.groups_rewritten, min_input, ratio ? " (or that ratio of small files)" : "",
+                     plan.data_files_rewritten, plan.delete_files_removed);
             r.rewrite = plan;
             r.compact_status = KILN_LAKE_MAINT_DUE;
             if (!dry) {

@@ -1042,6 +1042,10 @@ typedef struct kiln_lake_rewrite_data_opts {
     /* 0 = 5: a group with fewer candidates (and less than the target in
      * bytes, and no deletes) is left alone */
     int min_input_files;
+    /* 1..100, 0 = off: a group is also rewritten when at least this
+     * percentage of its files are candidates (and more than one is):
+     * kiln.maintain.compact.small-file-ratio */
+    int min_candidate_pct;
     int rewrite_all; /* every file of every group matching `where` */
     /* predicate (kiln_lake_pred_parse): only files that may hold matching
      * rows (partition values, column stats) */
@@ -1053,8 +1057,18 @@ typedef struct kiln_lake_rewrite_data_opts {
     /* 0 = 3: groups failed by a conflict are planned and rewritten again on
      * the new head, up to this many rounds in all */
     int max_rounds;
+    /* Iceberg's partial-progress.enabled: 1 = the chosen groups are split
+     * into up to max_commits batches (0 = 10, Iceberg's default), each its
+     * own `replace` commit (with its own conflict rounds), so a conflict
+     * or error fails only its batch and finished batches stay committed;
+     * 0 = one commit for all groups. */
+    int partial_progress;
+    int max_commits;
     const kiln_lake_commit_opts *commit; /* retries/backoff; NULL = defaults (rebase is ours) */
-    /* Test only: called after the new files are written, before the commit. */
+    /* Test only: called after the new files are written, before the
+     * commit. Across processes: KILN_FAILPOINT=lake.rewrite.before-commit=
+     * wait:PATH makes the first commit of the process create PATH.ready and
+     * wait (up to 120 s) until PATH exists (docs/maintenance.md). */
     int (*before_commit)(void *ctx);
     void *before_commit_ctx;
 } kiln_lake_rewrite_data_opts;
@@ -1071,6 +1085,7 @@ typedef struct kiln_lake_rewrite_data_result {
     int64_t rows_written;         /* rows after deletes (rows_read - rows_written were deleted) */
     int attempts;
     char failed_reason[256]; /* the first conflict, when groups_failed > 0 */
+    int64_t commits;         /* replace snapshots committed (partial progress: one per batch) */
 } kiln_lake_rewrite_data_result;
 
 /* Rewrite data files per opts (NULL = defaults). Nothing chosen: no
@@ -1132,6 +1147,16 @@ int kiln_lake_maintain(kiln_lake_table *t, const kiln_lake_maintain_opts *opts, 
  * retained snapshots always stay. */
 int kiln_lake_expire_delete_unreachable(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
                                         const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
+/* The same with ctx a kiln_lake_expire_counts* (zeroed by the caller):
+ * the files deleted (on a dry run: to delete) in all and by kind, as
+ * Spark's expire_snapshots procedure reports them. */
+typedef struct kiln_lake_expire_counts {
+    size_t total;
+    size_t data_files, position_delete_files, equality_delete_files;
+    size_t manifests, manifest_lists;
+} kiln_lake_expire_counts;
+int kiln_lake_expire_delete_unreachable_counts(void *ctx, const kiln_lake_meta *before, const kiln_lake_meta *after,
+                                               const int64_t *expired_ids, size_t n, int dry_run, kiln_err *err);
 /* ============================================================ interop: tables from other engines */
 
 /* Add a table another engine wrote to the SQLite catalog, as Iceberg's

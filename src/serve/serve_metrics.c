@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -171,7 +172,7 @@ void kiln_serve__metrics_hook(kiln_serve_metrics *m, const char *event, const ch
 
 typedef struct table_scrape {
     kiln_lake_catalog *cat;
-    kiln_buf *ts, *snaps, *rows, *files;
+    kiln_buf *ts, *snaps, *rows;
 } table_scrape;
 
 /* A number from the summary of the table's current snapshot, or -1. */
@@ -203,13 +204,11 @@ static int scrape_table(void *ctx, const char *name, const char *loc)
                              (double)m->last_updated_ms / 1e3);
     if (!rc)
         rc = kiln_buf_printf(sc->snaps, &err, "kiln_table_snapshots{table=\"%s\"} %zu\n", name, m->nsnapshots);
-    /* rows and data files of main's head (its snapshot summary); 0 for a table with no snapshot */
+    /* rows of main's head (its snapshot summary); 0 for a table with no snapshot. Its data files are
+     * kiln_table_data_files of the maintenance families below (counted from the manifests). */
     int64_t rows = m->current_snapshot_id < 0 ? 0 : current_summary(m, "total-records");
-    int64_t files = m->current_snapshot_id < 0 ? 0 : current_summary(m, "total-data-files");
     if (!rc && rows >= 0)
         rc = kiln_buf_printf(sc->rows, &err, "kiln_table_rows{table=\"%s\"} %lld\n", name, (long long)rows);
-    if (!rc && files >= 0)
-        rc = kiln_buf_printf(sc->files, &err, "kiln_table_data_files{table=\"%s\"} %lld\n", name, (long long)files);
     kiln_lake_table_free(t);
     return rc;
 }
@@ -217,14 +216,13 @@ static int scrape_table(void *ctx, const char *name, const char *loc)
 static int render_tables(kiln_server *s, kiln_buf *out, kiln_err *err)
 {
     kiln_lake_catalog *cat = NULL;
-    kiln_buf ts, snaps, rows, files;
+    kiln_buf ts, snaps, rows;
     kiln_buf_init(&ts, 0);
     kiln_buf_init(&snaps, 0);
     kiln_buf_init(&rows, 0);
-    kiln_buf_init(&files, 0);
     int rc = kiln_lake_catalog_open(&cat, s->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
     if (!rc) {
-        table_scrape sc = {cat, &ts, &snaps, &rows, &files};
+        table_scrape sc = {cat, &ts, &snaps, &rows};
         rc = kiln_lake_table_list(cat, NULL, scrape_table, &sc, err);
     }
     if (!rc)
@@ -245,17 +243,74 @@ static int render_tables(kiln_server *s, kiln_buf *out, kiln_err *err)
                              "summary), whoever wrote them.\n# TYPE kiln_table_rows gauge\n");
     if (!rc && rows.len)
         rc = kiln_buf_append(out, rows.data, rows.len, err);
-    if (!rc)
-        rc = kiln_buf_printf(out, err,
-                             "# HELP kiln_table_data_files Data files in the table's current snapshot.\n"
-                             "# TYPE kiln_table_data_files gauge\n");
-    if (!rc && files.len)
-        rc = kiln_buf_append(out, files.data, files.len, err);
     kiln_lake_catalog_free(cat);
     kiln_buf_free(&ts);
     kiln_buf_free(&snaps);
     kiln_buf_free(&rows);
-    kiln_buf_free(&files);
+    return rc;
+}
+
+/* ---- table maintenance families (issue 20; kiln_lake_table_file_stats,
+ * docs/maintenance.md): live files, small files, delete files and bytes of
+ * main's head, and when kiln last compacted the table. */
+enum { TF_DATA, TF_SMALL, TF_DEL, TF_DBYTES, TF_DELBYTES, TF_COMPACT, TF_N };
+static const char *const tf_names[TF_N][2] = {
+    {"kiln_table_data_files", "Live data files of the table's main branch."},
+    {"kiln_table_small_data_files",
+     "Live data files below 75% of write.target-file-size-bytes (compaction candidates)."},
+    {"kiln_table_delete_files", "Live position and equality delete files of the table's main branch."},
+    {"kiln_table_data_bytes", "Bytes of the live data files."},
+    {"kiln_table_delete_bytes", "Bytes of the live delete files."},
+    {"kiln_table_last_compaction_timestamp_seconds",
+     "When kiln last compacted the table (rewrite-data-files, maintain; Unix time, 0 = never)."},
+};
+
+typedef struct files_scrape {
+    kiln_lake_catalog *cat;
+    kiln_buf b[TF_N];
+} files_scrape;
+
+static int scrape_table_files(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    files_scrape *sc = ctx;
+    kiln_err err = {0};
+    kiln_lake_table *t = NULL;
+    kiln_lake_file_stats st;
+    if (kiln_lake_table_load(&t, sc->cat, name, &err) != 0)
+        return 0; /* dropped or broken meanwhile: skip */
+    int bad = kiln_lake_table_file_stats(t, &st, &err) != 0;
+    kiln_lake_table_free(t);
+    if (bad)
+        return 0; /* a manifest unreadable right now: the table is left out of this scrape */
+    int64_t v[TF_N] = {st.data_files, st.small_files, st.delete_files, st.data_bytes, st.delete_bytes, 0};
+    int rc = 0;
+    for (int i = 0; i < TF_COMPACT && !rc; i++)
+        rc = kiln_buf_printf(&sc->b[i], &err, "%s{table=\"%s\"} %" PRId64 "\n", tf_names[i][0], name, v[i]);
+    if (!rc)
+        rc = kiln_buf_printf(&sc->b[TF_COMPACT], &err, "%s{table=\"%s\"} %.3f\n", tf_names[TF_COMPACT][0], name,
+                             st.last_compaction_ms < 0 ? 0.0 : (double)st.last_compaction_ms / 1e3);
+    return rc;
+}
+
+static int render_table_files(kiln_server *s, kiln_buf *out, kiln_err *err)
+{
+    files_scrape sc;
+    memset(&sc, 0, sizeof sc);
+    for (int i = 0; i < TF_N; i++)
+        kiln_buf_init(&sc.b[i], 0);
+    int rc = kiln_lake_catalog_open(&sc.cat, s->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
+    if (!rc)
+        rc = kiln_lake_table_list(sc.cat, NULL, scrape_table_files, &sc, err);
+    for (int i = 0; i < TF_N && !rc; i++) {
+        rc = kiln_buf_printf(out, err, "# HELP %s %s\n# TYPE %s gauge\n", tf_names[i][0], tf_names[i][1],
+                             tf_names[i][0]);
+        if (!rc && sc.b[i].len)
+            rc = kiln_buf_append(out, sc.b[i].data, sc.b[i].len, err);
+    }
+    kiln_lake_catalog_free(sc.cat);
+    for (int i = 0; i < TF_N; i++)
+        kiln_buf_free(&sc.b[i]);
     return rc;
 }
 
@@ -340,6 +395,8 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
     pthread_mutex_unlock(&m->lock);
     if (!rc && s->warehouse)
         rc = render_tables(s, out, err);
+    if (!rc && s->warehouse)
+        rc = render_table_files(s, out, err); /* maintenance families */
     return rc;
 }
 

@@ -708,7 +708,10 @@ static int exec_one(sqlite3 *db, const char *sql, size_t len, const kiln_sql_pri
     double t0[3] = {0}, t1[3];
     if (po->timer)
         times_now(t0);
-    int rc = kiln_sql_write_try(db, sql, len,
+    int rc = kiln_sql_call_try(db, sql, len, po->explain ? KILN_SQL_WRITE_EXPLAIN : KILN_SQL_WRITE_QUIET, &handled,
+                               used, eoff, &st, out, err); /* CALL system.PROC(...): sql_call.c */
+    if (!handled)
+        rc = kiln_sql_write_try(db, sql, len,
                                 po->explain                                                    ? KILN_SQL_WRITE_EXPLAIN
                                 : po->fmt == KILN_SQL_FMT_TABLE || po->fmt == KILN_SQL_FMT_BOX ? KILN_SQL_WRITE_SUMMARY
                                                                                                : KILN_SQL_WRITE_QUIET,

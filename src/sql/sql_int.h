@@ -113,4 +113,11 @@ int kiln_sql_meta_prepare(sqlite3 *db, const char *sql, size_t len, int *handled
  * CREATE TABLE ns.t (col type [NOT NULL], ...) [PARTITIONED BY (...)]. */
 int kiln_sql_schema_print(sqlite3 *db, const char *name, FILE *out, kiln_err *err);
 
+/* CALL [catalog.]system.PROC(...) (sql_call.c): Iceberg's Spark
+ * maintenance procedures. *handled = 0 when sql does not start with CALL.
+ * On success *result (may stay NULL under explain) is a prepared query of
+ * the procedure's output rows, for the caller to print and finalize. */
+int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
+                      sqlite3_stmt **result, FILE *out, kiln_err *err);
+
 #endif /* KILN_SQL_INT_H */

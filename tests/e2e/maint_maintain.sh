@@ -90,4 +90,16 @@ k maintain >/dev/null 2>&1; [ $? = 2 ] || fail "no TABLE and no --all: want exit
 k maintain db.a --all >/dev/null 2>&1; [ $? = 2 ] || fail "TABLE and --all: want exit 2"
 k maintain db.nope >/dev/null 2>&1; [ $? = 4 ] || fail "missing table: want exit 4"
 set -e
+# kiln.maintain.compact.small-file-ratio: 2 small files are below
+# min-input-files 5, but they are 100 % of their partition's files
+k create db.r --schema 'id long not null' >/dev/null
+for i in 1 2; do printf '{"id":%d}\n' "$i" | k append db.r --input - >/dev/null; done
+k maintain db.r --dry-run >"$tmp/r1"
+grep -q 'compact: not due' "$tmp/r1" || fail "2 small files with min-input-files 5: $(cat "$tmp/r1")"
+k alter db.r --set-property kiln.maintain.compact.small-file-ratio=90 >/dev/null
+k maintain db.r >"$tmp/r2"
+grep -q 'compact: done' "$tmp/r2" && [ "$(k files db.r | grep -c '^data')" = 1 ] || fail "small-file-ratio 90: $(cat "$tmp/r2")"
+k alter db.r --set-property kiln.maintain.compact.small-file-ratio=101 >/dev/null
+set +e; k maintain db.r >/dev/null 2>&1; rc=$?; set -e
+[ $rc = 3 ] || fail "small-file-ratio 101: exit $rc, want 3"
 echo "maint_maintain: ok"
