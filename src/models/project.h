@@ -64,7 +64,7 @@ struct kiln_project {
     struct kiln_lake_catalog *catalog; /* the warehouse, opened on first need (is_incremental) */
     int64_t started_micros;
     kiln_models_opts opts;
-    json_t *state_manifest;          /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
+    json_t *state_manifest;   /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
     unsigned char *on_branch; /* flow3: opts.branch set: per node, 1 when its relation is read/written at the branch */
     kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
     kiln_map *test_calls; /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
