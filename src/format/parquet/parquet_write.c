@@ -1573,35 +1573,12 @@ static int wide_to_binary(wcol *c, const kiln_batch *b, int i, kiln_err *err)
         if (!(src->nulls && src->nulls[r])) {
             size_t n;
             const char *s = kiln_batch_str(b, i, r, &n);
-            size_t k = 0;
-            int neg = 0, digits = 0, frac = -1;
-            unsigned __int128 v = 0;
-            if (k < n && (s[k] == '-' || s[k] == '+'))
-                neg = s[k++] == '-';
-            for (; k < n; k++) {
-                if (s[k] == '.' && frac < 0) {
-                    frac = 0;
-                    continue;
-                }
-                if (s[k] < '0' || s[k] > '9' || (frac >= 0 && frac >= scale) || (digits && ++digits > prec) ||
-                    (!digits && s[k] != '0' && (digits = 1) > prec))
-                    return kiln_err_set(err, KILN_EINVAL,
-                                        "parquet writer: column %s: '%.*s' is not a decimal(%d,%d) value", c->def->name,
-                                        (int)(n > 60 ? 60 : n), s, prec, scale);
-                v = v * 10 + (unsigned)(s[k] - '0');
-                if (frac >= 0)
-                    frac++;
-            }
-            for (int f = frac < 0 ? 0 : frac; f < scale; f++)
-                v *= 10; /* cannot overflow: at most 38 digits in all */
-            __int128 sv = neg ? -(__int128)v : (__int128)v;
             uint8_t be[16];
-            for (int j = 15; j >= 0; j--, sv >>= 8)
-                be[j] = (uint8_t)(sv & 0xff);
-            int st = 0; /* drop sign-extension bytes */
-            while (st < 15 && ((be[st] == 0x00 && !(be[st + 1] & 0x80)) || (be[st] == 0xff && (be[st + 1] & 0x80))))
-                st++;
-            int rc = kiln_buf_append(&d->data, be + st, (size_t)(16 - st), err);
+            int blen = 0;
+            if (kiln_pq__decimal_text_be(s, n, prec, scale, be, &blen) != 0)
+                return kiln_err_set(err, KILN_EINVAL, "parquet writer: column %s: '%.*s' is not a decimal(%d,%d) value",
+                                    c->def->name, (int)(n > 60 ? 60 : n), s, prec, scale);
+            int rc = kiln_buf_append(&d->data, be, (size_t)blen, err);
             if (rc)
                 return rc;
         }
