@@ -739,34 +739,6 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------------ pruning */
 
-/* Bounds [lo, hi] of the canonical timestamps (micros; days for a date
- * column) whose text can compare equal to the text literal cs, as the SQL
- * layer's scan pushdown widens them. -1 when there is no safe bound. */
-static int ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi)
-{
-    int64_t days;
-    if (n < 10 || kiln_date_parse(cs, 10, &days) != 0)
-        return -1;
-    int64_t unit = is_date_col ? 1 : US_PER_DAY;
-    int64_t base = days * unit, width = unit;
-    if (!is_date_col && n >= 19 && cs[10] == 'T' && cs[13] == ':' && cs[16] == ':') {
-        int v[3], ok = 1;
-        for (int k = 0; k < 3; k++) {
-            const char *d = cs + 11 + 3 * k;
-            if (d[0] < '0' || d[0] > '9' || d[1] < '0' || d[1] > '9')
-                ok = 0; /* the day's bounds stay */
-            v[k] = ok ? (d[0] - '0') * 10 + (d[1] - '0') : 99;
-        }
-        if (ok && v[0] <= 23 && v[1] <= 59 && v[2] <= 59) {
-            base += ((int64_t)v[0] * 3600 + v[1] * 60 + v[2]) * US_PER_SEC;
-            width = US_PER_SEC;
-        }
-    }
-    *lo = base;
-    *hi = base + width - 1;
-    return 0;
-}
-
 static int flip(int op)
 {
     switch (op) {
@@ -814,7 +786,7 @@ static void push_term(kiln_buf *w, const kiln_column_def *c, int op, const xcell
     case KILN_T_TIMESTAMPTZ: {
         int is_date = c->type == KILN_T_DATE;
         int64_t lo, hi;
-        if (v->t != V_TEXT || ts_text_bounds(v->p, v->n, is_date, &lo, &hi))
+        if (v->t != V_TEXT || kiln_sql__ts_text_bounds(v->p, v->n, is_date, &lo, &hi))
             goto skip;
         char a[40], b[40];
         if (is_date) {

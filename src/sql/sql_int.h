@@ -120,4 +120,9 @@ int kiln_sql_schema_print(sqlite3 *db, const char *name, FILE *out, kiln_err *er
 int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
                       sqlite3_stmt **result, FILE *out, kiln_err *err);
 
+/* vtab_iceberg.c: bounds [lo, hi] of the canonical timestamps (micros; days
+ * for a date column) whose text can compare equal to the text literal cs, as
+ * the scan pushdown widens them (shared with src/exec). -1: no safe bound. */
+int kiln_sql__ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi);
+
 #endif /* KILN_SQL_INT_H */

@@ -667,9 +667,11 @@ static int two_digits(const char *p, int *v)
     return 0;
 }
 
-/* Bounds [lo, hi] of the canonical timestamps X (micros) that can satisfy
- * the text comparison X op C. Returns 0, or -1 when nothing safe exists. */
-static int ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi)
+/* Bounds [lo, hi] of the canonical timestamps X (micros; days for a date
+ * column) whose text can compare equal to the text literal cs: the scan
+ * pushdown's widening (also used by src/exec). 0, or -1 when nothing safe
+ * exists. */
+int kiln_sql__ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi)
 {
     int64_t days;
     if (n < 10 || kiln_date_parse(cs, 10, &days) != 0)
@@ -739,8 +741,8 @@ static int add_term(kiln_buf *w, const ice_col *col, char op, sqlite3_value *val
             goto skip;
         int is_date = col->type == KILN_T_DATE;
         int64_t lo, hi;
-        if (ts_text_bounds((const char *)sqlite3_value_text(val), (size_t)sqlite3_value_bytes(val), is_date, &lo,
-                           &hi) != 0)
+        if (kiln_sql__ts_text_bounds((const char *)sqlite3_value_text(val), (size_t)sqlite3_value_bytes(val), is_date,
+                                     &lo, &hi) != 0)
             goto skip;
         char a[40], b[40];
         if (is_date) {
