@@ -244,3 +244,33 @@ void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, cha
     kiln_sha256_final(&h, dig);
     kiln_hex(dig, 32, out);
 }
+
+/* The key of task k of d for [is, ie) as a run would compute it now: key
+ * holds the base key (kiln_flow_task_key) and, when the task consumes
+ * assets, becomes the key over their current state; *inputs (caller frees,
+ * may stay NULL) gets that state. */
+int kiln_flow__key_now(const char *project_dir, const kiln_flow_dag *d, size_t k, int64_t is, int64_t ie, char key[65],
+                       char **inputs, kiln_err *err)
+{
+    const kiln_flow_task *kt = &d->tasks[k];
+    *inputs = NULL;
+    if (!kt->consumes.len)
+        return 0;
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
+    kiln_flow_render_ctx_init(&ctx, d, is, is, ie, "", 0);
+    ctx.task_id = kt->id;
+    int rc = kiln_flow__inputs(project_dir, kt, NULL, &ctx, &b, err);
+    if (!rc)
+        rc = kiln_buf_putc(&b, 0, err);
+    if (rc) {
+        kiln_buf_free(&b);
+        return rc;
+    }
+    char base[65];
+    memcpy(base, key, sizeof base);
+    *inputs = kiln_buf_detach(&b, NULL);
+    kiln_flow__key_with_inputs(base, *inputs, key);
+    return 0;
+}

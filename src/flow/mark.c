@@ -32,10 +32,12 @@ int kiln_flow_mark(kiln_flow_project *p, const char *dag, const char *task, int6
     char lds[32], now[40], key[65], def_hash[65];
     kiln_flow__ts(is, lds);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
-    if ((rc = kiln_flow_task_key(d, (size_t)k, is, ie, key, def_hash, err)))
+    char *inputs = NULL; /* a task that consumes assets: the key covers their state now, as a run's does */
+    if ((rc = kiln_flow_task_key(d, (size_t)k, is, ie, key, def_hash, err)) ||
+        (rc = kiln_flow__key_now(p->dir, d, (size_t)k, is, ie, key, &inputs, err)))
         return rc;
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
-        return rc;
+        goto done;
     if ((rc = kiln_flow__x(&s, err, "BEGIN IMMEDIATE", "")))
         goto done;
     if ((rc = kiln_flow__q(&s, &st, err, "SELECT state FROM dag_run WHERE dag=?1 AND logical_date=?2", "ss", d->id,
@@ -76,8 +78,8 @@ int kiln_flow_mark(kiln_flow_project *p, const char *dag, const char *task, int6
     if (!rc && success)
         rc = kiln_flow__x(&s, err,
                           "INSERT OR REPLACE INTO idem_key(key, dag, task, logical_date, def_hash, kiln_version,"
-                          " try_number, succeeded_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-                          "sssssss", key, d->id, task, lds, def_hash, KILN_VERSION, now);
+                          " try_number, succeeded_at, inputs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)",
+                          "ssssssss", key, d->id, task, lds, def_hash, KILN_VERSION, now, inputs);
     if (!rc && !success)
         rc = kiln_flow__x(&s, err, "DELETE FROM idem_key WHERE dag=?1 AND task=?2 AND logical_date=?3", "sss", d->id,
                           task, lds);
@@ -102,5 +104,6 @@ rollback:
     sqlite3_exec(s.db, "ROLLBACK", NULL, NULL, NULL);
 done:
     kiln_flow__store_close(&s);
+    kiln_free(inputs);
     return rc;
 }

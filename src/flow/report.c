@@ -117,20 +117,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         return rc;
     /* consumed assets: their state now is part of the key */
-    kiln_buf inputs;
-    kiln_buf_init(&inputs, 0);
     const kiln_flow_task *kt = &d->tasks[k];
-    char base[65];
-    memcpy(base, key, sizeof base);
-    if (kt->consumes.len) {
-        kiln_flow_render_ctx ctx;
-        kiln_flow_render_ctx_init(&ctx, d, is, is, ie, "", 0);
-        ctx.task_id = kt->id;
-        if ((rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &inputs, err)) || (rc = kiln_buf_putc(&inputs, 0, err)))
-            goto done;
-        inputs.len--;
-        kiln_flow__key_with_inputs(base, inputs.data, key);
-    }
+    char *inputs = NULL;
+    if ((rc = kiln_flow__key_now(p->dir, d, (size_t)k, is, ie, key, &inputs, err)))
+        goto done;
     if ((rc = kiln_buf_printf(out, err,
                               "%s.%s for %s (data interval [%s, %s))\n  idempotency key %s\n"
                               "    = sha256(dag, task, interval, definition %.12s…, kiln %s%s)\n",
@@ -138,7 +128,7 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
                               kt->consumes.len ? ", the consumed assets below" : "")))
         goto done;
     if (kt->consumes.len) {
-        const char *q = inputs.data;
+        const char *q = inputs;
         while (!rc && q && *q) {
             const char *nl = strchr(q, '\n');
             size_t n = nl ? (size_t)(nl - q) : strlen(q);
@@ -170,14 +160,14 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     if (sqlite3_step(st) == SQLITE_ROW) {
         int defchg = strcmp(col(st, 0), def) != 0, verchg = strcmp(col(st, 1), KILN_VERSION) != 0;
         const char *was = col(st, 3) ? col(st, 3) : "";
-        int inchg = !defchg && !verchg && kt->consumes.len && strcmp(was, inputs.data ? inputs.data : "") != 0;
+        int inchg = !defchg && !verchg && kt->consumes.len && strcmp(was, inputs ? inputs : "") != 0;
         rc = kiln_buf_printf(out, err, "  WILL RUN: it succeeded at %s under another key: %s%s%s\n", col(st, 2),
                              defchg ? "the task's definition changed" : "", defchg && verchg ? " and " : "",
                              verchg  ? "kiln's version changed"
                              : inchg ? "a consumed asset changed"
                                      : (!defchg ? "the data interval changed" : ""));
         /* which input: the lines that differ from what the success consumed */
-        for (const char *q = inputs.data; !rc && inchg && q && *q;) {
+        for (const char *q = inputs; !rc && inchg && q && *q;) {
             const char *nl = strchr(q, '\n');
             size_t n = nl ? (size_t)(nl - q) : strlen(q);
             const char *eq = memchr(q, '=', n);
@@ -220,7 +210,7 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
         rc = kiln_buf_printf(out, err, "  (when its trigger rule %s is met by its %zu upstream tasks)\n",
                              kiln_flow_trigger_name(d->tasks[k].trigger), d->tasks[k].nup);
 done:
-    kiln_buf_free(&inputs);
+    kiln_free(inputs);
     sqlite3_finalize(st);
     kiln_flow__store_close(&s);
     return rc;
