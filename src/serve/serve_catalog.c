@@ -609,6 +609,63 @@ static int sort_text(kiln_serve_resp *rs, json_t *schema, json_t *order, kiln_bu
     return kiln_buf_putc(out, 0, err);
 }
 
+/* The updates a create transaction starts with (as Iceberg's clients build
+ * them from a CreateTableRequest). */
+static json_t *create_updates(json_t *req)
+{
+    json_t *u = json_array();
+    json_t *spec = json_object_get(req, "partition-spec"), *order = json_object_get(req, "write-order");
+    json_t *props = json_object_get(req, "properties"), *loc = json_object_get(req, "location");
+    json_array_append_new(u, json_pack("{s:s,s:i}", "action", "upgrade-format-version", "format-version", 2));
+    json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-schema", "schema", json_object_get(req, "schema")));
+    json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-current-schema", "schema-id", -1));
+    if (json_is_object(spec)) {
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-spec", "spec", spec));
+        json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-default-spec", "spec-id", -1));
+    }
+    if (json_is_object(order)) {
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-sort-order", "sort-order", order));
+        json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-default-sort-order", "sort-order-id", -1));
+    }
+    if (json_is_string(loc))
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "set-location", "location", loc));
+    if (json_is_object(props) && json_object_size(props))
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "set-properties", "updates", props));
+    return u;
+}
+
+/* stage-create: the LoadTableResult of the table the request describes,
+ * built in memory; nothing is written and the table is not in the catalog
+ * until a commit with assert-create (cat_tbl_commit). No metadata-location:
+ * the metadata is not committed (the spec allows leaving it out then). */
+static void stage_create(kiln_serve_resp *rs, kiln_lake_catalog *cat, const char *name, json_t *req)
+{
+    kiln_err err = {0};
+    kiln_lake_table *t = NULL;
+    kiln_lake_meta *m = NULL;
+    json_t *u = create_updates(req);
+    char *ut = u ? json_dumps(u, JSON_COMPACT) : NULL;
+    json_decref(u);
+    if (!ut) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        return;
+    }
+    int rc = kiln_lake_table_load(&t, cat, name, &err);
+    kiln_lake_table_free(t);
+    if (rc == 0)
+        kiln_serve__error(rs, 409, "AlreadyExistsException", "table %s already exists", name);
+    else if (rc != KILN_ENOTFOUND)
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else if ((err = (kiln_err){0}, kiln_lake_table_create_rest_json(NULL, &m, cat, name, ut, &err)) ||
+             kiln_buf_printf(&rs->body, &err, "{\"metadata\":") || kiln_lake_meta_write(m, 0, &rs->body, &err) ||
+             kiln_buf_printf(&rs->body, &err, ",\"config\":{}}"))
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+    kiln_lake_meta_free(m);
+    free(ut);
+}
+
 int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -628,11 +685,6 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_t *props = json_object_get(j, "properties"), *loc = json_object_get(j, "location");
     if (!json_is_string(nm) || !json_is_object(schema)) {
         kiln_serve__error(rs, 400, "BadRequestException", "CreateTableRequest needs name and schema");
-        goto done;
-    }
-    if (json_is_true(json_object_get(j, "stage-create"))) {
-        kiln_serve__error(rs, 406, "UnsupportedOperationException",
-                          "stage-create is not supported by kiln's catalog yet; create the table, then commit");
         goto done;
     }
     if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, json_string_value(nm), name))
@@ -688,6 +740,10 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         }
         o.properties = kv;
         o.nproperties = np;
+    }
+    if (json_is_true(json_object_get(j, "stage-create"))) {
+        stage_create(rs, cat, name, j);
+        goto done;
     }
     if (kiln_lake_table_create(&t, cat, name, &o, &err) || table_result(rs, t, 1, &err)) {
         kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
@@ -780,6 +836,79 @@ static void count_commit(kiln_serve_req *rq, int rc)
     kiln_serve__metrics_commit(rq->srv->metrics, rc == 0 ? "ok" : rc == KILN_ECONFLICT ? "conflict" : "error");
 }
 
+static int has_assert_create(json_t *reqs)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *type = json_string_value(json_object_get(r, "type"));
+        if (type && strcmp(type, "assert-create") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A commit with assert-create: the second half of a create transaction
+ * (stage-create, then this). The table must not exist (else 409
+ * CommitFailedException); it is created from the updates in one step. */
+static void commit_create(kiln_serve_req *rq, kiln_serve_resp *rs, json_t *j)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    char ns[129], name[260];
+    char *ut = NULL;
+    json_t *upd = json_object_get(j, "updates");
+    if (json_array_size(json_object_get(j, "requirements")) != 1) {
+        kiln_serve__error(rs, 400, "BadRequestException",
+                          "assert-create is the only requirement a create transaction can have");
+        return;
+    }
+    if (upd && !json_is_array(upd)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "updates must be an array");
+        return;
+    }
+    if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, rq->segs[4], name))
+        goto done;
+    int rc = kiln_lake_table_load(&t, cat, name, &err);
+    kiln_lake_table_free(t);
+    t = NULL;
+    if (rc == 0) {
+        count_commit(rq, KILN_ECONFLICT);
+        kiln_serve__error(rs, 409, "CommitFailedException", "assert-create failed: table %s exists", name);
+        goto done;
+    }
+    if (rc != KILN_ENOTFOUND) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    err = (kiln_err){0};
+    if (!(ut = upd ? json_dumps(upd, JSON_COMPACT) : kiln_strdup("[]"))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    rc = kiln_lake_table_create_rest_json(&t, NULL, cat, name, ut, &err);
+    if (rc == KILN_EEXIST) {
+        count_commit(rq, KILN_ECONFLICT);
+        kiln_serve__error(rs, 409, "CommitFailedException", "assert-create failed: %s", err.msg);
+        goto done;
+    }
+    count_commit(rq, rc);
+    if (rc || table_result(rs, t, 0, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    rs->status = 200;
+done:
+    if (upd)
+        free(ut);
+    else
+        kiln_free(ut);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
 int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -790,6 +919,11 @@ int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
+    int creates = has_assert_create(json_object_get(j, "requirements"));
+    if (creates) {
+        commit_create(rq, rs, j);
+        goto done;
+    }
     if (tbl_open(rq, rs, &cat, &t, name))
         goto done;
     int rc = txn_from_json(&txn, t, j, &err);
