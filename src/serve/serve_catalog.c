@@ -810,12 +810,42 @@ int kiln_serve__cat_tbl_exists(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
+/* A replace (Iceberg's buildReplacement: REPLACE TABLE ... AS SELECT) sends
+ * remove-snapshot-ref main and later in the same commit set-snapshot-ref
+ * main. The lake never lets main disappear, and the end state is the same
+ * as moving main: drop that removal. (A removal of main with no later
+ * set stays, and fails: a table keeps its main branch.) */
+static void drop_main_removal(json_t *upd)
+{
+    size_t i, k;
+    json_t *u;
+    json_array_foreach(upd, i, u)
+    {
+        const char *a = json_string_value(json_object_get(u, "action"));
+        const char *ref = json_string_value(json_object_get(u, "ref-name"));
+        if (!a || !ref || strcmp(a, "remove-snapshot-ref") != 0 || strcmp(ref, "main") != 0)
+            continue;
+        for (k = i + 1; k < json_array_size(upd); k++) {
+            json_t *v = json_array_get(upd, k);
+            const char *b = json_string_value(json_object_get(v, "action"));
+            const char *r2 = json_string_value(json_object_get(v, "ref-name"));
+            if (b && r2 && strcmp(b, "set-snapshot-ref") == 0 && strcmp(r2, "main") == 0)
+                break;
+        }
+        if (k < json_array_size(upd)) {
+            json_array_remove(upd, i);
+            return;
+        }
+    }
+}
+
 /* Build a transaction on t from one change's requirements/updates. */
 static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, kiln_err *err)
 {
     json_t *req = json_object_get(change, "requirements"), *upd = json_object_get(change, "updates");
     if ((req && !json_is_array(req)) || (upd && !json_is_array(upd)))
         return kiln_err_set(err, KILN_EINVAL, "requirements and updates must be arrays");
+    drop_main_removal(upd);
     char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = upd ? json_dumps(upd, JSON_COMPACT) : NULL;
     int rc = 0;
     if ((req && !rt) || (upd && !ut))

@@ -107,11 +107,43 @@ try {
   // the same create again: the table exists -> 409 CommitFailedException, nothing changed
   const again = await raw('POST', '/v1/namespaces/ctas/tables/t', ctasCommit(meta, snap));
   check(again.status === 409 && again.body.error.type === 'CommitFailedException', `second create: ${JSON.stringify(again.body)}`);
-  check((await raw('GET', '/v1/namespaces/ctas/tables/t')).body['metadata-location'] === c.body['metadata-location'],
+  check((await raw('GET', '/v1/namespaces/ctas/tables/t')).body['metadata-location'] === loaded.body['metadata-location'],
     'unchanged after the failed create');
   // stage-create of an existing table: 409 AlreadyExistsException
   const st2 = await raw('POST', '/v1/namespaces/ctas/tables', { name: 't', schema, 'stage-create': true });
   check(st2.status === 409 && st2.body.error.type === 'AlreadyExistsException', 'stage-create of an existing table');
+  // REPLACE TABLE ... AS SELECT on the existing table, as Iceberg Java's replaceTransaction sends it when the
+  // sort order and location stay: an ordinary commit dropping main, adding the new schema and the new snapshot
+  const schema2 = { type: 'struct', 'schema-id': 0, fields: [...schema.fields, { id: 4, name: 'score', type: 'double', required: false }] };
+  check((await raw('POST', '/v1/namespaces/ctas/tables', { name: 'scratch2', schema: schema2, 'partition-spec': spec })).status === 200,
+    'scratch2');
+  await sql("INSERT INTO ctas.scratch2 VALUES (10, '2024-03-01', 'x', 1.5)");
+  await sql("INSERT INTO ctas.scratch2 VALUES (11, '2024-03-02', 'y', NULL)");
+  const s2 = (await raw('GET', '/v1/namespaces/ctas/tables/scratch2')).body.metadata;
+  const rsnap = { ...s2.snapshots.find(x => x['snapshot-id'] === s2['current-snapshot-id']) };
+  delete rsnap['parent-snapshot-id']; // a replacement's first snapshot has no parent
+  check(rsnap['sequence-number'] === 2, 'scratch2 head is the second commit');
+  const cur = (await raw('GET', '/v1/namespaces/ctas/tables/t')).body.metadata;
+  const rtas = { requirements: [{ type: 'assert-table-uuid', uuid: cur['table-uuid'] },
+    { type: 'assert-current-schema-id', 'current-schema-id': cur['current-schema-id'] }], updates: [
+    { action: 'remove-snapshot-ref', 'ref-name': 'main' },
+    { action: 'add-schema', schema: { ...schema2, 'schema-id': 1 }, 'last-column-id': 4 },
+    { action: 'set-current-schema', 'schema-id': -1 },
+    { action: 'set-properties', updates: { replaced: 'yes' } },
+    { action: 'add-snapshot', snapshot: { ...rsnap, 'schema-id': 1 } },
+    { action: 'set-snapshot-ref', 'ref-name': 'main', type: 'branch', 'snapshot-id': rsnap['snapshot-id'] }] };
+  const r = await raw('POST', '/v1/namespaces/ctas/tables/t', rtas);
+  check(r.status === 200 && r.body.metadata['current-snapshot-id'] === rsnap['snapshot-id'] &&
+    r.body.metadata['current-schema-id'] === 1 && r.body.metadata.snapshots.length === 2, `RTAS: ${JSON.stringify(r.body).slice(0, 300)}`);
+  check((await raw('DELETE', '/v1/namespaces/ctas/tables/scratch2')).status === 204, 'drop scratch2');
+  const rrows = (await sql('SELECT id, name, score FROM ctas.t ORDER BY id')).trim().split('\n');
+  check(rrows.length === 3 && rrows[1] === '10,x,1.5' && rrows[2] === '11,y,', `kiln reads the replaced table: ${rrows}`);
+  // a replacement with a new sort order is refused (406), nothing changes
+  const rtas2 = { requirements: [{ type: 'assert-table-uuid', uuid: cur['table-uuid'] }], updates: [
+    { action: 'add-sort-order', 'sort-order': { 'order-id': 2, fields: [{ 'source-id': 3, transform: 'identity',
+      direction: 'asc', 'null-order': 'nulls-first' }] } }, { action: 'set-default-sort-order', 'sort-order-id': -1 }] };
+  check((await raw('POST', '/v1/namespaces/ctas/tables/t', rtas2)).status === 406, 'sort-order change on an existing table: 406');
+
   // a create transaction without a snapshot (CREATE TABLE through a transaction) gives an empty table
   const st3 = await raw('POST', '/v1/namespaces/ctas/tables', { name: 'empty', schema, 'stage-create': true });
   check(st3.status === 200, 'stage-create empty');
