@@ -13,14 +13,22 @@
  * requirements are re-checked against the latest metadata on every attempt
  * and a failed one is 409 CommitFailedException.
  *
+ * Create transactions (Spark's CTAS): stage-create answers the metadata of
+ * the table the request describes, built in memory and stored nowhere; the
+ * later commit with the requirement assert-create carries every create
+ * update again and kiln_lake_table_create_rest_json registers the table
+ * with its first snapshot in one catalog insert.
+ *
  * Namespaces are one level (a kiln table is ns.table). Namespace properties
  * live in the catalog's iceberg_namespace_properties table (the Iceberg JDBC
  * catalog layout the lake already creates; its 'exists' row is the lake's
  * marker and is hidden here).
  *
  * /v1/transactions/commit is NOT atomic across tables: every change is
- * validated first (tables exist, updates parse and apply to the current
- * metadata), then the tables are committed one by one in request order.
+ * validated first (tables exist, and a dry run of each table's commit,
+ * kiln_lake_txn_validate, checks its requirements and applies its updates
+ * against the current metadata), then the tables are committed one by one
+ * in request order.
  * If the first commit fails nothing changed (409); if a later one fails the
  * earlier ones stay committed and the answer is 500
  * CommitStateUnknownException naming them (so clients do not delete files
@@ -1071,7 +1079,6 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     for (size_t i = 0; i < n; i++) {
         json_t *ch = json_array_get(changes, i);
         char ns[129];
-        const kiln_lake_meta *preview;
         if (ident_param(rs, json_object_get(ch, "identifier"), names[i], ns))
             goto done;
         for (size_t k = 0; k < i; k++)
@@ -1079,8 +1086,15 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
                 kiln_serve__error(rs, 400, "BadRequestException", "table %s appears twice", names[i]);
                 goto done;
             }
-        if (kiln_lake_table_load(&tables[i], cat, names[i], &err) || txn_from_json(&txns[i], tables[i], ch, &err) ||
-            kiln_lake_txn_preview(&preview, txns[i], &err)) {
+        if (kiln_lake_table_load(&tables[i], cat, names[i], &err)) {
+            kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            goto done;
+        }
+        int rc = txn_from_json(&txns[i], tables[i], ch, &err);
+        if (!rc)
+            rc = kiln_lake_txn_validate(txns[i], &err);
+        if (rc) { /* a rejected table commit, counted as a single-table one is */
+            count_commit(rq, rc);
             kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
             goto done;
         }

@@ -131,6 +131,23 @@ try {
   await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx, { want: 204 });
   tx['table-changes'][0].requirements = [{ type: 'assert-table-uuid', uuid: '00000000-0000-4000-8000-000000000000' }];
   await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx, { want: 409 });
+  // a failed requirement on a later table: 409 and the earlier table is untouched (all are checked before any commit)
+  const tx2 = { 'table-changes': [
+    { identifier: { namespace: ['spec'], name: 't' }, requirements: [{ type: 'assert-table-uuid', uuid }],
+      updates: [{ action: 'set-properties', updates: { txn2: '1' } }] },
+    { identifier: { namespace: ['spec'], name: 'u' }, requirements: [{ type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': 42 }],
+      updates: [{ action: 'set-properties', updates: { txn2: '1' } }] }] };
+  const before = await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined, { want: 200 });
+  await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx2, { want: 409 });
+  const after = await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined, { want: 200 });
+  check(after['metadata-location'] === before['metadata-location'] && !('txn2' in after.metadata.properties),
+    'a later table\'s failed requirement leaves the earlier table unchanged');
+  // an update that cannot apply to a later table (unknown schema id): 400 before anything is written
+  tx2['table-changes'][1].requirements = [];
+  tx2['table-changes'][1].updates = [{ action: 'set-current-schema', 'schema-id': 77 }];
+  await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx2, { want: 400 });
+  check((await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined,
+    { want: 200 }))['metadata-location'] === before['metadata-location'], 'nothing committed by the 400');
   await call('POST', `${P}/tables/rename`, `${P}/tables/rename`,
     { source: { namespace: ['spec'], name: 'u' }, destination: { namespace: ['spec'], name: 'w' } }, { want: 204 });
   await call('POST', `${P}/tables/rename`, `${P}/tables/rename`,
