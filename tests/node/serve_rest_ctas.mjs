@@ -151,6 +151,18 @@ try {
   check(c3.status === 200 && c3.body.metadata['current-snapshot-id'] === -1 && c3.body.metadata['default-sort-order-id'] === 0,
     `empty create: ${JSON.stringify(c3.body).slice(0, 300)}`);
   check((await sql('SELECT count(*) FROM ctas.empty')).trim().split('\n')[1] === '0', 'kiln reads the empty table');
+  // racing creates of one name (two engines' CTAS): exactly one wins, the others are 409 CommitFailedException
+  const st4 = await raw('POST', '/v1/namespaces/ctas/tables', { name: 'race', schema, 'stage-create': true });
+  const outs = await Promise.all(Array.from({ length: 6 }, (_, k) => {
+    const body = ctasCommit(st4.body.metadata, null);
+    body.updates.find(u => u.action === 'set-properties').updates = { writer: String(k) };
+    return raw('POST', '/v1/namespaces/ctas/tables/race', body);
+  }));
+  const won = outs.filter(o => o.status === 200);
+  check(won.length === 1 && outs.filter(o => o.status === 409 && o.body.error.type === 'CommitFailedException').length === 5,
+    `racing creates: ${outs.map(o => o.status)}`);
+  check((await raw('GET', '/v1/namespaces/ctas/tables/race')).body.metadata.properties.writer ===
+    won[0].body.metadata.properties.writer, 'the table is the winner\'s');
   // a missing namespace is 404
   const c4 = await raw('POST', '/v1/namespaces/nons/tables/x', ctasCommit(meta, null));
   check(c4.status === 404 && c4.body.error.type === 'NoSuchNamespaceException', 'create in a missing namespace');
