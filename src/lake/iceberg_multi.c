@@ -243,6 +243,42 @@ done:
     return rc;
 }
 
+/* Partition and sort fields name top-level columns of the schema, with a
+ * transform that applies to the column's type (as a create from kiln does). */
+static const kiln_lake_field *top_field(const kiln_lake_schema *s, int32_t id)
+{
+    for (size_t i = 0; s && i < s->nfields; i++)
+        if (s->fields[i].id == id)
+            return &s->fields[i];
+    return NULL;
+}
+
+static int check_layout(const kiln_lake_meta *m, kiln_err *err)
+{
+    const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
+    const kiln_lake_spec *sp = kiln_lake_meta_default_spec(m);
+    kiln_lake_type rt;
+    for (size_t i = 0; sp && i < sp->nfields; i++) {
+        const kiln_lake_field *f = top_field(s, sp->fields[i].source_id);
+        if (!f)
+            return kiln_err_set(err, KILN_EINVAL, "create: partition field %s: source-id %d is not a top-level column",
+                                sp->fields[i].name ? sp->fields[i].name : "?", (int)sp->fields[i].source_id);
+        if (kiln_lake_transform_result(&rt, &sp->fields[i].transform, f->type, err) != 0)
+            return err->code;
+    }
+    for (size_t k = 0; k < m->nsort_orders; k++)
+        for (size_t i = 0; i < m->sort_orders[k].nfields; i++) {
+            const kiln_lake_sort_field *sf = &m->sort_orders[k].fields[i];
+            const kiln_lake_field *f = top_field(s, sf->source_id);
+            if (!f)
+                return kiln_err_set(err, KILN_EINVAL, "create: sort field source-id %d is not a top-level column",
+                                    (int)sf->source_id);
+            if (kiln_lake_transform_result(&rt, &sf->transform, f->type, err) != 0)
+                return err->code;
+        }
+    return 0;
+}
+
 int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **staged, kiln_lake_catalog *c,
                                      const char *name, const char *updates_json, kiln_err *err)
 {
@@ -284,6 +320,8 @@ int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **sta
     int32_t maxid = s ? kiln_lake__max_field_id(s->fields, s->nfields) : 0;
     if (m->last_column_id < maxid)
         m->last_column_id = maxid;
+    if ((rc = check_layout(m, err)) != 0)
+        goto done;
     /* the in-memory table: in no catalog, so only preview is used on it */
     tmp.cat = c;
     tmp.name = (char *)name;

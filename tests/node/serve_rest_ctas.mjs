@@ -82,6 +82,15 @@ try {
   const b = await raw('POST', '/v1/namespaces/ctas/tables/t', bad);
   check(b.status === 400 && b.body.error.type === 'BadRequestException', `bad location: ${JSON.stringify(b.body)}`);
   check((await raw('GET', '/v1/namespaces/ctas/tables/t')).status === 404, 'nothing created by the bad commit');
+  // a partition field on a column the schema lacks, or a transform that does not apply: 400, nothing created
+  for (const f of [{ 'source-id': 9, 'field-id': 1000, name: 'x', transform: 'identity' },
+    { 'source-id': 3, 'field-id': 1000, name: 'x', transform: 'month' }]) {
+    const bs = ctasCommit(meta, snap);
+    bs.updates.find(u => u.action === 'add-spec').spec = { 'spec-id': 0, fields: [f] };
+    const r = await raw('POST', '/v1/namespaces/ctas/tables/t', bs);
+    check(r.status === 400 && r.body.error.type === 'BadRequestException', `bad spec ${JSON.stringify(f)}: ${JSON.stringify(r.body)}`);
+  }
+  check((await raw('GET', '/v1/namespaces/ctas/tables/t')).status === 404, 'nothing created by the bad specs');
   // assert-create with other requirements is refused
   const mixed = ctasCommit(meta, snap);
   mixed.requirements.push({ type: 'assert-table-uuid', uuid: meta['table-uuid'] });
