@@ -1176,4 +1176,28 @@ int kiln_lake_table_register(kiln_lake_catalog *c, const char *name, const char 
  * such tables yet: docs/interop.md). */
 int kiln_lake_table_is_registered(const kiln_lake_table *t);
 
+/* ============================================================ REST create transactions (serve4) */
+
+/* Create a table from the "updates" of a REST CommitTableRequest whose
+ * requirements are [assert-create] (what Spark's CTAS sends after a
+ * stage-create): assign-uuid, upgrade-format-version (<= 2), one add-schema,
+ * set-current-schema, at most one add-spec / add-sort-order with their
+ * set-default-* (-1 = the one added), set-location (must be kiln's own
+ * location, WAREHOUSE/ns/table) build the first metadata; every other
+ * update (add-snapshot, set-snapshot-ref, set-properties, ...) is applied on
+ * top of it as in kiln_lake_txn_add_rest_json. With out == NULL nothing is
+ * written and *staged gets the metadata (a stage-create; caller frees).
+ * Otherwise the table is registered as version 1 in one step (readers see
+ * nothing, or the whole result): KILN_EEXIST if the name is taken.
+ * Malformed or unsupported updates: KILN_EINVAL / KILN_EUNSUPP. */
+/* Dry-run a commit: check txn's requirements against its table's metadata
+ * as loaded, apply the updates and serialize the result, exactly as the
+ * first attempt of kiln_lake_txn_commit does, then stop before writing
+ * anything (no file, no catalog change; the table is unchanged). 0 when the
+ * commit would be attempted; else the error the commit would give
+ * (KILN_ECONFLICT for a failed requirement). */
+int kiln_lake_txn_validate(kiln_lake_txn *txn, kiln_err *err);
+int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **staged, kiln_lake_catalog *c,
+                                     const char *name, const char *updates_json, kiln_err *err);
+
 #endif /* KILN_LAKE_H */

@@ -13,14 +13,22 @@
  * requirements are re-checked against the latest metadata on every attempt
  * and a failed one is 409 CommitFailedException.
  *
+ * Create transactions (Spark's CTAS): stage-create answers the metadata of
+ * the table the request describes, built in memory and stored nowhere; the
+ * later commit with the requirement assert-create carries every create
+ * update again and kiln_lake_table_create_rest_json registers the table
+ * with its first snapshot in one catalog insert.
+ *
  * Namespaces are one level (a kiln table is ns.table). Namespace properties
  * live in the catalog's iceberg_namespace_properties table (the Iceberg JDBC
  * catalog layout the lake already creates; its 'exists' row is the lake's
  * marker and is hidden here).
  *
  * /v1/transactions/commit is NOT atomic across tables: every change is
- * validated first (tables exist, updates parse and apply to the current
- * metadata), then the tables are committed one by one in request order.
+ * validated first (tables exist, and a dry run of each table's commit,
+ * kiln_lake_txn_validate, checks its requirements and applies its updates
+ * against the current metadata), then the tables are committed one by one
+ * in request order.
  * If the first commit fails nothing changed (409); if a later one fails the
  * earlier ones stay committed and the answer is 500
  * CommitStateUnknownException naming them (so clients do not delete files
@@ -609,6 +617,63 @@ static int sort_text(kiln_serve_resp *rs, json_t *schema, json_t *order, kiln_bu
     return kiln_buf_putc(out, 0, err);
 }
 
+/* The updates a create transaction starts with (as Iceberg's clients build
+ * them from a CreateTableRequest). */
+static json_t *create_updates(json_t *req)
+{
+    json_t *u = json_array();
+    json_t *spec = json_object_get(req, "partition-spec"), *order = json_object_get(req, "write-order");
+    json_t *props = json_object_get(req, "properties"), *loc = json_object_get(req, "location");
+    json_array_append_new(u, json_pack("{s:s,s:i}", "action", "upgrade-format-version", "format-version", 2));
+    json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-schema", "schema", json_object_get(req, "schema")));
+    json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-current-schema", "schema-id", -1));
+    if (json_is_object(spec)) {
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-spec", "spec", spec));
+        json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-default-spec", "spec-id", -1));
+    }
+    if (json_is_object(order)) {
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "add-sort-order", "sort-order", order));
+        json_array_append_new(u, json_pack("{s:s,s:i}", "action", "set-default-sort-order", "sort-order-id", -1));
+    }
+    if (json_is_string(loc))
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "set-location", "location", loc));
+    if (json_is_object(props) && json_object_size(props))
+        json_array_append_new(u, json_pack("{s:s,s:O}", "action", "set-properties", "updates", props));
+    return u;
+}
+
+/* stage-create: the LoadTableResult of the table the request describes,
+ * built in memory; nothing is written and the table is not in the catalog
+ * until a commit with assert-create (cat_tbl_commit). No metadata-location:
+ * the metadata is not committed (the spec allows leaving it out then). */
+static void stage_create(kiln_serve_resp *rs, kiln_lake_catalog *cat, const char *name, json_t *req)
+{
+    kiln_err err = {0};
+    kiln_lake_table *t = NULL;
+    kiln_lake_meta *m = NULL;
+    json_t *u = create_updates(req);
+    char *ut = u ? json_dumps(u, JSON_COMPACT) : NULL;
+    json_decref(u);
+    if (!ut) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        return;
+    }
+    int rc = kiln_lake_table_load(&t, cat, name, &err);
+    kiln_lake_table_free(t);
+    if (rc == 0)
+        kiln_serve__error(rs, 409, "AlreadyExistsException", "table %s already exists", name);
+    else if (rc != KILN_ENOTFOUND)
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    else if ((err = (kiln_err){0}, kiln_lake_table_create_rest_json(NULL, &m, cat, name, ut, &err)) ||
+             kiln_buf_printf(&rs->body, &err, "{\"metadata\":") || kiln_lake_meta_write(m, 0, &rs->body, &err) ||
+             kiln_buf_printf(&rs->body, &err, ",\"config\":{}}"))
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+    kiln_lake_meta_free(m);
+    free(ut);
+}
+
 int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -628,11 +693,6 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_t *props = json_object_get(j, "properties"), *loc = json_object_get(j, "location");
     if (!json_is_string(nm) || !json_is_object(schema)) {
         kiln_serve__error(rs, 400, "BadRequestException", "CreateTableRequest needs name and schema");
-        goto done;
-    }
-    if (json_is_true(json_object_get(j, "stage-create"))) {
-        kiln_serve__error(rs, 406, "UnsupportedOperationException",
-                          "stage-create is not supported by kiln's catalog yet; create the table, then commit");
         goto done;
     }
     if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, json_string_value(nm), name))
@@ -688,6 +748,10 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         }
         o.properties = kv;
         o.nproperties = np;
+    }
+    if (json_is_true(json_object_get(j, "stage-create"))) {
+        stage_create(rs, cat, name, j);
+        goto done;
     }
     if (kiln_lake_table_create(&t, cat, name, &o, &err) || table_result(rs, t, 1, &err)) {
         kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
@@ -754,12 +818,42 @@ int kiln_serve__cat_tbl_exists(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
+/* A replace (Iceberg's buildReplacement: REPLACE TABLE ... AS SELECT) sends
+ * remove-snapshot-ref main and later in the same commit set-snapshot-ref
+ * main. The lake never lets main disappear, and the end state is the same
+ * as moving main: drop that removal. (A removal of main with no later
+ * set stays, and fails: a table keeps its main branch.) */
+static void drop_main_removal(json_t *upd)
+{
+    size_t i, k;
+    json_t *u;
+    json_array_foreach(upd, i, u)
+    {
+        const char *a = json_string_value(json_object_get(u, "action"));
+        const char *ref = json_string_value(json_object_get(u, "ref-name"));
+        if (!a || !ref || strcmp(a, "remove-snapshot-ref") != 0 || strcmp(ref, "main") != 0)
+            continue;
+        for (k = i + 1; k < json_array_size(upd); k++) {
+            json_t *v = json_array_get(upd, k);
+            const char *b = json_string_value(json_object_get(v, "action"));
+            const char *r2 = json_string_value(json_object_get(v, "ref-name"));
+            if (b && r2 && strcmp(b, "set-snapshot-ref") == 0 && strcmp(r2, "main") == 0)
+                break;
+        }
+        if (k < json_array_size(upd)) {
+            json_array_remove(upd, i);
+            return;
+        }
+    }
+}
+
 /* Build a transaction on t from one change's requirements/updates. */
 static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, kiln_err *err)
 {
     json_t *req = json_object_get(change, "requirements"), *upd = json_object_get(change, "updates");
     if ((req && !json_is_array(req)) || (upd && !json_is_array(upd)))
         return kiln_err_set(err, KILN_EINVAL, "requirements and updates must be arrays");
+    drop_main_removal(upd);
     char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = upd ? json_dumps(upd, JSON_COMPACT) : NULL;
     int rc = 0;
     if ((req && !rt) || (upd && !ut))
@@ -780,6 +874,79 @@ static void count_commit(kiln_serve_req *rq, int rc)
     kiln_serve__metrics_commit(rq->srv->metrics, rc == 0 ? "ok" : rc == KILN_ECONFLICT ? "conflict" : "error");
 }
 
+static int has_assert_create(json_t *reqs)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *type = json_string_value(json_object_get(r, "type"));
+        if (type && strcmp(type, "assert-create") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A commit with assert-create: the second half of a create transaction
+ * (stage-create, then this). The table must not exist (else 409
+ * CommitFailedException); it is created from the updates in one step. */
+static void commit_create(kiln_serve_req *rq, kiln_serve_resp *rs, json_t *j)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err err = {0};
+    char ns[129], name[260];
+    char *ut = NULL;
+    json_t *upd = json_object_get(j, "updates");
+    if (json_array_size(json_object_get(j, "requirements")) != 1) {
+        kiln_serve__error(rs, 400, "BadRequestException",
+                          "assert-create is the only requirement a create transaction can have");
+        return;
+    }
+    if (upd && !json_is_array(upd)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "updates must be an array");
+        return;
+    }
+    if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, rq->segs[4], name))
+        goto done;
+    int rc = kiln_lake_table_load(&t, cat, name, &err);
+    kiln_lake_table_free(t);
+    t = NULL;
+    if (rc == 0) {
+        count_commit(rq, KILN_ECONFLICT);
+        kiln_serve__error(rs, 409, "CommitFailedException", "assert-create failed: table %s exists", name);
+        goto done;
+    }
+    if (rc != KILN_ENOTFOUND) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    err = (kiln_err){0};
+    if (!(ut = upd ? json_dumps(upd, JSON_COMPACT) : kiln_strdup("[]"))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    rc = kiln_lake_table_create_rest_json(&t, NULL, cat, name, ut, &err);
+    if (rc == KILN_EEXIST) {
+        count_commit(rq, KILN_ECONFLICT);
+        kiln_serve__error(rs, 409, "CommitFailedException", "assert-create failed: %s", err.msg);
+        goto done;
+    }
+    count_commit(rq, rc);
+    if (rc || table_result(rs, t, 0, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
+    }
+    rs->status = 200;
+done:
+    if (upd)
+        free(ut);
+    else
+        kiln_free(ut);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
 int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -790,6 +957,11 @@ int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
+    int creates = has_assert_create(json_object_get(j, "requirements"));
+    if (creates) {
+        commit_create(rq, rs, j);
+        goto done;
+    }
     if (tbl_open(rq, rs, &cat, &t, name))
         goto done;
     int rc = txn_from_json(&txn, t, j, &err);
@@ -907,7 +1079,6 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     for (size_t i = 0; i < n; i++) {
         json_t *ch = json_array_get(changes, i);
         char ns[129];
-        const kiln_lake_meta *preview;
         if (ident_param(rs, json_object_get(ch, "identifier"), names[i], ns))
             goto done;
         for (size_t k = 0; k < i; k++)
@@ -915,8 +1086,15 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
                 kiln_serve__error(rs, 400, "BadRequestException", "table %s appears twice", names[i]);
                 goto done;
             }
-        if (kiln_lake_table_load(&tables[i], cat, names[i], &err) || txn_from_json(&txns[i], tables[i], ch, &err) ||
-            kiln_lake_txn_preview(&preview, txns[i], &err)) {
+        if (kiln_lake_table_load(&tables[i], cat, names[i], &err)) {
+            kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+            goto done;
+        }
+        int rc = txn_from_json(&txns[i], tables[i], ch, &err);
+        if (!rc)
+            rc = kiln_lake_txn_validate(txns[i], &err);
+        if (rc) { /* a rejected table commit, counted as a single-table one is */
+            count_commit(rq, rc);
             kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
             goto done;
         }

@@ -3,7 +3,8 @@
 // tests/e2e/serve_rest_s3.sh; AWS_* variables set by the caller): tables
 // created over REST (iceberg-js) land at s3:// locations, kiln writes rows
 // into them, and REST clients load the new snapshots; a table kiln created
-// is served too (metadata, preview, /metrics).
+// is served too (metadata, preview, /metrics); a create transaction
+// (stage-create + assert-create, Spark's CTAS) lands at an s3:// location.
 import { IcebergRestCatalog } from 'iceberg-js';
 import { writeFileSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
@@ -37,6 +38,24 @@ try {
   check(/owner/.test(desc) && /rest/.test(desc), `REST commit seen by kiln: ${desc}`);
   const sum = (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c', 'SELECT sum(n) FROM rest.r'])).stdout.trim().split('\n').pop();
   check(sum === '60', `kiln reads the table: ${sum}`);
+  // a create transaction (Spark's CTAS) on S3: stage-create, then assert-create with the first snapshot
+  const H = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+  const post = async (path, body) => { const r = await fetch(srv.url + path, { method: 'POST', headers: H, body: JSON.stringify(body) });
+    return { status: r.status, body: await r.json() }; };
+  const st = await post('/v1/namespaces/rest/tables', { name: 'c', schema, 'stage-create': true });
+  const sm = st.body.metadata;
+  check(st.status === 200 && sm.location === `${wh}/rest/c`, `stage-create on S3: ${JSON.stringify(st.body).slice(0, 200)}`);
+  const cc = await post('/v1/namespaces/rest/tables/c', { requirements: [{ type: 'assert-create' }], updates: [
+    { action: 'assign-uuid', uuid: sm['table-uuid'] }, { action: 'upgrade-format-version', 'format-version': 2 },
+    { action: 'add-schema', schema: sm.schemas[0], 'last-column-id': sm['last-column-id'] },
+    { action: 'set-current-schema', 'schema-id': -1 }, { action: 'add-spec', spec: sm['partition-specs'][0] },
+    { action: 'set-default-spec', 'spec-id': -1 }, { action: 'add-sort-order', 'sort-order': sm['sort-orders'][0] },
+    { action: 'set-default-sort-order', 'sort-order-id': -1 }, { action: 'set-location', location: sm.location },
+    { action: 'add-snapshot', snapshot: snap },
+    { action: 'set-snapshot-ref', 'ref-name': 'main', type: 'branch', 'snapshot-id': snap['snapshot-id'] }] });
+  check(cc.status === 200 && cc.body['metadata-location'].startsWith(`${wh}/rest/c/metadata/`), `CTAS on S3: ${JSON.stringify(cc.body).slice(0, 300)}`);
+  const csum = (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c', 'SELECT sum(n) FROM rest.c'])).stdout.trim().split('\n').pop();
+  check(csum === '60', `kiln reads the CTAS table on S3: ${csum}`);
   const m = await (await fetch(srv.url + '/metrics')).text();
   check(/^kiln_table_rows\{table="rest.r"\} 3$/m.test(m), 'metrics over an S3 warehouse');
   check((await srv.stop('SIGTERM')).code === 0, 'clean stop');

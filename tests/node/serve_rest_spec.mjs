@@ -131,12 +131,49 @@ try {
   await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx, { want: 204 });
   tx['table-changes'][0].requirements = [{ type: 'assert-table-uuid', uuid: '00000000-0000-4000-8000-000000000000' }];
   await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx, { want: 409 });
+  // a failed requirement on a later table: 409 and the earlier table is untouched (all are checked before any commit)
+  const tx2 = { 'table-changes': [
+    { identifier: { namespace: ['spec'], name: 't' }, requirements: [{ type: 'assert-table-uuid', uuid }],
+      updates: [{ action: 'set-properties', updates: { txn2: '1' } }] },
+    { identifier: { namespace: ['spec'], name: 'u' }, requirements: [{ type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': 42 }],
+      updates: [{ action: 'set-properties', updates: { txn2: '1' } }] }] };
+  const before = await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined, { want: 200 });
+  await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx2, { want: 409 });
+  const after = await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined, { want: 200 });
+  check(after['metadata-location'] === before['metadata-location'] && !('txn2' in after.metadata.properties),
+    'a later table\'s failed requirement leaves the earlier table unchanged');
+  // an update that cannot apply to a later table (unknown schema id): 400 before anything is written
+  tx2['table-changes'][1].requirements = [];
+  tx2['table-changes'][1].updates = [{ action: 'set-current-schema', 'schema-id': 77 }];
+  await call('POST', `${P}/transactions/commit`, `${P}/transactions/commit`, tx2, { want: 400 });
+  check((await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/t`, undefined,
+    { want: 200 }))['metadata-location'] === before['metadata-location'], 'nothing committed by the 400');
   await call('POST', `${P}/tables/rename`, `${P}/tables/rename`,
     { source: { namespace: ['spec'], name: 'u' }, destination: { namespace: ['spec'], name: 'w' } }, { want: 204 });
   await call('POST', `${P}/tables/rename`, `${P}/tables/rename`,
     { source: { namespace: ['spec'], name: 'u' }, destination: { namespace: ['spec'], name: 'x' } }, { want: 404 });
+  // a create transaction (Spark's CTAS): stage-create, then a commit with assert-create
+  const sc = await call('POST', `${P}/namespaces/{namespace}/tables`, `${P}/namespaces/spec/tables`,
+    { ...create, name: 'staged', 'write-order': { 'order-id': 1, fields: [{ 'source-id': 1, transform: 'identity',
+      direction: 'desc', 'null-order': 'nulls-last' }] }, 'stage-create': true }, { want: 200 });
+  check(!sc['metadata-location'] && sc.metadata.snapshots.length === 0, 'staged: no metadata-location');
+  await call('GET', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/staged`, undefined, { want: 404 });
+  await call('POST', `${P}/namespaces/{namespace}/tables`, `${P}/namespaces/spec/tables`,
+    { ...create, 'stage-create': true }, { want: 409 });
+  const sm = sc.metadata;
+  const createTx = { requirements: [{ type: 'assert-create' }], updates: [
+    { action: 'assign-uuid', uuid: sm['table-uuid'] }, { action: 'upgrade-format-version', 'format-version': 2 },
+    { action: 'add-schema', schema: sm.schemas[0], 'last-column-id': sm['last-column-id'] },
+    { action: 'set-current-schema', 'schema-id': -1 }, { action: 'add-spec', spec: sm['partition-specs'][0] },
+    { action: 'set-default-spec', 'spec-id': -1 }, { action: 'add-sort-order', 'sort-order': sm['sort-orders'][0] },
+    { action: 'set-default-sort-order', 'sort-order-id': -1 }, { action: 'set-location', location: sm.location },
+    { action: 'set-properties', updates: sm.properties }] };
+  const cc = await call('POST', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/staged`,
+    createTx, { want: 200 });
+  check(cc.metadata['table-uuid'] === sm['table-uuid'] && cc.metadata['default-sort-order-id'] === 1, 'created from the staged metadata');
+  await call('POST', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/staged`, createTx, { want: 409 });
   await call('DELETE', `${P}/namespaces/{namespace}`, `${P}/namespaces/spec`, undefined, { want: 409 });
-  for (const t of ['t', 'w'])
+  for (const t of ['t', 'w', 'staged'])
     await call('DELETE', `${P}/namespaces/{namespace}/tables/{table}`, `${P}/namespaces/spec/tables/${t}`, undefined, { want: 204 });
   await call('DELETE', `${P}/namespaces/{namespace}`, `${P}/namespaces/spec`, undefined, { want: 204 });
   check((await srv.stop('SIGTERM')).code === 0, 'clean stop');
