@@ -936,9 +936,22 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
  * type, or a promotion Iceberg allows: int->long, float->double,
  * decimal(P,S)->decimal(P',S), and the byte-string types among
  * themselves)? Anything else would be a wrong value, so it is an error. */
+static int ns_text_col(const kiln_column_def *c)
+{
+    return c->type == KILN_T_STRING && c->scale == KILN_LAKE_NS_TEXT_SCALE;
+}
+
+static int ns_file_col(const kiln_parquet_column *pc)
+{
+    return pc->type == KILN_T_STRING && pc->physical == KILN_PQT_INT64;
+}
+
 static int file_type_fits(const kiln_column_def *c, const kiln_parquet_column *pc)
 {
     kiln_type tt = c->type, ft = pc->type;
+    /* nanosecond timestamps travel as text: only from INT64 TIMESTAMP(NANOS) */
+    if (ns_text_col(c) || ns_file_col(pc))
+        return ns_text_col(c) && ns_file_col(pc);
     int tdec = tt == KILN_T_DECIMAL || tt == KILN_T_DECIMAL_WIDE;
     int fdec = ft == KILN_T_DECIMAL || ft == KILN_T_DECIMAL_WIDE;
     if (tdec || fdec)
@@ -1389,10 +1402,10 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                 if (fdec)
                     snprintf(ft, sizeof ft, "decimal(%d,%d)", pc->precision, pc->scale);
                 else
-                    snprintf(ft, sizeof ft, "%s", kiln_type_name(pc->type));
+                    snprintf(ft, sizeof ft, "%s", ns_file_col(pc) ? "timestamp_ns" : kiln_type_name(pc->type));
                 snprintf(tt, sizeof tt, "decimal(%d,%d)", c->precision, c->scale);
                 if (!tdec)
-                    snprintf(tt, sizeof tt, "%s", kiln_type_name(c->type));
+                    snprintf(tt, sizeof tt, "%s", ns_text_col(c) ? "timestamp_ns" : kiln_type_name(c->type));
                 rc = kiln_err_set(err, KILN_EFORMAT,
                                   "%s: column %s (field id %d) is %s in the file but %s in the table; kiln cannot "
                                   "read it as the table's type",

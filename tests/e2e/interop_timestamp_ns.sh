@@ -98,4 +98,25 @@ for ty in variant unknown geometry; do
   [ "$rc" -ne 0 ] || fail "$ty column scanned with exit 0"
   grep -q 'column base' "$T/err" && grep -q "$ty" "$T/err" || fail "$ty: the error does not name column and type: $(cat "$T/err")"
 done
+# a file column of another type under timestamp_ns, and nanosecond data
+# under a string column: errors naming the column and both types
+retype() { # FIELD TYPE OUT (long ids kept exact)
+  python3 - "$M" "$1" "$2" "$3" <<'PY'
+import json, re, sys
+m = json.loads(re.sub(r'(": )(\d{16,})', r'\1"\2"', open(sys.argv[1]).read()))
+for f in m["schemas"][0]["fields"]:
+    if f["name"] == sys.argv[2]:
+        f["type"] = sys.argv[3]
+open(sys.argv[4], "w").write(re.sub(r'"(\d{16,})"', r'\1', json.dumps(m, indent=1)))
+PY
+}
+retype id timestamp_ns "$T/src/metadata/v8.metadata.json"
+retype base string "$T/src/metadata/v7.metadata.json"
+for v in 8 7; do
+  cmp -s "$M" "$T/src/metadata/v$v.metadata.json" && fail "v$v: the type edit did not apply (test is void)"
+  if "$KILN_BIN" table scan --metadata "$T/src/metadata/v$v.metadata.json" > /dev/null 2> "$T/err"; then fail "v$v: mismatched type scanned"; fi
+done
+grep -q 'column base (field id 2) is timestamp_ns in the file but string in the table' "$T/err" || fail "ns under string: $(cat "$T/err")"
+"$KILN_BIN" table scan --metadata "$T/src/metadata/v8.metadata.json" > /dev/null 2> "$T/err" || true
+grep -q 'column id (field id 1) is int in the file but timestamp_ns in the table' "$T/err" || fail "int under timestamp_ns: $(cat "$T/err")"
 echo "interop_timestamp_ns: ok"
