@@ -59,6 +59,10 @@ for (let i=0;i<rows.length;i++){const r=rows[i],k=kiln[i];
 process.exit(bad?1:0);})()' "$T/pq.ndjson" "$f") || fail "kiln's nanosecond text differs from DuckDB's"
 grep -q '"id":1,"base":"2024-01-01T00:00:00.001000000","ts":"2024-01-01T00:00:01.000000007","old":"1969-12-31T23:59:59.876543210"' "$T/pq.ndjson" ||
   fail "row 1: $(sed -n 2p "$T/pq.ndjson")"
+# `kiln parquet rewrite` would turn them into strings: refused, nothing written
+if "$KILN_BIN" parquet rewrite "$f" "$T/rw.parquet" 2> "$T/err"; then fail "parquet rewrite of TIMESTAMP(NANOS) succeeded"; fi
+grep -q 'TIMESTAMP(NANOS)' "$T/err" || fail "parquet rewrite message: $(cat "$T/err")"
+[ ! -e "$T/rw.parquet" ] || fail "a refused parquet rewrite left a file"
 echo "interop_timestamp_ns: ok (parquet)"
 
 # 2. the v3 table

@@ -676,6 +676,14 @@ void kiln_parquet_reader_field_names(kiln_parquet_reader *r, const char *(*fn)(v
     r->name_fn = fn;
     r->name_ctx = ctx;
 }
+const char *kiln_pq__ns_text_leaf(const kiln_parquet_reader *r)
+{
+    for (int i = 0; i < r->nleaves; i++)
+        if (r->lv[i].physical == KILN_PQT_INT64 && r->lv[i].type == KILN_T_STRING)
+            return r->lv[i].name;
+    return NULL;
+}
+
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
 {
     return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
