@@ -36,6 +36,8 @@ int kiln_lake_kind_to_type(const kiln_lake_type *t, kiln_type *out, kiln_err *er
     case KILN_LAKE_DATE: *out = KILN_T_DATE; return 0;
     case KILN_LAKE_TIMESTAMP: *out = KILN_T_TIMESTAMP; return 0;
     case KILN_LAKE_TIMESTAMPTZ: *out = KILN_T_TIMESTAMPTZ; return 0;
+    case KILN_LAKE_TIMESTAMP_NS:
+    case KILN_LAKE_TIMESTAMPTZ_NS: *out = KILN_T_STRING; return 0; /* exact text, as the Parquet reader gives it */
     case KILN_LAKE_STRING: *out = KILN_T_STRING; return 0;
     case KILN_LAKE_UUID: *out = KILN_T_UUID; return 0;
     case KILN_LAKE_FIXED:

@@ -232,6 +232,8 @@ int kiln_lake_type_parse_primitive(kiln_lake_type *out, const char *s, kiln_err 
                  {"time", KILN_LAKE_TIME},
                  {"timestamp", KILN_LAKE_TIMESTAMP},
                  {"timestamptz", KILN_LAKE_TIMESTAMPTZ},
+                 {"timestamp_ns", KILN_LAKE_TIMESTAMP_NS},
+                 {"timestamptz_ns", KILN_LAKE_TIMESTAMPTZ_NS},
                  {"string", KILN_LAKE_STRING},
                  {"uuid", KILN_LAKE_UUID},
                  {"binary", KILN_LAKE_BINARY}};

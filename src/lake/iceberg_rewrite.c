@@ -234,6 +234,13 @@ done:
 
 /* ================================================================ sort order */
 
+/* Nested (JSON), wide-decimal and uuid values have no order kiln compares by. */
+static int sortable(const rw *w, int c)
+{
+    kiln_type t = w->view.schema->cols[c].type;
+    return t != KILN_T_JSON && t != KILN_T_DECIMAL_WIDE && t != KILN_T_UUID;
+}
+
 static int add_key(rw *w, int32_t field_id, const char *name, int desc, int nulls_first, kiln_err *err)
 {
     int c = -1;
@@ -241,7 +248,7 @@ static int add_key(rw *w, int32_t field_id, const char *name, int desc, int null
         if ((name && strcmp(w->view.schema->cols[i].name, name) == 0) ||
             (!name && w->view.schema->cols[i].field_id == field_id))
             c = i;
-    if (c < 0)
+    if (c < 0 || !sortable(w, c))
         return kiln_err_set(err, KILN_EINVAL, "%s: sort column %s is not a column kiln can sort by",
                             kiln_lake_table_name(w->t), name ? name : "(by id)");
     if (w->nkeys >= MAX_SORT_KEYS)
@@ -316,7 +323,7 @@ static int parse_zorder(rw *w, const char *text, kiln_err *err)
         memcpy(name, p, n);
         name[n] = 0;
         int c = kiln_schema_find(w->view.schema, name);
-        if (c < 0)
+        if (c < 0 || !sortable(w, c))
             return kiln_err_set(err, KILN_EINVAL, "%s: z-order column %s is not a column kiln can sort by",
                                 kiln_lake_table_name(w->t), name);
         if (w->nz >= MAX_ZORDER)
@@ -404,9 +411,11 @@ static int copy_cell(kiln_batch *out, const kiln_batch *b, int c, size_t row, ki
     case KILN_T_DATE: return kiln_batch_put_i32(out, c, (int32_t)v.i, err);
     case KILN_T_FLOAT: return kiln_batch_put_f32(out, c, (float)v.d, err);
     case KILN_T_DOUBLE: return kiln_batch_put_f64(out, c, v.d, err);
-    case KILN_T_STRING:
-    case KILN_T_BINARY: return kiln_batch_put_str(out, c, (const char *)v.bytes, v.len, err);
-    default: return kiln_batch_put_i64(out, c, v.i, err);
+    default:
+        /* strings, binary, wide decimals, uuids and nested (JSON) values are bytes */
+        if (kiln_type_is_bytes(b->cols[c].type))
+            return kiln_batch_put_str(out, c, (const char *)v.bytes, v.len, err);
+        return kiln_batch_put_i64(out, c, v.i, err);
     }
 }
 
@@ -461,6 +470,8 @@ static int out_open(file_out *f, kiln_err *err)
     kiln_parquet_kv kv = {"iceberg.schema", w->schema_json};
     po.kv = &kv;
     po.nkv = 1;
+    po.nested = w->view.nested; /* shapes of the nested (JSON) columns */
+    po.nnested = w->view.schema->ncols;
     char *path = NULL;
     if ((rc = kiln_lake__io_local_file(&path, f->local, err)))
         return rc;
@@ -1279,13 +1290,12 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
     if ((rc = kiln_lake_view_from_meta(&w.view, w.a, m, w.start_head, NULL, err)))
         goto done;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
-    /* Nested columns are read (as JSON) but the rewrite writes flat columns
-     * only: refuse them before anything is written, so no type is lost. */
+    /* Nested columns are read as JSON and written back through their shapes
+     * (view.nested); a column missing from the view is refused before
+     * anything is written, so no column is lost. */
     {
         for (size_t i = 0; i < ls->nfields; i++) {
-            kiln_lake_kind k = ls->fields[i].type->kind;
-            if (k == KILN_LAKE_STRUCT || k == KILN_LAKE_LIST || k == KILN_LAKE_MAP ||
-                kiln_schema_find(w.view.schema, ls->fields[i].name) < 0) {
+            if (kiln_schema_find(w.view.schema, ls->fields[i].name) < 0) {
                 rc = kiln_err_set(err, KILN_EUNSUPP,
                                   "%s: column %s has a type kiln cannot rewrite yet (%s); nothing was changed",
                                   kiln_lake_table_name(t), ls->fields[i].name,

@@ -162,6 +162,8 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         c->field_id = f->id;
         c->precision = f->type->precision;
         c->scale = f->type->scale;
+        if (f->type->kind == KILN_LAKE_TIMESTAMP_NS || f->type->kind == KILN_LAKE_TIMESTAMPTZ_NS)
+            c->scale = KILN_LAKE_NS_TEXT_SCALE; /* marks the text column for kiln_lake_pred_parse */
         if (t == KILN_T_JSON) {
             kiln_nested *shape = kiln_arena_alloc(a, sizeof *shape);
             if (!shape)
@@ -202,7 +204,8 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
             pf->source_type = KILN_T_INT64;
             const kiln_lake_field *src = kiln_lake_schema_field(ls, mf->source_id);
             kiln_err tmp = {0};
-            if (!src || kiln_lake_kind_to_type(src->type, &pf->source_type, &tmp))
+            if (!src || kiln_lake_kind_to_type(src->type, &pf->source_type, &tmp) ||
+                src->type->kind == KILN_LAKE_TIMESTAMP_NS || src->type->kind == KILN_LAKE_TIMESTAMPTZ_NS)
                 pf->xform = KILN_LAKE_XF_UNKNOWN; /* cannot compute: no pruning on it */
             if (pf->xform == KILN_LAKE_XF_UNKNOWN && src && src->type->kind == KILN_LAKE_UNKNOWN)
                 pf->source_type = KILN_T_BINARY;
@@ -397,6 +400,7 @@ int kiln_lake_pred_parse(kiln_lake_pred *out, kiln_arena *a, const kiln_schema *
         memset(t, 0, sizeof *t);
         t->field_id = c->field_id;
         t->type = c->type;
+        t->no_bounds = c->type == KILN_T_STRING && c->scale == KILN_LAKE_NS_TEXT_SCALE;
         t->op = (kiln_lake_op)pt[i].op;
         pred_value_to_lake(&t->v, &pt[i].v);
         pred_value_to_lake(&t->hi, &pt[i].hi);
@@ -578,7 +582,7 @@ int kiln_lake_pred_may_match_stats(const kiln_lake_pred *p, const kiln_lake_data
         }
         if (all_null)
             return 0;
-        if (tm->type == KILN_T_FLOAT || tm->type == KILN_T_DOUBLE || tm->op == KILN_LAKE_OP_NE)
+        if (tm->type == KILN_T_FLOAT || tm->type == KILN_T_DOUBLE || tm->op == KILN_LAKE_OP_NE || tm->no_bounds)
             continue;
         kiln_lake_value lo, hi;
         int has_lo = cs->lower && kiln_lake_value_from_bound(tm->type, cs->lower, cs->lower_len, &lo) == 0;
@@ -932,9 +936,22 @@ int kiln_lake__key_append(kiln_buf *k, const kiln_batch *b, int c, size_t row, k
  * type, or a promotion Iceberg allows: int->long, float->double,
  * decimal(P,S)->decimal(P',S), and the byte-string types among
  * themselves)? Anything else would be a wrong value, so it is an error. */
+static int ns_text_col(const kiln_column_def *c)
+{
+    return c->type == KILN_T_STRING && c->scale == KILN_LAKE_NS_TEXT_SCALE;
+}
+
+static int ns_file_col(const kiln_parquet_column *pc)
+{
+    return pc->type == KILN_T_STRING && pc->physical == KILN_PQT_INT64;
+}
+
 static int file_type_fits(const kiln_column_def *c, const kiln_parquet_column *pc)
 {
     kiln_type tt = c->type, ft = pc->type;
+    /* nanosecond timestamps travel as text: only from INT64 TIMESTAMP(NANOS) */
+    if (ns_text_col(c) || ns_file_col(pc))
+        return ns_text_col(c) && ns_file_col(pc);
     int tdec = tt == KILN_T_DECIMAL || tt == KILN_T_DECIMAL_WIDE;
     int fdec = ft == KILN_T_DECIMAL || ft == KILN_T_DECIMAL_WIDE;
     if (tdec || fdec)
@@ -1385,10 +1402,10 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                 if (fdec)
                     snprintf(ft, sizeof ft, "decimal(%d,%d)", pc->precision, pc->scale);
                 else
-                    snprintf(ft, sizeof ft, "%s", kiln_type_name(pc->type));
+                    snprintf(ft, sizeof ft, "%s", ns_file_col(pc) ? "timestamp_ns" : kiln_type_name(pc->type));
                 snprintf(tt, sizeof tt, "decimal(%d,%d)", c->precision, c->scale);
                 if (!tdec)
-                    snprintf(tt, sizeof tt, "%s", kiln_type_name(c->type));
+                    snprintf(tt, sizeof tt, "%s", ns_text_col(c) ? "timestamp_ns" : kiln_type_name(c->type));
                 rc = kiln_err_set(err, KILN_EFORMAT,
                                   "%s: column %s (field id %d) is %s in the file but %s in the table; kiln cannot "
                                   "read it as the table's type",

@@ -64,8 +64,15 @@ typedef enum kiln_lake_kind {
     KILN_LAKE_BINARY,
     KILN_LAKE_STRUCT,
     KILN_LAKE_LIST,
-    KILN_LAKE_MAP
+    KILN_LAKE_MAP,
+    /* v3: read as exact text (Parquet INT64 TIMESTAMP(NANOS), see docs/interop.md) */
+    KILN_LAKE_TIMESTAMP_NS,
+    KILN_LAKE_TIMESTAMPTZ_NS
 } kiln_lake_kind;
+
+/* A view's STRING column with this scale holds timestamp_ns/timestamptz_ns
+ * text (its Iceberg bounds are longs, never compared as strings). */
+#define KILN_LAKE_NS_TEXT_SCALE 9
 
 typedef struct kiln_lake_type kiln_lake_type;
 
@@ -766,6 +773,7 @@ typedef struct kiln_lake_term {
     kiln_type type; /* the column's type */
     kiln_lake_op op;
     kiln_lake_value v, hi; /* hi: BETWEEN upper bound (inclusive) */
+    int no_bounds;         /* 1: the column's stored bounds are not of type (timestamp_ns text): no pruning by them */
 } kiln_lake_term;
 
 typedef struct kiln_lake_pred {

@@ -64,7 +64,8 @@ set -e
 [ "$rc" -ne 0 ] || fail "a corrupt deletion vector scanned with exit 0"
 grep -q 'CRC-32\|deletion vector' "$T/err" || fail "corrupt vector error: $(cat "$T/err")"
 
-# timestamp_ns, variant, unknown: errors naming the column
+# timestamp_ns over a plain long column (not TIMESTAMP(NANOS)), variant,
+# unknown: errors naming the column
 for ty in timestamp_ns variant unknown; do
   sed "s/\"type\" *: *\"long\"/\"type\": \"$ty\"/" "$T/v3/metadata/v1.metadata.json" > "$T/v3/metadata/v9.metadata.json"
   set +e

@@ -59,8 +59,9 @@ const source = `SELECT
   (i % 100)::TINYINT AS ti,
   (i % 30000)::SMALLINT AS si,
   i::UINTEGER AS ui,
-  make_timestamp(1700000000000000 + i::BIGINT * 1000)::TIMESTAMP_MS AS tms,
-  make_timestamp(1700000000000000 - i::BIGINT * 1001)::TIMESTAMP_NS AS tns
+  make_timestamp(1700000000000000 + i::BIGINT * 1000)::TIMESTAMP_MS AS tms
+  -- TIMESTAMP_NS is read as exact text and kiln's rewrite refuses it
+  -- (tests/e2e/interop_timestamp_ns.sh)
 FROM range(${rows}) t(i)`;
 
 // ---------------------------------------------------------------- 1+2

@@ -315,6 +315,13 @@ int kiln_parquet_rewrite(kiln_parquet_reader *r, const char *out_path, const kil
 {
     kiln_parquet_write_opts wo = *opts;
     int rc = 0;
+    /* nanosecond timestamps are read as text: written back they would change type */
+    const char *ns = kiln_pq__ns_text_leaf(r);
+    if (ns)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "column %s is INT64 TIMESTAMP(NANOS), which kiln reads as text and cannot write back; "
+                            "nothing was written",
+                            ns);
     int nkv = kiln_parquet_reader_nkv(r);
     kiln_parquet_kv *kv = kiln_calloc((size_t)(nkv ? nkv : 1), sizeof *kv);
     if (!kv)

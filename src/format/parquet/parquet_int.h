@@ -182,6 +182,9 @@ typedef struct pq_sleaf {
     size_t rows_alloc;
 } pq_sleaf;
 
+/* The first leaf read as TIMESTAMP(NANOS) text (its path), or NULL. */
+const char *kiln_pq__ns_text_leaf(const kiln_parquet_reader *r);
+
 typedef struct snode snode;
 typedef struct pq_shredder {
     const kiln_column_def *col;

@@ -277,6 +277,8 @@ static int map_column(kiln_parquet_reader *r, const pq_schema_el *e, kiln_parque
     case KILN_PQT_INT64:
         if (dec)
             c->type = KILN_T_DECIMAL;
+        else if (ts_unit == PQ_UNIT_NANOS)
+            c->type = KILN_T_STRING; /* exact nanosecond text (ns_text), not truncated to micros */
         else if (ts_unit)
             c->type = ts_utc ? KILN_T_TIMESTAMPTZ : KILN_T_TIMESTAMP;
         else {
@@ -674,6 +676,14 @@ void kiln_parquet_reader_field_names(kiln_parquet_reader *r, const char *(*fn)(v
     r->name_fn = fn;
     r->name_ctx = ctx;
 }
+const char *kiln_pq__ns_text_leaf(const kiln_parquet_reader *r)
+{
+    for (int i = 0; i < r->nleaves; i++)
+        if (r->lv[i].physical == KILN_PQT_INT64 && r->lv[i].type == KILN_T_STRING)
+            return r->lv[i].name;
+    return NULL;
+}
+
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
 {
     return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
@@ -1068,6 +1078,27 @@ static size_t kiln_width(kiln_type t)
     }
 }
 
+/* TIMESTAMP(NANOS) as text: "2024-01-01T00:00:00.123456789" (always nine
+ * fraction digits, so the text sorts as the instants do), "Z" when UTC. */
+static size_t ns_text(int64_t v, int utc, char *out)
+{
+    int64_t secs = v / 1000000000, ns = v % 1000000000;
+    if (ns < 0) {
+        ns += 1000000000;
+        secs--;
+    }
+    int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int y, m, d;
+    kiln_civil_from_days(days, &y, &m, &d);
+    int n = snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%09d%s", y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+                     (int)(sod % 60), (int)ns, utc ? "Z" : "");
+    return n > 0 ? (size_t)n : 0;
+}
+
 static int64_t ts_to_micros(int64_t v, int unit)
 {
     if (unit == PQ_UNIT_MILLIS)
@@ -1155,7 +1186,18 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
         }
         return 0;
     case KILN_PQT_INT64:
-        if (unit && unit != PQ_UNIT_MICROS) {
+        if (col->type == KILN_T_STRING) { /* TIMESTAMP(NANOS): exact text */
+            const int64_t *s = src;
+            kiln_pq_bytes *d = dst;
+            int utc = e && e->logical == PQ_LT_TIMESTAMP ? e->lt_utc : 1;
+            for (size_t i = 0; i < count; i++) {
+                char *t = text ? kiln_arena_alloc(text, 40) : NULL;
+                if (!t)
+                    return KILN_OOM(err);
+                d[i].ptr = (const uint8_t *)t;
+                d[i].len = (uint32_t)ns_text(s[i], utc, t);
+            }
+        } else if (unit && unit != PQ_UNIT_MICROS) {
             const int64_t *s = src;
             int64_t *d = dst;
             for (size_t i = 0; i < count; i++)
@@ -1716,7 +1758,7 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
         return 0;
     }
     case KILN_PQT_INT64: {
-        if (b.n != 8)
+        if (b.n != 8 || col->type == KILN_T_STRING) /* TIMESTAMP(NANOS) text: integer bounds do not apply */
             return -1;
         memcpy(&v->i, b.p, 8);
         int unit = e->logical == PQ_LT_TIMESTAMP            ? e->lt_unit

@@ -305,6 +305,8 @@ TEST(lake_meta, types_and_promotion)
     CHECK(kiln_lake_type_parse_primitive(&a, "decimal(40,2)", &err) == KILN_EFORMAT);
     CHECK(kiln_lake_type_parse_primitive(&a, "fixed[x]", &err) == KILN_EFORMAT);
     CHECK_OK(kiln_lake_type_parse_primitive(&a, "timestamp_ns", &err), &err);
+    CHECK(a.kind == KILN_LAKE_TIMESTAMP_NS);
+    CHECK_OK(kiln_lake_type_parse_primitive(&a, "variant", &err), &err);
     CHECK(a.kind == KILN_LAKE_UNKNOWN);
 }
 
