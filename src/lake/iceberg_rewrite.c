@@ -49,6 +49,8 @@
 #define OUT_BATCH_ROWS 8192
 #define MAX_SORT_KEYS 16
 #define MAX_ZORDER 4
+/* reserved field id of a position delete file's file_path column */
+#define POS_FILE_PATH_ID 2147483546
 
 typedef KILN_VEC(const kiln_lake_task *) task_vec;
 typedef KILN_VEC(kiln_lake_entry) entry_vec;
@@ -785,6 +787,11 @@ static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t h
         kiln_lake_entry e = *kiln_lake_plan_live(p, i);
         /* copy what outlives the plan into a */
         e.df.file_path = kiln_arena_strndup(a, e.df.file_path, strlen(e.df.file_path));
+        if (e.df.file_format &&
+            !(e.df.file_format = kiln_arena_strndup(a, e.df.file_format, strlen(e.df.file_format)))) {
+            rc = KILN_OOM(err);
+            break;
+        }
         kiln_lake_value *pv = kiln_arena_alloc(a, (size_t)(e.df.npart ? e.df.npart : 1) * sizeof *pv);
         if (!e.df.file_path || !pv) {
             rc = KILN_OOM(err);
@@ -809,7 +816,28 @@ static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t h
         e.df.nsplits = 0;
         e.df.equality_ids = NULL;
         e.df.nequality_ids = 0;
-        e.df.referenced_data_file = NULL;
+        /* a position delete naming one data file: the v3 referenced_data_file,
+         * or equal lower and upper bounds of its file_path column */
+        const char *ref = NULL;
+        size_t reflen = 0;
+        if (e.df.content == KILN_LAKE_CONTENT_POS_DELETES) {
+            if (e.df.referenced_data_file) {
+                ref = e.df.referenced_data_file;
+                reflen = strlen(ref);
+            } else {
+                for (int c = 0; c < e.df.ncolstats; c++) {
+                    const kiln_lake_colstat *cs = &e.df.colstats[c];
+                    if (cs->field_id == POS_FILE_PATH_ID && cs->lower && cs->upper && cs->lower_len == cs->upper_len &&
+                        memcmp(cs->lower, cs->upper, cs->lower_len) == 0) {
+                        ref = (const char *)cs->lower;
+                        reflen = cs->lower_len;
+                    }
+                }
+            }
+        }
+        e.df.referenced_data_file = ref ? kiln_arena_strndup(a, ref, reflen) : NULL;
+        if (ref && !e.df.referenced_data_file)
+            rc = KILN_OOM(err);
         if (!rc)
             rc = kiln_vec_push(&li->entries, e, err);
     }
@@ -824,6 +852,67 @@ static void live_free(live_info *li)
 {
     kiln_map_free(li->live);
     kiln_vec_free(&li->entries);
+}
+
+/* Does position delete file e name a data file that stays live (live in
+ * the base head and not in removed)? *out 1 or 0. From the single path the
+ * manifest gives (referenced_data_file, or equal file_path bounds) when it
+ * gives one, else by reading the file's file_path column. */
+static int posdel_refs_live(const live_info *li, const kiln_map *removed, const kiln_lake_entry *e, int *out,
+                            kiln_err *err)
+{
+    *out = 0;
+    if (e->df.referenced_data_file) {
+        const char *p = e->df.referenced_data_file;
+        const kiln_lake_entry *d = kiln_map_get(li->live, p, strlen(p));
+        *out = d && d->df.content == KILN_LAKE_CONTENT_DATA && d->seq <= e->seq && !kiln_map_get(removed, p, strlen(p));
+        return 0;
+    }
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0) {
+        *out = 1; /* cannot read it: keep it (never drop a delete that may apply) */
+        return 0;
+    }
+    kiln_arena *a = kiln_arena_new(1024);
+    char *path = a ? kiln_lake_remap_path(a, &li->view.remap, e->df.file_path) : NULL;
+    char *local = NULL;
+    kiln_parquet_reader *r = NULL;
+    if (!path) {
+        kiln_arena_free(a);
+        return KILN_OOM(err);
+    }
+    int rc = kiln_lake__io_local_file(&local, path, err);
+    if (!rc)
+        rc = kiln_parquet_reader_open(&r, local, NULL, err);
+    if (local)
+        kiln_lake__io_local_release(local, path);
+    kiln_free(local);
+    if (rc)
+        goto done;
+    int fp = kiln_parquet_reader_find_field_id(r, POS_FILE_PATH_ID);
+    if (fp < 0)
+        fp = kiln_parquet_reader_find(r, "file_path");
+    if (fp < 0) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: position delete file without a file_path column", path);
+        goto done;
+    }
+    if ((rc = kiln_parquet_reader_project(r, &fp, 1, err)))
+        goto done;
+    const kiln_batch *b;
+    while (!*out && (rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows && !*out; row++) {
+            if (kiln_batch_is_null(b, 0, row))
+                continue;
+            size_t n;
+            const char *s = kiln_batch_str(b, 0, row, &n);
+            const kiln_lake_entry *d = kiln_map_get(li->live, s, n);
+            *out = d && d->df.content == KILN_LAKE_CONTENT_DATA && d->seq <= e->seq && !kiln_map_get(removed, s, n);
+        }
+    }
+    rc = rc < 0 ? rc : 0;
+done:
+    kiln_parquet_reader_free(r);
+    kiln_arena_free(a);
+    return rc;
 }
 
 typedef struct removal {
@@ -908,6 +997,11 @@ static int compute_removal(rw *w, const live_info *li, removal *rm, kiln_err *er
         int applies = e->df.content == KILN_LAKE_CONTENT_POS_DELETES ? m <= e->seq : m < e->seq;
         if (unpart && e->df.content == KILN_LAKE_CONTENT_POS_DELETES)
             applies = global_min <= e->seq; /* unpartitioned: one partition, all files */
+        /* a position delete the partition rule keeps: exactly, by the data
+         * files it names (dangling once none of them stays live) */
+        if (applies && e->df.content == KILN_LAKE_CONTENT_POS_DELETES &&
+            (rc = posdel_refs_live(li, rm->removed, e, &applies, err)))
+            break;
         if (applies)
             continue;
         rm->del_files++;

@@ -196,6 +196,20 @@ static int commit_delete(kiln_lake_table *t, int content, int day, const char *c
         e.df.nequality_ids = 1;
         e.df.equality_ids = &eq_id;
     }
+    /* one data file named: equal file_path bounds, as Iceberg Java writes */
+    kiln_lake_colstat fpst;
+    int one = content == KILN_LAKE_CONTENT_POS_DELETES && n > 0;
+    for (int i = 1; one && i < n; i++)
+        one = strcmp(paths[i], paths[0]) == 0;
+    if (one) {
+        memset(&fpst, 0, sizeof fpst);
+        fpst.field_id = 2147483546;
+        fpst.column_size = fpst.value_count = fpst.null_count = fpst.nan_count = -1;
+        fpst.lower = fpst.upper = (const uint8_t *)paths[0];
+        fpst.lower_len = fpst.upper_len = (uint32_t)strlen(paths[0]);
+        e.df.ncolstats = 1;
+        e.df.colstats = &fpst;
+    }
     int64_t sid = kiln_lake_snapshot_id_new(), seq = m->last_sequence_number + 1;
     kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq};
     mlocal = kiln_sprintf("%s/metadata/del-m-%lld.avro", kiln_lake_table_dir(t), (long long)sid);
@@ -666,6 +680,44 @@ TEST(maint_export, table_with_deletes)
     kiln_lake_table *t = NULL;
     const char *e = getenv("KILN_MAINT_EXPORT");
     build_with_deletes(&cat, &t, e && *e ? e : kt_tmpdir(), &err);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
+/* For tests/e2e/maint_posdel.sh: day 1 with three files A (ids 100-109),
+ * B (110-119), C (120-129); position delete file P1 names rows of A and B
+ * (read to find them), P2 names a row of A only (equal file_path bounds).
+ * In $KILN_MAINT_EXPORT. */
+TEST(maint_export, table_with_pos_deletes)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    const char *dir = getenv("KILN_MAINT_EXPORT");
+    CHECK_OK(open_table(&cat, &t, dir && *dir ? dir : kt_tmpdir(), NULL, &err), &err);
+    char paths[3][512];
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(append_ids(t, 100 + 10 * k, 10, 1, &err), &err);
+        files_info fi = count_files(t);
+        CHECK_EQ_INT(fi.npath, k + 1);
+        for (int i = 0; i < fi.npath; i++) {
+            int seen = 0;
+            for (int j = 0; j < k; j++)
+                seen |= strcmp(paths[j], fi.path[i]) == 0;
+            if (!seen)
+                snprintf(paths[k], sizeof paths[k], "%s", fi.path[i]);
+        }
+    }
+    const char *p1[] = {paths[0], paths[1]};
+    int64_t pos1[] = {0, 2};
+    CHECK_OK(commit_delete(t, KILN_LAKE_CONTENT_POS_DELETES, 1, p1, pos1, 2, &err), &err);
+    const char *p2[] = {paths[0]};
+    int64_t pos2[] = {5};
+    CHECK_OK(commit_delete(t, KILN_LAKE_CONTENT_POS_DELETES, 1, p2, pos2, 1, &err), &err);
+    int64_t n;
+    char *txt = scan_text(t, &n, &err);
+    CHECK_EQ_INT(n, 27);
+    kiln_free(txt);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
