@@ -8,6 +8,12 @@
 #      (B, not rewritten, is still live and P1 deletes a row of it);
 #   2. then rewriting B: P1 goes too (A and B both rewritten) although C,
 #      older than P1, is still in the partition.
+# rewrite-position-delete-files on fresh copies of the table:
+#   3. CLI: P1 and P2 merged into one file of 3 entries (sorted), rows the
+#      same; a rewrite of A alone then keeps it (it names B);
+#   4. CALL system.rewrite_position_delete_files after A was rewritten: P1's
+#      entry for A is dangling and dropped, one file with B's entry remains;
+#      Spark's output columns; unsupported arguments are an error.
 # Rows identical before and after each step per kiln, the avsc + DuckDB
 # evaluation of the spec's delete rules, and icebird.
 set -euo pipefail
@@ -61,4 +67,52 @@ k rewrite-data-files db.events --where 'id >= 110 and id < 120' --min-input-file
 [ "$(k files db.events | grep -c '^data')" = 3 ] || fail "want 3 data files after step 2"
 check_rows step2
 k snapshots db.events | tail -1 | grep -q replace || fail "last snapshot is not a replace: $(k snapshots db.events | tail -1)"
+
+# 3. merge P1 and P2 (CLI)
+fresh() { rm -rf "$W"; KILN_MAINT_EXPORT=$W "$TESTS_BIN" -s maint_export::table_with_pos_deletes >"$tmp/log" 2>&1 || { cat "$tmp/log"; fail "could not build the table"; }; }
+fresh
+k scan db.events --format ndjson >"$tmp/before.ndjson"
+nsnap() { k snapshots db.events --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+s0=$(nsnap)
+k rewrite-position-delete-files db.events --dry-run --json >"$tmp/pd0.json"
+[ "$(field rewritten_delete_files_count <"$tmp/pd0.json")" = 2 ] && [ "$(field added_delete_files_count <"$tmp/pd0.json")" = 1 ] || fail "dry run: $(cat "$tmp/pd0.json")"
+[ "$(nsnap)" = "$s0" ] || fail "the dry run committed"
+k rewrite-position-delete-files db.events --json >"$tmp/pd1.json" || fail "rewrite-position-delete-files failed"
+python3 - "$tmp/pd1.json" <<'PY' || fail "result: $(cat "$tmp/pd1.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["snapshot_id"] > 0 and r["partitions"] == 1, r
+assert r["rewritten_delete_files_count"] == 2 and r["added_delete_files_count"] == 1, r
+assert r["deletes_read"] == 3 and r["deletes_written"] == 3, r
+assert r["rewritten_bytes_count"] > 0 and r["added_bytes_count"] > 0, r
+PY
+[ "$(k files db.events | grep -c '^position')" = 1 ] || fail "want 1 position delete file: $(k files db.events)"
+[ "$(k files db.events | awk -F'\t' '$1 ~ /^position/ {print $2}')" = 3 ] || fail "the merged file should hold 3 entries"
+k snapshots db.events | tail -1 | grep -q replace || fail "not a replace snapshot"
+check_rows merged
+k rewrite-position-delete-files db.events --json >"$tmp/pd2.json"
+[ "$(field snapshot_id <"$tmp/pd2.json")" = -1 ] || fail "a second run found work: $(cat "$tmp/pd2.json")"
+k rewrite-data-files db.events --where 'id < 110' --min-input-files 1 --json >"$tmp/r3.json" || fail "rewrite of A after the merge failed"
+[ "$(field delete_files_removed <"$tmp/r3.json")" = 0 ] || fail "the merged file (it names B) was removed: $(cat "$tmp/r3.json")"
+check_rows merged_then_a
+
+# 4. dangling entries dropped (SQL procedure)
+fresh
+k scan db.events --format ndjson >"$tmp/before.ndjson"
+k rewrite-data-files db.events --where 'id < 110' --min-input-files 1 >/dev/null || fail "rewrite of A failed"
+"$KILN_BIN" sql --warehouse "$W" --json "CALL system.rewrite_position_delete_files(table => 'db.events')" >"$tmp/call.json" || fail "CALL failed: $(cat "$tmp/call.json")"
+python3 - "$tmp/call.json" <<'PY' || fail "CALL output: $(cat "$tmp/call.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert len(r) == 1, r
+r = r[0]
+assert list(r) == ["rewritten_delete_files_count", "added_delete_files_count", "rewritten_bytes_count", "added_bytes_count"], r
+assert r["rewritten_delete_files_count"] == 1 and r["added_delete_files_count"] == 1, r
+PY
+[ "$(k files db.events | awk -F'\t' '$1 ~ /^position/ {print $2}')" = 1 ] || fail "want one delete file with B's entry only: $(k files db.events)"
+check_rows dropped
+s1=$(nsnap)
+set +e; "$KILN_BIN" sql --warehouse "$W" "CALL system.rewrite_position_delete_files(table => 'db.events', options => map('rewrite-all', 'true'))" >"$tmp/bad.out" 2>&1; rc=$?; set -e
+[ "$rc" != 0 ] && grep -q 'argument options is not supported' "$tmp/bad.out" || fail "options: exit $rc: $(cat "$tmp/bad.out")"
+[ "$(nsnap)" = "$s1" ] || fail "a refused CALL committed"
 echo "maint_posdel.sh: ok"
