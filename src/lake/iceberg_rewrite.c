@@ -827,8 +827,8 @@ static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t h
         e.df.nsplits = 0;
         e.df.equality_ids = NULL;
         e.df.nequality_ids = 0;
-        /* a position delete naming one data file: the v3 referenced_data_file,
-         * or equal lower and upper bounds of its file_path column */
+        /* a position delete naming one data file: referenced_data_file, or
+         * equal lower and upper bounds of its file_path column */
         const char *ref = NULL;
         size_t reflen = 0;
         if (e.df.content == KILN_LAKE_CONTENT_POS_DELETES) {
@@ -873,6 +873,12 @@ static int posdel_refs_live(const live_info *li, const kiln_map *removed, const 
                             kiln_err *err)
 {
     *out = 0;
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PUFFIN") == 0) {
+        /* a deletion vector: entries of one Puffin file share its path, so
+         * removing one by path could drop its neighbours: keep it */
+        *out = 1;
+        return 0;
+    }
     if (e->df.referenced_data_file) {
         const char *p = e->df.referenced_data_file;
         const kiln_lake_entry *d = kiln_map_get(li->live, p, strlen(p));
