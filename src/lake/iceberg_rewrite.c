@@ -1967,7 +1967,7 @@ int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_
         goto done;
     if ((rc = kiln_lake_txn_begin(&txn, t, err)) || (rc = build(txn, &w, err)))
         goto done;
-    if (w.nothing)
+    if (w.nothing || (rc = failpoint_wait(err)))
         goto done;
     kiln_lake_commit_opts co;
     memset(&co, 0, sizeof co);

@@ -13,7 +13,11 @@
 #      same; a rewrite of A alone then keeps it (it names B);
 #   4. CALL system.rewrite_position_delete_files after A was rewritten: P1's
 #      entry for A is dangling and dropped, one file with B's entry remains;
-#      Spark's output columns; unsupported arguments are an error.
+#      Spark's output columns; unsupported arguments are an error;
+#   5. concurrency (the rewrite held at its commit by KILN_FAILPOINT): an
+#      append committed meanwhile is carried over; a rewrite-data-files
+#      that removed one of the delete files being replaced makes it fail
+#      with a conflict (exit 5), nothing committed, its new file deleted.
 # Rows identical before and after each step per kiln, the avsc + DuckDB
 # evaluation of the spec's delete rules, and icebird.
 set -euo pipefail
@@ -115,4 +119,44 @@ s1=$(nsnap)
 set +e; "$KILN_BIN" sql --warehouse "$W" "CALL system.rewrite_position_delete_files(table => 'db.events', options => map('rewrite-all', 'true'))" >"$tmp/bad.out" 2>&1; rc=$?; set -e
 [ "$rc" != 0 ] && grep -q 'argument options is not supported' "$tmp/bad.out" || fail "options: exit $rc: $(cat "$tmp/bad.out")"
 [ "$(nsnap)" = "$s1" ] || fail "a refused CALL committed"
+
+# 5. concurrency
+bg=""
+trap '[ -n "$bg" ] && kill "$bg" 2>/dev/null; rm -rf "$tmp"' EXIT
+held() { # $1: output; then the command run while the rewrite waits
+  local out=$1; shift
+  rm -f "$tmp/go" "$tmp/go.ready"
+  KILN_FAILPOINT="lake.rewrite.before-commit=wait:$tmp/go" \
+    "$KILN_BIN" table --warehouse "$W" rewrite-position-delete-files db.events --json >"$out" 2>"$out.err" &
+  bg=$!
+  for _ in $(seq 1 600); do [ -e "$tmp/go.ready" ] && break; sleep 0.1; done
+  [ -e "$tmp/go.ready" ] || fail "the rewrite never reached its commit: $(cat "$out.err")"
+  "$@" >/dev/null || fail "concurrent writer failed: $*"
+  touch "$tmp/go"
+  set +e; wait "$bg"; held_rc=$?; set -e
+  bg=""
+}
+# 5a. an append meanwhile: carried over
+fresh
+printf '{"id":500,"ts":"2025-01-01T00:10:00Z","name":"n500"}\n{"id":501,"ts":"2025-01-02T00:10:00Z","name":"n501"}\n' >"$tmp/app.ndjson"
+{ k scan db.events --format ndjson; } >"$tmp/old.ndjson"
+held "$tmp/c1.json" k append db.events --input "$tmp/app.ndjson"
+[ "$held_rc" = 0 ] || fail "held rewrite with an append meanwhile: exit $held_rc: $(cat "$tmp/c1.json" "$tmp/c1.json.err")"
+[ "$(field added_delete_files_count <"$tmp/c1.json")" = 1 ] || fail "5a: $(cat "$tmp/c1.json")"
+k scan db.events --format ndjson >"$tmp/before.ndjson"
+[ "$(wc -l <"$tmp/before.ndjson")" = 29 ] || fail "5a: want 27 + 2 appended rows, got $(wc -l <"$tmp/before.ndjson")"
+grep -q '"id":500,' "$tmp/before.ndjson" && grep -q '"id":501,' "$tmp/before.ndjson" || fail "5a: the concurrent append was lost"
+cmp <(sort "$tmp/old.ndjson") <(grep -v '"id":50[01],' "$tmp/before.ndjson" | sort) || fail "5a: the old rows changed"
+[ "$(k files db.events | grep -c '^position')" = 1 ] || fail "5a: want 1 position delete file: $(k files db.events)"
+check_rows concurrent_append
+# 5b. a data rewrite removed P2 meanwhile: conflict, nothing committed
+fresh
+k scan db.events --format ndjson >"$tmp/before.ndjson"
+held "$tmp/c2.json" k rewrite-data-files db.events --where 'id < 110' --min-input-files 1
+[ "$held_rc" = 5 ] || fail "5b: want exit 5 (conflict), got $held_rc: $(cat "$tmp/c2.json" "$tmp/c2.json.err")"
+grep -q 'removed by a concurrent commit' "$tmp/c2.json.err" || fail "5b: message: $(cat "$tmp/c2.json.err")"
+k snapshots db.events | tail -1 | grep -q replace || fail "5b: the data rewrite should be the last snapshot"
+[ "$(k files db.events | grep -c '^position')" = 1 ] || fail "5b: want P1 alone: $(k files db.events)"
+ls "$W/db/events/data" | grep -q -- '-deletes.parquet' && fail "5b: the failed rewrite left its file behind"
+check_rows concurrent_conflict
 echo "maint_posdel.sh: ok"
