@@ -29,6 +29,13 @@
  *             new delete file may touch its partition. A group failing that
  *             is dropped (its new files deleted); the rest commits.
  *             Concurrent appends are simply carried over.
+ *   dangling  a position delete file the partition rule keeps is judged
+ *             by the data files it names (referenced_data_file, equal
+ *             file_path bounds, else its file_path column read).
+ *   posdel    kiln_lake_rewrite_position_delete_files: each partition's
+ *             position delete files merged into one without dangling
+ *             entries; the same build()/rebase with w->posdel set (the
+ *             replaced files must still be live on a new head).
  */
 #include <inttypes.h>
 #include <stdio.h>
