@@ -913,6 +913,61 @@ static int sub_rewrite_data(kiln_table_cli *cli, const kiln_args *a)
     return rc;
 }
 
+/* ------------------------------------------------------------ rewrite-position-delete-files (maintenance) */
+
+static const kiln_opt rewrite_posdel_opts[] = {
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "rewrite this branch (default main)"},
+    {"--dry-run", 0, 0, NULL, "show what would be rewritten, write nothing"},
+    JSON_OPT("{dry_run, snapshot_id, partitions,\nrewritten_delete_files_count, added_delete_files_count,\n"
+             "rewritten_bytes_count, added_bytes_count, deletes_read,\ndeletes_written}"),
+    KILN_OPT_END};
+
+#define REWRITE_POSDEL_TEXT                                                                                            \
+    "Rewrite position delete files (Iceberg's rewrite_position_delete_files):\n"                                       \
+    "the Parquet position delete files of each partition become one, sorted by\n"                                      \
+    "file and position, without the entries that name data files no longer\n"                                          \
+    "live. A partition is rewritten when it has two or more such files or\n"                                           \
+    "entries to drop. One snapshot with operation \"replace\"; the rows read are\n"                                    \
+    "the same. See docs/maintenance.md."
+
+static int sub_rewrite_posdel(kiln_table_cli *cli, const kiln_args *a)
+{
+    kiln_lake_rewrite_posdel_opts o;
+    memset(&o, 0, sizeof o);
+    o.branch = kiln_opt_get(a, "--branch");
+    o.dry_run = kiln_opt_has(a, "--dry-run") > 0;
+    kiln_lake_table *t = NULL;
+    int rc;
+    if ((rc = kiln_table_open(cli, a->pos[0], &t)))
+        return rc;
+    kiln_err err = {0};
+    kiln_lake_rewrite_posdel_result r;
+    if (kiln_lake_rewrite_position_delete_files(t, &o, &r, &err) != 0) {
+        rc = kiln_cli_fail(&err);
+    } else if (kiln_opt_has(a, "--json")) {
+        printf("{\"dry_run\":%s,\"snapshot_id\":%" PRId64 ",\"partitions\":%" PRId64
+               ",\"rewritten_delete_files_count\":%" PRId64 ",\"added_delete_files_count\":%" PRId64
+               ",\"rewritten_bytes_count\":%" PRId64 ",\"added_bytes_count\":%" PRId64 ",\"deletes_read\":%" PRId64
+               ",\"deletes_written\":%" PRId64 "}\n",
+               o.dry_run ? "true" : "false", r.snapshot_id, r.partitions, r.delete_files_rewritten,
+               r.delete_files_added, r.bytes_rewritten, r.bytes_added, r.deletes_read, r.deletes_written);
+    } else if (o.dry_run) {
+        printf("dry run: would rewrite %" PRId64 " position delete file(s), %" PRId64 " bytes, %" PRId64
+               " entries in %" PRId64 " partition(s) into %" PRId64 " file(s) of %" PRId64 " entries\n",
+               r.delete_files_rewritten, r.bytes_rewritten, r.deletes_read, r.partitions, r.delete_files_added,
+               r.deletes_written);
+    } else if (r.snapshot_id < 0) {
+        printf("no position delete files to rewrite, no snapshot\n");
+    } else {
+        printf("rewrote %" PRId64 " position delete file(s) (%" PRId64 " bytes, %" PRId64 " entries) into %" PRId64
+               " (%" PRId64 " bytes, %" PRId64 " entries) in %" PRId64 " partition(s); snapshot %" PRId64 "\n",
+               r.delete_files_rewritten, r.bytes_rewritten, r.deletes_read, r.delete_files_added, r.bytes_added,
+               r.deletes_written, r.partitions, r.snapshot_id);
+    }
+    kiln_lake_table_free(t);
+    return rc;
+}
+
 /* ------------------------------------------------------------ maintain */
 
 static const kiln_opt maintain_opts[] = {
@@ -1123,6 +1178,8 @@ static const kiln_subcmd table_subs[] = {
     /* maintenance (docs/maintenance.md) */
     {"rewrite-data-files", "TABLE", 1, 1, "compact small data files, applying deletes (one commit)", REWRITE_DATA_TEXT,
      rewrite_data_opts},
+    {"rewrite-position-delete-files", "TABLE", 1, 1, "merge each partition's position delete files (one commit)",
+     REWRITE_POSDEL_TEXT, rewrite_posdel_opts},
     {"maintain", "[TABLE]", 0, 1, "run the compaction, expiry and orphan removal that are due", MAINTAIN_TEXT,
      maintain_opts},
     {"register", "TABLE", 1, 1, "add a table another engine wrote (read-only; docs/interop.md)", NULL, register_opts},
@@ -1153,6 +1210,7 @@ static const kiln_table_sub_fn sub_fns[] = {
     kiln_table_cmd_delete,
     /* maintenance */
     sub_rewrite_data,
+    sub_rewrite_posdel,
     sub_maintain,
     sub_register,
 };

@@ -29,6 +29,13 @@
  *             new delete file may touch its partition. A group failing that
  *             is dropped (its new files deleted); the rest commits.
  *             Concurrent appends are simply carried over.
+ *   dangling  a position delete file the partition rule keeps is judged
+ *             by the data files it names (referenced_data_file, equal
+ *             file_path bounds, else its file_path column read).
+ *   posdel    kiln_lake_rewrite_position_delete_files: each partition's
+ *             position delete files merged into one without dangling
+ *             entries; the same build()/rebase with w->posdel set (the
+ *             replaced files must still be live on a new head).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,6 +56,8 @@
 #define OUT_BATCH_ROWS 8192
 #define MAX_SORT_KEYS 16
 #define MAX_ZORDER 4
+/* reserved field id of a position delete file's file_path column */
+#define POS_FILE_PATH_ID 2147483546
 
 typedef KILN_VEC(const kiln_lake_task *) task_vec;
 typedef KILN_VEC(kiln_lake_entry) entry_vec;
@@ -104,6 +113,12 @@ typedef struct rw {
     int nothing;          /* build found nothing to rewrite or remove */
     const kiln_map *only; /* NULL, or the keys of the groups this round may rewrite */
     kiln_lake_rewrite_data_result *res;
+    /* rewrite_position_delete_files: the delete files replaced (paths in
+     * a) and the ones written (entries in a, local paths kiln_malloc'd) */
+    int posdel;
+    KILN_VEC(const char *) pd_removed;
+    entry_vec pd_added;
+    str_vec pd_written;
 } rw;
 
 /* ================================================================ helpers */
@@ -738,7 +753,12 @@ static int validate(rw *w, const live_info *li, kiln_arena *a, kiln_err *err)
     kiln_buf_init(&k, 0);
     kiln_buf_init(&dk, 0);
     int rc = 0;
-    for (size_t gi = 0; gi < w->groups.len; gi++) {
+    for (size_t i = 0; i < w->pd_removed.len && !rc; i++)
+        if (!kiln_map_get(li->live, w->pd_removed.items[i], strlen(w->pd_removed.items[i])))
+            rc = kiln_err_set(err, KILN_ECONFLICT,
+                              "%s: delete file %s was removed by a concurrent commit; run the rewrite again",
+                              kiln_lake_table_name(w->t), w->pd_removed.items[i]);
+    for (size_t gi = 0; gi < w->groups.len && !rc; gi++) {
         rgroup *g = w->groups.items[gi];
         if (!g->rewrite || g->failed)
             continue;
@@ -796,6 +816,11 @@ static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t h
         kiln_lake_entry e = *kiln_lake_plan_live(p, i);
         /* copy what outlives the plan into a */
         e.df.file_path = kiln_arena_strndup(a, e.df.file_path, strlen(e.df.file_path));
+        if (e.df.file_format &&
+            !(e.df.file_format = kiln_arena_strndup(a, e.df.file_format, strlen(e.df.file_format)))) {
+            rc = KILN_OOM(err);
+            break;
+        }
         kiln_lake_value *pv = kiln_arena_alloc(a, (size_t)(e.df.npart ? e.df.npart : 1) * sizeof *pv);
         if (!e.df.file_path || !pv) {
             rc = KILN_OOM(err);
@@ -820,7 +845,28 @@ static int load_live(live_info *li, rw *w, const kiln_lake_meta *base, int64_t h
         e.df.nsplits = 0;
         e.df.equality_ids = NULL;
         e.df.nequality_ids = 0;
-        e.df.referenced_data_file = NULL;
+        /* a position delete naming one data file: referenced_data_file, or
+         * equal lower and upper bounds of its file_path column */
+        const char *ref = NULL;
+        size_t reflen = 0;
+        if (e.df.content == KILN_LAKE_CONTENT_POS_DELETES) {
+            if (e.df.referenced_data_file) {
+                ref = e.df.referenced_data_file;
+                reflen = strlen(ref);
+            } else {
+                for (int c = 0; c < e.df.ncolstats; c++) {
+                    const kiln_lake_colstat *cs = &e.df.colstats[c];
+                    if (cs->field_id == POS_FILE_PATH_ID && cs->lower && cs->upper && cs->lower_len == cs->upper_len &&
+                        memcmp(cs->lower, cs->upper, cs->lower_len) == 0) {
+                        ref = (const char *)cs->lower;
+                        reflen = cs->lower_len;
+                    }
+                }
+            }
+        }
+        e.df.referenced_data_file = ref ? kiln_arena_strndup(a, ref, reflen) : NULL;
+        if (ref && !e.df.referenced_data_file)
+            rc = KILN_OOM(err);
         if (!rc)
             rc = kiln_vec_push(&li->entries, e, err);
     }
@@ -835,6 +881,73 @@ static void live_free(live_info *li)
 {
     kiln_map_free(li->live);
     kiln_vec_free(&li->entries);
+}
+
+/* Does position delete file e name a data file that stays live (live in
+ * the base head and not in removed)? *out 1 or 0. From the single path the
+ * manifest gives (referenced_data_file, or equal file_path bounds) when it
+ * gives one, else by reading the file's file_path column. */
+static int posdel_refs_live(const live_info *li, const kiln_map *removed, const kiln_lake_entry *e, int *out,
+                            kiln_err *err)
+{
+    *out = 0;
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PUFFIN") == 0) {
+        /* a deletion vector: entries of one Puffin file share its path, so
+         * removing one by path could drop its neighbours: keep it */
+        *out = 1;
+        return 0;
+    }
+    if (e->df.referenced_data_file) {
+        const char *p = e->df.referenced_data_file;
+        const kiln_lake_entry *d = kiln_map_get(li->live, p, strlen(p));
+        *out = d && d->df.content == KILN_LAKE_CONTENT_DATA && d->seq <= e->seq && !kiln_map_get(removed, p, strlen(p));
+        return 0;
+    }
+    if (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0) {
+        *out = 1; /* cannot read it: keep it (never drop a delete that may apply) */
+        return 0;
+    }
+    kiln_arena *a = kiln_arena_new(1024);
+    char *path = a ? kiln_lake_remap_path(a, &li->view.remap, e->df.file_path) : NULL;
+    char *local = NULL;
+    kiln_parquet_reader *r = NULL;
+    if (!path) {
+        kiln_arena_free(a);
+        return KILN_OOM(err);
+    }
+    int rc = kiln_lake__io_local_file(&local, path, err);
+    if (!rc)
+        rc = kiln_parquet_reader_open(&r, local, NULL, err);
+    if (local)
+        kiln_lake__io_local_release(local, path);
+    kiln_free(local);
+    if (rc)
+        goto done;
+    int fp = kiln_parquet_reader_find_field_id(r, POS_FILE_PATH_ID);
+    if (fp < 0)
+        fp = kiln_parquet_reader_find(r, "file_path");
+    if (fp < 0) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: position delete file without a file_path column", path);
+        goto done;
+    }
+    if ((rc = kiln_parquet_reader_project(r, &fp, 1, err)))
+        goto done;
+    const kiln_batch *b;
+    while (!*out && (rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows && !*out; row++) {
+            if (kiln_batch_is_null(b, 0, row))
+                continue;
+            size_t n;
+            const char *s = kiln_batch_str(b, 0, row, &n);
+            const kiln_lake_entry *d = kiln_map_get(li->live, s, n);
+            *out = d && d->df.content == KILN_LAKE_CONTENT_DATA && d->seq <= e->seq && !kiln_map_get(removed, s, n);
+        }
+    }
+    rc = rc < 0 ? rc : 0;
+done:
+    kiln_parquet_reader_free(r);
+    kiln_arena_free(a);
+    return rc;
 }
 
 typedef struct removal {
@@ -880,6 +993,20 @@ static int compute_removal(rw *w, const live_info *li, removal *rm, kiln_err *er
     int64_t global_min = INT64_MAX;
     if (rc)
         goto done;
+    if (w->posdel) { /* the replaced delete files, and nothing else */
+        for (size_t i = 0; i < w->pd_removed.len && !rc; i++) {
+            const char *p = w->pd_removed.items[i];
+            const kiln_lake_entry *e = kiln_map_get(li->live, p, strlen(p));
+            if (!e)
+                continue;
+            rm->del_files++;
+            rm->pos_files++;
+            rm->pos_rows += e->df.record_count;
+            rm->del_bytes += e->df.file_size_in_bytes;
+            rc = kiln_map_put(rm->removed, p, strlen(p), (void *)1, err);
+        }
+        goto done;
+    }
     if (!minseq) {
         rc = KILN_OOM(err);
         goto done;
@@ -919,6 +1046,11 @@ static int compute_removal(rw *w, const live_info *li, removal *rm, kiln_err *er
         int applies = e->df.content == KILN_LAKE_CONTENT_POS_DELETES ? m <= e->seq : m < e->seq;
         if (unpart && e->df.content == KILN_LAKE_CONTENT_POS_DELETES)
             applies = global_min <= e->seq; /* unpartitioned: one partition, all files */
+        /* a position delete the partition rule keeps: exactly, by the data
+         * files it names (dangling once none of them stays live) */
+        if (applies && e->df.content == KILN_LAKE_CONTENT_POS_DELETES &&
+            (rc = posdel_refs_live(li, rm->removed, e, &applies, err)))
+            break;
         if (applies)
             continue;
         rm->del_files++;
@@ -1022,7 +1154,7 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
         goto done;
     if ((rc = compute_removal(w, &li, &rm, err)))
         goto done;
-    if (rm.groups == 0 && rm.del_files == 0) {
+    if (rm.groups == 0 && rm.del_files == 0 && w->pd_added.len == 0) {
         if (w->res->failed_reason[0])
             rc = kiln_err_set(err, KILN_ECONFLICT,
                               "%s: every partition group conflicted with a concurrent commit (%s); run the "
@@ -1080,6 +1212,18 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
             if ((rc = kiln_vec_push(&bk->ents, g->added.items[j], err)))
                 goto done;
     }
+    int64_t pd_files = 0, pd_rows = 0, pd_bytes = 0;
+    for (size_t j = 0; j < w->pd_added.len; j++) {
+        const kiln_lake_entry *e = &w->pd_added.items[j];
+        bucket *bk = NULL;
+        if ((rc = bucket_of(&buckets, e->df.spec_id, KILN_LAKE_CONTENT_POS_DELETES,
+                            kiln_lake_view_spec(&li.view, e->df.spec_id), &bk, err)) ||
+            (rc = kiln_vec_push(&bk->ents, *e, err)))
+            goto done;
+        pd_files++;
+        pd_rows += e->df.record_count;
+        pd_bytes += e->df.file_size_in_bytes;
+    }
     for (size_t i = 0; i < buckets.len; i++) {
         bucket *bk = &buckets.items[i];
         if (bk->ents.len &&
@@ -1124,11 +1268,11 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
     kiln_lake_kv kvs[] = {{"operation", "replace"},
                           {"engine-name", "kiln"},
                           {"engine-version", KILN_VERSION},
-                          {"kiln.rewrite", "data-files"}};
+                          {"kiln.rewrite", w->posdel ? "position-delete-files" : "data-files"}};
     for (size_t i = 0; i < 4; i++)
         if ((rc = kiln_vec_push(&sum, kvs[i], err)))
             goto done;
-    int64_t ppos = summary_num(ps, "total-position-deletes") - rm.pos_rows;
+    int64_t ppos = summary_num(ps, "total-position-deletes") - rm.pos_rows + pd_rows;
     int64_t peq = summary_num(ps, "total-equality-deletes") - rm.eq_rows;
     if ((rm.added_files && ((rc = summary_add(&sum, a, "added-data-files", rm.added_files, err)) ||
                             (rc = summary_add(&sum, a, "added-records", rm.added_rows, err)) ||
@@ -1140,11 +1284,16 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
                           (rc = summary_add(&sum, a, "removed-equality-delete-files", rm.eq_files, err)) ||
                           (rc = summary_add(&sum, a, "removed-position-deletes", rm.pos_rows, err)) ||
                           (rc = summary_add(&sum, a, "removed-equality-deletes", rm.eq_rows, err)))) ||
+        (pd_files && ((rc = summary_add(&sum, a, "added-delete-files", pd_files, err)) ||
+                      (rc = summary_add(&sum, a, "added-position-delete-files", pd_files, err)) ||
+                      (rc = summary_add(&sum, a, "added-position-deletes", pd_rows, err)) ||
+                      (rc = summary_add(&sum, a, "added-files-size", pd_bytes, err)))) ||
         (rc = summary_add(&sum, a, "removed-files-size", rm.data_bytes + rm.del_bytes, err)) ||
         (rc = summary_add(&sum, a, "changed-partition-count", rm.groups, err)) ||
         (rc = summary_add(&sum, a, "total-records", trec, err)) ||
-        (rc = summary_add(&sum, a, "total-files-size",
-                          summary_num(ps, "total-files-size") + rm.added_bytes - rm.data_bytes - rm.del_bytes, err)) ||
+        (rc = summary_add(
+             &sum, a, "total-files-size",
+             summary_num(ps, "total-files-size") + rm.added_bytes + pd_bytes - rm.data_bytes - rm.del_bytes, err)) ||
         (rc = summary_add(&sum, a, "total-data-files", tdf, err)) ||
         (rc = summary_add(&sum, a, "total-delete-files", tdel, err)) ||
         (rc = summary_add(&sum, a, "total-position-deletes", ppos > 0 ? ppos : 0, err)) ||
@@ -1574,5 +1723,305 @@ int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_dat
         total.failed_reason[0] = 0;
     if (result)
         *result = total;
+    return rc;
+}
+
+/* ================================================================ position delete files */
+
+typedef struct pd_pair {
+    const char *path; /* arena */
+    size_t len;
+    int64_t pos;
+} pd_pair;
+
+static int cmp_pd(const void *pa, const void *pb)
+{
+    const pd_pair *x = pa, *y = pb;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->path, y->path, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+typedef struct pd_group {
+    const kiln_lake_entry *first; /* spec id and partition */
+    KILN_VEC(const kiln_lake_entry *) files;
+} pd_group;
+
+/* Read delete file e's (file_path, pos) entries naming a data file live at
+ * its sequence number into pairs (strings in a); *read += entries read. */
+static int pd_read(const live_info *li, const kiln_lake_entry *e, kiln_arena *a, void *pairs_v, int64_t *read,
+                   kiln_err *err)
+{
+    KILN_VEC(pd_pair) *pairs = pairs_v;
+    char *path = kiln_lake_remap_path(a, &li->view.remap, e->df.file_path);
+    char *local = NULL;
+    kiln_parquet_reader *r = NULL;
+    if (!path)
+        return KILN_OOM(err);
+    int rc = kiln_lake__io_local_file(&local, path, err);
+    if (!rc)
+        rc = kiln_parquet_reader_open(&r, local, NULL, err);
+    if (local)
+        kiln_lake__io_local_release(local, path);
+    kiln_free(local);
+    if (rc)
+        goto done;
+    int cols[2] = {kiln_parquet_reader_find_field_id(r, POS_FILE_PATH_ID),
+                   kiln_parquet_reader_find_field_id(r, POS_FILE_PATH_ID - 1)};
+    if (cols[0] < 0)
+        cols[0] = kiln_parquet_reader_find(r, "file_path");
+    if (cols[1] < 0)
+        cols[1] = kiln_parquet_reader_find(r, "pos");
+    if (cols[0] < 0 || cols[1] < 0) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: position delete file without file_path/pos columns", path);
+        goto done;
+    }
+    if ((rc = kiln_parquet_reader_project(r, cols, 2, err)))
+        goto done;
+    const kiln_batch *b;
+    while ((rc = kiln_parquet_reader_next(r, &b, err)) == 1) {
+        for (size_t row = 0; row < b->nrows; row++) {
+            if (kiln_batch_is_null(b, 0, row) || kiln_batch_is_null(b, 1, row))
+                continue;
+            (*read)++;
+            size_t n;
+            const char *s = kiln_batch_str(b, 0, row, &n);
+            const kiln_lake_entry *d = kiln_map_get(li->live, s, n);
+            if (!d || d->df.content != KILN_LAKE_CONTENT_DATA || d->seq > e->seq)
+                continue; /* dangling: its data file is gone */
+            pd_pair p = {kiln_arena_strndup(a, s, n), n,
+                         b->cols[1].type == KILN_T_INT32 ? b->cols[1].v.i32[row] : b->cols[1].v.i64[row]};
+            if (!p.path) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+            if ((rc = kiln_vec_push(pairs, p, err)))
+                goto done;
+        }
+    }
+    rc = rc < 0 ? rc : 0;
+done:
+    kiln_parquet_reader_free(r);
+    return rc;
+}
+
+/* Write the sorted, deduplicated pairs as one position delete file of the
+ * group's partition; its ADDED entry into w->pd_added. */
+static int pd_write(rw *w, const live_info *li, const pd_group *g, pd_pair *pairs, size_t n,
+                    kiln_lake_rewrite_posdel_result *res, kiln_err *err)
+{
+    static const kiln_column_def PC[] = {{"file_path", KILN_T_STRING, 1, POS_FILE_PATH_ID, 0, 0},
+                                         {"pos", KILN_T_INT64, 1, POS_FILE_PATH_ID - 1, 0, 0}};
+    static const kiln_schema PS = {2, PC};
+    kiln_batch *b = NULL;
+    kiln_parquet_writer *pw = NULL;
+    kiln_parquet_file_stats st;
+    memset(&st, 0, sizeof st);
+    char *path = NULL, *stored = NULL;
+    char *local = kiln_sprintf("%s/data/%05zu-%s-deletes.parquet", kiln_lake_table_dir(w->t), w->nfile++, w->uuid);
+    int rc = 0;
+    if (!local)
+        return KILN_OOM(err);
+    if ((rc = kiln_vec_push(&w->pd_written, local, err))) {
+        kiln_free(local);
+        return rc;
+    }
+    if ((rc = kiln_lake__io_mkdirs(kiln_lake_table_dir(w->t), err)))
+        return rc;
+    stored = kiln_lake_path_to_uri(local);
+    if (!stored)
+        return KILN_OOM(err);
+    qsort(pairs, n, sizeof *pairs, cmp_pd);
+    if ((rc = kiln_lake__io_local_file(&path, local, err)) ||
+        (rc = kiln_parquet_writer_open(&pw, path, &PS, NULL, err)) ||
+        (rc = kiln_batch_new(&b, &PS, OUT_BATCH_ROWS, 0, err)))
+        goto done;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i && cmp_pd(&pairs[i - 1], &pairs[i]) == 0)
+            continue; /* the same row named by two files */
+        res->deletes_written++;
+        if ((rc = kiln_batch_put_str(b, 0, pairs[i].path, pairs[i].len, err)) ||
+            (rc = kiln_batch_put_i64(b, 1, pairs[i].pos, err)) || (rc = kiln_batch_end_row(b, err)))
+            break;
+        if (b->nrows >= OUT_BATCH_ROWS) {
+            rc = kiln_parquet_writer_write(pw, b, err);
+            kiln_batch_clear(b);
+        }
+    }
+    if (!rc && b->nrows)
+        rc = kiln_parquet_writer_write(pw, b, err);
+    if (!rc)
+        rc = kiln_parquet_writer_close(pw, &st, err);
+    if (rc)
+        goto done;
+    kiln_lake_entry e;
+    memset(&e, 0, sizeof e);
+    e.status = KILN_LAKE_STATUS_ADDED;
+    e.snapshot_id = -1;
+    const kiln_lake_entry *f = g->first;
+    if ((rc = kiln_lake__datafile_from_stats(&e.df, w->a, stored, f->df.spec_id,
+                                             kiln_lake_view_spec(&li->view, f->df.spec_id), f->df.partition, &PS, &st,
+                                             0, err)))
+        goto done;
+    e.df.content = KILN_LAKE_CONTENT_POS_DELETES;
+    e.df.has_sort_order_id = 0; /* position deletes: sorted by file and position, no order id (spec) */
+    e.df.npart = f->df.npart;
+    res->delete_files_added++;
+    res->bytes_added += e.df.file_size_in_bytes;
+    rc = kiln_vec_push(&w->pd_added, e, err);
+done:
+    kiln_parquet_file_stats_free(&st);
+    kiln_parquet_writer_free(pw);
+    kiln_batch_free(b);
+    kiln_free(path);
+    kiln_free(stored);
+    return rc;
+}
+
+int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_rewrite_posdel_opts *opts,
+                                            kiln_lake_rewrite_posdel_result *result, kiln_err *err)
+{
+    kiln_lake_rewrite_posdel_result res;
+    memset(&res, 0, sizeof res);
+    res.snapshot_id = -1;
+    kiln_lake_rewrite_data_result dres;
+    memset(&dres, 0, sizeof dres);
+    rw w;
+    memset(&w, 0, sizeof w);
+    w.t = t;
+    w.posdel = 1;
+    w.branch = opts && opts->branch && *opts->branch ? opts->branch : "main";
+    w.res = &dres;
+    w.snapshot_id = kiln_lake_snapshot_id_new();
+    kiln_lake_uuid_v4(w.uuid);
+    kiln_lake_txn *txn = NULL;
+    kiln_lake_meta *m = NULL;
+    kiln_map *gmap = NULL;
+    KILN_VEC(pd_group) groups = {0};
+    KILN_VEC(pd_pair) pairs = {0};
+    live_info li;
+    memset(&li, 0, sizeof li);
+    kiln_buf k, sj;
+    kiln_buf_init(&k, 0);
+    kiln_buf_init(&sj, 0);
+    int rc = 0, committing = 0;
+    if ((rc = kiln_lake__refuse_registered(t, err)) || (rc = kiln_lake_meta_clone(&m, kiln_lake_table_meta(t), err)))
+        goto done;
+    w.a = kiln_arena_new(64 * 1024);
+    gmap = kiln_map_new();
+    if (!w.a || !gmap) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = kiln_lake__schema_json_text(&sj, kiln_lake_meta_current_schema(m), err)))
+        goto done;
+    w.schema_json = sj.data;
+    w.start_head = branch_head(m, w.branch);
+    if (w.start_head == -2) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s: no branch %s", kiln_lake_table_name(t), w.branch);
+        goto done;
+    }
+    if (w.start_head < 0) /* empty table */
+        goto done;
+    if ((rc = load_live(&li, &w, m, w.start_head, w.a, err)))
+        goto done;
+    /* the Parquet position delete files of each partition (groups indexed by position + 1) */
+    for (size_t i = 0; i < li.entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li.entries.items[i];
+        if (e->df.content != KILN_LAKE_CONTENT_POS_DELETES ||
+            (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0))
+            continue;
+        if ((rc = entry_key(&k, &li.view, e, err)))
+            break;
+        size_t gi = (size_t)(uintptr_t)kiln_map_get(gmap, k.data, k.len);
+        if (!gi) {
+            pd_group g;
+            memset(&g, 0, sizeof g);
+            g.first = e;
+            if ((rc = kiln_vec_push(&groups, g, err)))
+                break;
+            gi = groups.len;
+            if ((rc = kiln_map_put(gmap, k.data, k.len, (void *)(uintptr_t)gi, err)))
+                break;
+        }
+        rc = kiln_vec_push(&groups.items[gi - 1].files, e, err);
+    }
+    for (size_t gi = 0; gi < groups.len && !rc; gi++) {
+        pd_group *g = &groups.items[gi];
+        int64_t read = 0, rows = 0;
+        pairs.len = 0;
+        for (size_t i = 0; i < g->files.len && !rc; i++) {
+            rows += g->files.items[i]->df.record_count;
+            rc = pd_read(&li, g->files.items[i], w.a, &pairs, &read, err);
+        }
+        if (rc)
+            break;
+        if (g->files.len < 2 && (size_t)read == pairs.len)
+            continue; /* one file, every entry live: nothing to gain */
+        res.partitions++;
+        res.deletes_read += read;
+        for (size_t i = 0; i < g->files.len && !rc; i++) {
+            res.delete_files_rewritten++;
+            res.bytes_rewritten += g->files.items[i]->df.file_size_in_bytes;
+            rc = kiln_vec_push(&w.pd_removed, g->files.items[i]->df.file_path, err);
+        }
+        if (rc || !pairs.len)
+            continue; /* every entry dangling: the files just go */
+        if (opts && opts->dry_run) {
+            qsort(pairs.items, pairs.len, sizeof *pairs.items, cmp_pd);
+            res.delete_files_added++;
+            for (size_t i = 0; i < pairs.len; i++)
+                res.deletes_written += !(i && cmp_pd(&pairs.items[i - 1], &pairs.items[i]) == 0);
+            continue;
+        }
+        rc = pd_write(&w, &li, g, pairs.items, pairs.len, &res, err);
+    }
+    if (rc || (opts && opts->dry_run) || !w.pd_removed.len)
+        goto done;
+    if ((rc = kiln_lake_txn_begin(&txn, t, err)) || (rc = build(txn, &w, err)))
+        goto done;
+    if (w.nothing || (rc = failpoint_wait(err)))
+        goto done;
+    kiln_lake_commit_opts co;
+    memset(&co, 0, sizeof co);
+    co.rebase = rebase_hook;
+    co.rebase_ctx = &w;
+    committing = 1;
+    if ((rc = kiln_lake_txn_commit(txn, &co, NULL, err)))
+        goto done;
+    res.snapshot_id = w.snapshot_id;
+    free_strs(&w.meta_files, 0);
+done:;
+    int cleanup = rc != 0 || res.snapshot_id < 0;
+    if (committing && rc != 0 && rc != KILN_ECONFLICT) {
+        kiln_err e2 = {0};
+        cleanup =
+            kiln_lake_table_refresh(t, &e2) == 0 && !kiln_lake_meta_snapshot(kiln_lake_table_meta(t), w.snapshot_id);
+    }
+    free_strs(&w.meta_files, cleanup);
+    free_strs(&w.pd_written, cleanup);
+    if (res.snapshot_id < 0 && !(rc == 0 && opts && opts->dry_run)) {
+        memset(&res, 0, sizeof res); /* nothing committed */
+        res.snapshot_id = -1;
+    }
+    for (size_t i = 0; i < groups.len; i++)
+        kiln_vec_free(&groups.items[i].files);
+    kiln_vec_free(&groups);
+    kiln_vec_free(&pairs);
+    kiln_vec_free(&w.pd_removed);
+    kiln_vec_free(&w.pd_added);
+    kiln_map_free(gmap);
+    live_free(&li);
+    kiln_lake_txn_free(txn);
+    kiln_buf_free(&k);
+    kiln_buf_free(&sj);
+    kiln_arena_free(w.a);
+    kiln_lake_meta_free(m);
+    if (result)
+        *result = res;
     return rc;
 }

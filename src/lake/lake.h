@@ -1207,5 +1207,28 @@ int kiln_lake_table_is_registered(const kiln_lake_table *t);
 int kiln_lake_txn_validate(kiln_lake_txn *txn, kiln_err *err);
 int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **staged, kiln_lake_catalog *c,
                                      const char *name, const char *updates_json, kiln_err *err);
+/* ============================================================ maintenance: position delete files */
+
+/* Iceberg's rewrite_position_delete_files: the live Parquet position
+ * delete files of each partition of the branch head rewritten into one
+ * (sorted by file_path, pos), dropping the entries that name a data file
+ * no longer live; a partition is rewritten when it has two or more such
+ * files or any entry to drop (a file left with no entry is just removed).
+ * One `replace` snapshot; deletion vectors (Puffin) are left as they are.
+ * Nothing to do: no snapshot, 0. A delete file removed concurrently:
+ * KILN_ECONFLICT (nothing committed). iceberg_rewrite.c. */
+typedef struct kiln_lake_rewrite_posdel_opts {
+    const char *branch; /* NULL = "main" */
+    int dry_run;        /* count what would be rewritten, write nothing */
+} kiln_lake_rewrite_posdel_opts;
+typedef struct kiln_lake_rewrite_posdel_result {
+    int64_t snapshot_id; /* -1: nothing committed */
+    int64_t partitions;  /* partitions rewritten */
+    int64_t delete_files_rewritten, delete_files_added;
+    int64_t bytes_rewritten, bytes_added;
+    int64_t deletes_read, deletes_written; /* position entries (read - written were dangling or duplicate) */
+} kiln_lake_rewrite_posdel_result;
+int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_rewrite_posdel_opts *opts,
+                                            kiln_lake_rewrite_posdel_result *result, kiln_err *err);
 
 #endif /* KILN_LAKE_H */

@@ -11,6 +11,7 @@
  *   CALL [catalog.]system.remove_orphan_files(table => 'ns.t' [, older_than => TIMESTAMP '...']
  *        [, dry_run => true])
  *   CALL [catalog.]system.rewrite_manifests(table => 'ns.t' [, use_caching => b])
+ *   CALL [catalog.]system.rewrite_position_delete_files(table => 'ns.t')
  *
  * Arguments are named (`name => value`) or positional in Spark's order.
  * The result is a query over literal values, prepared on the session's
@@ -197,6 +198,7 @@ static const proc_def procs[] = {
     {"expire_snapshots", {"table", "older_than", "retain_last", "max_concurrent_deletes", "stream_results", NULL}},
     {"remove_orphan_files", {"table", "older_than", "location", "dry_run", "max_concurrent_deletes", NULL}},
     {"rewrite_manifests", {"table", "use_caching", NULL}},
+    {"rewrite_position_delete_files", {"table", "options", "where", NULL}},
 };
 
 /* Name the positional arguments and check every name is known. */
@@ -560,6 +562,29 @@ static int p_rewrite_manifests(sqlite3 *db, call *c, char **query, long *eoff, k
     return (*query = counts_query(cols, v, 2)) ? 0 : KILN_OOM(err);
 }
 
+static int p_rewrite_position_delete_files(sqlite3 *db, call *c, char **query, long *eoff, kiln_err *err)
+{
+    carg *a;
+    int rc;
+    if ((a = arg(c, "options")) || (a = arg(c, "where")))
+        return perr(eoff, a->at, err,
+                    "CALL rewrite_position_delete_files: argument %s is not supported by kiln (every partition's "
+                    "position delete files are considered)",
+                    a->name);
+    kiln_lake_table *t = NULL;
+    if ((rc = open_table(db, c, &t, eoff, err)))
+        return rc;
+    kiln_lake_rewrite_posdel_result r;
+    rc = kiln_lake_rewrite_position_delete_files(t, NULL, &r, err);
+    kiln_lake_table_free(t);
+    if (rc)
+        return rc;
+    static const char *const cols[] = {"rewritten_delete_files_count", "added_delete_files_count",
+                                       "rewritten_bytes_count", "added_bytes_count"};
+    int64_t v[] = {r.delete_files_rewritten, r.delete_files_added, r.bytes_rewritten, r.bytes_added};
+    return (*query = counts_query(cols, v, 4)) ? 0 : KILN_OOM(err);
+}
+
 /* ------------------------------------------------------------ entry */
 
 int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *eoff,
@@ -579,7 +604,7 @@ int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *h
     if (!p) {
         rc = perr(eoff, 0, err,
                   "CALL: no procedure system.%s (kiln has rewrite_data_files, expire_snapshots, "
-                  "remove_orphan_files, rewrite_manifests)",
+                  "remove_orphan_files, rewrite_manifests, rewrite_position_delete_files)",
                   c.proc);
         goto done;
     }
@@ -591,10 +616,11 @@ int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *h
         goto done;
     }
     char *q = NULL;
-    rc = !strcmp(p->name, "rewrite_data_files")    ? p_rewrite_data_files(db, &c, &q, eoff, err)
-         : !strcmp(p->name, "expire_snapshots")    ? p_expire_snapshots(db, &c, &q, eoff, err)
-         : !strcmp(p->name, "remove_orphan_files") ? p_remove_orphan_files(db, &c, &q, eoff, err)
-                                                   : p_rewrite_manifests(db, &c, &q, eoff, err);
+    rc = !strcmp(p->name, "rewrite_data_files")              ? p_rewrite_data_files(db, &c, &q, eoff, err)
+         : !strcmp(p->name, "expire_snapshots")              ? p_expire_snapshots(db, &c, &q, eoff, err)
+         : !strcmp(p->name, "remove_orphan_files")           ? p_remove_orphan_files(db, &c, &q, eoff, err)
+         : !strcmp(p->name, "rewrite_position_delete_files") ? p_rewrite_position_delete_files(db, &c, &q, eoff, err)
+                                                             : p_rewrite_manifests(db, &c, &q, eoff, err);
     if (!rc) {
         size_t u;
         long e2 = -1;

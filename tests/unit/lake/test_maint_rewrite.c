@@ -196,6 +196,20 @@ static int commit_delete(kiln_lake_table *t, int content, int day, const char *c
         e.df.nequality_ids = 1;
         e.df.equality_ids = &eq_id;
     }
+    /* one data file named: equal file_path bounds, as Iceberg Java writes */
+    kiln_lake_colstat fpst;
+    int one = content == KILN_LAKE_CONTENT_POS_DELETES && n > 0;
+    for (int i = 1; one && i < n; i++)
+        one = strcmp(paths[i], paths[0]) == 0;
+    if (one) {
+        memset(&fpst, 0, sizeof fpst);
+        fpst.field_id = 2147483546;
+        fpst.column_size = fpst.value_count = fpst.null_count = fpst.nan_count = -1;
+        fpst.lower = fpst.upper = (const uint8_t *)paths[0];
+        fpst.lower_len = fpst.upper_len = (uint32_t)strlen(paths[0]);
+        e.df.ncolstats = 1;
+        e.df.colstats = &fpst;
+    }
     int64_t sid = kiln_lake_snapshot_id_new(), seq = m->last_sequence_number + 1;
     kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq};
     mlocal = kiln_sprintf("%s/metadata/del-m-%lld.avro", kiln_lake_table_dir(t), (long long)sid);
@@ -672,6 +686,119 @@ TEST(maint_export, table_with_deletes)
     kiln_lake_table *t = NULL;
     const char *e = getenv("KILN_MAINT_EXPORT");
     build_with_deletes(&cat, &t, e && *e ? e : kt_tmpdir(), &err);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
+/* For tests/e2e/maint_posdel.sh: day 1 with three files A (ids 100-109),
+ * B (110-119), C (120-129); position delete file P1 names rows of A and B
+ * (read to find them), P2 names a row of A only (equal file_path bounds).
+ * In $KILN_MAINT_EXPORT. */
+static void build_with_pos_deletes(kiln_lake_catalog **cat, kiln_lake_table **tp, const char *dir, kiln_err *errp)
+{
+    kiln_err err = {0};
+    kiln_lake_table *t = NULL;
+    CHECK_OK(open_table(cat, &t, dir, NULL, &err), &err);
+    *tp = t;
+    char paths[3][512];
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(append_ids(t, 100 + 10 * k, 10, 1, &err), &err);
+        files_info fi = count_files(t);
+        CHECK_EQ_INT(fi.npath, k + 1);
+        for (int i = 0; i < fi.npath; i++) {
+            int seen = 0;
+            for (int j = 0; j < k; j++)
+                seen |= strcmp(paths[j], fi.path[i]) == 0;
+            if (!seen)
+                snprintf(paths[k], sizeof paths[k], "%s", fi.path[i]);
+        }
+    }
+    const char *p1[] = {paths[0], paths[1]};
+    int64_t pos1[] = {0, 2};
+    CHECK_OK(commit_delete(t, KILN_LAKE_CONTENT_POS_DELETES, 1, p1, pos1, 2, &err), &err);
+    const char *p2[] = {paths[0]};
+    int64_t pos2[] = {5};
+    CHECK_OK(commit_delete(t, KILN_LAKE_CONTENT_POS_DELETES, 1, p2, pos2, 1, &err), &err);
+    int64_t n;
+    char *txt = scan_text(t, &n, &err);
+    CHECK_EQ_INT(n, 27);
+    kiln_free(txt);
+    (void)errp;
+}
+
+TEST(maint_export, table_with_pos_deletes)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    const char *dir = getenv("KILN_MAINT_EXPORT");
+    build_with_pos_deletes(&cat, &t, dir && *dir ? dir : kt_tmpdir(), &err);
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+}
+
+/* rewrite_position_delete_files: two files merged into one, rows the same;
+ * after A is rewritten, the entry naming it is dropped. */
+TEST(maint_rewrite, position_delete_files_merged_and_dangling_dropped)
+{
+    kiln_err err = {0};
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    build_with_pos_deletes(&cat, &t, kt_tmpdir(), &err);
+    int64_t n0, n1;
+    char *before = scan_text(t, &n0, &err);
+    kiln_lake_rewrite_posdel_result r;
+    kiln_lake_rewrite_posdel_opts o;
+    memset(&o, 0, sizeof o);
+    o.dry_run = 1;
+    int64_t snaps = (int64_t)kiln_lake_table_meta(t)->nsnapshots;
+    CHECK_OK(kiln_lake_rewrite_position_delete_files(t, &o, &r, &err), &err);
+    CHECK_EQ_INT(r.snapshot_id, -1);
+    CHECK_EQ_INT(r.delete_files_rewritten, 2);
+    CHECK_EQ_INT((int64_t)kiln_lake_table_meta(t)->nsnapshots, snaps);
+    CHECK_OK(kiln_lake_rewrite_position_delete_files(t, NULL, &r, &err), &err);
+    CHECK(r.snapshot_id > 0);
+    CHECK_EQ_INT(r.delete_files_rewritten, 2);
+    CHECK_EQ_INT(r.delete_files_added, 1);
+    CHECK_EQ_INT(r.deletes_read, 3);
+    CHECK_EQ_INT(r.deletes_written, 3);
+    const kiln_lake_snapshot *s = kiln_lake_meta_current_snapshot(kiln_lake_table_meta(t));
+    CHECK_STR(s->operation, "replace");
+    CHECK_STR(kiln_lake_snapshot_summary(s, "kiln.rewrite"), "position-delete-files");
+    CHECK_STR(kiln_lake_snapshot_summary(s, "total-delete-files"), "1");
+    CHECK_STR(kiln_lake_snapshot_summary(s, "added-position-deletes"), "3");
+    CHECK_STR(kiln_lake_snapshot_summary(s, "removed-position-delete-files"), "2");
+    files_info fi = count_files(t);
+    CHECK_EQ_INT(fi.deletes, 1);
+    CHECK_EQ_INT(fi.data, 3);
+    char *after = scan_text(t, &n1, &err);
+    CHECK(after != NULL);
+    CHECK_STR(after, before);
+    kiln_free(after);
+    /* nothing more to do */
+    CHECK_OK(kiln_lake_rewrite_position_delete_files(t, NULL, &r, &err), &err);
+    CHECK_EQ_INT(r.snapshot_id, -1);
+    /* rewrite A (ids 100-109) alone: the merged file still names B, so it
+     * stays; then its entries for A dangle and a second run drops them */
+    kiln_lake_rewrite_data_opts ro;
+    memset(&ro, 0, sizeof ro);
+    ro.where = "id < 110";
+    ro.min_input_files = 1;
+    kiln_lake_rewrite_data_result rr;
+    CHECK_OK(kiln_lake_rewrite_data_files(t, &ro, &rr, &err), &err);
+    CHECK_EQ_INT(rr.data_files_rewritten, 1);
+    CHECK_EQ_INT(rr.delete_files_removed, 0);
+    CHECK_OK(kiln_lake_rewrite_position_delete_files(t, NULL, &r, &err), &err);
+    CHECK(r.snapshot_id > 0);
+    CHECK_EQ_INT(r.delete_files_rewritten, 1);
+    CHECK_EQ_INT(r.delete_files_added, 1);
+    CHECK_EQ_INT(r.deletes_read, 3);
+    CHECK_EQ_INT(r.deletes_written, 1);
+    after = scan_text(t, &n1, &err);
+    CHECK(after != NULL);
+    CHECK_STR(after, before);
+    kiln_free(after);
+    kiln_free(before);
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
 }
