@@ -137,13 +137,46 @@ static int sort_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema, con
         if (n < 1)
             continue;
         kiln_lake_sort_field sf = {.nulls_first = 1};
+        /* a transform as Iceberg sort orders allow: day(ts), hour(ts),
+         * month(ts), year(ts), bucket[16](id), truncate[4](name) */
+        char xname[64] = "identity";
+        char *open = strchr(col, '(');
+        if (open) {
+            char *close = strchr(open, ')');
+            if (!close || close[1] || close == open + 1 || (size_t)(open - col) >= sizeof xname) {
+                rc = kiln_err_set(err, KILN_EINVAL, "sort: \"%s\": expected TRANSFORM(column), e.g. day(ts)", col);
+                goto done;
+            }
+            snprintf(xname, sizeof xname, "%.*s", (int)(open - col), col);
+            *close = 0;
+            memmove(col, open + 1, strlen(open + 1) + 1);
+        }
         const kiln_lake_field *f = kiln_lake__schema_path(schema, col);
         if (!f) {
             rc = kiln_err_set(err, KILN_ENOTFOUND, "sort: no column \"%s\"", col);
             goto done;
         }
         sf.source_id = f->id;
-        kiln_lake_transform_parse(&sf.transform, "identity", err);
+        char *xtext = kiln_lake__strdup(m, xname);
+        if (!xtext) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        kiln_lake_transform_parse(&sf.transform, xtext, err);
+        if (sf.transform.kind == KILN_LAKE_XF_UNKNOWN || sf.transform.kind == KILN_LAKE_XF_VOID) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "sort: unknown transform \"%s\" (identity, year, month, day, hour, bucket[N], "
+                              "truncate[W])",
+                              xname);
+            goto done;
+        }
+        kiln_lake_type rt;
+        kiln_err te = {0};
+        if (kiln_lake_transform_result(&rt, &sf.transform, f->type, &te) != 0) {
+            rc = kiln_err_set(err, KILN_EINVAL, "sort: %s does not apply to column %s (%s)", xname, col,
+                              f->type && f->type->name ? f->type->name : "its type");
+            goto done;
+        }
         const char *words[3] = {w1, w2, w3};
         for (int i = 0; i < 3 && i < n - 1; i++) {
             if (strcasecmp(words[i], "desc") == 0) {

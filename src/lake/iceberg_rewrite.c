@@ -85,6 +85,8 @@ typedef struct sort_key {
     int col;
     int desc;
     int nulls_first;
+    int has_xf;          /* a table sort order's non-identity transform: rows compare by pf's result */
+    kiln_lake_pfield pf; /* the transform, its source and result types (as a partition field's) */
 } sort_key;
 
 typedef struct rw {
@@ -268,7 +270,7 @@ static int add_key(rw *w, int32_t field_id, const char *name, int desc, int null
                             kiln_lake_table_name(w->t), name ? name : "(by id)");
     if (w->nkeys >= MAX_SORT_KEYS)
         return kiln_err_set(err, KILN_EINVAL, "at most %d sort columns", MAX_SORT_KEYS);
-    w->keys[w->nkeys++] = (sort_key){c, desc, nulls_first};
+    w->keys[w->nkeys++] = (sort_key){c, desc, nulls_first, 0, {0}};
     return 0;
 }
 
@@ -365,14 +367,29 @@ static int table_sort(rw *w, const kiln_lake_meta *m, kiln_err *err)
                             kiln_lake_table_name(w->t));
     for (size_t i = 0; i < so->nfields; i++) {
         const kiln_lake_sort_field *f = &so->fields[i];
-        if (f->transform.kind != KILN_LAKE_XF_IDENTITY)
-            return kiln_err_set(err, KILN_EUNSUPP,
-                                "%s: sort order field %s is not supported for rewrites "
-                                "(identity columns only)",
-                                kiln_lake_table_name(w->t), f->transform.text ? f->transform.text : "?");
         int rc = add_key(w, f->source_id, NULL, f->descending, f->nulls_first, err);
         if (rc)
             return rc;
+        if (f->transform.kind == KILN_LAKE_XF_IDENTITY)
+            continue;
+        /* day(ts), bucket[16](id), truncate[4](s), ...: rows compare by the
+         * transform's value, as Iceberg's sort order defines them */
+        sort_key *sk = &w->keys[w->nkeys - 1];
+        kiln_type st = w->view.schema->cols[sk->col].type;
+        sk->pf = (kiln_lake_pfield){.source_id = f->source_id,
+                                    .xform = f->transform.kind,
+                                    .param = f->transform.param,
+                                    .source_type = st,
+                                    .result_type = kiln_lake_xform_result(f->transform.kind, st)};
+        kiln_lake_value probe = {0}, out;
+        kiln_err pe = {0};
+        static const uint8_t empty[1] = {0};
+        probe.bytes = empty;
+        if (f->transform.kind == KILN_LAKE_XF_UNKNOWN || kiln_lake_xform_apply(&sk->pf, &probe, &out, &pe) != 0)
+            return kiln_err_set(err, KILN_EUNSUPP, "%s: sort order field %s(%s) is not a transform kiln can apply",
+                                kiln_lake_table_name(w->t), f->transform.text ? f->transform.text : "?",
+                                w->view.schema->cols[sk->col].name);
+        sk->has_xf = 1;
     }
     w->sort_order_id = so->order_id;
     return 0;
@@ -401,11 +418,22 @@ static int cmp_rows(const void *pa, const void *pb)
         kiln_lake_value a, b;
         kiln_lake__cell(&a, bx, sk->col, x->row);
         kiln_lake__cell(&b, by, sk->col, y->row);
+        kiln_type t = bx->cols[sk->col].type;
+        if (sk->has_xf) { /* checked against the column's type when the key was made */
+            kiln_lake_value ta, tb;
+            kiln_err xe = {0};
+            if (kiln_lake_xform_apply(&sk->pf, &a, &ta, &xe) == 0 &&
+                kiln_lake_xform_apply(&sk->pf, &b, &tb, &xe) == 0) {
+                a = ta;
+                b = tb;
+                t = sk->pf.result_type;
+            }
+        }
         int c;
         if (a.is_null || b.is_null)
             c = a.is_null == b.is_null ? 0 : (a.is_null ? -1 : 1) * (sk->nulls_first ? 1 : -1);
         else
-            c = kiln_lake_value_cmp(bx->cols[sk->col].type, &a, &b) * (sk->desc ? -1 : 1);
+            c = kiln_lake_value_cmp(t, &a, &b) * (sk->desc ? -1 : 1);
         if (c)
             return c;
     }
