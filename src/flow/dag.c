@@ -1350,7 +1350,7 @@ int kiln_flow_project_load(kiln_flow_project **out, const char *dir, kiln_err *e
         rc = KILN_OOM(err);
         goto done;
     }
-    if ((rc = load_kiln_yml(p, err)))
+    if ((rc = load_kiln_yml(p, err)) || (rc = kiln_flow__maint_config_check(p, err)))
         goto done;
     if (!(dh = opendir(dags_dir))) {
         rc = kiln_err_set(err, KILN_ECONFIG, "%s: no dags/ directory (DAG files are dags/NAME.yml)", dags_dir);

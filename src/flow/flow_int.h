@@ -113,6 +113,9 @@ int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **
  * maintenance.auto), called by the scheduler with the wall-clock ms the
  * try started (docs/maintenance.md). */
 int kiln_flow__maint_task(const char *warehouse, const char *table, int dry_run);
+/* kiln.yml's maintenance: block checked when the project loads (a bad block
+ * is a configuration error with file:line:column, not a warning at run time). */
+int kiln_flow__maint_config_check(const kiln_flow_project *p, kiln_err *err);
 void kiln_flow__maint_after_task(const kiln_flow_project *p, const kiln_flow_task *t, const char *backfill_branch,
                                  int64_t since_ms, FILE *out);
 

@@ -169,15 +169,15 @@ static int auto_config(const kiln_flow_project *p, char **wh, kiln_err *err)
         if (!k || k->type != YAML_SCALAR_NODE || strcmp((char *)k->data.scalar.value, "maintenance"))
             continue;
         if (!v || v->type != YAML_MAPPING_NODE) {
-            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%zu: maintenance: want a map (auto: true, warehouse: DIR)", path,
-                              v ? v->start_mark.line + 1 : 0);
+            rc = kiln_err_set(err, KILN_ECONFIG, "%s:%zu:%zu: maintenance: want a map (auto: true, warehouse: DIR)",
+                              path, v ? v->start_mark.line + 1 : 0, v ? v->start_mark.column + 1 : 0);
             goto done;
         }
         for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
             yaml_node_t *kk = yaml_document_get_node(&doc, q->key), *vv = yaml_document_get_node(&doc, q->value);
             const char *key = kk && kk->type == YAML_SCALAR_NODE ? (char *)kk->data.scalar.value : "?";
             const char *val = vv && vv->type == YAML_SCALAR_NODE ? (char *)vv->data.scalar.value : NULL;
-            size_t line = kk ? kk->start_mark.line + 1 : 0;
+            size_t line = kk ? kk->start_mark.line + 1 : 0, col = kk ? kk->start_mark.column + 1 : 0;
             if (!strcmp(key, "auto") && val && (!strcmp(val, "true") || !strcmp(val, "false"))) {
                 on = !strcmp(val, "true");
             } else if (!strcmp(key, "warehouse") && val && *val) {
@@ -188,8 +188,9 @@ static int auto_config(const kiln_flow_project *p, char **wh, kiln_err *err)
                     goto done;
                 }
             } else {
-                rc = kiln_err_set(err, KILN_ECONFIG, "%s:%zu: maintenance.%s: want auto: true|false or warehouse: DIR",
-                                  path, line, key);
+                rc = kiln_err_set(err, KILN_ECONFIG,
+                                  "%s:%zu:%zu: maintenance.%s: want auto: true|false or warehouse: DIR", path, line,
+                                  col, key);
                 goto done;
             }
         }
@@ -266,6 +267,14 @@ static void auto_warehouse(const char *wh, int64_t since_ms, const char *who, FI
 done:
     names_free(&names);
     kiln_lake_catalog_free(cat);
+}
+
+int kiln_flow__maint_config_check(const kiln_flow_project *p, kiln_err *err)
+{
+    char *wh = NULL;
+    int rc = auto_config(p, &wh, err);
+    kiln_free(wh);
+    return rc < 0 ? rc : 0;
 }
 
 void kiln_flow__maint_after_task(const kiln_flow_project *p, const kiln_flow_task *t, const char *backfill_branch,

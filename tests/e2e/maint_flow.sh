@@ -128,7 +128,13 @@ rm "$P3/dags/m.yml"
 # below the threshold again: nothing
 run3 2025-01-05
 [ "$(nfiles db.ev)" = 2 ] || fail "compacted below the threshold: $(nfiles db.ev)"
+# a bad maintenance block is a configuration error when the project loads
+# (file:line:column), for validate and for a run alike; nothing runs
 printf 'maintenance:\n  auto: yes please\n' >"$P3/kiln.yml"
-run3 2025-01-06
-grep -q 'maintenance.auto' "$tmp/run3.log" || fail "a bad maintenance block is not reported: $(cat "$tmp/run3.log")"
+rc=0; "$KILN_BIN" dags validate --project-dir "$P3" >"$tmp/v.log" 2>&1 || rc=$?
+[ "$rc" = 3 ] || [ "$rc" = 2 ] || fail "dags validate with a bad maintenance block: exit $rc, want a config error: $(cat "$tmp/v.log")"
+grep -q 'kiln.yml:2:3: maintenance.auto' "$tmp/v.log" || fail "the bad block's position is not reported: $(cat "$tmp/v.log")"
+rc=0; "$KILN_BIN" dags run hourly --date 2025-01-06 --project-dir "$P3" >"$tmp/run3.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "a run with a bad maintenance block exited 0"
+grep -q 'kiln.yml:2:3: maintenance.auto' "$tmp/run3.log" || fail "a run does not report the bad block: $(cat "$tmp/run3.log")"
 echo "maint_flow: ok"
