@@ -7,7 +7,8 @@
 #   2. `kiln table rewrite-data-files`: its own time and peak memory (RSS);
 #      files and query time after;
 #   3. the same rows appended to a fresh table in one commit: files and
-#      query time (the peer: what compaction should get back to).
+#      query time (the peer: what compaction should get back to);
+#   4. snapshot expiry after the compaction, and the query time again.
 # Prints figures; never fails on timing. Sizes: HOURS=720 ROWS=200 UPD=20
 # (HOURS=48 for a quick check). LOADED=DIR: skip step 1's loading and
 # measure the warehouse DIR an interrupted run loaded (db.commits and an
@@ -79,3 +80,11 @@ echo "compaction: $ct ms, peak RSS $(cat "$P/rss") KB: $(cat "$P/rw.json")"
 echo "after: $f1 files, model query $q1 ms"
 echo "fresh table (peer): $ff files, model query $qf ms"
 echo "ratio: query after/before $(python3 -c "print(round($q1 / max($q0, 1), 2))"), after/fresh $(python3 -c "print(round($q1 / max($qf, 1), 2))")"
+# 4. expiry: the snapshots the MERGEs left (each in the metadata every reader
+# parses) dropped, as `kiln table maintain` does after compaction
+t=$(date +%s%N)
+k expire db.commits --older-than 0s --retain-last 1 >/dev/null
+et=$(ms "$t")
+q2=$(qtime db.commits expired)
+cmp -s "$P/before.csv" "$P/expired.csv" || { echo "the model query changed after expiry"; exit 1; }
+echo "after expiry ($et ms): model query $q2 ms; after+expiry/fresh $(python3 -c "print(round($q2 / max($qf, 1), 2))")"
