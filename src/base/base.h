@@ -304,6 +304,10 @@ int kiln_ts_parse(const char *s, size_t n, int64_t *micros_out);
 /* Format into out (>= 11 / 28 bytes): "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 void kiln_date_format(int64_t days, char *out);
 void kiln_ts_format(int64_t micros, char *out);
+/* Nanoseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.nnnnnnnnn" (always nine
+ * fraction digits, so the text sorts as the instants do), "Z" appended when
+ * utc; out holds 40 bytes. Returns the length. */
+size_t kiln_ts_format_ns(int64_t nanos, int utc, char *out);
 int64_t kiln_now_micros(void);  /* wall clock */
 double kiln_mono_seconds(void); /* monotonic clock */
 

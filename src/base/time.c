@@ -140,20 +140,40 @@ void kiln_date_format(int64_t days, char *out)
     snprintf(out, 11, "%04d-%02d-%02d", y % 10000, m, d);
 }
 
-void kiln_ts_format(int64_t micros, char *out)
+/* A time since the epoch in units of 1/per_sec s: its civil date, the
+ * seconds of its day and the sub-second remainder (all floored). */
+static void split_instant(int64_t v, int64_t per_sec, int *y, int *m, int *d, int64_t *sod, int64_t *frac)
 {
-    int64_t secs = micros / 1000000, us = micros % 1000000;
-    if (us < 0) {
-        us += 1000000;
+    int64_t secs = v / per_sec, f = v % per_sec;
+    if (f < 0) {
+        f += per_sec;
         secs--;
     }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
+    int64_t days = secs / 86400, s = secs % 86400;
+    if (s < 0) {
+        s += 86400;
         days--;
     }
+    kiln_civil_from_days(days, y, m, d);
+    *sod = s;
+    *frac = f;
+}
+
+size_t kiln_ts_format_ns(int64_t nanos, int utc, char *out)
+{
     int y, m, d;
-    kiln_civil_from_days(days, &y, &m, &d);
+    int64_t sod, ns;
+    split_instant(nanos, 1000000000, &y, &m, &d, &sod, &ns);
+    int n = snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%09d%s", y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
+                     (int)(sod % 60), (int)ns, utc ? "Z" : "");
+    return n > 0 ? (size_t)n : 0;
+}
+
+void kiln_ts_format(int64_t micros, char *out)
+{
+    int y, m, d;
+    int64_t sod, us;
+    split_instant(micros, 1000000, &y, &m, &d, &sod, &us);
     if (us)
         snprintf(out, 28, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y % 10000, m, d, (int)(sod / 3600),
                  (int)(sod / 60 % 60), (int)(sod % 60), (int)us);

@@ -1078,27 +1078,6 @@ static size_t kiln_width(kiln_type t)
     }
 }
 
-/* TIMESTAMP(NANOS) as text: "2024-01-01T00:00:00.123456789" (always nine
- * fraction digits, so the text sorts as the instants do), "Z" when UTC. */
-static size_t ns_text(int64_t v, int utc, char *out)
-{
-    int64_t secs = v / 1000000000, ns = v % 1000000000;
-    if (ns < 0) {
-        ns += 1000000000;
-        secs--;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    int y, m, d;
-    kiln_civil_from_days(days, &y, &m, &d);
-    int n = snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%09d%s", y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60),
-                     (int)(sod % 60), (int)ns, utc ? "Z" : "");
-    return n > 0 ? (size_t)n : 0;
-}
-
 static int64_t ts_to_micros(int64_t v, int unit)
 {
     if (unit == PQ_UNIT_MILLIS)
@@ -1195,7 +1174,7 @@ static int convert(kiln_parquet_reader *r, const kiln_parquet_column *col, const
                 if (!t)
                     return KILN_OOM(err);
                 d[i].ptr = (const uint8_t *)t;
-                d[i].len = (uint32_t)ns_text(s[i], utc, t);
+                d[i].len = (uint32_t)kiln_ts_format_ns(s[i], utc, t);
             }
         } else if (unit && unit != PQ_UNIT_MICROS) {
             const int64_t *s = src;
