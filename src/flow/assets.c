@@ -245,23 +245,36 @@ void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, cha
     kiln_hex(dig, 32, out);
 }
 
-/* The key of task k of d for [is, ie) as a run would compute it now: key
- * holds the base key (kiln_flow_task_key) and, when the task consumes
- * assets, becomes the key over their current state; *inputs (caller frees,
- * may stay NULL) gets that state. */
-int kiln_flow__key_now(const char *project_dir, const kiln_flow_dag *d, size_t k, int64_t is, int64_t ie, char key[65],
-                       char **inputs, kiln_err *err)
+/* Task TASK of DAG for the logical date as a run would key it now: the DAG,
+ * the task's index, its data interval, the key (over the consumed assets'
+ * current state when it consumes any) and the definition hash; *inputs
+ * (caller frees, NULL when none) that state. */
+int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                       const kiln_flow_dag **d_out, size_t *k_out, int64_t *is, int64_t *ie, char key[65],
+                       char def_hash[65], char **inputs, kiln_err *err)
 {
-    const kiln_flow_task *kt = &d->tasks[k];
+    const kiln_flow_dag *d;
     *inputs = NULL;
+    int rc = kiln_flow_project_need_dag(p, dag, &d, err);
+    if (rc)
+        return rc;
+    long k = kiln_flow_dag_task(d, task);
+    if (k < 0)
+        return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", dag, task);
+    kiln_flow__interval(d, logical, is, ie);
+    if ((rc = kiln_flow_task_key(d, (size_t)k, *is, *ie, key, def_hash, err)))
+        return rc;
+    *d_out = d;
+    *k_out = (size_t)k;
+    const kiln_flow_task *kt = &d->tasks[k];
     if (!kt->consumes.len)
         return 0;
     kiln_buf b;
     kiln_buf_init(&b, 0);
     kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
-    kiln_flow_render_ctx_init(&ctx, d, is, is, ie, "", 0);
+    kiln_flow_render_ctx_init(&ctx, d, *is, *is, *ie, "", 0);
     ctx.task_id = kt->id;
-    int rc = kiln_flow__inputs(project_dir, kt, NULL, &ctx, &b, err);
+    rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &b, err);
     if (!rc)
         rc = kiln_buf_putc(&b, 0, err);
     if (rc) {

@@ -97,10 +97,12 @@ void kiln_flow__lineage_close(void);
  * fingerprint), appended to out. Empty when t consumes nothing. */
 int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch,
                       const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err);
-/* The key of task k for [is, ie) as a run computes it now: key in = the base
- * key, out = the key over the consumed assets' current state (unchanged when
- * it consumes none); *inputs (caller frees; NULL when none) that state. */
-int kiln_flow__key_now(const char *project_dir, const kiln_flow_dag *d, size_t k, int64_t is, int64_t ie, char key[65],
+/* Task TASK of DAG for a logical date keyed as a run keys it now (mark,
+ * runs --explain): *d, *k, the interval [*is, *ie), key (over the consumed
+ * assets' current state when it consumes any), def_hash, and *inputs (caller
+ * frees; NULL when none) that state. */
+int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                       const kiln_flow_dag **d, size_t *k, int64_t *is, int64_t *ie, char key[65], char def_hash[65],
                        char **inputs, kiln_err *err);
 /* The key of a task that consumes assets: sha256 of its base key and inputs. */
 void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, char out[65]);

@@ -22,20 +22,14 @@ int kiln_flow_mark(kiln_flow_project *p, const char *dag, const char *task, int6
     kiln_flow_store s = {0};
     sqlite3_stmt *st = NULL;
     int rc;
-    if ((rc = kiln_flow_project_need_dag(p, dag, &d, err)))
-        return rc;
-    long k = kiln_flow_dag_task(d, task);
-    if (k < 0)
-        return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", dag, task);
+    size_t k;
     int64_t is, ie;
-    kiln_flow__interval(d, logical, &is, &ie);
     char lds[32], now[40], key[65], def_hash[65];
+    char *inputs = NULL; /* a task that consumes assets: the key covers their state now, as a run's does */
+    if ((rc = kiln_flow__key_now(p, dag, task, logical, &d, &k, &is, &ie, key, def_hash, &inputs, err)))
+        return rc;
     kiln_flow__ts(is, lds);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
-    char *inputs = NULL; /* a task that consumes assets: the key covers their state now, as a run's does */
-    if ((rc = kiln_flow_task_key(d, (size_t)k, is, ie, key, def_hash, err)) ||
-        (rc = kiln_flow__key_now(p->dir, d, (size_t)k, is, ie, key, &inputs, err)))
-        return rc;
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         goto done;
     if ((rc = kiln_flow__x(&s, err, "BEGIN IMMEDIATE", "")))

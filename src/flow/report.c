@@ -101,25 +101,17 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     kiln_flow_store s = {0};
     sqlite3_stmt *st = NULL;
     int rc;
-    if ((rc = kiln_flow_project_need_dag(p, dag, &d, err)))
-        return rc;
-    long k = kiln_flow_dag_task(d, task);
-    if (k < 0)
-        return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", dag, task);
+    size_t k;
     int64_t is, ie;
-    kiln_flow__interval(d, logical, &is, &ie);
     char key[65], def[65], lds[32], a[32], b[32];
-    if ((rc = kiln_flow_task_key(d, (size_t)k, is, ie, key, def, err)))
+    char *inputs = NULL; /* consumed assets: their state now is part of the key */
+    if ((rc = kiln_flow__key_now(p, dag, task, logical, &d, &k, &is, &ie, key, def, &inputs, err)))
         return rc;
     kiln_flow__ts(is, lds);
     kiln_flow__ts(is, a);
     kiln_flow__ts(ie, b);
-    if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
-        return rc;
-    /* consumed assets: their state now is part of the key */
     const kiln_flow_task *kt = &d->tasks[k];
-    char *inputs = NULL;
-    if ((rc = kiln_flow__key_now(p->dir, d, (size_t)k, is, ie, key, &inputs, err)))
+    if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         goto done;
     if ((rc = kiln_buf_printf(out, err,
                               "%s.%s for %s (data interval [%s, %s))\n  idempotency key %s\n"
