@@ -28,7 +28,7 @@ fi
 if [ $rc -ne 0 ] && [ -z "$line" ]; then failed=$((failed + 1)); failures+=("unit runner crashed (rc=$rc)"); fi
 
 # KILN_TEST_JOBS=N runs N end-to-end scripts at a time (each uses its own
-# temporary directories and free ports); results print in name order.
+# temporary directories and free ports); results print in start order.
 JOBS="${KILN_TEST_JOBS:-1}"
 names=()
 for t in tests/e2e/*.sh; do
@@ -36,6 +36,15 @@ for t in tests/e2e/*.sh; do
   [ -n "$PICK" ] && [ "$(basename "$t" .sh)" != "$PICK" ] && continue
   names+=("$(basename "$t" .sh)")
 done
+# Scripts marked "# kiln-test: slow" start first, so that a long one does
+# not run alone at the end while the other slot idles.
+if [ "$JOBS" -gt 1 ] && [ ${#names[@]} -gt 1 ]; then
+  slow=(); rest=()
+  for n in "${names[@]}"; do
+    if grep -q '^# kiln-test: slow' "tests/e2e/$n.sh"; then slow+=("$n"); else rest+=("$n"); fi
+  done
+  names=("${slow[@]}" "${rest[@]}")
+fi
 res="$(mktemp -d)"
 run_one() {
   local name="$1" start; start=$(date +%s)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # avro_interop.sh - kiln's Avro reader/writer against avsc (an independent
 # implementation) and Java-written Iceberg manifests:
 #   1. avsc writes files (every type, null/deflate, small blocks, empty);

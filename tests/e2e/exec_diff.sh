@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # The columnar executor (src/exec) against SQLite: generated Iceberg tables
 # (NULL-heavy, several data files, partitioned and not, one row, empty, all
 # NULL) and a few thousand generated SELECTs of the shapes the executor runs
@@ -10,10 +11,10 @@
 set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}"
 K="${KILN_BIN:-$ROOT/build/kiln}"
-# 2,000 queries; 400 under the ASan build (each query is run four times, and
+# 2,000 queries; 150 under the ASan build (each query is run four times, and
 # the sanitizers make that the suite's longest test; the full count runs in
 # the plain build of the same suite)
-case "$K" in */build-asan/*) N_DEFAULT=400 ;; *) N_DEFAULT=2000 ;; esac
+case "$K" in */build-asan/*) N_DEFAULT=150 ;; *) N_DEFAULT=2000 ;; esac
 N="${EXEC_DIFF_QUERIES:-$N_DEFAULT}"
 SEED="${EXEC_DIFF_SEED:-17}"
 tmp=$(mktemp -d)

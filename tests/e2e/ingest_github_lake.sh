@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # ingest_github_lake.sh - `kiln ingest github-repos` and `kiln ingest
 # github-compare` against the local GitHub REST look-alike
 # (tests/node/github_api_server.cjs on 127.0.0.1, stopped on exit) serving

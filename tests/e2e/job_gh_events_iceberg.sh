@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # kiln job gh-events --format iceberg, end to end (generated data 2025-10-04..06,
 # commits present every day):
 #  1. first run (one snapshot per table); the tables' data files, read by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # kiln job gh-events --format iceberg, the re-run fast path (docs/engine.md
 # "Re-runs"): a day whose input hour files have the size, mtime and CRC-64
 # recorded when it was loaded is not read again ("unchanged"), and nothing is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # lake_concurrency.sh - several processes committing to the SQLite catalog at
 # once, with readers joining the tables while they do: 4 writers x 25 MERGE
 # commits into one table (optimistic commits retried on conflict), 3 writers

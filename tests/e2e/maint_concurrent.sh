@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # maint_concurrent.sh - a rewrite never loses a concurrent write. The
 # rewrite process is held between writing its files and committing
 # (KILN_FAILPOINT=lake.rewrite.before-commit=wait:PATH); meanwhile other

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # maint_maintain.sh - `kiln table maintain`: the policy in table properties
 # decides what runs. --dry-run says what is due and changes nothing; a real
 # run compacts (rows identical, icebird agrees), expires snapshots past

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # maint_posdel.sh - exact removal of dangling position deletes by
 # rewrite-data-files. Table (built by kiln-tests, the way another engine
 # writes deletes): one partition with data files A, B, C; position delete

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # maint_rewrite.sh - `kiln table rewrite-data-files` end to end:
 #   1. a table with position and equality delete files (built by kiln-tests
 #      the way another engine writes them): the rewrite applies the deletes,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # dbt's artifacts as kiln writes them, checked against dbt's published JSON
 # schemas (tests/data/dbt-schemas, dbt-core v1.8.9) by an independent
 # validator (ajv, tests/node/dbt_schema_validate.mjs):
