@@ -18,21 +18,15 @@ RUNS="${BENCH_RUNS:-5}"
 HOURS="${STORE_HOURS:-6}"
 SCALE="${STORE_SCALE:-0.01}"
 TMP="$(mktemp -d)"
-srv=""
+. "$ROOT/tests/e2e/s3_lib.bash"
 cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  s3_stop
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-mkdir -p "$TMP/s3"
-S3_LOG="$TMP/requests.log" node --openssl-legacy-provider "$ROOT/tests/node/s3_server.cjs" "$TMP/s3" "$TMP/port" bench \
-  > "$TMP/server.log" 2>&1 &
-srv=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
-[ -s "$TMP/port" ] || { cat "$TMP/server.log"; echo "store.sh: the S3 server did not start" >&2; exit 1; }
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
-export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$TMP/port")" KILN_CATALOG_DIR="$TMP/catalogs"
+KILN_ROOT="$ROOT" S3_LOG="$TMP/requests.log" s3_start "$TMP/s3" bench
+export KILN_CATALOG_DIR="$TMP/catalogs"
 "$K" gen gharchive --out "$TMP/gha" --start 2025-10-06 --hours "$HOURS" --scale "$SCALE" > "$TMP/gen.txt"
 echo "data: $(cat "$TMP/gen.txt"); $(nproc) cores; BENCH_RUNS $RUNS"
 

@@ -20,6 +20,8 @@ typedef struct kiln_store_ops {
     int (*list_page)(kiln_store *s, const char *prefix, const char *delim, const char *token, int max_keys,
                      kiln_store_list_fn fn, void *ctx, char **next, kiln_err *err);
     void (*free)(kiln_store *s);
+    int (*get_stream)(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                      kiln_err *err);
 } kiln_store_ops;
 
 struct kiln_store {

@@ -157,9 +157,17 @@ typedef struct req {
     const char *body;
     size_t body_len;
     /* response */
-    kiln_buf *resp;  /* 2xx body (NULL: discarded) */
-    size_t resp_cap; /* cap for resp (0: none) */
-    FILE *resp_file; /* or 2xx body into a file */
+    kiln_buf *resp;              /* 2xx body (NULL: discarded) */
+    size_t resp_cap;             /* cap for resp (0: none) */
+    FILE *resp_file;             /* or 2xx body into a file */
+    kiln_store_stream_fn stream; /* or 2xx body into this (resumed by ranged GETs) */
+    void *stream_ctx;
+    int64_t delivered, resume_at; /* bytes given to stream; where this attempt starts */
+    int64_t skip;                 /* bytes of this attempt's body already delivered */
+    int attempt_seen;             /* this attempt's body has started */
+    char pin_etag[96];            /* the first answer's ETag, quotes kept */
+    char range_hdr[64], ifm_hdr[128];
+    int nhdr_base;
     long status;
     char etag[80];
     int64_t clen, mtime_ms;
@@ -286,6 +294,21 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     s3 *s = a->s;
     req *r = a->r;
     (void)attempt;
+    if (r->stream) {
+        /* resume a stream where it stopped, from the same object version */
+        r->nhdr = r->nhdr_base;
+        r->resume_at = r->delivered;
+        r->skip = 0;
+        r->attempt_seen = 0;
+        if (r->delivered > 0) {
+            snprintf(r->range_hdr, sizeof r->range_hdr, "range: bytes=%lld-", (long long)r->delivered);
+            r->hdr[r->nhdr++] = r->range_hdr;
+            if (r->pin_etag[0]) {
+                snprintf(r->ifm_hdr, sizeof r->ifm_hdr, "if-match: %s", r->pin_etag);
+                r->hdr[r->nhdr++] = r->ifm_hdr;
+            }
+        }
+    }
     if (r->resp_file) {
         rewind(r->resp_file);
         if (ftruncate(fileno(r->resp_file), 0) != 0) {
@@ -344,6 +367,28 @@ static int s3_sink_file(void *ctx, const kiln_http_resp *rs, const char *p, size
     return 0;
 }
 
+static int s3_sink_stream(void *ctx, const kiln_http_resp *rs, const char *p, size_t n, kiln_err *err)
+{
+    req *r = ctx;
+    if (!r->attempt_seen) {
+        r->attempt_seen = 1;
+        if (!r->pin_etag[0])
+            kiln_http_etag(rs, r->pin_etag, sizeof r->pin_etag, 0);
+        if (r->resume_at > 0 && rs->status != 206)
+            r->skip = r->resume_at; /* the whole object again: drop what was delivered */
+    }
+    if (r->skip > 0) {
+        size_t k = (uint64_t)r->skip < n ? (size_t)r->skip : n;
+        p += k;
+        n -= k;
+        r->skip -= (int64_t)k;
+    }
+    if (!n)
+        return 0;
+    r->delivered += (int64_t)n;
+    return r->stream(r->stream_ctx, p, n, err);
+}
+
 static int do_request(kiln_store *st, req *r, kiln_err *err)
 {
     s3 *s = st->impl;
@@ -388,6 +433,9 @@ static int do_request(kiln_store *st, req *r, kiln_err *err)
     if (r->resp_file) {
         q.sink = s3_sink_file;
         q.sink_ctx = r->resp_file;
+    } else if (r->stream) {
+        q.sink = s3_sink_stream;
+        q.sink_ctx = r;
     }
     r->status = 0;
     r->etag[0] = 0;
@@ -901,8 +949,37 @@ out:
     return rc;
 }
 
+static int s3_get_stream(kiln_store *st, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                         kiln_err *err)
+{
+    s3 *s = st->impl;
+    char *fk = full_key(s, key);
+    if (!fk)
+        return KILN_OOM(err);
+    req r = {0};
+    r.method = "GET";
+    r.key = fk;
+    r.stream = fn;
+    r.stream_ctx = ctx;
+    int rc = do_request(st, &r, err);
+    if (rc == KILN_EIO && r.status == 412) {
+        char w[1200];
+        rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was read (ETag %s no longer matches)",
+                          what(s, &r, w, sizeof w), r.pin_etag);
+    }
+    if (!rc && info) {
+        memset(info, 0, sizeof *info);
+        info->size = r.delivered;
+        info->mtime_ms = r.mtime_ms;
+        snprintf(info->etag, sizeof info->etag, "%.*s", (int)strcspn(r.pin_etag + (r.pin_etag[0] == '"'), "\""),
+                 r.pin_etag + (r.pin_etag[0] == '"'));
+    }
+    kiln_free(fk);
+    return rc;
+}
+
 static const kiln_store_ops S3_OPS = {
-    "s3", s3_get, s3_get_file, s3_put, s3_put_file, s3_create, s3_head, s3_del, s3_list_page, s3_free,
+    "s3", s3_get, s3_get_file, s3_put, s3_put_file, s3_create, s3_head, s3_del, s3_list_page, s3_free, s3_get_stream,
 };
 
 /* ------------------------------------------------------------ open */

@@ -27,28 +27,21 @@ set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
 NODE_DIR="$KILN_ROOT/tests/node"
-[ -d "$NODE_DIR/node_modules/@20minutes/s3rver" ] || { echo "tests/node lacks @20minutes/s3rver (run scripts/deps.sh)"; exit 1; }
+. "$KILN_ROOT/tests/e2e/s3_lib.bash"
 tmp="$(mktemp -d)"
-srv=""
 cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  s3_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$tmp/requests.log" ] && tail -5 "$tmp/requests.log" >&2; exit 1; }
 
-mkdir -p "$tmp/s3" "$tmp/work"
-S3_LOG="$tmp/requests.log" node --openssl-legacy-provider "$NODE_DIR/s3_server.cjs" "$tmp/s3" "$tmp/port" kiln-wh \
-  > "$tmp/server.log" 2>&1 &
-srv=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
-[ -s "$tmp/port" ] || { cat "$tmp/server.log"; fail "the S3 server did not start"; }
-port="$(cat "$tmp/port")"
-ep="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$ep"
-export KILN_CATALOG_DIR="$tmp/catalogs" KILN_S3_RETRY_BASE_MS=5 TMPDIR="$tmp/tmpdir"
+mkdir -p "$tmp/work"
+S3_LOG="$tmp/requests.log" s3_start "$tmp/s3" kiln-wh
+port="$S3_PORT"
+ep="$S3_ENDPOINT"
+export KILN_CATALOG_DIR="$tmp/catalogs" TMPDIR="$tmp/tmpdir"
 mkdir -p "$TMPDIR"
-unset AWS_SESSION_TOKEN AWS_PROFILE KILN_WAREHOUSE || true
 cd "$tmp/work"
 K="$KILN_BIN"
 
@@ -233,6 +226,20 @@ curl -sS -X POST "$ep/__faults?n=0" > /dev/null
   || fail "a failed append moved the table (resets)"
 [ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 5 ] || fail "rows after resets"
 
+# 500s are retried; a slow answer past the request timeout is abandoned and
+# asked again
+s3_fault 2 500
+printf '{"id":8,"name":"hal","d":"2024-01-07"}\n' | "$K" table --warehouse "$W" append demo.people --input - > /dev/null \
+  2> "$tmp/e" || fail "append with two 500s: $(cat "$tmp/e")"
+s3_fault 1 slow
+t0=$(date +%s%N)
+KILN_S3_TIMEOUT_MS=700 "$K" table --warehouse "$W" scan demo.people --format csv > "$tmp/o" 2> "$tmp/e" \
+  || fail "scan with a slow answer: $(cat "$tmp/e")"
+t1=$(date +%s%N)
+s3_fault 0
+[ "$(grep -c . "$tmp/o")" = 6 ] || fail "rows after 500s and a slow answer: $(cat "$tmp/o")"
+[ $(((t1 - t0) / 1000000)) -lt 2500 ] || fail "the slow answer was waited for ($(((t1 - t0) / 1000000)) ms), not retried"
+
 # --- a data file above the multipart threshold
 seq 1 3000 | awk '{printf "{\"id\":%d,\"name\":\"name-%d-%s\",\"d\":\"2024-02-01\"}\n", $1, $1, "xxxxxxxxxxxxxxxxxxxx"}' > big.ndjson
 KILN_S3_MULTIPART_THRESHOLD=4000 KILN_S3_PART_SIZE=4096 "$K" table --warehouse "$W" append demo.people --input big.ndjson > /dev/null
@@ -263,8 +270,18 @@ done
 "$K" ingest gharchive --from "file://$tmp/gha" --start 2025-10-06 --hours 0-1 --out s3://kiln-wh/raw \
   --partial-dir "$tmp/pd" --json > "$tmp/ing2"
 grep -q '"landed":0,"unchanged":2' "$tmp/ing2" || fail "ingest re-run on S3: $(cat "$tmp/ing2")"
-# ... and the job reads that raw zone straight from S3: what it reads locally
-"$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in" --format csv > /dev/null 2>&1 || fail "job --in s3://"
+# ... and the job reads that raw zone straight from S3, streamed (nothing
+# staged: TMPDIR does not exist for this run), what it reads locally; the
+# first two hour GETs are cut half way and resume with a ranged GET pinned
+# to the object's ETag
+s3_fault 2 cut
+n0=$(wc -l < "$tmp/requests.log")
+TMPDIR="$tmp/no-such-dir" "$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in" --format csv > /dev/null \
+  2> "$tmp/e" || fail "job --in s3://: $(cat "$tmp/e")"
+s3_fault 0
+tail -n +"$((n0 + 1))" "$tmp/requests.log" > "$tmp/jobreq"
+[ "$(grep -c 'GET .*/raw/gharchive/date%3D2025-10-06/hour%3D[01]/.*range=bytes=[1-9][0-9]*- if-match="' "$tmp/jobreq")" = 2 ] \
+  || fail "cut hour bodies were not resumed by ranged GETs: $(grep hour= "$tmp/jobreq")"
 "$K" job gh-events --in "$tmp/gha" --out "$tmp/job-local" --format csv > /dev/null 2>&1
 for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
   cmp -s "$tmp/job-local/$f" "$tmp/job-s3in/$f" || fail "job --in s3:// differs: $f"
