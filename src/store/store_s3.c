@@ -49,6 +49,11 @@ typedef struct s3 {
     long timeout_ms, connect_timeout_ms, retry_base_ms;
     int64_t threshold, part_size;
     kiln_http *http; /* connections (pooled), retries */
+    /* temporary credentials (s3_creds.c), fetched at the first request and
+     * again near their expiry; ak/sk/token are then guarded by cred_mu */
+    int cred_src;
+    int64_t cred_expires;
+    pthread_mutex_t cred_mu;
 } s3;
 
 /* ------------------------------------------------------------ config */
@@ -141,6 +146,7 @@ static void s3_free(kiln_store *st)
             kiln_free(s->sk);
         }
         kiln_free(s->token);
+        pthread_mutex_destroy(&s->cred_mu);
         kiln_free(s);
     }
     kiln_free(st);
@@ -252,21 +258,25 @@ static int http_error(s3 *s, const req *r, const kiln_buf *body, kiln_err *err)
     char *msg = body->len ? xml_text(body->data, body->len, "Message", NULL) : NULL;
     int rc;
     long st = r->status;
+    char akc[256];
+    pthread_mutex_lock(&s->cred_mu);
+    snprintf(akc, sizeof akc, "%s", s->ak ? s->ak : "(none)");
+    pthread_mutex_unlock(&s->cred_mu);
     if (code && !strcmp(code, "SignatureDoesNotMatch"))
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: the server rejected the request signature (403 SignatureDoesNotMatch): the secret "
                           "key does not match access key %s: check AWS_SECRET_ACCESS_KEY",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (code && !strcmp(code, "InvalidAccessKeyId"))
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: the server does not know access key %s (403 InvalidAccessKeyId): check "
                           "AWS_ACCESS_KEY_ID",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (st == 403 && !code)
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: 403 Forbidden (no details: a signature mismatch or no permission for access key "
                           "%s): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (code && !strcmp(code, "NoSuchBucket"))
         rc = kiln_err_set(err, KILN_ENOTFOUND, "s3://%s: no such bucket (create it first)", s->bucket);
     else if (st == 404)
@@ -316,6 +326,30 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     }
     char date[17];
     amz_now(date);
+    /* the keys to sign with: fixed, or (re)fetched when under 5 minutes are left */
+    char ak[256], sk[256], tokv[4096];
+    pthread_mutex_lock(&s->cred_mu);
+    if (s->cred_src && (!s->ak || (s->cred_expires && s->cred_expires - 300 < (int64_t)time(NULL)))) {
+        kiln_s3_creds c;
+        int frc = kiln_s3__creds_fetch(s->cred_src, s->region, &c, err);
+        if (frc) {
+            pthread_mutex_unlock(&s->cred_mu);
+            return frc;
+        }
+        kiln_free(s->ak);
+        if (s->sk)
+            memset(s->sk, 0, strlen(s->sk));
+        kiln_free(s->sk);
+        kiln_free(s->token);
+        s->ak = c.ak;
+        s->sk = c.sk;
+        s->token = c.token;
+        s->cred_expires = c.expires;
+    }
+    snprintf(ak, sizeof ak, "%s", s->ak ? s->ak : "");
+    snprintf(sk, sizeof sk, "%s", s->sk ? s->sk : "");
+    snprintf(tokv, sizeof tokv, "%s", s->token ? s->token : "");
+    pthread_mutex_unlock(&s->cred_mu);
     char h_host[600], h_date[64], h_sha[100], h_tok[4200];
     snprintf(h_host, sizeof h_host, "host: %s", a->host);
     snprintf(h_date, sizeof h_date, "x-amz-date: %s", date);
@@ -325,13 +359,13 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     sh[nsh++] = h_host;
     sh[nsh++] = h_date;
     sh[nsh++] = h_sha;
-    if (s->token) {
-        snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", s->token);
+    if (tokv[0]) {
+        snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", tokv);
         sh[nsh++] = h_tok;
     }
     for (int i = 0; i < r->nhdr; i++)
         sh[nsh++] = r->hdr[i];
-    kiln_sigv4_req sr = {r->method, a->path, r->query, sh, nsh, a->phash, date, s->region, "s3", s->ak, s->sk};
+    kiln_sigv4_req sr = {r->method, a->path, r->query, sh, nsh, a->phash, date, s->region, "s3", ak, sk};
     char *auth = NULL;
     int rc = kiln_sigv4_sign(&sr, &auth, NULL, NULL, err);
     if (rc)
@@ -346,6 +380,8 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     memset(auth, 0, strlen(auth));
     kiln_free(auth);
     memset(h_tok, 0, sizeof h_tok);
+    memset(sk, 0, sizeof sk);
+    memset(tokv, 0, sizeof tokv);
     return rc;
 }
 
@@ -1001,6 +1037,7 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     }
     st->ops = &S3_OPS;
     st->impl = s;
+    pthread_mutex_init(&s->cred_mu, NULL);
     const char *region = o->region ? o->region : env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
     if (!region)
         region = "us-east-1";
@@ -1019,12 +1056,19 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
         rc = KILN_OOM(err);
         goto done;
     }
-    if (!s->ak || !s->sk) {
+    if ((!s->ak || !s->sk) && !(s->cred_src = kiln_s3__cred_source())) {
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "s3://%s: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile "
-                          "in ~/.aws/credentials, AWS_PROFILE)",
+                          "in ~/.aws/credentials, AWS_PROFILE; or run where a container endpoint, a web identity "
+                          "token or the instance metadata service gives them: AWS_EC2_METADATA_DISABLED is set)",
                           bucket);
         goto done;
+    }
+    if (s->cred_src) { /* keys come from the environment the process runs in */
+        kiln_free(s->ak);
+        kiln_free(s->sk);
+        kiln_free(s->token);
+        s->ak = s->sk = s->token = NULL;
     }
     const char *endpoint = o->endpoint                  ? o->endpoint
                            : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
@@ -1107,7 +1151,8 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
         goto done;
     }
     kiln_debug("s3://%s/%s: endpoint %s://%s%s, region %s, %s-style, access key %s", s->bucket, s->prefix, s->scheme,
-               s->host, s->base_path, s->region, s->virtual_host ? "virtual-host" : "path", s->ak);
+               s->host, s->base_path, s->region, s->virtual_host ? "virtual-host" : "path",
+               s->cred_src ? kiln_s3__cred_source_name(s->cred_src) : s->ak);
 done:
     if (rc) {
         s3_free(st);

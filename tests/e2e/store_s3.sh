@@ -13,23 +13,30 @@
 #   disk, nothing but the catalog on local disk;
 # - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
 #   printed; no credentials: exit 3; credentials from AWS_PROFILE in a
-#   shared credentials file; a traversal key rejected (exit 2) before any
-#   request;
+#   shared credentials file; temporary credentials from IMDSv2, a container
+#   endpoint and STS web identity (tests/node/s3_creds_server.cjs), their
+#   session token on every request, fetched again near expiry, a refused
+#   fetch exit 3 naming the source; a traversal key rejected (exit 2)
+#   before any request;
 # - retries: 503 SlowDown answers and connections closed without an answer
 #   are retried; when they outlast the attempts the append fails (exit 1)
-#   and the table stays at its snapshot;
+#   and the table stays at its snapshot; 500s are retried; an answer slower
+#   than the request timeout is abandoned and asked again;
 # - multipart upload of a data file above the threshold; remove-orphans
 #   deletes an object no snapshot names;
 # - kiln job gh-events into an S3 warehouse gives what it gives locally;
 # - kiln ingest gharchive into a raw zone on S3 (landed once, re-run
-#   unchanged), and kiln job gh-events --in s3://... reading it.
+#   unchanged), and kiln job gh-events --in s3://... reading it streamed
+#   (nothing staged), hour bodies cut half way resumed by ranged GETs.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
 NODE_DIR="$KILN_ROOT/tests/node"
 . "$KILN_ROOT/tests/e2e/s3_lib.bash"
 tmp="$(mktemp -d)"
+csrv=""
 cleanup() {
+  if [ -n "$csrv" ]; then kill "$csrv" 2>/dev/null || true; wait "$csrv" 2>/dev/null || true; fi
   s3_stop
   rm -rf "$tmp"
 }
@@ -178,6 +185,53 @@ printf '[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n
 out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_FILE="$tmp/credentials" AWS_PROFILE=kiln-test \
   "$K" table --warehouse "$W" scan demo.people --format csv 2>&1 | grep -c .)
 [ "$out" = 3 ] || fail "scan with AWS_PROFILE credentials: $out lines"
+
+# temporary credentials from where a process runs (tests/node/s3_creds_server.cjs
+# stands in for IMDSv2, a container endpoint and STS): the session token of
+# each source signs the requests; keys near their expiry are fetched again
+CREDS_CONTAINER_TOKEN=ct-4711 CREDS_WEB_TOKEN=a-web-identity-jwt node "$NODE_DIR/s3_creds_server.cjs" "$tmp/cport" "$tmp/creds.log" > "$tmp/creds.out" 2>&1 &
+csrv=$!
+for _ in $(seq 100); do [ -s "$tmp/cport" ] && break; sleep 0.1; done
+[ -s "$tmp/cport" ] || fail "the credentials server did not start: $(cat "$tmp/creds.out")"
+cep="http://127.0.0.1:$(cat "$tmp/cport")"
+nocreds() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$tmp" "$@"; }
+scan_with() { # SOURCE-NAME ENV... : scan, then check the token the requests carried
+  local src="$1"
+  shift
+  local n0
+  n0=$(wc -l < "$tmp/requests.log")
+  out=$(nocreds "$@" "$K" table --warehouse "$W" scan demo.people --format csv 2> "$tmp/e" | grep -c .) \
+    || fail "scan with $src credentials: $(cat "$tmp/e")"
+  [ "$out" = 3 ] || fail "scan with $src credentials: $out rows"
+  tail -n +"$((n0 + 1))" "$tmp/requests.log" | grep -v __faults > "$tmp/sreq"
+  [ -s "$tmp/sreq" ] && ! grep -qv "token=session-token-from-$src\$" "$tmp/sreq" \
+    || fail "requests not signed with the $src session token: $(head -3 "$tmp/sreq")"
+}
+: > "$tmp/creds.log"
+scan_with imds AWS_EC2_METADATA_DISABLED= AWS_EC2_METADATA_SERVICE_ENDPOINT="$cep"
+[ "$(cat "$tmp/creds.log" | tr '\n' ' ')" = "PUT /latest/api/token GET /latest/meta-data/iam/security-credentials/ GET /latest/meta-data/iam/security-credentials/kiln-test-role " ] \
+  || fail "IMDSv2 exchange: $(cat "$tmp/creds.log")"
+printf 'a-web-identity-jwt\n' > "$tmp/webid"
+scan_with sts AWS_WEB_IDENTITY_TOKEN_FILE="$tmp/webid" AWS_ROLE_ARN=arn:aws:iam::123456789012:role/kiln \
+  AWS_ENDPOINT_URL_STS="$cep"
+: > "$tmp/creds.log"
+scan_with container AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds" AWS_CONTAINER_AUTHORIZATION_TOKEN=ct-4711
+[ "$(grep -c container-creds "$tmp/creds.log")" = 1 ] || fail "container keys valid 1 h fetched more than once"
+# keys with four minutes left (under the five-minute margin): fetched again
+: > "$tmp/creds.log"
+scan_with container AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds?ttl=240" AWS_CONTAINER_AUTHORIZATION_TOKEN=ct-4711
+[ "$(grep -c container-creds "$tmp/creds.log")" -gt 1 ] || fail "keys near expiry were not fetched again"
+# a refused credential request: exit 3 naming the source, the token not printed
+set +e
+nocreds AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds" AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong-4712 \
+  "$K" table --warehouse "$W" scan demo.people > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+[ "$rc" = 3 ] && grep -q "container credentials endpoint" "$tmp/e" && grep -q 401 "$tmp/e" \
+  || fail "refused container credentials: exit $rc: $(cat "$tmp/e")"
+! grep -q "wrong-4712" "$tmp/e" || fail "the container token was printed"
+kill "$csrv"; wait "$csrv" 2>/dev/null || true
+csrv=""
 
 # --- a traversal key is refused before any request
 n_before=$(wc -l < "$tmp/requests.log")

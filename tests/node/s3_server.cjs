@@ -12,7 +12,7 @@
 // S3_SLOW_MS (default 3000) before the request is served; cut: the request
 // is served, but an object GET's body stops half way (Content-Length announced in
 // full) and the connection is closed. S3_LOG=FILE appends "METHOD HOST URL
-// [range=...] [if-match=...]" per request (test-control requests included).
+// [range=...] [if-match=...] [token=x-amz-security-token]" per request (test-control requests included).
 // Needs node --openssl-legacy-provider (the server's continuation tokens
 // use DES).
 'use strict';
@@ -38,7 +38,8 @@ server.middleware.unshift(async (ctx, next) => {
   if (process.env.S3_LOG) {
     const range = ctx.get('range') ? ` range=${ctx.get('range')}` : '';
     const ifm = ctx.get('if-match') ? ` if-match=${ctx.get('if-match')}` : '';
-    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.host} ${ctx.url}${range}${ifm}\n`);
+    const tok = ctx.get('x-amz-security-token') ? ` token=${ctx.get('x-amz-security-token')}` : '';
+    fs.appendFileSync(process.env.S3_LOG, `${ctx.method} ${ctx.host} ${ctx.url}${range}${ifm}${tok}\n`);
   }
   // test control, unsigned, never part of S3: POST /__faults?n=N
   if (ctx.path === '/__faults') {
