@@ -1142,6 +1142,9 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     memset(&ho, 0, sizeof ho);
     ho.timeout_ms = s->timeout_ms;
     ho.connect_timeout_ms = s->connect_timeout_ms;
+    /* a transfer that stalls (under 1 byte/s) this long is abandoned and
+     * retried (a stream resumes where it stopped) */
+    ho.low_speed_time_s = (long)env_i64("KILN_S3_STALL_S", 60);
     ho.max_attempts = s->max_attempts;
     ho.retry_base_ms = s->retry_base_ms;
     ho.retry_cap_ms = 10000;

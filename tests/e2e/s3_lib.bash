@@ -13,8 +13,9 @@
 # environment when s3_start runs logs every request. Its output goes to
 # DIR.log. Fault kinds: 503 (SlowDown, default), 500 (InternalError),
 # reset (connection closed without an answer), slow (the answer waits
-# S3_SLOW_MS, default 3000 ms), cut (a GET's body stops half way and the
-# connection is closed).
+# S3_SLOW_MS, default 3000 ms), cut (an object GET's body stops half way and
+# the connection is closed), stall (as cut, but the connection then stays
+# open and silent for S3_SLOW_MS).
 S3_PID=""
 S3_PORT=""
 S3_ENDPOINT=""

@@ -341,6 +341,18 @@ for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
   cmp -s "$tmp/job-local/$f" "$tmp/job-s3in/$f" || fail "job --in s3:// differs: $f"
 done
 [ -n "$(cd "$tmp/job-s3in" && find . -name '*.csv')" ] || fail "job --in s3:// wrote nothing"
+# a body that stalls half way (the connection open, silent for 3 s) is
+# abandoned after KILN_S3_STALL_S and resumed
+s3_fault 1 stall
+n0=$(wc -l < "$tmp/requests.log")
+KILN_S3_STALL_S=1 "$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in2" --format csv > /dev/null \
+  2> "$tmp/e" || fail "job --in s3:// with a stalled body: $(cat "$tmp/e")"
+s3_fault 0
+[ "$(tail -n +"$((n0 + 1))" "$tmp/requests.log" | grep -c 'GET .*/raw/gharchive/.*range=bytes=[1-9][0-9]*- if-match="')" = 1 ] \
+  || fail "the stalled body was not resumed by a ranged GET"
+for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
+  cmp -s "$tmp/job-local/$f" "$tmp/job-s3in2/$f" || fail "job --in s3:// after a stall differs: $f"
+done
 
 # --- remove-orphans lists and deletes on S3: an object no snapshot names
 curl -sS -o /dev/null -X PUT --data-binary 'junk' --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \

@@ -11,7 +11,8 @@
 // reset: the connection closed without an answer; slow: the answer is held
 // S3_SLOW_MS (default 3000) before the request is served; cut: the request
 // is served, but an object GET's body stops half way (Content-Length announced in
-// full) and the connection is closed. S3_LOG=FILE appends "METHOD HOST URL
+// full) and the connection is closed; stall: as cut, but the connection
+// then stays open, silent, for S3_SLOW_MS before it is closed. S3_LOG=FILE appends "METHOD HOST URL
 // [range=...] [if-match=...] [token=x-amz-security-token]" per request (test-control requests included).
 // Needs node --openssl-legacy-provider (the server's continuation tokens
 // use DES).
@@ -60,7 +61,8 @@ server.middleware.unshift(async (ctx, next) => {
     await next();
     return;
   }
-  if (faults > 0 && faultKind === 'cut' && ctx.method === 'GET' && !('list-type' in ctx.query)) {
+  if (faults > 0 && (faultKind === 'cut' || faultKind === 'stall') && ctx.method === 'GET' && !('list-type' in ctx.query)) {
+    const kind = faultKind;
     faults--;
     await next();
     let body = ctx.body;
@@ -81,7 +83,9 @@ server.middleware.unshift(async (ctx, next) => {
     for (const [k, v] of Object.entries(ctx.response.headers)) headers[k] = v;
     headers['content-length'] = String(body.length);
     res.writeHead(ctx.status, headers);
-    res.write(body.subarray(0, body.length >> 1), () => ctx.req.socket.destroy());
+    const sock = ctx.req.socket;
+    const hold = kind === 'stall' ? Number(process.env.S3_SLOW_MS || 3000) : 0;
+    res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => sock.destroy(), hold));
     return;
   }
   if (faults > 0 && (faultKind === '503' || faultKind === '500')) {
