@@ -45,6 +45,11 @@ static const kiln_opt gh_events_opts[] = {
     {"--retries", 0, KILN_OPT_VALUE, "N", "attempts per request, 1..20 (default 6)"},
     {"--max-wait", 0, KILN_OPT_VALUE, "SECONDS",
      "longest wait for a rate-limit reset or Retry-After, 0..86400 (default 3900);\na longer one is an error"},
+    {"--follow", 'f', 0, NULL,
+     "keep going: a round, then a wait of the longer of --interval and the\nAPI's X-Poll-Interval, again, until "
+     "SIGINT/SIGTERM or --rounds"},
+    {"--rounds", 0, KILN_OPT_VALUE, "N", "with --follow: stop after N rounds, 1..1000000 (default: no limit)"},
+    {"--interval", 0, KILN_OPT_VALUE, "SECONDS", "with --follow: shortest wait between rounds, 0..86400 (default 60)"},
     KILN_OPT_END};
 
 #define GH_API_OPTS                                                                                                    \
@@ -146,6 +151,13 @@ static int parse_hours(const char *v, int *lo, int *hi)
     return 0;
 }
 
+typedef struct ev_print {
+    kiln_args *a;
+    const kiln_ingest_gh_events_opts *o;
+} ev_print;
+
+static void print_events_round(void *ctx, int round, const kiln_ingest_gh_events_report *r, int rc, const kiln_err *e);
+
 static int run_github_events(kiln_args *a)
 {
     kiln_ingest_gh_events_opts o;
@@ -176,15 +188,46 @@ static int run_github_events(kiln_args *a)
         return rc;
     o.api.max_wait_ms = x > 0 ? (long)x * 1000 : 1;
     (void)v;
-    kiln_ingest_gh_events_report rep;
+    int follow = kiln_opt_has(a, "--follow");
+    long long rounds = 0, interval = 60;
+    if ((kiln_opt_get(a, "--rounds") || kiln_opt_get(a, "--interval")) && !follow)
+        return kiln_opt_usage(a, "--rounds and --interval go with --follow");
+    if ((rc = kiln_opt_int(a, "--rounds", 1, 1000000, &rounds)) ||
+        (rc = kiln_opt_int(a, "--interval", 0, 86400, &interval)))
+        return rc;
+    ev_print pr = {a, &o};
     kiln_err err = {0};
+    if (follow) {
+        int n = 0;
+        rc = kiln_ingest_github_events_follow(&o, (int)rounds, (long)interval, print_events_round, &pr, &n, &err);
+        if (rc)
+            return kiln_cli_fail(&err);
+        kiln_info("ingest github-events --follow: %d round(s)", n);
+        return KILN_EXIT_OK;
+    }
+    kiln_ingest_gh_events_report rep;
     rc = kiln_ingest_github_events(&o, &rep, &err);
+    print_events_round(&pr, 1, &rep, rc, &err);
+    if (rc)
+        return kiln_cli_fail(&err);
+    return KILN_EXIT_OK;
+}
+
+static void print_events_round(void *ctx, int round, const kiln_ingest_gh_events_report *r, int rc, const kiln_err *e)
+{
+    ev_print *pr = ctx;
+    kiln_args *a = pr->a;
+    const kiln_ingest_gh_events_opts *op = pr->o;
+    const kiln_ingest_gh_events_report rep = *r;
     const kiln_github_stats *st = &rep.stats;
+    (void)e;
     if (kiln_opt_has(a, "--json")) {
         printf("{\"source\":\"github-events\",\"user\":");
-        kiln_cli_json_str(stdout, o.user);
+        kiln_cli_json_str(stdout, op->user);
         printf(",\"out\":");
-        kiln_cli_json_str(stdout, o.out);
+        kiln_cli_json_str(stdout, op->out);
+        if (kiln_opt_has(a, "--follow"))
+            printf(",\"round\":%d", round);
         printf(",\"ok\":%s,\"pages\":%d,\"events\":%d,\"hours_landed\":%d,\"hours_unchanged\":%d,"
                "\"hours_partial\":%d,\"events_not_landed\":%d,\"gap\":%s,\"oldest\":",
                rc ? "false" : "true", rep.pages, rep.events, rep.hours_landed, rep.hours_unchanged, rep.hours_partial,
@@ -201,18 +244,16 @@ static int run_github_events(kiln_args *a)
         printf("ingest github-events %s: %d event(s) on %d page(s) (%s .. %s): %d hour(s) landed, %d already "
                "there, %d landed before without some events; %d event(s) not landed; %llu request(s), %llu "
                "answered 304 from the cache, %llu retried, %llu rate-limit wait(s), %llu secondary\n",
-               o.user, rep.events, rep.pages, rep.oldest[0] ? rep.oldest : "-", rep.newest[0] ? rep.newest : "-",
+               op->user, rep.events, rep.pages, rep.oldest[0] ? rep.oldest : "-", rep.newest[0] ? rep.newest : "-",
                rep.hours_landed, rep.hours_unchanged, rep.hours_partial, rep.events_not_landed,
                (unsigned long long)st->requests, (unsigned long long)st->not_modified, (unsigned long long)st->retries,
                (unsigned long long)st->rate_waits, (unsigned long long)st->secondary_waits);
     }
-    if (rc)
-        return kiln_cli_fail(&err);
-    if (rep.gap)
+    fflush(stdout);
+    if (!rc && rep.gap)
         fprintf(stderr,
                 "kiln: warning ingest: the API's event window no longer reaches the newest event landed before: "
                 "events in between are lost (run more often than the 300-event window fills)\n");
-    return KILN_EXIT_OK;
 }
 
 static int gh_api_opts(kiln_args *a, kiln_github_opts *o, char **cache_owned)

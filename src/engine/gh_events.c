@@ -247,6 +247,7 @@ typedef struct job {
     uint64_t gz_done, json_done; /* atomics */
     uint64_t gz_total;
     size_t line_cap, batch_rows;
+    kiln_gh__remote *remote; /* --in on S3: hour files streamed (gh_rawzone.c), else NULL */
 } job;
 
 /* ------------------------------------------------------------------ parsing */
@@ -1001,6 +1002,7 @@ static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude,
         return KILN_OOM(err);
     int rc = 0;
     kiln_gz_reader *gz = NULL;
+    kiln_gh__rstream *rstream = NULL;
     char *pdir = NULL, *cdir = NULL, *ppath = NULL, *cpath = NULL;
     char d[16];
     kiln_date_format(t->day, d);
@@ -1036,11 +1038,20 @@ static int run_hour(job *j, hour_task *t, worker *w, const kiln_i64set *exclude,
     if ((rc = j->o->format->open(&c->psink, ppath, &push_schema, err)) ||
         (rc = kiln_gh__spill_sink_open(&c->csink, cpath, &commit_schema, err)))
         goto done;
-    if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
-        goto done;
-    if ((rc = stream_lines(c, gz, err)) || (rc = finish_hour(c, err)))
-        goto done;
-    t->counts.gz_bytes = kiln_gz_reader_file_size(gz);
+    if (j->remote) {
+        if ((rc = kiln_gh__remote_stream(j->remote, t->name, &gz, &rstream, err)))
+            goto done;
+        rc = stream_lines(c, gz, err);
+        t->counts.gz_bytes = kiln_gz_reader_in_offset(gz);
+        if ((rc = kiln_gh__remote_close(rstream, &gz, rc, err)) || (rc = finish_hour(c, err)))
+            goto done;
+    } else {
+        if ((rc = kiln_gz_reader_open(&gz, t->path, err)))
+            goto done;
+        if ((rc = stream_lines(c, gz, err)) || (rc = finish_hour(c, err)))
+            goto done;
+        t->counts.gz_bytes = kiln_gz_reader_file_size(gz);
+    }
 done:
     if (rc) {
         if (c->psink)
@@ -1576,6 +1587,29 @@ static int in_not_found(const char *in, kiln_err *err)
     return rc;
 }
 
+static int list_remote(const kiln_gh__remote *r, in_listing *l, kiln_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < kiln_gh__remote_count(r) && !rc; i++) {
+        int64_t day;
+        int hour;
+        char *copy = kiln_strdup(kiln_gh__remote_name(r, i, NULL, NULL));
+        if (!copy)
+            return KILN_OOM(err);
+        if (kiln_gh_hour_name_parse(copy, &day, &hour) == 0) {
+            hour_file hf = {day * 24 + hour, copy};
+            rc = kiln_vec_push(&l->hours, hf, err);
+        } else {
+            rc = kiln_vec_push(&l->ignored, copy, err);
+        }
+        if (rc)
+            kiln_free(copy);
+    }
+    if (!rc && l->hours.len)
+        qsort(l->hours.items, l->hours.len, sizeof(hour_file), cmp_hour_file);
+    return rc;
+}
+
 static int list_in_dir(const char *in, in_listing *l, kiln_err *err)
 {
     struct stat sb;
@@ -1715,8 +1749,17 @@ static int nothing_found(const kiln_gh_opts *o, const in_listing *l, kiln_err *e
 
 /* One input file's line of a day's fingerprint: name, size, mtime (ns) and
  * the CRC-64 of its bytes (ISA-L, ~10 GB/s: small next to inflating). */
-static int file_fp_line(const char *dir, const char *name, kiln_buf *out, kiln_err *err)
+static int file_fp_line(const job *j, const char *dir, const char *name, kiln_buf *out, kiln_err *err)
 {
+    if (j->remote) { /* on S3: the object's size and ETag (its MD5 unless multipart) */
+        long i = kiln_gh__remote_find(j->remote, name);
+        int64_t size = 0;
+        const char *etag = "";
+        if (i >= 0)
+            (void)kiln_gh__remote_name(j->remote, (size_t)i, &size, &etag);
+        return i < 0 ? kiln_buf_printf(out, err, "%s not-a-file\n", name)
+                     : kiln_buf_printf(out, err, "%s %lld etag %s\n", name, (long long)size, etag);
+    }
     char *path = kiln_sprintf("%s/%s", dir, name);
     if (!path)
         return KILN_OOM(err);
@@ -1774,7 +1817,7 @@ static int fingerprint_days(job *j, const in_listing *l, const int64_t *days, si
             if (prev_slot == ps)
                 rc = kiln_buf_printf(&b, err, "prev %.*s", (int)prev_line.len, prev_line.data);
             else if (!(rc = kiln_buf_append(&b, "prev ", 5, err)))
-                rc = file_fp_line(o->in_dir, find_hour(l, ps)->name, &b, err);
+                rc = file_fp_line(j, o->in_dir, find_hour(l, ps)->name, &b, err);
         }
         size_t nfiles = 0;
         for (int h = 0; h < 24 && !rc; h++) {
@@ -1782,7 +1825,7 @@ static int fingerprint_days(job *j, const in_listing *l, const int64_t *days, si
             if (!hf)
                 continue;
             size_t at = b.len;
-            if ((rc = file_fp_line(o->in_dir, hf->name, &b, err)))
+            if ((rc = file_fp_line(j, o->in_dir, hf->name, &b, err)))
                 break;
             nfiles++;
             if (h == 23) {
@@ -1851,7 +1894,16 @@ static int plan_tasks(job *j, const in_listing *l, const int64_t *days, size_t n
                 rc = KILN_OOM(err);
                 break;
             }
-            if (!hf || stat(path, &fs) != 0 || !S_ISREG(fs.st_mode)) {
+            if (hf && j->remote) { /* streamed from S3: listed, so there */
+                memset(&fs, 0, sizeof fs);
+                fs.st_mode = S_IFREG;
+                long ri = kiln_gh__remote_find(j->remote, hf->name);
+                int64_t rsz = 0;
+                if (ri >= 0)
+                    (void)kiln_gh__remote_name(j->remote, (size_t)ri, &rsz, NULL);
+                fs.st_size = (off_t)rsz;
+            }
+            if (!hf || (!j->remote && stat(path, &fs) != 0) || !S_ISREG(fs.st_mode)) {
                 char ds[16];
                 kiln_date_format(d->day, ds);
                 char *m = kiln_sprintf("%s-%d.json.gz", ds, h);
@@ -2120,26 +2172,33 @@ static void free_names(char **v, size_t n)
     kiln_free(v);
 }
 
-static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err);
+static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh__remote *remote, kiln_gh_report *report, kiln_err *err);
 
-/* --in on an object store or a raw zone: read a staged folder of its hour
- * files (gh_rawzone.c), removed after the run */
+/* --in on S3: hour files streamed while read; a local raw zone: a staged
+ * folder of links to its hour files, removed after the run (gh_rawzone.c) */
 int kiln_gh_events_run(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
 {
     char *staged = NULL;
+    kiln_gh__remote *remote = NULL;
     memset(report, 0, sizeof *report);
-    int rc = o->in_dir ? kiln_gh__rawzone_stage(o, &staged, err) : 0;
+    int rc = o->in_dir ? kiln_gh__remote_open(o, &remote, err) : 0;
+    if (!rc && remote) {
+        rc = gh_events_run_dir(o, remote, report, err);
+        kiln_gh__remote_free(remote);
+        return rc;
+    }
+    rc = rc ? rc : o->in_dir ? kiln_gh__rawzone_stage(o, &staged, err) : 0;
     if (rc || !staged)
-        return rc ? rc : gh_events_run_dir(o, report, err);
+        return rc ? rc : gh_events_run_dir(o, NULL, report, err);
     kiln_gh_opts so = *o;
     so.in_dir = staged;
-    rc = gh_events_run_dir(&so, report, err);
+    rc = gh_events_run_dir(&so, NULL, report, err);
     (void)kiln_rmtree(staged, NULL);
     kiln_free(staged);
     return rc;
 }
 
-static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln_err *err)
+static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh__remote *remote, kiln_gh_report *report, kiln_err *err)
 {
     memset(report, 0, sizeof *report);
     double t0 = kiln_mono_seconds();
@@ -2149,8 +2208,8 @@ static int gh_events_run_dir(const kiln_gh_opts *o, kiln_gh_report *report, kiln
     int64_t *days = NULL;
     size_t ndays = 0;
     int rc;
-    if ((rc = job_init(&j, o, err)) || (rc = list_in_dir(o->in_dir, &l, err)) || (rc = check_spellings(o, &l, err)) ||
-        (rc = plan_days(o, &l, &days, &ndays, err)) ||
+    if ((rc = job_init(&j, o, err)) || (rc = remote ? list_remote(remote, &l, err) : list_in_dir(o->in_dir, &l, err)) ||
+        (rc = (j.remote = remote, check_spellings(o, &l, err))) || (rc = plan_days(o, &l, &days, &ndays, err)) ||
         (rc = plan_tasks(&j, &l, days, ndays, &report->missing, &report->nmissing, err)))
         goto done;
     size_t nunchanged = 0;

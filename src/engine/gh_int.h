@@ -47,4 +47,26 @@ void kiln_gh__loaded_free(kiln_gh__loaded *ld);
 struct kiln_gh_opts;
 int kiln_gh__rawzone_stage(const struct kiln_gh_opts *o, char **staged, kiln_err *err);
 
+/* --in on S3 (gh_rawzone.c): the hour files are listed once and streamed
+ * while the job reads them, never staged on local disk. *out is NULL when
+ * --in is not an s3:// URI. Names are base names ("2025-10-06-5.json.gz"),
+ * sorted; two keys with one base name are refused. */
+typedef struct kiln_gh__remote kiln_gh__remote;
+int kiln_gh__remote_open(const struct kiln_gh_opts *o, kiln_gh__remote **out, kiln_err *err);
+void kiln_gh__remote_free(kiln_gh__remote *r);
+size_t kiln_gh__remote_count(const kiln_gh__remote *r);
+/* the i-th name; size and etag (may be NULL) of its object */
+const char *kiln_gh__remote_name(const kiln_gh__remote *r, size_t i, int64_t *size, const char **etag);
+/* index of a name, or -1 */
+long kiln_gh__remote_find(const kiln_gh__remote *r, const char *name);
+/* Open a gzip reader on a name's object as it downloads (a pipe fed by a
+ * thread). End with kiln_gh__remote_close, passing the reading's result:
+ * it frees the reader, waits for the download, and returns the download's
+ * error when that is what went wrong first. */
+typedef struct kiln_gh__rstream kiln_gh__rstream;
+struct kiln_gz_reader;
+int kiln_gh__remote_stream(kiln_gh__remote *r, const char *name, struct kiln_gz_reader **gz, kiln_gh__rstream **st,
+                           kiln_err *err);
+int kiln_gh__remote_close(kiln_gh__rstream *st, struct kiln_gz_reader **gz, int rc, kiln_err *err);
+
 #endif

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -746,5 +747,57 @@ out:
     kiln_i64set_free(seen);
     kiln_github_close(g);
     kiln_store_free(s);
+    return rc;
+}
+
+/* ------------------------------------------------------------ follow */
+
+static volatile sig_atomic_t follow_stop;
+
+static void follow_signal(int sig)
+{
+    (void)sig;
+    follow_stop = 1;
+}
+
+int kiln_ingest_github_events_follow(const kiln_ingest_gh_events_opts *o, int rounds, long min_interval_s,
+                                     kiln_ingest_round_fn on_round, void *ctx, int *nrounds, kiln_err *err)
+{
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = follow_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    follow_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = 0, n = 0;
+    for (;;) {
+        kiln_ingest_gh_events_report rep;
+        kiln_err e = {0};
+        rc = kiln_ingest_github_events(o, &rep, &e);
+        n++;
+        if (on_round)
+            on_round(ctx, n, &rep, rc, &e);
+        if (rc && rc != KILN_EIO) {
+            if (err)
+                *err = e;
+            break;
+        }
+        if (rc)
+            kiln_warn("ingest github-events --follow: round %d failed (%s); trying again at the next round", n, e.msg);
+        rc = 0;
+        if ((rounds > 0 && n >= rounds) || follow_stop)
+            break;
+        long wait_s = rep.stats.poll_interval_s > min_interval_s ? rep.stats.poll_interval_s : min_interval_s;
+        kiln_debug("ingest github-events --follow: next round in %ld s", wait_s);
+        for (long ms = wait_s * 1000; ms > 0 && !follow_stop; ms -= 100)
+            kiln_http_sleep_ms(ms < 100 ? ms : 100);
+        if (follow_stop)
+            break;
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    *nrounds = n;
     return rc;
 }

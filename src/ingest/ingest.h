@@ -156,6 +156,19 @@ typedef struct kiln_ingest_gh_events_report {
  * OUT/github-events/user=U/_state.json records the newest event landed. */
 int kiln_ingest_github_events(const kiln_ingest_gh_events_opts *o, kiln_ingest_gh_events_report *rep, kiln_err *err);
 
+/* Follow a user's events: a round of kiln_ingest_github_events, a wait of
+ * the longer of min_interval_s and the API's last X-Poll-Interval, again;
+ * `rounds` rounds (0: until SIGINT or SIGTERM, which end the wait at once
+ * and stop after the round in flight). The request budget is per round.
+ * on_round (may be NULL) sees each round's report and result. A round that
+ * failed for want of a connection or a server (KILN_EIO) is retried at the
+ * next round; any other error stops following and is returned. *nrounds
+ * gets the rounds run. */
+typedef void (*kiln_ingest_round_fn)(void *ctx, int round, const kiln_ingest_gh_events_report *rep, int rc,
+                                     const kiln_err *err);
+int kiln_ingest_github_events_follow(const kiln_ingest_gh_events_opts *o, int rounds, long min_interval_s,
+                                     kiln_ingest_round_fn on_round, void *ctx, int *nrounds, kiln_err *err);
+
 /* ---------------------------------------------------------------- loads into the lake
  * github-repos: /repos/{owner}/{repo} for every repo in github.pushes (its
  * latest name), into github.repos (created when missing) with history kept

@@ -151,6 +151,13 @@ int kiln_store_get(kiln_store *s, const char *key, int64_t off, int64_t len, siz
     return s->ops->get(s, key, off, len, cap, out, n, err);
 }
 
+int kiln_store_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                          kiln_err *err)
+{
+    int rc = kiln_store_key_check(key, err);
+    return rc ? rc : s->ops->get_stream(s, key, fn, ctx, info, err);
+}
+
 int kiln_store_get_file(kiln_store *s, const char *key, const char *path, kiln_err *err)
 {
     int rc = kiln_store_key_check(key, err);
@@ -280,6 +287,52 @@ static int local_get(kiln_store *s, const char *key, int64_t off, int64_t len, s
     *n = got;
     __atomic_add_fetch(&s->bytes_in, got, __ATOMIC_RELAXED);
 done:
+    if (fd >= 0)
+        close(fd);
+    kiln_free(p);
+    return rc;
+}
+
+static void head_fill(kiln_store_info *out, const struct stat *st);
+
+/* read in 256 KiB pieces into fn */
+static int local_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                            kiln_err *err)
+{
+    char *p = lpath(s, key);
+    if (!p)
+        return KILN_OOM(err);
+    int rc = 0, fd = open(p, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) || (fd >= 0 && !S_ISREG(st.st_mode))
+                 ? kiln_err_set(err, KILN_ENOTFOUND, "%s: no such object", key)
+                 : kiln_err_set(err, KILN_EIO, "%s: %s", p, strerror(errno));
+        goto done;
+    }
+    if (info)
+        head_fill(info, &st);
+    if (!(buf = kiln_malloc(256 << 10))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf, 256 << 10);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = kiln_err_set(err, KILN_EIO, "%s: read failed: %s", p, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        __atomic_add_fetch(&s->bytes_in, (uint64_t)r, __ATOMIC_RELAXED);
+        if ((rc = fn(ctx, buf, (size_t)r, err)))
+            break;
+    }
+done:
+    kiln_free(buf);
     if (fd >= 0)
         close(fd);
     kiln_free(p);
@@ -602,8 +655,8 @@ static void local_free(kiln_store *s)
 }
 
 static const kiln_store_ops LOCAL_OPS = {
-    "local",      local_get,  local_get_file, local_put,       local_put_file,
-    local_create, local_head, local_del,      local_list_page, local_free,
+    "local",    local_get, local_get_file,  local_put,  local_put_file,   local_create,
+    local_head, local_del, local_list_page, local_free, local_get_stream,
 };
 
 int kiln_store__open_local(kiln_store **out, const char *dir, kiln_err *err)

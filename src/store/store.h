@@ -87,6 +87,15 @@ typedef struct kiln_store_info {
  * with kiln_free. */
 int kiln_store_get(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
                    kiln_err *err);
+/* Stream a whole object: fn gets its bytes in order as they arrive, each
+ * once (a non-zero return stops the transfer and is returned). On S3 a
+ * connection that drops or stalls mid-body is resumed where it stopped: a
+ * ranged GET pinned to the first answer's ETag (If-Match), so the bytes
+ * cannot come from two versions (a changed object is KILN_ECONFLICT).
+ * info (may be NULL) gets the object's size and etag. */
+typedef int (*kiln_store_stream_fn)(void *ctx, const char *p, size_t n, kiln_err *err);
+int kiln_store_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                          kiln_err *err);
 /* Download a whole object into a local file (created or truncated). */
 int kiln_store_get_file(kiln_store *s, const char *key, const char *path, kiln_err *err);
 /* Replace (or create) an object at once. */

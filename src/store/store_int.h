@@ -20,6 +20,8 @@ typedef struct kiln_store_ops {
     int (*list_page)(kiln_store *s, const char *prefix, const char *delim, const char *token, int max_keys,
                      kiln_store_list_fn fn, void *ctx, char **next, kiln_err *err);
     void (*free)(kiln_store *s);
+    int (*get_stream)(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                      kiln_err *err);
 } kiln_store_ops;
 
 struct kiln_store {
@@ -32,5 +34,18 @@ struct kiln_store {
 int kiln_store__open_local(kiln_store **out, const char *dir, kiln_err *err);
 int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix, const kiln_store_s3_opts *o,
                         kiln_err *err);
+
+/* s3_creds.c: temporary credentials from the place a process runs */
+enum { KILN_S3_CRED_NONE = 0, KILN_S3_CRED_CONTAINER, KILN_S3_CRED_WEBID, KILN_S3_CRED_IMDS };
+typedef struct kiln_s3_creds {
+    char *ak, *sk, *token;
+    int64_t expires; /* epoch seconds; 0: no expiry given */
+} kiln_s3_creds;
+/* Which source applies, from the environment alone (no I/O). */
+int kiln_s3__cred_source(void);
+const char *kiln_s3__cred_source_name(int src);
+/* Fetch keys from a source (KILN_ECONFIG naming it when that fails). */
+int kiln_s3__creds_fetch(int src, const char *region, kiln_s3_creds *out, kiln_err *err);
+void kiln_s3__creds_clear(kiln_s3_creds *c);
 
 #endif /* KILN_STORE_INT_H */

@@ -49,6 +49,11 @@ typedef struct s3 {
     long timeout_ms, connect_timeout_ms, retry_base_ms;
     int64_t threshold, part_size;
     kiln_http *http; /* connections (pooled), retries */
+    /* temporary credentials (s3_creds.c), fetched at the first request and
+     * again near their expiry; ak/sk/token are then guarded by cred_mu */
+    int cred_src;
+    int64_t cred_expires;
+    pthread_mutex_t cred_mu;
 } s3;
 
 /* ------------------------------------------------------------ config */
@@ -141,6 +146,7 @@ static void s3_free(kiln_store *st)
             kiln_free(s->sk);
         }
         kiln_free(s->token);
+        pthread_mutex_destroy(&s->cred_mu);
         kiln_free(s);
     }
     kiln_free(st);
@@ -157,9 +163,17 @@ typedef struct req {
     const char *body;
     size_t body_len;
     /* response */
-    kiln_buf *resp;  /* 2xx body (NULL: discarded) */
-    size_t resp_cap; /* cap for resp (0: none) */
-    FILE *resp_file; /* or 2xx body into a file */
+    kiln_buf *resp;              /* 2xx body (NULL: discarded) */
+    size_t resp_cap;             /* cap for resp (0: none) */
+    FILE *resp_file;             /* or 2xx body into a file */
+    kiln_store_stream_fn stream; /* or 2xx body into this (resumed by ranged GETs) */
+    void *stream_ctx;
+    int64_t delivered, resume_at; /* bytes given to stream; where this attempt starts */
+    int64_t skip;                 /* bytes of this attempt's body already delivered */
+    int attempt_seen;             /* this attempt's body has started */
+    char pin_etag[96];            /* the first answer's ETag, quotes kept */
+    char range_hdr[64], ifm_hdr[128];
+    int nhdr_base;
     long status;
     char etag[80];
     int64_t clen, mtime_ms;
@@ -244,21 +258,25 @@ static int http_error(s3 *s, const req *r, const kiln_buf *body, kiln_err *err)
     char *msg = body->len ? xml_text(body->data, body->len, "Message", NULL) : NULL;
     int rc;
     long st = r->status;
+    char akc[256];
+    pthread_mutex_lock(&s->cred_mu);
+    snprintf(akc, sizeof akc, "%s", s->ak ? s->ak : "(none)");
+    pthread_mutex_unlock(&s->cred_mu);
     if (code && !strcmp(code, "SignatureDoesNotMatch"))
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: the server rejected the request signature (403 SignatureDoesNotMatch): the secret "
                           "key does not match access key %s: check AWS_SECRET_ACCESS_KEY",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (code && !strcmp(code, "InvalidAccessKeyId"))
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: the server does not know access key %s (403 InvalidAccessKeyId): check "
                           "AWS_ACCESS_KEY_ID",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (st == 403 && !code)
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "%s: %s: 403 Forbidden (no details: a signature mismatch or no permission for access key "
                           "%s): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-                          w, r->method, s->ak);
+                          w, r->method, akc);
     else if (code && !strcmp(code, "NoSuchBucket"))
         rc = kiln_err_set(err, KILN_ENOTFOUND, "s3://%s: no such bucket (create it first)", s->bucket);
     else if (st == 404)
@@ -286,6 +304,21 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     s3 *s = a->s;
     req *r = a->r;
     (void)attempt;
+    if (r->stream) {
+        /* resume a stream where it stopped, from the same object version */
+        r->nhdr = r->nhdr_base;
+        r->resume_at = r->delivered;
+        r->skip = 0;
+        r->attempt_seen = 0;
+        if (r->delivered > 0) {
+            snprintf(r->range_hdr, sizeof r->range_hdr, "range: bytes=%lld-", (long long)r->delivered);
+            r->hdr[r->nhdr++] = r->range_hdr;
+            if (r->pin_etag[0]) {
+                snprintf(r->ifm_hdr, sizeof r->ifm_hdr, "if-match: %s", r->pin_etag);
+                r->hdr[r->nhdr++] = r->ifm_hdr;
+            }
+        }
+    }
     if (r->resp_file) {
         rewind(r->resp_file);
         if (ftruncate(fileno(r->resp_file), 0) != 0) {
@@ -293,6 +326,30 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     }
     char date[17];
     amz_now(date);
+    /* the keys to sign with: fixed, or (re)fetched when under 5 minutes are left */
+    char ak[256], sk[256], tokv[4096];
+    pthread_mutex_lock(&s->cred_mu);
+    if (s->cred_src && (!s->ak || (s->cred_expires && s->cred_expires - 300 < (int64_t)time(NULL)))) {
+        kiln_s3_creds c;
+        int frc = kiln_s3__creds_fetch(s->cred_src, s->region, &c, err);
+        if (frc) {
+            pthread_mutex_unlock(&s->cred_mu);
+            return frc;
+        }
+        kiln_free(s->ak);
+        if (s->sk)
+            memset(s->sk, 0, strlen(s->sk));
+        kiln_free(s->sk);
+        kiln_free(s->token);
+        s->ak = c.ak;
+        s->sk = c.sk;
+        s->token = c.token;
+        s->cred_expires = c.expires;
+    }
+    snprintf(ak, sizeof ak, "%s", s->ak ? s->ak : "");
+    snprintf(sk, sizeof sk, "%s", s->sk ? s->sk : "");
+    snprintf(tokv, sizeof tokv, "%s", s->token ? s->token : "");
+    pthread_mutex_unlock(&s->cred_mu);
     char h_host[600], h_date[64], h_sha[100], h_tok[4200];
     snprintf(h_host, sizeof h_host, "host: %s", a->host);
     snprintf(h_date, sizeof h_date, "x-amz-date: %s", date);
@@ -302,13 +359,13 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     sh[nsh++] = h_host;
     sh[nsh++] = h_date;
     sh[nsh++] = h_sha;
-    if (s->token) {
-        snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", s->token);
+    if (tokv[0]) {
+        snprintf(h_tok, sizeof h_tok, "x-amz-security-token: %s", tokv);
         sh[nsh++] = h_tok;
     }
     for (int i = 0; i < r->nhdr; i++)
         sh[nsh++] = r->hdr[i];
-    kiln_sigv4_req sr = {r->method, a->path, r->query, sh, nsh, a->phash, date, s->region, "s3", s->ak, s->sk};
+    kiln_sigv4_req sr = {r->method, a->path, r->query, sh, nsh, a->phash, date, s->region, "s3", ak, sk};
     char *auth = NULL;
     int rc = kiln_sigv4_sign(&sr, &auth, NULL, NULL, err);
     if (rc)
@@ -323,6 +380,8 @@ static int s3_attempt(void *ctx, int attempt, kiln_buf *hdrs, kiln_err *err)
     memset(auth, 0, strlen(auth));
     kiln_free(auth);
     memset(h_tok, 0, sizeof h_tok);
+    memset(sk, 0, sizeof sk);
+    memset(tokv, 0, sizeof tokv);
     return rc;
 }
 
@@ -342,6 +401,28 @@ static int s3_sink_file(void *ctx, const kiln_http_resp *rs, const char *p, size
     if (fwrite(p, 1, n, f) != n)
         return kiln_err_set(err, KILN_EIO, "writing the download failed: %s", strerror(errno));
     return 0;
+}
+
+static int s3_sink_stream(void *ctx, const kiln_http_resp *rs, const char *p, size_t n, kiln_err *err)
+{
+    req *r = ctx;
+    if (!r->attempt_seen) {
+        r->attempt_seen = 1;
+        if (!r->pin_etag[0])
+            kiln_http_etag(rs, r->pin_etag, sizeof r->pin_etag, 0);
+        if (r->resume_at > 0 && rs->status != 206)
+            r->skip = r->resume_at; /* the whole object again: drop what was delivered */
+    }
+    if (r->skip > 0) {
+        size_t k = (uint64_t)r->skip < n ? (size_t)r->skip : n;
+        p += k;
+        n -= k;
+        r->skip -= (int64_t)k;
+    }
+    if (!n)
+        return 0;
+    r->delivered += (int64_t)n;
+    return r->stream(r->stream_ctx, p, n, err);
 }
 
 static int do_request(kiln_store *st, req *r, kiln_err *err)
@@ -388,6 +469,9 @@ static int do_request(kiln_store *st, req *r, kiln_err *err)
     if (r->resp_file) {
         q.sink = s3_sink_file;
         q.sink_ctx = r->resp_file;
+    } else if (r->stream) {
+        q.sink = s3_sink_stream;
+        q.sink_ctx = r;
     }
     r->status = 0;
     r->etag[0] = 0;
@@ -901,8 +985,37 @@ out:
     return rc;
 }
 
+static int s3_get_stream(kiln_store *st, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
+                         kiln_err *err)
+{
+    s3 *s = st->impl;
+    char *fk = full_key(s, key);
+    if (!fk)
+        return KILN_OOM(err);
+    req r = {0};
+    r.method = "GET";
+    r.key = fk;
+    r.stream = fn;
+    r.stream_ctx = ctx;
+    int rc = do_request(st, &r, err);
+    if (rc == KILN_EIO && r.status == 412) {
+        char w[1200];
+        rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was read (ETag %s no longer matches)",
+                          what(s, &r, w, sizeof w), r.pin_etag);
+    }
+    if (!rc && info) {
+        memset(info, 0, sizeof *info);
+        info->size = r.delivered;
+        info->mtime_ms = r.mtime_ms;
+        snprintf(info->etag, sizeof info->etag, "%.*s", (int)strcspn(r.pin_etag + (r.pin_etag[0] == '"'), "\""),
+                 r.pin_etag + (r.pin_etag[0] == '"'));
+    }
+    kiln_free(fk);
+    return rc;
+}
+
 static const kiln_store_ops S3_OPS = {
-    "s3", s3_get, s3_get_file, s3_put, s3_put_file, s3_create, s3_head, s3_del, s3_list_page, s3_free,
+    "s3", s3_get, s3_get_file, s3_put, s3_put_file, s3_create, s3_head, s3_del, s3_list_page, s3_free, s3_get_stream,
 };
 
 /* ------------------------------------------------------------ open */
@@ -924,6 +1037,7 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     }
     st->ops = &S3_OPS;
     st->impl = s;
+    pthread_mutex_init(&s->cred_mu, NULL);
     const char *region = o->region ? o->region : env("AWS_REGION") ? env("AWS_REGION") : env("AWS_DEFAULT_REGION");
     if (!region)
         region = "us-east-1";
@@ -942,12 +1056,19 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
         rc = KILN_OOM(err);
         goto done;
     }
-    if (!s->ak || !s->sk) {
+    if ((!s->ak || !s->sk) && !(s->cred_src = kiln_s3__cred_source())) {
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "s3://%s: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or a profile "
-                          "in ~/.aws/credentials, AWS_PROFILE)",
+                          "in ~/.aws/credentials, AWS_PROFILE; or run where a container endpoint, a web identity "
+                          "token or the instance metadata service gives them: AWS_EC2_METADATA_DISABLED is set)",
                           bucket);
         goto done;
+    }
+    if (s->cred_src) { /* keys come from the environment the process runs in */
+        kiln_free(s->ak);
+        kiln_free(s->sk);
+        kiln_free(s->token);
+        s->ak = s->sk = s->token = NULL;
     }
     const char *endpoint = o->endpoint                  ? o->endpoint
                            : env("AWS_ENDPOINT_URL_S3") ? env("AWS_ENDPOINT_URL_S3")
@@ -1021,6 +1142,9 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
     memset(&ho, 0, sizeof ho);
     ho.timeout_ms = s->timeout_ms;
     ho.connect_timeout_ms = s->connect_timeout_ms;
+    /* a transfer that stalls (under 1 byte/s) this long is abandoned and
+     * retried (a stream resumes where it stopped) */
+    ho.low_speed_time_s = (long)env_i64("KILN_S3_STALL_S", 60);
     ho.max_attempts = s->max_attempts;
     ho.retry_base_ms = s->retry_base_ms;
     ho.retry_cap_ms = 10000;
@@ -1030,7 +1154,8 @@ int kiln_store__open_s3(kiln_store **out, const char *bucket, const char *prefix
         goto done;
     }
     kiln_debug("s3://%s/%s: endpoint %s://%s%s, region %s, %s-style, access key %s", s->bucket, s->prefix, s->scheme,
-               s->host, s->base_path, s->region, s->virtual_host ? "virtual-host" : "path", s->ak);
+               s->host, s->base_path, s->region, s->virtual_host ? "virtual-host" : "path",
+               s->cred_src ? kiln_s3__cred_source_name(s->cred_src) : s->ak);
 done:
     if (rc) {
         s3_free(st);

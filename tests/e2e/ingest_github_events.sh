@@ -17,6 +17,9 @@
 # - the request budget stops the run with an error; a bad token is exit 3;
 #   an unknown user exit 4; a reset too far away fails fast with the reset
 #   time; bad options exit 2;
+# - --follow: two rounds paced by X-Poll-Interval, events added to the
+#   feed between them land in the second; SIGTERM ends the wait at once
+#   (exit 0); --rounds without --follow is exit 2;
 # - `kiln job gh-events --in RAW/github-events/user=U` reads the landed
 #   hours: its pushes are the user's PushEvents.
 set -euo pipefail
@@ -24,8 +27,10 @@ set -euo pipefail
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
 tmp="$(mktemp -d)"
 srv=""
+srv2=""
 cleanup() {
   if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  if [ -n "$srv2" ]; then kill "$srv2" 2>/dev/null || true; wait "$srv2" 2>/dev/null || true; fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -205,6 +210,51 @@ for bad in "--out raw9" "--user $U" "--user a/b --out raw9" "--user $U --out raw
   set -e
   [ "$rc" = 2 ] || fail "bad options '$bad': exit $rc (want 2)"
 done
+
+# --- --follow: rounds paced by X-Poll-Interval (2 s here); events that
+# appear between rounds land in the next one; SIGTERM ends the wait at once
+mkdir gha-part
+cp gha/$D-0.json.gz gha/$D-1.json.gz gha/$D-2.json.gz gha-part/
+node "$KILN_ROOT/tests/node/github_api_server.cjs" --port 0 --archive gha-part --token "$TOKEN" --poll-interval 2 \
+  > server2.out 2> server2.err &
+srv2=$!
+for _ in $(seq 100); do grep -q PORT server2.out 2>/dev/null && break; sleep 0.1; done
+URL2="http://127.0.0.1:$(awk '/PORT/{print $2}' server2.out)"
+"$K" ingest github-events --user "$U" --api-url "$URL2" --out rawf --follow --rounds 2 --interval 0 --json \
+  > follow.json 2> follow.err &
+fpid=$!
+for _ in $(seq 150); do [ "$(grep -c . follow.json 2>/dev/null)" -ge 1 ] && break; sleep 0.1; done
+t_round1=$(date +%s%N)
+cp gha/$D-3.json.gz gha/$D-4.json.gz gha/$D-5.json.gz gha-part/
+curl -sS "$URL2/_control/reload" > /dev/null
+wait "$fpid" || fail "follow: $(cat follow.json follow.err)"
+t_end=$(date +%s%N)
+[ "$(grep -c '"ok":true' follow.json)" = 2 ] && grep -q '"round":2' follow.json || fail "follow rounds: $(cat follow.json)"
+[ $(((t_end - t_round1) / 1000000)) -ge 1500 ] || fail "the second round did not wait for X-Poll-Interval"
+python3 - "$U" <<'EOF' || fail "follow: the events of both rounds did not all land"
+import gzip, glob, json, sys
+u = sys.argv[1]
+src = {json.loads(l)['id'] for f in glob.glob('gha/*.json.gz') for l in gzip.open(f, 'rt') if json.loads(l)['actor']['login'] == u}
+got = [json.loads(l)['id'] for f in glob.glob(f'rawf/github-events/user={u}/gharchive/date=*/hour=*/*.json.gz') for l in gzip.open(f, 'rt')]
+r = [json.loads(l) for l in open('follow.json')]
+assert len(got) == len(set(got)) and set(got) == src, (len(got), len(src))
+assert r[0]['hours_landed'] > 0 and r[1]['hours_landed'] > 0, r
+EOF
+"$K" ingest github-events --user "$U" --api-url "$URL2" --out rawf --follow --interval 30 > follow2.out 2>&1 &
+fpid=$!
+for _ in $(seq 150); do grep -q "ingest github-events" follow2.out && break; sleep 0.1; done
+sleep 0.3
+t0=$(date +%s%N)
+kill -TERM "$fpid"
+wait "$fpid" || fail "follow stopped by SIGTERM: exit $?: $(cat follow2.out)"
+[ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ] || fail "SIGTERM did not end the wait at once"
+[ "$(grep -c "ingest github-events $U" follow2.out)" = 1 ] || fail "follow2: $(cat follow2.out)"
+kill "$srv2"; wait "$srv2" 2>/dev/null || true
+srv2=""
+set +e
+"$K" ingest github-events --user "$U" --api-url "$URL2" --out rawf --rounds 2 > /dev/null 2>&1; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "--rounds without --follow: exit $rc (want 2)"
 
 # --- the job reads the landed hours
 "$K" job gh-events --in "raw/github-events/user=$U" --out job --format ndjson > job.txt 2>&1 || fail "job: $(cat job.txt)"

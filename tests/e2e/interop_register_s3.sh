@@ -8,24 +8,16 @@
 # other writer's files, which are left as they were).
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
-NODE_DIR="$KILN_ROOT/tests/node"
-[ -d "$NODE_DIR/node_modules/@20minutes/s3rver" ] || { echo "tests/node lacks @20minutes/s3rver (run scripts/deps.sh)"; exit 1; }
+. "$KILN_ROOT/tests/e2e/s3_lib.bash"
 tmp="$(mktemp -d)"
-srv=""
 cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  s3_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "interop_register_s3: $*" >&2; exit 1; }
-mkdir -p "$tmp/s3"
-node --openssl-legacy-provider "$NODE_DIR/s3_server.cjs" "$tmp/s3" "$tmp/port" lake > "$tmp/server.log" 2>&1 &
-srv=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
-[ -s "$tmp/port" ] || { cat "$tmp/server.log"; fail "the S3 server did not start"; }
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$tmp/port")"
-export KILN_CATALOG_DIR="$tmp/catalogs" KILN_S3_RETRY_BASE_MS=5
-unset AWS_SESSION_TOKEN AWS_PROFILE KILN_WAREHOUSE || true
+s3_start "$tmp/s3" lake
+export KILN_CATALOG_DIR="$tmp/catalogs"
 K="$KILN_BIN"
 
 # "the other engine": a warehouse on the object store, a nested column too

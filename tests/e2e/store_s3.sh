@@ -13,42 +13,42 @@
 #   disk, nothing but the catalog on local disk;
 # - a wrong secret: exit 3 naming SignatureDoesNotMatch, the secret never
 #   printed; no credentials: exit 3; credentials from AWS_PROFILE in a
-#   shared credentials file; a traversal key rejected (exit 2) before any
-#   request;
+#   shared credentials file; temporary credentials from IMDSv2, a container
+#   endpoint and STS web identity (tests/node/s3_creds_server.cjs), their
+#   session token on every request, fetched again near expiry, a refused
+#   fetch exit 3 naming the source; a traversal key rejected (exit 2)
+#   before any request;
 # - retries: 503 SlowDown answers and connections closed without an answer
 #   are retried; when they outlast the attempts the append fails (exit 1)
-#   and the table stays at its snapshot;
+#   and the table stays at its snapshot; 500s are retried; an answer slower
+#   than the request timeout is abandoned and asked again;
 # - multipart upload of a data file above the threshold; remove-orphans
 #   deletes an object no snapshot names;
 # - kiln job gh-events into an S3 warehouse gives what it gives locally;
 # - kiln ingest gharchive into a raw zone on S3 (landed once, re-run
-#   unchanged), and kiln job gh-events --in s3://... reading it.
+#   unchanged), and kiln job gh-events --in s3://... reading it streamed
+#   (nothing staged), hour bodies cut half way resumed by ranged GETs.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN to the kiln binary}"
 : "${KILN_ROOT:?set KILN_ROOT to the repository root}"
 NODE_DIR="$KILN_ROOT/tests/node"
-[ -d "$NODE_DIR/node_modules/@20minutes/s3rver" ] || { echo "tests/node lacks @20minutes/s3rver (run scripts/deps.sh)"; exit 1; }
+. "$KILN_ROOT/tests/e2e/s3_lib.bash"
 tmp="$(mktemp -d)"
-srv=""
+csrv=""
 cleanup() {
-  if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; fi
+  if [ -n "$csrv" ]; then kill "$csrv" 2>/dev/null || true; wait "$csrv" 2>/dev/null || true; fi
+  s3_stop
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [ -f "$tmp/requests.log" ] && tail -5 "$tmp/requests.log" >&2; exit 1; }
 
-mkdir -p "$tmp/s3" "$tmp/work"
-S3_LOG="$tmp/requests.log" node --openssl-legacy-provider "$NODE_DIR/s3_server.cjs" "$tmp/s3" "$tmp/port" kiln-wh \
-  > "$tmp/server.log" 2>&1 &
-srv=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
-[ -s "$tmp/port" ] || { cat "$tmp/server.log"; fail "the S3 server did not start"; }
-port="$(cat "$tmp/port")"
-ep="http://127.0.0.1:$port"
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$ep"
-export KILN_CATALOG_DIR="$tmp/catalogs" KILN_S3_RETRY_BASE_MS=5 TMPDIR="$tmp/tmpdir"
+mkdir -p "$tmp/work"
+S3_LOG="$tmp/requests.log" s3_start "$tmp/s3" kiln-wh
+port="$S3_PORT"
+ep="$S3_ENDPOINT"
+export KILN_CATALOG_DIR="$tmp/catalogs" TMPDIR="$tmp/tmpdir"
 mkdir -p "$TMPDIR"
-unset AWS_SESSION_TOKEN AWS_PROFILE KILN_WAREHOUSE || true
 cd "$tmp/work"
 K="$KILN_BIN"
 
@@ -186,6 +186,53 @@ out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_SHARED_CREDENTIALS_F
   "$K" table --warehouse "$W" scan demo.people --format csv 2>&1 | grep -c .)
 [ "$out" = 3 ] || fail "scan with AWS_PROFILE credentials: $out lines"
 
+# temporary credentials from where a process runs (tests/node/s3_creds_server.cjs
+# stands in for IMDSv2, a container endpoint and STS): the session token of
+# each source signs the requests; keys near their expiry are fetched again
+CREDS_CONTAINER_TOKEN=ct-4711 CREDS_WEB_TOKEN=a-web-identity-jwt node "$NODE_DIR/s3_creds_server.cjs" "$tmp/cport" "$tmp/creds.log" > "$tmp/creds.out" 2>&1 &
+csrv=$!
+for _ in $(seq 100); do [ -s "$tmp/cport" ] && break; sleep 0.1; done
+[ -s "$tmp/cport" ] || fail "the credentials server did not start: $(cat "$tmp/creds.out")"
+cep="http://127.0.0.1:$(cat "$tmp/cport")"
+nocreds() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$tmp" "$@"; }
+scan_with() { # SOURCE-NAME ENV... : scan, then check the token the requests carried
+  local src="$1"
+  shift
+  local n0
+  n0=$(wc -l < "$tmp/requests.log")
+  out=$(nocreds "$@" "$K" table --warehouse "$W" scan demo.people --format csv 2> "$tmp/e" | grep -c .) \
+    || fail "scan with $src credentials: $(cat "$tmp/e")"
+  [ "$out" = 3 ] || fail "scan with $src credentials: $out rows"
+  tail -n +"$((n0 + 1))" "$tmp/requests.log" | grep -v __faults > "$tmp/sreq"
+  [ -s "$tmp/sreq" ] && ! grep -qv "token=session-token-from-$src\$" "$tmp/sreq" \
+    || fail "requests not signed with the $src session token: $(head -3 "$tmp/sreq")"
+}
+: > "$tmp/creds.log"
+scan_with imds AWS_EC2_METADATA_DISABLED= AWS_EC2_METADATA_SERVICE_ENDPOINT="$cep"
+[ "$(cat "$tmp/creds.log" | tr '\n' ' ')" = "PUT /latest/api/token GET /latest/meta-data/iam/security-credentials/ GET /latest/meta-data/iam/security-credentials/kiln-test-role " ] \
+  || fail "IMDSv2 exchange: $(cat "$tmp/creds.log")"
+printf 'a-web-identity-jwt\n' > "$tmp/webid"
+scan_with sts AWS_WEB_IDENTITY_TOKEN_FILE="$tmp/webid" AWS_ROLE_ARN=arn:aws:iam::123456789012:role/kiln \
+  AWS_ENDPOINT_URL_STS="$cep"
+: > "$tmp/creds.log"
+scan_with container AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds" AWS_CONTAINER_AUTHORIZATION_TOKEN=ct-4711
+[ "$(grep -c container-creds "$tmp/creds.log")" = 1 ] || fail "container keys valid 1 h fetched more than once"
+# keys with four minutes left (under the five-minute margin): fetched again
+: > "$tmp/creds.log"
+scan_with container AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds?ttl=240" AWS_CONTAINER_AUTHORIZATION_TOKEN=ct-4711
+[ "$(grep -c container-creds "$tmp/creds.log")" -gt 1 ] || fail "keys near expiry were not fetched again"
+# a refused credential request: exit 3 naming the source, the token not printed
+set +e
+nocreds AWS_CONTAINER_CREDENTIALS_FULL_URI="$cep/container-creds" AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong-4712 \
+  "$K" table --warehouse "$W" scan demo.people > /dev/null 2> "$tmp/e"
+rc=$?
+set -e
+[ "$rc" = 3 ] && grep -q "container credentials endpoint" "$tmp/e" && grep -q 401 "$tmp/e" \
+  || fail "refused container credentials: exit $rc: $(cat "$tmp/e")"
+! grep -q "wrong-4712" "$tmp/e" || fail "the container token was printed"
+kill "$csrv"; wait "$csrv" 2>/dev/null || true
+csrv=""
+
 # --- a traversal key is refused before any request
 n_before=$(wc -l < "$tmp/requests.log")
 set +e
@@ -233,6 +280,20 @@ curl -sS -X POST "$ep/__faults?n=0" > /dev/null
   || fail "a failed append moved the table (resets)"
 [ "$("$K" table --warehouse "$W" scan demo.people --format csv | grep -c .)" = 5 ] || fail "rows after resets"
 
+# 500s are retried; a slow answer past the request timeout is abandoned and
+# asked again
+s3_fault 2 500
+printf '{"id":8,"name":"hal","d":"2024-01-07"}\n' | "$K" table --warehouse "$W" append demo.people --input - > /dev/null \
+  2> "$tmp/e" || fail "append with two 500s: $(cat "$tmp/e")"
+s3_fault 1 slow
+t0=$(date +%s%N)
+KILN_S3_TIMEOUT_MS=700 "$K" table --warehouse "$W" scan demo.people --format csv > "$tmp/o" 2> "$tmp/e" \
+  || fail "scan with a slow answer: $(cat "$tmp/e")"
+t1=$(date +%s%N)
+s3_fault 0
+[ "$(grep -c . "$tmp/o")" = 6 ] || fail "rows after 500s and a slow answer: $(cat "$tmp/o")"
+[ $(((t1 - t0) / 1000000)) -lt 2500 ] || fail "the slow answer was waited for ($(((t1 - t0) / 1000000)) ms), not retried"
+
 # --- a data file above the multipart threshold
 seq 1 3000 | awk '{printf "{\"id\":%d,\"name\":\"name-%d-%s\",\"d\":\"2024-02-01\"}\n", $1, $1, "xxxxxxxxxxxxxxxxxxxx"}' > big.ndjson
 KILN_S3_MULTIPART_THRESHOLD=4000 KILN_S3_PART_SIZE=4096 "$K" table --warehouse "$W" append demo.people --input big.ndjson > /dev/null
@@ -263,13 +324,35 @@ done
 "$K" ingest gharchive --from "file://$tmp/gha" --start 2025-10-06 --hours 0-1 --out s3://kiln-wh/raw \
   --partial-dir "$tmp/pd" --json > "$tmp/ing2"
 grep -q '"landed":0,"unchanged":2' "$tmp/ing2" || fail "ingest re-run on S3: $(cat "$tmp/ing2")"
-# ... and the job reads that raw zone straight from S3: what it reads locally
-"$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in" --format csv > /dev/null 2>&1 || fail "job --in s3://"
+# ... and the job reads that raw zone straight from S3, streamed (nothing
+# staged: TMPDIR does not exist for this run), what it reads locally; the
+# first two hour GETs are cut half way and resume with a ranged GET pinned
+# to the object's ETag
+s3_fault 2 cut
+n0=$(wc -l < "$tmp/requests.log")
+TMPDIR="$tmp/no-such-dir" "$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in" --format csv > /dev/null \
+  2> "$tmp/e" || fail "job --in s3://: $(cat "$tmp/e")"
+s3_fault 0
+tail -n +"$((n0 + 1))" "$tmp/requests.log" > "$tmp/jobreq"
+[ "$(grep -c 'GET .*/raw/gharchive/date%3D2025-10-06/hour%3D[01]/.*range=bytes=[1-9][0-9]*- if-match="' "$tmp/jobreq")" = 2 ] \
+  || fail "cut hour bodies were not resumed by ranged GETs: $(grep hour= "$tmp/jobreq")"
 "$K" job gh-events --in "$tmp/gha" --out "$tmp/job-local" --format csv > /dev/null 2>&1
 for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
   cmp -s "$tmp/job-local/$f" "$tmp/job-s3in/$f" || fail "job --in s3:// differs: $f"
 done
 [ -n "$(cd "$tmp/job-s3in" && find . -name '*.csv')" ] || fail "job --in s3:// wrote nothing"
+# a body that stalls half way (the connection open, silent for 3 s) is
+# abandoned after KILN_S3_STALL_S and resumed
+s3_fault 1 stall
+n0=$(wc -l < "$tmp/requests.log")
+KILN_S3_STALL_S=1 "$K" job gh-events --in s3://kiln-wh/raw --out "$tmp/job-s3in2" --format csv > /dev/null \
+  2> "$tmp/e" || fail "job --in s3:// with a stalled body: $(cat "$tmp/e")"
+s3_fault 0
+[ "$(tail -n +"$((n0 + 1))" "$tmp/requests.log" | grep -c 'GET .*/raw/gharchive/.*range=bytes=[1-9][0-9]*- if-match="')" = 1 ] \
+  || fail "the stalled body was not resumed by a ranged GET"
+for f in $(cd "$tmp/job-local" && find . -name '*.csv' | sort); do
+  cmp -s "$tmp/job-local/$f" "$tmp/job-s3in2/$f" || fail "job --in s3:// after a stall differs: $f"
+done
 
 # --- remove-orphans lists and deletes on S3: an object no snapshot names
 curl -sS -o /dev/null -X PUT --data-binary 'junk' --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER \

@@ -29,6 +29,9 @@
 // GET /_control/log: the requests seen [{method, path, status, inm, auth}]
 // (auth: whether an Authorization header came; its value is never kept).
 // GET /_control/reset: clear the log and the faults.
+// GET /_control/reload: read --archive DIR again (hour files added since:
+// new events, as a user's feed grows).
+// --poll-interval S: the X-Poll-Interval of the events feed (default 60).
 // Prints "PORT <n>" on stdout once listening (--port 0: a free port).
 'use strict';
 const http = require('http');
@@ -147,6 +150,11 @@ const server = http.createServer((req, res) => {
   if (u.pathname.startsWith('/_control/')) {
     const what = u.pathname.slice('/_control/'.length);
     if (what === 'log') return send(req, res, 200, log, {}, entry);
+    if (what === 'reload') {
+      byLogin = null;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return res.end('reloaded\n');
+    }
     if (what === 'reset') {
       log.length = 0;
       faults = [];
@@ -226,7 +234,7 @@ const server = http.createServer((req, res) => {
     const list = events().get(login);
     if (!list) return notFound(req, res, entry);
     const p = paginate(base, list.slice(0, 300), u.searchParams, 30, 100);
-    const h = { 'X-Poll-Interval': '60' };
+    const h = { 'X-Poll-Interval': String(args['poll-interval'] || '60') };
     if (p.link) h.Link = p.link;
     return ok(req, res, p.slice, h, entry);
   }

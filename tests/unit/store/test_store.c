@@ -183,6 +183,21 @@ static int collect(void *ctx, const kiln_store_entry *e)
     return 0;
 }
 
+/* get_stream's sink: collect, or stop after `stop_after` bytes */
+typedef struct stream_buf {
+    kiln_buf b;
+    size_t calls, stop_after;
+} stream_buf;
+
+static int stream_collect(void *ctx, const char *p, size_t n, kiln_err *err)
+{
+    stream_buf *s = ctx;
+    s->calls++;
+    if (s->stop_after && s->b.len + n > s->stop_after)
+        return kiln_err_set(err, KILN_EIO, "sink stops");
+    return kiln_buf_append(&s->b, p, n, err);
+}
+
 TEST(store, local_backend_operations)
 {
     kiln_err err = {0};
@@ -316,6 +331,15 @@ TEST(store_s3, live_server_operations)
     kiln_free(out);
     CHECK_EQ_INT(kiln_store_get(s, "a/b/one.txt", 0, -1, 4, &out, &n, &err), KILN_ELIMIT);
     CHECK_EQ_INT(kiln_store_get(s, "a/missing", 0, -1, 0, &out, &n, &err), KILN_ENOTFOUND);
+    { /* streamed: the bytes in order, the etag of the object; a sink's error stops it */
+        stream_buf sb = {{0}, 0, 0};
+        kiln_store_info si;
+        CHECK_OK(kiln_store_get_stream(s, "a/b/one.txt", stream_collect, &sb, &si, &err), &err);
+        CHECK(sb.b.len == 11 && !memcmp(sb.b.data, "hello world", 11) && si.size == 11 && si.etag[0]);
+        kiln_buf_free(&sb.b);
+        CHECK_EQ_INT(kiln_store_get_stream(s, "a/missing", stream_collect, &sb, NULL, &err), KILN_ENOTFOUND);
+        kiln_buf_free(&sb.b);
+    }
     kiln_store_info h;
     CHECK_OK(kiln_store_head(s, "a/b/one.txt", &h, &err), &err);
     CHECK(h.size == 11 && h.etag[0] && h.mtime_ms > 0);
@@ -340,6 +364,16 @@ TEST(store_s3, live_server_operations)
     kiln_free(out);
     CHECK_OK(kiln_store_head(s, "m/big.bin", &h, &err), &err);
     CHECK(h.size == (int64_t)sizeof big); /* the e2e test checks the server saw 5 parts */
+    { /* streamed; a sink that stops ends the transfer with its error, not retried */
+        stream_buf sb = {{0}, 0, 0};
+        CHECK_OK(kiln_store_get_stream(s, "m/big.bin", stream_collect, &sb, NULL, &err), &err);
+        CHECK(sb.b.len == sizeof big && !memcmp(sb.b.data, big, sizeof big));
+        kiln_buf_free(&sb.b);
+        stream_buf st = {{0}, 0, 10};
+        CHECK_EQ_INT(kiln_store_get_stream(s, "m/big.bin", stream_collect, &st, NULL, &err), KILN_EIO);
+        CHECK(st.calls == 1);
+        kiln_buf_free(&st.b);
+    }
     char *src = kiln_sprintf("%s/big.src", kt_tmpdir()), *dst = kiln_sprintf("%s/big.dst", kt_tmpdir());
     CHECK(kt_write_file(src, big, sizeof big) == 0);
     CHECK_OK(kiln_store_put_file(s, "m/big2.bin", src, &err), &err);
