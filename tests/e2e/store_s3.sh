@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # store_s3.sh - the object store's S3 backend against a real S3-compatible
 # server that checks SigV4 signatures (@20minutes/s3rver, started here on
 # 127.0.0.1 on a free port and stopped on exit):
