@@ -529,9 +529,13 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         if ((rc = rest_i64(u, "format-version", &v, err)) != 0)
             return rc;
         if (v == 2)
-            return 0; /* every kiln commit writes v2 */
-        return kiln_err_set(err, KILN_EUNSUPP, "REST commit: format-version %lld is not supported (kiln writes 2)",
-                            (long long)v);
+            return 0; /* every kiln commit writes at least v2 */
+        if (v == 3) { /* the upgrade is the reserved property, as in Iceberg Java */
+            kiln_lake_kv kv = {"format-version", "3"};
+            return kiln_lake_txn_set_properties(txn, &kv, 1, err);
+        }
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "REST commit: format-version %lld is not supported (kiln writes 2 and 3)", (long long)v);
     }
     return kiln_err_set(err, KILN_EUNSUPP, "REST commit: update action \"%s\" is not supported", action);
 }
@@ -858,6 +862,29 @@ static int apply_remove_snapshots(kiln_lake_meta *w, const int64_t *ids, size_t 
     return 0;
 }
 
+/* The reserved property format-version: 2 -> 3 upgrades the table (row
+ * lineage starts at next-row-id 0: rows written before have no row ids
+ * until a commit assigns them); the current version is a no-op; anything
+ * else is an error. */
+int kiln_lake__upgrade_format(kiln_lake_meta *w, const char *value, const char *tn, kiln_err *err)
+{
+    char *end = NULL;
+    long v = strtol(value ? value : "", &end, 10);
+    if (!value || !*value || *end)
+        return kiln_err_set(err, KILN_EINVAL, "table %s: format-version '%s' is not a number", tn, value ? value : "");
+    int cur = w->format_version < 2 ? 2 : w->format_version;
+    if (v < cur)
+        return kiln_err_set(err, KILN_EINVAL, "table %s: cannot downgrade format-version %d to %ld", tn, cur, v);
+    if (v > 3)
+        return kiln_err_set(err, KILN_EUNSUPP, "table %s: format-version %ld is not supported (kiln writes 2 and 3)",
+                            tn, v);
+    if (v == 3 && w->format_version < 3) {
+        w->format_version = 3;
+        w->next_row_id = 0;
+    }
+    return 0;
+}
+
 static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
 {
     KILN_VEC(kiln_lake_kv) out = {0};
@@ -875,6 +902,8 @@ static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
     }
     if (u->kind == UP_SET_PROPS)
         for (size_t j = 0; j < u->n && rc == 0; j++) {
+            if (strcmp(u->kv[j].key, "format-version") == 0)
+                continue; /* reserved: applied as an upgrade, never stored */
             kiln_lake_kv kv = {kiln_lake__strdup(w, u->kv[j].key), kiln_lake__strdup(w, u->kv[j].value)};
             if (!kv.key || !kv.value)
                 rc = KILN_OOM(err);
@@ -918,6 +947,19 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
                                 s->parent_id);
         if (s->schema_id >= 0 && !kiln_lake_meta_schema(w, s->schema_id))
             return kiln_err_set(err, KILN_EINVAL, "table %s: snapshot names unknown schema %d", tn, s->schema_id);
+        if (w->format_version >= 3) { /* row lineage (spec: snapshot first-row-id >= next-row-id) */
+            if (!s->has_row_lineage)
+                return kiln_err_set(err, KILN_EUNSUPP,
+                                    "table %s is format-version 3: this operation does not assign row ids "
+                                    "(first-row-id) yet",
+                                    tn);
+            if (s->first_row_id < w->next_row_id || s->added_rows < 0)
+                return kiln_err_set(err, KILN_ECONFLICT,
+                                    "table %s: snapshot %" PRId64 " first-row-id %" PRId64
+                                    " is below next-row-id %" PRId64 " (rebase it)",
+                                    tn, s->snapshot_id, s->first_row_id, w->next_row_id);
+            w->next_row_id = s->first_row_id + s->added_rows;
+        }
         kiln_lake_snapshot *arr = kiln_lake__grow(w, w->snapshots, w->nsnapshots, sizeof(*arr));
         if (!arr)
             return KILN_OOM(err);
@@ -942,6 +984,11 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
     }
     case UP_REMOVE_SNAPSHOTS: return apply_remove_snapshots(w, u->ids, u->n, tn, err);
     case UP_SET_PROPS:
+        for (size_t j = 0; j < u->n; j++)
+            if (strcmp(u->kv[j].key, "format-version") == 0 &&
+                (rc = kiln_lake__upgrade_format(w, u->kv[j].value, tn, err)) != 0)
+                return rc;
+        return apply_props(w, u, err);
     case UP_REMOVE_PROPS: return apply_props(w, u, err);
     case UP_ADD_SCHEMA: {
         json_error_t je;
@@ -1060,7 +1107,8 @@ static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char 
             goto done;
         }
     }
-    w->format_version = 2;
+    if (w->format_version < 2)
+        w->format_version = 2;
     w->last_updated_ms = now;
     if (base_location) {
         long maxlog = 100;

@@ -1046,7 +1046,8 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
         rc = KILN_OOM(err);
         goto done;
     }
-    kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq};
+    kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq,
+                                  kiln_lake_table_meta(env->t)->format_version};
     kiln_lake_manifest row;
     if ((rc = kiln_lake_manifest_write(&row, env->a, local, uri, &mm, ents.items, ents.len, err)))
         goto done;
@@ -1128,6 +1129,8 @@ typedef struct snap_spec {
     const char *manifest_list;
     int32_t schema_id;
     const char *operation;
+    int has_row_lineage; /* v3: first-row-id and added-rows of the snapshot */
+    int64_t first_row_id, added_rows;
 } snap_spec;
 
 static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *branch, int64_t expect_head,
@@ -1149,6 +1152,9 @@ static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const
     snap.operation = sp->operation;
     snap.nsummary = sum->len;
     snap.summary = sum->items;
+    snap.has_row_lineage = sp->has_row_lineage;
+    snap.first_row_id = sp->first_row_id;
+    snap.added_rows = sp->added_rows;
     if ((rc = kiln_lake_txn_require_ref_snapshot(txn, branch, expect_head, err)) ||
         (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
         return rc;
@@ -1165,8 +1171,15 @@ static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const
 /* Write a snapshot's manifest list (named per attempt, so a retried commit
  * never reuses a file); *path and *uri are the caller's to free. */
 static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int64_t parent, int64_t seq,
-                       const manifest_vec *rows, char **path, char **uri, kiln_err *err)
+                       manifest_vec *rows, const kiln_lake_meta *base, snap_spec *sp, char **path, char **uri,
+                       kiln_err *err)
 {
+    int fv = base->format_version >= 3 ? 3 : 2;
+    if (fv == 3) { /* row lineage: data manifests without first_row_id get ids from next-row-id on */
+        sp->has_row_lineage = 1;
+        sp->first_row_id = base->next_row_id;
+        sp->added_rows = kiln_lake_mlist_assign_row_ids(rows->items, rows->len, base->next_row_id);
+    }
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
     *path =
@@ -1174,7 +1187,7 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
     *uri = *path ? kiln_lake_path_to_uri(*path) : NULL;
     if (!*path || !*uri)
         return KILN_OOM(err);
-    kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq};
+    kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq, fv};
     return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
 }
 
@@ -1231,7 +1244,8 @@ static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const
     kiln_lake_uuid_v4(uuid);
     char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
     char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
+    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, m->content, w->snapshot_id, seq,
+                                  kiln_lake_table_meta(w->t)->format_version};
     kiln_lake_manifest row;
     if (!local || !uri)
         rc = KILN_OOM(err);
@@ -1403,7 +1417,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         if ((rc = merge_manifests(&env, &rows, err)))
             goto done;
     }
-    if ((rc = write_mlist(w->t, w->snapshot_id, w->attempt, parent, seq, &rows, &mlpath, &mluri, err)))
+    snap_spec sp = {w->snapshot_id, parent, seq, NULL, w->schema_id, NULL, 0, 0, 0};
+    if ((rc = write_mlist(w->t, w->snapshot_id, w->attempt, parent, seq, &rows, base, &sp, &mlpath, &mluri, err)))
         goto done;
     if (w->attempt == 1 && w->opts.fault && (rc = w->opts.fault(KILN_LAKE_FAULT_AFTER_MANIFESTS, w->opts.fault_ctx))) {
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
@@ -1412,7 +1427,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     const char *op = NULL;
     if ((rc = snapshot_summary(w, base, parent, &rows, a, &sum, &op, err)))
         goto done;
-    snap_spec sp = {w->snapshot_id, parent, seq, mluri, w->schema_id, op};
+    sp.manifest_list = mluri;
+    sp.operation = op;
     rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &sp, &sum, err);
 done:
     kiln_free(mlpath);
@@ -1451,7 +1467,7 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
         char *local = kiln_sprintf("%s/metadata/%s-m-added.avro", kiln_lake_table_dir(w->t), w->uuid);
         char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
         kiln_lake_manifest_meta mm = {
-            w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id, m->last_sequence_number + 1};
+            w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id, m->last_sequence_number + 1, m->format_version};
         if (!local || !uri)
             rc = KILN_OOM(err);
         else
@@ -1631,7 +1647,8 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     c->res->manifests_replaced = env.replaced;
     if (!env.replaced)
         goto done; /* already compact: no snapshot */
-    if ((rc = write_mlist(c->t, c->snapshot_id, c->attempt, head, seq, &rows, &mlpath, &mluri, err)))
+    snap_spec sp = {c->snapshot_id, head, seq, NULL, ls->schema_id, "replace", 0, 0, 0};
+    if ((rc = write_mlist(c->t, c->snapshot_id, c->attempt, head, seq, &rows, base, &sp, &mlpath, &mluri, err)))
         goto done;
     /* summary: what Java's RewriteManifests reports, totals carried over */
     const kiln_lake_snapshot *ps = kiln_lake_meta_snapshot(base, head);
@@ -1648,7 +1665,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         if (has && (rc = summary_add(&sum, a, totals[i], v, err)))
             goto done;
     }
-    snap_spec sp = {c->snapshot_id, head, seq, mluri, ls->schema_id, "replace"};
+    sp.manifest_list = mluri;
     if ((rc = add_snapshot_on(txn, base, c->branch, head, &sp, &sum, err)))
         goto done;
     c->res->snapshot_id = c->snapshot_id;

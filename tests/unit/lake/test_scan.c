@@ -546,12 +546,13 @@ TEST(lake_scan, row_group_skipping_keeps_position_deletes_right)
                                   &spec,
                                   0,
                                   1,
-                                  1};
+                                  1,
+                                  2};
     kiln_lake_manifest mans[2];
     CHECK_OK(kiln_lake_manifest_write(&mans[0], a, m0, m0, &mm, &de, 1, &err), &err);
     mm.content = 1;
     CHECK_OK(kiln_lake_manifest_write(&mans[1], a, m1, m1, &mm, &pe, 1, &err), &err);
-    kiln_lake_mlist_meta lm = {1, -1, 1};
+    kiln_lake_mlist_meta lm = {1, -1, 1, 2};
     CHECK_OK(kiln_lake_manifest_list_write(ml, &lm, mans, 2, &err), &err);
     kiln_lake_view v;
     memset(&v, 0, sizeof v);
