@@ -1169,6 +1169,11 @@ typedef struct task_reader {
     int has_filter;              /* the filter currently set on the reader */
     kiln_parquet_pred filter;
     int skipped; /* row groups we know the reader skipped */
+    /* kiln_lake_task_read_pos: the file position of each row appended to
+     * the output batch (NULL when not asked for) */
+    int64_t *posv;
+    size_t posn, poscap;
+    int want_pos;
 } task_reader;
 
 static void task_reader_close(task_reader *tr)
@@ -1580,6 +1585,18 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
         }
         if ((rc = kiln_batch_end_row(out, err)))
             return rc;
+        if (tr->want_pos && !(pred && !kiln_lake_pred_match_row(pred, out, before))) {
+            if (tr->posn == tr->poscap) {
+                size_t nc = tr->poscap ? 2 * tr->poscap : 8192;
+                int64_t *np = kiln_realloc(tr->posv, nc * sizeof *np);
+                if (!np)
+                    return KILN_OOM(err);
+                tr->posv = np;
+                tr->poscap = nc;
+            }
+            tr->posv[tr->posn++] = pos;
+            continue;
+        }
         if (pred && !kiln_lake_pred_match_row(pred, out, before)) {
             /* drop the row just appended: lengths, string bytes, null flag */
             out->nrows = before;
@@ -1596,8 +1613,10 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
     return 1;
 }
 
-int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
-                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
+static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
+                     int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                     int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
+                     kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
@@ -1608,16 +1627,25 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
         kiln_buf_free(&key);
         return rc;
     }
+    tr.posv = NULL;
+    tr.posn = tr.poscap = 0;
+    tr.want_pos = fnpos != NULL;
     if ((rc = kiln_batch_new(&b, view->schema, 8192 + 65536, 0, err)))
         goto done;
     for (;;) {
         kiln_batch_clear(b);
+        tr.posn = 0;
         int more = task_reader_step(&tr, b, NULL, &key, err);
         if (more < 0) {
             rc = more;
             goto done;
         }
-        if (b->nrows && (rc = fn(ctx, b, err)))
+        if (fnpos && tr.posn != b->nrows) {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "%s: row positions lost step with the rows",
+                              task->data->df.file_path);
+            goto done;
+        }
+        if (b->nrows && (rc = fnpos ? fnpos(ctx, b, tr.posv, err) : fn(ctx, b, err)))
             goto done;
         if (more == 0)
             break;
@@ -1626,8 +1654,44 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
 done:
     kiln_batch_free(b);
     kiln_buf_free(&key);
+    kiln_free(tr.posv);
     task_reader_close(&tr);
     return rc;
+}
+
+int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
+                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
+{
+    return task_read(view, task, fn, NULL, ctx, err);
+}
+
+int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
+                             int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
+                             kiln_err *err)
+{
+    return task_read(view, task, NULL, fn, ctx, err);
+}
+
+int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
+                               const kiln_lake_entry **dv, kiln_arena *a, kiln_err *err)
+{
+    *dv = NULL;
+    const char *path = task->data->df.file_path;
+    for (size_t k = 0; k < task->ndeletes; k++) {
+        const kiln_lake_entry *d = task->deletes[k];
+        if (d->df.content != KILN_LAKE_CONTENT_POS_DELETES)
+            continue;
+        int rc = load_posdel(set, view, d, path, a, err);
+        if (rc)
+            return rc;
+        if (d->df.file_format && strcasecmp(d->df.file_format, "PUFFIN") == 0 && d->df.referenced_data_file &&
+            strcmp(d->df.referenced_data_file, path) == 0) {
+            if (*dv)
+                return kiln_err_set(err, KILN_EFORMAT, "%s: two deletion vectors apply to this data file", path);
+            *dv = d;
+        }
+    }
+    return 0;
 }
 
 /* ================================================================ scan */
