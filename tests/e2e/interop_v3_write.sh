@@ -50,15 +50,13 @@ K table delete db.t --where "g = 'a' and n >= $lo" > /dev/null
 K table delete db.t --where "g = 'b' and n < 3" > /dev/null
 [ "$(ls "$T"/wh/db/t/data/*/*.parquet | wc -l)" -eq "$nfiles" ] || fail "a delete rewrote data files"
 ls "$T"/wh/db/t/data/*.puffin > /dev/null || fail "no Puffin file"
-check t $((NA + 2000 - (NA - lo) - 3))
-grep -q '"deletion_vectors":2' "$T/check" || fail "want 2 vectors: $(cat "$T/check")"
+[ "$(K table scan db.t | tail -n +2 | wc -l)" -eq $((NA + 2000 - (NA - lo) - 3)) ] || fail "rows after the deletes"
 
 # a second delete from partition a: one vector per data file, the old one
 # merged in and removed
 K table delete db.t --where "g = 'a' and n < 5" > /dev/null
 grep -q '"removed-dvs" *: *"1"' "$(meta t)" || fail "the second delete did not replace the vector"
-check t $((NA + 2000 - (NA - lo) - 3 - 5))
-grep -q '"deletion_vectors":2' "$T/check" || fail "want 2 vectors after the merge: $(cat "$T/check")"
+[ "$(K table scan db.t | tail -n +2 | wc -l)" -eq $((NA + 2000 - (NA - lo) - 3 - 5)) ] || fail "rows after the third delete"
 
 # MERGE: updates (a changed row's position into the vector, its new version
 # into a new file), an unchanged row, an insert
@@ -66,7 +64,9 @@ printf '%s\n' '{"id":10,"g":"a","n":-10}' '{"id":11,"g":"a","n":11}' \
   "{\"id\":$((NA + 1500)),\"g\":\"b\",\"n\":-1}" '{"id":-1,"g":"b","n":0}' > "$T/up.ndjson"
 K table merge db.t --key id --input "$T/up.ndjson" > "$T/merge.out"
 grep -q '1 inserted, 2 updated' "$T/merge.out" || fail "merge: $(cat "$T/merge.out")"
+# one independent check of everything above (vectors merged twice, one per data file)
 check t $((NA + 2000 - (NA - lo) - 3 - 5 + 1))
+grep -q '"deletion_vectors":2' "$T/check" || fail "want one vector per data file: $(cat "$T/check")"
 grep -q '"id":"10","g":"a","n":"-10"\|"id":10,"g":"a","n":-10' "$T/rows.ndjson" || fail "merge: row 10 not updated"
 [ "$(grep -c '"id":10,' "$T/rows.ndjson")" -eq 1 ] || fail "merge: row 10 appears $(grep -c '"id":10,' "$T/rows.ndjson") times"
 m=$(meta t)
