@@ -257,14 +257,30 @@ static int col_by_id(const kiln_schema *s, int id)
  * form: booleans and numbers as JSON, decimals, dates, times, timestamps and
  * uuids as strings, binary and fixed as hex) as a value of column c's type.
  * A nested default is KILN_EUNSUPP naming the column. */
-static int initial_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, kiln_arena *a,
-                           kiln_lake_value *out, kiln_err *err)
+const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a)
+{
+    json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *d = x ? json_object_get(x, key) : NULL;
+    char *s = d && !json_is_null(d) ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    const char *out = s ? kiln_arena_strndup(a, s, strlen(s)) : NULL;
+    free(s);
+    json_decref(x);
+    return out;
+}
+
+int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, const char *key,
+                             kiln_arena *a, kiln_lake_value *out, kiln_err *err)
 {
     const kiln_lake_field *f = &view->lschema->fields[sc];
     json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
-    json_t *d = x ? json_object_get(x, "initial-default") : NULL;
+    json_t *d = x ? json_object_get(x, key) : NULL;
     int rc = 0;
     memset(out, 0, sizeof *out);
+    if (json_is_null(d)) { /* an explicit null default */
+        out->is_null = 1;
+        json_decref(x);
+        return 0;
+    }
     out->kind = f->type->kind;
     const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
     size_t n = s ? json_string_length(d) : 0;
@@ -359,13 +375,13 @@ static int initial_default(const kiln_lake_view *view, int sc, const kiln_column
         break;
     }
     default:
-        rc = kiln_err_set(err, KILN_EUNSUPP, "the initial-default of a %s column is not applied by kiln yet",
+        rc = kiln_err_set(err, KILN_EUNSUPP, "the %s of a %s column is not applied by kiln yet", key,
                           f->type->name ? f->type->name : kiln_type_name(c->type));
         break;
     }
     if (!rc && bad) {
         char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        rc = kiln_err_set(err, KILN_EFORMAT, "initial-default %s is not a %s value", txt ? txt : "(missing)",
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s %s is not a %s value", key, txt ? txt : "(missing)",
                           f->type->name ? f->type->name : kiln_type_name(c->type));
         free(txt);
     }
@@ -1429,7 +1445,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         /* a column the file predates reads as its initial-default (v3) */
         int sc = col_by_id(view->schema, c->field_id);
         if (!tr->has_const[i] && sc >= 0 && view->has_initial_default && view->has_initial_default[sc]) {
-            if ((rc = initial_default(view, sc, c, tr->arena, &tr->consts[i], err))) {
+            if ((rc = kiln_lake__field_default(view, sc, c, "initial-default", tr->arena, &tr->consts[i], err))) {
                 kiln_err_prefix(err, "%s lacks column %s: ", path, c->name);
                 goto done;
             }

@@ -600,6 +600,7 @@ typedef struct {
     const kiln_lake_type *type; /* new type (widen/add) */
     int32_t id;                 /* add: new field id */
     const char *doc;
+    const char *extra_json; /* add: {"initial-default": V, "write-default": V} (v3), or NULL */
 } op_args;
 
 /* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
@@ -621,7 +622,8 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
                              .name = kiln_lake__strdup(m, a->name),
                              .required = 0,
                              .type = a->type,
-                             .doc = kiln_lake__strdup(m, a->doc)};
+                             .doc = kiln_lake__strdup(m, a->doc),
+                             .extra_json = kiln_lake__strdup(m, a->extra_json)};
         nf[n] = f;
         *out = nf;
         *nout = n + 1;
@@ -730,6 +732,50 @@ static int32_t max_field_id(const kiln_lake_field *fs, size_t n, int depth)
 
 int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n) { return max_field_id(fs, n, 0); }
 
+/* `default V` of an added column: V is a JSON value in Iceberg's
+ * single-value form (numbers and booleans as JSON, everything else as a
+ * JSON string; binary as hex). Only v3 tables have default values; a
+ * nested column's default is refused. *out: the field's extra JSON. */
+static int default_json(kiln_lake_meta *w, const kiln_lake_type *t, const char *text, const char *name,
+                        const char **out, kiln_err *err)
+{
+    if (w->format_version < 3)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "add column %s: default values need format-version 3 "
+                            "(alter --set-property format-version=3 first)",
+                            name);
+    json_error_t je;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+    if (!v)
+        return kiln_err_set(err, KILN_EINVAL, "add column %s: default %s is not a JSON value (strings in double quotes)",
+                            name, text);
+    int ok;
+    switch (t->kind) {
+    case KILN_LAKE_BOOLEAN: ok = json_is_boolean(v); break;
+    case KILN_LAKE_INT:
+    case KILN_LAKE_LONG: ok = json_is_integer(v); break;
+    case KILN_LAKE_FLOAT:
+    case KILN_LAKE_DOUBLE: ok = json_is_number(v); break;
+    case KILN_LAKE_STRUCT:
+    case KILN_LAKE_LIST:
+    case KILN_LAKE_MAP: ok = 0; break;
+    default: ok = json_is_string(v); break;
+    }
+    if (!ok) {
+        json_decref(v);
+        return kiln_err_set(err, KILN_EINVAL, "add column %s: default %s is not a value of type %s", name, text,
+                            t->name ? t->name : "?");
+    }
+    json_t *o = json_object();
+    json_object_set(o, "initial-default", v);
+    json_object_set_new(o, "write-default", v);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    *out = s ? kiln_lake__strdup(w, s) : NULL;
+    free(s);
+    return *out ? 0 : KILN_OOM(err);
+}
+
 static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_err *err)
 {
     const kiln_lake_schema *cur = kiln_lake_meta_current_schema(w);
@@ -749,6 +795,13 @@ static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_
             return kiln_err_prefix(err, "add column %s: ", u->s2);
         while (isspace((unsigned char)*p))
             p++;
+        if (strncasecmp(p, "default", 7) == 0 && isspace((unsigned char)p[7])) {
+            /* v3 default values: rows of older files read it (initial-default),
+             * writers that lack the column write it (write-default) */
+            if ((rc = default_json(w, a.type, p + 8, u->s2, &a.extra_json, err)) != 0)
+                return rc;
+            p += strlen(p);
+        }
         if (*p)
             return kiln_err_set(err, KILN_EINVAL, "add column %s: unexpected \"%s\" after the type", u->s2, p);
         if (!a.name[0] || strchr(a.name, '.'))

@@ -215,7 +215,13 @@ struct kiln_lake_writer {
     KILN_VEC(dv_target) dvs;
     KILN_VEC(kiln_lake_manifest) dv_manifests; /* the delete manifests of the vectors (commit_files) */
     kiln_map *dv_old; /* old_dv keys of dvs */
+    /* v3 write-default per column (has_wdef[c]): what a row lacking the column gets */
+    uint8_t *has_wdef;
+    kiln_lake_value *wdef;
+    const char **wdef_json; /* per column: the default's JSON text; NULL when no column has one */
 };
+
+const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w) { return w->wdef_json; }
 
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w) { return w->view.schema; }
 
@@ -318,6 +324,39 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         }
     }
     w->dv_mode = m->format_version >= 3;
+    if (m->format_version >= 3) { /* write-default of columns that have one */
+        int nc = w->view.schema->ncols;
+        w->has_wdef = kiln_arena_alloc(w->arena, (size_t)(nc ? nc : 1));
+        w->wdef = kiln_arena_alloc(w->arena, (size_t)(nc ? nc : 1) * sizeof *w->wdef);
+        if (!w->has_wdef || !w->wdef) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        memset(w->has_wdef, 0, (size_t)(nc ? nc : 1));
+        for (int c = 0; c < nc && w->view.lschema && (size_t)c < w->view.lschema->nfields; c++) {
+            const char *x = w->view.lschema->fields[c].extra_json;
+            if (!x || !strstr(x, "\"write-default\""))
+                continue;
+            kiln_lake_value v;
+            rc = kiln_lake__field_default(&w->view, c, &w->view.schema->cols[c], "write-default", w->arena, &v, err);
+            if (rc) {
+                kiln_err_prefix(err, "%s: column %s: ", kiln_lake_table_name(t), w->view.schema->cols[c].name);
+                goto done;
+            }
+            w->wdef[c] = v;
+            w->has_wdef[c] = !v.is_null;
+            if (v.is_null)
+                continue;
+            if (!w->wdef_json) {
+                if (!(w->wdef_json = kiln_arena_alloc(w->arena, (size_t)nc * sizeof *w->wdef_json))) {
+                    rc = KILN_OOM(err);
+                    goto done;
+                }
+                memset(w->wdef_json, 0, (size_t)nc * sizeof *w->wdef_json);
+            }
+            w->wdef_json[c] = kiln_lake__field_default_json(&w->view.lschema->fields[c], "write-default", w->arena);
+        }
+    }
     w->opts.merge_keys = NULL; /* borrowed text not kept */
     w->opts.branch = NULL;
     w->opts.branch_from = NULL;
@@ -340,7 +379,7 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
         return kiln_err_set(err, KILN_ELIMIT, "more than 1024 columns");
     for (int c = 0; c < ts->ncols; c++) {
         map[c] = kiln_schema_find(b->schema, ts->cols[c].name);
-        if (map[c] < 0 && ts->cols[c].required)
+        if (map[c] < 0 && ts->cols[c].required && !(w->has_wdef && w->has_wdef[c]))
             return kiln_err_set(err, KILN_EINVAL, "%s: required column %s is missing from the input",
                                 kiln_lake_table_name(w->t), ts->cols[c].name);
     }
@@ -348,8 +387,9 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
         kiln_batch *t = NULL;
         int rc = store_tail(&w->src, &t, err);
         for (int c = 0; !rc && c < ts->ncols; c++) {
-            if (map[c] < 0) {
-                rc = kiln_batch_put_null(t, c, err);
+            if (map[c] < 0) { /* the input lacks the column: its write-default (v3), else null */
+                rc = w->has_wdef && w->has_wdef[c] ? put(t, c, &w->wdef[c], ts->cols[c].type, err)
+                                                   : kiln_batch_put_null(t, c, err);
                 continue;
             }
             kiln_lake_value v = cell(b, map[c], row);

@@ -971,6 +971,11 @@ typedef struct kiln_lake_writer kiln_lake_writer;
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts, kiln_err *err);
 /* The table schema rows should have (columns of supported types). */
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w);
+/* Per column of kiln_lake_writer_schema: the JSON text of its v3
+ * write-default (what a row that lacks the column gets), or NULL; NULL
+ * when no column has one. For readers that can tell a missing key from a
+ * null (NDJSON: kiln_ndjson_read_opts.absent_json). */
+const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w);
 /* Stage a batch. Its columns are matched to the table's by name; table
  * columns it lacks are null (KILN_EINVAL if such a column is required). */
 int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *err);

@@ -63,6 +63,13 @@ int kiln_lake__dv_blob(kiln_buf *out, int64_t *pos, size_t n, kiln_err *err);
  * object store); fills offsets, lengths and *file_size. */
 int kiln_lake__puffin_write_dvs(const char *loc, kiln_lake__dv_out *dvs, size_t n, int64_t *file_size, kiln_err *err);
 
+/* The default value `key` ("initial-default" or "write-default") of schema
+ * column sc of the view as a value of column c's type (Iceberg's JSON
+ * single-value form); an error naming the default when it is not one. */
+int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, const char *key,
+                             kiln_arena *a, kiln_lake_value *out, kiln_err *err);
+/* The JSON text of field f's default `key`, or NULL (absent or null). */
+const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a);
 /* kiln_lake_task_read, also passing each row's position in the data file. */
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,

@@ -106,4 +106,24 @@ for v in 2 4 x; do
   [ "$rc" -ne 0 ] && grep -q 'format-version' "$T/err" || fail "format-version=$v: exit $rc, $(cat "$T/err")"
   [ "$(meta u)" = "$before" ] || fail "format-version=$v committed"
 done
+
+# ---------------------------------------------------------------- 3. default values
+# `--add-column 'NAME TYPE default V'` (v3 only) sets initial-default and
+# write-default: rows of older files read it, a new row that lacks the key
+# gets it, an explicit null stays null
+printf '{"id":9}\n' | K table append db.u --input - > /dev/null
+K table alter db.u --add-column 'x int default 7' --add-column 'd date default "1960-02-29"' > /dev/null
+printf '%s\n' '{"id":10,"s":"new"}' '{"id":11,"s":"n","x":null}' | K table append db.u --input - > /dev/null
+K table scan db.u --json > "$T/u.ndjson"
+grep -qx '{"id":9,"s":null,"x":7,"d":"1960-02-29"}' "$T/u.ndjson" || fail "initial-default: $(cat "$T/u.ndjson")"
+grep -qx '{"id":10,"s":"new","x":7,"d":"1960-02-29"}' "$T/u.ndjson" || fail "write-default: $(cat "$T/u.ndjson")"
+grep -qx '{"id":11,"s":"n","x":null,"d":"1960-02-29"}' "$T/u.ndjson" || fail "explicit null: $(cat "$T/u.ndjson")"
+grep -q '"write-default" *: *7' "$(meta u)" || fail "no write-default in the schema"
+set +e
+K table alter db.u --add-column 'y int default "seven"' > /dev/null 2> "$T/err"; rc1=$?
+K table create db.v2 --schema 'id long' > /dev/null
+K table alter db.v2 --add-column 'y int default 1' > /dev/null 2> "$T/err2"; rc2=$?
+set -e
+[ "$rc1" -ne 0 ] && grep -q 'not a value of type int' "$T/err" || fail "bad default: exit $rc1, $(cat "$T/err")"
+[ "$rc2" -ne 0 ] && grep -q 'format-version 3' "$T/err2" || fail "default on v2: exit $rc2, $(cat "$T/err2")"
 echo "interop_v3_write: ok"
