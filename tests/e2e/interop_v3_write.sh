@@ -126,4 +126,11 @@ K table alter db.v2 --add-column 'y int default 1' > /dev/null 2> "$T/err2"; rc2
 set -e
 [ "$rc1" -ne 0 ] && grep -q 'not a value of type int' "$T/err" || fail "bad default: exit $rc1, $(cat "$T/err")"
 [ "$rc2" -ne 0 ] && grep -q 'format-version 3' "$T/err2" || fail "default on v2: exit $rc2, $(cat "$T/err2")"
+# nanosecond timestamps are read, not written: refused before any file
+K table create db.ns --schema 'id long, ts timestamp_ns' --property format-version=3 > /dev/null
+set +e
+printf '{"id":1,"ts":"2024-01-01T00:00:00.000000001"}\n' | K table append db.ns --input - > /dev/null 2> "$T/err"; rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q 'column ts holds a nanosecond timestamp' "$T/err" || fail "timestamp_ns write: exit $rc, $(cat "$T/err")"
+[ -z "$(ls "$T"/wh/db/ns/data 2>/dev/null)" ] || fail "the refused write left files: $(ls "$T"/wh/db/ns/data)"
 echo "interop_v3_write: ok"
