@@ -219,7 +219,48 @@ struct kiln_lake_writer {
     uint8_t *has_wdef;
     kiln_lake_value *wdef;
     const char **wdef_json; /* per column: the default's JSON text; NULL when no column has one */
+    /* v3 nanosecond timestamps: the table column is exact text, the file
+     * column INT64 TIMESTAMP(NANOS); ns_col[c] = 1 (timestamp_ns), 2 (tz) */
+    uint8_t *ns_col;
+    kiln_schema fschema; /* the data files' schema when ns_col */
 };
+
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" -> nanoseconds since
+ * the epoch (UTC); years 1677-2262 (INT64 nanoseconds). */
+static int ns_parse(const char *s, size_t n, int64_t *out)
+{
+    char buf[64];
+    if (n < 19 || n > 40)
+        return -1;
+    memcpy(buf, s, 19);
+    size_t i = 19, k = 19;
+    int64_t frac = 0, digits = 0;
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (++digits > 9)
+                return -1;
+            frac = frac * 10 + (s[i] - '0');
+        }
+        if (!digits)
+            return -1;
+    }
+    for (int64_t d = digits; d < 9; d++)
+        frac *= 10;
+    if (i == n)
+        buf[k++] = 'Z';
+    else {
+        memcpy(buf + k, s + i, n - i);
+        k += n - i;
+    }
+    int64_t micros;
+    if (kiln_ts_parse(buf, k, &micros) || micros % 1000000)
+        return -1;
+    int64_t secs = micros / 1000000, ns;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
+        return -1;
+    *out = ns;
+    return 0;
+}
 
 const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w) { return w->wdef_json; }
 
@@ -305,15 +346,36 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         }
     w->src.schema = w->view.schema;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
-    for (size_t i = 0; ls && i < ls->nfields; i++)
-        if (has_ns(ls->fields[i].type)) {
+    for (size_t i = 0; ls && i < ls->nfields; i++) {
+        const kiln_lake_type *ft = ls->fields[i].type;
+        int top = ft->kind == KILN_LAKE_TIMESTAMP_NS || ft->kind == KILN_LAKE_TIMESTAMPTZ_NS;
+        if (!has_ns(ft))
+            continue;
+        if (!top || m->format_version < 3 || (int)i >= w->view.schema->ncols) {
             rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s: column %s holds a nanosecond timestamp (%s): kiln reads such columns but does "
-                              "not write them yet (docs/interop.md)",
-                              kiln_lake_table_name(t), ls->fields[i].name,
-                              ls->fields[i].type->name ? ls->fields[i].type->name : "nested");
+                              "%s: column %s holds a nanosecond timestamp (%s): kiln writes them only as top-level "
+                              "columns of format-version 3 tables (docs/interop.md)",
+                              kiln_lake_table_name(t), ls->fields[i].name, ft->name ? ft->name : "nested");
             goto done;
         }
+        int nc = w->view.schema->ncols;
+        if (!w->ns_col) {
+            kiln_column_def *fc = kiln_arena_alloc(w->arena, (size_t)nc * sizeof *fc);
+            if (!fc || !(w->ns_col = kiln_arena_alloc(w->arena, (size_t)nc))) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+            memset(w->ns_col, 0, (size_t)nc);
+            memcpy(fc, w->view.schema->cols, (size_t)nc * sizeof *fc);
+            w->fschema.ncols = nc;
+            w->fschema.cols = fc;
+        }
+        kiln_column_def *fc = (kiln_column_def *)&w->fschema.cols[i];
+        w->ns_col[i] = ft->kind == KILN_LAKE_TIMESTAMPTZ_NS ? 2 : 1;
+        fc->type = KILN_T_INT64;
+        fc->scale = w->ns_col[i] == 2 ? KILN_PARQUET_TSTZ_NANOS : KILN_PARQUET_TS_NANOS;
+        fc->precision = 0;
+    }
     if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     w->schema_json = kiln_arena_strndup(w->arena, sj.data, sj.len);
@@ -542,7 +604,8 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     f->stored = kiln_lake_path_to_uri(f->local);
     if (!f->stored)
         return KILN_OOM(err);
-    if ((rc = kiln_batch_new(&f->buf, w->view.schema, STORE_CHUNK, 0, err)))
+    const kiln_schema *fs = w->ns_col ? &w->fschema : w->view.schema;
+    if ((rc = kiln_batch_new(&f->buf, fs, STORE_CHUNK, 0, err)))
         return rc;
     /* like Iceberg Java: the file carries the schema it was written with, so
      * readers that map columns by name (icebird) survive renames */
@@ -558,7 +621,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
         return rc;
     po.nested = w->view.nested; /* shapes of the nested columns */
     po.nnested = w->view.schema->ncols;
-    return kiln_parquet_writer_open(&f->pw, f->staged, w->view.schema, &po, err);
+    return kiln_parquet_writer_open(&f->pw, f->staged, fs, &po, err);
 }
 
 static void file_free(file_out *f)
@@ -584,7 +647,20 @@ static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
 {
     for (int c = 0; c < b->schema->ncols; c++) {
         kiln_lake_value v = cell(b, c, row);
-        int rc = put(f->buf, c, &v, b->cols[c].type, err);
+        int rc;
+        if (f->w->ns_col && f->w->ns_col[c] && !v.is_null) { /* exact text -> INT64 nanoseconds */
+            int64_t ns;
+            if (b->cols[c].type != KILN_T_STRING || ns_parse((const char *)v.bytes, v.len, &ns))
+                return kiln_err_set(err, KILN_EINVAL,
+                                    "%s: column %s: '%.*s' is not a timestamp with up to nine fraction digits "
+                                    "in 1677-2262",
+                                    kiln_lake_table_name(f->w->t), b->schema->cols[c].name,
+                                    b->cols[c].type == KILN_T_STRING ? (int)(v.len > 64 ? 64 : v.len) : 0,
+                                    b->cols[c].type == KILN_T_STRING ? (const char *)v.bytes : "");
+            rc = kiln_batch_put_i64(f->buf, c, ns, err);
+        } else {
+            rc = put(f->buf, c, &v, b->cols[c].type, err);
+        }
         if (rc)
             return rc;
     }

@@ -126,11 +126,44 @@ K table alter db.v2 --add-column 'y int default 1' > /dev/null 2> "$T/err2"; rc2
 set -e
 [ "$rc1" -ne 0 ] && grep -q 'not a value of type int' "$T/err" || fail "bad default: exit $rc1, $(cat "$T/err")"
 [ "$rc2" -ne 0 ] && grep -q 'format-version 3' "$T/err2" || fail "default on v2: exit $rc2, $(cat "$T/err2")"
-# nanosecond timestamps are read, not written: refused before any file
-K table create db.ns --schema 'id long, ts timestamp_ns' --property format-version=3 > /dev/null
+# ---------------------------------------------------------------- 4. nanosecond timestamps
+# timestamp_ns / timestamptz_ns columns (top level, v3) are written as INT64
+# TIMESTAMP(NANOS) from their exact text; kiln reads the same text back;
+# DuckDB reads the file as TIMESTAMP_NS, epoch nanoseconds as computed here
+K table create db.ns --schema 'id long, ts timestamp_ns, tz timestamptz_ns' --property format-version=3 > /dev/null
+printf '%s\n' '{"id":1,"ts":"2024-01-01T00:00:00.000000001","tz":"1969-12-31T23:59:59.999999999Z"}' \
+  '{"id":2,"ts":"1700-06-01T12:34:56.5","tz":null}' '{"id":3,"ts":"1969-12-31T23:59:59.123456789","tz":"2024-05-05T01:02:03.000000007+02:00"}' |
+  K table append db.ns --input - > /dev/null
+K table scan db.ns --json > "$T/ns.ndjson"
+for want in '{"id":1,"ts":"2024-01-01T00:00:00.000000001","tz":"1969-12-31T23:59:59.999999999Z"}' \
+  '{"id":2,"ts":"1700-06-01T12:34:56.500000000","tz":null}' \
+  '{"id":3,"ts":"1969-12-31T23:59:59.123456789","tz":"2024-05-04T23:02:03.000000007Z"}'; do
+  grep -qxF "$want" "$T/ns.ndjson" || fail "timestamp_ns read back: $(cat "$T/ns.ndjson")"
+done
+f=$(ls "$T"/wh/db/ns/data/*.parquet)
+"$KILN_BIN" parquet schema "$f" | grep -q 'ts .*INT64 *TIMESTAMP(LOCAL,NANOS)' || fail "ts is not INT64 TIMESTAMP(NANOS): $("$KILN_BIN" parquet schema "$f")"
+"$KILN_BIN" parquet schema "$f" | grep -q 'tz .*INT64 *TIMESTAMP(UTC,NANOS)' || fail "tz is not UTC NANOS"
+node --input-type=module -e "
+import { DuckDBInstance } from '$KILN_ROOT/tests/node/node_modules/@duckdb/node-api/lib/index.js';
+const c = await (await DuckDBInstance.create(':memory:')).connect();
+const r = (await c.runAndReadAll(\"select id, typeof(ts) t, epoch_ns(ts)::varchar ns from read_parquet('$f') order by id\")).getRowObjectsJson();
+console.log(r.map((x) => x.id + ' ' + x.t + ' ' + x.ns).join('\\n'));" > "$T/duck"
+python3 - "$T/duck" <<'PY' || fail "DuckDB's nanoseconds differ: $(cat "$T/duck")"
+import calendar, sys
+def ns(s, frac):
+    return calendar.timegm(tuple(int(x) for x in s.replace('-', ' ').replace('T', ' ').replace(':', ' ').split()) + (0, 0, 0)) * 10**9 + frac
+want = ["1 TIMESTAMP_NS %d" % ns("2024-01-01T00:00:00", 1), "2 TIMESTAMP_NS %d" % ns("1700-06-01T12:34:56", 500000000),
+        "3 TIMESTAMP_NS %d" % ns("1969-12-31T23:59:59", 123456789)]
+got = open(sys.argv[1]).read().split("\n")[:3]
+sys.exit(0 if got == want else 1)
+PY
+# refused, naming the column, before any file: a bad value, a nested one, a v2 table
 set +e
-printf '{"id":1,"ts":"2024-01-01T00:00:00.000000001"}\n' | K table append db.ns --input - > /dev/null 2> "$T/err"; rc=$?
+printf '{"id":4,"ts":"2024-01-01T00:00:00.0000000001"}\n' | K table append db.ns --input - > /dev/null 2> "$T/err"; rc1=$?
+K table create db.nsn --schema 'id long, s struct<t: timestamp_ns>' --property format-version=3 > /dev/null
+printf '{"id":1}\n' | K table append db.nsn --input - > /dev/null 2> "$T/err2"; rc2=$?
 set -e
-[ "$rc" -ne 0 ] && grep -q 'column ts holds a nanosecond timestamp' "$T/err" || fail "timestamp_ns write: exit $rc, $(cat "$T/err")"
-[ -z "$(ls "$T"/wh/db/ns/data 2>/dev/null)" ] || fail "the refused write left files: $(ls "$T"/wh/db/ns/data)"
+[ "$rc1" -ne 0 ] && grep -q "column ts: '2024-01-01T00:00:00.0000000001' is not a timestamp" "$T/err" || fail "bad ns value: exit $rc1, $(cat "$T/err")"
+[ "$rc2" -ne 0 ] && grep -q 'column s holds a nanosecond timestamp' "$T/err2" || fail "nested ns: exit $rc2, $(cat "$T/err2")"
+[ "$(ls "$T"/wh/db/ns/data/*.parquet | wc -l)" -eq 1 ] || fail "the refused append left a file"
 echo "interop_v3_write: ok"
