@@ -830,6 +830,9 @@ typedef struct kiln_lake_view {
                                            initial-default (v3), which kiln does not apply */
     const kiln_nested *const *nested;   /* per schema column: a nested column's shape with its
                                            field ids (for writers), NULL for flat columns */
+    const uint8_t *evolved; /* per schema column: a nested column whose type changed across the
+                               table's schemas (struct fields added, dropped, renamed, widened):
+                               values are reshaped to the current type when read */
 } kiln_lake_view;
 
 /* Build a view of snapshot_id (-1 = the table is empty / no snapshot) of
