@@ -413,7 +413,7 @@ const char *kiln_lake_manifest_list_schema_json(void) { return MANIFEST_LIST_SCH
 
 /* The v3 manifest list: the v2 fields and first_row_id (520). */
 #define FIRST_ROW_ID_520                                                                                               \
-    ",{\"name\":\"first_row_id\",\"type\":[\"null\",\"long\"],\"doc\":\"Starting row ID to assign to new rows "    \
+    ",{\"name\":\"first_row_id\",\"type\":[\"null\",\"long\"],\"doc\":\"Starting row ID to assign to new rows "        \
     "in ADDED data files\",\"default\":null,\"field-id\":520}]}"
 
 int64_t kiln_lake_mlist_assign_row_ids(kiln_lake_manifest *m, size_t n, int64_t first)
@@ -1217,8 +1217,8 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
              * manifest list; a carried one keeps the id it had */
             if (d->has_first_row_id && e->status != KILN_LAKE_STATUS_ADDED && d->content == KILN_LAKE_CONTENT_DATA)
                 kiln_avro_value_set_long(fld(dv, 142), d->first_row_id);
-            if (d->referenced_data_file &&
-                kiln_avro_value_set_string(fld(dv, 143), va, d->referenced_data_file, strlen(d->referenced_data_file))) {
+            if (d->referenced_data_file && kiln_avro_value_set_string(fld(dv, 143), va, d->referenced_data_file,
+                                                                      strlen(d->referenced_data_file))) {
                 rc = KILN_OOM(err);
                 goto done;
             }
@@ -1331,8 +1331,10 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     else
         snprintf(psid, sizeof psid, "%lld", (long long)meta->parent_snapshot_id);
     snprintf(seq, sizeof seq, "%lld", (long long)meta->sequence_number);
-    kiln_avro_meta md[] = {
-        {"snapshot-id", sid}, {"parent-snapshot-id", psid}, {"sequence-number", seq}, {"format-version", v3 ? "3" : "2"}};
+    kiln_avro_meta md[] = {{"snapshot-id", sid},
+                           {"parent-snapshot-id", psid},
+                           {"sequence-number", seq},
+                           {"format-version", v3 ? "3" : "2"}};
     kiln_avro_writer_opts wo;
     memset(&wo, 0, sizeof wo);
     wo.codec = KILN_AVRO_CODEC_DEFLATE;

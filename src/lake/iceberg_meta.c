@@ -796,8 +796,8 @@ static const char *const TABLE_KEYS[] = {"format-version",
                                          NULL};
 
 static const char *const SNAPSHOT_KEYS[] = {
-    "snapshot-id", "parent-snapshot-id", "sequence-number", "timestamp-ms", "manifest-list", "summary", "schema-id",
-    "first-row-id", "added-rows", NULL};
+    "snapshot-id", "parent-snapshot-id", "sequence-number", "timestamp-ms", "manifest-list",
+    "summary",     "schema-id",          "first-row-id",    "added-rows",   NULL};
 
 int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec, int v1_ids, kiln_err *err)
 {

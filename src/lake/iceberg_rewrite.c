@@ -1119,7 +1119,7 @@ static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int
         return rc;
     }
     kiln_lake_manifest_meta mm = {
-        w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq,
+        w->schema_json,      kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq,
         base->format_version};
     kiln_lake_manifest row;
     rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, es, n, err);

@@ -1617,8 +1617,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         any_evolved = 1;
     }
     if (has_ids && view->lschema) /* nested values show the table's current field names */
-        kiln_parquet_reader_field_names(tr->r, any_evolved ? schema_name_evolved : schema_name,
-                                        (void *)view->lschema);
+        kiln_parquet_reader_field_names(tr->r, any_evolved ? schema_name_evolved : schema_name, (void *)view->lschema);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);
     int nproj = 0;
     for (int i = 0; i < nw; i++) {

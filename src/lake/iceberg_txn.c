@@ -747,8 +747,8 @@ static int default_json(kiln_lake_meta *w, const kiln_lake_type *t, const char *
     json_error_t je;
     json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
     if (!v)
-        return kiln_err_set(err, KILN_EINVAL, "add column %s: default %s is not a JSON value (strings in double quotes)",
-                            name, text);
+        return kiln_err_set(err, KILN_EINVAL,
+                            "add column %s: default %s is not a JSON value (strings in double quotes)", name, text);
     int ok;
     switch (t->kind) {
     case KILN_LAKE_BOOLEAN: ok = json_is_boolean(v); break;

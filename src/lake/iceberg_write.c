@@ -214,7 +214,7 @@ struct kiln_lake_writer {
     int dv_mode;
     KILN_VEC(dv_target) dvs;
     KILN_VEC(kiln_lake_manifest) dv_manifests; /* the delete manifests of the vectors (commit_files) */
-    kiln_map *dv_old; /* old_dv keys of dvs */
+    kiln_map *dv_old;                          /* old_dv keys of dvs */
     /* v3 write-default per column (has_wdef[c]): what a row lacking the column gets */
     uint8_t *has_wdef;
     kiln_lake_value *wdef;
@@ -1021,8 +1021,8 @@ static int dv_write(kiln_lake_writer *w, kiln_err *err)
     if (!rc)
         rc = kiln_lake__io_mkdirs(ddir, err);
     kiln_free(ddir);
-    if (!rc && (!(local = kiln_sprintf("%s/data/%s-deletes.puffin", tdir, w->uuid)) ||
-                !(uri = kiln_lake_path_to_uri(local))))
+    if (!rc &&
+        (!(local = kiln_sprintf("%s/data/%s-deletes.puffin", tdir, w->uuid)) || !(uri = kiln_lake_path_to_uri(local))))
         rc = KILN_OOM(err);
     int64_t fsize = 0;
     if (!rc)
@@ -1062,8 +1062,12 @@ static int dv_write(kiln_lake_writer *w, kiln_err *err)
         }
         char *ml = rc ? NULL : kiln_sprintf("%s/metadata/%s-m-dv%d.avro", tdir, w->uuid, spec_id);
         char *mu = ml ? kiln_lake_path_to_uri(ml) : NULL;
-        kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id,   kiln_lake_view_spec(&w->view, spec_id),
-                                      1,              w->snapshot_id, m->last_sequence_number + 1,
+        kiln_lake_manifest_meta mm = {w->schema_json,
+                                      w->schema_id,
+                                      kiln_lake_view_spec(&w->view, spec_id),
+                                      1,
+                                      w->snapshot_id,
+                                      m->last_sequence_number + 1,
                                       3};
         kiln_lake_manifest row;
         if (!rc && (!ml || !mu))
@@ -1414,7 +1418,12 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
         rc = KILN_OOM(err);
         goto done;
     }
-    kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq,
+    kiln_lake_manifest_meta mm = {env->schema_json,
+                                  env->schema_id,
+                                  spec,
+                                  0,
+                                  env->snapshot_id,
+                                  env->seq,
                                   kiln_lake_table_meta(env->t)->format_version};
     kiln_lake_manifest row;
     if ((rc = kiln_lake_manifest_write(&row, env->a, local, uri, &mm, ents.items, ents.len, err)))
@@ -1632,7 +1641,12 @@ static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const
     kiln_lake_uuid_v4(uuid);
     char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
     char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, m->content, w->snapshot_id, seq,
+    kiln_lake_manifest_meta mm = {w->schema_json,
+                                  w->schema_id,
+                                  spec,
+                                  m->content,
+                                  w->snapshot_id,
+                                  seq,
                                   kiln_lake_table_meta(w->t)->format_version};
     kiln_lake_manifest row;
     if (!local || !uri)
@@ -1679,9 +1693,9 @@ static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int
     int64_t psize = summary_num(ps, "total-files-size", &has);
     int64_t ppos = summary_num(ps, "total-position-deletes", &has);
     int64_t peq = summary_num(ps, "total-equality-deletes", &has);
-    const char *op = w->is_delete                          ? (w->added.len ? "overwrite" : "delete")
+    const char *op = w->is_delete                     ? (w->added.len ? "overwrite" : "delete")
                      : (w->removed.len || w->dvs.len) ? "overwrite"
-                                                       : "append";
+                                                      : "append";
     /* v3 deletion vectors: each counts as a delete file (Iceberg's summary) */
     int64_t dv_added = 0, dv_removed = 0, dv_old_files = 0;
     for (size_t i = 0; i < w->dvs.len; i++) {

@@ -250,7 +250,7 @@ typedef struct kiln_lake_metalog {
 /* ============================================================ table metadata */
 
 typedef struct kiln_lake_meta {
-    int format_version; /* 1, 2 or 3 (v1 is read and upgraded to 2 on write; 3 is kept) */
+    int format_version;  /* 1, 2 or 3 (v1 is read and upgraded to 2 on write; 3 is kept) */
     int64_t next_row_id; /* v3 row lineage: next-row-id (0 when absent) */
     const char *table_uuid;
     const char *location;
@@ -660,7 +660,7 @@ typedef struct kiln_lake_datafile {
     int sort_order_id;
     const char *referenced_data_file;     /* 143, NULL when absent */
     int64_t content_offset, content_size; /* 144, 145: a v3 deletion vector's blob in its Puffin file; -1 absent */
-    int has_first_row_id; /* 142 (v3 row lineage): first_row_id, when stored or inherited */
+    int has_first_row_id;                 /* 142 (v3 row lineage): first_row_id, when stored or inherited */
     int64_t first_row_id;
 } kiln_lake_datafile;
 
@@ -830,7 +830,7 @@ typedef struct kiln_lake_view {
                                            initial-default (v3), which kiln does not apply */
     const kiln_nested *const *nested;   /* per schema column: a nested column's shape with its
                                            field ids (for writers), NULL for flat columns */
-    const uint8_t *evolved; /* per schema column: a nested column whose type changed across the
+    const uint8_t *evolved;             /* per schema column: a nested column whose type changed across the
                                table's schemas (struct fields added, dropped, renamed, widened):
                                values are reshaped to the current type when read */
 } kiln_lake_view;
