@@ -14,6 +14,9 @@ PKGS=(
 # Node.js (with npm) runs the independent readers; only install Debian's when
 # no node/npm is on the machine, so a NodeSource install is left alone.
 if ! command -v npm >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
+# libroaring (CRoaring): decodes kiln's Iceberg v3 deletion vectors in
+# tests/e2e/interop_dv_check.py, independently of kiln's code (lake15)
+PKGS+=(libroaring-dev)
 # boto3: the second independent S3 client of tests/e2e/store_s3.sh (net13)
 if ! python3 -c 'import boto3' >/dev/null 2>&1; then PKGS+=(python3-boto3); fi
 

@@ -337,7 +337,8 @@ static int feed_ndjson(kiln_lake_writer *w, const char *path, int ignore_unknown
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f)
         return kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: %s", path, strerror(errno));
-    kiln_ndjson_read_opts o = {.ignore_unknown_keys = ignore_unknown};
+    kiln_ndjson_read_opts o = {.ignore_unknown_keys = ignore_unknown,
+                               .absent_json = kiln_lake_writer_write_defaults(w)}; /* v3 write-defaults */
     int rc = kiln_ndjson_read(f, path, kiln_lake_writer_schema(w), &o, write_batch, w, err);
     if (f != stdin)
         fclose(f);

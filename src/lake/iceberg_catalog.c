@@ -782,11 +782,6 @@ int kiln_lake_table_is_registered(const kiln_lake_table *t) { return t && t->reg
 
 int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err)
 {
-    if (t && t->meta && t->meta->format_version > 2)
-        return kiln_err_set(err, KILN_EUNSUPP,
-                            "table %s is format-version %d: kiln reads v3 tables but writes only v2 "
-                            "(docs/interop.md)",
-                            t->name, t->meta->format_version);
     if (!t || !t->registered)
         return 0;
     if (t->meta && t->meta->remap_from) /* a copy read through a remap: its paths name another place */

@@ -15,12 +15,89 @@
 
 #define CATALOG_NAME "kiln"
 
+/* Drop a field inside a struct column ("s.a", "s.t.b"): the struct keeps
+ * its other fields; data files keep the values, which readers no longer
+ * show (by field id). A partition source or the struct's last field cannot
+ * go. */
+static int drop_nested(kiln_lake_txn *txn, const kiln_lake_meta *m, const kiln_lake_schema *s, const char *name,
+                       kiln_err *err)
+{
+    json_t *j = kiln_lake__schema_to_json(s);
+    json_t *fields = j ? json_object_get(j, "fields") : NULL;
+    char *text = NULL, *path = kiln_strndup(name, strlen(name));
+    int rc = 0;
+    if (!fields || !path) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    json_t *found = NULL;
+    size_t idx = 0;
+    for (char *part = path, *next; part; part = next) {
+        next = strchr(part, '.');
+        if (next)
+            *next++ = 0;
+        if (!fields) {
+            rc = kiln_err_set(err, KILN_EINVAL, "cannot drop '%s': a part of the path is not a struct", name);
+            goto done;
+        }
+        found = NULL;
+        for (size_t i = 0; i < json_array_size(fields) && !found; i++)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(fields, i), "name")) ?: "", part)) {
+                found = json_array_get(fields, i);
+                idx = i;
+            }
+        if (!found) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "no column '%s'", name);
+            goto done;
+        }
+        if (next) {
+            json_t *t = json_object_get(found, "type");
+            fields = json_is_object(t) && !strcmp(json_string_value(json_object_get(t, "type")) ?: "", "struct")
+                         ? json_object_get(t, "fields")
+                         : NULL;
+            if (next && !fields) {
+                rc = kiln_err_set(err, KILN_EINVAL, "cannot drop '%s': '%s' is not a struct", name, part);
+                goto done;
+            }
+            continue;
+        }
+    }
+    int64_t id = json_integer_value(json_object_get(found, "id"));
+    for (size_t i = 0; i < m->nspecs; i++)
+        for (size_t k = 0; k < m->specs[i].nfields; k++)
+            if (m->specs[i].fields[k].source_id == id) {
+                rc = kiln_err_set(err, KILN_EINVAL, "cannot drop '%s': partition field '%s' is derived from it", name,
+                                  m->specs[i].fields[k].name);
+                goto done;
+            }
+    if (json_array_size(fields) == 1) {
+        rc = kiln_err_set(err, KILN_EINVAL, "cannot drop '%s': it is its struct's only field", name);
+        goto done;
+    }
+    json_array_remove(fields, idx);
+    if (!(text = json_dumps(j, JSON_COMPACT))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = kiln_lake_txn_require_current_schema_id(txn, s->schema_id, err)) ||
+        (rc = kiln_lake_txn_add_schema_json(txn, text, err)))
+        goto done;
+    rc = kiln_lake_txn_set_current_schema(txn, -1, err);
+done:
+    free(text);
+    kiln_free(path);
+    json_decref(j);
+    return rc;
+}
+
 int kiln_lake_txn_drop_column(kiln_lake_txn *txn, const char *name, kiln_err *err)
 {
     const kiln_lake_meta *m = kiln_lake_txn_base(txn);
     const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
     if (!s)
         return kiln_err_set(err, KILN_EFORMAT, "table metadata has no current schema");
+    if (strchr(name, '.') && !kiln_lake_schema_column(s, name))
+        return drop_nested(txn, m, s, name, err);
     const kiln_lake_field *f = kiln_lake_schema_column(s, name);
     if (!f)
         return kiln_err_set(err, KILN_ENOTFOUND, "no column '%s'", name);

@@ -18,12 +18,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "lake/lake.h"
 #include "lake/lake_data_int.h"
+#include "lake/lake_io.h"
 
 #define DV_MAX ((int64_t)1 << 30)
 
@@ -177,5 +179,176 @@ int kiln_lake__dv_load(kiln_i64set *set, const char *path, int64_t offset, int64
     }
 done:
     kiln_free(buf);
+    return rc;
+}
+
+/* ================================================================ writing
+ *
+ * One Puffin file per commit holds a deletion-vector-v1 blob for each data
+ * file the commit deletes rows from (its earlier deletes merged in). The
+ * file: magic "PFA1", the blobs, then the footer: magic, the UTF-8 JSON
+ * payload (uncompressed), its length (4 bytes little-endian), 4 flag bytes
+ * (0: not compressed) and the magic again. Each blob's footer entry has
+ * the type, fields [2147483645] (the _pos metadata column), snapshot-id
+ * and sequence-number -1 (inherited from the manifest entry, as the spec
+ * requires for vectors), offset, length and the properties
+ * referenced-data-file and cardinality. Bitmaps use array containers (up
+ * to 4096 positions of one 16-bit chunk) and bitmap containers, no runs
+ * (cookie 12346), which every portable Roaring reader accepts. */
+
+static int put_u16(kiln_buf *b, uint32_t v, kiln_err *err)
+{
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    return kiln_buf_append(b, x, 2, err);
+}
+static int put_u32(kiln_buf *b, uint32_t v, kiln_err *err)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return kiln_buf_append(b, x, 4, err);
+}
+static int put_be32(kiln_buf *b, uint32_t v, kiln_err *err)
+{
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    return kiln_buf_append(b, x, 4, err);
+}
+
+/* The 32-bit portable bitmap of pos[0..n) (sorted, one high word). */
+static int bitmap32_write(kiln_buf *b, const int64_t *pos, size_t n, kiln_err *err)
+{
+    /* containers: runs of equal bits 16..31 */
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ((uint64_t)pos[i] >> 16 & 0xffff) != ((uint64_t)pos[i - 1] >> 16 & 0xffff))
+            nc++;
+    int rc = put_u32(b, 12346, err);
+    if (!rc)
+        rc = put_u32(b, (uint32_t)nc, err);
+    /* descriptive header: key, cardinality - 1 */
+    size_t start = 0;
+    uint32_t *cards = kiln_calloc(nc ? nc : 1, sizeof *cards);
+    if (!cards)
+        return KILN_OOM(err);
+    for (size_t c = 0, i = 0; !rc && c < nc; c++) {
+        start = i;
+        uint32_t key = (uint32_t)((uint64_t)pos[i] >> 16 & 0xffff);
+        while (i < n && (uint32_t)((uint64_t)pos[i] >> 16 & 0xffff) == key)
+            i++;
+        cards[c] = (uint32_t)(i - start);
+        rc = put_u16(b, key, err);
+        if (!rc)
+            rc = put_u16(b, cards[c] - 1, err);
+    }
+    /* offsets from the start of this 32-bit bitmap */
+    uint32_t off = 4 + 4 + 4 * (uint32_t)nc + 4 * (uint32_t)nc;
+    for (size_t c = 0; !rc && c < nc; c++) {
+        rc = put_u32(b, off, err);
+        off += cards[c] <= 4096 ? 2 * cards[c] : 8192;
+    }
+    for (size_t c = 0, i = 0; !rc && c < nc; c++) {
+        if (cards[c] <= 4096) {
+            for (uint32_t k = 0; !rc && k < cards[c]; k++, i++)
+                rc = put_u16(b, (uint32_t)((uint64_t)pos[i] & 0xffff), err);
+        } else {
+            uint8_t bits[8192];
+            memset(bits, 0, sizeof bits);
+            for (uint32_t k = 0; k < cards[c]; k++, i++) {
+                uint32_t x = (uint32_t)((uint64_t)pos[i] & 0xffff);
+                bits[x >> 3] |= (uint8_t)(1u << (x & 7)); /* 64-bit words little-endian = bytes in order */
+            }
+            rc = kiln_buf_append(b, bits, sizeof bits, err);
+        }
+    }
+    kiln_free(cards);
+    return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int kiln_lake__dv_blob(kiln_buf *out, int64_t *pos, size_t n, kiln_err *err)
+{
+    qsort(pos, n, sizeof *pos, cmp_i64);
+    for (size_t i = 0; i < n; i++)
+        if (pos[i] < 0 || (i && pos[i] == pos[i - 1]))
+            return kiln_err_set(err, KILN_EINTERNAL, "deletion vector: position %lld is negative or repeated",
+                                (long long)pos[i]);
+    size_t start = out->len;
+    int rc = put_be32(out, 0, err); /* length, patched below */
+    if (!rc)
+        rc = kiln_buf_append(out, "\xD1\xD3\x39\x64", 4, err);
+    size_t nmaps = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || (uint64_t)pos[i] >> 32 != (uint64_t)pos[i - 1] >> 32)
+            nmaps++;
+    if (!rc)
+        rc = put_u32(out, (uint32_t)nmaps, err);
+    if (!rc)
+        rc = put_u32(out, (uint32_t)((uint64_t)nmaps >> 32), err);
+    for (size_t i = 0; !rc && i < n;) {
+        size_t j = i;
+        while (j < n && (uint64_t)pos[j] >> 32 == (uint64_t)pos[i] >> 32)
+            j++;
+        rc = put_u32(out, (uint32_t)((uint64_t)pos[i] >> 32), err);
+        if (!rc)
+            rc = bitmap32_write(out, pos + i, j - i, err);
+        i = j;
+    }
+    if (rc)
+        return rc;
+    size_t len = out->len - start - 4; /* magic + bitmap */
+    uint8_t *p = (uint8_t *)out->data + start;
+    p[0] = (uint8_t)(len >> 24);
+    p[1] = (uint8_t)(len >> 16);
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+    uint32_t crc = (uint32_t)crc32(0L, (const Bytef *)out->data + start + 4, (uInt)len);
+    return put_be32(out, crc, err);
+}
+
+int kiln_lake__puffin_write_dvs(const char *loc, kiln_lake__dv_out *dvs, size_t n, int64_t *file_size, kiln_err *err)
+{
+    kiln_buf b, foot;
+    kiln_buf_init(&b, 0);
+    kiln_buf_init(&foot, 0);
+    int rc = kiln_buf_append(&b, "PFA1", 4, err);
+    if (!rc)
+        rc = kiln_buf_append(&foot, "{\"blobs\":[", 10, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        dvs[i].offset = (int64_t)b.len;
+        rc = kiln_lake__dv_blob(&b, dvs[i].pos, dvs[i].n, err);
+        if (rc)
+            break;
+        dvs[i].length = (int64_t)b.len - dvs[i].offset;
+        rc = kiln_buf_printf(&foot, err,
+                             "%s{\"type\":\"deletion-vector-v1\",\"fields\":[2147483645],\"snapshot-id\":-1,"
+                             "\"sequence-number\":-1,\"offset\":%lld,\"length\":%lld,\"properties\":{"
+                             "\"referenced-data-file\":",
+                             i ? "," : "", (long long)dvs[i].offset, (long long)dvs[i].length);
+        if (!rc)
+            rc = kiln_json_write_str(&foot, dvs[i].data_file, strlen(dvs[i].data_file), err);
+        if (!rc)
+            rc = kiln_buf_printf(&foot, err, ",\"cardinality\":\"%zu\"}}", dvs[i].n);
+    }
+    if (!rc)
+        rc = kiln_buf_printf(&foot, err, "],\"properties\":{\"created-by\":\"kiln %s\"}}", KILN_VERSION);
+    if (!rc)
+        rc = kiln_buf_append(&b, "PFA1", 4, err);
+    if (!rc)
+        rc = kiln_buf_append(&b, foot.data, foot.len, err);
+    if (!rc)
+        rc = put_u32(&b, (uint32_t)foot.len, err);
+    if (!rc)
+        rc = put_u32(&b, 0, err); /* flags: footer not compressed */
+    if (!rc)
+        rc = kiln_buf_append(&b, "PFA1", 4, err);
+    if (!rc)
+        rc = kiln_lake__io_write_new(loc, b.data, b.len, err);
+    if (!rc && file_size)
+        *file_size = (int64_t)b.len;
+    kiln_buf_free(&b);
+    kiln_buf_free(&foot);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "format/avro/avro.h"
 #include "lake/lake.h"
@@ -410,6 +411,24 @@ static const char MANIFEST_LIST_SCHEMA[] =
 
 const char *kiln_lake_manifest_list_schema_json(void) { return MANIFEST_LIST_SCHEMA; }
 
+/* The v3 manifest list: the v2 fields and first_row_id (520). */
+#define FIRST_ROW_ID_520                                                                                               \
+    ",{\"name\":\"first_row_id\",\"type\":[\"null\",\"long\"],\"doc\":\"Starting row ID to assign to new rows "        \
+    "in ADDED data files\",\"default\":null,\"field-id\":520}]}"
+
+int64_t kiln_lake_mlist_assign_row_ids(kiln_lake_manifest *m, size_t n, int64_t first)
+{
+    int64_t next = first;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].content != 0 || m[i].has_first_row_id)
+            continue;
+        m[i].has_first_row_id = 1;
+        m[i].first_row_id = next;
+        next += (m[i].existing_rows > 0 ? m[i].existing_rows : 0) + (m[i].added_rows > 0 ? m[i].added_rows : 0);
+    }
+    return next - first;
+}
+
 static int avro_type_of(kiln_buf *out, kiln_type t, kiln_err *err)
 {
     switch (t) {
@@ -449,7 +468,41 @@ static int avro_name(kiln_buf *out, const char *s, kiln_err *err)
     return rc ? rc : kiln_buf_putc(out, '"', err);
 }
 
+static int manifest_schema_v2(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err);
+
+/* v3 manifests: the v2 data_file fields and first_row_id (142),
+ * referenced_data_file (143), content_offset (144), content_size_in_bytes
+ * (145). */
+static int manifest_schema(const kiln_lake_pspec *spec, int v3, kiln_buf *out, kiln_err *err)
+{
+    static const char tail[] = "]},\"field-id\":2}]}";
+    size_t start = out->len;
+    int rc = manifest_schema_v2(spec, out, err);
+    if (rc || !v3)
+        return rc;
+    size_t tl = sizeof tail - 1;
+    if (out->len - start < tl || memcmp(out->data + out->len - tl, tail, tl) != 0)
+        return kiln_err_set(err, KILN_EINTERNAL, "manifest schema: unexpected ending");
+    out->len -= tl;
+    return kiln_buf_printf(
+        out, err,
+        ",{\"name\":\"first_row_id\",\"type\":[\"null\",\"long\"],\"doc\":\"The _row_id for the first row in the "
+        "data file\",\"default\":null,\"field-id\":142},"
+        "{\"name\":\"referenced_data_file\",\"type\":[\"null\",\"string\"],\"doc\":\"Fully qualified location "
+        "of a data file that all deletes reference\",\"default\":null,\"field-id\":143},"
+        "{\"name\":\"content_offset\",\"type\":[\"null\",\"long\"],\"doc\":\"The offset in the file where "
+        "the content starts\",\"default\":null,\"field-id\":144},"
+        "{\"name\":\"content_size_in_bytes\",\"type\":[\"null\",\"long\"],\"doc\":\"The length of referenced "
+        "content stored in the file\",\"default\":null,\"field-id\":145}%s",
+        tail);
+}
+
 int kiln_lake_manifest_schema_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err)
+{
+    return manifest_schema(spec, 0, out, err);
+}
+
+static int manifest_schema_v2(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err)
 {
     int rc = kiln_buf_printf(
         out, err,
@@ -642,6 +695,11 @@ int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_ar
         m.added_rows = as_long(fld(rec, 512), -1);
         m.existing_rows = as_long(fld(rec, 513), -1);
         m.deleted_rows = as_long(fld(rec, 514), -1);
+        const kiln_avro_value *fri = fld(rec, 520);
+        if (fri && !kiln_avro_value_is_null(fri)) {
+            m.has_first_row_id = 1;
+            m.first_row_id = as_long(fri, 0);
+        }
         m.npartitions = -1;
         const kiln_avro_value *parts = fld(rec, 507);
         if (parts && parts->type == KILN_AVRO_ARRAY) {
@@ -762,6 +820,7 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
     kiln_avro_reader *r = NULL;
     char *data = NULL;
     KILN_VEC(kiln_lake_entry) v = {0};
+    int64_t next_row_id = m->has_first_row_id ? m->first_row_id : 0;
     int rc = avro_open_read(&r, &data, path, err);
     if (rc)
         goto done;
@@ -870,6 +929,17 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
         d->referenced_data_file = as_str(fld(df, 143));
         d->content_offset = as_long(fld(df, 144), -1);
         d->content_size = as_long(fld(df, 145), -1);
+        const kiln_avro_value *fri = fld(df, 142);
+        if (fri && !kiln_avro_value_is_null(fri)) {
+            d->has_first_row_id = 1;
+            d->first_row_id = as_long(fri, 0);
+        } else if (m->has_first_row_id && d->content == KILN_LAKE_CONTENT_DATA &&
+                   e.status != KILN_LAKE_STATUS_DELETED) {
+            /* v3 row lineage: inherited from the manifest, in entry order */
+            d->has_first_row_id = 1;
+            d->first_row_id = next_row_id;
+            next_row_id += d->record_count;
+        }
         if ((rc = kiln_vec_push(&v, e, err)))
             goto done;
     }
@@ -1019,7 +1089,8 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         rc = KILN_OOM(err);
         goto done;
     }
-    if ((rc = kiln_lake_manifest_schema_json(spec, &sj, err)) || (rc = kiln_lake_pspec_fields_json(spec, &pj, err)))
+    int v3 = meta->format_version >= 3;
+    if ((rc = manifest_schema(spec, v3, &sj, err)) || (rc = kiln_lake_pspec_fields_json(spec, &pj, err)))
         goto done;
     if ((rc = kiln_avro_schema_parse(&schema, sj.data, sj.len, err)))
         goto done;
@@ -1032,7 +1103,7 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         {"iceberg.schema", meta->schema_json ? meta->schema_json : "{}"},
         {"partition-spec", pj.data},
         {"partition-spec-id", specid},
-        {"format-version", "2"},
+        {"format-version", v3 ? "3" : "2"},
         {"content", meta->content ? "deletes" : "data"},
     };
     kiln_avro_writer_opts wo;
@@ -1078,7 +1149,8 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
         }
         kiln_avro_value_set_int(fld(dv, 134), d->content);
         if (kiln_avro_value_set_string(fld(dv, 100), va, d->file_path, strlen(d->file_path)) ||
-            kiln_avro_value_set_string(fld(dv, 101), va, "PARQUET", 7)) {
+            kiln_avro_value_set_string(fld(dv, 101), va, d->file_format ? d->file_format : "PARQUET",
+                                       d->file_format ? strlen(d->file_format) : 7)) {
             rc = KILN_OOM(err);
             goto done;
         }
@@ -1140,6 +1212,22 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
             kiln_avro_value_set_int(fld(dv, 140), d->sort_order_id);
         else if (d->content == KILN_LAKE_CONTENT_DATA)
             kiln_avro_value_set_int(fld(dv, 140), 0);
+        if (v3) {
+            /* row lineage: an ADDED data file inherits first_row_id from the
+             * manifest list; a carried one keeps the id it had */
+            if (d->has_first_row_id && e->status != KILN_LAKE_STATUS_ADDED && d->content == KILN_LAKE_CONTENT_DATA)
+                kiln_avro_value_set_long(fld(dv, 142), d->first_row_id);
+            if (d->referenced_data_file && kiln_avro_value_set_string(fld(dv, 143), va, d->referenced_data_file,
+                                                                      strlen(d->referenced_data_file))) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+            if (d->content == KILN_LAKE_CONTENT_POS_DELETES && d->file_format &&
+                strcasecmp(d->file_format, "PUFFIN") == 0) {
+                kiln_avro_value_set_long(fld(dv, 144), d->content_offset);
+                kiln_avro_value_set_long(fld(dv, 145), d->content_size);
+            }
+        }
         if ((rc = kiln_avro_writer_append(w, rec, err)))
             goto done;
         int64_t dseq = e->status == KILN_LAKE_STATUS_ADDED ? meta->seq : e->seq;
@@ -1223,8 +1311,19 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     int rc;
     if (!va)
         return KILN_OOM(err);
-    if ((rc = kiln_avro_schema_parse(&schema, MANIFEST_LIST_SCHEMA, strlen(MANIFEST_LIST_SCHEMA), err)))
-        goto done;
+    int v3 = meta->format_version >= 3;
+    {
+        char v3s[sizeof MANIFEST_LIST_SCHEMA + 256];
+        const char *sch = MANIFEST_LIST_SCHEMA;
+        if (v3) { /* the v2 schema without its closing "]}", then 520 */
+            size_t k = strlen(MANIFEST_LIST_SCHEMA) - 2;
+            memcpy(v3s, MANIFEST_LIST_SCHEMA, k);
+            memcpy(v3s + k, FIRST_ROW_ID_520, sizeof FIRST_ROW_ID_520);
+            sch = v3s;
+        }
+        if ((rc = kiln_avro_schema_parse(&schema, sch, strlen(sch), err)))
+            goto done;
+    }
     char sid[24], psid[24], seq[24];
     snprintf(sid, sizeof sid, "%lld", (long long)meta->snapshot_id);
     if (meta->parent_snapshot_id < 0)
@@ -1232,8 +1331,10 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
     else
         snprintf(psid, sizeof psid, "%lld", (long long)meta->parent_snapshot_id);
     snprintf(seq, sizeof seq, "%lld", (long long)meta->sequence_number);
-    kiln_avro_meta md[] = {
-        {"snapshot-id", sid}, {"parent-snapshot-id", psid}, {"sequence-number", seq}, {"format-version", "2"}};
+    kiln_avro_meta md[] = {{"snapshot-id", sid},
+                           {"parent-snapshot-id", psid},
+                           {"sequence-number", seq},
+                           {"format-version", v3 ? "3" : "2"}};
     kiln_avro_writer_opts wo;
     memset(&wo, 0, sizeof wo);
     wo.codec = KILN_AVRO_CODEC_DEFLATE;
@@ -1262,6 +1363,8 @@ int kiln_lake_manifest_list_write(const char *path, const kiln_lake_mlist_meta *
         kiln_avro_value_set_long(fld(rec, 512), mf->added_rows < 0 ? 0 : mf->added_rows);
         kiln_avro_value_set_long(fld(rec, 513), mf->existing_rows < 0 ? 0 : mf->existing_rows);
         kiln_avro_value_set_long(fld(rec, 514), mf->deleted_rows < 0 ? 0 : mf->deleted_rows);
+        if (v3 && mf->has_first_row_id)
+            kiln_avro_value_set_long(fld(rec, 520), mf->first_row_id);
         kiln_avro_value *pv = fld(rec, 507);
         if (mf->npartitions >= 0) {
             if (kiln_avro_value_set_array(pv, va, (size_t)mf->npartitions)) {

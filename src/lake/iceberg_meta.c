@@ -792,11 +792,12 @@ static const char *const TABLE_KEYS[] = {"format-version",
                                          "snapshot-log",
                                          "metadata-log",
                                          "refs",
+                                         "next-row-id",
                                          NULL};
 
 static const char *const SNAPSHOT_KEYS[] = {
-    "snapshot-id", "parent-snapshot-id", "sequence-number", "timestamp-ms", "manifest-list", "summary", "schema-id",
-    NULL};
+    "snapshot-id", "parent-snapshot-id", "sequence-number", "timestamp-ms", "manifest-list",
+    "summary",     "schema-id",          "first-row-id",    "added-rows",   NULL};
 
 int kiln_lake__spec_fields_from_json(kiln_lake_meta *m, json_t *fields, kiln_lake_spec *spec, int v1_ids, kiln_err *err)
 {
@@ -844,6 +845,12 @@ int kiln_lake__snapshot_from_json(kiln_lake_meta *m, json_t *j, kiln_lake_snapsh
     if ((rc = kv_from_json(m, json_object_get(j, "summary"), "summary", &s->summary, &s->nsummary, err)) != 0)
         return rc;
     s->operation = kiln_lake_snapshot_summary(s, "operation");
+    json_t *fr = json_object_get(j, "first-row-id"), *ar = json_object_get(j, "added-rows");
+    if (json_is_integer(fr)) { /* v3 row lineage */
+        s->has_row_lineage = 1;
+        s->first_row_id = json_integer_value(fr);
+        s->added_rows = json_is_integer(ar) ? json_integer_value(ar) : 0;
+    }
     if ((rc = collect_extra(m, j, SNAPSHOT_KEYS, &s->extra_json, err)) != 0)
         return rc;
     if (!s->manifest_list && !s->extra_json)
@@ -899,6 +906,8 @@ static int parse_header(kiln_lake_meta *m, json_t *root, kiln_err *err)
         (rc = get_i64(root, "last-updated-ms", &m->last_updated_ms, 1, err)) != 0 ||
         (rc = get_i32(root, "last-column-id", &m->last_column_id, 1, err)) != 0)
         return rc;
+    json_t *nr = json_object_get(root, "next-row-id");
+    m->next_row_id = json_is_integer(nr) ? json_integer_value(nr) : 0;
     return 0;
 }
 
@@ -1208,13 +1217,15 @@ json_t *kiln_lake__meta_to_json(const kiln_lake_meta *m)
     int v1 = m->format_version == 1;
     /* v1 tables are written as v1 (with the v1-required "schema" and
      * "partition-spec" as well); a transaction upgrades them to v2. */
-    json_object_set_new(o, "format-version", json_integer(v1 ? 1 : 2));
+    json_object_set_new(o, "format-version", json_integer(v1 ? 1 : m->format_version >= 3 ? 3 : 2));
     if (m->table_uuid)
         json_object_set_new(o, "table-uuid", json_string(m->table_uuid));
     json_object_set_new(o, "location", json_string(m->location ? m->location : ""));
     json_object_set_new(o, "last-sequence-number", json_integer(m->last_sequence_number));
     json_object_set_new(o, "last-updated-ms", json_integer(m->last_updated_ms));
     json_object_set_new(o, "last-column-id", json_integer(m->last_column_id));
+    if (m->format_version >= 3) /* row lineage: required in v3 */
+        json_object_set_new(o, "next-row-id", json_integer(m->next_row_id));
     json_object_set_new(o, "current-schema-id", json_integer(m->current_schema_id));
     json_t *a = json_array();
     for (size_t i = 0; i < m->nschemas; i++)
@@ -1302,6 +1313,10 @@ json_t *kiln_lake__meta_to_json(const kiln_lake_meta *m)
             json_object_set_new(sj, "manifest-list", json_string(s->manifest_list));
         if (s->schema_id >= 0)
             json_object_set_new(sj, "schema-id", json_integer(s->schema_id));
+        if (s->has_row_lineage) {
+            json_object_set_new(sj, "first-row-id", json_integer(s->first_row_id));
+            json_object_set_new(sj, "added-rows", json_integer(s->added_rows));
+        }
         merge_extra(sj, s->extra_json);
         json_array_append_new(a, sj);
     }

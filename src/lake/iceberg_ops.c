@@ -295,16 +295,24 @@ int kiln_lake_table_create(kiln_lake_table **out, kiln_lake_catalog *c, const ch
             rc = KILN_OOM(err);
             goto done;
         }
+        size_t nkv = 0;
         for (size_t i = 0; i < opts->nproperties; i++) {
-            kv[i].key = kiln_lake__strdup(m, opts->properties[i].key);
-            kv[i].value = kiln_lake__strdup(m, opts->properties[i].value);
-            if (!kv[i].key || !kv[i].value) {
+            if (strcmp(opts->properties[i].key, "format-version") == 0) {
+                /* reserved, as in Iceberg: the table's version (2 or 3), not a stored property */
+                if ((rc = kiln_lake__upgrade_format(m, opts->properties[i].value, name, err)) != 0)
+                    goto done;
+                continue;
+            }
+            kv[nkv].key = kiln_lake__strdup(m, opts->properties[i].key);
+            kv[nkv].value = kiln_lake__strdup(m, opts->properties[i].value);
+            if (!kv[nkv].key || !kv[nkv].value) {
                 rc = KILN_OOM(err);
                 goto done;
             }
+            nkv++;
         }
         m->properties = kv;
-        m->nproperties = opts->nproperties;
+        m->nproperties = nkv;
     }
     m->last_updated_ms = kiln_now_micros() / 1000;
     m->last_sequence_number = 0;

@@ -1119,7 +1119,8 @@ static int write_manifest(rw *w, kiln_arena *a, const kiln_lake_pspec *spec, int
         return rc;
     }
     kiln_lake_manifest_meta mm = {
-        w->schema_json, kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq};
+        w->schema_json,      kiln_lake_meta_current_schema(base)->schema_id, spec, content, w->snapshot_id, seq,
+        base->format_version};
     kiln_lake_manifest row;
     rc = kiln_lake_manifest_write(&row, a, local, uri, &mm, es, n, err);
     kiln_free(uri);
@@ -1268,7 +1269,7 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
         rc = KILN_OOM(err);
         goto done;
     }
-    kiln_lake_mlist_meta mlm = {w->snapshot_id, head, seq};
+    kiln_lake_mlist_meta mlm = {w->snapshot_id, head, seq, 2}; /* v3 tables are refused above */
     if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
         goto done;
     {
@@ -1687,9 +1688,31 @@ static void result_add(kiln_lake_rewrite_data_result *t, const kiln_lake_rewrite
         memcpy(t->failed_reason, o->failed_reason, sizeof t->failed_reason);
 }
 
+/* A v3 table's rewrite must carry every row's _row_id and
+ * _last_updated_sequence_number into the new files (row lineage); kiln's
+ * rewrite does not write those columns yet, so it refuses rather than give
+ * the rows new ids. */
+static int refuse_v3(kiln_lake_table *t, const char *what, kiln_err *err)
+{
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    if (m && m->format_version >= 3)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "table %s is format-version 3: %s would not keep the rows' _row_id (row lineage); "
+                            "not supported yet (docs/interop.md)",
+                            kiln_lake_table_name(t), what);
+    return 0;
+}
+
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
+    if (refuse_v3(t, "rewrite-data-files", err)) {
+        if (result) {
+            memset(result, 0, sizeof *result);
+            result->snapshot_id = -1;
+        }
+        return err->code;
+    }
     if (!opts || !opts->partial_progress || opts->dry_run)
         return rewrite_rounds(t, opts, NULL, result, err);
     /* Partial progress: plan once, then commit the chosen groups in up to
@@ -1916,6 +1939,11 @@ int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_
     kiln_lake_rewrite_posdel_result res;
     memset(&res, 0, sizeof res);
     res.snapshot_id = -1;
+    if (refuse_v3(t, "rewrite-position-delete-files", err)) {
+        if (result)
+            *result = res;
+        return err->code;
+    }
     kiln_lake_rewrite_data_result dres;
     memset(&dres, 0, sizeof dres);
     rw w;

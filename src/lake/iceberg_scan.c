@@ -45,6 +45,7 @@
 
 #include <jansson.h>
 
+#include "format/json/json_scan.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 #include "lake/lake_data_int.h"
@@ -112,6 +113,61 @@ static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out
     return rc;
 }
 
+/* A nested type's shape with its field ids, names and types (to tell
+ * whether a column's type changed between two schemas). */
+static int type_sig(kiln_buf *b, const kiln_lake_type *t, kiln_err *err)
+{
+    int rc = 0;
+    if (!t)
+        return kiln_buf_putc(b, '?', err);
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT:
+        rc = kiln_buf_putc(b, '{', err);
+        for (size_t i = 0; !rc && i < t->nfields; i++) {
+            rc = kiln_buf_printf(b, err, "%d:%s:%d:", t->fields[i].id, t->fields[i].name, t->fields[i].required);
+            if (!rc)
+                rc = type_sig(b, t->fields[i].type, err);
+            if (!rc)
+                rc = kiln_buf_putc(b, ',', err);
+        }
+        return rc ? rc : kiln_buf_putc(b, '}', err);
+    case KILN_LAKE_LIST:
+        rc = kiln_buf_printf(b, err, "[%d:", t->element_id);
+        if (!rc)
+            rc = type_sig(b, t->element, err);
+        return rc ? rc : kiln_buf_putc(b, ']', err);
+    case KILN_LAKE_MAP:
+        rc = kiln_buf_printf(b, err, "<%d:%d:", t->key_id, t->value_id);
+        if (!rc)
+            rc = type_sig(b, t->key, err);
+        if (!rc)
+            rc = type_sig(b, t->value, err);
+        return rc ? rc : kiln_buf_putc(b, '>', err);
+    default: return kiln_buf_printf(b, err, "%s", t->name ? t->name : "?");
+    }
+}
+
+/* Did field f's (nested) type differ in any other schema of m? */
+static int field_evolved(const kiln_lake_meta *m, const kiln_lake_field *f, kiln_err *err, int *out)
+{
+    kiln_buf a, b;
+    kiln_buf_init(&a, 0);
+    kiln_buf_init(&b, 0);
+    *out = 0;
+    int rc = type_sig(&a, f->type, err);
+    for (size_t s = 0; !rc && !*out && s < m->nschemas; s++) {
+        const kiln_lake_field *o = kiln_lake_schema_field(&m->schemas[s], f->id);
+        if (!o || o == f)
+            continue;
+        kiln_buf_reset(&b);
+        if (!(rc = type_sig(&b, o->type, err)))
+            *out = a.len != b.len || memcmp(a.data, b.data, a.len) != 0;
+    }
+    kiln_buf_free(&a);
+    kiln_buf_free(&b);
+    return rc;
+}
+
 int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *m, int64_t snapshot_id,
                              const kiln_lake_remap *remap, kiln_err *err)
 {
@@ -136,6 +192,11 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         return KILN_OOM(err);
     memset(hid, 0, ls->nfields ? ls->nfields : 1);
     out->has_initial_default = hid;
+    uint8_t *evo = kiln_arena_alloc(a, ls->nfields ? ls->nfields : 1);
+    if (!evo)
+        return KILN_OOM(err);
+    memset(evo, 0, ls->nfields ? ls->nfields : 1);
+    out->evolved = evo;
     const kiln_nested **nested = kiln_arena_alloc(a, (ls->nfields ? ls->nfields : 1) * sizeof *nested);
     if (!nested)
         return KILN_OOM(err);
@@ -175,6 +236,10 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
             if (nested_shape(a, f->type, shape, 0, err))
                 return kiln_err_prefix(err, "column %s (field id %d): ", f->name, f->id);
             nested[nc - 1] = shape;
+            int ev = 0;
+            if (m->nschemas > 1 && field_evolved(m, f, err, &ev))
+                return err->code;
+            evo[nc - 1] = (uint8_t)ev;
         }
     }
     out->nested = (const kiln_nested *const *)nested;
@@ -257,14 +322,30 @@ static int col_by_id(const kiln_schema *s, int id)
  * form: booleans and numbers as JSON, decimals, dates, times, timestamps and
  * uuids as strings, binary and fixed as hex) as a value of column c's type.
  * A nested default is KILN_EUNSUPP naming the column. */
-static int initial_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, kiln_arena *a,
-                           kiln_lake_value *out, kiln_err *err)
+const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a)
+{
+    json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *d = x ? json_object_get(x, key) : NULL;
+    char *s = d && !json_is_null(d) ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    const char *out = s ? kiln_arena_strndup(a, s, strlen(s)) : NULL;
+    free(s);
+    json_decref(x);
+    return out;
+}
+
+int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, const char *key,
+                             kiln_arena *a, kiln_lake_value *out, kiln_err *err)
 {
     const kiln_lake_field *f = &view->lschema->fields[sc];
     json_t *x = f->extra_json ? json_loads(f->extra_json, JSON_DECODE_ANY, NULL) : NULL;
-    json_t *d = x ? json_object_get(x, "initial-default") : NULL;
+    json_t *d = x ? json_object_get(x, key) : NULL;
     int rc = 0;
     memset(out, 0, sizeof *out);
+    if (json_is_null(d)) { /* an explicit null default */
+        out->is_null = 1;
+        json_decref(x);
+        return 0;
+    }
     out->kind = f->type->kind;
     const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
     size_t n = s ? json_string_length(d) : 0;
@@ -359,13 +440,13 @@ static int initial_default(const kiln_lake_view *view, int sc, const kiln_column
         break;
     }
     default:
-        rc = kiln_err_set(err, KILN_EUNSUPP, "the initial-default of a %s column is not applied by kiln yet",
+        rc = kiln_err_set(err, KILN_EUNSUPP, "the %s of a %s column is not applied by kiln yet", key,
                           f->type->name ? f->type->name : kiln_type_name(c->type));
         break;
     }
     if (!rc && bad) {
         char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        rc = kiln_err_set(err, KILN_EFORMAT, "initial-default %s is not a %s value", txt ? txt : "(missing)",
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s %s is not a %s value", key, txt ? txt : "(missing)",
                           f->type->name ? f->type->name : kiln_type_name(c->type));
         free(txt);
     }
@@ -835,6 +916,123 @@ void kiln_lake_plan_free(kiln_lake_plan *p)
 
 /* Append cell (file batch fb, column fc) to out column oc, converting to
  * the out column's type (int -> long, float -> double promotions). */
+/* Reshape a nested value, as the file's schema gave it, to the table's
+ * current type t (schema evolution inside structs): struct members in the
+ * table's order, by their current names (the reader already renamed them by
+ * field id), a member the file lacks as null, one the table dropped left
+ * out; lists and maps walked; leaves copied byte for byte (decimals keep
+ * every digit). Returns the position after the value, NULL on bad JSON. */
+static const char *reshape(kiln_buf *o, const char *p, const char *end, const kiln_lake_type *t, int depth,
+                           kiln_err *err, int *rc)
+{
+    const char *why = NULL;
+    p = kiln_json_ws(p, end);
+    if (depth > 64 || p >= end)
+        goto bad;
+    if (*p == 'n' || !t ||
+        !((t->kind == KILN_LAKE_STRUCT && *p == '{') || (t->kind == KILN_LAKE_MAP && *p == '{') ||
+          (t->kind == KILN_LAKE_LIST && *p == '['))) { /* null or a leaf: as it is */
+        const char *e = kiln_json_skip_value(p, end, &why);
+        if (!e)
+            goto bad;
+        if ((*rc = kiln_buf_append(o, p, (size_t)(e - p), err)))
+            return NULL;
+        return e;
+    }
+    if (t->kind == KILN_LAKE_LIST) {
+        if ((*rc = kiln_buf_putc(o, '[', err)))
+            return NULL;
+        p = kiln_json_ws(p + 1, end);
+        for (int first = 1; p < end && *p != ']'; first = 0) {
+            if (!first && (*rc = kiln_buf_putc(o, ',', err)))
+                return NULL;
+            if (!(p = reshape(o, p, end, t->element, depth + 1, err, rc)))
+                return NULL;
+            p = kiln_json_ws(p, end);
+            if (p < end && *p == ',')
+                p = kiln_json_ws(p + 1, end);
+        }
+        if (p >= end)
+            goto bad;
+        *rc = kiln_buf_putc(o, ']', err);
+        return *rc ? NULL : p + 1;
+    }
+    /* objects: struct or map */
+    typedef struct {
+        const char *key, *val;
+        size_t keylen;
+    } member;
+    member stack[32], *mem = stack;
+    size_t nm = 0, cap = 32;
+    int done = 0;
+    const char *q = kiln_json_obj_begin(p, end, &why);
+    while (q && !done) {
+        const char *key;
+        size_t keylen;
+        const char *val = kiln_json_obj_key(q, end, &key, &keylen, &done, &why);
+        if (!val || done) {
+            q = val;
+            break;
+        }
+        if (nm == cap) {
+            member *nmem = kiln_malloc(2 * cap * sizeof *nmem);
+            if (!nmem) {
+                if (mem != stack)
+                    kiln_free(mem);
+                *rc = KILN_OOM(err);
+                return NULL;
+            }
+            memcpy(nmem, mem, nm * sizeof *nmem);
+            if (mem != stack)
+                kiln_free(mem);
+            mem = nmem;
+            cap *= 2;
+        }
+        mem[nm].key = key;
+        mem[nm].keylen = keylen;
+        mem[nm].val = val;
+        nm++;
+        const char *ve = kiln_json_skip_value(val, end, &why);
+        q = ve ? kiln_json_obj_next(ve, end, &done, &why) : NULL;
+    }
+    const char *after = q;
+    if (after && (*rc = kiln_buf_putc(o, '{', err)))
+        after = NULL;
+    if (after && t->kind == KILN_LAKE_MAP) {
+        for (size_t i = 0; i < nm && after; i++) {
+            if ((i && (*rc = kiln_buf_putc(o, ',', err))) || (*rc = kiln_buf_putc(o, '"', err)) ||
+                (*rc = kiln_buf_append(o, mem[i].key, mem[i].keylen, err)) ||
+                (*rc = kiln_buf_append(o, "\":", 2, err)) || !reshape(o, mem[i].val, end, t->value, depth + 1, err, rc))
+                after = NULL;
+        }
+    } else if (after) {
+        for (size_t f = 0; f < t->nfields && after; f++) {
+            const char *name = t->fields[f].name;
+            size_t nl = strlen(name);
+            const char *val = NULL;
+            for (size_t i = 0; i < nm && !val; i++)
+                if (mem[i].keylen == nl && memcmp(mem[i].key, name, nl) == 0)
+                    val = mem[i].val;
+            if ((f && (*rc = kiln_buf_putc(o, ',', err))) || (*rc = kiln_json_write_str(o, name, nl, err)) ||
+                (*rc = kiln_buf_putc(o, ':', err)))
+                after = NULL;
+            else if (!val)
+                after = (*rc = kiln_buf_append(o, "null", 4, err)) ? NULL : after;
+            else if (!reshape(o, val, end, t->fields[f].type, depth + 1, err, rc))
+                after = NULL;
+        }
+    }
+    if (after && (*rc = kiln_buf_putc(o, '}', err)))
+        after = NULL;
+    if (mem != stack)
+        kiln_free(mem);
+    if (after || *rc)
+        return after;
+bad:
+    *rc = kiln_err_set(err, KILN_EFORMAT, "nested value: %s", why ? why : "malformed JSON");
+    return NULL;
+}
+
 static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_t row, kiln_err *err)
 {
     if (kiln_batch_is_null(fb, fc, row))
@@ -972,6 +1170,15 @@ static const char *schema_name(void *ctx, int field_id)
 {
     const kiln_lake_field *f = kiln_lake_schema_field(ctx, field_id);
     return f ? f->name : NULL;
+}
+
+/* The same for tables whose nested columns evolved: a field id the table
+ * no longer has gets a name no table field can have, so reshape() drops it
+ * even when a new field took its old name. */
+static const char *schema_name_evolved(void *ctx, int field_id)
+{
+    const kiln_lake_field *f = kiln_lake_schema_field(ctx, field_id);
+    return f ? f->name : field_id > 0 ? "\x01dropped" : NULL;
 }
 
 /* Column of a Parquet file for a table field: by field id, else by name
@@ -1169,6 +1376,13 @@ typedef struct task_reader {
     int has_filter;              /* the filter currently set on the reader */
     kiln_parquet_pred filter;
     int skipped; /* row groups we know the reader skipped */
+    /* kiln_lake_task_read_pos: the file position of each row appended to
+     * the output batch (NULL when not asked for) */
+    int64_t *posv;
+    size_t posn, poscap;
+    int want_pos;
+    const kiln_lake_type **reshape; /* per work column: the table type to reshape a nested value to, or NULL */
+    kiln_buf rsbuf;
 } task_reader;
 
 static void task_reader_close(task_reader *tr)
@@ -1178,6 +1392,9 @@ static void task_reader_close(task_reader *tr)
     kiln_free(tr->src);
     kiln_free(tr->consts);
     kiln_free(tr->has_const);
+    kiln_free(tr->reshape);
+    tr->reshape = NULL;
+    kiln_buf_free(&tr->rsbuf);
     tr->src = NULL;
     tr->consts = NULL;
     tr->has_const = NULL;
@@ -1385,8 +1602,22 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     if ((rc = data_open(&tr->r, path, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
+    kiln_buf_init(&tr->rsbuf, 0);
+    int any_evolved = 0;
+    for (int i = 0; i < nw && view->evolved; i++) {
+        int sc = col_by_id(view->schema, work->cols[i].field_id);
+        if (work->cols[i].type != KILN_T_JSON || sc < 0 || !view->evolved[sc] || !view->lschema ||
+            (size_t)sc >= view->lschema->nfields)
+            continue;
+        if (!tr->reshape && !(tr->reshape = kiln_calloc((size_t)nw, sizeof *tr->reshape))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        tr->reshape[i] = view->lschema->fields[sc].type;
+        any_evolved = 1;
+    }
     if (has_ids && view->lschema) /* nested values show the table's current field names */
-        kiln_parquet_reader_field_names(tr->r, schema_name, (void *)view->lschema);
+        kiln_parquet_reader_field_names(tr->r, any_evolved ? schema_name_evolved : schema_name, (void *)view->lschema);
     const kiln_lake_pspec *spec = kiln_lake_view_spec(view, df->spec_id);
     int nproj = 0;
     for (int i = 0; i < nw; i++) {
@@ -1424,7 +1655,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         /* a column the file predates reads as its initial-default (v3) */
         int sc = col_by_id(view->schema, c->field_id);
         if (!tr->has_const[i] && sc >= 0 && view->has_initial_default && view->has_initial_default[sc]) {
-            if ((rc = initial_default(view, sc, c, tr->arena, &tr->consts[i], err))) {
+            if ((rc = kiln_lake__field_default(view, sc, c, "initial-default", tr->arena, &tr->consts[i], err))) {
                 kiln_err_prefix(err, "%s lacks column %s: ", path, c->name);
                 goto done;
             }
@@ -1569,7 +1800,15 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
         }
         size_t before = out->nrows;
         for (int i = 0; i < nw; i++) {
-            if (tr->src[i] >= 0)
+            if (tr->src[i] >= 0 && tr->reshape && tr->reshape[i] && !kiln_batch_is_null(fb, tr->src[i], row)) {
+                size_t n;
+                const char *s = kiln_batch_str(fb, tr->src[i], row, &n);
+                kiln_buf_reset(&tr->rsbuf);
+                if (reshape(&tr->rsbuf, s, s + n, tr->reshape[i], 0, err, &rc) && !rc)
+                    rc = kiln_batch_put_str(out, i, tr->rsbuf.data, tr->rsbuf.len, err);
+                else if (!rc)
+                    rc = KILN_EFORMAT;
+            } else if (tr->src[i] >= 0)
                 rc = put_cell(out, i, fb, tr->src[i], row, err);
             else if (tr->has_const[i])
                 rc = put_value(out, i, &tr->consts[i], err);
@@ -1580,6 +1819,18 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
         }
         if ((rc = kiln_batch_end_row(out, err)))
             return rc;
+        if (tr->want_pos && !(pred && !kiln_lake_pred_match_row(pred, out, before))) {
+            if (tr->posn == tr->poscap) {
+                size_t nc = tr->poscap ? 2 * tr->poscap : 8192;
+                int64_t *np = kiln_realloc(tr->posv, nc * sizeof *np);
+                if (!np)
+                    return KILN_OOM(err);
+                tr->posv = np;
+                tr->poscap = nc;
+            }
+            tr->posv[tr->posn++] = pos;
+            continue;
+        }
         if (pred && !kiln_lake_pred_match_row(pred, out, before)) {
             /* drop the row just appended: lengths, string bytes, null flag */
             out->nrows = before;
@@ -1596,8 +1847,10 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
     return 1;
 }
 
-int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
-                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
+static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
+                     int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                     int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
+                     kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
@@ -1608,16 +1861,25 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
         kiln_buf_free(&key);
         return rc;
     }
+    tr.posv = NULL;
+    tr.posn = tr.poscap = 0;
+    tr.want_pos = fnpos != NULL;
     if ((rc = kiln_batch_new(&b, view->schema, 8192 + 65536, 0, err)))
         goto done;
     for (;;) {
         kiln_batch_clear(b);
+        tr.posn = 0;
         int more = task_reader_step(&tr, b, NULL, &key, err);
         if (more < 0) {
             rc = more;
             goto done;
         }
-        if (b->nrows && (rc = fn(ctx, b, err)))
+        if (fnpos && tr.posn != b->nrows) {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "%s: row positions lost step with the rows",
+                              task->data->df.file_path);
+            goto done;
+        }
+        if (b->nrows && (rc = fnpos ? fnpos(ctx, b, tr.posv, err) : fn(ctx, b, err)))
             goto done;
         if (more == 0)
             break;
@@ -1626,8 +1888,44 @@ int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
 done:
     kiln_batch_free(b);
     kiln_buf_free(&key);
+    kiln_free(tr.posv);
     task_reader_close(&tr);
     return rc;
+}
+
+int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
+                        int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
+{
+    return task_read(view, task, fn, NULL, ctx, err);
+}
+
+int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
+                             int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
+                             kiln_err *err)
+{
+    return task_read(view, task, NULL, fn, ctx, err);
+}
+
+int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
+                               const kiln_lake_entry **dv, kiln_arena *a, kiln_err *err)
+{
+    *dv = NULL;
+    const char *path = task->data->df.file_path;
+    for (size_t k = 0; k < task->ndeletes; k++) {
+        const kiln_lake_entry *d = task->deletes[k];
+        if (d->df.content != KILN_LAKE_CONTENT_POS_DELETES)
+            continue;
+        int rc = load_posdel(set, view, d, path, a, err);
+        if (rc)
+            return rc;
+        if (d->df.file_format && strcasecmp(d->df.file_format, "PUFFIN") == 0 && d->df.referenced_data_file &&
+            strcmp(d->df.referenced_data_file, path) == 0) {
+            if (*dv)
+                return kiln_err_set(err, KILN_EFORMAT, "%s: two deletion vectors apply to this data file", path);
+            *dv = d;
+        }
+    }
+    return 0;
 }
 
 /* ================================================================ scan */

@@ -529,9 +529,13 @@ static int rest_update(kiln_lake_txn *txn, json_t *u, kiln_err *err)
         if ((rc = rest_i64(u, "format-version", &v, err)) != 0)
             return rc;
         if (v == 2)
-            return 0; /* every kiln commit writes v2 */
-        return kiln_err_set(err, KILN_EUNSUPP, "REST commit: format-version %lld is not supported (kiln writes 2)",
-                            (long long)v);
+            return 0; /* every kiln commit writes at least v2 */
+        if (v == 3) { /* the upgrade is the reserved property, as in Iceberg Java */
+            kiln_lake_kv kv = {"format-version", "3"};
+            return kiln_lake_txn_set_properties(txn, &kv, 1, err);
+        }
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "REST commit: format-version %lld is not supported (kiln writes 2 and 3)", (long long)v);
     }
     return kiln_err_set(err, KILN_EUNSUPP, "REST commit: update action \"%s\" is not supported", action);
 }
@@ -596,6 +600,7 @@ typedef struct {
     const kiln_lake_type *type; /* new type (widen/add) */
     int32_t id;                 /* add: new field id */
     const char *doc;
+    const char *extra_json; /* add: {"initial-default": V, "write-default": V} (v3), or NULL */
 } op_args;
 
 /* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
@@ -617,7 +622,8 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
                              .name = kiln_lake__strdup(m, a->name),
                              .required = 0,
                              .type = a->type,
-                             .doc = kiln_lake__strdup(m, a->doc)};
+                             .doc = kiln_lake__strdup(m, a->doc),
+                             .extra_json = kiln_lake__strdup(m, a->extra_json)};
         nf[n] = f;
         *out = nf;
         *nout = n + 1;
@@ -726,6 +732,50 @@ static int32_t max_field_id(const kiln_lake_field *fs, size_t n, int depth)
 
 int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n) { return max_field_id(fs, n, 0); }
 
+/* `default V` of an added column: V is a JSON value in Iceberg's
+ * single-value form (numbers and booleans as JSON, everything else as a
+ * JSON string; binary as hex). Only v3 tables have default values; a
+ * nested column's default is refused. *out: the field's extra JSON. */
+static int default_json(kiln_lake_meta *w, const kiln_lake_type *t, const char *text, const char *name,
+                        const char **out, kiln_err *err)
+{
+    if (w->format_version < 3)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "add column %s: default values need format-version 3 "
+                            "(alter --set-property format-version=3 first)",
+                            name);
+    json_error_t je;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
+    if (!v)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "add column %s: default %s is not a JSON value (strings in double quotes)", name, text);
+    int ok;
+    switch (t->kind) {
+    case KILN_LAKE_BOOLEAN: ok = json_is_boolean(v); break;
+    case KILN_LAKE_INT:
+    case KILN_LAKE_LONG: ok = json_is_integer(v); break;
+    case KILN_LAKE_FLOAT:
+    case KILN_LAKE_DOUBLE: ok = json_is_number(v); break;
+    case KILN_LAKE_STRUCT:
+    case KILN_LAKE_LIST:
+    case KILN_LAKE_MAP: ok = 0; break;
+    default: ok = json_is_string(v); break;
+    }
+    if (!ok) {
+        json_decref(v);
+        return kiln_err_set(err, KILN_EINVAL, "add column %s: default %s is not a value of type %s", name, text,
+                            t->name ? t->name : "?");
+    }
+    json_t *o = json_object();
+    json_object_set(o, "initial-default", v);
+    json_object_set_new(o, "write-default", v);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    *out = s ? kiln_lake__strdup(w, s) : NULL;
+    free(s);
+    return *out ? 0 : KILN_OOM(err);
+}
+
 static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_err *err)
 {
     const kiln_lake_schema *cur = kiln_lake_meta_current_schema(w);
@@ -745,6 +795,13 @@ static int evolve(kiln_lake_meta *w, const txn_up *u, int32_t *last_added, kiln_
             return kiln_err_prefix(err, "add column %s: ", u->s2);
         while (isspace((unsigned char)*p))
             p++;
+        if (strncasecmp(p, "default", 7) == 0 && isspace((unsigned char)p[7])) {
+            /* v3 default values: rows of older files read it (initial-default),
+             * writers that lack the column write it (write-default) */
+            if ((rc = default_json(w, a.type, p + 8, u->s2, &a.extra_json, err)) != 0)
+                return rc;
+            p += strlen(p);
+        }
         if (*p)
             return kiln_err_set(err, KILN_EINVAL, "add column %s: unexpected \"%s\" after the type", u->s2, p);
         if (!a.name[0] || strchr(a.name, '.'))
@@ -858,6 +915,29 @@ static int apply_remove_snapshots(kiln_lake_meta *w, const int64_t *ids, size_t 
     return 0;
 }
 
+/* The reserved property format-version: 2 -> 3 upgrades the table (row
+ * lineage starts at next-row-id 0: rows written before have no row ids
+ * until a commit assigns them); the current version is a no-op; anything
+ * else is an error. */
+int kiln_lake__upgrade_format(kiln_lake_meta *w, const char *value, const char *tn, kiln_err *err)
+{
+    char *end = NULL;
+    long v = strtol(value ? value : "", &end, 10);
+    if (!value || !*value || *end)
+        return kiln_err_set(err, KILN_EINVAL, "table %s: format-version '%s' is not a number", tn, value ? value : "");
+    int cur = w->format_version < 2 ? 2 : w->format_version;
+    if (v < cur)
+        return kiln_err_set(err, KILN_EINVAL, "table %s: cannot downgrade format-version %d to %ld", tn, cur, v);
+    if (v > 3)
+        return kiln_err_set(err, KILN_EUNSUPP, "table %s: format-version %ld is not supported (kiln writes 2 and 3)",
+                            tn, v);
+    if (v == 3 && w->format_version < 3) {
+        w->format_version = 3;
+        w->next_row_id = 0;
+    }
+    return 0;
+}
+
 static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
 {
     KILN_VEC(kiln_lake_kv) out = {0};
@@ -875,6 +955,8 @@ static int apply_props(kiln_lake_meta *w, const txn_up *u, kiln_err *err)
     }
     if (u->kind == UP_SET_PROPS)
         for (size_t j = 0; j < u->n && rc == 0; j++) {
+            if (strcmp(u->kv[j].key, "format-version") == 0)
+                continue; /* reserved: applied as an upgrade, never stored */
             kiln_lake_kv kv = {kiln_lake__strdup(w, u->kv[j].key), kiln_lake__strdup(w, u->kv[j].value)};
             if (!kv.key || !kv.value)
                 rc = KILN_OOM(err);
@@ -918,6 +1000,19 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
                                 s->parent_id);
         if (s->schema_id >= 0 && !kiln_lake_meta_schema(w, s->schema_id))
             return kiln_err_set(err, KILN_EINVAL, "table %s: snapshot names unknown schema %d", tn, s->schema_id);
+        if (w->format_version >= 3) { /* row lineage (spec: snapshot first-row-id >= next-row-id) */
+            if (!s->has_row_lineage)
+                return kiln_err_set(err, KILN_EUNSUPP,
+                                    "table %s is format-version 3: this operation does not assign row ids "
+                                    "(first-row-id) yet",
+                                    tn);
+            if (s->first_row_id < w->next_row_id || s->added_rows < 0)
+                return kiln_err_set(err, KILN_ECONFLICT,
+                                    "table %s: snapshot %" PRId64 " first-row-id %" PRId64
+                                    " is below next-row-id %" PRId64 " (rebase it)",
+                                    tn, s->snapshot_id, s->first_row_id, w->next_row_id);
+            w->next_row_id = s->first_row_id + s->added_rows;
+        }
         kiln_lake_snapshot *arr = kiln_lake__grow(w, w->snapshots, w->nsnapshots, sizeof(*arr));
         if (!arr)
             return KILN_OOM(err);
@@ -942,6 +1037,11 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
     }
     case UP_REMOVE_SNAPSHOTS: return apply_remove_snapshots(w, u->ids, u->n, tn, err);
     case UP_SET_PROPS:
+        for (size_t j = 0; j < u->n; j++)
+            if (strcmp(u->kv[j].key, "format-version") == 0 &&
+                (rc = kiln_lake__upgrade_format(w, u->kv[j].value, tn, err)) != 0)
+                return rc;
+        return apply_props(w, u, err);
     case UP_REMOVE_PROPS: return apply_props(w, u, err);
     case UP_ADD_SCHEMA: {
         json_error_t je;
@@ -1060,7 +1160,8 @@ static int apply_all(kiln_lake_txn *txn, const kiln_lake_meta *base, const char 
             goto done;
         }
     }
-    w->format_version = 2;
+    if (w->format_version < 2)
+        w->format_version = 2;
     w->last_updated_ms = now;
     if (base_location) {
         long maxlog = 100;

@@ -168,6 +168,20 @@ typedef struct group {
 
 typedef KILN_VEC(group *) group_vec;
 
+/* v3: a data file this commit deletes rows from with a deletion vector.
+ * set: every position deleted once committed (the file's earlier deletes
+ * merged in); old_dv: the vector it replaces ("path#offset"), or NULL. */
+typedef struct dv_target {
+    const char *data_file;
+    int spec_id;
+    int npart;
+    kiln_lake_value *part;
+    kiln_i64set *set;
+    const char *old_dv;
+    int64_t old_card;
+    int64_t new_rows; /* positions this commit adds */
+} dv_target;
+
 struct kiln_lake_writer {
     kiln_lake_table *t;
     kiln_lake_write_opts opts;
@@ -189,13 +203,66 @@ struct kiln_lake_writer {
     int has_added_manifest;
     int64_t snapshot_id;
     int attempt;
+    size_t dv_found_data, dv_found_old; /* build_commit: targets still live, old vectors found */
     int is_delete;
     int64_t rows_deleted_by_remove;
     char *schema_json;
     int schema_id;
     size_t nfile;
     char uuid[37];
+    /* v3 (format-version 3): DELETE and MERGE write deletion vectors */
+    int dv_mode;
+    KILN_VEC(dv_target) dvs;
+    KILN_VEC(kiln_lake_manifest) dv_manifests; /* the delete manifests of the vectors (commit_files) */
+    kiln_map *dv_old;                          /* old_dv keys of dvs */
+    /* v3 write-default per column (has_wdef[c]): what a row lacking the column gets */
+    uint8_t *has_wdef;
+    kiln_lake_value *wdef;
+    const char **wdef_json; /* per column: the default's JSON text; NULL when no column has one */
+    /* v3 nanosecond timestamps: the table column is exact text, the file
+     * column INT64 TIMESTAMP(NANOS); ns_col[c] = 1 (timestamp_ns), 2 (tz) */
+    uint8_t *ns_col;
+    kiln_schema fschema; /* the data files' schema when ns_col */
 };
+
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" -> nanoseconds since
+ * the epoch (UTC); years 1677-2262 (INT64 nanoseconds). */
+static int ns_parse(const char *s, size_t n, int64_t *out)
+{
+    char buf[64];
+    if (n < 19 || n > 40)
+        return -1;
+    memcpy(buf, s, 19);
+    size_t i = 19, k = 19;
+    int64_t frac = 0, digits = 0;
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (++digits > 9)
+                return -1;
+            frac = frac * 10 + (s[i] - '0');
+        }
+        if (!digits)
+            return -1;
+    }
+    for (int64_t d = digits; d < 9; d++)
+        frac *= 10;
+    if (i == n)
+        buf[k++] = 'Z';
+    else {
+        memcpy(buf + k, s + i, n - i);
+        k += n - i;
+    }
+    int64_t micros;
+    if (kiln_ts_parse(buf, k, &micros) || micros % 1000000)
+        return -1;
+    int64_t secs = micros / 1000000, ns;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
+        return -1;
+    *out = ns;
+    return 0;
+}
+
+const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w) { return w->wdef_json; }
 
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w) { return w->view.schema; }
 
@@ -215,6 +282,22 @@ static int64_t fork_head(const kiln_lake_meta *m, const char *from)
 {
     int64_t h = from[0] ? branch_head(m, from) : -2;
     return h == -2 ? m->current_snapshot_id : h;
+}
+
+/* A nanosecond timestamp anywhere in type t? (kiln reads them as exact
+ * text but its Parquet writer would store that text as a string column,
+ * which no reader of the table's type accepts.) */
+static int has_ns(const kiln_lake_type *t)
+{
+    if (!t)
+        return 0;
+    if (t->kind == KILN_LAKE_TIMESTAMP_NS || t->kind == KILN_LAKE_TIMESTAMPTZ_NS)
+        return 1;
+    for (size_t i = 0; t->kind == KILN_LAKE_STRUCT && i < t->nfields; i++)
+        if (has_ns(t->fields[i].type))
+            return 1;
+    return (t->kind == KILN_LAKE_LIST && has_ns(t->element)) ||
+           (t->kind == KILN_LAKE_MAP && (has_ns(t->key) || has_ns(t->value)));
 }
 
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts, kiln_err *err)
@@ -263,6 +346,36 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         }
     w->src.schema = w->view.schema;
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    for (size_t i = 0; ls && i < ls->nfields; i++) {
+        const kiln_lake_type *ft = ls->fields[i].type;
+        int top = ft->kind == KILN_LAKE_TIMESTAMP_NS || ft->kind == KILN_LAKE_TIMESTAMPTZ_NS;
+        if (!has_ns(ft))
+            continue;
+        if (!top || m->format_version < 3 || (int)i >= w->view.schema->ncols) {
+            rc = kiln_err_set(err, KILN_EUNSUPP,
+                              "%s: column %s holds a nanosecond timestamp (%s): kiln writes them only as top-level "
+                              "columns of format-version 3 tables (docs/interop.md)",
+                              kiln_lake_table_name(t), ls->fields[i].name, ft->name ? ft->name : "nested");
+            goto done;
+        }
+        int nc = w->view.schema->ncols;
+        if (!w->ns_col) {
+            kiln_column_def *fc = kiln_arena_alloc(w->arena, (size_t)nc * sizeof *fc);
+            if (!fc || !(w->ns_col = kiln_arena_alloc(w->arena, (size_t)nc))) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+            memset(w->ns_col, 0, (size_t)nc);
+            memcpy(fc, w->view.schema->cols, (size_t)nc * sizeof *fc);
+            w->fschema.ncols = nc;
+            w->fschema.cols = fc;
+        }
+        kiln_column_def *fc = (kiln_column_def *)&w->fschema.cols[i];
+        w->ns_col[i] = ft->kind == KILN_LAKE_TIMESTAMPTZ_NS ? 2 : 1;
+        fc->type = KILN_T_INT64;
+        fc->scale = w->ns_col[i] == 2 ? KILN_PARQUET_TSTZ_NANOS : KILN_PARQUET_TS_NANOS;
+        fc->precision = 0;
+    }
     if ((rc = kiln_lake__schema_json_text(&sj, ls, err)))
         goto done;
     w->schema_json = kiln_arena_strndup(w->arena, sj.data, sj.len);
@@ -297,6 +410,40 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
             p = e ? e + 1 : p + n;
         }
     }
+    w->dv_mode = m->format_version >= 3;
+    if (m->format_version >= 3) { /* write-default of columns that have one */
+        int nc = w->view.schema->ncols;
+        w->has_wdef = kiln_arena_alloc(w->arena, (size_t)(nc ? nc : 1));
+        w->wdef = kiln_arena_alloc(w->arena, (size_t)(nc ? nc : 1) * sizeof *w->wdef);
+        if (!w->has_wdef || !w->wdef) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        memset(w->has_wdef, 0, (size_t)(nc ? nc : 1));
+        for (int c = 0; c < nc && w->view.lschema && (size_t)c < w->view.lschema->nfields; c++) {
+            const char *x = w->view.lschema->fields[c].extra_json;
+            if (!x || !strstr(x, "\"write-default\""))
+                continue;
+            kiln_lake_value v;
+            rc = kiln_lake__field_default(&w->view, c, &w->view.schema->cols[c], "write-default", w->arena, &v, err);
+            if (rc) {
+                kiln_err_prefix(err, "%s: column %s: ", kiln_lake_table_name(t), w->view.schema->cols[c].name);
+                goto done;
+            }
+            w->wdef[c] = v;
+            w->has_wdef[c] = !v.is_null;
+            if (v.is_null)
+                continue;
+            if (!w->wdef_json) {
+                if (!(w->wdef_json = kiln_arena_alloc(w->arena, (size_t)nc * sizeof *w->wdef_json))) {
+                    rc = KILN_OOM(err);
+                    goto done;
+                }
+                memset(w->wdef_json, 0, (size_t)nc * sizeof *w->wdef_json);
+            }
+            w->wdef_json[c] = kiln_lake__field_default_json(&w->view.lschema->fields[c], "write-default", w->arena);
+        }
+    }
     w->opts.merge_keys = NULL; /* borrowed text not kept */
     w->opts.branch = NULL;
     w->opts.branch_from = NULL;
@@ -319,7 +466,7 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
         return kiln_err_set(err, KILN_ELIMIT, "more than 1024 columns");
     for (int c = 0; c < ts->ncols; c++) {
         map[c] = kiln_schema_find(b->schema, ts->cols[c].name);
-        if (map[c] < 0 && ts->cols[c].required)
+        if (map[c] < 0 && ts->cols[c].required && !(w->has_wdef && w->has_wdef[c]))
             return kiln_err_set(err, KILN_EINVAL, "%s: required column %s is missing from the input",
                                 kiln_lake_table_name(w->t), ts->cols[c].name);
     }
@@ -327,8 +474,9 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
         kiln_batch *t = NULL;
         int rc = store_tail(&w->src, &t, err);
         for (int c = 0; !rc && c < ts->ncols; c++) {
-            if (map[c] < 0) {
-                rc = kiln_batch_put_null(t, c, err);
+            if (map[c] < 0) { /* the input lacks the column: its write-default (v3), else null */
+                rc = w->has_wdef && w->has_wdef[c] ? put(t, c, &w->wdef[c], ts->cols[c].type, err)
+                                                   : kiln_batch_put_null(t, c, err);
                 continue;
             }
             kiln_lake_value v = cell(b, map[c], row);
@@ -456,7 +604,8 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     f->stored = kiln_lake_path_to_uri(f->local);
     if (!f->stored)
         return KILN_OOM(err);
-    if ((rc = kiln_batch_new(&f->buf, w->view.schema, STORE_CHUNK, 0, err)))
+    const kiln_schema *fs = w->ns_col ? &w->fschema : w->view.schema;
+    if ((rc = kiln_batch_new(&f->buf, fs, STORE_CHUNK, 0, err)))
         return rc;
     /* like Iceberg Java: the file carries the schema it was written with, so
      * readers that map columns by name (icebird) survive renames */
@@ -472,7 +621,7 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
         return rc;
     po.nested = w->view.nested; /* shapes of the nested columns */
     po.nnested = w->view.schema->ncols;
-    return kiln_parquet_writer_open(&f->pw, f->staged, w->view.schema, &po, err);
+    return kiln_parquet_writer_open(&f->pw, f->staged, fs, &po, err);
 }
 
 static void file_free(file_out *f)
@@ -498,7 +647,20 @@ static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
 {
     for (int c = 0; c < b->schema->ncols; c++) {
         kiln_lake_value v = cell(b, c, row);
-        int rc = put(f->buf, c, &v, b->cols[c].type, err);
+        int rc;
+        if (f->w->ns_col && f->w->ns_col[c] && !v.is_null) { /* exact text -> INT64 nanoseconds */
+            int64_t ns;
+            if (b->cols[c].type != KILN_T_STRING || ns_parse((const char *)v.bytes, v.len, &ns))
+                return kiln_err_set(err, KILN_EINVAL,
+                                    "%s: column %s: '%.*s' is not a timestamp with up to nine fraction digits "
+                                    "in 1677-2262",
+                                    kiln_lake_table_name(f->w->t), b->schema->cols[c].name,
+                                    b->cols[c].type == KILN_T_STRING ? (int)(v.len > 64 ? 64 : v.len) : 0,
+                                    b->cols[c].type == KILN_T_STRING ? (const char *)v.bytes : "");
+            rc = kiln_batch_put_i64(f->buf, c, ns, err);
+        } else {
+            rc = put(f->buf, c, &v, b->cols[c].type, err);
+        }
         if (rc)
             return rc;
     }
@@ -764,6 +926,166 @@ static int note_touched(kiln_lake_writer *w, const kiln_lake_plan *plan, kiln_er
     return 0;
 }
 
+/* ---------------------------------------------------------------- deletion vectors (v3) */
+
+static char *dv_key(kiln_arena *a, const char *path, int64_t offset)
+{
+    size_t n = strlen(path);
+    char *k = kiln_arena_alloc(a, n + 24);
+    if (k)
+        snprintf(k, n + 24, "%s#%lld", path, (long long)offset);
+    return k;
+}
+
+/* Record that positions `set` (taken over) of task's data file are deleted
+ * by this commit: the file's earlier position deletes are merged in and
+ * its old vector is replaced, as the spec asks (one vector per data file). */
+static int dv_add_target(kiln_lake_writer *w, const kiln_lake_task *task, kiln_i64set *set, kiln_err *err)
+{
+    const kiln_lake_datafile *df = &task->data->df;
+    dv_target t;
+    memset(&t, 0, sizeof t);
+    t.set = set;
+    t.new_rows = (int64_t)kiln_i64set_len(set);
+    kiln_arena *scratch = kiln_arena_new(16 * 1024);
+    const kiln_lake_entry *old = NULL;
+    int rc = scratch ? kiln_lake__task_posdeletes(&w->view, task, set, &old, scratch, err) : KILN_OOM(err);
+    if (!rc && (int64_t)kiln_i64set_len(set) > df->record_count)
+        rc = kiln_err_set(err, KILN_EINTERNAL, "%s: deletes %zu rows of a %lld-row file", df->file_path,
+                          kiln_i64set_len(set), (long long)df->record_count);
+    if (!rc && !(t.data_file = kiln_arena_strndup(w->arena, df->file_path, strlen(df->file_path))))
+        rc = KILN_OOM(err);
+    if (!rc && old) {
+        t.old_card = old->df.record_count;
+        if (!(t.old_dv = dv_key(w->arena, old->df.file_path, old->df.content_offset)))
+            rc = KILN_OOM(err);
+        if (!rc && !w->dv_old && !(w->dv_old = kiln_map_new()))
+            rc = KILN_OOM(err);
+        if (!rc)
+            rc = kiln_map_put(w->dv_old, t.old_dv, strlen(t.old_dv), w, err);
+    }
+    t.spec_id = df->spec_id;
+    t.npart = df->npart;
+    if (!rc && t.npart) {
+        if (!(t.part = kiln_arena_alloc(w->arena, (size_t)t.npart * sizeof *t.part)))
+            rc = KILN_OOM(err);
+        for (int k = 0; !rc && k < t.npart; k++) {
+            t.part[k] = df->partition[k];
+            if (t.part[k].bytes) {
+                uint8_t *cp = kiln_arena_alloc(w->arena, t.part[k].len + 1);
+                if (!cp) {
+                    rc = KILN_OOM(err);
+                    break;
+                }
+                memcpy(cp, t.part[k].bytes, t.part[k].len);
+                t.part[k].bytes = cp;
+            }
+        }
+    }
+    kiln_arena_free(scratch);
+    if (!rc)
+        rc = kiln_vec_push(&w->dvs, t, err);
+    if (rc)
+        kiln_i64set_free(set);
+    return rc;
+}
+
+/* The Puffin file of the commit's vectors and one delete manifest (ADDED
+ * entries) per partition spec among their data files. */
+static int dv_write(kiln_lake_writer *w, kiln_err *err)
+{
+    size_t n = w->dvs.len;
+    kiln_lake__dv_out *outs = kiln_calloc(n, sizeof *outs);
+    KILN_VEC(kiln_lake_entry) ents = {0};
+    char *local = NULL, *uri = NULL;
+    int rc = 0;
+    if (!outs)
+        return KILN_OOM(err);
+    for (size_t i = 0; i < n && !rc; i++) {
+        dv_target *t = &w->dvs.items[i];
+        size_t cnt = kiln_i64set_len(t->set), it = 0, k = 0;
+        int64_t x;
+        outs[i].data_file = t->data_file;
+        outs[i].n = cnt;
+        if (!(outs[i].pos = kiln_arena_alloc(w->arena, (cnt ? cnt : 1) * sizeof(int64_t)))) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        while (k < cnt && kiln_i64set_next(t->set, &it, &x))
+            outs[i].pos[k++] = x;
+    }
+    const char *tdir = kiln_lake_table_dir(w->t);
+    char *ddir = rc ? NULL : kiln_sprintf("%s/data", tdir);
+    if (!rc && !ddir)
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_lake__io_mkdirs(ddir, err);
+    kiln_free(ddir);
+    if (!rc &&
+        (!(local = kiln_sprintf("%s/data/%s-deletes.puffin", tdir, w->uuid)) || !(uri = kiln_lake_path_to_uri(local))))
+        rc = KILN_OOM(err);
+    int64_t fsize = 0;
+    if (!rc)
+        rc = kiln_lake__puffin_write_dvs(local, outs, n, &fsize, err);
+    const char *stored = rc ? NULL : kiln_arena_strndup(w->arena, uri, strlen(uri));
+    if (!rc && !stored)
+        rc = KILN_OOM(err);
+    /* one delete manifest per spec */
+    const kiln_lake_meta *m = kiln_lake_table_meta(w->t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        int spec_id = w->dvs.items[i].spec_id, seen = 0;
+        for (size_t j = 0; j < i; j++)
+            seen |= w->dvs.items[j].spec_id == spec_id;
+        if (seen)
+            continue;
+        ents.len = 0;
+        for (size_t j = i; j < n && !rc; j++) {
+            const dv_target *t = &w->dvs.items[j];
+            if (t->spec_id != spec_id)
+                continue;
+            kiln_lake_entry e;
+            memset(&e, 0, sizeof e);
+            e.status = KILN_LAKE_STATUS_ADDED;
+            e.snapshot_id = -1;
+            e.df.content = KILN_LAKE_CONTENT_POS_DELETES;
+            e.df.file_path = stored;
+            e.df.file_format = "PUFFIN";
+            e.df.spec_id = spec_id;
+            e.df.npart = t->npart;
+            e.df.partition = t->part;
+            e.df.record_count = (int64_t)outs[j].n;
+            e.df.file_size_in_bytes = fsize;
+            e.df.referenced_data_file = t->data_file;
+            e.df.content_offset = outs[j].offset;
+            e.df.content_size = outs[j].length;
+            rc = kiln_vec_push(&ents, e, err);
+        }
+        char *ml = rc ? NULL : kiln_sprintf("%s/metadata/%s-m-dv%d.avro", tdir, w->uuid, spec_id);
+        char *mu = ml ? kiln_lake_path_to_uri(ml) : NULL;
+        kiln_lake_manifest_meta mm = {w->schema_json,
+                                      w->schema_id,
+                                      kiln_lake_view_spec(&w->view, spec_id),
+                                      1,
+                                      w->snapshot_id,
+                                      m->last_sequence_number + 1,
+                                      3};
+        kiln_lake_manifest row;
+        if (!rc && (!ml || !mu))
+            rc = KILN_OOM(err);
+        if (!rc)
+            rc = kiln_lake_manifest_write(&row, w->arena, ml, mu, &mm, ents.items, ents.len, err);
+        if (!rc)
+            rc = kiln_vec_push(&w->dv_manifests, row, err);
+        kiln_free(ml);
+        kiln_free(mu);
+    }
+    kiln_vec_free(&ents);
+    kiln_free(local);
+    kiln_free(uri);
+    kiln_free(outs);
+    return rc;
+}
+
 /* MERGE over one file: collect output rows; count changes. */
 /* MERGE reads a candidate data file twice at most, a batch at a time:
  * pass 1 only finds out whether a row changes (and marks the source keys
@@ -781,6 +1103,7 @@ typedef struct merge_ctx {
     const group *g;
     file_out f; /* pass 2: the file being written */
     int fopen;
+    kiln_i64set *dv; /* v3: positions of the changed rows of the current file */
 } merge_ctx;
 
 static int merge_emit(merge_ctx *mc, const kiln_batch *b, size_t row, kiln_err *err)
@@ -828,6 +1151,37 @@ static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
                 mc->matched[idx] = 1;
         }
         if (mc->pass == 2 && (rc = merge_emit(mc, ob, orow, err)))
+            return rc;
+    }
+    return 0;
+}
+
+/* v3 MERGE, one pass over a file with row positions: a changed row's
+ * position goes into the file's deletion vector and its new version into
+ * the new data files; unchanged rows stay where they are. */
+static int merge_dv_cb(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err)
+{
+    merge_ctx *mc = ctx;
+    kiln_lake_writer *w = mc->w;
+    for (size_t row = 0; row < b->nrows; row++) {
+        int rc = key_of(&mc->k1, b, row, w->key_cols, w->nkeys, err);
+        if (rc)
+            return rc;
+        uintptr_t hit = (uintptr_t)kiln_map_get(mc->keys, mc->k1.data, mc->k1.len);
+        if (!hit)
+            continue;
+        size_t idx = hit - 1;
+        rowref r = mc->srcrefs[idx];
+        const kiln_batch *sb = ref_batch(&w->src, r);
+        mc->matched[idx] = 1;
+        if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
+            return rc;
+        if (mc->k1.len == mc->k2.len && memcmp(mc->k1.data, mc->k2.data, mc->k1.len) == 0)
+            continue;
+        mc->changed++;
+        if (!mc->dv && !(mc->dv = kiln_i64set_new()))
+            return KILN_OOM(err);
+        if ((rc = kiln_i64set_add(mc->dv, pos[row], err)) < 0 || (rc = merge_emit(mc, sb, r.row, err)))
             return rc;
     }
     return 0;
@@ -912,6 +1266,18 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
         if (!in_group(w, task->data, g) || !file_may_hold_keys(w, task->data, &w->src, uniq.items, uniq.len))
             continue;
         mc.changed = 0;
+        if (w->dv_mode) { /* v3: deletion vector + new rows, the file stays */
+            if ((rc = kiln_lake__task_read_pos(&w->view, task, merge_dv_cb, &mc, err)))
+                goto done;
+            if (mc.dv) {
+                res->rows_updated += mc.changed;
+                kiln_i64set *set = mc.dv;
+                mc.dv = NULL;
+                if ((rc = dv_add_target(w, task, set, err)))
+                    goto done;
+            }
+            continue;
+        }
         mc.pass = 1;
         if ((rc = kiln_lake_task_read(&w->view, task, merge_cb, &mc, err)))
             goto done;
@@ -928,6 +1294,11 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
             if ((rc = file_close(&mc.f, err)))
                 goto done;
         }
+    }
+    if (mc.fopen) { /* v3: updated rows of every file of the group */
+        mc.fopen = 0;
+        if ((rc = file_close(&mc.f, err)))
+            goto done;
     }
     /* inserts */
     KILN_VEC(rowref) ins = {0};
@@ -946,6 +1317,7 @@ done:
         file_free(&mc.f);
     }
     kiln_map_free(mc.keys);
+    kiln_i64set_free(mc.dv);
     kiln_free(mc.matched);
     kiln_vec_free(&uniq);
     kiln_buf_free(&mc.k1);
@@ -1046,7 +1418,13 @@ static int merge_bin(merge_env *env, const manifest_vec *rows, const size_t *idx
         rc = KILN_OOM(err);
         goto done;
     }
-    kiln_lake_manifest_meta mm = {env->schema_json, env->schema_id, spec, 0, env->snapshot_id, env->seq};
+    kiln_lake_manifest_meta mm = {env->schema_json,
+                                  env->schema_id,
+                                  spec,
+                                  0,
+                                  env->snapshot_id,
+                                  env->seq,
+                                  kiln_lake_table_meta(env->t)->format_version};
     kiln_lake_manifest row;
     if ((rc = kiln_lake_manifest_write(&row, env->a, local, uri, &mm, ents.items, ents.len, err)))
         goto done;
@@ -1128,6 +1506,8 @@ typedef struct snap_spec {
     const char *manifest_list;
     int32_t schema_id;
     const char *operation;
+    int has_row_lineage; /* v3: first-row-id and added-rows of the snapshot */
+    int64_t first_row_id, added_rows;
 } snap_spec;
 
 static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const char *branch, int64_t expect_head,
@@ -1149,6 +1529,9 @@ static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const
     snap.operation = sp->operation;
     snap.nsummary = sum->len;
     snap.summary = sum->items;
+    snap.has_row_lineage = sp->has_row_lineage;
+    snap.first_row_id = sp->first_row_id;
+    snap.added_rows = sp->added_rows;
     if ((rc = kiln_lake_txn_require_ref_snapshot(txn, branch, expect_head, err)) ||
         (rc = kiln_lake_txn_add_snapshot(txn, &snap, err)))
         return rc;
@@ -1165,8 +1548,15 @@ static int add_snapshot_on(kiln_lake_txn *txn, const kiln_lake_meta *base, const
 /* Write a snapshot's manifest list (named per attempt, so a retried commit
  * never reuses a file); *path and *uri are the caller's to free. */
 static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int64_t parent, int64_t seq,
-                       const manifest_vec *rows, char **path, char **uri, kiln_err *err)
+                       manifest_vec *rows, const kiln_lake_meta *base, snap_spec *sp, char **path, char **uri,
+                       kiln_err *err)
 {
+    int fv = base->format_version >= 3 ? 3 : 2;
+    if (fv == 3) { /* row lineage: data manifests without first_row_id get ids from next-row-id on */
+        sp->has_row_lineage = 1;
+        sp->first_row_id = base->next_row_id;
+        sp->added_rows = kiln_lake_mlist_assign_row_ids(rows->items, rows->len, base->next_row_id);
+    }
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
     *path =
@@ -1174,7 +1564,7 @@ static int write_mlist(kiln_lake_table *t, int64_t snapshot_id, int attempt, int
     *uri = *path ? kiln_lake_path_to_uri(*path) : NULL;
     if (!*path || !*uri)
         return KILN_OOM(err);
-    kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq};
+    kiln_lake_mlist_meta mlm = {snapshot_id, parent, seq, fv};
     return kiln_lake_manifest_list_write(*path, &mlm, rows->items, rows->len, err);
 }
 
@@ -1194,13 +1584,33 @@ static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const
     size_t ne = 0;
     if ((rc = kiln_lake_manifest_read(&es, &ne, a, m, m->path, spec, err)))
         return rc;
-    size_t hits = 0;
+    size_t hits = 0, hits_dv = 0;
     ents->len = 0;
     for (size_t k = 0; k < ne; k++) {
         kiln_lake_entry e = es[k];
         if (e.status == KILN_LAKE_STATUS_DELETED)
             continue;
-        int is_removed = kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
+        int is_removed = m->content == 0 && kiln_map_has(removed, e.df.file_path, strlen(e.df.file_path));
+        if (w->dvs.len && m->content == 0) {
+            for (size_t d = 0; d < w->dvs.len; d++)
+                if (!strcmp(w->dvs.items[d].data_file, e.df.file_path))
+                    w->dv_found_data++;
+        } else if (w->dvs.len && e.df.content == KILN_LAKE_CONTENT_POS_DELETES && e.df.referenced_data_file &&
+                   e.df.file_format && !strcasecmp(e.df.file_format, "PUFFIN")) {
+            char key[4096];
+            snprintf(key, sizeof key, "%s#%lld", e.df.file_path, (long long)e.df.content_offset);
+            if (w->dv_old && kiln_map_has(w->dv_old, key, strlen(key))) {
+                is_removed = 1;
+                w->dv_found_old++;
+                hits_dv++;
+            } else {
+                for (size_t d = 0; d < w->dvs.len; d++)
+                    if (!strcmp(w->dvs.items[d].data_file, e.df.referenced_data_file))
+                        return kiln_err_set(err, KILN_ECONFLICT,
+                                            "%s: a concurrent commit deleted rows of %s too; retry the operation",
+                                            kiln_lake_table_name(w->t), e.df.referenced_data_file);
+            }
+        }
         if (!is_removed && w->check_touched && w->attempt > 1 &&
             !kiln_map_has(w->touched_live, e.df.file_path, strlen(e.df.file_path))) {
             for (size_t g = 0; g < w->touched.len; g++)
@@ -1226,12 +1636,18 @@ static int carry_manifest(kiln_lake_writer *w, const kiln_lake_view *view, const
             return 0;
         return kiln_vec_push(rows, *m, err);
     }
-    *found += hits;
+    *found += hits - hits_dv;
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
     char *local = kiln_sprintf("%s/metadata/%s-m%zu.avro", kiln_lake_table_dir(w->t), uuid, i);
     char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
-    kiln_lake_manifest_meta mm = {w->schema_json, w->schema_id, spec, 0, w->snapshot_id, seq};
+    kiln_lake_manifest_meta mm = {w->schema_json,
+                                  w->schema_id,
+                                  spec,
+                                  m->content,
+                                  w->snapshot_id,
+                                  seq,
+                                  kiln_lake_table_meta(w->t)->format_version};
     kiln_lake_manifest row;
     if (!local || !uri)
         rc = KILN_OOM(err);
@@ -1277,7 +1693,18 @@ static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int
     int64_t psize = summary_num(ps, "total-files-size", &has);
     int64_t ppos = summary_num(ps, "total-position-deletes", &has);
     int64_t peq = summary_num(ps, "total-equality-deletes", &has);
-    const char *op = w->is_delete ? (w->added.len ? "overwrite" : "delete") : w->removed.len ? "overwrite" : "append";
+    const char *op = w->is_delete                     ? (w->added.len ? "overwrite" : "delete")
+                     : (w->removed.len || w->dvs.len) ? "overwrite"
+                                                      : "append";
+    /* v3 deletion vectors: each counts as a delete file (Iceberg's summary) */
+    int64_t dv_added = 0, dv_removed = 0, dv_old_files = 0;
+    for (size_t i = 0; i < w->dvs.len; i++) {
+        dv_added += (int64_t)kiln_i64set_len(w->dvs.items[i].set);
+        dv_removed += w->dvs.items[i].old_card;
+        dv_old_files += w->dvs.items[i].old_dv != NULL;
+    }
+    if (w->dvs.len)
+        ppos += dv_added - dv_removed;
     /* changed partitions: distinct dirs of added files + removed files */
     kiln_map *parts = kiln_map_new();
     if (!parts) {
@@ -1304,6 +1731,12 @@ static int snapshot_summary(kiln_lake_writer *w, const kiln_lake_meta *base, int
         (w->removed.len && ((rc = summary_add(sum, a, "deleted-data-files", (int64_t)w->removed.len, err)) ||
                             (rc = summary_add(sum, a, "deleted-records", removed_rows, err)) ||
                             (rc = summary_add(sum, a, "removed-files-size", removed_size, err)))) ||
+        (w->dvs.len && ((rc = summary_add(sum, a, "added-dvs", (int64_t)w->dvs.len, err)) ||
+                        (rc = summary_add(sum, a, "added-delete-files", (int64_t)w->dvs.len, err)) ||
+                        (rc = summary_add(sum, a, "added-position-deletes", dv_added, err)))) ||
+        (dv_old_files && ((rc = summary_add(sum, a, "removed-dvs", dv_old_files, err)) ||
+                          (rc = summary_add(sum, a, "removed-delete-files", dv_old_files, err)) ||
+                          (rc = summary_add(sum, a, "removed-position-deletes", dv_removed, err)))) ||
         (rc = summary_add(sum, a, "changed-partition-count", nparts, err)) ||
         (rc = summary_add(sum, a, "total-records", trec, err)) ||
         (rc = summary_add(sum, a, "total-files-size", psize + added_size - removed_size, err)) ||
@@ -1352,7 +1785,15 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         if ((rc = kiln_vec_push(&rows, m, err)))
             goto done;
     }
+    for (size_t i = 0; i < w->dv_manifests.len; i++) {
+        kiln_lake_manifest m = w->dv_manifests.items[i];
+        m.seq = m.min_seq = seq;
+        m.added_snapshot_id = w->snapshot_id;
+        if ((rc = kiln_vec_push(&rows, m, err)))
+            goto done;
+    }
     size_t found = 0;
+    w->dv_found_data = w->dv_found_old = 0;
     if (parent >= 0 && view.manifest_list) {
         kiln_lake_manifest *ms = NULL;
         size_t nm = 0;
@@ -1360,7 +1801,9 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
             goto done;
         for (size_t i = 0; i < nm; i++) {
             const kiln_lake_manifest *m = &ms[i];
-            int need_read = m->content == 0 && (w->removed.len || w->check_touched);
+            int need_read = m->content == 0 && (w->removed.len || w->check_touched || w->dvs.len);
+            if (m->content != 0 && w->dvs.len)
+                need_read = 1; /* the vectors replaced, and any concurrent one for the same files */
             if (need_read && w->check_touched) {
                 /* removed files all lie in touched partitions: skip manifests
                  * whose partition summaries rule every touched partition out */
@@ -1377,6 +1820,20 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
             if ((rc = carry_manifest(w, &view, m, i, seq, removed, a, &ents, &rows, &found, err)))
                 goto done;
         }
+    }
+    if (w->dvs.len && w->dv_found_data != w->dvs.len) {
+        rc = kiln_err_set(err, KILN_ECONFLICT,
+                          "%s: a data file this operation deletes rows from was removed by a concurrent commit; "
+                          "retry the operation",
+                          kiln_lake_table_name(w->t));
+        goto done;
+    }
+    if (w->dv_old && w->dv_found_old != kiln_map_len(w->dv_old)) {
+        rc = kiln_err_set(err, KILN_ECONFLICT,
+                          "%s: a deletion vector this operation replaces was replaced by a concurrent commit; "
+                          "retry the operation",
+                          kiln_lake_table_name(w->t));
+        goto done;
     }
     if (found != w->removed.len) {
         rc = kiln_err_set(err, KILN_ECONFLICT,
@@ -1403,7 +1860,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
         if ((rc = merge_manifests(&env, &rows, err)))
             goto done;
     }
-    if ((rc = write_mlist(w->t, w->snapshot_id, w->attempt, parent, seq, &rows, &mlpath, &mluri, err)))
+    snap_spec sp = {w->snapshot_id, parent, seq, NULL, w->schema_id, NULL, 0, 0, 0};
+    if ((rc = write_mlist(w->t, w->snapshot_id, w->attempt, parent, seq, &rows, base, &sp, &mlpath, &mluri, err)))
         goto done;
     if (w->attempt == 1 && w->opts.fault && (rc = w->opts.fault(KILN_LAKE_FAULT_AFTER_MANIFESTS, w->opts.fault_ctx))) {
         rc = kiln_err_set(err, rc < 0 ? rc : KILN_EINTERNAL, "fault injected after manifests");
@@ -1412,7 +1870,8 @@ static int build_commit(kiln_lake_writer *w, kiln_lake_txn *txn, kiln_err *err)
     const char *op = NULL;
     if ((rc = snapshot_summary(w, base, parent, &rows, a, &sum, &op, err)))
         goto done;
-    snap_spec sp = {w->snapshot_id, parent, seq, mluri, w->schema_id, op};
+    sp.manifest_list = mluri;
+    sp.operation = op;
     rc = add_snapshot_on(txn, base, w->branch, head >= 0 ? head : -1, &sp, &sum, err);
 done:
     kiln_free(mlpath);
@@ -1438,7 +1897,7 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
     int rc = 0;
     kiln_lake_txn *txn = NULL;
     kiln_arena *a = w->arena;
-    if (!w->added.len && !w->removed.len) {
+    if (!w->added.len && !w->removed.len && !w->dvs.len) {
         res->noop = 1;
         res->snapshot_id = -1;
         return 0;
@@ -1451,7 +1910,7 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
         char *local = kiln_sprintf("%s/metadata/%s-m-added.avro", kiln_lake_table_dir(w->t), w->uuid);
         char *uri = local ? kiln_lake_path_to_uri(local) : NULL;
         kiln_lake_manifest_meta mm = {
-            w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id, m->last_sequence_number + 1};
+            w->schema_json, w->schema_id, w->spec, 0, w->snapshot_id, m->last_sequence_number + 1, m->format_version};
         if (!local || !uri)
             rc = KILN_OOM(err);
         else
@@ -1462,6 +1921,8 @@ static int commit_files(kiln_lake_writer *w, kiln_lake_write_result *res, kiln_e
             return rc;
         w->has_added_manifest = 1;
     }
+    if (w->dvs.len && (rc = dv_write(w, err)))
+        return rc;
     w->attempt = 1;
     if ((rc = kiln_lake_txn_begin(&txn, w->t, err)))
         return rc;
@@ -1571,6 +2032,11 @@ void kiln_lake_writer_free(kiln_lake_writer *w)
     kiln_vec_free(&w->removed);
     kiln_vec_free(&w->touched);
     kiln_map_free(w->touched_live);
+    for (size_t i = 0; i < w->dvs.len; i++)
+        kiln_i64set_free(w->dvs.items[i].set);
+    kiln_vec_free(&w->dvs);
+    kiln_vec_free(&w->dv_manifests);
+    kiln_map_free(w->dv_old);
     kiln_arena_free(w->arena);
     kiln_free(w);
 }
@@ -1631,7 +2097,8 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
     c->res->manifests_replaced = env.replaced;
     if (!env.replaced)
         goto done; /* already compact: no snapshot */
-    if ((rc = write_mlist(c->t, c->snapshot_id, c->attempt, head, seq, &rows, &mlpath, &mluri, err)))
+    snap_spec sp = {c->snapshot_id, head, seq, NULL, ls->schema_id, "replace", 0, 0, 0};
+    if ((rc = write_mlist(c->t, c->snapshot_id, c->attempt, head, seq, &rows, base, &sp, &mlpath, &mluri, err)))
         goto done;
     /* summary: what Java's RewriteManifests reports, totals carried over */
     const kiln_lake_snapshot *ps = kiln_lake_meta_snapshot(base, head);
@@ -1648,7 +2115,7 @@ static int build_rewrite(kiln_lake_txn *txn, void *vctx, kiln_err *err)
         if (has && (rc = summary_add(&sum, a, totals[i], v, err)))
             goto done;
     }
-    snap_spec sp = {c->snapshot_id, head, seq, mluri, ls->schema_id, "replace"};
+    sp.manifest_list = mluri;
     if ((rc = add_snapshot_on(txn, base, c->branch, head, &sp, &sum, err)))
         goto done;
     c->res->snapshot_id = c->snapshot_id;
@@ -1699,7 +2166,24 @@ typedef struct del_ctx {
     const kiln_lake_pred *pred;
     store keep;
     int64_t dropped;
+    kiln_i64set *dv; /* v3: positions of the matching rows */
 } del_ctx;
+
+static int del_dv_cb(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err)
+{
+    del_ctx *dc = ctx;
+    for (size_t row = 0; row < b->nrows; row++) {
+        if (!kiln_lake_pred_match_row(dc->pred, b, row))
+            continue;
+        dc->dropped++;
+        if (!dc->dv && !(dc->dv = kiln_i64set_new()))
+            return KILN_OOM(err);
+        int rc = kiln_i64set_add(dc->dv, pos[row], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 static int del_cb(void *ctx, const kiln_batch *b, kiln_err *err)
 {
@@ -1751,13 +2235,23 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
         const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
         store_reset(&dc.keep);
         dc.dropped = 0;
-        if ((rc = kiln_lake_task_read(&w->view, task, del_cb, &dc, err)))
+        if (w->dv_mode) {
+            if ((rc = kiln_lake__task_read_pos(&w->view, task, del_dv_cb, &dc, err)))
+                goto done;
+        } else if ((rc = kiln_lake_task_read(&w->view, task, del_cb, &dc, err))) {
             goto done;
+        }
         if (!dc.dropped)
             continue;
         res.rows_deleted += dc.dropped;
-        if ((rc = remove_entry(w, task->data, err)))
+        if (w->dv_mode) {
+            kiln_i64set *set = dc.dv;
+            dc.dv = NULL;
+            if ((rc = dv_add_target(w, task, set, err)))
+                goto done;
+        } else if ((rc = remove_entry(w, task->data, err))) {
             goto done;
+        }
         group *g = kiln_arena_alloc(w->arena, sizeof *g);
         if (!g) {
             rc = KILN_OOM(err);
@@ -1827,6 +2321,7 @@ done:
     if (result)
         *result = res;
     store_free(&dc.keep);
+    kiln_i64set_free(dc.dv);
     kiln_lake_plan_free(plan);
     kiln_lake_writer_free(w);
     return rc;

@@ -221,6 +221,9 @@ typedef struct kiln_lake_snapshot {
     size_t nsummary;       /* full summary, "operation" included */
     const kiln_lake_kv *summary;
     const char *extra_json; /* unknown keys, or NULL */
+    /* v3 row lineage: first-row-id and added-rows (has_row_lineage = 0: absent) */
+    int has_row_lineage;
+    int64_t first_row_id, added_rows;
 } kiln_lake_snapshot;
 
 typedef enum { KILN_LAKE_BRANCH = 0, KILN_LAKE_TAG = 1 } kiln_lake_ref_type;
@@ -247,7 +250,8 @@ typedef struct kiln_lake_metalog {
 /* ============================================================ table metadata */
 
 typedef struct kiln_lake_meta {
-    int format_version; /* 1 or 2 (v1 is read and upgraded on write) */
+    int format_version;  /* 1, 2 or 3 (v1 is read and upgraded to 2 on write; 3 is kept) */
+    int64_t next_row_id; /* v3 row lineage: next-row-id (0 when absent) */
     const char *table_uuid;
     const char *location;
     int64_t last_sequence_number;
@@ -656,6 +660,8 @@ typedef struct kiln_lake_datafile {
     int sort_order_id;
     const char *referenced_data_file;     /* 143, NULL when absent */
     int64_t content_offset, content_size; /* 144, 145: a v3 deletion vector's blob in its Puffin file; -1 absent */
+    int has_first_row_id;                 /* 142 (v3 row lineage): first_row_id, when stored or inherited */
+    int64_t first_row_id;
 } kiln_lake_datafile;
 
 /* One manifest_entry. seq/file_seq are resolved (inherited from the
@@ -689,6 +695,8 @@ typedef struct kiln_lake_manifest {
     int64_t added_rows, existing_rows, deleted_rows;
     int npartitions; /* -1 = absent */
     kiln_lake_psummary *partitions;
+    int has_first_row_id; /* 520 (v3 row lineage, data manifests) */
+    int64_t first_row_id;
 } kiln_lake_manifest;
 
 /* How file paths stored in metadata map to local files. Paths starting
@@ -715,6 +723,7 @@ typedef struct kiln_lake_mlist_meta {
     int64_t snapshot_id;
     int64_t parent_snapshot_id; /* -1 = root ("null") */
     int64_t sequence_number;
+    int format_version; /* 3: the v3 manifest list (first_row_id); else v2 */
 } kiln_lake_mlist_meta;
 
 /* Write a manifest list of n manifests (atomically, deflate). */
@@ -736,6 +745,7 @@ typedef struct kiln_lake_manifest_meta {
     int content;                 /* 0 data, 1 deletes */
     int64_t snapshot_id;         /* snapshot writing it */
     int64_t seq;                 /* sequence number of that snapshot */
+    int format_version;          /* 3: the v3 data_file fields (142-145); else v2 */
 } kiln_lake_manifest_meta;
 
 /* Write entries into a manifest at local_path; fill *out (summary row for
@@ -748,6 +758,11 @@ int kiln_lake_manifest_write(kiln_lake_manifest *out, kiln_arena *a, const char 
 
 /* The Avro schema text of a v2 manifest list, and of a manifest for spec. */
 const char *kiln_lake_manifest_list_schema_json(void);
+/* v3 row lineage: give each data manifest of m that has no first_row_id
+ * one, from `first` on (each takes its existing + added rows, as Iceberg's
+ * manifest list writer does); returns the rows assigned (the snapshot's
+ * added-rows). */
+int64_t kiln_lake_mlist_assign_row_ids(kiln_lake_manifest *m, size_t n, int64_t first);
 int kiln_lake_manifest_schema_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err);
 /* The "partition-spec" metadata value (JSON array of fields). */
 int kiln_lake_pspec_fields_json(const kiln_lake_pspec *spec, kiln_buf *out, kiln_err *err);
@@ -815,6 +830,9 @@ typedef struct kiln_lake_view {
                                            initial-default (v3), which kiln does not apply */
     const kiln_nested *const *nested;   /* per schema column: a nested column's shape with its
                                            field ids (for writers), NULL for flat columns */
+    const uint8_t *evolved;             /* per schema column: a nested column whose type changed across the
+                               table's schemas (struct fields added, dropped, renamed, widened):
+                               values are reshaped to the current type when read */
 } kiln_lake_view;
 
 /* Build a view of snapshot_id (-1 = the table is empty / no snapshot) of
@@ -956,6 +974,11 @@ typedef struct kiln_lake_writer kiln_lake_writer;
 int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln_lake_write_opts *opts, kiln_err *err);
 /* The table schema rows should have (columns of supported types). */
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w);
+/* Per column of kiln_lake_writer_schema: the JSON text of its v3
+ * write-default (what a row that lacks the column gets), or NULL; NULL
+ * when no column has one. For readers that can tell a missing key from a
+ * null (NDJSON: kiln_ndjson_read_opts.absent_json). */
+const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w);
 /* Stage a batch. Its columns are matched to the table's by name; table
  * columns it lacks are null (KILN_EINVAL if such a column is required). */
 int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *err);

@@ -47,6 +47,39 @@ int kiln_lake__schema_json_text(kiln_buf *out, const kiln_lake_schema *s, kiln_e
  * CRC-32) stored at [offset, offset + size) of the local file path. */
 int kiln_lake__dv_load(kiln_i64set *set, const char *path, int64_t offset, int64_t size, kiln_err *err);
 
+/* A deletion vector to write: the data file's stored location, its
+ * deleted positions (sorted in place), and, once written, the blob's
+ * offset and length in the Puffin file. */
+typedef struct kiln_lake__dv_out {
+    const char *data_file;
+    int64_t *pos;
+    size_t n;
+    int64_t offset, length;
+} kiln_lake__dv_out;
+/* Append one deletion-vector-v1 blob of pos[0..n) (sorted in place; each
+ * position once) to out. */
+int kiln_lake__dv_blob(kiln_buf *out, int64_t *pos, size_t n, kiln_err *err);
+/* Write a Puffin file of one blob per dvs[i] at loc (a new file; local or
+ * object store); fills offsets, lengths and *file_size. */
+int kiln_lake__puffin_write_dvs(const char *loc, kiln_lake__dv_out *dvs, size_t n, int64_t *file_size, kiln_err *err);
+
+/* The default value `key` ("initial-default" or "write-default") of schema
+ * column sc of the view as a value of column c's type (Iceberg's JSON
+ * single-value form); an error naming the default when it is not one. */
+int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, const char *key,
+                             kiln_arena *a, kiln_lake_value *out, kiln_err *err);
+/* The JSON text of field f's default `key`, or NULL (absent or null). */
+const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a);
+/* kiln_lake_task_read, also passing each row's position in the data file. */
+int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
+                             int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
+                             kiln_err *err);
+/* Add to set the positions every position delete of task (Parquet files
+ * and deletion vectors) removes from its data file; *dv: the deletion
+ * vector among them, if any. a: scratch. */
+int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
+                               const kiln_lake_entry **dv, kiln_arena *a, kiln_err *err);
+
 /* 0, or KILN_EUNSUPP naming t when it was registered from another engine
  * (kiln writes nothing into such a table: no data, metadata or deletes). */
 int kiln_lake__refuse_registered(const kiln_lake_table *t, kiln_err *err);

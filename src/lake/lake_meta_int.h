@@ -23,6 +23,7 @@ struct kiln_lake_meta_priv {
 int kiln_lake__meta_new(kiln_lake_meta **out, kiln_err *err);
 void *kiln_lake__alloc(kiln_lake_meta *m, size_t n);       /* zeroed; NULL on OOM */
 char *kiln_lake__strdup(kiln_lake_meta *m, const char *s); /* NULL stays NULL */
+int kiln_lake__upgrade_format(kiln_lake_meta *w, const char *value, const char *table, kiln_err *err);
 /* Append one element to an arena array (copying it); returns the new array. */
 void *kiln_lake__grow(kiln_lake_meta *m, const void *items, size_t n, size_t elem);
 

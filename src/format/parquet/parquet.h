@@ -134,6 +134,12 @@ uint64_t kiln_parquet_writer_bytes(const kiln_parquet_writer *w);
 int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *schema,
                           const kiln_parquet_write_opts *opts, kiln_parquet_file_stats *stats_out, kiln_err *err);
 
+/* A KILN_T_INT64 column whose kiln_column_def.scale is one of these is
+ * written as INT64 TIMESTAMP(NANOS) (isAdjustedToUTC 0 / 1): nanoseconds
+ * since the epoch (Iceberg v3 timestamp_ns / timestamptz_ns). */
+#define KILN_PARQUET_TS_NANOS 1009
+#define KILN_PARQUET_TSTZ_NANOS 1010
+
 /* ================================================================ reader */
 
 /* Physical types (Thrift Type). */

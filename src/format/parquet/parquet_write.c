@@ -271,6 +271,13 @@ static void schema_el(pq_schema_el *e, const kiln_column_def *d, int phys)
         e->lt_utc = 0;
         e->lt_unit = PQ_UNIT_MICROS;
         break;
+    case KILN_T_INT64: /* nanosecond timestamps (no converted type: none has NANOS) */
+        if (d->scale == KILN_PARQUET_TS_NANOS || d->scale == KILN_PARQUET_TSTZ_NANOS) {
+            e->logical = PQ_LT_TIMESTAMP;
+            e->lt_utc = d->scale == KILN_PARQUET_TSTZ_NANOS;
+            e->lt_unit = PQ_UNIT_NANOS;
+        }
+        break;
     case KILN_T_TIME:
         e->logical = PQ_LT_TIME;
         e->lt_utc = 0;

@@ -154,6 +154,15 @@ int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kil
     size_t rows = opts && opts->batch_rows ? opts->batch_rows : 4096;
     int ignore_unknown = opts && opts->ignore_unknown_keys;
     int rc = kiln_batch_new(&b, sc, rows, 0, err);
+    json_t **absent = NULL;
+    if (!rc && opts && opts->absent_json) {
+        if (!(absent = calloc((size_t)(sc->ncols ? sc->ncols : 1), sizeof *absent)))
+            rc = KILN_OOM(err);
+        for (int c = 0; !rc && c < sc->ncols; c++)
+            if (opts->absent_json[c] && !(absent[c] = json_loads(opts->absent_json[c], JSON_DECODE_ANY, NULL)))
+                rc = kiln_err_set(err, KILN_EINVAL, "column %s: default %s is not JSON", sc->cols[c].name,
+                                  opts->absent_json[c]);
+    }
     while (!rc && (n = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if ((size_t)n > KILN_NDJSON_MAX_LINE) {
@@ -175,10 +184,20 @@ int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kil
         }
         if (!ignore_unknown)
             rc = check_keys(o, sc, err);
-        for (int c = 0; !rc && c < sc->ncols; c++)
-            rc = sc->cols[c].type == KILN_T_JSON || sc->cols[c].type == KILN_T_DECIMAL_WIDE
-                     ? put_raw(b, c, json_object_get(o, sc->cols[c].name), line, (size_t)n, err)
-                     : put_value(b, c, json_object_get(o, sc->cols[c].name), err);
+        for (int c = 0; !rc && c < sc->ncols; c++) {
+            json_t *v = json_object_get(o, sc->cols[c].name);
+            if (!v && absent && absent[c]) /* the key is absent: the column's default */
+                rc = sc->cols[c].type == KILN_T_DECIMAL_WIDE && json_is_string(absent[c])
+                         ? kiln_batch_put_str(b, c, json_string_value(absent[c]), json_string_length(absent[c]), err)
+                     : sc->cols[c].type == KILN_T_JSON || sc->cols[c].type == KILN_T_DECIMAL_WIDE
+                         ? kiln_err_set(err, KILN_EUNSUPP, "column %s: a default of this type is not applied",
+                                        sc->cols[c].name)
+                         : put_value(b, c, absent[c], err);
+            else
+                rc = sc->cols[c].type == KILN_T_JSON || sc->cols[c].type == KILN_T_DECIMAL_WIDE
+                         ? put_raw(b, c, v, line, (size_t)n, err)
+                         : put_value(b, c, v, err);
+        }
         json_decref(o);
         if (!rc)
             rc = kiln_batch_end_row(b, err);
@@ -197,6 +216,9 @@ int kiln_ndjson_read(FILE *f, const char *name, const kiln_schema *sc, const kil
     if (!rc && b->nrows)
         rc = fn(ctx, b, err);
     free(line);
+    for (int c = 0; absent && c < sc->ncols; c++)
+        json_decref(absent[c]);
+    free(absent);
     kiln_batch_free(b);
     return rc;
 }

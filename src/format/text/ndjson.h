@@ -14,6 +14,9 @@
 typedef struct kiln_ndjson_read_opts {
     int ignore_unknown_keys; /* 0: a key that is not a column is an error naming line and key */
     size_t batch_rows;       /* rows per batch (0: 4096) */
+    /* per schema column, the JSON text a line that lacks the key reads as
+     * (an Iceberg v3 write-default); NULL array or entry: null */
+    const char *const *absent_json;
 } kiln_ndjson_read_opts;
 
 /* Called with each full batch and with the last, partial one (never empty).

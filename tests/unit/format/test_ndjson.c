@@ -39,7 +39,7 @@ static int read_text(const char *text, int ignore_unknown, size_t batch_rows, se
     FILE *f = fmemopen((void *)text, strlen(text), "r");
     if (!f)
         return kiln_err_set(err, KILN_EIO, "fmemopen");
-    kiln_ndjson_read_opts o = {ignore_unknown, batch_rows};
+    kiln_ndjson_read_opts o = {ignore_unknown, batch_rows, NULL};
     memset(s, 0, sizeof *s);
     int rc = kiln_ndjson_read(f, "rows.ndjson", &schema, &o, collect, s, err);
     fclose(f);

@@ -211,7 +211,7 @@ static int commit_delete(kiln_lake_table *t, int content, int day, const char *c
         e.df.colstats = &fpst;
     }
     int64_t sid = kiln_lake_snapshot_id_new(), seq = m->last_sequence_number + 1;
-    kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq};
+    kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq, 2};
     mlocal = kiln_sprintf("%s/metadata/del-m-%lld.avro", kiln_lake_table_dir(t), (long long)sid);
     muri = kiln_lake_path_to_uri(mlocal);
     kiln_lake_manifest rows[64];
@@ -226,7 +226,7 @@ static int commit_delete(kiln_lake_table *t, int content, int day, const char *c
         rows[nrows++] = old[i];
     llocal = kiln_sprintf("%s/metadata/snap-%lld-1-del.avro", kiln_lake_table_dir(t), (long long)sid);
     luri = kiln_lake_path_to_uri(llocal);
-    kiln_lake_mlist_meta lm = {sid, m->current_snapshot_id, seq};
+    kiln_lake_mlist_meta lm = {sid, m->current_snapshot_id, seq, 2};
     if ((rc = kiln_lake_manifest_list_write(llocal, &lm, rows, nrows, err)) || (rc = kiln_lake_txn_begin(&txn, t, err)))
         goto done;
     kiln_lake_kv sum[] = {{"operation", "delete"}, {"added-delete-files", "1"}};

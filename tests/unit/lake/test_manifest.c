@@ -104,7 +104,7 @@ TEST(lake_manifest, write_read_round_trip_with_field_ids)
     es[2].status = KILN_LAKE_STATUS_DELETED;
     es[2].seq = es[2].file_seq = 2;
     char *mp = kiln_sprintf("%s/m0.avro", kt_tmpdir());
-    kiln_lake_manifest_meta mm = {"{\"type\":\"struct\",\"schema-id\":0,\"fields\":[]}", 0, &spec, 0, 99, 5};
+    kiln_lake_manifest_meta mm = {"{\"type\":\"struct\",\"schema-id\":0,\"fields\":[]}", 0, &spec, 0, 99, 5, 2};
     kiln_lake_manifest row;
     CHECK_OK(kiln_lake_manifest_write(&row, a, mp, "file:///t/metadata/m0.avro", &mm, es, 3, &err), &err);
     CHECK_EQ_INT(row.added_files, 1);
@@ -156,7 +156,7 @@ TEST(lake_manifest, write_read_round_trip_with_field_ids)
 
     /* manifest list round trip */
     char *lp = kiln_sprintf("%s/snap.avro", kt_tmpdir());
-    kiln_lake_mlist_meta lm = {99, -1, 5};
+    kiln_lake_mlist_meta lm = {99, -1, 5, 2};
     CHECK_OK(kiln_lake_manifest_list_write(lp, &lm, &row, 1, &err), &err);
     CHECK_OK(kiln_avro_reader_open(&r, lp, &err), &err);
     CHECK_STR(kiln_avro_reader_meta(r, "parent-snapshot-id", NULL), "null");

@@ -1108,7 +1108,7 @@ static int commit_pos_deletes(kiln_lake_table *t, int64_t day, const char *const
     e.df.record_count = n;
     e.df.file_size_in_bytes = (int64_t)st.file_size_in_bytes;
     int64_t sid = kiln_lake_snapshot_id_new(), seq = m->last_sequence_number + 1;
-    kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq};
+    kiln_lake_manifest_meta mm = {"{}", 0, kiln_lake_view_spec(&v, m->default_spec_id), 1, sid, seq, 2};
     mlocal = kiln_sprintf("%s/metadata/pos-delete-m-%lld.avro", kiln_lake_table_dir(t), (long long)sid);
     muri = kiln_lake_path_to_uri(mlocal);
     kiln_lake_manifest rows[16];
@@ -1126,7 +1126,7 @@ static int commit_pos_deletes(kiln_lake_table *t, int64_t day, const char *const
         rows[nrows++] = old[i];
     char *llocal = kiln_sprintf("%s/metadata/snap-%lld-1-posdel.avro", kiln_lake_table_dir(t), (long long)sid);
     char *luri = kiln_lake_path_to_uri(llocal);
-    kiln_lake_mlist_meta lm = {sid, m->current_snapshot_id, seq};
+    kiln_lake_mlist_meta lm = {sid, m->current_snapshot_id, seq, 2};
     rc = kiln_lake_manifest_list_write(llocal, &lm, rows, nrows, err);
     kiln_lake_txn *txn = NULL;
     if (!rc)
