@@ -1199,6 +1199,7 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
         /* a crash here leaves only the temp file: invisible, an orphan */
         goto done;
     }
+    kiln_failpoint("lake.commit.before_link");
     if ((rc = kiln_lake__io_link_new(tmp, final, err)) != 0) {
         kiln_lake__io_remove(tmp, &(kiln_err){0});
         if (rc == KILN_EEXIST)
@@ -1258,6 +1259,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
                           t->name, t->metadata_location);
         goto done;
     }
+    kiln_failpoint("lake.commit.before_metadata");
     if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
         goto done;
     if ((rc = hook(opts, KILN_LAKE_HOOK_BEFORE_WRITE, err)) != 0)
@@ -1283,6 +1285,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
     /* Committed at the file level from here on. */
     if ((rc = hook(opts, KILN_LAKE_HOOK_AFTER_SWAP, err)) != 0)
         goto done; /* simulated crash: the SQLite txn rolls back; load rolls forward */
+    kiln_failpoint("lake.commit.after_link");
     /* From here nothing may turn the commit into a failure: the linked
      * file IS the commit, and reporting an error for it would make a caller
      * believe a change that a later load will show did not happen. A
@@ -1306,6 +1309,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
             kiln_warn("table %s: v%d is committed but the catalog row was not updated (%s); the next load "
                       "records it",
                       t->name, version, cerr.msg);
+        kiln_failpoint("lake.commit.after_catalog");
     }
     kiln_lake_meta_free(t->meta);
     t->meta = m;
