@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "$0")/.." && cd .. && pwd)"
 cd "$ROOT"
 FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer"
 make -s -j2 BUILD="$BUILD" CC=clang OPT=-O1 SAN="$FLAGS" EXTRA_CFLAGS="-DKILN_LIBFUZZER -Wno-unknown-warning-option" "$BUILD/libkiln.a"
-PKGS="zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl libedit"
+PKGS="zlib libisal libdeflate libzstd snappy sqlite3 jansson libpcre2-8 yaml-0.1 libcrypto libcurl libedit libmicrohttpd"
 for f in tests/fuzz/fuzz_*.c; do
   [ -e "$f" ] || continue
   name="$(basename "$f" .c)"; name="${name#fuzz_}"
