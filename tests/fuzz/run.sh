@@ -22,5 +22,5 @@ for f in tests/fuzz/fuzz_*.c; do
     -Isrc -Itests $(pkg-config --cflags $PKGS) "$f" "$BUILD/libkiln.a" \
     $(pkg-config --libs $PKGS) -pthread -lm -o "$BUILD/fuzz/$name"
   echo "fuzz: $name for ${SECONDS_EACH}s"
-  "$BUILD/fuzz/$name" -max_total_time="$SECONDS_EACH" -max_len=65536 "$BUILD/corpus-new/$name" "tests/fuzz/corpus/$name" 2>&1 | tail -n 3
+  LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan.supp ${LSAN_OPTIONS:-}" "$BUILD/fuzz/$name" -max_total_time="$SECONDS_EACH" -max_len=65536 "$BUILD/corpus-new/$name" "tests/fuzz/corpus/$name" 2>&1 | tail -n 3
 done
