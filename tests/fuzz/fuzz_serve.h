@@ -43,6 +43,7 @@ static int fzs_port(const char *secret)
     snprintf(fzs_dir, sizeof fzs_dir, "/tmp/kiln-fuzz-serve-XXXXXX");
     if (!mkdtemp(fzs_dir))
         return 0;
+    atexit(fzs_stop); /* removes the directory even when the start fails */
     static char wh[96], raw[96];
     snprintf(wh, sizeof wh, "%s/wh", fzs_dir);
     snprintf(raw, sizeof raw, "%s/raw", fzs_dir);
@@ -62,7 +63,6 @@ static int fzs_port(const char *secret)
         fprintf(stderr, "fuzz serve: %s\n", err.msg);
         return 0;
     }
-    atexit(fzs_stop);
     return kiln_serve_port(fzs_srv);
 }
 
