@@ -5,7 +5,8 @@
 #   make demo       the main job end to end on generated data
 #   make asan       ASan+UBSan build running the whole test suite
 #   make bench      benchmarks against named peers (DuckDB, decompression)
-#   make fuzz       libFuzzer targets (clang), short runs
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS (default 30) each
+#   make tsan       ThreadSanitizer build running the threaded tests (TSAN_E2E)
 #   make format     clang-format the sources
 #
 # BUILD=dir puts every output in another directory (asan uses build-asan).
@@ -32,7 +33,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_STAMP := $(BUILD)/.deps-stamp
 
-.PHONY: all deps test unit e2e demo asan bench fuzz format format-check clean headercheck
+.PHONY: all deps test unit e2e demo asan bench fuzz format format-check clean headercheck tsan
 
 all: $(BUILD)/kiln $(BUILD)/kiln-tests
 
@@ -79,8 +80,25 @@ bench: all
 	@bash bench/run.sh $(BUILD)
 
 FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 30
 fuzz: $(DEPS_STAMP)
-	@bash tests/fuzz/run.sh $(FUZZ_BUILD) 30
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# ThreadSanitizer (fault18, issue 18): the unit suites that run threads
+# (the thread pool, the Parquet writer's column and page tasks and the
+# readers' row-group claims, the engine job, the in-process HTTP server and
+# client) and the end-to-end tests that run threads: the engine's parallel
+# job, models --threads, the columnar executor, kiln serve under concurrent
+# webhooks. (truncated:: maps a file that shrinks: SIGBUS under TSan.)
+# docs/testing.md has the runtime.
+TSAN_UNIT ?= base parquet gh_events gh_job serve net
+TSAN_E2E ?= job_gh_events_parquet models_threads exec_explain serve_webhooks
+tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread -fno-omit-frame-pointer" all
+	@export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $${TSAN_OPTIONS:-}"; \
+	  for s in $(TSAN_UNIT); do build-tsan/kiln-tests -s $$s > build-tsan/unit-$$s.log 2>&1 || \
+	    { tail -n 40 build-tsan/unit-$$s.log; exit 1; }; tail -n 1 build-tsan/unit-$$s.log; done; \
+	  for t in $(TSAN_E2E); do bash tests/run.sh build-tsan e2e $$t || exit 1; done
 
 FORMAT_FILES = $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'bench/*.h')
 format:
@@ -96,6 +114,6 @@ headercheck: $(DEPS_STAMP)
 	done; echo "headercheck: every header compiles on its own"
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-tsan
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

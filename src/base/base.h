@@ -489,4 +489,24 @@ int kiln_cron_last_complete(const kiln_cron *c, int64_t now, int64_t *start, int
  * 64 bytes count as far apart (returns 99). */
 size_t kiln_str_distance(const char *a, const char *b);
 
+/* ------------------------------------------------ failpoints (failpoint.c; fault18)
+ * Named crash points at the commit points of a backfill (docs/faults.md).
+ * KILN_FAILPOINT=NAME[:N][,...] kills the process (SIGKILL) on the N-th pass
+ * through kiln_failpoint(NAME); unset, a failpoint costs one load and branch.
+ * Every NAME must be in failpoint.c's table (kiln failpoints lists it). */
+typedef struct kiln_failpoint_info {
+    const char *name;
+    const char *what; /* the state on disk when the process dies there */
+} kiln_failpoint_info;
+extern volatile int kiln_failpoint__armed;
+void kiln_failpoint__hit(const char *name);
+#define kiln_failpoint(name)                                                                                           \
+    do {                                                                                                               \
+        if (__builtin_expect(kiln_failpoint__armed, 0))                                                                \
+            kiln_failpoint__hit(name);                                                                                 \
+    } while (0)
+/* The table, in commit order. */
+const kiln_failpoint_info *kiln_failpoint_list(size_t *n);
+/* ------------------------------------------------ end failpoints */
+
 #endif /* KILN_BASE_H */

@@ -944,6 +944,7 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     kiln_buf_init(&sql, 0);
     int rc = -1;
     sqlite3_stmt *ins = NULL;
+    char *msg = NULL; /* before the first goto: done frees it (clang -Wsometimes-uninitialized) */
     kiln_buf_printf(&sql, NULL, "CREATE TEMP TABLE \"%s\"(", res->table);
     for (int i = 0; i < ni; i++) {
         /* declared as SQLite declares st's columns (a direct column
@@ -960,7 +961,6 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     }
     kiln_buf_printf(&sql, NULL, ")");
     kiln_buf_putc(&sql, 0, NULL);
-    char *msg = NULL;
     if (sqlite3_exec(db, sql.data, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(why, cap, "cannot create the result table: %s", msg ? msg : "?");
         res->table[0] = 0;

@@ -568,6 +568,7 @@ static int finish_run(sched *s, run *r)
     kiln_flow__ts(kiln_now_micros() / 1000000, now);
     int rc = kiln_flow__x(&s->st, s->err, "UPDATE dag_run SET state=?1, ended=?2 WHERE dag=?3 AND logical_date=?4",
                           "ssss", failed ? "failed" : "success", now, s->d->id, r->lds);
+    kiln_failpoint("flow.run.finished");
     s->metrics_dirty = 1; /* written within a second (and when the runner ends) */
     return rc;
 }
@@ -827,6 +828,7 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                           k->id, t->r->lds, (int64_t)t->try_number, (int64_t)(now_ms() - t->try_start_ms));
     if (rc)
         return rc;
+    kiln_failpoint("flow.try.recorded");
     lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
     if (ok) {
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
@@ -836,6 +838,7 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                                "ssssssiss", t->key, s->d->id, k->id, t->r->lds, t->def_hash, KILN_VERSION,
                                (int64_t)t->try_number, now, t->inputs)))
             return rc;
+        kiln_failpoint("flow.idem.recorded");
         if ((rc = record_assets(s, t)))
             return rc;
         kiln_flow__maint_after_task(s->p, k, s->o->branch, kiln_now_micros() / 1000 - (now_ms() - t->try_start_ms),
@@ -1074,6 +1077,7 @@ rendered:;
     t->try_start_ms = now_ms();
     t->proc.pid = -1;
     t->proc.wait_fd = -1;
+    kiln_failpoint("flow.try.spawning");
     int sr;
     if (bad) {
         sr = -1;
@@ -1105,6 +1109,7 @@ rendered:;
         rc = try_ended(s, t, 127, 0, serr.msg);
         goto done;
     }
+    kiln_failpoint("flow.try.spawned");
     say(s, t, "try %d started (pid %d)", t->try_number, t->proc.pid);
     if (k->timeout_ms > 0 && (rc = timer_add(s, t->try_start_ms + k->timeout_ms, T_TIMEOUT, t, NULL)))
         goto done;
@@ -1377,6 +1382,7 @@ static int activate_run(sched *s, run *r)
                           " state='running', started=?6, ended=NULL",
                           "ssssss", d->id, r->lds, r->run_id, is, ie, now)))
         return rc;
+    kiln_failpoint("flow.run.started");
     if (s->o->progress && !s->o->only_task && !s->o->bar)
         fprintf(s->o->progress, "%s: run %s started\n", r->lds, r->run_id);
     if (d->dagrun_timeout_ms > 0 && !s->o->only_task &&

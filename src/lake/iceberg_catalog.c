@@ -116,6 +116,18 @@ static const char CATALOG_SCHEMA[] = "PRAGMA journal_mode=WAL;"
                                      " property_value VARCHAR(1000),"
                                      " PRIMARY KEY (catalog_name, namespace, property_key));";
 
+/* fault18: 1 when the directory holding path cannot be written (EROFS, EACCES) */
+static int ro_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash || (size_t)(slash - path) >= sizeof dir)
+        return 0;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = 0;
+    return access(*dir ? dir : "/", W_OK) != 0 && (errno == EROFS || errno == EACCES);
+}
+
 /* Open WAREHOUSE/catalog.db (create: make it and its tables when missing).
  * Not creating and missing: c->db stays NULL (an empty catalog). */
 static int db_open(kiln_lake_catalog *c, int create, kiln_err *err)
@@ -135,7 +147,18 @@ static int db_open(kiln_lake_catalog *c, int create, kiln_err *err)
     if ((rc = kiln_lake__io_local_file(&dbpath, loc, err)))
         goto done;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(dbpath, &db, flags, NULL) != SQLITE_OK) {
+    char *ro_uri = NULL; /* fault18: a read-only warehouse (a read-only mount, no write permission): WAL mode
+                          * cannot make its -shm file there, so read the file as immutable (docs/faults.md) */
+    if (create && ro_dir(dbpath)) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: the warehouse is not writable (%s); nothing was changed", c->warehouse,
+                          strerror(errno));
+        goto done;
+    }
+    if (!create && ro_dir(dbpath) && (ro_uri = sqlite3_mprintf("file:%s?immutable=1", dbpath)))
+        flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    int orc = sqlite3_open_v2(ro_uri ? ro_uri : dbpath, &db, flags, NULL);
+    sqlite3_free(ro_uri);
+    if (orc != SQLITE_OK) {
         rc = kiln_err_set(err, KILN_EIO, "%s: cannot open: %s", dbpath, db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         goto done;
@@ -1194,6 +1217,7 @@ static int link_version(kiln_lake_table *t, const kiln_buf *json, int version, c
         /* a crash here leaves only the temp file: invisible, an orphan */
         goto done;
     }
+    kiln_failpoint("lake.commit.before_link");
     if ((rc = kiln_lake__io_link_new(tmp, final, err)) != 0) {
         kiln_lake__io_remove(tmp, &(kiln_err){0});
         if (rc == KILN_EEXIST)
@@ -1253,6 +1277,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
                           t->name, t->metadata_location);
         goto done;
     }
+    kiln_failpoint("lake.commit.before_metadata");
     if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
         goto done;
     if ((rc = hook(opts, KILN_LAKE_HOOK_BEFORE_WRITE, err)) != 0)
@@ -1278,6 +1303,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
     /* Committed at the file level from here on. */
     if ((rc = hook(opts, KILN_LAKE_HOOK_AFTER_SWAP, err)) != 0)
         goto done; /* simulated crash: the SQLite txn rolls back; load rolls forward */
+    kiln_failpoint("lake.commit.after_link");
     /* From here nothing may turn the commit into a failure: the linked
      * file IS the commit, and reporting an error for it would make a caller
      * believe a change that a later load will show did not happen. A
@@ -1301,6 +1327,7 @@ int kiln_lake__table_commit(kiln_lake_table *t, kiln_lake_meta *m, const kiln_la
             kiln_warn("table %s: v%d is committed but the catalog row was not updated (%s); the next load "
                       "records it",
                       t->name, version, cerr.msg);
+        kiln_failpoint("lake.commit.after_catalog");
     }
     kiln_lake_meta_free(t->meta);
     t->meta = m;

@@ -364,6 +364,7 @@ static int land(kiln_serve_hooks *h, const char *delivery, const char *member, s
         rc = kiln_err_set(err, KILN_EIO, "%s: fsync: %s", sub, strerror(errno));
         goto done;
     }
+    kiln_failpoint("serve.hook.after_data");
     char line[160];
     int ll = snprintf(line, sizeof line, "%s\t%s\t%llu\n", delivery, rel, (unsigned long long)(start + (off_t)n));
     if (write_all(h->log_fd, line, (size_t)ll) != 0 || fdatasync(h->log_fd) != 0) {
@@ -465,6 +466,7 @@ int kiln_serve__hook_github(kiln_serve_req *rq, kiln_serve_resp *rs)
     pthread_mutex_unlock(&h->lock);
     if (rc)
         goto fail;
+    kiln_failpoint("serve.hook.after_log");
     kiln_serve__metrics_hook(s->metrics, ev, dup ? "duplicate" : "accepted");
     if (!dup)
         kiln_serve__metrics_ingest_bytes(s->metrics, member.len); /* the gzip member now durable in RAW */

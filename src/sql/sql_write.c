@@ -1300,7 +1300,7 @@ done:
  * run again from the start, reading the table as it is now: what a user
  * re-running the statement would do, so concurrent MERGEs into one table
  * serialize instead of failing. Bounded, with jittered exponential backoff. */
-enum { WRITE_TRIES = 12 };
+enum { WRITE_TRIES = 40 }; /* 12 starved a writer among 5 (lake_concurrency, 4x50 + a branch) */
 
 int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
                        FILE *out, kiln_err *err)

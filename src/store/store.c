@@ -167,12 +167,14 @@ int kiln_store_get_file(kiln_store *s, const char *key, const char *path, kiln_e
 int kiln_store_put(kiln_store *s, const char *key, const void *data, size_t n, kiln_err *err)
 {
     int rc = kiln_store_key_check(key, err);
+    kiln_failpoint("store.put.before");
     return rc ? rc : s->ops->put(s, key, data, n, err);
 }
 
 int kiln_store_put_file(kiln_store *s, const char *key, const char *path, kiln_err *err)
 {
     int rc = kiln_store_key_check(key, err);
+    kiln_failpoint("store.put.before");
     return rc ? rc : s->ops->put_file(s, key, path, err);
 }
 
