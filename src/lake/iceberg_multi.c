@@ -19,10 +19,14 @@
  * commit it before committing any.
  */
 #include "lake/lake_data_int.h"
+#include "lake/lake_io.h"
 #include "lake/lake_meta_int.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static int is_create_action(const char *a)
 {
@@ -381,5 +385,418 @@ int kiln_lake_txn_validate(kiln_lake_txn *txn, kiln_err *err)
     if (rc == 0) /* cannot happen: every commit passes the hook point */
         return kiln_err_set(err, KILN_EINTERNAL, "validate: the commit did not stop before writing");
     *err = e2;
+    return rc;
+}
+
+/* ================================================================ atomic multi-table commits
+ *
+ * kiln_lake_txn_commit_multi commits several tables of one SQLite catalog
+ * all or none, also across a crash:
+ *
+ *   1. each table's new metadata is computed (requirements checked against
+ *      the metadata as loaded, updates applied: kiln_lake_txn_validate and
+ *      the transaction preview) and written durably to a staging file
+ *      METADATA/multi-<uuid>.metadata.json that no reader looks at;
+ *   2. in ONE SQLite transaction (BEGIN IMMEDIATE: the lock kiln's own
+ *      writers take around their link) every table's catalog row is
+ *      compared with the location the commit was computed from and moved to
+ *      the table's next version file vN+1.metadata.json, which does not
+ *      exist yet, and one kiln_multi_commit row per table records the
+ *      staging file that becomes it. COMMIT is the commit point of all
+ *      tables at once;
+ *   3. each staging file is linked as its vN+1 file (no-overwrite), the
+ *      version hint written, and the kiln_multi_commit rows deleted.
+ *
+ * A crash before 2's COMMIT leaves staging files only (orphans: no row
+ * names them). A crash inside 3 leaves catalog rows that name version
+ * files not linked yet; whoever loads such a table first
+ * (kiln_lake__multi_recover, called by the catalog's load when the file
+ * its row names is missing) links it from the staging file the
+ * kiln_multi_commit row names. Between 2 and 3 a kiln writer's own commit
+ * sees the moved row and retries on the new version, so nothing can take
+ * vN+1 first.
+ */
+
+#define MULTI_CATALOG_NAME "kiln"
+
+static int multi_db_err(kiln_lake_catalog *c, kiln_err *err, const char *what)
+{
+    return kiln_err_set(err, KILN_EIO, "catalog %s/catalog.db: %s: %s", c->warehouse, what,
+                        sqlite3_errmsg((sqlite3 *)c->db));
+}
+
+static int multi_exec(kiln_lake_catalog *c, const char *sql, kiln_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec((sqlite3 *)c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = kiln_err_set(err, KILN_EIO, "catalog %s/catalog.db: %s", c->warehouse, msg ? msg : "error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+/* KILN_FAILPOINT=lake.multi=crash-before-commit|crash-after-first: end the
+ * process at once (as kill -9 would) at that point of a multi-table commit;
+ * tests prove all-or-none with it. */
+static void multi_failpoint(const char *point)
+{
+    const char *fp = getenv("KILN_FAILPOINT"), *at = fp ? strstr(fp, "lake.multi=") : NULL;
+    if (!at)
+        return;
+    at += strlen("lake.multi=");
+    size_t n = strcspn(at, ",");
+    if (strlen(point) == n && strncmp(at, point, n) == 0)
+        _exit(137);
+}
+
+/* Link a staging file as its version file; an existing version file that
+ * is already this commit's (someone recovered it first) is fine. */
+static int multi_link(const char *staged, const char *final_loc, kiln_err *err)
+{
+    int rc = kiln_lake__io_link_new(staged, final_loc, err);
+    if (rc == KILN_EEXIST || (rc != 0 && kiln_lake__io_exists(final_loc))) {
+        *err = (kiln_err){0};
+        rc = 0;
+    }
+    if (rc == 0)
+        kiln_lake__io_remove(staged, &(kiln_err){0});
+    return rc;
+}
+
+/* version-hint.text beside a vN file, for readers that follow it. */
+static void multi_hint(const char *final_loc)
+{
+    const char *slash = strrchr(final_loc, '/');
+    int v = -1;
+    if (!slash || sscanf(slash + 1, "v%d.metadata.json", &v) != 1 || v <= 0)
+        return; /* Iceberg Java's naming: no hint file */
+    char *hint = kiln_sprintf("%.*s/version-hint.text", (int)(slash - final_loc), final_loc);
+    char num[16];
+    int n = snprintf(num, sizeof num, "%d", v);
+    kiln_err e = {0};
+    if (hint && kiln_lake__io_write_atomic(hint, num, (size_t)n, &e) != 0)
+        kiln_warn("%s not updated: %s", hint, e.msg);
+    kiln_free(hint);
+}
+
+static int multi_table_ok(kiln_lake_catalog *c)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = c->db &&
+             sqlite3_prepare_v2((sqlite3 *)c->db,
+                                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='kiln_multi_commit'", -1, &st,
+                                NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_from, kiln_err *err)
+{
+    *read_from = NULL;
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE || !multi_table_ok(c))
+        return KILN_ENOTFOUND;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db, "SELECT staged FROM kiln_multi_commit WHERE metadata_location=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return multi_db_err(c, err, "prepare");
+    sqlite3_bind_text(st, 1, loc, -1, SQLITE_STATIC);
+    char *staged = NULL;
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        if (!(staged = kiln_strdup(s ? s : "")))
+            rc = KILN_OOM(err);
+    } else {
+        rc = KILN_ENOTFOUND;
+    }
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return rc;
+    if (c->mode == KILN_LAKE_OPEN_READONLY) {
+        *read_from = staged; /* committed; a read-only handle reads it where it is */
+        return 0;
+    }
+    if ((rc = multi_link(staged, loc, err)) == 0) {
+        multi_hint(loc);
+        kiln_warn("recovered %s: a multi-table commit had committed it but not linked it yet", loc);
+        if (sqlite3_prepare_v2((sqlite3 *)c->db, "DELETE FROM kiln_multi_commit WHERE metadata_location=?", -1, &st,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_text(st, 1, loc, -1, SQLITE_STATIC);
+            sqlite3_step(st); /* best effort: a leftover row names a file that exists */
+        }
+        sqlite3_finalize(st);
+    }
+    kiln_free(staged);
+    return rc;
+}
+
+typedef struct {
+    kiln_lake_table *t;
+    char *staged;    /* staging file location */
+    char *final_loc; /* file:// URI of vN+1 */
+    char *row_old;   /* the catalog row it moves from */
+} multi_item;
+
+/* Step 1 for one table: new metadata, staged. */
+static int multi_stage(kiln_lake_txn *txn, multi_item *it, int *raced, kiln_err *err)
+{
+    kiln_lake_table *t = it->t;
+    const kiln_lake_meta *pv = NULL;
+    kiln_lake_meta *m = NULL;
+    kiln_buf json;
+    kiln_buf_init(&json, KILN_LAKE_META_MAX_BYTES);
+    char uuid[37], *final = NULL;
+    int rc;
+    if ((rc = kiln_lake__refuse_registered(t, err)) != 0)
+        goto done;
+    if (t->version < 0) {
+        rc = kiln_err_set(err, KILN_EUNSUPP,
+                          "table %s: current metadata %s is not versioned; kiln commits only to "
+                          "tables it can version",
+                          t->name, t->metadata_location);
+        goto done;
+    }
+    if ((rc = kiln_lake_txn_validate(txn, err)) != 0 || (rc = kiln_lake_txn_preview(&pv, txn, err)) != 0 ||
+        (rc = kiln_lake_meta_clone(&m, pv, err)) != 0)
+        goto done;
+    /* the metadata-log gains the file this commit replaces, as every commit's does */
+    long maxlog = 100;
+    const char *p = kiln_lake_meta_property(m, "write.metadata.previous-versions-max");
+    if (p && atol(p) > 0)
+        maxlog = atol(p);
+    kiln_lake_metalog *l = kiln_lake__grow(m, m->metadata_log, m->nmetadata_log, sizeof(*l));
+    if (!l || !(l[m->nmetadata_log].metadata_file = kiln_lake__strdup(m, t->metadata_location))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    l[m->nmetadata_log].timestamp_ms = t->meta->last_updated_ms;
+    m->metadata_log = l;
+    m->nmetadata_log++;
+    if (m->nmetadata_log > (size_t)maxlog) {
+        m->metadata_log += m->nmetadata_log - (size_t)maxlog;
+        m->nmetadata_log = (size_t)maxlog;
+    }
+    if ((rc = kiln_lake_meta_write(m, 1, &json, err)) != 0)
+        goto done;
+    kiln_lake_uuid_v4(uuid);
+    char *mdir = kiln_sprintf("%s/metadata", t->dir);
+    it->staged = kiln_sprintf("%s/metadata/multi-%s.metadata.json", t->dir, uuid);
+    kiln_lake_uuid_v4(uuid);
+    final = t->java_names ? kiln_sprintf("%s/metadata/%05d-%s.metadata.json", t->dir, t->version + 1, uuid)
+                          : kiln_sprintf("%s/metadata/v%d.metadata.json", t->dir, t->version + 1);
+    it->final_loc = final ? kiln_lake_path_to_uri(final) : NULL;
+    if (!mdir || !it->staged || !it->final_loc) {
+        kiln_free(mdir);
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    rc = kiln_lake__io_mkdirs(mdir, err);
+    kiln_free(mdir);
+    if (rc == 0 && kiln_lake__io_exists(final)) {
+        *raced = 1;
+        rc = kiln_err_set(err, KILN_ECONFLICT, "table %s: v%d was committed by someone else", t->name, t->version + 1);
+    }
+    if (rc == 0)
+        rc = kiln_lake__io_write_new(it->staged, json.data, json.len, err); /* durable before the catalog commit */
+done:
+    kiln_free(final);
+    kiln_lake_meta_free(m);
+    kiln_buf_free(&json);
+    return rc;
+}
+
+/* Step 2: every row moved and every staging file recorded, in one SQLite
+ * transaction. KILN_ECONFLICT when a row moved since the load. */
+static int multi_swap(kiln_lake_catalog *c, multi_item *items, size_t n, kiln_err *err)
+{
+    sqlite3 *db = (sqlite3 *)c->db;
+    sqlite3_stmt *get = NULL, *upd = NULL, *ins = NULL;
+    int rc;
+    if ((rc = multi_exec(c, "BEGIN IMMEDIATE", err)) != 0)
+        return rc;
+    if ((rc = multi_exec(c,
+                         "CREATE TABLE IF NOT EXISTS kiln_multi_commit (txn_id TEXT NOT NULL, catalog_name TEXT NOT "
+                         "NULL, table_namespace TEXT NOT NULL, table_name TEXT NOT NULL, staged TEXT NOT NULL, "
+                         "metadata_location TEXT NOT NULL PRIMARY KEY)",
+                         err)) != 0)
+        goto done;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT metadata_location FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? "
+                           "AND table_name=?",
+                           -1, &get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE iceberg_tables SET metadata_location=?, previous_metadata_location=? WHERE "
+                           "catalog_name=? AND table_namespace=? AND table_name=? AND metadata_location=?",
+                           -1, &upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "INSERT INTO kiln_multi_commit VALUES (?, ?, ?, ?, ?, ?)", -1, &ins, NULL) !=
+            SQLITE_OK) {
+        rc = multi_db_err(c, err, "prepare");
+        goto done;
+    }
+    char txn_id[37];
+    kiln_lake_uuid_v4(txn_id);
+    for (size_t i = 0; i < n; i++) {
+        kiln_lake_table *t = items[i].t;
+        sqlite3_reset(get);
+        sqlite3_bind_text(get, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(get, 2, t->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(get, 3, t->tbl, -1, SQLITE_STATIC);
+        if (sqlite3_step(get) != SQLITE_ROW) {
+            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was dropped by another commit", t->name);
+            goto done;
+        }
+        const char *cur = (const char *)sqlite3_column_text(get, 0);
+        int behind = 0; /* the row lags the files this handle read (rolled forward in memory only) */
+        for (size_t k = 0; cur && k < t->meta->nmetadata_log; k++)
+            if (t->meta->metadata_log[k].metadata_file && !strcmp(t->meta->metadata_log[k].metadata_file, cur))
+                behind = 1;
+        char *final = NULL;
+        int taken =
+            kiln_lake_uri_to_path(&final, items[i].final_loc, &(kiln_err){0}) == 0 && kiln_lake__io_exists(final);
+        kiln_free(final);
+        if (taken) { /* a writer linked it and has not moved the row yet (or crashed there) */
+            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s: v%d was committed by someone else", t->name,
+                              t->version + 1);
+            goto done;
+        }
+        if (!cur || (strcmp(cur, t->metadata_location) != 0 && !behind)) {
+            rc = kiln_err_set(err, KILN_ECONFLICT, "table %s was changed by another commit (now %s)", t->name,
+                              cur ? cur : "?");
+            goto done;
+        }
+        if (!(items[i].row_old = kiln_strdup(cur))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        sqlite3_reset(upd);
+        sqlite3_bind_text(upd, 1, items[i].final_loc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 2, items[i].row_old, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 3, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 4, t->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 5, t->tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(upd, 6, items[i].row_old, -1, SQLITE_STATIC);
+        if (sqlite3_step(upd) != SQLITE_DONE || sqlite3_changes(db) != 1) {
+            rc = multi_db_err(c, err, "move catalog row");
+            goto done;
+        }
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, txn_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, t->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 4, t->tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 5, items[i].staged, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 6, items[i].final_loc, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) {
+            rc = multi_db_err(c, err, "record staged metadata");
+            goto done;
+        }
+    }
+    multi_failpoint("crash-before-commit");
+    rc = multi_exec(c, "COMMIT", err);
+done:
+    sqlite3_finalize(get);
+    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    if (rc != 0)
+        multi_exec(c, "ROLLBACK", &(kiln_err){0});
+    return rc;
+}
+
+int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, size_t n, int max_retries,
+                               kiln_err *err)
+{
+    if (n == 0)
+        return 0;
+    kiln_lake_catalog *c = tables[0]->cat;
+    for (size_t i = 0; i < n; i++) {
+        if (tables[i]->cat != c)
+            return kiln_err_set(err, KILN_EINVAL, "multi-table commit: every table must come from one catalog handle");
+        for (size_t k = 0; k < i; k++)
+            if (tables[k] == tables[i] || !strcmp(tables[k]->name, tables[i]->name))
+                return kiln_err_set(err, KILN_EINVAL, "multi-table commit: table %s appears twice", tables[i]->name);
+    }
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE || c->mode == KILN_LAKE_OPEN_READONLY || !c->db)
+        return kiln_err_set(err, KILN_EUNSUPP,
+                            "multi-table commit: needs a writable SQLite catalog (a hadoop warehouse has no place "
+                            "to commit several tables at once)");
+    multi_item *items = kiln_calloc(n, sizeof *items);
+    if (!items)
+        return KILN_OOM(err);
+    if (max_retries <= 0)
+        max_retries = 20;
+    long backoff = 5;
+    int rc = 0;
+    for (int attempt = 0; attempt <= max_retries; attempt++) {
+        if (attempt > 0) { /* lost a race: re-read every table; requirements are checked again */
+            long ms = backoff / 2 + (long)((uint64_t)kiln_lake_snapshot_id_new() % (uint64_t)(backoff + 1));
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            if (backoff < 1000)
+                backoff *= 2;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].staged)
+                kiln_lake__io_remove(items[i].staged, &(kiln_err){0});
+            kiln_free(items[i].staged);
+            kiln_free(items[i].final_loc);
+            kiln_free(items[i].row_old);
+            memset(&items[i], 0, sizeof items[i]);
+            items[i].t = tables[i];
+        }
+        rc = 0;
+        int raced = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (attempt > 0)
+                rc = kiln_lake_table_refresh(items[i].t, err);
+            if (rc == 0)
+                rc = multi_stage(txns[i], &items[i], &raced, err);
+        }
+        if (rc == 0)
+            raced = (rc = multi_swap(c, items, n, err)) == KILN_ECONFLICT;
+        /* a failed requirement against freshly read metadata is final */
+        if (!raced || attempt == max_retries)
+            break;
+        kiln_debug("multi-table commit attempt %d lost a race: %s", attempt + 1, err->msg);
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            if (items[i].staged)
+                kiln_lake__io_remove(items[i].staged, &(kiln_err){0});
+    } else {
+        /* committed: publish every version file (a crash here is finished by the next load) */
+        for (size_t i = 0; i < n; i++) {
+            kiln_err le = {0};
+            if (multi_link(items[i].staged, items[i].final_loc, &le) != 0) {
+                kiln_warn("table %s: committed; its metadata file is linked by the next load (%s)", items[i].t->name,
+                          le.msg);
+                continue;
+            }
+            multi_hint(items[i].final_loc);
+            if (i == 0)
+                multi_failpoint("crash-after-first");
+        }
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2((sqlite3 *)c->db, "DELETE FROM kiln_multi_commit WHERE metadata_location=?", -1, &st,
+                               NULL) == SQLITE_OK)
+            for (size_t i = 0; i < n; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, items[i].final_loc, -1, SQLITE_STATIC);
+                sqlite3_step(st);
+            }
+        sqlite3_finalize(st);
+        for (size_t i = 0; i < n; i++) {
+            kiln_err re = {0};
+            if (kiln_lake_table_refresh(items[i].t, &re) != 0)
+                kiln_warn("table %s: committed; re-reading it failed: %s", items[i].t->name, re.msg);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        kiln_free(items[i].staged);
+        kiln_free(items[i].final_loc);
+        kiln_free(items[i].row_old);
+    }
+    kiln_free(items);
     return rc;
 }

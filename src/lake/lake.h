@@ -1207,6 +1207,23 @@ int kiln_lake_table_is_registered(const kiln_lake_table *t);
 int kiln_lake_txn_validate(kiln_lake_txn *txn, kiln_err *err);
 int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **staged, kiln_lake_catalog *c,
                                      const char *name, const char *updates_json, kiln_err *err);
+/* Commit txns[i] (a transaction on tables[i]; every table from one
+ * writable SQLite catalog handle, each at most once) all or none, also
+ * across a crash: each table's requirements are checked and its updates
+ * applied as kiln_lake_txn_commit does, the results staged, and every
+ * table's catalog row moved in ONE SQLite transaction, the commit point;
+ * the version files are linked after it (a crash there is finished by the
+ * next load of the table: kiln_lake__multi_recover). A catalog row that
+ * moved meanwhile is retried (max_retries, 0 = 20) on re-read metadata;
+ * a failed requirement is KILN_ECONFLICT with nothing committed. A hadoop
+ * catalog is KILN_EUNSUPP. On success each table holds its new metadata. */
+int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, size_t n, int max_retries,
+                               kiln_err *err);
+/* Internal (the catalog's load): the row names loc but the file is
+ * missing. 0 when loc was committed by a multi-table commit and is now
+ * linked (or, on a read-only handle, *read_from names the staged file to
+ * read it from; caller frees); KILN_ENOTFOUND when loc is no such commit. */
+int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_from, kiln_err *err);
 /* ============================================================ maintenance: position delete files */
 
 /* Iceberg's rewrite_position_delete_files: the live Parquet position

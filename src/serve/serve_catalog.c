@@ -24,15 +24,14 @@
  * catalog layout the lake already creates; its 'exists' row is the lake's
  * marker and is hidden here).
  *
- * /v1/transactions/commit is NOT atomic across tables: every change is
+ * /v1/transactions/commit is atomic across tables: every change is
  * validated first (tables exist, and a dry run of each table's commit,
  * kiln_lake_txn_validate, checks its requirements and applies its updates
- * against the current metadata), then the tables are committed one by one
- * in request order.
- * If the first commit fails nothing changed (409); if a later one fails the
- * earlier ones stay committed and the answer is 500
- * CommitStateUnknownException naming them (so clients do not delete files
- * that committed metadata references).
+ * against the current metadata, so a bad request gets the exact error of
+ * the table at fault), then kiln_lake_txn_commit_multi commits all tables
+ * in one SQLite transaction (all or none, also across a crash; see
+ * src/lake/iceberg_multi.c). A failed requirement is 409 with nothing
+ * changed.
  */
 #include "lake/lake.h"
 #include "serve/serve_int.h"
@@ -1058,8 +1057,6 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_table **tables = NULL;
     kiln_lake_txn **txns = NULL;
     char(*names)[260] = NULL;
-    kiln_buf done_names;
-    kiln_buf_init(&done_names, 0);
     if (!json_is_array(changes) || n == 0) {
         kiln_serve__error(rs, 400, "BadRequestException", "table-changes must be a non-empty array");
         goto done;
@@ -1099,23 +1096,14 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
             goto done;
         }
     }
-    /* phase 2: commit in order */
-    for (size_t i = 0; i < n; i++) {
-        int rc = kiln_lake_txn_commit(txns[i], NULL, NULL, &err);
+    /* phase 2: every table at once (kiln_lake_txn_commit_multi: one SQLite
+     * transaction is the commit point; requirements are checked again there) */
+    int rc = kiln_lake_txn_commit_multi(tables, txns, n, 0, &err);
+    for (size_t i = 0; i < n; i++)
         count_commit(rq, rc);
-        if (rc) {
-            if (i == 0)
-                kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
-            else
-                kiln_serve__error(rs, 500, "CommitStateUnknownException",
-                                  "multi-table commit is not atomic in kiln: %.*s committed, then %s failed: %s",
-                                  (int)done_names.len, done_names.data, names[i], err.msg);
-            goto done;
-        }
-        if (kiln_buf_printf(&done_names, &err, "%s%s", i ? ", " : "", names[i])) {
-            kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
-            goto done;
-        }
+    if (rc) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
     }
     rs->status = 204;
 done:
@@ -1126,7 +1114,6 @@ done:
     kiln_free(tables);
     kiln_free(txns);
     kiln_free(names);
-    kiln_buf_free(&done_names);
     json_decref(j);
     kiln_lake_catalog_free(cat);
     return 0;
