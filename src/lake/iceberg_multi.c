@@ -25,6 +25,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -532,6 +533,224 @@ int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_
     return rc;
 }
 
+/* ---------------------------------------------------------------- updates beyond the transaction's own
+ *
+ * The REST updates kiln_lake_txn has no operation for are applied to the
+ * committed metadata's JSON after the transaction's updates (none of them
+ * depends on a snapshot or property update), and the result goes through
+ * the one metadata parser again, which checks it: */
+static const char *const extra_actions[] = {
+    "add-sort-order",    "set-default-sort-order",   "set-statistics",
+    "remove-statistics", "set-partition-statistics", "remove-partition-statistics",
+    "remove-schemas",    "remove-partition-specs",   "assign-uuid",
+    "set-location"};
+
+int kiln_lake_rest_update_is_extra(const char *action)
+{
+    for (size_t i = 0; action && i < sizeof extra_actions / sizeof extra_actions[0]; i++)
+        if (strcmp(action, extra_actions[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The field of a SortOrder as the spec spells it (iceberg-js's snake_case accepted). */
+static json_t *sort_field_json(json_t *f, size_t i, kiln_err *err)
+{
+    json_t *src = member(f, "source-id"), *xf = json_object_get(f, "transform");
+    json_t *dir = json_object_get(f, "direction"), *nulls = member(f, "null-order");
+    if (!json_is_integer(src) || !json_is_string(xf) || !json_is_string(dir) || !json_is_string(nulls) ||
+        (strcmp(json_string_value(dir), "asc") && strcmp(json_string_value(dir), "desc")) ||
+        (strcmp(json_string_value(nulls), "nulls-first") && strcmp(json_string_value(nulls), "nulls-last"))) {
+        kiln_err_set(err, KILN_EINVAL,
+                     "add-sort-order: field %zu needs source-id, transform, direction asc|desc, null-order "
+                     "nulls-first|nulls-last",
+                     i);
+        return NULL;
+    }
+    return json_pack("{s:O,s:O,s:O,s:O}", "transform", xf, "source-id", src, "direction", dir, "null-order", nulls);
+}
+
+/* Remove from array key the objects whose idkey is in ids (an array of
+ * integers); refuse the one named by keep. */
+static int remove_by_id(json_t *j, const char *key, const char *idkey, json_t *ids, json_int_t keep, const char *what,
+                        kiln_err *err)
+{
+    json_t *arr = json_object_get(j, key), *id;
+    size_t i;
+    if (!json_is_array(ids))
+        return kiln_err_set(err, KILN_EINVAL, "%s needs an array of ids", what);
+    json_array_foreach(ids, i, id)
+    {
+        if (!json_is_integer(id))
+            return kiln_err_set(err, KILN_EINVAL, "%s: ids must be integers", what);
+        if (json_integer_value(id) == keep)
+            return kiln_err_set(err, KILN_EINVAL, "%s: %lld is the table's current one", what,
+                                (long long)json_integer_value(id));
+        for (size_t k = json_array_size(arr); k-- > 0;)
+            if (json_integer_value(json_object_get(json_array_get(arr, k), idkey)) == json_integer_value(id))
+                json_array_remove(arr, k);
+    }
+    return 0;
+}
+
+/* set-statistics / set-partition-statistics: replace the entry of the
+ * snapshot; remove-*: drop it. */
+static int stats_update(json_t *j, const char *key, json_t *u, int set, kiln_err *err)
+{
+    const char *a = json_string_value(json_object_get(u, "action"));
+    json_t *st = set ? json_object_get(u, key[0] == 'p' ? "partition-statistics" : "statistics") : NULL;
+    json_t *sid = set ? json_object_get(st, "snapshot-id") : json_object_get(u, "snapshot-id");
+    if ((set && !json_is_object(st)) || !json_is_integer(sid))
+        return kiln_err_set(err, KILN_EINVAL, "%s needs %s", a,
+                            set ? "a statistics object with snapshot-id" : "snapshot-id");
+    if (set && !json_is_string(json_object_get(st, "statistics-path")))
+        return kiln_err_set(err, KILN_EINVAL, "%s: the statistics file needs statistics-path", a);
+    json_t *arr = json_object_get(j, key);
+    if (!json_is_array(arr)) {
+        arr = json_array();
+        json_object_set_new(j, key, arr);
+    }
+    for (size_t k = json_array_size(arr); k-- > 0;)
+        if (json_integer_value(json_object_get(json_array_get(arr, k), "snapshot-id")) == json_integer_value(sid))
+            json_array_remove(arr, k);
+    if (set)
+        json_array_append(arr, st);
+    return 0;
+}
+
+static int same_location(const char *a, const char *b)
+{
+    if (!a || !b)
+        return 0;
+    if (!strncmp(a, "file://", 7))
+        a += 7;
+    if (!strncmp(b, "file://", 7))
+        b += 7;
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 1 && a[na - 1] == '/')
+        na--;
+    while (nb > 1 && b[nb - 1] == '/')
+        nb--;
+    return na == nb && strncmp(a, b, na) == 0;
+}
+
+static int apply_extra_one(json_t *j, json_t *u, json_int_t *last_order, kiln_err *err)
+{
+    const char *a = json_string_value(json_object_get(u, "action"));
+    if (!a || !kiln_lake_rest_update_is_extra(a))
+        return kiln_err_set(err, KILN_EUNSUPP, "REST commit: update action \"%s\" is not supported", a ? a : "?");
+    if (!strcmp(a, "add-sort-order")) {
+        json_t *so = json_object_get(u, "sort-order"), *orders = json_object_get(j, "sort-orders"), *f, *o;
+        size_t i;
+        if (!json_is_object(so) || !json_is_array(json_object_get(so, "fields")))
+            return kiln_err_set(err, KILN_EINVAL, "add-sort-order needs a \"sort-order\" with \"fields\"");
+        json_t *fields = json_array();
+        json_array_foreach(json_object_get(so, "fields"), i, f)
+        {
+            json_t *x = sort_field_json(f, i, err);
+            if (!x) {
+                json_decref(fields);
+                return err->code;
+            }
+            json_array_append_new(fields, x);
+        }
+        /* an order equal to an existing one is that one (as Iceberg's own catalogs do) */
+        json_int_t maxid = 0;
+        json_array_foreach(orders, i, o)
+        {
+            json_int_t id = json_integer_value(json_object_get(o, "order-id"));
+            if (json_equal(json_object_get(o, "fields"), fields)) {
+                *last_order = id;
+                json_decref(fields);
+                return 0;
+            }
+            if (id > maxid)
+                maxid = id;
+        }
+        *last_order = json_array_size(fields) ? maxid + 1 : 0;
+        json_array_append_new(orders, json_pack("{s:I,s:o}", "order-id", (json_int_t)*last_order, "fields", fields));
+        return 0;
+    }
+    if (!strcmp(a, "set-default-sort-order")) {
+        json_t *v = member(u, "sort-order-id"), *o;
+        size_t i;
+        if (!json_is_integer(v))
+            return kiln_err_set(err, KILN_EINVAL, "set-default-sort-order needs an integer sort-order-id");
+        json_int_t id = json_integer_value(v);
+        if (id == -1 && (id = *last_order) < 0)
+            return kiln_err_set(err, KILN_EINVAL, "set-default-sort-order -1: this commit added no sort order");
+        json_array_foreach(json_object_get(j, "sort-orders"), i,
+                           o) if (json_integer_value(json_object_get(o, "order-id")) == id)
+        {
+            json_object_set_new(j, "default-sort-order-id", json_integer(id));
+            return 0;
+        }
+        return kiln_err_set(err, KILN_EINVAL, "set-default-sort-order: the table has no sort order %lld",
+                            (long long)id);
+    }
+    if (!strcmp(a, "set-statistics") || !strcmp(a, "remove-statistics"))
+        return stats_update(j, "statistics", u, a[0] == 's', err);
+    if (!strcmp(a, "set-partition-statistics") || !strcmp(a, "remove-partition-statistics"))
+        return stats_update(j, "partition-statistics", u, a[0] == 's', err);
+    if (!strcmp(a, "remove-schemas"))
+        return remove_by_id(j, "schemas", "schema-id", json_object_get(u, "schema-ids"),
+                            json_integer_value(json_object_get(j, "current-schema-id")), "remove-schemas", err);
+    if (!strcmp(a, "remove-partition-specs"))
+        return remove_by_id(j, "partition-specs", "spec-id", json_object_get(u, "spec-ids"),
+                            json_integer_value(json_object_get(j, "default-spec-id")), "remove-partition-specs", err);
+    if (!strcmp(a, "assign-uuid")) {
+        const char *want = json_string_value(json_object_get(u, "uuid"));
+        const char *have = json_string_value(json_object_get(j, "table-uuid"));
+        if (!want || !have || strcasecmp(want, have) != 0)
+            return kiln_err_set(err, KILN_ECONFLICT, "assign-uuid %s: the table's uuid is %s and never changes",
+                                want ? want : "(none)", have ? have : "(none)");
+        return 0;
+    }
+    /* set-location */
+    const char *want = json_string_value(json_object_get(u, "location"));
+    if (!same_location(want, json_string_value(json_object_get(j, "location"))))
+        return kiln_err_set(err, KILN_EUNSUPP, "set-location %s: kiln keeps a table at %s", want ? want : "(none)",
+                            json_string_value(json_object_get(j, "location")));
+    return 0;
+}
+
+/* Apply the extra updates (a JSON array) to *mp, replacing it. */
+static int apply_extras(kiln_lake_meta **mp, const char *extras, kiln_err *err)
+{
+    json_error_t je;
+    json_t *ups = json_loads(extras, 0, &je), *u;
+    json_t *j = NULL;
+    char *text = NULL;
+    kiln_lake_meta *m = NULL;
+    json_int_t last_order = -1;
+    size_t i;
+    int rc = 0;
+    if (!json_is_array(ups)) {
+        rc = kiln_err_set(err, KILN_EINVAL, "REST commit: updates must be an array");
+        goto done;
+    }
+    if (!(j = kiln_lake__meta_to_json(*mp))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    json_array_foreach(ups, i, u) if ((rc = apply_extra_one(j, u, &last_order, err)) != 0) goto done;
+    if (!(text = json_dumps(j, JSON_COMPACT))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    if ((rc = kiln_lake_meta_parse(&m, text, strlen(text), err)) != 0 || (rc = check_layout(m, err)) != 0)
+        goto done;
+    kiln_lake_meta_free(*mp);
+    *mp = m;
+    m = NULL;
+done:
+    kiln_lake_meta_free(m);
+    json_decref(ups);
+    json_decref(j);
+    free(text);
+    return rc;
+}
+
 typedef struct {
     kiln_lake_table *t;
     char *staged;    /* staging file location */
@@ -540,7 +759,7 @@ typedef struct {
 } multi_item;
 
 /* Step 1 for one table: new metadata, staged. */
-static int multi_stage(kiln_lake_txn *txn, multi_item *it, int *raced, kiln_err *err)
+static int multi_stage(kiln_lake_txn *txn, const char *extras, multi_item *it, int *raced, kiln_err *err)
 {
     kiln_lake_table *t = it->t;
     const kiln_lake_meta *pv = NULL;
@@ -560,6 +779,8 @@ static int multi_stage(kiln_lake_txn *txn, multi_item *it, int *raced, kiln_err 
     }
     if ((rc = kiln_lake_txn_validate(txn, err)) != 0 || (rc = kiln_lake_txn_preview(&pv, txn, err)) != 0 ||
         (rc = kiln_lake_meta_clone(&m, pv, err)) != 0)
+        goto done;
+    if (extras && (rc = apply_extras(&m, extras, err)) != 0)
         goto done;
     /* the metadata-log gains the file this commit replaces, as every commit's does */
     long maxlog = 100;
@@ -704,8 +925,8 @@ done:
     return rc;
 }
 
-int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, size_t n, int max_retries,
-                               kiln_err *err)
+int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, const char *const *extras,
+                               size_t n, int max_retries, kiln_err *err)
 {
     if (n == 0)
         return 0;
@@ -751,7 +972,7 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
             if (attempt > 0)
                 rc = kiln_lake_table_refresh(items[i].t, err);
             if (rc == 0)
-                rc = multi_stage(txns[i], &items[i], &raced, err);
+                rc = multi_stage(txns[i], extras ? extras[i] : NULL, &items[i], &raced, err);
         }
         if (rc == 0)
             raced = (rc = multi_swap(c, items, n, err)) == KILN_ECONFLICT;

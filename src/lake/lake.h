@@ -1217,8 +1217,18 @@ int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **sta
  * moved meanwhile is retried (max_retries, 0 = 20) on re-read metadata;
  * a failed requirement is KILN_ECONFLICT with nothing committed. A hadoop
  * catalog is KILN_EUNSUPP. On success each table holds its new metadata. */
-int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, size_t n, int max_retries,
-                               kiln_err *err);
+int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, const char *const *extras,
+                               size_t n, int max_retries, kiln_err *err);
+/* extras (NULL, or per table NULL or a JSON array): REST updates that
+ * kiln_lake_txn_add_rest_json does not take, applied after the
+ * transaction's own: add-sort-order (an order equal to an existing one is
+ * that one), set-default-sort-order (-1 = the one added), set-statistics,
+ * remove-statistics, set-partition-statistics, remove-partition-statistics,
+ * remove-schemas and remove-partition-specs (not the current one:
+ * KILN_EINVAL), assign-uuid (the table's own uuid only, else
+ * KILN_ECONFLICT), set-location (the table's own location only, else
+ * KILN_EUNSUPP). kiln_lake_rest_update_is_extra names them. */
+int kiln_lake_rest_update_is_extra(const char *action);
 /* Internal (the catalog's load): the row names loc but the file is
  * missing. 0 when loc was committed by a multi-table commit and is now
  * linked (or, on a read-only handle, *read_from names the staged file to

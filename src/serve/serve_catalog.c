@@ -847,15 +847,26 @@ static void drop_main_removal(json_t *upd)
 }
 
 /* Build a transaction on t from one change's requirements/updates. */
-static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, kiln_err *err)
+/* The transaction of one table's change; the updates kiln_lake_txn has no
+ * operation for (kiln_lake_rest_update_is_extra: sort orders, statistics,
+ * ...) go to *extras (a JSON array, or NULL when there are none) for
+ * kiln_lake_txn_commit_multi. */
+static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, char **extras, kiln_err *err)
 {
+    *extras = NULL;
     json_t *req = json_object_get(change, "requirements"), *upd = json_object_get(change, "updates");
     if ((req && !json_is_array(req)) || (upd && !json_is_array(upd)))
         return kiln_err_set(err, KILN_EINVAL, "requirements and updates must be arrays");
     drop_main_removal(upd);
-    char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = upd ? json_dumps(upd, JSON_COMPACT) : NULL;
+    json_t *own = json_array(), *ext = json_array(), *u;
+    size_t i;
+    json_array_foreach(upd, i, u) json_array_append(
+        kiln_lake_rest_update_is_extra(json_string_value(json_object_get(u, "action"))) ? ext : own, u);
+    char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = own ? json_dumps(own, JSON_COMPACT) : NULL;
     int rc = 0;
-    if ((req && !rt) || (upd && !ut))
+    if ((req && !rt) || !ut || !ext)
+        rc = KILN_OOM(err);
+    if (!rc && json_array_size(ext) && !(*extras = json_dumps(ext, JSON_COMPACT)))
         rc = KILN_OOM(err);
     if (!rc)
         rc = kiln_lake_txn_begin(out, t, err);
@@ -863,6 +874,12 @@ static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change
         kiln_lake_txn_free(*out);
         *out = NULL;
     }
+    if (rc) {
+        free(*extras);
+        *extras = NULL;
+    }
+    json_decref(own);
+    json_decref(ext);
     free(rt);
     free(ut);
     return rc;
@@ -963,9 +980,13 @@ int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (tbl_open(rq, rs, &cat, &t, name))
         goto done;
-    int rc = txn_from_json(&txn, t, j, &err);
-    if (!rc)
+    char *extras = NULL;
+    int rc = txn_from_json(&txn, t, j, &extras, &err);
+    if (!rc && extras) /* sort orders, statistics, ...: the commit that takes them */
+        rc = kiln_lake_txn_commit_multi(&t, &txn, (const char *const *)&extras, 1, 0, &err);
+    else if (!rc)
         rc = kiln_lake_txn_commit(txn, NULL, NULL, &err);
+    free(extras);
     count_commit(rq, rc);
     if (rc || (rc = table_result(rs, t, 0, &err))) {
         kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
@@ -1057,6 +1078,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_table **tables = NULL;
     kiln_lake_txn **txns = NULL;
     char(*names)[260] = NULL;
+    char **extras = NULL;
     if (!json_is_array(changes) || n == 0) {
         kiln_serve__error(rs, 400, "BadRequestException", "table-changes must be a non-empty array");
         goto done;
@@ -1066,7 +1088,8 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     tables = kiln_malloc(n * sizeof *tables);
     txns = kiln_malloc(n * sizeof *txns);
     names = kiln_malloc(n * sizeof *names);
-    if (!tables || !txns || !names) {
+    extras = kiln_calloc(n, sizeof *extras);
+    if (!tables || !txns || !names || !extras) {
         kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
         goto done;
     }
@@ -1087,7 +1110,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
             kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
             goto done;
         }
-        int rc = txn_from_json(&txns[i], tables[i], ch, &err);
+        int rc = txn_from_json(&txns[i], tables[i], ch, &extras[i], &err);
         if (!rc)
             rc = kiln_lake_txn_validate(txns[i], &err);
         if (rc) { /* a rejected table commit, counted as a single-table one is */
@@ -1098,7 +1121,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     /* phase 2: every table at once (kiln_lake_txn_commit_multi: one SQLite
      * transaction is the commit point; requirements are checked again there) */
-    int rc = kiln_lake_txn_commit_multi(tables, txns, n, 0, &err);
+    int rc = kiln_lake_txn_commit_multi(tables, txns, (const char *const *)extras, n, 0, &err);
     for (size_t i = 0; i < n; i++)
         count_commit(rq, rc);
     if (rc) {
@@ -1110,7 +1133,10 @@ done:
     for (size_t i = 0; tables && txns && i < n; i++) {
         kiln_lake_txn_free(txns[i]);
         kiln_lake_table_free(tables[i]);
+        if (extras)
+            free(extras[i]);
     }
+    kiln_free(extras);
     kiln_free(tables);
     kiln_free(txns);
     kiln_free(names);

@@ -63,7 +63,12 @@ try {
   r = await post('/v1/transactions/commit', { 'table-changes': [change('a', setp({ p: 'x' })),
     change('b', setp({ p: 'x' }), [{ type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': 42 }])] });
   check(r.status === 409 && r.body.error.type === 'CommitFailedException', `failed requirement: ${JSON.stringify(r.body)}`);
-  for (const t of ['a', 'b']) check((await props(t)).p === '1', `after 409 ${t}.p = 1`);
+  // the second table's sort-order update refers to a missing column: 400, the first is not committed either
+  r = await post('/v1/transactions/commit', { 'table-changes': [change('a', setp({ p: 'y' })),
+    change('b', [{ action: 'add-sort-order', 'sort-order': { 'order-id': 1, fields: [{ 'source-id': 9, transform: 'identity',
+      direction: 'asc', 'null-order': 'nulls-first' }] } }])] });
+  check(r.status === 400, `bad sort order in a transaction: ${r.status} ${JSON.stringify(r.body)}`);
+  for (const t of ['a', 'b']) check((await props(t)).p === '1', `after 409 and 400 ${t}.p = 1`);
   const va = versions('a'), vb = versions('b');
 
   // 2. killed before the catalog commit: none
