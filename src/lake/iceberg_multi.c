@@ -873,10 +873,7 @@ static int multi_swap(kiln_lake_catalog *c, multi_item *items, size_t n, kiln_er
         for (size_t k = 0; cur && k < t->meta->nmetadata_log; k++)
             if (t->meta->metadata_log[k].metadata_file && !strcmp(t->meta->metadata_log[k].metadata_file, cur))
                 behind = 1;
-        char *final = NULL;
-        int taken =
-            kiln_lake_uri_to_path(&final, items[i].final_loc, &(kiln_err){0}) == 0 && kiln_lake__io_exists(final);
-        kiln_free(final);
+        int taken = kiln_lake__io_exists(items[i].final_loc);
         if (taken) { /* a writer linked it and has not moved the row yet (or crashed there) */
             rc = kiln_err_set(err, KILN_ECONFLICT, "table %s: v%d was committed by someone else", t->name,
                               t->version + 1);
