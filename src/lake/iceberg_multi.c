@@ -1018,3 +1018,296 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
     kiln_free(items);
     return rc;
 }
+
+/* ================================================================ views (the REST catalog's view endpoints)
+ *
+ * A view is a metadata JSON document (Iceberg's view spec, format-version
+ * 1) written once under WAREHOUSE/ns/.views/NAME/metadata/ (".views" can
+ * be no table's name) and named by a row of the catalog's kiln_views
+ * table; a change writes a new document and moves the row with a
+ * compare-and-swap, as a table commit does. The documents are built and
+ * checked by the REST layer; here they are stored. */
+
+static int view_db(kiln_lake_catalog *c, int write, kiln_err *err)
+{
+    if (c->kind != KILN_LAKE_CATALOG_SQLITE)
+        return kiln_err_set(err, KILN_EUNSUPP, "views need the SQLite catalog");
+    if (write && (c->mode == KILN_LAKE_OPEN_READONLY || !c->db))
+        return kiln_err_set(err, KILN_EINVAL, "catalog %s is open read-only", c->warehouse);
+    if (!c->db)
+        return KILN_ENOTFOUND;
+    if (write)
+        return multi_exec(c,
+                          "CREATE TABLE IF NOT EXISTS kiln_views (catalog_name TEXT NOT NULL, view_namespace TEXT "
+                          "NOT NULL, view_name TEXT NOT NULL, metadata_location TEXT NOT NULL, PRIMARY KEY "
+                          "(catalog_name, view_namespace, view_name))",
+                          err);
+    return 0;
+}
+
+/* The row's metadata location (caller frees), KILN_ENOTFOUND when none. */
+static int view_row(kiln_lake_catalog *c, const char *ns, const char *name, char **loc, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *loc = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db,
+                           "SELECT metadata_location FROM kiln_views WHERE catalog_name=? AND view_namespace=? AND "
+                           "view_name=?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return KILN_ENOTFOUND; /* no kiln_views table: no view was ever created */
+    }
+    sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    int rc = KILN_ENOTFOUND;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        rc = (*loc = kiln_strdup(v ? v : "")) ? 0 : KILN_OOM(err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int table_row_exists(kiln_lake_catalog *c, const char *ns, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    int found = sqlite3_prepare_v2((sqlite3 *)c->db,
+                                   "SELECT 1 FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND "
+                                   "table_name=?",
+                                   -1, &st, NULL) == SQLITE_OK;
+    if (found) {
+        sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+char *kiln_lake_view_location(kiln_lake_catalog *c, const char *name)
+{
+    char ns[129], v[129];
+    if (kiln_lake_name_split(name, ns, v, &(kiln_err){0}) != 0)
+        return NULL;
+    char *dir = kiln_sprintf("%s/%s/.views/%s", c->warehouse, ns, v);
+    char *uri = dir ? kiln_lake_path_to_uri(dir) : NULL;
+    kiln_free(dir);
+    return uri;
+}
+
+/* Write a new metadata document of the view; *loc gets its URI. */
+static int view_write(kiln_lake_catalog *c, const char *ns, const char *v, int version, const char *json, char **loc,
+                      kiln_err *err)
+{
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    char *mdir = kiln_sprintf("%s/%s/.views/%s/metadata", c->warehouse, ns, v);
+    char *path = mdir ? kiln_sprintf("%s/%05d-%s.metadata.json", mdir, version, uuid) : NULL;
+    int rc = !path ? KILN_OOM(err) : kiln_lake__io_mkdirs(mdir, err);
+    if (rc == 0)
+        rc = kiln_lake__io_write_new(path, json, strlen(json), err);
+    if (rc == 0 && !(*loc = kiln_lake_path_to_uri(path)))
+        rc = KILN_OOM(err);
+    kiln_free(mdir);
+    kiln_free(path);
+    return rc;
+}
+
+static int view_version_of(const char *loc)
+{
+    const char *b = loc ? strrchr(loc, '/') : NULL;
+    return b ? atoi(b + 1) : 0;
+}
+
+int kiln_lake_view_list(kiln_lake_catalog *c, const char *ns, int (*fn)(void *ctx, const char *name), void *ctx,
+                        kiln_err *err)
+{
+    int rc = view_db(c, 0, err);
+    if (rc)
+        return rc == KILN_ENOTFOUND ? 0 : rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db,
+                           "SELECT view_name FROM kiln_views WHERE catalog_name=? AND view_namespace=? ORDER BY "
+                           "view_name",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+        rc = fn(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int kiln_lake_view_load(kiln_lake_catalog *c, const char *name, char **json, char **loc, kiln_err *err)
+{
+    char ns[129], v[129];
+    size_t len = 0;
+    *json = *loc = NULL;
+    int rc = kiln_lake_name_split(name, ns, v, err);
+    if (rc == 0 && (rc = view_db(c, 0, err)) == KILN_ENOTFOUND)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no view %s", name);
+    if (rc == 0 && (rc = view_row(c, ns, v, loc, err)) == KILN_ENOTFOUND)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no view %s", name);
+    if (rc == 0)
+        rc = kiln_lake__io_read_all(*loc, KILN_LAKE_META_MAX_BYTES, json, &len, err);
+    if (rc) {
+        kiln_free(*loc);
+        *loc = NULL;
+    }
+    return rc;
+}
+
+int kiln_lake_view_create(kiln_lake_catalog *c, const char *name, const char *json, char **loc, kiln_err *err)
+{
+    char ns[129], v[129], *cur = NULL;
+    *loc = NULL;
+    int rc = kiln_lake_name_split(name, ns, v, err);
+    if (rc || (rc = view_db(c, 1, err)))
+        return rc;
+    if ((rc = view_write(c, ns, v, 1, json, loc, err)))
+        return rc;
+    if ((rc = multi_exec(c, "BEGIN IMMEDIATE", err)))
+        goto done;
+    if (view_row(c, ns, v, &cur, err) == 0)
+        rc = kiln_err_set(err, KILN_EEXIST, "view %s already exists", name);
+    else if (table_row_exists(c, ns, v))
+        rc = kiln_err_set(err, KILN_EEXIST, "a table named %s exists", name);
+    if (rc == 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2((sqlite3 *)c->db, "INSERT INTO kiln_views VALUES (?, ?, ?, ?)", -1, &st, NULL) !=
+            SQLITE_OK)
+            rc = multi_db_err(c, err, "prepare");
+        else {
+            sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, *loc, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = multi_db_err(c, err, "insert view");
+        }
+        sqlite3_finalize(st);
+    }
+    rc = rc ? rc : multi_exec(c, "COMMIT", err);
+    if (rc)
+        multi_exec(c, "ROLLBACK", &(kiln_err){0});
+done:
+    if (rc) {
+        kiln_lake__io_remove(*loc, &(kiln_err){0});
+        kiln_free(*loc);
+        *loc = NULL;
+    }
+    kiln_free(cur);
+    return rc;
+}
+
+int kiln_lake_view_commit(kiln_lake_catalog *c, const char *name, const char *expected, const char *json, char **loc,
+                          kiln_err *err)
+{
+    char ns[129], v[129];
+    *loc = NULL;
+    int rc = kiln_lake_name_split(name, ns, v, err);
+    if (rc || (rc = view_db(c, 1, err)))
+        return rc;
+    if ((rc = view_write(c, ns, v, view_version_of(expected) + 1, json, loc, err)))
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db,
+                           "UPDATE kiln_views SET metadata_location=? WHERE catalog_name=? AND view_namespace=? AND "
+                           "view_name=? AND metadata_location=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        rc = multi_db_err(c, err, "prepare");
+    else {
+        sqlite3_bind_text(st, 1, *loc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, expected, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = multi_db_err(c, err, "update view");
+        else if (sqlite3_changes((sqlite3 *)c->db) != 1)
+            rc = kiln_err_set(err, KILN_ECONFLICT, "view %s was changed or dropped by another commit", name);
+    }
+    sqlite3_finalize(st);
+    if (rc) {
+        kiln_lake__io_remove(*loc, &(kiln_err){0});
+        kiln_free(*loc);
+        *loc = NULL;
+    }
+    return rc;
+}
+
+int kiln_lake_view_drop(kiln_lake_catalog *c, const char *name, kiln_err *err)
+{
+    char ns[129], v[129];
+    int rc = kiln_lake_name_split(name, ns, v, err);
+    if (rc || (rc = view_db(c, 1, err)))
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db,
+                           "DELETE FROM kiln_views WHERE catalog_name=? AND view_namespace=? AND view_name=?", -1, &st,
+                           NULL) != SQLITE_OK)
+        rc = multi_db_err(c, err, "prepare");
+    else {
+        sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, v, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = multi_db_err(c, err, "drop view");
+        else if (sqlite3_changes((sqlite3 *)c->db) != 1)
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "no view %s", name);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int kiln_lake_view_rename(kiln_lake_catalog *c, const char *from, const char *to, kiln_err *err)
+{
+    char fns[129], fv[129], tns[129], tv[129], *cur = NULL;
+    int rc = kiln_lake_name_split(from, fns, fv, err);
+    if (rc || (rc = kiln_lake_name_split(to, tns, tv, err)) || (rc = view_db(c, 1, err)))
+        return rc;
+    if ((rc = multi_exec(c, "BEGIN IMMEDIATE", err)))
+        return rc;
+    if (view_row(c, fns, fv, &cur, err) != 0)
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "no view %s", from);
+    else if (kiln_free(cur), cur = NULL, view_row(c, tns, tv, &cur, err) == 0 || table_row_exists(c, tns, tv))
+        rc = kiln_err_set(err, KILN_EEXIST, "%s already exists", to);
+    if (rc == 0) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2((sqlite3 *)c->db,
+                               "UPDATE kiln_views SET view_namespace=?, view_name=? WHERE catalog_name=? AND "
+                               "view_namespace=? AND view_name=?",
+                               -1, &st, NULL) != SQLITE_OK)
+            rc = multi_db_err(c, err, "prepare");
+        else {
+            sqlite3_bind_text(st, 1, tns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, tv, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, fns, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, fv, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = multi_db_err(c, err, "rename view");
+        }
+        sqlite3_finalize(st);
+    }
+    kiln_free(cur);
+    rc = rc ? rc : multi_exec(c, "COMMIT", err);
+    if (rc)
+        multi_exec(c, "ROLLBACK", &(kiln_err){0});
+    return rc;
+}
+
+int kiln_lake_view_exists(kiln_lake_catalog *c, const char *name)
+{
+    char ns[129], v[129], *cur = NULL;
+    if (kiln_lake_name_split(name, ns, v, &(kiln_err){0}) || view_db(c, 0, &(kiln_err){0}))
+        return 0;
+    int found = view_row(c, ns, v, &cur, &(kiln_err){0}) == 0;
+    kiln_free(cur);
+    return found;
+}

@@ -1234,6 +1234,23 @@ int kiln_lake_rest_update_is_extra(const char *action);
  * linked (or, on a read-only handle, *read_from names the staged file to
  * read it from; caller frees); KILN_ENOTFOUND when loc is no such commit. */
 int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_from, kiln_err *err);
+/* Views (the REST catalog's; SQLite catalog only, else KILN_EUNSUPP): a
+ * view's metadata JSON (Iceberg view spec, built and checked by the
+ * caller) is written once under WAREHOUSE/ns/.views/NAME/metadata/ and
+ * named by the catalog's kiln_views row. create: KILN_EEXIST when a view
+ * or a table has the name. commit: the row moves from `expected` to the
+ * new document, KILN_ECONFLICT when it is elsewhere (a concurrent commit)
+ * or gone. *loc / *json: caller frees (kiln_free / kiln_free). */
+int kiln_lake_view_list(kiln_lake_catalog *c, const char *ns, int (*fn)(void *ctx, const char *name), void *ctx,
+                        kiln_err *err);
+int kiln_lake_view_load(kiln_lake_catalog *c, const char *name, char **json, char **loc, kiln_err *err);
+int kiln_lake_view_create(kiln_lake_catalog *c, const char *name, const char *json, char **loc, kiln_err *err);
+int kiln_lake_view_commit(kiln_lake_catalog *c, const char *name, const char *expected, const char *json, char **loc,
+                          kiln_err *err);
+int kiln_lake_view_drop(kiln_lake_catalog *c, const char *name, kiln_err *err);
+int kiln_lake_view_rename(kiln_lake_catalog *c, const char *from, const char *to, kiln_err *err);
+int kiln_lake_view_exists(kiln_lake_catalog *c, const char *name);     /* 1 or 0 */
+char *kiln_lake_view_location(kiln_lake_catalog *c, const char *name); /* the view's URI; caller frees */
 /* ============================================================ maintenance: position delete files */
 
 /* Iceberg's rewrite_position_delete_files: the live Parquet position
