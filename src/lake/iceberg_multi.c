@@ -266,7 +266,7 @@ static int check_layout(const kiln_lake_meta *m, kiln_err *err)
     for (size_t i = 0; sp && i < sp->nfields; i++) {
         const kiln_lake_field *f = top_field(s, sp->fields[i].source_id);
         if (!f)
-            return kiln_err_set(err, KILN_EINVAL, "create: partition field %s: source-id %d is not a top-level column",
+            return kiln_err_set(err, KILN_EINVAL, "partition field %s: source-id %d is not a top-level column",
                                 sp->fields[i].name ? sp->fields[i].name : "?", (int)sp->fields[i].source_id);
         if (kiln_lake_transform_result(&rt, &sp->fields[i].transform, f->type, err) != 0)
             return err->code;
@@ -276,7 +276,7 @@ static int check_layout(const kiln_lake_meta *m, kiln_err *err)
             const kiln_lake_sort_field *sf = &m->sort_orders[k].fields[i];
             const kiln_lake_field *f = top_field(s, sf->source_id);
             if (!f)
-                return kiln_err_set(err, KILN_EINVAL, "create: sort field source-id %d is not a top-level column",
+                return kiln_err_set(err, KILN_EINVAL, "sort field source-id %d is not a top-level column",
                                     (int)sf->source_id);
             if (kiln_lake_transform_result(&rt, &sf->transform, f->type, err) != 0)
                 return err->code;
@@ -989,6 +989,8 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
             if (multi_link(items[i].staged, items[i].final_loc, &le) != 0) {
                 kiln_warn("table %s: committed; its metadata file is linked by the next load (%s)", items[i].t->name,
                           le.msg);
+                kiln_free(items[i].staged); /* not linked: its kiln_multi_commit row stays for the recovery */
+                items[i].staged = NULL;
                 continue;
             }
             multi_hint(items[i].final_loc);
@@ -999,6 +1001,8 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
         if (sqlite3_prepare_v2((sqlite3 *)c->db, "DELETE FROM kiln_multi_commit WHERE metadata_location=?", -1, &st,
                                NULL) == SQLITE_OK)
             for (size_t i = 0; i < n; i++) {
+                if (!items[i].staged)
+                    continue;
                 sqlite3_reset(st);
                 sqlite3_bind_text(st, 1, items[i].final_loc, -1, SQLITE_STATIC);
                 sqlite3_step(st);
