@@ -1022,8 +1022,18 @@ static int table_read_current(kiln_lake_table *t, kiln_err *err)
             goto done;
         }
     }
-    if ((rc = kiln_lake_meta_read(&m, loc, err)) != 0)
-        goto done;
+    if ((rc = kiln_lake_meta_read(&m, loc, err)) != 0) {
+        /* a multi-table commit committed loc but crashed before linking it */
+        char *from = NULL;
+        kiln_err re = {0};
+        if (rc != KILN_ENOTFOUND || kiln_lake__multi_recover(t->cat, loc, &from, &re) != 0)
+            goto done;
+        *err = (kiln_err){0};
+        rc = kiln_lake_meta_read(&m, from ? from : loc, err);
+        kiln_free(from);
+        if (rc != 0)
+            goto done;
+    }
     if (t->cat->kind == KILN_LAKE_CATALOG_SQLITE && (rc = registered_get(t, m, err)) != 0)
         goto done;
     kiln_lake_meta_free(t->meta);

@@ -1230,6 +1230,50 @@ int kiln_lake_table_is_registered(const kiln_lake_table *t);
 int kiln_lake_txn_validate(kiln_lake_txn *txn, kiln_err *err);
 int kiln_lake_table_create_rest_json(kiln_lake_table **out, kiln_lake_meta **staged, kiln_lake_catalog *c,
                                      const char *name, const char *updates_json, kiln_err *err);
+/* Commit txns[i] (a transaction on tables[i]; every table from one
+ * writable SQLite catalog handle, each at most once) all or none, also
+ * across a crash: each table's requirements are checked and its updates
+ * applied as kiln_lake_txn_commit does, the results staged, and every
+ * table's catalog row moved in ONE SQLite transaction, the commit point;
+ * the version files are linked after it (a crash there is finished by the
+ * next load of the table: kiln_lake__multi_recover). A catalog row that
+ * moved meanwhile is retried (max_retries, 0 = 20) on re-read metadata;
+ * a failed requirement is KILN_ECONFLICT with nothing committed. A hadoop
+ * catalog is KILN_EUNSUPP. On success each table holds its new metadata. */
+int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *const *txns, const char *const *extras,
+                               size_t n, int max_retries, kiln_err *err);
+/* extras (NULL, or per table NULL or a JSON array): REST updates that
+ * kiln_lake_txn_add_rest_json does not take, applied after the
+ * transaction's own: add-sort-order (an order equal to an existing one is
+ * that one), set-default-sort-order (-1 = the one added), set-statistics,
+ * remove-statistics, set-partition-statistics, remove-partition-statistics,
+ * remove-schemas and remove-partition-specs (not the current one:
+ * KILN_EINVAL), assign-uuid (the table's own uuid only, else
+ * KILN_ECONFLICT), set-location (the table's own location only, else
+ * KILN_EUNSUPP). kiln_lake_rest_update_is_extra names them. */
+int kiln_lake_rest_update_is_extra(const char *action);
+/* Internal (the catalog's load): the row names loc but the file is
+ * missing. 0 when loc was committed by a multi-table commit and is now
+ * linked (or, on a read-only handle, *read_from names the staged file to
+ * read it from; caller frees); KILN_ENOTFOUND when loc is no such commit. */
+int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_from, kiln_err *err);
+/* Views (the REST catalog's; SQLite catalog only, else KILN_EUNSUPP): a
+ * view's metadata JSON (Iceberg view spec, built and checked by the
+ * caller) is written once under WAREHOUSE/ns/.views/NAME/metadata/ and
+ * named by the catalog's kiln_views row. create: KILN_EEXIST when a view
+ * or a table has the name. commit: the row moves from `expected` to the
+ * new document, KILN_ECONFLICT when it is elsewhere (a concurrent commit)
+ * or gone. *loc / *json: caller frees (kiln_free / kiln_free). */
+int kiln_lake_view_list(kiln_lake_catalog *c, const char *ns, int (*fn)(void *ctx, const char *name), void *ctx,
+                        kiln_err *err);
+int kiln_lake_view_load(kiln_lake_catalog *c, const char *name, char **json, char **loc, kiln_err *err);
+int kiln_lake_view_create(kiln_lake_catalog *c, const char *name, const char *json, char **loc, kiln_err *err);
+int kiln_lake_view_commit(kiln_lake_catalog *c, const char *name, const char *expected, const char *json, char **loc,
+                          kiln_err *err);
+int kiln_lake_view_drop(kiln_lake_catalog *c, const char *name, kiln_err *err);
+int kiln_lake_view_rename(kiln_lake_catalog *c, const char *from, const char *to, kiln_err *err);
+int kiln_lake_view_exists(kiln_lake_catalog *c, const char *name);     /* 1 or 0 */
+char *kiln_lake_view_location(kiln_lake_catalog *c, const char *name); /* the view's URI; caller frees */
 /* ============================================================ maintenance: position delete files */
 
 /* Iceberg's rewrite_position_delete_files: the live Parquet position

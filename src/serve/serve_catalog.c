@@ -24,15 +24,14 @@
  * catalog layout the lake already creates; its 'exists' row is the lake's
  * marker and is hidden here).
  *
- * /v1/transactions/commit is NOT atomic across tables: every change is
+ * /v1/transactions/commit is atomic across tables: every change is
  * validated first (tables exist, and a dry run of each table's commit,
  * kiln_lake_txn_validate, checks its requirements and applies its updates
- * against the current metadata), then the tables are committed one by one
- * in request order.
- * If the first commit fails nothing changed (409); if a later one fails the
- * earlier ones stay committed and the answer is 500
- * CommitStateUnknownException naming them (so clients do not delete files
- * that committed metadata references).
+ * against the current metadata, so a bad request gets the exact error of
+ * the table at fault), then kiln_lake_txn_commit_multi commits all tables
+ * in one SQLite transaction (all or none, also across a crash; see
+ * src/lake/iceberg_multi.c). A failed requirement is 409 with nothing
+ * changed.
  */
 #include "lake/lake.h"
 #include "serve/serve_int.h"
@@ -128,6 +127,20 @@ static int ns_exists(kiln_lake_catalog *cat, const char *ns, kiln_err *err)
 
 /* Append a JSON string (NUL-terminated text). */
 static int put_str(kiln_buf *b, const char *s, kiln_err *err) { return kiln_json_write_str(b, s, strlen(s), err); }
+
+typedef struct view_list_ctx {
+    kiln_buf *out;
+    const char *ns;
+    int n;
+    kiln_err *err;
+} view_list_ctx;
+
+static int view_count(void *vctx, const char *name)
+{
+    (void)name;
+    ((view_list_ctx *)vctx)->n++;
+    return 0;
+}
 
 /* ------------------------------------------------------------------ namespace properties */
 
@@ -238,6 +251,13 @@ int kiln_serve__cat_config(kiln_serve_req *rq, kiln_serve_resp *rs)
         "DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}",
         "POST /v1/{prefix}/tables/rename",
         "POST /v1/{prefix}/transactions/commit",
+        "GET /v1/{prefix}/namespaces/{namespace}/views",
+        "POST /v1/{prefix}/namespaces/{namespace}/views",
+        "GET /v1/{prefix}/namespaces/{namespace}/views/{view}",
+        "HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}",
+        "POST /v1/{prefix}/namespaces/{namespace}/views/{view}",
+        "DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}",
+        "POST /v1/{prefix}/views/rename",
     };
     int rc = kiln_buf_printf(&rs->body, &err, "{\"defaults\":{},\"overrides\":{},\"endpoints\":[");
     for (size_t i = 0; !rc && i < sizeof endpoints / sizeof endpoints[0]; i++) {
@@ -409,7 +429,15 @@ int kiln_serve__cat_ns_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
     char ns[129];
     if (ns_open(rq, rs, &cat, ns))
         return 0;
-    int rc = kiln_lake_namespace_drop(cat, ns, &err);
+    view_list_ctx vc = {NULL, ns, 0, &err};
+    int rc = kiln_lake_view_list(cat, ns, view_count, &vc, &err);
+    if (rc == 0 && vc.n) {
+        kiln_serve__error(rs, 409, "NamespaceNotEmptyException", "namespace %s has %d view(s)", ns, vc.n);
+        kiln_lake_catalog_free(cat);
+        return 0;
+    }
+    if (rc == 0)
+        rc = kiln_lake_namespace_drop(cat, ns, &err);
     if (rc == KILN_EEXIST)
         kiln_serve__error(rs, 409, "NamespaceNotEmptyException", "%s", err.msg);
     else if (rc)
@@ -697,6 +725,10 @@ int kiln_serve__cat_tbl_create(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, json_string_value(nm), name))
         goto done;
+    if (kiln_lake_view_exists(cat, name)) {
+        kiln_serve__error(rs, 409, "AlreadyExistsException", "a view named %s exists", name);
+        goto done;
+    }
     if (json_is_string(loc)) {
         char *want = kiln_sprintf("file://%s/%s/%s", rq->srv->warehouse, ns, json_string_value(nm));
         int same = want && (strcmp(want, json_string_value(loc)) == 0 || strcmp(want + 7, json_string_value(loc)) == 0);
@@ -848,15 +880,26 @@ static void drop_main_removal(json_t *upd)
 }
 
 /* Build a transaction on t from one change's requirements/updates. */
-static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, kiln_err *err)
+/* The transaction of one table's change; the updates kiln_lake_txn has no
+ * operation for (kiln_lake_rest_update_is_extra: sort orders, statistics,
+ * ...) go to *extras (a JSON array, or NULL when there are none) for
+ * kiln_lake_txn_commit_multi. */
+static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change, char **extras, kiln_err *err)
 {
+    *extras = NULL;
     json_t *req = json_object_get(change, "requirements"), *upd = json_object_get(change, "updates");
     if ((req && !json_is_array(req)) || (upd && !json_is_array(upd)))
         return kiln_err_set(err, KILN_EINVAL, "requirements and updates must be arrays");
     drop_main_removal(upd);
-    char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = upd ? json_dumps(upd, JSON_COMPACT) : NULL;
+    json_t *own = json_array(), *ext = json_array(), *u;
+    size_t i;
+    json_array_foreach(upd, i, u) json_array_append(
+        kiln_lake_rest_update_is_extra(json_string_value(json_object_get(u, "action"))) ? ext : own, u);
+    char *rt = req ? json_dumps(req, JSON_COMPACT) : NULL, *ut = own ? json_dumps(own, JSON_COMPACT) : NULL;
     int rc = 0;
-    if ((req && !rt) || (upd && !ut))
+    if ((req && !rt) || !ut || !ext)
+        rc = KILN_OOM(err);
+    if (!rc && json_array_size(ext) && !(*extras = json_dumps(ext, JSON_COMPACT)))
         rc = KILN_OOM(err);
     if (!rc)
         rc = kiln_lake_txn_begin(out, t, err);
@@ -864,6 +907,12 @@ static int txn_from_json(kiln_lake_txn **out, kiln_lake_table *t, json_t *change
         kiln_lake_txn_free(*out);
         *out = NULL;
     }
+    if (rc) {
+        free(*extras);
+        *extras = NULL;
+    }
+    json_decref(own);
+    json_decref(ext);
     free(rt);
     free(ut);
     return rc;
@@ -964,9 +1013,13 @@ int kiln_serve__cat_tbl_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (tbl_open(rq, rs, &cat, &t, name))
         goto done;
-    int rc = txn_from_json(&txn, t, j, &err);
-    if (!rc)
+    char *extras = NULL;
+    int rc = txn_from_json(&txn, t, j, &extras, &err);
+    if (!rc && extras) /* sort orders, statistics, ...: the commit that takes them */
+        rc = kiln_lake_txn_commit_multi(&t, &txn, (const char *const *)&extras, 1, 0, &err);
+    else if (!rc)
         rc = kiln_lake_txn_commit(txn, NULL, NULL, &err);
+    free(extras);
     count_commit(rq, rc);
     if (rc || (rc = table_result(rs, t, 0, &err))) {
         kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
@@ -1058,8 +1111,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_table **tables = NULL;
     kiln_lake_txn **txns = NULL;
     char(*names)[260] = NULL;
-    kiln_buf done_names;
-    kiln_buf_init(&done_names, 0);
+    char **extras = NULL;
     if (!json_is_array(changes) || n == 0) {
         kiln_serve__error(rs, 400, "BadRequestException", "table-changes must be a non-empty array");
         goto done;
@@ -1069,7 +1121,8 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     tables = kiln_malloc(n * sizeof *tables);
     txns = kiln_malloc(n * sizeof *txns);
     names = kiln_malloc(n * sizeof *names);
-    if (!tables || !txns || !names) {
+    extras = kiln_calloc(n, sizeof *extras);
+    if (!tables || !txns || !names || !extras) {
         kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
         goto done;
     }
@@ -1090,7 +1143,7 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
             kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
             goto done;
         }
-        int rc = txn_from_json(&txns[i], tables[i], ch, &err);
+        int rc = txn_from_json(&txns[i], tables[i], ch, &extras[i], &err);
         if (!rc)
             rc = kiln_lake_txn_validate(txns[i], &err);
         if (rc) { /* a rejected table commit, counted as a single-table one is */
@@ -1099,34 +1152,454 @@ int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
             goto done;
         }
     }
-    /* phase 2: commit in order */
-    for (size_t i = 0; i < n; i++) {
-        int rc = kiln_lake_txn_commit(txns[i], NULL, NULL, &err);
+    /* phase 2: every table at once (kiln_lake_txn_commit_multi: one SQLite
+     * transaction is the commit point; requirements are checked again there) */
+    int rc = kiln_lake_txn_commit_multi(tables, txns, (const char *const *)extras, n, 0, &err);
+    for (size_t i = 0; i < n; i++)
         count_commit(rq, rc);
-        if (rc) {
-            if (i == 0)
-                kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
-            else
-                kiln_serve__error(rs, 500, "CommitStateUnknownException",
-                                  "multi-table commit is not atomic in kiln: %.*s committed, then %s failed: %s",
-                                  (int)done_names.len, done_names.data, names[i], err.msg);
-            goto done;
-        }
-        if (kiln_buf_printf(&done_names, &err, "%s%s", i ? ", " : "", names[i])) {
-            kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
-            goto done;
-        }
+    if (rc) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+        goto done;
     }
     rs->status = 204;
 done:
     for (size_t i = 0; tables && txns && i < n; i++) {
         kiln_lake_txn_free(txns[i]);
         kiln_lake_table_free(tables[i]);
+        if (extras)
+            free(extras[i]);
     }
+    kiln_free(extras);
     kiln_free(tables);
     kiln_free(txns);
     kiln_free(names);
-    kiln_buf_free(&done_names);
+    json_decref(j);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ views
+ *
+ * The view endpoints of the REST spec over kiln_lake_view_*: a view is its
+ * metadata document (view spec format-version 1), built here from the
+ * CreateViewRequest and changed by CommitViewRequest updates, each change
+ * a new document swapped into the catalog with a compare-and-swap (a lost
+ * race is retried on the newer document while the requirements hold). */
+
+static int view_list_one(void *vctx, const char *name)
+{
+    view_list_ctx *c = vctx;
+    int rc = kiln_buf_printf(c->out, c->err, "%s{\"namespace\":[", c->n++ ? "," : "");
+    if (!rc)
+        rc = put_str(c->out, c->ns, c->err);
+    if (!rc)
+        rc = kiln_buf_printf(c->out, c->err, "],\"name\":");
+    if (!rc)
+        rc = put_str(c->out, name, c->err);
+    return rc ? rc : kiln_buf_putc(c->out, '}', c->err);
+}
+
+int kiln_serve__cat_view_list(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129];
+    if (ns_open(rq, rs, &cat, ns))
+        return 0;
+    view_list_ctx c = {&rs->body, ns, 0, &err};
+    int rc = kiln_buf_printf(&rs->body, &err, "{\"identifiers\":[");
+    if (!rc)
+        rc = kiln_lake_view_list(cat, ns, view_list_one, &c, &err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, &err, "]}");
+    if (rc)
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        rs->status = 200;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* LoadViewResult */
+static int view_result(kiln_serve_resp *rs, const char *loc, const char *json, kiln_err *err)
+{
+    kiln_buf_reset(&rs->body);
+    int rc = kiln_buf_printf(&rs->body, err, "{\"metadata-location\":");
+    if (!rc)
+        rc = put_str(&rs->body, loc, err);
+    if (!rc)
+        rc = kiln_buf_printf(&rs->body, err, ",\"metadata\":%s,\"config\":{}}", json);
+    return rc;
+}
+
+/* A ViewVersion as the spec requires it: version-id, timestamp-ms,
+ * schema-id integers, summary object, representations (at least one
+ * {type:"sql", sql, dialect}), default-namespace array. */
+static int check_view_version(json_t *v, kiln_err *err)
+{
+    json_t *reps = json_object_get(v, "representations"), *r;
+    size_t i;
+    if (!json_is_object(v) || !json_is_integer(json_object_get(v, "version-id")) ||
+        !json_is_integer(json_object_get(v, "schema-id")) || !json_is_array(reps) || !json_array_size(reps) ||
+        !json_is_array(json_object_get(v, "default-namespace")))
+        return kiln_err_set(err, KILN_EINVAL,
+                            "view-version needs version-id, schema-id, representations and default-namespace");
+    json_array_foreach(reps, i, r)
+    {
+        const char *t = json_string_value(json_object_get(r, "type"));
+        if (!t || strcmp(t, "sql") || !json_is_string(json_object_get(r, "sql")) ||
+            !json_is_string(json_object_get(r, "dialect")))
+            return kiln_err_set(err, KILN_EINVAL, "view representation %zu must be {type: sql, sql, dialect}", i);
+    }
+    if (!json_is_integer(json_object_get(v, "timestamp-ms")))
+        json_object_set_new(v, "timestamp-ms", json_integer(kiln_now_micros() / 1000));
+    if (!json_is_object(json_object_get(v, "summary")))
+        json_object_set_new(v, "summary", json_object());
+    return 0;
+}
+
+static int check_view_schema(json_t *s, kiln_err *err)
+{
+    const char *t = json_string_value(json_object_get(s, "type"));
+    if (!json_is_object(s) || !t || strcmp(t, "struct") || !json_is_array(json_object_get(s, "fields")))
+        return kiln_err_set(err, KILN_EINVAL, "a view schema must be a struct with fields");
+    if (!json_is_integer(json_object_get(s, "schema-id")))
+        json_object_set_new(s, "schema-id", json_integer(0));
+    return 0;
+}
+
+static json_int_t max_id(json_t *arr, const char *key)
+{
+    json_int_t m = -1;
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) if (json_integer_value(json_object_get(o, key)) > m) m =
+        json_integer_value(json_object_get(o, key));
+    return m;
+}
+
+static int has_id(json_t *arr, const char *key, json_int_t id)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) if (json_integer_value(json_object_get(o, key)) == id) return 1;
+    return 0;
+}
+
+static void view_set_current(json_t *m, json_int_t vid)
+{
+    if (json_integer_value(json_object_get(m, "current-version-id")) == vid &&
+        json_array_size(json_object_get(m, "version-log")))
+        return;
+    json_object_set_new(m, "current-version-id", json_integer(vid));
+    json_array_append_new(
+        json_object_get(m, "version-log"),
+        json_pack("{s:I,s:I}", "timestamp-ms", (json_int_t)(kiln_now_micros() / 1000), "version-id", vid));
+}
+
+int kiln_serve__cat_view_create(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char ns[129], name[260], *loc = NULL, *text = NULL, *where = NULL;
+    json_t *m = NULL, *j = kiln_serve__body_json(rq, rs);
+    if (!j)
+        return 0;
+    json_t *nm = json_object_get(j, "name"), *schema = json_object_get(j, "schema");
+    json_t *ver = json_object_get(j, "view-version"), *props = json_object_get(j, "properties");
+    json_t *l = json_object_get(j, "location");
+    if (!json_is_string(nm) || !json_is_object(schema) || !json_is_object(ver)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "CreateViewRequest needs name, schema and view-version");
+        goto done;
+    }
+    if (ns_open(rq, rs, &cat, ns) || table_name(rs, ns, json_string_value(nm), name) ||
+        (props && check_props(rs, props)))
+        goto done;
+    if (!(where = kiln_lake_view_location(cat, name))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    if (json_is_string(l) && strcmp(json_string_value(l), where) && strcmp(json_string_value(l), where + 7)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "kiln places views at %s; omit location", where);
+        goto done;
+    }
+    if (check_view_schema(schema, &err) || check_view_version(ver, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+        goto done;
+    }
+    /* the version refers to the schema it was created with */
+    json_object_set(ver, "schema-id", json_object_get(schema, "schema-id"));
+    char uuid[37];
+    kiln_lake_uuid_v4(uuid);
+    m = json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:O}", "view-uuid", uuid, "format-version", 1, "location", where,
+                  "current-version-id", json_object_get(ver, "version-id"), "versions", ver, "version-log", "schemas",
+                  schema, "properties", json_is_object(props) ? props : json_object());
+    if (m)
+        view_set_current(m, json_integer_value(json_object_get(ver, "version-id")));
+    kiln_lake_table *t = NULL;
+    if (kiln_lake_table_load(&t, cat, name, &(kiln_err){0}) == 0) {
+        kiln_lake_table_free(t);
+        kiln_serve__error(rs, 409, "AlreadyExistsException", "a table named %s exists", name);
+        goto done;
+    }
+    if (!m || !(text = json_dumps(m, JSON_COMPACT))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    if (kiln_lake_view_create(cat, name, text, &loc, &err) || view_result(rs, loc, text, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+    else
+        rs->status = 200;
+done:
+    json_decref(j);
+    json_decref(m);
+    free(text);
+    kiln_free(loc);
+    kiln_free(where);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+static int view_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat, char name[260])
+{
+    char ns[129];
+    if (ns_open(rq, rs, cat, ns))
+        return -1;
+    if (table_name(rs, ns, rq->segs[4], name)) {
+        kiln_lake_catalog_free(*cat);
+        *cat = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int kiln_serve__cat_view_load(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char name[260], *json = NULL, *loc = NULL;
+    if (view_open(rq, rs, &cat, name))
+        return 0;
+    if (kiln_lake_view_load(cat, name, &json, &loc, &err) || view_result(rs, loc, json, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+    else
+        rs->status = 200;
+    kiln_free(json);
+    kiln_free(loc);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_view_exists(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    char name[260];
+    if (view_open(rq, rs, &cat, name))
+        return 0;
+    if (kiln_lake_view_exists(cat, name))
+        rs->status = 204;
+    else
+        kiln_serve__error(rs, 404, "NoSuchViewException", "no view %s", name);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_view_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char name[260];
+    if (view_open(rq, rs, &cat, name))
+        return 0;
+    if (kiln_lake_view_drop(cat, name, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+    else
+        rs->status = 204;
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+/* Apply a CommitViewRequest's requirements and updates to metadata m. */
+static int view_apply(json_t *m, json_t *reqs, json_t *ups, const char *where, kiln_err *err)
+{
+    size_t i;
+    json_t *r, *u;
+    json_array_foreach(reqs, i, r)
+    {
+        const char *t = json_string_value(json_object_get(r, "type"));
+        if (!t || strcmp(t, "assert-view-uuid"))
+            return kiln_err_set(err, KILN_EINVAL, "view requirement %s is not assert-view-uuid", t ? t : "?");
+        const char *want = json_string_value(json_object_get(r, "uuid"));
+        if (!want || strcasecmp(want, json_string_value(json_object_get(m, "view-uuid"))))
+            return kiln_err_set(err, KILN_ECONFLICT, "assert-view-uuid failed: the view's uuid is %s",
+                                json_string_value(json_object_get(m, "view-uuid")));
+    }
+    json_int_t last_schema = -1, last_version = -1;
+    json_array_foreach(ups, i, u)
+    {
+        const char *a = json_string_value(json_object_get(u, "action"));
+        if (!a)
+            return kiln_err_set(err, KILN_EINVAL, "a view update needs \"action\"");
+        if (!strcmp(a, "assign-uuid")) {
+            const char *want = json_string_value(json_object_get(u, "uuid"));
+            if (!want || strcasecmp(want, json_string_value(json_object_get(m, "view-uuid"))))
+                return kiln_err_set(err, KILN_ECONFLICT, "assign-uuid: a view's uuid never changes");
+        } else if (!strcmp(a, "upgrade-format-version")) {
+            if (json_integer_value(json_object_get(u, "format-version")) != 1)
+                return kiln_err_set(err, KILN_EUNSUPP, "view format-version must be 1");
+        } else if (!strcmp(a, "set-location")) {
+            const char *l = json_string_value(json_object_get(u, "location"));
+            if (!l || (strcmp(l, where) && strcmp(l, where + 7)))
+                return kiln_err_set(err, KILN_EUNSUPP, "set-location: kiln keeps the view at %s", where);
+        } else if (!strcmp(a, "set-properties") || !strcmp(a, "remove-properties")) {
+            json_t *props = json_object_get(m, "properties");
+            if (a[0] == 's') {
+                json_t *upd = json_object_get(u, "updates"), *v;
+                const char *k;
+                if (!json_is_object(upd))
+                    return kiln_err_set(err, KILN_EINVAL, "set-properties needs \"updates\"");
+                json_object_foreach(upd, k, v)
+                {
+                    if (!json_is_string(v))
+                        return kiln_err_set(err, KILN_EINVAL, "property %s must be a string", k);
+                    json_object_set(props, k, v);
+                }
+            } else {
+                json_t *rm = json_object_get(u, "removals"), *k;
+                size_t x;
+                if (!json_is_array(rm))
+                    return kiln_err_set(err, KILN_EINVAL, "remove-properties needs \"removals\"");
+                json_array_foreach(rm, x, k) if (json_is_string(k)) json_object_del(props, json_string_value(k));
+            }
+        } else if (!strcmp(a, "add-schema")) {
+            json_t *s = json_deep_copy(json_object_get(u, "schema"));
+            if (check_view_schema(s, err)) {
+                json_decref(s);
+                return err->code;
+            }
+            json_t *schemas = json_object_get(m, "schemas");
+            json_int_t id = json_integer_value(json_object_get(s, "schema-id"));
+            if (has_id(schemas, "schema-id", id))
+                json_object_set_new(s, "schema-id", json_integer(id = max_id(schemas, "schema-id") + 1));
+            json_array_append_new(schemas, s);
+            last_schema = id;
+        } else if (!strcmp(a, "add-view-version")) {
+            json_t *v = json_deep_copy(json_object_get(u, "view-version"));
+            if (check_view_version(v, err)) {
+                json_decref(v);
+                return err->code;
+            }
+            json_int_t sid = json_integer_value(json_object_get(v, "schema-id"));
+            if (sid == -1 && (sid = last_schema) < 0) {
+                json_decref(v);
+                return kiln_err_set(err, KILN_EINVAL, "add-view-version: schema-id -1 but no schema was added");
+            }
+            if (!has_id(json_object_get(m, "schemas"), "schema-id", sid)) {
+                json_decref(v);
+                return kiln_err_set(err, KILN_EINVAL, "add-view-version: the view has no schema %lld", (long long)sid);
+            }
+            json_object_set_new(v, "schema-id", json_integer(sid));
+            last_version = max_id(json_object_get(m, "versions"), "version-id") + 1;
+            json_object_set_new(v, "version-id", json_integer(last_version));
+            json_array_append_new(json_object_get(m, "versions"), v);
+        } else if (!strcmp(a, "set-current-view-version")) {
+            json_t *v = json_object_get(u, "view-version-id");
+            json_int_t id = json_is_integer(v) ? json_integer_value(v) : -2;
+            if (id == -1)
+                id = last_version;
+            if (id < 0 || !has_id(json_object_get(m, "versions"), "version-id", id))
+                return kiln_err_set(err, KILN_EINVAL, "set-current-view-version: no version %lld", (long long)id);
+            view_set_current(m, id);
+        } else {
+            return kiln_err_set(err, KILN_EUNSUPP, "view update action \"%s\" is not supported", a);
+        }
+    }
+    return 0;
+}
+
+int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char name[260], *json = NULL, *loc = NULL, *text = NULL, *nloc = NULL, *where = NULL;
+    json_t *m = NULL, *j = kiln_serve__body_json(rq, rs);
+    if (!j)
+        return 0;
+    json_t *reqs = json_object_get(j, "requirements"), *ups = json_object_get(j, "updates");
+    if ((reqs && !json_is_array(reqs)) || !json_is_array(ups)) {
+        kiln_serve__error(rs, 400, "BadRequestException", "CommitViewRequest needs an updates array");
+        goto done;
+    }
+    if (view_open(rq, rs, &cat, name))
+        goto done;
+    if (!(where = kiln_lake_view_location(cat, name))) {
+        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+        goto done;
+    }
+    int rc = 0;
+    for (int attempt = 0; attempt < 10; attempt++) { /* a lost race: again on the newer document */
+        kiln_free(json);
+        kiln_free(loc);
+        free(text);
+        json_decref(m);
+        json = loc = text = NULL;
+        m = NULL;
+        err = (kiln_err){0};
+        if ((rc = kiln_lake_view_load(cat, name, &json, &loc, &err)))
+            break;
+        if (!(m = json_loads(json, 0, NULL)) || !json_is_object(m)) {
+            rc = kiln_err_set(&err, KILN_EFORMAT, "view %s: %s is not a JSON object", name, loc);
+            break;
+        }
+        if ((rc = view_apply(m, reqs, ups, where, &err)))
+            break;
+        if (!(text = json_dumps(m, JSON_COMPACT))) {
+            rc = KILN_OOM(&err);
+            break;
+        }
+        if ((rc = kiln_lake_view_commit(cat, name, loc, text, &nloc, &err)) != KILN_ECONFLICT)
+            break;
+    }
+    if (rc || view_result(rs, nloc, text, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+    else
+        rs->status = 200;
+done:
+    json_decref(j);
+    json_decref(m);
+    kiln_free(json);
+    kiln_free(loc);
+    kiln_free(nloc);
+    kiln_free(where);
+    free(text);
+    kiln_lake_catalog_free(cat);
+    return 0;
+}
+
+int kiln_serve__cat_view_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
+{
+    kiln_lake_catalog *cat = NULL;
+    kiln_err err = {0};
+    char from[260], to[260], fns[129], tns[129];
+    json_t *j = kiln_serve__body_json(rq, rs);
+    if (!j)
+        return 0;
+    if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
+        ident_param(rs, json_object_get(j, "destination"), to, tns) || kiln_serve__catalog_open(rq, rs, &cat))
+        goto done;
+    int ex = ns_exists(cat, tns, &err);
+    if (ex <= 0) {
+        if (ex < 0)
+            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+        else
+            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", tns);
+        goto done;
+    }
+    if (kiln_lake_view_rename(cat, from, to, &err))
+        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
+    else
+        rs->status = 204;
+done:
     json_decref(j);
     kiln_lake_catalog_free(cat);
     return 0;

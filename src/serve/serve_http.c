@@ -103,6 +103,13 @@ static const route routes[] = {
      kiln_serve__cat_tbl_report, 0},
     {"POST", "v1/tables/rename", "/v1/tables/rename", kiln_serve__cat_tbl_rename, 0},
     {"POST", "v1/transactions/commit", "/v1/transactions/commit", kiln_serve__cat_txn_commit, 0},
+    {"GET", "v1/namespaces/*/views", "/v1/namespaces/{namespace}/views", kiln_serve__cat_view_list, 0},
+    {"POST", "v1/namespaces/*/views", "/v1/namespaces/{namespace}/views", kiln_serve__cat_view_create, 0},
+    {"GET", "v1/namespaces/*/views/*", "/v1/namespaces/{namespace}/views/{view}", kiln_serve__cat_view_load, 0},
+    {"HEAD", "v1/namespaces/*/views/*", "/v1/namespaces/{namespace}/views/{view}", kiln_serve__cat_view_exists, 0},
+    {"POST", "v1/namespaces/*/views/*", "/v1/namespaces/{namespace}/views/{view}", kiln_serve__cat_view_commit, 0},
+    {"DELETE", "v1/namespaces/*/views/*", "/v1/namespaces/{namespace}/views/{view}", kiln_serve__cat_view_drop, 0},
+    {"POST", "v1/views/rename", "/v1/views/rename", kiln_serve__cat_view_rename, 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

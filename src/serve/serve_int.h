@@ -97,6 +97,13 @@ int kiln_serve__cat_tbl_drop(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_report(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs);
 int kiln_serve__cat_txn_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_list(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_create(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_load(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_exists(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_drop(kiln_serve_req *rq, kiln_serve_resp *rs);
+int kiln_serve__cat_view_rename(kiln_serve_req *rq, kiln_serve_resp *rs);
 
 /* kiln's JSON API, OpenAPI document and the tables UI (serve_api.c). */
 int kiln_serve__api_tables(kiln_serve_req *rq, kiln_serve_resp *rs);

@@ -19,6 +19,7 @@
 #include "flow/flow.h"
 #include "serve/serve_int.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <inttypes.h>
@@ -314,8 +315,41 @@ static int render_table_files(kiln_server *s, kiln_buf *out, kiln_err *err)
     return rc;
 }
 
+/* Bytes `kiln ingest gharchive` landed in RAW: the sizes of the hours its
+ * day manifests (RAW/gharchive/date=D/_manifest.json) record as landed.
+ * The manifests are the ingest's durable record, so the count survives
+ * either process's restart; it only grows while the raw zone does. */
+static uint64_t gharchive_bytes(const char *raw)
+{
+    uint64_t total = 0;
+    char *dir = raw ? kiln_sprintf("%s/gharchive", raw) : NULL;
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    for (int n = 0; d && (e = readdir(d)) != NULL && n < 100000; n++) {
+        if (strncmp(e->d_name, "date=", 5) != 0)
+            continue;
+        char *path = kiln_sprintf("%s/%s/_manifest.json", dir, e->d_name);
+        json_t *j = path ? json_load_file(path, 0, NULL) : NULL, *h;
+        size_t i;
+        json_array_foreach(json_object_get(j, "hours"), i, h)
+        {
+            const char *st = json_string_value(json_object_get(h, "status"));
+            json_t *size = json_object_get(h, "size");
+            if (st && strcmp(st, "missing") != 0 && json_is_integer(size) && json_integer_value(size) > 0)
+                total += (uint64_t)json_integer_value(size);
+        }
+        json_decref(j);
+        kiln_free(path);
+    }
+    if (d)
+        closedir(d);
+    kiln_free(dir);
+    return total;
+}
+
 static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
 {
+    uint64_t gh_bytes = gharchive_bytes(s->raw_dir); /* file reads: before the lock */
     kiln_serve_metrics *m = s->metrics;
     int rc = 0;
     pthread_mutex_lock(&m->lock);
@@ -382,10 +416,12 @@ static int render(kiln_server *s, kiln_buf *out, kiln_err *err)
                              (double)m->ingest_last_ok_us / 1e6);
     if (!rc)
         rc = kiln_buf_printf(out, err,
-                             "# HELP kiln_ingest_bytes_total Bytes landed durably in the raw zone by this process, "
-                             "by source.\n# TYPE kiln_ingest_bytes_total counter\n"
-                             "kiln_ingest_bytes_total{source=\"webhooks\"} %llu\n",
-                             (unsigned long long)m->ingest_bytes_webhooks);
+                             "# HELP kiln_ingest_bytes_total Bytes landed durably in the raw zone, by source "
+                             "(webhooks: by this server since it started; gharchive: every hour the raw zone's GH "
+                             "Archive manifests record).\n# TYPE kiln_ingest_bytes_total counter\n"
+                             "kiln_ingest_bytes_total{source=\"webhooks\"} %llu\n"
+                             "kiln_ingest_bytes_total{source=\"gharchive\"} %llu\n",
+                             (unsigned long long)m->ingest_bytes_webhooks, (unsigned long long)gh_bytes);
     if (!rc)
         rc = kiln_buf_printf(out, err,
                              "# HELP kiln_process_start_time_seconds When this server started (Unix time).\n"

@@ -18,6 +18,7 @@
 #include "models/models.h"
 #include "serve/serve_int.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -27,6 +28,9 @@
 #include <sys/stat.h>
 
 #define ARTIFACT_CAP ((size_t)256 << 20)
+
+/* one at a time: the models layer is not documented as thread-safe */
+static pthread_mutex_t models_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int put_s(kiln_buf *b, const char *k, const char *v, kiln_err *err)
 {
@@ -282,11 +286,9 @@ int kiln_serve__api_models_lineage(kiln_serve_req *rq, kiln_serve_resp *rs)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
-    /* one at a time: the models layer is not documented as thread-safe */
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&models_lock);
     int rc = kiln_models_lineage(&o, col, down && !strcmp(down, "true"), 1, f, &err);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&models_lock);
     fclose(f);
     if (rc) {
         if (rc == KILN_ENOTFOUND)
@@ -337,10 +339,78 @@ static int csp_hashes(char *csp, size_t cap, const char *html, const char *tag)
     return 0;
 }
 
-/* GET /docs: the models project's documentation site as `kiln docs
- * generate` last wrote it (MODELS_DIR/target/index.html: one file, its
- * script, style and data inline, no network at view time). Its own CSP
- * allows exactly its inline blocks (by hash) and nothing from anywhere. */
+/* Is a project source file (.sql .yml .yaml .md .csv .jinja, outside
+ * target/, logs/, dbt_packages/, hidden directories and warehouses), or
+ * one of those directories (a file added or removed), newer than t? */
+static int sources_newer(const char *dir, const struct timespec *t, int depth, int *budget)
+{
+    DIR *d = depth < 8 ? opendir(dir) : NULL;
+    struct dirent *e;
+    int newer = 0;
+    if (!d)
+        return 0;
+    while (!newer && (e = readdir(d)) != NULL && --*budget > 0) {
+        const char *n = e->d_name, *dot = strrchr(n, '.');
+        if (n[0] == '.' || (depth == 0 && (!strcmp(n, "target") || !strcmp(n, "logs") || !strcmp(n, "dbt_packages"))))
+            continue;
+        char *p = kiln_sprintf("%s/%s", dir, n);
+        struct stat st;
+        if (p && lstat(p, &st) == 0) {
+            if (S_ISDIR(st.st_mode)) { /* a file added or removed changes its directory's time */
+                char *db = kiln_sprintf("%s/catalog.db", p);
+                struct stat dst;
+                int warehouse = !db || stat(db, &dst) == 0; /* its data, not the project's sources */
+                kiln_free(db);
+                if (!warehouse)
+                    newer = st.st_mtim.tv_sec > t->tv_sec ||
+                            (st.st_mtim.tv_sec == t->tv_sec && st.st_mtim.tv_nsec > t->tv_nsec) ||
+                            sources_newer(p, t, depth + 1, budget);
+            } else if (S_ISREG(st.st_mode) && dot &&
+                       (!strcmp(dot, ".sql") || !strcmp(dot, ".yml") || !strcmp(dot, ".yaml") || !strcmp(dot, ".md") ||
+                        !strcmp(dot, ".csv") || !strcmp(dot, ".jinja")))
+                newer = st.st_mtim.tv_sec > t->tv_sec ||
+                        (st.st_mtim.tv_sec == t->tv_sec && st.st_mtim.tv_nsec > t->tv_nsec);
+        }
+        kiln_free(p);
+    }
+    closedir(d);
+    return newer;
+}
+
+/* Regenerate target/index.html (kiln docs generate) when it is missing or
+ * a project source changed since it was written. 0, or the error of the
+ * generation (the project does not compile). */
+static int docs_refresh(kiln_serve_req *rq, const char *path, kiln_err *err)
+{
+    struct stat st;
+    int budget = 20000, rc = 0;
+    if (stat(path, &st) == 0 && !sources_newer(rq->srv->models_dir, &st.st_mtim, 0, &budget))
+        return 0;
+    pthread_mutex_lock(&models_lock);
+    budget = 20000;
+    if (stat(path, &st) != 0 || sources_newer(rq->srv->models_dir, &st.st_mtim, 0, &budget)) {
+        kiln_models_opts o = {.project_dir = rq->srv->models_dir, .warehouse = rq->srv->warehouse};
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        rc = f ? kiln_models_docs_generate(&o, f, err) : KILN_OOM(err);
+        if (f)
+            fclose(f);
+        free(text);
+        if (rc == 0)
+            kiln_info("docs site regenerated: the models project changed since %s was written", path);
+    }
+    pthread_mutex_unlock(&models_lock);
+    return rc;
+}
+
+/* GET /docs: the models project's documentation site, MODELS_DIR/target/
+ * index.html (one file, its script, style and data inline, no network at
+ * view time), regenerated first (kiln docs generate) when a project source
+ * changed since it was written. When that fails (the project does not
+ * compile) the last site is served and the error logged; with no site at
+ * all the error is the answer. Its own CSP allows exactly its inline
+ * blocks (by hash) and nothing from anywhere. */
 int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     if (!rq->srv->models_dir)
@@ -351,6 +421,14 @@ int kiln_serve__docs_page(kiln_serve_req *rq, kiln_serve_resp *rs)
     struct stat st;
     if (!path)
         return kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
+    if (docs_refresh(rq, path, &err) != 0) {
+        if (stat(path, &st) != 0) {
+            kiln_free(path);
+            return kiln_serve__error_kiln(rs, &err, "NoSuchArtifactException");
+        }
+        kiln_warn("docs site not regenerated (the last one is served): %s", err.msg);
+        err = (kiln_err){0};
+    }
     if (stat(path, &st) != 0) {
         kiln_free(path);
         return kiln_serve__error(rs, 404, "NoSuchArtifactException",

@@ -118,6 +118,17 @@ try {
   check(one('kiln_table_data_files', { table: 'm.t' }).value === String(files), `data files gauge vs kiln table files (${files})`);
   check(fams.kiln_ingest_bytes_total.type === 'COUNTER' && fams.kiln_table_rows.type === 'GAUGE', 'types');
   check(!text.includes(token) && !text.includes(secret), 'no secrets in metrics');
+  // GH Archive bytes: what `kiln ingest gharchive` (another process) landed in the same raw zone, from its manifests
+  check(one('kiln_ingest_bytes_total', { source: 'gharchive' }).value === '0', 'no GH Archive hours yet');
+  await run(bin, ['gen', 'gharchive', '--out', `${tmp}/gen`, '--start', '2025-10-08', '--hours', '2', '--scale', '0.0002', '--threads', '1']);
+  await run(bin, ['ingest', 'gharchive', '--from', `file://${tmp}/gen`, '--start', '2025-10-08', '--end', '2025-10-08',
+    '--hours', '0-2', '--out', `${tmp}/raw`]); // hour 2 is not in gen: a missing hour, no bytes
+  let ghBytes = 0;
+  for (const h of readdirSync(`${tmp}/raw/gharchive/date=2025-10-08`).filter(x => x.startsWith('hour=')))
+    for (const f of readdirSync(`${tmp}/raw/gharchive/date=2025-10-08/${h}`)) ghBytes += statSync(`${tmp}/raw/gharchive/date=2025-10-08/${h}/${f}`).size;
+  const gh = parsePrometheusTextFormat(await (await fetch(url + '/metrics')).text())
+    .find(f => f.name === 'kiln_ingest_bytes_total').metrics.find(x => x.labels.source === 'gharchive');
+  check(ghBytes > 0 && gh.value === String(ghBytes), `gharchive ingest bytes ${gh.value} vs ${ghBytes} landed`);
   const st = await srv.stop('SIGTERM');
   check(st.code === 0, `clean SIGTERM exit: ${JSON.stringify(st)}`);
   console.log(`serve_metrics: ok (${Object.keys(fams).length} families parsed)`);

@@ -1,6 +1,6 @@
 // serve_models.mjs KILN_BIN TMPDIR [CHROMIUM] - see tests/e2e/serve_models.sh.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, statSync, unlinkSync } from 'node:fs';
 import { startServer, check } from './serve_common.mjs';
 
 const [bin, tmp, exe = '/usr/bin/chromium'] = process.argv.slice(2);
@@ -85,6 +85,21 @@ try {
   check(/script-src 'sha256-[A-Za-z0-9+/=]{44}'/.test(csp) && !csp.includes('unsafe') && csp.startsWith("default-src 'none'"),
     `docs CSP: ${csp}`);
   check((await fetch(bare.url + '/docs')).status === 503, '/docs without a models project');
+  // served live: a model added to the project is in the site at the next request (regenerated once, then reused)
+  const before = statSync(`${P}/target/index.html`).mtimeMs;
+  writeFileSync(`${P}/models/live_probe.sql`, 'select 1 as probe_column\n');
+  const live = await (await fetch(srv.url + '/docs')).text();
+  const after = statSync(`${P}/target/index.html`).mtimeMs;
+  check(after > before && live.includes('live_probe') && live.includes('probe_column') &&
+    live === readFileSync(`${P}/target/index.html`, 'utf8'), `/docs regenerated after a project change (${before} -> ${after})`);
+  await fetch(srv.url + '/docs');
+  check(statSync(`${P}/target/index.html`).mtimeMs === after, 'an unchanged project is not regenerated');
+  // a project that no longer compiles: the last site is still served
+  writeFileSync(`${P}/models/live_probe.sql`, "select {{ ref('no_such_model') }}\n");
+  const broken = await fetch(srv.url + '/docs');
+  check(broken.status === 200 && (await broken.text()).includes('live_probe'), `/docs with a broken project: ${broken.status}`);
+  unlinkSync(`${P}/models/live_probe.sql`); // a removed model leaves the site too
+  check(!(await (await fetch(srv.url + '/docs')).text()).includes('live_probe'), '/docs after a model was removed');
   const docs = await browser.newPage();
   docs.on('console', m => { if (m.type() === 'error') errors.push('docs: ' + m.text()); });
   docs.on('pageerror', e => errors.push('docs: ' + String(e)));

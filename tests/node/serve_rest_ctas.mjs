@@ -147,11 +147,55 @@ try {
   check((await raw('DELETE', '/v1/namespaces/ctas/tables/scratch2')).status === 204, 'drop scratch2');
   const rrows = (await sql('SELECT id, name, score FROM ctas.t ORDER BY id')).trim().split('\n');
   check(rrows.length === 3 && rrows[1] === '10,x,1.5' && rrows[2] === '11,y,', `kiln reads the replaced table: ${rrows}`);
-  // a replacement with a new sort order is refused (406), nothing changes
-  const rtas2 = { requirements: [{ type: 'assert-table-uuid', uuid: cur['table-uuid'] }], updates: [
-    { action: 'add-sort-order', 'sort-order': { 'order-id': 2, fields: [{ 'source-id': 3, transform: 'identity',
-      direction: 'asc', 'null-order': 'nulls-first' }] } }, { action: 'set-default-sort-order', 'sort-order-id': -1 }] };
-  check((await raw('POST', '/v1/namespaces/ctas/tables/t', rtas2)).status === 406, 'sort-order change on an existing table: 406');
+  // a replacement with a new sort order (as replaceTransaction sends it when the order changes: add-sort-order,
+  // set-default-sort-order -1, set-location to the table's own place): the server assigns the order's id
+  const before = (await raw('GET', '/v1/namespaces/ctas/tables/t')).body.metadata;
+  const order2 = { 'order-id': 2, fields: [{ 'source-id': 3, transform: 'identity', direction: 'desc', 'null-order': 'nulls-last' }] };
+  const rtas2 = { requirements: [{ type: 'assert-table-uuid', uuid: cur['table-uuid'] },
+    { type: 'assert-default-sort-order-id', 'default-sort-order-id': before['default-sort-order-id'] }], updates: [
+    { action: 'assign-uuid', uuid: cur['table-uuid'] },
+    { action: 'add-sort-order', 'sort-order': order2 }, { action: 'set-default-sort-order', 'sort-order-id': -1 },
+    { action: 'set-location', location: before.location }, { action: 'set-properties', updates: { sorted: 'yes' } }] };
+  const canon = (fs) => JSON.stringify(fs.map(f => Object.keys(f).sort().map(k => [k, f[k]])));
+  const newId = Math.max(...before['sort-orders'].map(o => o['order-id'])) + 1;
+  const so = await raw('POST', '/v1/namespaces/ctas/tables/t', rtas2);
+  const som = so.body.metadata;
+  check(so.status === 200 && som['default-sort-order-id'] === newId && som.properties.sorted === 'yes' &&
+    canon(som['sort-orders'].find(o => o['order-id'] === newId).fields) === canon(order2.fields),
+    `sort-order change on an existing table: ${so.status} ${JSON.stringify(so.body['metadata'] ? { d: som['default-sort-order-id'], o: som['sort-orders'], p: som.properties, newId } : so.body)}`);
+  const sdesc = (await run(bin, ['table', 'describe', 'ctas.t', '--warehouse', wh])).stdout;
+  check(new RegExp(`sort order ${newId}\\n\\s+identity\\(name\\) desc nulls last`).test(sdesc), `kiln describes the new sort order:\n${sdesc}`);
+  // the same order again is the same order (no new id); the old default is 409 now
+  const same = await raw('POST', '/v1/namespaces/ctas/tables/t', { requirements: [], updates: [
+    { action: 'add-sort-order', 'sort-order': order2 }, { action: 'set-default-sort-order', 'sort-order-id': -1 }] });
+  check(same.status === 200 && same.body.metadata['sort-orders'].length === before['sort-orders'].length + 1, `re-adding an order: ${JSON.stringify(same.body).slice(0, 300)}`);
+  check((await raw('POST', '/v1/namespaces/ctas/tables/t', rtas2)).status === 409, 'the old assert-default-sort-order-id fails now');
+  // refused, nothing changes: another location (406), another uuid (409), a sort on a missing column (400),
+  // a missing sort order (400), removing the current schema (400)
+  const loc0 = (await raw('GET', '/v1/namespaces/ctas/tables/t')).body['metadata-location'];
+  const refused = [[406, { action: 'set-location', location: 'file:///elsewhere' }],
+    [409, { action: 'assign-uuid', uuid: '00000000-0000-4000-8000-000000000000' }],
+    [400, { action: 'add-sort-order', 'sort-order': { 'order-id': 5, fields: [{ 'source-id': 99, transform: 'identity', direction: 'asc', 'null-order': 'nulls-first' }] } }],
+    [400, { action: 'set-default-sort-order', 'sort-order-id': 7 }],
+    [400, { action: 'remove-schemas', 'schema-ids': [1] }]];
+  for (const [want, u] of refused) {
+    const b = await raw('POST', '/v1/namespaces/ctas/tables/t', { requirements: [], updates: [u] });
+    check(b.status === want, `${u.action}: ${b.status} (want ${want}) ${JSON.stringify(b.body)}`);
+  }
+  check((await raw('GET', '/v1/namespaces/ctas/tables/t')).body['metadata-location'] === loc0, 'refused updates changed nothing');
+  // statistics: set (kept in the metadata, also through kiln's own later commits), then removed
+  const sid = som['current-snapshot-id'];
+  const stats = { 'snapshot-id': sid, 'statistics-path': `${before.location}/metadata/stats-1.puffin`,
+    'file-size-in-bytes': 100, 'file-footer-size-in-bytes': 20, 'blob-metadata': [] };
+  const st = await raw('POST', '/v1/namespaces/ctas/tables/t', { requirements: [], updates: [
+    { action: 'set-statistics', 'snapshot-id': sid, statistics: stats }, { action: 'remove-schemas', 'schema-ids': [0] }] });
+  check(st.status === 200 && st.body.metadata.statistics.length === 1 && st.body.metadata.statistics[0]['statistics-path'] === stats['statistics-path'] &&
+    st.body.metadata.schemas.length === 1, `set-statistics + remove-schemas: ${JSON.stringify(st.body).slice(0, 400)}`);
+  await sql("INSERT INTO ctas.t (id, name) VALUES (12, 'z')");
+  const after = (await raw('GET', '/v1/namespaces/ctas/tables/t')).body.metadata;
+  check(after.statistics && after.statistics.length === 1 && after['default-sort-order-id'] === newId, 'kiln\'s commit kept statistics and sort order');
+  const rs2 = await raw('POST', '/v1/namespaces/ctas/tables/t', { requirements: [], updates: [{ action: 'remove-statistics', 'snapshot-id': sid }] });
+  check(rs2.status === 200 && (rs2.body.metadata.statistics || []).length === 0, 'remove-statistics');
 
   // a create transaction without a snapshot (CREATE TABLE through a transaction) gives an empty table
   const st3 = await raw('POST', '/v1/namespaces/ctas/tables', { name: 'empty', schema, 'stage-create': true });

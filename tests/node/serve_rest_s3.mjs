@@ -4,7 +4,8 @@
 // created over REST (iceberg-js) land at s3:// locations, kiln writes rows
 // into them, and REST clients load the new snapshots; a table kiln created
 // is served too (metadata, preview, /metrics); a create transaction
-// (stage-create + assert-create, Spark's CTAS) lands at an s3:// location.
+// (stage-create + assert-create, Spark's CTAS) lands at an s3:// location;
+// an atomic multi-table transaction with a sort-order change commits there.
 import { IcebergRestCatalog } from 'iceberg-js';
 import { writeFileSync } from 'node:fs';
 import { startServer, run, check } from './serve_common.mjs';
@@ -41,7 +42,7 @@ try {
   // a create transaction (Spark's CTAS) on S3: stage-create, then assert-create with the first snapshot
   const H = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
   const post = async (path, body) => { const r = await fetch(srv.url + path, { method: 'POST', headers: H, body: JSON.stringify(body) });
-    return { status: r.status, body: await r.json() }; };
+    const t = await r.text(); return { status: r.status, body: t ? JSON.parse(t) : null }; };
   const st = await post('/v1/namespaces/rest/tables', { name: 'c', schema, 'stage-create': true });
   const sm = st.body.metadata;
   check(st.status === 200 && sm.location === `${wh}/rest/c`, `stage-create on S3: ${JSON.stringify(st.body).slice(0, 200)}`);
@@ -56,6 +57,18 @@ try {
   check(cc.status === 200 && cc.body['metadata-location'].startsWith(`${wh}/rest/c/metadata/`), `CTAS on S3: ${JSON.stringify(cc.body).slice(0, 300)}`);
   const csum = (await run(bin, ['sql', '--warehouse', wh, '--csv', '-c', 'SELECT sum(n) FROM rest.c'])).stdout.trim().split('\n').pop();
   check(csum === '60', `kiln reads the CTAS table on S3: ${csum}`);
+  // an atomic multi-table transaction on S3 (staged metadata, one catalog commit, then the version files)
+  const tx = await post('/v1/transactions/commit', { 'table-changes': [
+    { identifier: { namespace: ['rest'], name: 'r' }, requirements: [], updates: [{ action: 'set-properties', updates: { tx: 's3' } }] },
+    { identifier: { namespace: ['rest'], name: 'c' }, requirements: [], updates: [{ action: 'set-properties', updates: { tx: 's3' } },
+      { action: 'add-sort-order', 'sort-order': { 'order-id': 1, fields: [{ 'source-id': 1, transform: 'identity', direction: 'desc', 'null-order': 'nulls-last' }] } },
+      { action: 'set-default-sort-order', 'sort-order-id': -1 }] }] });
+  check(tx.status === 204, `transaction on S3: ${JSON.stringify(tx)}`);
+  for (const t of ['r', 'c']) {
+    const d = (await k('table', 'describe', `rest.${t}`)).stdout;
+    check(/^\s*tx = s3$/m.test(d) && d.includes(`${wh}/rest/${t}/metadata/v`), `transaction seen by kiln on S3 (${t}):\n${d}`);
+  }
+  check(/sort order 1\n\s+identity\(n\) desc nulls last/.test((await k('table', 'describe', 'rest.c')).stdout), 'sort order on S3');
   const m = await (await fetch(srv.url + '/metrics')).text();
   check(/^kiln_table_rows\{table="rest.r"\} 3$/m.test(m), 'metrics over an S3 warehouse');
   check((await srv.stop('SIGTERM')).code === 0, 'clean stop');

@@ -85,7 +85,8 @@ try {
   await page.screenshot({ path: `${shots}/serve_ui_tables.png`, fullPage: true });
 
   await page.click('text=ui.events');
-  await page.waitForSelector('table#snapshots tbody tr');
+  await page.waitForFunction(() => document.querySelector('#main h1')?.textContent === 'ui.events' &&
+    document.querySelectorAll('table#snapshots tbody tr').length > 0);
   const snaps = await page.$$eval('table#snapshots tbody tr', trs => trs.map(tr =>
     Array.from(tr.children).map(td => td.textContent)));
   check(snaps.length === 2, `snapshots rows ${snaps.length}`);
@@ -103,7 +104,7 @@ try {
       text: tr.children[1].textContent, elements: tr.children[1].querySelectorAll('*').length })));
   check(note.length === 1 && note[0].text === evil && note[0].elements === 0, `property shown as text: ${JSON.stringify(note)}`);
   check(!(await page.evaluate(() => window.pwned)), 'catalog text must not run as markup');
-  await page.waitForSelector('table#preview tbody tr');
+  await page.waitForSelector('#preview-box[data-at=""] table#preview tbody tr');
   const prev = await page.$$eval('table#preview tbody tr', trs => trs.map(tr =>
     Array.from(tr.children).map(td => td.textContent).join('|')).sort().join(' '));
   check(prev === '1|a 2|b 3|NULL', `preview in the page: ${prev}`);
@@ -113,8 +114,10 @@ try {
   check((await page.textContent('#preview-info')).includes('3 data files'), 'preview names its files');
 
   // branches, tags, history and a preview at a tag
+  // a hash change re-renders in place: wait for ui.hist's own page, not the rows still shown from ui.events
   await page.goto(srv.url + '/#/table/ui.hist');
-  await page.waitForSelector('table#history tbody tr');
+  await page.waitForFunction(() => document.querySelector('#main h1')?.textContent === 'ui.hist' &&
+    document.querySelectorAll('table#history tbody tr').length > 0);
   const refRows = await page.$$eval('table#refs tbody tr', trs => trs.map(tr =>
     Array.from(tr.children).map(td => td.textContent).join('|')));
   check(refRows.length === 3 && refRows[0].startsWith('main|branch|') && refRows[1].startsWith('dev|branch|') &&
@@ -132,7 +135,7 @@ try {
   await page.screenshot({ path: `${shots}/serve_ui_refs.png`, fullPage: true });
 
   await page.goto(srv.url + '/#/table/ui.nope');
-  await page.waitForSelector('p.err');
+  await page.waitForFunction(() => (document.querySelector('p.err')?.textContent || '').includes('ui.nope'));
   check((await page.textContent('p.err')).includes('ui.nope'), 'missing table shows the error');
   errors.splice(0, errors.length, ...errors.filter(e => !/404/.test(e))); // the deliberate 404 fetch
   check(errors.length === 0, `console errors: ${errors.join(' | ')}`);

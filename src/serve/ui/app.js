@@ -46,7 +46,9 @@ function bytes(v) {
 async function tablePage(name) {
   const [ns, tb] = name.split('.');
   const tUrl = '/api/v1/tables/' + encodeURIComponent(ns) + '/' + encodeURIComponent(tb);
+  const my = location.hash;
   const j = await getJson(tUrl);
+  if (location.hash !== my) return; // navigated away meanwhile: the newer page renders, not this one
   const m = j.metadata;
   const schema = m.schemas.find(s => s['schema-id'] === m['current-schema-id']) || m.schemas[0];
   const byId = new Map(schema.fields.map(f => [f.id, f.name]));
@@ -121,6 +123,7 @@ async function tablePage(name) {
       '&as_of=' + enc(v.slice(6)) : '';
     try {
       const p = await getJson(tUrl + '/preview?limit=20' + q);
+      if (!box.isConnected || at.value !== v) return; // another page or another choice since
       box.replaceChildren(el('p', { class: 'muted', id: 'preview-info' }, 'snapshot ' + p.snapshot_id + ': ' +
         p.data_files + ' data files, ' + p.delete_files + ' delete files; first ' + p.rows.length + ' rows'),
       p.rows.length ? grid(p.columns, p.rows.map(r => r.map(v => v === null ? el('span', { class: 'muted' }, 'NULL') : v)),
