@@ -492,8 +492,9 @@ static const kiln_lake_io_ops S3 = {
 #define RANGED_BUDGET ((size_t)256 << 20) /* chunk bytes buffered at most (the current one always) */
 
 typedef struct rchunk {
-    uint64_t off, len, hw; /* hw: end of the furthest read so far */
-    char *data;            /* NULL until fetched */
+    uint64_t off, len;
+    uint64_t gen; /* the row group (announcement round) it belongs to */
+    char *data;   /* NULL until fetched */
 } rchunk;
 
 typedef struct rsrc {
@@ -506,6 +507,8 @@ typedef struct rsrc {
     pthread_mutex_t mu;
     KILN_VEC(rchunk *) ch;
     size_t buffered;
+    uint64_t gen;   /* announcement round: a need after reads starts a new one */
+    int read_since; /* a chunk was read since the last announcement */
 } rsrc;
 
 static void rsrc_close(void *ctx)
@@ -539,31 +542,41 @@ static int rsrc_get(rsrc *s, uint64_t off, uint64_t len, char **out, kiln_err *e
     return 0;
 }
 
-/* A chunk is announced when the reader starts it: the chunks of the last
- * row group that were read to their end are dropped then. */
+/* The reader announces the chunks of a row group together, when it starts
+ * the row group: the first announcement after reads begins a new round,
+ * and the chunks of earlier rounds (the row group the reader left) are
+ * dropped. A read outside every announced chunk is its own GET. */
 static void rsrc_need(void *ctx, uint64_t off, uint64_t len)
 {
     rsrc *s = ctx;
     pthread_mutex_lock(&s->mu);
+    if (s->read_since) {
+        s->gen++;
+        s->read_since = 0;
+    }
     size_t k = 0;
     int have = 0;
     for (size_t i = 0; i < s->ch.len; i++) {
         rchunk *c = s->ch.items[i];
-        if (c->off == off && c->len == len)
-            have = 1;
-        if (c->data && c->hw >= c->off + c->len && !(c->off == off && c->len == len)) {
-            s->buffered -= c->len;
+        if (c->gen < s->gen && !(c->off == off && c->len == len)) {
+            if (c->data)
+                s->buffered -= c->len;
             kiln_free(c->data);
             kiln_free(c);
             continue;
+        }
+        if (c->off == off && c->len == len) {
+            have = 1;
+            c->gen = s->gen;
         }
         s->ch.items[k++] = c;
     }
     s->ch.len = k;
     rchunk *c = have || !len ? NULL : kiln_calloc(1, sizeof *c);
     if (c) {
-        c->off = c->hw = off;
+        c->off = off;
         c->len = len;
+        c->gen = s->gen;
         if (kiln_vec_push(&s->ch, c, &(kiln_err){0}))
             kiln_free(c); /* out of memory: its reads become their own GETs */
     }
@@ -589,6 +602,7 @@ static int rsrc_pread(void *ctx, void *buf, size_t n, uint64_t off, kiln_err *er
         return 0;
     }
     pthread_mutex_lock(&s->mu);
+    s->read_since = 1;
     rchunk *c = rsrc_find(s, off, n);
     if (c && !c->data) {
         /* fetch the whole chunk outside the lock (other columns read on) */
@@ -627,8 +641,6 @@ static int rsrc_pread(void *ctx, void *buf, size_t n, uint64_t off, kiln_err *er
     }
     if (c && c->data) {
         memcpy(buf, c->data + (off - c->off), n);
-        if (off + n > c->hw)
-            c->hw = off + n;
         pthread_mutex_unlock(&s->mu);
         return 0;
     }
