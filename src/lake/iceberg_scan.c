@@ -295,17 +295,13 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
 
 /* ================================================================ data files */
 
-/* Open a Parquet reader on a stored location: the reader opens and maps a
- * local file, which the lake's io hands out (lake_io.h). */
-static int data_open(kiln_parquet_reader **r, const char *loc, const kiln_parquet_read_opts *ro, kiln_err *err)
+/* Open a Parquet reader on a stored location: a local file is opened and
+ * mapped, an S3 object read by ranged GETs (lake_io.h). size: the
+ * manifest's file_size_in_bytes, or -1. */
+static int data_open(kiln_parquet_reader **r, const char *loc, int64_t size, const kiln_parquet_read_opts *ro,
+                     kiln_err *err)
 {
-    char *local = NULL;
-    int rc = kiln_lake__io_local_file(&local, loc, err);
-    if (!rc)
-        rc = kiln_parquet_reader_open(r, local, ro, err);
-    kiln_lake__io_local_release(local, loc); /* the reader holds it open */
-    kiln_free(local);
-    return rc;
+    return kiln_lake__io_parquet_open(r, loc, size, ro, err);
 }
 
 /* ================================================================ predicates */
@@ -1233,7 +1229,7 @@ static int load_eqdel(eqdel **out, const kiln_lake_view *view, const kiln_lake_e
     }
     d->nids = e->df.nequality_ids;
     memcpy(d->ids, e->df.equality_ids, (size_t)d->nids * sizeof(int));
-    if ((rc = data_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, e->df.file_size_in_bytes, NULL, err)))
         goto done;
     int has_ids = reader_has_ids(r);
     int nproj = 0;
@@ -1313,7 +1309,7 @@ static int load_posdel(kiln_i64set *set, const kiln_lake_view *view, const kiln_
                             "%s: delete file format %s is not supported (Parquet and Puffin "
                             "deletion vectors only)",
                             path, e->df.file_format);
-    if ((rc = data_open(&r, path, NULL, err)))
+    if ((rc = data_open(&r, path, e->df.file_size_in_bytes, NULL, err)))
         goto done;
     int fp = kiln_parquet_reader_find_field_id(r, 2147483546), pos = kiln_parquet_reader_find_field_id(r, 2147483545);
     if (fp < 0)
@@ -1599,7 +1595,7 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
      * for long strings (65K-row batches of commit messages were ~30 MB,
      * twice) at no measurable cost in scan speed */
     kiln_parquet_read_opts ro = {16384, 0};
-    if ((rc = data_open(&tr->r, path, &ro, err)))
+    if ((rc = data_open(&tr->r, path, df->file_size_in_bytes, &ro, err)))
         goto done;
     int has_ids = reader_has_ids(tr->r);
     kiln_buf_init(&tr->rsbuf, 0);

@@ -615,6 +615,14 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     po.kv = &kv;
     po.nkv = 1;
     po.row_group_rows = w->opts.row_group_rows;
+    /* Iceberg's write.parquet.row-group-size-bytes (measured here on the
+     * uncompressed data, as the Parquet writer cuts row groups) */
+    const char *rgb =
+        w->t ? kiln_lake_meta_property(kiln_lake_table_meta(w->t), "write.parquet.row-group-size-bytes") : NULL;
+    char *rgb_end = NULL;
+    long long rgb_v = rgb ? strtoll(rgb, &rgb_end, 10) : 0;
+    if (rgb && rgb_end && !*rgb_end && rgb_v > 0)
+        po.row_group_bytes = (uint64_t)rgb_v;
     /* the Parquet writer writes a local file, which the lake's io stages
      * (on an object store, uploaded by file_close) */
     if ((rc = kiln_lake__io_stage_new(&f->staged, f->local, err)))

@@ -9,6 +9,7 @@
  * target exists, so exactly one committer publishes v<N>.metadata.json.
  */
 #include "lake/lake_io.h"
+#include "format/parquet/parquet.h"
 #include "lake/lake.h"
 #include "store/store.h"
 
@@ -474,6 +475,246 @@ static const kiln_lake_io_ops S3 = {
     s3_remove, s3_mkdirs,   s3_rmdir_empty,  s3_rmtree,    s3_sync_dir, s3_local_file, s3_abspath,
 };
 
+/* ------------------------------------------------------------ ranged Parquet reads
+ *
+ * A Parquet file on S3 is read in place by ranged GETs (docs/store.md):
+ * one GET of the file's last RANGED_TAIL bytes (footer and magic; the
+ * whole file when it is that small), then one GET per column chunk the
+ * reader announces (kiln_parquet_src.need) at the chunk's first read,
+ * buffered so the reader's page-header and page reads cost no request.
+ * Row groups the reader skips and columns it does not project are never
+ * announced, so never fetched. Every GET after the first is pinned to the
+ * first answer's ETag: a file replaced while it is read is KILN_ECONFLICT.
+ * A read outside the tail and the announced chunks (the 4-byte head magic
+ * of a larger file, a footer longer than the tail) is its own GET. */
+
+#define RANGED_TAIL (64 * 1024)
+#define RANGED_BUDGET ((size_t)256 << 20) /* chunk bytes buffered at most (the current one always) */
+
+typedef struct rchunk {
+    uint64_t off, len;
+    uint64_t gen; /* the row group (announcement round) it belongs to */
+    char *data;   /* NULL until fetched */
+} rchunk;
+
+typedef struct rsrc {
+    kiln_store *st;
+    char *key, *loc;
+    char etag[80];
+    uint64_t size;
+    char *tail; /* the file's last tail_n bytes */
+    size_t tail_n;
+    pthread_mutex_t mu;
+    KILN_VEC(rchunk *) ch;
+    size_t buffered;
+    uint64_t gen;   /* announcement round: a need after reads starts a new one */
+    int read_since; /* a chunk was read since the last announcement */
+} rsrc;
+
+static void rsrc_close(void *ctx)
+{
+    rsrc *s = ctx;
+    for (size_t i = 0; i < s->ch.len; i++) {
+        kiln_free(s->ch.items[i]->data);
+        kiln_free(s->ch.items[i]);
+    }
+    kiln_vec_free(&s->ch);
+    pthread_mutex_destroy(&s->mu);
+    kiln_free(s->tail);
+    kiln_free(s->key);
+    kiln_free(s->loc);
+    kiln_free(s);
+}
+
+/* bytes [off, off+len) of the pinned version, all of them */
+static int rsrc_get(rsrc *s, uint64_t off, uint64_t len, char **out, kiln_err *err)
+{
+    size_t n = 0;
+    int rc = kiln_store_get_range(s->st, s->key, (int64_t)off, (int64_t)len, s->etag, out, &n, NULL, err);
+    if (rc)
+        return rc;
+    if (n != len) {
+        kiln_free(*out);
+        *out = NULL;
+        return kiln_err_set(err, KILN_ETRUNC, "%s: %llu bytes at byte %llu asked, %zu came: the object is shorter",
+                            s->loc, (unsigned long long)len, (unsigned long long)off, n);
+    }
+    return 0;
+}
+
+/* The reader announces the chunks of a row group together, when it starts
+ * the row group: the first announcement after reads begins a new round,
+ * and the chunks of earlier rounds (the row group the reader left) are
+ * dropped. A read outside every announced chunk is its own GET. */
+static void rsrc_need(void *ctx, uint64_t off, uint64_t len)
+{
+    rsrc *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (s->read_since) {
+        s->gen++;
+        s->read_since = 0;
+    }
+    size_t k = 0;
+    int have = 0;
+    for (size_t i = 0; i < s->ch.len; i++) {
+        rchunk *c = s->ch.items[i];
+        if (c->gen < s->gen && !(c->off == off && c->len == len)) {
+            if (c->data)
+                s->buffered -= c->len;
+            kiln_free(c->data);
+            kiln_free(c);
+            continue;
+        }
+        if (c->off == off && c->len == len) {
+            have = 1;
+            c->gen = s->gen;
+        }
+        s->ch.items[k++] = c;
+    }
+    s->ch.len = k;
+    rchunk *c = have || !len ? NULL : kiln_calloc(1, sizeof *c);
+    if (c) {
+        c->off = off;
+        c->len = len;
+        c->gen = s->gen;
+        if (kiln_vec_push(&s->ch, c, &(kiln_err){0}))
+            kiln_free(c); /* out of memory: its reads become their own GETs */
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static rchunk *rsrc_find(rsrc *s, uint64_t off, size_t n)
+{
+    for (size_t i = 0; i < s->ch.len; i++) {
+        rchunk *c = s->ch.items[i];
+        if (off >= c->off && off + n <= c->off + c->len)
+            return c;
+    }
+    return NULL;
+}
+
+static int rsrc_pread(void *ctx, void *buf, size_t n, uint64_t off, kiln_err *err)
+{
+    rsrc *s = ctx;
+    uint64_t tail_off = s->size - s->tail_n;
+    if (off >= tail_off && off + n <= s->size) {
+        memcpy(buf, s->tail + (off - tail_off), n);
+        return 0;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->read_since = 1;
+    rchunk *c = rsrc_find(s, off, n);
+    if (c && !c->data) {
+        /* fetch the whole chunk outside the lock (other columns read on) */
+        uint64_t coff = c->off, clen = c->len;
+        pthread_mutex_unlock(&s->mu);
+        char *data = NULL;
+        int rc = rsrc_get(s, coff, clen, &data, err);
+        if (rc)
+            return rc;
+        pthread_mutex_lock(&s->mu);
+        c = rsrc_find(s, off, n);
+        if (c && !c->data && c->off == coff && c->len == clen) {
+            /* over the budget: drop the other chunks fetched (refetched if read again) */
+            for (size_t i = 0; i < s->ch.len && s->buffered + clen > RANGED_BUDGET; i++) {
+                rchunk *o = s->ch.items[i];
+                if (o != c && o->data) {
+                    kiln_free(o->data);
+                    o->data = NULL;
+                    s->buffered -= o->len;
+                }
+            }
+            c->data = data;
+            s->buffered += clen;
+            data = NULL;
+        }
+        if (data && c && c->data) { /* fetched by another thread meanwhile */
+            kiln_free(data);
+            data = NULL;
+        }
+        if (data) { /* the chunk went away meanwhile: serve from this copy */
+            pthread_mutex_unlock(&s->mu);
+            memcpy(buf, data + (off - coff), n);
+            kiln_free(data);
+            return 0;
+        }
+    }
+    if (c && c->data) {
+        memcpy(buf, c->data + (off - c->off), n);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    char *data = NULL;
+    int rc = rsrc_get(s, off, n, &data, err);
+    if (!rc)
+        memcpy(buf, data, n);
+    kiln_free(data);
+    return rc;
+}
+
+/* Open the ranged source of an S3 object: the tail GET gives its size and
+ * ETag too (size_hint, the manifest's file size, places the range; when it
+ * is wrong or unknown the size the answer states is used). */
+static int s3_parquet_open(kiln_parquet_reader **r, const char *loc, int64_t size_hint,
+                           const kiln_parquet_read_opts *ro, kiln_err *err)
+{
+    kiln_store *st;
+    const char *key;
+    int rc = s3_split(loc, &st, &key, err);
+    if (rc)
+        return rc;
+    rsrc *s = kiln_calloc(1, sizeof *s);
+    if (!s || !(s->key = kiln_strdup(key)) || !(s->loc = kiln_strdup(loc))) {
+        if (s) {
+            kiln_free(s->key);
+            kiln_free(s);
+        }
+        return KILN_OOM(err);
+    }
+    s->st = st;
+    pthread_mutex_init(&s->mu, NULL);
+    kiln_store_info info;
+    size_t n = 0;
+    if (size_hint <= 0) {
+        if ((rc = kiln_store_head(st, key, &info, err)))
+            goto fail;
+        size_hint = info.size;
+        snprintf(s->etag, sizeof s->etag, "%s", info.etag);
+    }
+    int64_t toff = size_hint > RANGED_TAIL ? size_hint - RANGED_TAIL : 0;
+    if ((rc = kiln_store_get_range(st, key, toff, size_hint - toff, s->etag[0] ? s->etag : NULL, &s->tail, &n, &info,
+                                   err)))
+        goto fail;
+    if (info.size < 0)
+        info.size = toff + (int64_t)n;
+    if (!s->etag[0])
+        snprintf(s->etag, sizeof s->etag, "%s", info.etag);
+    if (info.size != toff + (int64_t)n) {
+        /* the size differs from the manifest's: the tail again, of this version */
+        int64_t size = info.size;
+        kiln_free(s->tail);
+        s->tail = NULL;
+        toff = size > RANGED_TAIL ? size - RANGED_TAIL : 0;
+        if ((rc = kiln_store_get_range(st, key, toff, size - toff, s->etag[0] ? s->etag : NULL, &s->tail, &n, &info,
+                                       err)))
+            goto fail;
+        if (!s->etag[0])
+            snprintf(s->etag, sizeof s->etag, "%s", info.etag);
+        if (toff + (int64_t)n != size) {
+            rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was opened", loc);
+            goto fail;
+        }
+    }
+    s->size = (uint64_t)(toff + (int64_t)n);
+    s->tail_n = n;
+    kiln_parquet_src src = {rsrc_pread, rsrc_need, rsrc_close, s, s->size};
+    return kiln_parquet_reader_open_src(r, loc, &src, ro, err);
+fail:
+    rsrc_close(s);
+    return rc;
+}
+
 /* The SQLite catalog of an s3:// warehouse is a local file (SQLite needs
  * POSIX locks): KILN_CATALOG_DIR/<bucket>/<prefix>/catalog.db, default
  * $XDG_STATE_HOME/kiln/catalogs or ~/.local/state/kiln/catalogs. */
@@ -769,6 +1010,19 @@ void kiln_lake__io_stage_discard(const char *staged, const char *loc)
     if (staged && strcmp(staged, loc) != 0)
         kiln_lake__io_local_release(staged, loc);
     kiln_lake__io_remove(loc, &(kiln_err){0});
+}
+
+int kiln_lake__io_parquet_open(kiln_parquet_reader **r, const char *loc, int64_t size_hint,
+                               const kiln_parquet_read_opts *ro, kiln_err *err)
+{
+    *r = NULL;
+    RESOLVE(loc);
+    if (ops == &S3)
+        rc = s3_parquet_open(r, path, size_hint, ro, err);
+    else
+        rc = kiln_parquet_reader_open(r, path, ro, err);
+    kiln_free(path);
+    return rc;
 }
 
 int kiln_lake__io_abspath(char **out, const char *loc, kiln_err *err)

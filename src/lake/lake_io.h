@@ -99,4 +99,15 @@ int kiln_lake__io_stage_new(char **out, const char *loc, kiln_err *err);
 int kiln_lake__io_stage_publish(const char *staged, const char *loc, kiln_err *err);
 void kiln_lake__io_stage_discard(const char *staged, const char *loc);
 
+/* A Parquet reader on a stored location: a local file is opened (and
+ * mapped) by the reader; an S3 object is read in place by ranged GETs, the
+ * footer from one GET of the file's tail, then one GET per column chunk
+ * the reader reads, all pinned to the object's ETag (a file replaced
+ * meanwhile is KILN_ECONFLICT). size_hint: the size the manifest records
+ * (saves a HEAD on S3), or -1. */
+typedef struct kiln_parquet_reader kiln_parquet_reader;
+typedef struct kiln_parquet_read_opts kiln_parquet_read_opts;
+int kiln_lake__io_parquet_open(kiln_parquet_reader **r, const char *loc, int64_t size_hint,
+                               const kiln_parquet_read_opts *ro, kiln_err *err);
+
 #endif /* KILN_LAKE_IO_H */

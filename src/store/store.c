@@ -151,6 +151,21 @@ int kiln_store_get(kiln_store *s, const char *key, int64_t off, int64_t len, siz
     return s->ops->get(s, key, off, len, cap, out, n, err);
 }
 
+int kiln_store_get_range(kiln_store *s, const char *key, int64_t off, int64_t len, const char *if_match, char **out,
+                         size_t *n, kiln_store_info *info, kiln_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (info)
+        memset(info, 0, sizeof *info);
+    int rc = kiln_store_key_check(key, err);
+    if (rc)
+        return rc;
+    if (off < 0 || len < 0)
+        return kiln_err_set(err, KILN_EINVAL, "%s: negative range", key);
+    return s->ops->get_range(s, key, off, len, if_match && *if_match ? if_match : NULL, out, n, info, err);
+}
+
 int kiln_store_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
                           kiln_err *err)
 {
@@ -245,8 +260,12 @@ static int parent_dirs(const char *path, kiln_err *err)
     return rc;
 }
 
-static int local_get(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
-                     kiln_err *err)
+static void head_fill(kiln_store_info *out, const struct stat *st);
+
+/* bytes [off, off+len) of the file; with if_match, only of the version
+ * whose etag it is (KILN_ECONFLICT otherwise); info: size and etag */
+static int local_get_ex(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, const char *if_match,
+                        kiln_store_info *info, char **out, size_t *n, kiln_err *err)
 {
     char *p = lpath(s, key);
     if (!p)
@@ -257,6 +276,15 @@ static int local_get(kiln_store *s, const char *key, int64_t off, int64_t len, s
         rc = (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) || (fd >= 0 && !S_ISREG(st.st_mode))
                  ? kiln_err_set(err, KILN_ENOTFOUND, "%s: no such object", key)
                  : kiln_err_set(err, KILN_EIO, "%s: %s", p, strerror(errno));
+        goto done;
+    }
+    kiln_store_info h;
+    head_fill(&h, &st);
+    if (info)
+        *info = h;
+    if (if_match && strcmp(if_match, h.etag) != 0) {
+        rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was read (etag %s, now %s)", key,
+                          if_match, h.etag);
         goto done;
     }
     int64_t size = st.st_size;
@@ -295,7 +323,17 @@ done:
     return rc;
 }
 
-static void head_fill(kiln_store_info *out, const struct stat *st);
+static int local_get(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
+                     kiln_err *err)
+{
+    return local_get_ex(s, key, off, len, cap, NULL, NULL, out, n, err);
+}
+
+static int local_get_range(kiln_store *s, const char *key, int64_t off, int64_t len, const char *if_match, char **out,
+                           size_t *n, kiln_store_info *info, kiln_err *err)
+{
+    return local_get_ex(s, key, off, len, 0, if_match, info, out, n, err);
+}
 
 /* read in 256 KiB pieces into fn */
 static int local_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
@@ -658,7 +696,7 @@ static void local_free(kiln_store *s)
 
 static const kiln_store_ops LOCAL_OPS = {
     "local",    local_get, local_get_file,  local_put,  local_put_file,   local_create,
-    local_head, local_del, local_list_page, local_free, local_get_stream,
+    local_head, local_del, local_list_page, local_free, local_get_stream, local_get_range,
 };
 
 int kiln_store__open_local(kiln_store **out, const char *dir, kiln_err *err)

@@ -87,6 +87,16 @@ typedef struct kiln_store_info {
  * with kiln_free. */
 int kiln_store_get(kiln_store *s, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
                    kiln_err *err);
+/* A ranged read pinned to one version of an object, for readers that
+ * fetch pieces of a file (the lake's Parquet scans): bytes [off, off+len)
+ * (fewer at the end, none past it). With if_match (an etag as
+ * kiln_store_info gives it; NULL: any version) an object whose etag
+ * differs is KILN_ECONFLICT: on S3 it is sent as If-Match (412) and the
+ * answer's ETag is compared too, for servers that ignore the header.
+ * info (may be NULL) gets the object's whole size (S3: from Content-Range)
+ * and etag. *out is NUL-terminated; caller frees with kiln_free. */
+int kiln_store_get_range(kiln_store *s, const char *key, int64_t off, int64_t len, const char *if_match, char **out,
+                         size_t *n, kiln_store_info *info, kiln_err *err);
 /* Stream a whole object: fn gets its bytes in order as they arrive, each
  * once (a non-zero return stops the transfer and is returned). On S3 a
  * connection that drops or stalls mid-body is resumed where it stopped: a

@@ -22,6 +22,8 @@ typedef struct kiln_store_ops {
     void (*free)(kiln_store *s);
     int (*get_stream)(kiln_store *s, const char *key, kiln_store_stream_fn fn, void *ctx, kiln_store_info *info,
                       kiln_err *err);
+    int (*get_range)(kiln_store *s, const char *key, int64_t off, int64_t len, const char *if_match, char **out,
+                     size_t *n, kiln_store_info *info, kiln_err *err);
 } kiln_store_ops;
 
 struct kiln_store {

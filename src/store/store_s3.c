@@ -177,6 +177,7 @@ typedef struct req {
     long status;
     char etag[80];
     int64_t clen, mtime_ms;
+    int64_t total;   /* whole object size from Content-Range ("bytes a-b/N"), or -1 */
     char *upload_id; /* unused here; parsed by callers from resp */
 } req;
 
@@ -476,6 +477,7 @@ static int do_request(kiln_store *st, req *r, kiln_err *err)
     r->status = 0;
     r->etag[0] = 0;
     r->clen = -1;
+    r->total = -1;
     r->mtime_ms = 0;
     rc = kiln_http_do(s->http, &q, &rs, err);
     r->status = rs.status;
@@ -499,6 +501,10 @@ static int do_request(kiln_store *st, req *r, kiln_err *err)
     if (cl)
         r->clen = strtoll(cl, NULL, 10);
     r->mtime_ms = kiln_http_header_time(&rs, "Last-Modified") * 1000;
+    const char *cr = kiln_http_header(&rs, "Content-Range");
+    const char *slash = cr ? strchr(cr, '/') : NULL;
+    if (slash && slash[1] >= '0' && slash[1] <= '9')
+        r->total = strtoll(slash + 1, NULL, 10);
     if (r->status < 200 || r->status >= 300) {
         rc = http_error(s, r, &rs.body, err);
         if (kiln_http_status_retryable(r->status) || s3_classify(NULL, &rs))
@@ -1014,8 +1020,75 @@ static int s3_get_stream(kiln_store *st, const char *key, kiln_store_stream_fn f
     return rc;
 }
 
+/* One GET of bytes [off, off+len), pinned with If-Match; the answer's ETag
+ * is checked as well (some S3-compatible servers ignore If-Match). */
+static int s3_get_range(kiln_store *st, const char *key, int64_t off, int64_t len, const char *if_match, char **out,
+                        size_t *n, kiln_store_info *info, kiln_err *err)
+{
+    s3 *s = st->impl;
+    char *fk = full_key(s, key);
+    if (!fk)
+        return KILN_OOM(err);
+    char range[80], ifm[128], w[1200];
+    req r = {0};
+    r.method = "GET";
+    r.key = fk;
+    if (len > 0) {
+        snprintf(range, sizeof range, "range: bytes=%lld-%lld", (long long)off, (long long)(off + len - 1));
+        r.hdr[r.nhdr++] = range;
+    }
+    if (if_match) {
+        snprintf(ifm, sizeof ifm, "if-match: \"%s\"", if_match);
+        r.hdr[r.nhdr++] = ifm;
+    }
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    r.resp = &b;
+    int rc = len == 0 ? 0 : do_request(st, &r, err);
+    if (rc == KILN_EIO && r.status == 412)
+        rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was read (ETag %s no longer matches)",
+                          what(s, &r, w, sizeof w), if_match);
+    if (rc == KILN_EIO && r.status == 416) { /* the range starts at or past the end */
+        kiln_err_clear(err);
+        kiln_buf_reset(&b);
+        rc = 0;
+    }
+    if (!rc && if_match && r.etag[0] && strcmp(r.etag, if_match) != 0)
+        rc = kiln_err_set(err, KILN_ECONFLICT, "%s: the object changed while it was read (ETag %s, now %s)",
+                          what(s, &r, w, sizeof w), if_match, r.etag);
+    if (!rc && r.status == 200) {
+        /* the whole object came back: its size, and the range cut out */
+        r.total = (int64_t)b.len;
+        size_t start = (uint64_t)off < b.len ? (size_t)off : b.len;
+        size_t n2 = len > 0 && (uint64_t)len < b.len - start ? (size_t)len : b.len - start;
+        if (b.data)
+            memmove(b.data, b.data + start, n2);
+        b.len = n2;
+    }
+    if (!rc && info) {
+        memset(info, 0, sizeof *info);
+        info->size = r.total;
+        info->mtime_ms = r.mtime_ms;
+        snprintf(info->etag, sizeof info->etag, "%s", r.etag);
+    }
+    if (!rc) {
+        if (!b.data && kiln_buf_reserve(&b, 1, err) != 0)
+            rc = KILN_OOM(err);
+        else {
+            b.data[b.len] = 0;
+            *out = b.data;
+            *n = b.len;
+            b.data = NULL;
+        }
+    }
+    kiln_buf_free(&b);
+    kiln_free(fk);
+    return rc;
+}
+
 static const kiln_store_ops S3_OPS = {
-    "s3", s3_get, s3_get_file, s3_put, s3_put_file, s3_create, s3_head, s3_del, s3_list_page, s3_free, s3_get_stream,
+    "s3",    s3_get, s3_get_file,  s3_put,  s3_put_file,   s3_create,
+    s3_head, s3_del, s3_list_page, s3_free, s3_get_stream, s3_get_range,
 };
 
 /* ------------------------------------------------------------ open */

@@ -194,6 +194,24 @@ typedef struct kiln_parquet_read_opts {
 int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts,
                              kiln_err *err);
 void kiln_parquet_reader_free(kiln_parquet_reader *r);
+/* A read source instead of a local file (an object store's ranged reads):
+ * pread reads exactly n bytes at off or fails (KILN_ETRUNC past the end);
+ * need (may be NULL) is told the byte range of each column chunk before
+ * the reader reads its pages, so a source can fetch a chunk in one request
+ * (row groups skipped and columns not projected are never announced);
+ * close (may be NULL) runs in kiln_parquet_reader_free, or at once when the
+ * open fails. pread may be called from the reader's threads at once. */
+typedef struct kiln_parquet_src {
+    int (*pread)(void *ctx, void *buf, size_t n, uint64_t off, kiln_err *err);
+    void (*need)(void *ctx, uint64_t off, uint64_t len);
+    void (*close)(void *ctx);
+    void *ctx;
+    uint64_t size; /* the file's size in bytes */
+} kiln_parquet_src;
+/* Open a reader on a source; name is for messages. The footer is read
+ * before the first 4 bytes (so a source holding the file's tail serves it). */
+int kiln_parquet_reader_open_src(kiln_parquet_reader **out, const char *name, const kiln_parquet_src *src,
+                                 const kiln_parquet_read_opts *opts, kiln_err *err);
 
 int kiln_parquet_reader_ncolumns(const kiln_parquet_reader *r);
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i);

@@ -107,6 +107,7 @@ typedef struct rcol {
 struct kiln_parquet_reader {
     char *path;
     int fd;
+    kiln_parquet_src src; /* src.pread set: reads go there instead of fd */
     uint64_t file_size;
     uint64_t data_end; /* where the footer starts */
     uint8_t *footer;
@@ -186,6 +187,12 @@ const char *kiln_parquet_encoding_name(int e)
 static int pread_all(kiln_parquet_reader *r, void *buf, size_t n, uint64_t off, kiln_err *err)
 {
     char *p = buf;
+    if (r->src.pread) {
+        if (off > r->file_size || n > r->file_size - off)
+            return kiln_err_set_at(err, KILN_ETRUNC, off, "%s: file ends at byte %llu", r->path,
+                                   (unsigned long long)r->file_size);
+        return n ? r->src.pread(r->src.ctx, buf, n, off, err) : 0;
+    }
     while (n) {
         ssize_t k = pread(r->fd, p, n, (off_t)off);
         if (k < 0) {
@@ -487,12 +494,14 @@ static int map_schema(kiln_parquet_reader *r, kiln_err *err)
 
 /* ------------------------------------------------------------ open / free */
 
-int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts,
-                             kiln_err *err)
+static int read_footer(kiln_parquet_reader *r, const char *path, kiln_err *err);
+
+/* a reader with its buffers and decoders, not yet on a file */
+static int reader_new(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts, kiln_err *err)
 {
-    *out = NULL;
     int rc = 0;
     kiln_parquet_reader *r = kiln_calloc(1, sizeof *r);
+    *out = r;
     if (!r)
         return KILN_OOM(err);
     r->fd = -1;
@@ -515,6 +524,40 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const 
         }
     if (r->nzd > 1 && (rc = kiln_pool_new(&r->pool, r->nzd, err)))
         goto done;
+done:
+    return rc;
+}
+
+int kiln_parquet_reader_open_src(kiln_parquet_reader **out, const char *name, const kiln_parquet_src *src,
+                                 const kiln_parquet_read_opts *opts, kiln_err *err)
+{
+    *out = NULL;
+    kiln_parquet_reader *r = NULL;
+    int rc = reader_new(&r, name, opts, err);
+    if (r) {
+        r->src = *src;
+        r->file_size = src->size;
+    } else if (src->close) {
+        src->close(src->ctx);
+    }
+    if (!rc)
+        rc = read_footer(r, name, err);
+    if (rc) {
+        kiln_parquet_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const kiln_parquet_read_opts *opts,
+                             kiln_err *err)
+{
+    *out = NULL;
+    kiln_parquet_reader *r = NULL;
+    int rc = reader_new(&r, path, opts, err);
+    if (rc)
+        goto done;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         rc = kiln_err_set(err, errno == ENOENT ? KILN_ENOTFOUND : KILN_EIO, "%s: %s", path, strerror(errno));
@@ -534,6 +577,20 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const 
         if (m != MAP_FAILED)
             r->map = m;
     }
+    rc = read_footer(r, path, err);
+done:
+    if (rc) {
+        kiln_parquet_reader_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Check the magic numbers, read and decode the footer, map the schema. */
+static int read_footer(kiln_parquet_reader *r, const char *path, kiln_err *err)
+{
+    int rc = 0;
     if (r->file_size < 12) {
         rc = kiln_err_set_at(err, KILN_ETRUNC, r->file_size,
                              "%s: %llu bytes is too small for a Parquet file (needs at least 12)", path,
@@ -541,7 +598,8 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const 
         goto done;
     }
     uint8_t head[4], tail[8];
-    if ((rc = pread_all(r, head, 4, 0, err)) || (rc = pread_all(r, tail, 8, r->file_size - 8, err)))
+    /* the tail first: a source that fetched the file's end has it */
+    if ((rc = pread_all(r, tail, 8, r->file_size - 8, err)) || (rc = pread_all(r, head, 4, 0, err)))
         goto done;
     if (memcmp(tail + 4, "PAR1", 4) != 0) {
         rc = kiln_err_set_at(err, KILN_EFORMAT, r->file_size - 4,
@@ -583,12 +641,7 @@ int kiln_parquet_reader_open(kiln_parquet_reader **out, const char *path, const 
         goto done;
     rc = kiln_parquet_reader_project(r, NULL, -1, err);
 done:
-    if (rc) {
-        kiln_parquet_reader_free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    return rc;
 }
 
 static void rcol_free(rcol *c)
@@ -655,6 +708,8 @@ void kiln_parquet_reader_free(kiln_parquet_reader *r)
         munmap((void *)r->map, (size_t)r->file_size);
     if (r->fd >= 0)
         close(r->fd);
+    if (r->src.close)
+        r->src.close(r->src.ctx);
     kiln_pool_free(r->pool);
     if (r->zds) {
         for (int i = 0; i < r->nzd; i++)
@@ -1905,6 +1960,8 @@ static int start_chunk(kiln_parquet_reader *r, const pq_rowgroup *rg, int g, rco
             r->path, r->lv[c->ci].name, kiln_pq_codec_name(m->codec));
     c->pos = (uint64_t)start;
     c->end = (uint64_t)start + (uint64_t)m->total_compressed;
+    if (r->src.need)
+        r->src.need(r->src.ctx, c->pos, c->end - c->pos);
     if (r->map && c->end <= r->file_size && c->end > c->pos) {
         /* map the chunk's pages in one call instead of a fault per few
          * pages (MADV_POPULATE_READ, Linux 5.14; a no-op if refused) */
