@@ -301,7 +301,7 @@ static void mw_node(mw *w, const kiln_project *p, const km_node *n)
     mw_kstr(w, "schema", schema ? schema : "");
     mw_kstr(w, "name", n->name);
     mw_kstr(w, "resource_type", kind_name(n->kind));
-    mw_kstr(w, "package_name", p->name);
+    mw_kstr(w, "package_name", n->package ? n->package : p->name);
     mw_kstr(w, "path", rel_path(n));
     mw_kstr(w, "original_file_path", n->path);
     mw_kstr(w, "unique_id", n->unique_id);
@@ -368,7 +368,7 @@ static void mw_node(mw *w, const kiln_project *p, const km_node *n)
             if (par->kind != KM_TEST && par->kind != KM_SOURCE) {
                 mw_open(w, '{');
                 mw_kstr(w, "name", par->name);
-                mw_klit(w, "package", "null");
+                mw_kstr(w, "package", par->package); /* NULL (the root project) -> null */
                 mw_klit(w, "version", "null");
                 mw_close(w, '}');
             }
