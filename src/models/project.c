@@ -373,12 +373,14 @@ static int cfg_apply_level(kj_val cfg, kj_val level, kiln_err *err)
     return rc;
 }
 
-/* fqn parts: project, folders..., name. Walk tree[project][folder]... */
+/* fqn parts: project, folders..., name. Walk tree[project][folder]...
+ * [name] (dbt's fqn match: the node's own name is the last level, as in
+ * `seeds: {proj: {raw_orders: {+column_types: ...}}}`) */
 static int cfg_from_tree(kj_val cfg, kj_val tree, const km_strvec *fqn, kiln_err *err)
 {
     int rc = 0;
     kj_val level = tree;
-    for (size_t i = 0; i + 1 < fqn->len && level.t == KJ_DICT && !rc; i++) {
+    for (size_t i = 0; i < fqn->len && level.t == KJ_DICT && !rc; i++) {
         kj_val *next = kj_dict_getc(level, fqn->items[i]);
         if (!next)
             break;
@@ -1283,6 +1285,57 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
 
 /* ------------------------------------------------------------ dbt_project.yml and profiles */
 
+/* models11: require-dbt-version against the dbt version kiln follows.
+ * One constraint: [op]MAJOR[.MINOR[.PATCH]] with op one of >=, <=, >, <,
+ * ==, =, != (none: ==). 1 holds, 0 does not, -1 malformed. */
+#define KILN_DBT_VERSION "1.8.0"
+static int version_ok(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    char op[3] = "";
+    size_t k = 0;
+    while (k < 2 && strchr("<>=!", s[k])) {
+        op[k] = s[k];
+        k++;
+    }
+    op[k] = 0;
+    s += k;
+    while (*s == ' ')
+        s++;
+    long want[3] = {0, 0, 0}, have[3] = {1, 8, 0};
+    for (int i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        char *e;
+        want[i] = strtol(s, &e, 10);
+        s = e;
+        if (*s != '.')
+            break;
+        s++;
+    }
+    while (*s == ' ')
+        s++;
+    if (*s)
+        return -1;
+    int cmp = 0;
+    for (int i = 0; i < 3 && !cmp; i++)
+        cmp = have[i] < want[i] ? -1 : have[i] > want[i];
+    if (!*op || !strcmp(op, "==") || !strcmp(op, "="))
+        return cmp == 0;
+    if (!strcmp(op, ">="))
+        return cmp >= 0;
+    if (!strcmp(op, "<="))
+        return cmp <= 0;
+    if (!strcmp(op, ">"))
+        return cmp > 0;
+    if (!strcmp(op, "<"))
+        return cmp < 0;
+    if (!strcmp(op, "!="))
+        return cmp != 0;
+    return -1;
+}
+
 static int parse_project_file(kiln_project *p, kiln_err *err)
 {
     km_yaml *doc;
@@ -1394,6 +1447,23 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     x = kiln_models__yaml_get(doc, "version");
     if (x && x->type == KM_Y_SCALAR)
         p->version = kiln_strdup(x->s);
+    x = kiln_models__yaml_get(doc, "require-dbt-version");
+    if (x && !kiln_models__yaml_is_null(x)) { /* a constraint or a list of them, all of which must hold */
+        size_t nc = x->type == KM_Y_SEQ ? x->n : 1;
+        for (size_t i = 0; i < nc; i++) {
+            const km_yaml *c = x->type == KM_Y_SEQ ? x->kids[i] : x;
+            int ok = c->type == KM_Y_SCALAR ? version_ok(c->s) : -1;
+            if (ok < 0)
+                return yfail(err, file, c,
+                             "require-dbt-version: '%s' is not a version constraint (>=1.0.0, <2.0.0, 1.8.0)",
+                             c->type == KM_Y_SCALAR ? c->s : "?");
+            if (!ok)
+                return yfail(err, file, c,
+                             "this project requires dbt version %s; kiln runs projects as dbt %s does (see "
+                             "docs/models.md)",
+                             c->s, KILN_DBT_VERSION);
+        }
+    }
     return 0;
 }
 

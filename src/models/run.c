@@ -22,6 +22,7 @@
 #include "lake/lake.h"
 #include "sql/sql.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -972,6 +973,39 @@ static int is_real_text(const char *s)
     return !*end && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN");
 }
 
+/* A column_types type: 'i' integer, 'r' real (float, double, decimal,
+ * numeric), 'b' boolean, 't' text, 'd' date, 's' timestamp; 0 unknown. */
+static char seed_type_kind(const char *t)
+{
+    char up[64];
+    size_t k = 0;
+    for (; t[k] && k + 1 < sizeof up; k++)
+        up[k] = (char)toupper((unsigned char)t[k]);
+    up[k] = 0;
+    if (!strncmp(up, "DECIMAL(", 8) || !strncmp(up, "NUMERIC(", 8)) {
+        int p, s;
+        char close;
+        return sscanf(up + 8, "%d,%d%c", &p, &s, &close) == 3 && close == ')' && p >= 1 && p <= 18 && s >= 0 && s <= p
+                   ? 'r'
+                   : 0;
+    }
+    static const struct {
+        const char *name;
+        char kind;
+    } m[] = {{"INTEGER", 'i'}, {"INT", 'i'},     {"BIGINT", 'i'},  {"SMALLINT", 'i'},
+             {"INT64", 'i'},   {"FLOAT", 'r'},   {"DOUBLE", 'r'},  {"REAL", 'r'},
+             {"DECIMAL", 'r'}, {"NUMERIC", 'r'}, {"FLOAT64", 'r'}, {"DOUBLE PRECISION", 'r'},
+             {"BOOLEAN", 'b'}, {"BOOL", 'b'},    {"TEXT", 't'},    {"STRING", 't'},
+             {"VARCHAR", 't'}, {"CHAR", 't'},    {"DATE", 'd'},    {"TIMESTAMP", 's'},
+             {"DATETIME", 's'}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t l = strlen(m[i].name);
+        if (!strncmp(up, m[i].name, l) && (!up[l] || (up[l] == '(' && strchr(up, ')') && m[i].kind == 't')))
+            return m[i].kind;
+    }
+    return 0;
+}
+
 static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
 {
     int rc = 0;
@@ -1034,12 +1068,70 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
         }
         types[c] = t;
     }
-    rc = kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
+    /* column_types: {column: SQL type} overrides the inferred type; the
+     * declared type gives the Iceberg type (integer/bigint -> long,
+     * float/double -> double, decimal(p,s), varchar/text -> string, date,
+     * timestamp, boolean) and says how the text is bound */
+    kj_val ct = kiln_models__cfg(n, "column_types");
+    const char **decl = kiln_calloc(2 * ncol + 1, sizeof *decl), **ddecl = decl + ncol;
+    if (!decl) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t k = 0; ct.t == KJ_DICT && k < ct.u.d->len && !rc; k++) {
+        kj_val key = ct.u.d->keys[k], v = ct.u.d->vals[k];
+        size_t c = 0;
+        while (c < ncol && !(key.t == KJ_STR && !strcmp(header.items[c], key.u.s->p)))
+            c++;
+        char kind = v.t == KJ_STR ? seed_type_kind(v.u.s->p) : 0;
+        if (c == ncol)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: column_types names '%s', which is not a column of the seed",
+                              n->path, key.t == KJ_STR ? key.u.s->p : "?");
+        else if (!kind)
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "%s: column_types: '%s': unknown type '%s' (use integer, bigint, float, double, "
+                              "decimal(p,s), varchar, text, string, date, timestamp or boolean)",
+                              n->path, header.items[c], v.t == KJ_STR ? v.u.s->p : "?");
+        else {
+            decl[c] = v.u.s->p;
+            types[c] = kind == 'd' || kind == 's' ? 't' : kind;
+            /* what SQLite declares, so the table gets the Iceberg type */
+            ddecl[c] = kind == 'i'                             ? "BIGINT"
+                       : kind == 'b'                           ? "BOOLEAN"
+                       : kind == 't'                           ? "TEXT"
+                       : kind == 'd'                           ? "DATE"
+                       : kind == 's'                           ? "TIMESTAMP"
+                       : !strncasecmp(v.u.s->p, "decimal(", 8) ? v.u.s->p
+                                                               : "DOUBLE";
+        }
+    }
+    if (rc) {
+        kiln_free(decl);
+        goto done;
+    }
+    /* a typed column's values must fit its type (an inferred one does) */
+    for (size_t c = 0; c < ncol && !rc; c++)
+        for (size_t i = 0; decl[c] && i < nrow && !rc; i++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                continue;
+            int ok = types[c] == 'i'   ? is_int_text(v)
+                     : types[c] == 'r' ? is_int_text(v) || is_real_text(v)
+                     : types[c] == 'b'
+                         ? !strcasecmp(v, "true") || !strcasecmp(v, "false") || !strcmp(v, "1") || !strcmp(v, "0")
+                         : 1;
+            if (!ok)
+                rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: column '%s' is %s (column_types), but holds '%s'",
+                                  n->path, i + 2, header.items[c], decl[c], v);
+        }
+    rc = rc ? rc : kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
     for (size_t c = 0; c < ncol && !rc; c++)
         rc = kiln_buf_printf(&b, err, "%s\"%s\" %s", c ? ", " : "", header.items[c],
-                             types[c] == 'i'   ? "INT"
+                             decl[c]           ? ddecl[c]
+                             : types[c] == 'i' ? "INT"
                              : types[c] == 'r' ? "FLOAT"
                                                : "TEXT");
+    kiln_free(decl);
     if (!rc)
         rc = kiln_buf_append(&b, ")", 1, err);
     if (rc || (rc = exec_sql(r, b.data, err)))
@@ -1066,6 +1158,8 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
                 sqlite3_bind_int64(ins, (int)c + 1, strtoll(v, NULL, 10));
             else if (types[c] == 'r')
                 sqlite3_bind_double(ins, (int)c + 1, strtod(v, NULL));
+            else if (types[c] == 'b')
+                sqlite3_bind_int(ins, (int)c + 1, !strcasecmp(v, "true") || !strcmp(v, "1"));
             else
                 sqlite3_bind_text(ins, (int)c + 1, v, -1, SQLITE_STATIC);
         }

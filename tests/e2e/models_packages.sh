@@ -13,7 +13,7 @@
 # config tree and vars, the root project's tree (+schema) and scoped vars
 # over them, --vars over both, ref('pkg', 'x') both ways, manifest fields;
 # `kiln deps` linking local packages and refusing a hub package with its
-# file:line:column.
+# file:line:column. Seeds' column_types (typed_codes), and their errors.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -23,7 +23,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 q() { "$KILN_BIN" sql --warehouse "$W" --csv "$1" | tail -n +2; }
 
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "build"; }
-grep -q 'Done. PASS=12 WARN=0 ERROR=0 SKIP=0 TOTAL=12' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
+grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
 grep -q 'OK created sql table model analytics_marts.big_spenders ' "$tmp/b1.txt" || fail "package model (root +schema)"
 grep -q 'OK loaded seed file analytics.shop_regions ' "$tmp/b1.txt" || fail "package seed"
 # min_cents: the root project's vars {shop_marts: {min_cents: 2500}} over the package's 1000
@@ -33,6 +33,29 @@ grep -q 'OK loaded seed file analytics.shop_regions ' "$tmp/b1.txt" || fail "pac
   || fail "root model over a package model"
 "$KILN_BIN" run --project-dir "$P" -s big_spenders --vars '{min_cents: 4000}' > "$tmp/r1.txt" || fail "run --vars: $(cat "$tmp/r1.txt")"
 [ "$(q 'select id from analytics_marts.big_spenders' | tr '\n' ' ')" = "3 " ] || fail "--vars over the package's vars"
+# column_types: the declared types, not the inferred ones
+"$KILN_BIN" sql --warehouse "$W" --csv "describe analytics.typed_codes" > "$tmp/ct.txt"
+for want in 'code,string,' 'day,date,' 'amount,"decimal(10, 2)",' 'flag,boolean,'; do
+  grep -q "^$want" "$tmp/ct.txt" || fail "column_types $want: $(cat "$tmp/ct.txt")"
+done
+[ "$(q 'select code, day, flag from analytics.typed_codes order by code' | tr '\n' ' ')" = "007,2025-10-06,1 010,2025-10-07,0 " ] \
+  || fail "typed seed rows: $(q 'select * from analytics.typed_codes')"
+cp "$P/dbt_project.yml" "$tmp/proj.yml"
+sed -i 's/        day: date/        day: datum/' "$P/dbt_project.yml"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s1.txt" || r=$?
+[ "$r" = 1 ] && grep -q "seeds/typed_codes.csv: column_types: 'day': unknown type 'datum'" "$tmp/s1.txt" || fail "unknown type: $r $(cat "$tmp/s1.txt")"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i 's/        flag: boolean/        flag: boolean\n        nope: text/' "$P/dbt_project.yml"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s2.txt" || r=$?
+[ "$r" = 1 ] && grep -q "column_types names 'nope', which is not a column of the seed" "$tmp/s2.txt" || fail "unknown column: $r $(cat "$tmp/s2.txt")"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i 's/        code: varchar(10)/        code: integer/' "$P/dbt_project.yml"
+printf 'x1,2025-10-08,1,true\n' >> "$P/seeds/typed_codes.csv"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s3.txt" || r=$?
+[ "$r" = 1 ] && grep -q "seeds/typed_codes.csv:4: column 'code' is integer (column_types), but holds 'x1'" "$tmp/s3.txt" || fail "bad value: $r $(cat "$tmp/s3.txt")"
+[ "$(q 'select count(*) from analytics.typed_codes')" = 2 ] || fail "a failed seed changed its table"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i '$d' "$P/seeds/typed_codes.csv"
 python3 - "$P/target/manifest.json" <<'PY' || fail "manifest of package nodes"
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -53,7 +76,7 @@ r=0; "$KILN_BIN" deps --project-dir "$P" > "$tmp/d1.txt" || r=$?
 grep -q "ERROR packages.yml:4:14: hub package 'dbt-labs/dbt_utils' cannot be installed: kiln does not download packages" "$tmp/d1.txt" \
   || fail "deps hub message: $(cat "$tmp/d1.txt")"
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1b.txt" || fail "build after deps: $(cat "$tmp/b1b.txt")"
-grep -q 'Done. PASS=12 WARN=0 ERROR=0 SKIP=0 TOTAL=12' "$tmp/b1b.txt" || fail "after deps (each package once): $(tail -1 "$tmp/b1b.txt")"
+grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1b.txt" || fail "after deps (each package once): $(tail -1 "$tmp/b1b.txt")"
 sed -i '/dbt_utils/,$d' "$P/packages.yml"
 "$KILN_BIN" deps --project-dir "$P" > "$tmp/d2.txt" || fail "deps, locals only: $(cat "$tmp/d2.txt")"
 mkdir -p "$P/dbt_packages/dbt_utils" && printf 'name: dbt_utils\n' > "$P/dbt_packages/dbt_utils/dbt_project.yml"

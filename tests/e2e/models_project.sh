@@ -72,6 +72,11 @@ fresh; sed -i 's/- unique$/- uniq/' "$B/models/schema.yml"
 expect_fail 1 "models/schema.yml:[0-9]+:[0-9]+: unknown test 'uniq'"
 fresh; printf '{{ var("missing_var") }}\n' > "$B/models/v.sql"
 expect_fail 1 "models/v.sql:1:4: Required var 'missing_var' not found"
+# require-dbt-version: the jaffle project's [">=1.0.0", "<2.0.0"] holds for dbt 1.8; these do not
+fresh; sed -i 's/^require-dbt-version: .*/require-dbt-version: [">=1.0.0", ">=1.9.0"]/' "$B/dbt_project.yml"
+expect_fail 1 'dbt_project.yml:5:34: this project requires dbt version >=1.9.0; kiln runs projects as dbt 1.8.0 does'
+fresh; sed -i 's/^require-dbt-version: .*/require-dbt-version: "about 1.8"/' "$B/dbt_project.yml"
+expect_fail 1 "dbt_project.yml:5:22: require-dbt-version: 'about 1.8' is not a version constraint"
 rc=0; "$KILN_BIN" compile --project-dir "$tmp/nowhere" 2> "$tmp/err" || rc=$?
 [ "$rc" -eq 4 ] || fail "no project: rc $rc"
 echo "ok"
