@@ -702,3 +702,24 @@ int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_v
     }
     return rc;
 }
+
+/* models11: profiles.yml rendered before it is parsed, as dbt renders its
+ * values: env_var() (with a default, or an error at its position) and the
+ * filters; a file without {{ or {% is used as it is. */
+int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
+                                kiln_err *err)
+{
+    if (!memmem(text, len, "{{", 2) && !memmem(text, len, "{%", 2))
+        return kiln_buf_append(out, text, len, err);
+    kj_tpl *t;
+    int rc = kj_parse(p->env, file, text, len, &t, err);
+    if (rc)
+        return rc;
+    kj_val d = kj_dict_new();
+    if (kj_oom(d))
+        return KILN_OOM(err);
+    if (!(rc = set_fn(d, "env_var", f_env_var, NULL, kj_undef(), err)))
+        rc = kj_render(p->env, t, d, out, NULL, err);
+    kj_release(d);
+    return rc;
+}

@@ -1511,11 +1511,16 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
         return rc;
     }
     km_yaml *doc;
-    rc = kiln_models__yaml_parse(path, text, len, p->arena, &doc, err);
+    kiln_buf rendered; /* models11: {{ env_var(...) }} in the values */
+    kiln_buf_init(&rendered, 0);
+    rc = kiln_models__render_profile(p, path, text, len, &rendered, err);
     kiln_free(text);
+    if (!rc)
+        rc = kiln_models__yaml_parse(path, rendered.data ? rendered.data : "", rendered.len, p->arena, &doc, err);
+    kiln_buf_free(&rendered);
     if (rc) {
         kiln_free(path);
-        return rc == KILN_EFORMAT ? (err->code = KILN_ECONFIG) : rc;
+        return rc == KILN_EFORMAT || rc == KILN_EINVAL ? (err->code = KILN_ECONFIG) : rc;
     }
     const km_yaml *prof = kiln_models__yaml_get(doc, p->profile_name), *x;
     const char *s;
@@ -1568,6 +1573,11 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
         kj_val v;
         if ((rc = kiln_models__yaml_to_kj(x, &v, err)))
             goto done;
+        if (v.t == KJ_STR && v.u.s->len && v.u.s->len < 4 && strspn(v.u.s->p, "0123456789") == v.u.s->len) {
+            long tn = atol(v.u.s->p); /* "{{ env_var('THREADS') }}" renders to a string; dbt casts it */
+            kj_release(v);
+            v = kj_int(tn);
+        }
         if (v.t != KJ_INT || v.u.i < 1 || v.u.i > 64) {
             kj_release(v);
             rc = kiln_err_set(err, KILN_ECONFIG, "%s:%u:%u: threads must be an integer 1..64", path, x->line, x->col);

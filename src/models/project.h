@@ -95,6 +95,9 @@ struct kiln_project {
 /* project.c */
 km_node *kiln_models__node(const kiln_project *p, size_t i);
 long kiln_models__find_id(const kiln_project *p, const char *unique_id);
+/* models11: profiles.yml's text rendered with env_var() (compile.c) */
+int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
+                                kiln_err *err);
 /* models11: the package named name, or NULL */
 const km_package *kiln_models__package(const kiln_project *p, const char *name);
 long kiln_models__find_name(const kiln_project *p, const char *name);
