@@ -1042,8 +1042,11 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         goto done;
     hex[10] = 0;
     n->name = kiln_strdup(nb.data);
-    n->unique_id = kiln_sprintf("test.%s.%s.%s", p->name, nb.data, hex);
-    n->fqn = kiln_sprintf("%s.%s", p->name, nb.data);
+    /* a test on a package's model belongs to that package (models11) */
+    const char *owner = model->package ? model->package : p->name;
+    n->package = model->package;
+    n->unique_id = kiln_sprintf("test.%s.%s.%s", owner, nb.data, hex);
+    n->fqn = kiln_sprintf("%s.%s", owner, nb.data);
     n->path = kiln_strdup(file);
     n->test_macro = kiln_strdup(macro);
     n->attached = kiln_strdup(model->unique_id);
@@ -1061,7 +1064,7 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         goto done;
     {
         km_strvec fqn = {0};
-        char *pn = kiln_strdup(p->name), *tn = kiln_strdup(nb.data);
+        char *pn = kiln_strdup(owner), *tn = kiln_strdup(nb.data);
         if (!pn || !tn || kiln_vec_push(&fqn, pn, err) || kiln_vec_push(&fqn, tn, err)) {
             strvec_free(&fqn);
             rc = KILN_OOM(err);

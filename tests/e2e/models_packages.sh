@@ -67,6 +67,8 @@ assert m["nodes"]["seed.shop_marts.shop_regions"]["package_name"] == "shop_marts
 r = m["nodes"]["model.pkgs.spender_regions"]["refs"]
 assert r == [{"name": "big_spenders", "package": "shop_marts", "version": None}], r
 assert m["nodes"]["model.pkgs.people"]["package_name"] == "pkgs"
+t = [k for k in m["nodes"] if k.startswith("test.shop_marts.unique_big_spenders_id.")]
+assert len(t) == 1 and m["nodes"][t[0]]["package_name"] == "shop_marts", sorted(m["nodes"])
 PY
 # kiln deps: local packages linked into dbt_packages/, the hub one refused
 r=0; "$KILN_BIN" deps --project-dir "$P" > "$tmp/d1.txt" || r=$?
