@@ -1204,8 +1204,8 @@ static int stores_failures(const km_node *n)
     if (n->kind != KM_TEST)
         return 0;
     const char *as = kiln_models__cfg_str(n, "store_failures_as", NULL);
-    if (as)
-        return !strcasecmp(as, "table");
+    if (as) /* view: stored as a table, as view models are (docs/models.md); ephemeral: not stored */
+        return !strcasecmp(as, "table") || !strcasecmp(as, "view");
     kj_val v = kiln_models__cfg(n, "store_failures");
     return kj_truthy(v) && !(v.t == KJ_STR && !strcasecmp(v.u.s->p, "false"));
 }
