@@ -375,3 +375,40 @@ KILN_COMMAND(cmd_source, "source", "a dbt project's sources: source freshness", 
              &source_spec)
 KILN_COMMAND(cmd_lineage, "lineage", "column-level lineage of a dbt project's models", NULL, run_lineage, 76, NULL, 0,
              &lineage_spec)
+
+/* ------------------------------------------------------------ deps (models11) */
+
+static const kiln_opt deps_opts[] = {
+    {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},
+    {"--profiles-dir", 0, KILN_OPT_VALUE, "DIR", "accepted as dbt accepts it (deps reads no profile)"},
+    KILN_OPT_END};
+static const kiln_cmdspec deps_spec = {
+    .name = "deps",
+    .text = "Install the packages of packages.yml / dependencies.yml into dbt_packages/ (or\n"
+            "the project's packages-install-path): a local: package is linked there as\n"
+            "dbt deps links it. Hub, git, tarball and private packages are not downloaded\n"
+            "(kiln has no package index access): a copy already installed is kept, else\n"
+            "the entry is reported with its file:line:column and the exit code is 1.",
+    .opts = deps_opts,
+    .footer = "exit codes: 0 ok, 1 a package could not be installed (or a project error),\n"
+              "2 usage, 4 no project\ndocs: docs/cli/deps.md, docs/models.md\n",
+};
+
+static int run_deps(int argc, char **argv)
+{
+    kiln_args a;
+    if (kiln_opt_parse(&a, &deps_spec, argc, argv))
+        return a.exit;
+    kiln_models_opts o;
+    memset(&o, 0, sizeof o);
+    o.project_dir = kiln_opt_get(&a, "--project-dir");
+    o.profiles_dir = kiln_opt_get(&a, "--profiles-dir");
+    kiln_err err = {0};
+    int failed = 0;
+    if (kiln_models_deps(&o, stdout, &failed, &err))
+        return project_fail(&err);
+    return failed ? KILN_EXIT_FAIL : 0;
+}
+
+KILN_COMMAND(cmd_deps, "deps", "install a dbt project's packages (local: entries) into dbt_packages/", NULL, run_deps,
+             76, NULL, 0, &deps_spec)

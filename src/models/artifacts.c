@@ -1,7 +1,8 @@
 /*
  * artifacts.c - dbt's JSON artifacts in <target-path>/: manifest.json
  * (schema v12's top-level keys and the node fields tools read) and
- * run_results.json (v6), written with jansson. Field names follow dbt's
+ * run_results.json (v6); the manifest streamed with the base JSON string
+ * writer, the small artifacts built with jansson. Field names follow dbt's
  * published schemas (schemas.getdbt.com); docs/models.md lists what is
  * left out.
  */
@@ -10,6 +11,7 @@
 #include "lake/lake.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 
 #define DBT_VERSION_COMPAT "1.8.0"
@@ -72,40 +74,6 @@ static const char *kind_name(km_kind k)
     return names[k];
 }
 
-static json_t *fqn_array(const char *fqn)
-{
-    json_t *a = json_array();
-    const char *p = fqn;
-    for (;;) {
-        const char *d = strchr(p, '.');
-        json_array_append_new(a, json_stringn(p, d ? (size_t)(d - p) : strlen(p)));
-        if (!d)
-            break;
-        p = d + 1;
-    }
-    return a;
-}
-
-static json_t *columns_json(const km_node *n)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; n->columns.t == KJ_DICT && i < n->columns.u.d->len; i++) {
-        kj_val c = n->columns.u.d->vals[i];
-        kj_val *nm = kj_dict_getc(c, "name"), *ds = kj_dict_getc(c, "description");
-        json_t *col = json_object();
-        json_object_set_new(col, "name", nm ? kj_to_json(*nm) : json_string(""));
-        json_object_set_new(col, "description", ds ? kj_to_json(*ds) : json_string(""));
-        json_object_set_new(col, "meta", json_object());
-        json_object_set_new(col, "data_type", json_null());
-        json_object_set_new(col, "constraints", json_array());
-        json_object_set_new(col, "quote", json_null());
-        json_object_set_new(col, "tags", json_array());
-        json_object_set(o, nm && nm->t == KJ_STR ? nm->u.s->p : "", col);
-        json_decref(col);
-    }
-    return o;
-}
-
 /* path relative to the resource's root folder ("models/a/b.sql" -> "a/b.sql") */
 static const char *rel_path(const km_node *n)
 {
@@ -140,110 +108,341 @@ static json_t *freshness_json(kj_val fr)
     return o;
 }
 
-static json_t *node_json(const kiln_project *p, const km_node *n)
+/* ------------------------------------------------ manifest.json, streamed
+ * The manifest is written straight into one buffer with the base JSON
+ * string writer (building a jansson tree of 30,000 nodes and dumping it
+ * was half of `kiln compile`). kiln_models__manifest_json and
+ * kiln_models__node_json parse this same text, so the file, the docs site
+ * and state:modified see one definition of every field. */
+typedef struct mw {
+    kiln_buf *b;
+    kiln_err *err;
+    int rc;
+    int comma; /* a value was written at this level: the next one needs ',' */
+} mw;
+
+static void mw_raw(mw *w, const char *s, size_t n)
 {
-    json_t *o = json_object();
+    if (!w->rc)
+        w->rc = kiln_buf_append(w->b, s, n, w->err);
+}
+
+static void mw_pre(mw *w)
+{
+    if (w->comma)
+        mw_raw(w, ",", 1);
+    w->comma = 0;
+}
+
+static void mw_open(mw *w, char c)
+{
+    mw_pre(w);
+    mw_raw(w, &c, 1);
+}
+
+static void mw_close(mw *w, char c)
+{
+    mw_raw(w, &c, 1);
+    w->comma = 1;
+}
+
+/* a literal value: null, true, {}, [] ... */
+static void mw_lit(mw *w, const char *s)
+{
+    mw_pre(w);
+    mw_raw(w, s, strlen(s));
+    w->comma = 1;
+}
+
+static void mw_strn(mw *w, const char *s, size_t n)
+{
+    mw_pre(w);
+    if (!w->rc)
+        w->rc = kiln_json_write_str(w->b, s, n, w->err);
+    w->comma = 1;
+}
+
+static void mw_str(mw *w, const char *s) /* NULL -> null */
+{
+    if (s)
+        mw_strn(w, s, strlen(s));
+    else
+        mw_lit(w, "null");
+}
+
+static void mw_key(mw *w, const char *k)
+{
+    mw_strn(w, k, strlen(k));
+    mw_raw(w, ":", 1);
+    w->comma = 0;
+}
+
+static void mw_real(mw *w, double d)
+{
+    char t[40];
+    if (!isfinite(d)) {
+        mw_lit(w, "null");
+        return;
+    }
+    int n = snprintf(t, sizeof t - 2, "%.17g", d); /* jansson's form: a fraction or exponent always */
+    if (!strpbrk(t, ".eE"))
+        memcpy(t + n, ".0", 3);
+    mw_lit(w, t);
+}
+
+/* a jansson value (the small ones other artifacts share) */
+static void mw_json(mw *w, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+    if (!s && !w->rc)
+        w->rc = KILN_OOM(w->err);
+    else if (s)
+        mw_lit(w, s);
+    free(s);
+    json_decref(j);
+}
+
+/* Jinja value -> JSON, as kj_to_json */
+static void mw_kj(mw *w, kj_val v)
+{
+    char t[32];
+    switch (v.t) {
+    case KJ_BOOL: mw_lit(w, v.u.b ? "true" : "false"); return;
+    case KJ_INT:
+        snprintf(t, sizeof t, "%lld", (long long)v.u.i);
+        mw_lit(w, t);
+        return;
+    case KJ_FLOAT: mw_real(w, v.u.f); return;
+    case KJ_STR: mw_strn(w, v.u.s->p, v.u.s->len); return;
+    case KJ_LIST:
+        mw_open(w, '[');
+        for (size_t i = 0; i < v.u.l->len; i++)
+            mw_kj(w, v.u.l->items[i]);
+        mw_close(w, ']');
+        return;
+    case KJ_DICT:
+        mw_open(w, '{');
+        for (size_t i = 0; i < v.u.d->len; i++) {
+            kj_val k = v.u.d->keys[i];
+            if (k.t == KJ_STR)
+                mw_strn(w, k.u.s->p, k.u.s->len);
+            else {
+                kiln_buf kb;
+                kiln_buf_init(&kb, 0);
+                if (!kj_str_append(NULL, k, &kb, NULL))
+                    mw_strn(w, kb.data ? kb.data : "", kb.len);
+                else if (!w->rc)
+                    w->rc = KILN_OOM(w->err);
+                kiln_buf_free(&kb);
+            }
+            mw_raw(w, ":", 1);
+            w->comma = 0;
+            mw_kj(w, v.u.d->vals[i]);
+        }
+        mw_close(w, '}');
+        return;
+    default: mw_lit(w, "null"); return;
+    }
+}
+
+static void mw_kstr(mw *w, const char *k, const char *v)
+{
+    mw_key(w, k);
+    mw_str(w, v);
+}
+
+static void mw_klit(mw *w, const char *k, const char *v)
+{
+    mw_key(w, k);
+    mw_lit(w, v);
+}
+
+static void mw_fqn(mw *w, const char *fqn)
+{
+    mw_open(w, '[');
+    for (const char *p = fqn;;) {
+        const char *d = strchr(p, '.');
+        mw_strn(w, p, d ? (size_t)(d - p) : strlen(p));
+        if (!d)
+            break;
+        p = d + 1;
+    }
+    mw_close(w, ']');
+}
+
+static void mw_columns(mw *w, const km_node *n)
+{
+    mw_open(w, '{');
+    for (size_t i = 0; n->columns.t == KJ_DICT && i < n->columns.u.d->len; i++) {
+        kj_val c = n->columns.u.d->vals[i];
+        kj_val *nm = kj_dict_getc(c, "name"), *ds = kj_dict_getc(c, "description");
+        mw_key(w, nm && nm->t == KJ_STR ? nm->u.s->p : "");
+        mw_open(w, '{');
+        mw_key(w, "name");
+        nm ? mw_kj(w, *nm) : mw_str(w, "");
+        mw_key(w, "description");
+        ds ? mw_kj(w, *ds) : mw_str(w, "");
+        mw_klit(w, "meta", "{}");
+        mw_klit(w, "data_type", "null");
+        mw_klit(w, "constraints", "[]");
+        mw_klit(w, "quote", "null");
+        mw_klit(w, "tags", "[]");
+        mw_close(w, '}');
+    }
+    mw_close(w, '}');
+}
+
+static void mw_node(mw *w, const kiln_project *p, const km_node *n)
+{
     char *schema = kiln_models__node_schema(p, n);
     char *rel = kiln_models__relation(p, n);
-    json_object_set_new(o, "database", json_string(""));
-    json_object_set_new(o, "schema", json_string(schema ? schema : ""));
-    json_object_set_new(o, "name", json_string(n->name));
-    json_object_set_new(o, "resource_type", json_string(kind_name(n->kind)));
-    json_object_set_new(o, "package_name", json_string(p->name));
-    json_object_set_new(o, "path", json_string(rel_path(n)));
-    json_object_set_new(o, "original_file_path", json_string(n->path));
-    json_object_set_new(o, "unique_id", json_string(n->unique_id));
-    json_object_set_new(o, "fqn", fqn_array(n->fqn));
-    json_object_set_new(o, "description", json_string(n->description ? n->description : ""));
-    json_object_set_new(o, "columns", columns_json(n));
-    json_object_set_new(o, "meta", json_object());
+    mw_open(w, '{');
+    mw_kstr(w, "database", "");
+    mw_kstr(w, "schema", schema ? schema : "");
+    mw_kstr(w, "name", n->name);
+    mw_kstr(w, "resource_type", kind_name(n->kind));
+    mw_kstr(w, "package_name", n->package ? n->package : p->name);
+    mw_kstr(w, "path", rel_path(n));
+    mw_kstr(w, "original_file_path", n->path);
+    mw_kstr(w, "unique_id", n->unique_id);
+    mw_key(w, "fqn");
+    mw_fqn(w, n->fqn);
+    mw_kstr(w, "description", n->description ? n->description : "");
+    mw_key(w, "columns");
+    mw_columns(w, n);
+    mw_klit(w, "meta", "{}");
     if (n->kind == KM_SOURCE) {
-        json_object_set_new(o, "source_name", json_string(n->source_name));
-        json_object_set_new(o, "source_description", json_string(""));
-        json_object_set_new(o, "loader", json_string(""));
-        json_object_set_new(o, "identifier", json_string(n->identifier));
-        json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
-        json_object_set_new(o, "config", json_pack("{s:b}", "enabled", 1));
-        json_object_set_new(o, "tags", json_array());
+        mw_kstr(w, "source_name", n->source_name);
+        mw_kstr(w, "source_description", "");
+        mw_kstr(w, "loader", "");
+        mw_kstr(w, "identifier", n->identifier);
+        mw_kstr(w, "relation_name", rel ? rel : "");
+        mw_klit(w, "config", "{\"enabled\":true}");
+        mw_klit(w, "tags", "[]");
         kj_val fr = kiln_models__cfg(n, "freshness"), lf = kiln_models__cfg(n, "loaded_at_field");
-        json_object_set_new(o, "loaded_at_field", lf.t == KJ_STR ? kj_to_json(lf) : json_null());
-        json_object_set_new(o, "freshness", freshness_json(fr));
+        mw_key(w, "loaded_at_field");
+        lf.t == KJ_STR ? mw_kj(w, lf) : mw_lit(w, "null");
+        mw_key(w, "freshness");
+        mw_json(w, freshness_json(fr));
+        mw_close(w, '}');
         kiln_free(schema);
         kiln_free(rel);
-        return o;
+        return;
     }
-    json_object_set_new(o, "alias", json_string(kiln_models__cfg_str(n, "alias", n->name)));
+    mw_kstr(w, "alias", kiln_models__cfg_str(n, "alias", n->name));
     char hex[65] = "";
+    mw_key(w, "checksum");
     if (n->kind == KM_TEST && n->test_macro)
-        json_object_set_new(o, "checksum", json_pack("{s:s,s:s}", "name", "none", "checksum", ""));
+        mw_lit(w, "{\"name\":\"none\",\"checksum\":\"\"}");
     else {
         kiln_sha256_hex(n->raw ? n->raw : "", n->raw_len, hex);
-        json_object_set_new(o, "checksum", json_pack("{s:s,s:s}", "name", "sha256", "checksum", hex));
+        mw_open(w, '{');
+        mw_kstr(w, "name", "sha256");
+        mw_kstr(w, "checksum", hex);
+        mw_close(w, '}');
     }
-    json_t *cfg = kj_to_json(n->config);
-    json_object_set_new(o, "config", cfg);
-    json_t *tags = json_object_get(cfg, "tags");
-    json_object_set_new(o, "tags", tags ? json_incref(tags) : json_array());
-    json_t *deps = json_array(), *refs = json_array(), *srcs = json_array();
-    for (size_t k = 0; k < n->parents.len; k++) {
-        const km_node *par = p->nodes.items[n->parents.items[k]];
-        if (par->kind == KM_TEST)
-            continue; /* build-order edges, not dependencies */
-        json_array_append_new(deps, json_string(par->unique_id));
-        if (par->kind == KM_SOURCE)
-            json_array_append_new(srcs, json_pack("[s,s]", par->source_name, par->name));
-        else
-            json_array_append_new(refs, json_pack("{s:s,s:n,s:n}", "name", par->name, "package", "version"));
-    }
-    if (n->kind == KM_SEED) { /* schema v12: a seed depends on macros only, and has no refs/sources/language */
-        json_object_set_new(o, "depends_on", json_pack("{s:[]}", "macros"));
-        json_decref(deps);
-        json_decref(refs);
-        json_decref(srcs);
-    } else {
-        json_object_set_new(o, "depends_on", json_pack("{s:[],s:o}", "macros", "nodes", deps));
-        json_object_set_new(o, "refs", refs);
-        json_object_set_new(o, "sources", srcs);
-        json_object_set_new(o, "language", json_string("sql"));
+    mw_key(w, "config");
+    mw_kj(w, n->config);
+    kj_val *tags = n->config.t == KJ_DICT ? kj_dict_getc(n->config, "tags") : NULL;
+    mw_key(w, "tags");
+    tags ? mw_kj(w, *tags) : mw_lit(w, "[]");
+    if (n->kind == KM_SEED) /* schema v12: a seed depends on macros only, and has no refs/sources/language */
+        mw_klit(w, "depends_on", "{\"macros\":[]}");
+    else {
+        mw_key(w, "depends_on");
+        mw_open(w, '{');
+        mw_klit(w, "macros", "[]");
+        mw_key(w, "nodes");
+        mw_open(w, '[');
+        for (size_t k = 0; k < n->parents.len; k++) {
+            const km_node *par = p->nodes.items[n->parents.items[k]];
+            if (par->kind != KM_TEST) /* build-order edges, not dependencies */
+                mw_str(w, par->unique_id);
+        }
+        mw_close(w, ']');
+        mw_close(w, '}');
+        mw_key(w, "refs");
+        mw_open(w, '[');
+        for (size_t k = 0; k < n->parents.len; k++) {
+            const km_node *par = p->nodes.items[n->parents.items[k]];
+            if (par->kind != KM_TEST && par->kind != KM_SOURCE) {
+                mw_open(w, '{');
+                mw_kstr(w, "name", par->name);
+                mw_kstr(w, "package", par->package); /* NULL (the root project) -> null */
+                mw_klit(w, "version", "null");
+                mw_close(w, '}');
+            }
+        }
+        mw_close(w, ']');
+        mw_key(w, "sources");
+        mw_open(w, '[');
+        for (size_t k = 0; k < n->parents.len; k++) {
+            const km_node *par = p->nodes.items[n->parents.items[k]];
+            if (par->kind == KM_SOURCE) {
+                mw_open(w, '[');
+                mw_str(w, par->source_name);
+                mw_str(w, par->name);
+                mw_close(w, ']');
+            }
+        }
+        mw_close(w, ']');
+        mw_kstr(w, "language", "sql");
     }
     if (n->kind != KM_SEED) {
-        json_object_set_new(o, "raw_code", json_stringn(n->raw ? n->raw : "", n->raw ? n->raw_len : 0));
-        json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
-        json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
-        json_object_set_new(o, "extra_ctes", json_array());
+        mw_key(w, "raw_code");
+        mw_strn(w, n->raw ? n->raw : "", n->raw ? n->raw_len : 0);
+        mw_klit(w, "compiled", n->compiled_ok ? "true" : "false");
+        mw_kstr(w, "compiled_code", n->compiled);
+        mw_klit(w, "extra_ctes", "[]");
     } else {
-        json_object_set_new(o, "raw_code", json_string(""));
-        json_object_set_new(o, "root_path", json_string(p->dir));
+        mw_kstr(w, "raw_code", "");
+        mw_kstr(w, "root_path", p->dir);
     }
     if (n->kind == KM_TEST) {
-        json_object_set_new(o, "relation_name", json_null());
+        mw_klit(w, "relation_name", "null");
         if (n->test_macro) {
             kj_val *col = kj_dict_getc(n->test_kwargs, "column_name");
-            json_t *kw = kj_to_json(n->test_kwargs);
             long att = kiln_models__find_id(p, n->attached);
+            const char *dot = strchr(n->test_macro, '.');
+            mw_key(w, "test_metadata");
+            mw_open(w, '{');
+            mw_kstr(w, "name", dot ? dot + 1 : n->test_macro);
+            mw_key(w, "kwargs");
+            mw_open(w, '{');
+            for (size_t i = 0; n->test_kwargs.t == KJ_DICT && i < n->test_kwargs.u.d->len; i++) {
+                kj_val k = n->test_kwargs.u.d->keys[i];
+                if (att >= 0 && k.t == KJ_STR && !strcmp(k.u.s->p, "model"))
+                    continue; /* written below */
+                if (k.t != KJ_STR)
+                    continue;
+                mw_key(w, k.u.s->p);
+                mw_kj(w, n->test_kwargs.u.d->vals[i]);
+            }
             if (att >= 0) { /* dbt's kwargs hold model as a Jinja expression */
                 char *m = kiln_sprintf("{{ get_where_subquery(ref('%s')) }}", p->nodes.items[att]->name);
-                json_object_set_new(kw, "model", json_string(m ? m : ""));
+                mw_kstr(w, "model", m ? m : "");
                 kiln_free(m);
             }
-            json_object_set_new(
-                o, "test_metadata",
-                (strchr(n->test_macro, '.')
-                     ? json_pack("{s:s,s:o,s:s%}", "name", strchr(n->test_macro, '.') + 1, "kwargs", kw, "namespace",
-                                 n->test_macro, (size_t)(strchr(n->test_macro, '.') - n->test_macro))
-                     : json_pack("{s:s,s:o,s:n}", "name", n->test_macro, "kwargs", kw, "namespace")));
-            json_object_set_new(o, "column_name", col ? kj_to_json(*col) : json_null());
-            json_object_set_new(o, "attached_node", json_string(n->attached));
+            mw_close(w, '}');
+            mw_key(w, "namespace");
+            if (dot)
+                mw_strn(w, n->test_macro, (size_t)(dot - n->test_macro));
+            else
+                mw_lit(w, "null");
+            mw_close(w, '}');
+            mw_key(w, "column_name");
+            col ? mw_kj(w, *col) : mw_lit(w, "null");
+            mw_kstr(w, "attached_node", n->attached);
             char *fk = att >= 0 ? kiln_sprintf("models.%s", p->nodes.items[att]->name) : NULL;
-            json_object_set_new(o, "file_key_name", fk ? json_string(fk) : json_null());
+            mw_kstr(w, "file_key_name", fk);
             kiln_free(fk);
         }
     } else {
-        json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
+        mw_kstr(w, "relation_name", rel ? rel : "");
     }
+    mw_close(w, '}');
     kiln_free(schema);
     kiln_free(rel);
-    return o;
 }
 
 static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln_err *err)
@@ -264,17 +463,12 @@ static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln
     return rc;
 }
 
-int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
+/* manifest.json's text into out (compact, as dbt writes it) */
+static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
 {
-    json_t *doc = kiln_models__manifest_json(p);
-    int rc = doc ? write_json(p, "manifest.json", doc, err) : KILN_OOM(err);
-    json_decref(doc);
-    return rc;
-}
-
-json_t *kiln_models__manifest_json(const kiln_project *p)
-{
-    json_t *doc = json_object();
+    mw w = {out, err, 0, 0};
+    mw_open(&w, '{');
+    mw_key(&w, "metadata");
     json_t *meta = metadata(p, "https://schemas.getdbt.com/dbt/manifest/v12.json");
     char pid[65];
     kiln_sha256_hex(p->name, strlen(p->name), pid);
@@ -284,61 +478,127 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
     json_object_set_new(meta, "user_id", json_null());
     json_object_set_new(meta, "send_anonymous_usage_stats", json_false());
     json_object_set_new(meta, "adapter_type", json_string("kiln"));
-    json_object_set_new(doc, "metadata", meta);
-    json_t *nodes = json_object(), *sources = json_object(), *parent_map = json_object(), *child_map = json_object();
-    for (size_t i = 0; i < p->nodes.len; i++) {
-        const km_node *n = p->nodes.items[i];
-        json_object_set_new(n->kind == KM_SOURCE ? sources : nodes, n->unique_id, node_json(p, n));
-        json_t *pa = json_array(), *ch = json_array();
-        for (size_t k = 0; k < n->parents.len; k++)
-            if (p->nodes.items[n->parents.items[k]]->kind != KM_TEST || n->kind == KM_TEST)
-                json_array_append_new(pa, json_string(p->nodes.items[n->parents.items[k]]->unique_id));
-        for (size_t k = 0; k < n->children.len; k++)
-            json_array_append_new(ch, json_string(p->nodes.items[n->children.items[k]]->unique_id));
-        json_object_set_new(parent_map, n->unique_id, pa);
-        json_object_set_new(child_map, n->unique_id, ch);
+    mw_json(&w, meta);
+    for (int pass = 0; pass < 2; pass++) { /* "nodes", then "sources" */
+        mw_key(&w, pass ? "sources" : "nodes");
+        mw_open(&w, '{');
+        for (size_t i = 0; i < p->nodes.len && !w.rc; i++) {
+            const km_node *n = p->nodes.items[i];
+            if ((n->kind == KM_SOURCE) == pass) {
+                mw_key(&w, n->unique_id);
+                mw_node(&w, p, n);
+            }
+        }
+        mw_close(&w, '}');
     }
-    json_object_set_new(doc, "nodes", nodes);
-    json_object_set_new(doc, "sources", sources);
-    json_t *macros = json_object();
-    for (size_t i = 0; p->macros.t == KJ_LIST && i < p->macros.u.l->len; i++) {
+    mw_key(&w, "macros");
+    mw_open(&w, '{');
+    for (size_t i = 0; p->macros.t == KJ_LIST && i < p->macros.u.l->len && !w.rc; i++) {
         kj_val m = p->macros.u.l->items[i];
         const char *name = kj_dict_getc(m, "name")->u.s->p, *path = kj_dict_getc(m, "path")->u.s->p;
         char *id = kiln_sprintf("macro.%s.%s", p->name, name);
-        if (!id)
-            continue;
-        json_object_set_new(macros, id,
-                            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:{s:[]},s:s,s:{},s:{s:b,s:n},s:n,s:[],s:f,s:n}",
-                                      "name", name, "resource_type", "macro", "package_name", p->name, "path", path,
-                                      "original_file_path", path, "unique_id", id, "macro_sql",
-                                      kj_to_json(*kj_dict_getc(m, "sql")), "depends_on", "macros", "description", "",
-                                      "meta", "docs", "show", 1, "node_color", "patch_path", "arguments", "created_at",
-                                      (double)p->started_micros / 1e6, "supported_languages"));
+        if (!id) {
+            w.rc = KILN_OOM(err);
+            break;
+        }
+        mw_key(&w, id);
+        mw_open(&w, '{');
+        mw_kstr(&w, "name", name);
+        mw_kstr(&w, "resource_type", "macro");
+        mw_kstr(&w, "package_name", p->name);
+        mw_kstr(&w, "path", path);
+        mw_kstr(&w, "original_file_path", path);
+        mw_kstr(&w, "unique_id", id);
+        mw_key(&w, "macro_sql");
+        mw_kj(&w, *kj_dict_getc(m, "sql"));
+        mw_klit(&w, "depends_on", "{\"macros\":[]}");
+        mw_kstr(&w, "description", "");
+        mw_klit(&w, "meta", "{}");
+        mw_klit(&w, "docs", "{\"show\":true,\"node_color\":null}");
+        mw_klit(&w, "patch_path", "null");
+        mw_klit(&w, "arguments", "[]");
+        mw_key(&w, "created_at");
+        mw_real(&w, (double)p->started_micros / 1e6);
+        mw_klit(&w, "supported_languages", "null");
+        mw_close(&w, '}');
         kiln_free(id);
     }
-    json_object_set_new(doc, "macros", macros);
-    json_t *docs = json_object();
-    for (size_t i = 0; p->docs.t == KJ_DICT && i < p->docs.u.d->len; i++) {
+    mw_close(&w, '}');
+    mw_key(&w, "docs");
+    mw_open(&w, '{');
+    for (size_t i = 0; p->docs.t == KJ_DICT && i < p->docs.u.d->len && !w.rc; i++) {
         kj_val k = p->docs.u.d->keys[i], v = p->docs.u.d->vals[i];
         char *id = kiln_sprintf("doc.%s.%s", p->name, k.u.s->p);
-        if (!id)
-            continue;
-        json_object_set_new(docs, id,
-                            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o}", "name", k.u.s->p, "resource_type", "doc",
-                                      "package_name", p->name, "path", "", "original_file_path", "", "unique_id", id,
-                                      "block_contents", kj_to_json(v)));
+        if (!id) {
+            w.rc = KILN_OOM(err);
+            break;
+        }
+        mw_key(&w, id);
+        mw_open(&w, '{');
+        mw_kstr(&w, "name", k.u.s->p);
+        mw_kstr(&w, "resource_type", "doc");
+        mw_kstr(&w, "package_name", p->name);
+        mw_kstr(&w, "path", "");
+        mw_kstr(&w, "original_file_path", "");
+        mw_kstr(&w, "unique_id", id);
+        mw_key(&w, "block_contents");
+        mw_kj(&w, v);
+        mw_close(&w, '}');
         kiln_free(id);
     }
-    json_object_set_new(doc, "docs", docs);
+    mw_close(&w, '}');
     static const char *const empty[] = {"exposures", "metrics", "groups", "selectors", "disabled", NULL};
     for (int i = 0; empty[i]; i++)
-        json_object_set_new(doc, empty[i], json_object());
-    json_object_set_new(doc, "parent_map", parent_map);
-    json_object_set_new(doc, "child_map", child_map);
-    json_object_set_new(doc, "group_map", json_object());
-    json_object_set_new(doc, "saved_queries", json_object());
-    json_object_set_new(doc, "semantic_models", json_object());
-    json_object_set_new(doc, "unit_tests", json_object());
+        mw_klit(&w, empty[i], "{}");
+    for (int pass = 0; pass < 2; pass++) { /* parent_map, child_map */
+        mw_key(&w, pass ? "child_map" : "parent_map");
+        mw_open(&w, '{');
+        for (size_t i = 0; i < p->nodes.len && !w.rc; i++) {
+            const km_node *n = p->nodes.items[i];
+            mw_key(&w, n->unique_id);
+            mw_open(&w, '[');
+            if (!pass) {
+                for (size_t k = 0; k < n->parents.len; k++)
+                    if (p->nodes.items[n->parents.items[k]]->kind != KM_TEST || n->kind == KM_TEST)
+                        mw_str(&w, p->nodes.items[n->parents.items[k]]->unique_id);
+            } else {
+                for (size_t k = 0; k < n->children.len; k++)
+                    mw_str(&w, p->nodes.items[n->children.items[k]]->unique_id);
+            }
+            mw_close(&w, ']');
+        }
+        mw_close(&w, '}');
+    }
+    mw_klit(&w, "group_map", "{}");
+    mw_klit(&w, "saved_queries", "{}");
+    mw_klit(&w, "semantic_models", "{}");
+    mw_klit(&w, "unit_tests", "{}");
+    mw_close(&w, '}');
+    return w.rc;
+}
+
+int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
+{
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
+    char *path = kiln_sprintf("%s/%s/manifest.json", p->dir, p->target_path);
+    int rc = !dir || !path ? KILN_OOM(err) : manifest_text(p, &b, err);
+    if (!rc && !(rc = kiln_mkdirs(dir, err)))
+        rc = kiln_file_write_atomic(path, b.data, b.len, err);
+    kiln_buf_free(&b);
+    kiln_free(dir);
+    kiln_free(path);
+    return rc;
+}
+
+json_t *kiln_models__manifest_json(const kiln_project *p)
+{
+    kiln_buf b;
+    kiln_err err = {0};
+    kiln_buf_init(&b, 0);
+    json_t *doc = manifest_text(p, &b, &err) ? NULL : json_loadb(b.data, b.len, 0, NULL);
+    kiln_buf_free(&b);
     return doc;
 }
 
@@ -517,4 +777,14 @@ int kiln_models__write_sources(const kiln_project *p, const km_fresh *res, size_
     return rc;
 }
 
-json_t *kiln_models__node_json(const kiln_project *p, const km_node *n) { return node_json(p, n); }
+json_t *kiln_models__node_json(const kiln_project *p, const km_node *n)
+{
+    kiln_buf b;
+    kiln_err err = {0};
+    kiln_buf_init(&b, 0);
+    mw w = {&b, &err, 0, 0};
+    mw_node(&w, p, n);
+    json_t *o = w.rc ? NULL : json_loadb(b.data, b.len, 0, NULL);
+    kiln_buf_free(&b);
+    return o;
+}

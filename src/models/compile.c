@@ -114,10 +114,41 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val name = a->npos >= 2 ? a->pos[1] : kj_arg(a, 0, NULL);
     if (name.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "ref() takes a model name (a string)");
-    if (a->npos >= 2 && (a->pos[0].t != KJ_STR || strcmp(a->pos[0].u.s->p, c->p->name) != 0))
-        return kj_fail(in, KILN_ENOTFOUND, "ref('%s', '%s'): packages are not supported yet (this project is '%s')",
-                       a->pos[0].t == KJ_STR ? a->pos[0].u.s->p : "?", name.u.s->p, c->p->name);
-    long idx = kiln_models__find_name(c->p, name.u.s->p);
+    /* ref('pkg', 'x') names the package (or the root project); ref('x')
+     * from a package's node looks in that package first, then as dbt's
+     * root-first search */
+    const char *pkg = a->npos >= 2 ? (a->pos[0].t == KJ_STR ? a->pos[0].u.s->p : "?") : c->n ? c->n->package : NULL;
+    long idx = -1;
+    if (pkg && strcmp(pkg, c->p->name)) {
+        if (!kiln_models__package(c->p, pkg) && a->npos >= 2)
+            return kj_fail(in, KILN_ENOTFOUND,
+                           "ref('%s', '%s'): no package '%s' (this project is '%s'; packages are read from "
+                           "dbt_packages/ and packages.yml's local: entries)",
+                           pkg, name.u.s->p, pkg, c->p->name);
+        static const char *const kinds[] = {"model", "seed", "snapshot"};
+        for (int k = 0; k < 3 && idx < 0; k++) {
+            char *id = kiln_sprintf("%s.%s.%s", kinds[k], pkg, name.u.s->p);
+            if (!id)
+                return KILN_OOM(kj_in_err(in));
+            idx = kiln_models__find_id(c->p, id);
+            kiln_free(id);
+        }
+        if (idx < 0 && a->npos >= 2)
+            return kj_fail(in, KILN_ENOTFOUND,
+                           "%s '%s' depends on a node named '%s' in package '%s' which was not found",
+                           c->n->kind == KM_TEST ? "test" : "model", c->n->name, name.u.s->p, pkg);
+    } else if (a->npos >= 2) { /* the root project's own name */
+        static const char *const kinds[] = {"model", "seed", "snapshot"};
+        for (int k = 0; k < 3 && idx < 0; k++) {
+            char *id = kiln_sprintf("%s.%s.%s", kinds[k], c->p->name, name.u.s->p);
+            if (!id)
+                return KILN_OOM(kj_in_err(in));
+            idx = kiln_models__find_id(c->p, id);
+            kiln_free(id);
+        }
+    }
+    if (idx < 0)
+        idx = kiln_models__find_name(c->p, name.u.s->p);
     if (idx < 0)
         return kj_fail(in, KILN_ENOTFOUND, "%s '%s' depends on a node named '%s' which was not found",
                        c->n->kind == KM_TEST ? "test" : "model", c->n->name, name.u.s->p);
@@ -206,6 +237,17 @@ static int f_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     }
     if (!v)
         v = kj_dict_getc(c->p->vars, k.u.s->p);
+    const km_package *pk = c->n ? kiln_models__package(c->p, c->n->package) : NULL;
+    if (!v && pk) { /* a package's node: the root's vars {pkg: {...}}, then the package's own vars */
+        kj_val *scope = kj_dict_getc(c->p->vars, pk->name);
+        if (scope && scope->t == KJ_DICT)
+            v = kj_dict_getc(*scope, k.u.s->p);
+        scope = !v && pk->vars.t == KJ_DICT ? kj_dict_getc(pk->vars, pk->name) : NULL;
+        if (scope && scope->t == KJ_DICT)
+            v = kj_dict_getc(*scope, k.u.s->p);
+        if (!v && pk->vars.t == KJ_DICT)
+            v = kj_dict_getc(pk->vars, k.u.s->p);
+    }
     if (v) {
         *out = kj_retain(*v);
         return 0;
@@ -658,5 +700,26 @@ int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_v
         kj_release(dummy.config);
         kiln_vec_free(&dummy.parents);
     }
+    return rc;
+}
+
+/* models11: profiles.yml rendered before it is parsed, as dbt renders its
+ * values: env_var() (with a default, or an error at its position) and the
+ * filters; a file without {{ or {% is used as it is. */
+int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
+                                kiln_err *err)
+{
+    if (!memmem(text, len, "{{", 2) && !memmem(text, len, "{%", 2))
+        return kiln_buf_append(out, text, len, err);
+    kj_tpl *t;
+    int rc = kj_parse(p->env, file, text, len, &t, err);
+    if (rc)
+        return rc;
+    kj_val d = kj_dict_new();
+    if (kj_oom(d))
+        return KILN_OOM(err);
+    if (!(rc = set_fn(d, "env_var", f_env_var, NULL, kj_undef(), err)))
+        rc = kj_render(p->env, t, d, out, NULL, err);
+    kj_release(d);
     return rc;
 }

@@ -70,23 +70,19 @@ void kj_frame_pop(kj_in *in)
 kj_val kj_lookup(kj_in *in, const char *name, size_t n)
 {
     for (kj_frame *f = in->frame; f; f = f->parent) {
-        if (f->vars.u.d->idx) {
-            void *p = kiln_map_get(f->vars.u.d->idx, name, n);
-            if (p)
-                return f->vars.u.d->vals[(uintptr_t)p - 1];
-        }
+        long i = kj_dict_findn(f->vars.u.d, name, n);
+        if (i >= 0)
+            return f->vars.u.d->vals[i];
     }
-    if (in->ctx.t == KJ_DICT && in->ctx.u.d->idx) {
-        void *p = kiln_map_get(in->ctx.u.d->idx, name, n);
-        if (p)
-            return in->ctx.u.d->vals[(uintptr_t)p - 1];
+    if (in->ctx.t == KJ_DICT) {
+        long i = kj_dict_findn(in->ctx.u.d, name, n);
+        if (i >= 0)
+            return in->ctx.u.d->vals[i];
     }
     kj_dict *g = in->env->globals.u.d;
-    if (g->idx) {
-        void *p = kiln_map_get(g->idx, name, n);
-        if (p)
-            return g->vals[(uintptr_t)p - 1];
-    }
+    long i = kj_dict_findn(g, name, n);
+    if (i >= 0)
+        return g->vals[i];
     return kj_undef();
 }
 

@@ -61,12 +61,13 @@ typedef struct kj_list {
     kj_val *items;
 } kj_list;
 
-/* Insertion-ordered dict (Python semantics); string keys are indexed. */
+/* Insertion-ordered dict (Python semantics); the string keys of a dict of
+ * 8 or more entries are indexed (smaller ones are scanned). */
 typedef struct kj_dict {
     int rc;
     size_t len, alloc;
     kj_val *keys, *vals;
-    kiln_map *idx; /* string key -> (index + 1) */
+    kiln_map *idx; /* string key -> (index + 1); NULL below 8 entries */
 } kj_dict;
 
 typedef struct kj_env kj_env;
@@ -151,6 +152,8 @@ int kj_dict_setc(kj_val dict, const char *key, kj_val v, kiln_err *err);
 /* Borrowed pointer to the value, or NULL. */
 kj_val *kj_dict_get(kj_val dict, kj_val key);
 kj_val *kj_dict_getc(kj_val dict, const char *key);
+/* index of the string key [key, key+n) in d, or -1 */
+long kj_dict_findn(const kj_dict *d, const char *key, size_t n);
 
 int kj_truthy(kj_val v);
 int kj_is_num(kj_val v); /* int, float or bool */

@@ -155,14 +155,44 @@ int kj_list_push(kj_val list, kj_val v, kiln_err *err)
     return 0;
 }
 
-static long dict_find(const kj_dict *d, kj_val key)
+/* Small dicts (most of them: configs, columns, kwargs) are scanned; the
+ * string keys of a dict get a hash index once it holds KJ_DICT_INDEX_MIN
+ * entries (one map per small dict was a seventh of `kiln compile`). */
+#define KJ_DICT_INDEX_MIN 8
+
+long kj_dict_findn(const kj_dict *d, const char *key, size_t n)
 {
-    if (key.t == KJ_STR) {
-        if (!d->idx)
-            return -1;
-        void *p = kiln_map_get(d->idx, key.u.s->p, key.u.s->len);
+    if (d->idx) {
+        void *p = kiln_map_get(d->idx, key, n);
         return p ? (long)((uintptr_t)p - 1) : -1;
     }
+    for (size_t i = 0; i < d->len; i++)
+        if (d->keys[i].t == KJ_STR && d->keys[i].u.s->len == n && !memcmp(d->keys[i].u.s->p, key, n))
+            return (long)i;
+    return -1;
+}
+
+static int dict_index(kj_dict *d, kiln_err *err)
+{
+    if (!(d->idx = kiln_map_new()))
+        return KILN_OOM(err);
+    for (size_t j = 0; j < d->len; j++) {
+        if (d->keys[j].t != KJ_STR)
+            continue;
+        int rc = kiln_map_put(d->idx, d->keys[j].u.s->p, d->keys[j].u.s->len, (void *)(uintptr_t)(j + 1), err);
+        if (rc) {
+            kiln_map_free(d->idx);
+            d->idx = NULL;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static long dict_find(const kj_dict *d, kj_val key)
+{
+    if (key.t == KJ_STR)
+        return kj_dict_findn(d, key.u.s->p, key.u.s->len);
     for (size_t i = 0; i < d->len; i++)
         if (d->keys[i].t != KJ_STR && kj_equal(d->keys[i], key))
             return (long)i;
@@ -193,12 +223,7 @@ int kj_dict_set(kj_val dict, kj_val key, kj_val v, kiln_err *err)
         d->vals = nv;
         d->alloc = na;
     }
-    if (key.t == KJ_STR) {
-        if (!d->idx && !(d->idx = kiln_map_new())) {
-            kj_release(key);
-            kj_release(v);
-            return KILN_OOM(err);
-        }
+    if (key.t == KJ_STR && d->idx) {
         int rc = kiln_map_put(d->idx, key.u.s->p, key.u.s->len, (void *)(uintptr_t)(d->len + 1), err);
         if (rc) {
             kj_release(key);
@@ -209,6 +234,12 @@ int kj_dict_set(kj_val dict, kj_val key, kj_val v, kiln_err *err)
     d->keys[d->len] = key;
     d->vals[d->len] = v;
     d->len++;
+    if (!d->idx && d->len >= KJ_DICT_INDEX_MIN && key.t == KJ_STR) {
+        int rc = dict_index(d, err);
+        if (rc) { /* the entry stays (the dict is still usable, scanned) */
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -231,10 +262,8 @@ kj_val *kj_dict_get(kj_val dict, kj_val key)
 kj_val *kj_dict_getc(kj_val dict, const char *key)
 {
     kj_dict *d = dict.u.d;
-    if (!d->idx)
-        return NULL;
-    void *p = kiln_map_get(d->idx, key, strlen(key));
-    return p ? &d->vals[(uintptr_t)p - 1] : NULL;
+    long i = kj_dict_findn(d, key, strlen(key));
+    return i >= 0 ? &d->vals[i] : NULL;
 }
 
 /* Remove entry i, keeping order (the string index is rebuilt). */
@@ -248,16 +277,7 @@ int kj_dict_remove(kj_val dict, size_t i, kiln_err *err)
     d->len--;
     kiln_map_free(d->idx);
     d->idx = NULL;
-    for (size_t j = 0; j < d->len; j++) {
-        if (d->keys[j].t != KJ_STR)
-            continue;
-        if (!d->idx && !(d->idx = kiln_map_new()))
-            return KILN_OOM(err);
-        int rc = kiln_map_put(d->idx, d->keys[j].u.s->p, d->keys[j].u.s->len, (void *)(uintptr_t)(j + 1), err);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return d->len >= KJ_DICT_INDEX_MIN ? dict_index(d, err) : 0;
 }
 
 int kj_truthy(kj_val v)

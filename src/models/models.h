@@ -101,4 +101,15 @@ int kiln_models_docs_generate(const kiln_models_opts *o, FILE *out, kiln_err *er
  * query that failed). */
 int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
+/* ---- models11: deps ---- */
+
+/* `kiln deps`: for each packages.yml / dependencies.yml entry, a `local:`
+ * package is linked into the packages-install-path (dbt_packages/<name>,
+ * a relative symlink, as dbt deps does); hub, git, tarball and private
+ * packages are not downloaded: one already there is kept, otherwise an
+ * ERROR line names the entry's file:line:column. Lines to out; returns a
+ * negative code when the project cannot be read, else 0 with *failed =
+ * entries that could not be installed. */
+int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+
 #endif /* KILN_MODELS_H */

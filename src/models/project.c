@@ -18,8 +18,11 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define KM_FILE_CAP ((size_t)64 << 20)
 
@@ -190,6 +193,8 @@ static int add_node(kiln_project *p, km_node *n, kiln_err *err)
         return rc;
     if (n->kind == KM_MODEL || n->kind == KM_SEED || n->kind == KM_SNAPSHOT) {
         long other = kiln_models__find_name(p, n->name);
+        if (other >= 0 && n->package)
+            return 0; /* ref('x') finds the root project's (or the first package's); ref('pkg', 'x') this one */
         if (other >= 0)
             return kiln_err_set(err, KILN_EFORMAT, "%s: two resources are named '%s' (also %s)", n->path, n->name,
                                 p->nodes.items[other]->path);
@@ -368,12 +373,14 @@ static int cfg_apply_level(kj_val cfg, kj_val level, kiln_err *err)
     return rc;
 }
 
-/* fqn parts: project, folders..., name. Walk tree[project][folder]... */
+/* fqn parts: project, folders..., name. Walk tree[project][folder]...
+ * [name] (dbt's fqn match: the node's own name is the last level, as in
+ * `seeds: {proj: {raw_orders: {+column_types: ...}}}`) */
 static int cfg_from_tree(kj_val cfg, kj_val tree, const km_strvec *fqn, kiln_err *err)
 {
     int rc = 0;
     kj_val level = tree;
-    for (size_t i = 0; i + 1 < fqn->len && level.t == KJ_DICT && !rc; i++) {
+    for (size_t i = 0; i < fqn->len && level.t == KJ_DICT && !rc; i++) {
         kj_val *next = kj_dict_getc(level, fqn->items[i]);
         if (!next)
             break;
@@ -453,11 +460,10 @@ static int has_ext(const char *path, const char *ext)
 }
 
 /* "models/staging/x.sql" under root "models" -> fqn [project, staging, x] */
-static int make_fqn(const kiln_project *p, const char *root, const char *rel, km_strvec *fqn, char **name,
-                    kiln_err *err)
+static int make_fqn(const char *project, const char *root, const char *rel, km_strvec *fqn, char **name, kiln_err *err)
 {
     int rc;
-    char *s = kiln_strdup(p->name);
+    char *s = kiln_strdup(project);
     if (!s || (rc = kiln_vec_push(fqn, s, err)))
         return s ? rc : KILN_OOM(err);
     const char *q = rel + strlen(root);
@@ -495,7 +501,11 @@ static char *join_fqn(const km_strvec *fqn)
     return kiln_buf_detach(&b, NULL);
 }
 
-static int add_file_node(kiln_project *p, km_kind kind, const char *root, const char *rel, kj_val tree, kiln_err *err)
+/* pkg: the package the file belongs to (NULL = the root project): its
+ * name starts the fqn and the unique id, and its own config tree applies
+ * before the root project's (tree) */
+static int add_file_node(kiln_project *p, km_kind kind, const char *root, const char *rel, kj_val tree,
+                         const km_package *pkg, kiln_err *err)
 {
     int rc = 0;
     km_strvec fqn = {0};
@@ -503,7 +513,8 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
     km_node *n = node_new(kind);
     if (!n)
         return KILN_OOM(err);
-    if ((rc = make_fqn(p, root, rel, &fqn, &name, err)))
+    n->package = pkg ? pkg->name : NULL;
+    if ((rc = make_fqn(pkg ? pkg->name : p->name, root, rel, &fqn, &name, err)))
         goto fail;
     if ((rc = read_rel(p, rel, &n->raw, &n->raw_len, err)))
         goto fail;
@@ -531,14 +542,16 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
     n->path = kiln_strdup(rel);
     n->fqn = join_fqn(&fqn);
     static const char *const kinds[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
-    n->unique_id = kiln_sprintf("%s.%s.%s", kinds[kind], p->name, n->name);
+    n->unique_id = kiln_sprintf("%s.%s.%s", kinds[kind], pkg ? pkg->name : p->name, n->name);
     if (!n->path || !n->fqn || !n->unique_id) {
         rc = KILN_OOM(err);
         goto fail;
     }
     const char *defmat = kind == KM_MODEL ? "view" : kind == KM_SEED ? "seed" : kind == KM_TEST ? "test" : "snapshot";
     if ((rc = kj_dict_setc(n->config, "materialized", kj_str_c(defmat), err)) ||
-        (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) || (rc = cfg_from_tree(n->config, tree, &fqn, err)))
+        (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) ||
+        (pkg && (rc = cfg_from_tree(n->config, kind == KM_SEED ? pkg->cfg_seeds : pkg->cfg_models, &fqn, err))) ||
+        (rc = cfg_from_tree(n->config, tree, &fqn, err)))
         goto fail;
     strvec_free(&fqn);
     return add_node(p, n, err);
@@ -605,6 +618,54 @@ static int note_macros(kiln_project *p, const char *path, const char *text, size
     return rc;
 }
 
+/* models11: record a package's model and seed paths, config trees and
+ * vars (its models and seeds are loaded after the root project's). */
+static int note_package(kiln_project *p, const char *rel, const char *name, const km_yaml *doc, kiln_err *err)
+{
+    km_package *pk = kiln_calloc(1, sizeof *pk);
+    if (!pk)
+        return KILN_OOM(err);
+    pk->cfg_models = pk->cfg_seeds = pk->vars = kj_none();
+    int rc = (pk->name = kiln_strdup(name)) ? kiln_vec_push(&p->packages, pk, err) : KILN_OOM(err);
+    if (rc) {
+        kiln_free(pk->name);
+        kiln_free(pk);
+        return rc;
+    }
+    static const char *const keys[] = {"model-paths", "seed-paths"}, *const defs[] = {"models", "seeds"};
+    for (int i = 0; i < 2 && !rc; i++) {
+        km_strvec *v = i ? &pk->seed_paths : &pk->model_paths;
+        const km_yaml *x = kiln_models__yaml_get(doc, keys[i]);
+        for (size_t k = 0; x && x->type == KM_Y_SEQ && k < x->n && !rc; k++)
+            if (x->kids[k]->type == KM_Y_SCALAR && !strstr(x->kids[k]->s, "..")) {
+                char *path = kiln_sprintf("%s/%s", rel, x->kids[k]->s);
+                rc = path ? kiln_vec_push(v, path, err) : KILN_OOM(err);
+            }
+        if (!rc && !v->len) {
+            char *path = kiln_sprintf("%s/%s", rel, defs[i]);
+            rc = path ? kiln_vec_push(v, path, err) : KILN_OOM(err);
+        }
+    }
+    static const char *const tkeys[] = {"models", "seeds", "vars"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        const km_yaml *x = kiln_models__yaml_get(doc, tkeys[i]);
+        kj_val *slot = i == 0 ? &pk->cfg_models : i == 1 ? &pk->cfg_seeds : &pk->vars;
+        if (x && x->type == KM_Y_MAP) {
+            kj_release(*slot);
+            rc = kiln_models__yaml_to_kj(x, slot, err);
+        }
+    }
+    return rc;
+}
+
+const km_package *kiln_models__package(const kiln_project *p, const char *name)
+{
+    for (size_t i = 0; name && i < p->packages.len; i++)
+        if (!strcmp(p->packages.items[i]->name, name))
+            return p->packages.items[i];
+    return NULL;
+}
+
 /* ------------------------------------------------------------ packages (models4) */
 
 /* One installed package at rel (a directory relative to the project dir):
@@ -637,6 +698,8 @@ static int load_package(kiln_project *p, const char *rel, kj_val seen, kiln_err 
     if (kj_dict_getc(seen, nm->s) || !strcmp(nm->s, p->name))
         return 0; /* dbt_packages/ and a local: entry of the same package */
     if ((rc = kj_dict_setc(seen, nm->s, kj_bool(1), err)))
+        return rc;
+    if ((rc = note_package(p, rel, nm->s, doc, err)))
         return rc;
     km_strvec paths = {0};
     const km_yaml *mp = kiln_models__yaml_get(doc, "macro-paths");
@@ -979,8 +1042,11 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         goto done;
     hex[10] = 0;
     n->name = kiln_strdup(nb.data);
-    n->unique_id = kiln_sprintf("test.%s.%s.%s", p->name, nb.data, hex);
-    n->fqn = kiln_sprintf("%s.%s", p->name, nb.data);
+    /* a test on a package's model belongs to that package (models11) */
+    const char *owner = model->package ? model->package : p->name;
+    n->package = model->package;
+    n->unique_id = kiln_sprintf("test.%s.%s.%s", owner, nb.data, hex);
+    n->fqn = kiln_sprintf("%s.%s", owner, nb.data);
     n->path = kiln_strdup(file);
     n->test_macro = kiln_strdup(macro);
     n->attached = kiln_strdup(model->unique_id);
@@ -998,7 +1064,7 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         goto done;
     {
         km_strvec fqn = {0};
-        char *pn = kiln_strdup(p->name), *tn = kiln_strdup(nb.data);
+        char *pn = kiln_strdup(owner), *tn = kiln_strdup(nb.data);
         if (!pn || !tn || kiln_vec_push(&fqn, pn, err) || kiln_vec_push(&fqn, tn, err)) {
             strvec_free(&fqn);
             rc = KILN_OOM(err);
@@ -1222,6 +1288,57 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
 
 /* ------------------------------------------------------------ dbt_project.yml and profiles */
 
+/* models11: require-dbt-version against the dbt version kiln follows.
+ * One constraint: [op]MAJOR[.MINOR[.PATCH]] with op one of >=, <=, >, <,
+ * ==, =, != (none: ==). 1 holds, 0 does not, -1 malformed. */
+#define KILN_DBT_VERSION "1.8.0"
+static int version_ok(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    char op[3] = "";
+    size_t k = 0;
+    while (k < 2 && strchr("<>=!", s[k])) {
+        op[k] = s[k];
+        k++;
+    }
+    op[k] = 0;
+    s += k;
+    while (*s == ' ')
+        s++;
+    long want[3] = {0, 0, 0}, have[3] = {1, 8, 0};
+    for (int i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char)*s))
+            return -1;
+        char *e;
+        want[i] = strtol(s, &e, 10);
+        s = e;
+        if (*s != '.')
+            break;
+        s++;
+    }
+    while (*s == ' ')
+        s++;
+    if (*s)
+        return -1;
+    int cmp = 0;
+    for (int i = 0; i < 3 && !cmp; i++)
+        cmp = have[i] < want[i] ? -1 : have[i] > want[i];
+    if (!*op || !strcmp(op, "==") || !strcmp(op, "="))
+        return cmp == 0;
+    if (!strcmp(op, ">="))
+        return cmp >= 0;
+    if (!strcmp(op, "<="))
+        return cmp <= 0;
+    if (!strcmp(op, ">"))
+        return cmp > 0;
+    if (!strcmp(op, "<"))
+        return cmp < 0;
+    if (!strcmp(op, "!="))
+        return cmp != 0;
+    return -1;
+}
+
 static int parse_project_file(kiln_project *p, kiln_err *err)
 {
     km_yaml *doc;
@@ -1333,6 +1450,23 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     x = kiln_models__yaml_get(doc, "version");
     if (x && x->type == KM_Y_SCALAR)
         p->version = kiln_strdup(x->s);
+    x = kiln_models__yaml_get(doc, "require-dbt-version");
+    if (x && !kiln_models__yaml_is_null(x)) { /* a constraint or a list of them, all of which must hold */
+        size_t nc = x->type == KM_Y_SEQ ? x->n : 1;
+        for (size_t i = 0; i < nc; i++) {
+            const km_yaml *c = x->type == KM_Y_SEQ ? x->kids[i] : x;
+            int ok = c->type == KM_Y_SCALAR ? version_ok(c->s) : -1;
+            if (ok < 0)
+                return yfail(err, file, c,
+                             "require-dbt-version: '%s' is not a version constraint (>=1.0.0, <2.0.0, 1.8.0)",
+                             c->type == KM_Y_SCALAR ? c->s : "?");
+            if (!ok)
+                return yfail(err, file, c,
+                             "this project requires dbt version %s; kiln runs projects as dbt %s does (see "
+                             "docs/models.md)",
+                             c->s, KILN_DBT_VERSION);
+        }
+    }
     return 0;
 }
 
@@ -1380,11 +1514,16 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
         return rc;
     }
     km_yaml *doc;
-    rc = kiln_models__yaml_parse(path, text, len, p->arena, &doc, err);
+    kiln_buf rendered; /* models11: {{ env_var(...) }} in the values */
+    kiln_buf_init(&rendered, 0);
+    rc = kiln_models__render_profile(p, path, text, len, &rendered, err);
     kiln_free(text);
+    if (!rc)
+        rc = kiln_models__yaml_parse(path, rendered.data ? rendered.data : "", rendered.len, p->arena, &doc, err);
+    kiln_buf_free(&rendered);
     if (rc) {
         kiln_free(path);
-        return rc == KILN_EFORMAT ? (err->code = KILN_ECONFIG) : rc;
+        return rc == KILN_EFORMAT || rc == KILN_EINVAL ? (err->code = KILN_ECONFIG) : rc;
     }
     const km_yaml *prof = kiln_models__yaml_get(doc, p->profile_name), *x;
     const char *s;
@@ -1437,6 +1576,11 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
         kj_val v;
         if ((rc = kiln_models__yaml_to_kj(x, &v, err)))
             goto done;
+        if (v.t == KJ_STR && v.u.s->len && v.u.s->len < 4 && strspn(v.u.s->p, "0123456789") == v.u.s->len) {
+            long tn = atol(v.u.s->p); /* "{{ env_var('THREADS') }}" renders to a string; dbt casts it */
+            kj_release(v);
+            v = kj_int(tn);
+        }
         if (v.t != KJ_INT || v.u.i < 1 || v.u.i > 64) {
             kj_release(v);
             rc = kiln_err_set(err, KILN_ECONFIG, "%s:%u:%u: threads must be an integer 1..64", path, x->line, x->col);
@@ -1561,6 +1705,17 @@ void kiln_project_free(kiln_project *p)
     kj_release(p->macros);
     kiln_free(p->packages_path);
     kj_release(p->cli_vars);
+    for (size_t i = 0; i < p->packages.len; i++) {
+        km_package *pk = p->packages.items[i];
+        kiln_free(pk->name);
+        strvec_free(&pk->model_paths);
+        strvec_free(&pk->seed_paths);
+        kj_release(pk->cfg_models);
+        kj_release(pk->cfg_seeds);
+        kj_release(pk->vars);
+        kiln_free(pk);
+    }
+    kiln_vec_free(&p->packages);
     kiln_sql_db_close(p->qdb);
     kj_release(p->on_run_end);
     kj_release(p->vars);
@@ -1721,26 +1876,54 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
             for (size_t k = 0; k < files.len && !rc; k++) {
                 const char *f = files.items[k];
                 if (pass == 0 && has_ext(f, ".sql"))
-                    rc = add_file_node(p, KM_MODEL, roots->items[i], f, p->cfg_models, err);
+                    rc = add_file_node(p, KM_MODEL, roots->items[i], f, p->cfg_models, NULL, err);
                 else if (pass == 1 && has_ext(f, ".csv"))
-                    rc = add_file_node(p, KM_SEED, roots->items[i], f, p->cfg_seeds, err);
+                    rc = add_file_node(p, KM_SEED, roots->items[i], f, p->cfg_seeds, NULL, err);
                 else if (pass == 2 && has_ext(f, ".sql") && !strstr(f + strlen(roots->items[i]), "/generic/"))
-                    rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, err);
+                    rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, NULL, err);
                 else if (pass == 3 && has_ext(f, ".sql"))
-                    rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, err);
+                    rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, NULL, err);
             }
             strvec_free(&files);
         }
     }
     if (rc)
         goto done;
-    /* schema YAML: sources first (tests may point at them), then models/seeds */
-    for (int pass = 0; pass < 2 && !rc; pass++) {
-        for (size_t r = 0; r < p->model_paths.len + p->seed_paths.len && !rc; r++) {
-            const char *root =
-                r < p->model_paths.len ? p->model_paths.items[r] : p->seed_paths.items[r - p->model_paths.len];
+    /* models11: the packages' models and seeds, after the root project's */
+    for (size_t g = 0; g < p->packages.len && !rc; g++) {
+        const km_package *pk = p->packages.items[g];
+        for (size_t r = 0; r < pk->model_paths.len + pk->seed_paths.len && !rc; r++) {
+            int seeds = r >= pk->model_paths.len;
+            const char *root = seeds ? pk->seed_paths.items[r - pk->model_paths.len] : pk->model_paths.items[r];
             if ((rc = walk(p, root, 0, &files, err)))
                 goto done;
+            for (size_t k = 0; k < files.len && !rc; k++)
+                if (has_ext(files.items[k], seeds ? ".csv" : ".sql"))
+                    rc = add_file_node(p, seeds ? KM_SEED : KM_MODEL, root, files.items[k],
+                                       seeds ? p->cfg_seeds : p->cfg_models, pk, err);
+            strvec_free(&files);
+        }
+    }
+    if (rc)
+        goto done;
+    /* schema YAML: sources first (tests may point at them), then models/seeds
+     * (the root project's folders, then each package's) */
+    km_strvec yroots = {0};
+    for (size_t r = 0; r < p->model_paths.len && !rc; r++)
+        rc = kiln_vec_push(&yroots, p->model_paths.items[r], err);
+    for (size_t r = 0; r < p->seed_paths.len && !rc; r++)
+        rc = kiln_vec_push(&yroots, p->seed_paths.items[r], err);
+    for (size_t g = 0; g < p->packages.len && !rc; g++) {
+        const km_package *pk = p->packages.items[g];
+        for (size_t r = 0; r < pk->model_paths.len && !rc; r++)
+            rc = kiln_vec_push(&yroots, pk->model_paths.items[r], err);
+        for (size_t r = 0; r < pk->seed_paths.len && !rc; r++)
+            rc = kiln_vec_push(&yroots, pk->seed_paths.items[r], err);
+    }
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (size_t r = 0; r < yroots.len && !rc; r++) {
+            if ((rc = walk(p, yroots.items[r], 0, &files, err)))
+                break;
             for (size_t k = 0; k < files.len && !rc; k++)
                 if (has_ext(files.items[k], ".yml") || has_ext(files.items[k], ".yaml"))
                     rc = pass == 0 ? parse_schema_file(p, files.items[k], err)
@@ -1748,6 +1931,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
             strvec_free(&files);
         }
     }
+    kiln_vec_free(&yroots); /* the paths are the project's and packages' */
 done:
     strvec_free(&files);
     if (rc) {
@@ -1756,4 +1940,160 @@ done:
     }
     *out = p;
     return 0;
+}
+
+/* ------------------------------------------------------------ deps (models11) */
+
+/* The directory of installed packages (packages-install-path) holding a
+ * package whose dbt_project.yml is at <dir>/<rel>: its name, or NULL. */
+static char *package_name_at(kiln_project *p, const char *rel)
+{
+    char *yml = kiln_sprintf("%s/dbt_project.yml", rel), *name = NULL;
+    km_yaml *doc = NULL;
+    kiln_err e = {0};
+    if (yml && !load_yaml(p, yml, &doc, &e) && doc) {
+        const km_yaml *nm = kiln_models__yaml_get(doc, "name");
+        if (nm && nm->type == KM_Y_SCALAR)
+            name = kiln_strdup(nm->s);
+    }
+    kiln_free(yml);
+    return name;
+}
+
+/* One local: entry: a symlink <install>/<name> -> the package (relative,
+ * so the project can move), as dbt deps makes for local packages. */
+static int deps_local(kiln_project *p, const char *install, const char *file, const km_yaml *loc, FILE *out,
+                      int *failed, kiln_err *err)
+{
+    fprintf(out, "Installing %s\n", loc->s);
+    char *name = loc->s[0] == '/' ? NULL : package_name_at(p, loc->s);
+    if (!name) {
+        fprintf(out,
+                "  ERROR %s:%u:%u: local package '%s' has no dbt_project.yml with a name (paths are relative "
+                "to the project)\n",
+                file, loc->line, loc->col, loc->s);
+        (*failed)++;
+        return 0;
+    }
+    kiln_buf target;
+    kiln_buf_init(&target, 0);
+    int rc = 0;
+    for (const char *q = install; *q && !rc; q++) /* one ../ per component of the install path */
+        if (q == install || q[-1] == '/')
+            rc = kiln_buf_append(&target, "../", 3, err);
+    if (!rc)
+        rc = kiln_buf_append(&target, loc->s, strlen(loc->s), err);
+    char *dir = kiln_sprintf("%s/%s", p->dir, install), *link = kiln_sprintf("%s/%s/%s", p->dir, install, name);
+    if (!rc && (!dir || !link))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_mkdirs(dir, err);
+    struct stat st;
+    if (!rc && !lstat(link, &st)) {
+        if (S_ISLNK(st.st_mode)) {
+            if (unlink(link))
+                rc = kiln_err_set(err, KILN_EIO, "%s: %s", link, strerror(errno));
+        } else {
+            fprintf(out, "  Kept %s/%s (a directory, not a link: remove it to install from %s)\n", install, name,
+                    loc->s);
+            goto done;
+        }
+    }
+    if (!rc && symlink(target.data, link))
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", link, strerror(errno));
+    if (!rc)
+        fprintf(out, "  Installed from <local directory> as %s/%s -> %s\n", install, name, target.data);
+done:
+    kiln_buf_free(&target);
+    kiln_free(dir);
+    kiln_free(link);
+    kiln_free(name);
+    return rc;
+}
+
+int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
+{
+    *failed = 0;
+    kiln_project *p = kiln_calloc(1, sizeof(*p));
+    if (!p)
+        return KILN_OOM(err);
+    p->opts = *o;
+    p->vars = kj_dict_new();
+    p->docs = kj_dict_new();
+    p->cfg_models = p->cfg_seeds = p->cfg_tests = p->cfg_snapshots = p->on_run_start = p->on_run_end = p->statements =
+        p->macros = p->cli_vars = kj_none();
+    int rc = 0, found = 0;
+    if (!(p->dir = kiln_strdup(o->project_dir ? o->project_dir : ".")) || !(p->arena = kiln_arena_new(65536)) ||
+        !(p->by_id = kiln_map_new()) || !(p->by_name = kiln_map_new()) || kj_oom(p->vars) || kj_oom(p->docs))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = parse_project_file(p, err);
+    const char *install = p->packages_path ? p->packages_path : "dbt_packages";
+    if (!rc && (strstr(install, "..") || install[0] == '/'))
+        rc = kiln_err_set(err, KILN_EFORMAT, "packages-install-path '%s' must be a path inside the project", install);
+    for (int f = 0; f < 2 && !rc; f++) {
+        const char *file = f ? "dependencies.yml" : "packages.yml";
+        char *full = kiln_sprintf("%s/%s", p->dir, file);
+        struct stat st;
+        int exists = full && !stat(full, &st);
+        kiln_free(full);
+        if (!exists)
+            continue;
+        km_yaml *doc = NULL;
+        if ((rc = load_yaml(p, file, &doc, err)))
+            break;
+        const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
+        if (!list || kiln_models__yaml_is_null(list))
+            continue;
+        if (list->type != KM_Y_SEQ) {
+            rc = yfail(err, file, list, "packages: must be a list");
+            break;
+        }
+        for (size_t i = 0; i < list->n && !rc; i++) {
+            const km_yaml *e = list->kids[i];
+            const km_yaml *loc = kiln_models__yaml_get(e, "local");
+            found++;
+            if (loc && loc->type == KM_Y_SCALAR) {
+                rc = deps_local(p, install, file, loc, out, failed, err);
+                continue;
+            }
+            static const char *const kinds[] = {"package", "git", "tarball", "private"};
+            const km_yaml *src = NULL;
+            int k = 0;
+            for (; k < 4 && !src; k++)
+                src = kiln_models__yaml_get(e, kinds[k]);
+            if (!src || src->type != KM_Y_SCALAR) {
+                rc = yfail(err, file, e, "a package entry needs local:, package:, git:, tarball: or private:");
+                break;
+            }
+            k--;
+            /* an already installed copy (dbt deps run elsewhere, or copied
+             * in): the hub name's last part, or the repository's name */
+            const char *base = strrchr(src->s, '/');
+            base = base ? base + 1 : src->s;
+            size_t bl = strlen(base);
+            if (bl > 4 && !strcmp(base + bl - 4, ".git"))
+                bl -= 4;
+            char *rel = kiln_sprintf("%s/%.*s", install, (int)bl, base);
+            char *name = rel ? package_name_at(p, rel) : NULL;
+            fprintf(out, "Installing %s\n", src->s);
+            if (name)
+                fprintf(out, "  Found %s installed in %s (kiln does not download packages; kept as it is)\n", name,
+                        rel);
+            else {
+                fprintf(out,
+                        "  ERROR %s:%u:%u: %s package '%s' cannot be installed: kiln does not download packages "
+                        "(no hub or git access); run `dbt deps` where they are reachable, or copy the package into "
+                        "%s/, then run kiln again\n",
+                        file, src->line, src->col, k == 0 ? "hub" : kinds[k], src->s, install);
+                (*failed)++;
+            }
+            kiln_free(rel);
+            kiln_free(name);
+        }
+    }
+    if (!rc && !found)
+        fprintf(out, "Warning: No packages were found in packages.yml\n");
+    kiln_project_free(p);
+    return rc;
 }

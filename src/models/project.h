@@ -40,9 +40,20 @@ typedef struct km_node {
     int compiled_ok;
     char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
     int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
+    /* models11: the package a model/seed came from (owned by the project); NULL = the root */
+    const char *package;
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
+
+/* models11: an installed package's models and seeds (project.c): its
+ * dbt_project.yml name, model and seed paths (relative to the root
+ * project dir), config trees and vars (KJ_NONE when absent) */
+typedef struct km_package {
+    char *name;
+    km_strvec model_paths, seed_paths;
+    kj_val cfg_models, cfg_seeds, vars;
+} km_package;
 
 struct kiln_project {
     char *dir; /* project directory */
@@ -77,11 +88,18 @@ struct kiln_project {
     kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
     char *packages_path; /* packages-install-path (NULL: dbt_packages) */
     kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
+    /* models11: installed packages, in load order */
+    KILN_VEC(km_package *) packages;
 };
 
 /* project.c */
 km_node *kiln_models__node(const kiln_project *p, size_t i);
 long kiln_models__find_id(const kiln_project *p, const char *unique_id);
+/* models11: profiles.yml's text rendered with env_var() (compile.c) */
+int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
+                                kiln_err *err);
+/* models11: the package named name, or NULL */
+const km_package *kiln_models__package(const kiln_project *p, const char *name);
 long kiln_models__find_name(const kiln_project *p, const char *name);
 /* A config value of a node (borrowed; KJ_UNDEF when unset). */
 kj_val kiln_models__cfg(const km_node *n, const char *key);

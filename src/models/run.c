@@ -22,6 +22,7 @@
 #include "lake/lake.h"
 #include "sql/sql.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -247,6 +248,42 @@ static int partition_clause(const km_node *n, kiln_buf *out, kiln_err *err)
 }
 
 /* Replace table rel with the rows of query: one commit when it can be. */
+/* 1 when rel's current partition spec has fields */
+static int table_partitioned(runner *r, const char *rel)
+{
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    if (!cat || kiln_lake_table_load(&t, cat, rel, &e))
+        return 0;
+    const kiln_lake_spec *s = kiln_lake_meta_default_spec(kiln_lake_table_meta(t));
+    int yes = s && s->nfields > 0;
+    kiln_lake_table_free(t);
+    return yes;
+}
+
+/* One INSERT OVERWRITE statement; *noop = 1 when it committed nothing (the
+ * query returned no rows). */
+static int overwrite_sql(runner *r, const char *sql, int *noop, kiln_err *err)
+{
+    char *text = NULL;
+    size_t tlen = 0, used = 0;
+    int handled = 0;
+    long eo = -1;
+    FILE *mem = open_memstream(&text, &tlen);
+    if (!mem)
+        return KILN_OOM(err);
+    int rc = kiln_sql_write_try(r->db, sql, strlen(sql), KILN_SQL_WRITE_SUMMARY, &handled, &used, &eo, mem, err);
+    fclose(mem);
+    if (rc)
+        place_error(r, sql, eo, err);
+    else if (!handled)
+        rc = kiln_err_set(err, KILN_EINTERNAL, "INSERT OVERWRITE was not run");
+    *noop = text && strstr(text, "nothing changed (no commit)") != NULL;
+    free(text);
+    return rc;
+}
+
 static int write_table(runner *r, const char *rel, const char *query, kiln_err *err)
 {
     int rc;
@@ -266,9 +303,29 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
         kiln_free(wq);
         if (rc)
             goto done;
-        if (!strcmp(have, want)) {
+        if (!strcmp(have, want) && (on_branch || !table_partitioned(r, rel))) {
+            /* INSERT OVERWRITE is a dynamic partition overwrite: a query
+             * that returns no rows changes nothing (Iceberg's rule), so an
+             * empty result replaces the table as a partitioned one does */
+            int noop = 0;
             sql = kiln_sprintf("insert overwrite %s\n%s", rel, query);
-            rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+            rc = sql ? overwrite_sql(r, sql, &noop, err) : KILN_OOM(err);
+            if (rc || !noop || on_branch)
+                goto done;
+            kiln_free(sql);
+            sql = NULL;
+        }
+        if (!strcmp(have, want)) {
+            /* a partitioned table (or an empty result): replaced whole, in
+             * one catalog commit, so partitions the query no longer has go */
+            kiln_buf part;
+            kiln_buf_init(&part, 0);
+            if (!(rc = partition_clause(r->cur, &part, err))) {
+                sql = kiln_sprintf("create or replace table %s%s%s%s as\n%s", rel, part.len ? " partitioned by (" : "",
+                                   part.len ? part.data : "", part.len ? ")" : "", query);
+                rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+            }
+            kiln_buf_free(&part);
             goto done;
         }
     }
@@ -916,6 +973,39 @@ static int is_real_text(const char *s)
     return !*end && strpbrk(s, "0123456789") && !strpbrk(s, "xXnN");
 }
 
+/* A column_types type: 'i' integer, 'r' real (float, double, decimal,
+ * numeric), 'b' boolean, 't' text, 'd' date, 's' timestamp; 0 unknown. */
+static char seed_type_kind(const char *t)
+{
+    char up[64];
+    size_t k = 0;
+    for (; t[k] && k + 1 < sizeof up; k++)
+        up[k] = (char)toupper((unsigned char)t[k]);
+    up[k] = 0;
+    if (!strncmp(up, "DECIMAL(", 8) || !strncmp(up, "NUMERIC(", 8)) {
+        int p, s;
+        char close;
+        return sscanf(up + 8, "%d,%d%c", &p, &s, &close) == 3 && close == ')' && p >= 1 && p <= 18 && s >= 0 && s <= p
+                   ? 'r'
+                   : 0;
+    }
+    static const struct {
+        const char *name;
+        char kind;
+    } m[] = {{"INTEGER", 'i'}, {"INT", 'i'},     {"BIGINT", 'i'},  {"SMALLINT", 'i'},
+             {"INT64", 'i'},   {"FLOAT", 'r'},   {"DOUBLE", 'r'},  {"REAL", 'r'},
+             {"DECIMAL", 'r'}, {"NUMERIC", 'r'}, {"FLOAT64", 'r'}, {"DOUBLE PRECISION", 'r'},
+             {"BOOLEAN", 'b'}, {"BOOL", 'b'},    {"TEXT", 't'},    {"STRING", 't'},
+             {"VARCHAR", 't'}, {"CHAR", 't'},    {"DATE", 'd'},    {"TIMESTAMP", 's'},
+             {"DATETIME", 's'}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t l = strlen(m[i].name);
+        if (!strncmp(up, m[i].name, l) && (!up[l] || (up[l] == '(' && strchr(up, ')') && m[i].kind == 't')))
+            return m[i].kind;
+    }
+    return 0;
+}
+
 static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
 {
     int rc = 0;
@@ -978,12 +1068,70 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
         }
         types[c] = t;
     }
-    rc = kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
+    /* column_types: {column: SQL type} overrides the inferred type; the
+     * declared type gives the Iceberg type (integer/bigint -> long,
+     * float/double -> double, decimal(p,s), varchar/text -> string, date,
+     * timestamp, boolean) and says how the text is bound */
+    kj_val ct = kiln_models__cfg(n, "column_types");
+    const char **decl = kiln_calloc(2 * ncol + 1, sizeof *decl), **ddecl = decl + ncol;
+    if (!decl) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t k = 0; ct.t == KJ_DICT && k < ct.u.d->len && !rc; k++) {
+        kj_val key = ct.u.d->keys[k], v = ct.u.d->vals[k];
+        size_t c = 0;
+        while (c < ncol && !(key.t == KJ_STR && !strcmp(header.items[c], key.u.s->p)))
+            c++;
+        char kind = v.t == KJ_STR ? seed_type_kind(v.u.s->p) : 0;
+        if (c == ncol)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: column_types names '%s', which is not a column of the seed",
+                              n->path, key.t == KJ_STR ? key.u.s->p : "?");
+        else if (!kind)
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "%s: column_types: '%s': unknown type '%s' (use integer, bigint, float, double, "
+                              "decimal(p,s), varchar, text, string, date, timestamp or boolean)",
+                              n->path, header.items[c], v.t == KJ_STR ? v.u.s->p : "?");
+        else {
+            decl[c] = v.u.s->p;
+            types[c] = kind == 'd' || kind == 's' ? 't' : kind;
+            /* what SQLite declares, so the table gets the Iceberg type */
+            ddecl[c] = kind == 'i'                             ? "BIGINT"
+                       : kind == 'b'                           ? "BOOLEAN"
+                       : kind == 't'                           ? "TEXT"
+                       : kind == 'd'                           ? "DATE"
+                       : kind == 's'                           ? "TIMESTAMP"
+                       : !strncasecmp(v.u.s->p, "decimal(", 8) ? v.u.s->p
+                                                               : "DOUBLE";
+        }
+    }
+    if (rc) {
+        kiln_free(decl);
+        goto done;
+    }
+    /* a typed column's values must fit its type (an inferred one does) */
+    for (size_t c = 0; c < ncol && !rc; c++)
+        for (size_t i = 0; decl[c] && i < nrow && !rc; i++) {
+            const char *v = cells.items[i * ncol + c];
+            if (!*v || !strcmp(v, "null"))
+                continue;
+            int ok = types[c] == 'i'   ? is_int_text(v)
+                     : types[c] == 'r' ? is_int_text(v) || is_real_text(v)
+                     : types[c] == 'b'
+                         ? !strcasecmp(v, "true") || !strcasecmp(v, "false") || !strcmp(v, "1") || !strcmp(v, "0")
+                         : 1;
+            if (!ok)
+                rc = kiln_err_set(err, KILN_EFORMAT, "%s:%zu: column '%s' is %s (column_types), but holds '%s'",
+                                  n->path, i + 2, header.items[c], decl[c], v);
+        }
+    rc = rc ? rc : kiln_buf_printf(&b, err, "drop table if exists temp.kiln_seed; create temp table kiln_seed (");
     for (size_t c = 0; c < ncol && !rc; c++)
         rc = kiln_buf_printf(&b, err, "%s\"%s\" %s", c ? ", " : "", header.items[c],
-                             types[c] == 'i'   ? "INT"
+                             decl[c]           ? ddecl[c]
+                             : types[c] == 'i' ? "INT"
                              : types[c] == 'r' ? "FLOAT"
                                                : "TEXT");
+    kiln_free(decl);
     if (!rc)
         rc = kiln_buf_append(&b, ")", 1, err);
     if (rc || (rc = exec_sql(r, b.data, err)))
@@ -1010,6 +1158,8 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
                 sqlite3_bind_int64(ins, (int)c + 1, strtoll(v, NULL, 10));
             else if (types[c] == 'r')
                 sqlite3_bind_double(ins, (int)c + 1, strtod(v, NULL));
+            else if (types[c] == 'b')
+                sqlite3_bind_int(ins, (int)c + 1, !strcasecmp(v, "true") || !strcmp(v, "1"));
             else
                 sqlite3_bind_text(ins, (int)c + 1, v, -1, SQLITE_STATIC);
         }
@@ -1046,10 +1196,44 @@ done:
 
 /* ------------------------------------------------------------ tests */
 
+/* store_failures: true (or store_failures_as: table) keeps the test's
+ * failing rows in <target schema>_<schema config, default dbt_test__audit>.
+ * <test name>, replaced on every run (dbt's audit table). */
+static int stores_failures(const km_node *n)
+{
+    if (n->kind != KM_TEST)
+        return 0;
+    const char *as = kiln_models__cfg_str(n, "store_failures_as", NULL);
+    if (as) /* view: stored as a table, as view models are (docs/models.md); ephemeral: not stored */
+        return !strcasecmp(as, "table") || !strcasecmp(as, "view");
+    kj_val v = kiln_models__cfg(n, "store_failures");
+    return kj_truthy(v) && !(v.t == KJ_STR && !strcasecmp(v.u.s->p, "false"));
+}
+
+static char *audit_relation(const kiln_project *p, const km_node *n)
+{
+    const char *custom = kiln_models__cfg_str(n, "schema", NULL);
+    return kiln_sprintf("%s_%s.%s", p->schema, custom && *custom ? custom : "dbt_test__audit",
+                        kiln_models__cfg_str(n, "alias", n->name));
+}
+
 /* dbt's test wrapper: failures = fail_calc over the test's rows, and the
  * warn_if / error_if conditions on it (default "!= 0"). */
 static int run_test(runner *r, km_node *n, int64_t *failures, int *should_warn, int *should_error, kiln_err *err)
 {
+    char *audit = NULL;
+    if (stores_failures(n)) { /* the rows first, one commit; the counts then read the stored table */
+        if (!(audit = audit_relation(r->p, n)))
+            return KILN_OOM(err);
+        r->cur = n;
+        int wrc = write_table(r, audit, n->compiled ? n->compiled : "select 1 where 0", err);
+        r->cur = NULL;
+        if (wrc) {
+            kiln_err_prefix(err, "store_failures into %s: ", audit);
+            kiln_free(audit);
+            return wrc;
+        }
+    }
     const char *fail_calc = kiln_models__cfg_str(n, "fail_calc", "count(*)");
     const char *warn_if = kiln_models__cfg_str(n, "warn_if", "!= 0");
     const char *error_if = kiln_models__cfg_str(n, "error_if", "!= 0");
@@ -1057,9 +1241,14 @@ static int run_test(runner *r, km_node *n, int64_t *failures, int *should_warn, 
     char limit[48] = "";
     if (lim.t == KJ_INT)
         snprintf(limit, sizeof limit, "\nlimit %lld", (long long)lim.u.i);
-    char *sql = kiln_sprintf("select %s as failures, %s %s as should_warn, %s %s as should_error from (\n%s%s\n) "
+    char *sql = kiln_sprintf("select %s as failures, %s %s as should_warn, %s %s as should_error from (\n%s%s%s\n) "
                              "dbt_internal_test",
-                             fail_calc, fail_calc, warn_if, fail_calc, error_if, n->compiled ? n->compiled : "", limit);
+                             fail_calc, fail_calc, warn_if, fail_calc, error_if, audit ? "select * from " : "",
+                             audit         ? audit
+                             : n->compiled ? n->compiled
+                                           : "",
+                             limit);
+    kiln_free(audit);
     if (!sql)
         return KILN_OOM(err);
     sqlite3_stmt *st = NULL;
@@ -1462,7 +1651,7 @@ static void *worker_main(void *arg)
         /* a fresh connection per node: it sees the tables other workers
          * created or replaced (a connection's Iceberg virtual tables are
          * declared when it first uses them) */
-        int reads_only = sh->p->nodes.items[pick]->kind == KM_TEST;
+        int reads_only = sh->p->nodes.items[pick]->kind == KM_TEST && !stores_failures(sh->p->nodes.items[pick]);
         if (reads_only)
             pthread_rwlock_rdlock(&sh->wlock);
         else

@@ -116,7 +116,8 @@ assert len(f) == 1 and f[0]["failures"] == 1 and f[0]["message"] == "Got 1 resul
 assert by["model.jaffle_shop.customers"]["status"] == "skipped"
 ' "$P/target/run_results.json" || fail "run_results after a failing test"
 # severity: warn turns the failure into a warning and gates nothing
-sed -i 's/          - unique$/          - unique:\n              config:\n                severity: warn/' "$P/models/staging/schema.yml"
+# (store_failures keeps the failing rows in analytics_dbt_test__audit.<test>)
+sed -i 's/          - unique$/          - unique:\n              config:\n                severity: warn\n                store_failures: true/' "$P/models/staging/schema.yml"
 # (customers then builds, and its own unique test, still severity error, fails)
 rc=0; "$KILN_BIN" build --project-dir "$P" > "$tmp/b3.txt" || rc=$?
 [ "$rc" -eq 1 ] || fail "warn build exit $rc"
@@ -124,6 +125,15 @@ grep -q 'WARN 1 unique_stg_customers_customer_id' "$tmp/b3.txt" || fail "no WARN
 grep -q 'OK created sql table model analytics.customers' "$tmp/b3.txt" || fail "a warning gated customers"
 grep -q 'FAIL 1 unique_customers_customer_id' "$tmp/b3.txt" || fail "customers' unique test"
 grep -q '^Done. PASS=26 WARN=1 ERROR=1 SKIP=0 TOTAL=28$' "$tmp/b3.txt" || fail "warn counts: $(tail -1 "$tmp/b3.txt")"
+[ "$(q 'select unique_field, n_records from analytics_dbt_test__audit.unique_stg_customers_customer_id')" = "unique_field,n_records
+1,2" ] || fail "store_failures rows: $(q 'select * from analytics_dbt_test__audit.unique_stg_customers_customer_id')"
+# the audit table is replaced on each run: with the duplicate gone it is empty
+sed -i '$d' "$P/seeds/raw_customers.csv"
+"$KILN_BIN" build --project-dir "$P" -s 'raw_customers stg_customers' > "$tmp/b3b.txt" || fail "store_failures rerun: $(cat "$tmp/b3b.txt")"
+[ "$(q 'select count(*) as n from analytics_dbt_test__audit.unique_stg_customers_customer_id')" = "n
+0" ] || fail "audit table not replaced: $(q "select * from analytics_dbt_test__audit.unique_stg_customers_customer_id"; cat "$tmp/b3b.txt")"
+printf '1,Again,X.\n' >> "$P/seeds/raw_customers.csv"
+"$KILN_BIN" build --project-dir "$P" -s 'raw_customers stg_customers' > "$tmp/b3c.txt" || fail "duplicate back: $(cat "$tmp/b3c.txt")"
 
 # warn_if / error_if thresholds: 1 duplicate warns (>= 1) but does not fail (>= 2)
 cp "$KILN_ROOT/tests/models/jaffle/models/staging/schema.yml" "$P/models/staging/schema.yml"

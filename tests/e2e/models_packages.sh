@@ -9,6 +9,11 @@
 # package in YAML (kiln_utils.expression_is_true, at_least_rows) named as
 # dbt names them. A package test that fails gates like any other; an
 # unknown package test is an error naming the file and position.
+# models11: a local package's models and seeds (shop_marts): its own
+# config tree and vars, the root project's tree (+schema) and scoped vars
+# over them, --vars over both, ref('pkg', 'x') both ways, manifest fields;
+# `kiln deps` linking local packages and refusing a hub package with its
+# file:line:column. Seeds' column_types (typed_codes), and their errors.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -18,7 +23,78 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 q() { "$KILN_BIN" sql --warehouse "$W" --csv "$1" | tail -n +2; }
 
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "build"; }
-grep -q 'Done. PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
+grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
+grep -q 'OK created sql table model analytics_marts.big_spenders ' "$tmp/b1.txt" || fail "package model (root +schema)"
+grep -q 'OK loaded seed file analytics.shop_regions ' "$tmp/b1.txt" || fail "package seed"
+# min_cents: the root project's vars {shop_marts: {min_cents: 2500}} over the package's 1000
+[ "$(q 'select id, region, amount_cents from analytics_marts.big_spenders order by id' | tr '\n' ' ')" = "2,south,2500 3,east,4000 " ] \
+  || fail "big_spenders: $(q 'select * from analytics_marts.big_spenders')"
+[ "$(q 'select region, spenders from analytics.spender_regions order by region' | tr '\n' ' ')" = "east,1 south,1 " ] \
+  || fail "root model over a package model"
+"$KILN_BIN" run --project-dir "$P" -s big_spenders --vars '{min_cents: 4000}' > "$tmp/r1.txt" || fail "run --vars: $(cat "$tmp/r1.txt")"
+[ "$(q 'select id from analytics_marts.big_spenders' | tr '\n' ' ')" = "3 " ] || fail "--vars over the package's vars"
+# column_types: the declared types, not the inferred ones
+"$KILN_BIN" sql --warehouse "$W" --csv "describe analytics.typed_codes" > "$tmp/ct.txt"
+for want in 'code,string,' 'day,date,' 'amount,"decimal(10, 2)",' 'flag,boolean,'; do
+  grep -q "^$want" "$tmp/ct.txt" || fail "column_types $want: $(cat "$tmp/ct.txt")"
+done
+[ "$(q 'select code, day, flag from analytics.typed_codes order by code' | tr '\n' ' ')" = "007,2025-10-06,1 010,2025-10-07,0 " ] \
+  || fail "typed seed rows: $(q 'select * from analytics.typed_codes')"
+cp "$P/dbt_project.yml" "$tmp/proj.yml"
+sed -i 's/        day: date/        day: datum/' "$P/dbt_project.yml"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s1.txt" || r=$?
+[ "$r" = 1 ] && grep -q "seeds/typed_codes.csv: column_types: 'day': unknown type 'datum'" "$tmp/s1.txt" || fail "unknown type: $r $(cat "$tmp/s1.txt")"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i 's/        flag: boolean/        flag: boolean\n        nope: text/' "$P/dbt_project.yml"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s2.txt" || r=$?
+[ "$r" = 1 ] && grep -q "column_types names 'nope', which is not a column of the seed" "$tmp/s2.txt" || fail "unknown column: $r $(cat "$tmp/s2.txt")"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i 's/        code: varchar(10)/        code: integer/' "$P/dbt_project.yml"
+printf 'x1,2025-10-08,1,true\n' >> "$P/seeds/typed_codes.csv"
+r=0; "$KILN_BIN" seed --project-dir "$P" -s typed_codes > "$tmp/s3.txt" || r=$?
+[ "$r" = 1 ] && grep -q "seeds/typed_codes.csv:4: column 'code' is integer (column_types), but holds 'x1'" "$tmp/s3.txt" || fail "bad value: $r $(cat "$tmp/s3.txt")"
+[ "$(q 'select count(*) from analytics.typed_codes')" = 2 ] || fail "a failed seed changed its table"
+cp "$tmp/proj.yml" "$P/dbt_project.yml"
+sed -i '$d' "$P/seeds/typed_codes.csv"
+python3 - "$P/target/manifest.json" <<'PY' || fail "manifest of package nodes"
+import json, sys
+m = json.load(open(sys.argv[1]))
+n = m["nodes"]["model.shop_marts.big_spenders"]
+assert n["package_name"] == "shop_marts" and n["fqn"] == ["shop_marts", "big_spenders"], n
+assert n["config"]["materialized"] == "table" and n["config"]["tags"] == ["from_package"] and n["config"]["schema"] == "marts", n["config"]
+assert sorted(n["depends_on"]["nodes"]) == ["model.pkgs.people", "seed.shop_marts.shop_regions"], n["depends_on"]
+assert m["nodes"]["seed.shop_marts.shop_regions"]["package_name"] == "shop_marts"
+r = m["nodes"]["model.pkgs.spender_regions"]["refs"]
+assert r == [{"name": "big_spenders", "package": "shop_marts", "version": None}], r
+assert m["nodes"]["model.pkgs.people"]["package_name"] == "pkgs"
+t = [k for k in m["nodes"] if k.startswith("test.shop_marts.unique_big_spenders_id.")]
+assert len(t) == 1 and m["nodes"][t[0]]["package_name"] == "shop_marts", sorted(m["nodes"])
+PY
+# kiln deps: local packages linked into dbt_packages/, the hub one refused
+r=0; "$KILN_BIN" deps --project-dir "$P" > "$tmp/d1.txt" || r=$?
+[ "$r" = 1 ] || fail "deps with a hub package: exit $r"
+[ "$(readlink "$P/dbt_packages/shop_marts")" = "../local_pkgs/shop_marts" ] || fail "deps link: $(ls -l "$P/dbt_packages")"
+[ "$(readlink "$P/dbt_packages/shop_macros")" = "../local_pkgs/shop_macros" ] || fail "deps link 2"
+grep -q "ERROR packages.yml:4:14: hub package 'dbt-labs/dbt_utils' cannot be installed: kiln does not download packages" "$tmp/d1.txt" \
+  || fail "deps hub message: $(cat "$tmp/d1.txt")"
+"$KILN_BIN" build --project-dir "$P" > "$tmp/b1b.txt" || fail "build after deps: $(cat "$tmp/b1b.txt")"
+grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1b.txt" || fail "after deps (each package once): $(tail -1 "$tmp/b1b.txt")"
+sed -i '/dbt_utils/,$d' "$P/packages.yml"
+"$KILN_BIN" deps --project-dir "$P" > "$tmp/d2.txt" || fail "deps, locals only: $(cat "$tmp/d2.txt")"
+mkdir -p "$P/dbt_packages/dbt_utils" && printf 'name: dbt_utils\n' > "$P/dbt_packages/dbt_utils/dbt_project.yml"
+printf '  - package: dbt-labs/dbt_utils\n    version: 1.1.1\n' >> "$P/packages.yml"
+"$KILN_BIN" deps --project-dir "$P" > "$tmp/d3.txt" || fail "deps with the hub package already there: $(cat "$tmp/d3.txt")"
+grep -q 'Found dbt_utils installed in dbt_packages/dbt_utils' "$tmp/d3.txt" || fail "deps found: $(cat "$tmp/d3.txt")"
+# ref() errors: an unknown package, an unknown model of a package
+cp "$P/models/spender_regions.sql" "$tmp/sr.sql"
+printf "select * from {{ ref('no_pkg', 'big_spenders') }}\n" > "$P/models/spender_regions.sql"
+r=0; "$KILN_BIN" compile --project-dir "$P" > /dev/null 2> "$tmp/e1.txt" || r=$?
+[ "$r" = 1 ] && grep -q "ref('no_pkg', 'big_spenders'): no package 'no_pkg'" "$tmp/e1.txt" || fail "unknown package: $r $(cat "$tmp/e1.txt")"
+printf "select * from {{ ref('shop_marts', 'people') }}\n" > "$P/models/spender_regions.sql"
+r=0; "$KILN_BIN" compile --project-dir "$P" > /dev/null 2> "$tmp/e2.txt" || r=$?
+[ "$r" = 1 ] && grep -q "depends on a node named 'people' in package 'shop_marts' which was not found" "$tmp/e2.txt" \
+  || fail "unknown package model: $r $(cat "$tmp/e2.txt")"
+cp "$tmp/sr.sql" "$P/models/spender_regions.sql"
 grep -q 'PASS kiln_utils_expression_is_true_people_amount_cents_1000 ' "$tmp/b1.txt" || fail "package test name"
 grep -q 'PASS kiln_utils_at_least_rows_people_3 ' "$tmp/b1.txt" || fail "package test name 2"
 q 'select id, person_key, display_name, amount_cents from analytics.people order by id' > "$tmp/got.csv"

@@ -72,6 +72,18 @@ fresh; sed -i 's/- unique$/- uniq/' "$B/models/schema.yml"
 expect_fail 1 "models/schema.yml:[0-9]+:[0-9]+: unknown test 'uniq'"
 fresh; printf '{{ var("missing_var") }}\n' > "$B/models/v.sql"
 expect_fail 1 "models/v.sql:1:4: Required var 'missing_var' not found"
+# require-dbt-version: the jaffle project's [">=1.0.0", "<2.0.0"] holds for dbt 1.8; these do not
+fresh; sed -i 's/^require-dbt-version: .*/require-dbt-version: [">=1.0.0", ">=1.9.0"]/' "$B/dbt_project.yml"
+expect_fail 1 'dbt_project.yml:5:34: this project requires dbt version >=1.9.0; kiln runs projects as dbt 1.8.0 does'
+fresh; sed -i 's/^require-dbt-version: .*/require-dbt-version: "about 1.8"/' "$B/dbt_project.yml"
+expect_fail 1 "dbt_project.yml:5:22: require-dbt-version: 'about 1.8' is not a version constraint"
+# profiles.yml values rendered with env_var(), as dbt renders them
+fresh; sed -i "s/schema: analytics/schema: \"{{ env_var('KILN_T_SCHEMA', 'analytics') }}\"/; s/threads: 1/threads: \"{{ env_var('KILN_T_THREADS') }}\"/" "$B/profiles.yml"
+KILN_T_SCHEMA=from_env KILN_T_THREADS=2 "$KILN_BIN" compile --project-dir "$B" > /dev/null 2> "$tmp/err" || fail "env_var profile: $(cat "$tmp/err")"
+grep -q 'from_env.stg_orders' "$B/target/compiled/jaffle_shop/models/orders.sql" || fail "env_var schema not used"
+KILN_T_THREADS=2 "$KILN_BIN" compile --project-dir "$B" > /dev/null 2> "$tmp/err" || fail "env_var default: $(cat "$tmp/err")"
+grep -q 'analytics.stg_orders' "$B/target/compiled/jaffle_shop/models/orders.sql" || fail "env_var default not used"
+expect_fail 3 "profiles.yml:8:20: Env var required but not provided: 'KILN_T_THREADS'"
 rc=0; "$KILN_BIN" compile --project-dir "$tmp/nowhere" 2> "$tmp/err" || rc=$?
 [ "$rc" -eq 4 ] || fail "no project: rc $rc"
 echo "ok"
