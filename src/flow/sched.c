@@ -922,7 +922,7 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
     /* under the lock: what does the store say now? */
     if ((rc = final_key(s, t)))
         goto done;
-    if ((rc = kiln_flow__q(&s->st, &st, s->err,
+    if ((rc = kiln_flow__qc(&s->st, &st, s->err,
                            "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
                            " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
                            " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
@@ -941,7 +941,7 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
             key_try = sqlite3_column_int(st, 3);
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     st = NULL;
     if (stale) {
         /* we hold the lock, so the process of that try is gone */
@@ -971,7 +971,8 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
     *prev_tries_out = prev_tries;
     rc = 1;
 done:
-    sqlite3_finalize(st);
+    if (st)
+        sqlite3_reset(st);
     if (fd >= 0)
         close(fd);
     kiln_free(lock_path);
