@@ -827,7 +827,10 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
                           k->id, t->r->lds, (int64_t)t->try_number, (int64_t)(now_ms() - t->try_start_ms));
     if (rc)
         return rc;
-    lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
+    /* OpenLineage ABORT: kiln stopped the try (the run's dagrun_timeout, or
+     * SIGINT/SIGTERM to the runner); FAIL: the try failed by itself (its
+     * exit status, its own timeout, a sensor that gave up) */
+    lineage(s, t, ok ? "COMPLETE" : t->timed_out == 2 || (g_stop && why) ? "ABORT" : "FAIL", ok ? NULL : note);
     if (ok) {
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
         if ((rc = kiln_flow__x(&s->st, s->err,
@@ -923,11 +926,11 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
     if ((rc = final_key(s, t)))
         goto done;
     if ((rc = kiln_flow__qc(&s->st, &st, s->err,
-                           "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
-                           " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
-                           " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
-                           " LEFT JOIN idem_key k ON k.key=?4",
-                           "ssss", s->d->id, k->id, t->r->lds, t->key)))
+                            "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
+                            " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
+                            " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
+                            " LEFT JOIN idem_key k ON k.key=?4",
+                            "ssss", s->d->id, k->id, t->r->lds, t->key)))
         goto done;
     int prev_tries = 0, stale = 0;
     char key_at[40] = "";
@@ -1220,6 +1223,9 @@ static int sensor_poke(sched *s, ti *t)
         }
         goto done;
     }
+    /* OpenLineage RUNNING: the sensor's try goes on (one event per poke
+     * that did not end it, with the try's runId) */
+    lineage(s, t, "RUNNING", NULL);
     if (k->reschedule) {
         pool_release(s, t);
         t->state = S_RESCHEDULE;
