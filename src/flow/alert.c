@@ -46,6 +46,9 @@ static char *summary_of(const kiln_flow_alert_event *ev)
 {
     if (!strcmp(ev->event, "success"))
         return kiln_sprintf("kiln: DAG %s run %s succeeded", ev->dag, ev->logical_date);
+    if (!strcmp(ev->event, "timeout"))
+        return kiln_sprintf("kiln: DAG %s run %s TIMED OUT: %s", ev->dag, ev->logical_date,
+                            ev->message ? ev->message : "");
     if (!strcmp(ev->event, "resolve"))
         return kiln_sprintf("kiln: %s.%s %s succeeded again", ev->dag, ev->task ? ev->task : "", ev->logical_date);
     return kiln_sprintf("kiln: %s.%s %s %s after try %d: %s", ev->dag, ev->task ? ev->task : "", ev->logical_date,

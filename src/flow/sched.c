@@ -1419,6 +1419,14 @@ static int on_timer(sched *s, hent e)
         r->timed_out = 1;
         if (s->o->progress)
             fprintf(s->o->progress, "%s: dagrun_timeout passed; killing its running tasks\n", r->lds);
+        /* the run's own alert (Airflow calls the DAG's on_failure_callback
+         * with reason "timed_out"); the killed tasks alert as failures */
+        char msg[160];
+        snprintf(msg, sizeof msg, "dagrun_timeout (%.3gs) passed; its running tasks are killed",
+                 (double)s->d->dagrun_timeout_ms / 1000.0);
+        int arc = alert(s, NULL, r, &s->d->on_failure, "timeout", msg);
+        if (arc)
+            return arc;
         /* once per run: running tries are killed (their end is reported by
          * the pidfd), waiting ones end now; ready and pending ones are
          * skipped when they come up */
