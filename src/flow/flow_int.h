@@ -39,9 +39,13 @@ int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char 
 int kiln_flow__is_template(const char *s);
 /* "2024-01-01T00:00:00Z" of seconds (out holds 28 bytes). */
 void kiln_flow__ts(int64_t secs, char *out);
+/* mkdir -p of dir (one mkdir when it exists or only its last level is
+ * missing). */
+int kiln_flow__mkdirs(const char *dir, kiln_err *err);
 /* mkdir -p of the directory holding path. */
 int kiln_flow__mkdirs_for(const char *path, kiln_err *err);
-/* Path of a try's log / a task instance's lock file. Caller frees. */
+/* Path of a try's log / a task instance's lock (its log folder, locked
+ * with flock). Caller frees. */
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number);
 char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical);

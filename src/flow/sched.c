@@ -907,9 +907,9 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
         rc = KILN_OOM(s->err);
         goto done;
     }
-    if ((rc = kiln_flow__mkdirs_for(lock_path, s->err)))
+    if ((rc = kiln_flow__mkdirs(lock_path, s->err)))
         goto done;
-    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(lock_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         rc = kiln_err_set(s->err, KILN_EIO, "%s: %s", lock_path, strerror(errno));
         goto done;

@@ -205,6 +205,15 @@ int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char 
 
 void kiln_flow__ts(int64_t secs, char *out) { kiln_ts_format(secs * 1000000, out); }
 
+int kiln_flow__mkdirs(const char *dir, kiln_err *err)
+{
+    /* the folder usually exists or only its last level is missing: one
+     * mkdir, not one per level (a runner makes one per task instance) */
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return kiln_mkdirs(dir, err);
+}
+
 int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
 {
     char *dir = kiln_strdup(path);
@@ -214,10 +223,7 @@ int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
     int rc = 0;
     if (slash) {
         *slash = 0;
-        /* the folder usually exists or only its last level is missing:
-         * one mkdir, not one per level (a runner makes one per try) */
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            rc = kiln_mkdirs(dir, err);
+        rc = kiln_flow__mkdirs(dir, err);
     }
     kiln_free(dir);
     return rc;
@@ -231,5 +237,7 @@ char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const cha
 
 char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical)
 {
-    return kiln_sprintf("%s/locks/%s/%s/%s.lock", p->state_dir, dag, task, logical);
+    /* the task instance's log folder itself (flock works on a directory):
+     * no lock file to create per instance */
+    return kiln_sprintf("%s/logs/%s/%s/%s", p->state_dir, dag, task, logical);
 }
