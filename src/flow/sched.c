@@ -133,6 +133,7 @@ typedef struct sched {
      * most once a second (a pending change is written within a second) */
     int metrics_dirty;
     int64_t metrics_last_ms;
+    int64_t metrics_gap_ms;               /* wait between writes: 1 s, or 20x the last write's time */
     uint64_t lag_n[KILN_FLOW_LAG_NB + 1]; /* loop lag since the last flush, per bucket */
     double lag_sum_ms;
     kiln_err *err;
@@ -618,6 +619,7 @@ static int alert_resolve(sched *s, ti *t)
  * the store first (the file is computed from the store). */
 static void metrics(sched *s)
 {
+    int64_t t0 = now_ms();
     kiln_err e = {0};
     size_t depth = 0;
     for (size_t i = 0; i < s->ready.n; i++)
@@ -632,7 +634,11 @@ static void metrics(sched *s)
     if (rc && s->o->progress)
         fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
     s->metrics_dirty = 0;
-    s->metrics_last_ms = now_ms();
+    int64_t end = now_ms();
+    /* the file is computed from the whole store: on a big store, write it
+     * less often so that it stays under ~5% of the runner's time */
+    s->metrics_gap_ms = 20 * (end - t0) > 1000 ? 20 * (end - t0) : 1000;
+    s->metrics_last_ms = end;
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -1584,8 +1590,8 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
-        if (s->metrics_dirty) { /* at most once a second, within a second */
-            int64_t due = s->metrics_last_ms + 1000 - now_ms();
+        if (s->metrics_dirty) { /* at most once a second, within a second (or metrics_gap_ms) */
+            int64_t due = s->metrics_last_ms + (s->metrics_gap_ms ? s->metrics_gap_ms : 1000) - now_ms();
             if (due <= 0)
                 metrics(s);
             else if (timeout < 0 || timeout > due)

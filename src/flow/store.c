@@ -211,6 +211,20 @@ int kiln_flow__mkdirs(const char *dir, kiln_err *err)
      * mkdir, not one per level (a runner makes one per task instance) */
     if (mkdir(dir, 0755) == 0 || errno == EEXIST)
         return 0;
+    const char *slash = strrchr(dir, '/');
+    if (errno != ENOENT || !slash || slash == dir)
+        return kiln_mkdirs(dir, err); /* reports the error */
+    /* the parent is missing too (a task's first instance): make it the
+     * same way, from the bottom up, then this one */
+    char *parent = kiln_strndup(dir, (size_t)(slash - dir));
+    if (!parent)
+        return KILN_OOM(err);
+    int rc = kiln_flow__mkdirs(parent, err);
+    kiln_free(parent);
+    if (rc)
+        return rc;
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
     return kiln_mkdirs(dir, err);
 }
 
