@@ -57,7 +57,7 @@ static const char *const state_names[] = {
     "success", "failed",    "upstream_failed", "skipped",      "none"};
 #define TERMINAL(s) ((s) >= S_SUCCESS)
 
-enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE };
+enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE, T_SLA };
 
 typedef struct run run;
 typedef struct ti ti;
@@ -1399,6 +1399,10 @@ static int activate_run(sched *s, run *r)
         ti *t = &r->tis[i];
         if (t->state == S_OUT)
             continue;
+        /* sla: checked once, that long after the run started */
+        if (d->tasks[i].sla_ms > 0 && d->on_sla_miss.len && !s->o->only_task &&
+            (rc = timer_add(s, now_ms() + d->tasks[i].sla_ms, T_SLA, t, NULL)))
+            return rc;
         if ((rc = evaluate(s, t)))
             return rc;
     }
@@ -1460,6 +1464,18 @@ static int on_timer(sched *s, hent e)
             }
         }
         return rc;
+    }
+    if (e.kind == T_SLA) {
+        /* Airflow 2's SLA miss: not succeeded (nor skipped) by then; the
+         * task goes on, the alert only tells */
+        if (t->state == S_SUCCESS || t->state == S_SKIPPED || t->state == S_OUT)
+            return 0;
+        char msg[200];
+        snprintf(msg, sizeof msg, "sla (%.3gs after the run started) missed: the task is %s",
+                 (double)s->d->tasks[t->task].sla_ms / 1000.0,
+                 t->state == S_PENDING ? "waiting for its upstream tasks" : state_names[t->state]);
+        say(s, t, "%s", msg);
+        return alert(s, t, t->r, &s->d->on_sla_miss, "sla_miss", msg);
     }
     if (e.gen != t->gen)
         return 0; /* stale: the TI moved on */
