@@ -228,6 +228,7 @@ typedef struct kiln_flow_run_opts {
                             * write goes to this Iceberg branch (created from main's head);
                             * when every run succeeded, main is fast-forwarded to it on each
                             * touched table */
+    FILE *live_log;        /* tasks run: each try's log copied here as it is written */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {

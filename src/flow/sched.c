@@ -82,6 +82,7 @@ struct ti {
     int soft_timeout;  /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
+    long live_off;              /* live_log: bytes of the current try's log copied so far */
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
     int dop_waiting;            /* on the previous run's instance's waiter list */
 };
@@ -744,9 +745,33 @@ static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
 /* A try ended: record it (and its key on success) while the task
  * instance's lock is still held, so another runner that takes the lock
  * next sees the outcome. */
+/* live_log (kiln tasks run): copy what the try's log gained since the last
+ * call. A copy that fails is dropped: the log file keeps everything. */
+static void live_copy(sched *s, ti *t)
+{
+    if (!s->o->live_log || t->try_number <= 0)
+        return;
+    char *lp = kiln_flow__log_path(s->p, s->d->id, s->d->tasks[t->task].id, t->r->lds, t->try_number);
+    FILE *f = lp ? fopen(lp, "rb") : NULL;
+    kiln_free(lp);
+    if (!f)
+        return;
+    if (fseek(f, t->live_off, SEEK_SET) == 0) {
+        char buf[8192];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+            fwrite(buf, 1, n, s->o->live_log);
+            t->live_off += (long)n;
+        }
+        fflush(s->o->live_log);
+    }
+    fclose(f);
+}
+
 static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why);
 static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
+    live_copy(s, t);
     int fd = t->lock_fd;
     t->lock_fd = -1;
     int rc = try_record(s, t, exit_code, signo, why);
@@ -999,6 +1024,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     int rc = 0;
     t->attempts++;
     t->try_number = prev_tries + 1;
+    t->live_off = 0;
     t->timed_out = 0;
     t->gen++;
     if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
@@ -1606,6 +1632,8 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
+        if (s->o->live_log && s->nrunning && (timeout < 0 || timeout > 100))
+            timeout = 100;      /* tasks run: the log as it grows, every 0.1 s */
         if (s->metrics_dirty) { /* at most once a second, within a second (or metrics_gap_ms) */
             int64_t due = s->metrics_last_ms + (s->metrics_gap_ms ? s->metrics_gap_ms : 1000) - now_ms();
             if (due <= 0)
@@ -1620,6 +1648,9 @@ static int loop(sched *s)
             rc = kiln_err_set(s->err, KILN_EIO, "poll: %s", strerror(errno));
             break;
         }
+        if (s->o->live_log)
+            for (size_t i = 0; i < s->nrunning; i++)
+                live_copy(s, s->running[i]);
         if (g_stop == 1) {
             g_stop = 2;
             if (s->o->progress)
