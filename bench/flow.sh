@@ -12,20 +12,37 @@
 set -euo pipefail
 KILN_BIN="${KILN_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build/kiln}"
 CHAIN=${CHAIN:-200} WIDE=${WIDE:-10000} DAYS=${DAYS:-30} IDLE=${IDLE:-60}
-P="$(mktemp -d)"
+# BENCH_DIR: where the project (and its .kiln state and logs) lives; the
+# runner creates a log folder and files per task instance, so the file
+# system matters (e.g. BENCH_DIR=/dev/shm for tmpfs)
+P="$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/kiln-flow-bench.XXXXXX")"
 trap 'rm -rf "$P"' EXIT
 mkdir -p "$P/dags"
 printf 'flow: {parallelism: 64}\npools: {default_pool: 100000}\n' > "$P/kiln.yml"
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(stat -f -c %T "$P") at $P"
+# the floor: the same number of no-op processes started by xargs, one at a
+# time and two at a time (what any executor pays for a process per task)
+t=$(date +%s%N); seq "$CHAIN" | xargs -n1 true; e=$(ms "$t")
+echo "floor: $CHAIN x true one after another (xargs): $e ms"
+F=$(( WIDE < 1000 ? WIDE : 1000 ))
+t=$(date +%s%N); seq "$F" | xargs -n1 -P2 true; e=$(ms "$t")
+echo "floor: $F x true two at a time (xargs -P2): $e ms (x $(( WIDE / F )) for $WIDE: $(( e * WIDE / F )) ms)"
 
 # 1. chain
 { echo 'tasks:'; echo '  t0: {type: command, command: ["true"]}'
   for i in $(seq 1 $((CHAIN - 1))); do echo "  t$i: {type: command, command: [\"true\"], needs: [t$((i - 1))]}"; done
 } > "$P/dags/chain.yml"
 t=$(date +%s%N)
-"$KILN_BIN" dags run chain --date 2024-01-01 --project-dir "$P" 2>/dev/null
+"$KILN_BIN" dags run chain --date 2024-01-01 --project-dir "$P" 2>/dev/null &
+pid=$!
+ticks=0
+while kill -0 $pid 2>/dev/null; do
+  x=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null || true); [ -n "$x" ] && ticks=$x; sleep 0.05
+done
+wait $pid
 e=$(ms "$t")
-echo "chain: $CHAIN no-op tasks in $e ms ($(( e * 1000 / CHAIN )) us/task; Airflow ~2600000 us/task)"
+echo "chain: $CHAIN no-op tasks in $e ms ($(( e * 1000 / CHAIN )) us/task; Airflow ~2600000 us/task); runner CPU $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$CHAIN" 'BEGIN { printf "%.3f", t * 1000 / hz / n }') ms/task"
 
 # 2. wide and deep: 8 layers, each task needs two of the layer above
 per=$(( WIDE / 8 ))

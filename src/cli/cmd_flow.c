@@ -336,7 +336,7 @@ static int run_tasks(int argc, char **argv)
     if ((ex = load(&p, &a)) || (ex = need_dag(p, a.pos[0], &d)))
         goto done;
     if (!strcmp(a.sub->name, "run")) {
-        kiln_flow_run_opts o = {.dag = a.pos[0], .only_task = a.pos[1], .progress = stderr};
+        kiln_flow_run_opts o = {.dag = a.pos[0], .only_task = a.pos[1], .progress = stderr, .live_log = stdout};
         kiln_flow_result r;
         int64_t t, is, ie;
         if ((ex = date_arg(&a, d, "--date", &t)))
@@ -350,9 +350,7 @@ static int run_tasks(int argc, char **argv)
         }
         char *log = NULL;
         if (kiln_flow_log_path(p, o.dag, o.only_task, o.start, 0, &log, &err) == 0) {
-            fprintf(stderr, "kiln: log %s\n", log);
-            fflush(stderr);
-            cat_file(log);
+            fprintf(stderr, "kiln: log %s\n", log); /* its text went to stdout as it was written */
             kiln_free(log);
         }
         ex = r.tasks_failed ? KILN_EXIT_FAIL : KILN_EXIT_OK;

@@ -46,6 +46,12 @@ static char *summary_of(const kiln_flow_alert_event *ev)
 {
     if (!strcmp(ev->event, "success"))
         return kiln_sprintf("kiln: DAG %s run %s succeeded", ev->dag, ev->logical_date);
+    if (!strcmp(ev->event, "sla_miss"))
+        return kiln_sprintf("kiln: %s.%s %s MISSED ITS SLA: %s", ev->dag, ev->task ? ev->task : "", ev->logical_date,
+                            ev->message ? ev->message : "");
+    if (!strcmp(ev->event, "timeout"))
+        return kiln_sprintf("kiln: DAG %s run %s TIMED OUT: %s", ev->dag, ev->logical_date,
+                            ev->message ? ev->message : "");
     if (!strcmp(ev->event, "resolve"))
         return kiln_sprintf("kiln: %s.%s %s succeeded again", ev->dag, ev->task ? ev->task : "", ev->logical_date);
     return kiln_sprintf("kiln: %s.%s %s %s after try %d: %s", ev->dag, ev->task ? ev->task : "", ev->logical_date,
@@ -98,7 +104,8 @@ static int build_body(const kiln_flow_alert *a, const kiln_flow_alert_event *ev,
             if (!rc)
                 rc = jkv(&b, err, "source", "kiln", 1);
             if (!rc)
-                rc = jkv(&b, err, "severity", !strcmp(ev->event, "retry") ? "warning" : "error", 1);
+                rc = jkv(&b, err, "severity",
+                         !strcmp(ev->event, "retry") || !strcmp(ev->event, "sla_miss") ? "warning" : "error", 1);
             if (!rc)
                 rc = kiln_buf_printf(&b, err, ",\"custom_details\":{");
             if (!rc)

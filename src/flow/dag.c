@@ -313,8 +313,8 @@ const char *kiln_flow_trigger_name(kiln_flow_trigger t) { return trigger_names[t
 /* Task settings shared by default_task and tasks.<id>. */
 static const char *const task_keys[] = {
     "type", "command", "env", "cwd", "needs", "trigger_rule", "retries", "retry_delay", "retry_exponential_backoff",
-    "max_retry_delay", "timeout", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces", "consumes",
-    "path", "asset", "poke_interval", "mode", "soft_fail",
+    "max_retry_delay", "timeout", "sla", "pool", "pool_slots", "priority_weight", "depends_on_past", "produces",
+    "consumes", "path", "asset", "poke_interval", "mode", "soft_fail",
     /* library task types' settings (lib_types) */
     "in", "warehouse", "out", "format", "branch", "filter", "threads", "allow_missing", "keep_going", "project_dir",
     "select", "exclude", "target", "profiles_dir", "vars", "full_refresh", "fail_fast", "sql",
@@ -527,6 +527,7 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     read_bool(L, map_get(m, "retry_exponential_backoff"), "retry_exponential_backoff", &t->exp_backoff);
     read_dur(L, map_get(m, "max_retry_delay"), "max_retry_delay", &t->max_retry_delay_ms);
     read_dur(L, map_get(m, "timeout"), "timeout", &t->timeout_ms);
+    read_dur(L, map_get(m, "sla"), "sla", &t->sla_ms);
     read_str(L, map_get(m, "pool"), "pool", &t->pool);
     read_int(L, map_get(m, "pool_slots"), "pool_slots", 1, 100000, &t->pool_slots);
     read_int(L, map_get(m, "priority_weight"), "priority_weight", -1000000, 1000000, &t->priority_weight);
@@ -587,6 +588,7 @@ static int task_init_from(kiln_flow_task *t, const kiln_flow_task *def)
     t->retry_delay_ms = def->retry_delay_ms;
     t->max_retry_delay_ms = def->max_retry_delay_ms;
     t->timeout_ms = def->timeout_ms;
+    t->sla_ms = def->sla_ms;
     t->exp_backoff = def->exp_backoff;
     t->pool_slots = def->pool_slots;
     t->priority_weight = def->priority_weight;
@@ -654,6 +656,7 @@ void kiln_flow__dag_free(kiln_flow_dag *d)
     strv_free(&d->on_failure);
     strv_free(&d->on_success);
     strv_free(&d->on_retry);
+    strv_free(&d->on_sla_miss);
     for (size_t i = 0; i < d->ntasks; i++)
         task_free_fields(&d->tasks[i]);
     kiln_free(d->tasks);
@@ -768,7 +771,8 @@ done:
 static const char *const dag_keys[] = {
     "dag",        "description",     "schedule",         "timezone",       "start_date", "end_date",
     "catchup",    "max_active_runs", "max_active_tasks", "params",         "tags",       "default_task",
-    "on_failure", "on_success",      "on_retry",         "dagrun_timeout", "tasks",      NULL};
+    "on_failure", "on_success",      "on_retry",         "dagrun_timeout", "tasks",      "on_sla_miss",
+    NULL};
 
 /* The DAG-level settings: schedule and zone, dates, limits, lists, params. */
 static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
@@ -825,9 +829,10 @@ static void dag_settings(loader *L, kiln_flow_dag *d, const ynode *root)
     read_list(L, map_get(root, "on_failure"), "on_failure", &d->on_failure);
     read_list(L, map_get(root, "on_success"), "on_success", &d->on_success);
     read_list(L, map_get(root, "on_retry"), "on_retry", &d->on_retry);
-    const char *const on_keys[] = {"on_failure", "on_success", "on_retry"};
-    const kiln_flow_strv *on_lists[] = {&d->on_failure, &d->on_success, &d->on_retry};
-    for (int li = 0; li < 3; li++)
+    read_list(L, map_get(root, "on_sla_miss"), "on_sla_miss", &d->on_sla_miss);
+    const char *const on_keys[] = {"on_failure", "on_success", "on_retry", "on_sla_miss"};
+    const kiln_flow_strv *on_lists[] = {&d->on_failure, &d->on_success, &d->on_retry, &d->on_sla_miss};
+    for (int li = 0; li < 4; li++)
         for (size_t j = 0; j < on_lists[li]->len; j++) {
             size_t a = 0;
             while (a < L->proj->nalerts &&

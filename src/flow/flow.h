@@ -41,6 +41,7 @@ typedef struct kiln_flow_task {
     kiln_flow_trigger trigger;
     int retries;
     int64_t retry_delay_ms, max_retry_delay_ms, timeout_ms; /* 0 = none (timeout) */
+    int64_t sla_ms; /* sla: succeed within this long after the run started, else on_sla_miss (0 = none) */
     int exp_backoff;
     char *sensor_path;        /* sensor.file: the file to wait for (relative to the project); sensor.asset: the asset */
     int64_t poke_interval_ms; /* sensors: time between pokes (default 60 s) */
@@ -70,7 +71,7 @@ typedef struct kiln_flow_dag {
     int catchup, max_active_runs, max_active_tasks;
     int64_t dagrun_timeout_ms;
     kiln_flow_strv param_keys, param_vals; /* params with defaults, as strings */
-    kiln_flow_strv tags, on_failure, on_success, on_retry;
+    kiln_flow_strv tags, on_failure, on_success, on_retry, on_sla_miss;
     kiln_flow_strv schedule_assets; /* schedule: [ASSET, ...]: a run when every one has a new materialization */
     kiln_flow_task *tasks;
     size_t ntasks;
@@ -227,6 +228,7 @@ typedef struct kiln_flow_run_opts {
                             * write goes to this Iceberg branch (created from main's head);
                             * when every run succeeded, main is fast-forwarded to it on each
                             * touched table */
+    FILE *live_log;        /* tasks run: each try's log copied here as it is written */
 } kiln_flow_run_opts;
 
 typedef struct kiln_flow_result {

@@ -2,7 +2,9 @@
  * lineage.c - OpenLineage RunEvents (spec 2-0-2) for task tries, appended
  * as NDJSON to the file named by kiln.yml's flow.lineage.file.
  *
- * Per try: START when it starts, COMPLETE or FAIL when it ends, with the
+ * Per try: START when it starts, COMPLETE, FAIL or ABORT (kiln stopped it:
+ * dagrun_timeout, SIGINT/SIGTERM to the runner) when it ends, RUNNING per
+ * sensor poke that did not end it, all with the
  * same run.runId (a UUIDv7 made at the start). job = {namespace "kiln",
  * name "DAG.TASK"}; run facets nominalTime (the data interval) and parent
  * (the DAG run: job "DAG", a runId derived from DAG and run id, so every

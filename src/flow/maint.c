@@ -139,7 +139,7 @@ done:
 /* kiln.yml's maintenance: {auto: true|false, warehouse: DIR}. 0 when off
  * (or no kiln.yml); *wh (caller frees) = the warehouse, relative paths
  * under the project directory. A malformed block is a configuration error. */
-static int auto_config(const kiln_flow_project *p, char **wh, kiln_err *err)
+static int auto_config_read(const kiln_flow_project *p, char **wh, kiln_err *err)
 {
     *wh = NULL;
     char *path = kiln_sprintf("%s/kiln.yml", p->dir);
@@ -209,6 +209,48 @@ done:
     }
     *wh = w;
     return 1;
+}
+
+/* auto_config_read, remembered while kiln.yml is unchanged (same
+ * folder, inode, size and mtime): a runner asks after every successful
+ * task, and parsing the YAML each time was a visible part of its CPU. */
+static int auto_config(const kiln_flow_project *p, char **wh, kiln_err *err)
+{
+    static struct {
+        char *dir;
+        int have, on;
+        struct stat st;
+        char *wh;
+    } c;
+    *wh = NULL;
+    char *path = kiln_sprintf("%s/kiln.yml", p->dir);
+    if (!path)
+        return KILN_OOM(err);
+    struct stat st;
+    int exists = stat(path, &st) == 0;
+    kiln_free(path);
+    if (!exists)
+        memset(&st, 0, sizeof st);
+    if (c.have && c.dir && !strcmp(c.dir, p->dir) && c.st.st_ino == st.st_ino && c.st.st_size == st.st_size &&
+        c.st.st_mtim.tv_sec == st.st_mtim.tv_sec && c.st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+        if (!c.on)
+            return 0;
+        return (*wh = kiln_strdup(c.wh)) ? 1 : KILN_OOM(err);
+    }
+    int on = auto_config_read(p, wh, err);
+    if (on < 0)
+        return on;
+    kiln_free(c.dir);
+    kiln_free(c.wh);
+    c.have = 0;
+    c.dir = kiln_strdup(p->dir);
+    c.wh = on ? kiln_strdup(*wh) : NULL;
+    if (c.dir && (!on || c.wh)) {
+        c.have = 1;
+        c.on = on;
+        c.st = st;
+    }
+    return on;
 }
 
 /* Maintain the tables of warehouse wh whose main got a commit at or after

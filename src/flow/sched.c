@@ -57,7 +57,7 @@ static const char *const state_names[] = {
     "success", "failed",    "upstream_failed", "skipped",      "none"};
 #define TERMINAL(s) ((s) >= S_SUCCESS)
 
-enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE };
+enum { T_RETRY, T_TIMEOUT, T_KILL, T_LOCK, T_RUN_TIMEOUT, T_POKE, T_SLA };
 
 typedef struct run run;
 typedef struct ti ti;
@@ -82,6 +82,7 @@ struct ti {
     int soft_timeout;  /* the sensor timed out with soft_fail: skipped, not failed */
     int pokes;
     int64_t sensor_start_ms;
+    long live_off;              /* live_log: bytes of the current try's log copied so far */
     ti *dop_waiters, *dop_next; /* depends_on_past: TIs of the next run waiting on this one */
     int dop_waiting;            /* on the previous run's instance's waiter list */
 };
@@ -133,6 +134,7 @@ typedef struct sched {
      * most once a second (a pending change is written within a second) */
     int metrics_dirty;
     int64_t metrics_last_ms;
+    int64_t metrics_gap_ms;               /* wait between writes: 1 s, or 20x the last write's time */
     uint64_t lag_n[KILN_FLOW_LAG_NB + 1]; /* loop lag since the last flush, per bucket */
     double lag_sum_ms;
     kiln_err *err;
@@ -619,6 +621,7 @@ static int alert_resolve(sched *s, ti *t)
  * the store first (the file is computed from the store). */
 static void metrics(sched *s)
 {
+    int64_t t0 = now_ms();
     kiln_err e = {0};
     size_t depth = 0;
     for (size_t i = 0; i < s->ready.n; i++)
@@ -633,7 +636,11 @@ static void metrics(sched *s)
     if (rc && s->o->progress)
         fprintf(s->o->progress, "metrics.prom not written: %s\n", e.msg);
     s->metrics_dirty = 0;
-    s->metrics_last_ms = now_ms();
+    int64_t end = now_ms();
+    /* the file is computed from the whole store: on a big store, write it
+     * less often so that it stays under ~5% of the runner's time */
+    s->metrics_gap_ms = 20 * (end - t0) > 1000 ? 20 * (end - t0) : 1000;
+    s->metrics_last_ms = end;
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -739,9 +746,33 @@ static void lineage(sched *s, ti *t, const char *type, const char *error_msg)
 /* A try ended: record it (and its key on success) while the task
  * instance's lock is still held, so another runner that takes the lock
  * next sees the outcome. */
+/* live_log (kiln tasks run): copy what the try's log gained since the last
+ * call. A copy that fails is dropped: the log file keeps everything. */
+static void live_copy(sched *s, ti *t)
+{
+    if (!s->o->live_log || t->try_number <= 0)
+        return;
+    char *lp = kiln_flow__log_path(s->p, s->d->id, s->d->tasks[t->task].id, t->r->lds, t->try_number);
+    FILE *f = lp ? fopen(lp, "rb") : NULL;
+    kiln_free(lp);
+    if (!f)
+        return;
+    if (fseek(f, t->live_off, SEEK_SET) == 0) {
+        char buf[8192];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+            fwrite(buf, 1, n, s->o->live_log);
+            t->live_off += (long)n;
+        }
+        fflush(s->o->live_log);
+    }
+    fclose(f);
+}
+
 static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why);
 static int try_ended(sched *s, ti *t, int exit_code, int signo, const char *why)
 {
+    live_copy(s, t);
     int fd = t->lock_fd;
     t->lock_fd = -1;
     int rc = try_record(s, t, exit_code, signo, why);
@@ -829,7 +860,10 @@ static int try_record(sched *s, ti *t, int exit_code, int signo, const char *why
     if (rc)
         return rc;
     kiln_failpoint("flow.try.recorded");
-    lineage(s, t, ok ? "COMPLETE" : "FAIL", ok ? NULL : note);
+    /* OpenLineage ABORT: kiln stopped the try (the run's dagrun_timeout, or
+     * SIGINT/SIGTERM to the runner); FAIL: the try failed by itself (its
+     * exit status, its own timeout, a sensor that gave up) */
+    lineage(s, t, ok ? "COMPLETE" : t->timed_out == 2 || (g_stop && why) ? "ABORT" : "FAIL", ok ? NULL : note);
     if (ok) {
         say(s, t, "try %d success (%.2fs)", t->try_number, secs);
         if ((rc = kiln_flow__x(&s->st, s->err,
@@ -907,9 +941,9 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
         rc = KILN_OOM(s->err);
         goto done;
     }
-    if ((rc = kiln_flow__mkdirs_for(lock_path, s->err)))
+    if ((rc = kiln_flow__mkdirs(lock_path, s->err)))
         goto done;
-    fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(lock_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         rc = kiln_err_set(s->err, KILN_EIO, "%s: %s", lock_path, strerror(errno));
         goto done;
@@ -925,12 +959,12 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
     /* under the lock: what does the store say now? */
     if ((rc = final_key(s, t)))
         goto done;
-    if ((rc = kiln_flow__q(&s->st, &st, s->err,
-                           "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
-                           " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
-                           " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
-                           " LEFT JOIN idem_key k ON k.key=?4",
-                           "ssss", s->d->id, k->id, t->r->lds, t->key)))
+    if ((rc = kiln_flow__qc(&s->st, &st, s->err,
+                            "SELECT ti.state, ti.try_number, k.succeeded_at, k.try_number FROM"
+                            " (SELECT ?1 AS dag, ?2 AS task, ?3 AS ld) q"
+                            " LEFT JOIN task_instance ti ON ti.dag=q.dag AND ti.task=q.task AND ti.logical_date=q.ld"
+                            " LEFT JOIN idem_key k ON k.key=?4",
+                            "ssss", s->d->id, k->id, t->r->lds, t->key)))
         goto done;
     int prev_tries = 0, stale = 0;
     char key_at[40] = "";
@@ -944,7 +978,7 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
             key_try = sqlite3_column_int(st, 3);
         }
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     st = NULL;
     if (stale) {
         /* we hold the lock, so the process of that try is gone */
@@ -974,7 +1008,8 @@ static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
     *prev_tries_out = prev_tries;
     rc = 1;
 done:
-    sqlite3_finalize(st);
+    if (st)
+        sqlite3_reset(st);
     if (fd >= 0)
         close(fd);
     kiln_free(lock_path);
@@ -992,6 +1027,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     int rc = 0;
     t->attempts++;
     t->try_number = prev_tries + 1;
+    t->live_off = 0;
     t->timed_out = 0;
     t->gen++;
     if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
@@ -1224,6 +1260,9 @@ static int sensor_poke(sched *s, ti *t)
         }
         goto done;
     }
+    /* OpenLineage RUNNING: the sensor's try goes on (one event per poke
+     * that did not end it, with the try's runId) */
+    lineage(s, t, "RUNNING", NULL);
     if (k->reschedule) {
         pool_release(s, t);
         t->state = S_RESCHEDULE;
@@ -1392,6 +1431,10 @@ static int activate_run(sched *s, run *r)
         ti *t = &r->tis[i];
         if (t->state == S_OUT)
             continue;
+        /* sla: checked once, that long after the run started */
+        if (d->tasks[i].sla_ms > 0 && d->on_sla_miss.len && !s->o->only_task &&
+            (rc = timer_add(s, now_ms() + d->tasks[i].sla_ms, T_SLA, t, NULL)))
+            return rc;
         if ((rc = evaluate(s, t)))
             return rc;
     }
@@ -1418,6 +1461,14 @@ static int on_timer(sched *s, hent e)
         r->timed_out = 1;
         if (s->o->progress)
             fprintf(s->o->progress, "%s: dagrun_timeout passed; killing its running tasks\n", r->lds);
+        /* the run's own alert (Airflow calls the DAG's on_failure_callback
+         * with reason "timed_out"); the killed tasks alert as failures */
+        char msg[160];
+        snprintf(msg, sizeof msg, "dagrun_timeout (%.3gs) passed; its running tasks are killed",
+                 (double)s->d->dagrun_timeout_ms / 1000.0);
+        int arc = alert(s, NULL, r, &s->d->on_failure, "timeout", msg);
+        if (arc)
+            return arc;
         /* once per run: running tries are killed (their end is reported by
          * the pidfd), waiting ones end now; ready and pending ones are
          * skipped when they come up */
@@ -1445,6 +1496,18 @@ static int on_timer(sched *s, hent e)
             }
         }
         return rc;
+    }
+    if (e.kind == T_SLA) {
+        /* Airflow 2's SLA miss: not succeeded (nor skipped) by then; the
+         * task goes on, the alert only tells */
+        if (t->state == S_SUCCESS || t->state == S_SKIPPED || t->state == S_OUT)
+            return 0;
+        char msg[200];
+        snprintf(msg, sizeof msg, "sla (%.3gs after the run started) missed: the task is %s",
+                 (double)s->d->tasks[t->task].sla_ms / 1000.0,
+                 t->state == S_PENDING ? "waiting for its upstream tasks" : state_names[t->state]);
+        say(s, t, "%s", msg);
+        return alert(s, t, t->r, &s->d->on_sla_miss, "sla_miss", msg);
     }
     if (e.gen != t->gen)
         return 0; /* stale: the TI moved on */
@@ -1575,8 +1638,10 @@ static int loop(sched *s)
             int64_t w = s->timers.v[0].k1 - now_ms();
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
-        if (s->metrics_dirty) { /* at most once a second, within a second */
-            int64_t due = s->metrics_last_ms + 1000 - now_ms();
+        if (s->o->live_log && s->nrunning && (timeout < 0 || timeout > 100))
+            timeout = 100;      /* tasks run: the log as it grows, every 0.1 s */
+        if (s->metrics_dirty) { /* at most once a second, within a second (or metrics_gap_ms) */
+            int64_t due = s->metrics_last_ms + (s->metrics_gap_ms ? s->metrics_gap_ms : 1000) - now_ms();
             if (due <= 0)
                 metrics(s);
             else if (timeout < 0 || timeout > due)
@@ -1589,6 +1654,9 @@ static int loop(sched *s)
             rc = kiln_err_set(s->err, KILN_EIO, "poll: %s", strerror(errno));
             break;
         }
+        if (s->o->live_log)
+            for (size_t i = 0; i < s->nrunning; i++)
+                live_copy(s, s->running[i]);
         if (g_stop == 1) {
             g_stop = 2;
             if (s->o->progress)

@@ -15,7 +15,9 @@
  */
 #include "flow_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -52,7 +54,7 @@ static const char schema[] =
 
 int kiln_flow__store_open(kiln_flow_store *s, const char *state_dir, kiln_err *err)
 {
-    s->db = NULL;
+    memset(s, 0, sizeof *s);
     int rc = kiln_mkdirs(state_dir, err);
     if (rc)
         return rc;
@@ -99,17 +101,16 @@ done:
 
 void kiln_flow__store_close(kiln_flow_store *s)
 {
+    for (unsigned i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
+    s->ncache = 0;
     if (s->db)
         sqlite3_close(s->db);
     s->db = NULL;
 }
 
-static int vq(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, va_list ap)
+static void bind(sqlite3_stmt *st, const char *types, va_list ap)
 {
-    *out = NULL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return kiln_err_set(err, KILN_EINTERNAL, "state store: %s (%s)", sqlite3_errmsg(s->db), sql);
     for (int i = 0; types[i]; i++) {
         if (types[i] == 's') {
             const char *v = va_arg(ap, const char *);
@@ -121,38 +122,111 @@ static int vq(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char 
             sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
         }
     }
-    *out = st;
+}
+
+static int prepare(kiln_flow_store *s, sqlite3_stmt **st, kiln_err *err, const char *sql)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return kiln_err_set(err, KILN_EINTERNAL, "state store: %s (%s)", sqlite3_errmsg(s->db), sql);
     return 0;
 }
 
 int kiln_flow__q(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, ...)
 {
+    int rc = prepare(s, out, err, sql);
+    if (rc)
+        return rc;
     va_list ap;
     va_start(ap, types);
-    int rc = vq(s, out, err, sql, types, ap);
+    bind(*out, types, ap);
     va_end(ap);
-    return rc;
+    return 0;
+}
+
+/* The cached statement for sql, prepared on first use. The pointer is the
+ * key (callers pass literals); the text is compared too, so a caller's
+ * buffer reused for other SQL at the same address is prepared afresh. */
+static int cached(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql)
+{
+    for (unsigned i = 0; i < s->ncache; i++)
+        if (s->cache[i].sql == sql && !strcmp(sqlite3_sql(s->cache[i].st), sql)) {
+            *out = s->cache[i].st;
+            return 0;
+        }
+    int rc = prepare(s, out, err, sql);
+    if (rc)
+        return rc;
+    unsigned slot;
+    if (s->ncache < KILN_FLOW_STMT_CACHE) {
+        slot = s->ncache++;
+    } else {
+        slot = s->next_evict++ % KILN_FLOW_STMT_CACHE;
+        sqlite3_finalize(s->cache[slot].st);
+    }
+    s->cache[slot].sql = sql;
+    s->cache[slot].st = *out;
+    return 0;
+}
+
+int kiln_flow__qc(kiln_flow_store *s, sqlite3_stmt **out, kiln_err *err, const char *sql, const char *types, ...)
+{
+    int rc = cached(s, out, err, sql);
+    if (rc)
+        return rc;
+    sqlite3_reset(*out);
+    sqlite3_clear_bindings(*out);
+    va_list ap;
+    va_start(ap, types);
+    bind(*out, types, ap);
+    va_end(ap);
+    return 0;
 }
 
 int kiln_flow__x(kiln_flow_store *s, kiln_err *err, const char *sql, const char *types, ...)
 {
     sqlite3_stmt *st;
-    va_list ap;
-    va_start(ap, types);
-    int rc = vq(s, &st, err, sql, types, ap);
-    va_end(ap);
+    int rc = cached(s, &st, err, sql);
     if (rc)
         return rc;
+    va_list ap;
+    va_start(ap, types);
+    bind(st, types, ap);
+    va_end(ap);
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         ;
     if (r != SQLITE_DONE)
         rc = kiln_err_set(err, KILN_EIO, "state store: %s", sqlite3_errmsg(s->db));
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
 void kiln_flow__ts(int64_t secs, char *out) { kiln_ts_format(secs * 1000000, out); }
+
+int kiln_flow__mkdirs(const char *dir, kiln_err *err)
+{
+    /* the folder usually exists or only its last level is missing: one
+     * mkdir, not one per level (a runner makes one per task instance) */
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
+    const char *slash = strrchr(dir, '/');
+    if (errno != ENOENT || !slash || slash == dir)
+        return kiln_mkdirs(dir, err); /* reports the error */
+    /* the parent is missing too (a task's first instance): make it the
+     * same way, from the bottom up, then this one */
+    char *parent = kiln_strndup(dir, (size_t)(slash - dir));
+    if (!parent)
+        return KILN_OOM(err);
+    int rc = kiln_flow__mkdirs(parent, err);
+    kiln_free(parent);
+    if (rc)
+        return rc;
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return kiln_mkdirs(dir, err);
+}
 
 int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
 {
@@ -163,7 +237,7 @@ int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
     int rc = 0;
     if (slash) {
         *slash = 0;
-        rc = kiln_mkdirs(dir, err);
+        rc = kiln_flow__mkdirs(dir, err);
     }
     kiln_free(dir);
     return rc;
@@ -177,5 +251,7 @@ char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const cha
 
 char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical)
 {
-    return kiln_sprintf("%s/locks/%s/%s/%s.lock", p->state_dir, dag, task, logical);
+    /* the task instance's log folder itself (flock works on a directory):
+     * no lock file to create per instance */
+    return kiln_sprintf("%s/logs/%s/%s/%s", p->state_dir, dag, task, logical);
 }

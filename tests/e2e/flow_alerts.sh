@@ -3,7 +3,8 @@
 # webhook (the first attempt gets a 500 and is retried), a Slack webhook
 # (URL from an environment variable), PagerDuty Events v2 (trigger with a
 # dedup key, then resolve when a later run succeeds), and a command target;
-# fired on failure after the last retry, on retry, on run success; the
+# fired on failure after the last retry, on retry, on run success, on a
+# run's dagrun_timeout, on a task's SLA miss; the
 # runner never waits for them. Secrets never reach the log.
 source "$(dirname "$0")/flow_lib.bash"
 cat > "$P/server.py" <<'PY'
@@ -84,6 +85,40 @@ sleep 0.5
 want "$(grep -c '"resolve"' "$r")" 1 "one resolve only"
 # secrets stay out of kiln's own outputs
 ! grep -rq "secret-routing-key-123" "$P/.kiln/alerts.ndjson" "$P/.kiln/logs" || fail "routing key leaked"
+# dagrun_timeout: a run-level "timeout" alert (no task), then the killed
+# task's failure alert
+cat > "$P/dags/slow.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+dagrun_timeout: 300ms
+on_failure: [script, hook]
+tasks: {nap: {type: command, command: [sleep, '30']}}
+YML
+expect_rc 1 K dags run slow --date 2024-01-03
+wait_for "$P/cmd.txt" '^timeout  2024-01-03' 1
+wait_for "$P/cmd.txt" '^failure nap 2024-01-03' 1
+wait_for "$P/requests.ndjson" '"event": "timeout"' 1
+jq -e -s 'map(select(.body.event == "timeout"))[0].body | .dag == "slow" and .task == null and (.summary | test("TIMED OUT: dagrun_timeout \\(0.3s\\) passed"))' "$r" >/dev/null ||
+  fail "timeout alert body: $(grep timeout "$r")"
+rm "$P/dags/slow.yml"
+# sla: a task not succeeded that long after the run started fires
+# on_sla_miss (once, the task goes on); one that made it does not
+cat > "$P/dags/late.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+on_sla_miss: [script]
+default_task: {sla: 1s}
+tasks:
+  quick: {type: command, command: ['true']}
+  lagging: {type: command, command: [sleep, '2']}
+  after: {type: command, command: ['true'], needs: [lagging], sla: 1500ms}
+YML
+expect_rc 0 K dags run late --date 2024-01-04
+wait_for "$P/cmd.txt" '^sla_miss lagging 2024-01-04' 1
+wait_for "$P/cmd.txt" '^sla_miss after 2024-01-04' 1
+want "$(grep -c '^sla_miss quick' "$P/cmd.txt")" 0 "no SLA miss for a task that made it"
+want "$(grep -c '^sla_miss' "$P/cmd.txt")" 2 "one SLA miss per late task"
+rm "$P/dags/late.yml"
 # an unknown alert target is a validation error with its position
 cat > "$P/dags/bad.yml" <<'YML'
 on_failure: [nobody]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The orchestrator end to end: list/show/validate, a run, an idempotent
 # re-run that executes nothing, a changed task definition re-running only
-# that task, --explain, logs, runs --json, tasks run.
+# that task, --explain, logs, runs --json, tasks run (its log live).
 source "$(dirname "$0")/flow_lib.bash"
 cat > "$P/dags/demo.yml" <<'YML'
 schedule: "@daily"
@@ -69,6 +69,21 @@ expect_rc 0 K tasks run demo b --date 2024-01-03
 echo "$OUT" | grep -q out-of-b || fail "tasks run prints the log: $OUT"
 want "$(lines "$P/count.txt" '^a')" 1 "tasks run ignores upstream"
 want "$(state demo b 2024-01-03)" success "tasks run records the try"
+# ... live: the first line is on stdout while the task still runs (it waits
+# for a file the test creates only after seeing that line)
+cat > "$P/dags/live.yml" <<'YML'
+tasks:
+  talk: {type: command, command: [sh, -c, 'echo live-1; while [ ! -f go ]; do sleep 0.05; done; echo live-2']}
+YML
+K tasks run live talk --date 2024-01-03 > "$P/live.out" 2> "$P/live.err" &
+lp=$!
+for i in $(seq 200); do grep -q live-1 "$P/live.out" && break; sleep 0.05; done
+seen=$(grep -c live-1 "$P/live.out" || true)
+touch "$P/go"
+wait $lp || fail "tasks run live: $(cat "$P/live.err")"
+want "$seen" 1 "the log's first line while the task ran"
+want "$(tr '\n' ' ' < "$P/live.out")" "live-1 live-2 " "the whole log on stdout, once"
+rm "$P/dags/live.yml"
 
 # exit codes for unknown DAG/task and usage
 expect_rc 4 K dags run nosuch --date 2024-01-02

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # OpenLineage RunEvents (spec 2-0-2) to an NDJSON file: per try one START
-# and one COMPLETE or FAIL with the same UUID runId, the fields consumers
+# and one COMPLETE, FAIL or ABORT with the same UUID runId (RUNNING per
+# sensor poke), the fields consumers
 # read (eventTime, producer, schemaURL, job, run.facets.nominalTime/parent,
 # errorMessage on FAIL, inputs/outputs from consumes/produces), every event
 # valid against the published 2-0-2 JSON schema and its facets' schemas
@@ -71,8 +72,8 @@ jq -e -s '[.[] | select(.eventType == "FAIL")] | all(.job.name == "ol.fails" and
 jq -e -s --arg dir "$P" '[.[] | select(.job.name == "ol.extract")][0].outputs ==
   [{"namespace":"file","name":($dir + "/raw/github")},{"namespace":"iceberg://warehouse","name":"github.pushes"}]' "$f" >/dev/null || fail "outputs"
 jq -e -s '[.[] | select(.job.name == "ol.fails")][0].inputs[0].namespace == "file"' "$f" >/dev/null || fail "inputs"
-# the published schema (independent validator)
-node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$f" || fail "schema validation"
+# the published schema (independent validator): every event of this test,
+# once, at the end
 # a broken event is caught by the validator (the check can fail)
 head -1 "$f" | jq -c '.run.runId = "not-a-uuid" | del(.producer)' > "$P/broken.ndjson"
 node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$P/broken.ndjson" 2>/dev/null && fail "validator accepted a broken event"
@@ -88,4 +89,28 @@ expect_rc 0 K tasks run ol extract --date 2024-01-05
 [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "the run waited for the lineage endpoint"
 for i in $(seq 100); do [ "$(lines "$P/.kiln/lineage.undelivered.ndjson")" -ge 2 ] && break; sleep 0.1; done
 want "$(jq -r .eventType "$P/.kiln/lineage.undelivered.ndjson" | tr '\n' ' ')" "START COMPLETE " "undelivered events kept"
+# RUNNING: a sensor's poke that does not end its try (same runId as its
+# START); ABORT: a try kiln stopped (the run's dagrun_timeout), not FAIL
+cat > "$P/dags/ol2.yml" <<'YML'
+schedule: "@daily"
+start_date: 2024-01-01
+dagrun_timeout: 1500ms
+tasks:
+  wait: {type: sensor.file, path: never-there, poke_interval: 200ms, timeout: 30s}
+  slow: {type: command, command: [sleep, '30']}
+  bad: {type: command, command: ['false']}
+YML
+expect_rc 1 K dags run ol2 --date 2024-01-02
+ev() { jq -r --arg j "ol2.$1" 'select(.job.name == $j) | .eventType' "$f" | sort | uniq -c | tr -s ' ' | tr '\n' ';'; }
+want "$(ev slow)" " 1 ABORT; 1 START;" "the dagrun_timeout kill is an ABORT"
+want "$(ev bad)" " 1 FAIL; 1 START;" "a failing task is a FAIL"
+r="$(ev wait)"
+case "$r" in *" 1 ABORT;"*" RUNNING;"*" 1 START;") ;; *) fail "sensor events: $r" ;; esac
+n=$(jq -r 'select(.job.name == "ol2.wait" and .eventType == "RUNNING") | .eventType' "$f" | wc -l)
+[ "$n" -ge 3 ] || fail "$n RUNNING events for ~7 pokes"
+want "$(jq -r 'select(.job.name == "ol2.wait") | .run.runId' "$f" | sort -u | wc -l)" 1 "one runId for the sensor's try"
+jq -e -s '[.[] | select(.eventType == "ABORT")] | all(.run.facets.errorMessage.message | test("dagrun_timeout"))' "$f" >/dev/null ||
+  fail "ABORT says why"
+want "$(jq -r .eventType "$f" | sort -u | tr '\n' ' ')" "ABORT COMPLETE FAIL RUNNING START " "every event type"
+node "$KILN_ROOT/tests/node/openlineage_validate.mjs" "$f" || fail "schema validation"
 echo ok
