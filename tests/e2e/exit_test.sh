@@ -42,7 +42,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 want() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
 t0=$SECONDS
-step() { echo "exit_test: [$(date +%s.%N | cut -c7-14)] $*"; }
+step() { echo "exit_test: [$((SECONDS - t0))s] $*"; }
 export PATH="$(dirname "$KILN_BIN"):$PATH"
 K() { "$KILN_BIN" "$@"; }
 P="$T/p"; W="$P/warehouse"
