@@ -23,6 +23,8 @@ cleanup() {
 trap cleanup EXIT
 [ -z "${KEEP:-}" ] || echo "runbook_incidents: kept in $T"
 fail() { echo "FAIL: $*" >&2; exit 1; }
+t0=$SECONDS
+step() { echo "runbook_incidents: [$((SECONDS - t0))s] $*"; }
 want() { [ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"; }
 export PATH="$(dirname "$KILN_BIN"):$PATH"
 case "$KILN_BIN" in */build-asan/*) SCALE=0.0001 ;; *) SCALE=0.0002 ;; esac  # small data; smaller under ASan
@@ -57,6 +59,7 @@ has() { grep -q -- "$1" "$T/out.txt" || fail "$2: no '$1' in: $(cat "$T/out.txt"
 st() { sqlite3 "$1/.kiln/flow.db" "select state from task_instance where dag='$2' and task='$3' and logical_date='$4T00:00:00Z'"; }
 
 # ------------------------------------------------------------ job stuck
+step "job stuck"
 P="$T/stuck"; mkdir -p "$P/dags" "$T/gha"
 "$KILN_BIN" gen gharchive --out "$T/gha" --start 2025-10-06 --hours 2 --scale "$SCALE" --threads 1 >/dev/null
 # a GH Archive server that accepts and never answers while $T/hang exists
@@ -118,6 +121,7 @@ want "$(st "$P" gharchive_daily load 2025-10-06)" success "load after the resume
   fail "no pushes loaded after the resume"
 
 # ------------------------------------------------------------ scheduler lag
+step "scheduler lag"
 P="$T/lag"; mkdir -p "$P/dags"
 printf 'pools:\n  slow: 1\n' >"$P/kiln.yml"
 cat >"$P/dags/lag.yml" <<'YML'
@@ -151,6 +155,7 @@ rb scheduler-lag.md 2 "$P"
   fail "reports did not run after unpause: $(cat "$T/out.txt")"
 
 # ------------------------------------------------------------ model test failing
+step "model test failing"
 P="$T/shop"; mkdir -p "$P/models" "$P/seeds"
 cat >"$P/dbt_project.yml" <<'YML'
 name: shop
@@ -205,6 +210,7 @@ want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select amount from ana
   "Europe's amount after the fix"
 
 # ------------------------------------------------------------ merge conflict
+step "merge conflict"
 P="$T/orders"; mkdir -p "$P/dags"
 "$KILN_BIN" sql --warehouse "$P/warehouse" -c "create table raw.orders (day string, amount bigint)" >/dev/null
 for i in 1 2 3 4; do printf '{"day":"2025-02-2%d","amount":%d}\n' "$i" "$i" >"$P/late-$i.ndjson"; done
@@ -250,4 +256,4 @@ PY
 want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*), count(distinct push_id) from github.pushes" | tail -1)" \
   "$pushes,$pushes" "main after the rerun on bf2: every push once"
 "$KILN_BIN" table --warehouse "$P/warehouse" branch github.pushes | grep -q '^bf ' && fail "bf not dropped"
-echo "runbook_incidents: ok"
+step "ok"
