@@ -140,7 +140,14 @@ tasks:
 YML
 "$KILN_BIN" dags pause reports --project-dir "$P" >/dev/null
 "$KILN_BIN" dags run lag --date 2025-01-01 --project-dir "$P" >/dev/null 2>&1 || fail "the lag DAG's run"
+"$KILN_BIN" serve --project-dir "$P" --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
+export KILN_URL="$(grep -o 'http://127.0.0.1:[0-9]*' "$T/serve.out" | head -1)"
+[ -n "$KILN_URL" ] || fail "kiln serve did not start: $(cat "$T/serve.err")"
+lag_of() { python3 -c 'import re,sys; print(int(float(re.search(r"kiln_scheduler_lag_seconds\{dag=\"lag\"\} (\S+)", open(sys.argv[1]).read()).group(1))))' "$T/out.txt"; }
 rb scheduler-lag.md 1 "$P"
+[ "$(lag_of)" -gt 86400 ] || fail "the lag of DAG lag before: $(grep lag_seconds "$T/out.txt")"
 has 'kiln_task_queue_wait_seconds_sum{dag="lag"}' "queue wait of the DAG"
 python3 - "$T/out.txt" <<'PY' || fail "the queue wait of lag: $(grep queue_wait "$T/out.txt")"
 import re, sys
@@ -153,6 +160,8 @@ printf 'pools:\n  slow: 4\n' >"$P/kiln.yml"
 rb scheduler-lag.md 2 "$P"
 [ -n "$(sqlite3 "$P/.kiln/flow.db" "select state from dag_run where dag='reports' and state='success'")" ] ||
   fail "reports did not run after unpause: $(cat "$T/out.txt")"
+rb scheduler-lag.md 3 "$P"
+[ "$(lag_of)" -lt 86400 ] || fail "the lag of DAG lag after: $(grep lag_seconds "$T/out.txt")"
 
 # ------------------------------------------------------------ model test failing
 step "model test failing"
