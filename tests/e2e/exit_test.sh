@@ -238,6 +238,23 @@ print(len(ids))
 PY
 )"
 want "$(Q "select count(*) from github.pushes")" "$pushes" "github.pushes on main vs the served PushEvents"
+# commits on main: one row per (repo, sha, day) listed by a push payload (before 2025-10-07)
+commits="$(python3 - "$T/gha" <<'PY'
+import gzip, glob, json, sys
+seen, keys = set(), set()
+for f in glob.glob(sys.argv[1] + '/*.json.gz'):
+    for l in gzip.open(f, 'rb').read().split(b'\n'):
+        l = l.strip(b'\0 \r')
+        try: e = json.loads(l)
+        except ValueError: continue
+        if e.get('type') != 'PushEvent' or e['id'] in seen: continue
+        seen.add(e['id'])
+        for c in e['payload'].get('commits') or []:
+            keys.add((e['repo']['id'], c['sha'], e['created_at'][:10]))
+print(len(keys))
+PY
+)"
+want "$(Q "select count(*) from github.commits")" "$commits" "github.commits on main vs the served commit lists"
 want "$(Q "select count(*) from github.\"pushes@bf\"")" "$pushes" "github.pushes on bf"
 # the user's events landed from the API fixture (after a 502 x2 and a dropped connection)
 ls "$P"/raw/github-events/user="$USR"/gharchive/date=*/hour=*/*.json.gz >/dev/null 2>&1 || fail "events not landed"
