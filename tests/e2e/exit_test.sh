@@ -15,8 +15,8 @@
 #    is truncated at the source: that day fails, the alert reaches a local
 #    webhook endpoint, main stays untouched. The hour is republished,
 #    `--rerun failed` finishes the window and fast-forwards main. Checked:
-#    pushes against a Python count of the served files, the marts against
-#    DuckDB's computation from the same files.
+#    pushes and commits against Python counts of the served files, the
+#    marts against DuckDB's computation from the same files.
 # 2. Diagnose. A planted bug in stg_commits; `kiln run` publishes wrong
 #    commits for the days it recomputed; `kiln test` fails the check on
 #    stg_commits, `kiln lineage` leads from the wrong column to it; the fix
