@@ -1887,6 +1887,20 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
                 return rc;
             }
         }
+        /* one warehouse under two spellings (a task's `warehouse` and the
+         * dbt profile's) is one: compare resolved paths, or each table
+         * would be listed and fast-forwarded twice */
+        char *real = realpath(path, NULL);
+        if (real) {
+            char *k = kiln_strdup(real);
+            free(real);
+            if (!k) {
+                kiln_free(path);
+                return KILN_OOM(s->err);
+            }
+            kiln_free(path);
+            path = k;
+        }
         int dup = 0;
         for (size_t i = 0; i < out->len && !dup; i++)
             dup = !strcmp(out->items[i], path);
