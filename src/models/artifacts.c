@@ -338,7 +338,7 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
     json_object_set_new(doc, "group_map", json_object());
     json_object_set_new(doc, "saved_queries", json_object());
     json_object_set_new(doc, "semantic_models", json_object());
-    json_object_set_new(doc, "unit_tests", json_object());
+    json_object_set_new(doc, "unit_tests", kiln_models__ut_manifest(p)); /* dbt19 */
     return doc;
 }
 

@@ -660,3 +660,36 @@ int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_v
     }
     return rc;
 }
+
+/* ---- dbt19: unit tests render a model with parts of its context replaced ---- */
+
+/* Render node idx (execute true) into out with every entry of dict `over`
+ * (ref, source, this, var, env_var, is_incremental, macro names...)
+ * replacing the context's. The node's compiled text and parents are kept. */
+int kiln_models__render_node_over(kiln_project *p, size_t idx, kj_val over, kiln_buf *out, kiln_err *err)
+{
+    rctx c = {p, idx, p->nodes.items[idx], 1};
+    km_node *n = c.n;
+    kj_val ctx;
+    km_idxvec saved = {0};
+    int rc = 0;
+    for (size_t k = 0; k < n->parents.len && !rc; k++)
+        rc = kiln_vec_push(&saved, n->parents.items[k], err);
+    if (rc || (rc = context(&c, &ctx, err))) {
+        kiln_vec_free(&saved);
+        return rc;
+    }
+    for (size_t i = 0; over.t == KJ_DICT && i < over.u.d->len && !rc; i++)
+        rc = kj_dict_set(ctx, kj_retain(over.u.d->keys[i]), kj_retain(over.u.d->vals[i]), err);
+    p->rendering = n;
+    p->executing = 1;
+    if (!rc)
+        rc = kj_render(p->env, n->tpl, ctx, out, NULL, err);
+    kj_release(ctx);
+    p->rendering = NULL;
+    n->parents.len = 0;
+    for (size_t k = 0; k < saved.len; k++)
+        n->parents.items[n->parents.len++] = saved.items[k];
+    kiln_vec_free(&saved);
+    return rc;
+}

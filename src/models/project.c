@@ -1217,6 +1217,8 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
         return rc;
     if ((x = kiln_models__yaml_get(doc, "seeds")) && (rc = parse_schema_models(p, rel, x, 1, err)))
         return rc;
+    if ((x = kiln_models__yaml_get(doc, "unit_tests")) && (rc = kiln_models__ut_parse(p, rel, x, err))) /* dbt19 */
+        return rc;
     return 0;
 }
 
@@ -1550,6 +1552,7 @@ void kiln_project_free(kiln_project *p)
 {
     if (!p)
         return;
+    kiln_models__ut_free(p); /* dbt19 */
     for (size_t i = 0; i < p->nodes.len; i++)
         node_free(p->nodes.items[i]);
     kiln_vec_free(&p->nodes);

@@ -77,6 +77,9 @@ struct kiln_project {
     kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
     char *packages_path; /* packages-install-path (NULL: dbt_packages) */
     kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
+    /* dbt19 (unit_test.c, contract.c): unit tests and their outcome */
+    struct km_ut_set *unit_tests; /* the unit_tests: of schema YAML, or NULL */
+    unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
 };
 
 /* project.c */
@@ -175,5 +178,23 @@ int kiln_models__graph_build(kiln_project *p, kiln_err *err);
  * line; NULL select = everything; kinds: bitmask of 1 << km_kind). */
 int kiln_models__select(kiln_project *p, const char *select, const char *exclude, unsigned kinds, km_idxvec *out,
                         kiln_err *err);
+
+/* ---- dbt19: modern dbt (unit_test.c, contract.c) ---- */
+
+/* compile.c: render node idx with context entries replaced by dict over's */
+int kiln_models__render_node_over(kiln_project *p, size_t idx, kj_val over, kiln_buf *out, kiln_err *err);
+/* unit_test.c: parse a schema file's `unit_tests:` list (after its models) */
+int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err);
+void kiln_models__ut_free(kiln_project *p);
+/* How many unit tests run for the models of sel under verb (test, build). */
+size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_idxvec *sel);
+/* Run the unit tests of model idx on db (temporary tables), printing dbt's
+ * "N of M PASS model::test" lines; *pos advances, *npass, *nfail count.
+ * skip: print them SKIP (an upstream node failed). A failure sets
+ * p->ut_block[idx]. Returns nonzero only on out-of-memory. */
+int kiln_models__ut_run_model(kiln_project *p, struct sqlite3 *db, const char *verb, size_t idx, int skip, FILE *out,
+                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, kiln_err *err);
+/* manifest.json's "unit_tests" object (caller decrefs). */
+json_t *kiln_models__ut_manifest(const kiln_project *p);
 
 #endif /* KILN_MODELS_PROJECT_H */

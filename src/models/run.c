@@ -1296,6 +1296,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     }
     memset(res, 0, sizeof *res);
     res->node = idx;
+    upstream_bad |= p->ut_block && p->ut_block[idx]; /* dbt19: a unit test of it failed */
     if (upstream_bad || sh->stop) {
         res->status = "skipped";
         sh->status[idx] = ST_SKIP;
@@ -1647,7 +1648,7 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
 {
     kiln_project *p = NULL;
-    km_idxvec all = {0}, sel = {0};
+    km_idxvec all = {0}, sel = {0}, utsel = {0};
     runner r;
     memset(&r, 0, sizeof r);
     *failed = 0;
@@ -1709,6 +1710,11 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
         nsnap += n->kind == KM_SNAPSHOT;
     }
+    /* dbt19: unit tests of the selected models (test, build) */
+    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && p->unit_tests &&
+        (rc = kiln_models__select(p, o->select, o->exclude, 1u << KM_MODEL, &utsel, err)))
+        goto done;
+    r.total += kiln_models__ut_count(p, verb, &utsel);
     kiln_models__print_found(p, out);
     fputc('\n', out);
     r.sh = &r;
@@ -1739,12 +1745,24 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
+    /* dbt19: unit tests first (kiln test, or threads), else right before their model */
+    for (size_t i = 0; i < utsel.len && !rc && (strcmp(verb, "build") || nthreads > 1); i++)
+        rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
+                                       &r.skip, err);
     if (nthreads <= 1) {
         for (size_t i = 0; i < sel.len && !rc; i++) {
             size_t idx = sel.items[i];
             km_node *n = p->nodes.items[idx];
             if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
                 continue;
+            if (!strcmp(verb, "build") && n->kind == KM_MODEL && p->unit_tests) { /* dbt19 */
+                int ub = 0;
+                for (size_t k = 0; k < n->parents.len; k++)
+                    ub |= r.status[n->parents.items[k]] >= ST_ERROR;
+                if ((rc = kiln_models__ut_run_model(p, r.db, verb, idx, ub, out, &r.pos, r.total, &r.pass, &r.error,
+                                                    &r.skip, err)))
+                    break;
+            }
             km_result *res = &r.results[r.nresults++];
             rc = run_node(&r, idx, ++r.pos, res, err);
         }
@@ -1815,6 +1833,7 @@ done:
     kiln_sql_db_close(r.db);
     kiln_vec_free(&all);
     kiln_vec_free(&sel);
+    kiln_vec_free(&utsel);
     kiln_project_free(p);
     return rc;
 }
