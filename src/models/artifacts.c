@@ -100,6 +100,7 @@ static json_t *columns_json(const km_node *n)
         json_object_set_new(col, "constraints", json_array());
         json_object_set_new(col, "quote", json_null());
         json_object_set_new(col, "tags", json_array());
+        kiln_models__contract_column_json(c, col); /* dbt19 */
         json_object_set(o, nm && nm->t == KJ_STR ? nm->u.s->p : "", col);
         json_decref(col);
     }
@@ -241,6 +242,8 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
     } else {
         json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
     }
+    if (n->kind == KM_MODEL)
+        kiln_models__contract_json(n, o); /* dbt19 */
     kiln_free(schema);
     kiln_free(rel);
     return o;

@@ -157,6 +157,7 @@ static void node_free(km_node *n)
     kiln_free(n->raw);
     kj_release(n->config);
     kj_release(n->columns);
+    kj_release(n->constraints); /* dbt19 */
     kiln_free(n->description);
     kiln_free(n->source_name);
     kiln_free(n->identifier);
@@ -800,6 +801,10 @@ static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols,
             kj_release(cv);
             return rc;
         }
+        if ((rc = kiln_models__contract_column(file, c, cv, err))) { /* dbt19 */
+            kj_release(cv);
+            return rc;
+        }
         if ((rc = kj_dict_setc(n->columns, cname, cv, err)))
             return rc;
         rc = add_tests_of(p, file, c, n, cname, err);
@@ -1061,6 +1066,8 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         }
         const km_yaml *cols = kiln_models__yaml_get(m, "columns");
         if (cols && !kiln_models__yaml_is_null(cols) && (rc = parse_columns(p, file, cols, n, err)))
+            return rc;
+        if (!seeds && (rc = kiln_models__contract_model(file, m, n, err))) /* dbt19 */
             return rc;
         rc = add_tests_of(p, file, m, n, NULL, err);
     }

@@ -40,6 +40,7 @@ typedef struct km_node {
     int compiled_ok;
     char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
     int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
+    kj_val constraints; /* dbt19 (contract.c): model-level constraints (a list), or KJ_UNDEF */
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
@@ -194,6 +195,20 @@ size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_i
  * p->ut_block[idx]. Returns nonzero only on out-of-memory. */
 int kiln_models__ut_run_model(kiln_project *p, struct sqlite3 *db, const char *verb, size_t idx, int skip, FILE *out,
                               size_t *pos, size_t total, int *npass, int *nfail, int *nskip, kiln_err *err);
+/* contract.c: a schema column's data_type and constraints into its dict cv;
+ * a model entry's model-level constraints into n->constraints. */
+int kiln_models__contract_column(const char *file, const km_yaml *c, kj_val cv, kiln_err *err);
+int kiln_models__contract_model(const char *file, const km_yaml *m, km_node *n, kiln_err *err);
+/* Before model n is written: with contract {enforced: true}, its rows go to
+ * a temporary table on db, are checked against the contract (names, data
+ * types, constraints) and *query is the select that writes them (columns in
+ * the contract's order, cast to its types); NULL without a contract. A
+ * mismatch is an error (nothing is committed). contract_done drops it. */
+int kiln_models__contract_prepare(kiln_project *p, struct sqlite3 *db, km_node *n, char **query, kiln_err *err);
+void kiln_models__contract_done(struct sqlite3 *db);
+/* manifest: the node's contract and constraints, a column's data_type and constraints */
+void kiln_models__contract_json(const km_node *n, json_t *node);
+void kiln_models__contract_column_json(kj_val col, json_t *out);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 

@@ -1326,15 +1326,20 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         nrc = run_seed(r, n, wrel, &e2);
     else if (n->kind == KM_MODEL) {
         const char *m = mat_of(n);
+        char *cq = NULL; /* dbt19: the contract's checked rows */
         r->cur = n;
         if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
             (void)0;
         else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+        else if ((nrc = kiln_models__contract_prepare(p, r->db, n, &cq, &e2)))
+            (void)0;
         else if (sh->incr[idx])
             nrc = write_incremental(r, n, wr, &e2);
         else
-            nrc = write_table(r, wr, n->compiled ? n->compiled : "select 1", &e2);
+            nrc = write_table(r, wr, cq ? cq : n->compiled ? n->compiled : "select 1", &e2);
+        kiln_models__contract_done(r->db);
+        kiln_free(cq);
         r->cur = NULL;
     } else if (n->kind == KM_SNAPSHOT) {
         r->cur = n;
