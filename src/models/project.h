@@ -209,6 +209,10 @@ void kiln_models__contract_done(struct sqlite3 *db);
 /* manifest: the node's contract and constraints, a column's data_type and constraints */
 void kiln_models__contract_json(const km_node *n, json_t *node);
 void kiln_models__contract_column_json(kj_val col, json_t *out);
+/* plan.c: record in <warehouse>/.kiln/envs/ENV.json the nodes whose
+ * status[i] == ok (kiln build on main records main). */
+int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                             kiln_err *err);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 

@@ -1829,6 +1829,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         *failed = r.error;
         if (!(rc = kiln_models__write_manifest(p, err)))
             rc = kiln_models__write_run_results(p, verb, r.results, r.nresults, kiln_mono_seconds() - t0, err);
+        if (!rc && !o->branch && (!strcmp(verb, "build") || !strcmp(verb, "run") || !strcmp(verb, "seed")))
+            rc = kiln_models__plan_record(p, "main", r.status, ST_OK, err); /* dbt19: what main holds now */
     }
 done:
     kiln_free(r.status);

@@ -3,7 +3,7 @@
 #  - `kiln build` runs each model's unit tests right before the model:
 #    dict rows, CSV rows, a CSV fixture file, overrides (vars, macros,
 #    is_incremental), an incremental model's new rows and (beyond dbt,
-#    config expect_state: final) its final merged table; PASS=12;
+#    config expect_state: final) its final merged table; PASS=14;
 #  - manifest.json's unit_tests validate against dbt's schema (ajv);
 #  - a bug in a model: its unit test FAILs with a row diff (---/+++), the
 #    model and its downstream are SKIPped, the table keeps its snapshot,
@@ -17,7 +17,7 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cp -r "$KILN_ROOT/tests/models/modern_unit" "$tmp/p"; P="$tmp/p"
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "build"; }
-grep -q 'Done. PASS=12 WARN=0 ERROR=0 SKIP=0 TOTAL=12$' "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "summary"; }
+grep -q 'Done. PASS=14 WARN=0 ERROR=0 SKIP=0 TOTAL=14$' "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "summary"; }
 for t in customer_totals::totals_skip_returned customer_totals::totals_csv customer_totals::totals_fixture_file \
          customer_report::report_overrides orders_incr::incr_new_rows orders_incr::incr_final_state; do
   grep -q "PASS $t \.\.\." "$tmp/b1.txt" || fail "no PASS line for $t"
