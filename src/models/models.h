@@ -46,6 +46,8 @@ typedef struct kiln_models_opts {
      * having branch NAME read that branch, every other table reads main.
      * NULL = main (the default). */
     const char *branch;
+    /* dbt19: --event-time-start / --event-time-end (microbatch models), or NULL */
+    const char *event_time_start, *event_time_end;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

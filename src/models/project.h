@@ -213,6 +213,11 @@ void kiln_models__contract_column_json(kj_val col, json_t *out);
  * status[i] == ok (kiln build on main records main). */
 int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
                              kiln_err *err);
+/* microbatch.c: is n a microbatch model; run its batches into rel (exists:
+ * the table exists), printing a summary line to out. */
+int kiln_models__microbatch_is(const km_node *n);
+int kiln_models__microbatch_run(kiln_project *p, struct sqlite3 *db, size_t idx, const char *rel, int exists, FILE *out,
+                                kiln_err *err);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 
