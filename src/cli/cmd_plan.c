@@ -1,5 +1,5 @@
 /*
- * cmd_plan.c - `kiln plan` and `kiln promote`: plans of a dbt project
+ * cmd_plan.c - `kiln plan`, `kiln promote` and `kiln retry`: plans of a dbt project
  * against an environment, environments as Iceberg branches. Flag parsing
  * only (opt.h tables); the work is in models.h (src/models/plan.c).
  */
@@ -24,6 +24,11 @@ static const kiln_opt plan_opts[] = {
     {"--apply", 0, 0, NULL, "build the plan: on Iceberg branch NAME of each table it\nwrites (main without --env)"},
     KILN_OPT_END};
 static const kiln_opt promote_opts[] = {PLAN_PROJECT_OPTS, KILN_OPT_END};
+static const kiln_opt retry_opts[] = {
+    PLAN_PROJECT_OPTS,
+    {"--threads", 0, KILN_OPT_VALUE, "N", "run up to N independent nodes at once (default: the\nprofile's threads)"},
+    {"--fail-fast", 'x', 0, NULL, "after the first error or failed test, skip the rest"},
+    KILN_OPT_END};
 
 static const kiln_cmdspec plan_spec = {
     .name = "plan",
@@ -46,6 +51,16 @@ static const kiln_cmdspec promote_spec = {
     .opts = promote_opts,
     .footer = "exit codes: 0 ok, 1 the env did not pass, 2 usage, 4 no record of the env,\n"
               "5 main moved on since the branch was cut\ndocs: docs/plan.md\n",
+};
+
+static const kiln_cmdspec retry_spec = {
+    .name = "retry",
+    .text = "Run again, with the same command (build, run, test, seed, snapshot), the\n"
+            "nodes the last run ended in error, fail or skipped (from\n"
+            "<target-path>/run_results.json), as dbt retry does.",
+    .opts = retry_opts,
+    .footer = "exit codes: 0 ok (or nothing to retry), 1 a node failed again, 2 usage,\n"
+              "3 profile error, 4 no project or no previous run\ndocs: docs/models.md\n",
 };
 
 static int parse(const kiln_cmdspec *spec, int argc, char **argv, kiln_args *a, kiln_models_opts *o, int *exit_code)
@@ -90,7 +105,27 @@ static int run_promote(int argc, char **argv)
     return 0;
 }
 
+static int run_retry(int argc, char **argv)
+{
+    kiln_args a;
+    kiln_models_opts o;
+    int rc = 0, failed = 0;
+    if (parse(&retry_spec, argc, argv, &a, &o, &rc))
+        return rc;
+    long long threads = 0;
+    if ((rc = kiln_opt_int(&a, "--threads", 1, 1024, &threads)))
+        return rc;
+    o.threads = (int)threads;
+    o.fail_fast = kiln_opt_has(&a, "--fail-fast") > 0;
+    kiln_err err = {0};
+    if (kiln_models_retry(&o, stdout, &failed, &err))
+        return kiln_cli_fail(&err);
+    return failed ? KILN_EXIT_FAIL : 0;
+}
+
 KILN_COMMAND(cmd_plan, "plan", "plan a dbt project's changes against an environment (--apply on a branch)", NULL,
              run_plan, 77, NULL, 0, &plan_spec)
 KILN_COMMAND(cmd_promote, "promote", "fast-forward main to an environment's branch on every table it wrote", NULL,
              run_promote, 77, NULL, 0, &promote_spec)
+KILN_COMMAND(cmd_retry, "retry", "run again the nodes a dbt project's last run did not finish", NULL, run_retry, 74,
+             NULL, 0, &retry_spec)

@@ -119,4 +119,8 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
  * when main moved on, nothing changed) and make ENV's record main's. */
 int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, kiln_err *err);
 
+/* `kiln retry` (retry.c): run again, with the last run's verb, the nodes
+ * that ended in error, fail or skipped in <target-path>/run_results.json. */
+int kiln_models_retry(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+
 #endif /* KILN_MODELS_H */

@@ -8,6 +8,8 @@
 #  - a bug in a model: its unit test FAILs with a row diff (---/+++), the
 #    model and its downstream are SKIPped, the table keeps its snapshot,
 #    exit 1; `kiln test -s` runs only that model's unit tests;
+#  - `kiln retry` re-runs what the failed build skipped (failing again
+#    while the bug is there, passing after the fix, then nothing to do);
 #  - `kiln run` runs no unit test; an input not given is an ERROR naming
 #    the ref; format sql; a unit test of an unknown model is a YAML error
 #    at file:line:col (exit 1).
@@ -62,6 +64,16 @@ grep -q 'SKIP relation analytics.customer_totals' "$tmp/b2.txt" || fail "model n
 grep -q 'SKIP customer_report::report_overrides' "$tmp/b2.txt" || fail "downstream unit test not skipped"
 grep -q 'SKIP relation analytics.customer_report' "$tmp/b2.txt" || fail "downstream model not skipped"
 [ "$(snap customer_totals)" = "$before" ] || fail "the table changed although its unit test failed"
+# kiln retry: the nodes the failed build skipped, with the same verb
+set +e; "$KILN_BIN" retry --project-dir "$P" > "$tmp/r0.txt"; rc=$?; set -e
+[ "$rc" = 1 ] && grep -q "Retrying 3 nodes of the last build: customer_totals customer_dim customer_report" "$tmp/r0.txt" ||
+  { cat "$tmp/r0.txt"; fail "retry with the bug still there: $rc"; }
+sed -i "s/where status != 'cancelled'/where status != 'returned'/" "$P/models/customer_totals.sql"
+"$KILN_BIN" retry --project-dir "$P" > "$tmp/r1.txt" || { cat "$tmp/r1.txt"; fail "retry after the fix"; }
+grep -q 'PASS customer_totals::totals_skip_returned' "$tmp/r1.txt" && grep -q 'Done. PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7$' "$tmp/r1.txt" ||
+  { cat "$tmp/r1.txt"; fail "retry output"; }
+"$KILN_BIN" retry --project-dir "$P" | grep -q "^Nothing to retry" || fail "a second retry"
+sed -i "s/where status != 'returned'/where status != 'cancelled'/" "$P/models/customer_totals.sql"
 set +e; "$KILN_BIN" test --project-dir "$P" -s customer_totals > "$tmp/t1.txt"; rc=$?; set -e
 [ "$rc" = 1 ] && grep -q 'Done. PASS=2 WARN=0 ERROR=1 SKIP=0 TOTAL=3$' "$tmp/t1.txt" || { cat "$tmp/t1.txt"; fail "kiln test -s"; }
 "$KILN_BIN" run --project-dir "$P" -s orders_incr > "$tmp/r1.txt" || fail "run"
