@@ -1226,6 +1226,8 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
         return rc;
     if ((x = kiln_models__yaml_get(doc, "unit_tests")) && (rc = kiln_models__ut_parse(p, rel, x, err))) /* dbt19 */
         return rc;
+    if ((x = kiln_models__yaml_get(doc, "snapshots")) && (rc = kiln_models__snapshots_yaml(p, rel, x, err))) /* dbt19 */
+        return rc;
     return 0;
 }
 
@@ -1738,6 +1740,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
                     rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, err);
                 else if (pass == 3 && has_ext(f, ".sql"))
                     rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, err);
+                else if (pass == 3 && (has_ext(f, ".yml") || has_ext(f, ".yaml"))) /* dbt19: 1.9 YAML snapshots */
+                    rc = kiln_models__snapshots_yaml_file(p, f, err);
             }
             strvec_free(&files);
         }
@@ -1766,4 +1770,51 @@ done:
     }
     *out = p;
     return 0;
+}
+
+/* ---- dbt19: nodes declared in YAML (1.9 snapshots), for snapshot_yaml.c ---- */
+
+int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, const char *file, const char *raw,
+                               km_node **out, kiln_err *err)
+{
+    int rc;
+    km_strvec fqn = {0};
+    km_node *n = node_new(kind);
+    *out = NULL;
+    if (!n)
+        return KILN_OOM(err);
+    static const char *const kinds[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
+    char *a = kiln_strdup(p->name), *b = kiln_strdup(name);
+    if (!a || !b || (rc = kiln_vec_push(&fqn, a, err)) || (a = NULL, rc = kiln_vec_push(&fqn, b, err))) {
+        kiln_free(a);
+        kiln_free(b);
+        rc = KILN_OOM(err);
+        goto fail;
+    }
+    b = NULL;
+    n->name = kiln_strdup(name);
+    n->path = kiln_strdup(file);
+    n->fqn = join_fqn(&fqn);
+    n->unique_id = kiln_sprintf("%s.%s.%s", kinds[kind], p->name, name);
+    n->raw = kiln_strdup(raw);
+    n->raw_len = n->raw ? strlen(n->raw) : 0;
+    if (!n->name || !n->path || !n->fqn || !n->unique_id || !n->raw) {
+        rc = KILN_OOM(err);
+        goto fail;
+    }
+    if ((rc = kj_parse(p->env, file, n->raw, n->raw_len, &n->tpl, err)))
+        goto fail;
+    if ((rc = kj_dict_setc(n->config, "materialized", kj_str_c(kind == KM_SNAPSHOT ? "snapshot" : "view"), err)) ||
+        (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) ||
+        (rc = cfg_from_tree(n->config, kind == KM_SNAPSHOT ? p->cfg_snapshots : p->cfg_models, &fqn, err)))
+        goto fail;
+    strvec_free(&fqn);
+    if ((rc = add_node(p, n, err)))
+        return rc;
+    *out = n;
+    return 0;
+fail:
+    strvec_free(&fqn);
+    node_free(n);
+    return rc;
 }

@@ -218,6 +218,14 @@ int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned ch
 int kiln_models__microbatch_is(const km_node *n);
 int kiln_models__microbatch_run(kiln_project *p, struct sqlite3 *db, size_t idx, const char *rel, int exists, FILE *out,
                                 kiln_err *err);
+/* project.c: add a node declared in YAML (name, file, its SQL text) with the
+ * project's config tree for its kind; *out the node. */
+int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, const char *file, const char *raw,
+                               km_node **out, kiln_err *err);
+/* snapshot_yaml.c: a YAML file's `snapshots:` (dbt 1.9: name, relation,
+ * config, description); a file under the snapshot paths. */
+int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err);
+int kiln_models__snapshots_yaml_file(kiln_project *p, const char *rel, kiln_err *err);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 

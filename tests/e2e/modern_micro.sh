@@ -10,7 +10,9 @@
 #    Python's computation over the seed; a build right after commits
 #    nothing;
 #  - late events in one month: re-running that window changes exactly its
-#    rows; bad configs are errors.
+#    rows; bad configs are errors;
+#  - a dbt 1.9 YAML snapshot (snapshots/snapshots.yml) builds, records a
+#    change, is in the manifest (valid), a bad relation is an error.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -50,6 +52,26 @@ K seed > /dev/null; K run -s stg_events > /dev/null
 K run -s daily_amounts --event-time-start 2025-02-01 --event-time-end 2025-03-01 > "$tmp/b5.txt" || { cat "$tmp/b5.txt"; fail late; }
 [ "$(q "select events from analytics.daily_amounts where day = '2025-02-05'")" = "4 " ] || fail "late event not in"
 [ "$(q "select * from analytics.daily_amounts where day < '2025-02' order by 1")" = "$jan" ] || fail "January changed"
+# a 1.9 YAML snapshot (snapshots/snapshots.yml, over the seed): built by build, a changed amount
+# closes the old version
+grep -q "OK snapshotted analytics.events_snapshot" "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "YAML snapshot not built"; }
+sed -i 's/^1,\(.*\),\([0-9]*\)$/1,\1,777/' "$P/seeds/raw_events.csv"
+K seed > /dev/null; K snapshot > "$tmp/s1.txt" || { cat "$tmp/s1.txt"; fail snapshot; }
+[ "$(q "select amount, dbt_valid_to is null from analytics.events_snapshot where id = 1 order by dbt_valid_from")" = "$(awk -F, 'NR == 2 {print $3}' "$KILN_ROOT/tests/models/modern_micro/seeds/raw_events.csv"),0 777,1 " ] ||
+  fail "snapshot versions: $(q "select * from analytics.events_snapshot where id = 1")"
+python3 - "$P/target/manifest.json" <<'PY' || fail "manifest snapshot node"
+import json, sys
+n = json.load(open(sys.argv[1]))["nodes"]["snapshot.micro.events_snapshot"]
+assert n["resource_type"] == "snapshot" and n["config"]["strategy"] == "check", n["config"]
+assert n["original_file_path"] == "snapshots/snapshots.yml" and n["depends_on"]["nodes"] == ["seed.micro.raw_events"], n
+PY
+node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$KILN_ROOT/tests/data/dbt-schemas/manifest-v12.json" "$P/target/manifest.json" >/dev/null ||
+  fail "manifest with a YAML snapshot does not validate"
+printf 'snapshots:\n  - name: bad_snap\n    relation: "select 1"\n    config: {unique_key: id, strategy: check}\n' > "$P/snapshots/bad.yml"
+set +e; K snapshot > "$tmp/s2.txt" 2>&1; rc=$?; set -e
+[ "$rc" = 1 ] && grep -q "snapshots/bad.yml:3:15: snapshot 'bad_snap': relation must be ref('model') or source('source', 'table')" "$tmp/s2.txt" ||
+  { cat "$tmp/s2.txt"; fail "bad relation: $rc"; }
+rm "$P/snapshots/bad.yml"
 sed -i "s/batch_size='month'/batch_size='week'/" "$P/models/daily_amounts.sql"
 set +e; K run -s daily_amounts > "$tmp/b6.txt" 2>&1; rc=$?; set -e
 [ "$rc" = 1 ] && grep -q "needs event_time, batch_size (hour, day, month, year) and begin" "$tmp/b6.txt" || { cat "$tmp/b6.txt"; fail "bad batch_size"; }
