@@ -242,8 +242,10 @@ static json_t *node_json(const kiln_project *p, const km_node *n)
     } else {
         json_object_set_new(o, "relation_name", json_string(rel ? rel : ""));
     }
-    if (n->kind == KM_MODEL)
-        kiln_models__contract_json(n, o); /* dbt19 */
+    if (n->kind == KM_MODEL) { /* dbt19 */
+        kiln_models__contract_json(n, o);
+        kiln_models__versions_json(p, n, o);
+    }
     kiln_free(schema);
     kiln_free(rel);
     return o;
@@ -342,6 +344,7 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
     json_object_set_new(doc, "saved_queries", json_object());
     json_object_set_new(doc, "semantic_models", json_object());
     json_object_set_new(doc, "unit_tests", kiln_models__ut_manifest(p)); /* dbt19 */
+    json_object_set_new(doc, "groups", kiln_models__groups_json(p));
     return doc;
 }
 

@@ -117,7 +117,16 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     if (a->npos >= 2 && (a->pos[0].t != KJ_STR || strcmp(a->pos[0].u.s->p, c->p->name) != 0))
         return kj_fail(in, KILN_ENOTFOUND, "ref('%s', '%s'): packages are not supported yet (this project is '%s')",
                        a->pos[0].t == KJ_STR ? a->pos[0].u.s->p : "?", name.u.s->p, c->p->name);
-    long idx = kiln_models__find_name(c->p, name.u.s->p);
+    char why[400]; /* dbt19: ref('m', v=N) and access */
+    kj_val ver = kj_arg(a, 99, "v");
+    long idx = kiln_models__version_find(c->p, name.u.s->p, ver.t == KJ_UNDEF ? kj_arg(a, 99, "version") : ver, why,
+                                         sizeof why);
+    if (idx == -2)
+        return kj_fail(in, KILN_ENOTFOUND, "%s", why);
+    if (idx == -1)
+        idx = kiln_models__find_name(c->p, name.u.s->p);
+    if (idx >= 0 && kiln_models__access_check(c->p, c->n, (size_t)idx, why, sizeof why))
+        return kj_fail(in, KILN_EINVAL, "%s", why);
     if (idx < 0)
         return kj_fail(in, KILN_ENOTFOUND, "%s '%s' depends on a node named '%s' which was not found",
                        c->n->kind == KM_TEST ? "test" : "model", c->n->name, name.u.s->p);

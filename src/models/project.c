@@ -1039,6 +1039,8 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         if ((rc = ystr(file, kiln_models__yaml_get(m, "name"), "name", &name, err)))
             return rc;
         long idx = kiln_models__find_name(p, name);
+        if (idx < 0 && !seeds && kiln_models__is_versioned(p, name)) /* dbt19: read by versions.c */
+            continue;
         if (idx < 0 || p->nodes.items[idx]->kind != (seeds ? KM_SEED : KM_MODEL)) {
             /* dbt warns and goes on; so does kiln */
             fprintf(stderr, "warning: %s:%u:%u: did not find a %s named '%s' for this entry\n", file, m->line, m->col,
@@ -1220,6 +1222,8 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
     if (rc || !doc || doc->type != KM_Y_MAP)
         return rc;
     const km_yaml *x;
+    if ((rc = kiln_models__versions_parse(p, rel, doc, err))) /* dbt19: groups, versions, access */
+        return rc;
     if ((x = kiln_models__yaml_get(doc, "models")) && (rc = parse_schema_models(p, rel, x, 0, err)))
         return rc;
     if ((x = kiln_models__yaml_get(doc, "seeds")) && (rc = parse_schema_models(p, rel, x, 1, err)))
@@ -1562,6 +1566,7 @@ void kiln_project_free(kiln_project *p)
     if (!p)
         return;
     kiln_models__ut_free(p); /* dbt19 */
+    kiln_models__versions_free(p);
     for (size_t i = 0; i < p->nodes.len; i++)
         node_free(p->nodes.items[i]);
     kiln_vec_free(&p->nodes);

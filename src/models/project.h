@@ -81,6 +81,7 @@ struct kiln_project {
     /* dbt19 (unit_test.c, contract.c): unit tests and their outcome */
     struct km_ut_set *unit_tests; /* the unit_tests: of schema YAML, or NULL */
     unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
+    struct km_ver_set *versions;  /* versions.c: model versions and groups, or NULL */
 };
 
 /* project.c */
@@ -226,6 +227,18 @@ int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, 
  * config, description); a file under the snapshot paths. */
 int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err);
 int kiln_models__snapshots_yaml_file(kiln_project *p, const char *rel, kiln_err *err);
+/* versions.c: a schema file's groups, model versions, access and group
+ * (before its models are read); free; is name a versioned model; the node
+ * ref(name, v=...) means (-1: not versioned, -2: an error in why); may
+ * `from` reference node `to` (-1 with why when a private model is
+ * referenced from outside its group); manifest fields. */
+int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err);
+void kiln_models__versions_free(kiln_project *p);
+int kiln_models__is_versioned(const kiln_project *p, const char *name);
+long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
+int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
+void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
+json_t *kiln_models__groups_json(const kiln_project *p);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 
