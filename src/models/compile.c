@@ -133,6 +133,13 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     int rc = add_parent(c, (size_t)idx, kj_in_err(in));
     if (rc)
         return rc;
+    if (c->p->defer_rel && c->p->defer_rel[idx]) { /* dbt19: --defer reads the state's relation */
+        const char *d = c->p->defer_rel[idx], *dot = strchr(d, '.');
+        char *sch = dot ? kiln_strndup(d, (size_t)(dot - d)) : kiln_strdup("");
+        *out = sch ? relation_new(sch, dot ? dot + 1 : d) : kj_undef();
+        kiln_free(sch);
+        return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
+    }
     *out = node_relation(c->p, c->p->nodes.items[idx]);
     return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
 }

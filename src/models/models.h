@@ -48,6 +48,7 @@ typedef struct kiln_models_opts {
     const char *branch;
     /* dbt19: --event-time-start / --event-time-end (microbatch models), or NULL */
     const char *event_time_start, *event_time_end;
+    int defer; /* dbt19: --defer (with --state): unbuilt refs read the state manifest's relations */
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

@@ -1567,6 +1567,7 @@ void kiln_project_free(kiln_project *p)
         return;
     kiln_models__ut_free(p); /* dbt19 */
     kiln_models__versions_free(p);
+    kiln_models__defer_free(p);
     for (size_t i = 0; i < p->nodes.len; i++)
         node_free(p->nodes.items[i]);
     kiln_vec_free(&p->nodes);

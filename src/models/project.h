@@ -82,6 +82,7 @@ struct kiln_project {
     struct km_ut_set *unit_tests; /* the unit_tests: of schema YAML, or NULL */
     unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
     struct km_ver_set *versions;  /* versions.c: model versions and groups, or NULL */
+    char **defer_rel;             /* defer.c: per node, the state manifest's relation ref() reads, or NULL */
 };
 
 /* project.c */
@@ -239,6 +240,10 @@ long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v
 int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
 void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
 json_t *kiln_models__groups_json(const kiln_project *p);
+/* defer.c: --defer: nodes outside sel whose relation is missing read the
+ * state manifest's relation; the selected nodes are rendered again. */
+int kiln_models__defer_apply(kiln_project *p, const km_idxvec *sel, kiln_err *err);
+void kiln_models__defer_free(kiln_project *p);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 

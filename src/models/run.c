@@ -1686,6 +1686,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         goto done;
     if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
         goto done;
+    if (o->defer && (rc = kiln_models__defer_apply(p, &sel, err))) /* dbt19 */
+        goto done;
     if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
         rc = kiln_err_set(err, KILN_ECONFIG,
                           "profiles.yml: schema '%s' is SQLite's own schema and cannot be a kiln "

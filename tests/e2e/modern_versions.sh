@@ -33,6 +33,21 @@ assert n["model.vers.base_customers"]["access"] == "protected"
 g = m["groups"]["group.vers.finance"]
 assert g["owner"] == {"name": "Finance team", "email": "finance@example.com"} and g["resource_type"] == "group", g
 PY
+# --defer --state: a dev run of one model reads the production tables it does not build
+cp -r "$P/target" "$tmp/prod"
+set +e; "$KILN_BIN" run --project-dir "$P" --target dev -s finance_report > "$tmp/d0.txt" 2>&1; rc=$?; set -e
+[ "$rc" = 1 ] || { cat "$tmp/d0.txt"; fail "without --defer the dev run must fail (no dev parents)"; }
+"$KILN_BIN" run --project-dir "$P" --target dev -s finance_report --defer --state "$tmp/prod" > "$tmp/d1.txt" ||
+  { cat "$tmp/d1.txt"; fail "deferred run"; }
+grep -q "from analytics.dim_customers_current c" "$c" || { cat "$c"; fail "deferred ref"; }
+[ "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from dev.finance_report" | tail -1)" = 2 ] || fail "dev.finance_report"
+"$KILN_BIN" run --project-dir "$P" --target dev -s base_customers > /dev/null
+"$KILN_BIN" run --project-dir "$P" --target dev -s finance_internal --defer --state "$tmp/prod" > /dev/null
+grep -q "from dev.base_customers" "$P/target/compiled/vers/models/finance_internal.sql" ||
+  { cat "$P/target/compiled/vers/models/finance_internal.sql"; fail "a parent built in dev is read from dev"; }
+set +e; "$KILN_BIN" run --project-dir "$P" --defer > /dev/null 2>&1; rc=$?; set -e
+[ "$rc" = 2 ] || fail "--defer without --state: exit $rc"
+
 bad() { # name, expected message
   set +e; "$KILN_BIN" compile --project-dir "$P" > "$tmp/$1.txt" 2>&1; local rc=$?; set -e
   [ "$rc" = 1 ] && grep -qF -- "$2" "$tmp/$1.txt" || { cat "$tmp/$1.txt"; fail "$1: exit $rc"; }
