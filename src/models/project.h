@@ -244,6 +244,11 @@ json_t *kiln_models__groups_json(const kiln_project *p);
  * state manifest's relation; the selected nodes are rendered again. */
 int kiln_models__defer_apply(kiln_project *p, const km_idxvec *sel, kiln_err *err);
 void kiln_models__defer_free(kiln_project *p);
+/* state_more.c: state:modified refinements (raw code equal but for
+ * whitespace; contract changed; a called macro changed). */
+int kiln_models__state_same_code(json_t *now, json_t *old);
+int kiln_models__state_contract_changed(json_t *now, json_t *old);
+int kiln_models__state_macros_changed(const kiln_project *p, const km_node *n);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 
