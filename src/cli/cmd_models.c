@@ -45,7 +45,8 @@ static const kiln_opt verb_opts[] = {
     {"--fail-fast", 'x', 0, NULL, "after the first error or failed test, skip the rest"},
     {"--event-time-start", 0, KILN_OPT_VALUE, "TIME", "microbatch models: run the batches from TIME (dbt's flag)"},
     {"--event-time-end", 0, KILN_OPT_VALUE, "TIME", "microbatch models: run the batches before TIME"},
-    {"--defer", 0, 0, NULL, "with --state: refs to nodes not built here whose tables are\nmissing read the state manifest's relations"},
+    {"--defer", 0, 0, NULL,
+     "with --state: refs to nodes not built here whose tables are\nmissing read the state manifest's relations"},
     KILN_OPT_END};
 
 #define PROJECT_FOOTER                                                                                                 \

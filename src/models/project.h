@@ -38,8 +38,8 @@ typedef struct km_node {
     char *compiled;
     size_t compiled_len;
     int compiled_ok;
-    char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
-    int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
+    char *schema_name;  /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
+    int uses_query;     /* its render ran run_query/statement (query.c): rendered again right before it runs */
     kj_val constraints; /* dbt19 (contract.c): model-level constraints (a list), or KJ_UNDEF */
 } km_node;
 

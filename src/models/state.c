@@ -73,9 +73,8 @@ static int body_changed(const km_node *n, json_t *now, json_t *old)
 int kiln_models__state_match(const kiln_project *p, const km_node *n, const char *value, int *bad)
 {
     static const char *const known[] = {
-        "new", "old", "modified", "modified.body", "modified.configs", "modified.relation", "unmodified",
-        "modified.contract", "modified.macros", NULL}; /* dbt19: .contract, .macros */
-    int ok = 0;
+        "new", "old", "modified", "modified.body", "modified.configs", "modified.relation", "unmodified", NULL};
+    int ok = !strcmp(value, "modified.contract") || !strcmp(value, "modified.macros"); /* dbt19 */
     for (int i = 0; known[i]; i++)
         ok |= !strcmp(value, known[i]);
     if (!ok || !p->state_manifest) {
@@ -96,7 +95,9 @@ int kiln_models__state_match(const kiln_project *p, const km_node *n, const char
     int body = body_changed(n, now, old), cfg = differs(now, old, "config"),
         rel = n->kind != KM_TEST && differs(now, old, "relation_name");
     int con = kiln_models__state_contract_changed(now, old), /* dbt19 */
-        mac = n->kind == KM_MODEL || n->kind == KM_SNAPSHOT || n->kind == KM_TEST ? kiln_models__state_macros_changed(p, n) : 0;
+        mac = n->kind == KM_MODEL || n->kind == KM_SNAPSHOT || n->kind == KM_TEST
+                  ? kiln_models__state_macros_changed(p, n)
+                  : 0;
     json_decref(now);
     if (!strcmp(value, "modified.contract"))
         return con;
