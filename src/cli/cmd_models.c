@@ -43,6 +43,10 @@ static const kiln_opt verb_opts[] = {
     PROJECT_OPTS,
     {"--full-refresh", 0, 0, NULL, "rebuild tables from scratch (drop, then create)"},
     {"--fail-fast", 'x', 0, NULL, "after the first error or failed test, skip the rest"},
+    {"--event-time-start", 0, KILN_OPT_VALUE, "TIME", "microbatch models: run the batches from TIME (dbt's flag)"},
+    {"--event-time-end", 0, KILN_OPT_VALUE, "TIME", "microbatch models: run the batches before TIME"},
+    {"--defer", 0, 0, NULL,
+     "with --state: refs to nodes not built here whose tables are\nmissing read the state manifest's relations"},
     KILN_OPT_END};
 
 #define PROJECT_FOOTER                                                                                                 \
@@ -140,6 +144,15 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
         o->full_refresh = kiln_opt_has(&a, "--full-refresh") > 0;
     if (spec->opts == verb_opts)
         o->fail_fast = kiln_opt_has(&a, "--fail-fast") > 0;
+    if (spec->opts == verb_opts) { /* dbt19: microbatch */
+        o->event_time_start = kiln_opt_get(&a, "--event-time-start");
+        o->event_time_end = kiln_opt_get(&a, "--event-time-end");
+        o->defer = kiln_opt_has(&a, "--defer") > 0;
+        if (o->defer && !o->state) {
+            *exit_code = kiln_opt_usage(&a, "--defer needs --state DIR (the manifest to defer to)");
+            return -1;
+        }
+    }
     return 0;
 }
 

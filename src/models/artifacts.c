@@ -283,8 +283,14 @@ static void mw_columns(mw *w, const km_node *n)
         mw_key(w, "description");
         ds ? mw_kj(w, *ds) : mw_str(w, "");
         mw_klit(w, "meta", "{}");
-        mw_klit(w, "data_type", "null");
-        mw_klit(w, "constraints", "[]");
+        json_t *cc = json_object(); /* dbt19: the contract's data_type and constraints */
+        kiln_models__contract_column_json(c, cc);
+        json_t *dt = json_object_get(cc, "data_type"), *cs = json_object_get(cc, "constraints");
+        mw_key(w, "data_type");
+        dt ? mw_json(w, json_incref(dt)) : mw_lit(w, "null");
+        mw_key(w, "constraints");
+        cs ? mw_json(w, json_incref(cs)) : mw_lit(w, "[]");
+        json_decref(cc);
         mw_klit(w, "quote", "null");
         mw_klit(w, "tags", "[]");
         mw_close(w, '}');
@@ -440,6 +446,18 @@ static void mw_node(mw *w, const kiln_project *p, const km_node *n)
     } else {
         mw_kstr(w, "relation_name", rel ? rel : "");
     }
+    if (n->kind == KM_MODEL) { /* dbt19: contract, constraints, access, group, version */
+        json_t *o = json_object();
+        kiln_models__contract_json(n, o);
+        kiln_models__versions_json(p, n, o);
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v) {
+            mw_key(w, k);
+            mw_json(w, json_incref(v));
+        }
+        json_decref(o);
+    }
     mw_close(w, '}');
     kiln_free(schema);
     kiln_free(rel);
@@ -547,7 +565,7 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
         kiln_free(id);
     }
     mw_close(&w, '}');
-    static const char *const empty[] = {"exposures", "metrics", "groups", "selectors", "disabled", NULL};
+    static const char *const empty[] = {"exposures", "metrics", "selectors", "disabled", NULL};
     for (int i = 0; empty[i]; i++)
         mw_klit(&w, empty[i], "{}");
     for (int pass = 0; pass < 2; pass++) { /* parent_map, child_map */
@@ -572,7 +590,10 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
     mw_klit(&w, "group_map", "{}");
     mw_klit(&w, "saved_queries", "{}");
     mw_klit(&w, "semantic_models", "{}");
-    mw_klit(&w, "unit_tests", "{}");
+    mw_key(&w, "unit_tests");
+    mw_json(&w, kiln_models__ut_manifest(p)); /* dbt19 */
+    mw_key(&w, "groups");
+    mw_json(&w, kiln_models__groups_json(p));
     mw_close(&w, '}');
     return w.rc;
 }

@@ -114,6 +114,7 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val name = a->npos >= 2 ? a->pos[1] : kj_arg(a, 0, NULL);
     if (name.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "ref() takes a model name (a string)");
+    char why[400]; /* dbt19: ref('m', v=N) and access */
     /* ref('pkg', 'x') names the package (or the root project); ref('x')
      * from a package's node looks in that package first, then as dbt's
      * root-first search */
@@ -147,14 +148,30 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
             kiln_free(id);
         }
     }
-    if (idx < 0)
-        idx = kiln_models__find_name(c->p, name.u.s->p);
+    if (idx < 0) {
+        kj_val ver = kj_arg(a, 99, "v");
+        idx = kiln_models__version_find(c->p, name.u.s->p, ver.t == KJ_UNDEF ? kj_arg(a, 99, "version") : ver, why,
+                                        sizeof why);
+        if (idx == -2)
+            return kj_fail(in, KILN_ENOTFOUND, "%s", why);
+        if (idx == -1)
+            idx = kiln_models__find_name(c->p, name.u.s->p);
+    }
+    if (idx >= 0 && kiln_models__access_check(c->p, c->n, (size_t)idx, why, sizeof why))
+        return kj_fail(in, KILN_EINVAL, "%s", why);
     if (idx < 0)
         return kj_fail(in, KILN_ENOTFOUND, "%s '%s' depends on a node named '%s' which was not found",
                        c->n->kind == KM_TEST ? "test" : "model", c->n->name, name.u.s->p);
     int rc = add_parent(c, (size_t)idx, kj_in_err(in));
     if (rc)
         return rc;
+    if (c->p->defer_rel && c->p->defer_rel[idx]) { /* dbt19: --defer reads the state's relation */
+        const char *d = c->p->defer_rel[idx], *dot = strchr(d, '.');
+        char *sch = dot ? kiln_strndup(d, (size_t)(dot - d)) : kiln_strdup("");
+        *out = sch ? relation_new(sch, dot ? dot + 1 : d) : kj_undef();
+        kiln_free(sch);
+        return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
+    }
     *out = node_relation(c->p, c->p->nodes.items[idx]);
     return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
 }
@@ -721,5 +738,38 @@ int kiln_models__render_profile(kiln_project *p, const char *file, const char *t
     if (!(rc = set_fn(d, "env_var", f_env_var, NULL, kj_undef(), err)))
         rc = kj_render(p->env, t, d, out, NULL, err);
     kj_release(d);
+    return rc;
+}
+
+/* ---- dbt19: unit tests render a model with parts of its context replaced ---- */
+
+/* Render node idx (execute true) into out with every entry of dict `over`
+ * (ref, source, this, var, env_var, is_incremental, macro names...)
+ * replacing the context's. The node's compiled text and parents are kept. */
+int kiln_models__render_node_over(kiln_project *p, size_t idx, kj_val over, kiln_buf *out, kiln_err *err)
+{
+    rctx c = {p, idx, p->nodes.items[idx], 1};
+    km_node *n = c.n;
+    kj_val ctx;
+    km_idxvec saved = {0};
+    int rc = 0;
+    for (size_t k = 0; k < n->parents.len && !rc; k++)
+        rc = kiln_vec_push(&saved, n->parents.items[k], err);
+    if (rc || (rc = context(&c, &ctx, err))) {
+        kiln_vec_free(&saved);
+        return rc;
+    }
+    for (size_t i = 0; over.t == KJ_DICT && i < over.u.d->len && !rc; i++)
+        rc = kj_dict_set(ctx, kj_retain(over.u.d->keys[i]), kj_retain(over.u.d->vals[i]), err);
+    p->rendering = n;
+    p->executing = 1;
+    if (!rc)
+        rc = kj_render(p->env, n->tpl, ctx, out, NULL, err);
+    kj_release(ctx);
+    p->rendering = NULL;
+    n->parents.len = 0;
+    for (size_t k = 0; k < saved.len; k++)
+        n->parents.items[n->parents.len++] = saved.items[k];
+    kiln_vec_free(&saved);
     return rc;
 }

@@ -1292,3 +1292,54 @@ done:
     kiln_project_free(p);
     return rc;
 }
+
+/* ---- dbt19 (plan.c): every model's direct column edges ---- */
+
+int kiln_models__lineage_edges(kiln_project *p, void (*fn)(void *, long, const char *, long, const char *), void *ud,
+                               kiln_err *err)
+{
+    lctx c = {0};
+    c.p = p;
+    c.err = err;
+    int rc = 0;
+    c.a = kiln_arena_new(1 << 16);
+    c.by_rel = kiln_map_new();
+    c.model_cols = kiln_calloc(p->nodes.len + 1, sizeof *c.model_cols);
+    c.state = kiln_calloc(p->nodes.len + 1, sizeof *c.state);
+    if (!c.a || !c.by_rel || !c.model_cols || !c.state)
+        rc = KILN_OOM(err);
+    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
+        km_node *n = p->nodes.items[i];
+        if (n->kind == KM_TEST || n->kind == KM_ANALYSIS)
+            continue;
+        char *r = kiln_models__relation(p, n);
+        char *l = r ? alower(&c, r, strlen(r)) : NULL;
+        kiln_free(r);
+        if (!l || c.oom) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        if (!kiln_map_get(c.by_rel, l, strlen(l)))
+            rc = kiln_map_put(c.by_rel, l, strlen(l), (void *)(uintptr_t)(i + 1), err);
+    }
+    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
+        if (p->nodes.items[i]->kind != KM_MODEL)
+            continue;
+        lcols *cs = NULL;
+        kiln_err e = {0};
+        c.err = &e;
+        if (model_columns(&c, (long)i, &cs) || !cs) { /* SQL lineage cannot read: no edges */
+            c.err = err;
+            continue;
+        }
+        c.err = err;
+        for (size_t k = 0; k < cs->n; k++)
+            for (size_t d = 0; d < cs->v[k].deps.n; d++)
+                fn(ud, (long)i, cs->v[k].name, cs->v[k].deps.v[d].node, cs->v[k].deps.v[d].col);
+    }
+    kiln_map_free(c.by_rel);
+    kiln_free(c.model_cols);
+    kiln_free(c.state);
+    kiln_arena_free(c.a);
+    return rc;
+}

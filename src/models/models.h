@@ -46,6 +46,9 @@ typedef struct kiln_models_opts {
      * having branch NAME read that branch, every other table reads main.
      * NULL = main (the default). */
     const char *branch;
+    /* dbt19: --event-time-start / --event-time-end (microbatch models), or NULL */
+    const char *event_time_start, *event_time_end;
+    int defer; /* dbt19: --defer (with --state): unbuilt refs read the state manifest's relations */
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;
@@ -111,5 +114,24 @@ int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *fail
  * negative code when the project cannot be read, else 0 with *failed =
  * entries that could not be installed. */
 int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
+/* ---- dbt19: plans and environments on Iceberg branches (plan.c) ---- */
+
+/* `kiln plan [--env ENV] [--explain] [--apply]`: compare the project with
+ * what environment ENV (NULL: main) holds (<warehouse>/.kiln/envs/ENV.json)
+ * and print per model unchanged / new / changed-non-breaking /
+ * changed-breaking / indirect-breaking with the changed columns (and with
+ * explain, why). apply: build the rebuild set with its tests — on Iceberg
+ * branch ENV of each table it writes, every other table read from main —
+ * and record the env (*failed: nodes that failed). See docs/plan.md. */
+int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, int apply, FILE *out, int *failed,
+                     kiln_err *err);
+/* `kiln promote ENV`: when ENV's last apply passed, fast-forward main to
+ * branch ENV on every table ENV wrote (each checked first: KILN_ECONFLICT
+ * when main moved on, nothing changed) and make ENV's record main's. */
+int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, kiln_err *err);
+
+/* `kiln retry` (retry.c): run again, with the last run's verb, the nodes
+ * that ended in error, fail or skipped in <target-path>/run_results.json. */
+int kiln_models_retry(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
 #endif /* KILN_MODELS_H */

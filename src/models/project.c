@@ -160,6 +160,7 @@ static void node_free(km_node *n)
     kiln_free(n->raw);
     kj_release(n->config);
     kj_release(n->columns);
+    kj_release(n->constraints); /* dbt19 */
     kiln_free(n->description);
     kiln_free(n->source_name);
     kiln_free(n->identifier);
@@ -863,6 +864,10 @@ static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols,
             kj_release(cv);
             return rc;
         }
+        if ((rc = kiln_models__contract_column(file, c, cv, err))) { /* dbt19 */
+            kj_release(cv);
+            return rc;
+        }
         if ((rc = kj_dict_setc(n->columns, cname, cv, err)))
             return rc;
         rc = add_tests_of(p, file, c, n, cname, err);
@@ -1100,6 +1105,8 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         if ((rc = ystr(file, kiln_models__yaml_get(m, "name"), "name", &name, err)))
             return rc;
         long idx = kiln_models__find_name(p, name);
+        if (idx < 0 && !seeds && kiln_models__is_versioned(p, name)) /* dbt19: read by versions.c */
+            continue;
         if (idx < 0 || p->nodes.items[idx]->kind != (seeds ? KM_SEED : KM_MODEL)) {
             /* dbt warns and goes on; so does kiln */
             fprintf(stderr, "warning: %s:%u:%u: did not find a %s named '%s' for this entry\n", file, m->line, m->col,
@@ -1127,6 +1134,8 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         }
         const km_yaml *cols = kiln_models__yaml_get(m, "columns");
         if (cols && !kiln_models__yaml_is_null(cols) && (rc = parse_columns(p, file, cols, n, err)))
+            return rc;
+        if (!seeds && (rc = kiln_models__contract_model(file, m, n, err))) /* dbt19 */
             return rc;
         rc = add_tests_of(p, file, m, n, NULL, err);
     }
@@ -1279,9 +1288,15 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
     if (rc || !doc || doc->type != KM_Y_MAP)
         return rc;
     const km_yaml *x;
+    if ((rc = kiln_models__versions_parse(p, rel, doc, err))) /* dbt19: groups, versions, access */
+        return rc;
     if ((x = kiln_models__yaml_get(doc, "models")) && (rc = parse_schema_models(p, rel, x, 0, err)))
         return rc;
     if ((x = kiln_models__yaml_get(doc, "seeds")) && (rc = parse_schema_models(p, rel, x, 1, err)))
+        return rc;
+    if ((x = kiln_models__yaml_get(doc, "unit_tests")) && (rc = kiln_models__ut_parse(p, rel, x, err))) /* dbt19 */
+        return rc;
+    if ((x = kiln_models__yaml_get(doc, "snapshots")) && (rc = kiln_models__snapshots_yaml(p, rel, x, err))) /* dbt19 */
         return rc;
     return 0;
 }
@@ -1694,6 +1709,9 @@ void kiln_project_free(kiln_project *p)
 {
     if (!p)
         return;
+    kiln_models__ut_free(p); /* dbt19 */
+    kiln_models__versions_free(p);
+    kiln_models__defer_free(p);
     for (size_t i = 0; i < p->nodes.len; i++)
         node_free(p->nodes.items[i]);
     kiln_vec_free(&p->nodes);
@@ -1883,6 +1901,8 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
                     rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, NULL, err);
                 else if (pass == 3 && has_ext(f, ".sql"))
                     rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, NULL, err);
+                else if (pass == 3 && (has_ext(f, ".yml") || has_ext(f, ".yaml"))) /* dbt19: 1.9 YAML snapshots */
+                    rc = kiln_models__snapshots_yaml_file(p, f, err);
             }
             strvec_free(&files);
         }
@@ -2095,5 +2115,52 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
     if (!rc && !found)
         fprintf(out, "Warning: No packages were found in packages.yml\n");
     kiln_project_free(p);
+    return rc;
+}
+
+/* ---- dbt19: nodes declared in YAML (1.9 snapshots), for snapshot_yaml.c ---- */
+
+int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, const char *file, const char *raw,
+                               km_node **out, kiln_err *err)
+{
+    int rc;
+    km_strvec fqn = {0};
+    km_node *n = node_new(kind);
+    *out = NULL;
+    if (!n)
+        return KILN_OOM(err);
+    static const char *const kinds[] = {"model", "seed", "test", "source", "snapshot", "analysis"};
+    char *a = kiln_strdup(p->name), *b = kiln_strdup(name);
+    if (!a || !b || (rc = kiln_vec_push(&fqn, a, err)) || (a = NULL, rc = kiln_vec_push(&fqn, b, err))) {
+        kiln_free(a);
+        kiln_free(b);
+        rc = KILN_OOM(err);
+        goto fail;
+    }
+    b = NULL;
+    n->name = kiln_strdup(name);
+    n->path = kiln_strdup(file);
+    n->fqn = join_fqn(&fqn);
+    n->unique_id = kiln_sprintf("%s.%s.%s", kinds[kind], p->name, name);
+    n->raw = kiln_strdup(raw);
+    n->raw_len = n->raw ? strlen(n->raw) : 0;
+    if (!n->name || !n->path || !n->fqn || !n->unique_id || !n->raw) {
+        rc = KILN_OOM(err);
+        goto fail;
+    }
+    if ((rc = kj_parse(p->env, file, n->raw, n->raw_len, &n->tpl, err)))
+        goto fail;
+    if ((rc = kj_dict_setc(n->config, "materialized", kj_str_c(kind == KM_SNAPSHOT ? "snapshot" : "view"), err)) ||
+        (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) ||
+        (rc = cfg_from_tree(n->config, kind == KM_SNAPSHOT ? p->cfg_snapshots : p->cfg_models, &fqn, err)))
+        goto fail;
+    strvec_free(&fqn);
+    if ((rc = add_node(p, n, err)))
+        return rc;
+    *out = n;
+    return 0;
+fail:
+    strvec_free(&fqn);
+    node_free(n);
     return rc;
 }

@@ -42,6 +42,7 @@ typedef struct km_node {
     int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
     /* models11: the package a model/seed came from (owned by the project); NULL = the root */
     const char *package;
+    kj_val constraints; /* dbt19 (contract.c): model-level constraints (a list), or KJ_UNDEF */
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
@@ -90,6 +91,11 @@ struct kiln_project {
     kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
     /* models11: installed packages, in load order */
     KILN_VEC(km_package *) packages;
+    /* dbt19 (unit_test.c, contract.c): unit tests and their outcome */
+    struct km_ut_set *unit_tests; /* the unit_tests: of schema YAML, or NULL */
+    unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
+    struct km_ver_set *versions;  /* versions.c: model versions and groups, or NULL */
+    char **defer_rel;             /* defer.c: per node, the state manifest's relation ref() reads, or NULL */
 };
 
 /* project.c */
@@ -193,5 +199,75 @@ int kiln_models__graph_build(kiln_project *p, kiln_err *err);
  * line; NULL select = everything; kinds: bitmask of 1 << km_kind). */
 int kiln_models__select(kiln_project *p, const char *select, const char *exclude, unsigned kinds, km_idxvec *out,
                         kiln_err *err);
+
+/* ---- dbt19: modern dbt (unit_test.c, contract.c) ---- */
+
+/* compile.c: render node idx with context entries replaced by dict over's */
+int kiln_models__render_node_over(kiln_project *p, size_t idx, kj_val over, kiln_buf *out, kiln_err *err);
+/* unit_test.c: parse a schema file's `unit_tests:` list (after its models) */
+int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err);
+void kiln_models__ut_free(kiln_project *p);
+/* How many unit tests run for the models of sel under verb (test, build). */
+size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_idxvec *sel);
+/* Run the unit tests of model idx on db (temporary tables), printing dbt's
+ * "N of M PASS model::test" lines; *pos advances, *npass, *nfail count.
+ * skip: print them SKIP (an upstream node failed). A failure sets
+ * p->ut_block[idx]. Returns nonzero only on out-of-memory. */
+int kiln_models__ut_run_model(kiln_project *p, struct sqlite3 *db, const char *verb, size_t idx, int skip, FILE *out,
+                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, kiln_err *err);
+/* contract.c: a schema column's data_type and constraints into its dict cv;
+ * a model entry's model-level constraints into n->constraints. */
+int kiln_models__contract_column(const char *file, const km_yaml *c, kj_val cv, kiln_err *err);
+int kiln_models__contract_model(const char *file, const km_yaml *m, km_node *n, kiln_err *err);
+/* Before model n is written: with contract {enforced: true}, its rows go to
+ * a temporary table on db, are checked against the contract (names, data
+ * types, constraints) and *query is the select that writes them (columns in
+ * the contract's order, cast to its types); NULL without a contract. A
+ * mismatch is an error (nothing is committed). contract_done drops it. */
+int kiln_models__contract_prepare(kiln_project *p, struct sqlite3 *db, km_node *n, char **query, kiln_err *err);
+void kiln_models__contract_done(struct sqlite3 *db);
+/* manifest: the node's contract and constraints, a column's data_type and constraints */
+void kiln_models__contract_json(const km_node *n, json_t *node);
+void kiln_models__contract_column_json(kj_val col, json_t *out);
+/* plan.c: record in <warehouse>/.kiln/envs/ENV.json the nodes whose
+ * status[i] == ok (kiln build on main records main). */
+int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                             kiln_err *err);
+/* microbatch.c: is n a microbatch model; run its batches into rel (exists:
+ * the table exists), printing a summary line to out. */
+int kiln_models__microbatch_is(const km_node *n);
+int kiln_models__microbatch_run(kiln_project *p, struct sqlite3 *db, size_t idx, const char *rel, int exists, FILE *out,
+                                kiln_err *err);
+/* project.c: add a node declared in YAML (name, file, its SQL text) with the
+ * project's config tree for its kind; *out the node. */
+int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, const char *file, const char *raw,
+                               km_node **out, kiln_err *err);
+/* snapshot_yaml.c: a YAML file's `snapshots:` (dbt 1.9: name, relation,
+ * config, description); a file under the snapshot paths. */
+int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err);
+int kiln_models__snapshots_yaml_file(kiln_project *p, const char *rel, kiln_err *err);
+/* versions.c: a schema file's groups, model versions, access and group
+ * (before its models are read); free; is name a versioned model; the node
+ * ref(name, v=...) means (-1: not versioned, -2: an error in why); may
+ * `from` reference node `to` (-1 with why when a private model is
+ * referenced from outside its group); manifest fields. */
+int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err);
+void kiln_models__versions_free(kiln_project *p);
+int kiln_models__is_versioned(const kiln_project *p, const char *name);
+long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
+int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
+void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
+json_t *kiln_models__groups_json(const kiln_project *p);
+/* defer.c: --defer: nodes outside sel whose relation is missing read the
+ * state manifest's relation; the selected nodes are rendered again. */
+int kiln_models__defer_apply(kiln_project *p, const km_idxvec *sel, kiln_err *err);
+void kiln_models__defer_free(kiln_project *p);
+/* state_more.c: state:modified refinements (raw code equal but for
+ * whitespace; contract changed; a called macro changed). */
+int kiln_models__state_same_code(json_t *now, json_t *old);
+int kiln_models__state_contract_changed(json_t *now, json_t *old);
+int kiln_models__state_macros_changed(const kiln_project *p, const km_node *n);
+/* manifest.json's "unit_tests" object (caller decrefs). */
+json_t *kiln_models__ut_manifest(const kiln_project *p);
 
 #endif /* KILN_MODELS_PROJECT_H */

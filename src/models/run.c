@@ -1485,6 +1485,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     }
     memset(res, 0, sizeof *res);
     res->node = idx;
+    upstream_bad |= p->ut_block && p->ut_block[idx]; /* dbt19: a unit test of it failed */
     if (upstream_bad || sh->stop) {
         res->status = "skipped";
         sh->status[idx] = ST_SKIP;
@@ -1514,15 +1515,22 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         nrc = run_seed(r, n, wrel, &e2);
     else if (n->kind == KM_MODEL) {
         const char *m = mat_of(n);
+        char *cq = NULL; /* dbt19: the contract's checked rows */
         r->cur = n;
         if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
             (void)0;
         else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
+        else if ((nrc = kiln_models__contract_prepare(p, r->db, n, &cq, &e2)))
+            (void)0;
+        else if (kiln_models__microbatch_is(n)) /* dbt19 */
+            nrc = kiln_models__microbatch_run(p, r->db, idx, wr, table_exists(r, wr), sh->out, &e2);
         else if (sh->incr[idx])
             nrc = write_incremental(r, n, wr, &e2);
         else
-            nrc = write_table(r, wr, n->compiled ? n->compiled : "select 1", &e2);
+            nrc = write_table(r, wr, cq ? cq : n->compiled ? n->compiled : "select 1", &e2);
+        kiln_models__contract_done(r->db);
+        kiln_free(cq);
         r->cur = NULL;
     } else if (n->kind == KM_SNAPSHOT) {
         r->cur = n;
@@ -1836,7 +1844,7 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
 int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err)
 {
     kiln_project *p = NULL;
-    km_idxvec all = {0}, sel = {0};
+    km_idxvec all = {0}, sel = {0}, utsel = {0};
     runner r;
     memset(&r, 0, sizeof r);
     *failed = 0;
@@ -1866,6 +1874,8 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     if (!strcmp(verb, "build") && (rc = add_test_edges(p, err)))
         goto done;
     if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
+        goto done;
+    if (o->defer && (rc = kiln_models__defer_apply(p, &sel, err))) /* dbt19 */
         goto done;
     if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
         rc = kiln_err_set(err, KILN_ECONFIG,
@@ -1898,6 +1908,11 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
         nsnap += n->kind == KM_SNAPSHOT;
     }
+    /* dbt19: unit tests of the selected models (test, build) */
+    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && p->unit_tests &&
+        (rc = kiln_models__select(p, o->select, o->exclude, 1u << KM_MODEL, &utsel, err)))
+        goto done;
+    r.total += kiln_models__ut_count(p, verb, &utsel);
     kiln_models__print_found(p, out);
     fputc('\n', out);
     r.sh = &r;
@@ -1928,12 +1943,24 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
+    /* dbt19: unit tests first (kiln test, or threads), else right before their model */
+    for (size_t i = 0; i < utsel.len && !rc && (strcmp(verb, "build") || nthreads > 1); i++)
+        rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
+                                       &r.skip, err);
     if (nthreads <= 1) {
         for (size_t i = 0; i < sel.len && !rc; i++) {
             size_t idx = sel.items[i];
             km_node *n = p->nodes.items[idx];
             if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
                 continue;
+            if (!strcmp(verb, "build") && n->kind == KM_MODEL && p->unit_tests) { /* dbt19 */
+                int ub = 0;
+                for (size_t k = 0; k < n->parents.len; k++)
+                    ub |= r.status[n->parents.items[k]] >= ST_ERROR;
+                if ((rc = kiln_models__ut_run_model(p, r.db, verb, idx, ub, out, &r.pos, r.total, &r.pass, &r.error,
+                                                    &r.skip, err)))
+                    break;
+            }
             km_result *res = &r.results[r.nresults++];
             rc = run_node(&r, idx, ++r.pos, res, err);
         }
@@ -1995,6 +2022,10 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         *failed = r.error;
         if (!(rc = kiln_models__write_manifest(p, err)))
             rc = kiln_models__write_run_results(p, verb, r.results, r.nresults, kiln_mono_seconds() - t0, err);
+        kiln_err e4 = {0}; /* dbt19: what main holds now, for kiln plan (a failure to record is a warning) */
+        if (!rc && !o->branch && (!strcmp(verb, "build") || !strcmp(verb, "run") || !strcmp(verb, "seed")) &&
+            kiln_models__plan_record(p, "main", r.status, ST_OK, &e4))
+            fprintf(stderr, "warning: could not record main's state for kiln plan: %s\n", e4.msg);
     }
 done:
     kiln_free(r.status);
@@ -2004,6 +2035,7 @@ done:
     kiln_sql_db_close(r.db);
     kiln_vec_free(&all);
     kiln_vec_free(&sel);
+    kiln_vec_free(&utsel);
     kiln_project_free(p);
     return rc;
 }

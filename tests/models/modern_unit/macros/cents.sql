@@ -1,0 +1,2 @@
+{% macro cents(col) %}({{ col }} * 100){% endmacro %}
+{% macro region() %}'eu'{% endmacro %}

@@ -1,0 +1,1 @@
+select id, first_name, last_name from {{ ref('base_customers') }}
