@@ -12,6 +12,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export KILN_ROOT="$ROOT" KILN_BIN="$ROOT/$BUILD/kiln" KILN_PROGRESS=0
 export PATH="$ROOT/$BUILD:$PATH"
+# Hermetic: no test may reach a cloud's instance-metadata endpoint (kiln's
+# S3 credential chain falls back to it; store_s3 turns it on for its own
+# loopback endpoint).
+export AWS_EC2_METADATA_DISABLED=true
 
 passed=0; failed=0; failures=()
 
