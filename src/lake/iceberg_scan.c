@@ -1901,21 +1901,36 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
 static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                      int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
                      int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
-                     kiln_err *err)
+                     int lineage, kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
     kiln_buf key;
+    /* lineage: the table's columns, then _row_id and
+     * _last_updated_sequence_number */
+    int nl = view->schema->ncols;
+    kiln_column_def *lcols = lineage ? kiln_calloc((size_t)nl + 2, sizeof *lcols) : NULL;
+    kiln_schema ls = {nl + 2, lcols};
+    if (lineage && !lcols)
+        return KILN_OOM(err);
+    if (lcols) {
+        if (nl)
+            memcpy(lcols, view->schema->cols, (size_t)nl * sizeof *lcols);
+        lcols[nl] = lineage_cols[0];
+        lcols[nl + 1] = lineage_cols[1];
+    }
+    const kiln_schema *rs = lineage ? &ls : view->schema;
     kiln_buf_init(&key, 1 << 20);
-    int rc = task_reader_open(&tr, view, task, view->schema, NULL, NULL, err);
+    int rc = task_reader_open(&tr, view, task, rs, NULL, NULL, err);
     if (rc) {
         kiln_buf_free(&key);
+        kiln_free(lcols);
         return rc;
     }
     tr.posv = NULL;
     tr.posn = tr.poscap = 0;
     tr.want_pos = fnpos != NULL;
-    if ((rc = kiln_batch_new(&b, view->schema, 8192 + 65536, 0, err)))
+    if ((rc = kiln_batch_new(&b, rs, 8192 + 65536, 0, err)))
         goto done;
     for (;;) {
         kiln_batch_clear(b);
@@ -1941,20 +1956,29 @@ done:
     kiln_buf_free(&key);
     kiln_free(tr.posv);
     task_reader_close(&tr);
+    kiln_free(lcols);
     return rc;
 }
 
 int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                         int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, NULL, ctx, err);
+    return task_read(view, task, fn, NULL, ctx, 0, err);
 }
 
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
                              kiln_err *err)
 {
-    return task_read(view, task, NULL, fn, ctx, err);
+    return task_read(view, task, NULL, fn, ctx, 0, err);
+}
+
+int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_task *task,
+                                 int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                                 int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                                 void *ctx, kiln_err *err)
+{
+    return task_read(view, task, fn, fnpos, ctx, 1, err);
 }
 
 int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
