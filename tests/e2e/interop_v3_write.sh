@@ -9,7 +9,7 @@
 #     tests/e2e/interop_dv_check.py: Puffin + CRoaring bitmaps), which also
 #     checks the row lineage rules, against kiln's scan.
 #  2. v2 -> v3 upgrade with `alter --set-property format-version=3`; no
-#     downgrade; operations that would lose row ids are refused.
+#     downgrade; rewrite-position-delete-files refused on v3.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
 cd "$KILN_ROOT"
@@ -73,13 +73,15 @@ m=$(meta t)
 grep -q '"operation" *: *"overwrite"' "$m" || fail "merge snapshot operation"
 # SQL reads the same rows
 [ "$(K sql --csv "select count(*) from db.t" | tail -1)" -eq "$(wc -l < "$T/rows.ndjson")" ] || fail "kiln sql count"
-# rewrite-data-files would give rows new ids: refused, nothing changes
+# rewrite-position-delete-files writes Parquet position deletes, not
+# vectors: refused on v3, nothing changes (rewrite-data-files keeps row
+# lineage: interop_v3_lineage.sh)
 before=$(meta t)
 set +e
-K table rewrite-data-files db.t > /dev/null 2> "$T/err"
+K table rewrite-position-delete-files db.t > /dev/null 2> "$T/err"
 rc=$?
 set -e
-[ "$rc" -ne 0 ] && grep -q 'format-version 3.*_row_id' "$T/err" || fail "rewrite on v3: exit $rc, $(cat "$T/err")"
+[ "$rc" -ne 0 ] && grep -q 'format-version 3.*deletion vectors' "$T/err" || fail "rewrite-position-delete-files on v3: exit $rc, $(cat "$T/err")"
 [ "$(meta t)" = "$before" ] || fail "the refused rewrite committed"
 
 # icebird (npm) reads kiln's v3 table while it has no deletion vector (it
