@@ -77,5 +77,9 @@ done
 # and a merge after the rewrite still keeps the id
 printf '{"id":12,"g":"a","n":-12}\n' | K table merge db.t --key id --input - > /dev/null
 [ "$(lin t 12)" = "${r12% *} $(grep -o '"last-sequence-number" *: *[0-9]*' "$(meta t)" | grep -o '[0-9]*$')" ] || fail "row 12 after rewrite + merge: $(lin t 12), was $r12"
+# SQL MERGE INTO takes the same path: the id is kept
+r13=$(lin t 13)
+K sql "MERGE INTO db.t t USING (SELECT 13 AS id, -13 AS n) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET n = s.n" > /dev/null
+[ "$(lin t 13)" = "${r13% *} $(grep -o '"last-sequence-number" *: *[0-9]*' "$(meta t)" | grep -o '[0-9]*$')" ] || fail "row 13 after SQL MERGE INTO: $(lin t 13), was $r13"
 check t
 echo "interop_v3_lineage: ok"
