@@ -24,8 +24,8 @@ K() { "$KILN_BIN" -w "$T/wh" "$@"; }
 # second 16-bit container of the bitmap (smaller under ASan: one container)
 case "$KILN_BIN" in */build-asan/*) NA=9000 ;; *) NA=66000 ;; esac
 meta() { ls "$T"/wh/db/"$1"/metadata/v*.metadata.json | sort -V | tail -1; }
-check() { # table, expected rows
-  K table scan "db.$1" --json > "$T/rows.ndjson"
+check() { # table, expected rows[, columns: with _row_id,_last_updated_sequence_number the checker compares those too]
+  K table scan "db.$1" ${3:+--columns "$3"} --json > "$T/rows.ndjson"
   [ "$(wc -l < "$T/rows.ndjson")" -eq "$2" ] || fail "db.$1: kiln scans $(wc -l < "$T/rows.ndjson") rows, want $2"
   node tests/node/iceberg_v3_check.mjs "$(meta "$1")" "$T/rows.ndjson" > "$T/check" || fail "db.$1: the independent reader disagrees"
 }
@@ -65,8 +65,9 @@ printf '%s\n' '{"id":10,"g":"a","n":-10}' '{"id":11,"g":"a","n":11}' \
 K table merge db.t --key id --input "$T/up.ndjson" > "$T/merge.out"
 grep -q '1 inserted, 2 updated' "$T/merge.out" || fail "merge: $(cat "$T/merge.out")"
 # one independent check of everything above (vectors merged twice, one per data file)
-check t $((NA + 2000 - (NA - lo) - 3 - 5 + 1))
+check t $((NA + 2000 - (NA - lo) - 3 - 5 + 1)) id,g,n,_row_id,_last_updated_sequence_number
 grep -q '"deletion_vectors":2' "$T/check" || fail "want one vector per data file: $(cat "$T/check")"
+grep -q '"lineage_checked":true' "$T/check" || fail "row lineage columns not compared: $(cat "$T/check")"
 grep -q '"id":"10","g":"a","n":"-10"\|"id":10,"g":"a","n":-10' "$T/rows.ndjson" || fail "merge: row 10 not updated"
 [ "$(grep -c '"id":10,' "$T/rows.ndjson")" -eq 1 ] || fail "merge: row 10 appears $(grep -c '"id":10,' "$T/rows.ndjson") times"
 m=$(meta t)
@@ -112,7 +113,7 @@ printf '{"id":4,"s":"x4"}\n' | K table append db.u --input - > /dev/null
 grep -q '"next-row-id" *: *4' "$(meta u)" || fail "next-row-id after the upgrade: $(grep -o '"next-row-id"[^,]*' "$(meta u)")"
 K table delete db.u --where "id = 3" > /dev/null
 ls "$T"/wh/db/u/data/*.puffin > /dev/null || fail "delete after the upgrade wrote no vector"
-check u 3
+check u 3 id,s,_row_id,_last_updated_sequence_number
 for v in 2 4 x; do
   before=$(meta u)
   set +e
