@@ -609,7 +609,10 @@ static int read_cb(void *vctx, const kiln_batch *b, kiln_err *err)
         return rc;
     }
     kiln_batch *copy = NULL;
-    if ((rc = kiln_batch_new(&copy, b->schema, b->nrows, 0, err)))
+    /* the copy outlives the read: it borrows the rewrite's schema (a
+     * lineage read's own schema is gone when the read returns) */
+    rw *w = rc_->f->w;
+    if ((rc = kiln_batch_new(&copy, w->lineage ? &w->lschema : w->view.schema, b->nrows, 0, err)))
         return rc;
     for (size_t r = 0; r < b->nrows && !rc; r++)
         rc = copy_row(copy, b, r, err);
