@@ -121,6 +121,11 @@ typedef struct rw {
     KILN_VEC(const char *) pd_removed;
     entry_vec pd_added;
     str_vec pd_written;
+    /* v3: rows are read with their lineage columns and the new files carry
+     * _row_id and _last_updated_sequence_number explicitly */
+    int lineage;
+    kiln_schema lschema; /* the table's columns, then the two lineage columns */
+    kiln_column_def *lcols;
 } rw;
 
 /* ================================================================ helpers */
@@ -506,7 +511,8 @@ static int out_open(file_out *f, kiln_err *err)
         kiln_free(dup);
         return rc ? rc : KILN_OOM(err);
     }
-    if (!f->buf && (rc = kiln_batch_new(&f->buf, w->view.schema, OUT_BATCH_ROWS, 0, err)))
+    const kiln_schema *fs = w->lineage ? &w->lschema : w->view.schema;
+    if (!f->buf && (rc = kiln_batch_new(&f->buf, fs, OUT_BATCH_ROWS, 0, err)))
         return rc;
     kiln_parquet_write_opts po;
     kiln_parquet_write_opts_init(&po);
@@ -518,7 +524,7 @@ static int out_open(file_out *f, kiln_err *err)
     char *path = NULL;
     if ((rc = kiln_lake__io_local_file(&path, f->local, err)))
         return rc;
-    rc = kiln_parquet_writer_open(&f->pw, path, w->view.schema, &po, err);
+    rc = kiln_parquet_writer_open(&f->pw, path, fs, &po, err);
     kiln_free(path);
     if (rc)
         return rc;
@@ -603,7 +609,10 @@ static int read_cb(void *vctx, const kiln_batch *b, kiln_err *err)
         return rc;
     }
     kiln_batch *copy = NULL;
-    if ((rc = kiln_batch_new(&copy, b->schema, b->nrows, 0, err)))
+    /* the copy outlives the read: it borrows the rewrite's schema (a
+     * lineage read's own schema is gone when the read returns) */
+    rw *w = rc_->f->w;
+    if ((rc = kiln_batch_new(&copy, w->lineage ? &w->lschema : w->view.schema, b->nrows, 0, err)))
         return rc;
     for (size_t r = 0; r < b->nrows && !rc; r++)
         rc = copy_row(copy, b, r, err);
@@ -713,7 +722,8 @@ static int write_group(rw *w, rgroup *g, kiln_err *err)
         read_ctx rc_ = {&f, w->nkeys || w->nz ? &s : NULL, (double)task->data->df.file_size_in_bytes / nrec};
         total_bytes += (double)task->data->df.file_size_in_bytes;
         total_rows += nrec;
-        rc = kiln_lake_task_read(&w->view, task, read_cb, &rc_, err);
+        rc = w->lineage ? kiln_lake__task_read_lineage(&w->view, task, read_cb, NULL, &rc_, err)
+                        : kiln_lake_task_read(&w->view, task, read_cb, &rc_, err);
     }
     if (!rc && w->nz && s.refs.len)
         rc = zorder_emit(w, &f, &s, total_rows > 0 ? total_bytes / total_rows : 1, err);
@@ -1269,7 +1279,12 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
         rc = KILN_OOM(err);
         goto done;
     }
-    kiln_lake_mlist_meta mlm = {w->snapshot_id, head, seq, 2}; /* v3 tables are refused above */
+    /* v3: data manifests without a first_row_id (the new ones) get ids
+     * from next-row-id on; the rewritten rows keep theirs (written into
+     * the files), so the new range is only reserved */
+    int v3 = base->format_version >= 3;
+    int64_t added_ids = v3 ? kiln_lake_mlist_assign_row_ids(rows.items, rows.len, base->next_row_id) : 0;
+    kiln_lake_mlist_meta mlm = {w->snapshot_id, head, seq, v3 ? 3 : 2};
     if ((rc = kiln_lake_manifest_list_write(mlpath, &mlm, rows.items, rows.len, err)))
         goto done;
     {
@@ -1337,6 +1352,11 @@ static int build(kiln_lake_txn *txn, rw *w, kiln_err *err)
     snap.manifest_list = mluri;
     snap.schema_id = kiln_lake_meta_current_schema(base)->schema_id;
     snap.operation = "replace";
+    if (v3) {
+        snap.has_row_lineage = 1;
+        snap.first_row_id = base->next_row_id;
+        snap.added_rows = added_ids;
+    }
     snap.nsummary = sum.len;
     snap.summary = sum.items;
     if ((rc = kiln_lake_txn_require_ref_snapshot(txn, w->branch, head, err)) ||
@@ -1467,6 +1487,20 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
     }
     if ((rc = kiln_lake_view_from_meta(&w.view, w.a, m, w.start_head, NULL, err)))
         goto done;
+    if (m->format_version >= 3) { /* row lineage: the rows keep _row_id and _last_updated_sequence_number */
+        int nc = w.view.schema->ncols;
+        if (!(w.lcols = kiln_arena_alloc(w.a, (size_t)(nc + 2) * sizeof *w.lcols))) {
+            rc = KILN_OOM(err);
+            goto done;
+        }
+        if (nc)
+            memcpy(w.lcols, w.view.schema->cols, (size_t)nc * sizeof *w.lcols);
+        w.lcols[nc] = *kiln_lake_lineage_col(KILN_LAKE_COL_ROW_ID, 0);
+        w.lcols[nc + 1] = *kiln_lake_lineage_col(KILN_LAKE_COL_LAST_UPDATED_SEQ, 0);
+        w.lschema.ncols = nc + 2;
+        w.lschema.cols = w.lcols;
+        w.lineage = 1;
+    }
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
     /* Nested columns are read as JSON and written back through their shapes
      * (view.nested); a column missing from the view is refused before
@@ -1688,17 +1722,15 @@ static void result_add(kiln_lake_rewrite_data_result *t, const kiln_lake_rewrite
         memcpy(t->failed_reason, o->failed_reason, sizeof t->failed_reason);
 }
 
-/* A v3 table's rewrite must carry every row's _row_id and
- * _last_updated_sequence_number into the new files (row lineage); kiln's
- * rewrite does not write those columns yet, so it refuses rather than give
- * the rows new ids. */
+/* rewrite-position-delete-files on a v3 table: its position deletes
+ * belong in deletion vectors, which this rewrite does not write. */
 static int refuse_v3(kiln_lake_table *t, const char *what, kiln_err *err)
 {
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     if (m && m->format_version >= 3)
         return kiln_err_set(err, KILN_EUNSUPP,
-                            "table %s is format-version 3: %s would not keep the rows' _row_id (row lineage); "
-                            "not supported yet (docs/interop.md)",
+                            "table %s is format-version 3: %s writes Parquet position delete files, not deletion "
+                            "vectors; not supported on v3 (docs/interop.md)",
                             kiln_lake_table_name(t), what);
     return 0;
 }
@@ -1706,13 +1738,6 @@ static int refuse_v3(kiln_lake_table *t, const char *what, kiln_err *err)
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
-    if (refuse_v3(t, "rewrite-data-files", err)) {
-        if (result) {
-            memset(result, 0, sizeof *result);
-            result->snapshot_id = -1;
-        }
-        return err->code;
-    }
     if (!opts || !opts->partial_progress || opts->dry_run)
         return rewrite_rounds(t, opts, NULL, result, err);
     /* Partial progress: plan once, then commit the chosen groups in up to

@@ -1186,6 +1186,25 @@ static int file_col(kiln_parquet_reader *r, int field_id, const char *name, int 
     return kiln_parquet_reader_find(r, name);
 }
 
+static const kiln_column_def lineage_cols[2] = {
+    {KILN_LAKE_COL_ROW_ID, KILN_T_INT64, 0, KILN_LAKE_FID_ROW_ID, 0, 0},
+    {KILN_LAKE_COL_LAST_UPDATED_SEQ, KILN_T_INT64, 0, KILN_LAKE_FID_LAST_UPDATED_SEQ, 0, 0},
+};
+
+const kiln_column_def *kiln_lake_lineage_col(const char *name, int field_id)
+{
+    for (int i = 0; i < 2; i++)
+        if ((name && strcmp(name, lineage_cols[i].name) == 0) || (!name && field_id == lineage_cols[i].field_id))
+            return &lineage_cols[i];
+    return NULL;
+}
+
+/* 1 for _row_id, 2 for _last_updated_sequence_number, else 0 */
+static int lineage_kind(const kiln_column_def *c)
+{
+    return c->field_id == KILN_LAKE_FID_ROW_ID ? 1 : c->field_id == KILN_LAKE_FID_LAST_UPDATED_SEQ ? 2 : 0;
+}
+
 static int reader_has_ids(kiln_parquet_reader *r)
 {
     for (int i = 0; i < kiln_parquet_reader_ncolumns(r); i++)
@@ -1379,6 +1398,7 @@ typedef struct task_reader {
     int want_pos;
     const kiln_lake_type **reshape; /* per work column: the table type to reshape a nested value to, or NULL */
     kiln_buf rsbuf;
+    int *lineage; /* per work column: lineage_kind (NULL when none is asked for) */
 } task_reader;
 
 static void task_reader_close(task_reader *tr)
@@ -1390,6 +1410,8 @@ static void task_reader_close(task_reader *tr)
     kiln_free(tr->has_const);
     kiln_free(tr->reshape);
     tr->reshape = NULL;
+    kiln_free(tr->lineage);
+    tr->lineage = NULL;
     kiln_buf_free(&tr->rsbuf);
     tr->src = NULL;
     tr->consts = NULL;
@@ -1620,6 +1642,24 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
         const kiln_column_def *c = &work->cols[i];
         int fc = file_col(tr->r, c->field_id, c->name, has_ids);
         tr->src[i] = -1;
+        if (lineage_kind(c)) {
+            if (!tr->lineage && !(tr->lineage = kiln_calloc((size_t)nw, sizeof *tr->lineage))) {
+                rc = KILN_OOM(err);
+                goto done;
+            }
+            tr->lineage[i] = lineage_kind(c);
+            if (fc >= 0) {
+                const kiln_parquet_column *pc = kiln_parquet_reader_column(tr->r, fc);
+                if (pc->type != KILN_T_INT64 && pc->type != KILN_T_INT32) {
+                    rc = kiln_err_set(err, KILN_EFORMAT, "%s: row lineage column %s is %s in the file, not a long",
+                                      path, c->name, kiln_type_name(pc->type));
+                    goto done;
+                }
+                tr->src[i] = nproj;
+                proj[nproj++] = fc;
+            }
+            continue;
+        }
         if (fc >= 0) {
             const kiln_parquet_column *pc = kiln_parquet_reader_column(tr->r, fc);
             if (!file_type_fits(c, pc)) {
@@ -1796,7 +1836,18 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
         }
         size_t before = out->nrows;
         for (int i = 0; i < nw; i++) {
-            if (tr->src[i] >= 0 && tr->reshape && tr->reshape[i] && !kiln_batch_is_null(fb, tr->src[i], row)) {
+            if (tr->lineage && tr->lineage[i]) {
+                /* v3 row lineage: the file's value, else inherited */
+                const kiln_lake_entry *de = tr->task->data;
+                if (tr->src[i] >= 0 && !kiln_batch_is_null(fb, tr->src[i], row))
+                    rc = put_cell(out, i, fb, tr->src[i], row, err);
+                else if (tr->lineage[i] == 2)
+                    rc = kiln_batch_put_i64(out, i, de->seq, err);
+                else if (de->df.has_first_row_id)
+                    rc = kiln_batch_put_i64(out, i, de->df.first_row_id + pos, err);
+                else
+                    rc = kiln_batch_put_null(out, i, err);
+            } else if (tr->src[i] >= 0 && tr->reshape && tr->reshape[i] && !kiln_batch_is_null(fb, tr->src[i], row)) {
                 size_t n;
                 const char *s = kiln_batch_str(fb, tr->src[i], row, &n);
                 kiln_buf_reset(&tr->rsbuf);
@@ -1846,21 +1897,36 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
 static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                      int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
                      int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
-                     kiln_err *err)
+                     int lineage, kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
     kiln_buf key;
+    /* lineage: the table's columns, then _row_id and
+     * _last_updated_sequence_number */
+    int nl = view->schema->ncols;
+    kiln_column_def *lcols = lineage ? kiln_calloc((size_t)nl + 2, sizeof *lcols) : NULL;
+    kiln_schema ls = {nl + 2, lcols};
+    if (lineage && !lcols)
+        return KILN_OOM(err);
+    if (lcols) {
+        if (nl)
+            memcpy(lcols, view->schema->cols, (size_t)nl * sizeof *lcols);
+        lcols[nl] = lineage_cols[0];
+        lcols[nl + 1] = lineage_cols[1];
+    }
+    const kiln_schema *rs = lineage ? &ls : view->schema;
     kiln_buf_init(&key, 1 << 20);
-    int rc = task_reader_open(&tr, view, task, view->schema, NULL, NULL, err);
+    int rc = task_reader_open(&tr, view, task, rs, NULL, NULL, err);
     if (rc) {
         kiln_buf_free(&key);
+        kiln_free(lcols);
         return rc;
     }
     tr.posv = NULL;
     tr.posn = tr.poscap = 0;
     tr.want_pos = fnpos != NULL;
-    if ((rc = kiln_batch_new(&b, view->schema, 8192 + 65536, 0, err)))
+    if ((rc = kiln_batch_new(&b, rs, 8192 + 65536, 0, err)))
         goto done;
     for (;;) {
         kiln_batch_clear(b);
@@ -1886,20 +1952,29 @@ done:
     kiln_buf_free(&key);
     kiln_free(tr.posv);
     task_reader_close(&tr);
+    kiln_free(lcols);
     return rc;
 }
 
 int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                         int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, NULL, ctx, err);
+    return task_read(view, task, fn, NULL, ctx, 0, err);
 }
 
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
                              kiln_err *err)
 {
-    return task_read(view, task, NULL, fn, ctx, err);
+    return task_read(view, task, NULL, fn, ctx, 0, err);
+}
+
+int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_task *task,
+                                 int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                                 int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                                 void *ctx, kiln_err *err)
+{
+    return task_read(view, task, fn, fnpos, ctx, 1, err);
 }
 
 int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
@@ -1966,7 +2041,7 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     s->view = *view;
     s->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 8192;
     const kiln_schema *ts = view->schema;
-    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols ? ts->ncols : 1) * sizeof *wcols);
+    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + 2) * sizeof *wcols);
     if (!wcols) {
         rc = KILN_OOM(err);
         goto done;
@@ -1989,11 +2064,12 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
             memcpy(name, p, n);
             name[n] = 0;
             int ci = kiln_schema_find(ts, name);
-            if (ci < 0) {
+            const kiln_column_def *lc = ci < 0 ? kiln_lake_lineage_col(name, 0) : NULL;
+            if (ci < 0 && !lc) {
                 rc = kiln_err_set(err, KILN_ENOTFOUND, "--columns: no column '%s' in the table", name);
                 goto done;
             }
-            add_work_col(wcols, &nw, &ts->cols[ci]);
+            add_work_col(wcols, &nw, lc ? lc : &ts->cols[ci]);
             p = e ? e + 1 : p + n;
         }
     } else {

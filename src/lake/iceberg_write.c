@@ -147,10 +147,11 @@ static int key_of(kiln_buf *k, const kiln_batch *b, size_t row, const int *cols,
     return 0;
 }
 
-static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, kiln_err *err)
+/* The first n columns of row `row` of b as a key. */
+static int row_of(kiln_buf *k, const kiln_batch *b, size_t row, int n, kiln_err *err)
 {
     kiln_buf_reset(k);
-    for (int c = 0; c < b->schema->ncols; c++) {
+    for (int c = 0; c < n && c < b->schema->ncols; c++) {
         int rc = kiln_lake__key_append(k, b, c, row, err);
         if (rc)
             return rc;
@@ -581,12 +582,15 @@ typedef struct file_out {
     char *staged; /* the local file the writer writes (lake_io stage_new) */
     char *stored;
     uint64_t rows;
+    int lineage; /* v3: the file also carries _row_id and _last_updated_sequence_number */
 } file_out;
 
-static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *part, const char *dir, kiln_err *err)
+static int file_open_ex(file_out *f, kiln_lake_writer *w, const kiln_lake_value *part, const char *dir, int lineage,
+                        kiln_err *err)
 {
     memset(f, 0, sizeof f[0]);
     f->w = w;
+    f->lineage = lineage;
     f->part = part;
     const char *tdir = kiln_lake_table_dir(w->t);
     char *d = kiln_sprintf("%s/data%s%s", tdir, *dir ? "/" : "", dir);
@@ -605,6 +609,19 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     if (!f->stored)
         return KILN_OOM(err);
     const kiln_schema *fs = w->ns_col ? &w->fschema : w->view.schema;
+    if (lineage) { /* the table's columns, then the two lineage columns (schema memory in the writer's arena) */
+        kiln_column_def *lc = kiln_arena_alloc(w->arena, (size_t)(fs->ncols + 2) * sizeof *lc);
+        kiln_schema *lfs = kiln_arena_alloc(w->arena, sizeof *lfs); /* batches and writers borrow it */
+        if (!lc || !lfs)
+            return KILN_OOM(err);
+        if (fs->ncols)
+            memcpy(lc, fs->cols, (size_t)fs->ncols * sizeof *lc);
+        lc[fs->ncols] = *kiln_lake_lineage_col(KILN_LAKE_COL_ROW_ID, 0);
+        lc[fs->ncols + 1] = *kiln_lake_lineage_col(KILN_LAKE_COL_LAST_UPDATED_SEQ, 0);
+        lfs->ncols = fs->ncols + 2;
+        lfs->cols = lc;
+        fs = lfs;
+    }
     if ((rc = kiln_batch_new(&f->buf, fs, STORE_CHUNK, 0, err)))
         return rc;
     /* like Iceberg Java: the file carries the schema it was written with, so
@@ -632,6 +649,11 @@ static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *pa
     return kiln_parquet_writer_open(&f->pw, f->staged, fs, &po, err);
 }
 
+static int file_open(file_out *f, kiln_lake_writer *w, const kiln_lake_value *part, const char *dir, kiln_err *err)
+{
+    return file_open_ex(f, w, part, dir, 0, err);
+}
+
 static void file_free(file_out *f)
 {
     kiln_parquet_writer_free(f->pw);
@@ -651,9 +673,17 @@ static int file_flush(file_out *f, kiln_err *err)
     return rc;
 }
 
-static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
+/* Add row `row` of b (the table's columns) to f. A lineage file also
+ * takes _row_id from the lineage columns of lb (the last two columns,
+ * kiln_lake__task_read_lineage) at lrow, or null when lb is NULL (a new
+ * row: inherits), and _last_updated_sequence_number from lb when
+ * keep_seq, else null (inherits the commit's sequence number: an updated
+ * row). */
+static int file_add_ex(file_out *f, const kiln_batch *b, size_t row, const kiln_batch *lb, size_t lrow, int keep_seq,
+                       kiln_err *err)
 {
-    for (int c = 0; c < b->schema->ncols; c++) {
+    int nb = f->lineage ? f->buf->schema->ncols - 2 : b->schema->ncols;
+    for (int c = 0; c < nb; c++) {
         kiln_lake_value v = cell(b, c, row);
         int rc;
         if (f->w->ns_col && f->w->ns_col[c] && !v.is_null) { /* exact text -> INT64 nanoseconds */
@@ -672,11 +702,28 @@ static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
         if (rc)
             return rc;
     }
-    int rc = kiln_batch_end_row(f->buf, err);
+    int rc = 0;
+    if (f->lineage) {
+        int lc = lb ? lb->schema->ncols - 2 : 0;
+        for (int k = 0; k < 2 && !rc; k++) {
+            if (lb && (k == 0 || keep_seq) && !kiln_batch_is_null(lb, lc + k, lrow))
+                rc = kiln_batch_put_i64(f->buf, nb + k, lb->cols[lc + k].v.i64[lrow], err);
+            else
+                rc = kiln_batch_put_null(f->buf, nb + k, err);
+        }
+        if (rc)
+            return rc;
+    }
+    rc = kiln_batch_end_row(f->buf, err);
     if (rc)
         return rc;
     f->rows++;
     return kiln_batch_full(f->buf) ? file_flush(f, err) : 0;
+}
+
+static int file_add(file_out *f, const kiln_batch *b, size_t row, kiln_err *err)
+{
+    return file_add_ex(f, b, row, NULL, 0, 0, err);
 }
 
 /* The data_file of a Parquet file kiln wrote: path as stored, partition,
@@ -1114,16 +1161,19 @@ typedef struct merge_ctx {
     kiln_i64set *dv; /* v3: positions of the changed rows of the current file */
 } merge_ctx;
 
-static int merge_emit(merge_ctx *mc, const kiln_batch *b, size_t row, kiln_err *err)
+/* lb/lrow (v3): the old version of an updated row, read with its lineage
+ * columns: the new version keeps its _row_id, and its
+ * _last_updated_sequence_number is null (the commit's, inherited) */
+static int merge_emit(merge_ctx *mc, const kiln_batch *b, size_t row, const kiln_batch *lb, size_t lrow, kiln_err *err)
 {
     kiln_lake_writer *w = mc->w;
     int rc;
     if (!mc->fopen) {
         mc->fopen = 1; /* even if opening fails half-way: do_merge_group frees it */
-        if ((rc = file_open(&mc->f, w, mc->g->part, mc->g->dir, err)))
+        if ((rc = file_open_ex(&mc->f, w, mc->g->part, mc->g->dir, lb != NULL, err)))
             return rc;
     }
-    if ((rc = file_add(&mc->f, b, row, err)))
+    if ((rc = file_add_ex(&mc->f, b, row, lb, lrow, 0, err)))
         return rc;
     if (mc->f.rows >= w->opts.target_file_rows) {
         mc->fopen = 0;
@@ -1147,7 +1197,8 @@ static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
             size_t idx = hit - 1;
             rowref r = mc->srcrefs[idx];
             const kiln_batch *sb = ref_batch(&w->src, r);
-            if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
+            int n = w->view.schema->ncols;
+            if ((rc = row_of(&mc->k1, b, row, n, err)) || (rc = row_of(&mc->k2, sb, r.row, n, err)))
                 return rc;
             if (mc->k1.len != mc->k2.len || memcmp(mc->k1.data, mc->k2.data, mc->k1.len) != 0) {
                 ob = sb;
@@ -1158,7 +1209,7 @@ static int merge_cb(void *ctx, const kiln_batch *b, kiln_err *err)
             if (mc->pass == 1)
                 mc->matched[idx] = 1;
         }
-        if (mc->pass == 2 && (rc = merge_emit(mc, ob, orow, err)))
+        if (mc->pass == 2 && (rc = merge_emit(mc, ob, orow, NULL, 0, err)))
             return rc;
     }
     return 0;
@@ -1182,14 +1233,15 @@ static int merge_dv_cb(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_
         rowref r = mc->srcrefs[idx];
         const kiln_batch *sb = ref_batch(&w->src, r);
         mc->matched[idx] = 1;
-        if ((rc = row_of(&mc->k1, b, row, err)) || (rc = row_of(&mc->k2, sb, r.row, err)))
+        int n = w->view.schema->ncols;
+        if ((rc = row_of(&mc->k1, b, row, n, err)) || (rc = row_of(&mc->k2, sb, r.row, n, err)))
             return rc;
         if (mc->k1.len == mc->k2.len && memcmp(mc->k1.data, mc->k2.data, mc->k1.len) == 0)
             continue;
         mc->changed++;
         if (!mc->dv && !(mc->dv = kiln_i64set_new()))
             return KILN_OOM(err);
-        if ((rc = kiln_i64set_add(mc->dv, pos[row], err)) < 0 || (rc = merge_emit(mc, sb, r.row, err)))
+        if ((rc = kiln_i64set_add(mc->dv, pos[row], err)) < 0 || (rc = merge_emit(mc, sb, r.row, b, row, err)))
             return rc;
     }
     return 0;
@@ -1275,7 +1327,7 @@ static int do_merge_group(kiln_lake_writer *w, kiln_lake_plan *plan, group *g, k
             continue;
         mc.changed = 0;
         if (w->dv_mode) { /* v3: deletion vector + new rows, the file stays */
-            if ((rc = kiln_lake__task_read_pos(&w->view, task, merge_dv_cb, &mc, err)))
+            if ((rc = kiln_lake__task_read_lineage(&w->view, task, NULL, merge_dv_cb, &mc, err)))
                 goto done;
             if (mc.dv) {
                 res->rows_updated += mc.changed;

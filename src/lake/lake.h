@@ -885,6 +885,20 @@ void kiln_lake_plan_free(kiln_lake_plan *p);
 
 /* ============================================================ scanning */
 
+/* v3 row lineage metadata columns (reserved field ids of the Iceberg
+ * spec). Not part of a table's schema: a scan returns them only when
+ * asked for by name (--columns, SQL hidden columns). Read from the data
+ * file when it stores a non-null value, else computed: _row_id = the
+ * file's first_row_id + the row's position (null when the file has no
+ * first_row_id, e.g. a v2 table), _last_updated_sequence_number = the
+ * file's data sequence number. */
+#define KILN_LAKE_FID_ROW_ID 2147483540
+#define KILN_LAKE_FID_LAST_UPDATED_SEQ 2147483539
+#define KILN_LAKE_COL_ROW_ID "_row_id"
+#define KILN_LAKE_COL_LAST_UPDATED_SEQ "_last_updated_sequence_number"
+/* The column definition of a lineage column by name or field id, or NULL. */
+const kiln_column_def *kiln_lake_lineage_col(const char *name, int field_id);
+
 typedef struct kiln_lake_scan_opts {
     const char *columns;   /* "a,b" or NULL = all, in schema order */
     const char *where;     /* predicate text (kiln_lake_pred_parse) or NULL */

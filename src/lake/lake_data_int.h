@@ -70,6 +70,13 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
                              kiln_arena *a, kiln_lake_value *out, kiln_err *err);
 /* The JSON text of field f's default `key`, or NULL (absent or null). */
 const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a);
+/* kiln_lake_task_read / kiln_lake__task_read_pos (one of fn, fnpos) with
+ * two more columns after the table's: _row_id and
+ * _last_updated_sequence_number (v3 row lineage, as a scan computes them). */
+int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_task *task,
+                                 int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                                 int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                                 void *ctx, kiln_err *err);
 /* kiln_lake_task_read, also passing each row's position in the data file. */
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,

@@ -125,6 +125,7 @@ typedef struct ice_col {
     kiln_type type;
     int scale;
     int exact_text; /* a decimal with more than 15 digits: exact text, a double would round it */
+    int lineage;    /* a v3 row lineage column (_row_id, ...): HIDDEN, computed by the scan, never pushed down */
 } ice_col;
 
 typedef struct ice_vtab {
@@ -312,7 +313,13 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
     const char *tr = snap ? kiln_lake_snapshot_summary(snap, "total-records") : NULL;
     v->est_rows = tr ? atoll(tr) : 0;
     v->ncols = view.schema->ncols;
-    v->cols = kiln_calloc((size_t)v->ncols + 1, sizeof *v->cols);
+    /* v3 tables: the row lineage metadata columns, HIDDEN (select * leaves
+     * them out), unless the schema has columns of those names */
+    int nlin = m->format_version >= 3 && kiln_schema_find(view.schema, KILN_LAKE_COL_ROW_ID) < 0 &&
+                       kiln_schema_find(view.schema, KILN_LAKE_COL_LAST_UPDATED_SEQ) < 0
+                   ? 2
+                   : 0;
+    v->cols = kiln_calloc((size_t)v->ncols + 3, sizeof *v->cols);
     if (!v->cols) {
         v->ncols = 0;
         src = SQLITE_NOMEM;
@@ -336,6 +343,18 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
                             cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
+    }
+    for (int k = 0; k < nlin; k++) {
+        const kiln_column_def *lc = kiln_lake_lineage_col(k ? KILN_LAKE_COL_LAST_UPDATED_SEQ : KILN_LAKE_COL_ROW_ID, 0);
+        ice_col *ic = &v->cols[v->ncols];
+        if (!(ic->name = kiln_strdup(lc->name))) {
+            src = SQLITE_NOMEM;
+            goto done;
+        }
+        ic->type = lc->type;
+        ic->lineage = 1;
+        v->ncols++;
+        kiln_buf_printf(&ddl, NULL, "%s\"%s\" INTEGER HIDDEN", v->ncols > 1 ? ", " : "", lc->name);
     }
     kiln_buf_printf(&ddl, NULL, "%s_as_of HIDDEN, _ref HIDDEN)", v->ncols ? ", " : "");
     if (kiln_buf_putc(&ddl, 0, NULL) != 0) {
@@ -504,7 +523,7 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
             continue;
         }
         char op = op_code(k->op);
-        if (!op || !pushable(v->cols[k->iColumn].type, op))
+        if (!op || v->cols[k->iColumn].lineage || !pushable(v->cols[k->iColumn].type, op))
             continue;
         if (v->cols[k->iColumn].type == KILN_T_STRING && op != 'N' && op != 'M') {
             const char *coll = sqlite3_vtab_collation(info, i);

@@ -9,7 +9,7 @@
 #     tests/e2e/interop_dv_check.py: Puffin + CRoaring bitmaps), which also
 #     checks the row lineage rules, against kiln's scan.
 #  2. v2 -> v3 upgrade with `alter --set-property format-version=3`; no
-#     downgrade; operations that would lose row ids are refused.
+#     downgrade; rewrite-position-delete-files refused on v3.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
 cd "$KILN_ROOT"
@@ -24,8 +24,8 @@ K() { "$KILN_BIN" -w "$T/wh" "$@"; }
 # second 16-bit container of the bitmap (smaller under ASan: one container)
 case "$KILN_BIN" in */build-asan/*) NA=9000 ;; *) NA=66000 ;; esac
 meta() { ls "$T"/wh/db/"$1"/metadata/v*.metadata.json | sort -V | tail -1; }
-check() { # table, expected rows
-  K table scan "db.$1" --json > "$T/rows.ndjson"
+check() { # table, expected rows[, columns: with _row_id,_last_updated_sequence_number the checker compares those too]
+  K table scan "db.$1" ${3:+--columns "$3"} --json > "$T/rows.ndjson"
   [ "$(wc -l < "$T/rows.ndjson")" -eq "$2" ] || fail "db.$1: kiln scans $(wc -l < "$T/rows.ndjson") rows, want $2"
   node tests/node/iceberg_v3_check.mjs "$(meta "$1")" "$T/rows.ndjson" > "$T/check" || fail "db.$1: the independent reader disagrees"
 }
@@ -65,21 +65,24 @@ printf '%s\n' '{"id":10,"g":"a","n":-10}' '{"id":11,"g":"a","n":11}' \
 K table merge db.t --key id --input "$T/up.ndjson" > "$T/merge.out"
 grep -q '1 inserted, 2 updated' "$T/merge.out" || fail "merge: $(cat "$T/merge.out")"
 # one independent check of everything above (vectors merged twice, one per data file)
-check t $((NA + 2000 - (NA - lo) - 3 - 5 + 1))
+check t $((NA + 2000 - (NA - lo) - 3 - 5 + 1)) id,g,n,_row_id,_last_updated_sequence_number
 grep -q '"deletion_vectors":2' "$T/check" || fail "want one vector per data file: $(cat "$T/check")"
+grep -q '"lineage_checked":true' "$T/check" || fail "row lineage columns not compared: $(cat "$T/check")"
 grep -q '"id":"10","g":"a","n":"-10"\|"id":10,"g":"a","n":-10' "$T/rows.ndjson" || fail "merge: row 10 not updated"
 [ "$(grep -c '"id":10,' "$T/rows.ndjson")" -eq 1 ] || fail "merge: row 10 appears $(grep -c '"id":10,' "$T/rows.ndjson") times"
 m=$(meta t)
 grep -q '"operation" *: *"overwrite"' "$m" || fail "merge snapshot operation"
 # SQL reads the same rows
 [ "$(K sql --csv "select count(*) from db.t" | tail -1)" -eq "$(wc -l < "$T/rows.ndjson")" ] || fail "kiln sql count"
-# rewrite-data-files would give rows new ids: refused, nothing changes
+# rewrite-position-delete-files writes Parquet position deletes, not
+# vectors: refused on v3, nothing changes (rewrite-data-files keeps row
+# lineage: interop_v3_lineage.sh)
 before=$(meta t)
 set +e
-K table rewrite-data-files db.t > /dev/null 2> "$T/err"
+K table rewrite-position-delete-files db.t > /dev/null 2> "$T/err"
 rc=$?
 set -e
-[ "$rc" -ne 0 ] && grep -q 'format-version 3.*_row_id' "$T/err" || fail "rewrite on v3: exit $rc, $(cat "$T/err")"
+[ "$rc" -ne 0 ] && grep -q 'format-version 3.*deletion vectors' "$T/err" || fail "rewrite-position-delete-files on v3: exit $rc, $(cat "$T/err")"
 [ "$(meta t)" = "$before" ] || fail "the refused rewrite committed"
 
 # icebird (npm) reads kiln's v3 table while it has no deletion vector (it
@@ -110,7 +113,7 @@ printf '{"id":4,"s":"x4"}\n' | K table append db.u --input - > /dev/null
 grep -q '"next-row-id" *: *4' "$(meta u)" || fail "next-row-id after the upgrade: $(grep -o '"next-row-id"[^,]*' "$(meta u)")"
 K table delete db.u --where "id = 3" > /dev/null
 ls "$T"/wh/db/u/data/*.puffin > /dev/null || fail "delete after the upgrade wrote no vector"
-check u 3
+check u 3 id,s,_row_id,_last_updated_sequence_number
 for v in 2 4 x; do
   before=$(meta u)
   set +e

@@ -17,6 +17,12 @@
 //                content_offset and content_size_in_bytes; at most one per
 //                data file; it applies to that file only; a Parquet position
 //                delete applies by file_path and pos (seq >= the data file's)
+//   lineage      each live row's _row_id is the file's _row_id column when
+//                that is not null, else the file's first_row_id + the row's
+//                position; _last_updated_sequence_number the file's column,
+//                else the entry's data sequence number; _row_ids of live
+//                rows are unique. Compared with kiln's scan when kiln's rows
+//                carry the two columns (`--columns ...,_row_id,...`).
 // Then compares the rows with kiln's scan (NDJSON), and prints a summary.
 //
 //   node tests/node/iceberg_v3_check.mjs METADATA_JSON KILN_ROWS.ndjson
@@ -89,7 +95,7 @@ for (const m of await readAvro(local(snap['manifest-list']))) {
       let first = df.first_row_id;
       if (first === null || first === undefined) { first = next; next += df.record_count; }
       franges.push([first, first + df.record_count, df.file_path]);
-      data.push({ ...df, seq });
+      data.push({ ...df, seq, first });
     } else {
       deletes.push({ ...df, seq });
     }
@@ -115,6 +121,11 @@ for (const d of deletes) {
   dvOf.set(d.referenced_data_file, new Set(out.split('\n').filter(Boolean).map(Number)));
   dvs++;
 }
+const lineage = ['_row_id', '_last_updated_sequence_number'];
+const firstKiln = fs.readFileSync(rowsFile, 'utf8').split('\n').find(Boolean);
+const withLineage = firstKiln !== undefined && lineage.every((k) => k in JSON.parse(firstKiln));
+const cols = schema.fields.map((f) => f.name).concat(withLineage ? lineage : []);
+const ids = new Set();
 const out = [];
 for (const d of data) {
   const rows = (await db.runAndReadAll(`select *, file_row_number as __pos from read_parquet('${q(d.file_path)}', file_row_number=true)`)).getRowObjectsJson();
@@ -124,13 +135,21 @@ for (const d of data) {
     const drows = (await db.runAndReadAll(`select * from read_parquet('${q(del.file_path)}')`)).getRowObjectsJson();
     for (const x of drows) if (x.file_path === d.file_path) gone.add(Number(x.pos));
   }
-  for (const r of rows) if (!gone.has(Number(r.__pos))) out.push(JSON.stringify(schema.fields.map((f) => norm(r[f.name]))));
+  for (const r of rows) {
+    if (gone.has(Number(r.__pos))) continue;
+    const rid = r._row_id ?? null, lseq = r._last_updated_sequence_number ?? null;
+    r._row_id = rid !== null ? BigInt(rid) : d.first + BigInt(r.__pos);
+    r._last_updated_sequence_number = lseq !== null ? BigInt(lseq) : BigInt(d.seq);
+    if (ids.has(r._row_id)) bad(`_row_id ${r._row_id} appears twice among live rows (${d.file_path})`);
+    ids.add(r._row_id);
+    out.push(JSON.stringify(cols.map((c) => norm(r[c]))));
+  }
 }
 out.sort();
 const kiln = fs.readFileSync(rowsFile, 'utf8').split('\n').filter(Boolean)
-  .map((l) => { const r = JSON.parse(l); return JSON.stringify(schema.fields.map((f) => norm(r[f.name]))); }).sort();
+  .map((l) => { const r = JSON.parse(l); return JSON.stringify(cols.map((c) => norm(r[c]))); }).sort();
 if (JSON.stringify(out) !== JSON.stringify(kiln)) {
   const a = new Set(out), b = new Set(kiln);
   bad(`rows differ: ${out.length} independent vs ${kiln.length} kiln; only independent: ${out.filter((x) => !b.has(x)).slice(0, 5)}; only kiln: ${kiln.filter((x) => !a.has(x)).slice(0, 5)}`);
 }
-console.log(JSON.stringify({ ok: true, rows: out.length, data_files: data.length, deletion_vectors: dvs, next_row_id: String(nextRowId) }));
+console.log(JSON.stringify({ ok: true, rows: out.length, data_files: data.length, deletion_vectors: dvs, lineage_checked: withLineage, next_row_id: String(nextRowId) }));
