@@ -452,7 +452,8 @@ static void mw_node(mw *w, const kiln_project *p, const km_node *n)
         kiln_models__versions_json(p, n, o);
         const char *k;
         json_t *v;
-        json_object_foreach(o, k, v) {
+        json_object_foreach(o, k, v)
+        {
             mw_key(w, k);
             mw_json(w, json_incref(v));
         }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # exit_test.sh - issue 18's exit test, the scenario of docs/walkthrough.md:
 #
 # 1. Build. Local HTTP fixtures stand in for GH Archive

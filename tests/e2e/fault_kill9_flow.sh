@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # kill -9 of the orchestrator at every state-store transition of a small
 # backfill (docs/faults.md): the runner of `kiln dags backfill`, and the
 # `kiln scheduler` daemon, die by KILN_FAILPOINT (SIGKILL) right after the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # kill -9 of a task at every lake commit point of a small backfill
 # (docs/faults.md). Day 1 is loaded; the task loading day 2 (the engine job:
 # stage, MERGE and publish into github.pushes and github.commits, then the

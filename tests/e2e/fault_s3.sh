@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # An S3 warehouse behind a faulty network (docs/faults.md): kiln talks to the
 # S3 test server (tests/node/s3_server.cjs, SigV4-checking) through
 # tests/node/fault_s3_proxy.cjs, which answers 500 or 503, holds answers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # runbook_incidents.sh - every ```sh runbook block of docs/runbooks/*.md is
 # run, command by command (a `# exit: N` line sets the expected exit code),
 # against a project put in that runbook's incident state:
