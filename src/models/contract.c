@@ -21,44 +21,32 @@
 
 #include <jansson.h>
 
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kiln_err_set(err, KILN_EFORMAT, "%s:%u:%u: %s", file, n ? n->line : 0, n ? n->col : 0, msg);
-}
-
 static const char *const ctypes[] = {"not_null", "unique", "primary_key", "check", "foreign_key", "custom", NULL};
 
 static int parse_constraints(const char *file, const km_yaml *y, int model_level, kj_val *out, kiln_err *err)
 {
     if (y->type != KM_Y_SEQ)
-        return yfail(err, file, y, "constraints must be a list of {type: ...}");
+        return kiln_models__yfail(err, file, y, "constraints must be a list of {type: ...}");
     for (size_t i = 0; i < y->n; i++) {
         const km_yaml *c = y->kids[i], *t = kiln_models__yaml_get(c, "type");
         if (c->type != KM_Y_MAP || !t || t->type != KM_Y_SCALAR)
-            return yfail(err, file, c,
-                         "each constraint needs a type (not_null, unique, primary_key, check, "
-                         "foreign_key, custom)");
+            return kiln_models__yfail(err, file, c,
+                                      "each constraint needs a type (not_null, unique, primary_key, check, "
+                                      "foreign_key, custom)");
         int ok = 0;
         for (int k = 0; ctypes[k]; k++)
             ok |= !strcmp(t->s, ctypes[k]);
         if (!ok)
-            return yfail(err, file, t,
-                         "unknown constraint type '%s' (not_null, unique, primary_key, check, "
-                         "foreign_key, custom)",
-                         t->s);
+            return kiln_models__yfail(err, file, t,
+                                      "unknown constraint type '%s' (not_null, unique, primary_key, check, "
+                                      "foreign_key, custom)",
+                                      t->s);
         const km_yaml *ex = kiln_models__yaml_get(c, "expression");
         if (!strcmp(t->s, "check") && (!ex || ex->type != KM_Y_SCALAR))
-            return yfail(err, file, c, "a check constraint needs an expression");
+            return kiln_models__yfail(err, file, c, "a check constraint needs an expression");
         const km_yaml *cols = kiln_models__yaml_get(c, "columns");
         if (model_level && strcmp(t->s, "check") && strcmp(t->s, "custom") && (!cols || cols->type != KM_Y_SEQ))
-            return yfail(err, file, c, "a model-level %s constraint needs columns: [...]", t->s);
+            return kiln_models__yfail(err, file, c, "a model-level %s constraint needs columns: [...]", t->s);
     }
     return kiln_models__yaml_to_kj(y, out, err);
 }
@@ -69,7 +57,7 @@ int kiln_models__contract_column(const char *file, const km_yaml *c, kj_val cv, 
     int rc = 0;
     if (dt && !kiln_models__yaml_is_null(dt)) {
         if (dt->type != KM_Y_SCALAR)
-            return yfail(err, file, dt, "data_type must be a type name");
+            return kiln_models__yfail(err, file, dt, "data_type must be a type name");
         rc = kj_dict_setc(cv, "data_type", kj_str_c(dt->s), err);
     }
     if (!rc && cs && !kiln_models__yaml_is_null(cs)) {

@@ -39,5 +39,9 @@ int kiln_models__yaml_bool(const km_yaml *n); /* 1, 0, or -1 when not a boolean 
 int kiln_models__yaml_to_kj(const km_yaml *n, kj_val *out, kiln_err *err);
 /* Value of key in a map (NULL when absent or n is not a map). */
 const km_yaml *kiln_models__yaml_get(const km_yaml *map, const char *key);
+/* "FILE:LINE:COL: message" (KILN_EFORMAT) at YAML node n (NULL: 1:1), the one
+ * way a project file's error is reported (project.c). */
+int kiln_models__yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif /* KILN_MODELS_INT_H */

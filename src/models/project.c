@@ -77,9 +77,7 @@ char *kiln_models__relation(const kiln_project *p, const km_node *n)
     return r;
 }
 
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
+int kiln_models__yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -93,7 +91,7 @@ static int ystr(const char *file, const km_yaml *n, const char *what, const char
 {
     *out = "";
     if (!n || n->type != KM_Y_SCALAR || kiln_models__yaml_is_null(n))
-        return yfail(err, file, n, "%s must be a string", what);
+        return kiln_models__yfail(err, file, n, "%s must be a string", what);
     *out = n->s;
     return 0;
 }
@@ -107,7 +105,7 @@ static int ystrlist(const char *file, const km_yaml *n, const char *what, km_str
         return !s ? KILN_OOM(err) : kiln_vec_push(out, s, err);
     }
     if (n->type != KM_Y_SEQ)
-        return yfail(err, file, n, "%s must be a list of strings", what);
+        return kiln_models__yfail(err, file, n, "%s must be a list of strings", what);
     for (size_t i = 0; i < n->n && !rc; i++) {
         const char *s;
         if ((rc = ystr(file, n->kids[i], what, &s, err)))
@@ -837,7 +835,7 @@ static int add_tests_of(kiln_project *p, const char *file, const km_yaml *entry,
     if (!tests || kiln_models__yaml_is_null(tests))
         return 0;
     if (tests->type != KM_Y_SEQ)
-        return yfail(err, file, tests, "tests must be a list");
+        return kiln_models__yfail(err, file, tests, "tests must be a list");
     for (size_t k = 0; k < tests->n && !rc; k++)
         rc = add_generic_test(p, file, tests->kids[k], n, column, err);
     return rc;
@@ -847,12 +845,12 @@ static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols,
 {
     int rc = 0;
     if (cols->type != KM_Y_SEQ)
-        return yfail(err, file, cols, "columns must be a list");
+        return kiln_models__yfail(err, file, cols, "columns must be a list");
     for (size_t i = 0; i < cols->n && !rc; i++) {
         const km_yaml *c = cols->kids[i];
         const char *cname;
         if (c->type != KM_Y_MAP)
-            return yfail(err, file, c, "each column must be a mapping with a name");
+            return kiln_models__yfail(err, file, c, "each column must be a mapping with a name");
         if ((rc = ystr(file, kiln_models__yaml_get(c, "name"), "column name", &cname, err)))
             return rc;
         kj_val cv = kj_dict_new();
@@ -983,14 +981,14 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
             }
         } else if (args.t != KJ_NONE) {
             kj_release(args);
-            rc = yfail(err, file, t->kids[1], "arguments of test '%s' must be a mapping", macro);
+            rc = kiln_models__yfail(err, file, t->kids[1], "arguments of test '%s' must be a mapping", macro);
             goto done;
         }
         kj_release(args);
         if (rc)
             goto done;
     } else {
-        rc = yfail(err, file, t, "a test is a name or a mapping of one name to its arguments");
+        rc = kiln_models__yfail(err, file, t, "a test is a name or a mapping of one name to its arguments");
         goto done;
     }
     const char *dot = strchr(macro, '.');
@@ -1003,10 +1001,10 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         kiln_free(pkg);
         kiln_free(mname);
         if (!known) {
-            rc = yfail(err, file, t,
-                       "unknown test '%s' (no package '%.*s' in dbt_packages/ or packages.yml's local: "
-                       "entries, or it has no {%% test %s %%})",
-                       macro, (int)(dot - macro), macro, dot + 1);
+            rc = kiln_models__yfail(err, file, t,
+                                    "unknown test '%s' (no package '%.*s' in dbt_packages/ or packages.yml's local: "
+                                    "entries, or it has no {%% test %s %%})",
+                                    macro, (int)(dot - macro), macro, dot + 1);
             goto done;
         }
     } else {
@@ -1015,8 +1013,8 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         kiln_free(mname);
     }
     if (!known) {
-        rc = yfail(err, file, t, "unknown test '%s' (not a built-in generic test and no {%% test %s %%} macro)", macro,
-                   macro);
+        rc = kiln_models__yfail(
+            err, file, t, "unknown test '%s' (not a built-in generic test and no {%% test %s %%} macro)", macro, macro);
         goto done;
     }
     if (column && (rc = kj_dict_setc(kwargs, "column_name", kj_str_c(column), err)))
@@ -1096,12 +1094,12 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
 {
     int rc = 0;
     if (list->type != KM_Y_SEQ)
-        return yfail(err, file, list, "%s must be a list", seeds ? "seeds" : "models");
+        return kiln_models__yfail(err, file, list, "%s must be a list", seeds ? "seeds" : "models");
     for (size_t i = 0; i < list->n && !rc; i++) {
         const km_yaml *m = list->kids[i];
         const char *name;
         if (m->type != KM_Y_MAP)
-            return yfail(err, file, m, "each entry must be a mapping with a name");
+            return kiln_models__yfail(err, file, m, "each entry must be a mapping with a name");
         if ((rc = ystr(file, kiln_models__yaml_get(m, "name"), "name", &name, err)))
             return rc;
         long idx = kiln_models__find_name(p, name);
@@ -1124,7 +1122,7 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         if (cfg && !kiln_models__yaml_is_null(cfg)) {
             kj_val c;
             if (cfg->type != KM_Y_MAP)
-                return yfail(err, file, cfg, "config must be a mapping");
+                return kiln_models__yfail(err, file, cfg, "config must be a mapping");
             if ((rc = kiln_models__yaml_to_kj(cfg, &c, err)))
                 return rc;
             rc = kiln_models__cfg_merge_dict(n->config, c, err);
@@ -1155,7 +1153,7 @@ static int source_freshness_cfg(const char *file, const km_yaml *src, const km_y
         lf = kiln_models__yaml_get(src, "loaded_at_field");
     if (lf && !kiln_models__yaml_is_null(lf)) {
         if (lf->type != KM_Y_SCALAR)
-            return yfail(err, file, lf, "loaded_at_field must be a column name or an SQL expression");
+            return kiln_models__yfail(err, file, lf, "loaded_at_field must be a column name or an SQL expression");
         kj_val v = kj_str_new(lf->s, lf->len);
         if (kj_oom(v) || (rc = kj_dict_setc(n->config, "loaded_at_field", v, err)))
             return rc ? rc : KILN_OOM(err);
@@ -1172,24 +1170,25 @@ static int source_freshness_cfg(const char *file, const km_yaml *src, const km_y
             continue;
         }
         if (f->type != KM_Y_MAP)
-            rc = yfail(err, file, f, "freshness must be a mapping (warn_after, error_after, filter) or null");
+            rc = kiln_models__yfail(err, file, f,
+                                    "freshness must be a mapping (warn_after, error_after, filter) or null");
         for (size_t k = 0; !rc && k < f->n; k += 2) {
             const char *key = f->kids[k]->s;
             const km_yaml *v = f->kids[k + 1];
             if (strcmp(key, "warn_after") && strcmp(key, "error_after") && strcmp(key, "filter"))
-                return kj_release(fresh), yfail(err, file, f->kids[k],
-                                                "unknown freshness key '%s' (warn_after, "
-                                                "error_after, filter)",
-                                                key);
+                return kj_release(fresh), kiln_models__yfail(err, file, f->kids[k],
+                                                             "unknown freshness key '%s' (warn_after, "
+                                                             "error_after, filter)",
+                                                             key);
             if (strcmp(key, "filter")) {
                 const km_yaml *c = kiln_models__yaml_get(v, "count"), *pe = kiln_models__yaml_get(v, "period");
                 if (!kiln_models__yaml_is_null(v) &&
                     (v->type != KM_Y_MAP || !c || !pe || c->type != KM_Y_SCALAR || pe->type != KM_Y_SCALAR ||
                      atoll(c->s) <= 0 || (strcmp(pe->s, "minute") && strcmp(pe->s, "hour") && strcmp(pe->s, "day"))))
-                    return kj_release(fresh), yfail(err, file, v,
-                                                    "%s needs count (a positive integer) and period "
-                                                    "(minute, hour or day)",
-                                                    key);
+                    return kj_release(fresh), kiln_models__yfail(err, file, v,
+                                                                 "%s needs count (a positive integer) and period "
+                                                                 "(minute, hour or day)",
+                                                                 key);
             }
             if (fresh.t != KJ_DICT) {
                 fresh = kj_dict_new();
@@ -1212,12 +1211,12 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
 {
     int rc = 0;
     if (list->type != KM_Y_SEQ)
-        return yfail(err, file, list, "sources must be a list");
+        return kiln_models__yfail(err, file, list, "sources must be a list");
     for (size_t i = 0; i < list->n && !rc; i++) {
         const km_yaml *s = list->kids[i];
         const char *sname, *schema = NULL;
         if (s->type != KM_Y_MAP)
-            return yfail(err, file, s, "each source must be a mapping with a name");
+            return kiln_models__yfail(err, file, s, "each source must be a mapping with a name");
         if ((rc = ystr(file, kiln_models__yaml_get(s, "name"), "source name", &sname, err)))
             return rc;
         const km_yaml *sch = kiln_models__yaml_get(s, "schema");
@@ -1225,12 +1224,12 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
             return rc;
         const km_yaml *tables = kiln_models__yaml_get(s, "tables");
         if (!tables || tables->type != KM_Y_SEQ)
-            return yfail(err, file, tables ? tables : s, "source '%s' needs a list of tables", sname);
+            return kiln_models__yfail(err, file, tables ? tables : s, "source '%s' needs a list of tables", sname);
         for (size_t k = 0; k < tables->n && !rc; k++) {
             const km_yaml *t = tables->kids[k];
             const char *tname, *ident = NULL;
             if (t->type != KM_Y_MAP)
-                return yfail(err, file, t, "each source table must be a mapping with a name");
+                return kiln_models__yfail(err, file, t, "each source table must be a mapping with a name");
             if ((rc = ystr(file, kiln_models__yaml_get(t, "name"), "table name", &tname, err)))
                 return rc;
             const km_yaml *id = kiln_models__yaml_get(t, "identifier");
@@ -1274,7 +1273,7 @@ static int parse_schema_file(kiln_project *p, const char *rel, kiln_err *err)
     if (rc || !doc)
         return rc;
     if (doc->type != KM_Y_MAP)
-        return yfail(err, rel, doc, "a schema file must be a mapping (version: 2, models:, sources:)");
+        return kiln_models__yfail(err, rel, doc, "a schema file must be a mapping (version: 2, models:, sources:)");
     const km_yaml *x;
     if ((x = kiln_models__yaml_get(doc, "sources")) && (rc = parse_sources(p, rel, x, err)))
         return rc;
@@ -1364,14 +1363,14 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     if (rc)
         return rc;
     if (!doc || doc->type != KM_Y_MAP)
-        return yfail(err, file, doc, "dbt_project.yml must be a mapping");
+        return kiln_models__yfail(err, file, doc, "dbt_project.yml must be a mapping");
     const char *s;
     if ((rc = ystr(file, kiln_models__yaml_get(doc, "name"), "name", &s, err)))
         return rc;
     for (const char *q = s; *q; q++)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_'))
-            return yfail(err, file, kiln_models__yaml_get(doc, "name"),
-                         "project name '%s' must be letters, digits and underscores", s);
+            return kiln_models__yfail(err, file, kiln_models__yaml_get(doc, "name"),
+                                      "project name '%s' must be letters, digits and underscores", s);
     if (!(p->name = kiln_strdup(s)))
         return KILN_OOM(err);
     const km_yaml *x = kiln_models__yaml_get(doc, "profile");
@@ -1394,7 +1393,7 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
     if (x && !(p->packages_path = kiln_strdup(s)))
         return KILN_OOM(err);
     if (strstr(p->target_path, ".."))
-        return yfail(err, file, x, "target-path must not contain '..'");
+        return kiln_models__yfail(err, file, x, "target-path must not contain '..'");
     static const struct {
         const char *key, *def;
         size_t off;
@@ -1421,12 +1420,13 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
         }
         for (size_t k = 0; k < v->len; k++)
             if (strstr(v->items[k], "..") || v->items[k][0] == '/')
-                return yfail(err, file, x, "%s: '%s' must be a path inside the project", paths[i].key, v->items[k]);
+                return kiln_models__yfail(err, file, x, "%s: '%s' must be a path inside the project", paths[i].key,
+                                          v->items[k]);
     }
     x = kiln_models__yaml_get(doc, "vars");
     if (x && !kiln_models__yaml_is_null(x)) {
         if (x->type != KM_Y_MAP)
-            return yfail(err, file, x, "vars must be a mapping");
+            return kiln_models__yfail(err, file, x, "vars must be a mapping");
         kj_release(p->vars);
         if ((rc = kiln_models__yaml_to_kj(x, &p->vars, err)))
             return rc;
@@ -1444,7 +1444,7 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
         if (!x || kiln_models__yaml_is_null(x))
             continue;
         if (x->type != KM_Y_MAP)
-            return yfail(err, file, x, "%s: must be a mapping (project name, then folders)", trees[i].key);
+            return kiln_models__yfail(err, file, x, "%s: must be a mapping (project name, then folders)", trees[i].key);
         kj_val *slot = (kj_val *)((char *)p + trees[i].off);
         kj_release(*slot);
         if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
@@ -1457,7 +1457,7 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
         if (!x || kiln_models__yaml_is_null(x))
             continue;
         if (x->type == KM_Y_MAP)
-            return yfail(err, file, x, "%s: must be an SQL statement or a list of them", hooks[i]);
+            return kiln_models__yfail(err, file, x, "%s: must be an SQL statement or a list of them", hooks[i]);
         kj_release(*slot);
         if ((rc = kiln_models__yaml_to_kj(x, slot, err)))
             return rc;
@@ -1472,14 +1472,15 @@ static int parse_project_file(kiln_project *p, kiln_err *err)
             const km_yaml *c = x->type == KM_Y_SEQ ? x->kids[i] : x;
             int ok = c->type == KM_Y_SCALAR ? version_ok(c->s) : -1;
             if (ok < 0)
-                return yfail(err, file, c,
-                             "require-dbt-version: '%s' is not a version constraint (>=1.0.0, <2.0.0, 1.8.0)",
-                             c->type == KM_Y_SCALAR ? c->s : "?");
+                return kiln_models__yfail(
+                    err, file, c, "require-dbt-version: '%s' is not a version constraint (>=1.0.0, <2.0.0, 1.8.0)",
+                    c->type == KM_Y_SCALAR ? c->s : "?");
             if (!ok)
-                return yfail(err, file, c,
-                             "this project requires dbt version %s; kiln runs projects as dbt %s does (see "
-                             "docs/models.md)",
-                             c->s, KILN_DBT_VERSION);
+                return kiln_models__yfail(
+                    err, file, c,
+                    "this project requires dbt version %s; kiln runs projects as dbt %s does (see "
+                    "docs/models.md)",
+                    c->s, KILN_DBT_VERSION);
         }
     }
     return 0;
@@ -2066,7 +2067,7 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
         if (!list || kiln_models__yaml_is_null(list))
             continue;
         if (list->type != KM_Y_SEQ) {
-            rc = yfail(err, file, list, "packages: must be a list");
+            rc = kiln_models__yfail(err, file, list, "packages: must be a list");
             break;
         }
         for (size_t i = 0; i < list->n && !rc; i++) {
@@ -2083,7 +2084,8 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
             for (; k < 4 && !src; k++)
                 src = kiln_models__yaml_get(e, kinds[k]);
             if (!src || src->type != KM_Y_SCALAR) {
-                rc = yfail(err, file, e, "a package entry needs local:, package:, git:, tarball: or private:");
+                rc = kiln_models__yfail(err, file, e,
+                                        "a package entry needs local:, package:, git:, tarball: or private:");
                 break;
             }
             k--;

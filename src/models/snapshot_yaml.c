@@ -20,18 +20,6 @@
 
 int kiln_models__cfg_merge_dict(kj_val cfg, kj_val src, kiln_err *err); /* project.c */
 
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kiln_err_set(err, KILN_EFORMAT, "%s:%u:%u: %s", file, n ? n->line : 0, n ? n->col : 0, msg);
-}
-
 /* ref('x') / ref("x") / source('a', 'b') only (what dbt accepts) */
 static int valid_relation(const char *s)
 {
@@ -51,18 +39,18 @@ int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml
     if (kiln_models__yaml_is_null(list))
         return 0;
     if (list->type != KM_Y_SEQ)
-        return yfail(err, file, list, "snapshots must be a list");
+        return kiln_models__yfail(err, file, list, "snapshots must be a list");
     for (size_t i = 0; i < list->n && !rc; i++) {
         const km_yaml *m = list->kids[i], *nm = kiln_models__yaml_get(m, "name"),
                       *rel = kiln_models__yaml_get(m, "relation"), *cfg = kiln_models__yaml_get(m, "config"),
                       *desc = kiln_models__yaml_get(m, "description");
         if (m->type != KM_Y_MAP || !nm || nm->type != KM_Y_SCALAR || !nm->s[0])
-            return yfail(err, file, m, "each snapshot needs a name");
+            return kiln_models__yfail(err, file, m, "each snapshot needs a name");
         km_node *n = NULL;
         if (rel && !kiln_models__yaml_is_null(rel)) {
             if (rel->type != KM_Y_SCALAR || !valid_relation(rel->s))
-                return yfail(err, file, rel,
-                             "snapshot '%s': relation must be ref('model') or source('source', 'table')", nm->s);
+                return kiln_models__yfail(
+                    err, file, rel, "snapshot '%s': relation must be ref('model') or source('source', 'table')", nm->s);
             char *raw = kiln_sprintf("select * from {{ %s }}\n", rel->s);
             if (!raw)
                 return KILN_OOM(err);
@@ -87,7 +75,7 @@ int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml
         if (cfg && !kiln_models__yaml_is_null(cfg)) {
             kj_val c;
             if (cfg->type != KM_Y_MAP)
-                return yfail(err, file, cfg, "snapshot '%s': config must be a mapping", nm->s);
+                return kiln_models__yfail(err, file, cfg, "snapshot '%s': config must be a mapping", nm->s);
             if ((rc = kiln_models__yaml_to_kj(cfg, &c, err)))
                 return rc;
             rc = kiln_models__cfg_merge_dict(n->config, c, err);
@@ -98,9 +86,10 @@ int kiln_models__snapshots_yaml(kiln_project *p, const char *file, const km_yaml
         if (rel && !kiln_models__yaml_is_null(rel)) {
             kj_val st = kiln_models__cfg(n, "strategy");
             if (st.t != KJ_STR)
-                return yfail(err, file, m, "snapshot '%s' needs config.strategy (timestamp or check)", nm->s);
+                return kiln_models__yfail(err, file, m, "snapshot '%s' needs config.strategy (timestamp or check)",
+                                          nm->s);
             if (kiln_models__cfg(n, "unique_key").t == KJ_UNDEF)
-                return yfail(err, file, m, "snapshot '%s' needs config.unique_key", nm->s);
+                return kiln_models__yfail(err, file, m, "snapshot '%s' needs config.unique_key", nm->s);
         }
     }
     return rc;

@@ -50,18 +50,6 @@ struct km_ut_set {
     KILN_VEC(km_ut *) items;
 };
 
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kiln_err_set(err, KILN_EFORMAT, "%s:%u:%u: %s", file, n ? n->line : 0, n ? n->col : 0, msg);
-}
-
 static void ut_free(km_ut *u)
 {
     if (!u)
@@ -112,7 +100,8 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
     while (*q == ' ')
         q++;
     if ((!is_ref && !is_src) || *q != '(')
-        return yfail(err, file, y, "input must be ref('model'), source('source', 'table') or this, not '%s'", s);
+        return kiln_models__yfail(err, file, y,
+                                  "input must be ref('model'), source('source', 'table') or this, not '%s'", s);
     q++;
     for (;;) {
         while (*q == ' ')
@@ -121,10 +110,10 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
             break;
         char quote = *q;
         if ((quote != '\'' && quote != '"') || nargs >= 2)
-            return yfail(err, file, y, "input '%s': arguments must be quoted names", s);
+            return kiln_models__yfail(err, file, y, "input '%s': arguments must be quoted names", s);
         const char *e = strchr(q + 1, quote);
         if (!e || (size_t)(e - q - 1) >= sizeof args[0])
-            return yfail(err, file, y, "input '%s': unterminated name", s);
+            return kiln_models__yfail(err, file, y, "input '%s': unterminated name", s);
         memcpy(args[nargs], q + 1, (size_t)(e - q - 1));
         args[nargs++][e - q - 1] = 0;
         q = e + 1;
@@ -136,7 +125,8 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
     if (is_ref && nargs >= 1) {
         long idx = kiln_models__find_name(p, args[nargs - 1]);
         if (idx < 0)
-            return yfail(err, file, y, "input %s: no model, seed or snapshot named '%s'", s, args[nargs - 1]);
+            return kiln_models__yfail(err, file, y, "input %s: no model, seed or snapshot named '%s'", s,
+                                      args[nargs - 1]);
         *node = idx;
         return 0;
     }
@@ -149,9 +139,9 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
                 return 0;
             }
         }
-        return yfail(err, file, y, "input %s: no source table '%s.%s'", s, args[0], args[1]);
+        return kiln_models__yfail(err, file, y, "input %s: no source table '%s.%s'", s, args[0], args[1]);
     }
-    return yfail(err, file, y, "input '%s': ref() takes a name, source() a source and a table", s);
+    return kiln_models__yfail(err, file, y, "input '%s': ref() takes a name, source() a source and a table", s);
 }
 
 static int parse_fixture(const char *file, const km_yaml *m, km_fix *f, const char *what, kiln_err *err)
@@ -163,24 +153,25 @@ static int parse_fixture(const char *file, const km_yaml *m, km_fix *f, const ch
     f->format = "dict";
     if (fmt && !kiln_models__yaml_is_null(fmt)) {
         if (fmt->type != KM_Y_SCALAR || (strcmp(fmt->s, "dict") && strcmp(fmt->s, "csv") && strcmp(fmt->s, "sql")))
-            return yfail(err, file, fmt, "%s: format must be dict, csv or sql", what);
+            return kiln_models__yfail(err, file, fmt, "%s: format must be dict, csv or sql", what);
         f->format = fmt->s;
     }
     if (fx && !kiln_models__yaml_is_null(fx)) {
         if (fx->type != KM_Y_SCALAR)
-            return yfail(err, file, fx, "%s: fixture must be a file name", what);
+            return kiln_models__yfail(err, file, fx, "%s: fixture must be a file name", what);
         if (!strcmp(f->format, "dict"))
-            return yfail(err, file, fx, "%s: a fixture file needs format csv or sql", what);
+            return kiln_models__yfail(err, file, fx, "%s: a fixture file needs format csv or sql", what);
         if (!(f->fixture = kiln_strdup(fx->s)))
             return KILN_OOM(err);
     } else if (rows && !kiln_models__yaml_is_null(rows)) {
         if (!strcmp(f->format, "dict") && rows->type != KM_Y_SEQ)
-            return yfail(err, file, rows, "%s: rows must be a list of mappings (format dict)", what);
+            return kiln_models__yfail(err, file, rows, "%s: rows must be a list of mappings (format dict)", what);
         if (strcmp(f->format, "dict") && rows->type != KM_Y_SCALAR)
-            return yfail(err, file, rows, "%s: rows must be text (format %s)", what, f->format);
+            return kiln_models__yfail(err, file, rows, "%s: rows must be text (format %s)", what, f->format);
         for (size_t i = 0; rows->type == KM_Y_SEQ && i < rows->n; i++)
             if (rows->kids[i]->type != KM_Y_MAP)
-                return yfail(err, file, rows->kids[i], "%s: each row must be a mapping of column: value", what);
+                return kiln_models__yfail(err, file, rows->kids[i], "%s: each row must be a mapping of column: value",
+                                          what);
         f->rows = rows;
     }
     return 0;
@@ -194,7 +185,7 @@ static int dict_of(const char *file, const km_yaml *m, const char *key, kj_val *
         return kj_oom(*out) ? KILN_OOM(err) : 0;
     }
     if (y->type != KM_Y_MAP)
-        return yfail(err, file, y, "overrides: %s must be a mapping", key);
+        return kiln_models__yfail(err, file, y, "overrides: %s must be a mapping", key);
     return kiln_models__yaml_to_kj(y, out, err);
 }
 
@@ -204,13 +195,14 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
     if (kiln_models__yaml_is_null(list))
         return 0;
     if (list->type != KM_Y_SEQ)
-        return yfail(err, file, list, "unit_tests must be a list");
+        return kiln_models__yfail(err, file, list, "unit_tests must be a list");
     if (!p->unit_tests && !(p->unit_tests = kiln_calloc(1, sizeof *p->unit_tests)))
         return KILN_OOM(err);
     for (size_t i = 0; i < list->n && !rc; i++) {
         const km_yaml *m = list->kids[i], *y;
         if (m->type != KM_Y_MAP)
-            return yfail(err, file, m, "each unit test must be a mapping with name, model, given and expect");
+            return kiln_models__yfail(err, file, m,
+                                      "each unit test must be a mapping with name, model, given and expect");
         km_ut *u = kiln_calloc(1, sizeof *u);
         if (!u)
             return KILN_OOM(err);
@@ -223,22 +215,23 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
         }
         y = kiln_models__yaml_get(m, "name");
         if (!y || y->type != KM_Y_SCALAR || !y->s[0])
-            return yfail(err, file, m, "a unit test needs a name");
+            return kiln_models__yfail(err, file, m, "a unit test needs a name");
         if (!(u->name = kiln_strdup(y->s)) || !(u->file = kiln_strdup(file)))
             return KILN_OOM(err);
         y = kiln_models__yaml_get(m, "model");
         if (!y || y->type != KM_Y_SCALAR)
-            return yfail(err, file, m, "unit test '%s' needs a model", u->name);
+            return kiln_models__yfail(err, file, m, "unit test '%s' needs a model", u->name);
         long idx = kiln_models__find_name(p, y->s);
         if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL)
-            return yfail(err, file, y, "unit test '%s': no model named '%s'", u->name, y->s);
+            return kiln_models__yfail(err, file, y, "unit test '%s': no model named '%s'", u->name, y->s);
         u->model = (size_t)idx;
         km_node *mn = p->nodes.items[idx];
         if (!(u->unique_id = kiln_sprintf("unit_test.%s.%s.%s", p->name, mn->name, u->name)))
             return KILN_OOM(err);
         for (size_t k = 0; k < p->unit_tests->items.len - 1; k++)
             if (!strcmp(p->unit_tests->items.items[k]->unique_id, u->unique_id))
-                return yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name, mn->name);
+                return kiln_models__yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name,
+                                          mn->name);
         y = kiln_models__yaml_get(m, "description");
         if (y && y->type == KM_Y_SCALAR && !(u->description = kiln_strdup(y->s)))
             return KILN_OOM(err);
@@ -246,11 +239,11 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
         if (!given || kiln_models__yaml_is_null(given))
             given = NULL;
         else if (given->type != KM_Y_SEQ)
-            return yfail(err, file, given, "unit test '%s': given must be a list of inputs", u->name);
+            return kiln_models__yfail(err, file, given, "unit test '%s': given must be a list of inputs", u->name);
         for (size_t k = 0; given && k < given->n; k++) {
             const km_yaml *g = given->kids[k], *in = kiln_models__yaml_get(g, "input");
             if (g->type != KM_Y_MAP || !in || in->type != KM_Y_SCALAR)
-                return yfail(err, file, g, "unit test '%s': each given entry needs an input", u->name);
+                return kiln_models__yfail(err, file, g, "unit test '%s': each given entry needs an input", u->name);
             km_fix f = {0};
             if ((rc = parse_input(p, file, in, &f.node, err)))
                 return rc;
@@ -265,18 +258,19 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
         }
         const km_yaml *ex = kiln_models__yaml_get(m, "expect");
         if (!ex || ex->type != KM_Y_MAP)
-            return yfail(err, file, ex ? ex : m, "unit test '%s' needs expect: {rows: ...}", u->name);
+            return kiln_models__yfail(err, file, ex ? ex : m, "unit test '%s' needs expect: {rows: ...}", u->name);
         if ((rc = parse_fixture(file, ex, &u->expect, "expect", err)))
             return rc;
         const km_yaml *cfg = kiln_models__yaml_get(m, "config");
         if (cfg && !kiln_models__yaml_is_null(cfg)) {
             if (cfg->type != KM_Y_MAP)
-                return yfail(err, file, cfg, "unit test '%s': config must be a mapping", u->name);
+                return kiln_models__yfail(err, file, cfg, "unit test '%s': config must be a mapping", u->name);
             if ((rc = kiln_models__yaml_to_kj(cfg, &u->config, err)))
                 return rc;
             kj_val *es = kj_dict_getc(u->config, "expect_state");
             if (es && !(es->t == KJ_STR && (!strcmp(es->u.s->p, "final") || !strcmp(es->u.s->p, "new_rows"))))
-                return yfail(err, file, cfg, "unit test '%s': expect_state must be final or new_rows", u->name);
+                return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state must be final or new_rows",
+                                          u->name);
             u->final_state = es && !strcmp(es->u.s->p, "final");
         } else if (kj_oom(u->config = kj_dict_new()))
             return KILN_OOM(err);
@@ -285,11 +279,12 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
             for (size_t k = 0; k < u->given.len; k++)
                 has_this |= u->given.items[k].node == -1;
             if (!has_this)
-                return yfail(err, file, cfg, "unit test '%s': expect_state: final needs a `this` input", u->name);
+                return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state: final needs a `this` input",
+                                          u->name);
         }
         const km_yaml *ov = kiln_models__yaml_get(m, "overrides");
         if (ov && !kiln_models__yaml_is_null(ov) && ov->type != KM_Y_MAP)
-            return yfail(err, file, ov, "unit test '%s': overrides must be a mapping", u->name);
+            return kiln_models__yfail(err, file, ov, "unit test '%s': overrides must be a mapping", u->name);
         u->overrides = ov && ov->type == KM_Y_MAP ? ov : NULL;
         if ((rc = dict_of(file, u->overrides, "vars", &u->o_vars, err)) ||
             (rc = dict_of(file, u->overrides, "macros", &u->o_macros, err)) ||

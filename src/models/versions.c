@@ -46,18 +46,6 @@ struct km_ver_set {
 
 int kiln_models__cfg_merge_dict(kj_val cfg, kj_val src, kiln_err *err); /* project.c */
 
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int yfail(kiln_err *err, const char *file, const km_yaml *n, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kiln_err_set(err, KILN_EFORMAT, "%s:%u:%u: %s", file, n ? n->line : 0, n ? n->col : 0, msg);
-}
-
 void kiln_models__versions_free(kiln_project *p)
 {
     struct km_ver_set *s = p->versions;
@@ -92,7 +80,7 @@ static const char *access_of(const km_node *n) { return kiln_models__cfg_str(n, 
 static int check_access_value(const char *file, const km_yaml *y, kiln_err *err)
 {
     if (y->type != KM_Y_SCALAR || (strcmp(y->s, "private") && strcmp(y->s, "protected") && strcmp(y->s, "public")))
-        return yfail(err, file, y, "access must be private, protected or public");
+        return kiln_models__yfail(err, file, y, "access must be private, protected or public");
     return 0;
 }
 
@@ -107,9 +95,9 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
         const km_yaml *g = groups->kids[i], *nm = kiln_models__yaml_get(g, "name"),
                       *ow = kiln_models__yaml_get(g, "owner");
         if (g->type != KM_Y_MAP || !nm || nm->type != KM_Y_SCALAR)
-            return yfail(err, file, g, "each group needs a name");
+            return kiln_models__yfail(err, file, g, "each group needs a name");
         if (!ow || ow->type != KM_Y_MAP)
-            return yfail(err, file, g, "group '%s' needs an owner (name or email)", nm->s);
+            return kiln_models__yfail(err, file, g, "group '%s' needs an owner (name or email)", nm->s);
         km_group gr = {kiln_strdup(nm->s), kiln_strdup(file), kj_none()};
         if (!gr.name || !gr.file || (rc = kiln_models__yaml_to_kj(ow, &gr.owner, err)) ||
             (rc = kiln_vec_push(&s->groups, gr, err))) {
@@ -129,7 +117,7 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
         if (acc && (rc = check_access_value(file, acc, err)))
             return rc;
         if (grp && grp->type != KM_Y_SCALAR)
-            return yfail(err, file, grp, "group must be a group name");
+            return kiln_models__yfail(err, file, grp, "group must be a group name");
         KILN_VEC(size_t) targets = {0};
         if (!vers || kiln_models__yaml_is_null(vers)) {
             long idx = kiln_models__find_name(p, nm->s);
@@ -137,7 +125,7 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
                 rc = kiln_vec_push(&targets, (size_t)idx, err);
         } else {
             if (vers->type != KM_Y_SEQ || !vers->n)
-                return yfail(err, file, vers, "versions must be a list of {v: ...}");
+                return kiln_models__yfail(err, file, vers, "versions must be a list of {v: ...}");
             km_vmodel vm = {kiln_strdup(nm->s), NULL, {0}};
             if (!vm.name || (rc = kiln_vec_push(&s->models, vm, err))) {
                 kiln_free(vm.name);
@@ -149,13 +137,14 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
                 const km_yaml *ve = vers->kids[k], *v = kiln_models__yaml_get(ve, "v"),
                               *di = kiln_models__yaml_get(ve, "defined_in"), *vc = kiln_models__yaml_get(ve, "config");
                 if (ve->type != KM_Y_MAP || !v || v->type != KM_Y_SCALAR)
-                    return yfail(err, file, ve, "each version needs v: (a number or a name)");
+                    return kiln_models__yfail(err, file, ve, "each version needs v: (a number or a name)");
                 char *fname = di && di->type == KM_Y_SCALAR ? kiln_strdup(di->s) : kiln_sprintf("%s_v%s", nm->s, v->s);
                 long idx = fname ? kiln_models__find_name(p, fname) : -1;
                 if (!fname)
                     return KILN_OOM(err);
                 if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL) {
-                    rc = yfail(err, file, ve, "version %s of model '%s': no model file %s.sql", v->s, nm->s, fname);
+                    rc = kiln_models__yfail(err, file, ve, "version %s of model '%s': no model file %s.sql", v->s,
+                                            nm->s, fname);
                     kiln_free(fname);
                     return rc;
                 }
@@ -188,8 +177,8 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
                 for (size_t k = 0; k < pm->vs.len; k++)
                     found |= !strcmp(pm->vs.items[k].v, lat->s);
                 if (!found)
-                    return yfail(err, file, lat, "latest_version %s of model '%s' is not one of its versions", lat->s,
-                                 nm->s);
+                    return kiln_models__yfail(
+                        err, file, lat, "latest_version %s of model '%s' is not one of its versions", lat->s, nm->s);
                 kiln_free(pm->latest);
                 if (!(pm->latest = kiln_strdup(lat->s)))
                     return KILN_OOM(err);
