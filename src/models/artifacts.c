@@ -38,7 +38,7 @@ static json_t *metadata(const kiln_project *p, const char *schema_url)
 }
 
 /* Jinja value -> JSON (None/undefined -> null; objects as their str). */
-static json_t *kj_to_json(kj_val v)
+json_t *kiln_models__kj_json(kj_val v)
 {
     switch (v.t) {
     case KJ_NONE:
@@ -50,7 +50,7 @@ static json_t *kj_to_json(kj_val v)
     case KJ_LIST: {
         json_t *a = json_array();
         for (size_t i = 0; i < v.u.l->len; i++)
-            json_array_append_new(a, kj_to_json(v.u.l->items[i]));
+            json_array_append_new(a, kiln_models__kj_json(v.u.l->items[i]));
         return a;
     }
     case KJ_DICT: {
@@ -59,7 +59,7 @@ static json_t *kj_to_json(kj_val v)
             kiln_buf k;
             kiln_buf_init(&k, 0);
             if (!kj_str_append(NULL, v.u.d->keys[i], &k, NULL))
-                json_object_setn_new(o, k.data ? k.data : "", k.len, kj_to_json(v.u.d->vals[i]));
+                json_object_setn_new(o, k.data ? k.data : "", k.len, kiln_models__kj_json(v.u.d->vals[i]));
             kiln_buf_free(&k);
         }
         return o;
@@ -94,17 +94,17 @@ static json_t *freshness_json(kj_val fr)
         kj_val *t = kj_dict_getc(fr, keys[i]);
         kj_val *c = t && t->t == KJ_DICT ? kj_dict_getc(*t, "count") : NULL;
         kj_val *pe = t && t->t == KJ_DICT ? kj_dict_getc(*t, "period") : NULL;
-        json_t *cj = c ? kj_to_json(*c) : json_null();
+        json_t *cj = c ? kiln_models__kj_json(*c) : json_null();
         if (json_is_string(cj)) { /* count: '12' in YAML */
             json_t *x = json_integer(atoll(json_string_value(cj)));
             json_decref(cj);
             cj = x;
         }
-        json_object_set_new(o, keys[i],
-                            json_pack("{s:o,s:o}", "count", cj, "period", pe ? kj_to_json(*pe) : json_null()));
+        json_object_set_new(
+            o, keys[i], json_pack("{s:o,s:o}", "count", cj, "period", pe ? kiln_models__kj_json(*pe) : json_null()));
     }
     kj_val *f = kj_dict_getc(fr, "filter");
-    json_object_set_new(o, "filter", f && f->t == KJ_STR ? kj_to_json(*f) : json_null());
+    json_object_set_new(o, "filter", f && f->t == KJ_STR ? kiln_models__kj_json(*f) : json_null());
     return o;
 }
 

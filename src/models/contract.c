@@ -378,30 +378,6 @@ done:
 
 /* ------------------------------------------------------------ manifest */
 
-static json_t *to_json(kj_val v)
-{
-    switch (v.t) {
-    case KJ_BOOL: return json_boolean(v.u.b);
-    case KJ_INT: return json_integer(v.u.i);
-    case KJ_FLOAT: return json_real(v.u.f);
-    case KJ_STR: return json_string(v.u.s->p);
-    case KJ_LIST: {
-        json_t *a = json_array();
-        for (size_t i = 0; a && i < v.u.l->len; i++)
-            json_array_append_new(a, to_json(v.u.l->items[i]));
-        return a;
-    }
-    case KJ_DICT: {
-        json_t *o = json_object();
-        for (size_t i = 0; o && i < v.u.d->len; i++)
-            if (v.u.d->keys[i].t == KJ_STR)
-                json_object_set_new(o, v.u.d->keys[i].u.s->p, to_json(v.u.d->vals[i]));
-        return o;
-    }
-    default: return json_null();
-    }
-}
-
 /* dbt's ColumnLevelConstraint / ModelLevelConstraint: type, name, expression,
  * warn_unenforced, warn_unsupported (+ columns; 1.9 adds to, to_columns) */
 static json_t *constraint_json(kj_val c, int model_level)
@@ -409,13 +385,13 @@ static json_t *constraint_json(kj_val c, int model_level)
     kj_val *t = kj_dict_getc(c, "type"), *nm = kj_dict_getc(c, "name"), *ex = kj_dict_getc(c, "expression"),
            *cols = kj_dict_getc(c, "columns");
     json_t *o = json_object();
-    json_object_set_new(o, "type", t ? to_json(*t) : json_string("custom"));
-    json_object_set_new(o, "name", nm ? to_json(*nm) : json_null());
-    json_object_set_new(o, "expression", ex ? to_json(*ex) : json_null());
+    json_object_set_new(o, "type", t ? kiln_models__kj_json(*t) : json_string("custom"));
+    json_object_set_new(o, "name", nm ? kiln_models__kj_json(*nm) : json_null());
+    json_object_set_new(o, "expression", ex ? kiln_models__kj_json(*ex) : json_null());
     json_object_set_new(o, "warn_unenforced", json_true());
     json_object_set_new(o, "warn_unsupported", json_true());
     if (model_level)
-        json_object_set_new(o, "columns", cols ? to_json(*cols) : json_array());
+        json_object_set_new(o, "columns", cols ? kiln_models__kj_json(*cols) : json_array());
     return o;
 }
 

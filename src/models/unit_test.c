@@ -1224,32 +1224,6 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
 
 /* ------------------------------------------------------------ manifest */
 
-static json_t *kj_json(kj_val v)
-{
-    switch (v.t) {
-    case KJ_NONE:
-    case KJ_UNDEF: return json_null();
-    case KJ_BOOL: return json_boolean(v.u.b);
-    case KJ_INT: return json_integer(v.u.i);
-    case KJ_FLOAT: return json_real(v.u.f);
-    case KJ_STR: return json_string(v.u.s->p);
-    case KJ_LIST: {
-        json_t *a = json_array();
-        for (size_t i = 0; a && i < v.u.l->len; i++)
-            json_array_append_new(a, kj_json(v.u.l->items[i]));
-        return a;
-    }
-    case KJ_DICT: {
-        json_t *o = json_object();
-        for (size_t i = 0; o && i < v.u.d->len; i++)
-            if (v.u.d->keys[i].t == KJ_STR)
-                json_object_set_new(o, v.u.d->keys[i].u.s->p, kj_json(v.u.d->vals[i]));
-        return o;
-    }
-    default: return json_null();
-    }
-}
-
 static json_t *fixture_json(const km_fix *f)
 {
     json_t *o = json_object();
@@ -1259,7 +1233,8 @@ static json_t *fixture_json(const km_fix *f)
         if (kiln_models__yaml_to_kj(f->rows, &rows, &e))
             rows = kj_none();
     }
-    json_object_set_new(o, "rows", f->rows && f->rows->type == KM_Y_SCALAR ? json_string(f->rows->s) : kj_json(rows));
+    json_object_set_new(o, "rows",
+                        f->rows && f->rows->type == KM_Y_SCALAR ? json_string(f->rows->s) : kiln_models__kj_json(rows));
     kj_release(rows);
     json_object_set_new(o, "format", json_string(f->format));
     json_object_set_new(o, "fixture", f->fixture ? json_string(f->fixture) : json_null());
@@ -1287,14 +1262,15 @@ json_t *kiln_models__ut_manifest(const kiln_project *p)
         }
         json_array_append_new(fqn, json_string(u->name));
         json_array_append_new(deps, json_string(m->unique_id));
-        json_t *cfg = kj_json(u->config);
+        json_t *cfg = kiln_models__kj_json(u->config);
         if (!json_object_get(cfg, "tags"))
             json_object_set_new(cfg, "tags", json_array());
         if (!json_object_get(cfg, "meta"))
             json_object_set_new(cfg, "meta", json_object());
-        json_t *ov = u->overrides ? json_pack("{s:o,s:o,s:o}", "vars", kj_json(u->o_vars), "macros",
-                                              kj_json(u->o_macros), "env_vars", kj_json(u->o_envs))
-                                  : json_null();
+        json_t *ov = u->overrides
+                         ? json_pack("{s:o,s:o,s:o}", "vars", kiln_models__kj_json(u->o_vars), "macros",
+                                     kiln_models__kj_json(u->o_macros), "env_vars", kiln_models__kj_json(u->o_envs))
+                         : json_null();
         char *sch = kiln_models__node_schema(p, m);
         json_object_set_new(o, "model", json_string(m->name));
         json_object_set_new(o, "given", given);
