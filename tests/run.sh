@@ -38,6 +38,9 @@ names=()
 for t in tests/e2e/*.sh; do
   [ -e "$t" ] || continue
   [ -n "$PICK" ] && [ "$(basename "$t" .sh)" != "$PICK" ] && continue
+  # KILN_TEST_SET=quick: only the scripts not marked slow (CI's sanitizer
+  # step; docs/testing.md)
+  [ "${KILN_TEST_SET:-all}" = quick ] && [ -z "$PICK" ] && grep -q '^# kiln-test: slow' "$t" && continue
   names+=("$(basename "$t" .sh)")
 done
 # Scripts marked "# kiln-test: slow" start first, so that a long one does

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # Docs that run: every fenced code block whose info string is `sh example`
 # in README.md and docs/**/*.md is executed, command by command, against a
 # small demo warehouse, and each command's exit code is checked.

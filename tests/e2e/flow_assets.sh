@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # Consumed assets in the idempotency key: a task re-runs when a table or
 # folder it consumes changed (new snapshot, new file) and is skipped when
 # not; `kiln runs --explain` shows the inputs and which one changed.

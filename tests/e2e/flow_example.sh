@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # The flagship DAGs (examples/personal-api: github_backfill.yml, land ->
 # job.gh_events into Iceberg -> summary per day; github_models.yml, the
 # project's dbt build + a query) on three generated days, with the example's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # OpenLineage RunEvents (spec 2-0-2) to an NDJSON file: per try one START
 # and one COMPLETE, FAIL or ABORT with the same UUID runId (RUNNING per
 # sensor poke), the fields consumers

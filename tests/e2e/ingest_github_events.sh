@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # ingest_github_events.sh - `kiln ingest github-events` against a local
 # GitHub REST look-alike (tests/node/github_api_server.cjs, started here on
 # 127.0.0.1 on a free port, stopped on exit) serving the events of

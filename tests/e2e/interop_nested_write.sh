@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # interop_nested_write.sh - kiln WRITES nested columns (Dremel levels) and
 # other readers read them value for value:
 #  1. DuckDB writes a Parquet file with every nested shape (structs with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # interop_v3_lineage.sh - Iceberg v3 row lineage columns:
 #  1. `kiln table scan --columns ...,_row_id,_last_updated_sequence_number`
 #     and SQL (hidden columns) return them as the spec computes them; the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # interop_v3_write.sh - kiln writes Iceberg format-version 3 tables:
 #  1. `create --property format-version=3`: appends assign row ids (row
 #     lineage); DELETE and MERGE write deletion vectors (Puffin

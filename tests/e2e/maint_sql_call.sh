@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # maint_sql_call.sh - Iceberg's Spark maintenance procedures in kiln SQL:
 # CALL system.rewrite_data_files / expire_snapshots / remove_orphan_files /
 # rewrite_manifests with Spark's argument names, positional arguments and

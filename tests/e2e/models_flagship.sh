@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # The flagship models (examples/personal-api) end to end, against DuckDB:
 #  1. generated GH Archive hours 2025-10-05..07 (two ISO weeks, both
 #     PushEvent eras) and the matching REST responses; `kiln job gh-events

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # serve_dags.sh - the orchestrator's pages and /api/v1 of `kiln serve
 # --project-dir`: DAG list, the runs x tasks grid, task instance with its
 # tries, a try's log (offset reads, live tail), lineage, and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # serve_models.sh - the models pages of `kiln serve --models-dir`: the
 # tutorial-shaped project (tests/models/jaffle) is built with `kiln build`;
 # /api/v1/models must agree with its target/manifest.json and

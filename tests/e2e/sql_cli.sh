@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # `kiln sql` end to end: the three output formats, --db files, --explain,
 # statements from stdin, SQL errors with a caret and exit 1, usage errors
 # with exit 2.

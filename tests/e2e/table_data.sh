@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # table_data.sh - kiln's Iceberg data path end to end:
 #   1. kiln table scan reads the Spark / Iceberg Java / DuckDB fixture tables
 #      (paths remapped) with the row counts and values they must have;
