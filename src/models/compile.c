@@ -64,7 +64,7 @@ static void rel_free(void *ud)
 
 static const kj_class rel_class = {"Relation", rel_getattr, rel_str, rel_free, NULL, NULL};
 
-static kj_val relation_new(const char *schema, const char *identifier)
+kj_val kiln_models__relation_new(const char *schema, const char *identifier)
 {
     relation *r = kiln_calloc(1, sizeof(*r));
     if (!r)
@@ -82,13 +82,13 @@ static kj_val node_relation(kiln_project *p, km_node *n)
 {
     if (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral")) {
         char *cte = kiln_sprintf("__dbt__cte__%s", n->name);
-        kj_val v = cte ? relation_new("", cte) : kj_undef();
+        kj_val v = cte ? kiln_models__relation_new("", cte) : kj_undef();
         kiln_free(cte);
         return v;
     }
     char *schema = kiln_models__node_schema(p, n);
     const char *ident = n->kind == KM_SOURCE ? n->identifier : kiln_models__cfg_str(n, "alias", n->name);
-    kj_val v = schema ? relation_new(schema, ident) : kj_undef();
+    kj_val v = schema ? kiln_models__relation_new(schema, ident) : kj_undef();
     kiln_free(schema);
     /* flow3: a build on a branch reads (and writes) this relation there */
     for (size_t i = 0; p->on_branch && !kj_oom(v) && i < p->nodes.len; i++)
@@ -168,7 +168,7 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     if (c->p->defer_rel && c->p->defer_rel[idx]) { /* dbt19: --defer reads the state's relation */
         const char *d = c->p->defer_rel[idx], *dot = strchr(d, '.');
         char *sch = dot ? kiln_strndup(d, (size_t)(dot - d)) : kiln_strdup("");
-        *out = sch ? relation_new(sch, dot ? dot + 1 : d) : kj_undef();
+        *out = sch ? kiln_models__relation_new(sch, dot ? dot + 1 : d) : kj_undef();
         kiln_free(sch);
         return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
     }

@@ -41,6 +41,9 @@ int kiln_models__yaml_to_kj(const km_yaml *n, kj_val *out, kiln_err *err);
 const km_yaml *kiln_models__yaml_get(const km_yaml *map, const char *key);
 /* "FILE:LINE:COL: message" (KILN_EFORMAT) at YAML node n (NULL: 1:1), the one
  * way a project file's error is reported (project.c). */
+/* A Jinja Relation object (schema, identifier, name, table; prints
+ * "schema.identifier", or the identifier alone for schema ""); compile.c. */
+kj_val kiln_models__relation_new(const char *schema, const char *identifier);
 /* A Jinja value as JSON (None/undefined -> null; dict keys as their text);
  * artifacts.c. */
 json_t *kiln_models__kj_json(kj_val v);

@@ -319,49 +319,6 @@ size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_i
 
 /* ------------------------------------------------------------ render context */
 
-typedef struct ut_rel {
-    char *name; /* the temporary table */
-    char *schema, *ident;
-} ut_rel;
-
-static int urel_getattr(kj_in *in, void *ud, const char *name, kj_val *out)
-{
-    ut_rel *r = ud;
-    if (!strcmp(name, "schema"))
-        *out = kj_str_c("temp");
-    else if (!strcmp(name, "identifier") || !strcmp(name, "name") || !strcmp(name, "table"))
-        *out = kj_str_c(r->name);
-    else if (!strcmp(name, "database"))
-        *out = kj_str_c("");
-    else {
-        *out = kj_undef();
-        return 0;
-    }
-    return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
-}
-static int urel_str(kj_in *in, void *ud, kiln_buf *out)
-{
-    ut_rel *r = ud;
-    return kiln_buf_printf(out, kj_in_err(in), "temp.\"%s\"", r->name);
-}
-static void urel_free(void *ud)
-{
-    ut_rel *r = ud;
-    kiln_free(r->name);
-    kiln_free(r);
-}
-static const kj_class urel_class = {"Relation", urel_getattr, urel_str, urel_free, NULL, NULL};
-
-static kj_val urel_new(const char *name)
-{
-    ut_rel *r = kiln_calloc(1, sizeof *r);
-    if (!r || !(r->name = kiln_strdup(name))) {
-        kiln_free(r);
-        return kj_undef();
-    }
-    return kj_obj_new(&urel_class, r);
-}
-
 typedef struct ut_ctx {
     kiln_project *p;
     km_ut *u;
@@ -388,7 +345,7 @@ static int u_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
                        name.u.s->p);
     char nm[32];
     snprintf(nm, sizeof nm, "__ut_in_%d", f);
-    *out = urel_new(nm);
+    *out = kiln_models__relation_new("temp", nm);
     return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
 }
 
@@ -406,7 +363,7 @@ static int u_source(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *
                 break;
             char nm[32];
             snprintf(nm, sizeof nm, "__ut_in_%d", f);
-            *out = urel_new(nm);
+            *out = kiln_models__relation_new("temp", nm);
             return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
         }
     }
@@ -499,7 +456,7 @@ static int render_model(kiln_project *p, km_ut *u, kiln_buf *sql, kiln_err *err)
         rc = kj_oom(f) ? KILN_OOM(err) : kj_dict_setc(over, k.u.s->p, f, err);
     }
     if (!rc && this_f >= 0) {
-        kj_val t = urel_new(nm);
+        kj_val t = kiln_models__relation_new("temp", nm);
         rc = kj_oom(t) ? KILN_OOM(err) : kj_dict_setc(over, "this", t, err);
     }
     if (!rc)
