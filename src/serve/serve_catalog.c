@@ -506,24 +506,34 @@ done:
 
 /* ------------------------------------------------------------------ tables */
 
+/* One TableIdentifier {"namespace":[ns],"name":name} of a ListTablesResponse
+ * or ListViewsResponse (ns is nslen bytes). */
+static int ident_put(kiln_buf *out, int *n, const char *ns, size_t nslen, const char *name, kiln_err *err)
+{
+    int rc;
+    if ((rc = kiln_buf_printf(out, err, "%s{\"namespace\":[", (*n)++ ? "," : "")) ||
+        (rc = kiln_json_write_str(out, ns, nslen, err)) || (rc = kiln_buf_printf(out, err, "],\"name\":")) ||
+        (rc = put_str(out, name, err)))
+        return rc;
+    return kiln_buf_putc(out, '}', err);
+}
+
 static int tbl_list_cb(void *ctx, const char *name, const char *loc)
 {
     (void)loc;
     list_ctx *l = ctx;
     const char *dot = strchr(name, '.');
-    if (!dot)
-        return 0;
-    int rc;
-    if ((l->n++ && (rc = kiln_buf_putc(l->out, ',', l->err))) ||
-        (rc = kiln_buf_printf(l->out, l->err, "{\"namespace\":[")) ||
-        (rc = kiln_json_write_str(l->out, name, (size_t)(dot - name), l->err)) ||
-        (rc = kiln_buf_printf(l->out, l->err, "],\"name\":")) || (rc = put_str(l->out, dot + 1, l->err)) ||
-        (rc = kiln_buf_putc(l->out, '}', l->err)))
-        return rc;
-    return 0;
+    return dot ? ident_put(l->out, &l->n, name, (size_t)(dot - name), dot + 1, l->err) : 0;
 }
 
-int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs)
+static int view_list_one(void *vctx, const char *name)
+{
+    view_list_ctx *c = vctx;
+    return ident_put(c->out, &c->n, c->ns, strlen(c->ns), name, c->err);
+}
+
+/* GET .../namespaces/{ns}/tables or /views: ListTablesResponse. */
+static int list_idents(kiln_serve_req *rq, kiln_serve_resp *rs, int views)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
@@ -531,9 +541,11 @@ int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs)
     if (ns_open(rq, rs, &cat, ns))
         return 0;
     list_ctx l = {&rs->body, 0, &err};
+    view_list_ctx c = {&rs->body, ns, 0, &err};
     int rc = kiln_buf_printf(&rs->body, &err, "{\"identifiers\":[");
     if (!rc)
-        rc = kiln_lake_table_list(cat, ns, tbl_list_cb, &l, &err);
+        rc = views ? kiln_lake_view_list(cat, ns, view_list_one, &c, &err)
+                   : kiln_lake_table_list(cat, ns, tbl_list_cb, &l, &err);
     if (!rc)
         rc = kiln_buf_printf(&rs->body, &err, "]}");
     if (rc)
@@ -543,6 +555,8 @@ int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs)
     kiln_lake_catalog_free(cat);
     return 0;
 }
+
+int kiln_serve__cat_tbl_list(kiln_serve_req *rq, kiln_serve_resp *rs) { return list_idents(rq, rs, 0); }
 
 /* LoadTableResult / CommitTableResponse body for t. */
 static int table_result(kiln_serve_resp *rs, kiln_lake_table *t, int with_config, kiln_err *err)
@@ -1052,20 +1066,23 @@ int kiln_serve__cat_tbl_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
-int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
+/* POST /v1/{prefix}/tables/rename or views/rename: RenameTableRequest. A
+ * missing source table answers before the destination namespace is checked. */
+static int rename_ident(kiln_serve_req *rq, kiln_serve_resp *rs, int views)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_lake_table *t = NULL;
     kiln_err err = {0};
     char from[260], to[260], fns[129], tns[129];
+    const char *missing = views ? "NoSuchViewException" : "NoSuchTableException";
     json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
         ident_param(rs, json_object_get(j, "destination"), to, tns) || kiln_serve__catalog_open(rq, rs, &cat))
         goto done;
-    if (kiln_lake_table_load(&t, cat, from, &err)) {
-        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    if (!views && kiln_lake_table_load(&t, cat, from, &err)) {
+        kiln_serve__error_kiln(rs, &err, missing);
         goto done;
     }
     int ex = ns_exists(cat, tns, &err);
@@ -1076,8 +1093,8 @@ int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
             kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", tns);
         goto done;
     }
-    if (kiln_lake_table_rename(cat, from, to, &err))
-        kiln_serve__error_kiln(rs, &err, "NoSuchTableException");
+    if (views ? kiln_lake_view_rename(cat, from, to, &err) : kiln_lake_table_rename(cat, from, to, &err))
+        kiln_serve__error_kiln(rs, &err, missing);
     else
         rs->status = 204;
 done:
@@ -1086,6 +1103,8 @@ done:
     kiln_lake_catalog_free(cat);
     return 0;
 }
+
+int kiln_serve__cat_tbl_rename(kiln_serve_req *rq, kiln_serve_resp *rs) { return rename_ident(rq, rs, 0); }
 
 /* POST .../tables/{table}/metrics: clients (Spark, Trino) send scan and
  * commit reports here after their work; kiln accepts and discards them so
@@ -1186,39 +1205,7 @@ done:
  * a new document swapped into the catalog with a compare-and-swap (a lost
  * race is retried on the newer document while the requirements hold). */
 
-static int view_list_one(void *vctx, const char *name)
-{
-    view_list_ctx *c = vctx;
-    int rc = kiln_buf_printf(c->out, c->err, "%s{\"namespace\":[", c->n++ ? "," : "");
-    if (!rc)
-        rc = put_str(c->out, c->ns, c->err);
-    if (!rc)
-        rc = kiln_buf_printf(c->out, c->err, "],\"name\":");
-    if (!rc)
-        rc = put_str(c->out, name, c->err);
-    return rc ? rc : kiln_buf_putc(c->out, '}', c->err);
-}
-
-int kiln_serve__cat_view_list(kiln_serve_req *rq, kiln_serve_resp *rs)
-{
-    kiln_lake_catalog *cat = NULL;
-    kiln_err err = {0};
-    char ns[129];
-    if (ns_open(rq, rs, &cat, ns))
-        return 0;
-    view_list_ctx c = {&rs->body, ns, 0, &err};
-    int rc = kiln_buf_printf(&rs->body, &err, "{\"identifiers\":[");
-    if (!rc)
-        rc = kiln_lake_view_list(cat, ns, view_list_one, &c, &err);
-    if (!rc)
-        rc = kiln_buf_printf(&rs->body, &err, "]}");
-    if (rc)
-        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
-    else
-        rs->status = 200;
-    kiln_lake_catalog_free(cat);
-    return 0;
-}
+int kiln_serve__cat_view_list(kiln_serve_req *rq, kiln_serve_resp *rs) { return list_idents(rq, rs, 1); }
 
 /* LoadViewResult */
 static int view_result(kiln_serve_resp *rs, const char *loc, const char *json, kiln_err *err)
@@ -1576,31 +1563,4 @@ done:
     return 0;
 }
 
-int kiln_serve__cat_view_rename(kiln_serve_req *rq, kiln_serve_resp *rs)
-{
-    kiln_lake_catalog *cat = NULL;
-    kiln_err err = {0};
-    char from[260], to[260], fns[129], tns[129];
-    json_t *j = kiln_serve__body_json(rq, rs);
-    if (!j)
-        return 0;
-    if (ident_param(rs, json_object_get(j, "source"), from, fns) ||
-        ident_param(rs, json_object_get(j, "destination"), to, tns) || kiln_serve__catalog_open(rq, rs, &cat))
-        goto done;
-    int ex = ns_exists(cat, tns, &err);
-    if (ex <= 0) {
-        if (ex < 0)
-            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
-        else
-            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", tns);
-        goto done;
-    }
-    if (kiln_lake_view_rename(cat, from, to, &err))
-        kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
-    else
-        rs->status = 204;
-done:
-    json_decref(j);
-    kiln_lake_catalog_free(cat);
-    return 0;
-}
+int kiln_serve__cat_view_rename(kiln_serve_req *rq, kiln_serve_resp *rs) { return rename_ident(rq, rs, 1); }
