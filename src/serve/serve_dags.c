@@ -130,6 +130,22 @@ static json_t *run_find(json_t *runs, const kiln_flow_dag *d, int64_t when)
     return NULL;
 }
 
+/* The run of DAG d at `when` (URL segment seg), from *runs loaded here (the
+ * caller frees *runs); NULL when the error was answered. */
+static json_t *run_get(kiln_serve_resp *rs, kiln_flow_project *p, const kiln_flow_dag *d, const char *seg, int64_t when,
+                       json_t **runs)
+{
+    kiln_err err = {0};
+    if (runs_load(p, d->id, runs, &err)) {
+        kiln_serve__error_kiln(rs, &err, "NotFoundException");
+        return NULL;
+    }
+    json_t *r = run_find(*runs, d, when);
+    if (!r)
+        kiln_serve__error(rs, 404, "NoSuchRunException", "DAG '%s' has no run for %s", d->id, seg);
+    return r;
+}
+
 /* Write a parsed JSON value back out (strings through the one writer). */
 static int put_json(kiln_buf *b, const json_t *v, kiln_err *err)
 {
@@ -439,15 +455,9 @@ int kiln_serve__api_run(kiln_serve_req *rq, kiln_serve_resp *rs)
         return 0;
     if (need_dag(rs, p, rq->segs[3], &d) || seg_date(rs, d, rq->segs[5], &when))
         goto out;
-    if (runs_load(p, d->id, &runs, &err)) {
-        kiln_serve__error_kiln(rs, &err, "NotFoundException");
+    json_t *r = run_get(rs, p, d, rq->segs[5], when, &runs);
+    if (!r)
         goto out;
-    }
-    json_t *r = run_find(runs, d, when);
-    if (!r) {
-        kiln_serve__error(rs, 404, "NoSuchRunException", "DAG '%s' has no run for %s", d->id, rq->segs[5]);
-        goto out;
-    }
     if (put_json(&rs->body, r, &err))
         kiln_serve__error_kiln(rs, &err, "NotFoundException");
     else
@@ -474,15 +484,9 @@ int kiln_serve__api_task(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error(rs, 404, "NoSuchTaskException", "DAG '%s' has no task '%s'", d->id, rq->segs[7]);
         goto out;
     }
-    if (runs_load(p, d->id, &runs, &err)) {
-        kiln_serve__error_kiln(rs, &err, "NotFoundException");
+    json_t *r = run_get(rs, p, d, rq->segs[5], when, &runs), *ti = NULL;
+    if (!r)
         goto out;
-    }
-    json_t *r = run_find(runs, d, when), *ti = NULL;
-    if (!r) {
-        kiln_serve__error(rs, 404, "NoSuchRunException", "DAG '%s' has no run for %s", d->id, rq->segs[5]);
-        goto out;
-    }
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(r, "tasks"), i,
