@@ -374,6 +374,25 @@ static int jkv(kiln_buf *b, const char *k, const char *v, kiln_err *err)
     return rc ? rc : v ? kiln_json_write_str(b, v, strlen(v), err) : kiln_buf_printf(b, err, "null");
 }
 
+/* Append d (its json taken from j) to dv unless rc already failed; frees
+ * what was not kept and j. */
+static int diff_push(diffv *dv, diff d, kiln_buf *j, int rc, kiln_err *err)
+{
+    if (!rc && !(d.json = kiln_strdup(j->data)))
+        rc = KILN_OOM(err);
+    if (!rc && (!d.sort_key || !d.text))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_vec_push(dv, d, err);
+    if (rc) {
+        kiln_free(d.sort_key);
+        kiln_free(d.json);
+        kiln_free(d.text);
+    }
+    kiln_buf_free(j);
+    return rc;
+}
+
 static int add_push_diff(diffv *dv, const vpush *p, const char *side_only, kiln_err *err)
 {
     kiln_buf j;
@@ -395,19 +414,7 @@ static int add_push_diff(diffv *dv, const vpush *p, const char *side_only, kiln_
         NULL,
         kiln_sprintf("push %s %s %.12s..%.12s: %s", p->repo_name ? p->repo_name : "?", p->ref ? p->ref : "?",
                      p->before ? p->before : "?", p->head ? p->head : "?", side_only)};
-    if (!rc && !(d.json = kiln_strdup(j.data)))
-        rc = KILN_OOM(err);
-    if (!rc && (!d.sort_key || !d.text))
-        rc = KILN_OOM(err);
-    if (!rc)
-        rc = kiln_vec_push(dv, d, err);
-    if (rc) {
-        kiln_free(d.sort_key);
-        kiln_free(d.json);
-        kiln_free(d.text);
-    }
-    kiln_buf_free(&j);
-    return rc;
+    return diff_push(dv, d, &j, rc, err);
 }
 
 static int streq(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
@@ -471,19 +478,7 @@ static int add_commit_diff(diffv *dv, const vcommit *s, const vcommit *b, kiln_e
                   ? kiln_sprintf("commit %s %s: both, %s differ", c->repo_name ? c->repo_name : "?",
                                  c->sha ? c->sha : "?", fields + 1)
                   : kiln_sprintf("commit %s %s: %s", c->repo_name ? c->repo_name : "?", c->sha ? c->sha : "?", where)};
-    if (!rc && !(d.json = kiln_strdup(j.data)))
-        rc = KILN_OOM(err);
-    if (!rc && (!d.sort_key || !d.text))
-        rc = KILN_OOM(err);
-    if (!rc)
-        rc = kiln_vec_push(dv, d, err);
-    if (rc) {
-        kiln_free(d.sort_key);
-        kiln_free(d.json);
-        kiln_free(d.text);
-    }
-    kiln_buf_free(&j);
-    return rc;
+    return diff_push(dv, d, &j, rc, err);
 }
 
 static int diff_cmp(const void *a, const void *b)
