@@ -531,6 +531,29 @@ out:
 
 static char *full_key(s3 *s, const char *key) { return kiln_sprintf("%s%s", s->prefix, key); }
 
+/* A server that ignored the Range header sent the whole object: keep bytes
+ * [off, off+len) of it (len <= 0: to the end). */
+static void range_cut(kiln_buf *b, int64_t off, int64_t len)
+{
+    size_t start = (uint64_t)off < b->len ? (size_t)off : b->len;
+    size_t n2 = len > 0 && (uint64_t)len < b->len - start ? (size_t)len : b->len - start;
+    if (b->data)
+        memmove(b->data, b->data + start, n2);
+    b->len = n2;
+}
+
+/* Give b's bytes (NUL-terminated, even when empty) to *out / *n. */
+static int buf_hand_over(kiln_buf *b, char **out, size_t *n, kiln_err *err)
+{
+    if (!b->data && kiln_buf_reserve(b, 1, err) != 0)
+        return KILN_OOM(err);
+    b->data[b->len] = 0;
+    *out = b->data;
+    *n = b->len;
+    b->data = NULL;
+    return 0;
+}
+
 /* ------------------------------------------------------------ operations */
 
 static int s3_get(kiln_store *st, const char *key, int64_t off, int64_t len, size_t cap, char **out, size_t *n,
@@ -573,22 +596,10 @@ static int s3_get(kiln_store *st, const char *key, int64_t off, int64_t len, siz
     }
     if (!rc && r.status == 200 && (off > 0 || len > 0)) {
         /* the server ignored the Range header: cut the range out */
-        size_t start = (uint64_t)off < b.len ? (size_t)off : b.len;
-        size_t n2 = len > 0 && (uint64_t)len < b.len - start ? (size_t)len : b.len - start;
-        if (b.data)
-            memmove(b.data, b.data + start, n2);
-        b.len = n2;
+        range_cut(&b, off, len);
     }
-    if (!rc) {
-        if (!b.data && kiln_buf_reserve(&b, 1, err) != 0)
-            rc = KILN_OOM(err);
-        else {
-            b.data[b.len] = 0;
-            *out = b.data;
-            *n = b.len;
-            b.data = NULL;
-        }
-    }
+    if (!rc)
+        rc = buf_hand_over(&b, out, n, err);
     kiln_buf_free(&b);
     kiln_free(fk);
     return rc;
@@ -1059,11 +1070,7 @@ static int s3_get_range(kiln_store *st, const char *key, int64_t off, int64_t le
     if (!rc && r.status == 200) {
         /* the whole object came back: its size, and the range cut out */
         r.total = (int64_t)b.len;
-        size_t start = (uint64_t)off < b.len ? (size_t)off : b.len;
-        size_t n2 = len > 0 && (uint64_t)len < b.len - start ? (size_t)len : b.len - start;
-        if (b.data)
-            memmove(b.data, b.data + start, n2);
-        b.len = n2;
+        range_cut(&b, off, len);
     }
     if (!rc && info) {
         memset(info, 0, sizeof *info);
@@ -1071,16 +1078,8 @@ static int s3_get_range(kiln_store *st, const char *key, int64_t off, int64_t le
         info->mtime_ms = r.mtime_ms;
         snprintf(info->etag, sizeof info->etag, "%s", r.etag);
     }
-    if (!rc) {
-        if (!b.data && kiln_buf_reserve(&b, 1, err) != 0)
-            rc = KILN_OOM(err);
-        else {
-            b.data[b.len] = 0;
-            *out = b.data;
-            *n = b.len;
-            b.data = NULL;
-        }
-    }
+    if (!rc)
+        rc = buf_hand_over(&b, out, n, err);
     kiln_buf_free(&b);
     kiln_free(fk);
     return rc;
