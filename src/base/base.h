@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define KILN_VERSION "0.1.0"
 
@@ -373,6 +374,14 @@ int kiln_file_read(const char *path, size_t cap, char **out, size_t *len, kiln_e
 int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_err *err);
 /* mkdir -p. */
 int kiln_mkdirs(const char *path, kiln_err *err);
+/* read(2) retrying EINTR: bytes read, 0 at end of file, -1 with errno. */
+ssize_t kiln_fd_read(int fd, void *buf, size_t n);
+/* pread(2) until n bytes or end of file, retrying EINTR and short reads:
+ * bytes read (fewer than n only at end of file), or -1 with errno. */
+ssize_t kiln_fd_pread_full(int fd, void *buf, size_t n, int64_t off);
+/* write(2) all n bytes, retrying EINTR and short writes: 0, or -1 with
+ * errno. */
+int kiln_fd_write_all(int fd, const void *data, size_t n);
 /* rm -rf of a directory tree we created (refuses "" and "/"). */
 int kiln_rmtree(const char *path, kiln_err *err);
 /* Is name a safe single path component (no '/', not "." or "..", no NUL,

@@ -37,18 +37,12 @@ int kiln_file_read(const char *path, size_t cap, char **out, size_t *len, kiln_e
         rc = kiln_err_set(err, KILN_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
         goto done;
     }
-    while (got < n) {
-        ssize_t r = read(fd, data + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: read: %s", path, strerror(errno));
-            goto done;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
+    ssize_t r = kiln_fd_pread_full(fd, data, n, 0);
+    if (r < 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: read: %s", path, strerror(errno));
+        goto done;
     }
+    got = (size_t)r;
     data[got] = '\0';
     *out = data;
     *len = got;
@@ -57,6 +51,45 @@ done:
     kiln_free(data);
     close(fd);
     return rc;
+}
+
+ssize_t kiln_fd_read(int fd, void *buf, size_t n)
+{
+    ssize_t r;
+    while ((r = read(fd, buf, n)) < 0 && errno == EINTR)
+        ;
+    return r;
+}
+
+ssize_t kiln_fd_pread_full(int fd, void *buf, size_t n, int64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int kiln_fd_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_err *err)
@@ -70,20 +103,11 @@ int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_er
         rc = kiln_err_set(err, KILN_EIO, "%s: %s", tmp, strerror(errno));
         goto done;
     }
-    const char *p = data;
-    size_t left = n;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            rc = kiln_err_set(err, KILN_EIO, "%s: write: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            goto done;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (kiln_fd_write_all(fd, data, n) != 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: write: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto done;
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
         rc = kiln_err_set(err, KILN_EIO, "%s: fsync/close: %s", tmp, strerror(errno));

@@ -77,9 +77,7 @@ static int gz_check(const char *path, kiln_err *err)
     static __thread unsigned char in[1 << 16], out[1 << 16];
     int rc = 0, at_end = 1, any = 0;
     for (;;) {
-        ssize_t n = read(fd, in, sizeof in);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = kiln_fd_read(fd, in, sizeof in);
         if (n < 0) {
             rc = kiln_err_set(err, KILN_EIO, "%s: read failed: %s", path, strerror(errno));
             break;
@@ -132,9 +130,7 @@ static int file_sha256(const char *path, char out[65], int64_t *size, kiln_err *
     int64_t total = 0;
     int rc = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = kiln_fd_read(fd, buf, sizeof buf);
         if (n < 0) {
             rc = kiln_err_set(err, KILN_EIO, "%s: read failed: %s", path, strerror(errno));
             break;
@@ -186,15 +182,9 @@ static int dl_write(void *ctx, const kiln_http_resp *r, const char *p, size_t n,
         if (d->etag_path && etag[0])
             (void)kiln_file_write_atomic(d->etag_path, etag, strlen(etag), NULL);
     }
-    for (size_t w = 0; w < n;) {
-        ssize_t k = write(d->fd, p + w, n - w);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            d->write_failed = 1;
-            return kiln_err_set(err, KILN_EIO, "write: %s", strerror(errno));
-        }
-        w += (size_t)k;
+    if (kiln_fd_write_all(d->fd, p, n) != 0) {
+        d->write_failed = 1;
+        return kiln_err_set(err, KILN_EIO, "write: %s", strerror(errno));
     }
     return 0;
 }

@@ -299,19 +299,14 @@ static int local_get_ex(kiln_store *s, const char *key, int64_t off, int64_t len
         rc = KILN_OOM(err);
         goto done;
     }
-    size_t got = 0;
-    while ((int64_t)got < want) {
-        ssize_t r = pread(fd, buf + got, (size_t)want - got, start + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            kiln_free(buf);
-            rc = r < 0 ? kiln_err_set(err, KILN_EIO, "%s: read failed: %s", p, strerror(errno))
-                       : kiln_err_set(err, KILN_ETRUNC, "%s: the file shrank while it was read", p);
-            goto done;
-        }
-        got += (size_t)r;
+    ssize_t r = kiln_fd_pread_full(fd, buf, (size_t)want, start);
+    if (r < want) {
+        kiln_free(buf);
+        rc = r < 0 ? kiln_err_set(err, KILN_EIO, "%s: read failed: %s", p, strerror(errno))
+                   : kiln_err_set(err, KILN_ETRUNC, "%s: the file shrank while it was read", p);
+        goto done;
     }
+    size_t got = (size_t)r;
     buf[got] = 0;
     *out = buf;
     *n = got;
@@ -358,9 +353,7 @@ static int local_get_stream(kiln_store *s, const char *key, kiln_store_stream_fn
         goto done;
     }
     for (;;) {
-        ssize_t r = read(fd, buf, 256 << 10);
-        if (r < 0 && errno == EINTR)
-            continue;
+        ssize_t r = kiln_fd_read(fd, buf, 256 << 10);
         if (r < 0) {
             rc = kiln_err_set(err, KILN_EIO, "%s: read failed: %s", p, strerror(errno));
             break;
@@ -394,27 +387,17 @@ static int copy_file(const char *src, const char *dst, int excl, uint64_t *bytes
     char buf[1 << 16];
     int rc = 0;
     for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
+        ssize_t r = kiln_fd_read(in, buf, sizeof buf);
         if (r < 0) {
             rc = kiln_err_set(err, KILN_EIO, "%s: read failed: %s", src, strerror(errno));
             break;
         }
         if (r == 0)
             break;
-        for (ssize_t w = 0; w < r;) {
-            ssize_t k = write(o, buf + w, (size_t)(r - w));
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k < 0) {
-                rc = kiln_err_set(err, KILN_EIO, "%s: write failed: %s", dst, strerror(errno));
-                break;
-            }
-            w += k;
-        }
-        if (rc)
+        if (kiln_fd_write_all(o, buf, (size_t)r) != 0) {
+            rc = kiln_err_set(err, KILN_EIO, "%s: write failed: %s", dst, strerror(errno));
             break;
+        }
         if (bytes)
             *bytes += (uint64_t)r;
     }
@@ -490,18 +473,9 @@ static int write_all_new(const char *path, const void *data, size_t n, kiln_err 
     if (fd < 0)
         return kiln_err_set(err, errno == EEXIST ? KILN_EEXIST : KILN_EIO, "%s: cannot create: %s", path,
                             strerror(errno));
-    const char *c = data;
-    size_t off = 0;
     int rc = 0;
-    while (off < n && !rc) {
-        ssize_t w = write(fd, c + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            rc = kiln_err_set(err, KILN_EIO, "%s: write failed: %s", path, strerror(errno));
-        else
-            off += (size_t)w;
-    }
+    if (kiln_fd_write_all(fd, data, n) != 0)
+        rc = kiln_err_set(err, KILN_EIO, "%s: write failed: %s", path, strerror(errno));
     if (!rc && fsync(fd) != 0)
         rc = kiln_err_set(err, KILN_EIO, "%s: fsync failed: %s", path, strerror(errno));
     if (close(fd) != 0 && !rc)

@@ -658,15 +658,9 @@ typedef struct fd_src {
 static int fd_reader(void *ctx, int64_t off, char *buf, size_t n, kiln_err *err)
 {
     fd_src *f = ctx;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(f->fd, buf + got, n - got, off + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return kiln_err_set(err, KILN_EIO, "%s: read failed: %s", f->path, r < 0 ? strerror(errno) : "file shrank");
-        got += (size_t)r;
-    }
+    ssize_t r = kiln_fd_pread_full(f->fd, buf, n, off);
+    if (r < (ssize_t)n)
+        return kiln_err_set(err, KILN_EIO, "%s: read failed: %s", f->path, r < 0 ? strerror(errno) : "file shrank");
     return 0;
 }
 

@@ -3,7 +3,9 @@
 #include "harness/harness.h"
 #include "base/base.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 TEST(base, err_set_and_prefix)
@@ -267,6 +269,52 @@ TEST(base, atomic_write_and_read)
     kiln_free(path);
     kiln_free(dir);
     kiln_free(top);
+}
+
+/* The fd helpers: a write bigger than a pipe's buffer goes through in
+ * pieces while a thread drains it; pread_full stops short only at the end. */
+static void *drain(void *arg)
+{
+    int *fds = arg;
+    static char sink[1 << 16];
+    size_t total = 0;
+    ssize_t r;
+    while ((r = kiln_fd_read(fds[0], sink, sizeof sink)) > 0)
+        total += (size_t)r;
+    return (void *)total;
+}
+
+TEST(base, fd_read_write_helpers)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, drain, fds) == 0);
+    size_t big = 1 << 20;
+    char *data = kiln_malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 7);
+    CHECK_EQ_INT(kiln_fd_write_all(fds[1], data, big), 0);
+    close(fds[1]);
+    void *got;
+    pthread_join(th, &got);
+    close(fds[0]);
+    CHECK_EQ_INT((size_t)got, big);
+
+    kiln_err err = {0};
+    char *path = kiln_sprintf("%s/fd.bin", kt_tmpdir());
+    CHECK_OK(kiln_file_write_atomic(path, data, big, &err), &err);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    char buf[100];
+    CHECK_EQ_INT(kiln_fd_pread_full(fd, buf, sizeof buf, 1000), 100);
+    CHECK(memcmp(buf, data + 1000, 100) == 0);
+    CHECK_EQ_INT(kiln_fd_pread_full(fd, buf, sizeof buf, (int64_t)big - 10), 10);
+    CHECK_EQ_INT(kiln_fd_pread_full(fd, buf, sizeof buf, (int64_t)big + 5), 0);
+    close(fd);
+    CHECK_EQ_INT(kiln_fd_write_all(-1, "x", 1), -1);
+    kiln_free(path);
+    kiln_free(data);
 }
 
 TEST(base, path_components)
