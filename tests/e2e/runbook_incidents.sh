@@ -9,7 +9,8 @@
 # - scheduler-lag: tasks waited ~1 s each for the one slot of a pool, a DAG
 #   is paused; the metrics show it, unpause + `kiln scheduler --once` runs it;
 # - model-test-failing: a duplicated seed row fails `unique` and doubles a
-#   mart; triage, the failing rows, lineage, fix, rebuild;
+#   mart; triage, the failing rows (store_failures' audit table), lineage,
+#   fix, rebuild (the audit table empty);
 # - merge-conflict: 4 concurrent MERGEs lose no row; a branch backfill whose
 #   main moved exits 5, is inspected, rerun on a fresh branch and swapped in.
 set -euo pipefail
@@ -171,6 +172,9 @@ cat >"$P/dbt_project.yml" <<'YML'
 name: shop
 version: "1.0"
 profile: shop
+data_tests:
+  shop:
+    +store_failures: true
 YML
 cat >"$P/profiles.yml" <<'YML'
 shop:
@@ -210,12 +214,14 @@ rb model-test-failing.md 1 "$P"
 has "FAIL 1 unique_regions_region" "the failing unique test"
 has "fail 1 test.shop.unique_regions_region" "run_results names it"
 rb model-test-failing.md 2 "$P"
-has "eu" "the failing row"
+has "eu           |         2" "the stored failing row (store_failures)"
+[ "$(grep -c '^eu *| Europe' "$T/out.txt")" = 2 ] || fail "the offending seed rows joined back: $(cat "$T/out.txt")"
 rb model-test-failing.md 3 "$P"
 has "analytics.regions" "lineage reaches the seed"
 printf 'region,name\neu,Europe\nus,America\n' >"$P/seeds/regions.csv"   # the fix
 rb model-test-failing.md 4 "$P"
 has "ERROR=0" "the rebuild passes"
+grep -A3 '^failing' "$T/out.txt" | grep -q '^ *0$' || fail "the audit table after the fix: $(cat "$T/out.txt")"
 want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select amount from analytics.daily where region = 'Europe'" | tail -1)" 40 \
   "Europe's amount after the fix"
 
