@@ -12,8 +12,12 @@
 # the tasks), no lock left behind.
 source "$(dirname "$0")/fault_lib.bash"
 clean_backfill
-points="flow.run.started flow.try.spawning flow.try.spawned flow.try.recorded flow.idem.recorded flow.run.finished"
+# the runner: every flow.* point of `kiln failpoints` (the list, not a copy
+# kept here); the daemon (the same runner code, forked) at three of them
+points="$(K failpoints --names | grep '^flow\.' | tr '\n' ' ')"
+[ "$(wc -w <<<"$points")" -ge 6 ] || fail "kiln failpoints lists too few flow points: $points"
 sched_points="flow.run.started flow.try.spawned flow.idem.recorded"
+for fp in $sched_points; do grep -qw -- "$fp" <<<"$points" || fail "$fp is not a failpoint any more"; done
 if [ "$ASAN" = 1 ]; then points="flow.try.spawned flow.idem.recorded"; sched_points="flow.try.spawned"; fi
 
 wait_runs() { # DIR: until both runs succeeded (orphans finishing), 20 s at most
