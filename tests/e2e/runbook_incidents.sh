@@ -42,6 +42,7 @@ if n > len(blocks): sys.exit('no block %d in %s (%d blocks)' % (n, sys.argv[1], 
 sys.stdout.write(blocks[n - 1])
 PY
   local want_rc=0 cmd="" line rc
+  echo "$1 $2" >>"$T/ran.txt"
   : >"$T/out.txt"
   while IFS= read -r line || [ -n "$line" ]; do
     if [ -z "$cmd" ]; then
@@ -272,4 +273,12 @@ PY
 want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*), count(distinct push_id) from github.pushes" | tail -1)" \
   "$pushes,$pushes" "main after the rerun on bf2: every push once"
 "$KILN_BIN" table --warehouse "$P/warehouse" branch github.pushes | grep -q '^bf ' && fail "bf not dropped"
+# every block of every runbook page ran (a new page or block needs its
+# incident here)
+for page in "$KILN_ROOT"/docs/runbooks/*.md; do
+  n="$(grep -c '^```sh runbook$' "$page" || true)"
+  for i in $(seq 1 "$n"); do
+    grep -qx "$(basename "$page") $i" "$T/ran.txt" || fail "runbook $(basename "$page") block $i is not run by this test"
+  done
+done
 step "ok"
