@@ -15,6 +15,15 @@ called="$(grep -rhoE 'kiln_failpoint\("[a-z0-9_.]+"\)' src --include='*.c' | sed
 [ "$called" = "$listed" ] || fail "calls in src/ and kiln failpoints differ: $(diff <(echo "$called") <(echo "$listed") | tr '\n' ' ')"
 documented="$(grep -oE '^\| `[a-z0-9_.]+` \|' docs/faults.md | sed -E 's/^\| `(.*)` \|/\1/' | sort -u)"
 [ "$documented" = "$listed" ] || fail "docs/faults.md and kiln failpoints differ: $(diff <(echo "$documented") <(echo "$listed") | tr '\n' ' ')"
+# the hooks with a value that `kiln failpoints` lists after the points are
+# the ones docs/faults.md documents, and each is used by a test
+hooks="$("$KILN_BIN" failpoints | grep -oE '^[a-z0-9_.-]+=' | tr -d = | sort)"
+[ -n "$hooks" ] || fail "kiln failpoints lists no hooks"
+dhooks="$(grep -oE '^\| `[a-z0-9_.-]+=' docs/faults.md | sed -E 's/^\| `(.*)=/\1/' | sort -u)"
+[ "$hooks" = "$dhooks" ] || fail "hooks: kiln failpoints and docs/faults.md differ: $(diff <(echo "$hooks") <(echo "$dhooks") | tr '\n' ' ')"
+for h in $hooks; do
+  grep -rqF "$h=" tests scripts || fail "no test uses the hook $h"
+done
 # every listed failpoint is killed at by a fault test: its family iterated
 # from `kiln failpoints --names` (grep '^lake\.' in a fault_*.sh,
 # startsWith('serve.') in tests/node/fault_*.mjs), or its name in one
