@@ -60,20 +60,13 @@ contents() {
     "commits=$(grep -c '^C,' <<<"$out"):$(grep '^C,' <<<"$out" | md5sum | cut -c1-12)"
 }
 # line W TABLE REF: the number of snapshots on REF's line (REF's head and its
-# ancestors), from the metadata's parent links
+# ancestors), from the current metadata's parent links (snapshot ids are
+# below 2^53: exact in jq)
 line() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import glob, json, re, sys
-w, t, ref = sys.argv[1:]
-ns, name = t.split('.')
-metas = glob.glob(f"{w}/{ns}/{name}/metadata/v*.metadata.json")
-m = json.load(open(max(metas, key=lambda p: int(re.search(r'/v(\d+)\.metadata', p).group(1)))))
-parent = {s['snapshot-id']: s.get('parent-snapshot-id') for s in m['snapshots']}
-s, n = m['refs'][ref]['snapshot-id'], 0
-while s is not None:
-    n, s = n + 1, parent[s]
-print(n)
-PY
+  local m
+  m="$(ls "$1/${2%%.*}/${2#*.}/metadata/"v*.metadata.json | sort -V | tail -1)"
+  jq -r --arg r "$3" '(.snapshots | map({key: (."snapshot-id" | tostring), value: ."parent-snapshot-id"}) | from_entries) as $p
+    | [.refs[$r]."snapshot-id" | recurse(if . == null then empty else $p[tostring] end)] | map(select(. != null)) | length' "$m"
 }
 ref_head() { K table --warehouse "$1" branch "$2" | awk -v r="$3" '$1 == r {print $2}'; }
 
@@ -97,9 +90,10 @@ mkdir "lock-$1-$2" 2>/dev/null || { echo "$1 $2" >>overlap.txt; exit 1; }
 trap 'rmdir "lock-$1-$2"' EXIT
 SH
 cat >"$P/live_cut.sh" <<'SH'
-# live's first load waits until the backfill has cut bf
-for i in $(seq 200); do
-  kiln table --warehouse warehouse branch github.pushes | grep -q '^bf ' && exit 0
+# live's loads wait until the backfill has cut bf on both tables
+for i in $(seq 300); do
+  kiln table --warehouse warehouse branch github.pushes | grep -q '^bf ' &&
+    kiln table --warehouse warehouse branch github.commits | grep -q '^bf ' && exit 0
   sleep 0.1
 done
 echo "branch bf never cut"; exit 1
@@ -115,7 +109,7 @@ cat >"$P/hist_check.sh" <<'SH'
 n="$(kiln sql --warehouse warehouse --csv "select count(*) from github.\"pushes@$2\" where substr(created_at, 1, 10) = '$1'" | tail -1)"
 [ "$n" -gt 0 ] || { echo "day $1 is not on branch $2"; exit 1; }
 [ "$1" = 2025-03-03 ] || exit 0
-for i in $(seq 400); do [ -e main-moved-2025-03-04 ] && exit 0; sleep 0.05; done
+for i in $(seq 600); do [ -e main-moved-2025-03-04 ] && exit 0; sleep 0.05; done
 echo "main never moved"; exit 1
 SH
 cat >"$P/dags/live.yml" <<'YML'
