@@ -25,7 +25,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "ops_disk_backfill: SKIPPED (not root and no user namespace: cannot mount a small tmpfs)"
   exit 0
 fi
-T="$(mktemp -d)"
+T="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 MNT=""
 cleanup() {
   [ -z "$MNT" ] || umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true

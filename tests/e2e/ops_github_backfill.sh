@@ -18,7 +18,7 @@
 # (fault_github covers the ingest alone: a short reset waited out in-run.)
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
-T="$(mktemp -d)"
+T="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 srv=""
 stop_srv() { if [ -n "$srv" ]; then kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true; srv=""; fi; }
 trap 'stop_srv; [ -n "${KEEP:-}" ] && echo "kept $T" >&2 || rm -rf "$T"' EXIT
