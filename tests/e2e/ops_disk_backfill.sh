@@ -4,7 +4,7 @@
 # `kiln dags backfill` loads several days of GH Archive hours into
 # github.pushes and github.commits until the space runs out:
 #  1. the backfill fails (exit 6, not a crash), the failed tries' logs name
-#     the cause (No space left on device) and the file, and
+#     the cause (No space left on device; SQLite: disk is full) and the file, and
 #     the task's retry ran (and failed the same way: the disk is still full);
 #  2. every table is at its last committed snapshot: it reads, holds every
 #     day whose run succeeded, each day it holds is whole (a clean run's rows
@@ -100,7 +100,7 @@ P="$T/p"
 new_project "$P"
 mount -t tmpfs -o size=1200k tmpfs "$P/warehouse" || fail "mount a tmpfs on the warehouse"
 MNT="$P/warehouse"
-cause="No space left on device"
+cause="(No space left on device|database or disk is full)" # the file system, or SQLite (catalog.db) saying it
 set +e
 backfill "$P" >"$P/1.log" 2>&1
 rc=$?
