@@ -516,6 +516,9 @@ void kiln_failpoint__hit(const char *name);
     } while (0)
 /* The table, in commit order. */
 const kiln_failpoint_info *kiln_failpoint_list(size_t *n);
+/* the test hooks with a value (KILN_FAILPOINT=NAME=VALUE; name is
+ * "NAME=VALUE-FORM"), read at their call sites */
+const kiln_failpoint_info *kiln_failpoint_hooks(size_t *n);
 /* ------------------------------------------------ end failpoints */
 
 #endif /* KILN_BASE_H */

@@ -51,11 +51,27 @@ static const kiln_failpoint_info g_points[] = {
 /* Test hooks that take a value (NAME=VALUE entries of the same variable),
  * read at their call site: accepted here so that the start-up check above
  * refuses only what no part of kiln reads. docs/faults.md lists them. */
-static const char *const g_valued[] = {
-    "lake.rewrite.before-commit", /* =wait:PATH (src/lake/iceberg_rewrite.c) */
-    "lake.multi",                 /* =crash-before-commit|crash-after-first (src/lake/iceberg_multi.c) */
-    "flow.task",                  /* =DAG.TASK[@DATE]:fail-tries=N (src/flow/task_lib.c) */
+static const kiln_failpoint_info g_valued[] = {
+    {"lake.rewrite.before-commit=wait:PATH", /* src/lake/iceberg_rewrite.c */
+     "hook, lake: the first rewrite commit creates PATH.ready, waits until PATH exists"},
+    {"lake.multi=crash-before-commit|crash-after-first", /* src/lake/iceberg_multi.c */
+     "hook, lake: a multi-table commit (a branch backfill's publish) exits as kill -9 does, before its commit "
+     "point or after linking its first table"},
+    {"flow.task=DAG.TASK[@DATE]:fail-tries=N", /* src/flow/task_lib.c */
+     "hook, flow: tries 1..N of that in-process task fail (exit 1) before the call"},
 };
+#define NVALUED (sizeof g_valued / sizeof g_valued[0])
+/* the NAME of a hook's "NAME=VALUE" */
+static int valued_is(size_t k, const char *name, size_t len)
+{
+    return strcspn(g_valued[k].name, "=") == len && memcmp(g_valued[k].name, name, len) == 0;
+}
+
+const kiln_failpoint_info *kiln_failpoint_hooks(size_t *n)
+{
+    *n = NVALUED;
+    return g_valued;
+}
 
 volatile int kiln_failpoint__armed;
 static int g_at[NPOINTS]; /* N of NAME:N; 0 = not armed */
@@ -87,10 +103,10 @@ __attribute__((constructor)) static void failpoint_init(void)
         const char *eq = memchr(p, '=', len);
         if (eq) { /* NAME=VALUE: a valued hook; its value may hold ':' and ',' */
             size_t vl = (size_t)(eq - p), k = 0;
-            for (; k < sizeof g_valued / sizeof g_valued[0]; k++)
-                if (strlen(g_valued[k]) == vl && memcmp(g_valued[k], p, vl) == 0)
+            for (; k < NVALUED; k++)
+                if (valued_is(k, p, vl))
                     break;
-            if (k == sizeof g_valued / sizeof g_valued[0]) {
+            if (k == NVALUED) {
                 fprintf(stderr, "kiln: KILN_FAILPOINT=%s: no test hook named '%.*s' (docs/faults.md lists them)\n",
                         spec, (int)vl, p);
                 _exit(2);
@@ -103,8 +119,8 @@ __attribute__((constructor)) static void failpoint_init(void)
                 if (lookup(n, nl) >= 0)
                     break;
                 int known = 0;
-                for (size_t j = 0; j < sizeof g_valued / sizeof g_valued[0]; j++)
-                    known |= strlen(g_valued[j]) == nl && memcmp(g_valued[j], n, nl) == 0 && ne && *ne == '=';
+                for (size_t j = 0; j < NVALUED; j++)
+                    known |= valued_is(j, n, nl) && ne && *ne == '=';
                 if (known)
                     break;
                 q = strchr(n, ',');

@@ -13,7 +13,9 @@ static const kiln_cmdspec failpoints_spec = {
     .name = "failpoints",
     .text = "List the failpoints: the commit points of a backfill where\n"
             "KILN_FAILPOINT=NAME[:N] makes the N-th pass kill the process (SIGKILL),\n"
-            "for fault tests (docs/faults.md).",
+            "for fault tests (docs/faults.md); then the test hooks that take a value\n"
+            "(KILN_FAILPOINT=NAME=VALUE), such as the crash points of a multi-table\n"
+            "commit (a branch backfill's publish).",
     .opts = failpoints_opts,
 };
 
@@ -30,6 +32,11 @@ static int run_failpoints(int argc, char **argv)
             printf("%s\n", fp[i].name);
         else
             printf("%-28s %s\n", fp[i].name, fp[i].what);
+    }
+    if (!names) { /* then the hooks with a value (a crash, a wait, a failed try) */
+        fp = kiln_failpoint_hooks(&n);
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n%-28s %s\n", fp[i].name, "", fp[i].what);
     }
     return KILN_EXIT_OK;
 }

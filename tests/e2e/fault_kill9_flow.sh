@@ -5,15 +5,18 @@
 # `kiln scheduler` daemon, die by KILN_FAILPOINT (SIGKILL) right after the
 # run is marked running, with a task instance claimed but not started, with
 # the task started, after the try's outcome, after its idempotency key,
-# after the run's end. The orchestrator started again at once (orphaned
-# tasks may still run: it waits on their locks) converges: tables equal to
+# after the run's end (each point for both). The orchestrator started again
+# at once (orphaned tasks may still run: it waits on their locks) converges: tables equal to
 # the clean run's with its number of commits on main, every run and task
 # instance success, no task copy overlapping another (atomic mkdir guards in
 # the tasks), no lock left behind.
 source "$(dirname "$0")/fault_lib.bash"
 clean_backfill
-points="flow.run.started flow.try.spawning flow.try.spawned flow.try.recorded flow.idem.recorded flow.run.finished"
-sched_points="flow.run.started flow.try.spawned flow.idem.recorded"
+# the runner of a backfill and the scheduler daemon: every flow.* point of
+# `kiln failpoints` (the list, not a copy kept here)
+points="$(K failpoints --names | grep '^flow\.' | tr '\n' ' ')"
+[ "$(wc -w <<<"$points")" -ge 6 ] || fail "kiln failpoints lists too few flow points: $points"
+sched_points="$points"
 if [ "$ASAN" = 1 ]; then points="flow.try.spawned flow.idem.recorded"; sched_points="flow.try.spawned"; fi
 
 wait_runs() { # DIR: until both runs succeeded (orphans finishing), 20 s at most

@@ -20,7 +20,9 @@ job "$T/clean" 2025-03-02 >"$T/clean.log" 2>&1 || { cat "$T/clean.log" >&2; fail
 CLEAN="$(contents "$T/clean")"
 CLEAN_SNAPS="$(snaps "$T/clean")"
 [ "$BASE" != "$CLEAN" ] || fail "day 2 changed nothing"
-points="lake.commit.before_metadata lake.commit.before_link lake.commit.after_link lake.commit.after_catalog"
+# every lake.* point of `kiln failpoints` (the list, not a copy kept here)
+points="$(K failpoints --names | grep '^lake\.' | tr '\n' ' ')"
+[ "$(wc -w <<<"$points")" -ge 4 ] || fail "kiln failpoints lists too few lake points: $points"
 # N: the job's 1st, 2nd and 6th of its 6 commits (pushes staged, published,
 # commits staged, published, the fingerprints of each): the staging commit,
 # the publish to main, the last one; the others repeat these for commits

@@ -9,7 +9,8 @@
 # - scheduler-lag: tasks waited ~1 s each for the one slot of a pool, a DAG
 #   is paused; the metrics show it, unpause + `kiln scheduler --once` runs it;
 # - model-test-failing: a duplicated seed row fails `unique` and doubles a
-#   mart; triage, the failing rows, lineage, fix, rebuild;
+#   mart; triage, the failing rows (store_failures' audit table), lineage,
+#   fix, rebuild (the audit table empty);
 # - merge-conflict: 4 concurrent MERGEs lose no row; a branch backfill whose
 #   main moved exits 5, is inspected, rerun on a fresh branch and swapped in.
 set -euo pipefail
@@ -41,6 +42,7 @@ if n > len(blocks): sys.exit('no block %d in %s (%d blocks)' % (n, sys.argv[1], 
 sys.stdout.write(blocks[n - 1])
 PY
   local want_rc=0 cmd="" line rc
+  echo "$1 $2" >>"$T/ran.txt"
   : >"$T/out.txt"
   while IFS= read -r line || [ -n "$line" ]; do
     if [ -z "$cmd" ]; then
@@ -171,6 +173,9 @@ cat >"$P/dbt_project.yml" <<'YML'
 name: shop
 version: "1.0"
 profile: shop
+data_tests:
+  shop:
+    +store_failures: true
 YML
 cat >"$P/profiles.yml" <<'YML'
 shop:
@@ -210,12 +215,14 @@ rb model-test-failing.md 1 "$P"
 has "FAIL 1 unique_regions_region" "the failing unique test"
 has "fail 1 test.shop.unique_regions_region" "run_results names it"
 rb model-test-failing.md 2 "$P"
-has "eu" "the failing row"
+has "eu           |         2" "the stored failing row (store_failures)"
+[ "$(grep -c '^eu *| Europe' "$T/out.txt")" = 2 ] || fail "the offending seed rows joined back: $(cat "$T/out.txt")"
 rb model-test-failing.md 3 "$P"
 has "analytics.regions" "lineage reaches the seed"
 printf 'region,name\neu,Europe\nus,America\n' >"$P/seeds/regions.csv"   # the fix
 rb model-test-failing.md 4 "$P"
 has "ERROR=0" "the rebuild passes"
+grep -A3 '^failing' "$T/out.txt" | grep -q '^ *0$' || fail "the audit table after the fix: $(cat "$T/out.txt")"
 want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select amount from analytics.daily where region = 'Europe'" | tail -1)" 40 \
   "Europe's amount after the fix"
 
@@ -266,4 +273,12 @@ PY
 want "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*), count(distinct push_id) from github.pushes" | tail -1)" \
   "$pushes,$pushes" "main after the rerun on bf2: every push once"
 "$KILN_BIN" table --warehouse "$P/warehouse" branch github.pushes | grep -q '^bf ' && fail "bf not dropped"
+# every block of every runbook page ran (a new page or block needs its
+# incident here)
+for page in "$KILN_ROOT"/docs/runbooks/*.md; do
+  n="$(grep -c '^```sh runbook$' "$page" || true)"
+  for i in $(seq 1 "$n"); do
+    grep -qx "$(basename "$page") $i" "$T/ran.txt" || fail "runbook $(basename "$page") block $i is not run by this test"
+  done
+done
 step "ok"

@@ -12,6 +12,7 @@
 //     converge to one row per delivery.
 import { createHmac, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { startServer, run, check } from './serve_common.mjs';
 
 const [bin, tmp, asan] = process.argv.slice(2);
@@ -44,8 +45,14 @@ async function pushRows(raw, out) {
 }
 
 let cases = 0;
-const hookCases = asan === '1' ? [['serve.hook.after_log', 3]]
-  : [['serve.hook.after_data', 1], ['serve.hook.after_data', 4], ['serve.hook.after_log', 1], ['serve.hook.after_log', 4]];
+// the points come from `kiln failpoints` (not a copy kept here): every
+// serve.* point at the 1st and the 4th delivery
+const listed = execFileSync(bin, ['failpoints', '--names'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+const servePoints = listed.filter(n => n.startsWith('serve.'));
+const lakePoints = listed.filter(n => n.startsWith('lake.'));
+check(servePoints.length >= 2 && lakePoints.length >= 4, `kiln failpoints: ${listed.join(' ')}`);
+const hookCases = asan === '1' ? [[servePoints[servePoints.length - 1], 3]]
+  : servePoints.flatMap(fp => [[fp, 1], [fp, 4]]);
 for (const [fp, n] of hookCases) {
   const dir = `${tmp}/${fp}-${n}`, raw = `${dir}/raw`;
   mkdirSync(dir, { recursive: true });
@@ -86,8 +93,9 @@ for (const [fp, n] of hookCases) {
 }
 
 // the micro-batch's lake commit inside kiln serve
+// every lake.* point at the micro-batch's 1st commit, the last also at its 2nd
 const lakeCases = asan === '1' ? [['lake.commit.after_link', 1]]
-  : [['lake.commit.before_link', 1], ['lake.commit.after_link', 1], ['lake.commit.after_catalog', 2]];
+  : [...lakePoints.map(fp => [fp, 1]), [lakePoints[lakePoints.length - 1], 2]];
 for (const [fp, n] of lakeCases) {
   const dir = `${tmp}/mb-${fp}-${n}`, raw = `${dir}/raw`, wh = `${dir}/wh`;
   mkdirSync(wh, { recursive: true });
