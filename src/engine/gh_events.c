@@ -972,10 +972,12 @@ static int ahead_read(ahead *a, char *dst, size_t cap, size_t *got, uint64_t *in
     pthread_mutex_lock(&a->mu);
     while (a->count == 0 && !a->done)
         pthread_cond_wait(&a->cv, &a->mu);
-    if (a->count == 0) {
+    if (a->count == 0) { /* the producer is done with gz: its end offset is final */
         int rc = a->rc;
         if (rc)
             *err = a->err;
+        else
+            *in_off = kiln_gz_reader_in_offset(a->gz);
         pthread_mutex_unlock(&a->mu);
         return rc;
     }
