@@ -84,3 +84,4 @@ awk -v k="$kt" -v d="$dt" -v g="$gt" -v m="$km" -v j="$JSON_MB" -v kc="$kc" -v d
   printf "  kiln vs DuckDB: %.1fx faster wall, %.1fx less cpu (target >= 5x)\n", d / k, dc / kc;
   printf "  kiln / decompression: %.2fx wall, %.2fx cpu (target <= 2x)\n", k / g, kc / gc;
   printf "  kiln peak RSS: %.0f MB (target <= 256 MB); kiln %.0f MB/s of JSON\n", m / 1024, j / k }'
+echo "  load: $(uptime | sed "s/.*load average/load average/")"

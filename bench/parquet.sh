@@ -26,7 +26,10 @@
 #          The JSON lengths must agree (same text, byte for byte in length).
 # Prints the median of BENCH_RUNS runs (default 5), rows/s, MB/s (of the
 # uncompressed source / of the scanned file) and kiln/DuckDB speed ratios
-# (> 1 means kiln is faster). Measures only; never fails on timing.
+# (> 1 means kiln is faster), and beside them the CPU seconds (user+sys,
+# /usr/bin/time) of each whole process: kiln's, and the node process running
+# DuckDB (which includes node's start, ~0.1 s) -- on a shared machine the CPU
+# figures are the steadier ones. Measures only; never fails on timing.
 # BENCH_ONLY=nested runs the nested part alone.
 set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
@@ -45,21 +48,23 @@ node "$HELPER" gen "$ROWS" "$TMP/src.parquet" >/dev/null
 SRC_MB=$(awk -v b="$(stat -c %s "$TMP/src.parquet")" 'BEGIN {printf "%.1f", b/1048576}')
 echo "data: $ROWS commits-shaped rows, ${SRC_MB} MB uncompressed Parquet; codec zstd; $(nproc) cores; runs $RUNS"
 
-kw=(); dw=(); ks=(); ds=()
+kw=(); dw=(); ks=(); ds=(); kwc=(); dwc=(); ksc=(); dsc=()
 # `sync` before every timed write: DuckDB does not fsync what it writes, so
 # without it the kernel flushes DuckDB's 150 MB during kiln's next run (kiln
 # fsyncs its own file before the rename, as a data file of a table must be)
 for i in $(seq "$RUNS"); do
   rm -f "$TMP/kiln.parquet"; sync
-  t0=$(now); "$KILN" parquet rewrite --codec zstd "$TMP/src.parquet" "$TMP/kiln.parquet" 2>/dev/null; t1=$(now)
-  kw+=("$(echo "$t1 - $t0" | bc -l)")
+  t0=$(now); /usr/bin/time -f "%U %S" -o "$TMP/t" "$KILN" parquet rewrite --codec zstd "$TMP/src.parquet" "$TMP/kiln.parquet" 2>/dev/null; t1=$(now)
+  kw+=("$(echo "$t1 - $t0" | bc -l)"); kwc+=("$(awk '{print $1 + $2}' "$TMP/t")")
   rm -f "$TMP/duck.parquet"; sync
-  dw+=("$(node "$HELPER" write "$TMP/src.parquet" "$TMP/duck.parquet" zstd | awk '/^seconds/ {print $2}')")
+  dw+=("$(/usr/bin/time -f "%U %S" -o "$TMP/t" node "$HELPER" write "$TMP/src.parquet" "$TMP/duck.parquet" zstd | awk '/^seconds/ {print $2}')")
+  dwc+=("$(awk '{print $1 + $2}' "$TMP/t")")
 done
 for i in $(seq "$RUNS"); do
-  t0=$(now); out=$("$KILN" parquet scan --columns repo_id,sha "$TMP/duck.parquet" 2>/dev/null); t1=$(now)
-  ks+=("$(echo "$t1 - $t0" | bc -l)")
-  ds+=("$(node "$HELPER" scan "$TMP/duck.parquet" | awk '/^seconds/ {print $2}')")
+  t0=$(now); out=$(/usr/bin/time -f "%U %S" -o "$TMP/t" "$KILN" parquet scan --columns repo_id,sha "$TMP/duck.parquet" 2>/dev/null); t1=$(now)
+  ks+=("$(echo "$t1 - $t0" | bc -l)"); ksc+=("$(awk '{print $1 + $2}' "$TMP/t")")
+  ds+=("$(/usr/bin/time -f "%U %S" -o "$TMP/t" node "$HELPER" scan "$TMP/duck.parquet" | awk '/^seconds/ {print $2}')")
+  dsc+=("$(awk '{print $1 + $2}' "$TMP/t")")
 done
 # the two scans must agree
 kres=$(echo "$out" | awk '/^rows:/ {r=$2} /^repo_id:/ {s=$3} /^sha:/ {b=$3} END {gsub(",","",s); gsub(",","",b); print r, s, b}')
@@ -78,6 +83,12 @@ awk -v r="$ROWS" -v mb="$SCAN_MB" -v ks="$KS" -v ds="$DS" 'BEGIN {
   printf "scan   kiln   %.3f s  %.2f M rows/s  %.1f MB/s (2 of 9 columns)\n", ks, r/ks/1e6, mb/ks
   printf "scan   duckdb %.3f s  %.2f M rows/s  %.1f MB/s\n", ds, r/ds/1e6, mb/ds
   printf "scan   ratio kiln/duckdb speed: %.2f\n", ds/ks }'
+KWC=$(printf '%s\n' "${kwc[@]}" | median); DWC=$(printf '%s\n' "${dwc[@]}" | median)
+KSC=$(printf '%s\n' "${ksc[@]}" | median); DSC=$(printf '%s\n' "${dsc[@]}" | median)
+awk -v kw="$KWC" -v dw="$DWC" -v ks="$KSC" -v ds="$DSC" 'BEGIN {
+  printf "cpu    write: kiln %.2f s, duckdb (node process) %.2f s, ratio %.2f\n", kw, dw, dw/kw
+  printf "cpu    scan:  kiln %.2f s, duckdb (node process) %.2f s, ratio %.2f\n", ks, ds, ds/ks }'
+echo "load: $(uptime | sed 's/.*load average/load average/')"
 
 fi
 

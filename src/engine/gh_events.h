@@ -171,6 +171,7 @@ typedef struct kiln_gh_iceberg_opts {
      * another writer would). NULL in production. */
     void (*before_publish)(void *ctx, const char *table);
     void *hook_ctx;
+    int threads; /* the load's Parquet encoding (columns in parallel); 0 = the scan's --threads */
 } kiln_gh_iceberg_opts;
 
 typedef struct kiln_gh_iceberg_table_result {

@@ -848,6 +848,7 @@ int kiln_gh_iceberg_load(const kiln_gh_iceberg_opts *o, const char *stage, const
         wo[ti].branch_from = o->branch;
         wo[ti].merge_keys = gt->keys;
         wo[ti].row_group_rows = GH_ICEBERG_RG_ROWS;
+        wo[ti].threads = o->threads;
         ks[ti] = (kill_spec){{0}, 1, 0};
         if (kill_env) {
             const char *colon = strchr(kill_env, ':');

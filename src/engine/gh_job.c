@@ -97,7 +97,12 @@ int kiln_gh_events_job(kiln_gh_job_result *out, const kiln_gh_job_opts *o, kiln_
     if (rc)
         return rc;
     if (o->iceberg) {
-        if ((rc = kiln_gh_iceberg_load(&o->iceberg_opts, out->out_dir, &out->report, &out->iceberg_result, err)))
+        /* the load runs after the scan: its data files' columns are encoded
+         * and compressed on the scan's cores instead of one */
+        kiln_gh_iceberg_opts io = o->iceberg_opts;
+        if (!io.threads)
+            io.threads = scan.threads > 0 ? scan.threads : kiln_ncpus();
+        if ((rc = kiln_gh_iceberg_load(&io, out->out_dir, &out->report, &out->iceberg_result, err)))
             return rc;
         if (own_stage)
             out->staged_left = drop_staged_days(out->out_dir, &out->report);

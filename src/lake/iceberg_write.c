@@ -632,6 +632,7 @@ static int file_open_ex(file_out *f, kiln_lake_writer *w, const kiln_lake_value 
     po.kv = &kv;
     po.nkv = 1;
     po.row_group_rows = w->opts.row_group_rows;
+    po.threads = w->opts.threads;
     /* Iceberg's write.parquet.row-group-size-bytes (measured here on the
      * uncompressed data, as the Parquet writer cuts row groups) */
     const char *rgb =

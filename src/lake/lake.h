@@ -968,6 +968,7 @@ typedef struct kiln_lake_write_opts {
     void *fault_ctx;
     const kiln_lake_commit_opts *commit; /* retries, backoff, commit test hooks; NULL = defaults */
     uint64_t row_group_rows;             /* cut Parquet row groups at this many rows; 0 = by size only (128 MB) */
+    int threads; /* encode and compress a data file's columns on this many threads; 0/1 = the caller's */
 } kiln_lake_write_opts;
 
 typedef struct kiln_lake_write_result {

@@ -34,6 +34,9 @@
 #include <zstd.h>
 
 #define PAGE_MAX_ROWS (128u * 1024)
+/* values after which a column whose values were nearly all distinct leaves
+ * the dictionary (col_append) */
+#define DICT_PROBE_VALUES 4096u
 
 enum { K_BOOL, K_I32, K_I64, K_F32, K_F64, K_BYTES };
 
@@ -1304,6 +1307,16 @@ static int col_append(kiln_parquet_writer *w, wcol *c, const kiln_col *bc, size_
                     return rc;
                 break;
             }
+            }
+            if (c->dict_mode && c->nidx == DICT_PROBE_VALUES && c->dict_pages == 0 &&
+                (size_t)c->ndict * 16 > (size_t)c->nidx * 15) {
+                /* nearly every value new so far (ids, hashes, messages): a
+                 * dictionary would be dropped at the page's end anyway, after
+                 * hashing and copying up to 1 MB or a whole page of values */
+                if ((rc = abandon_dict(c, err)))
+                    return rc;
+                if (c->width && c->kind != K_BOOL && (rc = kiln_buf_reserve(&c->vals, (stop - row) * c->width, err)))
+                    return rc;
             }
             if (c->kind == K_BYTES && c->vals.len >= w->o.page_bytes) {
                 row++;

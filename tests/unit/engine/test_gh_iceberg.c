@@ -115,7 +115,7 @@ TEST(gh_iceberg, load_noop_update)
     kiln_err err = {0};
     kiln_gh_report rep;
     CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
-    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL};
+    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL, 0};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
     CHECK_STR(r.tables[0].name, "github.pushes");
@@ -185,7 +185,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
 
     /* day 1 failed (as if its hour were truncated): only day 2 is loaded */
     rep.parts[0].failed = 1;
-    kiln_gh_iceberg_opts io = {wh, NULL, 1, 0, NULL, NULL};
+    kiln_gh_iceberg_opts io = {wh, NULL, 1, 0, NULL, NULL, 0};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 1);
@@ -202,7 +202,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
      * through key-range buckets, one chunk per non-empty bucket (day 1: two
      * pushes, day 2: one) = 3 snapshots per table for one job-mode run,
      * published once, on a branch (main stays empty, only "dev" is left) */
-    kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1, NULL, NULL};
+    kiln_gh_iceberg_opts io2 = {wh2, "dev", 0, 1, NULL, NULL, 0};
     CHECK_OK(kiln_gh_iceberg_load(&io2, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[0].snapshots, 3);
     CHECK_EQ_INT(r.tables[0].buckets, 3);
@@ -215,7 +215,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
     /* ... and on main: main's history gains one entry for the two chunks */
     char wh3[4096];
     snprintf(wh3, sizeof wh3, "%s/wh3", kt_tmpdir());
-    kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1, NULL, NULL};
+    kiln_gh_iceberg_opts io3 = {wh3, NULL, 0, 1, NULL, NULL, 0};
     CHECK_OK(kiln_gh_iceberg_load(&io3, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].snapshots, 3);
     CHECK_EQ_INT(r.tables[1].published, 1);
@@ -261,7 +261,7 @@ TEST(gh_iceberg, failed_partition_and_budget)
     CHECK_EQ_INT(r.tables[1].stale_branches_dropped, 1);     /* reported in the result, not printed */
 
     /* options */
-    kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL};
+    kiln_gh_iceberg_opts bad = {NULL, NULL, 0, 0, NULL, NULL, 0};
     CHECK_EQ_INT(kiln_gh_iceberg_load(&bad, stage, &rep, &r, &err), KILN_EINVAL);
     kiln_gh_report_free(&rep);
 }
@@ -347,12 +347,12 @@ TEST(gh_iceberg, big_day_buckets_match_one_chunk)
     kiln_err err = {0};
     kiln_gh_report rep;
     CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
-    kiln_gh_iceberg_opts one = {wh1, NULL, 0, (uint64_t)1 << 30, NULL, NULL};
+    kiln_gh_iceberg_opts one = {wh1, NULL, 0, (uint64_t)1 << 30, NULL, NULL, 0};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&one, stage, &rep, &r, &err), &err);
     CHECK_EQ_INT(r.tables[1].buckets, 0);
     CHECK_EQ_INT(r.tables[1].snapshots, 1);
-    kiln_gh_iceberg_opts small = {wh2, NULL, 0, 512, NULL, NULL};
+    kiln_gh_iceberg_opts small = {wh2, NULL, 0, 512, NULL, NULL, 0};
     CHECK_OK(kiln_gh_iceberg_load(&small, stage, &rep, &r, &err), &err);
     CHECK(r.tables[1].buckets >= 4);
     CHECK_EQ_INT(r.tables[1].snapshots, r.tables[1].buckets);
@@ -440,7 +440,7 @@ TEST(gh_iceberg, publish_conflict_reloads_on_new_head)
     kiln_err err = {0};
     kiln_gh_report rep;
     CHECK_OK(run_parquet(in, stage, &rep, &err), &err);
-    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL};
+    kiln_gh_iceberg_opts io = {wh, NULL, 0, 0, NULL, NULL, 0};
     kiln_gh_iceberg_result r;
     CHECK_OK(kiln_gh_iceberg_load(&io, stage, &rep, &r, &err), &err); /* tables exist, 3 commits */
     /* new rows for the job (push 1 changes ref), another writer in between */
