@@ -1916,9 +1916,10 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
 }
 
 /* After a backfill on --branch: every run succeeded -> fast-forward main to
- * the branch on every table that has it, one table after another (a reader
- * between two tables' moves sees the first table new and the second old;
- * docs/flow.md); otherwise leave main alone, keep the branch, alert. */
+ * the branch on every table that has it, all tables of a warehouse in one
+ * atomic multi-table commit (kiln_lake_fast_forward_multi; a reader sees
+ * every table old or every table new; docs/flow.md); otherwise leave main
+ * alone, keep the branch, alert. */
 static int branch_swap(sched *s)
 {
     const char *b = s->o->branch;
@@ -1993,18 +1994,30 @@ static int branch_swap(sched *s)
             goto done;
         }
     }
-    for (size_t i = 0; i < tabs.len; i++) {
-        if ((rc = kiln_lake_fast_forward(tabs.items[i], "main", b, s->err))) {
-            char first[512];
-            snprintf(first, sizeof first, "%s", s->err->msg);
-            rc = kiln_err_set(s->err, rc == KILN_ECONFLICT ? KILN_ECONFLICT : rc,
-                              "backfill on branch '%s': fast-forward of %s failed after %zu of %zu table(s) were "
-                              "swapped in: %s",
-                              b, tabnames.items[i], i, tabs.len, first);
-            goto done;
+    /* one multi-table commit per warehouse: every table's main moves in one
+     * SQLite transaction of its catalog (readers see all old or all new) */
+    {
+        size_t start = 0, swapped = 0;
+        while (start < tabs.len) {
+            size_t end = start;
+            while (end < tabs.len &&
+                   kiln_lake_table_catalog(tabs.items[end]) == kiln_lake_table_catalog(tabs.items[start]))
+                end++;
+            int moved = 0;
+            if ((rc = kiln_lake_fast_forward_multi(tabs.items + start, end - start, "main", b, &moved, s->err))) {
+                char first[512];
+                snprintf(first, sizeof first, "%s", s->err->msg);
+                rc = kiln_err_set(s->err, rc,
+                                  "backfill on branch '%s': the swap of %zu table(s) failed (%zu table(s) of other "
+                                  "warehouses were swapped in before): %s",
+                                  b, end - start, swapped, first);
+                goto done;
+            }
+            for (size_t i = start; i < end && out; i++)
+                fprintf(out, "branch '%s': main of %s fast-forwarded\n", b, tabnames.items[i]);
+            swapped += end - start;
+            start = end;
         }
-        if (out)
-            fprintf(out, "branch '%s': main of %s fast-forwarded\n", b, tabnames.items[i]);
     }
     s->res->branch_swapped = 1;
     if (out)
