@@ -208,7 +208,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
         for (const char *q = inputs; !rc && inchg && q && *q;) {
             const char *nl = strchr(q, '\n');
             size_t n = nl ? (size_t)(nl - q) : strlen(q);
-            const char *eq = memchr(q, '=', n);
+            const char *eq = NULL; /* the " = " after the asset's name (which may hold '=': ?partition=) */
+            for (size_t i = 0; i + 3 <= n && !eq; i++)
+                if (!memcmp(q + i, " = ", 3))
+                    eq = q + i + 1;
             char line[1200];
             snprintf(line, sizeof line, "%.*s\n", (int)n, q);
             if (!strstr(was, line) && eq) {
