@@ -346,9 +346,10 @@ void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, cha
 
 /* Task TASK of DAG for the logical date as a run would key it now: the DAG,
  * the task's index, its data interval, the key (over the consumed assets'
- * current state when it consumes any) and the definition hash; *inputs
+ * current state when it consumes any; branch: as a backfill on that
+ * branch keys it, NULL = main) and the definition hash; *inputs
  * (caller frees, NULL when none) that state. */
-int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, const char *branch,
                        const kiln_flow_dag **d_out, size_t *k_out, int64_t *is, int64_t *ie, char key[65],
                        char def_hash[65], char **inputs, kiln_err *err)
 {
@@ -361,7 +362,7 @@ int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, 
     if (k < 0)
         return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", dag, task);
     kiln_flow__interval(d, logical, is, ie);
-    if ((rc = kiln_flow_task_key(d, (size_t)k, *is, *ie, key, def_hash, err)))
+    if ((rc = kiln_flow_task_key_branch(d, (size_t)k, *is, *ie, branch, key, def_hash, err)))
         return rc;
     *d_out = d;
     *k_out = (size_t)k;
@@ -373,7 +374,8 @@ int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, 
     kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
     kiln_flow_render_ctx_init(&ctx, d, *is, *is, *ie, "", 0);
     ctx.task_id = kt->id;
-    rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &b, err);
+    ctx.branch = branch;
+    rc = kiln_flow__inputs(p->dir, kt, branch, &ctx, &b, err);
     if (!rc)
         rc = kiln_buf_putc(&b, 0, err);
     if (rc) {

@@ -143,6 +143,12 @@ done:
 int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, kiln_buf *out,
                       kiln_err *err)
 {
+    return kiln_flow_explain_branch(p, dag, task, logical, NULL, out, err);
+}
+
+int kiln_flow_explain_branch(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                             const char *branch, kiln_buf *out, kiln_err *err)
+{
     const kiln_flow_dag *d;
     kiln_flow_store s = {0};
     sqlite3_stmt *st = NULL;
@@ -151,7 +157,7 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     int64_t is, ie;
     char key[65], def[65], lds[32], a[32], b[32];
     char *inputs = NULL; /* consumed assets: their state now is part of the key */
-    if ((rc = kiln_flow__key_now(p, dag, task, logical, &d, &k, &is, &ie, key, def, &inputs, err)))
+    if ((rc = kiln_flow__key_now(p, dag, task, logical, branch, &d, &k, &is, &ie, key, def, &inputs, err)))
         return rc;
     kiln_flow__ts(is, lds);
     kiln_flow__ts(is, a);
@@ -160,9 +166,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         goto done;
     if ((rc = kiln_buf_printf(out, err,
-                              "%s.%s for %s (data interval [%s, %s))\n  idempotency key %s\n"
+                              "%s.%s for %s (data interval [%s, %s))%s%s%s\n  idempotency key %s\n"
                               "    = sha256(dag, task, interval, definition %.12s…, kiln %s%s)\n",
-                              dag, task, lds, a, b, key, def, KILN_VERSION,
+                              dag, task, lds, a, b, branch ? " in a backfill on branch '" : "", branch ? branch : "",
+                              branch ? "'" : "", key, def, KILN_VERSION,
                               kt->consumes.len ? ", the consumed assets below" : "")))
         goto done;
     if (kt->consumes.len) {
