@@ -60,4 +60,10 @@ want "$(S "select group_concat(day || ':' || events, ' ') from (select * from ra
 h="$(heads main)"
 expect_rc 0 K dags backfill w --start 2025-03-01 --end 2025-03-02 --branch bf
 want "$(heads main)" "$h" "re-run wrote nothing"
+# --explain as the branch backfill keys it: done there, never run on main
+expect_rc 0 K runs w --explain load --date 2025-03-01 --branch bf
+echo "$OUT" | grep -q "in a backfill on branch 'bf'" && echo "$OUT" | grep -q "WILL NOT RUN" || fail "explain on bf: $OUT"
+expect_rc 0 K runs w --explain load --date 2025-03-01
+echo "$OUT" | grep -q "WILL RUN: it succeeded at .* under another key" || fail "explain on main: $OUT"
+expect_rc 2 K runs w --branch bf
 echo "flow_branch_writers: ok"
