@@ -7,6 +7,8 @@
 # build on top, and SQL reads the result. Along the way: a forced failure
 # that is retried and succeeds, a bad hour file that fails its day and fires
 # an alert to a local endpoint, the repair, and a re-run that does nothing.
+# The load backfill runs on an Iceberg branch and is published (main of
+# every table fast-forwarded in one commit) only once every day succeeded.
 set -euo pipefail
 BUILD="${1:-build}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +20,8 @@ SCALE="${KILN_DEMO_SCALE:-0.0005}"
 PROJ="$OUT/personal-api"
 WH="$PROJ/warehouse"
 DAG=github_backfill
+BRANCH=demo # the backfill writes here; main gets it only when every day passed
+mainrows() { "$KILN" sql --warehouse "$WH" --csv "select count(*) from github.pushes" 2>/dev/null | tail -1; }
 export PATH="$ROOT/$BUILD:$PATH" # the DAG's tasks call kiln too
 END="$(date -u -d "$START + $((DAYS - 1)) days" +%F)"
 FORCED="$(date -u -d "$START + 2 days" +%F)"
@@ -76,15 +80,16 @@ else
 fi
 
 echo
-echo "== 3. backfill $START .. $END: land -> load (Iceberg MERGE) -> summary, 8 days at once"
+echo "== 3. backfill $START .. $END on Iceberg branch '$BRANCH': land -> load (Iceberg MERGE) -> summary,"
+echo "   8 days at once; main is swapped to the branch (on every table in one commit) only if every day succeeds"
 echo "   a failpoint makes the first try of $FORCED's load fail: it is retried and succeeds"
 set +e
 KILN_FAILPOINT="flow.task=$DAG.load@$FORCED:fail-tries=1" \
-  "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --project-dir "$PROJ" 2>"$OUT/backfill.log"
+  "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --project-dir "$PROJ" 2>"$OUT/backfill.log"
 rc=$?
 set -e
-grep -E "retry|failed \(|upstream_failed|^kiln:" "$OUT/backfill.log" | sed 's/^/   /' | head -20
-echo "   exit $rc (6 = some runs failed, others succeeded)"
+grep -E "retry|failed \(|upstream_failed|^kiln:|branch '" "$OUT/backfill.log" | sed 's/^/   /' | head -20
+echo "   exit $rc (6 = some runs failed, others succeeded); main of github.pushes: $(mainrows) rows"
 
 BAD=""
 if [ -f "$PROJ/incoming/gharchive/_quirks.json" ] && command -v python3 >/dev/null 2>&1; then
@@ -105,12 +110,17 @@ if [ -n "$BAD" ]; then
     head -1 "$OUT/alerts-received.ndjson" | cut -c1-220 | sed 's/^/     /'
   fi
   echo
-  echo "== 5. the repair: set the bad file aside, clear that day's load (and downstream), run the day"
+  echo "== 5. the repair: set the bad file aside, re-run the failed day on the branch (--rerun failed);"
+  echo "   every day has succeeded now, so main is published: fast-forwarded to '$BRANCH' on every table at once"
   mkdir -p "$PROJ/quarantine"
   mv "$PROJ/raw/gharchive/$BAD" "$PROJ/incoming/gharchive/$BAD" "$PROJ/quarantine/" 2>/dev/null || true
-  "$KILN" tasks clear "$DAG" load --date "$BADDAY" --downstream --project-dir "$PROJ"
-  "$KILN" dags run "$DAG" --date "$BADDAY" --project-dir "$PROJ" 2>&1 | grep -E "success|failed|^kiln:" | sed 's/^/   /'
+  "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun failed --project-dir "$PROJ" 2>&1 |
+    grep -E "success \(|failed|branch '|^kiln:" | sed 's/^/   /'
+else
+  echo
+  echo "== 5. (no faulty file among the quirks: the backfill above published main already)"
 fi
+echo "   main of github.pushes: $(mainrows) rows"
 
 echo
 echo "== 6. the models (github_models): kiln build of the dbt project over the loaded days,"
@@ -133,14 +143,15 @@ echo
 echo "== 7. the same backfill again (--rerun all): every task's idempotency key already succeeded,"
 echo "   so nothing executes and no table gets a new snapshot"
 snaps_before="$("$KILN" table --warehouse "$WH" snapshots github.pushes | wc -l)"
-"$KILN" dags backfill "$DAG" --start "$START" --end "$END" --rerun all --project-dir "$PROJ" 2>&1 | tail -1 | sed 's/^/   /'
+"$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun all --project-dir "$PROJ" 2>&1 |
+  grep -E "^kiln:" | sed 's/^/   /'
 snaps_after="$("$KILN" table --warehouse "$WH" snapshots github.pushes | wc -l)"
 set +e
 "$KILN" dags run github_models --date "$END" --project-dir "$PROJ" 2>&1 | tail -1 | sed 's/^/   /'
 set -e
 echo "   github.pushes snapshot lines: $snaps_before before, $snaps_after after"
 mid="$(date -u -d "$START + 10 days" +%F)"
-"$KILN" runs "$DAG" --explain load --date "$mid" --project-dir "$PROJ" | grep -E "WILL" | sed 's/^ */   /'
+"$KILN" runs "$DAG" --explain load --date "$mid" --branch "$BRANCH" --project-dir "$PROJ" | grep -E "WILL" | sed 's/^ */   /'
 
 echo
 echo "== 8. SQL over the Iceberg tables (pushes per day; commits are counted from distinct_size,"
@@ -159,7 +170,8 @@ FROM github.commits GROUP BY repo_id ORDER BY 2 DESC, 1 LIMIT 5"
 echo
 echo "where to look:"
 echo "  $PROJ/dags/github_backfill.yml   the DAG (templated with {{ ds }}, params)"
-echo "  $KILN runs $DAG --project-dir $PROJ          every run and task state"
+echo "  $KILN runs $DAG --project-dir $PROJ          every run and task state (and what each load wrote)"
+echo "  $KILN table --warehouse $WH branch github.pushes   main and the backfill's branch '$BRANCH' (same head: published)"
 echo "  $KILN logs $DAG load --date $FORCED --try 1 --project-dir $PROJ   the forced failure"
 echo "  $PROJ/.kiln/logs/                each try's log;  .kiln/flow.db the state store"
 echo "  $PROJ/.kiln/alerts.ndjson         alert deliveries; $OUT/alerts-received.ndjson what the endpoint got"

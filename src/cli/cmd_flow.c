@@ -44,6 +44,7 @@ static const kiln_opt runs_opts[] = {
     {"--json", 0, 0, NULL, "one JSON array of runs with their task instances"},
     {"--explain", 0, KILN_OPT_VALUE, "TASK", "say why TASK will or will not run (with --date)"},
     {"--date", 0, KILN_OPT_VALUE, "D", "the logical date for --explain"},
+    {"--branch", 0, KILN_OPT_VALUE, "NAME", "--explain the task as `dags backfill --branch NAME` keys it"},
     KILN_OPT_END};
 static const kiln_opt logs_opts[] = {PROJECT_OPT,
                                      {"--date", 0, KILN_OPT_VALUE, "D", "logical date (required)"},
@@ -399,13 +400,16 @@ static int run_runs(int argc, char **argv)
     if ((ex = load(&p, &a)))
         return ex;
     const char *task = kiln_opt_get(&a, "--explain");
-    if (task) {
+    if (!task && kiln_opt_get(&a, "--branch")) {
+        ex = kiln_opt_usage(&a, "--branch goes with --explain TASK --date D");
+    } else if (task) {
         const kiln_flow_dag *d;
         int64_t t;
         if (!a.npos)
             ex = kiln_opt_usage(&a, "--explain needs the DAG: kiln runs DAG --explain TASK --date D");
         else if (!(ex = need_dag(p, a.pos[0], &d)) && !(ex = date_arg(&a, d, "--date", &t)))
-            ex = print_buf(&b, kiln_flow_explain(p, a.pos[0], task, t, &b, &err), &err);
+            ex = print_buf(&b, kiln_flow_explain_branch(p, a.pos[0], task, t, kiln_opt_get(&a, "--branch"), &b, &err),
+                           &err);
     } else {
         ex = print_buf(&b, kiln_flow_runs_report(p, a.npos ? a.pos[0] : NULL, kiln_opt_has(&a, "--json") > 0, &b, &err),
                        &err);

@@ -114,8 +114,14 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *
     }
     for (size_t i = 0; i < stale.len; i++) {
         if (!rc) {
-            rc = kiln_lake_ref_drop(t, stale.items[i], err);
-            tr->stale_branches_dropped += rc == 0;
+            /* flow12: another load running beside this one (a backfill's
+             * parallel days) may drop the same stale branch first: gone is
+             * what was wanted, not an error of this load */
+            kiln_err de = {0};
+            int drc = kiln_lake_ref_drop(t, stale.items[i], &de);
+            tr->stale_branches_dropped += drc == 0;
+            if (drc && drc != KILN_ENOTFOUND)
+                rc = kiln_err_set(err, drc, "%s", de.msg);
         }
         kiln_free(stale.items[i]);
     }

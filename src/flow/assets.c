@@ -7,6 +7,9 @@
  *                                 the project, or absolute with ///): its
  *                                 snapshot id on main, or on the run's
  *                                 branch when the table has that branch
+ *   iceberg://WAREHOUSE/ns.table?partition=V
+ *                                 one partition of it: its live files
+ *                                 (names, sequence numbers, rows), hashed
  *   anything else                 a file or folder under the project (the
  *                                 raw zone): its files' relative names,
  *                                 sizes and modification times, hashed
@@ -157,7 +160,7 @@ int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **
     const char *rest = asset + 10, *slash = strrchr(rest, '/');
     if (!slash || slash == rest || !slash[1])
         return 0;
-    *table = kiln_strdup(slash + 1);
+    *table = kiln_strndup(slash + 1, strcspn(slash + 1, "?")); /* ?partition=V: see partition_state */
     *warehouse = rest[0] == '/' ? kiln_strndup(rest, (size_t)(slash - rest))
                                 : kiln_sprintf("%s/%.*s", project_dir, (int)(slash - rest), rest);
     if (!*table || !*warehouse) {
@@ -199,6 +202,99 @@ static int table_state(const char *wh, const char *name, const char *branch, kil
     return rc;
 }
 
+typedef struct part_ctx {
+    const char *want;
+    const kiln_lake_view *view;
+    kiln_buf val;
+    kiln_sha256 h;
+    int64_t files, rows;
+    int rc;
+    kiln_err *err;
+} part_ctx;
+
+static int part_entry(void *vctx, const kiln_lake_entry *e)
+{
+    part_ctx *c = vctx;
+    c->val.len = 0;
+    const kiln_lake_pspec *spec = kiln_lake_view_spec(c->view, e->df.spec_id);
+    if (!spec || spec->nfields != e->df.npart)
+        return 0; /* a file of a spec kiln cannot name: not this partition */
+    /* the partition's text as in its directory name ("2025-01-02"), a
+     * tuple's fields joined by ',' */
+    for (int i = 0; i < e->df.npart && !c->rc; i++) {
+        if (i)
+            c->rc = kiln_buf_putc(&c->val, ',', c->err);
+        if (!c->rc)
+            c->rc = kiln_lake_pvalue_text(&spec->fields[i], &e->df.partition[i], &c->val, c->err);
+    }
+    if (c->rc)
+        return -1;
+    if (c->val.len != strlen(c->want) || memcmp(c->val.data ? c->val.data : "", c->want, c->val.len))
+        return 0;
+    char n[80];
+    snprintf(n, sizeof n, "%d %lld %lld", e->df.content, (long long)e->seq, (long long)e->df.record_count);
+    kiln_sha256_update(&c->h, e->df.file_path, strlen(e->df.file_path) + 1);
+    kiln_sha256_update(&c->h, n, strlen(n) + 1);
+    c->files++;
+    if (e->df.content == 0)
+        c->rows += e->df.record_count;
+    return 0;
+}
+
+/* The state of one partition of a table (asset iceberg://WH/ns.t?partition=V):
+ * its live files at the head of the branch (when the table has it) or
+ * main, hashed — a new snapshot that touched only other partitions leaves
+ * it as it was (Dagster's partition-level staleness). */
+static int partition_state(const char *wh, const char *name, const char *want, const char *branch, kiln_buf *out,
+                           kiln_err *err)
+{
+    char *db = kiln_sprintf("%s/catalog.db", wh);
+    struct stat st;
+    int have = db && stat(db, &st) == 0;
+    kiln_free(db);
+    if (!have)
+        return kiln_buf_printf(out, err, "absent");
+    kiln_lake_catalog *cat = NULL;
+    kiln_lake_table *t = NULL;
+    kiln_err e = {0};
+    int rc = kiln_lake_catalog_open(&cat, wh, KILN_LAKE_CATALOG_SQLITE, err);
+    if (rc)
+        return rc;
+    if (kiln_lake_table_load(&t, cat, name, &e)) {
+        rc = kiln_buf_printf(out, err, "absent");
+    } else {
+        const kiln_lake_meta *m = kiln_lake_table_meta(t);
+        const kiln_lake_ref *br = branch ? kiln_lake_meta_ref(m, branch) : NULL;
+        const kiln_lake_ref *mr = kiln_lake_meta_ref(m, "main");
+        int64_t snap = br ? br->snapshot_id : mr ? mr->snapshot_id : -1;
+        kiln_lake_view view;
+        kiln_arena *a = kiln_arena_new(0);
+        part_ctx c = {.want = want, .view = &view, .err = err};
+        kiln_buf_init(&c.val, 0);
+        kiln_sha256_init(&c.h);
+        if (!a)
+            rc = KILN_OOM(err);
+        else if (snap >= 0 && ((rc = kiln_lake_view_from_meta(&view, a, m, snap, NULL, err)) != 0 ||
+                               kiln_lake_files_list(t, snap, part_entry, &c, err) != 0))
+            rc = rc ? rc : c.rc ? c.rc : err->code ? err->code : KILN_EIO;
+        kiln_buf_free(&c.val);
+        kiln_arena_free(a);
+        if (!rc) {
+            uint8_t dig[32];
+            char hex[65];
+            kiln_sha256_final(&c.h, dig);
+            kiln_hex(dig, 32, hex);
+            rc = c.files ? kiln_buf_printf(out, err, "partition %s: %lld files, %lld rows, sha256 %.16s%s%s", want,
+                                           (long long)c.files, (long long)c.rows, hex, br ? " on branch " : "",
+                                           br ? branch : "")
+                         : kiln_buf_printf(out, err, "partition %s: empty", want);
+        }
+    }
+    kiln_lake_table_free(t);
+    kiln_lake_catalog_free(cat);
+    return rc;
+}
+
 int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const char *branch,
                       const kiln_flow_render_ctx *ctx, kiln_buf *out, kiln_err *err)
 {
@@ -217,7 +313,10 @@ int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const ch
         }
         if ((rc = kiln_buf_printf(out, err, "%s = ", a)))
             break;
-        if (ice)
+        const char *pq = ice ? strstr(a, "?partition=") : NULL;
+        if (pq)
+            rc = partition_state(wh, tb, pq + strlen("?partition="), branch, out, err);
+        else if (ice)
             rc = table_state(wh, tb, branch, out, err);
         else {
             char *p = a[0] == '/' ? kiln_strdup(a) : kiln_sprintf("%s/%s", project_dir, a);
@@ -247,9 +346,10 @@ void kiln_flow__key_with_inputs(const char base_key[65], const char *inputs, cha
 
 /* Task TASK of DAG for the logical date as a run would key it now: the DAG,
  * the task's index, its data interval, the key (over the consumed assets'
- * current state when it consumes any) and the definition hash; *inputs
+ * current state when it consumes any; branch: as a backfill on that
+ * branch keys it, NULL = main) and the definition hash; *inputs
  * (caller frees, NULL when none) that state. */
-int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, const char *branch,
                        const kiln_flow_dag **d_out, size_t *k_out, int64_t *is, int64_t *ie, char key[65],
                        char def_hash[65], char **inputs, kiln_err *err)
 {
@@ -262,7 +362,7 @@ int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, 
     if (k < 0)
         return kiln_err_set(err, KILN_ENOTFOUND, "DAG '%s' has no task '%s'", dag, task);
     kiln_flow__interval(d, logical, is, ie);
-    if ((rc = kiln_flow_task_key(d, (size_t)k, *is, *ie, key, def_hash, err)))
+    if ((rc = kiln_flow_task_key_branch(d, (size_t)k, *is, *ie, branch, key, def_hash, err)))
         return rc;
     *d_out = d;
     *k_out = (size_t)k;
@@ -274,7 +374,8 @@ int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, 
     kiln_flow_render_ctx ctx; /* as the key renders: no run id, try 0 */
     kiln_flow_render_ctx_init(&ctx, d, *is, *is, *ie, "", 0);
     ctx.task_id = kt->id;
-    rc = kiln_flow__inputs(p->dir, kt, NULL, &ctx, &b, err);
+    ctx.branch = branch;
+    rc = kiln_flow__inputs(p->dir, kt, branch, &ctx, &b, err);
     if (!rc)
         rc = kiln_buf_putc(&b, 0, err);
     if (rc) {

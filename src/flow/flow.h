@@ -278,6 +278,10 @@ int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_
 /* `kiln runs DAG --explain TASK --date D`: why it will or will not run. */
 int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, kiln_buf *out,
                       kiln_err *err);
+/* Same, for the task instance as `kiln dags backfill --branch BRANCH` keys
+ * it (the branch is part of a branch backfill's keys); NULL = main. */
+int kiln_flow_explain_branch(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                             const char *branch, kiln_buf *out, kiln_err *err);
 /* Path of the log of try (0 = the latest). Caller frees *out. */
 int kiln_flow_log_path(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, int try_number,
                        char **out, kiln_err *err);

@@ -117,7 +117,7 @@ int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const ch
  * runs --explain): *d, *k, the interval [*is, *ie), key (over the consumed
  * assets' current state when it consumes any), def_hash, and *inputs (caller
  * frees; NULL when none) that state. */
-int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+int kiln_flow__key_now(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, const char *branch,
                        const kiln_flow_dag **d, size_t *k, int64_t *is, int64_t *ie, char key[65], char def_hash[65],
                        char **inputs, kiln_err *err);
 /* The key of a task that consumes assets: sha256 of its base key and inputs. */

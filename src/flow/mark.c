@@ -26,7 +26,7 @@ int kiln_flow_mark(kiln_flow_project *p, const char *dag, const char *task, int6
     int64_t is, ie;
     char lds[32], now[40], key[65], def_hash[65];
     char *inputs = NULL; /* a task that consumes assets: the key covers their state now, as a run's does */
-    if ((rc = kiln_flow__key_now(p, dag, task, logical, &d, &k, &is, &ie, key, def_hash, &inputs, err)))
+    if ((rc = kiln_flow__key_now(p, dag, task, logical, NULL, &d, &k, &is, &ie, key, def_hash, &inputs, err)))
         return rc;
     kiln_flow__ts(is, lds);
     kiln_flow__ts(kiln_now_micros() / 1000000, now);

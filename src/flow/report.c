@@ -22,6 +22,50 @@ static const char *col(sqlite3_stmt *st, int i)
     return s ? (const char *)s : NULL;
 }
 
+/* The assets a task instance's latest materializing try wrote, one per
+ * (asset, partition): Dagster's per-partition materialization, in `kiln
+ * runs` (text: "      -> ASSET [PARTITION] snapshot N, R rows"; JSON: a
+ * "materializations" array). */
+static int materializations(kiln_flow_store *s, const char *dag, const char *task, const char *ld, int json,
+                            kiln_buf *out, kiln_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = kiln_flow__q(s, &st, err,
+                          "SELECT asset, partition, snapshot_id, rows, try_number FROM asset_materialization"
+                          " WHERE dag=?1 AND task=?2 AND logical_date=?3 AND try_number = (SELECT max(try_number)"
+                          " FROM asset_materialization WHERE dag=?1 AND task=?2 AND logical_date=?3) ORDER BY asset",
+                          "sss", dag, task, ld);
+    if (rc)
+        return rc;
+    int first = 1;
+    if (json)
+        rc = kiln_buf_printf(out, err, ",\"materializations\":[");
+    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        long long snap = sqlite3_column_int64(st, 2), rows = sqlite3_column_int64(st, 3);
+        if (json) {
+            if ((rc = kiln_buf_printf(out, err, "%s{", first ? "" : ",")) ||
+                (rc = json_kv(out, err, "asset", col(st, 0), 0)) ||
+                (rc = json_kv(out, err, "partition", col(st, 1), 1)))
+                break;
+            rc = snap >= 0 ? kiln_buf_printf(out, err, ",\"snapshot_id\":%lld", snap)
+                           : kiln_buf_printf(out, err, ",\"snapshot_id\":null");
+            if (!rc)
+                rc = kiln_buf_printf(out, err, ",\"rows\":%lld,\"try\":%d}", rows, sqlite3_column_int(st, 4));
+        } else {
+            char sn[48] = "";
+            if (snap >= 0)
+                snprintf(sn, sizeof sn, " snapshot %lld,", snap);
+            rc = kiln_buf_printf(out, err, "      -> %s%s%s%s%s %lld rows\n", col(st, 0), col(st, 1) ? " [" : "",
+                                 col(st, 1) ? col(st, 1) : "", col(st, 1) ? "]" : "", sn, rows);
+        }
+        first = 0;
+    }
+    if (!rc && json)
+        rc = kiln_buf_printf(out, err, "]");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_buf *out, kiln_err *err)
 {
     kiln_flow_store s;
@@ -70,14 +114,16 @@ int kiln_flow_runs_report(kiln_flow_project *p, const char *dag, int json, kiln_
                     (rc = json_kv(out, err, "state", col(tis, 1), 1)) ||
                     (rc = kiln_buf_printf(out, err, ",\"tries\":%d", sqlite3_column_int(tis, 2))) ||
                     (rc = json_kv(out, err, "note", col(tis, 3), 1)) ||
-                    (rc = json_kv(out, err, "idempotency_key", col(tis, 4), 1)) ||
-                    (rc = kiln_buf_printf(out, err, "}")))
+                    (rc = json_kv(out, err, "idempotency_key", col(tis, 4), 1)))
                     goto done;
             } else if ((rc = kiln_buf_printf(out, err, "    %-24s %-16s tries %d%s%s\n", col(tis, 0), col(tis, 1),
                                              sqlite3_column_int(tis, 2), col(tis, 3) ? "  " : "",
                                              col(tis, 3) ? col(tis, 3) : ""))) {
                 goto done;
             }
+            if ((rc = materializations(&s, rd, col(tis, 0), ld, json, out, err)) ||
+                (json && (rc = kiln_buf_printf(out, err, "}"))))
+                goto done;
             tfirst = 0;
         }
         sqlite3_finalize(tis);
@@ -97,6 +143,12 @@ done:
 int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, int64_t logical, kiln_buf *out,
                       kiln_err *err)
 {
+    return kiln_flow_explain_branch(p, dag, task, logical, NULL, out, err);
+}
+
+int kiln_flow_explain_branch(kiln_flow_project *p, const char *dag, const char *task, int64_t logical,
+                             const char *branch, kiln_buf *out, kiln_err *err)
+{
     const kiln_flow_dag *d;
     kiln_flow_store s = {0};
     sqlite3_stmt *st = NULL;
@@ -105,7 +157,7 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     int64_t is, ie;
     char key[65], def[65], lds[32], a[32], b[32];
     char *inputs = NULL; /* consumed assets: their state now is part of the key */
-    if ((rc = kiln_flow__key_now(p, dag, task, logical, &d, &k, &is, &ie, key, def, &inputs, err)))
+    if ((rc = kiln_flow__key_now(p, dag, task, logical, branch, &d, &k, &is, &ie, key, def, &inputs, err)))
         return rc;
     kiln_flow__ts(is, lds);
     kiln_flow__ts(is, a);
@@ -114,9 +166,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
     if ((rc = kiln_flow__store_open(&s, p->state_dir, err)))
         goto done;
     if ((rc = kiln_buf_printf(out, err,
-                              "%s.%s for %s (data interval [%s, %s))\n  idempotency key %s\n"
+                              "%s.%s for %s (data interval [%s, %s))%s%s%s\n  idempotency key %s\n"
                               "    = sha256(dag, task, interval, definition %.12s…, kiln %s%s)\n",
-                              dag, task, lds, a, b, key, def, KILN_VERSION,
+                              dag, task, lds, a, b, branch ? " in a backfill on branch '" : "", branch ? branch : "",
+                              branch ? "'" : "", key, def, KILN_VERSION,
                               kt->consumes.len ? ", the consumed assets below" : "")))
         goto done;
     if (kt->consumes.len) {
@@ -162,7 +215,10 @@ int kiln_flow_explain(kiln_flow_project *p, const char *dag, const char *task, i
         for (const char *q = inputs; !rc && inchg && q && *q;) {
             const char *nl = strchr(q, '\n');
             size_t n = nl ? (size_t)(nl - q) : strlen(q);
-            const char *eq = memchr(q, '=', n);
+            const char *eq = NULL; /* the " = " after the asset's name (which may hold '=': ?partition=) */
+            for (size_t i = 0; i + 3 <= n && !eq; i++)
+                if (!memcmp(q + i, " = ", 3))
+                    eq = q + i + 1;
             char line[1200];
             snprintf(line, sizeof line, "%.*s\n", (int)n, q);
             if (!strstr(was, line) && eq) {

@@ -317,6 +317,9 @@ int kiln_flow_task_key_branch(const kiln_flow_dag *d, size_t task, int64_t istar
         kiln_sha256_update(&h, "opt", 4);
         kiln_sha256_update(&h, "branch", 7);
         kiln_sha256_update(&h, branch, strlen(branch) + 1);
+    } else if (branch) { /* every other task gets KILN_BRANCH: kiln's writers write on the branch */
+        kiln_sha256_update(&h, "env-branch", 11);
+        kiln_sha256_update(&h, branch, strlen(branch) + 1);
     }
     /* models.build: what the build does is the dbt project's files, so
      * they are part of the definition (a changed model re-runs it) */
@@ -1038,7 +1041,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         goto done;
     unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
-    env = kiln_calloc(k->env.len + 10, sizeof *env);
+    env = kiln_calloc(k->env.len + 12, sizeof *env);
     if (!argv || !env) {
         rc = KILN_OOM(s->err);
         goto done;
@@ -1083,6 +1086,7 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
         !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
         (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path))) ||
+        (s->o->branch && !(env[ne++] = kiln_sprintf("KILN_BRANCH=%s", s->o->branch))) ||
         (call && (s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
          !(env[ne++] = kiln_sprintf("KILN_LINEAGE_FILE=%s.lineage", log_path)))) {
         rc = KILN_OOM(s->err);
@@ -1821,27 +1825,73 @@ static int collect_name(void *ctx, const char *name, const char *loc)
     return 0;
 }
 
+/* Add warehouse path (taken) to out unless it is there: one warehouse
+ * under two spellings (a task's `warehouse` and the dbt profile's) is one,
+ * so resolved paths are compared, or each table would be listed and
+ * fast-forwarded twice. */
+static int add_warehouse(sched *s, kiln_flow_strv *out, char *path)
+{
+    if (!path)
+        return KILN_OOM(s->err);
+    char *real = realpath(path, NULL);
+    if (real) {
+        char *k = kiln_strdup(real);
+        free(real);
+        kiln_free(path);
+        if (!(path = k))
+            return KILN_OOM(s->err);
+    }
+    for (size_t i = 0; i < out->len; i++)
+        if (!strcmp(out->items[i], path)) {
+            kiln_free(path);
+            return 0;
+        }
+    if (kiln_vec_push(out, path, s->err)) {
+        kiln_free(path);
+        return KILN_OOM(s->err);
+    }
+    return 0;
+}
+
 /* The warehouses the DAG's table-writing tasks write (absolute paths,
- * distinct), rendered as for the first run. */
+ * distinct), rendered as for the first run: job.gh_events' and sql tasks'
+ * `warehouse`, models.build's profile's, and every task's `produces:`
+ * iceberg:// assets. */
 static int branch_warehouses(sched *s, kiln_flow_strv *out)
 {
     int rc = 0;
     for (size_t k = 0; k < s->d->ntasks && !rc; k++) {
         const kiln_flow_task *t = &s->d->tasks[k];
-        if (!kiln_flow__branch_override(t, s->o->branch))
-            continue;
         run *r = s->nruns ? &s->runs[0] : NULL;
         kiln_flow_render_ctx ctx;
         kiln_flow_render_ctx_init(&ctx, s->d, r ? r->logical : s->o->start, r ? r->istart : s->o->start,
                                   r ? r->iend : s->o->start, r ? r->run_id : "", 1);
         ctx.task_id = t->id;
         ctx.branch = s->o->branch;
+        /* a command's declared Iceberg outputs (it writes them on the
+         * branch when it writes through kiln: KILN_BRANCH) */
+        for (size_t i = 0; i < t->produces.len && !rc; i++) {
+            char *a = NULL, *pwh = NULL, *ptb = NULL;
+            if ((rc = kiln_flow_render(&a, t->produces.items[i], &ctx, s->err)))
+                break;
+            int ice = kiln_flow__asset_iceberg(s->p->dir, a, &pwh, &ptb);
+            kiln_free(a);
+            kiln_free(ptb);
+            if (ice < 0)
+                rc = KILN_OOM(s->err);
+            else if (ice > 0)
+                rc = add_warehouse(s, out, pwh);
+        }
+        int sqlt = !strcmp(t->type, "sql");
+        if (rc || (!kiln_flow__branch_override(t, s->o->branch) && !sqlt))
+            continue;
         char *wh = NULL, *cwd = NULL, *path = NULL;
         int models = !strcmp(t->type, "models.build");
+        const char *whopt = kiln_flow_task_opt(t, "warehouse");
         if ((rc = kiln_flow_render(
                  &wh,
                  models ? (kiln_flow_task_opt(t, "project_dir") ? kiln_flow_task_opt(t, "project_dir") : ".")
-                        : kiln_flow_task_opt(t, "warehouse"),
+                        : (whopt ? whopt : "warehouse"),
                  &ctx, s->err)) ||
             (t->cwd && (rc = kiln_flow_render(&cwd, t->cwd, &ctx, s->err)))) {
             kiln_free(wh);
@@ -1887,38 +1937,16 @@ static int branch_warehouses(sched *s, kiln_flow_strv *out)
                 return rc;
             }
         }
-        /* one warehouse under two spellings (a task's `warehouse` and the
-         * dbt profile's) is one: compare resolved paths, or each table
-         * would be listed and fast-forwarded twice */
-        char *real = realpath(path, NULL);
-        if (real) {
-            char *k = kiln_strdup(real);
-            free(real);
-            if (!k) {
-                kiln_free(path);
-                return KILN_OOM(s->err);
-            }
-            kiln_free(path);
-            path = k;
-        }
-        int dup = 0;
-        for (size_t i = 0; i < out->len && !dup; i++)
-            dup = !strcmp(out->items[i], path);
-        if (dup || kiln_vec_push(out, path, s->err) == 0) {
-            if (dup)
-                kiln_free(path);
-        } else {
-            kiln_free(path);
-            rc = KILN_OOM(s->err);
-        }
+        rc = add_warehouse(s, out, path);
     }
     return rc;
 }
 
 /* After a backfill on --branch: every run succeeded -> fast-forward main to
- * the branch on every table that has it, one table after another (a reader
- * between two tables' moves sees the first table new and the second old;
- * docs/flow.md); otherwise leave main alone, keep the branch, alert. */
+ * the branch on every table that has it, all tables of a warehouse in one
+ * atomic multi-table commit (kiln_lake_fast_forward_multi; a reader sees
+ * every table old or every table new; docs/flow.md); otherwise leave main
+ * alone, keep the branch, alert. */
 static int branch_swap(sched *s)
 {
     const char *b = s->o->branch;
@@ -1993,18 +2021,30 @@ static int branch_swap(sched *s)
             goto done;
         }
     }
-    for (size_t i = 0; i < tabs.len; i++) {
-        if ((rc = kiln_lake_fast_forward(tabs.items[i], "main", b, s->err))) {
-            char first[512];
-            snprintf(first, sizeof first, "%s", s->err->msg);
-            rc = kiln_err_set(s->err, rc == KILN_ECONFLICT ? KILN_ECONFLICT : rc,
-                              "backfill on branch '%s': fast-forward of %s failed after %zu of %zu table(s) were "
-                              "swapped in: %s",
-                              b, tabnames.items[i], i, tabs.len, first);
-            goto done;
+    /* one multi-table commit per warehouse: every table's main moves in one
+     * SQLite transaction of its catalog (readers see all old or all new) */
+    {
+        size_t start = 0, swapped = 0;
+        while (start < tabs.len) {
+            size_t end = start;
+            while (end < tabs.len &&
+                   kiln_lake_table_catalog(tabs.items[end]) == kiln_lake_table_catalog(tabs.items[start]))
+                end++;
+            int moved = 0;
+            if ((rc = kiln_lake_fast_forward_multi(tabs.items + start, end - start, "main", b, &moved, s->err))) {
+                char first[512];
+                snprintf(first, sizeof first, "%s", s->err->msg);
+                rc = kiln_err_set(s->err, rc,
+                                  "backfill on branch '%s': the swap of %zu table(s) failed (%zu table(s) of other "
+                                  "warehouses were swapped in before): %s",
+                                  b, end - start, swapped, first);
+                goto done;
+            }
+            for (size_t i = start; i < end && out; i++)
+                fprintf(out, "branch '%s': main of %s fast-forwarded\n", b, tabnames.items[i]);
+            swapped += end - start;
+            start = end;
         }
-        if (out)
-            fprintf(out, "branch '%s': main of %s fast-forwarded\n", b, tabnames.items[i]);
     }
     s->res->branch_swapped = 1;
     if (out)
@@ -2050,14 +2090,16 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     if (o->branch) {
         int writers = 0;
         for (size_t k = 0; k < s.d->ntasks; k++) {
-            writers += kiln_flow__branch_override(&s.d->tasks[k], o->branch);
+            const kiln_flow_task *t = &s.d->tasks[k];
+            writers += kiln_flow__branch_override(t, o->branch) || !strcmp(t->type, "sql");
+            for (size_t i = 0; i < t->produces.len; i++)
+                writers += !strncmp(t->produces.items[i], "iceberg://", 10);
         }
         if (!writers)
-            return kiln_err_set(
-                err, KILN_EINVAL,
-                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:, models.build); "
-                "nothing was run",
-                s.d->id);
+            return kiln_err_set(err, KILN_EINVAL,
+                                "--branch: no task of DAG '%s' writes Iceberg tables (job.gh_events with warehouse:, "
+                                "models.build, sql, or a task that produces: iceberg://...); nothing was run",
+                                s.d->id);
     }
     if ((rc = kiln_flow__dates(s.d, o->start, o->end, &dates, &ndates, err)))
         return rc;

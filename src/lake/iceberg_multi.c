@@ -22,6 +22,7 @@
 #include "lake/lake_io.h"
 #include "lake/lake_meta_int.h"
 
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1020,6 +1021,81 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
         kiln_free(items[i].row_old);
     }
     kiln_free(items);
+    return rc;
+}
+
+/* ================================================================ multi-table fast-forward
+ *
+ * A branch backfill's publish (src/flow): main moves to branch `from`'s
+ * head on every table in one commit, so a reader of main sees every table
+ * old or every table new, never a mix. Each table's transaction is the
+ * single-table fast-forward's: requirements "to is at its head, from is at
+ * its head", then set-snapshot-ref. */
+
+int kiln_lake_fast_forward_multi(kiln_lake_table *const *tables, size_t n, const char *to, const char *from, int *moved,
+                                 kiln_err *err)
+{
+    if (moved)
+        *moved = 0;
+    if (!to || !*to)
+        to = "main";
+    if (!from || !*from || !strcmp(from, to))
+        return kiln_err_set(err, KILN_EINVAL, "fast-forward needs a source branch other than %s", to);
+    kiln_lake_txn **txns = kiln_calloc(n ? n : 1, sizeof *txns);
+    kiln_lake_table **todo = kiln_calloc(n ? n : 1, sizeof *todo);
+    if (!txns || !todo) {
+        kiln_free(txns);
+        kiln_free(todo);
+        return KILN_OOM(err);
+    }
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        kiln_lake_table *t = tables[i];
+        const kiln_lake_meta *m = kiln_lake_table_meta(t);
+        const kiln_lake_ref *fr = kiln_lake_meta_ref(m, from), *tr = kiln_lake_meta_ref(m, to);
+        if (!fr || fr->type != KILN_LAKE_BRANCH) {
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "table %s has no branch %s", t->name, from);
+            break;
+        }
+        if (tr && tr->type != KILN_LAKE_BRANCH) {
+            rc = kiln_err_set(err, KILN_EINVAL, "table %s: %s is a tag, not a branch", t->name, to);
+            break;
+        }
+        int64_t to_head = tr ? tr->snapshot_id : -1;
+        if (to_head == fr->snapshot_id)
+            continue; /* already there: nothing to commit for this table */
+        if (to_head >= 0 && !kiln_lake_meta_is_ancestor(m, fr->snapshot_id, to_head)) {
+            rc = kiln_err_set(err, KILN_ECONFLICT,
+                              "cannot fast-forward %s of %s to %s: %s's head %" PRId64 " is not an ancestor of %" PRId64
+                              " (the branches diverged)",
+                              to, t->name, from, to, to_head, fr->snapshot_id);
+            break;
+        }
+        kiln_lake_ref r = {to, KILN_LAKE_BRANCH, fr->snapshot_id, -1, -1, -1};
+        if (tr) {
+            r = *tr;
+            r.snapshot_id = fr->snapshot_id;
+        }
+        if ((rc = kiln_lake_txn_begin(&txns[k], t, err)) != 0)
+            break;
+        todo[k] = t;
+        k++;
+        if ((rc = kiln_lake_txn_require_ref_snapshot(txns[k - 1], to, to_head, err)) != 0 ||
+            (rc = kiln_lake_txn_require_ref_snapshot(txns[k - 1], from, fr->snapshot_id, err)) != 0 ||
+            (rc = kiln_lake_txn_set_ref(txns[k - 1], &r, err)) != 0)
+            break;
+    }
+    /* a lost race re-reads the tables and checks the requirements again:
+     * a moved head is then a conflict; any other change is committed over */
+    if (rc == 0 && k > 0)
+        rc = kiln_lake_txn_commit_multi(todo, txns, NULL, k, 3, err);
+    if (rc == 0 && moved)
+        *moved = (int)k;
+    for (size_t i = 0; i < k; i++)
+        kiln_lake_txn_free(txns[i]);
+    kiln_free(txns);
+    kiln_free(todo);
     return rc;
 }
 

@@ -1267,6 +1267,17 @@ int kiln_lake_txn_commit_multi(kiln_lake_table *const *tables, kiln_lake_txn *co
  * KILN_ECONFLICT), set-location (the table's own location only, else
  * KILN_EUNSUPP). kiln_lake_rest_update_is_extra names them. */
 int kiln_lake_rest_update_is_extra(const char *action);
+/* Fast-forward branch `to` (NULL = main; created when missing) to branch
+ * `from`'s head on every table at once: one multi-table commit (as
+ * kiln_lake_txn_commit_multi: every table from one writable SQLite catalog
+ * handle), so a reader sees every table before or every table after.
+ * Checked on every table before anything is written: a table without
+ * `from` is KILN_ENOTFOUND, `to` not an ancestor of `from` (diverged) or a
+ * head that moved since the tables were loaded is KILN_ECONFLICT, with no
+ * table changed. Tables already at `from`'s head are left alone; *moved
+ * (may be NULL) gets the number of tables moved. */
+int kiln_lake_fast_forward_multi(kiln_lake_table *const *tables, size_t n, const char *to, const char *from, int *moved,
+                                 kiln_err *err);
 /* Internal (the catalog's load): the row names loc but the file is
  * missing. 0 when loc was committed by a multi-table commit and is now
  * linked (or, on a read-only handle, *read_from names the staged file to

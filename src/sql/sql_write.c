@@ -92,6 +92,9 @@ static int table_name(lexer *lx, wstmt *w)
     if (at) {
         *at = 0;
         snprintf(w->branch, sizeof w->branch, "%s", at + 1);
+    } else if (getenv("KILN_BRANCH") && *getenv("KILN_BRANCH")) {
+        /* flow12: a task of `kiln dags backfill --branch` writes every table on the backfill's branch */
+        snprintf(w->branch, sizeof w->branch, "%s", getenv("KILN_BRANCH"));
     }
     snprintf(w->name, sizeof w->name, "%s.%s", w->ns, w->tb);
     snprintf(w->shown, sizeof w->shown, "%s%s%s", w->name, w->branch[0] ? "@" : "", w->branch);
@@ -1134,7 +1137,10 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
     size_t qoff = w.query_b;
     wo.branch = w.branch[0] ? w.branch : NULL;
     if (w.kind == W_CTAS && w.branch[0]) {
-        rc = perr(err_offset, 0, err, "CREATE TABLE AS makes a new table: it cannot name a branch (%s)", w.shown);
+        rc = perr(err_offset, 0, err, "CREATE TABLE AS makes a new table: it cannot name a branch (%s)%s", w.shown,
+                  getenv("KILN_BRANCH") && *getenv("KILN_BRANCH")
+                      ? "; KILN_BRANCH is set (a task of a backfill on a branch writes existing tables only)"
+                      : "");
         goto done;
     }
     if (w.kind == W_CTAS) {

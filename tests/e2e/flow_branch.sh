@@ -2,7 +2,8 @@
 # kiln dags backfill --branch: the job.gh_events writes go to an Iceberg
 # branch; a failed run leaves main untouched (the branch is kept); once
 # every run succeeds, main is fast-forwarded on every touched table; if main
-# moved meanwhile, nothing is swapped in (exit 5). Row counts are checked
+# moved meanwhile, nothing is swapped in (exit 5). The swap is one
+# multi-table commit: a kill at it leaves main old on both tables or new on both. Row counts are checked
 # against Python reading the hour files.
 source "$(dirname "$0")/flow_lib.bash"
 export PATH="$(dirname "$KILN_BIN"):$PATH"
@@ -81,6 +82,18 @@ n="$(awk -F'|' '$1 ~ /^bf *$/ {gsub(/ /, "", $2); print $2}' "$P/.kiln/logs/b/ch
 
 # the gate passes; the failed run again on bf: every run succeeded -> swap in
 touch "$P/ok-2025-03-03"
+# the swap is one multi-table commit: killed just before it commits, main
+# is old on both tables; killed after it committed (one table's metadata
+# file linked, the other's not yet), main is new on both (the next load
+# finishes the link). Never one table new and the other old.
+c_count() { "$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from github.$1" | tail -1; }
+c1="$(c_count commits)"
+KILN_FAILPOINT=lake.multi=crash-before-commit expect_rc 137 K dags backfill b --start 2025-03-02 --end 2025-03-03 --branch bf --rerun failed
+want "$(mainref github.pushes) $(mainref github.commits)" "$main1" "killed before the swap's commit: main old on both"
+KILN_FAILPOINT=lake.multi=crash-after-first expect_rc 137 K dags backfill b --start 2025-03-02 --end 2025-03-03 --branch bf --rerun failed
+want "$(pushes)" "$(py_pushes 2025-03-01 2025-03-02 2025-03-03)" "killed after the swap's commit: pushes new"
+[ "$(c_count commits)" != "$c1" ] || fail "killed after the swap's commit: commits still old ($c1)"
+want "$(c_count commits)" "$(c_count '"commits@bf"')" "killed after the swap's commit: commits new"
 expect_rc 0 K dags backfill b --start 2025-03-02 --end 2025-03-03 --branch bf --rerun failed
 echo "$OUT" | grep -q "branch 'bf': every run succeeded; swapped in on 2 table(s)" || fail "swap: $OUT"
 echo "$OUT" | grep -q "load: try" && fail "load re-ran: $OUT"

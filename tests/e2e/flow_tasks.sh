@@ -129,6 +129,13 @@ want "$(sqlite3 "$P/.kiln/flow.db" "SELECT group_concat(partition, ' ') FROM (SE
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization WHERE snapshot_id IS NULL OR snapshot_id < 0")" 0 "snapshot ids recorded"
 grep -q "^kiln_asset_rows_written_total{asset=\"github.pushes\"} $py_total\$" "$P/.kiln/metrics.prom" || fail "asset metric: $(grep asset "$P/.kiln/metrics.prom")"
 materialized="$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")"
+# per-partition asset state in `kiln runs` (text and JSON): the day each load touched, its snapshot
+expect_rc 0 K runs gh --json
+want "$(echo "$OUT" | jq -r '[.[] | .tasks[] | select(.task == "load") | .materializations[] | select(.asset == "github.pushes") | .partition + ":" + (.rows | tostring)] | join(" ")')" \
+  "$(echo "$py_counts" | sed -E 's/([0-9-]+):/\1..\1:/g')" "runs --json: pushes per partition"
+last="$(sqlite3 "$P/.kiln/flow.db" "SELECT snapshot_id FROM asset_materialization WHERE asset='github.commits' AND partition='2025-01-02..2025-01-02'")"
+expect_rc 0 K runs gh
+echo "$OUT" | grep -Eq "^ +-> github.commits \[2025-01-02..2025-01-02\] snapshot $last, [0-9]+ rows\$" || fail "runs: $OUT"
 
 # ---- a re-run is a no-op: nothing executes, no table gets a snapshot
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots github.pushes | md5sum; }
