@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #define DBT_VERSION_COMPAT "1.8.0"
@@ -482,6 +483,67 @@ static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln
     return rc;
 }
 
+/* speed11: the "nodes" entries of nodes [from, to) (sources excluded) */
+typedef struct {
+    const kiln_project *p;
+    size_t from, to;
+    kiln_buf b;
+    kiln_err err;
+    int rc;
+} mw_part;
+
+static void mw_nodes(mw *w, const kiln_project *p, size_t from, size_t to)
+{
+    for (size_t i = from; i < to && !w->rc; i++) {
+        const km_node *n = p->nodes.items[i];
+        if (n->kind != KM_SOURCE) {
+            mw_key(w, n->unique_id);
+            mw_node(w, p, n);
+        }
+    }
+}
+
+static void *mw_part_run(void *arg)
+{
+    mw_part *t = arg;
+    mw w = {&t->b, &t->err, 0, 0};
+    w.rc = kiln_buf_reserve(&t->b, (t->to - t->from) * 1536, &t->err);
+    mw_nodes(&w, t->p, t->from, t->to);
+    t->rc = w.rc;
+    return NULL;
+}
+
+/* The nodes on two threads: the second half into its own buffer, appended
+ * after the first (mw_node only reads the project: it renders nothing). */
+static void mw_nodes_2(mw *w, const kiln_project *p)
+{
+    size_t n = p->nodes.len, mid = n / 2;
+    if (n < 256) { /* not worth a thread */
+        mw_nodes(w, p, 0, n);
+        return;
+    }
+    mw_part t = {p, mid, n, {0}, {0}, 0};
+    kiln_buf_init(&t.b, 0);
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, mw_part_run, &t) == 0;
+    mw_nodes(w, p, 0, mid);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        mw_part_run(&t);
+    if (!w->rc && t.rc) {
+        w->rc = t.rc;
+        *w->err = t.err;
+    }
+    if (!w->rc && t.b.len) {
+        if (w->comma)
+            mw_raw(w, ",", 1);
+        mw_raw(w, t.b.data, t.b.len);
+        w->comma = 1;
+    }
+    kiln_buf_free(&t.b);
+}
+
 /* manifest.json's text into out (compact, as dbt writes it) */
 static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
 {
@@ -501,7 +563,9 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
     for (int pass = 0; pass < 2; pass++) { /* "nodes", then "sources" */
         mw_key(&w, pass ? "sources" : "nodes");
         mw_open(&w, '{');
-        for (size_t i = 0; i < p->nodes.len && !w.rc; i++) {
+        if (!pass)
+            mw_nodes_2(&w, p);
+        for (size_t i = 0; pass && i < p->nodes.len && !w.rc; i++) {
             const km_node *n = p->nodes.items[i];
             if ((n->kind == KM_SOURCE) == pass) {
                 mw_key(&w, n->unique_id);
@@ -605,7 +669,10 @@ int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
     kiln_buf_init(&b, 0);
     char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
     char *path = kiln_sprintf("%s/%s/manifest.json", p->dir, p->target_path);
-    int rc = !dir || !path ? KILN_OOM(err) : manifest_text(p, &b, err);
+    /* about 1.3 KiB a node: one allocation instead of a dozen doublings */
+    int rc = !dir || !path ? KILN_OOM(err) : kiln_buf_reserve(&b, 64 * 1024 + p->nodes.len * 1536, err);
+    if (!rc)
+        rc = manifest_text(p, &b, err);
     if (!rc && !(rc = kiln_mkdirs(dir, err)))
         rc = kiln_file_write_atomic(path, b.data, b.len, err);
     kiln_buf_free(&b);

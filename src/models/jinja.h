@@ -184,6 +184,10 @@ kj_val kj_env_globals(kj_env *env);
  * Errors: KILN_EFORMAT "name:line:col: message". The env keeps the parse. */
 typedef struct kj_tpl kj_tpl;
 int kj_parse(kj_env *env, const char *name, const char *src, size_t len, kj_tpl **out, kiln_err *err);
+/* The same in two steps, for parsing on worker threads: kj_parse_detached
+ * touches no env; kj_env_adopt (one thread at a time) gives t to env. */
+int kj_parse_detached(const char *name, const char *src, size_t len, kj_tpl **out, kiln_err *err);
+void kj_env_adopt(kj_env *env, kj_tpl *t);
 
 /* Render a template into out (appended). Returns 0, or a negative code
  * with err->msg "file:line:col: message (in macro 'm', called from

@@ -1428,7 +1428,9 @@ fail:
 
 /* ------------------------------------------------------------ entry */
 
-int kj_parse(kj_env *env, const char *name, const char *src, size_t len, kj_tpl **out, kiln_err *err)
+/* Parse without touching env (any thread: the parser has no shared state);
+ * kj_env_adopt hands the template to an env, which frees it. */
+int kj_parse_detached(const char *name, const char *src, size_t len, kj_tpl **out, kiln_err *err)
 {
     int rc = 0;
     *out = NULL;
@@ -1462,14 +1464,13 @@ int kj_parse(kj_env *env, const char *name, const char *src, size_t len, kj_tpl 
     ps.line = ps.col = 1;
     ps.arena = t->arena;
     ps.err = err;
-    if ((rc = lex(&ps)))
+    /* about one token per 8 bytes of a model: no regrowth for most */
+    if ((rc = kiln_vec_reserve(&ps.toks, n / 8 + 16, err)) || (rc = lex(&ps)))
         goto done;
     const char *which;
     if ((rc = p_body(&ps, NULL, &t->root, &which)))
         goto done;
     /* data tokens point into norm: copy them into the arena was done by astr */
-    t->next = env->tpls;
-    env->tpls = t;
     *out = t;
     t = NULL;
 done:
@@ -1480,5 +1481,19 @@ done:
         kiln_free(t->name);
         kiln_free(t);
     }
+    return rc;
+}
+
+void kj_env_adopt(kj_env *env, kj_tpl *t)
+{
+    t->next = env->tpls;
+    env->tpls = t;
+}
+
+int kj_parse(kj_env *env, const char *name, const char *src, size_t len, kj_tpl **out, kiln_err *err)
+{
+    int rc = kj_parse_detached(name, src, len, out, err);
+    if (!rc)
+        kj_env_adopt(env, *out);
     return rc;
 }

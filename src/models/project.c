@@ -19,6 +19,10 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -405,6 +409,7 @@ int kiln_models__cfg_merge_dict(kj_val cfg, kj_val src, kiln_err *err)
 /* ------------------------------------------------------------ files */
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str1(const void *a, const void *b) { return strcmp(*(char *const *)a + 1, *(char *const *)b + 1); }
 
 /* Every regular file under rel (relative to the project dir), sorted, as
  * paths relative to the project dir. Missing directories are empty. */
@@ -426,19 +431,25 @@ static int walk(const kiln_project *p, const char *rel, int depth, km_strvec *ou
     while ((de = readdir(d)) && !rc) {
         if (de->d_name[0] == '.')
             continue;
-        char *s = kiln_strdup(de->d_name);
+        /* the entry's d_type + 1 in front of its name (sorted after it) */
+        char *s = kiln_sprintf("%c%s", (char)(de->d_type + 1), de->d_name);
         rc = !s ? KILN_OOM(err) : kiln_vec_push(&names, s, err);
     }
     closedir(d);
     if (names.len)
-        qsort(names.items, names.len, sizeof(char *), cmp_str);
+        qsort(names.items, names.len, sizeof(char *), cmp_str1);
     for (size_t i = 0; i < names.len && !rc; i++) {
-        char *child = kiln_sprintf("%s/%s", rel, names.items[i]);
-        char *cfull = kiln_sprintf("%s/%s", full, names.items[i]);
+        char *child = kiln_sprintf("%s/%s", rel, names.items[i] + 1);
+        char *cfull = kiln_sprintf("%s/%s", full, names.items[i] + 1);
         struct stat st;
+        unsigned char ty = (unsigned char)(names.items[i][0] - 1);
+        if (ty == DT_DIR || ty == DT_REG) /* readdir's type: no stat per file */
+            st.st_mode = ty == DT_DIR ? S_IFDIR : S_IFREG;
+        else if (stat(cfull ? cfull : "", &st) != 0)
+            st.st_mode = 0;
         if (!child || !cfull) {
             rc = KILN_OOM(err);
-        } else if (stat(cfull, &st) == 0 && S_ISDIR(st.st_mode)) {
+        } else if (S_ISDIR(st.st_mode)) {
             rc = walk(p, child, depth + 1, out, err);
         } else if (S_ISREG(st.st_mode)) {
             rc = kiln_vec_push(out, child, err);
@@ -503,8 +514,121 @@ static char *join_fqn(const km_strvec *fqn)
 /* pkg: the package the file belongs to (NULL = the root project): its
  * name starts the fqn and the unique id, and its own config tree applies
  * before the root project's (tree) */
+/* ------------------------------------------------------------ prefetch (speed11)
+ * Reading and parsing the model files is most of a big project's load, and
+ * neither touches the project: a second thread reads and parses every other
+ * file while this one does the rest; add_file_node then takes the results
+ * in file order, so errors and the node order are those of a plain loop. */
+typedef struct {
+    char *raw;
+    size_t len;
+    kj_tpl *tpl;
+    int rc;
+    kiln_err err;
+} km_pre;
+
+typedef struct {
+    const kiln_project *p;
+    const km_strvec *files;
+    km_pre *pre;
+    size_t start;
+} km_pre_job;
+
+static void *pre_run(void *arg)
+{
+    km_pre_job *j = arg;
+    for (size_t k = j->start; k < j->files->len; k += 2) {
+        km_pre *x = &j->pre[k];
+        const char *rel = j->files->items[k];
+        if (!has_ext(rel, ".sql"))
+            continue;
+        char *path = kiln_sprintf("%s/%s", j->p->dir, rel);
+        x->rc = path ? kiln_file_read(path, KM_FILE_CAP, &x->raw, &x->len, &x->err) : KILN_OOM(&x->err);
+        kiln_free(path);
+        if (!x->rc)
+            x->rc = kj_parse_detached(rel, x->raw, x->len, &x->tpl, &x->err);
+    }
+    return NULL;
+}
+
+/* A project of thousands of files allocates a few hundred MB in small
+ * pieces; on 4 KiB pages that is ~50,000 page faults, a third of a
+ * 10,000-model compile's CPU. Once per process, for such a project: the
+ * heap grows by 256 MB at a time and that range is marked for transparent
+ * huge pages (what GLIBC_TUNABLES=glibc.malloc.hugetlb=1 does; an explicit
+ * GLIBC_TUNABLES wins). Memory is only used as it is touched. */
+static void big_heap(void)
+{
+    static atomic_int done;
+    if (atomic_exchange(&done, 1) || getenv("GLIBC_TUNABLES"))
+        return;
+    long pg = sysconf(_SC_PAGESIZE);
+    char *lo = sbrk(0);
+    mallopt(M_TOP_PAD, 256 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    /* more than the heap's free top (free chunks inside the heap may serve
+     * the first tries): the heap grows, by the pad */
+    void *grow[64];
+    int ng = 0;
+    char *hi = lo;
+    while (ng < 64 && hi == lo && (grow[ng] = malloc(mallinfo2().keepcost + 256 * 1024)))
+        ng++, hi = sbrk(0);
+    while (ng > 0)
+        free(grow[--ng]);
+    hi = sbrk(0); /* after the frees: free() may have given the tail back */
+    if (lo == (char *)-1 || hi == (char *)-1 || hi <= lo || pg <= 0)
+        return;
+    uintptr_t a = ((uintptr_t)lo + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+    if ((char *)a < hi)
+        madvise((void *)a, (size_t)(hi - (char *)a) & ~(size_t)(pg - 1), MADV_HUGEPAGE); /* advice: errors ignored */
+}
+
+/* pre[k] for every .sql file of files (NULL when none or out of memory:
+ * the caller then reads and parses in its loop). */
+static km_pre *prefetch(const kiln_project *p, const km_strvec *files)
+{
+    if (files->len < 2)
+        return NULL;
+    if (files->len >= 2000)
+        big_heap();
+    km_pre *pre = kiln_calloc(files->len, sizeof *pre);
+    if (!pre)
+        return NULL;
+    km_pre_job a = {p, files, pre, 0}, b = {p, files, pre, 1};
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, pre_run, &b) == 0;
+    pre_run(&a);
+    if (threaded)
+        pthread_join(th, NULL);
+    else
+        pre_run(&b);
+    return pre;
+}
+
+/* Free what add_file_node did not take; adopt the parses into the env (it
+ * frees them with the project). */
+static void prefetch_free(kiln_project *p, km_pre *pre, size_t n)
+{
+    if (!pre)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        kiln_free(pre[k].raw);
+        if (pre[k].tpl)
+            kj_env_adopt(p->env, pre[k].tpl);
+    }
+    kiln_free(pre);
+}
+
+static int add_file_node_pre(kiln_project *p, km_kind kind, const char *root, const char *rel, kj_val tree,
+                             const km_package *pkg, km_pre *pre, kiln_err *err);
 static int add_file_node(kiln_project *p, km_kind kind, const char *root, const char *rel, kj_val tree,
                          const km_package *pkg, kiln_err *err)
+{
+    return add_file_node_pre(p, kind, root, rel, tree, pkg, NULL, err);
+}
+
+static int add_file_node_pre(kiln_project *p, km_kind kind, const char *root, const char *rel, kj_val tree,
+                             const km_package *pkg, km_pre *pre, kiln_err *err)
 {
     int rc = 0;
     km_strvec fqn = {0};
@@ -515,10 +639,24 @@ static int add_file_node(kiln_project *p, km_kind kind, const char *root, const 
     n->package = pkg ? pkg->name : NULL;
     if ((rc = make_fqn(pkg ? pkg->name : p->name, root, rel, &fqn, &name, err)))
         goto fail;
-    if ((rc = read_rel(p, rel, &n->raw, &n->raw_len, err)))
-        goto fail;
-    if (kind != KM_SEED && (rc = kj_parse(p->env, rel, n->raw, n->raw_len, &n->tpl, err)))
-        goto fail;
+    if (pre) {
+        n->raw = pre->raw;
+        n->raw_len = pre->len;
+        n->tpl = pre->tpl;
+        pre->raw = NULL;
+        pre->tpl = NULL;
+        if (n->tpl)
+            kj_env_adopt(p->env, n->tpl);
+        if ((rc = pre->rc)) {
+            *err = pre->err;
+            goto fail;
+        }
+    } else {
+        if ((rc = read_rel(p, rel, &n->raw, &n->raw_len, err)))
+            goto fail;
+        if (kind != KM_SEED && (rc = kj_parse(p->env, rel, n->raw, n->raw_len, &n->tpl, err)))
+            goto fail;
+    }
     if (kind == KM_SNAPSHOT) { /* named by its {% snapshot NAME %} block, not the file */
         const char *names[2];
         size_t nb = kj_tpl_snapshot_names(n->tpl, names, 2);
@@ -1710,6 +1848,8 @@ void kiln_project_free(kiln_project *p)
 {
     if (!p)
         return;
+    kj_release(p->render_ctx); /* speed11: before the nodes and the env */
+    kiln_free(p->render_rctx);
     kiln_models__ut_free(p); /* dbt19 */
     kiln_models__versions_free(p);
     kiln_models__defer_free(p);
@@ -1892,10 +2032,12 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
         for (size_t i = 0; i < roots->len && !rc; i++) {
             if ((rc = walk(p, roots->items[i], 0, &files, err)))
                 goto done;
+            km_pre *pre = pass == 0 ? prefetch(p, &files) : NULL;
             for (size_t k = 0; k < files.len && !rc; k++) {
                 const char *f = files.items[k];
                 if (pass == 0 && has_ext(f, ".sql"))
-                    rc = add_file_node(p, KM_MODEL, roots->items[i], f, p->cfg_models, NULL, err);
+                    rc = add_file_node_pre(p, KM_MODEL, roots->items[i], f, p->cfg_models, NULL, pre ? &pre[k] : NULL,
+                                           err);
                 else if (pass == 1 && has_ext(f, ".csv"))
                     rc = add_file_node(p, KM_SEED, roots->items[i], f, p->cfg_seeds, NULL, err);
                 else if (pass == 2 && has_ext(f, ".sql") && !strstr(f + strlen(roots->items[i]), "/generic/"))
@@ -1905,6 +2047,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
                 else if (pass == 3 && (has_ext(f, ".yml") || has_ext(f, ".yaml"))) /* dbt19: 1.9 YAML snapshots */
                     rc = kiln_models__snapshots_yaml_file(p, f, err);
             }
+            prefetch_free(p, pre, files.len);
             strvec_free(&files);
         }
     }

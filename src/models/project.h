@@ -83,6 +83,11 @@ struct kiln_project {
     /* query.c (models4): run_query / statement */
     struct sqlite3 *qdb; /* the warehouse, opened on the first query */
     km_node *rendering;  /* the node being rendered (marked uses_query) */
+    /* speed11: one render context reused by kiln_models__render_node (its
+     * rctx and variables; `this`/`execute` reset per node); see compile.c */
+    void *render_rctx;
+    kj_val render_ctx;
+    int render_ctx_busy;
     int executing;       /* dbt's `execute`: 0 while parsing (pass 0) */
     int query_lenient;   /* run/build render up front: a failing query gives an empty table */
     kj_val statements;   /* dict: statement name -> load_result() value */
