@@ -378,10 +378,13 @@ static int cfg_apply_level(kj_val cfg, kj_val level, kiln_err *err)
 
 /* fqn parts: project, folders..., name. Walk tree[project][folder]...
  * [name] (dbt's fqn match: the node's own name is the last level, as in
- * `seeds: {proj: {raw_orders: {+column_types: ...}}}`) */
+ * `seeds: {proj: {raw_orders: {+column_types: ...}}}`), after the config
+ * keys of the tree's root itself */
 static int cfg_from_tree(kj_val cfg, kj_val tree, const km_strvec *fqn, kiln_err *err)
 {
-    int rc = 0;
+    /* the root level first (`data_tests: {+store_failures: true}` applies to
+     * every node of the kind), then each fqn level, the deepest winning */
+    int rc = cfg_apply_level(cfg, tree, err);
     kj_val level = tree;
     for (size_t i = 0; i < fqn->len && level.t == KJ_DICT && !rc; i++) {
         kj_val *next = kj_dict_getc(level, fqn->items[i]);

@@ -134,6 +134,12 @@ sed -i '$d' "$P/seeds/raw_customers.csv"
 0" ] || fail "audit table not replaced: $(q "select * from analytics_dbt_test__audit.unique_stg_customers_customer_id"; cat "$tmp/b3b.txt")"
 printf '1,Again,X.\n' >> "$P/seeds/raw_customers.csv"
 "$KILN_BIN" build --project-dir "$P" -s 'raw_customers stg_customers' > "$tmp/b3c.txt" || fail "duplicate back: $(cat "$tmp/b3c.txt")"
+# store_failures at the root of data_tests: applies to every test of the project
+printf 'data_tests:\n  +store_failures: true\n' >> "$P/dbt_project.yml"
+"$KILN_BIN" test --project-dir "$P" -s stg_customers > "$tmp/b3d.txt" || fail "root store_failures: $(cat "$tmp/b3d.txt")"
+[ "$(q 'select count(*) as n from analytics_dbt_test__audit.not_null_stg_customers_customer_id')" = "n
+0" ] || fail "root-level data_tests +store_failures ignored: $(cat "$tmp/b3d.txt")"
+sed -i '/^data_tests:$/,$d' "$P/dbt_project.yml"
 
 # warn_if / error_if thresholds: 1 duplicate warns (>= 1) but does not fail (>= 2)
 cp "$KILN_ROOT/tests/models/jaffle/models/staging/schema.yml" "$P/models/staging/schema.yml"
