@@ -653,19 +653,7 @@ static int prepare_one(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **
     int rc = kiln_sql_meta_prepare(db, sql, len, &handled, st, used, eoff, err);
     if (handled || rc)
         return rc;
-    rc = kiln_sql_prepare(db, sql, len, st, used, eoff, err);
-    for (int tries = 0; rc == KILN_EFORMAT && tries < 4; tries++) {
-        /* "ns"."table@REF" is created on first use */
-        kiln_err e2 = {0};
-        int r = kiln_sql_lake_resolve_missing(db, err->msg, &e2);
-        if (r < 0) {
-            kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
-            break;
-        }
-        if (r == 0)
-            break;
-        rc = kiln_sql_prepare(db, sql, len, st, used, eoff, err);
-    }
+    rc = kiln_sql_prepare(db, sql, len, st, used, eoff, err); /* adds "ns"."table@REF" on first use */
     if (rc == KILN_EFORMAT && strncmp(err->msg, "no such table: ", 15) == 0) {
         const char *missing = kiln_sql_lake_missing(db);
         kiln_buf names;

@@ -138,7 +138,24 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
         textlen = b.len;
     }
     const char *tail = NULL;
-    int src = sqlite3_prepare_v2(db, text, (int)textlen, out, &tail);
+    int src;
+    for (int tries = 0;; tries++) {
+        src = sqlite3_prepare_v2(db, text, (int)textlen, out, &tail);
+        if (src == SQLITE_OK || tries == 4)
+            break;
+        /* "ns"."table@REF", and a table another process created after the
+         * warehouse was attached, are added on first use: then again */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db));
+        kiln_err e2 = {0};
+        int r = kiln_sql_lake_resolve_missing(db, msg, &e2);
+        if (r < 0) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
+            goto done;
+        }
+        if (r == 0) /* nothing ran on db: its message and offset are the prepare's */
+            break;
+    }
     if (src != SQLITE_OK) {
         int off = sqlite3_error_offset(db);
         if (err_offset && off >= 0)

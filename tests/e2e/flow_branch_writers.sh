@@ -22,8 +22,8 @@ tasks:
   total:
     type: sql
     needs: [load]
-    # (the select first: an INSERT ... SELECT does not resolve a ref name it reads by itself yet)
-    sql: "select count(*) from raw.\"events@{{ branch }}\"; insert into raw.totals select '{{ ds }}', count(*) from raw.\"events@{{ branch }}\""
+    # (an INSERT ... SELECT reading a ref name on its own: kiln_sql_prepare adds "t@REF" on first use)
+    sql: "insert into raw.totals select '{{ ds }}', count(*) from raw.\"events@{{ branch }}\""
   gate:
     type: command
     needs: [total]
