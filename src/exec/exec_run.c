@@ -1273,10 +1273,13 @@ static void push_where(kiln_buf *w, const xquery *q, const xnode *n)
 
 /* ------------------------------------------------------------ results */
 
+#define X_CTES 8
+
 struct kiln_exec_result {
     sqlite3 *db;
     sqlite3_stmt *st;
     char table[64];
+    char more[X_CTES][64]; /* the tables of further WITH terms run here */
     char summary[3072];
 };
 
@@ -1288,8 +1291,11 @@ void kiln_exec_result_free(kiln_exec_result *r)
     if (!r)
         return;
     sqlite3_finalize(r->st);
-    if (r->table[0]) {
-        char *q = sqlite3_mprintf("DROP TABLE IF EXISTS temp.\"%w\"", r->table);
+    for (int i = -1; i < X_CTES; i++) {
+        const char *t = i < 0 ? r->table : r->more[i];
+        if (!t[0])
+            continue;
+        char *q = sqlite3_mprintf("DROP TABLE IF EXISTS temp.\"%w\"", t);
         if (q)
             sqlite3_exec(r->db, q, NULL, NULL, NULL);
         sqlite3_free(q);
@@ -1840,6 +1846,130 @@ static int from_subquery(const char *sql, size_t len, size_t *lp, size_t *rp)
     return 0;
 }
 
+/* Run the query sql[b..e) (a subquery or a WITH term's body) here into a
+ * temporary table named and typed as SQLite sees its columns. Returns 0
+ * with *out set, or 0 with *out NULL and why (declined), or <0. */
+static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_exec_result **out, char *why, size_t cap,
+                     kiln_err *err)
+{
+    sqlite3_stmt *ist = NULL;
+    size_t used = 0;
+    kiln_err e2 = {0};
+    *out = NULL;
+    if (kiln_sql_prepare(db, sql + b, e - b, &ist, &used, NULL, &e2) != 0 || !ist) {
+        snprintf(why, cap, "does not prepare alone: %s", e2.msg);
+        return 0;
+    }
+    int rc = sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, out, why, cap, err) : 0;
+    sqlite3_finalize(ist);
+    return rc;
+}
+
+/* WITH [name AS (query)], ... SELECT ...: every term whose query runs here
+ * becomes a temporary table (its body replaced by a SELECT of it) and
+ * SQLite runs the rest. 1 when the statement is a WITH (handled: *out set
+ * or why says why not), 0 when it is not. */
+static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result **out, char *why, size_t cap,
+                    kiln_err *err, int *rcp)
+{
+    kiln_sql_lexer lx = {sql, len, 0};
+    if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "with"))
+        return 0;
+    *rcp = 0;
+    if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive")) {
+        snprintf(why, cap, "WITH RECURSIVE");
+        return 1;
+    }
+    size_t lp[X_CTES + 1], rp[X_CTES + 1];
+    int n = 0;
+    for (;;) {
+        kiln_sql_tok name = kiln_sql_lex_next(&lx);
+        if (name.kind != 'w' && name.kind != 'q')
+            break;
+        kiln_sql_tok t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_p(&lx, t, '(')) { /* a column list: SQLite renames; not done here */
+            kiln_sql_lex_skip_parens(&lx);
+            t = kiln_sql_lex_next(&lx);
+            lp[n] = rp[n] = 0;
+        } else {
+            lp[n] = 1;
+        }
+        if (!kiln_sql_lex_kw(&lx, t, "as"))
+            break;
+        t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_kw(&lx, t, "not"))
+            t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_kw(&lx, t, "materialized"))
+            t = kiln_sql_lex_next(&lx);
+        if (!kiln_sql_lex_p(&lx, t, '('))
+            break;
+        kiln_sql_tok c = kiln_sql_lex_skip_parens(&lx);
+        if (!c.kind)
+            break;
+        if (lp[n]) {
+            lp[n] = t.b;
+            rp[n] = c.b;
+        }
+        if (n < X_CTES)
+            n++;
+        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ','))
+            break;
+        kiln_sql_lex_next(&lx);
+    }
+    kiln_exec_result *res = NULL;
+    kiln_buf text;
+    kiln_buf_init(&text, 0);
+    size_t at = 0;
+    int ran = 0;
+    char first[512] = "";
+    for (int i = 0; i < n && *rcp == 0; i++) {
+        if (!rp[i])
+            continue;
+        kiln_exec_result *one = NULL;
+        char w1[512] = "";
+        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], &one, w1, sizeof w1, err);
+        if (!one) {
+            if (!first[0] && w1[0])
+                snprintf(first, sizeof first, "WITH term %d: %s", i + 1, w1);
+            continue;
+        }
+        if (!res) {
+            res = one;
+            size_t l = strlen(res->summary);
+            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d; SQLite runs the rest)", i + 1);
+        } else {
+            snprintf(res->more[ran - 1], sizeof res->more[0], "%s", one->table);
+            one->table[0] = 0; /* dropped with res */
+            size_t l = strlen(res->summary);
+            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d, also columnar:) %s", i + 1,
+                     one->summary);
+            kiln_exec_result_free(one);
+        }
+        kiln_buf_append(&text, sql + at, lp[i] - at, NULL);
+        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", ran == 0 ? res->table : res->more[ran - 1]);
+        at = rp[i] + 1;
+        ran++;
+    }
+    if (*rcp || !res) {
+        if (!*rcp)
+            snprintf(why, cap, "%s", first[0] ? first : "WITH: no term is a query the columnar path runs");
+        kiln_exec_result_free(res);
+        kiln_buf_free(&text);
+        return 1;
+    }
+    kiln_buf_append(&text, sql + at, len - at, NULL);
+    size_t used = 0;
+    kiln_err e2 = {0};
+    if (kiln_sql_prepare(db, text.data, text.len, &res->st, &used, NULL, &e2) != 0 || !res->st) {
+        snprintf(why, cap, "the query over the WITH terms' results does not prepare: %s", e2.msg);
+        kiln_exec_result_free(res);
+    } else {
+        *out = res;
+    }
+    kiln_buf_free(&text);
+    return 1;
+}
+
 int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
                   size_t cap, kiln_err *err)
 {
@@ -1851,6 +1981,9 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     }
     if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0)
         return 0;
+    int wrc = 0;
+    if (try_with(db, sql, len, out, why, cap, err, &wrc))
+        return wrc;
     size_t lp, rp;
     if (!from_subquery(sql, len, &lp, &rp))
         return run_direct(db, sql, len, st, 0, out, why, cap, err);

@@ -257,6 +257,16 @@ def main():
                 print("SELECT count(*) AS groups, sum(n) AS rows, max(n) FROM (%s);" % inner)
             elif r < 0.14:
                 print("SELECT * FROM (%s) AS sub;" % query(rng).rstrip(";"))
+            elif r < 0.18:  # WITH terms run here, the rest (a join, a term over a term) on SQLite
+                a, b = query(rng).rstrip(";"), query(rng).rstrip(";")
+                print(rng.choice([
+                    "WITH c AS (%s) SELECT * FROM c;" % a,
+                    "WITH c AS (%s), d AS (SELECT count(*) AS n FROM c) SELECT * FROM d;" % a,
+                    "WITH a AS (SELECT g, count(*) AS n, sum(b) AS sb FROM x.%s GROUP BY g), b AS (%s) "
+                    "SELECT a.g, a.n, a.sb, (SELECT count(*) FROM b) AS nb FROM a ORDER BY a.g;"
+                    % (rng.choice(TABLES), b),
+                    "WITH a AS (SELECT g, count(*) AS n FROM x.big GROUP BY g), b AS (SELECT g, max(s) AS m FROM "
+                    "x.flat GROUP BY g) SELECT a.g, n, m FROM a JOIN b ON a.g IS b.g ORDER BY a.g;"]))
             else:
                 print(query(rng))
 

@@ -50,6 +50,17 @@ a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "expression results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
 [ "$(echo "$a" | wc -l)" -gt 5 ] || fail "too few rows from the expression query: $a"
 
+# WITH: each term over an Iceberg table runs here, SQLite joins the results
+q="WITH d AS (SELECT repo, substr(ts, 1, 10) AS day, count(*) AS n, sum(adds) AS a FROM gh.c GROUP BY 1, 2),
+w AS (SELECT repo, max(sha) AS m FROM gh.c GROUP BY repo), x AS (SELECT count(*) AS k FROM d)
+SELECT d.repo, day, n, a, m, k FROM d JOIN w ON w.repo = d.repo, x ORDER BY n DESC, d.repo, day LIMIT 5"
+ex=$(K --explain "$q")
+echo "$ex" | grep -q '(WITH term 1; SQLite runs the rest)' || fail "WITH term 1 not columnar: $ex"
+echo "$ex" | grep -q '(WITH term 2, also columnar:)' || fail "WITH term 2 not columnar: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "WITH results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
+[ "$(echo "$a" | wc -l)" -eq 6 ] || fail "WITH query rows: $a"
+
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
 echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a query over no Iceberg table: $ex"
