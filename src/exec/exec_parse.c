@@ -258,8 +258,10 @@ static xnode **new_list(P *p, int n)
 static int int_arg(P *p, int64_t *v)
 {
     xnode *e = parse_expr(p);
-    if (!e || e->k != N_LIT || e->lit.t != V_INT || e->lit.i < -(INT64_C(1) << 30) || e->lit.i > (INT64_C(1) << 30))
-        return fail(p, "substr() with positions other than small integer literals"), -1;
+    /* negative starts and lengths take branches that differ between
+     * SQLite versions: declined */
+    if (!e || e->k != N_LIT || e->lit.t != V_INT || e->lit.i < 0 || e->lit.i > (INT64_C(1) << 30))
+        return fail(p, "substr() with positions other than non-negative integer literals"), -1;
     *v = e->lit.i;
     return 0;
 }

@@ -114,6 +114,7 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT count(*) FROM gh.t WHERE msg + 1 = 2", "arithmetic on text");
     DECLINE("SELECT sum(CAST(msg AS INTEGER)) FROM gh.t", "CAST of text");
     DECLINE("SELECT sum(msg) FROM gh.t", "other than integers");
+    DECLINE("SELECT substr(msg, -2), count(*) FROM gh.t GROUP BY 1", "non-negative");
     DECLINE("SELECT count(*) FROM gh.t WHERE CAST(n AS NUMERIC) = 1", "NUMERIC");
     DECLINE("SELECT count(*) FROM gh.t WHERE (CASE WHEN n > 1 THEN 1 ELSE 'a' END) = 1", "different types");
     DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo HAVING n > 1", "neither grouped");
