@@ -32,16 +32,16 @@ typedef enum {
     N_IN,      /* a IN (list); neg: NOT IN */
     N_BETWEEN, /* a BETWEEN b AND c; neg: NOT BETWEEN */
     N_AGG,
-    N_TRUNC,  /* date_trunc(unit, col) */
-    N_ISOWEEK, /* iso_week(col) */
-    N_ARITH,   /* a op b, op one of + - * / % (SQLite's integer / real rules) */
-    N_CASE,    /* CASE [a] WHEN list[2k] THEN list[2k+1] ... [ELSE c] END */
-    N_CAST,    /* CAST(a AS fn), fn a V_ type (V_INT, V_REAL, V_TEXT) */
-    N_LIKE,    /* a LIKE 'prefix%' (lit: the prefix; unit 1: a trailing %); neg: NOT LIKE */
+    N_TRUNC,    /* date_trunc(unit, col) */
+    N_ISOWEEK,  /* iso_week(col) */
+    N_ARITH,    /* a op b, op one of + - * / % (SQLite's integer / real rules) */
+    N_CASE,     /* CASE [a] WHEN list[2k] THEN list[2k+1] ... [ELSE c] END */
+    N_CAST,     /* CAST(a AS fn), fn a V_ type (V_INT, V_REAL, V_TEXT) */
+    N_LIKE,     /* a LIKE 'prefix%' (lit: the prefix; unit 1: a trailing %); neg: NOT LIKE */
     N_COALESCE, /* coalesce(list...) / ifnull(a, b) */
-    N_CONCAT,  /* a || b */
-    N_SUBSTR,  /* substr(a, lit.i [, c: length]) */
-    N_KEYREF   /* the value of group key col (a: the key expression), after GROUP BY */
+    N_CONCAT,   /* a || b */
+    N_SUBSTR,   /* substr(a, lit.i [, c: length]) */
+    N_KEYREF    /* the value of group key col (a: the key expression), after GROUP BY */
 } xnode_kind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
@@ -68,8 +68,8 @@ typedef struct xnode {
 typedef struct xitem {
     xnode *e;   /* over group keys (N_KEYREF) and aggregates (N_AGG) */
     xnode *src; /* as written (ORDER BY terms are matched against it) */
-    int key; /* index into keys when not an aggregate, else -1 */
-    int agg; /* index into aggs when an aggregate, else -1 */
+    int key;    /* index into keys when not an aggregate, else -1 */
+    int agg;    /* index into aggs when an aggregate, else -1 */
 } xitem;
 
 typedef struct xorder {

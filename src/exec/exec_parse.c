@@ -469,8 +469,8 @@ static xnode *parse_cast(P *p)
         if (pc(p, t, '('))
             kiln_sql_lex_skip_parens(&p->lx);
         else if (t.kind == 'w' && off + (t.e - t.b) + 2 < sizeof tn)
-            off += (size_t)snprintf(tn + off, sizeof tn - off, "%s%.*s", off ? " " : "", (int)(t.e - t.b),
-                                    p->lx.s + t.b);
+            off +=
+                (size_t)snprintf(tn + off, sizeof tn - off, "%s%.*s", off ? " " : "", (int)(t.e - t.b), p->lx.s + t.b);
     }
     n->fn = cast_type(tn);
     if (n->fn < 0)

@@ -235,8 +235,8 @@ typedef struct worker {
     int64_t rows_in, rows_kept;
     uint8_t *scratch[64];
     size_t scap;
-    xcell *kc; /* key cells of the current row */
-    kiln_arena *tmp; /* text computed for the current batch (copied when kept) */
+    xcell *kc;                           /* key cells of the current row */
+    kiln_arena *tmp;                     /* text computed for the current batch (copied when kept) */
     unsigned kmask[X_MAX], amask[X_MAX]; /* V_ types seen of computed keys / aggregate arguments */
     pthread_t tid;
 } worker;
