@@ -41,7 +41,8 @@ typedef enum {
     N_COALESCE, /* coalesce(list...) / ifnull(a, b) */
     N_CONCAT,   /* a || b */
     N_SUBSTR,   /* substr(a, lit.i [, c: length]) */
-    N_KEYREF    /* the value of group key col (a: the key expression), after GROUP BY */
+    N_KEYREF,   /* the value of group key col (a: the key expression), after GROUP BY */
+    N_STRFN     /* fn 1 lower(a), 2 upper(a), 3 length(a) */
 } xnode_kind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };

@@ -132,6 +132,7 @@ int kiln_exec__class(const xquery *q, const xnode *n)
     case N_TRUNC:
     case N_CONCAT:
     case N_SUBSTR: return C_TEXT;
+    case N_STRFN: return n->fn == 3 ? C_NUM : C_TEXT;
     case N_KEYREF: return kiln_exec__class(q, n->a);
     case N_CAST: return n->fn == V_TEXT ? C_TEXT : C_NUM;
     case N_AGG:
@@ -311,10 +312,20 @@ static xnode *function(P *p, kiln_sql_tok name)
             return fail(p, "%s() with more than one argument", aggs[i]);
         return n;
     }
-    if (kw(p, name, "date_trunc") || kw(p, name, "iso_week")) {
+    if (kw(p, name, "lower") || kw(p, name, "upper") || kw(p, name, "length")) {
+        xnode *n = node(p, N_STRFN);
+        if (!n || !(n->a = parse_expr(p)))
+            return NULL;
+        n->fn = kw(p, name, "lower") ? 1 : kw(p, name, "upper") ? 2 : 3;
+        if (!pc(p, nx(p), ')'))
+            return fail(p, "lower/upper/length() with more than one argument");
+        return n;
+    }
+    if (kw(p, name, "date_trunc") || kw(p, name, "iso_week") || kw(p, name, "iso_year")) {
         xnode *n = node(p, kw(p, name, "date_trunc") ? N_TRUNC : N_ISOWEEK);
         if (!n)
             return NULL;
+        n->unit = kw(p, name, "iso_year"); /* N_ISOWEEK: 1 for the ISO year */
         if (n->k == N_TRUNC) {
             static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "quarter", "year"};
             kiln_sql_tok u = nx(p);

@@ -646,7 +646,7 @@ static int key_cell(worker *w, const kiln_batch *b, const xnode *e, size_t row, 
         int iy, iw;
         kiln_iso_week(floor_div(us, US_PER_DAY), &iy, &iw);
         o->t = V_INT;
-        o->i = iw;
+        o->i = e->unit ? iy : iw;
         return 0;
     }
     int64_t t = trunc_us(us, e->unit);
@@ -923,6 +923,42 @@ static int scalar(ectx *x, const xnode *n, xcell *o, int depth)
         for (; z2 < e && p2; p2--)
             z2 = skip_utf8(z2, e);
         o->t = V_TEXT, o->p = (const char *)z, o->n = (uint32_t)(z2 - z);
+        return 0;
+    }
+    case N_STRFN: {
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        if (a.t == V_NULL) {
+            memset(o, 0, sizeof *o);
+            return 0;
+        }
+        const char *p;
+        size_t len;
+        if (as_text(x, &a, &p, &len, ba))
+            return -1;
+        memset(o, 0, sizeof *o);
+        if (n->fn == 3) { /* characters before the first NUL, as SQLite counts them */
+            const void *nul = memchr(p, 0, len);
+            const unsigned char *z = (const unsigned char *)p,
+                                *e = nul ? (const unsigned char *)nul : (const unsigned char *)p + len;
+            int64_t c = 0;
+            while (z < e) {
+                z = skip_utf8(z, e);
+                c++;
+            }
+            o->t = V_INT, o->i = c;
+            return 0;
+        }
+        char *s = kiln_arena_alloc(x->tmp, len + 1);
+        if (!s)
+            return edecl(x, "out of memory");
+        for (size_t i = 0; i < len; i++) { /* SQLite's lower/upper fold ASCII only */
+            unsigned char c = (unsigned char)p[i];
+            s[i] = (char)(n->fn == 1 && c >= 'A' && c <= 'Z'   ? c + 32
+                          : n->fn == 2 && c >= 'a' && c <= 'z' ? c - 32
+                                                               : c);
+        }
+        o->t = V_TEXT, o->p = s, o->n = (uint32_t)len;
         return 0;
     }
     default: {

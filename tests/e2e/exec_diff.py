@@ -113,10 +113,10 @@ def textish(cls):
 NUM_EXPRS = ["g + 1", "g - h", "g * 3 - b", "g / 3", "g % 4", "-g", "h / 7", "h % 1000", "h * 1000000",
              "r * 2", "r / g", "g / 0", "h % -1", "coalesce(g, -1)", "cast(r as integer)", "cast(g as real)",
              "CASE WHEN g > 5 THEN 1 WHEN g IS NULL THEN NULL ELSE 0 END", "CASE g WHEN 1 THEN 10 WHEN 2 THEN 20 END",
-             "(g + 1) * (b + 1)", "dec * 2", "f - r"]
+             "(g + 1) * (b + 1)", "dec * 2", "f - r", "length(s)", "length(h)", "iso_year(d)"]
 TEXT_EXPRS = ["coalesce(s, 'none')", "substr(ts, 1, 10)", "substr(s, 2)", "substr(s, 0, 2)", "s || '-' || g",
               "CASE WHEN s LIKE 'a%' THEN 'A' ELSE 'other' END", "cast(g as text)", "substr(d, 1, 7)",
-              "ifnull(s, d)", "cast(ts as text)"]
+              "ifnull(s, d)", "cast(ts as text)", "lower(s)", "upper(s || g)", "upper(substr(ts, 1, 13))"]
 LIKES = ["a%", "A%", "", "%", "ab", "2024-06-0%", "ü%", "x'y%", "日%", "b"]
 
 
@@ -165,7 +165,7 @@ def key_expr(rng):
     if k < 0.15:
         return rng.choice(["g % 3", "b * 10 + g", "-g", "g / 4", "CASE WHEN g > 5 THEN 'hi' ELSE 'lo' END",
                            "coalesce(s, 'none')", "substr(ts, 1, 10)", "cast(r as integer)", "s || '-' || g",
-                           "coalesce(g, b)"])
+                           "coalesce(g, b)", "lower(s)", "upper(s)", "length(s)", "iso_year(ts)"])
     if k < 0.6:
         return rng.choice(["g", "s", "b", "d", "ts", "h", "r", "dec"])
     if k < 0.9:

@@ -131,7 +131,7 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT count(*) FROM gh.t WHERE repo", "WHERE that is not");
     DECLINE("SELECT date_trunc('fortnight', ts), count(*) FROM gh.t GROUP BY 1", "unit");
     DECLINE("SELECT date_trunc('day', msg), count(*) FROM gh.t GROUP BY 1", "not a date");
-    DECLINE("SELECT upper(msg), count(*) FROM gh.t GROUP BY 1", "function upper");
+    DECLINE("SELECT replace(msg, 'a', 'b'), count(*) FROM gh.t GROUP BY 1", "function replace");
     DECLINE("SELECT repo, count(*) c FROM gh.t GROUP BY repo ORDER BY c COLLATE NOCASE", "COLLATE");
     DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY sum(n)", "not in the select list");
     DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
