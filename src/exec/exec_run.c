@@ -1912,10 +1912,8 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
     if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "with"))
         return 0;
     *rcp = 0;
-    if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive")) {
-        snprintf(why, cap, "WITH RECURSIVE");
-        return 1;
-    }
+    if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive"))
+        return 0; /* as any other statement */
     size_t lp[X_CTES + 1], rp[X_CTES + 1];
     int n = 0;
     for (;;) {
@@ -1988,7 +1986,7 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
     }
     if (*rcp || !res) {
         if (!*rcp)
-            snprintf(why, cap, "%s", first[0] ? first : "WITH: no term is a query the columnar path runs");
+            snprintf(why, cap, "%s", first); /* empty when no term reads an Iceberg table: nothing to say */
         kiln_exec_result_free(res);
         kiln_buf_free(&text);
         return 1;

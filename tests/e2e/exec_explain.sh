@@ -64,6 +64,8 @@ a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
 echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a query over no Iceberg table: $ex"
+ex=$(K --explain "WITH a AS (SELECT 1 AS x) SELECT * FROM a")
+echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a WITH over no Iceberg table: $ex"
 
 # the memory cap: declined with the reason, SQLite's rows
 q="SELECT sha, count(*) AS n FROM gh.c GROUP BY sha ORDER BY sha LIMIT 5"
