@@ -1041,6 +1041,7 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
             break;
         nx(&p);
     }
+    q->nout = q->nitems;
     if (!kw(&p, nx(&p), "from"))
         return fail(&p, "no FROM clause"), 1;
     char ns[129], tb[129];
@@ -1152,7 +1153,7 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                     p.lx.pos = save;
             }
             if (item < 0 && position(&p, &k)) {
-                if (k < 1 || k > q->nitems)
+                if (k < 1 || k > q->nout)
                     return fail(&p, "ORDER BY position out of range"), 1;
                 item = (int)k - 1;
             }
@@ -1165,8 +1166,21 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                 for (int i = 0; i < q->nitems && item < 0; i++)
                     if (node_eq(q->items[i].src, e))
                         item = i;
-                if (item < 0)
-                    return fail(&p, "ORDER BY an expression that is not in the select list"), 1;
+                if (item < 0) { /* a hidden sort column over the groups, as SQLite adds one */
+                    if (q->nitems >= X_MAX)
+                        return fail(&p, "more than %d select items and ORDER BY terms", X_MAX), 1;
+                    xitem *it = &q->items[q->nitems];
+                    it->src = e;
+                    it->key = it->agg = -1;
+                    if (!(it->e = over_groups(&p, e)))
+                        return 1;
+                    if (it->e->k == N_KEYREF)
+                        it->key = it->e->idx;
+                    else if (it->e->k == N_AGG)
+                        it->agg = it->e->idx;
+                    p.item_alias[q->nitems] = NULL;
+                    item = q->nitems++;
+                }
             }
             q->order[q->norder].item = item;
             q->order[q->norder].desc = 0;

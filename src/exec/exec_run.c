@@ -1417,7 +1417,8 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
                 kiln_exec_result *res, int as_table, char *why, size_t cap)
 {
     static atomic_int seq;
-    int ni = q->nitems;
+    int ni = q->nout;                    /* the columns */
+    size_t stride = (size_t)q->nitems; /* cells per row, with hidden sort columns */
     snprintf(res->table, sizeof res->table, "kiln_exec_%d_%d", (int)getpid(), atomic_fetch_add(&seq, 1));
     kiln_buf sql;
     kiln_buf_init(&sql, 0);
@@ -1458,7 +1459,7 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     for (size_t r = 0; r < nrows; r++) {
         sqlite3_reset(ins);
         for (int i = 0; i < ni; i++) {
-            const xcell *c = &cells[order[r] * (size_t)ni + (size_t)i];
+            const xcell *c = &cells[order[r] * stride + (size_t)i];
             char buf[48];
             size_t n;
             switch (c->t) {
@@ -1583,7 +1584,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         }
     if (kiln_exec__parse(&q, sql, len, why, cap))
         goto done;
-    if (q.nitems != sqlite3_column_count(st)) {
+    if (q.nout != sqlite3_column_count(st)) {
         snprintf(why, cap, "column count differs from SQLite's");
         goto done;
     }

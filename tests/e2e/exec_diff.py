@@ -233,6 +233,9 @@ def query(rng):
             else:
                 ref = it.split(" AS ")[0]
             terms.append(ref + rng.choice(["", " ASC", " DESC"]))
+        if rng.random() < 0.15:  # a sort term that is not a select item (SQLite's hidden column)
+            terms.insert(0, rng.choice(["count(*)", "sum(g)", "max(s)", "min(ts)", "count(DISTINCT b)"]) +
+                         rng.choice(["", " DESC"]))
         if rng.random() < 0.7:  # the group keys last: a total order, as models write it
             terms += [k for k in keys if k not in [t.split(" ")[0] for t in terms]]
         sql += " ORDER BY " + ", ".join(terms)

@@ -66,6 +66,7 @@ TEST(exec_parse, accepts_the_model_shapes)
            "count(DISTINCT CASE WHEN n > 1 THEN repo || ' ' || msg END), max(coalesce(msg, 'x')), "
            "min(CAST(score AS INTEGER)), count(CASE n WHEN 1 THEN 'one' WHEN 2 THEN 'two' END) FROM gh.t GROUP BY 1");
     ACCEPT("SELECT -repo, count(*) FROM gh.t GROUP BY -repo");
+    ACCEPT("SELECT repo FROM gh.t GROUP BY repo ORDER BY count(*) DESC, sum(n) % 7, repo LIMIT 10");
 }
 
 TEST(exec_parse, resolves_names_as_sqlite)
@@ -133,7 +134,7 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT date_trunc('day', msg), count(*) FROM gh.t GROUP BY 1", "not a date");
     DECLINE("SELECT replace(msg, 'a', 'b'), count(*) FROM gh.t GROUP BY 1", "function replace");
     DECLINE("SELECT repo, count(*) c FROM gh.t GROUP BY repo ORDER BY c COLLATE NOCASE", "COLLATE");
-    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY sum(n)", "not in the select list");
+    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY max(n) + n", "neither grouped");
     DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
     DECLINE("SELECT count(*) FROM gh.t WHERE 1 = 1", "two literals");
     DECLINE("SELECT count(*) FROM gh.t WHERE ts = 0x10", "hexadecimal");
