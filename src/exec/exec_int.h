@@ -84,8 +84,8 @@ typedef struct xquery {
     kiln_arena *a;
     char ns[129], tb[129];
     const kiln_schema *schema; /* the table's columns (set before parsing) */
-    int nitems; /* the select items, then ORDER BY terms not among them (hidden) */
-    int nout;   /* the select items */
+    int nitems;                /* the select items, then ORDER BY terms not among them (hidden) */
+    int nout;                  /* the select items */
     xitem items[X_MAX];
     xnode *where;
     xnode *having; /* over group keys and aggregates, like items */

@@ -1417,7 +1417,7 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
                 kiln_exec_result *res, int as_table, char *why, size_t cap)
 {
     static atomic_int seq;
-    int ni = q->nout;                    /* the columns */
+    int ni = q->nout;                  /* the columns */
     size_t stride = (size_t)q->nitems; /* cells per row, with hidden sort columns */
     snprintf(res->table, sizeof res->table, "kiln_exec_%d_%d", (int)getpid(), atomic_fetch_add(&seq, 1));
     kiln_buf sql;
