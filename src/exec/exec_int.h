@@ -76,6 +76,7 @@ typedef struct xitem {
 typedef struct xorder {
     int item; /* output column */
     int desc;
+    int nulls; /* 0: SQLite's default (NULLs sort lowest), 1: NULLS FIRST, 2: NULLS LAST */
 } xorder;
 
 #define X_MAX 64

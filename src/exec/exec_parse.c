@@ -1191,10 +1191,21 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                 nx(&p);
                 q->order[q->norder].desc = 1;
             }
+            q->order[q->norder].nulls = 0;
+            if (kw(&p, pk(&p), "nulls")) {
+                nx(&p);
+                t = nx(&p);
+                if (kw(&p, t, "first"))
+                    q->order[q->norder].nulls = 1;
+                else if (kw(&p, t, "last"))
+                    q->order[q->norder].nulls = 2;
+                else
+                    return fail(&p, "NULLS other than FIRST / LAST"), 1;
+            }
             q->norder++;
             t = pk(&p);
-            if (kw(&p, t, "collate") || kw(&p, t, "nulls"))
-                return fail(&p, "COLLATE / NULLS FIRST|LAST in ORDER BY"), 1;
+            if (kw(&p, t, "collate"))
+                return fail(&p, "COLLATE in ORDER BY"), 1;
             if (!pc(&p, t, ','))
                 break;
             nx(&p);

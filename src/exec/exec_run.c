@@ -1359,7 +1359,11 @@ static int row_cmp(const void *pa, const void *pb)
     size_t ni = (size_t)s->q->nitems;
     for (int k = 0; k < s->q->norder; k++) {
         size_t it = (size_t)s->q->order[k].item;
-        int c = cell_cmp(&s->cells[a * ni + it], &s->cells[b * ni + it]);
+        const xcell *x = &s->cells[a * ni + it], *y = &s->cells[b * ni + it];
+        int nulls = s->q->order[k].nulls;
+        if (nulls && (x->t == V_NULL) != (y->t == V_NULL)) /* NULLS FIRST / LAST whatever the direction */
+            return (x->t == V_NULL) == (nulls == 1) ? -1 : 1;
+        int c = cell_cmp(x, y);
         if (c)
             return s->q->order[k].desc ? -c : c;
     }

@@ -232,7 +232,8 @@ def query(rng):
                 ref = str(items.index(it) + 1)
             else:
                 ref = it.split(" AS ")[0]
-            terms.append(ref + rng.choice(["", " ASC", " DESC"]))
+            terms.append(ref + rng.choice(["", " ASC", " DESC"]) +
+                         (rng.choice([" NULLS FIRST", " NULLS LAST"]) if rng.random() < 0.15 else ""))
         if rng.random() < 0.15:  # a sort term that is not a select item (SQLite's hidden column)
             terms.insert(0, rng.choice(["count(*)", "sum(g)", "max(s)", "min(ts)", "count(DISTINCT b)"]) +
                          rng.choice(["", " DESC"]))

@@ -134,6 +134,7 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT date_trunc('day', msg), count(*) FROM gh.t GROUP BY 1", "not a date");
     DECLINE("SELECT replace(msg, 'a', 'b'), count(*) FROM gh.t GROUP BY 1", "function replace");
     DECLINE("SELECT repo, count(*) c FROM gh.t GROUP BY repo ORDER BY c COLLATE NOCASE", "COLLATE");
+    ACCEPT("SELECT repo, max(msg) m FROM gh.t GROUP BY repo ORDER BY m DESC NULLS FIRST, repo NULLS LAST");
     DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY max(n) + n", "neither grouped");
     DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
     DECLINE("SELECT count(*) FROM gh.t WHERE 1 = 1", "two literals");
