@@ -1,9 +1,13 @@
 /*
  * exec.h - kiln's columnar, multi-core executor for the query shapes the
  * models layer runs: one Iceberg table, a WHERE of comparisons / AND / OR /
- * NOT / IN / IS NULL / BETWEEN on columns and literals, GROUP BY columns
- * (and date_trunc / iso_week of a column), the aggregates count(*),
- * count(x), count(DISTINCT x), sum, avg, min, max, then ORDER BY + LIMIT.
+ * NOT / IN / IS NULL / BETWEEN / LIKE 'prefix%' over expressions
+ * (arithmetic with SQLite's integer/real rules, CASE, CAST, coalesce,
+ * substr, lower/upper/length, ||, date_trunc / iso_week / iso_year of a
+ * column), GROUP BY expressions, the aggregates count(*), count(x),
+ * count(DISTINCT x), sum, avg, min, max of expressions, HAVING, then
+ * ORDER BY + LIMIT; also the subquery in FROM and the WITH terms of such
+ * shapes (SQLite runs the rest over their results).
  *
  * SQLite stays the engine of record: the SQL layer prepares every
  * statement with SQLite first (so the text is valid SQL over existing

@@ -32,19 +32,34 @@ typedef enum {
     N_IN,      /* a IN (list); neg: NOT IN */
     N_BETWEEN, /* a BETWEEN b AND c; neg: NOT BETWEEN */
     N_AGG,
-    N_TRUNC,  /* date_trunc(unit, col) */
-    N_ISOWEEK /* iso_week(col) */
+    N_TRUNC,    /* date_trunc(unit, col) */
+    N_ISOWEEK,  /* iso_week(col) */
+    N_ARITH,    /* a op b, op one of + - * / % (SQLite's integer / real rules) */
+    N_CASE,     /* CASE [a] WHEN list[2k] THEN list[2k+1] ... [ELSE c] END */
+    N_CAST,     /* CAST(a AS fn), fn a V_ type (V_INT, V_REAL, V_TEXT) */
+    N_LIKE,     /* a LIKE 'prefix%' (lit: the prefix; unit 1: a trailing %); neg: NOT LIKE */
+    N_COALESCE, /* coalesce(list...) / ifnull(a, b) */
+    N_CONCAT,   /* a || b */
+    N_SUBSTR,   /* substr(a, lit.i [, c: length]) */
+    N_KEYREF,   /* the value of group key col (a: the key expression), after GROUP BY */
+    N_STRFN     /* fn 1 lower(a), 2 upper(a), 3 length(a) */
 } xnode_kind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
 enum { A_COUNT_STAR = 1, A_COUNT, A_SUM, A_AVG, A_MIN, A_MAX };
+/* arithmetic operators (N_ARITH op) */
+enum { AR_ADD = 1, AR_SUB, AR_MUL, AR_DIV, AR_REM };
+/* static SQLite classes of an expression (a bit set; 0: always NULL) */
+enum { C_NUM = 1, C_TEXT = 2 };
 /* date_trunc units, as functions.c orders them */
 enum { U_SECOND, U_MINUTE, U_HOUR, U_DAY, U_WEEK, U_MONTH, U_QUARTER, U_YEAR };
 
 typedef struct xnode {
     xnode_kind k;
     int op, neg, fn, distinct, unit;
-    int col; /* table column index (N_COL, and the argument of N_AGG/N_TRUNC/N_ISOWEEK; -1 for count(*)) */
+    int col; /* table column index (N_COL, and the argument of N_AGG/N_TRUNC/N_ISOWEEK; -1 for count(*));
+              * N_AGG: the index in aggs; N_KEYREF: the index in keys */
+    int idx;
     xcell lit;
     struct xnode *a, *b, *c;
     struct xnode **list;
@@ -52,14 +67,16 @@ typedef struct xnode {
 } xnode;
 
 typedef struct xitem {
-    xnode *e;
-    int key; /* index into keys when not an aggregate, else -1 */
-    int agg; /* index into aggs when an aggregate, else -1 */
+    xnode *e;   /* over group keys (N_KEYREF) and aggregates (N_AGG) */
+    xnode *src; /* as written (ORDER BY terms are matched against it) */
+    int key;    /* index into keys when not an aggregate, else -1 */
+    int agg;    /* index into aggs when an aggregate, else -1 */
 } xitem;
 
 typedef struct xorder {
     int item; /* output column */
     int desc;
+    int nulls; /* 0: SQLite's default (NULLs sort lowest), 1: NULLS FIRST, 2: NULLS LAST */
 } xorder;
 
 #define X_MAX 64
@@ -68,9 +85,11 @@ typedef struct xquery {
     kiln_arena *a;
     char ns[129], tb[129];
     const kiln_schema *schema; /* the table's columns (set before parsing) */
-    int nitems;
+    int nitems;                /* the select items, then ORDER BY terms not among them (hidden) */
+    int nout;                  /* the select items */
     xitem items[X_MAX];
     xnode *where;
+    xnode *having; /* over group keys and aggregates, like items */
     int nkeys;
     xnode *keys[X_MAX];
     int naggs;
@@ -89,5 +108,8 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
 
 /* 1 if SQLite's class of a column type is supported; *vt is its V_ type. */
 int kiln_exec__col_vtype(const kiln_column_def *c, int *vt);
+
+/* The C_ classes an expression's values can have. */
+int kiln_exec__class(const xquery *q, const xnode *n);
 
 #endif /* KILN_EXEC_INT_H */

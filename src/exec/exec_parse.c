@@ -109,7 +109,6 @@ int kiln_exec__col_vtype(const kiln_column_def *c, int *vt)
 }
 
 static int numeric(int vt) { return vt == V_INT || vt == V_REAL; }
-static int textual(int vt) { return vt == V_TEXT || vt == V_TS || vt == V_DATE; }
 
 /* The SQLite class of an operand: its V_ type (V_NULL for a NULL literal). */
 static int vclass(const xquery *q, const xnode *n)
@@ -120,6 +119,36 @@ static int vclass(const xquery *q, const xnode *n)
     if (n->k == N_COL)
         kiln_exec__col_vtype(&q->schema->cols[n->col], &vt);
     return vt;
+}
+
+static int lit_class(int vt) { return vt == V_NULL ? 0 : numeric(vt) ? C_NUM : C_TEXT; }
+
+int kiln_exec__class(const xquery *q, const xnode *n)
+{
+    int c = 0;
+    switch (n->k) {
+    case N_COL:
+    case N_LIT: return lit_class(vclass(q, n));
+    case N_TRUNC:
+    case N_CONCAT:
+    case N_SUBSTR: return C_TEXT;
+    case N_STRFN: return n->fn == 3 ? C_NUM : C_TEXT;
+    case N_KEYREF: return kiln_exec__class(q, n->a);
+    case N_CAST: return n->fn == V_TEXT ? C_TEXT : C_NUM;
+    case N_AGG:
+        if (n->fn == A_MIN || n->fn == A_MAX)
+            return n->a ? kiln_exec__class(q, n->a) : lit_class(vclass(q, &(xnode){.k = N_COL, .col = n->col}));
+        return C_NUM;
+    case N_CASE:
+        for (int i = 1; i < n->nlist; i += 2)
+            c |= kiln_exec__class(q, n->list[i]);
+        return n->c ? c | kiln_exec__class(q, n->c) : c;
+    case N_COALESCE:
+        for (int i = 0; i < n->nlist; i++)
+            c |= kiln_exec__class(q, n->list[i]);
+        return c;
+    default: return C_NUM; /* booleans, iso_week, arithmetic */
+    }
 }
 
 static xnode *column(P *p, const char *name)
@@ -140,7 +169,7 @@ static xnode *column(P *p, const char *name)
     if (p->alias_ok)
         for (int i = 0; i < p->q->nitems; i++)
             if (p->item_alias[i] && strcasecmp(p->item_alias[i], name) == 0)
-                return p->q->items[i].e;
+                return p->q->items[i].src;
     return fail(p, "%s is not a column of %s.%s", name, p->q->ns, p->q->tb);
 }
 
@@ -180,6 +209,9 @@ static xnode *number(P *p, kiln_sql_tok t, int neg)
 }
 
 static xnode *parse_expr(P *p);
+static int is_bool(const xnode *n);
+static int same_class(P *p, xnode *a, xnode *b);
+static xnode *additive(P *p);
 
 static xnode *col_arg(P *p)
 {
@@ -199,6 +231,40 @@ static xnode *col_arg(P *p)
         return column(p, b);
     }
     return column(p, a);
+}
+
+static int contains(const xnode *n, xnode_kind k)
+{
+    if (!n)
+        return 0;
+    if (n->k == k)
+        return 1;
+    if (contains(n->a, k) || contains(n->b, k) || contains(n->c, k))
+        return 1;
+    for (int i = 0; i < n->nlist; i++)
+        if (contains(n->list[i], k))
+            return 1;
+    return 0;
+}
+
+static xnode **new_list(P *p, int n)
+{
+    xnode **l = kiln_arena_alloc(p->q->a, (size_t)n * sizeof *l);
+    if (!l)
+        fail(p, "out of memory");
+    return l;
+}
+
+/* An integer literal (with an optional sign) as a function argument. */
+static int int_arg(P *p, int64_t *v)
+{
+    xnode *e = parse_expr(p);
+    /* negative starts and lengths take branches that differ between
+     * SQLite versions: declined */
+    if (!e || e->k != N_LIT || e->lit.t != V_INT || e->lit.i < 0 || e->lit.i > (INT64_C(1) << 30))
+        return fail(p, "substr() with positions other than non-negative integer literals"), -1;
+    *v = e->lit.i;
+    return 0;
 }
 
 static xnode *function(P *p, kiln_sql_tok name)
@@ -224,25 +290,42 @@ static xnode *function(P *p, kiln_sql_tok name)
             } else if (kw(p, pk(p), "all")) {
                 nx(p);
             }
-            xnode *c = col_arg(p);
+            if (pc(p, pk(p), ')'))
+                return fail(p, "%s() without arguments", aggs[i]);
+            xnode *c = parse_expr(p);
             if (!c)
                 return NULL;
-            if (c->k != N_COL)
-                return fail(p, "an aggregate of a select-list alias");
-            n->col = c->col;
-            int vt = vclass(p->q, c);
-            if ((n->fn == A_SUM || n->fn == A_AVG) && vt != V_INT)
-                return fail(p, "%s() of column %s: only integer columns (a floating-point sum depends on row order)",
-                            aggs[i], p->q->schema->cols[c->col].name);
+            if (contains(c, N_AGG))
+                return fail(p, "an aggregate inside an aggregate");
+            if (c->k == N_COL) {
+                n->col = c->col;
+            } else {
+                n->a = c;
+                if (c->k == N_LIT)
+                    return fail(p, "an aggregate of a literal");
+            }
+            int cl = kiln_exec__class(p->q, c);
+            if ((n->fn == A_SUM || n->fn == A_AVG) && (c->k == N_COL ? vclass(p->q, c) != V_INT : (cl & C_TEXT) != 0))
+                return fail(p, "%s() of other than integers (a floating-point sum depends on row order)", aggs[i]);
         }
         if (!pc(p, nx(p), ')'))
             return fail(p, "%s() with more than one argument", aggs[i]);
         return n;
     }
-    if (kw(p, name, "date_trunc") || kw(p, name, "iso_week")) {
+    if (kw(p, name, "lower") || kw(p, name, "upper") || kw(p, name, "length")) {
+        xnode *n = node(p, N_STRFN);
+        if (!n || !(n->a = parse_expr(p)))
+            return NULL;
+        n->fn = kw(p, name, "lower") ? 1 : kw(p, name, "upper") ? 2 : 3;
+        if (!pc(p, nx(p), ')'))
+            return fail(p, "lower/upper/length() with more than one argument");
+        return n;
+    }
+    if (kw(p, name, "date_trunc") || kw(p, name, "iso_week") || kw(p, name, "iso_year")) {
         xnode *n = node(p, kw(p, name, "date_trunc") ? N_TRUNC : N_ISOWEEK);
         if (!n)
             return NULL;
+        n->unit = kw(p, name, "iso_year"); /* N_ISOWEEK: 1 for the ISO year */
         if (n->k == N_TRUNC) {
             static const char *const units[] = {"second", "minute", "hour", "day", "week", "month", "quarter", "year"};
             kiln_sql_tok u = nx(p);
@@ -274,9 +357,139 @@ static xnode *function(P *p, kiln_sql_tok name)
             return fail(p, "date function arguments");
         return n;
     }
+    if (kw(p, name, "coalesce") || kw(p, name, "ifnull")) {
+        xnode *n = node(p, N_COALESCE);
+        if (!n || !(n->list = new_list(p, 64)))
+            return NULL;
+        for (;;) {
+            xnode *e = parse_expr(p);
+            if (!e)
+                return NULL;
+            if (n->nlist >= 64)
+                return fail(p, "coalesce() with more than 64 arguments");
+            n->list[n->nlist++] = e;
+            kiln_sql_tok t = nx(p);
+            if (pc(p, t, ')'))
+                break;
+            if (!pc(p, t, ','))
+                return fail(p, "coalesce() arguments");
+        }
+        if (n->nlist < 2 || (kw(p, name, "ifnull") && n->nlist != 2))
+            return fail(p, "coalesce()/ifnull() argument count");
+        return n;
+    }
+    if (kw(p, name, "substr") || kw(p, name, "substring")) {
+        xnode *n = node(p, N_SUBSTR);
+        if (!n || !(n->a = parse_expr(p)))
+            return NULL;
+        if (kiln_exec__class(p->q, n->a) != C_TEXT)
+            return fail(p, "substr() of other than text");
+        if (!pc(p, nx(p), ',') || int_arg(p, &n->lit.i))
+            return fail(p, "substr() arguments");
+        kiln_sql_tok t = nx(p);
+        if (pc(p, t, ',')) {
+            int64_t len;
+            if (int_arg(p, &len) || !(n->c = node(p, N_LIT)))
+                return NULL;
+            n->c->lit.t = V_INT;
+            n->c->lit.i = len;
+            t = nx(p);
+        }
+        if (!pc(p, t, ')'))
+            return fail(p, "substr() arguments");
+        return n;
+    }
     char fn[64];
     tok_text(p, name, fn, sizeof fn);
     return fail(p, "function %s()", fn);
+}
+
+/* SQLite's affinity of a CAST type name (sqlite3AffinityType): V_INT,
+ * V_REAL, V_TEXT, or -1 (NUMERIC / BLOB: not supported). */
+static int cast_type(const char *t)
+{
+    char u[129];
+    size_t n = strlen(t);
+    for (size_t i = 0; i <= n && i < sizeof u; i++)
+        u[i] = (char)(t[i] >= 'a' && t[i] <= 'z' ? t[i] - 32 : t[i]);
+    u[sizeof u - 1] = 0;
+    if (strstr(u, "INT"))
+        return V_INT;
+    if (strstr(u, "CHAR") || strstr(u, "CLOB") || strstr(u, "TEXT"))
+        return V_TEXT;
+    if (strstr(u, "BLOB") || !u[0])
+        return -1;
+    if (strstr(u, "REAL") || strstr(u, "FLOA") || strstr(u, "DOUB"))
+        return V_REAL;
+    return -1;
+}
+
+static xnode *parse_case(P *p)
+{
+    xnode *n = node(p, N_CASE);
+    if (!n || !(n->list = new_list(p, 128)))
+        return NULL;
+    if (!kw(p, pk(p), "when")) {
+        if (!(n->a = parse_expr(p)))
+            return NULL;
+    }
+    while (kw(p, pk(p), "when")) {
+        nx(p);
+        xnode *w = parse_expr(p);
+        if (!w)
+            return NULL;
+        if (n->a ? !same_class(p, n->a, w) : !is_bool(w))
+            return fail(p, n->a ? "CASE x WHEN of values of different types" : "CASE WHEN of a non-boolean value");
+        if (!kw(p, nx(p), "then"))
+            return fail(p, "CASE without THEN");
+        xnode *v = parse_expr(p);
+        if (!v)
+            return NULL;
+        if (n->nlist >= 126)
+            return fail(p, "CASE with more than 63 WHENs");
+        n->list[n->nlist++] = w;
+        n->list[n->nlist++] = v;
+    }
+    if (!n->nlist)
+        return fail(p, "CASE without WHEN");
+    kiln_sql_tok t = nx(p);
+    if (kw(p, t, "else")) {
+        if (!(n->c = parse_expr(p)))
+            return NULL;
+        t = nx(p);
+    }
+    if (!kw(p, t, "end"))
+        return fail(p, "CASE without END");
+    return n;
+}
+
+static xnode *parse_cast(P *p)
+{
+    if (!pc(p, nx(p), '('))
+        return fail(p, "CAST syntax");
+    xnode *n = node(p, N_CAST);
+    if (!n || !(n->a = parse_expr(p)))
+        return NULL;
+    if (!kw(p, nx(p), "as"))
+        return fail(p, "CAST without AS");
+    char tn[129] = "";
+    size_t off = 0;
+    for (kiln_sql_tok t = nx(p); !pc(p, t, ')'); t = nx(p)) {
+        if (!t.kind)
+            return fail(p, "CAST syntax");
+        if (pc(p, t, '('))
+            kiln_sql_lex_skip_parens(&p->lx);
+        else if (t.kind == 'w' && off + (t.e - t.b) + 2 < sizeof tn)
+            off +=
+                (size_t)snprintf(tn + off, sizeof tn - off, "%s%.*s", off ? " " : "", (int)(t.e - t.b), p->lx.s + t.b);
+    }
+    n->fn = cast_type(tn);
+    if (n->fn < 0)
+        return fail(p, "CAST to a NUMERIC or BLOB type");
+    int cl = kiln_exec__class(p->q, n->a);
+    if (n->fn != V_TEXT && (cl & C_TEXT))
+        return fail(p, "CAST of text to a number");
+    return n;
 }
 
 static xnode *operand(P *p)
@@ -322,6 +535,10 @@ static xnode *operand(P *p)
             n->lit.t = V_NULL;
         return n;
     }
+    if (kw(p, t, "case"))
+        return parse_case(p);
+    if (kw(p, t, "cast"))
+        return parse_cast(p);
     if (t.kind == 'w' && pc(p, pk(p), '('))
         return function(p, t);
     if ((t.kind == 'w' && !is_reserved(p, t)) || (t.kind == 'q' && p->lx.s[t.b] != '\'')) {
@@ -332,6 +549,80 @@ static xnode *operand(P *p)
         return col_arg(p);
     }
     return fail(p, "unexpected token at offset %zu", t.b);
+}
+
+static xnode *binary(P *p, xnode_kind k, int op, xnode *l, xnode *r)
+{
+    if (!l || !r)
+        return NULL;
+    if (k == N_ARITH && ((kiln_exec__class(p->q, l) | kiln_exec__class(p->q, r)) & C_TEXT))
+        return fail(p, "arithmetic on text (SQLite converts it to a number)");
+    xnode *n = node(p, k);
+    if (n) {
+        n->op = op;
+        n->a = l;
+        n->b = r;
+    }
+    return n;
+}
+
+static xnode *unary(P *p)
+{
+    kiln_sql_tok t = pk(p);
+    if (pc(p, t, '-') || pc(p, t, '+')) {
+        nx(p);
+        if (pk(p).kind == 'n')
+            return number(p, nx(p), pc(p, t, '-'));
+        if (pc(p, t, '+'))
+            return fail(p, "unary + (it drops a column's affinity)");
+        xnode *e = unary(p);
+        xnode *zero = node(p, N_LIT);
+        if (!e || !zero)
+            return NULL;
+        zero->lit.t = V_INT; /* SQLite codes -x as 0 - x */
+        return binary(p, N_ARITH, AR_SUB, zero, e);
+    }
+    if (p2(p, t, "~"))
+        return fail(p, "operator ~");
+    return operand(p);
+}
+
+static xnode *concat(P *p)
+{
+    xnode *l = unary(p);
+    while (l && p2(p, pk(p), "||")) {
+        nx(p);
+        l = binary(p, N_CONCAT, 0, l, unary(p));
+    }
+    if (l && (kw(p, pk(p), "collate") || p2(p, pk(p), "->")))
+        return fail(p, "COLLATE / ->");
+    return l;
+}
+
+static xnode *mult(P *p)
+{
+    xnode *l = concat(p);
+    for (;;) {
+        kiln_sql_tok t = pk(p);
+        int op = pc(p, t, '*') ? AR_MUL : pc(p, t, '/') ? AR_DIV : pc(p, t, '%') ? AR_REM : 0;
+        if (!l || !op)
+            return l;
+        nx(p);
+        l = binary(p, N_ARITH, op, l, concat(p));
+    }
+}
+
+static xnode *additive(P *p)
+{
+    xnode *l = mult(p);
+    for (;;) {
+        kiln_sql_tok t = pk(p);
+        int op = pc(p, t, '+') ? AR_ADD : pc(p, t, '-') ? AR_SUB : 0;
+        if (!l || !op)
+            return l;
+        nx(p);
+        l = binary(p, N_ARITH, op, l, mult(p));
+    }
 }
 
 static int cmp_op(P *p, kiln_sql_tok t)
@@ -351,23 +642,19 @@ static int cmp_op(P *p, kiln_sql_tok t)
     return 0;
 }
 
-/* Both operands must be columns or literals of one SQLite class (numbers
- * with numbers, text with text), so no affinity conversion can apply. */
+/* Both operands must be of one SQLite class (numbers with numbers, text
+ * with text), so no affinity conversion can apply; NULL goes with both. */
 static int same_class(P *p, xnode *a, xnode *b)
 {
-    if (a->k != N_COL && a->k != N_LIT)
+    int ca = kiln_exec__class(p->q, a), cb = kiln_exec__class(p->q, b);
+    if (ca == C_NUM + C_TEXT || cb == C_NUM + C_TEXT)
         return 0;
-    if (b->k != N_COL && b->k != N_LIT)
-        return 0;
-    int ca = vclass(p->q, a), cb = vclass(p->q, b);
-    if (ca == V_NULL || cb == V_NULL)
-        return 1;
-    return (numeric(ca) && numeric(cb)) || (textual(ca) && textual(cb));
+    return ca == 0 || cb == 0 || ca == cb;
 }
 
 static xnode *predicate(P *p)
 {
-    xnode *l = operand(p);
+    xnode *l = additive(p);
     if (!l)
         return NULL;
     kiln_sql_tok t = pk(p);
@@ -375,7 +662,7 @@ static xnode *predicate(P *p)
     xnode *n = NULL;
     if (op) {
         nx(p);
-        xnode *r = operand(p);
+        xnode *r = additive(p);
         if (!r)
             return NULL;
         if (l->k == N_LIT && r->k == N_LIT)
@@ -453,16 +740,16 @@ static xnode *predicate(P *p)
     }
     if (kw(p, t, "between")) {
         nx(p);
-        xnode *lo = operand(p);
+        xnode *lo = additive(p);
         if (!lo)
             return NULL;
         if (!kw(p, nx(p), "and"))
             return fail(p, "BETWEEN without AND");
-        xnode *hi = operand(p);
+        xnode *hi = additive(p);
         if (!hi)
             return NULL;
-        if (!same_class(p, l, lo) || !same_class(p, l, hi) || lo->k != N_LIT || hi->k != N_LIT)
-            return fail(p, "BETWEEN other than column BETWEEN literal AND literal of its type");
+        if (!same_class(p, l, lo) || !same_class(p, l, hi))
+            return fail(p, "BETWEEN of values of different types");
         if (!(n = node(p, N_BETWEEN)))
             return NULL;
         n->neg = neg;
@@ -471,19 +758,48 @@ static xnode *predicate(P *p)
         n->c = hi;
         goto operand_check;
     }
+    if (kw(p, t, "like")) {
+        nx(p);
+        xnode *pat = operand(p);
+        if (!pat)
+            return NULL;
+        if (pat->k != N_LIT || pat->lit.t != V_TEXT)
+            return fail(p, "LIKE with a pattern that is not a string literal");
+        if (kw(p, pk(p), "escape"))
+            return fail(p, "LIKE ... ESCAPE");
+        if (kiln_exec__class(p->q, l) != C_TEXT)
+            return fail(p, "LIKE of other than text");
+        uint32_t len = pat->lit.n;
+        int trailing = 0;
+        while (len && pat->lit.p[len - 1] == '%') {
+            len--;
+            trailing = 1;
+        }
+        for (uint32_t i = 0; i < len; i++)
+            if (pat->lit.p[i] == '%' || pat->lit.p[i] == '_')
+                return fail(p, "LIKE pattern other than a prefix ('abc%%')");
+        if (!(n = node(p, N_LIKE)))
+            return NULL;
+        n->neg = neg;
+        n->a = l;
+        n->lit = pat->lit;
+        n->lit.n = len;
+        n->unit = trailing;
+        goto operand_check;
+    }
     if (neg)
         return fail(p, "NOT followed by an unsupported operator");
     return l; /* a bare operand: the caller decides */
 operand_check:
-    if (l->k != N_COL)
-        return fail(p, "a test of something other than a column");
+    if (l->k == N_LIT)
+        return fail(p, "a test of a literal");
     return n;
 }
 
 static int is_bool(const xnode *n)
 {
     return n && (n->k == N_CMP || n->k == N_AND || n->k == N_OR || n->k == N_NOT || n->k == N_ISNULL || n->k == N_IN ||
-                 n->k == N_BETWEEN);
+                 n->k == N_BETWEEN || n->k == N_LIKE);
 }
 
 static xnode *parse_not(P *p)
@@ -543,22 +859,84 @@ static xnode *parse_expr(P *p)
     return l;
 }
 
+static int lit_eq(const xcell *a, const xcell *b)
+{
+    if (a->t != b->t || a->i != b->i || memcmp(&a->d, &b->d, sizeof a->d) || a->n != b->n)
+        return 0;
+    return a->n == 0 || memcmp(a->p, b->p, a->n) == 0;
+}
+
+/* Structural equality (SQLite's sqlite3ExprCompare, for matching GROUP BY
+ * terms and ORDER BY terms with select items). */
 static int node_eq(const xnode *a, const xnode *b)
 {
     if (a == b)
         return 1;
     if (!a || !b || a->k != b->k)
         return 0;
-    switch (a->k) {
-    case N_COL: return a->col == b->col;
-    case N_AGG: return a->fn == b->fn && a->col == b->col && a->distinct == b->distinct;
-    case N_TRUNC: return a->unit == b->unit && a->col == b->col;
-    case N_ISOWEEK: return a->col == b->col;
-    default: return 0;
-    }
+    if (a->op != b->op || a->neg != b->neg || a->fn != b->fn || a->distinct != b->distinct || a->unit != b->unit ||
+        a->col != b->col || a->nlist != b->nlist || !lit_eq(&a->lit, &b->lit))
+        return 0;
+    if (a->k == N_KEYREF && a->idx != b->idx)
+        return 0;
+    if (!node_eq(a->a, b->a) || !node_eq(a->b, b->b) || !node_eq(a->c, b->c))
+        return 0;
+    for (int i = 0; i < a->nlist; i++)
+        if (!node_eq(a->list[i], b->list[i]))
+            return 0;
+    return 1;
 }
 
-static int is_key(const xnode *n) { return n->k == N_COL || n->k == N_TRUNC || n->k == N_ISOWEEK; }
+/* The select item / HAVING expression n over the groups: subtrees equal to
+ * a GROUP BY term become N_KEYREF, aggregates are registered in q->aggs
+ * (once each); a column left outside both is declined (SQLite takes it
+ * from an arbitrary row of the group). */
+static xnode *over_groups(P *p, xnode *n)
+{
+    xquery *q = p->q;
+    if (!n)
+        return NULL;
+    for (int k = 0; k < q->nkeys; k++)
+        if (node_eq(q->keys[k], n)) {
+            xnode *r = node(p, N_KEYREF);
+            if (r) {
+                r->idx = k;
+                r->a = q->keys[k];
+            }
+            return r;
+        }
+    switch (n->k) {
+    case N_AGG:
+        for (int k = 0; k < q->naggs; k++)
+            if (node_eq(q->aggs[k], n))
+                return q->aggs[k];
+        if (q->naggs >= X_MAX)
+            return fail(p, "more than %d aggregates", X_MAX);
+        n->idx = q->naggs;
+        q->aggs[q->naggs++] = n;
+        return n;
+    case N_LIT: return n;
+    case N_COL:
+    case N_TRUNC:
+    case N_ISOWEEK: return fail(p, "a column that is neither grouped nor inside an aggregate");
+    default: break;
+    }
+    xnode *c = node(p, n->k);
+    if (!c)
+        return NULL;
+    *c = *n;
+    if ((n->a && !(c->a = over_groups(p, n->a))) || (n->b && !(c->b = over_groups(p, n->b))) ||
+        (n->c && !(c->c = over_groups(p, n->c))))
+        return NULL;
+    if (n->nlist) {
+        if (!(c->list = new_list(p, n->nlist)))
+            return NULL;
+        for (int i = 0; i < n->nlist; i++)
+            if (!(c->list[i] = over_groups(p, n->list[i])))
+                return NULL;
+    }
+    return c;
+}
 
 /* An integer literal standing alone as a GROUP BY / ORDER BY term. */
 static int position(P *p, int64_t *k)
@@ -652,19 +1030,18 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
         xnode *e = parse_expr(&p);
         if (!e)
             return 1;
-        if (!is_key(e) && e->k != N_AGG)
-            return fail(&p, "a select item that is not a column, date_trunc/iso_week or an aggregate"), 1;
         int r = alias_of(&p, names[q->nitems]);
         if (r < 0)
             return fail(&p, "select alias"), 1;
         p.item_alias[q->nitems] = r ? names[q->nitems] : NULL;
-        q->items[q->nitems].e = e;
+        q->items[q->nitems].e = q->items[q->nitems].src = e;
         q->items[q->nitems].key = q->items[q->nitems].agg = -1;
         q->nitems++;
         if (!pc(&p, pk(&p), ','))
             break;
         nx(&p);
     }
+    q->nout = q->nitems;
     if (!kw(&p, nx(&p), "from"))
         return fail(&p, "no FROM clause"), 1;
     char ns[129], tb[129];
@@ -699,11 +1076,13 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                 if (k < 1 || k > q->nitems)
                     return fail(&p, "GROUP BY position out of range"), 1;
                 e = q->items[k - 1].e;
-            } else if (!(e = operand(&p))) {
+            } else if (!(e = parse_expr(&p))) {
                 return 1;
             }
-            if (!is_key(e))
-                return fail(&p, "GROUP BY something other than a column or date_trunc/iso_week of one"), 1;
+            if (contains(e, N_AGG))
+                return fail(&p, "GROUP BY an aggregate"), 1;
+            if (e->k == N_LIT)
+                return fail(&p, "GROUP BY a literal"), 1;
             int dup = 0;
             for (int i = 0; i < q->nkeys; i++)
                 dup |= node_eq(q->keys[i], e);
@@ -720,27 +1099,33 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
         }
         p.alias_ok = 0;
     }
-    if (kw(&p, pk(&p), "having"))
-        return fail(&p, "HAVING"), 1;
-    /* items: keys and aggregates */
-    int any_agg = 0;
+    if (kw(&p, pk(&p), "having")) {
+        nx(&p);
+        p.alias_ok = 1;
+        q->having = parse_expr(&p);
+        p.alias_ok = 0;
+        if (!q->having)
+            return 1;
+        if (!is_bool(q->having))
+            return fail(&p, "HAVING that is not a comparison / AND / OR / NOT / IN / IS NULL / BETWEEN / LIKE"), 1;
+    }
+    /* items: expressions over the group keys and the aggregates */
+    int any_agg = q->having != NULL;
     for (int i = 0; i < q->nitems; i++)
-        any_agg |= q->items[i].e->k == N_AGG;
+        any_agg |= contains(q->items[i].e, N_AGG);
     if (!q->has_group && !any_agg)
         return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
     for (int i = 0; i < q->nitems; i++) {
         xitem *it = &q->items[i];
-        if (it->e->k == N_AGG) {
-            it->agg = q->naggs;
-            q->aggs[q->naggs++] = it->e;
-            continue;
-        }
-        for (int k = 0; k < q->nkeys; k++)
-            if (node_eq(q->keys[k], it->e))
-                it->key = k;
-        if (it->key < 0)
-            return fail(&p, "select item %d is neither grouped nor an aggregate", i + 1), 1;
+        if (!(it->e = over_groups(&p, it->e)))
+            return 1;
+        if (it->e->k == N_KEYREF)
+            it->key = it->e->idx;
+        else if (it->e->k == N_AGG)
+            it->agg = it->e->idx;
     }
+    if (q->having && !(q->having = over_groups(&p, q->having)))
+        return 1;
     if (kw(&p, pk(&p), "order")) {
         nx(&p);
         if (!kw(&p, nx(&p), "by"))
@@ -768,21 +1153,34 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                     p.lx.pos = save;
             }
             if (item < 0 && position(&p, &k)) {
-                if (k < 1 || k > q->nitems)
+                if (k < 1 || k > q->nout)
                     return fail(&p, "ORDER BY position out of range"), 1;
                 item = (int)k - 1;
             }
             if (item < 0) {
                 p.alias_ok = 1;
-                xnode *e = operand(&p);
+                xnode *e = parse_expr(&p);
                 p.alias_ok = 0;
                 if (!e)
                     return 1;
                 for (int i = 0; i < q->nitems && item < 0; i++)
-                    if (node_eq(q->items[i].e, e))
+                    if (node_eq(q->items[i].src, e))
                         item = i;
-                if (item < 0)
-                    return fail(&p, "ORDER BY an expression that is not in the select list"), 1;
+                if (item < 0) { /* a hidden sort column over the groups, as SQLite adds one */
+                    if (q->nitems >= X_MAX)
+                        return fail(&p, "more than %d select items and ORDER BY terms", X_MAX), 1;
+                    xitem *it = &q->items[q->nitems];
+                    it->src = e;
+                    it->key = it->agg = -1;
+                    if (!(it->e = over_groups(&p, e)))
+                        return 1;
+                    if (it->e->k == N_KEYREF)
+                        it->key = it->e->idx;
+                    else if (it->e->k == N_AGG)
+                        it->agg = it->e->idx;
+                    p.item_alias[q->nitems] = NULL;
+                    item = q->nitems++;
+                }
             }
             q->order[q->norder].item = item;
             q->order[q->norder].desc = 0;
@@ -793,10 +1191,21 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                 nx(&p);
                 q->order[q->norder].desc = 1;
             }
+            q->order[q->norder].nulls = 0;
+            if (kw(&p, pk(&p), "nulls")) {
+                nx(&p);
+                t = nx(&p);
+                if (kw(&p, t, "first"))
+                    q->order[q->norder].nulls = 1;
+                else if (kw(&p, t, "last"))
+                    q->order[q->norder].nulls = 2;
+                else
+                    return fail(&p, "NULLS other than FIRST / LAST"), 1;
+            }
             q->norder++;
             t = pk(&p);
-            if (kw(&p, t, "collate") || kw(&p, t, "nulls"))
-                return fail(&p, "COLLATE / NULLS FIRST|LAST in ORDER BY"), 1;
+            if (kw(&p, t, "collate"))
+                return fail(&p, "COLLATE in ORDER BY"), 1;
             if (!pc(&p, t, ','))
                 break;
             nx(&p);

@@ -235,7 +235,9 @@ typedef struct worker {
     int64_t rows_in, rows_kept;
     uint8_t *scratch[64];
     size_t scap;
-    xcell *kc; /* key cells of the current row */
+    xcell *kc;                           /* key cells of the current row */
+    kiln_arena *tmp;                     /* text computed for the current batch (copied when kept) */
+    unsigned kmask[X_MAX], amask[X_MAX]; /* V_ types seen of computed keys / aggregate arguments */
     pthread_t tid;
 } worker;
 
@@ -509,6 +511,9 @@ static uint8_t cmp_result(int op, int c)
     }
 }
 
+static int leafy(const xnode *n);
+static int rowwise(worker *w, const kiln_batch *b, const xnode *n, uint8_t *out);
+
 /* out[i] = 0 false, 1 true, 2 NULL for each row of b. */
 static int eval(worker *w, const kiln_batch *b, const xnode *n, int depth, uint8_t *out)
 {
@@ -516,6 +521,8 @@ static int eval(worker *w, const kiln_batch *b, const xnode *n, int depth, uint8
     xcell ta, tb, tc;
     if (depth >= 62)
         return -1;
+    if (n->k != N_AND && n->k != N_OR && n->k != N_NOT && !leafy(n))
+        return rowwise(w, b, n, out);
     switch (n->k) {
     case N_CMP: {
         /* the common case, an integer column against an integer literal */
@@ -639,7 +646,7 @@ static int key_cell(worker *w, const kiln_batch *b, const xnode *e, size_t row, 
         int iy, iw;
         kiln_iso_week(floor_div(us, US_PER_DAY), &iy, &iw);
         o->t = V_INT;
-        o->i = iw;
+        o->i = e->unit ? iy : iw;
         return 0;
     }
     int64_t t = trunc_us(us, e->unit);
@@ -653,6 +660,449 @@ static int key_cell(worker *w, const kiln_batch *b, const xnode *e, size_t row, 
         o->i = t;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ expressions */
+
+/* Where an expression is evaluated: one row of a batch (b, row), or one
+ * group after the aggregation (keys, aggs: its key values and finished
+ * aggregates). why: the reason when the evaluation declines. */
+typedef struct ectx {
+    worker *w;
+    const kiln_batch *b;
+    size_t row;
+    const xcell *keys, *aggs;
+    kiln_arena *tmp;
+    const char *why;
+} ectx;
+
+static int edecl(ectx *x, const char *why)
+{
+    x->why = why;
+    return -1;
+}
+
+static int truth(ectx *x, const xnode *n, int depth);
+
+/* sqlite3VdbeIntValue of a double (doubleToInt64) */
+static int64_t d2i(double r)
+{
+    if (r <= -9223372036854775808.0)
+        return INT64_MIN;
+    if (r >= 9223372036854775808.0)
+        return INT64_MAX;
+    return (int64_t)r;
+}
+
+/* SQLite's OP_Add / OP_Subtract / OP_Multiply / OP_Divide / OP_Remainder:
+ * integers stay integers unless the result overflows (then real), x / 0
+ * and x % 0 are NULL, NaN is NULL. */
+static void arith(int op, const xcell *a, const xcell *b, xcell *o)
+{
+    memset(o, 0, sizeof *o);
+    if (a->t == V_NULL || b->t == V_NULL)
+        return;
+    if (a->t == V_INT && b->t == V_INT) {
+        int64_t x = a->i, y = b->i, r = 0;
+        int ovf = 0;
+        switch (op) {
+        case AR_ADD: ovf = __builtin_add_overflow(x, y, &r); break;
+        case AR_SUB: ovf = __builtin_sub_overflow(x, y, &r); break;
+        case AR_MUL: ovf = __builtin_mul_overflow(x, y, &r); break;
+        case AR_DIV:
+            if (y == 0)
+                return;
+            if (x == INT64_MIN && y == -1)
+                ovf = 1;
+            else
+                r = x / y;
+            break;
+        default:
+            if (y == 0)
+                return;
+            r = x % (y == -1 ? 1 : y);
+            break;
+        }
+        if (!ovf) {
+            o->t = V_INT;
+            o->i = r;
+            return;
+        }
+    }
+    double x = a->t == V_INT ? (double)a->i : a->d, y = b->t == V_INT ? (double)b->i : b->d, r;
+    switch (op) {
+    case AR_ADD: r = x + y; break;
+    case AR_SUB: r = x - y; break;
+    case AR_MUL: r = x * y; break;
+    case AR_DIV:
+        if (y == 0.0)
+            return;
+        r = x / y;
+        break;
+    default: {
+        int64_t ix = a->t == V_INT ? a->i : d2i(a->d), iy = b->t == V_INT ? b->i : d2i(b->d);
+        if (iy == 0)
+            return;
+        r = (double)(ix % (iy == -1 ? 1 : iy));
+        break;
+    }
+    }
+    if (isnan(r))
+        return;
+    o->t = V_REAL;
+    o->d = r;
+}
+
+static int textual_t(int t) { return t == V_TEXT || t == V_TS || t == V_DATE; }
+
+/* A value as text for || and CAST(... AS TEXT): 0, or -1 (a real: its
+ * text is SQLite's own formatting, not reproduced here). */
+static int as_text(ectx *x, const xcell *c, const char **p, size_t *n, char *buf)
+{
+    if (c->t == V_INT) {
+        *n = (size_t)snprintf(buf, 48, "%lld", (long long)c->i);
+        *p = buf;
+        return 0;
+    }
+    if (!textual_t(c->t))
+        return edecl(x, "a real number turned into text (SQLite's number formatting)");
+    *p = cell_text(c, buf, n);
+    return 0;
+}
+
+static const unsigned char *skip_utf8(const unsigned char *z, const unsigned char *e)
+{
+    if (*(z++) >= 0xc0)
+        while (z < e && (*z & 0xc0) == 0x80)
+            z++;
+    return z;
+}
+
+static int scalar(ectx *x, const xnode *n, xcell *o, int depth)
+{
+    if (depth > 200)
+        return edecl(x, "an expression nested too deeply");
+    xcell a, b;
+    char ba[48], bb[48];
+    switch (n->k) {
+    case N_LIT: *o = n->lit; return 0;
+    case N_KEYREF: *o = x->keys[n->idx]; return 0;
+    case N_AGG:
+        if (!x->aggs)
+            return edecl(x, "an aggregate outside the aggregation");
+        *o = x->aggs[n->idx];
+        return 0;
+    case N_COL:
+    case N_TRUNC:
+    case N_ISOWEEK:
+        if (!x->b)
+            return edecl(x, "a column outside a row");
+        if (n->k == N_COL) {
+            cell_at(x->b, x->w->r->bcol[n->col], &x->w->r->q->schema->cols[n->col], x->row, o);
+            return 0;
+        }
+        if (key_cell(x->w, x->b, n, x->row, o))
+            return edecl(x, "a date function of a value outside years 0000-9999 (SQLite raises an error)");
+        return 0;
+    case N_ARITH:
+        if (scalar(x, n->a, &a, depth + 1) || scalar(x, n->b, &b, depth + 1))
+            return -1;
+        if ((a.t != V_NULL && !numeric(a.t)) || (b.t != V_NULL && !numeric(b.t)))
+            return edecl(x, "arithmetic on text");
+        arith(n->op, &a, &b, o);
+        return 0;
+    case N_CASE:
+        if (n->a && scalar(x, n->a, &a, depth + 1))
+            return -1;
+        for (int i = 0; i + 1 < n->nlist; i += 2) {
+            int hit;
+            if (n->a) {
+                if (scalar(x, n->list[i], &b, depth + 1))
+                    return -1;
+                hit = a.t != V_NULL && b.t != V_NULL && cell_cmp(&a, &b) == 0;
+            } else {
+                int t = truth(x, n->list[i], depth + 1);
+                if (t < 0)
+                    return -1;
+                hit = t == 1;
+            }
+            if (hit)
+                return scalar(x, n->list[i + 1], o, depth + 1);
+        }
+        if (n->c)
+            return scalar(x, n->c, o, depth + 1);
+        memset(o, 0, sizeof *o);
+        return 0;
+    case N_COALESCE:
+        for (int i = 0; i < n->nlist; i++) {
+            if (scalar(x, n->list[i], o, depth + 1))
+                return -1;
+            if (o->t != V_NULL)
+                return 0;
+        }
+        return 0;
+    case N_CAST:
+        if (scalar(x, n->a, o, depth + 1))
+            return -1;
+        if (o->t == V_NULL)
+            return 0;
+        if (n->fn == V_INT) {
+            if (o->t == V_REAL)
+                o->t = V_INT, o->i = d2i(o->d);
+            else if (o->t != V_INT)
+                return edecl(x, "CAST of text to a number");
+        } else if (n->fn == V_REAL) {
+            if (o->t == V_INT)
+                o->t = V_REAL, o->d = (double)o->i;
+            else if (o->t != V_REAL)
+                return edecl(x, "CAST of text to a number");
+        } else if (!textual_t(o->t)) {
+            const char *p;
+            size_t len;
+            if (as_text(x, o, &p, &len, ba))
+                return -1;
+            char *s = kiln_arena_alloc(x->tmp, len + 1);
+            if (!s)
+                return edecl(x, "out of memory");
+            memcpy(s, p, len);
+            o->t = V_TEXT, o->p = s, o->n = (uint32_t)len;
+        }
+        return 0;
+    case N_CONCAT: {
+        if (scalar(x, n->a, &a, depth + 1) || scalar(x, n->b, &b, depth + 1))
+            return -1;
+        memset(o, 0, sizeof *o);
+        if (a.t == V_NULL || b.t == V_NULL)
+            return 0;
+        const char *pa, *pb;
+        size_t la, lb;
+        if (as_text(x, &a, &pa, &la, ba) || as_text(x, &b, &pb, &lb, bb))
+            return -1;
+        if (la + lb >= UINT32_MAX)
+            return edecl(x, "a string too long");
+        char *s = kiln_arena_alloc(x->tmp, la + lb + 1);
+        if (!s)
+            return edecl(x, "out of memory");
+        memcpy(s, pa, la);
+        memcpy(s + la, pb, lb);
+        o->t = V_TEXT, o->p = s, o->n = (uint32_t)(la + lb);
+        return 0;
+    }
+    case N_SUBSTR: {
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        memset(o, 0, sizeof *o);
+        if (a.t == V_NULL)
+            return 0;
+        if (!textual_t(a.t))
+            return edecl(x, "substr() of a number");
+        size_t len;
+        const char *p = cell_text(&a, ba, &len);
+        if (a.t != V_TEXT) { /* formatted into ba: keep it */
+            char *s = kiln_arena_alloc(x->tmp, len + 1);
+            if (!s)
+                return edecl(x, "out of memory");
+            memcpy(s, p, len);
+            p = s;
+        }
+        /* substrFunc, for a start >= 0 and a length >= 0 (the parser's
+         * limits); SQLite walks to the first NUL */
+        const void *nul = memchr(p, 0, len);
+        const unsigned char *z = (const unsigned char *)p,
+                            *e = nul ? (const unsigned char *)nul : (const unsigned char *)p + len;
+        int64_t p1 = n->lit.i, p2 = n->c ? n->c->lit.i : INT64_MAX;
+        if (p1 > 0)
+            p1--;
+        else if (p2 > 0)
+            p2--;
+        while (z < e && p1) {
+            z = skip_utf8(z, e);
+            p1--;
+        }
+        const unsigned char *z2 = z;
+        for (; z2 < e && p2; p2--)
+            z2 = skip_utf8(z2, e);
+        o->t = V_TEXT, o->p = (const char *)z, o->n = (uint32_t)(z2 - z);
+        return 0;
+    }
+    case N_STRFN: {
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        if (a.t == V_NULL) {
+            memset(o, 0, sizeof *o);
+            return 0;
+        }
+        const char *p;
+        size_t len;
+        if (as_text(x, &a, &p, &len, ba))
+            return -1;
+        memset(o, 0, sizeof *o);
+        if (n->fn == 3) { /* characters before the first NUL, as SQLite counts them */
+            const void *nul = memchr(p, 0, len);
+            const unsigned char *z = (const unsigned char *)p,
+                                *e = nul ? (const unsigned char *)nul : (const unsigned char *)p + len;
+            int64_t c = 0;
+            while (z < e) {
+                z = skip_utf8(z, e);
+                c++;
+            }
+            o->t = V_INT, o->i = c;
+            return 0;
+        }
+        char *s = kiln_arena_alloc(x->tmp, len + 1);
+        if (!s)
+            return edecl(x, "out of memory");
+        for (size_t i = 0; i < len; i++) { /* SQLite's lower/upper fold ASCII only */
+            unsigned char c = (unsigned char)p[i];
+            s[i] = (char)(n->fn == 1 && c >= 'A' && c <= 'Z'   ? c + 32
+                          : n->fn == 2 && c >= 'a' && c <= 'z' ? c - 32
+                                                               : c);
+        }
+        o->t = V_TEXT, o->p = s, o->n = (uint32_t)len;
+        return 0;
+    }
+    default: {
+        int t = truth(x, n, depth + 1);
+        if (t < 0)
+            return -1;
+        memset(o, 0, sizeof *o);
+        if (t != 2)
+            o->t = V_INT, o->i = t;
+        return 0;
+    }
+    }
+}
+
+/* LIKE 'prefix%' / LIKE 'text': SQLite's default LIKE folds ASCII case
+ * only. */
+static int like_match(const char *s, size_t n, const char *p, size_t pn, int trailing)
+{
+    if (n < pn || (!trailing && n != pn))
+        return 0;
+    for (size_t i = 0; i < pn; i++) {
+        unsigned char a = (unsigned char)s[i], b = (unsigned char)p[i];
+        if (a == b)
+            continue;
+        if (a < 0x80 && b < 0x80 && (a | 0x20) == (b | 0x20) && (a | 0x20) >= 'a' && (a | 0x20) <= 'z')
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+/* A boolean's value for one row or group: 0, 1, 2 (NULL), -1 (declined). */
+static int truth(ectx *x, const xnode *n, int depth)
+{
+    xcell a, b, c;
+    if (depth > 200)
+        return edecl(x, "an expression nested too deeply");
+    switch (n->k) {
+    case N_CMP:
+        if (scalar(x, n->a, &a, depth + 1) || scalar(x, n->b, &b, depth + 1))
+            return -1;
+        return a.t == V_NULL || b.t == V_NULL ? 2 : cmp_result(n->op, cell_cmp(&a, &b));
+    case N_ISNULL:
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        return (a.t == V_NULL) != n->neg;
+    case N_IN: {
+        if (n->nlist == 0)
+            return n->neg;
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        if (a.t == V_NULL)
+            return 2;
+        int list_null = 0;
+        for (int k = 0; k < n->nlist; k++) {
+            if (n->list[k]->lit.t == V_NULL)
+                list_null = 1;
+            else if (cell_cmp(&a, &n->list[k]->lit) == 0)
+                return !n->neg;
+        }
+        return list_null ? 2 : n->neg;
+    }
+    case N_BETWEEN: {
+        if (scalar(x, n->a, &a, depth + 1) || scalar(x, n->b, &b, depth + 1) || scalar(x, n->c, &c, depth + 1))
+            return -1;
+        int l = a.t == V_NULL || b.t == V_NULL ? 2 : cell_cmp(&a, &b) >= 0;
+        int h = a.t == V_NULL || c.t == V_NULL ? 2 : cell_cmp(&a, &c) <= 0;
+        int r = l == 0 || h == 0 ? 0 : l == 2 || h == 2 ? 2 : 1;
+        return n->neg && r != 2 ? !r : r;
+    }
+    case N_LIKE: {
+        if (scalar(x, n->a, &a, depth + 1))
+            return -1;
+        if (a.t == V_NULL)
+            return 2;
+        if (!textual_t(a.t))
+            return edecl(x, "LIKE of a number");
+        char buf[48];
+        size_t len;
+        const char *s = cell_text(&a, buf, &len);
+        int m = like_match(s, len, n->lit.p, n->lit.n, n->unit);
+        return n->neg ? !m : m;
+    }
+    case N_NOT: {
+        int t = truth(x, n->a, depth + 1);
+        return t < 0 ? -1 : t == 2 ? 2 : !t;
+    }
+    case N_AND:
+    case N_OR: {
+        int l = truth(x, n->a, depth + 1), r;
+        if (l < 0 || (r = truth(x, n->b, depth + 1)) < 0)
+            return -1;
+        if (n->k == N_AND)
+            return l == 0 || r == 0 ? 0 : l == 2 || r == 2 ? 2 : 1;
+        return l == 1 || r == 1 ? 1 : l == 2 || r == 2 ? 2 : 0;
+    }
+    default:
+        if (scalar(x, n, &a, depth + 1))
+            return -1;
+        if (a.t == V_NULL)
+            return 2;
+        if (a.t == V_INT)
+            return a.i != 0;
+        if (a.t == V_REAL)
+            return a.d != 0.0;
+        return edecl(x, "text as a condition");
+    }
+}
+
+static int is_leaf(const xnode *n) { return n->k == N_COL || n->k == N_LIT; }
+
+/* The vectorized filter handles comparisons / IS NULL / IN / BETWEEN of
+ * columns and literals; anything else is evaluated row by row. */
+static int leafy(const xnode *n)
+{
+    switch (n->k) {
+    case N_CMP: return is_leaf(n->a) && is_leaf(n->b);
+    case N_ISNULL:
+    case N_IN: return is_leaf(n->a);
+    case N_BETWEEN: return is_leaf(n->a) && is_leaf(n->b) && is_leaf(n->c);
+    default: return 0;
+    }
+}
+
+static int rowwise(worker *w, const kiln_batch *b, const xnode *n, uint8_t *out)
+{
+    ectx x = {.w = w, .b = b, .tmp = w->tmp};
+    for (size_t i = 0; i < b->nrows; i++) {
+        x.row = i;
+        int t = truth(&x, n, 0);
+        if (t < 0) {
+            decline(w, x.why);
+            return -1;
+        }
+        out[i] = (uint8_t)t;
+    }
+    return 0;
+}
+
+static int unmixed(unsigned m)
+{
+    if ((m & (1u << V_INT)) && (m & (1u << V_REAL)))
+        return 0;
+    return __builtin_popcount(m & ((1u << V_TEXT) | (1u << V_TS) | (1u << V_DATE))) <= 1;
 }
 
 /* ------------------------------------------------------------ workers */
@@ -674,7 +1124,9 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
         w->scap = nr;
     }
     w->rows_in += (int64_t)nr;
+    kiln_arena_reset(w->tmp);
     uint8_t *sel = w->scratch[63];
+    ectx x = {.w = w, .b = b, .tmp = w->tmp};
     if (q->where) {
         if (eval(w, b, q->where, 0, sel)) {
             decline(w, "a WHERE nested more than 60 levels deep");
@@ -690,10 +1142,20 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
             continue;
         w->rows_kept++;
         uint64_t hv = 0x51ed270b27a1c3f5ULL;
+        x.row = row;
         for (size_t k = 0; k < nk; k++) {
-            if (key_cell(w, b, q->keys[k], row, &kc[k])) {
-                decline(w, "a date function of a value outside years 0000-9999 (SQLite raises an error)");
-                return STOPPED;
+            const xnode *e = q->keys[k];
+            if (e->k == N_COL || e->k == N_TRUNC || e->k == N_ISOWEEK) {
+                if (key_cell(w, b, e, row, &kc[k])) {
+                    decline(w, "a date function of a value outside years 0000-9999 (SQLite raises an error)");
+                    return STOPPED;
+                }
+            } else {
+                if (scalar(&x, e, &kc[k], 0)) {
+                    decline(w, x.why);
+                    return STOPPED;
+                }
+                w->kmask[k] |= 1u << kc[k].t;
             }
             hv = mix(hv ^ cell_hash(&kc[k]));
         }
@@ -703,8 +1165,19 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
         aggst *as = &w->h.aggs[(size_t)g * na];
         for (size_t k = 0; k < na; k++) {
             const xnode *f = q->aggs[k];
-            if (f->col >= 0)
+            if (f->a) {
+                if (scalar(&x, f->a, &arg, 0)) {
+                    decline(w, x.why);
+                    return STOPPED;
+                }
+                w->amask[k] |= 1u << arg.t;
+                if ((f->fn == A_SUM || f->fn == A_AVG) && arg.t != V_INT && arg.t != V_NULL) {
+                    decline(w, "sum()/avg() of a real value (its sum depends on row order)");
+                    return STOPPED;
+                }
+            } else if (f->col >= 0) {
                 cell_at(b, r->bcol[f->col], &q->schema->cols[f->col], row, &arg);
+            }
             if (agg_step(w, &as[k], f, &arg))
                 goto oom;
         }
@@ -828,7 +1301,7 @@ static void push_where(kiln_buf *w, const xquery *q, const xnode *n)
     } else if (n->k == N_ISNULL && n->a->k == N_COL) {
         kiln_buf_printf(w, NULL, "%s%s %s", w->len ? " and " : "", q->schema->cols[n->a->col].name,
                         n->neg ? "is not null" : "is null");
-    } else if (n->k == N_BETWEEN && !n->neg && n->a->k == N_COL) {
+    } else if (n->k == N_BETWEEN && !n->neg && n->a->k == N_COL && n->b->k == N_LIT && n->c->k == N_LIT) {
         push_term(w, &q->schema->cols[n->a->col], OP_GE, &n->b->lit);
         push_term(w, &q->schema->cols[n->a->col], OP_LE, &n->c->lit);
     }
@@ -836,10 +1309,13 @@ static void push_where(kiln_buf *w, const xquery *q, const xnode *n)
 
 /* ------------------------------------------------------------ results */
 
+#define X_CTES 8
+
 struct kiln_exec_result {
     sqlite3 *db;
     sqlite3_stmt *st;
     char table[64];
+    char more[X_CTES][64]; /* the tables of further WITH terms run here */
     char summary[3072];
 };
 
@@ -851,8 +1327,11 @@ void kiln_exec_result_free(kiln_exec_result *r)
     if (!r)
         return;
     sqlite3_finalize(r->st);
-    if (r->table[0]) {
-        char *q = sqlite3_mprintf("DROP TABLE IF EXISTS temp.\"%w\"", r->table);
+    for (int i = -1; i < X_CTES; i++) {
+        const char *t = i < 0 ? r->table : r->more[i];
+        if (!t[0])
+            continue;
+        char *q = sqlite3_mprintf("DROP TABLE IF EXISTS temp.\"%w\"", t);
         if (q)
             sqlite3_exec(r->db, q, NULL, NULL, NULL);
         sqlite3_free(q);
@@ -880,7 +1359,11 @@ static int row_cmp(const void *pa, const void *pb)
     size_t ni = (size_t)s->q->nitems;
     for (int k = 0; k < s->q->norder; k++) {
         size_t it = (size_t)s->q->order[k].item;
-        int c = cell_cmp(&s->cells[a * ni + it], &s->cells[b * ni + it]);
+        const xcell *x = &s->cells[a * ni + it], *y = &s->cells[b * ni + it];
+        int nulls = s->q->order[k].nulls;
+        if (nulls && (x->t == V_NULL) != (y->t == V_NULL)) /* NULLS FIRST / LAST whatever the direction */
+            return (x->t == V_NULL) == (nulls == 1) ? -1 : 1;
+        int c = cell_cmp(x, y);
         if (c)
             return s->q->order[k].desc ? -c : c;
     }
@@ -938,7 +1421,8 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
                 kiln_exec_result *res, int as_table, char *why, size_t cap)
 {
     static atomic_int seq;
-    int ni = q->nitems;
+    int ni = q->nout;                  /* the columns */
+    size_t stride = (size_t)q->nitems; /* cells per row, with hidden sort columns */
     snprintf(res->table, sizeof res->table, "kiln_exec_%d_%d", (int)getpid(), atomic_fetch_add(&seq, 1));
     kiln_buf sql;
     kiln_buf_init(&sql, 0);
@@ -979,7 +1463,7 @@ static int emit(sqlite3 *db, sqlite3_stmt *orig, const xquery *q, const xcell *c
     for (size_t r = 0; r < nrows; r++) {
         sqlite3_reset(ins);
         for (int i = 0; i < ni; i++) {
-            const xcell *c = &cells[order[r] * (size_t)ni + (size_t)i];
+            const xcell *c = &cells[order[r] * stride + (size_t)i];
             char buf[48];
             size_t n;
             switch (c->t) {
@@ -1035,6 +1519,20 @@ static int env_int(const char *name, int dflt)
     return v > 0 ? v : dflt;
 }
 
+/* The table columns an expression reads (before the aggregation). */
+static void need_cols(const xnode *n, uint8_t *need)
+{
+    if (!n)
+        return;
+    if ((n->k == N_COL || n->k == N_TRUNC || n->k == N_ISOWEEK || n->k == N_AGG) && n->col >= 0)
+        need[n->col] = 1;
+    need_cols(n->a, need);
+    need_cols(n->b, need);
+    need_cols(n->c, need);
+    for (int i = 0; i < n->nlist; i++)
+        need_cols(n->list[i], need);
+}
+
 /* The statement sql[0..len) (prepared by SQLite as st) on the columnar
  * path; as_table: leave the rows in a temporary table named and typed as
  * st's columns (a subquery's result) instead of preparing their SELECT. */
@@ -1059,7 +1557,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     run *r = NULL;
     worker *ws = NULL;
     int nth = 0;
-    xcell *cells = NULL;
+    xcell *cells = NULL, *fin = NULL;
     size_t *order = NULL;
     kiln_exec_result *res = NULL;
     char name[260], pushed_text[1024], colnames[1024];
@@ -1090,7 +1588,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         }
     if (kiln_exec__parse(&q, sql, len, why, cap))
         goto done;
-    if (q.nitems != sqlite3_column_count(st)) {
+    if (q.nout != sqlite3_column_count(st)) {
         snprintf(why, cap, "column count differs from SQLite's");
         goto done;
     }
@@ -1124,26 +1622,10 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     }
     memset(need, 0, (size_t)ncols + 1);
     for (int k = 0; k < q.nkeys; k++)
-        need[q.keys[k]->col] = 1;
+        need_cols(q.keys[k], need);
     for (int k = 0; k < q.naggs; k++)
-        if (q.aggs[k]->col >= 0)
-            need[q.aggs[k]->col] = 1;
-    /* WHERE columns */
-    {
-        const xnode *stack[256];
-        int sp = 0;
-        if (q.where)
-            stack[sp++] = q.where;
-        while (sp) {
-            const xnode *n = stack[--sp];
-            if (n->k == N_COL)
-                need[n->col] = 1;
-            const xnode *kids[3] = {n->a, n->b, n->c};
-            for (int k = 0; k < 3; k++)
-                if (kids[k] && sp < 256)
-                    stack[sp++] = kids[k];
-        }
-    }
+        need_cols(q.aggs[k], need);
+    need_cols(q.where, need);
     for (size_t i = 0; i < kiln_lake_plan_nlive(r->plan); i++) {
         const kiln_lake_datafile *d = &kiln_lake_plan_live(r->plan, i)->df;
         if (d->content != KILN_LAKE_CONTENT_EQ_DELETES)
@@ -1177,7 +1659,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     }
     for (int i = 0; i < nth; i++) {
         ws[i].r = r;
-        if (!(ws[i].h.arena = kiln_arena_new(64 * 1024)) ||
+        if (!(ws[i].h.arena = kiln_arena_new(64 * 1024)) || !(ws[i].tmp = kiln_arena_new(64 * 1024)) ||
             !(ws[i].kc = kiln_calloc((size_t)(q.nkeys ? q.nkeys : 1), sizeof(xcell)))) {
             nth = i + 1;
             rc = KILN_OOM(err);
@@ -1248,27 +1730,66 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
                 goto done;
             }
         }
-    size_t ng = h->ng, ni = (size_t)q.nitems;
-    if (!(cells = kiln_malloc((ng ? ng : 1) * ni * sizeof *cells)) ||
-        !(order = kiln_malloc((ng ? ng : 1) * sizeof *order))) {
+    /* a computed key or aggregate argument with both integers and reals
+     * (or text in two forms) would group / compare as SQLite does, but
+     * which of two equal values SQLite shows depends on its row order */
+    for (int k = 0; k < X_MAX && k < (int)(nk > na ? nk : na); k++) {
+        unsigned km = 0, am = 0;
+        for (int i = 0; i < nth; i++)
+            km |= ws[i].kmask[k], am |= ws[i].amask[k];
+        if (!unmixed(km) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
+                             (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
+            snprintf(why, cap, "a computed value mixes integers and reals (or text forms); SQLite decides");
+            goto done;
+        }
+    }
+    size_t ngroups = h->ng, ni = (size_t)q.nitems;
+    if (!(cells = kiln_malloc((ngroups ? ngroups : 1) * ni * sizeof *cells)) ||
+        !(order = kiln_malloc((ngroups ? ngroups : 1) * sizeof *order)) ||
+        !(fin = kiln_malloc((na ? na : 1) * sizeof *fin))) {
         rc = KILN_OOM(err);
         goto done;
     }
+    /* HAVING keeps the groups it is true for */
+    size_t ng = 0;
+    ectx gx = {.w = &ws[0], .tmp = h->arena};
+    for (size_t g = 0; g < ngroups; g++) {
+        if (q.having) {
+            for (size_t k = 0; k < na; k++)
+                agg_final(q.aggs[k], &h->aggs[g * na + k], &fin[k]);
+            gx.keys = &h->keys[g * nk];
+            gx.aggs = fin;
+            int t = truth(&gx, q.having, 0);
+            if (t < 0) {
+                snprintf(why, cap, "%s", gx.why);
+                goto done;
+            }
+            if (t != 1)
+                continue;
+        }
+        order[ng++] = g;
+    }
     /* GROUP BY order: SQLite's sorter emits the groups in key order */
-    for (size_t g = 0; g < ng; g++)
-        order[g] = g;
     keyctx kx = {h->keys, nk};
     g_keys = &kx;
     if (nk)
         qsort(order, ng, sizeof *order, key_cmp);
     for (size_t r2 = 0; r2 < ng; r2++) {
         size_t g = order[r2];
+        for (size_t k = 0; k < na; k++)
+            agg_final(q.aggs[k], &h->aggs[g * na + k], &fin[k]);
+        gx.keys = &h->keys[g * nk];
+        gx.aggs = fin;
         for (size_t i = 0; i < ni; i++) {
             const xitem *it = &q.items[i];
-            if (it->key >= 0)
+            if (it->key >= 0) {
                 cells[r2 * ni + i] = h->keys[g * nk + (size_t)it->key];
-            else
-                agg_final(q.aggs[it->agg], &h->aggs[g * na + (size_t)it->agg], &cells[r2 * ni + i]);
+            } else if (it->agg >= 0) {
+                cells[r2 * ni + i] = fin[it->agg];
+            } else if (scalar(&gx, it->e, &cells[r2 * ni + i], 0)) {
+                snprintf(why, cap, "%s", gx.why);
+                goto done;
+            }
         }
     }
     for (size_t g = 0; g < ng; g++)
@@ -1320,17 +1841,19 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
              "    rows: %lld scanned, %lld kept; groups: %zu",
              nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, colnames, pushed_text, r->ntasks,
              ps->files_pruned_partition, ps->files_pruned_stats, ps->files_total, (long long)rows_in,
-             (long long)rows_kept, ng);
+             (long long)rows_kept, ngroups);
     *out = res;
     res = NULL;
 done:
     kiln_free(cells);
+    kiln_free(fin);
     kiln_free(order);
     for (int i = 0; ws && i < nth; i++) {
         htab_free(&ws[i].h, q.naggs);
         for (int k = 0; k < 64; k++)
             kiln_free(ws[i].scratch[k]);
         kiln_free(ws[i].kc);
+        kiln_arena_free(ws[i].tmp);
     }
     kiln_free(ws);
     if (r)
@@ -1364,6 +1887,128 @@ static int from_subquery(const char *sql, size_t len, size_t *lp, size_t *rp)
     return 0;
 }
 
+/* Run the query sql[b..e) (a subquery or a WITH term's body) here into a
+ * temporary table named and typed as SQLite sees its columns. Returns 0
+ * with *out set, or 0 with *out NULL and why (declined), or <0. */
+static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_exec_result **out, char *why, size_t cap,
+                     kiln_err *err)
+{
+    sqlite3_stmt *ist = NULL;
+    size_t used = 0;
+    kiln_err e2 = {0};
+    *out = NULL;
+    if (kiln_sql_prepare(db, sql + b, e - b, &ist, &used, NULL, &e2) != 0 || !ist) {
+        snprintf(why, cap, "does not prepare alone: %s", e2.msg);
+        return 0;
+    }
+    int rc = sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, out, why, cap, err) : 0;
+    sqlite3_finalize(ist);
+    return rc;
+}
+
+/* WITH [name AS (query)], ... SELECT ...: every term whose query runs here
+ * becomes a temporary table (its body replaced by a SELECT of it) and
+ * SQLite runs the rest. 1 when the statement is a WITH (handled: *out set
+ * or why says why not), 0 when it is not. */
+static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result **out, char *why, size_t cap,
+                    kiln_err *err, int *rcp)
+{
+    kiln_sql_lexer lx = {sql, len, 0};
+    if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "with"))
+        return 0;
+    *rcp = 0;
+    if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive"))
+        return 0; /* as any other statement */
+    size_t lp[X_CTES + 1], rp[X_CTES + 1];
+    int n = 0;
+    for (;;) {
+        kiln_sql_tok name = kiln_sql_lex_next(&lx);
+        if (name.kind != 'w' && name.kind != 'q')
+            break;
+        kiln_sql_tok t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_p(&lx, t, '(')) { /* a column list: SQLite renames; not done here */
+            kiln_sql_lex_skip_parens(&lx);
+            t = kiln_sql_lex_next(&lx);
+            lp[n] = rp[n] = 0;
+        } else {
+            lp[n] = 1;
+        }
+        if (!kiln_sql_lex_kw(&lx, t, "as"))
+            break;
+        t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_kw(&lx, t, "not"))
+            t = kiln_sql_lex_next(&lx);
+        if (kiln_sql_lex_kw(&lx, t, "materialized"))
+            t = kiln_sql_lex_next(&lx);
+        if (!kiln_sql_lex_p(&lx, t, '('))
+            break;
+        kiln_sql_tok c = kiln_sql_lex_skip_parens(&lx);
+        if (!c.kind)
+            break;
+        if (lp[n]) {
+            lp[n] = t.b;
+            rp[n] = c.b;
+        }
+        if (n < X_CTES)
+            n++;
+        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ','))
+            break;
+        kiln_sql_lex_next(&lx);
+    }
+    kiln_exec_result *res = NULL;
+    kiln_buf text;
+    kiln_buf_init(&text, 0);
+    size_t at = 0;
+    int ran = 0;
+    char first[512] = "";
+    for (int i = 0; i < n && *rcp == 0; i++) {
+        if (!rp[i])
+            continue;
+        kiln_exec_result *one = NULL;
+        char w1[512] = "";
+        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], &one, w1, sizeof w1, err);
+        if (!one) {
+            if (!first[0] && w1[0])
+                snprintf(first, sizeof first, "WITH term %d: %s", i + 1, w1);
+            continue;
+        }
+        if (!res) {
+            res = one;
+            size_t l = strlen(res->summary);
+            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d; SQLite runs the rest)", i + 1);
+        } else {
+            snprintf(res->more[ran - 1], sizeof res->more[0], "%s", one->table);
+            one->table[0] = 0; /* dropped with res */
+            size_t l = strlen(res->summary);
+            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d, also columnar:) %s", i + 1,
+                     one->summary);
+            kiln_exec_result_free(one);
+        }
+        kiln_buf_append(&text, sql + at, lp[i] - at, NULL);
+        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", ran == 0 ? res->table : res->more[ran - 1]);
+        at = rp[i] + 1;
+        ran++;
+    }
+    if (*rcp || !res) {
+        if (!*rcp)
+            snprintf(why, cap, "%s", first); /* empty when no term reads an Iceberg table: nothing to say */
+        kiln_exec_result_free(res);
+        kiln_buf_free(&text);
+        return 1;
+    }
+    kiln_buf_append(&text, sql + at, len - at, NULL);
+    size_t used = 0;
+    kiln_err e2 = {0};
+    if (kiln_sql_prepare(db, text.data, text.len, &res->st, &used, NULL, &e2) != 0 || !res->st) {
+        snprintf(why, cap, "the query over the WITH terms' results does not prepare: %s", e2.msg);
+        kiln_exec_result_free(res);
+    } else {
+        *out = res;
+    }
+    kiln_buf_free(&text);
+    return 1;
+}
+
 int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
                   size_t cap, kiln_err *err)
 {
@@ -1375,6 +2020,9 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     }
     if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0)
         return 0;
+    int wrc = 0;
+    if (try_with(db, sql, len, out, why, cap, err, &wrc))
+        return wrc;
     size_t lp, rp;
     if (!from_subquery(sql, len, &lp, &rp))
         return run_direct(db, sql, len, st, 0, out, why, cap, err);

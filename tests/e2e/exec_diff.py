@@ -110,8 +110,32 @@ def textish(cls):
     return cls in ("text", "date", "ts")
 
 
+NUM_EXPRS = ["g + 1", "g - h", "g * 3 - b", "g / 3", "g % 4", "-g", "h / 7", "h % 1000", "h * 1000000",
+             "r * 2", "r / g", "g / 0", "h % -1", "coalesce(g, -1)", "cast(r as integer)", "cast(g as real)",
+             "CASE WHEN g > 5 THEN 1 WHEN g IS NULL THEN NULL ELSE 0 END", "CASE g WHEN 1 THEN 10 WHEN 2 THEN 20 END",
+             "(g + 1) * (b + 1)", "dec * 2", "f - r", "length(s)", "length(h)", "iso_year(d)"]
+TEXT_EXPRS = ["coalesce(s, 'none')", "substr(ts, 1, 10)", "substr(s, 2)", "substr(s, 0, 2)", "s || '-' || g",
+              "CASE WHEN s LIKE 'a%' THEN 'A' ELSE 'other' END", "cast(g as text)", "substr(d, 1, 7)",
+              "ifnull(s, d)", "cast(ts as text)", "lower(s)", "upper(s || g)", "upper(substr(ts, 1, 13))"]
+LIKES = ["a%", "A%", "", "%", "ab", "2024-06-0%", "ü%", "x'y%", "日%", "b"]
+
+
+def expr_pred(rng):
+    k = rng.random()
+    if k < 0.3:
+        return "%s %sLIKE %s" % (rng.choice(["s", "ts", "d", "substr(s, 1, 1)"]), rng.choice(["", "NOT "]),
+                                 q(rng.choice(LIKES)))
+    if k < 0.7:
+        return "%s %s %s" % (rng.choice(NUM_EXPRS), rng.choice(["=", "<", ">=", "!="]), literal(rng, "int"))
+    if k < 0.85:
+        return "%s %s %s" % (rng.choice(TEXT_EXPRS), rng.choice(["=", "<", ">"]), literal(rng, "text"))
+    return "%s BETWEEN %s AND g + 3" % (rng.choice(NUM_EXPRS), literal(rng, "int"))
+
+
 def pred(rng, depth):
     r = rng.random()
+    if r > 0.85:
+        return expr_pred(rng)
     if depth < 2 and r < 0.25:
         op = rng.choice(["AND", "OR"])
         return "(%s %s %s)" % (pred(rng, depth + 1), op, pred(rng, depth + 1))
@@ -138,6 +162,10 @@ def pred(rng, depth):
 
 def key_expr(rng):
     k = rng.random()
+    if k < 0.15:
+        return rng.choice(["g % 3", "b * 10 + g", "-g", "g / 4", "CASE WHEN g > 5 THEN 'hi' ELSE 'lo' END",
+                           "coalesce(s, 'none')", "substr(ts, 1, 10)", "cast(r as integer)", "s || '-' || g",
+                           "coalesce(g, b)", "lower(s)", "upper(s)", "length(s)", "iso_year(ts)"])
     if k < 0.6:
         return rng.choice(["g", "s", "b", "d", "ts", "h", "r", "dec"])
     if k < 0.9:
@@ -149,7 +177,13 @@ def key_expr(rng):
 def agg_expr(rng):
     k = rng.random()
     if k < 0.2:
-        return "count(*)"
+        return rng.choice(["count(*)", "count(*) * 2", "sum(g) - count(*)", "max(g) / 2", "count(*) % 3",
+                           "CASE WHEN count(*) > 3 THEN 'many' ELSE 'few' END"])
+    if k < 0.3:
+        return rng.choice(["sum(CASE WHEN s LIKE 'a%' THEN 1 ELSE 0 END)", "sum(g * 2 - b)", "avg(g % 4)",
+                           "count(DISTINCT g % 3)", "count(DISTINCT s || g)", "max(cast(g as text))", "min(r * 2)",
+                           "max(g / 2)", "min(coalesce(s, 'x'))", "sum(g / 3)", "count(CASE WHEN r > 0 THEN 1 END)",
+                           "max(r / g)", "min(substr(ts, 1, 13))", "sum(h % 1000)", "count(DISTINCT substr(s, 1, 1))"])
     name, _, cls = rng.choice(COLS)
     if k < 0.35:
         return "count(%s)" % name
@@ -184,6 +218,10 @@ def query(rng):
             pos = [i for i, it in enumerate(items) if it == e or it.startswith(e + " AS ")]
             terms.append(str(pos[0] + 1) if pos and rng.random() < 0.4 else e)
         sql += " GROUP BY " + ", ".join(terms)
+    if rng.random() < 0.2:
+        sql += " HAVING " + rng.choice([
+            "count(*) > %d" % rng.randrange(0, 6), "sum(g) %% 2 = 0", "max(s) LIKE 'a%%'",
+            "min(g) IS NOT NULL AND count(*) >= 2", "count(*) * 2 > sum(b)", "NOT max(g) = 9", "avg(g) > 4"])
     if rng.random() < 0.6:
         n = rng.randrange(1, len(items) + 1)
         terms = []
@@ -194,7 +232,11 @@ def query(rng):
                 ref = str(items.index(it) + 1)
             else:
                 ref = it.split(" AS ")[0]
-            terms.append(ref + rng.choice(["", " ASC", " DESC"]))
+            terms.append(ref + rng.choice(["", " ASC", " DESC"]) +
+                         (rng.choice([" NULLS FIRST", " NULLS LAST"]) if rng.random() < 0.15 else ""))
+        if rng.random() < 0.15:  # a sort term that is not a select item (SQLite's hidden column)
+            terms.insert(0, rng.choice(["count(*)", "sum(g)", "max(s)", "min(ts)", "count(DISTINCT b)"]) +
+                         rng.choice(["", " DESC"]))
         if rng.random() < 0.7:  # the group keys last: a total order, as models write it
             terms += [k for k in keys if k not in [t.split(" ")[0] for t in terms]]
         sql += " ORDER BY " + ", ".join(terms)
@@ -219,6 +261,16 @@ def main():
                 print("SELECT count(*) AS groups, sum(n) AS rows, max(n) FROM (%s);" % inner)
             elif r < 0.14:
                 print("SELECT * FROM (%s) AS sub;" % query(rng).rstrip(";"))
+            elif r < 0.18:  # WITH terms run here, the rest (a join, a term over a term) on SQLite
+                a, b = query(rng).rstrip(";"), query(rng).rstrip(";")
+                print(rng.choice([
+                    "WITH c AS (%s) SELECT * FROM c;" % a,
+                    "WITH c AS (%s), d AS (SELECT count(*) AS n FROM c) SELECT * FROM d;" % a,
+                    "WITH a AS (SELECT g, count(*) AS n, sum(b) AS sb FROM x.%s GROUP BY g), b AS (%s) "
+                    "SELECT a.g, a.n, a.sb, (SELECT count(*) FROM b) AS nb FROM a ORDER BY a.g;"
+                    % (rng.choice(TABLES), b),
+                    "WITH a AS (SELECT g, count(*) AS n FROM x.big GROUP BY g), b AS (SELECT g, max(s) AS m FROM "
+                    "x.flat GROUP BY g) SELECT a.g, n, m FROM a JOIN b ON a.g IS b.g ORDER BY a.g;"]))
             else:
                 print(query(rng))
 

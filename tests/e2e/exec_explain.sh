@@ -30,15 +30,42 @@ echo "$ex" | grep -q 'QUERY PLAN' && fail "SQLite's plan printed for a columnar 
 [ "$(K --csv "$q")" = "$(KILN_EXEC=0 K --csv "$q")" ] || fail "results differ: $q"
 
 # declined: the reason, then SQLite's plan
-ex=$(K --explain "SELECT repo, count(*) FROM gh.c GROUP BY repo HAVING count(*) > 5")
-echo "$ex" | grep -q '^KILN EXEC: sqlite: HAVING' || fail "no decline reason: $ex"
+ex=$(K --explain "SELECT replace(sha, 'a', 'b'), count(*) FROM gh.c GROUP BY 1")
+echo "$ex" | grep -q '^KILN EXEC: sqlite: function replace()' || fail "no decline reason: $ex"
 echo "$ex" | grep -q 'QUERY PLAN' || fail "no SQLite plan after a decline: $ex"
 ex=$(KILN_EXEC=0 K --explain "SELECT count(*) FROM gh.c")
 echo "$ex" | grep -q '^KILN EXEC: sqlite: off (KILN_EXEC=0)' || fail "KILN_EXEC=0 not reported: $ex"
 
+# expressions (CASE, LIKE prefix, arithmetic, ||, substr, CAST) and HAVING
+# run columnar, with SQLite's results (integer division, x / 0 is NULL)
+q="SELECT substr(ts, 1, 10) AS day, repo % 7 AS r7, count(*) AS n,
+       sum(CASE WHEN sha LIKE 'A%' THEN 1 ELSE 0 END) AS a_shas,
+       count(DISTINCT CASE WHEN adds > 10 THEN repo || ' ' || substr(sha, 1, 1) END) AS odd,
+       sum(adds) / count(*) AS per_row, max(adds / 0), min(cast(adds AS REAL) / 4)
+FROM gh.c WHERE sha NOT LIKE '0%' AND adds * 2 + 1 > 3
+GROUP BY 1, 2 HAVING count(*) > 5 AND sum(adds) % 2 = 0 ORDER BY day, r7"
+ex=$(K --explain "$q")
+echo "$ex" | grep -q '^KILN EXEC: columnar' || fail "expressions not columnar: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "expression results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
+[ "$(echo "$a" | wc -l)" -gt 5 ] || fail "too few rows from the expression query: $a"
+
+# WITH: each term over an Iceberg table runs here, SQLite joins the results
+q="WITH d AS (SELECT repo, substr(ts, 1, 10) AS day, count(*) AS n, sum(adds) AS a FROM gh.c GROUP BY 1, 2),
+w AS (SELECT repo, max(sha) AS m FROM gh.c GROUP BY repo), x AS (SELECT count(*) AS k FROM d)
+SELECT d.repo, day, n, a, m, k FROM d JOIN w ON w.repo = d.repo, x ORDER BY n DESC, d.repo, day LIMIT 5"
+ex=$(K --explain "$q")
+echo "$ex" | grep -q '(WITH term 1; SQLite runs the rest)' || fail "WITH term 1 not columnar: $ex"
+echo "$ex" | grep -q '(WITH term 2, also columnar:)' || fail "WITH term 2 not columnar: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "WITH results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
+[ "$(echo "$a" | wc -l)" -eq 6 ] || fail "WITH query rows: $a"
+
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
 echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a query over no Iceberg table: $ex"
+ex=$(K --explain "WITH a AS (SELECT 1 AS x) SELECT * FROM a")
+echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a WITH over no Iceberg table: $ex"
 
 # the memory cap: declined with the reason, SQLite's rows
 q="SELECT sha, count(*) AS n FROM gh.c GROUP BY sha ORDER BY sha LIMIT 5"

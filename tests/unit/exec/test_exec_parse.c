@@ -57,6 +57,16 @@ TEST(exec_parse, accepts_the_model_shapes)
     ACCEPT("SELECT c.repo, count(c.msg) FROM gh.t c WHERE c.n > 1 GROUP BY c.repo ORDER BY c.repo");
     ACCEPT("SELECT \"repo\", count(*) FROM gh.\"t\" WHERE 5 < n GROUP BY \"repo\" LIMIT 3 OFFSET 1");
     ACCEPT("SELECT count(*) FROM gh.t WHERE msg = 'it''s' AND n != -3 AND score > 1e3");
+    /* expressions: arithmetic, CASE, CAST, LIKE prefix, coalesce, substr, ||, HAVING */
+    ACCEPT("SELECT repo, count(*) FROM gh.t GROUP BY repo HAVING count(*) > 1");
+    ACCEPT("SELECT repo % 10 AS r, count(*) * 2, sum(n) / count(*) FROM gh.t WHERE repo + 1 = 2 GROUP BY r "
+           "HAVING r > 3 AND sum(n) > 0 ORDER BY 2 DESC, r");
+    ACCEPT("SELECT count(*) FROM gh.t WHERE msg LIKE 'refs/heads/%' OR msg NOT LIKE 'ab'");
+    ACCEPT("SELECT substr(ts, 1, 10) AS day, sum(CASE WHEN msg LIKE 'a%' THEN 1 ELSE 0 END), "
+           "count(DISTINCT CASE WHEN n > 1 THEN repo || ' ' || msg END), max(coalesce(msg, 'x')), "
+           "min(CAST(score AS INTEGER)), count(CASE n WHEN 1 THEN 'one' WHEN 2 THEN 'two' END) FROM gh.t GROUP BY 1");
+    ACCEPT("SELECT -repo, count(*) FROM gh.t GROUP BY -repo");
+    ACCEPT("SELECT repo FROM gh.t GROUP BY repo ORDER BY count(*) DESC, sum(n) % 7, repo LIMIT 10");
 }
 
 TEST(exec_parse, resolves_names_as_sqlite)
@@ -98,11 +108,19 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT DISTINCT repo FROM gh.t", "DISTINCT");
     DECLINE("SELECT repo FROM gh.t", "plain scan");
     DECLINE("SELECT repo, count(*) FROM gh.t", "neither grouped");
-    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo HAVING count(*) > 1", "HAVING");
+    DECLINE("SELECT repo + 1, count(*) FROM gh.t GROUP BY repo % 10", "neither grouped");
+    DECLINE("SELECT count(*) FROM gh.t WHERE msg LIKE 'a_b'", "prefix");
+    DECLINE("SELECT count(*) FROM gh.t WHERE msg LIKE 'a%' ESCAPE 'x'", "ESCAPE");
+    DECLINE("SELECT count(*) FROM gh.t WHERE repo LIKE '1%'", "LIKE of other than text");
+    DECLINE("SELECT count(*) FROM gh.t WHERE msg + 1 = 2", "arithmetic on text");
+    DECLINE("SELECT sum(CAST(msg AS INTEGER)) FROM gh.t", "CAST of text");
+    DECLINE("SELECT sum(msg) FROM gh.t", "other than integers");
+    DECLINE("SELECT substr(msg, -2), count(*) FROM gh.t GROUP BY 1", "non-negative");
+    DECLINE("SELECT count(*) FROM gh.t WHERE CAST(n AS NUMERIC) = 1", "NUMERIC");
+    DECLINE("SELECT count(*) FROM gh.t WHERE (CASE WHEN n > 1 THEN 1 ELSE 'a' END) = 1", "different types");
+    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo HAVING n > 1", "neither grouped");
     DECLINE("SELECT count(*) FROM gh.t WHERE repo = '5'", "different types");
     DECLINE("SELECT count(*) FROM gh.t WHERE msg = 5", "different types");
-    DECLINE("SELECT count(*) FROM gh.t WHERE msg LIKE 'a%'", "WHERE that is not");
-    DECLINE("SELECT count(*) FROM gh.t WHERE repo + 1 = 2", "WHERE that is not");
     DECLINE("SELECT sum(score) FROM gh.t", "floating-point");
     DECLINE("SELECT avg(amt) FROM gh.t", "does not read"); /* decimal(18,2): exact text in SQLite */
     DECLINE("SELECT sum(DISTINCT n) FROM gh.t", "DISTINCT in sum");
@@ -114,9 +132,10 @@ TEST(exec_parse, declines_with_a_reason)
     DECLINE("SELECT count(*) FROM gh.t WHERE repo", "WHERE that is not");
     DECLINE("SELECT date_trunc('fortnight', ts), count(*) FROM gh.t GROUP BY 1", "unit");
     DECLINE("SELECT date_trunc('day', msg), count(*) FROM gh.t GROUP BY 1", "not a date");
-    DECLINE("SELECT upper(msg), count(*) FROM gh.t GROUP BY 1", "function upper");
+    DECLINE("SELECT replace(msg, 'a', 'b'), count(*) FROM gh.t GROUP BY 1", "function replace");
     DECLINE("SELECT repo, count(*) c FROM gh.t GROUP BY repo ORDER BY c COLLATE NOCASE", "COLLATE");
-    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY sum(n)", "not in the select list");
+    ACCEPT("SELECT repo, max(msg) m FROM gh.t GROUP BY repo ORDER BY m DESC NULLS FIRST, repo NULLS LAST");
+    DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY max(n) + n", "neither grouped");
     DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
     DECLINE("SELECT count(*) FROM gh.t WHERE 1 = 1", "two literals");
     DECLINE("SELECT count(*) FROM gh.t WHERE ts = 0x10", "hexadecimal");
