@@ -112,9 +112,15 @@ fuzz: $(DEPS_STAMP)
 # build-tsan/tsan-reports/ which tests/run.sh checks (a script that expects
 # kiln to fail would otherwise pass). docs/testing.md has the runtime.
 # (truncated:: maps a file that shrinks: SIGBUS under TSan, so not here.)
-TSAN_UNIT ?= base parquet gh_events gh_job serve net
+# Whole suites where most tests run threads; single tests where only they do
+# (most parquet:: tests write and read with one thread, and take 4x longer
+# under TSan for nothing).
+TSAN_UNIT ?= base gh_events gh_job serve net parquet::threads_give_identical_files \
+             gh_gen::deterministic_across_threads decimal::alloc_fault_countdown_is_exact_across_threads \
+             gzip_read::fifo_two_members gzip_read::fifo_truncated
 TSAN_UNIT_SRC ?= tests/unit/base/test_base.c tests/unit/format/test_parquet.c tests/unit/engine/test_gh_events.c \
-                 tests/unit/engine/test_gh_job.c tests/unit/serve/test_serve.c tests/unit/net/test_http.c
+                 tests/unit/engine/test_gh_job.c tests/unit/serve/test_serve.c tests/unit/net/test_http.c \
+                 tests/unit/engine/test_gh_gen.c tests/unit/lake/test_decimal.c tests/unit/format/test_gzip_read_pipe.c
 TSAN_E2E ?= job_gh_events_parquet models_threads exec_explain serve_webhooks
 TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 tsan-build:

@@ -79,8 +79,14 @@ run_one() {
     bash "tests/e2e/$name.sh" >"$res/$k.log" 2>&1
   fi
   echo $? >"$res/$k.rc"
+  # CPU seconds (user + sys) of the test and its children, which load on a
+  # shared machine does not inflate the way it does the wall time
+  times >"$res/$k.times"
+  cpu_of "$res/$k.times" >"$res/$k.cpu"
   echo $(( $(date +%s) - start )) >"$res/$k.secs"
 }
+# bash's `times`: the second line is the children's "XmY.YYYs XmY.YYYs"
+cpu_of() { tail -n1 "$1" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%d\n", t + 0.5 }'; }
 report() {
   local name="$1" k rc secs; k="$(key "$1")"; rc="$(cat "$res/$k.rc")"; secs="$(cat "$res/$k.secs")"
   if [ "${name%%:*}" = unit ]; then
@@ -96,19 +102,19 @@ report() {
     if [ "$rc" -ne 0 ] && { [ -z "$line" ] || [ "$f" -eq 0 ]; }; then
       failed=$((failed + 1)); failures+=("unit runner $name crashed or reported (rc=$rc)")
     fi
-    echo "$((secs * 1000)) $name" >>"$res/times"
+    echo "$((secs * 1000)) $name $(cat "$res/$k.cpu")" >>"$res/times"
   elif [ "$rc" = 0 ]; then
     echo "ok   e2e::$name (${secs}s)"; passed=$((passed + 1))
-    echo "$((secs * 1000)) e2e::$name" >>"$res/times"
+    echo "$((secs * 1000)) e2e::$name $(cat "$res/$k.cpu")" >>"$res/times"
   else
     echo "FAIL e2e::$name (${secs}s)"; sed 's/^/    /' "$res/$k.log" | tail -n 40
     failed=$((failed + 1)); failures+=("e2e::$name")
-    echo "$((secs * 1000)) e2e::$name" >>"$res/times"
+    echo "$((secs * 1000)) e2e::$name $(cat "$res/$k.cpu")" >>"$res/times"
   fi
 }
 done_one() { [ -f "$res/$(key "$1").secs" ]; }
 if [ "$JOBS" -le 1 ]; then
-  for name in "${names[@]}"; do run_one "$name"; report "$name"; done
+  for name in "${names[@]}"; do ( run_one "$name" ); report "$name"; done
 else
   next=0
   for i in "${!names[@]}"; do
@@ -131,14 +137,15 @@ fi
 # Durations, slowest first: the e2e scripts and unit shards (seconds), then
 # the unit tests (milliseconds). BUILD/test-times.txt keeps all of them.
 {
-  [ -f "$res/times" ] && sort -rn "$res/times" | awk '{ printf "%6ds  %s\n", $1 / 1000, $2 }'
+  [ -f "$res/times" ] && sort -rn "$res/times" | awk '{ printf "%6ds  %s (cpu %ds)\n", $1 / 1000, $2, $3 }'
   [ -f "$res/unit.ms" ] && sort -rn "$res/unit.ms" | awk '{ printf "%6dms %s\n", $1, $2 }'
 } >"$res/all-times" 2>/dev/null
 if [ -d "$ROOT/$BUILD" ]; then cp "$res/all-times" "$ROOT/$BUILD/test-times.txt"; fi
 if [ ${#names[@]} -gt 1 ]; then
   slowest="${KILN_TEST_SLOWEST:-20}"
-  echo "slowest ($(( $(date +%s) - run_start ))s in all, $JOBS at a time; every duration: $BUILD/test-times.txt):"
-  [ -f "$res/times" ] && sort -rn "$res/times" | head -n "$slowest" | awk '{ printf "  %5ds  %s\n", $1 / 1000, $2 }'
+  times >"$res/all.times"
+  echo "slowest ($(( $(date +%s) - run_start ))s in all, cpu $(cpu_of "$res/all.times")s, $JOBS at a time, load $(cut -d' ' -f1-3 /proc/loadavg); every duration: $BUILD/test-times.txt):"
+  [ -f "$res/times" ] && sort -rn "$res/times" | head -n "$slowest" | awk '{ printf "  %5ds  %s (cpu %ds)\n", $1 / 1000, $2, $3 }'
   [ -f "$res/unit.ms" ] && sort -rn "$res/unit.ms" | head -n 10 | awk '{ printf "  %5dms %s\n", $1, $2 }'
 fi
 rm -rf "$res"
