@@ -129,9 +129,20 @@ fi
 
 # Sanitizer reports written to files (KILN_SAN_LOG_DIR): a script may have
 # expected kiln to fail, so its exit status alone does not show them.
+# A report holding only LeakSanitizer's leaks does not fail the run here: a
+# process that leaks and exits 0 already fails its test (exit code 23), and
+# leaks at the exit of a process that failed on purpose (a refused input)
+# are listed, not failed (docs/testing.md).
 if [ -n "${KILN_SAN_LOG_DIR:-}" ] && [ -n "$(ls -A "$KILN_SAN_LOG_DIR" 2>/dev/null)" ]; then
-  for f in "$KILN_SAN_LOG_DIR"/*; do echo "sanitizer report $f:"; head -n 60 "$f"; done
-  failed=$((failed + 1)); failures+=("sanitizer reports in $KILN_SAN_LOG_DIR")
+  bad=0; leaks=()
+  for f in "$KILN_SAN_LOG_DIR"/*; do
+    if grep -q 'ERROR: LeakSanitizer' "$f" && ! grep -q -E 'ERROR: AddressSanitizer|runtime error:|ThreadSanitizer|ERROR: [A-Za-z]+Sanitizer: (SEGV|BUS|FPE|ILL)' "$f"; then
+      leaks+=("$f"); continue
+    fi
+    echo "sanitizer report $f:"; head -n 60 "$f"; bad=$((bad + 1))
+  done
+  [ ${#leaks[@]} -gt 0 ] && echo "note: ${#leaks[@]} leak-only report(s) from processes that exited non-zero: ${leaks[*]}"
+  if [ $bad -gt 0 ]; then failed=$((failed + 1)); failures+=("$bad sanitizer report(s) in $KILN_SAN_LOG_DIR"); fi
 fi
 
 # Durations, slowest first: the e2e scripts and unit shards (seconds), then
