@@ -1,6 +1,6 @@
 /*
  * harness.c - the runner behind harness.h: registration, selection with
- * -s, per-test temp dirs, the summary line, and process helpers for tests
+ * -s and -k, per-test timing and temp dirs, the summary line, and process helpers for tests
  * that drive the real kiln binary.
  */
 #include "harness.h"
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static kt_test *head, *tail;
@@ -172,10 +173,8 @@ int kt_replay_corpus(const char *name, int (*fn)(const uint8_t *d, size_t n))
     return files;
 }
 
-static int selected(const kt_test *t, const char *sel)
+static int selected_one(const kt_test *t, const char *sel)
 {
-    if (!sel)
-        return 1;
     size_t sl = strlen(t->suite);
     if (strncmp(sel, t->suite, sl) != 0)
         return 0;
@@ -184,23 +183,55 @@ static int selected(const kt_test *t, const char *sel)
     return sel[sl] == ':' && sel[sl + 1] == ':' && strcmp(sel + sl + 2, t->name) == 0;
 }
 
+/* -s may be given more than once: a test runs when any of them selects it. */
+static int selected(const kt_test *t, const char *const *sels, int nsel)
+{
+    if (nsel == 0)
+        return 1;
+    for (int i = 0; i < nsel; i++)
+        if (selected_one(t, sels[i]))
+            return 1;
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * kiln-tests [-l] [-s suite[::name]]... [-k I/N]
+ *   -s  run only the selected suites or tests (repeatable)
+ *   -k  shard I of N (0 <= I < N): every N-th selected test from the I-th, so
+ *       tests/run.sh can run the suite as N processes beside the e2e scripts
+ * Each passing test prints "ok   suite::name (N ms)".
+ */
 int main(int argc, char **argv)
 {
-    const char *sel = NULL;
-    int list = 0;
+    const char *sels[64];
+    int nsel = 0, list = 0;
+    long shard = 0, shards = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            sel = argv[++i];
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc && nsel < 64)
+            sels[nsel++] = argv[++i];
         else if (strcmp(argv[i], "-l") == 0)
             list = 1;
+        else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc && sscanf(argv[i + 1], "%ld/%ld", &shard, &shards) == 2 &&
+                 shards >= 1 && shard >= 0 && shard < shards)
+            i++;
         else {
-            fprintf(stderr, "usage: %s [-l] [-s suite[::name]]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-l] [-s suite[::name]]... [-k I/N]\n", argv[0]);
             return 2;
         }
     }
     int passed = 0, failed = 0;
+    long index = 0;
     for (kt_test *t = head; t; t = t->next) {
-        if (!selected(t, sel))
+        if (!selected(t, sels, nsel))
+            continue;
+        if (index++ % shards != shard)
             continue;
         if (list) {
             printf("%s::%s\n", t->suite, t->name);
@@ -208,12 +239,15 @@ int main(int argc, char **argv)
         }
         cur_failed = 0;
         tmpdir[0] = '\0';
+        double t0 = now_ms();
         t->fn();
+        long ms = (long)(now_ms() - t0);
         if (cur_failed) {
-            fprintf(stderr, "FAIL %s::%s (tmp dir kept: %s)\n", t->suite, t->name, tmpdir[0] ? tmpdir : "none");
+            fprintf(stderr, "FAIL %s::%s (%ld ms; tmp dir kept: %s)\n", t->suite, t->name, ms,
+                    tmpdir[0] ? tmpdir : "none");
             failed++;
         } else {
-            printf("ok   %s::%s\n", t->suite, t->name);
+            printf("ok   %s::%s (%ld ms)\n", t->suite, t->name, ms);
             if (tmpdir[0])
                 rm_rf(tmpdir);
             passed++;

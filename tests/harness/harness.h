@@ -4,7 +4,8 @@
  *
  *   TEST(suite, name) { CHECK(x == 1); CHECK_EQ_INT(a, b); CHECK_STR(s, "x"); }
  *
- * Run one test with `-s suite::name`, one suite with `-s suite`, list with -l.
+ * Run one test with `-s suite::name`, one suite with `-s suite` (repeatable),
+ * shard I of N with `-k I/N`, list with -l.
  * A failing CHECK records file:line and the values, then returns from the test.
  */
 #ifndef KILN_HARNESS_H
