@@ -31,6 +31,19 @@ const char *kt_tmpdir(void);
 const char *kt_root(void);
 /* Path of the built kiln binary ($KILN_BIN, else build/kiln). */
 const char *kt_kiln_bin(void);
+/* 1 in the ASan/UBSan and TSan builds (GCC and clang), where a test may
+ * sample a sweep that has no memory-safety value of its own more sparsely;
+ * the plain build always checks all of it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define KT_SANITIZED 1
+#endif
+#endif
+#ifndef KT_SANITIZED
+#define KT_SANITIZED 0
+#endif
 /* Run argv (NULL-terminated) without a shell; capture stdout+stderr into
  * *out (malloc'd, caller frees). Returns the exit status (or -1). */
 int kt_run(char *const argv[], char **out);

@@ -221,9 +221,13 @@ TEST(sql_vtab, pushdown_never_changes_results)
                                        "NULL",
                                        "'2024-03-09'"};
     int checked = 0;
+    /* the sanitizer builds check every third value: each query re-reads the
+     * table's metadata, which is slow under ASan and proves no memory bug
+     * the first queries did not */
+    const size_t vstep = KT_SANITIZED ? 3 : 1, nvals = sizeof vals / sizeof *vals;
     for (size_t c = 0; c < sizeof cols / sizeof *cols; c++)
         for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
-            for (size_t v = 0; v < sizeof vals / sizeof *vals; v++) {
+            for (size_t v = (c + o) % vstep; v < nvals; v += vstep) {
                 char *a = kiln_sprintf("SELECT count(*), total(id) FROM gh.t WHERE %s %s %s", cols[c], ops[o], vals[v]);
                 char *b =
                     kiln_sprintf("SELECT count(*), total(id) FROM main.copy WHERE %s %s %s", cols[c], ops[o], vals[v]);
@@ -236,7 +240,12 @@ TEST(sql_vtab, pushdown_never_changes_results)
                 kiln_free(a);
                 kiln_free(b);
             }
-    CHECK_EQ_INT(checked, 5 * 6 * 17);
+    int want_checked = 0;
+    for (size_t c = 0; c < 5; c++)
+        for (size_t o = 0; o < 6; o++)
+            want_checked += (int)((nvals - (c + o) % vstep + vstep - 1) / vstep);
+    CHECK_EQ_INT(nvals, 17);
+    CHECK_EQ_INT(checked, want_checked);
     const char *nulls[] = {
         "SELECT count(*) FROM %s WHERE s IS NULL", "SELECT count(*) FROM %s WHERE d IS NOT NULL",
         "SELECT count(*) FROM %s WHERE ts BETWEEN '2024-03-10T23:59:59' AND '2024-03-11T00:00:00.5Z'"};
