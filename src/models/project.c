@@ -1746,6 +1746,7 @@ void kiln_project_free(kiln_project *p)
     kj_env_free(p->env);
     kiln_lake_catalog_free(p->catalog);
     json_decref(p->state_manifest);
+    json_decref(p->state_results); /* dbt19 */
     kiln_free(p->on_branch);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);

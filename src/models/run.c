@@ -1891,7 +1891,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     r.p = p;
     r.out = out;
     r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
-    r.results = kiln_calloc(sel.len ? sel.len : 1, sizeof(km_result));
+    r.results = kiln_calloc(sel.len + kiln_models__ut_n(p) + 1, sizeof(km_result)); /* dbt19: + unit tests */
     if (!r.status || !r.results) {
         rc = KILN_OOM(err);
         goto done;
@@ -1908,10 +1908,26 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
         nsnap += n->kind == KM_SNAPSHOT;
     }
-    /* dbt19: unit tests of the selected models (test, build) */
-    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && p->unit_tests &&
-        (rc = kiln_models__select(p, o->select, o->exclude, 1u << KM_MODEL, &utsel, err)))
-        goto done;
+    /* dbt19: the unit tests the selection picks (test, build): directly
+     * (test_type:unit, unit_test:NAME, their name) or through their model;
+     * utsel = their models in build order */
+    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && kiln_models__ut_n(p)) {
+        unsigned char *us = kiln_calloc(kiln_models__ut_n(p), 1), *um = kiln_calloc(p->nodes.len + 1, 1);
+        if (!us || !um)
+            rc = KILN_OOM(err);
+        else if (!(rc = kiln_models__select_ut(p, o->select, o->exclude, us, err))) {
+            kiln_models__ut_mark(p, us);
+            for (size_t i = 0; i < kiln_models__ut_n(p); i++)
+                um[kiln_models__ut_model(p, i)] |= us[i];
+            for (size_t i = 0; i < all.len && !rc; i++)
+                if (um[all.items[i]])
+                    rc = kiln_vec_push(&utsel, all.items[i], err);
+        }
+        kiln_free(us);
+        kiln_free(um);
+        if (rc)
+            goto done;
+    }
     r.total += kiln_models__ut_count(p, verb, &utsel);
     kiln_models__print_found(p, out);
     fputc('\n', out);
@@ -1943,10 +1959,16 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
-    /* dbt19: unit tests first (kiln test, or threads), else right before their model */
-    for (size_t i = 0; i < utsel.len && !rc && (strcmp(verb, "build") || nthreads > 1); i++)
-        rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
-                                       &r.skip, err);
+    /* dbt19: unit tests first (kiln test, threads, or a model this build
+     * does not run), else right before their model */
+    for (size_t i = 0; i < utsel.len && !rc; i++) {
+        int in_sel = 0;
+        for (size_t k = 0; k < sel.len && !in_sel; k++)
+            in_sel = sel.items[k] == utsel.items[i];
+        if (strcmp(verb, "build") || nthreads > 1 || !in_sel)
+            rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
+                                           &r.skip, r.results, &r.nresults, err);
+    }
     if (nthreads <= 1) {
         for (size_t i = 0; i < sel.len && !rc; i++) {
             size_t idx = sel.items[i];
@@ -1958,7 +1980,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
                 for (size_t k = 0; k < n->parents.len; k++)
                     ub |= r.status[n->parents.items[k]] >= ST_ERROR;
                 if ((rc = kiln_models__ut_run_model(p, r.db, verb, idx, ub, out, &r.pos, r.total, &r.pass, &r.error,
-                                                    &r.skip, err)))
+                                                    &r.skip, r.results, &r.nresults, err)))
                     break;
             }
             km_result *res = &r.results[r.nresults++];
