@@ -224,6 +224,13 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
     }
     if (!strcmp(method, "unit_test")) /* dbt19: unit tests are not nodes */
         return 0;
+    if (!strcmp(method, "version")) { /* dbt19: latest, prerelease, old, none */
+        if (strcmp(value, "latest") && strcmp(value, "prerelease") && strcmp(value, "old") && strcmp(value, "none")) {
+            *bad = 1;
+            return 0;
+        }
+        return kiln_models__version_match(p, n, value);
+    }
     *bad = 1;
     return 0;
 }
@@ -342,7 +349,7 @@ static int select_atom(const kiln_project *p, const char *atom, unsigned char *s
     for (size_t i = 0; i < n; i++)
         base[i] = (unsigned char)node_matches(p, p->nodes.items[i], method, value, &bad);
     if (bad) {
-        if (method && (!strcmp(method, "result") || !strcmp(method, "test_type")))
+        if (method && (!strcmp(method, "result") || !strcmp(method, "test_type") || !strcmp(method, "version")))
             rc = kiln_err_set(err, KILN_EINVAL, "unknown value '%s' of selector method '%s' in '%s'", value, method,
                               atom);
         else

@@ -258,6 +258,7 @@ int kiln_models__snapshots_yaml_file(kiln_project *p, const char *rel, kiln_err 
 int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err);
 void kiln_models__versions_free(kiln_project *p);
 int kiln_models__is_versioned(const kiln_project *p, const char *name);
+int kiln_models__version_match(const kiln_project *p, const km_node *n, const char *what); /* version: selector */
 long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
 int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
 void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
