@@ -1735,6 +1735,17 @@ typedef struct worker {
     kiln_err err;
 } worker;
 
+/* dbt19: does running node n render Jinja with the shared project (its
+ * hooks, a run_query re-render, microbatch batches)? */
+static int renders_while_running(kiln_project *p, const km_node *n)
+{
+    if (n->kind == KM_TEST)
+        return 0;
+    kj_val pre = kiln_models__cfg(n, "pre-hook"), post = kiln_models__cfg(n, "post-hook");
+    return n->uses_query || kiln_models__microbatch_is(n) || (pre.t == KJ_LIST && pre.u.l->len) ||
+           (post.t == KJ_LIST && post.u.l->len) || pre.t == KJ_STR || post.t == KJ_STR;
+}
+
 /* A worker: pick the first ready node in build order, run it, repeat. */
 static void *worker_main(void *arg)
 {
@@ -1762,11 +1773,17 @@ static void *worker_main(void *arg)
         /* a fresh connection per node: it sees the tables other workers
          * created or replaced (a connection's Iceberg virtual tables are
          * declared when it first uses them) */
-        int reads_only = sh->p->nodes.items[pick]->kind == KM_TEST && !stores_failures(sh->p->nodes.items[pick]);
-        if (reads_only)
-            pthread_rwlock_rdlock(&sh->wlock);
-        else
+        /* dbt19 (issue 11): writers run concurrently too: each node writes
+         * its own table, and a commit holds the catalog row's SQLite write
+         * transaction from its check to its swap, so a reader's roll-forward
+         * on another connection cannot race it (src/lake/iceberg_catalog.c:
+         * the row moves from where it is). A node that renders Jinja while it
+         * runs (hooks, run_query, microbatch batches) runs alone: the
+         * project's Jinja environment is shared. */
+        if (renders_while_running(sh->p, sh->p->nodes.items[pick]))
             pthread_rwlock_wrlock(&sh->wlock);
+        else
+            pthread_rwlock_rdlock(&sh->wlock);
         int rc = kiln_sql_db_open(&w->r.db, NULL, 0, &w->err);
         if (!rc)
             rc = kiln_sql_lake_attach(w->r.db, sh->p->warehouse, &w->err);
@@ -1795,11 +1812,9 @@ static void *worker_main(void *arg)
  * connection to the warehouse; a node starts when every selected parent
  * has finished (tests included, in build), so gating and SKIP work as with
  * one thread. Each node's write is still its own atomic Iceberg commit.
- * Tests (read-only) run in parallel with each other; a node that writes
- * (seed, model, snapshot) runs while nothing else touches the warehouse:
- * a table loaded while another connection commits can see the new
- * metadata file before the catalog points at it, and the lake's
- * roll-forward of such a file then races the commit (docs/models.md). */
+ * Independent nodes run at the same time, writers included (dbt19, issue
+ * 11); only nodes that render Jinja while they run go alone
+ * (renders_while_running). */
 static int run_threads(runner *sh, int nthreads, kiln_err *err)
 {
     kiln_project *p = sh->p;
@@ -1820,6 +1835,12 @@ static int run_threads(runner *sh, int nthreads, kiln_err *err)
         km_node *n = p->nodes.items[sh->sel->items[i]];
         if (!(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral")))
             st[sh->sel->items[i] + nn] = 1;
+    }
+    /* dbt19: the warehouse's catalog exists before the workers write
+     * concurrently (its creation by the first writer is not concurrent-safe) */
+    if (!p->catalog && (rc = kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, err))) {
+        kiln_free(ws);
+        return rc;
     }
     pthread_mutex_init(&sh->lock, NULL);
     pthread_cond_init(&sh->cond, NULL);
