@@ -22,6 +22,13 @@ static const kiln_opt plan_opts[] = {
     {"--env", 'e', KILN_OPT_VALUE, "NAME", "the environment to plan for (default: main)"},
     {"--explain", 0, 0, NULL, "say why each model is classified as it is"},
     {"--apply", 0, 0, NULL, "build the plan: on Iceberg branch NAME of each table it\nwrites (main without --env)"},
+    {"--forward-only", 0, 0, NULL,
+     "changed incremental models keep their history: the apply\nbuilds them incrementally (new data only), no "
+     "backfill"},
+    {"--restate-model", 0, KILN_OPT_VALUE, "MODELS",
+     "rebuild these models (space or comma list) and their\ndownstream even when unchanged"},
+    {"--start", 0, KILN_OPT_VALUE, "TIME", "with --restate-model: the first interval to rebuild\n(microbatch models)"},
+    {"--end", 0, KILN_OPT_VALUE, "TIME", "with --restate-model: the end (exclusive) of the intervals"},
     KILN_OPT_END};
 static const kiln_opt promote_opts[] = {PLAN_PROJECT_OPTS, KILN_OPT_END};
 static const kiln_opt retry_opts[] = {
@@ -85,6 +92,10 @@ static int run_plan(int argc, char **argv)
     int rc = 0, failed = 0;
     if (parse(&plan_spec, argc, argv, &a, &o, &rc))
         return rc;
+    o.forward_only = kiln_opt_has(&a, "--forward-only") > 0;
+    o.restate = kiln_opt_get(&a, "--restate-model");
+    o.event_time_start = kiln_opt_get(&a, "--start");
+    o.event_time_end = kiln_opt_get(&a, "--end");
     kiln_err err = {0};
     if (kiln_models_plan(&o, kiln_opt_get(&a, "--env"), kiln_opt_has(&a, "--explain") > 0,
                          kiln_opt_has(&a, "--apply") > 0, stdout, &failed, &err))

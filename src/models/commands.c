@@ -35,6 +35,8 @@ static unsigned kinds_from(const char *types, kiln_err *err, int *rc)
             k |= 1u << KM_SNAPSHOT;
         else if (!strcmp(t, "all") || !strcmp(t, "default"))
             k |= ~0u;
+        else if (!strcmp(t, "unit_test")) /* dbt19: unit tests are listed apart (kiln_models_ls) */
+            k |= 1u << 31;
         else {
             *rc = kiln_err_set(err, KILN_EINVAL, "unknown resource type '%s' (model, seed, test, source, snapshot)", t);
             return 0;
@@ -202,6 +204,38 @@ int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err)
         else
             fprintf(out, "%s\n", n->fqn);
     }
+    /* dbt19: unit tests (dbt ls prints `unit_test:<project>.<model>.<name>`) */
+    size_t nu = kiln_models__ut_n(p);
+    unsigned char *us = nu && (kinds & (1u << 31)) ? kiln_calloc(nu, 1) : NULL;
+    if (nu && (kinds & (1u << 31)) && !us)
+        rc = KILN_OOM(err);
+    if (us && !(rc = kiln_models__select_ut(p, o->select, o->exclude, us, err)))
+        for (size_t i = 0; i < nu; i++) {
+            const char *name, *uid, *file;
+            kj_val cfg;
+            kiln_models__ut_info(p, i, &name, &uid, &file, &cfg);
+            if (!us[i])
+                continue;
+            if (!strcmp(fmt, "name"))
+                fprintf(out, "%s\n", name);
+            else if (!strcmp(fmt, "path"))
+                fprintf(out, "%s\n", file);
+            else if (!strcmp(fmt, "json")) {
+                kiln_buf b;
+                kiln_buf_init(&b, 0);
+                kiln_buf_append(&b, "{\"name\": ", 9, err);
+                kiln_json_write_str(&b, name, strlen(name), err);
+                kiln_buf_append(&b, ", \"resource_type\": \"unit_test\", \"unique_id\": ", 45, err);
+                kiln_json_write_str(&b, uid, strlen(uid), err);
+                kiln_buf_append(&b, ", \"original_file_path\": ", 24, err);
+                kiln_json_write_str(&b, file, strlen(file), err);
+                kiln_buf_append(&b, "}", 1, err);
+                fprintf(out, "%s\n", b.data ? b.data : "");
+                kiln_buf_free(&b);
+            } else
+                fprintf(out, "unit_test:%s\n", uid + 10);
+        }
+    kiln_free(us);
 done:
     kiln_vec_free(&sel);
     kiln_project_free(p);

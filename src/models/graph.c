@@ -7,7 +7,9 @@
  * Methods: the default (a name, an fqn prefix like `staging` or
  * `project.staging`, with * wildcards, or a path when it has a '/' or a file
  * extension), tag:, path:, file:, fqn:, package:, config.KEY:, resource_type:,
- * source:, test_name:, test_type:. `+x` adds ancestors, `x+` descendants,
+ * source:, test_name:, test_type: (generic, singular, data, unit), result: (the
+ * previous run's status, --state DIR), unit_test:. Unit tests are not nodes:
+ * kiln_models__select_ut picks them (a direct match or their model). `+x` adds ancestors, `x+` descendants,
  * `@x` descendants and their ancestors; N limits the depth. Tests whose
  * parents include a selected node are added (dbt's "eager" indirect
  * selection); --exclude is applied last.
@@ -181,8 +183,11 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
         return !strcmp(value, p->name);
     if (!strncmp(method, "config.", 7))
         return value_matches(kiln_models__cfg(n, method + 7), value);
-    if (!strcmp(method, "resource_type"))
+    if (!strcmp(method, "resource_type")) {
+        if (!strcmp(value, "unit_test")) /* dbt19: unit tests are not nodes */
+            return 0;
         return !strcmp(value, kind_name(n->kind));
+    }
     if (!strcmp(method, "source")) {
         if (n->kind != KM_SOURCE)
             return 0;
@@ -196,11 +201,79 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
         return kiln_models__state_match(p, n, value, bad);
     if (!strcmp(method, "test_name"))
         return n->kind == KM_TEST && n->test_macro && glob(value, n->test_macro);
-    if (!strcmp(method, "test_type"))
+    if (!strcmp(method, "test_type")) { /* dbt19: data (generic and singular), unit (unit tests: not nodes) */
+        if (strcmp(value, "generic") && strcmp(value, "singular") && strcmp(value, "data") && strcmp(value, "unit")) {
+            *bad = 1;
+            return 0;
+        }
         return n->kind == KM_TEST && (!strcmp(value, "generic")    ? n->test_macro != NULL
                                       : !strcmp(value, "singular") ? n->test_macro == NULL
-                                                                   : 0);
+                                                                   : !strcmp(value, "data"));
+    }
+    if (!strcmp(method, "result")) { /* dbt19: the status of the previous run (--state DIR) */
+        static const char *const known[] = {"success", "error",         "fail",   "warn",  "pass",
+                                            "skipped", "runtime error", "reused", "no-op", NULL};
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= !strcmp(value, known[i]);
+        if (!ok || !p->state_results) {
+            *bad = 1;
+            return 0;
+        }
+        return kiln_models__result_match(p, n->unique_id, value);
+    }
+    if (!strcmp(method, "unit_test")) /* dbt19: unit tests are not nodes */
+        return 0;
+    if (!strcmp(method, "version")) { /* dbt19: latest, prerelease, old, none */
+        if (strcmp(value, "latest") && strcmp(value, "prerelease") && strcmp(value, "old") && strcmp(value, "none")) {
+            *bad = 1;
+            return 0;
+        }
+        return kiln_models__version_match(p, n, value);
+    }
     *bad = 1;
+    return 0;
+}
+
+/* dbt19: does unit test i match METHOD:VALUE by itself (its name, its fqn =
+ * its model's fqn + its name, tags and config, file, test_type:unit,
+ * resource_type:unit_test, result:); other methods select it through its
+ * model (select_atom). */
+int kiln_models__ut_match(const kiln_project *p, size_t i, const char *method, const char *value, int *known)
+{
+    const char *name = NULL, *uid = NULL, *file = NULL;
+    kj_val cfg = kj_none();
+    kiln_models__ut_info(p, i, &name, &uid, &file, &cfg);
+    const km_node *m = p->nodes.items[kiln_models__ut_model(p, i)];
+    *known = 1;
+    if (!method || !strcmp(method, "fqn") || !strcmp(method, "unit_test")) {
+        if (!method && (strchr(value, '/') || strstr(value, ".yml")))
+            return glob(value, file) || !strncmp(file, value, strlen(value));
+        char fq[1024];
+        snprintf(fq, sizeof fq, "%s.%s", m->fqn, name);
+        size_t pl = strlen(p->name);
+        return fqn_match(fq, value, name) ||
+               (!strncmp(fq, p->name, pl) && fq[pl] == '.' && fqn_match(fq + pl + 1, value, name));
+    }
+    if (!strcmp(method, "test_type"))
+        return !strcmp(value, "unit");
+    if (!strcmp(method, "resource_type"))
+        return !strcmp(value, "unit_test");
+    if (!strcmp(method, "tag"))
+        return cfg.t == KJ_DICT && kj_dict_getc(cfg, "tags") && value_matches(*kj_dict_getc(cfg, "tags"), value);
+    if (!strncmp(method, "config.", 7))
+        return cfg.t == KJ_DICT && kj_dict_getc(cfg, method + 7) &&
+               value_matches(*kj_dict_getc(cfg, method + 7), value);
+    if (!strcmp(method, "path") || !strcmp(method, "file")) {
+        const char *base = strrchr(file, '/');
+        return glob(value, file) || glob(value, base ? base + 1 : file) ||
+               (!strncmp(file, value, strlen(value)) && file[strlen(value)] == '/');
+    }
+    if (!strcmp(method, "package"))
+        return !strcmp(value, p->name);
+    if (!strcmp(method, "result"))
+        return p->state_results && kiln_models__result_match(p, uid, value);
+    *known = 0;
     return 0;
 }
 
@@ -229,7 +302,7 @@ static void walk_dir(const kiln_project *p, size_t start, int up, long depth, un
 }
 
 /* One selector atom into set (0/1 per node). */
-static int select_atom(const kiln_project *p, const char *atom, unsigned char *set, kiln_err *err)
+static int select_atom(const kiln_project *p, const char *atom, unsigned char *set, unsigned char *utset, kiln_err *err)
 {
     size_t n = p->nodes.len;
     const char *a = atom;
@@ -276,7 +349,11 @@ static int select_atom(const kiln_project *p, const char *atom, unsigned char *s
     for (size_t i = 0; i < n; i++)
         base[i] = (unsigned char)node_matches(p, p->nodes.items[i], method, value, &bad);
     if (bad) {
-        rc = kiln_err_set(err, KILN_EINVAL, "unknown selector method '%s' in '%s'", method, atom);
+        if (method && (!strcmp(method, "result") || !strcmp(method, "test_type") || !strcmp(method, "version")))
+            rc = kiln_err_set(err, KILN_EINVAL, "unknown value '%s' of selector method '%s' in '%s'", value, method,
+                              atom);
+        else
+            rc = kiln_err_set(err, KILN_EINVAL, "unknown selector method '%s' in '%s'", method, atom);
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
@@ -325,6 +402,13 @@ static int select_atom(const kiln_project *p, const char *atom, unsigned char *s
             }
         }
     }
+    /* dbt19: a unit test is selected by a direct match (its name, its
+     * model's fqn, test_type:unit, tags...) or when its model is */
+    for (size_t i = 0; utset && !rc && i < kiln_models__ut_n(p); i++) {
+        int known = 0;
+        utset[i] =
+            (unsigned char)(kiln_models__ut_match(p, i, method, value, &known) || set[kiln_models__ut_model(p, i)]);
+    }
 done:
     kiln_free(base);
     kiln_free(mark);
@@ -334,33 +418,77 @@ done:
 }
 
 /* A whole --select/--exclude value: unions of intersections. */
-static int select_expr(const kiln_project *p, const char *expr, unsigned char *set, kiln_err *err)
+static int select_expr(const kiln_project *p, const char *expr, unsigned char *set, unsigned char *utset, kiln_err *err)
 {
-    size_t n = p->nodes.len;
+    size_t n = p->nodes.len, nu = utset ? kiln_models__ut_n(p) : 0;
     int rc = 0;
     char *copy = kiln_strdup(expr);
     unsigned char *inter = kiln_malloc(n ? n : 1), *one = kiln_malloc(n ? n : 1);
-    if (!copy || !inter || !one) {
+    unsigned char *uinter = kiln_malloc(nu ? nu : 1), *uone = kiln_malloc(nu ? nu : 1);
+    if (!copy || !inter || !one || !uinter || !uone) {
         rc = KILN_OOM(err);
         goto done;
     }
     char *save = NULL;
     for (char *tok = strtok_r(copy, " \t\n", &save); tok && !rc; tok = strtok_r(NULL, " \t\n", &save)) {
         memset(inter, 1, n);
+        memset(uinter, 1, nu);
         char *s2 = NULL;
         for (char *atom = strtok_r(tok, ",", &s2); atom && !rc; atom = strtok_r(NULL, ",", &s2)) {
             memset(one, 0, n);
-            rc = select_atom(p, atom, one, err);
+            memset(uone, 0, nu);
+            rc = select_atom(p, atom, one, utset ? uone : NULL, err);
             for (size_t i = 0; i < n; i++)
                 inter[i] &= one[i];
+            for (size_t i = 0; i < nu; i++)
+                uinter[i] &= uone[i];
         }
         for (size_t i = 0; i < n && !rc; i++)
             set[i] |= inter[i];
+        for (size_t i = 0; i < nu && !rc; i++)
+            utset[i] |= uinter[i];
     }
 done:
     kiln_free(copy);
     kiln_free(inter);
     kiln_free(one);
+    kiln_free(uinter);
+    kiln_free(uone);
+    return rc;
+}
+
+static int load_state_for(kiln_project *p, const char *select, const char *exclude, kiln_err *err)
+{
+    int rc = 0;
+    if (((select && strstr(select, "state:")) || (exclude && strstr(exclude, "state:"))))
+        rc = kiln_models__state_load(p, err);
+    if (!rc && ((select && strstr(select, "result:")) || (exclude && strstr(exclude, "result:"))))
+        rc = kiln_models__state_results_load(p, err); /* dbt19 */
+    return rc;
+}
+
+/* dbt19: which unit tests a --select/--exclude picks (out: one byte per unit test) */
+int kiln_models__select_ut(kiln_project *p, const char *select, const char *exclude, unsigned char *out, kiln_err *err)
+{
+    size_t n = p->nodes.len, nu = kiln_models__ut_n(p);
+    int rc = load_state_for(p, select, exclude, err);
+    unsigned char *set = kiln_calloc(n ? n : 1, 1), *ex = kiln_calloc(nu ? nu : 1, 1);
+    if (!rc && (!set || !ex))
+        rc = KILN_OOM(err);
+    if (!rc) {
+        if (select && *select)
+            rc = select_expr(p, select, set, out, err);
+        else
+            memset(out, 1, nu);
+    }
+    if (!rc && exclude && *exclude) {
+        memset(set, 0, n ? n : 1);
+        rc = select_expr(p, exclude, set, ex, err);
+        for (size_t i = 0; i < nu && !rc; i++)
+            out[i] &= (unsigned char)!ex[i];
+    }
+    kiln_free(set);
+    kiln_free(ex);
     return rc;
 }
 
@@ -385,11 +513,10 @@ int kiln_models__select(kiln_project *p, const char *select, const char *exclude
         rc = KILN_OOM(err);
         goto done;
     }
-    if (((select && strstr(select, "state:")) || (exclude && strstr(exclude, "state:"))) &&
-        (rc = kiln_models__state_load(p, err)))
+    if ((rc = load_state_for(p, select, exclude, err)))
         goto done;
     if (select && *select) {
-        if ((rc = select_expr(p, select, set, err)))
+        if ((rc = select_expr(p, select, set, NULL, err)))
             goto done;
         /* eager indirect selection: tests of selected nodes */
         for (size_t i = 0; i < n; i++) {
@@ -403,7 +530,7 @@ int kiln_models__select(kiln_project *p, const char *select, const char *exclude
     } else {
         memset(set, 1, n);
     }
-    if (exclude && *exclude && (rc = select_expr(p, exclude, ex, err)))
+    if (exclude && *exclude && (rc = select_expr(p, exclude, ex, NULL, err)))
         goto done;
     /* generation: longest path from a root (parents first: Kahn's order) */
     for (size_t i = 0; i < n; i++)

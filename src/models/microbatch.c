@@ -384,9 +384,13 @@ int kiln_models__microbatch_run(kiln_project *p, sqlite3 *db, size_t idx, const 
             last = (long)i;
     }
     size_t nrun = 0, ngap = 0;
+    /* a forward-only change applied on a plan's branch keeps history (plan.c) */
+    int full =
+        p->opts.full_refresh &&
+        !(p->opts.branch && (p->opts.forward_only || kj_truthy(kiln_models__cfg(p->nodes.items[idx], "forward_only"))));
     for (size_t i = 0; i < bsv.len; i++) {
         batch *b = &bsv.items[i];
-        if (es || ee || !exists || p->opts.full_refresh || !done_prop)
+        if (es || ee || !exists || full || !done_prop)
             b->run = strcmp(b->start, sk) >= 0 || !(es || ee);
         else if ((long)i > last - lookback)
             b->run = 1;

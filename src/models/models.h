@@ -49,6 +49,13 @@ typedef struct kiln_models_opts {
     /* dbt19: --event-time-start / --event-time-end (microbatch models), or NULL */
     const char *event_time_start, *event_time_end;
     int defer; /* dbt19: --defer (with --state): unbuilt refs read the state manifest's relations */
+    /* dbt19: kiln plan --forward-only (changed incremental models keep their
+     * history on the branch: built incrementally, not replaced) and
+     * --restate-model (space/comma list: rebuild them and their downstream;
+     * microbatch models only the intervals of --start/--end, kept in
+     * event_time_start/end) */
+    int forward_only;
+    const char *restate;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

@@ -382,9 +382,9 @@ int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned ch
 
 /* ------------------------------------------------------------ planning */
 
-enum { C_UNCHANGED, C_NEW, C_NONBREAKING, C_BREAKING, C_INDIRECT };
-static const char *const cname[] = {"unchanged", "new", "changed-non-breaking", "changed-breaking",
-                                    "indirect-breaking"};
+enum { C_UNCHANGED, C_NEW, C_NONBREAKING, C_BREAKING, C_INDIRECT, C_RESTATED };
+static const char *const cname[] = {"unchanged",         "new",     "changed-non-breaking", "changed-breaking",
+                                    "indirect-breaking", "restated"};
 
 typedef struct pnode {
     int cls;
@@ -637,13 +637,19 @@ done:
     return rc;
 }
 
+static int g_forward_only; /* kiln plan --forward-only (one plan per process) */
+
 static const char *rebuild_text(const km_node *n, int cls)
 {
     int incr = !strcmp(kiln_models__cfg_str(n, "materialized", "view"), "incremental");
     kj_val fo = kiln_models__cfg(n, "forward_only");
     if (cls == C_UNCHANGED)
         return "-";
-    if (incr && fo.t != KJ_UNDEF && kj_truthy(fo))
+    if (cls == C_RESTATED && kiln_models__microbatch_is(n))
+        return "restated: the batches between --start and --end";
+    if (cls == C_RESTATED)
+        return incr ? "restated: all intervals (full refresh)" : "restated: whole table";
+    if (incr && ((fo.t != KJ_UNDEF && kj_truthy(fo)) || g_forward_only))
         return "forward-only: new intervals only, history kept";
     if (incr)
         return cls == C_NONBREAKING ? "incremental: new intervals" : "all intervals (full refresh)";
@@ -688,6 +694,43 @@ static char *rebuild_select(plan_res *r)
     return kiln_buf_detach(&b, NULL);
 }
 
+/* dbt19: --restate-model: the named models and everything downstream of
+ * them are rebuilt even when unchanged (SQLMesh's restatement) */
+static int mark_restated(plan_res *r, const char *list, kiln_err *err)
+{
+    kiln_project *p = r->p;
+    char *copy = kiln_strdup(list), *save = NULL;
+    if (!copy)
+        return KILN_OOM(err);
+    int rc = 0;
+    unsigned char *mark = kiln_calloc(p->nodes.len + 1, 1);
+    if (!mark)
+        rc = KILN_OOM(err);
+    for (char *t = strtok_r(copy, " ,", &save); t && !rc; t = strtok_r(NULL, " ,", &save)) {
+        long idx = kiln_models__find_name(p, t);
+        if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL || !r->pn[idx].rec)
+            rc = kiln_err_set(err, KILN_ENOTFOUND, "--restate-model %s: no such model in the plan", t);
+        else
+            mark[idx] = 1;
+    }
+    for (size_t k = 0; k < r->order.len && !rc; k++) { /* build order: parents first */
+        size_t i = r->order.items[k];
+        km_node *n = p->nodes.items[i];
+        for (size_t j = 0; j < n->parents.len && !mark[i]; j++)
+            mark[i] = mark[n->parents.items[j]] && n->kind == KM_MODEL;
+        pnode *x = &r->pn[i];
+        if (mark[i] && x->rec && x->cls == C_UNCHANGED) {
+            x->cls = C_RESTATED;
+            r->nunchanged--;
+            r->nrebuild++;
+            kiln_buf_printf(&x->why, NULL, "%srestated (--restate-model)", x->why.len ? "; " : "");
+        }
+    }
+    kiln_free(mark);
+    kiln_free(copy);
+    return rc;
+}
+
 int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, int apply, FILE *out, int *failed,
                      kiln_err *err)
 {
@@ -700,6 +743,15 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     double t0 = kiln_mono_seconds();
     int rc = make_plan(o, env, &r, err);
     if (rc) {
+        plan_free(&r);
+        return rc;
+    }
+    g_forward_only = o->forward_only;
+    if ((o->event_time_start || o->event_time_end) && !(o->restate && *o->restate)) {
+        plan_free(&r);
+        return kiln_err_set(err, KILN_EINVAL, "--start/--end go with --restate-model MODEL");
+    }
+    if (o->restate && *o->restate && (rc = mark_restated(&r, o->restate, err))) {
         plan_free(&r);
         return rc;
     }
@@ -729,6 +781,9 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     bo.exclude = NULL;
     bo.branch = is_main ? NULL : env;
     bo.full_refresh = !is_main; /* on a branch, replace the rows (incremental models: all intervals) */
+    /* dbt19: forward-only models build incrementally on the branch
+     * (kiln_models__is_incremental); restated microbatch models run the
+     * batches of --start/--end (bo keeps o's event_time_start/end) */
     fprintf(out, "\nApplying on %s: kiln build -s '%s'\n\n", is_main ? "main" : "branch", sel ? sel : "");
     kiln_project *p = r.p;
     json_t *base = json_deep_copy(r.base);
@@ -820,10 +875,48 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
             goto done;
         }
     }
-    for (size_t k = 0; k < ts.len && !rc; k++) {
-        rc = kiln_lake_fast_forward(ts.items[k], "main", env, err);
-        if (!rc)
+    /* dbt19: every table's main moves in ONE catalog transaction
+     * (kiln_lake_txn_commit_multi): each txn requires main still at the head
+     * checked above (or absent) and the branch at its head, and sets main to
+     * the branch head; all or none, also across a crash */
+    {
+        kiln_lake_txn **txns = kiln_calloc(ts.len ? ts.len : 1, sizeof *txns);
+        if (!txns)
+            rc = KILN_OOM(err);
+        for (size_t k = 0; k < ts.len && !rc; k++) {
+            const kiln_lake_meta *m = kiln_lake_table_meta(ts.items[k]);
+            const kiln_lake_ref *b = kiln_lake_meta_ref(m, env), *mn = kiln_lake_meta_ref(m, "main");
+            kiln_lake_ref to = {"main", KILN_LAKE_BRANCH, b->snapshot_id, -1, -1, -1};
+            if (!mn || mn->snapshot_id != b->snapshot_id) {
+                if (!(rc = kiln_lake_txn_begin(&txns[k], ts.items[k], err)) &&
+                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], "main", mn ? mn->snapshot_id : -1, err)) &&
+                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], env, b->snapshot_id, err)))
+                    rc = kiln_lake_txn_set_ref(txns[k], &to, err);
+            }
+        }
+        /* the tables whose main is already at the branch head need no commit */
+        kiln_lake_table **ct = kiln_calloc(ts.len ? ts.len : 1, sizeof *ct);
+        kiln_lake_txn **cx = kiln_calloc(ts.len ? ts.len : 1, sizeof *cx);
+        size_t nc = 0;
+        if (!rc && (!ct || !cx))
+            rc = KILN_OOM(err);
+        for (size_t k = 0; k < ts.len && !rc; k++)
+            if (txns[k]) {
+                ct[nc] = ts.items[k];
+                cx[nc++] = txns[k];
+            }
+        if (!rc && nc)
+            rc = kiln_lake_txn_commit_multi(ct, cx, NULL, nc, 0, err);
+        for (size_t k = 0; k < ts.len; k++)
+            if (txns && txns[k])
+                kiln_lake_txn_free(txns[k]);
+        kiln_free(txns);
+        kiln_free(ct);
+        kiln_free(cx);
+        for (size_t k = 0; k < ts.len && !rc; k++)
             fprintf(out, "main -> %s: %s\n", env, json_string_value(json_array_get(tables, k)));
+        if (!rc)
+            fprintf(out, "(%zu table%s in one atomic catalog commit)\n", nc, nc == 1 ? "" : "s");
     }
     if (!rc) {
         json_t *main = json_pack("{s:s,s:O}", "env", "main", "models", json_object_get(doc, "models"));

@@ -1842,6 +1842,9 @@ int kiln_models__is_incremental(kiln_project *p, const km_node *n)
         return 0;
     kj_val fr = kiln_models__cfg(n, "full_refresh"); /* the config overrides the flag, as in dbt */
     int full = fr.t == KJ_BOOL ? fr.u.b : p->opts.full_refresh;
+    if (fr.t != KJ_BOOL && p->opts.branch && /* dbt19: forward-only changes keep history on a plan's branch */
+        (p->opts.forward_only || kj_truthy(kiln_models__cfg(n, "forward_only"))))
+        full = 0;
     return !full && kiln_models__relation_exists(p, n);
 }
 
@@ -1889,6 +1892,7 @@ void kiln_project_free(kiln_project *p)
     kj_env_free(p->env);
     kiln_lake_catalog_free(p->catalog);
     json_decref(p->state_manifest);
+    json_decref(p->state_results); /* dbt19 */
     kiln_free(p->on_branch);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);

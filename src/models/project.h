@@ -77,6 +77,7 @@ struct kiln_project {
     int64_t started_micros;
     kiln_models_opts opts;
     json_t *state_manifest;   /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
+    json_t *state_results;    /* dbt19: --state DIR's run_results.json, loaded on the first result: selector */
     unsigned char *on_branch; /* flow3: opts.branch set: per node, 1 when its relation is read/written at the branch */
     kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
     kiln_map *test_calls; /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
@@ -159,6 +160,8 @@ typedef struct km_result {
     int64_t failures;
     char message[512];
     char thread[16]; /* "Thread-N" that ran it ("" when skipped: Thread-1) */
+    long unit_test;  /* dbt19: >= 0: the index of the unit test this result is (node unused), else -1 or 0 */
+    int is_unit;     /* dbt19: 1 when unit_test is set */
 } km_result;
 
 /* artifacts.c: <target-path>/manifest.json and run_results.json */
@@ -219,7 +222,8 @@ size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_i
  * skip: print them SKIP (an upstream node failed). A failure sets
  * p->ut_block[idx]. Returns nonzero only on out-of-memory. */
 int kiln_models__ut_run_model(kiln_project *p, struct sqlite3 *db, const char *verb, size_t idx, int skip, FILE *out,
-                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, kiln_err *err);
+                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, km_result *res,
+                              size_t *nres, kiln_err *err);
 /* contract.c: a schema column's data_type and constraints into its dict cv;
  * a model entry's model-level constraints into n->constraints. */
 int kiln_models__contract_column(const char *file, const km_yaml *c, kj_val cv, kiln_err *err);
@@ -259,6 +263,7 @@ int kiln_models__snapshots_yaml_file(kiln_project *p, const char *rel, kiln_err 
 int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err);
 void kiln_models__versions_free(kiln_project *p);
 int kiln_models__is_versioned(const kiln_project *p, const char *name);
+int kiln_models__version_match(const kiln_project *p, const km_node *n, const char *what); /* version: selector */
 long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
 int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
 void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
@@ -272,6 +277,22 @@ void kiln_models__defer_free(kiln_project *p);
 int kiln_models__state_same_code(json_t *now, json_t *old);
 int kiln_models__state_contract_changed(json_t *now, json_t *old);
 int kiln_models__state_macros_changed(const kiln_project *p, const km_node *n);
+/* dbt19: result: selection (state.c) against --state DIR's run_results.json:
+ * load it (once), and does unique_id's previous status equal status. */
+int kiln_models__state_results_load(kiln_project *p, kiln_err *err);
+int kiln_models__result_match(const kiln_project *p, const char *unique_id, const char *status);
+/* dbt19: unit-test selection (graph.c/unit_test.c): number of unit tests;
+ * does unit test i match METHOD:VALUE directly (*known = 0: the method is
+ * not one unit tests answer directly); its model; mark the selected ones. */
+size_t kiln_models__ut_n(const kiln_project *p);
+int kiln_models__ut_match(const kiln_project *p, size_t i, const char *method, const char *value, int *known);
+size_t kiln_models__ut_model(const kiln_project *p, size_t i);
+void kiln_models__ut_info(const kiln_project *p, size_t i, const char **name, const char **uid, const char **file,
+                          kj_val *config);
+void kiln_models__ut_mark(kiln_project *p, const unsigned char *sel);
+int kiln_models__select_ut(kiln_project *p, const char *select, const char *exclude, unsigned char *out, kiln_err *err);
+/* the run_results.json entry of a unit test's result (caller decrefs) */
+json_t *kiln_models__ut_result_json(const kiln_project *p, const km_result *r);
 /* manifest.json's "unit_tests" object (caller decrefs). */
 json_t *kiln_models__ut_manifest(const kiln_project *p);
 

@@ -696,7 +696,7 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     kiln_buf_init(&src, 0);
     kiln_buf_init(&sql, 0);
     kiln_buf_init(&keyexpr, 0);
-    char *have = NULL, *want = NULL, *probe = NULL, *wq = NULL;
+    char *have = NULL, *want = NULL, *probe = NULL, *wq = NULL, *curp = NULL, *vtnew = NULL;
     const char *q = n->compiled ? n->compiled : "";
     const char *strategy = kiln_models__cfg_str(n, "strategy", "");
     const char *updated_at = kiln_models__cfg_str(n, "updated_at", NULL);
@@ -704,14 +704,43 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     const char *hard = kiln_models__cfg_str(n, "hard_deletes", kj_truthy(hd) ? "invalidate" : "ignore");
     char now[40];
     kiln_ts_format(r->p->started_micros, now);
+    /* dbt19 (dbt 1.9): snapshot_meta_column_names, dbt_valid_to_current, hard_deletes: new_record */
+    const char *VF = "dbt_valid_from", *VT = "dbt_valid_to", *SCD = "dbt_scd_id", *UPD = "dbt_updated_at",
+               *DEL = "dbt_is_deleted";
+    kj_val mc = kiln_models__cfg(n, "snapshot_meta_column_names");
+    if (mc.t == KJ_DICT) {
+        const char **slot[] = {&VF, &VT, &SCD, &UPD, &DEL};
+        static const char *const keys5[] = {"dbt_valid_from", "dbt_valid_to", "dbt_scd_id", "dbt_updated_at",
+                                            "dbt_is_deleted"};
+        for (int i = 0; i < 5; i++) {
+            kj_val *v = kj_dict_getc(mc, keys5[i]);
+            if (v && v->t == KJ_STR && v->u.s->p[0])
+                *slot[i] = v->u.s->p;
+            else if (v && v->t != KJ_NONE && v->t != KJ_UNDEF) {
+                rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s: snapshot_meta_column_names.%s must be a column name",
+                                  n->name, keys5[i]);
+                goto done;
+            }
+        }
+    }
+    const char *vtc = kiln_models__cfg_str(n, "dbt_valid_to_current", NULL);
+    curp = vtc ? kiln_sprintf("(cur.\"%s\" is null or cur.\"%s\" = (%s))", VT, VT, vtc)
+               : kiln_sprintf("cur.\"%s\" is null", VT);
+    vtnew = vtc ? kiln_sprintf("(%s)", vtc) : kiln_strdup("null");
+    if (!curp || !vtnew) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    int newrec = !strcmp(hard, "new_record");
     if ((rc = unique_keys(n, &keys, err)))
         goto done;
     if (!keys.len) {
         rc = kiln_err_set(err, KILN_EINVAL, "snapshot %s needs a unique_key config", n->name);
         goto done;
     }
-    if (strcmp(hard, "ignore") && strcmp(hard, "invalidate")) {
-        rc = kiln_err_set(err, KILN_EUNSUPP, "hard_deletes: %s is not supported yet (ignore, invalidate)", hard);
+    if (strcmp(hard, "ignore") && strcmp(hard, "invalidate") && !newrec) {
+        rc = kiln_err_set(err, KILN_EINVAL,
+                          "snapshot %s: hard_deletes must be ignore, invalidate or new_record (not %s)", n->name, hard);
         goto done;
     }
     wq = kiln_sprintf("select * from (\n%s\n) limit 0", q);
@@ -738,7 +767,7 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
         }
         rc = kiln_buf_printf(&upd, err, "s.\"%s\"", updated_at);
         if (!rc)
-            rc = kiln_buf_printf(&chg, err, "src.kiln_upd > cur.dbt_valid_from");
+            rc = kiln_buf_printf(&chg, err, "src.kiln_upd > cur.\"%s\"", VF);
     } else if (!strcmp(strategy, "check")) {
         kj_val cc = kiln_models__cfg(n, "check_cols");
         if (cc.t == KJ_STR && !strcmp(cc.u.s->p, "all")) {
@@ -779,16 +808,47 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     if (!table_exists(r, rel)) {
         rc = kiln_buf_printf(
             &sql, err,
-            "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as dbt_scd_id, "
-            "%s as dbt_updated_at, %s as dbt_valid_from, cast(null as text) as dbt_valid_to from (\n%s\n) s",
-            rel, keyexpr.data, upd.data, upd.data, upd.data, q);
+            "create table %s as\nselect s.*, md5(%s || '|' || coalesce(cast(%s as text), '')) as \"%s\", "
+            "%s as \"%s\", %s as \"%s\", %s as \"%s\"%s%s%s from (\n%s\n) s",
+            rel, keyexpr.data, upd.data, SCD, upd.data, UPD, upd.data, VF, "cast(null as text)", VT,
+            newrec ? ", 'False' as \"" : "", newrec ? DEL : "", newrec ? "\"" : "", q);
         if (!rc)
             rc = exec_sql(r, sql.data, err);
+        /* dbt_valid_to_current: a second commit sets it on the current rows,
+         * so that the column's type is inferred from the NULLs (a string), not
+         * from the expression's values alone (a date would truncate the
+         * timestamps later versions close rows with); until then NULL also
+         * reads as current */
+        if (!rc && vtc) {
+            kiln_buf_reset(&sql);
+            probe = kiln_sprintf("select * from %s", rel);
+            if (!probe || (rc = query_columns(r, probe, &have, err)) || (rc = split_cols(have, &tcols, err)))
+                goto done;
+            rc = kiln_buf_printf(&sql, err, "insert overwrite %s\nselect ", rel);
+            for (size_t i = 0; i < tcols.len && !rc; i++)
+                rc = !strcmp(tcols.items[i], VT)
+                         ? kiln_buf_printf(&sql, err, "%scast(%s as text)", i ? ", " : "", vtnew)
+                         : kiln_buf_printf(&sql, err, "%s\"%s\"", i ? ", " : "", tcols.items[i]);
+            if (!rc)
+                rc = kiln_buf_printf(&sql, err, " from %s", rel);
+            if (!rc)
+                rc = exec_sql(r, sql.data, err);
+        }
         goto done;
     }
     probe = kiln_sprintf("select * from %s", rel);
     if (!probe || (rc = query_columns(r, probe, &have, err)) || (rc = split_cols(have, &tcols, err)))
         goto done;
+    if (!has_col(&tcols, VF) || !has_col(&tcols, VT) || (newrec && !has_col(&tcols, DEL))) {
+        rc = kiln_err_set(err, KILN_EFORMAT,
+                          "snapshot %s: the table %s has no column %s (snapshot_meta_column_names or hard_deletes "
+                          "changed since it was created: rename the column or drop the table)",
+                          n->name, rel,
+                          !has_col(&tcols, VF)   ? VF
+                          : !has_col(&tcols, VT) ? VT
+                                                 : DEL);
+        goto done;
+    }
     /* The statement below probes the source rows and the current rows once
      * per row (correlated subqueries): over the query and the Iceberg table
      * themselves that is quadratic (minutes for a few thousand rows). Copy
@@ -818,40 +878,73 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
             goto done;
     }
     const char *cur_rel = "temp.kiln_snap_cur";
-    kiln_buf cols_a, cols_b, cols_c;
+    kiln_buf cols_a, cols_b, cols_c, cols_d, keyexpr_cur;
     kiln_buf_init(&cols_a, 0);
     kiln_buf_init(&cols_b, 0);
     kiln_buf_init(&cols_c, 0);
+    kiln_buf_init(&cols_d, 0);
+    kiln_buf_init(&keyexpr_cur, 0);
+    for (size_t i = 0; i < keys.len && !rc; i++)
+        rc = kiln_buf_printf(&keyexpr_cur, err, "%scoalesce(cast(cur.\"%s\" as text), '')", i ? " || '|' || " : "",
+                             keys.items[i]);
+    /* new_record: a current deletion record (DEL = 'True') is not a live row */
+    char *live = newrec ? kiln_sprintf("coalesce(cur.\"%s\", 'False') != 'True'", DEL) : kiln_strdup("1");
+    if (!live)
+        rc = KILN_OOM(err);
     for (size_t i = 0; i < tcols.len && !rc; i++) {
         const char *c = tcols.items[i], *sep = i ? ", " : "";
         rc = kiln_buf_printf(&cols_a, err, "%scur.\"%s\"", sep, c);
-        if (!rc && !strcmp(c, "dbt_valid_to"))
-            rc = kiln_buf_printf(&cols_b, err, "%scoalesce((select src.kiln_upd from %s src where %s limit 1), '%s')",
-                                 sep, src.data, km.data, now);
+        if (!rc && !strcmp(c, VT))
+            rc = kiln_buf_printf(&cols_b, err,
+                                 "%scase when %s then coalesce((select src.kiln_upd from %s src where %s limit 1), "
+                                 "'%s') else '%s' end",
+                                 sep, live, src.data, km.data, now, now);
         else if (!rc)
             rc = kiln_buf_printf(&cols_b, err, "%scur.\"%s\"", sep, c);
         if (rc)
             break;
-        if (!strcmp(c, "dbt_scd_id"))
+        if (!strcmp(c, SCD))
             rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_scd", sep);
-        else if (!strcmp(c, "dbt_updated_at") || !strcmp(c, "dbt_valid_from"))
+        else if (!strcmp(c, UPD) || !strcmp(c, VF))
             rc = kiln_buf_printf(&cols_c, err, "%ssrc.kiln_upd", sep);
-        else if (!strcmp(c, "dbt_valid_to"))
-            rc = kiln_buf_printf(&cols_c, err, "%snull", sep);
+        else if (!strcmp(c, VT))
+            rc = kiln_buf_printf(&cols_c, err, "%s%s", sep, vtnew);
+        else if (newrec && !strcmp(c, DEL))
+            rc = kiln_buf_printf(&cols_c, err, "%s'False'", sep);
         else if (has_col(&scols, c))
             rc = kiln_buf_printf(&cols_c, err, "%ssrc.\"%s\"", sep, c);
         else
             rc = kiln_buf_printf(&cols_c, err, "%snull", sep); /* a column the query dropped */
+        if (rc || !newrec)
+            continue;
+        /* D (new_record): the deletion record of a current row whose key left the source */
+        if (!strcmp(c, SCD))
+            rc = kiln_buf_printf(&cols_d, err, "%smd5(%s || '|' || '%s')", sep, keyexpr_cur.data, now);
+        else if (!strcmp(c, UPD) || !strcmp(c, VF))
+            rc = kiln_buf_printf(&cols_d, err, "%s'%s'", sep, now);
+        else if (!strcmp(c, VT))
+            rc = kiln_buf_printf(&cols_d, err, "%s%s", sep, vtnew);
+        else if (!strcmp(c, DEL))
+            rc = kiln_buf_printf(&cols_d, err, "%s'True'", sep);
+        else
+            rc = kiln_buf_printf(&cols_d, err, "%scur.\"%s\"", sep, c);
     }
-    /* "closes": the current row has a changed version, or (invalidate) no source row */
+    /* "closes": the current row has a changed version, or (invalidate,
+     * new_record) no source row; (new_record) a deletion record whose key
+     * is back in the source */
     kiln_buf closes;
     kiln_buf_init(&closes, 0);
     if (!rc)
-        rc = kiln_buf_printf(&closes, err,
-                             "cur.dbt_valid_to is null and (exists (select 1 from %s src where %s and %s)%s", src.data,
-                             km.data, chg.data, strcmp(hard, "invalidate") ? ")" : "");
-    if (!rc && !strcmp(hard, "invalidate"))
-        rc = kiln_buf_printf(&closes, err, " or not exists (select 1 from %s src where %s))", src.data, km.data);
+        rc = kiln_buf_printf(&closes, err, "%s and ((%s and exists (select 1 from %s src where %s and %s))", curp, live,
+                             src.data, km.data, chg.data);
+    if (!rc && strcmp(hard, "ignore"))
+        rc = kiln_buf_printf(&closes, err, " or (%s and not exists (select 1 from %s src where %s))", live, src.data,
+                             km.data);
+    if (!rc && newrec)
+        rc = kiln_buf_printf(&closes, err, " or (not (%s) and exists (select 1 from %s src where %s))", live, src.data,
+                             km.data);
+    if (!rc)
+        rc = kiln_buf_printf(&closes, err, ")");
     if (!rc)
         rc = kiln_buf_printf(&sql, err,
                              "insert overwrite %s\n"
@@ -860,12 +953,20 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
                              "select %s from %s cur where %s\n"
                              "union all\n"
                              "select %s from %s src where not exists (select 1 from %s cur where %s and "
-                             "cur.dbt_valid_to is null and not (%s))",
+                             "%s and %s and not (%s))",
                              rel, cols_a.data, cur_rel, closes.data, cols_b.data, cur_rel, closes.data, cols_c.data,
-                             src.data, cur_rel, km.data, chg.data);
+                             src.data, cur_rel, km.data, curp, live, chg.data);
+    if (!rc && newrec)
+        rc = kiln_buf_printf(&sql, err,
+                             "\nunion all\n"
+                             "select %s from %s cur where %s and %s and not exists (select 1 from %s src where %s)",
+                             cols_d.data, cur_rel, curp, live, src.data, km.data);
     kiln_buf_free(&cols_a);
     kiln_buf_free(&cols_b);
     kiln_buf_free(&cols_c);
+    kiln_buf_free(&cols_d);
+    kiln_buf_free(&keyexpr_cur);
+    kiln_free(live);
     kiln_buf_free(&closes);
     if (!rc)
         rc = exec_sql(r, sql.data, err);
@@ -890,6 +991,8 @@ done:
     kiln_free(want);
     kiln_free(probe);
     kiln_free(wq);
+    kiln_free(curp);
+    kiln_free(vtnew);
     return rc;
 }
 
@@ -1632,6 +1735,17 @@ typedef struct worker {
     kiln_err err;
 } worker;
 
+/* dbt19: does running node n render Jinja with the shared project (its
+ * hooks, a run_query re-render, microbatch batches)? */
+static int renders_while_running(kiln_project *p, const km_node *n)
+{
+    if (n->kind == KM_TEST)
+        return 0;
+    kj_val pre = kiln_models__cfg(n, "pre-hook"), post = kiln_models__cfg(n, "post-hook");
+    return n->uses_query || kiln_models__microbatch_is(n) || (pre.t == KJ_LIST && pre.u.l->len) ||
+           (post.t == KJ_LIST && post.u.l->len) || pre.t == KJ_STR || post.t == KJ_STR;
+}
+
 /* A worker: pick the first ready node in build order, run it, repeat. */
 static void *worker_main(void *arg)
 {
@@ -1659,11 +1773,17 @@ static void *worker_main(void *arg)
         /* a fresh connection per node: it sees the tables other workers
          * created or replaced (a connection's Iceberg virtual tables are
          * declared when it first uses them) */
-        int reads_only = sh->p->nodes.items[pick]->kind == KM_TEST && !stores_failures(sh->p->nodes.items[pick]);
-        if (reads_only)
-            pthread_rwlock_rdlock(&sh->wlock);
-        else
+        /* dbt19 (issue 11): writers run concurrently too: each node writes
+         * its own table, and a commit holds the catalog row's SQLite write
+         * transaction from its check to its swap, so a reader's roll-forward
+         * on another connection cannot race it (src/lake/iceberg_catalog.c:
+         * the row moves from where it is). A node that renders Jinja while it
+         * runs (hooks, run_query, microbatch batches) runs alone: the
+         * project's Jinja environment is shared. */
+        if (renders_while_running(sh->p, sh->p->nodes.items[pick]))
             pthread_rwlock_wrlock(&sh->wlock);
+        else
+            pthread_rwlock_rdlock(&sh->wlock);
         int rc = kiln_sql_db_open(&w->r.db, NULL, 0, &w->err);
         if (!rc)
             rc = kiln_sql_lake_attach(w->r.db, sh->p->warehouse, &w->err);
@@ -1692,11 +1812,9 @@ static void *worker_main(void *arg)
  * connection to the warehouse; a node starts when every selected parent
  * has finished (tests included, in build), so gating and SKIP work as with
  * one thread. Each node's write is still its own atomic Iceberg commit.
- * Tests (read-only) run in parallel with each other; a node that writes
- * (seed, model, snapshot) runs while nothing else touches the warehouse:
- * a table loaded while another connection commits can see the new
- * metadata file before the catalog points at it, and the lake's
- * roll-forward of such a file then races the commit (docs/models.md). */
+ * Independent nodes run at the same time, writers included (dbt19, issue
+ * 11); only nodes that render Jinja while they run go alone
+ * (renders_while_running). */
 static int run_threads(runner *sh, int nthreads, kiln_err *err)
 {
     kiln_project *p = sh->p;
@@ -1717,6 +1835,12 @@ static int run_threads(runner *sh, int nthreads, kiln_err *err)
         km_node *n = p->nodes.items[sh->sel->items[i]];
         if (!(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral")))
             st[sh->sel->items[i] + nn] = 1;
+    }
+    /* dbt19: the warehouse's catalog exists before the workers write
+     * concurrently (its creation by the first writer is not concurrent-safe) */
+    if (!p->catalog && (rc = kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, err))) {
+        kiln_free(ws);
+        return rc;
     }
     pthread_mutex_init(&sh->lock, NULL);
     pthread_cond_init(&sh->cond, NULL);
@@ -1891,7 +2015,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     r.p = p;
     r.out = out;
     r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
-    r.results = kiln_calloc(sel.len ? sel.len : 1, sizeof(km_result));
+    r.results = kiln_calloc(sel.len + kiln_models__ut_n(p) + 1, sizeof(km_result)); /* dbt19: + unit tests */
     if (!r.status || !r.results) {
         rc = KILN_OOM(err);
         goto done;
@@ -1908,10 +2032,26 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
         nsnap += n->kind == KM_SNAPSHOT;
     }
-    /* dbt19: unit tests of the selected models (test, build) */
-    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && p->unit_tests &&
-        (rc = kiln_models__select(p, o->select, o->exclude, 1u << KM_MODEL, &utsel, err)))
-        goto done;
+    /* dbt19: the unit tests the selection picks (test, build): directly
+     * (test_type:unit, unit_test:NAME, their name) or through their model;
+     * utsel = their models in build order */
+    if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && kiln_models__ut_n(p)) {
+        unsigned char *us = kiln_calloc(kiln_models__ut_n(p), 1), *um = kiln_calloc(p->nodes.len + 1, 1);
+        if (!us || !um)
+            rc = KILN_OOM(err);
+        else if (!(rc = kiln_models__select_ut(p, o->select, o->exclude, us, err))) {
+            kiln_models__ut_mark(p, us);
+            for (size_t i = 0; i < kiln_models__ut_n(p); i++)
+                um[kiln_models__ut_model(p, i)] |= us[i];
+            for (size_t i = 0; i < all.len && !rc; i++)
+                if (um[all.items[i]])
+                    rc = kiln_vec_push(&utsel, all.items[i], err);
+        }
+        kiln_free(us);
+        kiln_free(um);
+        if (rc)
+            goto done;
+    }
     r.total += kiln_models__ut_count(p, verb, &utsel);
     kiln_models__print_found(p, out);
     fputc('\n', out);
@@ -1943,10 +2083,16 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
-    /* dbt19: unit tests first (kiln test, or threads), else right before their model */
-    for (size_t i = 0; i < utsel.len && !rc && (strcmp(verb, "build") || nthreads > 1); i++)
-        rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
-                                       &r.skip, err);
+    /* dbt19: unit tests first (kiln test, threads, or a model this build
+     * does not run), else right before their model */
+    for (size_t i = 0; i < utsel.len && !rc; i++) {
+        int in_sel = 0;
+        for (size_t k = 0; k < sel.len && !in_sel; k++)
+            in_sel = sel.items[k] == utsel.items[i];
+        if (strcmp(verb, "build") || nthreads > 1 || !in_sel)
+            rc = kiln_models__ut_run_model(p, r.db, verb, utsel.items[i], 0, out, &r.pos, r.total, &r.pass, &r.error,
+                                           &r.skip, r.results, &r.nresults, err);
+    }
     if (nthreads <= 1) {
         for (size_t i = 0; i < sel.len && !rc; i++) {
             size_t idx = sel.items[i];
@@ -1958,7 +2104,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
                 for (size_t k = 0; k < n->parents.len; k++)
                     ub |= r.status[n->parents.items[k]] >= ST_ERROR;
                 if ((rc = kiln_models__ut_run_model(p, r.db, verb, idx, ub, out, &r.pos, r.total, &r.pass, &r.error,
-                                                    &r.skip, err)))
+                                                    &r.skip, r.results, &r.nresults, err)))
                     break;
             }
             km_result *res = &r.results[r.nresults++];

@@ -112,3 +112,50 @@ int kiln_models__state_match(const kiln_project *p, const km_node *n, const char
     int modified = body || cfg || rel || con || mac;
     return !strcmp(value, "modified") ? modified : !modified;
 }
+
+/* ------------------------------------------------------------ result: (dbt19) */
+
+/*
+ * dbt's `result:STATUS` method: the nodes (and unit tests) whose status in
+ * the previous run's run_results.json (`--state DIR`) equals STATUS:
+ * error, fail, warn, success, pass, skipped, as dbt compares the status
+ * text. `result:error+` adds what is downstream, as any selector.
+ */
+int kiln_models__state_results_load(kiln_project *p, kiln_err *err)
+{
+    if (p->state_results)
+        return 0;
+    if (!p->opts.state || !*p->opts.state)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "the result: selector needs --state DIR (the target directory of an "
+                            "earlier run, holding its run_results.json)");
+    char *path = kiln_sprintf("%s/run_results.json", p->opts.state);
+    if (!path)
+        return KILN_OOM(err);
+    json_error_t je;
+    p->state_results = json_load_file(path, 0, &je);
+    int rc = 0;
+    if (!p->state_results)
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "--state: cannot read %s: %s (line %d)", path, je.text, je.line);
+    else if (!json_is_array(json_object_get(p->state_results, "results"))) {
+        rc = kiln_err_set(err, KILN_EFORMAT, "--state: %s is not a dbt run_results.json (no results list)", path);
+        json_decref(p->state_results);
+        p->state_results = NULL;
+    }
+    kiln_free(path);
+    return rc;
+}
+
+int kiln_models__result_match(const kiln_project *p, const char *unique_id, const char *status)
+{
+    json_t *res = json_object_get(p->state_results, "results"), *r;
+    size_t i;
+    json_array_foreach(res, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "unique_id")),
+                   *st = json_string_value(json_object_get(r, "status"));
+        if (id && st && !strcmp(id, unique_id))
+            return !strcasecmp(st, status);
+    }
+    return 0;
+}

@@ -44,6 +44,12 @@ typedef struct km_ut {
     kj_val o_vars, o_macros, o_envs; /* dicts (empty when absent) */
     const km_yaml *overrides;
     int final_state;
+    int unselected;      /* dbt19: --select/--exclude left it out */
+    char *last_msg;      /* dbt19: the last run's message (run_results.json) */
+    char *last_sql;      /* dbt19: the model's SQL the last run compiled */
+    const char *last_st; /* dbt19: pass, fail, error, skipped */
+    int64_t last_t0, last_t1;
+    double last_dt;
 } km_ut;
 
 struct km_ut_set {
@@ -58,6 +64,8 @@ static void ut_free(km_ut *u)
     kiln_free(u->unique_id);
     kiln_free(u->file);
     kiln_free(u->description);
+    kiln_free(u->last_msg);
+    kiln_free(u->last_sql);
     for (size_t i = 0; i < u->given.len; i++) {
         kiln_free(u->given.items[i].input);
         kiln_free(u->given.items[i].fixture);
@@ -298,6 +306,8 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
 
 static int runs_under(const km_ut *u, const char *verb)
 {
+    if (u->unselected)
+        return 0;
     kj_val *en = kj_dict_getc(u->config, "enabled");
     if (en && !kj_truthy(*en))
         return 0;
@@ -315,6 +325,26 @@ size_t kiln_models__ut_count(const kiln_project *p, const char *verb, const km_i
             n += sel->items[k] == u->model;
     }
     return n;
+}
+
+size_t kiln_models__ut_n(const kiln_project *p) { return p->unit_tests ? p->unit_tests->items.len : 0; }
+
+size_t kiln_models__ut_model(const kiln_project *p, size_t i) { return p->unit_tests->items.items[i]->model; }
+
+void kiln_models__ut_info(const kiln_project *p, size_t i, const char **name, const char **uid, const char **file,
+                          kj_val *config)
+{
+    km_ut *u = p->unit_tests->items.items[i];
+    *name = u->name;
+    *uid = u->unique_id;
+    *file = u->file;
+    *config = u->config;
+}
+
+void kiln_models__ut_mark(kiln_project *p, const unsigned char *sel)
+{
+    for (size_t i = 0; i < kiln_models__ut_n(p); i++)
+        p->unit_tests->items.items[i]->unselected = !sel[i];
 }
 
 /* ------------------------------------------------------------ render context */
@@ -1073,6 +1103,8 @@ static int run_one(kiln_project *p, sqlite3 *db, km_ut *u, kiln_buf *diff, int *
     }
     if (!rc)
         rc = render_model(p, u, &sql, err);
+    kiln_free(u->last_sql); /* dbt19: run_results' compiled_code */
+    u->last_sql = !rc && sql.data ? kiln_strdup(sql.data) : NULL;
     if (!rc)
         rc = expected_rows(p, db, u, &exp, err);
     if (!rc && u->final_state &&
@@ -1115,8 +1147,31 @@ static void ut_line(FILE *out, size_t pos, size_t total, const char *left, const
     fflush(out);
 }
 
+static void ut_result(km_ut *u, size_t ui, const char *st, const char *msg, km_result *res, size_t *nres)
+{
+    u->last_st = st;
+    kiln_free(u->last_msg);
+    u->last_msg = msg ? kiln_strdup(msg) : NULL;
+    if (!res)
+        return;
+    km_result *r = &res[(*nres)++];
+    memset(r, 0, sizeof *r);
+    r->is_unit = 1;
+    r->unit_test = (long)ui;
+    r->node = u->model;
+    r->status = st;
+    if (strcmp(st, "skipped")) {
+        r->started = r->compiled = u->last_t0;
+        r->finished = u->last_t1;
+        r->seconds = u->last_dt;
+        r->failures = !strcmp(st, "fail");
+        snprintf(r->thread, sizeof r->thread, "Thread-1");
+    }
+}
+
 int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, size_t idx, int skip, FILE *out,
-                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, kiln_err *err)
+                              size_t *pos, size_t total, int *npass, int *nfail, int *nskip, km_result *res,
+                              size_t *nres, kiln_err *err)
 {
     if (!p->unit_tests)
         return 0;
@@ -1134,15 +1189,19 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
             ut_line(out, *pos, total, left, "SKIP");
             ++*nskip;
             p->ut_block[idx] = 1;
+            ut_result(u, i, "skipped", NULL, res, nres);
             continue;
         }
         double t0 = kiln_mono_seconds();
+        u->last_t0 = kiln_now_micros();
         kiln_buf diff;
         kiln_buf_init(&diff, 0);
         kiln_err e = {0};
         int equal = 0;
         int rc = run_one(p, db, u, &diff, &equal, &e);
         double dt = kiln_mono_seconds() - t0;
+        u->last_t1 = kiln_now_micros();
+        u->last_dt = dt;
         if (rc == KILN_ENOMEM) {
             kiln_buf_free(&diff);
             *err = e;
@@ -1155,6 +1214,7 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
             fprintf(out, "  Error in unit_test %s (%s)\n    %s\n", u->name, u->file, e.msg);
             ++*nfail;
             p->ut_block[idx] = 1;
+            ut_result(u, i, "error", e.msg, res, nres);
         } else if (!equal) {
             snprintf(left, sizeof left, "FAIL 1 %s::%s", m->name, u->name);
             snprintf(right, sizeof right, "FAIL 1 in %.2fs", dt);
@@ -1168,15 +1228,51 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
             fputc('\n', out);
             ++*nfail;
             p->ut_block[idx] = 1;
+            char *msg = kiln_sprintf("actual differs from expected:\n\n%s", diff.data ? diff.data : "");
+            ut_result(u, i, "fail", msg, res, nres);
+            kiln_free(msg);
         } else {
             snprintf(left, sizeof left, "PASS %s::%s", m->name, u->name);
             snprintf(right, sizeof right, "PASS in %.2fs", dt);
             ut_line(out, *pos, total, left, right);
             ++*npass;
+            ut_result(u, i, "pass", NULL, res, nres);
         }
         kiln_buf_free(&diff);
     }
     return 0;
+}
+
+/* dbt19: a unit test's run_results.json entry, in dbt's shape (unique_id
+ * unit_test.<project>.<model>.<name>, status pass/fail/error/skipped,
+ * failures 1 on a mismatch, the diff as message, the model's SQL rendered
+ * over the inputs as compiled_code). */
+json_t *kiln_models__ut_result_json(const kiln_project *p, const km_result *r)
+{
+    km_ut *u = p->unit_tests->items.items[r->unit_test];
+    char a[40], b[40], c[40];
+    kiln_ts_format(r->started, a);
+    kiln_ts_format(r->compiled, b);
+    kiln_ts_format(r->finished, c);
+    json_t *timing = r->started ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
+                                            "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
+                                : json_array();
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(r->status));
+    json_object_set_new(o, "timing", timing);
+    json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
+    json_object_set_new(o, "execution_time", json_real(r->seconds));
+    json_object_set_new(o, "adapter_response",
+                        r->started ? json_pack("{s:s}", "_message", strcmp(r->status, "error") ? "OK" : "ERROR")
+                                   : json_object());
+    json_object_set_new(o, "message", u->last_msg && r->started ? json_string(u->last_msg) : json_null());
+    json_object_set_new(o, "failures",
+                        r->started && strcmp(r->status, "error") ? json_integer(r->failures) : json_null());
+    json_object_set_new(o, "unique_id", json_string(u->unique_id));
+    json_object_set_new(o, "compiled", json_boolean(u->last_sql != NULL));
+    json_object_set_new(o, "compiled_code", u->last_sql ? json_string(u->last_sql) : json_null());
+    json_object_set_new(o, "relation_name", json_null());
+    return o;
 }
 
 /* ------------------------------------------------------------ manifest */

@@ -84,6 +84,43 @@ static int check_access_value(const char *file, const km_yaml *y, kiln_err *err)
     return 0;
 }
 
+/* dbt's identity of version v of model name (dbt 1.5+): unique_id
+ * model.<project>.<name>.v<v>, name <name>, fqn ending <name>.v<v>, and
+ * the relation <name>_v<v> (the `alias` config, unless one is set). The
+ * file's own name still finds the node (ref() and schema entries). */
+static int version_identity(kiln_project *p, size_t idx, const char *name, const char *v, kiln_err *err)
+{
+    km_node *n = p->nodes.items[idx];
+    char *uid = kiln_sprintf("model.%s.%s.v%s", p->name, name, v);
+    const char *dot = strrchr(n->fqn, '.');
+    char *fqn = kiln_sprintf("%.*s%s.v%s", dot ? (int)(dot - n->fqn + 1) : 0, n->fqn, name, v);
+    char *nm = kiln_strdup(name), *alias = kiln_sprintf("%s_v%s", name, v);
+    int rc = 0;
+    if (!uid || !fqn || !nm || !alias)
+        rc = KILN_OOM(err);
+    else if (kiln_models__find_id(p, uid) >= 0 && kiln_models__find_id(p, uid) != (long)idx)
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s is defined twice", n->path, uid);
+    else if (!kiln_models__cfg_str(n, "alias", NULL) && (rc = kj_dict_setc(n->config, "alias", kj_str_c(alias), err)))
+        ;
+    else {
+        kiln_map_del(p->by_id, n->unique_id, strlen(n->unique_id));
+        if (!(rc = kiln_map_put(p->by_id, uid, strlen(uid), (void *)(uintptr_t)(idx + 1), err))) {
+            kiln_free(n->unique_id);
+            kiln_free(n->fqn);
+            kiln_free(n->name);
+            n->unique_id = uid;
+            n->fqn = fqn;
+            n->name = nm;
+            uid = fqn = nm = NULL;
+        }
+    }
+    kiln_free(uid);
+    kiln_free(fqn);
+    kiln_free(nm);
+    kiln_free(alias);
+    return rc;
+}
+
 int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err)
 {
     int rc = 0;
@@ -149,6 +186,8 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
                     return rc;
                 }
                 kiln_free(fname);
+                if ((rc = version_identity(p, (size_t)idx, nm->s, v->s, err)))
+                    return rc;
                 km_ver ver = {kiln_strdup(v->s), (size_t)idx};
                 if (!ver.v || (rc = kiln_vec_push(&pm->vs, ver, err))) {
                     kiln_free(ver.v);
@@ -209,6 +248,27 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
         kiln_vec_free(&targets);
     }
     return rc;
+}
+
+/* dbt's `version:` selector: latest, prerelease (greater than the latest),
+ * old (less than it), none (not versioned). */
+int kiln_models__version_match(const kiln_project *p, const km_node *n, const char *what)
+{
+    for (size_t i = 0; p->versions && i < p->versions->models.len; i++) {
+        km_vmodel *m = &p->versions->models.items[i];
+        for (size_t k = 0; k < m->vs.len; k++) {
+            if (p->nodes.items[m->vs.items[k].node] != n)
+                continue;
+            char *e1, *e2;
+            double v = strtod(m->vs.items[k].v, &e1), l = strtod(m->latest, &e2);
+            int cmp = *e1 || *e2 ? strcmp(m->vs.items[k].v, m->latest) : (v > l) - (v < l);
+            return !strcmp(what, "latest")       ? cmp == 0
+                   : !strcmp(what, "prerelease") ? cmp > 0
+                   : !strcmp(what, "old")        ? cmp < 0
+                                                 : 0;
+        }
+    }
+    return !strcmp(what, "none") && n->kind == KM_MODEL;
 }
 
 int kiln_models__is_versioned(const kiln_project *p, const char *name)

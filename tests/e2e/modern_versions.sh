@@ -2,9 +2,13 @@
 # Model versions, access and groups on tests/models/modern_versions:
 #  - ref('dim_customers') is the latest version (v2, defined_in
 #    dim_customers_current), ref('dim_customers', v=1) the file
-#    dim_customers_v1; the build passes; manifest.json has version,
+#    dim_customers_v1; as in dbt, version v is the node
+#    model.vers.dim_customers.vV named dim_customers with the relation
+#    dim_customers_vV; the build passes; manifest.json has version,
 #    latest_version, access, group and the group with its owner, valid
-#    against dbt's v12 schema;
+#    against dbt's v12 schema; run_results.json has the versioned ids;
+#    `-s dim_customers` selects both versions, `dim_customers.v1` one,
+#    `version:latest` / `version:old` / `version:none` as dbt;
 #  - a private model referenced from outside its group, a private model
 #    without a group, an unknown version, latest_version not among the
 #    versions, a version without its file: errors (exit 1) naming them.
@@ -16,7 +20,17 @@ cp -r "$KILN_ROOT/tests/models/modern_versions" "$tmp/p"; P="$tmp/p"
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b.txt" || { cat "$tmp/b.txt"; fail build; }
 grep -q "Done. PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5" "$tmp/b.txt" || { cat "$tmp/b.txt"; fail summary; }
 c="$P/target/compiled/vers/models/finance_report.sql"
-grep -q "from analytics.dim_customers_current c" "$c" && grep -q "join analytics.dim_customers_v1 o" "$c" || { cat "$c"; fail "version refs"; }
+grep -q "from analytics.dim_customers_v2 c" "$c" && grep -q "join analytics.dim_customers_v1 o" "$c" || { cat "$c"; fail "version refs"; }
+grep -q "OK created sql table model analytics.dim_customers_v2 " "$tmp/b.txt" || { cat "$tmp/b.txt"; fail "the v2 relation"; }
+python3 -c "import json,sys; ids=[r['unique_id'] for r in json.load(open(sys.argv[1]))['results']]; assert 'model.vers.dim_customers.v1' in ids and 'model.vers.dim_customers.v2' in ids, ids" \
+  "$P/target/run_results.json" || fail "run_results versioned ids"
+node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$KILN_ROOT/tests/data/dbt-schemas/run-results-v6.json" "$P/target/run_results.json" >/dev/null ||
+  fail "run_results does not validate"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s dim_customers | tr '\n' ' ')" = "vers.dim_customers.v1 vers.dim_customers.v2 " ] || fail "ls dim_customers"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s dim_customers.v1)" = "vers.dim_customers.v1" ] || fail "ls dim_customers.v1"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s version:latest)" = "vers.dim_customers.v2" ] || fail "version:latest"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s version:old)" = "vers.dim_customers.v1" ] || fail "version:old"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s version:none --resource-type model | wc -l)" = 3 ] || fail "version:none"
 [ "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select full_name, credit from analytics.finance_report order by id" | tail -n +2 | tr '\n' ' ')" = "Ann Lee,10 Bo Kim,20 " ] ||
   fail "finance_report rows"
 node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$KILN_ROOT/tests/data/dbt-schemas/manifest-v12.json" "$P/target/manifest.json" >/dev/null ||
@@ -24,8 +38,10 @@ node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$KILN_ROOT/tests/data/dbt-
 python3 - "$P/target/manifest.json" <<'PY' || fail "manifest fields"
 import json, sys
 m = json.load(open(sys.argv[1])); n = m["nodes"]
-v1, v2 = n["model.vers.dim_customers_v1"], n["model.vers.dim_customers_current"]
+v1, v2 = n["model.vers.dim_customers.v1"], n["model.vers.dim_customers.v2"]
 assert (v1["version"], v1["latest_version"], v1["access"]) == (1, 2, "public"), v1
+assert (v1["name"], v1["alias"], v1["fqn"]) == ("dim_customers", "dim_customers_v1", ["vers", "dim_customers", "v1"]), v1
+assert (v2["name"], v2["alias"], v2["original_file_path"]) == ("dim_customers", "dim_customers_v2", "models/dim_customers_current.sql"), v2
 assert (v2["version"], v2["latest_version"]) == (2, 2), v2
 f = n["model.vers.finance_internal"]
 assert (f["access"], f["group"], f.get("version")) == ("private", "finance", None), f
@@ -39,7 +55,7 @@ set +e; "$KILN_BIN" run --project-dir "$P" --target dev -s finance_report > "$tm
 [ "$rc" = 1 ] || { cat "$tmp/d0.txt"; fail "without --defer the dev run must fail (no dev parents)"; }
 "$KILN_BIN" run --project-dir "$P" --target dev -s finance_report --defer --state "$tmp/prod" > "$tmp/d1.txt" ||
   { cat "$tmp/d1.txt"; fail "deferred run"; }
-grep -q "from analytics.dim_customers_current c" "$c" || { cat "$c"; fail "deferred ref"; }
+grep -q "from analytics.dim_customers_v2 c" "$c" || { cat "$c"; fail "deferred ref"; }
 [ "$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from dev.finance_report" | tail -1)" = 2 ] || fail "dev.finance_report"
 "$KILN_BIN" run --project-dir "$P" --target dev -s base_customers > /dev/null
 "$KILN_BIN" run --project-dir "$P" --target dev -s finance_internal --defer --state "$tmp/prod" > /dev/null

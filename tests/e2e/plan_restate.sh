@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Restatements and forward-only changes (SQLMesh's, issue 19) on
+# tests/models/modern_micro (a microbatch model by month over a seed):
+#  - late data lands in January on main (the seed is reloaded); a plain
+#    build would not revisit January (lookback 1). `kiln plan --env fix
+#    --restate-model stg_events --start 2025-01-01 --end 2025-02-01`
+#    plans stg_events and daily_amounts `restated` (the batches between --start and --end), the
+#    apply rebuilds on branch `fix` exactly January (other months keep
+#    their rows), main is untouched until `kiln promote fix`, which moves
+#    main in one atomic catalog commit; restating stg_events restates its
+#    downstream daily_amounts (its intervals) too;
+#  - a changed column expression applied with --forward-only keeps the
+#    history on the branch (January keeps its old amounts; without
+#    --forward-only the same change rebuilds every interval);
+#  - --start without --restate-model, an unknown model: exit 2 / 4.
+set -euo pipefail
+: "${KILN_ROOT:?}" "${KILN_BIN:?}"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cp -r "$KILN_ROOT/tests/models/modern_micro" "$tmp/p"; P="$tmp/p"
+K() { "$KILN_BIN" "$@" --project-dir "$P"; }
+q() { "$KILN_BIN" sql --warehouse "$P/warehouse" --csv "$1" | tail -n +2 | tr '\n' ' '; }
+K build > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail build; }
+jan() { q "select sum(amount) from analytics.\"daily_amounts$1\" where day < '2025-02'"; }
+feb() { q "select sum(amount) from analytics.\"daily_amounts$1\" where day >= '2025-02'"; }
+jan0=$(jan ""); feb0=$(feb "")
+# late data: every January amount + 1000 (one row)
+sed -i 's/^1,2025-01-01T00:15:00,42$/1,2025-01-01T00:15:00,1042/' "$P/seeds/raw_events.csv"
+K seed > /dev/null || fail seed
+K plan --env fix > "$tmp/p0.txt" || fail "plan"
+grep -q '0 to rebuild' "$tmp/p0.txt" || { cat "$tmp/p0.txt"; fail "a plan without restatement rebuilds nothing"; }
+K plan --env fix --restate-model stg_events --start 2025-01-01 --end 2025-02-01 --explain --apply > "$tmp/p1.txt" ||
+  { cat "$tmp/p1.txt"; fail "restatement apply"; }
+grep -q '^restated  *model.micro.daily_amounts  rebuild: restated: the batches between --start and --end' "$tmp/p1.txt" &&
+  grep -q '^restated  *model.micro.stg_events  rebuild: restated: whole table' "$tmp/p1.txt" ||
+  { cat "$tmp/p1.txt"; fail "plan lines"; }
+grep -q 'why: restated (--restate-model)' "$tmp/p1.txt" || fail "explain"
+[ "$(jan @fix)" = "$(( ${jan0% } + 1000 )) " ] || fail "January on the branch: $(jan @fix) (was $jan0)"
+[ "$(feb @fix)" = "$feb0" ] || fail "other months on the branch changed: $(feb @fix) vs $feb0"
+[ "$(jan "")" = "$jan0" ] || fail "main changed before the promote"
+K promote fix > "$tmp/pr.txt" || { cat "$tmp/pr.txt"; fail promote; }
+grep -q 'in one atomic catalog commit' "$tmp/pr.txt" || { cat "$tmp/pr.txt"; fail "atomic promote"; }
+[ "$(jan "")" = "$(( ${jan0% } + 1000 )) " ] || fail "January on main after the promote"
+
+# forward-only: a changed expression keeps history on the branch
+sed -i 's/sum(amount) as amount/sum(amount) * 2 as amount/' "$P/models/daily_amounts.sql"
+K plan --env fo --forward-only --apply > "$tmp/f1.txt" || { cat "$tmp/f1.txt"; fail "forward-only apply"; }
+grep -q 'changed-breaking  *model.micro.daily_amounts.*rebuild: forward-only: new intervals only, history kept' "$tmp/f1.txt" ||
+  { cat "$tmp/f1.txt"; fail "forward-only plan line"; }
+[ "$(jan @fo)" = "$(jan "")" ] || fail "forward-only rewrote January: $(jan @fo)"
+K plan --env full --apply > "$tmp/f2.txt" || { cat "$tmp/f2.txt"; fail "full apply"; }
+[ "$(jan @full)" = "$(( 2 * (${jan0% } + 1000) )) " ] || fail "a breaking change without --forward-only rebuilds January: $(jan @full)"
+
+set +e; K plan --start 2025-01-01 > "$tmp/e1.txt" 2>&1; rc=$?; set -e
+[ "$rc" = 2 ] && grep -q -- '--start/--end go with --restate-model' "$tmp/e1.txt" || { cat "$tmp/e1.txt"; fail "--start alone: $rc"; }
+set +e; K plan --restate-model nosuch > "$tmp/e2.txt" 2>&1; rc=$?; set -e
+[ "$rc" = 4 ] && grep -q -- '--restate-model nosuch: no such model' "$tmp/e2.txt" || { cat "$tmp/e2.txt"; fail "unknown model: $rc"; }
+echo ok
