@@ -498,7 +498,7 @@ int kiln_cron_last_complete(const kiln_cron *c, int64_t now, int64_t *start, int
  * 64 bytes count as far apart (returns 99). */
 size_t kiln_str_distance(const char *a, const char *b);
 
-/* ------------------------------------------------ failpoints (failpoint.c; fault18)
+/* ------------------------------------------------ failpoints (failpoint.c)
  * Named crash points at the commit points of a backfill (docs/faults.md).
  * KILN_FAILPOINT=NAME[:N][,...] kills the process (SIGKILL) on the N-th pass
  * through kiln_failpoint(NAME); unset, a failpoint costs one load and branch.

@@ -95,7 +95,7 @@ int kiln_fd_write_all(int fd, const void *data, size_t n)
 int kiln_file_write_atomic(const char *path, const void *data, size_t n, kiln_err *err)
 {
     int rc = 0;
-    /* dbt19: pid and a per-process sequence, so that two threads writing
+    /* pid and a per-process sequence, so that two threads writing
      * the same path (a table's version-hint.text) never share a temp file */
     static unsigned seq;
     char *tmp = kiln_sprintf("%s.tmp.%d.%u", path, (int)getpid(), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));

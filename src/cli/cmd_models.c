@@ -144,7 +144,7 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
         o->full_refresh = kiln_opt_has(&a, "--full-refresh") > 0;
     if (spec->opts == verb_opts)
         o->fail_fast = kiln_opt_has(&a, "--fail-fast") > 0;
-    if (spec->opts == verb_opts) { /* dbt19: microbatch */
+    if (spec->opts == verb_opts) { /* microbatch */
         o->event_time_start = kiln_opt_get(&a, "--event-time-start");
         o->event_time_end = kiln_opt_get(&a, "--event-time-end");
         o->defer = kiln_opt_has(&a, "--defer") > 0;
@@ -389,7 +389,7 @@ KILN_COMMAND(cmd_source, "source", "a dbt project's sources: source freshness", 
 KILN_COMMAND(cmd_lineage, "lineage", "column-level lineage of a dbt project's models", NULL, run_lineage, 76, NULL, 0,
              &lineage_spec)
 
-/* ------------------------------------------------------------ deps (models11) */
+/* ------------------------------------------------------------ deps  */
 
 static const kiln_opt deps_opts[] = {
     {"--project-dir", 0, KILN_OPT_VALUE, "DIR", "the dbt project (default: the current directory)"},

@@ -114,7 +114,7 @@ static int drop_stale_staging(kiln_lake_table *t, kiln_gh_iceberg_table_result *
     }
     for (size_t i = 0; i < stale.len; i++) {
         if (!rc) {
-            /* flow12: another load running beside this one (a backfill's
+            /* another load running beside this one (a backfill's
              * parallel days) may drop the same stale branch first: gone is
              * what was wanted, not an error of this load */
             kiln_err de = {0};

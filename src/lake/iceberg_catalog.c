@@ -116,7 +116,7 @@ static const char CATALOG_SCHEMA[] = "PRAGMA journal_mode=WAL;"
                                      " property_value VARCHAR(1000),"
                                      " PRIMARY KEY (catalog_name, namespace, property_key));";
 
-/* fault18: 1 when the directory holding path cannot be written (EROFS, EACCES) */
+/* 1 when the directory holding path cannot be written (EROFS, EACCES) */
 static int ro_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -147,7 +147,7 @@ static int db_open(kiln_lake_catalog *c, int create, kiln_err *err)
     if ((rc = kiln_lake__io_local_file(&dbpath, loc, err)))
         goto done;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    char *ro_uri = NULL; /* fault18: a read-only warehouse (a read-only mount, no write permission): WAL mode
+    char *ro_uri = NULL; /* a read-only warehouse (a read-only mount, no write permission): WAL mode
                           * cannot make its -shm file there, so read the file as immutable (docs/faults.md) */
     if (create && ro_dir(dbpath)) {
         rc = kiln_err_set(err, KILN_EIO, "%s: the warehouse is not writable (%s); nothing was changed", c->warehouse,

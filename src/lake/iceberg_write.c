@@ -322,7 +322,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         w->opts.target_file_rows = 1000000;
     const char *br = w->opts.branch && *w->opts.branch ? w->opts.branch : "main";
     if (!(w->opts.branch && *w->opts.branch) && getenv("KILN_BRANCH") && *getenv("KILN_BRANCH"))
-        br = getenv("KILN_BRANCH"); /* flow12: a task of `kiln dags backfill --branch` writes on its branch */
+        br = getenv("KILN_BRANCH"); /* a task of `kiln dags backfill --branch` writes on its branch */
     if (strlen(br) >= sizeof w->branch) {
         rc = kiln_err_set(err, KILN_EINVAL, "branch name too long");
         goto done;

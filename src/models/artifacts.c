@@ -284,7 +284,7 @@ static void mw_columns(mw *w, const km_node *n)
         mw_key(w, "description");
         ds ? mw_kj(w, *ds) : mw_str(w, "");
         mw_klit(w, "meta", "{}");
-        json_t *cc = json_object(); /* dbt19: the contract's data_type and constraints */
+        json_t *cc = json_object(); /* the contract's data_type and constraints */
         kiln_models__contract_column_json(c, cc);
         json_t *dt = json_object_get(cc, "data_type"), *cs = json_object_get(cc, "constraints");
         mw_key(w, "data_type");
@@ -447,7 +447,7 @@ static void mw_node(mw *w, const kiln_project *p, const km_node *n)
     } else {
         mw_kstr(w, "relation_name", rel ? rel : "");
     }
-    if (n->kind == KM_MODEL) { /* dbt19: contract, constraints, access, group, version */
+    if (n->kind == KM_MODEL) { /* contract, constraints, access, group, version */
         json_t *o = json_object();
         kiln_models__contract_json(n, o);
         kiln_models__versions_json(p, n, o);
@@ -483,7 +483,7 @@ static int write_json(const kiln_project *p, const char *file, json_t *doc, kiln
     return rc;
 }
 
-/* speed11: the "nodes" entries of nodes [from, to) (sources excluded) */
+/* the "nodes" entries of nodes [from, to) (sources excluded) */
 typedef struct {
     const kiln_project *p;
     size_t from, to;
@@ -656,7 +656,7 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
     mw_klit(&w, "saved_queries", "{}");
     mw_klit(&w, "semantic_models", "{}");
     mw_key(&w, "unit_tests");
-    mw_json(&w, kiln_models__ut_manifest(p)); /* dbt19 */
+    mw_json(&w, kiln_models__ut_manifest(p));
     mw_key(&w, "groups");
     mw_json(&w, kiln_models__groups_json(p));
     mw_close(&w, '}');
@@ -699,7 +699,7 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
     json_t *results = json_array();
     for (size_t i = 0; i < nres; i++) {
         const km_result *r = &res[i];
-        if (r->is_unit) { /* dbt19: a unit test's result */
+        if (r->is_unit) { /* a unit test's result */
             json_array_append_new(results, kiln_models__ut_result_json(p, r));
             continue;
         }

@@ -35,7 +35,7 @@ static unsigned kinds_from(const char *types, kiln_err *err, int *rc)
             k |= 1u << KM_SNAPSHOT;
         else if (!strcmp(t, "all") || !strcmp(t, "default"))
             k |= ~0u;
-        else if (!strcmp(t, "unit_test")) /* dbt19: unit tests are listed apart (kiln_models_ls) */
+        else if (!strcmp(t, "unit_test")) /* unit tests are listed apart (kiln_models_ls) */
             k |= 1u << 31;
         else {
             *rc = kiln_err_set(err, KILN_EINVAL, "unknown resource type '%s' (model, seed, test, source, snapshot)", t);
@@ -204,7 +204,7 @@ int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err)
         else
             fprintf(out, "%s\n", n->fqn);
     }
-    /* dbt19: unit tests (dbt ls prints `unit_test:<project>.<model>.<name>`) */
+    /* unit tests (dbt ls prints `unit_test:<project>.<model>.<name>`) */
     size_t nu = kiln_models__ut_n(p);
     unsigned char *us = nu && (kinds & (1u << 31)) ? kiln_calloc(nu, 1) : NULL;
     if (nu && (kinds & (1u << 31)) && !us)

@@ -114,7 +114,7 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val name = a->npos >= 2 ? a->pos[1] : kj_arg(a, 0, NULL);
     if (name.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "ref() takes a model name (a string)");
-    char why[400]; /* dbt19: ref('m', v=N) and access */
+    char why[400]; /* ref('m', v=N) and access */
     /* ref('pkg', 'x') names the package (or the root project); ref('x')
      * from a package's node looks in that package first, then as dbt's
      * root-first search */
@@ -165,7 +165,7 @@ static int f_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     int rc = add_parent(c, (size_t)idx, kj_in_err(in));
     if (rc)
         return rc;
-    if (c->p->defer_rel && c->p->defer_rel[idx]) { /* dbt19: --defer reads the state's relation */
+    if (c->p->defer_rel && c->p->defer_rel[idx]) { /* --defer reads the state's relation */
         const char *d = c->p->defer_rel[idx], *dot = strchr(d, '.');
         char *sch = dot ? kiln_strndup(d, (size_t)(dot - d)) : kiln_strdup("");
         *out = sch ? kiln_models__relation_new(sch, dot ? dot + 1 : d) : kj_undef();
@@ -762,7 +762,7 @@ int kiln_models__render_hook(kiln_project *p, km_node *n, const char *text, kj_v
     return rc;
 }
 
-/* models11: profiles.yml rendered before it is parsed, as dbt renders its
+/* profiles.yml rendered before it is parsed, as dbt renders its
  * values: env_var() (with a default, or an error at its position) and the
  * filters; a file without {{ or {% is used as it is. */
 int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
@@ -783,7 +783,7 @@ int kiln_models__render_profile(kiln_project *p, const char *file, const char *t
     return rc;
 }
 
-/* ---- dbt19: unit tests render a model with parts of its context replaced ---- */
+/* ---- unit tests render a model with parts of its context replaced ---- */
 
 /* Render node idx (execute true) into out with every entry of dict `over`
  * (ref, source, this, var, env_var, is_incremental, macro names...)

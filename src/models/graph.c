@@ -184,7 +184,7 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
     if (!strncmp(method, "config.", 7))
         return value_matches(kiln_models__cfg(n, method + 7), value);
     if (!strcmp(method, "resource_type")) {
-        if (!strcmp(value, "unit_test")) /* dbt19: unit tests are not nodes */
+        if (!strcmp(value, "unit_test")) /* unit tests are not nodes */
             return 0;
         return !strcmp(value, kind_name(n->kind));
     }
@@ -201,7 +201,7 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
         return kiln_models__state_match(p, n, value, bad);
     if (!strcmp(method, "test_name"))
         return n->kind == KM_TEST && n->test_macro && glob(value, n->test_macro);
-    if (!strcmp(method, "test_type")) { /* dbt19: data (generic and singular), unit (unit tests: not nodes) */
+    if (!strcmp(method, "test_type")) { /* data (generic and singular), unit (unit tests: not nodes) */
         if (strcmp(value, "generic") && strcmp(value, "singular") && strcmp(value, "data") && strcmp(value, "unit")) {
             *bad = 1;
             return 0;
@@ -210,7 +210,7 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
                                       : !strcmp(value, "singular") ? n->test_macro == NULL
                                                                    : !strcmp(value, "data"));
     }
-    if (!strcmp(method, "result")) { /* dbt19: the status of the previous run (--state DIR) */
+    if (!strcmp(method, "result")) { /* the status of the previous run (--state DIR) */
         static const char *const known[] = {"success", "error",         "fail",   "warn",  "pass",
                                             "skipped", "runtime error", "reused", "no-op", NULL};
         int ok = 0;
@@ -222,9 +222,9 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
         }
         return kiln_models__result_match(p, n->unique_id, value);
     }
-    if (!strcmp(method, "unit_test")) /* dbt19: unit tests are not nodes */
+    if (!strcmp(method, "unit_test")) /* unit tests are not nodes */
         return 0;
-    if (!strcmp(method, "version")) { /* dbt19: latest, prerelease, old, none */
+    if (!strcmp(method, "version")) { /* latest, prerelease, old, none */
         if (strcmp(value, "latest") && strcmp(value, "prerelease") && strcmp(value, "old") && strcmp(value, "none")) {
             *bad = 1;
             return 0;
@@ -235,7 +235,7 @@ static int node_matches(const kiln_project *p, const km_node *n, const char *met
     return 0;
 }
 
-/* dbt19: does unit test i match METHOD:VALUE by itself (its name, its fqn =
+/* does unit test i match METHOD:VALUE by itself (its name, its fqn =
  * its model's fqn + its name, tags and config, file, test_type:unit,
  * resource_type:unit_test, result:); other methods select it through its
  * model (select_atom). */
@@ -402,7 +402,7 @@ static int select_atom(const kiln_project *p, const char *atom, unsigned char *s
             }
         }
     }
-    /* dbt19: a unit test is selected by a direct match (its name, its
+    /* a unit test is selected by a direct match (its name, its
      * model's fqn, test_type:unit, tags...) or when its model is */
     for (size_t i = 0; utset && !rc && i < kiln_models__ut_n(p); i++) {
         int known = 0;
@@ -463,11 +463,11 @@ static int load_state_for(kiln_project *p, const char *select, const char *exclu
     if (((select && strstr(select, "state:")) || (exclude && strstr(exclude, "state:"))))
         rc = kiln_models__state_load(p, err);
     if (!rc && ((select && strstr(select, "result:")) || (exclude && strstr(exclude, "result:"))))
-        rc = kiln_models__state_results_load(p, err); /* dbt19 */
+        rc = kiln_models__state_results_load(p, err);
     return rc;
 }
 
-/* dbt19: which unit tests a --select/--exclude picks (out: one byte per unit test) */
+/* which unit tests a --select/--exclude picks (out: one byte per unit test) */
 int kiln_models__select_ut(kiln_project *p, const char *select, const char *exclude, unsigned char *out, kiln_err *err)
 {
     size_t n = p->nodes.len, nu = kiln_models__ut_n(p);

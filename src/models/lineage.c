@@ -1293,7 +1293,7 @@ done:
     return rc;
 }
 
-/* ---- dbt19 (plan.c): every model's direct column edges ---- */
+/* ---- plan.c: every model's direct column edges ---- */
 
 int kiln_models__lineage_edges(kiln_project *p, void (*fn)(void *, long, const char *, long, const char *), void *ud,
                                kiln_err *err)

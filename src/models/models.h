@@ -46,10 +46,10 @@ typedef struct kiln_models_opts {
      * having branch NAME read that branch, every other table reads main.
      * NULL = main (the default). */
     const char *branch;
-    /* dbt19: --event-time-start / --event-time-end (microbatch models), or NULL */
+    /* --event-time-start / --event-time-end (microbatch models), or NULL */
     const char *event_time_start, *event_time_end;
-    int defer; /* dbt19: --defer (with --state): unbuilt refs read the state manifest's relations */
-    /* dbt19: kiln plan --forward-only (changed incremental models keep their
+    int defer; /* --defer (with --state): unbuilt refs read the state manifest's relations */
+    /* kiln plan --forward-only (changed incremental models keep their
      * history on the branch: built incrementally, not replaced) and
      * --restate-model (space/comma list: rebuild them and their downstream;
      * microbatch models only the intervals of --start/--end, kept in
@@ -111,7 +111,7 @@ int kiln_models_docs_generate(const kiln_models_opts *o, FILE *out, kiln_err *er
  * query that failed). */
 int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
 
-/* ---- models11: deps ---- */
+/* ---- deps ---- */
 
 /* `kiln deps`: for each packages.yml / dependencies.yml entry, a `local:`
  * package is linked into the packages-install-path (dbt_packages/<name>,
@@ -121,7 +121,7 @@ int kiln_models_source_freshness(const kiln_models_opts *o, FILE *out, int *fail
  * negative code when the project cannot be read, else 0 with *failed =
  * entries that could not be installed. */
 int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err *err);
-/* ---- dbt19: plans and environments on Iceberg branches (plan.c) ---- */
+/* ---- plans and environments on Iceberg branches (plan.c) ---- */
 
 /* `kiln plan [--env ENV] [--explain] [--apply]`: compare the project with
  * what environment ENV (NULL: main) holds (<warehouse>/.kiln/envs/ENV.json)

@@ -694,7 +694,7 @@ static char *rebuild_select(plan_res *r)
     return kiln_buf_detach(&b, NULL);
 }
 
-/* dbt19: --restate-model: the named models and everything downstream of
+/* --restate-model: the named models and everything downstream of
  * them are rebuilt even when unchanged (SQLMesh's restatement) */
 static int mark_restated(plan_res *r, const char *list, kiln_err *err)
 {
@@ -781,7 +781,7 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     bo.exclude = NULL;
     bo.branch = is_main ? NULL : env;
     bo.full_refresh = !is_main; /* on a branch, replace the rows (incremental models: all intervals) */
-    /* dbt19: forward-only models build incrementally on the branch
+    /* forward-only models build incrementally on the branch
      * (kiln_models__is_incremental); restated microbatch models run the
      * batches of --start/--end (bo keeps o's event_time_start/end) */
     fprintf(out, "\nApplying on %s: kiln build -s '%s'\n\n", is_main ? "main" : "branch", sel ? sel : "");
@@ -875,7 +875,7 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
             goto done;
         }
     }
-    /* dbt19: every table's main moves in ONE catalog transaction
+    /* every table's main moves in ONE catalog transaction
      * (kiln_lake_txn_commit_multi): each txn requires main still at the head
      * checked above (or absent) and the branch at its head, and sets main to
      * the branch head; all or none, also across a crash */

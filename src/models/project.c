@@ -162,7 +162,7 @@ static void node_free(km_node *n)
     kiln_free(n->raw);
     kj_release(n->config);
     kj_release(n->columns);
-    kj_release(n->constraints); /* dbt19 */
+    kj_release(n->constraints);
     kiln_free(n->description);
     kiln_free(n->source_name);
     kiln_free(n->identifier);
@@ -517,7 +517,7 @@ static char *join_fqn(const km_strvec *fqn)
 /* pkg: the package the file belongs to (NULL = the root project): its
  * name starts the fqn and the unique id, and its own config tree applies
  * before the root project's (tree) */
-/* ------------------------------------------------------------ prefetch (speed11)
+/* ------------------------------------------------------------ prefetch 
  * Reading and parsing the model files is most of a big project's load, and
  * neither touches the project: a second thread reads and parses every other
  * file while this one does the rest; add_file_node then takes the results
@@ -758,7 +758,7 @@ static int note_macros(kiln_project *p, const char *path, const char *text, size
     return rc;
 }
 
-/* models11: record a package's model and seed paths, config trees and
+/* record a package's model and seed paths, config trees and
  * vars (its models and seeds are loaded after the root project's). */
 static int note_package(kiln_project *p, const char *rel, const char *name, const km_yaml *doc, kiln_err *err)
 {
@@ -1003,7 +1003,7 @@ static int parse_columns(kiln_project *p, const char *file, const km_yaml *cols,
             kj_release(cv);
             return rc;
         }
-        if ((rc = kiln_models__contract_column(file, c, cv, err))) { /* dbt19 */
+        if ((rc = kiln_models__contract_column(file, c, cv, err))) {
             kj_release(cv);
             return rc;
         }
@@ -1186,7 +1186,7 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
         goto done;
     hex[10] = 0;
     n->name = kiln_strdup(nb.data);
-    /* a test on a package's model belongs to that package (models11) */
+    /* a test on a package's model belongs to that package  */
     const char *owner = model->package ? model->package : p->name;
     n->package = model->package;
     n->unique_id = kiln_sprintf("test.%s.%s.%s", owner, nb.data, hex);
@@ -1244,7 +1244,7 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         if ((rc = ystr(file, kiln_models__yaml_get(m, "name"), "name", &name, err)))
             return rc;
         long idx = kiln_models__find_name(p, name);
-        if (idx < 0 && !seeds && kiln_models__is_versioned(p, name)) /* dbt19: read by versions.c */
+        if (idx < 0 && !seeds && kiln_models__is_versioned(p, name)) /* read by versions.c */
             continue;
         if (idx < 0 || p->nodes.items[idx]->kind != (seeds ? KM_SEED : KM_MODEL)) {
             /* dbt warns and goes on; so does kiln */
@@ -1274,7 +1274,7 @@ static int parse_schema_models(kiln_project *p, const char *file, const km_yaml 
         const km_yaml *cols = kiln_models__yaml_get(m, "columns");
         if (cols && !kiln_models__yaml_is_null(cols) && (rc = parse_columns(p, file, cols, n, err)))
             return rc;
-        if (!seeds && (rc = kiln_models__contract_model(file, m, n, err))) /* dbt19 */
+        if (!seeds && (rc = kiln_models__contract_model(file, m, n, err)))
             return rc;
         rc = add_tests_of(p, file, m, n, NULL, err);
     }
@@ -1428,22 +1428,22 @@ static int parse_schema_file_models(kiln_project *p, const char *rel, kiln_err *
     if (rc || !doc || doc->type != KM_Y_MAP)
         return rc;
     const km_yaml *x;
-    if ((rc = kiln_models__versions_parse(p, rel, doc, err))) /* dbt19: groups, versions, access */
+    if ((rc = kiln_models__versions_parse(p, rel, doc, err))) /* groups, versions, access */
         return rc;
     if ((x = kiln_models__yaml_get(doc, "models")) && (rc = parse_schema_models(p, rel, x, 0, err)))
         return rc;
     if ((x = kiln_models__yaml_get(doc, "seeds")) && (rc = parse_schema_models(p, rel, x, 1, err)))
         return rc;
-    if ((x = kiln_models__yaml_get(doc, "unit_tests")) && (rc = kiln_models__ut_parse(p, rel, x, err))) /* dbt19 */
+    if ((x = kiln_models__yaml_get(doc, "unit_tests")) && (rc = kiln_models__ut_parse(p, rel, x, err)))
         return rc;
-    if ((x = kiln_models__yaml_get(doc, "snapshots")) && (rc = kiln_models__snapshots_yaml(p, rel, x, err))) /* dbt19 */
+    if ((x = kiln_models__yaml_get(doc, "snapshots")) && (rc = kiln_models__snapshots_yaml(p, rel, x, err)))
         return rc;
     return 0;
 }
 
 /* ------------------------------------------------------------ dbt_project.yml and profiles */
 
-/* models11: require-dbt-version against the dbt version kiln follows.
+/* require-dbt-version against the dbt version kiln follows.
  * One constraint: [op]MAJOR[.MINOR[.PATCH]] with op one of >=, <=, >, <,
  * ==, =, != (none: ==). 1 holds, 0 does not, -1 malformed. */
 #define KILN_DBT_VERSION "1.8.0"
@@ -1671,7 +1671,7 @@ static int parse_profiles(kiln_project *p, kiln_err *err)
         return rc;
     }
     km_yaml *doc;
-    kiln_buf rendered; /* models11: {{ env_var(...) }} in the values */
+    kiln_buf rendered; /* {{ env_var(...) }} in the values */
     kiln_buf_init(&rendered, 0);
     rc = kiln_models__render_profile(p, path, text, len, &rendered, err);
     kiln_free(text);
@@ -1842,7 +1842,7 @@ int kiln_models__is_incremental(kiln_project *p, const km_node *n)
         return 0;
     kj_val fr = kiln_models__cfg(n, "full_refresh"); /* the config overrides the flag, as in dbt */
     int full = fr.t == KJ_BOOL ? fr.u.b : p->opts.full_refresh;
-    if (fr.t != KJ_BOOL && p->opts.branch && /* dbt19: forward-only changes keep history on a plan's branch */
+    if (fr.t != KJ_BOOL && p->opts.branch && /* forward-only changes keep history on a plan's branch */
         (p->opts.forward_only || kj_truthy(kiln_models__cfg(n, "forward_only"))))
         full = 0;
     return !full && kiln_models__relation_exists(p, n);
@@ -1854,9 +1854,9 @@ void kiln_project_free(kiln_project *p)
 {
     if (!p)
         return;
-    kj_release(p->render_ctx); /* speed11: before the nodes and the env */
+    kj_release(p->render_ctx); /* before the nodes and the env */
     kiln_free(p->render_rctx);
-    kiln_models__ut_free(p); /* dbt19 */
+    kiln_models__ut_free(p);
     kiln_models__versions_free(p);
     kiln_models__defer_free(p);
     for (size_t i = 0; i < p->nodes.len; i++)
@@ -1892,7 +1892,7 @@ void kiln_project_free(kiln_project *p)
     kj_env_free(p->env);
     kiln_lake_catalog_free(p->catalog);
     json_decref(p->state_manifest);
-    json_decref(p->state_results); /* dbt19 */
+    json_decref(p->state_results);
     kiln_free(p->on_branch);
     kiln_arena_free(p->arena);
     strvec_free(&p->model_paths);
@@ -2051,7 +2051,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
                     rc = add_file_node(p, KM_TEST, roots->items[i], f, p->cfg_tests, NULL, err);
                 else if (pass == 3 && has_ext(f, ".sql"))
                     rc = add_file_node(p, KM_SNAPSHOT, roots->items[i], f, p->cfg_snapshots, NULL, err);
-                else if (pass == 3 && (has_ext(f, ".yml") || has_ext(f, ".yaml"))) /* dbt19: 1.9 YAML snapshots */
+                else if (pass == 3 && (has_ext(f, ".yml") || has_ext(f, ".yaml"))) /* 1.9 YAML snapshots */
                     rc = kiln_models__snapshots_yaml_file(p, f, err);
             }
             prefetch_free(p, pre, files.len);
@@ -2060,7 +2060,7 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     }
     if (rc)
         goto done;
-    /* models11: the packages' models and seeds, after the root project's */
+    /* the packages' models and seeds, after the root project's */
     for (size_t g = 0; g < p->packages.len && !rc; g++) {
         const km_package *pk = p->packages.items[g];
         for (size_t r = 0; r < pk->model_paths.len + pk->seed_paths.len && !rc; r++) {
@@ -2113,7 +2113,7 @@ done:
     return 0;
 }
 
-/* ------------------------------------------------------------ deps (models11) */
+/* ------------------------------------------------------------ deps  */
 
 /* The directory of installed packages (packages-install-path) holding a
  * package whose dbt_project.yml is at <dir>/<rel>: its name, or NULL. */
@@ -2270,7 +2270,7 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
     return rc;
 }
 
-/* ---- dbt19: nodes declared in YAML (1.9 snapshots), for snapshot_yaml.c ---- */
+/* ---- nodes declared in YAML (1.9 snapshots), for snapshot_yaml.c ---- */
 
 int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, const char *file, const char *raw,
                                km_node **out, kiln_err *err)

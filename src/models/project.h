@@ -40,14 +40,14 @@ typedef struct km_node {
     int compiled_ok;
     char *schema_name; /* from generate_schema_name (kiln_models__resolve_schemas), or NULL */
     int uses_query;    /* its render ran run_query/statement (query.c): rendered again right before it runs */
-    /* models11: the package a model/seed came from (owned by the project); NULL = the root */
+    /* the package a model/seed came from (owned by the project); NULL = the root */
     const char *package;
-    kj_val constraints; /* dbt19 (contract.c): model-level constraints (a list), or KJ_UNDEF */
+    kj_val constraints; /* contract.c: model-level constraints (a list), or KJ_UNDEF */
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
 
-/* models11: an installed package's models and seeds (project.c): its
+/* an installed package's models and seeds (project.c): its
  * dbt_project.yml name, model and seed paths (relative to the root
  * project dir), config trees and vars (KJ_NONE when absent) */
 typedef struct km_package {
@@ -77,14 +77,14 @@ struct kiln_project {
     int64_t started_micros;
     kiln_models_opts opts;
     json_t *state_manifest;   /* --state DIR's manifest.json, loaded on the first state: selector (state.c) */
-    json_t *state_results;    /* dbt19: --state DIR's run_results.json, loaded on the first result: selector */
+    json_t *state_results;    /* --state DIR's run_results.json, loaded on the first result: selector */
     unsigned char *on_branch; /* flow3: opts.branch set: per node, 1 when its relation is read/written at the branch */
     kj_val on_run_start, on_run_end; /* dbt_project.yml hooks: list of SQL strings (KJ_NONE when absent) */
     kiln_map *test_calls; /* generic test macro name -> parsed `{{ test_NAME(**kwargs) }}` (kj_tpl *, env-owned) */
     /* query.c (models4): run_query / statement */
     struct sqlite3 *qdb; /* the warehouse, opened on the first query */
     km_node *rendering;  /* the node being rendered (marked uses_query) */
-    /* speed11: one render context reused by kiln_models__render_node (its
+    /* one render context reused by kiln_models__render_node (its
      * rctx and variables; `this`/`execute` reset per node); see compile.c */
     void *render_rctx;
     kj_val render_ctx;
@@ -95,9 +95,9 @@ struct kiln_project {
     kj_val macros;       /* list of {name, path, sql}: the project's macros (manifest.json) */
     char *packages_path; /* packages-install-path (NULL: dbt_packages) */
     kj_val cli_vars;     /* --vars as given (KJ_NONE when absent) */
-    /* models11: installed packages, in load order */
+    /* installed packages, in load order */
     KILN_VEC(km_package *) packages;
-    /* dbt19 (unit_test.c, contract.c): unit tests and their outcome */
+    /* unit_test.c, contract.c: unit tests and their outcome */
     struct km_ut_set *unit_tests; /* the unit_tests: of schema YAML, or NULL */
     unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
     struct km_ver_set *versions;  /* versions.c: model versions and groups, or NULL */
@@ -107,10 +107,10 @@ struct kiln_project {
 /* project.c */
 km_node *kiln_models__node(const kiln_project *p, size_t i);
 long kiln_models__find_id(const kiln_project *p, const char *unique_id);
-/* models11: profiles.yml's text rendered with env_var() (compile.c) */
+/* profiles.yml's text rendered with env_var() (compile.c) */
 int kiln_models__render_profile(kiln_project *p, const char *file, const char *text, size_t len, kiln_buf *out,
                                 kiln_err *err);
-/* models11: the package named name, or NULL */
+/* the package named name, or NULL */
 const km_package *kiln_models__package(const kiln_project *p, const char *name);
 long kiln_models__find_name(const kiln_project *p, const char *name);
 /* A config value of a node (borrowed; KJ_UNDEF when unset). */
@@ -160,8 +160,8 @@ typedef struct km_result {
     int64_t failures;
     char message[512];
     char thread[16]; /* "Thread-N" that ran it ("" when skipped: Thread-1) */
-    long unit_test;  /* dbt19: >= 0: the index of the unit test this result is (node unused), else -1 or 0 */
-    int is_unit;     /* dbt19: 1 when unit_test is set */
+    long unit_test;  /* >= 0: the index of the unit test this result is (node unused), else -1 or 0 */
+    int is_unit;     /* 1 when unit_test is set */
 } km_result;
 
 /* artifacts.c: <target-path>/manifest.json and run_results.json */
@@ -208,7 +208,7 @@ int kiln_models__graph_build(kiln_project *p, kiln_err *err);
 int kiln_models__select(kiln_project *p, const char *select, const char *exclude, unsigned kinds, km_idxvec *out,
                         kiln_err *err);
 
-/* ---- dbt19: modern dbt (unit_test.c, contract.c) ---- */
+/* ---- modern dbt (unit_test.c, contract.c) ---- */
 
 /* compile.c: render node idx with context entries replaced by dict over's */
 int kiln_models__render_node_over(kiln_project *p, size_t idx, kj_val over, kiln_buf *out, kiln_err *err);
@@ -277,11 +277,11 @@ void kiln_models__defer_free(kiln_project *p);
 int kiln_models__state_same_code(json_t *now, json_t *old);
 int kiln_models__state_contract_changed(json_t *now, json_t *old);
 int kiln_models__state_macros_changed(const kiln_project *p, const km_node *n);
-/* dbt19: result: selection (state.c) against --state DIR's run_results.json:
+/* result: selection (state.c) against --state DIR's run_results.json:
  * load it (once), and does unique_id's previous status equal status. */
 int kiln_models__state_results_load(kiln_project *p, kiln_err *err);
 int kiln_models__result_match(const kiln_project *p, const char *unique_id, const char *status);
-/* dbt19: unit-test selection (graph.c/unit_test.c): number of unit tests;
+/* unit-test selection (graph.c/unit_test.c): number of unit tests;
  * does unit test i match METHOD:VALUE directly (*known = 0: the method is
  * not one unit tests answer directly); its model; mark the selected ones. */
 size_t kiln_models__ut_n(const kiln_project *p);

@@ -43,7 +43,7 @@ int kiln_models_retry(const kiln_models_opts *o, FILE *out, int *failed, kiln_er
             !(!strcmp(st, "error") || !strcmp(st, "fail") || !strcmp(st, "skipped") || !strcmp(st, "runtime error") ||
               !strcmp(st, "partial success")))
             continue;
-        if (!strncmp(id, "unit_test.", 10)) /* dbt19: after the nodes (below) */
+        if (!strncmp(id, "unit_test.", 10)) /* after the nodes (below) */
             continue;
         long idx = kiln_models__find_id(p, id);
         if (idx < 0) {
@@ -54,7 +54,7 @@ int kiln_models_retry(const kiln_models_opts *o, FILE *out, int *failed, kiln_er
             goto done;
         n++;
     }
-    /* dbt19: a unit test that failed, whose model is not retried (kiln test):
+    /* a unit test that failed, whose model is not retried (kiln test):
      * unit_test:MODEL.NAME (a retried model's unit tests run with it) */
     size_t nu = 0;
     kiln_buf ut;

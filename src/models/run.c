@@ -704,7 +704,7 @@ static int run_snapshot(runner *r, km_node *n, const char *rel, kiln_err *err)
     const char *hard = kiln_models__cfg_str(n, "hard_deletes", kj_truthy(hd) ? "invalidate" : "ignore");
     char now[40];
     kiln_ts_format(r->p->started_micros, now);
-    /* dbt19 (dbt 1.9): snapshot_meta_column_names, dbt_valid_to_current, hard_deletes: new_record */
+    /* dbt 1.9: snapshot_meta_column_names, dbt_valid_to_current, hard_deletes: new_record */
     const char *VF = "dbt_valid_from", *VT = "dbt_valid_to", *SCD = "dbt_scd_id", *UPD = "dbt_updated_at",
                *DEL = "dbt_is_deleted";
     kj_val mc = kiln_models__cfg(n, "snapshot_meta_column_names");
@@ -1588,7 +1588,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
     }
     memset(res, 0, sizeof *res);
     res->node = idx;
-    upstream_bad |= p->ut_block && p->ut_block[idx]; /* dbt19: a unit test of it failed */
+    upstream_bad |= p->ut_block && p->ut_block[idx]; /* a unit test of it failed */
     if (upstream_bad || sh->stop) {
         res->status = "skipped";
         sh->status[idx] = ST_SKIP;
@@ -1618,7 +1618,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         nrc = run_seed(r, n, wrel, &e2);
     else if (n->kind == KM_MODEL) {
         const char *m = mat_of(n);
-        char *cq = NULL; /* dbt19: the contract's checked rows */
+        char *cq = NULL; /* the contract's checked rows */
         r->cur = n;
         if ((nrc = kiln_models__write_compiled(p, n, &e2))) /* for the user to read */
             (void)0;
@@ -1626,7 +1626,7 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
         else if ((nrc = kiln_models__contract_prepare(p, r->db, n, &cq, &e2)))
             (void)0;
-        else if (kiln_models__microbatch_is(n)) /* dbt19 */
+        else if (kiln_models__microbatch_is(n))
             nrc = kiln_models__microbatch_run(p, r->db, idx, wr, table_exists(r, wr), sh->out, &e2);
         else if (sh->incr[idx])
             nrc = write_incremental(r, n, wr, &e2);
@@ -1735,7 +1735,7 @@ typedef struct worker {
     kiln_err err;
 } worker;
 
-/* dbt19: does running node n render Jinja with the shared project (its
+/* does running node n render Jinja with the shared project (its
  * hooks, a run_query re-render, microbatch batches)? */
 static int renders_while_running(kiln_project *p, const km_node *n)
 {
@@ -1773,7 +1773,7 @@ static void *worker_main(void *arg)
         /* a fresh connection per node: it sees the tables other workers
          * created or replaced (a connection's Iceberg virtual tables are
          * declared when it first uses them) */
-        /* dbt19 (issue 11): writers run concurrently too: each node writes
+        /* issue 11: writers run concurrently too: each node writes
          * its own table, and a commit holds the catalog row's SQLite write
          * transaction from its check to its swap, so a reader's roll-forward
          * on another connection cannot race it (src/lake/iceberg_catalog.c:
@@ -1812,7 +1812,7 @@ static void *worker_main(void *arg)
  * connection to the warehouse; a node starts when every selected parent
  * has finished (tests included, in build), so gating and SKIP work as with
  * one thread. Each node's write is still its own atomic Iceberg commit.
- * Independent nodes run at the same time, writers included (dbt19, issue
+ * Independent nodes run at the same time, writers included (issue
  * 11); only nodes that render Jinja while they run go alone
  * (renders_while_running). */
 static int run_threads(runner *sh, int nthreads, kiln_err *err)
@@ -1836,7 +1836,7 @@ static int run_threads(runner *sh, int nthreads, kiln_err *err)
         if (!(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral")))
             st[sh->sel->items[i] + nn] = 1;
     }
-    /* dbt19: the warehouse's catalog exists before the workers write
+    /* the warehouse's catalog exists before the workers write
      * concurrently (its creation by the first writer is not concurrent-safe) */
     if (!p->catalog && (rc = kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, err))) {
         kiln_free(ws);
@@ -1999,7 +1999,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         goto done;
     if ((rc = kiln_models__select(p, o->select, o->exclude, kinds, &sel, err)))
         goto done;
-    if (o->defer && (rc = kiln_models__defer_apply(p, &sel, err))) /* dbt19 */
+    if (o->defer && (rc = kiln_models__defer_apply(p, &sel, err)))
         goto done;
     if (!strcmp(p->schema, "main") || !strcmp(p->schema, "temp")) {
         rc = kiln_err_set(err, KILN_ECONFIG,
@@ -2015,7 +2015,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     r.p = p;
     r.out = out;
     r.status = kiln_calloc(p->nodes.len ? p->nodes.len : 1, 1);
-    r.results = kiln_calloc(sel.len + kiln_models__ut_n(p) + 1, sizeof(km_result)); /* dbt19: + unit tests */
+    r.results = kiln_calloc(sel.len + kiln_models__ut_n(p) + 1, sizeof(km_result)); /* + unit tests */
     if (!r.status || !r.results) {
         rc = KILN_OOM(err);
         goto done;
@@ -2032,7 +2032,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         ntable += n->kind == KM_MODEL && strcmp(mat_of(n), "view");
         nsnap += n->kind == KM_SNAPSHOT;
     }
-    /* dbt19: the unit tests the selection picks (test, build): directly
+    /* the unit tests the selection picks (test, build): directly
      * (test_type:unit, unit_test:NAME, their name) or through their model;
      * utsel = their models in build order */
     if ((!strcmp(verb, "test") || !strcmp(verb, "build")) && kiln_models__ut_n(p)) {
@@ -2083,7 +2083,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     int nthreads = p->threads > 1 ? p->threads : 1;
     if ((size_t)nthreads > r.todo)
         nthreads = r.todo > 1 ? (int)r.todo : 1;
-    /* dbt19: unit tests first (kiln test, threads, or a model this build
+    /* unit tests first (kiln test, threads, or a model this build
      * does not run), else right before their model */
     for (size_t i = 0; i < utsel.len && !rc; i++) {
         int in_sel = 0;
@@ -2099,7 +2099,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
             km_node *n = p->nodes.items[idx];
             if (n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"))
                 continue;
-            if (!strcmp(verb, "build") && n->kind == KM_MODEL && p->unit_tests) { /* dbt19 */
+            if (!strcmp(verb, "build") && n->kind == KM_MODEL && p->unit_tests) {
                 int ub = 0;
                 for (size_t k = 0; k < n->parents.len; k++)
                     ub |= r.status[n->parents.items[k]] >= ST_ERROR;
@@ -2168,7 +2168,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         *failed = r.error;
         if (!(rc = kiln_models__write_manifest(p, err)))
             rc = kiln_models__write_run_results(p, verb, r.results, r.nresults, kiln_mono_seconds() - t0, err);
-        kiln_err e4 = {0}; /* dbt19: what main holds now, for kiln plan (a failure to record is a warning) */
+        kiln_err e4 = {0}; /* what main holds now, for kiln plan (a failure to record is a warning) */
         if (!rc && !o->branch && (!strcmp(verb, "build") || !strcmp(verb, "run") || !strcmp(verb, "seed")) &&
             kiln_models__plan_record(p, "main", r.status, ST_OK, &e4))
             fprintf(stderr, "warning: could not record main's state for kiln plan: %s\n", e4.msg);

@@ -65,7 +65,7 @@ static int body_changed(const km_node *n, json_t *now, json_t *old)
         return differs(now, old, "test_metadata");
     json_t *a = json_object_get(json_object_get(now, "checksum"), "checksum");
     json_t *b = json_object_get(json_object_get(old, "checksum"), "checksum");
-    if (a && b && !json_equal(a, b) && kiln_models__state_same_code(now, old)) /* dbt19: whitespace only */
+    if (a && b && !json_equal(a, b) && kiln_models__state_same_code(now, old)) /* whitespace only */
         return 0;
     return !a || !b || !json_equal(a, b);
 }
@@ -74,7 +74,7 @@ int kiln_models__state_match(const kiln_project *p, const km_node *n, const char
 {
     static const char *const known[] = {
         "new", "old", "modified", "modified.body", "modified.configs", "modified.relation", "unmodified", NULL};
-    int ok = !strcmp(value, "modified.contract") || !strcmp(value, "modified.macros"); /* dbt19 */
+    int ok = !strcmp(value, "modified.contract") || !strcmp(value, "modified.macros");
     for (int i = 0; known[i]; i++)
         ok |= !strcmp(value, known[i]);
     if (!ok || !p->state_manifest) {
@@ -94,7 +94,7 @@ int kiln_models__state_match(const kiln_project *p, const km_node *n, const char
         return 1; /* out of memory: say modified (runs it) rather than skip it */
     int body = body_changed(n, now, old), cfg = differs(now, old, "config"),
         rel = n->kind != KM_TEST && differs(now, old, "relation_name");
-    int con = kiln_models__state_contract_changed(now, old), /* dbt19 */
+    int con = kiln_models__state_contract_changed(now, old),
         mac = n->kind == KM_MODEL || n->kind == KM_SNAPSHOT || n->kind == KM_TEST
                   ? kiln_models__state_macros_changed(p, n)
                   : 0;
@@ -113,7 +113,7 @@ int kiln_models__state_match(const kiln_project *p, const km_node *n, const char
     return !strcmp(value, "modified") ? modified : !modified;
 }
 
-/* ------------------------------------------------------------ result: (dbt19) */
+/* ------------------------------------------------------------ result:  */
 
 /*
  * dbt's `result:STATUS` method: the nodes (and unit tests) whose status in

@@ -44,10 +44,10 @@ typedef struct km_ut {
     kj_val o_vars, o_macros, o_envs; /* dicts (empty when absent) */
     const km_yaml *overrides;
     int final_state;
-    int unselected;      /* dbt19: --select/--exclude left it out */
-    char *last_msg;      /* dbt19: the last run's message (run_results.json) */
-    char *last_sql;      /* dbt19: the model's SQL the last run compiled */
-    const char *last_st; /* dbt19: pass, fail, error, skipped */
+    int unselected;      /* --select/--exclude left it out */
+    char *last_msg;      /* the last run's message (run_results.json) */
+    char *last_sql;      /* the model's SQL the last run compiled */
+    const char *last_st; /* pass, fail, error, skipped */
     int64_t last_t0, last_t1;
     double last_dt;
 } km_ut;
@@ -1103,7 +1103,7 @@ static int run_one(kiln_project *p, sqlite3 *db, km_ut *u, kiln_buf *diff, int *
     }
     if (!rc)
         rc = render_model(p, u, &sql, err);
-    kiln_free(u->last_sql); /* dbt19: run_results' compiled_code */
+    kiln_free(u->last_sql); /* run_results' compiled_code */
     u->last_sql = !rc && sql.data ? kiln_strdup(sql.data) : NULL;
     if (!rc)
         rc = expected_rows(p, db, u, &exp, err);
@@ -1243,7 +1243,7 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
     return 0;
 }
 
-/* dbt19: a unit test's run_results.json entry, in dbt's shape (unique_id
+/* a unit test's run_results.json entry, in dbt's shape (unique_id
  * unit_test.<project>.<model>.<name>, status pass/fail/error/skipped,
  * failures 1 on a mismatch, the diff as message, the model's SQL rendered
  * over the inputs as compiled_code). */

@@ -93,7 +93,7 @@ static int table_name(lexer *lx, wstmt *w)
         *at = 0;
         snprintf(w->branch, sizeof w->branch, "%s", at + 1);
     } else if (getenv("KILN_BRANCH") && *getenv("KILN_BRANCH")) {
-        /* flow12: a task of `kiln dags backfill --branch` writes every table on the backfill's branch */
+        /* a task of `kiln dags backfill --branch` writes every table on the backfill's branch */
         snprintf(w->branch, sizeof w->branch, "%s", getenv("KILN_BRANCH"));
     }
     snprintf(w->name, sizeof w->name, "%s.%s", w->ns, w->tb);

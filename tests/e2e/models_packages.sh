@@ -9,7 +9,7 @@
 # package in YAML (kiln_utils.expression_is_true, at_least_rows) named as
 # dbt names them. A package test that fails gates like any other; an
 # unknown package test is an error naming the file and position.
-# models11: a local package's models and seeds (shop_marts): its own
+# A local package's models and seeds (shop_marts): its own
 # config tree and vars, the root project's tree (+schema) and scoped vars
 # over them, --vars over both, ref('pkg', 'x') both ways, manifest fields;
 # `kiln deps` linking local packages and refusing a hub package with its

@@ -1,5 +1,5 @@
 /*
- * test_speed.c - the loader's and the manifest's two-thread paths (speed11):
+ * test_speed.c - the loader's and the manifest's two-thread paths :
  * the model files of a folder are read and parsed on two threads (even
  * and odd files), yet the nodes come out in file order and the error
  * reported is the first file's in file order, whichever thread met it; the
