@@ -343,6 +343,15 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
         return 0;
     }
     out->kind = f->type->kind;
+    rc = kiln_lake__json_value(d, c, f->type->name, key, a, out, err);
+    json_decref(x);
+    return rc;
+}
+
+int kiln_lake__json_value(const json_t *d, const kiln_column_def *c, const char *tname, const char *key, kiln_arena *a,
+                          kiln_lake_value *out, kiln_err *err)
+{
+    int rc = 0;
     const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
     size_t n = s ? json_string_length(d) : 0;
     int bad = 0;
@@ -364,6 +373,16 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
         break;
     case KILN_T_DECIMAL: {
         int exact = 0;
+        char num[64];
+        if (!s && json_is_integer(d)) { /* a nested value's decimal is a JSON number */
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(d));
+            s = num;
+            n = strlen(num);
+        } else if (!s && json_is_real(d) && c->precision <= 15) { /* a double holds 15 digits exactly */
+            snprintf(num, sizeof num, "%.*f", c->scale, json_real_value(d));
+            s = num;
+            n = strlen(num);
+        }
         bad = !s || kiln_decimal_parse(&out->i, &exact, s, n, c->scale) || !exact;
         break;
     }
@@ -437,16 +456,15 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
     }
     default:
         rc = kiln_err_set(err, KILN_EUNSUPP, "the %s of a %s column is not applied by kiln yet", key,
-                          f->type->name ? f->type->name : kiln_type_name(c->type));
+                          tname ? tname : kiln_type_name(c->type));
         break;
     }
     if (!rc && bad) {
         char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         rc = kiln_err_set(err, KILN_EFORMAT, "%s %s is not a %s value", key, txt ? txt : "(missing)",
-                          f->type->name ? f->type->name : kiln_type_name(c->type));
+                          tname ? tname : kiln_type_name(c->type));
         free(txt);
     }
-    json_decref(x);
     return rc;
 }
 

@@ -592,6 +592,62 @@ const kiln_lake_field *kiln_lake__schema_path(const kiln_lake_schema *s, const c
     }
 }
 
+/* Is field id inside type t (below it)? *via: the dotted path of the
+ * first list or map on the way (NULL when only structs). */
+static int id_under(const kiln_lake_type *t, int32_t id, const char *path, char *via, size_t vn, int depth)
+{
+    if (depth > 64 || !t)
+        return 0;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (size_t i = 0; i < t->nfields; i++) {
+            char p[512];
+            snprintf(p, sizeof p, "%s.%s", path, t->fields[i].name);
+            if (t->fields[i].id == id)
+                return 1;
+            if (id_under(t->fields[i].type, id, p, via, vn, depth + 1))
+                return 1;
+        }
+        return 0;
+    }
+    int hit = 0;
+    if (t->kind == KILN_LAKE_LIST)
+        hit = t->element_id == id || id_under(t->element, id, path, via, vn, depth + 1);
+    else if (t->kind == KILN_LAKE_MAP)
+        hit = t->key_id == id || t->value_id == id || id_under(t->key, id, path, via, vn, depth + 1) ||
+              id_under(t->value, id, path, via, vn, depth + 1);
+    if (hit && !via[0])
+        snprintf(via, vn, "%s (a %s)", path, t->kind == KILN_LAKE_LIST ? "list" : "map");
+    return hit;
+}
+
+int kiln_lake__partition_source_check(const kiln_lake_schema *s, int32_t id, const char *name, kiln_err *err)
+{
+    for (size_t i = 0; s && i < s->nfields; i++) {
+        const kiln_lake_field *f = &s->fields[i];
+        char via[600] = "";
+        if (f->id == id) {
+            if (f->type->kind == KILN_LAKE_STRUCT || f->type->kind == KILN_LAKE_LIST || f->type->kind == KILN_LAKE_MAP)
+                return kiln_err_set(err, KILN_EINVAL, "partition source \"%s\" is a %s, not a primitive column",
+                                    name ? name : f->name, f->type->name ? f->type->name : "nested type");
+            return 0;
+        }
+        if (id_under(f->type, id, f->name, via, sizeof via, 0)) {
+            if (via[0])
+                return kiln_err_set(err, KILN_EINVAL,
+                                    "partition source \"%s\" (field id %d) is inside %s: Iceberg allows a partition "
+                                    "source nested in structs only, never inside a list or a map",
+                                    name ? name : "?", (int)id, via);
+            const kiln_lake_field *x = kiln_lake_schema_field(s, id);
+            if (x && (x->type->kind == KILN_LAKE_STRUCT || x->type->kind == KILN_LAKE_LIST ||
+                      x->type->kind == KILN_LAKE_MAP))
+                return kiln_err_set(err, KILN_EINVAL, "partition source \"%s\" is a %s, not a primitive field",
+                                    name ? name : x->name, x->type->name ? x->type->name : "nested type");
+            return 0;
+        }
+    }
+    return kiln_err_set(err, KILN_EINVAL, "partition source field id %d is not in the current schema", (int)id);
+}
+
 typedef enum { OP_ADD, OP_RENAME, OP_WIDEN } field_op;
 
 typedef struct {
@@ -1090,6 +1146,8 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
                 if (!src)
                     return kiln_err_set(err, KILN_EINVAL, "add-spec: source-id %d is not in the current schema",
                                         spec.fields[f].source_id);
+                if ((rc = kiln_lake__partition_source_check(cs, spec.fields[f].source_id, spec.fields[f].name, err)))
+                    return kiln_err_prefix(err, "add-spec: ");
                 if (spec.fields[f].transform.kind != KILN_LAKE_XF_UNKNOWN &&
                     (rc = kiln_lake_transform_result(&rt, &spec.fields[f].transform, src->type, err)) != 0)
                     return rc;
