@@ -659,6 +659,64 @@ typedef struct {
     const char *extra_json; /* add: {"initial-default": V, "write-default": V} (v3), or NULL */
 } op_args;
 
+static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path, const op_args *a,
+                          const kiln_lake_field **out, size_t *nout, kiln_err *err);
+
+/* A copy of type t (named `name` in messages) with the op applied at path
+ * inside it: a struct's fields by name, a list's element as "element", a
+ * map's value as "value" (map keys never change, as in Iceberg Java). */
+static int rewrite_type(kiln_lake_meta *m, const kiln_lake_type *t, const char *name, const char *path,
+                        const op_args *a, const kiln_lake_type **out, kiln_err *err)
+{
+    kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
+    if (!nt)
+        return KILN_OOM(err);
+    *nt = *t;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        int rc = rewrite_fields(m, t->fields, t->nfields, path, a, &nt->fields, &nt->nfields, err);
+        if (rc)
+            return rc;
+        *out = nt;
+        return 0;
+    }
+    if (t->kind != KILN_LAKE_LIST && t->kind != KILN_LAKE_MAP)
+        return kiln_err_set(err, KILN_EINVAL, "\"%s\" is not a struct, list or map column", name);
+    const char *what = t->kind == KILN_LAKE_LIST ? "element" : "value";
+    if (!path || !*path)
+        return kiln_err_set(err, KILN_EINVAL, "\"%s\" is a %s: name its %s (%s.%s)", name,
+                            t->kind == KILN_LAKE_LIST ? "list" : "map", what, name, what);
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    if (t->kind == KILN_LAKE_MAP && len == 3 && !strncmp(path, "key", 3))
+        return kiln_err_set(err, KILN_EINVAL, "\"%s.key\": a map's key type cannot change (Iceberg)", name);
+    if (len != strlen(what) || strncmp(path, what, len) != 0)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in %s \"%s\" (its %s is \"%s.%s\")", (int)len,
+                            path, t->kind == KILN_LAKE_LIST ? "list" : "map", name, what, name, what);
+    const kiln_lake_type *child = t->kind == KILN_LAKE_LIST ? t->element : t->value, *nchild = NULL;
+    char cname[512];
+    snprintf(cname, sizeof cname, "%s.%s", name, what);
+    if (!dot && a->op == OP_RENAME)
+        return kiln_err_set(err, KILN_EINVAL, "\"%s\" cannot be renamed (a list element or map value has no name of its own)", cname);
+    if (!dot && a->op == OP_WIDEN) {
+        if (!kiln_lake_type_can_promote(child, a->type))
+            return kiln_err_set(err, KILN_EINVAL,
+                                "column \"%s\": %s cannot be widened to %s (allowed: int->long, "
+                                "float->double, decimal(P,S)->decimal(P2,S) with P2>=P)",
+                                cname, child->name, a->type->name);
+        nchild = a->type;
+    } else {
+        int rc = rewrite_type(m, child, cname, dot ? dot + 1 : NULL, a, &nchild, err);
+        if (rc)
+            return rc;
+    }
+    if (t->kind == KILN_LAKE_LIST)
+        nt->element = nchild;
+    else
+        nt->value = nchild;
+    *out = nt;
+    return 0;
+}
+
 /* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
  * this level). Returns a new arena array in *out and *nout. */
 static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path, const op_args *a,
@@ -709,18 +767,10 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
             *nout = n;
             return 0;
         }
-        /* descend into a struct */
-        const kiln_lake_type *t = fs[i].type;
-        if (t->kind != KILN_LAKE_STRUCT)
-            return kiln_err_set(err, KILN_EINVAL, "\"%.*s\" is not a struct column", (int)len, path);
-        kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
-        if (!nt)
-            return KILN_OOM(err);
-        *nt = *t;
-        int rc = rewrite_fields(m, t->fields, t->nfields, dot ? dot + 1 : NULL, a, &nt->fields, &nt->nfields, err);
+        /* descend into a struct, a list's element or a map's value */
+        int rc = rewrite_type(m, fs[i].type, fs[i].name, dot ? dot + 1 : NULL, a, &nf[i].type, err);
         if (rc != 0)
             return rc;
-        nf[i].type = nt;
         *out = nf;
         *nout = n;
         return 0;
