@@ -2203,9 +2203,9 @@ static int count_struct_leaves(const kiln_lake_field *fs, size_t n, int depth)
 {
     int c = 0;
     for (size_t i = 0; i < n && depth < 64; i++)
-        c += fs[i].type->kind == KILN_LAKE_STRUCT ? count_struct_leaves(fs[i].type->fields, fs[i].type->nfields,
-                                                                         depth + 1)
-                                                  : 1;
+        c += fs[i].type->kind == KILN_LAKE_STRUCT
+                 ? count_struct_leaves(fs[i].type->fields, fs[i].type->nfields, depth + 1)
+                 : 1;
     return c;
 }
 
@@ -2239,8 +2239,7 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
         ncomma += *q == ',';
     kiln_schema *xs = kiln_arena_alloc(s->arena, sizeof *xs);
     kiln_column_def *xcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + 1) * sizeof *xcols);
-    kiln_column_def *wcols =
-        kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + ncomma + 3) * sizeof *wcols);
+    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + ncomma + 3) * sizeof *wcols);
     if (!wcols || !xs || !xcols) {
         rc = KILN_OOM(err);
         goto done;
@@ -2249,8 +2248,8 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     xs->cols = xcols;
     xs->ncols = ts->ncols;
     if (view->lschema && nleaves &&
-        (rc = add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, s->arena, xcols,
-                                &xs->ncols, ts->ncols + nleaves, 0, err)))
+        (rc = add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, s->arena, xcols, &xs->ncols,
+                                ts->ncols + nleaves, 0, err)))
         goto done;
     int nw = 0, nout = 0;
     if (opts && opts->columns && *opts->columns) {

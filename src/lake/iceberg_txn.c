@@ -690,13 +690,14 @@ static int rewrite_type(kiln_lake_meta *m, const kiln_lake_type *t, const char *
     if (t->kind == KILN_LAKE_MAP && len == 3 && !strncmp(path, "key", 3))
         return kiln_err_set(err, KILN_EINVAL, "\"%s.key\": a map's key type cannot change (Iceberg)", name);
     if (len != strlen(what) || strncmp(path, what, len) != 0)
-        return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in %s \"%s\" (its %s is \"%s.%s\")", (int)len,
-                            path, t->kind == KILN_LAKE_LIST ? "list" : "map", name, what, name, what);
+        return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in %s \"%s\" (its %s is \"%s.%s\")", (int)len, path,
+                            t->kind == KILN_LAKE_LIST ? "list" : "map", name, what, name, what);
     const kiln_lake_type *child = t->kind == KILN_LAKE_LIST ? t->element : t->value, *nchild = NULL;
     char cname[512];
     snprintf(cname, sizeof cname, "%s.%s", name, what);
     if (!dot && a->op == OP_RENAME)
-        return kiln_err_set(err, KILN_EINVAL, "\"%s\" cannot be renamed (a list element or map value has no name of its own)", cname);
+        return kiln_err_set(err, KILN_EINVAL,
+                            "\"%s\" cannot be renamed (a list element or map value has no name of its own)", cname);
     if (!dot && a->op == OP_WIDEN) {
         if (!kiln_lake_type_can_promote(child, a->type))
             return kiln_err_set(err, KILN_EINVAL,

@@ -225,7 +225,7 @@ struct kiln_lake_writer {
     /* v3 nanosecond timestamps: the table column is exact text, the file
      * column INT64 TIMESTAMP(NANOS); ns_col[c] = 1 (timestamp_ns), 2 (tz) */
     uint8_t *ns_col;
-    kiln_schema fschema; /* the data files' schema when ns_col */
+    kiln_schema fschema;  /* the data files' schema when ns_col */
     kiln_arena *pscratch; /* row_partition: values of partition sources inside structs (reset per row) */
 };
 
@@ -567,8 +567,8 @@ static int nested_source(kiln_lake_writer *w, const kiln_batch *b, size_t row, i
                 rc = KILN_OOM(err);
             v->is_null = 0;
             v->kind = leaf->type->kind;
-            if (!rc && (rc = kiln_lake__json_value(j, &lc, leaf->type->name, "partition source value", w->pscratch, v,
-                                                   err)))
+            if (!rc &&
+                (rc = kiln_lake__json_value(j, &lc, leaf->type->name, "partition source value", w->pscratch, v, err)))
                 kiln_err_prefix(err, "row %zu: field %s: ", row, leaf->name);
         }
     }
