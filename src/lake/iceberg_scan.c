@@ -2209,6 +2209,22 @@ static int count_struct_leaves(const kiln_lake_field *fs, size_t n, int depth)
     return c;
 }
 
+int kiln_lake_view_leaf_schema(const kiln_lake_view *view, kiln_arena *a, kiln_schema *out, kiln_err *err)
+{
+    const kiln_schema *ts = view->schema;
+    int nleaves = view->lschema ? count_struct_leaves(view->lschema->fields, view->lschema->nfields, 0) : 0;
+    kiln_column_def *xcols = kiln_arena_alloc(a, (size_t)(ts->ncols + nleaves + 1) * sizeof *xcols);
+    if (!xcols)
+        return KILN_OOM(err);
+    memcpy(xcols, ts->cols, (size_t)ts->ncols * sizeof *xcols);
+    out->cols = xcols;
+    out->ncols = ts->ncols;
+    if (view->lschema && nleaves)
+        return add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, a, xcols, &out->ncols,
+                                 ts->ncols + nleaves, 0, err);
+    return 0;
+}
+
 static int add_work_col(kiln_column_def *cols, int *n, const kiln_column_def *c)
 {
     for (int i = 0; i < *n; i++)
@@ -2238,18 +2254,12 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     for (const char *q = opts && opts->columns ? opts->columns : ""; *q; q++)
         ncomma += *q == ',';
     kiln_schema *xs = kiln_arena_alloc(s->arena, sizeof *xs);
-    kiln_column_def *xcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + 1) * sizeof *xcols);
     kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + ncomma + 3) * sizeof *wcols);
-    if (!wcols || !xs || !xcols) {
+    if (!wcols || !xs) {
         rc = KILN_OOM(err);
         goto done;
     }
-    memcpy(xcols, ts->cols, (size_t)ts->ncols * sizeof *xcols);
-    xs->cols = xcols;
-    xs->ncols = ts->ncols;
-    if (view->lschema && nleaves &&
-        (rc = add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, s->arena, xcols, &xs->ncols,
-                                ts->ncols + nleaves, 0, err)))
+    if ((rc = kiln_lake_view_leaf_schema(view, s->arena, xs, err)))
         goto done;
     int nw = 0, nout = 0;
     if (opts && opts->columns && *opts->columns) {
