@@ -63,6 +63,33 @@ const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
 
 /* The writers' form of a nested Iceberg type: kinds, names, field ids and
  * nullability of every node (lists' element-id, maps' key-id/value-id). */
+/* Field f's default `key` ("initial-default", "write-default") as kiln's
+ * nested JSON text (a decimal's Iceberg text as a JSON number) appended to
+ * o; "null" when it has none. */
+static int nested_default(kiln_buf *o, const kiln_lake_field *f, const char *key, kiln_err *err)
+{
+    if (!f->extra_json || !strstr(f->extra_json, key))
+        return kiln_buf_append(o, "null", 4, err);
+    json_t *x = json_loads(f->extra_json, JSON_DECODE_ANY, NULL);
+    json_t *d = x ? json_object_get(x, key) : NULL;
+    int rc = 0;
+    if (!d || json_is_null(d))
+        rc = kiln_buf_append(o, "null", 4, err);
+    else if (f->type->kind == KILN_LAKE_DECIMAL && json_is_string(d)) {
+        const char *v = json_string_value(d);
+        size_t n = strspn(v, "-0123456789.");
+        rc = n && n == strlen(v)
+                 ? kiln_buf_append(o, v, n, err)
+                 : kiln_err_set(err, KILN_EFORMAT, "field %s: %s \"%s\" is not a %s", f->name, key, v, f->type->name);
+    } else {
+        char *t = json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT);
+        rc = t ? kiln_buf_append(o, t, strlen(t), err) : KILN_OOM(err);
+        free(t);
+    }
+    json_decref(x);
+    return rc;
+}
+
 static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out, int depth, kiln_err *err)
 {
     if (depth > 64)
@@ -94,6 +121,19 @@ static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out
             kids[i].required = f->required;
             if ((rc = nested_shape(a, f->type, &kids[i], depth + 1, err)))
                 return kiln_err_prefix(err, "%s: ", f->name);
+            if (f->extra_json && strstr(f->extra_json, "write-default")) {
+                kiln_buf b;
+                kiln_buf_init(&b, 0);
+                int has = 0;
+                if ((rc = nested_default(&b, f, "write-default", err)) == 0 &&
+                    (has = !(b.len == 4 && memcmp(b.data, "null", 4) == 0)))
+                    kids[i].wdef = kiln_arena_strndup(a, b.data, b.len);
+                kiln_buf_free(&b);
+                if (rc)
+                    return rc;
+                if (has && !kids[i].wdef)
+                    return KILN_OOM(err);
+            }
         }
     } else if (t->kind == KILN_LAKE_LIST) {
         kids[0].name = "element";
@@ -1031,7 +1071,7 @@ static const char *reshape(kiln_buf *o, const char *p, const char *end, const ki
                 (*rc = kiln_buf_putc(o, ':', err)))
                 after = NULL;
             else if (!val)
-                after = (*rc = kiln_buf_append(o, "null", 4, err)) ? NULL : after;
+                after = (*rc = nested_default(o, &t->fields[f], "initial-default", err)) ? NULL : after;
             else if (!reshape(o, val, end, t->fields[f].type, depth + 1, err, rc))
                 after = NULL;
         }
@@ -1716,6 +1756,16 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
             proj[nproj++] = ncol;
             ntgt++;
             continue;
+        }
+        if (col_by_id(view->schema, c->field_id) < 0 && !lineage_kind(c) && view->lschema) {
+            const kiln_lake_field *nf = kiln_lake_schema_field(view->lschema, c->field_id);
+            if (nf && nf->extra_json && strstr(nf->extra_json, "initial-default")) {
+                rc = kiln_err_set(err, KILN_EUNSUPP,
+                                  "%s predates nested field %s (field id %d), which has an initial-default: kiln "
+                                  "reads that default only through the whole column (--columns %.*s)",
+                                  path, c->name, c->field_id, (int)strcspn(c->name, "."), c->name);
+                goto done;
+            }
         }
         for (int k = 0; spec && k < spec->nfields && k < df->npart; k++)
             if (spec->fields[k].source_id == c->field_id && spec->fields[k].xform == KILN_LAKE_XF_IDENTITY) {

@@ -375,9 +375,9 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         char dec[48];
         snprintf(dec, sizeof dec, "%s(%d,%d)", ic->exact_text ? "TEXT DECIMAL" : sql_type(cd->type), cd->precision,
                  cd->scale);
-        char *q = sqlite3_mprintf("%s\"%w\" %s HIDDEN", v->ncols > 1 ? ", " : "", cd->name,
-                                  cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec
-                                                                                                : sql_type(cd->type));
+        char *q =
+            sqlite3_mprintf("%s\"%w\" %s HIDDEN", v->ncols > 1 ? ", " : "", cd->name,
+                            cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
     }
