@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# kiln-test: slow (started first by tests/run.sh)
 # interop_nested_paths.sh - nested fields as first-class columns of a table:
 #  1. partition sources nested in structs (bucket(4, s.a), s.b, day(s.d)):
 #     kiln writes each row into its partition, DuckDB reads every data file
