@@ -60,6 +60,8 @@ struct kiln_nested {
     int precision, scale; /* decimals */
     int nkids;            /* STRUCT: fields; LIST: 1 (element); MAP: 2 (key, value) */
     const kiln_nested *kids;
+    const char *wdef; /* struct field: its write-default as nested JSON text (v3), written when a
+                         value lacks the key; NULL: none (null) */
 };
 
 typedef struct kiln_column_def {

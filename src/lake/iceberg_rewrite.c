@@ -1529,7 +1529,9 @@ static int rewrite_round(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *
         goto done;
     kiln_lake_pred pred, *pp = NULL;
     if (w.o.where && *w.o.where) {
-        if ((rc = kiln_lake_pred_parse(&pred, w.a, w.view.schema, w.o.where, err)))
+        kiln_schema xs; /* struct leaves by path too: the predicate only chooses files */
+        if ((rc = kiln_lake_view_leaf_schema(&w.view, w.a, &xs, err)) ||
+            (rc = kiln_lake_pred_parse(&pred, w.a, &xs, w.o.where, err)))
             goto done;
         pp = &pred;
     }

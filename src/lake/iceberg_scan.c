@@ -63,6 +63,33 @@ const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
 
 /* The writers' form of a nested Iceberg type: kinds, names, field ids and
  * nullability of every node (lists' element-id, maps' key-id/value-id). */
+/* Field f's default `key` ("initial-default", "write-default") as kiln's
+ * nested JSON text (a decimal's Iceberg text as a JSON number) appended to
+ * o; "null" when it has none. */
+static int nested_default(kiln_buf *o, const kiln_lake_field *f, const char *key, kiln_err *err)
+{
+    if (!f->extra_json || !strstr(f->extra_json, key))
+        return kiln_buf_append(o, "null", 4, err);
+    json_t *x = json_loads(f->extra_json, JSON_DECODE_ANY, NULL);
+    json_t *d = x ? json_object_get(x, key) : NULL;
+    int rc = 0;
+    if (!d || json_is_null(d))
+        rc = kiln_buf_append(o, "null", 4, err);
+    else if (f->type->kind == KILN_LAKE_DECIMAL && json_is_string(d)) {
+        const char *v = json_string_value(d);
+        size_t n = strspn(v, "-0123456789.");
+        rc = n && n == strlen(v)
+                 ? kiln_buf_append(o, v, n, err)
+                 : kiln_err_set(err, KILN_EFORMAT, "field %s: %s \"%s\" is not a %s", f->name, key, v, f->type->name);
+    } else {
+        char *t = json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT);
+        rc = t ? kiln_buf_append(o, t, strlen(t), err) : KILN_OOM(err);
+        free(t);
+    }
+    json_decref(x);
+    return rc;
+}
+
 static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out, int depth, kiln_err *err)
 {
     if (depth > 64)
@@ -94,6 +121,19 @@ static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out
             kids[i].required = f->required;
             if ((rc = nested_shape(a, f->type, &kids[i], depth + 1, err)))
                 return kiln_err_prefix(err, "%s: ", f->name);
+            if (f->extra_json && strstr(f->extra_json, "write-default")) {
+                kiln_buf b;
+                kiln_buf_init(&b, 0);
+                int has = 0;
+                if ((rc = nested_default(&b, f, "write-default", err)) == 0 &&
+                    (has = !(b.len == 4 && memcmp(b.data, "null", 4) == 0)))
+                    kids[i].wdef = kiln_arena_strndup(a, b.data, b.len);
+                kiln_buf_free(&b);
+                if (rc)
+                    return rc;
+                if (has && !kids[i].wdef)
+                    return KILN_OOM(err);
+            }
         }
     } else if (t->kind == KILN_LAKE_LIST) {
         kids[0].name = "element";
@@ -343,6 +383,15 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
         return 0;
     }
     out->kind = f->type->kind;
+    rc = kiln_lake__json_value(d, c, f->type->name, key, a, out, err);
+    json_decref(x);
+    return rc;
+}
+
+int kiln_lake__json_value(const json_t *d, const kiln_column_def *c, const char *tname, const char *key, kiln_arena *a,
+                          kiln_lake_value *out, kiln_err *err)
+{
+    int rc = 0;
     const char *s = d && json_is_string(d) ? json_string_value(d) : NULL;
     size_t n = s ? json_string_length(d) : 0;
     int bad = 0;
@@ -364,6 +413,16 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
         break;
     case KILN_T_DECIMAL: {
         int exact = 0;
+        char num[64];
+        if (!s && json_is_integer(d)) { /* a nested value's decimal is a JSON number */
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(d));
+            s = num;
+            n = strlen(num);
+        } else if (!s && json_is_real(d) && c->precision <= 15) { /* a double holds 15 digits exactly */
+            snprintf(num, sizeof num, "%.*f", c->scale, json_real_value(d));
+            s = num;
+            n = strlen(num);
+        }
         bad = !s || kiln_decimal_parse(&out->i, &exact, s, n, c->scale) || !exact;
         break;
     }
@@ -437,16 +496,15 @@ int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_colu
     }
     default:
         rc = kiln_err_set(err, KILN_EUNSUPP, "the %s of a %s column is not applied by kiln yet", key,
-                          f->type->name ? f->type->name : kiln_type_name(c->type));
+                          tname ? tname : kiln_type_name(c->type));
         break;
     }
     if (!rc && bad) {
         char *txt = d ? json_dumps(d, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         rc = kiln_err_set(err, KILN_EFORMAT, "%s %s is not a %s value", key, txt ? txt : "(missing)",
-                          f->type->name ? f->type->name : kiln_type_name(c->type));
+                          tname ? tname : kiln_type_name(c->type));
         free(txt);
     }
-    json_decref(x);
     return rc;
 }
 
@@ -1013,7 +1071,7 @@ static const char *reshape(kiln_buf *o, const char *p, const char *end, const ki
                 (*rc = kiln_buf_putc(o, ':', err)))
                 after = NULL;
             else if (!val)
-                after = (*rc = kiln_buf_append(o, "null", 4, err)) ? NULL : after;
+                after = (*rc = nested_default(o, &t->fields[f], "initial-default", err)) ? NULL : after;
             else if (!reshape(o, val, end, t->fields[f].type, depth + 1, err, rc))
                 after = NULL;
         }
@@ -1591,13 +1649,16 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     tr->work = work;
     int rc = 0;
     int nw = work->ncols;
-    int *proj = NULL;
+    int *proj = NULL, *tgt = NULL, ntgt = 0;
+    const char **tname = NULL;
     tr->arena = kiln_arena_new(16 * 1024);
     tr->src = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
     tr->consts = kiln_calloc((size_t)(nw ? nw : 1), sizeof(kiln_lake_value));
     tr->has_const = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
     proj = kiln_calloc((size_t)(nw ? nw : 1), sizeof(int));
-    if (!tr->arena || !tr->src || !tr->consts || !tr->has_const || !proj) {
+    tgt = kiln_calloc((size_t)(nw ? nw : 1) + 1, sizeof(int));
+    tname = kiln_calloc((size_t)(nw ? nw : 1) + 1, sizeof(char *));
+    if (!tr->arena || !tr->src || !tr->consts || !tr->has_const || !proj || !tgt || !tname) {
         rc = KILN_OOM(err);
         goto done;
     }
@@ -1680,8 +1741,31 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
                 goto done;
             }
             tr->src[i] = nproj;
+            tgt[nproj] = -1;
             proj[nproj++] = fc;
             continue;
+        }
+        /* a field inside a nested column ("s.a", "payload.commits.sha"):
+         * only the leaves under it are read */
+        int ncol = -1, nel = -1;
+        if (col_by_id(view->schema, c->field_id) < 0 &&
+            kiln_parquet_reader_find_nested(tr->r, has_ids ? c->field_id : 0, c->name, &ncol, &nel) == 0) {
+            tr->src[i] = nproj;
+            tgt[nproj] = nel;
+            tname[nproj] = c->name;
+            proj[nproj++] = ncol;
+            ntgt++;
+            continue;
+        }
+        if (col_by_id(view->schema, c->field_id) < 0 && !lineage_kind(c) && view->lschema) {
+            const kiln_lake_field *nf = kiln_lake_schema_field(view->lschema, c->field_id);
+            if (nf && nf->extra_json && strstr(nf->extra_json, "initial-default")) {
+                rc = kiln_err_set(err, KILN_EUNSUPP,
+                                  "%s predates nested field %s (field id %d), which has an initial-default: kiln "
+                                  "reads that default only through the whole column (--columns %.*s)",
+                                  path, c->name, c->field_id, (int)strcspn(c->name, "."), c->name);
+                goto done;
+            }
         }
         for (int k = 0; spec && k < spec->nfields && k < df->npart; k++)
             if (spec->fields[k].source_id == c->field_id && spec->fields[k].xform == KILN_LAKE_XF_IDENTITY) {
@@ -1698,10 +1782,35 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
             tr->has_const[i] = 1;
         }
     }
-    if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0)
+    if (nproj == 0 && kiln_parquet_reader_ncolumns(tr->r) > 0) {
+        tgt[nproj] = -1;
         proj[nproj++] = 0; /* read one column for the row count; nothing maps to it */
-    if ((rc = kiln_parquet_reader_project(tr->r, proj, nproj, err)))
+    }
+    if ((rc = ntgt ? kiln_parquet_reader_project_nested(tr->r, proj, tgt, tname, nproj, err)
+                   : kiln_parquet_reader_project(tr->r, proj, nproj, err)))
         goto done;
+    for (int i = 0; ntgt && i < nw; i++) { /* a sub-field's shape in the file must be the table's */
+        const kiln_column_def *c = &work->cols[i];
+        if (tr->src[i] < 0 || tgt[tr->src[i]] < 0)
+            continue;
+        const kiln_column_def *oc = &kiln_parquet_reader_schema(tr->r)->cols[tr->src[i]];
+        kiln_type tt = c->type, ft = oc->type;
+        int fits = ft == tt || (tt == KILN_T_INT64 && ft == KILN_T_INT32) ||
+                   (tt == KILN_T_DOUBLE && ft == KILN_T_FLOAT) ||
+                   (tt == KILN_T_DECIMAL_WIDE && (ft == KILN_T_DECIMAL || ft == KILN_T_DECIMAL_WIDE)) ||
+                   ((tt == KILN_T_TIMESTAMP || tt == KILN_T_TIMESTAMPTZ) &&
+                    (ft == KILN_T_TIMESTAMP || ft == KILN_T_TIMESTAMPTZ)) ||
+                   ((tt == KILN_T_STRING || tt == KILN_T_BINARY) && (ft == KILN_T_STRING || ft == KILN_T_BINARY));
+        if (fits && tt == KILN_T_DECIMAL && (ft != KILN_T_DECIMAL || oc->scale != c->scale))
+            fits = 0;
+        if (!fits) {
+            rc = kiln_err_set(err, KILN_EFORMAT,
+                              "%s: nested field %s (field id %d) is %s in the file but %s in the table; kiln cannot "
+                              "read it as the table's type",
+                              path, c->name, c->field_id, kiln_type_name(ft), kiln_type_name(tt));
+            goto done;
+        }
+    }
     if ((rc = task_reader_prune_setup(tr, pred, has_ids, err)))
         goto done;
     for (size_t k = 0; k < task->ndeletes; k++) {
@@ -1729,6 +1838,8 @@ static int task_reader_open(task_reader *tr, const kiln_lake_view *view, const k
     }
 done:
     kiln_free(proj);
+    kiln_free(tgt);
+    kiln_free(tname);
     if (rc)
         task_reader_close(tr);
     return rc;
@@ -2019,6 +2130,151 @@ struct kiln_lake_scan {
     kiln_buf key;
 };
 
+/* A field inside a nested column as a scan column, by its dotted path
+ * ("s.a", "payload.commits.sha", "m.value", "l.element"): lists are stepped
+ * through to their element (or by an explicit "element"), a map is entered
+ * by "key" or "value". The column is named by the path and carries the
+ * field's id; a primitive reached through structs only is a column of its
+ * own kiln type, anything else JSON. KILN_ENOTFOUND when there is no such
+ * field. */
+static int nested_path_col(const kiln_lake_view *view, const char *path, kiln_arena *a, kiln_column_def *out,
+                           kiln_err *err)
+{
+    const kiln_lake_schema *ls = view->lschema;
+    const char *dot = strchr(path, '.');
+    if (!ls || !dot)
+        return KILN_ENOTFOUND;
+    const kiln_lake_field *top = NULL;
+    for (size_t i = 0; i < ls->nfields; i++)
+        if (strlen(ls->fields[i].name) == (size_t)(dot - path) && !strncmp(ls->fields[i].name, path, dot - path))
+            top = &ls->fields[i];
+    if (!top)
+        return KILN_ENOTFOUND;
+    const kiln_lake_type *t = top->type;
+    int32_t id = top->id;
+    int rep = 0;
+    const char *p = dot + 1;
+    while (*p) {
+        const char *e = strchr(p, '.');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+#define SEG_IS(lit) (len == sizeof(lit) - 1 && !strncmp(p, lit, len))
+        if (t->kind == KILN_LAKE_LIST) {
+            id = t->element_id;
+            t = t->element;
+            rep = 1;
+            if (SEG_IS("element"))
+                goto next;
+            while (t->kind == KILN_LAKE_LIST) {
+                id = t->element_id;
+                t = t->element;
+            }
+        }
+        if (t->kind == KILN_LAKE_MAP) {
+            rep = 1;
+            if (SEG_IS("key")) {
+                id = t->key_id;
+                t = t->key;
+                goto next;
+            }
+            if (SEG_IS("value")) {
+                id = t->value_id;
+                t = t->value;
+                goto next;
+            }
+            return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in \"%s\": a map is entered by key or value",
+                                (int)len, p, path);
+        }
+#undef SEG_IS
+        if (t->kind != KILN_LAKE_STRUCT)
+            return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in \"%s\"", (int)len, p, path);
+        {
+            const kiln_lake_field *hit = NULL;
+            for (size_t i = 0; i < t->nfields; i++)
+                if (strlen(t->fields[i].name) == len && !strncmp(t->fields[i].name, p, len))
+                    hit = &t->fields[i];
+            if (!hit)
+                return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in \"%s\"", (int)len, p, path);
+            id = hit->id;
+            t = hit->type;
+        }
+    next:
+        p += len;
+        if (*p == '.')
+            p++;
+    }
+    memset(out, 0, sizeof *out);
+    if (!(out->name = kiln_arena_strndup(a, path, strlen(path))))
+        return KILN_OOM(err);
+    out->field_id = id;
+    out->type = KILN_T_JSON;
+    int prim = t->kind != KILN_LAKE_STRUCT && t->kind != KILN_LAKE_LIST && t->kind != KILN_LAKE_MAP;
+    if (!rep && prim) {
+        kiln_type kt;
+        int rc = kiln_lake_kind_to_type(t, &kt, err);
+        if (rc)
+            return kiln_err_prefix(err, "column %s (field id %d): ", path, (int)id);
+        out->type = kt;
+        out->precision = t->precision;
+        out->scale = t->scale;
+        if (t->kind == KILN_LAKE_TIMESTAMP_NS || t->kind == KILN_LAKE_TIMESTAMPTZ_NS)
+            out->scale = KILN_LAKE_NS_TEXT_SCALE;
+    } else if (prim && (t->kind == KILN_LAKE_TIMESTAMP_NS || t->kind == KILN_LAKE_TIMESTAMPTZ_NS)) {
+        out->type = KILN_T_JSON;
+    }
+    return 0;
+}
+
+/* Every primitive reached from a top-level column through structs only,
+ * appended to cols as nested_path_col makes it (for --where). */
+static int add_struct_leaves(const kiln_lake_view *view, const kiln_lake_field *fs, size_t n, const char *prefix,
+                             kiln_arena *a, kiln_column_def *cols, int *nc, int cap, int depth, kiln_err *err)
+{
+    for (size_t i = 0; i < n && depth < 64; i++) {
+        const kiln_lake_type *t = fs[i].type;
+        char *path = prefix ? kiln_sprintf("%s.%s", prefix, fs[i].name) : kiln_sprintf("%s", fs[i].name);
+        if (!path)
+            return KILN_OOM(err);
+        int rc = 0;
+        if (t->kind == KILN_LAKE_STRUCT)
+            rc = add_struct_leaves(view, t->fields, t->nfields, path, a, cols, nc, cap, depth + 1, err);
+        else if (prefix && t->kind != KILN_LAKE_LIST && t->kind != KILN_LAKE_MAP && *nc < cap) {
+            kiln_err e = {0};
+            if (nested_path_col(view, path, a, &cols[*nc], &e) == 0 && cols[*nc].type != KILN_T_JSON)
+                (*nc)++;
+        }
+        kiln_free(path);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int count_struct_leaves(const kiln_lake_field *fs, size_t n, int depth)
+{
+    int c = 0;
+    for (size_t i = 0; i < n && depth < 64; i++)
+        c += fs[i].type->kind == KILN_LAKE_STRUCT
+                 ? count_struct_leaves(fs[i].type->fields, fs[i].type->nfields, depth + 1)
+                 : 1;
+    return c;
+}
+
+int kiln_lake_view_leaf_schema(const kiln_lake_view *view, kiln_arena *a, kiln_schema *out, kiln_err *err)
+{
+    const kiln_schema *ts = view->schema;
+    int nleaves = view->lschema ? count_struct_leaves(view->lschema->fields, view->lschema->nfields, 0) : 0;
+    kiln_column_def *xcols = kiln_arena_alloc(a, (size_t)(ts->ncols + nleaves + 1) * sizeof *xcols);
+    if (!xcols)
+        return KILN_OOM(err);
+    memcpy(xcols, ts->cols, (size_t)ts->ncols * sizeof *xcols);
+    out->cols = xcols;
+    out->ncols = ts->ncols;
+    if (view->lschema && nleaves)
+        return add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, a, xcols, &out->ncols,
+                                 ts->ncols + nleaves, 0, err);
+    return 0;
+}
+
 static int add_work_col(kiln_column_def *cols, int *n, const kiln_column_def *c)
 {
     for (int i = 0; i < *n; i++)
@@ -2041,11 +2297,20 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     s->view = *view;
     s->batch_rows = opts && opts->batch_rows ? opts->batch_rows : 8192;
     const kiln_schema *ts = view->schema;
-    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + 2) * sizeof *wcols);
-    if (!wcols) {
+    /* xs: the table's columns, then every leaf reached through structs
+     * only by its dotted path ("s.a"), for --where */
+    int nleaves = view->lschema ? count_struct_leaves(view->lschema->fields, view->lschema->nfields, 0) : 0;
+    int ncomma = 0;
+    for (const char *q = opts && opts->columns ? opts->columns : ""; *q; q++)
+        ncomma += *q == ',';
+    kiln_schema *xs = kiln_arena_alloc(s->arena, sizeof *xs);
+    kiln_column_def *wcols = kiln_arena_alloc(s->arena, (size_t)(ts->ncols + nleaves + ncomma + 3) * sizeof *wcols);
+    if (!wcols || !xs) {
         rc = KILN_OOM(err);
         goto done;
     }
+    if ((rc = kiln_lake_view_leaf_schema(view, s->arena, xs, err)))
+        goto done;
     int nw = 0, nout = 0;
     if (opts && opts->columns && *opts->columns) {
         const char *p = opts->columns;
@@ -2065,6 +2330,21 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
             name[n] = 0;
             int ci = kiln_schema_find(ts, name);
             const kiln_column_def *lc = ci < 0 ? kiln_lake_lineage_col(name, 0) : NULL;
+            kiln_column_def nc;
+            if (ci < 0 && !lc && strchr(name, '.')) { /* a field inside a nested column */
+                int nrc = nested_path_col(view, name, s->arena, &nc, err);
+                if (nrc && nrc != KILN_ENOTFOUND) {
+                    rc = nrc;
+                    goto done;
+                }
+                if (nrc == 0)
+                    lc = &nc;
+                else if (err->code) {
+                    kiln_err_prefix(err, "--columns: ");
+                    rc = KILN_ENOTFOUND;
+                    goto done;
+                }
+            }
             if (ci < 0 && !lc) {
                 rc = kiln_err_set(err, KILN_ENOTFOUND, "--columns: no column '%s' in the table", name);
                 goto done;
@@ -2078,13 +2358,13 @@ int kiln_lake_scan_open_view(kiln_lake_scan **out, const kiln_lake_view *view, c
     }
     nout = nw;
     if (opts && opts->where && *opts->where) {
-        if ((rc = kiln_lake_pred_parse(&s->pred, s->arena, ts, opts->where, err)))
+        if ((rc = kiln_lake_pred_parse(&s->pred, s->arena, xs, opts->where, err)))
             goto done;
         s->has_pred = 1;
         for (int i = 0; i < s->pred.nterms; i++) {
-            int ci = col_by_id(ts, s->pred.terms[i].field_id);
+            int ci = col_by_id(xs, s->pred.terms[i].field_id);
             if (ci >= 0)
-                add_work_col(wcols, &nw, &ts->cols[ci]);
+                add_work_col(wcols, &nw, &xs->cols[ci]);
         }
     }
     if ((rc = kiln_lake_plan_new(&s->plan, &s->view, s->has_pred ? &s->pred : NULL, err)))

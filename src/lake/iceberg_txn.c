@@ -592,6 +592,62 @@ const kiln_lake_field *kiln_lake__schema_path(const kiln_lake_schema *s, const c
     }
 }
 
+/* Is field id inside type t (below it)? *via: the dotted path of the
+ * first list or map on the way (NULL when only structs). */
+static int id_under(const kiln_lake_type *t, int32_t id, const char *path, char *via, size_t vn, int depth)
+{
+    if (depth > 64 || !t)
+        return 0;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (size_t i = 0; i < t->nfields; i++) {
+            char p[512];
+            snprintf(p, sizeof p, "%s.%s", path, t->fields[i].name);
+            if (t->fields[i].id == id)
+                return 1;
+            if (id_under(t->fields[i].type, id, p, via, vn, depth + 1))
+                return 1;
+        }
+        return 0;
+    }
+    int hit = 0;
+    if (t->kind == KILN_LAKE_LIST)
+        hit = t->element_id == id || id_under(t->element, id, path, via, vn, depth + 1);
+    else if (t->kind == KILN_LAKE_MAP)
+        hit = t->key_id == id || t->value_id == id || id_under(t->key, id, path, via, vn, depth + 1) ||
+              id_under(t->value, id, path, via, vn, depth + 1);
+    if (hit && !via[0])
+        snprintf(via, vn, "%s (a %s)", path, t->kind == KILN_LAKE_LIST ? "list" : "map");
+    return hit;
+}
+
+int kiln_lake__partition_source_check(const kiln_lake_schema *s, int32_t id, const char *name, kiln_err *err)
+{
+    for (size_t i = 0; s && i < s->nfields; i++) {
+        const kiln_lake_field *f = &s->fields[i];
+        char via[600] = "";
+        if (f->id == id) {
+            if (f->type->kind == KILN_LAKE_STRUCT || f->type->kind == KILN_LAKE_LIST || f->type->kind == KILN_LAKE_MAP)
+                return kiln_err_set(err, KILN_EINVAL, "partition source \"%s\" is a %s, not a primitive column",
+                                    name ? name : f->name, f->type->name ? f->type->name : "nested type");
+            return 0;
+        }
+        if (id_under(f->type, id, f->name, via, sizeof via, 0)) {
+            if (via[0])
+                return kiln_err_set(err, KILN_EINVAL,
+                                    "partition source \"%s\" (field id %d) is inside %s: Iceberg allows a partition "
+                                    "source nested in structs only, never inside a list or a map",
+                                    name ? name : "?", (int)id, via);
+            const kiln_lake_field *x = kiln_lake_schema_field(s, id);
+            if (x && (x->type->kind == KILN_LAKE_STRUCT || x->type->kind == KILN_LAKE_LIST ||
+                      x->type->kind == KILN_LAKE_MAP))
+                return kiln_err_set(err, KILN_EINVAL, "partition source \"%s\" is a %s, not a primitive field",
+                                    name ? name : x->name, x->type->name ? x->type->name : "nested type");
+            return 0;
+        }
+    }
+    return kiln_err_set(err, KILN_EINVAL, "partition source field id %d is not in the current schema", (int)id);
+}
+
 typedef enum { OP_ADD, OP_RENAME, OP_WIDEN } field_op;
 
 typedef struct {
@@ -602,6 +658,65 @@ typedef struct {
     const char *doc;
     const char *extra_json; /* add: {"initial-default": V, "write-default": V} (v3), or NULL */
 } op_args;
+
+static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n, const char *path, const op_args *a,
+                          const kiln_lake_field **out, size_t *nout, kiln_err *err);
+
+/* A copy of type t (named `name` in messages) with the op applied at path
+ * inside it: a struct's fields by name, a list's element as "element", a
+ * map's value as "value" (map keys never change, as in Iceberg Java). */
+static int rewrite_type(kiln_lake_meta *m, const kiln_lake_type *t, const char *name, const char *path,
+                        const op_args *a, const kiln_lake_type **out, kiln_err *err)
+{
+    kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
+    if (!nt)
+        return KILN_OOM(err);
+    *nt = *t;
+    if (t->kind == KILN_LAKE_STRUCT) {
+        int rc = rewrite_fields(m, t->fields, t->nfields, path, a, &nt->fields, &nt->nfields, err);
+        if (rc)
+            return rc;
+        *out = nt;
+        return 0;
+    }
+    if (t->kind != KILN_LAKE_LIST && t->kind != KILN_LAKE_MAP)
+        return kiln_err_set(err, KILN_EINVAL, "\"%s\" is not a struct, list or map column", name);
+    const char *what = t->kind == KILN_LAKE_LIST ? "element" : "value";
+    if (!path || !*path)
+        return kiln_err_set(err, KILN_EINVAL, "\"%s\" is a %s: name its %s (%s.%s)", name,
+                            t->kind == KILN_LAKE_LIST ? "list" : "map", what, name, what);
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    if (t->kind == KILN_LAKE_MAP && len == 3 && !strncmp(path, "key", 3))
+        return kiln_err_set(err, KILN_EINVAL, "\"%s.key\": a map's key type cannot change (Iceberg)", name);
+    if (len != strlen(what) || strncmp(path, what, len) != 0)
+        return kiln_err_set(err, KILN_ENOTFOUND, "no field \"%.*s\" in %s \"%s\" (its %s is \"%s.%s\")", (int)len, path,
+                            t->kind == KILN_LAKE_LIST ? "list" : "map", name, what, name, what);
+    const kiln_lake_type *child = t->kind == KILN_LAKE_LIST ? t->element : t->value, *nchild = NULL;
+    char cname[512];
+    snprintf(cname, sizeof cname, "%s.%s", name, what);
+    if (!dot && a->op == OP_RENAME)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "\"%s\" cannot be renamed (a list element or map value has no name of its own)", cname);
+    if (!dot && a->op == OP_WIDEN) {
+        if (!kiln_lake_type_can_promote(child, a->type))
+            return kiln_err_set(err, KILN_EINVAL,
+                                "column \"%s\": %s cannot be widened to %s (allowed: int->long, "
+                                "float->double, decimal(P,S)->decimal(P2,S) with P2>=P)",
+                                cname, child->name, a->type->name);
+        nchild = a->type;
+    } else {
+        int rc = rewrite_type(m, child, cname, dot ? dot + 1 : NULL, a, &nchild, err);
+        if (rc)
+            return rc;
+    }
+    if (t->kind == KILN_LAKE_LIST)
+        nt->element = nchild;
+    else
+        nt->value = nchild;
+    *out = nt;
+    return 0;
+}
 
 /* Copy fields[0..n) with the op applied at path (path NULL/"" for OP_ADD at
  * this level). Returns a new arena array in *out and *nout. */
@@ -653,18 +768,10 @@ static int rewrite_fields(kiln_lake_meta *m, const kiln_lake_field *fs, size_t n
             *nout = n;
             return 0;
         }
-        /* descend into a struct */
-        const kiln_lake_type *t = fs[i].type;
-        if (t->kind != KILN_LAKE_STRUCT)
-            return kiln_err_set(err, KILN_EINVAL, "\"%.*s\" is not a struct column", (int)len, path);
-        kiln_lake_type *nt = kiln_lake__alloc(m, sizeof(*nt));
-        if (!nt)
-            return KILN_OOM(err);
-        *nt = *t;
-        int rc = rewrite_fields(m, t->fields, t->nfields, dot ? dot + 1 : NULL, a, &nt->fields, &nt->nfields, err);
+        /* descend into a struct, a list's element or a map's value */
+        int rc = rewrite_type(m, fs[i].type, fs[i].name, dot ? dot + 1 : NULL, a, &nf[i].type, err);
         if (rc != 0)
             return rc;
-        nf[i].type = nt;
         *out = nf;
         *nout = n;
         return 0;
@@ -1090,6 +1197,8 @@ static int apply_one(kiln_lake_txn *txn, kiln_lake_meta *w, const txn_up *u, int
                 if (!src)
                     return kiln_err_set(err, KILN_EINVAL, "add-spec: source-id %d is not in the current schema",
                                         spec.fields[f].source_id);
+                if ((rc = kiln_lake__partition_source_check(cs, spec.fields[f].source_id, spec.fields[f].name, err)))
+                    return kiln_err_prefix(err, "add-spec: ");
                 if (spec.fields[f].transform.kind != KILN_LAKE_XF_UNKNOWN &&
                     (rc = kiln_lake_transform_result(&rt, &spec.fields[f].transform, src->type, err)) != 0)
                     return rc;

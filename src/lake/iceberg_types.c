@@ -317,9 +317,26 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
         }
         const kiln_lake_field *src = kiln_lake__schema_path(schema, col);
         if (!src) {
-            rc = kiln_err_set(err, KILN_ENOTFOUND, "partition: no column \"%s\" in the schema", col);
+            /* a path through a list or map: name it, as the spec forbids it */
+            char head[256];
+            const kiln_lake_field *up = NULL;
+            for (const char *d = strchr(col, '.'); d && !up; d = strchr(d + 1, '.')) {
+                snprintf(head, sizeof head, "%.*s", (int)(d - col), col);
+                const kiln_lake_field *h = kiln_lake__schema_path(schema, head);
+                if (h && (h->type->kind == KILN_LAKE_LIST || h->type->kind == KILN_LAKE_MAP))
+                    up = h;
+            }
+            if (up)
+                rc = kiln_err_set(err, KILN_EINVAL,
+                                  "partition: \"%s\" is inside %s (a %s): Iceberg allows a partition source nested "
+                                  "in structs only, never inside a list or a map",
+                                  col, head, up->type->kind == KILN_LAKE_LIST ? "list" : "map");
+            else
+                rc = kiln_err_set(err, KILN_ENOTFOUND, "partition: no column \"%s\" in the schema", col);
             goto done;
         }
+        if ((rc = kiln_lake__partition_source_check(schema, src->id, col, err)))
+            goto done;
         kiln_lake_part_field pf = {.source_id = src->id};
         const char *xtext = kiln_lake__strdup(m, xf);
         if (!xtext) {
@@ -349,7 +366,7 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
         for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
             if (suffixes[i].k == pf.transform.kind)
                 suffix = suffixes[i].suffix;
-        char *fname = kiln_sprintf("%s%s", src->name, suffix);
+        char *fname = kiln_sprintf("%s%s", col, suffix); /* Java: the source's full (dotted) name */
         pf.name = kiln_lake__strdup(m, fname);
         kiln_free(fname);
         if (!pf.name) {

@@ -35,6 +35,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
 #include "lake/lake_data_int.h"
@@ -223,7 +225,8 @@ struct kiln_lake_writer {
     /* v3 nanosecond timestamps: the table column is exact text, the file
      * column INT64 TIMESTAMP(NANOS); ns_col[c] = 1 (timestamp_ns), 2 (tz) */
     uint8_t *ns_col;
-    kiln_schema fschema; /* the data files' schema when ns_col */
+    kiln_schema fschema;  /* the data files' schema when ns_col */
+    kiln_arena *pscratch; /* row_partition: values of partition sources inside structs (reset per row) */
 };
 
 /* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" -> nanoseconds since
@@ -508,11 +511,80 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
     return 0;
 }
 
+/* The value of partition source field `id`, a primitive inside a struct
+ * column (the spec allows no list or map on the way), in row `row` of
+ * batch b: the top-level column's JSON value walked by field names. */
+static int nested_source(kiln_lake_writer *w, const kiln_batch *b, size_t row, int32_t id, kiln_lake_value *v,
+                         kiln_err *err)
+{
+    memset(v, 0, sizeof *v);
+    v->is_null = 1;
+    const kiln_lake_schema *ls = w->view.lschema;
+    const kiln_lake_field *path[64];
+    int depth = 0, top = -1;
+    for (size_t i = 0; ls && i < ls->nfields && top < 0; i++) {
+        const kiln_lake_field *f = &ls->fields[i];
+        depth = 0;
+        path[depth++] = f;
+        while (f->id != id && f->type->kind == KILN_LAKE_STRUCT && depth < 64) {
+            const kiln_lake_field *next = NULL;
+            for (size_t k = 0; k < f->type->nfields && !next; k++) {
+                const kiln_lake_field *g = &f->type->fields[k];
+                if (g->id == id || kiln_lake_schema_field(&(kiln_lake_schema){.fields = g, .nfields = 1}, id))
+                    next = g;
+            }
+            if (!next)
+                break;
+            path[depth++] = f = next;
+        }
+        if (f->id == id && depth > 1)
+            top = (int)i;
+    }
+    if (top < 0)
+        return kiln_err_set(err, KILN_EINVAL,
+                            "partition source field id %d is not a primitive inside struct columns of the schema",
+                            (int)id);
+    int c = -1;
+    for (int i = 0; i < b->schema->ncols; i++)
+        if (b->schema->cols[i].field_id == path[0]->id)
+            c = i;
+    if (c < 0 || kiln_batch_is_null(b, c, row))
+        return 0;
+    kiln_lake_value top_v = cell(b, c, row);
+    json_t *root = json_loadb((const char *)top_v.bytes, top_v.len, JSON_DECODE_ANY, NULL);
+    if (!root)
+        return kiln_err_set(err, KILN_EFORMAT, "column %s: not a JSON value", path[0]->name);
+    json_t *j = root;
+    for (int k = 1; k < depth && j && json_is_object(j); k++)
+        j = json_object_get(j, path[k]->name);
+    int rc = 0;
+    if (j && json_is_object(j) == 0 && !json_is_null(j) && depth > 1) {
+        const kiln_lake_field *leaf = path[depth - 1];
+        kiln_column_def lc = {0};
+        lc.name = leaf->name;
+        if ((rc = kiln_lake_kind_to_type(leaf->type, &lc.type, err)) == 0) {
+            lc.precision = leaf->type->precision;
+            lc.scale = leaf->type->scale;
+            if (!w->pscratch && !(w->pscratch = kiln_arena_new(4096)))
+                rc = KILN_OOM(err);
+            v->is_null = 0;
+            v->kind = leaf->type->kind;
+            if (!rc &&
+                (rc = kiln_lake__json_value(j, &lc, leaf->type->name, "partition source value", w->pscratch, v, err)))
+                kiln_err_prefix(err, "row %zu: field %s: ", row, leaf->name);
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* Partition tuple + directory of a row of batch b (table schema). */
 static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, kiln_lake_value *part, kiln_buf *dir,
                          kiln_err *err)
 {
     kiln_buf_reset(dir);
+    if (w->pscratch)
+        kiln_arena_reset(w->pscratch);
     for (int k = 0; w->spec && k < w->spec->nfields; k++) {
         const kiln_lake_pfield *pf = &w->spec->fields[k];
         int c = -1;
@@ -524,6 +596,11 @@ static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, k
         v.is_null = 1;
         if (c >= 0)
             v = cell(b, c, row);
+        else {
+            int rc = nested_source(w, b, row, pf->source_id, &v, err);
+            if (rc)
+                return rc;
+        }
         int rc = kiln_lake_xform_apply(pf, &v, &part[k], err);
         if (rc)
             return rc;
@@ -2100,6 +2177,7 @@ void kiln_lake_writer_free(kiln_lake_writer *w)
     kiln_vec_free(&w->dvs);
     kiln_vec_free(&w->dv_manifests);
     kiln_map_free(w->dv_old);
+    kiln_arena_free(w->pscratch);
     kiln_arena_free(w->arena);
     kiln_free(w);
 }

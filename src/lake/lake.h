@@ -843,6 +843,11 @@ typedef struct kiln_lake_view {
 int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake_meta *meta, int64_t snapshot_id,
                              const kiln_lake_remap *remap, kiln_err *err);
 const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id);
+/* The view's columns, then every primitive reached from a top-level
+ * column through structs only, named by its dotted path ("s.a", "s.t.u")
+ * with the leaf's field id and kiln type: the names `kiln_lake_scan_opts`
+ * columns and where take besides the top-level ones (arena a). */
+int kiln_lake_view_leaf_schema(const kiln_lake_view *v, kiln_arena *a, kiln_schema *out, kiln_err *err);
 
 /* A data file to read and the delete files that apply to it. */
 typedef struct kiln_lake_task {

@@ -68,6 +68,12 @@ int kiln_lake__puffin_write_dvs(const char *loc, kiln_lake__dv_out *dvs, size_t 
  * single-value form); an error naming the default when it is not one. */
 int kiln_lake__field_default(const kiln_lake_view *view, int sc, const kiln_column_def *c, const char *key,
                              kiln_arena *a, kiln_lake_value *out, kiln_err *err);
+/* A JSON value (Iceberg's single-value form, or kiln's nested-value form:
+ * decimals also as JSON numbers) as a value of column c's type; tname and
+ * key name the type and the value in the error when it is not one. */
+struct json_t;
+int kiln_lake__json_value(const struct json_t *d, const kiln_column_def *c, const char *tname, const char *key,
+                          kiln_arena *a, kiln_lake_value *out, kiln_err *err);
 /* The JSON text of field f's default `key`, or NULL (absent or null). */
 const char *kiln_lake__field_default_json(const kiln_lake_field *f, const char *key, kiln_arena *a);
 /* kiln_lake_task_read / kiln_lake__task_read_pos (one of fn, fnpos) with

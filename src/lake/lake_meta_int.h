@@ -53,6 +53,10 @@ int kiln_lake__spec_from_text(kiln_lake_meta *m, const kiln_lake_schema *schema,
 int32_t kiln_lake__max_field_id(const kiln_lake_field *fs, size_t n);
 /* Resolve a dotted column path ("s.a") in a schema; NULL if absent. */
 const kiln_lake_field *kiln_lake__schema_path(const kiln_lake_schema *s, const char *path);
+/* May field id be a partition source? A primitive at the top level or
+ * inside structs only; else an error naming the field and the list or map
+ * it is in. */
+int kiln_lake__partition_source_check(const kiln_lake_schema *s, int32_t id, const char *name, kiln_err *err);
 
 /* Catalog internals. */
 struct kiln_lake_catalog {

@@ -319,7 +319,24 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
                        kiln_schema_find(view.schema, KILN_LAKE_COL_LAST_UPDATED_SEQ) < 0
                    ? 2
                    : 0;
-    v->cols = kiln_calloc((size_t)v->ncols + 3, sizeof *v->cols);
+    /* fields inside structs as HIDDEN columns named by their path ("s.a"),
+     * so a filter on one is pushed into the scan (pruned by the leaf's
+     * bounds and partitions) and only its chunks are read; only while the
+     * table stays under 63 columns (SQLite's colUsed has 63 exact bits) */
+    kiln_schema xs;
+    int nleaf = 0;
+    if (kiln_lake_view_leaf_schema(&view, a, &xs, &err) != 0) {
+        *errmsg = sqlite3_mprintf("iceberg: %s: %s", v->name, err.msg);
+        src = SQLITE_ERROR;
+        goto done;
+    }
+    nleaf = xs.ncols - v->ncols;
+    if (v->ncols + nleaf + nlin > 62)
+        nleaf = 0;
+    for (int i = v->ncols; i < v->ncols + nleaf; i++)
+        if (kiln_schema_find(view.schema, xs.cols[i].name) >= 0)
+            nleaf = 0; /* a top-level column named like a path: no leaf columns */
+    v->cols = kiln_calloc((size_t)v->ncols + (size_t)nleaf + 3, sizeof *v->cols);
     if (!v->cols) {
         v->ncols = 0;
         src = SQLITE_NOMEM;
@@ -340,6 +357,26 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
                  cd->precision, cd->scale);
         char *q =
             sqlite3_mprintf("%s\"%w\" %s", i ? ", " : "", cd->name,
+                            cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
+        kiln_buf_append(&ddl, q, strlen(q), NULL);
+        sqlite3_free(q);
+    }
+    for (int k = 0; k < nleaf; k++) {
+        const kiln_column_def *cd = &xs.cols[view.schema->ncols + k];
+        ice_col *ic = &v->cols[v->ncols];
+        if (!(ic->name = kiln_strdup(cd->name))) {
+            src = SQLITE_NOMEM;
+            goto done;
+        }
+        ic->type = cd->type;
+        ic->scale = cd->scale;
+        ic->exact_text = cd->type == KILN_T_DECIMAL && cd->precision > 15;
+        v->ncols++;
+        char dec[48];
+        snprintf(dec, sizeof dec, "%s(%d,%d)", ic->exact_text ? "TEXT DECIMAL" : sql_type(cd->type), cd->precision,
+                 cd->scale);
+        char *q =
+            sqlite3_mprintf("%s\"%w\" %s HIDDEN", v->ncols > 1 ? ", " : "", cd->name,
                             cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
@@ -465,8 +502,10 @@ static int plan_rows(ice_vtab *v, const char *where, double *rows, size_t *kept,
         rc = KILN_ENOMEM;
         goto done;
     }
+    kiln_schema xs;
     if ((rc = kiln_lake_view_from_meta(&view, a, m, sid, NULL, &err)) ||
-        (rc = kiln_lake_pred_parse(&pred, a, view.schema, where, &err)))
+        (rc = kiln_lake_view_leaf_schema(&view, a, &xs, &err)) ||
+        (rc = kiln_lake_pred_parse(&pred, a, &xs, where, &err)))
         goto done;
     if (view.snapshot_id < 0) {
         *rows = 0;
@@ -550,7 +589,7 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
     double rows = v->est_rows > 0 ? (double)v->est_rows : 1000.0;
     char planned[96] = "";
     if (cw.len && !(idx & 6)) {
-        double pr;
+        double pr = 0;
         size_t kept = 0, total = 0;
         kiln_buf_putc(&cw, 0, NULL);
         if (plan_rows(v, cw.data, &pr, &kept, &total) == 0) {

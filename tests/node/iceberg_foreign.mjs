@@ -10,7 +10,11 @@
 // SPEC.json: {"dir": "/abs/table/dir", "format_version": 2,
 //             "schema": [<Iceberg schema fields, with ids>],
 //             "files": [{"name": "f1.parquet", "sql": "select ...", "field_ids": "{...}"?}],
-//             "properties": {...}?}
+//             "properties": {...}?,
+//             "partition": [{"name": "s.b", "transform": "identity", "source-id": 3,
+//                            "field-id": 1000, "avro": "string"}]?}
+// with "partition": {"s.b": "x"} on each file (Avro names sanitized as
+// Iceberg Java does: "s.b" -> "s_x2Eb").
 // The location written into the metadata is "file://" + dir.
 import avro from 'avsc';
 import fs from 'node:fs';
@@ -33,12 +37,15 @@ for (const f of spec.files) {
   const ids = f.field_ids ? `, FIELD_IDS ${f.field_ids}` : '';
   await db.run(`COPY (${f.sql}) TO '${p}' (FORMAT parquet${ids})`);
   const n = (await db.runAndReadAll(`select count(*)::BIGINT as n from read_parquet('${p}')`)).getRowObjects()[0].n;
-  files.push({ path: loc + '/data/' + f.name, rows: BigInt(n), size: BigInt(fs.statSync(p).size) });
+  files.push({ path: loc + '/data/' + f.name, rows: BigInt(n), size: BigInt(fs.statSync(p).size), part: f.partition ?? {} });
 }
 
 const snapshotId = 1234567890123n;
 const now = 1733500000000n;
 const schema = { type: 'struct', 'schema-id': 0, fields: spec.schema };
+const pfields = spec.partition ?? [];
+const avroName = (n) => n.replace(/[^A-Za-z0-9_]/g, (c) => '_x' + c.charCodeAt(0).toString(16).toUpperCase());
+const specFields = pfields.map((pf) => ({ name: pf.name, transform: pf.transform, 'source-id': pf['source-id'], 'field-id': pf['field-id'] }));
 
 const opt = (name, type, id) => ({ name, type: ['null', type], default: null, 'field-id': id });
 const entrySchema = {
@@ -51,7 +58,8 @@ const entrySchema = {
       { name: 'content', type: 'int', 'field-id': 134 },
       { name: 'file_path', type: 'string', 'field-id': 100 },
       { name: 'file_format', type: 'string', 'field-id': 101 },
-      { name: 'partition', type: { type: 'record', name: 'r102', fields: [] }, 'field-id': 102 },
+      { name: 'partition', type: { type: 'record', name: 'r102', fields: pfields.map((pf) => (
+        { name: avroName(pf.name), type: ['null', pf.avro], default: null, 'field-id': pf['field-id'] })) }, 'field-id': 102 },
       { name: 'record_count', type: 'long', 'field-id': 103 },
       { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
       opt('first_row_id', 'long', 142),
@@ -98,10 +106,11 @@ const writeAvro = (file, sch, recs, meta) => new Promise((resolve, reject) => {
 const manifest = path.join(dir, 'metadata', 'm0.avro');
 await writeAvro(manifest, entrySchema, files.map((f) => ({
   status: 1, snapshot_id: snapshotId, sequence_number: null, file_sequence_number: null,
-  data_file: { content: 0, file_path: f.path, file_format: 'PARQUET', partition: {}, record_count: f.rows, file_size_in_bytes: f.size,
+  data_file: { content: 0, file_path: f.path, file_format: 'PARQUET',
+    partition: Object.fromEntries(pfields.map((pf) => [avroName(pf.name), f.part[pf.name] ?? null])), record_count: f.rows, file_size_in_bytes: f.size,
     first_row_id: null, referenced_data_file: null, content_offset: null, content_size_in_bytes: null },
 })), {
-  schema: JSON.stringify(schema), 'schema-id': '0', 'partition-spec': '[]', 'partition-spec-id': '0',
+  schema: JSON.stringify(schema), 'schema-id': '0', 'partition-spec': JSON.stringify(specFields), 'partition-spec-id': '0',
   'format-version': String(fv), content: 'data',
 });
 const rows = files.reduce((a, f) => a + f.rows, 0n);
@@ -179,7 +188,8 @@ const meta = {
   'format-version': fv, 'table-uuid': '2f1c3c0e-6a4b-4d0c-9c1e-6f0a1b2c3d4e', location: loc,
   'last-sequence-number': 1, 'last-updated-ms': Number(now), 'last-column-id': lastId,
   'current-schema-id': 0, schemas: [schema], 'default-spec-id': 0,
-  'partition-specs': [{ 'spec-id': 0, fields: [] }], 'last-partition-id': 999,
+  'partition-specs': [{ 'spec-id': 0, fields: specFields }],
+  'last-partition-id': Math.max(999, ...pfields.map((pf) => pf['field-id'])),
   'default-sort-order-id': 0, 'sort-orders': [{ 'order-id': 0, fields: [] }],
   properties: spec.properties ?? {}, 'current-snapshot-id': 'SNAP',
   snapshots: [{ 'snapshot-id': 'SNAP', 'sequence-number': 1, 'timestamp-ms': Number(now),

@@ -243,6 +243,17 @@ int kiln_parquet_reader_project(kiln_parquet_reader *r, const int *cols, int nco
 int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names, kiln_err *err);
 /* Same by Iceberg field ids. */
 int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int n, kiln_err *err);
+/* A field inside a nested column: by Iceberg field id (field_id > 0), else
+ * by dotted path ("payload.commits.sha": lists stepped through, a map's
+ * "key"/"value" named). Sets the top column and the field's schema element
+ * (for kiln_parquet_reader_project_nested); KILN_ENOTFOUND when absent. */
+int kiln_parquet_reader_find_nested(kiln_parquet_reader *r, int field_id, const char *path, int *col, int *target);
+/* Project columns cols[0..n); where targets[i] >= 0 only that nested field's
+ * leaves are read and the column is named names[i] (copied): a leaf reached
+ * through structs only comes out flat in its own type (its field id),
+ * anything else as JSON (one array level per list on the way). */
+int kiln_parquet_reader_project_nested(kiln_parquet_reader *r, const int *cols, const int *targets,
+                                       const char *const *names, int n, kiln_err *err);
 /* Schema of the batches next() returns (borrowed; valid after project). */
 const kiln_schema *kiln_parquet_reader_schema(const kiln_parquet_reader *r);
 

@@ -1098,6 +1098,58 @@ int kiln_parquet_reader_project_names(kiln_parquet_reader *r, const char *names,
     return project_ex(r, idx, tgt, tnm, n, err);
 }
 
+/* Depth-first search under node el for the element carrying field id id. */
+static int find_id_under(const kiln_parquet_reader *r, int el, int id, int depth)
+{
+    const pq_schema_el *se = &r->meta.schema[r->nodes[el].el];
+    if (se->has_field_id && se->field_id == id)
+        return el;
+    for (int k = 0; depth < NEST_DEPTH_MAX && k < r->nodes[el].nkids; k++) {
+        int hit = find_id_under(r, r->nodes[el].kids[k], id, depth + 1);
+        if (hit >= 0)
+            return hit;
+    }
+    return -1;
+}
+
+int kiln_parquet_reader_find_nested(kiln_parquet_reader *r, int field_id, const char *path, int *col, int *target)
+{
+    *col = *target = -1;
+    if (field_id > 0) {
+        for (int ci = 0; ci < r->ncols; ci++) {
+            if (!r->col_nested[ci])
+                continue;
+            int el = find_id_under(r, r->leaf_el[ci], field_id, 0);
+            if (el >= 0 && el != r->leaf_el[ci]) {
+                *col = ci;
+                *target = el;
+                return 0;
+            }
+        }
+        return KILN_ENOTFOUND;
+    }
+    if (!path || !strchr(path, '.'))
+        return KILN_ENOTFOUND;
+    kiln_err e = {0};
+    return resolve_path(r, path, col, target, &e) ? KILN_ENOTFOUND : 0;
+}
+
+int kiln_parquet_reader_project_nested(kiln_parquet_reader *r, const int *cols, const int *targets,
+                                       const char *const *names, int n, kiln_err *err)
+{
+    if (n < 1)
+        return kiln_parquet_reader_project(r, cols, n, err);
+    char **tnm = kiln_arena_alloc(r->arena, sizeof(char *) * (size_t)n);
+    if (!tnm)
+        return KILN_OOM(err);
+    for (int i = 0; i < n; i++) {
+        tnm[i] = NULL;
+        if (targets[i] >= 0 && !(tnm[i] = kiln_arena_strndup(r->arena, names[i], strlen(names[i]))))
+            return KILN_OOM(err);
+    }
+    return project_ex(r, cols, targets, tnm, n, err);
+}
+
 int kiln_parquet_reader_project_ids(kiln_parquet_reader *r, const int *ids, int n, kiln_err *err)
 {
     int *idx = kiln_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));

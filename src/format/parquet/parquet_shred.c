@@ -740,7 +740,10 @@ static int shred(pq_shredder *s, const snode *n, const char *p, const char *end,
     for (int k = 0; k < n->nkids; k++) {
         const char *v = n->pos[k];
         const char *ve = end;
-        if (v && !(ve = kiln_json_skip_value(v, end, &why)))
+        if (!v && n->kids[k].t->wdef) { /* a missing key: the field's write-default */
+            v = n->kids[k].t->wdef;
+            ve = v + strlen(v);
+        } else if (v && !(ve = kiln_json_skip_value(v, end, &why)))
             return kiln_err_set(err, KILN_EFORMAT, "field %s: %s", n->path, why ? why : "bad JSON");
         int rc = shred(s, &n->kids[k], v, ve, r, d, err);
         if (rc)

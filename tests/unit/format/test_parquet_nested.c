@@ -12,18 +12,18 @@
 
 #include "format/parquet/parquet.h"
 
-static const kiln_nested t_b_el = {KILN_NEST_PRIM, "element", 6, 1, KILN_T_STRING, 0, 0, 0, NULL};
-static const kiln_nested t_m_kv[2] = {{KILN_NEST_PRIM, "key", 8, 1, KILN_T_INT64, 0, 0, 0, NULL},
-                                      {KILN_NEST_PRIM, "value", 9, 0, KILN_T_DOUBLE, 0, 0, 0, NULL}};
-static const kiln_nested t_s_f[3] = {{KILN_NEST_PRIM, "x", 11, 0, KILN_T_BOOL, 0, 0, 0, NULL},
-                                     {KILN_NEST_PRIM, "y", 12, 0, KILN_T_DECIMAL_WIDE, 30, 4, 0, NULL},
-                                     {KILN_NEST_PRIM, "d", 13, 1, KILN_T_DECIMAL, 9, 2, 0, NULL}};
-static const kiln_nested t_el_f[4] = {{KILN_NEST_PRIM, "a", 4, 0, KILN_T_INT32, 0, 0, 0, NULL},
-                                      {KILN_NEST_LIST, "b", 5, 0, KILN_T_JSON, 0, 0, 1, &t_b_el},
-                                      {KILN_NEST_MAP, "m", 7, 0, KILN_T_JSON, 0, 0, 2, t_m_kv},
-                                      {KILN_NEST_STRUCT, "s", 10, 0, KILN_T_JSON, 0, 0, 3, t_s_f}};
-static const kiln_nested t_el = {KILN_NEST_STRUCT, "element", 3, 0, KILN_T_JSON, 0, 0, 4, t_el_f};
-static const kiln_nested t_v = {KILN_NEST_LIST, "v", 2, 0, KILN_T_JSON, 0, 0, 1, &t_el};
+static const kiln_nested t_b_el = {KILN_NEST_PRIM, "element", 6, 1, KILN_T_STRING, 0, 0, 0, NULL, NULL};
+static const kiln_nested t_m_kv[2] = {{KILN_NEST_PRIM, "key", 8, 1, KILN_T_INT64, 0, 0, 0, NULL, NULL},
+                                      {KILN_NEST_PRIM, "value", 9, 0, KILN_T_DOUBLE, 0, 0, 0, NULL, NULL}};
+static const kiln_nested t_s_f[3] = {{KILN_NEST_PRIM, "x", 11, 0, KILN_T_BOOL, 0, 0, 0, NULL, NULL},
+                                     {KILN_NEST_PRIM, "y", 12, 0, KILN_T_DECIMAL_WIDE, 30, 4, 0, NULL, NULL},
+                                     {KILN_NEST_PRIM, "d", 13, 1, KILN_T_DECIMAL, 9, 2, 0, NULL, NULL}};
+static const kiln_nested t_el_f[4] = {{KILN_NEST_PRIM, "a", 4, 0, KILN_T_INT32, 0, 0, 0, NULL, NULL},
+                                      {KILN_NEST_LIST, "b", 5, 0, KILN_T_JSON, 0, 0, 1, &t_b_el, NULL},
+                                      {KILN_NEST_MAP, "m", 7, 0, KILN_T_JSON, 0, 0, 2, t_m_kv, NULL},
+                                      {KILN_NEST_STRUCT, "s", 10, 0, KILN_T_JSON, 0, 0, 3, t_s_f, NULL}};
+static const kiln_nested t_el = {KILN_NEST_STRUCT, "element", 3, 0, KILN_T_JSON, 0, 0, 4, t_el_f, NULL};
+static const kiln_nested t_v = {KILN_NEST_LIST, "v", 2, 0, KILN_T_JSON, 0, 0, 1, &t_el, NULL};
 static const kiln_column_def t_cols[3] = {
     {"id", KILN_T_INT64, 1, 1, 0, 0}, {"v", KILN_T_JSON, 0, 2, 0, 0}, {"tail", KILN_T_STRING, 0, 20, 0, 0}};
 static const kiln_schema t_schema = {3, t_cols};
