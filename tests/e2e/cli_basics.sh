@@ -9,7 +9,7 @@ set +e
 err="$("$KILN_BIN" no-such-command 2>&1)"; rc=$?
 set -e
 [ $rc -eq 2 ] || { echo "unknown command exit $rc, want 2"; exit 1; }
-echo "$err" | grep -q "unknown command 'no-such-command'" || { echo "bad message: $err"; exit 1; }
+grep -q "unknown command 'no-such-command'" <<<"$err" || { echo "bad message: $err"; exit 1; }
 set +e
 err="$("$KILN_BIN" --bogus 2>&1)"; rc=$?
 set -e

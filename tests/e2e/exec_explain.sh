@@ -24,17 +24,17 @@ FROM s" >/dev/null
 # columnar: the scan of one day reads one file of five
 q="SELECT repo, count(*) AS n, sum(adds) FROM gh.c WHERE ts >= '2024-06-02' AND ts < '2024-06-03' GROUP BY repo ORDER BY n DESC, repo LIMIT 3"
 ex=$(K --explain "$q")
-echo "$ex" | grep -q '^KILN EXEC: columnar' || fail "not columnar: $ex"
-echo "$ex" | grep -q 'files: 1 read, 4 skipped by partition' || fail "no pruning: $ex"
-echo "$ex" | grep -q 'QUERY PLAN' && fail "SQLite's plan printed for a columnar query: $ex"
+grep -q '^KILN EXEC: columnar' <<<"$ex" || fail "not columnar: $ex"
+grep -q 'files: 1 read, 4 skipped by partition' <<<"$ex" || fail "no pruning: $ex"
+grep -q 'QUERY PLAN' <<<"$ex" && fail "SQLite's plan printed for a columnar query: $ex"
 [ "$(K --csv "$q")" = "$(KILN_EXEC=0 K --csv "$q")" ] || fail "results differ: $q"
 
 # declined: the reason, then SQLite's plan
 ex=$(K --explain "SELECT replace(sha, 'a', 'b'), count(*) FROM gh.c GROUP BY 1")
-echo "$ex" | grep -q '^KILN EXEC: sqlite: function replace()' || fail "no decline reason: $ex"
-echo "$ex" | grep -q 'QUERY PLAN' || fail "no SQLite plan after a decline: $ex"
+grep -q '^KILN EXEC: sqlite: function replace()' <<<"$ex" || fail "no decline reason: $ex"
+grep -q 'QUERY PLAN' <<<"$ex" || fail "no SQLite plan after a decline: $ex"
 ex=$(KILN_EXEC=0 K --explain "SELECT count(*) FROM gh.c")
-echo "$ex" | grep -q '^KILN EXEC: sqlite: off (KILN_EXEC=0)' || fail "KILN_EXEC=0 not reported: $ex"
+grep -q '^KILN EXEC: sqlite: off (KILN_EXEC=0)' <<<"$ex" || fail "KILN_EXEC=0 not reported: $ex"
 
 # expressions (CASE, LIKE prefix, arithmetic, ||, substr, CAST) and HAVING
 # run columnar, with SQLite's results (integer division, x / 0 is NULL)
@@ -45,7 +45,7 @@ q="SELECT substr(ts, 1, 10) AS day, repo % 7 AS r7, count(*) AS n,
 FROM gh.c WHERE sha NOT LIKE '0%' AND adds * 2 + 1 > 3
 GROUP BY 1, 2 HAVING count(*) > 5 AND sum(adds) % 2 = 0 ORDER BY day, r7"
 ex=$(K --explain "$q")
-echo "$ex" | grep -q '^KILN EXEC: columnar' || fail "expressions not columnar: $ex"
+grep -q '^KILN EXEC: columnar' <<<"$ex" || fail "expressions not columnar: $ex"
 a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "expression results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
 [ "$(echo "$a" | wc -l)" -gt 5 ] || fail "too few rows from the expression query: $a"
@@ -55,22 +55,22 @@ q="WITH d AS (SELECT repo, substr(ts, 1, 10) AS day, count(*) AS n, sum(adds) AS
 w AS (SELECT repo, max(sha) AS m FROM gh.c GROUP BY repo), x AS (SELECT count(*) AS k FROM d)
 SELECT d.repo, day, n, a, m, k FROM d JOIN w ON w.repo = d.repo, x ORDER BY n DESC, d.repo, day LIMIT 5"
 ex=$(K --explain "$q")
-echo "$ex" | grep -q '(WITH term 1; SQLite runs the rest)' || fail "WITH term 1 not columnar: $ex"
-echo "$ex" | grep -q '(WITH term 2, also columnar:)' || fail "WITH term 2 not columnar: $ex"
+grep -q '(WITH term 1; SQLite runs the rest)' <<<"$ex" || fail "WITH term 1 not columnar: $ex"
+grep -q '(WITH term 2, also columnar:)' <<<"$ex" || fail "WITH term 2 not columnar: $ex"
 a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "WITH results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
 [ "$(echo "$a" | wc -l)" -eq 6 ] || fail "WITH query rows: $a"
 
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
-echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a query over no Iceberg table: $ex"
+grep -q 'KILN EXEC' <<<"$ex" && fail "KILN EXEC line for a query over no Iceberg table: $ex"
 ex=$(K --explain "WITH a AS (SELECT 1 AS x) SELECT * FROM a")
-echo "$ex" | grep -q 'KILN EXEC' && fail "KILN EXEC line for a WITH over no Iceberg table: $ex"
+grep -q 'KILN EXEC' <<<"$ex" && fail "KILN EXEC line for a WITH over no Iceberg table: $ex"
 
 # the memory cap: declined with the reason, SQLite's rows
 q="SELECT sha, count(*) AS n FROM gh.c GROUP BY sha ORDER BY sha LIMIT 5"
 ex=$(KILN_EXEC_MEM_MB=1 K --explain "$q")
-echo "$ex" | grep -q 'KILN EXEC: sqlite: the aggregation needs more than 1 MB' || fail "memory cap not reported: $ex"
+grep -q 'KILN EXEC: sqlite: the aggregation needs more than 1 MB' <<<"$ex" || fail "memory cap not reported: $ex"
 [ "$(KILN_EXEC_MEM_MB=1 K --csv "$q")" = "$(KILN_EXEC=0 K --csv "$q")" ] || fail "memory-capped results differ"
 K --explain "$q" | grep -q '^KILN EXEC: columnar' || fail "not columnar without the cap"
 
@@ -121,6 +121,6 @@ set +e
 b=$(K --csv "SELECT repo, sum(big) FROM gh.c GROUP BY repo" 2>&1); rb=$?
 c=$(KILN_EXEC=0 K --csv "SELECT repo, sum(big) FROM gh.c GROUP BY repo" 2>&1); rc=$?
 set -e
-[ "$rb" = 1 ] && echo "$b" | grep -q 'integer overflow' || fail "no overflow error: [$rb] $b"
+[ "$rb" = 1 ] && grep -q 'integer overflow' <<<"$b" || fail "no overflow error: [$rb] $b"
 [ "$rb" = "$rc" ] && [ "$b" = "$c" ] || fail "overflow differs: [$rb] $b vs [$rc] $c"
 echo "exec_explain: ok"

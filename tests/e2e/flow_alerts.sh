@@ -125,5 +125,5 @@ on_failure: [nobody]
 tasks: {t: {type: command, command: ['true']}}
 YML
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "bad.yml:1:13: on_failure: unknown alert target 'nobody'" || fail "unknown target: $OUT"
+grep -q "bad.yml:1:13: on_failure: unknown alert target 'nobody'" <<<"$OUT" || fail "unknown target: $OUT"
 echo ok

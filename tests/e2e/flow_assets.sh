@@ -30,25 +30,25 @@ run
 want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "1 1 1" "first run"
 want "$(cat "$P/count.txt")" 1 "count"
 expect_rc 0 K runs a --explain copy --date 2025-01-02
-echo "$OUT" | grep -q "consumes raw/in = 1 files sha256 " || fail "explain inputs: $OUT"
-echo "$OUT" | grep -q "WILL NOT RUN" || fail "explain skip: $OUT"
+grep -q "consumes raw/in = 1 files sha256 " <<<"$OUT" || fail "explain inputs: $OUT"
+grep -q "WILL NOT RUN" <<<"$OUT" || fail "explain skip: $OUT"
 expect_rc 0 K runs a --explain count --date 2025-01-02
-echo "$OUT" | grep -q "consumes iceberg://warehouse/s.t = snapshot [0-9]" || fail "explain table: $OUT"
+grep -q "consumes iceberg://warehouse/s.t = snapshot [0-9]" <<<"$OUT" || fail "explain table: $OUT"
 # nothing changed: nothing runs
 run
 want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "1 1 1" "idempotent re-run"
 # a new file in the folder: copy runs again (plain does not: its key did not change), count does not
 echo b > "$P/raw/in/2.txt"
 expect_rc 0 K runs a --explain copy --date 2025-01-02
-echo "$OUT" | grep -q "WILL RUN: .* a consumed asset changed" || fail "explain change: $OUT"
-echo "$OUT" | grep -q "raw/in: now 2 files sha256 [0-9a-f]*, was 1 files sha256" || fail "explain which: $OUT"
+grep -q "WILL RUN: .* a consumed asset changed" <<<"$OUT" || fail "explain change: $OUT"
+grep -q "raw/in: now 2 files sha256 [0-9a-f]*, was 1 files sha256" <<<"$OUT" || fail "explain which: $OUT"
 run
 want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "2 1 1" "after a new file"
 want "$(cat "$P/copied.txt" | tr -d '\n')" "ab" "copied"
 # a new snapshot of the table: count runs again
 "$KILN_BIN" sql --warehouse "$P/warehouse" -c "insert into s.t values (2)" >/dev/null
 expect_rc 0 K runs a --explain count --date 2025-01-02
-echo "$OUT" | grep -q "a consumed asset changed" || fail "explain table change: $OUT"
+grep -q "a consumed asset changed" <<<"$OUT" || fail "explain table change: $OUT"
 run
 want "$(lines "$P/copy-runs") $(lines "$P/count-runs") $(lines "$P/plain-runs")" "2 2 1" "after a new snapshot"
 want "$(cat "$P/count.txt")" 2 "count after"
@@ -74,7 +74,7 @@ L="$P/.kiln/logs/w/wait/2025-01-03T00:00:00Z/try-1.log"
 grep -q "unchanged since the last success" "$L" || fail "sensor waited: $(cat "$L")"
 grep -q "snapshot [0-9]*: a new materialization" "$L" || fail "sensor saw it: $(cat "$L")"
 expect_rc 1 K dags run w --date 2025-01-04   # nothing new: the sensor times out
-echo "$OUT" | grep -q "did not get a new materialization" || fail "sensor timeout: $OUT"
+grep -q "did not get a new materialization" <<<"$OUT" || fail "sensor timeout: $OUT"
 want "$(lines "$P/after-runs")" 2 "no run without a new snapshot"
 expect_rc 0 K dags run w --date 2025-01-02   # a finished date: skipped by its key, no wait
 # validation: sensor.asset needs asset:
@@ -83,10 +83,10 @@ tasks:
   s: {type: sensor.asset, path: x}
 YML
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "bad.yml:2:.*sensor.asset needs asset:" || fail "validate: $OUT"
+grep -q "bad.yml:2:.*sensor.asset needs asset:" <<<"$OUT" || fail "validate: $OUT"
 printf 'schedule: []\ntasks: {x: {type: command, command: ["true"]}}\n' > "$P/dags/bad2.yml"
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "bad2.yml:1:11: schedule: an empty list of assets" || fail "validate empty schedule: $OUT"
+grep -q "bad2.yml:1:11: schedule: an empty list of assets" <<<"$OUT" || fail "validate empty schedule: $OUT"
 [ "$(echo "$OUT" | grep -c bad2.yml)" = 1 ] || fail "one problem for bad2: $OUT"
 rm "$P/dags/bad2.yml"
 

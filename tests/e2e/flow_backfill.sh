@@ -53,7 +53,7 @@ want "$(grep -c 2024-01-04 "$P/load.txt")" 1 "the successful run 04 was not re-r
 n=$(lines "$P/load.txt")
 expect_rc 0 K dags backfill bf --start 2024-01-01 --end 2024-01-07 --rerun all
 want "$(lines "$P/load.txt")" "$n" "rerun all with unchanged tasks executes nothing"
-echo "$OUT" | grep -q "0 tries started" || fail "summary: $OUT"
+grep -q "0 tries started" <<<"$OUT" || fail "summary: $OUT"
 
 # all runs failed: exit 1
 cat > "$P/dags/allbad.yml" <<'YML'
@@ -96,6 +96,6 @@ set +e; OUT="$(KILN_PROGRESS=1 "$KILN_BIN" dags backfill bar --start 2024-01-01 
 want "$rc" 6 "bar backfill exit"
 echo "$OUT" | tr '\r' '\n' | grep -q '^.*\[#*\.*\] 1/3 runs, 0 failed, 2 left, ETA ' || fail "bar: $OUT"
 echo "$OUT" | tr '\r' '\n' | grep -q '3/3 runs, 1 failed, 0 left, ETA done in' || fail "final bar: $OUT"
-echo "$OUT" | grep -q 'run backfill__2024-01-02T00:00:00Z failed' || fail "failed run line: $OUT"
-echo "$OUT" | grep -q 'try 1 started' && fail "per-task lines on a terminal"
+grep -q 'run backfill__2024-01-02T00:00:00Z failed' <<<"$OUT" || fail "failed run line: $OUT"
+grep -q 'try 1 started' <<<"$OUT" && fail "per-task lines on a terminal"
 echo ok

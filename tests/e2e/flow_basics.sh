@@ -21,11 +21,11 @@ tasks:
     needs: [a, b]
 YML
 expect_rc 0 K dags list
-echo "$OUT" | grep -q '^demo .*@daily .*3 tasks' || fail "list: $OUT"
+grep -q '^demo .*@daily .*3 tasks' <<<"$OUT" || fail "list: $OUT"
 expect_rc 0 K dags validate
-echo "$OUT" | grep -q "1 DAGs ok" || fail "validate: $OUT"
+grep -q "1 DAGs ok" <<<"$OUT" || fail "validate: $OUT"
 expect_rc 0 K dags show demo
-echo "$OUT" | grep -q "c \[command\] <- a, b" || fail "show: $OUT"
+grep -q "c \[command\] <- a, b" <<<"$OUT" || fail "show: $OUT"
 
 expect_rc 0 K dags run demo --date 2024-01-02
 want "$(lines "$P/count.txt")" 3 "first run executes every task"
@@ -36,10 +36,10 @@ want "$(sqlite3 "$P/.kiln/flow.db" "SELECT state FROM dag_run WHERE dag='demo'")
 # idempotent re-run: nothing executes, every task recorded as skipped by its key
 expect_rc 0 K dags run demo --date 2024-01-02
 want "$(lines "$P/count.txt")" 3 "re-run executes nothing"
-echo "$OUT" | grep -q "0 tries started" || fail "re-run summary: $OUT"
+grep -q "0 tries started" <<<"$OUT" || fail "re-run summary: $OUT"
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM task_instance WHERE note LIKE 'skipped: idempotency key already succeeded%'")" 3 "skips recorded"
 expect_rc 0 K runs demo --explain b --date 2024-01-02
-echo "$OUT" | grep -q "WILL NOT RUN: this key succeeded" || fail "explain: $OUT"
+grep -q "WILL NOT RUN: this key succeeded" <<<"$OUT" || fail "explain: $OUT"
 
 # a date inside the interval names the same run
 expect_rc 0 K dags run demo --date 2024-01-02T13:00:00Z
@@ -48,7 +48,7 @@ want "$(lines "$P/count.txt")" 3 "same interval, nothing executes"
 # change c's definition: only c runs again, and --explain says why first
 sed -i "s/echo c >> count.txt/echo c2 >> count.txt/" "$P/dags/demo.yml"
 expect_rc 0 K runs demo --explain c --date 2024-01-02
-echo "$OUT" | grep -q "WILL RUN: .*definition changed" || fail "explain after change: $OUT"
+grep -q "WILL RUN: .*definition changed" <<<"$OUT" || fail "explain after change: $OUT"
 expect_rc 0 K dags run demo --date 2024-01-02
 want "$(lines "$P/count.txt")" 4 "changed definition re-runs one task"
 want "$(tail -n1 "$P/count.txt")" c2 "the changed task ran"
@@ -56,8 +56,8 @@ want "$(tries demo c 2024-01-02)" 2 "c's try number"
 
 # logs of a try: stdout and stderr captured
 expect_rc 0 K logs demo b --date 2024-01-02
-echo "$OUT" | grep -q out-of-b || fail "logs lack stdout: $OUT"
-echo "$OUT" | grep -q err-of-b || fail "logs lack stderr: $OUT"
+grep -q out-of-b <<<"$OUT" || fail "logs lack stdout: $OUT"
+grep -q err-of-b <<<"$OUT" || fail "logs lack stderr: $OUT"
 expect_rc 4 K logs demo b --date 2024-01-02 --try 7
 
 # runs --json parses and carries the states
@@ -66,7 +66,7 @@ echo "$OUT" | jq -e '.[0].dag == "demo" and .[0].state == "success" and (.[0].ta
 
 # tasks run: one task, always runs, prints its log
 expect_rc 0 K tasks run demo b --date 2024-01-03
-echo "$OUT" | grep -q out-of-b || fail "tasks run prints the log: $OUT"
+grep -q out-of-b <<<"$OUT" || fail "tasks run prints the log: $OUT"
 want "$(lines "$P/count.txt" '^a')" 1 "tasks run ignores upstream"
 want "$(state demo b 2024-01-03)" success "tasks run records the try"
 # ... live: the first line is on stdout while the task still runs (it waits

@@ -65,12 +65,12 @@ cat > "$P/dags/nowriter.yml" <<'YML'
 tasks: {a: {type: command, command: ['true']}}
 YML
 expect_rc 2 K dags backfill nowriter --start 2025-03-02 --end 2025-03-02 --branch bf
-echo "$OUT" | grep -q "no task of DAG 'nowriter' writes Iceberg tables" || fail "no writer: $OUT"
+grep -q "no task of DAG 'nowriter' writes Iceberg tables" <<<"$OUT" || fail "no writer: $OUT"
 rm "$P/dags/nowriter.yml"
 
 # days 2-3 on branch bf: day 3's gate fails -> main untouched, branch kept
 expect_rc 6 K dags backfill b --start 2025-03-02 --end 2025-03-03 --branch bf
-echo "$OUT" | grep -q "backfill on branch 'bf': 1 run(s) failed; main left untouched, the branch kept on 2 table(s)" ||
+grep -q "backfill on branch 'bf': 1 run(s) failed; main left untouched, the branch kept on 2 table(s)" <<<"$OUT" ||
   fail "failed branch backfill: $OUT"
 want "$(mainref github.pushes) $(mainref github.commits)" "$main1" "main's heads untouched"
 want "$(pushes)" "$(py_pushes 2025-03-01)" "main still day 1 only"
@@ -95,8 +95,8 @@ want "$(pushes)" "$(py_pushes 2025-03-01 2025-03-02 2025-03-03)" "killed after t
 [ "$(c_count commits)" != "$c1" ] || fail "killed after the swap's commit: commits still old ($c1)"
 want "$(c_count commits)" "$(c_count '"commits@bf"')" "killed after the swap's commit: commits new"
 expect_rc 0 K dags backfill b --start 2025-03-02 --end 2025-03-03 --branch bf --rerun failed
-echo "$OUT" | grep -q "branch 'bf': every run succeeded; swapped in on 2 table(s)" || fail "swap: $OUT"
-echo "$OUT" | grep -q "load: try" && fail "load re-ran: $OUT"
+grep -q "branch 'bf': every run succeeded; swapped in on 2 table(s)" <<<"$OUT" || fail "swap: $OUT"
+grep -q "load: try" <<<"$OUT" && fail "load re-ran: $OUT"
 want "$(pushes)" "$(py_pushes 2025-03-01 2025-03-02 2025-03-03)" "main after the swap"
 c_main="$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from github.commits" | tail -1)"
 c_bf="$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv 'select count(*) from github."commits@bf"' | tail -1)"
@@ -109,6 +109,6 @@ expect_rc 0 K dags run b --date 2025-03-05            # main gets day 5 meanwhil
 before="$(pushes)"
 touch "$P/ok-2025-03-04"
 expect_rc 5 K dags backfill b --start 2025-03-04 --end 2025-03-05 --branch bf2 --rerun failed
-echo "$OUT" | grep -q "main of github.* moved since the branch was cut; nothing was swapped in" || fail "conflict: $OUT"
+grep -q "main of github.* moved since the branch was cut; nothing was swapped in" <<<"$OUT" || fail "conflict: $OUT"
 want "$(pushes)" "$before" "main unchanged by a conflicting swap"
 echo ok

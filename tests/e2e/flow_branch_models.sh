@@ -67,7 +67,7 @@ main0="$(heads main)"
 
 # days 1-3 on branch bf: day 3 sells 400, the planted test fails on the branch
 expect_rc 6 K dags backfill shop --start 2025-03-01 --end 2025-03-03 --branch bf
-echo "$OUT" | grep -q "backfill on branch 'bf': 1 run(s) failed; main left untouched, the branch kept on 3 table(s)" ||
+grep -q "backfill on branch 'bf': 1 run(s) failed; main left untouched, the branch kept on 3 table(s)" <<<"$OUT" ||
   fail "failed branch backfill: $OUT"
 want "$(state shop build 2025-03-03)" failed "day 3's build"
 grep -q "FAIL 1 no_big_days" "$P/.kiln/logs/shop/build/2025-03-03T00:00:00Z/try-1.log" || fail "the test is the gate"
@@ -83,7 +83,7 @@ grep -qs "^failure backfill on branch 'bf': 1 run(s) failed; main left untouched
 # fix the test's threshold and re-run the failed day: swap-in on all 3 tables
 sed -i 's/> 100/> 1000/' "$P/tests/no_big_days.sql"
 expect_rc 0 K dags backfill shop --start 2025-03-01 --end 2025-03-03 --branch bf --rerun failed
-echo "$OUT" | grep -q "branch 'bf': every run succeeded; swapped in on 3 table(s)" || fail "swap: $OUT"
+grep -q "branch 'bf': every run succeeded; swapped in on 3 table(s)" <<<"$OUT" || fail "swap: $OUT"
 want "$(heads main)" "$(heads bf)" "main fast-forwarded to bf on every table"
 [ "$(heads main)" != "$main0" ] || fail "main moved"
 want "$(S "select group_concat(day || ':' || amount, ' ') from (select * from analytics.daily order by day)")" \

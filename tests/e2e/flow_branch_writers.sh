@@ -34,7 +34,7 @@ heads() { for t in raw.events raw.totals; do
 main0="$(heads main)"
 touch "$P/ok-2025-03-01"
 expect_rc 6 K dags backfill w --start 2025-03-01 --end 2025-03-02 --branch bf
-echo "$OUT" | grep -q "main left untouched, the branch kept on 2 table(s)" || fail "failed branch backfill: $OUT"
+grep -q "main left untouched, the branch kept on 2 table(s)" <<<"$OUT" || fail "failed branch backfill: $OUT"
 want "$(heads main)" "$main0" "main's heads untouched"
 want "$(S "select count(*) from raw.events")" 1 "main's events: day 0 only"
 want "$(S "select count(*) from raw.totals")" 0 "main's totals: none"
@@ -46,12 +46,12 @@ grep -q "KILN_BRANCH" "$KILN_ROOT/docs/flow.md" || fail "docs/flow.md names KILN
 
 # a new table cannot be made on a branch: refused, nothing written
 set +e; o="$(cd "$P" && KILN_BRANCH=bf "$KILN_BIN" sql --warehouse warehouse -c "create table raw.x as select 1 as a" 2>&1)"; rc=$?; set -e
-[ "$rc" -ne 0 ] && echo "$o" | grep -q "KILN_BRANCH is set" || fail "CTAS under KILN_BRANCH: rc $rc: $o"
+[ "$rc" -ne 0 ] && grep -q "KILN_BRANCH is set" <<<"$o" || fail "CTAS under KILN_BRANCH: rc $rc: $o"
 [ -z "$(S "select name from kiln_tables where name = 'raw.x'" 2>/dev/null)" ] || fail "raw.x was created"
 
 touch "$P/ok-2025-03-02"
 expect_rc 0 K dags backfill w --start 2025-03-01 --end 2025-03-02 --branch bf --rerun failed
-echo "$OUT" | grep -q "branch 'bf': every run succeeded; swapped in on 2 table(s)" || fail "swap: $OUT"
+grep -q "branch 'bf': every run succeeded; swapped in on 2 table(s)" <<<"$OUT" || fail "swap: $OUT"
 want "$(heads main)" "$(heads bf)" "main fast-forwarded on both tables"
 want "$(S "select count(*) from raw.events")" 3 "main's events after the swap"
 want "$(S "select group_concat(day || ':' || events, ' ') from (select * from raw.totals order by day)")" \
@@ -62,8 +62,8 @@ expect_rc 0 K dags backfill w --start 2025-03-01 --end 2025-03-02 --branch bf
 want "$(heads main)" "$h" "re-run wrote nothing"
 # --explain as the branch backfill keys it: done there, never run on main
 expect_rc 0 K runs w --explain load --date 2025-03-01 --branch bf
-echo "$OUT" | grep -q "in a backfill on branch 'bf'" && echo "$OUT" | grep -q "WILL NOT RUN" || fail "explain on bf: $OUT"
+grep -q "in a backfill on branch 'bf'" <<<"$OUT" && grep -q "WILL NOT RUN" <<<"$OUT" || fail "explain on bf: $OUT"
 expect_rc 0 K runs w --explain load --date 2025-03-01
-echo "$OUT" | grep -q "WILL RUN: it succeeded at .* under another key" || fail "explain on main: $OUT"
+grep -q "WILL RUN: it succeeded at .* under another key" <<<"$OUT" || fail "explain on main: $OUT"
 expect_rc 2 K runs w --branch bf
 echo "flow_branch_writers: ok"

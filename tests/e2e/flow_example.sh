@@ -105,9 +105,9 @@ grep -q "repo_name" "$P/.kiln/logs/github_models/top/2025-10-07T00:00:00Z/try-1.
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots "$1" | md5sum; }
 b1="$(snaps github.pushes)"; b2="$(snaps github.commits)"
 expect_rc 0 K dags backfill github_backfill --start 2025-10-05 --end 2025-10-07 --rerun all
-echo "$OUT" | grep -q "; 0 tries started" || fail "re-run started tries: $OUT"
+grep -q "; 0 tries started" <<<"$OUT" || fail "re-run started tries: $OUT"
 expect_rc 0 K dags run github_models --date 2025-10-07
-echo "$OUT" | grep -q "; 0 tries started" || fail "models re-run started tries: $OUT"
+grep -q "; 0 tries started" <<<"$OUT" || fail "models re-run started tries: $OUT"
 want "$(snaps github.pushes)" "$b1" "pushes snapshots after the re-run"
 want "$(snaps github.commits)" "$b2" "commits snapshots after the re-run"
 echo ok

@@ -32,14 +32,14 @@ bf
 want "$(tail -n +4 "$P/daily-runs" | tr '\n' ' ')" "2025-01-02 " "only day 2's partition changed"
 want "$(lines "$P/whole-runs")" 6 "the whole-table consumer re-ran every day"
 expect_rc 0 K runs p --explain daily --date 2025-01-02
-echo "$OUT" | grep -q "consumes iceberg://warehouse/s.e?partition=2025-01-02 = partition 2025-01-02: 2 files, 2 rows, sha256 " ||
+grep -q "consumes iceberg://warehouse/s.e?partition=2025-01-02 = partition 2025-01-02: 2 files, 2 rows, sha256 " <<<"$OUT" ||
   fail "explain: $OUT"
 expect_rc 0 K runs p --explain whole --date 2025-01-02
 S -c "insert into s.e values ('2025-01-03', 30)"
 expect_rc 0 K runs p --explain daily --date 2025-01-03
-echo "$OUT" | grep -q "WILL RUN: .*a consumed asset changed" || fail "explain changed: $OUT"
-echo "$OUT" | grep -q "^    iceberg://warehouse/s.e?partition=2025-01-03: now partition 2025-01-03: 2 files, 2 rows, sha256 [0-9a-f]*, was partition 2025-01-03: 1 files, 1 rows" ||
+grep -q "WILL RUN: .*a consumed asset changed" <<<"$OUT" || fail "explain changed: $OUT"
+grep -q "^    iceberg://warehouse/s.e?partition=2025-01-03: now partition 2025-01-03: 2 files, 2 rows, sha256 [0-9a-f]*, was partition 2025-01-03: 1 files, 1 rows" <<<"$OUT" ||
   fail "explain names the changed partition: $OUT"
 expect_rc 0 K runs p --explain daily --date 2025-01-04
-echo "$OUT" | grep -q "partition 2025-01-04: empty" || fail "explain empty: $OUT"
+grep -q "partition 2025-01-04: empty" <<<"$OUT" || fail "explain empty: $OUT"
 echo "flow_partition_assets: ok"

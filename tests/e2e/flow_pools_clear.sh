@@ -43,8 +43,8 @@ tasks:
   y: {type: command, command: ['true'], pool: single, pool_slots: 2}
 YML
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "badpool.yml:2:47: task 'x': unknown pool 'nosuch'" || fail "unknown pool: $OUT"
-echo "$OUT" | grep -q "badpool.yml:3:47: task 'y': pool_slots 2 exceeds pool 'single' size 1" || fail "pool size: $OUT"
+grep -q "badpool.yml:2:47: task 'x': unknown pool 'nosuch'" <<<"$OUT" || fail "unknown pool: $OUT"
+grep -q "badpool.yml:3:47: task 'y': pool_slots 2 exceeds pool 'single' size 1" <<<"$OUT" || fail "pool size: $OUT"
 rm "$P/dags/badpool.yml"
 
 # clear --downstream
@@ -61,16 +61,16 @@ YML
 expect_rc 0 K dags run chain --date 2024-01-01
 want "$(lines "$P/chain.txt")" 4 "first run"
 expect_rc 0 K tasks clear chain b --date 2024-01-01 --downstream
-echo "$OUT" | grep -q "cleared 2 task instances" || fail "clear: $OUT"
+grep -q "cleared 2 task instances" <<<"$OUT" || fail "clear: $OUT"
 want "$(state chain b 2024-01-01)" none "cleared state"
 expect_rc 0 K runs chain --explain c --date 2024-01-01
-echo "$OUT" | grep -q "WILL RUN" || fail "explain after clear: $OUT"
+grep -q "WILL RUN" <<<"$OUT" || fail "explain after clear: $OUT"
 expect_rc 0 K dags run chain --date 2024-01-01
 want "$(tail -n +5 "$P/chain.txt" | sort | tr '\n' ' ')" "b c " "only b and c re-ran"
 # --upstream, and --failed-only leaves successes alone
 expect_rc 0 K tasks clear chain c --date 2024-01-01 --upstream --failed-only
-echo "$OUT" | grep -q "cleared 0 task instances" || fail "failed-only: $OUT"
+grep -q "cleared 0 task instances" <<<"$OUT" || fail "failed-only: $OUT"
 expect_rc 0 K tasks clear chain c --start 2024-01-01 --end 2024-01-01 --upstream
-echo "$OUT" | grep -q "cleared 3 task instances" || fail "upstream: $OUT"
+grep -q "cleared 3 task instances" <<<"$OUT" || fail "upstream: $OUT"
 expect_rc 2 K tasks clear chain --date 2024-01-01 --downstream
 echo ok

@@ -47,7 +47,7 @@ want "$(state f bad 2024-01-01)" failed "bad state"
 want "$(state f down 2024-01-01)" upstream_failed "down state"
 want "$(state f missing 2024-01-01)" failed "a program that cannot start fails its try"
 expect_rc 0 K logs f missing --date 2024-01-01
-echo "$OUT" | grep -q "cannot start '/no/such/program'" || fail "missing program log: $OUT"
+grep -q "cannot start '/no/such/program'" <<<"$OUT" || fail "missing program log: $OUT"
 
 # timeout: the whole process group dies (a background child included)
 cat > "$P/dags/t.yml" <<'YML'

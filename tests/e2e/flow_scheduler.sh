@@ -25,8 +25,8 @@ tasks: {t: {type: command, command: [sh, -c, 'echo x >> paused.txt']}}
 YML
 expect_rc 0 K dags pause paused
 expect_rc 0 K dags list
-echo "$OUT" | grep -q '^paused .* paused ' || fail "list shows paused: $OUT"
-echo "$OUT" | grep -q '^catch .* active ' || fail "list shows active: $OUT"
+grep -q '^paused .* paused ' <<<"$OUT" || fail "list shows paused: $OUT"
+grep -q '^catch .* active ' <<<"$OUT" || fail "list shows active: $OUT"
 expect_rc 0 K scheduler --once
 want "$(lines "$P/catch.txt")" 3 "catchup: the three complete intervals"
 want "$(lines "$P/latest.txt")" 1 "no catchup: the latest interval only"

@@ -38,8 +38,8 @@ want "$(state s_reschedule make 2024-01-01)" success "creator ran while the sens
 want "$(lines "$P/after-reschedule.txt")" 1 "downstream of the sensor"
 want "$(tries s_reschedule wait 2024-01-01)" 1 "one sensor try"
 expect_rc 0 K logs s_reschedule wait --date 2024-01-01
-echo "$OUT" | grep -q "is not there yet" || fail "sensor log: $OUT"
-echo "$OUT" | grep -q "is there" || fail "sensor log end: $OUT"
+grep -q "is not there yet" <<<"$OUT" || fail "sensor log: $OUT"
+grep -q "is there" <<<"$OUT" || fail "sensor log end: $OUT"
 
 expect_rc 1 K dags run s_poke --date 2024-01-01
 want "$(state s_poke wait 2024-01-01)" failed "poke sensor holds the only slot and times out"
@@ -52,6 +52,6 @@ cat > "$P/dags/bad.yml" <<'YML'
 tasks: {w: {type: sensor.file, mode: sometimes}}
 YML
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "bad.yml:1:9: task 'w': sensor.file needs path" || fail "path: $OUT"
-echo "$OUT" | grep -q "mode: 'sometimes' is poke or reschedule" || fail "mode: $OUT"
+grep -q "bad.yml:1:9: task 'w': sensor.file needs path" <<<"$OUT" || fail "path: $OUT"
+grep -q "mode: 'sometimes' is poke or reschedule" <<<"$OUT" || fail "mode: $OUT"
 echo ok

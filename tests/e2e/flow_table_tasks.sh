@@ -45,7 +45,7 @@ tasks:
   b: {type: table.expire, older_than: soon}
 YML
 expect_rc 3 K dags validate
-echo "$OUT" | grep -q "bad.yml:2:.*table.fast_forward needs from:" || fail "validate from: $OUT"
-echo "$OUT" | grep -q "bad.yml:3:.*table.expire needs table:" || fail "validate table: $OUT"
-echo "$OUT" | grep -q "bad.yml:3:.*older_than: 'soon' is not a duration" || fail "validate older_than: $OUT"
+grep -q "bad.yml:2:.*table.fast_forward needs from:" <<<"$OUT" || fail "validate from: $OUT"
+grep -q "bad.yml:3:.*table.expire needs table:" <<<"$OUT" || fail "validate table: $OUT"
+grep -q "bad.yml:3:.*older_than: 'soon' is not a duration" <<<"$OUT" || fail "validate older_than: $OUT"
 echo "flow_table_tasks: ok"

@@ -46,7 +46,7 @@ env=20240102" "rendered argv, env and cwd"
 # the key renders the definition with run_id empty: a backfill of the same
 # date is not a new definition
 expect_rc 0 K dags backfill tpl --start 2024-01-02 --end 2024-01-02 --rerun all
-echo "$OUT" | grep -q "skipped: idempotency key already succeeded" || fail "backfill re-ran a done date: $OUT"
+grep -q "skipped: idempotency key already succeeded" <<<"$OUT" || fail "backfill re-ran a done date: $OUT"
 
 # ---- library task types on generated GH Archive data
 cat > "$P/kiln.yml" <<'YML'
@@ -141,16 +141,16 @@ echo "$OUT" | grep -Eq "^ +-> github.commits \[2025-01-02..2025-01-02\] snapshot
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots github.pushes | md5sum; }
 before="$(snaps)"
 expect_rc 0 K dags backfill gh --start 2025-01-01 --end 2025-01-02 --rerun all
-echo "$OUT" | grep -q "0 tries started" || fail "re-run started tries: $OUT"
+grep -q "0 tries started" <<<"$OUT" || fail "re-run started tries: $OUT"
 want "$(snaps)" "$before" "snapshots unchanged by the re-run"
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM asset_materialization")" "$materialized" "nothing materialized by the re-run"
 
 # ---- a changed model re-runs models.build (and its downstream) only
 echo "-- touched" >> "$P/shop/models/orders.sql"
 expect_rc 0 K dags backfill gh --start 2025-01-01 --end 2025-01-02 --rerun all
-echo "$OUT" | grep -q "; 2 tries started" || fail "changed model: $OUT"
+grep -q "; 2 tries started" <<<"$OUT" || fail "changed model: $OUT"
 want "$(grep -c 'models: try 2 started' <<< "$OUT")" 2 "models re-ran on both dates"
-echo "$OUT" | grep -q "load: try 2" && fail "load re-ran for a model change"
+grep -q "load: try 2" <<<"$OUT" && fail "load re-ran for a model change"
 want "$(snaps)" "$before" "snapshots unchanged by a model change"
 
 # ---- a failing data test fails models.build and holds its downstream

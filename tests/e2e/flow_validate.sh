@@ -59,7 +59,7 @@ tasks:
 YML
 expect_rc 3 K dags validate
 v="$OUT"
-has() { echo "$v" | grep -qF -- "$1" || { echo "$v" >&2; fail "validate lacks: $1"; }; }
+has() { grep -qF -- "$1" <<<"$v" || { echo "$v" >&2; fail "validate lacks: $1"; }; }
 has "dags/cycle.yml:2:3: cycle in needs: "
 echo "$v" | grep "cycle.yml" | grep -qE "a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c" || fail "cycle path: $v"
 has "dags/needs.yml:5:13: task 'a' needs unknown task 'a_typo'"
@@ -86,12 +86,12 @@ has "dags/tmpl.yml:4:52: command: template:1:7: unexpected end of statement bloc
 # the good DAG still lists and runs
 expect_rc 0 K dags list
 want "$(echo "$OUT" | grep -c '^good ')" 1 "good DAG listed"
-echo "$OUT" | grep -q "problems in DAG files" || fail "list mentions problems"
+grep -q "problems in DAG files" <<<"$OUT" || fail "list mentions problems"
 expect_rc 0 K dags run good --date 2024-01-01T05:00:00Z
 want "$(lines "$P/good.txt")" 1 "good DAG ran"
 want "$(sqlite3 "$P/.kiln/flow.db" "SELECT logical_date FROM dag_run")" "2024-01-01T05:00:00Z" "hourly logical date"
 expect_rc 3 K dags run cycle --date 2024-01-01
-echo "$OUT" | grep -q "cycle.yml:2:3" || fail "run of a bad DAG names the problem: $OUT"
+grep -q "cycle.yml:2:3" <<<"$OUT" || fail "run of a bad DAG names the problem: $OUT"
 expect_rc 4 K dags show nosuch
 # no dags/ directory at all is a configuration error
 expect_rc 3 "$KILN_BIN" dags list --project-dir "$P/dags/nothing-here"

@@ -100,7 +100,7 @@ grep -q "kiln ingest github-compare --warehouse warehouse --api-url $URL" \
 
 # ---- a re-run starts no try
 expect_rc 0 K dags backfill src --start $D --end $D
-echo "$OUT" | grep -q "0 tries started" || fail "re-run started tries: $OUT"
+grep -q "0 tries started" <<<"$OUT" || fail "re-run started tries: $OUT"
 
 # ---- a bad what: fails the task, not the DAG file
 cat > dags/bad.yml <<YML

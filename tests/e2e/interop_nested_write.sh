@@ -190,7 +190,7 @@ echo "interop_nested_write: ok (projection)"
 "$KILN_BIN" table create db.q -w "$W" --schema 'id int, s struct<a:int, b:list<string>>, d decimal(30,2)' > /dev/null
 "$KILN_BIN" sql --warehouse "$W" "INSERT INTO db.q VALUES (1, '{\"a\":5,\"b\":[\"x\",null]}', '123456789012345678901234567.89')" > /dev/null
 got=$("$KILN_BIN" sql --warehouse "$W" --json "SELECT json_extract(s, '\$.b[0]') AS b0, d FROM db.q" 2>&1 || true)
-echo "$got" | grep -q '"b0":"x"' && echo "$got" | grep -q '123456789012345678901234567.89' || fail "SQL insert of nested/wide decimal: $got"
+grep -q '"b0":"x"' <<<"$got" && grep -q '123456789012345678901234567.89' <<<"$got" || fail "SQL insert of nested/wide decimal: $got"
 [ "$("$KILN_BIN" table scan db.q -w "$W" --json)" = '{"id":1,"s":{"a":5,"b":["x",null]},"d":"123456789012345678901234567.89"}' ] ||
   fail "SQL-inserted row: $("$KILN_BIN" table scan db.q -w "$W" --json)"
 if "$KILN_BIN" sql --warehouse "$W" "INSERT INTO db.q VALUES (2, '{\"a\":\"x\"}', 1)" 2> "$T/err"; then fail "SQL insert of a bad nested value succeeded"; fi

@@ -76,7 +76,7 @@ cmp -s "$T/a" "$T/b" || { diff "$T/a" "$T/b" | head -4 >&2; fail "table scan dif
 grep -q '"id":3,.*"tz_us":"2024-01-01T00:00:00.000003Z"' "$T/scan.ndjson" || fail "tz_us row 3: $(grep '"id":3,' "$T/scan.ndjson")"
 # a filter on the text column
 got=$("$KILN_BIN" table scan --metadata "$M" --json --columns id,ts --where "ts >= '2024-01-01T00:00:47.000000329'")
-[ "$(echo "$got" | wc -l)" -eq 3 ] && echo "$got" | grep -q '"id":47,"ts":"2024-01-01T00:00:47.000000329"' || fail "--where on ts: $got"
+[ "$(echo "$got" | wc -l)" -eq 3 ] && grep -q '"id":47,"ts":"2024-01-01T00:00:47.000000329"' <<<"$got" || fail "--where on ts: $got"
 got=$("$KILN_BIN" table scan --metadata "$M" --json --columns id --where 'old is null' | wc -l)
 [ "$got" -eq 10 ] || fail "old is null: $got rows"
 "$KILN_BIN" table scan --metadata "$M" > "$T/text.out"
@@ -87,10 +87,10 @@ echo "interop_timestamp_ns: ok (table)"
 W="$T/wh"
 "$KILN_BIN" table register db.ns -w "$W" --metadata "$M" > /dev/null
 got=$("$KILN_BIN" sql --warehouse "$W" --json "SELECT id, ts, typeof(ts) AS t, s FROM db.ns WHERE ts > '2024-01-01T00:00:48' ORDER BY id")
-echo "$got" | grep -q '"id":49' && echo "$got" | grep -q '2024-01-01T00:00:49.000000343' && echo "$got" | grep -q '"t":"text"' ||
+grep -q '"id":49' <<<"$got" && grep -q '2024-01-01T00:00:49.000000343' <<<"$got" && grep -q '"t":"text"' <<<"$got" ||
   fail "kiln sql: $got"
-[ "$(echo "$got" | grep -c '"id"')" -eq 2 ] && echo "$got" | grep -q '"id":48,"ts":"2024-01-01T00:00:48.000000336"' || fail "kiln sql rows: $got"
-echo "$got" | grep -q '2001-02-03T04:05:06.000000056' || fail "kiln sql nested value: $got"
+[ "$(echo "$got" | grep -c '"id"')" -eq 2 ] && grep -q '"id":48,"ts":"2024-01-01T00:00:48.000000336"' <<<"$got" || fail "kiln sql rows: $got"
+grep -q '2001-02-03T04:05:06.000000056' <<<"$got" || fail "kiln sql nested value: $got"
 
 # 4. still refused, naming table, column and type
 for ty in variant unknown geometry; do

@@ -37,7 +37,7 @@ node tests/node/vtab_duckdb.mjs "$KILN_BIN" "$wh" gh.commits
 ex=$(K --explain "SELECT count(*) FROM gh.commits WHERE created_at >= '2024-08-10' AND created_at < '2024-08-11'")
 total=$("$KILN_BIN" table --warehouse "$wh" files gh.commits --json | grep -c '"content":"data"')
 [ "$total" -ge 15 ] || { echo "expected a file per day, got $total files"; exit 1; }
-echo "$ex" | grep -q "files: 1 read, " || { echo "expected one of $total files read:"; echo "$ex"; exit 1; }
+grep -q "files: 1 read, " <<<"$ex" || { echo "expected one of $total files read:"; echo "$ex"; exit 1; }
 
 # a failed write commits nothing
 before=$("$KILN_BIN" table --warehouse "$wh" snapshots gh.commits --json | wc -l)
