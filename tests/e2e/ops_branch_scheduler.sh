@@ -91,7 +91,7 @@ trap 'rmdir "lock-$1-$2"' EXIT
 SH
 cat >"$P/live_cut.sh" <<'SH'
 # live's loads wait until the backfill has cut bf on both tables
-for i in $(seq 300); do
+for i in $(seq 1200); do
   kiln table --warehouse warehouse branch github.pushes | grep -q '^bf ' &&
     kiln table --warehouse warehouse branch github.commits | grep -q '^bf ' && exit 0
   sleep 0.1
@@ -109,7 +109,7 @@ cat >"$P/hist_check.sh" <<'SH'
 n="$(kiln sql --warehouse warehouse --csv "select count(*) from github.\"pushes@$2\" where substr(created_at, 1, 10) = '$1'" | tail -1)"
 [ "$n" -gt 0 ] || { echo "day $1 is not on branch $2"; exit 1; }
 [ "$1" = 2025-03-03 ] || exit 0
-for i in $(seq 600); do [ -e main-moved-2025-03-04 ] && exit 0; sleep 0.05; done
+for i in $(seq 2400); do [ -e main-moved-2025-03-04 ] && exit 0; sleep 0.05; done
 echo "main never moved"; exit 1
 SH
 cat >"$P/dags/live.yml" <<'YML'
@@ -142,8 +142,9 @@ set -e
 [ "$rc" = 5 ] || { cat "$P/bf.log" >&2; fail "branch backfill while main moved: exit $rc, want 5"; }
 grep -q "main of github.* moved since the branch was cut; nothing was swapped in" "$P/bf.log" ||
   fail "the conflict is not named: $(cat "$P/bf.log")"
-# the scheduler's three runs end (it keeps running)
-for i in $(seq 400); do
+# the scheduler's three runs end (it keeps running; up to 2 minutes on a
+# loaded machine, each wait ends as soon as its condition holds)
+for i in $(seq 2400); do
   n="$(sqlite3 "$P/.kiln/flow.db" "SELECT count(*) FROM dag_run WHERE dag='live' AND state IN ('success','failed')")"
   [ "$n" = 3 ] && break
   sleep 0.05
