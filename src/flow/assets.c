@@ -160,7 +160,7 @@ int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **
     const char *rest = asset + 10, *slash = strrchr(rest, '/');
     if (!slash || slash == rest || !slash[1])
         return 0;
-    *table = kiln_strndup(slash + 1, strcspn(slash + 1, "?")); /* ?partition=V: see partition_state */
+    *table = kiln_strndup(slash + 1, strcspn(slash + 1, "?")); /* ?partition=V: see table_state */
     *warehouse = rest[0] == '/' ? kiln_strndup(rest, (size_t)(slash - rest))
                                 : kiln_sprintf("%s/%.*s", project_dir, (int)(slash - rest), rest);
     if (!*table || !*warehouse) {
@@ -170,36 +170,6 @@ int kiln_flow__asset_iceberg(const char *project_dir, const char *asset, char **
         return -1;
     }
     return 1;
-}
-
-static int table_state(const char *wh, const char *name, const char *branch, kiln_buf *out, kiln_err *err)
-{
-    char *db = kiln_sprintf("%s/catalog.db", wh);
-    struct stat st;
-    int have = db && stat(db, &st) == 0;
-    kiln_free(db);
-    if (!have)
-        return kiln_buf_printf(out, err, "absent");
-    kiln_lake_catalog *cat = NULL;
-    kiln_lake_table *t = NULL;
-    kiln_err e = {0};
-    int rc = kiln_lake_catalog_open(&cat, wh, KILN_LAKE_CATALOG_SQLITE, err);
-    if (rc)
-        return rc;
-    if (kiln_lake_table_load(&t, cat, name, &e)) {
-        rc = kiln_buf_printf(out, err, "absent");
-    } else {
-        const kiln_lake_meta *m = kiln_lake_table_meta(t);
-        const kiln_lake_ref *br = branch ? kiln_lake_meta_ref(m, branch) : NULL;
-        const kiln_lake_ref *mr = kiln_lake_meta_ref(m, "main");
-        if (br)
-            rc = kiln_buf_printf(out, err, "snapshot %lld on branch %s", (long long)br->snapshot_id, branch);
-        else
-            rc = kiln_buf_printf(out, err, "snapshot %lld", (long long)(mr ? mr->snapshot_id : -1));
-    }
-    kiln_lake_table_free(t);
-    kiln_lake_catalog_free(cat);
-    return rc;
 }
 
 typedef struct part_ctx {
@@ -241,12 +211,43 @@ static int part_entry(void *vctx, const kiln_lake_entry *e)
     return 0;
 }
 
-/* The state of one partition of a table (asset iceberg://WH/ns.t?partition=V):
- * its live files at the head of the branch (when the table has it) or
- * main, hashed — a new snapshot that touched only other partitions leaves
- * it as it was (Dagster's partition-level staleness). */
-static int partition_state(const char *wh, const char *name, const char *want, const char *branch, kiln_buf *out,
-                           kiln_err *err)
+/* The text of one partition of table t at snapshot snap (asset
+ * iceberg://WH/ns.t?partition=V): its live files hashed, so a new snapshot
+ * that touched only other partitions leaves it as it was (Dagster's
+ * partition-level staleness). */
+static int partition_text(kiln_lake_table *t, const kiln_lake_meta *m, int64_t snap, const char *want,
+                          const char *on_branch, kiln_buf *out, kiln_err *err)
+{
+    int rc = 0;
+    kiln_lake_view view;
+    kiln_arena *a = kiln_arena_new(0);
+    part_ctx c = {.want = want, .view = &view, .err = err};
+    kiln_buf_init(&c.val, 0);
+    kiln_sha256_init(&c.h);
+    if (!a)
+        rc = KILN_OOM(err);
+    else if (snap >= 0 && ((rc = kiln_lake_view_from_meta(&view, a, m, snap, NULL, err)) != 0 ||
+                           kiln_lake_files_list(t, snap, part_entry, &c, err) != 0))
+        rc = rc ? rc : c.rc ? c.rc : err->code ? err->code : KILN_EIO;
+    kiln_buf_free(&c.val);
+    kiln_arena_free(a);
+    if (rc)
+        return rc;
+    uint8_t dig[32];
+    char hex[65];
+    kiln_sha256_final(&c.h, dig);
+    kiln_hex(dig, 32, hex);
+    return c.files ? kiln_buf_printf(out, err, "partition %s: %lld files, %lld rows, sha256 %.16s%s%s", want,
+                                     (long long)c.files, (long long)c.rows, hex, on_branch ? " on branch " : "",
+                                     on_branch ? on_branch : "")
+                   : kiln_buf_printf(out, err, "partition %s: empty", want);
+}
+
+/* The state of a consumed table (its snapshot at the head of branch when
+ * the table has it, else main), or of one partition of it (want != NULL):
+ * "absent" when the warehouse or the table does not exist. */
+static int table_state(const char *wh, const char *name, const char *want, const char *branch, kiln_buf *out,
+                       kiln_err *err)
 {
     char *db = kiln_sprintf("%s/catalog.db", wh);
     struct stat st;
@@ -267,28 +268,12 @@ static int partition_state(const char *wh, const char *name, const char *want, c
         const kiln_lake_ref *br = branch ? kiln_lake_meta_ref(m, branch) : NULL;
         const kiln_lake_ref *mr = kiln_lake_meta_ref(m, "main");
         int64_t snap = br ? br->snapshot_id : mr ? mr->snapshot_id : -1;
-        kiln_lake_view view;
-        kiln_arena *a = kiln_arena_new(0);
-        part_ctx c = {.want = want, .view = &view, .err = err};
-        kiln_buf_init(&c.val, 0);
-        kiln_sha256_init(&c.h);
-        if (!a)
-            rc = KILN_OOM(err);
-        else if (snap >= 0 && ((rc = kiln_lake_view_from_meta(&view, a, m, snap, NULL, err)) != 0 ||
-                               kiln_lake_files_list(t, snap, part_entry, &c, err) != 0))
-            rc = rc ? rc : c.rc ? c.rc : err->code ? err->code : KILN_EIO;
-        kiln_buf_free(&c.val);
-        kiln_arena_free(a);
-        if (!rc) {
-            uint8_t dig[32];
-            char hex[65];
-            kiln_sha256_final(&c.h, dig);
-            kiln_hex(dig, 32, hex);
-            rc = c.files ? kiln_buf_printf(out, err, "partition %s: %lld files, %lld rows, sha256 %.16s%s%s", want,
-                                           (long long)c.files, (long long)c.rows, hex, br ? " on branch " : "",
-                                           br ? branch : "")
-                         : kiln_buf_printf(out, err, "partition %s: empty", want);
-        }
+        if (want)
+            rc = partition_text(t, m, snap, want, br ? branch : NULL, out, err);
+        else if (br)
+            rc = kiln_buf_printf(out, err, "snapshot %lld on branch %s", (long long)snap, branch);
+        else
+            rc = kiln_buf_printf(out, err, "snapshot %lld", (long long)snap);
     }
     kiln_lake_table_free(t);
     kiln_lake_catalog_free(cat);
@@ -315,9 +300,9 @@ int kiln_flow__inputs(const char *project_dir, const kiln_flow_task *t, const ch
             break;
         const char *pq = ice ? strstr(a, "?partition=") : NULL;
         if (pq)
-            rc = partition_state(wh, tb, pq + strlen("?partition="), branch, out, err);
+            rc = table_state(wh, tb, pq + strlen("?partition="), branch, out, err);
         else if (ice)
-            rc = table_state(wh, tb, branch, out, err);
+            rc = table_state(wh, tb, NULL, branch, out, err);
         else {
             char *p = a[0] == '/' ? kiln_strdup(a) : kiln_sprintf("%s/%s", project_dir, a);
             rc = p ? path_state(p, out, err) : KILN_OOM(err);

@@ -544,6 +544,36 @@ static void mw_nodes_2(mw *w, const kiln_project *p)
     kiln_buf_free(&t.b);
 }
 
+/* One run_results.json entry in dbt's shape (status, timing of compile and
+ * execute, thread, adapter response, message, failures, unique_id, the
+ * compiled code and relation), for nodes and unit tests alike; takes
+ * failures. */
+json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
+                                 const char *unique_id, int compiled, const char *code, const char *relation)
+{
+    char a[40], b[40], c[40];
+    kiln_ts_format(r->started, a);
+    kiln_ts_format(r->compiled, b);
+    kiln_ts_format(r->finished, c);
+    json_t *timing = r->started ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
+                                            "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
+                                : json_array();
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(r->status));
+    json_object_set_new(o, "timing", timing);
+    json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
+    json_object_set_new(o, "execution_time", json_real(r->seconds));
+    json_object_set_new(o, "adapter_response",
+                        r->started ? json_pack("{s:s}", "_message", error ? "ERROR" : "OK") : json_object());
+    json_object_set_new(o, "message", message ? json_string(message) : json_null());
+    json_object_set_new(o, "failures", failures);
+    json_object_set_new(o, "unique_id", json_string(unique_id));
+    json_object_set_new(o, "compiled", json_boolean(compiled));
+    json_object_set_new(o, "compiled_code", code ? json_string(code) : json_null());
+    json_object_set_new(o, "relation_name", relation ? json_string(relation) : json_null());
+    return o;
+}
+
 /* manifest.json's text into out (compact, as dbt writes it) */
 static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
 {
@@ -704,29 +734,10 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
             continue;
         }
         const km_node *n = p->nodes.items[r->node];
-        char a[40], b[40], c[40];
-        kiln_ts_format(r->started, a);
-        kiln_ts_format(r->compiled, b);
-        kiln_ts_format(r->finished, c);
-        json_t *timing = r->started
-                             ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
-                                         "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
-                             : json_array();
         char *rel = n->kind == KM_TEST ? NULL : kiln_models__relation(p, n);
-        json_t *o = json_object();
-        json_object_set_new(o, "status", json_string(r->status));
-        json_object_set_new(o, "timing", timing);
-        json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
-        json_object_set_new(o, "execution_time", json_real(r->seconds));
-        json_object_set_new(o, "adapter_response",
-                            r->started ? json_pack("{s:s}", "_message", r->message[0] ? "ERROR" : "OK")
-                                       : json_object());
-        json_object_set_new(o, "message", r->message[0] ? json_string(r->message) : json_null());
-        json_object_set_new(o, "failures", n->kind == KM_TEST && r->started ? json_integer(r->failures) : json_null());
-        json_object_set_new(o, "unique_id", json_string(n->unique_id));
-        json_object_set_new(o, "compiled", json_boolean(n->compiled_ok));
-        json_object_set_new(o, "compiled_code", n->compiled ? json_string(n->compiled) : json_null());
-        json_object_set_new(o, "relation_name", rel ? json_string(rel) : json_null());
+        json_t *o = kiln_models__result_json(r, r->message[0] != 0, r->message[0] ? r->message : NULL,
+                                             n->kind == KM_TEST && r->started ? json_integer(r->failures) : json_null(),
+                                             n->unique_id, n->compiled_ok, n->compiled, rel);
         kiln_free(rel);
         json_array_append_new(results, o);
     }

@@ -1250,29 +1250,10 @@ int kiln_models__ut_run_model(kiln_project *p, sqlite3 *db, const char *verb, si
 json_t *kiln_models__ut_result_json(const kiln_project *p, const km_result *r)
 {
     km_ut *u = p->unit_tests->items.items[r->unit_test];
-    char a[40], b[40], c[40];
-    kiln_ts_format(r->started, a);
-    kiln_ts_format(r->compiled, b);
-    kiln_ts_format(r->finished, c);
-    json_t *timing = r->started ? json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "name", "compile", "started_at", a,
-                                            "completed_at", b, "name", "execute", "started_at", b, "completed_at", c)
-                                : json_array();
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(r->status));
-    json_object_set_new(o, "timing", timing);
-    json_object_set_new(o, "thread_id", json_string(r->thread[0] ? r->thread : "Thread-1"));
-    json_object_set_new(o, "execution_time", json_real(r->seconds));
-    json_object_set_new(o, "adapter_response",
-                        r->started ? json_pack("{s:s}", "_message", strcmp(r->status, "error") ? "OK" : "ERROR")
-                                   : json_object());
-    json_object_set_new(o, "message", u->last_msg && r->started ? json_string(u->last_msg) : json_null());
-    json_object_set_new(o, "failures",
-                        r->started && strcmp(r->status, "error") ? json_integer(r->failures) : json_null());
-    json_object_set_new(o, "unique_id", json_string(u->unique_id));
-    json_object_set_new(o, "compiled", json_boolean(u->last_sql != NULL));
-    json_object_set_new(o, "compiled_code", u->last_sql ? json_string(u->last_sql) : json_null());
-    json_object_set_new(o, "relation_name", json_null());
-    return o;
+    int error = strcmp(r->status, "error") == 0;
+    return kiln_models__result_json(r, error, u->last_msg && r->started ? u->last_msg : NULL,
+                                    r->started && !error ? json_integer(r->failures) : json_null(), u->unique_id,
+                                    u->last_sql != NULL, u->last_sql, NULL);
 }
 
 /* ------------------------------------------------------------ manifest */

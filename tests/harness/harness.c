@@ -130,6 +130,19 @@ int kt_write_file(const char *path, const void *data, size_t n)
     return w == n ? 0 : -1;
 }
 
+int kt_put(const char *dir, const char *rel, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    kiln_err err = {0};
+    if (kiln_mkdirs(path, &err) != 0)
+        return -1;
+    *slash = '/';
+    return kt_write_file(path, text, strlen(text));
+}
+
 char *kt_read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");

@@ -49,6 +49,8 @@ const char *kt_kiln_bin(void);
 int kt_run(char *const argv[], char **out);
 /* Write/read a whole file (test-only helpers; abort the test on error). */
 int kt_write_file(const char *path, const void *data, size_t n);
+/* Write text to dir/rel, creating rel's folders: 0 or -1. */
+int kt_put(const char *dir, const char *rel, const char *text);
 char *kt_read_file(const char *path, size_t *n); /* caller frees with free */
 /* Feed every file of tests/fuzz/corpus/<name>/ to fn (a fuzz target's entry
  * point). Returns the number of files, or -1 when the directory is missing. */

@@ -11,17 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static void put(const char *dir, const char *rel, const char *text)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    char *slash = strrchr(path, '/');
-    *slash = 0;
-    kiln_err err = {0};
-    kiln_mkdirs(path, &err);
-    *slash = '/';
-    kt_write_file(path, text, strlen(text));
-}
+static void put(const char *dir, const char *rel, const char *text) { CHECK(kt_put(dir, rel, text) == 0); }
 
 TEST(models_yaml, scalars_typed_like_pyyaml)
 {

@@ -12,17 +12,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-static void put(const char *dir, const char *rel, const char *text)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, rel);
-    char *slash = strrchr(path, '/');
-    *slash = 0;
-    kiln_err err = {0};
-    kiln_mkdirs(path, &err);
-    *slash = '/';
-    kt_write_file(path, text, strlen(text));
-}
+static void put(const char *dir, const char *rel, const char *text) { CHECK(kt_put(dir, rel, text) == 0); }
 
 static const char profile[] = "p:\n  target: dev\n  outputs:\n    dev:\n      type: kiln\n      schema: an\n";
 
