@@ -211,6 +211,6 @@ if command -v tmux >/dev/null; then
   tmux -S "$sock" kill-server 2>/dev/null || true
   n=$(printf '%s\n' "$screen" | grep -c '^    42$' || true)
   [ "$n" -eq 2 ] || fail "Up did not recall the statement (42 shown $n times): $screen"
-  printf '%s\n' "$screen" | grep -q 'from_file' || fail "history file not loaded: $screen"
+  grep -q 'from_file' <<<"$screen" || fail "history file not loaded: $screen"
 fi
 echo ok

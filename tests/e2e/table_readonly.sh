@@ -67,7 +67,7 @@ done
 "$KILN_BIN" table --warehouse "file://$T/wh" create ns.t --schema "id long" >/dev/null
 [ -f "$T/wh/catalog.db" ] || fail "file:// warehouse not created at $T/wh"
 out=$("$KILN_BIN" table --warehouse "$T/wh" list)
-printf "%s\n" "$out" | grep -q "^ns\.t\b" || fail "plain path does not list the table: $out"
+grep -q "^ns\.t\b" <<<"$out" || fail "plain path does not list the table: $out"
 "$KILN_BIN" table --warehouse "file://$T/wh" describe ns.t >/dev/null
 
 # an existing directory without catalog.db reads as empty and stays so
