@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -364,6 +365,14 @@ void kiln_pool_wait(kiln_pool *p); /* until every submitted task has finished */
 int kiln_pool_size(const kiln_pool *p);
 void kiln_pool_free(kiln_pool *p); /* waits, then joins; NULL is a no-op */
 int kiln_ncpus(void);
+
+/* qsort that accepts an empty or one-element array with a NULL base (qsort
+ * itself is undefined on NULL even for n = 0: UBSan reports it). */
+static inline void kiln_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
 
 /* ------------------------------------------------------------ files */
 

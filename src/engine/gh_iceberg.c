@@ -401,7 +401,7 @@ static int list_parts(const char *dir, name_vec *names, uint64_t *est, kiln_err 
     }
     closedir(dh);
     if (names->len)
-        qsort(names->items, names->len, sizeof names->items[0], cmp_str);
+        kiln_sort(names->items, names->len, sizeof names->items[0], cmp_str);
     return rc;
 }
 

@@ -120,7 +120,7 @@ int kiln_gh__rawzone_stage(const kiln_gh_opts *o, char **staged, kiln_err *err)
         goto done;
     if ((rc = kiln_store_list(s, "gharchive/", NULL, stage_cb, &c, err)))
         goto done;
-    qsort(c.keys.items, c.keys.len, sizeof(char *), base_cmp);
+    kiln_sort(c.keys.items, c.keys.len, sizeof(char *), base_cmp);
     if ((rc = check_twice(in, c.keys.items, c.keys.len, err)))
         goto done;
     const char *tmp = getenv("TMPDIR");
@@ -208,7 +208,7 @@ int kiln_gh__remote_open(const kiln_gh_opts *o, kiln_gh__remote **out, kiln_err 
     }
     stage_free(&c);
     if (!rc && r->n) {
-        qsort(r->files, r->n, sizeof *r->files, rfile_cmp);
+        kiln_sort(r->files, r->n, sizeof *r->files, rfile_cmp);
         for (size_t i = 1; i < r->n && !rc; i++)
             if (!strcmp(r->files[i - 1].name, r->files[i].name))
                 rc = kiln_err_set(err, KILN_EINVAL, "--in %s: the hour file %s is there twice (%s and %s)", o->in_dir,

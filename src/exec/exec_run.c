@@ -1773,7 +1773,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     keyctx kx = {h->keys, nk};
     g_keys = &kx;
     if (nk)
-        qsort(order, ng, sizeof *order, key_cmp);
+        kiln_sort(order, ng, sizeof *order, key_cmp);
     for (size_t r2 = 0; r2 < ng; r2++) {
         size_t g = order[r2];
         for (size_t k = 0; k < na; k++)
@@ -1797,7 +1797,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     if (q.norder) {
         sortctx sc = {&q, cells};
         g_sort = &sc;
-        qsort(order, ng, sizeof *order, row_cmp);
+        kiln_sort(order, ng, sizeof *order, row_cmp);
     }
     size_t from = (size_t)q.offset < ng ? (size_t)q.offset : ng;
     size_t count = ng - from;

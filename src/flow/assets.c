@@ -134,7 +134,7 @@ static int fingerprint(fentv *vp, kiln_buf *out, kiln_err *err)
     if (v.len == 0)
         return kiln_buf_printf(out, err, "0 files");
     {
-        qsort(v.items, v.len, sizeof *v.items, fent_cmp);
+        kiln_sort(v.items, v.len, sizeof *v.items, fent_cmp);
         kiln_sha256 h;
         uint8_t dig[32];
         char hex[65];

@@ -1374,7 +1374,7 @@ int kiln_flow_project_load(kiln_flow_project **out, const char *dir, kiln_err *e
             goto done;
         }
     }
-    qsort(files.items, files.len, sizeof *files.items, name_cmp);
+    kiln_sort(files.items, files.len, sizeof *files.items, name_cmp);
     for (size_t i = 0; i < files.len; i++) {
         char *path = kiln_sprintf("%s/%s", dags_dir, files.items[i]), *text = NULL;
         char *stem = kiln_strndup(files.items[i], strcspn(files.items[i], "."));

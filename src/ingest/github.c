@@ -628,7 +628,7 @@ int kiln_ingest_github_events(const kiln_ingest_gh_events_opts *o, kiln_ingest_g
     }
     for (size_t i = 0; i < ne; i++)
         evs[i] = json_array_get(all, i);
-    qsort(evs, ne, sizeof *evs, ev_cmp);
+    kiln_sort(evs, ne, sizeof *evs, ev_cmp);
     if (ne) {
         snprintf(rep->oldest, sizeof rep->oldest, "%s", ev_created(evs[0]));
         snprintf(rep->newest, sizeof rep->newest, "%s", ev_created(evs[ne - 1]));

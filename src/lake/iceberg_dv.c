@@ -270,7 +270,7 @@ static int cmp_i64(const void *a, const void *b)
 
 int kiln_lake__dv_blob(kiln_buf *out, int64_t *pos, size_t n, kiln_err *err)
 {
-    qsort(pos, n, sizeof *pos, cmp_i64);
+    kiln_sort(pos, n, sizeof *pos, cmp_i64);
     for (size_t i = 0; i < n; i++)
         if (pos[i] < 0 || (i && pos[i] == pos[i - 1]))
             return kiln_err_set(err, KILN_EINTERNAL, "deletion vector: position %lld is negative or repeated",

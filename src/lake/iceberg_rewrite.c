@@ -698,7 +698,7 @@ static int zorder_emit(rw *w, file_out *f, sorter *s, double row_bytes, kiln_err
         }
         zs[i].r = s->refs.items[i];
     }
-    qsort(zs, s->refs.len, sizeof *zs, cmp_z);
+    kiln_sort(zs, s->refs.len, sizeof *zs, cmp_z);
     int rc = 0;
     for (size_t i = 0; i < s->refs.len && !rc; i++)
         rc = out_row(f, s->chunks.items[zs[i].r.chunk], zs[i].r.row, row_bytes, err);
@@ -730,7 +730,7 @@ static int write_group(rw *w, rgroup *g, kiln_err *err)
     if (!rc && w->nkeys && s.refs.len) {
         cmp_w = w;
         cmp_s = &s;
-        qsort(s.refs.items, s.refs.len, sizeof s.refs.items[0], cmp_rows);
+        kiln_sort(s.refs.items, s.refs.len, sizeof s.refs.items[0], cmp_rows);
         double row_bytes = total_rows > 0 ? total_bytes / total_rows : 1;
         for (size_t i = 0; i < s.refs.len && !rc; i++)
             rc = out_row(&f, s.chunks.items[s.refs.items[i].chunk], s.refs.items[i].row, row_bytes, err);
@@ -1913,7 +1913,7 @@ static int pd_write(rw *w, const live_info *li, const pd_group *g, pd_pair *pair
     stored = kiln_lake_path_to_uri(local);
     if (!stored)
         return KILN_OOM(err);
-    qsort(pairs, n, sizeof *pairs, cmp_pd);
+    kiln_sort(pairs, n, sizeof *pairs, cmp_pd);
     if ((rc = kiln_lake__io_local_file(&path, local, err)) ||
         (rc = kiln_parquet_writer_open(&pw, path, &PS, NULL, err)) ||
         (rc = kiln_batch_new(&b, &PS, OUT_BATCH_ROWS, 0, err)))
@@ -2055,7 +2055,7 @@ int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_
         if (rc || !pairs.len)
             continue; /* every entry dangling: the files just go */
         if (opts && opts->dry_run) {
-            qsort(pairs.items, pairs.len, sizeof *pairs.items, cmp_pd);
+            kiln_sort(pairs.items, pairs.len, sizeof *pairs.items, cmp_pd);
             res.delete_files_added++;
             for (size_t i = 0; i < pairs.len; i++)
                 res.deletes_written += !(i && cmp_pd(&pairs.items[i - 1], &pairs.items[i]) == 0);

@@ -176,7 +176,7 @@ int kiln_models_ls(const kiln_models_opts *o, FILE *out, kiln_err *err)
         goto done;
     /* dbt ls prints in unique_id order */
     ls_nodes = p;
-    qsort(sel.items, sel.len, sizeof *sel.items, ls_cmp);
+    kiln_sort(sel.items, sel.len, sizeof *sel.items, ls_cmp);
     for (size_t i = 0; i < sel.len; i++) {
         km_node *n = p->nodes.items[sel.items[i]];
         if (!strcmp(fmt, "name"))

@@ -562,7 +562,7 @@ int kiln_models__select(kiln_project *p, const char *select, const char *exclude
     if (!rc && out->len) {
         g_sort_p = p;
         g_gen = gen;
-        qsort(out->items, out->len, sizeof(size_t), order_cmp);
+        kiln_sort(out->items, out->len, sizeof(size_t), order_cmp);
     }
 done:
     kiln_free(set);

@@ -161,7 +161,7 @@ static int sort_list(kj_in *in, kj_val items, kj_val attr, int cs, int reverse, 
     if (!rc) {
         sort_cmp_err = 0;
         sort_reverse = reverse;
-        qsort(e, n, sizeof(sortent), sort_fn);
+        kiln_sort(e, n, sizeof(sortent), sort_fn);
         if (sort_cmp_err)
             rc = kj_fail(in, KILN_EINVAL, "'<' not supported between the values being sorted");
     }

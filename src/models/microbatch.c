@@ -287,7 +287,7 @@ static int save_done(sqlite3 *db, const char *rel, batch *bs, size_t nb, const c
         if (bs[i].done)
             rc = kiln_vec_push(&keys, bs[i].start, err);
     if (!rc)
-        qsort(keys.items, keys.len, sizeof(char *), cmp_batch);
+        kiln_sort(keys.items, keys.len, sizeof(char *), cmp_batch);
     for (size_t i = 0; i < keys.len && !rc; i++)
         rc = kiln_buf_printf(&b, err, "%s%s", i ? "," : "", keys.items[i]);
     kiln_lake_table *t = NULL;

@@ -440,7 +440,7 @@ static int walk(const kiln_project *p, const char *rel, int depth, km_strvec *ou
     }
     closedir(d);
     if (names.len)
-        qsort(names.items, names.len, sizeof(char *), cmp_str1);
+        kiln_sort(names.items, names.len, sizeof(char *), cmp_str1);
     for (size_t i = 0; i < names.len && !rc; i++) {
         char *child = kiln_sprintf("%s/%s", rel, names.items[i] + 1);
         char *cfull = kiln_sprintf("%s/%s", full, names.items[i] + 1);
@@ -908,7 +908,7 @@ static int load_packages(kiln_project *p, const char *install_path, kiln_err *er
     if (d)
         closedir(d);
     if (names.len > 1)
-        qsort(names.items, names.len, sizeof *names.items, cmp_str);
+        kiln_sort(names.items, names.len, sizeof *names.items, cmp_str);
     for (size_t i = 0; i < names.len && !rc; i++)
         rc = load_package(p, names.items[i], seen, err);
     strvec_free(&names);

@@ -907,8 +907,8 @@ static int append_row(kiln_buf *d, const char *mark, const char *row, kiln_err *
  *      ,2,5            in both */
 static int compare(rowset *exp, rowset *act, kiln_buf *diff, int *equal, kiln_err *err)
 {
-    qsort(exp->rows.items, exp->rows.len, sizeof(char *), cmp_row);
-    qsort(act->rows.items, act->rows.len, sizeof(char *), cmp_row);
+    kiln_sort(exp->rows.items, exp->rows.len, sizeof(char *), cmp_row);
+    kiln_sort(act->rows.items, act->rows.len, sizeof(char *), cmp_row);
     size_t i = 0, j = 0;
     int rc = kiln_buf_printf(diff, err, "@@");
     for (size_t k = 0; k < exp->cols.len && !rc; k++)

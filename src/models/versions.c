@@ -121,6 +121,109 @@ static int version_identity(kiln_project *p, size_t idx, const char *name, const
     return rc;
 }
 
+typedef KILN_VEC(size_t) idx_vec;
+
+/* One entry of a schema file's models: list: its versions (each a model
+ * file, its identity, its config), latest_version, description and config
+ * for every version, then access and group; the nodes it names go into
+ * targets (the caller frees it, also on an error). */
+static int model_entry(kiln_project *p, struct km_ver_set *s, const char *file, const km_yaml *m, const km_yaml *nm,
+                       const km_yaml *acc, const km_yaml *grp, const km_yaml *vers, const km_yaml *lat,
+                       idx_vec *targets, kiln_err *err)
+{
+    int rc = 0;
+    if (!vers || kiln_models__yaml_is_null(vers)) {
+        long idx = kiln_models__find_name(p, nm->s);
+        if (idx >= 0 && p->nodes.items[idx]->kind == KM_MODEL)
+            rc = kiln_vec_push(targets, (size_t)idx, err);
+    } else {
+        if (vers->type != KM_Y_SEQ || !vers->n)
+            return kiln_models__yfail(err, file, vers, "versions must be a list of {v: ...}");
+        km_vmodel vm = {kiln_strdup(nm->s), NULL, {0}};
+        if (!vm.name || (rc = kiln_vec_push(&s->models, vm, err))) {
+            kiln_free(vm.name);
+            return rc ? rc : KILN_OOM(err);
+        }
+        km_vmodel *pm = &s->models.items[s->models.len - 1];
+        double best = -1e300;
+        for (size_t k = 0; k < vers->n && !rc; k++) {
+            const km_yaml *ve = vers->kids[k], *v = kiln_models__yaml_get(ve, "v"),
+                          *di = kiln_models__yaml_get(ve, "defined_in"), *vc = kiln_models__yaml_get(ve, "config");
+            if (ve->type != KM_Y_MAP || !v || v->type != KM_Y_SCALAR)
+                return kiln_models__yfail(err, file, ve, "each version needs v: (a number or a name)");
+            char *fname = di && di->type == KM_Y_SCALAR ? kiln_strdup(di->s) : kiln_sprintf("%s_v%s", nm->s, v->s);
+            long idx = fname ? kiln_models__find_name(p, fname) : -1;
+            if (!fname)
+                return KILN_OOM(err);
+            if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL) {
+                rc = kiln_models__yfail(err, file, ve, "version %s of model '%s': no model file %s.sql", v->s, nm->s,
+                                        fname);
+                kiln_free(fname);
+                return rc;
+            }
+            kiln_free(fname);
+            if ((rc = version_identity(p, (size_t)idx, nm->s, v->s, err)))
+                return rc;
+            km_ver ver = {kiln_strdup(v->s), (size_t)idx};
+            if (!ver.v || (rc = kiln_vec_push(&pm->vs, ver, err))) {
+                kiln_free(ver.v);
+                return rc ? rc : KILN_OOM(err);
+            }
+            char *end;
+            double d = strtod(v->s, &end);
+            if (!*end && d > best) {
+                best = d;
+                kiln_free(pm->latest);
+                if (!(pm->latest = kiln_strdup(v->s)))
+                    return KILN_OOM(err);
+            }
+            if (vc && vc->type == KM_Y_MAP) {
+                kj_val c;
+                if ((rc = kiln_models__yaml_to_kj(vc, &c, err)))
+                    return rc;
+                rc = kiln_models__cfg_merge_dict(p->nodes.items[idx]->config, c, err);
+                kj_release(c);
+            }
+            if (!rc)
+                rc = kiln_vec_push(targets, (size_t)idx, err);
+        }
+        if (lat && lat->type == KM_Y_SCALAR) {
+            int found = 0;
+            for (size_t k = 0; k < pm->vs.len; k++)
+                found |= !strcmp(pm->vs.items[k].v, lat->s);
+            if (!found)
+                return kiln_models__yfail(err, file, lat, "latest_version %s of model '%s' is not one of its versions",
+                                          lat->s, nm->s);
+            kiln_free(pm->latest);
+            if (!(pm->latest = kiln_strdup(lat->s)))
+                return KILN_OOM(err);
+        }
+        if (!pm->latest && !(pm->latest = kiln_strdup(pm->vs.items[pm->vs.len - 1].v)))
+            return KILN_OOM(err);
+        const km_yaml *desc = kiln_models__yaml_get(m, "description"), *cfg = kiln_models__yaml_get(m, "config");
+        for (size_t k = 0; k < targets->len && !rc; k++) {
+            km_node *n = p->nodes.items[targets->items[k]];
+            if (desc && desc->type == KM_Y_SCALAR && !n->description && !(n->description = kiln_strdup(desc->s)))
+                rc = KILN_OOM(err);
+            if (!rc && cfg && cfg->type == KM_Y_MAP) {
+                kj_val c;
+                if (!(rc = kiln_models__yaml_to_kj(cfg, &c, err))) {
+                    rc = kiln_models__cfg_merge_dict(n->config, c, err);
+                    kj_release(c);
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < targets->len && !rc; k++) {
+        km_node *n = p->nodes.items[targets->items[k]];
+        if (acc)
+            rc = set_cfg_str(n, "access", acc, err);
+        if (!rc && grp)
+            rc = set_cfg_str(n, "group", grp, err);
+    }
+    return rc;
+}
+
 int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml *doc, kiln_err *err)
 {
     int rc = 0;
@@ -155,96 +258,8 @@ int kiln_models__versions_parse(kiln_project *p, const char *file, const km_yaml
             return rc;
         if (grp && grp->type != KM_Y_SCALAR)
             return kiln_models__yfail(err, file, grp, "group must be a group name");
-        KILN_VEC(size_t) targets = {0};
-        if (!vers || kiln_models__yaml_is_null(vers)) {
-            long idx = kiln_models__find_name(p, nm->s);
-            if (idx >= 0 && p->nodes.items[idx]->kind == KM_MODEL)
-                rc = kiln_vec_push(&targets, (size_t)idx, err);
-        } else {
-            if (vers->type != KM_Y_SEQ || !vers->n)
-                return kiln_models__yfail(err, file, vers, "versions must be a list of {v: ...}");
-            km_vmodel vm = {kiln_strdup(nm->s), NULL, {0}};
-            if (!vm.name || (rc = kiln_vec_push(&s->models, vm, err))) {
-                kiln_free(vm.name);
-                return rc ? rc : KILN_OOM(err);
-            }
-            km_vmodel *pm = &s->models.items[s->models.len - 1];
-            double best = -1e300;
-            for (size_t k = 0; k < vers->n && !rc; k++) {
-                const km_yaml *ve = vers->kids[k], *v = kiln_models__yaml_get(ve, "v"),
-                              *di = kiln_models__yaml_get(ve, "defined_in"), *vc = kiln_models__yaml_get(ve, "config");
-                if (ve->type != KM_Y_MAP || !v || v->type != KM_Y_SCALAR)
-                    return kiln_models__yfail(err, file, ve, "each version needs v: (a number or a name)");
-                char *fname = di && di->type == KM_Y_SCALAR ? kiln_strdup(di->s) : kiln_sprintf("%s_v%s", nm->s, v->s);
-                long idx = fname ? kiln_models__find_name(p, fname) : -1;
-                if (!fname)
-                    return KILN_OOM(err);
-                if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL) {
-                    rc = kiln_models__yfail(err, file, ve, "version %s of model '%s': no model file %s.sql", v->s,
-                                            nm->s, fname);
-                    kiln_free(fname);
-                    return rc;
-                }
-                kiln_free(fname);
-                if ((rc = version_identity(p, (size_t)idx, nm->s, v->s, err)))
-                    return rc;
-                km_ver ver = {kiln_strdup(v->s), (size_t)idx};
-                if (!ver.v || (rc = kiln_vec_push(&pm->vs, ver, err))) {
-                    kiln_free(ver.v);
-                    return rc ? rc : KILN_OOM(err);
-                }
-                char *end;
-                double d = strtod(v->s, &end);
-                if (!*end && d > best) {
-                    best = d;
-                    kiln_free(pm->latest);
-                    if (!(pm->latest = kiln_strdup(v->s)))
-                        return KILN_OOM(err);
-                }
-                if (vc && vc->type == KM_Y_MAP) {
-                    kj_val c;
-                    if ((rc = kiln_models__yaml_to_kj(vc, &c, err)))
-                        return rc;
-                    rc = kiln_models__cfg_merge_dict(p->nodes.items[idx]->config, c, err);
-                    kj_release(c);
-                }
-                if (!rc)
-                    rc = kiln_vec_push(&targets, (size_t)idx, err);
-            }
-            if (lat && lat->type == KM_Y_SCALAR) {
-                int found = 0;
-                for (size_t k = 0; k < pm->vs.len; k++)
-                    found |= !strcmp(pm->vs.items[k].v, lat->s);
-                if (!found)
-                    return kiln_models__yfail(
-                        err, file, lat, "latest_version %s of model '%s' is not one of its versions", lat->s, nm->s);
-                kiln_free(pm->latest);
-                if (!(pm->latest = kiln_strdup(lat->s)))
-                    return KILN_OOM(err);
-            }
-            if (!pm->latest && !(pm->latest = kiln_strdup(pm->vs.items[pm->vs.len - 1].v)))
-                return KILN_OOM(err);
-            const km_yaml *desc = kiln_models__yaml_get(m, "description"), *cfg = kiln_models__yaml_get(m, "config");
-            for (size_t k = 0; k < targets.len && !rc; k++) {
-                km_node *n = p->nodes.items[targets.items[k]];
-                if (desc && desc->type == KM_Y_SCALAR && !n->description && !(n->description = kiln_strdup(desc->s)))
-                    rc = KILN_OOM(err);
-                if (!rc && cfg && cfg->type == KM_Y_MAP) {
-                    kj_val c;
-                    if (!(rc = kiln_models__yaml_to_kj(cfg, &c, err))) {
-                        rc = kiln_models__cfg_merge_dict(n->config, c, err);
-                        kj_release(c);
-                    }
-                }
-            }
-        }
-        for (size_t k = 0; k < targets.len && !rc; k++) {
-            km_node *n = p->nodes.items[targets.items[k]];
-            if (acc)
-                rc = set_cfg_str(n, "access", acc, err);
-            if (!rc && grp)
-                rc = set_cfg_str(n, "group", grp, err);
-        }
+        idx_vec targets = {0};
+        rc = model_entry(p, s, file, m, nm, acc, grp, vers, lat, &targets, err);
         kiln_vec_free(&targets);
     }
     return rc;

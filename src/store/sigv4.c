@@ -125,7 +125,7 @@ static int canonical_query(kiln_buf *out, const char *q, kiln_err *err)
             p++;
     }
     if (!rc) {
-        qsort(ps, np, sizeof *ps, qcmp);
+        kiln_sort(ps, np, sizeof *ps, qcmp);
         for (size_t i = 0; i < np && !rc; i++)
             rc = kiln_buf_printf(out, err, "%s%s=%s", i ? "&" : "", ps[i].k, ps[i].v);
     }
@@ -203,7 +203,7 @@ int kiln_sigv4_sign(const kiln_sigv4_req *r, char **authorization, char **creq_o
         hs[nh].value = value;
         nh++;
     }
-    qsort(hs, nh, sizeof *hs, hcmp);
+    kiln_sort(hs, nh, sizeof *hs, hcmp);
     if ((rc = kiln_buf_printf(&creq, err, "%s\n%s\n", r->method, r->path && *r->path ? r->path : "/")) ||
         (rc = canonical_query(&creq, r->query, err)) || (rc = kiln_buf_putc(&creq, '\n', err)))
         goto done;

@@ -636,7 +636,7 @@ static int local_list_page(kiln_store *s, const char *prefix, const char *delim,
     int rc = walk(l->root, dir, prefix, delim != NULL, &v, err);
     kiln_free(dir);
     if (!rc)
-        qsort(v.items, v.len, sizeof *v.items, lent_cmp);
+        kiln_sort(v.items, v.len, sizeof *v.items, lent_cmp);
     int emitted = 0;
     for (size_t i = 0; i < v.len && !rc; i++) {
         if (token && strcmp(v.items[i].key, token) <= 0)
