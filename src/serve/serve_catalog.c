@@ -125,6 +125,21 @@ static int ns_exists(kiln_lake_catalog *cat, const char *ns, kiln_err *err)
     return rc ? rc : f.found;
 }
 
+/* 0 when namespace ns exists; else the 404 (or the catalog's error) is
+ * answered and -1 returned. */
+static int ns_require(kiln_serve_resp *rs, kiln_lake_catalog *cat, const char *ns)
+{
+    kiln_err err = {0};
+    int ex = ns_exists(cat, ns, &err);
+    if (ex > 0)
+        return 0;
+    if (ex < 0)
+        kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
+    else
+        kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", ns);
+    return -1;
+}
+
 /* Append a JSON string (NUL-terminated text). */
 static int put_str(kiln_buf *b, const char *s, kiln_err *err) { return kiln_json_write_str(b, s, strlen(s), err); }
 
@@ -380,15 +395,9 @@ done:
 /* Open the catalog and check the namespace of segs[2]; -1 when answered. */
 static int ns_open(kiln_serve_req *rq, kiln_serve_resp *rs, kiln_lake_catalog **cat, char ns[129])
 {
-    kiln_err err = {0};
     if (ns_param(rs, rq->segs[2], ns) || kiln_serve__catalog_open(rq, rs, cat))
         return -1;
-    int ex = ns_exists(*cat, ns, &err);
-    if (ex <= 0) {
-        if (ex < 0)
-            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
-        else
-            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", ns);
+    if (ns_require(rs, *cat, ns)) {
         kiln_lake_catalog_free(*cat);
         *cat = NULL;
         return -1;
@@ -1085,14 +1094,8 @@ static int rename_ident(kiln_serve_req *rq, kiln_serve_resp *rs, int views)
         kiln_serve__error_kiln(rs, &err, missing);
         goto done;
     }
-    int ex = ns_exists(cat, tns, &err);
-    if (ex <= 0) {
-        if (ex < 0)
-            kiln_serve__error_kiln(rs, &err, "NoSuchNamespaceException");
-        else
-            kiln_serve__error(rs, 404, "NoSuchNamespaceException", "namespace %s does not exist", tns);
+    if (ns_require(rs, cat, tns))
         goto done;
-    }
     if (views ? kiln_lake_view_rename(cat, from, to, &err) : kiln_lake_table_rename(cat, from, to, &err))
         kiln_serve__error_kiln(rs, &err, missing);
     else
