@@ -279,11 +279,16 @@ static int f_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     return 0;
 }
 
-static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
+/* env_var(name, default): from overrides (a dict, a unit test's
+ * overrides: env_vars) first, then the environment, then the default. */
+int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *out)
 {
     kj_val k = kj_arg(a, 0, "var");
     if (k.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "env_var() takes a variable name");
+    kj_val *o = overrides.t == KJ_DICT ? kj_dict_getc(overrides, k.u.s->p) : NULL;
+    if (o)
+        return kj_to_str_val(in, *o, out);
     const char *v = getenv(k.u.s->p);
     if (v) {
         *out = kj_str_c(v);
@@ -293,6 +298,12 @@ static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val 
     if (d.t == KJ_UNDEF)
         return kj_fail(in, KILN_EINVAL, "Env var required but not provided: '%s'", k.u.s->p);
     return kj_to_str_val(in, d, out);
+}
+
+static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
+{
+    (void)ud, (void)self;
+    return kiln_models__env_var(in, kj_undef(), a, out);
 }
 
 /* is_incremental(): false while parsing (execute is false), as in dbt */

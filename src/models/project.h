@@ -293,6 +293,10 @@ void kiln_models__ut_mark(kiln_project *p, const unsigned char *sel);
 int kiln_models__select_ut(kiln_project *p, const char *select, const char *exclude, unsigned char *out, kiln_err *err);
 /* the run_results.json entry of a unit test's result (caller decrefs) */
 json_t *kiln_models__ut_result_json(const kiln_project *p, const km_result *r);
+/* env_var() of the Jinja context (compile.c), overrides (a dict) first. */
+int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *out);
+/* text that is an optionally signed run of digits (run.c: seed types) */
+int kiln_models__is_int_text(const char *s);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

@@ -1055,7 +1055,7 @@ static int csv_record(const char **pp, const char *e, char delim, fields *out, k
     return 0;
 }
 
-static int is_int_text(const char *s)
+int kiln_models__is_int_text(const char *s)
 {
     if (*s == '-' || *s == '+')
         s++;
@@ -1164,7 +1164,7 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
             const char *v = cells.items[i * ncol + c];
             if (!*v || !strcmp(v, "null"))
                 continue;
-            if (t == 'i' && !is_int_text(v))
+            if (t == 'i' && !kiln_models__is_int_text(v))
                 t = is_real_text(v) ? 'r' : 't';
             else if (t == 'r' && !is_real_text(v))
                 t = 't';
@@ -1218,8 +1218,8 @@ static int run_seed(runner *r, km_node *n, const char *wrel, kiln_err *err)
             const char *v = cells.items[i * ncol + c];
             if (!*v || !strcmp(v, "null"))
                 continue;
-            int ok = types[c] == 'i'   ? is_int_text(v)
-                     : types[c] == 'r' ? is_int_text(v) || is_real_text(v)
+            int ok = types[c] == 'i'   ? kiln_models__is_int_text(v)
+                     : types[c] == 'r' ? kiln_models__is_int_text(v) || is_real_text(v)
                      : types[c] == 'b'
                          ? !strcasecmp(v, "true") || !strcasecmp(v, "false") || !strcmp(v, "1") || !strcmp(v, "0")
                          : 1;

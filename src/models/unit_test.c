@@ -431,22 +431,8 @@ static int u_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
 
 static int u_env(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
 {
-    ut_ctx *c = ud;
-    kj_val k = kj_arg(a, 0, "var");
-    if (k.t != KJ_STR)
-        return kj_fail(in, KILN_EINVAL, "env_var() takes a variable name");
-    kj_val *v = kj_dict_getc(c->u->o_envs, k.u.s->p);
-    if (v)
-        return kj_to_str_val(in, *v, out);
-    const char *e = getenv(k.u.s->p);
-    if (e) {
-        *out = kj_str_c(e);
-        return kj_oom(*out) ? KILN_OOM(kj_in_err(in)) : 0;
-    }
-    kj_val d = kj_arg(a, 1, "default");
-    if (d.t == KJ_UNDEF)
-        return kj_fail(in, KILN_EINVAL, "Env var required but not provided: '%s'", k.u.s->p);
-    return kj_to_str_val(in, d, out);
+    (void)self;
+    return kiln_models__env_var(in, ((ut_ctx *)ud)->u->o_envs, a, out);
 }
 
 /* a macro override: returns its value whatever the arguments */
@@ -619,24 +605,12 @@ static void csv_free(strvv *rows)
     kiln_vec_free(rows);
 }
 
-static int is_int_text(const char *s)
-{
-    if (*s == '-' || *s == '+')
-        s++;
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
 static void bind_text_typed(sqlite3_stmt *st, int i, const char *v)
 {
     char *e;
     if (!*v || !strcmp(v, "null") || !strcmp(v, "NULL"))
         sqlite3_bind_null(st, i);
-    else if (is_int_text(v) && strlen(v) < 19)
+    else if (kiln_models__is_int_text(v) && strlen(v) < 19)
         sqlite3_bind_int64(st, i, strtoll(v, NULL, 10));
     else if ((strtod(v, &e), !*e) && strspn(v, "0123456789.eE+-") == strlen(v))
         sqlite3_bind_double(st, i, strtod(v, NULL));
