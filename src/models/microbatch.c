@@ -186,37 +186,7 @@ static int mb_source(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val 
 
 /* ------------------------------------------------------------ SQL */
 
-static int exec_all(sqlite3 *db, const char *sql, kiln_err *err)
-{
-    size_t len = strlen(sql), off = 0;
-    while (off < len) {
-        int handled = 0;
-        size_t used = 0;
-        long eo = -1;
-        int rc = kiln_sql_write_try(db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
-        if (rc)
-            return rc;
-        if (!handled) {
-            sqlite3_stmt *st = NULL;
-            if ((rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eo, err)))
-                return rc;
-            if (st) {
-                int s;
-                while ((s = sqlite3_step(st)) == SQLITE_ROW)
-                    ;
-                if (s != SQLITE_DONE)
-                    rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
-                sqlite3_finalize(st);
-                if (rc)
-                    return rc;
-            }
-        }
-        if (!used)
-            break;
-        off += used;
-    }
-    return 0;
-}
+static int exec_all(sqlite3 *db, const char *sql, kiln_err *err) { return kiln_models__exec_all(db, sql, NULL, err); }
 
 static int64_t count_q(sqlite3 *db, const char *sql, kiln_err *err, int *rc)
 {

@@ -297,6 +297,8 @@ json_t *kiln_models__ut_result_json(const kiln_project *p, const km_result *r);
 int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *out);
 /* text that is an optionally signed run of digits (run.c: seed types) */
 int kiln_models__is_int_text(const char *s);
+/* every statement of sql on db, kiln's writes included (run.c) */
+int kiln_models__exec_all(struct sqlite3 *db, const char *sql, long *err_at, kiln_err *err);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

@@ -103,41 +103,51 @@ static void line(runner *r, size_t pos, const char *left, const char *right)
     fflush(r->sh->out);
 }
 
-/* Run every statement of sql (kiln's write statements included). */
-static int exec_sql(runner *r, const char *sql, kiln_err *err)
+/* Run every statement of sql on db (kiln's write statements included); on
+ * an error, *err_at is its byte offset in sql when known, else -1. */
+int kiln_models__exec_all(sqlite3 *db, const char *sql, long *err_at, kiln_err *err)
 {
     size_t len = strlen(sql), off = 0;
-    while (off < len) {
+    int rc = 0;
+    if (err_at)
+        *err_at = -1;
+    while (off < len && !rc) {
         int handled = 0;
         size_t used = 0;
         long eo = -1;
-        int rc = kiln_sql_write_try(r->db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
-        if (rc) {
-            place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
-            return rc;
-        }
-        if (!handled) {
+        rc = kiln_sql_write_try(db, sql + off, len - off, KILN_SQL_WRITE_QUIET, &handled, &used, &eo, NULL, err);
+        if (!rc && !handled) {
             sqlite3_stmt *st = NULL;
-            if ((rc = kiln_sql_prepare(r->db, sql + off, len - off, &st, &used, &eo, err))) {
-                place_error(r, sql, eo >= 0 ? (long)off + eo : -1, err);
-                return rc;
-            }
-            if (st) {
+            if (!(rc = kiln_sql_prepare(db, sql + off, len - off, &st, &used, &eo, err)) && st) {
                 int s;
                 while ((s = sqlite3_step(st)) == SQLITE_ROW)
                     ;
                 if (s != SQLITE_DONE)
-                    rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(r->db));
+                    rc = kiln_err_set(err, KILN_EFORMAT, "%s", sqlite3_errmsg(db));
                 sqlite3_finalize(st);
-                if (rc)
-                    return rc;
+                eo = -1;
             }
+        }
+        if (rc) {
+            if (err_at && eo >= 0)
+                *err_at = (long)off + eo;
+            return rc;
         }
         if (!used)
             break;
         off += used;
     }
-    return 0;
+    return rc;
+}
+
+/* Run every statement of sql, an error placed in the node's compiled SQL. */
+static int exec_sql(runner *r, const char *sql, kiln_err *err)
+{
+    long at;
+    int rc = kiln_models__exec_all(r->db, sql, &at, err);
+    if (rc)
+        place_error(r, sql, at, err);
+    return rc;
 }
 
 /* Column names of a query, joined by ','; caller frees. */
