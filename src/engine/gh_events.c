@@ -1420,8 +1420,7 @@ static int commit_grain(job *j, day_state *d, kiln_err *err)
         }
     if (rc)
         goto done;
-    if (cand.len)
-        kiln_sort(cand.items, cand.len, sizeof *cand.items, cmp_commit_key);
+    kiln_sort(cand.items, cand.len, sizeof *cand.items, cmp_commit_key);
     for (size_t i = 0; i + 1 < cand.len; i++) /* every row but the last of its key */
         if (cand.items[i].h == cand.items[i + 1].h && cand.items[i].fp == cand.items[i + 1].fp) {
             uint32_t loc = cand.items[i].loc;
@@ -1799,12 +1798,10 @@ static int list_in_dir(const char *in, in_listing *l, kiln_err *err)
     closedir(dp);
     if (rc)
         return rc;
-    if (l->hours.len)
-        kiln_sort(l->hours.items, l->hours.len, sizeof(hour_file), cmp_hour_file);
+    kiln_sort(l->hours.items, l->hours.len, sizeof(hour_file), cmp_hour_file);
     if (l->ignored.len)
         kiln_sort(l->ignored.items, l->ignored.len, sizeof(char *), cmp_name);
-    if (l->others.len)
-        kiln_sort(l->others.items, l->others.len, sizeof(char *), cmp_name);
+    kiln_sort(l->others.items, l->others.len, sizeof(char *), cmp_name);
     return 0;
 }
 

@@ -400,8 +400,7 @@ static int list_parts(const char *dir, name_vec *names, uint64_t *est, kiln_err 
         kiln_free(p);
     }
     closedir(dh);
-    if (names->len)
-        kiln_sort(names->items, names->len, sizeof names->items[0], cmp_str);
+    kiln_sort(names->items, names->len, sizeof names->items[0], cmp_str);
     return rc;
 }
 

@@ -451,8 +451,7 @@ static int list_dirs(const char *dir, name_vec *out, kiln_err *err)
 {
     dirs_ctx dc = {out, err};
     int rc = kiln_lake__io_list(dir, dirs_add, &dc, err);
-    if (out->len > 1)
-        kiln_sort(out->items, out->len, sizeof(char *), cmp_str);
+    kiln_sort(out->items, out->len, sizeof(char *), cmp_str);
     return rc;
 }
 

@@ -439,8 +439,7 @@ static int walk(const kiln_project *p, const char *rel, int depth, km_strvec *ou
         rc = !s ? KILN_OOM(err) : kiln_vec_push(&names, s, err);
     }
     closedir(d);
-    if (names.len)
-        kiln_sort(names.items, names.len, sizeof(char *), cmp_str1);
+    kiln_sort(names.items, names.len, sizeof(char *), cmp_str1);
     for (size_t i = 0; i < names.len && !rc; i++) {
         char *child = kiln_sprintf("%s/%s", rel, names.items[i] + 1);
         char *cfull = kiln_sprintf("%s/%s", full, names.items[i] + 1);
@@ -808,6 +807,18 @@ const km_package *kiln_models__package(const kiln_project *p, const char *name)
 
 /* ------------------------------------------------------------ packages (models4) */
 
+/* packages.yml or dependencies.yml of the project, parsed: *doc NULL when
+ * the file does not exist. */
+static int packages_file(kiln_project *p, const char *file, km_yaml **doc, kiln_err *err)
+{
+    *doc = NULL;
+    char *full = kiln_sprintf("%s/%s", p->dir, file);
+    struct stat st;
+    int exists = full && !stat(full, &st);
+    kiln_free(full);
+    return exists ? load_yaml(p, file, doc, err) : 0;
+}
+
 /* One installed package at rel (a directory relative to the project dir):
  * its dbt_project.yml's name and macro-paths; its macros go into a dict
  * named after the package in the globals (`dbt_utils.star(...)`,
@@ -907,22 +918,17 @@ static int load_packages(kiln_project *p, const char *install_path, kiln_err *er
     }
     if (d)
         closedir(d);
-    if (names.len > 1)
-        kiln_sort(names.items, names.len, sizeof *names.items, cmp_str);
+    kiln_sort(names.items, names.len, sizeof *names.items, cmp_str);
     for (size_t i = 0; i < names.len && !rc; i++)
         rc = load_package(p, names.items[i], seen, err);
     strvec_free(&names);
     for (int f = 0; f < 2 && !rc; f++) {
         const char *file = f ? "dependencies.yml" : "packages.yml";
-        char *full = kiln_sprintf("%s/%s", p->dir, file);
-        struct stat st;
-        int exists = full && !stat(full, &st);
-        kiln_free(full);
-        if (!exists)
-            continue;
         km_yaml *doc = NULL;
-        if ((rc = load_yaml(p, file, &doc, err)))
+        if ((rc = packages_file(p, file, &doc, err)))
             break;
+        if (!doc)
+            continue;
         const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
         for (size_t i = 0; list && list->type == KM_Y_SEQ && i < list->n && !rc; i++) {
             const km_yaml *loc = kiln_models__yaml_get(list->kids[i], "local");
@@ -2204,15 +2210,11 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
         rc = kiln_err_set(err, KILN_EFORMAT, "packages-install-path '%s' must be a path inside the project", install);
     for (int f = 0; f < 2 && !rc; f++) {
         const char *file = f ? "dependencies.yml" : "packages.yml";
-        char *full = kiln_sprintf("%s/%s", p->dir, file);
-        struct stat st;
-        int exists = full && !stat(full, &st);
-        kiln_free(full);
-        if (!exists)
-            continue;
         km_yaml *doc = NULL;
-        if ((rc = load_yaml(p, file, &doc, err)))
+        if ((rc = packages_file(p, file, &doc, err)))
             break;
+        if (!doc)
+            continue;
         const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
         if (!list || kiln_models__yaml_is_null(list))
             continue;

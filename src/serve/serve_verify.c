@@ -584,8 +584,7 @@ int kiln_verify_convergence(const kiln_verify_opts *o, int json, kiln_buf *out, 
             rc = add_commit_diff(&dv, NULL, v, err);
     if (rc)
         goto done;
-    if (dv.len)
-        kiln_sort(dv.items, dv.len, sizeof *dv.items, diff_cmp);
+    kiln_sort(dv.items, dv.len, sizeof *dv.items, diff_cmp);
     *equal = dv.len == 0;
     size_t max = o->max_diffs ? o->max_diffs : 100, shown = dv.len < max ? dv.len : max;
     char a[11], b[11];
