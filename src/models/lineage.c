@@ -1233,6 +1233,33 @@ static int resolve_target(lctx *c, const char *target, long *node, const char **
     return 0;
 }
 
+/* The lineage context of c->p: an arena, each model's relation (lowercase)
+ * to its node index + 1, per-node column and state slots. */
+static int lctx_init(lctx *c)
+{
+    kiln_project *p = c->p;
+    int rc = 0;
+    c->a = kiln_arena_new(1 << 16);
+    c->by_rel = kiln_map_new();
+    c->model_cols = kiln_calloc(p->nodes.len + 1, sizeof *c->model_cols);
+    c->state = kiln_calloc(p->nodes.len + 1, sizeof *c->state);
+    if (!c->a || !c->by_rel || !c->model_cols || !c->state)
+        return KILN_OOM(c->err);
+    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
+        km_node *n = p->nodes.items[i];
+        if (n->kind == KM_TEST || n->kind == KM_ANALYSIS)
+            continue;
+        char *r = kiln_models__relation(p, n);
+        char *l = r ? alower(c, r, strlen(r)) : NULL;
+        kiln_free(r);
+        if (!l || c->oom)
+            return KILN_OOM(c->err);
+        if (!kiln_map_get(c->by_rel, l, strlen(l)))
+            rc = kiln_map_put(c->by_rel, l, strlen(l), (void *)(uintptr_t)(i + 1), c->err);
+    }
+    return rc;
+}
+
 int kiln_models_lineage(const kiln_models_opts *o, const char *target, int downstream, int json, FILE *out,
                         kiln_err *err)
 {
@@ -1254,28 +1281,8 @@ int kiln_models_lineage(const kiln_models_opts *o, const char *target, int downs
         rc = kiln_models__inject_ctes(p, p->nodes.items[all.items[i]], err);
     if (rc)
         goto done;
-    c.a = kiln_arena_new(1 << 16);
-    c.by_rel = kiln_map_new();
-    c.model_cols = kiln_calloc(p->nodes.len + 1, sizeof *c.model_cols);
-    c.state = kiln_calloc(p->nodes.len + 1, sizeof *c.state);
-    if (!c.a || !c.by_rel || !c.model_cols || !c.state) {
-        rc = KILN_OOM(err);
+    if ((rc = lctx_init(&c)))
         goto done;
-    }
-    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
-        km_node *n = p->nodes.items[i];
-        if (n->kind == KM_TEST || n->kind == KM_ANALYSIS)
-            continue;
-        char *r = kiln_models__relation(p, n);
-        char *l = r ? alower(&c, r, strlen(r)) : NULL;
-        kiln_free(r);
-        if (!l || c.oom) {
-            rc = KILN_OOM(err);
-            break;
-        }
-        if (!kiln_map_get(c.by_rel, l, strlen(l)))
-            rc = kiln_map_put(c.by_rel, l, strlen(l), (void *)(uintptr_t)(i + 1), err);
-    }
     long node = -1;
     const char *col = NULL;
     if (rc || (rc = resolve_target(&c, target, &node, &col)))
@@ -1302,26 +1309,7 @@ int kiln_models__lineage_edges(kiln_project *p, void (*fn)(void *, long, const c
     c.p = p;
     c.err = err;
     int rc = 0;
-    c.a = kiln_arena_new(1 << 16);
-    c.by_rel = kiln_map_new();
-    c.model_cols = kiln_calloc(p->nodes.len + 1, sizeof *c.model_cols);
-    c.state = kiln_calloc(p->nodes.len + 1, sizeof *c.state);
-    if (!c.a || !c.by_rel || !c.model_cols || !c.state)
-        rc = KILN_OOM(err);
-    for (size_t i = 0; i < p->nodes.len && !rc; i++) {
-        km_node *n = p->nodes.items[i];
-        if (n->kind == KM_TEST || n->kind == KM_ANALYSIS)
-            continue;
-        char *r = kiln_models__relation(p, n);
-        char *l = r ? alower(&c, r, strlen(r)) : NULL;
-        kiln_free(r);
-        if (!l || c.oom) {
-            rc = KILN_OOM(err);
-            break;
-        }
-        if (!kiln_map_get(c.by_rel, l, strlen(l)))
-            rc = kiln_map_put(c.by_rel, l, strlen(l), (void *)(uintptr_t)(i + 1), err);
-    }
+    rc = lctx_init(&c);
     for (size_t i = 0; i < p->nodes.len && !rc; i++) {
         if (p->nodes.items[i]->kind != KM_MODEL)
             continue;
