@@ -929,7 +929,7 @@ static int load_packages(kiln_project *p, const char *install_path, kiln_err *er
             break;
         if (!doc)
             continue;
-        const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
+        const km_yaml *list = kiln_models__yaml_get(doc, "packages");
         for (size_t i = 0; list && list->type == KM_Y_SEQ && i < list->n && !rc; i++) {
             const km_yaml *loc = kiln_models__yaml_get(list->kids[i], "local");
             if (loc && loc->type == KM_Y_SCALAR)
@@ -2215,7 +2215,7 @@ int kiln_models_deps(const kiln_models_opts *o, FILE *out, int *failed, kiln_err
             break;
         if (!doc)
             continue;
-        const km_yaml *list = doc ? kiln_models__yaml_get(doc, "packages") : NULL;
+        const km_yaml *list = kiln_models__yaml_get(doc, "packages");
         if (!list || kiln_models__yaml_is_null(list))
             continue;
         if (list->type != KM_Y_SEQ) {
