@@ -101,6 +101,43 @@ static int db_exec(kiln_lake_catalog *c, const char *sql, kiln_err *err)
     return 0;
 }
 
+/* Prepares SQL on the catalog and binds args[0..n) as text to ?1..?n (a
+ * NULL binds SQL NULL). */
+static int db_prepare(kiln_lake_catalog *c, const char *sql, const char *const *args, int n, sqlite3_stmt **st,
+                      kiln_err *err)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2((sqlite3 *)c->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_err(c, err, "prepare");
+    for (int i = 0; i < n; i++)
+        if (args[i])
+            sqlite3_bind_text(*st, i + 1, args[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(*st, i + 1);
+    return 0;
+}
+
+/* Runs one statement that returns no rows; *changes (when not NULL) gets the
+ * number of rows it changed. WHAT names the step in the error. */
+static int db_write(kiln_lake_catalog *c, const char *sql, const char *const *args, int n, int *changes,
+                    const char *what, kiln_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(c, sql, args, n, &st, err);
+    if (rc == 0) {
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_err(c, err, what);
+        else if (changes)
+            *changes = sqlite3_changes((sqlite3 *)c->db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The argument list of db_prepare/db_write: DB_ARGS("a", b) */
+#define DB_ARGS(...)                                                                                                   \
+    (const char *const[]){__VA_ARGS__}, (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 static const char CATALOG_SCHEMA[] = "PRAGMA journal_mode=WAL;"
                                      "CREATE TABLE IF NOT EXISTS iceberg_tables("
                                      " catalog_name VARCHAR(255) NOT NULL,"
@@ -286,15 +323,8 @@ int kiln_lake_namespace_create(kiln_lake_catalog *c, const char *ns, kiln_err *e
     kiln_free(dir);
     if (rc != 0 || c->kind != KILN_LAKE_CATALOG_SQLITE)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO iceberg_namespace_properties VALUES (?, ?, 'exists', 'true')",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "create namespace");
-    sqlite3_finalize(st);
-    return rc;
+    return db_write(c, "INSERT OR IGNORE INTO iceberg_namespace_properties VALUES (?, ?, 'exists', 'true')",
+                    DB_ARGS(CATALOG_NAME, ns), NULL, "create namespace", err);
 }
 
 static int count_tables_cb(void *ctx, const char *name, const char *loc)
@@ -317,14 +347,8 @@ int kiln_lake_namespace_drop(kiln_lake_catalog *c, const char *ns, kiln_err *err
     if ((rc = catalog_writable(c, err)) != 0)
         return rc;
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(c->db, "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=?",
-                               -1, &st, NULL) != SQLITE_OK)
-            return db_err(c, err, "prepare");
-        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "drop namespace");
-        sqlite3_finalize(st);
+        rc = db_write(c, "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=?",
+                      DB_ARGS(CATALOG_NAME, ns), NULL, "drop namespace", err);
         if (rc != 0)
             return rc;
     }
@@ -345,14 +369,12 @@ int kiln_lake_namespace_props(kiln_lake_catalog *c, const char *ns,
         return rc;
     if (c->kind != KILN_LAKE_CATALOG_SQLITE || !c->db)
         return 0; /* the Hadoop catalog (and a missing warehouse) has none */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT property_key, property_value FROM iceberg_namespace_properties "
-                           "WHERE catalog_name=? AND namespace=? AND property_key<>'exists' ORDER BY 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(c,
+                         "SELECT property_key, property_value FROM iceberg_namespace_properties "
+                         "WHERE catalog_name=? AND namespace=? AND property_key<>'exists' ORDER BY 1",
+                         DB_ARGS(CATALOG_NAME, ns), &st, err)) != 0)
+        return rc;
     int step;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
@@ -379,48 +401,27 @@ int kiln_lake_namespace_props_update(kiln_lake_catalog *c, const char *ns, const
     for (size_t i = 0; i < nset; i++)
         if (strcmp(keys[i], "exists") == 0)
             return kiln_err_set(err, KILN_EINVAL, "namespace property 'exists' is reserved");
-    sqlite3_stmt *del = NULL, *ins = NULL;
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(c, err, "begin");
-    if (sqlite3_prepare_v2(c->db,
+    for (size_t i = 0; i < nremove; i++) {
+        int changed = 0;
+        if ((rc = db_write(c,
                            "DELETE FROM iceberg_namespace_properties WHERE catalog_name=? AND namespace=? AND "
                            "property_key=?",
-                           -1, &del, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?, ?, ?, ?)", -1, &ins,
-                           NULL) != SQLITE_OK) {
-        rc = db_err(c, err, "prepare");
-        goto done;
-    }
-    for (size_t i = 0; i < nremove; i++) {
-        sqlite3_reset(del);
-        sqlite3_bind_text(del, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del, 3, remove[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(del) != SQLITE_DONE) {
-            rc = db_err(c, err, "namespace properties");
+                           DB_ARGS(CATALOG_NAME, ns, remove[i]), &changed, "namespace properties", err)) != 0)
             goto done;
-        }
         if (removed)
-            removed[i] = sqlite3_changes(c->db) > 0;
+            removed[i] = changed > 0;
     }
-    for (size_t i = 0; i < nset; i++) {
-        sqlite3_reset(ins);
-        sqlite3_bind_text(ins, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, keys[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 4, values[i], -1, SQLITE_STATIC);
-        if (sqlite3_step(ins) != SQLITE_DONE) {
-            rc = db_err(c, err, "namespace properties");
+    for (size_t i = 0; i < nset; i++)
+        if ((rc = db_write(c, "INSERT OR REPLACE INTO iceberg_namespace_properties VALUES (?, ?, ?, ?)",
+                           DB_ARGS(CATALOG_NAME, ns, keys[i], values[i]), NULL, "namespace properties", err)) != 0)
             goto done;
-        }
-    }
     if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = db_err(c, err, "commit");
 done:
     if (rc)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
     return rc;
 }
 
@@ -469,12 +470,11 @@ int kiln_lake_namespace_list(kiln_lake_catalog *c, int (*fn)(void *ctx, const ch
         if ((rc = catalog_readable(c, err)) != 0 || !c->db)
             return rc; /* no catalog.db (yet): no namespaces */
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(c->db,
-                               "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1 "
-                               "UNION SELECT table_namespace FROM iceberg_tables WHERE catalog_name=?1 ORDER BY 1",
-                               -1, &st, NULL) != SQLITE_OK)
-            return db_err(c, err, "prepare");
-        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
+        if ((rc = db_prepare(c,
+                             "SELECT namespace FROM iceberg_namespace_properties WHERE catalog_name=?1 "
+                             "UNION SELECT table_namespace FROM iceberg_tables WHERE catalog_name=?1 ORDER BY 1",
+                             DB_ARGS(CATALOG_NAME), &st, err)) != 0)
+            return rc;
         int s;
         while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
             rc = fn(ctx, (const char *)sqlite3_column_text(st, 0));
@@ -604,15 +604,12 @@ static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char *
         return kiln_err_set(err, KILN_ENOTFOUND, "warehouse not found: %s", c->warehouse);
     if (!c->db)
         return kiln_err_set(err, KILN_ENOTFOUND, "no table %s.%s: %s has no catalog.db", ns, tbl, c->warehouse);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT metadata_location FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? "
-                           "AND table_name=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(c,
+                         "SELECT metadata_location FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? "
+                         "AND table_name=?",
+                         DB_ARGS(CATALOG_NAME, ns, tbl), &st, err)) != 0)
+        return rc;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
@@ -632,24 +629,13 @@ static int row_get(kiln_lake_catalog *c, const char *ns, const char *tbl, char *
 static int row_swap(kiln_lake_catalog *c, const char *ns, const char *tbl, const char *old, const char *new_loc,
                     kiln_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "UPDATE iceberg_tables SET metadata_location=?, previous_metadata_location=? "
-                           "WHERE catalog_name=? AND table_namespace=? AND table_name=? AND metadata_location=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, new_loc, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, old, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ns, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, old, -1, SQLITE_STATIC);
-    int rc = 0;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_err(c, err, "swap metadata location");
-    else if (sqlite3_changes(c->db) != 1)
+    int changed = 0;
+    int rc = db_write(c,
+                      "UPDATE iceberg_tables SET metadata_location=?, previous_metadata_location=? "
+                      "WHERE catalog_name=? AND table_namespace=? AND table_name=? AND metadata_location=?",
+                      DB_ARGS(new_loc, old, CATALOG_NAME, ns, tbl, old), &changed, "swap metadata location", err);
+    if (rc == 0 && changed != 1)
         rc = kiln_err_set(err, KILN_ECONFLICT, "table %s.%s was changed by another commit", ns, tbl);
-    sqlite3_finalize(st);
     return rc;
 }
 
@@ -965,24 +951,13 @@ have_loc:
             goto done;
         }
     }
-    for (int k = 0; k < 2 && !rc; k++) {
-        sqlite3_stmt *q = NULL;
-        const char *sql = k == 0 ? "INSERT INTO iceberg_tables VALUES (?1, ?2, ?3, ?4, NULL)"
-                                 : "INSERT OR REPLACE INTO kiln_registered VALUES (?1, ?2, ?3, ?5, ?6)";
-        if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) {
-            rc = db_err(c, err, "prepare");
-            break;
-        }
-        sqlite3_bind_text(q, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, t->ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, t->tbl, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, loc, -1, SQLITE_STATIC);
-        if (remap && remap->from) {
-            sqlite3_bind_text(q, 5, remap->from, -1, SQLITE_STATIC);
-            sqlite3_bind_text(q, 6, remap->to ? remap->to : "", -1, SQLITE_STATIC);
-        }
-        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : db_err(c, err, "register table");
-        sqlite3_finalize(q);
+    if (!rc) {
+        const char *from = remap && remap->from ? remap->from : NULL, *to = from ? (remap->to ? remap->to : "") : NULL;
+        rc = db_write(c, "INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)",
+                      DB_ARGS(CATALOG_NAME, t->ns, t->tbl, loc), NULL, "register table", err);
+        if (!rc)
+            rc = db_write(c, "INSERT OR REPLACE INTO kiln_registered VALUES (?, ?, ?, ?, ?)",
+                          DB_ARGS(CATALOG_NAME, t->ns, t->tbl, from, to), NULL, "register table", err);
     }
     if (!rc && !(rc = db_exec(c, "COMMIT", err)))
         in_txn = 0;
@@ -1164,18 +1139,12 @@ int kiln_lake_table_list(kiln_lake_catalog *c, const char *ns,
     }
     if ((rc = catalog_readable(c, err)) != 0 || !c->db)
         return rc; /* no catalog.db (yet): no tables */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT table_namespace || '.' || table_name, metadata_location FROM iceberg_tables "
-                           "WHERE catalog_name=?1 AND (?2 IS NULL OR table_namespace=?2) ORDER BY 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-    if (ns)
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 2);
-    rc = 0;
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(c,
+                         "SELECT table_namespace || '.' || table_name, metadata_location FROM iceberg_tables "
+                         "WHERE catalog_name=?1 AND (?2 IS NULL OR table_namespace=?2) ORDER BY 1",
+                         DB_ARGS(CATALOG_NAME, ns), &st, err)) != 0)
+        return rc;
     int s;
     while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
         rc = fn(ctx, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
@@ -1403,19 +1372,8 @@ int kiln_lake__table_register(kiln_lake_catalog *c, const char *name, kiln_lake_
         goto done;
     }
     if (c->kind == KILN_LAKE_CATALOG_SQLITE) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(c->db, "INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)", -1, &st, NULL) !=
-            SQLITE_OK) {
-            rc = db_err(c, err, "prepare");
-            goto done;
-        }
-        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, t->ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, t->tbl, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, loc, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(c, err, "insert table");
-        sqlite3_finalize(st);
-        if (rc != 0)
+        if ((rc = db_write(c, "INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)",
+                           DB_ARGS(CATALOG_NAME, t->ns, t->tbl, loc), NULL, "insert table", err)) != 0)
             goto done;
     }
     if ((rc = write_hint(t->dir, 1, err)) != 0)
@@ -1479,24 +1437,14 @@ int kiln_lake_table_drop(kiln_lake_catalog *c, const char *name, int purge, kiln
                     return KILN_OOM(err);
             }
         }
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(c->db,
-                               "DELETE FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND table_name=?",
-                               -1, &st, NULL) != SQLITE_OK) {
-            rc = db_err(c, err, "prepare");
-            goto done;
-        }
-        sqlite3_bind_text(st, 1, CATALOG_NAME, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, tbl, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = db_err(c, err, "drop table");
-        else if (sqlite3_changes(c->db) == 0)
+        int changed = 0;
+        rc = db_write(c, "DELETE FROM iceberg_tables WHERE catalog_name=? AND table_namespace=? AND table_name=?",
+                      DB_ARGS(CATALOG_NAME, ns, tbl), &changed, "drop table", err);
+        if (rc == 0 && changed == 0)
             rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to drop", name);
-        sqlite3_finalize(st);
         if (rc != 0)
             goto done;
-        st = NULL;
+        sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(c->db,
                                "DELETE FROM kiln_registered WHERE catalog_name=? AND table_namespace=? AND "
                                "table_name=?",
@@ -1547,21 +1495,12 @@ int kiln_lake_table_rename(kiln_lake_catalog *c, const char *from, const char *t
     }
     if ((rc = kiln_lake_namespace_create(c, ns2, err)) != 0)
         return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db,
-                           "UPDATE iceberg_tables SET table_namespace=?, table_name=? WHERE catalog_name=? AND "
-                           "table_namespace=? AND table_name=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_err(c, err, "prepare");
-    sqlite3_bind_text(st, 1, ns2, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, ns1, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, t1, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_err(c, err, "rename table");
-    else if (sqlite3_changes(c->db) == 0)
+    int changed = 0;
+    rc = db_write(c,
+                  "UPDATE iceberg_tables SET table_namespace=?, table_name=? WHERE catalog_name=? AND "
+                  "table_namespace=? AND table_name=?",
+                  DB_ARGS(ns2, t2, CATALOG_NAME, ns1, t1), &changed, "rename table", err);
+    if (rc == 0 && changed == 0)
         rc = kiln_err_set(err, KILN_ENOTFOUND, "no table %s to rename", from);
-    sqlite3_finalize(st);
     return rc;
 }
