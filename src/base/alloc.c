@@ -165,6 +165,14 @@ char *kiln_arena_strndup(kiln_arena *a, const char *s, size_t n)
     return d;
 }
 
+void *kiln_arena_memdup(kiln_arena *a, const void *p, size_t n)
+{
+    void *d = kiln_arena_alloc(a, n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
 void kiln_arena_reset(kiln_arena *a)
 {
     if (!a->head)

@@ -101,7 +101,8 @@ typedef struct kiln_arena kiln_arena;
 kiln_arena *kiln_arena_new(size_t block_size);   /* caller frees with kiln_arena_free */
 void *kiln_arena_alloc(kiln_arena *a, size_t n); /* 16-byte aligned; NULL on OOM */
 char *kiln_arena_strndup(kiln_arena *a, const char *s, size_t n);
-void kiln_arena_reset(kiln_arena *a); /* frees all but the first block */
+void *kiln_arena_memdup(kiln_arena *a, const void *p, size_t n); /* n == 0: a valid 1-byte block */
+void kiln_arena_reset(kiln_arena *a);                            /* frees all but the first block */
 size_t kiln_arena_used(const kiln_arena *a);
 void kiln_arena_free(kiln_arena *a); /* NULL is a no-op */
 

@@ -724,14 +724,10 @@ int kiln_lake_manifest_list_read(kiln_lake_manifest **out, size_t *nout, kiln_ar
             goto done;
     }
     rc = 0;
-    *out = kiln_arena_alloc(a, (v.len ? v.len : 1) * sizeof **out);
-    if (!*out) {
+    if (!(*out = kiln_arena_memdup(a, v.items, v.len * sizeof **out)))
         rc = KILN_OOM(err);
-        goto done;
-    }
-    if (v.len)
-        memcpy(*out, v.items, v.len * sizeof **out);
-    *nout = v.len;
+    else
+        *nout = v.len;
 done:
     if (rc && err && err->code && !strstr(err->msg, path))
         kiln_err_prefix(err, "manifest list %s: ", path);
@@ -944,14 +940,10 @@ int kiln_lake_manifest_read(kiln_lake_entry **out, size_t *nout, kiln_arena *a, 
             goto done;
     }
     rc = 0;
-    *out = kiln_arena_alloc(a, (v.len ? v.len : 1) * sizeof **out);
-    if (!*out) {
+    if (!(*out = kiln_arena_memdup(a, v.items, v.len * sizeof **out)))
         rc = KILN_OOM(err);
-        goto done;
-    }
-    if (v.len)
-        memcpy(*out, v.items, v.len * sizeof **out);
-    *nout = v.len;
+    else
+        *nout = v.len;
 done:
     if (rc && err && err->code && !strstr(err->msg, path))
         kiln_err_prefix(err, "manifest %s: ", path);
