@@ -32,6 +32,7 @@
 #include "models/project.h"
 
 #include "lake/lake.h"
+#include "sql/sql.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -766,10 +767,11 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     int is_main = !strcmp(env, "main");
     for (size_t k = 0; k < r.order.len && !is_main; k++) {
         size_t i = r.order.items[k];
-        if (r.pn[i].rec && r.pn[i].cls == C_NEW) {
+        if (r.pn[i].rec && r.pn[i].cls == C_NEW && kiln_models__microbatch_is(r.p->nodes.items[i]) &&
+            !kiln_models__relation_exists(r.p, r.p->nodes.items[i])) {
             rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s is new: an environment branch can only hold tables main has; apply it on main "
-                              "first (kiln plan --apply)",
+                              "%s is a new microbatch model: its table cannot be created on an environment branch "
+                              "(its batches commit one by one); apply it on main first (kiln plan --apply)",
                               r.p->nodes.items[i]->unique_id);
             plan_free(&r);
             return rc;
@@ -780,6 +782,7 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     bo.select = sel;
     bo.exclude = NULL;
     bo.branch = is_main ? NULL : env;
+    bo.branch_new = !is_main; /* new tables and changed columns on the branch only */
     bo.full_refresh = !is_main; /* on a branch, replace the rows (incremental models: all intervals) */
     /* forward-only models build incrementally on the branch
      * (kiln_models__is_incremental); restated microbatch models run the
@@ -818,6 +821,245 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     json_decref(tables);
     kiln_free(sel);
     plan_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------ new tables and columns on a branch */
+
+/* The Iceberg type of column col of query: from the SQLite type of its
+ * first non-NULL value (integer -> long, real -> double, blob -> binary,
+ * text or no value -> string), as on_schema_change's new columns. */
+static int col_type(sqlite3 *db, const char *query, const char *col, const char **out, kiln_err *err)
+{
+    char *sql = kiln_sprintf("select typeof(\"%s\") from (\n%s\n) where \"%s\" is not null limit 1", col, query, col);
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    *out = "string";
+    if (!sql)
+        return KILN_OOM(err);
+    int rc = kiln_sql_prepare(db, sql, strlen(sql), &st, &used, &eo, err);
+    if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *out = !strcmp(t, "integer") ? "long" : !strcmp(t, "real") ? "double" : !strcmp(t, "blob") ? "binary" : "string";
+    }
+    sqlite3_finalize(st);
+    kiln_free(sql);
+    return rc;
+}
+
+/* the schema JSON object of schema id sid in t's metadata (new reference) */
+static json_t *schema_json(const kiln_lake_meta *m, int32_t sid, kiln_err *err)
+{
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    json_t *doc = NULL, *out = NULL, *v;
+    size_t i;
+    if (!kiln_lake_meta_write(m, 0, &b, err) && (doc = json_loadb(b.data, b.len, 0, NULL)))
+        json_array_foreach(json_object_get(doc, "schemas"), i, v) if (json_integer_value(json_object_get(v, "schema-id")) ==
+                                                                      sid) out = json_incref(v);
+    if (!out && !err->code)
+        kiln_err_set(err, KILN_EFORMAT, "table metadata has no schema %d", (int)sid);
+    json_decref(doc);
+    kiln_buf_free(&b);
+    return out;
+}
+
+/* A model whose table main does not have, built on branch b: its rows go
+ * to a staging table first (CREATE TABLE AS: the column types main's
+ * build would get), the table is created empty with that schema (no main
+ * snapshot: a reader of main sees no rows), and the rows are written on
+ * branch b only; the staging table is dropped. */
+static int stage_new(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, const char *rel, const char *b,
+                     const char *query, const char *partition, kiln_err *err)
+{
+    const char *dot = strchr(plain, '.');
+    char *stg = kiln_sprintf("%.*s._kiln_env_%llx", (int)(dot - plain), plain,
+                             (unsigned long long)kiln_lake_snapshot_id_new());
+    char *sql = stg ? kiln_sprintf("create table %s%s%s%s as\n%s", stg, *partition ? " partitioned by (" : "",
+                                   partition, *partition ? ")" : "", query)
+                    : NULL;
+    if (!sql) {
+        kiln_free(stg);
+        return KILN_OOM(err);
+    }
+    kiln_lake_table *st = NULL, *t = NULL;
+    json_t *sj = NULL;
+    char *sjs = NULL;
+    int created = 0;
+    int rc = kiln_models__exec_all(db, sql, NULL, err);
+    int staged = !rc;
+    if (!rc)
+        rc = kiln_lake_table_load(&st, cat, stg, err);
+    if (!rc) {
+        const kiln_lake_meta *m = kiln_lake_table_meta(st);
+        if (!(sj = schema_json(m, m->current_schema_id, err)))
+            rc = err->code ? err->code : KILN_OOM(err);
+        else if (!(sjs = json_dumps(sj, JSON_COMPACT)))
+            rc = KILN_OOM(err);
+    }
+    if (!rc) {
+        kiln_lake_create_opts co = {0};
+        co.schema_json = sjs;
+        co.partition = *partition ? partition : NULL;
+        rc = kiln_lake_table_create(&t, cat, plain, &co, err);
+        created = !rc;
+    }
+    kiln_free(sql);
+    sql = NULL;
+    if (!rc && !(sql = kiln_sprintf("insert into %s\nselect * from %s", rel, stg)))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_models__exec_all(db, sql, NULL, err);
+    if (!rc)
+        rc = kiln_sql_lake_add_table(db, plain, b, err);
+    if (rc && created) { /* leave main as it was: no table */
+        kiln_err e = {0};
+        kiln_lake_table_free(t);
+        t = NULL;
+        kiln_lake_table_drop(cat, plain, 1, &e);
+    }
+    if (staged) {
+        kiln_err e = {0};
+        kiln_lake_table_free(st);
+        st = NULL;
+        kiln_lake_table_drop(cat, stg, 1, &e);
+        char *drop = kiln_sprintf("drop table if exists %s", stg);
+        if (drop)
+            kiln_models__exec_all(db, drop, NULL, &e);
+        kiln_free(drop);
+    }
+    kiln_lake_table_free(st);
+    kiln_lake_table_free(t);
+    json_decref(sj);
+    free(sjs);
+    kiln_free(sql);
+    kiln_free(stg);
+    return rc;
+}
+
+/* A model whose columns changed (added, removed), built on branch b of its
+ * existing table: the new schema is added to the table WITHOUT becoming
+ * its current schema (main is read and written as before), and branch b
+ * gets a metadata-only snapshot (the same data files) that carries the new
+ * schema id; the lake reads and writes a snapshot whose schema is newer
+ * than the table's current one with its own schema, so the rows then
+ * written on b have the new columns. Promote makes the schema current. */
+static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, const char *rel, const char *b,
+                         const char *query, const char *want, kiln_err *err)
+{
+    kiln_lake_table *t = NULL;
+    kiln_lake_txn *txn = NULL;
+    json_t *cur = NULL, *ns = NULL;
+    char *text = NULL, *drop = NULL;
+    int rc = kiln_lake_table_load(&t, cat, plain, err);
+    if (rc)
+        return rc;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    const kiln_lake_ref *br = kiln_lake_meta_ref(m, b);
+    const kiln_lake_snapshot *head = br ? kiln_lake_meta_snapshot(m, br->snapshot_id) : NULL;
+    if (!head) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s has no branch '%s' to stage its new columns on", plain, b);
+        goto done;
+    }
+    /* the columns the rows of the branch head have: its schema's */
+    if (!(cur = schema_json(m, head->schema_id >= 0 ? head->schema_id : m->current_schema_id, err))) {
+        rc = err->code ? err->code : KILN_OOM(err);
+        goto done;
+    }
+    json_t *fields = json_array(), *of = json_object_get(cur, "fields");
+    ns = json_pack("{s:s,s:i,s:o}", "type", "struct", "schema-id", 0, "fields", fields);
+    if (!ns) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    int32_t next = m->last_column_id;
+    for (const char *c = want; *c && !rc;) {
+        const char *e = strchr(c, ',');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), c);
+        c += n + (e ? 1 : 0);
+        size_t i;
+        json_t *f, *found = NULL;
+        json_array_foreach(of, i, f) if (!strcasecmp(json_string_value(json_object_get(f, "name")), name)) found = f;
+        if (found) {
+            json_array_append(fields, found);
+            continue;
+        }
+        const char *ty;
+        if (!(rc = col_type(db, query, name, &ty, err)))
+            json_array_append_new(fields, json_pack("{s:i,s:s,s:b,s:s}", "id", ++next, "name", name, "required", 0,
+                                                    "type", ty));
+    }
+    if (rc || (rc = kiln_lake_txn_begin(&txn, t, err)) ||
+        (rc = kiln_lake_txn_require_ref_snapshot(txn, b, head->snapshot_id, err)))
+        goto done;
+    if (!(text = json_dumps(ns, JSON_COMPACT))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    const kiln_lake_meta *pv = NULL;
+    if ((rc = kiln_lake_txn_add_schema_json(txn, text, err)) || (rc = kiln_lake_txn_preview(&pv, txn, err)))
+        goto done;
+    int32_t sid = -1;
+    for (size_t i = 0; i < pv->nschemas; i++)
+        if (pv->schemas[i].schema_id > sid)
+            sid = pv->schemas[i].schema_id;
+    kiln_lake_kv sum[] = {{"operation", "replace"}, {"kiln.staged-schema", "true"}};
+    kiln_lake_snapshot snap = {0};
+    snap.snapshot_id = kiln_lake_snapshot_id_new();
+    snap.parent_id = head->snapshot_id;
+    snap.sequence_number = kiln_lake_txn_next_sequence_number(txn);
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = head->manifest_list;
+    snap.schema_id = sid;
+    snap.operation = "replace";
+    snap.nsummary = 2;
+    snap.summary = sum;
+    kiln_lake_ref to = {b, KILN_LAKE_BRANCH, snap.snapshot_id, -1, -1, -1};
+    if ((rc = kiln_lake_txn_add_snapshot(txn, &snap, err)) || (rc = kiln_lake_txn_set_ref(txn, &to, err)) ||
+        (rc = kiln_lake_txn_commit(txn, NULL, NULL, err)))
+        goto done;
+    /* declare the branch's table again with its new columns, then write */
+    const char *dot = strchr(plain, '.');
+    if (!(drop = kiln_sprintf("drop table if exists %.*s.\"%s@%s\"", (int)(dot - plain), plain, dot + 1, b)))
+        rc = KILN_OOM(err);
+    if (!rc && sqlite3_exec(db, drop, NULL, NULL, NULL) != SQLITE_OK) /* SQLite's: forget the old columns */
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", drop, sqlite3_errmsg(db));
+    if (!rc)
+        rc = kiln_sql_lake_add_table(db, plain, b, err);
+    kiln_free(drop);
+    drop = NULL;
+    if (!rc && !(drop = kiln_sprintf("insert overwrite %s\n%s", rel, query)))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_models__exec_all(db, drop, NULL, err);
+done:
+    kiln_free(drop);
+    free(text);
+    json_decref(cur);
+    json_decref(ns);
+    kiln_lake_txn_free(txn);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+int kiln_models__branch_stage(kiln_project *p, sqlite3 *db, const char *rel, const char *query, const char *partition,
+                              int exists, const char *want, kiln_err *err)
+{
+    const char *b = p->opts.branch;
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
+    const char *q = strstr(rel, ".\"");
+    size_t sl = q ? (size_t)(q - rel) : 0, bl = b ? strlen(b) : 0, rl = strlen(rel);
+    if (!b || !cat || !q || rl < sl + bl + 4)
+        return kiln_err_set(err, KILN_EINTERNAL, "%s: not a branch relation", rel);
+    char *plain = kiln_sprintf("%.*s.%.*s", (int)sl, rel, (int)(rl - sl - 2 - bl - 2), q + 2);
+    if (!plain)
+        return KILN_OOM(err);
+    int rc = exists ? stage_columns(db, cat, plain, rel, b, query, want, err)
+                    : stage_new(db, cat, plain, rel, b, query, partition ? partition : "", err);
+    kiln_free(plain);
     return rc;
 }
 
@@ -887,10 +1129,15 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
             const kiln_lake_meta *m = kiln_lake_table_meta(ts.items[k]);
             const kiln_lake_ref *b = kiln_lake_meta_ref(m, env), *mn = kiln_lake_meta_ref(m, "main");
             kiln_lake_ref to = {"main", KILN_LAKE_BRANCH, b->snapshot_id, -1, -1, -1};
-            if (!mn || mn->snapshot_id != b->snapshot_id) {
+            /* a schema staged on the branch (new or removed columns) becomes current */
+            const kiln_lake_snapshot *hs = kiln_lake_meta_snapshot(m, b->snapshot_id);
+            int32_t sid = hs && hs->schema_id > m->current_schema_id ? hs->schema_id : -1;
+            if (!mn || mn->snapshot_id != b->snapshot_id || sid >= 0) {
                 if (!(rc = kiln_lake_txn_begin(&txns[k], ts.items[k], err)) &&
                     !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], "main", mn ? mn->snapshot_id : -1, err)) &&
-                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], env, b->snapshot_id, err)))
+                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], env, b->snapshot_id, err)) &&
+                    !(rc = kiln_lake_txn_require_current_schema_id(txns[k], m->current_schema_id, err)) &&
+                    !(rc = sid >= 0 ? kiln_lake_txn_set_current_schema(txns[k], sid, err) : 0))
                     rc = kiln_lake_txn_set_ref(txns[k], &to, err);
             }
         }

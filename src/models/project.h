@@ -299,6 +299,13 @@ int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *
 int kiln_models__is_int_text(const char *s);
 /* every statement of sql on db, kiln's writes included (run.c) */
 int kiln_models__exec_all(struct sqlite3 *db, const char *sql, long *err_at, kiln_err *err);
+/* plan.c: write a model's rows on the build's branch (opts.branch_new) when
+ * its table is new (exists 0: created with no main snapshot, the rows on
+ * the branch only) or its columns (want, "a,b,c") differ from the table's
+ * (a new schema staged on the branch, made current by promote). rel is
+ * schema."ident@BRANCH". */
+int kiln_models__branch_stage(kiln_project *p, struct sqlite3 *db, const char *rel, const char *query,
+                              const char *partition, int exists, const char *want, kiln_err *err);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

@@ -339,6 +339,14 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
             goto done;
         }
     }
+    if (on_branch && r->p->opts.branch_new) { /* a plan's environment: new table or new columns */
+        kiln_buf part;
+        kiln_buf_init(&part, 0);
+        if (!(rc = partition_clause(r->cur, &part, err)))
+            rc = kiln_models__branch_stage(r->p, r->db, rel, query, part.data, want != NULL, want, err);
+        kiln_buf_free(&part);
+        goto done;
+    }
     if (on_branch) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "%s: the model's columns (%s) differ from the table's (%s); a build on branch '%s' "
@@ -1936,7 +1944,9 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         if (!rel)
             rc = KILN_OOM(err);
         else if (kiln_lake_table_load(&t, p->catalog, rel, &e)) {
-            if (w[i])
+            if (w[i] && p->opts.branch_new) /* created by the build (kiln_models__branch_stage) */
+                p->on_branch[i] = 1;
+            else if (w[i])
                 rc = kiln_err_set(err, KILN_ENOTFOUND,
                                   "%s does not exist on main: a build on branch '%s' writes existing tables only "
                                   "(build it on main first)",
@@ -1970,6 +1980,10 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
             continue;
         char *rel = kiln_models__relation(p, p->nodes.items[i]);
         rc = rel ? kiln_sql_lake_add_table(db, rel, p->opts.branch, err) : KILN_OOM(err);
+        if (rc && p->opts.branch_new && !kiln_models__relation_exists(p, p->nodes.items[i])) {
+            kiln_err_clear(err); /* a new table: declared when the build creates it */
+            rc = 0;
+        }
         kiln_free(rel);
     }
     return rc;
