@@ -10,7 +10,9 @@
 #    (main's snapshot ids unchanged, zero bytes written for unaffected
 #    tables), tests run there; promote fast-forwards main on exactly those
 #    tables, the others keep their snapshot ids; the plan is then clean;
-#  - promote after main moved on is a conflict (exit 5), nothing changes.
+#  - promote after main moved on is a conflict (exit 5), nothing changes;
+#  - a new column and a new model applied on a branch leave main's columns,
+#    rows and snapshots as they were; promote publishes both.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -95,4 +97,31 @@ set +e; K promote dev2 > "$tmp/pc.txt" 2>&1; rc=$?; set -e
 [ "$rc" = 5 ] && grep -q "main moved on" "$tmp/pc.txt" || { cat "$tmp/pc.txt"; fail "conflict: exit $rc"; }
 [ "$(snaps)" = "$main2" ] || fail "a refused promote changed main"
 set +e; K promote nosuch > /dev/null 2>&1; rc=$?; set -e; [ "$rc" = 4 ] || fail "unknown env: exit $rc"
+
+# a new column and a new model on a branch: main's readers see what they saw
+# (same columns, same rows, same snapshots; the new table has no main
+# snapshot) until promote publishes both in one commit
+sed -i 's/ as region$/ as region, 1 as version/' "$P/models/customer_report.sql"
+printf "select customer_id, weighted, version from {{ ref('customer_report') }} where weighted > 50\n" > "$P/models/big_customers.sql"
+main3=$(snaps); cols0=$(q 'select * from analytics.customer_report order by 1')
+hdr() { "$KILN_BIN" sql --warehouse "$W" --csv "select * from $1 limit 1" | head -1; }
+before_unaffected=$(tree customer_totals customer_dim raw_orders stg_orders orders_incr)
+K plan --env feat --apply > "$tmp/a3.txt" || { cat "$tmp/a3.txt"; fail "apply a new model and a new column on a branch"; }
+grep -q "changed-non-breaking   model.modern.customer_report" "$tmp/a3.txt" && grep -q "^new  *model.modern.big_customers" "$tmp/a3.txt" ||
+  { cat "$tmp/a3.txt"; fail "plan of a new column and a new model"; }
+[ "$(snaps)" = "$main3" ] || fail "apply on feat moved main"
+[ "$(hdr analytics.customer_report)" = "customer_id,weighted,region" ] || fail "main's columns changed: $(hdr analytics.customer_report)"
+[ "$(q 'select * from analytics.customer_report order by 1')" = "$cols0" ] || fail "main's rows changed"
+[ "$(q 'select count(*) from analytics.big_customers')" = "0 " ] || fail "the new table has rows on main"
+[ "$(hdr 'analytics."customer_report@feat"')" = "customer_id,weighted,region,version" ] || fail "feat's columns"
+[ "$(q 'select customer_id, version from analytics."big_customers@feat" order by 1')" = "10,1 20,1 " ] ||
+  fail "feat's new table: $(q 'select * from analytics."big_customers@feat"')"
+[ "$(tree customer_totals customer_dim raw_orders stg_orders orders_incr)" = "$before_unaffected" ] ||
+  fail "bytes were written for unaffected tables"
+! ls "$W/analytics" | grep -q _kiln_env || fail "a staging table was left behind"
+K promote feat > "$tmp/pf.txt" || { cat "$tmp/pf.txt"; fail "promote feat"; }
+grep -q "(2 tables in one atomic catalog commit)" "$tmp/pf.txt" || { cat "$tmp/pf.txt"; fail "promote feat output"; }
+[ "$(hdr analytics.customer_report)" = "customer_id,weighted,region,version" ] || fail "main's columns after promote"
+[ "$(q 'select customer_id, version from analytics.big_customers order by 1')" = "10,1 20,1 " ] || fail "main's new table after promote"
+K plan > "$tmp/p6.txt"; grep -q "0 to rebuild, 7 unchanged" "$tmp/p6.txt" || { cat "$tmp/p6.txt"; fail "main not clean after promote feat"; }
 echo "plan_branch: ok"
