@@ -265,6 +265,8 @@ void kiln_models__versions_free(kiln_project *p);
 int kiln_models__is_versioned(const kiln_project *p, const char *name);
 int kiln_models__version_match(const kiln_project *p, const km_node *n, const char *what); /* version: selector */
 long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
+/* the k-th version (in declaration order) of versioned model name: 1 and *v, *node, or 0 past the last */
+int kiln_models__version_at(const kiln_project *p, const char *name, size_t k, const char **v, size_t *node);
 int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
 void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
 json_t *kiln_models__groups_json(const kiln_project *p);
