@@ -211,7 +211,7 @@ static int cfg_ignored(const char *k)
 {
     static const char *const ign[] = {"tags",      "meta",     "docs",      "persist_docs", "description",
                                       "grants",    "enabled",  "group",     "access",       "pre-hook",
-                                      "post-hook", "pre_hook", "post_hook", "forward_only", NULL};
+                                      "post-hook", "pre_hook", "post_hook", "forward_only", "restatement", NULL};
     for (int i = 0; ign[i]; i++)
         if (!strcmp(k, ign[i]))
             return 1;
@@ -336,6 +336,14 @@ static json_t *node_record(kiln_project *p, size_t idx, const char *branch, kiln
     o = json_pack("{s:s,s:s,s:s,s:o,s:I,s:s}", "sql", sh.sql, "rows", sh.rows, "config", cfg, "columns", sh.cols,
                   "snapshot", (json_int_t)snapshot_of(p, n, branch), "relation", rel ? rel : "");
     sh.cols = NULL;
+    kj_val rs = kiln_models__cfg(n, "restatement");
+    if (o && rs.t != KJ_UNDEF && rs.t != KJ_NONE) { /* the restatement this record has been through */
+        kiln_buf t;
+        kiln_buf_init(&t, 0);
+        if (!kj_repr_append(NULL, rs, &t, err))
+            json_object_set_new(o, "restatement", json_stringn(t.data ? t.data : "", t.len));
+        kiln_buf_free(&t);
+    }
     kiln_free(rel);
     if (!o)
         KILN_OOM(err);
@@ -372,6 +380,13 @@ int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned ch
             rc = err->code ? err->code : KILN_OOM(err);
             break;
         }
+        /* a build does not restate: the restatement the record has been
+         * through stays (a plan's apply records the new one) */
+        json_t *was = json_object_get(json_object_get(models, n->unique_id), "restatement");
+        if (was)
+            json_object_set(r, "restatement", was);
+        else
+            json_object_del(r, "restatement");
         json_object_set_new(models, n->unique_id, r);
         any = 1;
     }
@@ -697,7 +712,7 @@ static char *rebuild_select(plan_res *r)
 
 /* --restate-model: the named models and everything downstream of
  * them are rebuilt even when unchanged (SQLMesh's restatement) */
-static int mark_restated(plan_res *r, const char *list, kiln_err *err)
+static int mark_restated(plan_res *r, const char *list, const char *label, kiln_err *err)
 {
     kiln_project *p = r->p;
     char *copy = kiln_strdup(list), *save = NULL;
@@ -724,11 +739,79 @@ static int mark_restated(plan_res *r, const char *list, kiln_err *err)
             x->cls = C_RESTATED;
             r->nunchanged--;
             r->nrebuild++;
-            kiln_buf_printf(&x->why, NULL, "%srestated (--restate-model)", x->why.len ? "; " : "");
+            kiln_buf_printf(&x->why, NULL, "%srestated (%s)", x->why.len ? "; " : "", label);
         }
     }
     kiln_free(mark);
     kiln_free(copy);
+    return rc;
+}
+
+/* A model's `restatement: {start: T, end: T}` config (both optional):
+ * when the environment's record of the model has not been through this
+ * restatement (its text differs or is absent), the plan restates the model
+ * and its downstream (as --restate-model); a microbatch model rebuilds the
+ * batches between start and end, others their whole table. Once applied,
+ * the record carries it and later plans do not restate again; editing it
+ * (another interval) restates again. The intervals of every restatement in
+ * one plan must be the same (the build takes one --event-time-start/end). */
+static int config_restatements(plan_res *r, kiln_models_opts *o, kiln_err *err)
+{
+    kiln_project *p = r->p;
+    kiln_buf names;
+    kiln_buf_init(&names, 0);
+    int rc = 0;
+    const char *st = NULL, *en = NULL, *first = NULL;
+    for (size_t k = 0; k < r->order.len && !rc; k++) {
+        size_t i = r->order.items[k];
+        km_node *n = p->nodes.items[i];
+        kj_val rs = kiln_models__cfg(n, "restatement");
+        if (!r->pn[i].rec || rs.t == KJ_UNDEF || rs.t == KJ_NONE)
+            continue;
+        if (rs.t != KJ_DICT) {
+            rc = kiln_err_set(err, KILN_EINVAL, "%s: restatement must be a mapping {start: T, end: T}", n->unique_id);
+            break;
+        }
+        const char *ks[2] = {NULL, NULL};
+        for (size_t j = 0; j < rs.u.d->len && !rc; j++) {
+            kj_val kk = rs.u.d->keys[j], vv = rs.u.d->vals[j];
+            int which = kk.t == KJ_STR && !strcmp(kk.u.s->p, "start") ? 0
+                        : kk.t == KJ_STR && !strcmp(kk.u.s->p, "end") ? 1
+                                                                      : -1;
+            if (which < 0 || vv.t != KJ_STR)
+                rc = kiln_err_set(err, KILN_EINVAL,
+                                  "%s: restatement takes start and end (times as text, e.g. '2025-01-01')",
+                                  n->unique_id);
+            else
+                ks[which] = vv.u.s->p;
+        }
+        json_t *old = json_object_get(r->base, n->unique_id);
+        const char *done = json_string_value(json_object_get(old, "restatement"));
+        const char *now = json_string_value(json_object_get(r->pn[i].rec, "restatement"));
+        if (rc || !old || (done && now && !strcmp(done, now)))
+            continue; /* new (built whole anyway), or already restated in this env */
+        if (first && ((ks[0] ? 1 : 0) != (st ? 1 : 0) || (ks[0] && strcmp(ks[0], st)) || (ks[1] ? 1 : 0) != (en ? 1 : 0) ||
+                      (ks[1] && strcmp(ks[1], en)))) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "%s and %s declare restatements of different intervals: apply one, then the other", first,
+                              n->unique_id);
+            break;
+        }
+        first = n->unique_id;
+        st = ks[0];
+        en = ks[1];
+        rc = kiln_buf_printf(&names, err, "%s%s", names.len ? " " : "", n->name);
+    }
+    if (!rc && names.len) {
+        if ((st || en) && (o->event_time_start || o->event_time_end))
+            rc = kiln_err_set(err, KILN_EINVAL, "a restatement in %s's config and --start/--end: give one of them",
+                              first);
+        else if (!(rc = mark_restated(r, names.data, "its config's restatement", err)) && (st || en)) {
+            o->event_time_start = st;
+            o->event_time_end = en;
+        }
+    }
+    kiln_buf_free(&names);
     return rc;
 }
 
@@ -752,10 +835,17 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
         plan_free(&r);
         return kiln_err_set(err, KILN_EINVAL, "--start/--end go with --restate-model MODEL");
     }
-    if (o->restate && *o->restate && (rc = mark_restated(&r, o->restate, err))) {
+    if (o->restate && *o->restate && (rc = mark_restated(&r, o->restate, "--restate-model", err))) {
         plan_free(&r);
         return rc;
     }
+    /* restatements declared in the models' config, not yet in the env */
+    kiln_models_opts ro = *o;
+    if ((rc = config_restatements(&r, &ro, err))) {
+        plan_free(&r);
+        return rc;
+    }
+    o = &ro;
     print_plan(&r, env, explain, out);
     fprintf(out, "\nplanned in %.3f s\n", kiln_mono_seconds() - t0);
     if (!apply || !r.nrebuild) {
@@ -792,6 +882,22 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     json_t *base = json_deep_copy(r.base);
     json_t *tables = json_array();
     rc = kiln_models_run("build", &bo, out, failed, err);
+    if (!rc && is_main && !*failed) { /* the build recorded main; the restatements it ran too */
+        json_t *doc = env_load(p, "main"), *models = json_object_get(doc, "models");
+        int any = 0;
+        for (size_t k = 0; k < r.order.len && models; k++) {
+            size_t i = r.order.items[k];
+            json_t *rs = r.pn[i].rec && r.pn[i].cls != C_UNCHANGED ? json_object_get(r.pn[i].rec, "restatement") : NULL;
+            json_t *e = json_object_get(models, p->nodes.items[i]->unique_id);
+            if (rs && e) {
+                json_object_set(e, "restatement", rs);
+                any = 1;
+            }
+        }
+        if (any)
+            rc = env_save(p, "main", doc, err);
+        json_decref(doc);
+    }
     if (!rc && !is_main) {
         /* the env's record: main's, with the rebuilt models as they are on the branch */
         for (size_t k = 0; k < r.order.len; k++) {
