@@ -37,7 +37,11 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int kiln_models__lineage_edges(kiln_project *p, void (*fn)(void *, long, const char *, long, const char *), void *ud,
                                kiln_err *err); /* lineage.c */
@@ -304,6 +308,37 @@ static int env_save(const kiln_project *p, const char *env, json_t *doc, kiln_er
     return rc;
 }
 
+/* The records' lock (<warehouse>/.kiln/envs/.lock, flock): held around
+ * every read-modify-write of a record, so two builds finishing at once
+ * both keep their entries. Returns the fd to pass to env_unlock, or -1
+ * with err set. */
+static int env_lock(const kiln_project *p, kiln_err *err)
+{
+    char *dir = kiln_sprintf("%s/.kiln/envs", p->warehouse), *path = kiln_sprintf("%s/.kiln/envs/.lock", p->warehouse);
+    int fd = -1;
+    if (!dir || !path)
+        KILN_OOM(err);
+    else if (!kiln_mkdirs(dir, err)) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
+        else if (flock(fd, LOCK_EX) != 0) {
+            kiln_err_set(err, KILN_EIO, "%s: lock: %s", path, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    kiln_free(dir);
+    kiln_free(path);
+    return fd;
+}
+
+static void env_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
 static int64_t snapshot_of(kiln_project *p, const km_node *n, const char *branch)
 {
     if (!kiln_models__relation_exists(p, n)) /* opens the catalog */
@@ -353,6 +388,9 @@ done:
     return o;
 }
 
+static int plan_record_locked(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                              kiln_err *err);
+
 static int recordable(const km_node *n)
 {
     return n->kind == KM_SEED ||
@@ -361,6 +399,17 @@ static int recordable(const km_node *n)
 
 int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
                              kiln_err *err)
+{
+    int lk = env_lock(p, err);
+    if (lk < 0)
+        return err->code;
+    int rc = plan_record_locked(p, env, status, ok, err);
+    env_unlock(lk);
+    return rc;
+}
+
+static int plan_record_locked(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                              kiln_err *err)
 {
     json_t *doc = env_load(p, env);
     if (!doc || !json_is_object(json_object_get(doc, "models"))) {
@@ -882,6 +931,9 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     json_t *base = json_deep_copy(r.base);
     json_t *tables = json_array();
     rc = kiln_models_run("build", &bo, out, failed, err);
+    int lk = !rc && is_main && !*failed ? env_lock(p, err) : -1;
+    if (!rc && is_main && !*failed && lk < 0)
+        rc = err->code;
     if (!rc && is_main && !*failed) { /* the build recorded main; the restatements it ran too */
         json_t *doc = env_load(p, "main"), *models = json_object_get(doc, "models");
         int any = 0;
@@ -898,6 +950,7 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
             rc = env_save(p, "main", doc, err);
         json_decref(doc);
     }
+    env_unlock(lk);
     if (!rc && !is_main) {
         /* the env's record: main's, with the rebuilt models as they are on the branch */
         for (size_t k = 0; k < r.order.len; k++) {
@@ -1273,7 +1326,9 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
     }
     if (!rc) {
         json_t *main = json_pack("{s:s,s:O}", "env", "main", "models", json_object_get(doc, "models"));
-        rc = main ? env_save(p, "main", main, err) : KILN_OOM(err);
+        int lk = env_lock(p, err);
+        rc = lk < 0 ? err->code : main ? env_save(p, "main", main, err) : KILN_OOM(err);
+        env_unlock(lk);
         json_decref(main);
     }
     if (!rc)

@@ -124,4 +124,8 @@ grep -q "(2 tables in one atomic catalog commit)" "$tmp/pf.txt" || { cat "$tmp/p
 [ "$(hdr analytics.customer_report)" = "customer_id,weighted,region,version" ] || fail "main's columns after promote"
 [ "$(q 'select customer_id, version from analytics.big_customers order by 1')" = "10,1 20,1 " ] || fail "main's new table after promote"
 K plan > "$tmp/p6.txt"; grep -q "0 to rebuild, 7 unchanged" "$tmp/p6.txt" || { cat "$tmp/p6.txt"; fail "main not clean after promote feat"; }
+# builds on main finishing at once each keep their entries in main's record
+for i in 1 2 3; do echo "select $i as x" > "$P/models/cc_$i.sql"; done
+for i in 1 2 3; do K run -s "cc_$i" > /dev/null & done; wait
+K plan > "$tmp/p7.txt"; grep -q "0 to rebuild, 10 unchanged" "$tmp/p7.txt" || { cat "$tmp/p7.txt"; fail "concurrent builds lost record entries"; }
 echo "plan_branch: ok"
