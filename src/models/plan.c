@@ -1105,7 +1105,7 @@ static int stage_new(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, con
  * than the table's current one with its own schema, so the rows then
  * written on b have the new columns. Promote makes the schema current. */
 static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, const char *rel, const char *b,
-                         const char *query, const char *want, kiln_err *err)
+                         const char *query, const char *want, int write, kiln_err *err)
 {
     kiln_lake_table *t = NULL;
     kiln_lake_txn *txn = NULL;
@@ -1190,9 +1190,9 @@ static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain,
         rc = kiln_sql_lake_add_table(db, plain, b, err);
     kiln_free(drop);
     drop = NULL;
-    if (!rc && !(drop = kiln_sprintf("insert overwrite %s\n%s", rel, query)))
+    if (!rc && write && !(drop = kiln_sprintf("insert overwrite %s\n%s", rel, query)))
         rc = KILN_OOM(err);
-    if (!rc)
+    if (!rc && write)
         rc = kiln_models__exec_all(db, drop, NULL, err);
 done:
     kiln_free(drop);
@@ -1205,7 +1205,7 @@ done:
 }
 
 int kiln_models__branch_stage(kiln_project *p, sqlite3 *db, const char *rel, const char *query, const char *partition,
-                              int exists, const char *want, kiln_err *err)
+                              int exists, const char *want, int write, kiln_err *err)
 {
     const char *b = p->opts.branch;
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
@@ -1216,7 +1216,7 @@ int kiln_models__branch_stage(kiln_project *p, sqlite3 *db, const char *rel, con
     char *plain = kiln_sprintf("%.*s.%.*s", (int)sl, rel, (int)(rl - sl - 2 - bl - 2), q + 2);
     if (!plain)
         return KILN_OOM(err);
-    int rc = exists ? stage_columns(db, cat, plain, rel, b, query, want, err)
+    int rc = exists ? stage_columns(db, cat, plain, rel, b, query, want, write, err)
                     : stage_new(db, cat, plain, rel, b, query, partition ? partition : "", err);
     kiln_free(plain);
     return rc;

@@ -304,10 +304,11 @@ int kiln_models__exec_all(struct sqlite3 *db, const char *sql, long *err_at, kil
 /* plan.c: write a model's rows on the build's branch (opts.branch_new) when
  * its table is new (exists 0: created with no main snapshot, the rows on
  * the branch only) or its columns (want, "a,b,c") differ from the table's
- * (a new schema staged on the branch, made current by promote). rel is
+ * (a new schema staged on the branch, made current by promote; write 0:
+ * only the schema, for an incremental model's on_schema_change). rel is
  * schema."ident@BRANCH". */
 int kiln_models__branch_stage(kiln_project *p, struct sqlite3 *db, const char *rel, const char *query,
-                              const char *partition, int exists, const char *want, kiln_err *err);
+                              const char *partition, int exists, const char *want, int write, kiln_err *err);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

@@ -343,7 +343,7 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
         kiln_buf part;
         kiln_buf_init(&part, 0);
         if (!(rc = partition_clause(r->cur, &part, err)))
-            rc = kiln_models__branch_stage(r->p, r->db, rel, query, part.data, want != NULL, want, err);
+            rc = kiln_models__branch_stage(r->p, r->db, rel, query, part.data, want != NULL, want, 1, err);
         kiln_buf_free(&part);
         goto done;
     }
@@ -567,7 +567,26 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
                           osc);
         goto done;
     }
-    if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
+    if (!same && (append_new || sync_all) && branch_rel(r, rel) && r->p->opts.branch_new) {
+        /* a plan's environment: the new columns staged on the branch only */
+        kiln_buf nc;
+        kiln_buf_init(&nc, 0);
+        for (size_t i = 0; i < tcols.len && !rc && !sync_all; i++)
+            rc = kiln_buf_printf(&nc, err, "%s%s", nc.len ? "," : "", tcols.items[i]);
+        for (size_t i = 0; i < mcols.len && !rc; i++)
+            if (sync_all || !has_col(&tcols, mcols.items[i]))
+                rc = kiln_buf_printf(&nc, err, "%s%s", nc.len ? "," : "", mcols.items[i]);
+        if (!rc)
+            rc = kiln_models__branch_stage(r->p, r->db, rel, n->compiled ? n->compiled : "", NULL, 1, nc.data, 0, err);
+        for (size_t i = 0; i < tcols.len; i++)
+            kiln_free(tcols.items[i]);
+        tcols.len = 0;
+        if (!rc)
+            rc = split_cols(nc.data, &tcols, err);
+        kiln_buf_free(&nc);
+        if (rc)
+            goto done;
+    } else if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
         goto done;
     for (size_t i = 0; i < tcols.len && !rc; i++) {
         if (!has_col(&mcols, tcols.items[i]) && !append_new) {

@@ -12,7 +12,9 @@
 #    tables, the others keep their snapshot ids; the plan is then clean;
 #  - promote after main moved on is a conflict (exit 5), nothing changes;
 #  - a new column and a new model applied on a branch leave main's columns,
-#    rows and snapshots as they were; promote publishes both.
+#    rows and snapshots as they were; promote publishes both; so does a
+#    forward-only change adding a column (history kept);
+#  - builds on main finishing at once keep every record entry.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -128,4 +130,14 @@ K plan > "$tmp/p6.txt"; grep -q "0 to rebuild, 7 unchanged" "$tmp/p6.txt" || { c
 for i in 1 2 3; do echo "select $i as x" > "$P/models/cc_$i.sql"; done
 for i in 1 2 3; do K run -s "cc_$i" > /dev/null & done; wait
 K plan > "$tmp/p7.txt"; grep -q "0 to rebuild, 10 unchanged" "$tmp/p7.txt" || { cat "$tmp/p7.txt"; fail "concurrent builds lost record entries"; }
+# forward-only with a new column (on_schema_change): the column is staged on
+# the branch, history kept (NULL there), main's columns unchanged until promote
+sed -i "s/incremental_strategy='merge')/incremental_strategy='merge', on_schema_change='append_new_columns')/; s/updated_at$/updated_at, 1 as version/" "$P/models/orders_incr.sql"
+n0=$(q 'select count(*) from analytics.orders_incr')
+K plan --env fo --forward-only --apply > "$tmp/a4.txt" || { cat "$tmp/a4.txt"; fail "forward-only apply with a new column"; }
+[ "$(hdr analytics.orders_incr)" = "order_id,customer_id,amount,status,updated_at" ] || fail "forward-only: main's columns changed"
+[ "$(hdr 'analytics."orders_incr@fo"')" = "order_id,customer_id,amount,status,updated_at,version" ] || fail "forward-only: the branch's columns"
+[ "$(q 'select count(*) from analytics."orders_incr@fo" where version is null')" = "$n0" ] || fail "forward-only: history rewritten"
+K promote fo > /dev/null || fail "promote fo"
+[ "$(hdr analytics.orders_incr)" = "order_id,customer_id,amount,status,updated_at,version" ] || fail "forward-only: main after promote"
 echo "plan_branch: ok"
