@@ -904,18 +904,6 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
         return 0;
     }
     int is_main = !strcmp(env, "main");
-    for (size_t k = 0; k < r.order.len && !is_main; k++) {
-        size_t i = r.order.items[k];
-        if (r.pn[i].rec && r.pn[i].cls == C_NEW && kiln_models__microbatch_is(r.p->nodes.items[i]) &&
-            !kiln_models__relation_exists(r.p, r.p->nodes.items[i])) {
-            rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s is a new microbatch model: its table cannot be created on an environment branch "
-                              "(its batches commit one by one); apply it on main first (kiln plan --apply)",
-                              r.p->nodes.items[i]->unique_id);
-            plan_free(&r);
-            return rc;
-        }
-    }
     char *sel = rebuild_select(&r);
     kiln_models_opts bo = *o;
     bo.select = sel;

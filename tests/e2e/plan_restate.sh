@@ -15,6 +15,8 @@
 #  - a restatement declared in the model's config (restatement: {start,
 #    end}) restates it and its downstream once, when the change reaches the
 #    environment; the next plan is clean; a bad one is exit 2;
+#  - a new microbatch model applied on a branch has its batches there
+#    only, and the promote publishes them;
 #  - --start without --restate-model, an unknown model: exit 2 / 4.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
@@ -71,6 +73,17 @@ grep -q 'changed-breaking  *model.micro.daily_amounts.*rebuild: forward-only: ne
 [ "$(jan @fo)" = "$(jan "")" ] || fail "forward-only rewrote January: $(jan @fo)"
 K plan --env full --apply > "$tmp/f2.txt" || { cat "$tmp/f2.txt"; fail "full apply"; }
 [ "$(jan @full)" = "$(( 2 * (${jan0% } + 1000) )) " ] || fail "a breaking change without --forward-only rebuilds January: $(jan @full)"
+
+# a new microbatch model on a branch: its batches on the branch only (no
+# main snapshot), recorded as done; the promote publishes them
+sed 's/ as amount$/ as amount, 7 as k/; s/ as amount / as amount, 7 as k /' "$P/models/daily_amounts.sql" > "$P/models/daily2.sql"
+K plan --env nm --apply > "$tmp/n1.txt" || { cat "$tmp/n1.txt"; fail "a new microbatch model on a branch"; }
+[ "$(q 'select count(*) from analytics.daily2')" = "0 " ] || fail "the new microbatch model has rows on main"
+nm=$(q 'select count(*), min(k) from analytics."daily2@nm"')
+[ "$nm" = "$(q 'select count(*) from analytics.daily_amounts' | tr -d " "),7 " ] || fail "the new microbatch model on the branch: $nm"
+K promote nm > /dev/null || fail "promote nm"
+[ "$(q 'select count(*), min(k) from analytics.daily2')" = "$nm" ] || fail "the new microbatch model after the promote"
+rm "$P/models/daily2.sql"
 
 set +e; K plan --start 2025-01-01 > "$tmp/e1.txt" 2>&1; rc=$?; set -e
 [ "$rc" = 2 ] && grep -q -- '--start/--end go with --restate-model' "$tmp/e1.txt" || { cat "$tmp/e1.txt"; fail "--start alone: $rc"; }
