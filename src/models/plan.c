@@ -213,9 +213,9 @@ static int shape_of(const char *sql, shape *sh, kiln_err *err)
 /* config keys that do not change a model's output */
 static int cfg_ignored(const char *k)
 {
-    static const char *const ign[] = {"tags",      "meta",     "docs",      "persist_docs", "description",
-                                      "grants",    "enabled",  "group",     "access",       "pre-hook",
-                                      "post-hook", "pre_hook", "post_hook", "forward_only", "restatement", NULL};
+    static const char *const ign[] = {
+        "tags",   "meta",     "docs",      "persist_docs", "description", "grants",       "enabled",     "group",
+        "access", "pre-hook", "post-hook", "pre_hook",     "post_hook",   "forward_only", "restatement", NULL};
     for (int i = 0; ign[i]; i++)
         if (!strcmp(k, ign[i]))
             return 1;
@@ -839,8 +839,8 @@ static int config_restatements(plan_res *r, kiln_models_opts *o, kiln_err *err)
         const char *now = json_string_value(json_object_get(r->pn[i].rec, "restatement"));
         if (rc || !old || (done && now && !strcmp(done, now)))
             continue; /* new (built whole anyway), or already restated in this env */
-        if (first && ((ks[0] ? 1 : 0) != (st ? 1 : 0) || (ks[0] && strcmp(ks[0], st)) || (ks[1] ? 1 : 0) != (en ? 1 : 0) ||
-                      (ks[1] && strcmp(ks[1], en)))) {
+        if (first && ((ks[0] ? 1 : 0) != (st ? 1 : 0) || (ks[0] && strcmp(ks[0], st)) ||
+                      (ks[1] ? 1 : 0) != (en ? 1 : 0) || (ks[1] && strcmp(ks[1], en)))) {
             rc = kiln_err_set(err, KILN_EINVAL,
                               "%s and %s declare restatements of different intervals: apply one, then the other", first,
                               n->unique_id);
@@ -909,7 +909,7 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     bo.select = sel;
     bo.exclude = NULL;
     bo.branch = is_main ? NULL : env;
-    bo.branch_new = !is_main; /* new tables and changed columns on the branch only */
+    bo.branch_new = !is_main;   /* new tables and changed columns on the branch only */
     bo.full_refresh = !is_main; /* on a branch, replace the rows (incremental models: all intervals) */
     /* forward-only models build incrementally on the branch
      * (kiln_models__is_incremental); restated microbatch models run the
@@ -988,7 +988,10 @@ static int col_type(sqlite3 *db, const char *query, const char *col, const char 
     int rc = kiln_sql_prepare(db, sql, strlen(sql), &st, &used, &eo, err);
     if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
-        *out = !strcmp(t, "integer") ? "long" : !strcmp(t, "real") ? "double" : !strcmp(t, "blob") ? "binary" : "string";
+        *out = !strcmp(t, "integer") ? "long"
+               : !strcmp(t, "real")  ? "double"
+               : !strcmp(t, "blob")  ? "binary"
+                                     : "string";
     }
     sqlite3_finalize(st);
     kiln_free(sql);
@@ -1003,8 +1006,8 @@ static json_t *schema_json(const kiln_lake_meta *m, int32_t sid, kiln_err *err)
     json_t *doc = NULL, *out = NULL, *v;
     size_t i;
     if (!kiln_lake_meta_write(m, 0, &b, err) && (doc = json_loadb(b.data, b.len, 0, NULL)))
-        json_array_foreach(json_object_get(doc, "schemas"), i, v) if (json_integer_value(json_object_get(v, "schema-id")) ==
-                                                                      sid) out = json_incref(v);
+        json_array_foreach(json_object_get(doc, "schemas"), i,
+                           v) if (json_integer_value(json_object_get(v, "schema-id")) == sid) out = json_incref(v);
     if (!out && !err->code)
         kiln_err_set(err, KILN_EFORMAT, "table metadata has no schema %d", (int)sid);
     json_decref(doc);
@@ -1021,8 +1024,8 @@ static int stage_new(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, con
                      const char *query, const char *partition, kiln_err *err)
 {
     const char *dot = strchr(plain, '.');
-    char *stg = kiln_sprintf("%.*s._kiln_env_%llx", (int)(dot - plain), plain,
-                             (unsigned long long)kiln_lake_snapshot_id_new());
+    char *stg =
+        kiln_sprintf("%.*s._kiln_env_%llx", (int)(dot - plain), plain, (unsigned long long)kiln_lake_snapshot_id_new());
     char *sql = stg ? kiln_sprintf("create table %s%s%s%s as\n%s", stg, *partition ? " partitioned by (" : "",
                                    partition, *partition ? ")" : "", query)
                     : NULL;
@@ -1058,7 +1061,20 @@ static int stage_new(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, con
         rc = KILN_OOM(err);
     if (!rc)
         rc = kiln_models__exec_all(db, sql, NULL, err);
-    if (!rc)
+    if (!rc && !(rc = kiln_lake_table_refresh(t, err)) && !kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
+        /* no rows: nothing was committed, so the branch does not exist;
+         * this build reads the new table's (empty) main under the branch's
+         * name, and promote has nothing to publish for it */
+        const char *d = strchr(plain, '.');
+        char *vt = kiln_sprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%.*s\".\"%s@%s\" USING iceberg('%s')",
+                                (int)(d - plain), plain, d + 1, b, plain);
+        if (!vt)
+            rc = KILN_OOM(err);
+        else if (!(rc = kiln_sql_lake_add_table(db, plain, NULL, err)) &&
+                 sqlite3_exec(db, vt, NULL, NULL, NULL) != SQLITE_OK)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", vt, sqlite3_errmsg(db));
+        kiln_free(vt);
+    } else if (!rc)
         rc = kiln_sql_lake_add_table(db, plain, b, err);
     if (rc && created) { /* leave main as it was: no table */
         kiln_err e = {0};
@@ -1136,8 +1152,8 @@ static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain,
         }
         const char *ty;
         if (!(rc = col_type(db, query, name, &ty, err)))
-            json_array_append_new(fields, json_pack("{s:i,s:s,s:b,s:s}", "id", ++next, "name", name, "required", 0,
-                                                    "type", ty));
+            json_array_append_new(
+                fields, json_pack("{s:i,s:s,s:b,s:s}", "id", ++next, "name", name, "required", 0, "type", ty));
     }
     if (rc || (rc = kiln_lake_txn_begin(&txn, t, err)) ||
         (rc = kiln_lake_txn_require_ref_snapshot(txn, b, head->snapshot_id, err)))
@@ -1252,6 +1268,10 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
         }
         const kiln_lake_meta *m = kiln_lake_table_meta(t);
         const kiln_lake_ref *b = kiln_lake_meta_ref(m, env), *mn = kiln_lake_meta_ref(m, "main");
+        if (!b && !mn && !m->nsnapshots) { /* a new model with no rows: nothing to publish */
+            kiln_lake_table_free(ts.items[--ts.len]);
+            continue;
+        }
         if (!b) {
             rc = kiln_err_set(err, KILN_ENOTFOUND, "%s has no branch '%s'", rel, env);
             goto done;
@@ -1308,7 +1328,7 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
         kiln_free(ct);
         kiln_free(cx);
         for (size_t k = 0; k < ts.len && !rc; k++)
-            fprintf(out, "main -> %s: %s\n", env, json_string_value(json_array_get(tables, k)));
+            fprintf(out, "main -> %s: %s\n", env, kiln_lake_table_name(ts.items[k]));
         if (!rc)
             fprintf(out, "(%zu table%s in one atomic catalog commit)\n", nc, nc == 1 ? "" : "s");
     }

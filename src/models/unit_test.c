@@ -268,8 +268,7 @@ static int parse_one(kiln_project *p, const char *file, const km_yaml *m, long i
         return KILN_OOM(err);
     for (size_t k = 0; k < p->unit_tests->items.len - 1; k++)
         if (!strcmp(p->unit_tests->items.items[k]->unique_id, u->unique_id))
-            return kiln_models__yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name,
-                                      mn->name);
+            return kiln_models__yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name, mn->name);
     y = kiln_models__yaml_get(m, "description");
     if (y && y->type == KM_Y_SCALAR && !(u->description = kiln_strdup(y->s)))
         return KILN_OOM(err);
@@ -367,13 +366,15 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
         const km_yaml *vs = kiln_models__yaml_get(m, "versions"), *inc = NULL, *exc = NULL;
         if (vs && !kiln_models__yaml_is_null(vs)) {
             if (vs->type != KM_Y_MAP)
-                return kiln_models__yfail(err, file, vs, "unit test '%s': versions must be {include: [...]} or "
-                                                         "{exclude: [...]}", nm->s);
+                return kiln_models__yfail(err, file, vs,
+                                          "unit test '%s': versions must be {include: [...]} or "
+                                          "{exclude: [...]}",
+                                          nm->s);
             inc = kiln_models__yaml_get(vs, "include");
             exc = kiln_models__yaml_get(vs, "exclude");
             if (inc && exc)
-                return kiln_models__yfail(err, file, vs,
-                                          "unit test '%s': versions takes include or exclude, not both", nm->s);
+                return kiln_models__yfail(err, file, vs, "unit test '%s': versions takes include or exclude, not both",
+                                          nm->s);
         }
         if (!kiln_models__is_versioned(p, y->s)) {
             if (inc || exc)

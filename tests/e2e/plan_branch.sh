@@ -140,4 +140,11 @@ K plan --env fo --forward-only --apply > "$tmp/a4.txt" || { cat "$tmp/a4.txt"; f
 [ "$(q 'select count(*) from analytics."orders_incr@fo" where version is null')" = "$n0" ] || fail "forward-only: history rewritten"
 K promote fo > /dev/null || fail "promote fo"
 [ "$(hdr analytics.orders_incr)" = "order_id,customer_id,amount,status,updated_at,version" ] || fail "forward-only: main after promote"
+# a new model with no rows (nothing to commit) and one reading it
+printf "select customer_id from {{ ref('customer_report') }} where 1 = 0\n" > "$P/models/empty_one.sql"
+printf "select count(*) as n from {{ ref('empty_one') }}\n" > "$P/models/empty_count.sql"
+K plan --env em --apply > "$tmp/a5.txt" || { cat "$tmp/a5.txt"; fail "apply of a new model with no rows"; }
+[ "$(q 'select n from analytics."empty_count@em"')" = "0 " ] || fail "a new model reading an empty new model"
+K promote em > /dev/null || fail "promote em"
+[ "$(q 'select count(*) from analytics.empty_one')" = "0 " ] && [ "$(q 'select n from analytics.empty_count')" = "0 " ] || fail "em after promote"
 echo "plan_branch: ok"
