@@ -220,6 +220,13 @@ int kiln_lake_view_from_meta(kiln_lake_view *out, kiln_arena *a, const kiln_lake
         out->remap.to = m->remap_to;
     }
     const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    /* a snapshot whose schema is newer than the table's current one (a
+     * schema staged on a branch by `kiln plan --apply`, made current by
+     * `kiln promote`) is read with its own schema; every other snapshot
+     * with the current one (Iceberg's rule for branches) */
+    const kiln_lake_snapshot *vs = snapshot_id >= 0 ? kiln_lake_meta_snapshot(m, snapshot_id) : NULL;
+    if (ls && vs && vs->schema_id > ls->schema_id && kiln_lake_meta_schema(m, vs->schema_id))
+        ls = kiln_lake_meta_schema(m, vs->schema_id);
     if (!ls)
         return kiln_err_set(err, KILN_EFORMAT, "table metadata has no current schema");
     kiln_schema *sc = kiln_arena_alloc(a, sizeof *sc);

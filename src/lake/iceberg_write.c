@@ -351,7 +351,7 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
             goto done;
         }
     w->src.schema = w->view.schema;
-    const kiln_lake_schema *ls = kiln_lake_meta_current_schema(m);
+    const kiln_lake_schema *ls = w->view.lschema; /* the head's (a schema staged on a branch) or the current one */
     for (size_t i = 0; ls && i < ls->nfields; i++) {
         const kiln_lake_type *ft = ls->fields[i].type;
         int top = ft->kind == KILN_LAKE_TIMESTAMP_NS || ft->kind == KILN_LAKE_TIMESTAMPTZ_NS;

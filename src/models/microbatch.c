@@ -417,7 +417,12 @@ int kiln_models__microbatch_run(kiln_project *p, sqlite3 *db, size_t idx, const 
             nold = cq ? count_q(db, cq, &e, &brc) : (brc = KILN_OOM(&e), 0);
             kiln_free(cq);
         }
-        if (!brc && !exists && nnew > 0) {
+        if (!brc && !exists && nnew > 0 && p->opts.branch && p->opts.branch_new) {
+            /* a new model in a plan's environment: the table is created with
+             * no main snapshot, this batch's rows on the branch (plan.c) */
+            if (!(brc = kiln_models__branch_stage(p, db, rel, sql.data, "", 0, NULL, 1, &e)))
+                exists = 1, ncommit++;
+        } else if (!brc && !exists && nnew > 0) {
             brc = kiln_buf_printf(&q, &e, "create table %s as select * from (\n%s\n)", rel, sql.data);
             if (!brc && !(brc = exec_all(db, q.data, &e)))
                 exists = 1, ncommit++;

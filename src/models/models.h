@@ -56,6 +56,10 @@ typedef struct kiln_models_opts {
      * event_time_start/end) */
     int forward_only;
     const char *restate;
+    /* kiln plan --apply on an environment: a model whose table main does
+     * not have is created with no main snapshot and its rows on the branch
+     * only (promote publishes them) */
+    int branch_new;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

@@ -32,11 +32,16 @@
 #include "models/project.h"
 
 #include "lake/lake.h"
+#include "sql/sql.h"
 
 #include <ctype.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int kiln_models__lineage_edges(kiln_project *p, void (*fn)(void *, long, const char *, long, const char *), void *ud,
                                kiln_err *err); /* lineage.c */
@@ -208,9 +213,9 @@ static int shape_of(const char *sql, shape *sh, kiln_err *err)
 /* config keys that do not change a model's output */
 static int cfg_ignored(const char *k)
 {
-    static const char *const ign[] = {"tags",      "meta",     "docs",      "persist_docs", "description",
-                                      "grants",    "enabled",  "group",     "access",       "pre-hook",
-                                      "post-hook", "pre_hook", "post_hook", "forward_only", NULL};
+    static const char *const ign[] = {
+        "tags",   "meta",     "docs",      "persist_docs", "description", "grants",       "enabled",     "group",
+        "access", "pre-hook", "post-hook", "pre_hook",     "post_hook",   "forward_only", "restatement", NULL};
     for (int i = 0; ign[i]; i++)
         if (!strcmp(k, ign[i]))
             return 1;
@@ -303,6 +308,37 @@ static int env_save(const kiln_project *p, const char *env, json_t *doc, kiln_er
     return rc;
 }
 
+/* The records' lock (<warehouse>/.kiln/envs/.lock, flock): held around
+ * every read-modify-write of a record, so two builds finishing at once
+ * both keep their entries. Returns the fd to pass to env_unlock, or -1
+ * with err set. */
+static int env_lock(const kiln_project *p, kiln_err *err)
+{
+    char *dir = kiln_sprintf("%s/.kiln/envs", p->warehouse), *path = kiln_sprintf("%s/.kiln/envs/.lock", p->warehouse);
+    int fd = -1;
+    if (!dir || !path)
+        KILN_OOM(err);
+    else if (!kiln_mkdirs(dir, err)) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
+        else if (flock(fd, LOCK_EX) != 0) {
+            kiln_err_set(err, KILN_EIO, "%s: lock: %s", path, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    kiln_free(dir);
+    kiln_free(path);
+    return fd;
+}
+
+static void env_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
 static int64_t snapshot_of(kiln_project *p, const km_node *n, const char *branch)
 {
     if (!kiln_models__relation_exists(p, n)) /* opens the catalog */
@@ -335,6 +371,14 @@ static json_t *node_record(kiln_project *p, size_t idx, const char *branch, kiln
     o = json_pack("{s:s,s:s,s:s,s:o,s:I,s:s}", "sql", sh.sql, "rows", sh.rows, "config", cfg, "columns", sh.cols,
                   "snapshot", (json_int_t)snapshot_of(p, n, branch), "relation", rel ? rel : "");
     sh.cols = NULL;
+    kj_val rs = kiln_models__cfg(n, "restatement");
+    if (o && rs.t != KJ_UNDEF && rs.t != KJ_NONE) { /* the restatement this record has been through */
+        kiln_buf t;
+        kiln_buf_init(&t, 0);
+        if (!kj_repr_append(NULL, rs, &t, err))
+            json_object_set_new(o, "restatement", json_stringn(t.data ? t.data : "", t.len));
+        kiln_buf_free(&t);
+    }
     kiln_free(rel);
     if (!o)
         KILN_OOM(err);
@@ -344,6 +388,9 @@ done:
     return o;
 }
 
+static int plan_record_locked(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                              kiln_err *err);
+
 static int recordable(const km_node *n)
 {
     return n->kind == KM_SEED ||
@@ -352,6 +399,17 @@ static int recordable(const km_node *n)
 
 int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
                              kiln_err *err)
+{
+    int lk = env_lock(p, err);
+    if (lk < 0)
+        return err->code;
+    int rc = plan_record_locked(p, env, status, ok, err);
+    env_unlock(lk);
+    return rc;
+}
+
+static int plan_record_locked(kiln_project *p, const char *env, const unsigned char *status, unsigned char ok,
+                              kiln_err *err)
 {
     json_t *doc = env_load(p, env);
     if (!doc || !json_is_object(json_object_get(doc, "models"))) {
@@ -371,6 +429,13 @@ int kiln_models__plan_record(kiln_project *p, const char *env, const unsigned ch
             rc = err->code ? err->code : KILN_OOM(err);
             break;
         }
+        /* a build does not restate: the restatement the record has been
+         * through stays (a plan's apply records the new one) */
+        json_t *was = json_object_get(json_object_get(models, n->unique_id), "restatement");
+        if (was)
+            json_object_set(r, "restatement", was);
+        else
+            json_object_del(r, "restatement");
         json_object_set_new(models, n->unique_id, r);
         any = 1;
     }
@@ -696,7 +761,7 @@ static char *rebuild_select(plan_res *r)
 
 /* --restate-model: the named models and everything downstream of
  * them are rebuilt even when unchanged (SQLMesh's restatement) */
-static int mark_restated(plan_res *r, const char *list, kiln_err *err)
+static int mark_restated(plan_res *r, const char *list, const char *label, kiln_err *err)
 {
     kiln_project *p = r->p;
     char *copy = kiln_strdup(list), *save = NULL;
@@ -723,11 +788,79 @@ static int mark_restated(plan_res *r, const char *list, kiln_err *err)
             x->cls = C_RESTATED;
             r->nunchanged--;
             r->nrebuild++;
-            kiln_buf_printf(&x->why, NULL, "%srestated (--restate-model)", x->why.len ? "; " : "");
+            kiln_buf_printf(&x->why, NULL, "%srestated (%s)", x->why.len ? "; " : "", label);
         }
     }
     kiln_free(mark);
     kiln_free(copy);
+    return rc;
+}
+
+/* A model's `restatement: {start: T, end: T}` config (both optional):
+ * when the environment's record of the model has not been through this
+ * restatement (its text differs or is absent), the plan restates the model
+ * and its downstream (as --restate-model); a microbatch model rebuilds the
+ * batches between start and end, others their whole table. Once applied,
+ * the record carries it and later plans do not restate again; editing it
+ * (another interval) restates again. The intervals of every restatement in
+ * one plan must be the same (the build takes one --event-time-start/end). */
+static int config_restatements(plan_res *r, kiln_models_opts *o, kiln_err *err)
+{
+    kiln_project *p = r->p;
+    kiln_buf names;
+    kiln_buf_init(&names, 0);
+    int rc = 0;
+    const char *st = NULL, *en = NULL, *first = NULL;
+    for (size_t k = 0; k < r->order.len && !rc; k++) {
+        size_t i = r->order.items[k];
+        km_node *n = p->nodes.items[i];
+        kj_val rs = kiln_models__cfg(n, "restatement");
+        if (!r->pn[i].rec || rs.t == KJ_UNDEF || rs.t == KJ_NONE)
+            continue;
+        if (rs.t != KJ_DICT) {
+            rc = kiln_err_set(err, KILN_EINVAL, "%s: restatement must be a mapping {start: T, end: T}", n->unique_id);
+            break;
+        }
+        const char *ks[2] = {NULL, NULL};
+        for (size_t j = 0; j < rs.u.d->len && !rc; j++) {
+            kj_val kk = rs.u.d->keys[j], vv = rs.u.d->vals[j];
+            int which = kk.t == KJ_STR && !strcmp(kk.u.s->p, "start") ? 0
+                        : kk.t == KJ_STR && !strcmp(kk.u.s->p, "end") ? 1
+                                                                      : -1;
+            if (which < 0 || vv.t != KJ_STR)
+                rc = kiln_err_set(err, KILN_EINVAL,
+                                  "%s: restatement takes start and end (times as text, e.g. '2025-01-01')",
+                                  n->unique_id);
+            else
+                ks[which] = vv.u.s->p;
+        }
+        json_t *old = json_object_get(r->base, n->unique_id);
+        const char *done = json_string_value(json_object_get(old, "restatement"));
+        const char *now = json_string_value(json_object_get(r->pn[i].rec, "restatement"));
+        if (rc || !old || (done && now && !strcmp(done, now)))
+            continue; /* new (built whole anyway), or already restated in this env */
+        if (first && ((ks[0] ? 1 : 0) != (st ? 1 : 0) || (ks[0] && strcmp(ks[0], st)) ||
+                      (ks[1] ? 1 : 0) != (en ? 1 : 0) || (ks[1] && strcmp(ks[1], en)))) {
+            rc = kiln_err_set(err, KILN_EINVAL,
+                              "%s and %s declare restatements of different intervals: apply one, then the other", first,
+                              n->unique_id);
+            break;
+        }
+        first = n->unique_id;
+        st = ks[0];
+        en = ks[1];
+        rc = kiln_buf_printf(&names, err, "%s%s", names.len ? " " : "", n->name);
+    }
+    if (!rc && names.len) {
+        if ((st || en) && (o->event_time_start || o->event_time_end))
+            rc = kiln_err_set(err, KILN_EINVAL, "a restatement in %s's config and --start/--end: give one of them",
+                              first);
+        else if (!(rc = mark_restated(r, names.data, "its config's restatement", err)) && (st || en)) {
+            o->event_time_start = st;
+            o->event_time_end = en;
+        }
+    }
+    kiln_buf_free(&names);
     return rc;
 }
 
@@ -751,10 +884,17 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
         plan_free(&r);
         return kiln_err_set(err, KILN_EINVAL, "--start/--end go with --restate-model MODEL");
     }
-    if (o->restate && *o->restate && (rc = mark_restated(&r, o->restate, err))) {
+    if (o->restate && *o->restate && (rc = mark_restated(&r, o->restate, "--restate-model", err))) {
         plan_free(&r);
         return rc;
     }
+    /* restatements declared in the models' config, not yet in the env */
+    kiln_models_opts ro = *o;
+    if ((rc = config_restatements(&r, &ro, err))) {
+        plan_free(&r);
+        return rc;
+    }
+    o = &ro;
     print_plan(&r, env, explain, out);
     fprintf(out, "\nplanned in %.3f s\n", kiln_mono_seconds() - t0);
     if (!apply || !r.nrebuild) {
@@ -764,22 +904,12 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
         return 0;
     }
     int is_main = !strcmp(env, "main");
-    for (size_t k = 0; k < r.order.len && !is_main; k++) {
-        size_t i = r.order.items[k];
-        if (r.pn[i].rec && r.pn[i].cls == C_NEW) {
-            rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s is new: an environment branch can only hold tables main has; apply it on main "
-                              "first (kiln plan --apply)",
-                              r.p->nodes.items[i]->unique_id);
-            plan_free(&r);
-            return rc;
-        }
-    }
     char *sel = rebuild_select(&r);
     kiln_models_opts bo = *o;
     bo.select = sel;
     bo.exclude = NULL;
     bo.branch = is_main ? NULL : env;
+    bo.branch_new = !is_main;   /* new tables and changed columns on the branch only */
     bo.full_refresh = !is_main; /* on a branch, replace the rows (incremental models: all intervals) */
     /* forward-only models build incrementally on the branch
      * (kiln_models__is_incremental); restated microbatch models run the
@@ -789,6 +919,26 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     json_t *base = json_deep_copy(r.base);
     json_t *tables = json_array();
     rc = kiln_models_run("build", &bo, out, failed, err);
+    int lk = !rc && is_main && !*failed ? env_lock(p, err) : -1;
+    if (!rc && is_main && !*failed && lk < 0)
+        rc = err->code;
+    if (!rc && is_main && !*failed) { /* the build recorded main; the restatements it ran too */
+        json_t *doc = env_load(p, "main"), *models = json_object_get(doc, "models");
+        int any = 0;
+        for (size_t k = 0; k < r.order.len && models; k++) {
+            size_t i = r.order.items[k];
+            json_t *rs = r.pn[i].rec && r.pn[i].cls != C_UNCHANGED ? json_object_get(r.pn[i].rec, "restatement") : NULL;
+            json_t *e = json_object_get(models, p->nodes.items[i]->unique_id);
+            if (rs && e) {
+                json_object_set(e, "restatement", rs);
+                any = 1;
+            }
+        }
+        if (any)
+            rc = env_save(p, "main", doc, err);
+        json_decref(doc);
+    }
+    env_unlock(lk);
     if (!rc && !is_main) {
         /* the env's record: main's, with the rebuilt models as they are on the branch */
         for (size_t k = 0; k < r.order.len; k++) {
@@ -818,6 +968,261 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
     json_decref(tables);
     kiln_free(sel);
     plan_free(&r);
+    return rc;
+}
+
+/* ------------------------------------------------------------ new tables and columns on a branch */
+
+/* The Iceberg type of column col of query: from the SQLite type of its
+ * first non-NULL value (integer -> long, real -> double, blob -> binary,
+ * text or no value -> string), as on_schema_change's new columns. */
+static int col_type(sqlite3 *db, const char *query, const char *col, const char **out, kiln_err *err)
+{
+    char *sql = kiln_sprintf("select typeof(\"%s\") from (\n%s\n) where \"%s\" is not null limit 1", col, query, col);
+    sqlite3_stmt *st = NULL;
+    size_t used;
+    long eo;
+    *out = "string";
+    if (!sql)
+        return KILN_OOM(err);
+    int rc = kiln_sql_prepare(db, sql, strlen(sql), &st, &used, &eo, err);
+    if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *out = !strcmp(t, "integer") ? "long"
+               : !strcmp(t, "real")  ? "double"
+               : !strcmp(t, "blob")  ? "binary"
+                                     : "string";
+    }
+    sqlite3_finalize(st);
+    kiln_free(sql);
+    return rc;
+}
+
+/* the schema JSON object of schema id sid in t's metadata (new reference) */
+static json_t *schema_json(const kiln_lake_meta *m, int32_t sid, kiln_err *err)
+{
+    kiln_buf b;
+    kiln_buf_init(&b, 0);
+    json_t *doc = NULL, *out = NULL, *v;
+    size_t i;
+    if (!kiln_lake_meta_write(m, 0, &b, err) && (doc = json_loadb(b.data, b.len, 0, NULL)))
+        json_array_foreach(json_object_get(doc, "schemas"), i,
+                           v) if (json_integer_value(json_object_get(v, "schema-id")) == sid) out = json_incref(v);
+    if (!out && !err->code)
+        kiln_err_set(err, KILN_EFORMAT, "table metadata has no schema %d", (int)sid);
+    json_decref(doc);
+    kiln_buf_free(&b);
+    return out;
+}
+
+/* A model whose table main does not have, built on branch b: its rows go
+ * to a staging table first (CREATE TABLE AS: the column types main's
+ * build would get), the table is created empty with that schema (no main
+ * snapshot: a reader of main sees no rows), and the rows are written on
+ * branch b only; the staging table is dropped. */
+static int stage_new(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, const char *rel, const char *b,
+                     const char *query, const char *partition, kiln_err *err)
+{
+    const char *dot = strchr(plain, '.');
+    char *stg =
+        kiln_sprintf("%.*s._kiln_env_%llx", (int)(dot - plain), plain, (unsigned long long)kiln_lake_snapshot_id_new());
+    char *sql = stg ? kiln_sprintf("create table %s%s%s%s as\n%s", stg, *partition ? " partitioned by (" : "",
+                                   partition, *partition ? ")" : "", query)
+                    : NULL;
+    if (!sql) {
+        kiln_free(stg);
+        return KILN_OOM(err);
+    }
+    kiln_lake_table *st = NULL, *t = NULL;
+    json_t *sj = NULL;
+    char *sjs = NULL;
+    int created = 0;
+    int rc = kiln_models__exec_all(db, sql, NULL, err);
+    int staged = !rc;
+    if (!rc)
+        rc = kiln_lake_table_load(&st, cat, stg, err);
+    if (!rc) {
+        const kiln_lake_meta *m = kiln_lake_table_meta(st);
+        if (!(sj = schema_json(m, m->current_schema_id, err)))
+            rc = err->code ? err->code : KILN_OOM(err);
+        else if (!(sjs = json_dumps(sj, JSON_COMPACT)))
+            rc = KILN_OOM(err);
+    }
+    if (!rc) {
+        kiln_lake_create_opts co = {0};
+        co.schema_json = sjs;
+        co.partition = *partition ? partition : NULL;
+        rc = kiln_lake_table_create(&t, cat, plain, &co, err);
+        created = !rc;
+    }
+    kiln_free(sql);
+    sql = NULL;
+    if (!rc && !(sql = kiln_sprintf("insert into %s\nselect * from %s", rel, stg)))
+        rc = KILN_OOM(err);
+    if (!rc)
+        rc = kiln_models__exec_all(db, sql, NULL, err);
+    if (!rc && !(rc = kiln_lake_table_refresh(t, err)) && !kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
+        /* no rows: nothing was committed, so the branch does not exist;
+         * this build reads the new table's (empty) main under the branch's
+         * name, and promote has nothing to publish for it */
+        const char *d = strchr(plain, '.');
+        char *vt = kiln_sprintf("CREATE VIRTUAL TABLE IF NOT EXISTS \"%.*s\".\"%s@%s\" USING iceberg('%s')",
+                                (int)(d - plain), plain, d + 1, b, plain);
+        if (!vt)
+            rc = KILN_OOM(err);
+        else if (!(rc = kiln_sql_lake_add_table(db, plain, NULL, err)) &&
+                 sqlite3_exec(db, vt, NULL, NULL, NULL) != SQLITE_OK)
+            rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", vt, sqlite3_errmsg(db));
+        kiln_free(vt);
+    } else if (!rc)
+        rc = kiln_sql_lake_add_table(db, plain, b, err);
+    if (rc && created) { /* leave main as it was: no table */
+        kiln_err e = {0};
+        kiln_lake_table_free(t);
+        t = NULL;
+        kiln_lake_table_drop(cat, plain, 1, &e);
+    }
+    if (staged) {
+        kiln_err e = {0};
+        kiln_lake_table_free(st);
+        st = NULL;
+        kiln_lake_table_drop(cat, stg, 1, &e);
+        char *drop = kiln_sprintf("drop table if exists %s", stg);
+        if (drop)
+            kiln_models__exec_all(db, drop, NULL, &e);
+        kiln_free(drop);
+    }
+    kiln_lake_table_free(st);
+    kiln_lake_table_free(t);
+    json_decref(sj);
+    free(sjs);
+    kiln_free(sql);
+    kiln_free(stg);
+    return rc;
+}
+
+/* A model whose columns changed (added, removed), built on branch b of its
+ * existing table: the new schema is added to the table WITHOUT becoming
+ * its current schema (main is read and written as before), and branch b
+ * gets a metadata-only snapshot (the same data files) that carries the new
+ * schema id; the lake reads and writes a snapshot whose schema is newer
+ * than the table's current one with its own schema, so the rows then
+ * written on b have the new columns. Promote makes the schema current. */
+static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain, const char *rel, const char *b,
+                         const char *query, const char *want, int write, kiln_err *err)
+{
+    kiln_lake_table *t = NULL;
+    kiln_lake_txn *txn = NULL;
+    json_t *cur = NULL, *ns = NULL;
+    char *text = NULL, *drop = NULL;
+    int rc = kiln_lake_table_load(&t, cat, plain, err);
+    if (rc)
+        return rc;
+    const kiln_lake_meta *m = kiln_lake_table_meta(t);
+    const kiln_lake_ref *br = kiln_lake_meta_ref(m, b);
+    const kiln_lake_snapshot *head = br ? kiln_lake_meta_snapshot(m, br->snapshot_id) : NULL;
+    if (!head) {
+        rc = kiln_err_set(err, KILN_ENOTFOUND, "%s has no branch '%s' to stage its new columns on", plain, b);
+        goto done;
+    }
+    /* the columns the rows of the branch head have: its schema's */
+    if (!(cur = schema_json(m, head->schema_id >= 0 ? head->schema_id : m->current_schema_id, err))) {
+        rc = err->code ? err->code : KILN_OOM(err);
+        goto done;
+    }
+    json_t *fields = json_array(), *of = json_object_get(cur, "fields");
+    ns = json_pack("{s:s,s:i,s:o}", "type", "struct", "schema-id", 0, "fields", fields);
+    if (!ns) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    int32_t next = m->last_column_id;
+    for (const char *c = want; *c && !rc;) {
+        const char *e = strchr(c, ',');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), c);
+        c += n + (e ? 1 : 0);
+        size_t i;
+        json_t *f, *found = NULL;
+        json_array_foreach(of, i, f) if (!strcasecmp(json_string_value(json_object_get(f, "name")), name)) found = f;
+        if (found) {
+            json_array_append(fields, found);
+            continue;
+        }
+        const char *ty;
+        if (!(rc = col_type(db, query, name, &ty, err)))
+            json_array_append_new(
+                fields, json_pack("{s:i,s:s,s:b,s:s}", "id", ++next, "name", name, "required", 0, "type", ty));
+    }
+    if (rc || (rc = kiln_lake_txn_begin(&txn, t, err)) ||
+        (rc = kiln_lake_txn_require_ref_snapshot(txn, b, head->snapshot_id, err)))
+        goto done;
+    if (!(text = json_dumps(ns, JSON_COMPACT))) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    const kiln_lake_meta *pv = NULL;
+    if ((rc = kiln_lake_txn_add_schema_json(txn, text, err)) || (rc = kiln_lake_txn_preview(&pv, txn, err)))
+        goto done;
+    int32_t sid = -1;
+    for (size_t i = 0; i < pv->nschemas; i++)
+        if (pv->schemas[i].schema_id > sid)
+            sid = pv->schemas[i].schema_id;
+    kiln_lake_kv sum[] = {{"operation", "replace"}, {"kiln.staged-schema", "true"}};
+    kiln_lake_snapshot snap = {0};
+    snap.snapshot_id = kiln_lake_snapshot_id_new();
+    snap.parent_id = head->snapshot_id;
+    snap.sequence_number = kiln_lake_txn_next_sequence_number(txn);
+    snap.timestamp_ms = kiln_now_micros() / 1000;
+    snap.manifest_list = head->manifest_list;
+    snap.schema_id = sid;
+    snap.operation = "replace";
+    snap.nsummary = 2;
+    snap.summary = sum;
+    kiln_lake_ref to = {b, KILN_LAKE_BRANCH, snap.snapshot_id, -1, -1, -1};
+    if ((rc = kiln_lake_txn_add_snapshot(txn, &snap, err)) || (rc = kiln_lake_txn_set_ref(txn, &to, err)) ||
+        (rc = kiln_lake_txn_commit(txn, NULL, NULL, err)))
+        goto done;
+    /* declare the branch's table again with its new columns, then write */
+    const char *dot = strchr(plain, '.');
+    if (!(drop = kiln_sprintf("drop table if exists %.*s.\"%s@%s\"", (int)(dot - plain), plain, dot + 1, b)))
+        rc = KILN_OOM(err);
+    if (!rc && sqlite3_exec(db, drop, NULL, NULL, NULL) != SQLITE_OK) /* SQLite's: forget the old columns */
+        rc = kiln_err_set(err, KILN_EFORMAT, "%s: %s", drop, sqlite3_errmsg(db));
+    if (!rc)
+        rc = kiln_sql_lake_add_table(db, plain, b, err);
+    kiln_free(drop);
+    drop = NULL;
+    if (!rc && write && !(drop = kiln_sprintf("insert overwrite %s\n%s", rel, query)))
+        rc = KILN_OOM(err);
+    if (!rc && write)
+        rc = kiln_models__exec_all(db, drop, NULL, err);
+done:
+    kiln_free(drop);
+    free(text);
+    json_decref(cur);
+    json_decref(ns);
+    kiln_lake_txn_free(txn);
+    kiln_lake_table_free(t);
+    return rc;
+}
+
+int kiln_models__branch_stage(kiln_project *p, sqlite3 *db, const char *rel, const char *query, const char *partition,
+                              int exists, const char *want, int write, kiln_err *err)
+{
+    const char *b = p->opts.branch;
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
+    const char *q = strstr(rel, ".\"");
+    size_t sl = q ? (size_t)(q - rel) : 0, bl = b ? strlen(b) : 0, rl = strlen(rel);
+    if (!b || !cat || !q || rl < sl + bl + 4)
+        return kiln_err_set(err, KILN_EINTERNAL, "%s: not a branch relation", rel);
+    char *plain = kiln_sprintf("%.*s.%.*s", (int)sl, rel, (int)(rl - sl - 2 - bl - 2), q + 2);
+    if (!plain)
+        return KILN_OOM(err);
+    int rc = exists ? stage_columns(db, cat, plain, rel, b, query, want, write, err)
+                    : stage_new(db, cat, plain, rel, b, query, partition ? partition : "", err);
+    kiln_free(plain);
     return rc;
 }
 
@@ -863,6 +1268,10 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
         }
         const kiln_lake_meta *m = kiln_lake_table_meta(t);
         const kiln_lake_ref *b = kiln_lake_meta_ref(m, env), *mn = kiln_lake_meta_ref(m, "main");
+        if (!b && !mn && !m->nsnapshots) { /* a new model with no rows: nothing to publish */
+            kiln_lake_table_free(ts.items[--ts.len]);
+            continue;
+        }
         if (!b) {
             rc = kiln_err_set(err, KILN_ENOTFOUND, "%s has no branch '%s'", rel, env);
             goto done;
@@ -887,10 +1296,15 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
             const kiln_lake_meta *m = kiln_lake_table_meta(ts.items[k]);
             const kiln_lake_ref *b = kiln_lake_meta_ref(m, env), *mn = kiln_lake_meta_ref(m, "main");
             kiln_lake_ref to = {"main", KILN_LAKE_BRANCH, b->snapshot_id, -1, -1, -1};
-            if (!mn || mn->snapshot_id != b->snapshot_id) {
+            /* a schema staged on the branch (new or removed columns) becomes current */
+            const kiln_lake_snapshot *hs = kiln_lake_meta_snapshot(m, b->snapshot_id);
+            int32_t sid = hs && hs->schema_id > m->current_schema_id ? hs->schema_id : -1;
+            if (!mn || mn->snapshot_id != b->snapshot_id || sid >= 0) {
                 if (!(rc = kiln_lake_txn_begin(&txns[k], ts.items[k], err)) &&
                     !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], "main", mn ? mn->snapshot_id : -1, err)) &&
-                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], env, b->snapshot_id, err)))
+                    !(rc = kiln_lake_txn_require_ref_snapshot(txns[k], env, b->snapshot_id, err)) &&
+                    !(rc = kiln_lake_txn_require_current_schema_id(txns[k], m->current_schema_id, err)) &&
+                    !(rc = sid >= 0 ? kiln_lake_txn_set_current_schema(txns[k], sid, err) : 0))
                     rc = kiln_lake_txn_set_ref(txns[k], &to, err);
             }
         }
@@ -914,13 +1328,15 @@ int kiln_models_promote(const kiln_models_opts *o, const char *env, FILE *out, k
         kiln_free(ct);
         kiln_free(cx);
         for (size_t k = 0; k < ts.len && !rc; k++)
-            fprintf(out, "main -> %s: %s\n", env, json_string_value(json_array_get(tables, k)));
+            fprintf(out, "main -> %s: %s\n", env, kiln_lake_table_name(ts.items[k]));
         if (!rc)
             fprintf(out, "(%zu table%s in one atomic catalog commit)\n", nc, nc == 1 ? "" : "s");
     }
     if (!rc) {
         json_t *main = json_pack("{s:s,s:O}", "env", "main", "models", json_object_get(doc, "models"));
-        rc = main ? env_save(p, "main", main, err) : KILN_OOM(err);
+        int lk = env_lock(p, err);
+        rc = lk < 0 ? err->code : main ? env_save(p, "main", main, err) : KILN_OOM(err);
+        env_unlock(lk);
         json_decref(main);
     }
     if (!rc)

@@ -265,6 +265,8 @@ void kiln_models__versions_free(kiln_project *p);
 int kiln_models__is_versioned(const kiln_project *p, const char *name);
 int kiln_models__version_match(const kiln_project *p, const km_node *n, const char *what); /* version: selector */
 long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap);
+/* the k-th version (in declaration order) of versioned model name: 1 and *v, *node, or 0 past the last */
+int kiln_models__version_at(const kiln_project *p, const char *name, size_t k, const char **v, size_t *node);
 int kiln_models__access_check(const kiln_project *p, const km_node *from, size_t to, char *why, size_t cap);
 void kiln_models__versions_json(const kiln_project *p, const km_node *n, json_t *o);
 json_t *kiln_models__groups_json(const kiln_project *p);
@@ -299,6 +301,14 @@ int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *
 int kiln_models__is_int_text(const char *s);
 /* every statement of sql on db, kiln's writes included (run.c) */
 int kiln_models__exec_all(struct sqlite3 *db, const char *sql, long *err_at, kiln_err *err);
+/* plan.c: write a model's rows on the build's branch (opts.branch_new) when
+ * its table is new (exists 0: created with no main snapshot, the rows on
+ * the branch only) or its columns (want, "a,b,c") differ from the table's
+ * (a new schema staged on the branch, made current by promote; write 0:
+ * only the schema, for an incremental model's on_schema_change). rel is
+ * schema."ident@BRANCH". */
+int kiln_models__branch_stage(kiln_project *p, struct sqlite3 *db, const char *rel, const char *query,
+                              const char *partition, int exists, const char *want, int write, kiln_err *err);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

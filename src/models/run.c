@@ -339,6 +339,14 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
             goto done;
         }
     }
+    if (on_branch && r->p->opts.branch_new) { /* a plan's environment: new table or new columns */
+        kiln_buf part;
+        kiln_buf_init(&part, 0);
+        if (!(rc = partition_clause(r->cur, &part, err)))
+            rc = kiln_models__branch_stage(r->p, r->db, rel, query, part.data, want != NULL, want, 1, err);
+        kiln_buf_free(&part);
+        goto done;
+    }
     if (on_branch) {
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "%s: the model's columns (%s) differ from the table's (%s); a build on branch '%s' "
@@ -559,7 +567,26 @@ static int write_incremental(runner *r, km_node *n, const char *rel, kiln_err *e
                           osc);
         goto done;
     }
-    if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
+    if (!same && (append_new || sync_all) && branch_rel(r, rel) && r->p->opts.branch_new) {
+        /* a plan's environment: the new columns staged on the branch only */
+        kiln_buf nc;
+        kiln_buf_init(&nc, 0);
+        for (size_t i = 0; i < tcols.len && !rc && !sync_all; i++)
+            rc = kiln_buf_printf(&nc, err, "%s%s", nc.len ? "," : "", tcols.items[i]);
+        for (size_t i = 0; i < mcols.len && !rc; i++)
+            if (sync_all || !has_col(&tcols, mcols.items[i]))
+                rc = kiln_buf_printf(&nc, err, "%s%s", nc.len ? "," : "", mcols.items[i]);
+        if (!rc)
+            rc = kiln_models__branch_stage(r->p, r->db, rel, n->compiled ? n->compiled : "", NULL, 1, nc.data, 0, err);
+        for (size_t i = 0; i < tcols.len; i++)
+            kiln_free(tcols.items[i]);
+        tcols.len = 0;
+        if (!rc)
+            rc = split_cols(nc.data, &tcols, err);
+        kiln_buf_free(&nc);
+        if (rc)
+            goto done;
+    } else if (!same && (append_new || sync_all) && (rc = evolve_schema(r, n, rel, &tcols, &mcols, sync_all, err)))
         goto done;
     for (size_t i = 0; i < tcols.len && !rc; i++) {
         if (!has_col(&mcols, tcols.items[i]) && !append_new) {
@@ -1936,7 +1963,9 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         if (!rel)
             rc = KILN_OOM(err);
         else if (kiln_lake_table_load(&t, p->catalog, rel, &e)) {
-            if (w[i])
+            if (w[i] && p->opts.branch_new) /* created by the build (kiln_models__branch_stage) */
+                p->on_branch[i] = 1;
+            else if (w[i])
                 rc = kiln_err_set(err, KILN_ENOTFOUND,
                                   "%s does not exist on main: a build on branch '%s' writes existing tables only "
                                   "(build it on main first)",
@@ -1970,6 +1999,10 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
             continue;
         char *rel = kiln_models__relation(p, p->nodes.items[i]);
         rc = rel ? kiln_sql_lake_add_table(db, rel, p->opts.branch, err) : KILN_OOM(err);
+        if (rc && p->opts.branch_new && !kiln_models__relation_exists(p, p->nodes.items[i])) {
+            kiln_err_clear(err); /* a new table: declared when the build creates it */
+            rc = 0;
+        }
         kiln_free(rel);
     }
     return rc;

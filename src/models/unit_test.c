@@ -36,6 +36,7 @@ typedef struct km_fix {
 
 typedef struct km_ut {
     char *name, *unique_id, *file, *description;
+    char *version; /* the model's version this test runs on (versions:), or NULL */
     size_t model;
     uint32_t line, col;
     KILN_VEC(km_fix) given;
@@ -62,6 +63,7 @@ static void ut_free(km_ut *u)
         return;
     kiln_free(u->name);
     kiln_free(u->unique_id);
+    kiln_free(u->version);
     kiln_free(u->file);
     kiln_free(u->description);
     kiln_free(u->last_msg);
@@ -92,6 +94,21 @@ void kiln_models__ut_free(kiln_project *p)
     p->ut_block = NULL;
 }
 
+/* the node ref(name[, v=ver]) names: a version of a versioned model (the
+ * latest without ver), else the node of that name; -2 (why set) for an
+ * unknown version, -1 for no such node */
+static long ref_node(const kiln_project *p, const char *name, const char *ver, char *why, size_t cap)
+{
+    kj_val v = ver ? kj_str_c(ver) : kj_undef();
+    if (ver && kj_oom(v)) {
+        snprintf(why, cap, "out of memory");
+        return -2;
+    }
+    long idx = kiln_models__version_find(p, name, v, why, cap);
+    kj_release(v);
+    return idx == -1 ? kiln_models__find_name(p, name) : idx;
+}
+
 /* "ref('x')", "ref(\"x\")", "source('s','t')", "this" -> node index (-1 this) */
 static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long *node, kiln_err *err)
 {
@@ -102,7 +119,7 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
         *node = -1;
         return 0;
     }
-    char args[2][256] = {"", ""};
+    char args[2][256] = {"", ""}, ver[64] = "";
     int nargs = 0, is_ref = !strncmp(s, "ref", 3), is_src = !strncmp(s, "source", 6);
     const char *q = s + (is_ref ? 3 : is_src ? 6 : 0);
     while (*q == ' ')
@@ -116,6 +133,24 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
             q++;
         if (*q == ')')
             break;
+        if (is_ref && (!strncmp(q, "v=", 2) || !strncmp(q, "version=", 8) || !strncmp(q, "v =", 3) ||
+                       !strncmp(q, "version =", 9))) { /* ref('m', v=2) */
+            q = strchr(q, '=') + 1;
+            while (*q == ' ')
+                q++;
+            char quote = *q == '\'' || *q == '"' ? *q++ : 0;
+            size_t n = quote ? strcspn(q, quote == '"' ? "\"" : "'") : strcspn(q, " ,)");
+            if (!n || n >= sizeof ver)
+                return kiln_models__yfail(err, file, y, "input '%s': a version is v=<number>", s);
+            memcpy(ver, q, n);
+            ver[n] = 0;
+            q += n + (quote ? 1 : 0);
+            while (*q == ' ')
+                q++;
+            if (*q == ',')
+                q++;
+            continue;
+        }
         char quote = *q;
         if ((quote != '\'' && quote != '"') || nargs >= 2)
             return kiln_models__yfail(err, file, y, "input '%s': arguments must be quoted names", s);
@@ -131,7 +166,10 @@ static int parse_input(kiln_project *p, const char *file, const km_yaml *y, long
             q++;
     }
     if (is_ref && nargs >= 1) {
-        long idx = kiln_models__find_name(p, args[nargs - 1]);
+        char why[256];
+        long idx = ref_node(p, args[nargs - 1], ver[0] ? ver : NULL, why, sizeof why);
+        if (idx == -2)
+            return kiln_models__yfail(err, file, y, "input %s: %s", s, why);
         if (idx < 0)
             return kiln_models__yfail(err, file, y, "input %s: no model, seed or snapshot named '%s'", s,
                                       args[nargs - 1]);
@@ -197,6 +235,114 @@ static int dict_of(const char *file, const km_yaml *m, const char *key, kj_val *
     return kiln_models__yaml_to_kj(y, out, err);
 }
 
+/* One unit test of model node idx (ver: that version of a versioned model, or NULL). */
+static int parse_one(kiln_project *p, const char *file, const km_yaml *m, long idx, const char *ver, kiln_err *err)
+{
+    int rc = 0;
+    const km_yaml *y;
+    km_ut *u = kiln_calloc(1, sizeof *u);
+    if (!u)
+        return KILN_OOM(err);
+    u->config = u->o_vars = u->o_macros = u->o_envs = kj_none();
+    u->line = m->line;
+    u->col = m->col;
+    if ((rc = kiln_vec_push(&p->unit_tests->items, u, err))) {
+        ut_free(u);
+        return rc;
+    }
+    y = kiln_models__yaml_get(m, "name");
+    if (!(u->name = kiln_strdup(y->s)) || !(u->file = kiln_strdup(file)))
+        return KILN_OOM(err);
+    if (ver) { /* dbt: one unit test per version of a versioned model, named NAME_vV */
+        char *vn = kiln_sprintf("%s_v%s", u->name, ver);
+        if (!vn || !(u->version = kiln_strdup(ver))) {
+            kiln_free(vn);
+            return KILN_OOM(err);
+        }
+        kiln_free(u->name);
+        u->name = vn;
+    }
+    u->model = (size_t)idx;
+    km_node *mn = p->nodes.items[idx];
+    if (!(u->unique_id = kiln_sprintf("unit_test.%s.%s.%s", p->name, mn->name, u->name)))
+        return KILN_OOM(err);
+    for (size_t k = 0; k < p->unit_tests->items.len - 1; k++)
+        if (!strcmp(p->unit_tests->items.items[k]->unique_id, u->unique_id))
+            return kiln_models__yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name, mn->name);
+    y = kiln_models__yaml_get(m, "description");
+    if (y && y->type == KM_Y_SCALAR && !(u->description = kiln_strdup(y->s)))
+        return KILN_OOM(err);
+    const km_yaml *given = kiln_models__yaml_get(m, "given");
+    if (!given || kiln_models__yaml_is_null(given))
+        given = NULL;
+    else if (given->type != KM_Y_SEQ)
+        return kiln_models__yfail(err, file, given, "unit test '%s': given must be a list of inputs", u->name);
+    for (size_t k = 0; given && k < given->n; k++) {
+        const km_yaml *g = given->kids[k], *in = kiln_models__yaml_get(g, "input");
+        if (g->type != KM_Y_MAP || !in || in->type != KM_Y_SCALAR)
+            return kiln_models__yfail(err, file, g, "unit test '%s': each given entry needs an input", u->name);
+        km_fix f = {0};
+        if ((rc = parse_input(p, file, in, &f.node, err)))
+            return rc;
+        if (!(f.input = kiln_strdup(in->s)))
+            return KILN_OOM(err);
+        if ((rc = kiln_vec_push(&u->given, f, err))) {
+            kiln_free(f.input);
+            return rc;
+        }
+        if ((rc = parse_fixture(file, g, &u->given.items[u->given.len - 1], "given", err)))
+            return rc;
+    }
+    const km_yaml *ex = kiln_models__yaml_get(m, "expect");
+    if (!ex || ex->type != KM_Y_MAP)
+        return kiln_models__yfail(err, file, ex ? ex : m, "unit test '%s' needs expect: {rows: ...}", u->name);
+    if ((rc = parse_fixture(file, ex, &u->expect, "expect", err)))
+        return rc;
+    const km_yaml *cfg = kiln_models__yaml_get(m, "config");
+    if (cfg && !kiln_models__yaml_is_null(cfg)) {
+        if (cfg->type != KM_Y_MAP)
+            return kiln_models__yfail(err, file, cfg, "unit test '%s': config must be a mapping", u->name);
+        if ((rc = kiln_models__yaml_to_kj(cfg, &u->config, err)))
+            return rc;
+        kj_val *es = kj_dict_getc(u->config, "expect_state");
+        if (es && !(es->t == KJ_STR && (!strcmp(es->u.s->p, "final") || !strcmp(es->u.s->p, "new_rows"))))
+            return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state must be final or new_rows",
+                                      u->name);
+        u->final_state = es && !strcmp(es->u.s->p, "final");
+    } else if (kj_oom(u->config = kj_dict_new()))
+        return KILN_OOM(err);
+    if (u->final_state) {
+        int has_this = 0;
+        for (size_t k = 0; k < u->given.len; k++)
+            has_this |= u->given.items[k].node == -1;
+        if (!has_this)
+            return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state: final needs a `this` input",
+                                      u->name);
+    }
+    const km_yaml *ov = kiln_models__yaml_get(m, "overrides");
+    if (ov && !kiln_models__yaml_is_null(ov) && ov->type != KM_Y_MAP)
+        return kiln_models__yfail(err, file, ov, "unit test '%s': overrides must be a mapping", u->name);
+    u->overrides = ov && ov->type == KM_Y_MAP ? ov : NULL;
+    if ((rc = dict_of(file, u->overrides, "vars", &u->o_vars, err)) ||
+        (rc = dict_of(file, u->overrides, "macros", &u->o_macros, err)) ||
+        (rc = dict_of(file, u->overrides, "env_vars", &u->o_envs, err)))
+        return rc;
+    return rc;
+}
+
+/* versions: {include: [...]} or {exclude: [...]} of a unit test: 1 when
+ * version v is tested */
+static int version_wanted(const km_yaml *inc, const km_yaml *exc, const char *v)
+{
+    const km_yaml *l = inc ? inc : exc;
+    int in = 0;
+    for (size_t k = 0; l && l->type == KM_Y_SEQ && k < l->n; k++)
+        in |= l->kids[k]->type == KM_Y_SCALAR && !strcmp(l->kids[k]->s, v);
+    if (l && l->type == KM_Y_SCALAR)
+        in = !strcmp(l->s, v);
+    return inc ? in : !in;
+}
+
 int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err)
 {
     int rc = 0;
@@ -207,97 +353,55 @@ int kiln_models__ut_parse(kiln_project *p, const char *file, const km_yaml *list
     if (!p->unit_tests && !(p->unit_tests = kiln_calloc(1, sizeof *p->unit_tests)))
         return KILN_OOM(err);
     for (size_t i = 0; i < list->n && !rc; i++) {
-        const km_yaml *m = list->kids[i], *y;
+        const km_yaml *m = list->kids[i], *y, *nm;
         if (m->type != KM_Y_MAP)
             return kiln_models__yfail(err, file, m,
                                       "each unit test must be a mapping with name, model, given and expect");
-        km_ut *u = kiln_calloc(1, sizeof *u);
-        if (!u)
-            return KILN_OOM(err);
-        u->config = u->o_vars = u->o_macros = u->o_envs = kj_none();
-        u->line = m->line;
-        u->col = m->col;
-        if ((rc = kiln_vec_push(&p->unit_tests->items, u, err))) {
-            ut_free(u);
-            return rc;
-        }
-        y = kiln_models__yaml_get(m, "name");
-        if (!y || y->type != KM_Y_SCALAR || !y->s[0])
+        nm = kiln_models__yaml_get(m, "name");
+        if (!nm || nm->type != KM_Y_SCALAR || !nm->s[0])
             return kiln_models__yfail(err, file, m, "a unit test needs a name");
-        if (!(u->name = kiln_strdup(y->s)) || !(u->file = kiln_strdup(file)))
-            return KILN_OOM(err);
         y = kiln_models__yaml_get(m, "model");
         if (!y || y->type != KM_Y_SCALAR)
-            return kiln_models__yfail(err, file, m, "unit test '%s' needs a model", u->name);
-        long idx = kiln_models__find_name(p, y->s);
-        if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL)
-            return kiln_models__yfail(err, file, y, "unit test '%s': no model named '%s'", u->name, y->s);
-        u->model = (size_t)idx;
-        km_node *mn = p->nodes.items[idx];
-        if (!(u->unique_id = kiln_sprintf("unit_test.%s.%s.%s", p->name, mn->name, u->name)))
-            return KILN_OOM(err);
-        for (size_t k = 0; k < p->unit_tests->items.len - 1; k++)
-            if (!strcmp(p->unit_tests->items.items[k]->unique_id, u->unique_id))
-                return kiln_models__yfail(err, file, m, "unit test '%s' of model '%s' is defined twice", u->name,
-                                          mn->name);
-        y = kiln_models__yaml_get(m, "description");
-        if (y && y->type == KM_Y_SCALAR && !(u->description = kiln_strdup(y->s)))
-            return KILN_OOM(err);
-        const km_yaml *given = kiln_models__yaml_get(m, "given");
-        if (!given || kiln_models__yaml_is_null(given))
-            given = NULL;
-        else if (given->type != KM_Y_SEQ)
-            return kiln_models__yfail(err, file, given, "unit test '%s': given must be a list of inputs", u->name);
-        for (size_t k = 0; given && k < given->n; k++) {
-            const km_yaml *g = given->kids[k], *in = kiln_models__yaml_get(g, "input");
-            if (g->type != KM_Y_MAP || !in || in->type != KM_Y_SCALAR)
-                return kiln_models__yfail(err, file, g, "unit test '%s': each given entry needs an input", u->name);
-            km_fix f = {0};
-            if ((rc = parse_input(p, file, in, &f.node, err)))
-                return rc;
-            if (!(f.input = kiln_strdup(in->s)))
+            return kiln_models__yfail(err, file, m, "unit test '%s' needs a model", nm->s);
+        const km_yaml *vs = kiln_models__yaml_get(m, "versions"), *inc = NULL, *exc = NULL;
+        if (vs && !kiln_models__yaml_is_null(vs)) {
+            if (vs->type != KM_Y_MAP)
+                return kiln_models__yfail(err, file, vs,
+                                          "unit test '%s': versions must be {include: [...]} or "
+                                          "{exclude: [...]}",
+                                          nm->s);
+            inc = kiln_models__yaml_get(vs, "include");
+            exc = kiln_models__yaml_get(vs, "exclude");
+            if (inc && exc)
+                return kiln_models__yfail(err, file, vs, "unit test '%s': versions takes include or exclude, not both",
+                                          nm->s);
+        }
+        if (!kiln_models__is_versioned(p, y->s)) {
+            if (inc || exc)
+                return kiln_models__yfail(err, file, vs, "unit test '%s': model '%s' has no versions", nm->s, y->s);
+            long idx = kiln_models__find_name(p, y->s);
+            if (idx < 0 || p->nodes.items[idx]->kind != KM_MODEL)
+                return kiln_models__yfail(err, file, y, "unit test '%s': no model named '%s'", nm->s, y->s);
+            rc = parse_one(p, file, m, idx, NULL, err);
+            continue;
+        }
+        /* every version named in include must exist */
+        for (size_t k = 0; inc && inc->type == KM_Y_SEQ && k < inc->n && !rc; k++) {
+            char why[256];
+            const km_yaml *x = inc->kids[k];
+            kj_val v = x->type == KM_Y_SCALAR ? kj_str_c(x->s) : kj_none();
+            if (kj_oom(v))
                 return KILN_OOM(err);
-            if ((rc = kiln_vec_push(&u->given, f, err))) {
-                kiln_free(f.input);
-                return rc;
-            }
-            if ((rc = parse_fixture(file, g, &u->given.items[u->given.len - 1], "given", err)))
-                return rc;
+            long vi = kiln_models__version_find(p, y->s, v, why, sizeof why);
+            kj_release(v);
+            if (vi < 0)
+                return kiln_models__yfail(err, file, x, "unit test '%s': %s", nm->s, why);
         }
-        const km_yaml *ex = kiln_models__yaml_get(m, "expect");
-        if (!ex || ex->type != KM_Y_MAP)
-            return kiln_models__yfail(err, file, ex ? ex : m, "unit test '%s' needs expect: {rows: ...}", u->name);
-        if ((rc = parse_fixture(file, ex, &u->expect, "expect", err)))
-            return rc;
-        const km_yaml *cfg = kiln_models__yaml_get(m, "config");
-        if (cfg && !kiln_models__yaml_is_null(cfg)) {
-            if (cfg->type != KM_Y_MAP)
-                return kiln_models__yfail(err, file, cfg, "unit test '%s': config must be a mapping", u->name);
-            if ((rc = kiln_models__yaml_to_kj(cfg, &u->config, err)))
-                return rc;
-            kj_val *es = kj_dict_getc(u->config, "expect_state");
-            if (es && !(es->t == KJ_STR && (!strcmp(es->u.s->p, "final") || !strcmp(es->u.s->p, "new_rows"))))
-                return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state must be final or new_rows",
-                                          u->name);
-            u->final_state = es && !strcmp(es->u.s->p, "final");
-        } else if (kj_oom(u->config = kj_dict_new()))
-            return KILN_OOM(err);
-        if (u->final_state) {
-            int has_this = 0;
-            for (size_t k = 0; k < u->given.len; k++)
-                has_this |= u->given.items[k].node == -1;
-            if (!has_this)
-                return kiln_models__yfail(err, file, cfg, "unit test '%s': expect_state: final needs a `this` input",
-                                          u->name);
-        }
-        const km_yaml *ov = kiln_models__yaml_get(m, "overrides");
-        if (ov && !kiln_models__yaml_is_null(ov) && ov->type != KM_Y_MAP)
-            return kiln_models__yfail(err, file, ov, "unit test '%s': overrides must be a mapping", u->name);
-        u->overrides = ov && ov->type == KM_Y_MAP ? ov : NULL;
-        if ((rc = dict_of(file, u->overrides, "vars", &u->o_vars, err)) ||
-            (rc = dict_of(file, u->overrides, "macros", &u->o_macros, err)) ||
-            (rc = dict_of(file, u->overrides, "env_vars", &u->o_envs, err)))
-            return rc;
+        const char *ver;
+        size_t node;
+        for (size_t k = 0; !rc && kiln_models__version_at(p, y->s, k, &ver, &node); k++)
+            if (version_wanted(inc, exc, ver))
+                rc = parse_one(p, file, m, (long)node, ver, err);
     }
     return rc;
 }
@@ -368,7 +472,19 @@ static int u_ref(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out
     kj_val name = a->npos >= 2 ? a->pos[1] : kj_arg(a, 0, NULL);
     if (name.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "ref() takes a model name (a string)");
-    long idx = kiln_models__find_name(c->p, name.u.s->p);
+    kj_val ver = kj_arg(a, 99, "v");
+    if (ver.t == KJ_UNDEF)
+        ver = kj_arg(a, 99, "version");
+    char vs[64] = "", why[256];
+    if (ver.t == KJ_INT)
+        snprintf(vs, sizeof vs, "%lld", (long long)ver.u.i);
+    else if (ver.t == KJ_STR)
+        snprintf(vs, sizeof vs, "%s", ver.u.s->p);
+    else if (ver.t == KJ_FLOAT)
+        snprintf(vs, sizeof vs, "%g", ver.u.f);
+    long idx = ref_node(c->p, name.u.s->p, vs[0] ? vs : NULL, why, sizeof why);
+    if (idx == -2)
+        return kj_fail(in, KILN_ENOTFOUND, "%s", why);
     int f = idx < 0 ? -1 : fixture_of(c, idx);
     if (f < 0)
         return kj_fail(in, KILN_EINVAL, "unit test '%s' gives no input for ref('%s'): add it to `given`", c->u->name,

@@ -294,6 +294,19 @@ int kiln_models__is_versioned(const kiln_project *p, const char *name)
     return 0;
 }
 
+int kiln_models__version_at(const kiln_project *p, const char *name, size_t k, const char **v, size_t *node)
+{
+    for (size_t i = 0; p->versions && i < p->versions->models.len; i++) {
+        km_vmodel *m = &p->versions->models.items[i];
+        if (strcmp(m->name, name) || k >= m->vs.len)
+            continue;
+        *v = m->vs.items[k].v;
+        *node = m->vs.items[k].node;
+        return 1;
+    }
+    return 0;
+}
+
 long kiln_models__version_find(const kiln_project *p, const char *name, kj_val v, char *why, size_t cap)
 {
     for (size_t i = 0; p->versions && i < p->versions->models.len; i++) {

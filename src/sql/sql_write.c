@@ -1199,6 +1199,7 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
         /* need the writer's schema to build the SELECT */
         kiln_lake_write_opts so = {0};
         so.mode = KILN_LAKE_WRITE_APPEND;
+        so.branch = wo.branch; /* the branch's schema (one staged there may have more columns) */
         if ((rc = kiln_lake_writer_open(&wr, t, &so, err)))
             goto done;
         /* MERGE into a branch matches against the branch's rows (main's

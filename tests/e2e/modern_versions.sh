@@ -80,4 +80,58 @@ sed -i "s/latest_version: 2/latest_version: 7/" "$P/models/schema.yml"
 bad latest "latest_version 7 of model 'dim_customers' is not one of its versions"
 sed -i "s/      - v: 1/      - v: 4/" "$P/models/schema.yml"
 bad file "version 4 of model 'dim_customers': no model file dim_customers_v4.sql"
+
+# unit tests of a versioned model (dbt 1.8): one per version, named
+# NAME_vV (unit_test.vers.dim_customers.NAME_vV), unless versions:
+# include/exclude picks; an input may be ref('m', v=N)
+cat > "$P/models/unit_tests.yml" <<'YML'
+unit_tests:
+  - name: ut_dim
+    model: dim_customers
+    given:
+      - input: ref('base_customers')
+        rows: [{id: 1, first_name: A, last_name: B}]
+    expect:
+      rows: [{id: 1}]
+  - name: ut_report
+    model: finance_report
+    versions: {}
+    given:
+      - input: ref('dim_customers')
+        rows: [{id: 1, first_name: A}]
+      - input: ref('finance_internal')
+        rows: [{id: 1, credit: 5}]
+      - input: ref('dim_customers', v=1)
+        rows: [{id: 1, full_name: A B}]
+    expect:
+      rows: [{id: 1, first_name: A, credit: 5, full_name: A B}]
+YML
+"$KILN_BIN" test --project-dir "$P" -s test_type:unit > "$tmp/u1.txt" || { cat "$tmp/u1.txt"; fail "unit tests of versions"; }
+for t in dim_customers::ut_dim_v1 dim_customers::ut_dim_v2 finance_report::ut_report; do
+  grep -q "PASS $t " "$tmp/u1.txt" || { cat "$tmp/u1.txt"; fail "unit test $t"; }
+done
+python3 -c "import json,sys; ids=sorted(r['unique_id'] for r in json.load(open(sys.argv[1]))['results']); assert ids == ['unit_test.vers.dim_customers.ut_dim_v1', 'unit_test.vers.dim_customers.ut_dim_v2', 'unit_test.vers.finance_report.ut_report'], ids" \
+  "$P/target/run_results.json" || fail "unit test ids of versions"
+"$KILN_BIN" compile --project-dir "$P" > /dev/null
+node "$KILN_ROOT/tests/node/dbt_schema_validate.mjs" "$KILN_ROOT/tests/data/dbt-schemas/manifest-v12.json" "$P/target/manifest.json" >/dev/null ||
+  fail "manifest with unit tests of versions does not validate"
+python3 -c "import json,sys; u=json.load(open(sys.argv[1]))['unit_tests']; v=u['unit_test.vers.dim_customers.ut_dim_v1']; assert (v['depends_on']['nodes'], v['name']) == (['model.vers.dim_customers.v1'], 'ut_dim_v1'), v" \
+  "$P/target/manifest.json" || fail "manifest unit test of a version"
+[ "$("$KILN_BIN" ls --project-dir "$P" -s dim_customers.v2 --resource-type unit_test)" = "unit_test:vers.dim_customers.ut_dim_v2" ] || fail "ls the unit test of one version"
+sed -i 's/    model: dim_customers$/    model: dim_customers\n    versions: {exclude: [1]}/' "$P/models/unit_tests.yml"
+[ "$("$KILN_BIN" ls --project-dir "$P" --resource-type unit_test -s dim_customers | tr '\n' ' ')" = "unit_test:vers.dim_customers.ut_dim_v2 " ] || fail "versions: exclude"
+sed -i 's/versions: {exclude: \[1\]}/versions: {include: [1]}/' "$P/models/unit_tests.yml"
+[ "$("$KILN_BIN" ls --project-dir "$P" --resource-type unit_test -s dim_customers | tr '\n' ' ')" = "unit_test:vers.dim_customers.ut_dim_v1 " ] || fail "versions: include"
+cp "$P/models/unit_tests.yml" "$tmp/ut.yml"
+sed -i 's/versions: {include: \[1\]}/versions: {include: [3]}/' "$P/models/unit_tests.yml"
+bad utver "unit test 'ut_dim': model 'dim_customers' has no version 3"
+cp "$tmp/ut.yml" "$P/models/unit_tests.yml"
+sed -i 's/versions: {include: \[1\]}/versions: {include: [1], exclude: [2]}/' "$P/models/unit_tests.yml"
+bad utboth "unit test 'ut_dim': versions takes include or exclude, not both"
+cp "$tmp/ut.yml" "$P/models/unit_tests.yml"
+sed -i 's/    versions: {}/    versions: {include: [1]}/' "$P/models/unit_tests.yml"
+bad utunver "unit test 'ut_report': model 'finance_report' has no versions"
+cp "$tmp/ut.yml" "$P/models/unit_tests.yml"
+sed -i "s/ref('dim_customers', v=1)/ref('dim_customers', v=5)/" "$P/models/unit_tests.yml"
+bad utref "input ref('dim_customers', v=5): model 'dim_customers' has no version 5"
 echo "modern_versions: ok"

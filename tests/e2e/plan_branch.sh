@@ -10,7 +10,11 @@
 #    (main's snapshot ids unchanged, zero bytes written for unaffected
 #    tables), tests run there; promote fast-forwards main on exactly those
 #    tables, the others keep their snapshot ids; the plan is then clean;
-#  - promote after main moved on is a conflict (exit 5), nothing changes.
+#  - promote after main moved on is a conflict (exit 5), nothing changes;
+#  - a new column and a new model applied on a branch leave main's columns,
+#    rows and snapshots as they were; promote publishes both; so does a
+#    forward-only change adding a column (history kept);
+#  - builds on main finishing at once keep every record entry.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -95,4 +99,52 @@ set +e; K promote dev2 > "$tmp/pc.txt" 2>&1; rc=$?; set -e
 [ "$rc" = 5 ] && grep -q "main moved on" "$tmp/pc.txt" || { cat "$tmp/pc.txt"; fail "conflict: exit $rc"; }
 [ "$(snaps)" = "$main2" ] || fail "a refused promote changed main"
 set +e; K promote nosuch > /dev/null 2>&1; rc=$?; set -e; [ "$rc" = 4 ] || fail "unknown env: exit $rc"
+
+# a new column and a new model on a branch: main's readers see what they saw
+# (same columns, same rows, same snapshots; the new table has no main
+# snapshot) until promote publishes both in one commit
+sed -i 's/ as region$/ as region, 1 as version/' "$P/models/customer_report.sql"
+printf "select customer_id, weighted, version from {{ ref('customer_report') }} where weighted > 50\n" > "$P/models/big_customers.sql"
+main3=$(snaps); cols0=$(q 'select * from analytics.customer_report order by 1')
+hdr() { "$KILN_BIN" sql --warehouse "$W" --csv "select * from $1 limit 1" | head -1; }
+before_unaffected=$(tree customer_totals customer_dim raw_orders stg_orders orders_incr)
+K plan --env feat --apply > "$tmp/a3.txt" || { cat "$tmp/a3.txt"; fail "apply a new model and a new column on a branch"; }
+grep -q "changed-non-breaking   model.modern.customer_report" "$tmp/a3.txt" && grep -q "^new  *model.modern.big_customers" "$tmp/a3.txt" ||
+  { cat "$tmp/a3.txt"; fail "plan of a new column and a new model"; }
+[ "$(snaps)" = "$main3" ] || fail "apply on feat moved main"
+[ "$(hdr analytics.customer_report)" = "customer_id,weighted,region" ] || fail "main's columns changed: $(hdr analytics.customer_report)"
+[ "$(q 'select * from analytics.customer_report order by 1')" = "$cols0" ] || fail "main's rows changed"
+[ "$(q 'select count(*) from analytics.big_customers')" = "0 " ] || fail "the new table has rows on main"
+[ "$(hdr 'analytics."customer_report@feat"')" = "customer_id,weighted,region,version" ] || fail "feat's columns"
+[ "$(q 'select customer_id, version from analytics."big_customers@feat" order by 1')" = "10,1 20,1 " ] ||
+  fail "feat's new table: $(q 'select * from analytics."big_customers@feat"')"
+[ "$(tree customer_totals customer_dim raw_orders stg_orders orders_incr)" = "$before_unaffected" ] ||
+  fail "bytes were written for unaffected tables"
+! ls "$W/analytics" | grep -q _kiln_env || fail "a staging table was left behind"
+K promote feat > "$tmp/pf.txt" || { cat "$tmp/pf.txt"; fail "promote feat"; }
+grep -q "(2 tables in one atomic catalog commit)" "$tmp/pf.txt" || { cat "$tmp/pf.txt"; fail "promote feat output"; }
+[ "$(hdr analytics.customer_report)" = "customer_id,weighted,region,version" ] || fail "main's columns after promote"
+[ "$(q 'select customer_id, version from analytics.big_customers order by 1')" = "10,1 20,1 " ] || fail "main's new table after promote"
+K plan > "$tmp/p6.txt"; grep -q "0 to rebuild, 7 unchanged" "$tmp/p6.txt" || { cat "$tmp/p6.txt"; fail "main not clean after promote feat"; }
+# builds on main finishing at once each keep their entries in main's record
+for i in 1 2 3; do echo "select $i as x" > "$P/models/cc_$i.sql"; done
+for i in 1 2 3; do K run -s "cc_$i" > /dev/null & done; wait
+K plan > "$tmp/p7.txt"; grep -q "0 to rebuild, 10 unchanged" "$tmp/p7.txt" || { cat "$tmp/p7.txt"; fail "concurrent builds lost record entries"; }
+# forward-only with a new column (on_schema_change): the column is staged on
+# the branch, history kept (NULL there), main's columns unchanged until promote
+sed -i "s/incremental_strategy='merge')/incremental_strategy='merge', on_schema_change='append_new_columns')/; s/updated_at$/updated_at, 1 as version/" "$P/models/orders_incr.sql"
+n0=$(q 'select count(*) from analytics.orders_incr')
+K plan --env fo --forward-only --apply > "$tmp/a4.txt" || { cat "$tmp/a4.txt"; fail "forward-only apply with a new column"; }
+[ "$(hdr analytics.orders_incr)" = "order_id,customer_id,amount,status,updated_at" ] || fail "forward-only: main's columns changed"
+[ "$(hdr 'analytics."orders_incr@fo"')" = "order_id,customer_id,amount,status,updated_at,version" ] || fail "forward-only: the branch's columns"
+[ "$(q 'select count(*) from analytics."orders_incr@fo" where version is null')" = "$n0" ] || fail "forward-only: history rewritten"
+K promote fo > /dev/null || fail "promote fo"
+[ "$(hdr analytics.orders_incr)" = "order_id,customer_id,amount,status,updated_at,version" ] || fail "forward-only: main after promote"
+# a new model with no rows (nothing to commit) and one reading it
+printf "select customer_id from {{ ref('customer_report') }} where 1 = 0\n" > "$P/models/empty_one.sql"
+printf "select count(*) as n from {{ ref('empty_one') }}\n" > "$P/models/empty_count.sql"
+K plan --env em --apply > "$tmp/a5.txt" || { cat "$tmp/a5.txt"; fail "apply of a new model with no rows"; }
+[ "$(q 'select n from analytics."empty_count@em"')" = "0 " ] || fail "a new model reading an empty new model"
+K promote em > /dev/null || fail "promote em"
+[ "$(q 'select count(*) from analytics.empty_one')" = "0 " ] && [ "$(q 'select n from analytics.empty_count')" = "0 " ] || fail "em after promote"
 echo "plan_branch: ok"
