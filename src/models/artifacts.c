@@ -301,6 +301,12 @@ static void mw_columns(mw *w, const km_node *n)
 
 static void mw_node(mw *w, const kiln_project *p, const km_node *n)
 {
+    if (n->pp_frag) { /* from the partial-parse cache: the previous manifest's text */
+        mw_pre(w);
+        mw_raw(w, n->pp_frag, n->pp_frag_len);
+        w->comma = 1;
+        return;
+    }
     char *schema = kiln_models__node_schema(p, n);
     char *rel = kiln_models__relation(p, n);
     mw_open(w, '{');
@@ -498,7 +504,12 @@ static void mw_nodes(mw *w, const kiln_project *p, size_t from, size_t to)
         const km_node *n = p->nodes.items[i];
         if (n->kind != KM_SOURCE) {
             mw_key(w, n->unique_id);
+            size_t at = w->b->len;
             mw_node(w, p, n);
+            if (p->pp_off && i < p->pp_off_n) { /* where the node's text is (relative to this buffer) */
+                p->pp_off[2 * i] = at;
+                p->pp_off[2 * i + 1] = w->b->len;
+            }
         }
     }
 }
@@ -538,6 +549,10 @@ static void mw_nodes_2(mw *w, const kiln_project *p)
     if (!w->rc && t.b.len) {
         if (w->comma)
             mw_raw(w, ",", 1);
+        for (size_t i = mid; p->pp_off && i < n && i < p->pp_off_n; i++) { /* the second half's offsets: after the first's text */
+            p->pp_off[2 * i] += w->b->len;
+            p->pp_off[2 * i + 1] += w->b->len;
+        }
         mw_raw(w, t.b.data, t.b.len);
         w->comma = 1;
     }
@@ -599,7 +614,12 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
             const km_node *n = p->nodes.items[i];
             if ((n->kind == KM_SOURCE) == pass) {
                 mw_key(&w, n->unique_id);
+                size_t at = w.b->len;
                 mw_node(&w, p, n);
+                if (p->pp_off && i < p->pp_off_n) {
+                    p->pp_off[2 * i] = at;
+                    p->pp_off[2 * i + 1] = w.b->len;
+                }
             }
         }
         mw_close(&w, '}');
@@ -891,4 +911,13 @@ json_t *kiln_models__node_json(const kiln_project *p, const km_node *n)
     json_t *o = w.rc ? NULL : json_loadb(b.data, b.len, 0, NULL);
     kiln_buf_free(&b);
     return o;
+}
+
+/* One node's manifest text (what manifest.json holds under its unique_id),
+ * appended to out: the partial-parse cache checks a node it rebuilt with it. */
+int kiln_models__node_text(const kiln_project *p, const km_node *n, kiln_buf *out, kiln_err *err)
+{
+    mw w = {out, err, 0, 0};
+    mw_node(&w, p, n);
+    return w.rc;
 }

@@ -56,6 +56,10 @@ typedef struct kiln_models_opts {
      * event_time_start/end) */
     int forward_only;
     const char *restate;
+    /* kiln compile --no-partial-parse: parse every file (dbt's flag); without
+     * it, compile reuses <target-path>/partial_parse.bin when it can prove
+     * that only model files changed (docs/models.md "Partial parsing") */
+    int no_partial_parse;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;
