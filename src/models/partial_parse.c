@@ -11,7 +11,7 @@
  * to reuse it without parsing: its relation, parents and children, where
  * its text is in manifest.json, and for a root project model its config
  * before the render, columns, description, the hash of its config after
- * the render, raw and compiled text.
+ * the render.
  *
  * The next compile uses the cache only when it can prove that nothing but
  * root model .sql files changed (same key, same env var values, the same
@@ -42,11 +42,13 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#define PP_MAGIC "KILNPP02"
+#define PP_MAGIC "KILNPP04"
 #define PP_RACY_NS 2000000000LL
 #define PP_ABSENT UINT64_MAX
 
@@ -178,9 +180,11 @@ static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int 
             set_stat(&f, &st);
             f.path = child;
             child = NULL;
-            /* .sql files are hashed from the text the loader read (save);
-             * every other file now */
-            if (!ends_with(f.path, ".sql") && hash_file(cfull, &f, &s->volatile_text))
+            /* .sql files are hashed from the text the loader read (save),
+             * but for one modified just now (the racy rule below); every
+             * other file now */
+            int racy = f.mtime >= s->t0 - PP_RACY_NS || f.ctime >= s->t0 - PP_RACY_NS;
+            if ((racy || !ends_with(f.path, ".sql")) && hash_file(cfull, &f, &s->volatile_text))
                 f.hashed = 0;
             if (kiln_vec_push(&s->files, f, NULL)) {
                 kiln_free(f.path);
@@ -335,8 +339,7 @@ typedef struct pp_node {
     KILN_VEC(uint32_t) parents, children;
     uint64_t off, len; /* its text in manifest.json */
     char *schema, *ident;
-    char *fqn, *pre_cfg, *cols, *desc, *raw, *compiled;
-    size_t raw_len, compiled_len;
+    char *fqn, *pre_cfg, *cols, *desc;
     uint8_t post_hash[32];
 } pp_node;
 
@@ -353,8 +356,6 @@ static void pp_node_free(pp_node *n)
     kiln_free(n->pre_cfg);
     kiln_free(n->cols);
     kiln_free(n->desc);
-    kiln_free(n->raw);
-    kiln_free(n->compiled);
 }
 
 typedef struct pp_cache {
@@ -438,8 +439,6 @@ static void w_cache(wbuf *w, const pp_cache *c)
             w_cstr(w, n->pre_cfg);
             w_cstr(w, n->cols);
             w_cstr(w, n->desc);
-            w_str(w, n->raw, n->raw_len);
-            w_str(w, n->compiled, n->compiled_len);
             w_raw(w, n->post_hash, 32);
         }
     }
@@ -502,16 +501,12 @@ static int r_cache(rbuf *r, pp_cache *c)
             x.pre_cfg = r_dup(r);
             x.cols = r_dup(r);
             x.desc = r_dup(r);
-            const char *s = r_str(r, &x.raw_len);
-            x.raw = s ? kiln_strndup(s, x.raw_len) : NULL;
-            s = r_str(r, &x.compiled_len);
-            x.compiled = s ? kiln_strndup(s, x.compiled_len) : NULL;
             if (!r->bad && r->end - r->p >= 32) {
                 memcpy(x.post_hash, r->p, 32);
                 r->p += 32;
             } else
                 r->bad = 1;
-            if (!x.fqn || !x.pre_cfg || !x.cols || !x.raw || !x.compiled)
+            if (!x.fqn || !x.pre_cfg || !x.cols)
                 r->bad = 1;
         }
         if (!x.name || !x.uid || !x.path)
@@ -529,20 +524,35 @@ static int cache_write(const char *path, const pp_cache *c)
     kiln_buf_init(&w.b, 0);
     w_raw(&w, PP_MAGIC, 8);
     w_u64(&w, 0);          /* the payload's length */
-    w_raw(&w, "", 0);      /* (then its SHA-256, then the payload) */
+    /* then its CRC-32 (in a 32-byte field), then the payload */
     uint8_t zero[32] = {0};
     w_raw(&w, zero, 32);
     w_cache(&w, c);
     int rc = w.rc;
-    if (!rc) {
+    if (!rc) { /* a CRC-32 of the payload: a cache, not a record (no fsync either: a torn file fails the check) */
         uint64_t len = w.b.len - 48;
         memcpy(w.b.data + 8, &len, 8);
-        kiln_sha256 s;
-        kiln_sha256_init(&s);
-        kiln_sha256_update(&s, w.b.data + 48, len);
-        kiln_sha256_final(&s, (uint8_t *)w.b.data + 16);
-        kiln_err e = {0};
-        rc = kiln_file_write_atomic(path, w.b.data, w.b.len, &e);
+        uint32_t crc = (uint32_t)crc32_z(0L, (const Bytef *)w.b.data + 48, (z_size_t)len);
+        memcpy(w.b.data + 16, &crc, 4);
+        char *tmp = kiln_sprintf("%s.tmp", path);
+        int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        size_t off = 0;
+        while (fd >= 0 && off < w.b.len) {
+            ssize_t n = write(fd, w.b.data + off, w.b.len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        rc = fd < 0 || off != w.b.len;
+        if (fd >= 0 && close(fd))
+            rc = -1;
+        if (!rc && rename(tmp, path))
+            rc = -1;
+        if (rc && tmp)
+            unlink(tmp);
+        kiln_free(tmp);
     }
     kiln_buf_free(&w.b);
     return rc;
@@ -568,13 +578,10 @@ static int cache_read(const char *path, pp_cache *c, char *why, size_t cap)
     else if (memcpy(&plen, data + 8, 8), plen != len - 48)
         snprintf(why, cap, "truncated (%zu of %llu bytes)", len - 48, (unsigned long long)plen);
     else {
-        uint8_t h[32];
-        kiln_sha256 s;
-        kiln_sha256_init(&s);
-        kiln_sha256_update(&s, data + 48, plen);
-        kiln_sha256_final(&s, h);
+        uint32_t crc = (uint32_t)crc32_z(0L, (const Bytef *)data + 48, (z_size_t)plen), want;
+        memcpy(&want, data + 16, 4);
         rbuf r = {data + 48, data + len, 0};
-        if (memcmp(h, data + 16, 32))
+        if (crc != want)
             snprintf(why, cap, "checksum mismatch (corrupt)");
         else if (r_cache(&r, c))
             snprintf(why, cap, "does not read back");
@@ -859,12 +866,8 @@ static int save_full(kiln_project *p, struct km_pp_scan *s, const pp_pre *pre)
             int bad = !post || !pre->cfg[i];
             kiln_free(post);
             if (bad || !(x->fqn = kiln_strdup(n->fqn)) || !(x->pre_cfg = kiln_strdup(pre->cfg[i])) ||
-                !(x->cols = kiln_strdup(pre->cols[i])) || (n->description && !(x->desc = kiln_strdup(n->description))) ||
-                !(x->raw = kiln_strndup(n->raw ? n->raw : "", n->raw_len)) ||
-                !(x->compiled = kiln_strndup(n->compiled ? n->compiled : "", n->compiled_len)))
+                !(x->cols = kiln_strdup(pre->cols[i])) || (n->description && !(x->desc = kiln_strdup(n->description))))
                 goto done;
-            x->raw_len = n->raw_len;
-            x->compiled_len = n->compiled_len;
         }
     }
     char *path = cache_path(p);
@@ -899,7 +902,8 @@ static void try_free(pp_try *t)
 {
     cache_free(&t->c);
     scan_free(t->scan);
-    kiln_free(t->manifest);
+    if (t->manifest)
+        munmap(t->manifest, t->manifest_len);
     kiln_vec_free(&t->changed);
     for (size_t i = 0; i < t->texts.len; i++)
         kiln_free(t->texts.items[i]);
@@ -1016,9 +1020,10 @@ static int skeleton(kiln_project *p, pp_try *t, kiln_err *err)
     pp_cache *c = &t->c;
     for (size_t i = 0; i < c->nodes.len; i++) {
         pp_node *x = &c->nodes.items[i];
-        km_node *n = kiln_models__node_new((km_kind)x->kind);
+        km_node *n = kiln_calloc(1, sizeof *n); /* no config or columns: its text is reused */
         if (!n)
             return KILN_OOM(err);
+        n->kind = (km_kind)x->kind;
         n->name = kiln_strdup(x->name);
         n->unique_id = kiln_strdup(x->uid);
         n->path = kiln_strdup(x->path);
@@ -1094,22 +1099,22 @@ static int rebuild(kiln_project *p, pp_try *t, size_t j, char *why, size_t cap, 
         snprintf(why, cap, "%s changed its refs, sources or config", x->path);
         return -1;
     }
-    /* the node rebuilt with its old code must give the cached text */
-    char *nraw = n->raw, *ncomp = n->compiled;
-    size_t nrl = n->raw_len, ncl = n->compiled_len;
-    n->raw = x->raw;
-    n->raw_len = x->raw_len;
-    n->compiled = x->compiled;
-    n->compiled_len = x->compiled_len;
+    /* the node rebuilt must give the cached text but for its code (raw,
+     * compiled, checksum): else something the cache does not hold matters */
     kiln_buf b;
     kiln_buf_init(&b, 0);
     rc = kiln_models__node_text(p, n, &b, err);
-    n->raw = nraw;
-    n->raw_len = nrl;
-    n->compiled = ncomp;
-    n->compiled_len = ncl;
-    same = !rc && b.len == x->len && !memcmp(b.data, t->manifest + x->off, b.len);
+    json_t *now = rc ? NULL : json_loadb(b.data, b.len, 0, NULL);
+    json_t *old = json_loadb(t->manifest + x->off, (size_t)x->len, 0, NULL);
     kiln_buf_free(&b);
+    static const char *const code[] = {"raw_code", "compiled_code", "checksum", NULL};
+    for (int k = 0; now && old && code[k]; k++) {
+        json_object_del(now, code[k]);
+        json_object_del(old, code[k]);
+    }
+    same = now && old && json_equal(now, old);
+    json_decref(now);
+    json_decref(old);
     if (rc)
         return rc;
     if (!same) {
@@ -1123,19 +1128,6 @@ static int rebuild(kiln_project *p, pp_try *t, size_t j, char *why, size_t cap, 
 static int save_after(kiln_project *p, pp_try *t)
 {
     pp_cache *c = &t->c;
-    for (size_t j = 0; j < t->changed.len; j++) {
-        size_t i = t->changed.items[j];
-        const km_node *n = p->nodes.items[i];
-        pp_node *x = &c->nodes.items[i];
-        kiln_free(x->raw);
-        kiln_free(x->compiled);
-        x->raw = kiln_strndup(n->raw, n->raw_len);
-        x->compiled = kiln_strndup(n->compiled ? n->compiled : "", n->compiled_len);
-        if (!x->raw || !x->compiled)
-            return -1;
-        x->raw_len = n->raw_len;
-        x->compiled_len = n->compiled_len;
-    }
     for (size_t i = 0; i < c->nodes.len; i++) {
         c->nodes.items[i].off = p->pp_off[2 * i];
         c->nodes.items[i].len = p->pp_off[2 * i + 1] - p->pp_off[2 * i];
@@ -1149,21 +1141,8 @@ static int save_after(kiln_project *p, pp_try *t)
     c->files.alloc = t->scan->files.alloc;
     memset(&t->scan->files, 0, sizeof t->scan->files);
     c->t0 = t->scan->t0;
-    /* a file that changed again since the scan: no cache (the next compile parses it all) */
-    for (size_t i = 0; i < c->files.len; i++) {
-        pp_file *f = &c->files.items[i];
-        if (f->size == PP_ABSENT)
-            continue;
-        char *full = f->path[0] == '/' ? kiln_strdup(f->path + 1) : kiln_sprintf("%s/%s", p->dir, f->path);
-        struct stat st;
-        pp_file now = {0};
-        int ok = full && stat(full, &st) == 0;
-        kiln_free(full);
-        if (ok)
-            set_stat(&now, &st);
-        if (!ok || !same_stat(&now, f))
-            return -1;
-    }
+    /* (no second stat: every hash kept is of the text this compile used,
+     * so a file changed since the scan differs from it next time) */
     if (p->pp_env.len) { /* env vars the changed models read (as well as the cached ones) */
         char *e = kiln_realloc(c->env, c->env_len + p->pp_env.len);
         if (!e)
@@ -1223,9 +1202,19 @@ int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, str
     int mok = mpath && stat(mpath, &st) == 0;
     if (mok)
         set_stat(&ms, &st);
-    mok = mok && same_stat(&ms, &t.c.manifest) &&
-          !kiln_file_read(mpath, (size_t)1 << 34, &t.manifest, &t.manifest_len, &e2) &&
-          t.manifest_len == t.c.manifest.size;
+    mok = mok && same_stat(&ms, &t.c.manifest) && st.st_size > 0;
+    if (mok) { /* mapped, not read: most of it is written back as it is */
+        int fd = open(mpath, O_RDONLY | O_CLOEXEC);
+        void *m = fd < 0 ? MAP_FAILED : mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (fd >= 0)
+            close(fd);
+        mok = m != MAP_FAILED;
+        if (mok) {
+            t.manifest = m;
+            t.manifest_len = (size_t)st.st_size;
+        }
+    }
+    (void)e2;
     kiln_free(mpath);
     if (!mok) {
         snprintf(why, sizeof why, "manifest.json is not the one the cache describes");
