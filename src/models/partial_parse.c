@@ -138,10 +138,13 @@ static void scan_free(struct km_pp_scan *s)
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* every regular file under dir/rel (sorted), skipping dot-names and, at the
- * top, target/ and logs/ */
+/* every regular file under dir/rel (sorted), skipping dot-names; depth -1:
+ * the files of dir itself, not its folders */
 static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int depth)
 {
+    int top_only = depth < 0;
+    if (top_only)
+        depth = 0;
     if (depth > 32)
         return -1;
     char *full = rel[0] ? kiln_sprintf("%s/%s", dir, rel) : kiln_strdup(dir);
@@ -150,15 +153,13 @@ static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int 
     DIR *d = opendir(full);
     if (!d) {
         kiln_free(full);
-        return depth ? 0 : -1;
+        return top_only ? -1 : 0; /* a missing folder holds nothing */
     }
     KILN_VEC(char *) names = {0};
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d)) && !rc) {
         if (de->d_name[0] == '.')
-            continue;
-        if (!depth && (!strcmp(de->d_name, "target") || !strcmp(de->d_name, "logs")))
             continue;
         char *n = kiln_strdup(de->d_name);
         rc = !n || kiln_vec_push(&names, n, NULL);
@@ -173,8 +174,10 @@ static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int 
             rc = -1;
         else if (stat(cfull, &st) != 0)
             ; /* a dangling link: nothing the loader reads */
-        else if (S_ISDIR(st.st_mode))
-            rc = scan_dir(s, dir, child, depth + 1);
+        else if (S_ISDIR(st.st_mode)) {
+            if (!top_only)
+                rc = scan_dir(s, dir, child, depth + 1);
+        }
         else if (S_ISREG(st.st_mode)) {
             pp_file f = {0};
             set_stat(&f, &st);
@@ -224,15 +227,21 @@ static int add_abs(struct km_pp_scan *s, const char *path)
     return 0;
 }
 
-struct km_pp_scan *kiln_models__pp_scan(const kiln_models_opts *o)
+static int cmp_file(const void *a, const void *b);
+
+/* What the loader reads, as p (loaded up to its macros) says: the project
+ * folder's own files, the model, seed, macro, test, snapshot and analysis
+ * paths, the packages folder. t0: taken before anything was read. */
+struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0)
 {
+    const kiln_models_opts *o = &p->opts;
     if (o->select || o->exclude || o->resource_types || o->state || o->branch || o->defer)
         return NULL;
     struct km_pp_scan *s = kiln_calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->t0 = now_ns();
-    const char *dir = o->project_dir ? o->project_dir : ".";
+    s->t0 = t0;
+    const char *dir = p->dir;
     char real[PATH_MAX];
     const char *pd = getenv("DBT_PROFILES_DIR"), *home = getenv("HOME");
     if (!realpath(dir, real) ||
@@ -241,7 +250,29 @@ struct km_pp_scan *kiln_models__pp_scan(const kiln_models_opts *o)
                                 KILN_VERSION, real, o->vars ? o->vars : "\x01", o->target ? o->target : "\x01",
                                 o->profiles_dir ? o->profiles_dir : "\x01", o->warehouse ? o->warehouse : "\x01",
                                 o->full_refresh, pd ? pd : "\x01", home ? home : "\x01")) ||
-        scan_dir(s, dir, "", 0)) {
+        scan_dir(s, dir, "", -1)) {
+        scan_free(s);
+        return NULL;
+    }
+    const km_strvec *roots[] = {&p->model_paths, &p->seed_paths,     &p->macro_paths,
+                                &p->test_paths,  &p->snapshot_paths, &p->analysis_paths};
+    int bad = 0;
+    for (size_t r = 0; r < sizeof roots / sizeof *roots && !bad; r++)
+        for (size_t i = 0; i < roots[r]->len && !bad; i++)
+            bad = scan_dir(s, dir, roots[r]->items[i], 0);
+    if (!bad)
+        bad = scan_dir(s, dir, p->packages_path ? p->packages_path : "dbt_packages", 0);
+    /* nested or repeated paths: each file once */
+    kiln_sort(s->files.items, s->files.len, sizeof(pp_file), cmp_file);
+    size_t k = 0;
+    for (size_t i = 0; i < s->files.len; i++) {
+        if (k && !strcmp(s->files.items[k - 1].path, s->files.items[i].path))
+            kiln_free(s->files.items[i].path);
+        else
+            s->files.items[k++] = s->files.items[i];
+    }
+    s->files.len = k;
+    if (bad) {
         scan_free(s);
         return NULL;
     }
@@ -670,20 +701,6 @@ static long find_file(const pp_file *files, size_t n, const char *path)
 
 static int cmp_file(const void *a, const void *b) { return strcmp(((const pp_file *)a)->path, ((const pp_file *)b)->path); }
 
-/* drop the files under the project's target-path (when it is not target/) */
-static void scan_drop(struct km_pp_scan *s, const char *target)
-{
-    size_t n = strlen(target), k = 0;
-    for (size_t i = 0; i < s->files.len; i++) {
-        pp_file *f = &s->files.items[i];
-        if (!strncmp(f->path, target, n) && f->path[n] == '/')
-            kiln_free(f->path);
-        else
-            s->files.items[k++] = *f;
-    }
-    s->files.len = k;
-}
-
 /* Can p's compile be cached at all? */
 static int cacheable(const kiln_project *p, const struct km_pp_scan *s)
 {
@@ -843,8 +860,6 @@ static int save_full(kiln_project *p, struct km_pp_scan *s, const pp_pre *pre)
 {
     pp_cache c = {0};
     int rc = -1;
-    if (s)
-        scan_drop(s, p->target_path);
     if (!cacheable(p, s)) {
         kiln_debug("partial parse: this project's compile is not cached (see docs/models.md)");
         goto done;
@@ -1168,18 +1183,16 @@ int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, str
     kiln_project *p = NULL;
     char why[600] = "";
     int rc = 0, use = 0;
-    if (!(t.scan = kiln_models__pp_scan(o)))
-        return 0;
-    if (o->no_partial_parse) { /* the full parse writes a new cache */
-        *scan_out = t.scan;
-        return 0;
-    }
+    int64_t t0 = now_ns();
     /* the project file, profile, macros: parsed every time (they are few) */
     if (kiln_models__load_base(&p, o, err)) {
         *err = (kiln_err){0}; /* the full parse reports it */
         goto out;
     }
-    scan_drop(t.scan, p->target_path);
+    if (!(t.scan = kiln_models__pp_scan(p, t0)))
+        goto out;
+    if (o->no_partial_parse) /* the full parse writes a new cache */
+        goto out;
     char *path = cache_path(p);
     int r = path ? cache_read(path, &t.c, why, sizeof why) : 1;
     if (r < 0) {
@@ -1245,7 +1258,7 @@ int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, str
         written += p->nodes.items[i]->kind == KM_MODEL || p->nodes.items[i]->kind == KM_TEST;
     kiln_models__print_found(p, out);
     fprintf(out, "Compiled %zu nodes into %s/compiled/%s/\n", written, p->target_path, p->name);
-    if (save_after(p, &t))
+    if (p->pp_volatile || save_after(p, &t)) /* a changed model read the warehouse: not cached */
         cache_remove(p);
     kiln_debug("partial parse: %zu model file(s) parsed again", t.changed.len);
 out:

@@ -129,7 +129,7 @@ int kiln_models__add_node(kiln_project *p, km_node *n, kiln_err *err); /* takes 
 struct km_pp_scan;
 int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, struct km_pp_scan **scan,
                             kiln_err *err);
-struct km_pp_scan *kiln_models__pp_scan(const kiln_models_opts *o);
+struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0);
 /* the full compile's part: stage 0 after the load (takes the pre-render
  * state), 1 after manifest.json (writes the cache), 2 on failure (removes
  * it); frees scan at stage 1 and 2 */
