@@ -35,7 +35,8 @@ static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
     {"--full-refresh", 0, 0, NULL, "render is_incremental() as false, as a full refresh would"},
     {"--no-partial-parse", 0, 0, NULL,
-     "parse every file again (do not use target/partial_parse.bin,\nwhich re-parses only the model files that changed)"},
+     "parse every file again (do not use target/partial_parse.bin,\nwhich re-parses only the model files that "
+     "changed)"},
     KILN_OPT_END};
 static const kiln_opt ls_opts[] = {
     PROJECT_OPTS,

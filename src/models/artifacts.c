@@ -570,7 +570,8 @@ static void mw_nodes_2(mw *w, const kiln_project *p)
     if (!w->rc && t.b.len) {
         if (w->comma)
             mw_raw(w, ",", 1);
-        for (size_t i = mid; p->pp_off && i < n && i < p->pp_off_n; i++) { /* the second half's offsets: after the first's text */
+        for (size_t i = mid; p->pp_off && i < n && i < p->pp_off_n;
+             i++) { /* the second half's offsets: after the first's text */
             p->pp_off[2 * i] += w->b->len;
             p->pp_off[2 * i + 1] += w->b->len;
         }
@@ -797,12 +798,12 @@ int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
     char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
     char *path = kiln_sprintf("%s/%s/manifest.json", p->dir, p->target_path);
     /* about 1.3 KiB a node: one allocation instead of a dozen doublings */
-    mw_spans spans = {0}; /* a compile from the partial-parse cache: the reused nodes' text is written from where it is */
+    mw_spans spans = {
+        0}; /* a compile from the partial-parse cache: the reused nodes' text is written from where it is */
     int reuse = 0;
     for (size_t i = 0; !reuse && i < p->nodes.len; i++)
         reuse = p->nodes.items[i]->pp_frag != NULL;
-    int rc = !dir || !path ? KILN_OOM(err)
-                           : kiln_buf_reserve(&b, 64 * 1024 + p->nodes.len * (reuse ? 160 : 1536), err);
+    int rc = !dir || !path ? KILN_OOM(err) : kiln_buf_reserve(&b, 64 * 1024 + p->nodes.len * (reuse ? 160 : 1536), err);
     if (!rc)
         rc = manifest_text(p, &b, reuse ? &spans : NULL, err);
     if (!rc && !(rc = kiln_mkdirs(dir, err)))

@@ -77,8 +77,8 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static const char *const volatile_words[] = {"run_started_at", "invocation_id", "modules", "run_query", "load_result",
-                                             "statement", NULL};
+static const char *const volatile_words[] = {"run_started_at", "invocation_id", "modules", "run_query",
+                                             "load_result",    "statement",     NULL};
 
 static int has_volatile(const char *s, size_t n)
 {
@@ -177,8 +177,7 @@ static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int 
         else if (S_ISDIR(st.st_mode)) {
             if (!top_only)
                 rc = scan_dir(s, dir, child, depth + 1);
-        }
-        else if (S_ISREG(st.st_mode)) {
+        } else if (S_ISREG(st.st_mode)) {
             pp_file f = {0};
             set_stat(&f, &st);
             f.path = child;
@@ -547,14 +546,17 @@ static int r_cache(rbuf *r, pp_cache *c)
     return r->bad || r->p != r->end ? -1 : 0;
 }
 
-static char *cache_path(const kiln_project *p) { return kiln_sprintf("%s/%s/partial_parse.bin", p->dir, p->target_path); }
+static char *cache_path(const kiln_project *p)
+{
+    return kiln_sprintf("%s/%s/partial_parse.bin", p->dir, p->target_path);
+}
 
 static int cache_write(const char *path, const pp_cache *c)
 {
     wbuf w = {{0}, 0};
     kiln_buf_init(&w.b, 0);
     w_raw(&w, PP_MAGIC, 8);
-    w_u64(&w, 0);          /* the payload's length */
+    w_u64(&w, 0); /* the payload's length */
     /* then its CRC-32 (in a 32-byte field), then the payload */
     uint8_t zero[32] = {0};
     w_raw(&w, zero, 32);
@@ -699,7 +701,10 @@ static long find_file(const pp_file *files, size_t n, const char *path)
     return -1;
 }
 
-static int cmp_file(const void *a, const void *b) { return strcmp(((const pp_file *)a)->path, ((const pp_file *)b)->path); }
+static int cmp_file(const void *a, const void *b)
+{
+    return strcmp(((const pp_file *)a)->path, ((const pp_file *)b)->path);
+}
 
 /* Can p's compile be cached at all? */
 static int cacheable(const kiln_project *p, const struct km_pp_scan *s)
@@ -798,8 +803,7 @@ static int node_rec(const kiln_project *p, size_t i, pp_node *x)
     x->kind = (int)n->kind;
     if (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral"))
         x->flags |= 1;
-    if (!(x->name = kiln_strdup(n->name)) || !(x->uid = kiln_strdup(n->unique_id)) ||
-        !(x->path = kiln_strdup(n->path)))
+    if (!(x->name = kiln_strdup(n->name)) || !(x->uid = kiln_strdup(n->unique_id)) || !(x->path = kiln_strdup(n->path)))
         return -1;
     for (size_t k = 0; k < n->parents.len; k++)
         if (kiln_vec_push(&x->parents, (uint32_t)n->parents.items[k], NULL))
@@ -1269,7 +1273,7 @@ out:
     if (!use && rc == 0 && p && p->pp_off) /* a manifest half-written: the full parse writes it again */
         cache_remove(p);
     kiln_project_free(p); /* before the cache and the manifest text its nodes point into */
-    if (!use) { /* the full parse reuses the scan (find_changes hashed what it read before the load) */
+    if (!use) {           /* the full parse reuses the scan (find_changes hashed what it read before the load) */
         *scan_out = t.scan;
         t.scan = NULL;
     }

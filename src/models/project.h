@@ -112,7 +112,7 @@ struct kiln_project {
      * and volatile = a render read the warehouse (is_incremental) */
     kiln_buf pp_env;
     int pp_volatile;
-    size_t *pp_off; /* when set: each node's [start, end) in manifest.json (artifacts.c fills) */
+    size_t *pp_off;  /* when set: each node's [start, end) in manifest.json (artifacts.c fills) */
     size_t pp_off_n; /* nodes pp_off has room for */
 };
 
@@ -127,8 +127,7 @@ int kiln_models__add_node(kiln_project *p, km_node *n, kiln_err *err); /* takes 
  * model files changed (*done = 1), else *done = 0 (a full parse follows);
  * save the cache after a full compile (never fails the compile). */
 struct km_pp_scan;
-int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, struct km_pp_scan **scan,
-                            kiln_err *err);
+int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, struct km_pp_scan **scan, kiln_err *err);
 struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0);
 /* the full compile's part: stage 0 after the load (takes the pre-render
  * state), 1 after manifest.json (writes the cache), 2 on failure (removes
