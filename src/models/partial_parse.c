@@ -244,9 +244,9 @@ struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0)
     char real[PATH_MAX];
     const char *pd = getenv("DBT_PROFILES_DIR"), *home = getenv("HOME");
     if (!realpath(dir, real) ||
-        !(s->key = kiln_sprintf("kiln %s\ndir=%s\nvars=%s\ntarget=%s\nprofiles=%s\nwarehouse=%s\nfull_refresh=%d\n"
+        !(s->key = kiln_sprintf("kiln %s\ndir=%s\ndir_arg=%s\nvars=%s\ntarget=%s\nprofiles=%s\nwarehouse=%s\nfull_refresh=%d\n"
                                 "DBT_PROFILES_DIR=%s\nHOME=%s\n",
-                                KILN_VERSION, real, o->vars ? o->vars : "\x01", o->target ? o->target : "\x01",
+                                KILN_VERSION, real, dir, o->vars ? o->vars : "\x01", o->target ? o->target : "\x01",
                                 o->profiles_dir ? o->profiles_dir : "\x01", o->warehouse ? o->warehouse : "\x01",
                                 o->full_refresh, pd ? pd : "\x01", home ? home : "\x01")) ||
         scan_dir(s, dir, "", -1)) {
