@@ -5,8 +5,10 @@
  * After a full compile the cache records: a key (kiln's version, the
  * project directory, --vars, --target, --profiles-dir, the warehouse
  * option, $DBT_PROFILES_DIR, $HOME), every env var a render read and its
- * value, every file under the project directory (but target/, logs/ and
- * dot-files) and the candidate profiles.yml files with their stat and
+ * value, every file the loader may read (the project folder's own files,
+ * everything under the model, seed, macro, test, snapshot and analysis
+ * paths and the packages folder; scanned before the load) and the
+ * candidate profiles.yml files, with their stat and
  * SHA-256, manifest.json's stat, and per node what the next compile needs
  * to reuse it without parsing: its relation, parents and children, where
  * its text is in manifest.json, and for a root project model its config
@@ -244,11 +246,12 @@ struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0)
     char real[PATH_MAX];
     const char *pd = getenv("DBT_PROFILES_DIR"), *home = getenv("HOME");
     if (!realpath(dir, real) ||
-        !(s->key = kiln_sprintf("kiln %s\ndir=%s\ndir_arg=%s\nvars=%s\ntarget=%s\nprofiles=%s\nwarehouse=%s\nfull_refresh=%d\n"
-                                "DBT_PROFILES_DIR=%s\nHOME=%s\n",
-                                KILN_VERSION, real, dir, o->vars ? o->vars : "\x01", o->target ? o->target : "\x01",
-                                o->profiles_dir ? o->profiles_dir : "\x01", o->warehouse ? o->warehouse : "\x01",
-                                o->full_refresh, pd ? pd : "\x01", home ? home : "\x01")) ||
+        !(s->key = kiln_sprintf(
+              "kiln %s\ndir=%s\ndir_arg=%s\nvars=%s\ntarget=%s\nprofiles=%s\nwarehouse=%s\nfull_refresh=%d\n"
+              "DBT_PROFILES_DIR=%s\nHOME=%s\n",
+              KILN_VERSION, real, dir, o->vars ? o->vars : "\x01", o->target ? o->target : "\x01",
+              o->profiles_dir ? o->profiles_dir : "\x01", o->warehouse ? o->warehouse : "\x01", o->full_refresh,
+              pd ? pd : "\x01", home ? home : "\x01")) ||
         scan_dir(s, dir, "", -1)) {
         scan_free(s);
         return NULL;
