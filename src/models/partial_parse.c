@@ -184,11 +184,11 @@ static int scan_dir(struct km_pp_scan *s, const char *dir, const char *rel, int 
             set_stat(&f, &st);
             f.path = child;
             child = NULL;
-            /* .sql files are hashed from the text the loader read (save),
-             * but for one modified just now (the racy rule below); every
-             * other file now */
+            /* hashed when needed (a model's from the text the loader read;
+             * an unchanged file's stat says it is the cached one), but a
+             * file modified just now (the racy rule below) now */
             int racy = f.mtime >= s->t0 - PP_RACY_NS || f.ctime >= s->t0 - PP_RACY_NS;
-            if ((racy || !ends_with(f.path, ".sql")) && hash_file(cfull, &f, &s->volatile_text))
+            if (racy && hash_file(cfull, &f, &s->volatile_text))
                 f.hashed = 0;
             if (kiln_vec_push(&s->files, f, NULL)) {
                 kiln_free(f.path);
@@ -769,7 +769,8 @@ static int finish_files(const kiln_project *p, struct km_pp_scan *s, pp_cache *c
         /* a .sql file no node was parsed from (a macro): hashed now, only
          * when it was not modified since just before the scan */
         if (ok && !f->hashed)
-            ok = f->mtime < s->t0 - PP_RACY_NS && f->ctime < s->t0 - PP_RACY_NS && !hash_file(full, f, NULL);
+            ok = f->mtime < s->t0 - PP_RACY_NS && f->ctime < s->t0 - PP_RACY_NS &&
+                 !hash_file(full, f, ends_with(rel, ".sql") ? NULL : &s->volatile_text);
         kiln_free(full);
         if (!ok)
             return -1;
@@ -867,12 +868,13 @@ static int save_full(kiln_project *p, struct km_pp_scan *s, const pp_pre *pre)
 {
     pp_cache c = {0};
     int rc = -1;
-    if (!cacheable(p, s)) {
-        kiln_debug("partial parse: this project's compile is not cached (see docs/models.md)");
+    if (!s || finish_files(p, s, &c) || manifest_stat(p, &c.manifest) ||
+        kiln_vec_reserve(&c.nodes, p->nodes.len, NULL)) {
+        kiln_debug("partial parse: files changed while compiling: no cache");
         goto done;
     }
-    if (finish_files(p, s, &c) || manifest_stat(p, &c.manifest) || kiln_vec_reserve(&c.nodes, p->nodes.len, NULL)) {
-        kiln_debug("partial parse: files changed while compiling: no cache");
+    if (!cacheable(p, s)) { /* after finish_files: it reads the files a run-time value may be in */
+        kiln_debug("partial parse: this project's compile is not cached (see docs/models.md)");
         goto done;
     }
     for (size_t i = 0; i < p->nodes.len; i++) {

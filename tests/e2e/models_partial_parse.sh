@@ -6,7 +6,7 @@
 # model whose config or refs change, a schema yml, a macro (its caller's
 # SQL changes), a project var, --vars, an env var a model reads, a deleted
 # and a renamed file, a truncated and a corrupted cache (a one-line note,
-# then a full parse).
+# then a full parse), and no cache for a model using run_started_at.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -149,4 +149,9 @@ printf 'X' | dd of="$bin" bs=1 seek=$(( size / 2 )) conv=notrunc status=none
 err=$("$KILN_BIN" compile --project-dir "$P" 2>&1 >/dev/null)
 grep -q "note: partial parse: .*corrupt" <<<"$err" || fail "corrupted cache: '$err'"
 step reused "after the corrupted cache"
+
+# a model using a per-run value (run_started_at): no cache is kept
+printf "select '{{ run_started_at }}' as t\n" > "$P/models/a/t.sql"
+"$KILN_BIN" compile --project-dir "$P" > /dev/null
+[ ! -e "$P/target/partial_parse.bin" ] || fail "a compile using run_started_at left a cache"
 echo "ok models_partial_parse"
