@@ -34,6 +34,9 @@
 static const kiln_opt compile_opts[] = {
     PROJECT_OPTS,
     {"--full-refresh", 0, 0, NULL, "render is_incremental() as false, as a full refresh would"},
+    {"--no-partial-parse", 0, 0, NULL,
+     "parse every file again (do not use target/partial_parse.bin,\nwhich re-parses only the model files that "
+     "changed)"},
     KILN_OPT_END};
 static const kiln_opt ls_opts[] = {
     PROJECT_OPTS,
@@ -142,6 +145,8 @@ static int parse_project(const kiln_cmdspec *spec, int argc, char **argv, kiln_m
         o->output = kiln_opt_get(&a, "--output");
     if (spec->opts == verb_opts || spec == &compile_spec)
         o->full_refresh = kiln_opt_has(&a, "--full-refresh") > 0;
+    if (spec == &compile_spec)
+        o->no_partial_parse = kiln_opt_has(&a, "--no-partial-parse") > 0;
     if (spec->opts == verb_opts)
         o->fail_fast = kiln_opt_has(&a, "--fail-fast") > 0;
     if (spec->opts == verb_opts) { /* microbatch */

@@ -8,6 +8,11 @@
  */
 #include "models/project.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include "lake/lake.h"
 
 #include <jansson.h>
@@ -115,11 +120,22 @@ static json_t *freshness_json(kj_val fr)
  * was half of `kiln compile`). kiln_models__manifest_json and
  * kiln_models__node_json parse this same text, so the file, the docs site
  * and state:modified see one definition of every field. */
+/* text of the previous manifest.json a node reuses (partial parsing):
+ * written from where it is, after the buffer's first `at` bytes */
+typedef struct mw_span {
+    size_t at;
+    const char *p;
+    size_t n;
+} mw_span;
+typedef KILN_VEC(mw_span) mw_spans;
+
 typedef struct mw {
     kiln_buf *b;
     kiln_err *err;
     int rc;
-    int comma; /* a value was written at this level: the next one needs ',' */
+    int comma;       /* a value was written at this level: the next one needs ',' */
+    mw_spans *spans; /* NULL: a reused node's text is copied into b */
+    size_t span_bytes;
 } mw;
 
 static void mw_raw(mw *w, const char *s, size_t n)
@@ -301,6 +317,17 @@ static void mw_columns(mw *w, const km_node *n)
 
 static void mw_node(mw *w, const kiln_project *p, const km_node *n)
 {
+    if (n->pp_frag) { /* from the partial-parse cache: the previous manifest's text */
+        mw_pre(w);
+        if (!w->spans)
+            mw_raw(w, n->pp_frag, n->pp_frag_len);
+        else if (!w->rc) {
+            w->rc = kiln_vec_push(w->spans, ((mw_span){w->b->len, n->pp_frag, n->pp_frag_len}), w->err);
+            w->span_bytes += n->pp_frag_len;
+        }
+        w->comma = 1;
+        return;
+    }
     char *schema = kiln_models__node_schema(p, n);
     char *rel = kiln_models__relation(p, n);
     mw_open(w, '{');
@@ -498,7 +525,12 @@ static void mw_nodes(mw *w, const kiln_project *p, size_t from, size_t to)
         const km_node *n = p->nodes.items[i];
         if (n->kind != KM_SOURCE) {
             mw_key(w, n->unique_id);
+            size_t at = w->b->len + w->span_bytes;
             mw_node(w, p, n);
+            if (p->pp_off && i < p->pp_off_n) { /* where the node's text is (relative to this buffer) */
+                p->pp_off[2 * i] = at;
+                p->pp_off[2 * i + 1] = w->b->len + w->span_bytes;
+            }
         }
     }
 }
@@ -506,7 +538,7 @@ static void mw_nodes(mw *w, const kiln_project *p, size_t from, size_t to)
 static void *mw_part_run(void *arg)
 {
     mw_part *t = arg;
-    mw w = {&t->b, &t->err, 0, 0};
+    mw w = {&t->b, &t->err, 0, 0, NULL, 0};
     w.rc = kiln_buf_reserve(&t->b, (t->to - t->from) * 1536, &t->err);
     mw_nodes(&w, t->p, t->from, t->to);
     t->rc = w.rc;
@@ -518,7 +550,7 @@ static void *mw_part_run(void *arg)
 static void mw_nodes_2(mw *w, const kiln_project *p)
 {
     size_t n = p->nodes.len, mid = n / 2;
-    if (n < 256) { /* not worth a thread */
+    if (n < 256 || w->spans) { /* not worth a thread (or most nodes are reused text) */
         mw_nodes(w, p, 0, n);
         return;
     }
@@ -538,6 +570,11 @@ static void mw_nodes_2(mw *w, const kiln_project *p)
     if (!w->rc && t.b.len) {
         if (w->comma)
             mw_raw(w, ",", 1);
+        for (size_t i = mid; p->pp_off && i < n && i < p->pp_off_n;
+             i++) { /* the second half's offsets: after the first's text */
+            p->pp_off[2 * i] += w->b->len;
+            p->pp_off[2 * i + 1] += w->b->len;
+        }
         mw_raw(w, t.b.data, t.b.len);
         w->comma = 1;
     }
@@ -575,9 +612,9 @@ json_t *kiln_models__result_json(const km_result *r, int error, const char *mess
 }
 
 /* manifest.json's text into out (compact, as dbt writes it) */
-static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
+static int manifest_text(const kiln_project *p, kiln_buf *out, mw_spans *spans, kiln_err *err)
 {
-    mw w = {out, err, 0, 0};
+    mw w = {out, err, 0, 0, spans, 0};
     mw_open(&w, '{');
     mw_key(&w, "metadata");
     json_t *meta = metadata(p, "https://schemas.getdbt.com/dbt/manifest/v12.json");
@@ -599,7 +636,12 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
             const km_node *n = p->nodes.items[i];
             if ((n->kind == KM_SOURCE) == pass) {
                 mw_key(&w, n->unique_id);
+                size_t at = w.b->len + w.span_bytes;
                 mw_node(&w, p, n);
+                if (p->pp_off && i < p->pp_off_n) {
+                    p->pp_off[2 * i] = at;
+                    p->pp_off[2 * i + 1] = w.b->len + w.span_bytes;
+                }
             }
         }
         mw_close(&w, '}');
@@ -693,6 +735,62 @@ static int manifest_text(const kiln_project *p, kiln_buf *out, kiln_err *err)
     return w.rc;
 }
 
+/* b's text with the spans' text at their places, written as
+ * kiln_file_write_atomic writes (temp file, fsync, rename) */
+static int write_spans(const char *path, const kiln_buf *b, const mw_spans *sp, kiln_err *err)
+{
+    char *tmp = kiln_sprintf("%s.tmp.%d", path, (int)getpid());
+    if (!tmp)
+        return KILN_OOM(err);
+    int rc = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = kiln_err_set(err, KILN_EIO, "%s: %s", tmp, strerror(errno));
+        kiln_free(tmp);
+        return rc;
+    }
+    struct iovec iov[512];
+    int niov = 0;
+    size_t at = 0, k = 0;
+    while (!rc && (at < b->len || k < sp->len)) {
+        size_t next = k < sp->len ? sp->items[k].at : b->len;
+        if (next > at)
+            iov[niov++] = (struct iovec){b->data + at, next - at};
+        at = next;
+        if (k < sp->len) {
+            iov[niov++] = (struct iovec){(void *)sp->items[k].p, sp->items[k].n};
+            k++;
+        }
+        if (niov >= 510 || (at >= b->len && k >= sp->len)) {
+            for (int i = 0; i < niov && !rc;) { /* writev, resumed after a short write */
+                ssize_t w = writev(fd, iov + i, niov - i);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0) {
+                    rc = kiln_err_set(err, KILN_EIO, "%s: write: %s", tmp, strerror(errno));
+                    break;
+                }
+                while (i < niov && (size_t)w >= iov[i].iov_len)
+                    w -= (ssize_t)iov[i++].iov_len;
+                if (i < niov) {
+                    iov[i].iov_base = (char *)iov[i].iov_base + w;
+                    iov[i].iov_len -= (size_t)w;
+                }
+            }
+            niov = 0;
+        }
+    }
+    if (!rc && (fsync(fd) != 0 || close(fd) != 0))
+        rc = kiln_err_set(err, KILN_EIO, "%s: fsync/close: %s", tmp, strerror(errno));
+    else if (rc)
+        close(fd);
+    if (!rc && rename(tmp, path) != 0)
+        rc = kiln_err_set(err, KILN_EIO, "rename %s -> %s: %s", tmp, path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    kiln_free(tmp);
+    return rc;
+}
+
 int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
 {
     kiln_buf b;
@@ -700,11 +798,17 @@ int kiln_models__write_manifest(const kiln_project *p, kiln_err *err)
     char *dir = kiln_sprintf("%s/%s", p->dir, p->target_path);
     char *path = kiln_sprintf("%s/%s/manifest.json", p->dir, p->target_path);
     /* about 1.3 KiB a node: one allocation instead of a dozen doublings */
-    int rc = !dir || !path ? KILN_OOM(err) : kiln_buf_reserve(&b, 64 * 1024 + p->nodes.len * 1536, err);
+    mw_spans spans = {
+        0}; /* a compile from the partial-parse cache: the reused nodes' text is written from where it is */
+    int reuse = 0;
+    for (size_t i = 0; !reuse && i < p->nodes.len; i++)
+        reuse = p->nodes.items[i]->pp_frag != NULL;
+    int rc = !dir || !path ? KILN_OOM(err) : kiln_buf_reserve(&b, 64 * 1024 + p->nodes.len * (reuse ? 160 : 1536), err);
     if (!rc)
-        rc = manifest_text(p, &b, err);
+        rc = manifest_text(p, &b, reuse ? &spans : NULL, err);
     if (!rc && !(rc = kiln_mkdirs(dir, err)))
-        rc = kiln_file_write_atomic(path, b.data, b.len, err);
+        rc = spans.len ? write_spans(path, &b, &spans, err) : kiln_file_write_atomic(path, b.data, b.len, err);
+    kiln_vec_free(&spans);
     kiln_buf_free(&b);
     kiln_free(dir);
     kiln_free(path);
@@ -716,7 +820,7 @@ json_t *kiln_models__manifest_json(const kiln_project *p)
     kiln_buf b;
     kiln_err err = {0};
     kiln_buf_init(&b, 0);
-    json_t *doc = manifest_text(p, &b, &err) ? NULL : json_loadb(b.data, b.len, 0, NULL);
+    json_t *doc = manifest_text(p, &b, NULL, &err) ? NULL : json_loadb(b.data, b.len, 0, NULL);
     kiln_buf_free(&b);
     return doc;
 }
@@ -886,9 +990,18 @@ json_t *kiln_models__node_json(const kiln_project *p, const km_node *n)
     kiln_buf b;
     kiln_err err = {0};
     kiln_buf_init(&b, 0);
-    mw w = {&b, &err, 0, 0};
+    mw w = {&b, &err, 0, 0, NULL, 0};
     mw_node(&w, p, n);
     json_t *o = w.rc ? NULL : json_loadb(b.data, b.len, 0, NULL);
     kiln_buf_free(&b);
     return o;
+}
+
+/* One node's manifest text (what manifest.json holds under its unique_id),
+ * appended to out: the partial-parse cache checks a node it rebuilt with it. */
+int kiln_models__node_text(const kiln_project *p, const km_node *n, kiln_buf *out, kiln_err *err)
+{
+    mw w = {out, err, 0, 0, NULL, 0};
+    mw_node(&w, p, n);
+    return w.rc;
 }

@@ -288,8 +288,22 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
     unsigned kinds = kinds_from(o->resource_types, err, &rc);
     if (rc)
         return rc;
-    if ((rc = prepare(&p, o, err)))
+    /* the partial-parse cache (partial_parse.c), else a full parse that writes it */
+    int done = 0;
+    struct km_pp_scan *scan = NULL;
+    void *pps = NULL;
+    if ((rc = kiln_models__pp_compile(o, out, &done, &scan, err)) || done)
         return rc;
+    if ((rc = kiln_project_load(&p, o, err))) {
+        kiln_models__pp_full(NULL, scan, 3, &pps);
+        return rc;
+    }
+    kiln_models__pp_full(p, scan, 0, &pps);
+    if ((rc = kiln_models__render_all(p, err)) || (rc = kiln_models__graph_build(p, err))) {
+        kiln_models__pp_full(p, scan, 2, &pps);
+        kiln_project_free(p);
+        return rc;
+    }
     /* ephemeral CTEs need every node, in build order */
     if ((rc = kiln_models__select(p, NULL, NULL, ~0u, &all, err)))
         goto done;
@@ -311,6 +325,7 @@ int kiln_models_compile(const kiln_models_opts *o, FILE *out, kiln_err *err)
     if (!rc)
         fprintf(out, "Compiled %zu nodes into %s/compiled/%s/\n", written, p->target_path, p->name);
 done:
+    kiln_models__pp_full(p, scan, rc ? 2 : 1, &pps);
     kiln_vec_free(&all);
     kiln_vec_free(&sel);
     kiln_project_free(p);

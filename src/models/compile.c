@@ -80,6 +80,8 @@ kj_val kiln_models__relation_new(const char *schema, const char *identifier)
 
 static kj_val node_relation(kiln_project *p, km_node *n)
 {
+    if (n->pp_ident) /* a node from the partial-parse cache */
+        return kiln_models__relation_new(n->pp_schema, n->pp_ident);
     if (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral")) {
         char *cte = kiln_sprintf("__dbt__cte__%s", n->name);
         kj_val v = cte ? kiln_models__relation_new("", cte) : kj_undef();
@@ -302,7 +304,17 @@ int kiln_models__env_var(kj_in *in, kj_val overrides, const kj_args *a, kj_val *
 
 static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
 {
-    (void)ud, (void)self;
+    rctx *c = ud;
+    (void)self;
+    kj_val k = kj_arg(a, 0, "var");
+    if (c && c->p && k.t == KJ_STR) { /* the partial-parse cache keys on what was read */
+        const char *v = getenv(k.u.s->p);
+        kiln_buf *b = &c->p->pp_env;
+        if (kiln_buf_append(b, k.u.s->p, strlen(k.u.s->p), kj_in_err(in)) ||
+            (v && (kiln_buf_append(b, "=", 1, kj_in_err(in)) || kiln_buf_append(b, v, strlen(v), kj_in_err(in)))) ||
+            kiln_buf_append(b, "", 1, kj_in_err(in)))
+            return KILN_OOM(kj_in_err(in));
+    }
     return kiln_models__env_var(in, kj_undef(), a, out);
 }
 
@@ -310,6 +322,8 @@ static int f_env_var(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val 
 static int f_is_incremental(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *out)
 {
     rctx *c = ud;
+    if (c->execute) /* the warehouse decides: no partial-parse cache */
+        c->p->pp_volatile = 1;
     *out = kj_bool(c->execute && kiln_models__is_incremental(c->p, c->n));
     return 0;
 }
@@ -788,7 +802,8 @@ int kiln_models__render_profile(kiln_project *p, const char *file, const char *t
     kj_val d = kj_dict_new();
     if (kj_oom(d))
         return KILN_OOM(err);
-    if (!(rc = set_fn(d, "env_var", f_env_var, NULL, kj_undef(), err)))
+    rctx pc = {p, 0, NULL, 0}; /* env_var() records what it read (partial parsing) */
+    if (!(rc = set_fn(d, "env_var", f_env_var, &pc, kj_undef(), err)))
         rc = kj_render(p->env, t, d, out, NULL, err);
     kj_release(d);
     return rc;

@@ -60,6 +60,10 @@ typedef struct kiln_models_opts {
      * not have is created with no main snapshot and its rows on the branch
      * only (promote publishes them) */
     int branch_new;
+    /* kiln compile --no-partial-parse: parse every file (dbt's flag); without
+     * it, compile reuses <target-path>/partial_parse.bin when it can prove
+     * that only model files changed (docs/models.md "Partial parsing") */
+    int no_partial_parse;
 } kiln_models_opts;
 
 typedef struct kiln_project kiln_project;

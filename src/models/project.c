@@ -177,7 +177,7 @@ static void node_free(km_node *n)
     kiln_free(n);
 }
 
-static int add_node(kiln_project *p, km_node *n, kiln_err *err)
+int kiln_models__add_node(kiln_project *p, km_node *n, kiln_err *err)
 {
     int rc;
     long dup = kiln_models__find_id(p, n->unique_id);
@@ -206,7 +206,7 @@ static int add_node(kiln_project *p, km_node *n, kiln_err *err)
     return rc;
 }
 
-static km_node *node_new(km_kind kind)
+km_node *kiln_models__node_new(km_kind kind)
 {
     km_node *n = kiln_calloc(1, sizeof(*n));
     if (!n)
@@ -635,7 +635,7 @@ static int add_file_node_pre(kiln_project *p, km_kind kind, const char *root, co
     int rc = 0;
     km_strvec fqn = {0};
     char *name = NULL;
-    km_node *n = node_new(kind);
+    km_node *n = kiln_models__node_new(kind);
     if (!n)
         return KILN_OOM(err);
     n->package = pkg ? pkg->name : NULL;
@@ -693,7 +693,7 @@ static int add_file_node_pre(kiln_project *p, km_kind kind, const char *root, co
         (rc = cfg_from_tree(n->config, tree, &fqn, err)))
         goto fail;
     strvec_free(&fqn);
-    return add_node(p, n, err);
+    return kiln_models__add_node(p, n, err);
 fail:
     kiln_free(name);
     strvec_free(&fqn);
@@ -1166,7 +1166,7 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
     }
     if (column && (rc = kj_dict_setc(kwargs, "column_name", kj_str_c(column), err)))
         goto done;
-    if (!(n = node_new(KM_TEST))) {
+    if (!(n = kiln_models__node_new(KM_TEST))) {
         rc = KILN_OOM(err);
         goto done;
     }
@@ -1227,7 +1227,7 @@ static int add_generic_test(kiln_project *p, const char *file, const km_yaml *t,
     }
     if (cfg.t == KJ_DICT && (rc = kiln_models__cfg_merge_dict(n->config, cfg, err)))
         goto done;
-    rc = add_node(p, n, err);
+    rc = kiln_models__add_node(p, n, err);
     n = NULL;
 done:
     node_free(n);
@@ -1382,7 +1382,7 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
             const km_yaml *id = kiln_models__yaml_get(t, "identifier");
             if (id && (rc = ystr(file, id, "identifier", &ident, err)))
                 return rc;
-            km_node *n = node_new(KM_SOURCE);
+            km_node *n = kiln_models__node_new(KM_SOURCE);
             if (!n)
                 return KILN_OOM(err);
             n->name = kiln_strdup(tname);
@@ -1401,7 +1401,7 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
                 node_free(n);
                 return KILN_OOM(err);
             }
-            if ((rc = add_node(p, n, err)))
+            if ((rc = kiln_models__add_node(p, n, err)))
                 return rc;
             if ((rc = source_freshness_cfg(file, s, t, n, err)))
                 return rc;
@@ -1861,6 +1861,8 @@ void kiln_project_free(kiln_project *p)
     if (!p)
         return;
     kj_release(p->render_ctx); /* before the nodes and the env */
+    kiln_buf_free(&p->pp_env);
+    kiln_free(p->pp_off);
     kiln_free(p->render_rctx);
     kiln_models__ut_free(p);
     kiln_models__versions_free(p);
@@ -1941,7 +1943,7 @@ static int load_cli_vars(kiln_project *p, kiln_err *err)
     return rc;
 }
 
-int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *err)
+int kiln_models__load_base(kiln_project **out, const kiln_models_opts *o, kiln_err *err)
 {
     int rc;
     km_strvec files = {0};
@@ -2034,8 +2036,20 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
         }
         strvec_free(&files);
     }
-    if (rc)
-        goto done;
+done:
+    strvec_free(&files);
+    if (rc) {
+        kiln_project_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int kiln_models__load_nodes(kiln_project *p, kiln_err *err)
+{
+    int rc = 0;
+    km_strvec files = {0};
     /* model, seed and singular test files */
     for (int pass = 0; pass < 4 && !rc; pass++) {
         km_strvec *roots = pass == 0   ? &p->model_paths
@@ -2111,12 +2125,17 @@ int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *e
     kiln_vec_free(&yroots); /* the paths are the project's and packages' */
 done:
     strvec_free(&files);
-    if (rc) {
-        kiln_project_free(p);
-        return rc;
+    return rc;
+}
+
+int kiln_project_load(kiln_project **out, const kiln_models_opts *o, kiln_err *err)
+{
+    int rc = kiln_models__load_base(out, o, err);
+    if (!rc && (rc = kiln_models__load_nodes(*out, err))) {
+        kiln_project_free(*out);
+        *out = NULL;
     }
-    *out = p;
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------ deps  */
@@ -2279,7 +2298,7 @@ int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, 
 {
     int rc;
     km_strvec fqn = {0};
-    km_node *n = node_new(kind);
+    km_node *n = kiln_models__node_new(kind);
     *out = NULL;
     if (!n)
         return KILN_OOM(err);
@@ -2309,7 +2328,7 @@ int kiln_models__add_yaml_node(kiln_project *p, km_kind kind, const char *name, 
         (rc = cfg_from_tree(n->config, kind == KM_SNAPSHOT ? p->cfg_snapshots : p->cfg_models, &fqn, err)))
         goto fail;
     strvec_free(&fqn);
-    if ((rc = add_node(p, n, err)))
+    if ((rc = kiln_models__add_node(p, n, err)))
         return rc;
     *out = n;
     return 0;

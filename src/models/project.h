@@ -43,6 +43,11 @@ typedef struct km_node {
     /* the package a model/seed came from (owned by the project); NULL = the root */
     const char *package;
     kj_val constraints; /* contract.c: model-level constraints (a list), or KJ_UNDEF */
+    /* partial_parse.c: a node taken from the partial-parse cache (not
+     * parsed this run): its relation as ref() renders it, and its text in
+     * the previous manifest.json (borrowed from the cache) */
+    const char *pp_schema, *pp_ident, *pp_frag;
+    size_t pp_frag_len;
 } km_node;
 
 typedef KILN_VEC(char *) km_strvec;
@@ -102,9 +107,32 @@ struct kiln_project {
     unsigned char *ut_block;      /* per node: a unit test of it failed (the model is skipped) */
     struct km_ver_set *versions;  /* versions.c: model versions and groups, or NULL */
     char **defer_rel;             /* defer.c: per node, the state manifest's relation ref() reads, or NULL */
+    /* partial_parse.c: what a cached parse cannot see in the files: the
+     * env vars the renders read ("NAME=value\0", "NAME\0" when unset),
+     * and volatile = a render read the warehouse (is_incremental) */
+    kiln_buf pp_env;
+    int pp_volatile;
+    size_t *pp_off;  /* when set: each node's [start, end) in manifest.json (artifacts.c fills) */
+    size_t pp_off_n; /* nodes pp_off has room for */
 };
 
 /* project.c */
+/* kiln_project_load in two steps: the project, profile, vars, macros and
+ * docs (base), then the node files and schema YAML (nodes). */
+int kiln_models__load_base(kiln_project **out, const kiln_models_opts *o, kiln_err *err);
+int kiln_models__load_nodes(kiln_project *p, kiln_err *err);
+km_node *kiln_models__node_new(km_kind kind);
+int kiln_models__add_node(kiln_project *p, km_node *n, kiln_err *err); /* takes n (freed on error) */
+/* partial_parse.c: `kiln compile` from target/partial_parse.bin when only
+ * model files changed (*done = 1), else *done = 0 (a full parse follows);
+ * save the cache after a full compile (never fails the compile). */
+struct km_pp_scan;
+int kiln_models__pp_compile(const kiln_models_opts *o, FILE *out, int *done, struct km_pp_scan **scan, kiln_err *err);
+struct km_pp_scan *kiln_models__pp_scan(const kiln_project *p, int64_t t0);
+/* the full compile's part: stage 0 after the load (takes the pre-render
+ * state), 1 after manifest.json (writes the cache), 2 on failure (removes
+ * it); frees scan at stage 1 and 2 */
+int kiln_models__pp_full(kiln_project *p, struct km_pp_scan *scan, int stage, void **state);
 km_node *kiln_models__node(const kiln_project *p, size_t i);
 long kiln_models__find_id(const kiln_project *p, const char *unique_id);
 /* profiles.yml's text rendered with env_var() (compile.c) */
@@ -198,6 +226,8 @@ int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
  * modified.body|configs|relation, unmodified; *bad = 1 when unknown. */
 int kiln_models__state_load(kiln_project *p, kiln_err *err);
 int kiln_models__state_match(const kiln_project *p, const km_node *n, const char *value, int *bad);
+/* artifacts.c: one node's manifest.json text, appended to out */
+int kiln_models__node_text(const kiln_project *p, const km_node *n, kiln_buf *out, kiln_err *err);
 /* artifacts.c: one node as in the manifest (caller decrefs). */
 json_t *kiln_models__node_json(const kiln_project *p, const km_node *n);
 
