@@ -203,8 +203,8 @@ int kiln_batch_append(kiln_batch *dst, const kiln_batch *src, size_t start, size
     if (ds->ncols != ss->ncols)
         return kiln_err_set(err, KILN_EINVAL, "batch append: %d columns into %d", ss->ncols, ds->ncols);
     if (start > src->nrows || n > src->nrows - start || n > dst->capacity - dst->nrows)
-        return kiln_err_set(err, KILN_ELIMIT, "batch append: rows %zu+%zu of %zu into %zu free", start, n,
-                            src->nrows, dst->capacity - dst->nrows);
+        return kiln_err_set(err, KILN_ELIMIT, "batch append: rows %zu+%zu of %zu into %zu free", start, n, src->nrows,
+                            dst->capacity - dst->nrows);
     for (int c = 0; c < ds->ncols; c++) {
         const kiln_col *sc = &src->cols[c];
         if (sc->type != dst->cols[c].type || dst->cols[c].len != dst->nrows ||
