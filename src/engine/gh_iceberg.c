@@ -292,26 +292,44 @@ static int hexval(int ch)
                                     : 0;
 }
 
-/* The bucket of a row: ranges of the table's range column, in order. */
-static int bucket_of(const kiln_batch *b, size_t row, int col, int n, int64_t lo, int64_t hi)
+/* The bucket of a range-column value: a string's first four hex digits
+ * (uniform), or an integer's place between lo and hi. */
+static int bucket_val(int is_str, const char *p, size_t len, int64_t v, int n, int64_t lo, int64_t hi)
 {
-    if (kiln_batch_is_null(b, col, row))
-        return 0;
-    if (b->cols[col].type == KILN_T_STRING) { /* hex digits: uniform */
-        size_t len;
-        const char *p = kiln_batch_str(b, col, row, &len);
-        unsigned v = 0;
+    if (is_str) {
+        unsigned x = 0;
         for (size_t i = 0; i < 4; i++)
-            v = v * 16 + (unsigned)(i < len ? hexval((unsigned char)p[i]) : 0);
-        return (int)(((uint64_t)v * (uint64_t)n) >> 16);
+            x = x * 16 + (unsigned)(i < len ? hexval((unsigned char)p[i]) : 0);
+        return (int)(((uint64_t)x * (uint64_t)n) >> 16);
     }
-    int64_t v = b->cols[col].v.i64[row];
     if (v <= lo || hi <= lo)
         return 0;
     if (v >= hi)
         return n - 1;
     int k = (int)(((double)(v - lo) / ((double)(hi - lo) + 1.0)) * n);
     return k < 0 ? 0 : k >= n ? n - 1 : k;
+}
+
+/* The bucket of a row: ranges of the table's range column, in order. */
+static int bucket_of(const kiln_batch *b, size_t row, int col, int n, int64_t lo, int64_t hi)
+{
+    if (kiln_batch_is_null(b, col, row))
+        return 0;
+    size_t len = 0;
+    int is_str = b->cols[col].type == KILN_T_STRING;
+    const char *p = is_str ? kiln_batch_str(b, col, row, &len) : NULL;
+    return bucket_val(is_str, p, len, is_str ? 0 : b->cols[col].v.i64[row], n, lo, hi);
+}
+
+/* The same for a spill record's value (kiln_gh__spill_field; NULL = null). */
+static int bucket_of_raw(kiln_type t, const uint8_t *val, size_t len, int n, int64_t lo, int64_t hi)
+{
+    if (!val)
+        return 0;
+    int64_t v = 0;
+    if (t != KILN_T_STRING)
+        memcpy(&v, val, sizeof v);
+    return bucket_val(t == KILN_T_STRING, (const char *)val, len, v, n, lo, hi);
 }
 
 static void spill_free(spill *sp)
@@ -505,22 +523,22 @@ static int day_key_bounds(const char *dir, const name_vec *names, const kiln_sch
                           int64_t *lo, int64_t *hi, kiln_err *err)
 {
     for (size_t i = 0; i < names->len; i++) {
-        if (is_rows(names->items[i])) {
+        if (is_rows(names->items[i])) { /* the records walked, not decoded */
             part_rd pr;
             char *p = kiln_sprintf("%s/%s", dir, names->items[i]);
             int rc = p ? part_open(&pr, p, schema, err) : KILN_OOM(err);
             kiln_free(p);
             int c = kiln_schema_find(schema, col);
-            const kiln_batch *b;
-            while (rc == 0 && c >= 0 && (rc = part_next(&pr, &b, err)) == 1) {
-                rc = 0;
-                for (size_t row = 0; row < b->nrows; row++) {
-                    if (kiln_batch_is_null(b, c, row))
-                        continue;
-                    int64_t v = b->cols[c].v.i64[row];
-                    *lo = v < *lo ? v : *lo;
-                    *hi = v > *hi ? v : *hi;
-                }
+            while (rc == 0 && c >= 0 && pr.p < pr.end) {
+                const uint8_t *val;
+                size_t len;
+                if ((rc = kiln_gh__spill_field(&pr.p, pr.end, schema, c, &val, &len, pr.path, err)) || !val ||
+                    len != sizeof(int64_t))
+                    continue;
+                int64_t v;
+                memcpy(&v, val, sizeof v);
+                *lo = v < *lo ? v : *lo;
+                *hi = v > *hi ? v : *hi;
             }
             part_close(&pr);
             if (rc < 0)
@@ -575,6 +593,12 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
         nb = GH_SPILL_MAX;
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int rcol = -1;
+    /* the range column in the staged records' layout (the table schema),
+     * when its value can be read from a record as it is */
+    int rcol_raw = kiln_schema_find(gt->schema, gt->range_col);
+    if (rcol_raw >= 0 && gt->schema->cols[rcol_raw].type != KILN_T_STRING &&
+        gt->schema->cols[rcol_raw].type != KILN_T_INT64)
+        rcol_raw = -1;
     if (nb > 1 && ((rc = loader_commit(l, err)) || /* earlier days' rows: their own chunk */
                    (rc = spill_open(&sp, nb, stage, l->wo->branch + strlen(STAGE_PREFIX), gt->sub, ds, err))))
         goto done;
@@ -587,6 +611,23 @@ static int load_day(loader *l, const char *stage, const gh_table *gt, int64_t da
         kiln_free(p);
         if (rc)
             goto done;
+        if (nb > 1 && r.map && rcol_raw >= 0) {
+            /* row-format staging: each record is copied into its bucket as
+             * it is (same format), not decoded and encoded again */
+            while (r.p < r.end) {
+                const uint8_t *rec = r.p, *val;
+                size_t len;
+                if ((rc = kiln_gh__spill_field(&r.p, r.end, gt->schema, rcol_raw, &val, &len, r.path, err)))
+                    goto done;
+                int k = bucket_of_raw(gt->schema->cols[rcol_raw].type, val, len, nb, lo, hi);
+                if ((rc = kiln_buf_append(&sp.bufs[k], rec, (size_t)(r.p - rec), err)))
+                    goto done;
+                if (sp.bufs[k].len >= sp.flush_at && (rc = spill_flush(&sp, k, err)))
+                    goto done;
+            }
+            part_close(&r);
+            continue;
+        }
         const kiln_batch *b;
         while ((rc = part_next(&r, &b, err)) == 1) {
             if (nb <= 1) {

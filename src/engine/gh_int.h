@@ -20,6 +20,12 @@ int kiln_gh__spill_put(kiln_buf *o, const kiln_batch *b, size_t row, kiln_err *e
  * naming path when the record is cut. */
 int kiln_gh__spill_get(const uint8_t **pp, const uint8_t *end, const kiln_schema *schema, kiln_batch *dst,
                        const char *path, kiln_err *err);
+/* Step over the record at *pp (advancing it) without decoding it: *val and
+ * *vlen are the bytes of column col's value (NULL, 0 when it is null; a
+ * string's without its length). KILN_EFORMAT naming path when the record
+ * is cut. */
+int kiln_gh__spill_field(const uint8_t **pp, const uint8_t *end, const kiln_schema *schema, int col,
+                         const uint8_t **val, size_t *vlen, const char *path, kiln_err *err);
 /* A sink writing records to path (temp file; commit closes it, without
  * fsync: spills are rebuilt by a re-run). Caller frees with kiln_sink_free. */
 int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schema *schema, kiln_err *err);

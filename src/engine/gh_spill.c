@@ -211,3 +211,44 @@ int kiln_gh__spill_sink_open(kiln_sink **out, const char *path, const kiln_schem
     *out = &s->base;
     return 0;
 }
+
+int kiln_gh__spill_field(const uint8_t **pp, const uint8_t *end, const kiln_schema *schema, int col,
+                         const uint8_t **val, size_t *vlen, const char *path, kiln_err *err)
+{
+    const uint8_t *p = *pp;
+    *val = NULL;
+    *vlen = 0;
+    for (int c = 0; c < schema->ncols; c++) {
+        if (p >= end)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut in a record", path);
+        if (*p++ == 0)
+            continue;
+        size_t n, hdr = 0;
+        switch (schema->cols[c].type) {
+        case KILN_T_BOOL: n = 1; break;
+        case KILN_T_INT32:
+        case KILN_T_DATE:
+        case KILN_T_FLOAT: n = 4; break;
+        case KILN_T_STRING:
+        case KILN_T_BINARY: {
+            uint32_t k;
+            if ((size_t)(end - p) < 4)
+                return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut in a record", path);
+            memcpy(&k, p, 4);
+            hdr = 4;
+            n = k;
+            break;
+        }
+        default: n = 8;
+        }
+        if ((size_t)(end - p) < hdr + n)
+            return kiln_err_set(err, KILN_EFORMAT, "%s: spill file cut in a record", path);
+        if (c == col) {
+            *val = p + hdr;
+            *vlen = n;
+        }
+        p += hdr + n;
+    }
+    *pp = p;
+    return 0;
+}

@@ -197,6 +197,74 @@ int kiln_batch__put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err 
     return 0;
 }
 
+int kiln_batch_append(kiln_batch *dst, const kiln_batch *src, size_t start, size_t n, kiln_err *err)
+{
+    const kiln_schema *ds = dst->schema, *ss = src->schema;
+    if (ds->ncols != ss->ncols)
+        return kiln_err_set(err, KILN_EINVAL, "batch append: %d columns into %d", ss->ncols, ds->ncols);
+    if (start > src->nrows || n > src->nrows - start || n > dst->capacity - dst->nrows)
+        return kiln_err_set(err, KILN_ELIMIT, "batch append: rows %zu+%zu of %zu into %zu free", start, n, src->nrows,
+                            dst->capacity - dst->nrows);
+    for (int c = 0; c < ds->ncols; c++) {
+        const kiln_col *sc = &src->cols[c];
+        if (sc->type != dst->cols[c].type || dst->cols[c].len != dst->nrows ||
+            (sc->type == KILN_T_DECIMAL &&
+             (ss->cols[c].precision != ds->cols[c].precision || ss->cols[c].scale != ds->cols[c].scale)))
+            return kiln_err_set(err, KILN_EINVAL, "batch append: column %s does not match", ds->cols[c].name);
+        if (ds->cols[c].required && sc->nulls && memchr(sc->nulls + start, 1, n))
+            return kiln_err_set(err, KILN_EFORMAT, "column %s is required but got a null", ds->cols[c].name);
+    }
+    size_t at = dst->nrows;
+    int rc = 0, c;
+    for (c = 0; c < ds->ncols && !rc; c++) {
+        const kiln_col *sc = &src->cols[c];
+        kiln_col *dc = &dst->cols[c];
+        if (sc->nulls && memchr(sc->nulls + start, 1, n)) {
+            if (!dc->nulls && !(dc->nulls = kiln_calloc(dst->capacity, 1))) {
+                rc = KILN_OOM(err);
+                break;
+            }
+            memcpy(dc->nulls + at, sc->nulls + start, n);
+        } else if (dc->nulls) {
+            memset(dc->nulls + at, 0, n);
+        }
+        size_t w = width(sc->type);
+        if (w) {
+            memcpy(dc->v.b + w * at, sc->v.b + w * start, w * n);
+        } else if (dc->offsets && sc->offsets) {
+            uint32_t s0 = sc->offsets[start], s1 = sc->offsets[start + n];
+            size_t base = dc->data.len;
+            if (base + (s1 - s0) > UINT32_MAX) {
+                rc = kiln_err_set(err, KILN_ELIMIT, "column %s: batch string data over 4 GB", ds->cols[c].name);
+                break;
+            }
+            if ((rc = kiln_buf_append(&dc->data, sc->data.data + s0, s1 - s0, err))) {
+                kiln_err_prefix(err, "column %s: ", ds->cols[c].name);
+                break;
+            }
+            for (size_t i = 1; i <= n; i++)
+                dc->offsets[at + i] = (uint32_t)(base + (sc->offsets[start + i] - s0));
+        } else {
+            rc = kiln_err_set(err, KILN_EINTERNAL, "batch append: column %s has no values", ds->cols[c].name);
+            break;
+        }
+        dc->len = at + n;
+    }
+    if (rc) { /* the columns done so far go back */
+        for (int k = 0; k <= c && k < ds->ncols; k++) {
+            kiln_col *uc = &dst->cols[k];
+            uc->len = at;
+            if (uc->offsets)
+                uc->data.len = uc->offsets[at];
+            if (uc->nulls)
+                memset(uc->nulls + at, 0, n);
+        }
+        return rc;
+    }
+    dst->nrows = at + n;
+    return 0;
+}
+
 int kiln_batch_end_row(kiln_batch *b, kiln_err *err)
 {
     for (int i = 0; i < b->schema->ncols; i++)

@@ -119,6 +119,12 @@ int kiln_batch_put_f64(kiln_batch *b, int c, double v, kiln_err *err);
 int kiln_batch__put_str(kiln_batch *b, int c, const char *p, size_t n, kiln_err *err);
 /* Checks every column got one value; KILN_EINTERNAL otherwise. */
 int kiln_batch_end_row(kiln_batch *b, kiln_err *err);
+/* Append rows [start, start + n) of src to dst (no row being built in
+ * either), column by column: the same column count and types (decimals:
+ * the same precision and scale) are required (KILN_EINVAL), n must fit in
+ * dst's capacity (KILN_ELIMIT), and a null in a column dst requires is
+ * KILN_EFORMAT (dst is then left as it was). */
+int kiln_batch_append(kiln_batch *dst, const kiln_batch *src, size_t start, size_t n, kiln_err *err);
 
 /* The hot puts, inline: the common case (value in order, room in the
  * batch and in the string buffer) without a call; anything else (errors,

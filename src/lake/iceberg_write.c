@@ -476,7 +476,29 @@ int kiln_lake_writer_write(kiln_lake_writer *w, const kiln_batch *b, kiln_err *e
             return kiln_err_set(err, KILN_EINVAL, "%s: required column %s is missing from the input",
                                 kiln_lake_table_name(w->t), ts->cols[c].name);
     }
-    for (size_t row = 0; row < b->nrows; row++) {
+    /* the input has the table's columns, in order, with the same types (a
+     * job writing its own table): whole column runs are copied at once */
+    int same = b->schema->ncols == ts->ncols && !w->ns_col;
+    for (int c = 0; same && c < ts->ncols; c++) {
+        kiln_type t = ts->cols[c].type;
+        same = map[c] == c && b->cols[c].type == t && t != KILN_T_DECIMAL_WIDE && t != KILN_T_JSON &&
+               t != KILN_T_UUID &&
+               (t != KILN_T_DECIMAL || (b->schema->cols[c].precision == ts->cols[c].precision &&
+                                        b->schema->cols[c].scale == ts->cols[c].scale)) &&
+               !(ts->cols[c].required && b->cols[c].nulls && memchr(b->cols[c].nulls, 1, b->nrows));
+    }
+    for (size_t row = 0; same && row < b->nrows;) {
+        kiln_batch *t = NULL;
+        int rc = store_tail(&w->src, &t, err);
+        size_t n = t ? t->capacity - t->nrows : 0;
+        if (n > b->nrows - row)
+            n = b->nrows - row;
+        if (rc || (rc = kiln_batch_append(t, b, row, n, err)))
+            return rc;
+        row += n;
+        w->src.nrows += n;
+    }
+    for (size_t row = 0; !same && row < b->nrows; row++) {
         kiln_batch *t = NULL;
         int rc = store_tail(&w->src, &t, err);
         for (int c = 0; !rc && c < ts->ncols; c++) {
@@ -578,11 +600,9 @@ static int nested_source(kiln_lake_writer *w, const kiln_batch *b, size_t row, i
     return rc;
 }
 
-/* Partition tuple + directory of a row of batch b (table schema). */
-static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, kiln_lake_value *part, kiln_buf *dir,
-                         kiln_err *err)
+/* Partition tuple of a row of batch b (table schema). */
+static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, kiln_lake_value *part, kiln_err *err)
 {
-    kiln_buf_reset(dir);
     if (w->pscratch)
         kiln_arena_reset(w->pscratch);
     for (int k = 0; w->spec && k < w->spec->nfields; k++) {
@@ -604,23 +624,49 @@ static int row_partition(kiln_lake_writer *w, const kiln_batch *b, size_t row, k
         int rc = kiln_lake_xform_apply(pf, &v, &part[k], err);
         if (rc)
             return rc;
-        if ((rc = kiln_buf_printf(dir, err, "%s%s=", k ? "/" : "", pf->name)) ||
-            (rc = kiln_lake_pvalue_text(pf, &part[k], dir, err)))
-            return rc;
     }
     return 0;
 }
 
+/* Same partition value, bit for bit (a cheaper test than the directory
+ * text; values that differ only in representation take the map). */
+static int pvalue_same(const kiln_lake_value *a, const kiln_lake_value *b)
+{
+    if (a->is_null || b->is_null)
+        return a->is_null && b->is_null;
+    return a->kind == b->kind && a->i == b->i && memcmp(&a->d, &b->d, sizeof a->d) == 0 && a->len == b->len &&
+           (!a->len || memcmp(a->bytes, b->bytes, a->len) == 0);
+}
+
+/* The group of a row. *last is the previous row's group (NULL at first):
+ * rows arrive clustered by partition (a day's hour files), so most rows
+ * take it without formatting their partition directory. */
 static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, const kiln_batch *b, size_t row,
-                      kiln_buf *dir, group **out, kiln_err *err)
+                      kiln_buf *dir, group **last, group **out, kiln_err *err)
 {
     int nf = w->spec ? w->spec->nfields : 0;
     kiln_lake_value part[64];
     if (nf > 64)
         return kiln_err_set(err, KILN_ELIMIT, "more than 64 partition fields");
-    int rc = row_partition(w, b, row, part, dir, err);
+    int rc = row_partition(w, b, row, part, err);
     if (rc)
         return rc;
+    if (*last) {
+        int k = 0;
+        while (k < nf && pvalue_same(&part[k], &(*last)->part[k]))
+            k++;
+        if (k == nf) {
+            *out = *last;
+            return 0;
+        }
+    }
+    kiln_buf_reset(dir);
+    for (int k = 0; k < nf; k++) {
+        const kiln_lake_pfield *pf = &w->spec->fields[k];
+        if ((rc = kiln_buf_printf(dir, err, "%s%s=", k ? "/" : "", pf->name)) ||
+            (rc = kiln_lake_pvalue_text(pf, &part[k], dir, err)))
+            return rc;
+    }
     const char *key = dir->data ? dir->data : ""; /* unpartitioned: one group "" */
     group *g = kiln_map_get(groups, key, dir->len);
     if (!g) {
@@ -645,7 +691,7 @@ static int find_group(kiln_lake_writer *w, kiln_map *groups, group_vec *list, co
         if ((rc = kiln_map_put(groups, key, dir->len, g, err)) || (rc = kiln_vec_push(list, g, err)))
             return rc;
     }
-    *out = g;
+    *out = *last = g;
     return 0;
 }
 
@@ -917,8 +963,23 @@ static int write_refs(kiln_lake_writer *w, const group *g, const store *s, const
             if ((rc = file_open(&f, w, g->part, g->dir, err)))
                 goto done;
         }
-        if ((rc = file_add(&f, ref_batch(s, refs[i]), refs[i].row, err)))
+        const kiln_batch *cb = ref_batch(s, refs[i]);
+        size_t k = 0;
+        if (refs[i].row == 0 && !f.buf->nrows && !f.lineage && !w->ns_col && cb->nrows <= n - i &&
+            f.rows + cb->nrows <= w->opts.target_file_rows)
+            while (k < cb->nrows && refs[i + k].chunk == refs[i].chunk && refs[i + k].row == k)
+                k++;
+        if (k && k == cb->nrows) {
+            /* a whole store chunk in order (a first load: every row of a
+             * partition is new): the Parquet writer takes it as it is, the
+             * batch file_add would have filled row by row (same capacity) */
+            if ((rc = kiln_parquet_writer_write(f.pw, cb, err)))
+                goto done;
+            f.rows += k;
+            i += k - 1;
+        } else if ((rc = file_add(&f, cb, refs[i].row, err))) {
             goto done;
+        }
         if (f.rows >= w->opts.target_file_rows) {
             open = 0;
             if ((rc = file_close(&f, err)))
@@ -2101,11 +2162,12 @@ int kiln_lake_writer_commit(kiln_lake_writer *w, kiln_lake_write_result *result,
         rc = KILN_OOM(err);
         goto done;
     }
+    group *last = NULL;
     for (size_t c = 0; c < w->src.chunks.len; c++) {
         const kiln_batch *b = w->src.chunks.items[c];
         for (size_t r = 0; r < b->nrows; r++) {
             group *g;
-            if ((rc = find_group(w, groups, &list, b, r, &dir, &g, err)))
+            if ((rc = find_group(w, groups, &list, b, r, &dir, &last, &g, err)))
                 goto done;
             rowref x = {(uint32_t)c, (uint32_t)r};
             if ((rc = kiln_vec_push(&g->rows, x, err)))

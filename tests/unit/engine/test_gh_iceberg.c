@@ -10,6 +10,7 @@
  */
 #include "harness/harness.h"
 #include "engine/gh_events.h"
+#include "engine/gh_int.h"
 #include "gh_fixture.h"
 #include "format/parquet/parquet.h"
 #include "lake/lake.h"
@@ -467,4 +468,49 @@ TEST(gh_iceberg, publish_conflict_reloads_on_new_head)
     CHECK_EQ_INT(meta_count(wh, "github.commits", 'r'), 1);
     CHECK_EQ_INT(meta_count(wh, "github.pushes", 'r'), 1);
     kiln_gh_report_free(&rep);
+}
+
+/* The engine's spill records (engine/gh_int.h): a record walked with
+ * kiln_gh__spill_field gives the column's bytes as kiln_gh__spill_put wrote
+ * them and ends where kiln_gh__spill_get ends; a cut record is an error. */
+TEST(gh_iceberg, spill_field_walks_records)
+{
+    static const kiln_column_def cols[] = {
+        {"id", KILN_T_INT64, 1, 1, 0, 0},
+        {"name", KILN_T_STRING, 0, 2, 0, 0},
+        {"ok", KILN_T_BOOL, 0, 3, 0, 0},
+    };
+    static const kiln_schema schema = {3, cols};
+    kiln_batch *b;
+    kiln_err err = {0};
+    CHECK_OK(kiln_batch_new(&b, &schema, 4, 0, &err), &err);
+    CHECK_OK(kiln_batch_put_i64(b, 0, 42, &err), &err);
+    CHECK_OK(kiln_batch_put_str(b, 1, "abc1", 4, &err), &err);
+    CHECK_OK(kiln_batch_put_null(b, 2, &err), &err);
+    CHECK_OK(kiln_batch_end_row(b, &err), &err);
+    CHECK_OK(kiln_batch_put_i64(b, 0, -7, &err), &err);
+    CHECK_OK(kiln_batch_put_null(b, 1, &err), &err);
+    CHECK_OK(kiln_batch_put_bool(b, 2, 1, &err), &err);
+    CHECK_OK(kiln_batch_end_row(b, &err), &err);
+    kiln_buf o;
+    kiln_buf_init(&o, 0);
+    CHECK_OK(kiln_gh__spill_put(&o, b, 0, &err), &err);
+    CHECK_OK(kiln_gh__spill_put(&o, b, 1, &err), &err);
+    const uint8_t *data = (const uint8_t *)o.data, *p = data, *end = data + o.len, *q = data, *val;
+    size_t len;
+    CHECK_OK(kiln_gh__spill_field(&p, end, &schema, 1, &val, &len, "t", &err), &err);
+    CHECK(val && len == 4 && memcmp(val, "abc1", 4) == 0);
+    CHECK_OK(kiln_gh__spill_get(&q, end, &schema, NULL, "t", &err), &err);
+    CHECK(p == q);
+    CHECK_OK(kiln_gh__spill_field(&p, end, &schema, 0, &val, &len, "t", &err), &err);
+    int64_t v;
+    CHECK(val && len == 8);
+    memcpy(&v, val, 8);
+    CHECK_EQ_INT(v, -7);
+    CHECK(p == end);
+    p = data;
+    CHECK_EQ_INT(kiln_gh__spill_field(&p, data + 5, &schema, 1, &val, &len, "t", &err), KILN_EFORMAT);
+    CHECK(p == data); /* not advanced */
+    kiln_buf_free(&o);
+    kiln_batch_free(b);
 }
