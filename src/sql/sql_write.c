@@ -1306,20 +1306,42 @@ done:
  * to the table, or to a partition it rewrites, after it read the table) is
  * run again from the start, reading the table as it is now: what a user
  * re-running the statement would do, so concurrent MERGEs into one table
- * serialize instead of failing. Bounded, with jittered exponential backoff. */
-enum { WRITE_TRIES = 40 }; /* 12 starved a writer among 5 (lake_concurrency, 4x50 + a branch) */
+ * serialize instead of failing, with jittered exponential backoff. Bounded by
+ * time, not by a count: a long statement among fast writers can lose many
+ * races in a row on a loaded machine (40 tries starved one of 5 writers at
+ * load 30), so it keeps trying for KILN_WRITE_RETRY_S seconds (120) and at
+ * least WRITE_TRIES times, as a lock wait would. */
+enum { WRITE_TRIES = 40 };
+
+static double write_retry_budget_s(void)
+{
+    const char *v = getenv("KILN_WRITE_RETRY_S");
+    char *end;
+    double s = v && *v ? strtod(v, &end) : 120;
+    return v && *v && (*end || s < 0) ? 120 : s;
+}
 
 int kiln_sql_write_try(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *err_offset,
                        FILE *out, kiln_err *err)
 {
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double budget = write_retry_budget_s();
     for (int attempt = 1;; attempt++) {
         int retryable = 0;
         int rc = write_once(db, sql, len, mode, handled, used, err_offset, out, &retryable, err);
-        if (rc == 0 || !retryable || attempt >= WRITE_TRIES)
+        if (rc == 0 || !retryable)
             return rc;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double spent = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (attempt >= WRITE_TRIES && spent >= budget) {
+            kiln_err_prefix(err, "gave up after %d attempts in %.0f s (KILN_WRITE_RETRY_S): ", attempt, spent);
+            return rc;
+        }
         long cap_ms = 20L << (attempt < 6 ? attempt : 6); /* 40 ms .. 1.28 s */
         long ms = cap_ms / 2 + (long)((uint64_t)kiln_lake_snapshot_id_new() % (uint64_t)(cap_ms / 2 + 1));
-        kiln_debug("%s (attempt %d of %d; running it again in %ld ms)", err->msg, attempt, WRITE_TRIES, ms);
+        kiln_debug("%s (attempt %d, %.1f s of %.0f s; running it again in %ld ms)", err->msg, attempt, spent, budget,
+                   ms);
         kiln_err_clear(err);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
