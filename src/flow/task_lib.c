@@ -691,7 +691,10 @@ static void models_results_out(const kiln_flow__libcall *c, const kiln_models_op
         const kiln_lake_snapshot *sn = r ? kiln_lake_meta_snapshot(kiln_lake_table_meta(t), r->snapshot_id) : NULL;
         const char *tr = sn ? kiln_lake_snapshot_summary(sn, "total-records") : NULL;
         fprintf(f, "%s\t%lld\t%s..%s\t%lld\n", name, (long long)(r ? r->snapshot_id : -1), sd ? sd : a,
-                ed ? ed : sd ? sd : b, tr ? atoll(tr) : 0LL);
+                ed   ? ed
+                : sd ? sd
+                     : b,
+                tr ? atoll(tr) : 0LL);
         kiln_lake_table_free(t);
     }
 done:
@@ -946,8 +949,8 @@ static int run_table_publish(const kiln_flow__libcall *c)
                     names.v.items[i], (long long)mr->snapshot_id, b);
             ec = 1;
         } else if (br) {
-            printf("table.publish: %s: main %lld -> %s %lld\n", names.v.items[i], (long long)(mr ? mr->snapshot_id : -1),
-                   b, (long long)br->snapshot_id);
+            printf("table.publish: %s: main %lld -> %s %lld\n", names.v.items[i],
+                   (long long)(mr ? mr->snapshot_id : -1), b, (long long)br->snapshot_id);
             ready++;
         }
         kiln_lake_table_free(t);
