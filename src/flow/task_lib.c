@@ -661,6 +661,7 @@ static void models_results_out(const kiln_flow__libcall *c, const kiln_models_op
         if (!strcmp(c->keys.items[i], "vars.end_day") && *c->vals.items[i])
             ed = c->vals.items[i];
     }
+    const char *first = sd ? sd : a, *last = ed ? ed : sd ? sd : b;
     if (!rr || kiln_project_load(&p, o, &err) ||
         kiln_lake_catalog_open(&cat, kiln_project_warehouse(p), KILN_LAKE_CATALOG_SQLITE, &err) ||
         !(f = fopen(rf, "a")))
@@ -690,10 +691,7 @@ static void models_results_out(const kiln_flow__libcall *c, const kiln_models_op
         /* rows: the table's rows at that snapshot (Iceberg's total-records) */
         const kiln_lake_snapshot *sn = r ? kiln_lake_meta_snapshot(kiln_lake_table_meta(t), r->snapshot_id) : NULL;
         const char *tr = sn ? kiln_lake_snapshot_summary(sn, "total-records") : NULL;
-        fprintf(f, "%s\t%lld\t%s..%s\t%lld\n", name, (long long)(r ? r->snapshot_id : -1), sd ? sd : a,
-                ed   ? ed
-                : sd ? sd
-                     : b,
+        fprintf(f, "%s\t%lld\t%s..%s\t%lld\n", name, (long long)(r ? r->snapshot_id : -1), first, last,
                 tr ? atoll(tr) : 0LL);
         kiln_lake_table_free(t);
     }
