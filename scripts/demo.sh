@@ -110,8 +110,9 @@ echo "   data test assert_days_have_every_hour failed, so its publish did not ru
   sed 's/^/     /'
 "$KILN" runs "$DAG" --project-dir "$PROJ" | grep -A6 "$TESTDAY" | grep -E "^    (models|publish) " | sed 's/^ */     /'
 echo "   $LOADDAY: $TRUNC is truncated (a --quirks fault): its load failed after every retry"
-"$KILN" logs "$DAG" load --date "$LOADDAY" --project-dir "$PROJ" 2>&1 | grep -E "kiln: error" | cut -c1-130 |
-  sed 's/^/     /' | head -1
+"$KILN" logs "$DAG" load --date "$LOADDAY" --project-dir "$PROJ" 2>&1 | grep -E "truncated gzip" | head -1 |
+  sed 's/^ *//' | cut -c1-150 | sed 's/^/     /'
+
 # delivery is asynchronous (a detached sender): give it a moment
 for _ in $(seq 50); do [ -z "$RECV" ] || [ -s "$OUT/alerts-received.ndjson" ] && break; sleep 0.1; done
 if [ -s "$OUT/alerts-received.ndjson" ]; then
