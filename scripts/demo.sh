@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on embedded defaults, offline, as the
-# flagship DAG runs it (examples/personal-api/dags/github_backfill.yml):
-# a month of synthetic GH Archive (both PushEvent payload eras, with
-# real-world quirks) lands day by day in a raw zone, the parallel events
-# engine MERGEs each day into Apache Iceberg tables, the project's dbt models
-# build on top, and SQL reads the result. Along the way: a forced failure
-# that is retried and succeeds, a bad hour file that fails its day and fires
-# an alert to a local endpoint, the repair, and a re-run that does nothing.
-# The load backfill runs on an Iceberg branch and is published (main of
-# every table fast-forwarded in one commit) only once every day succeeded.
+# `make demo`: the main job end to end on embedded defaults, offline, as ONE
+# DAG runs it (examples/personal-api/dags/github_backfill.yml, write-audit-
+# publish per day): a month of synthetic GH Archive (both PushEvent payload
+# eras, with real-world quirks) lands day by day in a raw zone, the parallel
+# events engine MERGEs each day into Apache Iceberg tables, the project's
+# dbt models build for that day with their data tests, and the day's
+# publish gate passes only when they did. All of it on an Iceberg branch:
+# main of every table (the models' included) is fast-forwarded in one
+# multi-table commit only once every day passed. Along the way: a forced
+# failure that is retried and succeeds, a missing hour that fails a data
+# test (publish upstream_failed, main untouched, an alert to a local
+# endpoint), a truncated hour that fails its load, the repair and the
+# publish, and a re-run that writes nothing.
 set -euo pipefail
 BUILD="${1:-build}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,28 +19,27 @@ KILN="$ROOT/$BUILD/kiln"
 OUT="${KILN_DEMO_DIR:-$ROOT/demo-out}"
 START="${KILN_DEMO_START:-2025-09-23}"
 DAYS="${KILN_DEMO_DAYS:-30}"
-SCALE="${KILN_DEMO_SCALE:-0.0005}"
+SCALE="${KILN_DEMO_SCALE:-0.0001}"
 PROJ="$OUT/personal-api"
 WH="$PROJ/warehouse"
 DAG=github_backfill
 BRANCH=demo # the backfill writes here; main gets it only when every day passed
 mainrows() { "$KILN" sql --warehouse "$WH" --csv "select count(*) from github.pushes" 2>/dev/null | tail -1; }
+tables_state() { "$KILN" table --warehouse "$WH" list | md5sum | cut -c1-12; } # every table's metadata file
+quirk() { python3 -c 'import json,sys; q = json.load(open(sys.argv[1]))[sys.argv[2]]; q = q[0] if isinstance(q, list) else q
+print(q["file"] if isinstance(q, dict) else q)' "$PROJ/incoming/gharchive/_quirks.json" "$1"; }
 export PATH="$ROOT/$BUILD:$PATH" # the DAG's tasks call kiln too
+command -v python3 >/dev/null 2>&1 || { echo "make demo: needs python3 (the API seeds, the alert endpoint)" >&2; exit 2; }
 END="$(date -u -d "$START + $((DAYS - 1)) days" +%F)"
 FORCED="$(date -u -d "$START + 2 days" +%F)"
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-echo "== 1. the project: examples/personal-api copied to $PROJ (DAGs, kiln.yml, dbt project if any)"
+echo "== 1. the project: examples/personal-api copied to $PROJ (the DAG, kiln.yml, the dbt project)"
 mkdir -p "$PROJ"
 (cd "$ROOT/examples/personal-api" && tar --exclude=./warehouse --exclude=./.kiln --exclude=./target \
    --exclude=./logs --exclude=./incoming --exclude=./raw -cf - .) | (cd "$PROJ" && tar -xf -)
-if [ -f "$PROJ/dbt_project.yml" ]; then
-  echo "   dbt project found: the models step builds it (models + tests) after every day's load"
-else
-  echo "   NOTE: examples/personal-api has no dbt_project.yml, so github_models' models step is"
-  echo "   skipped (its models_ready sensor soft-fails); everything else runs as described"
-fi
+echo "   one DAG, one run per day: land -> load (Iceberg MERGE) -> models (kiln build + data tests) -> publish"
 "$KILN" dags validate --project-dir "$PROJ"
 
 echo
@@ -45,6 +47,8 @@ echo "== 2. $DAYS days of GH Archive from $START at scale $SCALE, with quirks, a
 "$KILN" gen gharchive --start "$START" --days "$DAYS" --scale "$SCALE" --seed 42 --quirks \
   --out "$PROJ/incoming/gharchive"
 
+# the upstream's re-delivery of the faulty hours (the same generator without faults)
+"$KILN" gen gharchive --start "$START" --days "$DAYS" --scale "$SCALE" --seed 42 --out "$OUT/redelivered" >/dev/null
 "$KILN" gen github-api --start "$START" --days "$DAYS" --scale "$SCALE" --seed 42 --out "$OUT/github-api"
 SEEDS=""
 if [ -f "$PROJ/dbt_project.yml" ] && [ -f "$PROJ/scripts/api_seeds.py" ] && command -v python3 >/dev/null 2>&1; then
@@ -79,103 +83,91 @@ else
   echo "   (no python3: no local alert receiver; deliveries are still recorded in .kiln/alerts.ndjson)"
 fi
 
+
+MISSING="$(quirk missing_hours)"   # an hour file that never arrived
+TRUNC="$(quirk truncated)"         # an hour file cut short
+TESTDAY="${MISSING:0:10}"
+LOADDAY="${TRUNC:0:10}"
+
 echo
-echo "== 3. backfill $START .. $END on Iceberg branch '$BRANCH': land -> load (Iceberg MERGE) -> summary,"
-echo "   8 days at once; main is swapped to the branch (on every table in one commit) only if every day succeeds"
+echo "== 3. backfill $START .. $END on Iceberg branch '$BRANCH', 8 days at once (the models builds one at a time):"
+echo "   every table write (the engine's and the models') goes to the branch; main moves only if every day passes"
 echo "   a failpoint makes the first try of $FORCED's load fail: it is retried and succeeds"
 set +e
 KILN_FAILPOINT="flow.task=$DAG.load@$FORCED:fail-tries=1" \
   "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --project-dir "$PROJ" 2>"$OUT/backfill.log"
 rc=$?
 set -e
-grep -E "retry|failed \(|upstream_failed|^kiln:|branch '" "$OUT/backfill.log" | sed 's/^/   /' | head -20
-echo "   exit $rc (6 = some runs failed, others succeeded); main of github.pushes: $(mainrows) rows"
-
-BAD=""
-if [ -f "$PROJ/incoming/gharchive/_quirks.json" ] && command -v python3 >/dev/null 2>&1; then
-  BAD="$(python3 -c 'import json,sys; q = json.load(open(sys.argv[1]))["truncated"]; print((q[0] if isinstance(q, list) else q)["file"])' \
-         "$PROJ/incoming/gharchive/_quirks.json")"
-fi
-if [ -n "$BAD" ]; then
-  BADDAY="${BAD:0:10}"
-  echo
-  echo "== 4. what failed: $BAD is truncated (a --quirks fault), so $BADDAY's load failed after its"
-  echo "   retries, its downstream did not run, and the alert went out:"
-  "$KILN" logs "$DAG" load --date "$BADDAY" --project-dir "$PROJ" 2>&1 | grep -E "truncated gzip|kiln: error" |
-    cut -c1-160 | sed 's/^/   /'
-  # delivery is asynchronous (a detached sender): give it a moment
-  for _ in $(seq 50); do [ -z "$RECV" ] || [ -s "$OUT/alerts-received.ndjson" ] && break; sleep 0.1; done
-  if [ -s "$OUT/alerts-received.ndjson" ]; then
-    echo "   received by the local endpoint:"
-    head -1 "$OUT/alerts-received.ndjson" | cut -c1-220 | sed 's/^/     /'
-  fi
-  echo
-  echo "== 5. the repair: set the bad file aside, re-run the failed day on the branch (--rerun failed);"
-  echo "   every day has succeeded now, so main is published: fast-forwarded to '$BRANCH' on every table at once"
-  mkdir -p "$PROJ/quarantine"
-  mv "$PROJ/raw/gharchive/$BAD" "$PROJ/incoming/gharchive/$BAD" "$PROJ/quarantine/" 2>/dev/null || true
-  "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun failed --project-dir "$PROJ" 2>&1 |
-    grep -E "success \(|failed|branch '|^kiln:" | sed 's/^/   /'
-else
-  echo
-  echo "== 5. (no faulty file among the quirks: the backfill above published main already)"
-fi
-echo "   main of github.pushes: $(mainrows) rows"
+grep -E "load: try 1 failed|$FORCED.* load: try 2|failed \(|upstream_failed|^kiln:|branch '" "$OUT/backfill.log" |
+  grep -E "$FORCED|$TESTDAY|$LOADDAY|^kiln:|branch '" | sed 's/^/   /' | head -20
+echo "   exit $rc (6 = some runs failed, others succeeded); main of github.pushes: $(mainrows) rows (untouched)"
 
 echo
-echo "== 6. the models (github_models): kiln build of the dbt project over the loaded days,"
-echo "   seeds, 7 models and their data tests; a failed test fails the task, holds 'top' and alerts"
-set +e
-"$KILN" dags run github_models --date "$END" --project-dir "$PROJ" 2>"$OUT/models.log"
-mrc=$?
-set -e
-grep -E "success|failed|skipped|^kiln:" "$OUT/models.log" | sed 's/^/   /'
-"$KILN" logs github_models models --date "$END" --project-dir "$PROJ" 2>/dev/null |
-  grep -E "^Done\.| FAIL [0-9]| ERROR " | cut -c1-150 | sed 's/^/   /'
-if [ $mrc -eq 0 ]; then
-  "$KILN" logs github_models top --date "$END" --project-dir "$PROJ" 2>/dev/null | tail -n +2 | sed 's/^/   /'
-else
-  echo "   exit $mrc: the tests above failed on this data (the quirks: a missing and a set-aside hour"
-  echo "   leave pushes the API responses refer to out of the tables)"
+echo "== 4. what failed, and what it held back"
+echo "   $TESTDAY: hour $MISSING never arrived (a --quirks fault). The load succeeded, but the day's"
+echo "   data test assert_days_have_every_hour failed, so its publish did not run (upstream_failed):"
+"$KILN" logs "$DAG" models --date "$TESTDAY" --try 1 --project-dir "$PROJ" 2>&1 | { grep -E " FAIL [0-9]|^Done\." || true; } |
+  cut -c1-110 | sed 's/^/     /'
+"$KILN" runs "$DAG" --project-dir "$PROJ" | { grep -A6 "$TESTDAY" || true; } | { grep -E "^    (models|publish) " || true; } |
+  sed 's/^ */     /'
+echo "   $LOADDAY: $TRUNC is truncated (a --quirks fault): its load failed after every retry"
+"$KILN" logs "$DAG" load --date "$LOADDAY" --try 1 --project-dir "$PROJ" 2>&1 | { grep -E "truncated gzip" || true; } | head -1 |
+  sed 's/^ *//' | cut -c1-150 | sed 's/^/     /'
+
+# delivery is asynchronous (a detached sender): give it a moment
+for _ in $(seq 50); do [ -z "$RECV" ] || [ -s "$OUT/alerts-received.ndjson" ] && break; sleep 0.1; done
+if [ -s "$OUT/alerts-received.ndjson" ]; then
+  echo "   the on_failure alerts, as the local endpoint received them:"
+  python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l); print("     %s %s %s: %s" % (e.get("event"), e.get("task") or "-", (e.get("logical_date") or "")[:10], (e.get("message") or "")[:90]))' \
+    "$OUT/alerts-received.ndjson" 2>/dev/null || head -3 "$OUT/alerts-received.ndjson" | cut -c1-160 | sed 's/^/     /'
 fi
 
 echo
-echo "== 7. the same backfill again (--rerun all): every task's idempotency key already succeeded,"
-echo "   so nothing executes and no table gets a new snapshot"
-snaps_before="$("$KILN" table --warehouse "$WH" snapshots github.pushes | wc -l)"
+echo "== 5. the repair: upstream re-delivers the two hours; the same backfill with --rerun failed runs"
+echo "   only those days (the new files change land's key), every day has passed now, so main is"
+echo "   published: fast-forwarded to '$BRANCH' on every table, the models' too, in one commit"
+cp -p "$OUT/redelivered/$MISSING" "$OUT/redelivered/$TRUNC" "$PROJ/incoming/gharchive/"
+"$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun failed --project-dir "$PROJ" 2>&1 |
+  grep -E "success \(|failed|every run|^kiln:" | grep -vE "publish: try|land: try" | sed 's/^/   /'
+echo "   main of github.pushes: $(mainrows) rows; $("$KILN" table --warehouse "$WH" list | tail -n +2 | wc -l) tables, main = '$BRANCH' on each"
+
+echo
+echo "== 6. the same backfill again (--rerun all): every task's idempotency key already succeeded,"
+echo "   so nothing executes and no table is written (every table's metadata file unchanged)"
+before="$(tables_state)"
 "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun all --project-dir "$PROJ" 2>&1 |
   grep -E "^kiln:" | sed 's/^/   /'
-snaps_after="$("$KILN" table --warehouse "$WH" snapshots github.pushes | wc -l)"
-set +e
-"$KILN" dags run github_models --date "$END" --project-dir "$PROJ" 2>&1 | tail -1 | sed 's/^/   /'
-set -e
-echo "   github.pushes snapshot lines: $snaps_before before, $snaps_after after"
+echo "   tables' metadata: $before before, $(tables_state) after"
 mid="$(date -u -d "$START + 10 days" +%F)"
-"$KILN" runs "$DAG" --explain load --date "$mid" --branch "$BRANCH" --project-dir "$PROJ" | grep -E "WILL" | sed 's/^ */   /'
+"$KILN" runs "$DAG" --explain models --date "$mid" --branch "$BRANCH" --project-dir "$PROJ" | grep -E "WILL" |
+  sed 's/^ */   /'
 
 echo
-echo "== 8. SQL over the Iceberg tables (pushes per day; commits are counted from distinct_size,"
-echo "      which PushEvents stopped carrying on 2025-10-07: NULL from then on)"
+echo "== 7. SQL over the published tables: the daily mart's top repos, and pushes per day (commits"
+echo "      come from distinct_size before 2025-10-07, when PushEvents stopped carrying it)"
+"$KILN" sql --warehouse "$WH" "
+SELECT repo_name, sum(pushes) AS pushes, sum(commits) AS commits
+FROM analytics.commits_per_repo_per_day GROUP BY repo_id ORDER BY 3 DESC, 1 LIMIT 5"
+echo
 "$KILN" sql --warehouse "$WH" "
 SELECT substr(created_at, 1, 10)    AS day,
        count(*)                     AS pushes,
        count(DISTINCT repo_id)      AS repos,
        sum(distinct_size)           AS commits_by_distinct_size
-FROM github.pushes GROUP BY 1 ORDER BY 1 LIMIT 8"
-echo
-"$KILN" sql --warehouse "$WH" "
-SELECT repo_name, count(*) AS commits_listed
-FROM github.commits GROUP BY repo_id ORDER BY 2 DESC, 1 LIMIT 5"
+FROM github.pushes GROUP BY 1 ORDER BY 1 LIMIT 6"
 
 echo
 echo "where to look:"
 echo "  $PROJ/dags/github_backfill.yml   the DAG (templated with {{ ds }}, params)"
-echo "  $KILN runs $DAG --project-dir $PROJ          every run and task state (and what each load wrote)"
+echo "  $KILN runs $DAG --project-dir $PROJ          every run and task state, and the tables each wrote"
 echo "  $KILN table --warehouse $WH branch github.pushes   main and the backfill's branch '$BRANCH' (same head: published)"
+echo "  $KILN logs $DAG models --date $TESTDAY --try 1 --project-dir $PROJ   the failed data test"
 echo "  $KILN logs $DAG load --date $FORCED --try 1 --project-dir $PROJ   the forced failure"
 echo "  $PROJ/.kiln/logs/                each try's log;  .kiln/flow.db the state store"
 echo "  $PROJ/.kiln/alerts.ndjson         alert deliveries; $OUT/alerts-received.ndjson what the endpoint got"
 echo "  $PROJ/.kiln/lineage.ndjson        OpenLineage events;  .kiln/metrics.prom Prometheus metrics"
-echo "  $WH/github/                       the Iceberg tables (metadata, Avro manifests, Parquet data)"
+echo "  $WH/                              the Iceberg tables (metadata, Avro manifests, Parquet data)"
 echo "  $PROJ/incoming/gharchive/_quirks.json   the injected faults"
 echo "try:  $KILN sql --warehouse $WH      (a SQL shell)"

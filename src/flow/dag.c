@@ -348,6 +348,7 @@ static const lib_type lib_types[] = {
      "what"},
     {"table.fast_forward", {"warehouse", "table", "from", "to", NULL}, "table"},
     {"table.expire", {"warehouse", "table", "older_than", "retain_last", "dry_run", NULL}, "table"},
+    {"table.publish", {"warehouse", "branch", NULL}, NULL},            /* task_lib.c: a branch run's gate */
     {"table.maintain", {"table", "warehouse", "dry_run", NULL}, NULL}, /* maint.c */
 };
 #define NLIB (sizeof lib_types / sizeof *lib_types)

@@ -1076,7 +1076,9 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     for (; ne < k->env.len; ne++)
         RENDER(kiln_flow_render(&env[ne], k->env.items[ne], &ctx, &rerr));
     /* what a task can read about itself (Airflow sets AIRFLOW_CTX_*) */
-    char is[32], ie[32];
+    char is[32], ie[32], here[4096] = ".";
+    if (log_path[0] != '/' && !getcwd(here, sizeof here))
+        snprintf(here, sizeof here, ".");
     kiln_flow__ts(t->r->istart, is);
     kiln_flow__ts(t->r->iend, ie);
     if (!(env[ne++] = kiln_sprintf("KILN_DAG=%s", s->d->id)) || !(env[ne++] = kiln_sprintf("KILN_TASK=%s", k->id)) ||
@@ -1085,7 +1087,9 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
         !(env[ne++] = kiln_sprintf("KILN_DATA_INTERVAL_END=%s", ie)) ||
         !(env[ne++] = kiln_sprintf("KILN_RUN_ID=%s", t->r->run_id)) ||
         !(env[ne++] = kiln_sprintf("KILN_TRY_NUMBER=%d", t->try_number)) ||
-        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s.result", log_path))) ||
+        /* absolute: the task runs in its own cwd (a relative --project-dir) */
+        (call && !(env[ne++] = kiln_sprintf("KILN_RESULT_FILE=%s%s%s.result", log_path[0] == '/' ? "" : here,
+                                            log_path[0] == '/' ? "" : "/", log_path))) ||
         (s->o->branch && !(env[ne++] = kiln_sprintf("KILN_BRANCH=%s", s->o->branch))) ||
         (call && (s->p->lineage_file || s->p->lineage_url) && !strcmp(k->type, "models.build") &&
          !(env[ne++] = kiln_sprintf("KILN_LINEAGE_FILE=%s.lineage", log_path)))) {

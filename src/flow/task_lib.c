@@ -3,7 +3,8 @@
  * programs: job.gh_events (the engine's GitHub-events job for the run's
  * data interval), models.build (the models layer's `build`), sql (SQL
  * over the warehouse's Iceberg tables), table.fast_forward and
- * table.expire (the lake's branch fast-forward and snapshot expiry).
+ * table.expire (the lake's branch fast-forward and snapshot expiry) and
+ * table.publish (a branch run's gate before the backfill's swap).
  *
  * The runner renders the task's settings (templates) into a libcall, the
  * local executor forks and the child calls kiln_flow__lib_main: the same
@@ -109,12 +110,36 @@ int kiln_flow__branch_override(const kiln_flow_task *t, const char *branch)
     return branch && !strcmp(t->type, "job.gh_events") && kiln_flow_task_opt(t, "warehouse") != NULL;
 }
 
+/* The task's vars (settings vars.NAME) as the JSON mapping --vars takes;
+ * empty when it has none. */
+static int models_vars(const kiln_flow__libcall *c, kiln_buf *vars, kiln_err *err)
+{
+    int nv = 0, rc = 0;
+    for (size_t i = 0; !rc && i < c->keys.len; i++) {
+        if (strncmp(c->keys.items[i], "vars.", 5))
+            continue;
+        const char *k = c->keys.items[i] + 5, *v = c->vals.items[i];
+        rc = kiln_buf_putc(vars, nv++ ? ',' : '{', err);
+        if (!rc)
+            rc = kiln_json_write_str(vars, k, strlen(k), err);
+        if (!rc)
+            rc = kiln_buf_putc(vars, ':', err);
+        if (!rc)
+            rc = kiln_json_write_str(vars, v, strlen(v), err);
+    }
+    if (!rc && nv)
+        rc = kiln_buf_putc(vars, '}', err);
+    return rc;
+}
+
 /* The `kiln ...` command line equivalent to the call (for the log and a
  * remote executor). Caller frees the strings and the array. */
 int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
 {
     KILN_VEC(char *) v = {0};
     int rc = 0;
+    kiln_buf vars;
+    kiln_buf_init(&vars, 0);
 #define ARG(s)                                                                                                         \
     do {                                                                                                               \
         char *a_ = kiln_strdup(s);                                                                                     \
@@ -171,6 +196,12 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
             ARG("--full-refresh");
         if (opt_true(c, "fail_fast"))
             ARG("--fail-fast");
+        if ((rc = models_vars(c, &vars, err))) /* the task's vars, as the --vars mapping the call passes */
+            goto done;
+        if (vars.len) {
+            ARG("--vars");
+            ARG(vars.data);
+        }
     } else if (!strcmp(c->type, "ingest.gharchive")) {
         char a[32], b[32];
         kiln_flow__days(c->istart, c->iend, a, b);
@@ -242,6 +273,7 @@ int kiln_flow__lib_argv(const kiln_flow__libcall *c, char ***out, kiln_err *err)
     if (kiln_vec_push(&v, (char *)NULL, err))
         rc = KILN_OOM(err);
 done:
+    kiln_buf_free(&vars);
     if (rc) {
         for (size_t i = 0; i < v.len; i++)
             kiln_free(v.items[i]);
@@ -602,6 +634,76 @@ done:
     free(buf);
 }
 
+/* ---- models.build's materializations: each seed, model and snapshot table
+ * the build wrote (target/run_results.json: relation_name, status success),
+ * with the snapshot id it left at the build's branch (main without one),
+ * as KILN_RESULT_FILE lines for the runner's asset_materialization records
+ * (the same records job.gh_events writes: `kiln runs --explain`, sensors and
+ * consumes see the model tables). The partition is the build's days: vars
+ * start_day..end_day when the task passes them, else the data interval. */
+static void models_results_out(const kiln_flow__libcall *c, const kiln_models_opts *o)
+{
+    const char *rf = getenv("KILN_RESULT_FILE");
+    if (!rf || !*rf)
+        return;
+    kiln_err err = {0};
+    kiln_project *p = NULL;
+    kiln_lake_catalog *cat = NULL;
+    char *path = kiln_sprintf("%s/target/run_results.json", o->project_dir);
+    json_t *rr = path ? json_load_file(path, 0, NULL) : NULL;
+    FILE *f = NULL;
+    char a[32], b[32];
+    kiln_flow__days(c->istart, c->iend, a, b);
+    const char *sd = NULL, *ed = NULL;
+    for (size_t i = 0; i < c->keys.len; i++) {
+        if (!strcmp(c->keys.items[i], "vars.start_day") && *c->vals.items[i])
+            sd = c->vals.items[i];
+        if (!strcmp(c->keys.items[i], "vars.end_day") && *c->vals.items[i])
+            ed = c->vals.items[i];
+    }
+    const char *first = sd ? sd : a, *last = ed ? ed : sd ? sd : b;
+    if (!rr || kiln_project_load(&p, o, &err) ||
+        kiln_lake_catalog_open(&cat, kiln_project_warehouse(p), KILN_LAKE_CATALOG_SQLITE, &err) ||
+        !(f = fopen(rf, "a")))
+        goto done;
+    json_t *x;
+    size_t i;
+    json_array_foreach(json_object_get(rr, "results"), i, x)
+    {
+        const char *rel = json_string_value(json_object_get(x, "relation_name")),
+                   *st = json_string_value(json_object_get(x, "status"));
+        if (!rel || !st || strcmp(st, "success"))
+            continue;
+        /* schema.ident, or schema."ident@BRANCH" of a build on a branch */
+        char name[600];
+        const char *q = strstr(rel, ".\"");
+        if (q) {
+            const char *at = strchr(q + 2, '@');
+            size_t il = at ? (size_t)(at - q - 2) : strcspn(q + 2, "\"");
+            snprintf(name, sizeof name, "%.*s.%.*s", (int)(q - rel), rel, (int)il, q + 2);
+        } else
+            snprintf(name, sizeof name, "%s", rel);
+        kiln_lake_table *t = NULL;
+        kiln_err e = {0};
+        if (kiln_lake_table_load(&t, cat, name, &e))
+            continue; /* not an Iceberg table (an ephemeral model, a SQLite view) */
+        const kiln_lake_ref *r = kiln_lake_meta_ref(kiln_lake_table_meta(t), o->branch ? o->branch : "main");
+        /* rows: the table's rows at that snapshot (Iceberg's total-records) */
+        const kiln_lake_snapshot *sn = r ? kiln_lake_meta_snapshot(kiln_lake_table_meta(t), r->snapshot_id) : NULL;
+        const char *tr = sn ? kiln_lake_snapshot_summary(sn, "total-records") : NULL;
+        fprintf(f, "%s\t%lld\t%s..%s\t%lld\n", name, (long long)(r ? r->snapshot_id : -1), first, last,
+                tr ? atoll(tr) : 0LL);
+        kiln_lake_table_free(t);
+    }
+done:
+    if (f)
+        fclose(f);
+    json_decref(rr);
+    kiln_free(path);
+    kiln_lake_catalog_free(cat);
+    kiln_project_free(p);
+}
+
 static int run_models_build(const kiln_flow__libcall *c)
 {
     kiln_err err = {0};
@@ -623,31 +725,19 @@ static int run_models_build(const kiln_flow__libcall *c)
     /* vars: the task's vars map as the JSON mapping --vars takes */
     kiln_buf vars;
     kiln_buf_init(&vars, 0);
-    int nv = 0, rc = 0;
-    for (size_t i = 0; !rc && i < c->keys.len; i++) {
-        if (strncmp(c->keys.items[i], "vars.", 5))
-            continue;
-        const char *k = c->keys.items[i] + 5, *v = c->vals.items[i];
-        rc = kiln_buf_putc(&vars, nv++ ? ',' : '{', &err);
-        if (!rc)
-            rc = kiln_json_write_str(&vars, k, strlen(k), &err);
-        if (!rc)
-            rc = kiln_buf_putc(&vars, ':', &err);
-        if (!rc)
-            rc = kiln_json_write_str(&vars, v, strlen(v), &err);
-    }
-    if (!rc && nv)
-        rc = kiln_buf_putc(&vars, '}', &err);
+    int rc = models_vars(c, &vars, &err);
     if (rc) {
         kiln_buf_free(&vars);
         return fail("models.build", &err);
     }
-    o.vars = nv ? vars.data : NULL;
+    o.vars = vars.len ? vars.data : NULL;
     int failed = 0;
     rc = kiln_models_run("build", &o, stdout, &failed, &err);
     const char *lf = getenv("KILN_LINEAGE_FILE");
     if (rc >= 0 && !failed && lf && *lf)
         models_lineage_out(&o, lf);
+    if (rc >= 0 && !failed)
+        models_results_out(c, &o);
     kiln_buf_free(&vars);
     if (rc < 0)
         return fail("models.build", &err);
@@ -793,6 +883,87 @@ static int run_table_expire(const kiln_flow__libcall *c)
     return ec;
 }
 
+/* ---- table.publish: the gate at the end of a run that writes on a branch
+ * (a backfill's --branch). It runs only when every task it needs succeeded
+ * (the model tests included) and checks that main of every table on the
+ * branch can move to the branch's head (main is absent or an ancestor);
+ * the backfill then fast-forwards main of all of them in one multi-table
+ * commit once every run's publish has succeeded (docs/flow.md "The
+ * flagship DAG"). A run on main has nothing to publish. */
+
+typedef struct pub_names {
+    KILN_VEC(char *) v;
+} pub_names;
+
+static int pub_name(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    pub_names *l = ctx;
+    kiln_err e;
+    char *c = kiln_strdup(name);
+    if (!c || kiln_vec_push(&l->v, c, &e)) {
+        kiln_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_table_publish(const kiln_flow__libcall *c)
+{
+    const char *b = opt(c, "branch") && *opt(c, "branch") ? opt(c, "branch") : getenv("KILN_BRANCH");
+    const char *wh = opt(c, "warehouse") ? opt(c, "warehouse") : "warehouse";
+    if (!b || !*b || !strcmp(b, "main")) {
+        printf("table.publish: this run wrote main directly: nothing to publish (run it in a backfill with --branch "
+               "to publish only what passed)\n");
+        return 0;
+    }
+    kiln_err err = {0};
+    char *db = kiln_sprintf("%s/catalog.db", wh);
+    struct stat st;
+    int have = db && stat(db, &st) == 0;
+    kiln_free(db);
+    if (!have) {
+        fprintf(stderr, "kiln: error table.publish: warehouse not found: %s\n", wh);
+        return 4;
+    }
+    kiln_lake_catalog *cat = NULL;
+    pub_names names = {0};
+    int ec = 0, ready = 0;
+    if (kiln_lake_catalog_open(&cat, wh, KILN_LAKE_CATALOG_SQLITE, &err) ||
+        kiln_lake_table_list(cat, NULL, pub_name, &names, &err))
+        ec = fail("table.publish", &err);
+    for (size_t i = 0; !ec && i < names.v.len; i++) {
+        kiln_lake_table *t = NULL;
+        if (kiln_lake_table_load(&t, cat, names.v.items[i], &err)) {
+            ec = fail("table.publish", &err);
+            break;
+        }
+        const kiln_lake_meta *m = kiln_lake_table_meta(t);
+        const kiln_lake_ref *mr = kiln_lake_meta_ref(m, "main"), *br = kiln_lake_meta_ref(m, b);
+        if (br && mr && !kiln_lake_meta_is_ancestor(m, br->snapshot_id, mr->snapshot_id)) {
+            fprintf(stderr,
+                    "kiln: error table.publish: main of %s moved (to %lld) since branch '%s' was cut: main cannot "
+                    "fast-forward to it\n",
+                    names.v.items[i], (long long)mr->snapshot_id, b);
+            ec = 1;
+        } else if (br) {
+            printf("table.publish: %s: main %lld -> %s %lld\n", names.v.items[i],
+                   (long long)(mr ? mr->snapshot_id : -1), b, (long long)br->snapshot_id);
+            ready++;
+        }
+        kiln_lake_table_free(t);
+    }
+    if (!ec)
+        printf("table.publish: %d table(s) on branch '%s' can be published; main of all of them is fast-forwarded in "
+               "one commit when every run of the backfill has passed\n",
+               ready, b);
+    for (size_t i = 0; i < names.v.len; i++)
+        kiln_free(names.v.items[i]);
+    kiln_vec_free(&names.v);
+    kiln_lake_catalog_free(cat);
+    return ec;
+}
+
 /* Test and demo hook: KILN_FAILPOINT="flow.task=DAG.TASK[@YYYY-MM-DD]:fail-tries=N[,...]"
  * makes tries 1..N of that task instance fail (exit 1) before the call. */
 static int failpoint(void)
@@ -830,7 +1001,9 @@ int kiln_flow__lib_main(void *arg)
     if (failpoint())
         return 1;
     /* what ran, in the log, as the command line that does the same */
-    if (kiln_flow__lib_argv(c, &argv, &err) == 0) {
+    if (!strcmp(c->type, "table.publish"))
+        printf("kiln: table.publish (in-process)\n");
+    else if (kiln_flow__lib_argv(c, &argv, &err) == 0) {
         printf("kiln: %s (in-process; the same as:", c->type);
         for (size_t i = 0; argv[i]; i++) {
             printf(" ");
@@ -861,6 +1034,8 @@ int kiln_flow__lib_main(void *arg)
         return run_table_fast_forward(c);
     if (!strcmp(c->type, "table.expire"))
         return run_table_expire(c);
+    if (!strcmp(c->type, "table.publish"))
+        return run_table_publish(c);
     if (!strcmp(c->type, "table.maintain"))
         return kiln_flow__maint_task(opt(c, "warehouse"), opt(c, "table"), opt_true(c, "dry_run"));
     fprintf(stderr, "kiln: error: task type '%s' has no library call\n", c->type);

@@ -41,8 +41,9 @@ typedef struct kiln_models_opts {
     const char *state;     /* --state: a directory with a previous manifest.json (state: selection), or NULL */
     /* flow3 (the orchestrator's backfill --branch): build on Iceberg branch
      * NAME. Every table the build writes is written on branch NAME (created
-     * at main's head when missing; the table must already exist on main and
-     * keep its columns); ref()/source() of a table written by this build or
+     * at main's head when missing; an existing table keeps its columns; a
+     * new table is created with its rows on branch NAME only, main without
+     * a snapshot until the branch is published); ref()/source() of a table written by this build or
      * having branch NAME read that branch, every other table reads main.
      * NULL = main (the default). */
     const char *branch;

@@ -298,7 +298,7 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
 {
     int rc;
     char *sql = NULL, *have = NULL, *want = NULL, *probe = NULL;
-    int on_branch = branch_rel(r, rel); /* flow3: the table exists (checked before the run); replace its rows */
+    int on_branch = branch_rel(r, rel); /* flow3: replace the branch's rows (or create the table there) */
     if (table_exists(r, rel) && (!r->p->opts.full_refresh || on_branch)) {
         probe = kiln_sprintf("select * from %s", rel);
         char *wq = kiln_sprintf("select * from (\n%s\n) limit 0", query);
@@ -347,7 +347,7 @@ static int write_table(runner *r, const char *rel, const char *query, kiln_err *
         kiln_buf_free(&part);
         goto done;
     }
-    if (on_branch) {
+    if (on_branch && table_exists(r, rel)) { /* (a new table is created on the branch below) */
         rc = kiln_err_set(err, KILN_EUNSUPP,
                           "%s: the model's columns (%s) differ from the table's (%s); a build on branch '%s' "
                           "cannot change a table's schema (the schema is shared by every branch): build it on main",
@@ -1922,7 +1922,9 @@ int kiln_models__render_node(kiln_project *p, size_t idx, int execute, kiln_err 
 
 /* opts.branch set: mark the relations read or written at the branch (every
  * table this build writes, and every table that already has the branch),
- * create the branch at main's head on each table the build writes, and
+ * create the branch at main's head on each table the build writes (a table
+ * that does not exist yet is created by its CREATE TABLE "ident@BRANCH"
+ * AS, with rows on the branch only), and
  * render again so ref(), source() and this name schema."ident@BRANCH".
  * Every other relation reads main. */
 static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
@@ -1946,8 +1948,8 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         kiln_free(db);
         if (!have)
             rc = kiln_err_set(err, KILN_ENOTFOUND,
-                              "a build on branch '%s' writes existing tables only, and the warehouse %s has none yet: "
-                              "build on main first",
+                              "a build on branch '%s' needs a warehouse with the tables it reads, and %s has no "
+                              "catalog yet: load or build on main first",
                               b, p->warehouse);
         else
             rc = kiln_lake_catalog_open(&p->catalog, p->warehouse, KILN_LAKE_CATALOG_SQLITE, err);
@@ -1963,13 +1965,10 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         if (!rel)
             rc = KILN_OOM(err);
         else if (kiln_lake_table_load(&t, p->catalog, rel, &e)) {
-            if (w[i] && p->opts.branch_new) /* created by the build (kiln_models__branch_stage) */
+            /* a new table: created with its rows on the branch only (main
+             * has no snapshot of it until the branch is published) */
+            if (w[i])
                 p->on_branch[i] = 1;
-            else if (w[i])
-                rc = kiln_err_set(err, KILN_ENOTFOUND,
-                                  "%s does not exist on main: a build on branch '%s' writes existing tables only "
-                                  "(build it on main first)",
-                                  rel, b);
         } else if (kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
             p->on_branch[i] = 1;
         } else if (w[i]) {
@@ -1998,11 +1997,15 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
         if (!p->on_branch[i])
             continue;
         char *rel = kiln_models__relation(p, p->nodes.items[i]);
-        rc = rel ? kiln_sql_lake_add_table(db, rel, p->opts.branch, err) : KILN_OOM(err);
-        if (rc && p->opts.branch_new && !kiln_models__relation_exists(p, p->nodes.items[i])) {
-            kiln_err_clear(err); /* a new table: declared when the build creates it */
-            rc = 0;
-        }
+        kiln_lake_table *t = NULL;
+        kiln_err e = {0};
+        if (!rel)
+            rc = KILN_OOM(err);
+        else if (kiln_lake_table_load(&t, p->catalog, rel, &e) == 0 &&
+                 kiln_lake_meta_ref(kiln_lake_table_meta(t), p->opts.branch))
+            rc = kiln_sql_lake_add_table(db, rel, p->opts.branch, err);
+        /* else a table the build creates on the branch: declared when made */
+        kiln_lake_table_free(t);
         kiln_free(rel);
     }
     return rc;

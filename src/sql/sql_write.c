@@ -1136,10 +1136,13 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
                                     : KILN_LAKE_WRITE_APPEND;
     size_t qoff = w.query_b;
     wo.branch = w.branch[0] ? w.branch : NULL;
-    if (w.kind == W_CTAS && w.branch[0]) {
-        rc = perr(err_offset, 0, err, "CREATE TABLE AS makes a new table: it cannot name a branch (%s)%s", w.shown,
+    /* CREATE TABLE ns."t@B" AS: a new table whose rows are on branch B only
+     * (main has no snapshot until B is published: a build or backfill on a
+     * branch creates its new tables this way); never a replace */
+    if (w.kind == W_CTAS && w.branch[0] && w.replace) {
+        rc = perr(err_offset, 0, err, "CREATE OR REPLACE TABLE AS cannot name a branch (%s)%s", w.shown,
                   getenv("KILN_BRANCH") && *getenv("KILN_BRANCH")
-                      ? "; KILN_BRANCH is set (a task of a backfill on a branch writes existing tables only)"
+                      ? "; KILN_BRANCH is set (a task of a backfill on a branch replaces no table)"
                       : "");
         goto done;
     }

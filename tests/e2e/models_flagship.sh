@@ -33,7 +33,9 @@ K --warehouse "$W" job gh-events --in "$T/raw" --format iceberg --threads 1 --al
 cp -r "$KILN_ROOT/examples/personal-api" "$P"; rm -rf "$P/dags" "$P/grafana" "$P/target" "$P/warehouse"
 python3 "$P/scripts/api_seeds.py" "$T/api" "$P/seeds" >/dev/null || fail "api_seeds.py"
 K --warehouse "$W" build --project-dir "$P" >"$T/b1.txt" 2>&1 || { cat "$T/b1.txt"; fail "first build"; }
-grep -Eq '^Done\. PASS=([0-9]+) WARN=0 ERROR=0 SKIP=0 TOTAL=\1$' "$T/b1.txt" || fail "b1: $(tail -1 "$T/b1.txt")"
+# one warning: the held-back hour 2025-10-06-2 leaves that day short of hours (assert_days_have_every_hour)
+grep -Eq '^Done\. PASS=([0-9]+) WARN=1 ERROR=0 SKIP=0 TOTAL=' "$T/b1.txt" &&
+  grep -q "WARN 1 assert_days_have_every_hour" "$T/b1.txt" || fail "b1: $(grep -E ' WARN |^Done' "$T/b1.txt")"
 n=$(grep -c ' PASS ' "$T/b1.txt"); [ "$n" -ge 50 ] || fail "only $n tests ran"
 export_marts "$T/k1"
 duck "$T/k1" >"$T/d1.txt" || { cat "$T/d1.txt"; fail "first build differs from DuckDB"; }

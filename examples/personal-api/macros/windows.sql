@@ -22,6 +22,23 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#
+  The days a data test checks: start_day..end_day when the orchestrator
+  passes them (the flagship DAG's models task: the run's {{ ds }}), else
+  every day. A per-day build on a backfill's branch then fails only the
+  day whose data is wrong, as dbt's `where` test config does for a
+  partition (docs/flow.md "The flagship DAG").
+#}
+{% macro run_days(day_col) -%}
+  {%- set start = var('start_day') | string -%}
+  {%- set end = (var('end_day') | string) or start -%}
+  {%- if start -%}
+    {{ day_col }} between '{{ start }}' and '{{ end }}'
+  {%- else -%}
+    1 = 1
+  {%- endif -%}
+{%- endmacro %}
+
 {# Rows of a generic test's model whose combination of columns repeats
    (the grain test of every model keyed on more than one column). #}
 {% test unique_combination_of_columns(model, combination_of_columns) %}
