@@ -49,7 +49,7 @@ for d in 2025-10-05 2025-10-06; do
 done
 want "$(tries github_backfill load 2025-10-06)" 2 "the failpoint's try was retried"
 grep -q "failpoint flow.task=github_backfill.load@2025-10-06:fail-tries=1: try 1 fails on purpose" \
-  "$P/.kiln/logs/github_backfill/load/2025-10-06T00:00:00Z/try-1.log" || fail "failpoint log"
+  "$P/.kiln/logs/github_backfill/2025-10-06T00:00:00Z/load.try-1.log" || fail "failpoint log"
 want "$(state github_backfill load 2025-10-07)" failed "load of a day without files"
 want "$(state github_backfill summary 2025-10-07)" upstream_failed "summary after a failed load"
 for _ in $(seq 100); do [ -s "$P/received.ndjson" ] && break; sleep 0.1; done
@@ -76,7 +76,7 @@ PY
 )"
 expect_rc 0 "$KILN_BIN" sql --warehouse "$P/warehouse" --csv "select count(*) from github.pushes"
 want "$(echo "$OUT" | tail -1)" "$py" "pushes in Iceberg vs the hour files"
-grep -q "day *| pushes" "$P/.kiln/logs/github_backfill/summary/2025-10-05T00:00:00Z/try-1.log" || fail "summary output"
+grep -q "day *| pushes" "$P/.kiln/logs/github_backfill/2025-10-05T00:00:00Z/summary.try-1.log" || fail "summary output"
 
 # the files arrive; land's key already succeeded (a key does not cover the
 # files a command reads), so the day is cleared from land down and run again
@@ -95,11 +95,11 @@ expect_rc 0 K dags run github_models --date 2025-10-07
 want "$(state github_models models 2025-10-07)" success "models with the project"
 want "$(state github_models top 2025-10-07)" success "top"
 # every node of the project built and passed (the count follows the project)
-done_line="$(grep -h "^Done. PASS=" "$P/.kiln/logs/github_models/models/2025-10-07T00:00:00Z/"try-*.log | tail -n1)"
+done_line="$(grep -h "^Done. PASS=" "$P/.kiln/logs/github_models/2025-10-07T00:00:00Z/models".try-*.log | tail -n1)"
 [[ "$done_line" =~ ^Done\.\ PASS=([0-9]+)\ WARN=0\ ERROR=0\ SKIP=0\ TOTAL=([0-9]+)$ ]] &&
   [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] && [ "${BASH_REMATCH[1]}" -ge 50 ] ||
   fail "models build log: '$done_line'"
-grep -q "repo_name" "$P/.kiln/logs/github_models/top/2025-10-07T00:00:00Z/try-1.log" || fail "top output"
+grep -q "repo_name" "$P/.kiln/logs/github_models/2025-10-07T00:00:00Z/top.try-1.log" || fail "top output"
 
 # a re-run: nothing starts, no snapshot is added
 snaps() { "$KILN_BIN" table --warehouse "$P/warehouse" snapshots "$1" | md5sum; }
