@@ -85,7 +85,8 @@ int kiln_flow__metrics_note(kiln_flow_store *st, const char *dag, int64_t queue_
 static const double buckets[] = {0.1, 0.5, 1, 5, 15, 60, 300, 1800, 3600, 14400};
 #define NBUCKETS (sizeof buckets / sizeof *buckets)
 /* the buckets' le label values (%g of the above), +Inf last */
-static const char *const bucket_le[NBUCKETS + 1] = {"0.1", "0.5", "1", "5", "15", "60", "300", "1800", "3600", "14400", "+Inf"};
+static const char *const bucket_le[NBUCKETS + 1] = {"0.1", "0.5",  "1",    "5",     "15",  "60",
+                                                    "300", "1800", "3600", "14400", "+Inf"};
 
 int kiln_flow__metrics_write(kiln_flow_store *st, const kiln_flow_project *p, kiln_err *err)
 {

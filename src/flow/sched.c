@@ -1667,7 +1667,7 @@ static int loop(sched *s)
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
         if (s->o->live_log && s->nrunning && (timeout < 0 || timeout > 100))
-            timeout = 100;      /* tasks run: the log as it grows, every 0.1 s */
+            timeout = 100;                                /* tasks run: the log as it grows, every 0.1 s */
         if (s->metrics_dirty && metrics_due(s, &timeout)) /* within a second on a small store */
             metrics(s);
         if ((rc = txn_commit(s)))
