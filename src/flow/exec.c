@@ -7,7 +7,8 @@
  * file. A pidfd (pidfd_open) per process is what the scheduler's poll()
  * waits on, so an idle scheduler sleeps in the kernel instead of waking to
  * check on children. The per-task-instance lock file descriptor is handed
- * to the child as fd 3: the lock (flock) then lasts as long as either the
+ * to the child as fd 3: the lock (an open file description lock, store.c)
+ * then lasts as long as either the
  * runner or the task lives, so a restarted runner cannot start a second
  * copy of a task whose orphan is still running.
  */
@@ -129,7 +130,16 @@ static int local_start(kiln_flow_executor *ex, const kiln_flow_spawn *s, kiln_fl
     char **env = merged_env(s->env_extra);
     if (!env)
         return KILN_OOM(err);
-    logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* a new try's log (truncated if one was left with its name); its folder
+     * (one per DAG run) is made by the first try that needs it */
+    logfd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0 && errno == ENOENT) {
+        if ((rc = kiln_flow__mkdirs_for(s->log_path, err))) {
+            kiln_free(env);
+            return rc;
+        }
+        logfd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    }
     if (logfd < 0) {
         kiln_free(env);
         return kiln_err_set(err, KILN_EIO, "%s: %s", s->log_path, strerror(errno));

@@ -44,11 +44,16 @@ void kiln_flow__ts(int64_t secs, char *out);
 int kiln_flow__mkdirs(const char *dir, kiln_err *err);
 /* mkdir -p of the directory holding path. */
 int kiln_flow__mkdirs_for(const char *path, kiln_err *err);
-/* Path of a try's log / a task instance's lock (its log folder, locked
- * with flock). Caller frees. */
+/* Path of a try's log (STATE/logs/DAG/LOGICAL/TASK.try-N.log). Caller frees. */
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number);
-char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical);
+/* Take a task instance's lock: an open file description lock (F_OFD_SETLK)
+ * on one byte of the DAG's lock file (STATE/logs/DAG/.locks). Returns 0
+ * with *fd_out holding the lock (closing the last descriptor of it, the
+ * task's inherited fd 3 included, releases it), 1 when another process
+ * holds it, <0 on error. */
+int kiln_flow__ti_lock(const kiln_flow_project *p, const char *dag, const char *task, const char *logical, int *fd_out,
+                       kiln_err *err);
 /* The logical dates of dag's runs in [start, end] (inclusive): the fire
  * times of its schedule, or start alone for a DAG without one. */
 int kiln_flow__dates(const kiln_flow_dag *d, int64_t start, int64_t end, int64_t **out, size_t *n, kiln_err *err);

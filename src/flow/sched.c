@@ -18,7 +18,8 @@
  * - Idempotency: before a TI runs, its key (flow.h: kiln_flow_task_key) is
  *   looked up; a key that already succeeded makes the TI a success without
  *   running anything, recorded with a note saying so.
- * - Restart safety: a TI is started only under its lock file (flock,
+ * - Restart safety: a TI is started only under its lock (an open file
+ *   description lock on a byte of the DAG's lock file, store.c;
  *   inherited by the task as fd 3). A TI the store says is running whose
  *   lock we can take belongs to a dead runner and a finished process: that
  *   try is marked failed and the TI runs again under the current policy. A
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -135,6 +137,8 @@ typedef struct sched {
     int metrics_dirty;
     int64_t metrics_last_ms;
     int64_t metrics_gap_ms;               /* wait between writes: 1 s, or 20x the last write's time */
+    int64_t metrics_cpu_ms;               /* the runner's CPU time the last write took */
+    int64_t metrics_cpu_at;               /* the runner's CPU time (ms) when it ended */
     uint64_t lag_n[KILN_FLOW_LAG_NB + 1]; /* loop lag since the last flush, per bucket */
     double lag_sum_ms;
     kiln_err *err;
@@ -155,6 +159,15 @@ static void on_drain(int sig)
 }
 
 static int64_t now_ms(void) { return (int64_t)(kiln_mono_seconds() * 1000.0); }
+
+/* CPU time (user + system) of this process so far, ms */
+static int64_t cpu_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------ heaps */
 
@@ -624,7 +637,7 @@ static int alert_resolve(sched *s, ti *t)
  * the store first (the file is computed from the store). */
 static void metrics(sched *s)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = now_ms(), c0 = cpu_ms();
     kiln_err e = {0};
     size_t depth = 0;
     for (size_t i = 0; i < s->ready.n; i++)
@@ -644,6 +657,28 @@ static void metrics(sched *s)
      * less often so that it stays under ~5% of the runner's time */
     s->metrics_gap_ms = 20 * (end - t0) > 1000 ? 20 * (end - t0) : 1000;
     s->metrics_last_ms = end;
+    s->metrics_cpu_at = cpu_ms();
+    s->metrics_cpu_ms = s->metrics_cpu_at - c0;
+}
+
+/* Whether the pending metrics.prom write is due now; else lowers *timeout
+ * to when it is. At most once per metrics_gap_ms of wall time; and a write
+ * that costs more than 10 ms of CPU (a big store: the file is computed
+ * from all of it) waits until the runner has spent 20 times that on its
+ * own work (so it stays under ~5% of the runner's CPU when tasks are
+ * short), or at most a minute. */
+static int metrics_due(sched *s, int *timeout)
+{
+    int64_t now = now_ms(), since = now - s->metrics_last_ms;
+    int64_t wait = (s->metrics_gap_ms ? s->metrics_gap_ms : 1000) - since;
+    if (wait <= 0) {
+        if (s->metrics_cpu_ms <= 10 || since >= 60000 || cpu_ms() - s->metrics_cpu_at >= 20 * s->metrics_cpu_ms)
+            return 1;
+        wait = 60000 - since;
+    }
+    if (*timeout < 0 || *timeout > wait)
+        *timeout = (int)wait;
+    return 0;
 }
 
 /* t reached a terminal state: record, tell downstream and waiters. */
@@ -937,21 +972,12 @@ static int final_key(sched *s, ti *t)
 static int claim_ti(sched *s, ti *t, int *fd_out, int *prev_tries_out)
 {
     const kiln_flow_task *k = &s->d->tasks[t->task];
-    char *lock_path = kiln_flow__lock_path(s->p, s->d->id, k->id, t->r->lds);
     sqlite3_stmt *st = NULL;
-    int rc = 0, fd = -1;
-    if (!lock_path) {
-        rc = KILN_OOM(s->err);
+    int fd = -1;
+    int rc = kiln_flow__ti_lock(s->p, s->d->id, k->id, t->r->lds, &fd, s->err);
+    if (rc < 0)
         goto done;
-    }
-    if ((rc = kiln_flow__mkdirs(lock_path, s->err)))
-        goto done;
-    fd = open(lock_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = kiln_err_set(s->err, KILN_EIO, "%s: %s", lock_path, strerror(errno));
-        goto done;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (rc == 1) {
         if (t->state != S_LOCK_WAIT)
             say(s, t, "another process holds this task instance; waiting for it");
         t->state = S_LOCK_WAIT;
@@ -1015,7 +1041,6 @@ done:
         sqlite3_reset(st);
     if (fd >= 0)
         close(fd);
-    kiln_free(lock_path);
     return rc;
 }
 
@@ -1033,13 +1058,12 @@ static int spawn_try(sched *s, ti *t, int fd, int prev_tries)
     t->live_off = 0;
     t->timed_out = 0;
     t->gen++;
-    if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number)))
+    /* the executor creates (or truncates: a cleared TI's try numbers
+     * continue, but be sure) the log, and the run's log folder if missing */
+    if (!(log_path = kiln_flow__log_path(s->p, s->d->id, k->id, t->r->lds, t->try_number))) {
         rc = KILN_OOM(s->err);
-    else
-        rc = kiln_flow__mkdirs_for(log_path, s->err);
-    if (rc)
         goto done;
-    unlink(log_path); /* a cleared TI's try numbers continue, but be sure */
+    }
     argv = kiln_calloc(k->argv.len + 1, sizeof *argv);
     env = kiln_calloc(k->env.len + 12, sizeof *env);
     if (!argv || !env) {
@@ -1126,7 +1150,7 @@ rendered:;
     if (bad) {
         sr = -1;
         snprintf(serr.msg, sizeof serr.msg, "template: %s", rerr.msg);
-        FILE *lf = fopen(log_path, "a");
+        FILE *lf = kiln_flow__mkdirs_for(log_path, &rerr) == 0 ? fopen(log_path, "w") : NULL;
         if (lf) {
             fprintf(lf, "kiln: the task's %s\n", serr.msg);
             fclose(lf);
@@ -1647,14 +1671,9 @@ static int loop(sched *s)
             timeout = w < 0 ? 0 : w > 60000 ? 60000 : (int)w;
         }
         if (s->o->live_log && s->nrunning && (timeout < 0 || timeout > 100))
-            timeout = 100;      /* tasks run: the log as it grows, every 0.1 s */
-        if (s->metrics_dirty) { /* at most once a second, within a second (or metrics_gap_ms) */
-            int64_t due = s->metrics_last_ms + (s->metrics_gap_ms ? s->metrics_gap_ms : 1000) - now_ms();
-            if (due <= 0)
-                metrics(s);
-            else if (timeout < 0 || timeout > due)
-                timeout = (int)due;
-        }
+            timeout = 100;                                /* tasks run: the log as it grows, every 0.1 s */
+        if (s->metrics_dirty && metrics_due(s, &timeout)) /* within a second on a small store */
+            metrics(s);
         if ((rc = txn_commit(s)))
             break;
         int pr = poll(fds, n, timeout);
@@ -2083,6 +2102,9 @@ int kiln_flow_run(kiln_flow_project *p, const kiln_flow_run_opts *o, kiln_flow_r
     s.p = p;
     s.o = o;
     s.res = res;
+    /* the first metrics.prom write a second in at the earliest: a short
+     * runner (a re-run that skips everything) writes it once, at its end */
+    s.metrics_last_ms = now_ms();
     s.err = err;
     s.ex = &kiln_flow_local_executor;
     s.force = o->only_task != NULL;

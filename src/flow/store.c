@@ -17,7 +17,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -246,12 +248,62 @@ int kiln_flow__mkdirs_for(const char *path, kiln_err *err)
 char *kiln_flow__log_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical,
                           int try_number)
 {
-    return kiln_sprintf("%s/logs/%s/%s/%s/try-%d.log", p->state_dir, dag, task, logical, try_number);
+    /* one folder per DAG run, one file per try: a new folder per task
+     * instance cost a mkdir (an inode and a directory block) per task,
+     * the runner's largest cost for short tasks */
+    return kiln_sprintf("%s/logs/%s/%s/%s.try-%d.log", p->state_dir, dag, logical, task, try_number);
 }
 
-char *kiln_flow__lock_path(const kiln_flow_project *p, const char *dag, const char *task, const char *logical)
+/* The byte of the DAG's lock file that stands for a task instance: FNV-1a
+ * (64 bits) of "task NUL logical", kept below 2^62 so start + 1 fits an
+ * off_t. Two instances that share a byte (odds ~ n^2 / 2^63) only wait
+ * for each other. */
+static off_t ti_lock_byte(const char *task, const char *logical)
 {
-    /* the task instance's log folder itself (flock works on a directory):
-     * no lock file to create per instance */
-    return kiln_sprintf("%s/logs/%s/%s/%s", p->state_dir, dag, task, logical);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = task;; c++) {
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        if (!*c)
+            break;
+    }
+    for (const char *c = logical; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return (off_t)(h & 0x3fffffffffffffffULL);
+}
+
+int kiln_flow__ti_lock(const kiln_flow_project *p, const char *dag, const char *task, const char *logical, int *fd_out,
+                       kiln_err *err)
+{
+    *fd_out = -1;
+    char *path = kiln_sprintf("%s/logs/%s/.locks", p->state_dir, dag);
+    if (!path)
+        return KILN_OOM(err);
+    int rc = 0;
+    /* O_RDWR: a write lock needs a descriptor open for writing. Its own
+     * open file description per instance: open file description locks
+     * conflict with each other even within one process, and one lives as
+     * long as any descriptor of it (the task's fd 3 included) */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT && (rc = kiln_flow__mkdirs_for(path, err)) == 0)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (!rc)
+            rc = kiln_err_set(err, KILN_EIO, "%s: %s", path, strerror(errno));
+        kiln_free(path);
+        return rc;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = ti_lock_byte(task, logical), .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EAGAIN || e == EACCES) {
+            rc = 1;
+        } else {
+            rc = kiln_err_set(err, KILN_EIO, "%s: lock: %s", path, strerror(e));
+        }
+    } else {
+        *fd_out = fd;
+    }
+    kiln_free(path);
+    return rc;
 }

@@ -585,9 +585,13 @@ int kiln_serve__api_log(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error_kiln(rs, &err, "NoSuchLogException");
         goto out;
     }
-    const char *slash = strrchr(path, '/');
+    /* the try number is the path's last "try-N.log" (DAG/DATE/TASK.try-N.log,
+     * or DAG/TASK/DATE/try-N.log for a try recorded before that layout) */
+    const char *tn = NULL;
+    for (const char *c = strstr(path, "try-"); c; c = strstr(c + 1, "try-"))
+        tn = c;
     int got_try = 0;
-    if (!slash || sscanf(slash, "/try-%d.log", &got_try) != 1)
+    if (!tn || sscanf(tn, "try-%d.log", &got_try) != 1)
         got_try = (int)try_number;
     struct stat st;
     fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -70,7 +70,7 @@ want "$(lines "$P/after-runs")" 1 "sensor first run"
 expect_rc 0 K dags run w --date 2025-01-03   # waits until the insert
 wait
 want "$(lines "$P/after-runs")" 2 "sensor after a new snapshot"
-L="$P/.kiln/logs/w/wait/2025-01-03T00:00:00Z/try-1.log"
+L="$P/.kiln/logs/w/2025-01-03T00:00:00Z/wait.try-1.log"
 grep -q "unchanged since the last success" "$L" || fail "sensor waited: $(cat "$L")"
 grep -q "snapshot [0-9]*: a new materialization" "$L" || fail "sensor saw it: $(cat "$L")"
 expect_rc 1 K dags run w --date 2025-01-04   # nothing new: the sensor times out

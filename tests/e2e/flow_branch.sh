@@ -76,9 +76,9 @@ want "$(mainref github.pushes) $(mainref github.commits)" "$main1" "main's heads
 want "$(pushes)" "$(py_pushes 2025-03-01)" "main still day 1 only"
 want "$(pushes bf)" "$(py_pushes 2025-03-01 2025-03-02 2025-03-03)" "branch bf holds days 1-3"
 # day 2's check read the branch (day 3 may have loaded meanwhile: the runs overlap)
-n="$(awk -F'|' '$1 ~ /^bf *$/ {gsub(/ /, "", $2); print $2}' "$P/.kiln/logs/b/check/2025-03-02T00:00:00Z/try-1.log")"
+n="$(awk -F'|' '$1 ~ /^bf *$/ {gsub(/ /, "", $2); print $2}' "$P/.kiln/logs/b/2025-03-02T00:00:00Z/check.try-1.log")"
 [ -n "$n" ] && [ "$n" -ge "$(py_pushes 2025-03-01 2025-03-02)" ] && [ "$n" -le "$(py_pushes 2025-03-01 2025-03-02 2025-03-03)" ] ||
-  fail "check read the branch: $(cat "$P/.kiln/logs/b/check/2025-03-02T00:00:00Z/try-1.log")"
+  fail "check read the branch: $(cat "$P/.kiln/logs/b/2025-03-02T00:00:00Z/check.try-1.log")"
 
 # the gate passes; the failed run again on bf: every run succeeded -> swap in
 touch "$P/ok-2025-03-03"

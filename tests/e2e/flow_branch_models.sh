@@ -70,7 +70,7 @@ expect_rc 6 K dags backfill shop --start 2025-03-01 --end 2025-03-03 --branch bf
 grep -q "backfill on branch 'bf': 1 run(s) failed; main left untouched, the branch kept on 3 table(s)" <<<"$OUT" ||
   fail "failed branch backfill: $OUT"
 want "$(state shop build 2025-03-03)" failed "day 3's build"
-grep -q "FAIL 1 no_big_days" "$P/.kiln/logs/shop/build/2025-03-03T00:00:00Z/try-1.log" || fail "the test is the gate"
+grep -q "FAIL 1 no_big_days" "$P/.kiln/logs/shop/2025-03-03T00:00:00Z/build.try-1.log" || fail "the test is the gate"
 want "$(heads main)" "$main0" "main's heads untouched"
 want "$(S "select count(*) from analytics.daily")" 1 "main's daily still day 0"
 want "$(S "select count(*) from raw.orders")" 1 "main's orders still day 0"

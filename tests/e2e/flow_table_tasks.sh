@@ -21,7 +21,7 @@ expect_rc 0 K dags run pub --date 2025-01-01
 want "$(head main)" "$B" "main fast-forwarded to audit"
 want "$("$KILN_BIN" sql --warehouse "$W" --csv "select group_concat(x, '-') from (select x from s.t order by x)" | tail -1)" "1-2" "main's rows"
 want "$(nsnap)" 1 "snapshots after expire"
-L="$P/.kiln/logs/pub/tidy/2025-01-01T00:00:00Z/try-1.log"
+L="$P/.kiln/logs/pub/2025-01-01T00:00:00Z/tidy.try-1.log"
 grep -q "kiln: table.expire (in-process; the same as: kiln table --warehouse warehouse expire s.t --older-than 0s --retain-last 1)" "$L" || fail "log: $(cat "$L")"
 grep -q "table.expire: s.t: 1 snapshot(s) expired" "$L" || fail "expire log: $(cat "$L")"
 want "$(sqlite3 "$P/.kiln/flow.db" "select asset || ' ' || snapshot_id from asset_materialization where task='publish'")" "s.t $B" "materialization"
@@ -36,8 +36,8 @@ tasks:
   publish: {type: table.fast_forward, table: s.t, from: other}
 YML
 expect_rc 1 K dags run bad_ff --date 2025-01-01
-grep -q "kiln: error table.fast_forward" "$P/.kiln/logs/bad_ff/publish/2025-01-01T00:00:00Z/try-1.log" ||
-  fail "conflict log: $(cat "$P/.kiln/logs/bad_ff/publish/2025-01-01T00:00:00Z/try-1.log")"
+grep -q "kiln: error table.fast_forward" "$P/.kiln/logs/bad_ff/2025-01-01T00:00:00Z/publish.try-1.log" ||
+  fail "conflict log: $(cat "$P/.kiln/logs/bad_ff/2025-01-01T00:00:00Z/publish.try-1.log")"
 # validation
 cat > "$P/dags/bad.yml" <<'YML'
 tasks:

@@ -112,12 +112,12 @@ sql_counts="$("$KILN_BIN" sql --warehouse "$P/warehouse" --csv \
 want "$sql_counts" "$py_counts" "pushes per day: kiln vs Python"
 # the sql task printed its day's count, the same number
 n2="$(echo "$py_counts" | tr ' ' '\n' | grep 2025-01-02 | cut -d: -f2)"
-grep -Eq "^ *$n2 *\$" "$P/.kiln/logs/gh/count/2025-01-02T00:00:00Z/try-1.log" ||
-  fail "sql task's count is not $n2: $(cat "$P/.kiln/logs/gh/count/2025-01-02T00:00:00Z/try-1.log")"
+grep -Eq "^ *$n2 *\$" "$P/.kiln/logs/gh/2025-01-02T00:00:00Z/count.try-1.log" ||
+  fail "sql task's count is not $n2: $(cat "$P/.kiln/logs/gh/2025-01-02T00:00:00Z/count.try-1.log")"
 # the log names what ran as the equivalent command line
 grep -q "kiln job gh-events --in raw/2025-01-01 --format iceberg --warehouse warehouse --start 2025-01-01 --end 2025-01-01" \
-  "$P/.kiln/logs/gh/load/2025-01-01T00:00:00Z/try-1.log" || fail "gh_events log: $(cat "$P/.kiln/logs/gh/load/2025-01-01T00:00:00Z/try-1.log")"
-grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" "$P/.kiln/logs/gh/models/2025-01-02T00:00:00Z/try-1.log" || fail "models log"
+  "$P/.kiln/logs/gh/2025-01-01T00:00:00Z/load.try-1.log" || fail "gh_events log: $(cat "$P/.kiln/logs/gh/2025-01-01T00:00:00Z/load.try-1.log")"
+grep -q "Done. PASS=28 WARN=0 ERROR=0 SKIP=0 TOTAL=28" "$P/.kiln/logs/gh/2025-01-02T00:00:00Z/models.try-1.log" || fail "models log"
 expect_rc 0 "$KILN_BIN" sql --warehouse "$P/shop/warehouse" --csv "select count(*) from analytics.customers"
 want "$(echo "$OUT" | tail -1)" 5 "models built customers"
 
@@ -159,8 +159,8 @@ echo "select * from {{ ref('orders') }}" > "$P/shop/tests/assert_no_orders.sql"
 expect_rc 1 K dags run gh --date 2025-01-02
 want "$(state gh models 2025-01-02)" failed "models with a failing test"
 want "$(state gh after 2025-01-02)" upstream_failed "downstream of a failed build"
-grep -q "FAIL" "$P/.kiln/logs/gh/models/2025-01-02T00:00:00Z/try-3.log" || fail "test failure in the log"
-grep -q "kiln: error models.build: 1 node ended in ERROR or FAIL" "$P/.kiln/logs/gh/models/2025-01-02T00:00:00Z/try-3.log" || fail "models error line"
+grep -q "FAIL" "$P/.kiln/logs/gh/2025-01-02T00:00:00Z/models.try-3.log" || fail "test failure in the log"
+grep -q "kiln: error models.build: 1 node ended in ERROR or FAIL" "$P/.kiln/logs/gh/2025-01-02T00:00:00Z/models.try-3.log" || fail "models error line"
 rm "$P/shop/tests/assert_no_orders.sql"
 
 # ---- a failing statement fails a sql task (exit 1); a timeout kills an
@@ -195,6 +195,6 @@ want "$(state t2 a 2024-01-01)" success "a renders on day 1"
 want "$(state t2 a 2024-01-02)" failed "a cannot render on day 2"
 want "$(state t2 b 2024-01-02)" upstream_failed "b after a failed render"
 want "$(state t2 a 2024-01-03)" success "a renders on day 3"
-grep -q "template:1:7: integer division or modulo by zero" "$P/.kiln/logs/t2/a/2024-01-02T00:00:00Z/try-1.log" ||
+grep -q "template:1:7: integer division or modulo by zero" "$P/.kiln/logs/t2/2024-01-02T00:00:00Z/a.try-1.log" ||
   fail "render error in the try's log"
 echo "flow_tasks: ok"

@@ -94,9 +94,9 @@ n_commits="$("$KILN_BIN" sql --warehouse warehouse --csv "select count(*) from g
 want "$n_commits" "$want_commits" "github.commits rows vs the fixture's compare commits"
 ls raw/github-events/user="$USER_"/gharchive/date=$D/hour=*/*.json.gz > /dev/null 2>&1 || fail "events not landed"
 grep -q "kiln ingest gharchive --from file://$P/gen --start $D --end $D --hours 0-2 --out raw" \
-  "$P/.kiln/logs/src/land/${D}T00:00:00Z/try-1.log" || fail "land log: $(cat "$P/.kiln/logs/src/land/${D}T00:00:00Z/try-1.log")"
+  "$P/.kiln/logs/src/${D}T00:00:00Z/land.try-1.log" || fail "land log: $(cat "$P/.kiln/logs/src/${D}T00:00:00Z/land.try-1.log")"
 grep -q "kiln ingest github-compare --warehouse warehouse --api-url $URL" \
-  "$P/.kiln/logs/src/compare/${D}T00:00:00Z/try-1.log" || fail "compare log: $(cat "$P/.kiln/logs/src/compare/${D}T00:00:00Z/try-1.log")"
+  "$P/.kiln/logs/src/${D}T00:00:00Z/compare.try-1.log" || fail "compare log: $(cat "$P/.kiln/logs/src/${D}T00:00:00Z/compare.try-1.log")"
 
 # ---- a re-run starts no try
 expect_rc 0 K dags backfill src --start $D --end $D
@@ -116,5 +116,5 @@ YML
 expect_rc 0 K dags validate
 set +e; K dags backfill bad --start $D --end $D > bad.out 2>&1; set -e
 want "$(state bad x $D)" failed "bad what:"
-grep -q "not one of events, repos, compare" "$P/.kiln/logs/bad/x/${D}T00:00:00Z/try-1.log" || fail "bad what message"
+grep -q "not one of events, repos, compare" "$P/.kiln/logs/bad/${D}T00:00:00Z/x.try-1.log" || fail "bad what message"
 echo "ok ingest_flow"

@@ -115,7 +115,7 @@ failed="$(db "SELECT substr(logical_date, 1, 10) FROM dag_run WHERE dag='bf' AND
 [ -n "$ok_days" ] || fail "no day fitted: the disk is too small for the test to mean anything"
 for day in $failed; do
   for try in 1 2; do
-    log="$P/.kiln/logs/bf/load/${day}T00:00:00Z/try-$try.log"
+    log="$P/.kiln/logs/bf/${day}T00:00:00Z/load.try-$try.log"
     [ -f "$log" ] || fail "$day: no try $try (the retry did not run)"
     # "WAREHOUSE/…/FILE: write…: CAUSE" on one line: the file and the cause
     grep -qE "warehouse/[^ ]+: .*$cause" "$log" || fail "$day try $try: the log does not name the file and '$cause': $(tail -5 "$log")"

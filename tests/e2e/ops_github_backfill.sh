@@ -94,7 +94,7 @@ db() { sqlite3 p/.kiln/flow.db "$1"; }
 [ "$(db "SELECT state FROM task_instance WHERE task='repos' ORDER BY logical_date" | tr '\n' ' ')" = "success failed " ] ||
   fail "repos states: $(db "SELECT logical_date, state FROM task_instance WHERE task='repos'")"
 for try in 1 2; do
-  log="p/.kiln/logs/gh/repos/2025-10-09T00:00:00Z/try-$try.log"
+  log="p/.kiln/logs/gh/2025-10-09T00:00:00Z/repos.try-$try.log"
   [ -f "$log" ] || fail "day 2 repos: no try $try (the retry did not run)"
   grep -qi "rate limit" "$log" || fail "try $try: the log does not name the rate limit: $(tail -3 "$log")"
   grep -qiE "until|reset" "$log" || fail "try $try: the log does not say when it resets: $(tail -3 "$log")"

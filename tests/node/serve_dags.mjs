@@ -68,7 +68,7 @@ try {
   const ti = await get('/api/v1/dags/grid/runs/2024-01-02T00%3A00%3A00Z/tasks/flaky');
   check(ti.state === 'failed' && ti.tries.length === 1 && ti.tries[0].exit_code === 3 && ti.tries[0].state === 'failed' &&
     ti.run_id === run1.run_id, `task instance: ${JSON.stringify(ti)}`);
-  const logFile = readFileSync(`${P}/.kiln/logs/grid/extract/2024-01-02T00:00:00Z/try-1.log`, 'utf8');
+  const logFile = readFileSync(`${P}/.kiln/logs/grid/2024-01-02T00:00:00Z/extract.try-1.log`, 'utf8');
   const lg = await get('/api/v1/dags/grid/runs/2024-01-02/tasks/extract/log');
   check(lg.text === logFile && lg.size === Buffer.byteLength(logFile) && lg.next_offset === lg.size && lg.try_number === 1,
     `log: ${JSON.stringify(lg)} vs ${JSON.stringify(logFile)}`);
@@ -77,7 +77,7 @@ try {
   check((await get('/api/v1/dags/grid/runs/2024-01-02/tasks/flaky/log')).text.includes('loading'), 'stderr in the log');
   // a log over the 256 KiB answer cap: read in pieces from offset 0 it is the file byte for byte (no
   // character split at a piece's edge); without an offset it is the file's tail from a character start
-  const bigFile = readFileSync(`${P}/.kiln/logs/grid/big/2024-01-02T00:00:00Z/try-1.log`);
+  const bigFile = readFileSync(`${P}/.kiln/logs/grid/2024-01-02T00:00:00Z/big.try-1.log`);
   check(bigFile.length > 3 * 131072, `big log ${bigFile.length}`);
   let pieces = [], off = 0, n = 0;
   for (; n < 10; n++) {

@@ -2,9 +2,11 @@
  * pools, diagnostics with line:col, bad files not stopping good ones),
  * durations, dates in a DAG's zone, idempotency keys (what changes them
  * and what does not), the render step (the models layer's Jinja), and the
- * local executor (exit codes, logs, environment, process-group kill). */
+ * local executor (exit codes, logs, environment, process-group kill), and
+ * the task-instance lock (held by a task that inherits it). */
 #include "harness/harness.h"
 #include "flow/flow.h"
+#include "flow/flow_int.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -311,4 +313,46 @@ TEST(flow, local_executor_exit_log_env_kill)
     CHECK(kiln_flow_local_executor.start(&kiln_flow_local_executor, &sp, &pr, &err) != 0);
     CHECK(strstr(err.msg, "/no/such/prog") != NULL);
     kiln_free(log);
+}
+
+TEST(flow, task_instance_lock_lives_with_the_task)
+{
+    const char *dir = kt_tmpdir();
+    kiln_err err = {0};
+    kiln_flow_project p = {0};
+    p.dir = (char *)dir;
+    p.state_dir = kiln_sprintf("%s/.kiln", dir);
+    const char *ld = "2024-01-01T00:00:00Z";
+    int fd = -1, fd2 = -1, fd3 = -1;
+    /* the first take makes .kiln/logs/d/.locks */
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "a", ld, &fd, &err), 0);
+    CHECK(fd >= 0);
+    /* held: another take fails, even from this process */
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "a", ld, &fd2, &err), 1);
+    CHECK_EQ_INT(fd2, -1);
+    /* another task, or another date, is another lock */
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "b", ld, &fd2, &err), 0);
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "a", "2024-01-02T00:00:00Z", &fd3, &err), 0);
+    close(fd2);
+    close(fd3);
+    /* a task given the lock as fd 3 keeps it after the runner lets go; the
+     * log goes into a run folder the executor makes */
+    char *log = kiln_sprintf("%s/.kiln/logs/d/%s/a.try-1.log", dir, ld);
+    char *argv[] = {"sleep", "30", NULL};
+    kiln_flow_spawn sp = {.argv = argv, .cwd = dir, .log_path = log, .lock_fd = fd};
+    kiln_flow_proc pr;
+    CHECK_OK(kiln_flow_local_executor.start(&kiln_flow_local_executor, &sp, &pr, &err), &err);
+    close(fd);
+    struct stat sb;
+    CHECK_EQ_INT(stat(log, &sb), 0);
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "a", ld, &fd2, &err), 1);
+    CHECK_OK(kiln_flow_local_executor.kill(&kiln_flow_local_executor, &pr, SIGKILL), NULL);
+    int code = -1, signo = -1;
+    CHECK_EQ_INT(wait_exit(&pr, &code, &signo), 0);
+    CHECK_EQ_INT(signo, SIGKILL);
+    /* the task is gone: the lock is free */
+    CHECK_EQ_INT(kiln_flow__ti_lock(&p, "d", "a", ld, &fd2, &err), 0);
+    close(fd2);
+    kiln_free(log);
+    kiln_free(p.state_dir);
 }
