@@ -60,7 +60,7 @@ want "$(tries github_backfill load 2025-10-05)" 2 "the failpoint's try was retri
 want "$(state github_backfill load 2025-10-06)" success "load of the day with a missing hour"
 want "$(state github_backfill models 2025-10-06)" failed "models of the day with a missing hour"
 want "$(state github_backfill publish 2025-10-06)" upstream_failed "publish after a failed test"
-log="$P/.kiln/logs/github_backfill/models/2025-10-06T00:00:00Z/try-1.log"
+log="$P/.kiln/logs/github_backfill/2025-10-06T00:00:00Z/models.try-1.log"
 grep -q "FAIL 1 assert_days_have_every_hour" "$log" || fail "the test is the gate: $(grep -E 'FAIL|ERROR' "$log")"
 # main untouched: no table has a main snapshot (every table was created on the branch)
 main0="$(heads main)"
@@ -91,7 +91,7 @@ grep -q "branch 'bf': every run succeeded; swapped in on 13 table(s)" <<<"$OUT" 
 grep -q "tasks: 4 ran ok" <<<"$OUT" || fail "only day 2 runs again: $OUT"
 want "$(heads main)" "$(heads bf)" "main = bf on every table"
 want "$(state github_backfill publish 2025-10-06)" success "publish after the repair"
-done_line="$(grep -h "^Done. PASS=" "$P/.kiln/logs/github_backfill/models/2025-10-06T00:00:00Z/try-2.log")"
+done_line="$(grep -h "^Done. PASS=" "$P/.kiln/logs/github_backfill/2025-10-06T00:00:00Z/models.try-2.log")"
 [[ "$done_line" =~ ^Done\.\ PASS=([0-9]+)\ WARN=([0-9]+)\ ERROR=0\ SKIP=0\ TOTAL=([0-9]+)$ ]] &&
   [ "$((BASH_REMATCH[1] + BASH_REMATCH[2]))" = "${BASH_REMATCH[3]}" ] && [ "${BASH_REMATCH[1]}" -ge 50 ] ||
   fail "models build log: '$done_line'"
