@@ -1536,16 +1536,18 @@ static void need_cols(const xnode *n, uint8_t *need)
 /* The statement sql[0..len) (prepared by SQLite as st) on the columnar
  * path; as_table: leave the rows in a temporary table named and typed as
  * st's columns (a subquery's result) instead of preparing their SELECT. */
-static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table, kiln_exec_result **out,
-                      char *why, size_t cap, kiln_err *err)
+static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table, const xterm *terms,
+                      int nterms, kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
 {
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
     char ns[129], tb[129];
+    int term = 0;
     if (!cat) {
         why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
-    if (kiln_exec__parse_table(sql, len, ns, tb) || strchr(tb, '@') || !kiln_sql_is_lake_schema(db, ns)) {
+    if (kiln_exec__parse_from(sql, len, terms, nterms, ns, tb, &term) || strchr(tb, '@') ||
+        !kiln_sql_is_lake_schema(db, ns)) {
         why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
@@ -1566,6 +1568,9 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         return KILN_OOM(err);
     snprintf(q.ns, sizeof q.ns, "%s", ns);
     snprintf(q.tb, sizeof q.tb, "%s", tb);
+    q.terms = terms;
+    q.nterms = nterms;
+    q.term = term;
     kiln_err lerr = {0};
     if (kiln_lake_table_load(&t, cat, name, &lerr) != 0) {
         snprintf(why, cap, "cannot load %s: %s", name, lerr.msg);
@@ -1836,10 +1841,11 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         off += snprintf(colnames + off, sizeof colnames - (size_t)off, "%s%s", c ? "," : "", pc[c].name);
     const kiln_lake_plan_stats *ps = kiln_lake_plan_stats_get(r->plan);
     snprintf(res->summary, sizeof res->summary,
-             "columnar, %d thread%s\n`-- %s (snapshot %lld)\n    columns: %s\n    pushed: %s\n"
+             "columnar, %d thread%s\n`-- %s (snapshot %lld)%s%s%s\n    columns: %s\n    pushed: %s\n"
              "    files: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n"
              "    rows: %lld scanned, %lld kept; groups: %zu",
-             nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, colnames, pushed_text, r->ntasks,
+             nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, term ? ", read through WITH term " : "",
+             term ? terms[term - 1].name : "", term ? " (its filter inlined)" : "", colnames, pushed_text, r->ntasks,
              ps->files_pruned_partition, ps->files_pruned_stats, ps->files_total, (long long)rows_in,
              (long long)rows_kept, ngroups);
     *out = res;
@@ -1888,20 +1894,42 @@ static int from_subquery(const char *sql, size_t len, size_t *lp, size_t *rp)
 }
 
 /* Run the query sql[b..e) (a subquery or a WITH term's body) here into a
- * temporary table named and typed as SQLite sees its columns. Returns 0
- * with *out set, or 0 with *out NULL and why (declined), or <0. */
-static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_exec_result **out, char *why, size_t cap,
-                     kiln_err *err)
+ * temporary table named and typed as SQLite sees its columns. terms are
+ * the WITH terms before it (sql[db0..de) their definitions, prepared in
+ * front of a body that reads one). Returns 0 with *out set, or 0 with *out
+ * NULL and why (declined), or <0. */
+static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, const xterm *terms, int nterms, size_t db0,
+                     size_t de, kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
 {
     sqlite3_stmt *ist = NULL;
     size_t used = 0;
     kiln_err e2 = {0};
     *out = NULL;
     if (kiln_sql_prepare(db, sql + b, e - b, &ist, &used, NULL, &e2) != 0 || !ist) {
-        snprintf(why, cap, "does not prepare alone: %s", e2.msg);
-        return 0;
+        sqlite3_finalize(ist);
+        ist = NULL;
+        if (nterms > 0) { /* it reads an earlier term: prepared with the terms in front */
+            kiln_buf w;
+            kiln_buf_init(&w, 0);
+            kiln_buf_append(&w, "WITH ", 5, NULL);
+            kiln_buf_append(&w, sql + db0, de - db0, NULL);
+            kiln_buf_putc(&w, ' ', NULL);
+            kiln_buf_append(&w, sql + b, e - b, NULL);
+            kiln_err e3 = {0};
+            if (kiln_sql_prepare(db, w.data, w.len, &ist, &used, NULL, &e3) != 0 || !ist) {
+                sqlite3_finalize(ist);
+                ist = NULL;
+            }
+            kiln_buf_free(&w);
+        }
+        if (!ist) {
+            snprintf(why, cap, "does not prepare alone: %s", e2.msg);
+            return 0;
+        }
     }
-    int rc = sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, out, why, cap, err) : 0;
+    int rc = sqlite3_column_count(ist) > 0
+                 ? run_direct(db, sql + b, e - b, ist, 1, terms, nterms, out, why, cap, err)
+                 : 0;
     sqlite3_finalize(ist);
     return rc;
 }
@@ -1910,8 +1938,8 @@ static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_exec
  * becomes a temporary table (its body replaced by a SELECT of it) and
  * SQLite runs the rest. 1 when the statement is a WITH (handled: *out set
  * or why says why not), 0 when it is not. */
-static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result **out, char *why, size_t cap,
-                    kiln_err *err, int *rcp)
+static int try_with(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err, int *rcp)
 {
     kiln_sql_lexer lx = {sql, len, 0};
     if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "with"))
@@ -1920,11 +1948,15 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
     if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive"))
         return 0; /* as any other statement */
     size_t lp[X_CTES + 1], rp[X_CTES + 1];
-    int n = 0;
+    xterm terms[X_CTES + 1];
+    int n = 0, whole = 0;
+    size_t defs = lx.pos;
     for (;;) {
         kiln_sql_tok name = kiln_sql_lex_next(&lx);
         if (name.kind != 'w' && name.kind != 'q')
             break;
+        if (kiln_sql_lex_ident(&lx, name, terms[n].name, sizeof terms[n].name))
+            terms[n].name[0] = 0;
         kiln_sql_tok t = kiln_sql_lex_next(&lx);
         if (kiln_sql_lex_p(&lx, t, '(')) { /* a column list: SQLite renames; not done here */
             kiln_sql_lex_skip_parens(&lx);
@@ -1948,25 +1980,51 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
         if (lp[n]) {
             lp[n] = t.b;
             rp[n] = c.b;
+            terms[n].body = sql + t.b + 1;
+            terms[n].len = c.b - t.b - 1;
+        } else { /* a term with a column list is never inlined */
+            terms[n].name[0] = 0;
+            terms[n].body = NULL;
+            terms[n].len = 0;
         }
         if (n < X_CTES)
             n++;
-        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ','))
+        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ',')) {
+            whole = n < X_CTES;
             break;
+        }
         kiln_sql_lex_next(&lx);
+    }
+    char first[512] = "";
+    if (whole && n > 0) {
+        /* the statement's own SELECT over a filter term: the whole
+         * statement runs here */
+        size_t mb = lx.pos;
+        int rc = run_direct(db, sql + mb, len - mb, st, 0, terms, n, out, first, sizeof first, err);
+        if (rc || *out) {
+            *rcp = rc;
+            return 1;
+        }
+        if (first[0]) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "the statement's SELECT: %s", first);
+            snprintf(first, sizeof first, "%s", tmp);
+        }
     }
     kiln_exec_result *res = NULL;
     kiln_buf text;
     kiln_buf_init(&text, 0);
     size_t at = 0;
     int ran = 0;
-    char first[512] = "";
     for (int i = 0; i < n && *rcp == 0; i++) {
         if (!rp[i])
             continue;
         kiln_exec_result *one = NULL;
         char w1[512] = "";
-        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], &one, w1, sizeof w1, err);
+        size_t de = 0;
+        for (int k = 0; k < i; k++)
+            de = rp[k] ? rp[k] + 1 : de;
+        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], terms, de ? i : 0, defs, de, &one, w1, sizeof w1, err);
         if (!one) {
             if (!first[0] && w1[0])
                 snprintf(first, sizeof first, "WITH term %d: %s", i + 1, w1);
@@ -2021,11 +2079,11 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0)
         return 0;
     int wrc = 0;
-    if (try_with(db, sql, len, out, why, cap, err, &wrc))
+    if (try_with(db, sql, len, st, out, why, cap, err, &wrc))
         return wrc;
     size_t lp, rp;
     if (!from_subquery(sql, len, &lp, &rp))
-        return run_direct(db, sql, len, st, 0, out, why, cap, err);
+        return run_direct(db, sql, len, st, 0, NULL, 0, out, why, cap, err);
     /* SELECT ... FROM (a supported query) ...: the subquery runs here into
      * a temporary table, SQLite runs the rest over it */
     const char *isql = sql + lp + 1;
@@ -2037,7 +2095,7 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
         return 0;
     }
     kiln_exec_result *inner = NULL;
-    int rc = run_direct(db, isql, ilen, ist, 1, &inner, why, cap, err);
+    int rc = run_direct(db, isql, ilen, ist, 1, NULL, 0, &inner, why, cap, err);
     sqlite3_finalize(ist);
     if (rc || !inner) {
         if (!rc && why[0]) {
