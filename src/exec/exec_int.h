@@ -42,7 +42,8 @@ typedef enum {
     N_CONCAT,   /* a || b */
     N_SUBSTR,   /* substr(a, lit.i [, c: length]) */
     N_KEYREF,   /* the value of group key col (a: the key expression), after GROUP BY */
-    N_STRFN     /* fn 1 lower(a), 2 upper(a), 3 length(a) */
+    N_STRFN,    /* fn 1 lower(a), 2 upper(a), 3 length(a) */
+    N_ROWID     /* a plain scan's first key: the row's place in the scan (task << 32 | row in the task) */
 } xnode_kind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
@@ -102,6 +103,7 @@ typedef struct xquery {
     int naggs;
     xnode *aggs[X_MAX];
     int has_group;
+    int plain; /* no aggregate, no GROUP BY: every row is a group of its own, keyed by N_ROWID first */
     int norder;
     xorder order[X_MAX];
     int64_t limit, offset; /* limit -1 = none */

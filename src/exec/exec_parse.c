@@ -1003,6 +1003,21 @@ int kiln_exec__parse_table(const char *sql, size_t len, char ns[129], char tb[12
     return 1;
 }
 
+/* A plain scan's item or ORDER BY expression e as a key of its own. */
+static int plain_key(P *p, xnode *e)
+{
+    xquery *q = p->q;
+    if (e->k == N_LIT)
+        return 0;
+    for (int k = 0; k < q->nkeys; k++)
+        if (node_eq(q->keys[k], e))
+            return 0;
+    if (q->nkeys >= X_MAX)
+        return fail(p, "more than %d select items and ORDER BY terms", X_MAX - 1), 1;
+    q->keys[q->nkeys++] = e;
+    return 0;
+}
+
 /* The term of terms[0..n) named by the identifier token t: 1-based, or 0. */
 static int term_named(kiln_sql_lexer *lx, kiln_sql_tok t, const xterm *terms, int n)
 {
@@ -1249,8 +1264,19 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     int any_agg = q->having != NULL;
     for (int i = 0; i < q->nitems; i++)
         any_agg |= contains(q->items[i].e, N_AGG);
-    if (!q->has_group && !any_agg)
-        return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
+    if (!q->has_group && !any_agg) {
+        /* a plain scan: each row its own group, keyed first by its place
+         * in the scan (SQLite's output order without ORDER BY), then by
+         * every select item (so the items are over the keys) */
+        xnode *rid = node(&p, N_ROWID);
+        if (!rid)
+            return 1;
+        q->plain = q->has_group = 1;
+        q->keys[q->nkeys++] = rid;
+        for (int i = 0; i < q->nitems; i++)
+            if (plain_key(&p, q->items[i].e))
+                return 1;
+    }
     for (int i = 0; i < q->nitems; i++) {
         xitem *it = &q->items[i];
         if (!(it->e = over_groups(&p, it->e)))
@@ -1308,6 +1334,8 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                     xitem *it = &q->items[q->nitems];
                     it->src = e;
                     it->key = it->agg = -1;
+                    if (q->plain && plain_key(&p, e))
+                        return 1;
                     if (!(it->e = over_groups(&p, e)))
                         return 1;
                     if (it->e->k == N_KEYREF)

@@ -238,6 +238,7 @@ typedef struct worker {
     xcell *kc;                           /* key cells of the current row */
     kiln_arena *tmp;                     /* text computed for the current batch (copied when kept) */
     unsigned kmask[X_MAX], amask[X_MAX]; /* V_ types seen of computed keys / aggregate arguments */
+    int64_t task, trow;                  /* the task being read, its rows so far (N_ROWID) */
     pthread_t tid;
 } worker;
 
@@ -1145,7 +1146,10 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
         x.row = row;
         for (size_t k = 0; k < nk; k++) {
             const xnode *e = q->keys[k];
-            if (e->k == N_COL || e->k == N_TRUNC || e->k == N_ISOWEEK) {
+            if (e->k == N_ROWID) {
+                kc[k].t = V_INT;
+                kc[k].i = (int64_t)((uint64_t)w->task << 32 | (uint64_t)(w->trow + (int64_t)row));
+            } else if (e->k == N_COL || e->k == N_TRUNC || e->k == N_ISOWEEK) {
                 if (key_cell(w, b, e, row, &kc[k])) {
                     decline(w, "a date function of a value outside years 0000-9999 (SQLite raises an error)");
                     return STOPPED;
@@ -1157,7 +1161,8 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
                 }
                 w->kmask[k] |= 1u << kc[k].t;
             }
-            hv = mix(hv ^ cell_hash(&kc[k]));
+            if (k == 0 || !q->plain) /* a plain scan's row place is unique */
+                hv = mix(hv ^ cell_hash(&kc[k]));
         }
         long g = group_find(w, &w->h, kc, hv, 1);
         if (g < 0)
@@ -1182,6 +1187,7 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
                 goto oom;
         }
     }
+    w->trow += (int64_t)nr;
     return 0;
 oom:
     if (!w->declined)
@@ -1199,6 +1205,8 @@ static void *worker_main(void *arg)
         size_t i = atomic_fetch_add(&r->next, 1);
         if (i >= r->ntasks)
             break;
+        w->task = (int64_t)i;
+        w->trow = 0;
         int rc = kiln_lake_task_read(&r->pview, kiln_lake_plan_task(r->plan, i), on_batch, w, &w->err);
         if (rc) {
             if (!w->declined && !(rc == STOPPED && atomic_load(&r->stop)))
@@ -1742,7 +1750,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         unsigned km = 0, am = 0;
         for (int i = 0; i < nth; i++)
             km |= ws[i].kmask[k], am |= ws[i].amask[k];
-        if (!unmixed(km) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
+        if ((!q.plain && !unmixed(km)) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
                              (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
             snprintf(why, cap, "a computed value mixes integers and reals (or text forms); SQLite decides");
             goto done;
@@ -1843,11 +1851,11 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     snprintf(res->summary, sizeof res->summary,
              "columnar, %d thread%s\n`-- %s (snapshot %lld)%s%s%s\n    columns: %s\n    pushed: %s\n"
              "    files: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n"
-             "    rows: %lld scanned, %lld kept; groups: %zu",
+             "    rows: %lld scanned, %lld kept; %s: %zu",
              nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, term ? ", read through WITH term " : "",
              term ? terms[term - 1].name : "", term ? " (its filter inlined)" : "", colnames, pushed_text, r->ntasks,
              ps->files_pruned_partition, ps->files_pruned_stats, ps->files_total, (long long)rows_in,
-             (long long)rows_kept, ngroups);
+             (long long)rows_kept, q.plain ? "rows out (a plain scan)" : "groups", ngroups);
     *out = res;
     res = NULL;
 done:

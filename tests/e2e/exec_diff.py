@@ -14,6 +14,7 @@ fractional seconds, and reals with .5 (ties and order-dependent sums are
 avoided by the executor, not by the data).
 """
 import random
+import re
 import sys
 
 COLS = [  # name, iceberg type, class
@@ -247,6 +248,27 @@ def query(rng):
     return sql + ";"
 
 
+def plain_query(rng):
+    """A plain scan: row expressions, no aggregate; the output order is the
+    scan's (or the ORDER BY's, with the row id-like column last)."""
+    t = rng.choice(TABLES + ["big", "flat"])
+    items = []
+    for i in range(rng.randrange(1, 5)):
+        e = rng.choice([key_expr(rng), rng.choice(["id", "f", "g + h", "s", "g * 1000000000000 + h"])])
+        items.append(e + (" AS c%d" % i if rng.random() < 0.4 else ""))
+    sql = "SELECT " + ", ".join(items) + " FROM x." + t
+    if rng.random() < 0.8:
+        sql += " WHERE " + pred(rng, 0)
+    if rng.random() < 0.35:  # id is unique: a total order
+        sql += " ORDER BY " + ", ".join(rng.sample(["g", "s DESC", "ts", "1", "h NULLS LAST"], rng.randrange(0, 3)) +
+                                        [rng.choice(["id", "id DESC"])])
+    if rng.random() < 0.4:
+        sql += " LIMIT %d" % rng.randrange(0, 40)
+        if rng.random() < 0.3:
+            sql += " OFFSET %d" % rng.randrange(0, 9)
+    return sql + ";"
+
+
 def main():
     if sys.argv[1] == "setup":
         print(setup(int(sys.argv[2])))
@@ -271,8 +293,31 @@ def main():
                     % (rng.choice(TABLES), b),
                     "WITH a AS (SELECT g, count(*) AS n FROM x.big GROUP BY g), b AS (SELECT g, max(s) AS m FROM "
                     "x.flat GROUP BY g) SELECT a.g, n, m FROM a JOIN b ON a.g IS b.g ORDER BY a.g;"]))
+            elif r < 0.24:  # a filter term inlined into the statement's SELECT or a term reading it
+                print(filter_term(rng))
+            elif r < 0.32:
+                print(plain_query(rng))
             else:
                 print(query(rng))
+
+
+def filter_term(rng):
+    """WITH f AS (SELECT * [, key AS xk] FROM x.t [WHERE ...]) and a query
+    over f: the executor inlines f's filter (docs/exec.md, WITH)."""
+    outer = (query(rng) if rng.random() < 0.7 else plain_query(rng)).rstrip(";")
+    m = re.search(r" FROM x\.(\w+)", outer)
+    t = m.group(1)
+    outer = outer[:m.start()] + " FROM f" + outer[m.end():]
+    extra = rng.random() < 0.5
+    body = "SELECT *%s FROM x.%s%s" % (", %s AS xk" % key_expr(rng) if extra else "",
+                                       t + rng.choice(["", " AS src"]),
+                                       " WHERE " + pred(rng, 1) if rng.random() < 0.7 else "")
+    if extra and rng.random() < 0.5:  # the extra column as a key of the outer query
+        outer = "SELECT xk, count(*), %s FROM f%s GROUP BY xk ORDER BY 1" % (
+            agg_expr(rng), " WHERE " + pred(rng, 1) if rng.random() < 0.5 else "")
+    if rng.random() < 0.3:  # read by a term, SQLite runs the rest
+        return "WITH f AS (%s), a AS (%s) SELECT * FROM a;" % (body, outer)
+    return "WITH f AS (%s) %s;" % (body, outer)
 
 
 main()
