@@ -61,6 +61,33 @@ a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "WITH results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
 [ "$(echo "$a" | wc -l)" -eq 6 ] || fail "WITH query rows: $a"
 
+# a filter term (SELECT * [, expr AS name] FROM t WHERE ...) is inlined into
+# what reads it: the statement's own SELECT runs here whole, and so does an
+# aggregate term over it (the flagship models' "pushes" -> "daily" shape)
+q="WITH p AS (SELECT *, date_trunc('week', ts) AS wk FROM gh.c WHERE adds IS NOT NULL)
+SELECT wk, repo, count(*) AS n, sum(adds) FROM p WHERE repo < 5 GROUP BY wk, repo ORDER BY wk, repo"
+ex=$(K --explain "$q")
+grep -q 'read through WITH term p (its filter inlined)' <<<"$ex" || fail "filter term not inlined: $ex"
+grep -q 'pushed: adds is not null and repo < 5' <<<"$ex" || fail "the term's filter not pushed: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "inlined term results differ:"$'\n'"$a"$'\n'"vs"$'\n'"$b"
+q="WITH p AS (SELECT * FROM gh.c WHERE adds > 3), daily AS (SELECT repo, substr(ts, 1, 10) AS day, count(*) AS n
+FROM p GROUP BY 1, 2), latest AS (SELECT repo, sha, row_number() OVER (PARTITION BY repo ORDER BY ts DESC, sha) AS rn FROM p)
+SELECT d.repo, d.day, d.n, l.sha FROM daily d JOIN latest l ON l.repo = d.repo AND l.rn = 1 ORDER BY 1, 2"
+ex=$(K --explain "$q")
+grep -q '(WITH term 2; SQLite runs the rest)' <<<"$ex" || fail "aggregate over a filter term not columnar: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "term over a filter term differs"
+[ "$(echo "$a" | wc -l)" -gt 200 ] || fail "term over a filter term: too few rows"
+
+# a plain scan (no aggregate) runs here, rows in the scan's order
+q="SELECT repo, sha, ts, adds * 2 AS a2 FROM gh.c WHERE repo = 3 AND adds > 20"
+ex=$(K --explain "$q")
+grep -q 'rows out (a plain scan)' <<<"$ex" || fail "plain scan not columnar: $ex"
+a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
+[ "$a" = "$b" ] || fail "plain scan differs"
+[ "$(echo "$a" | wc -l)" -gt 50 ] || fail "plain scan: too few rows"
+
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
 grep -q 'KILN EXEC' <<<"$ex" && fail "KILN EXEC line for a query over no Iceberg table: $ex"

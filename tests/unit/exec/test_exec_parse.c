@@ -117,7 +117,7 @@ TEST(exec_parse, plain_scans_and_filter_terms)
     /* FROM a WITH term that filters the table: its WHERE ANDed first, its
      * extra column resolved by name */
     static const char body[] = "SELECT *, date_trunc('week', ts) AS wk FROM gh.t AS src WHERE src.n > 1";
-    xterm terms[2] = {{"f", body, sizeof body - 1}, {"agg", "SELECT repo, count(*) FROM gh.t GROUP BY 1", 41}};
+    xterm terms[2] = {{"f", body, sizeof body - 1}, {"agg", "SELECT repo, count(*) FROM gh.t GROUP BY 1", 42}};
     memset(&q, 0, sizeof q);
     q.a = kiln_arena_new(4096);
     snprintf(q.ns, sizeof q.ns, "gh");
