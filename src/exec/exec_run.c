@@ -2075,8 +2075,38 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, 
     return 1;
 }
 
+static int exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err);
+
 int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
                   size_t cap, kiln_err *err)
+{
+    int rc = exec_try(db, sql, len, st, out, why, cap, err);
+    /* the path of every statement (also a write's source, which prints no
+     * --explain): KILN_LOG=debug */
+    if (*out && kiln_log_min <= KILN_LOG_DEBUG) {
+        char line[sizeof(*out)->summary];
+        size_t k = 0;
+        for (const char *c = kiln_exec_result_summary(*out); *c && k + 2 < sizeof line; c++) {
+            if (*c == '\n') { /* one line: "; " between the summary's lines */
+                line[k++] = ';';
+                line[k++] = ' ';
+                while (c[1] == ' ')
+                    c++;
+            } else {
+                line[k++] = *c;
+            }
+        }
+        line[k] = 0;
+        kiln_debug("%s", line);
+    } else if (!*out && !rc && why[0]) { if (!rc && why[0])
+        kiln_debug("sqlite: %s", why);
+    }
+    return rc;
+}
+
+static int exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err)
 {
     *out = NULL;
     why[0] = 0; /* stays empty when the statement reads no Iceberg table here: nothing to say */
