@@ -1541,6 +1541,18 @@ static void need_cols(const xnode *n, uint8_t *need)
         need_cols(n->list[i], need);
 }
 
+/* 1 when a top-level AND term of the WHERE is an IN or an OR: SQLite may
+ * hand the virtual table one lookup per value (IN, or an OR of equalities
+ * it turns into one), so a plain scan's rows come in the values' order. */
+static int lookup_order(const xnode *n)
+{
+    if (!n)
+        return 0;
+    if (n->k == N_AND)
+        return lookup_order(n->a) || lookup_order(n->b);
+    return (n->k == N_IN && !n->neg) || n->k == N_OR;
+}
+
 /* The statement sql[0..len) (prepared by SQLite as st) on the columnar
  * path; as_table: leave the rows in a temporary table named and typed as
  * st's columns (a subquery's result) instead of preparing their SELECT. */
@@ -1601,6 +1613,10 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         }
     if (kiln_exec__parse(&q, sql, len, why, cap))
         goto done;
+    if (q.plain && !q.norder && lookup_order(q.where)) {
+        snprintf(why, cap, "a plain scan whose IN / OR SQLite may run as one lookup per value (its row order)");
+        goto done;
+    }
     if (q.nout != sqlite3_column_count(st)) {
         snprintf(why, cap, "column count differs from SQLite's");
         goto done;
@@ -1942,6 +1958,107 @@ static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, const xte
     return rc;
 }
 
+/* Take one's temporary table into *res (the first result becomes *res) and
+ * note what in its summary; returns the table's name, or NULL (one freed)
+ * when *res holds no more tables. */
+static const char *adopt(kiln_exec_result **res, int *ran, kiln_exec_result *one, const char *what)
+{
+    kiln_exec_result *r = *res;
+    if (!r) {
+        *res = r = one;
+        size_t l = strlen(r->summary);
+        snprintf(r->summary + l, sizeof r->summary - l, "\n    (%s; SQLite runs the rest)", what);
+        ++*ran;
+        return r->table;
+    }
+    if (*ran - 1 >= X_CTES) {
+        kiln_exec_result_free(one);
+        return NULL;
+    }
+    snprintf(r->more[*ran - 1], sizeof r->more[0], "%s", one->table);
+    one->table[0] = 0; /* dropped with r */
+    size_t l = strlen(r->summary);
+    snprintf(r->summary + l, sizeof r->summary - l, "\n    (%s, also columnar:) %s", what, one->summary);
+    kiln_exec_result_free(one);
+    return r->more[(*ran)++ - 1];
+}
+
+/* sql[b..e) as a compound of UNION ALL branches: each branch the executor
+ * runs becomes SELECT * FROM its temporary table (SQLite concatenates
+ * them, in order, as it would the branches' rows). A last branch with the
+ * compound's ORDER BY / LIMIT stays SQLite's. Appends the rewritten text to
+ * out; *is set to 0 (nothing appended) when sql[b..e) has no UNION ALL or
+ * another compound operator. Returns <0 on a real error. */
+static int run_compound(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_buf *out, kiln_exec_result **res,
+                        int *ran, char *first, size_t fcap, int *is, kiln_err *err)
+{
+    size_t cut[X_CTES + 2], ncut = 0; /* branch starts, then e */
+    int tail = 0;                     /* the last branch has ORDER BY / LIMIT */
+    *is = 0;
+    kiln_sql_lexer lx = {sql, e, b};
+    cut[ncut++] = b;
+    for (kiln_sql_tok t = kiln_sql_lex_next(&lx); t.kind; t = kiln_sql_lex_next(&lx)) {
+        if (kiln_sql_lex_p(&lx, t, '(')) {
+            kiln_sql_lex_skip_parens(&lx);
+        } else if (kiln_sql_lex_kw(&lx, t, "union")) {
+            if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "all") || ncut > X_CTES)
+                return 0;
+            cut[ncut++] = lx.pos;
+            tail = 0;
+        } else if (kiln_sql_lex_kw(&lx, t, "intersect") || kiln_sql_lex_kw(&lx, t, "except") ||
+                   kiln_sql_lex_kw(&lx, t, "with")) {
+            return 0;
+        } else if (kiln_sql_lex_kw(&lx, t, "order") || kiln_sql_lex_kw(&lx, t, "limit")) {
+            tail = 1;
+        }
+    }
+    if (ncut < 2)
+        return 0;
+    *is = 1;
+    cut[ncut] = e;
+    size_t at = b;
+    for (size_t k = 0; k < ncut; k++) {
+        if (k == ncut - 1 && tail)
+            break;
+        /* the branch's text: after UNION ALL, up to the next UNION */
+        size_t bb = cut[k], be = cut[k + 1];
+        if (k + 1 < ncut) { /* back over "UNION ALL" */
+            kiln_sql_lexer l2 = {sql, be, bb};
+            size_t last_end = bb;
+            for (kiln_sql_tok t = kiln_sql_lex_next(&l2); t.kind; t = kiln_sql_lex_next(&l2)) {
+                if (kiln_sql_lex_p(&l2, t, '('))
+                    t = kiln_sql_lex_skip_parens(&l2);
+                if (kiln_sql_lex_kw(&l2, t, "union"))
+                    break;
+                last_end = t.e;
+            }
+            be = last_end;
+        }
+        kiln_exec_result *one = NULL;
+        char w1[512] = "";
+        int rc = run_inner(db, sql, bb, be, NULL, 0, 0, 0, &one, w1, sizeof w1, err);
+        if (rc) {
+            kiln_exec_result_free(one);
+            return rc;
+        }
+        if (!one) {
+            if (!first[0] && w1[0])
+                snprintf(first, fcap, "UNION ALL branch %zu: %s", k + 1, w1);
+            continue;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "UNION ALL branch %zu", k + 1);
+        const char *tb = adopt(res, ran, one, what);
+        if (!tb)
+            break;
+        kiln_buf_append(out, sql + at, bb - at, NULL);
+        kiln_buf_printf(out, NULL, " SELECT * FROM temp.\"%s\" ", tb);
+        at = be;
+    }
+    kiln_buf_append(out, sql + at, e - at, NULL);
+    return 0;
+}
+
 /* WITH [name AS (query)], ... SELECT ...: every term whose query runs here
  * becomes a temporary table (its body replaced by a SELECT of it) and
  * SQLite runs the rest. 1 when the statement is a WITH (handled: *out set
@@ -2027,6 +2144,21 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, 
     for (int i = 0; i < n && *rcp == 0; i++) {
         if (!rp[i])
             continue;
+        int is = 0;
+        kiln_buf cb;
+        kiln_buf_init(&cb, 0);
+        int ran0 = ran;
+        *rcp = run_compound(db, sql, lp[i] + 1, rp[i], &cb, &res, &ran, first, sizeof first, &is, err);
+        if (is) { /* a term of UNION ALL branches: those run here are replaced */
+            if (ran > ran0) {
+                kiln_buf_append(&text, sql + at, lp[i] + 1 - at, NULL);
+                kiln_buf_append(&text, cb.data, cb.len, NULL);
+                at = rp[i];
+            }
+            kiln_buf_free(&cb);
+            continue;
+        }
+        kiln_buf_free(&cb);
         kiln_exec_result *one = NULL;
         char w1[512] = "";
         size_t de = 0;
@@ -2038,22 +2170,14 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, 
                 snprintf(first, sizeof first, "WITH term %d: %s", i + 1, w1);
             continue;
         }
-        if (!res) {
-            res = one;
-            size_t l = strlen(res->summary);
-            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d; SQLite runs the rest)", i + 1);
-        } else {
-            snprintf(res->more[ran - 1], sizeof res->more[0], "%s", one->table);
-            one->table[0] = 0; /* dropped with res */
-            size_t l = strlen(res->summary);
-            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d, also columnar:) %s", i + 1,
-                     one->summary);
-            kiln_exec_result_free(one);
-        }
+        char what[64];
+        snprintf(what, sizeof what, "WITH term %d", i + 1);
+        const char *tbn = adopt(&res, &ran, one, what);
+        if (!tbn)
+            break;
         kiln_buf_append(&text, sql + at, lp[i] - at, NULL);
-        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", ran == 0 ? res->table : res->more[ran - 1]);
+        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", tbn);
         at = rp[i] + 1;
-        ran++;
     }
     if (*rcp || !res) {
         if (!*rcp)
@@ -2119,6 +2243,30 @@ static int exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, 
     int wrc = 0;
     if (try_with(db, sql, len, st, out, why, cap, err, &wrc))
         return wrc;
+    {
+        int is = 0, ran = 0;
+        kiln_buf text;
+        kiln_buf_init(&text, 0);
+        kiln_exec_result *res = NULL;
+        int rc = run_compound(db, sql, 0, len, &text, &res, &ran, why, cap, &is, err);
+        if (is || rc) {
+            if (!rc && res) {
+                size_t used = 0;
+                kiln_err e2 = {0};
+                if (kiln_sql_prepare(db, text.data, text.len, &res->st, &used, NULL, &e2) != 0 || !res->st) {
+                    snprintf(why, cap, "the compound over the branches' results does not prepare: %s", e2.msg);
+                    kiln_exec_result_free(res);
+                } else {
+                    *out = res;
+                }
+            } else {
+                kiln_exec_result_free(res);
+            }
+            kiln_buf_free(&text);
+            return rc;
+        }
+        kiln_buf_free(&text);
+    }
     size_t lp, rp;
     if (!from_subquery(sql, len, &lp, &rp))
         return run_direct(db, sql, len, st, 0, NULL, 0, out, why, cap, err);

@@ -269,6 +269,31 @@ def plain_query(rng):
     return sql + ";"
 
 
+def union_query(rng):
+    """UNION ALL of supported branches (run here) and a literal one (SQLite's),
+    as a statement or a WITH term; a compound ORDER BY / LIMIT stays SQLite's."""
+    parts = []
+    for _ in range(rng.randrange(2, 4)):
+        t = rng.choice(TABLES + ["big"])
+        w = " WHERE " + pred(rng, 1) if rng.random() < 0.6 else ""
+        k = rng.random()
+        if k < 0.4:
+            parts.append("SELECT %s, count(*) FROM x.%s%s GROUP BY 1" % (key_expr(rng), t, w))
+        elif k < 0.85:
+            parts.append("SELECT %s, %s FROM x.%s%s" % (key_expr(rng), rng.choice(["id", "g", "s", "h * 2", "r"]), t, w))
+        else:
+            parts.append("SELECT 'lit', 7")
+    sql = " UNION ALL ".join(parts)
+    k = rng.random()
+    if k < 0.3:
+        sql += " ORDER BY 1, 2" + (" LIMIT %d" % rng.randrange(0, 20) if rng.random() < 0.5 else "")
+    elif k < 0.5:
+        sql = "WITH u(a, b) AS (%s) SELECT count(*), count(DISTINCT a), max(b) FROM u" % sql
+    elif k < 0.7:
+        sql = "WITH u AS (%s), v AS (SELECT count(*) AS n FROM x.big) SELECT * FROM u, v" % sql
+    return sql + ";"
+
+
 def main():
     if sys.argv[1] == "setup":
         print(setup(int(sys.argv[2])))
@@ -297,6 +322,8 @@ def main():
                 print(filter_term(rng))
             elif r < 0.32:
                 print(plain_query(rng))
+            elif r < 0.38:
+                print(union_query(rng))
             else:
                 print(query(rng))
 
