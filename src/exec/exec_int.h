@@ -113,6 +113,10 @@ typedef struct xquery {
      * its WHERE is ANDed into where, its extra columns are extra[] */
     const xterm *terms;
     int nterms, term;
+    /* an uncorrelated scalar subquery ("(SELECT ...)") evaluated once into
+     * *out (text in q->a): 0, or 1 with why (NULL: declined) */
+    int (*subquery)(void *ctx, struct xquery *q, const char *sql, size_t len, xcell *out, char *why, size_t cap);
+    void *subquery_ctx;
     int nextra;
     char extra_name[X_MAX][129];
     xnode *extra[X_MAX];

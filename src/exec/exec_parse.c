@@ -501,8 +501,20 @@ static xnode *operand(P *p)
 {
     kiln_sql_tok t = nx(p);
     if (pc(p, t, '(')) {
-        if (kw(p, pk(p), "select"))
-            return fail(p, "a subquery");
+        if (kw(p, pk(p), "select")) {
+            /* an uncorrelated scalar subquery: its value, computed once
+             * (by SQLite), is a literal here */
+            size_t b = t.e;
+            kiln_sql_tok c = kiln_sql_lex_skip_parens(&p->lx);
+            char w2[256] = "a subquery";
+            xnode *n = node(p, N_LIT);
+            if (!n)
+                return NULL;
+            if (!c.kind || !p->q->subquery ||
+                p->q->subquery(p->q->subquery_ctx, p->q, p->lx.s + b, c.b - b, &n->lit, w2, sizeof w2))
+                return fail(p, "%s", w2);
+            return n;
+        }
         xnode *e = parse_expr(p);
         if (!e)
             return NULL;
@@ -670,8 +682,8 @@ static xnode *predicate(P *p)
         xnode *r = additive(p);
         if (!r)
             return NULL;
-        if (l->k == N_LIT && r->k == N_LIT)
-            return fail(p, "a comparison of two literals");
+        /* two literals (dbt's "where 1 = 1") compare row by row like any
+         * other operands: same class, no affinity */
         if (!same_class(p, l, r))
             return fail(p, "a comparison of values of different types (SQLite's affinity rules apply)");
         if (!(n = node(p, N_CMP)))

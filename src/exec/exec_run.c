@@ -1541,6 +1541,52 @@ static void need_cols(const xnode *n, uint8_t *need)
         need_cols(n->list[i], need);
 }
 
+/* The parser's scalar subquery ("(SELECT ...)" as a value): one that
+ * prepares alone reads nothing of the statement around it, so SQLite runs
+ * it once here and its first row's value (NULL without rows) is a literal
+ * of the columnar query. */
+static int scalar_subquery(void *ctx, xquery *q, const char *sql, size_t len, xcell *out, char *why, size_t cap)
+{
+    sqlite3 *db = ctx;
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+    kiln_err e = {0};
+    memset(out, 0, sizeof *out);
+    if (kiln_sql_prepare(db, sql, len, &st, &used, NULL, &e) != 0 || !st || used < len ||
+        sqlite3_column_count(st) != 1) {
+        sqlite3_finalize(st);
+        snprintf(why, cap, "a subquery that does not run alone (correlated, or over a WITH term)");
+        return 1;
+    }
+    int rc = sqlite3_step(st), bad = 0;
+    if (rc == SQLITE_ROW) {
+        switch (sqlite3_column_type(st, 0)) {
+        case SQLITE_INTEGER: out->t = V_INT, out->i = sqlite3_column_int64(st, 0); break;
+        case SQLITE_FLOAT: out->t = V_REAL, out->d = sqlite3_column_double(st, 0); break;
+        case SQLITE_TEXT: {
+            size_t n = (size_t)sqlite3_column_bytes(st, 0);
+            char *t = kiln_arena_alloc(q->a, n + 1);
+            if (!t) {
+                bad = 1;
+                break;
+            }
+            memcpy(t, sqlite3_column_text(st, 0), n);
+            t[n] = 0;
+            out->t = V_TEXT, out->p = t, out->n = (uint32_t)n;
+            break;
+        }
+        case SQLITE_NULL: break;
+        default: bad = 1; break; /* a blob */
+        }
+    } else if (rc != SQLITE_DONE) {
+        bad = 1; /* its error is SQLite's to report */
+    }
+    sqlite3_finalize(st);
+    if (bad)
+        snprintf(why, cap, "a subquery whose value is a blob, or that fails");
+    return bad;
+}
+
 /* 1 when a top-level AND term of the WHERE is an IN or an OR: SQLite may
  * hand the virtual table one lookup per value (IN, or an OR of equalities
  * it turns into one), so a plain scan's rows come in the values' order. */
@@ -1591,6 +1637,8 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     q.terms = terms;
     q.nterms = nterms;
     q.term = term;
+    q.subquery = scalar_subquery;
+    q.subquery_ctx = db;
     kiln_err lerr = {0};
     if (kiln_lake_table_load(&t, cat, name, &lerr) != 0) {
         snprintf(why, cap, "cannot load %s: %s", name, lerr.msg);

@@ -328,6 +328,12 @@ def main():
                 print(query(rng))
 
 
+SUBQ = [  # scalar subqueries: run once by SQLite, a literal to the executor (the last one is correlated: declined)
+    "g >= (SELECT min(g) FROM x.flat)", "s < (SELECT max(s) FROM x.big WHERE g > 3)",
+    "ts > (SELECT min(ts) FROM x.empty)", "d >= (SELECT coalesce(max(d), '2024-06-01') FROM x.one)",
+    "h = (SELECT max(h) FROM x.flat AS f2 WHERE f2.g = src.g)"]
+
+
 def filter_term(rng):
     """WITH f AS (SELECT * [, key AS xk] FROM x.t [WHERE ...]) and a query
     over f: the executor inlines f's filter (docs/exec.md, WITH)."""
@@ -337,8 +343,9 @@ def filter_term(rng):
     outer = outer[:m.start()] + " FROM f" + outer[m.end():]
     extra = rng.random() < 0.5
     body = "SELECT *%s FROM x.%s%s" % (", %s AS xk" % key_expr(rng) if extra else "",
-                                       t + rng.choice(["", " AS src"]),
-                                       " WHERE " + pred(rng, 1) if rng.random() < 0.7 else "")
+                                       t + " AS src",
+                                       " WHERE " + rng.choice([pred(rng, 1), pred(rng, 1), "1 = 1", "2 < 1", rng.choice(SUBQ)])
+                                       if rng.random() < 0.7 else "")
     if extra and rng.random() < 0.5:  # the extra column as a key of the outer query
         outer = "SELECT xk, count(*), %s FROM f%s GROUP BY xk ORDER BY 1" % (
             agg_expr(rng), " WHERE " + pred(rng, 1) if rng.random() < 0.5 else "")

@@ -80,6 +80,14 @@ a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "term over a filter term differs"
 [ "$(echo "$a" | wc -l)" -gt 200 ] || fail "term over a filter term: too few rows"
 
+# an incremental run's filter: an uncorrelated scalar subquery runs once
+# (SQLite) and is a literal here, pushed into pruning like one
+q="WITH p AS (SELECT * FROM gh.c WHERE ts >= (SELECT coalesce(date(max(ts), '-1 days'), '0001-01-01') FROM gh.c WHERE repo = 3))
+SELECT repo, count(*) AS n FROM p GROUP BY 1"
+ex=$(K --explain "$q")
+grep -q "pushed: ts >= '20" <<<"$ex" || fail "scalar subquery not a pushed literal: $ex"
+[ "$(K --csv "$q")" = "$(KILN_EXEC=0 K --csv "$q")" ] || fail "scalar subquery results differ"
+
 # a plain scan (no aggregate) runs here, rows in the scan's order
 q="SELECT repo, sha, ts, adds * 2 AS a2 FROM gh.c WHERE repo = 3 AND adds > 20"
 ex=$(K --explain "$q")

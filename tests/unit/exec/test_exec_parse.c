@@ -186,7 +186,7 @@ TEST(exec_parse, declines_with_a_reason)
     ACCEPT("SELECT repo, max(msg) m FROM gh.t GROUP BY repo ORDER BY m DESC NULLS FIRST, repo NULLS LAST");
     DECLINE("SELECT repo, count(*) FROM gh.t GROUP BY repo ORDER BY max(n) + n", "neither grouped");
     DECLINE("SELECT count(*) FROM gh.t LIMIT 1, 2", "LIMIT a, b");
-    DECLINE("SELECT count(*) FROM gh.t WHERE 1 = 1", "two literals");
+    ACCEPT("SELECT count(*) FROM gh.t WHERE 1 = 1"); /* dbt's full-build filter */
     DECLINE("SELECT count(*) FROM gh.t WHERE ts = 0x10", "hexadecimal");
     DECLINE("SELECT count(*) OVER () FROM gh.t", "no FROM clause"); /* OVER is not taken for an alias */
 }
