@@ -22,10 +22,10 @@ typedef struct P {
     char *why;
     size_t cap;
     int failed;
-    char alias[129]; /* the table's alias, "" when none */
+    char alias[129];    /* the table's alias, "" when none */
     const char *tbname; /* the name FROM uses: the table's, or the WITH term's */
     int extras;         /* names may be the WITH term's extra columns */
-    int alias_ok;    /* unknown identifiers may name select-list aliases (GROUP BY, ORDER BY) */
+    int alias_ok;       /* unknown identifiers may name select-list aliases (GROUP BY, ORDER BY) */
     char *item_alias[X_MAX];
 } P;
 

@@ -1815,7 +1815,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         for (int i = 0; i < nth; i++)
             km |= ws[i].kmask[k], am |= ws[i].amask[k];
         if ((!q.plain && !unmixed(km)) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
-                             (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
+                                           (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
             snprintf(why, cap, "a computed value mixes integers and reals (or text forms); SQLite decides");
             goto done;
         }
@@ -1999,9 +1999,8 @@ static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, const xte
             return 0;
         }
     }
-    int rc = sqlite3_column_count(ist) > 0
-                 ? run_direct(db, sql + b, e - b, ist, 1, terms, nterms, out, why, cap, err)
-                 : 0;
+    int rc =
+        sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, terms, nterms, out, why, cap, err) : 0;
     sqlite3_finalize(ist);
     return rc;
 }
@@ -2271,7 +2270,7 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
         }
         line[k] = 0;
         kiln_debug("%s", line);
-    } else if (!*out && !rc && why[0]) { if (!rc && why[0])
+    } else if (!*out && !rc && why[0]) {
         kiln_debug("sqlite: %s", why);
     }
     return rc;
