@@ -253,6 +253,8 @@ struct run {
     int bcol[1024]; /* table column -> batch column */
     size_t mem_cap;
     atomic_size_t mem;
+    size_t scan_cap;         /* a plain scan's most rows out (KILN_EXEC_SCAN_ROWS) */
+    atomic_size_t scan_rows; /* a plain scan's rows out so far */
 };
 
 static int mem_add(worker *w, size_t n)
@@ -1188,6 +1190,20 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
         }
     }
     w->trow += (int64_t)nr;
+    if (q->plain) {
+        /* a plain scan's rows all go through SQLite again (the result
+         * table): a win only when the filter keeps few of them */
+        size_t kept = 0;
+        for (size_t row = 0; row < nr; row++)
+            kept += sel[row] == 1;
+        if (atomic_fetch_add(&r->scan_rows, kept) + kept > r->scan_cap) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "a plain scan of more than %zu rows (KILN_EXEC_SCAN_ROWS): SQLite streams it faster", r->scan_cap);
+            decline(w, why);
+            return STOPPED;
+        }
+    }
     return 0;
 oom:
     if (!w->declined)
@@ -1676,6 +1692,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     }
     r->q = &q;
     r->mem_cap = (size_t)env_int("KILN_EXEC_MEM_MB", 1024) << 20;
+    r->scan_cap = (size_t)env_int("KILN_EXEC_SCAN_ROWS", 100000);
     /* file pruning: the WHERE's top-level AND terms as a planning
      * predicate (partition values, column statistics); rows are still
      * tested by the filter, so a term only has to be a superset */

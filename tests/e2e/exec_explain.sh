@@ -95,6 +95,9 @@ grep -q 'rows out (a plain scan)' <<<"$ex" || fail "plain scan not columnar: $ex
 a=$(K --csv "$q"); b=$(KILN_EXEC=0 K --csv "$q")
 [ "$a" = "$b" ] || fail "plain scan differs"
 [ "$(echo "$a" | wc -l)" -gt 50 ] || fail "plain scan: too few rows"
+ex=$(KILN_EXEC_SCAN_ROWS=10 K --explain "$q")
+grep -q 'sqlite: a plain scan of more than 10 rows' <<<"$ex" || fail "plain scan row cap not reported: $ex"
+[ "$(KILN_EXEC_SCAN_ROWS=10 K --csv "$q")" = "$b" ] || fail "plain scan over the row cap differs"
 
 # no Iceberg table: no line
 ex=$(K --explain "SELECT 1 AS x")
