@@ -6,8 +6,11 @@
  * substr, lower/upper/length, ||, date_trunc / iso_week / iso_year of a
  * column), GROUP BY expressions, the aggregates count(*), count(x),
  * count(DISTINCT x), sum, avg, min, max of expressions, HAVING, then
- * ORDER BY + LIMIT; also the subquery in FROM and the WITH terms of such
- * shapes (SQLite runs the rest over their results).
+ * ORDER BY + LIMIT; plain scans that keep few rows; also the subquery in
+ * FROM, the WITH terms and the UNION ALL branches of such shapes (SQLite
+ * runs the rest over their results), a WITH term that only filters a
+ * table inlined into what reads it, and uncorrelated scalar subqueries
+ * (run once by SQLite) as literals.
  *
  * SQLite stays the engine of record: the SQL layer prepares every
  * statement with SQLite first (so the text is valid SQL over existing

@@ -42,7 +42,8 @@ typedef enum {
     N_CONCAT,   /* a || b */
     N_SUBSTR,   /* substr(a, lit.i [, c: length]) */
     N_KEYREF,   /* the value of group key col (a: the key expression), after GROUP BY */
-    N_STRFN     /* fn 1 lower(a), 2 upper(a), 3 length(a) */
+    N_STRFN,    /* fn 1 lower(a), 2 upper(a), 3 length(a) */
+    N_ROWID     /* a plain scan's first key: the row's place in the scan (task << 32 | row in the task) */
 } xnode_kind;
 
 enum { OP_EQ = 1, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
@@ -81,6 +82,13 @@ typedef struct xorder {
 
 #define X_MAX 64
 
+/* An earlier WITH term a query may read: its name and its body's text. */
+typedef struct xterm {
+    char name[129];
+    const char *body;
+    size_t len;
+} xterm;
+
 typedef struct xquery {
     kiln_arena *a;
     char ns[129], tb[129];
@@ -95,15 +103,33 @@ typedef struct xquery {
     int naggs;
     xnode *aggs[X_MAX];
     int has_group;
+    int plain; /* no aggregate, no GROUP BY: every row is a group of its own, keyed by N_ROWID first */
     int norder;
     xorder order[X_MAX];
     int64_t limit, offset; /* limit -1 = none */
+    /* FROM a WITH term (set before parsing: terms, and term, 1-based, the
+     * one the FROM names; 0: FROM the table itself) whose body is a filter
+     * of the table, SELECT * [, expr AS name ...] FROM ns.t [WHERE cond]:
+     * its WHERE is ANDed into where, its extra columns are extra[] */
+    const xterm *terms;
+    int nterms, term;
+    /* an uncorrelated scalar subquery ("(SELECT ...)") evaluated once into
+     * *out (text in q->a): 0, or 1 with why (NULL: declined) */
+    int (*subquery)(void *ctx, struct xquery *q, const char *sql, size_t len, xcell *out, char *why, size_t cap);
+    void *subquery_ctx;
+    int nextra;
+    char extra_name[X_MAX][129];
+    xnode *extra[X_MAX];
 } xquery;
 
 /* Parse sql[0..len) as a supported SELECT over q->schema's table (the
  * table name is found first with exec_parse_table). Returns 0, or 1 with
  * why filled when the text is not a supported shape. */
 int kiln_exec__parse_table(const char *sql, size_t len, char ns[129], char tb[129]);
+/* The same, where FROM may also name one of terms[0..nterms) whose body
+ * reads ns.tb: *term is then its 1-based index (else 0). */
+int kiln_exec__parse_from(const char *sql, size_t len, const xterm *terms, int nterms, char ns[129], char tb[129],
+                          int *term);
 int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t cap);
 
 /* 1 if SQLite's class of a column type is supported; *vt is its V_ type. */

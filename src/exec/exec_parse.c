@@ -22,8 +22,10 @@ typedef struct P {
     char *why;
     size_t cap;
     int failed;
-    char alias[129]; /* the table's alias, "" when none */
-    int alias_ok;    /* unknown identifiers may name select-list aliases (GROUP BY, ORDER BY) */
+    char alias[129];    /* the table's alias, "" when none */
+    const char *tbname; /* the name FROM uses: the table's, or the WITH term's */
+    int extras;         /* names may be the WITH term's extra columns */
+    int alias_ok;       /* unknown identifiers may name select-list aliases (GROUP BY, ORDER BY) */
     char *item_alias[X_MAX];
 } P;
 
@@ -166,6 +168,9 @@ static xnode *column(P *p, const char *name)
             return n;
         }
     }
+    for (int i = 0; p->extras && i < p->q->nextra; i++)
+        if (strcasecmp(p->q->extra_name[i], name) == 0)
+            return p->q->extra[i];
     if (p->alias_ok)
         for (int i = 0; i < p->q->nitems; i++)
             if (p->item_alias[i] && strcasecmp(p->item_alias[i], name) == 0)
@@ -226,7 +231,7 @@ static xnode *col_arg(P *p)
         kiln_sql_tok t2 = nx(p);
         if (kiln_sql_lex_ident(&p->lx, t2, b, sizeof b))
             return fail(p, "qualified name");
-        if (strcasecmp(a, p->q->tb) && strcasecmp(a, p->alias))
+        if (strcasecmp(a, p->tbname ? p->tbname : p->q->tb) && strcasecmp(a, p->alias))
             return fail(p, "%s.%s does not name the table", a, b);
         return column(p, b);
     }
@@ -496,8 +501,20 @@ static xnode *operand(P *p)
 {
     kiln_sql_tok t = nx(p);
     if (pc(p, t, '(')) {
-        if (kw(p, pk(p), "select"))
-            return fail(p, "a subquery");
+        if (kw(p, pk(p), "select")) {
+            /* an uncorrelated scalar subquery: its value, computed once
+             * (by SQLite), is a literal here */
+            size_t b = t.e;
+            kiln_sql_tok c = kiln_sql_lex_skip_parens(&p->lx);
+            char w2[256] = "a subquery";
+            xnode *n = node(p, N_LIT);
+            if (!n)
+                return NULL;
+            if (!c.kind || !p->q->subquery ||
+                p->q->subquery(p->q->subquery_ctx, p->q, p->lx.s + b, c.b - b, &n->lit, w2, sizeof w2))
+                return fail(p, "%s", w2);
+            return n;
+        }
         xnode *e = parse_expr(p);
         if (!e)
             return NULL;
@@ -665,8 +682,8 @@ static xnode *predicate(P *p)
         xnode *r = additive(p);
         if (!r)
             return NULL;
-        if (l->k == N_LIT && r->k == N_LIT)
-            return fail(p, "a comparison of two literals");
+        /* two literals (dbt's "where 1 = 1") compare row by row like any
+         * other operands: same class, no affinity */
         if (!same_class(p, l, r))
             return fail(p, "a comparison of values of different types (SQLite's affinity rules apply)");
         if (!(n = node(p, N_CMP)))
@@ -998,12 +1015,69 @@ int kiln_exec__parse_table(const char *sql, size_t len, char ns[129], char tb[12
     return 1;
 }
 
-int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t cap)
+/* A plain scan's item or ORDER BY expression e as a key of its own. */
+static int plain_key(P *p, xnode *e)
 {
-    P p = {.lx = {sql, len, 0}, .q = q, .why = why, .cap = cap};
-    char names[X_MAX][129];
-    q->limit = -1;
-    /* the table's alias first: select items may be qualified with it */
+    xquery *q = p->q;
+    if (e->k == N_LIT)
+        return 0;
+    for (int k = 0; k < q->nkeys; k++)
+        if (node_eq(q->keys[k], e))
+            return 0;
+    if (q->nkeys >= X_MAX)
+        return fail(p, "more than %d select items and ORDER BY terms", X_MAX - 1), 1;
+    q->keys[q->nkeys++] = e;
+    return 0;
+}
+
+/* The term of terms[0..n) named by the identifier token t: 1-based, or 0. */
+static int term_named(kiln_sql_lexer *lx, kiln_sql_tok t, const xterm *terms, int n)
+{
+    char nm[129];
+    if ((t.kind != 'w' && t.kind != 'q') || kiln_sql_lex_ident(lx, t, nm, sizeof nm))
+        return 0;
+    for (int i = n - 1; i >= 0; i--)
+        if (strcasecmp(terms[i].name, nm) == 0)
+            return i + 1;
+    return 0;
+}
+
+int kiln_exec__parse_from(const char *sql, size_t len, const xterm *terms, int nterms, char ns[129], char tb[129],
+                          int *term)
+{
+    *term = 0;
+    kiln_sql_lexer lx = {sql, len, 0};
+    for (kiln_sql_tok t = kiln_sql_lex_next(&lx); t.kind; t = kiln_sql_lex_next(&lx)) {
+        if (kiln_sql_lex_p(&lx, t, '(')) {
+            kiln_sql_lex_skip_parens(&lx);
+        } else if (kiln_sql_lex_kw(&lx, t, "from")) {
+            size_t at = lx.pos;
+            if (kiln_sql_lex_name2(&lx, ns, tb) == 0)
+                return 0;
+            lx.pos = at;
+            kiln_sql_tok n = kiln_sql_lex_next(&lx);
+            int k = term_named(&lx, n, terms, nterms);
+            if (!k || kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), '.'))
+                return 1;
+            /* a term over a term is not inlined: its body must read the table */
+            if (kiln_exec__parse_table(terms[k - 1].body, terms[k - 1].len, ns, tb))
+                return 1;
+            *term = k;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The body of the WITH term q->term: SELECT * [, expr [AS] name ...] FROM
+ * ns.t [[AS] alias] [WHERE cond], nothing else. Its WHERE goes to
+ * q->where, its extra columns to q->extra. */
+static int parse_term(P *o)
+{
+    xquery *q = o->q;
+    const xterm *tm = &q->terms[q->term - 1];
+    char w2[256] = "";
+    P p = {.lx = {tm->body, tm->len, 0}, .q = q, .why = w2, .cap = sizeof w2};
     for (kiln_sql_tok t = nx(&p); t.kind; t = nx(&p)) {
         if (pc(&p, t, '(')) {
             kiln_sql_lex_skip_parens(&p.lx);
@@ -1015,6 +1089,81 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
         }
     }
     p.lx.pos = 0;
+    if (!kw(&p, nx(&p), "select"))
+        return fail(o, "WITH term %s: not a SELECT", tm->name), 1;
+    if (kw(&p, pk(&p), "all"))
+        nx(&p);
+    if (!pc(&p, nx(&p), '*'))
+        return fail(o, "WITH term %s is not SELECT * [, expr AS name] FROM a table [WHERE ...]", tm->name), 1;
+    while (pc(&p, pk(&p), ',')) {
+        nx(&p);
+        if (q->nextra >= X_MAX)
+            return fail(o, "WITH term %s: more than %d columns after *", tm->name, X_MAX), 1;
+        xnode *e = parse_expr(&p);
+        if (!e)
+            return fail(o, "WITH term %s: %s", tm->name, p.why), 1;
+        char *nm = q->extra_name[q->nextra];
+        if (alias_of(&p, nm) != 1)
+            return fail(o, "WITH term %s: a column after * without an alias", tm->name), 1;
+        if (contains(e, N_AGG))
+            return fail(o, "WITH term %s: an aggregate", tm->name), 1;
+        /* SQLite would rename a second column of one name ("x:1"); declined */
+        for (int i = 0; i < q->schema->ncols; i++)
+            if (strcasecmp(q->schema->cols[i].name, nm) == 0)
+                return fail(o, "WITH term %s: column %s twice", tm->name, nm), 1;
+        for (int i = 0; i < q->nextra; i++)
+            if (strcasecmp(q->extra_name[i], nm) == 0)
+                return fail(o, "WITH term %s: column %s twice", tm->name, nm), 1;
+        q->extra[q->nextra++] = e;
+    }
+    if (!kw(&p, nx(&p), "from"))
+        return fail(o, "WITH term %s: no FROM", tm->name), 1;
+    char ns[129], tb[129], al[129];
+    if (kiln_sql_lex_name2(&p.lx, ns, tb) || strcasecmp(ns, q->ns) || strcasecmp(tb, q->tb) || alias_of(&p, al) < 0)
+        return fail(o, "WITH term %s: FROM is not one ns.table", tm->name), 1;
+    if (kw(&p, pk(&p), "where")) {
+        nx(&p);
+        if (!(q->where = parse_expr(&p)))
+            return fail(o, "WITH term %s: %s", tm->name, p.why), 1;
+        if (!is_bool(q->where))
+            return fail(o, "WITH term %s: a WHERE that is not a condition", tm->name), 1;
+    }
+    kiln_sql_tok t = nx(&p);
+    if (t.kind != 0)
+        return fail(o, "WITH term %s is more than a filter of a table (offset %zu)", tm->name, t.b), 1;
+    return 0;
+}
+
+int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t cap)
+{
+    P p = {.lx = {sql, len, 0}, .q = q, .why = why, .cap = cap};
+    char names[X_MAX][129];
+    q->limit = -1;
+    /* the table's alias first: select items may be qualified with it */
+    for (kiln_sql_tok t = nx(&p); t.kind; t = nx(&p)) {
+        if (pc(&p, t, '(')) {
+            kiln_sql_lex_skip_parens(&p.lx);
+        } else if (kw(&p, t, "from")) {
+            char ns0[129], tb0[129];
+            if (q->term) {
+                nx(&p);
+                if (alias_of(&p, p.alias) != 1)
+                    p.alias[0] = 0;
+            } else if (kiln_sql_lex_name2(&p.lx, ns0, tb0) == 0 && alias_of(&p, p.alias) != 1) {
+                p.alias[0] = 0;
+            }
+            break;
+        }
+    }
+    p.lx.pos = 0;
+    if (q->term) {
+        if (q->term > q->nterms || parse_term(&p))
+            return 1;
+        p.tbname = q->terms[q->term - 1].name;
+        p.extras = 1;
+    }
+    xnode *term_where = q->where;
+    q->where = NULL;
     if (!kw(&p, nx(&p), "select"))
         return fail(&p, "not a SELECT"), 1;
     if (kw(&p, pk(&p), "distinct"))
@@ -1045,8 +1194,12 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     if (!kw(&p, nx(&p), "from"))
         return fail(&p, "no FROM clause"), 1;
     char ns[129], tb[129];
-    if (kiln_sql_lex_name2(&p.lx, ns, tb) || strcasecmp(ns, q->ns) || strcasecmp(tb, q->tb))
+    if (q->term) {
+        if (term_named(&p.lx, nx(&p), q->terms, q->nterms) != q->term)
+            return fail(&p, "FROM is not the WITH term"), 1;
+    } else if (kiln_sql_lex_name2(&p.lx, ns, tb) || strcasecmp(ns, q->ns) || strcasecmp(tb, q->tb)) {
         return fail(&p, "FROM is not one ns.table"), 1;
+    }
     char alias2[129];
     if (alias_of(&p, alias2) < 0)
         return fail(&p, "table alias"), 1;
@@ -1062,6 +1215,16 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
             return 1;
         if (!is_bool(q->where))
             return fail(&p, "WHERE that is not a comparison / AND / OR / NOT / IN / IS NULL / BETWEEN"), 1;
+    }
+    if (term_where && q->where) { /* the term's filter first, as SQLite's flattener ANDs it */
+        xnode *n = node(&p, N_AND);
+        if (!n)
+            return 1;
+        n->a = term_where;
+        n->b = q->where;
+        q->where = n;
+    } else if (term_where) {
+        q->where = term_where;
     }
     if (kw(&p, pk(&p), "group")) {
         nx(&p);
@@ -1113,8 +1276,19 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
     int any_agg = q->having != NULL;
     for (int i = 0; i < q->nitems; i++)
         any_agg |= contains(q->items[i].e, N_AGG);
-    if (!q->has_group && !any_agg)
-        return fail(&p, "no aggregate and no GROUP BY (a plain scan)"), 1;
+    if (!q->has_group && !any_agg) {
+        /* a plain scan: each row its own group, keyed first by its place
+         * in the scan (SQLite's output order without ORDER BY), then by
+         * every select item (so the items are over the keys) */
+        xnode *rid = node(&p, N_ROWID);
+        if (!rid)
+            return 1;
+        q->plain = q->has_group = 1;
+        q->keys[q->nkeys++] = rid;
+        for (int i = 0; i < q->nitems; i++)
+            if (plain_key(&p, q->items[i].e))
+                return 1;
+    }
     for (int i = 0; i < q->nitems; i++) {
         xitem *it = &q->items[i];
         if (!(it->e = over_groups(&p, it->e)))
@@ -1172,6 +1346,8 @@ int kiln_exec__parse(xquery *q, const char *sql, size_t len, char *why, size_t c
                     xitem *it = &q->items[q->nitems];
                     it->src = e;
                     it->key = it->agg = -1;
+                    if (q->plain && plain_key(&p, e))
+                        return 1;
                     if (!(it->e = over_groups(&p, e)))
                         return 1;
                     if (it->e->k == N_KEYREF)

@@ -238,6 +238,7 @@ typedef struct worker {
     xcell *kc;                           /* key cells of the current row */
     kiln_arena *tmp;                     /* text computed for the current batch (copied when kept) */
     unsigned kmask[X_MAX], amask[X_MAX]; /* V_ types seen of computed keys / aggregate arguments */
+    int64_t task, trow;                  /* the task being read, its rows so far (N_ROWID) */
     pthread_t tid;
 } worker;
 
@@ -252,6 +253,8 @@ struct run {
     int bcol[1024]; /* table column -> batch column */
     size_t mem_cap;
     atomic_size_t mem;
+    size_t scan_cap;         /* a plain scan's most rows out (KILN_EXEC_SCAN_ROWS) */
+    atomic_size_t scan_rows; /* a plain scan's rows out so far */
 };
 
 static int mem_add(worker *w, size_t n)
@@ -1145,7 +1148,10 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
         x.row = row;
         for (size_t k = 0; k < nk; k++) {
             const xnode *e = q->keys[k];
-            if (e->k == N_COL || e->k == N_TRUNC || e->k == N_ISOWEEK) {
+            if (e->k == N_ROWID) {
+                kc[k].t = V_INT;
+                kc[k].i = (int64_t)((uint64_t)w->task << 32 | (uint64_t)(w->trow + (int64_t)row));
+            } else if (e->k == N_COL || e->k == N_TRUNC || e->k == N_ISOWEEK) {
                 if (key_cell(w, b, e, row, &kc[k])) {
                     decline(w, "a date function of a value outside years 0000-9999 (SQLite raises an error)");
                     return STOPPED;
@@ -1157,7 +1163,8 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
                 }
                 w->kmask[k] |= 1u << kc[k].t;
             }
-            hv = mix(hv ^ cell_hash(&kc[k]));
+            if (k == 0 || !q->plain) /* a plain scan's row place is unique */
+                hv = mix(hv ^ cell_hash(&kc[k]));
         }
         long g = group_find(w, &w->h, kc, hv, 1);
         if (g < 0)
@@ -1182,6 +1189,21 @@ static int on_batch(void *ctx, const kiln_batch *b, kiln_err *err)
                 goto oom;
         }
     }
+    w->trow += (int64_t)nr;
+    if (q->plain) {
+        /* a plain scan's rows all go through SQLite again (the result
+         * table): a win only when the filter keeps few of them */
+        size_t kept = 0;
+        for (size_t row = 0; row < nr; row++)
+            kept += sel[row] == 1;
+        if (atomic_fetch_add(&r->scan_rows, kept) + kept > r->scan_cap) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "a plain scan of more than %zu rows (KILN_EXEC_SCAN_ROWS): SQLite streams it faster", r->scan_cap);
+            decline(w, why);
+            return STOPPED;
+        }
+    }
     return 0;
 oom:
     if (!w->declined)
@@ -1199,6 +1221,8 @@ static void *worker_main(void *arg)
         size_t i = atomic_fetch_add(&r->next, 1);
         if (i >= r->ntasks)
             break;
+        w->task = (int64_t)i;
+        w->trow = 0;
         int rc = kiln_lake_task_read(&r->pview, kiln_lake_plan_task(r->plan, i), on_batch, w, &w->err);
         if (rc) {
             if (!w->declined && !(rc == STOPPED && atomic_load(&r->stop)))
@@ -1533,19 +1557,79 @@ static void need_cols(const xnode *n, uint8_t *need)
         need_cols(n->list[i], need);
 }
 
+/* The parser's scalar subquery ("(SELECT ...)" as a value): one that
+ * prepares alone reads nothing of the statement around it, so SQLite runs
+ * it once here and its first row's value (NULL without rows) is a literal
+ * of the columnar query. */
+static int scalar_subquery(void *ctx, xquery *q, const char *sql, size_t len, xcell *out, char *why, size_t cap)
+{
+    sqlite3 *db = ctx;
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+    kiln_err e = {0};
+    memset(out, 0, sizeof *out);
+    if (kiln_sql_prepare(db, sql, len, &st, &used, NULL, &e) != 0 || !st || used < len ||
+        sqlite3_column_count(st) != 1) {
+        sqlite3_finalize(st);
+        snprintf(why, cap, "a subquery that does not run alone (correlated, or over a WITH term)");
+        return 1;
+    }
+    int rc = sqlite3_step(st), bad = 0;
+    if (rc == SQLITE_ROW) {
+        switch (sqlite3_column_type(st, 0)) {
+        case SQLITE_INTEGER: out->t = V_INT, out->i = sqlite3_column_int64(st, 0); break;
+        case SQLITE_FLOAT: out->t = V_REAL, out->d = sqlite3_column_double(st, 0); break;
+        case SQLITE_TEXT: {
+            size_t n = (size_t)sqlite3_column_bytes(st, 0);
+            char *t = kiln_arena_alloc(q->a, n + 1);
+            if (!t) {
+                bad = 1;
+                break;
+            }
+            memcpy(t, sqlite3_column_text(st, 0), n);
+            t[n] = 0;
+            out->t = V_TEXT, out->p = t, out->n = (uint32_t)n;
+            break;
+        }
+        case SQLITE_NULL: break;
+        default: bad = 1; break; /* a blob */
+        }
+    } else if (rc != SQLITE_DONE) {
+        bad = 1; /* its error is SQLite's to report */
+    }
+    sqlite3_finalize(st);
+    if (bad)
+        snprintf(why, cap, "a subquery whose value is a blob, or that fails");
+    return bad;
+}
+
+/* 1 when a top-level AND term of the WHERE is an IN or an OR: SQLite may
+ * hand the virtual table one lookup per value (IN, or an OR of equalities
+ * it turns into one), so a plain scan's rows come in the values' order. */
+static int lookup_order(const xnode *n)
+{
+    if (!n)
+        return 0;
+    if (n->k == N_AND)
+        return lookup_order(n->a) || lookup_order(n->b);
+    return (n->k == N_IN && !n->neg) || n->k == N_OR;
+}
+
 /* The statement sql[0..len) (prepared by SQLite as st) on the columnar
  * path; as_table: leave the rows in a temporary table named and typed as
  * st's columns (a subquery's result) instead of preparing their SELECT. */
-static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table, kiln_exec_result **out,
-                      char *why, size_t cap, kiln_err *err)
+static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, int as_table, const xterm *terms,
+                      int nterms, kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
 {
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
     char ns[129], tb[129];
+    int term = 0;
     if (!cat) {
         why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
-    if (kiln_exec__parse_table(sql, len, ns, tb) || strchr(tb, '@') || !kiln_sql_is_lake_schema(db, ns)) {
+    if (kiln_exec__parse_from(sql, len, terms, nterms, ns, tb, &term) || strchr(tb, '@') ||
+        !kiln_sql_is_lake_schema(db, ns)) {
         why[0] = 0; /* not an Iceberg query: nothing to say */
         return 0;
     }
@@ -1566,6 +1650,11 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         return KILN_OOM(err);
     snprintf(q.ns, sizeof q.ns, "%s", ns);
     snprintf(q.tb, sizeof q.tb, "%s", tb);
+    q.terms = terms;
+    q.nterms = nterms;
+    q.term = term;
+    q.subquery = scalar_subquery;
+    q.subquery_ctx = db;
     kiln_err lerr = {0};
     if (kiln_lake_table_load(&t, cat, name, &lerr) != 0) {
         snprintf(why, cap, "cannot load %s: %s", name, lerr.msg);
@@ -1588,6 +1677,10 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         }
     if (kiln_exec__parse(&q, sql, len, why, cap))
         goto done;
+    if (q.plain && !q.norder && lookup_order(q.where)) {
+        snprintf(why, cap, "a plain scan whose IN / OR SQLite may run as one lookup per value (its row order)");
+        goto done;
+    }
     if (q.nout != sqlite3_column_count(st)) {
         snprintf(why, cap, "column count differs from SQLite's");
         goto done;
@@ -1599,6 +1692,7 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
     }
     r->q = &q;
     r->mem_cap = (size_t)env_int("KILN_EXEC_MEM_MB", 1024) << 20;
+    r->scan_cap = (size_t)env_int("KILN_EXEC_SCAN_ROWS", 100000);
     /* file pruning: the WHERE's top-level AND terms as a planning
      * predicate (partition values, column statistics); rows are still
      * tested by the filter, so a term only has to be a superset */
@@ -1737,8 +1831,8 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         unsigned km = 0, am = 0;
         for (int i = 0; i < nth; i++)
             km |= ws[i].kmask[k], am |= ws[i].amask[k];
-        if (!unmixed(km) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
-                             (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
+        if ((!q.plain && !unmixed(km)) || (k < (int)na && q.aggs[k]->fn != A_COUNT_STAR && !unmixed(am) &&
+                                           (q.aggs[k]->fn != A_COUNT || q.aggs[k]->distinct))) {
             snprintf(why, cap, "a computed value mixes integers and reals (or text forms); SQLite decides");
             goto done;
         }
@@ -1836,12 +1930,13 @@ static int run_direct(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st
         off += snprintf(colnames + off, sizeof colnames - (size_t)off, "%s%s", c ? "," : "", pc[c].name);
     const kiln_lake_plan_stats *ps = kiln_lake_plan_stats_get(r->plan);
     snprintf(res->summary, sizeof res->summary,
-             "columnar, %d thread%s\n`-- %s (snapshot %lld)\n    columns: %s\n    pushed: %s\n"
+             "columnar, %d thread%s\n`-- %s (snapshot %lld)%s%s%s\n    columns: %s\n    pushed: %s\n"
              "    files: %zu read, %zu skipped by partition, %zu by column stats, of %zu\n"
-             "    rows: %lld scanned, %lld kept; groups: %zu",
-             nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, colnames, pushed_text, r->ntasks,
+             "    rows: %lld scanned, %lld kept; %s: %zu",
+             nth, nth == 1 ? "" : "s", name, (long long)view.snapshot_id, term ? ", read through WITH term " : "",
+             term ? terms[term - 1].name : "", term ? " (its filter inlined)" : "", colnames, pushed_text, r->ntasks,
              ps->files_pruned_partition, ps->files_pruned_stats, ps->files_total, (long long)rows_in,
-             (long long)rows_kept, ngroups);
+             (long long)rows_kept, q.plain ? "rows out (a plain scan)" : "groups", ngroups);
     *out = res;
     res = NULL;
 done:
@@ -1888,30 +1983,152 @@ static int from_subquery(const char *sql, size_t len, size_t *lp, size_t *rp)
 }
 
 /* Run the query sql[b..e) (a subquery or a WITH term's body) here into a
- * temporary table named and typed as SQLite sees its columns. Returns 0
- * with *out set, or 0 with *out NULL and why (declined), or <0. */
-static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_exec_result **out, char *why, size_t cap,
-                     kiln_err *err)
+ * temporary table named and typed as SQLite sees its columns. terms are
+ * the WITH terms before it (sql[db0..de) their definitions, prepared in
+ * front of a body that reads one). Returns 0 with *out set, or 0 with *out
+ * NULL and why (declined), or <0. */
+static int run_inner(sqlite3 *db, const char *sql, size_t b, size_t e, const xterm *terms, int nterms, size_t db0,
+                     size_t de, kiln_exec_result **out, char *why, size_t cap, kiln_err *err)
 {
     sqlite3_stmt *ist = NULL;
     size_t used = 0;
     kiln_err e2 = {0};
     *out = NULL;
     if (kiln_sql_prepare(db, sql + b, e - b, &ist, &used, NULL, &e2) != 0 || !ist) {
-        snprintf(why, cap, "does not prepare alone: %s", e2.msg);
-        return 0;
+        sqlite3_finalize(ist);
+        ist = NULL;
+        if (nterms > 0) { /* it reads an earlier term: prepared with the terms in front */
+            kiln_buf w;
+            kiln_buf_init(&w, 0);
+            kiln_buf_append(&w, "WITH ", 5, NULL);
+            kiln_buf_append(&w, sql + db0, de - db0, NULL);
+            kiln_buf_putc(&w, ' ', NULL);
+            kiln_buf_append(&w, sql + b, e - b, NULL);
+            kiln_err e3 = {0};
+            if (kiln_sql_prepare(db, w.data, w.len, &ist, &used, NULL, &e3) != 0 || !ist) {
+                sqlite3_finalize(ist);
+                ist = NULL;
+            }
+            kiln_buf_free(&w);
+        }
+        if (!ist) {
+            snprintf(why, cap, "does not prepare alone: %s", e2.msg);
+            return 0;
+        }
     }
-    int rc = sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, out, why, cap, err) : 0;
+    int rc =
+        sqlite3_column_count(ist) > 0 ? run_direct(db, sql + b, e - b, ist, 1, terms, nterms, out, why, cap, err) : 0;
     sqlite3_finalize(ist);
     return rc;
+}
+
+/* Take one's temporary table into *res (the first result becomes *res) and
+ * note what in its summary; returns the table's name, or NULL (one freed)
+ * when *res holds no more tables. */
+static const char *adopt(kiln_exec_result **res, int *ran, kiln_exec_result *one, const char *what)
+{
+    kiln_exec_result *r = *res;
+    if (!r) {
+        *res = r = one;
+        size_t l = strlen(r->summary);
+        snprintf(r->summary + l, sizeof r->summary - l, "\n    (%s; SQLite runs the rest)", what);
+        ++*ran;
+        return r->table;
+    }
+    if (*ran - 1 >= X_CTES) {
+        kiln_exec_result_free(one);
+        return NULL;
+    }
+    snprintf(r->more[*ran - 1], sizeof r->more[0], "%s", one->table);
+    one->table[0] = 0; /* dropped with r */
+    size_t l = strlen(r->summary);
+    snprintf(r->summary + l, sizeof r->summary - l, "\n    (%s, also columnar:) %s", what, one->summary);
+    kiln_exec_result_free(one);
+    return r->more[(*ran)++ - 1];
+}
+
+/* sql[b..e) as a compound of UNION ALL branches: each branch the executor
+ * runs becomes SELECT * FROM its temporary table (SQLite concatenates
+ * them, in order, as it would the branches' rows). A last branch with the
+ * compound's ORDER BY / LIMIT stays SQLite's. Appends the rewritten text to
+ * out; *is set to 0 (nothing appended) when sql[b..e) has no UNION ALL or
+ * another compound operator. Returns <0 on a real error. */
+static int run_compound(sqlite3 *db, const char *sql, size_t b, size_t e, kiln_buf *out, kiln_exec_result **res,
+                        int *ran, char *first, size_t fcap, int *is, kiln_err *err)
+{
+    size_t cut[X_CTES + 2], ncut = 0; /* branch starts, then e */
+    int tail = 0;                     /* the last branch has ORDER BY / LIMIT */
+    *is = 0;
+    kiln_sql_lexer lx = {sql, e, b};
+    cut[ncut++] = b;
+    for (kiln_sql_tok t = kiln_sql_lex_next(&lx); t.kind; t = kiln_sql_lex_next(&lx)) {
+        if (kiln_sql_lex_p(&lx, t, '(')) {
+            kiln_sql_lex_skip_parens(&lx);
+        } else if (kiln_sql_lex_kw(&lx, t, "union")) {
+            if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "all") || ncut > X_CTES)
+                return 0;
+            cut[ncut++] = lx.pos;
+            tail = 0;
+        } else if (kiln_sql_lex_kw(&lx, t, "intersect") || kiln_sql_lex_kw(&lx, t, "except") ||
+                   kiln_sql_lex_kw(&lx, t, "with")) {
+            return 0;
+        } else if (kiln_sql_lex_kw(&lx, t, "order") || kiln_sql_lex_kw(&lx, t, "limit")) {
+            tail = 1;
+        }
+    }
+    if (ncut < 2)
+        return 0;
+    *is = 1;
+    cut[ncut] = e;
+    size_t at = b;
+    for (size_t k = 0; k < ncut; k++) {
+        if (k == ncut - 1 && tail)
+            break;
+        /* the branch's text: after UNION ALL, up to the next UNION */
+        size_t bb = cut[k], be = cut[k + 1];
+        if (k + 1 < ncut) { /* back over "UNION ALL" */
+            kiln_sql_lexer l2 = {sql, be, bb};
+            size_t last_end = bb;
+            for (kiln_sql_tok t = kiln_sql_lex_next(&l2); t.kind; t = kiln_sql_lex_next(&l2)) {
+                if (kiln_sql_lex_p(&l2, t, '('))
+                    t = kiln_sql_lex_skip_parens(&l2);
+                if (kiln_sql_lex_kw(&l2, t, "union"))
+                    break;
+                last_end = t.e;
+            }
+            be = last_end;
+        }
+        kiln_exec_result *one = NULL;
+        char w1[512] = "";
+        int rc = run_inner(db, sql, bb, be, NULL, 0, 0, 0, &one, w1, sizeof w1, err);
+        if (rc) {
+            kiln_exec_result_free(one);
+            return rc;
+        }
+        if (!one) {
+            if (!first[0] && w1[0])
+                snprintf(first, fcap, "UNION ALL branch %zu: %s", k + 1, w1);
+            continue;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "UNION ALL branch %zu", k + 1);
+        const char *tb = adopt(res, ran, one, what);
+        if (!tb)
+            break;
+        kiln_buf_append(out, sql + at, bb - at, NULL);
+        kiln_buf_printf(out, NULL, " SELECT * FROM temp.\"%s\" ", tb);
+        at = be;
+    }
+    kiln_buf_append(out, sql + at, e - at, NULL);
+    return 0;
 }
 
 /* WITH [name AS (query)], ... SELECT ...: every term whose query runs here
  * becomes a temporary table (its body replaced by a SELECT of it) and
  * SQLite runs the rest. 1 when the statement is a WITH (handled: *out set
  * or why says why not), 0 when it is not. */
-static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result **out, char *why, size_t cap,
-                    kiln_err *err, int *rcp)
+static int try_with(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err, int *rcp)
 {
     kiln_sql_lexer lx = {sql, len, 0};
     if (!kiln_sql_lex_kw(&lx, kiln_sql_lex_next(&lx), "with"))
@@ -1920,11 +2137,15 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
     if (kiln_sql_lex_kw(&lx, kiln_sql_lex_peek(&lx), "recursive"))
         return 0; /* as any other statement */
     size_t lp[X_CTES + 1], rp[X_CTES + 1];
-    int n = 0;
+    xterm terms[X_CTES + 1];
+    int n = 0, whole = 0;
+    size_t defs = lx.pos;
     for (;;) {
         kiln_sql_tok name = kiln_sql_lex_next(&lx);
         if (name.kind != 'w' && name.kind != 'q')
             break;
+        if (kiln_sql_lex_ident(&lx, name, terms[n].name, sizeof terms[n].name))
+            terms[n].name[0] = 0;
         kiln_sql_tok t = kiln_sql_lex_next(&lx);
         if (kiln_sql_lex_p(&lx, t, '(')) { /* a column list: SQLite renames; not done here */
             kiln_sql_lex_skip_parens(&lx);
@@ -1948,46 +2169,79 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
         if (lp[n]) {
             lp[n] = t.b;
             rp[n] = c.b;
+            terms[n].body = sql + t.b + 1;
+            terms[n].len = c.b - t.b - 1;
+        } else { /* a term with a column list is never inlined */
+            terms[n].name[0] = 0;
+            terms[n].body = NULL;
+            terms[n].len = 0;
         }
         if (n < X_CTES)
             n++;
-        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ','))
+        if (!kiln_sql_lex_p(&lx, kiln_sql_lex_peek(&lx), ',')) {
+            whole = n < X_CTES;
             break;
+        }
         kiln_sql_lex_next(&lx);
+    }
+    char first[512] = "";
+    if (whole && n > 0) {
+        /* the statement's own SELECT over a filter term: the whole
+         * statement runs here */
+        size_t mb = lx.pos;
+        int rc = run_direct(db, sql + mb, len - mb, st, 0, terms, n, out, first, sizeof first, err);
+        if (rc || *out) {
+            *rcp = rc;
+            return 1;
+        }
+        if (first[0]) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "the statement's SELECT: %s", first);
+            snprintf(first, sizeof first, "%s", tmp);
+        }
     }
     kiln_exec_result *res = NULL;
     kiln_buf text;
     kiln_buf_init(&text, 0);
     size_t at = 0;
     int ran = 0;
-    char first[512] = "";
     for (int i = 0; i < n && *rcp == 0; i++) {
         if (!rp[i])
             continue;
+        int is = 0;
+        kiln_buf cb;
+        kiln_buf_init(&cb, 0);
+        int ran0 = ran;
+        *rcp = run_compound(db, sql, lp[i] + 1, rp[i], &cb, &res, &ran, first, sizeof first, &is, err);
+        if (is) { /* a term of UNION ALL branches: those run here are replaced */
+            if (ran > ran0) {
+                kiln_buf_append(&text, sql + at, lp[i] + 1 - at, NULL);
+                kiln_buf_append(&text, cb.data, cb.len, NULL);
+                at = rp[i];
+            }
+            kiln_buf_free(&cb);
+            continue;
+        }
+        kiln_buf_free(&cb);
         kiln_exec_result *one = NULL;
         char w1[512] = "";
-        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], &one, w1, sizeof w1, err);
+        size_t de = 0;
+        for (int k = 0; k < i; k++)
+            de = rp[k] ? rp[k] + 1 : de;
+        *rcp = run_inner(db, sql, lp[i] + 1, rp[i], terms, de ? i : 0, defs, de, &one, w1, sizeof w1, err);
         if (!one) {
             if (!first[0] && w1[0])
                 snprintf(first, sizeof first, "WITH term %d: %s", i + 1, w1);
             continue;
         }
-        if (!res) {
-            res = one;
-            size_t l = strlen(res->summary);
-            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d; SQLite runs the rest)", i + 1);
-        } else {
-            snprintf(res->more[ran - 1], sizeof res->more[0], "%s", one->table);
-            one->table[0] = 0; /* dropped with res */
-            size_t l = strlen(res->summary);
-            snprintf(res->summary + l, sizeof res->summary - l, "\n    (WITH term %d, also columnar:) %s", i + 1,
-                     one->summary);
-            kiln_exec_result_free(one);
-        }
+        char what[64];
+        snprintf(what, sizeof what, "WITH term %d", i + 1);
+        const char *tbn = adopt(&res, &ran, one, what);
+        if (!tbn)
+            break;
         kiln_buf_append(&text, sql + at, lp[i] - at, NULL);
-        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", ran == 0 ? res->table : res->more[ran - 1]);
+        kiln_buf_printf(&text, NULL, "(SELECT * FROM temp.\"%s\")", tbn);
         at = rp[i] + 1;
-        ran++;
     }
     if (*rcp || !res) {
         if (!*rcp)
@@ -2009,8 +2263,38 @@ static int try_with(sqlite3 *db, const char *sql, size_t len, kiln_exec_result *
     return 1;
 }
 
+static int exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err);
+
 int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
                   size_t cap, kiln_err *err)
+{
+    int rc = exec_try(db, sql, len, st, out, why, cap, err);
+    /* the path of every statement (also a write's source, which prints no
+     * --explain): KILN_LOG=debug */
+    if (*out && kiln_log_min <= KILN_LOG_DEBUG) {
+        char line[sizeof(*out)->summary];
+        size_t k = 0;
+        for (const char *c = kiln_exec_result_summary(*out); *c && k + 2 < sizeof line; c++) {
+            if (*c == '\n') { /* one line: "; " between the summary's lines */
+                line[k++] = ';';
+                line[k++] = ' ';
+                while (c[1] == ' ')
+                    c++;
+            } else {
+                line[k++] = *c;
+            }
+        }
+        line[k] = 0;
+        kiln_debug("%s", line);
+    } else if (!*out && !rc && why[0]) {
+        kiln_debug("sqlite: %s", why);
+    }
+    return rc;
+}
+
+static int exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, kiln_exec_result **out, char *why,
+                    size_t cap, kiln_err *err)
 {
     *out = NULL;
     why[0] = 0; /* stays empty when the statement reads no Iceberg table here: nothing to say */
@@ -2021,11 +2305,35 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
     if (sqlite3_stmt_isexplain(st) || !sqlite3_stmt_readonly(st) || sqlite3_column_count(st) == 0)
         return 0;
     int wrc = 0;
-    if (try_with(db, sql, len, out, why, cap, err, &wrc))
+    if (try_with(db, sql, len, st, out, why, cap, err, &wrc))
         return wrc;
+    {
+        int is = 0, ran = 0;
+        kiln_buf text;
+        kiln_buf_init(&text, 0);
+        kiln_exec_result *res = NULL;
+        int rc = run_compound(db, sql, 0, len, &text, &res, &ran, why, cap, &is, err);
+        if (is || rc) {
+            if (!rc && res) {
+                size_t used = 0;
+                kiln_err e2 = {0};
+                if (kiln_sql_prepare(db, text.data, text.len, &res->st, &used, NULL, &e2) != 0 || !res->st) {
+                    snprintf(why, cap, "the compound over the branches' results does not prepare: %s", e2.msg);
+                    kiln_exec_result_free(res);
+                } else {
+                    *out = res;
+                }
+            } else {
+                kiln_exec_result_free(res);
+            }
+            kiln_buf_free(&text);
+            return rc;
+        }
+        kiln_buf_free(&text);
+    }
     size_t lp, rp;
     if (!from_subquery(sql, len, &lp, &rp))
-        return run_direct(db, sql, len, st, 0, out, why, cap, err);
+        return run_direct(db, sql, len, st, 0, NULL, 0, out, why, cap, err);
     /* SELECT ... FROM (a supported query) ...: the subquery runs here into
      * a temporary table, SQLite runs the rest over it */
     const char *isql = sql + lp + 1;
@@ -2037,7 +2345,7 @@ int kiln_exec_try(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt *st, ki
         return 0;
     }
     kiln_exec_result *inner = NULL;
-    int rc = run_direct(db, isql, ilen, ist, 1, &inner, why, cap, err);
+    int rc = run_direct(db, isql, ilen, ist, 1, NULL, 0, &inner, why, cap, err);
     sqlite3_finalize(ist);
     if (rc || !inner) {
         if (!rc && why[0]) {

@@ -1222,7 +1222,10 @@ static int write_once(sqlite3 *db, const char *sql, size_t len, int mode, int *h
             kiln_err_prefix(err, "MERGE (rewritten query): ");
             goto done;
         }
-        qst = st;
+        /* its source is the first WITH term: the columnar executor runs
+         * it when it can, SQLite joins it with the target */
+        if ((rc = exec_source(db, mq.data, mq.len - 1, st, &xr, &qst, err)))
+            goto done;
     } else if (!st) {
         size_t u;
         long eo = -1;

@@ -14,6 +14,7 @@ fractional seconds, and reals with .5 (ties and order-dependent sums are
 avoided by the executor, not by the data).
 """
 import random
+import re
 import sys
 
 COLS = [  # name, iceberg type, class
@@ -247,6 +248,52 @@ def query(rng):
     return sql + ";"
 
 
+def plain_query(rng):
+    """A plain scan: row expressions, no aggregate; the output order is the
+    scan's (or the ORDER BY's, with the row id-like column last)."""
+    t = rng.choice(TABLES + ["big", "flat"])
+    items = []
+    for i in range(rng.randrange(1, 5)):
+        e = rng.choice([key_expr(rng), rng.choice(["id", "f", "g + h", "s", "g * 1000000000000 + h"])])
+        items.append(e + (" AS c%d" % i if rng.random() < 0.4 else ""))
+    sql = "SELECT " + ", ".join(items) + " FROM x." + t
+    if rng.random() < 0.8:
+        sql += " WHERE " + pred(rng, 0)
+    if rng.random() < 0.35:  # id is unique: a total order
+        sql += " ORDER BY " + ", ".join(rng.sample(["g", "s DESC", "ts", "1", "h NULLS LAST"], rng.randrange(0, 3)) +
+                                        [rng.choice(["id", "id DESC"])])
+    if rng.random() < 0.4:
+        sql += " LIMIT %d" % rng.randrange(0, 40)
+        if rng.random() < 0.3:
+            sql += " OFFSET %d" % rng.randrange(0, 9)
+    return sql + ";"
+
+
+def union_query(rng):
+    """UNION ALL of supported branches (run here) and a literal one (SQLite's),
+    as a statement or a WITH term; a compound ORDER BY / LIMIT stays SQLite's."""
+    parts = []
+    for _ in range(rng.randrange(2, 4)):
+        t = rng.choice(TABLES + ["big"])
+        w = " WHERE " + pred(rng, 1) if rng.random() < 0.6 else ""
+        k = rng.random()
+        if k < 0.4:
+            parts.append("SELECT %s, count(*) FROM x.%s%s GROUP BY 1" % (key_expr(rng), t, w))
+        elif k < 0.85:
+            parts.append("SELECT %s, %s FROM x.%s%s" % (key_expr(rng), rng.choice(["id", "g", "s", "h * 2", "r"]), t, w))
+        else:
+            parts.append("SELECT 'lit', 7")
+    sql = " UNION ALL ".join(parts)
+    k = rng.random()
+    if k < 0.3:
+        sql += " ORDER BY 1, 2" + (" LIMIT %d" % rng.randrange(0, 20) if rng.random() < 0.5 else "")
+    elif k < 0.5:
+        sql = "WITH u(a, b) AS (%s) SELECT count(*), count(DISTINCT a), max(b) FROM u" % sql
+    elif k < 0.7:
+        sql = "WITH u AS (%s), v AS (SELECT count(*) AS n FROM x.big) SELECT * FROM u, v" % sql
+    return sql + ";"
+
+
 def main():
     if sys.argv[1] == "setup":
         print(setup(int(sys.argv[2])))
@@ -271,8 +318,40 @@ def main():
                     % (rng.choice(TABLES), b),
                     "WITH a AS (SELECT g, count(*) AS n FROM x.big GROUP BY g), b AS (SELECT g, max(s) AS m FROM "
                     "x.flat GROUP BY g) SELECT a.g, n, m FROM a JOIN b ON a.g IS b.g ORDER BY a.g;"]))
+            elif r < 0.24:  # a filter term inlined into the statement's SELECT or a term reading it
+                print(filter_term(rng))
+            elif r < 0.32:
+                print(plain_query(rng))
+            elif r < 0.38:
+                print(union_query(rng))
             else:
                 print(query(rng))
+
+
+SUBQ = [  # scalar subqueries: run once by SQLite, a literal to the executor (the last one is correlated: declined)
+    "g >= (SELECT min(g) FROM x.flat)", "s < (SELECT max(s) FROM x.big WHERE g > 3)",
+    "ts > (SELECT min(ts) FROM x.empty)", "d >= (SELECT coalesce(max(d), '2024-06-01') FROM x.one)",
+    "h = (SELECT max(h) FROM x.flat AS f2 WHERE f2.g = src.g)"]
+
+
+def filter_term(rng):
+    """WITH f AS (SELECT * [, key AS xk] FROM x.t [WHERE ...]) and a query
+    over f: the executor inlines f's filter (docs/exec.md, WITH)."""
+    outer = (query(rng) if rng.random() < 0.7 else plain_query(rng)).rstrip(";")
+    m = re.search(r" FROM x\.(\w+)", outer)
+    t = m.group(1)
+    outer = outer[:m.start()] + " FROM f" + outer[m.end():]
+    extra = rng.random() < 0.5
+    body = "SELECT *%s FROM x.%s%s" % (", %s AS xk" % key_expr(rng) if extra else "",
+                                       t + " AS src",
+                                       " WHERE " + rng.choice([pred(rng, 1), pred(rng, 1), "1 = 1", "2 < 1", rng.choice(SUBQ)])
+                                       if rng.random() < 0.7 else "")
+    if extra and rng.random() < 0.5:  # the extra column as a key of the outer query
+        outer = "SELECT xk, count(*), %s FROM f%s GROUP BY xk ORDER BY 1" % (
+            agg_expr(rng), " WHERE " + pred(rng, 1) if rng.random() < 0.5 else "")
+    if rng.random() < 0.3:  # read by a term, SQLite runs the rest
+        return "WITH f AS (%s), a AS (%s) SELECT * FROM a;" % (body, outer)
+    return "WITH f AS (%s) %s;" % (body, outer)
 
 
 main()
