@@ -284,11 +284,24 @@ static void read_list(loader *L, const ynode *n, const char *what, kiln_flow_str
     }
 }
 
-static void strv_free(kiln_flow_strv *v)
+void kiln_flow__strv_free(kiln_flow_strv *v)
 {
     for (size_t i = 0; i < v->len; i++)
         kiln_free(v->items[i]);
     kiln_vec_free(v);
+}
+
+int kiln_flow__collect_name(void *ctx, const char *name, const char *loc)
+{
+    (void)loc;
+    kiln_flow_strv *v = ctx;
+    kiln_err e;
+    char *c = kiln_strdup(name);
+    if (!c || kiln_vec_push(v, c, &e)) {
+        kiln_free(c);
+        return -1;
+    }
+    return 0;
 }
 
 static int id_ok(const char *s)
@@ -480,7 +493,7 @@ static void task_apply(loader *L, kiln_flow_task *t, const ynode *m, int is_defa
     const ynode *n;
     read_str(L, map_get(m, "type"), "type", &t->type);
     if ((n = map_get(m, "command"))) {
-        strv_free(&t->argv);
+        kiln_flow__strv_free(&t->argv);
         if (n->kind == 's')
             diag(L, n, "command: want a list (program and arguments; kiln never runs a shell for you)");
         else
@@ -566,18 +579,18 @@ static void task_free_fields(kiln_flow_task *t)
 {
     kiln_free(t->id);
     kiln_free(t->type);
-    strv_free(&t->argv);
-    strv_free(&t->env);
+    kiln_flow__strv_free(&t->argv);
+    kiln_flow__strv_free(&t->env);
     kiln_free(t->cwd);
-    strv_free(&t->needs);
+    kiln_flow__strv_free(&t->needs);
     kiln_free(t->up);
     kiln_free(t->down);
     kiln_free(t->pool);
     kiln_free(t->sensor_path);
-    strv_free(&t->produces);
-    strv_free(&t->consumes);
-    strv_free(&t->opt_keys);
-    strv_free(&t->opt_vals);
+    kiln_flow__strv_free(&t->produces);
+    kiln_flow__strv_free(&t->consumes);
+    kiln_flow__strv_free(&t->opt_keys);
+    kiln_flow__strv_free(&t->opt_vals);
 }
 
 /* t starts as a copy of the defaults. */
@@ -648,16 +661,16 @@ void kiln_flow__dag_free(kiln_flow_dag *d)
     kiln_free(d->path);
     kiln_free(d->project_dir);
     kiln_free(d->schedule);
-    strv_free(&d->schedule_assets);
+    kiln_flow__strv_free(&d->schedule_assets);
     kiln_cron_free(&d->cron);
     kiln_free(d->timezone);
-    strv_free(&d->param_keys);
-    strv_free(&d->param_vals);
-    strv_free(&d->tags);
-    strv_free(&d->on_failure);
-    strv_free(&d->on_success);
-    strv_free(&d->on_retry);
-    strv_free(&d->on_sla_miss);
+    kiln_flow__strv_free(&d->param_keys);
+    kiln_flow__strv_free(&d->param_vals);
+    kiln_flow__strv_free(&d->tags);
+    kiln_flow__strv_free(&d->on_failure);
+    kiln_flow__strv_free(&d->on_success);
+    kiln_flow__strv_free(&d->on_retry);
+    kiln_flow__strv_free(&d->on_sla_miss);
     for (size_t i = 0; i < d->ntasks; i++)
         task_free_fields(&d->tasks[i]);
     kiln_free(d->tasks);
@@ -1310,7 +1323,7 @@ static int load_alerts(kiln_flow_project *p, const char *path, const ynode *aler
         rc = KILN_OOM(err);
     else if (diags.len)
         rc = kiln_err_set(err, KILN_ECONFIG, "%s", diags.items[0]);
-    strv_free(&diags);
+    kiln_flow__strv_free(&diags);
     return rc;
 }
 
@@ -1323,7 +1336,7 @@ void kiln_flow_project_free(kiln_flow_project *p)
     for (size_t i = 0; i < p->ndags; i++)
         kiln_flow__dag_free(p->dags[i]);
     kiln_free(p->dags);
-    strv_free(&p->diags);
+    kiln_flow__strv_free(&p->diags);
     for (size_t i = 0; i < p->npools; i++)
         kiln_free(p->pools[i].name);
     kiln_free(p->pools);
@@ -1334,7 +1347,7 @@ void kiln_flow_project_free(kiln_flow_project *p)
     for (size_t i = 0; i < p->nalerts; i++) {
         kiln_flow_alert *a = &p->alerts[i];
         kiln_free(a->name);
-        strv_free(&a->argv);
+        kiln_flow__strv_free(&a->argv);
         kiln_free(a->url);
         kiln_free(a->url_env);
         kiln_free(a->routing_key_env);
@@ -1430,7 +1443,7 @@ int kiln_flow_project_load(kiln_flow_project **out, const char *dir, kiln_err *e
 done:
     if (dh)
         closedir(dh);
-    strv_free(&files);
+    kiln_flow__strv_free(&files);
     kiln_free(dags_dir);
     kiln_flow_project_free(p);
     return rc;

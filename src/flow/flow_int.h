@@ -142,4 +142,10 @@ int kiln_flow__maint_config_check(const kiln_flow_project *p, kiln_err *err);
 void kiln_flow__maint_after_task(const kiln_flow_project *p, const kiln_flow_task *t, const char *backfill_branch,
                                  int64_t since_ms, FILE *out);
 
+/* Free each string of v and v itself. */
+void kiln_flow__strv_free(kiln_flow_strv *v);
+/* A kiln_lake_table_list callback: appends a copy of each table's name to
+ * the kiln_flow_strv at ctx (-1, stopping the listing, when out of memory). */
+int kiln_flow__collect_name(void *ctx, const char *name, const char *loc);
+
 #endif

@@ -1831,23 +1831,6 @@ static int dry_run(sched *s)
 
 /* ------------------------------------------------------------ --branch */
 
-typedef struct name_list {
-    KILN_VEC(char *) v;
-} name_list;
-
-static int collect_name(void *ctx, const char *name, const char *loc)
-{
-    (void)loc;
-    name_list *l = ctx;
-    kiln_err e;
-    char *c = kiln_strdup(name);
-    if (!c || kiln_vec_push(&l->v, c, &e)) {
-        kiln_free(c);
-        return -1;
-    }
-    return 0;
-}
-
 /* Add warehouse path (taken) to out unless it is there: one warehouse
  * under two spellings (a task's `warehouse` and the dbt profile's) is one,
  * so resolved paths are compared, or each table would be listed and
@@ -1978,7 +1961,7 @@ static int branch_swap(sched *s)
     KILN_VEC(kiln_lake_table *) tabs = {0};
     kiln_flow_strv tabnames = {0};
     KILN_VEC(kiln_lake_catalog *) cats = {0};
-    name_list names = {0};
+    kiln_flow_strv names = {0};
     int rc = branch_warehouses(s, &whs);
     for (size_t w = 0; w < whs.len && !rc; w++) {
         struct stat st;
@@ -1992,20 +1975,20 @@ static int branch_swap(sched *s)
             rc = KILN_OOM(s->err);
             break;
         }
-        for (size_t i = 0; i < names.v.len; i++)
-            kiln_free(names.v.items[i]);
-        names.v.len = 0;
-        if ((rc = kiln_lake_table_list(cat, NULL, collect_name, &names, s->err)))
+        for (size_t i = 0; i < names.len; i++)
+            kiln_free(names.items[i]);
+        names.len = 0;
+        if ((rc = kiln_lake_table_list(cat, NULL, kiln_flow__collect_name, &names, s->err)))
             break;
-        for (size_t i = 0; i < names.v.len && !rc; i++) {
+        for (size_t i = 0; i < names.len && !rc; i++) {
             kiln_lake_table *t = NULL;
-            if ((rc = kiln_lake_table_load(&t, cat, names.v.items[i], s->err)))
+            if ((rc = kiln_lake_table_load(&t, cat, names.items[i], s->err)))
                 break;
             if (!kiln_lake_meta_ref(kiln_lake_table_meta(t), b)) {
                 kiln_lake_table_free(t);
                 continue;
             }
-            char *nm = kiln_strdup(names.v.items[i]);
+            char *nm = kiln_strdup(names.items[i]);
             if (!nm || kiln_vec_push(&tabnames, nm, s->err) || kiln_vec_push(&tabs, t, s->err)) {
                 if (tabnames.len && tabnames.items[tabnames.len - 1] == nm)
                     tabnames.len--;
@@ -2082,9 +2065,7 @@ done:
     for (size_t i = 0; i < cats.len; i++)
         kiln_lake_catalog_free(cats.items[i]);
     kiln_vec_free(&cats);
-    for (size_t i = 0; i < names.v.len; i++)
-        kiln_free(names.v.items[i]);
-    kiln_vec_free(&names.v);
+    kiln_flow__strv_free(&names);
     for (size_t i = 0; i < whs.len; i++)
         kiln_free(whs.items[i]);
     kiln_vec_free(&whs);

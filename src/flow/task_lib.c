@@ -891,23 +891,6 @@ static int run_table_expire(const kiln_flow__libcall *c)
  * commit once every run's publish has succeeded (docs/flow.md "The
  * flagship DAG"). A run on main has nothing to publish. */
 
-typedef struct pub_names {
-    KILN_VEC(char *) v;
-} pub_names;
-
-static int pub_name(void *ctx, const char *name, const char *loc)
-{
-    (void)loc;
-    pub_names *l = ctx;
-    kiln_err e;
-    char *c = kiln_strdup(name);
-    if (!c || kiln_vec_push(&l->v, c, &e)) {
-        kiln_free(c);
-        return -1;
-    }
-    return 0;
-}
-
 static int run_table_publish(const kiln_flow__libcall *c)
 {
     const char *b = opt(c, "branch") && *opt(c, "branch") ? opt(c, "branch") : getenv("KILN_BRANCH");
@@ -927,14 +910,14 @@ static int run_table_publish(const kiln_flow__libcall *c)
         return 4;
     }
     kiln_lake_catalog *cat = NULL;
-    pub_names names = {0};
+    kiln_flow_strv names = {0};
     int ec = 0, ready = 0;
     if (kiln_lake_catalog_open(&cat, wh, KILN_LAKE_CATALOG_SQLITE, &err) ||
-        kiln_lake_table_list(cat, NULL, pub_name, &names, &err))
+        kiln_lake_table_list(cat, NULL, kiln_flow__collect_name, &names, &err))
         ec = fail("table.publish", &err);
-    for (size_t i = 0; !ec && i < names.v.len; i++) {
+    for (size_t i = 0; !ec && i < names.len; i++) {
         kiln_lake_table *t = NULL;
-        if (kiln_lake_table_load(&t, cat, names.v.items[i], &err)) {
+        if (kiln_lake_table_load(&t, cat, names.items[i], &err)) {
             ec = fail("table.publish", &err);
             break;
         }
@@ -944,11 +927,11 @@ static int run_table_publish(const kiln_flow__libcall *c)
             fprintf(stderr,
                     "kiln: error table.publish: main of %s moved (to %lld) since branch '%s' was cut: main cannot "
                     "fast-forward to it\n",
-                    names.v.items[i], (long long)mr->snapshot_id, b);
+                    names.items[i], (long long)mr->snapshot_id, b);
             ec = 1;
         } else if (br) {
-            printf("table.publish: %s: main %lld -> %s %lld\n", names.v.items[i],
-                   (long long)(mr ? mr->snapshot_id : -1), b, (long long)br->snapshot_id);
+            printf("table.publish: %s: main %lld -> %s %lld\n", names.items[i], (long long)(mr ? mr->snapshot_id : -1),
+                   b, (long long)br->snapshot_id);
             ready++;
         }
         kiln_lake_table_free(t);
@@ -957,9 +940,7 @@ static int run_table_publish(const kiln_flow__libcall *c)
         printf("table.publish: %d table(s) on branch '%s' can be published; main of all of them is fast-forwarded in "
                "one commit when every run of the backfill has passed\n",
                ready, b);
-    for (size_t i = 0; i < names.v.len; i++)
-        kiln_free(names.v.items[i]);
-    kiln_vec_free(&names.v);
+    kiln_flow__strv_free(&names);
     kiln_lake_catalog_free(cat);
     return ec;
 }
