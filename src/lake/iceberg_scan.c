@@ -1113,8 +1113,13 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     case KILN_T_DOUBLE:
         return kiln_batch_put_f64(out, oc, ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i, err);
     case KILN_T_STRING:
-    case KILN_T_BINARY:
-    case KILN_T_JSON: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_JSON:
+        /* a sub-path below a present parent ("s.tags" of {"tags": null})
+         * comes as the JSON text null: the cell is null, as the parent's is */
+        if (v.len == 4 && !memcmp(v.bytes, "null", 4))
+            return kiln_batch_put_null(out, oc, err);
+        return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
     case KILN_T_DECIMAL_WIDE: {
         if (ft == KILN_T_DECIMAL_WIDE)
             return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
@@ -1603,11 +1608,22 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
     if (!tr->pq)
         return KILN_OOM(err);
     const kiln_schema *ts = tr->view->schema;
+    kiln_schema xs = {0, NULL}; /* the leaves inside structs, when a term is on one */
     for (int i = 0; i < pred->nterms; i++) {
         const kiln_lake_term *tm = &pred->terms[i];
         int ci = col_by_id(ts, tm->field_id);
         const kiln_column_def *tc = ci >= 0 ? &ts->cols[ci] : NULL;
         int fc = file_col(r, tm->field_id, tc ? tc->name : "", has_ids);
+        if (fc < 0 && !tc && has_ids && (fc = kiln_parquet_reader_find_leaf_id(r, tm->field_id)) >= 0) {
+            /* a field inside structs ("s.a"): its chunk's statistics */
+            int rc;
+            if (!xs.cols && (rc = kiln_lake_view_leaf_schema(tr->view, tr->arena, &xs, err)))
+                return rc;
+            int li = col_by_id(&xs, tm->field_id);
+            tc = li >= 0 ? &xs.cols[li] : NULL;
+            if (!tc)
+                continue;
+        }
         if (fc < 0)
             continue; /* absent from the file (null or an identity partition value): planning's job */
         if (term_to_pq(tm, tc, r, fc, &tr->pq[tr->npq]))
@@ -2249,6 +2265,84 @@ static int add_struct_leaves(const kiln_lake_view *view, const kiln_lake_field *
     return 0;
 }
 
+/* One path of kiln_lake_view_nested_schema: a leaf reached through a list
+ * or map (or the list of primitives itself) as its JSON column, when the
+ * path resolves and the column is not already there. */
+static int add_rep_leaf(const kiln_lake_view *view, const char *path, kiln_arena *a, kiln_schema *out, int cap,
+                        kiln_err *err)
+{
+    if (out->ncols >= cap || strlen(path) >= 256) /* --columns takes names under 256 bytes */
+        return 0;
+    kiln_column_def *c = (kiln_column_def *)&out->cols[out->ncols];
+    kiln_err e = {0};
+    int rc = nested_path_col(view, path, a, c, &e);
+    if (rc == KILN_ENOMEM)
+        return KILN_OOM(err);
+    if (rc)
+        return 0; /* a path the reader cannot take (an unsupported leaf type): no column */
+    for (int i = 0; i < out->ncols; i++)
+        if (out->cols[i].field_id == c->field_id || !strcmp(out->cols[i].name, c->name))
+            return 0;
+    c->type = KILN_T_JSON; /* values of every element: a JSON array */
+    c->precision = c->scale = 0;
+    out->ncols++;
+    return 0;
+}
+
+/* Walk t (reached by path; rep when a list or map is above it) adding the
+ * leaves kiln_lake_view_nested_schema describes. */
+static int add_rep_leaves(const kiln_lake_view *view, const kiln_lake_type *t, const char *path, int rep, int top,
+                          kiln_arena *a, kiln_schema *out, int cap, int depth, kiln_err *err)
+{
+    int rc = 0;
+    if (depth >= 64 || out->ncols >= cap)
+        return 0;
+    while (t->kind == KILN_LAKE_LIST) {
+        t = t->element;
+        rep = 1;
+    }
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (size_t i = 0; i < t->nfields && !rc; i++) {
+            char *sub = kiln_sprintf("%s.%s", path, t->fields[i].name);
+            if (!sub)
+                return KILN_OOM(err);
+            rc = add_rep_leaves(view, t->fields[i].type, sub, rep, 0, a, out, cap, depth + 1, err);
+            kiln_free(sub);
+        }
+        return rc;
+    }
+    if (t->kind == KILN_LAKE_MAP) {
+        for (int k = 0; k < 2 && !rc; k++) {
+            char *sub = kiln_sprintf("%s.%s", path, k ? "value" : "key");
+            if (!sub)
+                return KILN_OOM(err);
+            rc = add_rep_leaves(view, k ? t->value : t->key, sub, 1, 0, a, out, cap, depth + 1, err);
+            kiln_free(sub);
+        }
+        return rc;
+    }
+    /* a primitive: only through a list or map (struct-only leaves are
+     * kiln_lake_view_leaf_schema's), and never a top-level list itself */
+    return rep && !top ? add_rep_leaf(view, path, a, out, cap, err) : 0;
+}
+
+static int count_all_leaves(const kiln_lake_type *t, int depth)
+{
+    if (depth >= 64)
+        return 0;
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT: {
+        int c = 0;
+        for (size_t i = 0; i < t->nfields; i++)
+            c += count_all_leaves(t->fields[i].type, depth + 1);
+        return c;
+    }
+    case KILN_LAKE_LIST: return count_all_leaves(t->element, depth + 1);
+    case KILN_LAKE_MAP: return count_all_leaves(t->key, depth + 1) + count_all_leaves(t->value, depth + 1);
+    default: return 1;
+    }
+}
+
 static int count_struct_leaves(const kiln_lake_field *fs, size_t n, int depth)
 {
     int c = 0;
@@ -2273,6 +2367,29 @@ int kiln_lake_view_leaf_schema(const kiln_lake_view *view, kiln_arena *a, kiln_s
         return add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, a, xcols, &out->ncols,
                                  ts->ncols + nleaves, 0, err);
     return 0;
+}
+
+int kiln_lake_view_nested_schema(const kiln_lake_view *view, kiln_arena *a, kiln_schema *out, kiln_err *err)
+{
+    kiln_schema xs;
+    int rc = kiln_lake_view_leaf_schema(view, a, &xs, err);
+    if (rc)
+        return rc;
+    int n = 0;
+    for (size_t i = 0; view->lschema && i < view->lschema->nfields; i++)
+        n += count_all_leaves(view->lschema->fields[i].type, 0);
+    kiln_column_def *cols = kiln_arena_alloc(a, (size_t)(xs.ncols + n + 1) * sizeof *cols);
+    if (!cols)
+        return KILN_OOM(err);
+    memcpy(cols, xs.cols, (size_t)xs.ncols * sizeof *cols);
+    out->cols = cols;
+    out->ncols = xs.ncols;
+    for (size_t i = 0; view->lschema && i < view->lschema->nfields && !rc; i++) {
+        const kiln_lake_field *f = &view->lschema->fields[i];
+        if (kiln_schema_find(view->schema, f->name) >= 0)
+            rc = add_rep_leaves(view, f->type, f->name, 0, 1, a, out, xs.ncols + n, 0, err);
+    }
+    return rc;
 }
 
 static int add_work_col(kiln_column_def *cols, int *n, const kiln_column_def *c)
