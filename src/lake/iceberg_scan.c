@@ -2024,25 +2024,30 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
 static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                      int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
                      int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
-                     int lineage, kiln_err *err)
+                     int lineage, const kiln_schema *extra, kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
     kiln_buf key;
     /* lineage: the table's columns, then _row_id and
-     * _last_updated_sequence_number */
-    int nl = view->schema->ncols;
-    kiln_column_def *lcols = lineage ? kiln_calloc((size_t)nl + 2, sizeof *lcols) : NULL;
-    kiln_schema ls = {nl + 2, lcols};
-    if (lineage && !lcols)
+     * _last_updated_sequence_number; extra: then those columns */
+    int nl = view->schema->ncols, nx = extra ? extra->ncols : 0;
+    int nall = nl + (lineage ? 2 : 0) + nx;
+    kiln_column_def *lcols = lineage || nx ? kiln_calloc((size_t)nall, sizeof *lcols) : NULL;
+    kiln_schema ls = {nall, lcols};
+    if ((lineage || nx) && !lcols)
         return KILN_OOM(err);
     if (lcols) {
         if (nl)
             memcpy(lcols, view->schema->cols, (size_t)nl * sizeof *lcols);
-        lcols[nl] = lineage_cols[0];
-        lcols[nl + 1] = lineage_cols[1];
+        if (lineage) {
+            lcols[nl] = lineage_cols[0];
+            lcols[nl + 1] = lineage_cols[1];
+        }
+        if (nx)
+            memcpy(lcols + nall - nx, extra->cols, (size_t)nx * sizeof *lcols);
     }
-    const kiln_schema *rs = lineage ? &ls : view->schema;
+    const kiln_schema *rs = lcols ? &ls : view->schema;
     kiln_buf_init(&key, 1 << 20);
     int rc = task_reader_open(&tr, view, task, rs, NULL, NULL, err);
     if (rc) {
@@ -2086,14 +2091,57 @@ done:
 int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                         int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, NULL, ctx, 0, err);
+    return task_read(view, task, fn, NULL, ctx, 0, NULL, err);
 }
 
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
                              kiln_err *err)
 {
-    return task_read(view, task, NULL, fn, ctx, 0, err);
+    return task_read(view, task, NULL, fn, ctx, 0, NULL, err);
+}
+
+/* The fields inside structs that pred's terms name (a kiln_lake_pred
+ * parsed against kiln_lake_view_leaf_schema), as extra columns to read. */
+static int pred_leaf_cols(const kiln_lake_view *view, const kiln_lake_pred *pred, kiln_arena *a, kiln_schema *out,
+                          kiln_err *err)
+{
+    out->ncols = 0;
+    out->cols = NULL;
+    if (!pred || !pred->nterms)
+        return 0;
+    kiln_schema xs;
+    int rc = kiln_lake_view_leaf_schema(view, a, &xs, err);
+    if (rc)
+        return rc;
+    kiln_column_def *cols = kiln_arena_alloc(a, (size_t)pred->nterms * sizeof *cols);
+    if (!cols)
+        return KILN_OOM(err);
+    for (int i = 0; i < pred->nterms; i++) {
+        int ci = col_by_id(&xs, pred->terms[i].field_id);
+        if (ci < view->schema->ncols || col_by_id(out, xs.cols[ci].field_id) >= 0)
+            continue; /* a top-level column (read anyway), or named twice */
+        cols[out->ncols] = xs.cols[ci];
+        out->cols = cols;
+        out->ncols++;
+    }
+    return 0;
+}
+
+int kiln_lake__task_read_where(const kiln_lake_view *view, const kiln_lake_task *task, const kiln_lake_pred *pred,
+                               int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                               int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                               void *ctx, kiln_err *err)
+{
+    kiln_arena *a = kiln_arena_new(4096);
+    if (!a)
+        return KILN_OOM(err);
+    kiln_schema extra;
+    int rc = pred_leaf_cols(view, pred, a, &extra, err);
+    if (!rc)
+        rc = task_read(view, task, fn, fnpos, ctx, 0, extra.ncols ? &extra : NULL, err);
+    kiln_arena_free(a);
+    return rc;
 }
 
 int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_task *task,
@@ -2101,7 +2149,7 @@ int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_tas
                                  int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
                                  void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, fnpos, ctx, 1, err);
+    return task_read(view, task, fn, fnpos, ctx, 1, NULL, err);
 }
 
 int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,

@@ -2366,7 +2366,9 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
         return rc;
     w->is_delete = 1;
     dc.keep.schema = w->view.schema;
-    if ((rc = kiln_lake_pred_parse(&pred, w->arena, w->view.schema, where, err)))
+    kiln_schema xs; /* the columns, and fields inside structs ("s.a") */
+    if ((rc = kiln_lake_view_leaf_schema(&w->view, w->arena, &xs, err)) ||
+        (rc = kiln_lake_pred_parse(&pred, w->arena, &xs, where, err)))
         goto done;
     dc.pred = &pred;
     if (w->view.snapshot_id >= 0 && (rc = kiln_lake_plan_new(&plan, &w->view, &pred, err)))
@@ -2376,12 +2378,9 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
         const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
         store_reset(&dc.keep);
         dc.dropped = 0;
-        if (w->dv_mode) {
-            if ((rc = kiln_lake__task_read_pos(&w->view, task, del_dv_cb, &dc, err)))
-                goto done;
-        } else if ((rc = kiln_lake_task_read(&w->view, task, del_cb, &dc, err))) {
+        if ((rc = kiln_lake__task_read_where(&w->view, task, &pred, w->dv_mode ? NULL : del_cb,
+                                             w->dv_mode ? del_dv_cb : NULL, &dc, err)))
             goto done;
-        }
         if (!dc.dropped)
             continue;
         res.rows_deleted += dc.dropped;
