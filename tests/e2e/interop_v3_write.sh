@@ -9,8 +9,10 @@
 #     (tests/node/iceberg_v3_check.mjs: avsc manifests, DuckDB Parquet,
 #     tests/e2e/interop_dv_check.py: Puffin + CRoaring bitmaps), which also
 #     checks the row lineage rules, against kiln's scan.
+#     rewrite-position-delete-files converts Parquet position deletes
+#     into deletion vectors (merging a data file's existing vector).
 #  2. v2 -> v3 upgrade with `alter --set-property format-version=3`; no
-#     downgrade; rewrite-position-delete-files refused on v3.
+#     downgrade.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
 cd "$KILN_ROOT"
@@ -75,16 +77,42 @@ m=$(meta t)
 grep -q '"operation" *: *"overwrite"' "$m" || fail "merge snapshot operation"
 # SQL reads the same rows
 [ "$(K sql --csv "select count(*) from db.t" | tail -1)" -eq "$(wc -l < "$T/rows.ndjson")" ] || fail "kiln sql count"
-# rewrite-position-delete-files writes Parquet position deletes, not
-# vectors: refused on v3, nothing changes (rewrite-data-files keeps row
-# lineage: interop_v3_lineage.sh)
+# rewrite-position-delete-files on a v3 table converts Parquet position
+# deletes into deletion vectors; db.t has vectors only: nothing to do,
+# nothing committed (rewrite-data-files keeps row lineage:
+# interop_v3_lineage.sh)
 before=$(meta t)
-set +e
-K table rewrite-position-delete-files db.t > /dev/null 2> "$T/err"
-rc=$?
-set -e
-[ "$rc" -ne 0 ] && grep -q 'format-version 3.*deletion vectors' "$T/err" || fail "rewrite-position-delete-files on v3: exit $rc, $(cat "$T/err")"
-[ "$(meta t)" = "$before" ] || fail "the refused rewrite committed"
+K table rewrite-position-delete-files db.t --json > "$T/rw.json"
+grep -q '"snapshot_id":-1' "$T/rw.json" || fail "rewrite-position-delete-files on vectors only: $(cat "$T/rw.json")"
+[ "$(meta t)" = "$before" ] || fail "a rewrite with nothing to convert committed"
+
+# a table with Parquet position deletes (built by kiln-tests the way another
+# engine writes them: P1 names rows of files A and B, P2 a row of A),
+# upgraded to v3, then vectors by kiln's deletes for C (its own Puffin file)
+# and A (merging P1/P2's positions of A); the rewrite writes one Puffin
+# file of vectors for A (the old one merged in) and B, removes P1, P2 and
+# A's old Puffin file, leaves C's
+P="$T/pw"
+KILN_MAINT_EXPORT=$P "$(dirname "$KILN_BIN")/kiln-tests" -s maint_export::table_with_pos_deletes > "$T/log" 2>&1 || fail "could not build the table: $(cat "$T/log")"
+KP() { "$KILN_BIN" -w "$P" "$@"; }
+KP table alter db.events --set-property format-version=3 > /dev/null
+KP table delete db.events --where 'id = 121' > /dev/null
+KP table delete db.events --where 'id = 101' > /dev/null
+KP table scan db.events --columns id | tail -n +2 | sort > "$T/pd.before"
+[ "$(wc -l < "$T/pd.before")" -eq 25 ] || fail "v3 posdel table: $(wc -l < "$T/pd.before") rows before the rewrite"
+KP table rewrite-position-delete-files db.events --dry-run --json > "$T/rw.json"
+grep -q '"snapshot_id":-1.*"rewritten_delete_files_count":3,"added_delete_files_count":1' "$T/rw.json" || fail "dry run: $(cat "$T/rw.json")"
+KP table rewrite-position-delete-files db.events --json > "$T/rw.json"
+grep -q '"partitions":2,"rewritten_delete_files_count":3,"added_delete_files_count":1' "$T/rw.json" || fail "conversion: $(cat "$T/rw.json")"
+KP table files db.events | tail -n +2 | cut -f1,5 > "$T/pd.files"
+! grep -q '\.parquet$' <(grep position-deletes "$T/pd.files") || fail "Parquet position deletes left: $(cat "$T/pd.files")"
+[ "$(grep -c 'puffin$' "$T/pd.files")" -eq 3 ] || fail "want three vectors: $(cat "$T/pd.files")"
+KP table scan db.events --columns id | tail -n +2 | sort | cmp -s - "$T/pd.before" || fail "rows changed by the conversion"
+KP table scan db.events --json | sed -E 's/"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9:]{8})Z"/"\1 \2+00"/g' > "$T/rows.ndjson"
+node tests/node/iceberg_v3_check.mjs "$(ls "$P"/db/events/metadata/v*.metadata.json | sort -V | tail -1)" "$T/rows.ndjson" > "$T/check" ||
+  fail "converted vectors: the independent reader disagrees: $(cat "$T/check")"
+grep -q '"rows":25,"data_files":3,"deletion_vectors":3' "$T/check" || fail "converted vectors: $(cat "$T/check")"
+KP table rewrite-position-delete-files db.events --json | grep -q '"snapshot_id":-1' || fail "a second conversion committed"
 
 # icebird (npm) reads kiln's v3 table while it has no deletion vector (it
 # does not support Puffin: with one it fails, it never returns the
