@@ -102,6 +102,12 @@ static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out
         out->kind = KILN_NEST_PRIM;
         out->precision = t->precision;
         out->scale = t->scale;
+        if (t->kind == KILN_LAKE_TIMESTAMP_NS || t->kind == KILN_LAKE_TIMESTAMPTZ_NS) {
+            /* written as INT64 TIMESTAMP(NANOS) from the value's exact text */
+            out->type = KILN_T_INT64;
+            out->scale = t->kind == KILN_LAKE_TIMESTAMPTZ_NS ? KILN_PARQUET_TSTZ_NANOS : KILN_PARQUET_TS_NANOS;
+            return 0;
+        }
         return kiln_lake_kind_to_type(t, &out->type, err);
     }
     out->type = KILN_T_JSON;

@@ -11,6 +11,8 @@
 #     checks the row lineage rules, against kiln's scan.
 #     rewrite-position-delete-files converts Parquet position deletes
 #     into deletion vectors (merging a data file's existing vector).
+#     timestamp_ns / timestamptz_ns columns, top-level and inside nested
+#     columns, written as INT64 TIMESTAMP(NANOS) (DuckDB reads them).
 #  2. v2 -> v3 upgrade with `alter --set-property format-version=3`; no
 #     downgrade.
 set -euo pipefail
@@ -203,14 +205,40 @@ want = ["1 TIMESTAMP_NS %d" % ns("2024-01-01T00:00:00", 1), "2 TIMESTAMP_NS %d" 
 got = open(sys.argv[1]).read().split("\n")[:3]
 sys.exit(0 if got == want else 1)
 PY
-# refused, naming the column, before any file: a bad value, a nested one, a v2 table
+# inside nested columns (struct field, list element, map value): INT64
+# TIMESTAMP(NANOS) leaves from the exact text, read back digit for digit,
+# DuckDB's epoch_ns equal; the Iceberg bounds of s.t are nanoseconds (a
+# --where on it keeps the row)
+K table create db.nsn --schema 'id long, s struct<t: timestamp_ns, a: int>, l list<timestamptz_ns>, m map<string, timestamp_ns>' --property format-version=3 > /dev/null
+printf '%s\n' '{"id":1,"s":{"t":"2024-01-02T03:04:05.123456789","a":1},"l":["2024-01-02T03:04:05.000000001Z","1677-09-22T00:00:00Z"],"m":{"k":"1969-12-31T23:59:59.999999999"}}' \
+  '{"id":2,"s":{"t":null,"a":2},"l":[null],"m":null}' '{"id":3,"s":null,"l":null,"m":{}}' | K table append db.nsn --input - > /dev/null
+got=$(K table scan db.nsn --format ndjson | sort | tr '\n' ' ')
+want='{"id":1,"s":{"t":"2024-01-02T03:04:05.123456789","a":1},"l":["2024-01-02T03:04:05.000000001Z","1677-09-22T00:00:00.000000000Z"],"m":{"k":"1969-12-31T23:59:59.999999999"}} {"id":2,"s":{"t":null,"a":2},"l":[null],"m":null} {"id":3,"s":null,"l":null,"m":{}} '
+[ "$got" = "$want" ] || fail "nested timestamp_ns read back: $got"
+[ "$(K table scan db.nsn --where 's.t >= 2024-01-02T03:04:05.123456789' --columns id)" = $'id\n1' ] || fail "where on s.t"
+K table rewrite-data-files db.nsn --rewrite-all > /dev/null # read as text, written again as INT64 nanoseconds
+[ "$(K table scan db.nsn --format ndjson | sort | tr '\n' ' ')" = "$want" ] || fail "nested timestamp_ns after rewrite-data-files"
+f=$(ls "$T"/wh/db/nsn/data/*.parquet)
+node --input-type=module -e "
+import { DuckDBInstance } from '$KILN_ROOT/tests/node/node_modules/@duckdb/node-api/lib/index.js';
+const c = await (await DuckDBInstance.create(':memory:')).connect();
+const r = (await c.runAndReadAll(\"select typeof(s.t) t, epoch_ns(s.t)::varchar a, epoch_ns(m['k'])::varchar b from read_parquet('$f') where id = 1\")).getRowObjectsJson();
+console.log(JSON.stringify(r));" > "$T/duck"
+[ "$(cat "$T/duck")" = '[{"t":"TIMESTAMP_NS","a":"1704164645123456789","b":"-1"}]' ] || fail "DuckDB on nested nanoseconds: $(cat "$T/duck")"
+node tests/node/parquet_nested_paths.mjs "SELECT name, logical_type::VARCHAR LIKE '%isAdjustedToUTC=' || (name = 'element')::INT || '%NANOS=NanoSeconds%' AS ok
+  FROM parquet_schema('$f') WHERE name IN ('t', 'element', 'value') ORDER BY name" | jq -c . | tr '\n' ' ' > "$T/duck"
+[ "$(cat "$T/duck")" = '{"name":"element","ok":true} {"name":"t","ok":true} {"name":"value","ok":true} ' ] || fail "nested ns leaves' Parquet types: $(cat "$T/duck")"
+# refused, naming the column, before any file: a bad value (also nested), a v2 table
 set +e
 printf '{"id":4,"ts":"2024-01-01T00:00:00.0000000001"}\n' | K table append db.ns --input - > /dev/null 2> "$T/err"; rc1=$?
-K table create db.nsn --schema 'id long, s struct<t: timestamp_ns>' --property format-version=3 > /dev/null
-printf '{"id":1}\n' | K table append db.nsn --input - > /dev/null 2> "$T/err2"; rc2=$?
+printf '{"id":4,"s":{"t":"2024-01-02 junk"}}\n' | K table append db.nsn --input - > /dev/null 2> "$T/err3"; rc3=$?
+K table create db.nsv2 --schema 'id long, s struct<t: timestamp_ns>' > /dev/null
+printf '{"id":1}\n' | K table append db.nsv2 --input - > /dev/null 2> "$T/err2"; rc2=$?
 set -e
 [ "$rc1" -ne 0 ] && grep -q "column ts: '2024-01-01T00:00:00.0000000001' is not a timestamp" "$T/err" || fail "bad ns value: exit $rc1, $(cat "$T/err")"
-[ "$rc2" -ne 0 ] && grep -q 'column s holds a nanosecond timestamp' "$T/err2" || fail "nested ns: exit $rc2, $(cat "$T/err2")"
+[ "$rc3" -ne 0 ] && grep -q 'expected a timestamp' "$T/err3" || fail "bad nested ns value: exit $rc3, $(cat "$T/err3")"
+[ "$(ls "$T"/wh/db/nsn/data/*.parquet | wc -l)" -eq 1 ] || fail "the refused nested append left a file"
+[ "$rc2" -ne 0 ] && grep -q 'column s holds a nanosecond timestamp.*format-version 3' "$T/err2" || fail "nested ns on v2: exit $rc2, $(cat "$T/err2")"
 [ "$(ls "$T"/wh/db/ns/data/*.parquet | wc -l)" -eq 1 ] || fail "the refused append left a file"
 # ---------------------------------------------------------------- 5. evolution inside structs
 # (any format version) a field added to a struct reads null in older files,

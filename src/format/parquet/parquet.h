@@ -139,6 +139,10 @@ int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *
  * since the epoch (Iceberg v3 timestamp_ns / timestamptz_ns). */
 #define KILN_PARQUET_TS_NANOS 1009
 #define KILN_PARQUET_TSTZ_NANOS 1010
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" (no zone: UTC) ->
+ * nanoseconds since the epoch (UTC), the value of such a column; years
+ * 1677-2262. 0, or -1 when s is not one. */
+int kiln_parquet_ts_parse_ns(const char *s, size_t n, int64_t *out);
 
 /* ================================================================ reader */
 
