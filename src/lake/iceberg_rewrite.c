@@ -121,6 +121,7 @@ typedef struct rw {
     KILN_VEC(const char *) pd_removed;
     entry_vec pd_added;
     str_vec pd_written;
+    KILN_VEC(const char *) dv_targets; /* v3: the data files given a new deletion vector */
     /* v3: rows are read with their lineage columns and the new files carry
      * _row_id and _last_updated_sequence_number explicitly */
     int lineage;
@@ -796,6 +797,31 @@ static int validate(rw *w, const live_info *li, kiln_arena *a, kiln_err *err)
             rc = kiln_err_set(err, KILN_ECONFLICT,
                               "%s: delete file %s was removed by a concurrent commit; run the rewrite again",
                               kiln_lake_table_name(w->t), w->pd_removed.items[i]);
+    /* v3: one deletion vector per data file, so a vector a concurrent
+     * commit gave one of ours (not among the replaced ones) is a conflict,
+     * and so is the data file gone */
+    for (size_t i = 0; i < w->dv_targets.len && !rc; i++) {
+        const char *p = w->dv_targets.items[i];
+        const kiln_lake_entry *d = kiln_map_get(li->live, p, strlen(p));
+        if (!d || d->df.content != KILN_LAKE_CONTENT_DATA)
+            rc = kiln_err_set(err, KILN_ECONFLICT,
+                              "%s: data file %s was removed by a concurrent commit; run the rewrite again",
+                              kiln_lake_table_name(w->t), p);
+    }
+    for (size_t i = 0; i < li->entries.len && !rc && w->dv_targets.len; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (!e->df.referenced_data_file || !e->df.file_format || strcasecmp(e->df.file_format, "PUFFIN") != 0)
+            continue;
+        int ours = 0, replaced = 0;
+        for (size_t j = 0; j < w->dv_targets.len && !ours; j++)
+            ours = !strcmp(w->dv_targets.items[j], e->df.referenced_data_file);
+        for (size_t j = 0; j < w->pd_removed.len && ours && !replaced; j++)
+            replaced = !strcmp(w->pd_removed.items[j], e->df.file_path);
+        if (ours && !replaced)
+            rc = kiln_err_set(err, KILN_ECONFLICT,
+                              "%s: a concurrent commit added a deletion vector for %s; run the rewrite again",
+                              kiln_lake_table_name(w->t), e->df.referenced_data_file);
+    }
     for (size_t gi = 0; gi < w->groups.len && !rc; gi++) {
         rgroup *g = w->groups.items[gi];
         if (!g->rewrite || g->failed)
@@ -1724,19 +1750,6 @@ static void result_add(kiln_lake_rewrite_data_result *t, const kiln_lake_rewrite
         memcpy(t->failed_reason, o->failed_reason, sizeof t->failed_reason);
 }
 
-/* rewrite-position-delete-files on a v3 table: its position deletes
- * belong in deletion vectors, which this rewrite does not write. */
-static int refuse_v3(kiln_lake_table *t, const char *what, kiln_err *err)
-{
-    const kiln_lake_meta *m = kiln_lake_table_meta(t);
-    if (m && m->format_version >= 3)
-        return kiln_err_set(err, KILN_EUNSUPP,
-                            "table %s is format-version 3: %s writes Parquet position delete files, not deletion "
-                            "vectors; not supported on v3 (docs/interop.md)",
-                            kiln_lake_table_name(t), what);
-    return 0;
-}
-
 int kiln_lake_rewrite_data_files(kiln_lake_table *t, const kiln_lake_rewrite_data_opts *opts,
                                  kiln_lake_rewrite_data_result *result, kiln_err *err)
 {
@@ -1960,17 +1973,185 @@ done:
     return rc;
 }
 
+static int cmp_dv_out(const void *pa, const void *pb)
+{
+    return strcmp(((const kiln_lake__dv_out *)pa)->data_file, ((const kiln_lake__dv_out *)pb)->data_file);
+}
+
+/* v3: the table's Parquet position delete files become deletion vectors
+ * (the spec: v3 writers add no position delete files, and a data file has
+ * at most one vector). Every position they name in a live data file, with
+ * the data file's existing vector merged in, goes into one Puffin file of
+ * one vector per data file; the Parquet files go, and so do the Puffin
+ * files holding a replaced vector (their other vectors are carried into
+ * the new file: entries of one Puffin file are removed by its path).
+ * Dangling positions (data file gone) are dropped. */
+static int pd_to_dvs(rw *w, const live_info *li, int dry_run, kiln_lake_rewrite_posdel_result *res, kiln_err *err)
+{
+    KILN_VEC(pd_pair) pairs = {0};
+    KILN_VEC(kiln_lake__dv_out) outs = {0};
+    kiln_map *targets = kiln_map_new(), *puffins = kiln_map_new();
+    kiln_i64set *set = NULL;
+    char *local = NULL, *uri = NULL;
+    int rc = 0;
+    if (!targets || !puffins) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    for (size_t i = 0; i < li->entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (e->df.content != KILN_LAKE_CONTENT_POS_DELETES ||
+            (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0))
+            continue;
+        res->delete_files_rewritten++;
+        res->bytes_rewritten += e->df.file_size_in_bytes;
+        if (!(rc = kiln_vec_push(&w->pd_removed, e->df.file_path, err)))
+            rc = pd_read(li, e, w->a, &pairs, &res->deletes_read, err);
+    }
+    if (rc || !w->pd_removed.len)
+        goto done; /* no Parquet position deletes: nothing to convert */
+    for (size_t i = 0; i < pairs.len && !rc; i++)
+        rc = kiln_map_put(targets, pairs.items[i].path, pairs.items[i].len, (void *)1, err);
+    /* the Puffin files holding a vector of a target, then all their vectors */
+    for (size_t i = 0; i < li->entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (e->df.content == KILN_LAKE_CONTENT_POS_DELETES && e->df.file_format &&
+            !strcasecmp(e->df.file_format, "PUFFIN") && e->df.referenced_data_file &&
+            kiln_map_get(targets, e->df.referenced_data_file, strlen(e->df.referenced_data_file)) &&
+            !kiln_map_get(puffins, e->df.file_path, strlen(e->df.file_path)) &&
+            !(rc = kiln_map_put(puffins, e->df.file_path, strlen(e->df.file_path), (void *)1, err))) {
+            res->delete_files_rewritten++;
+            res->bytes_rewritten += e->df.file_size_in_bytes;
+            rc = kiln_vec_push(&w->pd_removed, e->df.file_path, err);
+        }
+    }
+    for (size_t i = 0; i < li->entries.len && !rc; i++) {
+        const kiln_lake_entry *e = &li->entries.items[i];
+        if (e->df.content != KILN_LAKE_CONTENT_POS_DELETES || !e->df.file_format ||
+            strcasecmp(e->df.file_format, "PUFFIN") != 0 ||
+            !kiln_map_get(puffins, e->df.file_path, strlen(e->df.file_path)))
+            continue;
+        const char *ref = e->df.referenced_data_file;
+        const kiln_lake_entry *d = ref ? kiln_map_get(li->live, ref, strlen(ref)) : NULL;
+        if (!d || d->df.content != KILN_LAKE_CONTENT_DATA)
+            continue; /* its data file is gone: the vector goes with the Puffin file */
+        char *path = kiln_lake_remap_path(w->a, &li->view.remap, e->df.file_path);
+        kiln_i64set_free(set);
+        if (!path || !(set = kiln_i64set_new())) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        rc = kiln_lake__io_local_file(&local, path, err);
+        if (!rc)
+            rc = kiln_lake__dv_load(set, local, e->df.content_offset, e->df.content_size, err);
+        if (local)
+            kiln_lake__io_local_release(local, path);
+        kiln_free(local);
+        local = NULL;
+        size_t it = 0;
+        int64_t x;
+        const char *rp = rc ? NULL : kiln_arena_strndup(w->a, ref, strlen(ref));
+        if (!rc && !rp)
+            rc = KILN_OOM(err);
+        while (!rc && kiln_i64set_next(set, &it, &x)) {
+            pd_pair pp = {rp, strlen(rp), x};
+            res->deletes_read++;
+            rc = kiln_vec_push(&pairs, pp, err);
+        }
+    }
+    if (rc || !pairs.len)
+        goto done; /* every entry dangling: the files just go */
+    /* one vector per data file: (path, pos) sorted, duplicates dropped */
+    kiln_sort(pairs.items, pairs.len, sizeof *pairs.items, cmp_pd);
+    int64_t *pos = kiln_arena_alloc(w->a, pairs.len * sizeof *pos);
+    if (!pos) {
+        rc = KILN_OOM(err);
+        goto done;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < pairs.len && !rc; i++) {
+        if (i && cmp_pd(&pairs.items[i - 1], &pairs.items[i]) == 0)
+            continue;
+        if (!i || pairs.items[i - 1].len != pairs.items[i].len ||
+            memcmp(pairs.items[i - 1].path, pairs.items[i].path, pairs.items[i].len)) {
+            kiln_lake__dv_out o;
+            memset(&o, 0, sizeof o);
+            o.data_file = pairs.items[i].path;
+            o.pos = pos + np;
+            rc = kiln_vec_push(&outs, o, err);
+        }
+        if (!rc) {
+            pos[np++] = pairs.items[i].pos;
+            outs.items[outs.len - 1].n++;
+            res->deletes_written++;
+        }
+    }
+    if (rc)
+        goto done;
+    kiln_sort(outs.items, outs.len, sizeof *outs.items, cmp_dv_out);
+    res->partitions = (int64_t)outs.len; /* v3: data files given a vector */
+    res->delete_files_added = 1;
+    for (size_t i = 0; i < outs.len && !rc; i++)
+        rc = kiln_vec_push(&w->dv_targets, outs.items[i].data_file, err);
+    if (rc || dry_run)
+        goto done;
+    const char *tdir = kiln_lake_table_dir(w->t);
+    char *ddir = kiln_sprintf("%s/data", tdir);
+    rc = ddir ? kiln_lake__io_mkdirs(ddir, err) : KILN_OOM(err);
+    kiln_free(ddir);
+    if (!rc && (!(local = kiln_sprintf("%s/data/%05zu-%s-deletes.puffin", tdir, w->nfile++, w->uuid)) ||
+                !(uri = kiln_lake_path_to_uri(local))))
+        rc = KILN_OOM(err);
+    if (rc)
+        goto done;
+    if ((rc = kiln_vec_push(&w->pd_written, local, err))) {
+        kiln_free(local);
+        local = NULL;
+        goto done;
+    }
+    int64_t fsize = 0;
+    rc = kiln_lake__puffin_write_dvs(local, outs.items, outs.len, &fsize, err);
+    local = NULL; /* pd_written owns it */
+    const char *stored = rc ? NULL : kiln_arena_strndup(w->a, uri, strlen(uri));
+    if (!rc && !stored)
+        rc = KILN_OOM(err);
+    res->bytes_added = fsize;
+    for (size_t i = 0; i < outs.len && !rc; i++) {
+        const kiln_lake_entry *d = kiln_map_get(li->live, outs.items[i].data_file, strlen(outs.items[i].data_file));
+        kiln_lake_entry e;
+        memset(&e, 0, sizeof e);
+        e.status = KILN_LAKE_STATUS_ADDED;
+        e.snapshot_id = -1;
+        e.df.content = KILN_LAKE_CONTENT_POS_DELETES;
+        e.df.file_path = stored;
+        e.df.file_format = "PUFFIN";
+        e.df.spec_id = d->df.spec_id;
+        e.df.npart = d->df.npart;
+        e.df.partition = d->df.partition;
+        e.df.record_count = (int64_t)outs.items[i].n;
+        e.df.file_size_in_bytes = fsize;
+        e.df.referenced_data_file = outs.items[i].data_file;
+        e.df.content_offset = outs.items[i].offset;
+        e.df.content_size = outs.items[i].length;
+        rc = kiln_vec_push(&w->pd_added, e, err);
+    }
+done:
+    kiln_free(local);
+    kiln_free(uri);
+    kiln_i64set_free(set);
+    kiln_map_free(targets);
+    kiln_map_free(puffins);
+    kiln_vec_free(&pairs);
+    kiln_vec_free(&outs);
+    return rc;
+}
+
 int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_rewrite_posdel_opts *opts,
                                             kiln_lake_rewrite_posdel_result *result, kiln_err *err)
 {
     kiln_lake_rewrite_posdel_result res;
     memset(&res, 0, sizeof res);
     res.snapshot_id = -1;
-    if (refuse_v3(t, "rewrite-position-delete-files", err)) {
-        if (result)
-            *result = res;
-        return err->code;
-    }
     kiln_lake_rewrite_data_result dres;
     memset(&dres, 0, sizeof dres);
     rw w;
@@ -2012,8 +2193,10 @@ int kiln_lake_rewrite_position_delete_files(kiln_lake_table *t, const kiln_lake_
         goto done;
     if ((rc = load_live(&li, &w, m, w.start_head, w.a, err)))
         goto done;
+    if (m->format_version >= 3 && (rc = pd_to_dvs(&w, &li, opts && opts->dry_run, &res, err)))
+        goto done;
     /* the Parquet position delete files of each partition (groups indexed by position + 1) */
-    for (size_t i = 0; i < li.entries.len && !rc; i++) {
+    for (size_t i = 0; i < li.entries.len && !rc && m->format_version < 3; i++) {
         const kiln_lake_entry *e = &li.entries.items[i];
         if (e->df.content != KILN_LAKE_CONTENT_POS_DELETES ||
             (e->df.file_format && strcasecmp(e->df.file_format, "PARQUET") != 0))
@@ -2097,6 +2280,7 @@ done:;
     kiln_vec_free(&pairs);
     kiln_vec_free(&w.pd_removed);
     kiln_vec_free(&w.pd_added);
+    kiln_vec_free(&w.dv_targets);
     kiln_map_free(gmap);
     live_free(&li);
     kiln_lake_txn_free(txn);

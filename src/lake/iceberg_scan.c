@@ -102,6 +102,12 @@ static int nested_shape(kiln_arena *a, const kiln_lake_type *t, kiln_nested *out
         out->kind = KILN_NEST_PRIM;
         out->precision = t->precision;
         out->scale = t->scale;
+        if (t->kind == KILN_LAKE_TIMESTAMP_NS || t->kind == KILN_LAKE_TIMESTAMPTZ_NS) {
+            /* written as INT64 TIMESTAMP(NANOS) from the value's exact text */
+            out->type = KILN_T_INT64;
+            out->scale = t->kind == KILN_LAKE_TIMESTAMPTZ_NS ? KILN_PARQUET_TSTZ_NANOS : KILN_PARQUET_TS_NANOS;
+            return 0;
+        }
         return kiln_lake_kind_to_type(t, &out->type, err);
     }
     out->type = KILN_T_JSON;
@@ -1120,8 +1126,13 @@ static int put_cell(kiln_batch *out, int oc, const kiln_batch *fb, int fc, size_
     case KILN_T_DOUBLE:
         return kiln_batch_put_f64(out, oc, ft == KILN_T_DOUBLE || ft == KILN_T_FLOAT ? v.d : (double)v.i, err);
     case KILN_T_STRING:
-    case KILN_T_BINARY:
-    case KILN_T_JSON: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_BINARY: return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
+    case KILN_T_JSON:
+        /* a sub-path below a present parent ("s.tags" of {"tags": null})
+         * comes as the JSON text null: the cell is null, as the parent's is */
+        if (v.len == 4 && !memcmp(v.bytes, "null", 4))
+            return kiln_batch_put_null(out, oc, err);
+        return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
     case KILN_T_DECIMAL_WIDE: {
         if (ft == KILN_T_DECIMAL_WIDE)
             return kiln_batch_put_str(out, oc, (const char *)v.bytes, v.len, err);
@@ -1610,11 +1621,22 @@ static int task_reader_prune_setup(task_reader *tr, const kiln_lake_pred *pred, 
     if (!tr->pq)
         return KILN_OOM(err);
     const kiln_schema *ts = tr->view->schema;
+    kiln_schema xs = {0, NULL}; /* the leaves inside structs, when a term is on one */
     for (int i = 0; i < pred->nterms; i++) {
         const kiln_lake_term *tm = &pred->terms[i];
         int ci = col_by_id(ts, tm->field_id);
         const kiln_column_def *tc = ci >= 0 ? &ts->cols[ci] : NULL;
         int fc = file_col(r, tm->field_id, tc ? tc->name : "", has_ids);
+        if (fc < 0 && !tc && has_ids && (fc = kiln_parquet_reader_find_leaf_id(r, tm->field_id)) >= 0) {
+            /* a field inside structs ("s.a"): its chunk's statistics */
+            int rc;
+            if (!xs.cols && (rc = kiln_lake_view_leaf_schema(tr->view, tr->arena, &xs, err)))
+                return rc;
+            int li = col_by_id(&xs, tm->field_id);
+            tc = li >= 0 ? &xs.cols[li] : NULL;
+            if (!tc)
+                continue;
+        }
         if (fc < 0)
             continue; /* absent from the file (null or an identity partition value): planning's job */
         if (term_to_pq(tm, tc, r, fc, &tr->pq[tr->npq]))
@@ -2015,25 +2037,30 @@ static int task_reader_step(task_reader *tr, kiln_batch *out, const kiln_lake_pr
 static int task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                      int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
                      int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
-                     int lineage, kiln_err *err)
+                     int lineage, const kiln_schema *extra, kiln_err *err)
 {
     task_reader tr;
     kiln_batch *b = NULL;
     kiln_buf key;
     /* lineage: the table's columns, then _row_id and
-     * _last_updated_sequence_number */
-    int nl = view->schema->ncols;
-    kiln_column_def *lcols = lineage ? kiln_calloc((size_t)nl + 2, sizeof *lcols) : NULL;
-    kiln_schema ls = {nl + 2, lcols};
-    if (lineage && !lcols)
+     * _last_updated_sequence_number; extra: then those columns */
+    int nl = view->schema->ncols, nx = extra ? extra->ncols : 0;
+    int nall = nl + (lineage ? 2 : 0) + nx;
+    kiln_column_def *lcols = lineage || nx ? kiln_calloc((size_t)nall, sizeof *lcols) : NULL;
+    kiln_schema ls = {nall, lcols};
+    if ((lineage || nx) && !lcols)
         return KILN_OOM(err);
     if (lcols) {
         if (nl)
             memcpy(lcols, view->schema->cols, (size_t)nl * sizeof *lcols);
-        lcols[nl] = lineage_cols[0];
-        lcols[nl + 1] = lineage_cols[1];
+        if (lineage) {
+            lcols[nl] = lineage_cols[0];
+            lcols[nl + 1] = lineage_cols[1];
+        }
+        if (nx)
+            memcpy(lcols + nall - nx, extra->cols, (size_t)nx * sizeof *lcols);
     }
-    const kiln_schema *rs = lineage ? &ls : view->schema;
+    const kiln_schema *rs = lcols ? &ls : view->schema;
     kiln_buf_init(&key, 1 << 20);
     int rc = task_reader_open(&tr, view, task, rs, NULL, NULL, err);
     if (rc) {
@@ -2077,14 +2104,57 @@ done:
 int kiln_lake_task_read(const kiln_lake_view *view, const kiln_lake_task *task,
                         int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err), void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, NULL, ctx, 0, err);
+    return task_read(view, task, fn, NULL, ctx, 0, NULL, err);
 }
 
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
                              kiln_err *err)
 {
-    return task_read(view, task, NULL, fn, ctx, 0, err);
+    return task_read(view, task, NULL, fn, ctx, 0, NULL, err);
+}
+
+/* The fields inside structs that pred's terms name (a kiln_lake_pred
+ * parsed against kiln_lake_view_leaf_schema), as extra columns to read. */
+static int pred_leaf_cols(const kiln_lake_view *view, const kiln_lake_pred *pred, kiln_arena *a, kiln_schema *out,
+                          kiln_err *err)
+{
+    out->ncols = 0;
+    out->cols = NULL;
+    if (!pred || !pred->nterms)
+        return 0;
+    kiln_schema xs;
+    int rc = kiln_lake_view_leaf_schema(view, a, &xs, err);
+    if (rc)
+        return rc;
+    kiln_column_def *cols = kiln_arena_alloc(a, (size_t)pred->nterms * sizeof *cols);
+    if (!cols)
+        return KILN_OOM(err);
+    for (int i = 0; i < pred->nterms; i++) {
+        int ci = col_by_id(&xs, pred->terms[i].field_id);
+        if (ci < view->schema->ncols || col_by_id(out, xs.cols[ci].field_id) >= 0)
+            continue; /* a top-level column (read anyway), or named twice */
+        cols[out->ncols] = xs.cols[ci];
+        out->cols = cols;
+        out->ncols++;
+    }
+    return 0;
+}
+
+int kiln_lake__task_read_where(const kiln_lake_view *view, const kiln_lake_task *task, const kiln_lake_pred *pred,
+                               int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                               int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                               void *ctx, kiln_err *err)
+{
+    kiln_arena *a = kiln_arena_new(4096);
+    if (!a)
+        return KILN_OOM(err);
+    kiln_schema extra;
+    int rc = pred_leaf_cols(view, pred, a, &extra, err);
+    if (!rc)
+        rc = task_read(view, task, fn, fnpos, ctx, 0, extra.ncols ? &extra : NULL, err);
+    kiln_arena_free(a);
+    return rc;
 }
 
 int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_task *task,
@@ -2092,7 +2162,7 @@ int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_tas
                                  int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
                                  void *ctx, kiln_err *err)
 {
-    return task_read(view, task, fn, fnpos, ctx, 1, err);
+    return task_read(view, task, fn, fnpos, ctx, 1, NULL, err);
 }
 
 int kiln_lake__task_posdeletes(const kiln_lake_view *view, const kiln_lake_task *task, kiln_i64set *set,
@@ -2256,6 +2326,84 @@ static int add_struct_leaves(const kiln_lake_view *view, const kiln_lake_field *
     return 0;
 }
 
+/* One path of kiln_lake_view_nested_schema: a leaf reached through a list
+ * or map (or the list of primitives itself) as its JSON column, when the
+ * path resolves and the column is not already there. */
+static int add_rep_leaf(const kiln_lake_view *view, const char *path, kiln_arena *a, kiln_schema *out, int cap,
+                        kiln_err *err)
+{
+    if (out->ncols >= cap || strlen(path) >= 256) /* --columns takes names under 256 bytes */
+        return 0;
+    kiln_column_def *c = (kiln_column_def *)&out->cols[out->ncols];
+    kiln_err e = {0};
+    int rc = nested_path_col(view, path, a, c, &e);
+    if (rc == KILN_ENOMEM)
+        return KILN_OOM(err);
+    if (rc)
+        return 0; /* a path the reader cannot take (an unsupported leaf type): no column */
+    for (int i = 0; i < out->ncols; i++)
+        if (out->cols[i].field_id == c->field_id || !strcmp(out->cols[i].name, c->name))
+            return 0;
+    c->type = KILN_T_JSON; /* values of every element: a JSON array */
+    c->precision = c->scale = 0;
+    out->ncols++;
+    return 0;
+}
+
+/* Walk t (reached by path; rep when a list or map is above it) adding the
+ * leaves kiln_lake_view_nested_schema describes. */
+static int add_rep_leaves(const kiln_lake_view *view, const kiln_lake_type *t, const char *path, int rep, int top,
+                          kiln_arena *a, kiln_schema *out, int cap, int depth, kiln_err *err)
+{
+    int rc = 0;
+    if (depth >= 64 || out->ncols >= cap)
+        return 0;
+    while (t->kind == KILN_LAKE_LIST) {
+        t = t->element;
+        rep = 1;
+    }
+    if (t->kind == KILN_LAKE_STRUCT) {
+        for (size_t i = 0; i < t->nfields && !rc; i++) {
+            char *sub = kiln_sprintf("%s.%s", path, t->fields[i].name);
+            if (!sub)
+                return KILN_OOM(err);
+            rc = add_rep_leaves(view, t->fields[i].type, sub, rep, 0, a, out, cap, depth + 1, err);
+            kiln_free(sub);
+        }
+        return rc;
+    }
+    if (t->kind == KILN_LAKE_MAP) {
+        for (int k = 0; k < 2 && !rc; k++) {
+            char *sub = kiln_sprintf("%s.%s", path, k ? "value" : "key");
+            if (!sub)
+                return KILN_OOM(err);
+            rc = add_rep_leaves(view, k ? t->value : t->key, sub, 1, 0, a, out, cap, depth + 1, err);
+            kiln_free(sub);
+        }
+        return rc;
+    }
+    /* a primitive: only through a list or map (struct-only leaves are
+     * kiln_lake_view_leaf_schema's), and never a top-level list itself */
+    return rep && !top ? add_rep_leaf(view, path, a, out, cap, err) : 0;
+}
+
+static int count_all_leaves(const kiln_lake_type *t, int depth)
+{
+    if (depth >= 64)
+        return 0;
+    switch (t->kind) {
+    case KILN_LAKE_STRUCT: {
+        int c = 0;
+        for (size_t i = 0; i < t->nfields; i++)
+            c += count_all_leaves(t->fields[i].type, depth + 1);
+        return c;
+    }
+    case KILN_LAKE_LIST: return count_all_leaves(t->element, depth + 1);
+    case KILN_LAKE_MAP: return count_all_leaves(t->key, depth + 1) + count_all_leaves(t->value, depth + 1);
+    default: return 1;
+    }
+}
+
 static int count_struct_leaves(const kiln_lake_field *fs, size_t n, int depth)
 {
     int c = 0;
@@ -2280,6 +2428,29 @@ int kiln_lake_view_leaf_schema(const kiln_lake_view *view, kiln_arena *a, kiln_s
         return add_struct_leaves(view, view->lschema->fields, view->lschema->nfields, NULL, a, xcols, &out->ncols,
                                  ts->ncols + nleaves, 0, err);
     return 0;
+}
+
+int kiln_lake_view_nested_schema(const kiln_lake_view *view, kiln_arena *a, kiln_schema *out, kiln_err *err)
+{
+    kiln_schema xs;
+    int rc = kiln_lake_view_leaf_schema(view, a, &xs, err);
+    if (rc)
+        return rc;
+    int n = 0;
+    for (size_t i = 0; view->lschema && i < view->lschema->nfields; i++)
+        n += count_all_leaves(view->lschema->fields[i].type, 0);
+    kiln_column_def *cols = kiln_arena_alloc(a, (size_t)(xs.ncols + n + 1) * sizeof *cols);
+    if (!cols)
+        return KILN_OOM(err);
+    memcpy(cols, xs.cols, (size_t)xs.ncols * sizeof *cols);
+    out->cols = cols;
+    out->ncols = xs.ncols;
+    for (size_t i = 0; view->lschema && i < view->lschema->nfields && !rc; i++) {
+        const kiln_lake_field *f = &view->lschema->fields[i];
+        if (kiln_schema_find(view->schema, f->name) >= 0)
+            rc = add_rep_leaves(view, f->type, f->name, 0, 1, a, out, xs.ncols + n, 0, err);
+    }
+    return rc;
 }
 
 static int add_work_col(kiln_column_def *cols, int *n, const kiln_column_def *c)

@@ -229,43 +229,6 @@ struct kiln_lake_writer {
     kiln_arena *pscratch; /* row_partition: values of partition sources inside structs (reset per row) */
 };
 
-/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" -> nanoseconds since
- * the epoch (UTC); years 1677-2262 (INT64 nanoseconds). */
-static int ns_parse(const char *s, size_t n, int64_t *out)
-{
-    char buf[64];
-    if (n < 19 || n > 40)
-        return -1;
-    memcpy(buf, s, 19);
-    size_t i = 19, k = 19;
-    int64_t frac = 0, digits = 0;
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-            if (++digits > 9)
-                return -1;
-            frac = frac * 10 + (s[i] - '0');
-        }
-        if (!digits)
-            return -1;
-    }
-    for (int64_t d = digits; d < 9; d++)
-        frac *= 10;
-    if (i == n)
-        buf[k++] = 'Z';
-    else {
-        memcpy(buf + k, s + i, n - i);
-        k += n - i;
-    }
-    int64_t micros;
-    if (kiln_ts_parse(buf, k, &micros) || micros % 1000000)
-        return -1;
-    int64_t secs = micros / 1000000, ns;
-    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
-        return -1;
-    *out = ns;
-    return 0;
-}
-
 const char *const *kiln_lake_writer_write_defaults(const kiln_lake_writer *w) { return w->wdef_json; }
 
 const kiln_schema *kiln_lake_writer_schema(const kiln_lake_writer *w) { return w->view.schema; }
@@ -357,13 +320,15 @@ int kiln_lake_writer_open(kiln_lake_writer **out, kiln_lake_table *t, const kiln
         int top = ft->kind == KILN_LAKE_TIMESTAMP_NS || ft->kind == KILN_LAKE_TIMESTAMPTZ_NS;
         if (!has_ns(ft))
             continue;
-        if (!top || m->format_version < 3 || (int)i >= w->view.schema->ncols) {
+        if (m->format_version < 3 || (int)i >= w->view.schema->ncols) {
             rc = kiln_err_set(err, KILN_EUNSUPP,
-                              "%s: column %s holds a nanosecond timestamp (%s): kiln writes them only as top-level "
-                              "columns of format-version 3 tables (docs/interop.md)",
+                              "%s: column %s holds a nanosecond timestamp (%s): kiln writes them only in "
+                              "format-version 3 tables (docs/interop.md)",
                               kiln_lake_table_name(t), ls->fields[i].name, ft->name ? ft->name : "nested");
             goto done;
         }
+        if (!top)
+            continue; /* inside a nested column: the Parquet writer's shape (view.nested) parses its text */
         int nc = w->view.schema->ncols;
         if (!w->ns_col) {
             kiln_column_def *fc = kiln_arena_alloc(w->arena, (size_t)nc * sizeof *fc);
@@ -814,7 +779,7 @@ static int file_add_ex(file_out *f, const kiln_batch *b, size_t row, const kiln_
         int rc;
         if (f->w->ns_col && f->w->ns_col[c] && !v.is_null) { /* exact text -> INT64 nanoseconds */
             int64_t ns;
-            if (b->cols[c].type != KILN_T_STRING || ns_parse((const char *)v.bytes, v.len, &ns))
+            if (b->cols[c].type != KILN_T_STRING || kiln_parquet_ts_parse_ns((const char *)v.bytes, v.len, &ns))
                 return kiln_err_set(err, KILN_EINVAL,
                                     "%s: column %s: '%.*s' is not a timestamp with up to nine fraction digits "
                                     "in 1677-2262",
@@ -2428,7 +2393,9 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
         return rc;
     w->is_delete = 1;
     dc.keep.schema = w->view.schema;
-    if ((rc = kiln_lake_pred_parse(&pred, w->arena, w->view.schema, where, err)))
+    kiln_schema xs; /* the columns, and fields inside structs ("s.a") */
+    if ((rc = kiln_lake_view_leaf_schema(&w->view, w->arena, &xs, err)) ||
+        (rc = kiln_lake_pred_parse(&pred, w->arena, &xs, where, err)))
         goto done;
     dc.pred = &pred;
     if (w->view.snapshot_id >= 0 && (rc = kiln_lake_plan_new(&plan, &w->view, &pred, err)))
@@ -2438,12 +2405,9 @@ int kiln_lake_delete_where(kiln_lake_table *t, const char *where, const kiln_lak
         const kiln_lake_task *task = kiln_lake_plan_task(plan, i);
         store_reset(&dc.keep);
         dc.dropped = 0;
-        if (w->dv_mode) {
-            if ((rc = kiln_lake__task_read_pos(&w->view, task, del_dv_cb, &dc, err)))
-                goto done;
-        } else if ((rc = kiln_lake_task_read(&w->view, task, del_cb, &dc, err))) {
+        if ((rc = kiln_lake__task_read_where(&w->view, task, &pred, w->dv_mode ? NULL : del_cb,
+                                             w->dv_mode ? del_dv_cb : NULL, &dc, err)))
             goto done;
-        }
         if (!dc.dropped)
             continue;
         res.rows_deleted += dc.dropped;

@@ -848,6 +848,12 @@ const kiln_lake_pspec *kiln_lake_view_spec(const kiln_lake_view *v, int spec_id)
  * with the leaf's field id and kiln type: the names `kiln_lake_scan_opts`
  * columns and where take besides the top-level ones (arena a). */
 int kiln_lake_view_leaf_schema(const kiln_lake_view *v, kiln_arena *a, kiln_schema *out, kiln_err *err);
+/* kiln_lake_view_leaf_schema's columns, then every primitive reached
+ * through a list or a map ("commits.sha", "m.key", "m.value.x", a list of
+ * primitives inside a struct "s.tags"), as a JSON column holding that
+ * leaf's values of the row as a JSON array (the path `kiln_lake_scan_opts`
+ * columns takes); kiln sql's hidden leaf columns. */
+int kiln_lake_view_nested_schema(const kiln_lake_view *v, kiln_arena *a, kiln_schema *out, kiln_err *err);
 
 /* A data file to read and the delete files that apply to it. */
 typedef struct kiln_lake_task {

@@ -87,6 +87,15 @@ int kiln_lake__task_read_lineage(const kiln_lake_view *view, const kiln_lake_tas
 int kiln_lake__task_read_pos(const kiln_lake_view *view, const kiln_lake_task *task,
                              int (*fn)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err), void *ctx,
                              kiln_err *err);
+/* kiln_lake_task_read / kiln_lake__task_read_pos (one of fn, fnpos) where
+ * pred (parsed against kiln_lake_view_leaf_schema) may name fields inside
+ * structs ("s.a"): those leaves are read as more columns after the table's,
+ * so kiln_lake_pred_match_row tests them (the first columns are the
+ * table's, as kiln_lake_task_read gives them). */
+int kiln_lake__task_read_where(const kiln_lake_view *view, const kiln_lake_task *task, const kiln_lake_pred *pred,
+                               int (*fn)(void *ctx, const kiln_batch *b, kiln_err *err),
+                               int (*fnpos)(void *ctx, const kiln_batch *b, const int64_t *pos, kiln_err *err),
+                               void *ctx, kiln_err *err);
 /* Add to set the positions every position delete of task (Parquet files
  * and deletion vectors) removes from its data file; *dv: the deletion
  * vector among them, if any. a: scratch. */

@@ -126,6 +126,7 @@ typedef struct ice_col {
     int scale;
     int exact_text; /* a decimal with more than 15 digits: exact text, a double would round it */
     int lineage;    /* a v3 row lineage column (_row_id, ...): HIDDEN, computed by the scan, never pushed down */
+    int leaf_json;  /* a leaf under a list or map (a JSON array of its values): HIDDEN, never pushed down */
 } ice_col;
 
 typedef struct ice_vtab {
@@ -319,19 +320,23 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
                        kiln_schema_find(view.schema, KILN_LAKE_COL_LAST_UPDATED_SEQ) < 0
                    ? 2
                    : 0;
-    /* fields inside structs as HIDDEN columns named by their path ("s.a"),
-     * so a filter on one is pushed into the scan (pruned by the leaf's
-     * bounds and partitions) and only its chunks are read; only while the
-     * table stays under 63 columns (SQLite's colUsed has 63 exact bits) */
+    /* fields inside nested columns as HIDDEN columns named by their path:
+     * a leaf reached through structs only ("s.a") has its own type, so a
+     * filter on one is pushed into the scan (pruned by the leaf's bounds
+     * and partitions); one reached through a list or map ("commits.sha",
+     * "m.value") is a JSON array of the row's values. Either way only its
+     * chunks are read. Columns from index 63 on share colUsed's last bit
+     * (filter_columns reads all of them when it is set); the leaves are
+     * left out only where SQLite's column limit would be passed. */
     kiln_schema xs;
     int nleaf = 0;
-    if (kiln_lake_view_leaf_schema(&view, a, &xs, &err) != 0) {
+    if (kiln_lake_view_nested_schema(&view, a, &xs, &err) != 0) {
         *errmsg = sqlite3_mprintf("iceberg: %s: %s", v->name, err.msg);
         src = SQLITE_ERROR;
         goto done;
     }
     nleaf = xs.ncols - v->ncols;
-    if (v->ncols + nleaf + nlin > 62)
+    if (v->ncols + nleaf + nlin + 2 > sqlite3_limit(db, SQLITE_LIMIT_COLUMN, -1))
         nleaf = 0;
     for (int i = v->ncols; i < v->ncols + nleaf; i++)
         if (kiln_schema_find(view.schema, xs.cols[i].name) >= 0)
@@ -371,12 +376,13 @@ static int x_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, 
         ic->type = cd->type;
         ic->scale = cd->scale;
         ic->exact_text = cd->type == KILN_T_DECIMAL && cd->precision > 15;
+        ic->leaf_json = cd->type == KILN_T_JSON;
         v->ncols++;
-        char dec[48];
+        char dec[48]; /* HIDDEN goes first: SQLite finds it only before a type's "(P,S)" */
         snprintf(dec, sizeof dec, "%s(%d,%d)", ic->exact_text ? "TEXT DECIMAL" : sql_type(cd->type), cd->precision,
                  cd->scale);
         char *q =
-            sqlite3_mprintf("%s\"%w\" %s HIDDEN", v->ncols > 1 ? ", " : "", cd->name,
+            sqlite3_mprintf("%s\"%w\" HIDDEN %s", v->ncols > 1 ? ", " : "", cd->name,
                             cd->type == KILN_T_DECIMAL || cd->type == KILN_T_DECIMAL_WIDE ? dec : sql_type(cd->type));
         kiln_buf_append(&ddl, q, strlen(q), NULL);
         sqlite3_free(q);
@@ -562,7 +568,8 @@ static int x_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
             continue;
         }
         char op = op_code(k->op);
-        if (!op || v->cols[k->iColumn].lineage || !pushable(v->cols[k->iColumn].type, op))
+        if (!op || v->cols[k->iColumn].lineage || v->cols[k->iColumn].leaf_json ||
+            !pushable(v->cols[k->iColumn].type, op))
             continue;
         if (v->cols[k->iColumn].type == KILN_T_STRING && op != 'N' && op != 'M') {
             const char *coll = sqlite3_vtab_collation(info, i);

@@ -9,8 +9,12 @@
 #     (tests/node/iceberg_v3_check.mjs: avsc manifests, DuckDB Parquet,
 #     tests/e2e/interop_dv_check.py: Puffin + CRoaring bitmaps), which also
 #     checks the row lineage rules, against kiln's scan.
+#     rewrite-position-delete-files converts Parquet position deletes
+#     into deletion vectors (merging a data file's existing vector).
+#     timestamp_ns / timestamptz_ns columns, top-level and inside nested
+#     columns, written as INT64 TIMESTAMP(NANOS) (DuckDB reads them).
 #  2. v2 -> v3 upgrade with `alter --set-property format-version=3`; no
-#     downgrade; rewrite-position-delete-files refused on v3.
+#     downgrade.
 set -euo pipefail
 : "${KILN_BIN:?set KILN_BIN}" "${KILN_ROOT:?set KILN_ROOT}"
 cd "$KILN_ROOT"
@@ -75,16 +79,42 @@ m=$(meta t)
 grep -q '"operation" *: *"overwrite"' "$m" || fail "merge snapshot operation"
 # SQL reads the same rows
 [ "$(K sql --csv "select count(*) from db.t" | tail -1)" -eq "$(wc -l < "$T/rows.ndjson")" ] || fail "kiln sql count"
-# rewrite-position-delete-files writes Parquet position deletes, not
-# vectors: refused on v3, nothing changes (rewrite-data-files keeps row
-# lineage: interop_v3_lineage.sh)
+# rewrite-position-delete-files on a v3 table converts Parquet position
+# deletes into deletion vectors; db.t has vectors only: nothing to do,
+# nothing committed (rewrite-data-files keeps row lineage:
+# interop_v3_lineage.sh)
 before=$(meta t)
-set +e
-K table rewrite-position-delete-files db.t > /dev/null 2> "$T/err"
-rc=$?
-set -e
-[ "$rc" -ne 0 ] && grep -q 'format-version 3.*deletion vectors' "$T/err" || fail "rewrite-position-delete-files on v3: exit $rc, $(cat "$T/err")"
-[ "$(meta t)" = "$before" ] || fail "the refused rewrite committed"
+K table rewrite-position-delete-files db.t --json > "$T/rw.json"
+grep -q '"snapshot_id":-1' "$T/rw.json" || fail "rewrite-position-delete-files on vectors only: $(cat "$T/rw.json")"
+[ "$(meta t)" = "$before" ] || fail "a rewrite with nothing to convert committed"
+
+# a table with Parquet position deletes (built by kiln-tests the way another
+# engine writes them: P1 names rows of files A and B, P2 a row of A),
+# upgraded to v3, then vectors by kiln's deletes for C (its own Puffin file)
+# and A (merging P1/P2's positions of A); the rewrite writes one Puffin
+# file of vectors for A (the old one merged in) and B, removes P1, P2 and
+# A's old Puffin file, leaves C's
+P="$T/pw"
+KILN_MAINT_EXPORT=$P "$(dirname "$KILN_BIN")/kiln-tests" -s maint_export::table_with_pos_deletes > "$T/log" 2>&1 || fail "could not build the table: $(cat "$T/log")"
+KP() { "$KILN_BIN" -w "$P" "$@"; }
+KP table alter db.events --set-property format-version=3 > /dev/null
+KP table delete db.events --where 'id = 121' > /dev/null
+KP table delete db.events --where 'id = 101' > /dev/null
+KP table scan db.events --columns id | tail -n +2 | sort > "$T/pd.before"
+[ "$(wc -l < "$T/pd.before")" -eq 25 ] || fail "v3 posdel table: $(wc -l < "$T/pd.before") rows before the rewrite"
+KP table rewrite-position-delete-files db.events --dry-run --json > "$T/rw.json"
+grep -q '"snapshot_id":-1.*"rewritten_delete_files_count":3,"added_delete_files_count":1' "$T/rw.json" || fail "dry run: $(cat "$T/rw.json")"
+KP table rewrite-position-delete-files db.events --json > "$T/rw.json"
+grep -q '"partitions":2,"rewritten_delete_files_count":3,"added_delete_files_count":1' "$T/rw.json" || fail "conversion: $(cat "$T/rw.json")"
+KP table files db.events | tail -n +2 | cut -f1,5 > "$T/pd.files"
+! grep -q '\.parquet$' <(grep position-deletes "$T/pd.files") || fail "Parquet position deletes left: $(cat "$T/pd.files")"
+[ "$(grep -c 'puffin$' "$T/pd.files")" -eq 3 ] || fail "want three vectors: $(cat "$T/pd.files")"
+KP table scan db.events --columns id | tail -n +2 | sort | cmp -s - "$T/pd.before" || fail "rows changed by the conversion"
+KP table scan db.events --json | sed -E 's/"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9:]{8})Z"/"\1 \2+00"/g' > "$T/rows.ndjson"
+node tests/node/iceberg_v3_check.mjs "$(ls "$P"/db/events/metadata/v*.metadata.json | sort -V | tail -1)" "$T/rows.ndjson" > "$T/check" ||
+  fail "converted vectors: the independent reader disagrees: $(cat "$T/check")"
+grep -q '"rows":25,"data_files":3,"deletion_vectors":3' "$T/check" || fail "converted vectors: $(cat "$T/check")"
+KP table rewrite-position-delete-files db.events --json | grep -q '"snapshot_id":-1' || fail "a second conversion committed"
 
 # icebird (npm) reads kiln's v3 table while it has no deletion vector (it
 # does not support Puffin: with one it fails, it never returns the
@@ -175,14 +205,40 @@ want = ["1 TIMESTAMP_NS %d" % ns("2024-01-01T00:00:00", 1), "2 TIMESTAMP_NS %d" 
 got = open(sys.argv[1]).read().split("\n")[:3]
 sys.exit(0 if got == want else 1)
 PY
-# refused, naming the column, before any file: a bad value, a nested one, a v2 table
+# inside nested columns (struct field, list element, map value): INT64
+# TIMESTAMP(NANOS) leaves from the exact text, read back digit for digit,
+# DuckDB's epoch_ns equal; the Iceberg bounds of s.t are nanoseconds (a
+# --where on it keeps the row)
+K table create db.nsn --schema 'id long, s struct<t: timestamp_ns, a: int>, l list<timestamptz_ns>, m map<string, timestamp_ns>' --property format-version=3 > /dev/null
+printf '%s\n' '{"id":1,"s":{"t":"2024-01-02T03:04:05.123456789","a":1},"l":["2024-01-02T03:04:05.000000001Z","1677-09-22T00:00:00Z"],"m":{"k":"1969-12-31T23:59:59.999999999"}}' \
+  '{"id":2,"s":{"t":null,"a":2},"l":[null],"m":null}' '{"id":3,"s":null,"l":null,"m":{}}' | K table append db.nsn --input - > /dev/null
+got=$(K table scan db.nsn --format ndjson | sort | tr '\n' ' ')
+want='{"id":1,"s":{"t":"2024-01-02T03:04:05.123456789","a":1},"l":["2024-01-02T03:04:05.000000001Z","1677-09-22T00:00:00.000000000Z"],"m":{"k":"1969-12-31T23:59:59.999999999"}} {"id":2,"s":{"t":null,"a":2},"l":[null],"m":null} {"id":3,"s":null,"l":null,"m":{}} '
+[ "$got" = "$want" ] || fail "nested timestamp_ns read back: $got"
+[ "$(K table scan db.nsn --where 's.t >= 2024-01-02T03:04:05.123456789' --columns id)" = $'id\n1' ] || fail "where on s.t"
+f=$(ls "$T"/wh/db/nsn/data/*.parquet)
+node --input-type=module -e "
+import { DuckDBInstance } from '$KILN_ROOT/tests/node/node_modules/@duckdb/node-api/lib/index.js';
+const c = await (await DuckDBInstance.create(':memory:')).connect();
+const r = (await c.runAndReadAll(\"select typeof(s.t) t, epoch_ns(s.t)::varchar a, epoch_ns(m['k'])::varchar b from read_parquet('$f') where id = 1\")).getRowObjectsJson();
+console.log(JSON.stringify(r));" > "$T/duck"
+[ "$(cat "$T/duck")" = '[{"t":"TIMESTAMP_NS","a":"1704164645123456789","b":"-1"}]' ] || fail "DuckDB on nested nanoseconds: $(cat "$T/duck")"
+node tests/node/parquet_nested_paths.mjs "SELECT name, logical_type::VARCHAR LIKE '%isAdjustedToUTC=' || (name = 'element')::INT || '%NANOS=NanoSeconds%' AS ok
+  FROM parquet_schema('$f') WHERE name IN ('t', 'element', 'value') ORDER BY name" | jq -c . | tr '\n' ' ' > "$T/duck"
+[ "$(cat "$T/duck")" = '{"name":"element","ok":true} {"name":"t","ok":true} {"name":"value","ok":true} ' ] || fail "nested ns leaves' Parquet types: $(cat "$T/duck")"
+# refused, naming the column, before any file: a bad value (also nested), a v2 table
 set +e
 printf '{"id":4,"ts":"2024-01-01T00:00:00.0000000001"}\n' | K table append db.ns --input - > /dev/null 2> "$T/err"; rc1=$?
-K table create db.nsn --schema 'id long, s struct<t: timestamp_ns>' --property format-version=3 > /dev/null
-printf '{"id":1}\n' | K table append db.nsn --input - > /dev/null 2> "$T/err2"; rc2=$?
+printf '{"id":4,"s":{"t":"2024-01-02 junk"}}\n' | K table append db.nsn --input - > /dev/null 2> "$T/err3"; rc3=$?
+K table create db.nsv2 --schema 'id long, s struct<t: timestamp_ns>' > /dev/null
+printf '{"id":1}\n' | K table append db.nsv2 --input - > /dev/null 2> "$T/err2"; rc2=$?
 set -e
 [ "$rc1" -ne 0 ] && grep -q "column ts: '2024-01-01T00:00:00.0000000001' is not a timestamp" "$T/err" || fail "bad ns value: exit $rc1, $(cat "$T/err")"
-[ "$rc2" -ne 0 ] && grep -q 'column s holds a nanosecond timestamp' "$T/err2" || fail "nested ns: exit $rc2, $(cat "$T/err2")"
+[ "$rc3" -ne 0 ] && grep -q 'expected a timestamp' "$T/err3" || fail "bad nested ns value: exit $rc3, $(cat "$T/err3")"
+[ "$(ls "$T"/wh/db/nsn/data/*.parquet | wc -l)" -eq 1 ] || fail "the refused nested append left a file"
+[ "$rc2" -ne 0 ] && grep -q 'column s holds a nanosecond timestamp.*format-version 3' "$T/err2" || fail "nested ns on v2: exit $rc2, $(cat "$T/err2")"
+K table rewrite-data-files db.nsn --rewrite-all > /dev/null # read as text, written again as INT64 nanoseconds
+[ "$(K table scan db.nsn --format ndjson | sort | tr '\n' ' ')" = "$want" ] || fail "nested timestamp_ns after rewrite-data-files"
 [ "$(ls "$T"/wh/db/ns/data/*.parquet | wc -l)" -eq 1 ] || fail "the refused append left a file"
 # ---------------------------------------------------------------- 5. evolution inside structs
 # (any format version) a field added to a struct reads null in older files,

@@ -139,6 +139,10 @@ int kiln_parquet_sink_new(kiln_sink **out, const char *path, const kiln_schema *
  * since the epoch (Iceberg v3 timestamp_ns / timestamptz_ns). */
 #define KILN_PARQUET_TS_NANOS 1009
 #define KILN_PARQUET_TSTZ_NANOS 1010
+/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|+HH:MM|-HH:MM]" (no zone: UTC) ->
+ * nanoseconds since the epoch (UTC), the value of such a column; years
+ * 1677-2262. 0, or -1 when s is not one. */
+int kiln_parquet_ts_parse_ns(const char *s, size_t n, int64_t *out);
 
 /* ================================================================ reader */
 
@@ -219,6 +223,12 @@ const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader 
 const kiln_schema *kiln_parquet_reader_file_schema(const kiln_parquet_reader *r);
 int kiln_parquet_reader_find(const kiln_parquet_reader *r, const char *name);      /* -1 */
 int kiln_parquet_reader_find_field_id(const kiln_parquet_reader *r, int field_id); /* -1 */
+/* A leaf inside a nested column reached through groups only (no list or
+ * map: one value per row) with Iceberg field id field_id, as a predicate
+ * column for row-group statistics (kiln_parquet_reader_filter /
+ * _rg_pruned; kiln_parquet_reader_column describes it): ncolumns + its
+ * leaf index, or -1. Not a column to project. */
+int kiln_parquet_reader_find_leaf_id(const kiln_parquet_reader *r, int field_id);
 int64_t kiln_parquet_reader_num_rows(const kiln_parquet_reader *r);
 int kiln_parquet_reader_num_row_groups(const kiln_parquet_reader *r);
 int64_t kiln_parquet_reader_row_group_rows(const kiln_parquet_reader *r, int rg);

@@ -741,7 +741,26 @@ const char *kiln_pq__ns_text_leaf(const kiln_parquet_reader *r)
 
 const kiln_parquet_column *kiln_parquet_reader_column(const kiln_parquet_reader *r, int i)
 {
-    return i >= 0 && i < r->ncols ? &r->cols[i] : NULL;
+    return i >= 0 && i < r->ncols                       ? &r->cols[i]
+           : i >= r->ncols && i < r->ncols + r->nleaves ? &r->lv[i - r->ncols]
+                                                        : NULL;
+}
+
+/* Schema element of a predicate column: a top-level column's, or a
+ * nested leaf's (ncols + leaf, see kiln_parquet_reader_find_leaf_id). */
+static int pred_el(const kiln_parquet_reader *r, int ci)
+{
+    return ci < r->ncols ? r->leaf_el[ci] : r->lv_el[ci - r->ncols];
+}
+
+int kiln_parquet_reader_find_leaf_id(const kiln_parquet_reader *r, int id)
+{
+    for (int i = 0; i < r->nleaves && id > 0; i++)
+        if (r->lv[i].field_id == id) {
+            const pq_node *n = &r->nodes[r->lv_el[i]];
+            return n->maxrep == 0 && !n->repeated ? r->ncols + i : -1;
+        }
+    return -1;
 }
 const kiln_schema *kiln_parquet_reader_file_schema(const kiln_parquet_reader *r) { return &r->file_schema; }
 const kiln_schema *kiln_parquet_reader_schema(const kiln_parquet_reader *r) { return &r->out_schema; }
@@ -804,7 +823,7 @@ static void chunk_minmax(const kiln_parquet_reader *r, int col, const pq_colmeta
     memset(mx, 0, sizeof *mx);
     if (!m->has_stats)
         return;
-    const kiln_parquet_column *c = &r->cols[col];
+    const kiln_parquet_column *c = kiln_parquet_reader_column(r, col);
     if (c->physical == KILN_PQT_INT96)
         return;
     if (m->stats.min_value.set && m->stats.max_value.set) {
@@ -1826,8 +1845,8 @@ static int cmp_val(kiln_type t, const kiln_pred_value *a, const kiln_pred_value 
 /* Decode a statistic (PLAIN bytes) into a kiln value. 0 ok, -1 unusable. */
 static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_value *v)
 {
-    const kiln_parquet_column *col = &r->cols[ci];
-    const pq_schema_el *e = &r->meta.schema[r->leaf_el[ci]];
+    const kiln_parquet_column *col = kiln_parquet_reader_column(r, ci);
+    const pq_schema_el *e = &r->meta.schema[pred_el(r, ci)];
     memset(v, 0, sizeof *v);
     switch (col->physical) {
     case KILN_PQT_BOOLEAN:
@@ -1883,16 +1902,20 @@ static int stat_value(const kiln_parquet_reader *r, int ci, pq_bin b, kiln_pred_
 
 int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kiln_parquet_pred *p)
 {
-    if (!p || g < 0 || g >= r->meta.nrg || p->col < 0 || p->col >= r->ncols || r->col_nested[p->col])
+    if (!p || g < 0 || g >= r->meta.nrg || p->col < 0 || p->col >= r->ncols + r->nleaves ||
+        (p->col < r->ncols && r->col_nested[p->col]))
         return 0;
-    const pq_colmeta *m = &r->meta.rgs[g].cols[r->col_leaf0[p->col]].meta;
+    /* a nested leaf outside lists and maps has one value per row, so its
+     * chunk's null count and bounds describe the rows as a flat column's do */
+    int leaf = p->col < r->ncols ? r->col_leaf0[p->col] : p->col - r->ncols;
+    const pq_colmeta *m = &r->meta.rgs[g].cols[leaf].meta;
     int64_t rows = r->meta.rgs[g].num_rows;
     int has_nc = m->has_stats && m->stats.has_null_count;
     int64_t nc = m->stats.null_count;
     if (rows == 0)
         return 1;
     if (p->op == KILN_PRED_ISNULL)
-        return (has_nc && nc == 0) || !r->cols[p->col].optional;
+        return (has_nc && nc == 0) || !kiln_parquet_reader_column(r, p->col)->optional;
     int all_null = has_nc && nc >= rows;
     if (p->op == KILN_PRED_NOTNULL)
         return all_null;
@@ -1905,7 +1928,7 @@ int kiln_parquet_reader_rg_pruned(const kiln_parquet_reader *r, int g, const kil
     kiln_pred_value mn, mx;
     if (stat_value(r, p->col, bmn, &mn) || stat_value(r, p->col, bmx, &mx))
         return 0;
-    kiln_type t = r->cols[p->col].type;
+    kiln_type t = kiln_parquet_reader_column(r, p->col)->type;
     switch (p->op) {
     case KILN_PRED_EQ: return cmp_val(t, &p->v, &mn) < 0 || cmp_val(t, &p->v, &mx) > 0;
     case KILN_PRED_NE: return cmp_val(t, &mn, &mx) == 0 && cmp_val(t, &mn, &p->v) == 0 && has_nc;
@@ -1930,7 +1953,7 @@ int kiln_parquet_reader_filter(kiln_parquet_reader *r, const kiln_parquet_pred *
         r->has_pred = 0;
         return 0;
     }
-    if (p->col < 0 || p->col >= r->ncols)
+    if (p->col < 0 || p->col >= r->ncols + r->nleaves)
         return kiln_err_set(err, KILN_EINVAL, "parquet reader: predicate column %d out of range", p->col);
     r->pred = *p;
     r->has_pred = 1;

@@ -334,6 +334,41 @@ static int nulls_below(pq_shredder *s, const snode *n, uint32_t r, uint32_t d, k
     return 0;
 }
 
+int kiln_parquet_ts_parse_ns(const char *s, size_t n, int64_t *out)
+{
+    char buf[64];
+    if (n < 19 || n > 40)
+        return -1;
+    memcpy(buf, s, 19);
+    size_t i = 19, k = 19;
+    int64_t frac = 0, digits = 0;
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (++digits > 9)
+                return -1;
+            frac = frac * 10 + (s[i] - '0');
+        }
+        if (!digits)
+            return -1;
+    }
+    for (int64_t d = digits; d < 9; d++)
+        frac *= 10;
+    if (i == n)
+        buf[k++] = 'Z';
+    else {
+        memcpy(buf + k, s + i, n - i);
+        k += n - i;
+    }
+    int64_t micros;
+    if (kiln_ts_parse(buf, k, &micros) || micros % 1000000)
+        return -1;
+    int64_t secs = micros / 1000000, ns;
+    if (__builtin_mul_overflow(secs, (int64_t)1000000000, &ns) || __builtin_add_overflow(ns, frac, &ns))
+        return -1;
+    *out = ns;
+    return 0;
+}
+
 static int bad(pq_shredder *s, const snode *n, const char *p, size_t len, const char *what, kiln_err *err)
 {
     if (len > 60)
@@ -491,6 +526,13 @@ static int prim(pq_shredder *s, const snode *n, const char *p, const char *end, 
     case KILN_T_INT32:
     case KILN_T_INT64: {
         int64_t v;
+        if (t == KILN_T_INT64 && (l->def.scale == KILN_PARQUET_TS_NANOS || l->def.scale == KILN_PARQUET_TSTZ_NANOS)) {
+            /* a nanosecond timestamp leaf (Iceberg v3): its exact text */
+            if (!is_str || kiln_parquet_ts_parse_ns(txt, len, &v))
+                return bad(s, n, txt, len, "expected a timestamp \"YYYY-MM-DDTHH:MM:SS[.fffffffff][Z]\"", err);
+            l->col.v.i64[i] = v;
+            return 0;
+        }
         if (parse_i64(txt, len, &v) || (t == KILN_T_INT32 && (v < INT32_MIN || v > INT32_MAX)))
             return bad(s, n, txt, len, t == KILN_T_INT32 ? "expected an int (32-bit)" : "expected a long (64-bit)",
                        err);

@@ -198,3 +198,90 @@ TEST(parquet_nested, no_shape_is_an_error)
     CHECK(strstr(err.msg, "column v") != NULL);
     CHECK(access(path, F_OK) != 0);
 }
+
+/* A leaf inside a struct as a row-group predicate column: its chunk
+ * statistics skip row groups (kiln_parquet_reader_find_leaf_id), a leaf
+ * under a list has none; a nanosecond timestamp leaf is written from its
+ * text (kiln_parquet_ts_parse_ns) and read back digit for digit. */
+static const kiln_nested l_s_f[2] = {
+    {KILN_NEST_PRIM, "a", 31, 0, KILN_T_INT64, 0, 0, 0, NULL, NULL},
+    {KILN_NEST_PRIM, "t", 32, 0, KILN_T_INT64, 0, KILN_PARQUET_TS_NANOS, 0, NULL, NULL}};
+static const kiln_nested l_s = {KILN_NEST_STRUCT, "s", 30, 0, KILN_T_JSON, 0, 0, 2, l_s_f, NULL};
+static const kiln_nested l_el = {KILN_NEST_PRIM, "element", 34, 0, KILN_T_INT64, 0, 0, 0, NULL, NULL};
+static const kiln_nested l_l = {KILN_NEST_LIST, "l", 33, 0, KILN_T_JSON, 0, 0, 1, &l_el, NULL};
+static const kiln_column_def l_cols[2] = {{"s", KILN_T_JSON, 0, 30, 0, 0}, {"l", KILN_T_JSON, 0, 33, 0, 0}};
+static const kiln_schema l_schema = {2, l_cols};
+
+TEST(parquet_nested, struct_leaf_statistics_skip_row_groups)
+{
+    int64_t ns = 0;
+    CHECK(kiln_parquet_ts_parse_ns("2024-01-02T03:04:05.123456789", 29, &ns) == 0 && ns == 1704164645123456789LL);
+    CHECK(kiln_parquet_ts_parse_ns("1969-12-31T23:59:59.999999999Z", 30, &ns) == 0 && ns == -1);
+    CHECK(kiln_parquet_ts_parse_ns("2024-01-02T05:04:05.5+02:00", 27, &ns) == 0 && ns == 1704164645500000000LL);
+    CHECK(kiln_parquet_ts_parse_ns("2024-01-02T03:04:05.1234567891", 30, &ns) != 0); /* ten digits */
+    CHECK(kiln_parquet_ts_parse_ns("2263-01-01T00:00:00", 19, &ns) != 0);            /* past INT64 nanoseconds */
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/kiln-test-nested-leaf-%d.parquet", (int)getpid());
+    const kiln_nested *shapes[2] = {&l_s, &l_l};
+    kiln_parquet_write_opts o;
+    kiln_parquet_write_opts_init(&o);
+    o.row_group_rows = 4;
+    o.nested = shapes;
+    o.nnested = 2;
+    kiln_err err = {0};
+    kiln_batch *b = NULL;
+    kiln_parquet_writer *w = NULL;
+    CHECK(kiln_batch_new(&b, &l_schema, 12, 0, &err) == 0);
+    for (int i = 0; i < 12; i++) { /* s.a = i, three row groups of 4; row 5's struct is null */
+        char s[128], l[32];
+        snprintf(s, sizeof s, "{\"a\":%d,\"t\":\"2024-01-02T03:04:05.%09d\"}", i, i);
+        snprintf(l, sizeof l, "[%d]", 100 - i);
+        CHECK((i == 5 ? kiln_batch_put_null(b, 0, &err) : kiln_batch_put_str(b, 0, s, strlen(s), &err)) == 0);
+        CHECK(kiln_batch_put_str(b, 1, l, strlen(l), &err) == 0 && kiln_batch_end_row(b, &err) == 0);
+    }
+    CHECK(kiln_parquet_writer_open(&w, path, &l_schema, &o, &err) == 0);
+    CHECK(kiln_parquet_writer_write(w, b, &err) == 0);
+    kiln_parquet_file_stats st = {0};
+    CHECK(kiln_parquet_writer_close(w, &st, &err) == 0);
+    kiln_parquet_file_stats_free(&st);
+    kiln_parquet_writer_free(w);
+    kiln_batch_free(b);
+    kiln_parquet_reader *r = NULL;
+    CHECK(kiln_parquet_reader_open(&r, path, NULL, &err) == 0);
+    CHECK(kiln_parquet_reader_num_row_groups(r) == 3);
+    int pc = kiln_parquet_reader_find_leaf_id(r, 31);
+    CHECK(pc >= kiln_parquet_reader_ncolumns(r));
+    CHECK(kiln_parquet_reader_column(r, pc)->type == KILN_T_INT64);
+    CHECK(kiln_parquet_reader_find_leaf_id(r, 34) == -1); /* under a list: no row-level bounds */
+    CHECK(kiln_parquet_reader_find_leaf_id(r, 99) == -1);
+    kiln_parquet_pred p;
+    memset(&p, 0, sizeof p);
+    p.col = pc;
+    p.op = KILN_PRED_GT;
+    p.v.i = 7; /* s.a > 7: only the third row group */
+    CHECK(kiln_parquet_reader_rg_pruned(r, 0, &p) == 1);
+    CHECK(kiln_parquet_reader_rg_pruned(r, 1, &p) == 1);
+    CHECK(kiln_parquet_reader_rg_pruned(r, 2, &p) == 0);
+    p.op = KILN_PRED_ISNULL; /* only the second holds a null s (so a null s.a) */
+    CHECK(kiln_parquet_reader_rg_pruned(r, 0, &p) == 1);
+    CHECK(kiln_parquet_reader_rg_pruned(r, 1, &p) == 0);
+    p.op = KILN_PRED_GT;
+    CHECK(kiln_parquet_reader_filter(r, &p, &err) == 0);
+    const kiln_batch *rb;
+    size_t rows = 0;
+    int rc;
+    char first[128] = "";
+    while ((rc = kiln_parquet_reader_next(r, &rb, &err)) == 1) {
+        if (!rows && rb->nrows) {
+            size_t n;
+            const char *s = kiln_batch_str(rb, 0, 0, &n);
+            snprintf(first, sizeof first, "%.*s", (int)n, s);
+        }
+        rows += rb->nrows;
+    }
+    CHECK(rc == 0);
+    CHECK(rows == 4 && kiln_parquet_reader_pruned(r) == 2);
+    CHECK_STR(first, "{\"a\":8,\"t\":\"2024-01-02T03:04:05.000000008\"}");
+    kiln_parquet_reader_free(r);
+    unlink(path);
+}
