@@ -373,6 +373,54 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ view */
+
+static int view_exists(runner *r, const char *rel)
+{
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    char ns[129], v[129], name[260];
+    kiln_lake_catalog *c2 = cat ? cat : r->p->catalog;
+    if (!c2 || kiln_sql_relation_name(rel, ns, v))
+        return 0;
+    snprintf(name, sizeof name, "%s.%s", ns, v);
+    return kiln_lake_view_exists(c2, name);
+}
+
+/* A view model: an Iceberg view (kiln SQL's CREATE OR REPLACE VIEW: the
+ * definition is stored, the query runs when the view is read). A table of
+ * that name (the model was a table) is dropped first, as dbt's view
+ * materialization drops a relation of another type. */
+static int write_view(runner *r, const char *rel, const char *query, kiln_err *err)
+{
+    int rc = 0;
+    if (table_exists(r, rel)) {
+        kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+        if ((rc = kiln_lake_table_drop(cat, rel, 1, err)))
+            return rc;
+        char *drop = kiln_sprintf("drop table if exists %s", rel);
+        rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+        kiln_free(drop);
+        if (rc)
+            return rc;
+    }
+    char *sql = kiln_sprintf("create or replace view %s as\n%s", rel, query);
+    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    kiln_free(sql);
+    return rc;
+}
+
+/* A table or incremental model where a view of that name is (the model
+ * was a view): drop the view. */
+static int drop_view_of(runner *r, const char *rel, kiln_err *err)
+{
+    if (!view_exists(r, rel))
+        return 0;
+    char *drop = kiln_sprintf("drop view if exists %s", rel);
+    int rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+    kiln_free(drop);
+    return rc;
+}
+
 /* ------------------------------------------------------------ incremental */
 
 /* Split a query's column list "a,b,c" (query_columns) into a vector. */
@@ -1636,6 +1684,12 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
         else if ((nrc = kiln_models__contract_prepare(p, r->db, n, &cq, &e2)))
             (void)0;
+        else if (!strcmp(m, "view") && p->opts.branch)
+            (void)0; /* a build on a branch: view definitions are not branched (docs/models.md) */
+        else if (!strcmp(m, "view"))
+            nrc = write_view(r, wr, cq ? cq : n->compiled ? n->compiled : "select 1", &e2);
+        else if ((nrc = drop_view_of(r, wr, &e2)))
+            (void)0;
         else if (kiln_models__microbatch_is(n))
             nrc = kiln_models__microbatch_run(p, r->db, idx, wr, table_exists(r, wr), sh->out, &e2);
         else if (sh->incr[idx])
@@ -1909,8 +1963,8 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         !w || !p->on_branch ? KILN_OOM(err) : kiln_models__select(p, p->opts.select, p->opts.exclude, kinds, &sel, err);
     for (size_t i = 0; i < sel.len && !rc; i++) {
         km_node *n = p->nodes.items[sel.items[i]];
-        w[sel.items[i]] =
-            n->kind == KM_SEED || n->kind == KM_SNAPSHOT || (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"));
+        w[sel.items[i]] = n->kind == KM_SEED || n->kind == KM_SNAPSHOT ||
+                          (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral") && strcmp(mat_of(n), "view"));
     }
     if (!rc && !p->catalog) {
         struct stat st;
@@ -1928,8 +1982,8 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
     for (size_t i = 0; i < nn && !rc; i++) {
         km_node *n = p->nodes.items[i];
         if (!(n->kind == KM_SOURCE || n->kind == KM_SEED || n->kind == KM_SNAPSHOT ||
-              (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"))))
-            continue;
+              (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral") && strcmp(mat_of(n), "view"))))
+            continue; /* views: definitions, not branched */
         char *rel = kiln_models__relation(p, n);
         kiln_lake_table *t = NULL;
         kiln_err e = {0};

@@ -48,7 +48,9 @@ int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err)
     }
     if ((rc = kiln_sql_functions_register(db, err)))
         goto done;
-    rc = kiln_sql_lake_register(db, err);
+    if ((rc = kiln_sql_lake_register(db, err)))
+        goto done;
+    rc = kiln_sql__view_register(db, err);
 done:
     if (rc) {
         sqlite3_close_v2(db);
@@ -149,6 +151,8 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
         snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db));
         kiln_err e2 = {0};
         int r = kiln_sql_lake_resolve_missing(db, msg, &e2);
+        if (r == 0)
+            r = kiln_sql__view_sync(db, msg); /* a view created or replaced by another session */
         if (r < 0) {
             rc = kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
             goto done;

@@ -772,6 +772,8 @@ int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *ha
         return rc;
     if (!kiln_sql_lake_catalog(db) && !kiln_sql_lake_missing(db))
         return 0; /* no warehouse: no Iceberg tables */
+    if ((rc = kiln_sql__view_ddl(db, sql, len, mode, handled, used, err_offset, out, err)) || *handled)
+        return rc;
     ddl d = {0};
     kiln_buf_init(&d.type, 1 << 16);
     rc = parse(db, sql, len, &d, handled, used, err_offset, err);

@@ -125,4 +125,24 @@ int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *h
  * the scan pushdown widens them (shared with src/exec). -1: no safe bound. */
 int kiln_sql__ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi);
 
+/* Iceberg views (sql_view.c): the "iceberg_view" virtual-table module
+ * (kiln_sql_db_open registers it); every view of the attached warehouse
+ * declared as ns.v (kiln_sql_lake_attach does it); after a failed prepare
+ * with SQLite's message errmsg, the views another session created or
+ * replaced declared again (1: something changed, prepare again); CREATE
+ * [OR REPLACE] VIEW / DROP VIEW on an Iceberg namespace (*handled = 0 when
+ * sql is not one). */
+int kiln_sql__view_register(sqlite3 *db, kiln_err *err);
+int kiln_sql__views_declare(sqlite3 *db, kiln_err *err);
+int kiln_sql__view_sync(sqlite3 *db, const char *errmsg);
+int kiln_sql__view_ddl(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *eoff,
+                       FILE *out, kiln_err *err);
+
+/* sql_write.c: the Iceberg columns of a query (prepared as st) as CREATE
+ * TABLE AS makes them, "a long, b string": each column's declared type,
+ * else the types of its values (st is stepped to its end, then reset);
+ * KILN_EINVAL for a column name that is not a plain identifier or that
+ * appears twice. */
+int kiln_sql__query_columns(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err);
+
 #endif /* KILN_SQL_INT_H */
