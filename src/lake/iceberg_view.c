@@ -80,7 +80,6 @@ static void view_set_current(json_t *m, json_int_t vid)
         json_pack("{s:I,s:I}", "timestamp-ms", (json_int_t)(kiln_now_micros() / 1000), "version-id", vid));
 }
 
-
 /* Apply a CommitViewRequest's requirements and updates to metadata m. */
 int kiln_lake_view_doc_apply(json_t *m, json_t *reqs, json_t *ups, const char *where, kiln_err *err)
 {
@@ -179,7 +178,6 @@ int kiln_lake_view_doc_apply(json_t *m, json_t *reqs, json_t *ups, const char *w
     return 0;
 }
 
-
 json_t *kiln_lake_view_doc_new(json_t *schema, json_t *ver, json_t *props, const char *where, kiln_err *err)
 {
     if (check_view_schema(schema, err) || check_view_version(ver, err))
@@ -188,9 +186,10 @@ json_t *kiln_lake_view_doc_new(json_t *schema, json_t *ver, json_t *props, const
     json_object_set(ver, "schema-id", json_object_get(schema, "schema-id"));
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
-    json_t *m = json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:O}", "view-uuid", uuid, "format-version", 1, "location",
-                          where, "current-version-id", json_object_get(ver, "version-id"), "versions", ver,
-                          "version-log", "schemas", schema, "properties", json_is_object(props) ? props : json_object());
+    json_t *m =
+        json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:O}", "view-uuid", uuid, "format-version", 1, "location", where,
+                  "current-version-id", json_object_get(ver, "version-id"), "versions", ver, "version-log", "schemas",
+                  schema, "properties", json_is_object(props) ? props : json_object());
     if (!m) {
         KILN_OOM(err);
         return NULL;

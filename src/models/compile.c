@@ -182,11 +182,19 @@ static int f_source(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *
     kj_val s = kj_arg(a, 0, "source_name"), t = kj_arg(a, 1, "table_name");
     if (s.t != KJ_STR || t.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "source() takes a source name and a table name");
-    char *id = kiln_sprintf("source.%s.%s.%s", c->p->name, s.u.s->p, t.u.s->p);
-    if (!id)
-        return KILN_OOM(kj_in_err(in));
-    long idx = kiln_models__find_id(c->p, id);
-    kiln_free(id);
+    /* the node's own package's source, else the root project's, else any
+     * package's (sources are global in dbt) */
+    long idx = -1;
+    for (long g = -2; idx < 0 && g < (long)c->p->packages.len; g++) {
+        const char *owner = g == -2 ? c->n->package : g == -1 ? c->p->name : c->p->packages.items[g]->name;
+        if (!owner)
+            continue;
+        char *id = kiln_sprintf("source.%s.%s.%s", owner, s.u.s->p, t.u.s->p);
+        if (!id)
+            return KILN_OOM(kj_in_err(in));
+        idx = kiln_models__find_id(c->p, id);
+        kiln_free(id);
+    }
     if (idx < 0)
         return kj_fail(in, KILN_ENOTFOUND, "%s '%s' depends on a source named '%s.%s' which was not found",
                        c->n->kind == KM_TEST ? "test" : "model", c->n->name, s.u.s->p, t.u.s->p);

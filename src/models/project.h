@@ -52,8 +52,9 @@ typedef KILN_VEC(char *) km_strvec;
  * project dir), config trees and vars (KJ_NONE when absent) */
 typedef struct km_package {
     char *name;
-    km_strvec model_paths, seed_paths;
-    kj_val cfg_models, cfg_seeds, vars;
+    km_strvec model_paths, seed_paths, snapshot_paths;
+    kj_val cfg_models, cfg_seeds, cfg_snapshots, vars;
+    kj_val on_run_start, on_run_end; /* its dbt_project.yml hooks (KJ_NONE when absent) */
 } km_package;
 
 struct kiln_project {

@@ -104,10 +104,18 @@ static const char *decl_of(const char *t, char *scratch, size_t cap)
         return scratch;
     }
     static const char *const map[][2] = {
-        {"boolean", "BOOLEAN INTEGER"}, {"int", "INT32"},        {"long", "BIGINT"},
-        {"float", "FLOAT32"},           {"double", "DOUBLE"},    {"string", "TEXT"},
-        {"binary", "BLOB"},             {"date", "DATE TEXT"},   {"timestamptz", "TIMESTAMPTZ TEXT"},
-        {"timestamp", "TIMESTAMP TEXT"}, {"time", "TIME TEXT"},  {"uuid", "UUID TEXT"},
+        {"boolean", "BOOLEAN INTEGER"},
+        {"int", "INT32"},
+        {"long", "BIGINT"},
+        {"float", "FLOAT32"},
+        {"double", "DOUBLE"},
+        {"string", "TEXT"},
+        {"binary", "BLOB"},
+        {"date", "DATE TEXT"},
+        {"timestamptz", "TIMESTAMPTZ TEXT"},
+        {"timestamp", "TIMESTAMP TEXT"},
+        {"time", "TIME TEXT"},
+        {"uuid", "UUID TEXT"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(t, map[i][0]))
@@ -274,8 +282,8 @@ static char *read_sql(const vview *v, const char *idx)
     int bad = kiln_buf_printf(&b, NULL, "SELECT ");
     for (int i = 0; i < v->def.ncols; i++) {
         int u = (i < 63 ? (used >> i) & 1 : (used >> 63) & 1);
-        char *q = u ? sqlite3_mprintf("%s\"%w\"", i ? ", " : "", v->def.cols[i])
-                    : sqlite3_mprintf("%sNULL", i ? ", " : "");
+        char *q =
+            u ? sqlite3_mprintf("%s\"%w\"", i ? ", " : "", v->def.cols[i]) : sqlite3_mprintf("%sNULL", i ? ", " : "");
         bad |= !q || kiln_buf_append(&b, q, strlen(q), NULL);
         sqlite3_free(q);
     }
@@ -499,8 +507,9 @@ static const vview *declared(sqlite3 *db, view_mod *m, const char *name)
 int kiln_sql__view_sync(sqlite3 *db, const char *errmsg)
 {
     kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
-    if (!cat || !errmsg || (strncmp(errmsg, "no such table: ", 15) && strncmp(errmsg, "no such column: ", 16) &&
-                            !strstr(errmsg, "(the view may need to be created again)")))
+    if (!cat || !errmsg ||
+        (strncmp(errmsg, "no such table: ", 15) && strncmp(errmsg, "no such column: ", 16) &&
+         !strstr(errmsg, "(the view may need to be created again)")))
         return 0;
     namevec l = {0};
     kiln_lake_view_list(cat, NULL, sync_one, &l, &(kiln_err){0});
