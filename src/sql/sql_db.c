@@ -112,9 +112,11 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
                      kiln_err *err)
 {
     int rc = 0;
-    kiln_buf b;
+    kiln_buf b, vx;
     kiln_buf_init(&b, 0);
+    kiln_buf_init(&vx, 0);
     KILN_VEC(size_t) ins = {0};
+    kiln_sql_vmap_vec vmap = {0};
     const char *text = sql;
     size_t textlen = len;
     *out = NULL;
@@ -124,6 +126,17 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     if (len > (size_t)INT32_MAX) {
         rc = kiln_err_set(err, KILN_ELIMIT, "SQL text of %zu bytes is too long (limit 2 GiB)", len);
         goto done;
+    }
+    /* views named after FROM/JOIN: their queries in their place (sql_view.c) */
+    if ((rc = kiln_sql__view_expand(db, sql, len, &vx, &vmap, err)))
+        goto done;
+    const char *orig = sql;
+    size_t origlen = len;
+    if (vx.len) {
+        sql = vx.data;
+        len = vx.len;
+        text = sql;
+        textlen = len;
     }
     size_t pos = 0, start, end, copied = 0;
     while (next_call(sql, len, &pos, &start, &end)) {
@@ -163,14 +176,17 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     if (src != SQLITE_OK) {
         int off = sqlite3_error_offset(db);
         if (err_offset && off >= 0)
-            *err_offset = (long)map_back(ins.items, ins.len, (size_t)off);
+            *err_offset = (long)kiln_sql__view_map_back(&vmap, map_back(ins.items, ins.len, (size_t)off));
         rc = kiln_err_set(err, (src & 0xff) == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EFORMAT, "%s", sqlite3_errmsg(db));
         *out = NULL;
         goto done;
     }
-    *used = tail ? map_back(ins.items, ins.len, (size_t)(tail - text)) : len;
+    *used = tail ? kiln_sql__view_map_back(&vmap, map_back(ins.items, ins.len, (size_t)(tail - text))) : origlen;
 done:
+    (void)orig;
     kiln_buf_free(&b);
+    kiln_buf_free(&vx);
     kiln_vec_free(&ins);
+    kiln_vec_free(&vmap);
     return rc;
 }

@@ -135,6 +135,17 @@ int kiln_sql__ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t 
 int kiln_sql__view_register(sqlite3 *db, kiln_err *err);
 int kiln_sql__views_declare(sqlite3 *db, kiln_err *err);
 int kiln_sql__view_sync(sqlite3 *db, const char *errmsg);
+/* The text with every view named after FROM/JOIN replaced by "(its
+ * query) AS name" (out empty when there is none); map records each
+ * replacement so kiln_sql__view_map_back turns an offset in out into one
+ * in sql (inside a replacement: the view's name). */
+typedef struct kiln_sql_vmap {
+    size_t ob, oe, nb, ne; /* [ob, oe) of the original became [nb, ne) */
+} kiln_sql_vmap;
+typedef KILN_VEC(kiln_sql_vmap) kiln_sql_vmap_vec;
+int kiln_sql__view_expand(sqlite3 *db, const char *sql, size_t len, kiln_buf *out, kiln_sql_vmap_vec *map,
+                          kiln_err *err);
+size_t kiln_sql__view_map_back(const kiln_sql_vmap_vec *map, size_t r);
 int kiln_sql__view_ddl(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *eoff,
                        FILE *out, kiln_err *err);
 

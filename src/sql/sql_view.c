@@ -761,3 +761,131 @@ int kiln_sql_relation_name(const char *rel, char ns[129], char name[129])
         return -1;
     return next(&lx).kind ? -1 : 0;
 }
+
+/* ------------------------------------------------------------ expansion
+ *
+ * A view named right after FROM or JOIN is replaced by its query, as
+ * "(query) AS v" (no alias added when the text has one), before SQLite
+ * prepares the statement: SQLite then plans it as it plans a view of its
+ * own (flattened into the outer query, or materialized once with an
+ * automatic index when it is the inner side of a join), where the virtual
+ * table would run the query again for every outer row. Views the query
+ * names are expanded in turn; a view reached again inside its own
+ * expansion is an error. Anywhere else (after a comma in FROM, in a
+ * subquery's FROM is still FROM) the virtual table answers. */
+
+#define VIEW_MAX_DEPTH 32
+
+static int is_clause_kw(const lexer *lx, tok t)
+{
+    static const char *const kws[] = {"where",   "join",      "left",   "right",  "inner", "cross", "full",
+                                      "natural", "on",        "using",  "group",  "order", "limit", "union",
+                                      "except",  "intersect", "having", "window", "outer", "as",    "returning",
+                                      "offset",  "set",       "values", "select", "from",  "when",  "then"};
+    for (size_t i = 0; i < sizeof kws / sizeof kws[0]; i++)
+        if (is_kw(lx, t, kws[i]))
+            return 1;
+    return 0;
+}
+
+static const vview *live_view(const view_mod *m, const char *name)
+{
+    for (size_t i = 0; i < m->live.len; i++)
+        if (!strcasecmp(m->live.items[i]->name, name))
+            return m->live.items[i];
+    return NULL;
+}
+
+static int expand_into(const view_mod *m, const char *s, size_t n, kiln_buf *out, const char **stack, int depth,
+                       kiln_sql_vmap_vec *map, size_t *nexp, kiln_err *err)
+{
+    lexer lx = {s, n, 0};
+    size_t copied = 0;
+    int after_from = 0, rc = 0;
+    for (;;) {
+        size_t save = lx.pos;
+        tok t = next(&lx);
+        if (!t.kind)
+            break;
+        if (after_from && (t.kind == 'w' || t.kind == 'q')) {
+            lexer l2 = {s, n, save};
+            char ns[129], v[129], name[260];
+            if (kiln_sql_lex_name2(&l2, ns, v) == 0) {
+                snprintf(name, sizeof name, "%s.%s", ns, v);
+                const vview *vv = live_view(m, name);
+                tok a = peek(&l2);
+                if (vv && !is_p(&l2, a, '(') && !is_p(&l2, a, '.')) {
+                    for (int k = 0; k < depth; k++)
+                        if (!strcasecmp(stack[k], vv->name))
+                            return kiln_err_set(err, KILN_EINVAL, "view %s reads itself (through the views it reads)",
+                                                vv->name);
+                    if (!strcasecmp(m->defining, vv->name))
+                        return kiln_err_set(err, KILN_EINVAL, "view %s would read itself", vv->name);
+                    if (depth >= VIEW_MAX_DEPTH)
+                        return kiln_err_set(err, KILN_ELIMIT, "views nested more than %d deep", VIEW_MAX_DEPTH);
+                    int alias = a.kind == 'q' || (a.kind == 'w' && (!is_clause_kw(&l2, a) || is_kw(&l2, a, "as")));
+                    size_t end = t.e;
+                    { /* the end of the name's last token */
+                        lexer l3 = {s, n, save};
+                        tok x;
+                        while ((x = next(&l3)).kind && l3.pos <= l2.pos)
+                            end = x.e;
+                    }
+                    size_t nb = out->len + (t.b - copied);
+                    if ((rc = kiln_buf_append(out, s + copied, t.b - copied, err)) ||
+                        (rc = kiln_buf_append(out, "(\n", 2, err)))
+                        return rc;
+                    stack[depth] = vv->name;
+                    if ((rc = expand_into(m, vv->def.sql, strlen(vv->def.sql), out, stack, depth + 1, NULL, NULL, err)))
+                        return rc;
+                    char *tail = alias ? sqlite3_mprintf("\n)") : sqlite3_mprintf("\n) AS \"%w\"", v);
+                    if (!tail)
+                        return KILN_OOM(err);
+                    rc = kiln_buf_append(out, tail, strlen(tail), err);
+                    sqlite3_free(tail);
+                    if (rc)
+                        return rc;
+                    if (map && (rc = kiln_vec_push(map, ((kiln_sql_vmap){t.b, end, nb, out->len}), err)))
+                        return rc;
+                    if (nexp)
+                        (*nexp)++;
+                    copied = end;
+                    lx.pos = end;
+                    after_from = 0;
+                    continue;
+                }
+            }
+        }
+        after_from = t.kind == 'w' && (is_kw(&lx, t, "from") || is_kw(&lx, t, "join"));
+    }
+    return kiln_buf_append(out, s + copied, n - copied, err);
+}
+
+int kiln_sql__view_expand(sqlite3 *db, const char *sql, size_t len, kiln_buf *out, kiln_sql_vmap_vec *map,
+                          kiln_err *err)
+{
+    view_mod *m = mod_of(db);
+    kiln_buf_reset(out);
+    if (!m || !m->live.len)
+        return 0;
+    const char *stack[VIEW_MAX_DEPTH + 1];
+    size_t nexp = 0;
+    int rc = expand_into(m, sql, len, out, stack, 0, map, &nexp, err);
+    if (rc || !nexp)
+        kiln_buf_reset(out);
+    return rc;
+}
+
+size_t kiln_sql__view_map_back(const kiln_sql_vmap_vec *map, size_t r)
+{
+    long delta = 0;
+    for (size_t i = 0; map && i < map->len; i++) {
+        const kiln_sql_vmap *x = &map->items[i];
+        if (r < x->nb)
+            break;
+        if (r < x->ne)
+            return x->ob; /* inside an expanded view: the view's name */
+        delta = (long)x->oe - (long)x->ne;
+    }
+    return (size_t)((long)r + delta);
+}
