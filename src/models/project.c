@@ -1864,6 +1864,11 @@ int kiln_models__relation_exists(kiln_project *p, const km_node *n)
     kiln_err e = {0};
     int found = rel && kiln_lake_table_load(&t, p->catalog, rel, &e) == 0;
     kiln_lake_table_free(t);
+    char ns[129], v[129], name[260];
+    if (!found && rel && !kiln_sql_relation_name(rel, ns, v)) { /* a view model's Iceberg view */
+        snprintf(name, sizeof name, "%s.%s", ns, v);
+        found = kiln_lake_view_exists(p->catalog, name);
+    }
     kiln_free(rel);
     return found;
 }
@@ -1879,7 +1884,14 @@ int kiln_models__is_incremental(kiln_project *p, const km_node *n)
     if (fr.t != KJ_BOOL && p->opts.branch && /* forward-only changes keep history on a plan's branch */
         (p->opts.forward_only || kj_truthy(kiln_models__cfg(n, "forward_only"))))
         full = 0;
-    return !full && kiln_models__relation_exists(p, n);
+    if (full || !kiln_models__relation_exists(p, n))
+        return 0;
+    /* a view of that name (the model was a view) is replaced by a new table */
+    char *rel = kiln_models__relation(p, n), ns[129], v[129], name[260];
+    int view = rel && !kiln_sql_relation_name(rel, ns, v) && snprintf(name, sizeof name, "%s.%s", ns, v) > 0 &&
+               kiln_lake_view_exists(p->catalog, name);
+    kiln_free(rel);
+    return !view;
 }
 
 /* ------------------------------------------------------------ load */
