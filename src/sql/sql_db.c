@@ -164,8 +164,17 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
         snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db));
         kiln_err e2 = {0};
         int r = kiln_sql_lake_resolve_missing(db, msg, &e2);
-        if (r == 0)
-            r = kiln_sql__view_sync(db, msg); /* a view created or replaced by another session */
+        if (r == 0 && kiln_sql__view_sync(db, msg) > 0) {
+            /* a view another session created or replaced, declared now:
+             * expand the text again (the next sync finds nothing new) */
+            sqlite3_finalize(*out);
+            *out = NULL;
+            kiln_buf_free(&b);
+            kiln_buf_free(&vx);
+            kiln_vec_free(&ins);
+            kiln_vec_free(&vmap);
+            return kiln_sql_prepare(db, orig, origlen, out, used, err_offset, err);
+        }
         if (r < 0) {
             rc = kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
             goto done;
@@ -183,7 +192,6 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     }
     *used = tail ? kiln_sql__view_map_back(&vmap, map_back(ins.items, ins.len, (size_t)(tail - text))) : origlen;
 done:
-    (void)orig;
     kiln_buf_free(&b);
     kiln_buf_free(&vx);
     kiln_vec_free(&ins);
