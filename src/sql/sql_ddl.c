@@ -839,8 +839,18 @@ int kiln_sql_lake_columns(sqlite3 *db, const char *name,
     int rc;
     if (!cat)
         return kiln_err_set(err, KILN_ENOTFOUND, "no warehouse attached");
-    if ((rc = kiln_lake_table_load(&t, cat, name, err)))
+    if ((rc = kiln_lake_table_load(&t, cat, name, err))) {
+        kiln_lake_view_def d; /* an Iceberg view: its schema's columns */
+        if (rc == KILN_ENOTFOUND && kiln_lake_view_def_load(cat, name, "kiln", &d, &(kiln_err){0}) == 0) {
+            rc = 0;
+            for (int i = 0; i < d.ncols && !rc; i++)
+                rc = fn(ctx, d.cols[i], d.types[i], 0);
+            kiln_lake_view_def_free(&d);
+            if (!rc && !(*partition = kiln_strdup("")))
+                rc = KILN_OOM(err);
+        }
         goto done;
+    }
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
     for (size_t i = 0; s && i < s->nfields; i++) {

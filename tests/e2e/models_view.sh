@@ -81,6 +81,7 @@ grep -q '"name":"amount2","required":false,"type":"long"' "$W"/analytics/.views/
 "$K" --warehouse "$W" table list analytics | grep -q stg_events && fail "a view listed as a table"
 
 want "$(Q "select count(*) || ':' || sum(amount2) from analytics.stg_events")" "3:12" "view rows"
+want "$(Q "describe analytics.stg_events" | tr '\n' ' ')" "id,long,YES kind,string,YES amount2,long,YES created_at,timestamptz,YES " "DESCRIBE a view"
 want "$(Q "select group_concat(kind || n || '/' || total, ' ') from (select * from analytics.agg order by kind)")" \
   "A1/6 B1/4" "table model over the views"
 
@@ -118,6 +119,10 @@ assert m["current-version-id"] == 2 and len(m["versions"]) == 2 and len(m["versi
 assert m["versions"][1]["summary"]["operation"] == "replace", m["versions"][1]
 EOF
 
+# a session open before a view was created sees it (declared when a statement names it)
+want "$({ echo "select 1;"; sleep 1; echo "select count(*) from late.v;"; } | "$K" --warehouse "$W" sql --csv 2>&1 &
+        sleep 0.3; "$K" --warehouse "$W" sql -c "create view late.v as select id from raw.events" >/dev/null; wait)" \
+  "$(printf '1\n1\ncount(*)\n4')" "a view created by another session"
 # kiln SQL: errors name the statement
 out="$("$K" --warehouse "$W" sql -c "create view analytics.stg_events as select 1 as x" 2>&1)" && fail "exists"
 grep -q "already exists (CREATE OR REPLACE VIEW replaces it)" <<<"$out" || { echo "$out"; fail "exists msg"; }
