@@ -80,7 +80,7 @@ kj_val kiln_models__relation_new(const char *schema, const char *identifier)
 
 static kj_val node_relation(kiln_project *p, km_node *n)
 {
-    if (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral")) {
+    if (kiln_models__inlined(p, n)) {
         char *cte = kiln_sprintf("__dbt__cte__%s", n->name);
         kj_val v = cte ? kiln_models__relation_new("", cte) : kj_undef();
         kiln_free(cte);

@@ -192,6 +192,10 @@ int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_er
 void kiln_models__print_found(const kiln_project *p, FILE *out);
 /* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
 int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
+/* Is model n inlined as a CTE where it is referenced: an ephemeral model,
+ * or on a build on a branch a view model (view definitions are not
+ * branched, so its query reads the branch's relations in place). */
+int kiln_models__inlined(const kiln_project *p, const km_node *n);
 
 /* state.c (models3): `state:` selection against --state DIR/manifest.json.
  * load: once, before selecting (an error when --state is missing or its
