@@ -788,12 +788,26 @@ static int is_clause_kw(const lexer *lx, tok t)
     return 0;
 }
 
+/* The declared view of that name, its definition brought up to date when
+ * another session replaced it (the catalog names another document): so an
+ * expansion never runs a query the view no longer has. */
 static const vview *live_view(const view_mod *m, const char *name)
 {
-    for (size_t i = 0; i < m->live.len; i++)
+    vview *v = NULL;
+    for (size_t i = 0; i < m->live.len && !v; i++)
         if (!strcasecmp(m->live.items[i]->name, name))
-            return m->live.items[i];
-    return NULL;
+            v = m->live.items[i];
+    kiln_lake_catalog *cat = v ? kiln_sql_lake_catalog(m->db) : NULL;
+    char *json = NULL, *loc = NULL;
+    kiln_lake_view_def d;
+    if (cat && kiln_lake_view_load(cat, v->name, &json, &loc, &(kiln_err){0}) == 0 && v->def.loc &&
+        strcmp(loc, v->def.loc) && kiln_lake_view_def_load(cat, v->name, VIEW_DIALECT, &d, &(kiln_err){0}) == 0) {
+        kiln_lake_view_def_free(&v->def);
+        v->def = d;
+    }
+    kiln_free(json);
+    kiln_free(loc);
+    return v;
 }
 
 static int expand_into(const view_mod *m, const char *s, size_t n, kiln_buf *out, const char **stack, int depth,

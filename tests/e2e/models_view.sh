@@ -120,9 +120,17 @@ assert m["versions"][1]["summary"]["operation"] == "replace", m["versions"][1]
 EOF
 
 # a session open before a view was created sees it (declared when a statement names it)
-want "$({ echo "select 1;"; sleep 1; echo "select count(*) from late.v;"; } | "$K" --warehouse "$W" sql --csv 2>&1 &
-        sleep 0.3; "$K" --warehouse "$W" sql -c "create view late.v as select id from raw.events" >/dev/null; wait)" \
-  "$(printf '1\n1\ncount(*)\n4')" "a view created by another session"
+waitfor() { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.1; done; }
+waitline() { for _ in $(seq 300); do grep -qx "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; }
+{ echo "select 1;"; waitfor "$T/c1"; echo "select count(*) from late.v;"; } | "$K" --warehouse "$W" sql --csv >"$T/s1.out" 2>&1 &
+SP=$!; waitline "$T/s1.out" 1
+"$K" --warehouse "$W" sql -c "create view late.v as select id from raw.events" >/dev/null; touch "$T/c1"; wait "$SP"
+want "$(cat "$T/s1.out")" "$(printf '1\n1\ncount(*)\n4')" "a view created by another session"
+# ... and a view another session replaced: the new definition, not the one it declared
+{ echo "select max(id) from late.v;"; waitfor "$T/c2"; echo "select max(id) from late.v;"; } | "$K" --warehouse "$W" sql --csv >"$T/s2.out" 2>&1 &
+SP=$!; waitline "$T/s2.out" 4
+"$K" --warehouse "$W" sql -c "create or replace view late.v as select id * 100 as id from raw.events" >/dev/null; touch "$T/c2"; wait "$SP"
+want "$(cat "$T/s2.out")" "$(printf 'max(id)\n4\nmax(id)\n400')" "a view replaced by another session"
 # kiln SQL: errors name the statement
 out="$("$K" --warehouse "$W" sql -c "create view analytics.stg_events as select 1 as x" 2>&1)" && fail "exists"
 grep -q "already exists (CREATE OR REPLACE VIEW replaces it)" <<<"$out" || { echo "$out"; fail "exists msg"; }
