@@ -187,9 +187,9 @@ json_t *kiln_lake_view_doc_new(json_t *schema, json_t *ver, json_t *props, const
     char uuid[37];
     kiln_lake_uuid_v4(uuid);
     json_t *m =
-        json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:O}", "view-uuid", uuid, "format-version", 1, "location", where,
+        json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:o}", "view-uuid", uuid, "format-version", 1, "location", where,
                   "current-version-id", json_object_get(ver, "version-id"), "versions", ver, "version-log", "schemas",
-                  schema, "properties", json_is_object(props) ? props : json_object());
+                  schema, "properties", json_is_object(props) ? json_incref(props) : json_object());
     if (!m) {
         KILN_OOM(err);
         return NULL;
