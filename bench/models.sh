@@ -8,11 +8,18 @@
 #
 # Data: `kiln gen gharchive` + `kiln gen github-api` from BENCH_MODELS_START
 # (default 2025-09-29, a Monday: the days before the 2025-10-07 switch, where
-# commits come from distinct_size), BENCH_MODELS_DAYS (2) days of
-# BENCH_MODELS_HOURS (16) hours at BENCH_MODELS_SCALE (1: ~250k events an
-# hour), i.e. ~8M events, ~4M pushes, ~10M commits, loaded by `kiln job
-# gh-events --format iceberg`. That takes a while and ~20 GB of JSON; set
-# smaller values for a quick look. Measures:
+# commits come from distinct_size), BENCH_MODELS_DAYS (3) days of
+# BENCH_MODELS_HOURS (16) hours at BENCH_MODELS_SCALE (1: ~250k events and
+# ~210k commits an hour), i.e. ~12M events, ~7.9M pushes, ~10M commits,
+# loaded by `kiln job gh-events --format iceberg`. The hour files are
+# generated, loaded and deleted one day at a time (one day at scale 1 is
+# ~16 x 650 MB of JSON, gzipped), so the disk holds one day's raw files and
+# the warehouse, never the whole range (an event is a function of the seed
+# and its hour, so day-by-day generation gives the same events as one run;
+# repo renames/language changes are placed within each day's range, so the
+# API seeds may name a few repos differently: the same data for kiln and
+# DuckDB either way). That takes a while; set smaller
+# values for a quick look. Measures:
 #   full refresh: `kiln run --full-refresh` (models only; seeds loaded
 #                 before) vs DuckDB creating the same tables;
 #   incremental day: `kiln run --vars '{start_day: LAST_DAY}'` vs DuckDB
@@ -25,7 +32,7 @@ set -euo pipefail
 ROOT="${KILN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}"
 KILN="${KILN_BIN:-$ROOT/build/kiln}"
 START="${BENCH_MODELS_START:-2025-09-29}"
-DAYS="${BENCH_MODELS_DAYS:-2}"
+DAYS="${BENCH_MODELS_DAYS:-3}"
 HOURS="${BENCH_MODELS_HOURS:-16}"
 SCALE="${BENCH_MODELS_SCALE:-1}"
 TMP="$(mktemp -d)"; [ -n "${BENCH_KEEP:-}" ] && echo "keeping $TMP"
@@ -35,12 +42,19 @@ now() { date +%s.%N; }
 sec() { echo "$2 - $1" | bc -l | awk '{printf "%.3f", $1}'; }
 
 G=(--start "$START" --days "$DAYS" --hours "$HOURS" --scale "$SCALE")
-"$KILN" gen gharchive --out "$TMP/raw" "${G[@]}" >/dev/null
 "$KILN" gen github-api --out "$TMP/api" "${G[@]}" >/dev/null
-t0=$(now)
-"$KILN" --warehouse "$W" job gh-events --in "$TMP/raw" --format iceberg --allow-missing >/dev/null 2>&1
-t1=$(now)
-rm -rf "$TMP/raw"
+# one day at a time: generate, load (MERGE: each day its own partitions), delete
+JOB=0
+for ((d = 0; d < DAYS; d++)); do
+  day=$(date -u -d "$START + $d day" +%F)
+  "$KILN" gen gharchive --out "$TMP/raw" --start "$day" --days 1 --hours "$HOURS" --scale "$SCALE" >/dev/null
+  t0=$(now)
+  "$KILN" --warehouse "$W" job gh-events --in "$TMP/raw" --format iceberg --allow-missing >/dev/null 2>&1
+  t1=$(now)
+  JOB=$(echo "$JOB + $t1 - $t0" | bc -l)
+  rm -rf "$TMP/raw"
+done
+t0=0; t1=$JOB
 cp -r "$ROOT/examples/personal-api" "$P"; rm -rf "$P/dags" "$P/grafana" "$P/target" "$P/warehouse"
 python3 "$P/scripts/api_seeds.py" "$TMP/api" "$P/seeds" >/dev/null
 rm -rf "$TMP/api"
@@ -52,10 +66,12 @@ NC=$("$KILN" sql --warehouse "$W" --csv "select count(*) from github.commits" | 
 LAST=$("$KILN" sql --warehouse "$W" --csv "select max(substr(created_at, 1, 10)) from github.pushes" | tail -1)
 echo "data: $DAYS days x $HOURS h at scale $SCALE from $START: $NP pushes, $NC commits (gh-events job $(sec "$t0" "$t1") s); $(nproc) cores"
 
-t0=$(now); "$KILN" --warehouse "$W" run --project-dir "$P" --full-refresh >"$TMP/full.txt"; t1=$(now)
+cpu() { awk '{printf "%.3f", $1 + $2}' "$1"; }
+t0=$(now); /usr/bin/time -f "%U %S" -o "$TMP/full.cpu" "$KILN" --warehouse "$W" run --project-dir "$P" --full-refresh >"$TMP/full.txt"; t1=$(now)
 KF=$(sec "$t0" "$t1")
-t0=$(now); "$KILN" --warehouse "$W" run --project-dir "$P" --vars "{start_day: \"$LAST\"}" >"$TMP/incr.txt"; t1=$(now)
+t0=$(now); /usr/bin/time -f "%U %S" -o "$TMP/incr.cpu" "$KILN" --warehouse "$W" run --project-dir "$P" --vars "{start_day: \"$LAST\"}" >"$TMP/incr.txt"; t1=$(now)
 KI=$(sec "$t0" "$t1")
+echo "kiln CPU seconds (user+sys): full refresh $(cpu "$TMP/full.cpu"), incremental day $(cpu "$TMP/incr.cpu"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 kres() {
   for m in commits_per_repo_per_day commits_per_language_per_week weekly_activity; do
     echo "$m rows $("$KILN" sql --warehouse "$W" --csv "select count(*) || ' commits ' || coalesce(sum(commits), 0) from analytics.$m" | tail -1)"

@@ -1208,15 +1208,19 @@ int kiln_lake_view_list(kiln_lake_catalog *c, const char *ns, int (*fn)(void *ct
     if (rc)
         return rc == KILN_ENOTFOUND ? 0 : rc;
     sqlite3_stmt *st = NULL;
+    /* ns NULL: every namespace's, named "ns.view" */
     if (sqlite3_prepare_v2((sqlite3 *)c->db,
-                           "SELECT view_name FROM kiln_views WHERE catalog_name=? AND view_namespace=? ORDER BY "
-                           "view_name",
+                           ns ? "SELECT view_name FROM kiln_views WHERE catalog_name=? AND view_namespace=? ORDER BY "
+                                "view_name"
+                              : "SELECT view_namespace || '.' || view_name FROM kiln_views WHERE catalog_name=? "
+                                "ORDER BY 1",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         return 0;
     }
     sqlite3_bind_text(st, 1, MULTI_CATALOG_NAME, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (ns)
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
         rc = fn(ctx, (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);

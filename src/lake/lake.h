@@ -1300,7 +1300,8 @@ int kiln_lake__multi_recover(kiln_lake_catalog *c, const char *loc, char **read_
  * named by the catalog's kiln_views row. create: KILN_EEXIST when a view
  * or a table has the name. commit: the row moves from `expected` to the
  * new document, KILN_ECONFLICT when it is elsewhere (a concurrent commit)
- * or gone. *loc / *json: caller frees (kiln_free / kiln_free). */
+ * or gone. *loc / *json: caller frees (kiln_free / kiln_free). list: the
+ * views of namespace ns, or with ns NULL every view as "ns.view". */
 int kiln_lake_view_list(kiln_lake_catalog *c, const char *ns, int (*fn)(void *ctx, const char *name), void *ctx,
                         kiln_err *err);
 int kiln_lake_view_load(kiln_lake_catalog *c, const char *name, char **json, char **loc, kiln_err *err);
@@ -1311,6 +1312,32 @@ int kiln_lake_view_drop(kiln_lake_catalog *c, const char *name, kiln_err *err);
 int kiln_lake_view_rename(kiln_lake_catalog *c, const char *from, const char *to, kiln_err *err);
 int kiln_lake_view_exists(kiln_lake_catalog *c, const char *name);     /* 1 or 0 */
 char *kiln_lake_view_location(kiln_lake_catalog *c, const char *name); /* the view's URI; caller frees */
+/* View documents (iceberg_view.c). doc_new: a new document (a fresh
+ * view-uuid, location `where`) from a CreateViewRequest's schema, version
+ * and properties (checked; NULL with err set when not valid). doc_apply: a
+ * CommitViewRequest's requirements and updates applied to document m
+ * (KILN_ECONFLICT when a requirement fails). */
+struct json_t;
+struct json_t *kiln_lake_view_doc_new(struct json_t *schema, struct json_t *version, struct json_t *props,
+                                      const char *where, kiln_err *err);
+int kiln_lake_view_doc_apply(struct json_t *m, struct json_t *reqs, struct json_t *ups, const char *where,
+                             kiln_err *err);
+/* A view defined by SQL text in `dialect` over ncols columns (names and
+ * Iceberg type names): created, or with replace a new schema and version
+ * made current (KILN_EEXIST without replace when it exists). */
+int kiln_lake_view_define(kiln_lake_catalog *c, const char *name, const char *sql, const char *dialect,
+                          const char *const *cols, const char *const *types, int ncols, int replace, kiln_err *err);
+/* The current version of a view: its SQL in `dialect` (KILN_EUNSUPP when
+ * it has none) and its schema's top-level columns (a nested type: "json"). */
+typedef struct kiln_lake_view_def {
+    char *sql;
+    char *loc; /* the metadata document read */
+    int ncols;
+    char **cols, **types;
+} kiln_lake_view_def;
+int kiln_lake_view_def_load(kiln_lake_catalog *c, const char *name, const char *dialect, kiln_lake_view_def *out,
+                            kiln_err *err);
+void kiln_lake_view_def_free(kiln_lake_view_def *d);
 /* ============================================================ maintenance: position delete files */
 
 /* Iceberg's rewrite_position_delete_files: the live Parquet position

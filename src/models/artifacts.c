@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lake/lake.h"
+#include "sql/sql.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -859,6 +860,36 @@ int kiln_models__write_run_results(const kiln_project *p, const char *verb, cons
  * 1-based index) from the table's current schema, and stats from its
  * current snapshot's summary. NULL when the relation is not in the
  * warehouse (dbt leaves such nodes out of the catalog too). */
+/* A view's catalog entry: type "view", its columns from the view's
+ * current schema, no stats (a view holds no data). NULL when rel is no view. */
+static json_t *catalog_view(kiln_project *p, const km_node *n, const char *rel, const char *schema)
+{
+    char ns[129], v[129], name[260];
+    kiln_lake_view_def d;
+    if (kiln_sql_relation_name(rel, ns, v))
+        return NULL;
+    snprintf(name, sizeof name, "%s.%s", ns, v);
+    if (kiln_lake_view_def_load(p->catalog, name, "kiln", &d, &(kiln_err){0}))
+        return NULL;
+    json_t *o = json_object(), *cols = json_object();
+    json_object_set_new(o, "metadata",
+                        json_pack("{s:s,s:s,s:s,s:n,s:n,s:n}", "type", "view", "schema", schema, "name", v, "database",
+                                  "comment", "owner"));
+    for (int i = 0; i < d.ncols; i++)
+        json_object_set_new(cols, d.cols[i],
+                            json_pack("{s:s,s:I,s:s,s:n}", "type", d.types[i], "index", (json_int_t)(i + 1), "name",
+                                      d.cols[i], "comment"));
+    json_object_set_new(o, "columns", cols);
+    json_object_set_new(o, "stats",
+                        json_pack("{s:{s:s,s:s,s:b,s:b,s:s}}", "has_stats", "id", "has_stats", "label", "Has Stats?",
+                                  "value", 0, "include", 0, "description",
+                                  "Indicates whether there are statistics "
+                                  "for this table"));
+    json_object_set_new(o, "unique_id", json_string(n->unique_id));
+    kiln_lake_view_def_free(&d);
+    return o;
+}
+
 static json_t *catalog_table(kiln_project *p, const km_node *n)
 {
     if (!kiln_models__relation_exists(p, n)) /* also opens p->catalog */
@@ -868,8 +899,12 @@ static json_t *catalog_table(kiln_project *p, const km_node *n)
     kiln_lake_table *t = NULL;
     kiln_err e = {0};
     json_t *o = NULL;
-    if (!rel || !schema || kiln_lake_table_load(&t, p->catalog, rel, &e))
+    if (!rel || !schema)
         goto done;
+    if (kiln_lake_table_load(&t, p->catalog, rel, &e)) {
+        o = catalog_view(p, n, rel, schema); /* a view model */
+        goto done;
+    }
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     const kiln_lake_schema *sc = kiln_lake_meta_current_schema(m);
     const char *ident = strchr(rel, '.') ? strchr(rel, '.') + 1 : rel;

@@ -242,6 +242,12 @@ done:
     return rc;
 }
 
+int kiln_models__inlined(const kiln_project *p, const km_node *n)
+{
+    const char *m = n->kind == KM_MODEL ? kiln_models__cfg_str(n, "materialized", "") : "";
+    return !strcmp(m, "ephemeral") || (p->opts.branch && !strcmp(m, "view"));
+}
+
 /* Put the CTEs of ephemeral parents in front of n's SQL, as dbt does
  * (after an existing leading WITH, else as a new WITH). */
 int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
@@ -251,7 +257,7 @@ int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
     int rc = 0, count = 0;
     for (size_t k = 0; k < n->parents.len && !rc; k++) {
         km_node *par = p->nodes.items[n->parents.items[k]];
-        if (par->kind != KM_MODEL || strcmp(kiln_models__cfg_str(par, "materialized", ""), "ephemeral"))
+        if (!kiln_models__inlined(p, par))
             continue;
         rc = kiln_buf_printf(&ctes, err, "%s__dbt__cte__%s as (\n%s\n)", count++ ? ",  " : "", par->name,
                              par->compiled ? par->compiled : "");

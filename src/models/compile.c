@@ -82,7 +82,7 @@ static kj_val node_relation(kiln_project *p, km_node *n)
 {
     if (n->pp_ident) /* a node from the partial-parse cache */
         return kiln_models__relation_new(n->pp_schema, n->pp_ident);
-    if (n->kind == KM_MODEL && !strcmp(kiln_models__cfg_str(n, "materialized", ""), "ephemeral")) {
+    if (kiln_models__inlined(p, n)) {
         char *cte = kiln_sprintf("__dbt__cte__%s", n->name);
         kj_val v = cte ? kiln_models__relation_new("", cte) : kj_undef();
         kiln_free(cte);
@@ -184,11 +184,19 @@ static int f_source(kj_in *in, void *ud, kj_val self, const kj_args *a, kj_val *
     kj_val s = kj_arg(a, 0, "source_name"), t = kj_arg(a, 1, "table_name");
     if (s.t != KJ_STR || t.t != KJ_STR)
         return kj_fail(in, KILN_EINVAL, "source() takes a source name and a table name");
-    char *id = kiln_sprintf("source.%s.%s.%s", c->p->name, s.u.s->p, t.u.s->p);
-    if (!id)
-        return KILN_OOM(kj_in_err(in));
-    long idx = kiln_models__find_id(c->p, id);
-    kiln_free(id);
+    /* the node's own package's source, else the root project's, else any
+     * package's (sources are global in dbt) */
+    long idx = -1;
+    for (long g = -2; idx < 0 && g < (long)c->p->packages.len; g++) {
+        const char *owner = g == -2 ? c->n->package : g == -1 ? c->p->name : c->p->packages.items[g]->name;
+        if (!owner)
+            continue;
+        char *id = kiln_sprintf("source.%s.%s.%s", owner, s.u.s->p, t.u.s->p);
+        if (!id)
+            return KILN_OOM(kj_in_err(in));
+        idx = kiln_models__find_id(c->p, id);
+        kiln_free(id);
+    }
     if (idx < 0)
         return kj_fail(in, KILN_ENOTFOUND, "%s '%s' depends on a source named '%s.%s' which was not found",
                        c->n->kind == KM_TEST ? "test" : "model", c->n->name, s.u.s->p, t.u.s->p);

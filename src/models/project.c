@@ -689,7 +689,11 @@ static int add_file_node_pre(kiln_project *p, km_kind kind, const char *root, co
     const char *defmat = kind == KM_MODEL ? "view" : kind == KM_SEED ? "seed" : kind == KM_TEST ? "test" : "snapshot";
     if ((rc = kj_dict_setc(n->config, "materialized", kj_str_c(defmat), err)) ||
         (rc = kj_dict_setc(n->config, "enabled", kj_bool(1), err)) ||
-        (pkg && (rc = cfg_from_tree(n->config, kind == KM_SEED ? pkg->cfg_seeds : pkg->cfg_models, &fqn, err))) ||
+        (pkg && (rc = cfg_from_tree(n->config,
+                                    kind == KM_SEED       ? pkg->cfg_seeds
+                                    : kind == KM_SNAPSHOT ? pkg->cfg_snapshots
+                                                          : pkg->cfg_models,
+                                    &fqn, err))) ||
         (rc = cfg_from_tree(n->config, tree, &fqn, err)))
         goto fail;
     strvec_free(&fqn);
@@ -764,16 +768,18 @@ static int note_package(kiln_project *p, const char *rel, const char *name, cons
     km_package *pk = kiln_calloc(1, sizeof *pk);
     if (!pk)
         return KILN_OOM(err);
-    pk->cfg_models = pk->cfg_seeds = pk->vars = kj_none();
+    pk->cfg_models = pk->cfg_seeds = pk->cfg_snapshots = pk->vars = pk->on_run_start = pk->on_run_end = kj_none();
     int rc = (pk->name = kiln_strdup(name)) ? kiln_vec_push(&p->packages, pk, err) : KILN_OOM(err);
     if (rc) {
         kiln_free(pk->name);
         kiln_free(pk);
         return rc;
     }
-    static const char *const keys[] = {"model-paths", "seed-paths"}, *const defs[] = {"models", "seeds"};
-    for (int i = 0; i < 2 && !rc; i++) {
-        km_strvec *v = i ? &pk->seed_paths : &pk->model_paths;
+    static const char *const keys[] = {"model-paths", "seed-paths", "snapshot-paths"}, *const defs[] = {"models",
+                                                                                                        "seeds",
+                                                                                                        "snapshots"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        km_strvec *v = i == 2 ? &pk->snapshot_paths : i ? &pk->seed_paths : &pk->model_paths;
         const km_yaml *x = kiln_models__yaml_get(doc, keys[i]);
         for (size_t k = 0; x && x->type == KM_Y_SEQ && k < x->n && !rc; k++)
             if (x->kids[k]->type == KM_Y_SCALAR && !strstr(x->kids[k]->s, "..")) {
@@ -785,11 +791,16 @@ static int note_package(kiln_project *p, const char *rel, const char *name, cons
             rc = path ? kiln_vec_push(v, path, err) : KILN_OOM(err);
         }
     }
-    static const char *const tkeys[] = {"models", "seeds", "vars"};
-    for (int i = 0; i < 3 && !rc; i++) {
+    static const char *const tkeys[] = {"models", "seeds", "vars", "snapshots", "on-run-start", "on-run-end"};
+    for (int i = 0; i < 6 && !rc; i++) {
         const km_yaml *x = kiln_models__yaml_get(doc, tkeys[i]);
-        kj_val *slot = i == 0 ? &pk->cfg_models : i == 1 ? &pk->cfg_seeds : &pk->vars;
-        if (x && x->type == KM_Y_MAP) {
+        kj_val *slot = i == 0   ? &pk->cfg_models
+                       : i == 1 ? &pk->cfg_seeds
+                       : i == 2 ? &pk->vars
+                       : i == 3 ? &pk->cfg_snapshots
+                       : i == 4 ? &pk->on_run_start
+                                : &pk->on_run_end;
+        if (x && (x->type == KM_Y_MAP || (i >= 4 && !kiln_models__yaml_is_null(x)))) {
             kj_release(*slot);
             rc = kiln_models__yaml_to_kj(x, slot, err);
         }
@@ -1354,9 +1365,25 @@ static int source_freshness_cfg(const char *file, const km_yaml *src, const km_y
     return kj_dict_setc(n->config, "freshness", fresh, err);
 }
 
+/* The package whose model paths hold file (NULL: the root project's). */
+static const km_package *package_of_file(const kiln_project *p, const char *file)
+{
+    for (size_t g = 0; g < p->packages.len; g++) {
+        const km_package *pk = p->packages.items[g];
+        for (size_t r = 0; r < pk->model_paths.len; r++) {
+            size_t n = strlen(pk->model_paths.items[r]);
+            if (!strncmp(file, pk->model_paths.items[r], n) && file[n] == '/')
+                return pk;
+        }
+    }
+    return NULL;
+}
+
 static int parse_sources(kiln_project *p, const char *file, const km_yaml *list, kiln_err *err)
 {
     int rc = 0;
+    const km_package *pk = package_of_file(p, file);
+    const char *owner = pk ? pk->name : p->name; /* a package's sources are its own (source.<package>....) */
     if (list->type != KM_Y_SEQ)
         return kiln_models__yfail(err, file, list, "sources must be a list");
     for (size_t i = 0; i < list->n && !rc; i++) {
@@ -1389,8 +1416,9 @@ static int parse_sources(kiln_project *p, const char *file, const km_yaml *list,
             n->source_name = kiln_strdup(sname);
             n->schema = kiln_strdup(schema ? schema : sname);
             n->identifier = kiln_strdup(ident ? ident : tname);
-            n->unique_id = kiln_sprintf("source.%s.%s.%s", p->name, sname, tname);
-            n->fqn = kiln_sprintf("%s.%s.%s", p->name, sname, tname);
+            n->unique_id = kiln_sprintf("source.%s.%s.%s", owner, sname, tname);
+            n->fqn = kiln_sprintf("%s.%s.%s", owner, sname, tname);
+            n->package = pk ? pk->name : NULL;
             n->path = kiln_strdup(file);
             const km_yaml *desc = kiln_models__yaml_get(t, "description");
             n->description = kiln_strdup(desc && desc->type == KM_Y_SCALAR ? desc->s : "");
@@ -1836,6 +1864,11 @@ int kiln_models__relation_exists(kiln_project *p, const km_node *n)
     kiln_err e = {0};
     int found = rel && kiln_lake_table_load(&t, p->catalog, rel, &e) == 0;
     kiln_lake_table_free(t);
+    char ns[129], v[129], name[260];
+    if (!found && rel && !kiln_sql_relation_name(rel, ns, v)) { /* a view model's Iceberg view */
+        snprintf(name, sizeof name, "%s.%s", ns, v);
+        found = kiln_lake_view_exists(p->catalog, name);
+    }
     kiln_free(rel);
     return found;
 }
@@ -1851,7 +1884,14 @@ int kiln_models__is_incremental(kiln_project *p, const km_node *n)
     if (fr.t != KJ_BOOL && p->opts.branch && /* forward-only changes keep history on a plan's branch */
         (p->opts.forward_only || kj_truthy(kiln_models__cfg(n, "forward_only"))))
         full = 0;
-    return !full && kiln_models__relation_exists(p, n);
+    if (full || !kiln_models__relation_exists(p, n))
+        return 0;
+    /* a view of that name (the model was a view) is replaced by a new table */
+    char *rel = kiln_models__relation(p, n), ns[129], v[129], name[260];
+    int view = rel && !kiln_sql_relation_name(rel, ns, v) && snprintf(name, sizeof name, "%s.%s", ns, v) > 0 &&
+               kiln_lake_view_exists(p->catalog, name);
+    kiln_free(rel);
+    return !view;
 }
 
 /* ------------------------------------------------------------ load */
@@ -1883,8 +1923,12 @@ void kiln_project_free(kiln_project *p)
         kiln_free(pk->name);
         strvec_free(&pk->model_paths);
         strvec_free(&pk->seed_paths);
+        strvec_free(&pk->snapshot_paths);
         kj_release(pk->cfg_models);
         kj_release(pk->cfg_seeds);
+        kj_release(pk->cfg_snapshots);
+        kj_release(pk->on_run_start);
+        kj_release(pk->on_run_end);
         kj_release(pk->vars);
         kiln_free(pk);
     }
@@ -2080,18 +2124,24 @@ int kiln_models__load_nodes(kiln_project *p, kiln_err *err)
     }
     if (rc)
         goto done;
-    /* the packages' models and seeds, after the root project's */
+    /* the packages' models, seeds and snapshots, after the root project's */
     for (size_t g = 0; g < p->packages.len && !rc; g++) {
         const km_package *pk = p->packages.items[g];
-        for (size_t r = 0; r < pk->model_paths.len + pk->seed_paths.len && !rc; r++) {
-            int seeds = r >= pk->model_paths.len;
-            const char *root = seeds ? pk->seed_paths.items[r - pk->model_paths.len] : pk->model_paths.items[r];
+        size_t nm = pk->model_paths.len, ns = pk->seed_paths.len;
+        for (size_t r = 0; r < nm + ns + pk->snapshot_paths.len && !rc; r++) {
+            int kind = r < nm ? KM_MODEL : r < nm + ns ? KM_SEED : KM_SNAPSHOT;
+            const char *root = kind == KM_MODEL  ? pk->model_paths.items[r]
+                               : kind == KM_SEED ? pk->seed_paths.items[r - nm]
+                                                 : pk->snapshot_paths.items[r - nm - ns];
             if ((rc = walk(p, root, 0, &files, err)))
                 goto done;
             for (size_t k = 0; k < files.len && !rc; k++)
-                if (has_ext(files.items[k], seeds ? ".csv" : ".sql"))
-                    rc = add_file_node(p, seeds ? KM_SEED : KM_MODEL, root, files.items[k],
-                                       seeds ? p->cfg_seeds : p->cfg_models, pk, err);
+                if (has_ext(files.items[k], kind == KM_SEED ? ".csv" : ".sql"))
+                    rc = add_file_node(p, kind, root, files.items[k],
+                                       kind == KM_SEED       ? p->cfg_seeds
+                                       : kind == KM_SNAPSHOT ? p->cfg_snapshots
+                                                             : p->cfg_models,
+                                       pk, err);
             strvec_free(&files);
         }
     }

@@ -57,8 +57,9 @@ typedef KILN_VEC(char *) km_strvec;
  * project dir), config trees and vars (KJ_NONE when absent) */
 typedef struct km_package {
     char *name;
-    km_strvec model_paths, seed_paths;
-    kj_val cfg_models, cfg_seeds, vars;
+    km_strvec model_paths, seed_paths, snapshot_paths;
+    kj_val cfg_models, cfg_seeds, cfg_snapshots, vars;
+    kj_val on_run_start, on_run_end; /* its dbt_project.yml hooks (KJ_NONE when absent) */
 } km_package;
 
 struct kiln_project {
@@ -219,6 +220,10 @@ int kiln_models__write_compiled(const kiln_project *p, const km_node *n, kiln_er
 void kiln_models__print_found(const kiln_project *p, FILE *out);
 /* commands.c: put ephemeral parents' SQL in front of n's as CTEs */
 int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err);
+/* Is model n inlined as a CTE where it is referenced: an ephemeral model,
+ * or on a build on a branch a view model (view definitions are not
+ * branched, so its query reads the branch's relations in place). */
+int kiln_models__inlined(const kiln_project *p, const km_node *n);
 
 /* state.c (models3): `state:` selection against --state DIR/manifest.json.
  * load: once, before selecting (an error when --state is missing or its

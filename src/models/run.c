@@ -381,6 +381,54 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------ view */
+
+static int view_exists(runner *r, const char *rel)
+{
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+    char ns[129], v[129], name[260];
+    kiln_lake_catalog *c2 = cat ? cat : r->p->catalog;
+    if (!c2 || kiln_sql_relation_name(rel, ns, v))
+        return 0;
+    snprintf(name, sizeof name, "%s.%s", ns, v);
+    return kiln_lake_view_exists(c2, name);
+}
+
+/* A view model: an Iceberg view (kiln SQL's CREATE OR REPLACE VIEW: the
+ * definition is stored, the query runs when the view is read). A table of
+ * that name (the model was a table) is dropped first, as dbt's view
+ * materialization drops a relation of another type. */
+static int write_view(runner *r, const char *rel, const char *query, kiln_err *err)
+{
+    int rc = 0;
+    if (table_exists(r, rel)) {
+        kiln_lake_catalog *cat = kiln_sql_lake_catalog(r->db);
+        if ((rc = kiln_lake_table_drop(cat, rel, 1, err)))
+            return rc;
+        char *drop = kiln_sprintf("drop table if exists %s", rel);
+        rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+        kiln_free(drop);
+        if (rc)
+            return rc;
+    }
+    char *sql = kiln_sprintf("create or replace view %s as\n%s", rel, query);
+    rc = sql ? exec_sql(r, sql, err) : KILN_OOM(err);
+    kiln_free(sql);
+    return rc;
+}
+
+/* A table or incremental model where a view of that name is (the model
+ * was a view): drop the view. */
+static int drop_view_of(runner *r, const char *rel, kiln_err *err)
+{
+    if (!view_exists(r, rel))
+        return 0;
+    char *drop = kiln_sprintf("drop view if exists %s", rel);
+    int rc = drop ? exec_sql(r, drop, err) : KILN_OOM(err);
+    kiln_free(drop);
+    return rc;
+}
+
 /* ------------------------------------------------------------ incremental */
 
 /* Split a query's column list "a,b,c" (query_columns) into a vector. */
@@ -1541,50 +1589,72 @@ static int run_node_hooks(runner *r, km_node *n, const char *key, kiln_err *err)
     return rc;
 }
 
-/* on-run-start / on-run-end: one line each as dbt prints them. Returns the
- * number of hooks that failed (their error printed); <0 out of memory. */
-static int run_project_hooks(runner *r, kj_val hooks, const char *which, kj_val extra)
+static size_t hooks_len(kj_val hooks) { return hooks.t == KJ_LIST ? hooks.u.l->len : hooks.t == KJ_STR ? 1 : 0; }
+
+/* Project g's on-run-start (end 0) / on-run-end hooks and its name: g <
+ * the number of packages is that package, else the root project. */
+static kj_val project_hooks(const kiln_project *p, size_t g, int end, const char **name)
+{
+    if (g < p->packages.len) {
+        *name = p->packages.items[g]->name;
+        return end ? p->packages.items[g]->on_run_end : p->packages.items[g]->on_run_start;
+    }
+    *name = p->name;
+    return end ? p->on_run_end : p->on_run_start;
+}
+
+/* on-run-start / on-run-end: one line each as dbt prints them, the
+ * packages' hooks first (in the order they were loaded), then the root
+ * project's, as dbt orders them. Returns the number of hooks that failed
+ * (their error printed); <0 out of memory. */
+static int run_project_hooks(runner *r, int end, kj_val extra)
 {
     kiln_project *p = r->p;
-    size_t n = hooks.t == KJ_LIST ? hooks.u.l->len : hooks.t == KJ_STR ? 1 : 0;
+    const char *which = end ? "on-run-end" : "on-run-start", *pname;
+    size_t n = 0, i = 0;
+    for (size_t g = 0; g <= p->packages.len; g++)
+        n += hooks_len(project_hooks(p, g, end, &pname));
     if (!n)
         return 0;
     int failed = 0;
     fprintf(r->out, "Running %zu %s hook%s\n", n, which, n == 1 ? "" : "s");
-    for (size_t i = 0; i < n; i++) {
-        kj_val h = hooks.t == KJ_LIST ? hooks.u.l->items[i] : hooks;
-        const char *text = hook_sql(h);
-        char name[256], left[600], buf[700];
-        snprintf(name, sizeof name, "%s.%s.%zu", p->name, which, i);
-        double t1 = kiln_mono_seconds();
-        kiln_err e = {0};
-        int rc = 0;
-        if (failed) { /* after a failed hook the rest are skipped */
-            int w = snprintf(buf, sizeof buf, "%zu of %zu SKIP hook: %s ", i + 1, n, name);
+    for (size_t g = 0; g <= p->packages.len; g++) {
+        kj_val hooks = project_hooks(p, g, end, &pname);
+        for (size_t j = 0; j < hooks_len(hooks); j++, i++) {
+            kj_val h = hooks.t == KJ_LIST ? hooks.u.l->items[j] : hooks;
+            const char *text = hook_sql(h);
+            char name[256], left[600], buf[700];
+            snprintf(name, sizeof name, "%s.%s.%zu", pname, which, j);
+            double t1 = kiln_mono_seconds();
+            kiln_err e = {0};
+            int rc = 0;
+            if (failed) { /* after a failed hook the rest are skipped */
+                int w = snprintf(buf, sizeof buf, "%zu of %zu SKIP hook: %s ", i + 1, n, name);
+                fputs(buf, r->out);
+                for (int k = w; k < 76; k++)
+                    fputc('.', r->out);
+                fputs(" [SKIP]\n", r->out);
+                continue;
+            }
+            kiln_buf b;
+            kiln_buf_init(&b, 0);
+            if (!text)
+                rc = kiln_err_set(&e, KILN_EFORMAT, "dbt_project.yml: %s %zu must be an SQL string", which, j + 1);
+            else if (!(rc = kiln_models__render_hook(p, NULL, text, extra, &b, &e)) && b.data && !blank(b.data))
+                rc = exec_sql(r, b.data, &e);
+            kiln_buf_free(&b);
+            if (rc == KILN_ENOMEM)
+                return -1;
+            snprintf(left, sizeof left, "%s hook: %s ", rc ? "ERROR" : "OK", name);
+            int w = snprintf(buf, sizeof buf, "%zu of %zu %s", i + 1, n, left);
             fputs(buf, r->out);
             for (int k = w; k < 76; k++)
                 fputc('.', r->out);
-            fputs(" [SKIP]\n", r->out);
-            continue;
-        }
-        kiln_buf b;
-        kiln_buf_init(&b, 0);
-        if (!text)
-            rc = kiln_err_set(&e, KILN_EFORMAT, "dbt_project.yml: %s %zu must be an SQL string", which, i + 1);
-        else if (!(rc = kiln_models__render_hook(p, NULL, text, extra, &b, &e)) && b.data && !blank(b.data))
-            rc = exec_sql(r, b.data, &e);
-        kiln_buf_free(&b);
-        if (rc == KILN_ENOMEM)
-            return -1;
-        snprintf(left, sizeof left, "%s hook: %s ", rc ? "ERROR" : "OK", name);
-        int w = snprintf(buf, sizeof buf, "%zu of %zu %s", i + 1, n, left);
-        fputs(buf, r->out);
-        for (int k = w; k < 76; k++)
-            fputc('.', r->out);
-        fprintf(r->out, " [%s in %.2fs]\n", rc ? "ERROR" : "OK", kiln_mono_seconds() - t1);
-        if (rc) {
-            fprintf(r->out, "  Database Error in %s (dbt_project.yml)\n    %s\n", name, e.msg);
-            failed++;
+            fprintf(r->out, " [%s in %.2fs]\n", rc ? "ERROR" : "OK", kiln_mono_seconds() - t1);
+            if (rc) {
+                fprintf(r->out, "  Database Error in %s (dbt_project.yml)\n    %s\n", name, e.msg);
+                failed++;
+            }
         }
     }
     fflush(r->out);
@@ -1662,6 +1732,12 @@ static int run_node(runner *r, size_t idx, size_t pos, km_result *res, kiln_err 
         else if (strcmp(m, "table") && strcmp(m, "view") && strcmp(m, "incremental"))
             nrc = kiln_err_set(&e2, KILN_EUNSUPP, "materialization '%s' is not supported yet", m);
         else if ((nrc = kiln_models__contract_prepare(p, r->db, n, &cq, &e2)))
+            (void)0;
+        else if (!strcmp(m, "view") && p->opts.branch)
+            (void)0; /* a build on a branch: view definitions are not branched (docs/models.md) */
+        else if (!strcmp(m, "view"))
+            nrc = write_view(r, wr, cq ? cq : n->compiled ? n->compiled : "select 1", &e2);
+        else if ((nrc = drop_view_of(r, wr, &e2)))
             (void)0;
         else if (kiln_models__microbatch_is(n))
             nrc = kiln_models__microbatch_run(p, r->db, idx, wr, table_exists(r, wr), sh->out, &e2);
@@ -1938,8 +2014,8 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
         !w || !p->on_branch ? KILN_OOM(err) : kiln_models__select(p, p->opts.select, p->opts.exclude, kinds, &sel, err);
     for (size_t i = 0; i < sel.len && !rc; i++) {
         km_node *n = p->nodes.items[sel.items[i]];
-        w[sel.items[i]] =
-            n->kind == KM_SEED || n->kind == KM_SNAPSHOT || (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"));
+        w[sel.items[i]] = n->kind == KM_SEED || n->kind == KM_SNAPSHOT ||
+                          (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral") && strcmp(mat_of(n), "view"));
     }
     if (!rc && !p->catalog) {
         struct stat st;
@@ -1957,8 +2033,8 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
     for (size_t i = 0; i < nn && !rc; i++) {
         km_node *n = p->nodes.items[i];
         if (!(n->kind == KM_SOURCE || n->kind == KM_SEED || n->kind == KM_SNAPSHOT ||
-              (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral"))))
-            continue;
+              (n->kind == KM_MODEL && strcmp(mat_of(n), "ephemeral") && strcmp(mat_of(n), "view"))))
+            continue; /* views: definitions, not branched */
         char *rel = kiln_models__relation(p, n);
         kiln_lake_table *t = NULL;
         kiln_err e = {0};
@@ -2114,8 +2190,13 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         r.incr[sel.items[i]] = (unsigned char)kiln_models__is_incremental(p, n);
         r.todo += !(n->kind == KM_MODEL && !strcmp(mat_of(n), "ephemeral"));
     }
-    int hook_errors = run_project_hooks(&r, p->on_run_start, "on-run-start", kj_undef());
-    if (hook_errors > 0 || (hook_errors == 0 && (p->on_run_start.t == KJ_LIST || p->on_run_start.t == KJ_STR)))
+    int hook_errors = run_project_hooks(&r, 0, kj_undef());
+    size_t nstart = 0;
+    for (size_t g = 0; g <= p->packages.len; g++) {
+        const char *pname;
+        nstart += hooks_len(project_hooks(p, g, 0, &pname));
+    }
+    if (hook_errors > 0 || (hook_errors == 0 && nstart))
         fputc('\n', out);
     if (hook_errors < 0) {
         rc = KILN_OOM(err);
@@ -2159,7 +2240,12 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
     } else {
         rc = run_threads(&r, nthreads, err);
     }
-    if (!rc && (p->on_run_end.t == KJ_LIST || p->on_run_end.t == KJ_STR)) {
+    size_t nend = 0;
+    for (size_t g = 0; g <= p->packages.len; g++) {
+        const char *pname;
+        nend += hooks_len(project_hooks(p, g, 1, &pname));
+    }
+    if (!rc && nend) {
         /* `schemas`: the schemas of the nodes this run built, as dbt gives on-run-end */
         kj_val extra = kj_dict_new(), schemas = kj_list_new();
         kiln_err e3 = {0};
@@ -2182,7 +2268,7 @@ int kiln_models_run(const char *verb, const kiln_models_opts *o, FILE *out, int 
         int bad = kj_oom(extra) || kj_oom(schemas) ? -1 : kj_dict_setc(extra, "schemas", kj_retain(schemas), &e3);
         fputc('\n', out);
         if (!bad)
-            bad = run_project_hooks(&r, p->on_run_end, "on-run-end", extra);
+            bad = run_project_hooks(&r, 1, extra);
         kj_release(extra);
         kj_release(schemas);
         if (bad < 0)

@@ -1222,71 +1222,6 @@ static int view_result(kiln_serve_resp *rs, const char *loc, const char *json, k
     return rc;
 }
 
-/* A ViewVersion as the spec requires it: version-id, timestamp-ms,
- * schema-id integers, summary object, representations (at least one
- * {type:"sql", sql, dialect}), default-namespace array. */
-static int check_view_version(json_t *v, kiln_err *err)
-{
-    json_t *reps = json_object_get(v, "representations"), *r;
-    size_t i;
-    if (!json_is_object(v) || !json_is_integer(json_object_get(v, "version-id")) ||
-        !json_is_integer(json_object_get(v, "schema-id")) || !json_is_array(reps) || !json_array_size(reps) ||
-        !json_is_array(json_object_get(v, "default-namespace")))
-        return kiln_err_set(err, KILN_EINVAL,
-                            "view-version needs version-id, schema-id, representations and default-namespace");
-    json_array_foreach(reps, i, r)
-    {
-        const char *t = json_string_value(json_object_get(r, "type"));
-        if (!t || strcmp(t, "sql") || !json_is_string(json_object_get(r, "sql")) ||
-            !json_is_string(json_object_get(r, "dialect")))
-            return kiln_err_set(err, KILN_EINVAL, "view representation %zu must be {type: sql, sql, dialect}", i);
-    }
-    if (!json_is_integer(json_object_get(v, "timestamp-ms")))
-        json_object_set_new(v, "timestamp-ms", json_integer(kiln_now_micros() / 1000));
-    if (!json_is_object(json_object_get(v, "summary")))
-        json_object_set_new(v, "summary", json_object());
-    return 0;
-}
-
-static int check_view_schema(json_t *s, kiln_err *err)
-{
-    const char *t = json_string_value(json_object_get(s, "type"));
-    if (!json_is_object(s) || !t || strcmp(t, "struct") || !json_is_array(json_object_get(s, "fields")))
-        return kiln_err_set(err, KILN_EINVAL, "a view schema must be a struct with fields");
-    if (!json_is_integer(json_object_get(s, "schema-id")))
-        json_object_set_new(s, "schema-id", json_integer(0));
-    return 0;
-}
-
-static json_int_t max_id(json_t *arr, const char *key)
-{
-    json_int_t m = -1;
-    size_t i;
-    json_t *o;
-    json_array_foreach(arr, i, o) if (json_integer_value(json_object_get(o, key)) > m) m =
-        json_integer_value(json_object_get(o, key));
-    return m;
-}
-
-static int has_id(json_t *arr, const char *key, json_int_t id)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(arr, i, o) if (json_integer_value(json_object_get(o, key)) == id) return 1;
-    return 0;
-}
-
-static void view_set_current(json_t *m, json_int_t vid)
-{
-    if (json_integer_value(json_object_get(m, "current-version-id")) == vid &&
-        json_array_size(json_object_get(m, "version-log")))
-        return;
-    json_object_set_new(m, "current-version-id", json_integer(vid));
-    json_array_append_new(
-        json_object_get(m, "version-log"),
-        json_pack("{s:I,s:I}", "timestamp-ms", (json_int_t)(kiln_now_micros() / 1000), "version-id", vid));
-}
-
 int kiln_serve__cat_view_create(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -1313,19 +1248,10 @@ int kiln_serve__cat_view_create(kiln_serve_req *rq, kiln_serve_resp *rs)
         kiln_serve__error(rs, 400, "BadRequestException", "kiln places views at %s; omit location", where);
         goto done;
     }
-    if (check_view_schema(schema, &err) || check_view_version(ver, &err)) {
+    if (!(m = kiln_lake_view_doc_new(schema, ver, props, where, &err))) {
         kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
         goto done;
     }
-    /* the version refers to the schema it was created with */
-    json_object_set(ver, "schema-id", json_object_get(schema, "schema-id"));
-    char uuid[37];
-    kiln_lake_uuid_v4(uuid);
-    m = json_pack("{s:s,s:i,s:s,s:O,s:[O],s:[],s:[O],s:O}", "view-uuid", uuid, "format-version", 1, "location", where,
-                  "current-version-id", json_object_get(ver, "version-id"), "versions", ver, "version-log", "schemas",
-                  schema, "properties", json_is_object(props) ? props : json_object());
-    if (m)
-        view_set_current(m, json_integer_value(json_object_get(ver, "version-id")));
     kiln_lake_table *t = NULL;
     if (kiln_lake_table_load(&t, cat, name, &(kiln_err){0}) == 0) {
         kiln_lake_table_free(t);
@@ -1409,104 +1335,6 @@ int kiln_serve__cat_view_drop(kiln_serve_req *rq, kiln_serve_resp *rs)
     return 0;
 }
 
-/* Apply a CommitViewRequest's requirements and updates to metadata m. */
-static int view_apply(json_t *m, json_t *reqs, json_t *ups, const char *where, kiln_err *err)
-{
-    size_t i;
-    json_t *r, *u;
-    json_array_foreach(reqs, i, r)
-    {
-        const char *t = json_string_value(json_object_get(r, "type"));
-        if (!t || strcmp(t, "assert-view-uuid"))
-            return kiln_err_set(err, KILN_EINVAL, "view requirement %s is not assert-view-uuid", t ? t : "?");
-        const char *want = json_string_value(json_object_get(r, "uuid"));
-        if (!want || strcasecmp(want, json_string_value(json_object_get(m, "view-uuid"))))
-            return kiln_err_set(err, KILN_ECONFLICT, "assert-view-uuid failed: the view's uuid is %s",
-                                json_string_value(json_object_get(m, "view-uuid")));
-    }
-    json_int_t last_schema = -1, last_version = -1;
-    json_array_foreach(ups, i, u)
-    {
-        const char *a = json_string_value(json_object_get(u, "action"));
-        if (!a)
-            return kiln_err_set(err, KILN_EINVAL, "a view update needs \"action\"");
-        if (!strcmp(a, "assign-uuid")) {
-            const char *want = json_string_value(json_object_get(u, "uuid"));
-            if (!want || strcasecmp(want, json_string_value(json_object_get(m, "view-uuid"))))
-                return kiln_err_set(err, KILN_ECONFLICT, "assign-uuid: a view's uuid never changes");
-        } else if (!strcmp(a, "upgrade-format-version")) {
-            if (json_integer_value(json_object_get(u, "format-version")) != 1)
-                return kiln_err_set(err, KILN_EUNSUPP, "view format-version must be 1");
-        } else if (!strcmp(a, "set-location")) {
-            const char *l = json_string_value(json_object_get(u, "location"));
-            if (!l || (strcmp(l, where) && strcmp(l, where + 7)))
-                return kiln_err_set(err, KILN_EUNSUPP, "set-location: kiln keeps the view at %s", where);
-        } else if (!strcmp(a, "set-properties") || !strcmp(a, "remove-properties")) {
-            json_t *props = json_object_get(m, "properties");
-            if (a[0] == 's') {
-                json_t *upd = json_object_get(u, "updates"), *v;
-                const char *k;
-                if (!json_is_object(upd))
-                    return kiln_err_set(err, KILN_EINVAL, "set-properties needs \"updates\"");
-                json_object_foreach(upd, k, v)
-                {
-                    if (!json_is_string(v))
-                        return kiln_err_set(err, KILN_EINVAL, "property %s must be a string", k);
-                    json_object_set(props, k, v);
-                }
-            } else {
-                json_t *rm = json_object_get(u, "removals"), *k;
-                size_t x;
-                if (!json_is_array(rm))
-                    return kiln_err_set(err, KILN_EINVAL, "remove-properties needs \"removals\"");
-                json_array_foreach(rm, x, k) if (json_is_string(k)) json_object_del(props, json_string_value(k));
-            }
-        } else if (!strcmp(a, "add-schema")) {
-            json_t *s = json_deep_copy(json_object_get(u, "schema"));
-            if (check_view_schema(s, err)) {
-                json_decref(s);
-                return err->code;
-            }
-            json_t *schemas = json_object_get(m, "schemas");
-            json_int_t id = json_integer_value(json_object_get(s, "schema-id"));
-            if (has_id(schemas, "schema-id", id))
-                json_object_set_new(s, "schema-id", json_integer(id = max_id(schemas, "schema-id") + 1));
-            json_array_append_new(schemas, s);
-            last_schema = id;
-        } else if (!strcmp(a, "add-view-version")) {
-            json_t *v = json_deep_copy(json_object_get(u, "view-version"));
-            if (check_view_version(v, err)) {
-                json_decref(v);
-                return err->code;
-            }
-            json_int_t sid = json_integer_value(json_object_get(v, "schema-id"));
-            if (sid == -1 && (sid = last_schema) < 0) {
-                json_decref(v);
-                return kiln_err_set(err, KILN_EINVAL, "add-view-version: schema-id -1 but no schema was added");
-            }
-            if (!has_id(json_object_get(m, "schemas"), "schema-id", sid)) {
-                json_decref(v);
-                return kiln_err_set(err, KILN_EINVAL, "add-view-version: the view has no schema %lld", (long long)sid);
-            }
-            json_object_set_new(v, "schema-id", json_integer(sid));
-            last_version = max_id(json_object_get(m, "versions"), "version-id") + 1;
-            json_object_set_new(v, "version-id", json_integer(last_version));
-            json_array_append_new(json_object_get(m, "versions"), v);
-        } else if (!strcmp(a, "set-current-view-version")) {
-            json_t *v = json_object_get(u, "view-version-id");
-            json_int_t id = json_is_integer(v) ? json_integer_value(v) : -2;
-            if (id == -1)
-                id = last_version;
-            if (id < 0 || !has_id(json_object_get(m, "versions"), "version-id", id))
-                return kiln_err_set(err, KILN_EINVAL, "set-current-view-version: no version %lld", (long long)id);
-            view_set_current(m, id);
-        } else {
-            return kiln_err_set(err, KILN_EUNSUPP, "view update action \"%s\" is not supported", a);
-        }
-    }
-    return 0;
-}
-
 int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
@@ -1541,7 +1369,7 @@ int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
             rc = kiln_err_set(&err, KILN_EFORMAT, "view %s: %s is not a JSON object", name, loc);
             break;
         }
-        if ((rc = view_apply(m, reqs, ups, where, &err)))
+        if ((rc = kiln_lake_view_doc_apply(m, reqs, ups, where, &err)))
             break;
         if (!(text = json_dumps(m, JSON_COMPACT))) {
             rc = KILN_OOM(&err);

@@ -193,6 +193,10 @@ int kiln_sql_lake_resolve_missing(sqlite3 *db, const char *errmsg, kiln_err *err
  * count (0 when no warehouse is attached). */
 int kiln_sql_lake_tables_text(sqlite3 *db, kiln_buf *out);
 
+/* Split a two-part relation name as SQL writes it (ns.t, "ns"."t", ...)
+ * into its unquoted parts (each cap 129): 0, or -1 when rel is not one. */
+int kiln_sql_relation_name(const char *rel, char ns[129], char name[129]);
+
 /* Test/debug hook: with tracing on, every xBestIndex and xFilter call of
  * an Iceberg vtab appends a line to the connection's trace (what SQLite
  * passed: constraints, colUsed, and what was pushed to the scan).

@@ -48,7 +48,9 @@ int kiln_sql_db_open(sqlite3 **out, const char *path, int flags, kiln_err *err)
     }
     if ((rc = kiln_sql_functions_register(db, err)))
         goto done;
-    rc = kiln_sql_lake_register(db, err);
+    if ((rc = kiln_sql_lake_register(db, err)))
+        goto done;
+    rc = kiln_sql__view_register(db, err);
 done:
     if (rc) {
         sqlite3_close_v2(db);
@@ -110,9 +112,11 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
                      kiln_err *err)
 {
     int rc = 0;
-    kiln_buf b;
+    kiln_buf b, vx;
     kiln_buf_init(&b, 0);
+    kiln_buf_init(&vx, 0);
     KILN_VEC(size_t) ins = {0};
+    kiln_sql_vmap_vec vmap = {0};
     const char *text = sql;
     size_t textlen = len;
     *out = NULL;
@@ -122,6 +126,17 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     if (len > (size_t)INT32_MAX) {
         rc = kiln_err_set(err, KILN_ELIMIT, "SQL text of %zu bytes is too long (limit 2 GiB)", len);
         goto done;
+    }
+    /* views named after FROM/JOIN: their queries in their place (sql_view.c) */
+    if ((rc = kiln_sql__view_expand(db, sql, len, &vx, &vmap, err)))
+        goto done;
+    const char *orig = sql;
+    size_t origlen = len;
+    if (vx.len) {
+        sql = vx.data;
+        len = vx.len;
+        text = sql;
+        textlen = len;
     }
     size_t pos = 0, start, end, copied = 0;
     while (next_call(sql, len, &pos, &start, &end)) {
@@ -149,6 +164,17 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
         snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(db));
         kiln_err e2 = {0};
         int r = kiln_sql_lake_resolve_missing(db, msg, &e2);
+        if (r == 0 && kiln_sql__view_sync(db, msg) > 0) {
+            /* a view another session created or replaced, declared now:
+             * expand the text again (the next sync finds nothing new) */
+            sqlite3_finalize(*out);
+            *out = NULL;
+            kiln_buf_free(&b);
+            kiln_buf_free(&vx);
+            kiln_vec_free(&ins);
+            kiln_vec_free(&vmap);
+            return kiln_sql_prepare(db, orig, origlen, out, used, err_offset, err);
+        }
         if (r < 0) {
             rc = kiln_err_set(err, KILN_EFORMAT, "%s", e2.msg);
             goto done;
@@ -159,14 +185,16 @@ int kiln_sql_prepare(sqlite3 *db, const char *sql, size_t len, sqlite3_stmt **ou
     if (src != SQLITE_OK) {
         int off = sqlite3_error_offset(db);
         if (err_offset && off >= 0)
-            *err_offset = (long)map_back(ins.items, ins.len, (size_t)off);
+            *err_offset = (long)kiln_sql__view_map_back(&vmap, map_back(ins.items, ins.len, (size_t)off));
         rc = kiln_err_set(err, (src & 0xff) == SQLITE_NOMEM ? KILN_ENOMEM : KILN_EFORMAT, "%s", sqlite3_errmsg(db));
         *out = NULL;
         goto done;
     }
-    *used = tail ? map_back(ins.items, ins.len, (size_t)(tail - text)) : len;
+    *used = tail ? kiln_sql__view_map_back(&vmap, map_back(ins.items, ins.len, (size_t)(tail - text))) : origlen;
 done:
     kiln_buf_free(&b);
+    kiln_buf_free(&vx);
     kiln_vec_free(&ins);
+    kiln_vec_free(&vmap);
     return rc;
 }

@@ -772,6 +772,8 @@ int kiln_sql_ddl_try(sqlite3 *db, const char *sql, size_t len, int mode, int *ha
         return rc;
     if (!kiln_sql_lake_catalog(db) && !kiln_sql_lake_missing(db))
         return 0; /* no warehouse: no Iceberg tables */
+    if ((rc = kiln_sql__view_ddl(db, sql, len, mode, handled, used, err_offset, out, err)) || *handled)
+        return rc;
     ddl d = {0};
     kiln_buf_init(&d.type, 1 << 16);
     rc = parse(db, sql, len, &d, handled, used, err_offset, err);
@@ -837,8 +839,18 @@ int kiln_sql_lake_columns(sqlite3 *db, const char *name,
     int rc;
     if (!cat)
         return kiln_err_set(err, KILN_ENOTFOUND, "no warehouse attached");
-    if ((rc = kiln_lake_table_load(&t, cat, name, err)))
+    if ((rc = kiln_lake_table_load(&t, cat, name, err))) {
+        kiln_lake_view_def d; /* an Iceberg view: its schema's columns */
+        if (rc == KILN_ENOTFOUND && kiln_lake_view_def_load(cat, name, "kiln", &d, &(kiln_err){0}) == 0) {
+            rc = 0;
+            for (int i = 0; i < d.ncols && !rc; i++)
+                rc = fn(ctx, d.cols[i], d.types[i], 0);
+            kiln_lake_view_def_free(&d);
+            if (!rc && !(*partition = kiln_strdup("")))
+                rc = KILN_OOM(err);
+        }
         goto done;
+    }
     const kiln_lake_meta *m = kiln_lake_table_meta(t);
     const kiln_lake_schema *s = kiln_lake_meta_current_schema(m);
     for (size_t i = 0; s && i < s->nfields; i++) {

@@ -125,4 +125,35 @@ int kiln_sql_call_try(sqlite3 *db, const char *sql, size_t len, int mode, int *h
  * the scan pushdown widens them (shared with src/exec). -1: no safe bound. */
 int kiln_sql__ts_text_bounds(const char *cs, size_t n, int is_date_col, int64_t *lo, int64_t *hi);
 
+/* Iceberg views (sql_view.c): the "iceberg_view" virtual-table module
+ * (kiln_sql_db_open registers it); every view of the attached warehouse
+ * declared as ns.v (kiln_sql_lake_attach does it); after a failed prepare
+ * with SQLite's message errmsg, the views another session created or
+ * replaced declared again (1: something changed, prepare again); CREATE
+ * [OR REPLACE] VIEW / DROP VIEW on an Iceberg namespace (*handled = 0 when
+ * sql is not one). */
+int kiln_sql__view_register(sqlite3 *db, kiln_err *err);
+int kiln_sql__views_declare(sqlite3 *db, kiln_err *err);
+int kiln_sql__view_sync(sqlite3 *db, const char *errmsg);
+/* The text with every view named after FROM/JOIN replaced by "(its
+ * query) AS name" (out empty when there is none); map records each
+ * replacement so kiln_sql__view_map_back turns an offset in out into one
+ * in sql (inside a replacement: the view's name). */
+typedef struct kiln_sql_vmap {
+    size_t ob, oe, nb, ne; /* [ob, oe) of the original became [nb, ne) */
+} kiln_sql_vmap;
+typedef KILN_VEC(kiln_sql_vmap) kiln_sql_vmap_vec;
+int kiln_sql__view_expand(sqlite3 *db, const char *sql, size_t len, kiln_buf *out, kiln_sql_vmap_vec *map,
+                          kiln_err *err);
+size_t kiln_sql__view_map_back(const kiln_sql_vmap_vec *map, size_t r);
+int kiln_sql__view_ddl(sqlite3 *db, const char *sql, size_t len, int mode, int *handled, size_t *used, long *eoff,
+                       FILE *out, kiln_err *err);
+
+/* sql_write.c: the Iceberg columns of a query (prepared as st) as CREATE
+ * TABLE AS makes them, "a long, b string": each column's declared type,
+ * else the types of its values (st is stepped to its end, then reset);
+ * KILN_EINVAL for a column name that is not a plain identifier or that
+ * appears twice. */
+int kiln_sql__query_columns(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err);
+
 #endif /* KILN_SQL_INT_H */

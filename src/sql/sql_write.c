@@ -824,6 +824,11 @@ done:
     return rc;
 }
 
+int kiln_sql__query_columns(sqlite3 *db, sqlite3_stmt *st, kiln_buf *ddl, kiln_err *err)
+{
+    return ctas_ddl(db, st, ddl, err);
+}
+
 /* ------------------------------------------------------------ MERGE rewrite */
 
 /* Tokens from lx up to a ',' (or AND when and_stops) at parenthesis depth

@@ -1700,7 +1700,7 @@ int kiln_sql_lake_attach(sqlite3 *db, const char *warehouse, kiln_err *err)
     }
     add_ctx a = {db, err, 0};
     rc = kiln_lake_table_list(c->cat, NULL, add_one, &a, err);
-    return rc;
+    return rc ? rc : kiln_sql__views_declare(db, err); /* sql_view.c */
 }
 
 int kiln_sql_lake_attach_ex(sqlite3 *db, const char *warehouse, int flags, kiln_err *err)

@@ -28,6 +28,7 @@ sources:
 YML
 printf 'region,name\neu,Europe\nus,America\n' > "$P/seeds/regions.csv"
 cat > "$P/models/daily.sql" <<'SQL'
+{{ config(materialized='table') }}
 select o.day, r.name as region, sum(o.amount) as amount, count(*) as orders
 from {{ source('raw', 'orders') }} o join {{ ref('regions') }} r on r.region = o.region
 group by o.day, r.name

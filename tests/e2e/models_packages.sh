@@ -14,6 +14,10 @@
 # over them, --vars over both, ref('pkg', 'x') both ways, manifest fields;
 # `kiln deps` linking local packages and refusing a hub package with its
 # file:line:column. Seeds' column_types (typed_codes), and their errors.
+# A package's snapshots (its snapshots/, its `snapshots:` config tree),
+# its sources (source.<package>..., read by its models and snapshots) and
+# its hooks: on-run-start/on-run-end and +post-hook from its
+# dbt_project.yml, run before the root project's, as dbt orders them.
 set -euo pipefail
 : "${KILN_ROOT:?}" "${KILN_BIN:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
@@ -23,9 +27,18 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 q() { "$KILN_BIN" sql --warehouse "$W" --csv "$1" | tail -n +2; }
 
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1.txt" || { cat "$tmp/b1.txt"; fail "build"; }
-grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
+grep -q 'Done. PASS=15 WARN=0 ERROR=0 SKIP=0 TOTAL=15' "$tmp/b1.txt" || fail "summary: $(cat "$tmp/b1.txt")"
 grep -q 'OK created sql table model analytics_marts.big_spenders ' "$tmp/b1.txt" || fail "package model (root +schema)"
 grep -q 'OK loaded seed file analytics.shop_regions ' "$tmp/b1.txt" || fail "package seed"
+grep -q 'OK snapshotted shop_history.people_history ' "$tmp/b1.txt" || fail "package snapshot (+target_schema of its tree)"
+grep -q '1 of 3 OK hook: shop_marts.on-run-start.0 ' "$tmp/b1.txt" || fail "package on-run-start first"
+grep -q '3 of 3 OK hook: pkgs.on-run-start.0 ' "$tmp/b1.txt" || fail "root on-run-start last"
+grep -q '2 of 2 OK hook: pkgs.on-run-end.0 ' "$tmp/b1.txt" || fail "root on-run-end last"
+[ "$(q 'select step from audit.hook_log order by n' | tr '\n' '|')" = \
+  "shop_marts start|pkgs start|shop_marts post people_count|pkgs post people_count|shop_marts post big_spenders|pkgs post big_spenders|shop_marts end|pkgs end|" ] \
+  || fail "hook order: $(q 'select step, n from audit.hook_log order by n')"
+[ "$(q 'select people, amount from analytics_marts.people_count')" = "3,75" ] || fail "package model over its source"
+[ "$(q 'select count(*) from shop_history.people_history where dbt_valid_to is null')" = 3 ] || fail "package snapshot rows"
 # min_cents: the root project's vars {shop_marts: {min_cents: 2500}} over the package's 1000
 [ "$(q 'select id, region, amount_cents from analytics_marts.big_spenders order by id' | tr '\n' ' ')" = "2,south,2500 3,east,4000 " ] \
   || fail "big_spenders: $(q 'select * from analytics_marts.big_spenders')"
@@ -67,6 +80,11 @@ assert m["nodes"]["seed.shop_marts.shop_regions"]["package_name"] == "shop_marts
 r = m["nodes"]["model.pkgs.spender_regions"]["refs"]
 assert r == [{"name": "big_spenders", "package": "shop_marts", "version": None}], r
 assert m["nodes"]["model.pkgs.people"]["package_name"] == "pkgs"
+assert list(m["sources"]) == ["source.shop_marts.shop_raw.people"], list(m["sources"])
+assert m["sources"]["source.shop_marts.shop_raw.people"]["package_name"] == "shop_marts"
+assert m["nodes"]["model.shop_marts.people_count"]["depends_on"]["nodes"] == ["source.shop_marts.shop_raw.people"]
+s = m["nodes"]["snapshot.shop_marts.people_history"]
+assert s["package_name"] == "shop_marts" and s["schema"] == "shop_history", s
 t = [k for k in m["nodes"] if k.startswith("test.shop_marts.unique_big_spenders_id.")]
 assert len(t) == 1 and m["nodes"][t[0]]["package_name"] == "shop_marts", sorted(m["nodes"])
 PY
@@ -78,7 +96,7 @@ r=0; "$KILN_BIN" deps --project-dir "$P" > "$tmp/d1.txt" || r=$?
 grep -q "ERROR packages.yml:4:14: hub package 'dbt-labs/dbt_utils' cannot be installed: kiln does not download packages" "$tmp/d1.txt" \
   || fail "deps hub message: $(cat "$tmp/d1.txt")"
 "$KILN_BIN" build --project-dir "$P" > "$tmp/b1b.txt" || fail "build after deps: $(cat "$tmp/b1b.txt")"
-grep -q 'Done. PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13' "$tmp/b1b.txt" || fail "after deps (each package once): $(tail -1 "$tmp/b1b.txt")"
+grep -q 'Done. PASS=15 WARN=0 ERROR=0 SKIP=0 TOTAL=15' "$tmp/b1b.txt" || fail "after deps (each package once): $(tail -1 "$tmp/b1b.txt")"
 sed -i '/dbt_utils/,$d' "$P/packages.yml"
 "$KILN_BIN" deps --project-dir "$P" > "$tmp/d2.txt" || fail "deps, locals only: $(cat "$tmp/d2.txt")"
 mkdir -p "$P/dbt_packages/dbt_utils" && printf 'name: dbt_utils\n' > "$P/dbt_packages/dbt_utils/dbt_project.yml"
