@@ -268,8 +268,20 @@ int kiln_models__inject_ctes(kiln_project *p, km_node *n, kiln_err *err)
     }
     const char *s = n->compiled ? n->compiled : "";
     const char *q = s;
-    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-        q++;
+    for (;;) { /* past blanks and comments: a model may open with "-- ..." lines before its WITH */
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (q[0] == '-' && q[1] == '-') {
+            q += strcspn(q, "\n");
+        } else if (q[0] == '/' && q[1] == '*') {
+            const char *e = strstr(q + 2, "*/");
+            if (!e)
+                break;
+            q = e + 2;
+        } else {
+            break;
+        }
+    }
     kiln_buf out;
     kiln_buf_init(&out, 0);
     if (!strncasecmp(q, "with", 4) && (q[4] == ' ' || q[4] == '\n' || q[4] == '\t' || q[4] == '\r'))
