@@ -63,8 +63,9 @@ struct kiln_lake_catalog {
     char *warehouse; /* absolute, no trailing slash */
     kiln_lake_catalog_kind kind;
     kiln_lake_open_mode mode;
-    int present; /* the warehouse directory exists */
-    void *db;    /* sqlite3*; NULL while there is no catalog.db (read-only, lazy) */
+    int present;    /* the warehouse directory exists */
+    void *db;       /* sqlite3*; NULL while there is no catalog.db (read-only, lazy) */
+    int tsan_probe; /* ThreadSanitizer builds: see one_thread() in iceberg_catalog.c */
 };
 
 struct kiln_lake_table {

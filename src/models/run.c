@@ -2065,10 +2065,20 @@ static int branch_prepare(kiln_project *p, unsigned kinds, kiln_err *err)
     return rc;
 }
 
-/* Declare the branch's tables ("schema.ident@BRANCH") on a connection. */
+/* Declare the branch's tables ("schema.ident@BRANCH") on a connection.
+ * The tables are looked up in the connection's own catalog, never in the
+ * project's (p->catalog): with --threads every worker declares on its own
+ * connection at the same time, and a catalog's SQLite handle is opened
+ * NOMUTEX (one thread at a time), so sharing p->catalog here crashed
+ * threaded builds on a branch (SIGSEGV, SIGABRT, or a node that failed with
+ * no message). */
 static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
 {
     int rc = 0;
+    kiln_lake_catalog *cat = kiln_sql_lake_catalog(db);
+    if (p->on_branch && !cat)
+        return kiln_err_set(err, KILN_EINTERNAL, "a build on branch '%s': the connection has no warehouse attached",
+                            p->opts.branch);
     for (size_t i = 0; p->on_branch && i < p->nodes.len && !rc; i++) {
         if (!p->on_branch[i])
             continue;
@@ -2077,7 +2087,7 @@ static int branch_declare(kiln_project *p, sqlite3 *db, kiln_err *err)
         kiln_err e = {0};
         if (!rel)
             rc = KILN_OOM(err);
-        else if (kiln_lake_table_load(&t, p->catalog, rel, &e) == 0 &&
+        else if (kiln_lake_table_load(&t, cat, rel, &e) == 0 &&
                  kiln_lake_meta_ref(kiln_lake_table_meta(t), p->opts.branch))
             rc = kiln_sql_lake_add_table(db, rel, p->opts.branch, err);
         /* else a table the build creates on the branch: declared when made */
