@@ -961,6 +961,10 @@ done:
             kiln_lake__io_stage_discard(f.staged, f.local);
         file_free(&f);
     }
+    /* the Parquet writer's refusals (a nested value that does not fit)
+     * name the column and row; the table's name goes in front */
+    if (rc && err && err->code && !strstr(err->msg, kiln_lake_table_name(w->t)))
+        kiln_err_prefix(err, "%s: ", kiln_lake_table_name(w->t));
     return rc;
 }
 

@@ -14,6 +14,9 @@ source "$(dirname "$0")/flow_lib.bash"
 export PATH="$(dirname "$KILN_BIN"):$PATH"
 (cd "$KILN_ROOT/examples/personal-api" && tar --exclude=./warehouse --exclude=./.kiln --exclude=./target \
    --exclude=./logs -cf - .) | (cd "$P" && tar -xf -)
+# the generated days have 3 hours (the DAG's hours_per_day is GH Archive's 24)
+sed -i 's/^  hours_per_day: 24 /  hours_per_day: 3  /' "$P/dags/github_backfill.yml"
+grep -q '^  hours_per_day: 3 ' "$P/dags/github_backfill.yml" || fail "hours_per_day param not set"
 expect_rc 0 K dags validate
 "$KILN_BIN" gen gharchive --start 2025-10-05 --days 3 --hours 3 --scale 0.001 --seed 3 --threads 1 \
   --out "$P/incoming/gharchive" >/dev/null

@@ -10,7 +10,11 @@ with hours as (
     from {{ ref('stg_pushes') }}
     group by day
 )
-select day, hours, (select max(hours) from hours) as expected
+{#- hours_per_day (the DAG passes 24, GH Archive's): a fixed count, so a day
+    built before the other days are loaded is judged the same; unset (0): the
+    most complete loaded day's count -#}
+{%- set want = var('hours_per_day', 0) | int -%}
+select day, hours, {{ want if want > 0 else '(select max(hours) from hours)' }} as expected
 from hours
 where {{ run_days('day') }}
-  and hours < (select max(hours) from hours)
+  and hours < {{ want if want > 0 else '(select max(hours) from hours)' }}
