@@ -973,10 +973,7 @@ int kiln_models_plan(const kiln_models_opts *o, const char *env, int explain, in
 
 /* ------------------------------------------------------------ new tables and columns on a branch */
 
-/* The Iceberg type of column col of query: from the SQLite type of its
- * first non-NULL value (integer -> long, real -> double, blob -> binary,
- * text or no value -> string), as on_schema_change's new columns. */
-static int col_type(sqlite3 *db, const char *query, const char *col, const char **out, kiln_err *err)
+int kiln_models__col_type(sqlite3 *db, const char *query, const char *col, const char **out, kiln_err *err)
 {
     char *sql = kiln_sprintf("select typeof(\"%s\") from (\n%s\n) where \"%s\" is not null limit 1", col, query, col);
     sqlite3_stmt *st = NULL;
@@ -1151,7 +1148,7 @@ static int stage_columns(sqlite3 *db, kiln_lake_catalog *cat, const char *plain,
             continue;
         }
         const char *ty;
-        if (!(rc = col_type(db, query, name, &ty, err)))
+        if (!(rc = kiln_models__col_type(db, query, name, &ty, err)))
             json_array_append_new(
                 fields, json_pack("{s:i,s:s,s:b,s:s}", "id", ++next, "name", name, "required", 0, "type", ty));
     }

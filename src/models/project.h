@@ -344,6 +344,10 @@ int kiln_models__exec_all(struct sqlite3 *db, const char *sql, long *err_at, kil
  * schema."ident@BRANCH". */
 int kiln_models__branch_stage(kiln_project *p, struct sqlite3 *db, const char *rel, const char *query,
                               const char *partition, int exists, const char *want, int write, kiln_err *err);
+/* The Iceberg type of column col of query, for a new column: from the
+ * SQLite type of its first non-NULL value (integer -> long, real -> double,
+ * blob -> binary, text or no value -> string). */
+int kiln_models__col_type(struct sqlite3 *db, const char *query, const char *col, const char **out, kiln_err *err);
 json_t *kiln_models__result_json(const km_result *r, int error, const char *message, json_t *failures,
                                  const char *unique_id, int compiled, const char *code, const char *relation);
 /* manifest.json's "unit_tests" object (caller decrefs). */

@@ -505,32 +505,6 @@ static int partition_cols(const km_node *n, km_strvec *out, kiln_err *err)
     return 0;
 }
 
-/* The Iceberg type for a new column of the model: from the SQLite type of
- * its first non-NULL value (integer -> long, real -> double, blob ->
- * binary, text or no value -> string). */
-static int new_col_type(runner *r, const km_node *n, const char *col, const char **out, kiln_err *err)
-{
-    char *sql = kiln_sprintf("select typeof(\"%s\") from (\n%s\n) where \"%s\" is not null limit 1", col,
-                             n->compiled ? n->compiled : "", col);
-    sqlite3_stmt *st = NULL;
-    size_t used;
-    long eo;
-    *out = "string";
-    if (!sql)
-        return KILN_OOM(err);
-    int rc = kiln_sql_prepare(r->db, sql, strlen(sql), &st, &used, &eo, err);
-    if (!rc && st && sqlite3_step(st) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
-        *out = !strcmp(t, "integer") ? "long"
-               : !strcmp(t, "real")  ? "double"
-               : !strcmp(t, "blob")  ? "binary"
-                                     : "string";
-    }
-    sqlite3_finalize(st);
-    kiln_free(sql);
-    return rc;
-}
-
 /* on_schema_change append_new_columns / sync_all_columns: ALTER TABLE the
  * target (its own Iceberg commit, before the data's; the data snapshot is
  * unchanged until then) to add the model's new columns and, with
@@ -545,7 +519,7 @@ static int evolve_schema(runner *r, const km_node *n, const char *rel, km_strvec
             continue;
         const char *ty;
         char *sql = NULL, *c = NULL;
-        if (!(rc = new_col_type(r, n, mcols->items[i], &ty, err))) {
+        if (!(rc = kiln_models__col_type(r->db, n->compiled ? n->compiled : "", mcols->items[i], &ty, err))) {
             sql = kiln_sprintf("alter table %s add column \"%s\" %s", rel, mcols->items[i], ty);
             c = kiln_strdup(mcols->items[i]);
             rc = !sql || !c ? KILN_OOM(err) : exec_sql(r, sql, err);
