@@ -132,6 +132,10 @@ cp -p "$OUT/redelivered/$MISSING" "$OUT/redelivered/$TRUNC" "$PROJ/incoming/ghar
 "$KILN" dags backfill "$DAG" --start "$START" --end "$END" --branch "$BRANCH" --rerun failed --project-dir "$PROJ" 2>&1 |
   grep -E "success \(|failed|every run|^kiln:" | grep -vE "publish: try|land: try" | sed 's/^/   /'
 echo "   main of github.pushes: $(mainrows) rows; $("$KILN" table --warehouse "$WH" list | tail -n +2 | wc -l) tables, main = '$BRANCH' on each"
+echo "   the 4 staging models are views, whose definitions are not branched: a build on main"
+echo "   creates them (kiln run --select config.materialized:view; no data is copied)"
+"$KILN" run --select config.materialized:view --project-dir "$PROJ" 2>&1 | grep -E "^Done\." | sed 's/^/   /'
+echo "   analytics.stg_pushes on main: $("$KILN" sql --warehouse "$WH" --csv -c "select count(*) from analytics.stg_pushes" | tail -n 1) rows"
 
 echo
 echo "== 6. the same backfill again (--rerun all): every task's idempotency key already succeeded,"
