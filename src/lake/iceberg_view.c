@@ -223,26 +223,67 @@ static json_t *sql_version(const char *name, const char *sql, const char *dialec
                      "default-namespace", ns);
 }
 
+int kiln_lake_view_update(kiln_lake_catalog *c, const char *name, json_t *reqs, json_t *ups, char **text, char **loc,
+                          kiln_err *err)
+{
+    int rc = 0;
+    char *where = kiln_lake_view_location(c, name), *json = NULL, *cur = NULL;
+    json_t *m = NULL;
+    *text = NULL;
+    *loc = NULL;
+    if (!where)
+        return kiln_err_set(err, KILN_EINVAL, "bad view name '%s'", name);
+    for (int attempt = 0; attempt < 10; attempt++) { /* a lost race: again on the newer document */
+        kiln_free(json);
+        kiln_free(cur);
+        free(*text);
+        json_decref(m);
+        json = cur = *text = NULL;
+        m = NULL;
+        *err = (kiln_err){0};
+        if ((rc = kiln_lake_view_load(c, name, &json, &cur, err)))
+            break;
+        if (!(m = json_loads(json, 0, NULL)) || !json_is_object(m)) {
+            rc = kiln_err_set(err, KILN_EFORMAT, "view %s: %s is not a JSON object", name, cur);
+            break;
+        }
+        if ((rc = kiln_lake_view_doc_apply(m, reqs, ups, where, err)))
+            break;
+        if (!(*text = json_dumps(m, JSON_COMPACT))) {
+            rc = KILN_OOM(err);
+            break;
+        }
+        if ((rc = kiln_lake_view_commit(c, name, cur, *text, loc, err)) != KILN_ECONFLICT)
+            break;
+    }
+    if (rc) {
+        free(*text);
+        *text = NULL;
+    }
+    json_decref(m);
+    kiln_free(json);
+    kiln_free(cur);
+    kiln_free(where);
+    return rc;
+}
+
 int kiln_lake_view_define(kiln_lake_catalog *c, const char *name, const char *sql, const char *dialect,
                           const char *const *cols, const char *const *types, int ncols, int replace, kiln_err *err)
 {
     int rc = 0;
-    char *where = kiln_lake_view_location(c, name), *json = NULL, *loc = NULL, *text = NULL, *nloc = NULL;
+    char *where = kiln_lake_view_location(c, name), *text = NULL, *nloc = NULL;
     json_t *m = NULL, *schema = sql_schema(cols, types, ncols), *ver = sql_version(name, sql, dialect);
     if (!where || !schema || !ver) {
         rc = where ? KILN_OOM(err) : kiln_err_set(err, KILN_EINVAL, "bad view name '%s'", name);
         goto done;
     }
-    for (int attempt = 0; attempt < 10; attempt++) { /* a lost race: again on the newer document */
-        kiln_free(json);
-        kiln_free(loc);
-        free(text);
-        json_decref(m);
-        json = loc = text = NULL;
-        m = NULL;
-        rc = kiln_lake_view_load(c, name, &json, &loc, err);
-        if (rc == KILN_ENOTFOUND) {
-            *err = (kiln_err){0};
+    for (int attempt = 0; attempt < 10; attempt++) { /* created by another writer meanwhile: replace it */
+        if (!kiln_lake_view_exists(c, name)) {
+            free(text);
+            kiln_free(nloc);
+            json_decref(m);
+            text = NULL;
+            nloc = NULL;
             if (!(m = kiln_lake_view_doc_new(schema, ver, NULL, where, err))) {
                 rc = err->code ? err->code : KILN_OOM(err);
                 break;
@@ -252,18 +293,14 @@ int kiln_lake_view_define(kiln_lake_catalog *c, const char *name, const char *sq
                 break;
             }
             rc = kiln_lake_view_create(c, name, text, &nloc, err);
-            if (rc == KILN_EEXIST && replace && kiln_lake_view_exists(c, name))
-                continue; /* created meanwhile: replace it */
+            if (rc == KILN_EEXIST && replace && kiln_lake_view_exists(c, name)) {
+                *err = (kiln_err){0};
+                continue;
+            }
             break;
         }
-        if (rc)
-            break;
         if (!replace) {
             rc = kiln_err_set(err, KILN_EEXIST, "view %s already exists", name);
-            break;
-        }
-        if (!(m = json_loads(json, 0, NULL)) || !json_is_object(m)) {
-            rc = kiln_err_set(err, KILN_EFORMAT, "view %s: %s is not a JSON object", name, loc);
             break;
         }
         /* CREATE OR REPLACE: a new schema and version, made current (what
@@ -274,24 +311,19 @@ int kiln_lake_view_define(kiln_lake_catalog *c, const char *name, const char *sq
                                 "add-view-version", "view-version", ver, "action", "set-current-view-version",
                                 "view-version-id", -1);
         json_t *reqs = json_array();
-        rc = !ups || !reqs ? KILN_OOM(err) : kiln_lake_view_doc_apply(m, reqs, ups, where, err);
+        free(text);
+        kiln_free(nloc);
+        text = NULL;
+        nloc = NULL;
+        rc = !ups || !reqs ? KILN_OOM(err) : kiln_lake_view_update(c, name, reqs, ups, &text, &nloc, err);
         json_decref(ups);
         json_decref(reqs);
-        if (rc)
-            break;
-        if (!(text = json_dumps(m, JSON_COMPACT))) {
-            rc = KILN_OOM(err);
-            break;
-        }
-        if ((rc = kiln_lake_view_commit(c, name, loc, text, &nloc, err)) != KILN_ECONFLICT)
-            break;
+        break;
     }
 done:
     json_decref(m);
     json_decref(schema);
     json_decref(ver);
-    kiln_free(json);
-    kiln_free(loc);
     kiln_free(nloc);
     kiln_free(where);
     free(text);

@@ -1322,6 +1322,12 @@ struct json_t *kiln_lake_view_doc_new(struct json_t *schema, struct json_t *vers
                                       const char *where, kiln_err *err);
 int kiln_lake_view_doc_apply(struct json_t *m, struct json_t *reqs, struct json_t *ups, const char *where,
                              kiln_err *err);
+/* Load view `name`, apply requirements reqs (may be NULL) and updates ups
+ * (kiln_lake_view_doc_apply) and commit the new document, again on the
+ * newer one when another commit won the race (up to 10 times). On success
+ * *text (free()) is the new document and *loc (kiln_free) its file. */
+int kiln_lake_view_update(kiln_lake_catalog *c, const char *name, struct json_t *reqs, struct json_t *ups, char **text,
+                          char **loc, kiln_err *err);
 /* A view defined by SQL text in `dialect` over ncols columns (names and
  * Iceberg type names): created, or with replace a new schema and version
  * made current (KILN_EEXIST without replace when it exists). */

@@ -1339,8 +1339,8 @@ int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
 {
     kiln_lake_catalog *cat = NULL;
     kiln_err err = {0};
-    char name[260], *json = NULL, *loc = NULL, *text = NULL, *nloc = NULL, *where = NULL;
-    json_t *m = NULL, *j = kiln_serve__body_json(rq, rs);
+    char name[260], *text = NULL, *nloc = NULL;
+    json_t *j = kiln_serve__body_json(rq, rs);
     if (!j)
         return 0;
     json_t *reqs = json_object_get(j, "requirements"), *ups = json_object_get(j, "updates");
@@ -1350,45 +1350,14 @@ int kiln_serve__cat_view_commit(kiln_serve_req *rq, kiln_serve_resp *rs)
     }
     if (view_open(rq, rs, &cat, name))
         goto done;
-    if (!(where = kiln_lake_view_location(cat, name))) {
-        kiln_serve__error(rs, 500, "ServerErrorException", "out of memory");
-        goto done;
-    }
-    int rc = 0;
-    for (int attempt = 0; attempt < 10; attempt++) { /* a lost race: again on the newer document */
-        kiln_free(json);
-        kiln_free(loc);
-        free(text);
-        json_decref(m);
-        json = loc = text = NULL;
-        m = NULL;
-        err = (kiln_err){0};
-        if ((rc = kiln_lake_view_load(cat, name, &json, &loc, &err)))
-            break;
-        if (!(m = json_loads(json, 0, NULL)) || !json_is_object(m)) {
-            rc = kiln_err_set(&err, KILN_EFORMAT, "view %s: %s is not a JSON object", name, loc);
-            break;
-        }
-        if ((rc = kiln_lake_view_doc_apply(m, reqs, ups, where, &err)))
-            break;
-        if (!(text = json_dumps(m, JSON_COMPACT))) {
-            rc = KILN_OOM(&err);
-            break;
-        }
-        if ((rc = kiln_lake_view_commit(cat, name, loc, text, &nloc, &err)) != KILN_ECONFLICT)
-            break;
-    }
+    int rc = kiln_lake_view_update(cat, name, reqs, ups, &text, &nloc, &err);
     if (rc || view_result(rs, nloc, text, &err))
         kiln_serve__error_kiln(rs, &err, "NoSuchViewException");
     else
         rs->status = 200;
 done:
     json_decref(j);
-    json_decref(m);
-    kiln_free(json);
-    kiln_free(loc);
     kiln_free(nloc);
-    kiln_free(where);
     free(text);
     kiln_lake_catalog_free(cat);
     return 0;
